@@ -1,0 +1,362 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base32"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/caucus-org/caucus/internal/audit"
+)
+
+// Scope says which protocols an app password opens.
+type Scope uint8
+
+// Scopes; an app password may hold both.
+const (
+	ScopeMail  Scope = 1 << iota // IMAP and SMTP submission
+	ScopeFiles                   // WebDAV
+)
+
+func (sc Scope) String() string {
+	switch sc {
+	case ScopeMail:
+		return "mail"
+	case ScopeFiles:
+		return "files"
+	case ScopeMail | ScopeFiles:
+		return "mail+files"
+	}
+	return "none"
+}
+
+// ParseScope reads "mail", "files" or "mail+files".
+func ParseScope(s string) (Scope, error) {
+	switch s {
+	case "mail":
+		return ScopeMail, nil
+	case "files":
+		return ScopeFiles, nil
+	case "mail+files", "both":
+		return ScopeMail | ScopeFiles, nil
+	}
+	return 0, fmt.Errorf("%w: scope must be mail, files or mail+files", ErrInvalid)
+}
+
+// AppPasswordInfo describes an app password; the secret itself is never kept.
+type AppPasswordInfo struct {
+	ID           int64
+	Name         string // the device, e.g. "Anna's iPhone"
+	Scope        Scope
+	CreatedAt    time.Time
+	CreatedAddr  string
+	LastUsedAt   time.Time
+	LastUsedAddr string
+	RevokedAt    time.Time
+	RevokedBy    string
+}
+
+// Grant is a successful app-password check: who, and with which app
+// password, so that the connection can register with the revocation hub.
+type Grant struct {
+	Account       Account
+	AppPasswordID int64
+	epoch         uint64
+}
+
+// Connect registers a live connection opened with g. The returned context is
+// cancelled when the account or the app password is revoked; release must be
+// called when the connection ends.
+func (s *Service) Connect(parent context.Context, g Grant) (context.Context, func()) {
+	return s.hub.Register(parent, g.Account.ID, AppPasswordCred(g.AppPasswordID), g.epoch)
+}
+
+type appPassEntry struct {
+	id    int64
+	scope Scope
+	acct  Account
+}
+
+type appPassUse struct {
+	at   time.Time
+	addr string
+}
+
+// App passwords are 26 characters of base32 (130 bits), shown in groups of
+// four or five for typing on a phone.
+var appPassEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+func newAppPassword() string {
+	b := make([]byte, 17) // 136 bits, 28 characters
+	rand.Read(b)
+	e := strings.ToLower(appPassEncoding.EncodeToString(b))[:28]
+	var out strings.Builder
+	for i := 0; i < len(e); i += 4 {
+		if i > 0 {
+			out.WriteByte('-')
+		}
+		out.WriteString(e[i : i+4])
+	}
+	return out.String()
+}
+
+// normalizeAppPassword accepts the secret as typed (any case, dashes or spaces or not).
+func normalizeAppPassword(secret string) string {
+	if len(secret) > 128 {
+		return ""
+	}
+	var b strings.Builder
+	for i := 0; i < len(secret); i++ {
+		c := secret[i]
+		switch {
+		case c == '-' || c == ' ':
+		case c >= 'A' && c <= 'Z':
+			b.WriteByte(c + 'a' - 'A')
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func (s *Service) appPassHash(secret string) [32]byte {
+	return s.keys.hash("app-password", normalizeAppPassword(secret))
+}
+
+// CreateAppPassword makes an app password for a device. It needs a fresh web
+// sign-in. The secret is returned this once.
+func (s *Service) CreateAppPassword(ctx context.Context, sess Session, name string, scope Scope, c Client) (string, AppPasswordInfo, error) {
+	if sess.Stage != StageFull {
+		return "", AppPasswordInfo{}, ErrSessionInvalid
+	}
+	if err := s.requireFresh(sess); err != nil {
+		return "", AppPasswordInfo{}, err
+	}
+	name, err := validFactorName(name)
+	if err != nil {
+		return "", AppPasswordInfo{}, err
+	}
+	if scope == 0 || scope&^(ScopeMail|ScopeFiles) != 0 {
+		return "", AppPasswordInfo{}, fmt.Errorf("%w: scope", ErrInvalid)
+	}
+	secret := newAppPassword()
+	h := s.appPassHash(secret)
+	info := AppPasswordInfo{Name: name, Scope: scope, CreatedAt: s.now(), CreatedAddr: c.addr()}
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO app_passwords (account_id, name, scope, hash, created_at, created_addr) VALUES (?, ?, ?, ?, ?, ?)`,
+			sess.Account.ID, name, scope, h[:], info.CreatedAt.Unix(), info.CreatedAddr)
+		if err != nil {
+			return fmt.Errorf("auth: create app password: %w", err)
+		}
+		if info.ID, err = res.LastInsertId(); err != nil {
+			return fmt.Errorf("auth: create app password: %w", err)
+		}
+		return s.audit.RecordTx(ctx, tx, audit.Event{Actor: sess.Account.Login, Subject: sess.Account.Login, Kind: "apppassword.create",
+			Detail: fmt.Sprintf("id=%d name=%q scope=%s", info.ID, name, scope), Addr: c.addr(), UserAgent: c.UserAgent})
+	})
+	if err != nil {
+		return "", AppPasswordInfo{}, err
+	}
+	s.apMu.Lock()
+	if s.apCache != nil {
+		s.apCache[h] = appPassEntry{id: info.ID, scope: scope, acct: sess.Account}
+	}
+	s.apMu.Unlock()
+	return secret, info, nil
+}
+
+// AppPasswords lists an account's app passwords, revoked ones included.
+func (s *Service) AppPasswords(ctx context.Context, accountID int64) ([]AppPasswordInfo, error) {
+	s.flushAppPasswordUse(ctx)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, scope, created_at, created_addr, last_used_at, last_used_addr, revoked_at, revoked_by
+		FROM app_passwords WHERE account_id = ? ORDER BY revoked_at IS NOT NULL, created_at DESC`, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("auth: list app passwords: %w", err)
+	}
+	defer rows.Close()
+	var out []AppPasswordInfo
+	for rows.Next() {
+		var i AppPasswordInfo
+		var created int64
+		var used, revoked sql.NullInt64
+		var usedAddr, revokedBy sql.NullString
+		if err := rows.Scan(&i.ID, &i.Name, &i.Scope, &created, &i.CreatedAddr, &used, &usedAddr, &revoked, &revokedBy); err != nil {
+			return nil, fmt.Errorf("auth: list app passwords: %w", err)
+		}
+		i.CreatedAt = time.Unix(created, 0)
+		if used.Valid {
+			i.LastUsedAt, i.LastUsedAddr = time.Unix(used.Int64, 0), usedAddr.String
+		}
+		if revoked.Valid {
+			i.RevokedAt, i.RevokedBy = time.Unix(revoked.Int64, 0), revokedBy.String
+		}
+		out = append(out, i)
+	}
+	return out, rows.Err()
+}
+
+// RevokeAppPassword revokes one app password of an account and closes every
+// live connection that signed in with it. actor is the user or an admin.
+func (s *Service) RevokeAppPassword(ctx context.Context, actor string, accountID, id int64, c Client) error {
+	acct, err := s.Account(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE app_passwords SET revoked_at = ?, revoked_by = ? WHERE id = ? AND account_id = ? AND revoked_at IS NULL`,
+			s.now().Unix(), actor, id, accountID)
+		if err != nil {
+			return fmt.Errorf("auth: revoke app password: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return s.audit.RecordTx(ctx, tx, audit.Event{Actor: actor, Subject: acct.Login, Kind: "apppassword.revoke", Detail: fmt.Sprintf("id=%d", id), Addr: c.addr(), UserAgent: c.UserAgent})
+	})
+	if err != nil {
+		return err
+	}
+	s.forgetAppPasswords(accountID, id)
+	s.hub.RevokeCredential(accountID, AppPasswordCred(id))
+	return nil
+}
+
+// forgetAppPasswords drops an account's app passwords (id 0: all of them)
+// from the in-memory index.
+func (s *Service) forgetAppPasswords(accountID, id int64) {
+	s.apMu.Lock()
+	defer s.apMu.Unlock()
+	for h, e := range s.apCache {
+		if e.acct.ID == accountID && (id == 0 || e.id == id) {
+			delete(s.apCache, h)
+		}
+	}
+}
+
+// loadAppPasswords fills the in-memory index of live app passwords.
+func (s *Service) loadAppPasswords(ctx context.Context) error {
+	s.apMu.Lock()
+	defer s.apMu.Unlock()
+	if s.apCache != nil {
+		return nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT p.id, p.scope, p.hash, `+accountCols+` FROM app_passwords p JOIN accounts a ON a.id = p.account_id WHERE p.revoked_at IS NULL`)
+	if err != nil {
+		return fmt.Errorf("auth: load app passwords: %w", err)
+	}
+	defer rows.Close()
+	m := map[[32]byte]appPassEntry{}
+	for rows.Next() {
+		var e appPassEntry
+		var h []byte
+		if e.acct, err = scanAccount(rows, &e.id, &e.scope, &h); err != nil {
+			return err
+		}
+		if len(h) == 32 {
+			m[[32]byte(h)] = e
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("auth: load app passwords: %w", err)
+	}
+	s.apCache = m
+	return nil
+}
+
+// AppPassword checks an app password for a protocol that cannot do WebAuthn
+// (IMAP, SMTP submission, WebDAV). Only app passwords valid for scope are
+// accepted: the account's own password never is. Failures are throttled per
+// account and per address like web sign-ins, and unknown accounts answer
+// like known ones.
+func (s *Service) AppPassword(ctx context.Context, login, secret string, scope Scope, c Client) (Grant, error) {
+	const kind = "login.apppassword"
+	login = NormalizeLogin(login)
+	// No in-flight bound here: phones open several connections at once, and
+	// 136 random bits cannot be guessed in a burst.
+	if err := s.throttled(ctx, kind, login, c); err != nil {
+		return Grant{}, err
+	}
+	if err := s.loadAppPasswords(ctx); err != nil {
+		return Grant{}, err
+	}
+	h := s.appPassHash(secret)
+	s.apMu.RLock()
+	e, ok := s.apCache[h]
+	s.apMu.RUnlock()
+	if !ok || e.acct.Login != login {
+		s.failed(ctx, kind, login, "bad-credentials", c)
+		return Grant{}, ErrBadCredentials
+	}
+	epoch := s.hub.Epoch(e.acct.ID)
+	if e.scope&scope != scope {
+		s.failed(ctx, kind, login, "scope", c)
+		return Grant{}, ErrScope
+	}
+	if !s.usable(e.acct) || e.acct.State != StateActive {
+		s.failed(ctx, kind, login, "inactive", c)
+		return Grant{}, ErrInactive
+	}
+	s.apMu.Lock()
+	s.apDirty[e.id] = appPassUse{at: s.now(), addr: c.addr()}
+	s.apMu.Unlock()
+	return Grant{Account: e.acct, AppPasswordID: e.id, epoch: epoch}, nil
+}
+
+// flushAppPasswordUse writes the last-use times gathered since the last flush.
+func (s *Service) flushAppPasswordUse(ctx context.Context) error {
+	s.apMu.Lock()
+	dirty := s.apDirty
+	s.apDirty = map[int64]appPassUse{}
+	s.apMu.Unlock()
+	if len(dirty) == 0 {
+		return nil
+	}
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		for id, u := range dirty {
+			if _, err := tx.ExecContext(ctx, `UPDATE app_passwords SET last_used_at = ?, last_used_addr = ? WHERE id = ?`, u.at.Unix(), u.addr, id); err != nil {
+				return fmt.Errorf("auth: record app password use: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// Run does the service's housekeeping until ctx ends: it writes app password
+// last-use times, deletes expired sessions, and suspends accounts whose
+// expiry date has passed.
+func (s *Service) Run(ctx context.Context) {
+	flush := time.NewTicker(15 * time.Second)
+	defer flush.Stop()
+	hourly := time.NewTicker(time.Hour)
+	defer hourly.Stop()
+	housekeeping := func() {
+		if err := s.Cleanup(ctx); err != nil {
+			s.log.Warn("session cleanup", "err", err)
+		}
+		if n, err := s.SuspendExpired(ctx); err != nil {
+			s.log.Warn("suspend expired accounts", "err", err)
+		} else if n > 0 {
+			s.log.Info("suspended expired accounts", "count", n)
+		}
+	}
+	housekeeping()
+	for {
+		select {
+		case <-ctx.Done():
+			// Last flush on the way out, with a short deadline of its own.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			s.flushAppPasswordUse(fctx)
+			cancel()
+			return
+		case <-flush.C:
+			if err := s.flushAppPasswordUse(ctx); err != nil {
+				s.log.Warn("record app password use", "err", err)
+			}
+		case <-hourly.C:
+			housekeeping()
+		}
+	}
+}

@@ -1,0 +1,128 @@
+package auth
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Keys are the server's own secrets, kept in a file beside (not inside) the
+// database: a key for the keyed hashes of app passwords and recovery codes, and
+// a key that seals TOTP secrets at rest. A stolen database alone then yields
+// neither usable app passwords nor TOTP seeds.
+type Keys struct {
+	mac  []byte
+	aead cipher.AEAD
+}
+
+const keyFileSize = 64
+
+// LoadKeys reads the key file at path, creating it (0600, 64 random bytes)
+// when it does not exist.
+func LoadKeys(path string) (*Keys, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		b = make([]byte, keyFileSize)
+		rand.Read(b)
+		if err := writeFileSync(path, b, 0o600); err != nil {
+			return nil, fmt.Errorf("auth: create key file: %w", err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("auth: read key file: %w", err)
+	}
+	if len(b) != keyFileSize {
+		return nil, fmt.Errorf("auth: key file %s: want %d bytes, have %d", path, keyFileSize, len(b))
+	}
+	return NewKeys(b)
+}
+
+// NewKeys builds Keys from 64 bytes of key material.
+func NewKeys(material []byte) (*Keys, error) {
+	if len(material) != keyFileSize {
+		return nil, fmt.Errorf("auth: key material must be %d bytes", keyFileSize)
+	}
+	block, err := aes.NewCipher(material[32:])
+	if err != nil {
+		return nil, fmt.Errorf("auth: key: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("auth: key: %w", err)
+	}
+	return &Keys{mac: append([]byte(nil), material[:32]...), aead: aead}, nil
+}
+
+// hash is the keyed hash stored for app passwords and recovery codes. Their
+// secrets are long and random, so a fast keyed hash is enough (no argon2).
+func (k *Keys) hash(domain, secret string) [32]byte {
+	m := hmac.New(sha256.New, k.mac)
+	m.Write([]byte(domain))
+	m.Write([]byte{0})
+	m.Write([]byte(secret))
+	var out [32]byte
+	m.Sum(out[:0])
+	return out
+}
+
+// seal encrypts plaintext, binding it to additional data (the account id).
+func (k *Keys) seal(plaintext, ad []byte) []byte {
+	nonce := make([]byte, k.aead.NonceSize(), k.aead.NonceSize()+len(plaintext)+k.aead.Overhead())
+	rand.Read(nonce)
+	return k.aead.Seal(nonce, nonce, plaintext, ad)
+}
+
+func (k *Keys) open(sealed, ad []byte) ([]byte, error) {
+	n := k.aead.NonceSize()
+	if len(sealed) < n {
+		return nil, errors.New("auth: sealed value too short")
+	}
+	p, err := k.aead.Open(nil, sealed[:n], sealed[n:], ad)
+	if err != nil {
+		return nil, fmt.Errorf("auth: unseal: %w", err)
+	}
+	return p, nil
+}
+
+// writeFileSync writes a file atomically and durably: temp file, fsync,
+// rename, directory fsync.
+func writeFileSync(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

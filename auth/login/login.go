@@ -1,0 +1,399 @@
+// Package login serves caucus's sign-in pages: password and second factor,
+// passkey sign-in, invite enrolment (password → passkey, security key or
+// TOTP → recovery codes), step-up, and the account security page. It also
+// provides the middleware through which every other web page of caucus reads
+// the signed-in session.
+//
+// Sessions live on the server; the browser holds a random token in a
+// __Host- cookie (HttpOnly, Secure, SameSite=Lax). Every state-changing form
+// carries the session's CSRF token, on top of the cross-origin protection of
+// internal/web.
+package login
+
+import (
+	"context"
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/web"
+)
+
+// Cookie names. The __Host- prefix makes the browser refuse them unless they
+// are Secure, host-only and for path /.
+const (
+	SessionCookie  = "__Host-caucus"
+	CeremonyCookie = "__Host-caucus-pk"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Handler serves the sign-in and account pages.
+type Handler struct {
+	svc   *auth.Service
+	log   *slog.Logger
+	pages map[string]*template.Template
+}
+
+// New builds the handler.
+func New(svc *auth.Service, log *slog.Logger) (*Handler, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{svc: svc, log: log, pages: pages}, nil
+}
+
+func parsePages() (map[string]*template.Template, error) {
+	layout, err := template.ParseFS(templateFS, "templates/layout.html")
+	if err != nil {
+		return nil, fmt.Errorf("login: templates: %w", err)
+	}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("login: templates: %w", err)
+	}
+	pages := map[string]*template.Template{}
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "layout" {
+			continue
+		}
+		t, err := template.Must(layout.Clone()).ParseFS(templateFS, n)
+		if err != nil {
+			return nil, fmt.Errorf("login: template %s: %w", n, err)
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}
+
+// Register adds the handler's routes to mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", staticFiles(http.FileServerFS(static))))
+
+	mux.HandleFunc("GET /login", h.getLogin)
+	mux.HandleFunc("POST /login", h.postLogin)
+	mux.HandleFunc("GET /login/second", h.stage(h.getSecond, auth.StageSecond, auth.StageFull))
+	mux.HandleFunc("POST /login/totp", h.form(h.postTOTP, auth.StageSecond, auth.StageFull))
+	mux.HandleFunc("POST /login/recovery", h.form(h.postRecovery, auth.StageSecond))
+	mux.HandleFunc("POST /login/webauthn/begin", h.api(h.webauthnBegin, auth.StageSecond, auth.StageFull))
+	mux.HandleFunc("POST /login/webauthn/finish", h.api(h.webauthnFinish, auth.StageSecond, auth.StageFull))
+	mux.HandleFunc("POST /login/passkey/begin", h.passkeyBegin)
+	mux.HandleFunc("POST /login/passkey/finish", h.passkeyFinish)
+	mux.HandleFunc("POST /logout", h.form(h.logout, auth.StageSecond, auth.StageEnrol, auth.StageFull))
+
+	mux.HandleFunc("GET /enrol/{token}", h.getInvite)
+	mux.HandleFunc("POST /enrol/{token}", h.postInvite)
+	mux.HandleFunc("GET /enrol", h.stage(h.getEnrol, auth.StageEnrol, auth.StageFull))
+	mux.HandleFunc("POST /enrol/totp/start", h.form(h.totpStart, auth.StageEnrol, auth.StageFull))
+	mux.HandleFunc("GET /enrol/totp", h.stage(h.getTOTP, auth.StageEnrol, auth.StageFull))
+	mux.HandleFunc("GET /enrol/totp/qr.png", h.stage(h.totpQR, auth.StageEnrol, auth.StageFull))
+	mux.HandleFunc("POST /enrol/totp", h.form(h.totpFinish, auth.StageEnrol, auth.StageFull))
+	mux.HandleFunc("POST /webauthn/register/begin", h.api(h.registerBegin, auth.StageEnrol, auth.StageFull))
+	mux.HandleFunc("POST /webauthn/register/finish", h.api(h.registerFinish, auth.StageEnrol, auth.StageFull))
+	mux.HandleFunc("GET /enrol/recovery", h.stage(h.getRecovery, auth.StageFull))
+	mux.HandleFunc("POST /enrol/recovery", h.form(h.postRecoveryCodes, auth.StageFull))
+
+	mux.HandleFunc("GET /account", h.stage(h.getAccount, auth.StageFull))
+	mux.HandleFunc("POST /account/factors/{id}/rename", h.form(h.renameFactor, auth.StageFull))
+	mux.HandleFunc("POST /account/factors/{id}/remove", h.form(h.removeFactor, auth.StageFull))
+	mux.HandleFunc("POST /account/app-passwords", h.form(h.createAppPassword, auth.StageFull))
+	mux.HandleFunc("POST /account/app-passwords/{id}/revoke", h.form(h.revokeAppPassword, auth.StageFull))
+	mux.HandleFunc("POST /account/sessions/{id}/revoke", h.form(h.endSession, auth.StageFull))
+	mux.HandleFunc("POST /account/sessions/revoke-all", h.form(h.endAllSessions, auth.StageFull))
+	mux.HandleFunc("GET /reauth", h.stage(h.getReauth, auth.StageFull))
+}
+
+func staticFiles(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		next.ServeHTTP(w, r)
+	})
+}
+
+type ctxKey struct{}
+
+// SessionFrom returns the session that [Handler.Require] put in the request context.
+func SessionFrom(ctx context.Context) (auth.Session, bool) {
+	s, ok := ctx.Value(ctxKey{}).(auth.Session)
+	return s, ok
+}
+
+// Require lets a request through only with a full session (password and
+// second factor, or passkey). Anything less is sent to the one page its stage
+// allows; there is no way around enrolment.
+func (h *Handler) Require(next http.Handler) http.Handler {
+	return h.stage(next.ServeHTTP, auth.StageFull)
+}
+
+// RequireAdmin is [Handler.Require] for admins only.
+func (h *Handler) RequireAdmin(next http.Handler) http.Handler {
+	return h.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sess, _ := SessionFrom(r.Context())
+		if !sess.Account.IsAdmin() {
+			h.message(w, r, http.StatusForbidden, "Not allowed", "This page is for admins.", "/")
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
+}
+
+func (h *Handler) client(r *http.Request) auth.Client {
+	return auth.Client{Addr: web.ClientAddr(r), UserAgent: r.UserAgent()}
+}
+
+func (h *Handler) session(r *http.Request) (auth.Session, error) {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil {
+		return auth.Session{}, auth.ErrSessionInvalid
+	}
+	return h.svc.Session(r.Context(), c.Value)
+}
+
+// redirectFor sends a session to the page its stage allows.
+func (h *Handler) redirectFor(w http.ResponseWriter, r *http.Request, st auth.Stage) {
+	switch st {
+	case auth.StageSecond:
+		http.Redirect(w, r, "/login/second", http.StatusSeeOther)
+	case auth.StageEnrol:
+		http.Redirect(w, r, "/enrol", http.StatusSeeOther)
+	case auth.StageFull:
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+	default:
+		q := ""
+		if r.Method == http.MethodGet && r.URL.Path != "/" {
+			q = "?next=" + url.QueryEscape(r.URL.RequestURI())
+		}
+		http.Redirect(w, r, "/login"+q, http.StatusSeeOther)
+	}
+}
+
+// stage wraps a handler that needs a session in one of the given stages.
+func (h *Handler) stage(fn http.HandlerFunc, stages ...auth.Stage) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sess, err := h.session(r)
+		if err != nil {
+			if !errors.Is(err, auth.ErrSessionInvalid) {
+				h.fail(w, r, err)
+				return
+			}
+			clearCookie(w, SessionCookie)
+			h.redirectFor(w, r, "")
+			return
+		}
+		ok := false
+		for _, st := range stages {
+			ok = ok || sess.Stage == st
+		}
+		if !ok {
+			h.redirectFor(w, r, sess.Stage)
+			return
+		}
+		fn(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, sess)))
+	}
+}
+
+// form wraps a state-changing form handler: the session's CSRF token must
+// come with the form.
+func (h *Handler) form(fn http.HandlerFunc, stages ...auth.Stage) http.HandlerFunc {
+	return h.stage(func(w http.ResponseWriter, r *http.Request) {
+		sess, _ := SessionFrom(r.Context())
+		if !validCSRF(sess, r.PostFormValue("csrf")) {
+			h.message(w, r, http.StatusForbidden, "Form expired", "This form is out of date. Go back, reload the page and try again.", "")
+			return
+		}
+		fn(w, r)
+	}, stages...)
+}
+
+// api wraps a JSON endpoint for the WebAuthn script: CSRF token in a header,
+// JSON errors instead of redirects.
+func (h *Handler) api(fn http.HandlerFunc, stages ...auth.Stage) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sess, err := h.session(r)
+		if err != nil {
+			web.JSON(w, http.StatusUnauthorized, map[string]string{"error": "Your session has ended. Reload the page and sign in again."})
+			return
+		}
+		ok := false
+		for _, st := range stages {
+			ok = ok || sess.Stage == st
+		}
+		if !ok || !validCSRF(sess, r.Header.Get("X-CSRF-Token")) {
+			web.JSON(w, http.StatusForbidden, map[string]string{"error": "Not allowed here. Reload the page."})
+			return
+		}
+		fn(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, sess)))
+	}
+}
+
+func validCSRF(sess auth.Session, got string) bool {
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(sess.CSRF)) == 1
+}
+
+func setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: "/", MaxAge: int(maxAge / time.Second),
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func clearCookie(w http.ResponseWriter, name string) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+func (h *Handler) setSession(w http.ResponseWriter, token string) {
+	setCookie(w, SessionCookie, token, h.svc.Config().AbsoluteTimeout)
+}
+
+// localNext keeps a post-sign-in destination only if it is a path on this
+// site (no open redirect).
+func localNext(next string) string {
+	if next == "" || len(next) > 2000 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/account"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" {
+		return "/account"
+	}
+	return next
+}
+
+// page is what every template gets.
+type page struct {
+	Title     string
+	Error     string
+	Notice    string
+	CSRF      string
+	User      *auth.Account
+	SessionID int64
+	Next      string
+	Login     string
+	Token     string
+	Message   string
+	Link      string
+
+	Invite       auth.Invite
+	Enrolling    bool
+	TOTPAllowed  bool
+	HasWebAuthn  bool
+	HasTOTP      bool
+	StepUp       bool
+	Secret       string
+	Codes        []string
+	Left         int
+	Factors      []auth.Factor
+	RecoveryLeft int
+	AppPasswords []auth.AppPasswordInfo
+	AppPassword  auth.AppPasswordInfo
+	Sessions     []auth.Session
+}
+
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name string, p page) {
+	if sess, ok := SessionFrom(r.Context()); ok {
+		p.CSRF = sess.CSRF
+		p.SessionID = sess.ID
+		if sess.Stage == auth.StageFull {
+			a := sess.Account
+			p.User = &a
+		}
+	}
+	t := h.pages[name]
+	var b strings.Builder
+	if err := t.ExecuteTemplate(&b, "layout", p); err != nil {
+		h.log.Error("render page", "page", name, "err", err)
+		web.Error(w, r, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	fmt.Fprint(w, b.String())
+}
+
+func (h *Handler) message(w http.ResponseWriter, r *http.Request, code int, title, msg, link string) {
+	h.render(w, r, code, "message", page{Title: title, Message: msg, Link: link})
+}
+
+// userMessage turns a service error into words for the person, without
+// internal detail; the detail is in the log and the audit log.
+func userMessage(err error) string {
+	var te *auth.ThrottledError
+	switch {
+	case errors.As(err, &te):
+		return fmt.Sprintf("Too many failed attempts. Wait %s and try again.", te.Wait.Round(time.Second))
+	case errors.Is(err, auth.ErrBadCredentials):
+		return "Wrong address or password."
+	case errors.Is(err, auth.ErrBadCode):
+		return "That code is wrong or was already used."
+	case errors.Is(err, auth.ErrInactive):
+		return "This account is suspended or has expired. Ask an admin."
+	case errors.Is(err, auth.ErrNeedsFactor):
+		return "Your enrolment was not finished. Ask an admin for a new enrolment link."
+	case errors.Is(err, auth.ErrInviteInvalid):
+		return "This link is invalid, was already used, or has expired. Ask an admin for a new one."
+	case errors.Is(err, auth.ErrLastFactor):
+		return "You cannot remove your last sign-in factor. Add another one first."
+	case errors.Is(err, auth.ErrNeedWebAuthn):
+		return "Admins must keep at least one passkey or security key."
+	case errors.Is(err, auth.ErrSessionInvalid):
+		return "Your session has ended. Sign in again."
+	case errors.Is(err, auth.ErrNotFound):
+		return "Not found."
+	case errors.Is(err, auth.ErrStepUp):
+		return "Confirm it's you first."
+	case errors.Is(err, auth.ErrInvalid):
+		msg := err.Error()
+		if i := strings.LastIndex(msg, "invalid input: "); i >= 0 {
+			msg = msg[i+len("invalid input: "):]
+		}
+		return strings.ToUpper(msg[:1]) + msg[1:]
+	}
+	return ""
+}
+
+// fail answers an error: a known one in words, an unknown one as a generic
+// 500 with the detail only in the log.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, auth.ErrStepUp) {
+		http.Redirect(w, r, "/reauth?next=/account", http.StatusSeeOther)
+		return
+	}
+	if msg := userMessage(err); msg != "" {
+		h.message(w, r, http.StatusBadRequest, "Something is not right", msg, "")
+		return
+	}
+	h.log.Error("request failed", "path", r.URL.Path, "err", err)
+	web.Error(w, r, http.StatusInternalServerError)
+}
+
+func (h *Handler) apiFail(w http.ResponseWriter, r *http.Request, err error) {
+	msg := userMessage(err)
+	if msg == "" {
+		h.log.Error("request failed", "path", r.URL.Path, "err", err)
+		web.JSON(w, http.StatusInternalServerError, map[string]string{"error": "Something went wrong on the server."})
+		return
+	}
+	if errors.Is(err, auth.ErrStepUp) {
+		web.JSON(w, http.StatusForbidden, map[string]string{"error": msg + " Reload the page.", "next": "/reauth?next=/enrol"})
+		return
+	}
+	web.JSON(w, http.StatusBadRequest, map[string]string{"error": msg})
+}

@@ -1,0 +1,504 @@
+package login
+
+import (
+	"bytes"
+	"errors"
+	"image/png"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/web"
+)
+
+// Sign-in: password, then second factor.
+
+func (h *Handler) getLogin(w http.ResponseWriter, r *http.Request) {
+	if sess, err := h.session(r); err == nil {
+		h.redirectFor(w, r, sess.Stage)
+		return
+	}
+	h.render(w, r, http.StatusOK, "login", page{Title: "Sign in", Next: r.URL.Query().Get("next")})
+}
+
+func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
+	login, pw, next := r.PostFormValue("login"), r.PostFormValue("password"), r.PostFormValue("next")
+	token, st, err := h.svc.PasswordSignIn(r.Context(), login, pw, h.client(r))
+	if err != nil {
+		msg := userMessage(err)
+		if msg == "" {
+			h.fail(w, r, err)
+			return
+		}
+		h.render(w, r, http.StatusUnauthorized, "login", page{Title: "Sign in", Error: msg, Login: login, Next: next})
+		return
+	}
+	h.setSession(w, token)
+	if st == auth.StageSecond {
+		http.Redirect(w, r, "/login/second?next="+urlQuery(localNext(next)), http.StatusSeeOther)
+		return
+	}
+	h.redirectFor(w, r, st)
+}
+
+func (h *Handler) secondPage(w http.ResponseWriter, r *http.Request, code int, errMsg string) {
+	sess, _ := SessionFrom(r.Context())
+	factors, err := h.svc.Factors(r.Context(), sess.Account.ID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	p := page{Title: "Second step", Error: errMsg, Next: localNext(r.FormValue("next")), StepUp: sess.Stage == auth.StageFull}
+	for _, f := range factors {
+		p.HasTOTP = p.HasTOTP || f.Kind == auth.KindTOTP
+		p.HasWebAuthn = p.HasWebAuthn || f.Kind != auth.KindTOTP
+	}
+	if p.StepUp {
+		p.Title = "Confirm it's you"
+	}
+	h.render(w, r, code, "second", p)
+}
+
+func (h *Handler) getSecond(w http.ResponseWriter, r *http.Request) {
+	h.secondPage(w, r, http.StatusOK, "")
+}
+
+func (h *Handler) getReauth(w http.ResponseWriter, r *http.Request) {
+	h.secondPage(w, r, http.StatusOK, "")
+}
+
+// signedIn finishes a successful second step: a new session cookie after a
+// sign-in, then on to the destination.
+func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request, newToken string) {
+	if newToken != "" {
+		h.setSession(w, newToken)
+	}
+	http.Redirect(w, r, localNext(r.FormValue("next")), http.StatusSeeOther)
+}
+
+func (h *Handler) postTOTP(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	tok, err := h.svc.VerifyTOTP(r.Context(), sess, r.PostFormValue("code"), h.client(r))
+	if err != nil {
+		if msg := userMessage(err); msg != "" {
+			h.secondPage(w, r, http.StatusUnauthorized, msg)
+			return
+		}
+		h.fail(w, r, err)
+		return
+	}
+	h.signedIn(w, r, tok)
+}
+
+func (h *Handler) postRecovery(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	tok, err := h.svc.VerifyRecoveryCode(r.Context(), sess, r.PostFormValue("code"), h.client(r))
+	if err != nil {
+		if msg := userMessage(err); msg != "" {
+			h.secondPage(w, r, http.StatusUnauthorized, msg)
+			return
+		}
+		h.fail(w, r, err)
+		return
+	}
+	h.setSession(w, tok)
+	left, _ := h.svc.RecoveryCodesLeft(r.Context(), sess.Account.ID)
+	h.message(w, r, http.StatusOK, "Signed in with a recovery code",
+		"That code is now used up; "+strconv.Itoa(left)+" are left. Add a new key or app on your account page if you lost yours.", "/account")
+}
+
+func (h *Handler) webauthnBegin(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	opts, err := h.svc.BeginWebAuthn(r.Context(), sess)
+	if err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	web.JSON(w, http.StatusOK, opts)
+}
+
+func readBody(r *http.Request) ([]byte, error) {
+	return io.ReadAll(io.LimitReader(r.Body, auth.MaxWebAuthnBody))
+}
+
+func (h *Handler) webauthnFinish(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	body, err := readBody(r)
+	if err != nil {
+		web.JSON(w, http.StatusBadRequest, map[string]string{"error": "Could not read the answer."})
+		return
+	}
+	tok, err := h.svc.FinishWebAuthn(r.Context(), sess, body, h.client(r))
+	if err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	if tok != "" {
+		h.setSession(w, tok)
+	}
+	web.JSON(w, http.StatusOK, map[string]string{"next": localNext(r.URL.Query().Get("next"))})
+}
+
+func (h *Handler) passkeyBegin(w http.ResponseWriter, r *http.Request) {
+	opts, token, err := h.svc.BeginPasskeySignIn(r.Context())
+	if err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	setCookie(w, CeremonyCookie, token, 0)
+	web.JSON(w, http.StatusOK, opts)
+}
+
+func (h *Handler) passkeyFinish(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(CeremonyCookie)
+	if err != nil {
+		web.JSON(w, http.StatusBadRequest, map[string]string{"error": "Sign-in timed out. Try again."})
+		return
+	}
+	clearCookie(w, CeremonyCookie)
+	body, err := readBody(r)
+	if err != nil {
+		web.JSON(w, http.StatusBadRequest, map[string]string{"error": "Could not read the answer."})
+		return
+	}
+	tok, err := h.svc.FinishPasskeySignIn(r.Context(), c.Value, body, h.client(r))
+	if err != nil {
+		if errors.Is(err, auth.ErrBadCredentials) {
+			web.JSON(w, http.StatusUnauthorized, map[string]string{"error": "This passkey was not accepted."})
+			return
+		}
+		h.apiFail(w, r, err)
+		return
+	}
+	h.setSession(w, tok)
+	web.JSON(w, http.StatusOK, map[string]string{"next": localNext(r.URL.Query().Get("next"))})
+}
+
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
+	c, _ := r.Cookie(SessionCookie)
+	if c != nil {
+		if err := h.svc.SignOut(r.Context(), c.Value, h.client(r)); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	clearCookie(w, SessionCookie)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// Enrolment: invite → password → factor → recovery codes.
+
+func (h *Handler) getInvite(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	inv, err := h.svc.PeekInvite(r.Context(), token)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "invite", page{Title: "Welcome", Invite: inv, Token: token})
+}
+
+func (h *Handler) postInvite(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	inv, err := h.svc.PeekInvite(r.Context(), token)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	pw, pw2 := r.PostFormValue("password"), r.PostFormValue("password2")
+	if pw != pw2 {
+		h.render(w, r, http.StatusBadRequest, "invite", page{Title: "Welcome", Invite: inv, Token: token, Error: "The two passwords differ."})
+		return
+	}
+	sessTok, err := h.svc.AcceptInvite(r.Context(), token, pw, h.client(r))
+	if err != nil {
+		msg := userMessage(err)
+		if msg == "" {
+			msg = policyMessage(err)
+		}
+		if msg == "" {
+			h.fail(w, r, err)
+			return
+		}
+		h.render(w, r, http.StatusBadRequest, "invite", page{Title: "Welcome", Invite: inv, Token: token, Error: msg})
+		return
+	}
+	h.setSession(w, sessTok)
+	http.Redirect(w, r, "/enrol", http.StatusSeeOther)
+}
+
+func (h *Handler) getEnrol(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	if sess.Stage == auth.StageFull && !h.svc.Fresh(sess) {
+		http.Redirect(w, r, "/reauth?next=/enrol", http.StatusSeeOther)
+		return
+	}
+	enrolling := sess.Stage == auth.StageEnrol
+	totpAllowed := !(enrolling && sess.Account.IsAdmin() && h.svc.Config().AdminsNeedWebAuthn)
+	if !enrolling {
+		factors, err := h.svc.Factors(r.Context(), sess.Account.ID)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		for _, f := range factors {
+			totpAllowed = totpAllowed && f.Kind != auth.KindTOTP
+		}
+	}
+	h.render(w, r, http.StatusOK, "enrol", page{Title: "Add a second factor", Enrolling: enrolling, TOTPAllowed: totpAllowed})
+}
+
+func (h *Handler) totpStart(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	if _, err := h.svc.BeginTOTP(r.Context(), sess); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/enrol/totp", http.StatusSeeOther)
+}
+
+func (h *Handler) totpPage(w http.ResponseWriter, r *http.Request, code int, errMsg string) {
+	sess, _ := SessionFrom(r.Context())
+	key, err := h.svc.PendingTOTP(sess)
+	if err != nil {
+		http.Redirect(w, r, "/enrol", http.StatusSeeOther)
+		return
+	}
+	h.render(w, r, code, "totp", page{Title: "Authenticator app", Secret: key.Secret(), Error: errMsg})
+}
+
+func (h *Handler) getTOTP(w http.ResponseWriter, r *http.Request) {
+	h.totpPage(w, r, http.StatusOK, "")
+}
+
+func (h *Handler) totpQR(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	key, err := h.svc.PendingTOTP(sess)
+	if err != nil {
+		web.Error(w, r, http.StatusNotFound)
+		return
+	}
+	img, err := key.Image(256, 256)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(b.Bytes())
+}
+
+func (h *Handler) totpFinish(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	tok, err := h.svc.FinishTOTP(r.Context(), sess, r.PostFormValue("code"), h.client(r))
+	if err != nil {
+		if errors.Is(err, auth.ErrBadCode) {
+			h.totpPage(w, r, http.StatusBadRequest, "That code is not right. Check the time on your phone and try the next code.")
+			return
+		}
+		h.fail(w, r, err)
+		return
+	}
+	h.afterFactor(w, r, tok)
+}
+
+// afterFactor goes on after a factor was added: a new member saves recovery
+// codes next; others return to their account page.
+func (h *Handler) afterFactor(w http.ResponseWriter, r *http.Request, newToken string) {
+	if newToken != "" {
+		h.setSession(w, newToken)
+		http.Redirect(w, r, "/enrol/recovery", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
+}
+
+type registerRequest struct {
+	Kind string `json:"kind"`
+}
+
+func (h *Handler) registerBegin(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	var req registerRequest
+	if err := decodeJSON(r, &req); err != nil {
+		web.JSON(w, http.StatusBadRequest, map[string]string{"error": "Bad request."})
+		return
+	}
+	opts, err := h.svc.BeginRegistration(r.Context(), sess, auth.FactorKind(req.Kind))
+	if err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	web.JSON(w, http.StatusOK, opts)
+}
+
+func (h *Handler) registerFinish(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	body, err := readBody(r)
+	if err != nil {
+		web.JSON(w, http.StatusBadRequest, map[string]string{"error": "Could not read the answer."})
+		return
+	}
+	tok, err := h.svc.FinishRegistration(r.Context(), sess, r.URL.Query().Get("name"), body, h.client(r))
+	if err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	next := "/account"
+	if tok != "" {
+		h.setSession(w, tok)
+		next = "/enrol/recovery"
+	}
+	web.JSON(w, http.StatusOK, map[string]string{"next": next})
+}
+
+func (h *Handler) getRecovery(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	left, err := h.svc.RecoveryCodesLeft(r.Context(), sess.Account.ID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "recovery", page{Title: "Recovery codes", Left: left})
+}
+
+func (h *Handler) postRecoveryCodes(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	codes, err := h.svc.NewRecoveryCodes(r.Context(), sess, h.client(r))
+	if err != nil {
+		if errors.Is(err, auth.ErrStepUp) {
+			http.Redirect(w, r, "/reauth?next=/enrol/recovery", http.StatusSeeOther)
+			return
+		}
+		h.fail(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "recovery", page{Title: "Recovery codes", Codes: codes})
+}
+
+// The account security page.
+
+func (h *Handler) getAccount(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	ctx := r.Context()
+	p := page{Title: "Your account", Notice: noticeText(r.URL.Query().Get("done"))}
+	var err error
+	if p.Factors, err = h.svc.Factors(ctx, sess.Account.ID); err == nil {
+		if p.RecoveryLeft, err = h.svc.RecoveryCodesLeft(ctx, sess.Account.ID); err == nil {
+			if p.AppPasswords, err = h.svc.AppPasswords(ctx, sess.Account.ID); err == nil {
+				p.Sessions, err = h.svc.Sessions(ctx, sess.Account.ID)
+			}
+		}
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "account", p)
+}
+
+func noticeText(done string) string {
+	switch done {
+	case "renamed":
+		return "Renamed."
+	case "removed":
+		return "Removed."
+	case "revoked":
+		return "Revoked. Any device using it was disconnected."
+	case "signedout":
+		return "Signed out."
+	}
+	return ""
+}
+
+func pathID(r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	return id, err == nil && id >= 0
+}
+
+func (h *Handler) renameFactor(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	id, ok := pathID(r)
+	if !ok {
+		web.Error(w, r, http.StatusNotFound)
+		return
+	}
+	if err := h.svc.RenameFactor(r.Context(), sess, id, r.PostFormValue("name"), h.client(r)); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/account?done=renamed", http.StatusSeeOther)
+}
+
+func (h *Handler) removeFactor(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	id, ok := pathID(r)
+	if !ok {
+		web.Error(w, r, http.StatusNotFound)
+		return
+	}
+	if err := h.svc.RemoveFactor(r.Context(), sess, id, h.client(r)); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/account?done=removed", http.StatusSeeOther)
+}
+
+func (h *Handler) createAppPassword(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	scope, err := auth.ParseScope(r.PostFormValue("scope"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	secret, info, err := h.svc.CreateAppPassword(r.Context(), sess, r.PostFormValue("name"), scope, h.client(r))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "apppassword", page{Title: "App password", Secret: secret, AppPassword: info})
+}
+
+func (h *Handler) revokeAppPassword(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	id, ok := pathID(r)
+	if !ok {
+		web.Error(w, r, http.StatusNotFound)
+		return
+	}
+	if err := h.svc.RevokeAppPassword(r.Context(), sess.Account.Login, sess.Account.ID, id, h.client(r)); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/account?done=revoked", http.StatusSeeOther)
+}
+
+func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	id, ok := pathID(r)
+	if !ok || id == 0 {
+		web.Error(w, r, http.StatusNotFound)
+		return
+	}
+	if _, err := h.svc.EndSession(r.Context(), sess.Account.Login, sess.Account.ID, id, h.client(r)); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/account?done=signedout", http.StatusSeeOther)
+}
+
+func (h *Handler) endAllSessions(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	if _, err := h.svc.EndSession(r.Context(), sess.Account.Login, sess.Account.ID, 0, h.client(r)); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	clearCookie(w, SessionCookie)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}

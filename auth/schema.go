@@ -1,0 +1,103 @@
+package auth
+
+import "github.com/caucus-org/caucus/internal/db"
+
+// Component returns the auth tables' migrations. Times are Unix seconds.
+func Component() db.Component {
+	return db.Component{Name: "auth", Migrations: []db.Migration{{Version: 1, SQL: schemaV1}}}
+}
+
+const schemaV1 = `
+CREATE TABLE accounts (
+	id            INTEGER PRIMARY KEY,
+	login         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+	display_name  TEXT NOT NULL,
+	role          TEXT NOT NULL CHECK (role IN ('admin', 'member')),
+	state         TEXT NOT NULL CHECK (state IN ('invited', 'active', 'suspended', 'offboarded')),
+	expires_at    INTEGER,
+	password_hash TEXT,
+	webauthn_id   BLOB NOT NULL UNIQUE,
+	totp_secret   BLOB,
+	totp_name     TEXT,
+	totp_added_at INTEGER,
+	totp_last_step INTEGER NOT NULL DEFAULT 0,
+	created_at    INTEGER NOT NULL,
+	last_login_at INTEGER
+);
+CREATE TABLE groups (
+	id         INTEGER PRIMARY KEY,
+	name       TEXT NOT NULL UNIQUE COLLATE NOCASE,
+	created_at INTEGER NOT NULL
+);
+CREATE TABLE group_members (
+	group_id   INTEGER NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	PRIMARY KEY (group_id, account_id)
+);
+CREATE INDEX group_members_account ON group_members(account_id);
+CREATE TABLE invites (
+	id          INTEGER PRIMARY KEY,
+	token_hash  BLOB NOT NULL UNIQUE,
+	account_id  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	created_by  TEXT NOT NULL,
+	created_at  INTEGER NOT NULL,
+	expires_at  INTEGER NOT NULL,
+	used_at     INTEGER
+);
+CREATE TABLE webauthn_credentials (
+	id              INTEGER PRIMARY KEY,
+	account_id      INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	credential_id   BLOB NOT NULL UNIQUE,
+	name            TEXT NOT NULL,
+	kind            TEXT NOT NULL CHECK (kind IN ('passkey', 'security-key')),
+	data            TEXT NOT NULL,
+	sign_count      INTEGER NOT NULL DEFAULT 0,
+	clone_warning   INTEGER NOT NULL DEFAULT 0,
+	backup_eligible INTEGER NOT NULL DEFAULT 0,
+	backup_state    INTEGER NOT NULL DEFAULT 0,
+	created_at      INTEGER NOT NULL,
+	last_used_at    INTEGER
+);
+CREATE INDEX webauthn_credentials_account ON webauthn_credentials(account_id);
+CREATE TABLE recovery_codes (
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	code_hash  BLOB NOT NULL,
+	created_at INTEGER NOT NULL,
+	used_at    INTEGER,
+	PRIMARY KEY (account_id, code_hash)
+);
+CREATE TABLE app_passwords (
+	id             INTEGER PRIMARY KEY,
+	account_id     INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	name           TEXT NOT NULL,
+	scope          INTEGER NOT NULL,
+	hash           BLOB NOT NULL UNIQUE,
+	created_at     INTEGER NOT NULL,
+	created_addr   TEXT NOT NULL,
+	last_used_at   INTEGER,
+	last_used_addr TEXT,
+	revoked_at     INTEGER,
+	revoked_by     TEXT
+);
+CREATE INDEX app_passwords_account ON app_passwords(account_id);
+CREATE TABLE sessions (
+	id           INTEGER PRIMARY KEY,
+	token_hash   BLOB NOT NULL UNIQUE,
+	account_id   INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	stage        TEXT NOT NULL CHECK (stage IN ('second', 'enrol', 'full')),
+	csrf         TEXT NOT NULL,
+	created_at   INTEGER NOT NULL,
+	last_seen_at INTEGER NOT NULL,
+	auth_at      INTEGER NOT NULL,
+	expires_at   INTEGER NOT NULL,
+	addr         TEXT NOT NULL,
+	user_agent   TEXT NOT NULL,
+	ceremony     TEXT
+);
+CREATE INDEX sessions_account ON sessions(account_id);
+CREATE TABLE ceremonies (
+	token_hash BLOB PRIMARY KEY,
+	data       TEXT NOT NULL,
+	expires_at INTEGER NOT NULL
+);
+`

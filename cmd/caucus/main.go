@@ -1,0 +1,67 @@
+// Command caucus runs the caucus appliance: mail, files and a login that
+// cannot be phished, for a small political party, on one machine.
+//
+// Usage:
+//
+//	caucus serve --dev --data DIR    local demo on 127.0.0.1 (HTTPS on 8443)
+//	caucus serve --config FILE       production
+//	caucus init  [flags]             write a commented production config
+//	caucus version
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `caucus: mail, files and unphishable sign-in for a small party, on one machine.
+
+Usage:
+  caucus serve --dev --data DIR   run the local demo (127.0.0.1, https://localhost:8443)
+  caucus serve --config FILE      run for real
+  caucus init [flags]             write a commented production configuration
+  caucus version                  print the version
+
+Run "caucus COMMAND -h" for a command's flags.
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		// First signal: stop taking work and drain. Second: exit at once.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		go func() {
+			<-ctx.Done()
+			stop() // restore default handling: a second signal kills the process
+		}()
+		err = serveCmd(ctx, args[1:], stdout, stderr)
+	case "init":
+		err = initCmd(args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, versionString())
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "caucus: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "caucus %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}

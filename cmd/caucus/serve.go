@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/acme/autocert"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/login"
+	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/config"
+	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/devcert"
+	"github.com/caucus-org/caucus/internal/web"
+)
+
+// maxFormBody bounds every web request body that no route raised.
+const maxFormBody = 1 << 20
+
+func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgFile := fs.String("config", "", "configuration file (see caucus init)")
+	dev := fs.Bool("dev", false, "run the local demo: 127.0.0.1 only, self-signed certificate, data in --data")
+	data := fs.String("data", "", "data directory for --dev")
+	firstAdmin := fs.String("first-admin", "", "address of the first admin, invited on first start (default admin@ the first mail domain)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var cfg config.Config
+	switch {
+	case *dev && *cfgFile == "":
+		if *data == "" {
+			return errors.New("--dev needs --data DIR")
+		}
+		dir, err := filepath.Abs(*data)
+		if err != nil {
+			return err
+		}
+		cfg = config.Dev(dir)
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+	case !*dev && *cfgFile != "":
+		var err error
+		if cfg, err = config.Load(*cfgFile); err != nil {
+			return err
+		}
+	default:
+		fs.Usage()
+		return errors.New("give either --dev --data DIR or --config FILE")
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		return err
+	}
+	srv, err := start(ctx, cfg, options{dev: *dev, firstAdmin: *firstAdmin, log: log, out: stdout})
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down: refusing new work, finishing what is in flight (a second signal exits at once)")
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return srv.shutdown(sctx)
+}
+
+func newLogger(c config.Log, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		return nil, fmt.Errorf("log level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+// options are what the command line adds to the configuration.
+type options struct {
+	dev        bool
+	firstAdmin string
+	log        *slog.Logger
+	out        io.Writer // where the enrol: line goes
+	now        func() time.Time
+}
+
+// server is one running caucus.
+type server struct {
+	cfg    config.Config
+	log    *slog.Logger
+	db     *db.DB
+	blobs  *blob.Store
+	audit  *audit.Log
+	auth   *auth.Service
+	url    string // public base URL of the web interface
+	https  *http.Server
+	http   *http.Server
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// start opens storage, applies migrations, binds the listeners and serves
+// until shutdown. On first start it invites the first admin and writes the
+// enrolment link to o.out.
+func start(ctx context.Context, cfg config.Config, o options) (_ *server, err error) {
+	if o.now == nil {
+		o.now = time.Now
+	}
+	log := o.log
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	s := &server{cfg: cfg, log: log}
+	defer func() {
+		if err != nil && s.db != nil {
+			s.db.Close()
+		}
+	}()
+	if s.db, err = db.Open(ctx, filepath.Join(cfg.DataDir, "caucus.db"), log); err != nil {
+		return nil, err
+	}
+	if err = s.db.Migrate(ctx, audit.Component(), auth.Component()); err != nil {
+		return nil, err
+	}
+	if s.blobs, err = blob.Open(filepath.Join(cfg.DataDir, "blobs")); err != nil {
+		return nil, err
+	}
+	keys, err := auth.LoadKeys(filepath.Join(cfg.DataDir, "keys", "auth.key"))
+	if err != nil {
+		return nil, err
+	}
+	s.audit = audit.New(s.db, o.now, log.With("component", "audit"))
+
+	tlsCfg, acme, err := tlsConfig(cfg, o.dev, o.now)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen.HTTPS)
+	if err != nil {
+		return nil, fmt.Errorf("listen https: %w", err)
+	}
+	s.url = publicURL(cfg.Hostname, ln.Addr())
+
+	s.auth, err = auth.New(auth.Config{
+		RPID:               cfg.Hostname,
+		RPName:             "caucus",
+		TOTPName:           "caucus " + cfg.Hostname,
+		Origins:            []string{s.url},
+		IdleTimeout:        cfg.Sessions.IdleTimeout.Duration,
+		AbsoluteTimeout:    cfg.Sessions.AbsoluteTimeout.Duration,
+		StepUpWindow:       cfg.Sessions.StepUpWindow.Duration,
+		AdminsNeedWebAuthn: cfg.Policy.AdminsNeedWebAuthn,
+	}, auth.Deps{DB: s.db, Audit: s.audit, Log: log.With("component", "auth"), Now: o.now, Keys: keys})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	pages, err := login.New(s.auth, log.With("component", "web"))
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	pages.Register(mux)
+	mux.Handle("GET /{$}", pages.Require(http.RedirectHandler("/account", http.StatusSeeOther)))
+
+	s.https = web.NewServer(web.Secure(mux, maxFormBody), log.With("component", "https"))
+	s.https.TLSConfig = tlsCfg
+
+	if err := s.firstAdmin(ctx, o); err != nil {
+		ln.Close()
+		return nil, err
+	}
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	s.wg.Go(func() { s.auth.Run(runCtx) })
+	s.wg.Go(func() {
+		if err := s.https.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("https server", "err", err)
+		}
+	})
+	if cfg.Listen.HTTP != "" {
+		hln, err := net.Listen("tcp", cfg.Listen.HTTP)
+		if err != nil {
+			s.shutdown(context.Background())
+			return nil, fmt.Errorf("listen http: %w", err)
+		}
+		var h http.Handler = http.HandlerFunc(redirectHTTPS)
+		if acme != nil {
+			h = acme.HTTPHandler(h)
+		}
+		s.http = web.NewServer(h, log.With("component", "http"))
+		s.wg.Go(func() {
+			if err := s.http.Serve(hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("http server", "err", err)
+			}
+		})
+	}
+	log.Info("caucus serving", "web", s.url, "data", cfg.DataDir, "dev", o.dev)
+	return s, nil
+}
+
+// shutdown stops the listeners, lets requests in flight finish until ctx
+// ends, then stops housekeeping and closes storage.
+func (s *server) shutdown(ctx context.Context) error {
+	var errs []error
+	if s.http != nil {
+		errs = append(errs, s.http.Shutdown(ctx))
+	}
+	if err := s.https.Shutdown(ctx); err != nil {
+		errs = append(errs, err, s.https.Close())
+	}
+	s.cancel()
+	s.wg.Wait()
+	errs = append(errs, s.db.Close())
+	return errors.Join(errs...)
+}
+
+// firstAdmin invites the first admin when there is no account yet, and
+// issues a fresh link when that admin never finished enrolling (the old link
+// cannot be shown again: only its hash is stored).
+func (s *server) firstAdmin(ctx context.Context, o options) error {
+	login := o.firstAdmin
+	if login == "" {
+		login = "admin@" + s.cfg.MailDomains[0]
+	}
+	n, err := s.auth.CountAccounts(ctx)
+	if err != nil {
+		return err
+	}
+	var token string
+	switch n {
+	case 0:
+		token, err = s.auth.CreateInvite(ctx, "", auth.NewAccount{Login: login, DisplayName: "Admin", Role: auth.RoleAdmin}, auth.Client{})
+	case 1:
+		accts, lerr := s.auth.Accounts(ctx)
+		if lerr != nil {
+			return lerr
+		}
+		if a := accts[0]; a.IsAdmin() && a.State == auth.StateInvited {
+			token, err = s.auth.NewEnrolmentLink(ctx, "", a.ID, auth.Client{})
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("invite first admin: %w", err)
+	}
+	if token != "" {
+		fmt.Fprintf(o.out, "enrol: %s/enrol/%s\n", s.url, token)
+	}
+	return nil
+}
+
+// publicURL is the web interface's address as browsers reach it.
+func publicURL(host string, addr net.Addr) string {
+	port := ""
+	if ta, ok := addr.(*net.TCPAddr); ok && ta.Port != 443 {
+		port = fmt.Sprintf(":%d", ta.Port)
+	}
+	return "https://" + host + port
+}
+
+func redirectHTTPS(w http.ResponseWriter, r *http.Request) {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "" || strings.ContainsAny(host, "/\\@") {
+		http.Error(w, "bad host", http.StatusBadRequest)
+		return
+	}
+	http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusMovedPermanently)
+}
+
+// tlsConfig returns the TLS settings of every listener: TLS 1.2 and 1.3
+// only, with the certificate from the dev store, from files, or from ACME.
+func tlsConfig(cfg config.Config, dev bool, now func() time.Time) (*tls.Config, *autocert.Manager, error) {
+	t := &tls.Config{MinVersion: tls.VersionTLS12}
+	switch {
+	case dev:
+		cert, err := devcert.Ensure(cfg.TLS.CertFile, cfg.TLS.KeyFile, now())
+		if err != nil {
+			return nil, nil, err
+		}
+		t.Certificates = []tls.Certificate{cert}
+		return t, nil, nil
+	case cfg.TLS.CertFile != "":
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("tls: %w", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+		return t, nil, nil
+	}
+	m := &autocert.Manager{
+		Prompt:     autocert.AcceptTOS,
+		Cache:      autocert.DirCache(filepath.Join(cfg.DataDir, "acme")),
+		HostPolicy: autocert.HostWhitelist(cfg.Hostname),
+		Email:      cfg.ACMEContact,
+	}
+	t.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if hello.ServerName == "" {
+			// Mail servers often send no SNI: answer with the configured name.
+			h := *hello
+			h.ServerName = cfg.Hostname
+			hello = &h
+		}
+		return m.GetCertificate(hello)
+	}
+	t.NextProtos = []string{"h2", "http/1.1", "acme-tls/1"}
+	return t, m, nil
+}

@@ -1,0 +1,292 @@
+// Package blob is a content-addressed blob store (SHA-256, FIPS 180-4) on the
+// local file system. It holds message bodies and file contents; metadata that
+// refers to a blob lives in the database and is committed only after Put has
+// returned, because a blob is durable on disk before Put returns.
+//
+// A blob with reference ab12cd…(64 hex digits) lives at dir/ab/12/ab12cd….
+// Put writes into a temporary file under dir/tmp, fsyncs it, renames it into
+// place and fsyncs the directories, so a crash leaves either the whole blob
+// or nothing but a temporary file, which the next [Open] removes.
+//
+// The store does not count references: callers decide when a blob may be
+// deleted, and must make sure no Put of the same content races a Delete.
+package blob
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+)
+
+var (
+	// ErrNotFound reports that no blob with the given reference exists.
+	ErrNotFound = errors.New("blob: not found")
+	// ErrTooLarge reports that Put read more bytes than its limit allows.
+	ErrTooLarge = errors.New("blob: too large")
+	// ErrBadRef reports a string that is not a well-formed reference.
+	ErrBadRef = errors.New("blob: bad reference")
+)
+
+// Ref names a blob: the lowercase hexadecimal SHA-256 of its content, 64
+// characters.
+type Ref string
+
+// ParseRef checks that s is exactly 64 lowercase hexadecimal characters and
+// returns it as a Ref. Anything else is refused with [ErrBadRef].
+func ParseRef(s string) (Ref, error) {
+	if !validRef(s) {
+		if len(s) > 80 {
+			s = s[:80] + "…"
+		}
+		return "", fmt.Errorf("%w: %q", ErrBadRef, s)
+	}
+	return Ref(s), nil
+}
+
+func validRef(s string) bool {
+	if len(s) != 2*sha256.Size {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Store is a blob directory. Its methods are safe for concurrent use, also
+// by several processes, except [Open] itself, which clears dir/tmp.
+type Store struct {
+	dir string
+}
+
+// Open opens the store in dir, creating dir and dir/tmp with mode 0700 if
+// missing. It removes everything in dir/tmp: those are leftovers of writes
+// that crashed. Only one process may use a store directory while it opens.
+func Open(dir string) (*Store, error) {
+	s := &Store{dir: dir}
+	if err := os.MkdirAll(s.tmpDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("blob: open: %w", err)
+	}
+	entries, err := os.ReadDir(s.tmpDir())
+	if err != nil {
+		return nil, fmt.Errorf("blob: open: %w", err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(s.tmpDir(), e.Name())); err != nil {
+			return nil, fmt.Errorf("blob: open: removing leftover: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func (s *Store) tmpDir() string { return filepath.Join(s.dir, "tmp") }
+
+// Path returns the file name of the blob ref, dir/ab/cd/<ref>, whether or not
+// it exists. It returns "" if ref is not well-formed.
+func (s *Store) Path(ref Ref) string {
+	if !validRef(string(ref)) {
+		return ""
+	}
+	return filepath.Join(s.dir, string(ref[0:2]), string(ref[2:4]), string(ref))
+}
+
+// path is Path for methods that return errors.
+func (s *Store) path(ref Ref) (string, error) {
+	p := s.Path(ref)
+	if p == "" {
+		_, err := ParseRef(string(ref))
+		return "", err
+	}
+	return p, nil
+}
+
+// bufSize is the size of the chunks Put copies, checking ctx between them.
+const bufSize = 64 << 10
+
+// Put stores the content read from r and returns its reference and size.
+// It streams: memory use does not depend on the size of the blob. If r yields
+// more than limit bytes (limit <= 0: no limit), Put stops reading and returns
+// [ErrTooLarge]. Put checks ctx between chunks of 64 KiB; a Read that blocks
+// is not interrupted, so network readers need their own deadline. The blob is
+// durable when Put returns nil; on error nothing is left behind. Storing
+// content that is already present succeeds and keeps one copy.
+func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n int64, err error) {
+	f, err := os.CreateTemp(s.tmpDir(), "put-*")
+	if err != nil {
+		return "", 0, fmt.Errorf("blob: put: %w", err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close() // may already be closed; the error is of no interest
+			os.Remove(tmp)
+			ref, n = "", 0
+		}
+	}()
+
+	if limit > 0 && limit < math.MaxInt64 {
+		// Read at most one byte more than allowed, enough to tell.
+		r = io.LimitReader(r, limit+1)
+	}
+	h := sha256.New()
+	w := io.MultiWriter(f, h)
+	buf := make([]byte, bufSize)
+	for {
+		if err := ctx.Err(); err != nil {
+			return "", 0, fmt.Errorf("blob: put: %w", context.Cause(ctx))
+		}
+		m, rerr := r.Read(buf)
+		if m > 0 {
+			n += int64(m)
+			if limit > 0 && n > limit {
+				return "", 0, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+			}
+			if _, err := w.Write(buf[:m]); err != nil {
+				return "", 0, fmt.Errorf("blob: put: %w", err)
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return "", 0, fmt.Errorf("blob: put: reading: %w", rerr)
+		}
+	}
+	// A last check, so a cancellation during the final Read is honoured.
+	if err := ctx.Err(); err != nil {
+		return "", 0, fmt.Errorf("blob: put: %w", context.Cause(ctx))
+	}
+
+	if err := f.Chmod(0o400); err != nil {
+		return "", 0, fmt.Errorf("blob: put: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return "", 0, fmt.Errorf("blob: put: sync: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", 0, fmt.Errorf("blob: put: %w", err)
+	}
+
+	ref = Ref(hex.EncodeToString(h.Sum(nil)))
+	final := s.Path(ref)
+	cd := filepath.Dir(final)
+	ab := filepath.Dir(cd)
+	if err := os.MkdirAll(cd, 0o700); err != nil {
+		return "", 0, fmt.Errorf("blob: put: %w", err)
+	}
+	if _, err := os.Lstat(final); err == nil {
+		// Deduplicated: the content is already stored.
+		os.Remove(tmp)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", 0, fmt.Errorf("blob: put: %w", err)
+	} else if err := os.Rename(tmp, final); err != nil {
+		// A concurrent Put of the same content may win the race; rename
+		// replaces its file with an identical one, so this is no error.
+		return "", 0, fmt.Errorf("blob: put: %w", err)
+	}
+	// Make the new names durable, also in the dedup case: the earlier Put
+	// may have crashed between its rename and these syncs.
+	for _, d := range []string{cd, ab, s.dir} {
+		if err := syncDir(d); err != nil {
+			return "", 0, fmt.Errorf("blob: put: %w", err)
+		}
+	}
+	return ref, n, nil
+}
+
+// syncDir fsyncs a directory, making the names in it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Open opens the blob ref for reading. If it does not exist the error
+// matches [ErrNotFound].
+func (s *Store) Open(ref Ref) (*os.File, error) {
+	p, err := s.path(ref)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, s.notFound(ref, err)
+	}
+	return f, nil
+}
+
+// notFound wraps err, adding ErrNotFound if the file does not exist.
+func (s *Store) notFound(ref Ref, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %s", ErrNotFound, ref)
+	}
+	return fmt.Errorf("blob: %s: %w", ref, err)
+}
+
+// Size returns the size in bytes of the blob ref; [ErrNotFound] if missing.
+func (s *Store) Size(ref Ref) (int64, error) {
+	p, err := s.path(ref)
+	if err != nil {
+		return 0, err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return 0, s.notFound(ref, err)
+	}
+	return fi.Size(), nil
+}
+
+// Has reports whether the blob ref exists.
+func (s *Store) Has(ref Ref) (bool, error) {
+	p, err := s.path(ref)
+	if err != nil {
+		return false, err
+	}
+	_, err = os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("blob: %s: %w", ref, err)
+	}
+	return true, nil
+}
+
+// Delete removes the blob ref and makes the removal durable. Deleting a
+// blob that does not exist is not an error. The fan-out directories stay,
+// so that a concurrent Put never finds its directory gone.
+func (s *Store) Delete(ref Ref) error {
+	p, err := s.path(ref)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("blob: delete: %w", err)
+	}
+	if err := syncDir(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("blob: delete: %w", err)
+	}
+	return nil
+}

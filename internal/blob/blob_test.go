@@ -1,0 +1,528 @@
+package blob
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func open(t testing.TB) *Store {
+	t.Helper()
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+func sum(b []byte) Ref {
+	h := sha256.Sum256(b)
+	return Ref(hex.EncodeToString(h[:]))
+}
+
+// files lists the regular files under the store directory, by path
+// relative to it.
+func files(t *testing.T, s *Store) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			rel, _ := filepath.Rel(s.dir, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// assertEmpty checks that a failed Put left nothing: no file anywhere and no
+// fan-out directory.
+func assertEmpty(t *testing.T, s *Store) {
+	t.Helper()
+	if f := files(t, s); len(f) != 0 {
+		t.Errorf("files left behind: %v", f)
+	}
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "tmp" {
+			t.Errorf("unexpected entry %s in store directory", e.Name())
+		}
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ctx := t.Context()
+	for _, content := range [][]byte{
+		nil,
+		[]byte("Subject: hello\r\n\r\nbody\r\n"),
+		bytes.Repeat([]byte("0123456789abcdef"), 10000), // several chunks
+	} {
+		ref, n, err := s.Put(ctx, bytes.NewReader(content), 0)
+		if err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+		if want := sum(content); ref != want {
+			t.Errorf("ref %s, want %s", ref, want)
+		}
+		if n != int64(len(content)) {
+			t.Errorf("n = %d, want %d", n, len(content))
+		}
+		if _, err := ParseRef(string(ref)); err != nil {
+			t.Errorf("Put returned unparsable ref: %v", err)
+		}
+		if p, want := s.Path(ref), filepath.Join(s.dir, string(ref[:2]), string(ref[2:4]), string(ref)); p != want {
+			t.Errorf("Path = %s, want %s", p, want)
+		}
+
+		f, err := s.Open(ref)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		got, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, content) {
+			t.Errorf("content differs: got %d bytes, want %d", len(got), len(content))
+		}
+		if size, err := s.Size(ref); err != nil || size != int64(len(content)) {
+			t.Errorf("Size = %d, %v; want %d", size, err, len(content))
+		}
+		if ok, err := s.Has(ref); err != nil || !ok {
+			t.Errorf("Has = %v, %v; want true", ok, err)
+		}
+		fi, err := os.Stat(s.Path(ref))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := fi.Mode().Perm(); mode != 0o400 {
+			t.Errorf("blob mode %v, want 0400", mode)
+		}
+
+		if err := s.Delete(ref); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+		if ok, err := s.Has(ref); err != nil || ok {
+			t.Errorf("Has after Delete = %v, %v; want false", ok, err)
+		}
+		if err := s.Delete(ref); err != nil {
+			t.Errorf("Delete of missing blob: %v", err)
+		}
+	}
+	if f := files(t, s); len(f) != 0 {
+		t.Errorf("files left after deleting all: %v", f)
+	}
+}
+
+func TestDirModes(t *testing.T) {
+	t.Parallel()
+	// A directory Open creates; an existing one keeps its mode.
+	s, err := Open(filepath.Join(t.TempDir(), "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _, err := s.Put(t.Context(), strings.NewReader("x"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cd := filepath.Dir(s.Path(ref))
+	for _, d := range []string{s.dir, s.tmpDir(), cd, filepath.Dir(cd)} {
+		fi, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := fi.Mode().Perm(); mode != 0o700 {
+			t.Errorf("%s: mode %v, want 0700", d, mode)
+		}
+	}
+}
+
+func TestDedup(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	content := []byte("the same attachment, sent to the whole list")
+	var refs []Ref
+	for range 2 {
+		ref, _, err := s.Put(t.Context(), bytes.NewReader(content), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ref)
+	}
+	if refs[0] != refs[1] {
+		t.Errorf("refs differ: %s, %s", refs[0], refs[1])
+	}
+	if f := files(t, s); len(f) != 1 {
+		t.Errorf("files %v, want exactly one", f)
+	}
+}
+
+func TestTooLarge(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		size, limit int64
+		ok          bool
+	}{
+		{0, 1, true},
+		{100, 100, true},
+		{101, 100, false},
+		{1 << 20, 100, false},
+		{1 << 20, 1<<20 - 1, false},
+		{1 << 20, 1 << 20, true},
+		{1 << 20, 0, true},
+		{1 << 20, -1, true},
+	}
+	for _, tt := range tests {
+		s := open(t)
+		ref, n, err := s.Put(t.Context(), io.LimitReader(newGen(), tt.size), tt.limit)
+		if tt.ok {
+			if err != nil || n != tt.size {
+				t.Errorf("size %d limit %d: Put = %d, %v; want success", tt.size, tt.limit, n, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrTooLarge) {
+			t.Errorf("size %d limit %d: Put error %v, want ErrTooLarge", tt.size, tt.limit, err)
+		}
+		if ref != "" || n != 0 {
+			t.Errorf("size %d limit %d: Put returned %q, %d with error", tt.size, tt.limit, ref, n)
+		}
+		assertEmpty(t, s)
+	}
+}
+
+// cancelReader cancels its context once it has handed out after bytes.
+type cancelReader struct {
+	r      io.Reader
+	after  int64
+	n      int64
+	cancel context.CancelFunc
+}
+
+func (c *cancelReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.n >= c.after {
+		c.cancel()
+	}
+	return n, err
+}
+
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	for _, after := range []int64{1, 1 << 20, 4 << 20} { // first chunk, middle, last
+		s := open(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		r := &cancelReader{r: io.LimitReader(newGen(), 4<<20), after: after, cancel: cancel}
+		_, _, err := s.Put(ctx, r, 0)
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("after %d: Put error %v, want context.Canceled", after, err)
+		}
+		if after < 4<<20 && r.n >= 4<<20 {
+			t.Errorf("after %d: Put read everything (%d bytes) despite cancellation", after, r.n)
+		}
+		assertEmpty(t, s)
+	}
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+func TestReadError(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	_, _, err := s.Put(t.Context(), io.MultiReader(strings.NewReader("partial"), errReader{}), 0)
+	if err == nil {
+		t.Fatal("Put succeeded on a failing reader")
+	}
+	assertEmpty(t, s)
+}
+
+func TestParseRef(t *testing.T) {
+	t.Parallel()
+	valid := strings.Repeat("0123456789abcdef", 4)
+	tests := []struct {
+		in string
+		ok bool
+	}{
+		{valid, true},
+		{string(sum(nil)), true},
+		{strings.Repeat("f", 64), true},
+		{"", false},
+		{strings.ToUpper(valid), false},
+		{valid[:63] + "A", false},
+		{valid[:63], false},       // short
+		{valid + "0", false},      // long
+		{valid[:63] + "g", false}, // not hex
+		{valid[:63] + " ", false}, // space
+		{" " + valid[:63], false}, // space
+		{valid[:62] + "é", false}, // 64 bytes, not 64 hex characters
+		{"../../../../etc/passwd", false},
+		{valid[:2] + "/" + valid[3:], false},
+		{valid[:63] + "\x00", false},
+	}
+	for _, tt := range tests {
+		ref, err := ParseRef(tt.in)
+		if tt.ok {
+			if err != nil || string(ref) != tt.in {
+				t.Errorf("ParseRef(%q) = %q, %v; want success", tt.in, ref, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrBadRef) || ref != "" {
+			t.Errorf("ParseRef(%q) = %q, %v; want ErrBadRef", tt.in, ref, err)
+		}
+	}
+}
+
+func TestBadRefMethods(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	bad := Ref("../tmp/x")
+	if p := s.Path(bad); p != "" {
+		t.Errorf("Path(bad) = %q, want empty", p)
+	}
+	if _, err := s.Open(bad); !errors.Is(err, ErrBadRef) {
+		t.Errorf("Open: %v, want ErrBadRef", err)
+	}
+	if _, err := s.Size(bad); !errors.Is(err, ErrBadRef) {
+		t.Errorf("Size: %v, want ErrBadRef", err)
+	}
+	if _, err := s.Has(bad); !errors.Is(err, ErrBadRef) {
+		t.Errorf("Has: %v, want ErrBadRef", err)
+	}
+	if err := s.Delete(bad); !errors.Is(err, ErrBadRef) {
+		t.Errorf("Delete: %v, want ErrBadRef", err)
+	}
+}
+
+func TestNotFound(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ref := sum([]byte("never stored"))
+	if _, err := s.Open(ref); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Open: %v, want ErrNotFound", err)
+	}
+	if _, err := s.Size(ref); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Size: %v, want ErrNotFound", err)
+	}
+	if ok, err := s.Has(ref); ok || err != nil {
+		t.Errorf("Has = %v, %v; want false, nil", ok, err)
+	}
+}
+
+func TestOpenRemovesLeftovers(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ref, _, err := s.Put(t.Context(), strings.NewReader("kept"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a crash in the middle of Put leaves.
+	for _, name := range []string{"put-123", "put-456"} {
+		if err := os.WriteFile(filepath.Join(s.tmpDir(), name), []byte("half"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(s.tmpDir(), "d"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	s2, err := Open(s.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(s2.tmpDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("%d leftovers remain in tmp", len(entries))
+	}
+	if ok, err := s2.Has(ref); !ok || err != nil {
+		t.Errorf("stored blob lost: Has = %v, %v", ok, err)
+	}
+}
+
+func TestConcurrentPutSame(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	const size = 1 << 20
+	want := sum(readAll(t, io.LimitReader(newGen(), size)))
+	var wg sync.WaitGroup
+	refs := make([]Ref, 8)
+	errs := make([]error, 8)
+	for i := range refs {
+		wg.Go(func() {
+			refs[i], _, errs[i] = s.Put(t.Context(), io.LimitReader(newGen(), size), 0)
+		})
+	}
+	wg.Wait()
+	for i := range refs {
+		if errs[i] != nil {
+			t.Errorf("Put %d: %v", i, errs[i])
+		} else if refs[i] != want {
+			t.Errorf("Put %d: ref %s, want %s", i, refs[i], want)
+		}
+	}
+	if f := files(t, s); len(f) != 1 {
+		t.Errorf("files %v, want exactly one", f)
+	}
+	f, err := s.Open(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if got := sum(readAll(t, f)); got != want {
+		t.Errorf("stored content hashes to %s, want %s", got, want)
+	}
+}
+
+// TestLargeBlobStreams checks that Put does not hold the blob in memory. It
+// is not parallel: runtime.MemStats counts the allocations of every
+// goroutine, and parallel tests only start once serial ones are done.
+func TestLargeBlobStreams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 64 MiB")
+	}
+	s := open(t)
+	const size = 64 << 20
+	h := sha256.New()
+	if _, err := io.Copy(h, io.LimitReader(newGen(), size)); err != nil {
+		t.Fatal(err)
+	}
+	want := Ref(hex.EncodeToString(h.Sum(nil)))
+
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	ref, n, err := s.Put(t.Context(), io.LimitReader(newGen(), size), 0)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref != want || n != size {
+		t.Fatalf("Put = %s, %d; want %s, %d", ref, n, want, size)
+	}
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("Put of %d MiB allocated %d KiB", size>>20, allocated>>10)
+	if allocated > 4<<20 {
+		t.Errorf("Put of %d MiB allocated %d KiB; it should stream", size>>20, allocated>>10)
+	}
+}
+
+// gen is a reader of endless pseudo-random bytes (xorshift64), so tests can
+// make large blobs without large slices. The stream does not depend on the
+// sizes of the reads.
+type gen struct {
+	x   uint64
+	buf [8]byte
+	off int // next unread byte of buf; len(buf) when used up
+}
+
+func newGen() *gen { return &gen{x: 0x9e3779b97f4a7c15, off: 8} }
+
+func (g *gen) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if g.off == len(g.buf) {
+			binary.LittleEndian.PutUint64(g.buf[:], g.next())
+			g.off = 0
+		}
+		c := copy(p[n:], g.buf[g.off:])
+		g.off += c
+		n += c
+	}
+	return n, nil
+}
+
+func (g *gen) next() uint64 {
+	g.x ^= g.x << 13
+	g.x ^= g.x >> 7
+	g.x ^= g.x << 17
+	return g.x
+}
+
+func readAll(t testing.TB, r io.Reader) []byte {
+	t.Helper()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func FuzzParseRef(f *testing.F) {
+	f.Add(strings.Repeat("0123456789abcdef", 4))
+	f.Add(strings.Repeat("0123456789ABCDEF", 4))
+	f.Add(strings.Repeat("a", 63))
+	f.Add(strings.Repeat("a", 65))
+	f.Add("")
+	f.Add("../" + strings.Repeat("a", 61))
+	f.Fuzz(func(t *testing.T, s string) {
+		ref, err := ParseRef(s)
+		if err != nil {
+			if !errors.Is(err, ErrBadRef) || ref != "" {
+				t.Fatalf("ParseRef(%q) = %q, %v", s, ref, err)
+			}
+			// A refused string must not be a lowercase hex SHA-256.
+			if b, derr := hex.DecodeString(s); derr == nil && len(b) == sha256.Size && hex.EncodeToString(b) == s {
+				t.Fatalf("ParseRef(%q) refused a valid reference", s)
+			}
+			return
+		}
+		if string(ref) != s {
+			t.Fatalf("ParseRef(%q) = %q", s, ref)
+		}
+		b, derr := hex.DecodeString(s)
+		if derr != nil || len(b) != sha256.Size || hex.EncodeToString(b) != s {
+			t.Fatalf("ParseRef(%q) accepted a string that is not lowercase hex SHA-256", s)
+		}
+		if p := (&Store{dir: "/d"}).Path(ref); p != filepath.Join("/d", s[:2], s[2:4], s) {
+			t.Fatalf("Path(%q) = %q", s, p)
+		}
+	})
+}
+
+func BenchmarkPut(b *testing.B) {
+	s := open(b)
+	ctx := b.Context()
+	const size = 1 << 20
+	content := readAll(b, io.LimitReader(newGen(), size))
+	b.SetBytes(size)
+	b.ReportAllocs()
+	var i uint64
+	for b.Loop() {
+		// Distinct content each time, or Put only deduplicates.
+		i++
+		binary.LittleEndian.PutUint64(content, i)
+		if _, _, err := s.Put(ctx, bytes.NewReader(content), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

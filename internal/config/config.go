@@ -1,0 +1,470 @@
+// Package config is the caucus configuration file (TOML v1.0.0), its
+// defaults, its validation, and the commented template that `caucus init`
+// writes.
+//
+// A configuration is read by [Load] (or [Parse]): the file is decoded over
+// [Default], so a key left out keeps its default; a key caucus does not know
+// is refused, so a typo never silently falls back to a default; and the
+// result is checked by [Config.Validate], which reports every problem at once,
+// each naming its key.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/BurntSushi/toml"
+)
+
+// MaxSize is the largest configuration file, in bytes, that [Load] and
+// [Parse] accept.
+const MaxSize = 1 << 20
+
+var (
+	// ErrTooLarge reports a configuration larger than [MaxSize].
+	ErrTooLarge = errors.New("config: file larger than 1 MiB")
+	// ErrUnknownKey reports a key in the file that caucus does not know,
+	// usually a typo; the error names the keys.
+	ErrUnknownKey = errors.New("config: unknown key")
+)
+
+// Config is the whole caucus configuration. The field comments give each
+// key's name in the file; [Template] explains them to the admin.
+type Config struct {
+	// Hostname is the public name of the server, e.g.
+	// "mail.example-party.org", used for the web, IMAP and SMTP.
+	Hostname string `toml:"hostname"`
+	// MailDomains are the domains caucus receives mail for; the first is
+	// the primary, e.g. ["example-party.org"].
+	MailDomains []string `toml:"mail_domains"`
+	// DataDir holds the SQLite database, the blobs and the keys; it must be
+	// an absolute path. Default /var/lib/caucus.
+	DataDir string `toml:"data_dir"`
+	// ACMEContact is the e-mail address of the ACME (Let's Encrypt)
+	// account. It may be empty only when TLS.CertFile and TLS.KeyFile are
+	// set.
+	ACMEContact string `toml:"acme_contact"`
+	// Listen holds the addresses the servers listen on.
+	Listen Listen `toml:"listen"`
+	// TLS names a certificate to use instead of ACME.
+	TLS TLS `toml:"tls"`
+	// Sessions holds the web session lifetimes.
+	Sessions Sessions `toml:"sessions"`
+	// Policy holds the security policy choices.
+	Policy Policy `toml:"policy"`
+	// Log chooses the log format and level.
+	Log Log `toml:"log"`
+}
+
+// Listen holds the "host:port" addresses the servers listen on. An empty
+// address disables that listener, except HTTPS, which is required. A host
+// left out (":993") means every address of the machine.
+type Listen struct {
+	// HTTPS serves the web pages, WebDAV and ACME TLS-ALPN. Default ":443".
+	HTTPS string `toml:"https"`
+	// HTTP answers ACME HTTP challenges and redirects to HTTPS. Default ":80".
+	HTTP string `toml:"http"`
+	// IMAPS is IMAP over implicit TLS (RFC 8314). Default ":993".
+	IMAPS string `toml:"imaps"`
+	// IMAP is IMAP with STARTTLS (RFC 9051). Default ":143".
+	IMAP string `toml:"imap"`
+	// SMTP receives mail from other servers (RFC 5321). Default ":25".
+	SMTP string `toml:"smtp"`
+	// Submission is message submission with STARTTLS (RFC 6409). Default ":587".
+	Submission string `toml:"submission"`
+	// Submissions is message submission over implicit TLS (RFC 8314).
+	// Default ":465".
+	Submissions string `toml:"submissions"`
+	// Metrics serves Prometheus metrics. Default "127.0.0.1:9225".
+	Metrics string `toml:"metrics"`
+}
+
+// TLS names a certificate and key in PEM files. When both are set they are
+// used instead of ACME.
+type TLS struct {
+	// CertFile is the certificate chain, leaf first.
+	CertFile string `toml:"cert_file"`
+	// KeyFile is the private key of the leaf certificate.
+	KeyFile string `toml:"key_file"`
+}
+
+// Sessions holds the lifetimes of web sessions.
+type Sessions struct {
+	// IdleTimeout ends a session not used for this long. Default 30m.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// AbsoluteTimeout ends every session this long after login. Default 12h.
+	AbsoluteTimeout Duration `toml:"absolute_timeout"`
+	// StepUpWindow is how long a fresh second-factor check counts for
+	// sensitive actions before it is asked for again. Default 5m.
+	StepUpWindow Duration `toml:"step_up_window"`
+}
+
+// Policy holds the security policy choices.
+type Policy struct {
+	// AdminsNeedWebAuthn refuses admin rights to accounts without a WebAuthn
+	// credential (TOTP is not enough). Default true.
+	AdminsNeedWebAuthn bool `toml:"admins_need_webauthn"`
+}
+
+// Log chooses the log format and level.
+type Log struct {
+	// Format is "text" (default) or "json".
+	Format string `toml:"format"`
+	// Level is "debug", "info" (default), "warn" or "error".
+	Level string `toml:"level"`
+}
+
+// Duration is a [time.Duration] written in the file as a string that
+// [time.ParseDuration] accepts, such as "30m" or "1h30m".
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements [encoding.TextUnmarshaler].
+func (d *Duration) UnmarshalText(text []byte) error {
+	v, err := time.ParseDuration(string(text))
+	if err != nil {
+		return fmt.Errorf("config: duration: %w", err)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements [encoding.TextMarshaler]. It writes the shortest
+// form: "30m", not "30m0s".
+func (d Duration) MarshalText() ([]byte, error) {
+	s := d.Duration.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return []byte(s), nil
+}
+
+// Default returns the configuration with every default filled in. Hostname,
+// MailDomains and ACMEContact are empty: they have no sensible default, so
+// Default alone does not validate.
+func Default() Config {
+	return Config{
+		DataDir: "/var/lib/caucus",
+		Listen: Listen{
+			HTTPS:       ":443",
+			HTTP:        ":80",
+			IMAPS:       ":993",
+			IMAP:        ":143",
+			SMTP:        ":25",
+			Submission:  ":587",
+			Submissions: ":465",
+			Metrics:     "127.0.0.1:9225",
+		},
+		Sessions: Sessions{
+			IdleTimeout:     Duration{30 * time.Minute},
+			AbsoluteTimeout: Duration{12 * time.Hour},
+			StepUpWindow:    Duration{5 * time.Minute},
+		},
+		Policy: Policy{AdminsNeedWebAuthn: true},
+		Log:    Log{Format: "text", Level: "info"},
+	}
+}
+
+// Dev returns the configuration of the --dev demo: host and mail domain
+// "localhost", every listener on 127.0.0.1 at an unprivileged port, no
+// plain-HTTP listener, and the self-signed certificate that package devcert
+// keeps in dataDir instead of ACME. dataDir must be absolute for the result
+// to validate.
+func Dev(dataDir string) Config {
+	c := Default()
+	c.Hostname = "localhost"
+	c.MailDomains = []string{"localhost"}
+	c.DataDir = dataDir
+	c.Listen = Listen{
+		HTTPS:       "127.0.0.1:8443",
+		HTTP:        "",
+		IMAPS:       "127.0.0.1:1993",
+		IMAP:        "127.0.0.1:1143",
+		SMTP:        "127.0.0.1:2525",
+		Submission:  "127.0.0.1:5587",
+		Submissions: "127.0.0.1:5465",
+		Metrics:     "127.0.0.1:9225",
+	}
+	c.TLS = TLS{
+		CertFile: filepath.Join(dataDir, "dev-cert.pem"),
+		KeyFile:  filepath.Join(dataDir, "dev-key.pem"),
+	}
+	return c
+}
+
+// Load reads the configuration file at path and returns it as [Parse] does.
+// A file larger than [MaxSize] is refused with [ErrTooLarge].
+func Load(path string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes data over [Default], refuses unknown keys with
+// [ErrUnknownKey] and input larger than [MaxSize] with [ErrTooLarge], and
+// validates the result with [Config.Validate].
+func Parse(data []byte) (Config, error) {
+	c, err := decode(data)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// decode is Parse without the validation.
+func decode(data []byte) (Config, error) {
+	if len(data) > MaxSize {
+		return Config{}, ErrTooLarge
+	}
+	c := Default()
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		names := make([]string, 0, len(undecoded))
+		for _, k := range undecoded {
+			// An unknown table lists its keys too; naming the table is enough.
+			if len(k) > 1 && slices.ContainsFunc(undecoded, func(p toml.Key) bool {
+				return len(p) < len(k) && slices.Equal(p, k[:len(p)])
+			}) {
+				continue
+			}
+			names = append(names, k.String())
+		}
+		return Config{}, fmt.Errorf("%w: %s", ErrUnknownKey, strings.Join(names, ", "))
+	}
+	return c, nil
+}
+
+// Validate reports every problem in c, joined with [errors.Join]; each error
+// names the key it is about. It returns nil when c can be served.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+
+	if err := checkDNSName(c.Hostname); err != nil {
+		bad("hostname", "%v", err)
+	}
+
+	if len(c.MailDomains) == 0 {
+		bad("mail_domains", "at least one mail domain is required")
+	}
+	seen := make(map[string]bool, len(c.MailDomains))
+	for i, d := range c.MailDomains {
+		if err := checkDNSName(d); err != nil {
+			bad(fmt.Sprintf("mail_domains[%d]", i), "%v", err)
+			continue
+		}
+		if k := strings.ToLower(d); seen[k] {
+			bad(fmt.Sprintf("mail_domains[%d]", i), "%q is listed twice", d)
+		} else {
+			seen[k] = true
+		}
+	}
+
+	if !filepath.IsAbs(c.DataDir) {
+		bad("data_dir", "%q is not an absolute path", c.DataDir)
+	}
+
+	type listener struct {
+		key  string
+		addr netip.AddrPort // unspecified address for "every address"
+	}
+	var listeners []listener
+	for _, l := range []struct{ key, addr string }{
+		{"listen.https", c.Listen.HTTPS},
+		{"listen.http", c.Listen.HTTP},
+		{"listen.imaps", c.Listen.IMAPS},
+		{"listen.imap", c.Listen.IMAP},
+		{"listen.smtp", c.Listen.SMTP},
+		{"listen.submission", c.Listen.Submission},
+		{"listen.submissions", c.Listen.Submissions},
+		{"listen.metrics", c.Listen.Metrics},
+	} {
+		if l.addr == "" {
+			if l.key == "listen.https" {
+				bad(l.key, "required")
+			}
+			continue
+		}
+		host, port, err := checkListen(l.addr)
+		if err != nil {
+			bad(l.key, "%v", err)
+			continue
+		}
+		if !host.IsValid() {
+			continue // a host name: not resolved, so not compared
+		}
+		// Two listeners on one port conflict when their hosts are the same
+		// or either one is every address.
+		for _, o := range listeners {
+			if o.addr.Port() == port && (o.addr.Addr() == host || o.addr.Addr().IsUnspecified() || host.IsUnspecified()) {
+				bad(l.key, "%q uses the same port as %s", l.addr, o.key)
+			}
+		}
+		listeners = append(listeners, listener{l.key, netip.AddrPortFrom(host, port)})
+	}
+
+	switch {
+	case c.TLS.CertFile != "" && c.TLS.KeyFile == "":
+		bad("tls.key_file", "required when tls.cert_file is set")
+	case c.TLS.CertFile == "" && c.TLS.KeyFile != "":
+		bad("tls.cert_file", "required when tls.key_file is set")
+	}
+	if c.TLS.CertFile != "" && !filepath.IsAbs(c.TLS.CertFile) {
+		bad("tls.cert_file", "%q is not an absolute path", c.TLS.CertFile)
+	}
+	if c.TLS.KeyFile != "" && !filepath.IsAbs(c.TLS.KeyFile) {
+		bad("tls.key_file", "%q is not an absolute path", c.TLS.KeyFile)
+	}
+	if c.ACMEContact != "" {
+		if err := checkAddress(c.ACMEContact); err != nil {
+			bad("acme_contact", "%v", err)
+		}
+	} else if c.TLS.CertFile == "" && c.TLS.KeyFile == "" {
+		bad("acme_contact", "required unless tls.cert_file and tls.key_file are set")
+	}
+
+	idle, abs, step := c.Sessions.IdleTimeout.Duration, c.Sessions.AbsoluteTimeout.Duration, c.Sessions.StepUpWindow.Duration
+	if idle <= 0 {
+		bad("sessions.idle_timeout", "%v is not positive", idle)
+	}
+	if abs <= 0 {
+		bad("sessions.absolute_timeout", "%v is not positive", abs)
+	}
+	if idle > 0 && abs > 0 && idle > abs {
+		bad("sessions.idle_timeout", "%v is longer than sessions.absolute_timeout %v", idle, abs)
+	}
+	if step < time.Minute || step > time.Hour {
+		bad("sessions.step_up_window", "%v is not between 1m and 1h", step)
+	}
+
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "%q is not \"text\" or \"json\"", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not \"debug\", \"info\", \"warn\" or \"error\"", c.Log.Level)
+	}
+
+	return errors.Join(errs...)
+}
+
+// checkDNSName reports whether name is a host name in the preferred syntax
+// of RFC 1034 section 3.5 (as relaxed by RFC 1123 section 2.1), written
+// without a trailing dot, with international names in their A-label form
+// (RFC 5890), and not an IP address.
+func checkDNSName(name string) error {
+	if name == "" {
+		return errors.New("required")
+	}
+	if _, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
+		return fmt.Errorf("%q is an IP address, not a DNS name", name)
+	}
+	if len(name) > 253 {
+		return fmt.Errorf("%.20q… is longer than 253 characters", name)
+	}
+	labels := strings.Split(name, ".")
+	for _, l := range labels {
+		switch {
+		case l == "":
+			return fmt.Errorf("%q has an empty label", name)
+		case len(l) > 63:
+			return fmt.Errorf("%q has a label longer than 63 characters", name)
+		case l[0] == '-' || l[len(l)-1] == '-':
+			return fmt.Errorf("%q has a label that starts or ends with '-'", name)
+		}
+		for _, r := range l {
+			if r > unicode.MaxASCII {
+				return fmt.Errorf("%q is not ASCII; write an international name in its xn-- form", name)
+			}
+			if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-') {
+				return fmt.Errorf("%q has a character other than letters, digits, '-' and '.'", name)
+			}
+		}
+	}
+	// RFC 3696 section 2: a top-level domain is never all digits.
+	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return fmt.Errorf("%q ends in an all-numeric label", name)
+	}
+	return nil
+}
+
+// checkListen parses a listen address "host:port". host is the
+// unspecified address when the host is empty, and the zero Addr when it is
+// a name.
+func checkListen(addr string) (host netip.Addr, port uint16, err error) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return netip.Addr{}, 0, fmt.Errorf("%q: %w", addr, err)
+	}
+	n, err := strconv.ParseUint(p, 10, 16)
+	if err != nil || n == 0 {
+		return netip.Addr{}, 0, fmt.Errorf("%q: port %q is not a number from 1 to 65535", addr, p)
+	}
+	if h == "" {
+		return netip.IPv6Unspecified(), uint16(n), nil
+	}
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a.Unmap(), uint16(n), nil
+	}
+	if err := checkDNSName(h); err != nil {
+		return netip.Addr{}, 0, fmt.Errorf("%q: host is neither an IP address nor a name: %w", addr, err)
+	}
+	return netip.Addr{}, uint16(n), nil
+}
+
+// checkAddress reports whether s looks like a plain e-mail address,
+// local@domain: a dot-atom local part (RFC 5322 section 3.4.1, with UTF-8 as
+// RFC 6531 allows) and a domain checkDNSName accepts; no display name, no
+// "mailto:".
+func checkAddress(s string) error {
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 {
+		return fmt.Errorf("%q is not an e-mail address", s)
+	}
+	local := s[:at]
+	if local == "" || local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") ||
+		!utf8.ValidString(local) || strings.ContainsFunc(local, func(r rune) bool {
+			return r < 0x80 && !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' ||
+				strings.ContainsRune(".!#$%&'*+-/=?^_`{|}~", r))
+		}) {
+		return fmt.Errorf("%q is not a plain e-mail address (local@domain)", s)
+	}
+	if err := checkDNSName(s[at+1:]); err != nil {
+		return fmt.Errorf("%q has a bad domain: %w", s, err)
+	}
+	return nil
+}

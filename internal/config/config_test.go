@@ -1,0 +1,491 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/template.golden")
+
+// valid returns a configuration that validates, for tests to spoil.
+func valid() Config {
+	c := Default()
+	c.Hostname = "mail.example-party.org"
+	c.MailDomains = []string{"example-party.org"}
+	c.ACMEContact = "admin@example-party.org"
+	return c
+}
+
+func TestDefault(t *testing.T) {
+	t.Parallel()
+	if err := valid().Validate(); err != nil {
+		t.Fatalf("Default with hostname, domain and contact: %v", err)
+	}
+	err := Default().Validate()
+	for _, key := range []string{"hostname", "mail_domains", "acme_contact"} {
+		if err == nil || !strings.Contains(err.Error(), "config: "+key+":") {
+			t.Errorf("Default().Validate() = %v, want an error about %s", err, key)
+		}
+	}
+}
+
+func TestDev(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c := Dev(dir)
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Dev(%q).Validate(): %v", dir, err)
+	}
+	if c.Hostname != "localhost" || !reflect.DeepEqual(c.MailDomains, []string{"localhost"}) {
+		t.Errorf("Dev: hostname %q, domains %q", c.Hostname, c.MailDomains)
+	}
+	if c.Listen.HTTP != "" {
+		t.Errorf("Dev: listen.http = %q, want none", c.Listen.HTTP)
+	}
+	for _, a := range []string{c.Listen.HTTPS, c.Listen.IMAPS, c.Listen.IMAP, c.Listen.SMTP,
+		c.Listen.Submission, c.Listen.Submissions, c.Listen.Metrics} {
+		if !strings.HasPrefix(a, "127.0.0.1:") {
+			t.Errorf("Dev: listener %q is not on 127.0.0.1", a)
+		}
+	}
+	if want := filepath.Join(dir, "dev-cert.pem"); c.TLS.CertFile != want {
+		t.Errorf("Dev: cert_file %q, want %q", c.TLS.CertFile, want)
+	}
+	if want := filepath.Join(dir, "dev-key.pem"); c.TLS.KeyFile != want {
+		t.Errorf("Dev: key_file %q, want %q", c.TLS.KeyFile, want)
+	}
+	// Dev must not share its slice with another Config.
+	c.MailDomains[0] = "changed"
+	if Dev(dir).MailDomains[0] != "localhost" {
+		t.Error("Dev returns a shared slice")
+	}
+}
+
+func TestTemplate(t *testing.T) {
+	t.Parallel()
+	data := Template("mail.example-party.org", "example-party.org", "/srv/caucus", "admin@example-party.org")
+	got, err := Parse(data)
+	if err != nil {
+		t.Fatalf("Parse(Template(…)): %v\n%s", err, data)
+	}
+	want := Default()
+	want.Hostname = "mail.example-party.org"
+	want.MailDomains = []string{"example-party.org"}
+	want.DataDir = "/srv/caucus"
+	want.ACMEContact = "admin@example-party.org"
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Parse(Template(…)) =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// TestTemplateQuoting checks that values that need escaping come back the
+// same; they need not be valid.
+func TestTemplateQuoting(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"", `"`, `\`, `a"b\c`, "tab\there", "line\nbreak\r", "\x00\x01\x1f\x7f", "ünïcødé ✓", "'''", `"""`, "# not a comment", "\u2028"} {
+		c, err := decode(Template(s, s, s, s))
+		if err != nil {
+			t.Errorf("decode(Template(%q…)): %v", s, err)
+			continue
+		}
+		if c.Hostname != s || len(c.MailDomains) != 1 || c.MailDomains[0] != s || c.DataDir != s || c.ACMEContact != s {
+			t.Errorf("Template(%q…) came back as %q, %q, %q, %q", s, c.Hostname, c.MailDomains, c.DataDir, c.ACMEContact)
+		}
+	}
+	c, err := decode(Template("a\xffb", "", "", ""))
+	if err != nil {
+		t.Fatalf("decode(Template(invalid UTF-8)): %v", err)
+	}
+	if c.Hostname != "a\uFFFDb" {
+		t.Errorf("invalid UTF-8 came back as %q", c.Hostname)
+	}
+}
+
+func TestTemplateGolden(t *testing.T) {
+	t.Parallel()
+	got := Template("mail.example-party.org", "example-party.org", "/var/lib/caucus", "admin@example-party.org")
+	golden := filepath.Join("testdata", "template.golden")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("Template output differs from %s (run go test -update if the change is intended):\n%s", golden, got)
+	}
+}
+
+// tomlKeys lists the keys of every field of the struct type t, dotted.
+func tomlKeys(t reflect.Type, prefix string) []string {
+	var keys []string
+	for f := range t.Fields() {
+		key := prefix + f.Tag.Get("toml")
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[Duration]() {
+			keys = append(keys, tomlKeys(f.Type, key+".")...)
+		} else {
+			keys = append(keys, key)
+		}
+	}
+	return keys
+}
+
+// TestTemplateComplete checks that the template sets every key and explains
+// each one in a comment on the line above.
+func TestTemplateComplete(t *testing.T) {
+	t.Parallel()
+	data := Template("mail.example-party.org", "example-party.org", "/var/lib/caucus", "admin@example-party.org")
+	var c Config
+	md, err := toml.Decode(string(data), &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := tomlKeys(reflect.TypeFor[Config](), "")
+	for _, k := range keys {
+		if k == "" || strings.Contains(k, "..") {
+			t.Fatalf("field without a toml tag: %q", k)
+		}
+		if !md.IsDefined(strings.Split(k, ".")...) {
+			t.Errorf("template does not set %s", k)
+		}
+	}
+	if n := len(md.Keys()); n != len(keys)+len([]string{"listen", "tls", "sessions", "policy", "log"}) {
+		t.Errorf("template has %d keys and tables, want %d keys and 5 tables", n, len(keys))
+	}
+	lines := strings.Split(string(data), "\n")
+	for i, l := range lines {
+		if l == "" || strings.HasPrefix(l, "#") || strings.HasPrefix(l, "[") {
+			continue
+		}
+		if i == 0 || !strings.HasPrefix(lines[i-1], "# ") {
+			t.Errorf("line %d %q has no comment above it", i+1, l)
+		}
+	}
+}
+
+func TestUnknownKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, data string
+		want       []string
+		not        []string
+	}{
+		{"top", "hostnme = \"x\"\n", []string{"hostnme"}, nil},
+		{"in table", "[listen]\nimap4 = \":143\"\n", []string{"listen.imap4"}, nil},
+		{"table", "[mail]\ndomain = \"x\"\nother = 1\n", []string{"mail"}, []string{"mail.domain", "mail.other"}},
+		{"several", "tsl = 1\n[log]\nlevle = \"info\"\n", []string{"tsl", "log.levle"}, nil},
+		{"beside valid keys", "hostname = \"mx.example.org\"\nmail_domains = [\"example.org\"]\nacme_contact = \"a@example.org\"\n[tls]\nca_file = \"/x\"\n", []string{"tls.ca_file"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse([]byte(tc.data))
+			if !errors.Is(err, ErrUnknownKey) {
+				t.Fatalf("Parse = %v, want ErrUnknownKey", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(err.Error(), n) {
+					t.Errorf("error %q names %q, which is inside an unknown table", err, n)
+				}
+			}
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, data, want string }{
+		{"syntax", "hostname = \n", "config: toml:"},
+		{"type", "hostname = 5\n", "hostname"},
+		{"duration", "[sessions]\nidle_timeout = \"ten minutes\"\n", "duration"},
+		{"duration type", "[sessions]\nidle_timeout = 10\n", "idle_timeout"},
+		{"domains not a list", "mail_domains = \"example.org\"\n", "mail_domains"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse([]byte(tc.data))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Parse(%q) = %v, want an error mentioning %q", tc.data, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestParseOverDefaults checks that keys left out keep their defaults and
+// that a list given replaces, not extends, the default.
+func TestParseOverDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := Parse([]byte(`hostname = "mx.example.org"
+mail_domains = ["example.org", "example.net"]
+acme_contact = "ops@example.org"
+[listen]
+imap = ""
+[sessions]
+idle_timeout = "1h"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Hostname = "mx.example.org"
+	want.MailDomains = []string{"example.org", "example.net"}
+	want.ACMEContact = "ops@example.org"
+	want.Listen.IMAP = ""
+	want.Sessions.IdleTimeout = Duration{time.Hour}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("Parse =\n%+v\nwant\n%+v", c, want)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		change func(*Config)
+		key    string // the key the error must name; "" for no error
+	}{
+		{"valid", func(c *Config) {}, ""},
+
+		{"hostname empty", func(c *Config) { c.Hostname = "" }, "hostname"},
+		{"hostname IPv4", func(c *Config) { c.Hostname = "192.0.2.1" }, "hostname"},
+		{"hostname IPv6", func(c *Config) { c.Hostname = "2001:db8::1" }, "hostname"},
+		{"hostname IPv6 brackets", func(c *Config) { c.Hostname = "[2001:db8::1]" }, "hostname"},
+		{"hostname numeric TLD", func(c *Config) { c.Hostname = "mail.123" }, "hostname"},
+		{"hostname empty label", func(c *Config) { c.Hostname = "mail..example.org" }, "hostname"},
+		{"hostname trailing dot", func(c *Config) { c.Hostname = "mail.example.org." }, "hostname"},
+		{"hostname leading hyphen", func(c *Config) { c.Hostname = "-mail.example.org" }, "hostname"},
+		{"hostname underscore", func(c *Config) { c.Hostname = "mail_1.example.org" }, "hostname"},
+		{"hostname space", func(c *Config) { c.Hostname = "mail example.org" }, "hostname"},
+		{"hostname with port", func(c *Config) { c.Hostname = "mail.example.org:443" }, "hostname"},
+		{"hostname unicode", func(c *Config) { c.Hostname = "mail.partéi.org" }, "hostname"},
+		{"hostname long label", func(c *Config) { c.Hostname = strings.Repeat("a", 64) + ".org" }, "hostname"},
+		{"hostname too long", func(c *Config) { c.Hostname = strings.Repeat("abcdefghi.", 26) + "org" }, "hostname"},
+		{"hostname 63 label ok", func(c *Config) { c.Hostname = strings.Repeat("a", 63) + ".org" }, ""},
+		{"hostname punycode ok", func(c *Config) { c.Hostname = "mail.xn--parti-bsa.org" }, ""},
+		{"hostname single label ok", func(c *Config) { c.Hostname = "localhost" }, ""},
+		{"hostname upper case ok", func(c *Config) { c.Hostname = "Mail.Example-Party.ORG" }, ""},
+
+		{"mail_domains none", func(c *Config) { c.MailDomains = nil }, "mail_domains"},
+		{"mail_domains empty string", func(c *Config) { c.MailDomains = []string{""} }, "mail_domains[0]"},
+		{"mail_domains IP", func(c *Config) { c.MailDomains = []string{"example.org", "192.0.2.1"} }, "mail_domains[1]"},
+		{"mail_domains bad name", func(c *Config) { c.MailDomains = []string{"example.org", "exa mple.net"} }, "mail_domains[1]"},
+		{"mail_domains duplicate", func(c *Config) { c.MailDomains = []string{"example.org", "example.net", "Example.ORG"} }, "mail_domains[2]"},
+		{"mail_domains several ok", func(c *Config) { c.MailDomains = []string{"example.org", "example.net"} }, ""},
+
+		{"data_dir empty", func(c *Config) { c.DataDir = "" }, "data_dir"},
+		{"data_dir relative", func(c *Config) { c.DataDir = "var/lib/caucus" }, "data_dir"},
+		{"data_dir dot", func(c *Config) { c.DataDir = "./data" }, "data_dir"},
+
+		{"listen.https empty", func(c *Config) { c.Listen.HTTPS = "" }, "listen.https"},
+		{"listen.https no port", func(c *Config) { c.Listen.HTTPS = "0.0.0.0" }, "listen.https"},
+		{"listen.http port 0", func(c *Config) { c.Listen.HTTP = ":0" }, "listen.http"},
+		{"listen.imaps port too big", func(c *Config) { c.Listen.IMAPS = ":65536" }, "listen.imaps"},
+		{"listen.imap port name", func(c *Config) { c.Listen.IMAP = ":imap" }, "listen.imap"},
+		{"listen.smtp port negative", func(c *Config) { c.Listen.SMTP = ":-25" }, "listen.smtp"},
+		{"listen.submission no colon", func(c *Config) { c.Listen.Submission = "587" }, "listen.submission"},
+		{"listen.submissions IPv6 no brackets", func(c *Config) { c.Listen.Submissions = "::1:465" }, "listen.submissions"},
+		{"listen.metrics bad host", func(c *Config) { c.Listen.Metrics = "local host:9225" }, "listen.metrics"},
+		{"listen same port", func(c *Config) { c.Listen.IMAP = ":993" }, "listen.imap"},
+		{"listen same port wildcard", func(c *Config) { c.Listen.Metrics = "127.0.0.1:443" }, "listen.metrics"},
+		{"listen same port v4 v6 wildcard", func(c *Config) { c.Listen.HTTPS = "[::]:8443"; c.Listen.HTTP = "0.0.0.0:8443" }, "listen.http"},
+		{"listen.http off ok", func(c *Config) { c.Listen.HTTP = "" }, ""},
+		{"listen all off but https ok", func(c *Config) {
+			c.Listen = Listen{HTTPS: ":443"}
+		}, ""},
+		{"listen IPv6 ok", func(c *Config) { c.Listen.IMAPS = "[2001:db8::1]:993"; c.Listen.Metrics = "[::1]:9225" }, ""},
+		{"listen host name ok", func(c *Config) { c.Listen.Metrics = "localhost:9225" }, ""},
+		{"listen same port different hosts ok", func(c *Config) {
+			c.Listen.HTTPS = "192.0.2.1:443"
+			c.Listen.HTTP = "192.0.2.1:80"
+			c.Listen.Metrics = "127.0.0.1:443"
+		}, ""},
+
+		{"acme_contact empty", func(c *Config) { c.ACMEContact = "" }, "acme_contact"},
+		{"acme_contact no at", func(c *Config) { c.ACMEContact = "admin" }, "acme_contact"},
+		{"acme_contact no local", func(c *Config) { c.ACMEContact = "@example.org" }, "acme_contact"},
+		{"acme_contact no domain", func(c *Config) { c.ACMEContact = "admin@" }, "acme_contact"},
+		{"acme_contact display name", func(c *Config) { c.ACMEContact = "Admin <admin@example.org>" }, "acme_contact"},
+		{"acme_contact space", func(c *Config) { c.ACMEContact = "ad min@example.org" }, "acme_contact"},
+		{"acme_contact mailto", func(c *Config) { c.ACMEContact = "mailto:admin@example.org" }, "acme_contact"},
+		{"acme_contact two at", func(c *Config) { c.ACMEContact = "a@b@example.org" }, "acme_contact"},
+		{"acme_contact dots", func(c *Config) { c.ACMEContact = "a..b@example.org" }, "acme_contact"},
+		{"acme_contact plus ok", func(c *Config) { c.ACMEContact = "first.last+acme@example.org" }, ""},
+		{"acme_contact UTF-8 ok", func(c *Config) { c.ACMEContact = "jürgen@example.org" }, ""},
+		{"acme_contact with cert files ok", func(c *Config) {
+			c.TLS = TLS{CertFile: "/etc/caucus/cert.pem", KeyFile: "/etc/caucus/key.pem"}
+		}, ""},
+		{"cert files without acme_contact ok", func(c *Config) {
+			c.ACMEContact = ""
+			c.TLS = TLS{CertFile: "/etc/caucus/cert.pem", KeyFile: "/etc/caucus/key.pem"}
+		}, ""},
+		{"tls.cert_file alone", func(c *Config) { c.ACMEContact = ""; c.TLS.CertFile = "/etc/caucus/cert.pem" }, "tls.key_file"},
+		{"tls.key_file alone", func(c *Config) { c.TLS.KeyFile = "/etc/caucus/key.pem" }, "tls.cert_file"},
+		{"tls.cert_file relative", func(c *Config) { c.TLS = TLS{CertFile: "cert.pem", KeyFile: "/etc/caucus/key.pem"} }, "tls.cert_file"},
+		{"tls.key_file relative", func(c *Config) { c.TLS = TLS{CertFile: "/etc/caucus/cert.pem", KeyFile: "key.pem"} }, "tls.key_file"},
+
+		{"sessions.idle_timeout zero", func(c *Config) { c.Sessions.IdleTimeout = Duration{} }, "sessions.idle_timeout"},
+		{"sessions.idle_timeout negative", func(c *Config) { c.Sessions.IdleTimeout = Duration{-time.Minute} }, "sessions.idle_timeout"},
+		{"sessions.absolute_timeout zero", func(c *Config) { c.Sessions.AbsoluteTimeout = Duration{} }, "sessions.absolute_timeout"},
+		{"sessions.idle_timeout over absolute", func(c *Config) { c.Sessions.IdleTimeout = Duration{13 * time.Hour} }, "sessions.idle_timeout"},
+		{"sessions.idle_timeout equal absolute ok", func(c *Config) { c.Sessions.IdleTimeout = Duration{12 * time.Hour} }, ""},
+		{"sessions.step_up_window short", func(c *Config) { c.Sessions.StepUpWindow = Duration{59 * time.Second} }, "sessions.step_up_window"},
+		{"sessions.step_up_window long", func(c *Config) { c.Sessions.StepUpWindow = Duration{time.Hour + time.Second} }, "sessions.step_up_window"},
+		{"sessions.step_up_window 1m ok", func(c *Config) { c.Sessions.StepUpWindow = Duration{time.Minute} }, ""},
+		{"sessions.step_up_window 1h ok", func(c *Config) { c.Sessions.StepUpWindow = Duration{time.Hour} }, ""},
+
+		{"log.format unknown", func(c *Config) { c.Log.Format = "logfmt" }, "log.format"},
+		{"log.format empty", func(c *Config) { c.Log.Format = "" }, "log.format"},
+		{"log.format json ok", func(c *Config) { c.Log.Format = "json" }, ""},
+		{"log.level unknown", func(c *Config) { c.Log.Level = "trace" }, "log.level"},
+		{"log.level upper case", func(c *Config) { c.Log.Level = "INFO" }, "log.level"},
+		{"log.level debug ok", func(c *Config) { c.Log.Level = "debug" }, ""},
+
+		{"policy off ok", func(c *Config) { c.Policy.AdminsNeedWebAuthn = false }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := valid()
+			tc.change(&c)
+			err := c.Validate()
+			if tc.key == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate = nil, want an error about %s", tc.key)
+			}
+			if !strings.Contains(err.Error(), "config: "+tc.key+":") {
+				t.Errorf("Validate = %q, want an error naming %s", err, tc.key)
+			}
+		})
+	}
+}
+
+// TestValidateAll checks that Validate reports every problem, not the first.
+func TestValidateAll(t *testing.T) {
+	t.Parallel()
+	c := valid()
+	c.Hostname = "192.0.2.1"
+	c.DataDir = "data"
+	c.Listen.IMAP = "143"
+	c.Sessions.StepUpWindow = Duration{}
+	c.Log.Level = "loud"
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate = nil")
+	}
+	var joined interface{ Unwrap() []error }
+	if !errors.As(err, &joined) || len(joined.Unwrap()) != 5 {
+		t.Errorf("Validate = %q, want 5 joined errors", err)
+	}
+	for _, key := range []string{"hostname", "data_dir", "listen.imap", "sessions.step_up_window", "log.level"} {
+		if !strings.Contains(err.Error(), "config: "+key+":") {
+			t.Errorf("Validate = %q, does not name %s", err, key)
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := Template("mail.example-party.org", "example-party.org", "/var/lib/caucus", "admin@example-party.org")
+
+	path := filepath.Join(dir, "caucus.toml")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Hostname != "mail.example-party.org" {
+		t.Errorf("Load: hostname %q", c.Hostname)
+	}
+
+	// Exactly MaxSize is accepted; one byte more is not.
+	pad := func(n int) []byte {
+		b := append([]byte(nil), data...)
+		b = append(b, '#')
+		b = append(b, bytes.Repeat([]byte{'x'}, n-len(b)-1)...)
+		return append(b, '\n')
+	}
+	atMax := filepath.Join(dir, "max.toml")
+	if err := os.WriteFile(atMax, pad(MaxSize), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(atMax); err != nil {
+		t.Errorf("Load of a %d-byte file: %v", MaxSize, err)
+	}
+	tooBig := filepath.Join(dir, "big.toml")
+	if err := os.WriteFile(tooBig, pad(MaxSize+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(tooBig); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Load of a %d-byte file = %v, want ErrTooLarge", MaxSize+1, err)
+	}
+	if _, err := Parse(pad(MaxSize + 1)); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("Parse of %d bytes = %v, want ErrTooLarge", MaxSize+1, err)
+	}
+
+	if _, err := Load(filepath.Join(dir, "missing.toml")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Load of a missing file = %v, want fs.ErrNotExist", err)
+	}
+
+	bad := filepath.Join(dir, "bad.toml")
+	if err := os.WriteFile(bad, []byte("hostname = \"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "config: hostname:") {
+		t.Errorf("Load of an invalid file = %v, want an error naming the file and the key", err)
+	}
+}
+
+func TestDuration(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		d    time.Duration
+		text string
+	}{
+		{30 * time.Minute, "30m"},
+		{12 * time.Hour, "12h"},
+		{90 * time.Minute, "1h30m"},
+		{time.Hour + time.Second, "1h0m1s"},
+		{90 * time.Second, "1m30s"},
+		{45 * time.Second, "45s"},
+		{0, "0s"},
+		{-5 * time.Minute, "-5m"},
+		{1500 * time.Millisecond, "1.5s"},
+	} {
+		text, err := Duration{tc.d}.MarshalText()
+		if err != nil || string(text) != tc.text {
+			t.Errorf("Duration{%v}.MarshalText() = %q, %v, want %q", tc.d, text, err, tc.text)
+		}
+		var d Duration
+		if err := d.UnmarshalText(text); err != nil || d.Duration != tc.d {
+			t.Errorf("UnmarshalText(%q) = %v, %v, want %v", text, d.Duration, err, tc.d)
+		}
+	}
+	var d Duration
+	if err := d.UnmarshalText([]byte("5 minutes")); err == nil {
+		t.Error("UnmarshalText(\"5 minutes\") = nil")
+	}
+}

@@ -1,0 +1,156 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"text/template"
+	"unicode/utf8"
+)
+
+// Template returns a complete configuration file, every key explained in a
+// comment above it, for `caucus init` to write. It sets hostname,
+// mail_domains (with domain alone), data_dir and acme_contact to the values
+// given and every other key to its default; [Parse] of the result gives back
+// exactly those values. The values are written as TOML strings whatever they
+// hold (invalid UTF-8 becomes U+FFFD); whether they are valid is for
+// [Config.Validate] to say.
+func Template(hostname, domain, dataDir, acmeContact string) []byte {
+	c := Default()
+	c.Hostname = hostname
+	c.MailDomains = []string{domain}
+	c.DataDir = dataDir
+	c.ACMEContact = acmeContact
+	var b bytes.Buffer
+	if err := configTemplate.Execute(&b, c); err != nil {
+		// The template and its data are fixed; this is a programming error.
+		panic(fmt.Sprintf("config: template: %v", err))
+	}
+	return b.Bytes()
+}
+
+// configTemplate is the text of Template. Keep a comment above every key,
+// and keep the defaults in Default, not here.
+var configTemplate = template.Must(template.New("caucus.toml").Funcs(template.FuncMap{
+	"q": quote,
+	"list": func(ss []string) string {
+		q := make([]string, len(ss))
+		for i, s := range ss {
+			q[i] = quote(s)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	},
+	"dur": func(d Duration) string {
+		text, _ := d.MarshalText()
+		return quote(string(text))
+	},
+}).Parse(`# caucus configuration (TOML, https://toml.io/en/v1.0.0).
+#
+# Written by "caucus init". Lines starting with # are comments. A key that is
+# left out takes its default; a key caucus does not know is refused, so a typo
+# is reported rather than ignored. Durations are strings such as "90s", "30m",
+# "12h" or "1h30m". Restart caucus to apply a change.
+
+# The public name of this server. Web browsers, phones' mail apps (IMAP and
+# SMTP) and other mail servers reach caucus under this name, and the TLS
+# certificate is issued for it. Its DNS A/AAAA records must point here.
+hostname = {{q .Hostname}}
+
+# The domains caucus receives and sends mail for; addresses are
+# name@domain. The first is the primary domain. Each needs an MX record
+# pointing at hostname.
+# Example: mail_domains = ["example-party.org", "example-youth.org"]
+mail_domains = {{list .MailDomains}}
+
+# Where caucus keeps its data: the SQLite database, message bodies and files,
+# and the DKIM and TLS keys. Must be an absolute path. Back it up.
+data_dir = {{q .DataDir}}
+
+# The e-mail address given to Let's Encrypt (ACME) when caucus obtains the
+# TLS certificate for hostname; it is told when a certificate is about to
+# expire. Leave empty only when [tls] below names a certificate instead.
+acme_contact = {{q .ACMEContact}}
+
+# Addresses caucus listens on, as "host:port". A host left out, as in
+# ":993", means every address of this machine. An empty string ("") turns
+# that listener off; https cannot be turned off.
+[listen]
+# The web pages (login, files, admin console) and WebDAV.
+https = {{q .Listen.HTTPS}}
+# Plain HTTP: answers Let's Encrypt's (ACME) HTTP challenges and redirects
+# everything else to https.
+http = {{q .Listen.HTTP}}
+# IMAP over TLS, for phones' and desktops' mail apps (RFC 8314).
+imaps = {{q .Listen.IMAPS}}
+# IMAP with STARTTLS, for mail apps that do not use imaps. Logins are
+# accepted only after STARTTLS.
+imap = {{q .Listen.IMAP}}
+# SMTP from other mail servers: incoming mail for mail_domains. Other
+# servers always use port 25.
+smtp = {{q .Listen.SMTP}}
+# Message submission with STARTTLS, for mail apps sending mail (RFC 6409).
+submission = {{q .Listen.Submission}}
+# Message submission over TLS, for mail apps sending mail (RFC 8314).
+submissions = {{q .Listen.Submissions}}
+# Prometheus metrics. Keep it on 127.0.0.1 or a private network.
+metrics = {{q .Listen.Metrics}}
+
+# A certificate of your own, instead of one from Let's Encrypt. Set both
+# files, in PEM, as absolute paths, or neither.
+[tls]
+# The certificate chain for hostname, leaf certificate first.
+cert_file = {{q .TLS.CertFile}}
+# The private key of that certificate; keep it readable by caucus only.
+key_file = {{q .TLS.KeyFile}}
+
+# How long a web login lasts.
+[sessions]
+# Log out a browser that has not been used for this long.
+idle_timeout = {{dur .Sessions.IdleTimeout}}
+# Log out every browser this long after it logged in, however active; must
+# not be shorter than idle_timeout.
+absolute_timeout = {{dur .Sessions.AbsoluteTimeout}}
+# Sensitive actions, such as admin work or changing one's own sign-in
+# methods, ask for the security key or code again unless it was checked
+# within this long. Between "1m" and "1h".
+step_up_window = {{dur .Sessions.StepUpWindow}}
+
+[policy]
+# true: an account gets admin rights only with a security key or passkey
+# (WebAuthn), which phishing cannot steal; a code app (TOTP) is not enough.
+# false: a code app is enough for admins too.
+admins_need_webauthn = {{.Policy.AdminsNeedWebAuthn}}
+
+[log]
+# "text" for people reading the journal, "json" for a log collector.
+format = {{q .Log.Format}}
+# The least important messages written: "debug", "info", "warn" or "error".
+level = {{q .Log.Level}}
+`))
+
+// quote returns s as a TOML basic string (TOML v1.0.0, "String").
+func quote(s string) string {
+	s = strings.ToValidUTF8(s, string(utf8.RuneError))
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\u%04X`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}

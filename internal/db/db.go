@@ -1,0 +1,139 @@
+// Package db opens the embedded SQLite database (modernc.org/sqlite, pure Go)
+// and applies numbered schema migrations that each package owns for its own
+// tables.
+//
+// The database runs in WAL mode with synchronous=FULL, so a committed
+// transaction is on disk before Commit returns and before caucus acknowledges
+// anything that depends on it. Write transactions begin with BEGIN IMMEDIATE
+// and wait up to ten seconds for the write lock, so concurrent writers queue
+// instead of failing with SQLITE_BUSY or deadlocking on a lock upgrade.
+//
+// Each component (auth, mail, files, …) passes its own list of migrations to
+// [DB.Migrate]; applied versions are recorded per component in the table
+// schema_migrations.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// ErrNewerSchema reports that the database records a migration version that
+// this binary does not know: it was written by a newer caucus, and running an
+// older one on it (a downgrade) is refused.
+var ErrNewerSchema = errors.New("db: database schema is newer than this binary")
+
+// dsnParams are the connection parameters every connection in the pool gets.
+// busy_timeout comes first (the driver also sorts it first) so that the
+// pragmas after it wait for locks instead of failing.
+const dsnParams = "_pragma=busy_timeout(10000)" +
+	"&_pragma=journal_mode(WAL)" +
+	"&_pragma=synchronous(FULL)" +
+	"&_pragma=foreign_keys(1)" +
+	"&_txlock=immediate"
+
+// DB is the open database. The embedded *sql.DB is safe for concurrent use;
+// use [DB.Tx] for anything that writes more than one row.
+type DB struct {
+	*sql.DB
+	log  *slog.Logger
+	path string
+}
+
+// Open opens (creating if needed) the SQLite database file at path, with
+// mode 0600 in a parent directory created with mode 0700 if missing. It
+// checks that the database really is in WAL mode and that it answers a ping.
+// A nil log discards log records.
+func Open(ctx context.Context, path string, log *slog.Logger) (*DB, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if path == "" || strings.ContainsRune(path, '?') || strings.HasPrefix(path, "file:") || path == ":memory:" {
+		// The driver splits the DSN at the first '?' and treats "file:" as
+		// a URI; refuse both rather than open some other file.
+		return nil, fmt.Errorf("db: open: invalid database path %q", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("db: open: %w", err)
+	}
+	// Create the file ourselves so that SQLite does not create it with the
+	// umask's mode; SQLite gives the -wal and -shm files the mode of the
+	// database file.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("db: open: %w", err)
+	}
+	err = f.Chmod(0o600)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("db: open: %w", err)
+	}
+
+	sqldb, err := sql.Open("sqlite", path+"?"+dsnParams)
+	if err != nil {
+		return nil, fmt.Errorf("db: open %s: %w", path, err)
+	}
+	db := &DB{DB: sqldb, log: log, path: path}
+	if err := db.check(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("db: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// check pings the database and verifies the journal mode.
+func (db *DB) check(ctx context.Context) error {
+	if err := db.PingContext(ctx); err != nil {
+		return err
+	}
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("reading journal_mode: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal_mode is %q, want wal", mode)
+	}
+	return nil
+}
+
+// Tx runs fn in a write transaction (BEGIN IMMEDIATE). It commits if fn
+// returns nil and rolls back otherwise, also when fn panics. An error from fn
+// is returned as it is, so callers can match their own sentinels; errors
+// from beginning, committing or rolling back are wrapped with a "db: "
+// prefix.
+func (db *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("db: begin: %w", err)
+	}
+	committed := false
+	defer func() {
+		if committed {
+			return
+		}
+		rerr := tx.Rollback()
+		if rerr != nil && !errors.Is(rerr, sql.ErrTxDone) && err != nil {
+			err = fmt.Errorf("%w (db: rollback: %v)", err, rerr)
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		// A failed Commit has already ended the transaction.
+		committed = true
+		return fmt.Errorf("db: commit: %w", err)
+	}
+	committed = true
+	return nil
+}

@@ -1,0 +1,391 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// open opens a fresh database in a temporary directory, logging to t.
+func open(t *testing.T) *DB {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sub", "caucus.db")
+	db, err := Open(t.Context(), path, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func count(t *testing.T, db *DB, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRowContext(t.Context(), query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func tableExists(t *testing.T, db *DB, name string) bool {
+	t.Helper()
+	return count(t, db, `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`, name) == 1
+}
+
+var auth = Component{Name: "auth", Migrations: []Migration{
+	{Version: 1, SQL: `CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+		CREATE TABLE sessions (id TEXT PRIMARY KEY, account INTEGER NOT NULL REFERENCES accounts(id))`},
+	{Version: 2, SQL: `ALTER TABLE accounts ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0`},
+}}
+
+func TestOpen(t *testing.T) {
+	t.Parallel()
+	db := open(t)
+	ctx := t.Context()
+
+	pragmas := map[string]string{
+		"journal_mode": "wal",
+		"synchronous":  "2", // FULL
+		"foreign_keys": "1",
+		"busy_timeout": "10000",
+	}
+	for name, want := range pragmas {
+		var got string
+		if err := db.QueryRowContext(ctx, "PRAGMA "+name).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s: %v", name, err)
+		}
+		if !strings.EqualFold(got, want) {
+			t.Errorf("PRAGMA %s = %q, want %q", name, got, want)
+		}
+	}
+
+	fi, err := os.Stat(db.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := fi.Mode().Perm(); mode != 0o600 {
+		t.Errorf("database file mode %v, want 0600", mode)
+	}
+	di, err := os.Stat(filepath.Dir(db.path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := di.Mode().Perm(); mode != 0o700 {
+		t.Errorf("database directory mode %v, want 0700", mode)
+	}
+	// Force the WAL file into existence and check it inherited the mode.
+	if _, err := db.ExecContext(ctx, `CREATE TABLE t (x)`); err != nil {
+		t.Fatal(err)
+	}
+	wi, err := os.Stat(db.path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := wi.Mode().Perm(); mode != 0o600 {
+		t.Errorf("WAL file mode %v, want 0600", mode)
+	}
+}
+
+func TestOpenBadPath(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, p := range []string{"", ":memory:", "file:" + dir + "/x.db", dir + "/x.db?mode=ro"} {
+		if db, err := Open(t.Context(), p, nil); err == nil {
+			db.Close()
+			t.Errorf("Open(%q) succeeded, want error", p)
+		}
+	}
+}
+
+func TestMigrateIdempotent(t *testing.T) {
+	t.Parallel()
+	db := open(t)
+	ctx := t.Context()
+	mail := Component{Name: "mail", Migrations: []Migration{
+		{Version: 1, SQL: `CREATE TABLE messages (id INTEGER PRIMARY KEY)`},
+	}}
+
+	if err := db.Migrate(ctx, auth, mail); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	for _, tbl := range []string{"accounts", "sessions", "messages", "schema_migrations"} {
+		if !tableExists(t, db, tbl) {
+			t.Errorf("table %s missing", tbl)
+		}
+	}
+	if n := count(t, db, `SELECT COUNT(*) FROM schema_migrations`); n != 3 {
+		t.Errorf("%d schema_migrations rows, want 3", n)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO accounts (name, disabled) VALUES ('alice', 0)`); err != nil {
+		t.Fatalf("migration 2 not applied: %v", err)
+	}
+
+	// Second run: nothing applied, nothing fails ("table exists").
+	if err := db.Migrate(ctx, auth, mail); err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	if n := count(t, db, `SELECT COUNT(*) FROM schema_migrations`); n != 3 {
+		t.Errorf("%d schema_migrations rows after second run, want 3", n)
+	}
+
+	// A later binary adds a migration: only it is applied.
+	auth3 := auth
+	auth3.Migrations = append(auth.Migrations[:len(auth.Migrations):len(auth.Migrations)],
+		Migration{Version: 3, SQL: `CREATE TABLE app_passwords (id INTEGER PRIMARY KEY)`})
+	if err := db.Migrate(ctx, auth3); err != nil {
+		t.Fatalf("Migrate with version 3: %v", err)
+	}
+	if !tableExists(t, db, "app_passwords") {
+		t.Error("migration 3 not applied")
+	}
+	if n := count(t, db, `SELECT COUNT(*) FROM schema_migrations WHERE component = 'auth'`); n != 3 {
+		t.Errorf("%d auth rows, want 3", n)
+	}
+}
+
+func TestMigrateRefusesBadVersions(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		comps []Component
+	}{
+		{"gap", []Component{{Name: "a", Migrations: []Migration{{1, "CREATE TABLE a1 (x)"}, {3, "CREATE TABLE a3 (x)"}}}}},
+		{"starts at 0", []Component{{Name: "a", Migrations: []Migration{{0, "CREATE TABLE a0 (x)"}}}}},
+		{"starts at 2", []Component{{Name: "a", Migrations: []Migration{{2, "CREATE TABLE a2 (x)"}}}}},
+		{"out of order", []Component{{Name: "a", Migrations: []Migration{{2, "CREATE TABLE a2 (x)"}, {1, "CREATE TABLE a1 (x)"}}}}},
+		{"duplicate", []Component{{Name: "a", Migrations: []Migration{{1, "CREATE TABLE a1 (x)"}, {1, "CREATE TABLE b1 (x)"}}}}},
+		{"empty name", []Component{{Name: "", Migrations: []Migration{{1, "CREATE TABLE a1 (x)"}}}}},
+		{"same component twice", []Component{
+			{Name: "a", Migrations: []Migration{{1, "CREATE TABLE a1 (x)"}}},
+			{Name: "a", Migrations: []Migration{{1, "CREATE TABLE b1 (x)"}}},
+		}},
+		// The valid component comes first: it must not be applied either.
+		{"second invalid", []Component{
+			{Name: "ok", Migrations: []Migration{{1, "CREATE TABLE ok1 (x)"}}},
+			{Name: "bad", Migrations: []Migration{{2, "CREATE TABLE bad2 (x)"}}},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			db := open(t)
+			if err := db.Migrate(t.Context(), tt.comps...); err == nil {
+				t.Fatal("Migrate succeeded, want error")
+			}
+			if tableExists(t, db, "schema_migrations") {
+				t.Error("Migrate touched the database before refusing")
+			}
+		})
+	}
+}
+
+func TestMigrateFailureRollsBack(t *testing.T) {
+	t.Parallel()
+	db := open(t)
+	ctx := t.Context()
+	c := Component{Name: "files", Migrations: []Migration{
+		{Version: 1, SQL: `CREATE TABLE files (id INTEGER PRIMARY KEY)`},
+		// The first statement succeeds, the second fails: both must go.
+		{Version: 2, SQL: `CREATE TABLE shares (id INTEGER PRIMARY KEY); INSERT INTO nosuchtable VALUES (1)`},
+	}}
+	err := db.Migrate(ctx, c)
+	if err == nil {
+		t.Fatal("Migrate succeeded, want error")
+	}
+	t.Logf("error: %v", err)
+	if !tableExists(t, db, "files") {
+		t.Error("migration 1 should have been applied and kept")
+	}
+	if tableExists(t, db, "shares") {
+		t.Error("table from failed migration 2 exists")
+	}
+	if n := count(t, db, `SELECT COUNT(*) FROM schema_migrations WHERE component = 'files' AND version = 2`); n != 0 {
+		t.Error("schema_migrations row for failed migration exists")
+	}
+	if n := count(t, db, `SELECT COUNT(*) FROM schema_migrations WHERE component = 'files'`); n != 1 {
+		t.Errorf("%d files rows, want 1", n)
+	}
+
+	// Fixed migration applies on the next run.
+	c.Migrations[1].SQL = `CREATE TABLE shares (id INTEGER PRIMARY KEY)`
+	if err := db.Migrate(ctx, c); err != nil {
+		t.Fatalf("Migrate after fix: %v", err)
+	}
+	if !tableExists(t, db, "shares") {
+		t.Error("fixed migration 2 not applied")
+	}
+}
+
+func TestMigrateNewerSchema(t *testing.T) {
+	t.Parallel()
+	db := open(t)
+	ctx := t.Context()
+	auth3 := Component{Name: "auth", Migrations: append(append([]Migration(nil), auth.Migrations...),
+		Migration{Version: 3, SQL: `CREATE TABLE app_passwords (id INTEGER PRIMARY KEY)`})}
+	if err := db.Migrate(ctx, auth3); err != nil {
+		t.Fatal(err)
+	}
+	// An older binary that knows only versions 1 and 2.
+	err := db.Migrate(ctx, auth)
+	if !errors.Is(err, ErrNewerSchema) {
+		t.Fatalf("Migrate on newer schema: %v, want ErrNewerSchema", err)
+	}
+	t.Logf("error: %v", err)
+}
+
+func TestTx(t *testing.T) {
+	t.Parallel()
+	db := open(t)
+	ctx := t.Context()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+
+	// Commit.
+	err := db.Tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO kv VALUES ('a', '1'), ('b', '2')`)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("Tx: %v", err)
+	}
+	if n := count(t, db, `SELECT COUNT(*) FROM kv`); n != 2 {
+		t.Errorf("%d rows after commit, want 2", n)
+	}
+
+	// Rollback on error; fn's error comes back matchable.
+	errBoom := errors.New("boom")
+	err = db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO kv VALUES ('c', '3')`); err != nil {
+			return err
+		}
+		return fmt.Errorf("doing things: %w", errBoom)
+	})
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("Tx error %v, want errBoom", err)
+	}
+	if n := count(t, db, `SELECT COUNT(*) FROM kv`); n != 2 {
+		t.Errorf("%d rows after rollback, want 2", n)
+	}
+
+	// Rollback on panic.
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("panic not propagated")
+			}
+		}()
+		db.Tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO kv VALUES ('d', '4')`); err != nil {
+				return err
+			}
+			panic("oops")
+		})
+	}()
+	if n := count(t, db, `SELECT COUNT(*) FROM kv`); n != 2 {
+		t.Errorf("%d rows after panic, want 2", n)
+	}
+
+	// A cancelled context fails at BEGIN.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	err = db.Tx(cctx, func(tx *sql.Tx) error { return nil })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Tx with cancelled ctx: %v, want context.Canceled", err)
+	}
+}
+
+func TestForeignKeysEnforced(t *testing.T) {
+	t.Parallel()
+	db := open(t)
+	ctx := t.Context()
+	if err := db.Migrate(ctx, auth); err != nil {
+		t.Fatal(err)
+	}
+	_, err := db.ExecContext(ctx, `INSERT INTO sessions (id, account) VALUES ('s', 42)`)
+	if err == nil {
+		t.Fatal("insert violating a foreign key succeeded")
+	}
+}
+
+func TestConcurrentWriters(t *testing.T) {
+	t.Parallel()
+	db := open(t)
+	ctx := t.Context()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE counter (n INTEGER NOT NULL); INSERT INTO counter VALUES (0);
+		CREATE TABLE log (g INTEGER, i INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	const goroutines, inserts = 8, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines*inserts)
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range inserts {
+				// Read-modify-write: with a deferred BEGIN this would
+				// deadlock on the lock upgrade and fail with SQLITE_BUSY.
+				err := db.Tx(ctx, func(tx *sql.Tx) error {
+					var n int
+					if err := tx.QueryRowContext(ctx, `SELECT n FROM counter`).Scan(&n); err != nil {
+						return err
+					}
+					if _, err := tx.ExecContext(ctx, `UPDATE counter SET n = ?`, n+1); err != nil {
+						return err
+					}
+					_, err := tx.ExecContext(ctx, `INSERT INTO log VALUES (?, ?)`, g, i)
+					return err
+				})
+				if err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := count(t, db, `SELECT COUNT(*) FROM log`); n != goroutines*inserts {
+		t.Errorf("%d rows, want %d", n, goroutines*inserts)
+	}
+	if n := count(t, db, `SELECT n FROM counter`); n != goroutines*inserts {
+		t.Errorf("counter %d, want %d (lost update)", n, goroutines*inserts)
+	}
+}
+
+func TestMigrateConcurrent(t *testing.T) {
+	t.Parallel()
+	// Two handles on one file, as when the CLI and the server start together.
+	path := filepath.Join(t.TempDir(), "caucus.db")
+	var dbs []*DB
+	for range 2 {
+		db, err := Open(t.Context(), path, slog.New(slog.NewTextHandler(t.Output(), nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		dbs = append(dbs, db)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(dbs))
+	for i, db := range dbs {
+		wg.Go(func() { errs[i] = db.Migrate(t.Context(), auth) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if n := count(t, dbs[0], `SELECT COUNT(*) FROM schema_migrations`); n != 2 {
+		t.Errorf("%d schema_migrations rows, want 2", n)
+	}
+}

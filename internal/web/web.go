@@ -1,0 +1,203 @@
+// Package web is the HTTP plumbing shared by every web page of caucus:
+// security headers, cross-origin protection, request limits, and
+// client-address helpers.
+//
+// Every handler that serves a page is wrapped by [Secure]; every listener is
+// served by a server from [NewServer]. The headers follow the OWASP Secure
+// Headers Project; cross-origin protection is net/http's
+// [http.CrossOriginProtection] (Fetch Metadata, with an Origin/Host fallback).
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+)
+
+// ContentSecurityPolicy is the policy [Secure] sets on every response: no
+// inline script or style, nothing from other origins, no framing.
+const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// setSecurityHeaders sets the headers [Secure] puts on every response,
+// before the wrapped handler runs. Cache-Control is set separately so a
+// handler may replace it.
+func setSecurityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", ContentSecurityPolicy)
+	h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
+}
+
+// bodyKey is the context key under which [Secure] keeps the request body it
+// received, before limiting it, so [WithMaxBody] can apply another limit.
+type bodyKey struct{}
+
+// Secure wraps h with the protections every caucus page needs:
+//
+//   - the security headers: Content-Security-Policy ([ContentSecurityPolicy]),
+//     Strict-Transport-Security, X-Content-Type-Options, Referrer-Policy,
+//     X-Frame-Options, Cross-Origin-Opener-Policy,
+//     Cross-Origin-Resource-Policy and Permissions-Policy, on every response,
+//     including errors and refusals;
+//   - Cache-Control: no-store, unless the handler replaces it: the header is
+//     set before h runs, so h overrides it with w.Header().Set (not Add);
+//   - cross-origin protection: a state-changing request (any method but GET,
+//     HEAD and OPTIONS) that a browser marks as cross-origin, by
+//     Sec-Fetch-Site or by an Origin that does not match Host, is refused
+//     with 403 Forbidden before h runs ([http.CrossOriginProtection]);
+//   - a request body limit of maxBody bytes ([http.MaxBytesReader]): a read
+//     beyond it fails with a [*http.MaxBytesError]. A route that needs more
+//     (an upload, a WebDAV PUT) wraps its own handler in [WithMaxBody], which
+//     replaces the limit for that route only.
+//
+// A maxBody of zero or less refuses any body.
+func Secure(h http.Handler, maxBody int64) http.Handler {
+	maxBody = max(maxBody, 0)
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Error(w, r, http.StatusForbidden)
+	}))
+	inner := cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, r.Body))
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		}
+		h.ServeHTTP(w, r)
+	}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setSecurityHeaders(w.Header())
+		w.Header().Set("Cache-Control", "no-store")
+		inner.ServeHTTP(w, r)
+	})
+}
+
+// WithMaxBody wraps h so its request body is limited to n bytes instead of
+// the limit [Secure] applies to all routes; it may raise or lower it. Use it
+// on the routes that take large bodies:
+//
+//	mux.Handle("PUT /files/{path...}", web.WithMaxBody(put, 1<<30))
+//	srv := web.NewServer(web.Secure(mux, 1<<20), log)
+//
+// It must wrap h before anything reads the body. Outside [Secure] it simply
+// limits the body to n bytes.
+func WithMaxBody(h http.Handler, n int64) http.Handler {
+	n = max(n, 0)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			body := r.Body
+			if orig, ok := r.Context().Value(bodyKey{}).(io.ReadCloser); ok {
+				body = orig
+			}
+			r = r.WithContext(r.Context()) // shallow copy: do not modify the caller's request
+			r.Body = http.MaxBytesReader(w, body, n)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// ClientAddr returns the address of the client that sent r, taken from
+// r.RemoteAddr only: no proxy header (X-Forwarded-For, Forwarded) is
+// trusted. An IPv4-mapped IPv6 address is returned as IPv4, so one client
+// has one address for throttling and the audit log. The result is the zero
+// (invalid) [netip.Addr] when RemoteAddr is not an address, as with a
+// connection over a Unix socket.
+func ClientAddr(r *http.Request) netip.Addr {
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().Unmap()
+	}
+	if a, err := netip.ParseAddr(r.RemoteAddr); err == nil {
+		return a.Unmap()
+	}
+	return netip.Addr{}
+}
+
+// Server limits set by [NewServer].
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	ReadTimeout       = 60 * time.Second
+	WriteTimeout      = 120 * time.Second
+	IdleTimeout       = 120 * time.Second
+	MaxHeaderBytes    = 64 << 10
+)
+
+// NewServer returns an [http.Server] serving h with a deadline on every
+// phase of a request ([ReadHeaderTimeout], [ReadTimeout], [WriteTimeout],
+// [IdleTimeout]), headers capped at [MaxHeaderBytes], and the server's own
+// error messages (TLS handshake failures, panics in handlers) sent to log at
+// level Warn. The caller sets TLSConfig and calls Serve or ServeTLS.
+// A nil log discards those messages.
+func NewServer(h http.Handler, log *slog.Logger) *http.Server {
+	var lh slog.Handler = slog.DiscardHandler
+	if log != nil {
+		lh = log.Handler()
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(lh, slog.LevelWarn),
+	}
+}
+
+// MinTokenBytes is the least randomness [RandomToken] puts in a token: 128 bits.
+const MinTokenBytes = 16
+
+// RandomToken returns nbytes random bytes from crypto/rand, encoded as
+// unpadded base64url (RFC 4648 section 5), for session ids, invitation and
+// share-link tokens and the like. It never panics and never returns a weak
+// token: an nbytes below [MinTokenBytes] is raised to it.
+func RandomToken(nbytes int) string {
+	b := make([]byte, max(nbytes, MinTokenBytes))
+	rand.Read(b) // never fails since Go 1.24; it crashes the program instead
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// TokenHash returns the SHA-256 of token: what the database stores instead
+// of the token, so a copy of the database does not hold live credentials.
+func TokenHash(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// Error answers r with the HTTP status code and its generic text ("Not
+// Found", "Forbidden"), as text/plain and not cached. It never shows
+// internal details: a handler logs those and then calls Error.
+func Error(w http.ResponseWriter, r *http.Request, code int) {
+	text := http.StatusText(code)
+	if text == "" {
+		text = "Error"
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Error(w, text, code)
+}
+
+// JSON answers with status code and v encoded as JSON, with Content-Type
+// application/json. If v cannot be encoded, which is a bug in the caller,
+// it answers 500 with a generic JSON error instead.
+func JSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		b = []byte(`{"error":"Internal Server Error"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length")
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}

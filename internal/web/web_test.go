@@ -1,0 +1,317 @@
+package web
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// wantHeaders is every header Secure must set, with its exact value.
+var wantHeaders = map[string]string{
+	"Content-Security-Policy":      "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+	"Strict-Transport-Security":    "max-age=63072000; includeSubDomains",
+	"X-Content-Type-Options":       "nosniff",
+	"Referrer-Policy":              "no-referrer",
+	"X-Frame-Options":              "DENY",
+	"Cross-Origin-Opener-Policy":   "same-origin",
+	"Cross-Origin-Resource-Policy": "same-origin",
+	"Permissions-Policy":           "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+	"Cache-Control":                "no-store",
+}
+
+func testMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ok", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello")
+	})
+	mux.HandleFunc("POST /post", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			Error(w, r, http.StatusRequestEntityTooLarge)
+			return
+		}
+		io.WriteString(w, "done")
+	})
+	mux.HandleFunc("GET /cached", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		io.WriteString(w, "static")
+	})
+	return mux
+}
+
+func checkHeaders(t *testing.T, h http.Header) {
+	t.Helper()
+	for k, want := range wantHeaders {
+		if got := h.Values(k); len(got) != 1 || got[0] != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+}
+
+func TestSecureHeaders(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(Secure(testMux(), 1<<10))
+	defer srv.Close()
+	for _, tc := range []struct {
+		method, path string
+		hdr          map[string]string
+		code         int
+	}{
+		{"GET", "/ok", nil, 200},
+		{"GET", "/missing", nil, 404},
+		{"POST", "/post", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+	} {
+		t.Run(tc.method+tc.path, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader("x"))
+			for k, v := range tc.hdr {
+				req.Header.Set(k, v)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.code {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.code)
+			}
+			checkHeaders(t, resp.Header)
+		})
+	}
+}
+
+func TestSecureKeepsHandlerCacheControl(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	Secure(testMux(), 1<<10).ServeHTTP(rec, httptest.NewRequest("GET", "/cached", nil))
+	if got := rec.Result().Header.Values("Cache-Control"); len(got) != 1 || got[0] != "public, max-age=3600" {
+		t.Fatalf("Cache-Control = %q", got)
+	}
+}
+
+func TestSecureCrossOrigin(t *testing.T) {
+	t.Parallel()
+	h := Secure(testMux(), 1<<10)
+	for _, tc := range []struct {
+		name, method, path string
+		hdr                map[string]string
+		code               int
+	}{
+		{"post cross-site", "POST", "/post", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+		{"post same-site", "POST", "/post", map[string]string{"Sec-Fetch-Site": "same-site"}, 403},
+		{"post same-origin", "POST", "/post", map[string]string{"Sec-Fetch-Site": "same-origin"}, 200},
+		{"post typed by user", "POST", "/post", map[string]string{"Sec-Fetch-Site": "none"}, 200},
+		{"post no browser headers", "POST", "/post", nil, 200},
+		{"post foreign origin", "POST", "/post", map[string]string{"Origin": "https://evil.example"}, 403},
+		{"post own origin", "POST", "/post", map[string]string{"Origin": "http://caucus.example"}, 200},
+		{"get cross-site", "GET", "/ok", map[string]string{"Sec-Fetch-Site": "cross-site"}, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var body io.Reader
+			if tc.method == "POST" {
+				body = strings.NewReader("a=b")
+			}
+			req := httptest.NewRequest(tc.method, "http://caucus.example"+tc.path, body)
+			for k, v := range tc.hdr {
+				req.Header.Set(k, v)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tc.code {
+				t.Fatalf("status %d, want %d (body %q)", rec.Code, tc.code, rec.Body)
+			}
+			if tc.code == 403 && strings.TrimSpace(rec.Body.String()) != "Forbidden" {
+				t.Errorf("refusal body %q, want the generic text", rec.Body)
+			}
+		})
+	}
+}
+
+func TestSecureBodyLimit(t *testing.T) {
+	t.Parallel()
+	type result struct {
+		n   int
+		err error
+	}
+	got := make(chan result, 1)
+	read := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		got <- result{len(b), err}
+	})
+	mux := http.NewServeMux()
+	mux.Handle("POST /small", read)
+	mux.Handle("POST /big", WithMaxBody(read, 100))
+	mux.Handle("POST /tiny", WithMaxBody(read, 5))
+	h := Secure(mux, 10)
+
+	for _, tc := range []struct {
+		path    string
+		size    int
+		wantErr bool
+	}{
+		{"/small", 10, false},
+		{"/small", 11, true},
+		{"/big", 100, false},
+		{"/big", 101, true},
+		{"/tiny", 6, true},
+	} {
+		req := httptest.NewRequest("POST", "http://caucus.example"+tc.path, bytes.NewReader(make([]byte, tc.size)))
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		res := <-got
+		var mbe *http.MaxBytesError
+		if tc.wantErr != errors.As(res.err, &mbe) {
+			t.Errorf("%s with %d bytes: read %d, err %v; want error %v", tc.path, tc.size, res.n, res.err, tc.wantErr)
+		}
+	}
+}
+
+func TestSecureBodyLimitServer(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(Secure(testMux(), 16))
+	defer srv.Close()
+	for size, want := range map[int]int{16: 200, 17: 413, 1 << 20: 413} {
+		resp, err := srv.Client().Post(srv.URL+"/post", "application/octet-stream", bytes.NewReader(make([]byte, size)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%d bytes: status %d, want %d", size, resp.StatusCode, want)
+		}
+	}
+}
+
+func TestNewServer(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	h := http.NotFoundHandler()
+	s := NewServer(h, log)
+	if s.Handler == nil || s.ReadHeaderTimeout != ReadHeaderTimeout || s.ReadTimeout != ReadTimeout ||
+		s.WriteTimeout != WriteTimeout || s.IdleTimeout != IdleTimeout || s.MaxHeaderBytes != 64*1024 {
+		t.Fatalf("server limits not set: %+v", s)
+	}
+	if ReadHeaderTimeout.Seconds() != 10 || ReadTimeout.Seconds() != 60 || WriteTimeout.Seconds() != 120 || IdleTimeout.Seconds() != 120 {
+		t.Fatal("timeouts differ from the design")
+	}
+	s.ErrorLog.Print("http: TLS handshake error from 192.0.2.1:1234: EOF")
+	if out := buf.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "TLS handshake error") {
+		t.Fatalf("ErrorLog not bridged to slog at Warn: %q", out)
+	}
+	if NewServer(h, nil).ErrorLog == nil {
+		t.Fatal("nil logger: ErrorLog nil")
+	}
+}
+
+func TestClientAddr(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		remote, want string
+	}{
+		{"192.0.2.7:4567", "192.0.2.7"},
+		{"[2001:db8::1]:443", "2001:db8::1"},
+		{"[::ffff:192.0.2.9]:80", "192.0.2.9"},
+		{"[fe80::1%eth0]:80", "fe80::1%eth0"},
+		{"198.51.100.3", "198.51.100.3"},
+		{"@", "invalid IP"},
+		{"", "invalid IP"},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tc.remote
+		r.Header.Set("X-Forwarded-For", "203.0.113.66")
+		if got := ClientAddr(r).String(); got != tc.want {
+			t.Errorf("ClientAddr(%q) = %s, want %s", tc.remote, got, tc.want)
+		}
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "[::ffff:10.0.0.1]:1"
+	if a := ClientAddr(r); !a.Is4() || a != netip.MustParseAddr("10.0.0.1") {
+		t.Errorf("mapped address not unmapped: %v", a)
+	}
+}
+
+func FuzzClientAddr(f *testing.F) {
+	for _, s := range []string{"192.0.2.7:4567", "[::ffff:1.2.3.4]:80", "[fe80::1%eth0]:80", "", "::1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r := &http.Request{RemoteAddr: s}
+		a := ClientAddr(r)
+		if a.Is4In6() {
+			t.Fatalf("ClientAddr(%q) = %v, still mapped", s, a)
+		}
+	})
+}
+
+func TestRandomToken(t *testing.T) {
+	t.Parallel()
+	for nbytes, wantLen := range map[int]int{32: 43, 16: 22, 20: 27, 0: 22, -5: 22} {
+		if got := RandomToken(nbytes); len(got) != wantLen {
+			t.Errorf("RandomToken(%d) has length %d, want %d", nbytes, len(got), wantLen)
+		}
+	}
+	seen := make(map[string]bool)
+	for range 10000 {
+		tok := RandomToken(16)
+		if seen[tok] {
+			t.Fatalf("duplicate token %q", tok)
+		}
+		seen[tok] = true
+		if strings.ContainsAny(tok, "+/=") {
+			t.Fatalf("token %q is not unpadded base64url", tok)
+		}
+	}
+}
+
+func TestTokenHash(t *testing.T) {
+	t.Parallel()
+	a, b := TokenHash("abc"), TokenHash("abd")
+	if len(a) != 32 || bytes.Equal(a, b) || !bytes.Equal(a, TokenHash("abc")) {
+		t.Fatalf("TokenHash: %x %x", a, b)
+	}
+	// SHA-256("abc"), FIPS 180-2 appendix B.1.
+	if want := "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"; hex.EncodeToString(a) != want {
+		t.Fatalf("TokenHash(abc) = %x", a)
+	}
+}
+
+func TestError(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	rec.Header().Set("Cache-Control", "max-age=60")
+	Error(rec, httptest.NewRequest("GET", "/", nil), http.StatusInternalServerError)
+	res := rec.Result()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 500 || strings.TrimSpace(string(body)) != "Internal Server Error" ||
+		!strings.HasPrefix(res.Header.Get("Content-Type"), "text/plain") || res.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("Error: %d %q %v", res.StatusCode, body, res.Header)
+	}
+	rec = httptest.NewRecorder()
+	Error(rec, httptest.NewRequest("GET", "/", nil), 599)
+	if rec.Code != 599 || strings.TrimSpace(rec.Body.String()) != "Error" {
+		t.Fatalf("unknown code: %d %q", rec.Code, rec.Body)
+	}
+}
+
+func TestJSON(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	JSON(rec, http.StatusCreated, map[string]int{"n": 3})
+	var got map[string]int
+	if rec.Code != 201 || rec.Header().Get("Content-Type") != "application/json" ||
+		json.Unmarshal(rec.Body.Bytes(), &got) != nil || got["n"] != 3 {
+		t.Fatalf("JSON: %d %v %q", rec.Code, rec.Header(), rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	JSON(rec, http.StatusOK, func() {})
+	if rec.Code != 500 || !json.Valid(rec.Body.Bytes()) {
+		t.Fatalf("unencodable value: %d %q", rec.Code, rec.Body)
+	}
+}
