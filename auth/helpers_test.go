@@ -157,6 +157,7 @@ func enrolMember(t testing.TB, s *Service, clk *fakeClock, login string) *member
 	if err != nil {
 		t.Fatalf("BeginTOTP: %v", err)
 	}
+	sess = mustSession(t, s, enrol) // the page's next request sees the ceremony
 	m := &member{ID: id, Login: login, Password: testPassword, Secret: key.Secret()}
 	full, err := s.FinishTOTP(ctx, sess, m.code(t, clk), cl)
 	if err != nil {

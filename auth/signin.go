@@ -125,7 +125,9 @@ func (s *Service) PasswordSignIn(ctx context.Context, login, pw string, c Client
 	}
 	st = StageSecond
 	if !s.hasSecondFactor(ctx, acct.ID) {
-		if !s.enrolmentOpen(ctx, acct.ID) {
+		// Only an account still enrolling after an accepted invite: an
+		// active account whose factors were reset waits for a new link.
+		if acct.State != StateInvited || !s.enrolmentOpen(ctx, acct.ID) {
 			s.failed(ctx, kind, login, "no-factor", c)
 			return "", "", fmt.Errorf("%w: enrolment was not finished; ask an admin for a new enrolment link", ErrNeedsFactor)
 		}

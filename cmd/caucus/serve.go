@@ -37,6 +37,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfgFile := fs.String("config", "", "configuration file (see caucus init)")
 	dev := fs.Bool("dev", false, "run the local demo: 127.0.0.1 only, self-signed certificate, data in --data")
 	data := fs.String("data", "", "data directory for --dev")
+	httpsAddr := fs.String("https", "", "with --dev: listen address for HTTPS instead of 127.0.0.1:8443")
 	firstAdmin := fs.String("first-admin", "", "address of the first admin, invited on first start (default admin@ the first mail domain)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -54,6 +55,9 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg = config.Dev(dir)
 		if err := cfg.Validate(); err != nil {
 			return err
+		}
+		if *httpsAddr != "" {
+			cfg.Listen.HTTPS = *httpsAddr // port 0 allowed: tests and a busy 8443
 		}
 	case !*dev && *cfgFile != "":
 		var err error

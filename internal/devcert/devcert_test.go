@@ -222,7 +222,7 @@ func TestHandshake(t *testing.T) {
 	for _, name := range []string{"localhost", "127.0.0.1", "::1"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			if err := handshake(cert, name); err != nil {
+			if err := handshake(t, cert, name); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -230,7 +230,7 @@ func TestHandshake(t *testing.T) {
 	t.Run("other name", func(t *testing.T) {
 		t.Parallel()
 		var hostErr x509.HostnameError
-		if err := handshake(cert, "example.org"); !errors.As(err, &hostErr) {
+		if err := handshake(t, cert, "example.org"); !errors.As(err, &hostErr) {
 			t.Fatalf("handshake for example.org = %v, want a HostnameError", err)
 		}
 	})
@@ -238,7 +238,7 @@ func TestHandshake(t *testing.T) {
 		t.Parallel()
 		other := ensure(t, filepath.Join(t.TempDir(), "c.pem"), filepath.Join(t.TempDir(), "k.pem"), time.Now())
 		var unknown x509.UnknownAuthorityError
-		if err := handshakeWithRoots(cert, Pool(other), "localhost"); !errors.As(err, &unknown) {
+		if err := handshakeWithRoots(t, cert, Pool(other), "localhost"); !errors.As(err, &unknown) {
 			t.Fatalf("handshake with another dev certificate as root = %v, want UnknownAuthorityError", err)
 		}
 	})
@@ -275,28 +275,42 @@ func TestHandshakeListener(t *testing.T) {
 	}
 }
 
-func handshake(cert tls.Certificate, serverName string) error {
-	return handshakeWithRoots(cert, Pool(cert), serverName)
+func handshake(t *testing.T, cert tls.Certificate, serverName string) error {
+	return handshakeWithRoots(t, cert, Pool(cert), serverName)
 }
 
-// handshakeWithRoots runs a TLS handshake over net.Pipe between a server
-// with cert and a client that trusts roots and asks for serverName. It
-// returns the client's error.
-func handshakeWithRoots(cert tls.Certificate, roots *x509.CertPool, serverName string) error {
-	c, s := net.Pipe()
+// handshakeWithRoots runs a TLS handshake over a 127.0.0.1 connection
+// between a server with cert and a client that trusts roots and asks for
+// serverName. It returns the client's error. (Over net.Pipe, which has no
+// buffer, a client that rejects the certificate blocks sending its alert
+// while the server blocks sending the rest of its flight.)
+func handshakeWithRoots(t *testing.T, cert tls.Certificate, roots *x509.CertPool, serverName string) error {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
 	deadline := time.Now().Add(10 * time.Second)
-	c.SetDeadline(deadline)
-	s.SetDeadline(deadline)
-	server := tls.Server(s, &tls.Config{Certificates: []tls.Certificate{cert}, SessionTicketsDisabled: true})
-	client := tls.Client(c, &tls.Config{RootCAs: roots, ServerName: serverName})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		server.Handshake()
-		s.Close() // not server.Close: its close_notify would wait for a reader
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		conn.SetDeadline(deadline)
+		tls.Server(conn, &tls.Config{Certificates: []tls.Certificate{cert}}).Handshake()
 	}()
-	err := client.Handshake()
-	c.Close()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(deadline)
+	err = tls.Client(conn, &tls.Config{RootCAs: roots, ServerName: serverName}).Handshake()
+	conn.Close()
 	<-done
 	return err
 }
