@@ -146,6 +146,15 @@ func (s *Service) CreateAppPassword(ctx context.Context, sess Session, name stri
 	h := s.appPassHash(secret)
 	info := AppPasswordInfo{Name: name, Scope: scope, CreatedAt: s.now(), CreatedAddr: c.addr()}
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		// The session may have been ended (a revocation) since it was read:
+		// an app password made now would outlive that revocation.
+		var live int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sessions WHERE id = ?`, sess.ID).Scan(&live); err != nil {
+			return fmt.Errorf("auth: create app password: %w", err)
+		}
+		if live == 0 {
+			return ErrSessionInvalid
+		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO app_passwords (account_id, name, scope, hash, created_at, created_addr) VALUES (?, ?, ?, ?, ?, ?)`,
 			sess.Account.ID, name, scope, h[:], info.CreatedAt.Unix(), info.CreatedAddr)
 		if err != nil {
@@ -160,10 +169,11 @@ func (s *Service) CreateAppPassword(ctx context.Context, sess Session, name stri
 	if err != nil {
 		return "", AppPasswordInfo{}, err
 	}
+	// Reload the index on the next check rather than add the entry here: a
+	// revocation that committed after this transaction may already have run
+	// forgetAppPasswords, and an entry added now would outlive it.
 	s.apMu.Lock()
-	if s.apCache != nil {
-		s.apCache[h] = appPassEntry{id: info.ID, scope: scope, acct: sess.Account}
-	}
+	s.apCache = nil
 	s.apMu.Unlock()
 	return secret, info, nil
 }
@@ -283,14 +293,21 @@ func (s *Service) AppPassword(ctx context.Context, login, secret string, scope S
 		return Grant{}, err
 	}
 	h := s.appPassHash(secret)
+	// The epoch is read under apMu with the lookup: a revocation forgets the
+	// entry (under apMu) before it bumps the epoch, so either the entry is
+	// gone or the epoch is the old one and the connection is cancelled when
+	// it registers.
+	var epoch uint64
 	s.apMu.RLock()
 	e, ok := s.apCache[h]
+	if ok {
+		epoch = s.hub.Epoch(e.acct.ID)
+	}
 	s.apMu.RUnlock()
 	if !ok || e.acct.Login != login {
 		s.failed(ctx, kind, login, "bad-credentials", c)
 		return Grant{}, ErrBadCredentials
 	}
-	epoch := s.hub.Epoch(e.acct.ID)
 	if e.scope&scope != scope {
 		s.failed(ctx, kind, login, "scope", c)
 		return Grant{}, ErrScope

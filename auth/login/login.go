@@ -16,8 +16,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"html/template"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -25,6 +23,7 @@ import (
 	"time"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/ui"
 	"github.com/caucus-org/caucus/internal/web"
 )
 
@@ -38,14 +37,11 @@ const (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-//go:embed static
-var staticFS embed.FS
-
 // Handler serves the sign-in and account pages.
 type Handler struct {
 	svc   *auth.Service
 	log   *slog.Logger
-	pages map[string]*template.Template
+	pages *ui.Pages
 }
 
 // New builds the handler.
@@ -53,41 +49,16 @@ func New(svc *auth.Service, log *slog.Logger) (*Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	pages, err := parsePages()
+	pages, err := ui.Parse(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
 	return &Handler{svc: svc, log: log, pages: pages}, nil
 }
 
-func parsePages() (map[string]*template.Template, error) {
-	layout, err := template.ParseFS(templateFS, "templates/layout.html")
-	if err != nil {
-		return nil, fmt.Errorf("login: templates: %w", err)
-	}
-	names, err := fs.Glob(templateFS, "templates/*.html")
-	if err != nil {
-		return nil, fmt.Errorf("login: templates: %w", err)
-	}
-	pages := map[string]*template.Template{}
-	for _, n := range names {
-		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if name == "layout" {
-			continue
-		}
-		t, err := template.Must(layout.Clone()).ParseFS(templateFS, n)
-		if err != nil {
-			return nil, fmt.Errorf("login: template %s: %w", n, err)
-		}
-		pages[name] = t
-	}
-	return pages, nil
-}
-
 // Register adds the handler's routes to mux.
 func (h *Handler) Register(mux *http.ServeMux) {
-	static, _ := fs.Sub(staticFS, "static")
-	mux.Handle("GET /static/", http.StripPrefix("/static/", staticFiles(http.FileServerFS(static))))
+	mux.Handle("GET /static/", ui.Static())
 
 	mux.HandleFunc("GET /login", h.getLogin)
 	mux.HandleFunc("POST /login", h.postLogin)
@@ -120,13 +91,6 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /account/sessions/{id}/revoke", h.form(h.endSession, auth.StageFull))
 	mux.HandleFunc("POST /account/sessions/revoke-all", h.form(h.endAllSessions, auth.StageFull))
 	mux.HandleFunc("GET /reauth", h.stage(h.getReauth, auth.StageFull))
-}
-
-func staticFiles(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=3600")
-		next.ServeHTTP(w, r)
-	})
 }
 
 type ctxKey struct{}
@@ -216,7 +180,7 @@ func (h *Handler) stage(fn http.HandlerFunc, stages ...auth.Stage) http.HandlerF
 func (h *Handler) form(fn http.HandlerFunc, stages ...auth.Stage) http.HandlerFunc {
 	return h.stage(func(w http.ResponseWriter, r *http.Request) {
 		sess, _ := SessionFrom(r.Context())
-		if !validCSRF(sess, r.PostFormValue("csrf")) {
+		if !ValidCSRF(sess, r.PostFormValue("csrf")) {
 			h.message(w, r, http.StatusForbidden, "Form expired", "This form is out of date. Go back, reload the page and try again.", "")
 			return
 		}
@@ -237,7 +201,7 @@ func (h *Handler) api(fn http.HandlerFunc, stages ...auth.Stage) http.HandlerFun
 		for _, st := range stages {
 			ok = ok || sess.Stage == st
 		}
-		if !ok || !validCSRF(sess, r.Header.Get("X-CSRF-Token")) {
+		if !ok || !ValidCSRF(sess, r.Header.Get("X-CSRF-Token")) {
 			web.JSON(w, http.StatusForbidden, map[string]string{"error": "Not allowed here. Reload the page."})
 			return
 		}
@@ -245,7 +209,8 @@ func (h *Handler) api(fn http.HandlerFunc, stages ...auth.Stage) http.HandlerFun
 	}
 }
 
-func validCSRF(sess auth.Session, got string) bool {
+// ValidCSRF reports whether got is the session's CSRF token (constant time).
+func ValidCSRF(sess auth.Session, got string) bool {
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(sess.CSRF)) == 1
 }
 
@@ -279,10 +244,11 @@ func localNext(next string) string {
 
 // page is what every template gets.
 type page struct {
-	Title     string
-	Error     string
-	Notice    string
-	CSRF      string
+	// What the layout reads (see ui.Base).
+	Title, Error, Notice, CSRF string
+	UserName                   string
+	IsAdmin                    bool
+
 	User      *auth.Account
 	SessionID int64
 	Next      string
@@ -316,16 +282,13 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name 
 			p.User = &a
 		}
 	}
-	t := h.pages[name]
-	var b strings.Builder
-	if err := t.ExecuteTemplate(&b, "layout", p); err != nil {
+	if p.User != nil {
+		p.UserName, p.IsAdmin = p.User.DisplayName, p.User.IsAdmin()
+	}
+	if err := h.pages.Render(w, code, name, p); err != nil {
 		h.log.Error("render page", "page", name, "err", err)
 		web.Error(w, r, http.StatusInternalServerError)
-		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(code)
-	fmt.Fprint(w, b.String())
 }
 
 func (h *Handler) message(w http.ResponseWriter, r *http.Request, code int, title, msg, link string) {

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/crypto/acme/autocert"
 
+	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/audit"
@@ -180,8 +181,14 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		ln.Close()
 		return nil, err
 	}
+	console, err := admin.New(s.auth, pages, s.url, log.With("component", "admin"))
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	pages.Register(mux)
+	console.Register(mux)
 	mux.Handle("GET /{$}", pages.Require(http.RedirectHandler("/account", http.StatusSeeOther)))
 
 	s.https = web.NewServer(web.Secure(mux, maxFormBody), log.With("component", "https"))

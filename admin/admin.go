@@ -1,0 +1,365 @@
+// Package admin is caucus's console for the party's admins: invite people,
+// see who holds which factors, suspend and reactivate accounts, revoke app
+// passwords and live access, and reissue enrolment links. Every action needs
+// a recent step-up sign-in and is written to the audit log with the admin's
+// name. The console calls the same plain functions of the domain packages
+// that the command line does.
+package admin
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/login"
+	"github.com/caucus-org/caucus/internal/ui"
+	"github.com/caucus-org/caucus/internal/web"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// Handler serves the console under /admin.
+type Handler struct {
+	svc     *auth.Service
+	login   *login.Handler
+	baseURL string // public URL, for invite links
+	log     *slog.Logger
+	pages   *ui.Pages
+}
+
+// New builds the console. baseURL is the public address of the web
+// interface, e.g. "https://mail.example-party.org".
+func New(svc *auth.Service, l *login.Handler, baseURL string, log *slog.Logger) (*Handler, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	pages, err := ui.Parse(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{svc: svc, login: l, baseURL: strings.TrimSuffix(baseURL, "/"), log: log, pages: pages}, nil
+}
+
+// Register adds the console's routes to mux. Only admins reach them.
+func (h *Handler) Register(mux *http.ServeMux) {
+	handle := func(pattern string, fn http.HandlerFunc) {
+		mux.Handle(pattern, h.login.RequireAdmin(fn))
+	}
+	handle("GET /admin", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/admin/people", http.StatusSeeOther)
+	})
+	handle("GET /admin/people", h.people)
+	handle("POST /admin/invites", h.action(h.invite))
+	handle("GET /admin/people/{id}", h.person)
+	handle("POST /admin/people/{id}/suspend", h.action(h.suspend))
+	handle("POST /admin/people/{id}/reactivate", h.action(h.reactivate))
+	handle("POST /admin/people/{id}/revoke", h.action(h.revoke))
+	handle("POST /admin/people/{id}/reenrol", h.action(h.reenrol))
+	handle("POST /admin/people/{id}/app-passwords/{ap}/revoke", h.action(h.revokeAppPassword))
+}
+
+type page struct {
+	ui.Base
+	People   []personRow
+	Person   personRow
+	Groups   []string
+	AppPass  []auth.AppPasswordInfo
+	Sessions []auth.Session
+	Link     string
+	Report   string
+	Form     inviteForm
+}
+
+type personRow struct {
+	auth.Account
+	Factors []auth.Factor
+	Kinds   string
+}
+
+type inviteForm struct {
+	Login, Name, Role, Groups, Expires string
+}
+
+func (h *Handler) base(r *http.Request, title string) ui.Base {
+	sess, _ := login.SessionFrom(r.Context())
+	return ui.Base{Title: title, CSRF: sess.CSRF, UserName: sess.Account.DisplayName, IsAdmin: true}
+}
+
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name string, p page) {
+	if err := h.pages.Render(w, code, name, p); err != nil {
+		h.log.Error("render page", "page", name, "err", err)
+		web.Error(w, r, http.StatusInternalServerError)
+	}
+}
+
+func client(r *http.Request) auth.Client {
+	return auth.Client{Addr: web.ClientAddr(r), UserAgent: r.UserAgent()}
+}
+
+// action guards a state-changing console request: the form's CSRF token,
+// and a sign-in within the step-up window (else the admin confirms first).
+func (h *Handler) action(fn func(w http.ResponseWriter, r *http.Request, sess auth.Session)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sess, _ := login.SessionFrom(r.Context())
+		if !login.ValidCSRF(sess, r.PostFormValue("csrf")) {
+			web.Error(w, r, http.StatusForbidden)
+			return
+		}
+		if !h.svc.Fresh(sess) {
+			back := r.Header.Get("Referer")
+			if back == "" || !strings.HasPrefix(back, h.baseURL+"/admin") {
+				back = h.baseURL + "/admin/people"
+			}
+			http.Redirect(w, r, "/reauth?next="+strings.TrimPrefix(back, h.baseURL), http.StatusSeeOther)
+			return
+		}
+		fn(w, r, sess)
+	}
+}
+
+func (h *Handler) rows(ctx context.Context) ([]personRow, error) {
+	accts, err := h.svc.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]personRow, 0, len(accts))
+	for _, a := range accts {
+		row, err := h.row(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, row)
+	}
+	return out, nil
+}
+
+func (h *Handler) row(ctx context.Context, a auth.Account) (personRow, error) {
+	f, err := h.svc.Factors(ctx, a.ID)
+	if err != nil {
+		return personRow{}, err
+	}
+	kinds := map[auth.FactorKind]int{}
+	for _, x := range f {
+		kinds[x.Kind]++
+	}
+	var parts []string
+	for _, k := range []auth.FactorKind{auth.KindPasskey, auth.KindSecurityKey, auth.KindTOTP} {
+		if kinds[k] > 0 {
+			parts = append(parts, string(k))
+		}
+	}
+	if len(parts) == 0 {
+		parts = []string{"none"}
+	}
+	return personRow{Account: a, Factors: f, Kinds: strings.Join(parts, ", ")}, nil
+}
+
+func (h *Handler) people(w http.ResponseWriter, r *http.Request) {
+	h.peoplePage(w, r, http.StatusOK, page{Form: inviteForm{Role: "member"}})
+}
+
+func (h *Handler) peoplePage(w http.ResponseWriter, r *http.Request, code int, p page) {
+	rows, err := h.rows(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	b := h.base(r, "People")
+	b.Error = p.Error
+	p.Base, p.People = b, rows
+	h.render(w, r, code, "people", p)
+}
+
+func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	f := inviteForm{
+		Login: strings.TrimSpace(r.PostFormValue("login")), Name: strings.TrimSpace(r.PostFormValue("name")),
+		Role: r.PostFormValue("role"), Groups: r.PostFormValue("groups"), Expires: r.PostFormValue("expires"),
+	}
+	na := auth.NewAccount{Login: f.Login, DisplayName: f.Name, Role: auth.Role(f.Role)}
+	for _, g := range strings.Split(f.Groups, ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			na.Groups = append(na.Groups, g)
+		}
+	}
+	if f.Expires != "" {
+		t, err := time.ParseInLocation("2006-01-02", f.Expires, time.Local)
+		if err != nil {
+			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: "Expiry date must look like 2027-06-30."}, Form: f})
+			return
+		}
+		na.ExpiresAt = t.AddDate(0, 0, 1) // through the end of that day
+	}
+	token, err := h.svc.CreateInvite(r.Context(), sess.Account.Login, na, client(r))
+	if err != nil {
+		if errors.Is(err, auth.ErrInvalid) || errors.Is(err, auth.ErrExists) {
+			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: humanError(err)}, Form: f})
+			return
+		}
+		h.fail(w, r, err)
+		return
+	}
+	p := page{Base: h.base(r, "Invite created"), Link: h.baseURL + "/enrol/" + token, Form: f}
+	h.render(w, r, http.StatusOK, "invited", p)
+}
+
+func (h *Handler) account(w http.ResponseWriter, r *http.Request) (auth.Account, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		web.Error(w, r, http.StatusNotFound)
+		return auth.Account{}, false
+	}
+	a, err := h.svc.Account(r.Context(), id)
+	if err != nil {
+		if errors.Is(err, auth.ErrNotFound) {
+			web.Error(w, r, http.StatusNotFound)
+		} else {
+			h.fail(w, r, err)
+		}
+		return auth.Account{}, false
+	}
+	return a, true
+}
+
+func (h *Handler) person(w http.ResponseWriter, r *http.Request) {
+	a, ok := h.account(w, r)
+	if !ok {
+		return
+	}
+	h.personPage(w, r, a, "", "")
+}
+
+func (h *Handler) personPage(w http.ResponseWriter, r *http.Request, a auth.Account, notice, report string) {
+	ctx := r.Context()
+	row, err := h.row(ctx, a)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	p := page{Base: h.base(r, a.DisplayName), Person: row, Report: report}
+	p.Notice = notice
+	if p.Groups, err = h.svc.GroupsOf(ctx, a.ID); err == nil {
+		if p.AppPass, err = h.svc.AppPasswords(ctx, a.ID); err == nil {
+			p.Sessions, err = h.svc.Sessions(ctx, a.ID)
+		}
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "person", p)
+}
+
+func (h *Handler) suspend(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	a, ok := h.account(w, r)
+	if !ok {
+		return
+	}
+	if a.ID == sess.Account.ID {
+		h.personPage(w, r, a, "You cannot suspend yourself.", "")
+		return
+	}
+	if err := h.svc.SetState(r.Context(), sess.Account.Login, a.ID, auth.StateSuspended, client(r)); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	a.State = auth.StateSuspended
+	h.personPage(w, r, a, "Suspended: signed out everywhere, app passwords revoked, connections closed.", "")
+}
+
+func (h *Handler) reactivate(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	a, ok := h.account(w, r)
+	if !ok {
+		return
+	}
+	if err := h.svc.SetState(r.Context(), sess.Account.Login, a.ID, auth.StateActive, client(r)); err != nil {
+		if errors.Is(err, auth.ErrNeedsFactor) {
+			h.personPage(w, r, a, "This account has no sign-in factor: send a new enrolment link instead.", "")
+			return
+		}
+		h.fail(w, r, err)
+		return
+	}
+	a.State = auth.StateActive
+	h.personPage(w, r, a, "Reactivated. They sign in with their own factors; app passwords must be made anew.", "")
+}
+
+func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	a, ok := h.account(w, r)
+	if !ok {
+		return
+	}
+	rep, err := h.svc.Revoke(r.Context(), sess.Account.Login, a.ID, client(r))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.personPage(w, r, a, "Access revoked now.", rep.String())
+}
+
+func (h *Handler) reenrol(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	a, ok := h.account(w, r)
+	if !ok {
+		return
+	}
+	if a.ID == sess.Account.ID {
+		h.personPage(w, r, a, "Use your own account page to change your factors.", "")
+		return
+	}
+	ctx := r.Context()
+	// Lost factors are removed at once (a found phone must not still work);
+	// the person then chooses a password and factors anew. An admin never
+	// sets a password for anyone.
+	if err := h.svc.RemoveAllFactors(ctx, sess.Account.Login, a.ID, client(r)); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	token, err := h.svc.NewEnrolmentLink(ctx, sess.Account.Login, a.ID, client(r))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	p := page{Base: h.base(r, "New enrolment link"), Link: h.baseURL + "/enrol/" + token, Form: inviteForm{Login: a.Login, Name: a.DisplayName}}
+	h.render(w, r, http.StatusOK, "invited", p)
+}
+
+func (h *Handler) revokeAppPassword(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	a, ok := h.account(w, r)
+	if !ok {
+		return
+	}
+	ap, err := strconv.ParseInt(r.PathValue("ap"), 10, 64)
+	if err != nil {
+		web.Error(w, r, http.StatusNotFound)
+		return
+	}
+	if err := h.svc.RevokeAppPassword(r.Context(), sess.Account.Login, a.ID, ap, client(r)); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.personPage(w, r, a, "App password revoked; devices using it were disconnected.", "")
+}
+
+func humanError(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"auth: invalid input: ", "auth: already exists: "} {
+		if i := strings.Index(msg, p); i >= 0 {
+			msg = msg[i+len(p):]
+			if p == "auth: already exists: " {
+				msg += " already exists"
+			}
+		}
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:]
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	h.log.Error("admin request failed", "path", r.URL.Path, "err", err)
+	web.Error(w, r, http.StatusInternalServerError)
+}

@@ -1,0 +1,235 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/authtest"
+	"github.com/caucus-org/caucus/auth/login"
+	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/web"
+)
+
+type console struct {
+	env *authtest.Env
+	ts  *httptest.Server
+}
+
+func newConsole(t *testing.T) *console {
+	t.Helper()
+	env := authtest.New(t, auth.Config{})
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	pages, err := login.New(env.Auth, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	pages.Register(mux)
+	ts := httptest.NewUnstartedServer(nil)
+	c, err := New(env.Auth, pages, "https://caucus.test", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Register(mux)
+	ts.Config.Handler = web.Secure(mux, 1<<20)
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	return &console{env: env, ts: ts}
+}
+
+// do sends a request with u's session cookie and returns status, Location
+// and body.
+func (c *console) do(t *testing.T, u *authtest.User, method, path string, form url.Values) (int, string, string) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, c.ts.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if u != nil {
+		req.AddCookie(&http.Cookie{Name: login.SessionCookie, Value: u.Session})
+	}
+	cl := c.ts.Client()
+	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header.Get("Location"), string(b)
+}
+
+func (c *console) csrf(t *testing.T, u *authtest.User) string {
+	t.Helper()
+	s, err := c.env.Auth.Session(t.Context(), u.Session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.CSRF
+}
+
+func TestOnlyAdmins(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	member := c.env.User(t, "vol@example.org", auth.RoleMember)
+	if code, loc, _ := c.do(t, nil, "GET", "/admin/people", nil); code != http.StatusSeeOther || !strings.HasPrefix(loc, "/login") {
+		t.Errorf("signed out: %d %q, want redirect to /login", code, loc)
+	}
+	if code, _, _ := c.do(t, member, "GET", "/admin/people", nil); code != http.StatusForbidden {
+		t.Errorf("member: status %d, want 403", code)
+	}
+	if code, _, _ := c.do(t, member, "POST", "/admin/invites", url.Values{"csrf": {c.csrf(t, member)}, "login": {"x@example.org"}, "name": {"X"}, "role": {"admin"}}); code != http.StatusForbidden {
+		t.Errorf("member invite: status %d, want 403", code)
+	}
+	if _, err := c.env.Auth.AccountByLogin(t.Context(), "x@example.org"); !errors.Is(err, auth.ErrNotFound) {
+		t.Error("a member created an account")
+	}
+}
+
+var linkRE = regexp.MustCompile(`https://caucus\.test/enrol/([A-Za-z0-9_-]{43})`)
+
+func TestInviteFromConsole(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	form := url.Values{"csrf": {c.csrf(t, admin)}, "login": {"anna@example.org"}, "name": {"Anna Volunteer"}, "role": {"member"}, "groups": {"campaign, press"}, "expires": {"2026-12-31"}}
+	code, _, body := c.do(t, admin, "POST", "/admin/invites", form)
+	m := linkRE.FindStringSubmatch(body)
+	if code != http.StatusOK || m == nil {
+		t.Fatalf("invite: status %d, no link in page", code)
+	}
+	inv, err := c.env.Auth.PeekInvite(t.Context(), m[1])
+	if err != nil || inv.Account.DisplayName != "Anna Volunteer" || inv.Account.ExpiresAt.IsZero() {
+		t.Fatalf("invite behind the link: %+v, %v", inv, err)
+	}
+	groups, _ := c.env.Auth.GroupsOf(t.Context(), inv.Account.ID)
+	if strings.Join(groups, ",") != "campaign,press" {
+		t.Errorf("groups %v", groups)
+	}
+	// A duplicate and a bad address are refused with words, not a 500.
+	for _, bad := range []string{"anna@example.org", "not-an-address"} {
+		form.Set("login", bad)
+		if code, _, body := c.do(t, admin, "POST", "/admin/invites", form); code != http.StatusBadRequest || !strings.Contains(body, `class="error"`) {
+			t.Errorf("invite %q: status %d, want 400 with an error", bad, code)
+		}
+	}
+	// Missing CSRF token.
+	form.Del("csrf")
+	form.Set("login", "zed@example.org")
+	if code, _, _ := c.do(t, admin, "POST", "/admin/invites", form); code != http.StatusForbidden {
+		t.Errorf("no csrf: %d, want 403", code)
+	}
+	recs, err := c.env.Audit.List(t.Context(), audit.Filter{Kind: "invite.create", Account: "anna@example.org"})
+	if err != nil || len(recs) != 1 || recs[0].Actor != "boss@example.org" || recs[0].Addr == "" {
+		t.Errorf("audit of the invite: %+v, %v; want one record by boss, with the address", recs, err)
+	}
+}
+
+func TestSuspendClosesEverything(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	ctx := t.Context()
+	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	member := c.env.User(t, "vol@example.org", auth.RoleMember)
+	secret := c.env.AppPassword(t, member, "phone", auth.ScopeMail)
+	g, err := c.env.Auth.AppPassword(ctx, member.Account.Login, secret, auth.ScopeMail, auth.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, release := c.env.Auth.Connect(context.Background(), g)
+	defer release()
+
+	path := "/admin/people/" + itoa(member.Account.ID)
+	code, _, body := c.do(t, admin, "POST", path+"/suspend", url.Values{"csrf": {c.csrf(t, admin)}})
+	if code != http.StatusOK || !strings.Contains(body, "suspended") {
+		t.Fatalf("suspend: status %d", code)
+	}
+	select {
+	case <-live.Done():
+		if !errors.Is(context.Cause(live), auth.ErrRevoked) {
+			t.Errorf("live connection cause %v, want ErrRevoked", context.Cause(live))
+		}
+	case <-time.After(time.Second):
+		t.Fatal("live connection still open a second after suspension")
+	}
+	if _, err := c.env.Auth.Session(ctx, member.Session); !errors.Is(err, auth.ErrSessionInvalid) {
+		t.Errorf("member's session after suspension: %v", err)
+	}
+	if _, err := c.env.Auth.AppPassword(ctx, member.Account.Login, secret, auth.ScopeMail, auth.Client{}); err == nil {
+		t.Error("app password still works after suspension")
+	}
+	if _, _, err := c.env.Auth.PasswordSignIn(ctx, member.Account.Login, member.Password, auth.Client{}); !errors.Is(err, auth.ErrInactive) {
+		t.Errorf("password sign-in after suspension: %v, want ErrInactive", err)
+	}
+	// Reactivation lets them sign in again with their own factors.
+	if code, _, _ := c.do(t, admin, "POST", path+"/reactivate", url.Values{"csrf": {c.csrf(t, admin)}}); code != http.StatusOK {
+		t.Fatalf("reactivate: status %d", code)
+	}
+	c.env.SignIn(t, member)
+}
+
+func TestStepUpRequired(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	member := c.env.User(t, "vol@example.org", auth.RoleMember)
+	c.env.Clock.Advance(6 * time.Minute)
+	path := "/admin/people/" + itoa(member.Account.ID) + "/suspend"
+	code, loc, _ := c.do(t, admin, "POST", path, url.Values{"csrf": {c.csrf(t, admin)}})
+	if code != http.StatusSeeOther || !strings.HasPrefix(loc, "/reauth") {
+		t.Fatalf("stale admin session: %d %q, want redirect to /reauth", code, loc)
+	}
+	if a, _ := c.env.Auth.Account(t.Context(), member.Account.ID); a.State != auth.StateActive {
+		t.Fatalf("member state %s after refused action", a.State)
+	}
+	// Step up with TOTP, then it works.
+	sess, _ := c.env.Auth.Session(t.Context(), admin.Session)
+	if _, err := c.env.Auth.VerifyTOTP(t.Context(), sess, c.env.Code(t, admin), auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := c.do(t, admin, "POST", path, url.Values{"csrf": {c.csrf(t, admin)}}); code != http.StatusOK {
+		t.Fatalf("after step-up: %d", code)
+	}
+}
+
+func TestReenrolRemovesFactors(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	member := c.env.User(t, "vol@example.org", auth.RoleMember)
+	code, _, body := c.do(t, admin, "POST", "/admin/people/"+itoa(member.Account.ID)+"/reenrol", url.Values{"csrf": {c.csrf(t, admin)}})
+	m := linkRE.FindStringSubmatch(body)
+	if code != http.StatusOK || m == nil {
+		t.Fatalf("reenrol: %d, no link", code)
+	}
+	f, _ := c.env.Auth.Factors(t.Context(), member.Account.ID)
+	if len(f) != 0 {
+		t.Errorf("factors after reset: %+v", f)
+	}
+	if _, _, err := c.env.Auth.PasswordSignIn(t.Context(), member.Account.Login, member.Password, auth.Client{}); !errors.Is(err, auth.ErrNeedsFactor) {
+		t.Errorf("old password without factors: %v, want ErrNeedsFactor", err)
+	}
+	if _, err := c.env.Auth.PeekInvite(t.Context(), m[1]); err != nil {
+		t.Errorf("new link: %v", err)
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
