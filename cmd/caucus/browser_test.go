@@ -33,6 +33,7 @@ import (
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/config"
+	"github.com/caucus-org/caucus/internal/testtool"
 )
 
 const (
@@ -69,7 +70,7 @@ var (
 // out, and signs in again with the passkey alone (no address, no password).
 func TestBrowserPasskey(t *testing.T) {
 	t.Parallel()
-	chromium := needTool(t, "chromium")
+	chromium := testtool.Need(t, "chromium")
 	ctx, cancel := context.WithTimeout(t.Context(), browserTestTimeout)
 	defer cancel()
 	srv, enrolURL := startTestServer(t, ctx)
@@ -125,7 +126,7 @@ func TestBrowserPasskey(t *testing.T) {
 // followed by the key.
 func TestBrowserSecurityKey(t *testing.T) {
 	t.Parallel()
-	chromium := needTool(t, "chromium")
+	chromium := testtool.Need(t, "chromium")
 	ctx, cancel := context.WithTimeout(t.Context(), browserTestTimeout)
 	defer cancel()
 	srv, _ := startTestServer(t, ctx)
@@ -182,7 +183,7 @@ func TestBrowserSecurityKey(t *testing.T) {
 // but the second step.
 func TestBrowserRefusal(t *testing.T) {
 	t.Parallel()
-	chromium := needTool(t, "chromium")
+	chromium := testtool.Need(t, "chromium")
 	ctx, cancel := context.WithTimeout(t.Context(), browserTestTimeout)
 	defer cancel()
 	srv, _ := startTestServer(t, ctx)

@@ -18,7 +18,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -244,25 +243,115 @@ func decode(data []byte) (Config, error) {
 	if len(data) > MaxSize {
 		return Config{}, ErrTooLarge
 	}
+	if err := checkShape(data); err != nil {
+		return Config{}, err
+	}
 	c := Default()
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	if undecoded := md.Undecoded(); len(undecoded) > 0 {
-		names := make([]string, 0, len(undecoded))
+		// An unknown table lists its keys too; naming the table is enough.
+		all := make(map[string]bool, len(undecoded))
 		for _, k := range undecoded {
-			// An unknown table lists its keys too; naming the table is enough.
-			if len(k) > 1 && slices.ContainsFunc(undecoded, func(p toml.Key) bool {
-				return len(p) < len(k) && slices.Equal(p, k[:len(p)])
-			}) {
+			all[k.String()] = true
+		}
+		var names []string
+		more := 0
+	keys:
+		for _, k := range undecoded {
+			for i := 1; i < len(k); i++ {
+				if all[k[:i].String()] {
+					continue keys
+				}
+			}
+			if len(names) == maxUnknownNamed {
+				more++
 				continue
 			}
 			names = append(names, k.String())
 		}
-		return Config{}, fmt.Errorf("%w: %s", ErrUnknownKey, strings.Join(names, ", "))
+		list := strings.Join(names, ", ")
+		if more > 0 {
+			list += fmt.Sprintf(" and %d more", more)
+		}
+		return Config{}, fmt.Errorf("%w: %s", ErrUnknownKey, list)
 	}
 	return c, nil
+}
+
+// maxUnknownNamed is how many unknown keys an error names.
+const maxUnknownNamed = 10
+
+// Limits of checkShape. A caucus configuration needs two levels of nesting
+// and one dot in a key; the limits leave room for TOML's other spellings.
+const (
+	maxNesting = 8 // [ and { open at once, outside strings and comments
+	maxDots    = 8 // dots on one line, outside strings and comments
+)
+
+// checkShape refuses input whose keys would be deep, before the TOML
+// decoder sees it: github.com/BurntSushi/toml v1.6.0 takes time and memory
+// quadratic in the depth of a key (a.a.a… = 1, or nested inline tables),
+// so a few kilobytes could take it minutes and gigabytes. It skims the TOML
+// lexical structure only: strings and comments are skipped, and within them
+// nothing is counted.
+func checkShape(data []byte) error {
+	line, depth, dots := 1, 0, 0
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; c {
+		case '\n':
+			line, dots = line+1, 0
+		case '#':
+			for i+1 < len(data) && data[i+1] != '\n' {
+				i++
+			}
+		case '"', '\'':
+			if i+2 < len(data) && data[i+1] == c && data[i+2] == c {
+				// A multi-line string, ending at the next three quotes;
+				// up to two more quotes belong to its content.
+				for i += 3; i < len(data); i++ {
+					if data[i] == '\n' {
+						line++
+					} else if c == '"' && data[i] == '\\' && i+1 < len(data) {
+						i++
+						if data[i] == '\n' {
+							line++
+						}
+					} else if data[i] == c && i+2 < len(data) && data[i+1] == c && data[i+2] == c {
+						i += 2
+						for k := 0; k < 2 && i+1 < len(data) && data[i+1] == c; k++ {
+							i++
+						}
+						break
+					}
+				}
+				continue
+			}
+			// A string on one line; an unterminated one ends at the line's
+			// end, for the decoder to report.
+			for i++; i < len(data) && data[i] != c && data[i] != '\n'; i++ {
+				if c == '"' && data[i] == '\\' && i+1 < len(data) && data[i+1] != '\n' {
+					i++
+				}
+			}
+			if i < len(data) && data[i] == '\n' {
+				i-- // counted by the next round
+			}
+		case '[', '{':
+			if depth++; depth > maxNesting {
+				return fmt.Errorf("config: line %d: more than %d levels of [ and {", line, maxNesting)
+			}
+		case ']', '}':
+			depth = max(depth-1, 0)
+		case '.':
+			if dots++; dots > maxDots {
+				return fmt.Errorf("config: line %d: more than %d dots outside strings", line, maxDots)
+			}
+		}
+	}
+	return nil
 }
 
 // Validate reports every problem in c, joined with [errors.Join]; each error
@@ -448,7 +537,7 @@ func checkListen(addr string) (host netip.Addr, port uint16, err error) {
 
 // checkAddress reports whether s looks like a plain e-mail address,
 // local@domain: a dot-atom local part (RFC 5322 section 3.4.1, with UTF-8 as
-// RFC 6531 allows) and a domain checkDNSName accepts; no display name, no
+// RFC 6532 allows) and a domain checkDNSName accepts; no display name, no
 // "mailto:".
 func checkAddress(s string) error {
 	at := strings.LastIndexByte(s, '@')
@@ -457,14 +546,19 @@ func checkAddress(s string) error {
 	}
 	local := s[:at]
 	if local == "" || local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") ||
-		!utf8.ValidString(local) || strings.ContainsFunc(local, func(r rune) bool {
-			return r < 0x80 && !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' ||
-				strings.ContainsRune(".!#$%&'*+-/=?^_`{|}~", r))
-		}) {
+		!utf8.ValidString(local) || strings.ContainsFunc(local, notAtext) {
 		return fmt.Errorf("%q is not a plain e-mail address (local@domain)", s)
 	}
 	if err := checkDNSName(s[at+1:]); err != nil {
 		return fmt.Errorf("%q has a bad domain: %w", s, err)
 	}
 	return nil
+}
+
+// notAtext reports whether r may not appear in a dot-atom: it is ASCII and
+// neither atext (RFC 5322 section 3.2.3) nor a dot. Non-ASCII is UTF8-non-ascii
+// (RFC 6532 section 3.2).
+func notAtext(r rune) bool {
+	return r < utf8.RuneSelf && !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' ||
+		strings.ContainsRune(".!#$%&'*+-/=?^_`{|}~", r))
 }

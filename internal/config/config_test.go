@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -487,5 +488,65 @@ func TestDuration(t *testing.T) {
 	var d Duration
 	if err := d.UnmarshalText([]byte("5 minutes")); err == nil {
 		t.Error("UnmarshalText(\"5 minutes\") = nil")
+	}
+}
+
+// TestParseDeepKeys checks that input with very deep keys, which the TOML
+// decoder would take minutes over, is refused before it is decoded, and that
+// dots and brackets inside strings and comments do not count.
+func TestParseDeepKeys(t *testing.T) {
+	t.Parallel()
+	for _, data := range []string{
+		"a = " + strings.Repeat("{b = ", 30000),
+		"a = " + strings.Repeat("{b = ", 30000) + "1" + strings.Repeat("}", 30000),
+		"a = " + strings.Repeat("[{b = ", 30000),
+		strings.Repeat("x.", 30000) + "y = 1",
+		"[" + strings.Repeat("x.", 30000) + "y]",
+		"[[" + strings.Repeat("x.", 30000) + "y]]",
+		`a = "unterminated` + "\n" + strings.Repeat("x.", 30000) + "y = 1",
+		`a = '''\''' b = 1` + "\n" + strings.Repeat("x.", 30000) + "y = 1",
+		`a = """\""""` + "\n" + strings.Repeat("x.", 30000) + "y = 1",
+	} {
+		_, err := Parse([]byte(data))
+		if err == nil || !strings.Contains(err.Error(), "line ") {
+			t.Errorf("Parse(%.30q…) = %v, want an error", data, err)
+		}
+	}
+
+	many := strings.Repeat("a.b[c]{d}", 100)
+	data := "# " + many + "\n" +
+		`hostname = "mail.example.org" # ` + many + "\n" +
+		`mail_domains = ["example.org", "` + many + `", 'x.y\'` + ", \"" + many + `\"` + many + `"]` + "\n" +
+		`data_dir = """` + many + "\n\\\n" + many + `\"""` + `"""` + "\n" +
+		`acme_contact = '''` + many + "\n" + many + `''''` + "\n" +
+		"[log] # " + many + "\n" +
+		`level = "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s"` + "\n"
+	if _, err := decode([]byte(data)); err != nil {
+		t.Errorf("decode of dots and brackets in strings and comments: %v\n%s", err, data)
+	}
+}
+
+// TestUnknownKeyMany checks that an error names at most a few unknown keys.
+func TestUnknownKeyMany(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("[t]\n")
+	for i := range 50000 {
+		fmt.Fprintf(&b, "k%d = 1\n", i)
+	}
+	_, err := Parse([]byte(b.String()))
+	if !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("Parse = %v, want ErrUnknownKey", err)
+	}
+	if msg := err.Error(); msg != "config: unknown key: t" {
+		t.Errorf("Parse = %q, want only the table named", msg)
+	}
+	b.Reset()
+	for i := range 50000 {
+		fmt.Fprintf(&b, "k%d = 1\n", i)
+	}
+	_, err = Parse([]byte(b.String()))
+	if !errors.Is(err, ErrUnknownKey) || !strings.HasSuffix(err.Error(), "k9 and 49990 more") {
+		t.Errorf("Parse = %.200v, want 10 keys named and 49990 more", err)
 	}
 }
