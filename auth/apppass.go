@@ -85,8 +85,8 @@ type appPassUse struct {
 	addr string
 }
 
-// App passwords are 26 characters of base32 (130 bits), shown in groups of
-// four or five for typing on a phone.
+// App passwords are 136 random bits, written as 28 characters of base32 in
+// groups of four for typing on a phone.
 var appPassEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 func newAppPassword() string {

@@ -32,7 +32,7 @@ func FuzzFinishPasskeySignIn(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, err := s.FinishPasskeySignIn(ctx, cer, body, cl)
+		tok, err := s.FinishPasskeySignIn(ctx, cer, body, Client{}) // no address: not throttled
 		if err == nil || tok != "" {
 			t.Fatalf("FinishPasskeySignIn(%q) = %q, %v; signed in without a signature", body, tok, err)
 		}

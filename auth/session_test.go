@@ -200,3 +200,22 @@ func TestCleanup(t *testing.T) {
 		t.Errorf("Cleanup after idle: %v; sessions %d", err, count("sessions"))
 	}
 }
+
+// A session-bound connection whose check read the epoch before EndSession
+// ended all sessions is cancelled when it registers, as after Revoke.
+func TestEndSessionAllRacingRegister(t *testing.T) {
+	t.Parallel()
+	s, clk := newTestService(t)
+	ctx := t.Context()
+	m := enrolMember(t, s, clk, "pip@example.org")
+	epoch := s.Hub().Epoch(m.ID)
+	sess := mustSession(t, s, m.Token) // the request checked its session…
+	if _, err := s.EndSession(ctx, testAdmin, m.ID, 0, cl); err != nil {
+		t.Fatal(err)
+	}
+	c, release := s.Hub().Register(ctx, m.ID, SessionCred(sess.ID), epoch) // … and registers after
+	defer release()
+	if context.Cause(c) != ErrRevoked {
+		t.Errorf("connection registered after EndSession(all): cause %v, want ErrRevoked", context.Cause(c))
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/caucus-org/caucus/auth/throttle"
@@ -21,8 +23,13 @@ func (e *ThrottledError) Error() string {
 // Unwrap makes errors.Is(err, ErrThrottled) true.
 func (e *ThrottledError) Unwrap() error { return ErrThrottled }
 
+// throttleKeys are the keys an attempt counts against: the account (when a
+// login was given) and the source address.
 func (s *Service) throttleKeys(login string, c Client) []string {
-	keys := []string{throttle.AccountKey(NormalizeLogin(login))}
+	var keys []string
+	if login = NormalizeLogin(login); login != "" {
+		keys = append(keys, throttle.AccountKey(login))
+	}
 	if c.Addr.IsValid() {
 		keys = append(keys, throttle.AddrKey(c.Addr))
 	}
@@ -58,8 +65,15 @@ func (s *Service) attempt(ctx context.Context, kind, login string, c Client) (re
 		return nil, err
 	}
 	keys := s.throttleKeys(login, c)
+	over := func(k string) bool {
+		limit := inflightPerAddr
+		if strings.HasPrefix(k, throttle.AccountKey("")) {
+			limit = inflightPerAccount
+		}
+		return s.inflight[k] >= limit
+	}
 	s.inflightMu.Lock()
-	if s.inflight[keys[0]] >= inflightPerAccount || (len(keys) > 1 && s.inflight[keys[1]] >= inflightPerAddr) {
+	if slices.ContainsFunc(keys, over) {
 		s.inflightMu.Unlock()
 		return nil, s.refuse(ctx, kind, login, c, time.Second)
 	}
@@ -153,7 +167,7 @@ func (s *Service) PasswordSignIn(ctx context.Context, login, pw string, c Client
 func (s *Service) completeSignIn(ctx context.Context, tx *sql.Tx, sess Session, method string, c Client) (string, error) {
 	switch sess.Stage {
 	case StageSecond:
-		s.throttle.Succeed(s.throttleKeys(sess.Account.Login, c)[0])
+		s.throttle.Succeed(throttle.AccountKey(sess.Account.Login))
 		tok, err := s.promote(ctx, tx, sess, StageFull, c)
 		if err != nil {
 			return "", err

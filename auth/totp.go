@@ -67,7 +67,9 @@ func (s *Service) PendingTOTP(sess Session) (*otp.Key, error) {
 	return otp.NewKeyFromURL(string(u))
 }
 
-// FinishTOTP confirms TOTP enrolment with a code from the app. In an
+// FinishTOTP confirms TOTP enrolment with a code from the app. sess must be
+// read after [Service.BeginTOTP] (as the next web request does): it carries
+// the pending secret. In an
 // enrolment session this is the first factor: the account becomes active and
 // the new session token is returned.
 func (s *Service) FinishTOTP(ctx context.Context, sess Session, code string, c Client) (newToken string, err error) {

@@ -98,7 +98,8 @@ func (s *Service) BeginRegistration(ctx context.Context, sess Session, kind Fact
 }
 
 // FinishRegistration checks the browser's answer to [Service.BeginRegistration]
-// and stores the credential under name. In an enrolment session this is the
+// and stores the credential under name. sess must be read after the Begin
+// call (as the next web request does): it carries the ceremony. In an enrolment session this is the
 // first factor: the account becomes active and the new session token is
 // returned.
 func (s *Service) FinishRegistration(ctx context.Context, sess Session, name string, body []byte, c Client) (newToken string, err error) {
@@ -274,6 +275,9 @@ func (s *Service) BeginPasskeySignIn(ctx context.Context) (*protocol.CredentialA
 // full session. The ceremony is used up whatever the outcome.
 func (s *Service) FinishPasskeySignIn(ctx context.Context, ceremony string, body []byte, c Client) (string, error) {
 	const kind = "login.passkey"
+	if err := s.throttled(ctx, kind, "", c); err != nil { // per address: no account is known yet
+		return "", err
+	}
 	var data string
 	err := s.db.QueryRowContext(ctx, `DELETE FROM ceremonies WHERE token_hash = ? AND expires_at > ? RETURNING data`, web.TokenHash(ceremony), s.now().Unix()).Scan(&data)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -189,11 +190,13 @@ func TestPasskeySignInGarbage(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := s.FinishPasskeySignIn(ctx, cer, body, cl); !errors.Is(err, ErrBadCredentials) {
+		// A new address each time: failures are throttled per address.
+		from := Client{Addr: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})}
+		if _, err := s.FinishPasskeySignIn(ctx, cer, body, from); !errors.Is(err, ErrBadCredentials) {
 			t.Errorf("FinishPasskeySignIn(%.40q) = %v, want ErrBadCredentials", body, err)
 		}
 		// The ceremony is used up whatever the outcome.
-		if _, err := s.FinishPasskeySignIn(ctx, cer, body, cl); !errors.Is(err, ErrInvalid) {
+		if _, err := s.FinishPasskeySignIn(ctx, cer, body, from); !errors.Is(err, ErrInvalid) {
 			t.Errorf("FinishPasskeySignIn with a used ceremony = %v, want ErrInvalid", err)
 		}
 	}
@@ -240,4 +243,28 @@ func plausibleAssertion(credID, userHandle []byte) []byte {
 	}
 	body, _ := json.Marshal(map[string]any{"id": b64(credID), "rawId": b64(credID), "type": "public-key", "response": resp})
 	return body
+}
+
+// TestPasskeySignInThrottledPerAddress: failed passkey assertions from one
+// address slow that address down (no account is known before the assertion).
+func TestPasskeySignInThrottledPerAddress(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestService(t)
+	ctx := t.Context()
+	var last error
+	for range 8 {
+		_, cer, err := s.BeginPasskeySignIn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, last = s.FinishPasskeySignIn(ctx, cer, []byte("{}"), cl)
+	}
+	if !errors.Is(last, ErrThrottled) {
+		t.Fatalf("8th failed passkey sign-in from one address: %v, want ErrThrottled", last)
+	}
+	other := Client{Addr: netip.MustParseAddr("203.0.113.7")}
+	_, cer, _ := s.BeginPasskeySignIn(ctx)
+	if _, err := s.FinishPasskeySignIn(ctx, cer, []byte("{}"), other); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("another address: %v, want ErrBadCredentials (not throttled)", err)
+	}
 }

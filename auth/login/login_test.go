@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image/png"
 	"io"
 	"log/slog"
@@ -845,7 +846,7 @@ func TestInviteReused(t *testing.T) {
 	enrolTok := b.token()
 
 	c := e.browser(t)
-	c.get("/enrol/"+tok).want(400).contains("This link is invalid, was already used, or has expired.")
+	c.get("/enrol/" + tok).want(400).contains("This link is invalid, was already used, or has expired.")
 	c.post("/enrol/"+tok, url.Values{"password": {"another-good-password-77"}, "password2": {"another-good-password-77"}}).
 		want(400).contains("This link is invalid")
 	if c.token() != "" {
@@ -860,7 +861,7 @@ func TestInviteReused(t *testing.T) {
 	}
 	b.get("/enrol").want(200)
 	c.get("/enrol/not-a-token").want(400).contains("This link is invalid")
-	c.get("/enrol/"+strings.Repeat("x", 300)).want(400).contains("This link is invalid")
+	c.get("/enrol/" + strings.Repeat("x", 300)).want(400).contains("This link is invalid")
 }
 
 func TestInviteExpired(t *testing.T) {
@@ -870,7 +871,7 @@ func TestInviteExpired(t *testing.T) {
 	b := e.browser(t)
 	b.get("/enrol/" + tok).want(200)
 	e.clk.Advance(73 * time.Hour)
-	b.get("/enrol/"+tok).want(400).contains("This link is invalid, was already used, or has expired.")
+	b.get("/enrol/" + tok).want(400).contains("This link is invalid, was already used, or has expired.")
 	b.post("/enrol/"+tok, url.Values{"password": {testPassword}, "password2": {testPassword}}).want(400).contains("This link is invalid")
 	if b.token() != "" {
 		t.Error("an expired link gave a session")
@@ -925,7 +926,7 @@ func TestOpenRedirect(t *testing.T) {
 	} {
 		t.Run(url.PathEscape(next), func(t *testing.T) {
 			b := b.with(t)
-			b.get("/login?next="+url.QueryEscape(next)).want(200).contains(`name="next"`)
+			b.get("/login?next=" + url.QueryEscape(next)).want(200).contains(`name="next"`)
 			b.post("/login", url.Values{"login": {m.login}, "password": {m.password}, "next": {next}}).redirect("/login/second?next=%2Faccount")
 			r := b.get("/login/second?next=" + url.QueryEscape(next)).want(200)
 			if got := r.find(nextRe); got != "/account" {
@@ -944,18 +945,18 @@ func TestOpenRedirect(t *testing.T) {
 func TestLocalNext(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"":                     "/account",
-		"/":                    "/",
-		"/files/a?b=c#d":       "/files/a?b=c#d",
-		"//evil.example":       "/account",
-		"///evil.example":      "/account",
-		`/\evil.example`:       "/account",
-		"https://evil.example": "/account",
-		"HTTPS://evil.example": "/account",
-		"/\x00":                "/account",
-		"/\t/evil.example":     "/account",
-		"/\n/evil.example":     "/account",
-		"account":              "/account",
+		"":                              "/account",
+		"/":                             "/",
+		"/files/a?b=c#d":                "/files/a?b=c#d",
+		"//evil.example":                "/account",
+		"///evil.example":               "/account",
+		`/\evil.example`:                "/account",
+		"https://evil.example":          "/account",
+		"HTTPS://evil.example":          "/account",
+		"/\x00":                         "/account",
+		"/\t/evil.example":              "/account",
+		"/\n/evil.example":              "/account",
+		"account":                       "/account",
 		"/" + strings.Repeat("a", 3000): "/account",
 	} {
 		if got := localNext(in); got != want {
@@ -1234,4 +1235,85 @@ func TestSuspended(t *testing.T) {
 	}
 	b.get("/account").redirect("/login?next=%2Faccount")
 	e.browser(t).post("/login", url.Values{"login": {m.login}, "password": {m.password}}).want(401).contains("suspended")
+}
+
+// TestPasskeyThrottled: failed passkey sign-ins are slowed down by address
+// like every other sign-in path (DESIGN.md rule 3), and count against the
+// address's password sign-ins too.
+func TestPasskeyThrottled(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, m := e.enrol(t, "anna@example.org")
+	anon := e.browser(t)
+	var r *resp
+	for range 7 {
+		anon.postJSON("/login/passkey/begin", "", "").want(200)
+		r = anon.postJSON("/login/passkey/finish", `{"id":"x"}`, "")
+	}
+	r.want(400).contains("Too many failed attempts")
+	anon.post("/login", url.Values{"login": {m.login}, "password": {m.password}}).want(401).contains("Too many failed attempts")
+	e.clk.Advance(time.Minute)
+	anon.postJSON("/login/passkey/begin", "", "").want(200)
+	anon.postJSON("/login/passkey/finish", `{"id":"x"}`, "").want(401).contains("This passkey was not accepted.")
+}
+
+// TestOtherAccounts: the ids in the account page's forms reach only the
+// signed-in person's own app passwords, factors and sessions.
+func TestOtherAccounts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a, _ := e.enrol(t, "anna@example.org")
+	b, mb := e.enrol(t, "bob@example.org")
+	bPhone := e.browser(t)
+	bPhone.signIn(mb)
+	r := b.get("/account").want(200)
+	bCSRF := r.csrf()
+	bSess := r.find(sessRevokeRe)
+	bSecret := b.post("/account/app-passwords", url.Values{"csrf": {bCSRF}, "name": {"Bob's phone"}, "scope": {"mail"}}).want(200).find(apSecretRe)
+	bAP := b.get("/account").want(200).find(apRevokeRe)
+	before := e.state(t, mb.login)
+
+	aCSRF := a.get("/account").want(200).csrf()
+	a.post("/account/app-passwords/"+bAP+"/revoke", url.Values{"csrf": {aCSRF}}).want(400).contains("Not found.")
+	a.post("/account/sessions/"+bSess+"/revoke", url.Values{"csrf": {aCSRF}})
+	a.post("/account/factors/0/rename", url.Values{"csrf": {aCSRF}, "name": {"Renamed by Anna"}}).redirect("/account?done=renamed")
+	a.get("/account").want(200).lacks("Bob").contains("Renamed by Anna")
+
+	if after := e.state(t, mb.login); !sameState(before, after) {
+		t.Errorf("Anna changed Bob's account:\n%+v\n%+v", before, after)
+	}
+	if _, err := e.svc.AppPassword(context.Background(), mb.login, bSecret, auth.ScopeMail, client); err != nil {
+		t.Errorf("Bob's app password: %v", err)
+	}
+	if _, err := e.svc.AppPassword(context.Background(), "anna@example.org", bSecret, auth.ScopeMail, client); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("Bob's app password for Anna: %v", err)
+	}
+	bPhone.get("/account").want(200)
+	b.get("/account").want(200).lacks("Renamed by Anna")
+}
+
+// TestUserMessage: every service error a handler may meet has words, and
+// an invalid-input error without detail does not break the page.
+func TestUserMessage(t *testing.T) {
+	t.Parallel()
+	for _, err := range []error{
+		auth.ErrInvalid,
+		fmt.Errorf("%w: ", auth.ErrInvalid),
+		fmt.Errorf("%w: %v", auth.ErrInvalid, ""),
+		fmt.Errorf("%w: scope must be mail, files or mail+files", auth.ErrInvalid),
+		fmt.Errorf("wrapped: %w", &auth.ThrottledError{Wait: 1500 * time.Millisecond}),
+		auth.ErrBadCredentials, auth.ErrBadCode, auth.ErrInactive, auth.ErrNeedsFactor, auth.ErrInviteInvalid,
+		auth.ErrLastFactor, auth.ErrNeedWebAuthn, auth.ErrSessionInvalid, auth.ErrNotFound, auth.ErrStepUp,
+	} {
+		msg := userMessage(err)
+		if msg == "" || strings.Contains(msg, "auth:") || strings.Contains(msg, "invalid input") {
+			t.Errorf("userMessage(%v) = %q", err, msg)
+		}
+	}
+	if got := userMessage(fmt.Errorf("%w: scope must be mail", auth.ErrInvalid)); got != "Scope must be mail" {
+		t.Errorf("userMessage = %q", got)
+	}
+	if got := userMessage(errors.New("disk on fire")); got != "" {
+		t.Errorf("userMessage(unknown) = %q, want empty (a 500)", got)
+	}
 }

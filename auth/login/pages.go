@@ -472,6 +472,10 @@ func (h *Handler) revokeAppPassword(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, r, http.StatusNotFound)
 		return
 	}
+	if !h.svc.Fresh(sess) {
+		h.fail(w, r, auth.ErrStepUp) // removing an app password needs a recent sign-in, like adding one
+		return
+	}
 	if err := h.svc.RevokeAppPassword(r.Context(), sess.Account.Login, sess.Account.ID, id, h.client(r)); err != nil {
 		h.fail(w, r, err)
 		return
