@@ -9,7 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+
+	"github.com/caucus-org/caucus/internal/fsutil"
 )
 
 // Keys are the server's own secrets, kept in a file beside (not inside) the
@@ -30,7 +31,7 @@ func LoadKeys(path string) (*Keys, error) {
 	if errors.Is(err, os.ErrNotExist) {
 		b = make([]byte, keyFileSize)
 		rand.Read(b)
-		if err := writeFileSync(path, b, 0o600); err != nil {
+		if err := fsutil.WriteFile(path, b, 0o600); err != nil {
 			return nil, fmt.Errorf("auth: create key file: %w", err)
 		}
 	} else if err != nil {
@@ -87,42 +88,4 @@ func (k *Keys) open(sealed, ad []byte) ([]byte, error) {
 		return nil, fmt.Errorf("auth: unseal: %w", err)
 	}
 	return p, nil
-}
-
-// writeFileSync writes a file atomically and durably: temp file, fsync,
-// rename, directory fsync.
-func writeFileSync(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -323,9 +323,12 @@ func userMessage(err error) string {
 	case errors.Is(err, auth.ErrStepUp):
 		return "Confirm it's you first."
 	case errors.Is(err, auth.ErrInvalid):
-		msg := err.Error()
-		if i := strings.LastIndex(msg, "invalid input: "); i >= 0 {
-			msg = msg[i+len("invalid input: "):]
+		msg := ""
+		if i := strings.LastIndex(err.Error(), "invalid input: "); i >= 0 {
+			msg = err.Error()[i+len("invalid input: "):]
+		}
+		if msg == "" { // no detail (go-webauthn's can be empty): no panic, no "auth:" text
+			return "That was not accepted. Reload the page and try again."
 		}
 		return strings.ToUpper(msg[:1]) + msg[1:]
 	}

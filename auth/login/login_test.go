@@ -68,7 +68,7 @@ type env struct {
 
 // newService builds the service on a fresh database in a temporary
 // directory, with a fake clock and cheap password hashing.
-func newService(tb testing.TB, origin string, log *slog.Logger) (*auth.Service, *fakeClock) {
+func newService(tb testing.TB, origin string, log *slog.Logger, opts ...envOption) (*auth.Service, *fakeClock) {
 	tb.Helper()
 	ctx := context.Background()
 	d, err := db.Open(ctx, filepath.Join(tb.TempDir(), "caucus.db"), log)
@@ -86,11 +86,19 @@ func newService(tb testing.TB, origin string, log *slog.Logger) (*auth.Service, 
 		tb.Fatalf("NewKeys: %v", err)
 	}
 	clk := &fakeClock{t: testEpoch}
-	svc, err := auth.New(auth.Config{
+	cfg := auth.Config{
 		RPID:               "localhost",
 		Origins:            []string{origin},
 		AdminsNeedWebAuthn: true,
-	}, auth.Deps{
+	}
+	var o envOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.cfg != nil {
+		o.cfg(&cfg)
+	}
+	svc, err := auth.New(cfg, auth.Deps{
 		DB:     d,
 		Audit:  audit.New(d, clk.Now, log),
 		Log:    log,
@@ -104,7 +112,15 @@ func newService(tb testing.TB, origin string, log *slog.Logger) (*auth.Service, 
 	return svc, clk
 }
 
-func newHandler(tb testing.TB, svc *auth.Service, log *slog.Logger) http.Handler {
+// envOptions change the test server.
+type envOptions struct {
+	cfg   func(*auth.Config)                 // changes the service's policy
+	mount func(*Handler, *http.ServeMux) // adds routes next to the login routes
+}
+
+type envOption func(*envOptions)
+
+func newHandler(tb testing.TB, svc *auth.Service, log *slog.Logger, opts ...envOption) http.Handler {
 	tb.Helper()
 	h, err := New(svc, log)
 	if err != nil {
@@ -116,13 +132,13 @@ func newHandler(tb testing.TB, svc *auth.Service, log *slog.Logger) http.Handler
 }
 
 // newEnv starts a TLS test server with the login routes. Logs go to tb.
-func newEnv(tb testing.TB) *env {
+func newEnv(tb testing.TB, opts ...envOption) *env {
 	tb.Helper()
 	log := slog.New(slog.NewTextHandler(tb.Output(), nil))
 	ts := httptest.NewUnstartedServer(nil)
 	origin := "https://" + ts.Listener.Addr().String()
-	svc, clk := newService(tb, origin, log)
-	e := &env{svc: svc, clk: clk, handler: newHandler(tb, svc, log), ts: ts, origin: origin}
+	svc, clk := newService(tb, origin, log, opts...)
+	e := &env{svc: svc, clk: clk, handler: newHandler(tb, svc, log, opts...), ts: ts, origin: origin}
 	ts.Config.Handler = e.handler
 	ts.StartTLS()
 	tb.Cleanup(ts.Close)
@@ -386,7 +402,12 @@ func (r *resp) find(re *regexp.Regexp) string {
 // app, recovery codes. It returns the browser with its full session.
 func (e *env) enrol(tb testing.TB, login string) (*browser, *member) {
 	tb.Helper()
-	tok := e.invite(tb, login, auth.RoleMember)
+	return e.enrolAs(tb, login, auth.RoleMember)
+}
+
+func (e *env) enrolAs(tb testing.TB, login string, role auth.Role) (*browser, *member) {
+	tb.Helper()
+	tok := e.invite(tb, login, role)
 	b := e.browser(tb)
 	b.post("/enrol/"+tok, url.Values{"password": {testPassword}, "password2": {testPassword}}).redirect("/enrol")
 	csrf := b.get("/enrol").want(200).csrf()
@@ -1252,6 +1273,19 @@ func TestPasskeyThrottled(t *testing.T) {
 	}
 	r.want(400).contains("Too many failed attempts")
 	anon.post("/login", url.Values{"login": {m.login}, "password": {m.password}}).want(401).contains("Too many failed attempts")
+	// Another address is not slowed down by these failures.
+	begin := httptest.NewRequest("POST", e.origin+"/login/passkey/begin", nil)
+	begin.RemoteAddr = "198.51.100.7:4321"
+	rec := httptest.NewRecorder()
+	e.handler.ServeHTTP(rec, begin)
+	finish := httptest.NewRequest("POST", e.origin+"/login/passkey/finish", strings.NewReader(`{"id":"x"}`))
+	finish.RemoteAddr = begin.RemoteAddr
+	finish.AddCookie(findCookie(rec.Result().Cookies(), CeremonyCookie))
+	rec = httptest.NewRecorder()
+	e.handler.ServeHTTP(rec, finish)
+	if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "This passkey was not accepted.") {
+		t.Errorf("passkey from another address: %d %s", rec.Code, rec.Body)
+	}
 	e.clk.Advance(time.Minute)
 	anon.postJSON("/login/passkey/begin", "", "").want(200)
 	anon.postJSON("/login/passkey/finish", `{"id":"x"}`, "").want(401).contains("This passkey was not accepted.")

@@ -23,6 +23,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+
+	"github.com/caucus-org/caucus/internal/fsutil"
 )
 
 var (
@@ -197,27 +199,11 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 	// Make the new names durable, also in the dedup case: the earlier Put
 	// may have crashed between its rename and these syncs.
 	for _, d := range []string{cd, ab, s.dir} {
-		if err := syncDir(d); err != nil {
+		if err := fsutil.SyncDir(d); err != nil {
 			return "", 0, fmt.Errorf("blob: put: %w", err)
 		}
 	}
 	return ref, n, nil
-}
-
-// syncDir fsyncs a directory, making the names in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }
 
 // Open opens the blob ref for reading. If it does not exist the error
@@ -285,7 +271,7 @@ func (s *Store) Delete(ref Ref) error {
 		}
 		return fmt.Errorf("blob: delete: %w", err)
 	}
-	if err := syncDir(filepath.Dir(p)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(p)); err != nil {
 		return fmt.Errorf("blob: delete: %w", err)
 	}
 	return nil

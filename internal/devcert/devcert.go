@@ -24,8 +24,9 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/caucus-org/caucus/internal/fsutil"
 )
 
 const (
@@ -77,10 +78,10 @@ func Ensure(certFile, keyFile string, now time.Time) (tls.Certificate, error) {
 	}
 	// The key first: a crash between the two leaves a key that does not
 	// match the certificate, which the next call replaces.
-	if err := writeFile(keyFile, keyPEM, 0o600); err != nil {
+	if err := fsutil.WriteFile(keyFile, keyPEM, 0o600); err != nil {
 		return tls.Certificate{}, err
 	}
-	if err := writeFile(certFile, certPEM, 0o644); err != nil {
+	if err := fsutil.WriteFile(certFile, certPEM, 0o644); err != nil {
 		return tls.Certificate{}, err
 	}
 	return cert, nil
@@ -175,48 +176,4 @@ func readFile(name string) ([]byte, error) {
 		return nil, nil // too large to be ours: to be replaced
 	}
 	return data, nil
-}
-
-// writeFile replaces the file name with data atomically: it writes a
-// temporary file in the same directory, sets its mode, fsyncs it, renames
-// it over name and fsyncs the directory.
-func writeFile(name string, data []byte, mode fs.FileMode) (err error) {
-	dir := filepath.Dir(name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("devcert: %w", err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("devcert: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("devcert: %w", err)
-	}
-	if err := f.Chmod(mode); err != nil {
-		return fmt.Errorf("devcert: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("devcert: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("devcert: %w", err)
-	}
-	if err := os.Rename(f.Name(), name); err != nil {
-		return fmt.Errorf("devcert: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("devcert: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("devcert: sync %s: %w", dir, err)
-	}
-	return nil
 }
