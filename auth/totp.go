@@ -36,6 +36,11 @@ func (s *Service) BeginTOTP(ctx context.Context, sess Session) (*otp.Key, error)
 	if sess.Stage == StageEnrol && s.webAuthnRequired(sess.Account) {
 		return nil, ErrNeedWebAuthn
 	}
+	if _, t, err := s.factorCounts(ctx, s.db, sess.Account.ID); err != nil {
+		return nil, err
+	} else if t > 0 {
+		return nil, fmt.Errorf("%w: remove the current authenticator app first", ErrInvalid)
+	}
 	key, err := totp.Generate(totp.GenerateOpts{
 		Issuer:      s.cfg.TOTPName,
 		AccountName: sess.Account.Login,

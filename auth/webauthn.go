@@ -15,6 +15,13 @@ import (
 	"github.com/caucus-org/caucus/internal/web"
 )
 
+// Passkey sign-ins in progress: each lives 5 minutes, and at most this many
+// exist at once (a flood of signed-out requests cannot fill the disk).
+const (
+	passkeyCeremonyTTL   = 5 * time.Minute
+	maxPasskeyCeremonies = 10000
+)
+
 // MaxWebAuthnBody bounds the JSON a browser posts to finish a ceremony.
 const MaxWebAuthnBody = 64 << 10
 
@@ -264,8 +271,24 @@ func (s *Service) BeginPasskeySignIn(ctx context.Context) (*protocol.CredentialA
 		return nil, "", fmt.Errorf("auth: begin passkey sign-in: %w", err)
 	}
 	token := web.RandomToken(32)
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO ceremonies (token_hash, data, expires_at) VALUES (?, ?, ?)`,
-		web.TokenHash(token), string(raw), s.now().Add(5*time.Minute).Unix()); err != nil {
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		// Signed-out requests create these rows: keep their number bounded.
+		now := s.now().Unix()
+		if _, err := tx.ExecContext(ctx, `DELETE FROM ceremonies WHERE expires_at <= ?`, now); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM ceremonies`).Scan(&n); err != nil {
+			return err
+		}
+		if n >= maxPasskeyCeremonies {
+			return &ThrottledError{Wait: time.Minute}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO ceremonies (token_hash, data, expires_at) VALUES (?, ?, ?)`,
+			web.TokenHash(token), string(raw), now+int64(passkeyCeremonyTTL/time.Second))
+		return err
+	})
+	if err != nil {
 		return nil, "", fmt.Errorf("auth: begin passkey sign-in: %w", err)
 	}
 	return assertion, token, nil

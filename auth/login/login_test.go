@@ -114,7 +114,7 @@ func newService(tb testing.TB, origin string, log *slog.Logger, opts ...envOptio
 
 // envOptions change the test server.
 type envOptions struct {
-	cfg   func(*auth.Config)                 // changes the service's policy
+	cfg   func(*auth.Config)             // changes the service's policy
 	mount func(*Handler, *http.ServeMux) // adds routes next to the login routes
 }
 
@@ -128,6 +128,13 @@ func newHandler(tb testing.TB, svc *auth.Service, log *slog.Logger, opts ...envO
 	}
 	mux := http.NewServeMux()
 	h.Register(mux)
+	var o envOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.mount != nil {
+		o.mount(h, mux)
+	}
 	return web.Secure(mux, 1<<20)
 }
 
@@ -768,7 +775,9 @@ func TestCSRF(t *testing.T) {
 	r = b.get("/account").want(200)
 	apID := r.find(apRevokeRe)
 	sessID := r.find(sessRevokeRe)
-	b.post("/enrol/totp/start", url.Values{"csrf": {csrf}}).redirect("/enrol/totp") // so that /enrol/totp has something to finish
+	// An account with an authenticator app cannot start a second one (which
+	// would replace the first): it removes the current one first.
+	b.post("/enrol/totp/start", url.Values{"csrf": {csrf}}).want(400).contains("Remove the current authenticator app first")
 
 	routes := []struct {
 		path string
@@ -1243,6 +1252,15 @@ func TestSessionEnds(t *testing.T) {
 	b.signInPassword(m)
 	e.clk.Advance(6 * time.Minute)
 	b.get("/login/second").redirect("/login?next=%2Flogin%2Fsecond")
+
+	// A session in use ends after 12 hours all the same.
+	b.signIn(m)
+	for range 28 { // 11h40m
+		e.clk.Advance(25 * time.Minute)
+		b.get("/account").want(200)
+	}
+	e.clk.Advance(25 * time.Minute)
+	b.get("/account").redirect("/login?next=%2Faccount")
 }
 
 // TestSuspended: a suspended account's sessions stop at once.
@@ -1349,5 +1367,58 @@ func TestUserMessage(t *testing.T) {
 	}
 	if got := userMessage(errors.New("disk on fire")); got != "" {
 		t.Errorf("userMessage(unknown) = %q, want empty (a 500)", got)
+	}
+}
+
+// TestRequire: the middleware through which the other pages of caucus read
+// the session lets only full sessions through, and admin pages only admins.
+func TestRequire(t *testing.T) {
+	t.Parallel()
+	mount := func(o *envOptions) {
+		o.cfg = func(c *auth.Config) { c.AdminsNeedWebAuthn = false }
+		o.mount = func(h *Handler, mux *http.ServeMux) {
+			show := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				sess, ok := SessionFrom(r.Context())
+				if !ok || sess.Stage != auth.StageFull {
+					http.Error(w, "no session", http.StatusInternalServerError)
+					return
+				}
+				io.WriteString(w, "hello "+sess.Account.Login)
+			})
+			mux.Handle("GET /files/", h.Require(show))
+			mux.Handle("GET /admin/", h.RequireAdmin(show))
+		}
+	}
+	e := newEnv(t, mount)
+	b, m := e.enrol(t, "anna@example.org")
+	boss, _ := e.enrolAs(t, "boss@example.org", auth.RoleAdmin)
+	anon := e.browser(t)
+
+	b.get("/files/x").want(200).contains("hello " + m.login)
+	b.get("/admin/people").want(403).contains("This page is for admins.")
+	boss.get("/admin/people").want(200).contains("hello boss@example.org")
+	anon.get("/files/x?y=1").redirect("/login?next=%2Ffiles%2Fx%3Fy%3D1")
+	anon.get("/admin/people").redirect("/login?next=%2Fadmin%2Fpeople")
+
+	s := e.browser(t)
+	s.signInPassword(m)
+	s.get("/files/x").redirect("/login/second")
+	s.get("/admin/").redirect("/login/second")
+
+	// Enrolment, interrupted and resumed by signing in again.
+	tok := e.invite(t, "carl@example.org", auth.RoleMember)
+	c := e.browser(t)
+	c.post("/enrol/"+tok, url.Values{"password": {testPassword}, "password2": {testPassword}}).redirect("/enrol")
+	c.get("/files/x").redirect("/enrol")
+	c.post("/logout", url.Values{"csrf": {c.get("/enrol").want(200).csrf()}}).redirect("/login")
+	c.post("/login", url.Values{"login": {"carl@example.org"}, "password": {testPassword}}).redirect("/enrol")
+	c.get("/files/x").redirect("/enrol")
+	c.post("/logout", url.Values{"csrf": {c.get("/enrol").want(200).csrf()}}).redirect("/login")
+	// Once the link's window has closed, a password alone leads nowhere.
+	e.clk.Advance(73 * time.Hour)
+	c.post("/login", url.Values{"login": {"carl@example.org"}, "password": {testPassword}}).want(401).
+		contains("Your enrolment was not finished. Ask an admin for a new enrolment link.")
+	if c.token() != "" {
+		t.Error("an unfinished enrolment got a session")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/caucus-org/caucus/auth/password"
 )
@@ -27,7 +28,8 @@ func decodeJSON(r *http.Request, v any) error {
 func policyMessage(err error) string {
 	for _, e := range []error{password.ErrTooShort, password.ErrTooLong, password.ErrCommon, password.ErrRelated} {
 		if errors.Is(err, e) {
-			return err.Error()
+			msg := strings.TrimPrefix(err.Error(), "password: ")
+			return "The password " + msg + "."
 		}
 	}
 	return ""
