@@ -228,7 +228,7 @@ func startTestServer(t *testing.T, ctx context.Context) (*server, string) {
 	if err := cfg.Validate(); err != nil { // as serve --dev does
 		t.Fatal(err)
 	}
-	cfg.Listen.HTTPS = "127.0.0.1:0" // a free port (Validate wants a fixed one)
+	cfg.Listen = freeListen(cfg.Listen) // free ports (Validate wants fixed ones)
 	var out bytes.Buffer
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	srv, err := start(ctx, cfg, options{dev: true, log: log, out: &out})

@@ -27,6 +27,9 @@ import (
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/devcert"
 	"github.com/caucus-org/caucus/internal/web"
+	"github.com/caucus-org/caucus/mail/autoconfig"
+	"github.com/caucus-org/caucus/mail/imap"
+	"github.com/caucus-org/caucus/mail/store"
 )
 
 // maxFormBody bounds every web request body that no route raised.
@@ -39,6 +42,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dev := fs.Bool("dev", false, "run the local demo: 127.0.0.1 only, self-signed certificate, data in --data")
 	data := fs.String("data", "", "data directory for --dev")
 	httpsAddr := fs.String("https", "", "with --dev: listen address for HTTPS instead of 127.0.0.1:8443")
+	freePorts := fs.Bool("free-ports", false, "with --dev: let the system choose free ports on 127.0.0.1 for every listener (tests, or when the usual ports are taken)")
 	firstAdmin := fs.String("first-admin", "", "address of the first admin, invited on first start (default admin@ the first mail domain)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -56,6 +60,9 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg = config.Dev(dir)
 		if err := cfg.Validate(); err != nil {
 			return err
+		}
+		if *freePorts {
+			cfg.Listen = freeListen(cfg.Listen)
 		}
 		if *httpsAddr != "" {
 			cfg.Listen.HTTPS = *httpsAddr // port 0 allowed: tests and a busy 8443
@@ -82,6 +89,16 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	return srv.shutdown(sctx)
+}
+
+// freeListen moves every configured listener to a free port on 127.0.0.1.
+func freeListen(l config.Listen) config.Listen {
+	for _, a := range []*string{&l.HTTPS, &l.HTTP, &l.IMAPS, &l.IMAP, &l.SMTP, &l.Submission, &l.Submissions, &l.Metrics} {
+		if *a != "" {
+			*a = "127.0.0.1:0"
+		}
+	}
+	return l
 }
 
 func newLogger(c config.Log, w io.Writer) (*slog.Logger, error) {
@@ -113,7 +130,10 @@ type server struct {
 	blobs  *blob.Store
 	audit  *audit.Log
 	auth   *auth.Service
-	url    string // public base URL of the web interface
+	mail   *store.Store
+	imap   *imap.Server
+	url    string            // public base URL of the web interface
+	addrs  map[string]string // listener name ("imaps", …) → bound address
 	https  *http.Server
 	http   *http.Server
 	cancel context.CancelFunc
@@ -131,7 +151,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	s := &server{cfg: cfg, log: log}
+	s := &server{cfg: cfg, log: log, addrs: map[string]string{}}
 	defer func() {
 		if err != nil && s.db != nil {
 			s.db.Close()
@@ -140,7 +160,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if s.db, err = db.Open(ctx, filepath.Join(cfg.DataDir, "caucus.db"), log); err != nil {
 		return nil, err
 	}
-	if err = s.db.Migrate(ctx, audit.Component(), auth.Component()); err != nil {
+	if err = s.db.Migrate(ctx, audit.Component(), auth.Component(), store.Component()); err != nil {
 		return nil, err
 	}
 	if s.blobs, err = blob.Open(filepath.Join(cfg.DataDir, "blobs")); err != nil {
@@ -156,10 +176,23 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen.HTTPS)
+	lns, err := bind(cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("listen https: %w", err)
+		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			lns.close()
+		}
+	}()
+	ln := lns["https"]
+	for name, l := range lns {
+		s.addrs[name] = l.Addr().String()
+	}
+	// What clients are told (autoconfig) is what was bound: with free
+	// ports, the ports the system chose.
+	bound := cfg
+	bound.Listen.IMAPS, bound.Listen.IMAP = s.addrs["imaps"], s.addrs["imap"]
 	s.url = publicURL(cfg.Hostname, ln.Addr())
 
 	s.auth, err = auth.New(auth.Config{
@@ -173,29 +206,36 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		AdminsNeedWebAuthn: cfg.Policy.AdminsNeedWebAuthn,
 	}, auth.Deps{DB: s.db, Audit: s.audit, Log: log.With("component", "auth"), Now: o.now, Keys: keys})
 	if err != nil {
-		ln.Close()
 		return nil, err
 	}
+	// The store announces changes to the IMAP server, built just after it.
+	s.mail = store.New(s.db, s.blobs, log.With("component", "store"), store.Options{
+		OnChange: func(c store.Change) {
+			if s.imap != nil {
+				s.imap.OnChange(c)
+			}
+		},
+	})
+	s.imap = imap.New(imap.Config{TLSConfig: tlsCfg}, s.mail, s.auth, log.With("component", "imap"))
 	pages, err := login.New(s.auth, log.With("component", "web"))
 	if err != nil {
-		ln.Close()
 		return nil, err
 	}
 	console, err := admin.New(s.auth, pages, s.url, log.With("component", "admin"))
 	if err != nil {
-		ln.Close()
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	pages.Register(mux)
 	console.Register(mux)
+	mailSetup := autoconfig.New(autoconfig.SettingsFrom(bound, s.url), s.auth, log.With("component", "autoconfig"))
+	mailSetup.Register(mux, pages.Require)
 	mux.Handle("GET /{$}", pages.Require(http.RedirectHandler("/account", http.StatusSeeOther)))
 
 	s.https = web.NewServer(web.Secure(mux, maxFormBody), log.With("component", "https"))
 	s.https.TLSConfig = tlsCfg
 
-	if err := s.firstAdmin(ctx, o); err != nil {
-		ln.Close()
+	if err = s.firstAdmin(ctx, o); err != nil {
 		return nil, err
 	}
 
@@ -207,12 +247,22 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 			log.Error("https server", "err", err)
 		}
 	})
-	if cfg.Listen.HTTP != "" {
-		hln, err := net.Listen("tcp", cfg.Listen.HTTP)
-		if err != nil {
-			s.shutdown(context.Background())
-			return nil, fmt.Errorf("listen http: %w", err)
+	for name, implicitTLS := range map[string]bool{"imaps": true, "imap": false} {
+		iln := lns[name]
+		if iln == nil {
+			continue
 		}
+		serve := s.imap.Serve
+		if implicitTLS {
+			serve = s.imap.ServeTLS
+		}
+		s.wg.Go(func() {
+			if err := serve(iln); err != nil {
+				log.Error("imap server", "addr", iln.Addr(), "err", err)
+			}
+		})
+	}
+	if hln := lns["http"]; hln != nil {
 		var h http.Handler = http.HandlerFunc(redirectHTTPS)
 		if acme != nil {
 			h = acme.HTTPHandler(h)
@@ -224,8 +274,42 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 			}
 		})
 	}
-	log.Info("caucus serving", "web", s.url, "data", cfg.DataDir, "dev", o.dev)
+	log.Info("caucus serving", "web", s.url, "imaps", s.addrs["imaps"], "imap", s.addrs["imap"], "data", cfg.DataDir, "dev", o.dev)
 	return s, nil
+}
+
+// listeners are the bound sockets, by name ("https", "imaps", …).
+type listeners map[string]net.Listener
+
+// bind opens every configured listener, or none: on an error the ones
+// already open are closed. Binding first lets caucus fail before it starts
+// anything when a port is taken.
+func bind(l config.Listen) (listeners, error) {
+	lns := listeners{}
+	for _, x := range []struct{ name, addr string }{
+		{"https", l.HTTPS}, {"http", l.HTTP}, {"imaps", l.IMAPS}, {"imap", l.IMAP},
+	} {
+		if x.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", x.addr)
+		if err != nil {
+			lns.close()
+			return nil, fmt.Errorf("listen %s: %w", x.name, err)
+		}
+		lns[x.name] = ln
+	}
+	if lns["https"] == nil {
+		lns.close()
+		return nil, errors.New("listen https: no address configured")
+	}
+	return lns, nil
+}
+
+func (lns listeners) close() {
+	for _, ln := range lns {
+		ln.Close()
+	}
 }
 
 // shutdown stops the listeners, lets requests in flight finish until ctx
@@ -234,6 +318,9 @@ func (s *server) shutdown(ctx context.Context) error {
 	var errs []error
 	if s.http != nil {
 		errs = append(errs, s.http.Shutdown(ctx))
+	}
+	if s.imap != nil {
+		errs = append(errs, s.imap.Shutdown(ctx))
 	}
 	if err := s.https.Shutdown(ctx); err != nil {
 		errs = append(errs, err, s.https.Close())

@@ -23,7 +23,7 @@ var enrolLine = regexp.MustCompile(`^enrol: (https://localhost:\d+/enrol/[A-Za-z
 func startDev(t *testing.T, dir string) (*server, string) {
 	t.Helper()
 	cfg := config.Dev(dir)
-	cfg.Listen.HTTPS = "127.0.0.1:0"
+	cfg.Listen = freeListen(cfg.Listen)
 	var out bytes.Buffer
 	srv, err := start(t.Context(), cfg, options{dev: true, log: slog.New(slog.NewTextHandler(t.Output(), nil)), out: &out})
 	if err != nil {

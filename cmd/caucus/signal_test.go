@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 func TestSignalShutdown(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "serve", "--dev", "--data", filepath.Join(dir, "data"), "--https", "127.0.0.1:0")
+	cmd := exec.Command(os.Args[0], "serve", "--dev", "--data", filepath.Join(dir, "data"), "--free-ports")
 	cmd.Env = append(os.Environ(), "CAUCUS_TEST_RUN_MAIN=1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -16,6 +16,8 @@ var allowed = []string{
 	"github.com/BurntSushi/toml",
 	"github.com/chromedp/cdproto",
 	"github.com/chromedp/chromedp",
+	"github.com/emersion/go-imap/v2",
+	"github.com/emersion/go-message",
 	"github.com/go-webauthn/webauthn",
 	"github.com/pquerna/otp",
 	"golang.org/x/crypto",

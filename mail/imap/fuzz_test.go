@@ -1,0 +1,114 @@
+package imap
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// pipeListener hands the server one end of in-memory connections.
+type pipeListener struct {
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+func (l *pipeListener) Close() error   { l.once.Do(func() { close(l.closed) }); return nil }
+func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 993} }
+
+// pipeConn reports a TCP remote address, as the per-address limit expects.
+type pipeConn struct{ net.Conn }
+
+func (pipeConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000} }
+
+// FuzzCommands feeds arbitrary command lines to the server in each
+// connection state (not signed in, signed in, mailbox selected). The server
+// must never panic or hang, and must stay usable for the next connection.
+func FuzzCommands(f *testing.F) {
+	for _, seed := range []string{
+		"a NOOP", "a CAPABILITY", "a LOGIN x y", "a AUTHENTICATE PLAIN AGFiYwBkZWY=", "a SELECT INBOX",
+		"a FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODYSTRUCTURE ENVELOPE)", "a UID FETCH 1:* BODY[1.2.MIME]<0.10>",
+		"a SEARCH OR (FROM x) (BODY y) NOT SEEN 1:*", "a UID SEARCH RETURN (MIN MAX COUNT) TEXT \"z\"",
+		"a STORE 1 +FLAGS.SILENT (\\Deleted kw)", "a UID EXPUNGE 1:*", "a EXPUNGE", "a COPY 1:* Archive", "a MOVE * Trash",
+		"a APPEND INBOX (\\Seen) {5+}\r\nhello", "a APPEND INBOX {99999999}", "a LIST \"\" *", "a LIST (SPECIAL-USE) \"\" % RETURN (STATUS (MESSAGES SIZE))",
+		"a STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY UNSEEN SIZE DELETED)", "a CREATE a/b/c", "a RENAME INBOX x", "a DELETE x",
+		"a IDLE\r\nDONE", "a ENABLE IMAP4rev2", "a NAMESPACE", "a UNSELECT", "a EXAMINE Sent", "a SELECT \"\"", "a FETCH 4294967295 FLAGS",
+		"a SEARCH UID 1:4294967295 LARGER 1 SMALLER 99 SINCE 1-Jan-2020", "a STARTTLS", "\x00\xff{3}\r\n",
+	} {
+		for state := range 3 {
+			f.Add(uint8(state), []byte(seed))
+		}
+	}
+	panics := &panicWatch{}
+	e := newEnvLog(f, Config{MaxConnsPerAddr: 1 << 20, MaxConnsPerAccount: 1 << 20}, panics)
+	m := e.member(f, "fuzz@example.org")
+	pl := &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
+	go e.srv.ServeTLS(pl) // Shutdown, at cleanup, closes it
+	f.Fuzz(func(t *testing.T, state uint8, input []byte) {
+		cli, srv := net.Pipe()
+		pl.conns <- pipeConn{srv}
+		c := tls.Client(cli, &tls.Config{RootCAs: e.roots, ServerName: "localhost"})
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		done := make(chan struct{})
+		go func() { io.Copy(io.Discard, c); close(done) }()
+		var prefix string
+		switch state % 3 {
+		case 1:
+			prefix = fmt.Sprintf("p1 LOGIN %s %s\r\n", m.Account.Login, m.secret)
+		case 2:
+			prefix = fmt.Sprintf("p1 LOGIN %s %s\r\np2 SELECT INBOX\r\n", m.Account.Login, m.secret)
+		}
+		io.WriteString(c, prefix)
+		c.Write(input)
+		io.WriteString(c, "\r\nz LOGOUT\r\n")
+		select {
+		case <-done:
+		case <-time.After(4 * time.Second):
+		}
+		c.Close()
+		if p := panics.seen(); p != "" {
+			t.Fatalf("server panicked on %q: %s", input, p)
+		}
+	})
+}
+
+// panicWatch is a slog handler that remembers a logged panic (go-imap
+// recovers panics in command handlers and logs them).
+type panicWatch struct {
+	mu  sync.Mutex
+	msg string
+}
+
+func (p *panicWatch) Enabled(context.Context, slog.Level) bool { return true }
+func (p *panicWatch) WithAttrs([]slog.Attr) slog.Handler       { return p }
+func (p *panicWatch) WithGroup(string) slog.Handler            { return p }
+func (p *panicWatch) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "panic") {
+		p.mu.Lock()
+		p.msg = r.Message
+		p.mu.Unlock()
+	}
+	return nil
+}
+
+func (p *panicWatch) seen() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.msg
+}

@@ -1,0 +1,410 @@
+package imap
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/caucus-org/caucus/mail/store"
+)
+
+// msgRef is a message as this session sees it.
+type msgRef struct {
+	seq uint32 // the session's sequence number
+	uid imap.UID
+}
+
+// fetchBatch bounds how many messages' metadata are read at once.
+const fetchBatch = 256
+
+func (ss *session) selected() (*selection, error) {
+	if ss.sel == nil {
+		return nil, errNo("", "No mailbox selected")
+	}
+	return ss.sel, nil
+}
+
+// resolve turns a sequence or UID set, as this session sees the mailbox,
+// into messages in ascending order. Messages expunged in the mailbox but not
+// yet reported to the session, and new ones not yet announced, are left out.
+func (sel *selection) resolve(numSet imap.NumSet) []msgRef {
+	ms := sel.ms
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	n := uint32(len(ms.uids))
+	var out []msgRef
+	switch set := numSet.(type) {
+	case imap.SeqSet:
+		for _, r := range set {
+			start, stop := r.Start, r.Stop
+			if start == 0 {
+				start = n
+			}
+			if stop == 0 {
+				stop = n
+			}
+			if start > stop {
+				start, stop = stop, start
+			}
+			stop = min(stop, n)
+			for s := start; s >= 1 && s <= stop; s++ {
+				m := sel.tracker.DecodeSeqNum(s)
+				if m == 0 || m > n {
+					continue
+				}
+				out = append(out, msgRef{seq: s, uid: ms.uids[m-1]})
+			}
+		}
+	case imap.UIDSet:
+		var last imap.UID
+		if n > 0 {
+			last = ms.uids[n-1]
+		}
+		for _, r := range set {
+			start, stop := r.Start, r.Stop
+			if start == 0 {
+				start = last
+			}
+			if stop == 0 {
+				stop = last
+			}
+			if start > stop {
+				start, stop = stop, start
+			}
+			i, _ := slices.BinarySearch(ms.uids, start)
+			for ; i < len(ms.uids) && ms.uids[i] <= stop; i++ {
+				s := sel.tracker.EncodeSeqNum(uint32(i) + 1)
+				if s == 0 {
+					continue
+				}
+				out = append(out, msgRef{seq: s, uid: ms.uids[i]})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b msgRef) int { return int(a.seq) - int(b.seq) })
+	return slices.CompactFunc(out, func(a, b msgRef) bool { return a.seq == b.seq })
+}
+
+func uidsOf(refs []msgRef) []imap.UID {
+	out := make([]imap.UID, len(refs))
+	for i, r := range refs {
+		out[i] = r.uid
+	}
+	return out
+}
+
+func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	sel, err := ss.selected()
+	if err != nil {
+		return err
+	}
+	refs := sel.resolve(numSet)
+	markSeen := false
+	if !sel.readOnly {
+		for _, bs := range options.BodySection {
+			markSeen = markSeen || !bs.Peek
+		}
+		for _, bs := range options.BinarySection {
+			markSeen = markSeen || !bs.Peek
+		}
+	}
+	for len(refs) > 0 {
+		batch := refs[:min(fetchBatch, len(refs))]
+		refs = refs[len(batch):]
+		if err := ss.ctx.Err(); err != nil {
+			return storeErr(err)
+		}
+		uids := uidsOf(batch)
+		if markSeen {
+			// Reading a body sets \Seen (RFC 9051 6.4.5); other sessions
+			// learn it through the tracker, this one through the FETCH below.
+			if _, _, err := ss.srv.store.StoreFlags(store.WithOrigin(ss.ctx, sel.tracker), sel.mb.ID, uids, imap.StoreFlagsAdd, []imap.Flag{imap.FlagSeen}, 0); err != nil {
+				return storeErr(err)
+			}
+		}
+		msgs, err := ss.srv.store.Messages(ss.ctx, sel.mb.ID, uids)
+		if err != nil {
+			return storeErr(err)
+		}
+		byUID := make(map[imap.UID]*store.Message, len(msgs))
+		for i := range msgs {
+			byUID[msgs[i].UID] = &msgs[i]
+		}
+		for _, ref := range batch {
+			m := byUID[ref.uid]
+			if m == nil {
+				continue // expunged meanwhile
+			}
+			if err := ss.fetchOne(w.CreateMessage(ref.seq), m, options, markSeen); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fetchOne writes one message's FETCH response. Bodies are read from the
+// blob; the whole message is streamed, never held in memory.
+func (ss *session) fetchOne(w *imapserver.FetchResponseWriter, m *store.Message, options *imap.FetchOptions, markedSeen bool) error {
+	w.WriteUID(m.UID)
+	if options.Flags || markedSeen { // a \Seen set by this FETCH is reported in it
+		w.WriteFlags(m.Flags)
+	}
+	if options.InternalDate {
+		w.WriteInternalDate(m.InternalDate)
+	}
+	if options.RFC822Size {
+		w.WriteRFC822Size(m.Size)
+	}
+	if options.Envelope {
+		w.WriteEnvelope(m.Envelope)
+	}
+	if options.BodyStructure != nil {
+		w.WriteBodyStructure(m.BodyStructure)
+	}
+	if len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0 {
+		body, err := ss.srv.store.OpenBody(m.Blob)
+		if err != nil {
+			return fmt.Errorf("imap: open message %d: %w", m.UID, err)
+		}
+		defer body.Close()
+		rewind := func() error {
+			_, err := body.Seek(0, io.SeekStart)
+			return err
+		}
+		for _, bs := range options.BodySection {
+			if err := rewind(); err != nil {
+				return err
+			}
+			if len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierNone && bs.Partial == nil {
+				wc := w.WriteBodySection(bs, m.Size)
+				_, err := io.CopyN(wc, body, m.Size)
+				if cerr := wc.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			buf := imapserver.ExtractBodySection(body, bs)
+			if err := writeAll(w.WriteBodySection(bs, int64(len(buf))), buf); err != nil {
+				return err
+			}
+		}
+		for _, bs := range options.BinarySection {
+			if err := rewind(); err != nil {
+				return err
+			}
+			buf := imapserver.ExtractBinarySection(body, bs)
+			if err := writeAll(w.WriteBinarySection(bs, int64(len(buf))), buf); err != nil {
+				return err
+			}
+		}
+		for _, bss := range options.BinarySectionSize {
+			if err := rewind(); err != nil {
+				return err
+			}
+			w.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(body, bss))
+		}
+	}
+	return w.Close()
+}
+
+func writeAll(wc io.WriteCloser, b []byte) error {
+	_, err := wc.Write(b)
+	if cerr := wc.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
+	sel, err := ss.selected()
+	if err != nil {
+		return err
+	}
+	if sel.readOnly {
+		return errReadOnly
+	}
+	refs := sel.resolve(numSet)
+	if len(refs) == 0 {
+		return nil
+	}
+	fl := slices.DeleteFunc(slices.Clone(flags.Flags), func(f imap.Flag) bool { return f == "\\Recent" })
+	changed, newFlags, err := ss.srv.store.StoreFlags(store.WithOrigin(ss.ctx, sel.tracker), sel.mb.ID, uidsOf(refs), flags.Op, fl, options.UnchangedSince)
+	if err != nil {
+		return storeErr(err)
+	}
+	if flags.Silent {
+		return nil
+	}
+	seqOf := make(map[imap.UID]uint32, len(refs))
+	for _, r := range refs {
+		seqOf[r.uid] = r.seq
+	}
+	_, isUID := numSet.(imap.UIDSet)
+	for i, uid := range changed {
+		rw := w.CreateMessage(seqOf[uid])
+		if isUID {
+			rw.WriteUID(uid)
+		}
+		rw.WriteFlags(newFlags[i])
+		if err := rw.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (ss *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+	sel, err := ss.selected()
+	if err != nil {
+		return err
+	}
+	if sel.readOnly {
+		return errReadOnly
+	}
+	var list []imap.UID
+	if uids != nil {
+		list = uidsOf(sel.resolve(*uids))
+		if len(list) == 0 {
+			return nil
+		}
+	}
+	// The store announces the removal; every session viewing the mailbox,
+	// this one too, reports it at its next poll (right after this command).
+	_, err = ss.srv.store.Expunge(ss.ctx, sel.mb.ID, list)
+	return storeErr(err)
+}
+
+func (ss *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
+	sel, err := ss.selected()
+	if err != nil {
+		return nil, err
+	}
+	refs := sel.resolve(numSet)
+	if len(refs) == 0 {
+		return nil, errNo("", "No messages to copy")
+	}
+	mb, src, dst, err := ss.srv.store.Copy(ss.ctx, sel.mb.ID, uidsOf(refs), ss.acct.ID, dest)
+	if err != nil {
+		if errors.Is(err, store.ErrNoMailbox) {
+			return nil, errNo(imap.ResponseCodeTryCreate, "No such mailbox")
+		}
+		return nil, storeErr(err)
+	}
+	return &imap.CopyData{UIDValidity: mb.UIDValidity, SourceUIDs: imap.UIDSetNum(src...), DestUIDs: imap.UIDSetNum(dst...)}, nil
+}
+
+func (ss *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
+	sel, err := ss.selected()
+	if err != nil {
+		return err
+	}
+	if sel.readOnly {
+		return errReadOnly
+	}
+	refs := sel.resolve(numSet)
+	if len(refs) == 0 {
+		return errNo("", "No messages to move")
+	}
+	mb, src, dst, err := ss.srv.store.Move(ss.ctx, sel.mb.ID, uidsOf(refs), ss.acct.ID, dest)
+	if err != nil {
+		if errors.Is(err, store.ErrNoMailbox) {
+			return errNo(imap.ResponseCodeTryCreate, "No such mailbox")
+		}
+		return storeErr(err)
+	}
+	// COPYUID now; the EXPUNGEs follow from the tracker at the poll that
+	// ends this command (RFC 6851 3.3 order).
+	return w.WriteCopyData(&imap.CopyData{UIDValidity: mb.UIDValidity, SourceUIDs: imap.UIDSetNum(src...), DestUIDs: imap.UIDSetNum(dst...)})
+}
+
+func (ss *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+	sel, err := ss.selected()
+	if err != nil {
+		return nil, err
+	}
+	crit := sel.staticCriteria(*criteria)
+	uids, err := ss.srv.store.Search(ss.ctx, sel.mb.ID, &crit)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	data := &imap.SearchData{}
+	var seqs imap.SeqSet
+	var uidSet imap.UIDSet
+	ms := sel.ms
+	ms.mu.Lock()
+	for _, uid := range uids {
+		m := ms.seqOf(uid)
+		if m == 0 {
+			continue
+		}
+		s := sel.tracker.EncodeSeqNum(m)
+		if s == 0 {
+			continue
+		}
+		num := s
+		if kind == imapserver.NumKindUID {
+			num = uint32(uid)
+			uidSet.AddNum(uid)
+		} else {
+			seqs.AddNum(s)
+		}
+		if data.Count == 0 || num < data.Min {
+			data.Min = num
+		}
+		if num > data.Max {
+			data.Max = num
+		}
+		data.Count++
+	}
+	ms.mu.Unlock()
+	if kind == imapserver.NumKindUID {
+		data.All = uidSet
+	} else {
+		data.All = seqs
+	}
+	return data, nil
+}
+
+// staticCriteria rewrites the sequence-number criteria as UID criteria (the
+// store knows UIDs only), recursively.
+func (sel *selection) staticCriteria(c imap.SearchCriteria) imap.SearchCriteria {
+	uidSets := slices.Clone(c.UID)
+	for _, seqSet := range c.SeqNum {
+		var set imap.UIDSet
+		for _, r := range sel.resolve(seqSet) {
+			set.AddNum(r.uid)
+		}
+		if len(set) == 0 {
+			set = imap.UIDSet{} // matches nothing
+		}
+		uidSets = append(uidSets, set)
+	}
+	for i, set := range uidSets {
+		var static imap.UIDSet
+		for _, r := range sel.resolve(set) {
+			static.AddNum(r.uid)
+		}
+		uidSets[i] = static
+	}
+	c.SeqNum = nil
+	c.UID = uidSets
+	nots := make([]imap.SearchCriteria, len(c.Not))
+	for i := range c.Not {
+		nots[i] = sel.staticCriteria(c.Not[i])
+	}
+	c.Not = nots
+	ors := make([][2]imap.SearchCriteria, len(c.Or))
+	for i := range c.Or {
+		ors[i] = [2]imap.SearchCriteria{sel.staticCriteria(c.Or[i][0]), sel.staticCriteria(c.Or[i][1])}
+	}
+	c.Or = ors
+	return c
+}

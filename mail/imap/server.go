@@ -1,0 +1,235 @@
+// Package imap is caucus's IMAP server: IMAP4rev1 (RFC 3501) and IMAP4rev2
+// (RFC 9051) with IDLE (RFC 2177), MOVE (RFC 6851), UIDPLUS (RFC 4315),
+// SPECIAL-USE (RFC 6154), NAMESPACE (RFC 2342), LITERAL+ (RFC 7888),
+// SASL-IR (RFC 4959), UNSELECT (RFC 3691), ESEARCH (RFC 4731), STATUS=SIZE
+// (RFC 8438) and APPENDLIMIT (RFC 7889), built on go-imap's imapserver and
+// serving the mailboxes of mail/store.
+//
+// Sign-in takes only mail-scoped app passwords, checked by auth; the
+// account's own password is refused. Every live connection registers with
+// auth's revocation hub and is closed as soon as its app password or
+// account is revoked, also while it idles or streams a large FETCH.
+// Connections are limited per address and per account; failed sign-ins are
+// throttled by auth.
+package imap
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/mail/store"
+)
+
+// Config sets the server's limits.
+type Config struct {
+	TLSConfig          *tls.Config   // required: implicit TLS (993) and STARTTLS (143)
+	MaxConnsPerAddr    int           // default 50
+	MaxConnsPerAccount int           // default 20
+	AppendLimit        uint32        // largest message APPEND takes; default 64 MiB
+	LoginTimeout       time.Duration // a connection must sign in within this; default 60s
+	// go-imap bounds the rest: 30 s to send a command, 35 min of IDLE or
+	// silence when signed in, 50 KiB per command line, 4 KiB literals
+	// outside APPEND.
+	Greeting string // default "caucus IMAP ready"
+}
+
+func (c *Config) defaults() {
+	if c.MaxConnsPerAddr <= 0 {
+		c.MaxConnsPerAddr = 50
+	}
+	if c.MaxConnsPerAccount <= 0 {
+		c.MaxConnsPerAccount = 20
+	}
+	if c.AppendLimit == 0 {
+		c.AppendLimit = 64 << 20
+	}
+	if c.LoginTimeout <= 0 {
+		c.LoginTimeout = time.Minute
+	}
+}
+
+// Server serves IMAP on any number of listeners.
+type Server struct {
+	cfg   Config
+	store *store.Store
+	auth  *auth.Service
+	log   *slog.Logger
+	boxes *manager
+	imap  *imapserver.Server
+	ctx   context.Context // cancelled by Shutdown: sessions see it through the hub contexts
+	stop  context.CancelFunc
+
+	mu        sync.Mutex
+	perAddr   map[netip.Addr]int
+	perAcct   map[int64]int
+	listeners map[net.Listener]struct{}
+	nextID    uint64
+}
+
+// New builds a server. Give its OnChange method to the store (or call it
+// from the store's Options.OnChange) so sessions see each other's changes
+// and new deliveries.
+func New(cfg Config, st *store.Store, a *auth.Service, log *slog.Logger) *Server {
+	cfg.defaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Server{
+		cfg: cfg, store: st, auth: a, log: log, boxes: newManager(st), ctx: ctx, stop: stop,
+		perAddr: map[netip.Addr]int{}, perAcct: map[int64]int{}, listeners: map[net.Listener]struct{}{},
+	}
+	s.imap = imapserver.New(&imapserver.Options{
+		NewSession: s.newSession,
+		Caps: imap.CapSet{
+			imap.CapIMAP4rev1:   {},
+			imap.CapIMAP4rev2:   {},
+			imap.CapIdle:        {},
+			imap.CapMove:        {},
+			imap.CapUIDPlus:     {},
+			imap.CapSpecialUse:  {},
+			imap.CapNamespace:   {},
+			imap.CapLiteralPlus: {},
+			imap.CapSASLIR:      {},
+			imap.CapUnselect:    {},
+			imap.CapESearch:     {},
+			imap.CapStatusSize:  {},
+			imap.CapChildren:    {},
+		},
+		Logger:    slogPrintf{log},
+		TLSConfig: cfg.TLSConfig,
+		// Never accept a password on a connection that is not encrypted:
+		// port 143 advertises LOGINDISABLED until STARTTLS.
+		InsecureAuth: false,
+	})
+	return s
+}
+
+// OnChange applies a committed store change to live sessions.
+func (s *Server) OnChange(c store.Change) { s.boxes.onChange(c) }
+
+// Serve accepts plain connections that must STARTTLS before signing in (port 143).
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, false) }
+
+// ServeTLS accepts implicit-TLS connections (port 993).
+func (s *Server) ServeTLS(ln net.Listener) error { return s.serve(ln, true) }
+
+func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
+	if s.cfg.TLSConfig == nil {
+		return errors.New("imap: no TLS configuration")
+	}
+	var l net.Listener = &limitListener{Listener: ln, srv: s}
+	if implicitTLS {
+		// TLS outermost: go-imap recognises a *tls.Conn as encrypted.
+		l = tls.NewListener(l, s.cfg.TLSConfig)
+	}
+	s.mu.Lock()
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	err := s.imap.Serve(l)
+	if s.ctx.Err() != nil {
+		return nil // shut down
+	}
+	return err
+}
+
+// Shutdown stops accepting connections, says BYE to every session, and
+// closes them (go-imap's Close); ctx bounds how long it waits.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
+	s.mu.Lock()
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- s.imap.Close() }()
+	select {
+	case err := <-done:
+		if errors.Is(err, net.ErrClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// limitListener refuses connections over the per-address limit with a BYE.
+type limitListener struct {
+	net.Listener
+	srv *Server
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		addr := remoteAddr(c)
+		l.srv.mu.Lock()
+		over := l.srv.perAddr[addr] >= l.srv.cfg.MaxConnsPerAddr
+		if !over {
+			l.srv.perAddr[addr]++
+		}
+		l.srv.mu.Unlock()
+		if over {
+			l.srv.log.Warn("imap: too many connections from address", "addr", addr)
+			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprintf(c, "* BYE [UNAVAILABLE] Too many connections from your address\r\n")
+			c.Close()
+			continue
+		}
+		return &countedConn{Conn: c, srv: l.srv, addr: addr}, nil
+	}
+}
+
+// countedConn gives its address's slot back when closed.
+type countedConn struct {
+	net.Conn
+	srv  *Server
+	addr netip.Addr
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() {
+		c.srv.mu.Lock()
+		if c.srv.perAddr[c.addr]--; c.srv.perAddr[c.addr] <= 0 {
+			delete(c.srv.perAddr, c.addr)
+		}
+		c.srv.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+func remoteAddr(c net.Conn) netip.Addr {
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		a, _ := netip.AddrFromSlice(ta.IP)
+		return a.Unmap()
+	}
+	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// slogPrintf lets go-imap's Printf logger write to slog.
+type slogPrintf struct{ log *slog.Logger }
+
+func (l slogPrintf) Printf(format string, args ...any) {
+	l.log.Warn(fmt.Sprintf(format, args...), "component", "imapserver")
+}

@@ -1,0 +1,401 @@
+package imap
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/mail/store"
+)
+
+// session is one IMAP connection.
+type session struct {
+	srv  *Server
+	conn *imapserver.Conn
+	addr netip.Addr
+	log  *slog.Logger
+
+	// Set by Login.
+	acct    auth.Account
+	ctx     context.Context // cancelled when access is revoked or the connection ends
+	release func()
+
+	sel        *selection
+	loginTimer *time.Timer
+}
+
+// selection is the selected mailbox of a session.
+type selection struct {
+	ms       *mailboxState
+	mb       store.Mailbox
+	tracker  *imapserver.SessionTracker
+	readOnly bool
+}
+
+var (
+	_ imapserver.Session            = (*session)(nil)
+	_ imapserver.SessionIMAP4rev2   = (*session)(nil)
+	_ imapserver.SessionAppendLimit = (*session)(nil)
+)
+
+func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+	s.mu.Lock()
+	s.nextID++
+	id := s.nextID
+	s.mu.Unlock()
+	addr := remoteAddr(c.NetConn())
+	ss := &session{
+		srv: s, conn: c, addr: addr, ctx: s.ctx,
+		log: s.log.With("conn", id, "addr", addr.String()),
+	}
+	// A connection that does not sign in soon is closed: it holds a slot
+	// of its address's limit.
+	netConn := c.NetConn()
+	ss.loginTimer = time.AfterFunc(s.cfg.LoginTimeout, func() { netConn.Close() })
+	return ss, nil, nil
+}
+
+func errNo(code imap.ResponseCode, text string) error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: code, Text: text}
+}
+
+var (
+	errAuthFailed = errNo(imap.ResponseCodeAuthenticationFailed, "Authentication failed: use an app password made on your account page")
+	errReadOnly   = errNo(imap.ResponseCodeCannot, "Mailbox is read-only (EXAMINE)")
+)
+
+// Login checks a mail-scoped app password. The account's own password, a
+// files-only app password, a revoked one or a suspended account all get the
+// same answer.
+func (ss *session) Login(username, password string) error {
+	srv := ss.srv
+	client := auth.Client{Addr: ss.addr, UserAgent: "imap"}
+	g, err := srv.auth.AppPassword(srv.ctx, username, password, auth.ScopeMail, client)
+	if err != nil {
+		if errors.Is(err, auth.ErrThrottled) {
+			return errNo(imap.ResponseCodeUnavailable, "Too many failed attempts; try again later")
+		}
+		if !errors.Is(err, auth.ErrBadCredentials) && !errors.Is(err, auth.ErrScope) && !errors.Is(err, auth.ErrInactive) {
+			ss.log.Error("imap: login check", "err", err)
+		}
+		return errAuthFailed
+	}
+	srv.mu.Lock()
+	over := srv.perAcct[g.Account.ID] >= srv.cfg.MaxConnsPerAccount
+	if !over {
+		srv.perAcct[g.Account.ID]++
+	}
+	srv.mu.Unlock()
+	if over {
+		ss.log.Warn("imap: too many connections for account", "account", g.Account.Login)
+		return errNo(imap.ResponseCodeLimit, "Too many connections for this account")
+	}
+	ss.loginTimer.Stop()
+	ctx, release := srv.auth.Connect(srv.ctx, g)
+	ss.acct, ss.ctx = g.Account, ctx
+	ss.release = func() {
+		release()
+		srv.mu.Lock()
+		if srv.perAcct[g.Account.ID]--; srv.perAcct[g.Account.ID] <= 0 {
+			delete(srv.perAcct, g.Account.ID)
+		}
+		srv.mu.Unlock()
+	}
+	ss.log = ss.log.With("account", g.Account.Login)
+	// Revocation closes the connection at once, whatever it is doing.
+	go func() {
+		<-ctx.Done()
+		if context.Cause(ctx) != auth.ErrRevoked {
+			return
+		}
+		ss.log.Info("imap: access revoked, closing connection")
+		// Say BYE if the connection is between commands; whatever it is
+		// doing (a FETCH streaming to a slow phone), close the socket
+		// underneath TLS right after, which also ends a blocked write.
+		netConn := ss.conn.NetConn()
+		raw := netConn
+		if tc, ok := netConn.(*tls.Conn); ok {
+			raw = tc.NetConn()
+		}
+		go ss.conn.Bye("Access revoked")
+		time.AfterFunc(100*time.Millisecond, func() { raw.Close() })
+	}()
+	if err := srv.store.EnsureAccount(ctx, g.Account.ID); err != nil {
+		return err
+	}
+	srv.auth.Audit().Record(ctx, audit.Event{Actor: g.Account.Login, Subject: g.Account.Login, Kind: "login.imap",
+		Detail: "app_password=" + auth.AppPasswordCred(g.AppPasswordID), Addr: ss.addr.String(), UserAgent: "imap"})
+	return nil
+}
+
+func (ss *session) Close() error {
+	ss.loginTimer.Stop()
+	if ss.sel != nil {
+		ss.Unselect()
+	}
+	if ss.release != nil {
+		ss.release()
+	}
+	return nil
+}
+
+// storeErr maps store errors to IMAP responses.
+func storeErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNoMailbox):
+		return errNo(imap.ResponseCodeNonExistent, "No such mailbox")
+	case errors.Is(err, store.ErrMailboxExists):
+		return errNo(imap.ResponseCodeAlreadyExists, "Mailbox already exists")
+	case errors.Is(err, store.ErrQuota):
+		return errNo(imap.ResponseCodeOverQuota, "Over quota: delete some mail or ask an admin")
+	case errors.Is(err, store.ErrTooLarge):
+		return errNo(imap.ResponseCodeTooBig, "Message too large")
+	case errors.Is(err, store.ErrSpecialUse):
+		return errNo(imap.ResponseCodeCannot, "This mailbox cannot be deleted or renamed")
+	case errors.Is(err, store.ErrBadName):
+		return errNo(imap.ResponseCodeCannot, "Invalid mailbox name")
+	case errors.Is(err, context.Canceled):
+		return errNo(imap.ResponseCodeUnavailable, "Connection closing")
+	}
+	return err
+}
+
+// Mailboxes.
+
+func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	if ss.sel != nil {
+		ss.Unselect()
+	}
+	mb, err := ss.srv.store.Mailbox(ss.ctx, ss.acct.ID, name)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	ms, err := ss.srv.boxes.acquire(ss.ctx, mb.ID)
+	if err != nil {
+		return nil, err
+	}
+	ms.mu.Lock()
+	n := uint32(len(ms.uids))
+	tr := ms.tracker.NewSession()
+	uidNext := mb.UIDNext
+	if n > 0 && ms.uids[n-1] >= uidNext {
+		uidNext = ms.uids[n-1] + 1
+	}
+	ms.mu.Unlock()
+	ss.sel = &selection{ms: ms, mb: mb, tracker: tr, readOnly: options.ReadOnly}
+	data := &imap.SelectData{
+		Flags:          []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft},
+		PermanentFlags: []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft, imap.FlagWildcard},
+		NumMessages:    n,
+		UIDNext:        uidNext,
+		UIDValidity:    mb.UIDValidity,
+	}
+	if options.ReadOnly {
+		data.PermanentFlags = nil
+	}
+	return data, nil
+}
+
+func (ss *session) Unselect() error {
+	if ss.sel == nil {
+		return nil
+	}
+	ss.sel.tracker.Close()
+	ss.srv.boxes.release(ss.sel.ms)
+	ss.sel = nil
+	return nil
+}
+
+func (ss *session) Create(name string, options *imap.CreateOptions) error {
+	return storeErr(ss.srv.store.CreateMailbox(ss.ctx, ss.acct.ID, name))
+}
+
+func (ss *session) Delete(name string) error {
+	return storeErr(ss.srv.store.DeleteMailbox(ss.ctx, ss.acct.ID, name))
+}
+
+func (ss *session) Rename(oldName, newName string, options *imap.RenameOptions) error {
+	return storeErr(ss.srv.store.RenameMailbox(ss.ctx, ss.acct.ID, oldName, newName))
+}
+
+func (ss *session) Subscribe(name string) error {
+	return storeErr(ss.srv.store.SetSubscribed(ss.ctx, ss.acct.ID, name, true))
+}
+
+func (ss *session) Unsubscribe(name string) error {
+	return storeErr(ss.srv.store.SetSubscribed(ss.ctx, ss.acct.ID, name, false))
+}
+
+func (ss *session) Namespace() (*imap.NamespaceData, error) {
+	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: '/'}}}, nil
+}
+
+func (ss *session) AppendLimit() uint32 { return ss.srv.cfg.AppendLimit }
+
+// List answers LIST and LSUB with RFC 9051 wildcards ("*" matches
+// anything, "%" anything but the delimiter).
+func (ss *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
+	if len(patterns) == 1 && patterns[0] == "" {
+		// The hierarchy delimiter and root (RFC 9051 6.3.9).
+		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: '/', Mailbox: ""})
+	}
+	mbs, err := ss.srv.store.Mailboxes(ss.ctx, ss.acct.ID)
+	if err != nil {
+		return err
+	}
+	names := make(map[string]bool, len(mbs))
+	for _, mb := range mbs {
+		names[mb.Name] = true
+	}
+	for _, mb := range mbs {
+		if !slices.ContainsFunc(patterns, func(p string) bool { return matchList(mb.Name, ref+p) }) {
+			continue
+		}
+		if options.SelectSubscribed && !mb.Subscribed {
+			continue
+		}
+		if options.SelectSpecialUse && mb.Attr == "" {
+			continue
+		}
+		data := &imap.ListData{Delim: '/', Mailbox: mb.Name}
+		if mb.Attr != "" {
+			data.Attrs = append(data.Attrs, mb.Attr)
+		}
+		if hasChildren(mb.Name, mbs) {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
+		} else {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
+		}
+		if mb.Subscribed && (options.ReturnSubscribed || options.SelectSubscribed) {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
+		}
+		if options.ReturnStatus != nil {
+			data.Status = ss.statusData(mb, options.ReturnStatus)
+		}
+		if err := w.WriteList(data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hasChildren(name string, mbs []store.Mailbox) bool {
+	prefix := name + "/"
+	return slices.ContainsFunc(mbs, func(m store.Mailbox) bool { return strings.HasPrefix(m.Name, prefix) })
+}
+
+// matchList reports whether name matches an IMAP LIST pattern. INBOX
+// matches case-insensitively.
+func matchList(name, pattern string) bool {
+	if strings.EqualFold(name, "INBOX") && strings.EqualFold(pattern, "INBOX") {
+		return true
+	}
+	for len(pattern) > 0 {
+		switch pattern[0] {
+		case '*', '%':
+			wild := pattern[0]
+			rest := pattern[1:]
+			for i := 0; i <= len(name); i++ {
+				if matchList(name[i:], rest) {
+					return true
+				}
+				if i < len(name) && wild == '%' && name[i] == '/' {
+					return false
+				}
+			}
+			return false
+		default:
+			if len(name) == 0 || name[0] != pattern[0] {
+				return false
+			}
+			name, pattern = name[1:], pattern[1:]
+		}
+	}
+	return len(name) == 0
+}
+
+func (ss *session) statusData(mb store.Mailbox, options *imap.StatusOptions) *imap.StatusData {
+	d := &imap.StatusData{Mailbox: mb.Name}
+	if options.NumMessages {
+		n := mb.Messages
+		d.NumMessages = &n
+	}
+	if options.UIDNext {
+		d.UIDNext = mb.UIDNext
+	}
+	if options.UIDValidity {
+		d.UIDValidity = mb.UIDValidity
+	}
+	if options.NumUnseen {
+		n := mb.Unseen
+		d.NumUnseen = &n
+	}
+	if options.Size {
+		n := mb.Size
+		d.Size = &n
+	}
+	if options.NumDeleted {
+		uids, err := ss.srv.store.Search(ss.ctx, mb.ID, &imap.SearchCriteria{Flag: []imap.Flag{imap.FlagDeleted}})
+		if err == nil {
+			n := uint32(len(uids))
+			d.NumDeleted = &n
+		}
+	}
+	if options.AppendLimit {
+		n := ss.srv.cfg.AppendLimit
+		d.AppendLimit = &n
+	}
+	return d
+}
+
+func (ss *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
+	mb, err := ss.srv.store.Mailbox(ss.ctx, ss.acct.ID, name)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return ss.statusData(mb, options), nil
+}
+
+func (ss *session) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
+	flags := slices.DeleteFunc(slices.Clone(options.Flags), func(f imap.Flag) bool { return f == "\\Recent" })
+	mb, uid, err := ss.srv.store.Append(ss.ctx, ss.acct.ID, name, r, flags, options.Time)
+	if err != nil {
+		if errors.Is(err, store.ErrNoMailbox) {
+			return nil, errNo(imap.ResponseCodeTryCreate, "No such mailbox")
+		}
+		return nil, storeErr(err)
+	}
+	return &imap.AppendData{UID: uid, UIDValidity: mb.UIDValidity}, nil
+}
+
+// Updates.
+
+func (ss *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	if ss.sel == nil {
+		return nil
+	}
+	return ss.sel.tracker.Poll(w, allowExpunge)
+}
+
+func (ss *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	if ss.sel == nil {
+		select {
+		case <-stop:
+		case <-ss.ctx.Done():
+		}
+		return nil
+	}
+	return ss.sel.tracker.Idle(w, stop)
+}

@@ -1,0 +1,117 @@
+// Package store is caucus's message store: per-account mailboxes with
+// UIDVALIDITY, UIDNEXT and modification sequences (RFC 9051, RFC 7162),
+// messages whose bodies live once in the content-addressed blob store and
+// whose metadata (flags, dates, size, envelope and body structure, parsed
+// once at delivery) lives in SQLite, quotas, full-text search, and mbox
+// export. Nothing is acknowledged before it is durable: Append and Deliver
+// return only after the blob is fsynced and the metadata committed.
+//
+// The IMAP server (mail/imap), SMTP delivery (mail/smtp) and the admin
+// console all use this API. Changes are announced after commit to the
+// function given as Options.OnChange, so that live IMAP sessions see
+// deliveries and other sessions' changes.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/caucus-org/caucus/internal/blob"
+)
+
+// Errors.
+var (
+	ErrNoMailbox     = errors.New("store: no such mailbox")
+	ErrMailboxExists = errors.New("store: mailbox already exists")
+	ErrQuota         = errors.New("store: over quota") // wrap with the numbers: "store: over quota: 1.2 GB of 1 GB used"
+	ErrTooLarge      = errors.New("store: message too large")
+	ErrSpecialUse    = errors.New("store: special-use mailbox cannot be deleted or renamed") // INBOX etc.
+	ErrBadName       = errors.New("store: invalid mailbox name")
+
+	// ErrHasChildren refuses DELETE of a mailbox that has inferior
+	// mailboxes (RFC 9051 6.3.4 allows this; IMAP answers NO [HASCHILDREN]).
+	ErrHasChildren = errors.New("store: mailbox has child mailboxes")
+	// ErrBadFlag refuses a flag that is neither a known system flag nor a
+	// valid keyword atom, or more keywords on one message than allowed.
+	ErrBadFlag = errors.New("store: invalid flag")
+)
+
+// Special-use mailboxes every account has (RFC 6154). INBOX has no attribute.
+var SpecialUse = []struct {
+	Name string
+	Attr imap.MailboxAttr
+}{
+	{"INBOX", ""},
+	{"Sent", imap.MailboxAttrSent},
+	{"Drafts", imap.MailboxAttrDrafts},
+	{"Trash", imap.MailboxAttrTrash},
+	{"Junk", imap.MailboxAttrJunk},
+	{"Archive", imap.MailboxAttrArchive},
+}
+
+// Mailbox is one mailbox's state.
+type Mailbox struct {
+	ID            int64
+	AccountID     int64
+	Name          string // full name, "/" as hierarchy delimiter, UTF-8 (not modified UTF-7)
+	Attr          imap.MailboxAttr
+	Subscribed    bool
+	UIDValidity   uint32
+	UIDNext       imap.UID
+	HighestModSeq uint64
+	Messages      uint32 // count
+	Unseen        uint32 // without \Seen
+	Size          int64  // sum of message sizes (STATUS=SIZE)
+}
+
+// Message is a message's metadata, everything FETCH needs but the body.
+type Message struct {
+	UID           imap.UID
+	Flags         []imap.Flag // system flags and keywords, sorted
+	InternalDate  time.Time
+	Size          int64
+	ModSeq        uint64
+	Envelope      *imap.Envelope
+	BodyStructure imap.BodyStructure // decoded from the form stored at delivery
+	Blob          blob.Ref
+}
+
+// ChangeKind says what happened in a mailbox.
+type ChangeKind int
+
+// Change kinds.
+const (
+	ChangeAppend    ChangeKind = iota + 1 // UIDs appended (delivery, APPEND, COPY, MOVE destination)
+	ChangeFlags                           // Flags[i] is the new full flag list of UIDs[i]
+	ChangeExpunge                         // UIDs removed (EXPUNGE, MOVE source, DELETE of mailbox not included)
+	ChangeMailboxes                       // mailboxes created, deleted or renamed in AccountID
+)
+
+// Change is announced to Options.OnChange after it committed.
+type Change struct {
+	Kind      ChangeKind
+	AccountID int64
+	MailboxID int64
+	UIDs      []imap.UID    // ascending
+	Flags     [][]imap.Flag // for ChangeFlags
+	Origin    any           // the value from WithOrigin on the ctx of the call that made the change, or nil
+}
+
+// originKey is the context key of WithOrigin.
+type originKey struct{}
+
+// WithOrigin marks changes made with ctx as coming from origin (e.g. an IMAP
+// session), so that the announcer can tell its own changes apart.
+func WithOrigin(ctx context.Context, origin any) context.Context {
+	return context.WithValue(ctx, originKey{}, origin)
+}
+
+// Options configure a Store.
+type Options struct {
+	OnChange       func(Change)     // called after commit, from the goroutine that made the change; must not block long
+	MaxMessageSize int64            // default 64 MiB
+	Now            func() time.Time // default time.Now
+}

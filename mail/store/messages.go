@@ -1,0 +1,786 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/caucus-org/caucus/internal/blob"
+)
+
+// errNeedParse asks the caller of a write transaction to parse the message
+// and try again: its blobs row vanished (CollectGarbage) after the check
+// that let the parse be skipped.
+var errNeedParse = errors.New("store: message needs parsing")
+
+// ErrBlobCollected reports that the body of a message being stored was
+// deleted by [Store.CollectGarbage] between storing it and committing its
+// metadata. This needs identical content to have been unreferenced for the
+// whole grace period and to arrive again at that very moment; nothing was
+// stored, and trying again (an SMTP 4xx, an IMAP NO) succeeds.
+var ErrBlobCollected = errors.New("store: message body was collected concurrently; try again")
+
+// incoming is a message body in the blob store, on its way to being
+// referenced by message rows.
+type incoming struct {
+	ref  blob.Ref
+	size int64
+	p    *parsed // nil if a blobs row existed when we looked
+}
+
+// receive stores r as a blob (durably), pins it against garbage collection,
+// and parses it unless a blobs row for the same content exists. The caller
+// must call release.
+func (s *Store) receive(ctx context.Context, r io.Reader) (*incoming, error) {
+	ref, n, err := s.blobs.Put(ctx, r, s.opts.MaxMessageSize)
+	if errors.Is(err, blob.ErrTooLarge) {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, s.opts.MaxMessageSize)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: storing message: %w", err)
+	}
+	s.pin(ref)
+	in := &incoming{ref: ref, size: n}
+	if n == 0 {
+		s.release(ctx, in, false)
+		return nil, fmt.Errorf("store: empty message")
+	}
+	var exists bool
+	if err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM blobs WHERE ref = ?)`, string(ref)).Scan(&exists); err != nil {
+		s.release(ctx, in, false)
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if !exists {
+		if err := s.parse(in); err != nil {
+			s.release(ctx, in, false)
+			return nil, err
+		}
+	}
+	return in, nil
+}
+
+// parse reads the stored body once and parses it.
+func (s *Store) parse(in *incoming) error {
+	f, err := s.blobs.Open(in.ref)
+	if err != nil {
+		return fmt.Errorf("store: parse: %w", err)
+	}
+	defer f.Close()
+	p, err := parseMessage(f, in.size)
+	if err != nil {
+		return err
+	}
+	in.p = p
+	return nil
+}
+
+// release unpins the blob. If the write did not commit, the blob is noted
+// as a possible orphan for CollectGarbage (best effort: at worst an
+// unreferenced blob stays on disk).
+func (s *Store) release(ctx context.Context, in *incoming, committed bool) {
+	s.unpin(in.ref)
+	if committed {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_, err := s.db.ExecContext(ctx, `INSERT INTO blob_orphans (ref, since) VALUES (?, ?) ON CONFLICT DO NOTHING`, string(in.ref), s.now().Unix())
+	if err != nil {
+		s.log.Warn("store: noting unreferenced blob", "blob", in.ref, "err", err)
+	}
+}
+
+// blobRow returns the id (and Date header day) of the blobs row of in,
+// inserting it with its search index if it is missing.
+func (s *Store) blobRow(ctx context.Context, tx *sql.Tx, in *incoming) (id int64, sentDay *int64, err error) {
+	// CollectGarbage deletes files only inside its own write transactions,
+	// and we hold the write lock: a file seen here stays until we commit.
+	if ok, err := s.blobs.Has(in.ref); err != nil {
+		return 0, nil, fmt.Errorf("store: %w", err)
+	} else if !ok {
+		return 0, nil, fmt.Errorf("%w (blob %s)", ErrBlobCollected, in.ref)
+	}
+	var day sql.NullInt64
+	err = tx.QueryRowContext(ctx, `SELECT id, sent_day FROM blobs WHERE ref = ?`, string(in.ref)).Scan(&id, &day)
+	if err == nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE blobs SET orphaned_at = NULL WHERE id = ? AND orphaned_at IS NOT NULL`, id); err != nil {
+			return 0, nil, fmt.Errorf("store: %w", err)
+		}
+		if day.Valid {
+			sentDay = &day.Int64
+		}
+		return id, sentDay, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, fmt.Errorf("store: %w", err)
+	}
+	if in.p == nil {
+		return 0, nil, errNeedParse
+	}
+	p := in.p
+	env, err := encodeEnvelope(p.envelope)
+	if err != nil {
+		return 0, nil, fmt.Errorf("store: encoding envelope: %w", err)
+	}
+	bs, err := encodeStructure(p.structure)
+	if err != nil {
+		return 0, nil, fmt.Errorf("store: encoding body structure: %w", err)
+	}
+	err = tx.QueryRowContext(ctx, `INSERT INTO blobs (ref, size, envelope, structure, sent_day, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+		string(in.ref), in.size, env, bs, p.sentDay, s.now().Unix()).Scan(&id)
+	if err != nil {
+		return 0, nil, fmt.Errorf("store: inserting blob: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO message_text (rowid, body) VALUES (?, ?)`, id, p.body); err != nil {
+		return 0, nil, fmt.Errorf("store: indexing text: %w", err)
+	}
+	if err := insertHeaders(ctx, tx, id, p.headers); err != nil {
+		return 0, nil, err
+	}
+	return id, p.sentDay, nil
+}
+
+// insertHeaders indexes header fields of blob id, in statements of up to
+// 256 rows.
+func insertHeaders(ctx context.Context, tx *sql.Tx, id int64, headers []headerField) error {
+	for start := 0; start < len(headers); start += 256 {
+		chunk := headers[start:min(start+256, len(headers))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO message_headers (rowid, name, value) VALUES `)
+		args := make([]any, 0, 3*len(chunk))
+		for i, h := range chunk {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString("(?, ?, ?)")
+			args = append(args, id<<10|int64(start+i), h.name, h.value)
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("store: indexing headers: %w", err)
+		}
+	}
+	return nil
+}
+
+// newMessage is a message row to insert.
+type newMessage struct {
+	blobID  int64
+	flags   flagSet
+	date    int64 // internal date, Unix seconds
+	tz      int   // its zone offset, seconds east of UTC
+	day     int64 // its calendar day
+	sentDay int64 // Date header's day, or day if none
+	size    int64
+}
+
+// messageFor returns the row for a new message with a stored body.
+func messageFor(blobID int64, sentDay *int64, size int64, flags flagSet, date time.Time) newMessage {
+	_, off := date.Zone()
+	m := newMessage{blobID: blobID, flags: flags, date: date.Unix(), tz: off, day: dayOf(date), size: size}
+	m.sentDay = m.day
+	if sentDay != nil {
+		m.sentDay = *sentDay
+	}
+	return m
+}
+
+// appendMessages inserts msgs into the mailbox with consecutive new UIDs
+// and one new modseq, and updates its counters.
+func appendMessages(ctx context.Context, tx *sql.Tx, mailboxID int64, msgs []newMessage) ([]imap.UID, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	var unseen, size int64
+	for _, m := range msgs {
+		if m.flags.bits&bitSeen == 0 {
+			unseen++
+		}
+		size += m.size
+	}
+	var uidNext, modseq int64
+	err := tx.QueryRowContext(ctx, `UPDATE mailboxes SET uid_next = uid_next + ?1, highest_modseq = highest_modseq + 1,
+		messages = messages + ?1, unseen = unseen + ?2, size = size + ?3 WHERE id = ?4 RETURNING uid_next, highest_modseq`,
+		len(msgs), unseen, size, mailboxID).Scan(&uidNext, &modseq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: id %d", ErrNoMailbox, mailboxID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: append: %w", err)
+	}
+	if uidNext-1 > math.MaxUint32 {
+		return nil, fmt.Errorf("store: append: mailbox %d has used up its UIDs", mailboxID)
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO messages (mailbox_id, uid, blob_id, flags, keywords, internal_date, internal_tz, internal_day, sent_day, size, modseq)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, fmt.Errorf("store: append: %w", err)
+	}
+	defer stmt.Close()
+	first := uidNext - int64(len(msgs))
+	uids := make([]imap.UID, len(msgs))
+	for i, m := range msgs {
+		uid := first + int64(i)
+		_, err := stmt.ExecContext(ctx, mailboxID, uid, m.blobID, m.flags.bits, encodeKeywords(m.flags.keywords), m.date, m.tz, m.day, m.sentDay, m.size, modseq)
+		if err != nil {
+			return nil, fmt.Errorf("store: append: %w", err)
+		}
+		uids[i] = imap.UID(uid)
+	}
+	return uids, nil
+}
+
+// Append stores a message in the account's mailbox (IMAP APPEND, RFC 9051
+// 6.3.12). It reads r to EOF, at most Options.MaxMessageSize bytes
+// ([ErrTooLarge]); the body is fsynced and the metadata committed before it
+// returns. flags may include keywords; \Recent is ignored. A zero date
+// means now. It returns the mailbox's state after the append and the new
+// UID. Over quota it stores nothing and returns a [*QuotaError].
+func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, r io.Reader, flags []imap.Flag, date time.Time) (Mailbox, imap.UID, error) {
+	cn, err := CanonicalName(mailbox)
+	if err != nil {
+		return Mailbox{}, 0, fmt.Errorf("%w: %w", ErrNoMailbox, err)
+	}
+	fs, err := parseFlags(flags)
+	if err != nil {
+		return Mailbox{}, 0, err
+	}
+	// Refuse early what would be refused after reading the message.
+	if _, err := mailboxByName(ctx, s.db, accountID, cn); err != nil {
+		return Mailbox{}, 0, err
+	}
+	if date.IsZero() {
+		date = s.now()
+	}
+	in, err := s.receive(ctx, r)
+	if err != nil {
+		return Mailbox{}, 0, err
+	}
+	committed := false
+	defer func() { s.release(ctx, in, committed) }()
+
+	var mb Mailbox
+	var uid imap.UID
+	for attempt := 0; ; attempt++ {
+		err = s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+			var err error
+			if mb, err = mailboxByName(ctx, tx, accountID, cn); err != nil {
+				return err
+			}
+			if err := checkQuota(ctx, tx, map[int64]int64{accountID: in.size}, []int64{accountID}); err != nil {
+				return err
+			}
+			blobID, sentDay, err := s.blobRow(ctx, tx, in)
+			if err != nil {
+				return err
+			}
+			uids, err := appendMessages(ctx, tx, mb.ID, []newMessage{messageFor(blobID, sentDay, in.size, fs, date)})
+			if err != nil {
+				return err
+			}
+			uid = uids[0]
+			if mb, err = mailboxByID(ctx, tx, mb.ID); err != nil {
+				return err
+			}
+			ch.add(Change{Kind: ChangeAppend, AccountID: accountID, MailboxID: mb.ID, UIDs: uids})
+			return nil
+		})
+		if errors.Is(err, errNeedParse) && attempt == 0 {
+			if err = s.parse(in); err == nil {
+				continue
+			}
+		}
+		break
+	}
+	if err != nil {
+		return Mailbox{}, 0, err
+	}
+	committed = true
+	return mb, uid, nil
+}
+
+// Deliver stores one incoming message (SMTP delivery) in the INBOX of each
+// account, all or nothing: one blob, parsed once, and one message row per
+// account, in one transaction, committed before Deliver returns. Accounts
+// the store has not seen get their special-use mailboxes first. If any
+// account would go over quota nothing is stored and the [*QuotaError]
+// names every such account. It returns the UID of the message in each
+// account's INBOX.
+func (s *Store) Deliver(ctx context.Context, accountIDs []int64, r io.Reader) (map[int64]imap.UID, error) {
+	var accts []int64
+	for _, a := range accountIDs {
+		if !slices.Contains(accts, a) {
+			accts = append(accts, a)
+		}
+	}
+	if len(accts) == 0 {
+		return nil, fmt.Errorf("store: deliver: no recipients")
+	}
+	in, err := s.receive(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	committed := false
+	defer func() { s.release(ctx, in, committed) }()
+
+	date := s.now()
+	uids := make(map[int64]imap.UID, len(accts))
+	for attempt := 0; ; attempt++ {
+		err = s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+			clear(uids)
+			add := make(map[int64]int64, len(accts))
+			for _, a := range accts {
+				if err := s.ensureAccount(ctx, tx, ch, a); err != nil {
+					return err
+				}
+				add[a] = in.size
+			}
+			if err := checkQuota(ctx, tx, add, accts); err != nil {
+				return err
+			}
+			blobID, sentDay, err := s.blobRow(ctx, tx, in)
+			if err != nil {
+				return err
+			}
+			m := messageFor(blobID, sentDay, in.size, flagSet{}, date)
+			for _, a := range accts {
+				mb, err := mailboxByName(ctx, tx, a, inbox)
+				if err != nil {
+					return err
+				}
+				u, err := appendMessages(ctx, tx, mb.ID, []newMessage{m})
+				if err != nil {
+					return err
+				}
+				uids[a] = u[0]
+				ch.add(Change{Kind: ChangeAppend, AccountID: a, MailboxID: mb.ID, UIDs: u})
+			}
+			return nil
+		})
+		if errors.Is(err, errNeedParse) && attempt == 0 {
+			if err = s.parse(in); err == nil {
+				continue
+			}
+		}
+		break
+	}
+	if err != nil {
+		return nil, err
+	}
+	committed = true
+	return uids, nil
+}
+
+// UIDs returns the mailbox's UIDs, ascending.
+func (s *Store) UIDs(ctx context.Context, mailboxID int64) ([]imap.UID, error) {
+	return uidsAfter(ctx, s.db, mailboxID, 0)
+}
+
+// UIDsAfter returns the mailbox's UIDs greater than after, ascending.
+func (s *Store) UIDsAfter(ctx context.Context, mailboxID int64, after imap.UID) ([]imap.UID, error) {
+	return uidsAfter(ctx, s.db, mailboxID, after)
+}
+
+// uidsAfter reads the mailbox's UIDs greater than after, ascending.
+func uidsAfter(ctx context.Context, q querier, mailboxID int64, after imap.UID) ([]imap.UID, error) {
+	uids, err := queryUIDs(ctx, q, `SELECT uid FROM messages WHERE mailbox_id = ? AND uid > ? ORDER BY uid`, mailboxID, int64(after))
+	if err != nil {
+		return nil, fmt.Errorf("store: list UIDs: %w", err)
+	}
+	return uids, nil
+}
+
+// uidJSON formats uids as a JSON array, for json_each.
+func uidJSON(uids []imap.UID) string {
+	b := make([]byte, 0, 2+8*len(uids))
+	b = append(b, '[')
+	for i, u := range uids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, uint64(u), 10)
+	}
+	return string(append(b, ']'))
+}
+
+// Messages returns the metadata of the messages with the given UIDs, in the
+// order of uids; UIDs that do not exist are skipped. One query, whatever
+// the number of UIDs; nothing is parsed but the JSON stored at delivery.
+func (s *Store) Messages(ctx context.Context, mailboxID int64, uids []imap.UID) ([]Message, error) {
+	if len(uids) == 0 {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT m.uid, m.flags, m.keywords, m.internal_date, m.internal_tz, m.size, m.modseq, b.ref, b.envelope, b.structure
+		FROM messages m JOIN blobs b ON b.id = m.blob_id
+		WHERE m.mailbox_id = ? AND m.uid IN (SELECT value FROM json_each(?))`, mailboxID, uidJSON(uids))
+	if err != nil {
+		return nil, fmt.Errorf("store: messages: %w", err)
+	}
+	defer rows.Close()
+	byUID := make(map[imap.UID]*Message, len(uids))
+	for rows.Next() {
+		var m Message
+		var uid, date, modseq int64
+		var tz int
+		var fs flagSet
+		var kws, ref, env, bs string
+		if err := rows.Scan(&uid, &fs.bits, &kws, &date, &tz, &m.Size, &modseq, &ref, &env, &bs); err != nil {
+			return nil, fmt.Errorf("store: messages: %w", err)
+		}
+		fs.keywords = decodeKeywords(kws)
+		m.UID = imap.UID(uid)
+		m.Flags = fs.list()
+		m.InternalDate = zoned(date, tz)
+		m.ModSeq = uint64(modseq)
+		m.Blob = blob.Ref(ref)
+		if m.Envelope, err = decodeEnvelope(env); err != nil {
+			return nil, err
+		}
+		if m.BodyStructure, err = decodeStructure(bs); err != nil {
+			return nil, err
+		}
+		byUID[m.UID] = &m
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: messages: %w", err)
+	}
+	out := make([]Message, 0, len(byUID))
+	for _, u := range uids {
+		if m := byUID[u]; m != nil {
+			out = append(out, *m)
+		}
+	}
+	return out, nil
+}
+
+// Flags returns the flags of the messages with the given UIDs: out[i] is
+// the sorted flag list of uids[i], an empty non-nil slice if it has none,
+// nil if no such message exists.
+func (s *Store) Flags(ctx context.Context, mailboxID int64, uids []imap.UID) ([][]imap.Flag, error) {
+	if len(uids) == 0 {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT uid, flags, keywords FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?))`,
+		mailboxID, uidJSON(uids))
+	if err != nil {
+		return nil, fmt.Errorf("store: flags: %w", err)
+	}
+	defer rows.Close()
+	byUID := make(map[imap.UID][]imap.Flag, len(uids))
+	for rows.Next() {
+		var uid int64
+		var fs flagSet
+		var kws string
+		if err := rows.Scan(&uid, &fs.bits, &kws); err != nil {
+			return nil, fmt.Errorf("store: flags: %w", err)
+		}
+		fs.keywords = decodeKeywords(kws)
+		byUID[imap.UID(uid)] = fs.list()
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: flags: %w", err)
+	}
+	out := make([][]imap.Flag, len(uids))
+	for i, u := range uids {
+		out[i] = byUID[u]
+	}
+	return out, nil
+}
+
+// OpenBody opens a message body (Message.Blob) for reading.
+func (s *Store) OpenBody(ref blob.Ref) (io.ReadSeekCloser, error) {
+	f, err := s.blobs.Open(ref)
+	if err != nil {
+		return nil, fmt.Errorf("store: open body: %w", err)
+	}
+	return f, nil
+}
+
+// StoreFlags changes the flags of the messages with the given UIDs (IMAP
+// STORE, RFC 9051 6.4.6). \Recent is ignored; an invalid flag is
+// [ErrBadFlag]. With unchangedSince > 0 (CONDSTORE, RFC 7162 3.1.3) a
+// message whose modseq is greater is left alone and left out of changed.
+//
+// changed lists, ascending, every existing message the store applied to
+// (whether or not its flags actually differ now), and newFlags[i] the full
+// flags of changed[i], for the untagged FETCH responses. The messages whose
+// flags did change get the mailbox's next modseq (one bump per call) and
+// are announced as a ChangeFlags.
+func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []imap.UID, op imap.StoreFlagsOp, flags []imap.Flag, unchangedSince uint64) (changed []imap.UID, newFlags [][]imap.Flag, err error) {
+	arg, err := parseFlags(flags)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(uids) == 0 {
+		return nil, nil, nil
+	}
+	err = s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+		changed, newFlags = nil, nil
+		mb, err := mailboxByID(ctx, tx, mailboxID)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT uid, flags, keywords, modseq FROM messages
+			WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid`, mailboxID, uidJSON(uids))
+		if err != nil {
+			return fmt.Errorf("store: store flags: %w", err)
+		}
+		type update struct {
+			uid imap.UID
+			fs  flagSet
+		}
+		var updates []update
+		var unseenDelta int64
+		for rows.Next() {
+			var uid int64
+			var modseq uint64
+			var old flagSet
+			var kws string
+			if err := rows.Scan(&uid, &old.bits, &kws, &modseq); err != nil {
+				rows.Close()
+				return fmt.Errorf("store: store flags: %w", err)
+			}
+			if unchangedSince > 0 && modseq > unchangedSince {
+				continue
+			}
+			old.keywords = decodeKeywords(kws)
+			nf := old.apply(op, arg)
+			if len(nf.keywords) > maxKeywords {
+				rows.Close()
+				return fmt.Errorf("%w: more than %d keywords on message %d", ErrBadFlag, maxKeywords, uid)
+			}
+			changed = append(changed, imap.UID(uid))
+			newFlags = append(newFlags, nf.list())
+			if !nf.equal(old) {
+				updates = append(updates, update{imap.UID(uid), nf})
+				switch {
+				case old.bits&bitSeen != 0 && nf.bits&bitSeen == 0:
+					unseenDelta++
+				case old.bits&bitSeen == 0 && nf.bits&bitSeen != 0:
+					unseenDelta--
+				}
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: store flags: %w", err)
+		}
+		if len(updates) == 0 {
+			return nil
+		}
+		var modseq int64
+		err = tx.QueryRowContext(ctx, `UPDATE mailboxes SET highest_modseq = highest_modseq + 1, unseen = unseen + ? WHERE id = ? RETURNING highest_modseq`,
+			unseenDelta, mailboxID).Scan(&modseq)
+		if err != nil {
+			return fmt.Errorf("store: store flags: %w", err)
+		}
+		stmt, err := tx.PrepareContext(ctx, `UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?`)
+		if err != nil {
+			return fmt.Errorf("store: store flags: %w", err)
+		}
+		defer stmt.Close()
+		c := Change{Kind: ChangeFlags, AccountID: mb.AccountID, MailboxID: mailboxID}
+		for _, u := range updates {
+			if _, err := stmt.ExecContext(ctx, u.fs.bits, encodeKeywords(u.fs.keywords), modseq, mailboxID, int64(u.uid)); err != nil {
+				return fmt.Errorf("store: store flags: %w", err)
+			}
+			c.UIDs = append(c.UIDs, u.uid)
+			c.Flags = append(c.Flags, u.fs.list())
+		}
+		ch.add(c)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return changed, newFlags, nil
+}
+
+// removed is what deleting message rows takes away from a mailbox.
+type removed struct {
+	uids   []imap.UID
+	unseen int64
+	size   int64
+}
+
+// scanRemoved reads the RETURNING uid, flags, size rows of a DELETE.
+func scanRemoved(rows *sql.Rows) (removed, error) {
+	defer rows.Close()
+	var r removed
+	for rows.Next() {
+		var uid, bits, size int64
+		if err := rows.Scan(&uid, &bits, &size); err != nil {
+			return r, err
+		}
+		r.uids = append(r.uids, imap.UID(uid))
+		if bits&bitSeen == 0 {
+			r.unseen++
+		}
+		r.size += size
+	}
+	if err := rows.Err(); err != nil {
+		return r, err
+	}
+	slices.Sort(r.uids)
+	return r, nil
+}
+
+// account updates the mailbox's counters and modseq for removed messages.
+func (r removed) account(ctx context.Context, tx *sql.Tx, mailboxID int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE mailboxes SET highest_modseq = highest_modseq + 1, messages = messages - ?, unseen = unseen - ?, size = size - ? WHERE id = ?`,
+		len(r.uids), r.unseen, r.size, mailboxID)
+	return err
+}
+
+// Expunge removes the messages that have \Deleted: of uids, or of the whole
+// mailbox if uids is nil (RFC 9051 6.4.3 EXPUNGE, 6.4.9 UID EXPUNGE). It
+// returns the removed UIDs, ascending; they are never used again in this
+// mailbox. Their bodies stay until [Store.CollectGarbage].
+func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []imap.UID) ([]imap.UID, error) {
+	if uids != nil && len(uids) == 0 {
+		return nil, nil
+	}
+	var out []imap.UID
+	err := s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+		mb, err := mailboxByID(ctx, tx, mailboxID)
+		if err != nil {
+			return err
+		}
+		q := `DELETE FROM messages WHERE mailbox_id = ? AND flags & ` + strconv.Itoa(bitDeleted) + ` != 0`
+		args := []any{mailboxID}
+		if uids != nil {
+			q += ` AND uid IN (SELECT value FROM json_each(?))`
+			args = append(args, uidJSON(uids))
+		}
+		rows, err := tx.QueryContext(ctx, q+` RETURNING uid, flags, size`, args...)
+		if err != nil {
+			return fmt.Errorf("store: expunge: %w", err)
+		}
+		r, err := scanRemoved(rows)
+		if err != nil {
+			return fmt.Errorf("store: expunge: %w", err)
+		}
+		out = r.uids
+		if len(r.uids) == 0 {
+			return nil
+		}
+		if err := r.account(ctx, tx, mailboxID); err != nil {
+			return fmt.Errorf("store: expunge: %w", err)
+		}
+		ch.add(Change{Kind: ChangeExpunge, AccountID: mb.AccountID, MailboxID: mailboxID, UIDs: r.uids})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Copy copies the messages with the given UIDs (those that exist) from the
+// source mailbox to the account's mailbox dest (RFC 9051 6.4.7), keeping
+// their flags and internal dates; the bodies are shared, not copied. The
+// source mailbox must belong to the account ([ErrNoMailbox] otherwise).
+// Over quota nothing is copied ([*QuotaError]). It returns the destination
+// mailbox's state after the copy and, ascending, the source UIDs copied and
+// their new UIDs (for COPYUID, RFC 4315).
+func (s *Store) Copy(ctx context.Context, srcMailboxID int64, uids []imap.UID, accountID int64, dest string) (destMailbox Mailbox, srcUIDs, destUIDs []imap.UID, err error) {
+	return s.copyMove(ctx, srcMailboxID, uids, accountID, dest, false)
+}
+
+// Move moves the messages with the given UIDs as Copy copies them, and
+// removes them from the source, in one transaction (RFC 6851). Moving does
+// not change the account's usage, so it is not refused over quota: a full
+// account can still move mail to Trash.
+func (s *Store) Move(ctx context.Context, srcMailboxID int64, uids []imap.UID, accountID int64, dest string) (destMailbox Mailbox, srcUIDs, destUIDs []imap.UID, err error) {
+	return s.copyMove(ctx, srcMailboxID, uids, accountID, dest, true)
+}
+
+func (s *Store) copyMove(ctx context.Context, srcID int64, uids []imap.UID, accountID int64, dest string, move bool) (Mailbox, []imap.UID, []imap.UID, error) {
+	cn, err := CanonicalName(dest)
+	if err != nil {
+		return Mailbox{}, nil, nil, fmt.Errorf("%w: %w", ErrNoMailbox, err)
+	}
+	var dst Mailbox
+	var srcUIDs, dstUIDs []imap.UID
+	err = s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+		srcUIDs, dstUIDs = nil, nil
+		src, err := mailboxByID(ctx, tx, srcID)
+		if err != nil {
+			return err
+		}
+		if src.AccountID != accountID {
+			return fmt.Errorf("%w: id %d is not the account's", ErrNoMailbox, srcID)
+		}
+		if dst, err = mailboxByName(ctx, tx, accountID, cn); err != nil {
+			return err
+		}
+		if len(uids) == 0 {
+			return nil
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT uid, blob_id, flags, keywords, internal_date, internal_tz, internal_day, sent_day, size
+			FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid`, srcID, uidJSON(uids))
+		if err != nil {
+			return fmt.Errorf("store: copy: %w", err)
+		}
+		var msgs []newMessage
+		var total int64
+		for rows.Next() {
+			var m newMessage
+			var uid int64
+			var kws string
+			if err := rows.Scan(&uid, &m.blobID, &m.flags.bits, &kws, &m.date, &m.tz, &m.day, &m.sentDay, &m.size); err != nil {
+				rows.Close()
+				return fmt.Errorf("store: copy: %w", err)
+			}
+			m.flags.keywords = decodeKeywords(kws)
+			msgs = append(msgs, m)
+			srcUIDs = append(srcUIDs, imap.UID(uid))
+			total += m.size
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: copy: %w", err)
+		}
+		if len(msgs) == 0 {
+			return nil
+		}
+		if !move {
+			if err := checkQuota(ctx, tx, map[int64]int64{accountID: total}, []int64{accountID}); err != nil {
+				return err
+			}
+		}
+		if dstUIDs, err = appendMessages(ctx, tx, dst.ID, msgs); err != nil {
+			return err
+		}
+		ch.add(Change{Kind: ChangeAppend, AccountID: accountID, MailboxID: dst.ID, UIDs: dstUIDs})
+		if move {
+			rows, err := tx.QueryContext(ctx, `DELETE FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) RETURNING uid, flags, size`,
+				srcID, uidJSON(srcUIDs))
+			if err != nil {
+				return fmt.Errorf("store: move: %w", err)
+			}
+			r, err := scanRemoved(rows)
+			if err != nil {
+				return fmt.Errorf("store: move: %w", err)
+			}
+			if err := r.account(ctx, tx, srcID); err != nil {
+				return fmt.Errorf("store: move: %w", err)
+			}
+			ch.add(Change{Kind: ChangeExpunge, AccountID: accountID, MailboxID: srcID, UIDs: r.uids})
+		}
+		dst, err = mailboxByID(ctx, tx, dst.ID)
+		return err
+	})
+	if err != nil {
+		return Mailbox{}, nil, nil, err
+	}
+	return dst, srcUIDs, dstUIDs, nil
+}

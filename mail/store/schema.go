@@ -1,0 +1,88 @@
+package store
+
+import "github.com/caucus-org/caucus/internal/db"
+
+// Component returns the message store's tables and their migrations. Times
+// are Unix seconds.
+//
+// The store does not reference auth's accounts table: an account ID is
+// whatever the caller says, so that the store can be tested and migrated on
+// its own.
+func Component() db.Component {
+	return db.Component{Name: "mail", Migrations: []db.Migration{{Version: 1, SQL: schemaV1}}}
+}
+
+// schemaV1 is the first schema.
+//
+//   - mail_accounts holds per-account settings (the quota).
+//   - mailboxes holds each mailbox's UID and modseq state and its counters
+//     (messages, unseen, size), which every write keeps exact in the same
+//     transaction, so SELECT and STATUS read one row.
+//   - blobs holds what is known about a message body, once per content:
+//     its reference in the blob store, its size, and the envelope and body
+//     structure parsed at delivery (JSON, see parse.go). orphaned_at is set
+//     by CollectGarbage when no message refers to the blob any more.
+//   - messages is clustered by (mailbox_id, uid), so listing a mailbox's
+//     UIDs and fetching a batch of them read neighbouring pages. flags is a
+//     bit set of the system flags; keywords is " kw1 kw2 " (sorted, with a
+//     space on both sides for matching), or "".
+//   - message_text and message_headers are the full-text index (FTS5 with
+//     the trigram tokenizer: case-insensitive substring search), once per
+//     blob. message_text's rowid is the blob id; message_headers's rowid is
+//     blob id << 10 | field index, so the fields of one blob are a rowid
+//     range.
+//   - blob_orphans lists blobs written by a delivery that then failed, so
+//     that CollectGarbage can remove them.
+const schemaV1 = `
+CREATE TABLE mail_accounts (
+	account_id INTEGER PRIMARY KEY,
+	quota      INTEGER NOT NULL DEFAULT 0 CHECK (quota >= 0),
+	created_at INTEGER NOT NULL
+);
+CREATE TABLE mailboxes (
+	id             INTEGER PRIMARY KEY,
+	account_id     INTEGER NOT NULL REFERENCES mail_accounts(account_id),
+	name           TEXT NOT NULL,
+	attr           TEXT NOT NULL DEFAULT '',
+	subscribed     INTEGER NOT NULL DEFAULT 0,
+	uid_validity   INTEGER NOT NULL CHECK (uid_validity > 0),
+	uid_next       INTEGER NOT NULL DEFAULT 1,
+	highest_modseq INTEGER NOT NULL DEFAULT 1,
+	messages       INTEGER NOT NULL DEFAULT 0,
+	unseen         INTEGER NOT NULL DEFAULT 0,
+	size           INTEGER NOT NULL DEFAULT 0,
+	created_at     INTEGER NOT NULL,
+	UNIQUE (account_id, name)
+);
+CREATE TABLE blobs (
+	id          INTEGER PRIMARY KEY,
+	ref         TEXT NOT NULL UNIQUE,
+	size        INTEGER NOT NULL,
+	envelope    TEXT NOT NULL,
+	structure   TEXT NOT NULL,
+	sent_day    INTEGER,
+	created_at  INTEGER NOT NULL,
+	orphaned_at INTEGER
+);
+CREATE TABLE messages (
+	mailbox_id    INTEGER NOT NULL REFERENCES mailboxes(id),
+	uid           INTEGER NOT NULL,
+	blob_id       INTEGER NOT NULL REFERENCES blobs(id),
+	flags         INTEGER NOT NULL DEFAULT 0,
+	keywords      TEXT NOT NULL DEFAULT '',
+	internal_date INTEGER NOT NULL,
+	internal_tz   INTEGER NOT NULL DEFAULT 0,
+	internal_day  INTEGER NOT NULL,
+	sent_day      INTEGER NOT NULL,
+	size          INTEGER NOT NULL,
+	modseq        INTEGER NOT NULL,
+	PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX messages_blob ON messages(blob_id);
+CREATE VIRTUAL TABLE message_text USING fts5(body, tokenize = 'trigram');
+CREATE VIRTUAL TABLE message_headers USING fts5(name UNINDEXED, value, tokenize = 'trigram');
+CREATE TABLE blob_orphans (
+	ref   TEXT PRIMARY KEY,
+	since INTEGER NOT NULL
+);
+`

@@ -1,0 +1,334 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// maxUIDRanges is how many ranges a UID set criterion may have before
+// Search resolves it against the mailbox's UIDs instead of writing one SQL
+// condition per range.
+const maxUIDRanges = 64
+
+// Search returns, ascending, the UIDs of the mailbox's messages that match
+// criteria (RFC 9051 6.4.4, with MODSEQ from RFC 7162 3.1.5). Sequence
+// numbers are not known here: the caller translates SeqNum sets into UID
+// sets first (a SeqNum criterion is an error). A UID set that is empty
+// matches nothing; "*" is the mailbox's highest UID.
+//
+// BODY, TEXT and HEADER (FROM, TO, CC, BCC, SUBJECT are HEADER criteria) are
+// case-insensitive substring matches over the text indexed at delivery:
+// header values decoded from RFC 2047, and the decoded text of the text
+// parts (HTML without tags), up to 1 MiB per message. Strings of three or
+// more characters use the FTS5 trigram index; shorter ones scan the stored
+// text of the mailbox's messages. TEXT matches a header value or the body.
+// Dates compare calendar days, disregarding time and zone; SENTBEFORE and
+// friends use the Date header, or the internal date if there is none.
+func (s *Store) Search(ctx context.Context, mailboxID int64, criteria *imap.SearchCriteria) ([]imap.UID, error) {
+	b := &searchBuilder{ctx: ctx, q: s.db, mailboxID: mailboxID}
+	if criteria == nil {
+		criteria = &imap.SearchCriteria{}
+	}
+	expr, err := b.node(criteria)
+	if err != nil {
+		return nil, err
+	}
+	args := append([]any{mailboxID}, b.args...)
+	uids, err := queryUIDs(ctx, s.db, `SELECT m.uid FROM messages m WHERE m.mailbox_id = ? AND (`+expr+`) ORDER BY m.uid`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: search: %w", err)
+	}
+	return uids, nil
+}
+
+// queryUIDs runs query, which selects one column uid, and returns the
+// UIDs ascending; they are aggregated in SQLite into one string, which is
+// much faster than a row each through database/sql.
+func queryUIDs(ctx context.Context, q querier, query string, args ...any) ([]imap.UID, error) {
+	var list sql.NullString
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT group_concat(uid, ','), count(*) FROM (`+query+`)`, args...).Scan(&list, &n)
+	if err != nil {
+		return nil, err
+	}
+	uids := make([]imap.UID, 0, n)
+	s := list.String
+	for len(s) > 0 {
+		num, rest, _ := strings.Cut(s, ",")
+		u, err := strconv.ParseUint(num, 10, 32)
+		if err != nil {
+			return nil, err
+		}
+		uids = append(uids, imap.UID(u))
+		s = rest
+	}
+	// SQLite feeds group_concat in the subquery's order in practice, but
+	// does not promise it.
+	if !slices.IsSorted(uids) {
+		slices.Sort(uids)
+	}
+	return uids, nil
+}
+
+// searchBuilder turns search criteria into one SQL condition on the
+// messages row m.
+type searchBuilder struct {
+	ctx       context.Context
+	q         querier
+	mailboxID int64
+	args      []any
+
+	haveMax bool
+	max     imap.UID   // the mailbox's highest UID, for "*"
+	all     []imap.UID // the mailbox's UIDs, loaded for large UID sets
+}
+
+func (b *searchBuilder) arg(v any) string {
+	b.args = append(b.args, v)
+	return "?"
+}
+
+// node returns the condition for c: all of its criteria together.
+func (b *searchBuilder) node(c *imap.SearchCriteria) (string, error) {
+	if len(c.SeqNum) > 0 {
+		return "", fmt.Errorf("store: search: sequence number criteria must be translated to UIDs by the caller")
+	}
+	var conds []string
+	for _, set := range c.UID {
+		cond, err := b.uidSet(set)
+		if err != nil {
+			return "", err
+		}
+		conds = append(conds, cond)
+	}
+	if !c.Since.IsZero() {
+		conds = append(conds, "m.internal_day >= "+b.arg(dayOf(c.Since)))
+	}
+	if !c.Before.IsZero() {
+		conds = append(conds, "m.internal_day < "+b.arg(dayOf(c.Before)))
+	}
+	if !c.SentSince.IsZero() {
+		conds = append(conds, "m.sent_day >= "+b.arg(dayOf(c.SentSince)))
+	}
+	if !c.SentBefore.IsZero() {
+		conds = append(conds, "m.sent_day < "+b.arg(dayOf(c.SentBefore)))
+	}
+	for _, h := range c.Header {
+		conds = append(conds, b.header(h.Key, h.Value))
+	}
+	for _, v := range c.Body {
+		conds = append(conds, b.body(v))
+	}
+	for _, v := range c.Text {
+		conds = append(conds, "("+b.anyHeader(v)+" OR "+b.body(v)+")")
+	}
+	for _, f := range c.Flag {
+		conds = append(conds, b.flag(f, true))
+	}
+	for _, f := range c.NotFlag {
+		conds = append(conds, b.flag(f, false))
+	}
+	if c.Larger > 0 {
+		conds = append(conds, "m.size > "+b.arg(c.Larger))
+	}
+	if c.Smaller > 0 {
+		conds = append(conds, "m.size < "+b.arg(c.Smaller))
+	}
+	if c.ModSeq != nil {
+		conds = append(conds, "m.modseq >= "+b.arg(int64(min(c.ModSeq.ModSeq, 1<<63-1))))
+	}
+	for i := range c.Not {
+		cond, err := b.node(&c.Not[i])
+		if err != nil {
+			return "", err
+		}
+		conds = append(conds, "NOT ("+cond+")")
+	}
+	for i := range c.Or {
+		l, err := b.node(&c.Or[i][0])
+		if err != nil {
+			return "", err
+		}
+		r, err := b.node(&c.Or[i][1])
+		if err != nil {
+			return "", err
+		}
+		conds = append(conds, "(("+l+") OR ("+r+"))")
+	}
+	if len(conds) == 0 {
+		return "1", nil
+	}
+	return strings.Join(conds, " AND "), nil
+}
+
+// ftsPhrase quotes s as an FTS5 phrase: with the trigram tokenizer, a
+// substring match.
+func ftsPhrase(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+// useIndex reports whether the folded string s is long enough for the
+// trigram index.
+func useIndex(s string) bool { return utf8.RuneCountInString(s) >= 3 }
+
+// headerRange is the rowid range of the header fields of m's blob.
+const headerRange = `h.rowid BETWEEN m.blob_id * 1024 AND m.blob_id * 1024 + 1023`
+
+// header matches messages with a header field name containing value; an
+// empty value matches every message with such a field (RFC 9051 6.4.4).
+func (b *searchBuilder) header(name, value string) string {
+	name = strings.ToLower(name)
+	v := fold(value)
+	switch {
+	case v == "":
+		return "EXISTS (SELECT 1 FROM message_headers h WHERE " + headerRange + " AND h.name = " + b.arg(name) + ")"
+	case useIndex(v):
+		return "m.blob_id IN (SELECT rowid >> 10 FROM message_headers WHERE message_headers MATCH " + b.arg(ftsPhrase(v)) + " AND name = " + b.arg(name) + ")"
+	default:
+		return "EXISTS (SELECT 1 FROM message_headers h WHERE " + headerRange + " AND h.name = " + b.arg(name) + " AND instr(h.value, " + b.arg(v) + ") > 0)"
+	}
+}
+
+// anyHeader matches messages with any header field containing value.
+func (b *searchBuilder) anyHeader(value string) string {
+	v := fold(value)
+	switch {
+	case v == "":
+		return "1"
+	case useIndex(v):
+		return "m.blob_id IN (SELECT rowid >> 10 FROM message_headers WHERE message_headers MATCH " + b.arg(ftsPhrase(v)) + ")"
+	default:
+		return "EXISTS (SELECT 1 FROM message_headers h WHERE " + headerRange + " AND instr(h.value, " + b.arg(v) + ") > 0)"
+	}
+}
+
+// body matches messages whose body text contains value.
+func (b *searchBuilder) body(value string) string {
+	v := fold(value)
+	switch {
+	case v == "":
+		return "1"
+	case useIndex(v):
+		return "m.blob_id IN (SELECT rowid FROM message_text WHERE message_text MATCH " + b.arg(ftsPhrase(v)) + ")"
+	default:
+		return "EXISTS (SELECT 1 FROM message_text t WHERE t.rowid = m.blob_id AND instr(t.body, " + b.arg(v) + ") > 0)"
+	}
+}
+
+// flag matches messages that have (or, with has false, lack) flag f.
+func (b *searchBuilder) flag(f imap.Flag, has bool) string {
+	s := string(f)
+	var cond string
+	switch {
+	case strings.HasPrefix(s, `\`):
+		bit := systemBit(s)
+		if bit == 0 {
+			cond = "0" // \Recent and unknown system flags: never stored
+		} else {
+			cond = "m.flags & " + strconv.FormatInt(bit, 10) + " != 0"
+		}
+	case !validKeyword(s):
+		cond = "0"
+	default:
+		cond = "instr(lower(m.keywords), " + b.arg(" "+strings.ToLower(s)+" ") + ") > 0"
+	}
+	if has {
+		return cond
+	}
+	return "NOT (" + cond + ")"
+}
+
+// maxUID returns the mailbox's highest UID (0 if empty).
+func (b *searchBuilder) maxUID() (imap.UID, error) {
+	if !b.haveMax {
+		var m int64
+		err := b.q.QueryRowContext(b.ctx, `SELECT coalesce(max(uid), 0) FROM messages WHERE mailbox_id = ?`, b.mailboxID).Scan(&m)
+		if err != nil {
+			return 0, fmt.Errorf("store: search: %w", err)
+		}
+		b.max, b.haveMax = imap.UID(m), true
+	}
+	return b.max, nil
+}
+
+// uidSet matches messages whose UID is in set.
+func (b *searchBuilder) uidSet(set imap.UIDSet) (string, error) {
+	if len(set) == 0 || imap.IsSearchRes(set) {
+		return "0", nil
+	}
+	type span struct{ lo, hi imap.UID }
+	spans := make([]span, 0, len(set))
+	for _, r := range set {
+		lo, hi := r.Start, r.Stop
+		if lo == 0 || hi == 0 {
+			m, err := b.maxUID()
+			if err != nil {
+				return "", err
+			}
+			if lo == 0 {
+				lo = m
+			}
+			if hi == 0 {
+				hi = m
+			}
+		}
+		if lo > hi {
+			lo, hi = hi, lo
+		}
+		spans = append(spans, span{lo, hi})
+	}
+	// Sort and merge, so that the spans are disjoint and ascending.
+	slices.SortFunc(spans, func(x, y span) int { return cmp.Compare(x.lo, y.lo) })
+	merged := spans[:1]
+	for _, sp := range spans[1:] {
+		last := &merged[len(merged)-1]
+		if uint64(sp.lo) <= uint64(last.hi)+1 {
+			last.hi = max(last.hi, sp.hi)
+			continue
+		}
+		merged = append(merged, sp)
+	}
+	if len(merged) <= maxUIDRanges {
+		conds := make([]string, len(merged))
+		for i, sp := range merged {
+			if sp.lo == sp.hi {
+				conds[i] = "m.uid = " + strconv.FormatUint(uint64(sp.lo), 10)
+			} else {
+				conds[i] = "m.uid BETWEEN " + strconv.FormatUint(uint64(sp.lo), 10) + " AND " + strconv.FormatUint(uint64(sp.hi), 10)
+			}
+		}
+		return "(" + strings.Join(conds, " OR ") + ")", nil
+	}
+	// Many ranges: resolve them against the UIDs that exist, and pass the
+	// result as one list.
+	if b.all == nil {
+		all, err := uidsAfter(b.ctx, b.q, b.mailboxID, 0)
+		if err != nil {
+			return "", err
+		}
+		b.all = all
+	}
+	var in []imap.UID
+	for _, u := range b.all {
+		if _, ok := slices.BinarySearchFunc(merged, u, func(sp span, u imap.UID) int {
+			switch {
+			case sp.hi < u:
+				return -1
+			case sp.lo > u:
+				return 1
+			}
+			return 0
+		}); ok {
+			in = append(in, u)
+		}
+	}
+	return "m.uid IN (SELECT value FROM json_each(" + b.arg(uidJSON(in)) + "))", nil
+}

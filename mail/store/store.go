@@ -1,0 +1,263 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/db"
+)
+
+// defaultMaxMessageSize is Options.MaxMessageSize when it is zero.
+const defaultMaxMessageSize = 64 << 20
+
+// Store is the message store. Its methods are safe for concurrent use.
+//
+// Methods that take a mailbox ID trust it: the caller (an IMAP session that
+// selected the mailbox by name through [Store.Mailbox]) has checked that
+// it belongs to the account. Methods that take an account ID and a name look
+// the mailbox up in that account only.
+type Store struct {
+	db    *db.DB
+	blobs *blob.Store
+	log   *slog.Logger
+	opts  Options
+
+	// pins counts, per blob, the writes between their blob.Put and their
+	// commit, so that CollectGarbage leaves those blobs alone.
+	mu   sync.Mutex
+	pins map[blob.Ref]int
+}
+
+// New returns a store keeping metadata in d (migrated with [Component]) and
+// bodies in blobs. A nil log discards log records. Log records never
+// contain message contents, addresses or subjects.
+func New(d *db.DB, blobs *blob.Store, log *slog.Logger, opts Options) *Store {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxMessageSize <= 0 {
+		opts.MaxMessageSize = defaultMaxMessageSize
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}}
+}
+
+// now is the store's clock.
+func (s *Store) now() time.Time { return s.opts.Now() }
+
+// pin marks ref as about to be referenced by a commit; unpin undoes it.
+func (s *Store) pin(ref blob.Ref) {
+	s.mu.Lock()
+	s.pins[ref]++
+	s.mu.Unlock()
+}
+
+func (s *Store) unpin(ref blob.Ref) {
+	s.mu.Lock()
+	if s.pins[ref]--; s.pins[ref] <= 0 {
+		delete(s.pins, ref)
+	}
+	s.mu.Unlock()
+}
+
+func (s *Store) pinned(ref blob.Ref) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pins[ref] > 0
+}
+
+// changes collects the announcements of one write transaction.
+type changes []Change
+
+func (c *changes) add(ch Change) { *c = append(*c, ch) }
+
+// write runs fn in a write transaction and, after it committed, announces
+// the changes fn recorded to Options.OnChange, with the origin from ctx.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx, ch *changes) error) error {
+	var ch changes
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		ch = ch[:0] // fn runs once, but keep it correct if Tx ever retries
+		return fn(tx, &ch)
+	})
+	if err != nil {
+		return err
+	}
+	s.announce(ctx, ch)
+	return nil
+}
+
+// announce calls OnChange for each change.
+func (s *Store) announce(ctx context.Context, ch changes) {
+	if s.opts.OnChange == nil {
+		return
+	}
+	origin := ctx.Value(originKey{})
+	for _, c := range ch {
+		c.Origin = origin
+		s.opts.OnChange(c)
+	}
+}
+
+// querier is what *sql.DB and *sql.Tx have in common.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// QuotaError reports that a write would take one or more accounts over
+// their quota. errors.Is(err, ErrQuota) holds for it; errors.As gives the
+// accounts, so that SMTP can refuse just those recipients.
+type QuotaError struct {
+	Over []QuotaExcess
+}
+
+// QuotaExcess is one account that a write would take over quota.
+type QuotaExcess struct {
+	AccountID int64
+	Used      int64 // bytes used before the write
+	Adding    int64 // bytes the write would add
+	Quota     int64
+}
+
+// Error says which accounts are over quota and by how much, for example
+// "store: over quota: account 7: 1.2 GB used + 3.4 MB of 1.0 GB".
+func (e *QuotaError) Error() string {
+	var b strings.Builder
+	b.WriteString(ErrQuota.Error())
+	for i, o := range e.Over {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "account %d: %s used + %s of %s", o.AccountID, formatBytes(o.Used), formatBytes(o.Adding), formatBytes(o.Quota))
+	}
+	return b.String()
+}
+
+// Unwrap makes errors.Is(err, ErrQuota) true.
+func (e *QuotaError) Unwrap() error { return ErrQuota }
+
+// formatBytes writes n in decimal units, one decimal place.
+func formatBytes(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return strconv.FormatFloat(float64(n)/float64(div), 'f', 1, 64) + " " + string("kMGTP"[exp]) + "B"
+}
+
+// EnsureAccount creates the account's special-use mailboxes ([SpecialUse])
+// that are missing, subscribed. It is idempotent and cheap when nothing is
+// missing, so IMAP calls it at every login.
+func (s *Store) EnsureAccount(ctx context.Context, accountID int64) error {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM mailboxes WHERE account_id = ? AND (attr != '' OR name = 'INBOX')`, accountID).Scan(&n)
+	if err != nil {
+		return fmt.Errorf("store: ensure account: %w", err)
+	}
+	if n >= len(SpecialUse) {
+		return nil
+	}
+	return s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+		return s.ensureAccount(ctx, tx, ch, accountID)
+	})
+}
+
+// ensureAccount is EnsureAccount inside a transaction.
+func (s *Store) ensureAccount(ctx context.Context, tx *sql.Tx, ch *changes, accountID int64) error {
+	now := s.now().Unix()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO mail_accounts (account_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING`, accountID, now); err != nil {
+		return fmt.Errorf("store: ensure account: %w", err)
+	}
+	created := false
+	for _, su := range SpecialUse {
+		res, err := tx.ExecContext(ctx, `INSERT INTO mailboxes (account_id, name, attr, subscribed, uid_validity, created_at)
+			VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (account_id, name) DO UPDATE SET attr = excluded.attr WHERE attr != excluded.attr`,
+			accountID, su.Name, string(su.Attr), newUIDValidity(), now)
+		if err != nil {
+			return fmt.Errorf("store: ensure account: creating %s: %w", su.Name, err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			created = true
+		}
+	}
+	if created {
+		ch.add(Change{Kind: ChangeMailboxes, AccountID: accountID})
+	}
+	return nil
+}
+
+// SetQuota sets the account's storage quota in bytes; 0 means unlimited.
+// The quota counts the size of every message in every mailbox of the
+// account, also when its body is shared with other accounts.
+func (s *Store) SetQuota(ctx context.Context, accountID int64, bytes int64) error {
+	if bytes < 0 {
+		return fmt.Errorf("store: set quota: negative quota %d", bytes)
+	}
+	return s.write(ctx, func(tx *sql.Tx, _ *changes) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO mail_accounts (account_id, quota, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (account_id) DO UPDATE SET quota = excluded.quota`, accountID, bytes, s.now().Unix())
+		if err != nil {
+			return fmt.Errorf("store: set quota: %w", err)
+		}
+		return nil
+	})
+}
+
+// Usage returns the bytes the account's messages take and its quota (0:
+// unlimited). An account the store has never seen uses 0 of 0.
+func (s *Store) Usage(ctx context.Context, accountID int64) (used, quota int64, err error) {
+	used, quota, err = usage(ctx, s.db, accountID)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: usage: %w", err)
+	}
+	return used, quota, nil
+}
+
+// usage reads an account's usage and quota with q.
+func usage(ctx context.Context, q querier, accountID int64) (used, quota int64, err error) {
+	err = q.QueryRowContext(ctx, `SELECT
+		(SELECT coalesce(sum(size), 0) FROM mailboxes WHERE account_id = ?1),
+		coalesce((SELECT quota FROM mail_accounts WHERE account_id = ?1), 0)`, accountID).Scan(&used, &quota)
+	return used, quota, err
+}
+
+// checkQuota returns a *QuotaError if adding bytes to each account in add
+// would exceed its quota, nil if not.
+func checkQuota(ctx context.Context, tx *sql.Tx, add map[int64]int64, order []int64) error {
+	var qe QuotaError
+	for _, acct := range order {
+		n := add[acct]
+		used, quota, err := usage(ctx, tx, acct)
+		if err != nil {
+			return fmt.Errorf("store: quota: %w", err)
+		}
+		if quota > 0 && used+n > quota {
+			qe.Over = append(qe.Over, QuotaExcess{AccountID: acct, Used: used, Adding: n, Quota: quota})
+		}
+	}
+	if len(qe.Over) > 0 {
+		return &qe
+	}
+	return nil
+}
+
+// isQuota reports whether err is a quota refusal.
+func isQuota(err error) bool { return errors.Is(err, ErrQuota) }
