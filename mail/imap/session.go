@@ -166,6 +166,10 @@ func storeErr(err error) error {
 		return errNo(imap.ResponseCodeCannot, "This mailbox cannot be deleted or renamed")
 	case errors.Is(err, store.ErrBadName):
 		return errNo(imap.ResponseCodeCannot, "Invalid mailbox name")
+	case errors.Is(err, store.ErrHasChildren):
+		return errNo(imap.ResponseCodeHasChildren, "Delete the mailboxes inside it first")
+	case errors.Is(err, store.ErrBadFlag):
+		return &imap.Error{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug, Text: "Invalid flag or keyword"}
 	case errors.Is(err, context.Canceled):
 		return errNo(imap.ResponseCodeUnavailable, "Connection closing")
 	}
