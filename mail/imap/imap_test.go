@@ -650,3 +650,45 @@ func readLine(t *testing.T, c net.Conn) string {
 		}
 	}
 }
+
+// TestSearchRes: SEARCH RETURN (SAVE) then FETCH $ (RFC 5182; part of
+// IMAP4rev2). The go-imap client does not send SAVE, so this speaks the
+// protocol directly.
+func TestSearchRes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	m := e.member(t, "anna@example.org")
+	c := e.login(t, m, nil)
+	appendMsg(t, c, "INBOX", message("a@example.org", "anna@example.org", "one", "nothing"), nil)
+	u := appendMsg(t, c, "INBOX", message("b@example.org", "anna@example.org", "two", "leaflets"), nil)
+	conn, err := tls.Dial("tcp", e.imaps, &tls.Config{RootCAs: e.roots, ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	readLine(t, conn)
+	cmd := func(tag, line string) string {
+		t.Helper()
+		fmt.Fprintf(conn, "%s %s\r\n", tag, line)
+		var out strings.Builder
+		for {
+			l := readLine(t, conn)
+			if l == "" {
+				t.Fatalf("%s: connection ended; got %q", line, out.String())
+			}
+			out.WriteString(l)
+			if strings.HasPrefix(l, tag+" ") {
+				if !strings.HasPrefix(l, tag+" OK") {
+					t.Fatalf("%s: %s", line, out.String())
+				}
+				return out.String()
+			}
+		}
+	}
+	cmd("a", fmt.Sprintf("LOGIN %s %s", m.Account.Login, m.secret))
+	cmd("b", "SELECT INBOX")
+	cmd("c", "UID SEARCH RETURN (SAVE) BODY leaflets")
+	if out := cmd("d", "UID FETCH $ (UID)"); !strings.Contains(out, fmt.Sprintf("UID %d", u)) || strings.Count(out, "FETCH (") != 1 {
+		t.Errorf("UID FETCH $ = %q, want just UID %d", out, u)
+	}
+}

@@ -32,6 +32,10 @@ func (ss *session) selected() (*selection, error) {
 // into messages in ascending order. Messages expunged in the mailbox but not
 // yet reported to the session, and new ones not yet announced, are left out.
 func (sel *selection) resolve(numSet imap.NumSet) []msgRef {
+	if imap.IsSearchRes(numSet) {
+		// "$": the result saved by the last SEARCH RETURN (SAVE) (RFC 5182).
+		numSet = sel.searchRes
+	}
 	ms := sel.ms
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
@@ -369,6 +373,13 @@ func (ss *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria
 		data.All = uidSet
 	} else {
 		data.All = seqs
+	}
+	if options != nil && options.ReturnSave {
+		saved := imap.UIDSet{}
+		for _, uid := range uids {
+			saved.AddNum(uid)
+		}
+		sel.searchRes = saved
 	}
 	return data, nil
 }

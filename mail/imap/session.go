@@ -36,10 +36,11 @@ type session struct {
 
 // selection is the selected mailbox of a session.
 type selection struct {
-	ms       *mailboxState
-	mb       store.Mailbox
-	tracker  *imapserver.SessionTracker
-	readOnly bool
+	ms        *mailboxState
+	mb        store.Mailbox
+	tracker   *imapserver.SessionTracker
+	readOnly  bool
+	searchRes imap.UIDSet // saved by SEARCH RETURN (SAVE), used as "$"
 }
 
 var (

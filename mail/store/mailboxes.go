@@ -80,11 +80,9 @@ func newUIDValidity() uint32 {
 	}
 }
 
-// likeEscape escapes s for a LIKE pattern with ESCAPE '\'.
-func likeEscape(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return r.Replace(s)
-}
+// childOf is an SQL condition: the column name starts with the next
+// argument, given twice; case-sensitively, as LIKE is not.
+const childOf = `substr(name, 1, length(CAST(? AS TEXT))) = CAST(? AS TEXT)`
 
 const mailboxCols = `id, account_id, name, attr, subscribed, uid_validity, uid_next, highest_modseq, messages, unseen, size`
 
@@ -207,8 +205,8 @@ func (s *Store) createMailbox(ctx context.Context, tx *sql.Tx, accountID int64, 
 // hasChildren reports whether the mailbox name has inferior mailboxes.
 func hasChildren(ctx context.Context, q querier, accountID int64, name string) (bool, error) {
 	var n int
-	err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM mailboxes WHERE account_id = ? AND name LIKE ? ESCAPE '\')`,
-		accountID, likeEscape(name+string(Delimiter))+"%").Scan(&n)
+	err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM mailboxes WHERE account_id = ? AND `+childOf+`)`,
+		accountID, name+string(Delimiter), name+string(Delimiter)).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("store: %w", err)
 	}
@@ -284,8 +282,8 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, oldName, new
 			return fmt.Errorf("%w: %q", ErrSpecialUse, mb.Name)
 		}
 		// The mailbox and its children, with their new names.
-		rows, err := tx.QueryContext(ctx, `SELECT id, name FROM mailboxes WHERE account_id = ? AND (id = ? OR name LIKE ? ESCAPE '\')`,
-			accountID, mb.ID, likeEscape(from+string(Delimiter))+"%")
+		rows, err := tx.QueryContext(ctx, `SELECT id, name FROM mailboxes WHERE account_id = ? AND (id = ? OR `+childOf+`)`,
+			accountID, mb.ID, from+string(Delimiter), from+string(Delimiter))
 		if err != nil {
 			return fmt.Errorf("store: rename mailbox: %w", err)
 		}

@@ -259,7 +259,7 @@ func TestStripHTML(t *testing.T) {
 		{"a<br/>b", "a\nb"},
 		{"unclosed <b", "unclosed "},
 		{"<script>never closed", ""},
-		{"<td>a</td><td>b</td>", " a b"},
+		{"<td>a</td><td>b</td>", " a  b "},
 	}
 	for _, tt := range tests {
 		if got := stripHTML(tt.in); got != tt.want {

@@ -1,0 +1,189 @@
+package store
+
+import (
+	"database/sql"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// bulkInsert puts n messages into a mailbox directly, for benchmarks: one
+// transaction, no blob files, n distinct blobs rows, with search text from
+// text unless it is nil. It keeps the mailbox's counters right.
+func bulkInsert(tb testing.TB, e *env, mailboxID int64, n int, text func(i int) (subject, body string)) {
+	tb.Helper()
+	ctx := tb.Context()
+	err := e.db.Tx(ctx, func(tx *sql.Tx) error {
+		blobStmt, err := tx.PrepareContext(ctx, `INSERT INTO blobs (ref, size, envelope, structure, created_at) VALUES (?, ?, ?, ?, 0) RETURNING id`)
+		if err != nil {
+			return err
+		}
+		textStmt, err := tx.PrepareContext(ctx, `INSERT INTO message_text (rowid, body) VALUES (?, ?)`)
+		if err != nil {
+			return err
+		}
+		hdrStmt, err := tx.PrepareContext(ctx, `INSERT INTO message_headers (rowid, name, value) VALUES (?, 'subject', ?), (?, 'from', ?)`)
+		if err != nil {
+			return err
+		}
+		msgStmt, err := tx.PrepareContext(ctx, `INSERT INTO messages (mailbox_id, uid, blob_id, flags, internal_date, internal_day, sent_day, size, modseq)
+			VALUES (?, ?, ?, ?, ?, ?, ?, 2000, 2)`)
+		if err != nil {
+			return err
+		}
+		for i := range n {
+			subject, body := fmt.Sprint("message ", i), ""
+			if text != nil {
+				subject, body = text(i)
+			}
+			env, _ := encodeEnvelope(&imap.Envelope{Subject: subject, From: []imap.Address{{Name: "Anna", Mailbox: "anna", Host: "example.org"}}})
+			bs, _ := encodeStructure(&imap.BodyStructureSinglePart{Type: "text", Subtype: "plain", Params: map[string]string{"charset": "utf-8"}, Size: 1000, Text: &imap.BodyStructureText{NumLines: 20}})
+			var id int64
+			if err := blobStmt.QueryRowContext(ctx, fmt.Sprintf("%064x", i+1<<40), 2000, env, bs).Scan(&id); err != nil {
+				return err
+			}
+			if text != nil {
+				if _, err := textStmt.ExecContext(ctx, id, fold(body)); err != nil {
+					return err
+				}
+				if _, err := hdrStmt.ExecContext(ctx, id<<10, fold(subject), id<<10|1, "anna <anna@example.org>"); err != nil {
+					return err
+				}
+			}
+			date := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Minute)
+			var flags int64
+			if i%3 != 0 {
+				flags = bitSeen
+			}
+			if _, err := msgStmt.ExecContext(ctx, mailboxID, i+1, id, flags, date.Unix(), dayOf(date), dayOf(date)); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE mailboxes SET uid_next = ?1 + 1, highest_modseq = 2, messages = ?1,
+			unseen = (SELECT count(*) FROM messages WHERE mailbox_id = ?2 AND flags & 1 = 0), size = ?1 * 2000 WHERE id = ?2`, n, mailboxID)
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// words makes varied text for the search benchmark.
+var words = strings.Fields(`budget canvassing posters rally venue flyer agenda meeting volunteers
+	donation press release campaign election district council members newsletter training
+	leaflets banner microphone schedule transport catering security permit statement`)
+
+func benchText(i int) (string, string) {
+	var b strings.Builder
+	for j := range 60 {
+		b.WriteString(words[(i*7+j*13+j*j)%len(words)])
+		b.WriteByte(' ')
+	}
+	fmt.Fprintf(&b, "ticket-%d", i)
+	return fmt.Sprintf("Weekly update %d: %s", i, words[i%len(words)]), b.String()
+}
+
+func BenchmarkAppend(b *testing.B) {
+	for _, size := range []int{1 << 10, 100 << 10} {
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			e := newEnv(b)
+			acct := e.account(b, 1)
+			body := strings.Repeat("All work and no play makes Jack a dull boy.\r\n", size/45)
+			ctx := b.Context()
+			i := 0
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				raw := simple(fmt.Sprint("message ", i), body)
+				i++
+				if _, _, err := e.s.Append(ctx, acct, "INBOX", strings.NewReader(raw), nil, time.Time{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// env100k is a store with 100,000 messages in INBOX, indexed for search
+// if withText.
+func env100k(b *testing.B, withText bool) (*env, Mailbox) {
+	b.Helper()
+	e := newEnv(b)
+	acct := e.account(b, 1)
+	mb := e.mailbox(b, acct, "INBOX")
+	start := time.Now()
+	var text func(int) (string, string)
+	if withText {
+		text = benchText
+	}
+	bulkInsert(b, e, mb.ID, 100_000, text)
+	b.Logf("inserted 100,000 messages in %v", time.Since(start))
+	return e, e.mailbox(b, acct, "INBOX")
+}
+
+func BenchmarkUIDs100k(b *testing.B) {
+	e, mb := env100k(b, false)
+	ctx := b.Context()
+	for b.Loop() {
+		uids, err := e.s.UIDs(ctx, mb.ID)
+		if err != nil || len(uids) != 100_000 {
+			b.Fatal(len(uids), err)
+		}
+	}
+}
+
+func BenchmarkMailbox100k(b *testing.B) {
+	e, mb := env100k(b, false)
+	ctx := b.Context()
+	for b.Loop() {
+		got, err := e.s.Mailbox(ctx, mb.AccountID, "INBOX")
+		if err != nil || got.Messages != 100_000 || got.Unseen != 33_334 {
+			b.Fatal(got, err)
+		}
+	}
+}
+
+func BenchmarkMessages100(b *testing.B) {
+	e, mb := env100k(b, false)
+	ctx := b.Context()
+	uids := make([]imap.UID, 100)
+	for i := range uids {
+		uids[i] = imap.UID(50_000 + i)
+	}
+	for b.Loop() {
+		msgs, err := e.s.Messages(ctx, mb.ID, uids)
+		if err != nil || len(msgs) != 100 {
+			b.Fatal(len(msgs), err)
+		}
+	}
+}
+
+func BenchmarkSearchText(b *testing.B) {
+	e, mb := env100k(b, true)
+	ctx := b.Context()
+	for _, bm := range []struct {
+		name string
+		c    imap.SearchCriteria
+		min  int
+	}{
+		{"BODY rare", imap.SearchCriteria{Body: []string{"ticket-4242"}}, 1},
+		{"BODY none", imap.SearchCriteria{Body: []string{"no such phrase"}}, 0},
+		{"BODY common", imap.SearchCriteria{Body: []string{"microphone"}}, 1000},
+		{"TEXT rare", imap.SearchCriteria{Text: []string{"ticket-4242"}}, 1},
+		{"SUBJECT", imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "update 777:"}}}, 1},
+		{"BODY short", imap.SearchCriteria{Body: []string{"zq"}}, 0},
+		{"UNSEEN", imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagSeen}}, 33_334},
+		{"SINCE UNSEEN", imap.SearchCriteria{Since: day(2026, 2, 15), NotFlag: []imap.Flag{imap.FlagSeen}}, 1},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			for b.Loop() {
+				uids, err := e.s.Search(ctx, mb.ID, &bm.c)
+				if err != nil || len(uids) < bm.min {
+					b.Fatal(len(uids), err)
+				}
+			}
+		})
+	}
+}
