@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -230,6 +231,13 @@ func remoteAddr(c net.Conn) netip.Addr {
 // slogPrintf lets go-imap's Printf logger write to slog.
 type slogPrintf struct{ log *slog.Logger }
 
+// Panics in command handlers and internal errors are errors; clients that
+// hang up before the greeting or mid-command are routine and only debug.
 func (l slogPrintf) Printf(format string, args ...any) {
-	l.log.Warn(fmt.Sprintf(format, args...), "component", "imapserver")
+	msg := fmt.Sprintf(format, args...)
+	level := slog.LevelDebug
+	if strings.HasPrefix(msg, "panic") || strings.HasPrefix(msg, "handling ") || strings.HasPrefix(msg, "failed to create session") {
+		level = slog.LevelError
+	}
+	l.log.Log(context.Background(), level, msg, "component", "imapserver")
 }
