@@ -163,7 +163,9 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if err = s.db.Migrate(ctx, audit.Component(), auth.Component(), store.Component()); err != nil {
 		return nil, err
 	}
-	if s.blobs, err = blob.Open(filepath.Join(cfg.DataDir, "blobs")); err != nil {
+	// Mail has a blob directory of its own: its garbage collector may
+	// delete any body no message refers to.
+	if s.blobs, err = blob.Open(filepath.Join(cfg.DataDir, "blobs", "mail")); err != nil {
 		return nil, err
 	}
 	keys, err := auth.LoadKeys(filepath.Join(cfg.DataDir, "keys", "auth.key"))
@@ -242,6 +244,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.wg.Go(func() { s.auth.Run(runCtx) })
+	s.wg.Go(func() { s.collectMailGarbage(runCtx) })
 	s.wg.Go(func() {
 		if err := s.https.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("https server", "err", err)
@@ -276,6 +279,25 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	}
 	log.Info("caucus serving", "web", s.url, "imaps", s.addrs["imaps"], "imap", s.addrs["imap"], "data", cfg.DataDir, "dev", o.dev)
 	return s, nil
+}
+
+// collectMailGarbage deletes message bodies no message refers to any more,
+// hourly, until ctx ends.
+func (s *server) collectMailGarbage(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.mail.CollectGarbage(ctx); err != nil {
+				s.log.Warn("mail garbage collection", "err", err)
+			} else if n > 0 {
+				s.log.Info("mail garbage collection", "deleted_blobs", n)
+			}
+		}
+	}
 }
 
 // listeners are the bound sockets, by name ("https", "imaps", …).

@@ -171,6 +171,8 @@ func storeErr(err error) error {
 		return errNo(imap.ResponseCodeHasChildren, "Delete the mailboxes inside it first")
 	case errors.Is(err, store.ErrBadFlag):
 		return &imap.Error{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug, Text: "Invalid flag or keyword"}
+	case errors.Is(err, store.ErrBlobCollected):
+		return errNo(imap.ResponseCodeUnavailable, "Temporary failure, try again")
 	case errors.Is(err, context.Canceled):
 		return errNo(imap.ResponseCodeUnavailable, "Connection closing")
 	}

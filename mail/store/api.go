@@ -10,6 +10,15 @@
 // console all use this API. Changes are announced after commit to the
 // function given as Options.OnChange, so that live IMAP sessions see
 // deliveries and other sessions' changes.
+//
+// Bodies are never deleted by the call that removes their last message
+// (EXPUNGE, MOVE, DELETE): [Store.CollectGarbage] deletes them later, so
+// that a concurrent delivery of the same content cannot lose its body (see
+// gc.go). Mailbox counters (messages, unseen, size) are kept in the mailbox
+// row in the same transactions as the messages, so SELECT and STATUS read
+// one row. Search (RFC 9051 6.4.4) runs in SQLite over an FTS5 trigram
+// index of decoded header values and body text built at delivery, once
+// per body.
 package store
 
 import (
@@ -37,6 +46,12 @@ var (
 	// ErrBadFlag refuses a flag that is neither a known system flag nor a
 	// valid keyword atom, or more keywords on one message than allowed.
 	ErrBadFlag = errors.New("store: invalid flag")
+	// ErrBlobCollected reports that the body of a message being stored was
+	// deleted by [Store.CollectGarbage] between storing it and committing
+	// its metadata. This needs identical content to have been unreferenced
+	// for the whole grace period and to arrive again at that very moment;
+	// nothing was stored, and trying again (SMTP 4xx, IMAP NO) succeeds.
+	ErrBlobCollected = errors.New("store: message body was collected concurrently; try again")
 )
 
 // Special-use mailboxes every account has (RFC 6154). INBOX has no attribute.

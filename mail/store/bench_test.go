@@ -106,6 +106,28 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
+func BenchmarkDeliver(b *testing.B) {
+	for _, n := range []int{1, 100} {
+		b.Run(fmt.Sprintf("%drecipients", n), func(b *testing.B) {
+			e := newEnv(b)
+			var accts []int64
+			for i := range n {
+				accts = append(accts, e.account(b, int64(i+1)))
+			}
+			ctx := b.Context()
+			body := strings.Repeat("All work and no play makes Jack a dull boy.\r\n", 100)
+			i := 0
+			for b.Loop() {
+				raw := simple(fmt.Sprint("message ", i), body)
+				i++
+				if _, err := e.s.Deliver(ctx, accts, strings.NewReader(raw)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // env100k is a store with 100,000 messages in INBOX, indexed for search
 // if withText.
 func env100k(b *testing.B, withText bool) (*env, Mailbox) {

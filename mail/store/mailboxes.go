@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -84,6 +83,7 @@ func newUIDValidity() uint32 {
 // argument, given twice; case-sensitively, as LIKE is not.
 const childOf = `substr(name, 1, length(CAST(? AS TEXT))) = CAST(? AS TEXT)`
 
+// mailboxCols are the columns scanMailbox reads.
 const mailboxCols = `id, account_id, name, attr, subscribed, uid_validity, uid_next, highest_modseq, messages, unseen, size`
 
 // scanMailbox scans mailboxCols.
@@ -392,10 +392,4 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 		ch.add(Change{Kind: ChangeMailboxes, AccountID: accountID})
 		return nil
 	})
-}
-
-// sortedUIDs sorts and returns uids.
-func sortedUIDs(uids []imap.UID) []imap.UID {
-	slices.Sort(uids)
-	return uids
 }

@@ -241,6 +241,12 @@ func TestRenameMailbox(t *testing.T) {
 	if after.ID != before.ID || after.UIDValidity != before.UIDValidity || after.Messages != 1 || after.UIDNext != uid+1 {
 		t.Errorf("renamed mailbox %+v, was %+v", after, before)
 	}
+	if byID, err := e.s.MailboxByID(ctx, before.ID); err != nil || byID != after {
+		t.Errorf("MailboxByID = %+v, %v; want %+v", byID, err, after)
+	}
+	if _, err := e.s.MailboxByID(ctx, 424242); !errors.Is(err, ErrNoMailbox) {
+		t.Errorf("MailboxByID of a missing mailbox: %v", err)
+	}
 
 	for _, tt := range []struct {
 		from, to string

@@ -22,13 +22,6 @@ import (
 // that let the parse be skipped.
 var errNeedParse = errors.New("store: message needs parsing")
 
-// ErrBlobCollected reports that the body of a message being stored was
-// deleted by [Store.CollectGarbage] between storing it and committing its
-// metadata. This needs identical content to have been unreferenced for the
-// whole grace period and to arrive again at that very moment; nothing was
-// stored, and trying again (an SMTP 4xx, an IMAP NO) succeeds.
-var ErrBlobCollected = errors.New("store: message body was collected concurrently; try again")
-
 // incoming is a message body in the blob store, on its way to being
 // referenced by message rows.
 type incoming struct {
@@ -703,6 +696,7 @@ func (s *Store) Move(ctx context.Context, srcMailboxID int64, uids []imap.UID, a
 	return s.copyMove(ctx, srcMailboxID, uids, accountID, dest, true)
 }
 
+// copyMove is Copy, or Move if move is set.
 func (s *Store) copyMove(ctx context.Context, srcID int64, uids []imap.UID, accountID int64, dest string, move bool) (Mailbox, []imap.UID, []imap.UID, error) {
 	cn, err := CanonicalName(dest)
 	if err != nil {

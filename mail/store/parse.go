@@ -281,12 +281,14 @@ type jsonTime struct {
 	Offset int   `json:"o"`
 }
 
+// jsonAddress is an imap.Address.
 type jsonAddress struct {
 	Name    string `json:"n,omitempty"`
 	Mailbox string `json:"m,omitempty"`
 	Host    string `json:"h,omitempty"`
 }
 
+// jsonEnvelope is an imap.Envelope.
 type jsonEnvelope struct {
 	Date      *jsonTime     `json:"d,omitempty"`
 	Subject   string        `json:"s,omitempty"`
@@ -300,11 +302,13 @@ type jsonEnvelope struct {
 	MessageID string        `json:"m,omitempty"`
 }
 
+// jsonDisposition is an imap.BodyStructureDisposition.
 type jsonDisposition struct {
 	Value  string            `json:"v"`
 	Params map[string]string `json:"p"`
 }
 
+// jsonRFC822 is an imap.BodyStructureMessageRFC822.
 type jsonRFC822 struct {
 	Envelope *jsonEnvelope `json:"e"`
 	Body     *jsonPart     `json:"b"`
@@ -339,6 +343,7 @@ type jsonPart struct {
 	Location    string           `json:"lo,omitempty"`
 }
 
+// toJSONAddresses and fromJSONAddresses convert address lists, keeping nil.
 func toJSONAddresses(as []imap.Address) []jsonAddress {
 	if as == nil {
 		return nil
@@ -361,6 +366,8 @@ func fromJSONAddresses(as []jsonAddress) []imap.Address {
 	return out
 }
 
+// toJSONEnvelope and fromJSONEnvelope convert envelopes; the date keeps
+// its zone offset.
 func toJSONEnvelope(e *imap.Envelope) *jsonEnvelope {
 	if e == nil {
 		return nil
@@ -414,6 +421,7 @@ func zoned(unix int64, offset int) time.Time {
 	return t.In(time.FixedZone("", offset))
 }
 
+// toJSONDisposition and fromJSONDisposition convert dispositions.
 func toJSONDisposition(d *imap.BodyStructureDisposition) *jsonDisposition {
 	if d == nil {
 		return nil
@@ -525,18 +533,19 @@ func fromJSONPart(jp *jsonPart) imap.BodyStructure {
 	return bs
 }
 
-// encodeEnvelope and encodeStructure give the stored forms.
+// encodeEnvelope gives the stored form of an envelope.
 func encodeEnvelope(e *imap.Envelope) (string, error) {
 	b, err := json.Marshal(toJSONEnvelope(e))
 	return string(b), err
 }
 
+// encodeStructure gives the stored form of a body structure.
 func encodeStructure(bs imap.BodyStructure) (string, error) {
 	b, err := json.Marshal(toJSONPart(bs))
 	return string(b), err
 }
 
-// decodeEnvelope and decodeStructure read the stored forms.
+// decodeEnvelope reads the stored form of an envelope.
 func decodeEnvelope(s string) (*imap.Envelope, error) {
 	var je *jsonEnvelope
 	if err := json.Unmarshal([]byte(s), &je); err != nil {
@@ -545,6 +554,7 @@ func decodeEnvelope(s string) (*imap.Envelope, error) {
 	return fromJSONEnvelope(je), nil
 }
 
+// decodeStructure reads the stored form of a body structure.
 func decodeStructure(s string) (imap.BodyStructure, error) {
 	var jp *jsonPart
 	if err := json.Unmarshal([]byte(s), &jp); err != nil {

@@ -92,6 +92,7 @@ type searchBuilder struct {
 	all     []imap.UID // the mailbox's UIDs, loaded for large UID sets
 }
 
+// arg adds a query argument and returns its placeholder.
 func (b *searchBuilder) arg(v any) string {
 	b.args = append(b.args, v)
 	return "?"

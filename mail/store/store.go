@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -55,13 +54,14 @@ func New(d *db.DB, blobs *blob.Store, log *slog.Logger, opts Options) *Store {
 // now is the store's clock.
 func (s *Store) now() time.Time { return s.opts.Now() }
 
-// pin marks ref as about to be referenced by a commit; unpin undoes it.
+// pin marks ref as about to be referenced by a commit.
 func (s *Store) pin(ref blob.Ref) {
 	s.mu.Lock()
 	s.pins[ref]++
 	s.mu.Unlock()
 }
 
+// unpin undoes pin.
 func (s *Store) unpin(ref blob.Ref) {
 	s.mu.Lock()
 	if s.pins[ref]--; s.pins[ref] <= 0 {
@@ -70,6 +70,7 @@ func (s *Store) unpin(ref blob.Ref) {
 	s.mu.Unlock()
 }
 
+// pinned reports whether ref is pinned.
 func (s *Store) pinned(ref blob.Ref) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -79,6 +80,7 @@ func (s *Store) pinned(ref blob.Ref) bool {
 // changes collects the announcements of one write transaction.
 type changes []Change
 
+// add records a change.
 func (c *changes) add(ch Change) { *c = append(*c, ch) }
 
 // write runs fn in a write transaction and, after it committed, announces
@@ -258,6 +260,3 @@ func checkQuota(ctx context.Context, tx *sql.Tx, add map[int64]int64, order []in
 	}
 	return nil
 }
-
-// isQuota reports whether err is a quota refusal.
-func isQuota(err error) bool { return errors.Is(err, ErrQuota) }
