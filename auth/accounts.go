@@ -346,3 +346,30 @@ func (s *Service) GroupsOf(ctx context.Context, accountID int64) ([]string, erro
 	}
 	return out, rows.Err()
 }
+
+// GroupMembers returns the ids of the accounts in a group, and whether the
+// group exists.
+func (s *Service) GroupMembers(ctx context.Context, group string) ([]int64, bool, error) {
+	var gid int64
+	err := s.db.QueryRowContext(ctx, `SELECT id FROM groups WHERE name = ?`, strings.ToLower(group)).Scan(&gid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("auth: group members: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT account_id FROM group_members WHERE group_id = ? ORDER BY account_id`, gid)
+	if err != nil {
+		return nil, false, fmt.Errorf("auth: group members: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, false, fmt.Errorf("auth: group members: %w", err)
+		}
+		out = append(out, id)
+	}
+	return out, true, rows.Err()
+}

@@ -1,0 +1,328 @@
+// Package route decides where mail for the party's addresses goes and who
+// may send as which address: accounts, aliases, group lists (a group's
+// address reaches all its members), and forwarding (used when staff leave).
+// Subaddresses ("name+tag@domain") reach "name@domain" (RFC 5233).
+package route
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/db"
+)
+
+// Errors.
+var (
+	ErrNotOurs = errors.New("route: not one of the party's domains")
+	ErrUnknown = errors.New("route: no such address")
+)
+
+// Component returns the tables' migrations.
+func Component() db.Component {
+	return db.Component{Name: "route", Migrations: []db.Migration{{Version: 1, SQL: `
+CREATE TABLE aliases (
+	address    TEXT PRIMARY KEY COLLATE NOCASE,
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	created_at INTEGER NOT NULL
+);
+CREATE INDEX aliases_account ON aliases(account_id);
+CREATE TABLE forwards (
+	account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+	target     TEXT NOT NULL,
+	keep_copy  INTEGER NOT NULL,
+	created_at INTEGER NOT NULL
+);
+`}}}
+}
+
+// Directory answers routing questions. It is safe for concurrent use.
+type Directory struct {
+	db      *db.DB
+	auth    *auth.Service
+	domains []string
+	now     func() time.Time
+
+	mu        sync.Mutex
+	names     []string
+	namesTime time.Time
+}
+
+// New builds a directory for the party's mail domains (the first is primary).
+func New(d *db.DB, a *auth.Service, domains []string, now func() time.Time) *Directory {
+	if now == nil {
+		now = time.Now
+	}
+	ds := make([]string, len(domains))
+	for i, x := range domains {
+		ds[i] = strings.ToLower(x)
+	}
+	return &Directory{db: d, auth: a, domains: ds, now: now}
+}
+
+// OwnDomains returns the party's mail domains.
+func (d *Directory) OwnDomains() []string { return slices.Clone(d.domains) }
+
+// IsOurs reports whether address is in one of the party's domains.
+func (d *Directory) IsOurs(address string) bool {
+	_, domain, ok := split(address)
+	return ok && slices.Contains(d.domains, domain)
+}
+
+// split returns the lower-cased local part (without a +subaddress) and domain.
+func split(address string) (local, domain string, ok bool) {
+	address = strings.ToLower(strings.TrimSpace(address))
+	at := strings.LastIndexByte(address, '@')
+	if at <= 0 || at == len(address)-1 {
+		return "", "", false
+	}
+	local, domain = address[:at], address[at+1:]
+	if plus := strings.IndexByte(local, '+'); plus > 0 {
+		local = local[:plus]
+	}
+	return local, domain, true
+}
+
+// Target is where mail for an address goes.
+type Target struct {
+	Accounts []int64  // local mailboxes
+	Remote   []string // forwarded to outside addresses
+}
+
+// Resolve says where mail for rcpt goes. ErrNotOurs for other domains,
+// ErrUnknown for addresses that do not exist (refused at RCPT).
+func (d *Directory) Resolve(ctx context.Context, rcpt string) (Target, error) {
+	var t Target
+	if err := d.resolve(ctx, rcpt, &t, 0); err != nil {
+		return Target{}, err
+	}
+	slices.Sort(t.Accounts)
+	t.Accounts = slices.Compact(t.Accounts)
+	slices.Sort(t.Remote)
+	t.Remote = slices.Compact(t.Remote)
+	return t, nil
+}
+
+const maxForwardDepth = 4
+
+func (d *Directory) resolve(ctx context.Context, rcpt string, t *Target, depth int) error {
+	local, domain, ok := split(rcpt)
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknown, rcpt)
+	}
+	if !slices.Contains(d.domains, domain) {
+		if depth > 0 { // a forward to the outside
+			t.Remote = append(t.Remote, local+"@"+domain)
+			return nil
+		}
+		return ErrNotOurs
+	}
+	address := local + "@" + domain
+	id, err := d.accountFor(ctx, address)
+	if err != nil {
+		return err
+	}
+	if id != 0 {
+		return d.deliverTo(ctx, id, t, depth)
+	}
+	members, isGroup, err := d.auth.GroupMembers(ctx, local)
+	if err != nil {
+		return err
+	}
+	if isGroup {
+		for _, m := range members {
+			if err := d.deliverTo(ctx, m, t, depth); err != nil && !errors.Is(err, ErrUnknown) {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrUnknown, address)
+}
+
+// accountFor finds the account of an address or alias (0 if none).
+func (d *Directory) accountFor(ctx context.Context, address string) (int64, error) {
+	a, err := d.auth.AccountByLogin(ctx, address)
+	if err == nil {
+		return a.ID, nil
+	}
+	if !errors.Is(err, auth.ErrNotFound) {
+		return 0, err
+	}
+	var id int64
+	err = d.db.QueryRowContext(ctx, `SELECT account_id FROM aliases WHERE address = ?`, address).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("route: alias: %w", err)
+	}
+	return id, nil
+}
+
+// deliverTo adds an account, following its forwarding.
+func (d *Directory) deliverTo(ctx context.Context, accountID int64, t *Target, depth int) error {
+	a, err := d.auth.Account(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	var target string
+	var keep bool
+	err = d.db.QueryRowContext(ctx, `SELECT target, keep_copy FROM forwards WHERE account_id = ?`, accountID).Scan(&target, &keep)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if a.State == auth.StateOffboarded {
+			return fmt.Errorf("%w: %s has left", ErrUnknown, a.Login)
+		}
+		t.Accounts = append(t.Accounts, accountID)
+		return nil
+	case err != nil:
+		return fmt.Errorf("route: forward: %w", err)
+	}
+	if keep && a.State != auth.StateOffboarded {
+		t.Accounts = append(t.Accounts, accountID)
+	}
+	if depth >= maxForwardDepth {
+		return fmt.Errorf("%w: forwarding loop at %s", ErrUnknown, a.Login)
+	}
+	return d.resolve(ctx, target, t, depth+1)
+}
+
+// MaySendAs reports whether the account may use address as its envelope
+// sender and From: its own address, its aliases, and the addresses of the
+// groups it belongs to.
+func (d *Directory) MaySendAs(ctx context.Context, acct auth.Account, address string) (bool, error) {
+	local, domain, ok := split(address)
+	if !ok {
+		return false, nil
+	}
+	full := strings.ToLower(strings.TrimSpace(address))
+	if full == strings.ToLower(acct.Login) || local+"@"+domain == strings.ToLower(acct.Login) {
+		return true, nil
+	}
+	if !slices.Contains(d.domains, domain) {
+		return false, nil
+	}
+	id, err := d.accountFor(ctx, local+"@"+domain)
+	if err != nil {
+		return false, err
+	}
+	if id != 0 {
+		return id == acct.ID, nil
+	}
+	groups, err := d.auth.GroupsOf(ctx, acct.ID)
+	if err != nil {
+		return false, err
+	}
+	return slices.Contains(groups, local), nil
+}
+
+// AddAlias gives an account another address in one of the party's domains.
+func (d *Directory) AddAlias(ctx context.Context, actor string, accountID int64, address string) error {
+	if !d.IsOurs(address) || strings.Contains(address, "+") {
+		return fmt.Errorf("%w: %q is not an address in the party's domains", ErrNotOurs, address)
+	}
+	address = strings.ToLower(strings.TrimSpace(address))
+	if id, err := d.accountFor(ctx, address); err != nil {
+		return err
+	} else if id != 0 {
+		return fmt.Errorf("route: %s is already in use", address)
+	}
+	if local, _, _ := split(address); local != "" {
+		if _, isGroup, err := d.auth.GroupMembers(ctx, local); err != nil {
+			return err
+		} else if isGroup {
+			return fmt.Errorf("route: %s is a group's address", address)
+		}
+	}
+	acct, err := d.auth.Account(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	return d.db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO aliases (address, account_id, created_at) VALUES (?, ?, ?)`, address, accountID, d.now().Unix()); err != nil {
+			return fmt.Errorf("route: add alias: %w", err)
+		}
+		return d.auth.Audit().RecordTx(ctx, tx, audit.Event{Actor: actor, Subject: acct.Login, Kind: "mail.alias.add", Detail: address})
+	})
+}
+
+// Aliases lists an account's aliases.
+func (d *Directory) Aliases(ctx context.Context, accountID int64) ([]string, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT address FROM aliases WHERE account_id = ? ORDER BY address`, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("route: aliases: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return nil, fmt.Errorf("route: aliases: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// SetForwarding forwards an account's mail to target (an address inside or
+// outside the party), keeping a copy in the account's mailbox or not. An
+// empty target removes the forwarding.
+func (d *Directory) SetForwarding(ctx context.Context, actor string, accountID int64, target string, keepCopy bool) error {
+	acct, err := d.auth.Account(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	target = strings.ToLower(strings.TrimSpace(target))
+	if target != "" {
+		if err := auth.ValidateLogin(target); err != nil {
+			return fmt.Errorf("route: forward target: %w", err)
+		}
+	}
+	return d.db.Tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if target == "" {
+			_, err = tx.ExecContext(ctx, `DELETE FROM forwards WHERE account_id = ?`, accountID)
+		} else {
+			_, err = tx.ExecContext(ctx, `INSERT INTO forwards (account_id, target, keep_copy, created_at) VALUES (?, ?, ?, ?)
+				ON CONFLICT (account_id) DO UPDATE SET target = excluded.target, keep_copy = excluded.keep_copy, created_at = excluded.created_at`,
+				accountID, target, keepCopy, d.now().Unix())
+		}
+		if err != nil {
+			return fmt.Errorf("route: set forwarding: %w", err)
+		}
+		return d.auth.Audit().RecordTx(ctx, tx, audit.Event{Actor: actor, Subject: acct.Login, Kind: "mail.forward",
+			Detail: fmt.Sprintf("target=%q keep_copy=%v", target, keepCopy)})
+	})
+}
+
+// MemberNames returns the display names of the party's active members, for
+// the impersonation check; the list is cached for a minute.
+func (d *Directory) MemberNames() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.names != nil && d.now().Sub(d.namesTime) < time.Minute {
+		return d.names
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	accts, err := d.auth.Accounts(ctx)
+	if err != nil {
+		return d.names // keep the last good list
+	}
+	names := make([]string, 0, len(accts))
+	for _, a := range accts {
+		if a.State == auth.StateActive || a.State == auth.StateInvited {
+			names = append(names, a.DisplayName)
+		}
+	}
+	d.names, d.namesTime = names, d.now()
+	return names
+}

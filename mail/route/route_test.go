@@ -1,0 +1,117 @@
+package route
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/authtest"
+)
+
+func TestResolveAndSendAs(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, auth.Config{}, Component())
+	ctx := t.Context()
+	d := New(env.DB, env.Auth, []string{"Example-Party.org", "party.example"}, env.Clock.Now)
+	anna := env.User(t, "anna@example-party.org", auth.RoleMember)
+	bob := env.User(t, "bob@example-party.org", auth.RoleMember)
+	for _, u := range []*authtest.User{anna, bob} {
+		if err := env.Auth.AddToGroup(ctx, "", "press", u.Account.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.AddAlias(ctx, "admin", anna.Account.ID, "spokesperson@example-party.org"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		rcpt   string
+		want   []int64
+		remote []string
+		err    error
+	}{
+		{"anna@example-party.org", []int64{anna.Account.ID}, nil, nil},
+		{"ANNA+news@Example-Party.org", []int64{anna.Account.ID}, nil, nil},
+		{"spokesperson@example-party.org", []int64{anna.Account.ID}, nil, nil},
+		{"press@example-party.org", []int64{anna.Account.ID, bob.Account.ID}, nil, nil},
+		{"press@party.example", []int64{anna.Account.ID, bob.Account.ID}, nil, nil},
+		{"nobody@example-party.org", nil, nil, ErrUnknown},
+		{"anna@elsewhere.org", nil, nil, ErrNotOurs},
+		{"not an address", nil, nil, ErrUnknown},
+	} {
+		got, err := d.Resolve(ctx, tc.rcpt)
+		if !errors.Is(err, tc.err) || !slices.Equal(got.Accounts, tc.want) || !slices.Equal(got.Remote, tc.remote) {
+			t.Errorf("Resolve(%q) = %+v, %v; want %v %v, %v", tc.rcpt, got, err, tc.want, tc.remote, tc.err)
+		}
+	}
+	for _, tc := range []struct {
+		acct *authtest.User
+		addr string
+		ok   bool
+	}{
+		{anna, "anna@example-party.org", true},
+		{anna, "Anna@Example-Party.org", true},
+		{anna, "spokesperson@example-party.org", true},
+		{bob, "spokesperson@example-party.org", false},
+		{anna, "press@example-party.org", true},
+		{anna, "bob@example-party.org", false},
+		{anna, "leader@example-party.org", false},
+		{anna, "anna@gmail.com", false},
+	} {
+		ok, err := d.MaySendAs(ctx, tc.acct.Account, tc.addr)
+		if err != nil || ok != tc.ok {
+			t.Errorf("MaySendAs(%s, %q) = %v, %v; want %v", tc.acct.Account.Login, tc.addr, ok, err, tc.ok)
+		}
+	}
+	if err := d.AddAlias(ctx, "admin", bob.Account.ID, "spokesperson@example-party.org"); err == nil {
+		t.Error("an alias was given twice")
+	}
+	if err := d.AddAlias(ctx, "admin", bob.Account.ID, "press@example-party.org"); err == nil {
+		t.Error("a group's address was taken as an alias")
+	}
+	if err := d.AddAlias(ctx, "admin", bob.Account.ID, "bob@gmail.com"); !errors.Is(err, ErrNotOurs) {
+		t.Errorf("outside alias: %v", err)
+	}
+}
+
+// TestForwarding: staff who leave have their mail forwarded, with or
+// without a copy, inside or outside the party, and loops end.
+func TestForwarding(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, auth.Config{}, Component())
+	ctx := t.Context()
+	d := New(env.DB, env.Auth, []string{"example-party.org"}, env.Clock.Now)
+	alice := env.User(t, "alice@example-party.org", auth.RoleMember)
+	bob := env.User(t, "bob@example-party.org", auth.RoleMember)
+	if err := d.SetForwarding(ctx, "admin", alice.Account.ID, "bob@example-party.org", false); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.Resolve(ctx, "alice@example-party.org"); err != nil || !slices.Equal(got.Accounts, []int64{bob.Account.ID}) {
+		t.Errorf("forward without copy: %+v, %v", got, err)
+	}
+	if err := d.SetForwarding(ctx, "admin", alice.Account.ID, "alice.private@gmail.com", true); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.Resolve(ctx, "alice@example-party.org"); err != nil || !slices.Equal(got.Accounts, []int64{alice.Account.ID}) || !slices.Equal(got.Remote, []string{"alice.private@gmail.com"}) {
+		t.Errorf("forward with copy to outside: %+v, %v", got, err)
+	}
+	// A loop ends with an error instead of running forever.
+	d.SetForwarding(ctx, "admin", alice.Account.ID, "bob@example-party.org", false)
+	d.SetForwarding(ctx, "admin", bob.Account.ID, "alice@example-party.org", false)
+	if _, err := d.Resolve(ctx, "alice@example-party.org"); !errors.Is(err, ErrUnknown) {
+		t.Errorf("forwarding loop: %v, want ErrUnknown", err)
+	}
+	if err := d.SetForwarding(ctx, "admin", bob.Account.ID, "", false); err != nil {
+		t.Fatal(err)
+	}
+	// An offboarded account without forwarding refuses mail.
+	if err := env.Auth.SetState(ctx, "admin", bob.Account.ID, auth.StateOffboarded, auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Resolve(ctx, "bob@example-party.org"); !errors.Is(err, ErrUnknown) {
+		t.Errorf("offboarded account: %v, want ErrUnknown", err)
+	}
+	if names := d.MemberNames(); !slices.Contains(names, alice.Account.DisplayName) {
+		t.Errorf("member names %v", names)
+	}
+}
