@@ -154,13 +154,5 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// openConns counts the server's open connections (their address slots).
-func (e *testEnv) openConns() int {
-	e.srv.mu.Lock()
-	defer e.srv.mu.Unlock()
-	n := 0
-	for _, c := range e.srv.perAddr {
-		n += c
-	}
-	return n
-}
+// openConns counts the server's open connections.
+func (e *testEnv) openConns() int { return e.srv.conns.Open() }

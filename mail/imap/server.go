@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +28,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/connlimit"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -71,8 +71,8 @@ type Server struct {
 	ctx   context.Context // cancelled by Shutdown: sessions see it through the hub contexts
 	stop  context.CancelFunc
 
+	conns     *connlimit.Limiter
 	mu        sync.Mutex
-	perAddr   map[netip.Addr]int
 	perAcct   map[int64]int
 	listeners map[net.Listener]struct{}
 	nextID    uint64
@@ -89,7 +89,7 @@ func New(cfg Config, st *store.Store, a *auth.Service, log *slog.Logger) *Server
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
 		cfg: cfg, store: st, auth: a, log: log, boxes: newManager(st), ctx: ctx, stop: stop,
-		perAddr: map[netip.Addr]int{}, perAcct: map[int64]int{}, listeners: map[net.Listener]struct{}{},
+		conns: connlimit.New(cfg.MaxConnsPerAddr), perAcct: map[int64]int{}, listeners: map[net.Listener]struct{}{},
 	}
 	s.imap = imapserver.New(&imapserver.Options{
 		NewSession: s.newSession,
@@ -130,7 +130,11 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 	if s.cfg.TLSConfig == nil {
 		return errors.New("imap: no TLS configuration")
 	}
-	var l net.Listener = &limitListener{Listener: ln, srv: s}
+	l := s.conns.Listener(ln, func(c net.Conn) {
+		s.log.Warn("imap: too many connections from address", "addr", connlimit.RemoteAddr(c))
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "* BYE [UNAVAILABLE] Too many connections from your address\r\n")
+	})
 	if implicitTLS {
 		// TLS outermost: go-imap recognises a *tls.Conn as encrypted.
 		l = tls.NewListener(l, s.cfg.TLSConfig)
@@ -165,67 +169,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// limitListener refuses connections over the per-address limit with a BYE.
-type limitListener struct {
-	net.Listener
-	srv *Server
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		addr := remoteAddr(c)
-		l.srv.mu.Lock()
-		over := l.srv.perAddr[addr] >= l.srv.cfg.MaxConnsPerAddr
-		if !over {
-			l.srv.perAddr[addr]++
-		}
-		l.srv.mu.Unlock()
-		if over {
-			l.srv.log.Warn("imap: too many connections from address", "addr", addr)
-			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			fmt.Fprintf(c, "* BYE [UNAVAILABLE] Too many connections from your address\r\n")
-			c.Close()
-			continue
-		}
-		return &countedConn{Conn: c, srv: l.srv, addr: addr}, nil
-	}
-}
-
-// countedConn gives its address's slot back when closed.
-type countedConn struct {
-	net.Conn
-	srv  *Server
-	addr netip.Addr
-	once sync.Once
-}
-
-func (c *countedConn) Close() error {
-	c.once.Do(func() {
-		c.srv.mu.Lock()
-		if c.srv.perAddr[c.addr]--; c.srv.perAddr[c.addr] <= 0 {
-			delete(c.srv.perAddr, c.addr)
-		}
-		c.srv.mu.Unlock()
-	})
-	return c.Conn.Close()
-}
-
-func remoteAddr(c net.Conn) netip.Addr {
-	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		a, _ := netip.AddrFromSlice(ta.IP)
-		return a.Unmap()
-	}
-	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap()
 }
 
 // slogPrintf lets go-imap's Printf logger write to slog.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/connlimit"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -54,7 +55,7 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 	s.nextID++
 	id := s.nextID
 	s.mu.Unlock()
-	addr := remoteAddr(c.NetConn())
+	addr := connlimit.RemoteAddr(c.NetConn())
 	ss := &session{
 		srv: s, conn: c, addr: addr, ctx: s.ctx,
 		log: s.log.With("conn", id, "addr", addr.String()),
