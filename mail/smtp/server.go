@@ -1,0 +1,226 @@
+// Package smtp is caucus's SMTP side on go-smtp: the MX that receives the
+// party's mail from the internet (RFC 5321, STARTTLS per RFC 3207), and
+// the submission service that members' phones and desktops send through
+// (RFC 6409; port 587 with STARTTLS, port 465 with implicit TLS per RFC
+// 8314), with AUTH PLAIN (RFC 4616) and LOGIN only after TLS and only with
+// mail-scoped app passwords.
+//
+// The MX accepts mail only for addresses that exist in the party's domains
+// (never an open relay), runs the inbound checks (SPF, DKIM, DMARC,
+// impersonation) and answers 250 only after the message is durable in every
+// recipient's mailbox. Submission lets an account send only as addresses it
+// may use, limits its sending rate, DKIM-signs, and hands remote recipients
+// to the outbound queue. Revoking an account or app password closes its
+// live submission connections.
+package smtp
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/connlimit"
+	"github.com/caucus-org/caucus/mail/route"
+	"github.com/caucus-org/caucus/mail/store"
+)
+
+// Config sets the servers' identity and limits.
+type Config struct {
+	Hostname           string      // our name in the greeting, EHLO and Received headers
+	TLSConfig          *tls.Config // STARTTLS and implicit TLS
+	MaxMessageBytes    int64       // default 32 MiB; larger: 552 5.3.4
+	MaxRecipients      int         // per message on the MX; default 100; more: 452 4.5.3
+	MaxLineLength      int         // command and data lines, default 2000 bytes (RFC 5321 4.5.3.1.6 minimum 1000); longer: 500 5.4.0
+	MaxConnsPerAddr    int         // default 20; more: 421 4.7.0
+	SendPerHour        int         // messages an account may submit per hour; default 100; more: 450 4.7.1
+	MaxRcptsPerMessage int         // recipients per submitted message; default 50; more: 452 4.5.3
+	ReadTimeout        time.Duration
+	WriteTimeout       time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 32 << 20
+	}
+	if c.MaxRecipients <= 0 {
+		c.MaxRecipients = 100
+	}
+	if c.MaxLineLength <= 0 {
+		c.MaxLineLength = 2000
+	}
+	if c.MaxConnsPerAddr <= 0 {
+		c.MaxConnsPerAddr = 20
+	}
+	if c.SendPerHour <= 0 {
+		c.SendPerHour = 100
+	}
+	if c.MaxRcptsPerMessage <= 0 {
+		c.MaxRcptsPerMessage = 50
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = 5 * time.Minute // RFC 5321 4.5.3.2
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = time.Minute
+	}
+}
+
+// Enqueuer takes messages for remote recipients (mail/queue).
+type Enqueuer interface {
+	Enqueue(ctx context.Context, from string, rcpts []string, msg io.Reader) (int64, error)
+}
+
+// Inbound runs the checks on a message received from the internet.
+type Inbound interface {
+	Check(ctx context.Context, in InboundMessage) (InboundVerdict, error)
+}
+
+// InboundMessage is what the MX received.
+type InboundMessage struct {
+	RemoteIP net.IP
+	Helo     string
+	MailFrom string
+	Message  []byte // header and body as received
+}
+
+// InboundVerdict is the outcome of the checks.
+type InboundVerdict struct {
+	Reject  string // non-empty: refuse with 550 5.7.1 and this text (e.g. DMARC p=reject)
+	Message []byte // the message to store: with Authentication-Results and any warning or [External] tag
+}
+
+// Signer DKIM-signs outgoing mail of the party's domains.
+type Signer interface {
+	Sign(ctx context.Context, msg []byte) ([]byte, error)
+}
+
+// Deps are the parts the servers work with.
+type Deps struct {
+	Store   *store.Store
+	Auth    *auth.Service
+	Dir     *route.Directory
+	Queue   Enqueuer
+	Inbound Inbound // nil: no checks (tests only)
+	Signer  Signer  // nil: unsigned (tests only)
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+// Server runs the MX and the submission listeners.
+type Server struct {
+	cfg   Config
+	deps  Deps
+	log   *slog.Logger
+	conns *connlimit.Limiter
+	rate  *rateLimiter
+
+	mu      sync.Mutex
+	servers []*gosmtp.Server
+	closed  bool
+}
+
+// New builds the servers.
+func New(cfg Config, d Deps) *Server {
+	cfg.defaults()
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Server{cfg: cfg, deps: d, log: d.Log, conns: connlimit.New(cfg.MaxConnsPerAddr), rate: newRateLimiter(cfg.SendPerHour, d.Now)}
+}
+
+func (s *Server) newGoSMTP(be gosmtp.Backend) *gosmtp.Server {
+	gs := gosmtp.NewServer(be)
+	gs.Domain = s.cfg.Hostname
+	gs.TLSConfig = s.cfg.TLSConfig
+	gs.MaxMessageBytes = s.cfg.MaxMessageBytes
+	gs.MaxRecipients = s.cfg.MaxRecipients
+	gs.MaxLineLength = s.cfg.MaxLineLength
+	gs.ReadTimeout = s.cfg.ReadTimeout
+	gs.WriteTimeout = s.cfg.WriteTimeout
+	gs.AllowInsecureAuth = false // AUTH only after TLS
+	gs.EnableSMTPUTF8 = true
+	gs.ErrorLog = printfLogger{s.log}
+	return gs
+}
+
+func (s *Server) serve(ln net.Listener, be gosmtp.Backend, implicitTLS bool) error {
+	if s.cfg.TLSConfig == nil {
+		return errors.New("smtp: no TLS configuration")
+	}
+	l := s.conns.Listener(ln, func(c net.Conn) {
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "421 4.7.0 %s Too many connections from your address, try again later\r\n", s.cfg.Hostname)
+	})
+	if implicitTLS {
+		l = tls.NewListener(l, s.cfg.TLSConfig)
+	}
+	gs := s.newGoSMTP(be)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		l.Close()
+		return nil
+	}
+	s.servers = append(s.servers, gs)
+	s.mu.Unlock()
+	err := gs.Serve(l)
+	if errors.Is(err, gosmtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// ServeMX accepts mail from the internet (port 25), offering STARTTLS.
+func (s *Server) ServeMX(ln net.Listener) error {
+	return s.serve(ln, gosmtp.BackendFunc(s.newMXSession), false)
+}
+
+// ServeSubmission accepts members' mail on port 587 (STARTTLS before AUTH).
+func (s *Server) ServeSubmission(ln net.Listener) error {
+	return s.serve(ln, gosmtp.BackendFunc(s.newSubmissionSession), false)
+}
+
+// ServeSubmissions accepts members' mail on port 465 (implicit TLS).
+func (s *Server) ServeSubmissions(ln net.Listener) error {
+	return s.serve(ln, gosmtp.BackendFunc(s.newSubmissionSession), true)
+}
+
+// Shutdown stops accepting connections and waits for sessions to end until
+// ctx is done, then closes what is left (clients get 421).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	servers := s.servers
+	s.mu.Unlock()
+	var errs []error
+	for _, gs := range servers {
+		if err := gs.Shutdown(ctx); err != nil && !errors.Is(err, gosmtp.ErrServerClosed) {
+			errs = append(errs, gs.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// printfLogger sends go-smtp's log lines to slog at debug: they are client
+// hang-ups and protocol errors, the routine noise of an MX.
+type printfLogger struct{ log *slog.Logger }
+
+func (l printfLogger) Printf(format string, v ...any) {
+	l.log.Debug(fmt.Sprintf(format, v...), "component", "go-smtp")
+}
+
+func (l printfLogger) Println(v ...any) {
+	l.log.Debug(fmt.Sprint(v...), "component", "go-smtp")
+}

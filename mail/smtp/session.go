@@ -1,0 +1,391 @@
+package smtp
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/mail"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/connlimit"
+	"github.com/caucus-org/caucus/mail/route"
+	"github.com/caucus-org/caucus/mail/store"
+)
+
+func smtpErr(code int, enh gosmtp.EnhancedCode, msg string) *gosmtp.SMTPError {
+	return &gosmtp.SMTPError{Code: code, EnhancedCode: enh, Message: msg}
+}
+
+var (
+	errTempFailure = smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "Temporary failure, please try again later")
+	errNoSuchUser  = smtpErr(550, gosmtp.EnhancedCode{5, 1, 1}, "No such user here")
+	errRelayDenied = smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, "Relaying denied: sign in on the submission port to send to other domains")
+	errAuthFirst   = smtpErr(530, gosmtp.EnhancedCode{5, 7, 0}, "Authentication required: sign in with an app password")
+	errAuthFailed  = smtpErr(535, gosmtp.EnhancedCode{5, 7, 8}, "Authentication failed: use an app password made on your account page")
+)
+
+// session is the state both kinds of session share.
+type session struct {
+	srv    *Server
+	conn   *gosmtp.Conn
+	remote net.IP
+	log    *slog.Logger
+	ctx    context.Context
+
+	from  string
+	rcpts []string
+	local []int64  // accounts to deliver to
+	out   []string // remote recipients
+}
+
+func (s *Server) base(c *gosmtp.Conn, kind string) session {
+	addr := connlimit.RemoteAddr(c.Conn())
+	return session{srv: s, conn: c, remote: net.IP(addr.AsSlice()), ctx: context.Background(),
+		log: s.log.With("proto", kind, "addr", addr.String())}
+}
+
+func (ss *session) Reset() {
+	ss.from, ss.rcpts, ss.local, ss.out = "", nil, nil, nil
+}
+
+// readMessage reads DATA (go-smtp already bounds it by MaxMessageBytes).
+func readMessage(r io.Reader) ([]byte, error) {
+	var b bytes.Buffer
+	if _, err := b.ReadFrom(r); err != nil {
+		var se *gosmtp.SMTPError
+		if errors.As(err, &se) {
+			return nil, se
+		}
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// received builds our Received header (RFC 5321 4.4).
+func (ss *session) received(with, helo, forAddr string) string {
+	tlsInfo := ""
+	if st, ok := ss.conn.TLSConnectionState(); ok {
+		tlsInfo = fmt.Sprintf(" (using %s with cipher %s)", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
+	}
+	h := fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s with %s%s", sanitizeHeader(helo), ss.remote, ss.srv.cfg.Hostname, with, tlsInfo)
+	if forAddr != "" {
+		h += fmt.Sprintf("\r\n\tfor <%s>", sanitizeHeader(forAddr))
+	}
+	return h + ";\r\n\t" + ss.srv.deps.Now().Format(time.RFC1123Z) + "\r\n"
+}
+
+func sanitizeHeader(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '<' || r == '>' {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// deliverLocal stores a message in every local recipient's INBOX, durably,
+// before the client hears 250.
+func (ss *session) deliverLocal(msg []byte) error {
+	if len(ss.local) == 0 {
+		return nil
+	}
+	if _, err := ss.srv.deps.Store.Deliver(ss.ctx, ss.local, bytes.NewReader(msg)); err != nil {
+		switch {
+		case errors.Is(err, store.ErrQuota):
+			return smtpErr(452, gosmtp.EnhancedCode{4, 2, 2}, "A recipient's mailbox is full; try again later")
+		case errors.Is(err, store.ErrTooLarge):
+			return smtpErr(552, gosmtp.EnhancedCode{5, 3, 4}, "Message too large")
+		}
+		ss.log.Error("smtp: deliver", "err", err)
+		return errTempFailure
+	}
+	return nil
+}
+
+func (ss *session) enqueue(from string, msg []byte) error {
+	if len(ss.out) == 0 {
+		return nil
+	}
+	if ss.srv.deps.Queue == nil {
+		return smtpErr(554, gosmtp.EnhancedCode{5, 3, 0}, "This server does not send to other domains")
+	}
+	if _, err := ss.srv.deps.Queue.Enqueue(ss.ctx, from, ss.out, bytes.NewReader(msg)); err != nil {
+		ss.log.Error("smtp: enqueue", "err", err)
+		return errTempFailure
+	}
+	return nil
+}
+
+// The MX.
+
+type mxSession struct {
+	session
+	helo string
+}
+
+func (s *Server) newMXSession(c *gosmtp.Conn) (gosmtp.Session, error) {
+	ms := &mxSession{session: s.base(c, "mx")}
+	return ms, nil
+}
+
+func (ms *mxSession) Logout() error { return nil }
+
+func (ms *mxSession) Mail(from string, opts *gosmtp.MailOptions) error {
+	ms.Reset()
+	ms.helo = ms.conn.Hostname()
+	ms.from = from
+	return nil
+}
+
+func (ms *mxSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	t, err := ms.srv.deps.Dir.Resolve(ms.ctx, to)
+	switch {
+	case errors.Is(err, route.ErrNotOurs):
+		ms.log.Info("smtp: relay refused", "rcpt", to)
+		return errRelayDenied
+	case errors.Is(err, route.ErrUnknown):
+		return errNoSuchUser
+	case err != nil:
+		ms.log.Error("smtp: resolve recipient", "err", err)
+		return errTempFailure
+	}
+	ms.rcpts = append(ms.rcpts, to)
+	ms.local = append(ms.local, t.Accounts...)
+	ms.out = append(ms.out, t.Remote...)
+	return nil
+}
+
+func (ms *mxSession) Data(r io.Reader) error {
+	msg, err := readMessage(r)
+	if err != nil {
+		return err
+	}
+	if ms.srv.deps.Inbound != nil {
+		v, err := ms.srv.deps.Inbound.Check(ms.ctx, InboundMessage{RemoteIP: ms.remote, Helo: ms.helo, MailFrom: ms.from, Message: msg})
+		if err != nil {
+			ms.log.Error("smtp: inbound checks", "err", err)
+			return errTempFailure
+		}
+		if v.Reject != "" {
+			ms.log.Info("smtp: refused by policy", "from", ms.from, "reason", v.Reject)
+			return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, v.Reject)
+		}
+		msg = v.Message
+	}
+	forAddr := ""
+	if len(ms.rcpts) == 1 {
+		forAddr = ms.rcpts[0]
+	}
+	msg = append([]byte(ms.received("ESMTP", ms.helo, forAddr)), msg...)
+	if err := ms.deliverLocal(msg); err != nil {
+		return err
+	}
+	// Forwarded copies keep the original sender (no SRS yet).
+	return ms.enqueue(ms.from, msg)
+}
+
+// Submission.
+
+type subSession struct {
+	session
+	acct    auth.Account
+	release func()
+}
+
+func (s *Server) newSubmissionSession(c *gosmtp.Conn) (gosmtp.Session, error) {
+	return &subSession{session: s.base(c, "submission")}, nil
+}
+
+func (ss *subSession) Logout() error {
+	if ss.release != nil {
+		ss.release()
+	}
+	return nil
+}
+
+func (ss *subSession) AuthMechanisms() []string { return []string{sasl.Plain, sasl.Login} }
+
+func (ss *subSession) Auth(mech string) (sasl.Server, error) {
+	check := func(identity, username, password string) error {
+		if identity != "" && !strings.EqualFold(identity, username) {
+			return errAuthFailed
+		}
+		return ss.login(username, password)
+	}
+	switch mech {
+	case sasl.Plain:
+		return sasl.NewPlainServer(check), nil
+	case sasl.Login:
+		return newLoginServer(func(u, p string) error { return check("", u, p) }), nil
+	}
+	return nil, gosmtp.ErrAuthUnknownMechanism
+}
+
+func (ss *subSession) login(username, password string) error {
+	if ss.release != nil {
+		return smtpErr(503, gosmtp.EnhancedCode{5, 5, 1}, "Already authenticated")
+	}
+	g, err := ss.srv.deps.Auth.AppPassword(context.Background(), username, password, auth.ScopeMail, auth.Client{Addr: connlimit.RemoteAddr(ss.conn.Conn()), UserAgent: "smtp"})
+	if err != nil {
+		if errors.Is(err, auth.ErrThrottled) {
+			return smtpErr(454, gosmtp.EnhancedCode{4, 7, 0}, "Too many failed attempts, try again later")
+		}
+		return errAuthFailed
+	}
+	ctx, release := ss.srv.deps.Auth.Connect(context.Background(), g)
+	ss.ctx, ss.release, ss.acct = ctx, release, g.Account
+	ss.log = ss.log.With("account", g.Account.Login)
+	// Revocation closes the connection at once.
+	raw := ss.conn.Conn()
+	if tc, ok := raw.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	go func() {
+		<-ctx.Done()
+		if context.Cause(ctx) == auth.ErrRevoked {
+			ss.log.Info("smtp: access revoked, closing connection")
+			raw.Close()
+		}
+	}()
+	ss.srv.deps.Auth.Audit().Record(ctx, audit.Event{Actor: g.Account.Login, Subject: g.Account.Login, Kind: "login.smtp",
+		Detail: "app_password=" + auth.AppPasswordCred(g.AppPasswordID), Addr: ss.remote.String(), UserAgent: "smtp"})
+	return nil
+}
+
+func (ss *subSession) Mail(from string, opts *gosmtp.MailOptions) error {
+	if ss.release == nil {
+		return errAuthFirst
+	}
+	ss.Reset()
+	ok, err := ss.srv.deps.Dir.MaySendAs(ss.ctx, ss.acct, from)
+	if err != nil {
+		ss.log.Error("smtp: send-as check", "err", err)
+		return errTempFailure
+	}
+	if !ok {
+		ss.audit("smtp.sender-refused", "mail_from="+from)
+		return smtpErr(553, gosmtp.EnhancedCode{5, 7, 1}, fmt.Sprintf("You may not send as <%s>", sanitizeHeader(from)))
+	}
+	if !ss.srv.rate.allow(ss.acct.ID) {
+		ss.audit("smtp.rate-limited", fmt.Sprintf("limit=%d/hour", ss.srv.cfg.SendPerHour))
+		return smtpErr(450, gosmtp.EnhancedCode{4, 7, 1}, fmt.Sprintf("Sending limit reached (%d messages per hour); try again later", ss.srv.cfg.SendPerHour))
+	}
+	ss.from = from
+	return nil
+}
+
+func (ss *subSession) audit(kind, detail string) {
+	ss.srv.deps.Auth.Audit().Record(ss.ctx, audit.Event{Actor: ss.acct.Login, Subject: ss.acct.Login, Kind: kind, Outcome: "refused", Detail: detail, Addr: ss.remote.String(), UserAgent: "smtp"})
+}
+
+func (ss *subSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	if ss.release == nil {
+		return errAuthFirst
+	}
+	if len(ss.rcpts) >= ss.srv.cfg.MaxRcptsPerMessage {
+		ss.audit("smtp.rate-limited", fmt.Sprintf("recipients>%d", ss.srv.cfg.MaxRcptsPerMessage))
+		return smtpErr(452, gosmtp.EnhancedCode{4, 5, 3}, fmt.Sprintf("Too many recipients: at most %d per message", ss.srv.cfg.MaxRcptsPerMessage))
+	}
+	if ss.srv.deps.Dir.IsOurs(to) {
+		t, err := ss.srv.deps.Dir.Resolve(ss.ctx, to)
+		if errors.Is(err, route.ErrUnknown) {
+			return errNoSuchUser
+		}
+		if err != nil {
+			return errTempFailure
+		}
+		ss.local = append(ss.local, t.Accounts...)
+		ss.out = append(ss.out, t.Remote...)
+	} else {
+		if _, err := mail.ParseAddress("<" + to + ">"); err != nil {
+			return smtpErr(501, gosmtp.EnhancedCode{5, 1, 3}, "Bad recipient address")
+		}
+		ss.out = append(ss.out, to)
+	}
+	ss.rcpts = append(ss.rcpts, to)
+	return nil
+}
+
+func (ss *subSession) Data(r io.Reader) error {
+	if ss.release == nil {
+		return errAuthFirst
+	}
+	msg, err := readMessage(r)
+	if err != nil {
+		return err
+	}
+	// The From header too must be an address the account may use: this
+	// stops a taken-over volunteer account from posing as the leader.
+	hdr, err := mail.ReadMessage(bytes.NewReader(msg))
+	if err != nil {
+		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "Message header could not be read")
+	}
+	froms, err := hdr.Header.AddressList("From")
+	if err != nil || len(froms) == 0 {
+		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "Message needs a valid From header")
+	}
+	for _, f := range froms {
+		ok, err := ss.srv.deps.Dir.MaySendAs(ss.ctx, ss.acct, f.Address)
+		if err != nil {
+			return errTempFailure
+		}
+		if !ok {
+			ss.audit("smtp.sender-refused", "from_header="+f.Address)
+			return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, fmt.Sprintf("You may not send as %q", f.Address))
+		}
+	}
+	msg = append([]byte(ss.received("ESMTPSA", ss.conn.Hostname(), "")), msg...)
+	if ss.srv.deps.Signer != nil {
+		if msg, err = ss.srv.deps.Signer.Sign(ss.ctx, msg); err != nil {
+			ss.log.Error("smtp: dkim sign", "err", err)
+			return errTempFailure
+		}
+	}
+	if err := ss.deliverLocal(msg); err != nil {
+		return err
+	}
+	return ss.enqueue(ss.from, msg)
+}
+
+// rateLimiter counts each account's submitted messages over the last hour.
+type rateLimiter struct {
+	max  int
+	now  func() time.Time
+	mu   sync.Mutex
+	sent map[int64][]time.Time
+}
+
+func newRateLimiter(max int, now func() time.Time) *rateLimiter {
+	return &rateLimiter{max: max, now: now, sent: map[int64][]time.Time{}}
+}
+
+// allow records a message if the account is under its hourly limit.
+func (r *rateLimiter) allow(accountID int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	times := r.sent[accountID]
+	i := 0
+	for i < len(times) && now.Sub(times[i]) >= time.Hour {
+		i++
+	}
+	times = times[i:]
+	if len(times) >= r.max {
+		r.sent[accountID] = times
+		return false
+	}
+	r.sent[accountID] = append(times, now)
+	return true
+}
