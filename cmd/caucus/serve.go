@@ -29,6 +29,8 @@ import (
 	"github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/autoconfig"
 	"github.com/caucus-org/caucus/mail/imap"
+	"github.com/caucus-org/caucus/mail/route"
+	"github.com/caucus-org/caucus/mail/smtp"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -132,6 +134,8 @@ type server struct {
 	auth   *auth.Service
 	mail   *store.Store
 	imap   *imap.Server
+	dir    *route.Directory
+	smtp   *smtp.Server
 	url    string            // public base URL of the web interface
 	addrs  map[string]string // listener name ("imaps", …) → bound address
 	https  *http.Server
@@ -160,7 +164,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if s.db, err = db.Open(ctx, filepath.Join(cfg.DataDir, "caucus.db"), log); err != nil {
 		return nil, err
 	}
-	if err = s.db.Migrate(ctx, audit.Component(), auth.Component(), store.Component()); err != nil {
+	if err = s.db.Migrate(ctx, audit.Component(), auth.Component(), store.Component(), route.Component()); err != nil {
 		return nil, err
 	}
 	// Mail has a blob directory of its own: its garbage collector may
@@ -195,6 +199,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	// ports, the ports the system chose.
 	bound := cfg
 	bound.Listen.IMAPS, bound.Listen.IMAP = s.addrs["imaps"], s.addrs["imap"]
+	bound.Listen.Submission, bound.Listen.Submissions = s.addrs["submission"], s.addrs["submissions"]
 	s.url = publicURL(cfg.Hostname, ln.Addr())
 
 	s.auth, err = auth.New(auth.Config{
@@ -219,6 +224,10 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		},
 	})
 	s.imap = imap.New(imap.Config{TLSConfig: tlsCfg}, s.mail, s.auth, log.With("component", "imap"))
+	s.dir = route.New(s.db, s.auth, cfg.MailDomains, o.now)
+	s.smtp = smtp.New(smtp.Config{Hostname: cfg.Hostname, TLSConfig: tlsCfg}, smtp.Deps{
+		Store: s.mail, Auth: s.auth, Dir: s.dir, Log: log.With("component", "smtp"), Now: o.now,
+	})
 	pages, err := login.New(s.auth, log.With("component", "web"))
 	if err != nil {
 		return nil, err
@@ -265,6 +274,17 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 			}
 		})
 	}
+	for name, serve := range map[string]func(net.Listener) error{
+		"smtp": s.smtp.ServeMX, "submission": s.smtp.ServeSubmission, "submissions": s.smtp.ServeSubmissions,
+	} {
+		if sln := lns[name]; sln != nil {
+			s.wg.Go(func() {
+				if err := serve(sln); err != nil {
+					log.Error("smtp server", "listener", name, "err", err)
+				}
+			})
+		}
+	}
 	if hln := lns["http"]; hln != nil {
 		var h http.Handler = http.HandlerFunc(redirectHTTPS)
 		if acme != nil {
@@ -277,7 +297,8 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 			}
 		})
 	}
-	log.Info("caucus serving", "web", s.url, "imaps", s.addrs["imaps"], "imap", s.addrs["imap"], "data", cfg.DataDir, "dev", o.dev)
+	log.Info("caucus serving", "web", s.url, "imaps", s.addrs["imaps"], "imap", s.addrs["imap"],
+		"smtp", s.addrs["smtp"], "submission", s.addrs["submission"], "submissions", s.addrs["submissions"], "data", cfg.DataDir, "dev", o.dev)
 	return s, nil
 }
 
@@ -310,6 +331,7 @@ func bind(l config.Listen) (listeners, error) {
 	lns := listeners{}
 	for _, x := range []struct{ name, addr string }{
 		{"https", l.HTTPS}, {"http", l.HTTP}, {"imaps", l.IMAPS}, {"imap", l.IMAP},
+		{"smtp", l.SMTP}, {"submission", l.Submission}, {"submissions", l.Submissions},
 	} {
 		if x.addr == "" {
 			continue
@@ -343,6 +365,9 @@ func (s *server) shutdown(ctx context.Context) error {
 	}
 	if s.imap != nil {
 		errs = append(errs, s.imap.Shutdown(ctx))
+	}
+	if s.smtp != nil {
+		errs = append(errs, s.smtp.Shutdown(ctx))
 	}
 	if err := s.https.Shutdown(ctx); err != nil {
 		errs = append(errs, err, s.https.Close())
