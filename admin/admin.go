@@ -10,6 +10,7 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
+	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/ui"
 	"github.com/caucus-org/caucus/internal/web"
 )
@@ -25,9 +27,16 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
+// MailStore is what the console needs of the message store.
+type MailStore interface {
+	Usage(ctx context.Context, accountID int64) (used, quota int64, err error)
+	SetQuota(ctx context.Context, accountID int64, bytes int64) error
+}
+
 // Handler serves the console under /admin.
 type Handler struct {
 	svc     *auth.Service
+	mail    MailStore // nil: no mail section
 	login   *login.Handler
 	baseURL string // public URL, for invite links
 	log     *slog.Logger
@@ -36,7 +45,7 @@ type Handler struct {
 
 // New builds the console. baseURL is the public address of the web
 // interface, e.g. "https://mail.example-party.org".
-func New(svc *auth.Service, l *login.Handler, baseURL string, log *slog.Logger) (*Handler, error) {
+func New(svc *auth.Service, mail MailStore, l *login.Handler, baseURL string, log *slog.Logger) (*Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -44,7 +53,7 @@ func New(svc *auth.Service, l *login.Handler, baseURL string, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{svc: svc, login: l, baseURL: strings.TrimSuffix(baseURL, "/"), log: log, pages: pages}, nil
+	return &Handler{svc: svc, mail: mail, login: l, baseURL: strings.TrimSuffix(baseURL, "/"), log: log, pages: pages}, nil
 }
 
 // Register adds the console's routes to mux. Only admins reach them.
@@ -63,6 +72,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	handle("POST /admin/people/{id}/revoke", h.action(h.revoke))
 	handle("POST /admin/people/{id}/reenrol", h.action(h.reenrol))
 	handle("POST /admin/people/{id}/app-passwords/{ap}/revoke", h.action(h.revokeAppPassword))
+	handle("POST /admin/people/{id}/quota", h.action(h.setQuota))
 }
 
 type page struct {
@@ -75,6 +85,11 @@ type page struct {
 	Link     string
 	Report   string
 	Form     inviteForm
+	Mail     *mailUsage
+}
+
+type mailUsage struct {
+	UsedMB, QuotaMB float64
 }
 
 type personRow struct {
@@ -253,7 +268,37 @@ func (h *Handler) personPage(w http.ResponseWriter, r *http.Request, a auth.Acco
 		h.fail(w, r, err)
 		return
 	}
+	if h.mail != nil {
+		used, quota, err := h.mail.Usage(ctx, a.ID)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		p.Mail = &mailUsage{UsedMB: float64(used) / 1e6, QuotaMB: float64(quota) / 1e6}
+	}
 	h.render(w, r, http.StatusOK, "person", p)
+}
+
+// setQuota sets an account's mail storage quota, in megabytes (0: none).
+func (h *Handler) setQuota(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	a, ok := h.account(w, r)
+	if !ok || h.mail == nil {
+		if ok {
+			web.Error(w, r, http.StatusNotFound)
+		}
+		return
+	}
+	mb, err := strconv.ParseFloat(strings.TrimSpace(r.PostFormValue("quota_mb")), 64)
+	if err != nil || mb < 0 || mb > 1e7 {
+		h.personPage(w, r, a, "The quota must be a number of megabytes (0 for none).", "")
+		return
+	}
+	if err := h.mail.SetQuota(r.Context(), a.ID, int64(mb*1e6)); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.svc.Audit().Record(r.Context(), audit.Event{Actor: sess.Account.Login, Subject: a.Login, Kind: "mail.quota", Detail: fmt.Sprintf("quota_mb=%g", mb), Addr: web.ClientAddr(r).String(), UserAgent: r.UserAgent()})
+	h.personPage(w, r, a, "Mail quota saved.", "")
 }
 
 func (h *Handler) suspend(w http.ResponseWriter, r *http.Request, sess auth.Session) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,17 +19,23 @@ import (
 	"github.com/caucus-org/caucus/auth/authtest"
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/web"
+	"github.com/caucus-org/caucus/mail/store"
 )
 
 type console struct {
-	env *authtest.Env
-	ts  *httptest.Server
+	env   *authtest.Env
+	ts    *httptest.Server
+	store *store.Store
 }
 
-func newConsole(t *testing.T) *console {
+func newConsole(t *testing.T) *console { return newConsoleMail(t, false) }
+
+// newConsoleMail builds the console, with the message store when withMail.
+func newConsoleMail(t *testing.T, withMail bool) *console {
 	t.Helper()
-	env := authtest.New(t, auth.Config{})
+	env := authtest.New(t, auth.Config{}, store.Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	pages, err := login.New(env.Auth, log)
 	if err != nil {
@@ -37,7 +44,17 @@ func newConsole(t *testing.T) *console {
 	mux := http.NewServeMux()
 	pages.Register(mux)
 	ts := httptest.NewUnstartedServer(nil)
-	c, err := New(env.Auth, pages, "https://caucus.test", log)
+	var ms MailStore
+	var st *store.Store
+	if withMail {
+		blobs, err := blob.Open(filepath.Join(t.TempDir(), "blobs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st = store.New(env.DB, blobs, log, store.Options{})
+		ms = st
+	}
+	c, err := New(env.Auth, ms, pages, "https://caucus.test", log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +62,7 @@ func newConsole(t *testing.T) *console {
 	ts.Config.Handler = web.Secure(mux, 1<<20)
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
-	return &console{env: env, ts: ts}
+	return &console{env: env, ts: ts, store: st}
 }
 
 // do sends a request with u's session cookie and returns status, Location
@@ -233,3 +250,30 @@ func TestReenrolRemovesFactors(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestMailQuota(t *testing.T) {
+	t.Parallel()
+	c := newConsoleMail(t, true)
+	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	member := c.env.User(t, "vol@example.org", auth.RoleMember)
+	path := "/admin/people/" + itoa(member.Account.ID)
+	if code, _, body := c.do(t, admin, "GET", path, nil); code != http.StatusOK || !strings.Contains(body, "no quota") {
+		t.Fatalf("person page: %d, mail section missing", code)
+	}
+	for _, bad := range []string{"-1", "lots", ""} {
+		c.do(t, admin, "POST", path+"/quota", url.Values{"csrf": {c.csrf(t, admin)}, "quota_mb": {bad}})
+	}
+	if _, q, _ := c.store.Usage(t.Context(), member.Account.ID); q != 0 {
+		t.Fatalf("a bad quota value was saved: %d", q)
+	}
+	if code, _, body := c.do(t, admin, "POST", path+"/quota", url.Values{"csrf": {c.csrf(t, admin)}, "quota_mb": {"250"}}); code != http.StatusOK || !strings.Contains(body, "of 250 MB") {
+		t.Fatalf("set quota: %d", code)
+	}
+	if _, q, err := c.store.Usage(t.Context(), member.Account.ID); err != nil || q != 250_000_000 {
+		t.Errorf("quota %d, %v; want 250 MB", q, err)
+	}
+	recs, _ := c.env.Audit.List(t.Context(), audit.Filter{Kind: "mail.quota"})
+	if len(recs) != 1 || recs[0].Actor != "boss@example.org" {
+		t.Errorf("quota change audit: %+v", recs)
+	}
+}

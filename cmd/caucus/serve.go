@@ -232,7 +232,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if err != nil {
 		return nil, err
 	}
-	console, err := admin.New(s.auth, pages, s.url, log.With("component", "admin"))
+	console, err := admin.New(s.auth, s.mail, pages, s.url, log.With("component", "admin"))
 	if err != nil {
 		return nil, err
 	}
