@@ -28,6 +28,7 @@ import (
 	"github.com/caucus-org/caucus/internal/devcert"
 	"github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/autoconfig"
+	"github.com/caucus-org/caucus/mail/dnsrec"
 	"github.com/caucus-org/caucus/mail/imap"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/smtp"
@@ -242,6 +243,11 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	mailSetup := autoconfig.New(autoconfig.SettingsFrom(bound, s.url), s.auth, log.With("component", "autoconfig"))
 	mailSetup.Register(mux, pages.Require)
 	mux.Handle("GET /{$}", pages.Require(http.RedirectHandler("/account", http.StatusSeeOther)))
+	mux.HandleFunc("GET /.well-known/mta-sts.txt", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "max-age=86400")
+		io.WriteString(w, dnsrec.MTASTSPolicy(cfg.Hostname))
+	})
 
 	s.https = web.NewServer(web.Secure(mux, maxFormBody), log.With("component", "https"))
 	s.https.TLSConfig = tlsCfg

@@ -136,6 +136,14 @@ func (d *Directory) resolve(ctx context.Context, rcpt string, t *Target, depth i
 	if err != nil {
 		return err
 	}
+	if !isGroup && local == "postmaster" {
+		// RFC 5321 4.5.1: every domain has a postmaster; unless an account,
+		// alias or group has the name, it reaches the admins.
+		if members, err = d.admins(ctx); err != nil {
+			return err
+		}
+		isGroup = len(members) > 0
+	}
 	if isGroup {
 		for _, m := range members {
 			if err := d.deliverTo(ctx, m, t, depth); err != nil && !errors.Is(err, ErrUnknown) {
@@ -145,6 +153,21 @@ func (d *Directory) resolve(ctx context.Context, rcpt string, t *Target, depth i
 		return nil
 	}
 	return fmt.Errorf("%w: %s", ErrUnknown, address)
+}
+
+// admins returns the ids of the active admins.
+func (d *Directory) admins(ctx context.Context) ([]int64, error) {
+	accts, err := d.auth.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []int64
+	for _, a := range accts {
+		if a.IsAdmin() && a.State == auth.StateActive {
+			out = append(out, a.ID)
+		}
+	}
+	return out, nil
 }
 
 // accountFor finds the account of an address or alias (0 if none).

@@ -16,6 +16,7 @@ func TestResolveAndSendAs(t *testing.T) {
 	d := New(env.DB, env.Auth, []string{"Example-Party.org", "party.example"}, env.Clock.Now)
 	anna := env.User(t, "anna@example-party.org", auth.RoleMember)
 	bob := env.User(t, "bob@example-party.org", auth.RoleMember)
+	boss := env.User(t, "boss@example-party.org", auth.RoleAdmin)
 	for _, u := range []*authtest.User{anna, bob} {
 		if err := env.Auth.AddToGroup(ctx, "", "press", u.Account.ID); err != nil {
 			t.Fatal(err)
@@ -36,6 +37,7 @@ func TestResolveAndSendAs(t *testing.T) {
 		{"press@example-party.org", []int64{anna.Account.ID, bob.Account.ID}, nil, nil},
 		{"press@party.example", []int64{anna.Account.ID, bob.Account.ID}, nil, nil},
 		{"nobody@example-party.org", nil, nil, ErrUnknown},
+		{"postmaster@example-party.org", []int64{boss.Account.ID}, nil, nil},
 		{"anna@elsewhere.org", nil, nil, ErrNotOurs},
 		{"not an address", nil, nil, ErrUnknown},
 	} {
