@@ -28,6 +28,7 @@ Usage:
   caucus serve --dev --data DIR   run the local demo (127.0.0.1, https://localhost:8443)
   caucus serve --config FILE      run for real
   caucus init [flags]             write a commented production configuration
+  caucus queue list|retry ID|drop ID --config FILE   show or manage the outbound mail queue
   caucus version                  print the version
 
 Run "caucus COMMAND -h" for a command's flags.
@@ -51,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serveCmd(ctx, args[1:], stdout, stderr)
 	case "init":
 		err = initCmd(args[1:], stdout, stderr)
+	case "queue":
+		err = queueCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 	case "help", "-h", "--help":

@@ -26,10 +26,12 @@ import (
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/devcert"
+	"github.com/caucus-org/caucus/internal/dns"
 	"github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/autoconfig"
 	"github.com/caucus-org/caucus/mail/dnsrec"
 	"github.com/caucus-org/caucus/mail/imap"
+	"github.com/caucus-org/caucus/mail/msgauth"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/smtp"
 	"github.com/caucus-org/caucus/mail/store"
@@ -226,8 +228,26 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	})
 	s.imap = imap.New(imap.Config{TLSConfig: tlsCfg}, s.mail, s.auth, log.With("component", "imap"))
 	s.dir = route.New(s.db, s.auth, cfg.MailDomains, o.now)
+	// The demo asks no DNS server anything: every name is unknown to it.
+	var resolver dns.Resolver = dns.System()
+	if o.dev {
+		resolver = &dns.Mock{}
+	}
+	dkim := smtp.DKIMSigner{Keys: map[string][]msgauth.DKIMKey{}}
+	for _, d := range cfg.MailDomains {
+		if !strings.Contains(d, ".") {
+			continue // a single-label name (the demo's "localhost") has no DNS to publish a key in
+		}
+		keys, err := msgauth.LoadOrCreateKeys(filepath.Join(cfg.DataDir, "dkim"), d, o.now())
+		if err != nil {
+			return nil, err
+		}
+		dkim.Keys[strings.ToLower(d)] = keys
+	}
 	s.smtp = smtp.New(smtp.Config{Hostname: cfg.Hostname, TLSConfig: tlsCfg}, smtp.Deps{
 		Store: s.mail, Auth: s.auth, Dir: s.dir, Log: log.With("component", "smtp"), Now: o.now,
+		Inbound: smtp.Checks{Checker: msgauth.NewChecker(resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir},
+		Signer:  dkim,
 	})
 	pages, err := login.New(s.auth, log.With("component", "web"))
 	if err != nil {

@@ -271,7 +271,7 @@ func TestServeCaucus(t *testing.T) {
 }
 
 // harness is caucus's IMAP server over a data directory laid out as
-// `caucus serve --dev --data DIR` lays it out (caucus.db, blobs/, keys/,
+// `caucus serve --dev --data DIR` lays it out (caucus.db, blobs/mail/, keys/,
 // dev-cert.pem), built from the same packages as cmd/caucus.
 type harness struct {
 	auth     *auth.Service
@@ -297,7 +297,7 @@ func openCaucus(t testing.TB, dir string, icfg imap.Config, h slog.Handler) *har
 	if err := d.Migrate(ctx, audit.Component(), auth.Component(), store.Component()); err != nil {
 		t.Fatal(err)
 	}
-	blobs, err := blob.Open(filepath.Join(dir, "blobs"))
+	blobs, err := blob.Open(filepath.Join(dir, "blobs", "mail")) // as cmd/caucus serve lays it out
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
@@ -42,24 +43,7 @@ func BenchmarkSelect100k(b *testing.B) {
 	m := e.member(b, "big@example.org")
 	ctx := b.Context()
 	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, distinct)
-	for w := range 4 {
-		wg.Go(func() {
-			for i := w; i < distinct; i += 4 {
-				msg := message("anna@example.org", "big@example.org", fmt.Sprintf("m%d", i), strings.Repeat("Minutes of the meeting. ", 20))
-				if _, err := e.store.Deliver(ctx, []int64{m.Account.ID}, strings.NewReader(msg)); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		b.Fatal(err)
-	}
+	deliverMany(b, e, m, distinct, strings.Repeat("Minutes of the meeting. ", 20))
 	mb, err := e.store.Mailbox(ctx, m.Account.ID, "INBOX")
 	if err != nil {
 		b.Fatal(err)
@@ -75,17 +59,7 @@ func BenchmarkSelect100k(b *testing.B) {
 	}
 	b.Logf("built INBOX of %d messages in %v", n, time.Since(start).Round(time.Millisecond))
 
-	dial := func() *imapclient.Client {
-		c, err := imapclient.DialTLS(e.imaps, e.options(nil))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { c.Close() })
-		if err := c.Login(m.Account.Login, m.secret).Wait(); err != nil {
-			b.Fatal(err)
-		}
-		return c
-	}
+	dial := func() *imapclient.Client { return benchLogin(b, e, m) }
 	c := dial()
 	for _, shared := range []bool{false, true} {
 		name := "alone"
@@ -117,6 +91,107 @@ func BenchmarkSelect100k(b *testing.B) {
 			b.ReportMetric(float64(ds[len(ds)-1].Microseconds())/1000, "max-ms")
 		})
 	}
+}
+
+// deliverMany delivers n distinct messages to m's INBOX through the store,
+// four at a time.
+func deliverMany(b *testing.B, e *testEnv, m *member, n int, body string) {
+	b.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for w := range 4 {
+		wg.Go(func() {
+			for i := w; i < n; i += 4 {
+				msg := message("Anna Example <anna@example.org>", m.Account.Login, fmt.Sprintf("m%d", i), body)
+				if _, err := e.store.Deliver(b.Context(), []int64{m.Account.ID}, strings.NewReader(msg)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// benchLogin connects over implicit TLS and signs m in.
+func benchLogin(b *testing.B, e *testEnv, m *member) *imapclient.Client {
+	b.Helper()
+	c, err := imapclient.DialTLS(e.imaps, e.options(nil))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	if err := c.Login(m.Account.Login, m.secret).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// BenchmarkFetch100 times FETCH of 100 consecutive messages (of 1,000
+// delivered ones) over IMAP, asking for flags only or for envelopes too, and
+// the two store reads such a FETCH can be served from: Messages (all the
+// metadata, with envelope and body structure decoded from JSON) and Flags.
+// The session's Fetch calls Messages whatever the items asked for.
+func BenchmarkFetch100(b *testing.B) {
+	const n = 1000
+	e := quietEnv(b, Config{})
+	m := e.member(b, "fetch@example.org")
+	deliverMany(b, e, m, n, strings.Repeat("Agenda for the branch meeting. ", 10))
+	c := benchLogin(b, e, m)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		opts *imap.FetchOptions
+	}{
+		{"imap/UID+FLAGS", &imap.FetchOptions{UID: true, Flags: true}},
+		{"imap/UID+FLAGS+ENVELOPE+DATE+SIZE", &imap.FetchOptions{UID: true, Flags: true, Envelope: true, InternalDate: true, RFC822Size: true}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				start := uint32(1 + (i*100)%(n-100))
+				i++
+				msgs, err := c.Fetch(imap.SeqSet{{Start: start, Stop: start + 99}}, tc.opts).Collect()
+				if err != nil || len(msgs) != 100 {
+					b.Fatalf("FETCH: %d messages, %v", len(msgs), err)
+				}
+			}
+		})
+	}
+	mb, err := e.store.Mailbox(b.Context(), m.Account.ID, "INBOX")
+	if err != nil {
+		b.Fatal(err)
+	}
+	uids, err := e.store.UIDs(b.Context(), mb.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("store/Messages", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			start := (i * 100) % (n - 100)
+			i++
+			if msgs, err := e.store.Messages(b.Context(), mb.ID, uids[start:start+100]); err != nil || len(msgs) != 100 {
+				b.Fatal(len(msgs), err)
+			}
+		}
+	})
+	b.Run("store/Flags", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			start := (i * 100) % (n - 100)
+			i++
+			if flags, err := e.store.Flags(b.Context(), mb.ID, uids[start:start+100]); err != nil || len(flags) != 100 {
+				b.Fatal(len(flags), err)
+			}
+		}
+	})
 }
 
 // BenchmarkIdleMemory measures what the server holds for each signed-in

@@ -19,8 +19,8 @@ type panicLog struct {
 }
 
 func (p *panicLog) Enabled(context.Context, slog.Level) bool { return true }
-func (p *panicLog) WithAttrs([]slog.Attr) slog.Handler        { return p }
-func (p *panicLog) WithGroup(string) slog.Handler             { return p }
+func (p *panicLog) WithAttrs([]slog.Attr) slog.Handler       { return p }
+func (p *panicLog) WithGroup(string) slog.Handler            { return p }
 func (p *panicLog) Handle(_ context.Context, r slog.Record) error {
 	if strings.Contains(strings.ToLower(r.Message), "panic") {
 		p.mu.Lock()

@@ -1,0 +1,133 @@
+package msgauth
+
+import (
+	"strings"
+)
+
+// maxValue bounds a property value or reason in Authentication-Results, so
+// that no line of the field comes near the 998-character limit of RFC 5322
+// section 2.1.1 whatever a sender puts in its signatures.
+const maxValue = 200
+
+// formatAuthResults writes the Authentication-Results header field (RFC
+// 8601 section 2.2) for the checks: one resinfo per method, spf with
+// smtp.mailfrom or smtp.helo (section 2.7.2), dkim once per signature with
+// header.d and header.s (section 2.7.1; "dkim=none" for an unsigned
+// message), dmarc with header.from (RFC 7489 section 11.2) and the policy
+// in a comment. Each resinfo starts a line; long ones fold between
+// properties. Every value that came from the sender is quoted or cleaned,
+// so none can add a field or a result.
+func formatAuthResults(authservID string, s spfOutcome, sigs []DKIMResult, d dmarcOutcome, fromDomain string) string {
+	var infos [][]string
+
+	spfInfo := []string{"spf=" + s.result}
+	if s.domain != "" {
+		prop := "smtp.mailfrom="
+		if s.helo {
+			prop = "smtp.helo="
+		}
+		spfInfo = append(spfInfo, prop+pvalue(s.domain))
+	}
+	infos = append(infos, spfInfo)
+
+	if len(sigs) == 0 {
+		infos = append(infos, []string{"dkim=" + ResultNone})
+	}
+	for _, sig := range sigs {
+		info := []string{"dkim=" + sig.Result}
+		if sig.Err != "" {
+			info = append(info, "reason="+quoted(sig.Err))
+		}
+		if sig.Domain != "" {
+			info = append(info, "header.d="+pvalue(sig.Domain))
+		}
+		if sig.Selector != "" {
+			info = append(info, "header.s="+pvalue(sig.Selector))
+		}
+		infos = append(infos, info)
+	}
+
+	dinfo := []string{"dmarc=" + d.result}
+	if d.reason != "" {
+		dinfo = append(dinfo, "reason="+quoted(d.reason))
+	}
+	if d.record {
+		dinfo = append(dinfo, "(p="+d.policy+")")
+	}
+	if fromDomain != "" {
+		dinfo = append(dinfo, "header.from="+pvalue(fromDomain))
+	}
+	infos = append(infos, dinfo)
+
+	var b strings.Builder
+	b.WriteString("Authentication-Results: ")
+	id := pvalue(authservID)
+	if authservID == "" {
+		id = "localhost"
+	}
+	b.WriteString(id)
+	for _, info := range infos {
+		b.WriteString(";\r\n\t")
+		n := 1 // the tab
+		for i, part := range info {
+			if i > 0 {
+				if n+1+len(part) > 78 {
+					b.WriteString("\r\n\t  ")
+					n = 3
+				} else {
+					b.WriteByte(' ')
+					n++
+				}
+			}
+			b.WriteString(part)
+			n += len(part)
+		}
+	}
+	b.WriteString("\r\n")
+	return b.String()
+}
+
+// pvalue formats a property value (RFC 8601 section 2.2): as it is when it
+// is a token (RFC 2045 section 5.1) such as a domain name, else as a
+// quoted string.
+func pvalue(s string) string {
+	if s == "" || len(s) > maxValue {
+		return quoted(s)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0 {
+			return quoted(s)
+		}
+	}
+	return s
+}
+
+// quoted returns s as a quoted-string (RFC 5322 section 3.2.4) of at most
+// maxValue characters, printable ASCII only. Semicolons become commas:
+// naive readers of the field (go-msgauth's authres among them) split
+// resinfos on every semicolon, quoted or not.
+func quoted(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	n := 0
+	for i := 0; i < len(s) && n < maxValue; i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c == ';':
+			b.WriteByte(',')
+		case c == '\t' || c == '\r' || c == '\n':
+			b.WriteByte(' ')
+		case c < ' ' || c >= 0x7f:
+			b.WriteByte('?')
+		default:
+			b.WriteByte(c)
+		}
+		n++
+	}
+	b.WriteByte('"')
+	return b.String()
+}

@@ -1,0 +1,52 @@
+package smtp
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/dns"
+	"github.com/caucus-org/caucus/mail/msgauth"
+)
+
+// TestInboundPolicy runs the MX with the real checks against a fake DNS:
+// DMARC p=reject failures are refused, impersonation of a member is tagged,
+// and every stored message carries Authentication-Results.
+func TestInboundPolicy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	mock := &dns.Mock{TXT: map[string][]string{
+		"bank.example":        {"v=spf1 ip4:192.0.2.1 -all"},
+		"_dmarc.bank.example": {"v=DMARC1; p=reject"},
+		"gmail.example":       {"v=spf1 ip4:127.0.0.0/8 -all"},
+	}}
+	e.srv.deps.Inbound = Checks{Checker: msgauth.NewChecker(mock, "mx.example-party.org", nil), Dir: e.dir}
+	leader := e.auth.User(t, "leader@example-party.org", auth.RoleMember)
+	if leader.Account.DisplayName == "" {
+		t.Fatal("no display name")
+	}
+	anna := e.member(t, "anna@example-party.org")
+	c := e.dial(t, e.mx, true)
+
+	// Forged mail from a p=reject domain: refused with 550.
+	if err := send(c, "ceo@bank.example", []string{"anna@example-party.org"}, msg("CEO <ceo@bank.example>", "anna@example-party.org", "wire transfer")); code(err) != 550 {
+		t.Errorf("DMARC reject: %v, want 550", err)
+	}
+	// The leader's name from an outside address: stored, tagged.
+	c.Reset()
+	from := leader.Account.DisplayName + " <leader.party@gmail.example>"
+	if err := send(c, "leader.party@gmail.example", []string{"anna@example-party.org"}, msg(from, "anna@example-party.org", "urgent favour")); err != nil {
+		t.Fatalf("impersonation delivery: %v", err)
+	}
+	got := e.inbox(t, anna.Account.ID)
+	if len(got) != 1 {
+		t.Fatalf("inbox holds %d messages, want 1", len(got))
+	}
+	m := got[0]
+	if !strings.Contains(m, "Subject: [External] urgent favour") || !strings.Contains(m, "X-Caucus-Warning:") {
+		t.Errorf("impersonating message not tagged:\n%s", m[:min(len(m), 800)])
+	}
+	if !strings.Contains(m, "Authentication-Results: mx.example-party.org") || !strings.Contains(m, "spf=pass") {
+		t.Errorf("no Authentication-Results with spf=pass:\n%s", m[:min(len(m), 800)])
+	}
+}
