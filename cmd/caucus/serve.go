@@ -32,6 +32,7 @@ import (
 	"github.com/caucus-org/caucus/mail/dnsrec"
 	"github.com/caucus-org/caucus/mail/imap"
 	"github.com/caucus-org/caucus/mail/msgauth"
+	"github.com/caucus-org/caucus/mail/queue"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/smtp"
 	"github.com/caucus-org/caucus/mail/store"
@@ -125,6 +126,12 @@ type options struct {
 	log        *slog.Logger
 	out        io.Writer // where the enrol: line goes
 	now        func() time.Time
+
+	// For tests that run several instances: DNS, and how the queue reaches
+	// other servers.
+	resolver  dns.Resolver
+	queueDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	queuePort int
 }
 
 // server is one running caucus.
@@ -136,6 +143,7 @@ type server struct {
 	audit  *audit.Log
 	auth   *auth.Service
 	mail   *store.Store
+	queue  *queue.Queue
 	imap   *imap.Server
 	dir    *route.Directory
 	smtp   *smtp.Server
@@ -167,7 +175,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if s.db, err = db.Open(ctx, filepath.Join(cfg.DataDir, "caucus.db"), log); err != nil {
 		return nil, err
 	}
-	if err = s.db.Migrate(ctx, audit.Component(), auth.Component(), store.Component(), route.Component()); err != nil {
+	if err = s.db.Migrate(ctx, audit.Component(), auth.Component(), store.Component(), route.Component(), queue.Component()); err != nil {
 		return nil, err
 	}
 	// Mail has a blob directory of its own: its garbage collector may
@@ -233,6 +241,9 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if o.dev {
 		resolver = &dns.Mock{}
 	}
+	if o.resolver != nil {
+		resolver = o.resolver
+	}
 	dkim := smtp.DKIMSigner{Keys: map[string][]msgauth.DKIMKey{}}
 	for _, d := range cfg.MailDomains {
 		if !strings.Contains(d, ".") {
@@ -244,9 +255,33 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		}
 		dkim.Keys[strings.ToLower(d)] = keys
 	}
+	// The outbound queue keeps its bodies apart from the mailboxes'.
+	qblobs, err := blob.Open(filepath.Join(cfg.DataDir, "blobs", "queue"))
+	if err != nil {
+		return nil, err
+	}
+	s.queue = queue.New(queue.Config{
+		Hostname:   cfg.Hostname,
+		Resolver:   resolver,
+		Postmaster: "postmaster@" + cfg.MailDomains[0],
+		Now:        o.now,
+		Dialer:     o.queueDial,
+		Port:       o.queuePort,
+		LocalDeliver: func(ctx context.Context, rcpt string, msg io.Reader) error {
+			t, err := s.dir.Resolve(ctx, rcpt)
+			if errors.Is(err, route.ErrNotOurs) {
+				return queue.ErrNotLocal
+			}
+			if err != nil {
+				return err
+			}
+			_, err = s.mail.Deliver(ctx, t.Accounts, msg)
+			return err
+		},
+	}, s.db, qblobs, log.With("component", "queue"))
 	s.smtp = smtp.New(smtp.Config{Hostname: cfg.Hostname, TLSConfig: tlsCfg}, smtp.Deps{
-		Store: s.mail, Auth: s.auth, Dir: s.dir, Log: log.With("component", "smtp"), Now: o.now,
-		Inbound: smtp.Checks{Checker: msgauth.NewChecker(resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir},
+		Store: s.mail, Auth: s.auth, Dir: s.dir, Queue: s.queue, Log: log.With("component", "smtp"), Now: o.now,
+		Inbound: smtp.Checks{Checker: msgauth.NewChecker(resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir, Hostname: cfg.Hostname},
 		Signer:  dkim,
 	})
 	pages, err := login.New(s.auth, log.With("component", "web"))
@@ -280,6 +315,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	s.cancel = cancel
 	s.wg.Go(func() { s.auth.Run(runCtx) })
 	s.wg.Go(func() { s.collectMailGarbage(runCtx) })
+	s.wg.Go(func() { s.queue.Run(runCtx) })
 	s.wg.Go(func() {
 		if err := s.https.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("https server", "err", err)

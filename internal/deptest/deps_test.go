@@ -25,6 +25,8 @@ var allowed = []string{
 	"github.com/go-webauthn/webauthn",
 	"github.com/pquerna/otp",
 	"golang.org/x/crypto",
+	"golang.org/x/net",
+	"golang.org/x/text",
 	"modernc.org/sqlite",
 }
 

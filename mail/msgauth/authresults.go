@@ -131,3 +131,62 @@ func quoted(s string) string {
 	b.WriteByte('"')
 	return b.String()
 }
+
+// RemoveAuthResults returns a copy of a message header without the
+// Authentication-Results fields that claim to come from authservID: a
+// border MTA must not pass on such fields it did not write itself (RFC
+// 8601 section 5), or a sender could forge "dkim=pass" in the server's
+// name. Call it on incoming mail before prepending Result.AuthResults.
+// Fields of other authserv-ids stay.
+func RemoveAuthResults(header []byte, authservID string) []byte {
+	want := normalizeID(authservID)
+	fields, blank, rest := splitHeader(header)
+	out := make([]byte, 0, len(header))
+	for _, f := range fields {
+		if f.colon && strings.EqualFold(f.name, "Authentication-Results") && normalizeID(authservIDOf(f.value())) == want {
+			continue
+		}
+		out = append(out, f.raw...)
+	}
+	out = append(out, blank...)
+	return append(out, rest...)
+}
+
+// authservIDOf returns the authserv-id an Authentication-Results value
+// starts with (RFC 8601 section 2.2), comments skipped.
+func authservIDOf(v string) string {
+	for {
+		v = strings.TrimLeft(v, " \t")
+		if !strings.HasPrefix(v, "(") {
+			break
+		}
+		depth, i := 0, 0
+		for ; i < len(v); i++ {
+			if v[i] == '\\' {
+				i++
+				continue
+			}
+			if v[i] == '(' {
+				depth++
+			} else if v[i] == ')' {
+				depth--
+				if depth == 0 {
+					break
+				}
+			}
+		}
+		if i >= len(v) {
+			return ""
+		}
+		v = v[i+1:]
+	}
+	if end := strings.IndexAny(v, " \t;("); end >= 0 {
+		v = v[:end]
+	}
+	return v
+}
+
+func normalizeID(id string) string {
+	id = strings.Trim(strings.TrimSpace(id), `"`)
+	return strings.ToLower(strings.TrimSuffix(id, "."))
+}

@@ -390,3 +390,21 @@ func (failingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 }
 
 var _ io.ReaderAt = failingReaderAt{}
+
+func TestRemoveAuthResults(t *testing.T) {
+	t.Parallel()
+	h := "Authentication-Results: mx.caucus.test; dkim=pass header.d=example-party.org\r\n" +
+		"Authentication-Results: (forged) MX.Caucus.Test.;\r\n\tdkim=pass\r\n" +
+		"Authentication-Results: \"mx.caucus.test\" 1; spf=pass\r\n" +
+		"Authentication-Results: mx.google.com; dkim=pass\r\n" +
+		"authentication-results:mx.caucus.test;spf=pass\r\n" +
+		"From: a@example.org\r\n\r\nAuthentication-Results: mx.caucus.test; body\r\n"
+	want := "Authentication-Results: mx.google.com; dkim=pass\r\n" +
+		"From: a@example.org\r\n\r\nAuthentication-Results: mx.caucus.test; body\r\n"
+	if got := string(RemoveAuthResults([]byte(h), "mx.caucus.test")); got != want {
+		t.Errorf("got\n%q\nwant\n%q", got, want)
+	}
+	for _, v := range []string{"", "(", "(a(b)c", `(\`, "x"} {
+		authservIDOf(v) // no panic
+	}
+}

@@ -132,7 +132,8 @@ func checkAuthResults(t *testing.T, ar string, sigs int) {
 
 // FuzzTagMessage: any header and reason give a header that is tagged
 // exactly when the verdict is suspicious, carries no sender-made warning,
-// has the warning first, and does not change when tagged again.
+// has the warning first, and does not change when tagged again; and
+// RemoveAuthResults, with the reason as authserv-id, only ever removes.
 func FuzzTagMessage(f *testing.F) {
 	for _, seed := range []string{
 		"From: a@gmail.com\r\nSubject: hi\r\n\r\nbody",
@@ -143,8 +144,10 @@ func FuzzTagMessage(f *testing.F) {
 		"Subject: x\r",
 		" leading continuation\r\nSubject\r\n\r\n",
 		"Subject: " + strings.Repeat("y", 1000) + "\r\n\r\n",
+		"Authentication-Results: (c) mx.caucus.test; dkim=pass\r\n\r\n",
 		"",
 	} {
+		f.Add([]byte(seed), "mx.caucus.test", true)
 		f.Add([]byte(seed), "The sender's name matches a party member", true)
 		f.Add([]byte(seed), "", false)
 	}
@@ -152,6 +155,9 @@ func FuzzTagMessage(f *testing.F) {
 		v := Verdict{External: true, Reason: reason}
 		if suspicious {
 			v.NameMatch = "Party Leader"
+		}
+		if stripped := RemoveAuthResults(header, reason); len(stripped) > len(header) {
+			t.Fatalf("RemoveAuthResults grew the header:\n%q\n%q", header, stripped)
 		}
 		out := TagMessage(header, v)
 		if again := TagMessage(out, v); !bytes.Equal(again, out) {

@@ -1,6 +1,7 @@
 package msgauth
 
 import (
+	"fmt"
 	"net/mail"
 	"strings"
 	"testing"
@@ -156,5 +157,17 @@ func TestSkeleton(t *testing.T) {
 		if got := damerauLevenshtein(tc.a, tc.b); got != tc.want {
 			t.Errorf("damerauLevenshtein(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
 		}
+	}
+}
+
+// BenchmarkCheckImpersonation: one message against a party of 5,000.
+func BenchmarkCheckImpersonation(b *testing.B) {
+	dir := testDirectory{domains: party.domains}
+	for i := range 5000 {
+		dir.members = append(dir.members, fmt.Sprintf("Member Nummer%d Svensson-Ødegård", i))
+	}
+	from := &mail.Address{Name: "Someone Else", Address: "someone@exarnple-party.org"}
+	for b.Loop() {
+		CheckImpersonation(from, dir, false)
 	}
 }

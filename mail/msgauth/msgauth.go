@@ -139,7 +139,8 @@ type Result struct {
 	// DMARCPolicy is the policy the From domain asks for when DMARC fails:
 	// none, quarantine or reject. It is the sp= policy when the record was
 	// found at the organisational domain of a subdomain (RFC 7489 section
-	// 6.6.3), lowered one step when pct is below 100 (see checkDMARC). It
+	// 6.6.3), lowered one step (reject to quarantine, quarantine to none)
+	// for every message when pct is below 100, never sampled at random. It
 	// is "none" when no record applies.
 	DMARCPolicy string
 	// FromDomain is the RFC5322.From domain, in lower-case A-label form.
@@ -373,7 +374,9 @@ type dmarcOutcome struct {
 //   - DMARC passes when a DKIM signature that passed, or SPF that passed,
 //     is for a domain in alignment with the From domain (3.1), strict when
 //     the record says adkim=s or aspf=s, relaxed (same organisational
-//     domain, golang.org/x/net/publicsuffix) otherwise;
+//     domain, golang.org/x/net/publicsuffix) otherwise; SPF's domain is
+//     the MAIL FROM domain, for a bounce the HELO domain (section 4.1
+//     refers to RFC 7208 section 2.4 for the null reverse-path);
 //   - when nothing aligned passed but an aligned check failed only for a
 //     temporary reason, the result is temperror, so that the caller can
 //     ask the sender to retry rather than reject;

@@ -17,8 +17,9 @@ import (
 // impersonates a member or a party domain is tagged "[External]" with a
 // warning header.
 type Checks struct {
-	Checker *msgauth.Checker
-	Dir     msgauth.Directory
+	Checker  *msgauth.Checker
+	Dir      msgauth.Directory
+	Hostname string // the authserv-id the Checker writes (our host name)
 }
 
 // Check implements Inbound.
@@ -35,13 +36,15 @@ func (c Checks) Check(ctx context.Context, in InboundMessage) (InboundVerdict, e
 	}
 	ownAuthenticated := res.DMARC == "pass" && slices.Contains(c.Dir.OwnDomains(), res.FromDomain)
 	v := msgauth.CheckImpersonation(res.From, c.Dir, ownAuthenticated)
-	msg := in.Message
-	if v.Suspicious() {
-		end := headerEnd(msg)
-		tagged := msgauth.TagMessage(msg[:end], v)
-		msg = append(tagged, msg[end:]...)
-	}
-	return InboundVerdict{Message: append([]byte(res.AuthResults), msg...)}, nil
+	// Always, not only for suspicious mail: drop Authentication-Results
+	// that claim to be ours (RFC 8601 5) and forged warnings, and a first
+	// line of white space that would continue the field we put above it.
+	end := headerEnd(in.Message)
+	header := msgauth.RemoveAuthResults(in.Message[:end], c.Hostname)
+	header = msgauth.TagMessage(header, v)
+	msg := make([]byte, 0, len(res.AuthResults)+len(header)+len(in.Message)-end)
+	msg = append(append(append(msg, res.AuthResults...), header...), in.Message[end:]...)
+	return InboundVerdict{Message: msg}, nil
 }
 
 // headerEnd is the offset just past the empty line ending the header (the

@@ -20,7 +20,7 @@ func TestInboundPolicy(t *testing.T) {
 		"_dmarc.bank.example": {"v=DMARC1; p=reject"},
 		"gmail.example":       {"v=spf1 ip4:127.0.0.0/8 -all"},
 	}}
-	e.srv.deps.Inbound = Checks{Checker: msgauth.NewChecker(mock, "mx.example-party.org", nil), Dir: e.dir}
+	e.srv.deps.Inbound = Checks{Checker: msgauth.NewChecker(mock, "mx.example-party.org", nil), Dir: e.dir, Hostname: "mx.example-party.org"}
 	leader := e.auth.User(t, "leader@example-party.org", auth.RoleMember)
 	if leader.Account.DisplayName == "" {
 		t.Fatal("no display name")
@@ -48,5 +48,24 @@ func TestInboundPolicy(t *testing.T) {
 	}
 	if !strings.Contains(m, "Authentication-Results: mx.example-party.org") || !strings.Contains(m, "spf=pass") {
 		t.Errorf("no Authentication-Results with spf=pass:\n%s", m[:min(len(m), 800)])
+	}
+}
+
+// TestForgedAuthResultsRemoved: a sender cannot pass off its own
+// Authentication-Results under our name, nor smuggle a header line into
+// ours.
+func TestForgedAuthResultsRemoved(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	e.srv.deps.Inbound = Checks{Checker: msgauth.NewChecker(&dns.Mock{}, "mx.example-party.org", nil), Dir: e.dir, Hostname: "mx.example-party.org"}
+	anna := e.member(t, "anna@example-party.org")
+	c := e.dial(t, e.mx, true)
+	forged := "Authentication-Results: mx.example-party.org; dkim=pass header.d=example-party.org\r\n" + msg("x@outside.example", "anna@example-party.org", "forged results")
+	if err := send(c, "x@outside.example", []string{"anna@example-party.org"}, forged); err != nil {
+		t.Fatal(err)
+	}
+	got := e.inbox(t, anna.Account.ID)
+	if len(got) != 1 || strings.Count(got[0], "Authentication-Results: mx.example-party.org") != 1 || strings.Contains(got[0], "dkim=pass") {
+		t.Errorf("stored message keeps the forged results:\n%s", got[0])
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/connlimit"
+	"github.com/caucus-org/caucus/mail/msgauth"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/store"
 )
@@ -349,6 +350,9 @@ func (ss *subSession) Data(r io.Reader) error {
 	msg = append([]byte(ss.received("ESMTPSA", ss.conn.Hostname(), "")), msg...)
 	if ss.srv.deps.Signer != nil {
 		if msg, err = ss.srv.deps.Signer.Sign(ss.ctx, msg); err != nil {
+			if errors.Is(err, msgauth.ErrMalformed) {
+				return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "Message header is malformed")
+			}
 			ss.log.Error("smtp: dkim sign", "err", err)
 			return errTempFailure
 		}
