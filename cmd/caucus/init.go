@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/caucus-org/caucus/internal/config"
+	"github.com/caucus-org/caucus/mail/dnsrec"
 )
 
 // initCmd writes a commented production configuration and checks it.
@@ -56,6 +58,18 @@ func initCmd(args []string, stdout, stderr io.Writer) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s\nnext: read it, then run: caucus serve --config %s\n", *out, *out)
+	cfg, err := config.Parse(text)
+	if err != nil {
+		return err
+	}
+	// DKIM keys are made now, so the records can be published before the
+	// first message is sent.
+	keys, err := dkimKeys(cfg, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n\nPublish these DNS records (caucus dns --config %s prints them again):\n\n", *out, *out)
+	fmt.Fprint(stdout, dnsrec.Zone(dnsrec.Records(cfg.Hostname, cfg.MailDomains, keys)))
+	fmt.Fprintf(stdout, "\nnext: read the configuration, then run: caucus serve --config %s\n", *out)
 	return nil
 }

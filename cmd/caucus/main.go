@@ -28,6 +28,7 @@ Usage:
   caucus serve --dev --data DIR   run the local demo (127.0.0.1, https://localhost:8443)
   caucus serve --config FILE      run for real
   caucus init [flags]             write a commented production configuration
+  caucus dns --config FILE        print the DNS records to publish (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT)
   caucus queue list|retry ID|drop ID --config FILE   show or manage the outbound mail queue
   caucus version                  print the version
 
@@ -52,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serveCmd(ctx, args[1:], stdout, stderr)
 	case "init":
 		err = initCmd(args[1:], stdout, stderr)
+	case "dns":
+		err = dnsCmd(args[1:], stdout, stderr)
 	case "queue":
 		err = queueCmd(args[1:], stdout, stderr)
 	case "version":

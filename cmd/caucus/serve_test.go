@@ -125,6 +125,22 @@ func TestInitWritesValidConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("written config does not load: %v", err)
 	}
+	for _, want := range []string{"example-party.org.\t3600\tIN\tMX\t10 mail.example-party.org.", "_dmarc.example-party.org.", "p=reject", "._domainkey.example-party.org.", "k=ed25519", "k=rsa", "_mta-sts.example-party.org.", "_smtp._tls.example-party.org."} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("init output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	// caucus dns prints the same records with the same keys.
+	initOut := stdout.String()
+	stdout.Reset()
+	if code := run([]string{"dns", "--config", path}, &stdout, &stderr); code != 0 {
+		t.Fatalf("dns: exit %d: %s", code, stderr.String())
+	}
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		if strings.Contains(line, "_domainkey") && !strings.Contains(initOut, line) {
+			t.Errorf("caucus dns shows another DKIM key than init made: %s", line)
+		}
+	}
 	if cfg.Hostname != "mail.example-party.org" || cfg.MailDomains[0] != "example-party.org" || cfg.ACMEContact != "admin@example-party.org" {
 		t.Errorf("config values: %+v", cfg)
 	}
