@@ -117,3 +117,28 @@ func TestForwarding(t *testing.T) {
 		t.Errorf("member names %v", names)
 	}
 }
+
+// FuzzResolve: any recipient string gets an answer or a clear error, never
+// a panic, and never a local delivery for another domain.
+func FuzzResolve(f *testing.F) {
+	env := authtest.New(f, auth.Config{}, Component())
+	d := New(env.DB, env.Auth, []string{"example-party.org"}, env.Clock.Now)
+	u := env.User(f, "anna@example-party.org", auth.RoleMember)
+	env.Auth.AddToGroup(f.Context(), "", "press", u.Account.ID)
+	for _, s := range []string{"anna@example-party.org", "ANNA+x@EXAMPLE-PARTY.ORG", "press@example-party.org", "postmaster@example-party.org",
+		"@example-party.org", "anna@", "a@b@example-party.org", "anna@example-party.org.", "\x00@example-party.org", "anna@other.example", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, rcpt string) {
+		tgt, err := d.Resolve(t.Context(), rcpt)
+		if err != nil {
+			if !errors.Is(err, ErrUnknown) && !errors.Is(err, ErrNotOurs) {
+				t.Fatalf("Resolve(%q): unexpected error kind %v", rcpt, err)
+			}
+			return
+		}
+		if len(tgt.Accounts) > 0 && !d.IsOurs(rcpt) {
+			t.Fatalf("Resolve(%q) delivers locally for a foreign address", rcpt)
+		}
+	})
+}
