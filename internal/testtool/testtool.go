@@ -12,14 +12,15 @@ import (
 )
 
 // Need returns the path of the named program, looking on PATH and then in
-// /usr/bin and /usr/local/bin (a CI job may run with a short PATH), or skips
+// /usr/bin, /usr/local/bin and /usr/sbin (a CI job may run with a short
+// PATH; Debian puts Postfix's tools in /usr/sbin), or skips
 // the test (fails it under CI=true) when the program is not installed.
 func Need(t testing.TB, name string) string {
 	t.Helper()
 	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}
-	for _, dir := range []string{"/usr/bin", "/usr/local/bin"} {
+	for _, dir := range []string{"/usr/bin", "/usr/local/bin", "/usr/sbin"} {
 		if p, err := exec.LookPath(filepath.Join(dir, name)); err == nil {
 			return p
 		}
