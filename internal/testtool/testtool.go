@@ -5,9 +5,13 @@
 package testtool
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -30,4 +34,38 @@ func Need(t testing.TB, name string) string {
 	}
 	t.Skipf("%s not installed; skipping (install it from Debian, or run bash .ci/run)", name)
 	return ""
+}
+
+// PanicLog is a slog.Handler that remembers the last logged message
+// mentioning a panic. Protocol libraries (go-imap, go-smtp) recover panics
+// in their handlers and log them; fuzz targets check Seen after each input.
+type PanicLog struct {
+	mu  sync.Mutex
+	msg string
+}
+
+// Enabled implements slog.Handler.
+func (p *PanicLog) Enabled(context.Context, slog.Level) bool { return true }
+
+// WithAttrs implements slog.Handler.
+func (p *PanicLog) WithAttrs([]slog.Attr) slog.Handler { return p }
+
+// WithGroup implements slog.Handler.
+func (p *PanicLog) WithGroup(string) slog.Handler { return p }
+
+// Handle implements slog.Handler.
+func (p *PanicLog) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(strings.ToLower(r.Message), "panic") {
+		p.mu.Lock()
+		p.msg = r.Message
+		p.mu.Unlock()
+	}
+	return nil
+}
+
+// Seen returns the last panic message logged, or "".
+func (p *PanicLog) Seen() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.msg
 }

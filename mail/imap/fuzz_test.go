@@ -1,16 +1,15 @@
 package imap
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caucus-org/caucus/internal/testtool"
 )
 
 // pipeListener hands the server one end of in-memory connections.
@@ -54,7 +53,7 @@ func FuzzCommands(f *testing.F) {
 			f.Add(uint8(state), []byte(seed))
 		}
 	}
-	panics := &panicWatch{}
+	panics := &testtool.PanicLog{}
 	e := newEnvLog(f, Config{MaxConnsPerAddr: 1 << 20, MaxConnsPerAccount: 1 << 20}, panics)
 	m := e.member(f, "fuzz@example.org")
 	pl := &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
@@ -82,33 +81,8 @@ func FuzzCommands(f *testing.F) {
 		case <-time.After(4 * time.Second):
 		}
 		c.Close()
-		if p := panics.seen(); p != "" {
+		if p := panics.Seen(); p != "" {
 			t.Fatalf("server panicked on %q: %s", input, p)
 		}
 	})
-}
-
-// panicWatch is a slog handler that remembers a logged panic (go-imap
-// recovers panics in command handlers and logs them).
-type panicWatch struct {
-	mu  sync.Mutex
-	msg string
-}
-
-func (p *panicWatch) Enabled(context.Context, slog.Level) bool { return true }
-func (p *panicWatch) WithAttrs([]slog.Attr) slog.Handler       { return p }
-func (p *panicWatch) WithGroup(string) slog.Handler            { return p }
-func (p *panicWatch) Handle(_ context.Context, r slog.Record) error {
-	if strings.Contains(r.Message, "panic") {
-		p.mu.Lock()
-		p.msg = r.Message
-		p.mu.Unlock()
-	}
-	return nil
-}
-
-func (p *panicWatch) seen() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.msg
 }

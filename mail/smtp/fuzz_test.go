@@ -1,34 +1,13 @@
 package smtp
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net"
-	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/caucus-org/caucus/internal/testtool"
 )
-
-// panicLog remembers a logged panic (go-smtp recovers panics in session
-// code and logs them).
-type panicLog struct {
-	mu  sync.Mutex
-	msg string
-}
-
-func (p *panicLog) Enabled(context.Context, slog.Level) bool { return true }
-func (p *panicLog) WithAttrs([]slog.Attr) slog.Handler       { return p }
-func (p *panicLog) WithGroup(string) slog.Handler            { return p }
-func (p *panicLog) Handle(_ context.Context, r slog.Record) error {
-	if strings.Contains(strings.ToLower(r.Message), "panic") {
-		p.mu.Lock()
-		p.msg = r.Message
-		p.mu.Unlock()
-	}
-	return nil
-}
 
 // FuzzCommands feeds arbitrary command lines to the MX and to submission
 // (signed in or not): no panic, no hang.
@@ -43,7 +22,7 @@ func FuzzCommands(f *testing.F) {
 		f.Add(uint8(0), []byte(s))
 		f.Add(uint8(1), []byte(s))
 	}
-	plog := &panicLog{}
+	plog := &testtool.PanicLog{}
 	e := newEnvLog(f, Config{MaxConnsPerAddr: 1 << 20}, plog)
 	m := e.member(f, "anna@example-party.org")
 	_ = m
@@ -66,10 +45,8 @@ func FuzzCommands(f *testing.F) {
 		case <-done:
 		case <-time.After(2 * time.Second):
 		}
-		plog.mu.Lock()
-		defer plog.mu.Unlock()
-		if plog.msg != "" {
-			t.Fatalf("server panicked on %q: %s", input, plog.msg)
+		if p := plog.Seen(); p != "" {
+			t.Fatalf("server panicked on %q: %s", input, p)
 		}
 	})
 }
