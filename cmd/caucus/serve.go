@@ -234,7 +234,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 			}
 		},
 	})
-	s.imap = imap.New(imap.Config{TLSConfig: tlsCfg}, s.mail, s.auth, log.With("component", "imap"))
+	s.imap = imap.New(imap.Config{TLSConfig: protocolTLS(tlsCfg, "imap")}, s.mail, s.auth, log.With("component", "imap"))
 	s.dir = route.New(s.db, s.auth, cfg.MailDomains, o.now)
 	// The demo asks no DNS server anything: every name is unknown to it.
 	var resolver dns.Resolver = dns.System()
@@ -279,7 +279,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 			return err
 		},
 	}, s.db, qblobs, log.With("component", "queue"))
-	s.smtp = smtp.New(smtp.Config{Hostname: cfg.Hostname, TLSConfig: tlsCfg}, smtp.Deps{
+	s.smtp = smtp.New(smtp.Config{Hostname: cfg.Hostname, TLSConfig: protocolTLS(tlsCfg)}, smtp.Deps{
 		Store: s.mail, Auth: s.auth, Dir: s.dir, Queue: s.queue, Log: log.With("component", "smtp"), Now: o.now,
 		Inbound: smtp.Checks{Checker: msgauth.NewChecker(resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir, Hostname: cfg.Hostname},
 		Signer:  dkim,
@@ -305,7 +305,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	})
 
 	s.https = web.NewServer(web.Secure(mux, maxFormBody), log.With("component", "https"))
-	s.https.TLSConfig = tlsCfg
+	s.https.TLSConfig = tlsCfg.Clone() // net/http adds "h2" to it in place
 
 	if err = s.firstAdmin(ctx, o); err != nil {
 		return nil, err
@@ -493,6 +493,15 @@ func redirectHTTPS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusMovedPermanently)
+}
+
+// protocolTLS is the web's TLS configuration for another protocol: the
+// same certificates, and only that protocol's ALPN name (RFC 7301), never
+// the web's "h2" or ACME's "acme-tls/1".
+func protocolTLS(web *tls.Config, alpn ...string) *tls.Config {
+	c := web.Clone()
+	c.NextProtos = alpn
+	return c
 }
 
 // tlsConfig returns the TLS settings of every listener: TLS 1.2 and 1.3

@@ -78,6 +78,36 @@ func TestServeDev(t *testing.T) {
 	if res := get(srv.url + "/account"); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/login?next=%2Faccount" {
 		t.Fatalf("/account signed out: %d %q, want redirect to /login", res.StatusCode, res.Header.Get("Location"))
 	}
+	// Mail ports speak their own ALPN, never the web's: a client offering
+	// "imap" (as go-imap's does) connects; a client offering only web
+	// protocols is refused on IMAPS (no cross-protocol use, ALPACA).
+	roots := client.Transport.(*http.Transport).TLSClientConfig.RootCAs
+	for _, tc := range []struct {
+		listener string
+		offer    []string
+		want     string
+	}{
+		{"imaps", []string{"imap", "h2"}, "imap"},
+		{"imaps", []string{"h2", "http/1.1"}, "refused"},
+		{"submissions", []string{"h2", "smtp"}, ""},
+	} {
+		conn, err := tls.Dial("tcp", srv.addrs[tc.listener], &tls.Config{RootCAs: roots, ServerName: "localhost", NextProtos: tc.offer})
+		if tc.want == "refused" {
+			if err == nil {
+				conn.Close()
+				t.Errorf("%s accepted a client offering only %v", tc.listener, tc.offer)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s offering %v: %v", tc.listener, tc.offer, err)
+			continue
+		}
+		if got := conn.ConnectionState().NegotiatedProtocol; got != tc.want {
+			t.Errorf("%s offering %v negotiated %q, want %q", tc.listener, tc.offer, got, tc.want)
+		}
+		conn.Close()
+	}
 	certBefore, err := os.ReadFile(filepath.Join(dir, "dev-cert.pem"))
 	if err != nil {
 		t.Fatal(err)

@@ -130,6 +130,28 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 				return storeErr(err)
 			}
 		}
+		if !needsMessage(options) && !markSeen {
+			// FETCH (UID FLAGS), what phones poll with: flags only, no
+			// envelope or structure to decode.
+			flags, err := ss.srv.store.Flags(ss.ctx, sel.mb.ID, uids)
+			if err != nil {
+				return storeErr(err)
+			}
+			for i, ref := range batch {
+				if flags[i] == nil {
+					continue // expunged meanwhile
+				}
+				w := w.CreateMessage(ref.seq)
+				w.WriteUID(ref.uid)
+				if options.Flags {
+					w.WriteFlags(flags[i])
+				}
+				if err := w.Close(); err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		msgs, err := ss.srv.store.Messages(ss.ctx, sel.mb.ID, uids)
 		if err != nil {
 			return storeErr(err)
@@ -149,6 +171,12 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 		}
 	}
 	return nil
+}
+
+// needsMessage reports whether a FETCH asks for more than UIDs and flags.
+func needsMessage(o *imap.FetchOptions) bool {
+	return o.Envelope || o.BodyStructure != nil || o.InternalDate || o.RFC822Size || o.ModSeq ||
+		len(o.BodySection) > 0 || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0
 }
 
 // fetchOne writes one message's FETCH response. Bodies are read from the

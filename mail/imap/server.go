@@ -132,7 +132,10 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 	}
 	l := s.conns.Listener(ln, func(c net.Conn) {
 		s.log.Warn("imap: too many connections from address", "addr", connlimit.RemoteAddr(c))
-		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if implicitTLS { // the refusal too is said over TLS
+			c = tls.Server(c, s.cfg.TLSConfig)
+		}
 		fmt.Fprintf(c, "* BYE [UNAVAILABLE] Too many connections from your address\r\n")
 	})
 	if implicitTLS {

@@ -115,8 +115,7 @@ func (ss *session) Login(username, password string) error {
 	}
 	ss.log = ss.log.With("account", g.Account.Login)
 	// Revocation closes the connection at once, whatever it is doing.
-	go func() {
-		<-ctx.Done()
+	context.AfterFunc(ctx, func() {
 		if context.Cause(ctx) != auth.ErrRevoked {
 			return
 		}
@@ -131,7 +130,7 @@ func (ss *session) Login(username, password string) error {
 		}
 		go ss.conn.Bye("Access revoked")
 		time.AfterFunc(100*time.Millisecond, func() { raw.Close() })
-	}()
+	})
 	if err := srv.store.EnsureAccount(ctx, g.Account.ID); err != nil {
 		return err
 	}

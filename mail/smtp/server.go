@@ -160,7 +160,10 @@ func (s *Server) serve(ln net.Listener, be gosmtp.Backend, implicitTLS bool) err
 		return errors.New("smtp: no TLS configuration")
 	}
 	l := s.conns.Listener(ln, func(c net.Conn) {
-		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if implicitTLS { // the refusal too is said over TLS
+			c = tls.Server(c, s.cfg.TLSConfig)
+		}
 		fmt.Fprintf(c, "421 4.7.0 %s Too many connections from your address, try again later\r\n", s.cfg.Hostname)
 	})
 	if implicitTLS {

@@ -253,13 +253,12 @@ func (ss *subSession) login(username, password string) error {
 	if tc, ok := raw.(*tls.Conn); ok {
 		raw = tc.NetConn()
 	}
-	go func() {
-		<-ctx.Done()
+	context.AfterFunc(ctx, func() {
 		if context.Cause(ctx) == auth.ErrRevoked {
 			ss.log.Info("smtp: access revoked, closing connection")
 			raw.Close()
 		}
-	}()
+	})
 	ss.srv.deps.Auth.Audit().Record(ctx, audit.Event{Actor: g.Account.Login, Subject: g.Account.Login, Kind: "login.smtp",
 		Detail: "app_password=" + auth.AppPasswordCred(g.AppPasswordID), Addr: ss.remote.String(), UserAgent: "smtp"})
 	return nil
