@@ -92,7 +92,8 @@ smtp = {{q .Listen.SMTP}}
 submission = {{q .Listen.Submission}}
 # Message submission over TLS, for mail apps sending mail (RFC 8314).
 submissions = {{q .Listen.Submissions}}
-# Prometheus metrics. Keep it on 127.0.0.1 or a private network.
+# Prometheus metrics (served from a later release on). Keep it on
+# 127.0.0.1 or a private network.
 metrics = {{q .Listen.Metrics}}
 
 # A certificate of your own, instead of one from Let's Encrypt. Set both
