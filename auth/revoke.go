@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/caucus-org/caucus/internal/audit"
@@ -85,15 +86,16 @@ func (h *Hub) Register(parent context.Context, accountID int64, cred string, epo
 	}
 }
 
-// revoke cancels the account's connections whose credential matches (every
-// one when cred is empty) and returns how many it cancelled.
-func (h *Hub) revoke(accountID int64, cred string) int {
+// revoke cancels the account's connections whose credential matches and
+// returns how many it cancelled. It bumps the account's epoch, so that a
+// connection whose check raced with it is cancelled when it registers.
+func (h *Hub) revoke(accountID int64, match func(cred string) bool) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.epoch[accountID]++
 	n := 0
 	for c := range h.live[accountID] {
-		if cred == "" || c.cred == cred {
+		if match(c.cred) {
 			c.cancel(ErrRevoked)
 			delete(h.live[accountID], c)
 			n++
@@ -106,14 +108,22 @@ func (h *Hub) revoke(accountID int64, cred string) int {
 }
 
 // RevokeAccount cancels every live connection of the account.
-func (h *Hub) RevokeAccount(accountID int64) int { return h.revoke(accountID, "") }
+func (h *Hub) RevokeAccount(accountID int64) int {
+	return h.revoke(accountID, func(string) bool { return true })
+}
+
+// RevokeSessions cancels the account's live connections opened with any of
+// its web sessions.
+func (h *Hub) RevokeSessions(accountID int64) int {
+	return h.revoke(accountID, func(cred string) bool { return strings.HasPrefix(cred, "session:") })
+}
 
 // RevokeCredential cancels the account's live connections that signed in with cred.
 func (h *Hub) RevokeCredential(accountID int64, cred string) int {
 	if cred == "" {
 		return 0
 	}
-	return h.revoke(accountID, cred)
+	return h.revoke(accountID, func(c string) bool { return c == cred })
 }
 
 // Live returns how many connections the account has open.

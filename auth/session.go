@@ -188,21 +188,7 @@ func (s *Service) EndSession(ctx context.Context, actor string, accountID, sessi
 		return 0, err
 	}
 	if sessionID == 0 {
-		// Every web-session-bound connection of the account.
-		s.hub.mu.Lock()
-		// Bump the epoch as every revocation does, so that a check that
-		// read it before the sessions ended is cancelled when it registers.
-		s.hub.epoch[accountID]++
-		for lc := range s.hub.live[accountID] {
-			if len(lc.cred) > 8 && lc.cred[:8] == "session:" {
-				lc.cancel(ErrRevoked)
-				delete(s.hub.live[accountID], lc)
-			}
-		}
-		if len(s.hub.live[accountID]) == 0 {
-			delete(s.hub.live, accountID)
-		}
-		s.hub.mu.Unlock()
+		s.hub.RevokeSessions(accountID)
 	} else {
 		s.hub.RevokeCredential(accountID, SessionCred(sessionID))
 	}
