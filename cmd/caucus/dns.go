@@ -27,19 +27,21 @@ func dnsCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	keys, err := dkimKeys(cfg, time.Now())
+	zone, err := publishedRecords(cfg, time.Now())
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "; DNS records for caucus at %s. Also publish A (and AAAA) records for\n; %s, and ask your provider for reverse DNS (PTR) pointing back to it.\n", cfg.Hostname, cfg.Hostname)
-	fmt.Fprint(stdout, dnsrec.Zone(dnsrec.Records(cfg.Hostname, cfg.MailDomains, keys)))
+	fmt.Fprint(stdout, zone)
 	return nil
 }
 
-// dkimKeys loads (or makes) the DKIM keys of every mail domain, as the
-// server does at start.
-func dkimKeys(cfg config.Config, now time.Time) (map[string][]dnsrec.DKIMKey, error) {
-	out := map[string][]dnsrec.DKIMKey{}
+// dkimKeys loads (or makes) the DKIM keys of every mail domain, by
+// lower-case domain. Single-label names (the demo's "localhost") have no
+// DNS to publish a key in and get none. The server signs with these keys;
+// init and dns print their records.
+func dkimKeys(cfg config.Config, now time.Time) (map[string][]msgauth.DKIMKey, error) {
+	out := map[string][]msgauth.DKIMKey{}
 	for _, d := range cfg.MailDomains {
 		if !strings.Contains(d, ".") {
 			continue
@@ -48,12 +50,26 @@ func dkimKeys(cfg config.Config, now time.Time) (map[string][]dnsrec.DKIMKey, er
 		if err != nil {
 			return nil, err
 		}
-		for _, k := range keys {
-			out[strings.ToLower(d)] = append(out[strings.ToLower(d)], k)
-		}
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no mail domain with a dot: nothing to publish")
+		out[strings.ToLower(d)] = keys
 	}
 	return out, nil
+}
+
+// publishedRecords is the zone text of the records to publish, making the
+// DKIM keys first if there are none yet.
+func publishedRecords(cfg config.Config, now time.Time) (string, error) {
+	keys, err := dkimKeys(cfg, now)
+	if err != nil {
+		return "", err
+	}
+	if len(keys) == 0 {
+		return "", errors.New("no mail domain with a dot: nothing to publish")
+	}
+	pub := map[string][]dnsrec.DKIMKey{}
+	for d, ks := range keys {
+		for _, k := range ks {
+			pub[d] = append(pub[d], k)
+		}
+	}
+	return dnsrec.Zone(dnsrec.Records(cfg.Hostname, cfg.MailDomains, pub)), nil
 }

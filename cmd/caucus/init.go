@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/caucus-org/caucus/internal/config"
-	"github.com/caucus-org/caucus/mail/dnsrec"
 )
 
 // initCmd writes a commented production configuration and checks it.
@@ -64,12 +63,12 @@ func initCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	// DKIM keys are made now, so the records can be published before the
 	// first message is sent.
-	keys, err := dkimKeys(cfg, time.Now())
+	zone, err := publishedRecords(cfg, time.Now())
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s\n\nPublish these DNS records (caucus dns --config %s prints them again):\n\n", *out, *out)
-	fmt.Fprint(stdout, dnsrec.Zone(dnsrec.Records(cfg.Hostname, cfg.MailDomains, keys)))
+	fmt.Fprint(stdout, zone)
 	fmt.Fprintf(stdout, "\nnext: read the configuration, then run: caucus serve --config %s\n", *out)
 	return nil
 }

@@ -244,16 +244,9 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if o.resolver != nil {
 		resolver = o.resolver
 	}
-	dkim := smtp.DKIMSigner{Keys: map[string][]msgauth.DKIMKey{}}
-	for _, d := range cfg.MailDomains {
-		if !strings.Contains(d, ".") {
-			continue // a single-label name (the demo's "localhost") has no DNS to publish a key in
-		}
-		keys, err := msgauth.LoadOrCreateKeys(filepath.Join(cfg.DataDir, "dkim"), d, o.now())
-		if err != nil {
-			return nil, err
-		}
-		dkim.Keys[strings.ToLower(d)] = keys
+	dkim, err := dkimKeys(cfg, o.now())
+	if err != nil {
+		return nil, err
 	}
 	// The outbound queue keeps its bodies apart from the mailboxes'.
 	qblobs, err := blob.Open(filepath.Join(cfg.DataDir, "blobs", "queue"))
@@ -282,7 +275,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	s.smtp = smtp.New(smtp.Config{Hostname: cfg.Hostname, TLSConfig: protocolTLS(tlsCfg)}, smtp.Deps{
 		Store: s.mail, Auth: s.auth, Dir: s.dir, Queue: s.queue, Log: log.With("component", "smtp"), Now: o.now,
 		Inbound: smtp.Checks{Checker: msgauth.NewChecker(resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir, Hostname: cfg.Hostname},
-		Signer:  dkim,
+		Signer:  smtp.DKIMSigner{Keys: dkim},
 	})
 	pages, err := login.New(s.auth, log.With("component", "web"))
 	if err != nil {
