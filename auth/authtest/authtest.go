@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,27 +19,11 @@ import (
 	"github.com/caucus-org/caucus/auth/password"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/testtool"
 )
 
 // Clock is a settable clock for the service.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type Clock = testtool.Clock
 
 // Env is a service with its storage.
 type Env struct {
@@ -64,7 +47,7 @@ func New(t testing.TB, cfg auth.Config, extra ...db.Component) *Env {
 	if err := d.Migrate(t.Context(), append([]db.Component{audit.Component(), auth.Component()}, extra...)...); err != nil {
 		t.Fatal(err)
 	}
-	clk := &Clock{t: time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)}
+	clk := testtool.NewClock(time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC))
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	material := make([]byte, 64)
 	rand.Read(material)

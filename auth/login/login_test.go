@@ -18,7 +18,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,29 +27,15 @@ import (
 	"github.com/caucus-org/caucus/auth/password"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/testtool"
 	"github.com/caucus-org/caucus/internal/web"
 )
 
-// fakeClock is the service's clock: it moves only when told to.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock is a clock the test moves.
+type fakeClock = testtool.Clock
 
 // testEpoch is where every fake clock starts: the start of a TOTP step.
 var testEpoch = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 const (
 	testPassword = "violet-kettle-orbit-9182"
@@ -85,7 +70,7 @@ func newService(tb testing.TB, origin string, log *slog.Logger, opts ...envOptio
 	if err != nil {
 		tb.Fatalf("NewKeys: %v", err)
 	}
-	clk := &fakeClock{t: testEpoch}
+	clk := testtool.NewClock(testEpoch)
 	cfg := auth.Config{
 		RPID:               "localhost",
 		Origins:            []string{origin},

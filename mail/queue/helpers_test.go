@@ -35,6 +35,7 @@ import (
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/dns"
+	"github.com/caucus-org/caucus/internal/testtool"
 )
 
 // runOnce starts the attempts due now, as Run would, and waits for them.
@@ -205,28 +206,7 @@ func (s *mxSession) Data(r io.Reader) error {
 }
 
 // fakeClock is a clock the test moves.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
+type fakeClock = testtool.Clock
 
 // localBox is LocalDeliver for the local domain example-party.org.
 type localBox struct {
@@ -374,7 +354,7 @@ type envOptions struct {
 
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
-	e := &env{t: t, pki: newPKI(t), local: &localBox{}, clock: &fakeClock{t: time.Now().Truncate(time.Second)}}
+	e := &env{t: t, pki: newPKI(t), local: &localBox{}, clock: testtool.NewClock(time.Now().Truncate(time.Second))}
 	var cert *tls.Certificate
 	if !o.noTLS {
 		names := o.certFor
