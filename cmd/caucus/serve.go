@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,8 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/crypto/acme/autocert"
-
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
@@ -27,6 +26,7 @@ import (
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/devcert"
 	"github.com/caucus-org/caucus/internal/dns"
+	"github.com/caucus-org/caucus/internal/tlsacme"
 	"github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/autoconfig"
 	"github.com/caucus-org/caucus/mail/dnsrec"
@@ -141,6 +141,7 @@ type server struct {
 	db     *db.DB
 	blobs  *blob.Store
 	audit  *audit.Log
+	tls    *tlsacme.Manager
 	auth   *auth.Service
 	mail   *store.Store
 	queue  *queue.Queue
@@ -189,10 +190,10 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	}
 	s.audit = audit.New(s.db, o.now, log.With("component", "audit"))
 
-	tlsCfg, acme, err := tlsConfig(cfg, o.dev, o.now)
-	if err != nil {
+	if s.tls, err = tlsManager(cfg, o.dev, o.now, log.With("component", "tls")); err != nil {
 		return nil, err
 	}
+	tlsCfg := s.tls.TLSConfig()
 	lns, err := bind(cfg.Listen)
 	if err != nil {
 		return nil, err
@@ -341,10 +342,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		}
 	}
 	if hln := lns["http"]; hln != nil {
-		var h http.Handler = http.HandlerFunc(redirectHTTPS)
-		if acme != nil {
-			h = acme.HTTPHandler(h)
-		}
+		h := s.tls.HTTPHandler(http.HandlerFunc(redirectHTTPS))
 		s.http = web.NewServer(h, log.With("component", "http"))
 		s.wg.Go(func() {
 			if err := s.http.Serve(hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -497,41 +495,41 @@ func protocolTLS(web *tls.Config, alpn ...string) *tls.Config {
 	return c
 }
 
-// tlsConfig returns the TLS settings of every listener: TLS 1.2 and 1.3
-// only, with the certificate from the dev store, from files, or from ACME.
-func tlsConfig(cfg config.Config, dev bool, now func() time.Time) (*tls.Config, *autocert.Manager, error) {
-	t := &tls.Config{MinVersion: tls.VersionTLS12}
+// tlsManager returns what hands out the certificate of every listener:
+// the dev store's, the configured files', or ACME's.
+func tlsManager(cfg config.Config, dev bool, now func() time.Time, log *slog.Logger) (*tlsacme.Manager, error) {
 	switch {
 	case dev:
 		cert, err := devcert.Ensure(cfg.TLS.CertFile, cfg.TLS.KeyFile, now())
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		t.Certificates = []tls.Certificate{cert}
-		return t, nil, nil
+		return tlsacme.Fixed(cfg.Hostname, cert), nil
 	case cfg.TLS.CertFile != "":
 		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
 		if err != nil {
-			return nil, nil, fmt.Errorf("tls: %w", err)
+			return nil, fmt.Errorf("tls: %w", err)
 		}
-		t.Certificates = []tls.Certificate{cert}
-		return t, nil, nil
+		return tlsacme.Fixed(cfg.Hostname, cert), nil
 	}
-	m := &autocert.Manager{
-		Prompt:     autocert.AcceptTOS,
-		Cache:      autocert.DirCache(filepath.Join(cfg.DataDir, "acme")),
-		HostPolicy: autocert.HostWhitelist(cfg.Hostname),
-		Email:      cfg.ACMEContact,
-	}
-	t.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-		if hello.ServerName == "" {
-			// Mail servers often send no SNI: answer with the configured name.
-			h := *hello
-			h.ServerName = cfg.Hostname
-			hello = &h
+	var roots *x509.CertPool
+	if cfg.ACMECAFile != "" {
+		data, err := os.ReadFile(cfg.ACMECAFile)
+		if err != nil {
+			return nil, fmt.Errorf("acme_ca_file: %w", err)
 		}
-		return m.GetCertificate(hello)
+		if roots, err = tlsacme.LoadRoots(data); err != nil {
+			return nil, fmt.Errorf("acme_ca_file %s: %w", cfg.ACMECAFile, err)
+		}
 	}
-	t.NextProtos = []string{"h2", "http/1.1", "acme-tls/1"}
-	return t, m, nil
+	return tlsacme.New(tlsacme.Config{
+		Hostname:     cfg.Hostname,
+		Names:        tlsacme.Names(cfg.Hostname, cfg.MailDomains),
+		Contact:      cfg.ACMEContact,
+		DirectoryURL: cfg.ACMEDirectory,
+		Roots:        roots,
+		CacheDir:     filepath.Join(cfg.DataDir, "acme"),
+		RenewBefore:  tlsacme.DefaultRenewBefore,
+		Log:          log,
+	})
 }

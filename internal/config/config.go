@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -55,6 +56,12 @@ type Config struct {
 	// account. It may be empty only when TLS.CertFile and TLS.KeyFile are
 	// set.
 	ACMEContact string `toml:"acme_contact"`
+	// ACMEDirectory is the URL of the ACME server's directory (RFC 8555
+	// section 7.1.1). Default Let's Encrypt's production service.
+	ACMEDirectory string `toml:"acme_directory"`
+	// ACMECAFile names PEM certificates that verify the ACME server's
+	// HTTPS certificate, for a private CA; empty means the system's roots.
+	ACMECAFile string `toml:"acme_ca_file"`
 	// Listen holds the addresses the servers listen on.
 	Listen Listen `toml:"listen"`
 	// TLS names a certificate to use instead of ACME.
@@ -157,7 +164,8 @@ func (d Duration) MarshalText() ([]byte, error) {
 // Default alone does not validate.
 func Default() Config {
 	return Config{
-		DataDir: "/var/lib/caucus",
+		DataDir:       "/var/lib/caucus",
+		ACMEDirectory: "https://acme-v02.api.letsencrypt.org/directory",
 		Listen: Listen{
 			HTTPS:       ":443",
 			HTTP:        ":80",
@@ -443,6 +451,13 @@ func (c Config) Validate() error {
 		}
 	} else if c.TLS.CertFile == "" && c.TLS.KeyFile == "" {
 		bad("acme_contact", "required unless tls.cert_file and tls.key_file are set")
+	}
+
+	if u, err := url.Parse(c.ACMEDirectory); err != nil || u.Scheme != "https" || u.Host == "" {
+		bad("acme_directory", "%q is not an https URL", c.ACMEDirectory)
+	}
+	if c.ACMECAFile != "" && !filepath.IsAbs(c.ACMECAFile) {
+		bad("acme_ca_file", "%q is not an absolute path", c.ACMECAFile)
 	}
 
 	idle, abs, step := c.Sessions.IdleTimeout.Duration, c.Sessions.AbsoluteTimeout.Duration, c.Sessions.StepUpWindow.Duration

@@ -70,6 +70,11 @@ data_dir = {{q .DataDir}}
 # TLS certificate for hostname; it is told when a certificate is about to
 # expire. Leave empty only when [tls] below names a certificate instead.
 acme_contact = {{q .ACMEContact}}
+# The ACME server that issues the certificate; Let's Encrypt by default.
+acme_directory = {{q .ACMEDirectory}}
+# PEM certificates that verify the ACME server's HTTPS, only for a private
+# ACME CA; empty uses the system's roots.
+acme_ca_file = {{q .ACMECAFile}}
 
 # Addresses caucus listens on, as "host:port". A host left out, as in
 # ":993", means every address of this machine. An empty string ("") turns
@@ -92,7 +97,7 @@ smtp = {{q .Listen.SMTP}}
 submission = {{q .Listen.Submission}}
 # Message submission over TLS, for mail apps sending mail (RFC 8314).
 submissions = {{q .Listen.Submissions}}
-# Prometheus metrics (served from a later release on). Keep it on
+# Prometheus metrics and GET /healthz for monitors. Keep it on
 # 127.0.0.1 or a private network.
 metrics = {{q .Listen.Metrics}}
 

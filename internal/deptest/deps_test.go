@@ -23,6 +23,7 @@ var allowed = []string{
 	"github.com/emersion/go-smtp",
 	"blitiri.com.ar/go/spf",
 	"github.com/go-webauthn/webauthn",
+	"github.com/letsencrypt/pebble/v2", // tests only: in-process ACME server
 	"github.com/pquerna/otp",
 	"golang.org/x/crypto",
 	"golang.org/x/net",

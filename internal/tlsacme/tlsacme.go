@@ -1,0 +1,277 @@
+// Package tlsacme is caucus's TLS: one configuration for every listener
+// (HTTPS, IMAPS, IMAP STARTTLS, SMTP and submission), TLS 1.2 and 1.3 only
+// with forward-secret AEAD cipher suites, and a certificate either from
+// files (or the --dev store) or obtained and renewed automatically through
+// ACME (RFC 8555) with golang.org/x/crypto/acme/autocert.
+//
+// ACME validates with TLS-ALPN-01 (RFC 8737) on the HTTPS listener, or
+// HTTP-01 (RFC 8555 section 8.3) on the plain-HTTP listener when
+// [Manager.HTTPHandler] serves it. Clients that send no server name
+// (RFC 6066 section 3), common among mail servers, get the certificate of
+// the configured host name.
+package tlsacme
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/acme"
+	"golang.org/x/crypto/acme/autocert"
+)
+
+// LetsEncrypt is the default ACME directory: Let's Encrypt's production
+// service.
+const LetsEncrypt = autocert.DefaultACMEDirectory
+
+// DefaultRenewBefore is how long before expiry a certificate is renewed
+// when [Config.RenewBefore] is zero: 30 days, a third of a Let's Encrypt
+// certificate's 90-day life, which leaves weeks to notice a failing renewal.
+const DefaultRenewBefore = 30 * 24 * time.Hour
+
+// acmeTimeout bounds each request to the ACME server.
+const acmeTimeout = 30 * time.Second
+
+var (
+	// ErrNoCertificate reports that no certificate has been obtained yet.
+	ErrNoCertificate = errors.New("tlsacme: no certificate yet")
+	// ErrConfig reports an unusable [Config].
+	ErrConfig = errors.New("tlsacme: bad configuration")
+)
+
+// CipherSuites are the TLS 1.2 cipher suites caucus offers: ECDHE key
+// exchange (forward secrecy) with an AEAD cipher only, as Mozilla's
+// "intermediate" profile. TLS 1.3's suites are all AEAD and are not
+// configurable in crypto/tls.
+var cipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// CipherSuites returns the TLS 1.2 cipher suites every listener offers.
+func CipherSuites() []uint16 { return slices.Clone(cipherSuites) }
+
+// Names are the host names caucus needs a certificate for: hostname
+// (web, IMAP, SMTP) and, for each mail domain, the names the DNS records
+// of package mail/dnsrec point at this host and that are reached over
+// HTTPS: mta-sts.<domain> (the MTA-STS policy, RFC 8461 section 3.3) and
+// autoconfig.<domain> (Thunderbird's mail settings).
+func Names(hostname string, domains []string) []string {
+	names := []string{strings.ToLower(hostname)}
+	for _, d := range domains {
+		d = strings.ToLower(strings.TrimSuffix(d, "."))
+		for _, n := range []string{"mta-sts." + d, "autoconfig." + d} {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	return names
+}
+
+// Config configures ACME.
+type Config struct {
+	// Hostname is the name served to clients that send no server name.
+	// It must be one of Names.
+	Hostname string
+	// Names are every name a certificate may be obtained for (see
+	// [Names]); a client asking for another name is refused.
+	Names []string
+	// Contact is the e-mail address of the ACME account.
+	Contact string
+	// DirectoryURL is the ACME directory; empty means [LetsEncrypt].
+	DirectoryURL string
+	// Roots verify the ACME server's HTTPS certificate; nil means the
+	// system's roots. Set for tests and private CAs.
+	Roots *x509.CertPool
+	// CacheDir keeps the account key and the certificates across restarts.
+	CacheDir string
+	// RenewBefore is how long before expiry a certificate is renewed;
+	// zero means [DefaultRenewBefore].
+	RenewBefore time.Duration
+	// Log receives issuance errors; nil discards them.
+	Log *slog.Logger
+}
+
+// Manager hands out the certificate of every TLS listener.
+type Manager struct {
+	hostname string
+	acme     *autocert.Manager // nil for a fixed certificate
+	cache    autocert.Cache
+	fixed    *tls.Certificate
+	log      *slog.Logger
+}
+
+// New returns a Manager that obtains certificates through ACME on first
+// use of each name and renews them cfg.RenewBefore before they expire.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Hostname == "" || !slices.Contains(cfg.Names, cfg.Hostname) {
+		return nil, fmt.Errorf("%w: hostname %q not among the names %q", ErrConfig, cfg.Hostname, cfg.Names)
+	}
+	if cfg.CacheDir == "" {
+		return nil, fmt.Errorf("%w: no cache directory", ErrConfig)
+	}
+	dir := cfg.DirectoryURL
+	if dir == "" {
+		dir = LetsEncrypt
+	}
+	renew := cfg.RenewBefore
+	if renew == 0 {
+		renew = DefaultRenewBefore
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: cfg.Roots, MinVersion: tls.VersionTLS12}
+	cache := autocert.DirCache(cfg.CacheDir)
+	m := &autocert.Manager{
+		Prompt:      autocert.AcceptTOS,
+		Cache:       cache,
+		HostPolicy:  autocert.HostWhitelist(cfg.Names...),
+		RenewBefore: renew,
+		Email:       cfg.Contact,
+		Client: &acme.Client{
+			DirectoryURL: dir,
+			HTTPClient:   &http.Client{Transport: tr, Timeout: acmeTimeout},
+			UserAgent:    "caucus",
+		},
+	}
+	return &Manager{hostname: strings.ToLower(cfg.Hostname), acme: m, cache: cache, log: log}, nil
+}
+
+// Fixed returns a Manager that serves one certificate, from files or the
+// --dev store, to every client.
+func Fixed(hostname string, cert tls.Certificate) *Manager {
+	return &Manager{hostname: hostname, fixed: &cert, log: slog.New(slog.DiscardHandler)}
+}
+
+// TLSConfig returns a new TLS configuration for the listeners: TLS 1.2
+// and 1.3 only, [CipherSuites] for TLS 1.2, the Manager's certificates,
+// and ALPN "h2", "http/1.1" and, with ACME, "acme-tls/1" (RFC 8737
+// section 6.2). Mail listeners replace NextProtos with their own.
+func (m *Manager) TLSConfig() *tls.Config {
+	t := &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		CipherSuites: CipherSuites(),
+		NextProtos:   []string{"h2", "http/1.1"},
+	}
+	if m.fixed != nil {
+		t.Certificates = []tls.Certificate{*m.fixed}
+		return t
+	}
+	t.NextProtos = append(t.NextProtos, acme.ALPNProto)
+	t.GetCertificate = m.getCertificate
+	return t
+}
+
+func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if hello.ServerName == "" {
+		// Mail servers often send no SNI: answer with the host name.
+		h := *hello
+		h.ServerName = m.hostname
+		hello = &h
+	}
+	c, err := m.acme.GetCertificate(hello)
+	if err != nil {
+		addr := ""
+		if hello.Conn != nil {
+			addr = hello.Conn.RemoteAddr().String()
+		}
+		m.log.Warn("tls certificate", "server_name", hello.ServerName, "remote", addr, "err", err)
+	}
+	return c, err
+}
+
+// HTTPHandler answers ACME HTTP-01 challenges (RFC 8555 section 8.3) and
+// passes every other request to fallback. With a fixed certificate it is
+// fallback.
+func (m *Manager) HTTPHandler(fallback http.Handler) http.Handler {
+	if m.acme == nil {
+		return fallback
+	}
+	return m.acme.HTTPHandler(fallback)
+}
+
+// Expiry returns when the host name's current certificate expires, for
+// the dashboard: the fixed certificate's, or the one ACME last stored. It
+// returns [ErrNoCertificate] before the first one is obtained.
+func (m *Manager) Expiry(ctx context.Context) (time.Time, error) {
+	if m.fixed != nil {
+		leaf := m.fixed.Leaf
+		if leaf == nil {
+			if len(m.fixed.Certificate) == 0 {
+				return time.Time{}, ErrNoCertificate
+			}
+			var err error
+			if leaf, err = x509.ParseCertificate(m.fixed.Certificate[0]); err != nil {
+				return time.Time{}, fmt.Errorf("tlsacme: %w", err)
+			}
+		}
+		return leaf.NotAfter, nil
+	}
+	// autocert stores an ECDSA certificate under the bare name and an RSA
+	// one under name+"+rsa": the private key, then the chain, leaf first.
+	var expiry time.Time
+	for _, key := range []string{m.hostname, m.hostname + "+rsa"} {
+		data, err := m.cache.Get(ctx, key)
+		if errors.Is(err, autocert.ErrCacheMiss) {
+			continue
+		}
+		if err != nil {
+			return time.Time{}, fmt.Errorf("tlsacme: %w", err)
+		}
+		leaf, err := firstCertificate(data)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if leaf.NotAfter.After(expiry) {
+			expiry = leaf.NotAfter
+		}
+	}
+	if expiry.IsZero() {
+		return time.Time{}, ErrNoCertificate
+	}
+	return expiry, nil
+}
+
+// firstCertificate parses the first CERTIFICATE block of PEM data.
+func firstCertificate(data []byte) (*x509.Certificate, error) {
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return nil, fmt.Errorf("tlsacme: cached entry has no certificate: %w", ErrNoCertificate)
+		}
+		if b.Type == "CERTIFICATE" {
+			c, err := x509.ParseCertificate(b.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("tlsacme: %w", err)
+			}
+			return c, nil
+		}
+	}
+}
+
+// LoadRoots reads PEM certificates from data into a pool, for
+// [Config.Roots]. It refuses data with no certificate.
+func LoadRoots(data []byte) (*x509.CertPool, error) {
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%w: no PEM certificate in the ACME roots", ErrConfig)
+	}
+	return p, nil
+}

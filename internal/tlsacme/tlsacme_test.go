@@ -1,0 +1,181 @@
+package tlsacme_test
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/caucus-org/caucus/internal/devcert"
+	"github.com/caucus-org/caucus/internal/tlsacme"
+	"github.com/caucus-org/caucus/internal/tlsacme/pebbletest"
+)
+
+func TestNames(t *testing.T) {
+	t.Parallel()
+	got := tlsacme.Names("Mail.Example.org", []string{"example.org", "youth.example.", "example.org"})
+	want := []string{"mail.example.org", "mta-sts.example.org", "autoconfig.example.org", "mta-sts.youth.example", "autoconfig.youth.example"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Names = %q, want %q", got, want)
+	}
+}
+
+func TestNewRefusesBadConfig(t *testing.T) {
+	t.Parallel()
+	for _, c := range []tlsacme.Config{
+		{Hostname: "a.example", Names: []string{"b.example"}, CacheDir: t.TempDir()},
+		{Hostname: "a.example", Names: []string{"a.example"}},
+	} {
+		if _, err := tlsacme.New(c); !errors.Is(err, tlsacme.ErrConfig) {
+			t.Errorf("New(%+v) = %v, want ErrConfig", c, err)
+		}
+	}
+	if _, err := tlsacme.LoadRoots([]byte("not pem")); !errors.Is(err, tlsacme.ErrConfig) {
+		t.Errorf("LoadRoots(junk) = %v, want ErrConfig", err)
+	}
+}
+
+// TestProtocolVersions checks what a handshake may negotiate: TLS 1.0 and
+// 1.1 and TLS 1.2 without ECDHE+AEAD are refused.
+func TestProtocolVersions(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cert, err := devcert.Ensure(dir+"/c.pem", dir+"/k.pem", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := tlsacme.Fixed("localhost", cert)
+	if exp, err := m.Expiry(t.Context()); err != nil || exp.Before(time.Now()) {
+		t.Errorf("Expiry of the dev certificate = %v, %v", exp, err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", m.TLSConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				c.(*tls.Conn).Handshake()
+			}()
+		}
+	}()
+	roots := devcert.Pool(cert)
+	for _, tc := range []struct {
+		name   string
+		min    uint16
+		max    uint16
+		suites []uint16
+		ok     bool
+	}{
+		{"tls1.3", tls.VersionTLS13, tls.VersionTLS13, nil, true},
+		{"tls1.2 aead", tls.VersionTLS12, tls.VersionTLS12, []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}, true},
+		{"tls1.1", tls.VersionTLS10, tls.VersionTLS11, nil, false},
+		{"tls1.2 cbc", tls.VersionTLS12, tls.VersionTLS12, []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA}, false},
+		{"tls1.2 rsa kx", tls.VersionTLS12, tls.VersionTLS12, []uint16{tls.TLS_RSA_WITH_AES_128_GCM_SHA256}, false},
+	} {
+		d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second}, Config: &tls.Config{
+			RootCAs: roots, ServerName: "localhost", MinVersion: tc.min, MaxVersion: tc.max, CipherSuites: tc.suites,
+		}}
+		c, err := d.DialContext(t.Context(), "tcp", ln.Addr().String())
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: handshake error %v, want success %v", tc.name, err, tc.ok)
+		}
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+// TestPebble obtains certificates from an in-process Pebble, over
+// TLS-ALPN-01 on the HTTPS listener, for the host name (asked for by
+// name and without SNI) and an MTA-STS name, and refuses other names.
+func TestPebble(t *testing.T) {
+	p := pebbletest.Start(t)
+	const host = "mail.caucus.test"
+	m, err := tlsacme.New(tlsacme.Config{
+		Hostname:     host,
+		Names:        tlsacme.Names(host, []string{"caucus.test"}),
+		Contact:      "admin@caucus.test",
+		DirectoryURL: p.DirectoryURL,
+		Roots:        p.Roots,
+		CacheDir:     t.TempDir(),
+		Log:          slog.New(slog.NewTextHandler(t.Output(), nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Expiry(t.Context()); !errors.Is(err, tlsacme.ErrNoCertificate) {
+		t.Fatalf("Expiry before issuance: %v, want ErrNoCertificate", err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", m.TLSConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	hs := &http.Server{Handler: ok, ReadHeaderTimeout: 10 * time.Second}
+	hh := &http.Server{Handler: m.HTTPHandler(ok), ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	go hh.Serve(hln)
+	t.Cleanup(func() { hs.Close(); hh.Close() })
+	p.Validate(hln.Addr().(*net.TCPAddr).Port, ln.Addr().(*net.TCPAddr).Port)
+
+	issued := p.IssuerRoots()
+	dial := func(sni string) (*x509.Certificate, error) {
+		d := tls.Dialer{NetDialer: &net.Dialer{Timeout: time.Minute}, Config: &tls.Config{
+			ServerName: sni, InsecureSkipVerify: true, // verified below, also without SNI
+		}}
+		c, err := d.DialContext(t.Context(), "tcp", ln.Addr().String())
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		st := c.(*tls.Conn).ConnectionState()
+		inter := x509.NewCertPool()
+		for _, ic := range st.PeerCertificates[1:] {
+			inter.AddCert(ic)
+		}
+		leaf := st.PeerCertificates[0]
+		_, err = leaf.Verify(x509.VerifyOptions{DNSName: cmp(sni, host), Roots: issued, Intermediates: inter})
+		return leaf, err
+	}
+	leaf, err := dial(host)
+	if err != nil {
+		t.Fatalf("certificate for %s: %v", host, err)
+	}
+	if _, err := dial(""); err != nil {
+		t.Errorf("no SNI: %v", err)
+	}
+	if _, err := dial("mta-sts.caucus.test"); err != nil {
+		t.Errorf("mta-sts name: %v", err)
+	}
+	if _, err := dial("other.caucus.test"); err == nil {
+		t.Error("a certificate was served for a name not configured")
+	}
+	exp, err := m.Expiry(t.Context())
+	if err != nil || !exp.Equal(leaf.NotAfter) {
+		t.Errorf("Expiry = %v, %v; want %v", exp, err, leaf.NotAfter)
+	}
+}
+
+func cmp(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
