@@ -25,6 +25,7 @@ import (
 	"github.com/caucus-org/caucus/auth/throttle"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/metrics"
 )
 
 // Errors returned by the service. Handlers map them to generic texts; the
@@ -110,6 +111,7 @@ type Deps struct {
 	Keys     *Keys
 	Hasher   *password.Hasher  // nil: a default hasher
 	Throttle *throttle.Limiter // nil: a default limiter
+	Metrics  *metrics.Set      // nil: web sign-ins are not counted
 }
 
 // Service is the identity layer. It is safe for concurrent use.
@@ -124,6 +126,7 @@ type Service struct {
 	throttle *throttle.Limiter
 	wa       *webauthn.WebAuthn
 	hub      *Hub
+	metrics  *metrics.Set
 
 	inflightMu sync.Mutex
 	inflight   map[string]int // sign-in attempts in flight, by throttle key
@@ -172,6 +175,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		keys:     d.Keys,
 		hasher:   d.Hasher,
 		throttle: d.Throttle,
+		metrics:  d.Metrics,
 		wa:       wa,
 		hub:      NewHub(),
 		apDirty:  map[int64]appPassUse{},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth/throttle"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/metrics"
 )
 
 // ThrottledError is ErrThrottled with the time to wait.
@@ -45,6 +46,7 @@ func (s *Service) throttled(ctx context.Context, kind, login string, c Client) e
 }
 
 func (s *Service) refuse(ctx context.Context, kind, login string, c Client, w time.Duration) error {
+	s.countWeb(kind, false)
 	s.audit.Record(ctx, audit.Event{Subject: NormalizeLogin(login), Kind: kind, Outcome: "fail", Reason: "throttled", Addr: c.addr(), UserAgent: c.UserAgent})
 	return &ThrottledError{Wait: w}
 }
@@ -92,8 +94,18 @@ func (s *Service) attempt(ctx context.Context, kind, login string, c Client) (re
 	}, nil
 }
 
+// countWeb counts a web sign-in attempt for the metrics. App passwords
+// are counted by the protocol servers, which know the protocol; adding a
+// factor is not a sign-in.
+func (s *Service) countWeb(kind string, ok bool) {
+	if strings.HasPrefix(kind, "login.") && kind != "login.apppassword" {
+		s.metrics.SignIn(metrics.MethodWeb, ok)
+	}
+}
+
 func (s *Service) failed(ctx context.Context, kind, login, reason string, c Client) {
 	s.throttle.Fail(s.throttleKeys(login, c)...)
+	s.countWeb(kind, false)
 	s.audit.Record(ctx, audit.Event{Subject: NormalizeLogin(login), Kind: kind, Outcome: "fail", Reason: reason, Addr: c.addr(), UserAgent: c.UserAgent})
 }
 
@@ -172,6 +184,7 @@ func (s *Service) completeSignIn(ctx context.Context, tx *sql.Tx, sess Session, 
 		if err != nil {
 			return "", err
 		}
+		s.countWeb("login."+method, true)
 		return tok, s.audit.RecordTx(ctx, tx, audit.Event{Actor: sess.Account.Login, Subject: sess.Account.Login, Kind: "login." + method, Addr: c.addr(), UserAgent: c.UserAgent})
 	case StageFull:
 		if err := s.stepUp(ctx, tx, sess); err != nil {

@@ -355,6 +355,9 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, ceremony string, body
 		}
 		return s.audit.RecordTx(ctx, tx, audit.Event{Actor: u.acct.Login, Subject: u.acct.Login, Kind: kind, Addr: c.addr(), UserAgent: c.UserAgent})
 	})
+	if err == nil {
+		s.countWeb(kind, true)
+	}
 	return token, err
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -26,6 +27,7 @@ import (
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/devcert"
 	"github.com/caucus-org/caucus/internal/dns"
+	"github.com/caucus-org/caucus/internal/metrics"
 	"github.com/caucus-org/caucus/internal/tlsacme"
 	"github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/autoconfig"
@@ -142,6 +144,8 @@ type server struct {
 	blobs  *blob.Store
 	audit  *audit.Log
 	tls    *tlsacme.Manager
+	stats  *metrics.Set
+	mon    *http.Server // the metrics listener
 	auth   *auth.Service
 	mail   *store.Store
 	queue  *queue.Queue
@@ -190,6 +194,8 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	}
 	s.audit = audit.New(s.db, o.now, log.With("component", "audit"))
 
+	reg := metrics.NewRegistry()
+	s.stats = metrics.NewSet(reg)
 	if s.tls, err = tlsManager(cfg, o.dev, o.now, log.With("component", "tls")); err != nil {
 		return nil, err
 	}
@@ -206,7 +212,11 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	ln := lns["https"]
 	for name, l := range lns {
 		s.addrs[name] = l.Addr().String()
+		if name != "metrics" {
+			lns[name] = s.stats.Listener(l, name)
+		}
 	}
+	ln = lns["https"]
 	// What clients are told (autoconfig) is what was bound: with free
 	// ports, the ports the system chose.
 	bound := cfg
@@ -223,7 +233,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		AbsoluteTimeout:    cfg.Sessions.AbsoluteTimeout.Duration,
 		StepUpWindow:       cfg.Sessions.StepUpWindow.Duration,
 		AdminsNeedWebAuthn: cfg.Policy.AdminsNeedWebAuthn,
-	}, auth.Deps{DB: s.db, Audit: s.audit, Log: log.With("component", "auth"), Now: o.now, Keys: keys})
+	}, auth.Deps{DB: s.db, Audit: s.audit, Log: log.With("component", "auth"), Now: o.now, Keys: keys, Metrics: s.stats})
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +245,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 			}
 		},
 	})
-	s.imap = imap.New(imap.Config{TLSConfig: protocolTLS(tlsCfg, "imap")}, s.mail, s.auth, log.With("component", "imap"))
+	s.imap = imap.New(imap.Config{TLSConfig: protocolTLS(tlsCfg, "imap"), Metrics: s.stats}, s.mail, s.auth, log.With("component", "imap"))
 	s.dir = route.New(s.db, s.auth, cfg.MailDomains, o.now)
 	// The demo asks no DNS server anything: every name is unknown to it.
 	var resolver dns.Resolver = dns.System()
@@ -261,6 +271,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		Now:        o.now,
 		Dialer:     o.queueDial,
 		Port:       o.queuePort,
+		Metrics:    s.stats,
 		LocalDeliver: func(ctx context.Context, rcpt string, msg io.Reader) error {
 			t, err := s.dir.Resolve(ctx, rcpt)
 			if errors.Is(err, route.ErrNotOurs) {
@@ -277,6 +288,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		Store: s.mail, Auth: s.auth, Dir: s.dir, Queue: s.queue, Log: log.With("component", "smtp"), Now: o.now,
 		Inbound: smtp.Checks{Checker: msgauth.NewChecker(resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir, Hostname: cfg.Hostname},
 		Signer:  smtp.DKIMSigner{Keys: dkim},
+		Metrics: s.stats,
 	})
 	pages, err := login.New(s.auth, log.With("component", "web"))
 	if err != nil {
@@ -298,7 +310,20 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		io.WriteString(w, dnsrec.MTASTSPolicy(cfg.Hostname))
 	})
 
-	s.https = web.NewServer(web.Secure(mux, maxFormBody), log.With("component", "https"))
+	health := metrics.Health(s.healthy, func(err error) { log.Warn("health check failed", "err", err) })
+	mux.Handle("GET /healthz", health)
+	reg.GaugeFunc("caucus_mail_stored_bytes", "Bytes of mail stored, all accounts (a message counts once per mailbox copy).", func(ctx context.Context) (float64, error) {
+		n, err := s.mail.TotalSize(ctx)
+		return float64(n), err
+	})
+	reg.GaugeFunc("caucus_tls_certificate_expiry_timestamp_seconds", "When the host name's TLS certificate expires, in Unix seconds.", func(ctx context.Context) (float64, error) {
+		t, err := s.tls.Expiry(ctx)
+		if errors.Is(err, tlsacme.ErrNoCertificate) {
+			return math.NaN(), nil // ACME obtains it on the first TLS connection
+		}
+		return float64(t.Unix()), err
+	})
+	s.https = web.NewServer(web.Secure(s.stats.HTTP(mux), maxFormBody), log.With("component", "https"))
 	s.https.TLSConfig = tlsCfg.Clone() // net/http adds "h2" to it in place
 
 	if err = s.firstAdmin(ctx, o); err != nil {
@@ -341,6 +366,17 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 			})
 		}
 	}
+	if mln := lns["metrics"]; mln != nil {
+		mmux := http.NewServeMux()
+		mmux.Handle("GET /metrics", reg.Handler(func(err error) { log.Warn("metrics scrape", "err", err) }))
+		mmux.Handle("GET /healthz", health)
+		s.mon = web.NewServer(mmux, log.With("component", "metrics"))
+		s.wg.Go(func() {
+			if err := s.mon.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics server", "err", err)
+			}
+		})
+	}
 	if hln := lns["http"]; hln != nil {
 		h := s.tls.HTTPHandler(http.HandlerFunc(redirectHTTPS))
 		s.http = web.NewServer(h, log.With("component", "http"))
@@ -351,7 +387,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		})
 	}
 	log.Info("caucus serving", "web", s.url, "imaps", s.addrs["imaps"], "imap", s.addrs["imap"],
-		"smtp", s.addrs["smtp"], "submission", s.addrs["submission"], "submissions", s.addrs["submissions"], "data", cfg.DataDir, "dev", o.dev)
+		"smtp", s.addrs["smtp"], "submission", s.addrs["submission"], "submissions", s.addrs["submissions"], "metrics", s.addrs["metrics"], "data", cfg.DataDir, "dev", o.dev)
 	return s, nil
 }
 
@@ -385,6 +421,7 @@ func bind(l config.Listen) (listeners, error) {
 	for _, x := range []struct{ name, addr string }{
 		{"https", l.HTTPS}, {"http", l.HTTP}, {"imaps", l.IMAPS}, {"imap", l.IMAP},
 		{"smtp", l.SMTP}, {"submission", l.Submission}, {"submissions", l.Submissions},
+		{"metrics", l.Metrics},
 	} {
 		if x.addr == "" {
 			continue
@@ -415,6 +452,9 @@ func (s *server) shutdown(ctx context.Context) error {
 	var errs []error
 	if s.http != nil {
 		errs = append(errs, s.http.Shutdown(ctx))
+	}
+	if s.mon != nil {
+		errs = append(errs, s.mon.Shutdown(ctx))
 	}
 	if s.imap != nil {
 		errs = append(errs, s.imap.Shutdown(ctx))
@@ -463,6 +503,12 @@ func (s *server) firstAdmin(ctx context.Context, o options) error {
 		fmt.Fprintf(o.out, "enrol: %s/enrol/%s\n", s.url, token)
 	}
 	return nil
+}
+
+// healthy reports whether the database answers, for GET /healthz.
+func (s *server) healthy(ctx context.Context) error {
+	var n int
+	return s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master`).Scan(&n)
 }
 
 // publicURL is the web interface's address as browsers reach it.

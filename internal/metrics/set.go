@@ -61,7 +61,7 @@ func NewSet(r *Registry) *Set {
 		signInFail: r.Counter("caucus_signin_failures_total", "Failed or refused sign-in attempts, by method.", "method"),
 		accepted:   r.Counter("caucus_mail_accepted_total", "Messages accepted over SMTP, by way in (mx, submission).", "via"),
 		delivered:  r.Counter("caucus_mail_delivered_total", "Message deliveries, one per recipient: to local mailboxes or to other servers.", "where"),
-		queued:     r.Counter("caucus_mail_queued_total", "Messages put on the outbound queue (notifications included)."),
+		queued:     r.Counter("caucus_mail_queued_total", "Messages put on the outbound queue for other servers."),
 		bounced:    r.Counter("caucus_mail_bounced_total", "Recipients the outbound queue gave up on (permanent failure or too old)."),
 		http:       r.Histogram("caucus_http_request_duration_seconds", "Time to answer a web request, by route pattern.", httpBuckets, "route"),
 	}

@@ -29,6 +29,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/connlimit"
+	"github.com/caucus-org/caucus/internal/metrics"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -43,6 +44,8 @@ type Config struct {
 	// silence when signed in, 50 KiB per command line, 4 KiB literals
 	// outside APPEND.
 	Greeting string // default "caucus IMAP ready"
+	// Metrics counts sign-ins; nil counts nothing.
+	Metrics *metrics.Set
 }
 
 func (c *Config) defaults() {

@@ -16,6 +16,7 @@ import (
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/connlimit"
+	"github.com/caucus-org/caucus/internal/metrics"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -83,6 +84,7 @@ func (ss *session) Login(username, password string) error {
 	srv := ss.srv
 	client := auth.Client{Addr: ss.addr, UserAgent: "imap"}
 	g, err := srv.auth.AppPassword(srv.ctx, username, password, auth.ScopeMail, client)
+	srv.cfg.Metrics.SignIn(metrics.MethodIMAP, err == nil)
 	if err != nil {
 		if errors.Is(err, auth.ErrThrottled) {
 			return errNo(imap.ResponseCodeUnavailable, "Too many failed attempts; try again later")

@@ -67,6 +67,7 @@ import (
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/dns"
+	"github.com/caucus-org/caucus/internal/metrics"
 )
 
 var (
@@ -143,6 +144,9 @@ type Config struct {
 	// nil, go out through the queue. On any other error the notification
 	// is queued too, so that it is not lost.
 	LocalDeliver func(ctx context.Context, rcpt string, msg io.Reader) error
+	// Metrics counts messages queued, delivered and bounced; nil counts
+	// nothing.
+	Metrics *metrics.Set
 }
 
 // timeouts bounds each step of an SMTP session. They are shorter than the
@@ -326,6 +330,7 @@ func (q *Queue) Enqueue(ctx context.Context, from string, rcpts []string, msg io
 	}
 	q.log.Info("queue: enqueued", "id", id, "size", size, "domains", len(groups), "rcpts", len(rcpts), "dsn", from == "")
 	q.notify()
+	q.cfg.Metrics.Queued()
 	return id, nil
 }
 

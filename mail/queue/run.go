@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/metrics"
 )
 
 // Run delivers queued messages until ctx ends, then waits for the attempts
@@ -371,6 +372,10 @@ func (q *Queue) record(ctx context.Context, j *job, res []outcome) {
 	}
 	if trashed {
 		q.emptyTrash(ctx, j.ref)
+	}
+	if !gone {
+		q.cfg.Metrics.Delivered(metrics.Remote, len(delivered))
+		q.cfg.Metrics.Bounced(len(failed))
 	}
 	if len(dsns) > 0 && !gone {
 		q.notify()

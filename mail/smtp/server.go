@@ -29,6 +29,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/connlimit"
+	"github.com/caucus-org/caucus/internal/metrics"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/store"
 )
@@ -113,6 +114,7 @@ type Deps struct {
 	Signer  Signer  // nil: unsigned (tests only)
 	Log     *slog.Logger
 	Now     func() time.Time
+	Metrics *metrics.Set // nil: nothing counted
 }
 
 // Server runs the MX and the submission listeners.

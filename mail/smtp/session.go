@@ -20,6 +20,7 @@ import (
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/connlimit"
+	"github.com/caucus-org/caucus/internal/metrics"
 	"github.com/caucus-org/caucus/mail/msgauth"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/store"
@@ -112,6 +113,7 @@ func (ss *session) deliverLocal(msg []byte) error {
 		ss.log.Error("smtp: deliver", "err", err)
 		return errTempFailure
 	}
+	ss.srv.deps.Metrics.Delivered(metrics.Local, len(ss.local))
 	return nil
 }
 
@@ -194,7 +196,11 @@ func (ms *mxSession) Data(r io.Reader) error {
 		return err
 	}
 	// Forwarded copies keep the original sender (no SRS yet).
-	return ms.enqueue(ms.from, msg)
+	if err := ms.enqueue(ms.from, msg); err != nil {
+		return err
+	}
+	ms.srv.deps.Metrics.Accepted(metrics.ViaMX)
+	return nil
 }
 
 // Submission.
@@ -239,6 +245,7 @@ func (ss *subSession) login(username, password string) error {
 		return smtpErr(503, gosmtp.EnhancedCode{5, 5, 1}, "Already authenticated")
 	}
 	g, err := ss.srv.deps.Auth.AppPassword(context.Background(), username, password, auth.ScopeMail, auth.Client{Addr: connlimit.RemoteAddr(ss.conn.Conn()), UserAgent: "smtp"})
+	ss.srv.deps.Metrics.SignIn(metrics.MethodSMTP, err == nil)
 	if err != nil {
 		if errors.Is(err, auth.ErrThrottled) {
 			return smtpErr(454, gosmtp.EnhancedCode{4, 7, 0}, "Too many failed attempts, try again later")
@@ -359,7 +366,11 @@ func (ss *subSession) Data(r io.Reader) error {
 	if err := ss.deliverLocal(msg); err != nil {
 		return err
 	}
-	return ss.enqueue(ss.from, msg)
+	if err := ss.enqueue(ss.from, msg); err != nil {
+		return err
+	}
+	ss.srv.deps.Metrics.Accepted(metrics.ViaSubmission)
+	return nil
 }
 
 // rateLimiter counts each account's submitted messages over the last hour.

@@ -233,6 +233,17 @@ func (s *Store) Usage(ctx context.Context, accountID int64) (used, quota int64, 
 	return used, quota, nil
 }
 
+// TotalSize returns the bytes all accounts' messages take, for the
+// metrics. A body stored for several recipients counts once per copy, as
+// quotas count it.
+func (s *Store) TotalSize(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(sum(size), 0) FROM mailboxes`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: total size: %w", err)
+	}
+	return n, nil
+}
+
 // usage reads an account's usage and quota with q.
 func usage(ctx context.Context, q querier, accountID int64) (used, quota int64, err error) {
 	err = q.QueryRowContext(ctx, `SELECT
