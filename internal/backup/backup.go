@@ -192,6 +192,13 @@ func (s *Service) Backup(ctx context.Context) (res Result, err error) {
 	m := &Manifest{Created: start.UTC().Truncate(time.Second)}
 	add := func(rel, src string, known *[32]byte) error {
 		f, written, err := dest.store(ctx, key, s.cfg.Recipients, rel, src, known)
+		if known != nil && errors.Is(err, fs.ErrNotExist) {
+			// Deleted since the walk listed it. Every deleter honours
+			// the hold, so the snapshot does not refer to it (a queue
+			// body whose message was delivered before the snapshot).
+			s.log.Debug("backup: blob deleted while backing up", "path", rel)
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -390,6 +397,11 @@ func (d *destDir) store(ctx context.Context, key []byte, rcpts []age.Recipient, 
 		return f, 0, fmt.Errorf("backup: %w", err)
 	}
 	defer in.Close()
+	// The content read must be the one just looked at (the name's hash is
+	// checked below; the size here).
+	if fi2, err := in.Stat(); err != nil || !os.SameFile(fi, fi2) {
+		return f, 0, fmt.Errorf("%w: %s", ErrChanged, rel)
+	}
 	h := sha256.New()
 	n, err := d.writeFile(dst, func(w io.Writer) error {
 		aw, err := age.Encrypt(w, rcpts...)

@@ -50,12 +50,21 @@ func (db *DB) HoldBlobs(ctx context.Context, ttl time.Duration) (release func(co
 	}, nil
 }
 
+// Querier is what [*sql.DB], [*sql.Tx] and [*sql.Conn] have in common for
+// reading one row.
+type Querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 // BlobsHeld reports whether a hold taken with [DB.HoldBlobs] is active. Call
 // it inside the write transaction that deletes blobs, and delete none if it
-// reports true.
-func BlobsHeld(ctx context.Context, tx *sql.Tx) (bool, error) {
+// reports true. A deleter that runs after the commit that removed the last
+// reference (a trash emptied later) may call it with the [DB] itself: a
+// snapshot taken after that commit does not refer to the blob, and one
+// taken before it was preceded by its hold.
+func BlobsHeld(ctx context.Context, q Querier) (bool, error) {
 	var held bool
-	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM blob_holds WHERE until >= unixepoch())`).Scan(&held)
+	err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM blob_holds WHERE until >= unixepoch())`).Scan(&held)
 	if err != nil {
 		return false, fmt.Errorf("db: reading blob holds: %w", err)
 	}
