@@ -59,6 +59,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/fsutil"
 )
@@ -106,6 +107,8 @@ type Config struct {
 	Dest       string          // the backup directory (a mounted disk, say)
 	Recipients []age.Recipient // who can decrypt; at least one
 	Keep       int             // complete backups kept by Prune; 0 keeps all
+	Audit      *audit.Log      // where each backup is recorded; nil: nowhere
+	Actor      string          // who asked, for the audit log; "" is the system (the schedule)
 }
 
 // Service makes backups of one data directory. Its database must have
@@ -232,6 +235,13 @@ func (s *Service) Backup(ctx context.Context) (res Result, err error) {
 	})
 	if err != nil {
 		return res, fmt.Errorf("backup: recording: %w", err)
+	}
+	if s.cfg.Audit != nil {
+		err := s.cfg.Audit.Record(ctx, audit.Event{Actor: s.cfg.Actor, Kind: "backup.create",
+			Detail: fmt.Sprintf("backup %s to %s: %d files, %d bytes", res.ID, s.cfg.Dest, res.Files, res.Size)})
+		if err != nil {
+			return res, fmt.Errorf("backup: %w", err)
+		}
 	}
 	s.log.Info("backup: complete", "id", res.ID, "files", res.Files, "bytes", res.Size,
 		"new_objects", res.New, "written", res.Written, "took", s.now().Sub(start).Round(time.Millisecond))
