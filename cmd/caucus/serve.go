@@ -18,10 +18,13 @@ import (
 	"sync"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/backup"
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/db"
@@ -180,7 +183,13 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if s.db, err = db.Open(ctx, filepath.Join(cfg.DataDir, "caucus.db"), log); err != nil {
 		return nil, err
 	}
-	if err = s.db.Migrate(ctx, audit.Component(), auth.Component(), store.Component(), route.Component(), queue.Component()); err != nil {
+	comps := []db.Component{audit.Component(), auth.Component(), store.Component(), route.Component(), queue.Component(), backup.Component()}
+	if p, err := backup.BeforeMigrate(ctx, s.db, cfg.DataDir, o.now(), comps...); err != nil {
+		return nil, err
+	} else if p != "" {
+		log.Info("database saved before the schema migration", "path", p)
+	}
+	if err = s.db.Migrate(ctx, comps...); err != nil {
 		return nil, err
 	}
 	// Mail has a blob directory of its own: its garbage collector may
@@ -335,6 +344,12 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	s.wg.Go(func() { s.auth.Run(runCtx) })
 	s.wg.Go(func() { s.collectMailGarbage(runCtx) })
 	s.wg.Go(func() { s.queue.Run(runCtx) })
+	if b := cfg.Backup; b.Dest != "" {
+		if err = s.scheduleBackups(runCtx, b, o.now); err != nil {
+			cancel()
+			return nil, err
+		}
+	}
 	s.wg.Go(func() {
 		if err := s.https.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("https server", "err", err)
@@ -578,4 +593,23 @@ func tlsManager(cfg config.Config, dev bool, now func() time.Time, log *slog.Log
 		RenewBefore:  tlsacme.DefaultRenewBefore,
 		Log:          log,
 	})
+}
+
+// scheduleBackups starts the daily backup that [backup] configures.
+func (s *server) scheduleBackups(ctx context.Context, b config.Backup, now func() time.Time) error {
+	rcpt, err := age.ParseX25519Recipient(b.Recipient)
+	if err != nil {
+		return fmt.Errorf("backup.recipient: %w", err)
+	}
+	at, err := backup.ParseTimeOfDay(b.Time)
+	if err != nil {
+		return err
+	}
+	svc, err := backup.New(s.db, backup.Config{DataDir: s.cfg.DataDir, Dest: b.Dest, Recipients: []age.Recipient{rcpt},
+		Keep: b.Keep, Audit: s.audit}, s.log.With("component", "backup"), now)
+	if err != nil {
+		return err
+	}
+	s.wg.Go(func() { svc.Run(ctx, at) })
+	return nil
 }

@@ -72,6 +72,24 @@ type Config struct {
 	Policy Policy `toml:"policy"`
 	// Log chooses the log format and level.
 	Log Log `toml:"log"`
+	// Backup configures the daily encrypted backup.
+	Backup Backup `toml:"backup"`
+}
+
+// Backup configures the daily backup that the server makes (package
+// internal/backup). With Dest empty there is none.
+type Backup struct {
+	// Dest is the directory backups go to, as an absolute path: a disk
+	// mounted there, or a network file system.
+	Dest string `toml:"dest"`
+	// Recipient is the age public key ("age1…") backups are encrypted to;
+	// its identity (private key) stays with the admin, off the server.
+	Recipient string `toml:"recipient"`
+	// Time is the local time of day of the daily backup, "HH:MM".
+	// Default "03:30".
+	Time string `toml:"time"`
+	// Keep is how many complete backups are kept. Default 14.
+	Keep int `toml:"keep"`
 }
 
 // Listen holds the "host:port" addresses the servers listen on. An empty
@@ -183,6 +201,7 @@ func Default() Config {
 		},
 		Policy: Policy{AdminsNeedWebAuthn: true},
 		Log:    Log{Format: "text", Level: "info"},
+		Backup: Backup{Time: "03:30", Keep: 14},
 	}
 }
 
@@ -458,6 +477,20 @@ func (c Config) Validate() error {
 	}
 	if c.ACMECAFile != "" && !filepath.IsAbs(c.ACMECAFile) {
 		bad("acme_ca_file", "%q is not an absolute path", c.ACMECAFile)
+	}
+	if c.Backup.Dest != "" {
+		if !filepath.IsAbs(c.Backup.Dest) {
+			bad("backup.dest", "%q is not an absolute path", c.Backup.Dest)
+		}
+		if !strings.HasPrefix(c.Backup.Recipient, "age1") {
+			bad("backup.recipient", "an age public key (age1…) is required when backup.dest is set")
+		}
+	}
+	if _, err := time.Parse("15:04", c.Backup.Time); err != nil || len(c.Backup.Time) != 5 {
+		bad("backup.time", "%q is not a time of day HH:MM", c.Backup.Time)
+	}
+	if c.Backup.Keep < 1 {
+		bad("backup.keep", "%d: keep at least one backup", c.Backup.Keep)
 	}
 
 	idle, abs, step := c.Sessions.IdleTimeout.Duration, c.Sessions.AbsoluteTimeout.Duration, c.Sessions.StepUpWindow.Duration

@@ -163,8 +163,8 @@ func TestTemplateComplete(t *testing.T) {
 			t.Errorf("template does not set %s", k)
 		}
 	}
-	if n := len(md.Keys()); n != len(keys)+len([]string{"listen", "tls", "sessions", "policy", "log"}) {
-		t.Errorf("template has %d keys and tables, want %d keys and 5 tables", n, len(keys))
+	if n := len(md.Keys()); n != len(keys)+len([]string{"listen", "tls", "sessions", "policy", "log", "backup"}) {
+		t.Errorf("template has %d keys and tables, want %d keys and 6 tables", n, len(keys))
 	}
 	lines := strings.Split(string(data), "\n")
 	for i, l := range lines {
@@ -353,6 +353,12 @@ func TestValidate(t *testing.T) {
 		{"sessions.step_up_window long", func(c *Config) { c.Sessions.StepUpWindow = Duration{time.Hour + time.Second} }, "sessions.step_up_window"},
 		{"sessions.step_up_window 1m ok", func(c *Config) { c.Sessions.StepUpWindow = Duration{time.Minute} }, ""},
 		{"sessions.step_up_window 1h ok", func(c *Config) { c.Sessions.StepUpWindow = Duration{time.Hour} }, ""},
+		{"backup.dest relative", func(c *Config) { c.Backup.Dest, c.Backup.Recipient = "backups", "age1x" }, "backup.dest"},
+		{"backup.recipient missing", func(c *Config) { c.Backup.Dest = "/mnt/backup" }, "backup.recipient"},
+		{"backup ok", func(c *Config) { c.Backup.Dest, c.Backup.Recipient = "/mnt/backup", "age1x" }, ""},
+		{"backup.time", func(c *Config) { c.Backup.Time = "3:30" }, "backup.time"},
+		{"backup.time 24h", func(c *Config) { c.Backup.Time = "24:00" }, "backup.time"},
+		{"backup.keep", func(c *Config) { c.Backup.Keep = 0 }, "backup.keep"},
 
 		{"log.format unknown", func(c *Config) { c.Log.Format = "logfmt" }, "log.format"},
 		{"log.format empty", func(c *Config) { c.Log.Format = "" }, "log.format"},

@@ -132,6 +132,24 @@ admins_need_webauthn = {{.Policy.AdminsNeedWebAuthn}}
 format = {{q .Log.Format}}
 # The least important messages written: "debug", "info", "warn" or "error".
 level = {{q .Log.Level}}
+
+# The daily backup: the database, every message body and file, and the keys,
+# encrypted with age (https://age-encryption.org) to a public key whose
+# private key you keep OFF this server (make one with "age-keygen -o
+# backup-identity.txt"; it prints the public key). Only new message bodies and
+# files are copied each day. "caucus backup verify" checks a backup and
+# "caucus restore" brings one back; see the README.
+[backup]
+# The directory backups go to, e.g. "/mnt/backup/caucus" (another disk, or a
+# network share). Empty: no daily backup.
+dest = {{q .Backup.Dest}}
+# The age public key ("age1…") backups are encrypted to.
+recipient = {{q .Backup.Recipient}}
+# When the daily backup runs, as local time "HH:MM".
+time = {{q .Backup.Time}}
+# How many backups are kept; older ones, and the files only they need, are
+# deleted.
+keep = {{.Backup.Keep}}
 `))
 
 // quote returns s as a TOML basic string (TOML v1.0.0, "String").

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // open opens a fresh database in a temporary directory, logging to t.
@@ -387,5 +388,74 @@ func TestMigrateConcurrent(t *testing.T) {
 	}
 	if n := count(t, dbs[0], `SELECT COUNT(*) FROM schema_migrations`); n != 2 {
 		t.Errorf("%d schema_migrations rows, want 2", n)
+	}
+}
+
+func TestBlobHoldsAndSnapshot(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	d, err := Open(ctx, filepath.Join(dir, "caucus.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	c := Component{Name: "t", Migrations: []Migration{{1, `CREATE TABLE x (v TEXT)`}}}
+	if pending, _, err := d.Pending(ctx, c); err != nil || pending {
+		t.Fatalf("fresh database: Pending = %v, %v; want false", pending, err)
+	}
+	if err := d.Migrate(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	c2 := Component{Name: "t", Migrations: append(c.Migrations, Migration{2, `INSERT INTO x VALUES ('two')`})}
+	pending, versions, err := d.Pending(ctx, c2)
+	if err != nil || !pending || versions != "t1" {
+		t.Fatalf("Pending = %v, %q, %v; want true, t1", pending, versions, err)
+	}
+	held := func() bool {
+		t.Helper()
+		var h bool
+		err := d.Tx(ctx, func(tx *sql.Tx) (err error) { h, err = BlobsHeld(ctx, tx); return err })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	if held() {
+		t.Fatal("held before any hold")
+	}
+	release, err := d.HoldBlobs(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.HoldBlobs(ctx, -time.Hour) // a crashed holder's
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !held() {
+		t.Fatal("not held")
+	}
+	if err := release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if held() {
+		t.Fatal("held after release (an expired hold must not count)")
+	}
+
+	snap := filepath.Join(dir, "snap.db")
+	if err := d.Snapshot(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Snapshot(ctx, snap); err == nil {
+		t.Fatal("Snapshot overwrote an existing file")
+	}
+	s, err := Open(ctx, snap, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var n int
+	if err := s.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("snapshot: %d migrations, %v", n, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -44,6 +45,9 @@ func (db *DB) Migrate(ctx context.Context, comps ...Component) error {
 	}
 	if _, err := db.ExecContext(ctx, createMigrationsTable); err != nil {
 		return fmt.Errorf("db: migrate: creating schema_migrations: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, createBlobHoldsTable); err != nil {
+		return fmt.Errorf("db: migrate: creating blob_holds: %w", err)
 	}
 	for _, c := range comps {
 		if err := db.migrate(ctx, c); err != nil {
@@ -136,4 +140,41 @@ func version(ctx context.Context, q querier, c Component, known int) (int, error
 		return 0, fmt.Errorf("db: migrate %s: schema_migrations records %d versions up to %d; some are missing", c.Name, count, top)
 	}
 	return top, nil
+}
+
+// Pending reports whether [DB.Migrate] of comps would apply a migration to
+// a database that already has a schema (a fresh database has nothing to
+// lose), and returns the versions recorded now as "auth3-mail5…" (the
+// components in the order given), for naming a snapshot taken before the
+// migration.
+func (db *DB) Pending(ctx context.Context, comps ...Component) (pending bool, versions string, err error) {
+	if err := validate(comps); err != nil {
+		return false, "", err
+	}
+	var exists bool
+	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations')`).Scan(&exists); err != nil {
+		return false, "", fmt.Errorf("db: pending: %w", err)
+	}
+	if !exists {
+		return false, "", nil
+	}
+	some := false
+	var b strings.Builder
+	for _, c := range comps {
+		v, err := version(ctx, db.DB, c, len(c.Migrations))
+		if err != nil {
+			return false, "", err
+		}
+		if v > 0 {
+			some = true
+		}
+		if v < len(c.Migrations) {
+			pending = true
+		}
+		if b.Len() > 0 {
+			b.WriteByte('-')
+		}
+		fmt.Fprintf(&b, "%s%d", c.Name, v)
+	}
+	return pending && some, b.String(), nil
 }

@@ -29,6 +29,7 @@ var allowed = []string{
 	"golang.org/x/net",
 	"golang.org/x/text",
 	"modernc.org/sqlite",
+	"filippo.io/age",
 }
 
 // direct returns the module paths go.mod requires without "// indirect".

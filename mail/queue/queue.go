@@ -595,6 +595,13 @@ func (q *Queue) emptyTrash(ctx context.Context, refs ...blob.Ref) {
 	if q.blobs == nil {
 		return
 	}
+	// A backup is copying blobs: empty the trash at a later call.
+	if held, err := db.BlobsHeld(ctx, q.db); err != nil || held {
+		if err != nil {
+			q.log.Error("queue: reading blob holds", "err", err)
+		}
+		return
+	}
 	if len(refs) == 0 {
 		rows, err := q.db.QueryContext(ctx, `SELECT blob_ref FROM queue_trash`)
 		if err != nil {

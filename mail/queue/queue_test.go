@@ -783,3 +783,30 @@ func TestHold(t *testing.T) {
 		t.Errorf("held: %v", e.q.held)
 	}
 }
+
+// TestDropHeld checks that the body of a dropped message stays while a
+// backup holds blobs and goes at the next emptying of the trash after.
+func TestDropHeld(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	e.mx.tempFail.Store(true)
+	id := e.enqueue("alice@example-party.org", "bob@example.org")
+	release, err := e.db.HoldBlobs(t.Context(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.q.Drop(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	e.q.emptyTrash(t.Context())
+	if n := e.blobFiles(); n != 1 {
+		t.Fatalf("%d blob files after Drop under a hold, want 1", n)
+	}
+	if err := release(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	e.q.emptyTrash(t.Context())
+	if n := e.blobFiles(); n != 0 {
+		t.Errorf("%d blob files after the hold, want 0", n)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 // GCGrace is how long a blob must have been unreferenced before
@@ -39,6 +40,8 @@ const gcBatch = 100
 //     writer at a time): either the delivery commits first and the blob is
 //     kept, or the file is gone before the delivery looks and it fails with
 //     [ErrBlobCollected], never leaving a message without a body.
+//   - Nothing is deleted while a backup holds blobs ([db.DB.HoldBlobs]), so
+//     a database snapshot never refers to a blob the backup then misses.
 //   - Blobs between a delivery's Put and its commit are pinned in memory
 //     and skipped, which closes all but a window of microseconds.
 //
@@ -91,6 +94,9 @@ func (s *Store) CollectGarbage(ctx context.Context) (deleted int, err error) {
 func (s *Store) collectBatch(ctx context.Context, cutoff int64) (deleted int, more bool, err error) {
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		deleted, more = 0, false
+		if held, err := db.BlobsHeld(ctx, tx); err != nil || held {
+			return err // a backup is copying blobs: delete none now
+		}
 		rows, err := tx.QueryContext(ctx, `SELECT id, ref FROM blobs WHERE orphaned_at IS NOT NULL AND orphaned_at <= ?
 			AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.blob_id = blobs.id) ORDER BY id LIMIT ?`, cutoff, gcBatch)
 		if err != nil {
@@ -155,6 +161,9 @@ func (s *Store) collectBatch(ctx context.Context, cutoff int64) (deleted int, mo
 func (s *Store) collectOrphans(ctx context.Context, cutoff int64) (deleted int, more bool, err error) {
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		deleted, more = 0, false
+		if held, err := db.BlobsHeld(ctx, tx); err != nil || held {
+			return err // a backup is copying blobs: delete none now
+		}
 		rows, err := tx.QueryContext(ctx, `SELECT o.ref, EXISTS (SELECT 1 FROM blobs b WHERE b.ref = o.ref)
 			FROM blob_orphans o WHERE o.since <= ? ORDER BY o.ref LIMIT ?`, cutoff, gcBatch)
 		if err != nil {

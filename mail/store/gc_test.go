@@ -171,3 +171,40 @@ func TestCollectGarbagePinned(t *testing.T) {
 		t.Errorf("blobRow without file: %v", err)
 	}
 }
+
+// TestCollectGarbageHeld checks that a backup's blob hold stops deletion
+// and that the collector catches up once it is released.
+func TestCollectGarbageHeld(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	a := e.account(t, 1)
+	uid := e.append(t, a, "INBOX", msgPlain)
+	in := e.mailbox(t, a, "INBOX")
+	if _, _, err := e.s.StoreFlags(ctx, in.ID, []imap.UID{uid}, imap.StoreFlagsAdd, []imap.Flag{imap.FlagDeleted}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.Expunge(ctx, in.ID, []imap.UID{uid}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.CollectGarbage(ctx); err != nil { // marks
+		t.Fatal(err)
+	}
+	e.advance(2 * GCGrace)
+	release, err := e.db.HoldBlobs(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.s.CollectGarbage(ctx); err != nil || n != 0 {
+		t.Fatalf("CollectGarbage under a hold = %d, %v; want 0", n, err)
+	}
+	if e.blobFiles(t) != 1 {
+		t.Fatalf("%d blobs under a hold, want 1", e.blobFiles(t))
+	}
+	if err := release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.s.CollectGarbage(ctx); err != nil || n != 1 {
+		t.Fatalf("CollectGarbage after release = %d, %v; want 1", n, err)
+	}
+}

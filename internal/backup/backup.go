@@ -1,0 +1,532 @@
+// Package backup makes encrypted, incremental, online backups of a caucus
+// data directory, checks them, and restores them on a fresh machine.
+//
+// A backup holds a consistent snapshot of the SQLite database, every blob
+// under DataDir/blobs (message bodies, files: every blob directory, whatever
+// component owns it) and the keys in DataDir/keys. Each file is encrypted
+// on its own with age (https://age-encryption.org/v1) to an X25519
+// recipient whose identity the admin keeps away from the server: a stolen
+// backup, or a stolen server, does not open the backups.
+//
+// # Consistency while the server runs
+//
+// [Service.Backup] runs beside the live server, in its process (the daily
+// schedule) or in another (`caucus backup`, which opens the database file
+// itself: SQLite in WAL mode lets a second process read while the server
+// writes, so no control socket is needed). It first takes a blob hold
+// ([db.DB.HoldBlobs]), which every blob garbage collector honours, then
+// snapshots the database with VACUUM INTO (one read transaction, so the
+// snapshot is a single point in time), then copies the blobs and releases
+// the hold. A blob is durable before any row refers to it, so every blob
+// the snapshot refers to exists when the copy starts, and the hold keeps
+// it there. Blobs written after the snapshot are copied too; they are
+// harmless extras.
+//
+// # Layout of the destination
+//
+//	DEST/objects/ab/<name>.age       one encrypted file each, named by an HMAC
+//	DEST/snapshots/<id>.manifest.age  the encrypted [Manifest] of backup <id>
+//	DEST/snapshots/<id>.objects      the object names backup <id> uses, for pruning
+//	DEST/tmp/                        files being written
+//
+// Objects are content-addressed: the name is HMAC-SHA256 of the
+// plaintext's SHA-256 under a key kept in DataDir/keys/backup-names.key
+// (so the names do not reveal which known documents a backup holds), and an
+// object already present is not written again: backups after the first
+// copy only new blobs. Every file is written under DEST/tmp, fsynced,
+// renamed into place and its directory fsynced; the manifest is written
+// last, so a backup without one is incomplete and is never listed.
+package backup
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/fsutil"
+)
+
+var (
+	// ErrNoBackup reports a destination without a complete backup.
+	ErrNoBackup = errors.New("backup: no complete backup")
+	// ErrCorrupt reports an object whose content does not match the
+	// manifest, or a database snapshot that fails its integrity check.
+	ErrCorrupt = errors.New("backup: corrupt")
+	// ErrChanged reports a blob whose content no longer matches its name
+	// while it was copied.
+	ErrChanged = errors.New("backup: file changed while copied")
+	// ErrBusy reports that another backup or prune is using the
+	// destination.
+	ErrBusy = errors.New("backup: destination in use by another backup")
+	// ErrNotEmpty reports a restore target that is not empty.
+	ErrNotEmpty = errors.New("backup: restore target is not empty")
+)
+
+// dbFile is the database's name in the data directory and in a manifest.
+const dbFile = "caucus.db"
+
+// nameKeyFile holds the key that names objects, under DataDir.
+const nameKeyFile = "keys/backup-names.key"
+
+// holdTTL bounds how long a crashed backup can hold blob deletion.
+const holdTTL = 12 * time.Hour
+
+// Component is the table recording finished backups, for [Service.LastSuccess].
+func Component() db.Component {
+	return db.Component{Name: "backup", Migrations: []db.Migration{{Version: 1, SQL: `
+CREATE TABLE backup_runs (
+	id          TEXT    PRIMARY KEY, -- the snapshot id
+	finished_at INTEGER NOT NULL,    -- Unix seconds
+	dest        TEXT    NOT NULL,
+	size        INTEGER NOT NULL,    -- bytes of the data directory saved
+	written     INTEGER NOT NULL     -- bytes written to dest by this run
+)`}}}
+}
+
+// Config says what to back up and where to.
+type Config struct {
+	DataDir    string          // the data directory: caucus.db, blobs/, keys/
+	Dest       string          // the backup directory (a mounted disk, say)
+	Recipients []age.Recipient // who can decrypt; at least one
+	Keep       int             // complete backups kept by Prune; 0 keeps all
+	Audit      *audit.Log      // where each backup is recorded; nil: nowhere
+	Actor      string          // who asked, for the audit log; "" is the system (the schedule)
+}
+
+// Service makes backups of one data directory. Its database must have
+// [Component]'s migration applied.
+type Service struct {
+	db  *db.DB
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+}
+
+// New returns a service backing up cfg.DataDir, whose database d is. A nil
+// log discards; a nil now means time.Now.
+func New(d *db.DB, cfg Config, log *slog.Logger, now func() time.Time) (*Service, error) {
+	if len(cfg.Recipients) == 0 {
+		return nil, errors.New("backup: no recipient")
+	}
+	if cfg.DataDir == "" || cfg.Dest == "" {
+		return nil, errors.New("backup: data directory and destination are required")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{db: d, cfg: cfg, log: log, now: now}, nil
+}
+
+// Result describes one backup.
+type Result struct {
+	ID      string // snapshot id, e.g. 20261124T180000Z-1a2b
+	Files   int    // files in the backup
+	Size    int64  // bytes of plaintext the backup holds
+	Written int64  // bytes this run wrote to the destination (new objects)
+	New     int    // objects this run wrote
+}
+
+// Backup makes one complete backup and records it for [Service.LastSuccess].
+// It is safe to run while the server runs; see the package comment.
+func (s *Service) Backup(ctx context.Context) (res Result, err error) {
+	start := s.now()
+	dest, err := openDest(s.cfg.Dest)
+	if err != nil {
+		return res, err
+	}
+	unlock, err := lockDest(s.cfg.Dest)
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
+	key, err := nameKey(s.cfg.DataDir)
+	if err != nil {
+		return res, err
+	}
+	var rnd [2]byte
+	rand.Read(rnd[:])
+	res.ID = start.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(rnd[:])
+
+	release, err := s.db.HoldBlobs(ctx, holdTTL)
+	if err != nil {
+		return res, fmt.Errorf("backup: %w", err)
+	}
+	defer func() {
+		// Release even when ctx is cancelled: the hold must not outlive us.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if rerr := release(rctx); rerr != nil && err == nil {
+			err = fmt.Errorf("backup: %w", rerr)
+		}
+	}()
+
+	// The plaintext snapshot stays beside the database, as private as it.
+	work, err := os.MkdirTemp(s.cfg.DataDir, ".backup-*")
+	if err != nil {
+		return res, fmt.Errorf("backup: %w", err)
+	}
+	defer os.RemoveAll(work)
+	snap := filepath.Join(work, dbFile)
+	if err := s.db.Snapshot(ctx, snap); err != nil {
+		return res, fmt.Errorf("backup: %w", err)
+	}
+
+	m := &Manifest{Created: start.UTC().Truncate(time.Second)}
+	add := func(rel, src string, known *[32]byte) error {
+		f, written, err := dest.store(ctx, key, s.cfg.Recipients, rel, src, known)
+		if known != nil && errors.Is(err, fs.ErrNotExist) {
+			// Deleted since the walk listed it. Every deleter honours
+			// the hold, so the snapshot does not refer to it (a queue
+			// body whose message was delivered before the snapshot).
+			s.log.Debug("backup: blob deleted while backing up", "path", rel)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		m.Files = append(m.Files, f)
+		if written > 0 {
+			res.New++
+			res.Written += written
+		}
+		return nil
+	}
+	if err := add(dbFile, snap, nil); err != nil {
+		return res, err
+	}
+	if err := walk(s.cfg.DataDir, "keys", false, add); err != nil {
+		return res, err
+	}
+	if err := walk(s.cfg.DataDir, "blobs", true, add); err != nil {
+		return res, err
+	}
+	n, err := dest.commit(res.ID, m, s.cfg.Recipients)
+	if err != nil {
+		return res, err
+	}
+	res.Written += n
+	res.Files, res.Size = len(m.Files), m.Size()
+
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO backup_runs (id, finished_at, dest, size, written) VALUES (?, ?, ?, ?, ?)`,
+			res.ID, s.now().Unix(), s.cfg.Dest, res.Size, res.Written)
+		return err
+	})
+	if err != nil {
+		return res, fmt.Errorf("backup: recording: %w", err)
+	}
+	if s.cfg.Audit != nil {
+		err := s.cfg.Audit.Record(ctx, audit.Event{Actor: s.cfg.Actor, Kind: "backup.create",
+			Detail: fmt.Sprintf("backup %s to %s: %d files, %d bytes", res.ID, s.cfg.Dest, res.Files, res.Size)})
+		if err != nil {
+			return res, fmt.Errorf("backup: %w", err)
+		}
+	}
+	s.log.Info("backup: complete", "id", res.ID, "files", res.Files, "bytes", res.Size,
+		"new_objects", res.New, "written", res.Written, "took", s.now().Sub(start).Round(time.Millisecond))
+	return res, nil
+}
+
+// LastSuccess returns when the newest recorded backup finished and how many
+// bytes it holds; the zero time if there is none.
+func (s *Service) LastSuccess(ctx context.Context) (time.Time, int64, error) {
+	return LastSuccess(ctx, s.db)
+}
+
+// LastSuccess is [Service.LastSuccess] for callers (the dashboard) that
+// have only the database.
+func LastSuccess(ctx context.Context, d *db.DB) (time.Time, int64, error) {
+	var at, size int64
+	err := d.QueryRowContext(ctx, `SELECT finished_at, size FROM backup_runs ORDER BY finished_at DESC, rowid DESC LIMIT 1`).Scan(&at, &size)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, 0, nil
+	}
+	if err != nil {
+		return time.Time{}, 0, fmt.Errorf("backup: last success: %w", err)
+	}
+	return time.Unix(at, 0), size, nil
+}
+
+// walk calls add for every regular file under dataDir/top. For blob
+// directories (blobs true) it skips each store's tmp directory and passes
+// the SHA-256 that a well-formed blob's name is.
+func walk(dataDir, top string, blobs bool, add func(rel, src string, known *[32]byte) error) error {
+	root := filepath.Join(dataDir, top)
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && path == root {
+				return fs.SkipDir
+			}
+			return err
+		}
+		rel, err := filepath.Rel(dataDir, path)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			// blobs/<store>/tmp holds writes in progress.
+			if blobs && strings.Count(rel, "/") == 2 && d.Name() == "tmp" {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		var known *[32]byte
+		if name := d.Name(); blobs && isHex64(name) {
+			var h [32]byte
+			hex.Decode(h[:], []byte(name))
+			known = &h
+		}
+		return add(rel, path, known)
+	})
+	if err != nil {
+		return fmt.Errorf("backup: reading %s: %w", root, err)
+	}
+	return nil
+}
+
+// nameKey reads, or creates, the key that names objects.
+func nameKey(dataDir string) ([]byte, error) {
+	p := filepath.Join(dataDir, filepath.FromSlash(nameKeyFile))
+	k, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		k = make([]byte, 32)
+		rand.Read(k)
+		if err := fsutil.WriteFile(p, k, 0o600); err != nil {
+			return nil, fmt.Errorf("backup: %w", err)
+		}
+		return k, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	if len(k) != 32 {
+		return nil, fmt.Errorf("backup: %s: want 32 bytes, have %d", p, len(k))
+	}
+	return k, nil
+}
+
+// objectName names the object holding content with SHA-256 sum.
+func objectName(key []byte, sum [32]byte) string {
+	h := hmac.New(sha256.New, key)
+	h.Write(sum[:])
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// destDir is an open backup destination.
+type destDir struct{ dir string }
+
+// openDest creates the destination's directories and clears its tmp.
+func openDest(dir string) (*destDir, error) {
+	d := &destDir{dir: dir}
+	for _, sub := range []string{"objects", "snapshots", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return nil, fmt.Errorf("backup: destination: %w", err)
+		}
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "tmp"))
+	if err != nil {
+		return nil, fmt.Errorf("backup: destination: %w", err)
+	}
+	for _, e := range entries {
+		os.Remove(filepath.Join(dir, "tmp", e.Name()))
+	}
+	return d, nil
+}
+
+// lockDest takes the destination's lock (flock on DEST/lock), so that a
+// prune never removes an object a concurrent backup counts on.
+func lockDest(dir string) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s: %v", ErrBusy, dir, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+func (d *destDir) objectPath(name string) string {
+	return filepath.Join(d.dir, "objects", name[:2], name+".age")
+}
+
+// store makes sure the content of src is in an object and returns its
+// manifest entry and how many bytes it wrote (0 when the object was
+// there). known is the content's SHA-256 if the caller knows it (a blob's
+// name), which saves reading a file already backed up.
+func (d *destDir) store(ctx context.Context, key []byte, rcpts []age.Recipient, rel, src string, known *[32]byte) (File, int64, error) {
+	f := File{Path: rel}
+	fi, err := os.Stat(src)
+	if err != nil {
+		return f, 0, fmt.Errorf("backup: %w", err)
+	}
+	f.Mode, f.Size = fi.Mode().Perm(), fi.Size()
+	if known != nil {
+		f.SHA256 = *known
+	} else {
+		if f.SHA256, err = hashFile(src); err != nil {
+			return f, 0, err
+		}
+	}
+	f.Object = objectName(key, f.SHA256)
+	dst := d.objectPath(f.Object)
+	if _, err := os.Stat(dst); err == nil {
+		return f, 0, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return f, 0, fmt.Errorf("backup: %w", err)
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return f, 0, fmt.Errorf("backup: %w", err)
+	}
+	defer in.Close()
+	// The content read must be the one just looked at (the name's hash is
+	// checked below; the size here).
+	if fi2, err := in.Stat(); err != nil || !os.SameFile(fi, fi2) {
+		return f, 0, fmt.Errorf("%w: %s", ErrChanged, rel)
+	}
+	h := sha256.New()
+	n, err := d.writeFile(dst, func(w io.Writer) error {
+		aw, err := age.Encrypt(w, rcpts...)
+		if err != nil {
+			return err
+		}
+		size, err := io.Copy(aw, io.TeeReader(in, h))
+		if err != nil {
+			return err
+		}
+		if size != f.Size || !hmac.Equal(h.Sum(nil), f.SHA256[:]) {
+			return fmt.Errorf("%w: %s", ErrChanged, rel)
+		}
+		return aw.Close()
+	})
+	if err != nil {
+		return f, 0, err
+	}
+	return f, n, nil
+}
+
+// writeFile writes dst durably through a file in tmp: fn writes the
+// content, then the file is fsynced, renamed to dst and the directories
+// fsynced. It returns the bytes written.
+func (d *destDir) writeFile(dst string, fn func(io.Writer) error) (int64, error) {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	t, err := os.CreateTemp(filepath.Join(d.dir, "tmp"), "w-*")
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			t.Close()
+			os.Remove(t.Name())
+		}
+	}()
+	cw := &countWriter{w: t}
+	if err := fn(cw); err != nil {
+		return 0, fmt.Errorf("backup: writing %s: %w", dst, err)
+	}
+	if err := t.Chmod(0o400); err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	if err := t.Sync(); err != nil {
+		return 0, fmt.Errorf("backup: sync: %w", err)
+	}
+	if err := t.Close(); err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	if err := os.Rename(t.Name(), dst); err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	ok = true
+	for _, dir := range []string{filepath.Dir(dst), filepath.Dir(filepath.Dir(dst))} {
+		if err := fsutil.SyncDir(dir); err != nil {
+			return 0, fmt.Errorf("backup: %w", err)
+		}
+	}
+	return cw.n, nil
+}
+
+// commit writes the object list and then the manifest of backup id, which
+// makes it complete.
+func (d *destDir) commit(id string, m *Manifest, rcpts []age.Recipient) (int64, error) {
+	var names []string
+	for _, f := range m.Files {
+		names = append(names, f.Object)
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	base := filepath.Join(d.dir, "snapshots", id)
+	n1, err := d.writeFile(base+".objects", func(w io.Writer) error {
+		_, err := io.WriteString(w, strings.Join(names, "\n")+"\n")
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	n2, err := d.writeFile(base+".manifest.age", func(w io.Writer) error {
+		aw, err := age.Encrypt(w, rcpts...)
+		if err != nil {
+			return err
+		}
+		if _, err := m.WriteTo(aw); err != nil {
+			return err
+		}
+		return aw.Close()
+	})
+	return n1 + n2, err
+}
+
+func hashFile(name string) (sum [32]byte, err error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return sum, fmt.Errorf("backup: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return sum, fmt.Errorf("backup: reading %s: %w", name, err)
+	}
+	h.Sum(sum[:0])
+	return sum, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,81 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/caucus-org/caucus/internal/db"
+)
+
+// ParseTimeOfDay parses "HH:MM" (24-hour clock) and returns the offset from
+// midnight.
+func ParseTimeOfDay(s string) (time.Duration, error) {
+	t, err := time.Parse("15:04", s)
+	if err != nil || len(s) != 5 {
+		return 0, fmt.Errorf("backup: time of day %q: want HH:MM", s)
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
+}
+
+// next returns the first time after now at offset from midnight in now's
+// location.
+func next(now time.Time, offset time.Duration) time.Time {
+	y, m, d := now.Date()
+	t := time.Date(y, m, d, 0, 0, 0, 0, now.Location()).Add(offset)
+	for !t.After(now) {
+		y, m, d = t.Date()
+		t = time.Date(y, m, d+1, 0, 0, 0, 0, now.Location()).Add(offset)
+	}
+	return t
+}
+
+// Run makes a backup every day at offset from local midnight (see
+// [ParseTimeOfDay]) and then prunes to cfg.Keep, until ctx ends. A failed
+// backup is logged and tried again the next day; [Service.LastSuccess]
+// shows the admin how old the last good one is.
+func (s *Service) Run(ctx context.Context, offset time.Duration) {
+	for {
+		at := next(s.now(), offset)
+		timer := time.NewTimer(at.Sub(s.now()))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		if _, err := s.Backup(ctx); err != nil {
+			s.log.Error("backup: scheduled backup failed", "err", err)
+			continue
+		}
+		if n, err := Prune(s.cfg.Dest, s.cfg.Keep); err != nil {
+			s.log.Error("backup: pruning old backups failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("backup: pruned objects of old backups", "objects", n)
+		}
+	}
+}
+
+// BeforeMigrate snapshots the database into dataDir/backups before
+// [db.DB.Migrate] applies a pending migration of comps, as
+// caucus-<versions>-<time>.db (versions as [db.DB.Pending] gives them), so
+// an upgrade that goes wrong can be undone by putting the old binary and
+// this file back. It returns the snapshot's path, or "" when no migration is
+// pending or the database is new.
+func BeforeMigrate(ctx context.Context, d *db.DB, dataDir string, now time.Time, comps ...db.Component) (string, error) {
+	pending, versions, err := d.Pending(ctx, comps...)
+	if err != nil || !pending {
+		return "", err
+	}
+	dir := filepath.Join(dataDir, "backups")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("backup: before migration: %w", err)
+	}
+	p := filepath.Join(dir, fmt.Sprintf("caucus-%s-%s.db", versions, now.UTC().Format("20060102T150405Z")))
+	if err := d.Snapshot(ctx, p); err != nil {
+		return "", fmt.Errorf("backup: before migration: %w", err)
+	}
+	return p, nil
+}
