@@ -103,6 +103,12 @@ type Signer interface {
 	Sign(ctx context.Context, msg []byte) ([]byte, error)
 }
 
+// AutoReplier answers mail just delivered to addresses that have an
+// auto-reply (mail/autoreply), after the message is durable.
+type AutoReplier interface {
+	Respond(ctx context.Context, from string, rcpts []string, msg []byte) (int, error)
+}
+
 // Deps are the parts the servers work with.
 type Deps struct {
 	Store   *store.Store
@@ -113,6 +119,9 @@ type Deps struct {
 	Signer  Signer  // nil: unsigned (tests only)
 	Log     *slog.Logger
 	Now     func() time.Time
+
+	// AutoReply, if set, answers delivered mail (offboarded staff).
+	AutoReply AutoReplier
 }
 
 // Server runs the MX and the submission listeners.

@@ -129,6 +129,17 @@ func (ss *session) enqueue(from string, msg []byte) error {
 	return nil
 }
 
+// autoReply has the delivered message answered where its recipients ask
+// for it. The message is already durable, so a failure is only logged.
+func (ss *session) autoReply(msg []byte) {
+	if ss.srv.deps.AutoReply == nil {
+		return
+	}
+	if _, err := ss.srv.deps.AutoReply.Respond(ss.ctx, ss.from, ss.rcpts, msg); err != nil {
+		ss.log.Warn("smtp: auto-reply", "err", err)
+	}
+}
+
 // The MX.
 
 type mxSession struct {
@@ -194,7 +205,11 @@ func (ms *mxSession) Data(r io.Reader) error {
 		return err
 	}
 	// Forwarded copies keep the original sender (no SRS yet).
-	return ms.enqueue(ms.from, msg)
+	if err := ms.enqueue(ms.from, msg); err != nil {
+		return err
+	}
+	ms.autoReply(msg)
+	return nil
 }
 
 // Submission.
@@ -359,7 +374,11 @@ func (ss *subSession) Data(r io.Reader) error {
 	if err := ss.deliverLocal(msg); err != nil {
 		return err
 	}
-	return ss.enqueue(ss.from, msg)
+	if err := ss.enqueue(ss.from, msg); err != nil {
+		return err
+	}
+	ss.autoReply(msg)
+	return nil
 }
 
 // rateLimiter counts each account's submitted messages over the last hour.
