@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"testing"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 func TestDeleteMailboxTree(t *testing.T) {
@@ -93,5 +95,41 @@ func TestDeleteAccount(t *testing.T) {
 	// Deleting again, or an account never seen, is no error.
 	if n, err := e.s.DeleteAccount(ctx, 99); err != nil || n != 0 {
 		t.Errorf("delete unknown account: %d, %v", n, err)
+	}
+}
+
+func TestCopyFromAccount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	from, to := e.account(t, 1), e.account(t, 2)
+	e.append(t, from, "INBOX", simple("one", "1"))
+	e.append(t, from, "INBOX", simple("two", "2"))
+	if err := e.s.CreateMailbox(ctx, to, "Old/INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	src := e.mailbox(t, from, "INBOX")
+	// The source must be the named account's.
+	if _, _, _, err := e.s.CopyFromAccount(ctx, to, src.ID, []imap.UID{1, 2}, to, "Old/INBOX"); !errors.Is(err, ErrNoMailbox) {
+		t.Errorf("copy naming the wrong source account: %v", err)
+	}
+	dst, srcUIDs, dstUIDs, err := e.s.CopyFromAccount(ctx, from, src.ID, []imap.UID{1, 2}, to, "Old/INBOX")
+	if err != nil || dst.Messages != 2 || len(srcUIDs) != 2 || len(dstUIDs) != 2 {
+		t.Fatalf("CopyFromAccount = %+v, %v, %v, %v", dst, srcUIDs, dstUIDs, err)
+	}
+	if mb := e.mailbox(t, from, "INBOX"); mb.Messages != 2 {
+		t.Errorf("source has %d messages after the copy", mb.Messages)
+	}
+	usedFrom, _, _ := e.s.Usage(ctx, from)
+	usedTo, _, _ := e.s.Usage(ctx, to)
+	if usedTo != usedFrom {
+		t.Errorf("destination uses %d bytes, source %d", usedTo, usedFrom)
+	}
+	// Over the destination's quota nothing is copied.
+	if err := e.s.SetQuota(ctx, to, usedTo+1); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := e.s.CopyFromAccount(ctx, from, src.ID, []imap.UID{1}, to, "Old/INBOX"); !errors.Is(err, ErrQuota) {
+		t.Errorf("copy over quota: %v", err)
 	}
 }
