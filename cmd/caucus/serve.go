@@ -29,9 +29,11 @@ import (
 	"github.com/caucus-org/caucus/internal/dns"
 	"github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/autoconfig"
+	"github.com/caucus-org/caucus/mail/autoreply"
 	"github.com/caucus-org/caucus/mail/dnsrec"
 	"github.com/caucus-org/caucus/mail/imap"
 	"github.com/caucus-org/caucus/mail/msgauth"
+	"github.com/caucus-org/caucus/mail/offboard"
 	"github.com/caucus-org/caucus/mail/queue"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/smtp"
@@ -153,6 +155,10 @@ type server struct {
 	http   *http.Server
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// The mail side of offboarding: auto-replies, retention, successors.
+	autoreply *autoreply.Responder
+	offboard  *offboard.Service
 }
 
 // start opens storage, applies migrations, binds the listeners and serves
@@ -175,7 +181,8 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if s.db, err = db.Open(ctx, filepath.Join(cfg.DataDir, "caucus.db"), log); err != nil {
 		return nil, err
 	}
-	if err = s.db.Migrate(ctx, audit.Component(), auth.Component(), store.Component(), route.Component(), queue.Component()); err != nil {
+	if err = s.db.Migrate(ctx, audit.Component(), auth.Component(), store.Component(), route.Component(), queue.Component(),
+		autoreply.Component(), offboard.Component()); err != nil {
 		return nil, err
 	}
 	// Mail has a blob directory of its own: its garbage collector may
@@ -261,21 +268,23 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		Dialer:     o.queueDial,
 		Port:       o.queuePort,
 		LocalDeliver: func(ctx context.Context, rcpt string, msg io.Reader) error {
-			t, err := s.dir.Resolve(ctx, rcpt)
-			if errors.Is(err, route.ErrNotOurs) {
-				return queue.ErrNotLocal
-			}
-			if err != nil {
-				return err
-			}
-			_, err = s.mail.Deliver(ctx, t.Accounts, msg)
-			return err
+			return s.deliverLocal(ctx, rcpt, msg)
 		},
 	}, s.db, qblobs, log.With("component", "queue"))
+	// Auto-replies (RFC 3834) to mail for departed staff: signed, and
+	// delivered here or queued like all other mail.
+	s.autoreply = autoreply.New(autoreply.Config{Hostname: cfg.Hostname, Now: o.now}, autoreply.Deps{
+		DB: s.db, Dir: s.dir, Signer: smtp.DKIMSigner{Keys: dkim}, Local: s.deliverLocal, Queue: s.queue, Log: log.With("component", "autoreply"),
+	})
+	s.offboard = offboard.New(offboard.Config{ExportDir: filepath.Join(cfg.DataDir, "exports"), Now: o.now}, offboard.Deps{
+		DB: s.db, Store: s.mail, Auth: s.auth, Dir: s.dir, Log: log.With("component", "offboard"),
+	})
 	s.smtp = smtp.New(smtp.Config{Hostname: cfg.Hostname, TLSConfig: protocolTLS(tlsCfg)}, smtp.Deps{
 		Store: s.mail, Auth: s.auth, Dir: s.dir, Queue: s.queue, Log: log.With("component", "smtp"), Now: o.now,
 		Inbound: smtp.Checks{Checker: msgauth.NewChecker(resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir, Hostname: cfg.Hostname},
 		Signer:  smtp.DKIMSigner{Keys: dkim},
+
+		AutoReply: s.autoreply,
 	})
 	pages, err := login.New(s.auth, log.With("component", "web"))
 	if err != nil {
@@ -309,6 +318,8 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	s.wg.Go(func() { s.auth.Run(runCtx) })
 	s.wg.Go(func() { s.collectMailGarbage(runCtx) })
 	s.wg.Go(func() { s.queue.Run(runCtx) })
+	s.wg.Go(func() { s.autoreply.Run(runCtx) })
+	s.wg.Go(func() { s.offboard.Run(runCtx) })
 	s.wg.Go(func() {
 		if err := s.https.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("https server", "err", err)
@@ -355,6 +366,20 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	log.Info("caucus serving", "web", s.url, "imaps", s.addrs["imaps"], "imap", s.addrs["imap"],
 		"smtp", s.addrs["smtp"], "submission", s.addrs["submission"], "submissions", s.addrs["submissions"], "data", cfg.DataDir, "dev", o.dev)
 	return s, nil
+}
+
+// deliverLocal delivers mail the server itself writes (notifications,
+// auto-replies) to a local address; queue.ErrNotLocal for any other.
+func (s *server) deliverLocal(ctx context.Context, rcpt string, msg io.Reader) error {
+	t, err := s.dir.Resolve(ctx, rcpt)
+	if errors.Is(err, route.ErrNotOurs) {
+		return queue.ErrNotLocal
+	}
+	if err != nil {
+		return err
+	}
+	_, err = s.mail.Deliver(ctx, t.Accounts, msg)
+	return err
 }
 
 // collectMailGarbage deletes message bodies no message refers to any more,
