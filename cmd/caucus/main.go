@@ -30,6 +30,8 @@ Usage:
   caucus init [flags]             write a commented production configuration
   caucus dns --config FILE        print the DNS records to publish (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT)
   caucus queue list|retry ID|drop ID --config FILE   show or manage the outbound mail queue
+  caucus admin invite|offboard|suspend|resume|list|audit   manage people through the running server
+  caucus audit verify --config FILE   check the audit log's hash chain
   caucus version                  print the version
 
 Run "caucus COMMAND -h" for a command's flags.
@@ -57,6 +59,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = dnsCmd(args[1:], stdout, stderr)
 	case "queue":
 		err = queueCmd(args[1:], stdout, stderr)
+	case "admin":
+		err = adminCmd(args[1:], stdout, stderr)
+	case "audit":
+		err = auditCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 	case "help", "-h", "--help":
