@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 
 	"github.com/caucus-org/caucus/admin"
+	"github.com/caucus-org/caucus/admin/ctl"
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/audit"
@@ -159,6 +160,7 @@ type server struct {
 	// The mail side of offboarding: auto-replies, retention, successors.
 	autoreply *autoreply.Responder
 	offboard  *offboard.Service
+	ctl       *ctl.Server // the control socket of `caucus admin`
 }
 
 // start opens storage, applies migrations, binds the listeners and serves
@@ -312,6 +314,15 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if err = s.firstAdmin(ctx, o); err != nil {
 		return nil, err
 	}
+	// The control socket: `caucus admin` acts through the same functions
+	// as the console.
+	ctlLn, err := ctl.Listen(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.ctl = ctl.New(ctl.Config{}, map[string]ctl.Handler{
+		ctl.OpAudit: ctl.AuditHandler(s.audit),
+	}, s.audit, log.With("component", "ctl"))
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
@@ -320,6 +331,11 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	s.wg.Go(func() { s.queue.Run(runCtx) })
 	s.wg.Go(func() { s.autoreply.Run(runCtx) })
 	s.wg.Go(func() { s.offboard.Run(runCtx) })
+	s.wg.Go(func() {
+		if err := s.ctl.Serve(ctlLn); err != nil {
+			log.Error("control socket", "err", err)
+		}
+	})
 	s.wg.Go(func() {
 		if err := s.https.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("https server", "err", err)
@@ -440,6 +456,9 @@ func (lns listeners) close() {
 // ends, then stops housekeeping and closes storage.
 func (s *server) shutdown(ctx context.Context) error {
 	var errs []error
+	if s.ctl != nil {
+		errs = append(errs, s.ctl.Shutdown(ctx))
+	}
 	if s.http != nil {
 		errs = append(errs, s.http.Shutdown(ctx))
 	}
