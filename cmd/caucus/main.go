@@ -32,6 +32,8 @@ Usage:
   caucus queue list|retry ID|drop ID --config FILE   show or manage the outbound mail queue
   caucus backup [DEST]            make an encrypted backup now (also: backup verify, backup list)
   caucus restore --data NEWDIR --identity FILE DEST   restore a backup on a new machine
+  caucus admin invite|offboard|suspend|resume|list|audit   manage people through the running server
+  caucus audit verify --config FILE   check the audit log's hash chain
   caucus version                  print the version
 
 Run "caucus COMMAND -h" for a command's flags.
@@ -63,6 +65,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = backupCmd(args[1:], stdout, stderr)
 	case "restore":
 		err = restoreCmd(args[1:], stdout, stderr)
+	case "admin":
+		err = adminCmd(args[1:], stdout, stderr)
+	case "audit":
+		err = auditCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 	case "help", "-h", "--help":

@@ -21,6 +21,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/caucus-org/caucus/admin"
+	"github.com/caucus-org/caucus/admin/ctl"
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/audit"
@@ -34,9 +35,11 @@ import (
 	"github.com/caucus-org/caucus/internal/tlsacme"
 	"github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/autoconfig"
+	"github.com/caucus-org/caucus/mail/autoreply"
 	"github.com/caucus-org/caucus/mail/dnsrec"
 	"github.com/caucus-org/caucus/mail/imap"
 	"github.com/caucus-org/caucus/mail/msgauth"
+	"github.com/caucus-org/caucus/mail/offboard"
 	"github.com/caucus-org/caucus/mail/queue"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/smtp"
@@ -161,6 +164,11 @@ type server struct {
 	http   *http.Server
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// The mail side of offboarding: auto-replies, retention, successors.
+	autoreply *autoreply.Responder
+	offboard  *offboard.Service
+	ctl       *ctl.Server // the control socket of `caucus admin`
 }
 
 // start opens storage, applies migrations, binds the listeners and serves
@@ -183,7 +191,8 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if s.db, err = db.Open(ctx, filepath.Join(cfg.DataDir, "caucus.db"), log); err != nil {
 		return nil, err
 	}
-	comps := []db.Component{audit.Component(), auth.Component(), store.Component(), route.Component(), queue.Component(), backup.Component()}
+	comps := []db.Component{audit.Component(), auth.Component(), store.Component(), route.Component(), queue.Component(),
+		autoreply.Component(), offboard.Component(), backup.Component()}
 	if p, err := backup.BeforeMigrate(ctx, s.db, cfg.DataDir, o.now(), comps...); err != nil {
 		return nil, err
 	} else if p != "" {
@@ -282,22 +291,24 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		Port:       o.queuePort,
 		Metrics:    s.stats,
 		LocalDeliver: func(ctx context.Context, rcpt string, msg io.Reader) error {
-			t, err := s.dir.Resolve(ctx, rcpt)
-			if errors.Is(err, route.ErrNotOurs) {
-				return queue.ErrNotLocal
-			}
-			if err != nil {
-				return err
-			}
-			_, err = s.mail.Deliver(ctx, t.Accounts, msg)
-			return err
+			return s.deliverLocal(ctx, rcpt, msg)
 		},
 	}, s.db, qblobs, log.With("component", "queue"))
+	// Auto-replies (RFC 3834) to mail for departed staff: signed, and
+	// delivered here or queued like all other mail.
+	s.autoreply = autoreply.New(autoreply.Config{Hostname: cfg.Hostname, Now: o.now}, autoreply.Deps{
+		DB: s.db, Dir: s.dir, Signer: smtp.DKIMSigner{Keys: dkim}, Local: s.deliverLocal, Queue: s.queue, Log: log.With("component", "autoreply"),
+	})
+	s.offboard = offboard.New(offboard.Config{ExportDir: filepath.Join(cfg.DataDir, "exports"), Now: o.now}, offboard.Deps{
+		DB: s.db, Store: s.mail, Auth: s.auth, Dir: s.dir, Log: log.With("component", "offboard"),
+	})
 	s.smtp = smtp.New(smtp.Config{Hostname: cfg.Hostname, TLSConfig: protocolTLS(tlsCfg)}, smtp.Deps{
 		Store: s.mail, Auth: s.auth, Dir: s.dir, Queue: s.queue, Log: log.With("component", "smtp"), Now: o.now,
 		Inbound: smtp.Checks{Checker: msgauth.NewChecker(resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir, Hostname: cfg.Hostname},
 		Signer:  smtp.DKIMSigner{Keys: dkim},
 		Metrics: s.stats,
+
+		AutoReply: s.autoreply,
 	})
 	pages, err := login.New(s.auth, log.With("component", "web"))
 	if err != nil {
@@ -338,6 +349,15 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if err = s.firstAdmin(ctx, o); err != nil {
 		return nil, err
 	}
+	// The control socket: `caucus admin` acts through the same functions
+	// as the console.
+	ctlLn, err := ctl.Listen(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.ctl = ctl.New(ctl.Config{}, map[string]ctl.Handler{
+		ctl.OpAudit: ctl.AuditHandler(s.audit),
+	}, s.audit, log.With("component", "ctl"))
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
@@ -350,6 +370,13 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 			return nil, err
 		}
 	}
+	s.wg.Go(func() { s.autoreply.Run(runCtx) })
+	s.wg.Go(func() { s.offboard.Run(runCtx) })
+	s.wg.Go(func() {
+		if err := s.ctl.Serve(ctlLn); err != nil {
+			log.Error("control socket", "err", err)
+		}
+	})
 	s.wg.Go(func() {
 		if err := s.https.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("https server", "err", err)
@@ -404,6 +431,20 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	log.Info("caucus serving", "web", s.url, "imaps", s.addrs["imaps"], "imap", s.addrs["imap"],
 		"smtp", s.addrs["smtp"], "submission", s.addrs["submission"], "submissions", s.addrs["submissions"], "metrics", s.addrs["metrics"], "data", cfg.DataDir, "dev", o.dev)
 	return s, nil
+}
+
+// deliverLocal delivers mail the server itself writes (notifications,
+// auto-replies) to a local address; queue.ErrNotLocal for any other.
+func (s *server) deliverLocal(ctx context.Context, rcpt string, msg io.Reader) error {
+	t, err := s.dir.Resolve(ctx, rcpt)
+	if errors.Is(err, route.ErrNotOurs) {
+		return queue.ErrNotLocal
+	}
+	if err != nil {
+		return err
+	}
+	_, err = s.mail.Deliver(ctx, t.Accounts, msg)
+	return err
 }
 
 // collectMailGarbage deletes message bodies no message refers to any more,
@@ -465,6 +506,9 @@ func (lns listeners) close() {
 // ends, then stops housekeeping and closes storage.
 func (s *server) shutdown(ctx context.Context) error {
 	var errs []error
+	if s.ctl != nil {
+		errs = append(errs, s.ctl.Shutdown(ctx))
+	}
 	if s.http != nil {
 		errs = append(errs, s.http.Shutdown(ctx))
 	}

@@ -1,7 +1,8 @@
 // Package route decides where mail for the party's addresses goes and who
 // may send as which address: accounts, aliases, group lists (a group's
 // address reaches all its members), and forwarding (used when staff leave).
-// Subaddresses ("name+tag@domain") reach "name@domain" (RFC 5233).
+// Subaddresses ("name+tag@domain") reach "name@domain" (RFC 5233). An
+// account may have an auto-reply (see [AutoReply]); mail/autoreply sends it.
 package route
 
 import (
@@ -38,6 +39,14 @@ CREATE TABLE forwards (
 	account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
 	target     TEXT NOT NULL,
 	keep_copy  INTEGER NOT NULL,
+	created_at INTEGER NOT NULL
+);
+`}, {Version: 2, SQL: `
+CREATE TABLE autoreplies (
+	account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+	subject    TEXT NOT NULL,
+	body       TEXT NOT NULL,
+	until      INTEGER NOT NULL, -- 0: until removed
 	created_at INTEGER NOT NULL
 );
 `}}}
@@ -202,7 +211,15 @@ func (d *Directory) deliverTo(ctx context.Context, accountID int64, t *Target, d
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if a.State == auth.StateOffboarded {
-			return fmt.Errorf("%w: %s has left", ErrUnknown, a.Login)
+			// Mail that gets an auto-reply is kept in the (retained)
+			// mailbox, never answered and dropped.
+			on, err := d.hasAutoReply(ctx, accountID)
+			if err != nil {
+				return err
+			}
+			if !on {
+				return fmt.Errorf("%w: %s has left", ErrUnknown, a.Login)
+			}
 		}
 		t.Accounts = append(t.Accounts, accountID)
 		return nil

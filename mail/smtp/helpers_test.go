@@ -21,6 +21,7 @@ import (
 	"github.com/caucus-org/caucus/auth/authtest"
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/devcert"
+	"github.com/caucus-org/caucus/mail/autoreply"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/store"
 )
@@ -72,14 +73,15 @@ type testEnv struct {
 	roots   *x509.CertPool
 }
 
-func newEnv(t testing.TB, cfg Config) *testEnv {
+// newEnv starts the servers; opts may complete their deps.
+func newEnv(t testing.TB, cfg Config, opts ...func(*testEnv, *Deps)) *testEnv {
 	t.Helper()
-	return newEnvLog(t, cfg, slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return newEnvLog(t, cfg, slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}), opts...)
 }
 
-func newEnvLog(t testing.TB, cfg Config, h slog.Handler) *testEnv {
+func newEnvLog(t testing.TB, cfg Config, h slog.Handler, opts ...func(*testEnv, *Deps)) *testEnv {
 	t.Helper()
-	a := authtest.New(t, auth.Config{}, store.Component(), route.Component())
+	a := authtest.New(t, auth.Config{}, store.Component(), route.Component(), autoreply.Component())
 	blobs, err := blob.Open(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +97,11 @@ func newEnvLog(t testing.TB, cfg Config, h slog.Handler) *testEnv {
 	e.dir = route.New(a.DB, a.Auth, []string{"example-party.org"}, a.Clock.Now)
 	cfg.Hostname = "mx.example-party.org"
 	cfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-	e.srv = New(cfg, Deps{Store: e.store, Auth: a.Auth, Dir: e.dir, Queue: e.queue, Inbound: fakeInbound{}, Log: log, Now: a.Clock.Now})
+	deps := Deps{Store: e.store, Auth: a.Auth, Dir: e.dir, Queue: e.queue, Inbound: fakeInbound{}, Log: log, Now: a.Clock.Now}
+	for _, o := range opts {
+		o(e, &deps)
+	}
+	e.srv = New(cfg, deps)
 	listen := func(serve func(net.Listener) error) string {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

@@ -104,6 +104,12 @@ type Signer interface {
 	Sign(ctx context.Context, msg []byte) ([]byte, error)
 }
 
+// AutoReplier answers mail just delivered to addresses that have an
+// auto-reply (mail/autoreply), after the message is durable.
+type AutoReplier interface {
+	Respond(ctx context.Context, from string, rcpts []string, msg []byte) (int, error)
+}
+
 // Deps are the parts the servers work with.
 type Deps struct {
 	Store   *store.Store
@@ -115,6 +121,9 @@ type Deps struct {
 	Log     *slog.Logger
 	Now     func() time.Time
 	Metrics *metrics.Set // nil: nothing counted
+
+	// AutoReply, if set, answers delivered mail (offboarded staff).
+	AutoReply AutoReplier
 }
 
 // Server runs the MX and the submission listeners.

@@ -131,6 +131,17 @@ func (ss *session) enqueue(from string, msg []byte) error {
 	return nil
 }
 
+// autoReply has the delivered message answered where its recipients ask
+// for it. The message is already durable, so a failure is only logged.
+func (ss *session) autoReply(msg []byte) {
+	if ss.srv.deps.AutoReply == nil {
+		return
+	}
+	if _, err := ss.srv.deps.AutoReply.Respond(ss.ctx, ss.from, ss.rcpts, msg); err != nil {
+		ss.log.Warn("smtp: auto-reply", "err", err)
+	}
+}
+
 // The MX.
 
 type mxSession struct {
@@ -200,6 +211,7 @@ func (ms *mxSession) Data(r io.Reader) error {
 		return err
 	}
 	ms.srv.deps.Metrics.Accepted(metrics.ViaMX)
+	ms.autoReply(msg)
 	return nil
 }
 
@@ -370,6 +382,7 @@ func (ss *subSession) Data(r io.Reader) error {
 		return err
 	}
 	ss.srv.deps.Metrics.Accepted(metrics.ViaSubmission)
+	ss.autoReply(msg)
 	return nil
 }
 

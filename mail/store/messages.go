@@ -685,7 +685,7 @@ func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []imap.UID) (
 // mailbox's state after the copy and, ascending, the source UIDs copied and
 // their new UIDs (for COPYUID, RFC 4315).
 func (s *Store) Copy(ctx context.Context, srcMailboxID int64, uids []imap.UID, accountID int64, dest string) (destMailbox Mailbox, srcUIDs, destUIDs []imap.UID, err error) {
-	return s.copyMove(ctx, srcMailboxID, uids, accountID, dest, false)
+	return s.copyMove(ctx, srcMailboxID, uids, accountID, accountID, dest, false)
 }
 
 // Move moves the messages with the given UIDs as Copy copies them, and
@@ -693,11 +693,20 @@ func (s *Store) Copy(ctx context.Context, srcMailboxID int64, uids []imap.UID, a
 // not change the account's usage, so it is not refused over quota: a full
 // account can still move mail to Trash.
 func (s *Store) Move(ctx context.Context, srcMailboxID int64, uids []imap.UID, accountID int64, dest string) (destMailbox Mailbox, srcUIDs, destUIDs []imap.UID, err error) {
-	return s.copyMove(ctx, srcMailboxID, uids, accountID, dest, true)
+	return s.copyMove(ctx, srcMailboxID, uids, accountID, accountID, dest, true)
 }
 
-// copyMove is Copy, or Move if move is set.
-func (s *Store) copyMove(ctx context.Context, srcID int64, uids []imap.UID, accountID int64, dest string, move bool) (Mailbox, []imap.UID, []imap.UID, error) {
+// CopyFromAccount copies messages as Copy does, from a mailbox of the
+// account srcAccountID into the mailbox dest of another account: what an
+// offboarding does to give a successor the departed person's mail. The
+// copies count against the destination account's quota.
+func (s *Store) CopyFromAccount(ctx context.Context, srcAccountID, srcMailboxID int64, uids []imap.UID, accountID int64, dest string) (destMailbox Mailbox, srcUIDs, destUIDs []imap.UID, err error) {
+	return s.copyMove(ctx, srcMailboxID, uids, srcAccountID, accountID, dest, false)
+}
+
+// copyMove is Copy, or Move if move is set; the source mailbox must belong
+// to srcAccountID.
+func (s *Store) copyMove(ctx context.Context, srcID int64, uids []imap.UID, srcAccountID, accountID int64, dest string, move bool) (Mailbox, []imap.UID, []imap.UID, error) {
 	cn, err := CanonicalName(dest)
 	if err != nil {
 		return Mailbox{}, nil, nil, fmt.Errorf("%w: %w", ErrNoMailbox, err)
@@ -710,7 +719,7 @@ func (s *Store) copyMove(ctx context.Context, srcID int64, uids []imap.UID, acco
 		if err != nil {
 			return err
 		}
-		if src.AccountID != accountID {
+		if src.AccountID != srcAccountID {
 			return fmt.Errorf("%w: id %d is not the account's", ErrNoMailbox, srcID)
 		}
 		if dst, err = mailboxByName(ctx, tx, accountID, cn); err != nil {

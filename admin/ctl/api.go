@@ -1,0 +1,92 @@
+package ctl
+
+import "time"
+
+// Operation names and their arguments and results: the wire format shared
+// by the server's handlers and `caucus admin`.
+const (
+	OpInvite   = "invite"
+	OpOffboard = "offboard"
+	OpSuspend  = "suspend"
+	OpResume   = "resume"
+	OpList     = "list"
+	OpAudit    = "audit"
+)
+
+// InviteArgs invites one person.
+type InviteArgs struct {
+	Login   string   `json:"login"`
+	Name    string   `json:"name,omitempty"`
+	Role    string   `json:"role,omitempty"` // "member" (default) or "admin"
+	Groups  []string `json:"groups,omitempty"`
+	Expires string   `json:"expires,omitempty"` // account expiry, YYYY-MM-DD
+	MailTo  string   `json:"mail_to,omitempty"` // also mail the link to this personal address
+}
+
+// InviteResult is the single-use enrolment link.
+type InviteResult struct {
+	Link    string    `json:"link"`
+	Expires time.Time `json:"expires"`
+}
+
+// AccountArgs names an account.
+type AccountArgs struct {
+	Login string `json:"login"`
+}
+
+// OffboardArgs describes an offboarding.
+type OffboardArgs struct {
+	Login      string `json:"login"`
+	Successor  string `json:"successor,omitempty"`   // gets files, forwarded mail, read access
+	Forward    bool   `json:"forward,omitempty"`     // forward mail to the successor
+	AutoReply  string `json:"auto_reply,omitempty"`  // answer mail with this text
+	RetainDays int    `json:"retain_days,omitempty"` // keep the mailbox; 0: the default (90)
+	Export     bool   `json:"export,omitempty"`      // write the mailbox as mbox before deletion
+	MailAccess bool   `json:"mail_access,omitempty"` // the successor may read the mailbox
+	DryRun     bool   `json:"dry_run,omitempty"`     // only say what would happen
+}
+
+// Step is one step of an offboarding or other action, as reported.
+type Step struct {
+	Name    string    `json:"name"`
+	Outcome string    `json:"outcome"` // "ok", "fail", "skipped", or "planned" in a dry run
+	Detail  string    `json:"detail,omitempty"`
+	At      time.Time `json:"at,omitzero"`
+}
+
+// Report is the outcome of an action: its steps.
+type Report struct {
+	Steps []Step `json:"steps"`
+}
+
+// Person is one row of the list.
+type Person struct {
+	Login     string    `json:"login"`
+	Name      string    `json:"name"`
+	Role      string    `json:"role"`
+	State     string    `json:"state"`
+	Factors   []string  `json:"factors,omitempty"`
+	LastLogin time.Time `json:"last_login,omitzero"`
+	Expires   time.Time `json:"expires,omitzero"`
+}
+
+// AuditArgs selects audit records.
+type AuditArgs struct {
+	Account string    `json:"account,omitempty"`
+	Kind    string    `json:"kind,omitempty"`
+	Since   time.Time `json:"since,omitzero"`
+	Limit   int       `json:"limit,omitempty"`
+}
+
+// AuditRecord is one audit record.
+type AuditRecord struct {
+	ID      int64     `json:"id"`
+	Time    time.Time `json:"time"`
+	Actor   string    `json:"actor"`
+	Subject string    `json:"subject,omitempty"`
+	Kind    string    `json:"kind"`
+	Outcome string    `json:"outcome"`
+	Reason  string    `json:"reason,omitempty"`
+	Detail  string    `json:"detail,omitempty"`
+	Addr    string    `json:"addr,omitempty"`
+}

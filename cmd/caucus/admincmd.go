@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/caucus-org/caucus/admin/ctl"
+	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/config"
+	"github.com/caucus-org/caucus/internal/db"
+)
+
+const adminUsage = `Usage: caucus admin COMMAND [flags] [--config FILE | --data DIR]
+
+Talks to the running server over its control socket (ctl.sock in the data
+directory), so that actions take effect at once, live connections included.
+Run it as the caucus service user (or root).
+
+  invite LOGIN [--name N] [--role member|admin] [--groups a,b] [--expires YYYY-MM-DD] [--mail-to ADDR]
+                       invite a person; prints the single-use enrolment link
+  offboard LOGIN [--successor LOGIN] [--forward] [--auto-reply TEXT] [--mail-access]
+                 [--retain-days N] [--export] [--dry-run]
+                       revoke everything, close live connections, hand over; prints the report
+  suspend LOGIN        revoke everything and close live connections (reversible)
+  resume LOGIN         let a suspended person sign in again
+  list                 the people, their factors and state
+  audit [--account LOGIN] [--kind PREFIX] [--since YYYY-MM-DD] [--limit N]
+                       the newest audit records
+`
+
+const auditUsage = `Usage: caucus audit verify [--config FILE | --data DIR]
+
+Checks the audit log's hash chain in the database (the server may be running
+or not). Exits 1 and names the first bad record when the chain is broken.
+`
+
+// dataFlags adds --config and --data to fs and returns a function that
+// gives the data directory they name.
+func dataFlags(fs *flag.FlagSet) func() (string, error) {
+	cfgFile := fs.String("config", "/etc/caucus/caucus.toml", "configuration file")
+	data := fs.String("data", "", "data directory, instead of the one --config names (e.g. of a --dev server)")
+	return func() (string, error) {
+		if *data != "" {
+			return *data, nil
+		}
+		cfg, err := config.Load(*cfgFile)
+		if err != nil {
+			return "", err
+		}
+		return cfg.DataDir, nil
+	}
+}
+
+// parseInterleaved parses flags that may come before or after the
+// positional arguments, and returns the positional ones.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// adminCmd runs `caucus admin …`.
+func adminCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, adminUsage)
+		return errors.New("missing command")
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("admin "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, adminUsage)
+	}
+	dataDir := dataFlags(fs)
+	var op string
+	var req any
+	var print func(result []byte) error
+	var (
+		name, role, groups, expires, mailTo *string
+		successor, autoReply                *string
+		forward, mailAccess, export, dryRun *bool
+		retainDays, limit                   *int
+		account, kind, since                *string
+	)
+	switch sub {
+	case "invite":
+		name = fs.String("name", "", "display name")
+		role = fs.String("role", "member", "member or admin")
+		groups = fs.String("groups", "", "comma-separated groups")
+		expires = fs.String("expires", "", "account expiry date, YYYY-MM-DD")
+		mailTo = fs.String("mail-to", "", "also mail the link to this personal address")
+	case "offboard":
+		successor = fs.String("successor", "", "who takes over files and mail")
+		forward = fs.Bool("forward", false, "forward mail to the successor")
+		autoReply = fs.String("auto-reply", "", "answer mail to the address with this text")
+		mailAccess = fs.Bool("mail-access", false, "give the successor a copy of the mailbox to read")
+		retainDays = fs.Int("retain-days", 0, "keep the mailbox this many days (0: the default, 90)")
+		export = fs.Bool("export", false, "write the mailbox as an mbox file in the data directory before deleting it")
+		dryRun = fs.Bool("dry-run", false, "only show what would happen")
+	case "audit":
+		account = fs.String("account", "", "records about or by this login")
+		kind = fs.String("kind", "", "records whose kind starts with this, e.g. login.")
+		since = fs.String("since", "", "records on or after this date, YYYY-MM-DD")
+		limit = fs.Int("limit", 50, "at most this many records")
+	case "suspend", "resume", "list":
+	default:
+		fmt.Fprint(stderr, adminUsage)
+		return fmt.Errorf("unknown command %q", sub)
+	}
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	wantLogin := sub != "list" && sub != "audit"
+	if wantLogin && len(pos) != 1 || !wantLogin && len(pos) != 0 {
+		fs.Usage()
+		if wantLogin {
+			return fmt.Errorf("%s takes one login", sub)
+		}
+		return fmt.Errorf("%s takes no argument", sub)
+	}
+	switch sub {
+	case "invite":
+		a := ctl.InviteArgs{Login: pos[0], Name: *name, Role: *role, Expires: *expires, MailTo: *mailTo}
+		for g := range strings.SplitSeq(*groups, ",") {
+			if g = strings.TrimSpace(g); g != "" {
+				a.Groups = append(a.Groups, g)
+			}
+		}
+		op, req = ctl.OpInvite, a
+		print = printAs(func(r ctl.InviteResult) {
+			fmt.Fprintf(stdout, "invited %s; enrolment link (single use, valid until %s):\n%s\n", pos[0], r.Expires.Local().Format(time.DateTime), r.Link)
+		})
+	case "offboard":
+		op, req = ctl.OpOffboard, ctl.OffboardArgs{Login: pos[0], Successor: *successor, Forward: *forward, AutoReply: *autoReply,
+			MailAccess: *mailAccess, RetainDays: *retainDays, Export: *export, DryRun: *dryRun}
+		print = printAs(func(r ctl.Report) { printReport(stdout, r) })
+	case "suspend", "resume":
+		op, req = sub, ctl.AccountArgs{Login: pos[0]}
+		print = printAs(func(r ctl.Report) { printReport(stdout, r) })
+	case "list":
+		op = ctl.OpList
+		print = printAs(func(people []ctl.Person) { printPeople(stdout, people) })
+	case "audit":
+		a := ctl.AuditArgs{Account: *account, Kind: *kind, Limit: *limit}
+		if *since != "" {
+			t, err := time.ParseInLocation(time.DateOnly, *since, time.Local)
+			if err != nil {
+				return fmt.Errorf("--since: %w", err)
+			}
+			a.Since = t
+		}
+		op, req = ctl.OpAudit, a
+		print = printAs(func(recs []ctl.AuditRecord) { printAudit(stdout, recs) })
+	}
+
+	dir, err := dataDir()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	c, err := ctl.Dial(ctx, dir)
+	if err != nil {
+		if errors.Is(err, ctl.ErrNotRunning) {
+			return fmt.Errorf("%w\nstart it first (systemctl start caucus), or name its data directory with --data", err)
+		}
+		return err
+	}
+	defer c.Close()
+	var raw json.RawMessage
+	if err := c.Call(ctx, op, req, &raw); err != nil {
+		return err
+	}
+	return print(raw)
+}
+
+// printAs decodes a result as T and prints it with fn.
+func printAs[T any](fn func(T)) func([]byte) error {
+	return func(b []byte) error {
+		var v T
+		if len(b) > 0 {
+			if err := json.Unmarshal(b, &v); err != nil {
+				return fmt.Errorf("unexpected answer from the server: %w", err)
+			}
+		}
+		fn(v)
+		return nil
+	}
+}
+
+func printReport(w io.Writer, r ctl.Report) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tOUTCOME\tWHEN\tDETAIL")
+	for _, s := range r.Steps {
+		when := ""
+		if !s.At.IsZero() {
+			when = s.At.Local().Format(time.TimeOnly)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.Outcome, when, s.Detail)
+	}
+	tw.Flush()
+}
+
+func printPeople(w io.Writer, people []ctl.Person) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LOGIN\tNAME\tROLE\tSTATE\tFACTORS\tLAST SIGN-IN\tEXPIRES")
+	for _, p := range people {
+		last, exp := "never", ""
+		if !p.LastLogin.IsZero() {
+			last = p.LastLogin.Local().Format(time.DateTime)
+		}
+		if !p.Expires.IsZero() {
+			exp = p.Expires.Local().Format(time.DateOnly)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Login, p.Name, p.Role, p.State, strings.Join(p.Factors, ","), last, exp)
+	}
+	tw.Flush()
+}
+
+func printAudit(w io.Writer, recs []ctl.AuditRecord) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTIME\tACTOR\tSUBJECT\tKIND\tOUTCOME\tDETAIL")
+	for _, r := range recs {
+		actor := r.Actor
+		if actor == "" {
+			actor = "(system)"
+		}
+		outcome := r.Outcome
+		if r.Reason != "" {
+			outcome += " (" + r.Reason + ")"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Time.Local().Format(time.DateTime), actor, r.Subject, r.Kind, outcome, r.Detail)
+	}
+	tw.Flush()
+}
+
+// auditCmd runs `caucus audit verify`: offline, on the database.
+func auditCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, auditUsage)
+		fs.PrintDefaults()
+	}
+	dataDir := dataFlags(fs)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || pos[0] != "verify" {
+		fs.Usage()
+		return errors.New("the only audit command is verify")
+	}
+	dir, err := dataDir()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, "caucus.db")
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("no database: %w", err) // never create an empty one
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	d, err := db.Open(ctx, path, nil)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	n, err := audit.New(d, time.Now, nil).Verify(ctx)
+	if be, ok := errors.AsType[*audit.BrokenError](err); ok {
+		return fmt.Errorf("audit chain BROKEN at record %d: %s (%d records before it verified)", be.ID, be.Reason, n)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "audit chain intact: %d records verified\n", n)
+	return nil
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/db"
+)
+
+// TestAuditVerify: `caucus audit verify` passes an intact chain and fails,
+// naming the record, when one was edited in the database.
+func TestAuditVerify(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"audit", "verify", "--data", dir}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "no database") {
+		t.Errorf("without a database: exit %d, %q", code, stderr.String())
+	}
+	d, err := db.Open(t.Context(), filepath.Join(dir, "caucus.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Migrate(t.Context(), audit.Component()); err != nil {
+		t.Fatal(err)
+	}
+	log := audit.New(d, time.Now, nil)
+	for _, who := range []string{"anna@example-party.org", "bob@example-party.org", "carla@example-party.org"} {
+		if err := log.Record(t.Context(), audit.Event{Actor: "admin@example-party.org", Subject: who, Kind: "offboard"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"audit", "verify", "--data", dir}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "3 records verified") {
+		t.Fatalf("intact chain: exit %d, %q %q", code, stdout.String(), stderr.String())
+	}
+	// Someone with the database hides who offboarded bob.
+	if _, err := d.ExecContext(t.Context(), `UPDATE audit_log SET actor = 'nobody' WHERE id = 2`); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"audit", "verify", "--data", dir}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "BROKEN at record 2") {
+		t.Errorf("edited record: exit %d, %q", code, stderr.String())
+	}
+}
+
+// TestAdminCommandLine: usage errors and a server that is not running are
+// told clearly, with a failing exit code.
+func TestAdminCommandLine(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"admin"}, "missing command"},
+		{[]string{"admin", "frobnicate"}, "unknown command"},
+		{[]string{"admin", "suspend", "--data", dir}, "takes one login"},
+		{[]string{"admin", "list", "extra", "--data", dir}, "takes no argument"},
+		{[]string{"admin", "list", "--data", dir}, "not running"},
+		{[]string{"admin", "suspend", "anna@example-party.org", "--data", dir}, "not running"},
+		{[]string{"audit"}, "verify"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(tc.args, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 1 and %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+}

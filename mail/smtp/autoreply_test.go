@@ -1,0 +1,88 @@
+package smtp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/mail/autoreply"
+	"github.com/caucus-org/caucus/mail/queue"
+	"github.com/caucus-org/caucus/mail/route"
+)
+
+// withAutoReply hooks a real responder into the servers: local answers go
+// to the store, others to the test's queue.
+func withAutoReply(e *testEnv, d *Deps) {
+	local := func(ctx context.Context, rcpt string, msg io.Reader) error {
+		tg, err := e.dir.Resolve(ctx, rcpt)
+		if errors.Is(err, route.ErrNotOurs) {
+			return queue.ErrNotLocal
+		}
+		if err != nil {
+			return err
+		}
+		_, err = e.store.Deliver(ctx, tg.Accounts, msg)
+		return err
+	}
+	d.AutoReply = autoreply.New(autoreply.Config{Hostname: "mx.example-party.org", Now: d.Now},
+		autoreply.Deps{DB: e.auth.DB, Dir: e.dir, Local: local, Queue: e.queue, Log: d.Log})
+}
+
+// TestAutoReplyOnDelivery: mail to a departed member's address reaches the
+// successor and is answered, once, whether it came from the internet (the
+// answer is queued) or from a member (the answer is in her INBOX).
+func TestAutoReplyOnDelivery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{}, withAutoReply)
+	ctx := t.Context()
+	anna := e.member(t, "anna@example-party.org")
+	bob := e.member(t, "bob@example-party.org")
+	carla := e.member(t, "carla@example-party.org")
+	if err := e.dir.SetForwarding(ctx, "admin", anna.Account.ID, "bob@example-party.org", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.dir.SetAutoReply(ctx, "admin", anna.Account.ID, &route.AutoReply{Body: "Anna has left; Bob answers for her.", Until: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.auth.Auth.SetState(ctx, "admin", anna.Account.ID, auth.StateOffboarded, auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+
+	mx := e.dial(t, e.mx, true)
+	for range 2 {
+		mx.Reset()
+		if err := send(mx, "someone@outside.example", []string{"anna@example-party.org"}, msg("someone@outside.example", "anna@example-party.org", "question")); err != nil {
+			t.Fatalf("MX delivery: %v", err)
+		}
+	}
+	if got := e.inbox(t, bob.Account.ID); len(got) != 2 {
+		t.Errorf("bob received %d messages, want 2", len(got))
+	}
+	q := e.queue.all()
+	if len(q) != 1 || q[0].from != "" || !slices.Equal(q[0].rcpts, []string{"someone@outside.example"}) ||
+		!strings.Contains(q[0].msg, "Auto-Submitted: auto-replied") || !strings.Contains(q[0].msg, "In-Reply-To: <question@client.example>") {
+		t.Errorf("queued answers: %+v", q)
+	}
+
+	sub := e.dial(t, e.sub, true)
+	if err := sub.Auth(sasl.NewPlainClient("", carla.Account.Login, carla.secret)); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(sub, "carla@example-party.org", []string{"anna@example-party.org"}, msg("carla@example-party.org", "anna@example-party.org", "lunch")); err != nil {
+		t.Fatalf("submission: %v", err)
+	}
+	got := e.inbox(t, carla.Account.ID)
+	if len(got) != 1 || !strings.Contains(got[0], "Anna has left") || !strings.Contains(got[0], "Subject: Auto: lunch") {
+		t.Errorf("carla's INBOX: %q", got)
+	}
+	if n := len(e.queue.all()); n != 1 {
+		t.Errorf("%d messages queued, want still 1", n)
+	}
+}
