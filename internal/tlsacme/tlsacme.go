@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -203,7 +204,18 @@ func (m *Manager) HTTPHandler(fallback http.Handler) http.Handler {
 	if m.acme == nil {
 		return fallback
 	}
-	return m.acme.HTTPHandler(fallback)
+	h := m.acme.HTTPHandler(fallback)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// autocert checks the Host header against the names as it is; a
+		// validation server reaching a port other than 80 (behind a port
+		// forward, or in tests) sends "name:port".
+		if host, _, err := net.SplitHostPort(r.Host); err == nil && strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
+			r2 := *r
+			r2.Host = host
+			r = &r2
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Expiry returns when the host name's current certificate expires, for

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,6 +172,61 @@ func TestPebble(t *testing.T) {
 	exp, err := m.Expiry(t.Context())
 	if err != nil || !exp.Equal(leaf.NotAfter) {
 		t.Errorf("Expiry = %v, %v; want %v", exp, err, leaf.NotAfter)
+	}
+}
+
+// TestPebbleHTTP01 obtains a certificate over HTTP-01 through
+// Manager.HTTPHandler: Pebble's TLS-ALPN-01 port is closed, so that
+// challenge fails and autocert falls back to HTTP-01.
+func TestPebbleHTTP01(t *testing.T) {
+	p := pebbletest.Start(t)
+	const host = "mail.caucus.test"
+	m, err := tlsacme.New(tlsacme.Config{
+		Hostname: host, Names: []string{host}, Contact: "admin@caucus.test",
+		DirectoryURL: p.DirectoryURL, Roots: p.Roots, CacheDir: t.TempDir(),
+		Log: slog.New(slog.NewTextHandler(t.Output(), nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := closed.Addr().(*net.TCPAddr).Port
+	closed.Close()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", m.TLSConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var challenges atomic.Int32
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	acmeHTTP := m.HTTPHandler(ok) // before the first handshake: it enables HTTP-01
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
+			challenges.Add(1)
+		}
+		acmeHTTP.ServeHTTP(w, r)
+	})
+	hs := &http.Server{Handler: ok, ReadHeaderTimeout: 10 * time.Second}
+	hh := &http.Server{Handler: counted, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	go hh.Serve(hln)
+	t.Cleanup(func() { hs.Close(); hh.Close() })
+	p.Validate(hln.Addr().(*net.TCPAddr).Port, closedPort)
+
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: time.Minute}, Config: &tls.Config{ServerName: host, RootCAs: p.IssuerRoots()}}
+	c, err := d.DialContext(t.Context(), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("certificate over HTTP-01: %v", err)
+	}
+	c.Close()
+	if challenges.Load() == 0 {
+		t.Error("the certificate was issued without an HTTP-01 challenge")
 	}
 }
 
