@@ -1,6 +1,7 @@
 package tlsacme_test
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -106,7 +108,14 @@ func TestProtocolVersions(t *testing.T) {
 func TestPebble(t *testing.T) {
 	p := pebbletest.Start(t)
 	const host = "mail.caucus.test"
+	var mu sync.Mutex
+	stored := map[string]time.Time{}
 	m, err := tlsacme.New(tlsacme.Config{
+		OnCertificate: func(_ context.Context, name string, notAfter time.Time) {
+			mu.Lock()
+			defer mu.Unlock()
+			stored[name] = notAfter
+		},
 		Hostname:     host,
 		Names:        tlsacme.Names(host, []string{"caucus.test"}),
 		Contact:      "admin@caucus.test",
@@ -172,6 +181,11 @@ func TestPebble(t *testing.T) {
 	exp, err := m.Expiry(t.Context())
 	if err != nil || !exp.Equal(leaf.NotAfter) {
 		t.Errorf("Expiry = %v, %v; want %v", exp, err, leaf.NotAfter)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(stored) != 2 || !stored[host].Equal(leaf.NotAfter) || stored["mta-sts.caucus.test"].IsZero() {
+		t.Errorf("OnCertificate was told of %v; want %s and mta-sts.caucus.test", stored, host)
 	}
 }
 
