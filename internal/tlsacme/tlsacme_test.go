@@ -244,6 +244,66 @@ func TestPebbleHTTP01(t *testing.T) {
 	}
 }
 
+// TestRenewal checks that a certificate is renewed RenewBefore before it
+// expires, without a client asking: Pebble issues certificates valid for
+// 30 s, renewed 25 s before expiry.
+func TestRenewal(t *testing.T) {
+	p := pebbletest.StartValidity(t, 30*time.Second)
+	const host = "mail.caucus.test"
+	stored := make(chan time.Time, 10)
+	m, err := tlsacme.New(tlsacme.Config{
+		Hostname: host, Names: []string{host}, Contact: "admin@caucus.test",
+		DirectoryURL: p.DirectoryURL, Roots: p.Roots, CacheDir: t.TempDir(),
+		RenewBefore: 25 * time.Second,
+		Log:         slog.New(slog.NewTextHandler(t.Output(), nil)),
+		OnCertificate: func(_ context.Context, name string, notAfter time.Time) {
+			select {
+			case stored <- notAfter:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", m.TLSConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	p.Validate(1, ln.Addr().(*net.TCPAddr).Port) // no HTTP-01 here
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: time.Minute}, Config: &tls.Config{ServerName: host, RootCAs: p.IssuerRoots()}}
+	c, err := d.DialContext(t.Context(), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := c.(*tls.Conn).ConnectionState().PeerCertificates[0]
+	c.Close()
+	if got := <-stored; !got.Equal(first.NotAfter) {
+		t.Fatalf("first certificate stored with expiry %v, served %v", got, first.NotAfter)
+	}
+	// The renewal is due 5 s after issuance (plus up to 2.5 s of jitter):
+	// wait for it, bounded by the test's deadline, not by a timer.
+	var renewed time.Time
+	select {
+	case renewed = <-stored:
+	case <-t.Context().Done():
+		t.Fatal("no renewal")
+	}
+	if !renewed.After(first.NotAfter) || !renewed.Before(first.NotAfter.Add(30*time.Second)) {
+		t.Errorf("renewed certificate expires %v; first %v", renewed, first.NotAfter)
+	}
+	if !first.NotAfter.After(time.Now()) {
+		t.Error("the certificate expired before it was renewed")
+	}
+	exp, err := m.Expiry(t.Context())
+	if err != nil || exp.Before(renewed) {
+		t.Errorf("Expiry after renewal = %v, %v; want %v or later", exp, err, renewed)
+	}
+}
+
 func cmp(a, b string) string {
 	if a != "" {
 		return a
