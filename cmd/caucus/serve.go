@@ -578,7 +578,10 @@ func tlsManager(cfg config.Config, dev bool, now func() time.Time, log *slog.Log
 		RenewBefore:  tlsacme.DefaultRenewBefore,
 		Log:          log,
 		OnCertificate: func(ctx context.Context, name string, notAfter time.Time) {
-			al.Record(context.WithoutCancel(ctx), audit.Event{Kind: "tls.certificate", Subject: "", Detail: "name=" + name + " not_after=" + notAfter.UTC().Format(time.RFC3339) + " acme=" + cfg.ACMEDirectory})
+			ev := audit.Event{Kind: "tls.certificate", Detail: "name=" + name + " not_after=" + notAfter.UTC().Format(time.RFC3339) + " acme=" + cfg.ACMEDirectory}
+			if err := al.Record(context.WithoutCancel(ctx), ev); err != nil {
+				log.Error("audit: certificate obtained", "name", name, "err", err)
+			}
 		},
 	})
 }

@@ -99,7 +99,10 @@ type Config struct {
 	// CacheDir keeps the account key and the certificates across restarts.
 	CacheDir string
 	// RenewBefore is how long before expiry a certificate is renewed;
-	// zero means [DefaultRenewBefore].
+	// zero means [DefaultRenewBefore]. It must be shorter than the
+	// certificates' lifetime, or each renewal is followed by another at
+	// once: fine for Let's Encrypt's 90- and 45-day certificates, too long
+	// for 6-day ones.
 	RenewBefore time.Duration
 	// Log receives issuance errors; nil discards them.
 	Log *slog.Logger
