@@ -177,6 +177,7 @@ func TestACMEPebble(t *testing.T) {
 	if err != nil || exp.Before(time.Now()) {
 		t.Errorf("certificate expiry for the dashboard: %v, %v", exp, err)
 	}
+	wantAudit(t, t.Context(), srv, "", "tls.certificate", 2) // host and mta-sts names
 }
 
 func port(t *testing.T, addr string) int {

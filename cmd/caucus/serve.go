@@ -214,7 +214,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 
 	reg := metrics.NewRegistry()
 	s.stats = metrics.NewSet(reg)
-	if s.tls, err = tlsManager(cfg, o.dev, o.now, log.With("component", "tls")); err != nil {
+	if s.tls, err = tlsManager(cfg, o.dev, o.now, log.With("component", "tls"), s.audit); err != nil {
 		return nil, err
 	}
 	tlsCfg := s.tls.TLSConfig()
@@ -602,7 +602,7 @@ func protocolTLS(web *tls.Config, alpn ...string) *tls.Config {
 
 // tlsManager returns what hands out the certificate of every listener:
 // the dev store's, the configured files', or ACME's.
-func tlsManager(cfg config.Config, dev bool, now func() time.Time, log *slog.Logger) (*tlsacme.Manager, error) {
+func tlsManager(cfg config.Config, dev bool, now func() time.Time, log *slog.Logger, al *audit.Log) (*tlsacme.Manager, error) {
 	switch {
 	case dev:
 		cert, err := devcert.Ensure(cfg.TLS.CertFile, cfg.TLS.KeyFile, now())
@@ -636,6 +636,12 @@ func tlsManager(cfg config.Config, dev bool, now func() time.Time, log *slog.Log
 		CacheDir:     filepath.Join(cfg.DataDir, "acme"),
 		RenewBefore:  tlsacme.DefaultRenewBefore,
 		Log:          log,
+		OnCertificate: func(ctx context.Context, name string, notAfter time.Time) {
+			ev := audit.Event{Kind: "tls.certificate", Detail: "name=" + name + " not_after=" + notAfter.UTC().Format(time.RFC3339) + " acme=" + cfg.ACMEDirectory}
+			if err := al.Record(context.WithoutCancel(ctx), ev); err != nil {
+				log.Error("audit: certificate obtained", "name", name, "err", err)
+			}
+		},
 	})
 }
 

@@ -286,11 +286,23 @@ func labelText(names, values []string, extraName, extraValue string) string {
 // escape escapes backslash and line feed, and in label values the double
 // quote, as the format requires.
 func escape(s string, quote bool) string {
-	r := strings.NewReplacer(`\`, `\\`, "\n", `\n`)
-	if quote {
-		r = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
+	if !strings.ContainsAny(s, "\\\n\"") {
+		return s
 	}
-	return r.Replace(s)
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\':
+			b.WriteString(`\\`)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '"' && quote:
+			b.WriteString(`\"`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 func formatFloat(v float64) string {

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -47,21 +48,20 @@ var (
 	ErrConfig = errors.New("tlsacme: bad configuration")
 )
 
-// CipherSuites are the TLS 1.2 cipher suites caucus offers: ECDHE key
-// exchange (forward secrecy) with an AEAD cipher only, as Mozilla's
-// "intermediate" profile. TLS 1.3's suites are all AEAD and are not
-// configurable in crypto/tls.
-var cipherSuites = []uint16{
-	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+// CipherSuites returns the TLS 1.2 cipher suites every listener offers:
+// ECDHE key exchange (forward secrecy) with an AEAD cipher only, as
+// Mozilla's "intermediate" profile. TLS 1.3's suites are all AEAD and are
+// not configurable in crypto/tls.
+func CipherSuites() []uint16 {
+	return []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	}
 }
-
-// CipherSuites returns the TLS 1.2 cipher suites every listener offers.
-func CipherSuites() []uint16 { return slices.Clone(cipherSuites) }
 
 // Names are the host names caucus needs a certificate for: hostname
 // (web, IMAP, SMTP) and, for each mail domain, the names the DNS records
@@ -99,10 +99,16 @@ type Config struct {
 	// CacheDir keeps the account key and the certificates across restarts.
 	CacheDir string
 	// RenewBefore is how long before expiry a certificate is renewed;
-	// zero means [DefaultRenewBefore].
+	// zero means [DefaultRenewBefore]. It must be shorter than the
+	// certificates' lifetime, or each renewal is followed by another at
+	// once: fine for Let's Encrypt's 90- and 45-day certificates, too long
+	// for 6-day ones.
 	RenewBefore time.Duration
 	// Log receives issuance errors; nil discards them.
 	Log *slog.Logger
+	// OnCertificate, if set, is called after a certificate was obtained
+	// or renewed and stored, with its name and expiry, for the audit log.
+	OnCertificate func(ctx context.Context, name string, notAfter time.Time)
 }
 
 // Manager hands out the certificate of every TLS listener.
@@ -137,7 +143,10 @@ func New(cfg Config) (*Manager, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: cfg.Roots, MinVersion: tls.VersionTLS12}
-	cache := autocert.DirCache(cfg.CacheDir)
+	var cache autocert.Cache = autocert.DirCache(cfg.CacheDir)
+	if cfg.OnCertificate != nil {
+		cache = notifyCache{cache, cfg.OnCertificate}
+	}
 	m := &autocert.Manager{
 		Prompt:      autocert.AcceptTOS,
 		Cache:       cache,
@@ -203,7 +212,18 @@ func (m *Manager) HTTPHandler(fallback http.Handler) http.Handler {
 	if m.acme == nil {
 		return fallback
 	}
-	return m.acme.HTTPHandler(fallback)
+	h := m.acme.HTTPHandler(fallback)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// autocert checks the Host header against the names as it is; a
+		// validation server reaching a port other than 80 (behind a port
+		// forward, or in tests) sends "name:port".
+		if host, _, err := net.SplitHostPort(r.Host); err == nil && strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
+			r2 := *r
+			r2.Host = host
+			r = &r2
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Expiry returns when the host name's current certificate expires, for
@@ -246,6 +266,30 @@ func (m *Manager) Expiry(ctx context.Context) (time.Time, error) {
 		return time.Time{}, ErrNoCertificate
 	}
 	return expiry, nil
+}
+
+// notifyCache tells of each certificate autocert stores: autocert has no
+// hook of its own for issuance.
+type notifyCache struct {
+	autocert.Cache
+	notify func(ctx context.Context, name string, notAfter time.Time)
+}
+
+func (c notifyCache) Put(ctx context.Context, key string, data []byte) error {
+	if err := c.Cache.Put(ctx, key, data); err != nil {
+		return err
+	}
+	// Certificates are stored under the name, or name+"+rsa"; the account
+	// key, HTTP-01 tokens and TLS-ALPN-01 challenge certificates under
+	// keys with another "+" suffix.
+	name := strings.TrimSuffix(key, "+rsa")
+	if strings.Contains(name, "+") {
+		return nil
+	}
+	if leaf, err := firstCertificate(data); err == nil {
+		c.notify(ctx, name, leaf.NotAfter)
+	}
+	return nil
 }
 
 // firstCertificate parses the first CERTIFICATE block of PEM data.

@@ -1,6 +1,7 @@
 package tlsacme_test
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -8,6 +9,9 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,7 +108,14 @@ func TestProtocolVersions(t *testing.T) {
 func TestPebble(t *testing.T) {
 	p := pebbletest.Start(t)
 	const host = "mail.caucus.test"
+	var mu sync.Mutex
+	stored := map[string]time.Time{}
 	m, err := tlsacme.New(tlsacme.Config{
+		OnCertificate: func(_ context.Context, name string, notAfter time.Time) {
+			mu.Lock()
+			defer mu.Unlock()
+			stored[name] = notAfter
+		},
 		Hostname:     host,
 		Names:        tlsacme.Names(host, []string{"caucus.test"}),
 		Contact:      "admin@caucus.test",
@@ -170,6 +181,126 @@ func TestPebble(t *testing.T) {
 	exp, err := m.Expiry(t.Context())
 	if err != nil || !exp.Equal(leaf.NotAfter) {
 		t.Errorf("Expiry = %v, %v; want %v", exp, err, leaf.NotAfter)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(stored) != 2 || !stored[host].Equal(leaf.NotAfter) || stored["mta-sts.caucus.test"].IsZero() {
+		t.Errorf("OnCertificate was told of %v; want %s and mta-sts.caucus.test", stored, host)
+	}
+}
+
+// TestPebbleHTTP01 obtains a certificate over HTTP-01 through
+// Manager.HTTPHandler: Pebble's TLS-ALPN-01 port is closed, so that
+// challenge fails and autocert falls back to HTTP-01.
+func TestPebbleHTTP01(t *testing.T) {
+	p := pebbletest.Start(t)
+	const host = "mail.caucus.test"
+	m, err := tlsacme.New(tlsacme.Config{
+		Hostname: host, Names: []string{host}, Contact: "admin@caucus.test",
+		DirectoryURL: p.DirectoryURL, Roots: p.Roots, CacheDir: t.TempDir(),
+		Log: slog.New(slog.NewTextHandler(t.Output(), nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := closed.Addr().(*net.TCPAddr).Port
+	closed.Close()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", m.TLSConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var challenges atomic.Int32
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	acmeHTTP := m.HTTPHandler(ok) // before the first handshake: it enables HTTP-01
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
+			challenges.Add(1)
+		}
+		acmeHTTP.ServeHTTP(w, r)
+	})
+	hs := &http.Server{Handler: ok, ReadHeaderTimeout: 10 * time.Second}
+	hh := &http.Server{Handler: counted, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	go hh.Serve(hln)
+	t.Cleanup(func() { hs.Close(); hh.Close() })
+	p.Validate(hln.Addr().(*net.TCPAddr).Port, closedPort)
+
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: time.Minute}, Config: &tls.Config{ServerName: host, RootCAs: p.IssuerRoots()}}
+	c, err := d.DialContext(t.Context(), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("certificate over HTTP-01: %v", err)
+	}
+	c.Close()
+	if challenges.Load() == 0 {
+		t.Error("the certificate was issued without an HTTP-01 challenge")
+	}
+}
+
+// TestRenewal checks that a certificate is renewed RenewBefore before it
+// expires, without a client asking: Pebble issues certificates valid for
+// 30 s, renewed 25 s before expiry.
+func TestRenewal(t *testing.T) {
+	p := pebbletest.StartValidity(t, 30*time.Second)
+	const host = "mail.caucus.test"
+	stored := make(chan time.Time, 10)
+	m, err := tlsacme.New(tlsacme.Config{
+		Hostname: host, Names: []string{host}, Contact: "admin@caucus.test",
+		DirectoryURL: p.DirectoryURL, Roots: p.Roots, CacheDir: t.TempDir(),
+		RenewBefore: 25 * time.Second,
+		Log:         slog.New(slog.NewTextHandler(t.Output(), nil)),
+		OnCertificate: func(_ context.Context, name string, notAfter time.Time) {
+			select {
+			case stored <- notAfter:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", m.TLSConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	p.Validate(1, ln.Addr().(*net.TCPAddr).Port) // no HTTP-01 here
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: time.Minute}, Config: &tls.Config{ServerName: host, RootCAs: p.IssuerRoots()}}
+	c, err := d.DialContext(t.Context(), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := c.(*tls.Conn).ConnectionState().PeerCertificates[0]
+	c.Close()
+	if got := <-stored; !got.Equal(first.NotAfter) {
+		t.Fatalf("first certificate stored with expiry %v, served %v", got, first.NotAfter)
+	}
+	// The renewal is due 5 s after issuance (plus up to 2.5 s of jitter):
+	// wait for it, bounded by the test's deadline, not by a timer.
+	var renewed time.Time
+	select {
+	case renewed = <-stored:
+	case <-t.Context().Done():
+		t.Fatal("no renewal")
+	}
+	if !renewed.After(first.NotAfter) || !renewed.Before(first.NotAfter.Add(30*time.Second)) {
+		t.Errorf("renewed certificate expires %v; first %v", renewed, first.NotAfter)
+	}
+	if !first.NotAfter.After(time.Now()) {
+		t.Error("the certificate expired before it was renewed")
+	}
+	exp, err := m.Expiry(t.Context())
+	if err != nil || exp.Before(renewed) {
+		t.Errorf("Expiry after renewal = %v, %v; want %v or later", exp, err, renewed)
 	}
 }
 

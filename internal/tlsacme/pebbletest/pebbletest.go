@@ -50,12 +50,16 @@ func (s *Server) ServerCertificates() [][]byte { return [][]byte{s.serverCert} }
 // requests once [Server.Validate] has said where the challenges go. It
 // sets environment variables (no random validation delays, no injected
 // bad nonces), so the calling test cannot be parallel.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return StartValidity(t, 0) }
+
+// StartValidity is [Start] with certificates valid for validity (whole
+// seconds; 0 means Pebble's default of 90 days), to test renewal.
+func StartValidity(t testing.TB, validity time.Duration) *Server {
 	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
 	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
 	s := &Server{t: t, log: log.New(t.Output(), "pebble: ", 0)}
 	s.db = db.NewMemoryStore()
-	s.ca = ca.New(s.log, s.db, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": {Description: "default"}})
+	s.ca = ca.New(s.log, s.db, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": {Description: "default", ValidityPeriod: uint64(validity / time.Second)}})
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := s.handler.Load()
 		if h == nil {
