@@ -3,7 +3,9 @@
 //
 // A backup holds a consistent snapshot of the SQLite database, every blob
 // under DataDir/blobs (message bodies, files: every blob directory, whatever
-// component owns it) and the keys in DataDir/keys. Each file is encrypted
+// component owns it) and every other file of the data directory: the keys
+// in DataDir/keys and DataDir/dkim, certificates, and what later components
+// add. Each file is encrypted
 // on its own with age (https://age-encryption.org/v1) to an X25519
 // recipient whose identity the admin keeps away from the server: a stolen
 // backup, or a stolen server, does not open the backups.
@@ -129,6 +131,14 @@ func New(d *db.DB, cfg Config, log *slog.Logger, now func() time.Time) (*Service
 	if cfg.DataDir == "" || cfg.Dest == "" {
 		return nil, errors.New("backup: data directory and destination are required")
 	}
+	data, err1 := filepath.Abs(cfg.DataDir)
+	dest, err2 := filepath.Abs(cfg.Dest)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	if rel, err := filepath.Rel(data, dest); err == nil && !strings.HasPrefix(rel, "..") {
+		return nil, fmt.Errorf("backup: destination %s is inside the data directory %s", cfg.Dest, cfg.DataDir)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -195,11 +205,13 @@ func (s *Service) Backup(ctx context.Context) (res Result, err error) {
 	m := &Manifest{Created: start.UTC().Truncate(time.Second)}
 	add := func(rel, src string, known *[32]byte) error {
 		f, written, err := dest.store(ctx, key, s.cfg.Recipients, rel, src, known)
-		if known != nil && errors.Is(err, fs.ErrNotExist) {
-			// Deleted since the walk listed it. Every deleter honours
-			// the hold, so the snapshot does not refer to it (a queue
-			// body whose message was delivered before the snapshot).
-			s.log.Debug("backup: blob deleted while backing up", "path", rel)
+		if rel != dbFile && errors.Is(err, fs.ErrNotExist) {
+			// Deleted since the walk listed it. Every blob deleter
+			// honours the hold, so the snapshot does not refer to it (a
+			// queue body whose message was delivered before the
+			// snapshot); other files are replaced by rename, never
+			// removed (a temporary file of such a write).
+			s.log.Debug("backup: file deleted while backing up", "path", rel)
 			return nil
 		}
 		if err != nil {
@@ -215,10 +227,7 @@ func (s *Service) Backup(ctx context.Context) (res Result, err error) {
 	if err := add(dbFile, snap, nil); err != nil {
 		return res, err
 	}
-	if err := walk(s.cfg.DataDir, "keys", false, add); err != nil {
-		return res, err
-	}
-	if err := walk(s.cfg.DataDir, "blobs", true, add); err != nil {
+	if err := walk(s.cfg.DataDir, add); err != nil {
 		return res, err
 	}
 	n, err := dest.commit(res.ID, m, s.cfg.Recipients)
@@ -268,35 +277,43 @@ func LastSuccess(ctx context.Context, d *db.DB) (time.Time, int64, error) {
 	return time.Unix(at, 0), size, nil
 }
 
-// walk calls add for every regular file under dataDir/top. For blob
-// directories (blobs true) it skips each store's tmp directory and passes
-// the SHA-256 that a well-formed blob's name is.
-func walk(dataDir, top string, blobs bool, add func(rel, src string, known *[32]byte) error) error {
-	root := filepath.Join(dataDir, top)
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+// walk calls add for every regular file of dataDir that a restore needs:
+// everything but the live database files (the snapshot stands for them),
+// the snapshots taken before migrations (backups/), the work directories
+// of backups (.backup-*) and each blob store's tmp directory (writes in
+// progress). Under blobs/ it passes the SHA-256 that a well-formed blob's
+// name is. So the keys (keys/, dkim/), the certificates and whatever a
+// later component keeps in the data directory are backed up too.
+func walk(dataDir string, add func(rel, src string, known *[32]byte) error) error {
+	err := filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && path == root {
-				return fs.SkipDir
+			if errors.Is(err, fs.ErrNotExist) && path != dataDir {
+				return nil // removed since its directory was read
 			}
 			return err
+		}
+		if path == dataDir {
+			return nil
 		}
 		rel, err := filepath.Rel(dataDir, path)
 		if err != nil {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
+		top := !strings.Contains(rel, "/")
 		if d.IsDir() {
-			// blobs/<store>/tmp holds writes in progress.
-			if blobs && strings.Count(rel, "/") == 2 && d.Name() == "tmp" {
+			switch {
+			case top && (rel == "backups" || strings.HasPrefix(rel, ".backup-")),
+				strings.HasPrefix(rel, "blobs/") && strings.Count(rel, "/") == 2 && d.Name() == "tmp":
 				return fs.SkipDir
 			}
 			return nil
 		}
-		if !d.Type().IsRegular() {
-			return nil
+		if !d.Type().IsRegular() || top && strings.HasPrefix(rel, dbFile) {
+			return nil // caucus.db, caucus.db-wal, caucus.db-shm
 		}
 		var known *[32]byte
-		if name := d.Name(); blobs && isHex64(name) {
+		if name := d.Name(); strings.HasPrefix(rel, "blobs/") && isHex64(name) {
 			var h [32]byte
 			hex.Decode(h[:], []byte(name))
 			known = &h
@@ -304,7 +321,7 @@ func walk(dataDir, top string, blobs bool, add func(rel, src string, known *[32]
 		return add(rel, path, known)
 	})
 	if err != nil {
-		return fmt.Errorf("backup: reading %s: %w", root, err)
+		return fmt.Errorf("backup: reading %s: %w", dataDir, err)
 	}
 	return nil
 }

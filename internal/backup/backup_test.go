@@ -163,6 +163,13 @@ func TestBackupRestore(t *testing.T) {
 		fileRefs[ref] = b
 	}
 	before := snapshotMail(t, src, acct)
+	dkimKey := []byte("-----BEGIN PRIVATE KEY-----\n…\n")
+	if err := os.MkdirAll(filepath.Join(src.dir, "dkim"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src.dir, "dkim", "ed25519.pem"), dkimKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	id := newIdentity(t)
 	dest := filepath.Join(t.TempDir(), "dest")
@@ -241,6 +248,12 @@ func TestBackupRestore(t *testing.T) {
 		if !bytes.Equal(b, want) {
 			t.Errorf("file blob %s differs", ref)
 		}
+	}
+	if b, err := os.ReadFile(filepath.Join(target, "dkim", "ed25519.pem")); err != nil || !bytes.Equal(b, dkimKey) {
+		t.Errorf("DKIM key after restore: %q, %v", b, err)
+	}
+	if fi, err := os.Stat(filepath.Join(target, "keys", "auth.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("auth.key after restore: %v, %v", fi, err)
 	}
 	// Accounts and factors: the app password opens mail, password + TOTP
 	// sign in.
@@ -343,6 +356,15 @@ func TestBackupIncomplete(t *testing.T) {
 	err = src.db.Tx(t.Context(), func(tx *sql.Tx) (err error) { held, err = db.BlobsHeld(t.Context(), tx); return err })
 	if err != nil || held {
 		t.Errorf("blobs still held after the backup ended: %v, %v", held, err)
+	}
+}
+
+func TestDestInsideDataDir(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, err := backup.New(nil, backup.Config{DataDir: dir, Dest: filepath.Join(dir, "backups", "x"), Recipients: []age.Recipient{newIdentity(t).Recipient()}}, nil, nil)
+	if err == nil {
+		t.Error("New accepted a destination inside the data directory")
 	}
 }
 
