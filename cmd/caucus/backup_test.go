@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"filippo.io/age"
+
+	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 // TestBackupCommands backs up a running --dev server from a second
@@ -80,6 +83,17 @@ func TestBackupCommands(t *testing.T) {
 	})
 	if err != nil || n < 3 {
 		t.Errorf("compared %d files: %v", n, err)
+	}
+	for _, c := range []struct{ dir, kind string }{{dir, "backup.create"}, {restored, "backup.restore"}} {
+		d, err := db.Open(t.Context(), filepath.Join(c.dir, "caucus.db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := audit.New(d, time.Now, nil).List(t.Context(), audit.Filter{Kind: c.kind})
+		d.Close()
+		if err != nil || len(recs) != 1 {
+			t.Errorf("audit log of %s: %d %s records, %v; want 1", c.dir, len(recs), c.kind, err)
+		}
 	}
 	srv2, _ := startDev(t, restored)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
