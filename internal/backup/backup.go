@@ -56,6 +56,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -202,33 +204,49 @@ func (s *Service) Backup(ctx context.Context) (res Result, err error) {
 		return res, fmt.Errorf("backup: %w", err)
 	}
 
-	m := &Manifest{Created: start.UTC().Truncate(time.Second)}
-	add := func(rel, src string, known *[32]byte) error {
-		f, written, err := dest.store(ctx, key, s.cfg.Recipients, rel, src, known)
-		if rel != dbFile && errors.Is(err, fs.ErrNotExist) {
+	type entry struct {
+		rel, src string
+		known    *[32]byte
+		file     File
+		written  int64
+		gone     bool
+	}
+	entries := []*entry{{rel: dbFile, src: snap}}
+	err = walk(s.cfg.DataDir, func(rel, src string, known *[32]byte) error {
+		entries = append(entries, &entry{rel: rel, src: src, known: known})
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	err = forEach(ctx, entries, func(e *entry) error {
+		var err error
+		e.file, e.written, err = dest.store(ctx, key, s.cfg.Recipients, e.rel, e.src, e.known)
+		if e.rel != dbFile && errors.Is(err, fs.ErrNotExist) {
 			// Deleted since the walk listed it. Every blob deleter
 			// honours the hold, so the snapshot does not refer to it (a
 			// queue body whose message was delivered before the
 			// snapshot); other files are replaced by rename, never
 			// removed (a temporary file of such a write).
-			s.log.Debug("backup: file deleted while backing up", "path", rel)
+			s.log.Debug("backup: file deleted while backing up", "path", e.rel)
+			e.gone = true
 			return nil
 		}
-		if err != nil {
-			return err
+		return err
+	})
+	if err != nil {
+		return res, err
+	}
+	m := &Manifest{Created: start.UTC().Truncate(time.Second)}
+	for _, e := range entries {
+		if e.gone {
+			continue
 		}
-		m.Files = append(m.Files, f)
-		if written > 0 {
+		m.Files = append(m.Files, e.file)
+		if e.written > 0 {
 			res.New++
-			res.Written += written
+			res.Written += e.written
 		}
-		return nil
-	}
-	if err := add(dbFile, snap, nil); err != nil {
-		return res, err
-	}
-	if err := walk(s.cfg.DataDir, add); err != nil {
-		return res, err
 	}
 	n, err := dest.commit(res.ID, m, s.cfg.Recipients)
 	if err != nil {
@@ -324,6 +342,48 @@ func walk(dataDir string, add func(rel, src string, known *[32]byte) error) erro
 		return fmt.Errorf("backup: reading %s: %w", dataDir, err)
 	}
 	return nil
+}
+
+// workers is how many files a backup, verify or restore handles at once:
+// enough to keep a disk's queue full while others wait for fsync.
+const workers = 8
+
+// forEach calls fn for every item, workers at a time, and returns the first
+// error; after one, it starts no more calls.
+func forEach[T any](ctx context.Context, items []T, fn func(T) error) error {
+	var (
+		wg    sync.WaitGroup
+		next  atomic.Int64
+		mu    sync.Mutex
+		first error
+	)
+	failed := func() bool { mu.Lock(); defer mu.Unlock(); return first != nil }
+	for range min(workers, len(items)) {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(items)) || failed() {
+					return
+				}
+				err := ctx.Err()
+				if err == nil {
+					err = fn(items[i])
+				} else {
+					err = fmt.Errorf("backup: %w", err)
+				}
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
 }
 
 // nameKey reads, or creates, the key that names objects.
@@ -454,8 +514,13 @@ func (d *destDir) store(ctx context.Context, key []byte, rcpts []age.Recipient, 
 // content, then the file is fsynced, renamed to dst and the directories
 // fsynced. It returns the bytes written.
 func (d *destDir) writeFile(dst string, fn func(io.Writer) error) (int64, error) {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
+	dirs := []string{filepath.Dir(dst)}
+	if _, err := os.Stat(dirs[0]); errors.Is(err, fs.ErrNotExist) {
+		// A new fan-out directory: its name must be made durable too.
+		if err := os.MkdirAll(dirs[0], 0o700); err != nil {
+			return 0, fmt.Errorf("backup: %w", err)
+		}
+		dirs = append(dirs, filepath.Dir(dirs[0]))
 	}
 	t, err := os.CreateTemp(filepath.Join(d.dir, "tmp"), "w-*")
 	if err != nil {
@@ -485,7 +550,7 @@ func (d *destDir) writeFile(dst string, fn func(io.Writer) error) (int64, error)
 		return 0, fmt.Errorf("backup: %w", err)
 	}
 	ok = true
-	for _, dir := range []string{filepath.Dir(dst), filepath.Dir(filepath.Dir(dst))} {
+	for _, dir := range dirs {
 		if err := fsutil.SyncDir(dir); err != nil {
 			return 0, fmt.Errorf("backup: %w", err)
 		}
