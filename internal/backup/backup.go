@@ -138,7 +138,7 @@ func New(d *db.DB, cfg Config, log *slog.Logger, now func() time.Time) (*Service
 	if err := errors.Join(err1, err2); err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
 	}
-	if rel, err := filepath.Rel(data, dest); err == nil && !strings.HasPrefix(rel, "..") {
+	if rel, err := filepath.Rel(data, dest); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
 		return nil, fmt.Errorf("backup: destination %s is inside the data directory %s", cfg.Dest, cfg.DataDir)
 	}
 	if log == nil {
@@ -163,11 +163,7 @@ type Result struct {
 // It is safe to run while the server runs; see the package comment.
 func (s *Service) Backup(ctx context.Context) (res Result, err error) {
 	start := s.now()
-	dest, err := openDest(s.cfg.Dest)
-	if err != nil {
-		return res, err
-	}
-	unlock, err := lockDest(s.cfg.Dest)
+	dest, unlock, err := openDest(s.cfg.Dest)
 	if err != nil {
 		return res, err
 	}
@@ -417,22 +413,27 @@ func objectName(key []byte, sum [32]byte) string {
 // destDir is an open backup destination.
 type destDir struct{ dir string }
 
-// openDest creates the destination's directories and clears its tmp.
-func openDest(dir string) (*destDir, error) {
+// openDest creates the destination's directories, takes its lock and
+// clears its tmp directory of what an interrupted backup left.
+func openDest(dir string) (_ *destDir, unlock func(), err error) {
 	d := &destDir{dir: dir}
 	for _, sub := range []string{"objects", "snapshots", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
-			return nil, fmt.Errorf("backup: destination: %w", err)
+			return nil, nil, fmt.Errorf("backup: destination: %w", err)
 		}
+	}
+	if unlock, err = lockDest(dir); err != nil {
+		return nil, nil, err
 	}
 	entries, err := os.ReadDir(filepath.Join(dir, "tmp"))
 	if err != nil {
-		return nil, fmt.Errorf("backup: destination: %w", err)
+		unlock()
+		return nil, nil, fmt.Errorf("backup: destination: %w", err)
 	}
 	for _, e := range entries {
 		os.Remove(filepath.Join(dir, "tmp", e.Name()))
 	}
-	return d, nil
+	return d, unlock, nil
 }
 
 // lockDest takes the destination's lock (flock on DEST/lock), so that a

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -408,5 +409,36 @@ func TestBeforeMigrate(t *testing.T) {
 	var v string
 	if err := s.QueryRowContext(ctx, `SELECT v FROM t`).Scan(&v); err != nil || v != "one" {
 		t.Errorf("snapshot: %q, %v; want the table as before the migration", v, err)
+	}
+}
+
+// TestBackupBusy checks that a second backup (or a prune) into the same
+// destination is refused while one runs.
+func TestBackupBusy(t *testing.T) {
+	t.Parallel()
+	clk := testtool.NewClock(time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC))
+	src := openNode(t, filepath.Join(t.TempDir(), "data"), clk)
+	dest := t.TempDir()
+	f, err := os.OpenFile(filepath.Join(dest, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := backup.New(src.db, backup.Config{DataDir: src.dir, Dest: dest, Recipients: []age.Recipient{newIdentity(t).Recipient()}}, nil, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Backup(t.Context()); !errors.Is(err, backup.ErrBusy) {
+		t.Errorf("Backup while another runs: %v, want ErrBusy", err)
+	}
+	if _, err := backup.Prune(dest, 1); !errors.Is(err, backup.ErrBusy) {
+		t.Errorf("Prune while a backup runs: %v, want ErrBusy", err)
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	if _, err := svc.Backup(t.Context()); err != nil {
+		t.Errorf("Backup after the other ended: %v", err)
 	}
 }
