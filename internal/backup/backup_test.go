@@ -346,6 +346,9 @@ func TestBackupIncomplete(t *testing.T) {
 	if snaps, err := backup.Snapshots(dest); err != nil || len(snaps) != 0 {
 		t.Errorf("snapshots after a failed backup: %v, %v", snaps, err)
 	}
+	if _, err := backup.Restore(t.Context(), t.TempDir(), "", nil, filepath.Join(t.TempDir(), "x")); !errors.Is(err, backup.ErrNoBackup) {
+		t.Errorf("Restore from a directory that holds no backup: %v, want ErrNoBackup", err)
+	}
 	if _, err := backup.Verify(t.Context(), dest, "", nil, t.TempDir()); !errors.Is(err, backup.ErrNoBackup) {
 		t.Errorf("Verify of an incomplete backup: %v, want ErrNoBackup", err)
 	}

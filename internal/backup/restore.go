@@ -30,6 +30,9 @@ const maxManifestSize = 1 << 30
 // Snapshots returns the ids of the complete backups in dest, oldest first.
 func Snapshots(dest string) ([]string, error) {
 	entries, err := os.ReadDir(filepath.Join(dest, "snapshots"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s is not a backup directory", ErrNoBackup, dest)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
 	}
