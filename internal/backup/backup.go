@@ -326,6 +326,9 @@ func walk(dataDir string, add func(rel, src string, known *[32]byte) error) erro
 		if !d.Type().IsRegular() || top && strings.HasPrefix(rel, dbFile) {
 			return nil // caucus.db, caucus.db-wal, caucus.db-shm
 		}
+		if !validPath(rel) {
+			return fmt.Errorf("cannot back up %q: a path a manifest cannot hold", rel)
+		}
 		var known *[32]byte
 		if name := d.Name(); strings.HasPrefix(rel, "blobs/") && isHex64(name) {
 			var h [32]byte
