@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/db"
 )
 
@@ -103,5 +106,26 @@ func TestBackupCommands(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Join(restored, "backups")); len(entries) != 0 {
 		t.Errorf("start after restore saved the database before a migration: %v", entries)
+	}
+}
+
+// TestServeBackupConfig checks that serve refuses a [backup] section whose
+// recipient is not an age public key, before it serves anything.
+func TestServeBackupConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := config.Dev(dir)
+	cfg.Listen = freeListen(cfg.Listen)
+	cfg.Backup.Dest, cfg.Backup.Recipient = t.TempDir(), "age1notakey"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err) // the configuration checks only the prefix
+	}
+	srv, err := start(t.Context(), cfg, options{dev: true, log: slog.New(slog.NewTextHandler(t.Output(), nil)), out: io.Discard})
+	if err == nil {
+		srv.shutdown(t.Context())
+		t.Fatal("start accepted a bad backup recipient")
+	}
+	if !strings.Contains(err.Error(), "backup.recipient") {
+		t.Errorf("start: %v, want an error naming backup.recipient", err)
 	}
 }
