@@ -115,11 +115,11 @@ func TestServeBackupConfig(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	cfg := config.Dev(dir)
-	cfg.Listen = freeListen(cfg.Listen)
 	cfg.Backup.Dest, cfg.Backup.Recipient = t.TempDir(), "age1notakey"
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err) // the configuration checks only the prefix
 	}
+	cfg.Listen = freeListen(cfg.Listen)
 	srv, err := start(t.Context(), cfg, options{dev: true, log: slog.New(slog.NewTextHandler(t.Output(), nil)), out: io.Discard})
 	if err == nil {
 		srv.shutdown(t.Context())
