@@ -12,6 +12,7 @@ if command -v systemd-tmpfiles >/dev/null 2>&1; then
 else
 	install -d -m 0700 -o caucus -g caucus /var/lib/caucus
 	install -d -m 0750 -o root -g caucus /etc/caucus
+	install -d -m 0700 -o caucus -g caucus /var/backups/caucus
 fi
 if [ -d /run/systemd/system ]; then
 	systemctl daemon-reload
