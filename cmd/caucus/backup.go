@@ -139,6 +139,9 @@ func backupCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("recipient: %w", err)
 	}
+	if err := checkOwner(dir); err != nil {
+		return err
+	}
 	d, err := db.Open(ctx, filepath.Join(dir, "caucus.db"), nil)
 	if err != nil {
 		return err
@@ -195,8 +198,37 @@ func restoreCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "restored backup %s into %s: %d files, %d bytes (%v)\nPoint data_dir at it and start caucus.\n",
-		res.ID, *data, res.Files, res.Size, time.Since(start).Round(time.Millisecond))
+	// The restored audit log says where its data came from.
+	d, err := db.Open(ctx, filepath.Join(*data, "caucus.db"), nil)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	err = audit.New(d, time.Now, nil).Record(ctx, audit.Event{Actor: fmt.Sprintf("local:uid=%d", os.Getuid()), Kind: "backup.restore",
+		Detail: fmt.Sprintf("restored backup %s from %s: %d files, %d bytes", res.ID, pos[0], res.Files, res.Size)})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "restored backup %s into %s: %d files, %d bytes (%v)\nPoint data_dir at it and start caucus (run as its user: chown -R caucus:caucus %s).\n",
+		res.ID, *data, res.Files, res.Size, time.Since(start).Round(time.Millisecond), *data)
+	return nil
+}
+
+// checkOwner refuses to work on a data directory that belongs to another
+// user: files root creates there (the database's -wal and -shm, the
+// naming key of backups) would lock the server's user out.
+func checkOwner(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	if uid := os.Geteuid(); uint32(uid) != st.Uid {
+		return fmt.Errorf("%s belongs to uid %d, and this runs as uid %d: run as the server's user (sudo -u caucus caucus backup …)", dir, st.Uid, uid)
+	}
 	return nil
 }
 

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +13,10 @@ import (
 	"time"
 
 	"filippo.io/age"
+
+	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/config"
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 // TestBackupCommands backs up a running --dev server from a second
@@ -58,11 +65,37 @@ func TestBackupCommands(t *testing.T) {
 	restored := filepath.Join(t.TempDir(), "restored")
 	cmd(0, "restore", "--identity", idFile, "--data", restored, dest)
 	cmd(1, "restore", "--identity", idFile, "--data", restored, dest) // not empty
-	for _, p := range []string{"caucus.db", "keys/auth.key"} {
-		a, _ := os.ReadFile(filepath.Join(dir, p))
-		b, err := os.ReadFile(filepath.Join(restored, p))
-		if err != nil || p != "caucus.db" && !bytes.Equal(a, b) {
-			t.Errorf("%s after restore: %v", p, err)
+	// Every file but the live database is back, identical: the keys and
+	// the certificate.
+	n := 0
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if strings.HasPrefix(rel, "caucus.db") || strings.Contains(rel, "/tmp/") {
+			return nil
+		}
+		a, _ := os.ReadFile(path)
+		b, err := os.ReadFile(filepath.Join(restored, rel))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s after restore: %v", rel, err)
+		}
+		n++
+		return nil
+	})
+	if err != nil || n < 3 {
+		t.Errorf("compared %d files: %v", n, err)
+	}
+	for _, c := range []struct{ dir, kind string }{{dir, "backup.create"}, {restored, "backup.restore"}} {
+		d, err := db.Open(t.Context(), filepath.Join(c.dir, "caucus.db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := audit.New(d, time.Now, nil).List(t.Context(), audit.Filter{Kind: c.kind})
+		d.Close()
+		if err != nil || len(recs) != 1 {
+			t.Errorf("audit log of %s: %d %s records, %v; want 1", c.dir, len(recs), c.kind, err)
 		}
 	}
 	srv2, _ := startDev(t, restored)
@@ -73,5 +106,26 @@ func TestBackupCommands(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Join(restored, "backups")); len(entries) != 0 {
 		t.Errorf("start after restore saved the database before a migration: %v", entries)
+	}
+}
+
+// TestServeBackupConfig checks that serve refuses a [backup] section whose
+// recipient is not an age public key, before it serves anything.
+func TestServeBackupConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := config.Dev(dir)
+	cfg.Backup.Dest, cfg.Backup.Recipient = t.TempDir(), "age1notakey"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err) // the configuration checks only the prefix
+	}
+	cfg.Listen = freeListen(cfg.Listen)
+	srv, err := start(t.Context(), cfg, options{dev: true, log: slog.New(slog.NewTextHandler(t.Output(), nil)), out: io.Discard})
+	if err == nil {
+		srv.shutdown(t.Context())
+		t.Fatal("start accepted a bad backup recipient")
+	}
+	if !strings.Contains(err.Error(), "backup.recipient") {
+		t.Errorf("start: %v, want an error naming backup.recipient", err)
 	}
 }

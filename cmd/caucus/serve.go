@@ -359,16 +359,17 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		ctl.OpAudit: ctl.AuditHandler(s.audit),
 	}, s.audit, log.With("component", "ctl"))
 
+	runBackups, err := s.backupSchedule(cfg.Backup, o.now)
+	if err != nil {
+		return nil, err
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.wg.Go(func() { s.auth.Run(runCtx) })
 	s.wg.Go(func() { s.collectMailGarbage(runCtx) })
 	s.wg.Go(func() { s.queue.Run(runCtx) })
-	if b := cfg.Backup; b.Dest != "" {
-		if err = s.scheduleBackups(runCtx, b, o.now); err != nil {
-			cancel()
-			return nil, err
-		}
+	if runBackups != nil {
+		s.wg.Go(func() { runBackups(runCtx) })
 	}
 	s.wg.Go(func() { s.autoreply.Run(runCtx) })
 	s.wg.Go(func() { s.offboard.Run(runCtx) })
@@ -645,21 +646,24 @@ func tlsManager(cfg config.Config, dev bool, now func() time.Time, log *slog.Log
 	})
 }
 
-// scheduleBackups starts the daily backup that [backup] configures.
-func (s *server) scheduleBackups(ctx context.Context, b config.Backup, now func() time.Time) error {
+// backupSchedule returns the loop of the daily backup that [backup]
+// configures, or nil if there is none.
+func (s *server) backupSchedule(b config.Backup, now func() time.Time) (func(context.Context), error) {
+	if b.Dest == "" {
+		return nil, nil
+	}
 	rcpt, err := age.ParseX25519Recipient(b.Recipient)
 	if err != nil {
-		return fmt.Errorf("backup.recipient: %w", err)
+		return nil, fmt.Errorf("backup.recipient: %w", err)
 	}
 	at, err := backup.ParseTimeOfDay(b.Time)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	svc, err := backup.New(s.db, backup.Config{DataDir: s.cfg.DataDir, Dest: b.Dest, Recipients: []age.Recipient{rcpt},
 		Keep: b.Keep, Audit: s.audit}, s.log.With("component", "backup"), now)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s.wg.Go(func() { svc.Run(ctx, at) })
-	return nil
+	return func(ctx context.Context) { svc.Run(ctx, at) }, nil
 }

@@ -3,7 +3,9 @@
 //
 // A backup holds a consistent snapshot of the SQLite database, every blob
 // under DataDir/blobs (message bodies, files: every blob directory, whatever
-// component owns it) and the keys in DataDir/keys. Each file is encrypted
+// component owns it) and every other file of the data directory: the keys
+// in DataDir/keys and DataDir/dkim, certificates, and what later components
+// add. Each file is encrypted
 // on its own with age (https://age-encryption.org/v1) to an X25519
 // recipient whose identity the admin keeps away from the server: a stolen
 // backup, or a stolen server, does not open the backups.
@@ -54,6 +56,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -129,6 +133,14 @@ func New(d *db.DB, cfg Config, log *slog.Logger, now func() time.Time) (*Service
 	if cfg.DataDir == "" || cfg.Dest == "" {
 		return nil, errors.New("backup: data directory and destination are required")
 	}
+	data, err1 := filepath.Abs(cfg.DataDir)
+	dest, err2 := filepath.Abs(cfg.Dest)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	if rel, err := filepath.Rel(data, dest); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		return nil, fmt.Errorf("backup: destination %s is inside the data directory %s", cfg.Dest, cfg.DataDir)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -151,11 +163,7 @@ type Result struct {
 // It is safe to run while the server runs; see the package comment.
 func (s *Service) Backup(ctx context.Context) (res Result, err error) {
 	start := s.now()
-	dest, err := openDest(s.cfg.Dest)
-	if err != nil {
-		return res, err
-	}
-	unlock, err := lockDest(s.cfg.Dest)
+	dest, unlock, err := openDest(s.cfg.Dest)
 	if err != nil {
 		return res, err
 	}
@@ -192,34 +200,49 @@ func (s *Service) Backup(ctx context.Context) (res Result, err error) {
 		return res, fmt.Errorf("backup: %w", err)
 	}
 
-	m := &Manifest{Created: start.UTC().Truncate(time.Second)}
-	add := func(rel, src string, known *[32]byte) error {
-		f, written, err := dest.store(ctx, key, s.cfg.Recipients, rel, src, known)
-		if known != nil && errors.Is(err, fs.ErrNotExist) {
-			// Deleted since the walk listed it. Every deleter honours
-			// the hold, so the snapshot does not refer to it (a queue
-			// body whose message was delivered before the snapshot).
-			s.log.Debug("backup: blob deleted while backing up", "path", rel)
+	type entry struct {
+		rel, src string
+		known    *[32]byte
+		file     File
+		written  int64
+		gone     bool
+	}
+	entries := []*entry{{rel: dbFile, src: snap}}
+	err = walk(s.cfg.DataDir, func(rel, src string, known *[32]byte) error {
+		entries = append(entries, &entry{rel: rel, src: src, known: known})
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	err = forEach(ctx, entries, func(e *entry) error {
+		var err error
+		e.file, e.written, err = dest.store(ctx, key, s.cfg.Recipients, e.rel, e.src, e.known)
+		if e.rel != dbFile && errors.Is(err, fs.ErrNotExist) {
+			// Deleted since the walk listed it. Every blob deleter
+			// honours the hold, so the snapshot does not refer to it (a
+			// queue body whose message was delivered before the
+			// snapshot); other files are replaced by rename, never
+			// removed (a temporary file of such a write).
+			s.log.Debug("backup: file deleted while backing up", "path", e.rel)
+			e.gone = true
 			return nil
 		}
-		if err != nil {
-			return err
+		return err
+	})
+	if err != nil {
+		return res, err
+	}
+	m := &Manifest{Created: start.UTC().Truncate(time.Second)}
+	for _, e := range entries {
+		if e.gone {
+			continue
 		}
-		m.Files = append(m.Files, f)
-		if written > 0 {
+		m.Files = append(m.Files, e.file)
+		if e.written > 0 {
 			res.New++
-			res.Written += written
+			res.Written += e.written
 		}
-		return nil
-	}
-	if err := add(dbFile, snap, nil); err != nil {
-		return res, err
-	}
-	if err := walk(s.cfg.DataDir, "keys", false, add); err != nil {
-		return res, err
-	}
-	if err := walk(s.cfg.DataDir, "blobs", true, add); err != nil {
-		return res, err
 	}
 	n, err := dest.commit(res.ID, m, s.cfg.Recipients)
 	if err != nil {
@@ -268,35 +291,46 @@ func LastSuccess(ctx context.Context, d *db.DB) (time.Time, int64, error) {
 	return time.Unix(at, 0), size, nil
 }
 
-// walk calls add for every regular file under dataDir/top. For blob
-// directories (blobs true) it skips each store's tmp directory and passes
-// the SHA-256 that a well-formed blob's name is.
-func walk(dataDir, top string, blobs bool, add func(rel, src string, known *[32]byte) error) error {
-	root := filepath.Join(dataDir, top)
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+// walk calls add for every regular file of dataDir that a restore needs:
+// everything but the live database files (the snapshot stands for them),
+// the snapshots taken before migrations (backups/), the work directories
+// of backups (.backup-*) and each blob store's tmp directory (writes in
+// progress). Under blobs/ it passes the SHA-256 that a well-formed blob's
+// name is. So the keys (keys/, dkim/), the certificates and whatever a
+// later component keeps in the data directory are backed up too.
+func walk(dataDir string, add func(rel, src string, known *[32]byte) error) error {
+	err := filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && path == root {
-				return fs.SkipDir
+			if errors.Is(err, fs.ErrNotExist) && path != dataDir {
+				return nil // removed since its directory was read
 			}
 			return err
+		}
+		if path == dataDir {
+			return nil
 		}
 		rel, err := filepath.Rel(dataDir, path)
 		if err != nil {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
+		top := !strings.Contains(rel, "/")
 		if d.IsDir() {
-			// blobs/<store>/tmp holds writes in progress.
-			if blobs && strings.Count(rel, "/") == 2 && d.Name() == "tmp" {
+			switch {
+			case top && (rel == "backups" || strings.HasPrefix(rel, ".backup-")),
+				strings.HasPrefix(rel, "blobs/") && strings.Count(rel, "/") == 2 && d.Name() == "tmp":
 				return fs.SkipDir
 			}
 			return nil
 		}
-		if !d.Type().IsRegular() {
-			return nil
+		if !d.Type().IsRegular() || top && strings.HasPrefix(rel, dbFile) {
+			return nil // caucus.db, caucus.db-wal, caucus.db-shm
+		}
+		if !validPath(rel) {
+			return fmt.Errorf("cannot back up %q: a path a manifest cannot hold", rel)
 		}
 		var known *[32]byte
-		if name := d.Name(); blobs && isHex64(name) {
+		if name := d.Name(); strings.HasPrefix(rel, "blobs/") && isHex64(name) {
 			var h [32]byte
 			hex.Decode(h[:], []byte(name))
 			known = &h
@@ -304,9 +338,51 @@ func walk(dataDir, top string, blobs bool, add func(rel, src string, known *[32]
 		return add(rel, path, known)
 	})
 	if err != nil {
-		return fmt.Errorf("backup: reading %s: %w", root, err)
+		return fmt.Errorf("backup: reading %s: %w", dataDir, err)
 	}
 	return nil
+}
+
+// workers is how many files a backup, verify or restore handles at once:
+// enough to keep a disk's queue full while others wait for fsync.
+const workers = 8
+
+// forEach calls fn for every item, workers at a time, and returns the first
+// error; after one, it starts no more calls.
+func forEach[T any](ctx context.Context, items []T, fn func(T) error) error {
+	var (
+		wg    sync.WaitGroup
+		next  atomic.Int64
+		mu    sync.Mutex
+		first error
+	)
+	failed := func() bool { mu.Lock(); defer mu.Unlock(); return first != nil }
+	for range min(workers, len(items)) {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(items)) || failed() {
+					return
+				}
+				err := ctx.Err()
+				if err == nil {
+					err = fn(items[i])
+				} else {
+					err = fmt.Errorf("backup: %w", err)
+				}
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
 }
 
 // nameKey reads, or creates, the key that names objects.
@@ -340,22 +416,27 @@ func objectName(key []byte, sum [32]byte) string {
 // destDir is an open backup destination.
 type destDir struct{ dir string }
 
-// openDest creates the destination's directories and clears its tmp.
-func openDest(dir string) (*destDir, error) {
+// openDest creates the destination's directories, takes its lock and
+// clears its tmp directory of what an interrupted backup left.
+func openDest(dir string) (_ *destDir, unlock func(), err error) {
 	d := &destDir{dir: dir}
 	for _, sub := range []string{"objects", "snapshots", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
-			return nil, fmt.Errorf("backup: destination: %w", err)
+			return nil, nil, fmt.Errorf("backup: destination: %w", err)
 		}
+	}
+	if unlock, err = lockDest(dir); err != nil {
+		return nil, nil, err
 	}
 	entries, err := os.ReadDir(filepath.Join(dir, "tmp"))
 	if err != nil {
-		return nil, fmt.Errorf("backup: destination: %w", err)
+		unlock()
+		return nil, nil, fmt.Errorf("backup: destination: %w", err)
 	}
 	for _, e := range entries {
 		os.Remove(filepath.Join(dir, "tmp", e.Name()))
 	}
-	return d, nil
+	return d, unlock, nil
 }
 
 // lockDest takes the destination's lock (flock on DEST/lock), so that a
@@ -437,8 +518,13 @@ func (d *destDir) store(ctx context.Context, key []byte, rcpts []age.Recipient, 
 // content, then the file is fsynced, renamed to dst and the directories
 // fsynced. It returns the bytes written.
 func (d *destDir) writeFile(dst string, fn func(io.Writer) error) (int64, error) {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
+	dirs := []string{filepath.Dir(dst)}
+	if _, err := os.Stat(dirs[0]); errors.Is(err, fs.ErrNotExist) {
+		// A new fan-out directory: its name must be made durable too.
+		if err := os.MkdirAll(dirs[0], 0o700); err != nil {
+			return 0, fmt.Errorf("backup: %w", err)
+		}
+		dirs = append(dirs, filepath.Dir(dirs[0]))
 	}
 	t, err := os.CreateTemp(filepath.Join(d.dir, "tmp"), "w-*")
 	if err != nil {
@@ -468,7 +554,7 @@ func (d *destDir) writeFile(dst string, fn func(io.Writer) error) (int64, error)
 		return 0, fmt.Errorf("backup: %w", err)
 	}
 	ok = true
-	for _, dir := range []string{filepath.Dir(dst), filepath.Dir(filepath.Dir(dst))} {
+	for _, dir := range dirs {
 		if err := fsutil.SyncDir(dir); err != nil {
 			return 0, fmt.Errorf("backup: %w", err)
 		}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -163,6 +164,13 @@ func TestBackupRestore(t *testing.T) {
 		fileRefs[ref] = b
 	}
 	before := snapshotMail(t, src, acct)
+	dkimKey := []byte("-----BEGIN PRIVATE KEY-----\n…\n")
+	if err := os.MkdirAll(filepath.Join(src.dir, "dkim"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src.dir, "dkim", "ed25519.pem"), dkimKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	id := newIdentity(t)
 	dest := filepath.Join(t.TempDir(), "dest")
@@ -241,6 +249,12 @@ func TestBackupRestore(t *testing.T) {
 		if !bytes.Equal(b, want) {
 			t.Errorf("file blob %s differs", ref)
 		}
+	}
+	if b, err := os.ReadFile(filepath.Join(target, "dkim", "ed25519.pem")); err != nil || !bytes.Equal(b, dkimKey) {
+		t.Errorf("DKIM key after restore: %q, %v", b, err)
+	}
+	if fi, err := os.Stat(filepath.Join(target, "keys", "auth.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("auth.key after restore: %v, %v", fi, err)
 	}
 	// Accounts and factors: the app password opens mail, password + TOTP
 	// sign in.
@@ -332,6 +346,9 @@ func TestBackupIncomplete(t *testing.T) {
 	if snaps, err := backup.Snapshots(dest); err != nil || len(snaps) != 0 {
 		t.Errorf("snapshots after a failed backup: %v, %v", snaps, err)
 	}
+	if _, err := backup.Restore(t.Context(), t.TempDir(), "", nil, filepath.Join(t.TempDir(), "x")); !errors.Is(err, backup.ErrNoBackup) {
+		t.Errorf("Restore from a directory that holds no backup: %v, want ErrNoBackup", err)
+	}
 	if _, err := backup.Verify(t.Context(), dest, "", nil, t.TempDir()); !errors.Is(err, backup.ErrNoBackup) {
 		t.Errorf("Verify of an incomplete backup: %v, want ErrNoBackup", err)
 	}
@@ -343,6 +360,15 @@ func TestBackupIncomplete(t *testing.T) {
 	err = src.db.Tx(t.Context(), func(tx *sql.Tx) (err error) { held, err = db.BlobsHeld(t.Context(), tx); return err })
 	if err != nil || held {
 		t.Errorf("blobs still held after the backup ended: %v, %v", held, err)
+	}
+}
+
+func TestDestInsideDataDir(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, err := backup.New(nil, backup.Config{DataDir: dir, Dest: filepath.Join(dir, "backups", "x"), Recipients: []age.Recipient{newIdentity(t).Recipient()}}, nil, nil)
+	if err == nil {
+		t.Error("New accepted a destination inside the data directory")
 	}
 }
 
@@ -386,5 +412,36 @@ func TestBeforeMigrate(t *testing.T) {
 	var v string
 	if err := s.QueryRowContext(ctx, `SELECT v FROM t`).Scan(&v); err != nil || v != "one" {
 		t.Errorf("snapshot: %q, %v; want the table as before the migration", v, err)
+	}
+}
+
+// TestBackupBusy checks that a second backup (or a prune) into the same
+// destination is refused while one runs.
+func TestBackupBusy(t *testing.T) {
+	t.Parallel()
+	clk := testtool.NewClock(time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC))
+	src := openNode(t, filepath.Join(t.TempDir(), "data"), clk)
+	dest := t.TempDir()
+	f, err := os.OpenFile(filepath.Join(dest, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := backup.New(src.db, backup.Config{DataDir: src.dir, Dest: dest, Recipients: []age.Recipient{newIdentity(t).Recipient()}}, nil, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Backup(t.Context()); !errors.Is(err, backup.ErrBusy) {
+		t.Errorf("Backup while another runs: %v, want ErrBusy", err)
+	}
+	if _, err := backup.Prune(dest, 1); !errors.Is(err, backup.ErrBusy) {
+		t.Errorf("Prune while a backup runs: %v, want ErrBusy", err)
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	if _, err := svc.Backup(t.Context()); err != nil {
+		t.Errorf("Backup after the other ended: %v", err)
 	}
 }

@@ -159,7 +159,7 @@ func ParseManifest(r io.Reader) (*Manifest, error) {
 		}
 		f.Object = fields[3]
 		f.Path = fields[4]
-		if len(f.Path) > maxPath || !fs.ValidPath(f.Path) || f.Path == "." || strings.ContainsAny(f.Path, "\\\x00") {
+		if !validPath(f.Path) {
 			return nil, bad("file: bad path %q", f.Path)
 		}
 		if seen[f.Path] {
@@ -168,6 +168,13 @@ func ParseManifest(r io.Reader) (*Manifest, error) {
 		seen[f.Path] = true
 		m.Files = append(m.Files, f)
 	}
+}
+
+// validPath reports whether p may be a manifest's path: valid in the sense
+// of [fs.ValidPath], not ".", no longer than maxPath, and without a
+// backslash, NUL or line break.
+func validPath(p string) bool {
+	return len(p) <= maxPath && fs.ValidPath(p) && p != "." && !strings.ContainsAny(p, "\\\x00\r\n")
 }
 
 // isHex64 reports whether s is 64 lowercase hexadecimal digits.

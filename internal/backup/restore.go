@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,6 +30,9 @@ const maxManifestSize = 1 << 30
 // Snapshots returns the ids of the complete backups in dest, oldest first.
 func Snapshots(dest string) ([]string, error) {
 	entries, err := os.ReadDir(filepath.Join(dest, "snapshots"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s is not a backup directory", ErrNoBackup, dest)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
 	}
@@ -139,19 +143,14 @@ func Verify(ctx context.Context, dest, id string, ids []age.Identity, tmpDir str
 		return res, fmt.Errorf("backup: %w", err)
 	}
 	defer os.RemoveAll(work)
-	for _, f := range m.Files {
-		if err := ctx.Err(); err != nil {
-			return res, fmt.Errorf("backup: %w", err)
-		}
+	err = forEach(ctx, m.Files, func(f File) error {
 		if f.Path != dbFile {
-			if err := copyObject(dest, f, ids, io.Discard); err != nil {
-				return res, err
-			}
-			continue
+			return copyObject(dest, f, ids, io.Discard)
 		}
-		if err := restoreFile(dest, f, ids, work); err != nil {
-			return res, err
-		}
+		return restoreFile(dest, f, ids, work)
+	})
+	if err != nil {
+		return res, err
 	}
 	if err := checkDB(ctx, filepath.Join(work, dbFile)); err != nil {
 		return res, err
@@ -233,22 +232,24 @@ func Restore(ctx context.Context, dest, id string, ids []age.Identity, target st
 	if err := os.MkdirAll(target, 0o700); err != nil {
 		return res, fmt.Errorf("backup: %w", err)
 	}
+	err = forEach(ctx, m.Files, func(f File) error { return restoreFile(dest, f, ids, target) })
+	if err != nil {
+		return res, err
+	}
 	dirs := map[string]bool{target: true}
 	for _, f := range m.Files {
-		if err := ctx.Err(); err != nil {
-			return res, fmt.Errorf("backup: %w", err)
-		}
-		if err := restoreFile(dest, f, ids, target); err != nil {
-			return res, err
-		}
 		for d := filepath.Dir(filepath.Join(target, filepath.FromSlash(f.Path))); len(d) > len(target); d = filepath.Dir(d) {
 			dirs[d] = true
 		}
 	}
-	for d := range dirs {
+	err = forEach(ctx, slices.Collect(maps.Keys(dirs)), func(d string) error {
 		if err := fsutil.SyncDir(d); err != nil {
-			return res, fmt.Errorf("backup: %w", err)
+			return fmt.Errorf("backup: %w", err)
 		}
+		return nil
+	})
+	if err != nil {
+		return res, err
 	}
 	if err := checkDB(ctx, filepath.Join(target, dbFile)); err != nil {
 		return res, err

@@ -20,14 +20,15 @@ func ParseTimeOfDay(s string) (time.Duration, error) {
 	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
 }
 
-// next returns the first time after now at offset from midnight in now's
-// location.
+// next returns the first time after now at the wall-clock time offset
+// after midnight in now's location (03:30 stays 03:30 across a change to or
+// from summer time).
 func next(now time.Time, offset time.Duration) time.Time {
-	y, m, d := now.Date()
-	t := time.Date(y, m, d, 0, 0, 0, 0, now.Location()).Add(offset)
-	for !t.After(now) {
-		y, m, d = t.Date()
-		t = time.Date(y, m, d+1, 0, 0, 0, 0, now.Location()).Add(offset)
+	h, m := int(offset/time.Hour), int(offset%time.Hour/time.Minute)
+	y, mo, d := now.Date()
+	t := time.Date(y, mo, d, h, m, 0, 0, now.Location())
+	for i := 1; !t.After(now); i++ {
+		t = time.Date(y, mo, d+i, h, m, 0, 0, now.Location())
 	}
 	return t
 }

@@ -140,8 +140,8 @@ level = {{q .Log.Level}}
 # files are copied each day. "caucus backup verify" checks a backup and
 # "caucus restore" brings one back; see the README.
 [backup]
-# The directory backups go to, e.g. "/mnt/backup/caucus" (another disk, or a
-# network share). Empty: no daily backup.
+# The directory backups go to, e.g. "/var/backups/caucus" with another disk
+# or a network share mounted there. Empty: no daily backup.
 dest = {{q .Backup.Dest}}
 # The age public key ("age1…") backups are encrypted to.
 recipient = {{q .Backup.Recipient}}

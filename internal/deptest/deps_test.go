@@ -30,6 +30,7 @@ var allowed = []string{
 	"golang.org/x/text",
 	"modernc.org/sqlite",
 	"filippo.io/age",
+	"github.com/goreleaser/nfpm/v2",
 }
 
 // direct returns the module paths go.mod requires without "// indirect".
