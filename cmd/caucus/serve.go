@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -161,6 +162,8 @@ type server struct {
 	autoreply *autoreply.Responder
 	offboard  *offboard.Service
 	ctl       *ctl.Server // the control socket of `caucus admin`
+
+	ops *admin.Ops // the admin actions the console and `caucus admin` share
 }
 
 // start opens storage, applies migrations, binds the listeners and serves
@@ -184,7 +187,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		return nil, err
 	}
 	if err = s.db.Migrate(ctx, audit.Component(), auth.Component(), store.Component(), route.Component(), queue.Component(),
-		autoreply.Component(), offboard.Component()); err != nil {
+		autoreply.Component(), offboard.Component(), admin.Component()); err != nil {
 		return nil, err
 	}
 	// Mail has a blob directory of its own: its garbage collector may
@@ -292,6 +295,11 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if err != nil {
 		return nil, err
 	}
+	s.ops = admin.NewOps(admin.OpsDeps{
+		Auth: s.auth, DB: s.db, Mail: s.mail, Route: s.dir, MailOffboard: s.offboard, Audit: s.audit,
+		Mailer: mailer{s: s, signer: smtp.DKIMSigner{Keys: dkim}}, MailFrom: "postmaster@" + cfg.MailDomains[0],
+		BaseURL: s.url, Log: log.With("component", "admin"), Now: o.now,
+	})
 	console, err := admin.New(s.auth, s.mail, pages, s.url, log.With("component", "admin"))
 	if err != nil {
 		return nil, err
@@ -331,6 +339,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	s.wg.Go(func() { s.queue.Run(runCtx) })
 	s.wg.Go(func() { s.autoreply.Run(runCtx) })
 	s.wg.Go(func() { s.offboard.Run(runCtx) })
+	s.wg.Go(func() { s.ops.RunExpiry(runCtx, time.Hour) })
 	s.wg.Go(func() {
 		if err := s.ctl.Serve(ctlLn); err != nil {
 			log.Error("control socket", "err", err)
@@ -395,6 +404,35 @@ func (s *server) deliverLocal(ctx context.Context, rcpt string, msg io.Reader) e
 		return err
 	}
 	_, err = s.mail.Deliver(ctx, t.Accounts, msg)
+	return err
+}
+
+// mailer sends mail the server itself writes (invites) through its own
+// path: DKIM-signed, delivered here or queued.
+type mailer struct {
+	s      *server
+	signer smtp.DKIMSigner
+}
+
+// Send implements admin.Mailer.
+func (m mailer) Send(ctx context.Context, from string, to []string, msg []byte) error {
+	msg, err := m.signer.Sign(ctx, msg)
+	if err != nil {
+		return err
+	}
+	var remote []string
+	for _, rcpt := range to {
+		err := m.s.deliverLocal(ctx, rcpt, bytes.NewReader(msg))
+		if errors.Is(err, queue.ErrNotLocal) {
+			remote = append(remote, rcpt)
+		} else if err != nil {
+			return err
+		}
+	}
+	if len(remote) == 0 {
+		return nil
+	}
+	_, err = m.s.queue.Enqueue(ctx, from, remote, bytes.NewReader(msg))
 	return err
 }
 
