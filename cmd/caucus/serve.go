@@ -328,9 +328,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if err != nil {
 		return nil, err
 	}
-	s.ctl = ctl.New(ctl.Config{}, map[string]ctl.Handler{
-		ctl.OpAudit: ctl.AuditHandler(s.audit),
-	}, s.audit, log.With("component", "ctl"))
+	s.ctl = ctl.New(ctl.Config{}, ctl.Handlers(s.ops, s.audit), s.audit, log.With("component", "ctl"))
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
