@@ -208,14 +208,10 @@ func (o *Ops) parseCSV(ctx context.Context, data []byte) (CSVPreview, error) {
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) && pe.Err == csv.ErrFieldCount {
-				continue // not produced with FieldsPerRecord -1; kept for clarity
-			}
 			return pv, fmt.Errorf("%w: %w", ErrCSVInvalid, err)
 		}
+		line, _ := cr.FieldPos(0)
 		if len(pv.Rows) == 0 && pv.Errors == 0 && isHeader(rec) {
 			continue
 		}
