@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"os/user"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
@@ -141,6 +143,29 @@ func TestAdminOverSocket(t *testing.T) {
 	copyBox, err := srv.mail.Mailbox(ctx, bob.id, "Offboarded/"+anna.login+"/INBOX")
 	if err != nil || copyBox.Messages != 1 {
 		t.Errorf("bob's copy of anna's INBOX: %+v, %v", copyBox, err)
+	}
+	// Bob reads it over IMAP.
+	bc, err := imapclient.DialTLS(srv.addrs["imaps"], &imapclient.Options{TLSConfig: devTLS(t, dir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	if err := bc.Login(bob.login, bob.secret).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	boxes, err := bc.List("", "Offboarded/*", nil).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, b := range boxes {
+		names = append(names, b.Mailbox)
+	}
+	if !slices.Contains(names, "Offboarded/"+anna.login+"/INBOX") {
+		t.Errorf("bob's LIST Offboarded/*: %v", names)
+	}
+	if sel, err := bc.Select("Offboarded/"+anna.login+"/INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil || sel.NumMessages != 1 {
+		t.Errorf("EXAMINE of the copy: %+v, %v", sel, err)
 	}
 	// Mail to anna reaches bob, and the sender gets the auto-reply once.
 	mx, err := gosmtp.DialStartTLS(srv.addrs["smtp"], devTLS(t, dir))
