@@ -142,16 +142,17 @@ func (r *Responder) Respond(ctx context.Context, from string, rcpts []string, ms
 			continue
 		}
 		seen[address] = true
-		first, err := r.claim(ctx, address, from)
+		claimed, err := r.claim(ctx, address, from)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if !first {
+		if claimed.IsZero() {
 			continue
 		}
 		if err := r.send(ctx, address, acct.DisplayName, from, ar, m.Header); err != nil {
-			errs = append(errs, fmt.Errorf("autoreply: answer as %s: %w", address, err))
+			// Not sent: the next message may try again.
+			errs = append(errs, fmt.Errorf("autoreply: answer as %s: %w", address, err), r.release(ctx, address, from, claimed))
 			continue
 		}
 		r.log.Info("auto-reply sent", "account", acct.Login)
@@ -160,19 +161,31 @@ func (r *Responder) Respond(ctx context.Context, from string, rcpts []string, ms
 	return sent, errors.Join(errs...)
 }
 
-// claim records an answer from address to sender and reports whether none
-// was recorded within the interval: the check and the record are one
-// statement, so two deliveries at once send one answer.
-func (r *Responder) claim(ctx context.Context, address, sender string) (bool, error) {
+// claim records an answer from address to sender if none was recorded
+// within the interval, and returns the time recorded, or zero if there was
+// one: the check and the record are one statement, so two deliveries at
+// once send one answer.
+func (r *Responder) claim(ctx context.Context, address, sender string) (time.Time, error) {
 	now := r.cfg.Now()
 	res, err := r.deps.DB.ExecContext(ctx, `INSERT INTO autoreply_sent (address, sender, sent_at) VALUES (?, ?, ?)
 		ON CONFLICT (address, sender) DO UPDATE SET sent_at = excluded.sent_at WHERE sent_at <= ?`,
 		address, sender, now.Unix(), now.Add(-r.cfg.Interval).Unix())
 	if err != nil {
-		return false, fmt.Errorf("autoreply: record: %w", err)
+		return time.Time{}, fmt.Errorf("autoreply: record: %w", err)
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return time.Time{}, err
+	}
+	return now, nil
+}
+
+// release forgets a claim whose answer could not be sent.
+func (r *Responder) release(ctx context.Context, address, sender string, at time.Time) error {
+	_, err := r.deps.DB.ExecContext(ctx, `DELETE FROM autoreply_sent WHERE address = ? AND sender = ? AND sent_at = ?`, address, sender, at.Unix())
+	if err != nil {
+		return fmt.Errorf("autoreply: release: %w", err)
+	}
+	return nil
 }
 
 // Prune forgets answers older than the interval; Run calls it daily.

@@ -273,3 +273,18 @@ func TestReferencesBounded(t *testing.T) {
 		t.Errorf("References has %d IDs: %v", len(got), got)
 	}
 }
+
+// TestFailedAnswerRetried: an answer that could not be sent is not
+// counted, so the sender's next message tries again.
+func TestFailedAnswerRetried(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	broken := New(Config{Hostname: "mx.example-party.org", Now: e.auth.Clock.Now}, Deps{DB: e.auth.DB, Dir: e.dir}) // no queue
+	if n, err := broken.Respond(ctx, "carol@elsewhere.example", []string{"alice@example-party.org"}, message("")); n != 0 || err == nil {
+		t.Fatalf("Respond without a queue = %d, %v; want an error", n, err)
+	}
+	if n, err := e.r.Respond(ctx, "carol@elsewhere.example", []string{"alice@example-party.org"}, message("")); n != 1 || err != nil {
+		t.Errorf("Respond after the failure = %d, %v; want 1 answer", n, err)
+	}
+}
