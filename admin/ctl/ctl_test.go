@@ -297,3 +297,30 @@ func TestOpBounds(t *testing.T) {
 		t.Errorf("after the failures: %v", err)
 	}
 }
+
+// BenchmarkCall is one request and its answer over the socket.
+func BenchmarkCall(b *testing.B) {
+	dir, err := os.MkdirTemp("", "ctl")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	ln, err := Listen(filepath.Join(dir, "data"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := New(Config{}, map[string]Handler{"echo": echo}, nil, nil)
+	go s.Serve(ln)
+	defer s.Shutdown(context.Background())
+	c, err := Dial(b.Context(), filepath.Join(dir, "data"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	args := map[string]string{"say": "hello"}
+	for b.Loop() {
+		if err := c.Call(b.Context(), "echo", args, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

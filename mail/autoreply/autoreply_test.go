@@ -36,7 +36,9 @@ type testEnv struct {
 	bob   *authtest.User
 }
 
-func newEnv(t *testing.T) *testEnv {
+func newEnv(t *testing.T) *testEnv { return newEnvB(t) }
+
+func newEnvB(t testing.TB) *testEnv {
 	t.Helper()
 	a := authtest.New(t, auth.Config{}, store.Component(), route.Component(), queue.Component(), Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
