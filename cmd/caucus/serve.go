@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -300,7 +302,10 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		Mailer: mailer{s: s, signer: smtp.DKIMSigner{Keys: dkim}}, MailFrom: "postmaster@" + cfg.MailDomains[0],
 		BaseURL: s.url, Log: log.With("component", "admin"), Now: o.now,
 	})
-	console, err := admin.New(s.auth, s.mail, pages, s.url, log.With("component", "admin"))
+	console, err := admin.New(admin.Deps{
+		Ops: s.ops, Login: pages, Queue: s.queue, CertExpiry: certExpiry(tlsCfg, acme, cfg.Hostname),
+		DNS: resolver, Records: dnsrec.Records(cfg.Hostname, cfg.MailDomains, dnsKeys(dkim)), Log: log.With("component", "admin"),
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -403,6 +408,58 @@ func (s *server) deliverLocal(ctx context.Context, rcpt string, msg io.Reader) e
 	}
 	_, err = s.mail.Deliver(ctx, t.Accounts, msg)
 	return err
+}
+
+// dnsKeys are the DKIM keys as dnsrec publishes them.
+func dnsKeys(keys map[string][]msgauth.DKIMKey) map[string][]dnsrec.DKIMKey {
+	pub := map[string][]dnsrec.DKIMKey{}
+	for d, ks := range keys {
+		for _, k := range ks {
+			pub[d] = append(pub[d], k)
+		}
+	}
+	return pub
+}
+
+// certExpiry returns a function giving the end of the web certificate's
+// validity, for the console's dashboard. With ACME it reads the cached
+// certificate and never asks for one.
+func certExpiry(t *tls.Config, m *autocert.Manager, host string) func() (time.Time, error) {
+	return func() (time.Time, error) {
+		if len(t.Certificates) > 0 {
+			leaf := t.Certificates[0].Leaf
+			if leaf == nil {
+				var err error
+				if leaf, err = x509.ParseCertificate(t.Certificates[0].Certificate[0]); err != nil {
+					return time.Time{}, err
+				}
+			}
+			return leaf.NotAfter, nil
+		}
+		if m == nil {
+			return time.Time{}, errors.New("no certificate")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		data, err := m.Cache.Get(ctx, host)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("no certificate yet: %w", err)
+		}
+		for len(data) > 0 {
+			var b *pem.Block
+			if b, data = pem.Decode(data); b == nil {
+				break
+			}
+			if b.Type == "CERTIFICATE" {
+				leaf, err := x509.ParseCertificate(b.Bytes)
+				if err != nil {
+					return time.Time{}, err
+				}
+				return leaf.NotAfter, nil
+			}
+		}
+		return time.Time{}, errors.New("no certificate in the ACME cache")
+	}
 }
 
 // mailer sends mail the server itself writes (invites) through its own

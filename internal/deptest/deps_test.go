@@ -24,6 +24,7 @@ var allowed = []string{
 	"blitiri.com.ar/go/spf",
 	"github.com/go-webauthn/webauthn",
 	"github.com/pquerna/otp",
+	"github.com/boombuler/barcode",
 	"golang.org/x/crypto",
 	"golang.org/x/net",
 	"golang.org/x/text",
