@@ -29,6 +29,7 @@ type InviteResult struct {
 	Link    string    `json:"link"`
 	Expires time.Time `json:"expires"`
 	Mailed  bool      `json:"mailed,omitempty"`
+	MailErr string    `json:"mail_err,omitempty"` // why the link could not be mailed
 }
 
 // AccountArgs names an account.

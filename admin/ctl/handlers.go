@@ -67,7 +67,11 @@ func inviteHandler(ops *admin.Ops) Handler {
 			return nil, err
 		}
 		// A link that could not be mailed is still a link.
-		return InviteResult{Link: res.Link, Expires: res.ExpiresAt, Mailed: res.Mailed}, nil
+		out := InviteResult{Link: res.Link, Expires: res.ExpiresAt, Mailed: res.Mailed}
+		if err != nil {
+			out.MailErr = err.Error()
+		}
+		return out, nil
 	}
 }
 

@@ -65,10 +65,10 @@ func TestAdminOverSocket(t *testing.T) {
 	}
 
 	// Invite: a link that opens the enrolment page.
-	out := cli(0, "invite", "newbie@"+domain, "--name", "New Volunteer", "--groups", "press")
+	out := cli(0, "invite", "newbie@"+domain, "--name", "New Volunteer", "--groups", "press", "--mail-to", "newbie.private@elsewhere.example")
 	link := regexp.MustCompile(`https://\S+/enrol/[A-Za-z0-9_-]{43}`).FindString(out)
-	if link == "" {
-		t.Fatalf("invite printed no link:\n%s", out)
+	if link == "" || !strings.Contains(out, "mailed to newbie.private@elsewhere.example") {
+		t.Fatalf("invite printed no link, or did not mail it:\n%s", out)
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.Replace(link, "https://localhost:", "https://127.0.0.1:", 1), nil)
 	req.Host = "localhost"

@@ -149,6 +149,12 @@ func adminCmd(args []string, stdout, stderr io.Writer) error {
 		op, req = ctl.OpInvite, a
 		print = printAs(func(r ctl.InviteResult) {
 			fmt.Fprintf(stdout, "invited %s; enrolment link (single use, valid until %s):\n%s\n", pos[0], r.Expires.Local().Format(time.DateTime), r.Link)
+			switch {
+			case r.Mailed:
+				fmt.Fprintf(stdout, "the link was mailed to %s\n", *mailTo)
+			case r.MailErr != "":
+				fmt.Fprintf(stdout, "the link could NOT be mailed (%s): pass it on yourself\n", r.MailErr)
+			}
 		})
 	case "offboard":
 		op, req = ctl.OpOffboard, ctl.OffboardArgs{Login: pos[0], Successor: *successor, Links: *links, Forward: *forward, AutoReply: *autoReply,
