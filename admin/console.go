@@ -78,7 +78,9 @@ func (h *Handler) importCSV(w http.ResponseWriter, r *http.Request, sess auth.Se
 		p.Error = fmt.Sprintf("%d invites were created; the rows marked below failed.", pv.Created)
 	case commit:
 		p.Notice = fmt.Sprintf("%d invites created. Give each person their link by a channel you trust.", pv.Created)
-	case pv.Errors == 0 && len(pv.Rows) > 0:
+	case pv.Errors > 0:
+		p.Error = fmt.Sprintf("%d rows have errors: fix them in the file and upload it again.", pv.Errors)
+	case len(pv.Rows) > 0:
 		p.Notice = fmt.Sprintf("%d people, no errors. Nothing is created until you confirm.", len(pv.Rows))
 	}
 	h.render(w, r, code, "csv", p)
