@@ -14,10 +14,12 @@
 //     does not trigger one;
 //   - the same address answers the same sender at most once per
 //     Config.Interval (section 2, "several days");
-//   - the answer goes to the reverse-path (section 4) from the null
-//     reverse-path (section 3.3), with Auto-Submitted: auto-replied
-//     (section 5), In-Reply-To and References (section 3.1.4), and a
-//     subject starting with "Auto:" (section 3.1.5).
+//   - the answer goes to the reverse-path (section 4), from the null
+//     reverse-path so that nothing answers or bounces it back (section 3),
+//     with one recipient (section 3.1.3), a subject starting with "Auto:"
+//     (section 3.1.5), In-Reply-To and References (section 3.1.6, built
+//     as RFC 5322 section 3.6.4 says) and Auto-Submitted: auto-replied
+//     (sections 3.1.7 and 5).
 //
 // Answers are DKIM-signed like all mail caucus sends, delivered at once to
 // local addresses, and otherwise handed to the outbound queue.
@@ -233,7 +235,7 @@ func (r *Responder) send(ctx context.Context, address, name, to string, ar route
 	if r.deps.Queue == nil {
 		return errors.New("autoreply: no queue for other domains")
 	}
-	// RFC 3834 section 3.3: the null reverse-path, so that nothing
+	// The null reverse-path (RFC 3834 section 3), so that nothing
 	// answers the answer and no bounce comes back.
 	_, err = r.deps.Queue.Enqueue(ctx, "", []string{to}, bytes.NewReader(msg))
 	return err
@@ -261,10 +263,12 @@ func (r *Responder) compose(address, name, to string, ar route.AutoReply, orig m
 	fmt.Fprintf(&b, "Date: %s\r\n", r.cfg.Now().Format(time.RFC1123Z))
 	fmt.Fprintf(&b, "Message-ID: <%x@%s>\r\n", id, r.cfg.Hostname)
 	if mid := msgIDs(orig.Get("Message-Id")); len(mid) == 1 {
-		// RFC 3834 section 3.1.4 (and RFC 5322 section 3.6.4).
+		// RFC 3834 section 3.1.6, RFC 5322 section 3.6.4: the parent's
+		// References, or else its In-Reply-To if that names one message,
+		// then its Message-ID.
 		refs := msgIDs(orig.Get("References"))
-		if len(refs) == 0 {
-			refs = msgIDs(orig.Get("In-Reply-To"))
+		if irt := msgIDs(orig.Get("In-Reply-To")); len(refs) == 0 && len(irt) == 1 {
+			refs = irt
 		}
 		refs = append(refs, mid[0])
 		if len(refs) > maxReferences {
