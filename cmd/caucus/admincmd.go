@@ -79,9 +79,13 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // adminCmd runs `caucus admin …`.
 func adminCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		fmt.Fprint(stderr, adminUsage)
 		return errors.New("missing command")
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, adminUsage)
+		return nil
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("admin "+sub, flag.ContinueOnError)
