@@ -1,9 +1,13 @@
-// Package admin is caucus's console for the party's admins: invite people,
-// see who holds which factors, suspend and reactivate accounts, revoke app
-// passwords and live access, and reissue enrolment links. Every action needs
-// a recent step-up sign-in and is written to the audit log with the admin's
-// name. The console calls the same plain functions of the domain packages
-// that the command line does.
+// Package admin is caucus's console for the party's admins: invite people
+// (one, or many from a CSV file), groups, offboarding of departed staff
+// with a report of every step, suspension, the dashboard (factors, last
+// sign-in, expiry, storage, mail queue, certificate and DNS checks), the
+// audit log with its chain check, and incident mode. Every action needs a
+// recent step-up sign-in and is written to the audit log with the admin's
+// name.
+//
+// The actions are plain functions on [Ops], which the console and
+// `caucus admin` (over the control socket, package admin/ctl) both call.
 package admin
 
 import (
@@ -11,6 +15,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -20,8 +25,11 @@ import (
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/dns"
 	"github.com/caucus-org/caucus/internal/ui"
 	"github.com/caucus-org/caucus/internal/web"
+	"github.com/caucus-org/caucus/mail/dnsrec"
+	"github.com/caucus-org/caucus/mail/queue"
 )
 
 //go:embed templates/*.html
@@ -33,8 +41,27 @@ type MailStore interface {
 	SetQuota(ctx context.Context, accountID int64, bytes int64) error
 }
 
+// Queue is what the dashboard reads of the outbound mail queue
+// (*queue.Queue).
+type Queue interface {
+	List(ctx context.Context) ([]queue.Item, error)
+}
+
+// Deps are what the console is built on. Ops and Login are required.
+type Deps struct {
+	Ops        *Ops
+	Login      *login.Handler
+	Queue      Queue                     // nil: no queue figures
+	CertExpiry func() (time.Time, error) // the web certificate's NotAfter; nil: not shown
+	DNS        dns.Resolver              // nil: no DNS checks
+	Records    []dnsrec.Record           // what should be published (dnsrec.Records)
+	Log        *slog.Logger
+}
+
 // Handler serves the console under /admin.
 type Handler struct {
+	d       Deps
+	ops     *Ops
 	svc     *auth.Service
 	mail    MailStore // nil: no mail section
 	login   *login.Handler
@@ -43,17 +70,19 @@ type Handler struct {
 	pages   *ui.Pages
 }
 
-// New builds the console. baseURL is the public address of the web
-// interface, e.g. "https://mail.example-party.org".
-func New(svc *auth.Service, mail MailStore, l *login.Handler, baseURL string, log *slog.Logger) (*Handler, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// New builds the console.
+func New(d Deps) (*Handler, error) {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Ops == nil || d.Login == nil {
+		return nil, errors.New("admin: console needs Ops and Login")
 	}
 	pages, err := ui.Parse(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{svc: svc, mail: mail, login: l, baseURL: strings.TrimSuffix(baseURL, "/"), log: log, pages: pages}, nil
+	return &Handler{d: d, ops: d.Ops, svc: d.Ops.d.Auth, mail: d.Ops.d.Mail, login: d.Login, baseURL: d.Ops.d.BaseURL, log: d.Log, pages: pages}, nil
 }
 
 // Register adds the console's routes to mux. Only admins reach them.
@@ -61,20 +90,41 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	handle := func(pattern string, fn http.HandlerFunc) {
 		mux.Handle(pattern, h.login.RequireAdmin(fn))
 	}
-	handle("GET /admin", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/admin/people", http.StatusSeeOther)
-	})
-	handle("GET /admin/people", h.people)
-	handle("POST /admin/invites", h.action(h.invite))
-	handle("GET /admin/people/{id}", h.person)
-	handle("POST /admin/people/{id}/suspend", h.action(h.suspend))
-	handle("POST /admin/people/{id}/reactivate", h.action(h.reactivate))
-	handle("POST /admin/people/{id}/revoke", h.action(h.revoke))
-	handle("POST /admin/people/{id}/reenrol", h.action(h.reenrol))
-	handle("POST /admin/people/{id}/app-passwords/{ap}/revoke", h.action(h.revokeAppPassword))
-	handle("POST /admin/people/{id}/quota", h.action(h.setQuota))
+	for pattern, fn := range h.routes() {
+		handle(pattern, fn)
+	}
 }
 
+// routes are the console's routes; every one is for admins only.
+func (h *Handler) routes() map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{
+		"GET /admin":                                        h.dashboard,
+		"GET /admin/dns":                                    h.dnsPage,
+		"GET /admin/people":                                 h.people,
+		"POST /admin/invites":                               h.action(h.invite),
+		"POST /admin/invites/csv":                           h.action(h.importCSV),
+		"GET /admin/people/{id}":                            h.person,
+		"POST /admin/people/{id}/suspend":                   h.action(h.suspend),
+		"POST /admin/people/{id}/reactivate":                h.action(h.reactivate),
+		"POST /admin/people/{id}/revoke":                    h.action(h.revoke),
+		"POST /admin/people/{id}/reenrol":                   h.action(h.reenrol),
+		"POST /admin/people/{id}/app-passwords/{ap}/revoke": h.action(h.revokeAppPassword),
+		"POST /admin/people/{id}/quota":                     h.action(h.setQuota),
+		"GET /admin/people/{id}/offboard":                   h.offboardPage,
+		"POST /admin/people/{id}/offboard":                  h.action(h.offboard),
+		"GET /admin/reports/{id}":                           h.report,
+		"GET /admin/groups":                                 h.groups,
+		"POST /admin/groups":                                h.action(h.createGroup),
+		"POST /admin/groups/{name}/rename":                  h.action(h.renameGroup),
+		"POST /admin/groups/{name}/members":                 h.action(h.addMember),
+		"POST /admin/groups/{name}/members/{id}/remove":     h.action(h.removeMember),
+		"GET /admin/audit":                                  h.auditPage,
+		"GET /admin/audit.csv":                              h.auditCSV,
+		"POST /admin/incident":                              h.action(h.incident),
+	}
+}
+
+// page is the data of every console page; each template reads its part.
 type page struct {
 	ui.Base
 	People   []personRow
@@ -86,6 +136,20 @@ type page struct {
 	Report   string
 	Form     inviteForm
 	Mail     *mailUsage
+
+	Invite    *InviteResult // a created invite
+	QR        template.URL  // its link as a QR code (data: URL of a PNG)
+	CSV       *CSVPreview   // an import's preview or outcome
+	CSVText   string        // the file, carried to the commit
+	Dash      *dashboard
+	DNS       []DNSCheck
+	Plan      *OffboardPlan
+	Offboard  offboardForm
+	Others    []auth.Account // successor choices
+	Rep       *Report
+	AllGroups []groupRow
+	Audit     *auditView
+	Incident  IncidentState
 }
 
 type mailUsage struct {
@@ -99,7 +163,7 @@ type personRow struct {
 }
 
 type inviteForm struct {
-	Login, Name, Role, Groups, Expires string
+	Login, Name, Role, Groups, Expires, MailTo string
 }
 
 func (h *Handler) base(r *http.Request, title string) ui.Base {
@@ -108,7 +172,18 @@ func (h *Handler) base(r *http.Request, title string) ui.Base {
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name string, p page) {
-	if err := h.pages.Render(w, code, name, p); err != nil {
+	st, err := h.ops.IncidentState(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	p.Incident = st
+	if st.On {
+		banner := fmt.Sprintf("Incident mode is on since %s (by %s): everyone was signed out and app passwords revoked; public links are suspended.",
+			st.Since.UTC().Format("2 Jan 2006 15:04 UTC"), st.By)
+		p.Base.Error = strings.TrimSpace(banner + " " + p.Base.Error)
+	}
+	if err = h.pages.Render(w, code, name, p); err != nil {
 		h.log.Error("render page", "page", name, "err", err)
 		web.Error(w, r, http.StatusInternalServerError)
 	}
@@ -116,6 +191,11 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name 
 
 func client(r *http.Request) auth.Client {
 	return auth.Client{Addr: web.ClientAddr(r), UserAgent: r.UserAgent()}
+}
+
+// actor is the signed-in admin doing a request, for Ops.
+func actor(r *http.Request, sess auth.Session) Actor {
+	return Actor{Login: sess.Account.Login, AccountID: sess.Account.ID, Addr: web.ClientAddr(r), UserAgent: r.UserAgent()}
 }
 
 // action guards a state-changing console request: the form's CSRF token,
@@ -196,11 +276,12 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 	f := inviteForm{
 		Login: strings.TrimSpace(r.PostFormValue("login")), Name: strings.TrimSpace(r.PostFormValue("name")),
 		Role: r.PostFormValue("role"), Groups: r.PostFormValue("groups"), Expires: r.PostFormValue("expires"),
+		MailTo: strings.TrimSpace(r.PostFormValue("mail_to")),
 	}
-	na := auth.NewAccount{Login: f.Login, DisplayName: f.Name, Role: auth.Role(f.Role)}
+	in := InviteRequest{Login: f.Login, Name: f.Name, Role: auth.Role(f.Role), MailTo: f.MailTo}
 	for _, g := range strings.Split(f.Groups, ",") {
 		if g = strings.TrimSpace(g); g != "" {
-			na.Groups = append(na.Groups, g)
+			in.Groups = append(in.Groups, g)
 		}
 	}
 	if f.Expires != "" {
@@ -209,18 +290,26 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: "Expiry date must look like 2027-06-30."}, Form: f})
 			return
 		}
-		na.ExpiresAt = t.AddDate(0, 0, 1) // through the end of that day
+		in.Expires = t.AddDate(0, 0, 1) // through the end of that day
 	}
-	token, err := h.svc.CreateInvite(r.Context(), sess.Account.Login, na, client(r))
-	if err != nil {
-		if errors.Is(err, auth.ErrInvalid) || errors.Is(err, auth.ErrExists) {
+	res, err := h.ops.Invite(r.Context(), actor(r, sess), in)
+	if res.Link == "" {
+		if errors.Is(err, auth.ErrInvalid) || errors.Is(err, auth.ErrExists) || errors.Is(err, ErrNotAvailable) {
 			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: humanError(err)}, Form: f})
 			return
 		}
 		h.fail(w, r, err)
 		return
 	}
-	p := page{Base: h.base(r, "Invite created"), Link: h.baseURL + "/enrol/" + token, Form: f}
+	p := page{Base: h.base(r, "Invite created"), Link: res.Link, Form: f, Invite: &res}
+	if err != nil {
+		p.Error = "The link was made, but mailing it failed: give it to them another way."
+		h.log.Warn("mail invite", "login", res.Account.Login, "err", err)
+	}
+	if p.QR, err = qrDataURL(res.Link); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	h.render(w, r, http.StatusOK, "invited", p)
 }
 
@@ -306,16 +395,27 @@ func (h *Handler) suspend(w http.ResponseWriter, r *http.Request, sess auth.Sess
 	if !ok {
 		return
 	}
-	if a.ID == sess.Account.ID {
+	rep, err := h.ops.Suspend(r.Context(), actor(r, sess), a.ID)
+	switch {
+	case errors.Is(err, ErrSelf):
 		h.personPage(w, r, a, "You cannot suspend yourself.", "")
 		return
-	}
-	if err := h.svc.SetState(r.Context(), sess.Account.Login, a.ID, auth.StateSuspended, client(r)); err != nil {
+	case errors.Is(err, ErrLastAdmin):
+		h.personPage(w, r, a, "This is the last active admin: make someone else admin first.", "")
+		return
+	case errors.Is(err, ErrState):
+		h.personPage(w, r, a, "Only active or invited accounts can be suspended.", "")
+		return
+	case err != nil && rep.Kind == "":
 		h.fail(w, r, err)
 		return
 	}
-	a.State = auth.StateSuspended
-	h.personPage(w, r, a, "Suspended: signed out everywhere, app passwords revoked, connections closed.", "")
+	a, _ = h.svc.Account(r.Context(), a.ID)
+	notice := "Suspended: signed out everywhere, app passwords revoked, connections closed."
+	if err != nil {
+		notice = "Suspension incomplete: see the report."
+	}
+	h.personPage(w, r, a, notice, rep.Text())
 }
 
 func (h *Handler) reactivate(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -323,11 +423,15 @@ func (h *Handler) reactivate(w http.ResponseWriter, r *http.Request, sess auth.S
 	if !ok {
 		return
 	}
-	if err := h.svc.SetState(r.Context(), sess.Account.Login, a.ID, auth.StateActive, client(r)); err != nil {
-		if errors.Is(err, auth.ErrNeedsFactor) {
-			h.personPage(w, r, a, "This account has no sign-in factor: send a new enrolment link instead.", "")
-			return
-		}
+	_, err := h.ops.Resume(r.Context(), actor(r, sess), a.ID)
+	switch {
+	case errors.Is(err, auth.ErrNeedsFactor):
+		h.personPage(w, r, a, "This account has no sign-in factor: send a new enrolment link instead.", "")
+		return
+	case errors.Is(err, ErrState):
+		h.personPage(w, r, a, humanError(err), "")
+		return
+	case err != nil:
 		h.fail(w, r, err)
 		return
 	}
@@ -393,7 +497,7 @@ func (h *Handler) revokeAppPassword(w http.ResponseWriter, r *http.Request, sess
 
 func humanError(err error) string {
 	msg := err.Error()
-	for _, p := range []string{"auth: invalid input: ", "auth: already exists: "} {
+	for _, p := range []string{"auth: invalid input: ", "auth: already exists: ", "admin: "} {
 		if i := strings.Index(msg, p); i >= 0 {
 			msg = msg[i+len(p):]
 			if p == "auth: already exists: " {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,7 +21,12 @@ import (
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/dns"
 	"github.com/caucus-org/caucus/internal/web"
+	"github.com/caucus-org/caucus/mail/dnsrec"
+	"github.com/caucus-org/caucus/mail/offboard"
+	"github.com/caucus-org/caucus/mail/queue"
+	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -28,14 +34,18 @@ type console struct {
 	env   *authtest.Env
 	ts    *httptest.Server
 	store *store.Store
+	ops   *Ops
+	files *recFiles
+	h     *Handler
 }
 
 func newConsole(t *testing.T) *console { return newConsoleMail(t, false) }
 
-// newConsoleMail builds the console, with the message store when withMail.
+// newConsoleMail builds the console, with the message store, routing and
+// the mail side of offboarding when withMail.
 func newConsoleMail(t *testing.T, withMail bool) *console {
 	t.Helper()
-	env := authtest.New(t, auth.Config{}, store.Component())
+	env := authtest.New(t, auth.Config{}, store.Component(), route.Component(), offboard.Component(), Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	pages, err := login.New(env.Auth, log)
 	if err != nil {
@@ -44,26 +54,39 @@ func newConsoleMail(t *testing.T, withMail bool) *console {
 	mux := http.NewServeMux()
 	pages.Register(mux)
 	ts := httptest.NewUnstartedServer(nil)
-	var ms MailStore
-	var st *store.Store
+	c := &console{env: env, ts: ts, files: &recFiles{}}
+	deps := OpsDeps{Auth: env.Auth, DB: env.DB, Files: c.files, Log: log, Now: env.Clock.Now, BaseURL: "https://caucus.test"}
 	if withMail {
 		blobs, err := blob.Open(filepath.Join(t.TempDir(), "blobs"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		st = store.New(env.DB, blobs, log, store.Options{})
-		ms = st
+		c.store = store.New(env.DB, blobs, log, store.Options{Now: env.Clock.Now})
+		dir := route.New(env.DB, env.Auth, []string{"example.org"}, env.Clock.Now)
+		deps.Mail, deps.Route = c.store, dir
+		deps.MailOffboard = offboard.New(offboard.Config{ExportDir: filepath.Join(t.TempDir(), "exports"), Now: env.Clock.Now},
+			offboard.Deps{DB: env.DB, Store: c.store, Auth: env.Auth, Dir: dir, Log: log})
 	}
-	c, err := New(env.Auth, ms, pages, "https://caucus.test", log)
+	c.ops = NewOps(deps)
+	c.h, err = New(Deps{Ops: c.ops, Login: pages, Log: log,
+		Queue:      emptyQueue{},
+		CertExpiry: func() (time.Time, error) { return env.Clock.Now().Add(10 * 24 * time.Hour), nil },
+		DNS:        &dns.Mock{MX: map[string][]*net.MX{"example.org": {{Host: "mail.example.org.", Pref: 10}}}},
+		Records:    dnsrec.Records("mail.example.org", []string{"example.org"}, nil),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Register(mux)
+	c.h.Register(mux)
 	ts.Config.Handler = web.Secure(mux, 1<<20)
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
-	return &console{env: env, ts: ts, store: st}
+	return c
 }
+
+type emptyQueue struct{}
+
+func (emptyQueue) List(context.Context) ([]queue.Item, error) { return nil, nil }
 
 // do sends a request with u's session cookie and returns status, Location
 // and body.

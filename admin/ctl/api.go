@@ -3,7 +3,8 @@ package ctl
 import "time"
 
 // Operation names and their arguments and results: the wire format shared
-// by the server's handlers and `caucus admin`.
+// by the server's handlers and `caucus admin`. Offboard, suspend and resume
+// answer with package admin's Report, the same report the console shows.
 const (
 	OpInvite   = "invite"
 	OpOffboard = "offboard"
@@ -27,6 +28,8 @@ type InviteArgs struct {
 type InviteResult struct {
 	Link    string    `json:"link"`
 	Expires time.Time `json:"expires"`
+	Mailed  bool      `json:"mailed,omitempty"`
+	MailErr string    `json:"mail_err,omitempty"` // why the link could not be mailed
 }
 
 // AccountArgs names an account.
@@ -38,25 +41,13 @@ type AccountArgs struct {
 type OffboardArgs struct {
 	Login      string `json:"login"`
 	Successor  string `json:"successor,omitempty"`   // gets files, forwarded mail, read access
+	Links      string `json:"links,omitempty"`       // the departing person's shares and links: "move" (default) or "revoke"
 	Forward    bool   `json:"forward,omitempty"`     // forward mail to the successor
 	AutoReply  string `json:"auto_reply,omitempty"`  // answer mail with this text
 	RetainDays int    `json:"retain_days,omitempty"` // keep the mailbox; 0: the default (90)
 	Export     bool   `json:"export,omitempty"`      // write the mailbox as mbox before deletion
 	MailAccess bool   `json:"mail_access,omitempty"` // the successor may read the mailbox
 	DryRun     bool   `json:"dry_run,omitempty"`     // only say what would happen
-}
-
-// Step is one step of an offboarding or other action, as reported.
-type Step struct {
-	Name    string    `json:"name"`
-	Outcome string    `json:"outcome"` // "ok", "fail", "skipped", or "planned" in a dry run
-	Detail  string    `json:"detail,omitempty"`
-	At      time.Time `json:"at,omitzero"`
-}
-
-// Report is the outcome of an action: its steps.
-type Report struct {
-	Steps []Step `json:"steps"`
 }
 
 // Person is one row of the list.

@@ -51,6 +51,7 @@ type Config struct {
 	WriteTimeout time.Duration // write a response; default 30 s
 	OpTimeout    time.Duration // one operation; default 5 minutes (offboarding copies mail)
 	MaxConns     int           // connections at once; default 8
+	MaxResult    int           // bytes of one encoded result; default (and at most) MaxResponse less room for the envelope
 }
 
 func (c *Config) defaults() {
@@ -65,6 +66,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = 8
+	}
+	if c.MaxResult <= 0 || c.MaxResult > MaxResponse-64 {
+		c.MaxResult = MaxResponse - 64
 	}
 }
 
@@ -257,7 +261,7 @@ func (s *Server) handle(line []byte, actor string, log *slog.Logger) Response {
 		log.Error("ctl: encode result", "op", req.Op, "err", err)
 		return Response{Error: "internal error encoding the result"}
 	}
-	if len(b) > MaxResponse-64 {
+	if len(b) > s.cfg.MaxResult {
 		return Response{Error: "result too large; narrow the request"}
 	}
 	log.Info("ctl: operation", "op", req.Op, "duration", time.Since(start))

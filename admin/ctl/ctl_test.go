@@ -274,3 +274,53 @@ func TestActorName(t *testing.T) {
 		t.Errorf("actor: %q", got)
 	}
 }
+
+// TestOpBounds: an operation over its time limit fails, and so does a
+// result over the size bound; the connection keeps working.
+func TestOpBounds(t *testing.T) {
+	t.Parallel()
+	slow := func(ctx context.Context, _ Call) (any, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	big := func(context.Context, Call) (any, error) { return strings.Repeat("x", 2000), nil }
+	_, dir := start(t, Config{OpTimeout: 20 * time.Millisecond, MaxResult: 1000}, map[string]Handler{"slow": slow, "big": big, "echo": echo})
+	c := dial(t, dir)
+	var re *RemoteError
+	if err := c.Call(t.Context(), "slow", nil, nil); !errors.As(err, &re) || !strings.Contains(re.Msg, "deadline exceeded") {
+		t.Errorf("slow op: %v", err)
+	}
+	if err := c.Call(t.Context(), "big", nil, nil); !errors.As(err, &re) || !strings.Contains(re.Msg, "too large") {
+		t.Errorf("big result: %v", err)
+	}
+	if err := c.Call(t.Context(), "echo", nil, nil); err != nil {
+		t.Errorf("after the failures: %v", err)
+	}
+}
+
+// BenchmarkCall is one request and its answer over the socket.
+func BenchmarkCall(b *testing.B) {
+	dir, err := os.MkdirTemp("", "ctl")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	ln, err := Listen(filepath.Join(dir, "data"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := New(Config{}, map[string]Handler{"echo": echo}, nil, nil)
+	go s.Serve(ln)
+	defer s.Shutdown(context.Background())
+	c, err := Dial(b.Context(), filepath.Join(dir, "data"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	args := map[string]string{"say": "hello"}
+	for b.Loop() {
+		if err := c.Call(b.Context(), "echo", args, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

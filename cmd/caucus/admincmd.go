@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/admin/ctl"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/config"
@@ -27,8 +28,8 @@ Run it as the caucus service user (or root).
 
   invite LOGIN [--name N] [--role member|admin] [--groups a,b] [--expires YYYY-MM-DD] [--mail-to ADDR]
                        invite a person; prints the single-use enrolment link
-  offboard LOGIN [--successor LOGIN] [--forward] [--auto-reply TEXT] [--mail-access]
-                 [--retain-days N] [--export] [--dry-run]
+  offboard LOGIN [--successor LOGIN] [--links move|revoke] [--forward] [--auto-reply TEXT]
+                 [--mail-access] [--retain-days N] [--export] [--dry-run]
                        revoke everything, close live connections, hand over; prints the report
   suspend LOGIN        revoke everything and close live connections (reversible)
   resume LOGIN         let a suspended person sign in again
@@ -78,9 +79,13 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // adminCmd runs `caucus admin …`.
 func adminCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		fmt.Fprint(stderr, adminUsage)
 		return errors.New("missing command")
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, adminUsage)
+		return nil
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("admin "+sub, flag.ContinueOnError)
@@ -94,7 +99,7 @@ func adminCmd(args []string, stdout, stderr io.Writer) error {
 	var print func(result []byte) error
 	var (
 		name, role, groups, expires, mailTo *string
-		successor, autoReply                *string
+		successor, autoReply, links         *string
 		forward, mailAccess, export, dryRun *bool
 		retainDays, limit                   *int
 		account, kind, since                *string
@@ -108,6 +113,7 @@ func adminCmd(args []string, stdout, stderr io.Writer) error {
 		mailTo = fs.String("mail-to", "", "also mail the link to this personal address")
 	case "offboard":
 		successor = fs.String("successor", "", "who takes over files and mail")
+		links = fs.String("links", "move", "the person's shares and links: move (to the successor) or revoke")
 		forward = fs.Bool("forward", false, "forward mail to the successor")
 		autoReply = fs.String("auto-reply", "", "answer mail to the address with this text")
 		mailAccess = fs.Bool("mail-access", false, "give the successor a copy of the mailbox to read")
@@ -147,14 +153,20 @@ func adminCmd(args []string, stdout, stderr io.Writer) error {
 		op, req = ctl.OpInvite, a
 		print = printAs(func(r ctl.InviteResult) {
 			fmt.Fprintf(stdout, "invited %s; enrolment link (single use, valid until %s):\n%s\n", pos[0], r.Expires.Local().Format(time.DateTime), r.Link)
+			switch {
+			case r.Mailed:
+				fmt.Fprintf(stdout, "the link was mailed to %s\n", *mailTo)
+			case r.MailErr != "":
+				fmt.Fprintf(stdout, "the link could NOT be mailed (%s): pass it on yourself\n", r.MailErr)
+			}
 		})
 	case "offboard":
-		op, req = ctl.OpOffboard, ctl.OffboardArgs{Login: pos[0], Successor: *successor, Forward: *forward, AutoReply: *autoReply,
+		op, req = ctl.OpOffboard, ctl.OffboardArgs{Login: pos[0], Successor: *successor, Links: *links, Forward: *forward, AutoReply: *autoReply,
 			MailAccess: *mailAccess, RetainDays: *retainDays, Export: *export, DryRun: *dryRun}
-		print = printAs(func(r ctl.Report) { printReport(stdout, r) })
+		print = printReport(stdout)
 	case "suspend", "resume":
 		op, req = sub, ctl.AccountArgs{Login: pos[0]}
-		print = printAs(func(r ctl.Report) { printReport(stdout, r) })
+		print = printReport(stdout)
 	case "list":
 		op = ctl.OpList
 		print = printAs(func(people []ctl.Person) { printPeople(stdout, people) })
@@ -192,6 +204,21 @@ func adminCmd(args []string, stdout, stderr io.Writer) error {
 	return print(raw)
 }
 
+// printReport prints an action's report and fails if a step failed.
+func printReport(w io.Writer) func([]byte) error {
+	return func(b []byte) error {
+		var r admin.Report
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("unexpected answer from the server: %w", err)
+		}
+		fmt.Fprint(w, r.Text())
+		if r.Failed() {
+			return errors.New("some steps failed (see the report above)")
+		}
+		return nil
+	}
+}
+
 // printAs decodes a result as T and prints it with fn.
 func printAs[T any](fn func(T)) func([]byte) error {
 	return func(b []byte) error {
@@ -204,19 +231,6 @@ func printAs[T any](fn func(T)) func([]byte) error {
 		fn(v)
 		return nil
 	}
-}
-
-func printReport(w io.Writer, r ctl.Report) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STEP\tOUTCOME\tWHEN\tDETAIL")
-	for _, s := range r.Steps {
-		when := ""
-		if !s.At.IsZero() {
-			when = s.At.Local().Format(time.TimeOnly)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.Outcome, when, s.Detail)
-	}
-	tw.Flush()
 }
 
 func printPeople(w io.Writer, people []ctl.Person) {

@@ -51,9 +51,13 @@ func TestAuditVerify(t *testing.T) {
 }
 
 // TestAdminCommandLine: usage errors and a server that is not running are
-// told clearly, with a failing exit code.
+// told clearly, with a failing exit code; help is not an error.
 func TestAdminCommandLine(t *testing.T) {
 	t.Parallel()
+	var out, errOut bytes.Buffer
+	if code := run([]string{"admin", "--help"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "offboard LOGIN") {
+		t.Errorf("admin --help: exit %d, %q", code, out.String())
+	}
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		args []string
@@ -66,6 +70,7 @@ func TestAdminCommandLine(t *testing.T) {
 		{[]string{"admin", "list", "--data", dir}, "not running"},
 		{[]string{"admin", "suspend", "anna@example-party.org", "--data", dir}, "not running"},
 		{[]string{"audit"}, "verify"},
+		{[]string{"audit", "verify", "--config", "/nonexistent/caucus.toml"}, "nonexistent"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(tc.args, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), tc.want) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -169,6 +170,8 @@ type server struct {
 	autoreply *autoreply.Responder
 	offboard  *offboard.Service
 	ctl       *ctl.Server // the control socket of `caucus admin`
+
+	ops *admin.Ops // the admin actions the console and `caucus admin` share
 }
 
 // start opens storage, applies migrations, binds the listeners and serves
@@ -192,7 +195,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		return nil, err
 	}
 	comps := []db.Component{audit.Component(), auth.Component(), store.Component(), route.Component(), queue.Component(),
-		autoreply.Component(), offboard.Component(), backup.Component()}
+		autoreply.Component(), offboard.Component(), admin.Component(), backup.Component()}
 	if p, err := backup.BeforeMigrate(ctx, s.db, cfg.DataDir, o.now(), comps...); err != nil {
 		return nil, err
 	} else if p != "" {
@@ -314,7 +317,15 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if err != nil {
 		return nil, err
 	}
-	console, err := admin.New(s.auth, s.mail, pages, s.url, log.With("component", "admin"))
+	s.ops = admin.NewOps(admin.OpsDeps{
+		Auth: s.auth, DB: s.db, Mail: s.mail, Route: s.dir, MailOffboard: s.offboard, Audit: s.audit,
+		Mailer: mailer{s: s, signer: smtp.DKIMSigner{Keys: dkim}}, MailFrom: "postmaster@" + cfg.MailDomains[0],
+		BaseURL: s.url, Log: log.With("component", "admin"), Now: o.now,
+	})
+	console, err := admin.New(admin.Deps{
+		Ops: s.ops, Login: pages, Queue: s.queue, CertExpiry: s.certExpiry,
+		DNS: resolver, Records: dnsrec.Records(cfg.Hostname, cfg.MailDomains, dnsKeys(dkim)), Log: log.With("component", "admin"),
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -355,9 +366,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if err != nil {
 		return nil, err
 	}
-	s.ctl = ctl.New(ctl.Config{}, map[string]ctl.Handler{
-		ctl.OpAudit: ctl.AuditHandler(s.audit),
-	}, s.audit, log.With("component", "ctl"))
+	s.ctl = ctl.New(ctl.Config{}, ctl.Handlers(s.ops, s.audit), s.audit, log.With("component", "ctl"))
 
 	runBackups, err := s.backupSchedule(cfg.Backup, o.now)
 	if err != nil {
@@ -373,6 +382,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	}
 	s.wg.Go(func() { s.autoreply.Run(runCtx) })
 	s.wg.Go(func() { s.offboard.Run(runCtx) })
+	s.wg.Go(func() { s.ops.RunExpiry(runCtx, time.Hour) })
 	s.wg.Go(func() {
 		if err := s.ctl.Serve(ctlLn); err != nil {
 			log.Error("control socket", "err", err)
@@ -445,6 +455,46 @@ func (s *server) deliverLocal(ctx context.Context, rcpt string, msg io.Reader) e
 		return err
 	}
 	_, err = s.mail.Deliver(ctx, t.Accounts, msg)
+	return err
+}
+
+// dnsKeys are the DKIM keys as dnsrec publishes them.
+func dnsKeys(keys map[string][]msgauth.DKIMKey) map[string][]dnsrec.DKIMKey {
+	pub := map[string][]dnsrec.DKIMKey{}
+	for d, ks := range keys {
+		for _, k := range ks {
+			pub[d] = append(pub[d], k)
+		}
+	}
+	return pub
+}
+
+// mailer sends mail the server itself writes (invites) through its own
+// path: DKIM-signed, delivered here or queued.
+type mailer struct {
+	s      *server
+	signer smtp.DKIMSigner
+}
+
+// Send implements admin.Mailer.
+func (m mailer) Send(ctx context.Context, from string, to []string, msg []byte) error {
+	msg, err := m.signer.Sign(ctx, msg)
+	if err != nil {
+		return err
+	}
+	var remote []string
+	for _, rcpt := range to {
+		err := m.s.deliverLocal(ctx, rcpt, bytes.NewReader(msg))
+		if errors.Is(err, queue.ErrNotLocal) {
+			remote = append(remote, rcpt)
+		} else if err != nil {
+			return err
+		}
+	}
+	if len(remote) == 0 {
+		return nil
+	}
+	_, err = m.s.queue.Enqueue(ctx, from, remote, bytes.NewReader(msg))
 	return err
 }
 
@@ -666,4 +716,12 @@ func (s *server) backupSchedule(b config.Backup, now func() time.Time) (func(con
 		return nil, err
 	}
 	return func(ctx context.Context) { svc.Run(ctx, at) }, nil
+}
+
+// certExpiry is the end of the served certificate's validity, for the
+// console's dashboard.
+func (s *server) certExpiry() (time.Time, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.tls.Expiry(ctx)
 }

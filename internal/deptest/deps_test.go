@@ -25,6 +25,7 @@ var allowed = []string{
 	"github.com/go-webauthn/webauthn",
 	"github.com/letsencrypt/pebble/v2", // tests only: in-process ACME server
 	"github.com/pquerna/otp",
+	"github.com/boombuler/barcode",
 	"golang.org/x/crypto",
 	"golang.org/x/net",
 	"golang.org/x/text",

@@ -14,10 +14,12 @@
 //     does not trigger one;
 //   - the same address answers the same sender at most once per
 //     Config.Interval (section 2, "several days");
-//   - the answer goes to the reverse-path (section 4) from the null
-//     reverse-path (section 3.3), with Auto-Submitted: auto-replied
-//     (section 5), In-Reply-To and References (section 3.1.4), and a
-//     subject starting with "Auto:" (section 3.1.5).
+//   - the answer goes to the reverse-path (section 4), from the null
+//     reverse-path so that nothing answers or bounces it back (section 3),
+//     with one recipient (section 3.1.3), a subject starting with "Auto:"
+//     (section 3.1.5), In-Reply-To and References (section 3.1.6, built
+//     as RFC 5322 section 3.6.4 says) and Auto-Submitted: auto-replied
+//     (sections 3.1.7 and 5).
 //
 // Answers are DKIM-signed like all mail caucus sends, delivered at once to
 // local addresses, and otherwise handed to the outbound queue.
@@ -142,16 +144,17 @@ func (r *Responder) Respond(ctx context.Context, from string, rcpts []string, ms
 			continue
 		}
 		seen[address] = true
-		first, err := r.claim(ctx, address, from)
+		claimed, err := r.claim(ctx, address, from)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if !first {
+		if claimed.IsZero() {
 			continue
 		}
 		if err := r.send(ctx, address, acct.DisplayName, from, ar, m.Header); err != nil {
-			errs = append(errs, fmt.Errorf("autoreply: answer as %s: %w", address, err))
+			// Not sent: the next message may try again.
+			errs = append(errs, fmt.Errorf("autoreply: answer as %s: %w", address, err), r.release(ctx, address, from, claimed))
 			continue
 		}
 		r.log.Info("auto-reply sent", "account", acct.Login)
@@ -160,19 +163,31 @@ func (r *Responder) Respond(ctx context.Context, from string, rcpts []string, ms
 	return sent, errors.Join(errs...)
 }
 
-// claim records an answer from address to sender and reports whether none
-// was recorded within the interval: the check and the record are one
-// statement, so two deliveries at once send one answer.
-func (r *Responder) claim(ctx context.Context, address, sender string) (bool, error) {
+// claim records an answer from address to sender if none was recorded
+// within the interval, and returns the time recorded, or zero if there was
+// one: the check and the record are one statement, so two deliveries at
+// once send one answer.
+func (r *Responder) claim(ctx context.Context, address, sender string) (time.Time, error) {
 	now := r.cfg.Now()
 	res, err := r.deps.DB.ExecContext(ctx, `INSERT INTO autoreply_sent (address, sender, sent_at) VALUES (?, ?, ?)
 		ON CONFLICT (address, sender) DO UPDATE SET sent_at = excluded.sent_at WHERE sent_at <= ?`,
 		address, sender, now.Unix(), now.Add(-r.cfg.Interval).Unix())
 	if err != nil {
-		return false, fmt.Errorf("autoreply: record: %w", err)
+		return time.Time{}, fmt.Errorf("autoreply: record: %w", err)
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return time.Time{}, err
+	}
+	return now, nil
+}
+
+// release forgets a claim whose answer could not be sent.
+func (r *Responder) release(ctx context.Context, address, sender string, at time.Time) error {
+	_, err := r.deps.DB.ExecContext(ctx, `DELETE FROM autoreply_sent WHERE address = ? AND sender = ? AND sent_at = ?`, address, sender, at.Unix())
+	if err != nil {
+		return fmt.Errorf("autoreply: release: %w", err)
+	}
+	return nil
 }
 
 // Prune forgets answers older than the interval; Run calls it daily.
@@ -220,7 +235,7 @@ func (r *Responder) send(ctx context.Context, address, name, to string, ar route
 	if r.deps.Queue == nil {
 		return errors.New("autoreply: no queue for other domains")
 	}
-	// RFC 3834 section 3.3: the null reverse-path, so that nothing
+	// The null reverse-path (RFC 3834 section 3), so that nothing
 	// answers the answer and no bounce comes back.
 	_, err = r.deps.Queue.Enqueue(ctx, "", []string{to}, bytes.NewReader(msg))
 	return err
@@ -248,10 +263,12 @@ func (r *Responder) compose(address, name, to string, ar route.AutoReply, orig m
 	fmt.Fprintf(&b, "Date: %s\r\n", r.cfg.Now().Format(time.RFC1123Z))
 	fmt.Fprintf(&b, "Message-ID: <%x@%s>\r\n", id, r.cfg.Hostname)
 	if mid := msgIDs(orig.Get("Message-Id")); len(mid) == 1 {
-		// RFC 3834 section 3.1.4 (and RFC 5322 section 3.6.4).
+		// RFC 3834 section 3.1.6, RFC 5322 section 3.6.4: the parent's
+		// References, or else its In-Reply-To if that names one message,
+		// then its Message-ID.
 		refs := msgIDs(orig.Get("References"))
-		if len(refs) == 0 {
-			refs = msgIDs(orig.Get("In-Reply-To"))
+		if irt := msgIDs(orig.Get("In-Reply-To")); len(refs) == 0 && len(irt) == 1 {
+			refs = irt
 		}
 		refs = append(refs, mid[0])
 		if len(refs) > maxReferences {

@@ -36,7 +36,9 @@ type testEnv struct {
 	bob   *authtest.User
 }
 
-func newEnv(t *testing.T) *testEnv {
+func newEnv(t *testing.T) *testEnv { return newEnvB(t) }
+
+func newEnvB(t testing.TB) *testEnv {
 	t.Helper()
 	a := authtest.New(t, auth.Config{}, store.Component(), route.Component(), queue.Component(), Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -271,5 +273,20 @@ func TestReferencesBounded(t *testing.T) {
 	got := msgIDs(m.Header.Get("References"))
 	if len(got) != maxReferences || got[0] != "<r0@elsewhere.example>" || got[len(got)-1] != "<last@elsewhere.example>" {
 		t.Errorf("References has %d IDs: %v", len(got), got)
+	}
+}
+
+// TestFailedAnswerRetried: an answer that could not be sent is not
+// counted, so the sender's next message tries again.
+func TestFailedAnswerRetried(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	broken := New(Config{Hostname: "mx.example-party.org", Now: e.auth.Clock.Now}, Deps{DB: e.auth.DB, Dir: e.dir}) // no queue
+	if n, err := broken.Respond(ctx, "carol@elsewhere.example", []string{"alice@example-party.org"}, message("")); n != 0 || err == nil {
+		t.Fatalf("Respond without a queue = %d, %v; want an error", n, err)
+	}
+	if n, err := e.r.Respond(ctx, "carol@elsewhere.example", []string{"alice@example-party.org"}, message("")); n != 1 || err != nil {
+		t.Errorf("Respond after the failure = %d, %v; want 1 answer", n, err)
 	}
 }

@@ -1,0 +1,611 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"image/png"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/boombuler/barcode"
+	"github.com/boombuler/barcode/qr"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/web"
+)
+
+// qrDataURL draws s as a QR code (medium error correction) in a PNG and
+// returns it as a data: URL, which the content security policy allows for
+// images.
+func qrDataURL(s string) (template.URL, error) {
+	code, err := qr.Encode(s, qr.M, qr.Auto)
+	if err != nil {
+		return "", fmt.Errorf("admin: qr code: %w", err)
+	}
+	if code, err = barcode.Scale(code, 256, 256); err != nil {
+		return "", fmt.Errorf("admin: qr code: %w", err)
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, code); err != nil {
+		return "", err
+	}
+	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes())), nil
+}
+
+// importCSV previews a CSV upload (a file, or the text carried from the
+// preview) and, with commit set, creates the invites.
+func (h *Handler) importCSV(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	var text string
+	if f, _, err := r.FormFile("file"); err == nil {
+		b, err := io.ReadAll(io.LimitReader(f, MaxCSVBytes+1))
+		f.Close()
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		text = string(b)
+	} else {
+		text = r.PostFormValue("csv")
+	}
+	commit := r.PostFormValue("commit") == "1"
+	pv, err := h.ops.ImportCSV(r.Context(), actor(r, sess), strings.NewReader(text), commit)
+	p := page{Base: h.base(r, "Import people"), CSV: &pv, CSVText: text}
+	code := http.StatusOK
+	switch {
+	case errors.Is(err, ErrCSVTooBig):
+		p.Error = fmt.Sprintf("The file is too big: at most %d rows and %d KB.", MaxCSVRows, MaxCSVBytes>>10)
+		p.CSVText, code = "", http.StatusBadRequest
+	case errors.Is(err, ErrCSVInvalid) && pv.Rows == nil:
+		p.Error = "This is not a CSV file caucus can read: " + err.Error()
+		p.CSVText, code = "", http.StatusBadRequest
+	case errors.Is(err, ErrCSVInvalid):
+		p.Error = "Some rows have errors: fix them in the file and upload it again. Nothing was created."
+		code = http.StatusBadRequest
+	case err != nil && pv.Created == 0:
+		h.fail(w, r, err)
+		return
+	case err != nil:
+		p.Error = fmt.Sprintf("%d invites were created; the rows marked below failed.", pv.Created)
+	case commit:
+		p.Notice = fmt.Sprintf("%d invites created. Give each person their link by a channel you trust.", pv.Created)
+	case pv.Errors > 0:
+		p.Error = fmt.Sprintf("%d rows have errors: fix them in the file and upload it again.", pv.Errors)
+	case len(pv.Rows) > 0:
+		p.Notice = fmt.Sprintf("%d people, no errors. Nothing is created until you confirm.", len(pv.Rows))
+	}
+	h.render(w, r, code, "csv", p)
+}
+
+// dashboard is what the dashboard shows.
+type dashboard struct {
+	People    []PersonSummary
+	Idle      []PersonSummary
+	Expiring  []PersonSummary
+	NoFactor  []PersonSummary // active without a second factor (should not happen)
+	MailUsed  int64
+	FilesUsed int64
+
+	HasQueue    bool
+	QueueItems  int
+	QueueRcpts  int
+	QueueOldest time.Time
+	QueueErr    string
+
+	HasCert  bool
+	CertEnds time.Time
+	CertDays int
+	CertErr  string
+	HasDNS   bool
+}
+
+func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	people, err := h.ops.List(ctx)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	now := h.ops.d.Now()
+	d := &dashboard{People: people, HasDNS: h.d.DNS != nil}
+	for _, p := range people {
+		if p.Idle {
+			d.Idle = append(d.Idle, p)
+		}
+		if p.ExpiringSoon {
+			d.Expiring = append(d.Expiring, p)
+		}
+		if p.State == auth.StateActive && len(p.Kinds) == 0 {
+			d.NoFactor = append(d.NoFactor, p)
+		}
+		d.MailUsed += max(p.MailUsed, 0)
+		d.FilesUsed += max(p.FilesUsed, 0)
+	}
+	if h.d.Queue != nil {
+		d.HasQueue = true
+		items, err := h.d.Queue.List(ctx)
+		if err != nil {
+			d.QueueErr = "could not read the queue"
+			h.log.Error("dashboard: queue", "err", err)
+		}
+		d.QueueItems = len(items)
+		for _, it := range items {
+			d.QueueRcpts += len(it.Rcpts)
+			if d.QueueOldest.IsZero() || it.Created.Before(d.QueueOldest) {
+				d.QueueOldest = it.Created
+			}
+		}
+	}
+	if h.d.CertExpiry != nil {
+		d.HasCert = true
+		end, err := h.d.CertExpiry()
+		if err != nil {
+			d.CertErr = err.Error()
+		} else {
+			d.CertEnds, d.CertDays = end, int(end.Sub(now).Hours()/24)
+		}
+	}
+	p := page{Base: h.base(r, "Dashboard"), Dash: d}
+	if d.HasCert && d.CertErr == "" && d.CertDays < 14 {
+		p.Notice = fmt.Sprintf("The web certificate ends in %d days: check that renewal works.", d.CertDays)
+	}
+	h.render(w, r, http.StatusOK, "dashboard", p)
+}
+
+// MailMB is the mail storage used, in megabytes, for pages.
+func (p PersonSummary) MailMB() string { return mb(p.MailUsed, p.MailQuota) }
+
+// FilesMB is the file storage used, in megabytes, for pages.
+func (p PersonSummary) FilesMB() string { return mb(p.FilesUsed, p.FilesQuota) }
+
+// KindList is the factor kinds as text.
+func (p PersonSummary) KindList() string {
+	if len(p.Kinds) == 0 {
+		return "none"
+	}
+	var s []string
+	for _, k := range p.Kinds {
+		s = append(s, string(k))
+	}
+	return strings.Join(s, ", ")
+}
+
+func mb(used, quota int64) string {
+	if used < 0 {
+		return "–"
+	}
+	s := fmt.Sprintf("%.1f MB", float64(used)/1e6)
+	if quota > 0 {
+		s += fmt.Sprintf(" of %.0f MB (%.0f%%)", float64(quota)/1e6, 100*float64(used)/float64(quota))
+	}
+	return s
+}
+
+// MB formats a byte count for the dashboard.
+func (d *dashboard) MB(n int64) string { return mb(n, 0) }
+
+func (h *Handler) dnsPage(w http.ResponseWriter, r *http.Request) {
+	if h.d.DNS == nil {
+		web.Error(w, r, http.StatusNotFound)
+		return
+	}
+	checks := CheckDNS(r.Context(), h.d.DNS, h.d.Records)
+	p := page{Base: h.base(r, "DNS checks"), DNS: checks}
+	bad := 0
+	for _, c := range checks {
+		if !c.OK {
+			bad++
+		}
+	}
+	if bad == 0 {
+		p.Notice = "Every record caucus needs is published."
+	}
+	h.render(w, r, http.StatusOK, "dns", p)
+}
+
+// offboardForm is the offboarding page's form.
+type offboardForm struct {
+	Successor  int64
+	Links      string // "move" or "revoke"
+	Forward    bool
+	AutoReply  string
+	RetainDays int
+	Export     bool
+	Read       bool
+}
+
+// options are the form's choices for Ops.
+func (f offboardForm) options() OffboardOptions {
+	o := OffboardOptions{Successor: f.Successor, Forward: f.Forward, AutoReply: f.AutoReply, RetainDays: f.RetainDays, Export: f.Export, SuccessorRead: f.Read}
+	if f.Links == "revoke" {
+		o.Links = LinksRevoke
+	}
+	return o
+}
+
+func parseOffboardForm(r *http.Request) (offboardForm, error) {
+	f := offboardForm{Links: r.FormValue("links"), Forward: r.FormValue("forward") == "1", AutoReply: strings.TrimSpace(r.FormValue("autoreply")),
+		Export: r.FormValue("export") == "1", Read: r.FormValue("read") == "1", RetainDays: DefaultRetentionDays}
+	if f.Links == "" {
+		f.Links = "move"
+	}
+	if f.Links != "move" && f.Links != "revoke" {
+		return f, fmt.Errorf("%w: links", ErrBadOptions)
+	}
+	if s := r.FormValue("successor"); s != "" && s != "0" {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return f, ErrSuccessor
+		}
+		f.Successor = id
+	}
+	if s := strings.TrimSpace(r.FormValue("retain")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return f, fmt.Errorf("%w: retention must be a number of days", ErrBadOptions)
+		}
+		f.RetainDays = n
+	}
+	return f, nil
+}
+
+// offboardPage shows the options and, once chosen (plan=1), exactly what
+// will happen, with the button that does it.
+func (h *Handler) offboardPage(w http.ResponseWriter, r *http.Request) {
+	a, ok := h.account(w, r)
+	if !ok {
+		return
+	}
+	f, ferr := parseOffboardForm(r)
+	p := page{Base: h.base(r, "Offboard "+a.DisplayName), Person: personRow{Account: a}, Offboard: f}
+	others, err := h.successors(r.Context(), a.ID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	p.Others = others
+	code := http.StatusOK
+	if r.FormValue("plan") == "1" || ferr != nil {
+		plan, err := h.ops.PlanOffboard(r.Context(), a.ID, f.options())
+		if ferr != nil {
+			err = ferr
+		}
+		if err != nil {
+			if msg, ok := offboardRefusal(err); ok {
+				p.Error, code = msg, http.StatusBadRequest
+			} else {
+				h.fail(w, r, err)
+				return
+			}
+		} else {
+			p.Plan = &plan
+		}
+	}
+	h.render(w, r, code, "offboard", p)
+}
+
+func offboardRefusal(err error) (string, bool) {
+	switch {
+	case errors.Is(err, ErrLastAdmin):
+		return "This is the last active admin: make someone else admin first.", true
+	case errors.Is(err, ErrSelf):
+		return "You cannot offboard yourself.", true
+	case errors.Is(err, ErrSuccessor):
+		return "The successor must be another active account.", true
+	case errors.Is(err, ErrState):
+		return "This account is already offboarded.", true
+	case errors.Is(err, ErrBadOptions):
+		return humanError(err), true
+	}
+	return "", false
+}
+
+// successors lists the accounts that may take over: active, not the one
+// leaving.
+func (h *Handler) successors(ctx context.Context, leaving int64) ([]auth.Account, error) {
+	accts, err := h.svc.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(accts, func(a auth.Account) bool { return a.ID == leaving || a.State != auth.StateActive }), nil
+}
+
+func (h *Handler) offboard(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	a, ok := h.account(w, r)
+	if !ok {
+		return
+	}
+	f, err := parseOffboardForm(r)
+	var plan OffboardPlan
+	if err == nil {
+		plan, err = h.ops.PlanOffboard(r.Context(), a.ID, f.options())
+	}
+	var rep Report
+	if err == nil {
+		rep, err = h.ops.Offboard(r.Context(), actor(r, sess), plan)
+	}
+	if rep.Kind == "" {
+		if msg, ok := offboardRefusal(err); ok {
+			p := page{Base: h.base(r, "Offboard "+a.DisplayName), Person: personRow{Account: a}, Offboard: f}
+			p.Error = msg
+			h.render(w, r, http.StatusBadRequest, "offboard", p)
+			return
+		}
+		h.fail(w, r, err)
+		return
+	}
+	p := page{Base: h.base(r, "Offboarding report"), Rep: &rep}
+	if err != nil {
+		p.Error = "Some steps failed: see below. Everything else was done."
+	} else {
+		p.Notice = a.DisplayName + " is offboarded."
+	}
+	h.render(w, r, http.StatusOK, "report", p)
+}
+
+// report shows a saved report, or downloads it (format=text or json).
+func (h *Handler) report(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		web.Error(w, r, http.StatusNotFound)
+		return
+	}
+	rep, err := h.ops.Report(r.Context(), id)
+	if errors.Is(err, auth.ErrNotFound) {
+		web.Error(w, r, http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	name := fmt.Sprintf("caucus-%s-%d", strings.ReplaceAll(rep.Kind, ".", "-"), rep.ID)
+	switch r.URL.Query().Get("format") {
+	case "text":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.txt"`)
+		io.WriteString(w, rep.Text())
+	case "json":
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.json"`)
+		w.Write(rep.JSON())
+	default:
+		h.render(w, r, http.StatusOK, "report", page{Base: h.base(r, "Report"), Rep: &rep})
+	}
+}
+
+// groupRow is a group as the groups page shows it.
+type groupRow struct {
+	Name    string
+	Address string // the group's list address; "" without mail
+	Members []auth.Account
+}
+
+func (h *Handler) groups(w http.ResponseWriter, r *http.Request) {
+	h.groupsPage(w, r, http.StatusOK, "", "")
+}
+
+func (h *Handler) groupsPage(w http.ResponseWriter, r *http.Request, code int, errMsg, notice string) {
+	ctx := r.Context()
+	gs, err := h.svc.Groups(ctx)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	accts, err := h.svc.Accounts(ctx)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	byLogin := map[string]auth.Account{}
+	for _, a := range accts {
+		byLogin[a.Login] = a
+	}
+	domain := ""
+	if h.ops.d.Route != nil {
+		if ds := h.ops.d.Route.OwnDomains(); len(ds) > 0 {
+			domain = ds[0]
+		}
+	}
+	p := page{Base: h.base(r, "Groups"), Others: accts}
+	p.Error, p.Notice = errMsg, notice
+	for _, g := range gs {
+		row := groupRow{Name: g.Name}
+		if domain != "" {
+			row.Address = g.Name + "@" + domain
+		}
+		for _, m := range g.Members {
+			row.Members = append(row.Members, byLogin[m])
+		}
+		p.AllGroups = append(p.AllGroups, row)
+	}
+	h.render(w, r, code, "groups", p)
+}
+
+func (h *Handler) groupError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, auth.ErrInvalid) || errors.Is(err, auth.ErrExists) || errors.Is(err, auth.ErrNotFound) {
+		h.groupsPage(w, r, http.StatusBadRequest, humanError(err), "")
+		return
+	}
+	h.fail(w, r, err)
+}
+
+func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	if err := h.svc.CreateGroup(r.Context(), sess.Account.Login, name); err != nil {
+		h.groupError(w, r, err)
+		return
+	}
+	h.groupsPage(w, r, http.StatusOK, "", "Group "+strings.ToLower(name)+" created.")
+}
+
+func (h *Handler) renameGroup(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	to := strings.TrimSpace(r.PostFormValue("to"))
+	if err := h.svc.RenameGroup(r.Context(), sess.Account.Login, r.PathValue("name"), to); err != nil {
+		h.groupError(w, r, err)
+		return
+	}
+	h.groupsPage(w, r, http.StatusOK, "", "Group renamed; its mail address is now "+strings.ToLower(to)+"@….")
+}
+
+func (h *Handler) addMember(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	ctx := r.Context()
+	group := r.PathValue("name")
+	if _, ok, err := h.svc.GroupMembers(ctx, group); err != nil || !ok {
+		h.groupError(w, r, cmpOr(err, fmt.Errorf("group %s: %w", group, auth.ErrNotFound)))
+		return
+	}
+	a, err := h.svc.AccountByLogin(ctx, auth.NormalizeLogin(r.PostFormValue("login")))
+	if err == nil {
+		err = h.svc.AddToGroup(ctx, sess.Account.Login, group, a.ID)
+	}
+	if err != nil {
+		h.groupError(w, r, err)
+		return
+	}
+	h.groupsPage(w, r, http.StatusOK, "", a.DisplayName+" added to "+group+".")
+}
+
+func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	a, ok := h.account(w, r)
+	if !ok {
+		return
+	}
+	if err := h.svc.RemoveFromGroup(r.Context(), sess.Account.Login, r.PathValue("name"), a.ID); err != nil {
+		h.groupError(w, r, err)
+		return
+	}
+	h.groupsPage(w, r, http.StatusOK, "", a.DisplayName+" removed from "+r.PathValue("name")+".")
+}
+
+func cmpOr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// auditView is the audit page: the filter, the records and the chain.
+type auditView struct {
+	Account, Kind, Since, Until string
+	Records                     []audit.Record
+	Next                        string // query of the next (older) page; "" at the end
+	CSV                         string // query of the CSV export of this filter
+	ChainOK                     bool
+	ChainN                      int
+	ChainErr                    string
+}
+
+// auditPageSize is how many records the audit page shows at a time.
+const auditPageSize = 200
+
+func auditFilter(q url.Values) (audit.Filter, *auditView, error) {
+	v := &auditView{Account: strings.TrimSpace(q.Get("account")), Kind: strings.TrimSpace(q.Get("kind")), Since: q.Get("since"), Until: q.Get("until")}
+	f := audit.Filter{Account: v.Account, Kind: v.Kind}
+	var err error
+	if v.Since != "" {
+		if f.Since, err = time.ParseInLocation(time.DateOnly, v.Since, time.Local); err != nil {
+			return f, v, err
+		}
+	}
+	if v.Until != "" {
+		if f.Until, err = time.ParseInLocation(time.DateOnly, v.Until, time.Local); err != nil {
+			return f, v, err
+		}
+		f.Until = f.Until.AddDate(0, 0, 1) // through that day
+	}
+	if b := q.Get("before"); b != "" {
+		if f.BeforeID, err = strconv.ParseInt(b, 10, 64); err != nil {
+			return f, v, err
+		}
+	}
+	return f, v, nil
+}
+
+func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	f, v, err := auditFilter(r.URL.Query())
+	p := page{Base: h.base(r, "Audit log"), Audit: v}
+	if err != nil {
+		p.Error = "Dates must look like 2026-06-30."
+		h.render(w, r, http.StatusBadRequest, "audit", p)
+		return
+	}
+	f.Limit = auditPageSize
+	if v.Records, err = h.ops.d.Audit.List(ctx, f); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	q := url.Values{}
+	for k, s := range map[string]string{"account": v.Account, "kind": v.Kind, "since": v.Since, "until": v.Until} {
+		if s != "" {
+			q.Set(k, s)
+		}
+	}
+	v.CSV = q.Encode()
+	if len(v.Records) == auditPageSize {
+		q.Set("before", strconv.FormatInt(v.Records[len(v.Records)-1].ID, 10))
+		v.Next = q.Encode()
+	}
+	v.ChainN, err = h.ops.d.Audit.Verify(ctx)
+	var be *audit.BrokenError
+	switch {
+	case errors.As(err, &be):
+		v.ChainErr = fmt.Sprintf("record %d: %s", be.ID, be.Reason)
+	case err != nil:
+		h.fail(w, r, err)
+		return
+	default:
+		v.ChainOK = true
+	}
+	h.render(w, r, http.StatusOK, "audit", p)
+}
+
+func (h *Handler) auditCSV(w http.ResponseWriter, r *http.Request) {
+	f, _, err := auditFilter(r.URL.Query())
+	if err != nil {
+		web.Error(w, r, http.StatusBadRequest)
+		return
+	}
+	f.Limit = audit.MaxLimit
+	var b bytes.Buffer // whole, so that a failure is a 500 and not half a file
+	if err := h.ops.d.Audit.WriteCSV(r.Context(), &b, f); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="caucus-audit.csv"`)
+	b.WriteTo(w)
+}
+
+// incident switches incident mode. Switching it on ends the admin's own
+// session too: they sign in again, afresh.
+func (h *Handler) incident(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	on := r.PostFormValue("on") == "1"
+	rep, err := h.ops.Incident(r.Context(), actor(r, sess), on)
+	if errors.Is(err, ErrState) {
+		http.Redirect(w, r, "/admin", http.StatusSeeOther)
+		return
+	}
+	if err != nil && rep.Kind == "" {
+		h.fail(w, r, err)
+		return
+	}
+	if on {
+		http.Redirect(w, r, "/login?next=/admin", http.StatusSeeOther)
+		return
+	}
+	p := page{Base: h.base(r, "Incident mode lifted"), Rep: &rep}
+	h.render(w, r, http.StatusOK, "report", p)
+}

@@ -1,0 +1,364 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/authtest"
+	"github.com/caucus-org/caucus/auth/login"
+	"github.com/caucus-org/caucus/internal/audit"
+)
+
+// fill puts real values into a route pattern's wildcards.
+func fill(pattern string, id int64) (method, path string) {
+	method, path, _ = strings.Cut(pattern, " ")
+	r := strings.NewReplacer("{id}", itoa(id), "{ap}", "1", "{name}", "press")
+	return method, r.Replace(path)
+}
+
+// TestEveryRouteRefuses: a signed-out visitor is sent to sign in, a member
+// is refused, and neither changes anything, on every console route.
+func TestEveryRouteRefuses(t *testing.T) {
+	t.Parallel()
+	c := newConsoleMail(t, true)
+	ctx := t.Context()
+	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	member := c.env.User(t, "vol@example.org", auth.RoleMember)
+	other := c.env.User(t, "other@example.org", auth.RoleMember)
+	if err := c.env.Auth.AddToGroup(ctx, "test", "press", other.Account.ID); err != nil {
+		t.Fatal(err)
+	}
+	before, err := c.env.Audit.List(ctx, audit.Filter{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := c.h.routes()
+	if len(routes) < 20 {
+		t.Fatalf("only %d routes", len(routes))
+	}
+	for pattern := range routes {
+		method, path := fill(pattern, other.Account.ID)
+		var form url.Values
+		if method == "POST" {
+			form = url.Values{"csrf": {c.csrf(t, member)}, "on": {"1"}, "name": {"newgroup"}, "to": {"renamed"}, "login": {"vol@example.org"}}
+		}
+		code, loc, _ := c.do(t, nil, method, path, form)
+		if code != http.StatusSeeOther || !strings.HasPrefix(loc, "/login") {
+			t.Errorf("signed out %s: %d %q, want a redirect to /login", pattern, code, loc)
+		}
+		if code, _, _ := c.do(t, member, method, path, form); code != http.StatusForbidden {
+			t.Errorf("member %s: %d, want 403", pattern, code)
+		}
+	}
+	after, err := c.env.Audit.List(ctx, audit.Filter{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after[0].ID != before[0].ID {
+		t.Errorf("refused requests left audit records, the newest: %+v", after[0])
+	}
+	if a, _ := c.env.Auth.Account(ctx, other.Account.ID); a.State != auth.StateActive {
+		t.Errorf("state changed to %s", a.State)
+	}
+	if st, _ := c.ops.IncidentState(ctx); st.On {
+		t.Error("a member switched incident mode on")
+	}
+	// The admin reaches every page.
+	for pattern := range routes {
+		if method, path := fill(pattern, other.Account.ID); method == "GET" && !strings.Contains(pattern, "reports") {
+			if code, _, body := c.do(t, admin, method, path, nil); code != http.StatusOK {
+				t.Errorf("admin %s: %d\n%s", pattern, code, body)
+			}
+		}
+	}
+}
+
+func TestConsoleOffboard(t *testing.T) {
+	t.Parallel()
+	c := newConsoleMail(t, true)
+	ctx := t.Context()
+	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	alice := c.env.User(t, "alice@example.org", auth.RoleMember)
+	bob := c.env.User(t, "bob@example.org", auth.RoleMember)
+	secret := c.env.AppPassword(t, alice, "phone", auth.ScopeMail)
+	g, err := c.env.Auth.AppPassword(ctx, alice.Account.Login, secret, auth.ScopeMail, auth.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, release := c.env.Auth.Connect(context.Background(), g)
+	defer release()
+
+	base := "/admin/people/" + itoa(alice.Account.ID) + "/offboard"
+	q := url.Values{"plan": {"1"}, "successor": {itoa(bob.Account.ID)}, "links": {"revoke"}, "forward": {"1"}, "autoreply": {"Gone; write to Bob."}, "retain": {"30"}, "read": {"1"}}
+	code, _, body := c.do(t, admin, "GET", base+"?"+q.Encode(), nil)
+	if code != http.StatusOK || !strings.Contains(body, `id="plan"`) || !strings.Contains(body, "kept 30 days") || !strings.Contains(body, "links revoked") {
+		t.Fatalf("plan page: %d\n%s", code, body)
+	}
+	if live.Err() != nil {
+		t.Fatal("showing the plan changed something")
+	}
+	form := url.Values{"csrf": {c.csrf(t, admin)}}
+	for k, v := range q {
+		form[k] = v
+	}
+	code, _, body = c.do(t, admin, "POST", base, form)
+	if code != http.StatusOK || !strings.Contains(body, "is offboarded") || strings.Contains(body, ">failed<") {
+		t.Fatalf("offboard: %d\n%s", code, body)
+	}
+	cut(t, "offboarded from the console", live)
+	if calls := c.files.Calls(); len(calls) != 1 || !strings.HasSuffix(calls[0], "links=revoke") {
+		t.Errorf("files: %v", calls)
+	}
+	// The report downloads as text and JSON.
+	recs, _ := c.env.Audit.List(ctx, audit.Filter{Kind: "admin.offboard", Account: alice.Account.Login})
+	id := ""
+	for _, r := range recs {
+		if r.Kind == "admin.offboard" {
+			id = strings.TrimPrefix(strings.Fields(r.Detail)[0], "report=")
+		}
+	}
+	code, _, text := c.do(t, admin, "GET", "/admin/reports/"+id+"?format=text", nil)
+	if code != http.StatusOK || !strings.Contains(text, "mail forwarded: to bob@example.org") || !strings.Contains(text, "By:      boss@example.org") {
+		t.Errorf("text report %s: %d\n%s", id, code, text)
+	}
+	if code, _, js := c.do(t, admin, "GET", "/admin/reports/"+id+"?format=json", nil); code != http.StatusOK || !strings.Contains(js, `"kind": "offboard"`) {
+		t.Errorf("json report: %d\n%s", code, js)
+	}
+	// Offboarding again, or the last admin, is refused with words.
+	if code, _, _ := c.do(t, admin, "POST", base, form); code != http.StatusBadRequest {
+		t.Errorf("second offboarding: %d", code)
+	}
+	q = url.Values{"plan": {"1"}}
+	if code, _, body := c.do(t, admin, "GET", "/admin/people/"+itoa(admin.Account.ID)+"/offboard?"+q.Encode(), nil); code != http.StatusBadRequest || !strings.Contains(body, "last active admin") {
+		t.Errorf("last admin: %d", code)
+	}
+}
+
+func TestConsoleSuspendLastAdmin(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	second := c.env.User(t, "second@example.org", auth.RoleAdmin)
+	// second suspends boss: fine; then second is the last admin and boss's
+	// account cannot suspend (it is signed out anyway).
+	code, _, body := c.do(t, second, "POST", "/admin/people/"+itoa(admin.Account.ID)+"/suspend", url.Values{"csrf": {c.csrf(t, second)}})
+	if code != http.StatusOK || !strings.Contains(body, "access revoked") {
+		t.Fatalf("suspend: %d\n%s", code, body)
+	}
+	if err := c.env.Auth.SetState(t.Context(), "test", admin.Account.ID, auth.StateActive, auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	c.env.SignIn(t, admin)
+	if err := c.env.Auth.SetState(t.Context(), "test", second.Account.ID, auth.StateSuspended, auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, body = c.do(t, admin, "POST", "/admin/people/"+itoa(admin.Account.ID)+"/suspend", url.Values{"csrf": {c.csrf(t, admin)}})
+	if !strings.Contains(body, "cannot suspend yourself") {
+		t.Errorf("self suspension not refused:\n%s", body)
+	}
+}
+
+func multipartCSV(t *testing.T, csrf, data string) (io.Reader, string) {
+	t.Helper()
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	mw.WriteField("csrf", csrf)
+	fw, err := mw.CreateFormFile("file", "people.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(fw, data)
+	mw.Close()
+	return &b, mw.FormDataContentType()
+}
+
+func (c *console) post(t *testing.T, u *authtest.User, path string, body io.Reader, ctype string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "POST", c.ts.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", ctype)
+	req.AddCookie(&http.Cookie{Name: login.SessionCookie, Value: u.Session})
+	res, err := c.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func TestConsoleCSVImport(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	ctx := t.Context()
+	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	bad := "anna@example.org,Anna\nnot-an-address,Ben\nanna@example.org,Anna again\n"
+	body, ctype := multipartCSV(t, c.csrf(t, admin), bad)
+	code, page := c.post(t, admin, "/admin/invites/csv", body, ctype)
+	if code != http.StatusOK || !strings.Contains(page, "2 rows have errors") || !strings.Contains(page, "also on line 1") || strings.Contains(page, `id="importcommit"`) {
+		t.Fatalf("preview with errors: %d\n%s", code, page)
+	}
+	if _, err := c.env.Auth.AccountByLogin(ctx, "anna@example.org"); !errors.Is(err, auth.ErrNotFound) {
+		t.Fatal("the preview created an account")
+	}
+	good := "login,name,role,groups\nanna@example.org,Anna,member,press\nben@example.org,Ben,,\n"
+	body, ctype = multipartCSV(t, c.csrf(t, admin), good)
+	code, page = c.post(t, admin, "/admin/invites/csv", body, ctype)
+	if code != http.StatusOK || !strings.Contains(page, `id="importcommit"`) {
+		t.Fatalf("preview: %d\n%s", code, page)
+	}
+	code, _, page = c.do(t, admin, "POST", "/admin/invites/csv", url.Values{"csrf": {c.csrf(t, admin)}, "commit": {"1"}, "csv": {good}})
+	if code != http.StatusOK || len(linkRE.FindAllString(page, -1)) != 2 {
+		t.Fatalf("commit: %d\n%s", code, page)
+	}
+	for _, l := range []string{"anna@example.org", "ben@example.org"} {
+		if a, err := c.env.Auth.AccountByLogin(ctx, l); err != nil || a.State != auth.StateInvited {
+			t.Errorf("%s: %+v, %v", l, a, err)
+		}
+	}
+}
+
+func TestConsoleInviteQR(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	form := url.Values{"csrf": {c.csrf(t, admin)}, "login": {"anna@example.org"}, "name": {"Anna"}, "role": {"member"}}
+	code, _, body := c.do(t, admin, "POST", "/admin/invites", form)
+	if code != http.StatusOK || !strings.Contains(body, `src="data:image/png;base64,`) || linkRE.FindString(body) == "" {
+		t.Fatalf("invite page: %d, want link and QR code\n%s", code, body)
+	}
+	// Mailing needs a mailer; this console has none: refused in words.
+	form.Set("login", "ben@example.org")
+	form.Set("mail_to", "ben@home.example")
+	if code, _, body := c.do(t, admin, "POST", "/admin/invites", form); code != http.StatusBadRequest || !strings.Contains(body, `class="error"`) {
+		t.Errorf("mail without mailer: %d", code)
+	}
+}
+
+func TestConsoleIncident(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	ctx := t.Context()
+	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	member := c.env.User(t, "vol@example.org", auth.RoleMember)
+	secret := c.env.AppPassword(t, member, "phone", auth.ScopeMail)
+	code, loc, _ := c.do(t, admin, "POST", "/admin/incident", url.Values{"csrf": {c.csrf(t, admin)}, "on": {"1"}})
+	if code != http.StatusSeeOther || !strings.HasPrefix(loc, "/login") {
+		t.Fatalf("incident on: %d %q", code, loc)
+	}
+	// Everyone is out: the admin too, the member's browser and phone.
+	for _, u := range []*authtest.User{admin, member} {
+		if code, loc, _ := c.do(t, u, "GET", "/account", nil); code != http.StatusSeeOther || !strings.HasPrefix(loc, "/login") {
+			t.Errorf("%s after incident: %d %q", u.Account.Login, code, loc)
+		}
+	}
+	if _, err := c.env.Auth.AppPassword(ctx, member.Account.Login, secret, auth.ScopeMail, auth.Client{}); err == nil {
+		t.Error("app password works during the incident")
+	}
+	c.env.SignIn(t, admin)
+	code, _, body := c.do(t, admin, "GET", "/admin", nil)
+	if code != http.StatusOK || !strings.Contains(body, "Incident mode is on since") || !strings.Contains(body, `id="incidentoff"`) {
+		t.Fatalf("dashboard during incident: %d", code)
+	}
+	code, _, body = c.do(t, admin, "POST", "/admin/incident", url.Values{"csrf": {c.csrf(t, admin)}, "on": {"0"}})
+	if code != http.StatusOK || strings.Contains(body, "Incident mode is on") {
+		t.Fatalf("lift: %d\n%s", code, body)
+	}
+	if calls := c.files.Calls(); !slices.Equal(calls, []string{"suspend-links boss@example.org", "resume-links boss@example.org"}) {
+		t.Errorf("files: %v", calls)
+	}
+}
+
+func TestConsoleGroups(t *testing.T) {
+	t.Parallel()
+	c := newConsoleMail(t, true)
+	ctx := t.Context()
+	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	vol := c.env.User(t, "vol@example.org", auth.RoleMember)
+	post := func(path string, v url.Values) (int, string) {
+		v.Set("csrf", c.csrf(t, admin))
+		code, _, body := c.do(t, admin, "POST", path, v)
+		return code, body
+	}
+	if code, body := post("/admin/groups", url.Values{"name": {"Press"}}); code != http.StatusOK || !strings.Contains(body, "press@example.org") {
+		t.Fatalf("create: %d\n%s", code, body)
+	}
+	if code, _ := post("/admin/groups", url.Values{"name": {"press"}}); code != http.StatusBadRequest {
+		t.Errorf("duplicate: %d", code)
+	}
+	if code, _ := post("/admin/groups", url.Values{"name": {"Bad Name!"}}); code != http.StatusBadRequest {
+		t.Errorf("bad name: %d", code)
+	}
+	if code, _ := post("/admin/groups/press/members", url.Values{"login": {"vol@example.org"}}); code != http.StatusOK {
+		t.Errorf("add: %d", code)
+	}
+	if code, body := post("/admin/groups/press/rename", url.Values{"to": {"media"}}); code != http.StatusOK || !strings.Contains(body, "media@example.org") {
+		t.Errorf("rename: %d", code)
+	}
+	if gs, _ := c.env.Auth.GroupsOf(ctx, vol.Account.ID); !slices.Equal(gs, []string{"media"}) {
+		t.Errorf("groups after rename %v", gs)
+	}
+	if code, _ := post("/admin/groups/media/members/"+itoa(vol.Account.ID)+"/remove", url.Values{}); code != http.StatusOK {
+		t.Errorf("remove: %d", code)
+	}
+	if gs, _ := c.env.Auth.GroupsOf(ctx, vol.Account.ID); len(gs) != 0 {
+		t.Errorf("groups after removal %v", gs)
+	}
+	for _, kind := range []string{"group.create", "group.rename", "group.add", "group.remove"} {
+		if recs, _ := c.env.Audit.List(ctx, audit.Filter{Kind: kind}); len(recs) == 0 || recs[0].Actor != "boss@example.org" {
+			t.Errorf("audit %s: %+v", kind, recs)
+		}
+	}
+}
+
+func TestConsoleAudit(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	ctx := t.Context()
+	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	c.env.User(t, "vol@example.org", auth.RoleMember)
+	code, _, body := c.do(t, admin, "GET", "/admin/audit?account=vol%40example.org&kind=invite.", nil)
+	if code != http.StatusOK || !strings.Contains(body, "Chain intact") || !strings.Contains(body, "invite.create") || strings.Contains(body, "login.password") {
+		t.Fatalf("audit page: %d\n%s", code, body)
+	}
+	code, _, csv := c.do(t, admin, "GET", "/admin/audit.csv?account=vol%40example.org", nil)
+	if code != http.StatusOK || !strings.Contains(csv, "invite.create") || strings.Contains(csv, "boss@example.org,,") {
+		t.Errorf("csv: %d\n%s", code, csv)
+	}
+	if code, _, _ := c.do(t, admin, "GET", "/admin/audit?since=yesterday", nil); code != http.StatusBadRequest {
+		t.Errorf("bad date: %d", code)
+	}
+	recs, _ := c.env.Audit.List(ctx, audit.Filter{Kind: "invite.create", Account: "vol@example.org"})
+	if _, err := c.env.DB.ExecContext(ctx, `UPDATE audit_log SET detail = 'nothing to see' WHERE id = ?`, recs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	code, _, body = c.do(t, admin, "GET", "/admin/audit", nil)
+	if code != http.StatusOK || !strings.Contains(body, "The chain is broken at record "+itoa(recs[0].ID)) {
+		t.Errorf("edited record not named: %d\n%s", code, body)
+	}
+}
+
+func TestConsoleDNS(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	code, _, body := c.do(t, admin, "GET", "/admin/dns", nil)
+	if code != http.StatusOK {
+		t.Fatalf("dns page: %d", code)
+	}
+	// The mock resolver has the MX and nothing else.
+	if !strings.Contains(body, "MX example.org. <span>✓</span>") || !strings.Contains(body, "Publish _dmarc.example.org. TXT") {
+		t.Errorf("dns page:\n%s", body)
+	}
+}

@@ -1,0 +1,127 @@
+package admin
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/db"
+)
+
+// Component returns the console's tables: saved reports and the incident
+// switch.
+func Component() db.Component {
+	return db.Component{Name: "admin", Migrations: []db.Migration{{Version: 1, SQL: `
+CREATE TABLE admin_reports (
+	id      INTEGER PRIMARY KEY,
+	at      INTEGER NOT NULL,
+	kind    TEXT NOT NULL,
+	actor   TEXT NOT NULL,
+	subject TEXT NOT NULL,
+	report  BLOB NOT NULL -- JSON of a Report
+);
+CREATE INDEX admin_reports_subject ON admin_reports(subject, id);
+CREATE TABLE admin_incident (
+	id    INTEGER PRIMARY KEY CHECK (id = 1),
+	since INTEGER NOT NULL,
+	actor TEXT NOT NULL
+);
+`}}}
+}
+
+// IncidentState says whether incident mode is on, since when and by whom.
+type IncidentState struct {
+	On    bool
+	Since time.Time
+	By    string
+}
+
+// Incident returns whether incident mode is on.
+func (o *Ops) IncidentState(ctx context.Context) (IncidentState, error) {
+	if o.d.DB == nil {
+		return IncidentState{}, nil
+	}
+	var st IncidentState
+	var since int64
+	err := o.d.DB.QueryRowContext(ctx, `SELECT since, actor FROM admin_incident WHERE id = 1`).Scan(&since, &st.By)
+	if errors.Is(err, sql.ErrNoRows) {
+		return IncidentState{}, nil
+	}
+	if err != nil {
+		return IncidentState{}, fmt.Errorf("admin: incident state: %w", err)
+	}
+	st.On, st.Since = true, time.Unix(since, 0)
+	return st, nil
+}
+
+// Incident switches incident mode on or off. On: everyone is signed out
+// (admins included, who then sign in afresh), every app password is
+// revoked and every live connection closed, and every public file link is
+// suspended; switching it on again repeats the sweep. Off: public links
+// work again; app passwords stay revoked (devices get new ones).
+func (o *Ops) Incident(ctx context.Context, actor Actor, on bool) (Report, error) {
+	if o.d.DB == nil {
+		return Report{}, fmt.Errorf("%w: incident mode needs the database", ErrNotAvailable)
+	}
+	st, err := o.IncidentState(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	if !on && !st.On {
+		return Report{}, fmt.Errorf("%w: incident mode is not on", ErrState)
+	}
+	if !on {
+		r := o.newRun("incident.off", actor, "")
+		r.step("public links resumed", func() (string, error) {
+			if o.d.Files == nil {
+				return "", filesMissing
+			}
+			n, err := o.d.Files.ResumePublicLinks(ctx, actor.Login)
+			return fmt.Sprintf("%d links", n), err
+		})
+		r.step("incident mode off", func() (string, error) {
+			_, err := o.d.DB.ExecContext(ctx, `DELETE FROM admin_incident WHERE id = 1`)
+			return fmt.Sprintf("was on since %s, by %s", st.Since.UTC().Format(time.RFC3339), st.By), err
+		})
+		rep := r.finish(ctx, actor)
+		return rep, reportErr(rep)
+	}
+	r := o.newRun("incident.on", actor, "")
+	// The switch is recorded first, so that the banner shows and a crash
+	// half-way leaves it on.
+	r.step("incident mode on", func() (string, error) {
+		_, err := o.d.DB.ExecContext(ctx, `INSERT INTO admin_incident (id, since, actor) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING`, o.d.Now().Unix(), actor.Login)
+		return "", err
+	})
+	r.step("everyone signed out, app passwords revoked", func() (string, error) {
+		accts, err := o.d.Auth.Accounts(ctx)
+		if err != nil {
+			return "", err
+		}
+		var sum auth.RevokeReport
+		var errs []error
+		for _, a := range accts {
+			rr, err := o.d.Auth.Revoke(ctx, actor.Login, a.ID, actor.client())
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", a.Login, err))
+				continue
+			}
+			sum.Sessions += rr.Sessions
+			sum.AppPasswords += rr.AppPasswords
+			sum.Connections += rr.Connections
+		}
+		return fmt.Sprintf("%d accounts: %s", len(accts), sum), errors.Join(errs...)
+	})
+	r.step("public links suspended", func() (string, error) {
+		if o.d.Files == nil {
+			return "", filesMissing
+		}
+		n, err := o.d.Files.SuspendPublicLinks(ctx, actor.Login)
+		return fmt.Sprintf("%d links", n), err
+	})
+	rep := r.finish(ctx, actor)
+	return rep, reportErr(rep)
+}

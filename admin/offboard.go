@@ -1,0 +1,257 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/caucus-org/caucus/auth"
+)
+
+// OffboardOptions are the admin's choices for an offboarding.
+type OffboardOptions struct {
+	Successor        int64           // account that receives files, forwarded mail, read access; 0: none
+	Links            LinkDisposition // the departing person's shares and links: moved to the successor or revoked
+	Forward          bool            // forward mail for the address to the successor
+	AutoReply        string          // answer mail for the address with this text ("" for none)
+	AutoReplySubject string          // "" for "Auto: <subject>"
+	RetainDays       int             // keep the mailbox this many days, then delete it; 0: DefaultRetentionDays
+	Export           bool            // write the mailbox as an mbox file before it is deleted
+	SuccessorRead    bool            // the successor gets a read copy of the mailbox for the retention period
+}
+
+// MaxAutoReply bounds the auto-reply text.
+const MaxAutoReply = 8 << 10
+
+// OffboardPlan is exactly what an offboarding will do, shown to the admin
+// before it runs and given back to Offboard.
+type OffboardPlan struct {
+	Account   auth.Account
+	Successor *auth.Account // nil: none
+	Options   OffboardOptions
+	Groups    []string  // groups the account leaves
+	Sessions  int       // web sessions that end
+	Factors   int       // passkeys, security keys and TOTP apps removed
+	AppPass   int       // app passwords revoked
+	Live      int       // live IMAP/SMTP/WebDAV connections closed now
+	RetainTil time.Time // mailbox deleted after this
+	Steps     []Step    // the steps, all OutcomePlanned
+}
+
+// PlanOffboard says what offboarding the account with opts will do. It
+// changes nothing. It refuses what Offboard would refuse: the last admin,
+// a missing or inactive successor, bad options.
+func (o *Ops) PlanOffboard(ctx context.Context, accountID int64, opts OffboardOptions) (OffboardPlan, error) {
+	a, err := o.d.Auth.Account(ctx, accountID)
+	if err != nil {
+		return OffboardPlan{}, err
+	}
+	if a.State == auth.StateOffboarded {
+		return OffboardPlan{}, fmt.Errorf("%w: %s is already offboarded", ErrState, a.Login)
+	}
+	if err := o.guardTarget(ctx, Actor{}, a); err != nil {
+		return OffboardPlan{}, err
+	}
+	p := OffboardPlan{Account: a, Options: opts}
+	switch {
+	case opts.RetainDays < 0 || opts.RetainDays > MaxRetentionDays:
+		return p, fmt.Errorf("%w: retention must be 0 to %d days", ErrBadOptions, MaxRetentionDays)
+	case len(opts.AutoReply) > MaxAutoReply || len(opts.AutoReplySubject) > 200:
+		return p, fmt.Errorf("%w: auto-reply too long", ErrBadOptions)
+	case opts.Links != LinksMove && opts.Links != LinksRevoke:
+		return p, fmt.Errorf("%w: links must be moved or revoked", ErrBadOptions)
+	}
+	if opts.RetainDays == 0 {
+		p.Options.RetainDays = DefaultRetentionDays
+	}
+	p.RetainTil = o.d.Now().AddDate(0, 0, p.Options.RetainDays)
+	if opts.Successor != 0 {
+		s, err := o.d.Auth.Account(ctx, opts.Successor)
+		if errors.Is(err, auth.ErrNotFound) || (err == nil && (s.ID == a.ID || s.State != auth.StateActive)) {
+			return p, ErrSuccessor
+		}
+		if err != nil {
+			return p, err
+		}
+		p.Successor = &s
+	} else if opts.Forward || opts.SuccessorRead {
+		return p, fmt.Errorf("%w: forwarding and read access need a successor", ErrBadOptions)
+	}
+	if p.Groups, err = o.d.Auth.GroupsOf(ctx, a.ID); err != nil {
+		return p, err
+	}
+	fs, err := o.d.Auth.Factors(ctx, a.ID)
+	if err != nil {
+		return p, err
+	}
+	p.Factors = len(fs)
+	aps, err := o.d.Auth.AppPasswords(ctx, a.ID)
+	if err != nil {
+		return p, err
+	}
+	for _, ap := range aps {
+		if ap.RevokedAt.IsZero() {
+			p.AppPass++
+		}
+	}
+	ss, err := o.d.Auth.Sessions(ctx, a.ID)
+	if err != nil {
+		return p, err
+	}
+	p.Sessions = len(ss)
+	p.Live = o.d.Auth.Hub().Live(a.ID)
+	for _, s := range p.describe() {
+		p.Steps = append(p.Steps, Step{Name: s[0], Detail: s[1], Outcome: OutcomePlanned})
+	}
+	return p, nil
+}
+
+// Step names of an offboarding, in order.
+const (
+	stepDisable   = "sign-in disabled"
+	stepRevoke    = "access revoked"
+	stepFactors   = "factors removed"
+	stepGroups    = "removed from groups"
+	stepFiles     = "files"
+	stepForward   = "mail forwarded"
+	stepAutoReply = "auto-reply"
+	stepRetain    = "mailbox retained"
+	stepRead      = "successor read access"
+)
+
+// describe lists the plan's steps with what each will do.
+func (p OffboardPlan) describe() [][2]string {
+	o := p.Options
+	succ := ""
+	if p.Successor != nil {
+		succ = p.Successor.Login
+	}
+	steps := [][2]string{
+		{stepRevoke, fmt.Sprintf("%d sessions, %d app passwords, %d live connections closed", p.Sessions, p.AppPass, p.Live)},
+		{stepDisable, "state offboarded: " + p.Account.Login + " can no longer sign in"},
+		{stepFactors, fmt.Sprintf("%d passkeys, security keys and TOTP apps, and every recovery code", p.Factors)},
+	}
+	if len(p.Groups) > 0 {
+		steps = append(steps, [2]string{stepGroups, strings.Join(p.Groups, ", ")})
+	} else {
+		steps = append(steps, [2]string{stepGroups, "none"})
+	}
+	if succ != "" {
+		steps = append(steps, [2]string{stepFiles, "everything owned transferred to " + succ + "; shares and links " + map[LinkDisposition]string{LinksMove: "moved", LinksRevoke: "revoked"}[o.Links]})
+	} else {
+		steps = append(steps, [2]string{stepFiles, "no successor: shares and links revoked, files kept"})
+	}
+	if o.Forward {
+		steps = append(steps, [2]string{stepForward, "to " + succ})
+	}
+	if o.AutoReply != "" {
+		steps = append(steps, [2]string{stepAutoReply, "answers mail until the mailbox is deleted"})
+	}
+	what := "then deleted"
+	if o.Export {
+		what = "then exported as mbox and deleted"
+	}
+	steps = append(steps, [2]string{stepRetain, fmt.Sprintf("kept %d days, until %s, %s", o.RetainDays, p.RetainTil.UTC().Format(time.DateOnly), what)})
+	if o.SuccessorRead {
+		steps = append(steps, [2]string{stepRead, succ + " gets a copy under Offboarded/" + p.Account.Login})
+	}
+	return steps
+}
+
+// Offboard carries out a plan made by PlanOffboard (made anew here, so
+// that nothing changed in between slips through): sign-in disabled,
+// everything revoked and live connections closed, factors removed, groups
+// left, files transferred, mail forwarded and/or answered, the mailbox kept
+// and later deleted. Every step is run even when an earlier one failed
+// (after the account is disabled), and the report says which did what.
+func (o *Ops) Offboard(ctx context.Context, actor Actor, plan OffboardPlan) (Report, error) {
+	p, err := o.PlanOffboard(ctx, plan.Account.ID, plan.Options)
+	if err != nil {
+		return Report{}, err
+	}
+	if err := o.guardTarget(ctx, actor, p.Account); err != nil {
+		return Report{}, err
+	}
+	a, opts, c := p.Account, p.Options, actor.client()
+	r := o.newRun("offboard", actor, a.Login)
+	// Revoke first for the counts; the state change revokes again anything
+	// that raced in between, and disables sign-in. Nothing else runs on an
+	// account that still signs in.
+	r.step(stepRevoke, func() (string, error) {
+		rr, err := o.d.Auth.Revoke(ctx, actor.Login, a.ID, c)
+		return rr.String(), err
+	})
+	if err := r.step(stepDisable, func() (string, error) {
+		return "state offboarded", o.d.Auth.SetState(ctx, actor.Login, a.ID, auth.StateOffboarded, c)
+	}); err != nil {
+		rep := r.finish(ctx, actor)
+		return rep, reportErr(rep)
+	}
+	r.step(stepFactors, func() (string, error) {
+		return fmt.Sprintf("%d factors and the recovery codes", p.Factors), o.d.Auth.RemoveAllFactors(ctx, actor.Login, a.ID, c)
+	})
+	r.step(stepGroups, func() (string, error) {
+		if len(p.Groups) == 0 {
+			return "", skipped("in no group")
+		}
+		var errs []error
+		for _, g := range p.Groups {
+			errs = append(errs, o.d.Auth.RemoveFromGroup(ctx, actor.Login, g, a.ID))
+		}
+		return strings.Join(p.Groups, ", "), errors.Join(errs...)
+	})
+	r.step(stepFiles, func() (string, error) {
+		if o.d.Files == nil {
+			return "", filesMissing
+		}
+		if p.Successor == nil {
+			n, err := o.d.Files.RevokeLinksOf(ctx, actor.Login, a.ID)
+			return fmt.Sprintf("no successor: %d shares and links revoked", n), err
+		}
+		tr, err := o.d.Files.TransferOwnership(ctx, actor.Login, a.ID, p.Successor.ID, opts.Links)
+		return fmt.Sprintf("%d items (%d bytes) to %s; %d links moved, %d revoked", tr.Files, tr.Bytes, p.Successor.Login, tr.LinksMoved, tr.LinksRevoked), err
+	})
+	mail := o.d.MailOffboard
+	if opts.Forward {
+		r.step(stepForward, func() (string, error) {
+			if mail == nil {
+				return "", skipped("mail not available")
+			}
+			return "to " + p.Successor.Login, mail.Forward(ctx, actor.Login, a.ID, p.Successor.Login)
+		})
+	}
+	if opts.AutoReply != "" {
+		r.step(stepAutoReply, func() (string, error) {
+			if mail == nil {
+				return "", skipped("mail not available")
+			}
+			return "until " + p.RetainTil.UTC().Format(time.DateOnly), mail.AutoReply(ctx, actor.Login, a.ID, opts.AutoReplySubject, opts.AutoReply, p.RetainTil)
+		})
+	}
+	retained := r.step(stepRetain, func() (string, error) {
+		if mail == nil {
+			return "", skipped("mail not available")
+		}
+		d := "until " + p.RetainTil.UTC().Format(time.DateOnly)
+		if opts.Export {
+			d += ", exported as mbox before deletion"
+		}
+		return d, mail.Retain(ctx, actor.Login, a.ID, p.RetainTil, opts.Export)
+	})
+	if opts.SuccessorRead {
+		r.step(stepRead, func() (string, error) {
+			if mail == nil {
+				return "", skipped("mail not available")
+			}
+			if retained != nil {
+				return "", errors.New("mailbox not retained")
+			}
+			folder, n, err := mail.GrantSuccessor(ctx, actor.Login, a.ID, p.Successor.ID)
+			return fmt.Sprintf("%d messages copied to %s's %s", n, p.Successor.Login, folder), err
+		})
+	}
+	rep := r.finish(ctx, actor)
+	return rep, reportErr(rep)
+}

@@ -1,0 +1,544 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/mail/route"
+)
+
+// Errors of the plain functions. The console and the CLI show them in words.
+var (
+	ErrLastAdmin    = errors.New("admin: the last active admin cannot be suspended or offboarded")
+	ErrSelf         = errors.New("admin: admins cannot suspend or offboard themselves")
+	ErrSuccessor    = errors.New("admin: the successor must be another active account")
+	ErrState        = errors.New("admin: the account is not in a state that allows this")
+	ErrCSVInvalid   = errors.New("admin: the CSV file has rows with errors")
+	ErrCSVTooBig    = errors.New("admin: the CSV file is too big")
+	ErrBadOptions   = errors.New("admin: invalid offboarding options")
+	ErrNotAvailable = errors.New("admin: not available on this server")
+)
+
+// Step outcomes in a Report.
+const (
+	OutcomeOK      = "ok"
+	OutcomeFailed  = "failed"
+	OutcomeSkipped = "skipped"
+	OutcomePlanned = "planned"
+)
+
+// DefaultRetentionDays is how long an offboarded mailbox is kept by default.
+const DefaultRetentionDays = 90
+
+// MaxRetentionDays bounds the retention period an admin may choose.
+const MaxRetentionDays = 3650
+
+// Expiry windows shown on the dashboard.
+const (
+	ExpiringWithin = 14 * 24 * time.Hour
+	IdleAfter      = 60 * 24 * time.Hour
+)
+
+// Actor is who does an admin action: a signed-in admin (Login and
+// AccountID) or the server's shell ("cli:<unix user>", AccountID 0), and
+// the client address for the audit log.
+type Actor struct {
+	Login     string
+	AccountID int64
+	Addr      netip.Addr
+	UserAgent string
+}
+
+// CLIActor is the actor of `caucus admin …` run by the given Unix user.
+func CLIActor(unixUser string) Actor { return Actor{Login: "cli:" + unixUser} }
+
+// SystemActor is the actor of the server's own housekeeping (expiry).
+var systemActor = Actor{Login: "system"}
+
+func (a Actor) client() auth.Client { return auth.Client{Addr: a.Addr, UserAgent: a.UserAgent} }
+
+func (a Actor) addr() string {
+	if !a.Addr.IsValid() {
+		return ""
+	}
+	return a.Addr.String()
+}
+
+// LinkDisposition says what happens to a departing owner's shares and
+// public links when files move to a successor. It mirrors
+// files.LinkDisposition.
+type LinkDisposition int
+
+// Link dispositions.
+const (
+	LinksMove   LinkDisposition = iota // shares and links keep working, now owned by the successor
+	LinksRevoke                        // shares and links end
+)
+
+func (l LinkDisposition) String() string {
+	if l == LinksRevoke {
+		return "revoke"
+	}
+	return "move"
+}
+
+// TransferResult is what a files transfer did. It mirrors
+// files.TransferReport.
+type TransferResult struct {
+	Files        int   // files and folders moved
+	Bytes        int64 // their size
+	LinksMoved   int
+	LinksRevoked int
+}
+
+// Files is what the console needs of the file store (package files has
+// the same method names; the lead adapts the types at merge).
+type Files interface {
+	TransferOwnership(ctx context.Context, actor string, from, to int64, links LinkDisposition) (TransferResult, error)
+	RevokeLinksOf(ctx context.Context, actor string, accountID int64) (int, error)
+	SuspendPublicLinks(ctx context.Context, actor string) (int, error)
+	ResumePublicLinks(ctx context.Context, actor string) (int, error)
+	Usage(ctx context.Context, accountID int64) (used, quota int64, err error)
+}
+
+// Mailer sends a message that caucus itself writes through its own
+// submission path (local delivery or the outbound queue).
+type Mailer interface {
+	Send(ctx context.Context, from string, to []string, msg []byte) error
+}
+
+// MailOffboard is the mail side of offboarding (*offboard.Service).
+type MailOffboard interface {
+	Forward(ctx context.Context, actor string, accountID int64, target string) error
+	AutoReply(ctx context.Context, actor string, accountID int64, subject, text string, until time.Time) error
+	Retain(ctx context.Context, actor string, accountID int64, until time.Time, export bool) error
+	GrantSuccessor(ctx context.Context, actor string, accountID, successorID int64) (folder string, copied int, err error)
+}
+
+// OpsDeps are the parts the plain functions work with. Auth is required;
+// the others may be nil, and the steps that need them are then reported as
+// skipped.
+type OpsDeps struct {
+	Auth         *auth.Service
+	DB           *db.DB // for reports and the incident switch (Component)
+	Mail         MailStore
+	Route        *route.Directory
+	Files        Files
+	Mailer       Mailer
+	MailOffboard MailOffboard
+	Audit        *audit.Log // nil: Auth's
+	Log          *slog.Logger
+	Now          func() time.Time
+	BaseURL      string // public web address, for enrolment links
+	MailFrom     string // sender of invite mail, e.g. "postmaster@example.org"
+}
+
+// Ops are the admin actions that the console and the CLI share.
+// It is safe for concurrent use.
+type Ops struct {
+	d OpsDeps
+}
+
+// NewOps builds the admin actions.
+func NewOps(d OpsDeps) *Ops {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Audit == nil && d.Auth != nil {
+		d.Audit = d.Auth.Audit()
+	}
+	d.BaseURL = strings.TrimSuffix(d.BaseURL, "/")
+	return &Ops{d: d}
+}
+
+// Step is one step of an admin action and its outcome.
+type Step struct {
+	Name    string    `json:"name"`
+	At      time.Time `json:"at,omitzero"`
+	Outcome string    `json:"outcome"` // OutcomeOK, OutcomeFailed, OutcomeSkipped or OutcomePlanned
+	Detail  string    `json:"detail,omitempty"`
+	Err     string    `json:"err,omitempty"`
+}
+
+// Report is the record of an admin action: each step, when it happened and
+// its outcome. It is written to the audit log and kept for download.
+type Report struct {
+	ID      int64     `json:"id,omitempty"` // once saved
+	Kind    string    `json:"kind"`         // "offboard", "suspend", "resume", "incident.on", …
+	Actor   string    `json:"actor"`
+	Subject string    `json:"subject,omitempty"`
+	Started time.Time `json:"started"`
+	Steps   []Step    `json:"steps"`
+}
+
+// Failed reports whether a step failed.
+func (r Report) Failed() bool {
+	for _, s := range r.Steps {
+		if s.Outcome == OutcomeFailed {
+			return true
+		}
+	}
+	return false
+}
+
+// JSON returns the report as indented JSON.
+func (r Report) JSON() []byte {
+	b, _ := json.MarshalIndent(r, "", "  ") // plain types: cannot fail
+	return append(b, '\n')
+}
+
+// Text returns the report as plain text, one line per step.
+func (r Report) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "caucus %s report\n", r.Kind)
+	if r.Subject != "" {
+		fmt.Fprintf(&b, "Account: %s\n", r.Subject)
+	}
+	fmt.Fprintf(&b, "By:      %s\nStarted: %s\n\n", r.Actor, r.Started.UTC().Format(time.RFC3339))
+	for _, s := range r.Steps {
+		at := "                    "
+		if !s.At.IsZero() {
+			at = s.At.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(&b, "%s  %-8s %s", at, s.Outcome, s.Name)
+		if s.Detail != "" {
+			fmt.Fprintf(&b, ": %s", s.Detail)
+		}
+		if s.Err != "" {
+			fmt.Fprintf(&b, " (error: %s)", s.Err)
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// run records steps of an action as they happen.
+type run struct {
+	o   *Ops
+	rep Report
+}
+
+func (o *Ops) newRun(kind string, actor Actor, subject string) *run {
+	return &run{o: o, rep: Report{Kind: kind, Actor: actor.Login, Subject: subject, Started: o.d.Now()}}
+}
+
+// step runs fn and records its outcome: fn returns a detail, or
+// errSkipped-wrapped text for a skipped step.
+func (r *run) step(name string, fn func() (string, error)) error {
+	detail, err := fn()
+	s := Step{Name: name, At: r.o.d.Now(), Outcome: OutcomeOK, Detail: detail}
+	var sk skipped
+	switch {
+	case errors.As(err, &sk):
+		s.Outcome, s.Detail, err = OutcomeSkipped, string(sk), nil
+	case err != nil:
+		s.Outcome, s.Err = OutcomeFailed, err.Error()
+	}
+	r.rep.Steps = append(r.rep.Steps, s)
+	return err
+}
+
+// skipped is a step's "nothing to do" with its reason.
+type skipped string
+
+func (s skipped) Error() string { return "skipped: " + string(s) }
+
+const filesMissing = skipped("files not available")
+
+// finish saves the report and writes its audit records: one per step and
+// one for the whole action.
+func (r *run) finish(ctx context.Context, actor Actor) Report {
+	o := r.o
+	outcome := audit.OK
+	if r.rep.Failed() {
+		outcome = audit.Fail
+	}
+	if o.d.DB != nil {
+		id, err := o.saveReport(ctx, r.rep)
+		if err != nil {
+			o.d.Log.Error("save admin report", "kind", r.rep.Kind, "err", err)
+		}
+		r.rep.ID = id
+	}
+	for _, s := range r.rep.Steps {
+		out := audit.OK
+		switch s.Outcome {
+		case OutcomeFailed:
+			out = audit.Fail
+		case OutcomeSkipped:
+			out = audit.Refused
+		}
+		detail := s.Name
+		if s.Detail != "" {
+			detail += ": " + s.Detail
+		}
+		if s.Err != "" {
+			detail += " (error: " + s.Err + ")"
+		}
+		o.record(ctx, actor, r.rep.Subject, "admin."+r.rep.Kind+".step", out, detail)
+	}
+	o.record(ctx, actor, r.rep.Subject, "admin."+r.rep.Kind, outcome, fmt.Sprintf("report=%d steps=%d", r.rep.ID, len(r.rep.Steps)))
+	return r.rep
+}
+
+func (o *Ops) record(ctx context.Context, actor Actor, subject, kind, outcome, detail string) {
+	if o.d.Audit == nil {
+		return
+	}
+	if err := o.d.Audit.Record(ctx, audit.Event{Actor: actor.Login, Subject: subject, Kind: kind, Outcome: outcome,
+		Detail: detail, Addr: actor.addr(), UserAgent: actor.UserAgent}); err != nil {
+		o.d.Log.Error("audit admin action", "kind", kind, "err", err)
+	}
+}
+
+// AccountByLogin returns the account with the given login.
+func (o *Ops) AccountByLogin(ctx context.Context, login string) (auth.Account, error) {
+	return o.d.Auth.AccountByLogin(ctx, auth.NormalizeLogin(login))
+}
+
+// guardTarget refuses to suspend or offboard oneself or the last active admin.
+func (o *Ops) guardTarget(ctx context.Context, actor Actor, a auth.Account) error {
+	if actor.AccountID != 0 && actor.AccountID == a.ID {
+		return ErrSelf
+	}
+	if !a.IsAdmin() || a.State != auth.StateActive {
+		return nil
+	}
+	accts, err := o.d.Auth.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, x := range accts {
+		if x.ID != a.ID && x.IsAdmin() && x.State == auth.StateActive {
+			return nil
+		}
+	}
+	return ErrLastAdmin
+}
+
+// Suspend is the reversible form of offboarding: sign-in disabled, every
+// session and app password revoked and every live connection closed;
+// nothing is transferred or deleted.
+func (o *Ops) Suspend(ctx context.Context, actor Actor, accountID int64) (Report, error) {
+	a, err := o.d.Auth.Account(ctx, accountID)
+	if err != nil {
+		return Report{}, err
+	}
+	if err := o.guardTarget(ctx, actor, a); err != nil {
+		return Report{}, err
+	}
+	if a.State != auth.StateActive && a.State != auth.StateInvited {
+		return Report{}, fmt.Errorf("%w: %s is %s", ErrState, a.Login, a.State)
+	}
+	r := o.newRun("suspend", actor, a.Login)
+	o.suspendSteps(ctx, r, actor, a)
+	rep := r.finish(ctx, actor)
+	return rep, reportErr(rep)
+}
+
+func (o *Ops) suspendSteps(ctx context.Context, r *run, actor Actor, a auth.Account) {
+	r.step("access revoked", func() (string, error) {
+		rr, err := o.d.Auth.Revoke(ctx, actor.Login, a.ID, actor.client())
+		return rr.String(), err
+	})
+	r.step("sign-in disabled", func() (string, error) {
+		return "state suspended", o.d.Auth.SetState(ctx, actor.Login, a.ID, auth.StateSuspended, actor.client())
+	})
+}
+
+// Resume lifts a suspension. The person signs in with their own factors;
+// app passwords must be made anew. An account with no factor left gets
+// auth.ErrNeedsFactor: issue a new enrolment link instead.
+func (o *Ops) Resume(ctx context.Context, actor Actor, accountID int64) (Report, error) {
+	a, err := o.d.Auth.Account(ctx, accountID)
+	if err != nil {
+		return Report{}, err
+	}
+	if a.State != auth.StateSuspended {
+		return Report{}, fmt.Errorf("%w: %s is %s, not suspended", ErrState, a.Login, a.State)
+	}
+	if !a.ExpiresAt.IsZero() && !a.ExpiresAt.After(o.d.Now()) {
+		return Report{}, fmt.Errorf("%w: %s expired on %s; invite them again", ErrState, a.Login, a.ExpiresAt.Format(time.DateOnly))
+	}
+	r := o.newRun("resume", actor, a.Login)
+	if err := r.step("sign-in enabled", func() (string, error) {
+		return "state active", o.d.Auth.SetState(ctx, actor.Login, a.ID, auth.StateActive, actor.client())
+	}); errors.Is(err, auth.ErrNeedsFactor) {
+		rep := r.finish(ctx, actor)
+		return rep, err
+	}
+	rep := r.finish(ctx, actor)
+	return rep, reportErr(rep)
+}
+
+// reportErr turns a report with failed steps into an error for callers
+// that only look at the error.
+func reportErr(rep Report) error {
+	for _, s := range rep.Steps {
+		if s.Outcome == OutcomeFailed {
+			return fmt.Errorf("admin: %s: step %q failed: %s", rep.Kind, s.Name, s.Err)
+		}
+	}
+	return nil
+}
+
+// ExpireDue suspends every active or invited account whose expiry date has
+// passed, each with its own report, and returns how many it suspended.
+func (o *Ops) ExpireDue(ctx context.Context) (int, error) {
+	accts, err := o.d.Auth.Accounts(ctx)
+	if err != nil {
+		return 0, err
+	}
+	now := o.d.Now()
+	n := 0
+	var errs []error
+	for _, a := range accts {
+		if a.ExpiresAt.IsZero() || a.ExpiresAt.After(now) || (a.State != auth.StateActive && a.State != auth.StateInvited) {
+			continue
+		}
+		r := o.newRun("expire", systemActor, a.Login)
+		r.step("expired", func() (string, error) { return "expiry " + a.ExpiresAt.UTC().Format(time.RFC3339), nil })
+		o.suspendSteps(ctx, r, systemActor, a)
+		if err := reportErr(r.finish(ctx, systemActor)); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// RunExpiry calls ExpireDue at start and then every interval until ctx ends.
+func (o *Ops) RunExpiry(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if n, err := o.ExpireDue(ctx); err != nil {
+			o.d.Log.Error("suspend expired accounts", "err", err)
+		} else if n > 0 {
+			o.d.Log.Info("suspended expired accounts", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// PersonSummary is one row of the people list and the dashboard.
+type PersonSummary struct {
+	auth.Account
+	Kinds        []auth.FactorKind // factor kinds held, in a fixed order
+	Groups       []string
+	MailUsed     int64 // bytes; -1 when unknown
+	MailQuota    int64 // bytes; 0: none
+	FilesUsed    int64 // bytes; -1 when unknown
+	FilesQuota   int64
+	Idle         bool // active, and no sign-in for 60 days (or never, 60 days after creation)
+	ExpiringSoon bool // expiry within 14 days, not passed
+}
+
+// List returns every account with its factor kinds, groups, usage and the
+// dashboard's warnings.
+func (o *Ops) List(ctx context.Context) ([]PersonSummary, error) {
+	accts, err := o.d.Auth.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := o.d.Now()
+	out := make([]PersonSummary, 0, len(accts))
+	for _, a := range accts {
+		p := PersonSummary{Account: a, MailUsed: -1, FilesUsed: -1}
+		fs, err := o.d.Auth.Factors(ctx, a.ID)
+		if err != nil {
+			return nil, err
+		}
+		p.Kinds = factorKinds(fs)
+		if p.Groups, err = o.d.Auth.GroupsOf(ctx, a.ID); err != nil {
+			return nil, err
+		}
+		if o.d.Mail != nil {
+			if p.MailUsed, p.MailQuota, err = o.d.Mail.Usage(ctx, a.ID); err != nil {
+				return nil, fmt.Errorf("mail usage of %s: %w", a.Login, err)
+			}
+		}
+		if o.d.Files != nil {
+			if p.FilesUsed, p.FilesQuota, err = o.d.Files.Usage(ctx, a.ID); err != nil {
+				return nil, fmt.Errorf("files usage of %s: %w", a.Login, err)
+			}
+		}
+		last := a.LastLoginAt
+		if last.IsZero() {
+			last = a.CreatedAt
+		}
+		p.Idle = a.State == auth.StateActive && now.Sub(last) >= IdleAfter
+		p.ExpiringSoon = !a.ExpiresAt.IsZero() && a.ExpiresAt.After(now) && a.ExpiresAt.Sub(now) <= ExpiringWithin &&
+			(a.State == auth.StateActive || a.State == auth.StateInvited)
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func factorKinds(fs []auth.Factor) []auth.FactorKind {
+	have := map[auth.FactorKind]bool{}
+	for _, f := range fs {
+		have[f.Kind] = true
+	}
+	var out []auth.FactorKind
+	for _, k := range []auth.FactorKind{auth.KindSecurityKey, auth.KindPasskey, auth.KindTOTP} {
+		if have[k] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// loadReport reads a saved report.
+func (o *Ops) Report(ctx context.Context, id int64) (Report, error) {
+	if o.d.DB == nil {
+		return Report{}, ErrNotAvailable
+	}
+	var js []byte
+	err := o.d.DB.QueryRowContext(ctx, `SELECT report FROM admin_reports WHERE id = ?`, id).Scan(&js)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Report{}, fmt.Errorf("report %d: %w", id, auth.ErrNotFound)
+	}
+	if err != nil {
+		return Report{}, err
+	}
+	var r Report
+	if err := json.NewDecoder(bytes.NewReader(js)).Decode(&r); err != nil {
+		return Report{}, fmt.Errorf("report %d: %w", id, err)
+	}
+	r.ID = id
+	return r, nil
+}
+
+func (o *Ops) saveReport(ctx context.Context, r Report) (int64, error) {
+	js, err := json.Marshal(r)
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	err = o.d.DB.Tx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO admin_reports (at, kind, actor, subject, report) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			r.Started.Unix(), r.Kind, r.Actor, r.Subject, js).Scan(&id)
+	})
+	return id, err
+}
