@@ -131,7 +131,7 @@ type Log struct {
 // submission (ports 587 and 465).
 type SMTP struct {
 	// MaxConnsPerAddr is how many connections one IP address may hold open
-	// to one SMTP listener; more get 421. Default 20.
+	// to the SMTP ports together; more get 421. Default 20.
 	MaxConnsPerAddr int `toml:"max_conns_per_addr"`
 	// MaxMessageBytes is the largest message accepted (the SIZE of RFC
 	// 1870); larger ones get 552. Default 33554432 (32 MiB).

@@ -131,7 +131,7 @@ level = {{q .Log.Level}}
 # Limits of the SMTP servers: the MX that receives mail from the internet
 # and the submission ports that members send through.
 [smtp]
-# Connections one IP address may hold open to one SMTP port at a time; more
+# Connections one IP address may hold open to the SMTP ports at a time; more
 # are refused with 421 "try again later". Raise it for a mail relay or a
 # load test that sends from one address.
 max_conns_per_addr = {{.SMTP.MaxConnsPerAddr}}
