@@ -325,39 +325,9 @@ func (s *Store) Deliver(ctx context.Context, accountIDs []int64, r io.Reader) (m
 	defer func() { s.release(ctx, in, committed) }()
 
 	date := s.now()
-	uids := make(map[int64]imap.UID, len(accts))
+	var uids map[int64]imap.UID
 	for attempt := 0; ; attempt++ {
-		err = s.write(ctx, func(tx *sql.Tx, ch *changes) error {
-			clear(uids)
-			add := make(map[int64]int64, len(accts))
-			for _, a := range accts {
-				if err := s.ensureAccount(ctx, tx, ch, a); err != nil {
-					return err
-				}
-				add[a] = in.size
-			}
-			if err := checkQuota(ctx, tx, add, accts); err != nil {
-				return err
-			}
-			blobID, sentDay, err := s.blobRow(ctx, tx, in)
-			if err != nil {
-				return err
-			}
-			m := messageFor(blobID, sentDay, in.size, flagSet{}, date)
-			for _, a := range accts {
-				mb, err := mailboxByName(ctx, tx, a, inbox)
-				if err != nil {
-					return err
-				}
-				u, err := appendMessages(ctx, tx, mb.ID, []newMessage{m})
-				if err != nil {
-					return err
-				}
-				uids[a] = u[0]
-				ch.add(Change{Kind: ChangeAppend, AccountID: a, MailboxID: mb.ID, UIDs: u})
-			}
-			return nil
-		})
+		uids, err = s.deliverGrouped(ctx, &delivery{accts: accts, in: in, date: date})
 		if errors.Is(err, errNeedParse) && attempt == 0 {
 			if err = s.parse(in); err == nil {
 				continue
@@ -369,6 +339,40 @@ func (s *Store) Deliver(ctx context.Context, accountIDs []int64, r io.Reader) (m
 		return nil, err
 	}
 	committed = true
+	return uids, nil
+}
+
+// deliverTx stores d in the transaction tx: the part of [Store.Deliver] that
+// runs under the write lock.
+func (s *Store) deliverTx(ctx context.Context, tx *sql.Tx, ch *changes, d *delivery) (map[int64]imap.UID, error) {
+	uids := make(map[int64]imap.UID, len(d.accts))
+	add := make(map[int64]int64, len(d.accts))
+	for _, a := range d.accts {
+		if err := s.ensureAccount(ctx, tx, ch, a); err != nil {
+			return nil, err
+		}
+		add[a] = d.in.size
+	}
+	if err := checkQuota(ctx, tx, add, d.accts); err != nil {
+		return nil, err
+	}
+	blobID, sentDay, err := s.blobRow(ctx, tx, d.in)
+	if err != nil {
+		return nil, err
+	}
+	m := messageFor(blobID, sentDay, d.in.size, flagSet{}, d.date)
+	for _, a := range d.accts {
+		mb, err := mailboxByName(ctx, tx, a, inbox)
+		if err != nil {
+			return nil, err
+		}
+		u, err := appendMessages(ctx, tx, mb.ID, []newMessage{m})
+		if err != nil {
+			return nil, err
+		}
+		uids[a] = u[0]
+		ch.add(Change{Kind: ChangeAppend, AccountID: a, MailboxID: mb.ID, UIDs: u})
+	}
 	return uids, nil
 }
 

@@ -33,6 +33,8 @@ type Store struct {
 	// commit, so that CollectGarbage leaves those blobs alone.
 	mu   sync.Mutex
 	pins map[blob.Ref]int
+
+	group *group // group commit of deliveries
 }
 
 // New returns a store keeping metadata in d (migrated with [Component]) and
@@ -48,7 +50,7 @@ func New(d *db.DB, blobs *blob.Store, log *slog.Logger, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}}
+	return &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, group: newGroup()}
 }
 
 // now is the store's clock.
