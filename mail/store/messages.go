@@ -9,7 +9,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -48,7 +47,11 @@ func (s *Store) receive(ctx context.Context, r io.Reader) (*incoming, error) {
 		return nil, fmt.Errorf("store: empty message")
 	}
 	var exists bool
-	if err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM blobs WHERE ref = ?)`, string(ref)).Scan(&exists); err != nil {
+	st, err := s.stmts.get(ctx, `SELECT EXISTS (SELECT 1 FROM blobs WHERE ref = ?)`)
+	if err == nil {
+		err = st.QueryRowContext(ctx, string(ref)).Scan(&exists)
+	}
+	if err != nil {
 		s.release(ctx, in, false)
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -94,7 +97,7 @@ func (s *Store) release(ctx context.Context, in *incoming, committed bool) {
 
 // blobRow returns the id (and Date header day) of the blobs row of in,
 // inserting it with its search index if it is missing.
-func (s *Store) blobRow(ctx context.Context, tx *sql.Tx, in *incoming) (id int64, sentDay *int64, err error) {
+func (s *Store) blobRow(ctx context.Context, tx querier, in *incoming) (id int64, sentDay *int64, err error) {
 	// CollectGarbage deletes files only inside its own write transactions,
 	// and we hold the write lock: a file seen here stays until we commit.
 	if ok, err := s.blobs.Has(in.ref); err != nil {
@@ -142,22 +145,18 @@ func (s *Store) blobRow(ctx context.Context, tx *sql.Tx, in *incoming) (id int64
 	return id, p.sentDay, nil
 }
 
-// insertHeaders indexes header fields of blob id, in statements of up to
-// 256 rows.
-func insertHeaders(ctx context.Context, tx *sql.Tx, id int64, headers []headerField) error {
-	for start := 0; start < len(headers); start += 256 {
-		chunk := headers[start:min(start+256, len(headers))]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO message_headers (rowid, name, value) VALUES `)
-		args := make([]any, 0, 3*len(chunk))
-		for i, h := range chunk {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString("(?, ?, ?)")
-			args = append(args, id<<10|int64(start+i), h.name, h.value)
-		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+// insertHeaders indexes header fields of blob id.
+func insertHeaders(ctx context.Context, tx querier, id int64, headers []headerField) error {
+	if len(headers) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO message_headers (rowid, name, value) VALUES (?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("store: indexing headers: %w", err)
+	}
+	defer stmt.Close()
+	for i, h := range headers {
+		if _, err := stmt.ExecContext(ctx, id<<10|int64(i), h.name, h.value); err != nil {
 			return fmt.Errorf("store: indexing headers: %w", err)
 		}
 	}
@@ -188,7 +187,7 @@ func messageFor(blobID int64, sentDay *int64, size int64, flags flagSet, date ti
 
 // appendMessages inserts msgs into the mailbox with consecutive new UIDs
 // and one new modseq, and updates its counters.
-func appendMessages(ctx context.Context, tx *sql.Tx, mailboxID int64, msgs []newMessage) ([]imap.UID, error) {
+func appendMessages(ctx context.Context, tx querier, mailboxID int64, msgs []newMessage) ([]imap.UID, error) {
 	if len(msgs) == 0 {
 		return nil, nil
 	}
@@ -345,33 +344,41 @@ func (s *Store) Deliver(ctx context.Context, accountIDs []int64, r io.Reader) (m
 // deliverTx stores d in the transaction tx: the part of [Store.Deliver] that
 // runs under the write lock.
 func (s *Store) deliverTx(ctx context.Context, tx *sql.Tx, ch *changes, d *delivery) (map[int64]imap.UID, error) {
+	q := preparedTx{s.stmts, tx}
 	uids := make(map[int64]imap.UID, len(d.accts))
 	add := make(map[int64]int64, len(d.accts))
-	for _, a := range d.accts {
-		if err := s.ensureAccount(ctx, tx, ch, a); err != nil {
+	inboxes := make([]Mailbox, len(d.accts))
+	for i, a := range d.accts {
+		// An account with an INBOX has had all its special-use mailboxes
+		// made in the same transaction, and they cannot be deleted.
+		mb, err := mailboxByName(ctx, q, a, inbox)
+		if errors.Is(err, ErrNoMailbox) {
+			if err := s.ensureAccount(ctx, tx, ch, a); err != nil {
+				return nil, err
+			}
+			mb, err = mailboxByName(ctx, q, a, inbox)
+		}
+		if err != nil {
 			return nil, err
 		}
+		inboxes[i] = mb
 		add[a] = d.in.size
 	}
-	if err := checkQuota(ctx, tx, add, d.accts); err != nil {
+	if err := checkQuota(ctx, q, add, d.accts); err != nil {
 		return nil, err
 	}
-	blobID, sentDay, err := s.blobRow(ctx, tx, d.in)
+	blobID, sentDay, err := s.blobRow(ctx, q, d.in)
 	if err != nil {
 		return nil, err
 	}
 	m := messageFor(blobID, sentDay, d.in.size, flagSet{}, d.date)
-	for _, a := range d.accts {
-		mb, err := mailboxByName(ctx, tx, a, inbox)
-		if err != nil {
-			return nil, err
-		}
-		u, err := appendMessages(ctx, tx, mb.ID, []newMessage{m})
+	for i, a := range d.accts {
+		u, err := appendMessages(ctx, q, inboxes[i].ID, []newMessage{m})
 		if err != nil {
 			return nil, err
 		}
 		uids[a] = u[0]
-		ch.add(Change{Kind: ChangeAppend, AccountID: a, MailboxID: mb.ID, UIDs: u})
+		ch.add(Change{Kind: ChangeAppend, AccountID: a, MailboxID: inboxes[i].ID, UIDs: u})
 	}
 	return uids, nil
 }
