@@ -21,16 +21,21 @@ type delivery struct {
 	date  time.Time
 
 	// Set by the committer before done is closed.
-	uids map[int64]imap.UID
-	err  error
-	done chan struct{}
+	blobID int64
+	index  *parsed // to add to the full-text index, if its blobs row is new
+	uids   map[int64]imap.UID
+	err    error
+	done   chan struct{}
 }
 
 // group is the group commit of deliveries: concurrent calls of
 // [Store.Deliver] queue in pending, and whichever of them takes the turn
 // commits all queued deliveries in one transaction (one WAL fsync instead of
 // one each), each in a savepoint of its own so that one delivery's failure
-// (a full mailbox) rolls back only that delivery. Every caller hears of its
+// (a full mailbox) rolls back only that delivery. The full-text index rows
+// of the group are written after the last savepoint: a savepoint makes
+// FTS5 flush its pending index data, and a flush per delivery cost more
+// than the whole rest of the delivery. Every caller hears of its
 // delivery only after the transaction holding it committed, so an SMTP 250
 // still means the message is on disk.
 type group struct {
@@ -118,6 +123,14 @@ func (s *Store) commitGroup(ctx context.Context, batch []*delivery) {
 			}
 			if _, err := tx.ExecContext(ctx, `RELEASE deliver`); err != nil {
 				return fmt.Errorf("store: deliver: %w", err)
+			}
+		}
+		q := preparedTx{s.stmts, tx}
+		for _, d := range batch {
+			if d.err == nil && d.index != nil {
+				if err := indexBlob(ctx, q, d.blobID, d.index); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

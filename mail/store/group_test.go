@@ -83,6 +83,21 @@ func TestDeliverGroup(t *testing.T) {
 		t.Errorf("INBOX has %d messages, want %d (the failed delivery rolled back alone)", got, n)
 	}
 	e.checkCounters(t)
+	// The group's index rows, written after the savepoints, find each
+	// message, and not the rolled-back one.
+	inboxID := e.mailbox(t, good, "INBOX").ID
+	for i, r := range results[:n] {
+		got, err := e.s.Search(ctx, inboxID, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: fmt.Sprintf("grouped %d", i)}}})
+		if err != nil || !slices.Equal(got, []imap.UID{r.uids[good]}) {
+			t.Errorf("search for grouped %d: %v, %v; want [%d]", i, got, err, r.uids[good])
+		}
+	}
+	if got, err := e.s.Search(ctx, inboxID, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "too big"}}}); err != nil || len(got) != 0 {
+		t.Errorf("search for the failed delivery: %v, %v; want nothing", got, err)
+	}
+	if got := e.count(t, `SELECT count(*) FROM message_text`); got != n {
+		t.Errorf("%d bodies indexed, want %d", got, n)
+	}
 	changes := e.takeChanges()
 	if len(changes) != n {
 		t.Fatalf("%d changes announced, want %d", len(changes), n)

@@ -98,51 +98,65 @@ func (s *Store) release(ctx context.Context, in *incoming, committed bool) {
 // blobRow returns the id (and Date header day) of the blobs row of in,
 // inserting it with its search index if it is missing.
 func (s *Store) blobRow(ctx context.Context, tx querier, in *incoming) (id int64, sentDay *int64, err error) {
+	id, sentDay, p, err := s.blobRowUnindexed(ctx, tx, in)
+	if err == nil && p != nil {
+		err = indexBlob(ctx, tx, id, p)
+	}
+	return id, sentDay, err
+}
+
+// blobRowUnindexed is blobRow without the search index: if it inserted the
+// row it returns the parsed message, which the caller must index with
+// [indexBlob] in the same transaction.
+func (s *Store) blobRowUnindexed(ctx context.Context, tx querier, in *incoming) (id int64, sentDay *int64, index *parsed, err error) {
 	// CollectGarbage deletes files only inside its own write transactions,
 	// and we hold the write lock: a file seen here stays until we commit.
 	if ok, err := s.blobs.Has(in.ref); err != nil {
-		return 0, nil, fmt.Errorf("store: %w", err)
+		return 0, nil, nil, fmt.Errorf("store: %w", err)
 	} else if !ok {
-		return 0, nil, fmt.Errorf("%w (blob %s)", ErrBlobCollected, in.ref)
+		return 0, nil, nil, fmt.Errorf("%w (blob %s)", ErrBlobCollected, in.ref)
 	}
 	var day sql.NullInt64
 	err = tx.QueryRowContext(ctx, `SELECT id, sent_day FROM blobs WHERE ref = ?`, string(in.ref)).Scan(&id, &day)
 	if err == nil {
 		if _, err := tx.ExecContext(ctx, `UPDATE blobs SET orphaned_at = NULL WHERE id = ? AND orphaned_at IS NOT NULL`, id); err != nil {
-			return 0, nil, fmt.Errorf("store: %w", err)
+			return 0, nil, nil, fmt.Errorf("store: %w", err)
 		}
 		if day.Valid {
 			sentDay = &day.Int64
 		}
-		return id, sentDay, nil
+		return id, sentDay, nil, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, nil, fmt.Errorf("store: %w", err)
+		return 0, nil, nil, fmt.Errorf("store: %w", err)
 	}
 	if in.p == nil {
-		return 0, nil, errNeedParse
+		return 0, nil, nil, errNeedParse
 	}
 	p := in.p
 	env, err := encodeEnvelope(p.envelope)
 	if err != nil {
-		return 0, nil, fmt.Errorf("store: encoding envelope: %w", err)
+		return 0, nil, nil, fmt.Errorf("store: encoding envelope: %w", err)
 	}
 	bs, err := encodeStructure(p.structure)
 	if err != nil {
-		return 0, nil, fmt.Errorf("store: encoding body structure: %w", err)
+		return 0, nil, nil, fmt.Errorf("store: encoding body structure: %w", err)
 	}
 	err = tx.QueryRowContext(ctx, `INSERT INTO blobs (ref, size, envelope, structure, sent_day, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 		string(in.ref), in.size, env, bs, p.sentDay, s.now().Unix()).Scan(&id)
 	if err != nil {
-		return 0, nil, fmt.Errorf("store: inserting blob: %w", err)
+		return 0, nil, nil, fmt.Errorf("store: inserting blob: %w", err)
 	}
+	return id, p.sentDay, p, nil
+}
+
+// indexBlob adds the text and header fields of blob id to the full-text
+// index.
+func indexBlob(ctx context.Context, tx querier, id int64, p *parsed) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO message_text (rowid, body) VALUES (?, ?)`, id, p.body); err != nil {
-		return 0, nil, fmt.Errorf("store: indexing text: %w", err)
+		return fmt.Errorf("store: indexing text: %w", err)
 	}
-	if err := insertHeaders(ctx, tx, id, p.headers); err != nil {
-		return 0, nil, err
-	}
-	return id, p.sentDay, nil
+	return insertHeaders(ctx, tx, id, p.headers)
 }
 
 // insertHeaders indexes header fields of blob id.
@@ -342,7 +356,8 @@ func (s *Store) Deliver(ctx context.Context, accountIDs []int64, r io.Reader) (m
 }
 
 // deliverTx stores d in the transaction tx: the part of [Store.Deliver] that
-// runs under the write lock.
+// runs under the write lock. It leaves the full-text indexing of a new
+// body to the caller (d.index).
 func (s *Store) deliverTx(ctx context.Context, tx *sql.Tx, ch *changes, d *delivery) (map[int64]imap.UID, error) {
 	q := preparedTx{s.stmts, tx}
 	uids := make(map[int64]imap.UID, len(d.accts))
@@ -367,10 +382,11 @@ func (s *Store) deliverTx(ctx context.Context, tx *sql.Tx, ch *changes, d *deliv
 	if err := checkQuota(ctx, q, add, d.accts); err != nil {
 		return nil, err
 	}
-	blobID, sentDay, err := s.blobRow(ctx, q, d.in)
+	blobID, sentDay, p, err := s.blobRowUnindexed(ctx, q, d.in)
 	if err != nil {
 		return nil, err
 	}
+	d.blobID, d.index = blobID, p
 	m := messageFor(blobID, sentDay, d.in.size, flagSet{}, d.date)
 	for i, a := range d.accts {
 		u, err := appendMessages(ctx, q, inboxes[i].ID, []newMessage{m})
