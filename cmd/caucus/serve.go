@@ -305,7 +305,9 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	s.offboard = offboard.New(offboard.Config{ExportDir: filepath.Join(cfg.DataDir, "exports"), Now: o.now}, offboard.Deps{
 		DB: s.db, Store: s.mail, Auth: s.auth, Dir: s.dir, Log: log.With("component", "offboard"),
 	})
-	s.smtp = smtp.New(smtp.Config{Hostname: cfg.Hostname, TLSConfig: protocolTLS(tlsCfg)}, smtp.Deps{
+	s.smtp = smtp.New(smtp.Config{Hostname: cfg.Hostname, TLSConfig: protocolTLS(tlsCfg),
+		MaxConnsPerAddr: cfg.SMTP.MaxConnsPerAddr, MaxMessageBytes: cfg.SMTP.MaxMessageBytes, MaxRecipients: cfg.SMTP.MaxRecipients,
+		SendPerHour: cfg.SMTP.SendPerHour, MaxRcptsPerMessage: cfg.SMTP.MaxRcptsPerMessage}, smtp.Deps{
 		Store: s.mail, Auth: s.auth, Dir: s.dir, Queue: s.queue, Log: log.With("component", "smtp"), Now: o.now,
 		Inbound: smtp.Checks{Checker: msgauth.NewChecker(resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir, Hostname: cfg.Hostname},
 		Signer:  smtp.DKIMSigner{Keys: dkim},

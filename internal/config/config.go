@@ -74,6 +74,8 @@ type Config struct {
 	Log Log `toml:"log"`
 	// Backup configures the daily encrypted backup.
 	Backup Backup `toml:"backup"`
+	// SMTP holds the limits of the MX and the submission service.
+	SMTP SMTP `toml:"smtp"`
 }
 
 // Backup configures the daily backup that the server makes (package
@@ -150,6 +152,26 @@ type Log struct {
 	Level string `toml:"level"`
 }
 
+// SMTP holds the limits of the SMTP servers: the MX (port 25) and
+// submission (ports 587 and 465).
+type SMTP struct {
+	// MaxConnsPerAddr is how many connections one IP address may hold open
+	// to the SMTP ports together; more get 421. Default 20.
+	MaxConnsPerAddr int `toml:"max_conns_per_addr"`
+	// MaxMessageBytes is the largest message accepted (the SIZE of RFC
+	// 1870); larger ones get 552. Default 33554432 (32 MiB).
+	MaxMessageBytes int64 `toml:"max_message_bytes"`
+	// MaxRecipients is how many recipients one message may have on the MX;
+	// more get 452. Default 100.
+	MaxRecipients int `toml:"max_recipients"`
+	// SendPerHour is how many messages one account may submit per hour;
+	// more get 450. Default 100.
+	SendPerHour int `toml:"send_per_hour"`
+	// MaxRcptsPerMessage is how many recipients one submitted message may
+	// have; more get 452. Default 50.
+	MaxRcptsPerMessage int `toml:"max_rcpts_per_message"`
+}
+
 // Duration is a [time.Duration] written in the file as a string that
 // [time.ParseDuration] accepts, such as "30m" or "1h30m".
 type Duration struct{ time.Duration }
@@ -202,6 +224,13 @@ func Default() Config {
 		Policy: Policy{AdminsNeedWebAuthn: true},
 		Log:    Log{Format: "text", Level: "info"},
 		Backup: Backup{Time: "03:30", Keep: 14},
+		SMTP: SMTP{
+			MaxConnsPerAddr:    20,
+			MaxMessageBytes:    32 << 20,
+			MaxRecipients:      100,
+			SendPerHour:        100,
+			MaxRcptsPerMessage: 50,
+		},
 	}
 }
 
@@ -514,6 +543,29 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log.level", "%q is not \"debug\", \"info\", \"warn\" or \"error\"", c.Log.Level)
+	}
+
+	for _, l := range []struct {
+		key      string
+		val, max int64
+	}{
+		{"smtp.max_conns_per_addr", int64(c.SMTP.MaxConnsPerAddr), 10000},
+		// RFC 5321 4.5.3.1.7: at least 64 KiB; more than 1 GiB is a mistake.
+		{"smtp.max_message_bytes", c.SMTP.MaxMessageBytes, 1 << 30},
+		// RFC 5321 4.5.3.1.8: at least 100 recipients must be accepted.
+		{"smtp.max_recipients", int64(c.SMTP.MaxRecipients), 10000},
+		{"smtp.send_per_hour", int64(c.SMTP.SendPerHour), 1000000},
+		{"smtp.max_rcpts_per_message", int64(c.SMTP.MaxRcptsPerMessage), 10000},
+	} {
+		if l.val < 1 || l.val > l.max {
+			bad(l.key, "%d is not between 1 and %d", l.val, l.max)
+		}
+	}
+	if c.SMTP.MaxMessageBytes > 0 && c.SMTP.MaxMessageBytes < 64<<10 {
+		bad("smtp.max_message_bytes", "%d is less than 65536 (RFC 5321 4.5.3.1.7)", c.SMTP.MaxMessageBytes)
+	}
+	if c.SMTP.MaxRecipients > 0 && c.SMTP.MaxRecipients < 100 {
+		bad("smtp.max_recipients", "%d is less than 100 (RFC 5321 4.5.3.1.8)", c.SMTP.MaxRecipients)
 	}
 
 	return errors.Join(errs...)

@@ -163,8 +163,9 @@ func TestTemplateComplete(t *testing.T) {
 			t.Errorf("template does not set %s", k)
 		}
 	}
-	if n := len(md.Keys()); n != len(keys)+len([]string{"listen", "tls", "sessions", "policy", "log", "backup"}) {
-		t.Errorf("template has %d keys and tables, want %d keys and 6 tables", n, len(keys))
+	tables := []string{"listen", "tls", "sessions", "policy", "log", "backup", "smtp"}
+	if n := len(md.Keys()); n != len(keys)+len(tables) {
+		t.Errorf("template has %d keys and tables, want %d keys and %d tables", n, len(keys), len(tables))
 	}
 	lines := strings.Split(string(data), "\n")
 	for i, l := range lines {
@@ -240,6 +241,9 @@ acme_contact = "ops@example.org"
 imap = ""
 [sessions]
 idle_timeout = "1h"
+[smtp]
+max_conns_per_addr = 60
+send_per_hour = 500
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -250,6 +254,8 @@ idle_timeout = "1h"
 	want.ACMEContact = "ops@example.org"
 	want.Listen.IMAP = ""
 	want.Sessions.IdleTimeout = Duration{time.Hour}
+	want.SMTP.MaxConnsPerAddr = 60
+	want.SMTP.SendPerHour = 500
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Parse =\n%+v\nwant\n%+v", c, want)
 	}
@@ -366,6 +372,22 @@ func TestValidate(t *testing.T) {
 		{"log.level unknown", func(c *Config) { c.Log.Level = "trace" }, "log.level"},
 		{"log.level upper case", func(c *Config) { c.Log.Level = "INFO" }, "log.level"},
 		{"log.level debug ok", func(c *Config) { c.Log.Level = "debug" }, ""},
+
+		{"smtp.max_conns_per_addr zero", func(c *Config) { c.SMTP.MaxConnsPerAddr = 0 }, "smtp.max_conns_per_addr"},
+		{"smtp.max_conns_per_addr too many", func(c *Config) { c.SMTP.MaxConnsPerAddr = 10001 }, "smtp.max_conns_per_addr"},
+		{"smtp.max_conns_per_addr 100 ok", func(c *Config) { c.SMTP.MaxConnsPerAddr = 100 }, ""},
+		{"smtp.max_message_bytes negative", func(c *Config) { c.SMTP.MaxMessageBytes = -1 }, "smtp.max_message_bytes"},
+		{"smtp.max_message_bytes below RFC 5321", func(c *Config) { c.SMTP.MaxMessageBytes = 65535 }, "smtp.max_message_bytes"},
+		{"smtp.max_message_bytes above 1 GiB", func(c *Config) { c.SMTP.MaxMessageBytes = 1<<30 + 1 }, "smtp.max_message_bytes"},
+		{"smtp.max_message_bytes 64 KiB ok", func(c *Config) { c.SMTP.MaxMessageBytes = 65536 }, ""},
+		{"smtp.max_recipients below RFC 5321", func(c *Config) { c.SMTP.MaxRecipients = 99 }, "smtp.max_recipients"},
+		{"smtp.max_recipients too many", func(c *Config) { c.SMTP.MaxRecipients = 10001 }, "smtp.max_recipients"},
+		{"smtp.max_recipients 1000 ok", func(c *Config) { c.SMTP.MaxRecipients = 1000 }, ""},
+		{"smtp.send_per_hour zero", func(c *Config) { c.SMTP.SendPerHour = 0 }, "smtp.send_per_hour"},
+		{"smtp.send_per_hour 1 ok", func(c *Config) { c.SMTP.SendPerHour = 1 }, ""},
+		{"smtp.max_rcpts_per_message zero", func(c *Config) { c.SMTP.MaxRcptsPerMessage = 0 }, "smtp.max_rcpts_per_message"},
+		{"smtp.max_rcpts_per_message too many", func(c *Config) { c.SMTP.MaxRcptsPerMessage = 10001 }, "smtp.max_rcpts_per_message"},
+		{"smtp.max_rcpts_per_message 1 ok", func(c *Config) { c.SMTP.MaxRcptsPerMessage = 1 }, ""},
 
 		{"policy off ok", func(c *Config) { c.Policy.AdminsNeedWebAuthn = false }, ""},
 	} {

@@ -150,6 +150,22 @@ time = {{q .Backup.Time}}
 # How many backups are kept; older ones, and the files only they need, are
 # deleted.
 keep = {{.Backup.Keep}}
+# Limits of the SMTP servers: the MX that receives mail from the internet
+# and the submission ports that members send through.
+[smtp]
+# Connections one IP address may hold open to the SMTP ports at a time; more
+# are refused with 421 "try again later". Raise it for a mail relay or a
+# load test that sends from one address.
+max_conns_per_addr = {{.SMTP.MaxConnsPerAddr}}
+# The largest message accepted, in bytes (at least 65536).
+max_message_bytes = {{.SMTP.MaxMessageBytes}}
+# Recipients of one message arriving on the MX (at least 100).
+max_recipients = {{.SMTP.MaxRecipients}}
+# Messages one account may submit per hour; this slows down a taken-over
+# account sending spam.
+send_per_hour = {{.SMTP.SendPerHour}}
+# Recipients of one message an account submits.
+max_rcpts_per_message = {{.SMTP.MaxRcptsPerMessage}}
 `))
 
 // quote returns s as a TOML basic string (TOML v1.0.0, "String").

@@ -9,7 +9,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -48,7 +47,11 @@ func (s *Store) receive(ctx context.Context, r io.Reader) (*incoming, error) {
 		return nil, fmt.Errorf("store: empty message")
 	}
 	var exists bool
-	if err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM blobs WHERE ref = ?)`, string(ref)).Scan(&exists); err != nil {
+	st, err := s.stmts.get(ctx, `SELECT EXISTS (SELECT 1 FROM blobs WHERE ref = ?)`)
+	if err == nil {
+		err = st.QueryRowContext(ctx, string(ref)).Scan(&exists)
+	}
+	if err != nil {
 		s.release(ctx, in, false)
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -94,70 +97,80 @@ func (s *Store) release(ctx context.Context, in *incoming, committed bool) {
 
 // blobRow returns the id (and Date header day) of the blobs row of in,
 // inserting it with its search index if it is missing.
-func (s *Store) blobRow(ctx context.Context, tx *sql.Tx, in *incoming) (id int64, sentDay *int64, err error) {
+func (s *Store) blobRow(ctx context.Context, tx querier, in *incoming) (id int64, sentDay *int64, err error) {
+	id, sentDay, p, err := s.blobRowUnindexed(ctx, tx, in)
+	if err == nil && p != nil {
+		err = indexBlob(ctx, tx, id, p)
+	}
+	return id, sentDay, err
+}
+
+// blobRowUnindexed is blobRow without the search index: if it inserted the
+// row it returns the parsed message, which the caller must index with
+// [indexBlob] in the same transaction.
+func (s *Store) blobRowUnindexed(ctx context.Context, tx querier, in *incoming) (id int64, sentDay *int64, index *parsed, err error) {
 	// CollectGarbage deletes files only inside its own write transactions,
 	// and we hold the write lock: a file seen here stays until we commit.
 	if ok, err := s.blobs.Has(in.ref); err != nil {
-		return 0, nil, fmt.Errorf("store: %w", err)
+		return 0, nil, nil, fmt.Errorf("store: %w", err)
 	} else if !ok {
-		return 0, nil, fmt.Errorf("%w (blob %s)", ErrBlobCollected, in.ref)
+		return 0, nil, nil, fmt.Errorf("%w (blob %s)", ErrBlobCollected, in.ref)
 	}
 	var day sql.NullInt64
 	err = tx.QueryRowContext(ctx, `SELECT id, sent_day FROM blobs WHERE ref = ?`, string(in.ref)).Scan(&id, &day)
 	if err == nil {
 		if _, err := tx.ExecContext(ctx, `UPDATE blobs SET orphaned_at = NULL WHERE id = ? AND orphaned_at IS NOT NULL`, id); err != nil {
-			return 0, nil, fmt.Errorf("store: %w", err)
+			return 0, nil, nil, fmt.Errorf("store: %w", err)
 		}
 		if day.Valid {
 			sentDay = &day.Int64
 		}
-		return id, sentDay, nil
+		return id, sentDay, nil, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, nil, fmt.Errorf("store: %w", err)
+		return 0, nil, nil, fmt.Errorf("store: %w", err)
 	}
 	if in.p == nil {
-		return 0, nil, errNeedParse
+		return 0, nil, nil, errNeedParse
 	}
 	p := in.p
 	env, err := encodeEnvelope(p.envelope)
 	if err != nil {
-		return 0, nil, fmt.Errorf("store: encoding envelope: %w", err)
+		return 0, nil, nil, fmt.Errorf("store: encoding envelope: %w", err)
 	}
 	bs, err := encodeStructure(p.structure)
 	if err != nil {
-		return 0, nil, fmt.Errorf("store: encoding body structure: %w", err)
+		return 0, nil, nil, fmt.Errorf("store: encoding body structure: %w", err)
 	}
 	err = tx.QueryRowContext(ctx, `INSERT INTO blobs (ref, size, envelope, structure, sent_day, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 		string(in.ref), in.size, env, bs, p.sentDay, s.now().Unix()).Scan(&id)
 	if err != nil {
-		return 0, nil, fmt.Errorf("store: inserting blob: %w", err)
+		return 0, nil, nil, fmt.Errorf("store: inserting blob: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO message_text (rowid, body) VALUES (?, ?)`, id, p.body); err != nil {
-		return 0, nil, fmt.Errorf("store: indexing text: %w", err)
-	}
-	if err := insertHeaders(ctx, tx, id, p.headers); err != nil {
-		return 0, nil, err
-	}
-	return id, p.sentDay, nil
+	return id, p.sentDay, p, nil
 }
 
-// insertHeaders indexes header fields of blob id, in statements of up to
-// 256 rows.
-func insertHeaders(ctx context.Context, tx *sql.Tx, id int64, headers []headerField) error {
-	for start := 0; start < len(headers); start += 256 {
-		chunk := headers[start:min(start+256, len(headers))]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO message_headers (rowid, name, value) VALUES `)
-		args := make([]any, 0, 3*len(chunk))
-		for i, h := range chunk {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString("(?, ?, ?)")
-			args = append(args, id<<10|int64(start+i), h.name, h.value)
-		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+// indexBlob adds the text and header fields of blob id to the full-text
+// index.
+func indexBlob(ctx context.Context, tx querier, id int64, p *parsed) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO message_text (rowid, body) VALUES (?, ?)`, id, p.body); err != nil {
+		return fmt.Errorf("store: indexing text: %w", err)
+	}
+	return insertHeaders(ctx, tx, id, p.headers)
+}
+
+// insertHeaders indexes header fields of blob id.
+func insertHeaders(ctx context.Context, tx querier, id int64, headers []headerField) error {
+	if len(headers) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO message_headers (rowid, name, value) VALUES (?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("store: indexing headers: %w", err)
+	}
+	defer stmt.Close()
+	for i, h := range headers {
+		if _, err := stmt.ExecContext(ctx, id<<10|int64(i), h.name, h.value); err != nil {
 			return fmt.Errorf("store: indexing headers: %w", err)
 		}
 	}
@@ -188,7 +201,7 @@ func messageFor(blobID int64, sentDay *int64, size int64, flags flagSet, date ti
 
 // appendMessages inserts msgs into the mailbox with consecutive new UIDs
 // and one new modseq, and updates its counters.
-func appendMessages(ctx context.Context, tx *sql.Tx, mailboxID int64, msgs []newMessage) ([]imap.UID, error) {
+func appendMessages(ctx context.Context, tx querier, mailboxID int64, msgs []newMessage) ([]imap.UID, error) {
 	if len(msgs) == 0 {
 		return nil, nil
 	}
@@ -325,39 +338,9 @@ func (s *Store) Deliver(ctx context.Context, accountIDs []int64, r io.Reader) (m
 	defer func() { s.release(ctx, in, committed) }()
 
 	date := s.now()
-	uids := make(map[int64]imap.UID, len(accts))
+	var uids map[int64]imap.UID
 	for attempt := 0; ; attempt++ {
-		err = s.write(ctx, func(tx *sql.Tx, ch *changes) error {
-			clear(uids)
-			add := make(map[int64]int64, len(accts))
-			for _, a := range accts {
-				if err := s.ensureAccount(ctx, tx, ch, a); err != nil {
-					return err
-				}
-				add[a] = in.size
-			}
-			if err := checkQuota(ctx, tx, add, accts); err != nil {
-				return err
-			}
-			blobID, sentDay, err := s.blobRow(ctx, tx, in)
-			if err != nil {
-				return err
-			}
-			m := messageFor(blobID, sentDay, in.size, flagSet{}, date)
-			for _, a := range accts {
-				mb, err := mailboxByName(ctx, tx, a, inbox)
-				if err != nil {
-					return err
-				}
-				u, err := appendMessages(ctx, tx, mb.ID, []newMessage{m})
-				if err != nil {
-					return err
-				}
-				uids[a] = u[0]
-				ch.add(Change{Kind: ChangeAppend, AccountID: a, MailboxID: mb.ID, UIDs: u})
-			}
-			return nil
-		})
+		uids, err = s.deliverGrouped(ctx, &delivery{accts: accts, in: in, date: date})
 		if errors.Is(err, errNeedParse) && attempt == 0 {
 			if err = s.parse(in); err == nil {
 				continue
@@ -369,6 +352,50 @@ func (s *Store) Deliver(ctx context.Context, accountIDs []int64, r io.Reader) (m
 		return nil, err
 	}
 	committed = true
+	return uids, nil
+}
+
+// deliverTx stores d in the transaction tx: the part of [Store.Deliver] that
+// runs under the write lock. It leaves the full-text indexing of a new
+// body to the caller (d.index).
+func (s *Store) deliverTx(ctx context.Context, tx *sql.Tx, ch *changes, d *delivery) (map[int64]imap.UID, error) {
+	q := preparedTx{s.stmts, tx}
+	uids := make(map[int64]imap.UID, len(d.accts))
+	add := make(map[int64]int64, len(d.accts))
+	inboxes := make([]Mailbox, len(d.accts))
+	for i, a := range d.accts {
+		// An account with an INBOX has had all its special-use mailboxes
+		// made in the same transaction, and they cannot be deleted.
+		mb, err := mailboxByName(ctx, q, a, inbox)
+		if errors.Is(err, ErrNoMailbox) {
+			if err := s.ensureAccount(ctx, tx, ch, a); err != nil {
+				return nil, err
+			}
+			mb, err = mailboxByName(ctx, q, a, inbox)
+		}
+		if err != nil {
+			return nil, err
+		}
+		inboxes[i] = mb
+		add[a] = d.in.size
+	}
+	if err := checkQuota(ctx, q, add, d.accts); err != nil {
+		return nil, err
+	}
+	blobID, sentDay, p, err := s.blobRowUnindexed(ctx, q, d.in)
+	if err != nil {
+		return nil, err
+	}
+	d.blobID, d.index = blobID, p
+	m := messageFor(blobID, sentDay, d.in.size, flagSet{}, d.date)
+	for i, a := range d.accts {
+		u, err := appendMessages(ctx, q, inboxes[i].ID, []newMessage{m})
+		if err != nil {
+			return nil, err
+		}
+		uids[a] = u[0]
+		ch.add(Change{Kind: ChangeAppend, AccountID: a, MailboxID: inboxes[i].ID, UIDs: u})
+	}
 	return uids, nil
 }
 

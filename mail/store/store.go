@@ -33,6 +33,9 @@ type Store struct {
 	// commit, so that CollectGarbage leaves those blobs alone.
 	mu   sync.Mutex
 	pins map[blob.Ref]int
+
+	group *group     // group commit of deliveries
+	stmts *stmtCache // the delivery path's prepared statements
 }
 
 // New returns a store keeping metadata in d (migrated with [Component]) and
@@ -48,7 +51,7 @@ func New(d *db.DB, blobs *blob.Store, log *slog.Logger, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}}
+	return &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, group: newGroup(), stmts: newStmtCache(d.DB)}
 }
 
 // now is the store's clock.
@@ -115,6 +118,7 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
 
 // QuotaError reports that a write would take one or more accounts over
@@ -254,7 +258,7 @@ func usage(ctx context.Context, q querier, accountID int64) (used, quota int64, 
 
 // checkQuota returns a *QuotaError if adding bytes to each account in add
 // would exceed its quota, nil if not.
-func checkQuota(ctx context.Context, tx *sql.Tx, add map[int64]int64, order []int64) error {
+func checkQuota(ctx context.Context, tx querier, add map[int64]int64, order []int64) error {
 	var qe QuotaError
 	for _, acct := range order {
 		n := add[acct]
