@@ -229,4 +229,3 @@ type TransferReport struct {
 	LinksMoved   int
 	LinksRevoked int
 }
-

@@ -573,9 +573,9 @@ func (s *Store) Trash(ctx context.Context, a Actor) ([]TrashItem, error) {
 		return nil, err
 	}
 	type item struct {
-		r       row
-		at      int64
-		by      string
+		r  row
+		at int64
+		by string
 	}
 	var items []item
 	for rows.Next() {
