@@ -461,6 +461,17 @@ func TestLinks(t *testing.T) {
 		t.Errorf("revoked link page shows the file:\n%s", r.body)
 	}
 
+	// Suspended in an incident: not found until resumed.
+	tok = makeLink(t, anna, "Home/flyer.pdf", url.Values{"days": {"7"}})
+	if _, err := e.store.SuspendPublicLinks(t.Context(), "boss@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	want(t, "suspended link", v.get(t, "/s/"+tok+"/dl"), http.StatusNotFound)
+	if _, err := e.store.ResumePublicLinks(t.Context(), "boss@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	want(t, "resumed link", v.get(t, "/s/"+tok+"/dl"), http.StatusOK)
+
 	// Expired after its days.
 	tok = makeLink(t, anna, "Home/flyer.pdf", url.Values{"days": {"1"}})
 	want(t, "fresh link", v.get(t, "/s/"+tok), http.StatusOK)
@@ -607,4 +618,39 @@ func BenchmarkUpload(b *testing.B) {
 			b.Fatalf("upload: HTTP %d %s", r.code, r.body)
 		}
 	}
+}
+
+func TestGroupFolder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, files.Options{})
+	anna := e.user(t, "anna@example.org", auth.RoleMember)
+	ben := e.user(t, "ben@example.org", auth.RoleMember)
+	carl := e.user(t, "carl@example.org", auth.RoleMember)
+	for _, c := range []*agent{anna, ben} {
+		if err := e.auth.Auth.AddToGroup(t.Context(), "", "press", c.u.Account.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	groups := anna.get(t, "/files/p/Groups")
+	want(t, "groups", groups, http.StatusOK)
+	if !strings.Contains(groups.body, `href="/files/p/Groups/press"`) {
+		t.Fatalf("groups page does not list press:\n%s", groups.body)
+	}
+	want(t, "upload to the group", anna.upload(t, "/files/upload/Groups/press", anna.csrf(t), false, [2]string{"release.txt", "embargoed"}), http.StatusSeeOther)
+	if r := ben.get(t, "/files/dl/Groups/press/release.txt"); r.code != http.StatusOK || r.body != "embargoed" {
+		t.Errorf("another member reads the group's file: %d %q", r.code, r.body)
+	}
+	want(t, "outsider reads the group's file", carl.get(t, "/files/dl/Groups/press/release.txt"), http.StatusNotFound)
+	want(t, "outsider uploads to the group", carl.upload(t, "/files/upload/Groups/press", carl.csrf(t), false, [2]string{"x.txt", "x"}), http.StatusNotFound)
+	// Shared with a group, read and write: carl's group sees it under Shared.
+	if err := e.auth.Auth.AddToGroup(t.Context(), "", "board", carl.u.Account.ID); err != nil {
+		t.Fatal(err)
+	}
+	want(t, "share with group", anna.post(t, "/files/share/Groups/press/release.txt", url.Values{"with": {"group:board"}, "mode": {"write"}}), http.StatusSeeOther)
+	shared := carl.get(t, "/files/p/Shared")
+	want(t, "shared with me", shared, http.StatusOK)
+	if !strings.Contains(shared.body, "anna@example.org") {
+		t.Errorf("shared page of a board member does not show anna's share:\n%s", shared.body)
+	}
+	want(t, "upload into the virtual root", anna.upload(t, "/files/upload/Groups", anna.csrf(t), false, [2]string{"x.txt", "x"}), http.StatusForbidden)
 }
