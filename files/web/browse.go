@@ -381,9 +381,12 @@ func (h *Handler) makeLink(w http.ResponseWriter, r *http.Request, sess auth.Ses
 	h.render(w, r, http.StatusOK, "linkmade", p)
 }
 
-// origin is the scheme and host the browser used: links are shown for
-// this same server.
+// origin is the public address links are made for: the web origin the
+// auth service is configured with, else the host the browser used.
 func (h *Handler) origin(r *http.Request) string {
+	if o := h.svc.Config().Origins; len(o) > 0 {
+		return strings.TrimSuffix(o[0], "/")
+	}
 	return "https://" + r.Host
 }
 

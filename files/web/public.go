@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -187,6 +188,17 @@ func (h *Handler) publicDownload(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if r.Method == http.MethodHead {
+		// A HEAD (a link checker, a download manager) learns the size
+		// and does not use up a download.
+		n, err := h.store.LinkNode(r.Context(), l, id)
+		if err != nil || n.Dir {
+			h.linkGone(w, r, cmp.Or(err, files.ErrNotFound))
+			return
+		}
+		serveFile(w, r, n.Name, n.ModTime, io.NewSectionReader(zeroReader{}, 0, n.Size))
+		return
+	}
 	rc, n, err := h.store.LinkOpen(r.Context(), l, id, client(r))
 	if err != nil {
 		if errors.Is(err, files.ErrIsDir) {
@@ -227,4 +239,12 @@ func (h *Handler) publicUpload(w http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	h.uploadDone(w, r, n, "", err)
+}
+
+// zeroReader stands in for a file's content where none is sent (HEAD).
+type zeroReader struct{}
+
+func (zeroReader) ReadAt(p []byte, off int64) (int, error) {
+	clear(p)
+	return len(p), nil
 }

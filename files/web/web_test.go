@@ -434,7 +434,11 @@ func TestLinks(t *testing.T) {
 	if !strings.Contains(page.body, "flyer.pdf") || !strings.Contains(page.body, `href="/s/`+tok+`/dl"`) {
 		t.Errorf("link page:\n%s", page.body)
 	}
-	for i := range 2 {
+	head, _ := http.NewRequestWithContext(t.Context(), "HEAD", e.ts.URL+"/s/"+tok+"/dl", nil)
+	if r := v.do(t, head); r.code != http.StatusOK || r.hdr.Get("Content-Length") != "10" || r.hdr.Get("Content-Security-Policy") != DownloadCSP {
+		t.Errorf("HEAD of a link: %d %v", r.code, r.hdr)
+	}
+	for i := range 2 { // the HEAD used up none of the two
 		d := v.get(t, "/s/"+tok+"/dl")
 		want(t, "link download", d, http.StatusOK)
 		if d.body != "%PDF flyer" || d.hdr.Get("Content-Security-Policy") != DownloadCSP || !strings.HasPrefix(d.hdr.Get("Content-Disposition"), "attachment;") || d.hdr.Get("X-Content-Type-Options") != "nosniff" {
