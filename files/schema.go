@@ -68,6 +68,16 @@ CREATE TABLE files_links (
 	suspended     INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX files_links_owner ON files_links(owner_id);
+
+-- WebDAV dead properties (RFC 4918 section 4.3).
+CREATE TABLE files_props (
+	node_id INTEGER NOT NULL REFERENCES files_nodes(id) ON DELETE CASCADE,
+	space   TEXT    NOT NULL, -- XML namespace
+	name    TEXT    NOT NULL,
+	lang    TEXT    NOT NULL DEFAULT '',
+	value   BLOB    NOT NULL, -- inner XML
+	PRIMARY KEY (node_id, space, name)
+);
 `
 
 // Component returns the migrations of the store's tables.

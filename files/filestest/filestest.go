@@ -41,3 +41,11 @@ func (e *Env) Member(t testing.TB, login string) files.Actor {
 	u := e.User(t, login, auth.RoleMember)
 	return files.Actor{ID: u.Account.ID, Login: u.Account.Login}
 }
+
+// Person enrols login as a member and returns the person (for app passwords
+// and sessions) with its Actor.
+func (e *Env) Person(t testing.TB, login string) (*authtest.User, files.Actor) {
+	t.Helper()
+	u := e.User(t, login, auth.RoleMember)
+	return u, files.Actor{ID: u.Account.ID, Login: u.Account.Login}
+}
