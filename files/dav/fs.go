@@ -379,4 +379,3 @@ func (p *pending) ETag(ctx context.Context) (string, error) {
 	}
 	return `"` + p.w.node.ETag + `"`, nil
 }
-
