@@ -138,9 +138,11 @@ func (h *Handler) browse(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/files/item/"+escapePath(viewPath(n)), http.StatusSeeOther)
 		return
 	}
-	list, err := h.store.ListID(r.Context(), sessionActor(r), n.ID)
+	var list []files.Node
 	if n.Virtual {
 		list, err = h.store.List(r.Context(), sessionActor(r), n.Path)
+	} else {
+		list, err = h.store.ListID(r.Context(), sessionActor(r), n.ID)
 	}
 	if err != nil {
 		h.refuse(w, r, err)
