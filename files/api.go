@@ -1,0 +1,231 @@
+// Package files is caucus's file store: every account's private home, every
+// group's shared folder, sharing with members and groups, public links
+// (download links and upload-only "file drop" links), versions, trash and
+// quotas. The web pages (files/web) and WebDAV (files/dav) are views of it.
+//
+// Metadata lives in SQLite (internal/db); file contents live in their own
+// content-addressed blob directory (internal/blob), never the mail one. An
+// upload streams into the blob store (temporary file, fsync, rename) and only
+// then is its version committed, so a file appears only when it is complete
+// and durable, and an interrupted upload leaves nothing visible.
+//
+// # What an account sees
+//
+// Every call takes the viewer (an [Actor]) and checks access itself. A viewer
+// sees one tree, the same on the web and over WebDAV:
+//
+//	/Home/…                  the viewer's private home
+//	/Groups/<group>/…        the shared folder of each group the viewer is in
+//	/Shared/<owner>/<name>/… files and folders others shared with the viewer
+//
+// "/", "/Groups", "/Shared" and "/Shared/<owner>" are virtual folders (ID 0):
+// nothing can be created in them. Paths are resolved name by name from these
+// roots only; there is no "..", no symlink and no absolute path below them, so
+// no path escapes the viewer's tree.
+//
+// # Names
+//
+// Names are stored in Unicode NFC and follow the rules of the common desktop
+// systems, so that every file can be synced to Windows, macOS and Linux: no
+// "/", "\", NUL or control characters, none of Windows' reserved characters
+// (<>:"|?*), no reserved device names (CON, PRN, AUX, NUL, COM1-9, LPT1-9, with
+// or without extension), no trailing dot or space, not "." or "..", and at
+// most MaxNameBytes bytes. Names are case-sensitive (as on Linux); see
+// [ValidName].
+package files
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/password"
+	"github.com/caucus-org/caucus/internal/audit"
+)
+
+// Limits.
+const (
+	MaxNameBytes = 255  // bytes of one name (UTF-8, NFC), as on ext4 and NTFS
+	MaxPathBytes = 4096 // bytes of a whole path
+	MaxDepth     = 64   // folders below a space root
+)
+
+// Errors. Every error the store returns for a refused request wraps one of
+// these; the texts are fit to show a person.
+var (
+	ErrNotFound    = errors.New("files: no such file or folder")
+	ErrForbidden   = errors.New("files: not allowed")
+	ErrExists      = errors.New("files: a file or folder with this name already exists")
+	ErrInvalidName = errors.New("files: invalid name")
+	ErrQuota       = errors.New("files: storage quota exceeded")
+	ErrNotDir      = errors.New("files: not a folder")
+	ErrIsDir       = errors.New("files: is a folder")
+	ErrNotEmpty    = errors.New("files: folder is not empty")
+	ErrLoop        = errors.New("files: cannot move a folder into itself")
+	ErrTooDeep     = errors.New("files: folders nested too deep")
+
+	ErrExpired   = errors.New("files: link expired")
+	ErrExhausted = errors.New("files: link download limit reached")
+	ErrRevoked   = errors.New("files: link revoked")
+	ErrSuspended = errors.New("files: public links are suspended")
+	ErrLifetime  = errors.New("files: link lifetime too long")
+	ErrPassword  = errors.New("files: wrong link password")
+)
+
+// Options are the store's settings (the [files] section of the config).
+type Options struct {
+	Versions            int              // versions kept per file; default 10
+	TrashRetention      time.Duration    // how long deleted items stay; default 30 days
+	DefaultLinkLifetime time.Duration    // expiry of a link made without one; default 7 days
+	MaxLinkLifetime     time.Duration    // longest expiry allowed; default 90 days
+	DefaultQuota        int64            // bytes per account and per group without a set quota; 0: unlimited
+	MaxFileSize         int64            // bytes of one file; 0: unlimited (quotas still apply)
+	Now                 func() time.Time // nil: time.Now
+}
+
+// Deps are the store's collaborators.
+type Deps struct {
+	Auth   *auth.Service    // accounts and groups
+	Audit  *audit.Log       // every change is recorded
+	Log    *slog.Logger     // nil: discard
+	Hasher *password.Hasher // link passwords; nil: a default hasher
+}
+
+// Actor is the person a call acts for: access is checked for Account and
+// the audit record names it with Client's address.
+type Actor struct {
+	ID     int64  // account id
+	Login  string // account login, for the audit log
+	Client auth.Client
+}
+
+// SpaceKind says whose a space is.
+type SpaceKind string
+
+// Space kinds.
+const (
+	SpaceHome  SpaceKind = "home"  // one account's private home
+	SpaceGroup SpaceKind = "group" // a group's shared folder
+)
+
+// Space is a tree of files with its own quota: an account's home or a
+// group's folder.
+type Space struct {
+	Kind SpaceKind
+	ID   int64  // account id or group id
+	Name string // account login or group name
+}
+
+// Node is a file or folder as one viewer sees it.
+type Node struct {
+	ID       int64 // 0 for the virtual folders
+	ParentID int64 // 0 for a space root and virtual folders
+	Name     string
+	Path     string // as the viewer sees it, e.g. "/Home/Plans/budget.ods"
+	Dir      bool
+	Virtual  bool // "/", "/Groups", "/Shared", "/Shared/<owner>"
+	Size     int64
+	ModTime  time.Time
+	Created  time.Time
+	Versions int    // number of stored versions (files)
+	ETag     string // changes with every version (files) or every change (folders)
+	Space    Space
+	Writable bool // the viewer may change it (and, for folders, add to it)
+}
+
+// Version is one stored version of a file, newest first in lists.
+type Version struct {
+	ID      int64
+	Size    int64
+	Created time.Time
+	Author  string // login of who uploaded it
+	Current bool
+}
+
+// TrashItem is a deleted file or folder that can still be restored.
+type TrashItem struct {
+	Node
+	DeletedAt time.Time
+	DeletedBy string    // login
+	PurgeAt   time.Time // when it is deleted for good
+	From      string    // path of the folder it was deleted from
+}
+
+// Grantee is who a share is with: exactly one of Login or Group.
+type Grantee struct {
+	Login string
+	Group string
+}
+
+// Share is a file or folder shared by its space's member with another
+// member or a group.
+type Share struct {
+	ID        int64
+	NodeID    int64
+	NodeName  string
+	NodePath  string // as the sharer sees it
+	Owner     string // login of who shared it
+	OwnerID   int64
+	With      Grantee
+	Write     bool // read-write; false: read-only
+	CreatedAt time.Time
+}
+
+// LinkKind is what a public link does.
+type LinkKind string
+
+// Link kinds.
+const (
+	LinkDownload LinkKind = "download" // see and download the file or folder
+	LinkDrop     LinkKind = "drop"     // upload-only into a folder; nothing is shown
+)
+
+// LinkOptions are chosen when a link is made.
+type LinkOptions struct {
+	Kind         LinkKind  // default LinkDownload
+	ExpiresAt    time.Time // zero: now + DefaultLinkLifetime; at most now + MaxLinkLifetime
+	Password     string    // "" for none
+	MaxDownloads int       // 0: unlimited
+}
+
+// Link is a public link. Its token is shown once, when it is made; only its
+// hash is stored.
+type Link struct {
+	ID           int64
+	NodeID       int64
+	NodeName     string
+	NodePath     string // as the owner sees it
+	Dir          bool
+	Owner        string // login
+	OwnerID      int64
+	Kind         LinkKind
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+	HasPassword  bool
+	MaxDownloads int // 0: unlimited
+	Downloads    int
+	Revoked      bool
+	Suspended    bool // by incident mode (SuspendPublicLinks)
+}
+
+// LinkDisposition says what TransferOwnership does with the links of the
+// account it empties.
+type LinkDisposition int
+
+// Link dispositions.
+const (
+	LinksRevoke LinkDisposition = iota // revoke them
+	LinksMove                          // keep them working, owned by the successor
+)
+
+// TransferReport says what TransferOwnership did.
+type TransferReport struct {
+	Folder       string // path in the successor's home, e.g. "/Home/From alice@example.org"
+	Files        int
+	Folders      int
+	Bytes        int64
+	SharesMoved  int
+	LinksMoved   int
+	LinksRevoked int
+}

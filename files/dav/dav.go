@@ -1,0 +1,228 @@
+// Package dav serves the file store over WebDAV (RFC 4918), class 1 and 2
+// (locks), at /dav/, for Windows Explorer, macOS Finder, davfs2, rclone and
+// the like. It is golang.org/x/net/webdav over a FileSystem that is the
+// store as one account sees it (see package files): /Home, /Groups/<group>
+// and /Shared/<owner>/<name>. No path reaches the OS file system.
+//
+// Clients sign in with HTTP Basic authentication (RFC 7617) and a
+// files-scoped app password only; the account password and mail-scoped app
+// passwords are refused. Every request runs under the auth revocation hub:
+// revoking the app password or suspending the account cancels it at once,
+// a blocked body read or write included (its deadlines are moved into the
+// past), and the next request is refused.
+//
+// Bounds: PROPFIND with Depth: infinity (or no Depth, which means infinity,
+// RFC 4918 section 9.1) is refused with 403 and the propfind-finite-depth
+// precondition; XML request bodies are limited to MaxXMLBody; every read
+// and write of a body has an idle deadline. PUT streams into the store and
+// answers 201 only once the file is durable.
+package dav
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/files"
+	"github.com/caucus-org/caucus/internal/web"
+	"golang.org/x/net/webdav"
+)
+
+// Limits.
+const (
+	MaxXMLBody  = 1 << 20          // PROPFIND, PROPPATCH and LOCK bodies
+	IdleTimeout = 60 * time.Second // longest wait for one read or write of a body
+	Prefix      = "/dav"           // where the handler is mounted
+)
+
+// Handler serves WebDAV. Build it with New.
+type Handler struct {
+	store *files.Store
+	svc   *auth.Service
+	log   *slog.Logger
+
+	mu    sync.Mutex
+	locks map[int64]webdav.LockSystem // per account: paths are per account
+}
+
+// New returns a handler serving store to the accounts of svc.
+func New(store *files.Store, svc *auth.Service, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{store: store, svc: svc, log: log, locks: map[int64]webdav.LockSystem{}}
+}
+
+// Register mounts the handler at /dav/ on mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.Handle(Prefix+"/", h)
+	mux.Handle(Prefix, http.RedirectHandler(Prefix+"/", http.StatusMovedPermanently))
+}
+
+func (h *Handler) lockSystem(account int64) webdav.LockSystem {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ls := h.locks[account]
+	if ls == nil {
+		ls = webdav.NewMemLS()
+		h.locks[account] = ls
+	}
+	return ls
+}
+
+func unauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="caucus files", charset="UTF-8"`)
+	http.Error(w, "sign in with a files app password", http.StatusUnauthorized)
+}
+
+// ServeHTTP authenticates the request and serves it under the account's
+// revocation.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	login, secret, ok := r.BasicAuth()
+	if !ok {
+		unauthorized(w)
+		return
+	}
+	client := auth.Client{Addr: web.ClientAddr(r), UserAgent: r.UserAgent()}
+	grant, err := h.svc.AppPassword(r.Context(), login, secret, auth.ScopeFiles, client)
+	if err != nil {
+		var te *auth.ThrottledError
+		if errors.As(err, &te) {
+			w.Header().Set("Retry-After", "60")
+			http.Error(w, "too many failed sign-ins", http.StatusTooManyRequests)
+			return
+		}
+		h.log.Debug("dav: sign-in refused", "err", err)
+		unauthorized(w)
+		return
+	}
+	ctx, done := h.svc.Connect(r.Context(), grant)
+	defer done()
+	if ctx.Err() != nil {
+		unauthorized(w)
+		return
+	}
+	// Revocation ends blocked reads and writes too.
+	rc := http.NewResponseController(w)
+	stop := context.AfterFunc(ctx, func() {
+		h.log.Info("dav: request ended", "account", grant.Account.Login, "method", r.Method, "cause", context.Cause(ctx))
+		past := time.Unix(1, 0)
+		rc.SetReadDeadline(past)
+		rc.SetWriteDeadline(past)
+	})
+	defer stop()
+
+	st := &reqState{size: -1}
+	switch r.Method {
+	case http.MethodPut:
+		st.size = r.ContentLength
+		r.Body = &body{r: r.Body, rc: rc, st: st, ctx: ctx}
+	case http.MethodGet, http.MethodHead, http.MethodPost:
+		// Contents are never rendered in caucus's origin (see files/web).
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Disposition", "attachment")
+		w.Header().Set("Content-Security-Policy", "sandbox; default-src 'none'")
+		rc.SetWriteDeadline(time.Now().Add(IdleTimeout))
+	default:
+		r.Body = http.MaxBytesReader(w, r.Body, MaxXMLBody)
+		rc.SetReadDeadline(time.Now().Add(IdleTimeout))
+		rc.SetWriteDeadline(time.Now().Add(IdleTimeout))
+	}
+	if r.Method == "PROPFIND" {
+		if d := r.Header.Get("Depth"); d == "" || strings.EqualFold(d, "infinity") {
+			w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `<?xml version="1.0" encoding="utf-8"?>`+"\n"+`<D:error xmlns:D="DAV:"><D:propfind-finite-depth/></D:error>`)
+			return
+		}
+	}
+	a := files.Actor{ID: grant.Account.ID, Login: grant.Account.Login, Client: client}
+	dh := &webdav.Handler{
+		Prefix:     Prefix,
+		FileSystem: &fileSystem{store: h.store, actor: a, st: st},
+		LockSystem: h.lockSystem(grant.Account.ID),
+		Logger: func(r *http.Request, err error) {
+			if err != nil && !errors.Is(err, context.Canceled) {
+				h.log.Debug("dav", "method", r.Method, "path", r.URL.Path, "account", a.Login, "err", err)
+			}
+		},
+	}
+	dh.ServeHTTP(&statusWriter{ResponseWriter: w, st: st, rc: rc, get: r.Method == http.MethodGet}, r.WithContext(ctx))
+}
+
+// body is a PUT body: each read gets an idle deadline, and a failed read
+// is remembered so that the partial file is never committed.
+type body struct {
+	r   io.ReadCloser
+	rc  *http.ResponseController
+	st  *reqState
+	ctx context.Context
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	if b.ctx.Err() == nil {
+		b.rc.SetReadDeadline(time.Now().Add(IdleTimeout))
+	}
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.st.mu.Lock()
+		b.st.bodyErr = err
+		b.st.mu.Unlock()
+	}
+	return n, err
+}
+
+func (b *body) Close() error { return b.r.Close() }
+
+// statusWriter replaces the status codes x/net/webdav picks for any
+// failure (404, 405, 500) by the one the store's error calls for.
+type statusWriter struct {
+	http.ResponseWriter
+	st   *reqState
+	rc   *http.ResponseController
+	get  bool
+	done bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.done && code >= 400 {
+		if c := statusOf(w.st.lastErr()); c != 0 {
+			code = c
+		}
+	}
+	w.done = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	w.done = true
+	if w.get {
+		w.rc.SetWriteDeadline(time.Now().Add(IdleTimeout))
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func statusOf(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, files.ErrQuota):
+		return http.StatusInsufficientStorage // RFC 4918 section 11.5
+	case errors.Is(err, files.ErrForbidden), errors.Is(err, files.ErrLoop), errors.Is(err, files.ErrTooDeep), errors.Is(err, files.ErrInvalidName):
+		return http.StatusForbidden
+	case errors.Is(err, files.ErrIsDir):
+		return http.StatusMethodNotAllowed
+	case errors.Is(err, files.ErrNotDir):
+		return http.StatusConflict
+	}
+	return 0
+}

@@ -1,0 +1,637 @@
+package files
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/web"
+)
+
+// TokenBytes is the random part of a link token: 160 bits.
+const TokenBytes = 20
+
+// Share shares node id with a member or a group. Only a member of the space
+// the node is in may share it (not someone it was shared with).
+func (s *Store) Share(ctx context.Context, a Actor, id int64, with Grantee, write bool) (Share, error) {
+	v, err := s.viewer(ctx, a)
+	if err != nil {
+		return Share{}, err
+	}
+	ac, err := s.access(ctx, s.db, v, id)
+	if err != nil {
+		return Share{}, err
+	}
+	if !ac.own {
+		return Share{}, fmt.Errorf("%w: only members of its space may share an item", ErrForbidden)
+	}
+	kind, gid, subject := "", int64(0), ""
+	switch {
+	case with.Login != "" && with.Group == "":
+		acct, err := s.auth.AccountByLogin(ctx, with.Login)
+		if err != nil || acct.State != auth.StateActive {
+			return Share{}, fmt.Errorf("%w: no member %q", ErrNotFound, with.Login)
+		}
+		if acct.ID == a.ID {
+			return Share{}, fmt.Errorf("%w: sharing with oneself", ErrForbidden)
+		}
+		kind, gid, subject = "account", acct.ID, acct.Login
+	case with.Group != "" && with.Login == "":
+		if gid, err = s.groupID(ctx, with.Group); err != nil {
+			return Share{}, err
+		}
+		kind = "group"
+	default:
+		return Share{}, fmt.Errorf("%w: share with one member or one group", ErrForbidden)
+	}
+	now := s.now()
+	var sid int64
+	err = s.db.QueryRowContext(ctx, `INSERT INTO files_shares (node_id, owner_id, grantee_kind, grantee_id, write, created_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (node_id, grantee_kind, grantee_id) DO UPDATE SET write = excluded.write, owner_id = excluded.owner_id RETURNING id`,
+		id, a.ID, kind, gid, write, ms(now)).Scan(&sid)
+	if err != nil {
+		return Share{}, err
+	}
+	n := ac.nodeOf(0)
+	s.record(ctx, a, "files.share", subject, fmt.Sprintf("path=%s group=%s write=%t", n.Path, with.Group, write))
+	return Share{ID: sid, NodeID: id, NodeName: n.Name, NodePath: n.Path, Owner: a.Login, OwnerID: a.ID, With: with, Write: write, CreatedAt: fromMS(ms(now))}, nil
+}
+
+// Unshare removes share shareID; only who made it may.
+func (s *Store) Unshare(ctx context.Context, a Actor, shareID int64) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM files_shares WHERE id = ? AND owner_id = ?`, shareID, a.ID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	s.record(ctx, a, "files.unshare", "", fmt.Sprintf("share=%d", shareID))
+	return nil
+}
+
+func (s *Store) shares(ctx context.Context, where string, args ...any) ([]Share, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT s.id, s.node_id, n.name, s.owner_id, s.grantee_kind, s.grantee_id, s.write, s.created_at
+		FROM files_shares s JOIN files_nodes n ON n.id = s.node_id WHERE `+where+` ORDER BY s.id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	type raw struct {
+		Share
+		kind string
+		gid  int64
+	}
+	var rs []raw
+	for rows.Next() {
+		var r raw
+		var at int64
+		if err := rows.Scan(&r.ID, &r.NodeID, &r.NodeName, &r.OwnerID, &r.kind, &r.gid, &r.Write, &at); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		r.CreatedAt = fromMS(at)
+		rs = append(rs, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]Share, 0, len(rs))
+	for _, r := range rs {
+		sh := r.Share
+		if owner, err := s.auth.Account(ctx, sh.OwnerID); err == nil {
+			sh.Owner = owner.Login
+			if v, err := s.viewer(ctx, Actor{ID: owner.ID, Login: owner.Login}); err == nil {
+				if ac, err := s.access(ctx, s.db, v, sh.NodeID); err == nil {
+					sh.NodePath = ac.pathOf(0)
+				}
+			}
+		}
+		if r.kind == "account" {
+			if g, err := s.auth.Account(ctx, r.gid); err == nil {
+				sh.With.Login = g.Login
+			}
+		} else {
+			sh.With.Group = s.spaceName(ctx, SpaceGroup, r.gid)
+		}
+		out = append(out, sh)
+	}
+	return out, nil
+}
+
+// SharesOf lists the shares accountID made.
+func (s *Store) SharesOf(ctx context.Context, accountID int64) ([]Share, error) {
+	return s.shares(ctx, `s.owner_id = ?`, accountID)
+}
+
+// SharedWith lists what others shared with a (directly or through a group),
+// with NodePath as a sees it ("/Shared/<owner>/<name>").
+func (s *Store) SharedWith(ctx context.Context, a Actor) ([]Share, error) {
+	v, err := s.viewer(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := s.sharedEntries(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Share, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, Share{ID: e.shareID, NodeID: e.nodeID, NodeName: e.name, NodePath: "/Shared/" + e.owner + "/" + e.name,
+			Owner: e.owner, OwnerID: e.ownerID, With: Grantee{Login: a.Login}, Write: e.write, CreatedAt: fromMS(e.created)})
+	}
+	return out, nil
+}
+
+// CreateLink makes a public link to node id and returns its token (shown
+// once; TokenBytes random bytes, stored only as a SHA-256 hash).
+func (s *Store) CreateLink(ctx context.Context, a Actor, id int64, o LinkOptions) (string, Link, error) {
+	v, err := s.viewer(ctx, a)
+	if err != nil {
+		return "", Link{}, err
+	}
+	ac, err := s.access(ctx, s.db, v, id)
+	if err != nil {
+		return "", Link{}, err
+	}
+	if !ac.own {
+		return "", Link{}, fmt.Errorf("%w: only members of its space may make a link to an item", ErrForbidden)
+	}
+	n := ac.nodeOf(0)
+	switch o.Kind {
+	case "":
+		o.Kind = LinkDownload
+	case LinkDownload:
+	case LinkDrop:
+		if !n.Dir {
+			return "", Link{}, fmt.Errorf("%w: a file drop link needs a folder", ErrNotDir)
+		}
+	default:
+		return "", Link{}, fmt.Errorf("files: unknown link kind %q", o.Kind)
+	}
+	now := s.now()
+	if o.ExpiresAt.IsZero() {
+		o.ExpiresAt = now.Add(s.opts.DefaultLinkLifetime)
+	}
+	if !o.ExpiresAt.After(now) {
+		return "", Link{}, fmt.Errorf("%w: expiry is in the past", ErrExpired)
+	}
+	if o.ExpiresAt.After(now.Add(s.opts.MaxLinkLifetime)) {
+		return "", Link{}, fmt.Errorf("%w: at most %d days", ErrLifetime, int(s.opts.MaxLinkLifetime.Hours()/24))
+	}
+	if o.MaxDownloads < 0 {
+		o.MaxDownloads = 0
+	}
+	phc := ""
+	if o.Password != "" {
+		if len(o.Password) > 1024 {
+			return "", Link{}, fmt.Errorf("%w: password too long", ErrPassword)
+		}
+		if phc, err = s.hasher.Hash(ctx, o.Password); err != nil {
+			return "", Link{}, err
+		}
+	}
+	token := web.RandomToken(TokenBytes)
+	var lid int64
+	err = s.db.QueryRowContext(ctx, `INSERT INTO files_links (node_id, owner_id, token_hash, kind, created_at, expires_at, password, max_downloads)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, id, a.ID, web.TokenHash(token), o.Kind, ms(now), ms(o.ExpiresAt), phc, o.MaxDownloads).Scan(&lid)
+	if err != nil {
+		return "", Link{}, err
+	}
+	s.record(ctx, a, "files.link.create", "", fmt.Sprintf("link=%d kind=%s path=%s expires=%s password=%t max=%d", lid, o.Kind, n.Path, o.ExpiresAt.UTC().Format("2006-01-02T15:04Z"), phc != "", o.MaxDownloads))
+	l, err := s.link(ctx, `l.id = ?`, lid)
+	return token, l, err
+}
+
+const linkCols = `SELECT l.id, l.node_id, n.name, n.is_dir, l.owner_id, l.kind, l.created_at, l.expires_at, l.password != '', l.max_downloads, l.downloads,
+	l.revoked_at IS NOT NULL, l.suspended FROM files_links l JOIN files_nodes n ON n.id = l.node_id WHERE `
+
+func (s *Store) links(ctx context.Context, where string, args ...any) ([]Link, error) {
+	rows, err := s.db.QueryContext(ctx, linkCols+where+` ORDER BY l.id DESC`, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []Link
+	for rows.Next() {
+		var l Link
+		var c, e int64
+		if err := rows.Scan(&l.ID, &l.NodeID, &l.NodeName, &l.Dir, &l.OwnerID, &l.Kind, &c, &e, &l.HasPassword, &l.MaxDownloads, &l.Downloads, &l.Revoked, &l.Suspended); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		l.CreatedAt, l.ExpiresAt = fromMS(c), fromMS(e)
+		out = append(out, l)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		l := &out[i]
+		if owner, err := s.auth.Account(ctx, l.OwnerID); err == nil {
+			l.Owner = owner.Login
+			if v, err := s.viewer(ctx, Actor{ID: owner.ID, Login: owner.Login}); err == nil {
+				if ac, err := s.access(ctx, s.db, v, l.NodeID); err == nil {
+					l.NodePath = ac.pathOf(0)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) link(ctx context.Context, where string, args ...any) (Link, error) {
+	ls, err := s.links(ctx, where, args...)
+	if err != nil {
+		return Link{}, err
+	}
+	if len(ls) == 0 {
+		return Link{}, ErrNotFound
+	}
+	return ls[0], nil
+}
+
+// LinksOf lists the links accountID made, revoked and expired ones too.
+func (s *Store) LinksOf(ctx context.Context, accountID int64) ([]Link, error) {
+	return s.links(ctx, `l.owner_id = ?`, accountID)
+}
+
+// AllLinks lists every link of the party (for admins).
+func (s *Store) AllLinks(ctx context.Context) ([]Link, error) { return s.links(ctx, `1`) }
+
+// RevokeMyLink revokes a's own link id.
+func (s *Store) RevokeMyLink(ctx context.Context, a Actor, id int64) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE files_links SET revoked_at = ? WHERE id = ? AND owner_id = ? AND revoked_at IS NULL`, ms(s.now()), id, a.ID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	s.record(ctx, a, "files.link.revoke", "", fmt.Sprintf("link=%d", id))
+	return nil
+}
+
+// RevokeLink revokes link id for an admin (actor is the admin's login).
+func (s *Store) RevokeLink(ctx context.Context, actor string, id int64) error {
+	l, err := s.link(ctx, `l.id = ?`, id)
+	if err != nil {
+		return err
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE files_links SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, ms(s.now()), id); err != nil {
+		return err
+	}
+	s.record(ctx, Actor{Login: actor}, "files.link.revoke", l.Owner, fmt.Sprintf("link=%d", id))
+	return nil
+}
+
+// RevokeLinksOf revokes every live link of accountID and returns how many.
+func (s *Store) RevokeLinksOf(ctx context.Context, actor string, accountID int64) (int, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE files_links SET revoked_at = ? WHERE owner_id = ? AND revoked_at IS NULL`, ms(s.now()), accountID)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	subject := ""
+	if acct, err := s.auth.Account(ctx, accountID); err == nil {
+		subject = acct.Login
+	}
+	s.record(ctx, Actor{Login: actor}, "files.link.revoke", subject, fmt.Sprintf("all links of the account: %d", n))
+	return int(n), nil
+}
+
+// SuspendPublicLinks suspends every live link (incident mode) until
+// ResumePublicLinks; it returns how many. Suspended links resolve to
+// ErrSuspended.
+func (s *Store) SuspendPublicLinks(ctx context.Context, actor string) (int, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE files_links SET suspended = 1 WHERE suspended = 0 AND revoked_at IS NULL`)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	s.record(ctx, Actor{Login: actor}, "files.link.suspend", "", fmt.Sprintf("links=%d", n))
+	return int(n), nil
+}
+
+// ResumePublicLinks lifts SuspendPublicLinks and returns how many links
+// work again.
+func (s *Store) ResumePublicLinks(ctx context.Context, actor string) (int, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE files_links SET suspended = 0 WHERE suspended = 1`)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	s.record(ctx, Actor{Login: actor}, "files.link.resume", "", fmt.Sprintf("links=%d", n))
+	return int(n), nil
+}
+
+// live checks that a link still works.
+func (s *Store) live(ctx context.Context, l Link) error {
+	switch {
+	case l.Revoked:
+		return ErrRevoked
+	case l.Suspended:
+		return ErrSuspended
+	case !s.now().Before(l.ExpiresAt):
+		return ErrExpired
+	case l.Kind == LinkDownload && l.MaxDownloads > 0 && l.Downloads >= l.MaxDownloads:
+		return ErrExhausted
+	}
+	owner, err := s.auth.Account(ctx, l.OwnerID)
+	if err != nil || owner.State != auth.StateActive {
+		return ErrRevoked
+	}
+	return nil
+}
+
+// ResolveLink finds the live link of token and its node. It fails with
+// ErrNotFound, ErrExpired, ErrExhausted, ErrRevoked or ErrSuspended (also
+// ErrRevoked when the owner's account is no longer active).
+func (s *Store) ResolveLink(ctx context.Context, token string) (Link, Node, error) {
+	if len(token) > 100 {
+		return Link{}, Node{}, ErrNotFound
+	}
+	var id int64
+	var hash []byte
+	err := s.db.QueryRowContext(ctx, `SELECT id, token_hash FROM files_links WHERE token_hash = ?`, web.TokenHash(token)).Scan(&id, &hash)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare(hash, web.TokenHash(token)) != 1) {
+		return Link{}, Node{}, ErrNotFound
+	}
+	if err != nil {
+		return Link{}, Node{}, err
+	}
+	l, err := s.link(ctx, `l.id = ?`, id)
+	if err != nil {
+		return Link{}, Node{}, err
+	}
+	if err := s.live(ctx, l); err != nil {
+		return l, Node{}, err
+	}
+	n, err := s.LinkNode(ctx, l, 0)
+	return l, n, err
+}
+
+// CheckLinkPassword checks a link's password (ErrPassword if wrong; nil for
+// a link without one). Callers throttle wrong guesses.
+func (s *Store) CheckLinkPassword(ctx context.Context, l Link, pw string) error {
+	var phc string
+	if err := s.db.QueryRowContext(ctx, `SELECT password FROM files_links WHERE id = ?`, l.ID).Scan(&phc); err != nil {
+		return ErrNotFound
+	}
+	if phc == "" {
+		return nil
+	}
+	if len(pw) > 1024 {
+		return ErrPassword
+	}
+	ok, err := s.hasher.Verify(ctx, pw, phc)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrPassword
+	}
+	return nil
+}
+
+// linkAccess returns node id (0: the link's root) inside link l's tree,
+// with its path relative to it ("/" is the link's node).
+func (s *Store) linkAccess(ctx context.Context, l Link, id int64) (Node, error) {
+	if id == 0 {
+		id = l.NodeID
+	}
+	ch, err := s.chain(ctx, s.db, id)
+	if err != nil {
+		return Node{}, err
+	}
+	at := -1
+	for i, r := range ch {
+		if r.id == l.NodeID {
+			at = i
+			break
+		}
+	}
+	if at < 0 {
+		return Node{}, ErrNotFound
+	}
+	ac := &access{chain: ch, anchor: at, prefix: "", space: Space{Kind: ch[len(ch)-1].kind, ID: ch[len(ch)-1].spaceID}}
+	n := ac.nodeOf(0)
+	if at == 0 {
+		n.Path, n.Name = "/", ch[0].name
+		if n.Name == "" {
+			n.Name = "files"
+		}
+	}
+	n.Writable = false
+	return n, nil
+}
+
+// LinkNode returns node id inside the tree of link l (0: its root).
+func (s *Store) LinkNode(ctx context.Context, l Link, id int64) (Node, error) {
+	return s.linkAccess(ctx, l, id)
+}
+
+// LinkList lists folder id inside the tree of download link l (0: its
+// root). A file drop link shows nothing.
+func (s *Store) LinkList(ctx context.Context, l Link, id int64) ([]Node, error) {
+	if l.Kind != LinkDownload {
+		return nil, ErrForbidden
+	}
+	n, err := s.linkAccess(ctx, l, id)
+	if err != nil {
+		return nil, err
+	}
+	if !n.Dir {
+		return nil, ErrNotDir
+	}
+	rows, err := childRows(ctx, s.db, n.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Node, 0, len(rows))
+	for _, r := range rows {
+		c := childNode(n, r)
+		c.Path = strings.TrimPrefix(n.Path, "/") + "/" + r.name
+		if n.Path != "/" {
+			c.Path = n.Path + "/" + r.name
+		}
+		out = append(out, c)
+	}
+	sortNodes(out)
+	return out, nil
+}
+
+// LinkOpen opens file id inside the tree of download link l (0: its root)
+// and counts one download (ErrExhausted when the limit is reached).
+func (s *Store) LinkOpen(ctx context.Context, l Link, id int64, c auth.Client) (io.ReadSeekCloser, Node, error) {
+	if l.Kind != LinkDownload {
+		return nil, Node{}, ErrForbidden
+	}
+	n, err := s.linkAccess(ctx, l, id)
+	if err != nil {
+		return nil, Node{}, err
+	}
+	if n.Dir {
+		return nil, Node{}, ErrIsDir
+	}
+	if err := s.CountDownload(ctx, l.ID); err != nil {
+		return nil, Node{}, err
+	}
+	f, err := s.openCurrent(ctx, n.ID)
+	return f, n, err
+}
+
+// CountDownload counts one download of link id, refusing with ErrExhausted
+// when its limit is reached (and the other link errors when it no longer
+// works).
+func (s *Store) CountDownload(ctx context.Context, id int64) error {
+	l, err := s.link(ctx, `l.id = ?`, id)
+	if err != nil {
+		return err
+	}
+	if err := s.live(ctx, l); err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE files_links SET downloads = downloads + 1 WHERE id = ? AND (max_downloads = 0 OR downloads < max_downloads)`, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrExhausted
+	}
+	return nil
+}
+
+// DropPut stores a file sent through drop link l into its folder, under a
+// new name if the name is taken (nothing already there is shown or
+// replaced). The space's quota applies.
+func (s *Store) DropPut(ctx context.Context, l Link, name string, r io.Reader, size int64, c auth.Client) (Node, error) {
+	if l.Kind != LinkDrop {
+		return Node{}, ErrForbidden
+	}
+	cur, err := s.link(ctx, `l.id = ?`, l.ID) // it may have been revoked since it was resolved
+	if err != nil {
+		return Node{}, err
+	}
+	if err := s.live(ctx, cur); err != nil {
+		return Node{}, err
+	}
+	id, err := s.put(ctx, nil, cur.NodeID, name, r, size, fmt.Sprintf("link %d", l.ID), putUniquify)
+	if err != nil {
+		return Node{}, err
+	}
+	n, err := s.linkAccess(ctx, cur, id)
+	if err != nil {
+		return Node{}, err
+	}
+	s.record(ctx, Actor{Client: c}, "files.drop", cur.Owner, fmt.Sprintf("link=%d name=%s size=%d", l.ID, n.Name, n.Size))
+	return n, nil
+}
+
+// TransferOwnership moves everything account from owns into to's home under
+// "From <login>/", with from's shares, and its links moved or revoked per
+// links. actor is the admin's login.
+func (s *Store) TransferOwnership(ctx context.Context, actor string, from, to int64, links LinkDisposition) (TransferReport, error) {
+	var rep TransferReport
+	fa, err := s.auth.Account(ctx, from)
+	if err != nil {
+		return rep, fmt.Errorf("files: transfer from %d: %w", from, err)
+	}
+	ta, err := s.auth.Account(ctx, to)
+	if err != nil {
+		return rep, fmt.Errorf("files: transfer to %d: %w", to, err)
+	}
+	if from == to {
+		return rep, fmt.Errorf("%w: transfer to the same account", ErrForbidden)
+	}
+	fromRoot, err := s.ensureRoot(ctx, SpaceHome, from)
+	if err != nil {
+		return rep, err
+	}
+	toRoot, err := s.ensureRoot(ctx, SpaceHome, to)
+	if err != nil {
+		return rep, err
+	}
+	base, err := validName("From " + fa.Login)
+	if err != nil {
+		base = fmt.Sprintf("From account %d", from)
+	}
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		rep = TransferReport{}
+		name := base
+		for i := 2; ; i++ {
+			cid, _, err := childID(ctx, tx, toRoot, name)
+			if err != nil {
+				return err
+			}
+			if cid == 0 {
+				break
+			}
+			name = numbered(base, i)
+		}
+		rep.Folder = "/Home/" + name
+		now := ms(s.now())
+		var folder int64
+		if err := tx.QueryRowContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES ('home', ?, ?, ?, 1, ?, ?) RETURNING id`,
+			to, toRoot, name, now, now).Scan(&folder); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, subtree+`SELECT COUNT(*) FILTER (WHERE is_dir = 1 AND id != ?), COUNT(*) FILTER (WHERE is_dir = 0),
+			IFNULL((SELECT SUM(size) FROM files_versions WHERE node_id IN (SELECT id FROM sub)), 0) FROM files_nodes WHERE id IN (SELECT id FROM sub)`,
+			fromRoot, fromRoot).Scan(&rep.Folders, &rep.Files, &rep.Bytes); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE files_nodes SET space_id = ? WHERE space_kind = 'home' AND space_id = ? AND parent_id IS NOT NULL`, to, from); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE files_nodes SET parent_id = ? WHERE parent_id = ?`, folder, fromRoot); err != nil {
+			return err
+		}
+		// Shares and links of from's home root itself now point at the new folder.
+		for _, t := range []string{"files_shares", "files_links"} {
+			if _, err := tx.ExecContext(ctx, `UPDATE `+t+` SET node_id = ? WHERE node_id = ?`, folder, fromRoot); err != nil {
+				return err
+			}
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE OR REPLACE files_shares SET owner_id = ? WHERE owner_id = ?`, to, from)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		rep.SharesMoved = int(n)
+		// A share with the successor of what is now the successor's own is void.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM files_shares WHERE grantee_kind = 'account' AND grantee_id = ? AND owner_id = ?`, to, to); err != nil {
+			return err
+		}
+		if links == LinksMove {
+			res, err = tx.ExecContext(ctx, `UPDATE files_links SET owner_id = ? WHERE owner_id = ? AND revoked_at IS NULL`, to, from)
+		} else {
+			res, err = tx.ExecContext(ctx, `UPDATE files_links SET revoked_at = ? WHERE owner_id = ? AND revoked_at IS NULL`, now, from)
+		}
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		if links == LinksMove {
+			rep.LinksMoved = int(n)
+		} else {
+			rep.LinksRevoked = int(n)
+		}
+		return nil
+	})
+	if err != nil {
+		return TransferReport{}, err
+	}
+	s.record(ctx, Actor{Login: actor}, "files.transfer", fa.Login, fmt.Sprintf("to=%s folder=%q files=%d folders=%d bytes=%d shares=%d links_moved=%d links_revoked=%d",
+		ta.Login, rep.Folder, rep.Files, rep.Folders, rep.Bytes, rep.SharesMoved, rep.LinksMoved, rep.LinksRevoked))
+	return rep, nil
+}
+
+// ValidName checks name against the rules in the package documentation and
+// returns it in NFC.
+func ValidName(name string) (string, error) { return validName(name) }

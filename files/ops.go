@@ -1,0 +1,867 @@
+package files
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/caucus-org/caucus/internal/blob"
+)
+
+// quota returns a space's quota in bytes; 0 means unlimited.
+func (s *Store) quota(ctx context.Context, q querier, kind SpaceKind, id int64) (int64, error) {
+	var b int64
+	err := q.QueryRowContext(ctx, `SELECT bytes FROM files_quotas WHERE space_kind = ? AND space_id = ?`, kind, id).Scan(&b)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return s.opts.DefaultQuota, nil
+	case err != nil:
+		return 0, err
+	case b < 0:
+		return 0, nil
+	}
+	return b, nil
+}
+
+// used returns the bytes a space holds: every version, the trash included.
+func used(ctx context.Context, q querier, kind SpaceKind, id int64) (int64, error) {
+	var n int64
+	err := q.QueryRowContext(ctx, `SELECT IFNULL(SUM(v.size), 0) FROM files_versions v JOIN files_nodes n ON n.id = v.node_id
+		WHERE n.space_kind = ? AND n.space_id = ?`, kind, id).Scan(&n)
+	return n, err
+}
+
+// room returns how many more bytes a space takes, or -1 for unlimited.
+func (s *Store) room(ctx context.Context, q querier, kind SpaceKind, id int64) (int64, error) {
+	quota, err := s.quota(ctx, q, kind, id)
+	if err != nil || quota == 0 {
+		return -1, err
+	}
+	u, err := used(ctx, q, kind, id)
+	if err != nil {
+		return 0, err
+	}
+	return max(quota-u, 0), nil
+}
+
+func quotaError(room int64) error {
+	return fmt.Errorf("%w: %d bytes left; delete files or empty the trash, or ask an admin for more space", ErrQuota, room)
+}
+
+// Usage returns the bytes an account's home uses (all versions, trash
+// included) and its quota (0: unlimited).
+func (s *Store) Usage(ctx context.Context, accountID int64) (usedBytes, quota int64, err error) {
+	if usedBytes, err = used(ctx, s.db, SpaceHome, accountID); err != nil {
+		return 0, 0, err
+	}
+	quota, err = s.quota(ctx, s.db, SpaceHome, accountID)
+	return usedBytes, quota, err
+}
+
+func (s *Store) groupID(ctx context.Context, group string) (int64, error) {
+	gs, err := s.auth.Groups(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, g := range gs {
+		if g.Name == group {
+			return g.ID, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: group %q", ErrNotFound, group)
+}
+
+// GroupUsage is Usage for a group's folder.
+func (s *Store) GroupUsage(ctx context.Context, group string) (usedBytes, quota int64, err error) {
+	id, err := s.groupID(ctx, group)
+	if err != nil {
+		return 0, 0, err
+	}
+	if usedBytes, err = used(ctx, s.db, SpaceGroup, id); err != nil {
+		return 0, 0, err
+	}
+	quota, err = s.quota(ctx, s.db, SpaceGroup, id)
+	return usedBytes, quota, err
+}
+
+// SetQuota sets an account's quota in bytes (0: the default; -1: unlimited).
+func (s *Store) SetQuota(ctx context.Context, actor string, accountID, bytes int64) error {
+	acct, err := s.auth.Account(ctx, accountID)
+	if err != nil {
+		return fmt.Errorf("files: quota: %w", err)
+	}
+	if err := s.setQuota(ctx, SpaceHome, accountID, bytes); err != nil {
+		return err
+	}
+	s.record(ctx, Actor{Login: actor}, "files.quota", acct.Login, fmt.Sprintf("bytes=%d", bytes))
+	return nil
+}
+
+// SetGroupQuota sets a group's quota in bytes (0: the default; -1: unlimited).
+func (s *Store) SetGroupQuota(ctx context.Context, actor, group string, bytes int64) error {
+	id, err := s.groupID(ctx, group)
+	if err != nil {
+		return err
+	}
+	if err := s.setQuota(ctx, SpaceGroup, id, bytes); err != nil {
+		return err
+	}
+	s.record(ctx, Actor{Login: actor}, "files.quota", "", fmt.Sprintf("group=%s bytes=%d", group, bytes))
+	return nil
+}
+
+func (s *Store) setQuota(ctx context.Context, kind SpaceKind, id, bytes int64) error {
+	if bytes < -1 {
+		return fmt.Errorf("files: quota %d: negative", bytes)
+	}
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if bytes == 0 {
+			_, err := tx.ExecContext(ctx, `DELETE FROM files_quotas WHERE space_kind = ? AND space_id = ?`, kind, id)
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO files_quotas (space_kind, space_id, bytes) VALUES (?, ?, ?)
+			ON CONFLICT (space_kind, space_id) DO UPDATE SET bytes = excluded.bytes`, kind, id, bytes)
+		return err
+	})
+}
+
+// putMode says what Put does when the name is taken.
+type putMode int
+
+const (
+	putReplace  putMode = iota // a new version of the file there
+	putUniquify                // a new file "name (2).ext"
+)
+
+// Put stores the content read from r as file name in folder parentID: a new
+// file, or a new version of the file already there. size is the announced
+// length (Content-Length) or -1; an announced size over the quota is refused
+// with ErrQuota before anything is read, and the quota is enforced while
+// streaming too. The file appears only when complete and durable.
+func (s *Store) Put(ctx context.Context, a Actor, parentID int64, name string, r io.Reader, size int64) (Node, error) {
+	v, err := s.viewer(ctx, a)
+	if err != nil {
+		return Node{}, err
+	}
+	id, err := s.put(ctx, v, parentID, name, r, size, a.Login, putReplace)
+	if err != nil {
+		return Node{}, err
+	}
+	return s.nodeFor(ctx, v, id)
+}
+
+// put streams r into the blob store and commits it as a version of name in
+// parentID. v nil means a file drop (access checked by the caller).
+func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string, r io.Reader, size int64, author string, mode putMode) (int64, error) {
+	name, err := validName(name)
+	if err != nil {
+		return 0, err
+	}
+	check := func(q querier) (row, error) {
+		if v == nil {
+			ch, err := s.chain(ctx, q, parentID)
+			if err != nil {
+				return row{}, err
+			}
+			return ch[0], nil
+		}
+		ac, err := s.folder(ctx, q, v, parentID)
+		if err != nil {
+			return row{}, err
+		}
+		return ac.node(), nil
+	}
+	parent, err := check(s.db)
+	if err != nil {
+		return 0, err
+	}
+	if mode == putReplace {
+		if _, dir, err := childID(ctx, s.db, parentID, name); err != nil {
+			return 0, err
+		} else if dir {
+			return 0, ErrIsDir
+		}
+	}
+	room, err := s.room(ctx, s.db, parent.kind, parent.spaceID)
+	if err != nil {
+		return 0, err
+	}
+	if room >= 0 && (size > room || room == 0) {
+		return 0, quotaError(room)
+	}
+	limit := room
+	if s.opts.MaxFileSize > 0 && (limit < 0 || s.opts.MaxFileSize < limit) {
+		if size > s.opts.MaxFileSize {
+			return 0, fmt.Errorf("%w: larger than the largest file allowed (%d bytes)", ErrQuota, s.opts.MaxFileSize)
+		}
+		limit = s.opts.MaxFileSize
+	}
+	ref, n, err := s.blobs.Put(ctx, r, limit)
+	if errors.Is(err, blob.ErrTooLarge) {
+		return 0, quotaError(limit)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("files: storing content: %w", err)
+	}
+	if size >= 0 && n != size {
+		return 0, fmt.Errorf("files: upload of %d bytes ended after %d: %w", size, n, io.ErrUnexpectedEOF)
+	}
+
+	var id int64
+	var drop []string
+	s.gcMu.RLock()
+	err = func() error {
+		defer s.gcMu.RUnlock()
+		if ok, err := s.blobs.Has(ref); err != nil || !ok {
+			return fmt.Errorf("files: content vanished while storing, try again: %v", err)
+		}
+		return s.db.Tx(ctx, func(tx *sql.Tx) error {
+			parent, err := check(tx)
+			if err != nil {
+				return err
+			}
+			if room, err := s.room(ctx, tx, parent.kind, parent.spaceID); err != nil {
+				return err
+			} else if room >= 0 && n > room {
+				return quotaError(room)
+			}
+			now := ms(s.now())
+			final := name
+			cid, dir, err := childID(ctx, tx, parentID, final)
+			if err != nil {
+				return err
+			}
+			for i := 2; cid != 0 && mode == putUniquify; i++ {
+				final = numbered(name, i)
+				if cid, dir, err = childID(ctx, tx, parentID, final); err != nil {
+					return err
+				}
+			}
+			if dir {
+				return ErrIsDir
+			}
+			if cid == 0 {
+				res, err := tx.ExecContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, 0, ?, ?)`,
+					parent.kind, parent.spaceID, parentID, final, now, now)
+				if err != nil {
+					return err
+				}
+				cid, _ = res.LastInsertId()
+				if err := touch(ctx, tx, parentID, now); err != nil {
+					return err
+				}
+			} else if err := touch(ctx, tx, cid, now); err != nil {
+				return err
+			}
+			id = cid
+			if _, err := tx.ExecContext(ctx, `INSERT INTO files_versions (node_id, blob, size, created_at, author) VALUES (?, ?, ?, ?, ?)`,
+				cid, string(ref), n, now, author); err != nil {
+				return err
+			}
+			drop, err = s.prune(ctx, tx, cid)
+			return err
+		})
+	}()
+	if err != nil {
+		s.dropBlobs(context.WithoutCancel(ctx), []string{string(ref)})
+		return 0, err
+	}
+	s.dropBlobs(ctx, drop)
+	return id, nil
+}
+
+// numbered gives "name (i).ext".
+func numbered(name string, i int) string {
+	ext := filepath.Ext(name)
+	if ext == name {
+		ext = ""
+	}
+	return fmt.Sprintf("%s (%d)%s", strings.TrimSuffix(name, ext), i, ext)
+}
+
+// prune deletes the versions of node id beyond the newest opts.Versions
+// and returns their blobs.
+func (s *Store) prune(ctx context.Context, tx *sql.Tx, id int64) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `DELETE FROM files_versions WHERE node_id = ? AND id NOT IN
+		(SELECT id FROM files_versions WHERE node_id = ? ORDER BY id DESC LIMIT ?) RETURNING blob`, id, id, s.opts.Versions)
+	if err != nil {
+		return nil, err
+	}
+	return scanStrings(rows)
+}
+
+func scanStrings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var b string
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// dropBlobs deletes those of refs that no version refers to.
+func (s *Store) dropBlobs(ctx context.Context, refs []string) {
+	if len(refs) == 0 {
+		return
+	}
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
+	for _, ref := range refs {
+		var n int
+		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM files_versions WHERE blob = ?`, ref).Scan(&n); err != nil || n > 0 {
+			continue
+		}
+		if br, err := blob.ParseRef(ref); err == nil {
+			if err := s.blobs.Delete(br); err != nil {
+				s.log.Error("deleting blob", "ref", ref, "err", err)
+			}
+		}
+	}
+}
+
+// GC deletes the blobs no version refers to that are older than an hour
+// (younger ones may belong to an upload about to commit). It returns how
+// many it deleted.
+func (s *Store) GC(ctx context.Context) (int, error) {
+	// The store's directory: Path is dir/ab/cd/<ref>.
+	dir := filepath.Dir(filepath.Dir(filepath.Dir(s.blobs.Path(blob.Ref(strings.Repeat("0", 64))))))
+	cutoff := time.Now().Add(-time.Hour)
+	var cand []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if d.Name() == "tmp" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if _, err := blob.ParseRef(d.Name()); err != nil {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && fi.ModTime().Before(cutoff) {
+			cand = append(cand, d.Name())
+		}
+		return ctx.Err()
+	})
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return 0, err
+	}
+	var gone []string
+	for _, ref := range cand {
+		var n int
+		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM files_versions WHERE blob = ?`, ref).Scan(&n); err == nil && n == 0 {
+			gone = append(gone, ref)
+		}
+	}
+	s.dropBlobs(ctx, gone)
+	return len(gone), nil
+}
+
+// Move moves node id into folder parentID under name (a rename when the
+// folder stays the same). An existing node of that name is an ErrExists.
+func (s *Store) Move(ctx context.Context, a Actor, id, parentID int64, name string) (Node, error) {
+	v, err := s.viewer(ctx, a)
+	if err != nil {
+		return Node{}, err
+	}
+	if name, err = validName(name); err != nil {
+		return Node{}, err
+	}
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		src, err := s.writable(ctx, tx, v, id)
+		if err != nil {
+			return err
+		}
+		if src.anchor == 0 {
+			return fmt.Errorf("%w: a space root or a shared item cannot be moved", ErrForbidden)
+		}
+		dst, err := s.folder(ctx, tx, v, parentID)
+		if err != nil {
+			return err
+		}
+		for _, r := range dst.chain {
+			if r.id == id {
+				return ErrLoop
+			}
+		}
+		if cid, _, err := childID(ctx, tx, parentID, name); err != nil {
+			return err
+		} else if cid == id {
+			return nil
+		} else if cid != 0 {
+			return ErrExists
+		}
+		sr, dr := src.chain[len(src.chain)-1], dst.chain[len(dst.chain)-1]
+		if sr.kind != dr.kind || sr.spaceID != dr.spaceID {
+			var size int64
+			if err := tx.QueryRowContext(ctx, subtree+`SELECT IFNULL(SUM(v.size), 0) FROM files_versions v WHERE v.node_id IN (SELECT id FROM sub)`, id).Scan(&size); err != nil {
+				return err
+			}
+			if room, err := s.room(ctx, tx, dr.kind, dr.spaceID); err != nil {
+				return err
+			} else if room >= 0 && size > room {
+				return quotaError(room)
+			}
+			if _, err := tx.ExecContext(ctx, subtree+`UPDATE files_nodes SET space_kind = ?, space_id = ? WHERE id IN (SELECT id FROM sub)`, id, dr.kind, dr.spaceID); err != nil {
+				return err
+			}
+		}
+		now := ms(s.now())
+		if _, err := tx.ExecContext(ctx, `UPDATE files_nodes SET parent_id = ?, name = ?, seq = seq + 1 WHERE id = ?`, parentID, name, id); err != nil {
+			return err
+		}
+		if err := touch(ctx, tx, src.node().parent, now); err != nil {
+			return err
+		}
+		return touch(ctx, tx, parentID, now)
+	})
+	if err != nil {
+		return Node{}, err
+	}
+	return s.nodeFor(ctx, v, id)
+}
+
+// subtree is a CTE of node ? and every node below it (trash included).
+const subtree = `WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT n.id FROM files_nodes n JOIN sub ON n.parent_id = sub.id) `
+
+// Rename renames node id in its folder.
+func (s *Store) Rename(ctx context.Context, a Actor, id int64, name string) (Node, error) {
+	n, err := s.Node(ctx, a, id)
+	if err != nil {
+		return Node{}, err
+	}
+	if n.ParentID == 0 {
+		return Node{}, fmt.Errorf("%w: a space root or a shared item cannot be renamed", ErrForbidden)
+	}
+	return s.Move(ctx, a, id, n.ParentID, name)
+}
+
+// Copy copies node id (a folder with everything in it) into folder parentID
+// under name. Copies share contents, but count against the quota.
+func (s *Store) Copy(ctx context.Context, a Actor, id, parentID int64, name string) (Node, error) {
+	v, err := s.viewer(ctx, a)
+	if err != nil {
+		return Node{}, err
+	}
+	if name, err = validName(name); err != nil {
+		return Node{}, err
+	}
+	var newID int64
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := s.access(ctx, tx, v, id); err != nil {
+			return err
+		}
+		dst, err := s.folder(ctx, tx, v, parentID)
+		if err != nil {
+			return err
+		}
+		for _, r := range dst.chain {
+			if r.id == id {
+				return ErrLoop
+			}
+		}
+		if cid, _, err := childID(ctx, tx, parentID, name); err != nil {
+			return err
+		} else if cid != 0 {
+			return ErrExists
+		}
+		dr := dst.chain[len(dst.chain)-1]
+		var size int64
+		if err := tx.QueryRowContext(ctx, subtree+`SELECT IFNULL(SUM(v.size), 0) FROM files_nodes n JOIN files_versions v ON v.id = (SELECT MAX(id) FROM files_versions WHERE node_id = n.id)
+			WHERE n.id IN (SELECT id FROM sub) AND n.deleted_at IS NULL`, id).Scan(&size); err != nil {
+			return err
+		}
+		if room, err := s.room(ctx, tx, dr.kind, dr.spaceID); err != nil {
+			return err
+		} else if room >= 0 && size > room {
+			return quotaError(room)
+		}
+		now := ms(s.now())
+		newID, err = s.copyTree(ctx, tx, id, parentID, name, dr, now, v.Login, len(dst.chain))
+		if err != nil {
+			return err
+		}
+		return touch(ctx, tx, parentID, now)
+	})
+	if err != nil {
+		return Node{}, err
+	}
+	return s.nodeFor(ctx, v, newID)
+}
+
+func (s *Store) copyTree(ctx context.Context, tx *sql.Tx, src, parent int64, name string, space row, now int64, author string, depth int) (int64, error) {
+	if depth > MaxDepth {
+		return 0, ErrTooDeep
+	}
+	r, err := getRow(ctx, tx, src)
+	if err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		space.kind, space.spaceID, parent, name, r.dir, now, r.modified)
+	if err != nil {
+		return 0, err
+	}
+	id, _ := res.LastInsertId()
+	if !r.dir {
+		if r.blob != "" {
+			_, err = tx.ExecContext(ctx, `INSERT INTO files_versions (node_id, blob, size, created_at, author) VALUES (?, ?, ?, ?, ?)`, id, r.blob, r.size, now, author)
+		}
+		return id, err
+	}
+	kids, err := childRows(ctx, tx, src)
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range kids {
+		if _, err := s.copyTree(ctx, tx, k.id, id, k.name, space, now, author, depth+1); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
+}
+
+// Delete moves node id (and everything in it) to the trash of its space.
+func (s *Store) Delete(ctx context.Context, a Actor, id int64) error {
+	v, err := s.viewer(ctx, a)
+	if err != nil {
+		return err
+	}
+	var path string
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		ac, err := s.writable(ctx, tx, v, id)
+		if err != nil {
+			return err
+		}
+		if ac.anchor == 0 {
+			return fmt.Errorf("%w: a space root or a shared item cannot be deleted", ErrForbidden)
+		}
+		path = ac.pathOf(0)
+		now := ms(s.now())
+		if _, err := tx.ExecContext(ctx, `UPDATE files_nodes SET deleted_at = ?, deleted_by = ? WHERE id = ?`, now, a.Login, id); err != nil {
+			return err
+		}
+		return touch(ctx, tx, ac.node().parent, now)
+	})
+	if err == nil {
+		s.record(ctx, a, "files.delete", "", path)
+	}
+	return err
+}
+
+// Trash lists the deleted items of a's home and groups, newest first.
+func (s *Store) Trash(ctx context.Context, a Actor) ([]TrashItem, error) {
+	v, err := s.viewer(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+rowCols+`, n.deleted_at, n.deleted_by`+rowFrom+` WHERE n.deleted_at IS NOT NULL ORDER BY n.deleted_at DESC`)
+	if err != nil {
+		return nil, err
+	}
+	type item struct {
+		r  row
+		at int64
+		by string
+	}
+	var items []item
+	for rows.Next() {
+		var it item
+		r := &it.r
+		if err := rows.Scan(&r.id, &r.parent, &r.kind, &r.spaceID, &r.name, &r.dir, &r.created, &r.modified, &r.deleted, &r.seq, &r.size, &r.blob, &r.versions, &it.at, &it.by); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if v.ownSpace(r.kind, r.spaceID) {
+			items = append(items, it)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]TrashItem, 0, len(items))
+	for _, it := range items {
+		t := TrashItem{DeletedAt: fromMS(it.at), DeletedBy: it.by, PurgeAt: fromMS(it.at).Add(s.opts.TrashRetention)}
+		t.Node = Node{ID: it.r.id, Name: it.r.name, Dir: it.r.dir, Size: it.r.size, ModTime: fromMS(it.r.modified), Created: fromMS(it.r.created), Versions: it.r.versions}
+		if pac, err := s.access(ctx, s.db, v, it.r.parent); err == nil {
+			t.From = pac.pathOf(0)
+			t.Space = pac.space
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// trashed checks that id is an item in the trash of one of v's spaces.
+func (s *Store) trashed(ctx context.Context, q querier, v *viewer, id int64) (row, error) {
+	r, err := getRow(ctx, q, id)
+	if err != nil {
+		return r, err
+	}
+	if !r.deleted || !v.ownSpace(r.kind, r.spaceID) {
+		return r, ErrNotFound
+	}
+	return r, nil
+}
+
+// Restore puts a deleted item back where it was (under a new name if the
+// old one is taken, and into the space root if its folder is gone).
+func (s *Store) Restore(ctx context.Context, a Actor, id int64) (Node, error) {
+	v, err := s.viewer(ctx, a)
+	if err != nil {
+		return Node{}, err
+	}
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		r, err := s.trashed(ctx, tx, v, id)
+		if err != nil {
+			return err
+		}
+		parent := r.parent
+		if _, err := s.chain(ctx, tx, parent); err != nil {
+			if !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			if err := tx.QueryRowContext(ctx, `SELECT id FROM files_nodes WHERE space_kind = ? AND space_id = ? AND parent_id IS NULL`, r.kind, r.spaceID).Scan(&parent); err != nil {
+				return err
+			}
+		}
+		name := r.name
+		for i := 2; ; i++ {
+			cid, _, err := childID(ctx, tx, parent, name)
+			if err != nil {
+				return err
+			}
+			if cid == 0 {
+				break
+			}
+			name = numbered(r.name, i)
+		}
+		now := ms(s.now())
+		if _, err := tx.ExecContext(ctx, `UPDATE files_nodes SET deleted_at = NULL, deleted_by = NULL, parent_id = ?, name = ?, seq = seq + 1 WHERE id = ?`, parent, name, id); err != nil {
+			return err
+		}
+		return touch(ctx, tx, parent, now)
+	})
+	if err != nil {
+		return Node{}, err
+	}
+	n, err := s.nodeFor(ctx, v, id)
+	if err == nil {
+		s.record(ctx, a, "files.restore", "", n.Path)
+	}
+	return n, err
+}
+
+// Purge deletes a trashed item for good, before its retention ends.
+func (s *Store) Purge(ctx context.Context, a Actor, id int64) error {
+	v, err := s.viewer(ctx, a)
+	if err != nil {
+		return err
+	}
+	var name string
+	var drop []string
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		r, err := s.trashed(ctx, tx, v, id)
+		if err != nil {
+			return err
+		}
+		name = r.name
+		drop, err = purge(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.dropBlobs(ctx, drop)
+	s.record(ctx, a, "files.purge", "", name)
+	return nil
+}
+
+// purge deletes node id and everything below it, returning their blobs.
+func purge(ctx context.Context, tx *sql.Tx, id int64) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, subtree+`SELECT DISTINCT blob FROM files_versions WHERE node_id IN (SELECT id FROM sub)`, id)
+	if err != nil {
+		return nil, err
+	}
+	refs, err := scanStrings(rows)
+	if err != nil {
+		return nil, err
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM files_nodes WHERE id = ?`, id) // ON DELETE CASCADE
+	return refs, err
+}
+
+// PurgeExpired deletes for good the trash older than TrashRetention and
+// returns how many items it purged.
+func (s *Store) PurgeExpired(ctx context.Context) (int, error) {
+	cutoff := ms(s.now().Add(-s.opts.TrashRetention))
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM files_nodes WHERE deleted_at IS NOT NULL AND deleted_at < ?`, cutoff)
+	if err != nil {
+		return 0, err
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		var drop []string
+		err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+			var err error
+			drop, err = purge(ctx, tx, id)
+			return err
+		})
+		if err != nil {
+			return n, err
+		}
+		s.dropBlobs(ctx, drop)
+		n++
+	}
+	if n > 0 {
+		s.record(ctx, Actor{}, "files.purge", "", fmt.Sprintf("expired trash items=%d", n))
+	}
+	return n, nil
+}
+
+// Run does the housekeeping every hour until ctx ends: purging trash older
+// than TrashRetention and deleting blobs no version refers to.
+func (s *Store) Run(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := s.PurgeExpired(ctx); err != nil {
+			s.log.Error("files: purging trash", "err", err)
+		} else if n > 0 {
+			s.log.Info("files: trash purged", "items", n)
+		}
+		if n, err := s.GC(ctx); err != nil {
+			s.log.Error("files: blob gc", "err", err)
+		} else if n > 0 {
+			s.log.Info("files: blob gc", "deleted_blobs", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Versions lists the stored versions of file id, newest first.
+func (s *Store) Versions(ctx context.Context, a Actor, id int64) ([]Version, error) {
+	n, err := s.Node(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	if n.Dir {
+		return nil, ErrIsDir
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, size, created_at, author FROM files_versions WHERE node_id = ? ORDER BY id DESC`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Version
+	for rows.Next() {
+		var v Version
+		var at int64
+		if err := rows.Scan(&v.ID, &v.Size, &at, &v.Author); err != nil {
+			return nil, err
+		}
+		v.Created = fromMS(at)
+		v.Current = len(out) == 0
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) version(ctx context.Context, id, versionID int64) (Version, string, error) {
+	var v Version
+	var at int64
+	var ref string
+	err := s.db.QueryRowContext(ctx, `SELECT id, size, created_at, author, blob FROM files_versions WHERE node_id = ? AND id = ?`, id, versionID).Scan(&v.ID, &v.Size, &at, &v.Author, &ref)
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, "", ErrNotFound
+	}
+	v.Created = fromMS(at)
+	return v, ref, err
+}
+
+// OpenVersion opens one stored version of file id.
+func (s *Store) OpenVersion(ctx context.Context, a Actor, id, versionID int64) (io.ReadSeekCloser, Version, error) {
+	if _, err := s.Node(ctx, a, id); err != nil {
+		return nil, Version{}, err
+	}
+	v, ref, err := s.version(ctx, id, versionID)
+	if err != nil {
+		return nil, Version{}, err
+	}
+	f, err := s.openBlob(ref)
+	return f, v, err
+}
+
+// RestoreVersion makes an older version the current one (as a new version,
+// so the current one stays restorable).
+func (s *Store) RestoreVersion(ctx context.Context, a Actor, id, versionID int64) (Node, error) {
+	vw, err := s.viewer(ctx, a)
+	if err != nil {
+		return Node{}, err
+	}
+	var drop []string
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		ac, err := s.writable(ctx, tx, vw, id)
+		if err != nil {
+			return err
+		}
+		if ac.node().dir {
+			return ErrIsDir
+		}
+		v, ref, err := s.version(ctx, id, versionID)
+		if err != nil {
+			return err
+		}
+		root := ac.chain[len(ac.chain)-1]
+		if room, err := s.room(ctx, tx, root.kind, root.spaceID); err != nil {
+			return err
+		} else if room >= 0 && v.Size > room {
+			return quotaError(room)
+		}
+		now := ms(s.now())
+		if _, err := tx.ExecContext(ctx, `INSERT INTO files_versions (node_id, blob, size, created_at, author) VALUES (?, ?, ?, ?, ?)`, id, ref, v.Size, now, a.Login); err != nil {
+			return err
+		}
+		if err := touch(ctx, tx, id, now); err != nil {
+			return err
+		}
+		drop, err = s.prune(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return Node{}, err
+	}
+	s.dropBlobs(ctx, drop)
+	return s.nodeFor(ctx, vw, id)
+}

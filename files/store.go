@@ -1,0 +1,794 @@
+package files
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/password"
+	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/db"
+)
+
+// Store is the file store. It is safe for concurrent use.
+type Store struct {
+	db     *db.DB
+	blobs  *blob.Store
+	opts   Options
+	auth   *auth.Service
+	audit  *audit.Log
+	log    *slog.Logger
+	hasher *password.Hasher
+
+	// gcMu orders blob deletion against commits that refer to a blob:
+	// a commit holds it for reading from checking that its blob exists
+	// until the version row is in; deleting an unreferenced blob holds it
+	// for writing.
+	gcMu sync.RWMutex
+}
+
+// New returns a store keeping metadata in d and contents in blobs (a blob
+// directory of its own: DataDir/blobs/files, never the mail one, whose
+// collector deletes blobs mail does not refer to). Zero options take their
+// defaults. The tables come from Component's migrations.
+func New(d *db.DB, blobs *blob.Store, opts Options, deps Deps) *Store {
+	if opts.Versions <= 0 {
+		opts.Versions = 10
+	}
+	if opts.TrashRetention <= 0 {
+		opts.TrashRetention = 30 * 24 * time.Hour
+	}
+	if opts.MaxLinkLifetime <= 0 {
+		opts.MaxLinkLifetime = 90 * 24 * time.Hour
+	}
+	if opts.DefaultLinkLifetime <= 0 {
+		opts.DefaultLinkLifetime = 7 * 24 * time.Hour
+	}
+	opts.DefaultLinkLifetime = min(opts.DefaultLinkLifetime, opts.MaxLinkLifetime)
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := deps.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := deps.Hasher
+	if h == nil {
+		h = password.NewHasher(password.DefaultParams(), 2)
+	}
+	return &Store{db: d, blobs: blobs, opts: opts, auth: deps.Auth, audit: deps.Audit, log: log, hasher: h}
+}
+
+// Options returns the store's settings with defaults applied.
+func (s *Store) Options() Options { return s.opts }
+
+func (s *Store) now() time.Time { return s.opts.Now() }
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v) }
+
+// querier is what *sql.DB and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// row is one node as stored, with its current version.
+type row struct {
+	id, parent int64
+	kind       SpaceKind
+	spaceID    int64
+	name       string
+	dir        bool
+	created    int64
+	modified   int64
+	deleted    bool
+	seq        int64
+	size       int64
+	blob       string
+	versions   int
+}
+
+const rowCols = `n.id, IFNULL(n.parent_id, 0), n.space_kind, n.space_id, n.name, n.is_dir, n.created_at, n.modified_at,
+	n.deleted_at IS NOT NULL, n.seq, IFNULL(v.size, 0), IFNULL(v.blob, ''),
+	(SELECT COUNT(*) FROM files_versions WHERE node_id = n.id)`
+
+const rowFrom = ` FROM files_nodes n LEFT JOIN files_versions v ON v.id = (SELECT MAX(id) FROM files_versions WHERE node_id = n.id)`
+
+func scanRow(sc interface{ Scan(...any) error }) (row, error) {
+	var r row
+	err := sc.Scan(&r.id, &r.parent, &r.kind, &r.spaceID, &r.name, &r.dir, &r.created, &r.modified, &r.deleted, &r.seq, &r.size, &r.blob, &r.versions)
+	return r, err
+}
+
+func getRow(ctx context.Context, q querier, id int64) (row, error) {
+	r, err := scanRow(q.QueryRowContext(ctx, `SELECT `+rowCols+rowFrom+` WHERE n.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, ErrNotFound
+	}
+	return r, err
+}
+
+func childRows(ctx context.Context, q querier, parent int64) ([]row, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+rowCols+rowFrom+` WHERE n.parent_id = ? AND n.deleted_at IS NULL`, parent)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []row
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// childID returns the live child of parent called name, or 0.
+func childID(ctx context.Context, q querier, parent int64, name string) (id int64, dir bool, err error) {
+	err = q.QueryRowContext(ctx, `SELECT id, is_dir FROM files_nodes WHERE parent_id = ? AND name = ? AND deleted_at IS NULL`, parent, name).Scan(&id, &dir)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return id, dir, err
+}
+
+// ensureRoot returns the root node of a space, making it on first use.
+func (s *Store) ensureRoot(ctx context.Context, kind SpaceKind, spaceID int64) (int64, error) {
+	var id int64
+	err := s.db.QueryRowContext(ctx, `SELECT id FROM files_nodes WHERE space_kind = ? AND space_id = ? AND parent_id IS NULL`, kind, spaceID).Scan(&id)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, err
+	}
+	now := ms(s.now())
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, NULL, '', 1, ?, ?)`, kind, spaceID, now, now); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT id FROM files_nodes WHERE space_kind = ? AND space_id = ? AND parent_id IS NULL`, kind, spaceID).Scan(&id)
+	})
+	return id, err
+}
+
+// viewer is an Actor with its groups.
+type viewer struct {
+	Actor
+	groups  map[int64]string // group id → name
+	byName  map[string]int64
+	entries []sharedEntry // computed on demand
+	loaded  bool
+}
+
+func (s *Store) viewer(ctx context.Context, a Actor) (*viewer, error) {
+	if a.ID == 0 {
+		return nil, ErrForbidden
+	}
+	names, err := s.auth.GroupsOf(ctx, a.ID)
+	if err != nil {
+		return nil, fmt.Errorf("files: groups of %d: %w", a.ID, err)
+	}
+	v := &viewer{Actor: a, groups: map[int64]string{}, byName: map[string]int64{}}
+	if len(names) == 0 {
+		return v, nil
+	}
+	all, err := s.auth.Groups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("files: groups: %w", err)
+	}
+	for _, g := range all {
+		if slices.Contains(names, g.Name) {
+			v.groups[g.ID] = g.Name
+			v.byName[g.Name] = g.ID
+		}
+	}
+	return v, nil
+}
+
+func (v *viewer) ownSpace(kind SpaceKind, id int64) bool {
+	switch kind {
+	case SpaceHome:
+		return id == v.ID
+	case SpaceGroup:
+		_, ok := v.groups[id]
+		return ok
+	}
+	return false
+}
+
+// sharedEntry is one item in /Shared/<owner>/.
+type sharedEntry struct {
+	shareID int64
+	nodeID  int64
+	ownerID int64
+	owner   string
+	name    string // unique within the owner's folder
+	write   bool
+	created int64
+}
+
+// sharedEntries lists what others shared with v, outside v's own spaces.
+func (s *Store) sharedEntries(ctx context.Context, v *viewer) ([]sharedEntry, error) {
+	if v.loaded {
+		return v.entries, nil
+	}
+	args := []any{v.ID}
+	in := "0"
+	for id := range v.groups {
+		in += ",?"
+		args = append(args, id)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT s.id, s.node_id, s.owner_id, s.write, s.created_at, n.name, n.space_kind, n.space_id
+		FROM files_shares s JOIN files_nodes n ON n.id = s.node_id
+		WHERE (s.grantee_kind = 'account' AND s.grantee_id = ?) OR (s.grantee_kind = 'group' AND s.grantee_id IN (`+in+`))
+		ORDER BY s.id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	type raw struct {
+		sharedEntry
+		kind    SpaceKind
+		spaceID int64
+	}
+	var rs []raw
+	for rows.Next() {
+		var r raw
+		if err := rows.Scan(&r.shareID, &r.nodeID, &r.ownerID, &r.write, &r.created, &r.name, &r.kind, &r.spaceID); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		rs = append(rs, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	byNode := map[int64]int{}
+	var out []sharedEntry
+	logins := map[int64]string{}
+	for _, r := range rs {
+		if v.ownSpace(r.kind, r.spaceID) || r.ownerID == v.ID {
+			continue
+		}
+		if i, ok := byNode[r.nodeID]; ok && out[i].ownerID == r.ownerID {
+			out[i].write = out[i].write || r.write
+			continue
+		}
+		if _, err := s.chain(ctx, s.db, r.nodeID); err != nil { // deleted (in the trash)
+			continue
+		}
+		login, ok := logins[r.ownerID]
+		if !ok {
+			acct, err := s.auth.Account(ctx, r.ownerID)
+			if err != nil || acct.State != auth.StateActive {
+				logins[r.ownerID] = ""
+				continue
+			}
+			login = acct.Login
+			logins[r.ownerID] = login
+		}
+		if login == "" {
+			continue
+		}
+		if r.name == "" { // a space root: name it after the space
+			r.name = s.spaceName(ctx, r.kind, r.spaceID)
+		}
+		r.owner = login
+		byNode[r.nodeID] = len(out)
+		out = append(out, r.sharedEntry)
+	}
+	// Unique names per owner: later duplicates get " (2)", " (3)" ….
+	seen := map[string]bool{}
+	for i := range out {
+		base, name := out[i].name, out[i].name
+		for n := 2; seen[out[i].owner+"/"+name]; n++ {
+			name = fmt.Sprintf("%s (%d)", base, n)
+		}
+		seen[out[i].owner+"/"+name] = true
+		out[i].name = name
+	}
+	v.entries, v.loaded = out, true
+	return out, nil
+}
+
+func (s *Store) spaceName(ctx context.Context, kind SpaceKind, id int64) string {
+	if kind == SpaceHome {
+		if a, err := s.auth.Account(ctx, id); err == nil {
+			return a.Login
+		}
+		return fmt.Sprintf("account %d", id)
+	}
+	gs, err := s.auth.Groups(ctx)
+	if err == nil {
+		for _, g := range gs {
+			if g.ID == id {
+				return g.Name
+			}
+		}
+	}
+	return fmt.Sprintf("group %d", id)
+}
+
+// chain returns node id and its ancestors up to the space root (root last).
+// A node in the trash, or below one, is ErrNotFound.
+func (s *Store) chain(ctx context.Context, q querier, id int64) ([]row, error) {
+	var out []row
+	for id != 0 {
+		if len(out) > MaxDepth+1 {
+			return nil, ErrTooDeep
+		}
+		r, err := getRow(ctx, q, id)
+		if err != nil {
+			return nil, err
+		}
+		if r.deleted {
+			return nil, ErrNotFound
+		}
+		out = append(out, r)
+		id = r.parent
+	}
+	if len(out) == 0 {
+		return nil, ErrNotFound
+	}
+	return out, nil
+}
+
+// access is how a viewer reaches a node.
+type access struct {
+	chain  []row  // the node first, its space root last
+	anchor int    // index in chain of the node the viewer's path starts at
+	prefix string // the viewer's path of chain[anchor]
+	write  bool
+	own    bool // through the viewer's own home or group: may share and link
+	space  Space
+}
+
+func (ac *access) node() row { return ac.chain[0] }
+
+// path returns the viewer's path of chain[i].
+func (ac *access) pathOf(i int) string {
+	p := ac.prefix
+	for j := ac.anchor - 1; j >= i; j-- {
+		p += "/" + ac.chain[j].name
+	}
+	return p
+}
+
+// access finds how v reaches node id: ErrNotFound if it cannot.
+func (s *Store) access(ctx context.Context, q querier, v *viewer, id int64) (*access, error) {
+	ch, err := s.chain(ctx, q, id)
+	if err != nil {
+		return nil, err
+	}
+	root := ch[len(ch)-1]
+	ac := &access{chain: ch, anchor: len(ch) - 1}
+	switch {
+	case root.kind == SpaceHome && root.spaceID == v.ID:
+		ac.prefix, ac.write, ac.own = "/Home", true, true
+		ac.space = Space{Kind: SpaceHome, ID: v.ID, Name: v.Login}
+		return ac, nil
+	case root.kind == SpaceGroup && v.groups[root.spaceID] != "":
+		name := v.groups[root.spaceID]
+		ac.prefix, ac.write, ac.own = "/Groups/"+name, true, true
+		ac.space = Space{Kind: SpaceGroup, ID: root.spaceID, Name: name}
+		return ac, nil
+	}
+	entries, err := s.sharedEntries(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	found := false
+	for i := len(ch) - 1; i >= 0; i-- {
+		for _, e := range entries {
+			if e.nodeID != ch[i].id {
+				continue
+			}
+			if !found {
+				found = true
+				ac.anchor = i
+				ac.prefix = "/Shared/" + e.owner + "/" + e.name
+			}
+			ac.write = ac.write || e.write
+		}
+	}
+	if !found {
+		return nil, ErrNotFound
+	}
+	ac.space = Space{Kind: root.kind, ID: root.spaceID, Name: s.spaceName(ctx, root.kind, root.spaceID)}
+	return ac, nil
+}
+
+// nodeOf builds the Node of chain[i] as the viewer sees it.
+func (ac *access) nodeOf(i int) Node {
+	r := ac.chain[i]
+	n := Node{
+		ID: r.id, Name: r.name, Path: ac.pathOf(i), Dir: r.dir,
+		Size: r.size, ModTime: fromMS(r.modified), Created: fromMS(r.created), Versions: r.versions,
+		ETag: fmt.Sprintf("%x-%x", r.id, r.seq), Space: ac.space, Writable: ac.write,
+	}
+	if i < ac.anchor {
+		n.ParentID = r.parent
+	}
+	n.Name = n.Path[strings.LastIndexByte(n.Path, '/')+1:]
+	return n
+}
+
+// childNode builds the Node of a child row of folder parent.
+func childNode(parent Node, r row) Node {
+	return Node{
+		ID: r.id, ParentID: parent.ID, Name: r.name, Path: parent.Path + "/" + r.name, Dir: r.dir,
+		Size: r.size, ModTime: fromMS(r.modified), Created: fromMS(r.created), Versions: r.versions,
+		ETag: fmt.Sprintf("%x-%x", r.id, r.seq), Space: parent.Space, Writable: parent.Writable,
+	}
+}
+
+func virtual(p string) Node {
+	name := p[strings.LastIndexByte(p, '/')+1:]
+	return Node{Name: name, Path: p, Dir: true, Virtual: true}
+}
+
+// resolve finds the node at p: a virtual folder (ID 0) or a real one.
+func (s *Store) resolve(ctx context.Context, v *viewer, p string) (Node, error) {
+	parts, err := splitPath(p)
+	if err != nil {
+		return Node{}, err
+	}
+	if len(parts) == 0 {
+		return virtual("/"), nil
+	}
+	var start int64
+	var rest []string
+	switch parts[0] {
+	case "Home":
+		if start, err = s.ensureRoot(ctx, SpaceHome, v.ID); err != nil {
+			return Node{}, err
+		}
+		rest = parts[1:]
+	case "Groups":
+		if len(parts) == 1 {
+			return virtual("/Groups"), nil
+		}
+		gid, ok := v.byName[parts[1]]
+		if !ok {
+			return Node{}, ErrNotFound
+		}
+		if start, err = s.ensureRoot(ctx, SpaceGroup, gid); err != nil {
+			return Node{}, err
+		}
+		rest = parts[2:]
+	case "Shared":
+		if len(parts) == 1 {
+			return virtual("/Shared"), nil
+		}
+		entries, err := s.sharedEntries(ctx, v)
+		if err != nil {
+			return Node{}, err
+		}
+		for _, e := range entries {
+			if e.owner != parts[1] {
+				continue
+			}
+			if len(parts) == 2 {
+				return virtual("/Shared/" + e.owner), nil
+			}
+			if e.name == parts[2] {
+				start = e.nodeID
+				break
+			}
+		}
+		if start == 0 {
+			return Node{}, ErrNotFound
+		}
+		rest = parts[3:]
+	default:
+		return Node{}, ErrNotFound
+	}
+	id := start
+	for i, name := range rest {
+		cid, dir, err := childID(ctx, s.db, id, name)
+		if err != nil {
+			return Node{}, err
+		}
+		if cid == 0 {
+			return Node{}, ErrNotFound
+		}
+		if !dir && i < len(rest)-1 {
+			return Node{}, ErrNotFound
+		}
+		id = cid
+	}
+	ac, err := s.access(ctx, s.db, v, id)
+	if err != nil {
+		return Node{}, err
+	}
+	return ac.nodeOf(0), nil
+}
+
+// Stat returns the node at path as a sees it.
+func (s *Store) Stat(ctx context.Context, a Actor, path string) (Node, error) {
+	v, err := s.viewer(ctx, a)
+	if err != nil {
+		return Node{}, err
+	}
+	return s.resolve(ctx, v, path)
+}
+
+// Node returns the node id as a sees it.
+func (s *Store) Node(ctx context.Context, a Actor, id int64) (Node, error) {
+	v, err := s.viewer(ctx, a)
+	if err != nil {
+		return Node{}, err
+	}
+	ac, err := s.access(ctx, s.db, v, id)
+	if err != nil {
+		return Node{}, err
+	}
+	return ac.nodeOf(0), nil
+}
+
+// Breadcrumbs returns the folders from the viewer's root down to (not
+// including) id, virtual folders included, e.g. "/", "Home", "Plans".
+func (s *Store) Breadcrumbs(ctx context.Context, a Actor, id int64) ([]Node, error) {
+	v, err := s.viewer(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	ac, err := s.access(ctx, s.db, v, id)
+	if err != nil {
+		return nil, err
+	}
+	out := []Node{virtual("/")}
+	parts := strings.Split(strings.TrimPrefix(ac.prefix, "/"), "/")
+	for i := 1; i < len(parts); i++ { // virtual folders above the anchor
+		out = append(out, virtual("/"+strings.Join(parts[:i], "/")))
+	}
+	for i := ac.anchor; i >= 1; i-- {
+		out = append(out, ac.nodeOf(i))
+	}
+	return out, nil
+}
+
+// List returns the entries of the folder at path, folders first, by name.
+func (s *Store) List(ctx context.Context, a Actor, path string) ([]Node, error) {
+	v, err := s.viewer(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	n, err := s.resolve(ctx, v, path)
+	if err != nil {
+		return nil, err
+	}
+	if !n.Virtual {
+		return s.listID(ctx, v, n.ID)
+	}
+	var out []Node
+	switch {
+	case n.Path == "/":
+		home, err := s.resolve(ctx, v, "/Home")
+		if err != nil {
+			return nil, err
+		}
+		return []Node{home, virtual("/Groups"), virtual("/Shared")}, nil
+	case n.Path == "/Groups":
+		for name := range v.byName {
+			g, err := s.resolve(ctx, v, "/Groups/"+name)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, g)
+		}
+	case n.Path == "/Shared":
+		entries, err := s.sharedEntries(ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		seen := map[string]bool{}
+		for _, e := range entries {
+			if !seen[e.owner] {
+				seen[e.owner] = true
+				out = append(out, virtual("/Shared/"+e.owner))
+			}
+		}
+	default: // /Shared/<owner>
+		entries, err := s.sharedEntries(ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if "/Shared/"+e.owner == n.Path {
+				ac, err := s.access(ctx, s.db, v, e.nodeID)
+				if err != nil {
+					continue
+				}
+				out = append(out, ac.nodeOf(0))
+			}
+		}
+	}
+	sortNodes(out)
+	return out, nil
+}
+
+func sortNodes(ns []Node) {
+	slices.SortFunc(ns, func(a, b Node) int {
+		if a.Dir != b.Dir {
+			if a.Dir {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.Name, b.Name)
+	})
+}
+
+// ListID returns the entries of folder id.
+func (s *Store) ListID(ctx context.Context, a Actor, id int64) ([]Node, error) {
+	v, err := s.viewer(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	return s.listID(ctx, v, id)
+}
+
+func (s *Store) listID(ctx context.Context, v *viewer, id int64) ([]Node, error) {
+	ac, err := s.access(ctx, s.db, v, id)
+	if err != nil {
+		return nil, err
+	}
+	parent := ac.nodeOf(0)
+	if !parent.Dir {
+		return nil, ErrNotDir
+	}
+	rows, err := childRows(ctx, s.db, id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Node, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, childNode(parent, r))
+	}
+	sortNodes(out)
+	return out, nil
+}
+
+// writable checks that v may change node id and returns its access.
+func (s *Store) writable(ctx context.Context, q querier, v *viewer, id int64) (*access, error) {
+	ac, err := s.access(ctx, q, v, id)
+	if err != nil {
+		return nil, err
+	}
+	if !ac.write {
+		return nil, fmt.Errorf("%w: shared read-only", ErrForbidden)
+	}
+	return ac, nil
+}
+
+// folder checks that v may add to folder id.
+func (s *Store) folder(ctx context.Context, q querier, v *viewer, id int64) (*access, error) {
+	if id == 0 {
+		return nil, fmt.Errorf("%w: nothing can be created here", ErrForbidden)
+	}
+	ac, err := s.writable(ctx, q, v, id)
+	if err != nil {
+		return nil, err
+	}
+	if !ac.node().dir {
+		return nil, ErrNotDir
+	}
+	if len(ac.chain) > MaxDepth {
+		return nil, ErrTooDeep
+	}
+	return ac, nil
+}
+
+// Mkdir makes folder name in folder parentID.
+func (s *Store) Mkdir(ctx context.Context, a Actor, parentID int64, name string) (Node, error) {
+	v, err := s.viewer(ctx, a)
+	if err != nil {
+		return Node{}, err
+	}
+	if name, err = validName(name); err != nil {
+		return Node{}, err
+	}
+	var id int64
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		ac, err := s.folder(ctx, tx, v, parentID)
+		if err != nil {
+			return err
+		}
+		if cid, _, err := childID(ctx, tx, parentID, name); err != nil {
+			return err
+		} else if cid != 0 {
+			return ErrExists
+		}
+		p := ac.node()
+		now := ms(s.now())
+		res, err := tx.ExecContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, 1, ?, ?)`,
+			p.kind, p.spaceID, parentID, name, now, now)
+		if err != nil {
+			return err
+		}
+		id, _ = res.LastInsertId()
+		return touch(ctx, tx, parentID, now)
+	})
+	if err != nil {
+		return Node{}, err
+	}
+	return s.nodeFor(ctx, v, id)
+}
+
+func (s *Store) nodeFor(ctx context.Context, v *viewer, id int64) (Node, error) {
+	ac, err := s.access(ctx, s.db, v, id)
+	if err != nil {
+		return Node{}, err
+	}
+	return ac.nodeOf(0), nil
+}
+
+// touch marks folder id changed (its ETag and modification time).
+func touch(ctx context.Context, tx *sql.Tx, id int64, now int64) error {
+	_, err := tx.ExecContext(ctx, `UPDATE files_nodes SET seq = seq + 1, modified_at = ? WHERE id = ?`, now, id)
+	return err
+}
+
+// Open opens file id for reading; the caller closes it.
+func (s *Store) Open(ctx context.Context, a Actor, id int64) (io.ReadSeekCloser, Node, error) {
+	n, err := s.Node(ctx, a, id)
+	if err != nil {
+		return nil, Node{}, err
+	}
+	f, err := s.openCurrent(ctx, id)
+	return f, n, err
+}
+
+func (s *Store) openCurrent(ctx context.Context, id int64) (io.ReadSeekCloser, error) {
+	r, err := getRow(ctx, s.db, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.dir {
+		return nil, ErrIsDir
+	}
+	return s.openBlob(r.blob)
+}
+
+func (s *Store) openBlob(ref string) (io.ReadSeekCloser, error) {
+	br, err := blob.ParseRef(ref)
+	if err != nil {
+		return nil, fmt.Errorf("files: version without content: %w", err)
+	}
+	f, err := s.blobs.Open(br)
+	if err != nil {
+		return nil, fmt.Errorf("files: content: %w", err)
+	}
+	return f, nil
+}
+
+// record writes an audit record for a change by a.
+func (s *Store) record(ctx context.Context, a Actor, kind, subject, detail string) {
+	if s.audit == nil {
+		return
+	}
+	e := audit.Event{Actor: a.Login, Subject: subject, Kind: kind, Detail: detail, UserAgent: a.Client.UserAgent}
+	if a.Client.Addr.IsValid() {
+		e.Addr = a.Client.Addr.String()
+	}
+	if err := s.audit.Record(ctx, e); err != nil {
+		s.log.Error("audit record", "kind", kind, "err", err)
+	}
+}
