@@ -350,6 +350,9 @@ func (s *Service) Run(ctx context.Context) {
 	hourly := time.NewTicker(time.Hour)
 	defer hourly.Stop()
 	housekeeping := func() {
+		if ctx.Err() != nil {
+			return // shutting down
+		}
 		if err := s.Cleanup(ctx); err != nil {
 			s.log.Warn("session cleanup", "err", err)
 		}

@@ -597,7 +597,7 @@ func (q *Queue) emptyTrash(ctx context.Context, refs ...blob.Ref) {
 	}
 	// A backup is copying blobs: empty the trash at a later call.
 	if held, err := db.BlobsHeld(ctx, q.db); err != nil || held {
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			q.log.Error("queue: reading blob holds", "err", err)
 		}
 		return
