@@ -8,9 +8,11 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/authtest"
@@ -360,5 +362,36 @@ func TestConsoleDNS(t *testing.T) {
 	// The mock resolver has the MX and nothing else.
 	if !strings.Contains(body, "MX example.org. <span>✓</span>") || !strings.Contains(body, "Publish _dmarc.example.org. TXT") {
 		t.Errorf("dns page:\n%s", body)
+	}
+}
+
+// TestPhoneSetup: the page a new member lands on makes an app password for
+// the phone, shown with a QR code, and it works for mail.
+func TestPhoneSetup(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	member := c.env.User(t, "vol@example.org", auth.RoleMember)
+	if code, loc, _ := c.do(t, nil, "GET", "/setup/phone", nil); code != http.StatusSeeOther || !strings.HasPrefix(loc, "/login") {
+		t.Errorf("signed out: %d %q", code, loc)
+	}
+	code, _, body := c.do(t, member, "GET", "/setup/phone", nil)
+	if code != http.StatusOK || !strings.Contains(body, `action="/account/mail.mobileconfig"`) {
+		t.Fatalf("page: %d\n%s", code, body)
+	}
+	if code, _, _ := c.do(t, member, "POST", "/setup/phone", url.Values{"name": {"phone"}}); code != http.StatusForbidden {
+		t.Errorf("no csrf: %d", code)
+	}
+	code, _, body = c.do(t, member, "POST", "/setup/phone", url.Values{"csrf": {c.csrf(t, member)}, "name": {"Vol's phone"}})
+	m := regexp.MustCompile(`id="apsecret">([^<]+)<`).FindStringSubmatch(body)
+	if code != http.StatusOK || m == nil || !strings.Contains(body, `id="apqr" src="data:image/png;base64,`) {
+		t.Fatalf("app password: %d\n%s", code, body)
+	}
+	if _, err := c.env.Auth.AppPassword(t.Context(), member.Account.Login, m[1], auth.ScopeMail, auth.Client{}); err != nil {
+		t.Errorf("the new app password: %v", err)
+	}
+	// Long after sign-in, a step-up comes first.
+	c.env.Clock.Advance(10 * time.Minute)
+	if code, loc, _ := c.do(t, member, "POST", "/setup/phone", url.Values{"csrf": {c.csrf(t, member)}, "name": {"x"}}); code != http.StatusSeeOther || !strings.HasPrefix(loc, "/reauth") {
+		t.Errorf("stale session: %d %q", code, loc)
 	}
 }
