@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -461,7 +462,7 @@ func (h *Handler) addMember(w http.ResponseWriter, r *http.Request, sess auth.Se
 	ctx := r.Context()
 	group := r.PathValue("name")
 	if _, ok, err := h.svc.GroupMembers(ctx, group); err != nil || !ok {
-		h.groupError(w, r, cmpOr(err, fmt.Errorf("group %s: %w", group, auth.ErrNotFound)))
+		h.groupError(w, r, cmp.Or(err, fmt.Errorf("group %s: %w", group, auth.ErrNotFound)))
 		return
 	}
 	a, err := h.svc.AccountByLogin(ctx, auth.NormalizeLogin(r.PostFormValue("login")))
@@ -485,15 +486,6 @@ func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request, sess auth
 		return
 	}
 	h.groupsPage(w, r, http.StatusOK, "", a.DisplayName+" removed from "+r.PathValue("name")+".")
-}
-
-func cmpOr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
 }
 
 // auditView is the audit page: the filter, the records and the chain.

@@ -39,7 +39,7 @@ type IncidentState struct {
 	By    string
 }
 
-// Incident returns whether incident mode is on.
+// IncidentState returns whether incident mode is on.
 func (o *Ops) IncidentState(ctx context.Context) (IncidentState, error) {
 	if o.d.DB == nil {
 		return IncidentState{}, nil
