@@ -395,3 +395,30 @@ func TestPhoneSetup(t *testing.T) {
 		t.Errorf("stale session: %d %q", code, loc)
 	}
 }
+
+func TestConsoleDashboard(t *testing.T) {
+	t.Parallel()
+	c := newConsoleMail(t, true)
+	ctx := t.Context()
+	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	if _, err := c.ops.Invite(ctx, Actor{Login: "test"}, InviteRequest{Login: "temp@example.org", Name: "Temporary Tom", Expires: c.env.Clock.Now().Add(5 * 24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ops.Invite(ctx, Actor{Login: "test"}, InviteRequest{Login: "later@example.org", Name: "Later Lou", Expires: c.env.Clock.Now().Add(30 * 24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, body := c.do(t, admin, "GET", "/admin", nil)
+	if code != http.StatusOK {
+		t.Fatalf("dashboard: %d", code)
+	}
+	_, attention, _ := strings.Cut(body, `id="attention"`)
+	attention, _, _ = strings.Cut(attention, `id="server"`)
+	if !strings.Contains(attention, "Temporary Tom") || strings.Contains(attention, "Later Lou") {
+		t.Errorf("expiring within 14 days:\n%s", attention)
+	}
+	for _, want := range []string{"0 waiting", "(10 days)", "renew now", "The web certificate ends in 10 days", "totp", "0.0 MB"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("dashboard lacks %q", want)
+		}
+	}
+}

@@ -134,7 +134,7 @@ func (o *Ops) mailInvite(ctx context.Context, in InviteRequest, res InviteResult
 
 // Limits of a CSV import.
 const (
-	MaxCSVBytes = 1 << 20
+	MaxCSVBytes = 256 << 10 // fits, URL-encoded in the confirmation form, in the web server's body limit
 	MaxCSVRows  = 2000
 )
 
