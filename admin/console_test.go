@@ -330,7 +330,7 @@ func TestConsoleAudit(t *testing.T) {
 	ctx := t.Context()
 	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
 	c.env.User(t, "vol@example.org", auth.RoleMember)
-	code, _, body := c.do(t, admin, "GET", "/admin/audit?account=vol%40example.org&kind=invite.", nil)
+	code, _, body := c.do(t, admin, "GET", "/admin/audit?account=vol%40example.org&kind=invite.&verify=1", nil)
 	if code != http.StatusOK || !strings.Contains(body, "Chain intact") || !strings.Contains(body, "invite.create") || strings.Contains(body, "login.password") {
 		t.Fatalf("audit page: %d\n%s", code, body)
 	}
@@ -345,7 +345,7 @@ func TestConsoleAudit(t *testing.T) {
 	if _, err := c.env.DB.ExecContext(ctx, `UPDATE audit_log SET detail = 'nothing to see' WHERE id = ?`, recs[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	code, _, body = c.do(t, admin, "GET", "/admin/audit", nil)
+	code, _, body = c.do(t, admin, "GET", "/admin/audit?verify=1", nil)
 	if code != http.StatusOK || !strings.Contains(body, "The chain is broken at record "+itoa(recs[0].ID)) {
 		t.Errorf("edited record not named: %d\n%s", code, body)
 	}
