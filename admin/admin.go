@@ -89,7 +89,7 @@ func New(d Deps) (*Handler, error) {
 // the "set up your phone" page (/setup/phone) for every signed-in person.
 func (h *Handler) Register(mux *http.ServeMux) {
 	handle := func(pattern string, fn http.HandlerFunc) {
-		mux.Handle(pattern, h.login.RequireAdmin(fn))
+		mux.Handle(pattern, h.login.RequireAdmin(h.incidentGuard(fn)))
 	}
 	for pattern, fn := range h.routes() {
 		handle(pattern, fn)
