@@ -25,8 +25,9 @@ import (
 // connection is open when the admin offboards them with the admin as
 // successor; the connection is cut at once, the app password and the passkey
 // are refused, mail to the old address goes to the successor, and the report
-// lists every step. (Files and WebDAV join this test when package files is
-// merged.)
+// lists every step. Then the admin starts incident mode, is signed out,
+// comes back with the passkey, and lifts it. (Files and WebDAV join this
+// test when package files is merged.)
 func TestBrowserVolunteerLife(t *testing.T) {
 	t.Parallel()
 	chromium := testtool.Need(t, "chromium")
@@ -114,9 +115,7 @@ func TestBrowserVolunteerLife(t *testing.T) {
 	if plan := admin.text("#plan"); !strings.Contains(plan, "1 app passwords, 1 live connections closed") {
 		t.Errorf("plan:\n%s", plan)
 	}
-	if _, err := chromedp.Run(admin.ctx, chromedp.Evaluate[bool](`window.confirm = () => true; true`)); err != nil {
-		t.Fatal(err)
-	}
+	admin.acceptConfirm()
 	start := time.Now()
 	admin.click("#offboardnow")
 	select {
@@ -169,4 +168,30 @@ func TestBrowserVolunteerLife(t *testing.T) {
 		t.Errorf("mail to %s goes to %+v, %v; want the successor", volLogin, tgt, err)
 	}
 	wantAudit(t, ctx, srv, volLogin, "admin.offboard", 1)
+
+	// Incident mode signs the admin out too; the console opens again after
+	// a passkey sign-in, shows the banner, and the switch lifts it.
+	admin.navigate("/admin")
+	admin.waitPage("/admin", "#incidenton")
+	admin.acceptConfirm()
+	admin.click("#incidenton")
+	admin.waitPage("/login", "#passkey")
+	admin.click("#passkey")
+	admin.waitPage("/admin", "#incidentoff")
+	if banner := admin.text(".error"); !strings.Contains(banner, "Incident mode is on") {
+		t.Errorf("no incident banner: %q", banner)
+	}
+	admin.acceptConfirm()
+	admin.click("#incidentoff")
+	admin.waitPage("/admin/incident", "#steps")
+	wantAudit(t, ctx, srv, adminLogin, "admin.incident.on", 1)
+	wantAudit(t, ctx, srv, adminLogin, "admin.incident.off", 1)
+}
+
+// acceptConfirm makes the page's confirmation questions answer yes.
+func (b *browser) acceptConfirm() {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.confirm = () => true; true`)); err != nil {
+		b.t.Fatal(err)
+	}
 }
