@@ -278,13 +278,13 @@ func (r *run) finish(ctx context.Context, actor Actor) Report {
 	}
 	for _, s := range r.rep.Steps {
 		out := audit.OK
-		switch s.Outcome {
-		case OutcomeFailed:
+		if s.Outcome == OutcomeFailed {
 			out = audit.Fail
-		case OutcomeSkipped:
-			out = audit.Refused
 		}
 		detail := s.Name
+		if s.Outcome == OutcomeSkipped {
+			detail = "skipped " + detail
+		}
 		if s.Detail != "" {
 			detail += ": " + s.Detail
 		}
