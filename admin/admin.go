@@ -85,14 +85,16 @@ func New(d Deps) (*Handler, error) {
 	return &Handler{d: d, ops: d.Ops, svc: d.Ops.d.Auth, mail: d.Ops.d.Mail, login: d.Login, baseURL: d.Ops.d.BaseURL, log: d.Log, pages: pages}, nil
 }
 
-// Register adds the console's routes to mux. Only admins reach them.
+// Register adds the console's routes to mux. Only admins reach them, except
+// the "set up your phone" page (/setup/phone) for every signed-in person.
 func (h *Handler) Register(mux *http.ServeMux) {
 	handle := func(pattern string, fn http.HandlerFunc) {
-		mux.Handle(pattern, h.login.RequireAdmin(fn))
+		mux.Handle(pattern, h.login.RequireAdmin(h.incidentGuard(fn)))
 	}
 	for pattern, fn := range h.routes() {
 		handle(pattern, fn)
 	}
+	h.registerSetup(mux)
 }
 
 // routes are the console's routes; every one is for admins only.

@@ -8,9 +8,11 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/authtest"
@@ -266,7 +268,20 @@ func TestConsoleIncident(t *testing.T) {
 	if _, err := c.env.Auth.AppPassword(ctx, member.Account.Login, secret, auth.ScopeMail, auth.Client{}); err == nil {
 		t.Error("app password works during the incident")
 	}
-	c.env.SignIn(t, admin)
+	// Signing in again with TOTP does not open the console: a passkey or
+	// security key is needed first.
+	admin.Session = c.env.SignIn(t, admin)
+	if code, _, body := c.do(t, admin, "GET", "/admin", nil); code != http.StatusForbidden || !strings.Contains(body, `id="reauth"`) {
+		t.Fatalf("console after a TOTP sign-in during the incident: %d", code)
+	}
+	if code, _, _ := c.do(t, admin, "POST", "/admin/incident", url.Values{"csrf": {c.csrf(t, admin)}, "on": {"0"}}); code != http.StatusForbidden {
+		t.Fatalf("lifting after a TOTP sign-in: %d", code)
+	}
+	// A WebAuthn step-up in this session (as auth records it; the browser
+	// tests drive the real ceremony) opens it.
+	if err := c.env.Audit.Record(ctx, audit.Event{Actor: admin.Account.Login, Subject: admin.Account.Login, Kind: "stepup.webauthn"}); err != nil {
+		t.Fatal(err)
+	}
 	code, _, body := c.do(t, admin, "GET", "/admin", nil)
 	if code != http.StatusOK || !strings.Contains(body, "Incident mode is on since") || !strings.Contains(body, `id="incidentoff"`) {
 		t.Fatalf("dashboard during incident: %d", code)
@@ -328,7 +343,7 @@ func TestConsoleAudit(t *testing.T) {
 	ctx := t.Context()
 	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
 	c.env.User(t, "vol@example.org", auth.RoleMember)
-	code, _, body := c.do(t, admin, "GET", "/admin/audit?account=vol%40example.org&kind=invite.", nil)
+	code, _, body := c.do(t, admin, "GET", "/admin/audit?account=vol%40example.org&kind=invite.&verify=1", nil)
 	if code != http.StatusOK || !strings.Contains(body, "Chain intact") || !strings.Contains(body, "invite.create") || strings.Contains(body, "login.password") {
 		t.Fatalf("audit page: %d\n%s", code, body)
 	}
@@ -343,7 +358,7 @@ func TestConsoleAudit(t *testing.T) {
 	if _, err := c.env.DB.ExecContext(ctx, `UPDATE audit_log SET detail = 'nothing to see' WHERE id = ?`, recs[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	code, _, body = c.do(t, admin, "GET", "/admin/audit", nil)
+	code, _, body = c.do(t, admin, "GET", "/admin/audit?verify=1", nil)
 	if code != http.StatusOK || !strings.Contains(body, "The chain is broken at record "+itoa(recs[0].ID)) {
 		t.Errorf("edited record not named: %d\n%s", code, body)
 	}
@@ -360,5 +375,63 @@ func TestConsoleDNS(t *testing.T) {
 	// The mock resolver has the MX and nothing else.
 	if !strings.Contains(body, "MX example.org. <span>✓</span>") || !strings.Contains(body, "Publish _dmarc.example.org. TXT") {
 		t.Errorf("dns page:\n%s", body)
+	}
+}
+
+// TestPhoneSetup: the page a new member lands on makes an app password for
+// the phone, shown with a QR code, and it works for mail.
+func TestPhoneSetup(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	member := c.env.User(t, "vol@example.org", auth.RoleMember)
+	if code, loc, _ := c.do(t, nil, "GET", "/setup/phone", nil); code != http.StatusSeeOther || !strings.HasPrefix(loc, "/login") {
+		t.Errorf("signed out: %d %q", code, loc)
+	}
+	code, _, body := c.do(t, member, "GET", "/setup/phone", nil)
+	if code != http.StatusOK || !strings.Contains(body, `action="/account/mail.mobileconfig"`) {
+		t.Fatalf("page: %d\n%s", code, body)
+	}
+	if code, _, _ := c.do(t, member, "POST", "/setup/phone", url.Values{"name": {"phone"}}); code != http.StatusForbidden {
+		t.Errorf("no csrf: %d", code)
+	}
+	code, _, body = c.do(t, member, "POST", "/setup/phone", url.Values{"csrf": {c.csrf(t, member)}, "name": {"Vol's phone"}})
+	m := regexp.MustCompile(`id="apsecret">([^<]+)<`).FindStringSubmatch(body)
+	if code != http.StatusOK || m == nil || !strings.Contains(body, `id="apqr" src="data:image/png;base64,`) {
+		t.Fatalf("app password: %d\n%s", code, body)
+	}
+	if _, err := c.env.Auth.AppPassword(t.Context(), member.Account.Login, m[1], auth.ScopeMail, auth.Client{}); err != nil {
+		t.Errorf("the new app password: %v", err)
+	}
+	// Long after sign-in, a step-up comes first.
+	c.env.Clock.Advance(10 * time.Minute)
+	if code, loc, _ := c.do(t, member, "POST", "/setup/phone", url.Values{"csrf": {c.csrf(t, member)}, "name": {"x"}}); code != http.StatusSeeOther || !strings.HasPrefix(loc, "/reauth") {
+		t.Errorf("stale session: %d %q", code, loc)
+	}
+}
+
+func TestConsoleDashboard(t *testing.T) {
+	t.Parallel()
+	c := newConsoleMail(t, true)
+	ctx := t.Context()
+	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	if _, err := c.ops.Invite(ctx, Actor{Login: "test"}, InviteRequest{Login: "temp@example.org", Name: "Temporary Tom", Expires: c.env.Clock.Now().Add(5 * 24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ops.Invite(ctx, Actor{Login: "test"}, InviteRequest{Login: "later@example.org", Name: "Later Lou", Expires: c.env.Clock.Now().Add(30 * 24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, body := c.do(t, admin, "GET", "/admin", nil)
+	if code != http.StatusOK {
+		t.Fatalf("dashboard: %d", code)
+	}
+	_, attention, _ := strings.Cut(body, `id="attention"`)
+	attention, _, _ = strings.Cut(attention, `id="server"`)
+	if !strings.Contains(attention, "Temporary Tom") || strings.Contains(attention, "Later Lou") {
+		t.Errorf("expiring within 14 days:\n%s", attention)
+	}
+	for _, want := range []string{"0 waiting", "(10 days)", "renew now", "The web certificate ends in 10 days", "totp", "0.0 MB"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("dashboard lacks %q", want)
+		}
 	}
 }

@@ -5,9 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/login"
+	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/db"
 )
 
@@ -39,7 +42,7 @@ type IncidentState struct {
 	By    string
 }
 
-// Incident returns whether incident mode is on.
+// IncidentState returns whether incident mode is on.
 func (o *Ops) IncidentState(ctx context.Context) (IncidentState, error) {
 	if o.d.DB == nil {
 		return IncidentState{}, nil
@@ -124,4 +127,51 @@ func (o *Ops) Incident(ctx context.Context, actor Actor, on bool) (Report, error
 	})
 	rep := r.finish(ctx, actor)
 	return rep, reportErr(rep)
+}
+
+// webAuthnKinds are the audit kinds of a sign-in or step-up with a passkey
+// or security key (package auth writes them).
+var webAuthnKinds = []string{"login.passkey", "login.webauthn", "stepup.webauthn"}
+
+// incidentGuard lets an admin use the console during incident mode only
+// after signing in, or stepping up, with a passkey or security key in this
+// session since the incident began: a TOTP code or recovery code alone,
+// which a phisher may have, is not enough then. The audit log, written in
+// the same transaction as each sign-in, says how the session signed in.
+func (h *Handler) incidentGuard(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		st, err := h.ops.IncidentState(ctx)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		if !st.On {
+			next(w, r)
+			return
+		}
+		sess, _ := login.SessionFrom(ctx)
+		since := st.Since
+		if sess.CreatedAt.After(since) {
+			since = sess.CreatedAt
+		}
+		for _, kind := range webAuthnKinds {
+			recs, err := h.ops.d.Audit.List(ctx, audit.Filter{Account: sess.Account.Login, Kind: kind, Since: since, Limit: 1})
+			if err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			if len(recs) > 0 && recs[0].Outcome == audit.OK && recs[0].Subject == sess.Account.Login {
+				next(w, r)
+				return
+			}
+		}
+		p := page{Base: h.base(r, "Incident mode")}
+		p.Base.Error = "During incident mode, admins confirm with their passkey or security key first."
+		p.Link = "/reauth?next=" + r.URL.Path
+		if r.Method != http.MethodGet {
+			p.Link = "/reauth?next=/admin"
+		}
+		h.render(w, r, http.StatusForbidden, "webauthn", p)
+	}
 }

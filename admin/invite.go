@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/web"
 )
 
@@ -58,7 +59,7 @@ func (o *Ops) Invite(ctx context.Context, actor Actor, in InviteRequest) (Invite
 		return res, nil
 	}
 	if err := o.mailInvite(ctx, in, res); err != nil {
-		o.record(ctx, actor, in.Login, "invite.mail", "fail", "to "+in.MailTo)
+		o.record(ctx, actor, in.Login, "invite.mail", audit.Fail, "to "+in.MailTo)
 		return res, fmt.Errorf("admin: mailing the invite: %w", err)
 	}
 	res.Mailed = true
@@ -80,8 +81,8 @@ func (o *Ops) checkInvite(in *InviteRequest) error {
 	if in.Role != auth.RoleMember && in.Role != auth.RoleAdmin {
 		return fmt.Errorf("%w: role must be member or admin", auth.ErrInvalid)
 	}
-	if in.Name == "" || len(in.Name) > 200 || strings.ContainsAny(in.Name, "\r\n") {
-		return fmt.Errorf("%w: a name of 1 to 200 characters is needed", auth.ErrInvalid)
+	if err := auth.ValidateDisplayName(in.Name); err != nil {
+		return err
 	}
 	if !in.Expires.IsZero() && !in.Expires.After(o.d.Now()) {
 		return fmt.Errorf("%w: the expiry date has passed", auth.ErrInvalid)
@@ -133,7 +134,7 @@ func (o *Ops) mailInvite(ctx context.Context, in InviteRequest, res InviteResult
 
 // Limits of a CSV import.
 const (
-	MaxCSVBytes = 1 << 20
+	MaxCSVBytes = 256 << 10 // fits, URL-encoded in the confirmation form, in the web server's body limit
 	MaxCSVRows  = 2000
 )
 

@@ -22,6 +22,13 @@ type OffboardOptions struct {
 	SuccessorRead    bool            // the successor gets a read copy of the mailbox for the retention period
 }
 
+func (l LinkDisposition) past() string {
+	if l == LinksRevoke {
+		return "revoked"
+	}
+	return "moved"
+}
+
 // MaxAutoReply bounds the auto-reply text.
 const MaxAutoReply = 8 << 10
 
@@ -139,7 +146,7 @@ func (p OffboardPlan) describe() [][2]string {
 		steps = append(steps, [2]string{stepGroups, "none"})
 	}
 	if succ != "" {
-		steps = append(steps, [2]string{stepFiles, "everything owned transferred to " + succ + "; shares and links " + map[LinkDisposition]string{LinksMove: "moved", LinksRevoke: "revoked"}[o.Links]})
+		steps = append(steps, [2]string{stepFiles, "everything owned transferred to " + succ + "; shares and links " + o.Links.past()})
 	} else {
 		steps = append(steps, [2]string{stepFiles, "no successor: shares and links revoked, files kept"})
 	}

@@ -64,7 +64,7 @@ type Actor struct {
 // CLIActor is the actor of `caucus admin …` run by the given Unix user.
 func CLIActor(unixUser string) Actor { return Actor{Login: "cli:" + unixUser} }
 
-// SystemActor is the actor of the server's own housekeeping (expiry).
+// systemActor is the actor of the server's own housekeeping (expiry).
 var systemActor = Actor{Login: "system"}
 
 func (a Actor) client() auth.Client { return auth.Client{Addr: a.Addr, UserAgent: a.UserAgent} }
@@ -237,8 +237,9 @@ func (o *Ops) newRun(kind string, actor Actor, subject string) *run {
 	return &run{o: o, rep: Report{Kind: kind, Actor: actor.Login, Subject: subject, Started: o.d.Now()}}
 }
 
-// step runs fn and records its outcome: fn returns a detail, or
-// errSkipped-wrapped text for a skipped step.
+// step runs fn and records its outcome: fn returns a detail and an error;
+// a skipped error marks the step skipped (with its reason), not failed.
+// step returns fn's error, nil for a skipped step.
 func (r *run) step(name string, fn func() (string, error)) error {
 	detail, err := fn()
 	s := Step{Name: name, At: r.o.d.Now(), Outcome: OutcomeOK, Detail: detail}
@@ -277,13 +278,13 @@ func (r *run) finish(ctx context.Context, actor Actor) Report {
 	}
 	for _, s := range r.rep.Steps {
 		out := audit.OK
-		switch s.Outcome {
-		case OutcomeFailed:
+		if s.Outcome == OutcomeFailed {
 			out = audit.Fail
-		case OutcomeSkipped:
-			out = audit.Refused
 		}
 		detail := s.Name
+		if s.Outcome == OutcomeSkipped {
+			detail = "skipped " + detail
+		}
 		if s.Detail != "" {
 			detail += ": " + s.Detail
 		}
@@ -509,7 +510,7 @@ func factorKinds(fs []auth.Factor) []auth.FactorKind {
 	return out
 }
 
-// loadReport reads a saved report.
+// Report returns a saved report; auth.ErrNotFound if there is none.
 func (o *Ops) Report(ctx context.Context, id int64) (Report, error) {
 	if o.d.DB == nil {
 		return Report{}, ErrNotAvailable

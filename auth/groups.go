@@ -9,10 +9,6 @@ import (
 	"github.com/caucus-org/caucus/internal/audit"
 )
 
-// ValidateGroupName checks a group name: 1 to 64 of a-z, 0-9, '-', '_'
-// and '.' (the local part of the group's mail address).
-func ValidateGroupName(name string) error { return validGroupName(name) }
-
 // CreateGroup creates an empty group; ErrExists if it exists.
 func (s *Service) CreateGroup(ctx context.Context, actor, name string) error {
 	name = strings.ToLower(strings.TrimSpace(name))

@@ -84,6 +84,8 @@ func TestBrowserPasskey(t *testing.T) {
 		t.Fatalf("recovery page shows %d codes, want 10: %q", len(codes), codes)
 	}
 	b.click("#done")
+	b.waitPage("/setup/phone", "#later") // after enrolment: set up your phone
+	b.click("#later")
 	b.waitPage("/account", "#factors")
 	if text := b.text("#factors"); !strings.Contains(text, keyName) || !strings.Contains(text, string(auth.KindPasskey)) {
 		t.Fatalf("account page does not list the passkey %q:\n%s", keyName, text)
@@ -145,6 +147,8 @@ func TestBrowserSecurityKey(t *testing.T) {
 		t.Fatalf("recovery page shows %d codes, want 10: %q", len(codes), codes)
 	}
 	b.click("#done")
+	b.waitPage("/setup/phone", "#later") // after enrolment: set up your phone
+	b.click("#later")
 	b.waitPage("/account", "#factors")
 	if text := b.text("#factors"); !strings.Contains(text, keyName) || !strings.Contains(text, string(auth.KindSecurityKey)) {
 		t.Fatalf("account page does not list the security key %q:\n%s", keyName, text)

@@ -65,11 +65,5 @@ func publishedRecords(cfg config.Config, now time.Time) (string, error) {
 	if len(keys) == 0 {
 		return "", errors.New("no mail domain with a dot: nothing to publish")
 	}
-	pub := map[string][]dnsrec.DKIMKey{}
-	for d, ks := range keys {
-		for _, k := range ks {
-			pub[d] = append(pub[d], k)
-		}
-	}
-	return dnsrec.Zone(dnsrec.Records(cfg.Hostname, cfg.MailDomains, pub)), nil
+	return dnsrec.Zone(dnsrec.Records(cfg.Hostname, cfg.MailDomains, dnsKeys(keys))), nil
 }

@@ -368,6 +368,11 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			ctlLn.Close()
+		}
+	}()
 	s.ctl = ctl.New(ctl.Config{}, ctl.Handlers(s.ops, s.audit), s.audit, log.With("component", "ctl"))
 
 	runBackups, err := s.backupSchedule(cfg.Backup, o.now)

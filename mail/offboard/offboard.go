@@ -102,6 +102,7 @@ type Service struct {
 	deps  Deps
 	log   *slog.Logger
 	audit *audit.Log
+	batch int // messages per copy transaction (copyBatch; tests lower it)
 }
 
 // New builds the service.
@@ -112,7 +113,7 @@ func New(cfg Config, d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, deps: d, log: d.Log, audit: d.Auth.Audit()}
+	return &Service{cfg: cfg, deps: d, log: d.Log, audit: d.Auth.Audit(), batch: copyBatch}
 }
 
 // Forward sends the account's mail to target (usually the successor's
@@ -270,7 +271,7 @@ func (s *Service) copyAll(ctx context.Context, from, to int64, folder string) (i
 			return n, err
 		}
 		for len(uids) > 0 {
-			batch := uids[:min(len(uids), copyBatch)]
+			batch := uids[:min(len(uids), s.batch)]
 			uids = uids[len(batch):]
 			if _, _, _, err := s.deps.Store.CopyFromAccount(ctx, from, mb.ID, batch, to, dest); err != nil {
 				return n, fmt.Errorf("offboard: copy %q: %w", mb.Name, err)

@@ -2,6 +2,7 @@ package offboard
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -239,5 +240,30 @@ func TestFolderName(t *testing.T) {
 		if got := folderName(login, 7); got != want {
 			t.Errorf("folderName(%q) = %q, want %q", login, got, want)
 		}
+	}
+}
+
+// TestCopyInBatches: a mailbox larger than one copy batch arrives whole.
+func TestCopyInBatches(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	alice, bob := e.alice.Account.ID, e.bob.Account.ID
+	e.svc.batch = 2
+	n := 2*e.svc.batch + 1
+	for i := range n {
+		e.deliver(t, alice, fmt.Sprintf("message %d", i))
+	}
+	e.offboard(t, e.alice)
+	if err := e.svc.Retain(ctx, "admin", alice, time.Time{}, false); err != nil {
+		t.Fatal(err)
+	}
+	folder, copied, err := e.svc.GrantSuccessor(ctx, "admin", alice, bob)
+	if err != nil || copied != n {
+		t.Fatalf("GrantSuccessor = %d, %v; want %d", copied, err, n)
+	}
+	mb, err := e.store.Mailbox(ctx, bob, folder+"/INBOX")
+	if err != nil || int(mb.Messages) != n {
+		t.Errorf("copy: %+v, %v", mb, err)
 	}
 }

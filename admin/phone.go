@@ -1,0 +1,76 @@
+package admin
+
+import (
+	"errors"
+	"html/template"
+	"net/http"
+	"strings"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/login"
+	"github.com/caucus-org/caucus/internal/ui"
+	"github.com/caucus-org/caucus/internal/web"
+)
+
+// phonePage is the "set up your phone" page.
+type phonePage struct {
+	ui.Base
+	Login  string
+	Secret string       // a new app password, shown once
+	Device string       // its name
+	QR     template.URL // the app password as a QR code
+}
+
+// registerSetup adds the "set up your phone" page, which every signed-in
+// person may use (a new member lands there after enrolment): links to the
+// Apple configuration profile and the Thunderbird/K-9 autoconfiguration
+// (mail/autoconfig), and an app password made for that phone, with a QR
+// code so that it need not be typed.
+func (h *Handler) registerSetup(mux *http.ServeMux) {
+	mux.Handle("GET /setup/phone", h.login.Require(http.HandlerFunc(h.phone)))
+	mux.Handle("POST /setup/phone", h.login.Require(http.HandlerFunc(h.phoneAppPassword)))
+}
+
+func (h *Handler) phoneBase(r *http.Request) (auth.Session, ui.Base) {
+	sess, _ := login.SessionFrom(r.Context())
+	return sess, ui.Base{Title: "Set up your phone", CSRF: sess.CSRF, UserName: sess.Account.DisplayName, IsAdmin: sess.Account.IsAdmin()}
+}
+
+func (h *Handler) phone(w http.ResponseWriter, r *http.Request) {
+	sess, b := h.phoneBase(r)
+	h.renderPhone(w, r, http.StatusOK, phonePage{Base: b, Login: sess.Account.Login})
+}
+
+func (h *Handler) renderPhone(w http.ResponseWriter, r *http.Request, code int, p phonePage) {
+	if err := h.pages.Render(w, code, "phone", p); err != nil {
+		h.fail(w, r, err)
+	}
+}
+
+func (h *Handler) phoneAppPassword(w http.ResponseWriter, r *http.Request) {
+	sess, b := h.phoneBase(r)
+	if !login.ValidCSRF(sess, r.PostFormValue("csrf")) {
+		web.Error(w, r, http.StatusForbidden)
+		return
+	}
+	p := phonePage{Base: b, Login: sess.Account.Login, Device: strings.TrimSpace(r.PostFormValue("name"))}
+	secret, _, err := h.svc.CreateAppPassword(r.Context(), sess, p.Device, auth.ScopeMail, client(r))
+	switch {
+	case errors.Is(err, auth.ErrStepUp):
+		http.Redirect(w, r, "/reauth?next=/setup/phone", http.StatusSeeOther)
+		return
+	case errors.Is(err, auth.ErrInvalid):
+		p.Error = humanError(err)
+		h.renderPhone(w, r, http.StatusBadRequest, p)
+		return
+	case err != nil:
+		h.fail(w, r, err)
+		return
+	}
+	p.Secret = secret
+	if p.QR, err = qrDataURL(secret); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.renderPhone(w, r, http.StatusOK, p)
+}
