@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/caucus-org/caucus/files"
 	"strings"
 	"time"
 
@@ -217,8 +218,13 @@ func (o *Ops) Offboard(ctx context.Context, actor Actor, plan OffboardPlan) (Rep
 			n, err := o.d.Files.RevokeLinksOf(ctx, actor.Login, a.ID)
 			return fmt.Sprintf("no successor: %d shares and links revoked", n), err
 		}
-		tr, err := o.d.Files.TransferOwnership(ctx, actor.Login, a.ID, p.Successor.ID, opts.Links)
-		return fmt.Sprintf("%d items (%d bytes) to %s; %d links moved, %d revoked", tr.Files, tr.Bytes, p.Successor.Login, tr.LinksMoved, tr.LinksRevoked), err
+		links := files.LinksMove
+		if opts.Links == LinksRevoke {
+			links = files.LinksRevoke
+		}
+		tr, err := o.d.Files.TransferOwnership(ctx, actor.Login, a.ID, p.Successor.ID, links)
+		return fmt.Sprintf("%d files and %d folders (%d bytes) to %s in %s; %d shares and %d links moved, %d links revoked",
+			tr.Files, tr.Folders, tr.Bytes, p.Successor.Login, tr.Folder, tr.SharesMoved, tr.LinksMoved, tr.LinksRevoked), err
 	})
 	mail := o.d.MailOffboard
 	if opts.Forward {

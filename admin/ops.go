@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/caucus-org/caucus/files"
 
 	"log/slog"
 	"net/netip"
@@ -76,9 +77,8 @@ func (a Actor) addr() string {
 	return a.Addr.String()
 }
 
-// LinkDisposition says what happens to a departing owner's shares and
-// public links when files move to a successor. It mirrors
-// files.LinkDisposition.
+// LinkDisposition is the admin's choice of what happens to a departing
+// owner's shares and public links when files move to a successor.
 type LinkDisposition int
 
 // Link dispositions.
@@ -94,19 +94,9 @@ func (l LinkDisposition) String() string {
 	return "move"
 }
 
-// TransferResult is what a files transfer did. It mirrors
-// files.TransferReport.
-type TransferResult struct {
-	Files        int   // files and folders moved
-	Bytes        int64 // their size
-	LinksMoved   int
-	LinksRevoked int
-}
-
-// Files is what the console needs of the file store (package files has
-// the same method names; the lead adapts the types at merge).
+// Files is what the console needs of the file store (*files.Store).
 type Files interface {
-	TransferOwnership(ctx context.Context, actor string, from, to int64, links LinkDisposition) (TransferResult, error)
+	TransferOwnership(ctx context.Context, actor string, from, to int64, links files.LinkDisposition) (files.TransferReport, error)
 	RevokeLinksOf(ctx context.Context, actor string, accountID int64) (int, error)
 	SuspendPublicLinks(ctx context.Context, actor string) (int, error)
 	ResumePublicLinks(ctx context.Context, actor string) (int, error)

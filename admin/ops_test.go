@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/caucus-org/caucus/files"
 	"io"
 	"log/slog"
 	"net/mail"
@@ -46,9 +47,10 @@ func (f *recFiles) Calls() []string {
 	return slices.Clone(f.calls)
 }
 
-func (f *recFiles) TransferOwnership(_ context.Context, actor string, from, to int64, links LinkDisposition) (TransferResult, error) {
-	f.add("transfer %s %d->%d links=%s", actor, from, to, links)
-	return TransferResult{Files: 3, Bytes: 1234, LinksMoved: 1}, nil
+func (f *recFiles) TransferOwnership(_ context.Context, actor string, from, to int64, links files.LinkDisposition) (files.TransferReport, error) {
+	word := map[files.LinkDisposition]string{files.LinksMove: "move", files.LinksRevoke: "revoke"}[links]
+	f.add("transfer %s %d->%d links=%s", actor, from, to, word)
+	return files.TransferReport{Files: 3, Bytes: 1234, LinksMoved: 1}, nil
 }
 
 func (f *recFiles) RevokeLinksOf(_ context.Context, actor string, id int64) (int, error) {
