@@ -208,31 +208,6 @@ func (s *Service) SetState(ctx context.Context, actor string, id int64, st State
 	return err
 }
 
-// SuspendExpired suspends every active account whose expiry date has passed
-// and returns how many it suspended.
-func (s *Service) SuspendExpired(ctx context.Context) (int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM accounts WHERE state IN ('active', 'invited') AND expires_at IS NOT NULL AND expires_at <= ?`, s.now().Unix())
-	if err != nil {
-		return 0, fmt.Errorf("auth: expired accounts: %w", err)
-	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("auth: expired accounts: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	for _, id := range ids {
-		if err := s.SetState(ctx, "", id, StateSuspended, Client{}); err != nil {
-			return 0, err
-		}
-	}
-	return len(ids), nil
-}
-
 // usable reports whether an account may sign in now.
 func (s *Service) usable(a Account) bool {
 	if a.State != StateActive && a.State != StateInvited {

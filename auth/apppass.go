@@ -342,8 +342,9 @@ func (s *Service) flushAppPasswordUse(ctx context.Context) error {
 }
 
 // Run does the service's housekeeping until ctx ends: it writes app password
-// last-use times, deletes expired sessions, and suspends accounts whose
-// expiry date has passed.
+// last-use times and deletes expired sessions. An account past its expiry
+// date cannot sign in from that moment; suspending it, with everything
+// that goes with it, is the console's job (admin.Ops.ExpireDue).
 func (s *Service) Run(ctx context.Context) {
 	flush := time.NewTicker(15 * time.Second)
 	defer flush.Stop()
@@ -355,11 +356,6 @@ func (s *Service) Run(ctx context.Context) {
 		}
 		if err := s.Cleanup(ctx); err != nil {
 			s.log.Warn("session cleanup", "err", err)
-		}
-		if n, err := s.SuspendExpired(ctx); err != nil {
-			s.log.Warn("suspend expired accounts", "err", err)
-		} else if n > 0 {
-			s.log.Info("suspended expired accounts", "count", n)
 		}
 	}
 	housekeeping()

@@ -176,7 +176,7 @@ func TestCreateAppPasswordRacingRevoke(t *testing.T) {
 	}
 }
 
-func TestSuspendExpired(t *testing.T) {
+func TestExpiredAccountRefused(t *testing.T) {
 	t.Parallel()
 	s, clk := newTestService(t)
 	ctx := t.Context()
@@ -188,42 +188,21 @@ func TestSuspendExpired(t *testing.T) {
 	if _, err := s.AcceptInvite(ctx, tok, testPassword, cl); err != nil {
 		t.Fatal(err)
 	}
-	// One that expires later, one that never does.
-	if _, err := s.CreateInvite(ctx, testAdmin, NewAccount{Login: "gus@example.org", DisplayName: "Gus", Role: RoleMember, ExpiresAt: exp.Add(time.Hour)}, cl); err != nil {
-		t.Fatal(err)
-	}
 	keep := makeLive(t, s, clk, "hew@example.org")
 	a, _ := s.AccountByLogin(ctx, "fin@example.org")
 	if !a.ExpiresAt.Equal(exp) {
 		t.Errorf("ExpiresAt = %v, want %v", a.ExpiresAt, exp)
 	}
-
-	if n, err := s.SuspendExpired(ctx); err != nil || n != 0 {
-		t.Errorf("SuspendExpired before = %d, %v; want 0", n, err)
+	if _, _, err := s.PasswordSignIn(ctx, "fin@example.org", testPassword, cl); err != nil {
+		t.Errorf("PasswordSignIn(before expiry) = %v", err)
 	}
 	clk.Advance(48 * time.Hour)
-	// Expired accounts stop signing in at once, before the sweep.
+	// Expired accounts stop signing in at once, before any sweep suspends them.
 	if _, _, err := s.PasswordSignIn(ctx, "fin@example.org", testPassword, cl); !errors.Is(err, ErrInactive) {
 		t.Errorf("PasswordSignIn(expired) = %v, want ErrInactive", err)
 	}
-	if n, err := s.SuspendExpired(ctx); err != nil || n != 1 {
-		t.Errorf("SuspendExpired = %d, %v; want 1", n, err)
-	}
-	if a, _ := s.AccountByLogin(ctx, "fin@example.org"); a.State != StateSuspended {
-		t.Errorf("state = %q, want suspended", a.State)
-	}
-	if a, _ := s.AccountByLogin(ctx, "gus@example.org"); a.State != StateInvited {
-		t.Errorf("gus state = %q, want invited", a.State)
-	}
-	if a, _ := s.AccountByLogin(ctx, keep.Login); a.State != StateActive {
-		t.Errorf("hew state = %q, want active", a.State)
-	}
-	if n, err := s.SuspendExpired(ctx); err != nil || n != 0 {
-		t.Errorf("SuspendExpired again = %d, %v; want 0", n, err)
-	}
-	recs, _ := s.Audit().List(ctx, audit.Filter{Account: "fin@example.org", Kind: "account.state"})
-	if len(recs) != 1 || recs[0].Actor != "" {
-		t.Errorf("account.state records = %+v; want one by the system", recs)
+	if _, _, err := s.PasswordSignIn(ctx, keep.Login, testPassword, cl); err != nil {
+		t.Errorf("PasswordSignIn(never expires) = %v", err)
 	}
 }
 
