@@ -209,7 +209,10 @@ func (h *Handler) action(fn func(w http.ResponseWriter, r *http.Request, sess au
 			web.Error(w, r, http.StatusForbidden)
 			return
 		}
-		if !h.svc.Fresh(sess) {
+		// Every console action needs a passkey or security key within the
+		// step-up window: a TOTP code can be phished, a WebAuthn assertion
+		// cannot.
+		if !h.svc.FreshWebAuthn(sess) {
 			back := r.Header.Get("Referer")
 			if back == "" || !strings.HasPrefix(back, h.baseURL+"/admin") {
 				back = h.baseURL + "/admin/people"

@@ -37,6 +37,23 @@ type console struct {
 	ops   *Ops
 	files *recFiles
 	h     *Handler
+	keys  map[int64]*authtest.Key // admins' software security keys
+}
+
+// admin enrols an admin with TOTP and a security key, and proves the key in
+// the session: console actions need a fresh WebAuthn proof.
+func (c *console) admin(t *testing.T, login string) *authtest.User {
+	t.Helper()
+	u := c.env.User(t, login, auth.RoleAdmin)
+	c.keys[u.Account.ID] = c.env.AddSecurityKey(t, u)
+	c.stepUp(t, u)
+	return u
+}
+
+// stepUp proves u's security key in u's session.
+func (c *console) stepUp(t *testing.T, u *authtest.User) {
+	t.Helper()
+	c.env.StepUpWebAuthn(t, u, c.keys[u.Account.ID])
 }
 
 func newConsole(t *testing.T) *console { return newConsoleMail(t, false) }
@@ -54,7 +71,7 @@ func newConsoleMail(t *testing.T, withMail bool) *console {
 	mux := http.NewServeMux()
 	pages.Register(mux)
 	ts := httptest.NewUnstartedServer(nil)
-	c := &console{env: env, ts: ts, files: &recFiles{}}
+	c := &console{env: env, ts: ts, files: &recFiles{}, keys: map[int64]*authtest.Key{}}
 	deps := OpsDeps{Auth: env.Auth, DB: env.DB, Files: c.files, Log: log, Now: env.Clock.Now, BaseURL: "https://caucus.test"}
 	if withMail {
 		blobs, err := blob.Open(filepath.Join(t.TempDir(), "blobs"))
@@ -149,7 +166,7 @@ var linkRE = regexp.MustCompile(`https://caucus\.test/enrol/([A-Za-z0-9_-]{43})`
 func TestInviteFromConsole(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t)
-	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	admin := c.admin(t, "boss@example.org")
 	form := url.Values{"csrf": {c.csrf(t, admin)}, "login": {"anna@example.org"}, "name": {"Anna Volunteer"}, "role": {"member"}, "groups": {"campaign, press"}, "expires": {"2026-12-31"}}
 	code, _, body := c.do(t, admin, "POST", "/admin/invites", form)
 	m := linkRE.FindStringSubmatch(body)
@@ -187,7 +204,7 @@ func TestSuspendClosesEverything(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t)
 	ctx := t.Context()
-	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	admin := c.admin(t, "boss@example.org")
 	member := c.env.User(t, "vol@example.org", auth.RoleMember)
 	secret := c.env.AppPassword(t, member, "phone", auth.ScopeMail)
 	g, err := c.env.Auth.AppPassword(ctx, member.Account.Login, secret, auth.ScopeMail, auth.Client{})
@@ -229,7 +246,7 @@ func TestSuspendClosesEverything(t *testing.T) {
 func TestStepUpRequired(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t)
-	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	admin := c.admin(t, "boss@example.org")
 	member := c.env.User(t, "vol@example.org", auth.RoleMember)
 	c.env.Clock.Advance(6 * time.Minute)
 	path := "/admin/people/" + itoa(member.Account.ID) + "/suspend"
@@ -240,11 +257,16 @@ func TestStepUpRequired(t *testing.T) {
 	if a, _ := c.env.Auth.Account(t.Context(), member.Account.ID); a.State != auth.StateActive {
 		t.Fatalf("member state %s after refused action", a.State)
 	}
-	// Step up with TOTP, then it works.
+	// A TOTP step-up is not enough: a TOTP code can be phished.
 	sess, _ := c.env.Auth.Session(t.Context(), admin.Session)
 	if _, err := c.env.Auth.VerifyTOTP(t.Context(), sess, c.env.Code(t, admin), auth.Client{}); err != nil {
 		t.Fatal(err)
 	}
+	if code, loc, _ := c.do(t, admin, "POST", path, url.Values{"csrf": {c.csrf(t, admin)}}); code != http.StatusSeeOther || !strings.HasPrefix(loc, "/reauth") {
+		t.Fatalf("after a TOTP step-up: %d %q, want redirect to /reauth", code, loc)
+	}
+	// A security key's step-up is, then it works.
+	c.stepUp(t, admin)
 	if code, _, _ := c.do(t, admin, "POST", path, url.Values{"csrf": {c.csrf(t, admin)}}); code != http.StatusOK {
 		t.Fatalf("after step-up: %d", code)
 	}
@@ -253,7 +275,7 @@ func TestStepUpRequired(t *testing.T) {
 func TestReenrolRemovesFactors(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t)
-	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	admin := c.admin(t, "boss@example.org")
 	member := c.env.User(t, "vol@example.org", auth.RoleMember)
 	code, _, body := c.do(t, admin, "POST", "/admin/people/"+itoa(member.Account.ID)+"/reenrol", url.Values{"csrf": {c.csrf(t, admin)}})
 	m := linkRE.FindStringSubmatch(body)
@@ -277,7 +299,7 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func TestMailQuota(t *testing.T) {
 	t.Parallel()
 	c := newConsoleMail(t, true)
-	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	admin := c.admin(t, "boss@example.org")
 	member := c.env.User(t, "vol@example.org", auth.RoleMember)
 	path := "/admin/people/" + itoa(member.Account.ID)
 	if code, _, body := c.do(t, admin, "GET", path, nil); code != http.StatusOK || !strings.Contains(body, "no quota") {

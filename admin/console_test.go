@@ -33,7 +33,7 @@ func TestEveryRouteRefuses(t *testing.T) {
 	t.Parallel()
 	c := newConsoleMail(t, true)
 	ctx := t.Context()
-	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	admin := c.admin(t, "boss@example.org")
 	member := c.env.User(t, "vol@example.org", auth.RoleMember)
 	other := c.env.User(t, "other@example.org", auth.RoleMember)
 	if err := c.env.Auth.AddToGroup(ctx, "test", "press", other.Account.ID); err != nil {
@@ -88,7 +88,7 @@ func TestConsoleOffboard(t *testing.T) {
 	t.Parallel()
 	c := newConsoleMail(t, true)
 	ctx := t.Context()
-	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	admin := c.admin(t, "boss@example.org")
 	alice := c.env.User(t, "alice@example.org", auth.RoleMember)
 	bob := c.env.User(t, "bob@example.org", auth.RoleMember)
 	secret := c.env.AppPassword(t, alice, "phone", auth.ScopeMail)
@@ -148,8 +148,8 @@ func TestConsoleOffboard(t *testing.T) {
 func TestConsoleSuspendLastAdmin(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t)
-	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
-	second := c.env.User(t, "second@example.org", auth.RoleAdmin)
+	admin := c.admin(t, "boss@example.org")
+	second := c.admin(t, "second@example.org")
 	// second suspends boss: fine; then second is the last admin and boss's
 	// account cannot suspend (it is signed out anyway).
 	code, _, body := c.do(t, second, "POST", "/admin/people/"+itoa(admin.Account.ID)+"/suspend", url.Values{"csrf": {c.csrf(t, second)}})
@@ -160,6 +160,7 @@ func TestConsoleSuspendLastAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.env.SignIn(t, admin)
+	c.stepUp(t, admin)
 	if err := c.env.Auth.SetState(t.Context(), "test", second.Account.ID, auth.StateSuspended, auth.Client{}); err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +205,7 @@ func TestConsoleCSVImport(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t)
 	ctx := t.Context()
-	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	admin := c.admin(t, "boss@example.org")
 	bad := "anna@example.org,Anna\nnot-an-address,Ben\nanna@example.org,Anna again\n"
 	body, ctype := multipartCSV(t, c.csrf(t, admin), bad)
 	code, page := c.post(t, admin, "/admin/invites/csv", body, ctype)
@@ -234,7 +235,7 @@ func TestConsoleCSVImport(t *testing.T) {
 func TestConsoleInviteQR(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t)
-	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	admin := c.admin(t, "boss@example.org")
 	form := url.Values{"csrf": {c.csrf(t, admin)}, "login": {"anna@example.org"}, "name": {"Anna"}, "role": {"member"}}
 	code, _, body := c.do(t, admin, "POST", "/admin/invites", form)
 	if code != http.StatusOK || !strings.Contains(body, `src="data:image/png;base64,`) || linkRE.FindString(body) == "" {
@@ -252,7 +253,7 @@ func TestConsoleIncident(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t)
 	ctx := t.Context()
-	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	admin := c.admin(t, "boss@example.org")
 	member := c.env.User(t, "vol@example.org", auth.RoleMember)
 	secret := c.env.AppPassword(t, member, "phone", auth.ScopeMail)
 	code, loc, _ := c.do(t, admin, "POST", "/admin/incident", url.Values{"csrf": {c.csrf(t, admin)}, "on": {"1"}})
@@ -277,11 +278,8 @@ func TestConsoleIncident(t *testing.T) {
 	if code, _, _ := c.do(t, admin, "POST", "/admin/incident", url.Values{"csrf": {c.csrf(t, admin)}, "on": {"0"}}); code != http.StatusForbidden {
 		t.Fatalf("lifting after a TOTP sign-in: %d", code)
 	}
-	// A WebAuthn step-up in this session (as auth records it; the browser
-	// tests drive the real ceremony) opens it.
-	if err := c.env.Audit.Record(ctx, audit.Event{Actor: admin.Account.Login, Subject: admin.Account.Login, Kind: "stepup.webauthn"}); err != nil {
-		t.Fatal(err)
-	}
+	// A security key's step-up in this session opens it.
+	c.stepUp(t, admin)
 	code, _, body := c.do(t, admin, "GET", "/admin", nil)
 	if code != http.StatusOK || !strings.Contains(body, "Incident mode is on since") || !strings.Contains(body, `id="incidentoff"`) {
 		t.Fatalf("dashboard during incident: %d", code)
@@ -299,7 +297,7 @@ func TestConsoleGroups(t *testing.T) {
 	t.Parallel()
 	c := newConsoleMail(t, true)
 	ctx := t.Context()
-	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	admin := c.admin(t, "boss@example.org")
 	vol := c.env.User(t, "vol@example.org", auth.RoleMember)
 	post := func(path string, v url.Values) (int, string) {
 		v.Set("csrf", c.csrf(t, admin))
@@ -341,7 +339,7 @@ func TestConsoleAudit(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t)
 	ctx := t.Context()
-	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	admin := c.admin(t, "boss@example.org")
 	c.env.User(t, "vol@example.org", auth.RoleMember)
 	code, _, body := c.do(t, admin, "GET", "/admin/audit?account=vol%40example.org&kind=invite.&verify=1", nil)
 	if code != http.StatusOK || !strings.Contains(body, "Chain intact") || !strings.Contains(body, "invite.create") || strings.Contains(body, "login.password") {
@@ -367,7 +365,7 @@ func TestConsoleAudit(t *testing.T) {
 func TestConsoleDNS(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t)
-	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	admin := c.admin(t, "boss@example.org")
 	code, _, body := c.do(t, admin, "GET", "/admin/dns", nil)
 	if code != http.StatusOK {
 		t.Fatalf("dns page: %d", code)
@@ -413,7 +411,7 @@ func TestConsoleDashboard(t *testing.T) {
 	t.Parallel()
 	c := newConsoleMail(t, true)
 	ctx := t.Context()
-	admin := c.env.User(t, "boss@example.org", auth.RoleAdmin)
+	admin := c.admin(t, "boss@example.org")
 	if _, err := c.ops.Invite(ctx, Actor{Login: "test"}, InviteRequest{Login: "temp@example.org", Name: "Temporary Tom", Expires: c.env.Clock.Now().Add(5 * 24 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
-	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/db"
 )
 
@@ -129,15 +128,10 @@ func (o *Ops) Incident(ctx context.Context, actor Actor, on bool) (Report, error
 	return rep, reportErr(rep)
 }
 
-// webAuthnKinds are the audit kinds of a sign-in or step-up with a passkey
-// or security key (package auth writes them).
-var webAuthnKinds = []string{"login.passkey", "login.webauthn", "stepup.webauthn"}
-
-// incidentGuard lets an admin use the console during incident mode only
-// after signing in, or stepping up, with a passkey or security key in this
-// session since the incident began: a TOTP code or recovery code alone,
-// which a phisher may have, is not enough then. The audit log, written in
-// the same transaction as each sign-in, says how the session signed in.
+// incidentGuard lets an admin use the console during incident mode only in
+// a session that proved a passkey or security key: incident mode ended every
+// session, and a TOTP code or recovery code alone, which a phisher may have,
+// is not enough then.
 func (h *Handler) incidentGuard(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -146,25 +140,10 @@ func (h *Handler) incidentGuard(next http.HandlerFunc) http.HandlerFunc {
 			h.fail(w, r, err)
 			return
 		}
-		if !st.On {
+		sess, _ := login.SessionFrom(ctx)
+		if !st.On || (sess.Method == auth.MethodPasskey || sess.Method == auth.MethodWebAuthn) && sess.CreatedAt.After(st.Since.Add(-time.Second)) {
 			next(w, r)
 			return
-		}
-		sess, _ := login.SessionFrom(ctx)
-		since := st.Since
-		if sess.CreatedAt.After(since) {
-			since = sess.CreatedAt
-		}
-		for _, kind := range webAuthnKinds {
-			recs, err := h.ops.d.Audit.List(ctx, audit.Filter{Account: sess.Account.Login, Kind: kind, Since: since, Limit: 1})
-			if err != nil {
-				h.fail(w, r, err)
-				return
-			}
-			if len(recs) > 0 && recs[0].Outcome == audit.OK && recs[0].Subject == sess.Account.Login {
-				next(w, r)
-				return
-			}
 		}
 		p := page{Base: h.base(r, "Incident mode")}
 		p.Base.Error = "During incident mode, admins confirm with their passkey or security key first."

@@ -90,7 +90,7 @@ func (s *Service) webAuthnRequired(a Account) bool {
 
 // factorAdded finishes enrolment when the first factor arrives: the account
 // becomes active and the enrolment session becomes a full one.
-func (s *Service) factorAdded(ctx context.Context, tx *sql.Tx, sess Session, c Client) (string, error) {
+func (s *Service) factorAdded(ctx context.Context, tx *sql.Tx, sess Session, method string, c Client) (string, error) {
 	if sess.Stage != StageEnrol {
 		_, err := tx.ExecContext(ctx, `UPDATE sessions SET ceremony = NULL WHERE id = ?`, sess.ID)
 		return "", err
@@ -101,7 +101,7 @@ func (s *Service) factorAdded(ctx context.Context, tx *sql.Tx, sess Session, c C
 	if err := s.audit.RecordTx(ctx, tx, audit.Event{Actor: sess.Account.Login, Subject: sess.Account.Login, Kind: "enrol.complete", Addr: c.addr(), UserAgent: c.UserAgent}); err != nil {
 		return "", err
 	}
-	return s.promote(ctx, tx, sess, StageFull, c)
+	return s.promote(ctx, tx, sess, StageFull, method, c)
 }
 
 func validFactorName(name string) (string, error) {

@@ -41,7 +41,7 @@ func fullSession(t testing.TB, s *Service, accountID int64) string {
 	var tok string
 	err := s.db.Tx(context.Background(), func(tx *sql.Tx) error {
 		var err error
-		tok, err = s.newSession(context.Background(), tx, accountID, StageFull, cl)
+		tok, err = s.newSession(context.Background(), tx, accountID, StageFull, MethodWebAuthn, cl)
 		return err
 	})
 	if err != nil {

@@ -121,7 +121,7 @@ func (s *Service) AcceptInvite(ctx context.Context, token, newPassword string, c
 		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = ?, state = 'invited' WHERE id = ?`, phc, a.ID); err != nil {
 			return fmt.Errorf("auth: accept invite: %w", err)
 		}
-		if sessToken, err = s.newSession(ctx, tx, a.ID, StageEnrol, c); err != nil {
+		if sessToken, err = s.newSession(ctx, tx, a.ID, StageEnrol, "", c); err != nil {
 			return err
 		}
 		return s.audit.RecordTx(ctx, tx, audit.Event{Actor: a.Login, Subject: a.Login, Kind: "invite.accept", Addr: c.addr(), UserAgent: c.UserAgent})

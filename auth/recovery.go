@@ -119,7 +119,7 @@ func (s *Service) VerifyRecoveryCode(ctx context.Context, sess Session, code str
 		if k, _ := res.RowsAffected(); k != 1 {
 			return ErrBadCode
 		}
-		newToken, err = s.completeSignIn(ctx, tx, sess, "recovery", c)
+		newToken, err = s.completeSignIn(ctx, tx, sess, MethodRecovery, c)
 		return err
 	})
 	if errors.Is(err, ErrBadCode) {

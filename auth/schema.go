@@ -4,8 +4,12 @@ import "github.com/caucus-org/caucus/internal/db"
 
 // Component returns the auth tables' migrations. Times are Unix seconds.
 func Component() db.Component {
-	return db.Component{Name: "auth", Migrations: []db.Migration{{Version: 1, SQL: schemaV1}}}
+	return db.Component{Name: "auth", Migrations: []db.Migration{{Version: 1, SQL: schemaV1}, {Version: 2, SQL: schemaV2}}}
 }
+
+// schemaV2 records how a session last proved a second factor, so that the
+// console can ask for a passkey or security key, not a TOTP code.
+const schemaV2 = `ALTER TABLE sessions ADD COLUMN method TEXT NOT NULL DEFAULT '';`
 
 const schemaV1 = `
 CREATE TABLE accounts (

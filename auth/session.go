@@ -41,6 +41,10 @@ type Session struct {
 	CreatedAt time.Time
 	LastSeen  time.Time
 	AuthAt    time.Time // last sign-in or step-up
+	// Method is how the session last proved a second factor: "passkey",
+	// "webauthn" (a security key or passkey after the password), "totp",
+	// "recovery", or "" before any.
+	Method string
 	ExpiresAt time.Time // absolute end
 	Addr      string
 	UserAgent string
@@ -53,6 +57,23 @@ type Session struct {
 func (s *Service) Fresh(sess Session) bool {
 	return sess.Stage == StageEnrol || s.now().Sub(sess.AuthAt) < s.cfg.StepUpWindow
 }
+
+// FreshWebAuthn reports whether the session proved a passkey or security
+// key within the step-up window: what the admin console asks of every
+// action, because a TOTP code can be phished and a WebAuthn assertion
+// cannot.
+func (s *Service) FreshWebAuthn(sess Session) bool {
+	return sess.Stage == StageFull && (sess.Method == MethodPasskey || sess.Method == MethodWebAuthn) &&
+		s.now().Sub(sess.AuthAt) < s.cfg.StepUpWindow
+}
+
+// How a session proved its second factor (Session.Method).
+const (
+	MethodPasskey  = "passkey"
+	MethodWebAuthn = "webauthn"
+	MethodTOTP     = "totp"
+	MethodRecovery = "recovery"
+)
 
 func (s *Service) requireFresh(sess Session) error {
 	if sess.Stage != StageFull && sess.Stage != StageEnrol {
@@ -72,7 +93,7 @@ func truncate(s string, n int) string {
 }
 
 // newSession creates a session in tx and returns its token.
-func (s *Service) newSession(ctx context.Context, tx *sql.Tx, accountID int64, st Stage, c Client) (string, error) {
+func (s *Service) newSession(ctx context.Context, tx *sql.Tx, accountID int64, st Stage, method string, c Client) (string, error) {
 	token := web.RandomToken(32)
 	now := s.now()
 	exp := now.Add(s.cfg.AbsoluteTimeout)
@@ -82,9 +103,9 @@ func (s *Service) newSession(ctx context.Context, tx *sql.Tx, accountID int64, s
 	case StageEnrol:
 		exp = now.Add(enrolStageTTL)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO sessions (token_hash, account_id, stage, csrf, created_at, last_seen_at, auth_at, expires_at, addr, user_agent)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		web.TokenHash(token), accountID, st, web.RandomToken(24), now.Unix(), now.Unix(), now.Unix(), exp.Unix(), c.addr(), truncate(c.UserAgent, 256))
+	_, err := tx.ExecContext(ctx, `INSERT INTO sessions (token_hash, account_id, stage, csrf, created_at, last_seen_at, auth_at, expires_at, addr, user_agent, method)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		web.TokenHash(token), accountID, st, web.RandomToken(24), now.Unix(), now.Unix(), now.Unix(), exp.Unix(), c.addr(), truncate(c.UserAgent, 256), method)
 	if err != nil {
 		return "", fmt.Errorf("auth: create session: %w", err)
 	}
@@ -100,10 +121,10 @@ func (s *Service) Session(ctx context.Context, token string) (Session, error) {
 	}
 	var sess Session
 	var created, seen, authAt, exp int64
-	row := s.db.QueryRowContext(ctx, `SELECT s.id, s.stage, s.csrf, s.created_at, s.last_seen_at, s.auth_at, s.expires_at, s.addr, s.user_agent, s.ceremony, `+accountCols+`
+	row := s.db.QueryRowContext(ctx, `SELECT s.id, s.stage, s.csrf, s.created_at, s.last_seen_at, s.auth_at, s.expires_at, s.addr, s.user_agent, s.ceremony, s.method, `+accountCols+`
 		FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = ?`, web.TokenHash(token))
 	var ceremony sql.NullString
-	a, err := scanAccount(row, &sess.ID, &sess.Stage, &sess.CSRF, &created, &seen, &authAt, &exp, &sess.Addr, &sess.UserAgent, &ceremony)
+	a, err := scanAccount(row, &sess.ID, &sess.Stage, &sess.CSRF, &created, &seen, &authAt, &exp, &sess.Addr, &sess.UserAgent, &ceremony, &sess.Method)
 	if errors.Is(err, ErrNotFound) {
 		return Session{}, ErrSessionInvalid
 	}
@@ -198,7 +219,7 @@ func (s *Service) EndSession(ctx context.Context, actor string, accountID, sessi
 // promote replaces a session by a new one of the given stage (a new token, so
 // a token seen before sign-in is worth nothing after) and marks the account's
 // sign-in. It runs in tx.
-func (s *Service) promote(ctx context.Context, tx *sql.Tx, old Session, st Stage, c Client) (string, error) {
+func (s *Service) promote(ctx context.Context, tx *sql.Tx, old Session, st Stage, method string, c Client) (string, error) {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, old.ID); err != nil {
 		return "", fmt.Errorf("auth: promote session: %w", err)
 	}
@@ -207,12 +228,12 @@ func (s *Service) promote(ctx context.Context, tx *sql.Tx, old Session, st Stage
 			return "", fmt.Errorf("auth: promote session: %w", err)
 		}
 	}
-	return s.newSession(ctx, tx, old.Account.ID, st, c)
+	return s.newSession(ctx, tx, old.Account.ID, st, method, c)
 }
 
 // stepUp records a fresh verification in a full session.
-func (s *Service) stepUp(ctx context.Context, tx *sql.Tx, sess Session) error {
-	_, err := tx.ExecContext(ctx, `UPDATE sessions SET auth_at = ?, ceremony = NULL WHERE id = ?`, s.now().Unix(), sess.ID)
+func (s *Service) stepUp(ctx context.Context, tx *sql.Tx, sess Session, method string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE sessions SET auth_at = ?, method = ?, ceremony = NULL WHERE id = ?`, s.now().Unix(), method, sess.ID)
 	if err != nil {
 		return fmt.Errorf("auth: step up: %w", err)
 	}

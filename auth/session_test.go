@@ -219,3 +219,34 @@ func TestEndSessionAllRacingRegister(t *testing.T) {
 		t.Errorf("connection registered after EndSession(all): cause %v, want ErrRevoked", context.Cause(c))
 	}
 }
+
+func TestFreshWebAuthn(t *testing.T) {
+	t.Parallel()
+	s, clk := newTestService(t)
+	m := enrolMember(t, s, clk, "tess@example.org")
+	// A TOTP sign-in is fresh, but not a WebAuthn proof.
+	sess := mustSession(t, s, m.signIn(t, s, clk))
+	if sess.Method != MethodTOTP || !s.Fresh(sess) || s.FreshWebAuthn(sess) {
+		t.Errorf("after TOTP: Method %q, Fresh %v, FreshWebAuthn %v; want totp, true, false", sess.Method, s.Fresh(sess), s.FreshWebAuthn(sess))
+	}
+	// A session made by a WebAuthn sign-in is, until the step-up window ends.
+	web := mustSession(t, s, fullSession(t, s, m.ID))
+	if web.Method != MethodWebAuthn || !s.FreshWebAuthn(web) {
+		t.Errorf("after WebAuthn: Method %q, FreshWebAuthn %v; want webauthn, true", web.Method, s.FreshWebAuthn(web))
+	}
+	clk.Advance(s.Config().StepUpWindow)
+	if web := mustSession(t, s, fullSession(t, s, m.ID)); !s.FreshWebAuthn(web) {
+		t.Error("a new WebAuthn session is not fresh")
+	}
+	if s.FreshWebAuthn(web) {
+		t.Error("FreshWebAuthn still true after the step-up window")
+	}
+	// A TOTP step-up in a WebAuthn session makes it a TOTP one.
+	tok := fullSession(t, s, m.ID)
+	if _, err := s.VerifyTOTP(t.Context(), mustSession(t, s, tok), m.code(t, clk), cl); err != nil {
+		t.Fatal(err)
+	}
+	if sess := mustSession(t, s, tok); sess.Method != MethodTOTP || s.FreshWebAuthn(sess) {
+		t.Errorf("after a TOTP step-up: Method %q, FreshWebAuthn %v; want totp, false", sess.Method, s.FreshWebAuthn(sess))
+	}
+}

@@ -165,7 +165,7 @@ func (s *Service) PasswordSignIn(ctx context.Context, login, pw string, c Client
 				tx.ExecContext(ctx, `UPDATE accounts SET password_hash = ? WHERE id = ?`, h, acct.ID)
 			}
 		}
-		if token, err = s.newSession(ctx, tx, acct.ID, st, c); err != nil {
+		if token, err = s.newSession(ctx, tx, acct.ID, st, "", c); err != nil {
 			return err
 		}
 		return s.audit.RecordTx(ctx, tx, audit.Event{Actor: login, Subject: login, Kind: kind, Detail: "next=" + string(st), Addr: c.addr(), UserAgent: c.UserAgent})
@@ -180,14 +180,14 @@ func (s *Service) completeSignIn(ctx context.Context, tx *sql.Tx, sess Session, 
 	switch sess.Stage {
 	case StageSecond:
 		s.throttle.Succeed(throttle.AccountKey(sess.Account.Login))
-		tok, err := s.promote(ctx, tx, sess, StageFull, c)
+		tok, err := s.promote(ctx, tx, sess, StageFull, method, c)
 		if err != nil {
 			return "", err
 		}
 		s.countWeb("login."+method, true)
 		return tok, s.audit.RecordTx(ctx, tx, audit.Event{Actor: sess.Account.Login, Subject: sess.Account.Login, Kind: "login." + method, Addr: c.addr(), UserAgent: c.UserAgent})
 	case StageFull:
-		if err := s.stepUp(ctx, tx, sess); err != nil {
+		if err := s.stepUp(ctx, tx, sess, method); err != nil {
 			return "", err
 		}
 		return "", s.audit.RecordTx(ctx, tx, audit.Event{Actor: sess.Account.Login, Subject: sess.Account.Login, Kind: "stepup." + method, Addr: c.addr(), UserAgent: c.UserAgent})

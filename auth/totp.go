@@ -99,7 +99,7 @@ func (s *Service) FinishTOTP(ctx context.Context, sess Session, code string, c C
 		if err := s.audit.RecordTx(ctx, tx, audit.Event{Actor: sess.Account.Login, Subject: sess.Account.Login, Kind: "factor.add", Detail: "totp", Addr: c.addr(), UserAgent: c.UserAgent}); err != nil {
 			return err
 		}
-		newToken, err = s.factorAdded(ctx, tx, sess, c)
+		newToken, err = s.factorAdded(ctx, tx, sess, MethodTOTP, c)
 		return err
 	})
 	return newToken, err
@@ -139,7 +139,7 @@ func (s *Service) VerifyTOTP(ctx context.Context, sess Session, code string, c C
 		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET totp_last_step = ? WHERE id = ?`, step, sess.Account.ID); err != nil {
 			return fmt.Errorf("auth: save totp step: %w", err)
 		}
-		newToken, err = s.completeSignIn(ctx, tx, sess, "totp", c)
+		newToken, err = s.completeSignIn(ctx, tx, sess, MethodTOTP, c)
 		return err
 	})
 	if errors.Is(err, ErrBadCode) {

@@ -157,7 +157,7 @@ func (s *Service) FinishRegistration(ctx context.Context, sess Session, name str
 		if err := s.audit.RecordTx(ctx, tx, audit.Event{Actor: sess.Account.Login, Subject: sess.Account.Login, Kind: "factor.add", Detail: string(kind) + " " + name, Addr: c.addr(), UserAgent: c.UserAgent}); err != nil {
 			return err
 		}
-		newToken, err = s.factorAdded(ctx, tx, sess, c)
+		newToken, err = s.factorAdded(ctx, tx, sess, MethodWebAuthn, c)
 		return err
 	})
 	return newToken, err
@@ -229,7 +229,7 @@ func (s *Service) FinishWebAuthn(ctx context.Context, sess Session, body []byte,
 		if err := s.credentialUsed(ctx, tx, u, cred, c); err != nil {
 			return err
 		}
-		newToken, err = s.completeSignIn(ctx, tx, sess, "webauthn", c)
+		newToken, err = s.completeSignIn(ctx, tx, sess, MethodWebAuthn, c)
 		return err
 	})
 	return newToken, err
@@ -350,7 +350,7 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, ceremony string, body
 		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET last_login_at = ? WHERE id = ?`, s.now().Unix(), u.acct.ID); err != nil {
 			return fmt.Errorf("auth: passkey sign-in: %w", err)
 		}
-		if token, err = s.newSession(ctx, tx, u.acct.ID, StageFull, c); err != nil {
+		if token, err = s.newSession(ctx, tx, u.acct.ID, StageFull, MethodPasskey, c); err != nil {
 			return err
 		}
 		return s.audit.RecordTx(ctx, tx, audit.Event{Actor: u.acct.Login, Subject: u.acct.Login, Kind: kind, Addr: c.addr(), UserAgent: c.UserAgent})

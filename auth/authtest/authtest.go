@@ -1,7 +1,8 @@
 // Package authtest builds a real auth service on a temporary database for
 // the tests of packages that sign people in through auth (the admin console,
 // mail, files). People are enrolled the way a browser would do it, with a
-// password and TOTP, so tests outside a browser get full sessions.
+// password and TOTP, so tests outside a browser get full sessions; a
+// software security key (Key) proves WebAuthn where a test needs it.
 package authtest
 
 import (
