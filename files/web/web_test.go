@@ -394,6 +394,31 @@ func TestQuota(t *testing.T) {
 	if anna.exists(t, "/Home/big.bin") {
 		t.Fatal("an upload over quota left a file")
 	}
+	// With the size announced (as the page's script does) the refusal
+	// comes before the file is read; a wrong size keeps nothing.
+	for _, tc := range []struct {
+		size string
+		code int
+	}{{"5000", http.StatusRequestEntityTooLarge}, {"10", http.StatusBadRequest}} {
+		var b bytes.Buffer
+		mw := multipart.NewWriter(&b)
+		mw.WriteField("csrf", anna.csrf(t))
+		mw.WriteField("size", tc.size)
+		w, _ := mw.CreateFormFile("file", "sized.bin")
+		io.WriteString(w, strings.Repeat("x", 500))
+		mw.Close()
+		req, _ := http.NewRequestWithContext(t.Context(), "POST", e.ts.URL+"/files/upload/Home", &b)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.Header.Set("Accept", "application/json")
+		r := anna.do(t, req)
+		want(t, "upload announcing "+tc.size+" bytes", r, tc.code)
+		if !strings.HasPrefix(r.hdr.Get("Content-Type"), "application/json") || !strings.Contains(r.body, `"error"`) {
+			t.Errorf("script upload refusal is not JSON: %s", r.body)
+		}
+		if anna.exists(t, "/Home/sized.bin") {
+			t.Fatalf("upload announcing %s bytes left a file", tc.size)
+		}
+	}
 	// And the body bound of the upload route.
 	r = anna.upload(t, "/files/upload/Home", anna.csrf(t), false, [2]string{"huge.bin", strings.Repeat("x", 5<<20)})
 	want(t, "upload over the request bound", r, http.StatusRequestEntityTooLarge)
