@@ -21,6 +21,8 @@ import (
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
+	"github.com/caucus-org/caucus/files"
+	"github.com/caucus-org/caucus/files/dav"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/config"
@@ -143,6 +145,7 @@ type server struct {
 	audit  *audit.Log
 	auth   *auth.Service
 	mail   *store.Store
+	files  *files.Store
 	queue  *queue.Queue
 	imap   *imap.Server
 	dir    *route.Directory
@@ -176,6 +179,9 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		return nil, err
 	}
 	if err = s.db.Migrate(ctx, audit.Component(), auth.Component(), store.Component(), route.Component(), queue.Component()); err != nil {
+		return nil, err
+	}
+	if err = s.db.Migrate(ctx, files.Component()); err != nil {
 		return nil, err
 	}
 	// Mail has a blob directory of its own: its garbage collector may
@@ -277,6 +283,19 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		Inbound: smtp.Checks{Checker: msgauth.NewChecker(resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir, Hostname: cfg.Hostname},
 		Signer:  smtp.DKIMSigner{Keys: dkim},
 	})
+	// Files have a blob directory of their own too (see above).
+	fblobs, err := blob.Open(filepath.Join(cfg.DataDir, "blobs", "files"))
+	if err != nil {
+		return nil, err
+	}
+	s.files = files.New(s.db, fblobs, files.Options{
+		Versions:            cfg.Files.Versions,
+		TrashRetention:      cfg.Files.TrashRetention.Duration,
+		DefaultQuota:        cfg.Files.DefaultQuotaMB << 20,
+		DefaultLinkLifetime: cfg.Files.DefaultLinkLifetime.Duration,
+		MaxLinkLifetime:     cfg.Files.MaxLinkLifetime.Duration,
+		Now:                 o.now,
+	}, files.Deps{Auth: s.auth, Audit: s.audit, Log: log.With("component", "files")})
 	pages, err := login.New(s.auth, log.With("component", "web"))
 	if err != nil {
 		return nil, err
@@ -288,6 +307,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	mux := http.NewServeMux()
 	pages.Register(mux)
 	console.Register(mux)
+	dav.New(s.files, s.auth, log.With("component", "dav")).Register(mux)
 	mailSetup := autoconfig.New(autoconfig.SettingsFrom(bound, s.url), s.auth, log.With("component", "autoconfig"))
 	mailSetup.Register(mux, pages.Require)
 	mux.Handle("GET /{$}", pages.Require(http.RedirectHandler("/account", http.StatusSeeOther)))
@@ -309,6 +329,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	s.wg.Go(func() { s.auth.Run(runCtx) })
 	s.wg.Go(func() { s.collectMailGarbage(runCtx) })
 	s.wg.Go(func() { s.queue.Run(runCtx) })
+	s.wg.Go(func() { s.files.Run(runCtx) })
 	s.wg.Go(func() {
 		if err := s.https.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("https server", "err", err)

@@ -19,8 +19,11 @@
 package dav
 
 import (
+	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -37,6 +40,7 @@ import (
 // Limits.
 const (
 	MaxXMLBody  = 1 << 20          // PROPFIND, PROPPATCH and LOCK bodies
+	MaxBody     = 1 << 40          // any body, a PUT's included
 	IdleTimeout = 60 * time.Second // longest wait for one read or write of a body
 	Prefix      = "/dav"           // where the handler is mounted
 )
@@ -59,9 +63,11 @@ func New(store *files.Store, svc *auth.Service, log *slog.Logger) *Handler {
 	return &Handler{store: store, svc: svc, log: log, locks: map[int64]webdav.LockSystem{}}
 }
 
-// Register mounts the handler at /dav/ on mux.
+// Register mounts the handler at /dav/ on mux. Request bodies are bounded
+// by MaxBody (the quotas are the real limit for PUT; XML bodies have their
+// own, MaxXMLBody).
 func (h *Handler) Register(mux *http.ServeMux) {
-	mux.Handle(Prefix+"/", h)
+	mux.Handle(Prefix+"/", web.WithMaxBody(h, MaxBody))
 	mux.Handle(Prefix, http.RedirectHandler(Prefix+"/", http.StatusMovedPermanently))
 }
 
@@ -143,10 +149,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if r.Method == "PROPFIND" || r.Method == "PROPPATCH" || r.Method == "LOCK" {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, "request body too large or cut short", http.StatusRequestEntityTooLarge)
+			return
+		}
+		if err := checkNamespaces(b); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+	}
 	a := files.Actor{ID: grant.Account.ID, Login: grant.Account.Login, Client: client}
+	fsys := &fileSystem{store: h.store, actor: a, st: st}
+	if ih := r.Header.Get("If"); ih != "" && h.ifFails(ctx, fsys, r.URL.Path, ih) {
+		http.Error(w, "precondition failed", http.StatusPreconditionFailed)
+		return
+	}
 	dh := &webdav.Handler{
 		Prefix:     Prefix,
-		FileSystem: &fileSystem{store: h.store, actor: a, st: st},
+		FileSystem: fsys,
 		LockSystem: h.lockSystem(grant.Account.ID),
 		Logger: func(r *http.Request, err error) {
 			if err != nil && !errors.Is(err, context.Canceled) {
@@ -210,6 +233,26 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// checkNamespaces refuses an XML body that undeclares a namespace prefix
+// (xmlns:p=""), which Namespaces in XML 1.0 section 3 forbids and
+// encoding/xml accepts. The rest is x/net/webdav's to parse.
+func checkNamespaces(b []byte) error {
+	d := xml.NewDecoder(bytes.NewReader(b))
+	for {
+		tok, err := d.RawToken()
+		if err != nil {
+			return nil // EOF, or malformed: x/net/webdav answers that
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			for _, a := range se.Attr {
+				if a.Name.Space == "xmlns" && a.Value == "" {
+					return fmt.Errorf("namespace prefix %q undeclared", a.Name.Local)
+				}
+			}
+		}
+	}
+}
 
 func statusOf(err error) int {
 	switch {

@@ -65,6 +65,8 @@ type Config struct {
 	Policy Policy `toml:"policy"`
 	// Log chooses the log format and level.
 	Log Log `toml:"log"`
+	// Files holds the settings of the file store and its links.
+	Files Files `toml:"files"`
 }
 
 // Listen holds the "host:port" addresses the servers listen on. An empty
@@ -125,6 +127,24 @@ type Log struct {
 	Level string `toml:"level"`
 }
 
+// Files holds the settings of the file store (versions, trash, quotas)
+// and its public links.
+type Files struct {
+	// Versions is how many versions of each file are kept. Default 10.
+	Versions int `toml:"versions"`
+	// TrashRetention is how long deleted files stay in the trash. Default 720h.
+	TrashRetention Duration `toml:"trash_retention"`
+	// DefaultQuotaMB is each account's and group's quota in MiB when an
+	// admin set none; 0 means unlimited. Default 0.
+	DefaultQuotaMB int64 `toml:"default_quota_mb"`
+	// DefaultLinkLifetime is a public link's expiry unless its maker picks
+	// one. Default 168h.
+	DefaultLinkLifetime Duration `toml:"default_link_lifetime"`
+	// MaxLinkLifetime is the longest expiry a public link may have.
+	// Default 2160h.
+	MaxLinkLifetime Duration `toml:"max_link_lifetime"`
+}
+
 // Duration is a [time.Duration] written in the file as a string that
 // [time.ParseDuration] accepts, such as "30m" or "1h30m".
 type Duration struct{ time.Duration }
@@ -175,6 +195,12 @@ func Default() Config {
 		},
 		Policy: Policy{AdminsNeedWebAuthn: true},
 		Log:    Log{Format: "text", Level: "info"},
+		Files: Files{
+			Versions:            10,
+			TrashRetention:      Duration{30 * 24 * time.Hour},
+			DefaultLinkLifetime: Duration{7 * 24 * time.Hour},
+			MaxLinkLifetime:     Duration{90 * 24 * time.Hour},
+		},
 	}
 }
 
@@ -457,6 +483,21 @@ func (c Config) Validate() error {
 	}
 	if step < time.Minute || step > time.Hour {
 		bad("sessions.step_up_window", "%v is not between 1m and 1h", step)
+	}
+
+	if c.Files.Versions < 1 || c.Files.Versions > 1000 {
+		bad("files.versions", "%d is not between 1 and 1000", c.Files.Versions)
+	}
+	if c.Files.TrashRetention.Duration < time.Hour {
+		bad("files.trash_retention", "%v is shorter than 1h", c.Files.TrashRetention.Duration)
+	}
+	if c.Files.DefaultQuotaMB < 0 {
+		bad("files.default_quota_mb", "%d is negative", c.Files.DefaultQuotaMB)
+	}
+	if dl, ml := c.Files.DefaultLinkLifetime.Duration, c.Files.MaxLinkLifetime.Duration; ml < time.Hour {
+		bad("files.max_link_lifetime", "%v is shorter than 1h", ml)
+	} else if dl < time.Minute || dl > ml {
+		bad("files.default_link_lifetime", "%v is not between 1m and files.max_link_lifetime %v", dl, ml)
 	}
 
 	if c.Log.Format != "text" && c.Log.Format != "json" {

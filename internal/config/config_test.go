@@ -163,8 +163,8 @@ func TestTemplateComplete(t *testing.T) {
 			t.Errorf("template does not set %s", k)
 		}
 	}
-	if n := len(md.Keys()); n != len(keys)+len([]string{"listen", "tls", "sessions", "policy", "log"}) {
-		t.Errorf("template has %d keys and tables, want %d keys and 5 tables", n, len(keys))
+	if n := len(md.Keys()); n != len(keys)+len([]string{"listen", "tls", "sessions", "policy", "log", "files"}) {
+		t.Errorf("template has %d keys and tables, want %d keys and 6 tables", n, len(keys))
 	}
 	lines := strings.Split(string(data), "\n")
 	for i, l := range lines {
