@@ -23,6 +23,7 @@ import (
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/files/dav"
+	fileweb "github.com/caucus-org/caucus/files/web"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/config"
@@ -308,6 +309,11 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	pages.Register(mux)
 	console.Register(mux)
 	dav.New(s.files, s.auth, log.With("component", "dav")).Register(mux)
+	fweb, err := fileweb.New(s.files, s.auth, pages, log.With("component", "files-web"))
+	if err != nil {
+		return nil, err
+	}
+	fweb.Register(mux)
 	mailSetup := autoconfig.New(autoconfig.SettingsFrom(bound, s.url), s.auth, log.With("component", "autoconfig"))
 	mailSetup.Register(mux, pages.Require)
 	mux.Handle("GET /{$}", pages.Require(http.RedirectHandler("/account", http.StatusSeeOther)))
