@@ -79,7 +79,7 @@ func TestDAVLitmus(t *testing.T) {
 	secret := newFilesAccount(t, srv, "litmus@localhost")
 	cmd := exec.CommandContext(t.Context(), litmus, davURL(t, srv)+"Home/", "litmus@localhost", secret)
 	cmd.Env = append(os.Environ(), "TESTS=basic copymove props locks", "HOME="+dir)
-	cmd.Dir = dir // litmus writes debug.log and child.log here
+	cmd.Dir = dir                  // litmus writes debug.log and child.log here
 	out, _ := cmd.CombinedOutput() // exit status 1 for the known failure below
 	t.Logf("litmus:\n%s", out)
 	for _, suite := range []string{"basic", "copymove", "props", "locks"} {
