@@ -683,3 +683,18 @@ func TestGroupFolder(t *testing.T) {
 	}
 	want(t, "upload into the virtual root", anna.upload(t, "/files/upload/Groups", anna.csrf(t), false, [2]string{"x.txt", "x"}), http.StatusForbidden)
 }
+
+// TestLinkLifetimeBound: the admin's longest link lifetime bounds the form
+// and the page says so.
+func TestLinkLifetimeBound(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, files.Options{MaxLinkLifetime: 14 * 24 * time.Hour, DefaultLinkLifetime: 7 * 24 * time.Hour})
+	anna := e.user(t, "anna@example.org", auth.RoleMember)
+	want(t, "upload", anna.upload(t, "/files/upload/Home", anna.csrf(t), false, [2]string{"a.txt", "a"}), http.StatusSeeOther)
+	item := anna.get(t, "/files/item/Home/a.txt")
+	if !strings.Contains(item.body, `max="14" value="7"`) || !strings.Contains(item.body, "at most 14") {
+		t.Errorf("link form does not offer 1 to 14 days, 7 by default:\n%s", item.body)
+	}
+	want(t, "15 days", anna.post(t, "/files/link/Home/a.txt", url.Values{"days": {"15"}}), http.StatusBadRequest)
+	makeLink(t, anna, "Home/a.txt", url.Values{"days": {"14"}})
+}
