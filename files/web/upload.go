@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 
@@ -100,6 +101,9 @@ func uploadStatus(err error) (int, string) {
 			return http.StatusRequestEntityTooLarge, humanError(mbe)
 		}
 		return http.StatusBadRequest, "The upload could not be read."
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return http.StatusRequestTimeout, "The upload stalled and was stopped; nothing partial was kept."
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return http.StatusBadRequest, "A file ended before its announced size; nothing of it was kept."

@@ -698,3 +698,33 @@ func TestLinkLifetimeBound(t *testing.T) {
 	want(t, "15 days", anna.post(t, "/files/link/Home/a.txt", url.Values{"days": {"15"}}), http.StatusBadRequest)
 	makeLink(t, anna, "Home/a.txt", url.Values{"days": {"14"}})
 }
+
+// TestSlowUpload: an upload that takes longer than the server's
+// ReadTimeout (which bounds a whole request) still succeeds, because the
+// upload moves the read deadline forward with every read; a stalled one is
+// still cut off after ioIdle.
+func TestSlowUpload(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, files.Options{})
+	e.ts.Config.ReadTimeout = time.Second // applies to connections accepted from now on
+	e.ts.CloseClientConnections()
+	anna := e.user(t, "anna@example.org", auth.RoleMember)
+	token := anna.csrf(t)
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		mw.WriteField("csrf", token)
+		w, _ := mw.CreateFormFile("file", "slow.txt")
+		for range 6 { // 3 s in all: three times the ReadTimeout
+			io.WriteString(w, "tick\n")
+			time.Sleep(500 * time.Millisecond)
+		}
+		pw.CloseWithError(mw.Close())
+	}()
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", e.ts.URL+"/files/upload/Home", pr)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	want(t, "slow upload", anna.do(t, req), http.StatusSeeOther)
+	if b := anna.get(t, "/files/dl/Home/slow.txt").body; b != strings.Repeat("tick\n", 6) {
+		t.Errorf("slow upload stored %q", b)
+	}
+}
