@@ -18,7 +18,7 @@ import (
 
 // newFilesAccount enrols login on srv (password and TOTP) and returns a
 // files-scoped app password for it.
-func newFilesAccount(t *testing.T, srv *server, login string) string {
+func newFilesAccount(t testing.TB, srv *server, login string) string {
 	t.Helper()
 	ctx := t.Context()
 	tok, err := srv.auth.CreateInvite(ctx, "", auth.NewAccount{Login: login, DisplayName: "Vol", Role: auth.RoleMember}, auth.Client{})
