@@ -163,6 +163,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	a := files.Actor{ID: grant.Account.ID, Login: grant.Account.Login, Client: client}
 	fsys := &fileSystem{store: h.store, actor: a, st: st}
+	if r.Method == http.MethodPut && r.ContentLength > 0 && h.overQuota(ctx, a, r.URL.Path, r.ContentLength) {
+		// Refused before the body is read (and before 100 Continue).
+		http.Error(w, files.ErrQuota.Error(), http.StatusInsufficientStorage)
+		return
+	}
 	if ih := r.Header.Get("If"); ih != "" && h.ifFails(ctx, fsys, r.URL.Path, ih) {
 		http.Error(w, "precondition failed", http.StatusPreconditionFailed)
 		return
@@ -233,6 +238,29 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// overQuota reports whether size more bytes would overrun the quota of
+// the space that the folder of urlPath is in. The store enforces the quota
+// again while it streams; this answers early.
+func (h *Handler) overQuota(ctx context.Context, a files.Actor, urlPath string, size int64) bool {
+	p, ok := strings.CutPrefix(urlPath, Prefix)
+	if !ok {
+		return false
+	}
+	dir, _ := split(p)
+	parent, err := h.store.Stat(ctx, a, dir)
+	if err != nil || parent.Virtual {
+		return false
+	}
+	var used, quota int64
+	switch parent.Space.Kind {
+	case files.SpaceHome:
+		used, quota, err = h.store.Usage(ctx, parent.Space.ID)
+	case files.SpaceGroup:
+		used, quota, err = h.store.GroupUsage(ctx, parent.Space.Name)
+	}
+	return err == nil && quota > 0 && used+size > quota
+}
 
 // checkNamespaces refuses an XML body that undeclares a namespace prefix
 // (xmlns:p=""), which Namespaces in XML 1.0 section 3 forbids and

@@ -235,6 +235,13 @@ func TestDAVAuth(t *testing.T) {
 		t.Fatal("upload still running after revocation")
 	}
 	c.expect(http.StatusUnauthorized, "PROPFIND", "/dav/", nil, "Depth", "0")
+	// Suspending the account refuses its other app passwords too.
+	c.secret = e.AppPassword(t, u, "tablet", auth.ScopeFiles)
+	c.expect(207, "PROPFIND", "/dav/", nil, "Depth", "0")
+	if err := e.Auth.SetState(t.Context(), "", u.Account.ID, auth.StateSuspended, auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	c.expect(http.StatusUnauthorized, "PROPFIND", "/dav/", nil, "Depth", "0")
 	if _, err := e.Store.Stat(context.Background(), files.Actor{ID: u.Account.ID, Login: u.Account.Login}, "/Home/stream.bin"); !errors.Is(err, files.ErrNotFound) {
 		t.Fatalf("partial upload visible: %v", err)
 	}
