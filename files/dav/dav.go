@@ -182,7 +182,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		},
 	}
-	dh.ServeHTTP(&statusWriter{ResponseWriter: w, st: st, rc: rc, get: r.Method == http.MethodGet}, r.WithContext(ctx))
+	dh.ServeHTTP(&statusWriter{ResponseWriter: w, st: st, rc: rc, ctx: ctx}, r.WithContext(ctx))
 }
 
 // body is a PUT body: each read gets an idle deadline, and a failed read
@@ -195,8 +195,9 @@ type body struct {
 }
 
 func (b *body) Read(p []byte) (int, error) {
-	if b.ctx.Err() == nil {
-		b.rc.SetReadDeadline(time.Now().Add(IdleTimeout))
+	b.rc.SetReadDeadline(time.Now().Add(IdleTimeout))
+	if b.ctx.Err() != nil { // revoked meanwhile: undo
+		b.rc.SetReadDeadline(time.Unix(1, 0))
 	}
 	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF {
@@ -211,15 +212,25 @@ func (b *body) Close() error { return b.r.Close() }
 
 // statusWriter replaces the status codes x/net/webdav picks for any
 // failure (404, 405, 500) by the one the store's error calls for.
+// Each write gets an idle deadline, so a long upload or download is not
+// cut by the server's overall timeouts, unless the request was revoked.
 type statusWriter struct {
 	http.ResponseWriter
 	st   *reqState
 	rc   *http.ResponseController
-	get  bool
+	ctx  context.Context
 	done bool
 }
 
+func (w *statusWriter) extend() {
+	w.rc.SetWriteDeadline(time.Now().Add(IdleTimeout))
+	if w.ctx.Err() != nil { // revoked meanwhile: undo
+		w.rc.SetWriteDeadline(time.Unix(1, 0))
+	}
+}
+
 func (w *statusWriter) WriteHeader(code int) {
+	w.extend()
 	if !w.done && code >= 400 {
 		if c := statusOf(w.st.lastErr()); c != 0 {
 			code = c
@@ -231,9 +242,7 @@ func (w *statusWriter) WriteHeader(code int) {
 
 func (w *statusWriter) Write(p []byte) (int, error) {
 	w.done = true
-	if w.get {
-		w.rc.SetWriteDeadline(time.Now().Add(IdleTimeout))
-	}
+	w.extend()
 	return w.ResponseWriter.Write(p)
 }
 
