@@ -188,14 +188,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // body is a PUT body: each read gets an idle deadline, and a failed read
 // is remembered so that the partial file is never committed.
 type body struct {
-	r   io.ReadCloser
-	rc  *http.ResponseController
-	st  *reqState
-	ctx context.Context
+	r    io.ReadCloser
+	rc   *http.ResponseController
+	st   *reqState
+	ctx  context.Context
+	last time.Time // of the last extension
 }
 
 func (b *body) Read(p []byte) (int, error) {
-	b.rc.SetReadDeadline(time.Now().Add(IdleTimeout))
+	if now := time.Now(); now.Sub(b.last) >= time.Second {
+		b.last = now
+		b.rc.SetReadDeadline(now.Add(IdleTimeout))
+	}
 	if b.ctx.Err() != nil { // revoked meanwhile: undo
 		b.rc.SetReadDeadline(time.Unix(1, 0))
 	}
@@ -220,10 +224,16 @@ type statusWriter struct {
 	rc   *http.ResponseController
 	ctx  context.Context
 	done bool
+	last time.Time // of the last extension
 }
 
 func (w *statusWriter) extend() {
-	w.rc.SetWriteDeadline(time.Now().Add(IdleTimeout))
+	now := time.Now()
+	if now.Sub(w.last) < time.Second {
+		return
+	}
+	w.last = now
+	w.rc.SetWriteDeadline(now.Add(IdleTimeout))
 	if w.ctx.Err() != nil { // revoked meanwhile: undo
 		w.rc.SetWriteDeadline(time.Unix(1, 0))
 	}
