@@ -728,3 +728,34 @@ func TestSlowUpload(t *testing.T) {
 		t.Errorf("slow upload stored %q", b)
 	}
 }
+
+// BenchmarkDownload fetches one 64 MB file through the download page over
+// TLS and reports throughput and the memory allocated per download.
+func BenchmarkDownload(b *testing.B) {
+	const size = 64 << 20
+	e := newEnvLimit(b, files.Options{}, MaxUpload)
+	anna := e.user(b, "anna@example.org", auth.RoleMember)
+	home, err := e.store.Stat(b.Context(), actorOf(anna), "/Home")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := e.store.Put(b.Context(), actorOf(anna), home.ID, "big.bin", io.LimitReader(rand.Reader, size), size); err != nil {
+		b.Fatal(err)
+	}
+	cl := e.ts.Client()
+	b.SetBytes(size)
+	b.ReportAllocs()
+	for b.Loop() {
+		req, _ := http.NewRequestWithContext(b.Context(), "GET", e.ts.URL+"/files/dl/Home/big.bin", nil)
+		req.AddCookie(&http.Cookie{Name: login.SessionCookie, Value: anna.u.Session})
+		res, err := cl.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if err != nil || n != size || res.StatusCode != http.StatusOK {
+			b.Fatalf("download: HTTP %d, %d bytes, %v", res.StatusCode, n, err)
+		}
+	}
+}
