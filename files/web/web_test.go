@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -596,6 +597,31 @@ func TestDropLink(t *testing.T) {
 		t.Fatalf("folder link lists %d files, want 3:\n%s", len(m), list.body)
 	}
 	want(t, "folder link file", v.get(t, "/s/"+tok2+"/f/"+m[0][1]), http.StatusOK)
+
+	// A folder inside opens through the link; nothing outside it does.
+	want(t, "mkdir sub", anna.post(t, "/files/mkdir/Home/Inbox", url.Values{"name": {"Sub"}}), http.StatusSeeOther)
+	want(t, "upload to sub", anna.upload(t, "/files/upload/Home/Inbox/Sub", anna.csrf(t), false, [2]string{"deep.txt", "deep"}), http.StatusSeeOther)
+	want(t, "upload outside", anna.upload(t, "/files/upload/Home", anna.csrf(t), false, [2]string{"outside.txt", "outside"}), http.StatusSeeOther)
+	sub, err := e.store.Stat(t.Context(), actorOf(anna), "/Home/Inbox/Sub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside, err := e.store.Stat(t.Context(), actorOf(anna), "/Home/outside.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list = v.get(t, "/s/"+tok2+"?d="+strconv.FormatInt(sub.ID, 10))
+	m = regexp.MustCompile(`href="/s/` + tok2 + `/f/(\d+)"`).FindAllStringSubmatch(list.body, -1)
+	if len(m) != 1 {
+		t.Fatalf("subfolder through the link lists %d files, want 1:\n%s", len(m), list.body)
+	}
+	if r := v.get(t, "/s/"+tok2+"/f/"+m[0][1]); r.body != "deep" {
+		t.Errorf("file in the subfolder reads %q", r.body)
+	}
+	want(t, "file outside the link", v.get(t, "/s/"+tok2+"/f/"+strconv.FormatInt(outside.ID, 10)), http.StatusNotFound)
+	home, _ := e.store.Stat(t.Context(), actorOf(anna), "/Home")
+	want(t, "folder outside the link", v.get(t, "/s/"+tok2+"?d="+strconv.FormatInt(home.ID, 10)), http.StatusNotFound)
+	want(t, "drop link file", v.get(t, "/s/"+tok+"/f/"+m[0][1]), http.StatusNotFound)
 }
 
 func TestAdminLinks(t *testing.T) {
