@@ -79,19 +79,19 @@ func TestDAVLitmus(t *testing.T) {
 	secret := newFilesAccount(t, srv, "litmus@localhost")
 	cmd := exec.CommandContext(t.Context(), litmus, davURL(t, srv)+"Home/", "litmus@localhost", secret)
 	cmd.Env = append(os.Environ(), "TESTS=basic copymove props locks", "HOME="+dir)
-	cmd.Dir = dir                  // litmus writes debug.log and child.log here
-	out, _ := cmd.CombinedOutput() // exit status 1 for the known failure below
+	cmd.Dir = dir // litmus writes debug.log and child.log here
+	out, err := cmd.CombinedOutput()
 	t.Logf("litmus:\n%s", out)
+	if err != nil {
+		t.Errorf("litmus: %v", err)
+	}
 	for _, suite := range []string{"basic", "copymove", "props", "locks"} {
 		if !strings.Contains(string(out), "<- summary for `"+suite+"': of ") {
 			t.Errorf("litmus did not run %s", suite)
 		}
 	}
-	// Known gap: x/net/webdav implements exclusive write locks only and
-	// answers a shared LOCK with 501 (RFC 4918 section 6.1 lets a server
-	// support only exclusive locks; litmus counts it as a failure).
 	for line := range strings.Lines(string(out)) {
-		if strings.Contains(line, "FAIL") && !strings.Contains(line, "lock_shared") && !strings.Contains(line, "summary") {
+		if strings.Contains(line, "FAIL") {
 			t.Errorf("litmus: %s", line)
 		}
 	}

@@ -2,7 +2,10 @@
 // (locks), at /dav/, for Windows Explorer, macOS Finder, davfs2, rclone and
 // the like. It is golang.org/x/net/webdav over a FileSystem that is the
 // store as one account sees it (see package files): /Home, /Groups/<group>
-// and /Shared/<owner>/<name>. No path reaches the OS file system.
+// and /Shared/<owner>/<name>. No path reaches the OS file system. Two
+// pieces x/net/webdav lacks are added here: shared locks (RFC 4918 section
+// 6.2; locks live in memory, per account) and entity tags in If headers
+// (section 10.4).
 //
 // Clients sign in with HTTP Basic authentication (RFC 7617) and a
 // files-scoped app password only; the account password and mail-scoped app
@@ -52,7 +55,7 @@ type Handler struct {
 	log   *slog.Logger
 
 	mu    sync.Mutex
-	locks map[int64]webdav.LockSystem // per account: paths are per account
+	locks map[int64]*lockSystem // per account: paths are per account
 }
 
 // New returns a handler serving store to the accounts of svc.
@@ -60,7 +63,7 @@ func New(store *files.Store, svc *auth.Service, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{store: store, svc: svc, log: log, locks: map[int64]webdav.LockSystem{}}
+	return &Handler{store: store, svc: svc, log: log, locks: map[int64]*lockSystem{}}
 }
 
 // Register mounts the handler at /dav/ on mux. Request bodies are bounded
@@ -71,12 +74,12 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle(Prefix, http.RedirectHandler(Prefix+"/", http.StatusMovedPermanently))
 }
 
-func (h *Handler) lockSystem(account int64) webdav.LockSystem {
+func (h *Handler) lockSystem(account int64) *lockSystem {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ls := h.locks[account]
 	if ls == nil {
-		ls = webdav.NewMemLS()
+		ls = newLockSystem()
 		h.locks[account] = ls
 	}
 	return ls
@@ -149,8 +152,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	var xmlBody []byte
 	if r.Method == "PROPFIND" || r.Method == "PROPPATCH" || r.Method == "LOCK" {
 		b, err := io.ReadAll(r.Body)
+		xmlBody = b
 		if err != nil {
 			http.Error(w, "request body too large or cut short", http.StatusRequestEntityTooLarge)
 			return
@@ -172,10 +177,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "precondition failed", http.StatusPreconditionFailed)
 		return
 	}
+	ls := h.lockSystem(grant.Account.ID)
+	if r.Method == "LOCK" && len(xmlBody) > 0 {
+		if li, shared := isSharedLock(xmlBody); shared {
+			reqPath, ok := strings.CutPrefix(r.URL.Path, Prefix)
+			if !ok {
+				http.NotFound(w, r)
+				return
+			}
+			h.sharedLock(w, r.WithContext(ctx), fsys, ls, reqPath, li)
+			return
+		}
+	}
 	dh := &webdav.Handler{
 		Prefix:     Prefix,
 		FileSystem: fsys,
-		LockSystem: h.lockSystem(grant.Account.ID),
+		LockSystem: ls,
 		Logger: func(r *http.Request, err error) {
 			if err != nil && !errors.Is(err, context.Canceled) {
 				h.log.Debug("dav", "method", r.Method, "path", r.URL.Path, "account", a.Login, "err", err)
