@@ -611,7 +611,7 @@ func TestDropLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	list = v.get(t, "/s/"+tok2+"?d="+strconv.FormatInt(sub.ID, 10))
-	m = regexp.MustCompile(`href="/s/` + tok2 + `/f/(\d+)"`).FindAllStringSubmatch(list.body, -1)
+	m = regexp.MustCompile(`href="/s/`+tok2+`/f/(\d+)"`).FindAllStringSubmatch(list.body, -1)
 	if len(m) != 1 {
 		t.Fatalf("subfolder through the link lists %d files, want 1:\n%s", len(m), list.body)
 	}
