@@ -44,7 +44,7 @@ type Session struct {
 	// Method is how the session last proved a second factor: "passkey",
 	// "webauthn" (a security key or passkey after the password), "totp",
 	// "recovery", or "" before any.
-	Method string
+	Method    string
 	ExpiresAt time.Time // absolute end
 	Addr      string
 	UserAgent string

@@ -42,13 +42,20 @@ func (s *Store) Props(ctx context.Context, a Actor, id int64) ([]Prop, error) {
 	return out, rows.Err()
 }
 
-// PatchProps sets and removes dead properties of node id, all or none.
-func (s *Store) PatchProps(ctx context.Context, a Actor, id int64, set, remove []Prop) error {
+// PropPatch is one instruction of a PROPPATCH: set or remove a property.
+type PropPatch struct {
+	Prop
+	Remove bool
+}
+
+// PatchProps applies patches to the dead properties of node id in order
+// (RFC 4918 section 9.2), all or none.
+func (s *Store) PatchProps(ctx context.Context, a Actor, id int64, patches []PropPatch) error {
 	v, err := s.viewer(ctx, a)
 	if err != nil {
 		return err
 	}
-	for _, p := range set {
+	for _, p := range patches {
 		if len(p.Space)+len(p.Name)+len(p.Lang)+len(p.XML) > MaxPropBytes || p.Name == "" {
 			return fmt.Errorf("%w: property too large", ErrForbidden)
 		}
@@ -57,12 +64,13 @@ func (s *Store) PatchProps(ctx context.Context, a Actor, id int64, set, remove [
 		if _, err := s.writable(ctx, tx, v, id); err != nil {
 			return err
 		}
-		for _, p := range remove {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM files_props WHERE node_id = ? AND space = ? AND name = ?`, id, p.Space, p.Name); err != nil {
-				return err
+		for _, p := range patches {
+			if p.Remove {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM files_props WHERE node_id = ? AND space = ? AND name = ?`, id, p.Space, p.Name); err != nil {
+					return err
+				}
+				continue
 			}
-		}
-		for _, p := range set {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO files_props (node_id, space, name, lang, value) VALUES (?, ?, ?, ?, ?)
 				ON CONFLICT (node_id, space, name) DO UPDATE SET lang = excluded.lang, value = excluded.value`, id, p.Space, p.Name, p.Lang, p.XML); err != nil {
 				return err

@@ -538,3 +538,51 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 var _ = context.Background
+
+func TestFolderLink(t *testing.T) {
+	t.Parallel()
+	e := filestest.New(t, files.Options{})
+	s, ctx := e.Store, t.Context()
+	alice := e.Member(t, "alice@example.org")
+	home, _ := s.Stat(ctx, alice, "/Home")
+	press, _ := s.Mkdir(ctx, alice, home.ID, "Press")
+	kit, _ := s.Mkdir(ctx, alice, press.ID, "Kit")
+	logo := put(t, s, alice, "/Home/Press/Kit", "logo.svg", "<svg/>")
+	private := put(t, s, alice, "/Home", "private.txt", "p")
+	tok, _, err := s.CreateLink(ctx, alice, press.ID, files.LinkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, root, err := s.ResolveLink(ctx, tok)
+	if err != nil || root.Path != "/" || !root.Dir {
+		t.Fatalf("root %+v %v", root, err)
+	}
+	ls, err := s.LinkList(ctx, l, 0)
+	if err != nil || names(ls) != "Kit" {
+		t.Fatalf("list %q %v", names(ls), err)
+	}
+	n, err := s.LinkNode(ctx, l, logo.ID)
+	if err != nil || n.Path != "/Kit/logo.svg" || n.Writable {
+		t.Fatalf("node %+v %v", n, err)
+	}
+	if _, err := s.LinkNode(ctx, l, private.ID); !errors.Is(err, files.ErrNotFound) {
+		t.Fatalf("outside the link: %v", err)
+	}
+	if _, _, err := s.LinkOpen(ctx, l, kit.ID, alice.Client); !errors.Is(err, files.ErrIsDir) {
+		t.Fatalf("open a folder: %v", err)
+	}
+	// A deleted item is gone from the link too.
+	if err := s.Delete(ctx, alice, kit.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LinkNode(ctx, l, logo.ID); !errors.Is(err, files.ErrNotFound) {
+		t.Fatalf("trashed under the link: %v", err)
+	}
+	// A suspended owner's links stop working.
+	if err := e.Auth.SetState(ctx, "", alice.ID, "suspended", alice.Client); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.ResolveLink(ctx, tok); !errors.Is(err, files.ErrRevoked) {
+		t.Fatalf("suspended owner: %v", err)
+	}
+}

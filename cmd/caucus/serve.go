@@ -25,6 +25,9 @@ import (
 	"github.com/caucus-org/caucus/admin/ctl"
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
+	"github.com/caucus-org/caucus/files"
+	"github.com/caucus-org/caucus/files/dav"
+	fileweb "github.com/caucus-org/caucus/files/web"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/backup"
 	"github.com/caucus-org/caucus/internal/blob"
@@ -155,6 +158,7 @@ type server struct {
 	mon    *http.Server // the metrics listener
 	auth   *auth.Service
 	mail   *store.Store
+	files  *files.Store
 	queue  *queue.Queue
 	imap   *imap.Server
 	dir    *route.Directory
@@ -195,7 +199,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		return nil, err
 	}
 	comps := []db.Component{audit.Component(), auth.Component(), store.Component(), route.Component(), queue.Component(),
-		autoreply.Component(), offboard.Component(), admin.Component(), backup.Component()}
+		autoreply.Component(), offboard.Component(), admin.Component(), files.Component(), backup.Component()}
 	if p, err := backup.BeforeMigrate(ctx, s.db, cfg.DataDir, o.now(), comps...); err != nil {
 		return nil, err
 	} else if p != "" {
@@ -315,12 +319,25 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 
 		AutoReply: s.autoreply,
 	})
+	// Files have a blob directory of their own too (see above).
+	fblobs, err := blob.Open(filepath.Join(cfg.DataDir, "blobs", "files"))
+	if err != nil {
+		return nil, err
+	}
+	s.files = files.New(s.db, fblobs, files.Options{
+		Versions:            cfg.Files.Versions,
+		TrashRetention:      cfg.Files.TrashRetention.Duration,
+		DefaultQuota:        cfg.Files.DefaultQuotaMB << 20,
+		DefaultLinkLifetime: cfg.Files.DefaultLinkLifetime.Duration,
+		MaxLinkLifetime:     cfg.Files.MaxLinkLifetime.Duration,
+		Now:                 o.now,
+	}, files.Deps{Auth: s.auth, Audit: s.audit, Log: log.With("component", "files")})
 	pages, err := login.New(s.auth, log.With("component", "web"))
 	if err != nil {
 		return nil, err
 	}
 	s.ops = admin.NewOps(admin.OpsDeps{
-		Auth: s.auth, DB: s.db, Mail: s.mail, Route: s.dir, MailOffboard: s.offboard, Audit: s.audit,
+		Auth: s.auth, DB: s.db, Mail: s.mail, Route: s.dir, Files: s.files, MailOffboard: s.offboard, Audit: s.audit,
 		Mailer: mailer{s: s, signer: smtp.DKIMSigner{Keys: dkim}}, MailFrom: "postmaster@" + cfg.MailDomains[0],
 		BaseURL: s.url, Log: log.With("component", "admin"), Now: o.now,
 	})
@@ -334,6 +351,12 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	mux := http.NewServeMux()
 	pages.Register(mux)
 	console.Register(mux)
+	dav.New(s.files, s.auth, log.With("component", "dav")).Register(mux)
+	fweb, err := fileweb.New(s.files, s.auth, pages, log.With("component", "files-web"))
+	if err != nil {
+		return nil, err
+	}
+	fweb.Register(mux)
 	mailSetup := autoconfig.New(autoconfig.SettingsFrom(bound, s.url), s.auth, log.With("component", "autoconfig"))
 	mailSetup.Register(mux, pages.Require)
 	mux.Handle("GET /{$}", pages.Require(http.RedirectHandler("/account", http.StatusSeeOther)))
@@ -395,6 +418,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 			log.Error("control socket", "err", err)
 		}
 	})
+	s.wg.Go(func() { s.files.Run(runCtx) })
 	s.wg.Go(func() {
 		if err := s.https.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("https server", "err", err)

@@ -2,7 +2,10 @@
 // (locks), at /dav/, for Windows Explorer, macOS Finder, davfs2, rclone and
 // the like. It is golang.org/x/net/webdav over a FileSystem that is the
 // store as one account sees it (see package files): /Home, /Groups/<group>
-// and /Shared/<owner>/<name>. No path reaches the OS file system.
+// and /Shared/<owner>/<name>. No path reaches the OS file system. Two
+// pieces x/net/webdav lacks are added here: shared locks (RFC 4918 section
+// 6.2; locks live in memory, per account) and entity tags in If headers
+// (section 10.4).
 //
 // Clients sign in with HTTP Basic authentication (RFC 7617) and a
 // files-scoped app password only; the account password and mail-scoped app
@@ -19,8 +22,11 @@
 package dav
 
 import (
+	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -37,6 +43,7 @@ import (
 // Limits.
 const (
 	MaxXMLBody  = 1 << 20          // PROPFIND, PROPPATCH and LOCK bodies
+	MaxBody     = 1 << 40          // any body, a PUT's included
 	IdleTimeout = 60 * time.Second // longest wait for one read or write of a body
 	Prefix      = "/dav"           // where the handler is mounted
 )
@@ -48,7 +55,7 @@ type Handler struct {
 	log   *slog.Logger
 
 	mu    sync.Mutex
-	locks map[int64]webdav.LockSystem // per account: paths are per account
+	locks map[int64]*lockSystem // per account: paths are per account
 }
 
 // New returns a handler serving store to the accounts of svc.
@@ -56,21 +63,23 @@ func New(store *files.Store, svc *auth.Service, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{store: store, svc: svc, log: log, locks: map[int64]webdav.LockSystem{}}
+	return &Handler{store: store, svc: svc, log: log, locks: map[int64]*lockSystem{}}
 }
 
-// Register mounts the handler at /dav/ on mux.
+// Register mounts the handler at /dav/ on mux. Request bodies are bounded
+// by MaxBody (the quotas are the real limit for PUT; XML bodies have their
+// own, MaxXMLBody).
 func (h *Handler) Register(mux *http.ServeMux) {
-	mux.Handle(Prefix+"/", h)
+	mux.Handle(Prefix+"/", web.WithMaxBody(h, MaxBody))
 	mux.Handle(Prefix, http.RedirectHandler(Prefix+"/", http.StatusMovedPermanently))
 }
 
-func (h *Handler) lockSystem(account int64) webdav.LockSystem {
+func (h *Handler) lockSystem(account int64) *lockSystem {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ls := h.locks[account]
 	if ls == nil {
-		ls = webdav.NewMemLS()
+		ls = newLockSystem()
 		h.locks[account] = ls
 	}
 	return ls
@@ -143,32 +152,73 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	var xmlBody []byte
+	if r.Method == "PROPFIND" || r.Method == "PROPPATCH" || r.Method == "LOCK" {
+		b, err := io.ReadAll(r.Body)
+		xmlBody = b
+		if err != nil {
+			http.Error(w, "request body too large or cut short", http.StatusRequestEntityTooLarge)
+			return
+		}
+		if err := checkNamespaces(b); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+	}
 	a := files.Actor{ID: grant.Account.ID, Login: grant.Account.Login, Client: client}
+	fsys := &fileSystem{store: h.store, actor: a, st: st}
+	if r.Method == http.MethodPut && r.ContentLength > 0 && h.overQuota(ctx, a, r.URL.Path, r.ContentLength) {
+		// Refused before the body is read (and before 100 Continue).
+		http.Error(w, files.ErrQuota.Error(), http.StatusInsufficientStorage)
+		return
+	}
+	if ih := r.Header.Get("If"); ih != "" && h.ifFails(ctx, fsys, r.URL.Path, ih) {
+		http.Error(w, "precondition failed", http.StatusPreconditionFailed)
+		return
+	}
+	ls := h.lockSystem(grant.Account.ID)
+	if r.Method == "LOCK" && len(xmlBody) > 0 {
+		if li, shared := isSharedLock(xmlBody); shared {
+			reqPath, ok := strings.CutPrefix(r.URL.Path, Prefix)
+			if !ok {
+				http.NotFound(w, r)
+				return
+			}
+			h.sharedLock(w, r.WithContext(ctx), fsys, ls, reqPath, li)
+			return
+		}
+	}
 	dh := &webdav.Handler{
 		Prefix:     Prefix,
-		FileSystem: &fileSystem{store: h.store, actor: a, st: st},
-		LockSystem: h.lockSystem(grant.Account.ID),
+		FileSystem: fsys,
+		LockSystem: ls,
 		Logger: func(r *http.Request, err error) {
 			if err != nil && !errors.Is(err, context.Canceled) {
 				h.log.Debug("dav", "method", r.Method, "path", r.URL.Path, "account", a.Login, "err", err)
 			}
 		},
 	}
-	dh.ServeHTTP(&statusWriter{ResponseWriter: w, st: st, rc: rc, get: r.Method == http.MethodGet}, r.WithContext(ctx))
+	dh.ServeHTTP(&statusWriter{ResponseWriter: w, st: st, rc: rc, ctx: ctx}, r.WithContext(ctx))
 }
 
 // body is a PUT body: each read gets an idle deadline, and a failed read
 // is remembered so that the partial file is never committed.
 type body struct {
-	r   io.ReadCloser
-	rc  *http.ResponseController
-	st  *reqState
-	ctx context.Context
+	r    io.ReadCloser
+	rc   *http.ResponseController
+	st   *reqState
+	ctx  context.Context
+	last time.Time // of the last extension
 }
 
 func (b *body) Read(p []byte) (int, error) {
-	if b.ctx.Err() == nil {
-		b.rc.SetReadDeadline(time.Now().Add(IdleTimeout))
+	if now := time.Now(); now.Sub(b.last) >= time.Second {
+		b.last = now
+		b.rc.SetReadDeadline(now.Add(IdleTimeout))
+	}
+	if b.ctx.Err() != nil { // revoked meanwhile: undo
+		b.rc.SetReadDeadline(time.Unix(1, 0))
 	}
 	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF {
@@ -183,15 +233,31 @@ func (b *body) Close() error { return b.r.Close() }
 
 // statusWriter replaces the status codes x/net/webdav picks for any
 // failure (404, 405, 500) by the one the store's error calls for.
+// Each write gets an idle deadline, so a long upload or download is not
+// cut by the server's overall timeouts, unless the request was revoked.
 type statusWriter struct {
 	http.ResponseWriter
 	st   *reqState
 	rc   *http.ResponseController
-	get  bool
+	ctx  context.Context
 	done bool
+	last time.Time // of the last extension
+}
+
+func (w *statusWriter) extend() {
+	now := time.Now()
+	if now.Sub(w.last) < time.Second {
+		return
+	}
+	w.last = now
+	w.rc.SetWriteDeadline(now.Add(IdleTimeout))
+	if w.ctx.Err() != nil { // revoked meanwhile: undo
+		w.rc.SetWriteDeadline(time.Unix(1, 0))
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
+	w.extend()
 	if !w.done && code >= 400 {
 		if c := statusOf(w.st.lastErr()); c != 0 {
 			code = c
@@ -203,13 +269,54 @@ func (w *statusWriter) WriteHeader(code int) {
 
 func (w *statusWriter) Write(p []byte) (int, error) {
 	w.done = true
-	if w.get {
-		w.rc.SetWriteDeadline(time.Now().Add(IdleTimeout))
-	}
+	w.extend()
 	return w.ResponseWriter.Write(p)
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// overQuota reports whether size more bytes would overrun the quota of
+// the space that the folder of urlPath is in. The store enforces the quota
+// again while it streams; this answers early.
+func (h *Handler) overQuota(ctx context.Context, a files.Actor, urlPath string, size int64) bool {
+	p, ok := strings.CutPrefix(urlPath, Prefix)
+	if !ok {
+		return false
+	}
+	dir, _ := split(p)
+	parent, err := h.store.Stat(ctx, a, dir)
+	if err != nil || parent.Virtual {
+		return false
+	}
+	var used, quota int64
+	switch parent.Space.Kind {
+	case files.SpaceHome:
+		used, quota, err = h.store.Usage(ctx, parent.Space.ID)
+	case files.SpaceGroup:
+		used, quota, err = h.store.GroupUsage(ctx, parent.Space.Name)
+	}
+	return err == nil && quota > 0 && used+size > quota
+}
+
+// checkNamespaces refuses an XML body that undeclares a namespace prefix
+// (xmlns:p=""), which Namespaces in XML 1.0 section 3 forbids and
+// encoding/xml accepts. The rest is x/net/webdav's to parse.
+func checkNamespaces(b []byte) error {
+	d := xml.NewDecoder(bytes.NewReader(b))
+	for {
+		tok, err := d.RawToken()
+		if err != nil {
+			return nil // EOF, or malformed: x/net/webdav answers that
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			for _, a := range se.Attr {
+				if a.Name.Space == "xmlns" && a.Value == "" {
+					return fmt.Errorf("namespace prefix %q undeclared", a.Name.Local)
+				}
+			}
+		}
+	}
+}
 
 func statusOf(err error) int {
 	switch {

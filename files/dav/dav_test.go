@@ -151,6 +151,24 @@ func TestDAV(t *testing.T) {
 	alice.expect(http.StatusLocked, "PUT", "/dav/Home/Plans/a.txt", strings.NewReader("x"))
 	alice.expect(http.StatusCreated, "PUT", "/dav/Home/Plans/a.txt", strings.NewReader("v2"), "If", "("+token+")")
 	alice.expect(http.StatusNoContent, "UNLOCK", "/dav/Home/Plans/a.txt", nil, "Lock-Token", token)
+	// Shared locks: two may coexist, an exclusive one may not join them.
+	shared := strings.Replace(lockBody, "<D:exclusive/>", "<D:shared/>", 1)
+	var shareTokens []string
+	for range 2 {
+		resp := alice.do("LOCK", "/dav/Home/Plans/a.txt", strings.NewReader(shared), "Depth", "0")
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "<D:shared/>") {
+			t.Fatalf("shared LOCK %d %s", resp.StatusCode, b)
+		}
+		shareTokens = append(shareTokens, resp.Header.Get("Lock-Token"))
+	}
+	alice.expect(http.StatusLocked, "LOCK", "/dav/Home/Plans/a.txt", strings.NewReader(lockBody))
+	alice.expect(http.StatusLocked, "PUT", "/dav/Home/Plans/a.txt", strings.NewReader("x"))
+	alice.expect(http.StatusCreated, "PUT", "/dav/Home/Plans/a.txt", strings.NewReader("v2"), "If", "("+shareTokens[1]+")")
+	for _, tok := range shareTokens {
+		alice.expect(http.StatusNoContent, "UNLOCK", "/dav/Home/Plans/a.txt", nil, "Lock-Token", tok)
+	}
 
 	// Dead properties.
 	pp := `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x"><D:set><D:prop><Z:color>red</Z:color></D:prop></D:set></D:propertyupdate>`
@@ -233,6 +251,13 @@ func TestDAVAuth(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second): // a hang, not a timing assertion
 		t.Fatal("upload still running after revocation")
+	}
+	c.expect(http.StatusUnauthorized, "PROPFIND", "/dav/", nil, "Depth", "0")
+	// Suspending the account refuses its other app passwords too.
+	c.secret = e.AppPassword(t, u, "tablet", auth.ScopeFiles)
+	c.expect(207, "PROPFIND", "/dav/", nil, "Depth", "0")
+	if err := e.Auth.SetState(t.Context(), "", u.Account.ID, auth.StateSuspended, auth.Client{}); err != nil {
+		t.Fatal(err)
 	}
 	c.expect(http.StatusUnauthorized, "PROPFIND", "/dav/", nil, "Depth", "0")
 	if _, err := e.Store.Stat(context.Background(), files.Actor{ID: u.Account.ID, Login: u.Account.Login}, "/Home/stream.bin"); !errors.Is(err, files.ErrNotFound) {

@@ -290,22 +290,17 @@ func (f *file) DeadProps() (map[xml.Name]webdav.Property, error) {
 
 func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	status := http.StatusOK
-	var set, remove []files.Prop
+	var ops []files.PropPatch
 	var names []webdav.Property
 	for _, pp := range patches {
 		for _, p := range pp.Props {
-			fp := files.Prop{Space: p.XMLName.Space, Name: p.XMLName.Local, Lang: p.Lang, XML: p.InnerXML}
-			if pp.Remove {
-				remove = append(remove, fp)
-			} else {
-				set = append(set, fp)
-			}
+			ops = append(ops, files.PropPatch{Prop: files.Prop{Space: p.XMLName.Space, Name: p.XMLName.Local, Lang: p.Lang, XML: p.InnerXML}, Remove: pp.Remove})
 			names = append(names, webdav.Property{XMLName: p.XMLName})
 		}
 	}
 	if f.node.Virtual {
 		status = http.StatusForbidden
-	} else if err := f.fs.store.PatchProps(f.ctx, f.fs.actor, f.node.ID, set, remove); err != nil {
+	} else if err := f.fs.store.PatchProps(f.ctx, f.fs.actor, f.node.ID, ops); err != nil {
 		if !errors.Is(err, files.ErrForbidden) && !errors.Is(err, files.ErrNotFound) {
 			return nil, err
 		}

@@ -234,8 +234,8 @@ func (h *Handler) publicUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = readCloser{slidingReader{r: r.Body, rc: http.NewResponseController(w)}, r.Body}
-	n, err := receive(r, true, nil, func(name string, body io.Reader) error {
-		_, err := h.store.DropPut(r.Context(), l, name, body, -1, client(r))
+	n, err := receive(r, true, nil, func(name string, size int64, body io.Reader) error {
+		_, err := h.store.DropPut(r.Context(), l, name, body, size, client(r))
 		return err
 	})
 	h.uploadDone(w, r, n, "", err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 
 	"github.com/caucus-org/caucus/auth/login"
@@ -25,14 +27,18 @@ var errBadUpload = errors.New("files/web: malformed upload")
 // hands each file part to put while it streams: nothing is buffered whole,
 // in memory or on disk, before the store has it. A part named "csrf" is
 // passed to token, which must have accepted one (or been nil) before the
-// first file part, so a forged form stores nothing. Other fields are
-// refused. It returns the number of files stored.
-func receive(r *http.Request, tokenOK bool, token func(string) bool, put func(name string, body io.Reader) error) (int, error) {
+// first file part, so a forged form stores nothing. A part named "size"
+// announces the length of the next file (the page's script sends it, so
+// the store can refuse a file over the quota before reading it); without
+// one the length is -1, unknown. Other fields are refused. It returns the
+// number of files stored.
+func receive(r *http.Request, tokenOK bool, token func(string) bool, put func(name string, size int64, body io.Reader) error) (int, error) {
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", errBadUpload, err)
 	}
 	n := 0
+	size := int64(-1)
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
@@ -48,6 +54,14 @@ func receive(r *http.Request, tokenOK bool, token func(string) bool, put func(na
 				return n, fmt.Errorf("%w: %w", errBadUpload, err)
 			}
 			tokenOK = token == nil || token(string(v))
+		case part.FormName() == "size" && part.FileName() == "":
+			v, err := io.ReadAll(io.LimitReader(part, 32))
+			if err != nil {
+				return n, fmt.Errorf("%w: %w", errBadUpload, err)
+			}
+			if size, err = strconv.ParseInt(string(v), 10, 64); err != nil || size < 0 {
+				return n, fmt.Errorf("%w: bad size %q", errBadUpload, v)
+			}
 		case part.FormName() == "file":
 			if !tokenOK {
 				return n, errNoToken
@@ -56,12 +70,13 @@ func receive(r *http.Request, tokenOK bool, token func(string) bool, put func(na
 				return n, fmt.Errorf("%w: more than %d files", errBadUpload, maxUploadFiles)
 			}
 			if part.FileName() == "" { // an empty file input
+				size = -1
 				continue
 			}
-			if err := put(part.FileName(), part); err != nil {
+			if err := put(part.FileName(), size, part); err != nil {
 				return n, err
 			}
-			n++
+			n, size = n+1, -1
 		default:
 			return n, fmt.Errorf("%w: unexpected field %q", errBadUpload, part.FormName())
 		}
@@ -87,6 +102,12 @@ func uploadStatus(err error) (int, string) {
 		}
 		return http.StatusBadRequest, "The upload could not be read."
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return http.StatusRequestTimeout, "The upload stalled and was stopped; nothing partial was kept."
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return http.StatusBadRequest, "A file ended before its announced size; nothing of it was kept."
+	}
 	code, show := statusOf(err)
 	if !show {
 		return code, ""
@@ -107,8 +128,8 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		n, err = receive(r, login.ValidCSRF(sess, r.Header.Get("X-CSRF-Token")),
 			func(tok string) bool { return login.ValidCSRF(sess, tok) },
-			func(name string, body io.Reader) error {
-				_, err := h.store.Put(r.Context(), a, dir.ID, name, body, -1)
+			func(name string, size int64, body io.Reader) error {
+				_, err := h.store.Put(r.Context(), a, dir.ID, name, body, size)
 				return err
 			})
 	}

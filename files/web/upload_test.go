@@ -31,6 +31,7 @@ func FuzzReceive(f *testing.F) {
 	f.Add(body("bad", "a.txt"))
 	f.Add(body("", "a.txt"))
 	f.Add([]byte("--BOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"../x\"\r\n\r\nx\r\n--BOUNDARY--\r\n"))
+	f.Add([]byte("--BOUNDARY\r\nContent-Disposition: form-data; name=\"size\"\r\n\r\n12\r\n--BOUNDARY--\r\n"))
 	f.Add([]byte("--BOUNDARY\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nx\r\n--BOUNDARY--\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := httptest.NewRequest("POST", "/files/upload/Home", bytes.NewReader(b))
@@ -40,12 +41,15 @@ func FuzzReceive(f *testing.F) {
 		n, _ = receive(r, false, func(tok string) bool {
 			sawGood = tok == "good"
 			return sawGood
-		}, func(name string, body io.Reader) error {
+		}, func(name string, size int64, body io.Reader) error {
 			if !sawGood {
 				t.Fatalf("file %q handed over without a valid token", name)
 			}
 			if name == "" {
 				t.Fatal("file without a name handed over")
+			}
+			if size < -1 {
+				t.Fatalf("file %q handed over with size %d", name, size)
 			}
 			if _, err := io.Copy(io.Discard, body); err != nil {
 				return err

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -394,6 +395,31 @@ func TestQuota(t *testing.T) {
 	if anna.exists(t, "/Home/big.bin") {
 		t.Fatal("an upload over quota left a file")
 	}
+	// With the size announced (as the page's script does) the refusal
+	// comes before the file is read; a wrong size keeps nothing.
+	for _, tc := range []struct {
+		size string
+		code int
+	}{{"5000", http.StatusRequestEntityTooLarge}, {"10", http.StatusBadRequest}} {
+		var b bytes.Buffer
+		mw := multipart.NewWriter(&b)
+		mw.WriteField("csrf", anna.csrf(t))
+		mw.WriteField("size", tc.size)
+		w, _ := mw.CreateFormFile("file", "sized.bin")
+		io.WriteString(w, strings.Repeat("x", 500))
+		mw.Close()
+		req, _ := http.NewRequestWithContext(t.Context(), "POST", e.ts.URL+"/files/upload/Home", &b)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.Header.Set("Accept", "application/json")
+		r := anna.do(t, req)
+		want(t, "upload announcing "+tc.size+" bytes", r, tc.code)
+		if !strings.HasPrefix(r.hdr.Get("Content-Type"), "application/json") || !strings.Contains(r.body, `"error"`) {
+			t.Errorf("script upload refusal is not JSON: %s", r.body)
+		}
+		if anna.exists(t, "/Home/sized.bin") {
+			t.Fatalf("upload announcing %s bytes left a file", tc.size)
+		}
+	}
 	// And the body bound of the upload route.
 	r = anna.upload(t, "/files/upload/Home", anna.csrf(t), false, [2]string{"huge.bin", strings.Repeat("x", 5<<20)})
 	want(t, "upload over the request bound", r, http.StatusRequestEntityTooLarge)
@@ -571,6 +597,31 @@ func TestDropLink(t *testing.T) {
 		t.Fatalf("folder link lists %d files, want 3:\n%s", len(m), list.body)
 	}
 	want(t, "folder link file", v.get(t, "/s/"+tok2+"/f/"+m[0][1]), http.StatusOK)
+
+	// A folder inside opens through the link; nothing outside it does.
+	want(t, "mkdir sub", anna.post(t, "/files/mkdir/Home/Inbox", url.Values{"name": {"Sub"}}), http.StatusSeeOther)
+	want(t, "upload to sub", anna.upload(t, "/files/upload/Home/Inbox/Sub", anna.csrf(t), false, [2]string{"deep.txt", "deep"}), http.StatusSeeOther)
+	want(t, "upload outside", anna.upload(t, "/files/upload/Home", anna.csrf(t), false, [2]string{"outside.txt", "outside"}), http.StatusSeeOther)
+	sub, err := e.store.Stat(t.Context(), actorOf(anna), "/Home/Inbox/Sub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside, err := e.store.Stat(t.Context(), actorOf(anna), "/Home/outside.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list = v.get(t, "/s/"+tok2+"?d="+strconv.FormatInt(sub.ID, 10))
+	m = regexp.MustCompile(`href="/s/`+tok2+`/f/(\d+)"`).FindAllStringSubmatch(list.body, -1)
+	if len(m) != 1 {
+		t.Fatalf("subfolder through the link lists %d files, want 1:\n%s", len(m), list.body)
+	}
+	if r := v.get(t, "/s/"+tok2+"/f/"+m[0][1]); r.body != "deep" {
+		t.Errorf("file in the subfolder reads %q", r.body)
+	}
+	want(t, "file outside the link", v.get(t, "/s/"+tok2+"/f/"+strconv.FormatInt(outside.ID, 10)), http.StatusNotFound)
+	home, _ := e.store.Stat(t.Context(), actorOf(anna), "/Home")
+	want(t, "folder outside the link", v.get(t, "/s/"+tok2+"?d="+strconv.FormatInt(home.ID, 10)), http.StatusNotFound)
+	want(t, "drop link file", v.get(t, "/s/"+tok+"/f/"+m[0][1]), http.StatusNotFound)
 }
 
 func TestAdminLinks(t *testing.T) {
@@ -657,4 +708,80 @@ func TestGroupFolder(t *testing.T) {
 		t.Errorf("shared page of a board member does not show anna's share:\n%s", shared.body)
 	}
 	want(t, "upload into the virtual root", anna.upload(t, "/files/upload/Groups", anna.csrf(t), false, [2]string{"x.txt", "x"}), http.StatusForbidden)
+}
+
+// TestLinkLifetimeBound: the admin's longest link lifetime bounds the form
+// and the page says so.
+func TestLinkLifetimeBound(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, files.Options{MaxLinkLifetime: 14 * 24 * time.Hour, DefaultLinkLifetime: 7 * 24 * time.Hour})
+	anna := e.user(t, "anna@example.org", auth.RoleMember)
+	want(t, "upload", anna.upload(t, "/files/upload/Home", anna.csrf(t), false, [2]string{"a.txt", "a"}), http.StatusSeeOther)
+	item := anna.get(t, "/files/item/Home/a.txt")
+	if !strings.Contains(item.body, `max="14" value="7"`) || !strings.Contains(item.body, "at most 14") {
+		t.Errorf("link form does not offer 1 to 14 days, 7 by default:\n%s", item.body)
+	}
+	want(t, "15 days", anna.post(t, "/files/link/Home/a.txt", url.Values{"days": {"15"}}), http.StatusBadRequest)
+	makeLink(t, anna, "Home/a.txt", url.Values{"days": {"14"}})
+}
+
+// TestSlowUpload: an upload that takes longer than the server's
+// ReadTimeout (which bounds a whole request) still succeeds, because the
+// upload moves the read deadline forward with every read; a stalled one is
+// still cut off after ioIdle.
+func TestSlowUpload(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, files.Options{})
+	e.ts.Config.ReadTimeout = time.Second // applies to connections accepted from now on
+	e.ts.CloseClientConnections()
+	anna := e.user(t, "anna@example.org", auth.RoleMember)
+	token := anna.csrf(t)
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		mw.WriteField("csrf", token)
+		w, _ := mw.CreateFormFile("file", "slow.txt")
+		for range 6 { // 3 s in all: three times the ReadTimeout
+			io.WriteString(w, "tick\n")
+			time.Sleep(500 * time.Millisecond)
+		}
+		pw.CloseWithError(mw.Close())
+	}()
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", e.ts.URL+"/files/upload/Home", pr)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	want(t, "slow upload", anna.do(t, req), http.StatusSeeOther)
+	if b := anna.get(t, "/files/dl/Home/slow.txt").body; b != strings.Repeat("tick\n", 6) {
+		t.Errorf("slow upload stored %q", b)
+	}
+}
+
+// BenchmarkDownload fetches one 64 MB file through the download page over
+// TLS and reports throughput and the memory allocated per download.
+func BenchmarkDownload(b *testing.B) {
+	const size = 64 << 20
+	e := newEnvLimit(b, files.Options{}, MaxUpload)
+	anna := e.user(b, "anna@example.org", auth.RoleMember)
+	home, err := e.store.Stat(b.Context(), actorOf(anna), "/Home")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := e.store.Put(b.Context(), actorOf(anna), home.ID, "big.bin", io.LimitReader(rand.Reader, size), size); err != nil {
+		b.Fatal(err)
+	}
+	cl := e.ts.Client()
+	b.SetBytes(size)
+	b.ReportAllocs()
+	for b.Loop() {
+		req, _ := http.NewRequestWithContext(b.Context(), "GET", e.ts.URL+"/files/dl/Home/big.bin", nil)
+		req.AddCookie(&http.Cookie{Name: login.SessionCookie, Value: anna.u.Session})
+		res, err := cl.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if err != nil || n != size || res.StatusCode != http.StatusOK {
+			b.Fatalf("download: HTTP %d, %d bytes, %v", res.StatusCode, n, err)
+		}
+	}
 }

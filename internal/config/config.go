@@ -76,6 +76,8 @@ type Config struct {
 	Backup Backup `toml:"backup"`
 	// SMTP holds the limits of the MX and the submission service.
 	SMTP SMTP `toml:"smtp"`
+	// Files holds the settings of the file store and its links.
+	Files Files `toml:"files"`
 }
 
 // Backup configures the daily backup that the server makes (package
@@ -172,6 +174,24 @@ type SMTP struct {
 	MaxRcptsPerMessage int `toml:"max_rcpts_per_message"`
 }
 
+// Files holds the settings of the file store (versions, trash, quotas)
+// and its public links.
+type Files struct {
+	// Versions is how many versions of each file are kept. Default 10.
+	Versions int `toml:"versions"`
+	// TrashRetention is how long deleted files stay in the trash. Default 720h.
+	TrashRetention Duration `toml:"trash_retention"`
+	// DefaultQuotaMB is each account's and group's quota in MiB when an
+	// admin set none; 0 means unlimited. Default 0.
+	DefaultQuotaMB int64 `toml:"default_quota_mb"`
+	// DefaultLinkLifetime is a public link's expiry unless its maker picks
+	// one. Default 168h.
+	DefaultLinkLifetime Duration `toml:"default_link_lifetime"`
+	// MaxLinkLifetime is the longest expiry a public link may have.
+	// Default 2160h.
+	MaxLinkLifetime Duration `toml:"max_link_lifetime"`
+}
+
 // Duration is a [time.Duration] written in the file as a string that
 // [time.ParseDuration] accepts, such as "30m" or "1h30m".
 type Duration struct{ time.Duration }
@@ -230,6 +250,12 @@ func Default() Config {
 			MaxRecipients:      100,
 			SendPerHour:        100,
 			MaxRcptsPerMessage: 50,
+		},
+		Files: Files{
+			Versions:            10,
+			TrashRetention:      Duration{30 * 24 * time.Hour},
+			DefaultLinkLifetime: Duration{7 * 24 * time.Hour},
+			MaxLinkLifetime:     Duration{90 * 24 * time.Hour},
 		},
 	}
 }
@@ -534,6 +560,21 @@ func (c Config) Validate() error {
 	}
 	if step < time.Minute || step > time.Hour {
 		bad("sessions.step_up_window", "%v is not between 1m and 1h", step)
+	}
+
+	if c.Files.Versions < 1 || c.Files.Versions > 1000 {
+		bad("files.versions", "%d is not between 1 and 1000", c.Files.Versions)
+	}
+	if c.Files.TrashRetention.Duration < time.Hour {
+		bad("files.trash_retention", "%v is shorter than 1h", c.Files.TrashRetention.Duration)
+	}
+	if c.Files.DefaultQuotaMB < 0 {
+		bad("files.default_quota_mb", "%d is negative", c.Files.DefaultQuotaMB)
+	}
+	if dl, ml := c.Files.DefaultLinkLifetime.Duration, c.Files.MaxLinkLifetime.Duration; ml < time.Hour {
+		bad("files.max_link_lifetime", "%v is shorter than 1h", ml)
+	} else if dl < time.Minute || dl > ml {
+		bad("files.default_link_lifetime", "%v is not between 1m and files.max_link_lifetime %v", dl, ml)
 	}
 
 	if c.Log.Format != "text" && c.Log.Format != "json" {

@@ -163,7 +163,7 @@ func TestTemplateComplete(t *testing.T) {
 			t.Errorf("template does not set %s", k)
 		}
 	}
-	tables := []string{"listen", "tls", "sessions", "policy", "log", "backup", "smtp"}
+	tables := []string{"listen", "tls", "sessions", "policy", "log", "backup", "smtp", "files"}
 	if n := len(md.Keys()); n != len(keys)+len(tables) {
 		t.Errorf("template has %d keys and tables, want %d keys and %d tables", n, len(keys), len(tables))
 	}

@@ -166,6 +166,19 @@ max_recipients = {{.SMTP.MaxRecipients}}
 send_per_hour = {{.SMTP.SendPerHour}}
 # Recipients of one message an account submits.
 max_rcpts_per_message = {{.SMTP.MaxRcptsPerMessage}}
+[files]
+# How many versions of each file are kept, so that an older one can be
+# restored.
+versions = {{.Files.Versions}}
+# How long deleted files stay in the trash before they are gone for good.
+trash_retention = {{dur .Files.TrashRetention}}
+# Storage per account and per group, in MiB, unless an admin sets another;
+# 0 means unlimited.
+default_quota_mb = {{.Files.DefaultQuotaMB}}
+# When a public link expires unless its maker chooses.
+default_link_lifetime = {{dur .Files.DefaultLinkLifetime}}
+# The longest a public link may live; nobody can choose a later expiry.
+max_link_lifetime = {{dur .Files.MaxLinkLifetime}}
 `))
 
 // quote returns s as a TOML basic string (TOML v1.0.0, "String").

@@ -2,9 +2,8 @@
 // step, served from the binary (the pages' CSP forbids inline script).
 //
 // Every form with data-upload is sent with XMLHttpRequest instead of a page
-// load, so the browser reports upload progress; the body is the form itself
-// (FormData keeps the order of its fields, so the CSRF token comes before
-// the files and the server checks it before it stores anything). Without
+// load, so the browser reports upload progress. The multipart body holds
+// the CSRF token first and each file's size before the file. Without
 // script the same form is an ordinary multipart POST.
 "use strict";
 
@@ -55,7 +54,17 @@
     button.disabled = true;
     if (bar) { bar.hidden = false; bar.value = 0; bar.max = total || 1; }
     say("Sending " + input.files.length + " file(s), " + human(total) + "…");
-    xhr.send(new FormData(form));
+    // The token first, then each file preceded by its size, so the
+    // server checks the token before storing anything and the quota
+    // before reading a file.
+    const body = new FormData();
+    const token = form.querySelector('input[name="csrf"]');
+    if (token) body.append("csrf", token.value);
+    for (let i = 0; i < input.files.length; i++) {
+      body.append("size", String(input.files[i].size));
+      body.append("file", input.files[i], input.files[i].name);
+    }
+    xhr.send(body);
   }
 
   document.addEventListener("DOMContentLoaded", function () {
