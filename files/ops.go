@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 // quota returns a space's quota in bytes; 0 means unlimited.
@@ -310,9 +311,13 @@ func scanStrings(rows *sql.Rows) ([]string, error) {
 	return out, rows.Err()
 }
 
-// dropBlobs deletes those of refs that no version refers to.
+// dropBlobs deletes those of refs that no version refers to. While a
+// backup holds the blobs it deletes none: GC finds them later.
 func (s *Store) dropBlobs(ctx context.Context, refs []string) {
 	if len(refs) == 0 {
+		return
+	}
+	if held, err := db.BlobsHeld(ctx, s.db); err != nil || held {
 		return
 	}
 	s.gcMu.Lock()

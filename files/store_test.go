@@ -3,14 +3,18 @@ package files_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/files/filestest"
+	"github.com/caucus-org/caucus/internal/blob"
 )
 
 func put(t *testing.T, s *files.Store, a files.Actor, dir, name, content string) files.Node {
@@ -584,5 +588,40 @@ func TestFolderLink(t *testing.T) {
 	}
 	if _, _, err := s.ResolveLink(ctx, tok); !errors.Is(err, files.ErrRevoked) {
 		t.Fatalf("suspended owner: %v", err)
+	}
+}
+
+// TestBlobHold checks that while a backup holds the blobs, a pruned
+// version's blob stays on disk for the backup to copy.
+func TestBlobHold(t *testing.T) {
+	t.Parallel()
+	e := filestest.New(t, files.Options{Versions: 1})
+	s, ctx := e.Store, t.Context()
+	alice := e.Member(t, "alice@example.org")
+	bs, err := blob.Open(e.BlobDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte("one"))
+	path := bs.Path(blob.Ref(hex.EncodeToString(sum[:])))
+	put(t, s, alice, "/Home", "a", "one")
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("blob of the first version: %v", err)
+	}
+	release, err := e.DB.HoldBlobs(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, alice, "/Home", "a", "two") // "one" pruned while held
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("a held blob was deleted: %v", err)
+	}
+	if err := release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, alice, "/Home", "c", "one")
+	put(t, s, alice, "/Home", "c", "three") // "one" pruned again, now unheld
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("blob after pruning without a hold: %v, want gone", err)
 	}
 }
