@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -34,6 +35,11 @@ type session struct {
 
 	sel        *selection
 	loginTimer *time.Timer
+
+	// idleMu orders the end of the connection against IDLE: the library
+	// runs Idle on a goroutine of its own and may call Close while it
+	// runs. Every other method runs on the connection's goroutine.
+	idleMu sync.Mutex
 }
 
 // selection is the selected mailbox of a session.
@@ -143,9 +149,11 @@ func (ss *session) Login(username, password string) error {
 
 func (ss *session) Close() error {
 	ss.loginTimer.Stop()
+	ss.idleMu.Lock()
 	if ss.sel != nil {
 		ss.Unselect()
 	}
+	ss.idleMu.Unlock()
 	if ss.release != nil {
 		ss.release()
 	}
@@ -399,12 +407,15 @@ func (ss *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 }
 
 func (ss *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	if ss.sel == nil {
+	ss.idleMu.Lock()
+	sel := ss.sel
+	ss.idleMu.Unlock()
+	if sel == nil {
 		select {
 		case <-stop:
 		case <-ss.ctx.Done():
 		}
 		return nil
 	}
-	return ss.sel.tracker.Idle(w, stop)
+	return sel.tracker.Idle(w, stop)
 }
