@@ -3,6 +3,10 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -14,6 +18,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/devcert"
 	"github.com/caucus-org/caucus/internal/testtool"
 )
@@ -25,9 +30,11 @@ import (
 // connection is open when the admin offboards them with the admin as
 // successor; the connection is cut at once, the app password and the passkey
 // are refused, mail to the old address goes to the successor, and the report
-// lists every step. Then the admin starts incident mode, is signed out,
-// comes back with the passkey, and lifts it. (Files and WebDAV join this
-// test when package files is merged.)
+// lists every step. The volunteer's WebDAV client, with a files app
+// password, has an upload streaming at that moment: it is cut too, its
+// half-sent file appears nowhere, and the files the volunteer owned now
+// belong to the successor. Then the admin starts incident mode, is signed
+// out, comes back with the passkey, and lifts it.
 func TestBrowserVolunteerLife(t *testing.T) {
 	t.Parallel()
 	chromium := testtool.Need(t, "chromium")
@@ -104,6 +111,58 @@ func TestBrowserVolunteerLife(t *testing.T) {
 	}
 	defer idle.Close()
 
+	// The volunteer's laptop syncs files over WebDAV with an app password
+	// for files: it stores a plan, and keeps an upload streaming.
+	vol.navigate("/account")
+	vol.waitPage("/account", "#apcreate")
+	vol.do("make a files app password",
+		chromedp.SendKeys(chromedp.CSS("#apname"), "Val's laptop"),
+		chromedp.SetValue(chromedp.CSS("#apscope"), "files"),
+		chromedp.Click(chromedp.CSS("#apcreate")),
+	)
+	vol.waitPage("/account/app-passwords", "#apsecret")
+	filesSecret := strings.TrimSpace(vol.text("#apsecret"))
+	davClient := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}}
+	t.Cleanup(davClient.CloseIdleConnections)
+	dav := func(method, path string, body io.Reader) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, method, srv.url+path, body)
+		if err != nil {
+			return nil, err
+		}
+		req.SetBasicAuth(volLogin, filesSecret)
+		return davClient.Do(req)
+	}
+	res, err := dav("PUT", "/dav/Home/plan.txt", strings.NewReader("campaign plan"))
+	if err != nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("WebDAV PUT: %v %v", res, err)
+	}
+	res.Body.Close()
+	body, feed := io.Pipe()
+	defer feed.Close()
+	sent := make(chan struct{})
+	go func() {
+		chunk := make([]byte, 32<<10)
+		for i := 0; ; i++ {
+			if _, err := feed.Write(chunk); err != nil {
+				return
+			}
+			if i == 0 {
+				close(sent) // the request is on its way
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	upload := make(chan error, 1)
+	go func() {
+		res, err := dav("PUT", "/dav/Home/unfinished.bin", body)
+		if err == nil {
+			res.Body.Close()
+			err = fmt.Errorf("status %s", res.Status)
+		}
+		upload <- err
+	}()
+	<-sent
+
 	// The admin reads the plan, then offboards, with themselves as successor.
 	adminAcct, err := srv.auth.AccountByLogin(ctx, adminLogin)
 	if err != nil {
@@ -112,7 +171,7 @@ func TestBrowserVolunteerLife(t *testing.T) {
 	q := url.Values{"plan": {"1"}, "successor": {strconv.FormatInt(adminAcct.ID, 10)}, "forward": {"1"}, "autoreply": {"Val has left; write to the office."}, "read": {"1"}}
 	admin.navigate("/admin/people/" + strconv.FormatInt(acct.ID, 10) + "/offboard?" + q.Encode())
 	admin.waitPage("/admin/people/"+strconv.FormatInt(acct.ID, 10)+"/offboard", "#offboardnow")
-	if plan := admin.text("#plan"); !strings.Contains(plan, "1 app passwords, 1 live connections closed") {
+	if plan := admin.text("#plan"); !strings.Contains(plan, "2 app passwords, 2 live connections closed") {
 		t.Errorf("plan:\n%s", plan)
 	}
 	admin.acceptConfirm()
@@ -124,9 +183,15 @@ func TestBrowserVolunteerLife(t *testing.T) {
 	case <-time.After(time.Second + pageTimeout): // the click itself may wait for the page
 		t.Fatal("IMAP IDLE still open after offboarding")
 	}
+	select {
+	case err := <-upload:
+		t.Logf("WebDAV upload cut %v after the click: %v", time.Since(start), err)
+	case <-time.After(time.Second + pageTimeout):
+		t.Fatal("WebDAV upload still streaming after offboarding")
+	}
 	admin.waitPage("/admin/people/"+strconv.FormatInt(acct.ID, 10)+"/offboard", "#reporttext")
 	steps := admin.text("#steps")
-	for _, want := range []string{"access revoked", "sign-in disabled", "factors removed", "mail forwarded", "auto-reply", "mailbox retained", "successor read access"} {
+	for _, want := range []string{"access revoked", "sign-in disabled", "factors removed", "files", "mail forwarded", "auto-reply", "mailbox retained", "successor read access"} {
 		if !strings.Contains(steps, want) {
 			t.Errorf("report lacks %q:\n%s", want, steps)
 		}
@@ -162,6 +227,30 @@ func TestBrowserVolunteerLife(t *testing.T) {
 			t.Fatalf("no outcome of the passkey sign-in: %s", vol.describe())
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+	if res, err := dav("PROPFIND", "/dav/", nil); err != nil || res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("WebDAV after offboarding: %v %v, want 401", res, err)
+	} else {
+		res.Body.Close()
+	}
+	// The successor owns the plan; the half-sent upload is nowhere.
+	successor := files.Actor{ID: adminAcct.ID, Login: adminLogin}
+	moved := "/Home/From " + volLogin
+	plan, err := srv.files.Stat(ctx, successor, moved+"/plan.txt")
+	if err != nil {
+		t.Fatalf("the successor's copy of the plan: %v", err)
+	}
+	if f, _, err := srv.files.Open(ctx, successor, plan.ID); err != nil {
+		t.Error(err)
+	} else {
+		b, _ := io.ReadAll(f)
+		f.Close()
+		if string(b) != "campaign plan" {
+			t.Errorf("the plan reads %q", b)
+		}
+	}
+	if _, err := srv.files.Stat(ctx, successor, moved+"/unfinished.bin"); !errors.Is(err, files.ErrNotFound) {
+		t.Errorf("the cut upload: %v, want ErrNotFound", err)
 	}
 	tgt, err := srv.dir.Resolve(ctx, volLogin)
 	if err != nil || !slices.Contains(tgt.Accounts, adminAcct.ID) {
