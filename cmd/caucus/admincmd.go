@@ -16,7 +16,6 @@ import (
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/admin/ctl"
 	"github.com/caucus-org/caucus/internal/audit"
-	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/db"
 )
 
@@ -43,39 +42,6 @@ const auditUsage = `Usage: caucus audit verify [--config FILE | --data DIR]
 Checks the audit log's hash chain in the database (the server may be running
 or not). Exits 1 and names the first bad record when the chain is broken.
 `
-
-// dataFlags adds --config and --data to fs and returns a function that
-// gives the data directory they name.
-func dataFlags(fs *flag.FlagSet) func() (string, error) {
-	cfgFile := fs.String("config", "/etc/caucus/caucus.toml", "configuration file")
-	data := fs.String("data", "", "data directory, instead of the one --config names (e.g. of a --dev server)")
-	return func() (string, error) {
-		if *data != "" {
-			return *data, nil
-		}
-		cfg, err := config.Load(*cfgFile)
-		if err != nil {
-			return "", err
-		}
-		return cfg.DataDir, nil
-	}
-}
-
-// parseInterleaved parses flags that may come before or after the
-// positional arguments, and returns the positional ones.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-}
 
 // adminCmd runs `caucus admin …`.
 func adminCmd(args []string, stdout, stderr io.Writer) error {

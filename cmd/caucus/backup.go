@@ -35,22 +35,6 @@ Run backup as the user caucus runs as (sudo -u caucus caucus backup), so the
 files it creates in the data directory stay the server's.
 `
 
-// parseArgs parses flags that may come before or after the positional
-// arguments, and returns those.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-}
-
 // signalContext is cancelled by SIGINT or SIGTERM.
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -74,7 +58,7 @@ func backupCmd(args []string, stdout, stderr io.Writer) error {
 	recipient := fs.String("recipient", "", "age public key (age1…) to encrypt to, instead of backup.recipient")
 	identity := fs.String("identity", "", "verify: file with the age identity (private key), as age-keygen writes it")
 	snapshot := fs.String("snapshot", "", "verify: the backup to check (default the newest)")
-	pos, err := parseArgs(fs, args)
+	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
@@ -179,7 +163,7 @@ func restoreCmd(args []string, stdout, stderr io.Writer) error {
 	identity := fs.String("identity", "", "file with the age identity (private key), as age-keygen writes it")
 	data := fs.String("data", "", "the new data directory: must not exist, or be empty")
 	snapshot := fs.String("snapshot", "", "the backup to restore (default the newest)")
-	pos, err := parseArgs(fs, args)
+	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}

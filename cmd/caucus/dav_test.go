@@ -9,53 +9,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/testtool"
-	"github.com/pquerna/otp/totp"
 )
 
 // newFilesAccount enrols login on srv (password and TOTP) and returns a
 // files-scoped app password for it.
 func newFilesAccount(t testing.TB, srv *server, login string) string {
 	t.Helper()
-	ctx := t.Context()
-	tok, err := srv.auth.CreateInvite(ctx, "", auth.NewAccount{Login: login, DisplayName: "Vol", Role: auth.RoleMember}, auth.Client{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sessTok, err := srv.auth.AcceptInvite(ctx, tok, "Motion-Quorum-7731-Seconded", auth.Client{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := srv.auth.Session(ctx, sessTok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := srv.auth.BeginTOTP(ctx, sess)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sess, err = srv.auth.Session(ctx, sessTok); err != nil {
-		t.Fatal(err)
-	}
-	code, err := totp.GenerateCodeCustom(key.Secret(), time.Now(), totp.ValidateOpts{Period: uint(key.Period()), Digits: key.Digits(), Algorithm: key.Algorithm()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	full, err := srv.auth.FinishTOTP(ctx, sess, code, auth.Client{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs, err := srv.auth.Session(ctx, full)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, _, err := srv.auth.CreateAppPassword(ctx, fs, "dav client", auth.ScopeFiles, auth.Client{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, secret := enrolWithAppPassword(t, srv, login, "Motion-Quorum-7731-Seconded", auth.ScopeFiles)
 	return secret
 }
 

@@ -55,17 +55,28 @@ func startMailDev(t *testing.T) (*server, string) {
 	return srv, dir
 }
 
-// newMailAccount invites login, enrols it with a password and TOTP as the
-// web pages would, and makes a mail app password.
+// newMailAccount enrols login and makes a mail app password.
 func newMailAccount(t *testing.T, srv *server, login string) mailAccount {
 	t.Helper()
-	ctx := t.Context()
 	a := mailAccount{login: login, password: "Motion-Quorum-7731-Seconded"}
+	a.id, a.secret = enrolWithAppPassword(t, srv, login, a.password, auth.ScopeMail)
+	if err := srv.mail.EnsureAccount(t.Context(), a.id); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// enrolWithAppPassword invites login on srv, enrols it with password and
+// TOTP as the web pages would, and makes an app password of scope. It
+// returns the account's id and the app password.
+func enrolWithAppPassword(t testing.TB, srv *server, login, password string, scope auth.Scope) (int64, string) {
+	t.Helper()
+	ctx := t.Context()
 	tok, err := srv.auth.CreateInvite(ctx, "", auth.NewAccount{Login: login, DisplayName: "Vol", Role: auth.RoleMember}, auth.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sessTok, err := srv.auth.AcceptInvite(ctx, tok, a.password, auth.Client{})
+	sessTok, err := srv.auth.AcceptInvite(ctx, tok, password, auth.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,14 +103,11 @@ func newMailAccount(t *testing.T, srv *server, login string) mailAccount {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.secret, _, err = srv.auth.CreateAppPassword(ctx, fs, "client", auth.ScopeMail, auth.Client{}); err != nil {
+	secret, _, err := srv.auth.CreateAppPassword(ctx, fs, "client", scope, auth.Client{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	a.id = fs.Account.ID
-	if err := srv.mail.EnsureAccount(ctx, a.id); err != nil {
-		t.Fatal(err)
-	}
-	return a
+	return fs.Account.ID, secret
 }
 
 func splitPort(t *testing.T, addr string) (host, port string) {

@@ -6,16 +6,20 @@
 //	caucus serve --dev --data DIR    local demo on 127.0.0.1 (HTTPS on 8443)
 //	caucus serve --config FILE       production
 //	caucus init  [flags]             write a commented production config
+//	caucus dns, queue, backup, restore, admin, audit   (see caucus help)
 //	caucus version
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/caucus-org/caucus/internal/config"
 )
 
 func main() {
@@ -82,4 +86,37 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// dataFlags adds --config and --data to fs and returns a function that
+// gives the data directory they name.
+func dataFlags(fs *flag.FlagSet) func() (string, error) {
+	cfgFile := fs.String("config", "/etc/caucus/caucus.toml", "configuration file")
+	data := fs.String("data", "", "data directory, instead of the one --config names (e.g. of a --dev server)")
+	return func() (string, error) {
+		if *data != "" {
+			return *data, nil
+		}
+		cfg, err := config.Load(*cfgFile)
+		if err != nil {
+			return "", err
+		}
+		return cfg.DataDir, nil
+	}
+}
+
+// parseInterleaved parses flags that may come before or after the
+// positional arguments, and returns the positional ones.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }

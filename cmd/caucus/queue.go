@@ -12,7 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/mail/queue"
 )
@@ -37,20 +36,11 @@ func queueCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, queueUsage)
 		fs.PrintDefaults()
 	}
-	cfgFile := fs.String("config", "/etc/caucus/caucus.toml", "configuration file")
-	data := fs.String("data", "", "data directory, instead of the one --config names (e.g. of a --dev server)")
+	dataDir := dataFlags(fs)
 	// Flags may come before or after the subcommand and its ID.
-	var pos []string
-	rest := args
-	for {
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		rest = fs.Args()[1:]
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
 	}
 	if len(pos) == 0 {
 		fs.Usage()
@@ -78,13 +68,9 @@ func queueCmd(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unknown subcommand %q", sub)
 	}
 
-	dir := *data
-	if dir == "" {
-		cfg, err := config.Load(*cfgFile)
-		if err != nil {
-			return err
-		}
-		dir = cfg.DataDir
+	dir, err := dataDir()
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
