@@ -23,6 +23,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/caucus-org/caucus/internal/fsutil"
 )
@@ -69,7 +70,15 @@ func validRef(s string) bool {
 // by several processes, except [Open] itself, which clears dir/tmp.
 type Store struct {
 	dir string
+	// next spreads Put's temporary files over tmpShards directories in
+	// dir/tmp: 50 concurrent Puts creating and renaming files in one
+	// directory spent more kernel time contending for its lock than
+	// writing (sys time halved with 16).
+	next atomic.Uint32
 }
+
+// tmpShards is the number of directories in dir/tmp that Put writes in.
+const tmpShards = 16
 
 // Open opens the store in dir, creating dir and dir/tmp with mode 0700 if
 // missing. It removes everything in dir/tmp: those are leftovers of writes
@@ -123,7 +132,13 @@ const bufSize = 64 << 10
 // durable when Put returns nil; on error nothing is left behind. Storing
 // content that is already present succeeds and keeps one copy.
 func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n int64, err error) {
-	f, err := os.CreateTemp(s.tmpDir(), "put-*")
+	shard := filepath.Join(s.tmpDir(), fmt.Sprintf("%02d", s.next.Add(1)%tmpShards))
+	f, err := os.CreateTemp(shard, "put-*")
+	if errors.Is(err, fs.ErrNotExist) { // first use since Open
+		if err = os.Mkdir(shard, 0o700); err == nil || errors.Is(err, fs.ErrExist) {
+			f, err = os.CreateTemp(shard, "put-*")
+		}
+	}
 	if err != nil {
 		return "", 0, fmt.Errorf("blob: put: %w", err)
 	}

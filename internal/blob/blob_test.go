@@ -352,6 +352,10 @@ func TestOpenRemovesLeftovers(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(s.tmpDir(), "d"), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// And one in a shard directory of Put's.
+	if err := os.WriteFile(filepath.Join(s.tmpDir(), "d", "put-789"), []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	s2, err := Open(s.dir)
 	if err != nil {
