@@ -118,22 +118,22 @@ func (s *Store) commitGroup(ctx context.Context, batch []*delivery) {
 	defer cancel()
 	chs := make([]changes, len(batch))
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		q := preparedTx{s.stmts, tx}
 		for i, d := range batch {
 			chs[i] = chs[i][:0]
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT deliver`); err != nil {
+			if _, err := q.ExecContext(ctx, `SAVEPOINT deliver`); err != nil {
 				return fmt.Errorf("store: deliver: %w", err)
 			}
 			d.uids, d.err = s.deliverTx(ctx, tx, &chs[i], d)
 			if d.err != nil {
-				if _, err := tx.ExecContext(ctx, `ROLLBACK TO deliver`); err != nil {
+				if _, err := q.ExecContext(ctx, `ROLLBACK TO deliver`); err != nil {
 					return fmt.Errorf("store: deliver: %w", err)
 				}
 			}
-			if _, err := tx.ExecContext(ctx, `RELEASE deliver`); err != nil {
+			if _, err := q.ExecContext(ctx, `RELEASE deliver`); err != nil {
 				return fmt.Errorf("store: deliver: %w", err)
 			}
 		}
-		q := preparedTx{s.stmts, tx}
 		for _, d := range batch {
 			if d.err == nil && d.index != nil {
 				if err := s.index.defer_(ctx, q, d.blobID, d.in.ref, d.index); err != nil {
