@@ -73,7 +73,7 @@ func (s *Store) deliverGrouped(ctx context.Context, d *delivery) (map[int64]imap
 			if len(batch) > 0 {
 				s.commitGroup(ctx, batch)
 			}
-			if s.index.due() {
+			if s.index.due(g.idle()) {
 				// Still holding the turn, so deliveries queue meanwhile
 				// and form a larger next group.
 				if err := s.indexPending(ctx); err != nil {
@@ -83,6 +83,13 @@ func (s *Store) deliverGrouped(ctx context.Context, d *delivery) (map[int64]imap
 			<-g.turn
 		}
 	}
+}
+
+// idle reports whether no delivery is queued.
+func (g *group) idle() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.pending) == 0
 }
 
 // withdraw removes d from the queue; false if a committer has taken it.

@@ -11,11 +11,15 @@ import (
 
 const (
 	// indexBatch is how many delivered bodies wait for the full-text
-	// index before a delivery's committer indexes them.
+	// index before a delivery's committer indexes them, if no other
+	// delivery is waiting for its commit.
 	indexBatch = 256
+	// indexBacklog is how many may wait while deliveries keep coming: a
+	// burst of mail is answered first and indexed when it ebbs.
+	indexBacklog = 4096
 	// indexMemory bounds the parsed text kept for them; bodies beyond it
 	// are parsed again from the blob store when indexed.
-	indexMemory = 32 << 20
+	indexMemory = 64 << 20
 )
 
 // deferredIndex keeps the parsed text of delivered bodies that wait in
@@ -70,11 +74,12 @@ func (x *deferredIndex) take(ref blob.Ref) *parsed {
 	return p
 }
 
-// due reports whether enough bodies wait to index them now.
-func (x *deferredIndex) due() bool {
+// due reports whether enough bodies wait to index them now; idle says
+// whether no delivery waits for its commit.
+func (x *deferredIndex) due(idle bool) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return x.n >= indexBatch || x.bytes >= indexMemory
+	return x.n >= indexBacklog || x.bytes >= indexMemory || idle && x.n >= indexBatch
 }
 
 // textSize is about how many bytes of text p holds for the index.
