@@ -530,3 +530,24 @@ func BenchmarkPut(b *testing.B) {
 		}
 	}
 }
+
+// TestPutRemovedDir checks that Put makes a fan-out directory again that
+// was removed after an earlier Put used it (Put remembers which ones are
+// durable, and must not trust that blindly).
+func TestPutRemovedDir(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ref, _, err := s.Put(t.Context(), strings.NewReader("first"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Dir(s.Path(ref))); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Put(t.Context(), strings.NewReader("first"), 0); err != nil {
+		t.Fatalf("Put after its directory was removed: %v", err)
+	}
+	if ok, err := s.Has(ref); !ok || err != nil {
+		t.Errorf("Has = %v, %v; want the blob back", ok, err)
+	}
+}
