@@ -99,23 +99,35 @@ func TestSMTPLoad(t *testing.T) {
 			out.Close()
 		}()
 	}
-	var report strings.Builder
-	fmt.Fprintf(&report, "smtp-source, %d messages of 10 KB per run, a new connection per message\n", messages)
-	for _, tg := range targets {
-		for _, s := range sessions {
-			fmt.Fprintf(&report, "%-8s -s %-3d", tg.name, s)
-			for range runs {
+	// Runs alternate between the targets, so that a change in the load of
+	// the machine (other programs) affects all of them alike.
+	type key struct {
+		target   string
+		sessions int
+	}
+	results := map[key][]string{}
+	for _, s := range sessions {
+		for range runs {
+			for _, tg := range targets {
 				before, err := tg.delivered()
 				if err != nil {
 					t.Fatal(err)
 				}
 				accepted, delivered := runSource(t, source, tg, s, messages, before)
-				fmt.Fprintf(&report, "  %6.0f msg/s", float64(messages)/delivered.Seconds())
+				r := fmt.Sprintf("%6.0f msg/s", float64(messages)/delivered.Seconds())
 				if delivered-accepted > 50*time.Millisecond {
-					fmt.Fprintf(&report, " (accepted in %.1fs, delivered in %.1fs)", accepted.Seconds(), delivered.Seconds())
+					r += fmt.Sprintf(" (accepted in %.1fs, delivered in %.1fs)", accepted.Seconds(), delivered.Seconds())
 				}
+				k := key{tg.name, s}
+				results[k] = append(results[k], r)
 			}
-			report.WriteString("\n")
+		}
+	}
+	var report strings.Builder
+	fmt.Fprintf(&report, "smtp-source, %d messages of 10 KB per run, a new connection per message\n", messages)
+	for _, tg := range targets {
+		for _, s := range sessions {
+			fmt.Fprintf(&report, "%-8s -s %-3d  %s\n", tg.name, s, strings.Join(results[key{tg.name, s}], "  "))
 		}
 	}
 	t.Log("\n" + report.String())

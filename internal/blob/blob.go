@@ -23,6 +23,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 
 	"github.com/caucus-org/caucus/internal/fsutil"
 )
@@ -69,7 +71,19 @@ func validRef(s string) bool {
 // by several processes, except [Open] itself, which clears dir/tmp.
 type Store struct {
 	dir string
+	// next spreads Put's temporary files over tmpShards directories in
+	// dir/tmp: 50 concurrent Puts creating and renaming files in one
+	// directory spent more kernel time contending for its lock than
+	// writing (sys time halved with 16).
+	next atomic.Uint32
+	// durableDirs holds the dir/ab/cd directories whose own names this
+	// process has made durable (at most 65536), so that Put syncs only
+	// the directory it renames into, not its parents each time.
+	durableDirs sync.Map
 }
+
+// tmpShards is the number of directories in dir/tmp that Put writes in.
+const tmpShards = 16
 
 // Open opens the store in dir, creating dir and dir/tmp with mode 0700 if
 // missing. It removes everything in dir/tmp: those are leftovers of writes
@@ -123,7 +137,13 @@ const bufSize = 64 << 10
 // durable when Put returns nil; on error nothing is left behind. Storing
 // content that is already present succeeds and keeps one copy.
 func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n int64, err error) {
-	f, err := os.CreateTemp(s.tmpDir(), "put-*")
+	shard := filepath.Join(s.tmpDir(), fmt.Sprintf("%02d", s.next.Add(1)%tmpShards))
+	f, err := os.CreateTemp(shard, "put-*")
+	if errors.Is(err, fs.ErrNotExist) { // first use since Open
+		if err = os.Mkdir(shard, 0o700); err == nil || errors.Is(err, fs.ErrExist) {
+			f, err = os.CreateTemp(shard, "put-*")
+		}
+	}
 	if err != nil {
 		return "", 0, fmt.Errorf("blob: put: %w", err)
 	}
@@ -183,25 +203,47 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 	final := s.Path(ref)
 	cd := filepath.Dir(final)
 	ab := filepath.Dir(cd)
-	if err := os.MkdirAll(cd, 0o700); err != nil {
-		return "", 0, fmt.Errorf("blob: put: %w", err)
+	_, durable := s.durableDirs.Load(cd)
+	if !durable {
+		if err := os.MkdirAll(cd, 0o700); err != nil {
+			return "", 0, fmt.Errorf("blob: put: %w", err)
+		}
 	}
 	if _, err := os.Lstat(final); err == nil {
 		// Deduplicated: the content is already stored.
 		os.Remove(tmp)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", 0, fmt.Errorf("blob: put: %w", err)
-	} else if err := os.Rename(tmp, final); err != nil {
+	} else if err := os.Rename(tmp, final); errors.Is(err, fs.ErrNotExist) && durable {
+		// cd was removed behind our back: make it again.
+		s.durableDirs.Delete(cd)
+		durable = false
+		if err := os.MkdirAll(cd, 0o700); err != nil {
+			return "", 0, fmt.Errorf("blob: put: %w", err)
+		}
+		if err := os.Rename(tmp, final); err != nil {
+			return "", 0, fmt.Errorf("blob: put: %w", err)
+		}
+	} else if err != nil {
 		// A concurrent Put of the same content may win the race; rename
 		// replaces its file with an identical one, so this is no error.
 		return "", 0, fmt.Errorf("blob: put: %w", err)
 	}
 	// Make the new names durable, also in the dedup case: the earlier Put
 	// may have crashed between its rename and these syncs.
-	for _, d := range []string{cd, ab, s.dir} {
+	// Once ab and dir have been synced after cd existed, the path to cd
+	// is durable (directories are never removed) and cd alone needs it.
+	dirs := []string{cd, ab, s.dir}
+	if durable {
+		dirs = dirs[:1]
+	}
+	for _, d := range dirs {
 		if err := fsutil.SyncDir(d); err != nil {
 			return "", 0, fmt.Errorf("blob: put: %w", err)
 		}
+	}
+	if !durable {
+		s.durableDirs.Store(cd, struct{}{})
 	}
 	return ref, n, nil
 }

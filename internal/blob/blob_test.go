@@ -352,6 +352,10 @@ func TestOpenRemovesLeftovers(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(s.tmpDir(), "d"), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// And one in a shard directory of Put's.
+	if err := os.WriteFile(filepath.Join(s.tmpDir(), "d", "put-789"), []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	s2, err := Open(s.dir)
 	if err != nil {
@@ -524,5 +528,26 @@ func BenchmarkPut(b *testing.B) {
 		if _, _, err := s.Put(ctx, bytes.NewReader(content), 0); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestPutRemovedDir checks that Put makes a fan-out directory again that
+// was removed after an earlier Put used it (Put remembers which ones are
+// durable, and must not trust that blindly).
+func TestPutRemovedDir(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ref, _, err := s.Put(t.Context(), strings.NewReader("first"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Dir(s.Path(ref))); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Put(t.Context(), strings.NewReader("first"), 0); err != nil {
+		t.Fatalf("Put after its directory was removed: %v", err)
+	}
+	if ok, err := s.Has(ref); !ok || err != nil {
+		t.Errorf("Has = %v, %v; want the blob back", ok, err)
 	}
 }

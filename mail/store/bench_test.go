@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,6 +127,26 @@ func BenchmarkDeliver(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkDeliverParallel delivers from 50 goroutines, as 50 SMTP
+// sessions do: the deliveries share commits (group commit).
+func BenchmarkDeliverParallel(b *testing.B) {
+	e := newEnv(b)
+	acct := e.account(b, 1)
+	ctx := b.Context()
+	body := strings.Repeat("All work and no play makes Jack a dull boy.\r\n", 230) // 10 KB
+	var n atomic.Int64
+	b.SetParallelism(25) // × GOMAXPROCS 2 = 50
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			raw := simple(fmt.Sprint("message ", n.Add(1)), body)
+			if _, err := e.s.Deliver(ctx, []int64{acct}, strings.NewReader(raw)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 // env100k is a store with 100,000 messages in INBOX, indexed for search

@@ -32,10 +32,11 @@ type delivery struct {
 // [Store.Deliver] queue in pending, and whichever of them takes the turn
 // commits all queued deliveries in one transaction (one WAL fsync instead of
 // one each), each in a savepoint of its own so that one delivery's failure
-// (a full mailbox) rolls back only that delivery. The full-text index rows
-// of the group are written after the last savepoint: a savepoint makes
-// FTS5 flush its pending index data, and a flush per delivery cost more
-// than the whole rest of the delivery. Every caller hears of its
+// (a full mailbox) rolls back only that delivery. New bodies are not
+// indexed for search in the group's transaction but noted in
+// blob_unindexed and indexed in larger batches (index.go): FTS5 index
+// writes cost more than the whole rest of a delivery, most of it in
+// flushing and merging at each savepoint and commit. Every caller hears of its
 // delivery only after the transaction holding it committed, so an SMTP 250
 // still means the message is on disk.
 type group struct {
@@ -72,9 +73,23 @@ func (s *Store) deliverGrouped(ctx context.Context, d *delivery) (map[int64]imap
 			if len(batch) > 0 {
 				s.commitGroup(ctx, batch)
 			}
+			if s.index.due(g.idle()) {
+				// Still holding the turn, so deliveries queue meanwhile
+				// and form a larger next group.
+				if err := s.indexPending(ctx); err != nil {
+					s.log.Warn("store: indexing delivered messages", "err", err)
+				}
+			}
 			<-g.turn
 		}
 	}
+}
+
+// idle reports whether no delivery is queued.
+func (g *group) idle() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.pending) == 0
 }
 
 // withdraw removes d from the queue; false if a committer has taken it.
@@ -110,31 +125,38 @@ func (s *Store) commitGroup(ctx context.Context, batch []*delivery) {
 	defer cancel()
 	chs := make([]changes, len(batch))
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		q := preparedTx{s.stmts, tx}
 		for i, d := range batch {
 			chs[i] = chs[i][:0]
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT deliver`); err != nil {
+			if _, err := q.ExecContext(ctx, `SAVEPOINT deliver`); err != nil {
 				return fmt.Errorf("store: deliver: %w", err)
 			}
 			d.uids, d.err = s.deliverTx(ctx, tx, &chs[i], d)
 			if d.err != nil {
-				if _, err := tx.ExecContext(ctx, `ROLLBACK TO deliver`); err != nil {
+				if _, err := q.ExecContext(ctx, `ROLLBACK TO deliver`); err != nil {
 					return fmt.Errorf("store: deliver: %w", err)
 				}
 			}
-			if _, err := tx.ExecContext(ctx, `RELEASE deliver`); err != nil {
+			if _, err := q.ExecContext(ctx, `RELEASE deliver`); err != nil {
 				return fmt.Errorf("store: deliver: %w", err)
 			}
 		}
-		q := preparedTx{s.stmts, tx}
 		for _, d := range batch {
 			if d.err == nil && d.index != nil {
-				if err := indexBlob(ctx, q, d.blobID, d.index); err != nil {
+				if err := s.index.defer_(ctx, q, d.blobID, d.in.ref, d.index); err != nil {
 					return err
 				}
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		for _, d := range batch {
+			if d.index != nil {
+				s.index.forget(d.in.ref)
+			}
+		}
+	}
 	for i, d := range batch {
 		if err != nil {
 			d.uids, d.err = nil, err

@@ -9,7 +9,7 @@ import "github.com/caucus-org/caucus/internal/db"
 // whatever the caller says, so that the store can be tested and migrated on
 // its own.
 func Component() db.Component {
-	return db.Component{Name: "mail", Migrations: []db.Migration{{Version: 1, SQL: schemaV1}}}
+	return db.Component{Name: "mail", Migrations: []db.Migration{{Version: 1, SQL: schemaV1}, {Version: 2, SQL: schemaV2}}}
 }
 
 // schemaV1 is the first schema.
@@ -84,5 +84,15 @@ CREATE VIRTUAL TABLE message_headers USING fts5(name UNINDEXED, value, tokenize 
 CREATE TABLE blob_orphans (
 	ref   TEXT PRIMARY KEY,
 	since INTEGER NOT NULL
+);
+`
+
+// schemaV2 adds blob_unindexed: the blobs that SMTP delivery stored but
+// has not yet added to the full-text index. Delivery indexes in batches
+// after its commits (see index.go); search indexes what is left first, so
+// it never misses a message.
+const schemaV2 = `
+CREATE TABLE blob_unindexed (
+	blob_id INTEGER PRIMARY KEY REFERENCES blobs(id)
 );
 `

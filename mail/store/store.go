@@ -36,6 +36,7 @@ type Store struct {
 
 	group *group     // group commit of deliveries
 	stmts *stmtCache // the delivery path's prepared statements
+	index *deferredIndex
 }
 
 // New returns a store keeping metadata in d (migrated with [Component]) and
@@ -51,7 +52,7 @@ func New(d *db.DB, blobs *blob.Store, log *slog.Logger, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, group: newGroup(), stmts: newStmtCache(d.DB)}
+	return &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, group: newGroup(), stmts: newStmtCache(d.DB), index: newDeferredIndex()}
 }
 
 // now is the store's clock.
