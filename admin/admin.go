@@ -53,8 +53,11 @@ type Deps struct {
 	Login      *login.Handler
 	Queue      Queue                     // nil: no queue figures
 	CertExpiry func() (time.Time, error) // the web certificate's NotAfter; nil: not shown
-	DNS        dns.Resolver              // nil: no DNS checks
-	Records    []dnsrec.Record           // what should be published (dnsrec.Records)
+	// LastBackup is when the last successful backup finished and its size
+	// (backup.LastSuccess); a zero time means none yet. nil: not shown.
+	LastBackup func(ctx context.Context) (time.Time, int64, error)
+	DNS        dns.Resolver    // nil: no DNS checks
+	Records    []dnsrec.Record // what should be published (dnsrec.Records)
 	Log        *slog.Logger
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/caucus-org/caucus/auth/authtest"
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/backup"
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/dns"
 	"github.com/caucus-org/caucus/internal/web"
@@ -62,7 +63,7 @@ func newConsole(t *testing.T) *console { return newConsoleMail(t, false) }
 // the mail side of offboarding when withMail.
 func newConsoleMail(t *testing.T, withMail bool) *console {
 	t.Helper()
-	env := authtest.New(t, auth.Config{}, store.Component(), route.Component(), offboard.Component(), Component())
+	env := authtest.New(t, auth.Config{}, store.Component(), route.Component(), offboard.Component(), backup.Component(), Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	pages, err := login.New(env.Auth, log)
 	if err != nil {
@@ -88,6 +89,7 @@ func newConsoleMail(t *testing.T, withMail bool) *console {
 	c.h, err = New(Deps{Ops: c.ops, Login: pages, Log: log,
 		Queue:      emptyQueue{},
 		CertExpiry: func() (time.Time, error) { return env.Clock.Now().Add(10 * 24 * time.Hour), nil },
+		LastBackup: func(ctx context.Context) (time.Time, int64, error) { return backup.LastSuccess(ctx, env.DB) },
 		DNS:        &dns.Mock{MX: map[string][]*net.MX{"example.org": {{Host: "mail.example.org.", Pref: 10}}}},
 		Records:    dnsrec.Records("mail.example.org", []string{"example.org"}, nil),
 	})

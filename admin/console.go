@@ -107,6 +107,12 @@ type dashboard struct {
 	CertDays int
 	CertErr  string
 	HasDNS   bool
+
+	HasBackup   bool
+	BackupAt    time.Time // zero: never
+	BackupBytes int64
+	BackupDays  int
+	BackupErr   string
 }
 
 func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
@@ -153,6 +159,17 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 			d.CertErr = err.Error()
 		} else {
 			d.CertEnds, d.CertDays = end, int(end.Sub(now).Hours()/24)
+		}
+	}
+	if h.d.LastBackup != nil {
+		d.HasBackup = true
+		at, size, err := h.d.LastBackup(ctx)
+		switch {
+		case err != nil:
+			d.BackupErr = "could not read the backup record"
+			h.log.Error("dashboard: last backup", "err", err)
+		case !at.IsZero():
+			d.BackupAt, d.BackupBytes, d.BackupDays = at, size, int(now.Sub(at).Hours()/24)
 		}
 	}
 	p := page{Base: h.base(r, "Dashboard"), Dash: d}

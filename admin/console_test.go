@@ -427,7 +427,7 @@ func TestConsoleDashboard(t *testing.T) {
 	if !strings.Contains(attention, "Temporary Tom") || strings.Contains(attention, "Later Lou") {
 		t.Errorf("expiring within 14 days:\n%s", attention)
 	}
-	for _, want := range []string{"0 waiting", "(10 days)", "renew now", "The web certificate ends in 10 days", "totp", "0.0 MB"} {
+	for _, want := range []string{"0 waiting", "(10 days)", "renew now", "The web certificate ends in 10 days", "totp", "0.0 MB", "Last backup: <span class=\"warn\">none yet"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("dashboard lacks %q", want)
 		}

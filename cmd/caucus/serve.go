@@ -342,7 +342,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		BaseURL: s.url, Log: log.With("component", "admin"), Now: o.now,
 	})
 	console, err := admin.New(admin.Deps{
-		Ops: s.ops, Login: pages, Queue: s.queue, CertExpiry: s.certExpiry,
+		Ops: s.ops, Login: pages, Queue: s.queue, CertExpiry: s.certExpiry, LastBackup: func(ctx context.Context) (time.Time, int64, error) { return backup.LastSuccess(ctx, s.db) },
 		DNS: resolver, Records: dnsrec.Records(cfg.Hostname, cfg.MailDomains, dnsKeys(dkim)), Log: log.With("component", "admin"),
 	})
 	if err != nil {
