@@ -32,6 +32,15 @@
 // or without extension), no trailing dot or space, not "." or "..", and at
 // most MaxNameBytes bytes. Names are case-sensitive (as on Linux); see
 // [ValidName].
+//
+// # Audit
+//
+// What changes who can reach what goes to the audit log with actor and
+// address: shares and unshares, links (made, revoked, suspended, resumed,
+// files dropped through them), deletions, restores and purges, quotas,
+// and transfers of ownership. Uploads, new folders and moves inside one's
+// own tree are not audited: they are the member's own work, not a
+// security event, and would drown the log.
 package files
 
 import (
