@@ -50,6 +50,27 @@ func TestMetricsAndHealth(t *testing.T) {
 	ic.Logout().Wait()
 	ic.Close()
 
+	// WebDAV: a file stored with a files app password; the mail one is
+	// refused there.
+	_, filesSecret := enrolWithAppPassword(t, srv, "bob@localhost", "Motion-Quorum-7731-Seconded", auth.ScopeFiles)
+	dav := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}}
+	defer dav.CloseIdleConnections()
+	for _, try := range []struct {
+		login, secret string
+		want          int
+	}{{alice.login, alice.secret, http.StatusUnauthorized}, {"bob@localhost", filesSecret, http.StatusCreated}} {
+		req, _ := http.NewRequestWithContext(t.Context(), "PUT", srv.url+"/dav/Home/notes.txt", strings.NewReader("twelve bytes"))
+		req.SetBasicAuth(try.login, try.secret)
+		res, err := dav.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != try.want {
+			t.Fatalf("WebDAV PUT as %s: %s, want %d", try.login, res.Status, try.want)
+		}
+	}
+
 	c, err := gosmtp.DialStartTLS(srv.addrs["submission"], tlsCfg)
 	if err != nil {
 		t.Fatal(err)
@@ -110,6 +131,9 @@ func TestMetricsAndHealth(t *testing.T) {
 		{"caucus_signin_failures_total", "", []string{"method", "web"}, 1},
 		{"caucus_signins_total", "", []string{"method", "imap"}, 1},
 		{"caucus_signins_total", "", []string{"method", "smtp"}, 1},
+		{"caucus_signins_total", "", []string{"method", "dav"}, 1},
+		{"caucus_signin_failures_total", "", []string{"method", "dav"}, 1},
+		{"caucus_files_stored_bytes", "", nil, 12},
 		{"caucus_mail_accepted_total", "", []string{"via", "submission"}, 1},
 		{"caucus_mail_delivered_total", "", []string{"where", "local"}, 1},
 		{"caucus_connections_total", "", []string{"protocol", "imaps"}, 1},

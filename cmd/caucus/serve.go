@@ -351,7 +351,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	mux := http.NewServeMux()
 	pages.Register(mux)
 	console.Register(mux)
-	dav.New(s.files, s.auth, log.With("component", "dav")).Register(mux)
+	dav.New(s.files, s.auth, s.stats, log.With("component", "dav")).Register(mux)
 	fweb, err := fileweb.New(s.files, s.auth, pages, log.With("component", "files-web"))
 	if err != nil {
 		return nil, err
@@ -370,6 +370,10 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	mux.Handle("GET /healthz", health)
 	reg.GaugeFunc("caucus_mail_stored_bytes", "Bytes of mail stored, all accounts (a message counts once per mailbox copy).", func(ctx context.Context) (float64, error) {
 		n, err := s.mail.TotalSize(ctx)
+		return float64(n), err
+	})
+	reg.GaugeFunc("caucus_files_stored_bytes", "Bytes of files stored, all spaces, every kept version and the trash.", func(ctx context.Context) (float64, error) {
+		n, err := s.files.TotalSize(ctx)
 		return float64(n), err
 	})
 	reg.GaugeFunc("caucus_tls_certificate_expiry_timestamp_seconds", "When the host name's TLS certificate expires, in Unix seconds.", func(ctx context.Context) (float64, error) {

@@ -25,7 +25,7 @@ func BenchmarkGet(b *testing.B) {
 		b.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	dav.New(e.Store, e.Auth, nil).Register(mux)
+	dav.New(e.Store, e.Auth, nil, nil).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	for b.Loop() {

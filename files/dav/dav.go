@@ -36,6 +36,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/files"
+	"github.com/caucus-org/caucus/internal/metrics"
 	"github.com/caucus-org/caucus/internal/web"
 	"golang.org/x/net/webdav"
 )
@@ -52,18 +53,20 @@ const (
 type Handler struct {
 	store *files.Store
 	svc   *auth.Service
+	stats *metrics.Set // nil: nothing counted
 	log   *slog.Logger
 
 	mu    sync.Mutex
 	locks map[int64]*lockSystem // per account: paths are per account
 }
 
-// New returns a handler serving store to the accounts of svc.
-func New(store *files.Store, svc *auth.Service, log *slog.Logger) *Handler {
+// New returns a handler serving store to the accounts of svc. Every
+// request's sign-in is counted in stats, which may be nil.
+func New(store *files.Store, svc *auth.Service, stats *metrics.Set, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{store: store, svc: svc, log: log, locks: map[int64]*lockSystem{}}
+	return &Handler{store: store, svc: svc, stats: stats, log: log, locks: map[int64]*lockSystem{}}
 }
 
 // Register mounts the handler at /dav/ on mux. Request bodies are bounded
@@ -101,6 +104,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	client := auth.Client{Addr: web.ClientAddr(r), UserAgent: r.UserAgent()}
 	grant, err := h.svc.AppPassword(r.Context(), login, secret, auth.ScopeFiles, client)
+	h.stats.SignIn(metrics.MethodDAV, err == nil)
 	if err != nil {
 		var te *auth.ThrottledError
 		if errors.As(err, &te) {

@@ -65,7 +65,7 @@ type env struct {
 func newEnv(t *testing.T, opts files.Options) *env {
 	fe := filestest.New(t, opts)
 	mux := http.NewServeMux()
-	dav.New(fe.Store, fe.Auth, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))).Register(mux)
+	dav.New(fe.Store, fe.Auth, nil, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &env{Env: fe, srv: srv}

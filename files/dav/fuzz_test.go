@@ -30,7 +30,7 @@ func FuzzHandler(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	h := dav.New(e.Store, e.Auth, nil)
+	h := dav.New(e.Store, e.Auth, nil, nil)
 
 	methods := []string{"PROPFIND", "PROPPATCH", "LOCK", "UNLOCK", "MKCOL", "PUT", "GET", "DELETE", "COPY", "MOVE", "OPTIONS"}
 	f.Add(uint8(0), "/dav/Home/", "1", "", "", []byte(`<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>`))
