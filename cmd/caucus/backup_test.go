@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/db"
@@ -39,6 +41,12 @@ func TestBackupCommands(t *testing.T) {
 	if err := os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A member's file, stored over WebDAV, must come back identical and
+	// the member's app password must work on the restored server.
+	_, secret := enrolWithAppPassword(t, srv, "vol@localhost", "Motion-Quorum-7731-Seconded", auth.ScopeFiles)
+	plan := bytes.Repeat([]byte("campaign plan, page after page. "), 4096)
+	davDo(t, srv, dir, "PUT", "/dav/Home/plan.txt", secret, plan, http.StatusCreated)
+
 	dest := filepath.Join(t.TempDir(), "backups")
 	cmd := func(want int, args ...string) string {
 		t.Helper()
@@ -99,6 +107,9 @@ func TestBackupCommands(t *testing.T) {
 		}
 	}
 	srv2, _ := startDev(t, restored)
+	if got := davDo(t, srv2, restored, "GET", "/dav/Home/plan.txt", secret, nil, http.StatusOK); !bytes.Equal(got, plan) {
+		t.Errorf("the restored file differs: %d bytes, want %d", len(got), len(plan))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv2.shutdown(ctx); err != nil {
@@ -128,4 +139,28 @@ func TestServeBackupConfig(t *testing.T) {
 	if !strings.Contains(err.Error(), "backup.recipient") {
 		t.Errorf("start: %v, want an error naming backup.recipient", err)
 	}
+}
+
+// davDo sends one WebDAV request to srv (whose dev certificate is in dir)
+// as vol@localhost with the files app password secret, checks the status
+// and returns the response body.
+func davDo(t *testing.T, srv *server, dir, method, path, secret string, body []byte, want int) []byte {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: devTLS(t, dir)}}
+	defer c.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(t.Context(), method, srv.url+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("vol@localhost", secret)
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != want {
+		t.Fatalf("%s %s: %s, %v; want %d", method, path, res.Status, err, want)
+	}
+	return b
 }
