@@ -23,6 +23,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -74,12 +75,29 @@ type Store struct {
 	// next spreads Put's temporary files over tmpShards directories in
 	// dir/tmp: 50 concurrent Puts creating and renaming files in one
 	// directory spent more kernel time contending for its lock than
-	// writing (sys time halved with 16).
-	next atomic.Uint32
+	// writing (sys time halved with 16). It also names them.
+	next atomic.Uint64
 	// durableDirs holds the dir/ab/cd directories whose own names this
 	// process has made durable (at most 65536), so that Put syncs only
 	// the directory it renames into, not its parents each time.
 	durableDirs sync.Map
+}
+
+// createTemp creates a new file for Put in one of the shards of dir/tmp,
+// read-only from the start (the descriptor still writes), so that no
+// chmod is needed later. Its name comes from a counter: Open emptied
+// dir/tmp, so O_EXCL fails only if another process uses the store.
+func (s *Store) createTemp() (*os.File, error) {
+	n := s.next.Add(1)
+	shard := filepath.Join(s.tmpDir(), fmt.Sprintf("%02d", n%tmpShards))
+	name := filepath.Join(shard, "put-"+strconv.FormatUint(n, 10))
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o400)
+	if errors.Is(err, fs.ErrNotExist) { // first use since Open
+		if err = os.Mkdir(shard, 0o700); err == nil || errors.Is(err, fs.ErrExist) {
+			f, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o400)
+		}
+	}
+	return f, err
 }
 
 // tmpShards is the number of directories in dir/tmp that Put writes in.
@@ -137,13 +155,7 @@ const bufSize = 64 << 10
 // durable when Put returns nil; on error nothing is left behind. Storing
 // content that is already present succeeds and keeps one copy.
 func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n int64, err error) {
-	shard := filepath.Join(s.tmpDir(), fmt.Sprintf("%02d", s.next.Add(1)%tmpShards))
-	f, err := os.CreateTemp(shard, "put-*")
-	if errors.Is(err, fs.ErrNotExist) { // first use since Open
-		if err = os.Mkdir(shard, 0o700); err == nil || errors.Is(err, fs.ErrExist) {
-			f, err = os.CreateTemp(shard, "put-*")
-		}
-	}
+	f, err := s.createTemp()
 	if err != nil {
 		return "", 0, fmt.Errorf("blob: put: %w", err)
 	}
@@ -189,9 +201,6 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 		return "", 0, fmt.Errorf("blob: put: %w", context.Cause(ctx))
 	}
 
-	if err := f.Chmod(0o400); err != nil {
-		return "", 0, fmt.Errorf("blob: put: %w", err)
-	}
 	if err := f.Sync(); err != nil {
 		return "", 0, fmt.Errorf("blob: put: sync: %w", err)
 	}
