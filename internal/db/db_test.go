@@ -459,3 +459,42 @@ func TestBlobHoldsAndSnapshot(t *testing.T) {
 		t.Fatalf("snapshot: %d migrations, %v", n, err)
 	}
 }
+
+// TestPoolKeepsConnections checks that connections opened by a burst of
+// concurrent readers stay in the pool instead of being closed and opened
+// again (each opening runs the pragmas and parses the schema).
+func TestPoolKeepsConnections(t *testing.T) {
+	t.Parallel()
+	db := open(t)
+	ctx := t.Context()
+	const burst = 10
+	conns := make([]*sql.Conn, burst)
+	for i := range conns {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	if st := db.Stats(); st.MaxIdleClosed != 0 || st.Idle != burst {
+		t.Errorf("after %d connections: %d idle, %d closed for the idle limit; want %d, 0", burst, st.Idle, st.MaxIdleClosed, burst)
+	}
+	// More than the pool keeps: the excess is closed.
+	conns = make([]*sql.Conn, maxIdleConns+1)
+	for i := range conns {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	if st := db.Stats(); st.Idle != maxIdleConns {
+		t.Errorf("after %d connections: %d idle, want %d", maxIdleConns+1, st.Idle, maxIdleConns)
+	}
+}
