@@ -77,10 +77,25 @@ type Store struct {
 	// directory spent more kernel time contending for its lock than
 	// writing (sys time halved with 16). It also names them.
 	next atomic.Uint64
-	// durableDirs holds the dir/ab/cd directories whose own names this
-	// process has made durable (at most 65536), so that Put syncs only
-	// the directory it renames into, not its parents each time.
+	// durableDirs holds the dir/ab and dir/ab/cd directories whose own
+	// names this process has made durable (at most 256+65536), so that
+	// Put syncs only the directories whose entries it changed.
 	durableDirs sync.Map
+}
+
+// mkdirs makes the fan-out directory cd (dir/ab/cd) and its parent ab if
+// missing: two mkdir calls at most, where os.MkdirAll stats each level.
+func mkdirs(cd string) error {
+	err := os.Mkdir(cd, 0o700)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.Mkdir(filepath.Dir(cd), 0o700); err == nil || errors.Is(err, fs.ErrExist) {
+			err = os.Mkdir(cd, 0o700)
+		}
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	return err
 }
 
 // createTemp creates a new file for Put in one of the shards of dir/tmp,
@@ -214,7 +229,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 	ab := filepath.Dir(cd)
 	_, durable := s.durableDirs.Load(cd)
 	if !durable {
-		if err := os.MkdirAll(cd, 0o700); err != nil {
+		if err := mkdirs(cd); err != nil {
 			return "", 0, fmt.Errorf("blob: put: %w", err)
 		}
 	}
@@ -226,8 +241,9 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 	} else if err := os.Rename(tmp, final); errors.Is(err, fs.ErrNotExist) && durable {
 		// cd was removed behind our back: make it again.
 		s.durableDirs.Delete(cd)
+		s.durableDirs.Delete(ab)
 		durable = false
-		if err := os.MkdirAll(cd, 0o700); err != nil {
+		if err := mkdirs(cd); err != nil {
 			return "", 0, fmt.Errorf("blob: put: %w", err)
 		}
 		if err := os.Rename(tmp, final); err != nil {
@@ -241,10 +257,14 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 	// Make the new names durable, also in the dedup case: the earlier Put
 	// may have crashed between its rename and these syncs.
 	// Once ab and dir have been synced after cd existed, the path to cd
-	// is durable (directories are never removed) and cd alone needs it.
-	dirs := []string{cd, ab, s.dir}
-	if durable {
-		dirs = dirs[:1]
+	// is durable (directories are never removed) and cd alone needs it;
+	// once dir has been synced after ab existed, a new cd needs cd and ab.
+	dirs := []string{cd}
+	if !durable {
+		dirs = append(dirs, ab)
+		if _, ok := s.durableDirs.Load(ab); !ok {
+			dirs = append(dirs, s.dir)
+		}
 	}
 	for _, d := range dirs {
 		if err := fsutil.SyncDir(d); err != nil {
@@ -253,6 +273,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 	}
 	if !durable {
 		s.durableDirs.Store(cd, struct{}{})
+		s.durableDirs.Store(ab, struct{}{})
 	}
 	return ref, n, nil
 }
