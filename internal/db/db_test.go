@@ -498,3 +498,36 @@ func TestPoolKeepsConnections(t *testing.T) {
 		t.Errorf("after %d connections: %d idle, want %d", maxIdleConns+1, st.Idle, maxIdleConns)
 	}
 }
+
+// TestPrepared checks that a prepared statement is kept per query text and
+// still answers after the schema changed under it.
+func TestPrepared(t *testing.T) {
+	t.Parallel()
+	db := open(t)
+	ctx := t.Context()
+	if err := db.Migrate(ctx, Component{Name: "auth", Migrations: auth.Migrations[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO accounts (name) VALUES ('ada')`); err != nil {
+		t.Fatal(err)
+	}
+	const q = `SELECT * FROM accounts WHERE name = ?`
+	st, err := db.Prepared(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := db.Prepared(ctx, q); err != nil || again != st {
+		t.Errorf("Prepared again = %p, %v; want the same statement %p", again, err, st)
+	}
+	if err := db.Migrate(ctx, auth); err != nil { // adds a column
+		t.Fatal(err)
+	}
+	var id, disabled int64
+	var name string
+	if err := st.QueryRowContext(ctx, "ada").Scan(&id, &name, &disabled); err != nil || name != "ada" {
+		t.Errorf("after the schema changed: %d %q %d, %v", id, name, disabled, err)
+	}
+	if _, err := db.Prepared(ctx, `SELECT * FROM nowhere`); err == nil {
+		t.Error("Prepared of a query on a missing table succeeded")
+	}
+}

@@ -58,7 +58,7 @@ func New(d *db.DB, blobs *blob.Store, log *slog.Logger, opts Options) *Store {
 	if opts.IndexBacklog <= 0 {
 		opts.IndexBacklog = defaultIndexBacklog
 	}
-	return &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, group: newGroup(), stmts: newStmtCache(d.DB), index: newDeferredIndex()}
+	return &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, group: newGroup(), stmts: newStmtCache(d), index: newDeferredIndex()}
 }
 
 // now is the store's clock.
