@@ -20,6 +20,9 @@ const (
 	defaultIndexBacklog = 50000
 	// defaultIndexIdle is Options.IndexIdle when it is zero.
 	defaultIndexIdle = 2 * time.Second
+	// indexMaxWait is how many times Options.IndexIdle RunIndexer waits
+	// at most for a quiet spell.
+	indexMaxWait = 15
 	// indexMemory bounds the parsed text kept for them; bodies beyond it
 	// are parsed again from the blob store when indexed.
 	indexMemory = 64 << 20
@@ -197,8 +200,8 @@ func (s *Store) indexSome(ctx context.Context) (more bool, err error) {
 }
 
 // RunIndexer adds delivered bodies to the full-text index while mail is
-// quiet, until ctx ends: once no delivery has come for Options.IndexIdle,
-// it indexes what waits, one batch at a time, and stops as soon as
+// quiet, until ctx ends: once no delivery has come for Options.IndexIdle
+// (or 15 times that has passed with mail trickling in), it indexes what waits, one batch at a time, and stops as soon as
 // deliveries queue again, so that indexing never delays an SMTP reply.
 // (Dovecot's FTS plugins likewise index lazily.) Without it, bodies wait
 // until a search needs them or the backlog passes Options.IndexBacklog.
@@ -211,8 +214,11 @@ func (s *Store) RunIndexer(ctx context.Context) {
 			return
 		case <-s.index.wake:
 		}
-		// Wait for a quiet spell: no body noted for IndexIdle.
-		for gen := ^uint64(0); gen != s.index.generation(); {
+		// Wait for a quiet spell: no body noted for IndexIdle. A steady
+		// trickle of mail never leaves one, so wait no longer than
+		// indexMaxWait quiet spells: indexIdle still yields to every
+		// delivery that queues.
+		for gen, waits := ^uint64(0), 0; gen != s.index.generation() && waits < indexMaxWait; waits++ {
 			gen = s.index.generation()
 			idle.Reset(s.opts.IndexIdle)
 			select {
