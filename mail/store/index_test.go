@@ -158,4 +158,16 @@ func TestRunIndexer(t *testing.T) {
 	if got := e.count(t, `SELECT count(*) FROM message_text`); got != indexBatch+5 {
 		t.Errorf("%d bodies indexed, want %d", got, indexBatch+5)
 	}
+
+	// With the indexer running, a search still finds what was just
+	// delivered.
+	for i := range 20 {
+		if _, err := e.s.Deliver(ctx, []int64{a}, strings.NewReader(simple(fmt.Sprintf("late %d", i), "quorum reached"))); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.s.Search(ctx, e.mailbox(t, a, "INBOX").ID, &imap.SearchCriteria{Body: []string{"quorum"}})
+		if err != nil || len(got) != i+1 {
+			t.Fatalf("after %d deliveries: Search = %v, %v; want %d messages", i+1, got, err, i+1)
+		}
+	}
 }
