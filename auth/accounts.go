@@ -104,12 +104,21 @@ type querier interface {
 
 // Account returns the account with the given id.
 func (s *Service) Account(ctx context.Context, id int64) (Account, error) {
-	return scanAccount(s.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts a WHERE a.id = ?`, id))
+	st, err := s.db.Prepared(ctx, `SELECT `+accountCols+` FROM accounts a WHERE a.id = ?`)
+	if err != nil {
+		return Account{}, fmt.Errorf("auth: account: %w", err)
+	}
+	return scanAccount(st.QueryRowContext(ctx, id))
 }
 
 // AccountByLogin returns the account signing in with login.
 func (s *Service) AccountByLogin(ctx context.Context, login string) (Account, error) {
-	return scanAccount(s.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts a WHERE a.login = ?`, NormalizeLogin(login)))
+	// Prepared once: SMTP asks this for every recipient.
+	st, err := s.db.Prepared(ctx, `SELECT `+accountCols+` FROM accounts a WHERE a.login = ?`)
+	if err != nil {
+		return Account{}, fmt.Errorf("auth: account: %w", err)
+	}
+	return scanAccount(st.QueryRowContext(ctx, NormalizeLogin(login)))
 }
 
 // Accounts lists every account, by login.

@@ -410,6 +410,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	s.cancel = cancel
 	s.wg.Go(func() { s.auth.Run(runCtx) })
 	s.wg.Go(func() { s.collectMailGarbage(runCtx) })
+	s.wg.Go(func() { s.mail.RunIndexer(runCtx) })
 	s.wg.Go(func() { s.queue.Run(runCtx) })
 	if runBackups != nil {
 		s.wg.Go(func() { runBackups(runCtx) })

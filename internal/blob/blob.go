@@ -23,6 +23,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -74,12 +75,44 @@ type Store struct {
 	// next spreads Put's temporary files over tmpShards directories in
 	// dir/tmp: 50 concurrent Puts creating and renaming files in one
 	// directory spent more kernel time contending for its lock than
-	// writing (sys time halved with 16).
-	next atomic.Uint32
-	// durableDirs holds the dir/ab/cd directories whose own names this
-	// process has made durable (at most 65536), so that Put syncs only
-	// the directory it renames into, not its parents each time.
+	// writing (sys time halved with 16). It also names them.
+	next atomic.Uint64
+	// durableDirs holds the dir/ab and dir/ab/cd directories whose own
+	// names this process has made durable (at most 256+65536), so that
+	// Put syncs only the directories whose entries it changed.
 	durableDirs sync.Map
+}
+
+// mkdirs makes the fan-out directory cd (dir/ab/cd) and its parent ab if
+// missing: two mkdir calls at most, where os.MkdirAll stats each level.
+func mkdirs(cd string) error {
+	err := os.Mkdir(cd, 0o700)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.Mkdir(filepath.Dir(cd), 0o700); err == nil || errors.Is(err, fs.ErrExist) {
+			err = os.Mkdir(cd, 0o700)
+		}
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	return err
+}
+
+// createTemp creates a new file for Put in one of the shards of dir/tmp,
+// read-only from the start (the descriptor still writes), so that no
+// chmod is needed later. Its name comes from a counter: Open emptied
+// dir/tmp, so O_EXCL fails only if another process uses the store.
+func (s *Store) createTemp() (*os.File, error) {
+	n := s.next.Add(1)
+	shard := filepath.Join(s.tmpDir(), fmt.Sprintf("%02d", n%tmpShards))
+	name := filepath.Join(shard, "put-"+strconv.FormatUint(n, 10))
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o400)
+	if errors.Is(err, fs.ErrNotExist) { // first use since Open
+		if err = os.Mkdir(shard, 0o700); err == nil || errors.Is(err, fs.ErrExist) {
+			f, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o400)
+		}
+	}
+	return f, err
 }
 
 // tmpShards is the number of directories in dir/tmp that Put writes in.
@@ -137,13 +170,7 @@ const bufSize = 64 << 10
 // durable when Put returns nil; on error nothing is left behind. Storing
 // content that is already present succeeds and keeps one copy.
 func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n int64, err error) {
-	shard := filepath.Join(s.tmpDir(), fmt.Sprintf("%02d", s.next.Add(1)%tmpShards))
-	f, err := os.CreateTemp(shard, "put-*")
-	if errors.Is(err, fs.ErrNotExist) { // first use since Open
-		if err = os.Mkdir(shard, 0o700); err == nil || errors.Is(err, fs.ErrExist) {
-			f, err = os.CreateTemp(shard, "put-*")
-		}
-	}
+	f, err := s.createTemp()
 	if err != nil {
 		return "", 0, fmt.Errorf("blob: put: %w", err)
 	}
@@ -189,9 +216,6 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 		return "", 0, fmt.Errorf("blob: put: %w", context.Cause(ctx))
 	}
 
-	if err := f.Chmod(0o400); err != nil {
-		return "", 0, fmt.Errorf("blob: put: %w", err)
-	}
 	if err := f.Sync(); err != nil {
 		return "", 0, fmt.Errorf("blob: put: sync: %w", err)
 	}
@@ -205,7 +229,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 	ab := filepath.Dir(cd)
 	_, durable := s.durableDirs.Load(cd)
 	if !durable {
-		if err := os.MkdirAll(cd, 0o700); err != nil {
+		if err := mkdirs(cd); err != nil {
 			return "", 0, fmt.Errorf("blob: put: %w", err)
 		}
 	}
@@ -217,8 +241,9 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 	} else if err := os.Rename(tmp, final); errors.Is(err, fs.ErrNotExist) && durable {
 		// cd was removed behind our back: make it again.
 		s.durableDirs.Delete(cd)
+		s.durableDirs.Delete(ab)
 		durable = false
-		if err := os.MkdirAll(cd, 0o700); err != nil {
+		if err := mkdirs(cd); err != nil {
 			return "", 0, fmt.Errorf("blob: put: %w", err)
 		}
 		if err := os.Rename(tmp, final); err != nil {
@@ -232,10 +257,14 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 	// Make the new names durable, also in the dedup case: the earlier Put
 	// may have crashed between its rename and these syncs.
 	// Once ab and dir have been synced after cd existed, the path to cd
-	// is durable (directories are never removed) and cd alone needs it.
-	dirs := []string{cd, ab, s.dir}
-	if durable {
-		dirs = dirs[:1]
+	// is durable (directories are never removed) and cd alone needs it;
+	// once dir has been synced after ab existed, a new cd needs cd and ab.
+	dirs := []string{cd}
+	if !durable {
+		dirs = append(dirs, ab)
+		if _, ok := s.durableDirs.Load(ab); !ok {
+			dirs = append(dirs, s.dir)
+		}
 	}
 	for _, d := range dirs {
 		if err := fsutil.SyncDir(d); err != nil {
@@ -244,6 +273,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 	}
 	if !durable {
 		s.durableDirs.Store(cd, struct{}{})
+		s.durableDirs.Store(ab, struct{}{})
 	}
 	return ref, n, nil
 }

@@ -459,3 +459,75 @@ func TestBlobHoldsAndSnapshot(t *testing.T) {
 		t.Fatalf("snapshot: %d migrations, %v", n, err)
 	}
 }
+
+// TestPoolKeepsConnections checks that connections opened by a burst of
+// concurrent readers stay in the pool instead of being closed and opened
+// again (each opening runs the pragmas and parses the schema).
+func TestPoolKeepsConnections(t *testing.T) {
+	t.Parallel()
+	db := open(t)
+	ctx := t.Context()
+	const burst = 10
+	conns := make([]*sql.Conn, burst)
+	for i := range conns {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	if st := db.Stats(); st.MaxIdleClosed != 0 || st.Idle != burst {
+		t.Errorf("after %d connections: %d idle, %d closed for the idle limit; want %d, 0", burst, st.Idle, st.MaxIdleClosed, burst)
+	}
+	// More than the pool keeps: the excess is closed.
+	conns = make([]*sql.Conn, maxIdleConns+1)
+	for i := range conns {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	if st := db.Stats(); st.Idle != maxIdleConns {
+		t.Errorf("after %d connections: %d idle, want %d", maxIdleConns+1, st.Idle, maxIdleConns)
+	}
+}
+
+// TestPrepared checks that a prepared statement is kept per query text and
+// still answers after the schema changed under it.
+func TestPrepared(t *testing.T) {
+	t.Parallel()
+	db := open(t)
+	ctx := t.Context()
+	if err := db.Migrate(ctx, Component{Name: "auth", Migrations: auth.Migrations[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO accounts (name) VALUES ('ada')`); err != nil {
+		t.Fatal(err)
+	}
+	const q = `SELECT * FROM accounts WHERE name = ?`
+	st, err := db.Prepared(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := db.Prepared(ctx, q); err != nil || again != st {
+		t.Errorf("Prepared again = %p, %v; want the same statement %p", again, err, st)
+	}
+	if err := db.Migrate(ctx, auth); err != nil { // adds a column
+		t.Fatal(err)
+	}
+	var id, disabled int64
+	var name string
+	if err := st.QueryRowContext(ctx, "ada").Scan(&id, &name, &disabled); err != nil || name != "ada" {
+		t.Errorf("after the schema changed: %d %q %d, %v", id, name, disabled, err)
+	}
+	if _, err := db.Prepared(ctx, `SELECT * FROM nowhere`); err == nil {
+		t.Error("Prepared of a query on a missing table succeeded")
+	}
+}

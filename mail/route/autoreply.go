@@ -92,7 +92,11 @@ func untilText(t time.Time) string {
 func (d *Directory) AutoReplyOf(ctx context.Context, accountID int64) (AutoReply, bool, error) {
 	var ar AutoReply
 	var until int64
-	err := d.db.QueryRowContext(ctx, `SELECT subject, body, until FROM autoreplies WHERE account_id = ?`, accountID).Scan(&ar.Subject, &ar.Body, &until)
+	st, err := d.db.Prepared(ctx, `SELECT subject, body, until FROM autoreplies WHERE account_id = ?`)
+	if err != nil {
+		return AutoReply{}, false, fmt.Errorf("route: auto-reply: %w", err)
+	}
+	err = st.QueryRowContext(ctx, accountID).Scan(&ar.Subject, &ar.Body, &until)
 	if errors.Is(err, sql.ErrNoRows) {
 		return AutoReply{}, false, nil
 	}

@@ -189,7 +189,11 @@ func (d *Directory) accountFor(ctx context.Context, address string) (int64, erro
 		return 0, err
 	}
 	var id int64
-	err = d.db.QueryRowContext(ctx, `SELECT account_id FROM aliases WHERE address = ?`, address).Scan(&id)
+	st, err := d.db.Prepared(ctx, `SELECT account_id FROM aliases WHERE address = ?`)
+	if err != nil {
+		return 0, fmt.Errorf("route: alias: %w", err)
+	}
+	err = st.QueryRowContext(ctx, address).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -207,7 +211,11 @@ func (d *Directory) deliverTo(ctx context.Context, accountID int64, t *Target, d
 	}
 	var target string
 	var keep bool
-	err = d.db.QueryRowContext(ctx, `SELECT target, keep_copy FROM forwards WHERE account_id = ?`, accountID).Scan(&target, &keep)
+	st, err := d.db.Prepared(ctx, `SELECT target, keep_copy FROM forwards WHERE account_id = ?`)
+	if err != nil {
+		return fmt.Errorf("route: forward: %w", err)
+	}
+	err = st.QueryRowContext(ctx, accountID).Scan(&target, &keep)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if a.State == auth.StateOffboarded {

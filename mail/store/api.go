@@ -129,4 +129,12 @@ type Options struct {
 	OnChange       func(Change)     // called after commit, from the goroutine that made the change; must not block long
 	MaxMessageSize int64            // default 64 MiB
 	Now            func() time.Time // default time.Now
+
+	// IndexIdle is how long no delivery must come before
+	// [Store.RunIndexer] indexes delivered bodies; default 2 s.
+	IndexIdle time.Duration
+	// IndexBacklog is how many delivered bodies may wait for the
+	// full-text index; past it each group commit also indexes a batch.
+	// Default 50,000. Searches index every waiting body first.
+	IndexBacklog int
 }

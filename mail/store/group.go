@@ -34,8 +34,8 @@ type delivery struct {
 // one each), each in a savepoint of its own so that one delivery's failure
 // (a full mailbox) rolls back only that delivery. New bodies are not
 // indexed for search in the group's transaction but noted in
-// blob_unindexed and indexed in larger batches (index.go): FTS5 index
-// writes cost more than the whole rest of a delivery, most of it in
+// blob_unindexed and indexed in batches when mail is quiet (index.go): FTS5
+// index writes cost more than the whole rest of a delivery, most of it in
 // flushing and merging at each savepoint and commit. Every caller hears of its
 // delivery only after the transaction holding it committed, so an SMTP 250
 // still means the message is on disk.
@@ -73,10 +73,11 @@ func (s *Store) deliverGrouped(ctx context.Context, d *delivery) (map[int64]imap
 			if len(batch) > 0 {
 				s.commitGroup(ctx, batch)
 			}
-			if s.index.due(g.idle()) {
-				// Still holding the turn, so deliveries queue meanwhile
-				// and form a larger next group.
-				if err := s.indexPending(ctx); err != nil {
+			if s.index.over(s.opts.IndexBacklog) {
+				// Past the backlog bound (no quiet spell for long, or
+				// no RunIndexer): one batch per turn, so that the
+				// backlog shrinks while deliveries go on.
+				if _, err := s.indexSome(ctx); err != nil {
 					s.log.Warn("store: indexing delivered messages", "err", err)
 				}
 			}

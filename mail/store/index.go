@@ -5,18 +5,24 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/caucus-org/caucus/internal/blob"
 )
 
 const (
-	// indexBatch is how many delivered bodies wait for the full-text
-	// index before a delivery's committer indexes them, if no other
-	// delivery is waiting for its commit.
+	// indexBatch is how many delivered bodies one indexing transaction
+	// takes from blob_unindexed, and how many a delivery's committer
+	// indexes per turn once the backlog is over Options.IndexBacklog.
 	indexBatch = 256
-	// indexBacklog is how many may wait while deliveries keep coming: a
-	// burst of mail is answered first and indexed when it ebbs.
-	indexBacklog = 4096
+	// defaultIndexBacklog is Options.IndexBacklog when it is zero: how
+	// many bodies may wait for the index while deliveries keep coming.
+	defaultIndexBacklog = 50000
+	// defaultIndexIdle is Options.IndexIdle when it is zero.
+	defaultIndexIdle = 2 * time.Second
+	// indexMaxWait is how many times Options.IndexIdle RunIndexer waits
+	// at most for a quiet spell.
+	indexMaxWait = 15
 	// indexMemory bounds the parsed text kept for them; bodies beyond it
 	// are parsed again from the blob store when indexed.
 	indexMemory = 64 << 20
@@ -29,11 +35,15 @@ type deferredIndex struct {
 	mu     sync.Mutex
 	parsed map[blob.Ref]*parsed
 	bytes  int
-	n      int // rows in blob_unindexed noted since the last indexing
+	n      int    // about how many rows wait in blob_unindexed
+	gen    uint64 // counts deliveries noted, for telling quiet spells
+	wake   chan struct{}
 }
 
 func newDeferredIndex() *deferredIndex {
-	return &deferredIndex{parsed: map[blob.Ref]*parsed{}}
+	x := &deferredIndex{parsed: map[blob.Ref]*parsed{}, wake: make(chan struct{}, 1)}
+	x.wake <- struct{}{} // bodies may wait from before a restart
+	return x
 }
 
 // defer_ notes blob id (content ref, parsed as p) in blob_unindexed, in the
@@ -45,6 +55,11 @@ func (x *deferredIndex) defer_(ctx context.Context, tx querier, id int64, ref bl
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.n++
+	x.gen++
+	select {
+	case x.wake <- struct{}{}:
+	default:
+	}
 	if _, ok := x.parsed[ref]; !ok && x.bytes+p.textSize() <= indexMemory {
 		x.parsed[ref] = p
 		x.bytes += p.textSize()
@@ -74,12 +89,25 @@ func (x *deferredIndex) take(ref blob.Ref) *parsed {
 	return p
 }
 
-// due reports whether enough bodies wait to index them now; idle says
-// whether no delivery waits for its commit.
-func (x *deferredIndex) due(idle bool) bool {
+// over reports whether more than backlog bodies wait.
+func (x *deferredIndex) over(backlog int) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return x.n >= indexBacklog || x.bytes >= indexMemory || idle && x.n >= indexBatch
+	return x.n > backlog
+}
+
+// generation is the count of bodies noted so far.
+func (x *deferredIndex) generation() uint64 {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.gen
+}
+
+// indexed notes that n waiting bodies were indexed.
+func (x *deferredIndex) indexed(n int) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.n = max(x.n-n, 0)
 }
 
 // textSize is about how many bytes of text p holds for the index.
@@ -92,71 +120,142 @@ func (p *parsed) textSize() int {
 }
 
 // indexPending adds every body listed in blob_unindexed to the full-text
-// index, in write transactions of up to indexBatch*4 bodies. Search calls
-// it first; delivery calls it when enough bodies wait.
+// index, in write transactions of up to indexBatch bodies. Search calls it
+// first, so that it finds every delivered message.
 func (s *Store) indexPending(ctx context.Context) error {
 	var pending bool
 	if err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM blob_unindexed)`).Scan(&pending); err != nil {
 		return fmt.Errorf("store: index: %w", err)
 	}
-	if !pending {
-		return nil
-	}
-	s.index.mu.Lock()
-	s.index.n = 0
-	s.index.mu.Unlock()
-	for more := true; more; {
-		err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-			q := preparedTx{s.stmts, tx}
-			rows, err := q.QueryContext(ctx, `SELECT u.blob_id, b.ref, b.size FROM blob_unindexed u JOIN blobs b ON b.id = u.blob_id ORDER BY u.blob_id LIMIT ?`, indexBatch*4)
-			if err != nil {
-				return err
-			}
-			var todo []*incoming
-			var ids []int64
-			for rows.Next() {
-				var id int64
-				var ref string
-				in := &incoming{}
-				if err := rows.Scan(&id, &ref, &in.size); err != nil {
-					rows.Close()
-					return err
-				}
-				in.ref = blob.Ref(ref)
-				todo, ids = append(todo, in), append(ids, id)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			more = len(todo) == indexBatch*4
-			for i, in := range todo {
-				if in.p = s.index.take(in.ref); in.p == nil {
-					// Not kept in memory (or a restart since): parse
-					// the stored body again. Garbage collection does
-					// not delete it meanwhile: it runs under the same
-					// write lock and removes the blob_unindexed row too.
-					if err := s.parse(in); err != nil {
-						// It parsed at delivery; the file is damaged
-						// or gone. Leave it out of the index rather
-						// than fail every search from now on.
-						s.log.Error("store: cannot index a delivered message", "blob", in.ref, "err", err)
-					}
-				}
-				if in.p != nil {
-					if err := indexBlob(ctx, q, ids[i], in.p); err != nil {
-						return err
-					}
-				}
-				if _, err := q.ExecContext(ctx, `DELETE FROM blob_unindexed WHERE blob_id = ?`, ids[i]); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("store: index: %w", err)
+	for more := pending; more; {
+		var err error
+		if more, err = s.indexSome(ctx); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// indexSome adds up to indexBatch bodies listed in blob_unindexed to the
+// full-text index in one write transaction, and reports whether more may
+// wait. The blob_unindexed rows go in the same transaction as the index
+// rows: if it does not commit, the bodies are indexed again later.
+func (s *Store) indexSome(ctx context.Context) (more bool, err error) {
+	var done int
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		done = 0
+		q := preparedTx{s.stmts, tx}
+		rows, err := q.QueryContext(ctx, `SELECT u.blob_id, b.ref, b.size FROM blob_unindexed u JOIN blobs b ON b.id = u.blob_id ORDER BY u.blob_id LIMIT ?`, indexBatch)
+		if err != nil {
+			return err
+		}
+		var todo []*incoming
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			var ref string
+			in := &incoming{}
+			if err := rows.Scan(&id, &ref, &in.size); err != nil {
+				rows.Close()
+				return err
+			}
+			in.ref = blob.Ref(ref)
+			todo, ids = append(todo, in), append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		more = len(todo) == indexBatch
+		for i, in := range todo {
+			if in.p = s.index.take(in.ref); in.p == nil {
+				// Not kept in memory (or a restart since): parse
+				// the stored body again. Garbage collection does
+				// not delete it meanwhile: it runs under the same
+				// write lock and removes the blob_unindexed row too.
+				if err := s.parse(in); err != nil {
+					// It parsed at delivery; the file is damaged
+					// or gone. Leave it out of the index rather
+					// than fail every search from now on.
+					s.log.Error("store: cannot index a delivered message", "blob", in.ref, "err", err)
+				}
+			}
+			if in.p != nil {
+				if err := indexBlob(ctx, q, ids[i], in.p); err != nil {
+					return err
+				}
+			}
+			if _, err := q.ExecContext(ctx, `DELETE FROM blob_unindexed WHERE blob_id = ?`, ids[i]); err != nil {
+				return err
+			}
+		}
+		done = len(todo)
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: index: %w", err)
+	}
+	s.index.indexed(done)
+	return more, nil
+}
+
+// RunIndexer adds delivered bodies to the full-text index while mail is
+// quiet, until ctx ends: once no delivery has come for Options.IndexIdle
+// (or 15 times that has passed with mail trickling in), it indexes what waits, one batch at a time, and stops as soon as
+// deliveries queue again, so that indexing never delays an SMTP reply.
+// (Dovecot's FTS plugins likewise index lazily.) Without it, bodies wait
+// until a search needs them or the backlog passes Options.IndexBacklog.
+func (s *Store) RunIndexer(ctx context.Context) {
+	idle := time.NewTimer(0)
+	defer idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.index.wake:
+		}
+		// Wait for a quiet spell: no body noted for IndexIdle. A steady
+		// trickle of mail never leaves one, so wait no longer than
+		// indexMaxWait quiet spells: indexIdle still yields to every
+		// delivery that queues.
+		for gen, waits := ^uint64(0), 0; gen != s.index.generation() && waits < indexMaxWait; waits++ {
+			gen = s.index.generation()
+			idle.Reset(s.opts.IndexIdle)
+			select {
+			case <-ctx.Done():
+				return
+			case <-idle.C:
+			}
+		}
+		if err := s.indexIdle(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("store: indexing delivered messages", "err", err)
+		}
+	}
+}
+
+// indexIdle indexes waiting bodies batch by batch while no delivery is
+// queued, taking the group commit's turn for each batch. If deliveries
+// interrupt it, it wakes the indexer again to wait for the next quiet spell.
+func (s *Store) indexIdle(ctx context.Context) error {
+	g := s.group
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case g.turn <- struct{}{}:
+		}
+		if !g.idle() {
+			<-g.turn
+			select {
+			case s.index.wake <- struct{}{}:
+			default:
+			}
+			return nil
+		}
+		more, err := s.indexSome(ctx)
+		<-g.turn
+		if err != nil || !more {
+			return err
+		}
+	}
 }

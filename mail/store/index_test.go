@@ -1,10 +1,12 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 )
@@ -77,22 +79,95 @@ func TestDeferredIndex(t *testing.T) {
 	search(e.s, &imap.SearchCriteria{Body: []string{"buy now"}})
 }
 
-// TestDeferredIndexBatch checks that deliveries index the waiting bodies
-// themselves once a batch has gathered.
-func TestDeferredIndexBatch(t *testing.T) {
+// TestDeferredIndexBacklog checks that deliveries index the waiting
+// bodies themselves once more than Options.IndexBacklog wait, and not before.
+func TestDeferredIndexBacklog(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newEnv(t, func(o *Options) { o.IndexBacklog = 3 })
 	ctx := t.Context()
 	a := e.account(t, 1)
-	for i := range indexBatch + 1 {
-		if _, err := e.s.Deliver(ctx, []int64{a}, strings.NewReader(simple(fmt.Sprintf("note %d", i), "text"))); err != nil {
+	sent := 0
+	deliver := func(n int) {
+		t.Helper()
+		for range n {
+			sent++
+			if _, err := e.s.Deliver(ctx, []int64{a}, strings.NewReader(simple(fmt.Sprintf("note %d", sent), "text"))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	deliver(3)
+	if got := e.count(t, `SELECT count(*) FROM message_text`); got != 0 {
+		t.Errorf("%d bodies indexed at the backlog bound, want 0", got)
+	}
+	deliver(1)
+	if got := e.count(t, `SELECT count(*) FROM message_text`); got != 4 {
+		t.Errorf("%d bodies indexed past the backlog bound, want 4", got)
+	}
+	deliver(3)
+	if got := e.count(t, `SELECT count(*) FROM blob_unindexed`); got != 3 {
+		t.Errorf("%d bodies wait, want 3", got)
+	}
+}
+
+// TestRunIndexer checks that the background indexer indexes delivered
+// bodies once mail is quiet, and that it leaves the turn to a queued
+// delivery and tries again at the next quiet spell.
+func TestRunIndexer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *Options) { o.IndexIdle = time.Millisecond })
+	ctx := t.Context()
+	a := e.account(t, 1)
+
+	// A delivery waits in the queue: the indexer yields to it.
+	queued := &delivery{}
+	e.s.group.mu.Lock()
+	e.s.group.pending = append(e.s.group.pending, queued)
+	e.s.group.mu.Unlock()
+	<-e.s.index.wake // the wake-up New gives for bodies from before a restart
+	if err := e.s.indexIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-e.s.index.wake:
+	default:
+		t.Error("the indexer did not wake itself again after yielding to a delivery")
+	}
+	if !e.s.group.withdraw(queued) {
+		t.Fatal("the queued delivery was taken")
+	}
+
+	for i := range indexBatch + 5 {
+		if _, err := e.s.Deliver(ctx, []int64{a}, strings.NewReader(simple(fmt.Sprintf("minutes %d", i), "text"))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if got := e.count(t, `SELECT count(*) FROM message_text`); got != indexBatch {
-		t.Errorf("%d bodies indexed without a search, want %d", got, indexBatch)
+	if got := e.count(t, `SELECT count(*) FROM message_text`); got != 0 {
+		t.Fatalf("%d bodies indexed before the indexer ran, want 0", got)
 	}
-	if got := e.count(t, `SELECT count(*) FROM blob_unindexed`); got != 1 {
-		t.Errorf("%d bodies wait, want 1", got)
+	run, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { e.s.RunIndexer(run); close(done) }()
+	defer func() { stop(); <-done }()
+	for e.count(t, `SELECT count(*) FROM blob_unindexed`) != 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the indexer did not index the waiting bodies")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := e.count(t, `SELECT count(*) FROM message_text`); got != indexBatch+5 {
+		t.Errorf("%d bodies indexed, want %d", got, indexBatch+5)
+	}
+
+	// With the indexer running, a search still finds what was just
+	// delivered.
+	for i := range 20 {
+		if _, err := e.s.Deliver(ctx, []int64{a}, strings.NewReader(simple(fmt.Sprintf("late %d", i), "quorum reached"))); err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.s.Search(ctx, e.mailbox(t, a, "INBOX").ID, &imap.SearchCriteria{Body: []string{"quorum"}})
+		if err != nil || len(got) != i+1 {
+			t.Fatalf("after %d deliveries: Search = %v, %v; want %d messages", i+1, got, err, i+1)
+		}
 	}
 }

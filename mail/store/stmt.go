@@ -3,36 +3,23 @@ package store
 import (
 	"context"
 	"database/sql"
-	"sync"
+
+	"github.com/caucus-org/caucus/internal/db"
 )
 
-// stmtCache holds the statements of the delivery path, prepared once per
-// database connection instead of parsed at every delivery.
+// stmtCache hands out the statements of the delivery path, prepared once
+// (see [db.DB.Prepared]) instead of parsed at every delivery.
 type stmtCache struct {
-	db *sql.DB
-	mu sync.Mutex
-	m  map[string]*sql.Stmt
+	db *db.DB
 }
 
-func newStmtCache(db *sql.DB) *stmtCache {
-	return &stmtCache{db: db, m: map[string]*sql.Stmt{}}
+func newStmtCache(d *db.DB) *stmtCache {
+	return &stmtCache{db: d}
 }
 
-// get returns the prepared statement for query. Only constant query texts
-// may be passed: the cache never shrinks. The statements live as long as
-// the database; closing it closes them.
+// get returns the prepared statement for query, a constant text.
 func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if st, ok := c.m[query]; ok {
-		return st, nil
-	}
-	st, err := c.db.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	c.m[query] = st
-	return st, nil
+	return c.db.Prepared(ctx, query)
 }
 
 // preparedTx is a querier that runs each query of a transaction with the

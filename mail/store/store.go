@@ -52,7 +52,13 @@ func New(d *db.DB, blobs *blob.Store, log *slog.Logger, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, group: newGroup(), stmts: newStmtCache(d.DB), index: newDeferredIndex()}
+	if opts.IndexIdle <= 0 {
+		opts.IndexIdle = defaultIndexIdle
+	}
+	if opts.IndexBacklog <= 0 {
+		opts.IndexBacklog = defaultIndexBacklog
+	}
+	return &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, group: newGroup(), stmts: newStmtCache(d), index: newDeferredIndex()}
 }
 
 // now is the store's clock.
