@@ -393,16 +393,8 @@ func (s *Store) Move(ctx context.Context, a Actor, id, parentID int64, name stri
 		if src.anchor == 0 {
 			return fmt.Errorf("%w: a space root or a shared item cannot be moved", ErrForbidden)
 		}
-		dst, err := s.folder(ctx, tx, v, parentID)
+		dst, cid, err := s.destination(ctx, tx, v, id, parentID, name)
 		if err != nil {
-			return err
-		}
-		for _, r := range dst.chain {
-			if r.id == id {
-				return ErrLoop
-			}
-		}
-		if cid, _, err := childID(ctx, tx, parentID, name); err != nil {
 			return err
 		} else if cid == id {
 			return nil
@@ -454,6 +446,23 @@ func (s *Store) Rename(ctx context.Context, a Actor, id int64, name string) (Nod
 	return s.Move(ctx, a, id, n.ParentID, name)
 }
 
+// destination checks that node id may go into folder parentID, which v
+// may write and which is not inside id itself, and returns the folder and
+// the ID of the node already named name there (0: none).
+func (s *Store) destination(ctx context.Context, tx *sql.Tx, v *viewer, id, parentID int64, name string) (*access, int64, error) {
+	dst, err := s.folder(ctx, tx, v, parentID)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, r := range dst.chain {
+		if r.id == id {
+			return nil, 0, ErrLoop
+		}
+	}
+	cid, _, err := childID(ctx, tx, parentID, name)
+	return dst, cid, err
+}
+
 // Copy copies node id (a folder with everything in it) into folder parentID
 // under name. Copies share contents, but count against the quota.
 func (s *Store) Copy(ctx context.Context, a Actor, id, parentID int64, name string) (Node, error) {
@@ -469,16 +478,8 @@ func (s *Store) Copy(ctx context.Context, a Actor, id, parentID int64, name stri
 		if _, err := s.access(ctx, tx, v, id); err != nil {
 			return err
 		}
-		dst, err := s.folder(ctx, tx, v, parentID)
+		dst, cid, err := s.destination(ctx, tx, v, id, parentID, name)
 		if err != nil {
-			return err
-		}
-		for _, r := range dst.chain {
-			if r.id == id {
-				return ErrLoop
-			}
-		}
-		if cid, _, err := childID(ctx, tx, parentID, name); err != nil {
 			return err
 		} else if cid != 0 {
 			return ErrExists
