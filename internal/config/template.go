@@ -124,7 +124,8 @@ step_up_window = {{dur .Sessions.StepUpWindow}}
 [policy]
 # true: an account gets admin rights only with a security key or passkey
 # (WebAuthn), which phishing cannot steal; a code app (TOTP) is not enough.
-# false: a code app is enough for admins too.
+# false: a code app is enough for admins to sign in; every action in the
+# admin console still asks for a fresh passkey or security key.
 admins_need_webauthn = {{.Policy.AdminsNeedWebAuthn}}
 
 [log]
