@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -339,29 +338,15 @@ func (s *Store) dropBlobs(ctx context.Context, refs []string) {
 // (younger ones may belong to an upload about to commit). It returns how
 // many it deleted.
 func (s *Store) GC(ctx context.Context) (int, error) {
-	// The store's directory: Path is dir/ab/cd/<ref>.
-	dir := filepath.Dir(filepath.Dir(filepath.Dir(s.blobs.Path(blob.Ref(strings.Repeat("0", 64))))))
 	cutoff := time.Now().Add(-time.Hour)
 	var cand []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if d.Name() == "tmp" {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if _, err := blob.ParseRef(d.Name()); err != nil {
-			return nil
-		}
-		if fi, err := d.Info(); err == nil && fi.ModTime().Before(cutoff) {
-			cand = append(cand, d.Name())
+	err := s.blobs.Walk(func(ref blob.Ref, info fs.FileInfo) error {
+		if info.ModTime().Before(cutoff) {
+			cand = append(cand, string(ref))
 		}
 		return ctx.Err()
 	})
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err != nil {
 		return 0, err
 	}
 	var gone []string

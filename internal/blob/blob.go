@@ -3,10 +3,14 @@
 // refers to a blob lives in the database and is committed only after Put has
 // returned, because a blob is durable on disk before Put returns.
 //
-// A blob with reference ab12cd…(64 hex digits) lives at dir/ab/12/ab12cd….
-// Put writes into a temporary file under dir/tmp, fsyncs it, renames it into
-// place and fsyncs the directories, so a crash leaves either the whole blob
-// or nothing but a temporary file, which the next [Open] removes.
+// A blob with reference ab12cd…(64 hex digits) lives at dir/ab/ab12cd…: the
+// 256 fan-out directories are made, and made durable, when the store is
+// created, so storing a blob costs one file fsync and one directory fsync.
+// Stores created before this layout keep theirs, dir/ab/12/ab12cd… (the
+// file dir/layout says which). Put writes into a temporary file under
+// dir/tmp, fsyncs it, renames it into place and fsyncs the directory, so a
+// crash leaves either the whole blob or nothing but a temporary file, which
+// the next [Open] removes.
 //
 // The store does not count references: callers decide when a blob may be
 // deleted, and must make sure no Put of the same content races a Delete.
@@ -72,6 +76,9 @@ func validRef(s string) bool {
 // by several processes, except [Open] itself, which clears dir/tmp.
 type Store struct {
 	dir string
+	// nested is the older layout, dir/ab/cd/<ref>, of stores created
+	// before dir/layout existed.
+	nested bool
 	// next spreads Put's temporary files over tmpShards directories in
 	// dir/tmp: 50 concurrent Puts creating and renaming files in one
 	// directory spent more kernel time contending for its lock than
@@ -118,12 +125,16 @@ func (s *Store) createTemp() (*os.File, error) {
 // tmpShards is the number of directories in dir/tmp that Put writes in.
 const tmpShards = 16
 
-// Open opens the store in dir, creating dir and dir/tmp with mode 0700 if
-// missing. It removes everything in dir/tmp: those are leftovers of writes
-// that crashed. Only one process may use a store directory while it opens.
+// Open opens the store in dir, creating dir, dir/tmp and the fan-out
+// directories with mode 0700 if missing. It removes everything in dir/tmp:
+// those are leftovers of writes that crashed. Only one process may use a
+// store directory while it opens.
 func Open(dir string) (*Store, error) {
 	s := &Store{dir: dir}
 	if err := os.MkdirAll(s.tmpDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("blob: open: %w", err)
+	}
+	if err := s.layout(); err != nil {
 		return nil, fmt.Errorf("blob: open: %w", err)
 	}
 	entries, err := os.ReadDir(s.tmpDir())
@@ -140,13 +151,77 @@ func Open(dir string) (*Store, error) {
 
 func (s *Store) tmpDir() string { return filepath.Join(s.dir, "tmp") }
 
-// Path returns the file name of the blob ref, dir/ab/cd/<ref>, whether or not
-// it exists. It returns "" if ref is not well-formed.
+// layoutFile names the store's layout: "flat" (dir/ab/<ref>); a store
+// without it that holds blobs is "nested" (dir/ab/cd/<ref>).
+const layoutFile = "layout"
+
+// layout reads the store's layout, or sets up a new store: the 256 fan-out
+// directories, durable, then the layout file.
+func (s *Store) layout() error {
+	name := filepath.Join(s.dir, layoutFile)
+	data, err := os.ReadFile(name)
+	switch {
+	case err == nil && string(data) == "flat\n":
+	case err == nil && string(data) == "nested\n":
+		s.nested = true
+	case err == nil:
+		return fmt.Errorf("%s: unknown layout %q", name, data)
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	default:
+		entries, err := os.ReadDir(s.dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if e.IsDir() && e.Name() != "tmp" {
+				// Blobs from before the layout file: keep their layout.
+				s.nested = true
+				return fsutil.WriteFile(name, []byte("nested\n"), 0o600)
+			}
+		}
+		if err := s.fanOut(); err != nil {
+			return err
+		}
+		return fsutil.WriteFile(name, []byte("flat\n"), 0o600)
+	}
+	if s.nested {
+		return nil
+	}
+	return s.fanOut() // a restored store may lack the empty ones
+}
+
+// fanOut makes the 256 fan-out directories of a flat store that are
+// missing, makes them durable, and tells Put so: it then syncs only the
+// directory it renames into.
+func (s *Store) fanOut() error {
+	made := false
+	for i := range 256 {
+		d := filepath.Join(s.dir, fmt.Sprintf("%02x", i))
+		err := os.Mkdir(d, 0o700)
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		made = made || err == nil
+		s.durableDirs.Store(d, struct{}{})
+	}
+	if made {
+		return fsutil.SyncDir(s.dir)
+	}
+	return nil
+}
+
+// Path returns the file name of the blob ref, dir/ab/<ref> (or
+// dir/ab/cd/<ref> in an older store), whether or not it exists. It returns
+// "" if ref is not well-formed.
 func (s *Store) Path(ref Ref) string {
 	if !validRef(string(ref)) {
 		return ""
 	}
-	return filepath.Join(s.dir, string(ref[0:2]), string(ref[2:4]), string(ref))
+	if s.nested {
+		return filepath.Join(s.dir, string(ref[0:2]), string(ref[2:4]), string(ref))
+	}
+	return filepath.Join(s.dir, string(ref[0:2]), string(ref))
 }
 
 // path is Path for methods that return errors.
@@ -225,7 +300,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 
 	ref = Ref(hex.EncodeToString(h.Sum(nil)))
 	final := s.Path(ref)
-	cd := filepath.Dir(final)
+	cd := filepath.Dir(final) // dir/ab, or dir/ab/cd in a nested store
 	ab := filepath.Dir(cd)
 	_, durable := s.durableDirs.Load(cd)
 	if !durable {
@@ -256,9 +331,9 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 	}
 	// Make the new names durable, also in the dedup case: the earlier Put
 	// may have crashed between its rename and these syncs.
-	// Once ab and dir have been synced after cd existed, the path to cd
-	// is durable (directories are never removed) and cd alone needs it;
-	// once dir has been synced after ab existed, a new cd needs cd and ab.
+	// Once cd's parents have been synced after cd existed, the path to cd
+	// is durable (directories are never removed) and cd alone needs it
+	// (always so in a flat store, whose fan-out Open made durable).
 	dirs := []string{cd}
 	if !durable {
 		dirs = append(dirs, ab)
@@ -345,6 +420,40 @@ func (s *Store) Delete(ref Ref) error {
 	}
 	if err := fsutil.SyncDir(filepath.Dir(p)); err != nil {
 		return fmt.Errorf("blob: delete: %w", err)
+	}
+	return nil
+}
+
+// Walk calls fn for every blob in the store, in no particular order, with
+// the file's information (its modification time is when it was stored).
+// Files in dir/tmp and files whose names are no reference are passed over.
+// An error from fn stops the walk and is returned.
+func (s *Store) Walk(fn func(ref Ref, info fs.FileInfo) error) error {
+	err := filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p == s.tmpDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		ref := Ref(d.Name())
+		if !d.Type().IsRegular() || !validRef(string(ref)) {
+			return nil
+		}
+		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // deleted meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		return fn(ref, info)
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("blob: walk: %w", err)
 	}
 	return nil
 }

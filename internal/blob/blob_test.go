@@ -40,8 +40,7 @@ func files(t *testing.T, s *Store) []string {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() {
-			rel, _ := filepath.Rel(s.dir, p)
+		if rel, _ := filepath.Rel(s.dir, p); !d.IsDir() && rel != layoutFile {
 			out = append(out, rel)
 		}
 		return nil
@@ -52,8 +51,8 @@ func files(t *testing.T, s *Store) []string {
 	return out
 }
 
-// assertEmpty checks that a failed Put left nothing: no file anywhere and no
-// fan-out directory.
+// assertEmpty checks that a failed Put left nothing: no file anywhere but
+// the layout file, and no directory but tmp and the 256 fan-out ones.
 func assertEmpty(t *testing.T, s *Store) {
 	t.Helper()
 	if f := files(t, s); len(f) != 0 {
@@ -63,8 +62,11 @@ func assertEmpty(t *testing.T, s *Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(entries) != 256+2 {
+		t.Errorf("%d entries in the store directory, want tmp, layout and 256 fan-out directories", len(entries))
+	}
 	for _, e := range entries {
-		if e.Name() != "tmp" {
+		if _, err := hex.DecodeString(e.Name()); e.Name() != "tmp" && e.Name() != layoutFile && (err != nil || len(e.Name()) != 2) {
 			t.Errorf("unexpected entry %s in store directory", e.Name())
 		}
 	}
@@ -92,7 +94,7 @@ func TestRoundTrip(t *testing.T) {
 		if _, err := ParseRef(string(ref)); err != nil {
 			t.Errorf("Put returned unparsable ref: %v", err)
 		}
-		if p, want := s.Path(ref), filepath.Join(s.dir, string(ref[:2]), string(ref[2:4]), string(ref)); p != want {
+		if p, want := s.Path(ref), filepath.Join(s.dir, string(ref[:2]), string(ref)); p != want {
 			t.Errorf("Path = %s, want %s", p, want)
 		}
 
@@ -507,8 +509,11 @@ func FuzzParseRef(f *testing.F) {
 		if derr != nil || len(b) != sha256.Size || hex.EncodeToString(b) != s {
 			t.Fatalf("ParseRef(%q) accepted a string that is not lowercase hex SHA-256", s)
 		}
-		if p := (&Store{dir: "/d"}).Path(ref); p != filepath.Join("/d", s[:2], s[2:4], s) {
+		if p := (&Store{dir: "/d"}).Path(ref); p != filepath.Join("/d", s[:2], s) {
 			t.Fatalf("Path(%q) = %q", s, p)
+		}
+		if p := (&Store{dir: "/d", nested: true}).Path(ref); p != filepath.Join("/d", s[:2], s[2:4], s) {
+			t.Fatalf("nested Path(%q) = %q", s, p)
 		}
 	})
 }
@@ -549,5 +554,65 @@ func TestPutRemovedDir(t *testing.T) {
 	}
 	if ok, err := s.Has(ref); !ok || err != nil {
 		t.Errorf("Has = %v, %v; want the blob back", ok, err)
+	}
+}
+
+// TestLayout checks that a new store is flat, that a store holding blobs
+// in the older nested layout keeps it, and that an unknown layout is
+// refused.
+func TestLayout(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := filepath.Join(t.TempDir(), "blobs")
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _, err := s.Put(ctx, strings.NewReader("flat"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, string(ref[:2]), string(ref))); err != nil {
+		t.Fatalf("a new store's blob: %v", err)
+	}
+	if s2, err := Open(dir); err != nil || s2.nested {
+		t.Fatalf("reopened: nested %v, %v", s2 != nil && s2.nested, err)
+	}
+
+	// A store from before the layout file: dir/ab/cd/<ref>.
+	old := filepath.Join(t.TempDir(), "old")
+	sum := sha256.Sum256([]byte("nested"))
+	oldRef := hex.EncodeToString(sum[:])
+	if err := os.MkdirAll(filepath.Join(old, oldRef[:2], oldRef[2:4]), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(old, oldRef[:2], oldRef[2:4], oldRef), []byte("nested"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err := s.Open(Ref(oldRef)); err != nil {
+		t.Fatalf("the old blob: %v", err)
+	} else {
+		f.Close()
+	}
+	ref, _, err = s.Put(ctx, strings.NewReader("also nested"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(old, string(ref[:2]), string(ref[2:4]), string(ref))); err != nil {
+		t.Fatalf("a new blob in an old store: %v", err)
+	}
+	if data, err := os.ReadFile(filepath.Join(old, layoutFile)); err != nil || string(data) != "nested\n" {
+		t.Fatalf("layout file of the old store: %q, %v", data, err)
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, layoutFile), []byte("spiral\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir); err == nil {
+		t.Fatal("Open accepted an unknown layout")
 	}
 }

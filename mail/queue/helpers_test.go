@@ -469,19 +469,7 @@ func (e *env) advanceToNext() {
 func (e *env) blobFiles() int {
 	e.t.Helper()
 	n := 0
-	err := filepath.WalkDir(e.blobDir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && d.Name() == "tmp" {
-			return filepath.SkipDir
-		}
-		if !d.IsDir() {
-			n++
-		}
-		return nil
-	})
-	if err != nil {
+	if err := e.blobs.Walk(func(blob.Ref, fs.FileInfo) error { n++; return nil }); err != nil {
 		e.t.Fatal(err)
 	}
 	return n

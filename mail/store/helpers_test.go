@@ -84,19 +84,7 @@ func (e *env) takeChanges() []Change {
 func (e *env) blobFiles(t testing.TB) int {
 	t.Helper()
 	n := 0
-	err := filepath.WalkDir(e.blobDir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && d.Name() == "tmp" {
-			return filepath.SkipDir
-		}
-		if d.Type().IsRegular() {
-			n++
-		}
-		return nil
-	})
-	if err != nil {
+	if err := e.blobs.Walk(func(blob.Ref, fs.FileInfo) error { n++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return n
