@@ -8,8 +8,11 @@ package main
 //
 //	go test ./cmd/caucus -run '^$' -bench BenchmarkDAV -benchtime 1x
 //
-// CAUCUS_BENCH_MB sets the large file's size (default 1024), and
-// CAUCUS_BENCH_FILES the number of 10 KB files (default 10000). A
+// CAUCUS_BENCH_MB sets the large file's size (default 1024),
+// CAUCUS_BENCH_FILES the number of 10 KB files (default 10000), and
+// CAUCUS_BENCH_CURL extra curl arguments (e.g. --http1.1: curl speaks
+// HTTP/2 to caucus and rclone serve, which offer it, and HTTP/1.1 to
+// Apache, where mod_http2 is not loaded). A
 // sub-benchmark pattern picks servers and loads, e.g.
 // -bench 'BenchmarkDAVSmallFiles/(caucus|apache)/.*-curl'.
 //
@@ -243,7 +246,7 @@ func BenchmarkDAVLargeFile(b *testing.B) {
 // runCurl runs curl against tg with args, failing on any HTTP error.
 func runCurl(b *testing.B, curl string, tg davTarget, args ...string) {
 	b.Helper()
-	args = append([]string{"-sSf", "--cacert", tg.ca, "-u", tg.user + ":" + tg.pass}, args...)
+	args = append(append(strings.Fields(os.Getenv("CAUCUS_BENCH_CURL")), "-sSf", "--cacert", tg.ca, "-u", tg.user+":"+tg.pass), args...)
 	if out, err := exec.Command(curl, args...).CombinedOutput(); err != nil {
 		b.Fatal(err, string(out))
 	}
