@@ -77,9 +77,10 @@ type Store struct {
 	// directory spent more kernel time contending for its lock than
 	// writing (sys time halved with 16).
 	next atomic.Uint32
-	// durableDirs holds the dir/ab/cd directories whose own names this
-	// process has made durable (at most 65536), so that Put syncs only
-	// the directory it renames into, not its parents each time.
+	// durableDirs holds the dir/ab and dir/ab/cd directories whose own
+	// names this process has made durable (at most 256 + 65536), so that
+	// Put syncs only the directory it renames into, not its parents each
+	// time, and dir only until all of dir/ab are durable.
 	durableDirs sync.Map
 	// chunks holds Put's buffers of chunkSize bytes, as *[]byte.
 	chunks sync.Pool
@@ -198,9 +199,10 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 	cd := filepath.Dir(final)
 	ab := filepath.Dir(cd)
 	_, durable := s.durableDirs.Load(cd)
+	_, abDurable := s.durableDirs.Load(ab)
 	if !durable {
-		if err := os.MkdirAll(cd, 0o700); err != nil {
-			return "", 0, fmt.Errorf("blob: put: %w", err)
+		if abDurable, err = mkdirs(ab, cd, abDurable); err != nil {
+			return "", 0, err
 		}
 	}
 	if _, err := os.Lstat(final); err == nil {
@@ -209,11 +211,12 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", 0, fmt.Errorf("blob: put: %w", err)
 	} else if err := os.Rename(tmp, final); errors.Is(err, fs.ErrNotExist) && durable {
-		// cd was removed behind our back: make it again.
+		// cd (or ab) was removed behind our back: make it again.
 		s.durableDirs.Delete(cd)
-		durable = false
-		if err := os.MkdirAll(cd, 0o700); err != nil {
-			return "", 0, fmt.Errorf("blob: put: %w", err)
+		s.durableDirs.Delete(ab)
+		durable, abDurable = false, false
+		if _, err := mkdirs(ab, cd, false); err != nil {
+			return "", 0, err
 		}
 		if err := os.Rename(tmp, final); err != nil {
 			return "", 0, fmt.Errorf("blob: put: %w", err)
@@ -226,10 +229,15 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 	// Make the new names durable, also in the dedup case: the earlier Put
 	// may have crashed between its rename and these syncs.
 	// Once ab and dir have been synced after cd existed, the path to cd
-	// is durable (directories are never removed) and cd alone needs it.
+	// is durable (directories are never removed) and cd alone needs it;
+	// once dir has been synced after ab existed, a new cd needs only cd
+	// and ab.
 	dirs := []string{cd, ab, s.dir}
-	if durable {
+	switch {
+	case durable:
 		dirs = dirs[:1]
+	case abDurable:
+		dirs = dirs[:2]
 	}
 	for _, d := range dirs {
 		if err := fsutil.SyncDir(d); err != nil {
@@ -238,8 +246,26 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 	}
 	if !durable {
 		s.durableDirs.Store(cd, struct{}{})
+		s.durableDirs.Store(ab, struct{}{})
 	}
 	return ref, n, nil
+}
+
+// mkdirs makes the fan-out directories ab and ab/cd if missing. It
+// returns abDurable, or false if it had to make ab (removed behind the
+// store's back: directories are never removed), whose name then needs a
+// sync of the store directory again.
+func mkdirs(ab, cd string, abDurable bool) (bool, error) {
+	for _, d := range []string{ab, cd} {
+		err := os.Mkdir(d, 0o700)
+		switch {
+		case err == nil && d == ab:
+			abDurable = false
+		case err != nil && !errors.Is(err, fs.ErrExist):
+			return false, fmt.Errorf("blob: put: %w", err)
+		}
+	}
+	return abDurable, nil
 }
 
 // copy reads r into f and h until EOF and returns the bytes read, failing

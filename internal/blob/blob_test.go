@@ -551,6 +551,16 @@ func TestPutRemovedDir(t *testing.T) {
 	if ok, err := s.Has(ref); !ok || err != nil {
 		t.Errorf("Has = %v, %v; want the blob back", ok, err)
 	}
+	// The same with dir/ab gone.
+	if err := os.RemoveAll(filepath.Dir(filepath.Dir(s.Path(ref)))); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Put(t.Context(), strings.NewReader("first"), 0); err != nil {
+		t.Fatalf("Put after its directory's parent was removed: %v", err)
+	}
+	if ok, err := s.Has(ref); !ok || err != nil {
+		t.Errorf("Has = %v, %v; want the blob back", ok, err)
+	}
 }
 
 // TestChunkEdges stores contents around the sizes where Put switches from
