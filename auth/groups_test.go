@@ -52,3 +52,40 @@ func TestCreateRenameGroup(t *testing.T) {
 		}
 	}
 }
+
+func TestAccountGroups(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestService(t)
+	ctx := t.Context()
+	anna, _ := invite(t, s, "anna@example.org", RoleMember)
+	ben, _ := invite(t, s, "ben@example.org", RoleMember)
+	for _, g := range []string{"press", "board", "campaign"} {
+		if err := s.CreateGroup(ctx, testAdmin, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range []struct {
+		group string
+		id    int64
+	}{{"press", anna}, {"board", anna}, {"board", ben}, {"campaign", ben}} {
+		if err := s.AddToGroup(ctx, testAdmin, m.group, m.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := s.Groups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int64{}
+	for _, g := range all {
+		ids[g.Name] = g.ID
+	}
+	got, err := s.AccountGroups(ctx, anna)
+	want := []Group{{ID: ids["board"], Name: "board"}, {ID: ids["press"], Name: "press"}}
+	if err != nil || !slices.EqualFunc(got, want, func(a, b Group) bool { return a.ID == b.ID && a.Name == b.Name && a.Members == nil }) {
+		t.Errorf("AccountGroups(anna) = %+v, %v; want %+v", got, err, want)
+	}
+	if got, err := s.AccountGroups(ctx, 9999); err != nil || len(got) != 0 {
+		t.Errorf("AccountGroups of no account = %+v, %v; want none", got, err)
+	}
+}

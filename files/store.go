@@ -180,23 +180,16 @@ func (s *Store) viewer(ctx context.Context, a Actor) (*viewer, error) {
 	if a.ID == 0 {
 		return nil, ErrForbidden
 	}
-	names, err := s.auth.GroupsOf(ctx, a.ID)
+	// Every store call builds a viewer: one indexed query, not a read of
+	// every group's members.
+	gs, err := s.auth.AccountGroups(ctx, a.ID)
 	if err != nil {
 		return nil, fmt.Errorf("files: groups of %d: %w", a.ID, err)
 	}
-	v := &viewer{Actor: a, groups: map[int64]string{}, byName: map[string]int64{}}
-	if len(names) == 0 {
-		return v, nil
-	}
-	all, err := s.auth.Groups(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("files: groups: %w", err)
-	}
-	for _, g := range all {
-		if slices.Contains(names, g.Name) {
-			v.groups[g.ID] = g.Name
-			v.byName[g.Name] = g.ID
-		}
+	v := &viewer{Actor: a, groups: make(map[int64]string, len(gs)), byName: make(map[string]int64, len(gs))}
+	for _, g := range gs {
+		v.groups[g.ID] = g.Name
+		v.byName[g.Name] = g.ID
 	}
 	return v, nil
 }

@@ -1,6 +1,9 @@
 package dav_test
 
 import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,32 +16,92 @@ import (
 	"github.com/caucus-org/caucus/files/filestest"
 )
 
+// benchServer serves alice's files over WebDAV in process, over HTTPS if
+// tls (the client then speaks HTTP/1.1, as most WebDAV clients do), and
+// returns a client, the server's URL and alice's credentials.
+func benchServer(b *testing.B, tls bool) (c *http.Client, url, login, secret string, e *filestest.Env, a files.Actor) {
+	e = filestest.New(b, files.Options{})
+	u, a := e.Person(b, "alice@example.org")
+	secret = e.AppPassword(b, u, "bench", auth.ScopeFiles)
+	mux := http.NewServeMux()
+	dav.New(e.Store, e.Auth, nil, nil).Register(mux)
+	var srv *httptest.Server
+	if tls {
+		srv = httptest.NewTLSServer(mux)
+	} else {
+		srv = httptest.NewServer(mux)
+	}
+	b.Cleanup(srv.Close)
+	return srv.Client(), srv.URL, u.Account.Login, secret, e, a
+}
+
+func benchDo(b *testing.B, c *http.Client, method, url, login, secret string, body io.Reader, want int) {
+	req, _ := http.NewRequest(method, url, body)
+	req.SetBasicAuth(login, secret)
+	resp, err := c.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		b.Fatal(resp.Status)
+	}
+}
+
 // BenchmarkGet fetches one small file over WebDAV (HTTP, in process): the
 // per-request cost of sign-in, revocation registration, path resolution
 // and serving.
 func BenchmarkGet(b *testing.B) {
-	e := filestest.New(b, files.Options{})
-	u, a := e.Person(b, "alice@example.org")
-	secret := e.AppPassword(b, u, "bench", auth.ScopeFiles)
+	c, url, login, secret, e, a := benchServer(b, false)
 	home, _ := e.Store.Stat(b.Context(), a, "/Home")
 	if _, err := e.Store.Put(b.Context(), a, home.ID, "f.txt", strings.NewReader(strings.Repeat("x", 10<<10)), 10<<10); err != nil {
 		b.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	dav.New(e.Store, e.Auth, nil, nil).Register(mux)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
 	for b.Loop() {
-		req, _ := http.NewRequest("GET", srv.URL+"/dav/Home/f.txt", nil)
-		req.SetBasicAuth(u.Account.Login, secret)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			b.Fatal(resp.Status)
-		}
+		benchDo(b, c, "GET", url+"/dav/Home/f.txt", login, secret, nil, 200)
+	}
+}
+
+// BenchmarkPut stores 10 KB files one after another over WebDAV (HTTP, in
+// process), in a folder of a folder: sign-in, path resolution, the blob's
+// fsyncs and the commit.
+func BenchmarkPut(b *testing.B) {
+	c, url, login, secret, _, _ := benchServer(b, false)
+	benchDo(b, c, "MKCOL", url+"/dav/Home/a", login, secret, nil, 201)
+	benchDo(b, c, "MKCOL", url+"/dav/Home/a/b", login, secret, nil, 201)
+	buf := make([]byte, 10<<10)
+	rand.Read(buf)
+	for i := 0; b.Loop(); i++ {
+		buf[0], buf[1], buf[2] = byte(i), byte(i>>8), byte(i>>16)
+		benchDo(b, c, "PUT", fmt.Sprintf("%s/dav/Home/a/b/f%d", url, i), login, secret, bytes.NewReader(buf), 201)
+	}
+}
+
+const largeSize = 64 << 20
+
+// BenchmarkGetLarge downloads a 64 MiB file over HTTPS (HTTP/1.1).
+func BenchmarkGetLarge(b *testing.B) {
+	c, url, login, secret, e, a := benchServer(b, true)
+	home, _ := e.Store.Stat(b.Context(), a, "/Home")
+	if _, err := e.Store.Put(b.Context(), a, home.ID, "big", io.LimitReader(rand.Reader, largeSize), largeSize); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(largeSize)
+	for b.Loop() {
+		benchDo(b, c, "GET", url+"/dav/Home/big", login, secret, nil, 200)
+	}
+}
+
+// BenchmarkPutLarge uploads a 64 MiB file over HTTPS (HTTP/1.1), each
+// time with other content, so that nothing is deduplicated.
+func BenchmarkPutLarge(b *testing.B) {
+	c, url, login, secret, _, _ := benchServer(b, true)
+	content := make([]byte, largeSize)
+	rand.Read(content)
+	b.SetBytes(largeSize)
+	for i := 0; b.Loop(); i++ {
+		content[0], content[1] = byte(i), byte(i>>8)
+		benchDo(b, c, "PUT", url+"/dav/Home/big", login, secret, bytes.NewReader(content), 201)
 	}
 }

@@ -1,11 +1,16 @@
 package dav_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -277,4 +282,49 @@ func TestDAVQuota(t *testing.T) {
 	c.expect(http.StatusInsufficientStorage, "PUT", "/dav/Home/big", io.MultiReader(strings.NewReader(strings.Repeat("x", 2000))))
 	c.expect(http.StatusNotFound, "GET", "/dav/Home/big", nil)
 	c.expect(http.StatusCreated, "PUT", "/dav/Home/small", strings.NewReader(strings.Repeat("x", 1000)))
+
+	// An announced overrun is refused before the body is asked for: the
+	// answer is 507, not 100 Continue.
+	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	auth := base64.StdEncoding.EncodeToString([]byte(c.login + ":" + c.secret))
+	fmt.Fprintf(conn, "PUT /dav/Home/huge HTTP/1.1\r\nHost: x\r\nAuthorization: Basic %s\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n", auth)
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 507 ") {
+		t.Fatalf("PUT over quota with Expect: 100-continue: %q, %v; want 507 at once", line, err)
+	}
+}
+
+// TestDAVLargeFile puts a file of several of the store's chunks and gets
+// it back whole and in a range, with the ETag the PUT answered.
+func TestDAVLargeFile(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, files.Options{})
+	c, _, _ := e.client(t, "alice@example.org")
+	content := make([]byte, 3<<20+7)
+	rand.Read(content)
+	resp := c.do("PUT", "/dav/Home/big.bin", bytes.NewReader(content))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("ETag") == "" {
+		t.Fatalf("PUT = %s, ETag %q; want 201 and an ETag", resp.Status, resp.Header.Get("ETag"))
+	}
+	etag := resp.Header.Get("ETag")
+	if got := c.expect(http.StatusOK, "GET", "/dav/Home/big.bin", nil); got != string(content) {
+		t.Fatalf("GET returned %d bytes, not the %d put", len(got), len(content))
+	}
+	if got := c.expect(http.StatusPartialContent, "GET", "/dav/Home/big.bin", nil, "Range", "bytes=1000000-2999999"); got != string(content[1000000:3000000]) {
+		t.Fatalf("GET of a range returned %d bytes, not the 2000000 asked for", len(got))
+	}
+	resp = c.do("HEAD", "/dav/Home/big.bin", nil)
+	resp.Body.Close()
+	if resp.Header.Get("ETag") != etag || resp.ContentLength != int64(len(content)) {
+		t.Fatalf("HEAD: ETag %q, length %d; want %q, %d", resp.Header.Get("ETag"), resp.ContentLength, etag, len(content))
+	}
+	// A PUT onto a folder is refused before its body is stored.
+	c.expect(http.StatusCreated, "MKCOL", "/dav/Home/Folder", nil)
+	c.expect(http.StatusMethodNotAllowed, "PUT", "/dav/Home/Folder", bytes.NewReader(content))
 }

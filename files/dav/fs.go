@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"strings"
 	"sync"
 	"time"
 
@@ -108,19 +109,8 @@ func (f *fileSystem) OpenFile(ctx context.Context, name string, flag int, perm o
 	if !parent.Dir {
 		return nil, f.osErr("open", name, files.ErrNotFound)
 	}
-	if n, err := f.store.Stat(ctx, f.actor, name); err == nil && n.Dir {
-		return nil, f.osErr("open", name, files.ErrIsDir)
-	}
-	w := &writer{fs: f, ctx: ctx, name: name, done: make(chan struct{})}
-	var pr *io.PipeReader
-	pr, w.pw = io.Pipe()
-	size := f.st.size
-	go func() {
-		defer close(w.done)
-		w.node, w.err = f.store.Put(ctx, f.actor, parent.ID, base, pr, size)
-		pr.CloseWithError(w.err)
-	}()
-	return w, nil
+	// Put refuses a name that is a folder (ErrIsDir) before it reads.
+	return &writer{fs: f, ctx: ctx, name: name, parentID: parent.ID, base: base, size: f.st.size}, nil
 }
 
 func (f *fileSystem) RemoveAll(ctx context.Context, name string) error {
@@ -309,22 +299,58 @@ func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	return []webdav.Propstat{{Status: status, Props: names}}, nil
 }
 
-// writer streams a PUT (or a COPY's destination) into the store through a
-// pipe; the file is committed by Close, and only if the whole body arrived.
+// writer stores a PUT's body (or a COPY's source) as a file. x/net/webdav
+// fills it with io.Copy, which calls ReadFrom: the store then reads the
+// body itself, in the request's goroutine, and commits the file only once
+// the body has ended whole. Write, for any other caller, streams through a
+// pipe into a Put running aside; Close commits that, or an empty file if
+// nothing was written (LOCK of an unmapped URL).
 type writer struct {
-	fs   *fileSystem
-	ctx  context.Context
-	name string
-	pw   *io.PipeWriter
-	done chan struct{}
-	node files.Node
-	err  error
-	n    int64
+	fs       *fileSystem
+	ctx      context.Context
+	name     string
+	parentID int64
+	base     string
+	size     int64 // announced, -1 if unknown
+	started  bool  // by ReadFrom or Write
+	done     chan struct{}
+	pw       *io.PipeWriter // Write's pipe
+	node     files.Node
+	err      error
+}
+
+func (w *writer) put(r io.Reader) {
+	w.node, w.err = w.fs.store.Put(w.ctx, w.fs.actor, w.parentID, w.base, r, w.size)
+}
+
+func (w *writer) ReadFrom(r io.Reader) (int64, error) {
+	if w.started {
+		return 0, w.fs.osErr("write", w.name, files.ErrForbidden)
+	}
+	w.started = true
+	w.put(r)
+	if w.err != nil {
+		return 0, w.fs.osErr("write", w.name, w.err)
+	}
+	return w.node.Size, nil
 }
 
 func (w *writer) Write(p []byte) (int, error) {
+	if !w.started {
+		w.started = true
+		var pr *io.PipeReader
+		pr, w.pw = io.Pipe()
+		w.done = make(chan struct{})
+		go func() {
+			defer close(w.done)
+			w.put(pr)
+			pr.CloseWithError(w.err)
+		}()
+	}
+	if w.pw == nil {
+		return 0, w.fs.osErr("write", w.name, files.ErrForbidden)
+	}
 	n, err := w.pw.Write(p)
-	w.n += int64(n)
 	if err != nil {
 		return n, w.fs.osErr("write", w.name, err)
 	}
@@ -332,15 +358,22 @@ func (w *writer) Write(p []byte) (int, error) {
 }
 
 func (w *writer) Close() error {
-	w.fs.st.mu.Lock()
-	bodyErr := w.fs.st.bodyErr
-	w.fs.st.mu.Unlock()
-	if bodyErr != nil {
-		w.pw.CloseWithError(bodyErr)
-	} else {
-		w.pw.Close()
+	switch {
+	case !w.started:
+		w.started = true
+		w.put(strings.NewReader(""))
+	case w.pw != nil:
+		w.fs.st.mu.Lock()
+		bodyErr := w.fs.st.bodyErr
+		w.fs.st.mu.Unlock()
+		if bodyErr != nil {
+			w.pw.CloseWithError(bodyErr)
+		} else {
+			w.pw.Close()
+		}
+		<-w.done
+		w.pw = nil
 	}
-	<-w.done
 	if w.err != nil {
 		return w.fs.osErr("close", w.name, w.err)
 	}
@@ -357,20 +390,33 @@ func (w *writer) Stat() (os.FileInfo, error) { return &pending{w}, nil }
 
 type pending struct{ w *writer }
 
-func (p *pending) Name() string       { _, b := split(p.w.name); return b }
-func (p *pending) Size() int64        { return p.w.n }
-func (p *pending) Mode() fs.FileMode  { return 0o644 }
-func (p *pending) ModTime() time.Time { return p.w.node.ModTime }
-func (p *pending) IsDir() bool        { return false }
-func (p *pending) Sys() any           { return nil }
+// committed returns the outcome of the writer's Put once it has returned.
+func (w *writer) committed() (n files.Node, ok bool, err error) {
+	if !w.started || w.pw != nil {
+		return files.Node{}, false, nil
+	}
+	return w.node, true, w.err
+}
+
+func (p *pending) Name() string { return p.w.base }
+func (p *pending) Size() int64 {
+	n, _, _ := p.w.committed()
+	return n.Size
+}
+func (p *pending) Mode() fs.FileMode { return 0o644 }
+func (p *pending) ModTime() time.Time {
+	n, _, _ := p.w.committed()
+	return n.ModTime
+}
+func (p *pending) IsDir() bool { return false }
+func (p *pending) Sys() any    { return nil }
 func (p *pending) ETag(ctx context.Context) (string, error) {
-	select {
-	case <-p.w.done:
-	default:
+	n, ok, err := p.w.committed()
+	switch {
+	case !ok:
 		return "", webdav.ErrNotImplemented
+	case err != nil:
+		return "", err
 	}
-	if p.w.err != nil {
-		return "", p.w.err
-	}
-	return `"` + p.w.node.ETag + `"`, nil
+	return `"` + n.ETag + `"`, nil
 }

@@ -22,6 +22,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"math"
@@ -88,6 +89,8 @@ type Store struct {
 	// names this process has made durable (at most 256+65536), so that
 	// Put syncs only the directories whose entries it changed.
 	durableDirs sync.Map
+	// chunks holds Put's buffers of chunkSize bytes, as *[]byte.
+	chunks sync.Pool
 }
 
 // mkdirs makes the fan-out directory cd (dir/ab/cd) and its parent ab if
@@ -131,6 +134,7 @@ const tmpShards = 16
 // store directory while it opens.
 func Open(dir string) (*Store, error) {
 	s := &Store{dir: dir}
+	s.chunks.New = func() any { b := make([]byte, chunkSize); return &b }
 	if err := os.MkdirAll(s.tmpDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("blob: open: %w", err)
 	}
@@ -234,14 +238,24 @@ func (s *Store) path(ref Ref) (string, error) {
 	return p, nil
 }
 
-// bufSize is the size of the chunks Put copies, checking ctx between them.
-const bufSize = 64 << 10
+// Put copies in chunks, checking ctx before every Read. Content that fits
+// in firstChunk bytes (a mail message, a small file) is hashed and written
+// at once. Anything larger streams in chunks of chunkSize bytes, hashed
+// and written by a second goroutine while the next chunk is read, so that
+// reading the network and writing the disk overlap; every writebackSize
+// bytes the kernel is asked to start writing them out, so that the fsync
+// at the end finds little left to do.
+const (
+	firstChunk    = 64 << 10
+	chunkSize     = 1 << 20
+	writebackSize = 8 << 20
+)
 
 // Put stores the content read from r and returns its reference and size.
 // It streams: memory use does not depend on the size of the blob. If r yields
 // more than limit bytes (limit <= 0: no limit), Put stops reading and returns
-// [ErrTooLarge]. Put checks ctx between chunks of 64 KiB; a Read that blocks
-// is not interrupted, so network readers need their own deadline. The blob is
+// [ErrTooLarge]. Put checks ctx before every Read; a Read that blocks is not
+// interrupted, so network readers need their own deadline. The blob is
 // durable when Put returns nil; on error nothing is left behind. Storing
 // content that is already present succeeds and keeps one copy.
 func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n int64, err error) {
@@ -263,28 +277,8 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 		r = io.LimitReader(r, limit+1)
 	}
 	h := sha256.New()
-	w := io.MultiWriter(f, h)
-	buf := make([]byte, bufSize)
-	for {
-		if err := ctx.Err(); err != nil {
-			return "", 0, fmt.Errorf("blob: put: %w", context.Cause(ctx))
-		}
-		m, rerr := r.Read(buf)
-		if m > 0 {
-			n += int64(m)
-			if limit > 0 && n > limit {
-				return "", 0, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
-			}
-			if _, err := w.Write(buf[:m]); err != nil {
-				return "", 0, fmt.Errorf("blob: put: %w", err)
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return "", 0, fmt.Errorf("blob: put: reading: %w", rerr)
-		}
+	if n, err = s.copy(ctx, f, h, r, limit); err != nil {
+		return "", 0, err
 	}
 	// A last check, so a cancellation during the final Read is honoured.
 	if err := ctx.Err(); err != nil {
@@ -351,6 +345,110 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 		s.durableDirs.Store(ab, struct{}{})
 	}
 	return ref, n, nil
+}
+
+// copy reads r into f and h until EOF and returns the bytes read, failing
+// with [ErrTooLarge] past limit (when limit > 0).
+func (s *Store) copy(ctx context.Context, f *os.File, h hash.Hash, r io.Reader, limit int64) (int64, error) {
+	var n int64
+	read := func(ctx context.Context, buf []byte) (int, error) {
+		m, err := fill(ctx, r, buf)
+		n += int64(m)
+		if limit > 0 && n > limit {
+			return 0, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+		}
+		return m, err
+	}
+	write := func(b []byte) error {
+		h.Write(b)
+		if _, err := f.Write(b); err != nil {
+			return fmt.Errorf("blob: put: %w", err)
+		}
+		return nil
+	}
+
+	first := make([]byte, firstChunk)
+	m, rerr := read(ctx, first)
+	if rerr != nil && rerr != io.EOF {
+		return 0, rerr
+	}
+	if err := write(first[:m]); err != nil {
+		return 0, err
+	}
+	if rerr == io.EOF {
+		return n, nil
+	}
+
+	// Larger: two chunks circulate between this goroutine, which fills
+	// one, and the writer, which hashes and writes the other.
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	full := make(chan []byte, 2)
+	free := make(chan []byte, 2)
+	werr := make(chan error, 1)
+	go func() {
+		var err error
+		var written, hinted int64
+		for b := range full {
+			if err == nil {
+				if err = write(b); err != nil {
+					cancel(err) // stop the reading too
+				}
+				written += int64(len(b))
+				if written-hinted >= writebackSize {
+					startWriteback(f, hinted, written-hinted)
+					hinted = written
+				}
+			}
+			free <- b
+		}
+		werr <- err
+	}()
+	for range 2 {
+		free <- *s.chunks.Get().(*[]byte)
+	}
+	for rerr == nil {
+		buf := <-free
+		m, rerr = read(wctx, buf[:cap(buf)])
+		if m > 0 && (rerr == nil || rerr == io.EOF) {
+			full <- buf[:m]
+		} else {
+			free <- buf
+		}
+	}
+	close(full)
+	err := <-werr
+	for range 2 {
+		b := <-free
+		s.chunks.Put(&b)
+	}
+	switch {
+	case err != nil:
+		return 0, err
+	case rerr != io.EOF:
+		return 0, rerr
+	}
+	return n, nil
+}
+
+// fill reads from r until buf is full, checking ctx before each Read. It
+// returns io.EOF, with the bytes read before, when r ends.
+func fill(ctx context.Context, r io.Reader, buf []byte) (int, error) {
+	m := 0
+	for m < len(buf) {
+		if err := ctx.Err(); err != nil {
+			return m, fmt.Errorf("blob: put: %w", context.Cause(ctx))
+		}
+		k, err := r.Read(buf[m:])
+		m += k
+		if err == io.EOF {
+			return m, io.EOF
+		}
+		if err != nil {
+			return m, fmt.Errorf("blob: put: reading: %w", err)
+		}
+	}
+	return m, nil
 }
 
 // Open opens the blob ref for reading. If it does not exist the error

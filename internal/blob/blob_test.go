@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 )
 
 func open(t testing.TB) *Store {
@@ -555,6 +556,48 @@ func TestPutRemovedDir(t *testing.T) {
 	if ok, err := s.Has(ref); !ok || err != nil {
 		t.Errorf("Has = %v, %v; want the blob back", ok, err)
 	}
+}
+
+// TestChunkEdges stores contents around the sizes where Put switches from
+// writing at once to streaming in chunks, read in pieces of odd sizes.
+func TestChunkEdges(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	for _, size := range []int64{firstChunk - 1, firstChunk, firstChunk + 1, firstChunk + chunkSize, 3*chunkSize + 12345} {
+		content := readAll(t, io.LimitReader(newGen(), size))
+		for name, r := range map[string]io.Reader{
+			"whole": bytes.NewReader(content),
+			"half":  iotest.HalfReader(bytes.NewReader(content)),
+			"eof":   iotest.DataErrReader(bytes.NewReader(content)),
+		} {
+			ref, n, err := s.Put(t.Context(), r, size)
+			if err != nil || ref != sum(content) || n != size {
+				t.Errorf("size %d, %s reads: Put = %s, %d, %v; want %s, %d", size, name, ref, n, err, sum(content), size)
+			}
+			f, err := s.Open(ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := readAll(t, f); !bytes.Equal(got, content) {
+				t.Errorf("size %d, %s reads: stored content differs", size, name)
+			}
+			f.Close()
+		}
+		if _, _, err := s.Put(t.Context(), bytes.NewReader(content), size-1); !errors.Is(err, ErrTooLarge) {
+			t.Errorf("size %d, limit one less: Put error %v, want ErrTooLarge", size, err)
+		}
+	}
+}
+
+// TestReadErrorStreaming fails the reader after several chunks.
+func TestReadErrorStreaming(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	_, _, err := s.Put(t.Context(), io.MultiReader(io.LimitReader(newGen(), 3*chunkSize+5), errReader{}), 0)
+	if err == nil || !strings.Contains(err.Error(), "connection reset") {
+		t.Fatalf("Put error %v, want the reader's", err)
+	}
+	assertEmpty(t, s)
 }
 
 // TestLayout checks that a new store is flat, that a store holding blobs
