@@ -240,15 +240,19 @@ func (s *Store) path(ref Ref) (string, error) {
 
 // Put copies in chunks, checking ctx before every Read. Content that fits
 // in firstChunk bytes (a mail message, a small file) is hashed and written
-// at once. Anything larger streams in chunks of chunkSize bytes, hashed
-// and written by a second goroutine while the next chunk is read, so that
-// reading the network and writing the disk overlap; every writebackSize
+// at once. Anything larger streams in chunks of chunkSize bytes: the
+// calling goroutine reads and hashes a chunk while a second one writes the
+// previous one, so that reading the network, hashing (SHA-256 costs about
+// as much CPU as the write) and writing the disk overlap; every writebackSize
 // bytes the kernel is asked to start writing them out, so that the fsync
 // at the end finds little left to do.
 const (
 	firstChunk    = 64 << 10
 	chunkSize     = 1 << 20
 	writebackSize = 8 << 20
+	// chunksInFlight chunks circulate: one being read and hashed, one
+	// being written, one waiting between the two.
+	chunksInFlight = 3
 )
 
 // Put stores the content read from r and returns its reference and size.
@@ -360,7 +364,6 @@ func (s *Store) copy(ctx context.Context, f *os.File, h hash.Hash, r io.Reader, 
 		return m, err
 	}
 	write := func(b []byte) error {
-		h.Write(b)
 		if _, err := f.Write(b); err != nil {
 			return fmt.Errorf("blob: put: %w", err)
 		}
@@ -372,6 +375,7 @@ func (s *Store) copy(ctx context.Context, f *os.File, h hash.Hash, r io.Reader, 
 	if rerr != nil && rerr != io.EOF {
 		return 0, rerr
 	}
+	h.Write(first[:m])
 	if err := write(first[:m]); err != nil {
 		return 0, err
 	}
@@ -379,12 +383,12 @@ func (s *Store) copy(ctx context.Context, f *os.File, h hash.Hash, r io.Reader, 
 		return n, nil
 	}
 
-	// Larger: two chunks circulate between this goroutine, which fills
-	// one, and the writer, which hashes and writes the other.
+	// Larger: chunks circulate between this goroutine, which fills and
+	// hashes one, and the writer, which writes the others.
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	full := make(chan []byte, 2)
-	free := make(chan []byte, 2)
+	full := make(chan []byte, chunksInFlight)
+	free := make(chan []byte, chunksInFlight)
 	werr := make(chan error, 1)
 	go func() {
 		var err error
@@ -404,13 +408,14 @@ func (s *Store) copy(ctx context.Context, f *os.File, h hash.Hash, r io.Reader, 
 		}
 		werr <- err
 	}()
-	for range 2 {
+	for range chunksInFlight {
 		free <- *s.chunks.Get().(*[]byte)
 	}
 	for rerr == nil {
 		buf := <-free
 		m, rerr = read(wctx, buf[:cap(buf)])
 		if m > 0 && (rerr == nil || rerr == io.EOF) {
+			h.Write(buf[:m])
 			full <- buf[:m]
 		} else {
 			free <- buf
@@ -418,7 +423,7 @@ func (s *Store) copy(ctx context.Context, f *os.File, h hash.Hash, r io.Reader, 
 	}
 	close(full)
 	err := <-werr
-	for range 2 {
+	for range chunksInFlight {
 		b := <-free
 		s.chunks.Put(&b)
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,9 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // wantHeaders is every header Secure must set, with its exact value.
@@ -313,5 +317,64 @@ func TestJSON(t *testing.T) {
 	JSON(rec, http.StatusOK, func() {})
 	if rec.Code != 500 || !json.Valid(rec.Body.Bytes()) {
 		t.Fatalf("unencodable value: %d %q", rec.Code, rec.Body)
+	}
+}
+
+// TestNewServerHTTP2Settings reads the SETTINGS a client is sent over real
+// TLS with ALPN h2: the upload window and frame size that let a WebDAV PUT
+// over HTTP/2 keep up, and no more than that.
+func TestNewServerHTTP2Settings(t *testing.T) {
+	t.Parallel()
+	ts := httptest.NewUnstartedServer(http.NotFoundHandler())
+	ts.Config = NewServer(http.NotFoundHandler(), nil)
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	defer ts.Close()
+
+	conn, err := tls.Dial("tcp", ts.Listener.Addr().String(), &tls.Config{
+		RootCAs: ts.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs, NextProtos: []string{"h2"}, ServerName: "example.com",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if p := conn.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("ALPN %q, want h2", p)
+	}
+	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(conn, conn)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[http2.SettingID]uint32{}
+	connWindow := uint32(65535) // RFC 9113's initial connection window
+	for settings := false; !settings || connWindow == 65535; {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("reading the server's first frames: %v", err)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				f.ForeachSetting(func(s http2.Setting) error { got[s.ID] = s.Val; return nil })
+				settings = true
+			}
+		case *http2.WindowUpdateFrame:
+			if f.StreamID == 0 {
+				connWindow += f.Increment
+			}
+		}
+	}
+	if got[http2.SettingInitialWindowSize] != MaxHTTP2Window {
+		t.Errorf("stream window %d, want %d", got[http2.SettingInitialWindowSize], MaxHTTP2Window)
+	}
+	if connWindow != MaxHTTP2Window {
+		t.Errorf("connection window %d, want %d", connWindow, MaxHTTP2Window)
+	}
+	if got[http2.SettingMaxFrameSize] != MaxHTTP2Frame {
+		t.Errorf("max frame size %d, want %d", got[http2.SettingMaxFrameSize], MaxHTTP2Frame)
 	}
 }
