@@ -161,7 +161,7 @@ func NewServer(h http.Handler, log *slog.Logger) *http.Server {
 			MaxReceiveBufferPerConnection: MaxHTTP2Window,
 			MaxReceiveBufferPerStream:     MaxHTTP2Window,
 		},
-		ErrorLog:          slog.NewLogLogger(lh, slog.LevelWarn),
+		ErrorLog: slog.NewLogLogger(lh, slog.LevelWarn),
 	}
 }
 
