@@ -122,6 +122,8 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 	now func() time.Time
+
+	catchUp time.Duration // [CatchUpDelay]; shorter in tests
 }
 
 // New returns a service backing up cfg.DataDir, whose database d is. A nil
@@ -147,7 +149,7 @@ func New(d *db.DB, cfg Config, log *slog.Logger, now func() time.Time) (*Service
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{db: d, cfg: cfg, log: log, now: now}, nil
+	return &Service{db: d, cfg: cfg, log: log, now: now, catchUp: CatchUpDelay}, nil
 }
 
 // Result describes one backup.

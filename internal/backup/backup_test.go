@@ -2,6 +2,7 @@ package backup_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"database/sql"
 	"errors"
@@ -443,5 +444,50 @@ func TestBackupBusy(t *testing.T) {
 	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	if _, err := svc.Backup(t.Context()); err != nil {
 		t.Errorf("Backup after the other ended: %v", err)
+	}
+}
+
+// TestRunCatchesUp: a server started after its backup time, with no backup
+// since, makes one shortly after start; one with today's backup does not.
+func TestRunCatchesUp(t *testing.T) {
+	t.Parallel()
+	clk := testtool.NewClock(time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC))
+	src := openNode(t, filepath.Join(t.TempDir(), "data"), clk)
+	svc, err := backup.New(src.db, backup.Config{DataDir: src.dir, Dest: filepath.Join(t.TempDir(), "dest"), Recipients: []age.Recipient{newIdentity(t).Recipient()}}, nil, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backup.SetCatchUp(svc, 10*time.Millisecond)
+	// run runs the schedule (next slot 03:30, 17.5 hours away) until done
+	// says to stop, checking every 10 ms.
+	run := func(done func() bool) {
+		ctx, cancel := context.WithCancel(t.Context())
+		ended := make(chan struct{})
+		go func() { svc.Run(ctx, 3*time.Hour+30*time.Minute); close(ended) }()
+		for !done() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		<-ended
+	}
+	last := func() time.Time {
+		at, _, err := svc.LastSuccess(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	run(func() bool { return !last().IsZero() || time.Now().After(deadline) })
+	first := last()
+	if first.IsZero() {
+		t.Fatal("no catch-up backup within 20 s of start")
+	}
+
+	clk.Advance(time.Hour)
+	deadline = time.Now().Add(300 * time.Millisecond) // 30 times the catch-up delay
+	run(func() bool { return time.Now().After(deadline) })
+	if again := last(); !again.Equal(first) {
+		t.Errorf("a second backup on the same day: at %v (first %v)", again, first)
 	}
 }

@@ -33,29 +33,56 @@ func next(now time.Time, offset time.Duration) time.Time {
 	return t
 }
 
+// missed reports whether the last scheduled time at or before now (at
+// offset after midnight) passed without a backup: the newest success, last,
+// is older (the zero time: there never was one).
+func missed(now, last time.Time, offset time.Duration) bool {
+	prev := next(now.AddDate(0, 0, -1), offset)
+	return last.Before(prev)
+}
+
+// CatchUpDelay is how long after start [Service.Run] waits before making a
+// backup the schedule missed (the machine was off, the server stopped):
+// long enough that start-up is not slowed by it.
+const CatchUpDelay = time.Minute
+
 // Run makes a backup every day at offset from local midnight (see
-// [ParseTimeOfDay]) and then prunes to cfg.Keep, until ctx ends. A failed
-// backup is logged and tried again the next day; [Service.LastSuccess]
-// shows the admin how old the last good one is.
+// [ParseTimeOfDay]) and then prunes to cfg.Keep, until ctx ends. A backup
+// the schedule missed while the server was not running is made
+// [CatchUpDelay] after start. A failed backup is logged and tried again the
+// next day; [Service.LastSuccess] shows the admin how old the last good one
+// is.
 func (s *Service) Run(ctx context.Context, offset time.Duration) {
+	wait := next(s.now(), offset).Sub(s.now())
+	if last, _, err := s.LastSuccess(ctx); err != nil {
+		s.log.Error("backup: reading the last backup", "err", err)
+	} else if missed(s.now(), last, offset) {
+		s.log.Info("backup: the scheduled backup was missed; making it now", "last", last, "in", s.catchUp)
+		wait = min(wait, s.catchUp)
+	}
 	for {
-		at := next(s.now(), offset)
-		timer := time.NewTimer(at.Sub(s.now()))
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return
 		case <-timer.C:
 		}
-		if _, err := s.Backup(ctx); err != nil {
-			s.log.Error("backup: scheduled backup failed", "err", err)
-			continue
-		}
-		if n, err := Prune(s.cfg.Dest, s.cfg.Keep); err != nil {
-			s.log.Error("backup: pruning old backups failed", "err", err)
-		} else if n > 0 {
-			s.log.Info("backup: pruned objects of old backups", "objects", n)
-		}
+		s.scheduled(ctx)
+		wait = next(s.now(), offset).Sub(s.now())
+	}
+}
+
+// scheduled makes one scheduled backup and prunes, logging what fails.
+func (s *Service) scheduled(ctx context.Context) {
+	if _, err := s.Backup(ctx); err != nil {
+		s.log.Error("backup: scheduled backup failed", "err", err)
+		return
+	}
+	if n, err := Prune(s.cfg.Dest, s.cfg.Keep); err != nil {
+		s.log.Error("backup: pruning old backups failed", "err", err)
+	} else if n > 0 {
+		s.log.Info("backup: pruned objects of old backups", "objects", n)
 	}
 }
 

@@ -30,3 +30,25 @@ func TestNext(t *testing.T) {
 		}
 	}
 }
+
+func TestMissed(t *testing.T) {
+	t.Parallel()
+	at := 3*time.Hour + 30*time.Minute
+	day := func(d, h, m int) time.Time { return time.Date(2026, 11, d, h, m, 0, 0, time.UTC) }
+	for _, c := range []struct {
+		now, last time.Time
+		want      bool
+	}{
+		{day(24, 18, 0), time.Time{}, true},     // never backed up
+		{day(24, 18, 0), day(24, 3, 31), false}, // today's ran
+		{day(24, 18, 0), day(23, 3, 31), true},  // server was down at 03:30 today
+		{day(24, 3, 0), day(23, 3, 31), false},  // today's is still to come
+		{day(24, 3, 30), day(23, 3, 31), true},  // due this minute
+		{day(26, 12, 0), day(23, 3, 31), true},  // off for days
+		{day(24, 18, 0), day(24, 3, 29), true},  // the last one finished before the slot
+	} {
+		if got := missed(c.now, c.last, at); got != c.want {
+			t.Errorf("missed(now %v, last %v) = %v, want %v", c.now, c.last, got, c.want)
+		}
+	}
+}
