@@ -45,10 +45,10 @@ import (
 
 // Limits.
 const (
-	MaxXMLBody  = 1 << 20          // PROPFIND, PROPPATCH and LOCK bodies
-	MaxBody     = 1 << 40          // any body, a PUT's included
-	IdleTimeout = 60 * time.Second // longest wait for one read or write of a body
-	Prefix      = "/dav"           // where the handler is mounted
+	MaxXMLBody  = 1 << 20    // PROPFIND, PROPPATCH and LOCK bodies
+	MaxBody     = 1 << 40    // any body, a PUT's included
+	IdleTimeout = web.IOIdle // longest wait for one read or write of a body
+	Prefix      = "/dav"     // where the handler is mounted
 )
 
 // Handler serves WebDAV. Build it with New.
@@ -133,22 +133,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.SetWriteDeadline(past)
 	})
 	defer stop()
+	dl := web.NewDeadlines(w, ctx)
 
 	st := &reqState{size: -1}
 	switch r.Method {
 	case http.MethodPut:
 		st.size = r.ContentLength
-		r.Body = &body{r: r.Body, rc: rc, st: st, ctx: ctx}
+		r.Body = &body{r: r.Body, d: dl, st: st}
 	case http.MethodGet, http.MethodHead, http.MethodPost:
 		// Contents are never rendered in caucus's origin (see files/web).
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Disposition", "attachment")
 		w.Header().Set("Content-Security-Policy", "sandbox; default-src 'none'")
-		rc.SetWriteDeadline(time.Now().Add(IdleTimeout))
+		dl.Writing()
 	default:
 		r.Body = http.MaxBytesReader(w, r.Body, MaxXMLBody)
-		rc.SetReadDeadline(time.Now().Add(IdleTimeout))
-		rc.SetWriteDeadline(time.Now().Add(IdleTimeout))
+		dl.Reading()
+		dl.Writing()
 	}
 	if r.Method == "PROPFIND" {
 		if d := r.Header.Get("Depth"); d == "" || strings.EqualFold(d, "infinity") {
@@ -200,27 +201,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		},
 	}
-	dh.ServeHTTP(&statusWriter{ResponseWriter: w, st: st, rc: rc, ctx: ctx}, r.WithContext(ctx))
+	dh.ServeHTTP(&statusWriter{ResponseWriter: w, st: st, d: dl}, r.WithContext(ctx))
 }
 
 // body is a PUT body: each read gets an idle deadline, and a failed read
 // is remembered so that the partial file is never committed.
 type body struct {
-	r    io.ReadCloser
-	rc   *http.ResponseController
-	st   *reqState
-	ctx  context.Context
-	last time.Time // of the last extension
+	r  io.ReadCloser
+	d  *web.Deadlines
+	st *reqState
 }
 
 func (b *body) Read(p []byte) (int, error) {
-	if now := time.Now(); now.Sub(b.last) >= time.Second {
-		b.last = now
-		b.rc.SetReadDeadline(now.Add(IdleTimeout))
-	}
-	if b.ctx.Err() != nil { // revoked meanwhile: undo
-		b.rc.SetReadDeadline(time.Unix(1, 0))
-	}
+	b.d.Reading()
 	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF {
 		b.st.mu.Lock()
@@ -239,26 +232,12 @@ func (b *body) Close() error { return b.r.Close() }
 type statusWriter struct {
 	http.ResponseWriter
 	st   *reqState
-	rc   *http.ResponseController
-	ctx  context.Context
+	d    *web.Deadlines
 	done bool
-	last time.Time // of the last extension
-}
-
-func (w *statusWriter) extend() {
-	now := time.Now()
-	if now.Sub(w.last) < time.Second {
-		return
-	}
-	w.last = now
-	w.rc.SetWriteDeadline(now.Add(IdleTimeout))
-	if w.ctx.Err() != nil { // revoked meanwhile: undo
-		w.rc.SetWriteDeadline(time.Unix(1, 0))
-	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	w.extend()
+	w.d.Writing()
 	if !w.done && code >= 400 {
 		if c := statusOf(w.st.lastErr()); c != 0 {
 			code = c
@@ -270,7 +249,7 @@ func (w *statusWriter) WriteHeader(code int) {
 
 func (w *statusWriter) Write(p []byte) (int, error) {
 	w.done = true
-	w.extend()
+	w.d.Writing()
 	return w.ResponseWriter.Write(p)
 }
 

@@ -119,7 +119,7 @@ func uploadStatus(err error) (int, string) {
 func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 	sess, _ := login.SessionFrom(r.Context())
 	a := actor(r, sess)
-	r.Body = readCloser{slidingReader{r: r.Body, rc: http.NewResponseController(w)}, r.Body}
+	iweb.SlideReads(iweb.NewDeadlines(w, r.Context()), r)
 	dir, err := h.pathNode(r)
 	if err == nil && !dir.Dir {
 		err = files.ErrNotDir
@@ -166,10 +166,4 @@ func (h *Handler) uploadDone(w http.ResponseWriter, r *http.Request, n int, next
 		return
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
-}
-
-// readCloser pairs a reader with the closer of the body it reads.
-type readCloser struct {
-	io.Reader
-	io.Closer
 }

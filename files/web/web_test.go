@@ -728,7 +728,7 @@ func TestLinkLifetimeBound(t *testing.T) {
 // TestSlowUpload: an upload that takes longer than the server's
 // ReadTimeout (which bounds a whole request) still succeeds, because the
 // upload moves the read deadline forward with every read; a stalled one is
-// still cut off after ioIdle.
+// still cut off after iweb.IOIdle.
 func TestSlowUpload(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, files.Options{})
