@@ -126,6 +126,8 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 		"GET /admin/audit":                                  h.auditPage,
 		"GET /admin/audit.csv":                              h.auditCSV,
 		"POST /admin/incident":                              h.action(h.incident),
+		"GET /admin/exports":                                h.exportsPage,
+		"POST /admin/exports/{name}":                        h.action(h.downloadExport),
 	}
 }
 
@@ -148,6 +150,7 @@ type page struct {
 	CSVText   string        // the file, carried to the commit
 	Dash      *dashboard
 	DNS       []DNSCheck
+	Exports   []exportRow
 	Plan      *OffboardPlan
 	Offboard  offboardForm
 	Others    []auth.Account // successor choices

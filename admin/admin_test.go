@@ -39,6 +39,8 @@ type console struct {
 	files *recFiles
 	h     *Handler
 	keys  map[int64]*authtest.Key // admins' software security keys
+
+	exports string // the mbox export directory (with mail)
 }
 
 // admin enrols an admin with TOTP and a security key, and proves the key in
@@ -82,7 +84,8 @@ func newConsoleMail(t *testing.T, withMail bool) *console {
 		c.store = store.New(env.DB, blobs, log, store.Options{Now: env.Clock.Now})
 		dir := route.New(env.DB, env.Auth, []string{"example.org"}, env.Clock.Now)
 		deps.Mail, deps.Route = c.store, dir
-		deps.MailOffboard = offboard.New(offboard.Config{ExportDir: filepath.Join(t.TempDir(), "exports"), Now: env.Clock.Now},
+		c.exports = filepath.Join(t.TempDir(), "exports")
+		deps.MailOffboard = offboard.New(offboard.Config{ExportDir: c.exports, Now: env.Clock.Now},
 			offboard.Deps{DB: env.DB, Store: c.store, Auth: env.Auth, Dir: dir, Log: log})
 	}
 	c.ops = NewOps(deps)

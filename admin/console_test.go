@@ -8,6 +8,8 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -430,6 +432,53 @@ func TestConsoleDashboard(t *testing.T) {
 	for _, want := range []string{"0 waiting", "(10 days)", "renew now", "The web certificate ends in 10 days", "totp", "0.0 MB", "Last backup: <span class=\"warn\">none yet"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("dashboard lacks %q", want)
+		}
+	}
+}
+
+// TestConsoleExports: the admin sees the mbox exports and downloads one
+// after a fresh security key proof; the download is in the audit log and a
+// name outside the export directory is not found.
+func TestConsoleExports(t *testing.T) {
+	t.Parallel()
+	c := newConsoleMail(t, true)
+	admin := c.admin(t, "boss@example.org")
+	if code, _, body := c.do(t, admin, "GET", "/admin/exports", nil); code != http.StatusOK || !strings.Contains(body, "No exports yet") {
+		t.Fatalf("empty exports page: %d\n%s", code, body)
+	}
+	const name = "alice@example.org-20261124T033000Z.mbox"
+	mbox := "From MAILER-DAEMON Tue Nov 24 03:30:00 2026\r\nSubject: minutes\r\n\r\nthe minutes\r\n"
+	if err := os.MkdirAll(c.exports, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.exports, name), []byte(mbox), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(filepath.Dir(c.exports), "other.mbox"), []byte("not an export"), 0o600)
+	code, _, body := c.do(t, admin, "GET", "/admin/exports", nil)
+	if code != http.StatusOK || !strings.Contains(body, name) || !strings.Contains(body, `action="/admin/exports/`+name+`"`) {
+		t.Fatalf("exports page: %d\n%s", code, body)
+	}
+
+	c.env.Clock.Advance(6 * time.Minute) // the security key proof is stale
+	if code, loc, _ := c.do(t, admin, "POST", "/admin/exports/"+name, url.Values{"csrf": {c.csrf(t, admin)}}); code != http.StatusSeeOther || !strings.HasPrefix(loc, "/reauth") {
+		t.Fatalf("download with a stale proof: %d %q, want a redirect to /reauth", code, loc)
+	}
+	c.stepUp(t, admin)
+	if code, _, _ := c.do(t, admin, "POST", "/admin/exports/"+name, url.Values{}); code != http.StatusForbidden {
+		t.Errorf("download without CSRF token: %d, want 403", code)
+	}
+	code, _, body = c.do(t, admin, "POST", "/admin/exports/"+name, url.Values{"csrf": {c.csrf(t, admin)}})
+	if code != http.StatusOK || body != mbox {
+		t.Fatalf("download: %d %q", code, body)
+	}
+	recs, err := c.env.Audit.List(t.Context(), audit.Filter{Kind: "mail.export.download"})
+	if err != nil || len(recs) != 1 || recs[0].Actor != "boss@example.org" || recs[0].Subject != "alice@example.org" {
+		t.Errorf("audit of the download: %+v, %v", recs, err)
+	}
+	for _, bad := range []string{"..%2Fother.mbox", "missing.mbox", ".mbox"} {
+		if code, _, _ := c.do(t, admin, "POST", "/admin/exports/"+bad, url.Values{"csrf": {c.csrf(t, admin)}}); code != http.StatusNotFound {
+			t.Errorf("download of %q: %d, want 404", bad, code)
 		}
 	}
 }

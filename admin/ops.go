@@ -7,16 +7,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/caucus-org/caucus/files"
-
 	"log/slog"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/mail/offboard"
 	"github.com/caucus-org/caucus/mail/route"
 )
 
@@ -115,6 +116,8 @@ type MailOffboard interface {
 	AutoReply(ctx context.Context, actor string, accountID int64, subject, text string, until time.Time) error
 	Retain(ctx context.Context, actor string, accountID int64, until time.Time, export bool) error
 	GrantSuccessor(ctx context.Context, actor string, accountID, successorID int64) (folder string, copied int, err error)
+	Exports() ([]offboard.Export, error)
+	OpenExport(ctx context.Context, actor, name string) (*os.File, offboard.Export, error)
 }
 
 // OpsDeps are the parts the plain functions work with. Auth is required;

@@ -38,8 +38,10 @@ type Pages struct {
 }
 
 // Parse parses every file matching glob in fsys as a page in the layout.
+// A file whose name starts with "_" is no page but a partial: the
+// templates it defines are available to every page.
 func Parse(fsys fs.FS, glob string) (*Pages, error) {
-	layout, err := template.ParseFS(layoutFS, "layout.html")
+	base, err := template.ParseFS(layoutFS, "layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("ui: layout: %w", err)
 	}
@@ -47,9 +49,17 @@ func Parse(fsys fs.FS, glob string) (*Pages, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ui: %w", err)
 	}
-	p := &Pages{m: map[string]*template.Template{}}
+	pages := names[:0:0]
 	for _, n := range names {
-		t, err := template.Must(layout.Clone()).ParseFS(fsys, n)
+		if !strings.HasPrefix(path.Base(n), "_") {
+			pages = append(pages, n)
+		} else if base, err = base.ParseFS(fsys, n); err != nil {
+			return nil, fmt.Errorf("ui: partial %s: %w", n, err)
+		}
+	}
+	p := &Pages{m: map[string]*template.Template{}}
+	for _, n := range pages {
+		t, err := template.Must(base.Clone()).ParseFS(fsys, n)
 		if err != nil {
 			return nil, fmt.Errorf("ui: template %s: %w", n, err)
 		}

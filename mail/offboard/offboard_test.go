@@ -1,8 +1,10 @@
 package offboard
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -162,6 +164,34 @@ func TestRetentionLifecycle(t *testing.T) {
 	if got := strings.Join(e.kinds(t, "alice@example-party.org"), " "); got != "mail.retention/ok mail.successor/ok mail.successor/ok mail.retention.end/ok mail.autoreply/ok" &&
 		got != "mail.retention/ok mail.successor/ok mail.successor/ok mail.autoreply/ok mail.retention.end/ok" {
 		t.Errorf("audit: %s", got)
+	}
+
+	// The admin lists the export and downloads it; the download is audited.
+	os.WriteFile(filepath.Join(e.exports, ".export-123"), []byte("half"), 0o600) // one being written
+	list, err := e.svc.Exports()
+	if err != nil || len(list) != 1 || list[0].Name != filepath.Base(files[0]) || list[0].Size != int64(len(mbox)) {
+		t.Fatalf("Exports: %+v, %v", list, err)
+	}
+	f, ex, err := e.svc.OpenExport(ctx, "admin@example-party.org", list[0].Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(f)
+	f.Close()
+	if !bytes.Equal(got, mbox) || ex.Size != int64(len(mbox)) {
+		t.Errorf("OpenExport read %d bytes (%d stated), want %d", len(got), ex.Size, len(mbox))
+	}
+	if kinds := e.kinds(t, "alice@example-party.org"); kinds[len(kinds)-1] != "mail.export.download/ok" {
+		t.Errorf("download not audited: %v", kinds)
+	}
+	os.WriteFile(filepath.Join(filepath.Dir(e.exports), "secret.mbox"), []byte("x"), 0o600)
+	for _, name := range []string{"", ".mbox", ".export-123", "../secret.mbox", "sub/x.mbox", "missing.mbox", filepath.Join(e.exports, list[0].Name)} {
+		if f, _, err := e.svc.OpenExport(ctx, "admin@example-party.org", name); !errors.Is(err, ErrNoExport) {
+			if f != nil {
+				f.Close()
+			}
+			t.Errorf("OpenExport(%q): %v, want ErrNoExport", name, err)
+		}
 	}
 }
 
