@@ -156,11 +156,17 @@ func (e *testEnv) member(t testing.TB, login string) *member {
 // inbox returns the messages in an account's INBOX.
 func (e *testEnv) inbox(t *testing.T, accountID int64) []string {
 	t.Helper()
+	return e.mailbox(t, accountID, "INBOX")
+}
+
+// mailbox returns the messages in the account's mailbox name, oldest first.
+func (e *testEnv) mailbox(t *testing.T, accountID int64, name string) []string {
+	t.Helper()
 	ctx := t.Context()
 	if err := e.store.EnsureAccount(ctx, accountID); err != nil {
 		t.Fatal(err)
 	}
-	mb, err := e.store.Mailbox(ctx, accountID, "INBOX")
+	mb, err := e.store.Mailbox(ctx, accountID, name)
 	if err != nil {
 		t.Fatal(err)
 	}

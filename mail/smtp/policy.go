@@ -13,7 +13,8 @@ import (
 
 // Checks is the MX's inbound policy, on mail/msgauth: SPF, DKIM and DMARC
 // results go into an Authentication-Results header (RFC 8601); DMARC
-// failures of a p=reject domain are refused (RFC 7489 6.6); mail that
+// failures of a p=reject domain are refused and those of a p=quarantine
+// domain filed as junk (RFC 7489 6.6); mail that
 // impersonates a member or a party domain is tagged "[External]" with a
 // warning header.
 type Checks struct {
@@ -44,7 +45,7 @@ func (c Checks) Check(ctx context.Context, in InboundMessage) (InboundVerdict, e
 	header = msgauth.TagMessage(header, v)
 	msg := make([]byte, 0, len(res.AuthResults)+len(header)+len(in.Message)-end)
 	msg = append(append(append(msg, res.AuthResults...), header...), in.Message[end:]...)
-	return InboundVerdict{Message: msg}, nil
+	return InboundVerdict{Message: msg, Junk: res.DMARC == "fail" && res.DMARCPolicy == "quarantine"}, nil
 }
 
 // headerEnd is the offset just past the empty line ending the header (the

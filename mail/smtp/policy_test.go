@@ -10,7 +10,8 @@ import (
 )
 
 // TestInboundPolicy runs the MX with the real checks against a fake DNS:
-// DMARC p=reject failures are refused, impersonation of a member is tagged,
+// DMARC p=reject failures are refused, p=quarantine ones filed in Junk,
+// impersonation of a member is tagged,
 // and every stored message carries Authentication-Results.
 func TestInboundPolicy(t *testing.T) {
 	t.Parallel()
@@ -19,6 +20,8 @@ func TestInboundPolicy(t *testing.T) {
 		"bank.example":        {"v=spf1 ip4:192.0.2.1 -all"},
 		"_dmarc.bank.example": {"v=DMARC1; p=reject"},
 		"gmail.example":       {"v=spf1 ip4:127.0.0.0/8 -all"},
+		"shop.example":        {"v=spf1 ip4:192.0.2.1 -all"},
+		"_dmarc.shop.example": {"v=DMARC1; p=quarantine"},
 	}}
 	e.srv.deps.Inbound = Checks{Checker: msgauth.NewChecker(mock, "mx.example-party.org", nil), Dir: e.dir, Hostname: "mx.example-party.org"}
 	leader := e.auth.User(t, "leader@example-party.org", auth.RoleMember)
@@ -31,6 +34,14 @@ func TestInboundPolicy(t *testing.T) {
 	// Forged mail from a p=reject domain: refused with 550.
 	if err := send(c, "ceo@bank.example", []string{"anna@example-party.org"}, msg("CEO <ceo@bank.example>", "anna@example-party.org", "wire transfer")); code(err) != 550 {
 		t.Errorf("DMARC reject: %v, want 550", err)
+	}
+	// Forged mail from a p=quarantine domain: accepted into Junk.
+	c.Reset()
+	if err := send(c, "news@shop.example", []string{"anna@example-party.org"}, msg("Shop <news@shop.example>", "anna@example-party.org", "your order")); err != nil {
+		t.Errorf("DMARC quarantine: %v, want accepted", err)
+	}
+	if junk := e.mailbox(t, anna.Account.ID, "Junk"); len(junk) != 1 || !strings.Contains(junk[0], "dmarc=fail") {
+		t.Errorf("Junk holds %d messages, want the quarantined one with dmarc=fail: %q", len(junk), junk)
 	}
 	// The leader's name from an outside address: stored, tagged.
 	c.Reset()

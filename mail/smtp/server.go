@@ -97,6 +97,7 @@ type InboundMessage struct {
 type InboundVerdict struct {
 	Reject  string // non-empty: refuse with 550 5.7.1 and this text (e.g. DMARC p=reject)
 	Message []byte // the message to store: with Authentication-Results and any warning or [External] tag
+	Junk    bool   // file it in the recipients' Junk mailbox (e.g. DMARC p=quarantine), not INBOX
 }
 
 // Signer DKIM-signs outgoing mail of the party's domains.

@@ -97,13 +97,13 @@ func sanitizeHeader(s string) string {
 	}, s)
 }
 
-// deliverLocal stores a message in every local recipient's INBOX, durably,
-// before the client hears 250.
-func (ss *session) deliverLocal(msg []byte) error {
+// deliverLocal stores a message in every local recipient's mailbox
+// (INBOX, or Junk), durably, before the client hears 250.
+func (ss *session) deliverLocal(msg []byte, mailbox string) error {
 	if len(ss.local) == 0 {
 		return nil
 	}
-	if _, err := ss.srv.deps.Store.Deliver(ss.ctx, ss.local, bytes.NewReader(msg)); err != nil {
+	if _, err := ss.srv.deps.Store.DeliverTo(ss.ctx, ss.local, mailbox, bytes.NewReader(msg)); err != nil {
 		switch {
 		case errors.Is(err, store.ErrQuota):
 			return smtpErr(452, gosmtp.EnhancedCode{4, 2, 2}, "A recipient's mailbox is full; try again later")
@@ -186,6 +186,7 @@ func (ms *mxSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	mailbox := "INBOX"
 	if ms.srv.deps.Inbound != nil {
 		v, err := ms.srv.deps.Inbound.Check(ms.ctx, InboundMessage{RemoteIP: ms.remote, Helo: ms.helo, MailFrom: ms.from, Message: msg})
 		if err != nil {
@@ -197,13 +198,16 @@ func (ms *mxSession) Data(r io.Reader) error {
 			return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, v.Reject)
 		}
 		msg = v.Message
+		if v.Junk {
+			mailbox = store.Junk
+		}
 	}
 	forAddr := ""
 	if len(ms.rcpts) == 1 {
 		forAddr = ms.rcpts[0]
 	}
 	msg = append([]byte(ms.received("ESMTP", ms.helo, forAddr)), msg...)
-	if err := ms.deliverLocal(msg); err != nil {
+	if err := ms.deliverLocal(msg, mailbox); err != nil {
 		return err
 	}
 	// Forwarded copies keep the original sender (no SRS yet).
@@ -211,7 +215,9 @@ func (ms *mxSession) Data(r io.Reader) error {
 		return err
 	}
 	ms.srv.deps.Metrics.Accepted(metrics.ViaMX)
-	ms.autoReply(msg)
+	if mailbox != store.Junk { // RFC 3834 2: suspicious mail gets no answer
+		ms.autoReply(msg)
+	}
 	return nil
 }
 
@@ -375,7 +381,7 @@ func (ss *subSession) Data(r io.Reader) error {
 			return errTempFailure
 		}
 	}
-	if err := ss.deliverLocal(msg); err != nil {
+	if err := ss.deliverLocal(msg, "INBOX"); err != nil {
 		return err
 	}
 	if err := ss.enqueue(ss.from, msg); err != nil {

@@ -15,10 +15,11 @@ const maxGroup = 64
 
 // delivery is one call of [Store.Deliver] waiting for its commit.
 type delivery struct {
-	ctx   context.Context // the caller's, for the origin of its changes
-	accts []int64
-	in    *incoming
-	date  time.Time
+	ctx     context.Context // the caller's, for the origin of its changes
+	accts   []int64
+	mailbox string // INBOX or Junk
+	in      *incoming
+	date    time.Time
 
 	// Set by the committer before done is closed.
 	blobID int64

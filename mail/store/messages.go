@@ -321,6 +321,20 @@ func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, r i
 // names every such account. It returns the UID of the message in each
 // account's INBOX.
 func (s *Store) Deliver(ctx context.Context, accountIDs []int64, r io.Reader) (map[int64]imap.UID, error) {
+	return s.DeliverTo(ctx, accountIDs, inbox, r)
+}
+
+// Junk is the special-use mailbox (\Junk) that [Store.DeliverTo] files
+// suspicious mail into.
+const Junk = "Junk"
+
+// DeliverTo is [Store.Deliver] into mailbox of each account, which is
+// INBOX or [Junk]; an account whose Junk mailbox is gone gets the message
+// in its INBOX. It returns the UID in the mailbox each message went to.
+func (s *Store) DeliverTo(ctx context.Context, accountIDs []int64, mailbox string, r io.Reader) (map[int64]imap.UID, error) {
+	if mailbox != inbox && mailbox != Junk {
+		return nil, fmt.Errorf("store: deliver: into %q: only INBOX or Junk", mailbox)
+	}
 	var accts []int64
 	for _, a := range accountIDs {
 		if !slices.Contains(accts, a) {
@@ -340,7 +354,7 @@ func (s *Store) Deliver(ctx context.Context, accountIDs []int64, r io.Reader) (m
 	date := s.now()
 	var uids map[int64]imap.UID
 	for attempt := 0; ; attempt++ {
-		uids, err = s.deliverGrouped(ctx, &delivery{accts: accts, in: in, date: date})
+		uids, err = s.deliverGrouped(ctx, &delivery{accts: accts, mailbox: mailbox, in: in, date: date})
 		if errors.Is(err, errNeedParse) && attempt == 0 {
 			if err = s.parse(in); err == nil {
 				continue
@@ -355,7 +369,7 @@ func (s *Store) Deliver(ctx context.Context, accountIDs []int64, r io.Reader) (m
 	return uids, nil
 }
 
-// deliverTx stores d in the transaction tx: the part of [Store.Deliver] that
+// deliverTx stores d in the transaction tx: the part of [Store.DeliverTo] that
 // runs under the write lock. It leaves the full-text indexing of a new
 // body to the caller (d.index).
 func (s *Store) deliverTx(ctx context.Context, tx *sql.Tx, ch *changes, d *delivery) (map[int64]imap.UID, error) {
@@ -375,6 +389,14 @@ func (s *Store) deliverTx(ctx context.Context, tx *sql.Tx, ch *changes, d *deliv
 		}
 		if err != nil {
 			return nil, err
+		}
+		if d.mailbox != inbox {
+			switch other, err := mailboxByName(ctx, q, a, d.mailbox); {
+			case err == nil:
+				mb = other
+			case !errors.Is(err, ErrNoMailbox):
+				return nil, err
+			}
 		}
 		inboxes[i] = mb
 		add[a] = d.in.size

@@ -823,3 +823,26 @@ func TestConcurrentWrites(t *testing.T) {
 		t.Errorf("account 1 UIDNEXT %d, want 41", next)
 	}
 }
+
+// TestDeliverToJunk: DeliverTo files into Junk, also for an account the
+// store has not seen, and refuses any other mailbox.
+func TestDeliverToJunk(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	e.account(t, 1)
+	uids, err := e.s.DeliverTo(ctx, []int64{1, 2}, Junk, strings.NewReader(msgMixed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for acct := int64(1); acct <= 2; acct++ {
+		if junk, in := e.mailbox(t, acct, Junk), e.mailbox(t, acct, "INBOX"); junk.Messages != 1 || in.Messages != 0 || uids[acct] != 1 {
+			t.Errorf("account %d: Junk %d, INBOX %d messages, UID %d; want 1, 0, 1", acct, junk.Messages, in.Messages, uids[acct])
+		}
+	}
+	for _, mb := range []string{"Sent", "Trash", "Archive", "inbox/x"} {
+		if _, err := e.s.DeliverTo(ctx, []int64{1}, mb, strings.NewReader(msgMixed)); err == nil {
+			t.Errorf("DeliverTo %q accepted", mb)
+		}
+	}
+}
