@@ -71,6 +71,14 @@ func (k *Keys) hash(domain, secret string) [32]byte {
 	return out
 }
 
+// Derive returns a 32-byte key for purpose (e.g. "srs"), derived from the
+// key file's MAC key, so that another part of caucus gets a secret of its
+// own without a file of its own. Different purposes give unrelated keys.
+func (k *Keys) Derive(purpose string) []byte {
+	h := k.hash("derive", purpose)
+	return h[:]
+}
+
 // seal encrypts plaintext, binding it to additional data (the account id).
 func (k *Keys) seal(plaintext, ad []byte) []byte {
 	nonce := make([]byte, k.aead.NonceSize(), k.aead.NonceSize()+len(plaintext)+k.aead.Overhead())

@@ -115,3 +115,16 @@ func TestKeys(t *testing.T) {
 		t.Error("MAC key is not the first half")
 	}
 }
+
+func TestDerive(t *testing.T) {
+	t.Parallel()
+	k1, _ := NewKeys(bytes.Repeat([]byte{1}, keyFileSize))
+	k2, _ := NewKeys(bytes.Repeat([]byte{2}, keyFileSize))
+	a, b := k1.Derive("srs"), k1.Derive("other")
+	if len(a) != 32 || bytes.Equal(a, b) || !bytes.Equal(a, k1.Derive("srs")) || bytes.Equal(a, k2.Derive("srs")) {
+		t.Errorf("Derive: srs %x, other %x, another key's srs %x", a, b, k2.Derive("srs"))
+	}
+	if bytes.Equal(a, k1.mac) || bytes.Contains(a, bytes.Repeat([]byte{1}, 8)) {
+		t.Error("derived key shows the key file's material")
+	}
+}

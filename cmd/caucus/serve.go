@@ -47,6 +47,7 @@ import (
 	"github.com/caucus-org/caucus/mail/queue"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/smtp"
+	"github.com/caucus-org/caucus/mail/srs"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -272,6 +273,10 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	})
 	s.imap = imap.New(imap.Config{TLSConfig: protocolTLS(tlsCfg, "imap"), Metrics: s.stats}, s.mail, s.auth, log.With("component", "imap"))
 	s.dir = route.New(s.db, s.auth, cfg.MailDomains, o.now)
+	rewriter, err := srs.New(keys.Derive("srs"), cfg.MailDomains[0], o.now)
+	if err != nil {
+		return nil, err
+	}
 	// The demo asks no DNS server anything: every name is unknown to it.
 	var resolver dns.Resolver = dns.System()
 	if o.dev {
@@ -312,6 +317,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	s.smtp = smtp.New(smtp.Config{Hostname: cfg.Hostname, TLSConfig: protocolTLS(tlsCfg),
 		MaxConnsPerAddr: cfg.SMTP.MaxConnsPerAddr, MaxMessageBytes: cfg.SMTP.MaxMessageBytes, MaxRecipients: cfg.SMTP.MaxRecipients,
 		SendPerHour: cfg.SMTP.SendPerHour, MaxRcptsPerMessage: cfg.SMTP.MaxRcptsPerMessage}, smtp.Deps{
+		SRS:   rewriter,
 		Store: s.mail, Auth: s.auth, Dir: s.dir, Queue: s.queue, Log: log.With("component", "smtp"), Now: o.now,
 		Inbound: smtp.Checks{Checker: msgauth.NewChecker(resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir, Hostname: cfg.Hostname},
 		Signer:  smtp.DKIMSigner{Keys: dkim},

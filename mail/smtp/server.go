@@ -31,6 +31,7 @@ import (
 	"github.com/caucus-org/caucus/internal/connlimit"
 	"github.com/caucus-org/caucus/internal/metrics"
 	"github.com/caucus-org/caucus/mail/route"
+	"github.com/caucus-org/caucus/mail/srs"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -125,6 +126,9 @@ type Deps struct {
 
 	// AutoReply, if set, answers delivered mail (offboarded staff).
 	AutoReply AutoReplier
+	// SRS, if set, rewrites the sender of outside mail forwarded to other
+	// domains and takes the bounces back; nil forwards it unchanged.
+	SRS *srs.Rewriter
 }
 
 // Server runs the MX and the submission listeners.

@@ -23,6 +23,7 @@ import (
 	"github.com/caucus-org/caucus/internal/metrics"
 	"github.com/caucus-org/caucus/mail/msgauth"
 	"github.com/caucus-org/caucus/mail/route"
+	"github.com/caucus-org/caucus/mail/srs"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -164,6 +165,9 @@ func (ms *mxSession) Mail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (ms *mxSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	if rw := ms.srv.deps.SRS; rw != nil && srs.IsSRS(to) && ms.srv.deps.Dir.IsOurs(to) {
+		return ms.rcptSRS(rw, to)
+	}
 	t, err := ms.srv.deps.Dir.Resolve(ms.ctx, to)
 	switch {
 	case errors.Is(err, route.ErrNotOurs):
@@ -210,14 +214,37 @@ func (ms *mxSession) Data(r io.Reader) error {
 	if err := ms.deliverLocal(msg, mailbox); err != nil {
 		return err
 	}
-	// Forwarded copies keep the original sender (no SRS yet).
-	if err := ms.enqueue(ms.from, msg); err != nil {
+	// Forwarded copies of outside mail go out under our domain (SRS), so
+	// that they pass SPF where they land and their bounces come back here.
+	sender := ms.from
+	if rw := ms.srv.deps.SRS; rw != nil && sender != "" && !ms.srv.deps.Dir.IsOurs(sender) {
+		sender = rw.Forward(sender)
+	}
+	if err := ms.enqueue(sender, msg); err != nil {
 		return err
 	}
 	ms.srv.deps.Metrics.Accepted(metrics.ViaMX)
 	if mailbox != store.Junk { // RFC 3834 2: suspicious mail gets no answer
 		ms.autoReply(msg)
 	}
+	return nil
+}
+
+// rcptSRS takes a recipient that is one of our rewritten senders: a
+// bounce of mail we forwarded, which goes back to the original sender.
+// Only bounces (null sender) are taken, so the address is no relay.
+func (ms *mxSession) rcptSRS(rw *srs.Rewriter, to string) error {
+	if ms.from != "" {
+		ms.log.Info("smtp: mail to a forwarding address that is no bounce", "rcpt", to)
+		return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, "This address takes only delivery status notifications")
+	}
+	orig, err := rw.Reverse(to)
+	if err != nil {
+		ms.log.Info("smtp: bounce to an invalid forwarding address", "rcpt", to, "err", err)
+		return errNoSuchUser
+	}
+	ms.rcpts = append(ms.rcpts, to)
+	ms.out = append(ms.out, orig)
 	return nil
 }
 
