@@ -123,6 +123,25 @@ func TestTwoInstancesExchangeMail(t *testing.T) {
 		t.Errorf("the queue did not use STARTTLS to reach beta-party.test:\n%s", msg)
 	}
 	verifyWithDKIMPy(t, []byte(msg), resolver)
+
+	// Bob forwards to an address alpha does not have. Beta forwards
+	// alice's next message under an SRS sender of its own; alpha refuses
+	// the recipient; beta's bounce goes to the SRS sender, which beta
+	// turns back to alice, DKIM-signed, so that it passes alpha's DMARC
+	// check of beta-party.test (p=reject, strict).
+	if err := b.srv.dir.SetForwarding(t.Context(), "test", bob.id, "nobody@alpha-party.test", false); err != nil {
+		t.Fatal(err)
+	}
+	body2 := strings.Replace(strings.Replace(body, "x1@", "x2@", 1), "Across parties", "Forwarded on", 1)
+	if err := c.SendMail(alice.login, []string{bob.login}, strings.NewReader(body2)); err != nil {
+		t.Fatalf("submission: %v", err)
+	}
+	dsn := waitInbox(t, a.srv, alice.id, 1)[0]
+	for _, want := range []string{"message/delivery-status", "nobody@alpha-party.test", "dkim=pass", "dmarc=pass", "Forwarded on"} {
+		if !strings.Contains(dsn, want) {
+			t.Errorf("alice's bounce lacks %q:\n%s", want, dsn)
+		}
+	}
 }
 
 // devTLS trusts the dev certificate of the instance in dir.

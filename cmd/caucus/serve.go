@@ -163,6 +163,7 @@ type server struct {
 	queue  *queue.Queue
 	imap   *imap.Server
 	dir    *route.Directory
+	srs    *srs.Rewriter // forwarded senders (SRS) and their bounces
 	smtp   *smtp.Server
 	url    string            // public base URL of the web interface
 	addrs  map[string]string // listener name ("imaps", …) → bound address
@@ -273,8 +274,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	})
 	s.imap = imap.New(imap.Config{TLSConfig: protocolTLS(tlsCfg, "imap"), Metrics: s.stats}, s.mail, s.auth, log.With("component", "imap"))
 	s.dir = route.New(s.db, s.auth, cfg.MailDomains, o.now)
-	rewriter, err := srs.New(keys.Derive("srs"), cfg.MailDomains[0], o.now)
-	if err != nil {
+	if s.srs, err = srs.New(keys.Derive("srs"), cfg.MailDomains[0], o.now); err != nil {
 		return nil, err
 	}
 	// The demo asks no DNS server anything: every name is unknown to it.
@@ -305,6 +305,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		LocalDeliver: func(ctx context.Context, rcpt string, msg io.Reader) error {
 			return s.deliverLocal(ctx, rcpt, msg)
 		},
+		Sign: smtp.DKIMSigner{Keys: dkim}.Sign,
 	}, s.db, qblobs, log.With("component", "queue"))
 	// Auto-replies (RFC 3834) to mail for departed staff: signed, and
 	// delivered here or queued like all other mail.
@@ -317,7 +318,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	s.smtp = smtp.New(smtp.Config{Hostname: cfg.Hostname, TLSConfig: protocolTLS(tlsCfg),
 		MaxConnsPerAddr: cfg.SMTP.MaxConnsPerAddr, MaxMessageBytes: cfg.SMTP.MaxMessageBytes, MaxRecipients: cfg.SMTP.MaxRecipients,
 		SendPerHour: cfg.SMTP.SendPerHour, MaxRcptsPerMessage: cfg.SMTP.MaxRcptsPerMessage}, smtp.Deps{
-		SRS:   rewriter,
+		SRS:   s.srs,
 		Store: s.mail, Auth: s.auth, Dir: s.dir, Queue: s.queue, Log: log.With("component", "smtp"), Now: o.now,
 		Inbound: smtp.Checks{Checker: msgauth.NewChecker(resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir, Hostname: cfg.Hostname},
 		Signer:  smtp.DKIMSigner{Keys: dkim},
@@ -489,6 +490,15 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 // deliverLocal delivers mail the server itself writes (notifications,
 // auto-replies) to a local address; queue.ErrNotLocal for any other.
 func (s *server) deliverLocal(ctx context.Context, rcpt string, msg io.Reader) error {
+	if srs.IsSRS(rcpt) && s.dir.IsOurs(rcpt) {
+		// A notification about mail we forwarded: to its original sender.
+		orig, err := s.srs.Reverse(rcpt)
+		if err != nil {
+			return fmt.Errorf("notification to %s: %w", rcpt, err)
+		}
+		_, err = s.queue.Enqueue(ctx, "", []string{orig}, msg)
+		return err
+	}
 	t, err := s.dir.Resolve(ctx, rcpt)
 	if errors.Is(err, route.ErrNotOurs) {
 		return queue.ErrNotLocal

@@ -144,6 +144,11 @@ type Config struct {
 	// nil, go out through the queue. On any other error the notification
 	// is queued too, so that it is not lost.
 	LocalDeliver func(ctx context.Context, rcpt string, msg io.Reader) error
+	// Sign DKIM-signs every notification (also those LocalDeliver takes,
+	// which may pass them on): the party's own DMARC policy (p=reject)
+	// would otherwise have receivers refuse caucus's bounces. Nil sends
+	// them unsigned.
+	Sign func(ctx context.Context, msg []byte) ([]byte, error)
 	// Metrics counts messages queued, delivered and bounced; nil counts
 	// nothing.
 	Metrics *metrics.Set

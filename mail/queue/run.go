@@ -420,6 +420,13 @@ func (q *Queue) notify3464(ctx context.Context, j *job, action string, idx []int
 		q.log.Error("queue: reading a message's header for a notification", "id", j.messageID, "err", err)
 	}
 	msg := n.bytes()
+	if q.cfg.Sign != nil {
+		if signed, err := q.cfg.Sign(ctx, msg); err != nil {
+			q.log.Warn("queue: signing a notification; it goes unsigned", "id", j.messageID, "err", err)
+		} else {
+			msg = signed
+		}
+	}
 
 	if q.cfg.LocalDeliver != nil {
 		err := q.cfg.LocalDeliver(ctx, j.from, bytes.NewReader(msg))
