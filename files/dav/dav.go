@@ -124,15 +124,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		unauthorized(w)
 		return
 	}
-	// Revocation ends blocked reads and writes too.
+	// Revocation ends blocked reads and writes too. The response writer
+	// must not be touched once ServeHTTP has returned (HTTP/2's then has no
+	// stream: a nil dereference), and stop cannot hold back a call that has
+	// begun, so the two take turns under mu.
 	rc := http.NewResponseController(w)
+	var mu sync.Mutex
+	returned := false
 	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if returned {
+			return
+		}
 		h.log.Info("dav: request ended", "account", grant.Account.Login, "method", r.Method, "cause", context.Cause(ctx))
 		past := time.Unix(1, 0)
 		rc.SetReadDeadline(past)
 		rc.SetWriteDeadline(past)
 	})
-	defer stop()
+	defer func() {
+		stop()
+		mu.Lock()
+		returned = true
+		mu.Unlock()
+	}()
 	dl := web.NewDeadlines(w, ctx)
 
 	st := &reqState{size: -1}

@@ -328,3 +328,52 @@ func TestDAVLargeFile(t *testing.T) {
 	c.expect(http.StatusCreated, "MKCOL", "/dav/Home/Folder", nil)
 	c.expect(http.StatusMethodNotAllowed, "PUT", "/dav/Home/Folder", bytes.NewReader(content))
 }
+
+// TestRevokeAsRequestEnds revokes app passwords while their requests end,
+// over HTTP/2, many times: the revocation's deadline-setting must never
+// touch a response writer whose handler has returned (HTTP/2's then has no
+// stream; the server crashed with a nil dereference).
+func TestRevokeAsRequestEnds(t *testing.T) {
+	t.Parallel()
+	fe := filestest.New(t, files.Options{})
+	mux := http.NewServeMux()
+	dav.New(fe.Store, fe.Auth, nil, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))).Register(mux)
+	srv := httptest.NewUnstartedServer(mux)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	u, _ := fe.Person(t, "alice@example.org")
+	hc := srv.Client()
+	put, _ := http.NewRequestWithContext(t.Context(), "PUT", srv.URL+"/dav/Home/a.txt", strings.NewReader("hello"))
+	put.SetBasicAuth(u.Account.Login, fe.AppPassword(t, u, "setup", auth.ScopeFiles))
+	if resp, err := hc.Do(put); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT: %v %v", resp, err)
+	}
+	for i := range 200 {
+		secret := fe.AppPassword(t, u, fmt.Sprintf("phone%d", i), auth.ScopeFiles)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			req, _ := http.NewRequestWithContext(t.Context(), "GET", srv.URL+"/dav/Home/a.txt", nil)
+			req.SetBasicAuth(u.Account.Login, secret)
+			if resp, err := hc.Do(req); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.ProtoMajor != 2 {
+					t.Errorf("HTTP/%d, want 2", resp.ProtoMajor)
+				}
+			}
+		}()
+		time.Sleep(time.Duration(i%20) * 25 * time.Microsecond)
+		aps, err := fe.Auth.AppPasswords(t.Context(), u.Account.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ap := range aps {
+			if ap.Name == fmt.Sprintf("phone%d", i) {
+				fe.Auth.RevokeAppPassword(t.Context(), "", u.Account.ID, ap.ID, auth.Client{})
+			}
+		}
+		<-done
+	}
+}
