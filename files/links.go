@@ -565,7 +565,7 @@ func (s *Store) TransferOwnership(ctx context.Context, actor string, from, to in
 		rep = TransferReport{}
 		name := base
 		for i := 2; ; i++ {
-			cid, _, err := childID(ctx, tx, toRoot, name)
+			cid, _, err := s.childID(ctx, tx, toRoot, name)
 			if err != nil {
 				return err
 			}

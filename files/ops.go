@@ -183,7 +183,7 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 		return 0, err
 	}
 	if mode == putReplace {
-		if _, dir, err := childID(ctx, s.db, parentID, name); err != nil {
+		if _, dir, err := s.childID(ctx, s.db, parentID, name); err != nil {
 			return 0, err
 		} else if dir {
 			return 0, ErrIsDir
@@ -222,7 +222,8 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 		if ok, err := s.blobs.Has(ref); err != nil || !ok {
 			return fmt.Errorf("files: content vanished while storing, try again: %v", err)
 		}
-		return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		// Through the group commit: concurrent uploads share a commit.
+		return s.group.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			parent, err := check(tx)
 			if err != nil {
 				return err
@@ -234,13 +235,13 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 			}
 			now := ms(s.now())
 			final := name
-			cid, dir, err := childID(ctx, tx, parentID, final)
+			cid, dir, err := s.childID(ctx, tx, parentID, final)
 			if err != nil {
 				return err
 			}
 			for i := 2; cid != 0 && mode == putUniquify; i++ {
 				final = numbered(name, i)
-				if cid, dir, err = childID(ctx, tx, parentID, final); err != nil {
+				if cid, dir, err = s.childID(ctx, tx, parentID, final); err != nil {
 					return err
 				}
 			}
@@ -444,7 +445,7 @@ func (s *Store) destination(ctx context.Context, tx *sql.Tx, v *viewer, id, pare
 			return nil, 0, ErrLoop
 		}
 	}
-	cid, _, err := childID(ctx, tx, parentID, name)
+	cid, _, err := s.childID(ctx, tx, parentID, name)
 	return dst, cid, err
 }
 
@@ -497,7 +498,7 @@ func (s *Store) copyTree(ctx context.Context, tx *sql.Tx, src, parent int64, nam
 	if depth > MaxDepth {
 		return 0, ErrTooDeep
 	}
-	r, err := getRow(ctx, tx, src)
+	r, err := s.getRow(ctx, tx, src)
 	if err != nil {
 		return 0, err
 	}
@@ -599,7 +600,7 @@ func (s *Store) Trash(ctx context.Context, a Actor) ([]TrashItem, error) {
 
 // trashed checks that id is an item in the trash of one of v's spaces.
 func (s *Store) trashed(ctx context.Context, q querier, v *viewer, id int64) (row, error) {
-	r, err := getRow(ctx, q, id)
+	r, err := s.getRow(ctx, q, id)
 	if err != nil {
 		return r, err
 	}
@@ -632,7 +633,7 @@ func (s *Store) Restore(ctx context.Context, a Actor, id int64) (Node, error) {
 		}
 		name := r.name
 		for i := 2; ; i++ {
-			cid, _, err := childID(ctx, tx, parent, name)
+			cid, _, err := s.childID(ctx, tx, parent, name)
 			if err != nil {
 				return err
 			}

@@ -29,6 +29,7 @@ type Store struct {
 	audit  *audit.Log
 	log    *slog.Logger
 	hasher *password.Hasher
+	group  *db.Group // group commit of uploads
 
 	// gcMu orders blob deletion against commits that refer to a blob:
 	// a commit holds it for reading from checking that its blob exists
@@ -36,6 +37,9 @@ type Store struct {
 	// for writing.
 	gcMu sync.RWMutex
 }
+
+// maxGroup is the most uploads committed in one transaction.
+const maxGroup = 64
 
 // New returns a store keeping metadata in d and contents in blobs (a blob
 // directory of its own: DataDir/blobs/files, never the mail one, whose
@@ -66,7 +70,7 @@ func New(d *db.DB, blobs *blob.Store, opts Options, deps Deps) *Store {
 	if h == nil {
 		h = password.NewHasher(password.DefaultParams(), 2)
 	}
-	return &Store{db: d, blobs: blobs, opts: opts, auth: deps.Auth, audit: deps.Audit, log: log, hasher: h}
+	return &Store{db: d, blobs: blobs, opts: opts, auth: deps.Auth, audit: deps.Audit, log: log, hasher: h, group: d.NewGroup(maxGroup, nil)}
 }
 
 // Options returns the store's settings with defaults applied.
@@ -113,8 +117,33 @@ func scanRow(sc interface{ Scan(...any) error }) (row, error) {
 	return r, err
 }
 
-func getRow(ctx context.Context, q querier, id int64) (row, error) {
-	r, err := scanRow(q.QueryRowContext(ctx, `SELECT `+rowCols+rowFrom+` WHERE n.id = ?`, id))
+// stmt returns the statement for query (a constant text) prepared once
+// for the store's database ([db.DB.Prepared]), bound to q's transaction
+// when q is one: the hot lookups are not parsed again at every request.
+func (s *Store) stmt(ctx context.Context, q querier, query string) (*sql.Stmt, error) {
+	st, err := s.db.Prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if tx, ok := q.(*sql.Tx); ok {
+		return tx.StmtContext(ctx, st), nil
+	}
+	return st, nil
+}
+
+// getRowQuery compares n.id with +? rather than ?: with a plain
+// parameter, SQLite carries its value into the join's subquery and must
+// compile the statement again whenever it is bound to another id (with
+// STAT4, which modernc.org/sqlite enables), which cost more than the
+// lookup; the plan is the same.
+const getRowQuery = `SELECT ` + rowCols + rowFrom + ` WHERE n.id = +?`
+
+func (s *Store) getRow(ctx context.Context, q querier, id int64) (row, error) {
+	st, err := s.stmt(ctx, q, getRowQuery)
+	if err != nil {
+		return row{}, err
+	}
+	r, err := scanRow(st.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, ErrNotFound
 	}
@@ -122,7 +151,7 @@ func getRow(ctx context.Context, q querier, id int64) (row, error) {
 }
 
 func childRows(ctx context.Context, q querier, parent int64) ([]row, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+rowCols+rowFrom+` WHERE n.parent_id = ? AND n.deleted_at IS NULL`, parent)
+	rows, err := q.QueryContext(ctx, `SELECT `+rowCols+rowFrom+` WHERE n.parent_id = +? AND n.deleted_at IS NULL`, parent) // +?: see getRowQuery
 	if err != nil {
 		return nil, err
 	}
@@ -139,8 +168,12 @@ func childRows(ctx context.Context, q querier, parent int64) ([]row, error) {
 }
 
 // childID returns the live child of parent called name, or 0.
-func childID(ctx context.Context, q querier, parent int64, name string) (id int64, dir bool, err error) {
-	err = q.QueryRowContext(ctx, `SELECT id, is_dir FROM files_nodes WHERE parent_id = ? AND name = ? AND deleted_at IS NULL`, parent, name).Scan(&id, &dir)
+func (s *Store) childID(ctx context.Context, q querier, parent int64, name string) (id int64, dir bool, err error) {
+	st, err := s.stmt(ctx, q, `SELECT id, is_dir FROM files_nodes WHERE parent_id = ? AND name = ? AND deleted_at IS NULL`)
+	if err != nil {
+		return 0, false, err
+	}
+	err = st.QueryRowContext(ctx, parent, name).Scan(&id, &dir)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -326,7 +359,7 @@ func (s *Store) chain(ctx context.Context, q querier, id int64) ([]row, error) {
 		if len(out) > MaxDepth+1 {
 			return nil, ErrTooDeep
 		}
-		r, err := getRow(ctx, q, id)
+		r, err := s.getRow(ctx, q, id)
 		if err != nil {
 			return nil, err
 		}
@@ -494,7 +527,7 @@ func (s *Store) resolve(ctx context.Context, v *viewer, p string) (Node, error) 
 	}
 	id := start
 	for i, name := range rest {
-		cid, dir, err := childID(ctx, s.db, id, name)
+		cid, dir, err := s.childID(ctx, s.db, id, name)
 		if err != nil {
 			return Node{}, err
 		}
@@ -704,7 +737,7 @@ func (s *Store) Mkdir(ctx context.Context, a Actor, parentID int64, name string)
 		if err != nil {
 			return err
 		}
-		if cid, _, err := childID(ctx, tx, parentID, name); err != nil {
+		if cid, _, err := s.childID(ctx, tx, parentID, name); err != nil {
 			return err
 		} else if cid != 0 {
 			return ErrExists
@@ -750,7 +783,7 @@ func (s *Store) Open(ctx context.Context, a Actor, id int64) (io.ReadSeekCloser,
 }
 
 func (s *Store) openCurrent(ctx context.Context, id int64) (io.ReadSeekCloser, error) {
-	r, err := getRow(ctx, s.db, id)
+	r, err := s.getRow(ctx, s.db, id)
 	if err != nil {
 		return nil, err
 	}

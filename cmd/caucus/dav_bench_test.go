@@ -299,14 +299,18 @@ func BenchmarkDAVSmallFiles(b *testing.B) {
 			}
 			b.ReportMetric(float64(n)/time.Since(start).Seconds(), "files/s")
 		}
+		// Each run writes to a new folder, also across -count repetitions.
+		puts, gets, curlPuts := 0, 0, 0
 		b.Run(tg.name+"/put", func(b *testing.B) {
-			for i := 0; b.Loop(); i++ {
-				run(b, src, fmt.Sprintf("t:small%d", i))
+			for b.Loop() {
+				run(b, src, fmt.Sprintf("t:small%d", puts))
+				puts++
 			}
 		})
 		b.Run(tg.name+"/get", func(b *testing.B) {
-			for i := 0; b.Loop(); i++ {
-				run(b, "t:small0", filepath.Join(dir, fmt.Sprintf("%s-back%d", tg.name, i)))
+			for b.Loop() {
+				run(b, "t:small0", filepath.Join(dir, fmt.Sprintf("%s-back%d", tg.name, gets)))
+				gets++
 			}
 		})
 
@@ -318,8 +322,9 @@ func BenchmarkDAVSmallFiles(b *testing.B) {
 			b.ReportMetric(float64(n)/time.Since(start).Seconds(), "files/s")
 		}
 		b.Run(tg.name+"/put-curl", func(b *testing.B) {
-			for i := 0; b.Loop(); i++ {
-				top := fmt.Sprintf("%scurl%d/", tg.url, i)
+			for b.Loop() {
+				top := fmt.Sprintf("%scurl%d/", tg.url, curlPuts)
+				curlPuts++
 				// The folders first, untimed; one curl operation
 				// pairs each url with its upload-file and output.
 				var mk, put strings.Builder

@@ -15,13 +15,7 @@ import (
 
 // queued waits until n deliveries are queued for the group commit.
 func (e *env) queued(n int) {
-	for {
-		e.s.group.mu.Lock()
-		got := len(e.s.group.pending)
-		e.s.group.mu.Unlock()
-		if got >= n {
-			return
-		}
+	for e.s.group.Queued() < n {
 		time.Sleep(time.Millisecond)
 	}
 }
@@ -41,7 +35,10 @@ func TestDeliverGroup(t *testing.T) {
 	e.takeChanges()
 
 	const n = 8
-	e.s.group.turn <- struct{}{} // nobody commits until released
+	release, err := e.s.group.Hold(ctx) // nobody commits until released
+	if err != nil {
+		t.Fatal(err)
+	}
 	type result struct {
 		uids map[int64]imap.UID
 		err  error
@@ -60,7 +57,7 @@ func TestDeliverGroup(t *testing.T) {
 		results[n] = result{uids, err}
 	})
 	e.queued(n + 1)
-	<-e.s.group.turn
+	release()
 	wg.Wait()
 
 	var uids []imap.UID
@@ -83,8 +80,8 @@ func TestDeliverGroup(t *testing.T) {
 		t.Errorf("INBOX has %d messages, want %d (the failed delivery rolled back alone)", got, n)
 	}
 	e.checkCounters(t)
-	// The group's index rows, written after the savepoints, find each
-	// message, and not the rolled-back one.
+	// The group's index rows, written in each delivery's savepoint, find
+	// each message, and not the rolled-back one.
 	inboxID := e.mailbox(t, good, "INBOX").ID
 	for i, r := range results[:n] {
 		got, err := e.s.Search(ctx, inboxID, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: fmt.Sprintf("grouped %d", i)}}})
@@ -119,7 +116,10 @@ func TestDeliverGroupCancelled(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	good := e.account(t, 1)
-	e.s.group.turn <- struct{}{}
+	release, err := e.s.group.Hold(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() {
@@ -128,8 +128,8 @@ func TestDeliverGroupCancelled(t *testing.T) {
 	}()
 	e.queued(1)
 	cancel()
-	err := <-errc
-	<-e.s.group.turn
+	err = <-errc
+	release()
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Deliver = %v, want context.Canceled", err)
 	}

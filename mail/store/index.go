@@ -237,25 +237,29 @@ func (s *Store) RunIndexer(ctx context.Context) {
 // queued, taking the group commit's turn for each batch. If deliveries
 // interrupt it, it wakes the indexer again to wait for the next quiet spell.
 func (s *Store) indexIdle(ctx context.Context) error {
-	g := s.group
 	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case g.turn <- struct{}{}:
+		release, err := s.group.Hold(ctx)
+		if err != nil {
+			return err
 		}
-		if !g.idle() {
-			<-g.turn
-			select {
-			case s.index.wake <- struct{}{}:
-			default:
-			}
-			return nil
-		}
-		more, err := s.indexSome(ctx)
-		<-g.turn
+		more, err := s.indexQuiet(ctx)
+		release()
 		if err != nil || !more {
 			return err
 		}
 	}
+}
+
+// indexQuiet indexes one batch, the group commit's turn held, unless a
+// delivery waits: then it yields, waking the indexer again for the next
+// quiet spell.
+func (s *Store) indexQuiet(ctx context.Context) (more bool, err error) {
+	if s.group.Queued() > 0 {
+		select {
+		case s.index.wake <- struct{}{}:
+		default:
+		}
+		return false, nil
+	}
+	return s.indexSome(ctx)
 }

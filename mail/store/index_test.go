@@ -119,22 +119,33 @@ func TestRunIndexer(t *testing.T) {
 	ctx := t.Context()
 	a := e.account(t, 1)
 
-	// A delivery waits in the queue: the indexer yields to it.
-	queued := &delivery{}
-	e.s.group.mu.Lock()
-	e.s.group.pending = append(e.s.group.pending, queued)
-	e.s.group.mu.Unlock()
+	// A delivery waits in the queue while the indexer has the turn: the
+	// indexer yields to it.
 	<-e.s.index.wake // the wake-up New gives for bodies from before a restart
-	if err := e.s.indexIdle(ctx); err != nil {
+	release, err := e.s.group.Hold(ctx)
+	if err != nil {
 		t.Fatal(err)
+	}
+	delivered := make(chan error, 1)
+	go func() {
+		_, err := e.s.Deliver(ctx, []int64{a}, strings.NewReader(simple("waiting", "text")))
+		delivered <- err
+	}()
+	e.queued(1)
+	if more, err := e.s.indexQuiet(ctx); err != nil || more {
+		t.Fatalf("indexQuiet with a delivery waiting: more %v, %v", more, err)
 	}
 	select {
 	case <-e.s.index.wake:
 	default:
 		t.Error("the indexer did not wake itself again after yielding to a delivery")
 	}
-	if !e.s.group.withdraw(queued) {
-		t.Fatal("the queued delivery was taken")
+	release()
+	if err := <-delivered; err != nil {
+		t.Fatal(err)
+	}
+	if got := e.count(t, `SELECT count(*) FROM message_text`); got != 0 {
+		t.Fatalf("%d bodies indexed while a delivery waited, want 0", got)
 	}
 
 	for i := range indexBatch + 5 {
@@ -155,8 +166,8 @@ func TestRunIndexer(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if got := e.count(t, `SELECT count(*) FROM message_text`); got != indexBatch+5 {
-		t.Errorf("%d bodies indexed, want %d", got, indexBatch+5)
+	if got := e.count(t, `SELECT count(*) FROM message_text`); got != indexBatch+6 {
+		t.Errorf("%d bodies indexed, want %d", got, indexBatch+6)
 	}
 
 	// With the indexer running, a search still finds what was just

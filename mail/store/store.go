@@ -34,7 +34,7 @@ type Store struct {
 	mu   sync.Mutex
 	pins map[blob.Ref]int
 
-	group *group     // group commit of deliveries
+	group *db.Group  // group commit of deliveries (group.go)
 	stmts *stmtCache // the delivery path's prepared statements
 	index *deferredIndex
 }
@@ -58,7 +58,9 @@ func New(d *db.DB, blobs *blob.Store, log *slog.Logger, opts Options) *Store {
 	if opts.IndexBacklog <= 0 {
 		opts.IndexBacklog = defaultIndexBacklog
 	}
-	return &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, group: newGroup(), stmts: newStmtCache(d), index: newDeferredIndex()}
+	s := &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, stmts: newStmtCache(d), index: newDeferredIndex()}
+	s.group = d.NewGroup(maxGroup, s.afterGroup)
+	return s
 }
 
 // now is the store's clock.

@@ -1,0 +1,176 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Group commits concurrent write jobs together: callers of [Group.Do]
+// queue their jobs, and whichever of them gets the turn runs every queued
+// job (up to a bound) in one write transaction, each in a savepoint of its
+// own, so that many small writes share one commit and its WAL fsync, and
+// one job's failure rolls back only that job. Every caller returns only
+// after the transaction holding its job has committed (or failed), so a
+// nil error still means the write is durable.
+type Group struct {
+	db        *DB
+	max       int
+	afterTurn func(ctx context.Context)
+
+	turn    chan struct{} // held by the caller committing a group
+	mu      sync.Mutex
+	pending []*job
+}
+
+// job is one [Group.Do] waiting for its commit.
+type job struct {
+	fn   func(ctx context.Context, tx *sql.Tx) error
+	err  error
+	done chan struct{}
+}
+
+// GroupTimeout bounds a group's transaction. It does not end with the
+// committing caller's context, because it carries other callers' jobs.
+const GroupTimeout = time.Minute
+
+// NewGroup returns a group committing at most max jobs per transaction.
+// afterTurn, if not nil, runs after each group's commit while the turn is
+// still held (the mail store indexes a batch there when its backlog is
+// over its bound).
+func (db *DB) NewGroup(max int, afterTurn func(ctx context.Context)) *Group {
+	return &Group{db: db, max: max, afterTurn: afterTurn, turn: make(chan struct{}, 1)}
+}
+
+// Do runs fn in a savepoint of a group transaction and returns once that
+// transaction has committed: fn's error (its savepoint rolled back, the
+// others' work kept), or the transaction's, or nil. fn gets the
+// transaction's context, not ctx; if ctx ends while the job still waits,
+// it is withdrawn and never runs. fn must not call Do or [DB.Tx].
+func (g *Group) Do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	j := &job{fn: fn, done: make(chan struct{})}
+	g.mu.Lock()
+	g.pending = append(g.pending, j)
+	g.mu.Unlock()
+	for {
+		select {
+		case <-j.done:
+			return j.err
+		case <-ctx.Done():
+			if g.withdraw(j) {
+				return fmt.Errorf("db: group: %w", ctx.Err())
+			}
+			<-j.done // taken by a committer: its outcome comes soon
+			return j.err
+		case g.turn <- struct{}{}:
+			select {
+			case <-j.done: // committed by the one before: select chose at random
+				<-g.turn
+				return j.err
+			default:
+			}
+			if batch := g.take(); len(batch) > 0 {
+				g.commit(ctx, batch)
+				if g.afterTurn != nil {
+					g.afterTurn(ctx)
+				}
+			}
+			<-g.turn
+		}
+	}
+}
+
+// Queued returns how many jobs wait for a commit.
+func (g *Group) Queued() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.pending)
+}
+
+// Hold waits for the commit turn and keeps it until release is called: no
+// group commits meanwhile, so the holder may write without the queued
+// jobs (the mail store's indexer works in quiet spells this way). It fails
+// if ctx ends first.
+func (g *Group) Hold(ctx context.Context) (release func(), err error) {
+	select {
+	case g.turn <- struct{}{}:
+		return func() { <-g.turn }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// withdraw removes j from the queue; false if a committer has taken it.
+func (g *Group) withdraw(j *job) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, p := range g.pending {
+		if p == j {
+			g.pending = append(g.pending[:i], g.pending[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// take removes and returns up to max queued jobs, oldest first.
+func (g *Group) take() []*job {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := min(len(g.pending), g.max)
+	batch := make([]*job, n)
+	copy(batch, g.pending)
+	g.pending = append(g.pending[:0], g.pending[n:]...)
+	return batch
+}
+
+// commit runs batch in one transaction and then tells each job its
+// outcome, also if a job panics (the panic goes on after).
+func (g *Group) commit(ctx context.Context, batch []*job) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), GroupTimeout)
+	defer cancel()
+	var err error
+	defer func() {
+		p := recover()
+		if p != nil {
+			err = fmt.Errorf("db: group: a job panicked: %v", p)
+		}
+		for _, j := range batch {
+			if err != nil {
+				j.err = err
+			}
+			close(j.done)
+		}
+		if p != nil {
+			panic(p)
+		}
+	}()
+	exec := func(tx *sql.Tx, query string) error {
+		st, err := g.db.Prepared(ctx, query)
+		if err == nil {
+			_, err = tx.StmtContext(ctx, st).ExecContext(ctx)
+		}
+		if err != nil {
+			return fmt.Errorf("db: group: %w", err)
+		}
+		return nil
+	}
+	err = g.db.Tx(ctx, func(tx *sql.Tx) error {
+		for _, j := range batch {
+			if err := exec(tx, `SAVEPOINT job`); err != nil {
+				return err
+			}
+			if j.err = j.fn(ctx, tx); j.err != nil {
+				if err := exec(tx, `ROLLBACK TO job`); err != nil {
+					return err
+				}
+			}
+			if err := exec(tx, `RELEASE job`); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

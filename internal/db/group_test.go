@@ -1,0 +1,128 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestGroup queues jobs while the turn is held, so that they commit in one
+// transaction: the failing one rolls back alone, the others are all there,
+// and a withdrawn one never runs.
+func TestGroup(t *testing.T) {
+	t.Parallel()
+	d := open(t)
+	ctx := t.Context()
+	if _, err := d.ExecContext(ctx, `CREATE TABLE g (n INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	turns := 0
+	g := d.NewGroup(64, func(context.Context) { turns++ })
+	release, err := g.Hold(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errBad := errors.New("bad job")
+	const n = 10
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = g.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO g (n) VALUES (?)`, i); err != nil {
+					return err
+				}
+				if i == 3 {
+					return errBad // after its insert: the savepoint undoes it
+				}
+				return nil
+			})
+		})
+	}
+	for g.Queued() < n {
+		time.Sleep(time.Millisecond)
+	}
+	// One more, withdrawn before any commit.
+	cctx, cancel := context.WithCancel(ctx)
+	ran := false
+	withdrawn := make(chan error, 1)
+	go func() {
+		withdrawn <- g.Do(cctx, func(context.Context, *sql.Tx) error { ran = true; return nil })
+	}()
+	for g.Queued() < n+1 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-withdrawn; !errors.Is(err, context.Canceled) || ran {
+		t.Errorf("withdrawn job: %v, ran %v", err, ran)
+	}
+	release()
+	wg.Wait()
+
+	for i, err := range errs {
+		if want := error(nil); i == 3 {
+			if !errors.Is(err, errBad) {
+				t.Errorf("job 3: %v, want its own error", err)
+			}
+		} else if err != want {
+			t.Errorf("job %d: %v", i, err)
+		}
+	}
+	var count int
+	if err := d.QueryRowContext(ctx, `SELECT count(*) FROM g WHERE n != 3`).Scan(&count); err != nil || count != n-1 {
+		t.Errorf("%d rows of the good jobs, want %d (%v)", count, n-1, err)
+	}
+	if err := d.QueryRowContext(ctx, `SELECT count(*) FROM g WHERE n = 3`).Scan(&count); err != nil || count != 0 {
+		t.Errorf("the failed job's row is there: %d (%v)", count, err)
+	}
+	if turns != 1 {
+		t.Errorf("%d commit turns, want 1 for the whole group", turns)
+	}
+}
+
+// TestGroupPanic: a panicking job fails its whole group with an error,
+// no caller waits forever, and the panic goes on in the committer.
+func TestGroupPanic(t *testing.T) {
+	t.Parallel()
+	d := open(t)
+	ctx := t.Context()
+	g := d.NewGroup(64, nil)
+	release, err := g.Hold(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan error, 2)
+	for i := range 2 {
+		go func() {
+			defer func() {
+				if p := recover(); p != nil {
+					results <- fmt.Errorf("panic: %v", p)
+				}
+			}()
+			results <- g.Do(ctx, func(context.Context, *sql.Tx) error {
+				if i == 0 {
+					panic("job 0")
+				}
+				return nil
+			})
+		}()
+	}
+	for g.Queued() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	release()
+	for range 2 {
+		select {
+		case err := <-results:
+			if err == nil {
+				t.Error("a job of the panicking group succeeded")
+			}
+		case <-time.After(10 * time.Second): // a hang, not a timing assertion
+			t.Fatal("a caller still waits after the group panicked")
+		}
+	}
+}
