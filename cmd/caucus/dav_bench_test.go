@@ -9,7 +9,9 @@ package main
 //	go test ./cmd/caucus -run '^$' -bench BenchmarkDAV -benchtime 1x
 //
 // CAUCUS_BENCH_MB sets the large file's size (default 1024),
-// CAUCUS_BENCH_FILES the number of 10 KB files (default 10000), and
+// CAUCUS_BENCH_FILES the number of 10 KB files (default 10000),
+// CAUCUS_BENCH_PARALLEL how many requests curl keeps in flight for them
+// (default 8), and
 // CAUCUS_BENCH_CURL extra curl arguments (e.g. --http1.1: curl speaks
 // HTTP/2 to caucus and rclone serve, which offer it, and HTTP/1.1 to
 // Apache, where mod_http2 is not loaded). A
@@ -23,6 +25,7 @@ package main
 // per second whatever the server; the curl load measures the servers.
 
 import (
+	"cmp"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -314,11 +317,12 @@ func BenchmarkDAVSmallFiles(b *testing.B) {
 			}
 		})
 
-		// The same files with curl: one request each, 8 at a time over
-		// kept-alive connections.
-		parallel := func(b *testing.B, cfg string) {
+		// The same files with curl: one request each, 8 at a time
+		// (CAUCUS_BENCH_PARALLEL) over kept-alive connections.
+		parallel := cmp.Or(os.Getenv("CAUCUS_BENCH_PARALLEL"), "8")
+		curlParallel := func(b *testing.B, cfg string) {
 			start := time.Now()
-			runCurl(b, curl, tg, "--parallel", "--parallel-max", "8", "-K", cfg)
+			runCurl(b, curl, tg, "--parallel", "--parallel-max", parallel, "-K", cfg)
 			b.ReportMetric(float64(n)/time.Since(start).Seconds(), "files/s")
 		}
 		b.Run(tg.name+"/put-curl", func(b *testing.B) {
@@ -339,7 +343,7 @@ func BenchmarkDAVSmallFiles(b *testing.B) {
 				os.WriteFile(mkf, []byte(mk.String()), 0o600)
 				os.WriteFile(putf, []byte(put.String()), 0o600)
 				runCurl(b, curl, tg, "-K", mkf)
-				parallel(b, putf)
+				curlParallel(b, putf)
 			}
 		})
 		b.Run(tg.name+"/get-curl", func(b *testing.B) {
@@ -350,7 +354,7 @@ func BenchmarkDAVSmallFiles(b *testing.B) {
 			getf := filepath.Join(dir, "get.curl")
 			os.WriteFile(getf, []byte(get.String()), 0o600)
 			for b.Loop() {
-				parallel(b, getf)
+				curlParallel(b, getf)
 			}
 		})
 	}

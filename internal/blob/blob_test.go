@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 )
@@ -658,4 +659,24 @@ func TestLayout(t *testing.T) {
 	if _, err := Open(dir); err == nil {
 		t.Fatal("Open accepted an unknown layout")
 	}
+}
+
+// BenchmarkPutSmallParallel stores 10 KB blobs from 8 goroutines at once,
+// as a WebDAV client uploading a folder of small files makes the server do.
+func BenchmarkPutSmallParallel(b *testing.B) {
+	s := open(b)
+	ctx := b.Context()
+	var n atomic.Uint64
+	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+	b.SetBytes(10 << 10)
+	b.RunParallel(func(pb *testing.PB) {
+		content := make([]byte, 10<<10)
+		for pb.Next() {
+			binary.LittleEndian.PutUint64(content, n.Add(1)) // distinct content
+			if _, _, err := s.Put(ctx, bytes.NewReader(content), 0); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
