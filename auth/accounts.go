@@ -336,7 +336,11 @@ func (s *Service) GroupsOf(ctx context.Context, accountID int64) ([]string, erro
 // that check a member's access on every request (files, WebDAV), where
 // Groups would read every membership of every group.
 func (s *Service) AccountGroups(ctx context.Context, accountID int64) ([]Group, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT g.id, g.name FROM groups g JOIN group_members m ON m.group_id = g.id WHERE m.account_id = ? ORDER BY g.name`, accountID)
+	st, err := s.db.Prepared(ctx, `SELECT g.id, g.name FROM groups g JOIN group_members m ON m.group_id = g.id WHERE m.account_id = ? ORDER BY g.name`)
+	if err != nil {
+		return nil, fmt.Errorf("auth: groups of account: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("auth: groups of account: %w", err)
 	}
