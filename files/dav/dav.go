@@ -60,6 +60,8 @@ type Handler struct {
 
 	mu    sync.Mutex
 	locks map[int64]*lockSystem // per account: paths are per account
+
+	revoked func() // tests: runs first when a request's context ends
 }
 
 // New returns a handler serving store to the accounts of svc. Every
@@ -132,6 +134,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var mu sync.Mutex
 	returned := false
 	stop := context.AfterFunc(ctx, func() {
+		if h.revoked != nil {
+			h.revoked()
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		if returned {
