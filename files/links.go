@@ -449,7 +449,7 @@ func (s *Store) LinkList(ctx context.Context, l Link, id int64) ([]Node, error) 
 	if !n.Dir {
 		return nil, ErrNotDir
 	}
-	rows, err := childRows(ctx, s.db, n.ID)
+	rows, err := s.childRows(ctx, s.db, n.ID)
 	if err != nil {
 		return nil, err
 	}

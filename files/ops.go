@@ -514,7 +514,7 @@ func (s *Store) copyTree(ctx context.Context, tx *sql.Tx, src, parent int64, nam
 		}
 		return id, err
 	}
-	kids, err := childRows(ctx, tx, src)
+	kids, err := s.childRows(ctx, tx, src)
 	if err != nil {
 		return 0, err
 	}

@@ -150,8 +150,12 @@ func (s *Store) getRow(ctx context.Context, q querier, id int64) (row, error) {
 	return r, err
 }
 
-func childRows(ctx context.Context, q querier, parent int64) ([]row, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+rowCols+rowFrom+` WHERE n.parent_id = +? AND n.deleted_at IS NULL`, parent) // +?: see getRowQuery
+func (s *Store) childRows(ctx context.Context, q querier, parent int64) ([]row, error) {
+	st, err := s.stmt(ctx, q, `SELECT `+rowCols+rowFrom+` WHERE n.parent_id = +? AND n.deleted_at IS NULL`) // +?: see getRowQuery
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -680,7 +684,7 @@ func (s *Store) listID(ctx context.Context, v *viewer, id int64) ([]Node, error)
 	if !parent.Dir {
 		return nil, ErrNotDir
 	}
-	rows, err := childRows(ctx, s.db, id)
+	rows, err := s.childRows(ctx, s.db, id)
 	if err != nil {
 		return nil, err
 	}
