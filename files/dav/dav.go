@@ -153,7 +153,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		returned = true
 		mu.Unlock()
 	}()
-	dl := web.NewDeadlines(w, ctx)
+	dl := web.NewDeadlines(ctx, w)
 
 	st := &reqState{size: -1}
 	switch r.Method {

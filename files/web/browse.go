@@ -215,7 +215,7 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer rc.Close()
-		serveFile(iweb.SlideWrites(iweb.NewDeadlines(w, r.Context()), w), r, n.Name, ver.Created, rc)
+		serveFile(iweb.SlideWrites(iweb.NewDeadlines(r.Context(), w), w), r, n.Name, ver.Created, rc)
 		return
 	}
 	rc, n, err := h.store.Open(r.Context(), a, n.ID)
@@ -224,7 +224,7 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rc.Close()
-	serveFile(iweb.SlideWrites(iweb.NewDeadlines(w, r.Context()), w), r, n.Name, n.ModTime, rc)
+	serveFile(iweb.SlideWrites(iweb.NewDeadlines(r.Context(), w), w), r, n.Name, n.ModTime, rc)
 }
 
 // back sends the browser to the folder page of view path p after a change.

@@ -119,7 +119,7 @@ func uploadStatus(err error) (int, string) {
 func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 	sess, _ := login.SessionFrom(r.Context())
 	a := actor(r, sess)
-	iweb.SlideReads(iweb.NewDeadlines(w, r.Context()), r)
+	iweb.SlideReads(iweb.NewDeadlines(r.Context(), w), r)
 	dir, err := h.pathNode(r)
 	if err == nil && !dir.Dir {
 		err = files.ErrNotDir

@@ -26,7 +26,7 @@ type Deadlines struct {
 }
 
 // NewDeadlines returns the deadlines of w's connection, ended by ctx.
-func NewDeadlines(w http.ResponseWriter, ctx context.Context) *Deadlines {
+func NewDeadlines(ctx context.Context, w http.ResponseWriter) *Deadlines {
 	return &Deadlines{rc: http.NewResponseController(w), ctx: ctx}
 }
 

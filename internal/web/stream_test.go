@@ -20,7 +20,7 @@ func TestSlideWrites(t *testing.T) {
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
-		sw := SlideWrites(NewDeadlines(w, ctx), w)
+		sw := SlideWrites(NewDeadlines(ctx, w), w)
 		for i := range 6 {
 			if r.URL.Path == "/revoked" && i == 2 {
 				cancel()
