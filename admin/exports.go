@@ -60,5 +60,7 @@ func (h *Handler) downloadExport(w http.ResponseWriter, r *http.Request, sess au
 	w.Header().Set("Content-Type", "application/mbox")
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": ex.Name}))
 	w.Header().Set("Content-Length", strconv.FormatInt(ex.Size, 10))
-	io.Copy(web.SlideWrites(web.NewDeadlines(r.Context(), w), w), f) // a failure is the client's going away
+	d := web.NewDeadlines(r.Context(), w)
+	defer d.Stop()
+	io.Copy(web.SlideWrites(d, w), f) // a failure is the client's going away
 }

@@ -289,3 +289,22 @@ func (s *Service) Cleanup(ctx context.Context) error {
 		return nil
 	})
 }
+
+// ConnectSession registers a long request of the web session sess (a
+// download or an upload in the browser) with the revocation hub, as
+// [Service.Connect] does for app passwords: the returned context ends, with
+// cause [ErrRevoked], when the session ends or the account is revoked. The
+// session is looked up again after registering, so that a revocation
+// racing with the request's own check is not missed. release must be
+// called when the request ends.
+func (s *Service) ConnectSession(parent context.Context, sess Session) (context.Context, func()) {
+	ctx, release := s.hub.Register(parent, sess.Account.ID, SessionCred(sess.ID), s.hub.Epoch(sess.Account.ID))
+	a, err := scanAccount(s.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = ?`, sess.ID))
+	if err != nil || !s.usable(a) {
+		release()
+		ctx, cancel := context.WithCancelCause(parent)
+		cancel(ErrRevoked)
+		return ctx, func() {}
+	}
+	return ctx, release
+}

@@ -250,3 +250,30 @@ func TestFreshWebAuthn(t *testing.T) {
 		t.Errorf("after a TOTP step-up: Method %q, FreshWebAuthn %v; want totp, false", sess.Method, s.FreshWebAuthn(sess))
 	}
 }
+
+// ConnectSession: a browser transfer's context ends when its session is
+// signed out, and one that registers after the session ended is cancelled
+// on arrival.
+func TestConnectSession(t *testing.T) {
+	t.Parallel()
+	s, clk := newTestService(t)
+	ctx := t.Context()
+	m := enrolMember(t, s, clk, "quin@example.org")
+	sess := mustSession(t, s, m.Token)
+	c, release := s.ConnectSession(ctx, sess)
+	defer release()
+	if c.Err() != nil {
+		t.Fatalf("live session: %v", context.Cause(c))
+	}
+	if _, err := s.EndSession(ctx, testAdmin, m.ID, sess.ID, cl); err != nil {
+		t.Fatal(err)
+	}
+	if context.Cause(c) != ErrRevoked {
+		t.Errorf("after sign-out: cause %v, want ErrRevoked", context.Cause(c))
+	}
+	late, release2 := s.ConnectSession(ctx, sess) // the request had checked the session before
+	defer release2()
+	if context.Cause(late) != ErrRevoked {
+		t.Errorf("registering after sign-out: cause %v, want ErrRevoked", context.Cause(late))
+	}
+}

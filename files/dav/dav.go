@@ -34,7 +34,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/files"
@@ -60,8 +59,6 @@ type Handler struct {
 
 	mu    sync.Mutex
 	locks map[int64]*lockSystem // per account: paths are per account
-
-	revoked func() // tests: runs first when a request's context ends
 }
 
 // New returns a handler serving store to the accounts of svc. Every
@@ -126,34 +123,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		unauthorized(w)
 		return
 	}
-	// Revocation ends blocked reads and writes too. The response writer
-	// must not be touched once ServeHTTP has returned (HTTP/2's then has no
-	// stream: a nil dereference), and stop cannot hold back a call that has
-	// begun, so the two take turns under mu.
-	rc := http.NewResponseController(w)
-	var mu sync.Mutex
-	returned := false
-	stop := context.AfterFunc(ctx, func() {
-		if h.revoked != nil {
-			h.revoked()
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if returned {
-			return
-		}
-		h.log.Info("dav: request ended", "account", grant.Account.Login, "method", r.Method, "cause", context.Cause(ctx))
-		past := time.Unix(1, 0)
-		rc.SetReadDeadline(past)
-		rc.SetWriteDeadline(past)
-	})
-	defer func() {
-		stop()
-		mu.Lock()
-		returned = true
-		mu.Unlock()
-	}()
+	// Revocation ends blocked reads and writes too (web.Deadlines).
 	dl := web.NewDeadlines(ctx, w)
+	defer dl.Stop()
+	logEnd := context.AfterFunc(ctx, func() {
+		h.log.Info("dav: request ended", "account", grant.Account.Login, "method", r.Method, "cause", context.Cause(ctx))
+	})
+	defer logEnd()
 
 	st := &reqState{size: -1}
 	switch r.Method {

@@ -215,7 +215,9 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer rc.Close()
-		serveFile(iweb.SlideWrites(iweb.NewDeadlines(r.Context(), w), w), r, n.Name, ver.Created, rc)
+		d, done := h.transfer(w, r)
+		defer done()
+		serveFile(iweb.SlideWrites(d, w), r, n.Name, ver.Created, rc)
 		return
 	}
 	rc, n, err := h.store.Open(r.Context(), a, n.ID)
@@ -224,7 +226,21 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rc.Close()
-	serveFile(iweb.SlideWrites(iweb.NewDeadlines(r.Context(), w), w), r, n.Name, n.ModTime, rc)
+	d, done := h.transfer(w, r)
+	defer done()
+	serveFile(iweb.SlideWrites(d, w), r, n.Name, n.ModTime, rc)
+}
+
+// transfer gives a download or an upload its sliding deadlines, ended
+// when the session is signed out or the account revoked (public links,
+// without a session, only by the request's end). done must be deferred.
+func (h *Handler) transfer(w http.ResponseWriter, r *http.Request) (d *iweb.Deadlines, done func()) {
+	ctx, release := r.Context(), func() {}
+	if sess, ok := login.SessionFrom(ctx); ok {
+		ctx, release = h.svc.ConnectSession(ctx, sess)
+	}
+	d = iweb.NewDeadlines(ctx, w)
+	return d, func() { d.Stop(); release() }
 }
 
 // back sends the browser to the folder page of view path p after a change.

@@ -209,7 +209,9 @@ func (h *Handler) publicDownload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rc.Close()
-	serveFile(iweb.SlideWrites(iweb.NewDeadlines(r.Context(), w), w), r, n.Name, n.ModTime, rc)
+	d, done := h.transfer(w, r)
+	defer done()
+	serveFile(iweb.SlideWrites(d, w), r, n.Name, n.ModTime, rc)
 }
 
 // publicUpload receives files through a file-drop link. There is no
@@ -233,7 +235,9 @@ func (h *Handler) publicUpload(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/s/"+token, http.StatusSeeOther)
 		return
 	}
-	iweb.SlideReads(iweb.NewDeadlines(r.Context(), w), r)
+	d, done := h.transfer(w, r)
+	defer done()
+	iweb.SlideReads(d, r)
 	n, err := receive(r, true, nil, func(name string, size int64, body io.Reader) error {
 		_, err := h.store.DropPut(r.Context(), l, name, body, size, client(r))
 		return err

@@ -119,7 +119,9 @@ func uploadStatus(err error) (int, string) {
 func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 	sess, _ := login.SessionFrom(r.Context())
 	a := actor(r, sess)
-	iweb.SlideReads(iweb.NewDeadlines(r.Context(), w), r)
+	d, done := h.transfer(w, r)
+	defer done()
+	iweb.SlideReads(d, r)
 	dir, err := h.pathNode(r)
 	if err == nil && !dir.Dir {
 		err = files.ErrNotDir

@@ -38,8 +38,9 @@ type env struct {
 
 func newEnv(t testing.TB, opts files.Options) *env { return newEnvLimit(t, opts, 4<<20) }
 
-// newEnvLimit is newEnv with the upload routes' body bound.
-func newEnvLimit(t testing.TB, opts files.Options, maxUpload int64) *env {
+// newEnvLimit is newEnv with the upload routes' body bound; setup, if
+// given, adjusts the HTTP server before it starts.
+func newEnvLimit(t testing.TB, opts files.Options, maxUpload int64, setup ...func(*http.Server)) *env {
 	t.Helper()
 	a := authtest.New(t, auth.Config{}, files.Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
@@ -62,6 +63,9 @@ func newEnvLimit(t testing.TB, opts files.Options, maxUpload int64) *env {
 	pages.Register(mux)
 	h.Register(mux)
 	ts := httptest.NewUnstartedServer(iweb.Secure(mux, 1<<20))
+	for _, f := range setup {
+		f(ts.Config)
+	}
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
 	return &env{auth: a, store: st, h: h, ts: ts}
@@ -731,9 +735,7 @@ func TestLinkLifetimeBound(t *testing.T) {
 // still cut off after iweb.IOIdle.
 func TestSlowUpload(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, files.Options{})
-	e.ts.Config.ReadTimeout = time.Second // applies to connections accepted from now on
-	e.ts.CloseClientConnections()
+	e := newEnvLimit(t, files.Options{}, 4<<20, func(s *http.Server) { s.ReadTimeout = time.Second })
 	anna := e.user(t, "anna@example.org", auth.RoleMember)
 	token := anna.csrf(t)
 	pr, pw := io.Pipe()
@@ -783,5 +785,42 @@ func BenchmarkDownload(b *testing.B) {
 		if err != nil || n != size || res.StatusCode != http.StatusOK {
 			b.Fatalf("download: HTTP %d, %d bytes, %v", res.StatusCode, n, err)
 		}
+	}
+}
+
+// TestSignOutCutsDownload: a browser download in progress ends when its
+// session is signed out (as by an admin's offboarding), not when the file
+// is done.
+func TestSignOutCutsDownload(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, files.Options{})
+	anna := e.user(t, "anna@example.org", auth.RoleMember)
+	home, err := e.store.Stat(t.Context(), actorOf(anna), "/Home")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 64 << 20
+	if _, err := e.store.Put(t.Context(), actorOf(anna), home.ID, "big.bin", io.LimitReader(rand.Reader, size), size); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", e.ts.URL+"/files/dl/Home/big.bin", nil)
+	req.AddCookie(&http.Cookie{Name: login.SessionCookie, Value: anna.u.Session})
+	resp, err := e.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("download: %d", resp.StatusCode)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.auth.Auth.EndSession(t.Context(), "admin", anna.u.Account.ID, 0, auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.Copy(io.Discard, resp.Body) // 63 MB were still to come
+	if err == nil && got == size-(1<<20) {
+		t.Fatal("the download went on to the end after the session was signed out")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -16,18 +17,49 @@ const IOIdle = time.Minute
 
 // Deadlines moves one request's read and write deadlines forward as its
 // body is read and its response written: at most once a second, to IOIdle
-// from then. When ctx ends (the credential was revoked, say), the next move
-// sets the deadlines in the past instead, so the transfer stops. Use it from
-// the handler's goroutine only.
+// from then. When ctx ends (the credential was revoked, say), both
+// deadlines are set in the past at once, so that a blocked read or write
+// returns, and every later move keeps them there. Call Reading and Writing
+// from the handler's goroutine, and Stop before the handler returns: after
+// that the response writer must not be touched (an HTTP/2 one no longer
+// has a stream).
 type Deadlines struct {
 	rc            *http.ResponseController
 	ctx           context.Context
 	read, written time.Time // of the last moves
+
+	stopAfter func() bool // stops the reaction to ctx
+	mu        sync.Mutex  // orders the reaction to ctx against Stop
+	stopped   bool
+	react     func() // tests: runs first in the reaction to ctx
 }
 
 // NewDeadlines returns the deadlines of w's connection, ended by ctx.
 func NewDeadlines(ctx context.Context, w http.ResponseWriter) *Deadlines {
-	return &Deadlines{rc: http.NewResponseController(w), ctx: ctx}
+	d := &Deadlines{rc: http.NewResponseController(w), ctx: ctx}
+	d.stopAfter = context.AfterFunc(ctx, func() {
+		if d.react != nil {
+			d.react()
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if !d.stopped { // stopAfter cannot hold back a reaction that has begun
+			d.rc.SetReadDeadline(past())
+			d.rc.SetWriteDeadline(past())
+		}
+	})
+	return d
+}
+
+// past returns a deadline long gone.
+func past() time.Time { return time.Unix(1, 0) }
+
+// Stop ends the reaction to ctx. Call it before the handler returns.
+func (d *Deadlines) Stop() {
+	d.stopAfter()
+	d.mu.Lock()
+	d.stopped = true
+	d.mu.Unlock()
 }
 
 func (d *Deadlines) move(last *time.Time, set func(time.Time) error) {
@@ -39,7 +71,7 @@ func (d *Deadlines) move(last *time.Time, set func(time.Time) error) {
 	// Checked after the move, so that the move cannot undo a past deadline
 	// set by whoever ended ctx meanwhile.
 	if d.ctx.Err() != nil {
-		set(time.Unix(1, 0)) // long past
+		set(past())
 	}
 }
 

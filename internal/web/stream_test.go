@@ -20,7 +20,9 @@ func TestSlideWrites(t *testing.T) {
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
-		sw := SlideWrites(NewDeadlines(ctx, w), w)
+		d := NewDeadlines(ctx, w)
+		defer d.Stop()
+		sw := SlideWrites(d, w)
 		for i := range 6 {
 			if r.URL.Path == "/revoked" && i == 2 {
 				cancel()
@@ -56,5 +58,74 @@ func TestSlideWrites(t *testing.T) {
 	<-revoke
 	if err == nil && string(b) == strings.Repeat("tick\n", 6) {
 		t.Fatalf("revoked response arrived whole: %q", b)
+	}
+}
+
+// TestDeadlinesAfterReturn: a context that ends while the handler runs, but
+// whose reaction comes only after the handler has returned (and called
+// Stop), must not touch the response writer: HTTP/2's then has no stream,
+// and the server crashed with a nil dereference.
+func TestDeadlinesAfterReturn(t *testing.T) {
+	t.Parallel()
+	cancelled, reacted, returned := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	late := make(chan struct{})
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		d := NewDeadlines(ctx, w)
+		d.react = func() { close(reacted); <-late } // hold the reaction
+		defer close(returned)
+		defer d.Stop()
+		io.WriteString(SlideWrites(d, w), "done")
+		http.NewResponseController(w).Flush()
+		cancel()
+		<-reacted
+		close(cancelled)
+	}))
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	defer ts.Close()
+
+	resp, err := ts.Client().Get(ts.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("HTTP/%d, want 2", resp.ProtoMajor)
+	}
+	<-cancelled
+	<-returned
+	// net/http retires the HTTP/2 response writer just after the handler
+	// returns; then the reaction may go on.
+	time.Sleep(50 * time.Millisecond)
+	close(late)
+	time.Sleep(50 * time.Millisecond) // a crash here ends the test binary
+
+	// And while the handler still runs, the reaction does set the past
+	// deadlines: a write after it fails.
+	ts2 := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		d := NewDeadlines(ctx, w)
+		defer d.Stop()
+		sw := SlideWrites(d, w)
+		io.WriteString(sw, "first\n")
+		http.NewResponseController(w).Flush()
+		cancel()
+		time.Sleep(50 * time.Millisecond) // the reaction runs
+		for range 100 {
+			if _, err := io.WriteString(w, strings.Repeat("x", 1<<10)); err != nil {
+				return
+			}
+			http.NewResponseController(w).Flush()
+		}
+		t.Error("writes after the context ended went on")
+	}))
+	ts2.EnableHTTP2 = true
+	ts2.StartTLS()
+	defer ts2.Close()
+	if resp, err := ts2.Client().Get(ts2.URL); err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
 	}
 }
