@@ -86,3 +86,38 @@ func TestAutoReplyOnDelivery(t *testing.T) {
 		t.Errorf("%d messages queued, want still 1", n)
 	}
 }
+
+// TestNoAutoReplyToJunk: mail filed as junk (DMARC p=quarantine failed)
+// reaches the successor's Junk mailbox and gets no auto-reply (RFC 3834
+// section 2: suspicious mail is not answered).
+func TestNoAutoReplyToJunk(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{}, withAutoReply)
+	ctx := t.Context()
+	anna := e.member(t, "anna@example-party.org")
+	bob := e.member(t, "bob@example-party.org")
+	if err := e.dir.SetForwarding(ctx, "admin", anna.Account.ID, "bob@example-party.org", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.dir.SetAutoReply(ctx, "admin", anna.Account.ID, &route.AutoReply{Body: "Anna has left.", Until: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	mx := e.dial(t, e.mx, true)
+	if err := send(mx, "someone@outside.example", []string{"anna@example-party.org"}, msg("someone@outside.example", "anna@example-party.org", "JUNKME")); err != nil {
+		t.Fatalf("MX delivery: %v", err)
+	}
+	if junk, inbox := e.mailbox(t, bob.Account.ID, "Junk"), e.inbox(t, bob.Account.ID); len(junk) != 1 || len(inbox) != 0 {
+		t.Errorf("bob's Junk holds %d, INBOX %d; want 1, 0", len(junk), len(inbox))
+	}
+	if q := e.queue.all(); len(q) != 0 {
+		t.Errorf("junk was answered: %+v", q)
+	}
+	// The same mail not filed as junk is answered: the set-up works.
+	mx.Reset()
+	if err := send(mx, "someone@outside.example", []string{"anna@example-party.org"}, msg("someone@outside.example", "anna@example-party.org", "question")); err != nil {
+		t.Fatalf("MX delivery: %v", err)
+	}
+	if q := e.queue.all(); len(q) != 1 {
+		t.Errorf("%d answers to ordinary mail, want 1", len(q))
+	}
+}

@@ -52,14 +52,16 @@ func (q *fakeQueue) all() []queued {
 	return append([]queued(nil), q.sent...)
 }
 
-// fakeInbound tags or refuses by the subject, to test the MX's handling.
+// fakeInbound refuses or files as junk by the subject, to test the MX's
+// handling.
 type fakeInbound struct{}
 
 func (fakeInbound) Check(_ context.Context, in InboundMessage) (InboundVerdict, error) {
 	if bytes.Contains(in.Message, []byte("Subject: REJECTME")) {
 		return InboundVerdict{Reject: "DMARC policy of the sender's domain says reject"}, nil
 	}
-	return InboundVerdict{Message: append([]byte("Authentication-Results: test; spf=pass\r\n"), in.Message...)}, nil
+	junk := bytes.Contains(in.Message, []byte("Subject: JUNKME")) // as DMARC p=quarantine would
+	return InboundVerdict{Message: append([]byte("Authentication-Results: test; spf=pass\r\n"), in.Message...), Junk: junk}, nil
 }
 
 type testEnv struct {
