@@ -289,6 +289,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if err != nil {
 		return nil, err
 	}
+	signer := smtp.DKIMSigner{Keys: dkim} // for all mail caucus sends or writes
 	// The outbound queue keeps its bodies apart from the mailboxes'.
 	qblobs, err := blob.Open(filepath.Join(cfg.DataDir, "blobs", "queue"))
 	if err != nil {
@@ -305,12 +306,12 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		LocalDeliver: func(ctx context.Context, rcpt string, msg io.Reader) error {
 			return s.deliverLocal(ctx, rcpt, msg)
 		},
-		Sign: smtp.DKIMSigner{Keys: dkim}.Sign,
+		Sign: signer.Sign,
 	}, s.db, qblobs, log.With("component", "queue"))
 	// Auto-replies (RFC 3834) to mail for departed staff: signed, and
 	// delivered here or queued like all other mail.
 	s.autoreply = autoreply.New(autoreply.Config{Hostname: cfg.Hostname, Now: o.now}, autoreply.Deps{
-		DB: s.db, Dir: s.dir, Signer: smtp.DKIMSigner{Keys: dkim}, Local: s.deliverLocal, Queue: s.queue, Log: log.With("component", "autoreply"),
+		DB: s.db, Dir: s.dir, Signer: signer, Local: s.deliverLocal, Queue: s.queue, Log: log.With("component", "autoreply"),
 	})
 	s.offboard = offboard.New(offboard.Config{ExportDir: filepath.Join(cfg.DataDir, "exports"), Now: o.now}, offboard.Deps{
 		DB: s.db, Store: s.mail, Auth: s.auth, Dir: s.dir, Log: log.With("component", "offboard"),
@@ -321,7 +322,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		SRS:   s.srs,
 		Store: s.mail, Auth: s.auth, Dir: s.dir, Queue: s.queue, Log: log.With("component", "smtp"), Now: o.now,
 		Inbound: smtp.Checks{Checker: msgauth.NewChecker(resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir, Hostname: cfg.Hostname},
-		Signer:  smtp.DKIMSigner{Keys: dkim},
+		Signer:  signer,
 		Metrics: s.stats,
 
 		AutoReply: s.autoreply,
@@ -345,7 +346,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	}
 	s.ops = admin.NewOps(admin.OpsDeps{
 		Auth: s.auth, DB: s.db, Mail: s.mail, Route: s.dir, Files: s.files, MailOffboard: s.offboard, Audit: s.audit,
-		Mailer: mailer{s: s, signer: smtp.DKIMSigner{Keys: dkim}}, MailFrom: "postmaster@" + cfg.MailDomains[0],
+		Mailer: mailer{s: s, signer: signer}, MailFrom: "postmaster@" + cfg.MailDomains[0],
 		BaseURL: s.url, Log: log.With("component", "admin"), Now: o.now,
 	})
 	console, err := admin.New(admin.Deps{
@@ -488,7 +489,9 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 }
 
 // deliverLocal delivers mail the server itself writes (notifications,
-// auto-replies) to a local address; queue.ErrNotLocal for any other.
+// auto-replies) to a local address; queue.ErrNotLocal for any other. A
+// notification to one of our SRS addresses (about mail we forwarded) is
+// queued to the original sender.
 func (s *server) deliverLocal(ctx context.Context, rcpt string, msg io.Reader) error {
 	if srs.IsSRS(rcpt) && s.dir.IsOurs(rcpt) {
 		// A notification about mail we forwarded: to its original sender.
