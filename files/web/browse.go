@@ -481,15 +481,21 @@ func (h *Handler) shares(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) unshare(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	h.byID(w, r, "/files/shares", func(id int64) error { return h.store.Unshare(r.Context(), actor(r, sess), id) })
+}
+
+// byID runs op on the id the form names and sends the browser back to
+// page, or shows why not.
+func (h *Handler) byID(w http.ResponseWriter, r *http.Request, page string, op func(id int64) error) {
 	id, err := idValue(r)
 	if err == nil {
-		err = h.store.Unshare(r.Context(), actor(r, sess), id)
+		err = op(id)
 	}
 	if err != nil {
 		h.refuse(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/files/shares", http.StatusSeeOther)
+	http.Redirect(w, r, page, http.StatusSeeOther)
 }
 
 func (h *Handler) linkRows(list []files.Link) []linkRow {
@@ -531,15 +537,7 @@ func (h *Handler) links(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) revokeLink(w http.ResponseWriter, r *http.Request, sess auth.Session) {
-	id, err := idValue(r)
-	if err == nil {
-		err = h.store.RevokeMyLink(r.Context(), actor(r, sess), id)
-	}
-	if err != nil {
-		h.refuse(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/files/links", http.StatusSeeOther)
+	h.byID(w, r, "/files/links", func(id int64) error { return h.store.RevokeMyLink(r.Context(), actor(r, sess), id) })
 }
 
 func (h *Handler) allLinks(w http.ResponseWriter, r *http.Request) {
@@ -554,13 +552,5 @@ func (h *Handler) allLinks(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) adminRevokeLink(w http.ResponseWriter, r *http.Request, sess auth.Session) {
-	id, err := idValue(r)
-	if err == nil {
-		err = h.store.RevokeLink(r.Context(), sess.Account.Login, id)
-	}
-	if err != nil {
-		h.refuse(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/files/admin/links", http.StatusSeeOther)
+	h.byID(w, r, "/files/admin/links", func(id int64) error { return h.store.RevokeLink(r.Context(), sess.Account.Login, id) })
 }
