@@ -117,18 +117,12 @@ func scanRow(sc interface{ Scan(...any) error }) (row, error) {
 	return r, err
 }
 
-// stmt returns the statement for query (a constant text) prepared once
-// for the store's database ([db.DB.Prepared]), bound to q's transaction
-// when q is one: the hot lookups are not parsed again at every request.
-func (s *Store) stmt(ctx context.Context, q querier, query string) (*sql.Stmt, error) {
-	st, err := s.db.Prepared(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	if tx, ok := q.(*sql.Tx); ok {
-		return tx.StmtContext(ctx, st), nil
-	}
-	return st, nil
+// cached runs q's queries with statements prepared once for the store's
+// database ([db.Stmts]), in q's transaction when q is one: the hot lookups
+// are not parsed again at every request.
+func (s *Store) cached(q querier) db.Stmts {
+	tx, _ := q.(*sql.Tx)
+	return s.db.Stmts(tx)
 }
 
 // getRowQuery compares n.id with +? rather than ?: with a plain
@@ -139,11 +133,7 @@ func (s *Store) stmt(ctx context.Context, q querier, query string) (*sql.Stmt, e
 const getRowQuery = `SELECT ` + rowCols + rowFrom + ` WHERE n.id = +?`
 
 func (s *Store) getRow(ctx context.Context, q querier, id int64) (row, error) {
-	st, err := s.stmt(ctx, q, getRowQuery)
-	if err != nil {
-		return row{}, err
-	}
-	r, err := scanRow(st.QueryRowContext(ctx, id))
+	r, err := scanRow(s.cached(q).QueryRowContext(ctx, getRowQuery, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, ErrNotFound
 	}
@@ -151,11 +141,7 @@ func (s *Store) getRow(ctx context.Context, q querier, id int64) (row, error) {
 }
 
 func (s *Store) childRows(ctx context.Context, q querier, parent int64) ([]row, error) {
-	st, err := s.stmt(ctx, q, `SELECT `+rowCols+rowFrom+` WHERE n.parent_id = +? AND n.deleted_at IS NULL`) // +?: see getRowQuery
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.QueryContext(ctx, parent)
+	rows, err := s.cached(q).QueryContext(ctx, `SELECT `+rowCols+rowFrom+` WHERE n.parent_id = +? AND n.deleted_at IS NULL`, parent) // +?: see getRowQuery
 	if err != nil {
 		return nil, err
 	}
@@ -173,11 +159,7 @@ func (s *Store) childRows(ctx context.Context, q querier, parent int64) ([]row, 
 
 // childID returns the live child of parent called name, or 0.
 func (s *Store) childID(ctx context.Context, q querier, parent int64, name string) (id int64, dir bool, err error) {
-	st, err := s.stmt(ctx, q, `SELECT id, is_dir FROM files_nodes WHERE parent_id = ? AND name = ? AND deleted_at IS NULL`)
-	if err != nil {
-		return 0, false, err
-	}
-	err = st.QueryRowContext(ctx, parent, name).Scan(&id, &dir)
+	err = s.cached(q).QueryRowContext(ctx, `SELECT id, is_dir FROM files_nodes WHERE parent_id = ? AND name = ? AND deleted_at IS NULL`, parent, name).Scan(&id, &dir)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}

@@ -148,11 +148,7 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 		}
 	}()
 	exec := func(tx *sql.Tx, query string) error {
-		st, err := g.db.Prepared(ctx, query)
-		if err == nil {
-			_, err = tx.StmtContext(ctx, st).ExecContext(ctx)
-		}
-		if err != nil {
+		if _, err := g.db.Stmts(tx).ExecContext(ctx, query); err != nil {
 			return fmt.Errorf("db: group: %w", err)
 		}
 		return nil

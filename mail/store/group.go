@@ -43,7 +43,7 @@ func (s *Store) deliverGrouped(ctx context.Context, d *delivery) (map[int64]imap
 			return err
 		}
 		if d.index != nil {
-			return s.index.defer_(tctx, preparedTx{s.stmts, tx}, d.blobID, d.in.ref, d.index)
+			return s.index.defer_(tctx, s.db.Stmts(tx), d.blobID, d.in.ref, d.index)
 		}
 		return nil
 	})

@@ -144,7 +144,7 @@ func (s *Store) indexSome(ctx context.Context) (more bool, err error) {
 	var done int
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		done = 0
-		q := preparedTx{s.stmts, tx}
+		q := s.db.Stmts(tx)
 		rows, err := q.QueryContext(ctx, `SELECT u.blob_id, b.ref, b.size FROM blob_unindexed u JOIN blobs b ON b.id = u.blob_id ORDER BY u.blob_id LIMIT ?`, indexBatch)
 		if err != nil {
 			return err

@@ -47,7 +47,7 @@ func (s *Store) receive(ctx context.Context, r io.Reader) (*incoming, error) {
 		return nil, fmt.Errorf("store: empty message")
 	}
 	var exists bool
-	st, err := s.stmts.get(ctx, `SELECT EXISTS (SELECT 1 FROM blobs WHERE ref = ?)`)
+	st, err := s.db.Prepared(ctx, `SELECT EXISTS (SELECT 1 FROM blobs WHERE ref = ?)`)
 	if err == nil {
 		err = st.QueryRowContext(ctx, string(ref)).Scan(&exists)
 	}
@@ -373,7 +373,7 @@ func (s *Store) DeliverTo(ctx context.Context, accountIDs []int64, mailbox strin
 // runs under the write lock. It leaves the full-text indexing of a new
 // body to the caller (d.index).
 func (s *Store) deliverTx(ctx context.Context, tx *sql.Tx, ch *changes, d *delivery) (map[int64]imap.UID, error) {
-	q := preparedTx{s.stmts, tx}
+	q := s.db.Stmts(tx)
 	uids := make(map[int64]imap.UID, len(d.accts))
 	add := make(map[int64]int64, len(d.accts))
 	inboxes := make([]Mailbox, len(d.accts))

@@ -34,8 +34,7 @@ type Store struct {
 	mu   sync.Mutex
 	pins map[blob.Ref]int
 
-	group *db.Group  // group commit of deliveries (group.go)
-	stmts *stmtCache // the delivery path's prepared statements
+	group *db.Group // group commit of deliveries (group.go)
 	index *deferredIndex
 }
 
@@ -58,7 +57,7 @@ func New(d *db.DB, blobs *blob.Store, log *slog.Logger, opts Options) *Store {
 	if opts.IndexBacklog <= 0 {
 		opts.IndexBacklog = defaultIndexBacklog
 	}
-	s := &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, stmts: newStmtCache(d), index: newDeferredIndex()}
+	s := &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, index: newDeferredIndex()}
 	s.group = d.NewGroup(maxGroup, s.afterGroup)
 	return s
 }
