@@ -257,13 +257,21 @@ func formValue(r *http.Request, name string) (string, error) {
 	return v, nil
 }
 
-func (h *Handler) mkdir(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+// nodeAndName reads the node of the request's path and the form's name
+// field, trimmed.
+func (h *Handler) nodeAndName(r *http.Request) (files.Node, string, error) {
 	n, err := h.pathNode(r)
+	if err != nil {
+		return n, "", err
+	}
+	name, err := formValue(r, "name")
+	return n, strings.TrimSpace(name), err
+}
+
+func (h *Handler) mkdir(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	n, name, err := h.nodeAndName(r)
 	if err == nil {
-		var name string
-		if name, err = formValue(r, "name"); err == nil {
-			_, err = h.store.Mkdir(r.Context(), actor(r, sess), n.ID, strings.TrimSpace(name))
-		}
+		_, err = h.store.Mkdir(r.Context(), actor(r, sess), n.ID, name)
 	}
 	if err != nil {
 		h.refuse(w, r, err)
@@ -273,12 +281,9 @@ func (h *Handler) mkdir(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 }
 
 func (h *Handler) rename(w http.ResponseWriter, r *http.Request, sess auth.Session) {
-	n, err := h.pathNode(r)
+	n, name, err := h.nodeAndName(r)
 	if err == nil {
-		var name string
-		if name, err = formValue(r, "name"); err == nil {
-			n, err = h.store.Rename(r.Context(), actor(r, sess), n.ID, strings.TrimSpace(name))
-		}
+		n, err = h.store.Rename(r.Context(), actor(r, sess), n.ID, name)
 	}
 	if err != nil {
 		h.refuse(w, r, err)
