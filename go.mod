@@ -90,3 +90,7 @@ require (
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
 )
+
+// go-imap v2.0.0-beta.8 with the patches listed in
+// internal/third_party/go-imap/PATCHES (CONDSTORE/QRESYNC and protocol fixes).
+replace github.com/emersion/go-imap/v2 => ./internal/third_party/go-imap
