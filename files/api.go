@@ -33,14 +33,34 @@
 // most MaxNameBytes bytes. Names are case-sensitive (as on Linux); see
 // [ValidName].
 //
+// # Ownership
+//
+// Every node belongs to one space (a home or a group folder), and so do
+// its older versions and whatever of it is in the trash: they are that
+// space's, whoever reaches the node through a share. A move inside one
+// space moves the node with its history. A move into another space (a
+// write recipient taking part of a share into his home, a member moving
+// from a group folder into her home, or the other way) never carries the
+// history across: the destination gets a copy of what is live (each file's
+// current version), and the original goes, whole, to the trash of the
+// space it was in, marked as deleted by who moved it, where that space's
+// members can restore it until the trash retention ends. This is what
+// Nextcloud does for a move between storages (a copy, and the source in
+// its owner's trash bin); Google Drive keeps the owner as owner of an item
+// moved by an editor, which a single-owner-per-space store cannot, and
+// refusing the move would break every WebDAV client's drag and drop. So a
+// recipient never sees the owner's trash or older versions, and the owner
+// never loses a file to a recipient's move without a trash entry.
+//
 // # Audit
 //
 // What changes who can reach what goes to the audit log with actor and
 // address: shares and unshares, links (made, revoked, suspended, resumed,
 // files dropped through them), deletions, restores and purges, quotas,
-// and transfers of ownership. Uploads, new folders and moves inside one's
-// own tree are not audited: they are the member's own work, not a
-// security event, and would drown the log.
+// transfers of ownership, and moves and renames that touch a group folder,
+// someone else's share, or two spaces. Uploads, new folders and moves
+// inside one's own home are not audited: they are the member's own work,
+// not a security event, and would drown the log.
 package files
 
 import (

@@ -363,6 +363,15 @@ func (s *Store) GC(ctx context.Context) (int, error) {
 
 // Move moves node id into folder parentID under name (a rename when the
 // folder stays the same). An existing node of that name is an ErrExists.
+//
+// Inside one space the node itself moves, with its versions and whatever
+// of it is in the trash. Into another space (out of a share or a group
+// folder into one's home, say) only what is live moves, as a copy of each
+// file's current version; the original goes to the trash of the space it
+// was in, with its older versions and its own trashed items, where that
+// space's members can restore it (see "Ownership" in the package
+// documentation). It returns the node at its new place: a new ID after a
+// move into another space.
 func (s *Store) Move(ctx context.Context, a Actor, id, parentID int64, name string) (Node, error) {
 	v, err := s.viewer(ctx, a)
 	if err != nil {
@@ -371,15 +380,17 @@ func (s *Store) Move(ctx context.Context, a Actor, id, parentID int64, name stri
 	if name, err = validName(name); err != nil {
 		return Node{}, err
 	}
+	var src, dst *access
+	newID := id
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
-		src, err := s.writable(ctx, tx, v, id)
-		if err != nil {
+		var cid int64
+		if src, err = s.writable(ctx, tx, v, id); err != nil {
 			return err
 		}
 		if src.anchor == 0 {
 			return fmt.Errorf("%w: a space root or a shared item cannot be moved", ErrForbidden)
 		}
-		dst, cid, err := s.destination(ctx, tx, v, id, parentID, name)
+		dst, cid, err = s.destination(ctx, tx, v, id, parentID, name)
 		if err != nil {
 			return err
 		} else if cid == id {
@@ -387,22 +398,12 @@ func (s *Store) Move(ctx context.Context, a Actor, id, parentID int64, name stri
 		} else if cid != 0 {
 			return ErrExists
 		}
+		now := ms(s.now())
 		sr, dr := src.chain[len(src.chain)-1], dst.chain[len(dst.chain)-1]
 		if sr.kind != dr.kind || sr.spaceID != dr.spaceID {
-			var size int64
-			if err := tx.QueryRowContext(ctx, subtree+`SELECT IFNULL(SUM(v.size), 0) FROM files_versions v WHERE v.node_id IN (SELECT id FROM sub)`, id).Scan(&size); err != nil {
-				return err
-			}
-			if room, err := s.room(ctx, tx, dr.kind, dr.spaceID); err != nil {
-				return err
-			} else if room >= 0 && size > room {
-				return quotaError(room)
-			}
-			if _, err := tx.ExecContext(ctx, subtree+`UPDATE files_nodes SET space_kind = ?, space_id = ? WHERE id IN (SELECT id FROM sub)`, id, dr.kind, dr.spaceID); err != nil {
-				return err
-			}
+			newID, err = s.moveAcross(ctx, tx, a, src, dst, parentID, name, now)
+			return err
 		}
-		now := ms(s.now())
 		if _, err := tx.ExecContext(ctx, `UPDATE files_nodes SET parent_id = ?, name = ?, seq = seq + 1 WHERE id = ?`, parentID, name, id); err != nil {
 			return err
 		}
@@ -414,7 +415,63 @@ func (s *Store) Move(ctx context.Context, a Actor, id, parentID int64, name stri
 	if err != nil {
 		return Node{}, err
 	}
-	return s.nodeFor(ctx, v, id)
+	n, err := s.nodeFor(ctx, v, newID)
+	if err == nil && (newID != id || src.space != ownHome(v) || dst.space != ownHome(v)) {
+		s.recordMove(ctx, a, src, n.Path)
+	}
+	return n, err
+}
+
+// ownHome is v's home as an access's space.
+func ownHome(v *viewer) Space { return Space{Kind: SpaceHome, ID: v.ID, Name: v.Login} }
+
+// recordMove audits a move or rename: one that involves a group folder,
+// someone else's share or two spaces. Moves inside one's own home are the
+// member's own work and are not recorded.
+func (s *Store) recordMove(ctx context.Context, a Actor, src *access, to string) {
+	subject := ""
+	if src.space.Kind == SpaceHome && src.space.ID != a.ID {
+		subject = src.space.Name
+	}
+	s.record(ctx, a, "files.move", subject, fmt.Sprintf("from=%s to=%s", src.pathOf(0), to))
+}
+
+// moveAcross moves the node of src into folder parentID (dst), in another
+// space: a copy of what is live goes there, and the original goes to the
+// trash of its own space, deleted by a. It returns the copy's ID.
+func (s *Store) moveAcross(ctx context.Context, tx *sql.Tx, a Actor, src, dst *access, parentID int64, name string, now int64) (int64, error) {
+	id := src.node().id
+	dr := dst.chain[len(dst.chain)-1]
+	if err := s.roomFor(ctx, tx, id, dr); err != nil {
+		return 0, err
+	}
+	newID, err := s.copyTree(ctx, tx, id, parentID, name, dr, now, a.Login, len(dst.chain))
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE files_nodes SET deleted_at = ?, deleted_by = ? WHERE id = ?`, now, a.Login, id); err != nil {
+		return 0, err
+	}
+	if err := touch(ctx, tx, src.node().parent, now); err != nil {
+		return 0, err
+	}
+	return newID, touch(ctx, tx, parentID, now)
+}
+
+// roomFor checks that the space of root dr has room for a copy of what is
+// live of node id (current versions only).
+func (s *Store) roomFor(ctx context.Context, tx *sql.Tx, id int64, dr row) error {
+	var size int64
+	if err := tx.QueryRowContext(ctx, subtree+`SELECT IFNULL(SUM(v.size), 0) FROM files_nodes n JOIN files_versions v ON v.id = (SELECT MAX(id) FROM files_versions WHERE node_id = n.id)
+		WHERE n.id IN (SELECT id FROM sub) AND n.deleted_at IS NULL`, id).Scan(&size); err != nil {
+		return err
+	}
+	if room, err := s.room(ctx, tx, dr.kind, dr.spaceID); err != nil {
+		return err
+	} else if room >= 0 && size > room {
+		return quotaError(room)
+	}
+	return nil
 }
 
 // subtree is a CTE of node ? and every node below it (trash included).
@@ -471,15 +528,8 @@ func (s *Store) Copy(ctx context.Context, a Actor, id, parentID int64, name stri
 			return ErrExists
 		}
 		dr := dst.chain[len(dst.chain)-1]
-		var size int64
-		if err := tx.QueryRowContext(ctx, subtree+`SELECT IFNULL(SUM(v.size), 0) FROM files_nodes n JOIN files_versions v ON v.id = (SELECT MAX(id) FROM files_versions WHERE node_id = n.id)
-			WHERE n.id IN (SELECT id FROM sub) AND n.deleted_at IS NULL`, id).Scan(&size); err != nil {
+		if err := s.roomFor(ctx, tx, id, dr); err != nil {
 			return err
-		}
-		if room, err := s.room(ctx, tx, dr.kind, dr.spaceID); err != nil {
-			return err
-		} else if room >= 0 && size > room {
-			return quotaError(room)
 		}
 		now := ms(s.now())
 		newID, err = s.copyTree(ctx, tx, id, parentID, name, dr, now, v.Login, len(dst.chain))
@@ -592,6 +642,8 @@ func (s *Store) Trash(ctx context.Context, a Actor) ([]TrashItem, error) {
 		if pac, err := s.access(ctx, s.db, v, it.r.parent); err == nil {
 			t.From = pac.pathOf(0)
 			t.Space = pac.space
+		} else { // its folder is in the trash too
+			t.Space = Space{Kind: it.r.kind, ID: it.r.spaceID, Name: s.spaceName(ctx, it.r.kind, it.r.spaceID)}
 		}
 		out = append(out, t)
 	}
