@@ -52,6 +52,13 @@
 // recipient never sees the owner's trash or older versions, and the owner
 // never loses a file to a recipient's move without a trash entry.
 //
+// Versions follow the share's rights. A read-only recipient gets what a
+// download link gives: the current content, no list of versions. A
+// read-write recipient sees, and may restore, the versions made since the
+// share was made, which are the ones made while they could change the
+// file; the drafts from before stay the owner's. Members of the space see
+// every version (as Google Drive shows the history to editors only).
+//
 // # Audit
 //
 // What changes who can reach what goes to the audit log with actor and

@@ -814,13 +814,20 @@ func (s *Store) Run(ctx context.Context) {
 	}
 }
 
-// Versions lists the stored versions of file id, newest first.
+// Versions lists the versions of file id that a may see, newest first:
+// every stored one through a's own home or group, those made since the
+// share through a read-write share, only the current one through a
+// read-only share.
 func (s *Store) Versions(ctx context.Context, a Actor, id int64) ([]Version, error) {
-	n, err := s.Node(ctx, a, id)
+	vw, err := s.viewer(ctx, a)
 	if err != nil {
 		return nil, err
 	}
-	if n.Dir {
+	ac, err := s.access(ctx, s.db, vw, id)
+	if err != nil {
+		return nil, err
+	}
+	if ac.node().dir {
 		return nil, ErrIsDir
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT id, size, created_at, author FROM files_versions WHERE node_id = ? ORDER BY id DESC`, id)
@@ -829,37 +836,47 @@ func (s *Store) Versions(ctx context.Context, a Actor, id int64) ([]Version, err
 	}
 	defer rows.Close()
 	var out []Version
-	for rows.Next() {
+	for first := true; rows.Next(); first = false {
 		var v Version
 		var at int64
 		if err := rows.Scan(&v.ID, &v.Size, &at, &v.Author); err != nil {
 			return nil, err
 		}
-		v.Created = fromMS(at)
-		v.Current = len(out) == 0
+		if !ac.seesVersion(at, first) {
+			continue
+		}
+		v.Created, v.Current = fromMS(at), first
 		out = append(out, v)
 	}
 	return out, rows.Err()
 }
 
-func (s *Store) version(ctx context.Context, id, versionID int64) (Version, string, error) {
+// version returns version versionID of file id if ac may see it.
+func (s *Store) version(ctx context.Context, q querier, ac *access, id, versionID int64) (Version, string, error) {
 	var v Version
 	var at int64
 	var ref string
-	err := s.db.QueryRowContext(ctx, `SELECT id, size, created_at, author, blob FROM files_versions WHERE node_id = ? AND id = ?`, id, versionID).Scan(&v.ID, &v.Size, &at, &v.Author, &ref)
-	if errors.Is(err, sql.ErrNoRows) {
-		return v, "", ErrNotFound
+	err := q.QueryRowContext(ctx, `SELECT id, size, created_at, author, blob, id = (SELECT MAX(id) FROM files_versions WHERE node_id = ?)
+		FROM files_versions WHERE node_id = ? AND id = ?`, id, id, versionID).Scan(&v.ID, &v.Size, &at, &v.Author, &ref, &v.Current)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !ac.seesVersion(at, v.Current)) {
+		return Version{}, "", ErrNotFound
 	}
 	v.Created = fromMS(at)
 	return v, ref, err
 }
 
-// OpenVersion opens one stored version of file id.
+// OpenVersion opens one stored version of file id, if a may see it (see
+// Versions).
 func (s *Store) OpenVersion(ctx context.Context, a Actor, id, versionID int64) (io.ReadSeekCloser, Version, error) {
-	if _, err := s.Node(ctx, a, id); err != nil {
+	vw, err := s.viewer(ctx, a)
+	if err != nil {
 		return nil, Version{}, err
 	}
-	v, ref, err := s.version(ctx, id, versionID)
+	ac, err := s.access(ctx, s.db, vw, id)
+	if err != nil {
+		return nil, Version{}, err
+	}
+	v, ref, err := s.version(ctx, s.db, ac, id, versionID)
 	if err != nil {
 		return nil, Version{}, err
 	}
@@ -868,7 +885,7 @@ func (s *Store) OpenVersion(ctx context.Context, a Actor, id, versionID int64) (
 }
 
 // RestoreVersion makes an older version the current one (as a new version,
-// so the current one stays restorable).
+// so the current one stays restorable); only one a may see (see Versions).
 func (s *Store) RestoreVersion(ctx context.Context, a Actor, id, versionID int64) (Node, error) {
 	vw, err := s.viewer(ctx, a)
 	if err != nil {
@@ -883,7 +900,7 @@ func (s *Store) RestoreVersion(ctx context.Context, a Actor, id, versionID int64
 		if ac.node().dir {
 			return ErrIsDir
 		}
-		v, ref, err := s.version(ctx, id, versionID)
+		v, ref, err := s.version(ctx, tx, ac, id, versionID)
 		if err != nil {
 			return err
 		}

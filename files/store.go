@@ -369,6 +369,15 @@ type access struct {
 	write  bool
 	own    bool // through the viewer's own home or group: may share and link
 	space  Space
+	since  int64 // shared read-write: the versions made from then on (ms) are seen
+}
+
+// seesVersion reports whether the viewer may see a version made at created
+// (Unix ms): the current version always; older ones through one's own
+// spaces, and those made since the share through a read-write share. A
+// read-only recipient gets what a download link gives, the current content.
+func (ac *access) seesVersion(created int64, current bool) bool {
+	return current || ac.own || (ac.write && created >= ac.since)
 }
 
 func (ac *access) node() row { return ac.chain[0] }
@@ -417,6 +426,9 @@ func (s *Store) access(ctx context.Context, q querier, v *viewer, id int64) (*ac
 				ac.prefix = "/Shared/" + e.owner + "/" + e.name
 			}
 			ac.write = ac.write || e.write
+			if e.write && (ac.since == 0 || e.created < ac.since) {
+				ac.since = e.created
+			}
 		}
 	}
 	if !found {
@@ -433,6 +445,9 @@ func (ac *access) nodeOf(i int) Node {
 		ID: r.id, Name: r.name, Path: ac.pathOf(i), Dir: r.dir,
 		Size: r.size, ModTime: fromMS(r.modified), Created: fromMS(r.created), Versions: r.versions,
 		ETag: fmt.Sprintf("%x-%x", r.id, r.seq), Space: ac.space, Writable: ac.write,
+	}
+	if !ac.own {
+		n.Versions = min(n.Versions, 1) // see seesVersion
 	}
 	if i < ac.anchor {
 		n.ParentID = r.parent
@@ -672,7 +687,11 @@ func (s *Store) listID(ctx context.Context, v *viewer, id int64) ([]Node, error)
 	}
 	out := make([]Node, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, childNode(parent, r))
+		c := childNode(parent, r)
+		if !ac.own {
+			c.Versions = min(c.Versions, 1) // see seesVersion
+		}
+		out = append(out, c)
 	}
 	sortNodes(out)
 	return out, nil
