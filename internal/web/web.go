@@ -142,7 +142,8 @@ const (
 // phase of a request ([ReadHeaderTimeout], [ReadTimeout], [WriteTimeout],
 // [IdleTimeout]), headers capped at [MaxHeaderBytes], and the server's own
 // error messages (TLS handshake failures, panics in handlers) sent to log at
-// level Warn. The caller sets TLSConfig and calls Serve or ServeTLS.
+// level Warn, and [ConnContext], so a revoked transfer resets its
+// connection ([Deadlines]). The caller sets TLSConfig and calls Serve or ServeTLS.
 // A nil log discards those messages.
 func NewServer(h http.Handler, log *slog.Logger) *http.Server {
 	var lh slog.Handler = slog.DiscardHandler
@@ -161,7 +162,8 @@ func NewServer(h http.Handler, log *slog.Logger) *http.Server {
 			MaxReceiveBufferPerConnection: MaxHTTP2Window,
 			MaxReceiveBufferPerStream:     MaxHTTP2Window,
 		},
-		ErrorLog: slog.NewLogLogger(lh, slog.LevelWarn),
+		ErrorLog:    slog.NewLogLogger(lh, slog.LevelWarn),
+		ConnContext: ConnContext,
 	}
 }
 
