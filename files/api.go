@@ -87,6 +87,15 @@ const (
 	MaxDepth     = 64   // folders below a space root
 )
 
+// Default bounds of file drop links, which anyone holding the link may
+// use: without them one anonymous sender could fill the disk (the default
+// quota is unlimited). What a drop stores also counts against the quota of
+// the space its folder is in, the owner's home or a group's folder.
+const (
+	DefaultDropFileBytes = 256 << 20 // one file
+	DefaultDropLinkBytes = 1 << 30   // everything one link receives
+)
+
 // Errors. Every error the store returns for a refused request wraps one of
 // these; the texts are fit to show a person.
 var (
@@ -117,6 +126,8 @@ type Options struct {
 	MaxLinkLifetime     time.Duration    // longest expiry allowed; default 90 days
 	DefaultQuota        int64            // bytes per account and per group without a set quota; 0: unlimited
 	MaxFileSize         int64            // bytes of one file; 0: unlimited (quotas still apply)
+	DropFileBytes       int64            // bytes of one file sent through a drop link; default DefaultDropFileBytes
+	DropLinkBytes       int64            // bytes one drop link receives in all, and the most its owner may allow; default DefaultDropLinkBytes
 	Now                 func() time.Time // nil: time.Now
 }
 
@@ -223,6 +234,7 @@ type LinkOptions struct {
 	ExpiresAt    time.Time // zero: now + DefaultLinkLifetime; at most now + MaxLinkLifetime
 	Password     string    // "" for none
 	MaxDownloads int       // 0: unlimited
+	MaxBytes     int64     // drop links: bytes received in all; 0: Options.DropLinkBytes, which is also the most allowed
 }
 
 // Link is a public link. Its token is shown once, when it is made; only its
@@ -241,6 +253,8 @@ type Link struct {
 	HasPassword  bool
 	MaxDownloads int // 0: unlimited
 	Downloads    int
+	MaxBytes     int64 // drop links: the most it receives in all
+	Received     int64 // drop links: bytes received so far (and reserved by uploads in progress)
 	Revoked      bool
 	Suspended    bool // by incident mode (SuspendPublicLinks)
 }

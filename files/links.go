@@ -187,6 +187,9 @@ func (s *Store) CreateLink(ctx context.Context, a Actor, id int64, o LinkOptions
 	if o.MaxDownloads < 0 {
 		o.MaxDownloads = 0
 	}
+	if o.MaxBytes < 0 || o.MaxBytes > s.opts.DropLinkBytes {
+		return "", Link{}, fmt.Errorf("%w: a drop link receives at most %d bytes", ErrQuota, s.opts.DropLinkBytes)
+	}
 	phc := ""
 	if o.Password != "" {
 		if len(o.Password) > 1024 {
@@ -198,8 +201,8 @@ func (s *Store) CreateLink(ctx context.Context, a Actor, id int64, o LinkOptions
 	}
 	token := web.RandomToken(TokenBytes)
 	var lid int64
-	err = s.db.QueryRowContext(ctx, `INSERT INTO files_links (node_id, owner_id, token_hash, kind, created_at, expires_at, password, max_downloads)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, id, a.ID, web.TokenHash(token), o.Kind, ms(now), ms(o.ExpiresAt), phc, o.MaxDownloads).Scan(&lid)
+	err = s.db.QueryRowContext(ctx, `INSERT INTO files_links (node_id, owner_id, token_hash, kind, created_at, expires_at, password, max_downloads, max_bytes)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, id, a.ID, web.TokenHash(token), o.Kind, ms(now), ms(o.ExpiresAt), phc, o.MaxDownloads, o.MaxBytes).Scan(&lid)
 	if err != nil {
 		return "", Link{}, err
 	}
@@ -209,7 +212,7 @@ func (s *Store) CreateLink(ctx context.Context, a Actor, id int64, o LinkOptions
 }
 
 const linkCols = `SELECT l.id, l.node_id, n.name, n.is_dir, l.owner_id, l.kind, l.created_at, l.expires_at, l.password != '', l.max_downloads, l.downloads,
-	l.revoked_at IS NOT NULL, l.suspended FROM files_links l JOIN files_nodes n ON n.id = l.node_id WHERE `
+	l.max_bytes, l.received_bytes, l.revoked_at IS NOT NULL, l.suspended FROM files_links l JOIN files_nodes n ON n.id = l.node_id WHERE `
 
 func (s *Store) links(ctx context.Context, where string, args ...any) ([]Link, error) {
 	rows, err := s.db.QueryContext(ctx, linkCols+where+` ORDER BY l.id DESC`, args...)
@@ -220,11 +223,14 @@ func (s *Store) links(ctx context.Context, where string, args ...any) ([]Link, e
 	for rows.Next() {
 		var l Link
 		var c, e int64
-		if err := rows.Scan(&l.ID, &l.NodeID, &l.NodeName, &l.Dir, &l.OwnerID, &l.Kind, &c, &e, &l.HasPassword, &l.MaxDownloads, &l.Downloads, &l.Revoked, &l.Suspended); err != nil {
+		if err := rows.Scan(&l.ID, &l.NodeID, &l.NodeName, &l.Dir, &l.OwnerID, &l.Kind, &c, &e, &l.HasPassword, &l.MaxDownloads, &l.Downloads, &l.MaxBytes, &l.Received, &l.Revoked, &l.Suspended); err != nil {
 			rows.Close()
 			return nil, err
 		}
 		l.CreatedAt, l.ExpiresAt = fromMS(c), fromMS(e)
+		if l.MaxBytes == 0 || l.MaxBytes > s.opts.DropLinkBytes {
+			l.MaxBytes = s.opts.DropLinkBytes
+		}
 		out = append(out, l)
 	}
 	rows.Close()
@@ -509,7 +515,10 @@ func (s *Store) CountDownload(ctx context.Context, id int64) error {
 
 // DropPut stores a file sent through drop link l into its folder, under a
 // new name if the name is taken (nothing already there is shown or
-// replaced). The space's quota applies.
+// replaced). The file may have at most Options.DropFileBytes bytes, and the
+// link receives at most its MaxBytes in all: a file over either, announced
+// or found while streaming, is refused with ErrQuota and leaves nothing.
+// The quota of the folder's space applies too.
 func (s *Store) DropPut(ctx context.Context, l Link, name string, r io.Reader, size int64, c auth.Client) (Node, error) {
 	if l.Kind != LinkDrop {
 		return Node{}, ErrForbidden
@@ -521,7 +530,28 @@ func (s *Store) DropPut(ctx context.Context, l Link, name string, r io.Reader, s
 	if err := s.live(ctx, cur); err != nil {
 		return Node{}, err
 	}
-	id, err := s.put(ctx, nil, cur.NodeID, name, r, size, fmt.Sprintf("link %d", l.ID), putUniquify)
+	limit := min(s.opts.DropFileBytes, cur.MaxBytes-cur.Received)
+	if size > limit || limit <= 0 {
+		return Node{}, dropTooLarge(cur, s.opts.DropFileBytes)
+	}
+	// Reserve the bytes first, so that uploads in parallel cannot together
+	// pass the link's limit; what the file did not use is given back.
+	want := limit
+	if size >= 0 {
+		want = size
+	}
+	if err := s.reserveDrop(ctx, cur, want); err != nil {
+		return Node{}, err
+	}
+	lr := &dropReader{r: r, left: want, err: dropTooLarge(cur, s.opts.DropFileBytes)}
+	id, err := s.put(ctx, nil, cur.NodeID, name, lr, size, fmt.Sprintf("link %d", l.ID), putUniquify)
+	used := want - lr.left
+	if err != nil {
+		used = 0
+	}
+	if _, rerr := s.db.ExecContext(context.WithoutCancel(ctx), `UPDATE files_links SET received_bytes = received_bytes - ? WHERE id = ?`, want-used, l.ID); rerr != nil {
+		s.log.Error("files: drop link: giving back a reservation", "link", l.ID, "err", rerr)
+	}
 	if err != nil {
 		return Node{}, err
 	}
@@ -531,6 +561,49 @@ func (s *Store) DropPut(ctx context.Context, l Link, name string, r io.Reader, s
 	}
 	s.record(ctx, Actor{Client: c}, "files.drop", cur.Owner, fmt.Sprintf("link=%d name=%s size=%d", l.ID, n.Name, n.Size))
 	return n, nil
+}
+
+func dropTooLarge(l Link, fileBytes int64) error {
+	return fmt.Errorf("%w: a file sent through this link may have at most %d bytes, and the link takes %d more", ErrQuota, fileBytes, max(l.MaxBytes-l.Received, 0))
+}
+
+// reserveDrop counts n bytes against drop link l's limit, or fails with
+// ErrQuota if they do not fit.
+func (s *Store) reserveDrop(ctx context.Context, l Link, n int64) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE files_links SET received_bytes = received_bytes + ? WHERE id = ? AND received_bytes + ? <= ?`, n, l.ID, n, l.MaxBytes)
+	if err != nil {
+		return err
+	}
+	if k, _ := res.RowsAffected(); k == 0 {
+		return dropTooLarge(l, s.opts.DropFileBytes)
+	}
+	return nil
+}
+
+// dropReader reads at most left bytes from r and fails with err if r has
+// more.
+type dropReader struct {
+	r    io.Reader
+	left int64
+	err  error
+}
+
+func (d *dropReader) Read(p []byte) (int, error) {
+	if d.left <= 0 {
+		// One byte more tells a body that ends here from one that goes on.
+		var one [1]byte
+		n, err := d.r.Read(one[:])
+		if n > 0 {
+			return 0, d.err
+		}
+		return 0, err
+	}
+	if int64(len(p)) > d.left {
+		p = p[:d.left]
+	}
+	n, err := d.r.Read(p)
+	d.left -= int64(n)
+	return n, err
 }
 
 // TransferOwnership moves everything account from owns into to's home under

@@ -80,7 +80,15 @@ CREATE TABLE files_props (
 );
 `
 
+// schema2 bounds what a file drop link receives: max_bytes (0: the
+// store's DropLinkBytes) and the bytes received or reserved by uploads in
+// progress.
+const schema2 = `
+ALTER TABLE files_links ADD COLUMN max_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files_links ADD COLUMN received_bytes INTEGER NOT NULL DEFAULT 0;
+`
+
 // Component returns the migrations of the store's tables.
 func Component() db.Component {
-	return db.Component{Name: "files", Migrations: []db.Migration{{Version: 1, SQL: schema1}}}
+	return db.Component{Name: "files", Migrations: []db.Migration{{Version: 1, SQL: schema1}, {Version: 2, SQL: schema2}}}
 }

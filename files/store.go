@@ -59,6 +59,12 @@ func New(d *db.DB, blobs *blob.Store, opts Options, deps Deps) *Store {
 		opts.DefaultLinkLifetime = 7 * 24 * time.Hour
 	}
 	opts.DefaultLinkLifetime = min(opts.DefaultLinkLifetime, opts.MaxLinkLifetime)
+	if opts.DropFileBytes <= 0 {
+		opts.DropFileBytes = DefaultDropFileBytes
+	}
+	if opts.DropLinkBytes <= 0 {
+		opts.DropLinkBytes = DefaultDropLinkBytes
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

@@ -235,8 +235,13 @@ func (h *Handler) publicUpload(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/s/"+token, http.StatusSeeOther)
 		return
 	}
+	if r.ContentLength > h.maxDropBody() { // refused before anything is read
+		h.uploadDone(w, r, 0, "", &http.MaxBytesError{Limit: h.maxDropBody()})
+		return
+	}
 	d, done := h.transfer(w, r)
 	defer done()
+	d.MinReadRate(h.dropRate, h.dropGrace)
 	iweb.SlideReads(d, r)
 	n, err := receive(r, true, nil, func(name string, size int64, body io.Reader) error {
 		_, err := h.store.DropPut(r.Context(), l, name, body, size, client(r))

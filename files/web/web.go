@@ -42,6 +42,16 @@ var staticFS embed.FS
 // finite.
 const MaxUpload = 64 << 30
 
+// Bounds of file drops, which anyone holding a link may send: after
+// DropGrace, a drop's body must arrive at MinDropRate bytes a second on
+// average or it is cut (one sender trickling a byte at a time would hold
+// a connection and an upload open for ever). 8 KiB/s is 64 kbit/s, less
+// than a poor mobile uplink.
+const (
+	MinDropRate = 8 << 10
+	DropGrace   = 30 * time.Second
+)
+
 // Handler serves the file pages.
 type Handler struct {
 	store     *files.Store
@@ -54,6 +64,8 @@ type Handler struct {
 	unlockKey []byte            // MACs the cookie of an unlocked link
 	now       func() time.Time
 	maxUpload int64 // request body bound of the upload routes
+	dropRate  int64 // MinDropRate
+	dropGrace time.Duration
 }
 
 // New builds the file pages over store. svc gives the session's account
@@ -74,6 +86,8 @@ func New(store *files.Store, svc *auth.Service, pages *login.Handler, log *slog.
 		unlockKey: key,
 		now:       time.Now,
 		maxUpload: MaxUpload,
+		dropRate:  MinDropRate,
+		dropGrace: DropGrace,
 	}
 	if now := store.Options().Now; now != nil {
 		h.now = now
@@ -123,7 +137,13 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /s/{token}", h.publicPassword)
 	mux.HandleFunc("GET /s/{token}/dl", h.publicDownload)
 	mux.HandleFunc("GET /s/{token}/f/{id}", h.publicDownload)
-	mux.Handle("POST /s/{token}/upload", iweb.WithMaxBody(http.HandlerFunc(h.publicUpload), h.maxUpload))
+	mux.Handle("POST /s/{token}/upload", iweb.WithMaxBody(http.HandlerFunc(h.publicUpload), h.maxDropBody()))
+}
+
+// maxDropBody bounds the body of one request to a drop link: what one
+// link takes in all, and room for the multipart framing.
+func (h *Handler) maxDropBody() int64 {
+	return min(h.maxUpload, h.store.Options().DropLinkBytes+1<<20)
 }
 
 // action guards a state-changing request: the form's CSRF token must be

@@ -42,6 +42,13 @@ func newEnv(t testing.TB, opts files.Options) *env { return newEnvLimit(t, opts,
 // given, adjusts the HTTP server before it starts.
 func newEnvLimit(t testing.TB, opts files.Options, maxUpload int64, setup ...func(*http.Server)) *env {
 	t.Helper()
+	return newEnvHandler(t, opts, maxUpload, nil, setup...)
+}
+
+// newEnvHandler is newEnvLimit with hs, if not nil, adjusting the
+// handler before the server starts.
+func newEnvHandler(t testing.TB, opts files.Options, maxUpload int64, hs func(*Handler), setup ...func(*http.Server)) *env {
+	t.Helper()
 	a := authtest.New(t, auth.Config{}, files.Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	blobs, err := blob.Open(filepath.Join(t.TempDir(), "blobs"))
@@ -59,6 +66,9 @@ func newEnvLimit(t testing.TB, opts files.Options, maxUpload int64, setup ...fun
 		t.Fatal(err)
 	}
 	h.maxUpload = maxUpload
+	if hs != nil {
+		hs(h)
+	}
 	mux := http.NewServeMux()
 	pages.Register(mux)
 	h.Register(mux)
