@@ -840,3 +840,58 @@ func (s *Store) TotalSize(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// Key returns a name for path p that is the same for every member who
+// reaches it, whatever path each sees it by: "/home/<id>/…" or
+// "/group/<id>/…", the names from its space's root (a virtual folder's
+// key is the viewer's own). A path that does not exist yet gets its
+// deepest existing folder's key with the rest of the names appended, so
+// that a lock on a folder covers what is created in it. WebDAV locks are
+// kept by key (RFC 4918 section 6: a lock is on the resource, not on one
+// of its URLs).
+func (s *Store) Key(ctx context.Context, a Actor, p string) (string, error) {
+	v, err := s.viewer(ctx, a)
+	if err != nil {
+		return "", err
+	}
+	parts, err := splitPath(p)
+	if err != nil {
+		return "", err
+	}
+	for i := len(parts); i >= 0; i-- {
+		n, err := s.resolve(ctx, v, "/"+strings.Join(parts[:i], "/"))
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		k, err := s.nodeKey(ctx, v, n)
+		if err != nil {
+			return "", err
+		}
+		for _, name := range parts[i:] {
+			k += "/" + name
+		}
+		return k, nil
+	}
+	return "", ErrNotFound // "/" always resolves
+}
+
+// nodeKey is Key of a node that exists.
+func (s *Store) nodeKey(ctx context.Context, v *viewer, n Node) (string, error) {
+	if n.Virtual {
+		return fmt.Sprintf("/view/%d%s", v.ID, strings.TrimSuffix(n.Path, "/")), nil
+	}
+	ac, err := s.access(ctx, s.db, v, n.ID)
+	if err != nil {
+		return "", err
+	}
+	root := ac.chain[len(ac.chain)-1]
+	var b strings.Builder
+	fmt.Fprintf(&b, "/%s/%d", root.kind, root.spaceID)
+	for i := len(ac.chain) - 2; i >= 0; i-- {
+		b.WriteString("/" + ac.chain[i].name)
+	}
+	return b.String(), nil
+}

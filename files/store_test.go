@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -623,5 +624,38 @@ func TestBlobHold(t *testing.T) {
 	put(t, s, alice, "/Home", "c", "three") // "one" pruned again, now unheld
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("blob after pruning without a hold: %v, want gone", err)
+	}
+}
+
+// TestKey: one node has one key for every member, by any path.
+func TestKey(t *testing.T) {
+	t.Parallel()
+	e := filestest.New(t, files.Options{})
+	s, ctx := e.Store, t.Context()
+	carol := e.Member(t, "carol@example.org")
+	bob := e.Member(t, "bob@example.org")
+	home, _ := s.Stat(ctx, carol, "/Home")
+	dir, _ := s.Mkdir(ctx, carol, home.ID, "Plans")
+	put(t, s, carol, "/Home/Plans", "a.txt", "a")
+	if _, err := s.Share(ctx, carol, dir.ID, files.Grantee{Login: "bob@example.org"}, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		a    files.Actor
+		p    string
+		want string
+	}{
+		{carol, "/Home/Plans/a.txt", "/home/%d/Plans/a.txt"},
+		{bob, "/Shared/carol@example.org/Plans/a.txt", "/home/%d/Plans/a.txt"},
+		{bob, "/Shared/carol@example.org/Plans/new/b.txt", "/home/%d/Plans/new/b.txt"},
+		{carol, "/Home", "/home/%d"},
+	} {
+		got, err := s.Key(ctx, c.a, c.p)
+		if want := fmt.Sprintf(c.want, carol.ID); err != nil || got != want {
+			t.Errorf("Key(%s, %s) = %q, %v; want %q", c.a.Login, c.p, got, err, want)
+		}
+	}
+	if k, err := s.Key(ctx, bob, "/Shared"); err != nil || k != fmt.Sprintf("/view/%d/Shared", bob.ID) {
+		t.Errorf("Key of a virtual folder: %q %v", k, err)
 	}
 }

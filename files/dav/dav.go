@@ -4,8 +4,10 @@
 // store as one account sees it (see package files): /Home, /Groups/<group>
 // and /Shared/<owner>/<name>. No path reaches the OS file system. Two
 // pieces x/net/webdav lacks are added here: shared locks (RFC 4918 section
-// 6.2; locks live in memory, per account) and entity tags in If headers
-// (section 10.4).
+// 6.2), locks that hold across the members who reach one file by different
+// paths (a share, a group folder; locks live in memory, by resource, and a
+// token serves only its creator), the DAV:lockdiscovery property, and
+// entity tags in If headers (section 10.4).
 //
 // Clients sign in with HTTP Basic authentication (RFC 7617) and a
 // files-scoped app password only; the account password and mail-scoped app
@@ -33,7 +35,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/files"
@@ -57,8 +58,7 @@ type Handler struct {
 	stats *metrics.Set // nil: nothing counted
 	log   *slog.Logger
 
-	mu    sync.Mutex
-	locks map[int64]*lockSystem // per account: paths are per account
+	locks *lockSystem // every account's, by resource
 }
 
 // New returns a handler serving store to the accounts of svc. Every
@@ -67,7 +67,7 @@ func New(store *files.Store, svc *auth.Service, stats *metrics.Set, log *slog.Lo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{store: store, svc: svc, stats: stats, log: log, locks: map[int64]*lockSystem{}}
+	return &Handler{store: store, svc: svc, stats: stats, log: log, locks: newLockSystem()}
 }
 
 // Register mounts the handler at /dav/ on mux. Request bodies are bounded
@@ -76,17 +76,6 @@ func New(store *files.Store, svc *auth.Service, stats *metrics.Set, log *slog.Lo
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle(Prefix+"/", web.WithMaxBody(h, MaxBody))
 	mux.Handle(Prefix, http.RedirectHandler(Prefix+"/", http.StatusMovedPermanently))
-}
-
-func (h *Handler) lockSystem(account int64) *lockSystem {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	ls := h.locks[account]
-	if ls == nil {
-		ls = newLockSystem()
-		h.locks[account] = ls
-	}
-	return ls
 }
 
 func unauthorized(w http.ResponseWriter) {
@@ -127,7 +116,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	dl := web.NewDeadlines(ctx, w)
 	defer dl.Stop()
 	logEnd := context.AfterFunc(ctx, func() {
-		h.log.Info("dav: request ended", "account", grant.Account.Login, "method", r.Method, "cause", context.Cause(ctx))
+		// A client that goes away (a finished or stopped download) is
+		// no event; a revocation is.
+		if cause := context.Cause(ctx); errors.Is(cause, context.Canceled) {
+			h.log.Debug("dav: client closed the request", "account", grant.Account.Login, "method", r.Method)
+		} else {
+			h.log.Info("dav: request cut", "account", grant.Account.Login, "method", r.Method, "cause", cause)
+		}
 	})
 	defer logEnd()
 
@@ -170,12 +165,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = io.NopCloser(bytes.NewReader(b))
 	}
 	a := files.Actor{ID: grant.Account.ID, Login: grant.Account.Login, Client: client}
-	fsys := &fileSystem{store: h.store, actor: a, st: st}
+	ls := &memberLocks{ls: h.locks, account: a.ID, temporary: r.Method != "LOCK",
+		key: func(name string) (string, error) { return h.store.Key(ctx, a, name) }}
+	if r.Method == "PROPFIND" {
+		st.propfind = true
+		st.supportedLock = namesProp(xmlBody, "supportedlock")
+	}
+	fsys := &fileSystem{store: h.store, actor: a, st: st, locks: ls}
 	if ih := r.Header.Get("If"); ih != "" && h.ifFails(ctx, fsys, r.URL.Path, ih) {
 		http.Error(w, "precondition failed", http.StatusPreconditionFailed)
 		return
 	}
-	ls := h.lockSystem(grant.Account.ID)
 	if r.Method == "LOCK" && len(xmlBody) > 0 {
 		if li, shared := isSharedLock(xmlBody); shared {
 			reqPath, ok := strings.CutPrefix(r.URL.Path, Prefix)
@@ -235,8 +235,13 @@ type statusWriter struct {
 func (w *statusWriter) WriteHeader(code int) {
 	w.d.Writing()
 	if !w.done && code >= 400 {
-		if c := statusOf(w.st.lastErr()); c != 0 {
+		err := w.st.lastErr()
+		if c := statusOf(err); c != 0 {
 			code = c
+		} else if code == http.StatusInternalServerError && errors.Is(err, files.ErrNotFound) {
+			// x/net/webdav's LOCK of an unmapped URL below a missing
+			// folder: 409 Conflict (RFC 4918 section 9.10.4).
+			code = http.StatusConflict
 		}
 	}
 	w.done = true
@@ -301,4 +306,26 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	}
 	return 0
+}
+
+// namesProp reports whether a PROPFIND body asks for property name of the
+// DAV: namespace by name (a prop element), not through allprop or
+// propname.
+func namesProp(body []byte, name string) bool {
+	var pf struct {
+		Prop *struct {
+			Names []struct {
+				XMLName xml.Name
+			} `xml:",any"`
+		} `xml:"DAV: prop"`
+	}
+	if xml.Unmarshal(body, &pf) != nil || pf.Prop == nil {
+		return false
+	}
+	for _, n := range pf.Prop.Names {
+		if n.XMLName.Space == "DAV:" && n.XMLName.Local == name {
+			return true
+		}
+	}
+	return false
 }

@@ -26,6 +26,12 @@ type reqState struct {
 	err     error // the last store error
 	size    int64 // Content-Length of a PUT, -1 if unknown
 	bodyErr error // reading the request body failed: never commit
+
+	// A PROPFIND: the lock properties are added to the dead ones (x/net/webdav
+	// has no lockdiscovery and lists only exclusive locks as supported);
+	// supportedlock only when asked for by name, since allprop lists
+	// x/net/webdav's too.
+	propfind, supportedLock bool
 }
 
 func (st *reqState) fail(err error) error {
@@ -48,6 +54,7 @@ type fileSystem struct {
 	store *files.Store
 	actor files.Actor
 	st    *reqState
+	locks *memberLocks
 }
 
 // osErr turns store errors into the os errors x/net/webdav tests for,
@@ -261,19 +268,31 @@ func (f *file) Readdir(count int) ([]os.FileInfo, error) {
 	return out, nil
 }
 
-// DeadProps and Patch keep PROPPATCH's properties in the store.
+// DeadProps and Patch keep PROPPATCH's properties in the store. For a
+// PROPFIND, DeadProps adds the lock properties (see reqState).
 func (f *file) DeadProps() (map[xml.Name]webdav.Property, error) {
-	if f.node.Virtual {
-		return nil, nil
+	m := map[xml.Name]webdav.Property{}
+	if !f.node.Virtual {
+		ps, err := f.fs.store.Props(f.ctx, f.fs.actor, f.node.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			n := xml.Name{Space: p.Space, Local: p.Name}
+			m[n] = webdav.Property{XMLName: n, Lang: p.Lang, InnerXML: p.XML}
+		}
 	}
-	ps, err := f.fs.store.Props(f.ctx, f.fs.actor, f.node.ID)
-	if err != nil {
-		return nil, err
-	}
-	m := make(map[xml.Name]webdav.Property, len(ps))
-	for _, p := range ps {
-		n := xml.Name{Space: p.Space, Local: p.Name}
-		m[n] = webdav.Property{XMLName: n, Lang: p.Lang, InnerXML: p.XML}
+	if f.fs.st.propfind && f.fs.locks != nil {
+		disc, err := f.fs.locks.lockDiscovery(time.Now(), f.node.Path)
+		if err != nil {
+			return nil, err
+		}
+		n := xml.Name{Space: "DAV:", Local: "lockdiscovery"}
+		m[n] = webdav.Property{XMLName: n, InnerXML: []byte(disc)}
+		if f.fs.st.supportedLock {
+			n := xml.Name{Space: "DAV:", Local: "supportedlock"}
+			m[n] = webdav.Property{XMLName: n, InnerXML: []byte(supportedLock)}
+		}
 	}
 	return m, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path"
@@ -23,55 +24,74 @@ const (
 	MaxLockTimeout = 24 * time.Hour // longest lock lifetime; "Infinite" gets this
 )
 
-// lockSystem is an in-memory webdav.LockSystem with exclusive and shared
-// write locks (RFC 4918 sections 6 and 7). x/net/webdav's own (NewMemLS)
-// and its LOCK handler know only exclusive locks; a shared LOCK is made by
-// Handler.sharedLock, everything else (refresh, confirm, unlock) goes
-// through x/net/webdav to this.
+// lockSystem holds the WebDAV write locks of every account, exclusive and
+// shared (RFC 4918 sections 6 and 7), in memory. A lock is on a resource,
+// not on one of its URLs (section 6): the members of a share or a group
+// reach one file by different paths, so locks are kept by the store's key
+// of the resource (files.Store.Key), and a lock held by one member stops
+// every other. A lock token is its creator's: another account cannot
+// submit it, refresh it or remove it (section 6.4). x/net/webdav's own
+// LockSystem (NewMemLS) and its LOCK handler know only exclusive locks
+// and paths; each request sees this through a memberLocks, and a shared
+// LOCK is made by Handler.sharedLock.
 type lockSystem struct {
 	mu      sync.Mutex
 	byToken map[string]*lock
+	held    int // locks made by LOCK, not x/net/webdav's per-request ones
 }
 
 type lock struct {
-	webdav.LockDetails
-	shared  bool
-	expires time.Time // zero: never (not used: timeouts are bounded)
-	held    bool
+	webdav.LockDetails        // Root is the path its creator locked
+	key                string // files.Store.Key of Root; "" for a per-request lock made while no LOCK held anything
+	account            int64
+	shared             bool
+	temporary          bool      // x/net/webdav's lock for the length of one request
+	expires            time.Time // zero: never (not used: timeouts are bounded)
+	inUse              bool
 }
 
 func newLockSystem() *lockSystem { return &lockSystem{byToken: map[string]*lock{}} }
 
-func (l *lock) covers(name string) bool {
-	return name == l.Root || (!l.ZeroDepth && (l.Root == "/" || strings.HasPrefix(name, l.Root+"/")))
+func (l *lock) covers(key string) bool {
+	return l.key != "" && (key == l.key || (!l.ZeroDepth && strings.HasPrefix(key, l.key+"/")))
 }
 
 // overlaps reports whether two lock scopes share a resource.
-func overlaps(a, b *lock) bool { return a.covers(b.Root) || b.covers(a.Root) }
+func overlaps(a, b *lock) bool { return a.covers(b.key) || b.covers(a.key) }
 
 func (ls *lockSystem) expire(now time.Time) {
 	for t, l := range ls.byToken {
 		if !l.expires.IsZero() && !now.Before(l.expires) {
-			delete(ls.byToken, t)
+			ls.remove(t, l)
 		}
 	}
 }
 
-func (ls *lockSystem) create(now time.Time, d webdav.LockDetails, shared bool) (string, error) {
+func (ls *lockSystem) remove(token string, l *lock) {
+	delete(ls.byToken, token)
+	if !l.temporary {
+		ls.held--
+	}
+}
+
+func (ls *lockSystem) create(now time.Time, nl *lock) (string, error) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	ls.expire(now)
-	d.Root = path.Clean("/" + d.Root)
-	nl := &lock{LockDetails: d, shared: shared}
+	nl.Root = path.Clean("/" + nl.Root)
+	n := 0
 	for _, l := range ls.byToken {
-		if overlaps(l, nl) && !(l.shared && shared) {
+		if overlaps(l, nl) && !(l.shared && nl.shared) {
 			return "", webdav.ErrLocked
 		}
+		if l.account == nl.account {
+			n++
+		}
 	}
-	if len(ls.byToken) >= MaxLocks {
+	if n >= MaxLocks {
 		return "", webdav.ErrLocked
 	}
-	if d.Duration < 0 || d.Duration > MaxLockTimeout {
+	if nl.Duration < 0 || nl.Duration > MaxLockTimeout {
 		nl.Duration = MaxLockTimeout
 	}
 	nl.expires = now.Add(nl.Duration)
@@ -79,30 +99,86 @@ func (ls *lockSystem) create(now time.Time, d webdav.LockDetails, shared bool) (
 	rand.Read(b)
 	token := "urn:uuid:" + hex.EncodeToString(b)
 	ls.byToken[token] = nl
+	if !nl.temporary {
+		ls.held++
+	}
 	return token, nil
 }
 
-// Create makes an exclusive lock (x/net/webdav's LOCK and its temporary
-// per-request locks).
-func (ls *lockSystem) Create(now time.Time, d webdav.LockDetails) (string, error) {
-	return ls.create(now, d, false)
+// anyHeld reports whether some LOCK holds a lock.
+func (ls *lockSystem) anyHeld() bool {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.held > 0
 }
 
-// Confirm checks that every lock on name0 and name1 is matched by a token
-// of conditions, as RFC 4918 section 7.5 asks before a change.
-func (ls *lockSystem) Confirm(now time.Time, name0, name1 string, conditions ...webdav.Condition) (func(), error) {
+// active returns copies of the locks LOCK made that cover key.
+func (ls *lockSystem) active(now time.Time, key string) map[string]lock {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	ls.expire(now)
-	var held []*lock
+	out := map[string]lock{}
+	for t, l := range ls.byToken {
+		if !l.temporary && l.covers(key) {
+			out[t] = *l
+		}
+	}
+	return out
+}
+
+// memberLocks is the lock system as one account's request sees it: paths
+// are that account's, turned into keys by key.
+type memberLocks struct {
+	ls        *lockSystem
+	account   int64
+	temporary bool // Create makes x/net/webdav's per-request locks (the request is not a LOCK)
+	key       func(name string) (string, error)
+}
+
+// Create makes an exclusive lock (x/net/webdav's LOCK and its temporary
+// per-request locks). While no LOCK holds anything, a per-request lock is
+// made without resolving its key: nothing can conflict with it, and
+// every upload is spared the lookup.
+func (m *memberLocks) Create(now time.Time, d webdav.LockDetails) (string, error) {
+	return m.create(now, d, false)
+}
+
+func (m *memberLocks) create(now time.Time, d webdav.LockDetails, shared bool) (string, error) {
+	nl := &lock{LockDetails: d, account: m.account, shared: shared, temporary: m.temporary}
+	if !m.temporary || m.ls.anyHeld() {
+		k, err := m.key(d.Root)
+		if err != nil {
+			return "", err
+		}
+		nl.key = k
+	}
+	return m.ls.create(now, nl)
+}
+
+// Confirm checks that every lock on name0 and name1 is matched by a token
+// of conditions that this account holds, as RFC 4918 section 7.5 asks
+// before a change.
+func (m *memberLocks) Confirm(now time.Time, name0, name1 string, conditions ...webdav.Condition) (func(), error) {
+	var keys []string
 	for _, name := range []string{name0, name1} {
 		if name == "" {
 			continue
 		}
-		name = path.Clean("/" + name)
+		k, err := m.key(path.Clean("/" + name))
+		if err != nil {
+			return nil, webdav.ErrConfirmationFailed
+		}
+		keys = append(keys, k)
+	}
+	ls := m.ls
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.expire(now)
+	var held []*lock
+	for _, k := range keys {
 		var found *lock
 		for _, c := range conditions {
-			if l := ls.byToken[c.Token]; l != nil && !l.held && l.covers(name) {
+			if l := ls.byToken[c.Token]; l != nil && l.account == m.account && !l.inUse && l.covers(k) {
 				found = l
 				break
 			}
@@ -110,28 +186,29 @@ func (ls *lockSystem) Confirm(now time.Time, name0, name1 string, conditions ...
 		if found == nil {
 			return nil, webdav.ErrConfirmationFailed
 		}
-		found.held = true
+		found.inUse = true
 		held = append(held, found)
 	}
 	return func() {
 		ls.mu.Lock()
 		defer ls.mu.Unlock()
 		for _, l := range held {
-			l.held = false
+			l.inUse = false
 		}
 	}, nil
 }
 
-// Refresh extends a lock.
-func (ls *lockSystem) Refresh(now time.Time, token string, d time.Duration) (webdav.LockDetails, error) {
+// Refresh extends a lock of this account.
+func (m *memberLocks) Refresh(now time.Time, token string, d time.Duration) (webdav.LockDetails, error) {
+	ls := m.ls
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	ls.expire(now)
 	l := ls.byToken[token]
-	if l == nil {
+	if l == nil || l.account != m.account {
 		return webdav.LockDetails{}, webdav.ErrNoSuchLock
 	}
-	if l.held {
+	if l.inUse {
 		return webdav.LockDetails{}, webdav.ErrLocked
 	}
 	if d < 0 || d > MaxLockTimeout {
@@ -141,20 +218,64 @@ func (ls *lockSystem) Refresh(now time.Time, token string, d time.Duration) (web
 	return l.LockDetails, nil
 }
 
-// Unlock removes a lock.
-func (ls *lockSystem) Unlock(now time.Time, token string) error {
+// Unlock removes a lock of this account; another's is ErrForbidden.
+func (m *memberLocks) Unlock(now time.Time, token string) error {
+	ls := m.ls
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	ls.expire(now)
 	l := ls.byToken[token]
-	if l == nil {
+	switch {
+	case l == nil:
 		return webdav.ErrNoSuchLock
-	}
-	if l.held {
+	case l.account != m.account:
+		return webdav.ErrForbidden
+	case l.inUse:
 		return webdav.ErrLocked
 	}
-	delete(ls.byToken, token)
+	ls.remove(token, l)
 	return nil
+}
+
+// lockDiscovery returns the DAV:lockdiscovery property of name (RFC 4918
+// section 15.8): the locks LOCK made on it, whoever holds them. The lock
+// root is shown as its creator's path to the creator, as name to others.
+func (m *memberLocks) lockDiscovery(now time.Time, name string) (string, error) {
+	k, err := m.key(name)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for token, l := range m.ls.active(now, k) {
+		root := name
+		if l.account == m.account {
+			root = l.Root
+		}
+		b.WriteString(activeLock(l.shared, l.ZeroDepth, l.OwnerXML, l.expires.Sub(now), token, root))
+	}
+	return b.String(), nil
+}
+
+// supportedLock is the DAV:supportedlock property (RFC 4918 section
+// 15.10): exclusive and shared write locks.
+const supportedLock = `<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>` +
+	`<D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>`
+
+// activeLock is one DAV:activelock element (RFC 4918 section 14.1).
+func activeLock(shared, zeroDepth bool, ownerXML string, timeout time.Duration, token, root string) string {
+	scope, depth := "exclusive", "infinity"
+	if shared {
+		scope = "shared"
+	}
+	if zeroDepth {
+		depth = "0"
+	}
+	var esc bytes.Buffer
+	xml.EscapeText(&esc, []byte(Prefix+root))
+	return fmt.Sprintf(`<D:activelock><D:locktype><D:write/></D:locktype><D:lockscope><D:%s/></D:lockscope>`+
+		`<D:depth>%s</D:depth><D:owner>%s</D:owner><D:timeout>Second-%d</D:timeout>`+
+		`<D:locktoken><D:href>%s</D:href></D:locktoken><D:lockroot><D:href>%s</D:href></D:lockroot></D:activelock>`,
+		scope, depth, ownerXML, max(int(timeout/time.Second), 0), token, esc.String())
 }
 
 // lockInfo is the body of a LOCK that makes a lock (RFC 4918 section 14.11).
@@ -178,7 +299,7 @@ func isSharedLock(body []byte) (lockInfo, bool) {
 }
 
 // sharedLock makes a shared lock on reqPath (already without Prefix).
-func (h *Handler) sharedLock(w http.ResponseWriter, r *http.Request, fsys *fileSystem, ls *lockSystem, reqPath string, li lockInfo) {
+func (h *Handler) sharedLock(w http.ResponseWriter, r *http.Request, fsys *fileSystem, ls *memberLocks, reqPath string, li lockInfo) {
 	depth := r.Header.Get("Depth")
 	zero := false
 	switch depth {
@@ -222,19 +343,9 @@ func (h *Handler) sharedLock(w http.ResponseWriter, r *http.Request, fsys *fileS
 		}
 		status = http.StatusCreated
 	}
-	var depthText = "infinity"
-	if zero {
-		depthText = "0"
-	}
 	w.Header().Set("Lock-Token", "<"+token+">")
 	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
 	w.WriteHeader(status)
-	var esc bytes.Buffer
-	xml.EscapeText(&esc, []byte(Prefix+reqPath))
-	fmt.Fprintf(w, `<?xml version="1.0" encoding="utf-8"?>`+"\n"+
-		`<D:prop xmlns:D="DAV:"><D:lockdiscovery><D:activelock>`+
-		`<D:locktype><D:write/></D:locktype><D:lockscope><D:shared/></D:lockscope>`+
-		`<D:depth>%s</D:depth><D:owner>%s</D:owner><D:timeout>Second-%d</D:timeout>`+
-		`<D:locktoken><D:href>%s</D:href></D:locktoken><D:lockroot><D:href>%s</D:href></D:lockroot>`+
-		`</D:activelock></D:lockdiscovery></D:prop>`, depthText, li.Owner.InnerXML, int(d/time.Second), token, esc.String())
+	io.WriteString(w, `<?xml version="1.0" encoding="utf-8"?>`+"\n"+`<D:prop xmlns:D="DAV:"><D:lockdiscovery>`+
+		activeLock(true, zero, li.Owner.InnerXML, min(d, MaxLockTimeout), token, reqPath)+`</D:lockdiscovery></D:prop>`)
 }
