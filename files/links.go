@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/web"
@@ -472,8 +474,48 @@ func (s *Store) LinkList(ctx context.Context, l Link, id int64) ([]Node, error) 
 	return out, nil
 }
 
+// DownloadWindow is how long the requests of one address for one file of
+// a link count as one download (see LinkOpen).
+const DownloadWindow = time.Hour
+
+// maxFetches bounds the downloads LinkOpen remembers; past it, every
+// request counts.
+const maxFetches = 100000
+
+// fetch is one address's download of one file through one link.
+type fetch struct {
+	link, node int64
+	addr       netip.Addr
+}
+
+// counted reports whether a download of f was counted within
+// DownloadWindow, and remembers this one otherwise.
+func (s *Store) counted(f fetch) bool {
+	now := s.now()
+	s.fetchMu.Lock()
+	defer s.fetchMu.Unlock()
+	if at, ok := s.fetched[f]; ok && now.Sub(at) < DownloadWindow {
+		return true
+	}
+	if len(s.fetched) >= maxFetches {
+		for k, at := range s.fetched {
+			if now.Sub(at) >= DownloadWindow {
+				delete(s.fetched, k)
+			}
+		}
+	}
+	if len(s.fetched) < maxFetches {
+		s.fetched[f] = now
+	}
+	return false
+}
+
 // LinkOpen opens file id inside the tree of download link l (0: its root)
-// and counts one download (ErrExhausted when the limit is reached).
+// for client c and counts one download (ErrExhausted when the limit is
+// reached). A download is one address fetching one file: the requests of
+// c's address for the same file within DownloadWindow (the Range requests
+// of a resumed or segmented download, a second look) count once, so that
+// they do not use up a limited link meant for several people.
 func (s *Store) LinkOpen(ctx context.Context, l Link, id int64, c auth.Client) (io.ReadSeekCloser, Node, error) {
 	if l.Kind != LinkDownload {
 		return nil, Node{}, ErrForbidden
@@ -485,7 +527,14 @@ func (s *Store) LinkOpen(ctx context.Context, l Link, id int64, c auth.Client) (
 	if n.Dir {
 		return nil, Node{}, ErrIsDir
 	}
-	if err := s.CountDownload(ctx, l.ID); err != nil {
+	if !s.counted(fetch{l.ID, n.ID, c.Addr.Unmap()}) {
+		if err := s.CountDownload(ctx, l.ID); err != nil {
+			s.fetchMu.Lock()
+			delete(s.fetched, fetch{l.ID, n.ID, c.Addr.Unmap()})
+			s.fetchMu.Unlock()
+			return nil, Node{}, err
+		}
+	} else if err := s.live(ctx, l); err != nil {
 		return nil, Node{}, err
 	}
 	f, err := s.openCurrent(ctx, n.ID)

@@ -31,6 +31,9 @@ type Store struct {
 	hasher *password.Hasher
 	group  *db.Group // group commit of uploads
 
+	fetchMu sync.Mutex
+	fetched map[fetch]time.Time // recent downloads through links (see LinkOpen)
+
 	// gcMu orders blob deletion against commits that refer to a blob:
 	// a commit holds it for reading from checking that its blob exists
 	// until the version row is in; deleting an unreferenced blob holds it
@@ -76,7 +79,8 @@ func New(d *db.DB, blobs *blob.Store, opts Options, deps Deps) *Store {
 	if h == nil {
 		h = password.NewHasher(password.DefaultParams(), 2)
 	}
-	return &Store{db: d, blobs: blobs, opts: opts, auth: deps.Auth, audit: deps.Audit, log: log, hasher: h, group: d.NewGroup(maxGroup, nil)}
+	return &Store{db: d, blobs: blobs, opts: opts, auth: deps.Auth, audit: deps.Audit, log: log, hasher: h, group: d.NewGroup(maxGroup, nil),
+		fetched: map[fetch]time.Time{}}
 }
 
 // Options returns the store's settings with defaults applied.

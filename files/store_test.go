@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/files/filestest"
 	"github.com/caucus-org/caucus/internal/blob"
@@ -372,8 +374,8 @@ func TestLinks(t *testing.T) {
 	if err := s.CheckLinkPassword(ctx, l, "correct horse"); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 {
-		rc, _, err := s.LinkOpen(ctx, l, 0, alice.Client)
+	for i := range 2 { // two recipients: one address's repeats count once
+		rc, _, err := s.LinkOpen(ctx, l, 0, auth.Client{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -383,7 +385,7 @@ func TestLinks(t *testing.T) {
 			t.Fatalf("link content %q", b)
 		}
 	}
-	if _, _, err := s.LinkOpen(ctx, l, 0, alice.Client); !errors.Is(err, files.ErrExhausted) {
+	if _, _, err := s.LinkOpen(ctx, l, 0, auth.Client{Addr: netip.MustParseAddr("192.0.2.9")}); !errors.Is(err, files.ErrExhausted) {
 		t.Fatalf("third download: %v", err)
 	}
 	if _, _, err := s.ResolveLink(ctx, tok); !errors.Is(err, files.ErrExhausted) {

@@ -52,11 +52,14 @@ func (h *Handler) linkGone(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// throttleKeys are the throttle's keys for a guess at l's password from
-// r: the sender's address, and the link itself (so guessers spread over
-// many addresses are slowed down too).
-func throttleKeys(r *http.Request, l files.Link) []string {
-	return []string{throttle.AddrKey(iweb.ClientAddr(r)), "link:" + strconv.FormatInt(l.ID, 10)}
+// throttleKey is the throttle's key for a guess at a link's password from
+// r: the sender's address (an IPv6 /64) only. A key per link would let
+// anyone lock the link's real recipients out with a few wrong guesses;
+// guessers spread over many addresses are left to the password's hash
+// (argon2id, slow by design), the link's expiry, and the audit log, which
+// records every wrong guess.
+func throttleKey(r *http.Request) string {
+	return throttle.AddrKey(iweb.ClientAddr(r))
 }
 
 // public shows a link: its password form, its file, its folder's files,
@@ -119,14 +122,14 @@ func sizeOf(n files.Node) string {
 }
 
 // publicPassword checks the password of a link, slowing down repeated
-// wrong guesses per address and per link, and records each wrong one.
+// wrong guesses per address, and records each wrong one.
 func (h *Handler) publicPassword(w http.ResponseWriter, r *http.Request) {
 	l, n, token, ok := h.resolve(w, r)
 	if !ok {
 		return
 	}
-	keys := throttleKeys(r, l)
-	if d := h.throttle.Wait(keys...); d > 0 {
+	key := throttleKey(r)
+	if d := h.throttle.Wait(key); d > 0 {
 		h.record(r.Context(), r, l, audit.Refused, "throttled")
 		w.Header().Set("Retry-After", strconv.Itoa(int(d.Seconds())+1))
 		h.publicPage(w, r, http.StatusTooManyRequests, l, n, token, "Too many wrong passwords. Wait a few minutes, then try again.")
@@ -138,7 +141,7 @@ func (h *Handler) publicPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	err := h.store.CheckLinkPassword(r.Context(), l, pw)
 	if errors.Is(err, files.ErrPassword) || (err == nil && pw == "" && l.HasPassword) {
-		h.throttle.Fail(keys...)
+		h.throttle.Fail(key)
 		h.record(r.Context(), r, l, audit.Fail, "bad-password")
 		h.publicPage(w, r, http.StatusForbidden, l, n, token, "Wrong password.")
 		return
@@ -147,7 +150,7 @@ func (h *Handler) publicPassword(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.throttle.Succeed(keys[1])
+	h.throttle.Succeed(key)
 	h.setUnlocked(w, token)
 	http.Redirect(w, r, "/s/"+token, http.StatusSeeOther)
 }

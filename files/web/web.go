@@ -60,7 +60,7 @@ type Handler struct {
 	login     *login.Handler
 	log       *slog.Logger
 	pages     *ui.Pages
-	throttle  *throttle.Limiter // wrong link passwords, per address and per link
+	throttle  *throttle.Limiter // wrong link passwords, per address
 	unlockKey []byte            // MACs the cookie of an unlocked link
 	now       func() time.Time
 	maxUpload int64 // request body bound of the upload routes

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -92,9 +93,10 @@ type response struct {
 // agent is one browser: a cookie jar (for link passwords) and, when
 // signed in, a session.
 type agent struct {
-	e   *env
-	u   *authtest.User
-	jar http.CookieJar
+	e    *env
+	u    *authtest.User
+	jar  http.CookieJar
+	from string // the loopback address it connects from; "" for any
 }
 
 func (e *env) agent(u *authtest.User) *agent {
@@ -108,6 +110,12 @@ func (c *agent) do(t testing.TB, req *http.Request) response {
 		req.AddCookie(&http.Cookie{Name: login.SessionCookie, Value: c.u.Session})
 	}
 	cl := c.e.ts.Client()
+	if c.from != "" {
+		tr := cl.Transport.(*http.Transport).Clone()
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(c.from)}}
+		tr.DialContext = d.DialContext
+		cl = &http.Client{Transport: tr}
+	}
 	cl.Jar = c.jar
 	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	res, err := cl.Do(req)
@@ -479,7 +487,9 @@ func TestLinks(t *testing.T) {
 		t.Errorf("HEAD of a link: %d %v", r.code, r.hdr)
 	}
 	for i := range 2 { // the HEAD used up none of the two
-		d := v.get(t, "/s/"+tok+"/dl")
+		r := e.agent(nil) // two recipients: one address's repeats count once (TestLinkRanges)
+		r.from = "127.0.0." + strconv.Itoa(i+2)
+		d := r.get(t, "/s/"+tok+"/dl")
 		want(t, "link download", d, http.StatusOK)
 		if d.body != "%PDF flyer" || d.hdr.Get("Content-Security-Policy") != DownloadCSP || !strings.HasPrefix(d.hdr.Get("Content-Disposition"), "attachment;") || d.hdr.Get("X-Content-Type-Options") != "nosniff" {
 			t.Errorf("download %d: %q %v", i, d.body, d.hdr)

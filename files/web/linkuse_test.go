@@ -1,0 +1,68 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/files"
+)
+
+// TestLinkRanges is issue 12 item 13: the Range requests of one download
+// (a resuming browser, a download manager) use up one download of a
+// limited link, not one each.
+func TestLinkRanges(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, files.Options{})
+	anna := e.user(t, "anna@example.org", auth.RoleMember)
+	want(t, "upload", anna.upload(t, "/files/upload/Home", anna.csrf(t), false, [2]string{"video.bin", "0123456789abcdef"}), http.StatusSeeOther)
+	tok := makeLink(t, anna, "Home/video.bin", url.Values{"days": {"3"}, "limit": {"2"}})
+	v := e.agent(nil)
+	for i := 0; i < 16; i += 4 {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", e.ts.URL+"/s/"+tok+"/dl", nil)
+		req.Header.Set("Range", "bytes="+strconv.Itoa(i)+"-"+strconv.Itoa(i+3))
+		r := v.do(t, req)
+		want(t, "range "+strconv.Itoa(i), r, http.StatusPartialContent)
+	}
+	want(t, "the whole file again, same visitor", v.get(t, "/s/"+tok+"/dl"), http.StatusOK)
+	other := e.agent(nil)
+	other.from = "127.0.0.2"
+	if r := other.get(t, "/s/"+tok+"/dl"); r.code != http.StatusOK || r.body != "0123456789abcdef" {
+		t.Fatalf("second recipient: %d %q", r.code, r.body)
+	}
+	third := e.agent(nil)
+	third.from = "127.0.0.3"
+	want(t, "a third recipient of a two-download link", third.get(t, "/s/"+tok+"/dl"), http.StatusGone)
+}
+
+// TestLinkPasswordNoLockout is issue 12 item 13: wrong guesses at a link's
+// password from one address slow down that address only; the recipient
+// with the password, elsewhere, gets in at once.
+func TestLinkPasswordNoLockout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, files.Options{})
+	anna := e.user(t, "anna@example.org", auth.RoleMember)
+	want(t, "upload", anna.upload(t, "/files/upload/Home", anna.csrf(t), false, [2]string{"list.csv", "names"}), http.StatusSeeOther)
+	tok := makeLink(t, anna, "Home/list.csv", url.Values{"days": {"3"}, "password": {"harbour-lantern"}})
+	guesser := e.agent(nil)
+	guesser.from = "127.0.0.2"
+	throttled := false
+	for i := 0; i < 12 && !throttled; i++ {
+		throttled = guesser.post(t, "/s/"+tok, url.Values{"password": {"guess" + strconv.Itoa(i)}}).code == http.StatusTooManyRequests
+	}
+	if !throttled {
+		t.Fatal("the guesser was never slowed down")
+	}
+	friend := e.agent(nil)
+	r := friend.post(t, "/s/"+tok, url.Values{"password": {"harbour-lantern"}})
+	want(t, "the recipient with the password, from another address", r, http.StatusSeeOther)
+	if b := friend.get(t, "/s/"+tok+"/dl").body; b != "names" {
+		t.Fatalf("download: %q", b)
+	}
+	if strings.Contains(r.body, "Too many") {
+		t.Fatal("the recipient was told to wait")
+	}
+}
