@@ -66,3 +66,22 @@ func TestLinkPasswordNoLockout(t *testing.T) {
 		t.Fatal("the recipient was told to wait")
 	}
 }
+
+// TestFolderLinkFileAsFolder is issue 12 item 14: a folder link asked to
+// list a file (?d=<file id>) answers 404, not 500 with an ERROR log.
+func TestFolderLinkFileAsFolder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, files.Options{})
+	anna := e.user(t, "anna@example.org", auth.RoleMember)
+	want(t, "mkdir", anna.post(t, "/files/mkdir/Home", url.Values{"name": {"Press"}}), http.StatusSeeOther)
+	want(t, "upload", anna.upload(t, "/files/upload/Home/Press", anna.csrf(t), false, [2]string{"a.txt", "a"}), http.StatusSeeOther)
+	f, err := e.store.Stat(t.Context(), actorOf(anna), "/Home/Press/a.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := makeLink(t, anna, "Home/Press", url.Values{"days": {"3"}})
+	v := e.agent(nil)
+	for _, d := range []string{strconv.FormatInt(f.ID, 10), "-1", "99999999", "x"} {
+		want(t, "?d="+d, v.get(t, "/s/"+tok+"?d="+d), http.StatusNotFound)
+	}
+}

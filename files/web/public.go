@@ -45,6 +45,8 @@ func (h *Handler) linkGone(w http.ResponseWriter, r *http.Request, err error) {
 		h.gone(w, r, http.StatusGone, "Link used up", "This link has been used as often as it allows. Ask the person who sent it for a new one.")
 	case errors.Is(err, files.ErrRevoked):
 		h.gone(w, r, http.StatusGone, "Link withdrawn", "The person who shared this link has withdrawn it.")
+	case errors.Is(err, files.ErrNotDir), errors.Is(err, files.ErrIsDir):
+		h.gone(w, r, http.StatusNotFound, "Not found", "There is no such folder or file behind this link.")
 	case errors.Is(err, files.ErrNotFound), errors.Is(err, files.ErrSuspended), errors.Is(err, files.ErrForbidden):
 		h.gone(w, r, http.StatusNotFound, "No such link", "This link does not exist or is not available now.")
 	default:
@@ -91,6 +93,9 @@ func (h *Handler) publicPage(w http.ResponseWriter, r *http.Request, code int, l
 		}
 		if id != 0 {
 			sub, err := h.store.LinkNode(r.Context(), l, id)
+			if err == nil && !sub.Dir {
+				err = files.ErrNotDir
+			}
 			if err != nil {
 				h.linkGone(w, r, err)
 				return
