@@ -59,6 +59,21 @@
 // file; the drafts from before stay the owner's. Members of the space see
 // every version (as Google Drive shows the history to editors only).
 //
+// # Quotas
+//
+// A quota bounds what a space (a member's home, a group's folder) makes
+// the server keep: the size of each distinct content its files hold,
+// current versions, older versions and the trash alike, each counted once
+// however many files, versions or trashed copies share it. The trash and
+// older versions count because they take disk until they are purged (by
+// the member, or after TrashRetention and beyond Options.Versions); a
+// copy inside a space, a trashed copy of a live file, or a restored
+// version add nothing, since the store keeps one blob for them. Each
+// space counts its own contents even when another space holds the same:
+// one member's usage never depends on, nor tells of, another's files.
+// Files sent through a drop link count against the space of the link's
+// folder.
+//
 // # Audit
 //
 // What changes who can reach what goes to the audit log with actor and

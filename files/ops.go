@@ -30,11 +30,23 @@ func (s *Store) quota(ctx context.Context, q querier, kind SpaceKind, id int64) 
 	return b, nil
 }
 
-// used returns the bytes a space holds: every version, the trash included.
+// used returns the bytes a space holds: what a quota measures.
+//
+// A space's usage is the size of each distinct content its files hold
+// (current versions, older versions and the trash alike), counted once
+// however many of its files, versions or trashed items share it: what the
+// space makes the server keep on disk. So a copy inside the space, a
+// trashed file whose content is still live, and a restored version cost
+// nothing more. Contents are counted per space, never across spaces: a
+// space pays in full for what it holds even when another space holds the
+// same content, so that usage does not depend on others' files (nor tells
+// a member whether someone else holds a file). An upload is checked
+// against its full size before it is read, its content being unknown
+// until then.
 func used(ctx context.Context, q querier, kind SpaceKind, id int64) (int64, error) {
 	var n int64
-	err := q.QueryRowContext(ctx, `SELECT IFNULL(SUM(v.size), 0) FROM files_versions v JOIN files_nodes n ON n.id = v.node_id
-		WHERE n.space_kind = ? AND n.space_id = ?`, kind, id).Scan(&n)
+	err := q.QueryRowContext(ctx, `SELECT IFNULL(SUM(size), 0) FROM (SELECT MAX(v.size) AS size FROM files_versions v JOIN files_nodes n ON n.id = v.node_id
+		WHERE n.space_kind = ? AND n.space_id = ? GROUP BY v.blob)`, kind, id).Scan(&n)
 	return n, err
 }
 
@@ -55,8 +67,9 @@ func quotaError(room int64) error {
 	return fmt.Errorf("%w: %d bytes left; delete files or empty the trash, or ask an admin for more space", ErrQuota, room)
 }
 
-// Usage returns the bytes an account's home uses (all versions, trash
-// included) and its quota (0: unlimited).
+// Usage returns the bytes an account's home uses (each content it holds
+// once, older versions and trash included; see used) and its quota (0:
+// unlimited).
 func (s *Store) Usage(ctx context.Context, accountID int64) (usedBytes, quota int64, err error) {
 	if usedBytes, err = used(ctx, s.db, SpaceHome, accountID); err != nil {
 		return 0, 0, err
@@ -459,11 +472,15 @@ func (s *Store) moveAcross(ctx context.Context, tx *sql.Tx, a Actor, src, dst *a
 }
 
 // roomFor checks that the space of root dr has room for a copy of what is
-// live of node id (current versions only).
+// live of node id (current versions only): for the contents it does not
+// hold yet (see used).
 func (s *Store) roomFor(ctx context.Context, tx *sql.Tx, id int64, dr row) error {
 	var size int64
-	if err := tx.QueryRowContext(ctx, subtree+`SELECT IFNULL(SUM(v.size), 0) FROM files_nodes n JOIN files_versions v ON v.id = (SELECT MAX(id) FROM files_versions WHERE node_id = n.id)
-		WHERE n.id IN (SELECT id FROM sub) AND n.deleted_at IS NULL`, id).Scan(&size); err != nil {
+	if err := tx.QueryRowContext(ctx, subtree+`SELECT IFNULL(SUM(size), 0) FROM (SELECT MAX(v.size) AS size
+		FROM files_nodes n JOIN files_versions v ON v.id = (SELECT MAX(id) FROM files_versions WHERE node_id = n.id)
+		WHERE n.id IN (SELECT id FROM sub) AND n.deleted_at IS NULL AND v.blob NOT IN
+			(SELECT v2.blob FROM files_versions v2 JOIN files_nodes n2 ON n2.id = v2.node_id WHERE n2.space_kind = ? AND n2.space_id = ?)
+		GROUP BY v.blob)`, id, dr.kind, dr.spaceID).Scan(&size); err != nil {
 		return err
 	}
 	if room, err := s.room(ctx, tx, dr.kind, dr.spaceID); err != nil {
@@ -507,7 +524,8 @@ func (s *Store) destination(ctx context.Context, tx *sql.Tx, v *viewer, id, pare
 }
 
 // Copy copies node id (a folder with everything in it) into folder parentID
-// under name. Copies share contents, but count against the quota.
+// under name. Copies share contents; a copy into another space counts
+// against that space's quota (see used).
 func (s *Store) Copy(ctx context.Context, a Actor, id, parentID int64, name string) (Node, error) {
 	v, err := s.viewer(ctx, a)
 	if err != nil {
@@ -900,15 +918,10 @@ func (s *Store) RestoreVersion(ctx context.Context, a Actor, id, versionID int64
 		if ac.node().dir {
 			return ErrIsDir
 		}
+		// The space holds the version's content already: no quota check.
 		v, ref, err := s.version(ctx, tx, ac, id, versionID)
 		if err != nil {
 			return err
-		}
-		root := ac.chain[len(ac.chain)-1]
-		if room, err := s.room(ctx, tx, root.kind, root.spaceID); err != nil {
-			return err
-		} else if room >= 0 && v.Size > room {
-			return quotaError(room)
 		}
 		now := ms(s.now())
 		if _, err := tx.ExecContext(ctx, `INSERT INTO files_versions (node_id, blob, size, created_at, author) VALUES (?, ?, ?, ?, ?)`, id, ref, v.Size, now, a.Login); err != nil {
