@@ -227,21 +227,25 @@ func (b *body) Close() error { return b.r.Close() }
 // cut by the server's overall timeouts, unless the request was revoked.
 type statusWriter struct {
 	http.ResponseWriter
-	st   *reqState
-	d    *web.Deadlines
-	done bool
+	st       *reqState
+	d        *web.Deadlines
+	done     bool
+	from, to int // a status replaced: x/net/webdav's text of from becomes to's
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	w.d.Writing()
 	if !w.done && code >= 400 {
-		err := w.st.lastErr()
+		err, orig := w.st.lastErr(), code
 		if c := statusOf(err); c != 0 {
 			code = c
 		} else if code == http.StatusInternalServerError && errors.Is(err, files.ErrNotFound) {
 			// x/net/webdav's LOCK of an unmapped URL below a missing
 			// folder: 409 Conflict (RFC 4918 section 9.10.4).
 			code = http.StatusConflict
+		}
+		if code != orig {
+			w.from, w.to = orig, code
 		}
 	}
 	w.done = true
@@ -251,6 +255,13 @@ func (w *statusWriter) WriteHeader(code int) {
 func (w *statusWriter) Write(p []byte) (int, error) {
 	w.done = true
 	w.d.Writing()
+	if w.from != 0 && string(p) == webdav.StatusText(w.from) {
+		// x/net/webdav's body for an error is its status's text.
+		if _, err := io.WriteString(w.ResponseWriter, webdav.StatusText(w.to)); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
 	return w.ResponseWriter.Write(p)
 }
 

@@ -85,6 +85,11 @@ func (f *fileSystem) Mkdir(ctx context.Context, name string, perm os.FileMode) e
 	if base == "" {
 		return f.osErr("mkdir", name, files.ErrExists)
 	}
+	// MKCOL of what exists is 405, a virtual folder's included (RFC 4918
+	// section 9.3.1), before asking whether its folder takes new ones.
+	if _, err := f.store.Stat(ctx, f.actor, name); err == nil {
+		return f.osErr("mkdir", name, files.ErrExists)
+	}
 	parent, err := f.store.Stat(ctx, f.actor, dir)
 	if err != nil {
 		return f.osErr("mkdir", name, err)

@@ -130,7 +130,8 @@ func (s *syncBuffer) String() string {
 }
 
 // TestDAVDetails is issue 21's and issue 12 item 14's WebDAV details: MKCOL
-// of the root is 405 Method Not Allowed (RFC 4918 section 9.3.1), LOCK
+// of a collection that exists is 405 Method Not Allowed (RFC 4918 section
+// 9.3.1), a status and its text agree, LOCK
 // below a missing folder is 409 Conflict (section 9.10.4) and not a 500,
 // and a download that completes, or that the client stops, logs no
 // "request ended" line at level Info.
@@ -157,8 +158,13 @@ func TestDAVDetails(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode, string(b)
 	}
-	if code, body := do("MKCOL", "/dav/", nil); code != http.StatusMethodNotAllowed {
-		t.Errorf("MKCOL /dav/ = %d %q, want 405", code, body)
+	for _, p := range []string{"/dav/", "/dav/Home/", "/dav/Groups", "/dav/Shared/"} {
+		if code, body := do("MKCOL", p, nil); code != http.StatusMethodNotAllowed || body != "Method Not Allowed" {
+			t.Errorf("MKCOL %s (it exists) = %d %q, want 405", p, code, body)
+		}
+	}
+	if code, body := do("PUT", "/dav/x.txt", strings.NewReader("x")); code != http.StatusForbidden || body != "Forbidden" {
+		t.Errorf("PUT into the virtual root = %d %q, want 403 Forbidden", code, body)
 	}
 	for _, body := range []string{exclusiveLock, strings.Replace(exclusiveLock, "exclusive", "shared", 1)} {
 		if code, _ := do("LOCK", "/dav/Home/No/such.txt", strings.NewReader(body)); code != http.StatusConflict {
