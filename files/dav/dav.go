@@ -166,7 +166,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	a := files.Actor{ID: grant.Account.ID, Login: grant.Account.Login, Client: client}
 	ls := &memberLocks{ls: h.locks, account: a.ID, temporary: r.Method != "LOCK",
-		key: func(name string) (string, error) { return h.store.Key(ctx, a, name) }}
+		key: func(name string) (string, error) {
+			k, err := h.store.Key(ctx, a, name)
+			if err != nil {
+				st.fail(err) // for the status code
+			}
+			return k, err
+		}}
 	if r.Method == "PROPFIND" {
 		st.propfind = true
 		st.supportedLock = namesProp(xmlBody, "supportedlock")

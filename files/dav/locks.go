@@ -147,10 +147,14 @@ func (m *memberLocks) create(now time.Time, d webdav.LockDetails, shared bool) (
 	nl := &lock{LockDetails: d, account: m.account, shared: shared, temporary: m.temporary}
 	if !m.temporary || m.ls.anyHeld() {
 		k, err := m.key(d.Root)
-		if err != nil {
+		switch {
+		case err == nil:
+			nl.key = k
+		case !m.temporary:
 			return "", err
 		}
-		nl.key = k
+		// A request on a path with no key (an invalid name) changes
+		// nothing: the store refuses it.
 	}
 	return m.ls.create(now, nl)
 }
@@ -241,6 +245,9 @@ func (m *memberLocks) Unlock(now time.Time, token string) error {
 // section 15.8): the locks LOCK made on it, whoever holds them. The lock
 // root is shown as its creator's path to the creator, as name to others.
 func (m *memberLocks) lockDiscovery(now time.Time, name string) (string, error) {
+	if !m.ls.anyHeld() { // a listing need not look up every key
+		return "", nil
+	}
 	k, err := m.key(name)
 	if err != nil {
 		return "", err

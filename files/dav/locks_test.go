@@ -80,6 +80,11 @@ func TestLockAcrossMembers(t *testing.T) {
 	bob.expect(http.StatusLocked, "PUT", "/dav/Groups/board/minutes.txt", strings.NewReader("x"))
 	carol.expect(http.StatusNoContent, "UNLOCK", "/dav/Groups/board/minutes.txt", nil, "Lock-Token", gtok)
 	bob.expect(http.StatusCreated, "PUT", "/dav/Groups/board/minutes.txt", strings.NewReader("x"))
+
+	// While a lock is held somewhere, a bad name is still refused as one.
+	lock(t, carol, "/dav/Home/Plans", exclusiveLock)
+	bob.expect(http.StatusForbidden, "PUT", "/dav/Home/CON", strings.NewReader("x"))
+	bob.expect(http.StatusForbidden, "LOCK", "/dav/Home/CON", strings.NewReader(exclusiveLock))
 }
 
 // TestLockProperties is issue 21: PROPFIND shows a held lock in
