@@ -34,6 +34,7 @@ func FuzzHandler(f *testing.F) {
 
 	methods := []string{"PROPFIND", "PROPPATCH", "LOCK", "UNLOCK", "MKCOL", "PUT", "GET", "DELETE", "COPY", "MOVE", "OPTIONS"}
 	f.Add(uint8(0), "/dav/Home/", "1", "", "", []byte(`<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>`))
+	f.Add(uint8(0), "/dav/Home/l", "0", "", "", []byte(`<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:lockdiscovery/><D:supportedlock/></D:prop></D:propfind>`))
 	f.Add(uint8(1), "/dav/Home/x", "0", "", "", []byte(`<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop><Z:a>1</Z:a></D:prop></D:set><D:remove><D:prop><Z:a/></D:prop></D:remove></D:propertyupdate>`))
 	f.Add(uint8(2), "/dav/Home/l", "infinity", "", "", []byte(`<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>`))
 	f.Add(uint8(8), "/dav/Home/a", "", "(<DAV:no-lock>) (Not [\"x\"])", "http://example.org/dav/Shared/bob@example.org/x", []byte{})
