@@ -281,6 +281,7 @@ func (s *Store) RevokeMyLink(ctx context.Context, a Actor, id int64) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
 	}
+	s.endTransfers(ErrRevoked, func(w *linkWatch) bool { return w.link == id })
 	s.record(ctx, a, "files.link.revoke", "", fmt.Sprintf("link=%d", id))
 	return nil
 }
@@ -294,6 +295,7 @@ func (s *Store) RevokeLink(ctx context.Context, actor string, id int64) error {
 	if _, err := s.db.ExecContext(ctx, `UPDATE files_links SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, ms(s.now()), id); err != nil {
 		return err
 	}
+	s.endTransfers(ErrRevoked, func(w *linkWatch) bool { return w.link == id })
 	s.record(ctx, Actor{Login: actor}, "files.link.revoke", l.Owner, fmt.Sprintf("link=%d", id))
 	return nil
 }
@@ -305,6 +307,7 @@ func (s *Store) RevokeLinksOf(ctx context.Context, actor string, accountID int64
 		return 0, err
 	}
 	n, _ := res.RowsAffected()
+	s.endTransfers(ErrRevoked, func(w *linkWatch) bool { return w.owner == accountID })
 	subject := ""
 	if acct, err := s.auth.Account(ctx, accountID); err == nil {
 		subject = acct.Login
@@ -322,6 +325,7 @@ func (s *Store) SuspendPublicLinks(ctx context.Context, actor string) (int, erro
 		return 0, err
 	}
 	n, _ := res.RowsAffected()
+	s.endTransfers(ErrSuspended, func(*linkWatch) bool { return true })
 	s.record(ctx, Actor{Login: actor}, "files.link.suspend", "", fmt.Sprintf("links=%d", n))
 	return int(n), nil
 }
@@ -749,6 +753,9 @@ func (s *Store) TransferOwnership(ctx context.Context, actor string, from, to in
 	if err != nil {
 		return TransferReport{}, err
 	}
+	if links == LinksRevoke {
+		s.endTransfers(ErrRevoked, func(w *linkWatch) bool { return w.owner == from })
+	}
 	s.record(ctx, Actor{Login: actor}, "files.transfer", fa.Login, fmt.Sprintf("to=%s folder=%q files=%d folders=%d bytes=%d shares=%d links_moved=%d links_revoked=%d",
 		ta.Login, rep.Folder, rep.Files, rep.Folders, rep.Bytes, rep.SharesMoved, rep.LinksMoved, rep.LinksRevoked))
 	return rep, nil
@@ -757,3 +764,40 @@ func (s *Store) TransferOwnership(ctx context.Context, actor string, from, to in
 // ValidName checks name against the rules in the package documentation and
 // returns it in NFC.
 func ValidName(name string) (string, error) { return validName(name) }
+
+// linkWatch is one transfer through a link, ended when the link stops
+// working.
+type linkWatch struct {
+	link, owner int64
+	cancel      context.CancelCauseFunc
+}
+
+// WatchLink returns a context for a transfer (a download, a drop) through
+// link l that ends when the link is revoked (by its owner, an admin, or
+// with all its owner's links) or suspended, with that as its cause: a
+// transfer under way is cut as the link is, not left to run to its end.
+// release ends the watch; call it when the transfer ends.
+func (s *Store) WatchLink(parent context.Context, l Link) (ctx context.Context, release func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	w := &linkWatch{link: l.ID, owner: l.OwnerID, cancel: cancel}
+	s.watchMu.Lock()
+	s.watching[w] = struct{}{}
+	s.watchMu.Unlock()
+	return ctx, func() {
+		s.watchMu.Lock()
+		delete(s.watching, w)
+		s.watchMu.Unlock()
+		cancel(nil)
+	}
+}
+
+// endTransfers ends the watched transfers for which match is true.
+func (s *Store) endTransfers(cause error, match func(*linkWatch) bool) {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	for w := range s.watching {
+		if match(w) {
+			w.cancel(cause)
+		}
+	}
+}

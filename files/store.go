@@ -34,6 +34,9 @@ type Store struct {
 	fetchMu sync.Mutex
 	fetched map[fetch]time.Time // recent downloads through links (see LinkOpen)
 
+	watchMu  sync.Mutex
+	watching map[*linkWatch]struct{} // transfers through links (see WatchLink)
+
 	// gcMu orders blob deletion against commits that refer to a blob:
 	// a commit holds it for reading from checking that its blob exists
 	// until the version row is in; deleting an unreferenced blob holds it
@@ -80,7 +83,7 @@ func New(d *db.DB, blobs *blob.Store, opts Options, deps Deps) *Store {
 		h = password.NewHasher(password.DefaultParams(), 2)
 	}
 	return &Store{db: d, blobs: blobs, opts: opts, auth: deps.Auth, audit: deps.Audit, log: log, hasher: h, group: d.NewGroup(maxGroup, nil),
-		fetched: map[fetch]time.Time{}}
+		fetched: map[fetch]time.Time{}, watching: map[*linkWatch]struct{}{}}
 }
 
 // Options returns the store's settings with defaults applied.

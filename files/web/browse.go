@@ -243,6 +243,14 @@ func (h *Handler) transfer(w http.ResponseWriter, r *http.Request) (d *iweb.Dead
 	return d, func() { d.Stop(); release() }
 }
 
+// linkTransfer is transfer for a download or a drop through link l: it
+// ends when the link is revoked or suspended (files.Store.WatchLink).
+func (h *Handler) linkTransfer(w http.ResponseWriter, r *http.Request, l files.Link) (d *iweb.Deadlines, done func()) {
+	ctx, release := h.store.WatchLink(r.Context(), l)
+	d = iweb.NewDeadlines(ctx, w)
+	return d, func() { d.Stop(); release() }
+}
+
 // back sends the browser to the folder page of view path p after a change.
 func back(w http.ResponseWriter, r *http.Request, p string) {
 	http.Redirect(w, r, "/files/p/"+escapePath(p), http.StatusSeeOther)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -85,3 +86,56 @@ func TestFolderLinkFileAsFolder(t *testing.T) {
 		want(t, "?d="+d, v.get(t, "/s/"+tok+"?d="+d), http.StatusNotFound)
 	}
 }
+
+// TestSuspendCutsLinkDownload: incident mode's suspension of public links
+// (and a link's revocation) cuts the downloads under way through them,
+// not only the next ones (issue 12 item 8's cut transfers, for links).
+func TestSuspendCutsLinkDownload(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, files.Options{})
+	anna := e.user(t, "anna@example.org", auth.RoleMember)
+	home, err := e.store.Stat(t.Context(), actorOf(anna), "/Home")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 64 << 20
+	if _, err := e.store.Put(t.Context(), actorOf(anna), home.ID, "big.bin", io.LimitReader(zeroes{}, size), size); err != nil {
+		t.Fatal(err)
+	}
+	for _, stop := range []string{"suspend", "revoke"} {
+		tok := makeLink(t, anna, "Home/big.bin", url.Values{"days": {"3"}})
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", e.ts.URL+"/s/"+tok+"/dl", nil)
+		resp, err := e.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("download: %d", resp.StatusCode)
+		}
+		if _, err := io.ReadFull(resp.Body, make([]byte, 1<<20)); err != nil {
+			t.Fatal(err)
+		}
+		if stop == "suspend" {
+			_, err = e.store.SuspendPublicLinks(t.Context(), "admin")
+		} else {
+			_, err = e.store.RevokeLinksOf(t.Context(), "admin", anna.u.Account.ID)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err == nil && got == size-(1<<20) {
+			t.Fatalf("%s: the download went on to the end", stop)
+		}
+		if stop == "suspend" {
+			if _, err := e.store.ResumePublicLinks(t.Context(), "admin"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+type zeroes struct{}
+
+func (zeroes) Read(p []byte) (int, error) { clear(p); return len(p), nil }

@@ -217,7 +217,7 @@ func (h *Handler) publicDownload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rc.Close()
-	d, done := h.transfer(w, r)
+	d, done := h.linkTransfer(w, r, l)
 	defer done()
 	serveFile(iweb.SlideWrites(d, w), r, n.Name, n.ModTime, rc)
 }
@@ -247,7 +247,7 @@ func (h *Handler) publicUpload(w http.ResponseWriter, r *http.Request) {
 		h.uploadDone(w, r, 0, "", &http.MaxBytesError{Limit: h.maxDropBody()})
 		return
 	}
-	d, done := h.transfer(w, r)
+	d, done := h.linkTransfer(w, r, l)
 	defer done()
 	d.MinReadRate(h.dropRate, h.dropGrace)
 	iweb.SlideReads(d, r)
