@@ -433,6 +433,9 @@ func describeLink(l files.Link) string {
 	if l.MaxDownloads > 0 {
 		s += ", at most " + strconv.Itoa(l.MaxDownloads) + " downloads"
 	}
+	if l.Kind == files.LinkDrop {
+		s += ", takes at most " + humanSize(l.MaxBytes)
+	}
 	return s + "."
 }
 
@@ -531,6 +534,9 @@ func (h *Handler) linkRows(list []files.Link) []linkRow {
 		row.Downloads = strconv.Itoa(l.Downloads) + " downloads"
 		if l.MaxDownloads > 0 {
 			row.Downloads += " of " + strconv.Itoa(l.MaxDownloads)
+		}
+		if l.Kind == files.LinkDrop {
+			row.Downloads = humanSize(l.Received) + " received of " + humanSize(l.MaxBytes)
 		}
 		out = append(out, row)
 	}

@@ -28,6 +28,9 @@ func TestDropBounds(t *testing.T) {
 	want(t, "mkdir", anna.post(t, "/files/mkdir/Home", url.Values{"name": {"Inbox"}}), http.StatusSeeOther)
 	tok := makeLink(t, anna, "Home/Inbox", url.Values{"days": {"7"}, "kind": {"drop"}})
 	v := e.agent(nil)
+	if page := v.get(t, "/s/"+tok); !strings.Contains(page.body, "up to 1.0 kB; this link takes 3.0 kB more") {
+		t.Errorf("the drop page does not say the limit:\n%s", page.body)
+	}
 	want(t, "a file over the drop limit", v.upload(t, "/s/"+tok+"/upload", "", false, [2]string{"big.bin", strings.Repeat("x", 1001)}), http.StatusRequestEntityTooLarge)
 	want(t, "a file within", v.upload(t, "/s/"+tok+"/upload", "", false, [2]string{"ok.bin", strings.Repeat("x", 1000)}), http.StatusOK)
 	if anna.exists(t, "/Home/Inbox/big.bin") || !anna.exists(t, "/Home/Inbox/ok.bin") {

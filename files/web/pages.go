@@ -34,6 +34,7 @@ type page struct {
 	Token        string
 	NeedPassword bool
 	Drop         bool
+	DropLimits   string // what a file drop still takes
 	Name, Size   string
 	Owner        string
 	Expires      string

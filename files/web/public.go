@@ -82,6 +82,8 @@ func (h *Handler) publicPage(w http.ResponseWriter, r *http.Request, code int, l
 		p.Title, p.NeedPassword = "Password needed", true
 	case l.Kind == files.LinkDrop:
 		p.Title, p.Drop, p.Name = "Send files", true, ""
+		p.DropLimits = "Each file may have up to " + humanSize(h.store.Options().DropFileBytes) +
+			"; this link takes " + humanSize(max(l.MaxBytes-l.Received, 0)) + " more in all."
 	case n.Dir:
 		var id int64
 		if d := r.URL.Query().Get("d"); d != "" {
