@@ -176,6 +176,7 @@ func (h *Handler) itemPage(w http.ResponseWriter, r *http.Request, code int, n f
 	o := h.store.Options()
 	p.MaxDays = max(1, int(o.MaxLinkLifetime/(24*time.Hour)))
 	p.DefaultDays = min(p.MaxDays, max(1, int(o.DefaultLinkLifetime/(24*time.Hour))))
+	p.MaxDropMB = o.DropLinkBytes / (1000 * 1000)
 	if !n.Dir && !n.Virtual {
 		vs, err := h.store.Versions(r.Context(), sessionActor(r), n.ID)
 		if err != nil {
@@ -385,7 +386,8 @@ func (h *Handler) makeLink(w http.ResponseWriter, r *http.Request, sess auth.Ses
 	}
 	o := h.store.Options()
 	maxDays := max(1, int(o.MaxLinkLifetime/(24*time.Hour)))
-	f, err := parseLinkForm(r.PostFormValue("days"), r.PostFormValue("password"), r.PostFormValue("limit"), r.PostFormValue("kind"), maxDays, n.Dir)
+	f, err := parseLinkForm(r.PostFormValue("days"), r.PostFormValue("password"), r.PostFormValue("limit"), r.PostFormValue("kind"), r.PostFormValue("dropmb"),
+		maxDays, o.DropLinkBytes/(1000*1000), n.Dir)
 	if err != nil {
 		h.itemPage(w, r, http.StatusBadRequest, n, "", humanError(err))
 		return
@@ -395,7 +397,7 @@ func (h *Handler) makeLink(w http.ResponseWriter, r *http.Request, sess auth.Ses
 		kind = files.LinkDrop
 	}
 	token, l, err := h.store.CreateLink(r.Context(), actor(r, sess), n.ID, files.LinkOptions{
-		Kind: kind, ExpiresAt: h.now().Add(f.Lifetime), Password: f.Password, MaxDownloads: f.MaxDownloads,
+		Kind: kind, ExpiresAt: h.now().Add(f.Lifetime), Password: f.Password, MaxDownloads: f.MaxDownloads, MaxBytes: f.DropBytes,
 	})
 	if err != nil {
 		if _, show := statusOf(err); show {

@@ -26,12 +26,14 @@ type linkForm struct {
 	Password     string        // "" for none
 	MaxDownloads int           // 0 for no limit
 	Drop         bool          // upload-only
+	DropBytes    int64         // a drop's limit in all; 0 for the store's
 }
 
 // parseLinkForm reads the link form's fields: days (whole days, 1 to
-// maxDays), an optional password and download limit, and the kind
-// ("download", the default, or "drop", only for folders).
-func parseLinkForm(days, password, limit, kind string, maxDays int, isDir bool) (linkForm, error) {
+// maxDays), an optional password and download limit, the kind
+// ("download", the default, or "drop", only for folders), and for a drop
+// an optional limit in whole MB (10^6 bytes, 1 to maxDropMB).
+func parseLinkForm(days, password, limit, kind, dropMB string, maxDays int, maxDropMB int64, isDir bool) (linkForm, error) {
 	var f linkForm
 	d, err := strconv.Atoi(strings.TrimSpace(days))
 	if err != nil || d < 1 || d > maxDays {
@@ -58,6 +60,13 @@ func parseLinkForm(days, password, limit, kind string, maxDays int, isDir bool) 
 		f.Drop = true
 	default:
 		return f, errForm("Unknown kind of link.")
+	}
+	if dropMB = strings.TrimSpace(dropMB); dropMB != "" && f.Drop {
+		n, err := strconv.ParseInt(dropMB, 10, 64)
+		if err != nil || n < 1 || n > maxDropMB {
+			return f, errForm(fmt.Sprintf("A file drop may take from 1 to %d MB in all.", maxDropMB))
+		}
+		f.DropBytes = n * 1000 * 1000
 	}
 	return f, nil
 }

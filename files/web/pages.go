@@ -22,6 +22,7 @@ type page struct {
 	Versions []version
 
 	MaxDays, DefaultDays int // link form
+	MaxDropMB            int64
 	Link, LinkInfo       string
 
 	Trash     []trashRow

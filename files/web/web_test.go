@@ -646,6 +646,12 @@ func TestDropLink(t *testing.T) {
 	home, _ := e.store.Stat(t.Context(), actorOf(anna), "/Home")
 	want(t, "folder outside the link", v.get(t, "/s/"+tok2+"?d="+strconv.FormatInt(home.ID, 10)), http.StatusNotFound)
 	want(t, "drop link file", v.get(t, "/s/"+tok+"/f/"+m[0][1]), http.StatusNotFound)
+
+	// A drop link its owner limited to 1 MB.
+	want(t, "a drop above the store's limit", anna.post(t, "/files/link/Home/Inbox", url.Values{"days": {"7"}, "kind": {"drop"}, "dropmb": {"1074"}}), http.StatusBadRequest)
+	tok3 := makeLink(t, anna, "Home/Inbox", url.Values{"days": {"7"}, "kind": {"drop"}, "dropmb": {"1"}})
+	want(t, "1 MB and a byte into a 1 MB drop", v.upload(t, "/s/"+tok3+"/upload", "", false, [2]string{"big.bin", strings.Repeat("x", 1e6+1)}), http.StatusRequestEntityTooLarge)
+	want(t, "1 MB into a 1 MB drop", v.upload(t, "/s/"+tok3+"/upload", "", false, [2]string{"fits.bin", strings.Repeat("x", 1e6)}), http.StatusOK)
 }
 
 func TestAdminLinks(t *testing.T) {
