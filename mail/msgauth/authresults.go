@@ -2,6 +2,8 @@ package msgauth
 
 import (
 	"strings"
+
+	"github.com/caucus-org/caucus/mail/message"
 )
 
 // maxValue bounds a property value or reason in Authentication-Results, so
@@ -140,13 +142,13 @@ func quoted(s string) string {
 // Fields of other authserv-ids stay.
 func RemoveAuthResults(header []byte, authservID string) []byte {
 	want := normalizeID(authservID)
-	fields, blank, rest := splitHeader(header)
+	fields, blank, rest := message.Split(header)
 	out := make([]byte, 0, len(header))
 	for _, f := range fields {
-		if f.colon && strings.EqualFold(f.name, "Authentication-Results") && normalizeID(authservIDOf(f.value())) == want {
+		if f.Colon && strings.EqualFold(f.Name, "Authentication-Results") && normalizeID(authservIDOf(f.Value())) == want {
 			continue
 		}
-		out = append(out, f.raw...)
+		out = append(out, f.Raw...)
 	}
 	out = append(out, blank...)
 	return append(out, rest...)

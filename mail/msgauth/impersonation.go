@@ -228,7 +228,22 @@ func nameTokens(name string) []string {
 	})
 }
 
-// matchMember returns the member name that display matches, or "".
+// minVariant is the length, in letters, from which a name one letter off
+// a member's counts as the member's: "Maria Lindquist" for "Maria
+// Lindqvist". Shorter names differ by a letter too often to be told apart.
+const minVariant = 6
+
+// MatchMember returns the member name that the display name passes for,
+// or "": the same words after normalisation (see nameTokens), in any
+// order; all the words of a member name of two or more words among
+// others ("Party Leader (mobile)"); or, for names of at least minVariant
+// letters, one letter added, dropped, changed or two swapped
+// (Damerau-Levenshtein distance 1) in the words in either order. Names of
+// fewer than four letters are ignored.
+func MatchMember(display string, members []string) string {
+	return matchMember(display, members)
+}
+
 func matchMember(display string, members []string) string {
 	d := nameTokens(display)
 	dj := strings.Join(d, "")
@@ -236,18 +251,28 @@ func matchMember(display string, members []string) string {
 		return ""
 	}
 	ds := slices.Sorted(slices.Values(d))
+	dsj := strings.Join(ds, "")
 	for _, m := range members {
 		mt := nameTokens(m)
 		mj := strings.Join(mt, "")
 		if utf8.RuneCountInString(mj) < 4 {
 			continue
 		}
-		if dj == mj || slices.Equal(ds, slices.Sorted(slices.Values(mt))) ||
-			len(mt) >= 2 && containsAll(d, mt) {
+		ms := slices.Sorted(slices.Values(mt))
+		if dj == mj || slices.Equal(ds, ms) ||
+			len(mt) >= 2 && containsAll(d, mt) ||
+			oneOff(dj, mj) || oneOff(dsj, strings.Join(ms, "")) {
 			return m
 		}
 	}
 	return ""
+}
+
+// oneOff reports whether two normalised names of at least minVariant
+// letters are one edit apart.
+func oneOff(a, b string) bool {
+	return utf8.RuneCountInString(b) >= minVariant && utf8.RuneCountInString(a) >= minVariant &&
+		damerauLevenshtein(a, b) <= 1
 }
 
 // containsAll reports whether every word of sub is in words, as many

@@ -4,10 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/mail"
 	"slices"
-	"strings"
 
+	"github.com/caucus-org/caucus/mail/message"
 	"github.com/caucus-org/caucus/mail/msgauth"
 )
 
@@ -66,19 +65,19 @@ type DKIMSigner struct {
 	Keys map[string][]msgauth.DKIMKey // by lower-case domain
 }
 
-// Sign implements Signer.
+// Sign implements Signer. The keys are those of the domain of the From
+// that mail/message reads, the one submission checked; a message without
+// exactly one From mailbox is not signed but refused (msgauth.ErrMalformed).
 func (s DKIMSigner) Sign(_ context.Context, msg []byte) ([]byte, error) {
-	m, err := mail.ReadMessage(bytes.NewReader(msg))
+	h, err := message.Parse(msg)
 	if err != nil {
-		return nil, fmt.Errorf("smtp: dkim: %w", err)
+		return nil, fmt.Errorf("smtp: dkim: %w: %w", msgauth.ErrMalformed, err)
 	}
-	froms, err := m.Header.AddressList("From")
-	if err != nil || len(froms) == 0 {
-		return nil, fmt.Errorf("smtp: dkim: From: %w", err)
+	from, err := h.From()
+	if err != nil {
+		return nil, fmt.Errorf("smtp: dkim: %w: %w", msgauth.ErrMalformed, err)
 	}
-	addr := froms[0].Address
-	domain := strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
-	keys := s.Keys[domain]
+	keys := s.Keys[from.Domain()]
 	if len(keys) == 0 {
 		return msg, nil
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/connlimit"
 	"github.com/caucus-org/caucus/internal/metrics"
+	"github.com/caucus-org/caucus/mail/message"
 	"github.com/caucus-org/caucus/mail/msgauth"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/srs"
@@ -190,6 +191,9 @@ func (ms *mxSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	if _, err := ms.readHeader(msg); err != nil {
+		return err
+	}
 	mailbox := "INBOX"
 	if ms.srv.deps.Inbound != nil {
 		v, err := ms.srv.deps.Inbound.Check(ms.ctx, InboundMessage{RemoteIP: ms.remote, Helo: ms.helo, MailFrom: ms.from, Message: msg})
@@ -228,6 +232,40 @@ func (ms *mxSession) Data(r io.Reader) error {
 		ms.autoReply(msg)
 	}
 	return nil
+}
+
+// readHeader parses a message's header with the parser every part of
+// caucus reads headers with (mail/message), and refuses with 550 what
+// readers could take for different authors: a header that can be cut
+// into fields two ways or does not end within message.MaxHeader bytes,
+// and anything but exactly one From of one mailbox, at most one Sender
+// and Reply-To (RFC 5322 sections 2.2 and 3.6).
+func (ss *session) readHeader(msg []byte) (*message.Header, error) {
+	h, err := message.Parse(msg)
+	if err == nil {
+		err = h.Check()
+	}
+	if err != nil {
+		ss.log.Info("smtp: header refused", "from", ss.from, "err", err)
+		return nil, smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, headerRefusal(err))
+	}
+	return h, nil
+}
+
+// headerRefusal says in the reply why a header was refused, without
+// echoing any of it.
+func headerRefusal(err error) string {
+	switch {
+	case errors.Is(err, message.ErrTooLong):
+		return fmt.Sprintf("Message refused: its header is longer than %d bytes", message.MaxHeader)
+	case errors.Is(err, message.ErrDuplicate):
+		return "Message refused: it has more than one From, Sender or Reply-To field (RFC 5322 section 3.6)"
+	case errors.Is(err, message.ErrFrom):
+		return "Message refused: it needs exactly one From field holding one address (RFC 5322 section 3.6.2)"
+	case errors.Is(err, message.ErrAddress):
+		return "Message refused: its Sender or Reply-To field does not parse (RFC 5322 section 3.4)"
+	}
+	return "Message refused: its header is malformed (RFC 5322 section 2.2)"
 }
 
 // rcptSRS takes a recipient that is one of our rewritten senders: a
@@ -378,25 +416,12 @@ func (ss *subSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	// The From header too must be an address the account may use: this
-	// stops a taken-over volunteer account from posing as the leader.
-	hdr, err := mail.ReadMessage(bytes.NewReader(msg))
+	h, err := ss.readHeader(msg)
 	if err != nil {
-		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "Message header could not be read")
+		return err
 	}
-	froms, err := hdr.Header.AddressList("From")
-	if err != nil || len(froms) == 0 {
-		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "Message needs a valid From header")
-	}
-	for _, f := range froms {
-		ok, err := ss.srv.deps.Dir.MaySendAs(ss.ctx, ss.acct, f.Address)
-		if err != nil {
-			return errTempFailure
-		}
-		if !ok {
-			ss.audit("smtp.sender-refused", "from_header="+f.Address)
-			return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, fmt.Sprintf("You may not send as %q", f.Address))
-		}
+	if err := ss.checkAuthor(h); err != nil {
+		return err
 	}
 	msg = append([]byte(ss.received("ESMTPSA", ss.conn.Hostname(), "")), msg...)
 	if ss.srv.deps.Signer != nil {
@@ -417,6 +442,60 @@ func (ss *subSession) Data(r io.Reader) error {
 	ss.srv.deps.Metrics.Accepted(metrics.ViaSubmission)
 	ss.autoReply(msg)
 	return nil
+}
+
+// checkAuthor refuses a message whose header names as its author or
+// sender anyone the account may not send as: the From mailbox, the Sender,
+// and every Resent-From and Resent-Sender mailbox (RFC 5322 sections
+// 3.6.2 and 3.6.6). This stops a taken-over volunteer account from posing
+// as the leader. The From's display name may not be another member's name
+// either (see memberName). Reply-To may name anyone: it sends replies
+// elsewhere but claims no author.
+func (ss *subSession) checkAuthor(h *message.Header) error {
+	from, _ := h.From() // readHeader checked it
+	claimed := []message.Address{from}
+	if s, ok, _ := h.Sender(); ok {
+		claimed = append(claimed, s)
+	}
+	for _, name := range []string{"Resent-From", "Resent-Sender"} {
+		for _, f := range h.Get(name) {
+			list, err := message.ParseAddressList(f.Value())
+			if err != nil {
+				return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, fmt.Sprintf("Message refused: its %s field does not parse (RFC 5322 section 3.4)", name))
+			}
+			claimed = append(claimed, message.Mailboxes(list)...)
+		}
+	}
+	for _, a := range claimed {
+		ok, err := ss.srv.deps.Dir.MaySendAs(ss.ctx, ss.acct, a.Addr())
+		if err != nil {
+			ss.log.Error("smtp: send-as check", "err", err)
+			return errTempFailure
+		}
+		if !ok {
+			ss.audit("smtp.sender-refused", "header="+a.Addr())
+			return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, fmt.Sprintf("You may not send as %q", sanitizeHeader(a.Addr())))
+		}
+	}
+	return ss.memberName(from.Name)
+}
+
+// memberName refuses a display name that is another member's name, or
+// passes for it (msgauth.MatchMember: the same words in any order, all
+// the words of it, or one letter off), unless it is the account's own
+// name. Refusing at submission, rather than tagging, keeps the mail a
+// member sends from ever showing another member's name to anyone, inside
+// the party or out. Members who share a name keep using their own.
+func (ss *subSession) memberName(display string) error {
+	if display == "" || msgauth.MatchMember(display, []string{ss.acct.DisplayName}) != "" {
+		return nil
+	}
+	m := msgauth.MatchMember(display, ss.srv.deps.Dir.MemberNames())
+	if m == "" {
+		return nil
+	}
+	ss.audit("smtp.sender-refused", "display_name_of="+m)
+	return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, "You may not use another member's name as your display name")
 }
 
 // rateLimiter counts each account's submitted messages over the last hour.
