@@ -54,20 +54,59 @@ type session struct {
 	out   []string // remote recipients
 }
 
-func (s *Server) base(c *gosmtp.Conn, kind string) session {
+func (s *Server) base(c *gosmtp.Conn, kind string) (session, error) {
 	addr := connlimit.RemoteAddr(c.Conn())
-	return session{srv: s, conn: c, remote: net.IP(addr.AsSlice()), ctx: context.Background(),
+	ss := session{srv: s, conn: c, remote: net.IP(addr.AsSlice()), ctx: context.Background(),
 		log: s.log.With("proto", kind, "addr", addr.String())}
+	if hasControl(c.Hostname()) {
+		// go-smtp makes the session at the first HELO or EHLO (and the
+		// first after STARTTLS); refusing it refuses the greeting,
+		// before go-smtp would echo the name back.
+		ss.log.Info("smtp: invalid HELO/EHLO argument")
+		return ss, errBadHelo
+	}
+	return ss, nil
 }
 
+var (
+	errBadHelo   = smtpErr(501, gosmtp.EnhancedCode{5, 5, 2}, "Invalid domain or address literal in HELO/EHLO")
+	errBadSender = smtpErr(501, gosmtp.EnhancedCode{5, 1, 7}, "Invalid sender address")
+	errBadRcpt   = smtpErr(501, gosmtp.EnhancedCode{5, 1, 3}, "Invalid recipient address")
+)
+
+// hasControl reports whether s holds a control character (NUL among
+// them) or a space: no domain, address literal (RFC 5321 section
+// 4.1.3) or mailbox has one outside a quoted local part, and go-smtp
+// echoes what it was given in its replies.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
+// Reset ends the mail transaction (RSET, a new MAIL, the end of DATA, a
+// repeated EHLO). A repeated EHLO has no hook of its own in go-smtp, whose
+// reply echoes the name it was given, and calls Reset just before that
+// reply: a name with a control character ends the connection there, with
+// a 421 of our own, instead of being echoed.
 func (ss *session) Reset() {
 	ss.from, ss.rcpts, ss.local, ss.out = "", nil, nil, nil
+	if hasControl(ss.conn.Hostname()) {
+		ss.log.Info("smtp: invalid repeated HELO/EHLO argument, closing")
+		c := ss.conn.Conn()
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "421 4.5.2 %s Invalid domain or address literal in HELO/EHLO, closing connection\r\n", ss.srv.cfg.Hostname)
+		c.Close()
+	}
 }
 
-// readMessage reads DATA (go-smtp already bounds it by MaxMessageBytes).
-func readMessage(r io.Reader) ([]byte, error) {
+// readMessage reads DATA (go-smtp already bounds it by MaxMessageBytes),
+// refusing a line longer than Config.MaxLineLength with a 550 that says
+// so. go-smtp's own line limit, which would drop the connection after an
+// internal error text, is set far above it (see newGoSMTP), so that the
+// client hears why and go-smtp reads the rest of the data and resets the
+// transaction: the next MAIL works.
+func (ss *session) readMessage(r io.Reader) ([]byte, error) {
 	var b bytes.Buffer
-	if _, err := b.ReadFrom(r); err != nil {
+	if _, err := b.ReadFrom(&lineLimit{r: r, limit: ss.srv.cfg.MaxLineLength}); err != nil {
 		var se *gosmtp.SMTPError
 		if errors.As(err, &se) {
 			return nil, se
@@ -75,6 +114,28 @@ func readMessage(r io.Reader) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// lineLimit fails a read at the first line longer than limit bytes (its
+// line ending not counted).
+type lineLimit struct {
+	r     io.Reader
+	limit int
+	cur   int
+}
+
+func (l *lineLimit) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	for i, c := range p[:n] {
+		if c == '\n' {
+			l.cur = 0
+			continue
+		}
+		if l.cur++; l.cur > l.limit+1 { // the CR of CRLF
+			return i, smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, fmt.Sprintf("Message refused: a line is longer than %d bytes (RFC 5322 section 2.1.1 allows 998 characters per line)", l.limit))
+		}
+	}
+	return n, err
 }
 
 // received builds our Received header (RFC 5321 4.4).
@@ -152,13 +213,19 @@ type mxSession struct {
 }
 
 func (s *Server) newMXSession(c *gosmtp.Conn) (gosmtp.Session, error) {
-	ms := &mxSession{session: s.base(c, "mx")}
-	return ms, nil
+	base, err := s.base(c, "mx")
+	if err != nil {
+		return nil, err
+	}
+	return &mxSession{session: base}, nil
 }
 
 func (ms *mxSession) Logout() error { return nil }
 
 func (ms *mxSession) Mail(from string, opts *gosmtp.MailOptions) error {
+	if hasControl(from) {
+		return errBadSender
+	}
 	ms.Reset()
 	ms.helo = ms.conn.Hostname()
 	ms.from = from
@@ -166,6 +233,9 @@ func (ms *mxSession) Mail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (ms *mxSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	if hasControl(to) {
+		return errBadRcpt
+	}
 	if rw := ms.srv.deps.SRS; rw != nil && srs.IsSRS(to) && ms.srv.deps.Dir.IsOurs(to) {
 		return ms.rcptSRS(rw, to)
 	}
@@ -187,7 +257,7 @@ func (ms *mxSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 }
 
 func (ms *mxSession) Data(r io.Reader) error {
-	msg, err := readMessage(r)
+	msg, err := ms.readMessage(r)
 	if err != nil {
 		return err
 	}
@@ -295,7 +365,11 @@ type subSession struct {
 }
 
 func (s *Server) newSubmissionSession(c *gosmtp.Conn) (gosmtp.Session, error) {
-	return &subSession{session: s.base(c, "submission")}, nil
+	base, err := s.base(c, "submission")
+	if err != nil {
+		return nil, err
+	}
+	return &subSession{session: base}, nil
 }
 
 func (ss *subSession) Logout() error {
@@ -358,6 +432,9 @@ func (ss *subSession) Mail(from string, opts *gosmtp.MailOptions) error {
 	if ss.release == nil {
 		return errAuthFirst
 	}
+	if hasControl(from) {
+		return errBadSender
+	}
 	ss.Reset()
 	ok, err := ss.srv.deps.Dir.MaySendAs(ss.ctx, ss.acct, from)
 	if err != nil {
@@ -383,6 +460,9 @@ func (ss *subSession) audit(kind, detail string) {
 func (ss *subSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if ss.release == nil {
 		return errAuthFirst
+	}
+	if hasControl(to) {
+		return errBadRcpt
 	}
 	if len(ss.rcpts) >= ss.srv.cfg.MaxRcptsPerMessage {
 		ss.audit("smtp.rate-limited", fmt.Sprintf("recipients>%d", ss.srv.cfg.MaxRcptsPerMessage))
@@ -412,7 +492,7 @@ func (ss *subSession) Data(r io.Reader) error {
 	if ss.release == nil {
 		return errAuthFirst
 	}
-	msg, err := readMessage(r)
+	msg, err := ss.readMessage(r)
 	if err != nil {
 		return err
 	}
