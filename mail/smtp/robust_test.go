@@ -65,8 +65,10 @@ func TestNULRefused(t *testing.T) {
 	for _, step := range []struct{ cmd, want string }{
 		{"EHLO evil\x00.example", "501 "},
 		{"HELO evil\x00.example", "501 "},
+		{"EHLO " + strings.Repeat("a.", 200) + "example", "501 "},
 		{"EHLO client.example", "250"},
 		{"MAIL FROM:<a\x00b@outside.example>", "501 "},
+		{"MAIL FROM:<" + strings.Repeat("a", 250) + "@outside.example>", "501 "},
 		{"MAIL FROM:<ab@outside.example>", "250 "},
 		{"RCPT TO:<anna\x00@example-party.org>", "501 "},
 		{"RCPT TO:<anna@example-party.org>", "250 "},

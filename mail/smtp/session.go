@@ -58,7 +58,7 @@ func (s *Server) base(c *gosmtp.Conn, kind string) (session, error) {
 	addr := connlimit.RemoteAddr(c.Conn())
 	ss := session{srv: s, conn: c, remote: net.IP(addr.AsSlice()), ctx: context.Background(),
 		log: s.log.With("proto", kind, "addr", addr.String())}
-	if hasControl(c.Hostname()) {
+	if badArg(c.Hostname(), maxDomain) {
 		// go-smtp makes the session at the first HELO or EHLO (and the
 		// first after STARTTLS); refusing it refuses the greeting,
 		// before go-smtp would echo the name back.
@@ -74,12 +74,21 @@ var (
 	errBadRcpt   = smtpErr(501, gosmtp.EnhancedCode{5, 1, 3}, "Invalid recipient address")
 )
 
-// hasControl reports whether s holds a control character (NUL among
-// them) or a space: no domain, address literal (RFC 5321 section
-// 4.1.3) or mailbox has one outside a quoted local part, and go-smtp
-// echoes what it was given in its replies.
-func hasControl(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+// Lengths of RFC 5321 section 4.5.3.1: a domain (4.5.3.1.2) and a path
+// without its angle brackets (4.5.3.1.3).
+const (
+	maxDomain = 255
+	maxPath   = 254
+)
+
+// badArg reports whether a HELO/EHLO argument or an address is longer
+// than max bytes or holds a control character (NUL among them): no
+// domain, address literal (RFC 5321 section 4.1.3) or mailbox has one,
+// and go-smtp echoes what it was given in its replies. go-smtp's line
+// limit is set high for DATA (see readMessage), so the lengths are
+// bounded here.
+func badArg(s string, max int) bool {
+	return len(s) > max || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // Reset ends the mail transaction (RSET, a new MAIL, the end of DATA, a
@@ -89,7 +98,7 @@ func hasControl(s string) bool {
 // a 421 of our own, instead of being echoed.
 func (ss *session) Reset() {
 	ss.from, ss.rcpts, ss.local, ss.out = "", nil, nil, nil
-	if hasControl(ss.conn.Hostname()) {
+	if badArg(ss.conn.Hostname(), maxDomain) {
 		ss.log.Info("smtp: invalid repeated HELO/EHLO argument, closing")
 		c := ss.conn.Conn()
 		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -223,7 +232,7 @@ func (s *Server) newMXSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 func (ms *mxSession) Logout() error { return nil }
 
 func (ms *mxSession) Mail(from string, opts *gosmtp.MailOptions) error {
-	if hasControl(from) {
+	if badArg(from, maxPath) {
 		return errBadSender
 	}
 	ms.Reset()
@@ -233,7 +242,7 @@ func (ms *mxSession) Mail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (ms *mxSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
-	if hasControl(to) {
+	if badArg(to, maxPath) {
 		return errBadRcpt
 	}
 	if rw := ms.srv.deps.SRS; rw != nil && srs.IsSRS(to) && ms.srv.deps.Dir.IsOurs(to) {
@@ -432,7 +441,7 @@ func (ss *subSession) Mail(from string, opts *gosmtp.MailOptions) error {
 	if ss.release == nil {
 		return errAuthFirst
 	}
-	if hasControl(from) {
+	if badArg(from, maxPath) {
 		return errBadSender
 	}
 	ss.Reset()
@@ -461,7 +470,7 @@ func (ss *subSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if ss.release == nil {
 		return errAuthFirst
 	}
-	if hasControl(to) {
+	if badArg(to, maxPath) {
 		return errBadRcpt
 	}
 	if len(ss.rcpts) >= ss.srv.cfg.MaxRcptsPerMessage {
