@@ -245,6 +245,7 @@ func (ms *mxSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if badArg(to, maxPath) {
 		return errBadRcpt
 	}
+	to = ms.srv.qualify(to)
 	if rw := ms.srv.deps.SRS; rw != nil && srs.IsSRS(to) && ms.srv.deps.Dir.IsOurs(to) {
 		return ms.rcptSRS(rw, to)
 	}
@@ -311,6 +312,19 @@ func (ms *mxSession) Data(r io.Reader) error {
 		ms.autoReply(msg)
 	}
 	return nil
+}
+
+// qualify gives "RCPT TO:<Postmaster>", which has no domain (RFC 5321
+// section 4.1.1.3; go-smtp passes it as "postmaster"), the party's primary
+// domain. Other recipients are returned as they are.
+func (s *Server) qualify(to string) string {
+	if !strings.EqualFold(to, "postmaster") {
+		return to
+	}
+	if own := s.deps.Dir.OwnDomains(); len(own) > 0 {
+		return "postmaster@" + own[0]
+	}
+	return to
 }
 
 // readHeader parses a message's header with the parser every part of
@@ -473,6 +487,7 @@ func (ss *subSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if badArg(to, maxPath) {
 		return errBadRcpt
 	}
+	to = ss.srv.qualify(to)
 	if len(ss.rcpts) >= ss.srv.cfg.MaxRcptsPerMessage {
 		ss.audit("smtp.rate-limited", fmt.Sprintf("recipients>%d", ss.srv.cfg.MaxRcptsPerMessage))
 		return smtpErr(452, gosmtp.EnhancedCode{4, 5, 3}, fmt.Sprintf("Too many recipients: at most %d per message", ss.srv.cfg.MaxRcptsPerMessage))

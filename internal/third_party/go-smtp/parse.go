@@ -147,6 +147,23 @@ func (p *parser) parseReversePath() (string, error) {
 	return p.parsePath()
 }
 
+// parsePostmaster takes the special forward-path "<Postmaster>" of RFC
+// 5321 section 4.1.1.3, which has no domain and whose local part is
+// case-insensitive, and returns it as "postmaster" (section 4.5.1: a
+// server MUST accept it). It returns "" and leaves p alone for any other
+// path. (caucus patch: see PATCHES.)
+func (p *parser) parsePostmaster() (string, error) {
+	const pm = "<postmaster>"
+	if len(p.s) < len(pm) || !strings.EqualFold(p.s[:len(pm)], pm) {
+		return "", nil
+	}
+	if rest := p.s[len(pm):]; rest != "" && rest[0] != ' ' {
+		return "", nil
+	}
+	p.s = p.s[len(pm):]
+	return "postmaster", nil
+}
+
 func (p *parser) parsePath() (string, error) {
 	hasBracket := p.acceptByte('<')
 	if p.acceptByte('@') {

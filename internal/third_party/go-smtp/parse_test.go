@@ -42,3 +42,21 @@ func TestParser(t *testing.T) {
 		}
 	}
 }
+
+// TestParsePostmaster: the caucus patch of PATCHES item 1.
+func TestParsePostmaster(t *testing.T) {
+	for in, want := range map[string]string{
+		"<postmaster>":              "postmaster",
+		"<PostMaster> NOTIFY=NEVER": "postmaster",
+		"<postmaster@example.org>":  "",
+		"<postmasterx>":             "",
+		"<postmaster>x":             "",
+		"postmaster":                "",
+	} {
+		p := parser{s: in}
+		got, err := p.parsePostmaster()
+		if err != nil || got != want {
+			t.Errorf("%q: got %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
