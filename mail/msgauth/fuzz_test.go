@@ -14,7 +14,6 @@ import (
 	"github.com/emersion/go-msgauth/authres"
 
 	"github.com/caucus-org/caucus/internal/dns"
-
 	"github.com/caucus-org/caucus/mail/message"
 )
 

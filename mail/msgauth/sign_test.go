@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/caucus-org/caucus/internal/dns"
-
 	"github.com/caucus-org/caucus/mail/message"
 )
 

@@ -145,3 +145,35 @@ func TestSubmissionMemberName(t *testing.T) {
 		})
 	}
 }
+
+// TestMXOnBehalfTagged: outside mail whose Sender or Resent-From shows a
+// party address or a member's name (mail clients show "X on behalf of
+// Y") is tagged like an impersonating From (issue 12 item 10).
+func TestMXOnBehalfTagged(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{}, withChecks)
+	anna := e.member(t, "anna@example-party.org")
+	leader := e.auth.User(t, "leader@example-party.org", auth.RoleMember)
+	e.rename(t, leader.Account.ID, "Maria Lindqvist")
+	rest := "To: anna@example-party.org\r\nSubject: urgent\r\n\r\nPay this invoice.\r\n"
+	for _, h := range []string{
+		"From: x@outside.example\r\nSender: leader@example-party.org\r\n",
+		"From: x@outside.example\r\nResent-From: leader@example-party.org\r\n",
+		"From: x@outside.example\r\nSender: \"Maria Lindqvist\" <m@outside.example>\r\n",
+		"From: x@outside.example\r\nResent-Sender: \"Lindqvist, Maria\" <m@outside.example>\r\n",
+	} {
+		c := e.dial(t, e.mx, true)
+		if err := send(c, "x@outside.example", []string{"anna@example-party.org"}, h+rest); err != nil {
+			t.Fatalf("%q: %v", h, err)
+		}
+	}
+	got := e.inbox(t, anna.Account.ID)
+	if len(got) != 4 {
+		t.Fatalf("%d messages, want 4", len(got))
+	}
+	for i, m := range got {
+		if !strings.Contains(m, "Subject: [External] urgent") || !strings.Contains(m, "X-Caucus-Warning:") {
+			t.Errorf("message %d not tagged:\n%.700s", i, m)
+		}
+	}
+}

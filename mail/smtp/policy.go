@@ -36,6 +36,8 @@ func (c Checks) Check(ctx context.Context, in InboundMessage) (InboundVerdict, e
 	}
 	ownAuthenticated := res.DMARC == "pass" && slices.Contains(c.Dir.OwnDomains(), res.FromDomain)
 	v := msgauth.CheckImpersonation(res.From, c.Dir, ownAuthenticated)
+	h, _ := message.Parse(in.Message) // the MX refused what does not parse
+	v = msgauth.CheckOnBehalf(v, h, c.Dir)
 	// Always, not only for suspicious mail: drop Authentication-Results
 	// that claim to be ours (RFC 8601 5) and forged warnings, and a first
 	// line of white space that would continue the field we put above it.
