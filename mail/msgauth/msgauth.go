@@ -12,10 +12,15 @@
 //     do when neither does (records parsed by
 //     github.com/emersion/go-msgauth/dmarc);
 //   - the outcome as an Authentication-Results header field (RFC 8601);
-//   - CheckImpersonation and TagMessage: mail whose sender name matches a
-//     party member, or whose domain looks like the party's, while it does
-//     not come from the party, gets "[External]" in its subject and an
-//     X-Caucus-Warning field saying why.
+//   - CheckImpersonation, CheckOnBehalf and TagMessage: mail whose sender
+//     name matches a party member (or is one letter off), whose domain
+//     looks like the party's, or whose Sender or Resent-From shows the
+//     party, while it does not come from the party, gets "[External]" in
+//     its subject and an X-Caucus-Warning field saying why.
+//
+// Every header is read by mail/message, the one parser caucus has, so the
+// From that DMARC and the impersonation check judge is the From that the
+// IMAP ENVELOPE and mail clients show.
 //
 // Every DNS query goes through the dns.Resolver passed in. The package
 // keeps no package-level state and logs no message content: its log lines
