@@ -342,6 +342,18 @@ func containsAll(words, sub []string) bool {
 	return true
 }
 
+// AddressInName returns an address in one of domains that the display
+// name shows, as in "leader@example-party.org" <x@gmail.com>, or "".
+func AddressInName(name string, domains []string) string {
+	var own []domainForms
+	for _, d := range domains {
+		if f := newDomainForms(d); f.uni != "" {
+			own = append(own, f)
+		}
+	}
+	return ownAddressInName(name, own)
+}
+
 // ownAddressInName returns an address in the party's domains that the
 // display name shows, as in "leader@example-party.org" <x@gmail.com>, or "".
 func ownAddressInName(name string, own []domainForms) string {

@@ -133,6 +133,8 @@ func TestSubmissionMemberName(t *testing.T) {
 		{`"Maria Lindqvist (Office)" <bob@example-party.org>`, 550},
 		{`=?utf-8?q?Mar=C3=ADa_Lindqvist?= <bob@example-party.org>`, 550},
 		{`"Maria Svensson" <bob@example-party.org>`, 0},
+		{`"leader@example-party.org" <bob@example-party.org>`, 550},
+		{`"Bob (bob@example-party.org)" <bob@example-party.org>`, 0},
 	} {
 		t.Run(tc.from, func(t *testing.T) {
 			c := e.dial(t, e.sub, true)

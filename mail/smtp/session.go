@@ -581,6 +581,19 @@ func (ss *subSession) checkAuthor(h *message.Header) error {
 			return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, fmt.Sprintf("You may not send as %q", sanitizeHeader(a.Addr())))
 		}
 	}
+	if a := msgauth.AddressInName(from.Name, ss.srv.deps.Dir.OwnDomains()); a != "" {
+		// A display name that shows a party address is checked as
+		// that address would be: "leader@…" <bob@…>.
+		ok, err := ss.srv.deps.Dir.MaySendAs(ss.ctx, ss.acct, a)
+		if err != nil {
+			ss.log.Error("smtp: send-as check", "err", err)
+			return errTempFailure
+		}
+		if !ok {
+			ss.audit("smtp.sender-refused", "display_name="+a)
+			return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, "Your display name shows an address you may not send as")
+		}
+	}
 	return ss.memberName(from.Name)
 }
 
