@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -51,6 +52,15 @@ func (rc *rawConn) cmd(line string) string {
 	rc.t.Helper()
 	if _, err := rc.c.Write([]byte(line + "\r\n")); err != nil {
 		rc.t.Fatalf("%q: %v", line, err)
+	}
+	return rc.reply()
+}
+
+// bdat sends a message as one last chunk and returns the reply.
+func (rc *rawConn) bdat(msg string) string {
+	rc.t.Helper()
+	if _, err := fmt.Fprintf(rc.c, "BDAT %d LAST\r\n%s", len(msg), msg); err != nil {
+		rc.t.Fatal(err)
 	}
 	return rc.reply()
 }
@@ -116,6 +126,34 @@ func TestLongDataLine(t *testing.T) {
 	rc.cmd("RCPT TO:<anna@example-party.org>")
 	rc.cmd("DATA")
 	if got := rc.cmd("From: x@outside.example\r\nSubject: short\r\n\r\nfine\r\n."); !strings.HasPrefix(got, "250") {
+		t.Errorf("next message: %q", got)
+	}
+	if n := len(e.inbox(t, anna.Account.ID)); n != 1 {
+		t.Errorf("%d messages delivered, want 1", n)
+	}
+}
+
+// TestLongBDATLine: the same over BDAT (RFC 3030), where go-smtp lifts
+// its own line limit: the client hears why, and the next MAIL works.
+func TestLongBDATLine(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	anna := e.member(t, "anna@example-party.org")
+	rc := dialRaw(t, e.mx)
+	rc.cmd("EHLO client.example")
+	rc.cmd("MAIL FROM:<x@outside.example>")
+	rc.cmd("RCPT TO:<anna@example-party.org>")
+	body := "From: x@outside.example\r\nSubject: long\r\n\r\n" + strings.Repeat("a", 100<<10) + "\r\n"
+	got := rc.bdat(body)
+	if !strings.HasPrefix(got, "5") || !strings.Contains(got, "longer than") {
+		t.Errorf("BDAT with a long line: %q", got)
+	}
+	if got := rc.cmd("MAIL FROM:<x@outside.example>"); !strings.HasPrefix(got, "250") {
+		t.Fatalf("next MAIL: %q", got)
+	}
+	rc.cmd("RCPT TO:<anna@example-party.org>")
+	body = "From: x@outside.example\r\nSubject: short\r\n\r\nfine\r\n"
+	if got := rc.bdat(body); !strings.HasPrefix(got, "250") {
 		t.Errorf("next message: %q", got)
 	}
 	if n := len(e.inbox(t, anna.Account.ID)); n != 1 {
