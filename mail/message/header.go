@@ -265,7 +265,7 @@ func (h *Header) First(name string) string {
 	return ""
 }
 
-// Once lists the fields that say who a message is from or where replies
+// once lists the fields that say who a message is from or where replies
 // go, which RFC 5322 section 3.6 allows at most once. A message with two of
 // one is shown by one reader after the first, by another after the second,
 // and checked after whichever a check happens to take.
