@@ -109,6 +109,10 @@ type Input struct {
 	// ends it. It must be the header Message begins with; if nil, Check
 	// reads it from Message.
 	Header []byte
+	// Parsed is the header as mail/message parsed it, when the caller
+	// has it (the SMTP server does), so that it is parsed once; if nil,
+	// Check parses Header.
+	Parsed *message.Header
 	// Message is the whole message, header and body, Size bytes long. It
 	// is read, not held in memory: DKIM hashes it as a stream. If nil, the
 	// message is taken to be Header alone.
@@ -180,7 +184,10 @@ func (c *Checker) Check(ctx context.Context, in Input) (Result, error) {
 		header = h
 	}
 	fields, _, _ := message.Split(header)
-	parsed, perr := message.Parse(header)
+	parsed, perr := in.Parsed, error(nil)
+	if parsed == nil {
+		parsed, perr = message.Parse(header)
+	}
 
 	lctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

@@ -24,8 +24,12 @@ type Checks struct {
 
 // Check implements Inbound.
 func (c Checks) Check(ctx context.Context, in InboundMessage) (InboundVerdict, error) {
+	h := in.Header
+	if h == nil {
+		h, _ = message.Parse(in.Message)
+	}
 	res, err := c.Checker.Check(ctx, msgauth.Input{
-		RemoteIP: in.RemoteIP, Helo: in.Helo, MailFrom: in.MailFrom,
+		RemoteIP: in.RemoteIP, Helo: in.Helo, MailFrom: in.MailFrom, Parsed: h,
 		Message: bytes.NewReader(in.Message), Size: int64(len(in.Message)),
 	})
 	if err != nil {
@@ -36,7 +40,6 @@ func (c Checks) Check(ctx context.Context, in InboundMessage) (InboundVerdict, e
 	}
 	ownAuthenticated := res.DMARC == "pass" && slices.Contains(c.Dir.OwnDomains(), res.FromDomain)
 	v := msgauth.CheckImpersonation(res.From, c.Dir, ownAuthenticated)
-	h, _ := message.Parse(in.Message) // the MX refused what does not parse
 	v = msgauth.CheckOnBehalf(v, h, c.Dir)
 	// Always, not only for suspicious mail: drop Authentication-Results
 	// that claim to be ours (RFC 8601 5) and forged warnings, and a first

@@ -30,6 +30,7 @@ import (
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/connlimit"
 	"github.com/caucus-org/caucus/internal/metrics"
+	"github.com/caucus-org/caucus/mail/message"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/srs"
 	"github.com/caucus-org/caucus/mail/store"
@@ -96,7 +97,8 @@ type InboundMessage struct {
 	RemoteIP net.IP
 	Helo     string
 	MailFrom string
-	Message  []byte // header and body as received
+	Message  []byte          // header and body as received
+	Header   *message.Header // its header, as the MX parsed and checked it (mail/message)
 }
 
 // InboundVerdict is the outcome of the checks.

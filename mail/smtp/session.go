@@ -271,12 +271,13 @@ func (ms *mxSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if _, err := ms.readHeader(msg); err != nil {
+	h, err := ms.readHeader(msg)
+	if err != nil {
 		return err
 	}
 	mailbox := "INBOX"
 	if ms.srv.deps.Inbound != nil {
-		v, err := ms.srv.deps.Inbound.Check(ms.ctx, InboundMessage{RemoteIP: ms.remote, Helo: ms.helo, MailFrom: ms.from, Message: msg})
+		v, err := ms.srv.deps.Inbound.Check(ms.ctx, InboundMessage{RemoteIP: ms.remote, Helo: ms.helo, MailFrom: ms.from, Message: msg, Header: h})
 		if err != nil {
 			ms.log.Error("smtp: inbound checks", "err", err)
 			return errTempFailure
