@@ -83,6 +83,8 @@ func TestNULRefused(t *testing.T) {
 		{"RCPT TO:<anna\x00@example-party.org>", "501 "},
 		{"RCPT TO:<anna@example-party.org>", "250 "},
 		{"RSET", "250 "},
+		{"AB\x00C", "50"},
+		{"AB\x00C x", "50"},
 		// A repeated EHLO has no hook in go-smtp: the connection ends
 		// with a 421 before the name could be echoed.
 		{"EHLO again\x00.example", "421 "},

@@ -145,7 +145,12 @@ func (c *Conn) handle(cmd string, arg string) {
 	case "STARTTLS":
 		c.handleStartTLS()
 	default:
-		msg := fmt.Sprintf("Syntax errors, %v command unrecognized", cmd)
+		// caucus patch (see PATCHES): the command is echoed only when it
+		// is printable, never a NUL or other control character.
+		msg := "Syntax errors, command unrecognized"
+		if isPrintable(cmd) {
+			msg = fmt.Sprintf("Syntax errors, %v command unrecognized", cmd)
+		}
 		c.protocolError(500, EnhancedCode{5, 5, 2}, msg)
 	}
 }
@@ -219,6 +224,17 @@ func (c *Conn) protocolError(code int, ec EnhancedCode, msg string) {
 }
 
 // GREET state -> waiting for HELO
+// isPrintable reports whether s is printable US-ASCII, safe to echo in a
+// reply. (caucus patch: see PATCHES.)
+func isPrintable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
 func (c *Conn) handleGreet(enhanced bool, arg string) {
 	domain, err := parseHelloArgument(arg)
 	if err != nil {

@@ -1817,3 +1817,20 @@ func TestServerMTPRIORITY(t *testing.T) {
 		t.Fatal("Incorrect MtPriority parameter value:", fmt.Sprintf("expected %d, got %d", expectedPriority, *priority))
 	}
 }
+
+// TestServerUnknownCommandNotEchoed: the caucus patch of PATCHES item 2.
+func TestServerUnknownCommandNotEchoed(t *testing.T) {
+	_, s, c, scanner := testServerGreeted(t)
+	defer s.Close()
+
+	io.WriteString(c, "AB\x00C\r\n")
+	scanner.Scan()
+	if got := scanner.Text(); !strings.HasPrefix(got, "500 ") || strings.Contains(got, "\x00") {
+		t.Fatalf("got %q", got)
+	}
+	io.WriteString(c, "ABCD\r\n")
+	scanner.Scan()
+	if got := scanner.Text(); !strings.Contains(got, "ABCD command unrecognized") {
+		t.Fatalf("got %q", got)
+	}
+}
