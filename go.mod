@@ -94,3 +94,7 @@ require (
 // go-imap v2.0.0-beta.8 with the patches listed in
 // internal/third_party/go-imap/PATCHES (CONDSTORE/QRESYNC and protocol fixes).
 replace github.com/emersion/go-imap/v2 => ./internal/third_party/go-imap
+
+// go-smtp v0.25.1 with the patches listed in
+// internal/third_party/go-smtp/PATCHES.
+replace github.com/emersion/go-smtp => ./internal/third_party/go-smtp

@@ -2,6 +2,8 @@ package msgauth
 
 import (
 	"strings"
+
+	"github.com/caucus-org/caucus/mail/message"
 )
 
 // maxValue bounds a property value or reason in Authentication-Results, so
@@ -136,20 +138,48 @@ func quoted(s string) string {
 // Authentication-Results fields that claim to come from authservID: a
 // border MTA must not pass on such fields it did not write itself (RFC
 // 8601 section 5), or a sender could forge "dkim=pass" in the server's
-// name. Call it on incoming mail before prepending Result.AuthResults.
-// Fields of other authserv-ids stay.
+// name. ARC-Authentication-Results fields (RFC 8617 section 4.1.1, the same
+// payload after an "i=" instance) that claim it go too. Call it on
+// incoming mail before prepending Result.AuthResults. Fields of other
+// authserv-ids stay.
 func RemoveAuthResults(header []byte, authservID string) []byte {
 	want := normalizeID(authservID)
-	fields, blank, rest := splitHeader(header)
+	fields, blank, rest := message.Split(header)
 	out := make([]byte, 0, len(header))
 	for _, f := range fields {
-		if f.colon && strings.EqualFold(f.name, "Authentication-Results") && normalizeID(authservIDOf(f.value())) == want {
+		if f.Is("Authentication-Results") && normalizeID(authservIDOf(f.Value())) == want {
 			continue
 		}
-		out = append(out, f.raw...)
+		if f.Is("ARC-Authentication-Results") && normalizeID(authservIDOf(arcPayload(f.Value()))) == want {
+			continue
+		}
+		out = append(out, f.Raw...)
 	}
 	out = append(out, blank...)
 	return append(out, rest...)
+}
+
+// arcPayload returns the Authentication-Results payload of an
+// ARC-Authentication-Results value: what follows the instance tag and its
+// semicolon (RFC 8617 section 4.1.1).
+// A semicolon in a comment does not count.
+func arcPayload(v string) string {
+	depth := 0
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case '\\':
+			i++
+		case '(':
+			depth++
+		case ')':
+			depth = max(depth-1, 0)
+		case ';':
+			if depth == 0 {
+				return v[i+1:]
+			}
+		}
+	}
+	return ""
 }
 
 // authservIDOf returns the authserv-id an Authentication-Results value

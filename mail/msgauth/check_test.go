@@ -408,3 +408,22 @@ func TestRemoveAuthResults(t *testing.T) {
 		authservIDOf(v) // no panic
 	}
 }
+
+// TestRemoveARCAuthResults: ARC-Authentication-Results fields (RFC 8617
+// section 4.1.1: an instance, then an Authentication-Results payload) that
+// claim our authserv-id go as Authentication-Results ones do (issue 12
+// item 15); other servers' stay.
+func TestRemoveARCAuthResults(t *testing.T) {
+	t.Parallel()
+	h := "ARC-Authentication-Results: i=1; mx.caucus.test; dkim=pass header.d=example-party.org\r\n" +
+		"ARC-Authentication-Results: i=2 ; (forged) MX.Caucus.Test.;\r\n\tdmarc=pass\r\n" +
+		"arc-authentication-results:i=3;mx.caucus.test;spf=pass\r\n" +
+		"ARC-Authentication-Results: (a;b) i=4; mx.caucus.test; dkim=pass\r\n" +
+		"ARC-Authentication-Results: i=1; mx.google.com; dkim=pass\r\n" +
+		"From: a@example.org\r\n\r\n"
+	want := "ARC-Authentication-Results: i=1; mx.google.com; dkim=pass\r\n" +
+		"From: a@example.org\r\n\r\n"
+	if got := string(RemoveAuthResults([]byte(h), "mx.caucus.test")); got != want {
+		t.Errorf("got\n%q\nwant\n%q", got, want)
+	}
+}

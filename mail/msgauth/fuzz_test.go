@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-msgauth/authres"
 
 	"github.com/caucus-org/caucus/internal/dns"
+	"github.com/caucus-org/caucus/mail/message"
 )
 
 // fuzzKey is a fixed Ed25519 key, so that seeds signed with it stay valid.
@@ -57,11 +58,8 @@ func FuzzCheck(f *testing.F) {
 	f.Fuzz(func(t *testing.T, msg []byte, mailFrom, helo string, withHeader bool) {
 		in := Input{RemoteIP: net.ParseIP("192.0.2.1"), Helo: helo, MailFrom: mailFrom, Message: bytes.NewReader(msg), Size: int64(len(msg))}
 		if withHeader {
-			if i := headerEnd(msg); i >= 0 {
-				in.Header = msg[:i]
-			} else {
-				in.Header = msg
-			}
+			h, _ := message.Parse(msg)
+			in.Header = msg[:h.Len]
 		}
 		res, err := c.Check(context.Background(), in)
 		if err != nil {
@@ -163,17 +161,17 @@ func FuzzTagMessage(f *testing.F) {
 		if again := TagMessage(out, v); !bytes.Equal(again, out) {
 			t.Fatalf("not idempotent:\n%q\n%q\n%q", header, out, again)
 		}
-		fields, _, _ := splitHeader(out)
+		fields, _, _ := message.Split(out)
 		warnings := 0
 		for i, f := range fields {
-			if f.colon && strings.EqualFold(f.name, warningField) {
+			if f.Colon && strings.EqualFold(f.Name, warningField) {
 				warnings++
 				if i != 0 {
 					t.Fatalf("warning not first:\n%q", out)
 				}
-				for _, c := range f.raw {
+				for _, c := range f.Raw {
 					if c >= 0x7f || c < ' ' && c != '\r' && c != '\n' {
-						t.Fatalf("warning has byte %#x: %q", c, f.raw)
+						t.Fatalf("warning has byte %#x: %q", c, f.Raw)
 					}
 				}
 			}
@@ -187,10 +185,10 @@ func FuzzTagMessage(f *testing.F) {
 		if suspicious {
 			tagged := false
 			for _, f := range fields {
-				if f.colon && strings.EqualFold(f.name, "Subject") {
+				if f.Colon && strings.EqualFold(f.Name, "Subject") {
 					tagged = true
-					if !alreadyTagged(f.raw[bytes.IndexByte(f.raw, ':')+1:]) {
-						t.Fatalf("subject not tagged: %q", f.raw)
+					if !alreadyTagged(f.Raw[bytes.IndexByte(f.Raw, ':')+1:]) {
+						t.Fatalf("subject not tagged: %q", f.Raw)
 					}
 				}
 			}

@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/net/idna"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/caucus-org/caucus/mail/message"
 )
 
 // Directory is what CheckImpersonation needs to know about the party. The
@@ -38,6 +40,11 @@ type Verdict struct {
 	// Lookalike is the party domain that the sender's domain imitates, ""
 	// if none.
 	Lookalike string
+	// OnBehalf is the Sender, Resent-From or Resent-Sender field of an
+	// external message that shows a party address or passes for a
+	// member's name (clients show "<it> on behalf of <From>"); "" if
+	// none. See CheckOnBehalf.
+	OnBehalf string
 	// Domain is the sender's domain, in A-label (xn--) form when it is
 	// internationalized, so that a homograph shows as what it is.
 	Domain string
@@ -48,7 +55,53 @@ type Verdict struct {
 
 // Suspicious reports whether the message should carry a warning.
 func (v Verdict) Suspicious() bool {
-	return v.Forged || v.NameMatch != "" || v.Lookalike != ""
+	return v.Forged || v.NameMatch != "" || v.Lookalike != "" || v.OnBehalf != ""
+}
+
+// onBehalfFields are the fields besides From that name who sent a message
+// (RFC 5322 sections 3.6.2 and 3.6.6) and that mail clients show.
+var onBehalfFields = []string{"Sender", "Resent-From", "Resent-Sender"}
+
+// CheckOnBehalf extends the verdict on an external message (v.External)
+// with its other author fields: a Sender, Resent-From or Resent-Sender
+// mailbox in the party's domains, or whose display name passes for a
+// member's (MatchMember), makes it suspicious, with the reason added. DMARC
+// vouches for the From only; a message that did not authenticate as the
+// party's may not show the party in these either. Verdicts on mail that is
+// not external are returned as they are.
+func CheckOnBehalf(v Verdict, h *message.Header, dir Directory) Verdict {
+	if !v.External || h == nil || dir == nil {
+		return v
+	}
+	var own []domainForms
+	for _, d := range dir.OwnDomains() {
+		if f := newDomainForms(d); f.ascii != "" {
+			own = append(own, f)
+		}
+	}
+	members := dir.MemberNames()
+	for _, name := range onBehalfFields {
+		for _, f := range h.Get(name) {
+			list, _ := message.ParseAddressList(f.Value())
+			for _, a := range message.Mailboxes(list) {
+				d := newDomainForms(a.Host)
+				isOwn := d.ascii != "" && slices.ContainsFunc(own, func(o domainForms) bool {
+					return d.ascii == o.ascii || strings.HasSuffix(d.ascii, "."+o.ascii)
+				})
+				if !isOwn && matchMember(a.Name, members) == "" {
+					continue
+				}
+				v.OnBehalf = name
+				reason := fmt.Sprintf("The %s field names the party or one of its members, but the message was not authenticated as coming from the party", name)
+				if v.Reason != "" {
+					reason = v.Reason + "; " + reason
+				}
+				v.Reason = reason
+				return v
+			}
+		}
+	}
+	return v
 }
 
 // maxName bounds the runes of a display name that CheckImpersonation
@@ -228,7 +281,22 @@ func nameTokens(name string) []string {
 	})
 }
 
-// matchMember returns the member name that display matches, or "".
+// minVariant is the length, in letters, from which a name one letter off
+// a member's counts as the member's: "Maria Lindquist" for "Maria
+// Lindqvist". Shorter names differ by a letter too often to be told apart.
+const minVariant = 6
+
+// MatchMember returns the member name that the display name passes for,
+// or "": the same words after normalisation (see nameTokens), in any
+// order; all the words of a member name of two or more words among
+// others ("Party Leader (mobile)"); or, for names of at least minVariant
+// letters, one letter added, dropped, changed or two swapped
+// (Damerau-Levenshtein distance 1) in the words in either order. Names of
+// fewer than four letters are ignored.
+func MatchMember(display string, members []string) string {
+	return matchMember(display, members)
+}
+
 func matchMember(display string, members []string) string {
 	d := nameTokens(display)
 	dj := strings.Join(d, "")
@@ -236,18 +304,28 @@ func matchMember(display string, members []string) string {
 		return ""
 	}
 	ds := slices.Sorted(slices.Values(d))
+	dsj := strings.Join(ds, "")
 	for _, m := range members {
 		mt := nameTokens(m)
 		mj := strings.Join(mt, "")
 		if utf8.RuneCountInString(mj) < 4 {
 			continue
 		}
-		if dj == mj || slices.Equal(ds, slices.Sorted(slices.Values(mt))) ||
-			len(mt) >= 2 && containsAll(d, mt) {
+		ms := slices.Sorted(slices.Values(mt))
+		if dj == mj || slices.Equal(ds, ms) ||
+			len(mt) >= 2 && containsAll(d, mt) ||
+			oneOff(dj, mj) || oneOff(dsj, strings.Join(ms, "")) {
 			return m
 		}
 	}
 	return ""
+}
+
+// oneOff reports whether two normalised names of at least minVariant
+// letters are one edit apart.
+func oneOff(a, b string) bool {
+	return utf8.RuneCountInString(b) >= minVariant && utf8.RuneCountInString(a) >= minVariant &&
+		damerauLevenshtein(a, b) <= 1
 }
 
 // containsAll reports whether every word of sub is in words, as many
@@ -262,6 +340,18 @@ func containsAll(words, sub []string) bool {
 		left = slices.Delete(left, i, i+1)
 	}
 	return true
+}
+
+// AddressInName returns an address in one of domains that the display
+// name shows, as in "leader@example-party.org" <x@gmail.com>, or "".
+func AddressInName(name string, domains []string) string {
+	var own []domainForms
+	for _, d := range domains {
+		if f := newDomainForms(d); f.uni != "" {
+			own = append(own, f)
+		}
+	}
+	return ownAddressInName(name, own)
 }
 
 // ownAddressInName returns an address in the party's domains that the

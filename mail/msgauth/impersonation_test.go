@@ -5,6 +5,8 @@ import (
 	"net/mail"
 	"strings"
 	"testing"
+
+	"github.com/caucus-org/caucus/mail/message"
 )
 
 type testDirectory struct {
@@ -49,6 +51,9 @@ func TestCheckImpersonation(t *testing.T) {
 		{"single-word member, exact", "madonna <m@outlook.com>", false, true, false, "Madonna", "", ""},
 		{"short names are ignored", "Al <al@gmail.com>", false, true, false, "", "", ""},
 		{"different person", "Anna Larsson <a@outlook.com>", false, true, false, "", "", ""},
+		{"one letter changed", "Anna Svenson <a@outlook.com>", false, true, false, "Anna Svensson", "", ""},
+		{"one letter changed, words swapped", "Svensson Anne <a@outlook.com>", false, true, false, "Anna Svensson", "", ""},
+		{"two letters off", "Anne Svenson <a@outlook.com>", false, true, false, "", "", ""},
 		{"party address in the name", `"office@example-party.org" <x@gmail.com>`, false, true, false, "office@example-party.org", "", "shows the party address office@example-party.org"},
 		{"party address in the name, fullwidth at", `"Secretary ＜office＠example-party.org＞" <x@gmail.com>`, false, true, false, "office@example-party.org", "", ""},
 		{"name and party address in the name", `"Party Leader (leader@example-party.org)" <x@gmail.com>`, false, true, false, "Party Leader", "", "matches a party member"},
@@ -86,7 +91,7 @@ func TestCheckImpersonation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			p := mail.AddressParser{WordDecoder: wordDecoder()}
+			p := mail.AddressParser{WordDecoder: message.WordDecoder()}
 			from, err := p.Parse(tc.from)
 			if err != nil {
 				t.Fatal(err)

@@ -12,10 +12,15 @@
 //     do when neither does (records parsed by
 //     github.com/emersion/go-msgauth/dmarc);
 //   - the outcome as an Authentication-Results header field (RFC 8601);
-//   - CheckImpersonation and TagMessage: mail whose sender name matches a
-//     party member, or whose domain looks like the party's, while it does
-//     not come from the party, gets "[External]" in its subject and an
-//     X-Caucus-Warning field saying why.
+//   - CheckImpersonation, CheckOnBehalf and TagMessage: mail whose sender
+//     name matches a party member (or is one letter off), whose domain
+//     looks like the party's, or whose Sender or Resent-From shows the
+//     party, while it does not come from the party, gets "[External]" in
+//     its subject and an X-Caucus-Warning field saying why.
+//
+// Every header is read by mail/message, the one parser caucus has, so the
+// From that DMARC and the impersonation check judge is the From that the
+// IMAP ENVELOPE and mail clients show.
 //
 // Every DNS query goes through the dns.Resolver passed in. The package
 // keeps no package-level state and logs no message content: its log lines
@@ -39,6 +44,7 @@ import (
 	"github.com/emersion/go-msgauth/dmarc"
 
 	"github.com/caucus-org/caucus/internal/dns"
+	"github.com/caucus-org/caucus/mail/message"
 )
 
 // MaxSignatures is how many DKIM-Signature fields Check verifies, from the
@@ -103,6 +109,10 @@ type Input struct {
 	// ends it. It must be the header Message begins with; if nil, Check
 	// reads it from Message.
 	Header []byte
+	// Parsed is the header as mail/message parsed it, when the caller
+	// has it (the SMTP server does), so that it is parsed once; if nil,
+	// Check parses Header.
+	Parsed *message.Header
 	// Message is the whole message, header and body, Size bytes long. It
 	// is read, not held in memory: DKIM hashes it as a stream. If nil, the
 	// message is taken to be Header alone.
@@ -167,13 +177,17 @@ func (c *Checker) Check(ctx context.Context, in Input) (Result, error) {
 	}
 	header := in.Header
 	if header == nil {
-		h, err := readHeaderBlock(io.NewSectionReader(msg, 0, size), maxHeaderBytes)
+		h, err := message.ReadHeader(io.NewSectionReader(msg, 0, size), maxHeaderBytes)
 		if err != nil {
 			return Result{}, fmt.Errorf("msgauth: reading header: %w", err)
 		}
 		header = h
 	}
-	fields, _, _ := splitHeader(header)
+	fields, _, _ := message.Split(header)
+	parsed, perr := in.Parsed, error(nil)
+	if parsed == nil {
+		parsed, perr = message.Parse(header)
+	}
 
 	lctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -188,7 +202,7 @@ func (c *Checker) Check(ctx context.Context, in Input) (Result, error) {
 	}
 
 	res := Result{SPF: s.result, SPFDomain: s.domain, DKIM: sigs}
-	from, fromDomain, fromErr := parseFrom(fields)
+	from, fromDomain, fromErr := parseFrom(parsed, perr)
 	res.From, res.FromDomain = from, fromDomain
 	d := c.checkDMARC(lctx, fromDomain, fromErr, s, sigs)
 	res.DMARC, res.DMARCPolicy = d.result, d.policy
@@ -250,11 +264,11 @@ func (c *Checker) checkSPF(ctx context.Context, ip net.IP, helo, mailFrom string
 // checkDKIM verifies the message's DKIM signatures (RFC 6376 section 6),
 // at most MaxSignatures of them. It returns an error only when the message
 // cannot be read.
-func (c *Checker) checkDKIM(ctx context.Context, msg io.ReaderAt, size int64, fields []field) ([]DKIMResult, error) {
+func (c *Checker) checkDKIM(ctx context.Context, msg io.ReaderAt, size int64, fields []message.Field) ([]DKIMResult, error) {
 	var sigs []DKIMResult
 	for _, f := range fields {
-		if strings.EqualFold(f.name, "DKIM-Signature") {
-			v := f.value()
+		if strings.EqualFold(f.Name, "DKIM-Signature") {
+			v := f.Value()
 			sigs = append(sigs, DKIMResult{
 				Domain:    strings.ToLower(tagValue(v, "d")),
 				Selector:  tagValue(v, "s"),
@@ -328,32 +342,21 @@ func (e *errReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// parseFrom returns the message's RFC5322.From address and its domain. A
-// message must have exactly one From field holding exactly one address
-// with a domain name (RFC 7489 section 6.6.1); otherwise the error wraps
-// ErrFrom.
-func parseFrom(fields []field) (*mail.Address, string, error) {
-	var from []field
-	for _, f := range fields {
-		if f.colon && strings.EqualFold(f.name, "From") {
-			from = append(from, f)
-		}
+// parseFrom returns the message's RFC5322.From address and its domain, as
+// mail/message reads it for every part of caucus. A message must have
+// exactly one From field holding exactly one address with a domain name
+// (RFC 7489 section 6.6.1); otherwise the error wraps ErrFrom.
+func parseFrom(h *message.Header, perr error) (*mail.Address, string, error) {
+	if perr != nil {
+		return nil, "", fmt.Errorf("%w: %w", ErrFrom, perr)
 	}
-	if len(from) != 1 {
-		return nil, "", fmt.Errorf("%w: %d From fields", ErrFrom, len(from))
-	}
-	p := mail.AddressParser{WordDecoder: wordDecoder()}
-	list, err := p.ParseList(from[0].value())
+	a, err := h.From()
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w", ErrFrom, err)
 	}
-	if len(list) != 1 {
-		return nil, "", fmt.Errorf("%w: %d addresses in From", ErrFrom, len(list))
-	}
-	addr := list[0]
-	at := strings.LastIndexByte(addr.Address, '@')
-	domain := asciiDomain(addr.Address[at+1:])
-	if at < 0 || domain == "" {
+	addr := &mail.Address{Name: a.Name, Address: a.Addr()}
+	domain := asciiDomain(a.Host)
+	if domain == "" {
 		return addr, "", fmt.Errorf("%w: From address has no valid domain", ErrFrom)
 	}
 	return addr, domain, nil

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-msgauth/dkim"
+
+	"github.com/caucus-org/caucus/mail/message"
 )
 
 // ErrKey says that a DKIM key is unusable: not PKCS#8 PEM, not Ed25519 or
@@ -30,7 +32,10 @@ var ErrHeaderTooLong = errors.New("msgauth: message header too long to sign")
 
 // ErrMalformed says that a message cannot be signed as it is: its first
 // line starts with white space, so it would continue the DKIM-Signature
-// field put above it.
+// field put above it, or its header fails mail/message's checks (not
+// exactly one From mailbox, several Sender or Reply-To fields, a line
+// that is no field), so that readers could take another author than the
+// one the signature vouches for.
 var ErrMalformed = errors.New("msgauth: malformed message")
 
 // maxSignHeader bounds the header block Sign reads into memory.
@@ -168,11 +173,12 @@ func (k DKIMKey) DNSRecord() (name, value string) {
 
 // headerKeys returns the h= list for a header (RFC 6376 section 5.4): each
 // field of the list below as many times as it occurs (at most twice: RFC
-// 5322 allows each once), and each but the list-* fields once more,
+// 5322 allows each once; Sign refuses a second From, Sender or Reply-To
+// before it gets here), and each but the list-* fields once more,
 // "oversigned" (section 8.15), so that a field added later, such as a
 // second From or a Reply-To that sends replies elsewhere, breaks the
 // signature. List fields are not oversigned: a mailing list adds them.
-func headerKeys(fields []field) []string {
+func headerKeys(fields []message.Field) []string {
 	// The fields RFC 6376 section 5.4.1 recommends, in the order h= lists
 	// them, and the list fields of RFC 2369, 2919 and 8058.
 	signed := []string{
@@ -184,8 +190,8 @@ func headerKeys(fields []field) []string {
 	}
 	count := map[string]int{}
 	for _, f := range fields {
-		if f.colon {
-			count[strings.ToLower(f.name)]++
+		if f.Colon {
+			count[strings.ToLower(f.Name)]++
 		}
 	}
 	var keys []string
@@ -267,8 +273,15 @@ func signatures(msg io.Reader, keys []DKIMKey, copyTo io.Writer) (string, error)
 	if header[0] == ' ' || header[0] == '\t' {
 		return "", fmt.Errorf("%w: header starts with white space", ErrMalformed)
 	}
-	fields, _, _ := splitHeader(header)
-	hkeys := headerKeys(fields)
+	h, err := message.Parse(header)
+	if err == nil {
+		err = h.Check()
+	}
+	if err != nil {
+		// Sign only what the send-as check read: one From (mail/message).
+		return "", fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	hkeys := headerKeys(h.Fields)
 
 	signers := make([]*dkim.Signer, 0, len(keys))
 	defer func() {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/caucus-org/caucus/internal/dns"
+	"github.com/caucus-org/caucus/mail/message"
 )
 
 func TestGenerateKeys(t *testing.T) {
@@ -183,11 +184,11 @@ func TestSignHeaderKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fields, _, _ := splitHeader([]byte(sigs))
+	fields, _, _ := message.Split([]byte(sigs))
 	if len(fields) != 1 {
 		t.Fatalf("%d fields:\n%s", len(fields), sigs)
 	}
-	v := fields[0].value()
+	v := fields[0].Value()
 	h := strings.Split(tagValue(v, "h"), ":")
 	count := map[string]int{}
 	for _, k := range h {
@@ -292,5 +293,33 @@ func TestLoadOrCreateKeys(t *testing.T) {
 	}
 	if _, err := LoadOrCreateKeys(dir, "example-party.org", now); !errors.Is(err, ErrKey) {
 		t.Errorf("damaged key: %v, want ErrKey", err)
+	}
+}
+
+// TestSignRefusesAmbiguousFrom: DKIM signs only a header whose author was
+// checked, the one From that mail/message reads (issue 12 item 2: a
+// message with two From fields was signed over both, h=from:from:from).
+// A From added after signing breaks the signature (the oversigned from).
+func TestSignRefusesAmbiguousFrom(t *testing.T) {
+	t.Parallel()
+	keys := testKeys(t, "example.org")
+	for _, h := range []string{
+		"From: a@example.org\r\nFrom: leader@example.org\r\n",
+		"From : leader@example.org\r\nFrom: a@example.org\r\n",
+		"From: a@example.org, leader@example.org\r\n",
+		"Sender: a@example.org\r\n",
+		"From: a@example.org\r\nnot a field\r\nFrom: leader@example.org\r\n",
+	} {
+		if _, err := Signatures(strings.NewReader(h+"Subject: x\r\n\r\nbody\r\n"), keys); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%q: got %v, want ErrMalformed", h, err)
+		}
+	}
+	m := &dns.Mock{}
+	publish(m, keys...)
+	signed := sign(t, []byte("From: a@example.org\r\nSubject: x\r\n\r\nbody\r\n"), keys...)
+	forged := append([]byte("From: leader@example.org\r\n"), signed...)
+	res := check(t, m, "192.0.2.1", "x.example", "", forged)
+	if got := dkimSummary(res.DKIM); got != "example.org/c2026e=fail example.org/c2026r=fail" {
+		t.Errorf("a From added after signing: %s, want both signatures to fail", got)
 	}
 }

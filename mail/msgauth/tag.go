@@ -3,6 +3,8 @@ package msgauth
 import (
 	"bytes"
 	"strings"
+
+	"github.com/caucus-org/caucus/mail/message"
 )
 
 const (
@@ -36,7 +38,7 @@ const (
 // party's mail comes from outside, and a tag on every message is a tag
 // nobody reads.
 func TagMessage(header []byte, v Verdict) []byte {
-	fields, blank, rest := splitHeader(header)
+	fields, blank, rest := message.Split(header)
 	eol := "\r\n"
 	if i := bytes.IndexByte(header, '\n'); i >= 0 && (i == 0 || header[i-1] != '\r') {
 		eol = "\n"
@@ -50,19 +52,19 @@ func TagMessage(header []byte, v Verdict) []byte {
 	sawSubject := false
 	for i, f := range fields {
 		switch {
-		case i == 0 && (f.raw[0] == ' ' || f.raw[0] == '\t'):
+		case i == 0 && (f.Raw[0] == ' ' || f.Raw[0] == '\t'):
 			// A header that starts with white space: whatever is put
 			// before it (this warning, the SMTP server's Received and
 			// Authentication-Results) would take the line as its own
 			// continuation. It is no field; drop it.
 			continue
-		case f.colon && strings.EqualFold(f.name, warningField):
+		case f.Colon && strings.EqualFold(f.Name, warningField):
 			continue
-		case suspicious && f.colon && strings.EqualFold(f.name, "Subject"):
+		case suspicious && f.Colon && strings.EqualFold(f.Name, "Subject"):
 			sawSubject = true
-			out = append(out, tagSubject(f.raw, eol)...)
+			out = append(out, tagSubject(f.Raw, eol)...)
 		default:
-			out = append(out, f.raw...)
+			out = append(out, f.Raw...)
 		}
 	}
 	if suspicious && !sawSubject {
@@ -108,7 +110,7 @@ func tagSubject(raw []byte, eol string) []byte {
 // a reader would see it.
 func alreadyTagged(value []byte) bool {
 	v := strings.NewReplacer("\r", "", "\n", "").Replace(string(value))
-	if d, err := wordDecoder().DecodeHeader(v); err == nil {
+	if d, err := message.WordDecoder().DecodeHeader(v); err == nil {
 		v = d
 	}
 	v = strings.TrimLeft(v, " \t")

@@ -7,6 +7,8 @@ import (
 	"net/textproto"
 	"strings"
 	"testing"
+
+	"github.com/caucus-org/caucus/mail/message"
 )
 
 // decodedSubject returns the Subject of a header as a reader sees it.
@@ -16,7 +18,7 @@ func decodedSubject(t *testing.T, header []byte) string {
 	if err != nil {
 		t.Fatalf("header does not parse: %v\n%s", err, header)
 	}
-	s, err := wordDecoder().DecodeHeader(h.Get("Subject"))
+	s, err := message.WordDecoder().DecodeHeader(h.Get("Subject"))
 	if err != nil {
 		t.Fatalf("subject %q: %v", h.Get("Subject"), err)
 	}

@@ -147,7 +147,9 @@ func (d *Directory) resolve(ctx context.Context, rcpt string, t *Target, depth i
 	}
 	if !isGroup && local == "postmaster" {
 		// RFC 5321 4.5.1: every domain has a postmaster; unless an account,
-		// alias or group has the name, it reaches the admins.
+		// alias or group has the name, it reaches the admins, from the
+		// first moment: the DMARC reports the published record asks
+		// postmaster for start before the first admin has enrolled.
 		if members, err = d.admins(ctx); err != nil {
 			return err
 		}
@@ -164,7 +166,8 @@ func (d *Directory) resolve(ctx context.Context, rcpt string, t *Target, depth i
 	return fmt.Errorf("%w: %s", ErrUnknown, address)
 }
 
-// admins returns the ids of the active admins.
+// admins returns the ids of the admins who are active or invited (whose
+// mailbox takes mail while they have not yet enrolled).
 func (d *Directory) admins(ctx context.Context) ([]int64, error) {
 	accts, err := d.auth.Accounts(ctx)
 	if err != nil {
@@ -172,7 +175,7 @@ func (d *Directory) admins(ctx context.Context) ([]int64, error) {
 	}
 	var out []int64
 	for _, a := range accts {
-		if a.IsAdmin() && a.State == auth.StateActive {
+		if a.IsAdmin() && (a.State == auth.StateActive || a.State == auth.StateInvited) {
 			out = append(out, a.ID)
 		}
 	}

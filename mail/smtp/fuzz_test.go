@@ -3,6 +3,7 @@ package smtp
 import (
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +19,8 @@ func FuzzCommands(f *testing.F) {
 		"EHLO x\r\nAUTH PLAIN AGFubmFAZXhhbXBsZS1wYXJ0eS5vcmcAeA==\r\n", "EHLO x\r\nAUTH LOGIN\r\nYQ==\r\nYg==\r\n",
 		"EHLO x\r\nSTARTTLS\r\n", "EHLO x\r\nMAIL FROM:<a@b.c\r\n", "RCPT TO:<>\r\n", "VRFY x\r\nEXPN y\r\nRSET\r\nNOOP\r\n",
 		"EHLO x\r\nMAIL FROM:<\x00@\xff>\r\n", "DATA\r\n.\r\n",
+		"EHLO x\r\nEHLO a\x00b\r\nNOOP\r\n", "EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<PostMaster> NOTIFY=NEVER\r\n",
+		"EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<anna@example-party.org>\r\nDATA\r\nFrom : a@b.c\r\nFrom: c@d.e\r\n\r\n" + strings.Repeat("x", 2100) + "\r\n.\r\nRSET\r\n",
 	} {
 		f.Add(uint8(0), []byte(s))
 		f.Add(uint8(1), []byte(s))

@@ -4,10 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/mail"
 	"slices"
-	"strings"
 
+	"github.com/caucus-org/caucus/mail/message"
 	"github.com/caucus-org/caucus/mail/msgauth"
 )
 
@@ -25,8 +24,12 @@ type Checks struct {
 
 // Check implements Inbound.
 func (c Checks) Check(ctx context.Context, in InboundMessage) (InboundVerdict, error) {
+	h := in.Header
+	if h == nil {
+		h, _ = message.Parse(in.Message)
+	}
 	res, err := c.Checker.Check(ctx, msgauth.Input{
-		RemoteIP: in.RemoteIP, Helo: in.Helo, MailFrom: in.MailFrom,
+		RemoteIP: in.RemoteIP, Helo: in.Helo, MailFrom: in.MailFrom, Parsed: h,
 		Message: bytes.NewReader(in.Message), Size: int64(len(in.Message)),
 	})
 	if err != nil {
@@ -37,6 +40,7 @@ func (c Checks) Check(ctx context.Context, in InboundMessage) (InboundVerdict, e
 	}
 	ownAuthenticated := res.DMARC == "pass" && slices.Contains(c.Dir.OwnDomains(), res.FromDomain)
 	v := msgauth.CheckImpersonation(res.From, c.Dir, ownAuthenticated)
+	v = msgauth.CheckOnBehalf(v, h, c.Dir)
 	// Always, not only for suspicious mail: drop Authentication-Results
 	// that claim to be ours (RFC 8601 5) and forged warnings, and a first
 	// line of white space that would continue the field we put above it.
@@ -66,19 +70,19 @@ type DKIMSigner struct {
 	Keys map[string][]msgauth.DKIMKey // by lower-case domain
 }
 
-// Sign implements Signer.
+// Sign implements Signer. The keys are those of the domain of the From
+// that mail/message reads, the one submission checked; a message without
+// exactly one From mailbox is not signed but refused (msgauth.ErrMalformed).
 func (s DKIMSigner) Sign(_ context.Context, msg []byte) ([]byte, error) {
-	m, err := mail.ReadMessage(bytes.NewReader(msg))
+	h, err := message.Parse(msg)
 	if err != nil {
-		return nil, fmt.Errorf("smtp: dkim: %w", err)
+		return nil, fmt.Errorf("smtp: dkim: %w: %w", msgauth.ErrMalformed, err)
 	}
-	froms, err := m.Header.AddressList("From")
-	if err != nil || len(froms) == 0 {
-		return nil, fmt.Errorf("smtp: dkim: From: %w", err)
+	from, err := h.From()
+	if err != nil {
+		return nil, fmt.Errorf("smtp: dkim: %w: %w", msgauth.ErrMalformed, err)
 	}
-	addr := froms[0].Address
-	domain := strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
-	keys := s.Keys[domain]
+	keys := s.Keys[from.Domain()]
 	if len(keys) == 0 {
 		return msg, nil
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/connlimit"
 	"github.com/caucus-org/caucus/internal/metrics"
+	"github.com/caucus-org/caucus/mail/message"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/srs"
 	"github.com/caucus-org/caucus/mail/store"
@@ -41,7 +42,7 @@ type Config struct {
 	TLSConfig          *tls.Config // STARTTLS and implicit TLS
 	MaxMessageBytes    int64       // default 32 MiB; larger: 552 5.3.4
 	MaxRecipients      int         // per message on the MX; default 100; more: 452 4.5.3
-	MaxLineLength      int         // command and data lines, default 2000 bytes (RFC 5321 4.5.3.1.6 minimum 1000); longer: 500 5.4.0
+	MaxLineLength      int         // data lines, default 2000 bytes (RFC 5321 4.5.3.1.6 minimum 1000); longer: 550 5.6.0, transaction reset; a line goSMTPLineFactor times longer (or a command line that long) ends the connection
 	MaxConnsPerAddr    int         // default 20; more: 421 4.7.0
 	SendPerHour        int         // messages an account may submit per hour; default 100; more: 450 4.7.1
 	MaxRcptsPerMessage int         // recipients per submitted message; default 50; more: 452 4.5.3
@@ -76,6 +77,11 @@ func (c *Config) defaults() {
 	}
 }
 
+// goSMTPLineFactor sets go-smtp's line limit above Config.MaxLineLength, so
+// that a long line in DATA is answered by readMessage and not by go-smtp,
+// which drops the connection; it still bounds what one line can hold.
+const goSMTPLineFactor = 32
+
 // Enqueuer takes messages for remote recipients (mail/queue).
 type Enqueuer interface {
 	Enqueue(ctx context.Context, from string, rcpts []string, msg io.Reader) (int64, error)
@@ -91,7 +97,8 @@ type InboundMessage struct {
 	RemoteIP net.IP
 	Helo     string
 	MailFrom string
-	Message  []byte // header and body as received
+	Message  []byte          // header and body as received
+	Header   *message.Header // its header, as the MX parsed and checked it (mail/message)
 }
 
 // InboundVerdict is the outcome of the checks.
@@ -162,7 +169,7 @@ func (s *Server) newGoSMTP(be gosmtp.Backend) *gosmtp.Server {
 	gs.TLSConfig = s.cfg.TLSConfig
 	gs.MaxMessageBytes = s.cfg.MaxMessageBytes
 	gs.MaxRecipients = s.cfg.MaxRecipients
-	gs.MaxLineLength = s.cfg.MaxLineLength
+	gs.MaxLineLength = s.cfg.MaxLineLength * goSMTPLineFactor // DATA lines are limited in readMessage, with a clear reply
 	gs.ReadTimeout = s.cfg.ReadTimeout
 	gs.WriteTimeout = s.cfg.WriteTimeout
 	gs.AllowInsecureAuth = false // AUTH only after TLS

@@ -21,6 +21,7 @@ import (
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/connlimit"
 	"github.com/caucus-org/caucus/internal/metrics"
+	"github.com/caucus-org/caucus/mail/message"
 	"github.com/caucus-org/caucus/mail/msgauth"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/srs"
@@ -53,20 +54,68 @@ type session struct {
 	out   []string // remote recipients
 }
 
-func (s *Server) base(c *gosmtp.Conn, kind string) session {
+func (s *Server) base(c *gosmtp.Conn, kind string) (session, error) {
 	addr := connlimit.RemoteAddr(c.Conn())
-	return session{srv: s, conn: c, remote: net.IP(addr.AsSlice()), ctx: context.Background(),
+	ss := session{srv: s, conn: c, remote: net.IP(addr.AsSlice()), ctx: context.Background(),
 		log: s.log.With("proto", kind, "addr", addr.String())}
+	if badArg(c.Hostname(), maxDomain) {
+		// go-smtp makes the session at the first HELO or EHLO (and the
+		// first after STARTTLS); refusing it refuses the greeting,
+		// before go-smtp would echo the name back.
+		ss.log.Info("smtp: invalid HELO/EHLO argument")
+		return ss, errBadHelo
+	}
+	return ss, nil
 }
 
+var (
+	errBadHelo   = smtpErr(501, gosmtp.EnhancedCode{5, 5, 2}, "Invalid domain or address literal in HELO/EHLO")
+	errBadSender = smtpErr(501, gosmtp.EnhancedCode{5, 1, 7}, "Invalid sender address")
+	errBadRcpt   = smtpErr(501, gosmtp.EnhancedCode{5, 1, 3}, "Invalid recipient address")
+)
+
+// Lengths of RFC 5321 section 4.5.3.1: a domain (4.5.3.1.2) and a path
+// without its angle brackets (4.5.3.1.3).
+const (
+	maxDomain = 255
+	maxPath   = 254
+)
+
+// badArg reports whether a HELO/EHLO argument or an address is longer
+// than max bytes or holds a control character (NUL among them): no
+// domain, address literal (RFC 5321 section 4.1.3) or mailbox has one,
+// and go-smtp echoes what it was given in its replies. go-smtp's line
+// limit is set high for DATA (see readMessage), so the lengths are
+// bounded here.
+func badArg(s string, max int) bool {
+	return len(s) > max || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
+// Reset ends the mail transaction (RSET, a new MAIL, the end of DATA, a
+// repeated EHLO). A repeated EHLO has no hook of its own in go-smtp, whose
+// reply echoes the name it was given, and calls Reset just before that
+// reply: a name with a control character ends the connection there, with
+// a 421 of our own, instead of being echoed.
 func (ss *session) Reset() {
 	ss.from, ss.rcpts, ss.local, ss.out = "", nil, nil, nil
+	if badArg(ss.conn.Hostname(), maxDomain) {
+		ss.log.Info("smtp: invalid repeated HELO/EHLO argument, closing")
+		c := ss.conn.Conn()
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "421 4.5.2 %s Invalid domain or address literal in HELO/EHLO, closing connection\r\n", ss.srv.cfg.Hostname)
+		c.Close()
+	}
 }
 
-// readMessage reads DATA (go-smtp already bounds it by MaxMessageBytes).
-func readMessage(r io.Reader) ([]byte, error) {
+// readMessage reads DATA (go-smtp already bounds it by MaxMessageBytes),
+// refusing a line longer than Config.MaxLineLength with a 550 that says
+// so. go-smtp's own line limit, which would drop the connection after an
+// internal error text, is set far above it (see newGoSMTP), so that the
+// client hears why and go-smtp reads the rest of the data and resets the
+// transaction: the next MAIL works.
+func (ss *session) readMessage(r io.Reader) ([]byte, error) {
 	var b bytes.Buffer
-	if _, err := b.ReadFrom(r); err != nil {
+	if _, err := b.ReadFrom(&lineLimit{r: r, limit: ss.srv.cfg.MaxLineLength}); err != nil {
 		var se *gosmtp.SMTPError
 		if errors.As(err, &se) {
 			return nil, se
@@ -74,6 +123,28 @@ func readMessage(r io.Reader) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// lineLimit fails a read at the first line longer than limit bytes (its
+// line ending not counted).
+type lineLimit struct {
+	r     io.Reader
+	limit int
+	cur   int
+}
+
+func (l *lineLimit) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	for i, c := range p[:n] {
+		if c == '\n' {
+			l.cur = 0
+			continue
+		}
+		if l.cur++; l.cur > l.limit+1 { // the CR of CRLF
+			return i, smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, fmt.Sprintf("Message refused: a line is longer than %d bytes (RFC 5322 section 2.1.1 allows 998 characters per line)", l.limit))
+		}
+	}
+	return n, err
 }
 
 // received builds our Received header (RFC 5321 4.4).
@@ -151,13 +222,19 @@ type mxSession struct {
 }
 
 func (s *Server) newMXSession(c *gosmtp.Conn) (gosmtp.Session, error) {
-	ms := &mxSession{session: s.base(c, "mx")}
-	return ms, nil
+	base, err := s.base(c, "mx")
+	if err != nil {
+		return nil, err
+	}
+	return &mxSession{session: base}, nil
 }
 
 func (ms *mxSession) Logout() error { return nil }
 
 func (ms *mxSession) Mail(from string, opts *gosmtp.MailOptions) error {
+	if badArg(from, maxPath) {
+		return errBadSender
+	}
 	ms.Reset()
 	ms.helo = ms.conn.Hostname()
 	ms.from = from
@@ -165,6 +242,10 @@ func (ms *mxSession) Mail(from string, opts *gosmtp.MailOptions) error {
 }
 
 func (ms *mxSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
+	if badArg(to, maxPath) {
+		return errBadRcpt
+	}
+	to = ms.srv.qualify(to)
 	if rw := ms.srv.deps.SRS; rw != nil && srs.IsSRS(to) && ms.srv.deps.Dir.IsOurs(to) {
 		return ms.rcptSRS(rw, to)
 	}
@@ -186,13 +267,17 @@ func (ms *mxSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 }
 
 func (ms *mxSession) Data(r io.Reader) error {
-	msg, err := readMessage(r)
+	msg, err := ms.readMessage(r)
+	if err != nil {
+		return err
+	}
+	h, err := ms.readHeader(msg)
 	if err != nil {
 		return err
 	}
 	mailbox := "INBOX"
 	if ms.srv.deps.Inbound != nil {
-		v, err := ms.srv.deps.Inbound.Check(ms.ctx, InboundMessage{RemoteIP: ms.remote, Helo: ms.helo, MailFrom: ms.from, Message: msg})
+		v, err := ms.srv.deps.Inbound.Check(ms.ctx, InboundMessage{RemoteIP: ms.remote, Helo: ms.helo, MailFrom: ms.from, Message: msg, Header: h})
 		if err != nil {
 			ms.log.Error("smtp: inbound checks", "err", err)
 			return errTempFailure
@@ -230,6 +315,53 @@ func (ms *mxSession) Data(r io.Reader) error {
 	return nil
 }
 
+// qualify gives "RCPT TO:<Postmaster>", which has no domain (RFC 5321
+// section 4.1.1.3; go-smtp passes it as "postmaster"), the party's primary
+// domain. Other recipients are returned as they are.
+func (s *Server) qualify(to string) string {
+	if !strings.EqualFold(to, "postmaster") {
+		return to
+	}
+	if own := s.deps.Dir.OwnDomains(); len(own) > 0 {
+		return "postmaster@" + own[0]
+	}
+	return to
+}
+
+// readHeader parses a message's header with the parser every part of
+// caucus reads headers with (mail/message), and refuses with 550 what
+// readers could take for different authors: a header that can be cut
+// into fields two ways or does not end within message.MaxHeader bytes,
+// and anything but exactly one From of one mailbox, at most one Sender
+// and Reply-To (RFC 5322 sections 2.2 and 3.6).
+func (ss *session) readHeader(msg []byte) (*message.Header, error) {
+	h, err := message.Parse(msg)
+	if err == nil {
+		err = h.Check()
+	}
+	if err != nil {
+		ss.log.Info("smtp: header refused", "from", ss.from, "err", err)
+		return nil, smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, headerRefusal(err))
+	}
+	return h, nil
+}
+
+// headerRefusal says in the reply why a header was refused, without
+// echoing any of it.
+func headerRefusal(err error) string {
+	switch {
+	case errors.Is(err, message.ErrTooLong):
+		return fmt.Sprintf("Message refused: its header is longer than %d bytes", message.MaxHeader)
+	case errors.Is(err, message.ErrDuplicate):
+		return "Message refused: it has more than one From, Sender or Reply-To field (RFC 5322 section 3.6)"
+	case errors.Is(err, message.ErrFrom):
+		return "Message refused: it needs exactly one From field holding one address (RFC 5322 section 3.6.2)"
+	case errors.Is(err, message.ErrAddress):
+		return "Message refused: its Sender or Reply-To field does not parse (RFC 5322 section 3.4)"
+	}
+	return "Message refused: its header is malformed (RFC 5322 section 2.2)"
+}
+
 // rcptSRS takes a recipient that is one of our rewritten senders: a
 // bounce of mail we forwarded, which goes back to the original sender.
 // Only bounces (null sender) are taken, so the address is no relay.
@@ -257,7 +389,11 @@ type subSession struct {
 }
 
 func (s *Server) newSubmissionSession(c *gosmtp.Conn) (gosmtp.Session, error) {
-	return &subSession{session: s.base(c, "submission")}, nil
+	base, err := s.base(c, "submission")
+	if err != nil {
+		return nil, err
+	}
+	return &subSession{session: base}, nil
 }
 
 func (ss *subSession) Logout() error {
@@ -320,6 +456,9 @@ func (ss *subSession) Mail(from string, opts *gosmtp.MailOptions) error {
 	if ss.release == nil {
 		return errAuthFirst
 	}
+	if badArg(from, maxPath) {
+		return errBadSender
+	}
 	ss.Reset()
 	ok, err := ss.srv.deps.Dir.MaySendAs(ss.ctx, ss.acct, from)
 	if err != nil {
@@ -346,6 +485,10 @@ func (ss *subSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if ss.release == nil {
 		return errAuthFirst
 	}
+	if badArg(to, maxPath) {
+		return errBadRcpt
+	}
+	to = ss.srv.qualify(to)
 	if len(ss.rcpts) >= ss.srv.cfg.MaxRcptsPerMessage {
 		ss.audit("smtp.rate-limited", fmt.Sprintf("recipients>%d", ss.srv.cfg.MaxRcptsPerMessage))
 		return smtpErr(452, gosmtp.EnhancedCode{4, 5, 3}, fmt.Sprintf("Too many recipients: at most %d per message", ss.srv.cfg.MaxRcptsPerMessage))
@@ -374,29 +517,16 @@ func (ss *subSession) Data(r io.Reader) error {
 	if ss.release == nil {
 		return errAuthFirst
 	}
-	msg, err := readMessage(r)
+	msg, err := ss.readMessage(r)
 	if err != nil {
 		return err
 	}
-	// The From header too must be an address the account may use: this
-	// stops a taken-over volunteer account from posing as the leader.
-	hdr, err := mail.ReadMessage(bytes.NewReader(msg))
+	h, err := ss.readHeader(msg)
 	if err != nil {
-		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "Message header could not be read")
+		return err
 	}
-	froms, err := hdr.Header.AddressList("From")
-	if err != nil || len(froms) == 0 {
-		return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "Message needs a valid From header")
-	}
-	for _, f := range froms {
-		ok, err := ss.srv.deps.Dir.MaySendAs(ss.ctx, ss.acct, f.Address)
-		if err != nil {
-			return errTempFailure
-		}
-		if !ok {
-			ss.audit("smtp.sender-refused", "from_header="+f.Address)
-			return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, fmt.Sprintf("You may not send as %q", f.Address))
-		}
+	if err := ss.checkAuthor(h); err != nil {
+		return err
 	}
 	msg = append([]byte(ss.received("ESMTPSA", ss.conn.Hostname(), "")), msg...)
 	if ss.srv.deps.Signer != nil {
@@ -417,6 +547,73 @@ func (ss *subSession) Data(r io.Reader) error {
 	ss.srv.deps.Metrics.Accepted(metrics.ViaSubmission)
 	ss.autoReply(msg)
 	return nil
+}
+
+// checkAuthor refuses a message whose header names as its author or
+// sender anyone the account may not send as: the From mailbox, the Sender,
+// and every Resent-From and Resent-Sender mailbox (RFC 5322 sections
+// 3.6.2 and 3.6.6). This stops a taken-over volunteer account from posing
+// as the leader. The From's display name may not be another member's name
+// either (see memberName). Reply-To may name anyone: it sends replies
+// elsewhere but claims no author.
+func (ss *subSession) checkAuthor(h *message.Header) error {
+	from, _ := h.From() // readHeader checked it
+	claimed := []message.Address{from}
+	if s, ok, _ := h.Sender(); ok {
+		claimed = append(claimed, s)
+	}
+	for _, name := range []string{"Resent-From", "Resent-Sender"} {
+		for _, f := range h.Get(name) {
+			list, err := message.ParseAddressList(f.Value())
+			if err != nil {
+				return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, fmt.Sprintf("Message refused: its %s field does not parse (RFC 5322 section 3.4)", name))
+			}
+			claimed = append(claimed, message.Mailboxes(list)...)
+		}
+	}
+	for _, a := range claimed {
+		ok, err := ss.srv.deps.Dir.MaySendAs(ss.ctx, ss.acct, a.Addr())
+		if err != nil {
+			ss.log.Error("smtp: send-as check", "err", err)
+			return errTempFailure
+		}
+		if !ok {
+			ss.audit("smtp.sender-refused", "header="+a.Addr())
+			return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, fmt.Sprintf("You may not send as %q", sanitizeHeader(a.Addr())))
+		}
+	}
+	if a := msgauth.AddressInName(from.Name, ss.srv.deps.Dir.OwnDomains()); a != "" {
+		// A display name that shows a party address is checked as
+		// that address would be: "leader@…" <bob@…>.
+		ok, err := ss.srv.deps.Dir.MaySendAs(ss.ctx, ss.acct, a)
+		if err != nil {
+			ss.log.Error("smtp: send-as check", "err", err)
+			return errTempFailure
+		}
+		if !ok {
+			ss.audit("smtp.sender-refused", "display_name="+a)
+			return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, "Your display name shows an address you may not send as")
+		}
+	}
+	return ss.memberName(from.Name)
+}
+
+// memberName refuses a display name that is another member's name, or
+// passes for it (msgauth.MatchMember: the same words in any order, all
+// the words of it, or one letter off), unless it is the account's own
+// name. Refusing at submission, rather than tagging, keeps the mail a
+// member sends from ever showing another member's name to anyone, inside
+// the party or out. Members who share a name keep using their own.
+func (ss *subSession) memberName(display string) error {
+	if display == "" || msgauth.MatchMember(display, []string{ss.acct.DisplayName}) != "" {
+		return nil
+	}
+	m := msgauth.MatchMember(display, ss.srv.deps.Dir.MemberNames())
+	if m == "" {
+		return nil
+	}
+	ss.audit("smtp.sender-refused", "display_name_of="+m)
+	return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, "You may not use another member's name as your display name")
 }
 
 // rateLimiter counts each account's submitted messages over the last hour.

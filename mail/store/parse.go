@@ -12,9 +12,12 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-message"
+	gomessage "github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // decode legacy charsets in bodies and encoded words (sets message.CharsetReader)
+	gomail "github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
+
+	"github.com/caucus-org/caucus/mail/message"
 )
 
 // Bounds on what parsing a message at delivery keeps and how far it goes.
@@ -65,6 +68,15 @@ func dayOf(t time.Time) int64 {
 // hostile message cannot make parsing quadratic or its structure huge.
 func parseMessage(r io.ReadSeeker, size int64) (*parsed, error) {
 	p := &parsed{}
+	hb, err := message.ReadHeader(r, message.MaxHeader)
+	if err != nil {
+		return nil, fmt.Errorf("store: parse: %w", err)
+	}
+	mh, _ := message.Parse(hb) // what can be read of a malformed header
+	p.envelope = envelopeOf(mh)
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("store: parse: %w", err)
+	}
 	br := bufio.NewReader(r)
 	hdr, _ := textproto.ReadHeader(br)
 	pos, err := r.Seek(0, io.SeekCurrent)
@@ -72,7 +84,6 @@ func parseMessage(r io.ReadSeeker, size int64) (*parsed, error) {
 		return nil, fmt.Errorf("store: parse: %w", err)
 	}
 	bodySize := max(size-(pos-int64(br.Buffered())), 0)
-	p.envelope = imapserver.ExtractEnvelope(hdr)
 	if !p.envelope.Date.IsZero() {
 		d := dayOf(p.envelope.Date)
 		p.sentDay = &d
@@ -84,7 +95,7 @@ func parseMessage(r io.ReadSeeker, size int64) (*parsed, error) {
 	p.body = w.text.String()
 
 	if w.tooComplex {
-		h := message.Header{Header: hdr}
+		h := gomessage.Header{Header: hdr}
 		p.structure = &imap.BodyStructureSinglePart{
 			Type:     "application",
 			Subtype:  "octet-stream",
@@ -102,9 +113,79 @@ func parseMessage(r io.ReadSeeker, size int64) (*parsed, error) {
 	return p, nil
 }
 
+// envelopeOf builds a message's IMAP ENVELOPE (RFC 9051 section 7.5.2)
+// from its header as mail/message reads it, the reading every check of
+// caucus made of the same message: the first field of each name where a
+// message (an APPEND; the MX and submission refuse them) has several. The
+// date, subject and message ids are decoded by go-message from the same
+// fields. An absent or empty Sender or Reply-To is the From, as the RFC
+// asks.
+func envelopeOf(h *message.Header) *imap.Envelope {
+	var th textproto.Header
+	for i := len(h.Fields) - 1; i >= 0; i-- { // Add puts a field first
+		th.Add(h.Fields[i].Name, h.Fields[i].Value())
+	}
+	mh := gomail.Header{Header: gomessage.Header{Header: th}}
+	date, _ := mh.Date()
+	subject, _ := mh.Subject()
+	inReplyTo, _ := mh.MsgIDList("In-Reply-To")
+	messageID, _ := mh.MessageID()
+	e := &imap.Envelope{
+		Date:      date,
+		Subject:   subject,
+		From:      envelopeAddresses(h, "From"),
+		Sender:    envelopeAddresses(h, "Sender"),
+		ReplyTo:   envelopeAddresses(h, "Reply-To"),
+		To:        envelopeAddresses(h, "To"),
+		Cc:        envelopeAddresses(h, "Cc"),
+		Bcc:       envelopeAddresses(h, "Bcc"),
+		InReplyTo: inReplyTo,
+		MessageID: messageID,
+	}
+	if len(e.Sender) == 0 {
+		e.Sender = e.From
+	}
+	if len(e.ReplyTo) == 0 {
+		e.ReplyTo = e.From
+	}
+	return e
+}
+
+// envelopeAddresses returns the first field named name as an ENVELOPE
+// address list: a group is a start marker (NIL host, the group's name as
+// mailbox) and an end marker (NIL mailbox and host) around its members
+// (RFC 9051 section 7.5.2); a route-form address keeps its mailbox and
+// host (imap.Address has no adl, so the obsolete route is not shown). A
+// list that does not parse to the end gives the addresses before the
+// fault, a group cut short its end marker.
+func envelopeAddresses(h *message.Header, name string) []imap.Address {
+	list, _ := message.ParseAddressList(h.First(name))
+	var out []imap.Address
+	open := false
+	for _, a := range list {
+		switch a.Kind {
+		case message.GroupStart:
+			out = append(out, imap.Address{Mailbox: a.Name})
+			open = true
+		case message.GroupEnd:
+			out = append(out, imap.Address{})
+			open = false
+		default:
+			if a.Mailbox == "" || a.Host == "" {
+				continue // would read as a group marker
+			}
+			out = append(out, imap.Address{Name: a.Name, Mailbox: a.Mailbox, Host: a.Host})
+		}
+	}
+	if open {
+		out = append(out, imap.Address{})
+	}
+	return out
+}
+
 // indexHeader appends the fields of h, decoded and folded, to out.
 func indexHeader(h textproto.Header, out []headerField) []headerField {
-	mh := message.Header{Header: h}
+	mh := gomessage.Header{Header: h}
 	fields := mh.Fields()
 	for fields.Next() && len(out) < maxHeaderFields {
 		v, err := fields.Text()
@@ -159,7 +240,7 @@ func (w *textWalker) walk(h textproto.Header, r io.Reader, depth int) {
 	if w.tooComplex {
 		return
 	}
-	mh := message.Header{Header: h}
+	mh := gomessage.Header{Header: h}
 	mediaType, params, _ := mh.ContentType()
 	primary, _, _ := strings.Cut(mediaType, "/")
 	switch {
@@ -198,7 +279,7 @@ func (w *textWalker) walk(h textproto.Header, r io.Reader, depth int) {
 		if w.room() <= 0 {
 			return
 		}
-		e, _ := message.New(mh, r) // an unknown charset or encoding still gives a readable body
+		e, _ := gomessage.New(mh, r) // an unknown charset or encoding still gives a readable body
 		limit := int64(w.room())
 		html := mediaType == "text/html"
 		if html {

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"reflect"
@@ -11,7 +10,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-message/textproto"
+
+	"github.com/caucus-org/caucus/mail/message"
 )
 
 // utcEnvelope returns a copy of e with its date in UTC, so that envelopes
@@ -51,8 +51,7 @@ func utcStructure(bs imap.BodyStructure) imap.BodyStructure {
 }
 
 // TestParseRoundTrip stores each fixture and compares what Messages gives
-// with what imapserver.ExtractEnvelope and ExtractBodyStructure give
-// directly.
+// with what envelopeOf and imapserver.ExtractBodyStructure give directly.
 func TestParseRoundTrip(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -65,11 +64,8 @@ func TestParseRoundTrip(t *testing.T) {
 		if err != nil || len(msgs) != 1 {
 			t.Fatalf("fixture %d: %v %v", i, msgs, err)
 		}
-		hdr, err := textproto.ReadHeader(bufio.NewReader(strings.NewReader(raw)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		wantEnv := imapserver.ExtractEnvelope(hdr)
+		hdr, _ := message.Parse([]byte(raw))
+		wantEnv := envelopeOf(hdr)
 		wantBS := imapserver.ExtractBodyStructure(strings.NewReader(raw))
 		if got := msgs[0].Envelope; !reflect.DeepEqual(utcEnvelope(got), utcEnvelope(wantEnv)) {
 			t.Errorf("fixture %d envelope:\n got %#v\nwant %#v", i, got, wantEnv)
