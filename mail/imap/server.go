@@ -110,9 +110,11 @@ func New(cfg Config, st *store.Store, a *auth.Service, log *slog.Logger) *Server
 			imap.CapESearch:     {},
 			imap.CapStatusSize:  {},
 			imap.CapChildren:    {},
+			imap.CapID:          {},
 		},
-		Logger:    slogPrintf{log},
-		TLSConfig: cfg.TLSConfig,
+		Logger:       slogPrintf{log},
+		PanicHandler: newPanicReporter(log, cfg.Metrics).handle,
+		TLSConfig:    cfg.TLSConfig,
 		// Never accept a password on a connection that is not encrypted:
 		// port 143 advertises LOGINDISABLED until STARTTLS.
 		InsecureAuth: false,

@@ -45,6 +45,7 @@ func (c *Conn) availableCaps() []imap.Cap {
 			imap.CapLiteralMinus,
 		}...)
 	}
+	addAvailableCaps(&caps, available, []imap.Cap{imap.CapID}) // any state (RFC 2971)
 	if c.canStartTLS() {
 		caps = append(caps, imap.CapStartTLS)
 	}
