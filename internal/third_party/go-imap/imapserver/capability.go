@@ -94,6 +94,8 @@ func (c *Conn) availableCaps() []imap.Cap {
 			imap.CapCreateSpecialUse,
 			imap.CapLiteralPlus,
 			imap.CapUnauthenticate,
+			imap.CapCondStore,
+			imap.CapQResync,
 		})
 
 		if appendLimitSession, ok := c.session.(SessionAppendLimit); ok {

@@ -305,6 +305,11 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) (err error) {
 		decErr  *imapwire.DecoderExpectError
 	)
 	if errors.As(err, &imapErr) {
+		if imapErr.Type == imap.StatusResponseTypeOK { // e.g. OK [MODIFIED ...] (RFC 7162 section 3.1.3)
+			if err := c.poll(name); err != nil {
+				return err
+			}
+		}
 		resp = (*imap.StatusResponse)(imapErr)
 	} else if errors.As(err, &decErr) {
 		resp = &imap.StatusResponse{
@@ -618,8 +623,17 @@ type UpdateWriter struct {
 
 // WriteExpunge writes an EXPUNGE response.
 func (w *UpdateWriter) WriteExpunge(seqNum uint32) error {
+	return w.writeExpunge(seqNum, 0)
+}
+
+// writeExpunge writes VANISHED uid instead if uid is known and the client
+// enabled QRESYNC (RFC 7162 section 3.2.10).
+func (w *UpdateWriter) writeExpunge(seqNum uint32, uid imap.UID) error {
 	if !w.allowExpunge {
 		return fmt.Errorf("imapserver: EXPUNGE updates are not allowed in this context")
+	}
+	if uid != 0 && w.conn.hasEnabled(imap.CapQResync) {
+		return w.conn.writeVanished(uid)
 	}
 	return w.conn.writeExpunge(seqNum)
 }
@@ -644,11 +658,20 @@ func (w *UpdateWriter) WriteMailboxFlags(flags []imap.Flag) error {
 
 // WriteMessageFlags writes a FETCH response with FLAGS.
 func (w *UpdateWriter) WriteMessageFlags(seqNum uint32, uid imap.UID, flags []imap.Flag) error {
+	return w.writeMessageFlags(seqNum, uid, flags, 0)
+}
+
+// writeMessageFlags adds MODSEQ if known and the client enabled CONDSTORE
+// (RFC 7162 section 3.1).
+func (w *UpdateWriter) writeMessageFlags(seqNum uint32, uid imap.UID, flags []imap.Flag, modSeq uint64) error {
 	fetchWriter := &FetchWriter{conn: w.conn}
 	respWriter := fetchWriter.CreateMessage(seqNum)
 	if uid != 0 {
 		respWriter.WriteUID(uid)
 	}
 	respWriter.WriteFlags(flags)
+	if modSeq != 0 && w.conn.hasEnabled(imap.CapCondStore) {
+		respWriter.WriteModSeq(modSeq)
+	}
 	return respWriter.Close()
 }
