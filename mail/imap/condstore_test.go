@@ -98,6 +98,12 @@ func TestQResyncThunderbird(t *testing.T) {
 		t.Errorf("HIGHESTMODSEQ %d after changes, was %d", now, saved)
 	}
 
+	// Without the known UIDs (what Thunderbird sends), the same answer.
+	all = tb.ok(fmt.Sprintf("c2 SELECT INBOX (QRESYNC (%d %d))", validity, saved))
+	if !strings.Contains(all, fmt.Sprintf("* VANISHED (EARLIER) %d\r\n", uids[3])) || len(fetchLines(all)) != 1 {
+		t.Errorf("SELECT (QRESYNC) without known UIDs: %q", all)
+	}
+
 	// The same through UID FETCH (CHANGEDSINCE … VANISHED) (RFC 7162 3.2.6).
 	all = tb.ok(fmt.Sprintf("d UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)", saved))
 	if !strings.Contains(all, fmt.Sprintf("* VANISHED (EARLIER) %d\r\n", uids[3])) || len(fetchLines(all)) != 1 {

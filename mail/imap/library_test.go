@@ -53,6 +53,14 @@ func TestID(t *testing.T) {
 	if all, tagged := w.cmd(`d ID ("name")`); !strings.HasPrefix(tagged, "d BAD") {
 		t.Errorf("ID with a key and no value: %q, want BAD", all)
 	}
+	// The limits of RFC 2971 3.3: 30 fields, names of 30 octets, values of 1024.
+	many := strings.Repeat(`"k" "v" `, 31)
+	for _, bad := range []string{"(" + many[:len(many)-1] + ")", `("` + strings.Repeat("n", 31) + `" "v")`, `("name" "` + strings.Repeat("v", 1025) + `")`} {
+		if all, tagged := w.cmd("x ID " + bad); !strings.HasPrefix(tagged, "x BAD") {
+			t.Errorf("ID over a limit of RFC 2971 3.3: %q, want BAD", all)
+		}
+	}
+	w.ok("y ID (" + strings.Repeat(`"k" "v" `, 29) + `"name" "` + strings.Repeat("v", 1024) + `")`)
 	m := e.member(t, "anna@example.org")
 	w.ok("e LOGIN " + m.Account.Login + " " + m.secret)
 	w.ok(`f ID ("name" "Thunderbird")`)
