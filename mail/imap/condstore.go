@@ -86,7 +86,7 @@ func (ss *session) fetchStates(w *imapserver.FetchWriter, batch []msgRef, option
 // a STORE with UNCHANGEDSINCE (RFC 7162 3.1.3): the messages that failed
 // the test are listed in OK [MODIFIED]. With .SILENT only the new MODSEQ
 // of the changed messages is sent (RFC 7162 3.1.3, example 10).
-func (ss *session) storeCondStore(w *imapserver.FetchWriter, refs []msgRef, isUID, silent bool, changed []imap.UID, newFlags [][]imap.Flag, unchangedSince uint64) error {
+func (ss *session) storeCondStore(w *imapserver.FetchWriter, refs []msgRef, isUID, silent bool, changed []imap.UID, newFlags [][]imap.Flag, conditional bool) error {
 	states, err := ss.srv.store.States(ss.ctx, ss.sel.mb.ID, changed)
 	if err != nil {
 		return storeErr(err)
@@ -101,9 +101,7 @@ func (ss *session) storeCondStore(w *imapserver.FetchWriter, refs []msgRef, isUI
 			continue
 		}
 		rw := w.CreateMessage(seqOf[uid])
-		if isUID || !silent {
-			rw.WriteUID(uid)
-		}
+		rw.WriteUID(uid) // UID in every FETCH once CONDSTORE is on (RFC 7162 3.1)
 		if !silent {
 			rw.WriteFlags(newFlags[i])
 		}
@@ -112,7 +110,7 @@ func (ss *session) storeCondStore(w *imapserver.FetchWriter, refs []msgRef, isUI
 			return err
 		}
 	}
-	if unchangedSince == 0 {
+	if !conditional {
 		return nil
 	}
 	var failed []imap.UID

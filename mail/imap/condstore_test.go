@@ -175,6 +175,12 @@ func TestCondStore(t *testing.T) {
 		t.Errorf("sequence-number conditional STORE: %q, want OK [MODIFIED 1] and no FETCH", all)
 	}
 
+	// UNCHANGEDSINCE 0 fails for every message (RFC 7162 3.1.3).
+	all, tagged = w.cmd(fmt.Sprintf("e2 UID STORE %d (UNCHANGEDSINCE 0) +FLAGS (\\Seen)", uids[2]))
+	if !strings.HasPrefix(tagged, fmt.Sprintf("e2 OK [MODIFIED %d]", uids[2])) || len(fetchLines(all)) != 0 {
+		t.Errorf("STORE UNCHANGEDSINCE 0: %q, want OK [MODIFIED %d] and no change", all, uids[2])
+	}
+
 	// FETCH CHANGEDSINCE lists the two changed messages only, with MODSEQ.
 	all = w.ok(fmt.Sprintf("f FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d)", start))
 	if fl := fetchLines(all); len(fl) != 2 || !strings.Contains(fl[0], "MODSEQ (") {

@@ -281,13 +281,16 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *i
 		return nil
 	}
 	fl := slices.DeleteFunc(slices.Clone(flags.Flags), func(f imap.Flag) bool { return f == "\\Recent" })
+	_, isUID := numSet.(imap.UIDSet)
+	if options.UnchangedSinceZero { // fails for every message (RFC 7162 3.1.3)
+		return ss.storeCondStore(w, refs, isUID, flags.Silent, nil, nil, true)
+	}
 	changed, newFlags, err := ss.srv.store.StoreFlags(store.WithOrigin(ss.ctx, sel.tracker), sel.mb.ID, uidsOf(refs), flags.Op, fl, options.UnchangedSince)
 	if err != nil {
 		return storeErr(err)
 	}
-	_, isUID := numSet.(imap.UIDSet)
 	if options.UnchangedSince != 0 || ss.condStore() {
-		return ss.storeCondStore(w, refs, isUID, flags.Silent, changed, newFlags, options.UnchangedSince)
+		return ss.storeCondStore(w, refs, isUID, flags.Silent, changed, newFlags, options.UnchangedSince != 0)
 	}
 	if flags.Silent {
 		return nil

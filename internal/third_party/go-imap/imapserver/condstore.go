@@ -158,6 +158,7 @@ func readStoreModifiers(dec *imapwire.Decoder, options *imap.StoreOptions) error
 		!dec.ExpectSP() || !dec.ExpectModSeq(&options.UnchangedSince) || !dec.ExpectSpecial(')') || !dec.ExpectSP() {
 		return dec.Err()
 	}
+	options.UnchangedSinceZero = options.UnchangedSince == 0
 	return nil
 }
 

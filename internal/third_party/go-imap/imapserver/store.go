@@ -75,7 +75,7 @@ func (c *Conn) handleStore(dec *imapwire.Decoder, numKind NumKind) error {
 		return err
 	}
 
-	if options.UnchangedSince != 0 {
+	if options.UnchangedSince != 0 || options.UnchangedSinceZero {
 		c.enableCondStore()
 	}
 	w := &FetchWriter{conn: c}
