@@ -7,9 +7,13 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
+	"flag"
+	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -18,11 +22,18 @@ import (
 // upstream manifest and the "file:" lines of go-imap/PATCHES: an unlisted
 // file must be byte-for-byte upstream, a listed one must have exactly the
 // patched hash given, and no upstream file may go missing unlisted.
+//
+// After changing a file of go-imap/, run the test with -update: it
+// rewrites the "Hashes:" section of PATCHES from the tree and the
+// manifest; describe the change in PATCHES too.
 func TestGoIMAPPatches(t *testing.T) {
 	upstream := readManifest(t, "go-imap.upstream.sha256")
-	patched := readPatches(t, "go-imap/PATCHES")
 	tree := hashTree(t, "go-imap")
 	delete(tree, "PATCHES") // caucus's own file
+	if *update {
+		writeHashes(t, "go-imap/PATCHES", upstream, tree)
+	}
+	patched := readPatches(t, "go-imap/PATCHES")
 	for path, p := range patched {
 		if up := upstream[path]; p.upstream != up && !(p.upstream == "-" && up == "") {
 			t.Errorf("PATCHES: %s: upstream hash %s, the manifest says %q", path, p.upstream, up)
@@ -50,6 +61,40 @@ func TestGoIMAPPatches(t *testing.T) {
 				t.Errorf("%s: upstream file missing and not listed in PATCHES", path)
 			}
 		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the Hashes section of PATCHES from the tree")
+
+// writeHashes replaces everything from the "Hashes:" line of PATCHES on
+// with a "file:" line per file that differs from upstream.
+func writeHashes(t *testing.T, name string, upstream, tree map[string]string) {
+	t.Helper()
+	text := readFile(t, name)
+	i := strings.Index(text, "\nHashes:\n")
+	if i < 0 {
+		t.Fatalf("%s has no Hashes: line", name)
+	}
+	var b strings.Builder
+	b.WriteString(text[:i] + "\nHashes:\n")
+	paths := slices.Sorted(maps.Keys(tree))
+	for _, path := range paths {
+		up, ok := upstream[path]
+		switch {
+		case !ok:
+			up = "-"
+		case up == tree[path]:
+			continue
+		}
+		fmt.Fprintf(&b, "file: %s %s %s\n", path, up, tree[path])
+	}
+	for path, up := range upstream {
+		if _, ok := tree[path]; !ok {
+			fmt.Fprintf(&b, "file: %s %s -\n", path, up)
+		}
+	}
+	if err := os.WriteFile(name, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
