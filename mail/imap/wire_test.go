@@ -13,13 +13,13 @@ import (
 // wireConn speaks IMAP as raw lines, for exchanges the go-imap client
 // cannot produce (malformed input, extensions it does not send).
 type wireConn struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	r    *bufio.Reader
 }
 
 // wire dials the implicit-TLS port and reads the greeting.
-func (e *testEnv) wire(t *testing.T) *wireConn {
+func (e *testEnv) wire(t testing.TB) *wireConn {
 	t.Helper()
 	c, err := tls.Dial("tcp", e.imaps, &tls.Config{RootCAs: e.roots, ServerName: "localhost"})
 	if err != nil {
@@ -34,7 +34,7 @@ func (e *testEnv) wire(t *testing.T) *wireConn {
 }
 
 // wireLogin is wire followed by LOGIN as m.
-func (e *testEnv) wireLogin(t *testing.T, m *member) *wireConn {
+func (e *testEnv) wireLogin(t testing.TB, m *member) *wireConn {
 	t.Helper()
 	w := e.wire(t)
 	w.ok("L0 LOGIN " + m.Account.Login + " " + m.secret)
