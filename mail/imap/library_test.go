@@ -40,7 +40,8 @@ func TestUnterminatedQuoted(t *testing.T) {
 // (RFC 2971); several phone clients send it first (issue 13 #11).
 func TestID(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, Config{})
+	logs := &logRecords{}
+	e := newEnvLog(t, Config{}, logs)
 	w := e.wire(t)
 	if all := w.ok("a CAPABILITY"); !strings.Contains(all, " ID") {
 		t.Errorf("CAPABILITY %q lacks ID", all)
@@ -48,6 +49,9 @@ func TestID(t *testing.T) {
 	all := w.ok(`b ID ("name" "K-9 Mail" "version" "6.8" "os" NIL)`)
 	if !strings.Contains(all, `* ID ("name" "caucus")`) || strings.Contains(strings.ToLower(all), "version") {
 		t.Errorf("ID = %q, want the name only", all)
+	}
+	if got := logs.matching("name=K-9 Mail version=6.8"); len(got) != 1 {
+		t.Errorf("log records of the client's ID: %q, want one with its name and version", got)
 	}
 	w.ok("c ID NIL")
 	if all, tagged := w.cmd(`d ID ("name")`); !strings.HasPrefix(tagged, "d BAD") {
