@@ -126,3 +126,34 @@ func TestChangedSince(t *testing.T) {
 		t.Errorf("flag change announced with modseq %d, want %d", ch[len(ch)-1].ModSeq, got[0].ModSeq)
 	}
 }
+
+// BenchmarkExpunge50 times the expunge of 50 messages with the triggers
+// that record expunged UIDs for QRESYNC ("recorded") and without them
+// ("unrecorded", the triggers dropped), side by side.
+func BenchmarkExpunge50(b *testing.B) {
+	for _, mode := range []string{"recorded", "unrecorded"} {
+		b.Run(mode, func(b *testing.B) {
+			e := newEnv(b)
+			if mode == "unrecorded" {
+				for _, tr := range []string{"mail_vanished_delete", "mail_vanished_move", "mail_vanished_mailbox"} {
+					if _, err := e.db.ExecContext(b.Context(), "DROP TRIGGER "+tr); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			acct := e.account(b, 1)
+			in := e.mailbox(b, acct, "INBOX")
+			for b.Loop() {
+				b.StopTimer()
+				uids := make([]imap.UID, 50)
+				for i := range uids {
+					uids[i] = e.append(b, acct, "INBOX", fmt.Sprintf("Subject: %d\r\n\r\nx\r\n", i), imap.FlagDeleted)
+				}
+				b.StartTimer()
+				if _, err := e.s.Expunge(b.Context(), in.ID, uids); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
