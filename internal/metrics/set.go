@@ -44,6 +44,7 @@ type Set struct {
 	queued     Counter
 	bounced    Counter
 	http       Histogram
+	panics     Counter
 }
 
 // HTTPBuckets are the bounds, in seconds, of the request latency
@@ -64,7 +65,9 @@ func NewSet(r *Registry) *Set {
 		queued:     r.Counter("caucus_mail_queued_total", "Messages put on the outbound queue for other servers."),
 		bounced:    r.Counter("caucus_mail_bounced_total", "Recipients the outbound queue gave up on (permanent failure or too old)."),
 		http:       r.Histogram("caucus_http_request_duration_seconds", "Time to answer a web request, by route pattern.", httpBuckets, "route"),
+		panics:     r.Counter("caucus_panics_recovered_total", "Panics recovered while serving a client (a bug: each was answered as a server error), by protocol.", "protocol"),
 	}
+	s.panics.Add(0, IMAP)
 	for _, p := range []string{HTTPS, HTTP, IMAPS, IMAP, SMTP, Sub, Subs} {
 		s.connsOpen.Add(0, p)
 		s.connsTotal.Add(0, p)
@@ -119,6 +122,13 @@ func (s *Set) Queued() {
 func (s *Set) Bounced(n int) {
 	if s != nil && n > 0 {
 		s.bounced.Add(float64(n))
+	}
+}
+
+// Panic counts a panic recovered while serving a protocol.
+func (s *Set) Panic(protocol string) {
+	if s != nil {
+		s.panics.Inc(protocol)
 	}
 }
 

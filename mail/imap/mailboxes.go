@@ -120,13 +120,13 @@ func (m *manager) onChange(c store.Change) {
 				continue
 			}
 			ms.uids = slices.Delete(ms.uids, int(seq-1), int(seq))
-			ms.tracker.QueueExpunge(seq)
+			ms.tracker.QueueExpungeUID(seq, c.UIDs[i]) // VANISHED under QRESYNC
 		}
 	case store.ChangeFlags:
 		source, _ := c.Origin.(*imapserver.SessionTracker)
 		for i, uid := range c.UIDs {
 			if seq := ms.seqOf(uid); seq != 0 && i < len(c.Flags) {
-				ms.tracker.QueueMessageFlags(seq, uid, c.Flags[i], source)
+				ms.tracker.QueueMessageFlagsModSeq(seq, uid, c.Flags[i], c.ModSeq, source)
 			}
 		}
 	}

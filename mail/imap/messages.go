@@ -106,7 +106,10 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 	if err != nil {
 		return err
 	}
-	refs := sel.resolve(numSet)
+	refs, err := ss.fetchCondStore(w, sel, numSet, sel.resolve(numSet), options)
+	if err != nil {
+		return err
+	}
 	markSeen := false
 	if !sel.readOnly {
 		for _, bs := range options.BodySection {
@@ -116,6 +119,7 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 			markSeen = markSeen || !bs.Peek
 		}
 	}
+	withModSeq := ss.wantModSeq(options, markSeen)
 	for len(refs) > 0 {
 		batch := refs[:min(fetchBatch, len(refs))]
 		refs = refs[len(batch):]
@@ -129,6 +133,12 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 			if _, _, err := ss.srv.store.StoreFlags(store.WithOrigin(ss.ctx, sel.tracker), sel.mb.ID, uids, imap.StoreFlagsAdd, []imap.Flag{imap.FlagSeen}, 0); err != nil {
 				return storeErr(err)
 			}
+		}
+		if !needsMessage(options) && !markSeen && withModSeq {
+			if err := ss.fetchStates(w, batch, options); err != nil {
+				return err
+			}
+			continue
 		}
 		if !needsMessage(options) && !markSeen {
 			// FETCH (UID FLAGS), what phones poll with: flags only, no
@@ -165,7 +175,7 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 			if m == nil {
 				continue // expunged meanwhile
 			}
-			if err := ss.fetchOne(w.CreateMessage(ref.seq), m, options, markSeen); err != nil {
+			if err := ss.fetchOne(w.CreateMessage(ref.seq), m, options, markSeen, withModSeq); err != nil {
 				return err
 			}
 		}
@@ -175,16 +185,19 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 
 // needsMessage reports whether a FETCH asks for more than UIDs and flags.
 func needsMessage(o *imap.FetchOptions) bool {
-	return o.Envelope || o.BodyStructure != nil || o.InternalDate || o.RFC822Size || o.ModSeq ||
+	return o.Envelope || o.BodyStructure != nil || o.InternalDate || o.RFC822Size ||
 		len(o.BodySection) > 0 || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0
 }
 
 // fetchOne writes one message's FETCH response. Bodies are read from the
 // blob; the whole message is streamed, never held in memory.
-func (ss *session) fetchOne(w *imapserver.FetchResponseWriter, m *store.Message, options *imap.FetchOptions, markedSeen bool) error {
+func (ss *session) fetchOne(w *imapserver.FetchResponseWriter, m *store.Message, options *imap.FetchOptions, markedSeen, withModSeq bool) error {
 	w.WriteUID(m.UID)
 	if options.Flags || markedSeen { // a \Seen set by this FETCH is reported in it
 		w.WriteFlags(m.Flags)
+	}
+	if withModSeq {
+		w.WriteModSeq(m.ModSeq)
 	}
 	if options.InternalDate {
 		w.WriteInternalDate(m.InternalDate)
@@ -268,9 +281,16 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *i
 		return nil
 	}
 	fl := slices.DeleteFunc(slices.Clone(flags.Flags), func(f imap.Flag) bool { return f == "\\Recent" })
+	_, isUID := numSet.(imap.UIDSet)
+	if options.UnchangedSinceZero { // fails for every message (RFC 7162 3.1.3)
+		return ss.storeCondStore(w, refs, isUID, flags.Silent, nil, nil, true)
+	}
 	changed, newFlags, err := ss.srv.store.StoreFlags(store.WithOrigin(ss.ctx, sel.tracker), sel.mb.ID, uidsOf(refs), flags.Op, fl, options.UnchangedSince)
 	if err != nil {
 		return storeErr(err)
+	}
+	if options.UnchangedSince != 0 || ss.condStore() {
+		return ss.storeCondStore(w, refs, isUID, flags.Silent, changed, newFlags, options.UnchangedSince != 0)
 	}
 	if flags.Silent {
 		return nil
@@ -279,7 +299,6 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *i
 	for _, r := range refs {
 		seqOf[r.uid] = r.seq
 	}
-	_, isUID := numSet.(imap.UIDSet)
 	for i, uid := range changed {
 		rw := w.CreateMessage(seqOf[uid])
 		if isUID {
@@ -401,6 +420,9 @@ func (ss *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria
 		data.All = uidSet
 	} else {
 		data.All = seqs
+	}
+	if data.ModSeq, err = ss.searchModSeq(criteria, uids); err != nil {
+		return nil, err
 	}
 	if options != nil && options.ReturnSave {
 		saved := imap.UIDSet{}

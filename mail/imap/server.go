@@ -2,8 +2,10 @@
 // (RFC 9051) with IDLE (RFC 2177), MOVE (RFC 6851), UIDPLUS (RFC 4315),
 // SPECIAL-USE (RFC 6154), NAMESPACE (RFC 2342), LITERAL+ (RFC 7888),
 // SASL-IR (RFC 4959), UNSELECT (RFC 3691), ESEARCH (RFC 4731), STATUS=SIZE
-// (RFC 8438) and APPENDLIMIT (RFC 7889), built on go-imap's imapserver and
-// serving the mailboxes of mail/store.
+// (RFC 8438), APPENDLIMIT (RFC 7889), ID (RFC 2971), CONDSTORE and QRESYNC
+// (RFC 7162), built on go-imap's imapserver (patched: see
+// internal/third_party/go-imap/PATCHES) and serving the mailboxes of
+// mail/store.
 //
 // Sign-in takes only mail-scoped app passwords, checked by auth; the
 // account's own password is refused. Every live connection registers with
@@ -110,9 +112,13 @@ func New(cfg Config, st *store.Store, a *auth.Service, log *slog.Logger) *Server
 			imap.CapESearch:     {},
 			imap.CapStatusSize:  {},
 			imap.CapChildren:    {},
+			imap.CapID:          {},
+			imap.CapCondStore:   {},
+			imap.CapQResync:     {},
 		},
-		Logger:    slogPrintf{log},
-		TLSConfig: cfg.TLSConfig,
+		Logger:       slogPrintf{log},
+		PanicHandler: newPanicReporter(log, cfg.Metrics).handle,
+		TLSConfig:    cfg.TLSConfig,
 		// Never accept a password on a connection that is not encrypted:
 		// port 143 advertises LOGINDISABLED until STARTTLS.
 		InsecureAuth: false,

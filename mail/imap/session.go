@@ -218,6 +218,7 @@ func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.Selec
 		NumMessages:    n,
 		UIDNext:        uidNext,
 		UIDValidity:    mb.UIDValidity,
+		HighestModSeq:  mb.HighestModSeq, // RFC 7162 3.1.2.1
 	}
 	if options.ReadOnly {
 		data.PermanentFlags = nil
@@ -345,6 +346,9 @@ func matchList(name, pattern string) bool {
 
 func (ss *session) statusData(mb store.Mailbox, options *imap.StatusOptions) *imap.StatusData {
 	d := &imap.StatusData{Mailbox: mb.Name}
+	if options.HighestModSeq { // RFC 7162 3.1.6
+		d.HighestModSeq = mb.HighestModSeq
+	}
 	if options.NumMessages {
 		n := mb.Messages
 		d.NumMessages = &n

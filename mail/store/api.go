@@ -112,6 +112,7 @@ type Change struct {
 	MailboxID int64
 	UIDs      []imap.UID    // ascending
 	Flags     [][]imap.Flag // for ChangeFlags
+	ModSeq    uint64        // for ChangeFlags: the messages' new mod-sequence
 	Origin    any           // the value from WithOrigin on the ctx of the call that made the change, or nil
 }
 
@@ -137,4 +138,8 @@ type Options struct {
 	// full-text index; past it each group commit also indexes a batch.
 	// Default 50,000. Searches index every waiting body first.
 	IndexBacklog int
+
+	// VanishedKeep is how many expunged UIDs each mailbox keeps for
+	// QRESYNC; default [VanishedKeep].
+	VanishedKeep int
 }

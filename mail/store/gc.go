@@ -48,6 +48,9 @@ const gcBatch = 100
 // The blob store must be this store's alone: a blob with the same content
 // used by another component (say, the file store) would be deleted too.
 func (s *Store) CollectGarbage(ctx context.Context) (deleted int, err error) {
+	if err := s.pruneVanished(ctx); err != nil {
+		return 0, err
+	}
 	now := s.now().Unix()
 	// Mark what became unreferenced; unmark what is referenced again.
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {

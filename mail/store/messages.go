@@ -629,7 +629,7 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []imap.UID
 			return fmt.Errorf("store: store flags: %w", err)
 		}
 		defer stmt.Close()
-		c := Change{Kind: ChangeFlags, AccountID: mb.AccountID, MailboxID: mailboxID}
+		c := Change{Kind: ChangeFlags, AccountID: mb.AccountID, MailboxID: mailboxID, ModSeq: uint64(modseq)}
 		for _, u := range updates {
 			if _, err := stmt.ExecContext(ctx, u.fs.bits, encodeKeywords(u.fs.keywords), modseq, mailboxID, int64(u.uid)); err != nil {
 				return fmt.Errorf("store: store flags: %w", err)

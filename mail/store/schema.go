@@ -9,7 +9,11 @@ import "github.com/caucus-org/caucus/internal/db"
 // whatever the caller says, so that the store can be tested and migrated on
 // its own.
 func Component() db.Component {
-	return db.Component{Name: "mail", Migrations: []db.Migration{{Version: 1, SQL: schemaV1}, {Version: 2, SQL: schemaV2}}}
+	return db.Component{Name: "mail", Migrations: []db.Migration{
+		{Version: 1, SQL: schemaV1}, {Version: 2, SQL: schemaV2},
+		{Version: 3, SQL: `SELECT 1`}, // placeholder in this branch only: the lead merges the real v3
+		{Version: 4, SQL: schemaV4},
+	}}
 }
 
 // schemaV1 is the first schema.
@@ -95,4 +99,38 @@ const schemaV2 = `
 CREATE TABLE blob_unindexed (
 	blob_id INTEGER PRIMARY KEY REFERENCES blobs(id)
 );
+`
+
+// schemaV4 keeps the UIDs of expunged messages with the mod-sequence of
+// their expunge, for QRESYNC's VANISHED responses (RFC 7162 3.2.5, 3.2.6).
+//
+//   - mail_vanished is filled by triggers, so that every way a message
+//     leaves a mailbox (EXPUNGE, MOVE, RENAME of INBOX) is recorded, with
+//     the mailbox's mod-sequence plus one: each of those writes bumps it by
+//     one after removing the rows. A mailbox's rows go with it.
+//   - mailboxes.vanished_floor is the highest mod-sequence whose expunges
+//     may be missing from mail_vanished: what the retention rule pruned
+//     (see vanished.go), and, for mailboxes that existed before this
+//     version, everything up to then.
+const schemaV4 = `
+CREATE TABLE mail_vanished (
+	mailbox_id INTEGER NOT NULL,
+	uid        INTEGER NOT NULL,
+	modseq     INTEGER NOT NULL,
+	PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX mail_vanished_modseq ON mail_vanished(mailbox_id, modseq);
+ALTER TABLE mailboxes ADD COLUMN vanished_floor INTEGER NOT NULL DEFAULT 0;
+UPDATE mailboxes SET vanished_floor = highest_modseq;
+CREATE TRIGGER mail_vanished_delete AFTER DELETE ON messages BEGIN
+	INSERT OR REPLACE INTO mail_vanished (mailbox_id, uid, modseq)
+		SELECT old.mailbox_id, old.uid, highest_modseq + 1 FROM mailboxes WHERE id = old.mailbox_id;
+END;
+CREATE TRIGGER mail_vanished_move AFTER UPDATE OF mailbox_id ON messages WHEN old.mailbox_id != new.mailbox_id BEGIN
+	INSERT OR REPLACE INTO mail_vanished (mailbox_id, uid, modseq)
+		SELECT old.mailbox_id, old.uid, highest_modseq + 1 FROM mailboxes WHERE id = old.mailbox_id;
+END;
+CREATE TRIGGER mail_vanished_mailbox AFTER DELETE ON mailboxes BEGIN
+	DELETE FROM mail_vanished WHERE mailbox_id = old.id;
+END;
 `

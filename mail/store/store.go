@@ -54,6 +54,9 @@ func New(d *db.DB, blobs *blob.Store, log *slog.Logger, opts Options) *Store {
 	if opts.IndexIdle <= 0 {
 		opts.IndexIdle = defaultIndexIdle
 	}
+	if opts.VanishedKeep <= 0 {
+		opts.VanishedKeep = VanishedKeep
+	}
 	if opts.IndexBacklog <= 0 {
 		opts.IndexBacklog = defaultIndexBacklog
 	}

@@ -4,6 +4,20 @@ package imap
 type SelectOptions struct {
 	ReadOnly  bool
 	CondStore bool // requires CONDSTORE
+
+	QResync *SelectQResync // requires QRESYNC
+}
+
+// SelectQResync is the QRESYNC parameter of SELECT and EXAMINE (RFC 7162
+// section 3.2.5): what the client knew of the mailbox.
+type SelectQResync struct {
+	UIDValidity uint32
+	ModSeq      uint64
+	KnownUIDs   UIDSet // optional
+	// Optional: message sequence numbers and the UIDs the client knew
+	// them to have, to narrow down what was expunged.
+	SeqMatchSeqNums SeqSet
+	SeqMatchUIDs    UIDSet
 }
 
 // SelectData is the data returned by a SELECT command.

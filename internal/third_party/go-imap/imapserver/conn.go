@@ -95,7 +95,7 @@ func (c *Conn) EnabledCaps() imap.CapSet {
 func (c *Conn) serve() {
 	defer func() {
 		if v := recover(); v != nil {
-			c.server.logger().Printf("panic handling command: %v\n%s", v, debug.Stack())
+			c.reportPanic("", v)
 		}
 
 		c.conn.Close()
@@ -193,8 +193,14 @@ func (c *Conn) serve() {
 	}
 }
 
-func (c *Conn) readCommand(dec *imapwire.Decoder) error {
+func (c *Conn) readCommand(dec *imapwire.Decoder) (err error) {
 	var tag, name string
+	defer func() {
+		if v := recover(); v != nil {
+			c.reportPanic(name, v)
+			err = c.answerPanic(tag)
+		}
+	}()
 	if !dec.ExpectAtom(&tag) || !dec.ExpectSP() || !dec.ExpectAtom(&name) {
 		return fmt.Errorf("in command: %w", dec.Err())
 	}
@@ -212,7 +218,6 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) error {
 
 	// TODO: handle multiple commands concurrently
 	sendOK := true
-	var err error
 	switch name {
 	case "NOOP", "CHECK":
 		err = c.handleNoop(dec)
@@ -231,6 +236,8 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) error {
 	case "LOGIN":
 		err = c.handleLogin(tag, dec)
 		sendOK = false
+	case "ID":
+		err = c.handleID(dec)
 	case "ENABLE":
 		err = c.handleEnable(dec)
 	case "CREATE":
@@ -298,6 +305,11 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) error {
 		decErr  *imapwire.DecoderExpectError
 	)
 	if errors.As(err, &imapErr) {
+		if imapErr.Type == imap.StatusResponseTypeOK { // e.g. OK [MODIFIED ...] (RFC 7162 section 3.1.3)
+			if err := c.poll(name); err != nil {
+				return err
+			}
+		}
 		resp = (*imap.StatusResponse)(imapErr)
 	} else if errors.As(err, &decErr) {
 		resp = &imap.StatusResponse{
@@ -321,6 +333,30 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) error {
 		}
 	}
 	return c.writeStatusResp(tag, resp)
+}
+
+// reportPanic hands a recovered panic to Options.PanicHandler, or logs it.
+func (c *Conn) reportPanic(command string, v interface{}) {
+	if h := c.server.options.PanicHandler; h != nil {
+		h(c, command, v, debug.Stack())
+		return
+	}
+	c.server.logger().Printf("panic handling command: %v\n%s", v, debug.Stack())
+}
+
+// answerPanic answers the command that panicked with NO [SERVERBUG] and
+// ends the connection: the session's state is unknown. If the panic left
+// a response half written, the connection is only closed.
+func (c *Conn) answerPanic(tag string) error {
+	c.state = imap.ConnStateLogout
+	if tag == "" || !c.encMutex.TryLock() {
+		return errors.New("imapserver: panic while writing a response")
+	}
+	c.encMutex.Unlock()
+	if err := c.writeStatusResp(tag, internalServerErrorResp); err != nil {
+		return err
+	}
+	return c.writeStatusResp("", &imap.StatusResponse{Type: imap.StatusResponseTypeBye, Text: "Internal server error"})
 }
 
 func (c *Conn) handleNoop(dec *imapwire.Decoder) error {
@@ -390,6 +426,11 @@ func (c *Conn) handleUnsubscribe(dec *imapwire.Decoder) error {
 
 func (c *Conn) checkBufferedLiteral(size int64, nonSync bool) error {
 	if size > 4096 {
+		if nonSync {
+			// The literal's bytes are already on their way and would be
+			// read as commands: end the connection after the answer.
+			c.state = imap.ConnStateLogout
+		}
 		return &imap.Error{
 			Type: imap.StatusResponseTypeNo,
 			Code: imap.ResponseCodeTooBig,
@@ -582,8 +623,17 @@ type UpdateWriter struct {
 
 // WriteExpunge writes an EXPUNGE response.
 func (w *UpdateWriter) WriteExpunge(seqNum uint32) error {
+	return w.writeExpunge(seqNum, 0)
+}
+
+// writeExpunge writes VANISHED uid instead if uid is known and the client
+// enabled QRESYNC (RFC 7162 section 3.2.10).
+func (w *UpdateWriter) writeExpunge(seqNum uint32, uid imap.UID) error {
 	if !w.allowExpunge {
 		return fmt.Errorf("imapserver: EXPUNGE updates are not allowed in this context")
+	}
+	if uid != 0 && w.conn.hasEnabled(imap.CapQResync) {
+		return w.conn.writeVanished(uid)
 	}
 	return w.conn.writeExpunge(seqNum)
 }
@@ -608,11 +658,20 @@ func (w *UpdateWriter) WriteMailboxFlags(flags []imap.Flag) error {
 
 // WriteMessageFlags writes a FETCH response with FLAGS.
 func (w *UpdateWriter) WriteMessageFlags(seqNum uint32, uid imap.UID, flags []imap.Flag) error {
+	return w.writeMessageFlags(seqNum, uid, flags, 0)
+}
+
+// writeMessageFlags adds MODSEQ if known and the client enabled CONDSTORE
+// (RFC 7162 section 3.1).
+func (w *UpdateWriter) writeMessageFlags(seqNum uint32, uid imap.UID, flags []imap.Flag, modSeq uint64) error {
 	fetchWriter := &FetchWriter{conn: w.conn}
 	respWriter := fetchWriter.CreateMessage(seqNum)
 	if uid != 0 {
 		respWriter.WriteUID(uid)
 	}
 	respWriter.WriteFlags(flags)
+	if modSeq != 0 && w.conn.hasEnabled(imap.CapCondStore) {
+		respWriter.WriteModSeq(modSeq)
+	}
 	return respWriter.Close()
 }

@@ -1,6 +1,8 @@
 package imapserver
 
 import (
+	"slices"
+
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/internal"
 	"github.com/emersion/go-imap/v2/internal/imapwire"
@@ -28,7 +30,14 @@ func (c *Conn) handleEnable(dec *imapwire.Decoder) error {
 		switch req {
 		case imap.CapIMAP4rev2, imap.CapUTF8Accept:
 			enabled = append(enabled, req)
+		case imap.CapCondStore, imap.CapQResync: // RFC 7162 section 3.2.3
+			if c.server.options.caps().Has(req) {
+				enabled = append(enabled, req)
+			}
 		}
+	}
+	if slices.Contains(enabled, imap.CapQResync) {
+		c.enableCondStore() // QRESYNC implies CONDSTORE
 	}
 
 	c.mutex.Lock()

@@ -3,7 +3,6 @@ package imapserver
 import (
 	"fmt"
 	"io"
-	"runtime/debug"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/internal/imapwire"
@@ -27,7 +26,7 @@ func (c *Conn) handleIdle(dec *imapwire.Decoder) error {
 	go func() {
 		defer func() {
 			if v := recover(); v != nil {
-				c.server.logger().Printf("panic idling: %v\n%s", v, debug.Stack())
+				c.reportPanic("IDLE", v)
 				done <- fmt.Errorf("imapserver: panic idling")
 			}
 		}()

@@ -169,9 +169,9 @@ func readListCmd(dec *imapwire.Decoder) (ref string, patterns []string, options 
 		if err != nil {
 			return "", nil, nil, err
 		}
-		if pattern != "" {
-			patterns = append(patterns, pattern)
-		}
+		// An empty pattern asks for the hierarchy delimiter and root
+		// (RFC 9051 section 6.3.9): the session must see it.
+		patterns = append(patterns, pattern)
 	}
 
 	if dec.SP() { // list-return-opts
@@ -202,6 +202,9 @@ func readListCmd(dec *imapwire.Decoder) (ref string, patterns []string, options 
 func readListMailbox(dec *imapwire.Decoder) (string, error) {
 	var mailbox string
 	if !dec.String(&mailbox) {
+		if err := dec.Err(); err != nil { // a refused literal
+			return "", err
+		}
 		if !dec.Expect(dec.Func(&mailbox, isListChar), "list-char") {
 			return "", dec.Err()
 		}

@@ -49,6 +49,11 @@ type Options struct {
 	// InsecureAuth allows clients to authenticate without TLS. In this mode,
 	// the server is susceptible to man-in-the-middle attacks.
 	InsecureAuth bool
+	// PanicHandler, if set, is called with the value and stack of a panic
+	// recovered while serving a connection, instead of logging them. The
+	// client gets a tagged NO [SERVERBUG] if the panic happened in a
+	// command, and the connection is closed.
+	PanicHandler func(conn *Conn, command string, v interface{}, stack []byte)
 	// Raw ingress and egress data will be written to this writer, if any.
 	// Note, this may include sensitive information such as credentials used
 	// during authentication.

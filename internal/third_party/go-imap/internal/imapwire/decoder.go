@@ -392,6 +392,12 @@ func (dec *Decoder) Quoted(ptr *string) bool {
 		if ch == '"' {
 			break
 		}
+		if ch == '\r' || ch == '\n' {
+			// QUOTED-CHAR excludes CR and LF (RFC 9051 section 9): the
+			// string is unterminated. Leave the line end for DiscardLine.
+			dec.mustUnreadByte()
+			return dec.returnErr(&DecoderExpectError{Message: "quoted string ends at the end of the line"})
+		}
 
 		if ch == '\\' {
 			ch, ok = dec.readByte()
@@ -412,6 +418,9 @@ func (dec *Decoder) ExpectAString(ptr *string) bool {
 	}
 	if dec.Literal(ptr) {
 		return true
+	}
+	if dec.err != nil { // a refused literal
+		return false
 	}
 	// We cannot do dec.Atom(ptr) here because sometimes mailbox names are unquoted,
 	// and they can contain special characters like `]`.
@@ -577,8 +586,13 @@ func (dec *Decoder) Literal(ptr *string) bool {
 	}
 	if dec.CheckBufferedLiteralFunc != nil {
 		if err := dec.CheckBufferedLiteralFunc(lit.Size(), nonSync); err != nil {
+			// The literal is refused: what follows is not part of this
+			// command (the client sends its next command, or, for a
+			// non-synchronizing literal, the connection is ended), so no
+			// caller may read on as if the string were an atom.
 			lit.cancel()
-			return false
+			dec.crlf = true
+			return dec.returnErr(err)
 		}
 	}
 	var sb strings.Builder
