@@ -72,8 +72,8 @@ type lines struct {
 }
 
 func (h *lines) Enabled(context.Context, slog.Level) bool { return true }
-func (h *lines) WithAttrs([]slog.Attr) slog.Handler      { return h }
-func (h *lines) WithGroup(string) slog.Handler           { return h }
+func (h *lines) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *lines) WithGroup(string) slog.Handler            { return h }
 func (h *lines) Handle(_ context.Context, r slog.Record) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
