@@ -113,8 +113,9 @@ func (s *Service) failed(ctx context.Context, kind, login, reason string, c Clie
 // sign-in. It never opens caucus by itself: it returns a session token of
 // stage [StageSecond] (a second factor is due) or, for an account that is
 // still enrolling within its invite's window, [StageEnrol]. Unknown accounts,
-// wrong passwords and accounts without a password answer alike and take the
-// same time.
+// wrong passwords, accounts without a password and suspended, expired or
+// offboarded accounts answer alike ([ErrBadCredentials]) and take the same
+// time.
 func (s *Service) PasswordSignIn(ctx context.Context, login, pw string, c Client) (token string, st Stage, err error) {
 	const kind = "login.password"
 	login = NormalizeLogin(login)
@@ -146,8 +147,11 @@ func (s *Service) PasswordSignIn(ctx context.Context, login, pw string, c Client
 		return "", "", ErrBadCredentials
 	}
 	if !s.usable(acct) {
+		// Answered exactly like a wrong password: saying "suspended" here
+		// would confirm a departed member's password to whoever holds it
+		// (DESIGN.md rule 3). The audit log keeps the reason.
 		s.failed(ctx, kind, login, "inactive", c)
-		return "", "", ErrInactive
+		return "", "", ErrBadCredentials
 	}
 	st = StageSecond
 	if !s.hasSecondFactor(ctx, acct.ID) {
