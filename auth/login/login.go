@@ -301,7 +301,7 @@ func userMessage(err error) string {
 	var te *auth.ThrottledError
 	switch {
 	case errors.As(err, &te):
-		return fmt.Sprintf("Too many failed attempts. Wait %s and try again.", te.Wait.Round(time.Second))
+		return fmt.Sprintf("Too many failed attempts. Wait %s and try again.", waitFor(te.Wait))
 	case errors.Is(err, auth.ErrBadCredentials):
 		return "Wrong address or password."
 	case errors.Is(err, auth.ErrBadCode):
@@ -343,7 +343,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	if msg := userMessage(err); msg != "" {
-		h.message(w, r, http.StatusBadRequest, "Something is not right", msg, "")
+		h.message(w, r, status(w, err, http.StatusBadRequest), "Something is not right", msg, "")
 		return
 	}
 	h.log.Error("request failed", "path", r.URL.Path, "err", err)
@@ -361,5 +361,5 @@ func (h *Handler) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 		web.JSON(w, http.StatusForbidden, map[string]string{"error": msg + " Reload the page.", "next": "/reauth?next=/enrol"})
 		return
 	}
-	web.JSON(w, http.StatusBadRequest, map[string]string{"error": msg})
+	web.JSON(w, status(w, err, http.StatusBadRequest), map[string]string{"error": msg})
 }

@@ -23,6 +23,10 @@ func (h *Handler) getLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		h.formError(w, r, err)
+		return
+	}
 	login, pw, next := r.PostFormValue("login"), r.PostFormValue("password"), r.PostFormValue("next")
 	token, st, err := h.svc.PasswordSignIn(r.Context(), login, pw, h.client(r))
 	if err != nil {
@@ -31,7 +35,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, err)
 			return
 		}
-		h.render(w, r, http.StatusUnauthorized, "login", page{Title: "Sign in", Error: msg, Login: login, Next: next})
+		h.render(w, r, status(w, err, http.StatusUnauthorized), "login", page{Title: "Sign in", Error: msg, Login: login, Next: next})
 		return
 	}
 	h.setSession(w, token)
@@ -82,7 +86,7 @@ func (h *Handler) postTOTP(w http.ResponseWriter, r *http.Request) {
 	tok, err := h.svc.VerifyTOTP(r.Context(), sess, r.PostFormValue("code"), h.client(r))
 	if err != nil {
 		if msg := userMessage(err); msg != "" {
-			h.secondPage(w, r, http.StatusUnauthorized, msg)
+			h.secondPage(w, r, status(w, err, http.StatusUnauthorized), msg)
 			return
 		}
 		h.fail(w, r, err)
@@ -96,7 +100,7 @@ func (h *Handler) postRecovery(w http.ResponseWriter, r *http.Request) {
 	tok, err := h.svc.VerifyRecoveryCode(r.Context(), sess, r.PostFormValue("code"), h.client(r))
 	if err != nil {
 		if msg := userMessage(err); msg != "" {
-			h.secondPage(w, r, http.StatusUnauthorized, msg)
+			h.secondPage(w, r, status(w, err, http.StatusUnauthorized), msg)
 			return
 		}
 		h.fail(w, r, err)
