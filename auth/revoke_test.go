@@ -343,6 +343,6 @@ func TestRevokeRacingAppPassword(t *testing.T) {
 				t.Fatalf("round %d: connection %d of %d still open after Revoke", round, i, len(conns))
 			}
 		}
-		s.throttle.Succeed(s.throttleKeys(m.Login, cl)...)
+		forgetFailures(s, m.Login, cl)
 	}
 }

@@ -302,6 +302,8 @@ func userMessage(err error) string {
 	switch {
 	case errors.As(err, &te):
 		return fmt.Sprintf("Too many failed attempts. Wait %s and try again.", waitFor(te.Wait))
+	case errors.Is(err, auth.ErrBusy):
+		return "Many people are signing in at once. Try again in a moment."
 	case errors.Is(err, auth.ErrBadCredentials):
 		return "Wrong address or password."
 	case errors.Is(err, auth.ErrBadCode):

@@ -47,8 +47,13 @@ func waitFor(d time.Duration) time.Duration {
 }
 
 // status is code, or 429 Too Many Requests with Retry-After (RFC 6585
-// section 4, RFC 9110 section 10.2.3) when err is a throttled sign-in.
+// section 4, RFC 9110 section 10.2.3) when err is a throttled sign-in, or
+// 503 with Retry-After when it waited too long behind others in flight.
 func status(w http.ResponseWriter, err error, code int) int {
+	if errors.Is(err, auth.ErrBusy) {
+		w.Header().Set("Retry-After", "1")
+		return http.StatusServiceUnavailable
+	}
 	var te *auth.ThrottledError
 	if !errors.As(err, &te) {
 		return code
