@@ -121,7 +121,7 @@ func (s *Service) throttled(ctx context.Context, kind, cred, login string, c Cli
 
 func (s *Service) refuse(ctx context.Context, kind, login string, c Client, w time.Duration) error {
 	s.countWeb(kind, false)
-	s.audit.Record(ctx, audit.Event{Subject: NormalizeLogin(login), Kind: kind, Outcome: audit.Fail, Reason: "throttled", Addr: c.addr(), UserAgent: c.UserAgent})
+	s.audit.RecordFailure(ctx, audit.Event{Subject: NormalizeLogin(login), Kind: kind, Outcome: audit.Fail, Reason: "throttled", Addr: c.addr(), UserAgent: c.UserAgent})
 	return &ThrottledError{Wait: w}
 }
 
@@ -133,7 +133,7 @@ func (s *Service) failed(ctx context.Context, kind, cred, login, reason string, 
 	s.throttle.Fail(k.acct...)
 	s.addrThrottle.Fail(k.addr...)
 	s.countWeb(kind, false)
-	s.audit.Record(ctx, audit.Event{Subject: NormalizeLogin(login), Kind: kind, Outcome: audit.Fail, Reason: reason, Addr: c.addr(), UserAgent: c.UserAgent})
+	s.audit.RecordFailure(ctx, audit.Event{Subject: NormalizeLogin(login), Kind: kind, Outcome: audit.Fail, Reason: reason, Addr: c.addr(), UserAgent: c.UserAgent})
 }
 
 // failedUnguessable records a wrong unguessable credential (app password,
