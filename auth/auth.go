@@ -192,6 +192,8 @@ func (s *Service) Audit() *audit.Log { return s.audit }
 type Client struct {
 	Addr      netip.Addr
 	UserAgent string
+	// Device is the device cookie the browser sent, if any ([Service.DeviceToken]).
+	Device string
 }
 
 func (c Client) addr() string {

@@ -218,7 +218,7 @@ func mustSession(t testing.TB, s *Service, token string) Session {
 // login and c, so that a test can go on failing.
 func forgetFailures(s *Service, login string, c Client) {
 	for _, cred := range []string{credPassword, credCode, credWebAuthn, credApp} {
-		k := keysFor(cred, login, c)
+		k := s.keysFor(cred, login, c)
 		s.throttle.Succeed(k.acct...)
 		s.addrThrottle.Succeed(k.addr...)
 	}

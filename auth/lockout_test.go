@@ -195,3 +195,26 @@ func TestParallelSignIns(t *testing.T) {
 		}
 	}
 }
+
+// TestDeviceToken: a device token is valid only for its login, unaltered,
+// and for deviceTTL.
+func TestDeviceToken(t *testing.T) {
+	t.Parallel()
+	s, clk := newTestService(t)
+	tok := s.DeviceToken("Kim@example.org")
+	if _, ok := s.validDevice("kim@example.org", tok); !ok {
+		t.Fatal("a fresh token is not valid")
+	}
+	for _, bad := range []string{"", tok + "x", "1" + tok, tok[:len(tok)-2], "x.y", "."} {
+		if _, ok := s.validDevice("kim@example.org", bad); ok {
+			t.Errorf("token %q accepted", bad)
+		}
+	}
+	if _, ok := s.validDevice("lou@example.org", tok); ok {
+		t.Error("a token of another login accepted")
+	}
+	clk.Advance(deviceTTL + time.Second)
+	if _, ok := s.validDevice("kim@example.org", tok); ok {
+		t.Error("an expired token accepted")
+	}
+}

@@ -94,7 +94,7 @@ func (s *Service) PasswordSignIn(ctx context.Context, login, pw string, c Client
 func (s *Service) completeSignIn(ctx context.Context, tx *sql.Tx, sess Session, method string, c Client) (string, error) {
 	switch sess.Stage {
 	case StageSecond:
-		s.succeeded(sess.Account.Login)
+		s.succeeded(sess.Account.Login, c)
 		tok, err := s.promote(ctx, tx, sess, StageFull, method, c)
 		if err != nil {
 			return "", err

@@ -2,8 +2,12 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
+	"encoding/base64"
 	"fmt"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,7 +25,12 @@ import (
 //     account (NIST SP 800-63B section 5.2.2: growing delays and at most
 //     100 failures in a row, [throttle.Config.Limit]) and against the
 //     source address, which is refused unchecked while either waits. A
-//     member whose password is under attack still signs in with a passkey.
+//     browser that has completed a sign-in to the account before holds a
+//     device cookie ([Service.DeviceToken], OWASP's "device cookies"):
+//     its attempts are limited per device instead, so a guesser elsewhere
+//     cannot hold up the member's own password on the member's own
+//     devices. A member whose password is under attack can also always
+//     sign in with a passkey.
 //   - TOTP and recovery codes are guessable but asked only after the
 //     password: their failures count against the account's codes alone,
 //     never against its password, and password guesses never hold them up.
@@ -78,18 +87,27 @@ func pairKey(cred, login string, a netip.Addr) string {
 }
 
 // keys are the throttle keys one attempt counts against, in the account
-// limiter and in the address limiter.
+// limiter and in the address limiter, and the keys its failures count
+// against without holding it up.
 type keys struct {
 	acct []string
 	addr []string
+	also []string
 }
 
 // keysFor returns the keys of an attempt with credential cred.
-func keysFor(cred, login string, c Client) keys {
+func (s *Service) keysFor(cred, login string, c Client) keys {
 	var k keys
 	login = NormalizeLogin(login)
 	switch cred {
 	case credPassword:
+		if issued, ok := s.validDevice(login, c.Device); ok {
+			// A known device: limited on its own (its failures still
+			// count against the account).
+			k.acct = append(k.acct, cred+":d:"+issued+":"+throttle.AccountKey(login))
+			k.also = append(k.also, acctKey(cred, login))
+			break
+		}
 		if login != "" {
 			k.acct = append(k.acct, acctKey(cred, login))
 		}
@@ -113,7 +131,7 @@ func (s *Service) wait(k keys) time.Duration {
 // throttled refuses an attempt with a guessable credential while its keys
 // wait, before anything is checked.
 func (s *Service) throttled(ctx context.Context, kind, cred, login string, c Client) error {
-	if w := s.wait(keysFor(cred, login, c)); w > 0 {
+	if w := s.wait(s.keysFor(cred, login, c)); w > 0 {
 		return s.refuse(ctx, kind, login, c, w)
 	}
 	return nil
@@ -129,8 +147,8 @@ func (s *Service) refuse(ctx context.Context, kind, login string, c Client, w ti
 // and an audit record (aggregated: an outsider can make as many as they
 // like).
 func (s *Service) failed(ctx context.Context, kind, cred, login, reason string, c Client) {
-	k := keysFor(cred, login, c)
-	s.throttle.Fail(k.acct...)
+	k := s.keysFor(cred, login, c)
+	s.throttle.Fail(append(k.acct, k.also...)...)
 	s.addrThrottle.Fail(k.addr...)
 	s.countWeb(kind, false)
 	s.audit.RecordFailure(ctx, audit.Event{Subject: NormalizeLogin(login), Kind: kind, Outcome: audit.Fail, Reason: reason, Addr: c.addr(), UserAgent: c.UserAgent})
@@ -140,7 +158,7 @@ func (s *Service) failed(ctx context.Context, kind, cred, login, reason string, 
 // WebAuthn) and returns err, or a [*ThrottledError] if its keys were
 // already waiting after earlier failures.
 func (s *Service) failedUnguessable(ctx context.Context, kind, cred, login, reason string, c Client, err error) error {
-	w := s.wait(keysFor(cred, login, c))
+	w := s.wait(s.keysFor(cred, login, c))
 	s.failed(ctx, kind, cred, login, reason, c)
 	if w > 0 {
 		return &ThrottledError{Wait: w}
@@ -149,11 +167,11 @@ func (s *Service) failedUnguessable(ctx context.Context, kind, cred, login, reas
 }
 
 // succeeded clears the account's keys after a full sign-in: its password
-// and code failures start again from zero. Address keys are not cleared:
-// one success from an address must not reset the count of guesses made
-// there at other accounts.
-func (s *Service) succeeded(login string) {
-	s.throttle.Succeed(acctKey(credPassword, login), acctKey(credCode, login))
+// and code failures, and those of the device it was made on, start again
+// from zero. Address keys are not cleared: one success from an address must
+// not reset the count of guesses made there at other accounts.
+func (s *Service) succeeded(login string, c Client) {
+	s.throttle.Succeed(append(s.keysFor(credPassword, login, c).acct, acctKey(credPassword, login), acctKey(credCode, login))...)
 }
 
 // Attempts in flight at once: one per account, a few per address. Without
@@ -241,7 +259,7 @@ func (g *gate) leave(k keys) {
 // keys wait after failures. release must be called when the attempt's
 // outcome has been recorded.
 func (s *Service) attempt(ctx context.Context, kind, cred, login string, c Client) (release func(), err error) {
-	release, err = s.gate.enter(ctx, keysFor(cred, login, c))
+	release, err = s.gate.enter(ctx, s.keysFor(cred, login, c))
 	if err != nil {
 		return nil, err
 	}
@@ -250,4 +268,41 @@ func (s *Service) attempt(ctx context.Context, kind, cred, login string, c Clien
 		return nil, err
 	}
 	return release, nil
+}
+
+// deviceTTL is how long a device cookie is honoured after the sign-in that
+// issued it.
+const deviceTTL = 90 * 24 * time.Hour
+
+// DeviceToken returns the value of a device cookie for login: proof that
+// this browser has completed a full sign-in to the account, so that its
+// later password sign-ins are limited per device rather than per account
+// (see the throttling policy above). It is a MAC under the service's key
+// of the login and the time of issue; it opens nothing by itself.
+func (s *Service) DeviceToken(login string) string {
+	issued := strconv.FormatInt(s.now().Unix(), 10)
+	mac := s.keys.hash("device", NormalizeLogin(login)+"\x00"+issued)
+	return issued + "." + base64.RawURLEncoding.EncodeToString(mac[:])
+}
+
+// validDevice reports whether tok is a device token of login issued less
+// than deviceTTL ago, and returns its time of issue.
+func (s *Service) validDevice(login, tok string) (issued string, ok bool) {
+	issued, sig, found := strings.Cut(tok, ".")
+	if !found || login == "" || len(tok) > 100 {
+		return "", false
+	}
+	n, err := strconv.ParseInt(issued, 10, 64)
+	if err != nil {
+		return "", false
+	}
+	if age := s.now().Sub(time.Unix(n, 0)); age < 0 || age > deviceTTL {
+		return "", false
+	}
+	got, err := base64.RawURLEncoding.DecodeString(sig)
+	want := s.keys.hash("device", login+"\x00"+issued)
+	if err != nil || !hmac.Equal(got, want[:]) {
+		return "", false
+	}
+	return issued, true
 }

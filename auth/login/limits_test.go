@@ -120,3 +120,33 @@ func between(s, start, end string) string {
 	}
 	return s[i : i+j+len(end)]
 }
+
+// TestGuesserCannotLockOutMembersBrowser is issue 12 item 5 on the web:
+// while someone guessed a member's password, her own sign-in said "Wait
+// 3m14s". A browser that has signed in to the account before (it holds a
+// device cookie) is limited on its own, not by the guesser's failures.
+func TestGuesserCannotLockOutMembersBrowser(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b, m := e.enrol(t, "anna@example.org")
+	b.post("/logout", url.Values{"csrf": {b.get("/account").csrf()}}).redirect("/login")
+	b.signIn(m) // her laptop, remembered
+	b.post("/logout", url.Values{"csrf": {b.get("/account").csrf()}}).redirect("/login")
+
+	guesser := e.browser(t)
+	for i := range 10 {
+		guesser.post("/login", url.Values{"login": {m.login}, "password": {"guess-" + strconv.Itoa(i)}})
+	}
+	guesser.post("/login", url.Values{"login": {m.login}, "password": {m.password}}).want(http.StatusTooManyRequests)
+	// Her own browser: the right password is checked and taken.
+	b.post("/login", url.Values{"login": {m.login}, "password": {m.password}}).redirect("/login/second?next=%2Faccount")
+	// Wrong passwords from her browser are limited too, on their own.
+	other := e.browser(t)
+	other.jar = b.jar
+	other.c.Jar = b.jar
+	var r *resp
+	for i := range 7 {
+		r = other.post("/login", url.Values{"login": {m.login}, "password": {"typo-" + strconv.Itoa(i)}})
+	}
+	r.want(http.StatusTooManyRequests)
+}

@@ -32,7 +32,14 @@ import (
 const (
 	SessionCookie  = "__Host-caucus"
 	CeremonyCookie = "__Host-caucus-pk"
+	// DeviceCookie marks a browser that has signed in to an account
+	// before: its password sign-ins are not held up by guesses made
+	// elsewhere (auth.Service.DeviceToken).
+	DeviceCookie = "__Host-caucus-device"
 )
+
+// deviceMaxAge is how long the browser keeps the device cookie.
+const deviceMaxAge = 90 * 24 * time.Hour
 
 //go:embed templates/*.html
 var templateFS embed.FS
@@ -121,7 +128,21 @@ func (h *Handler) RequireAdmin(next http.Handler) http.Handler {
 }
 
 func (h *Handler) client(r *http.Request) auth.Client {
-	return auth.Client{Addr: web.ClientAddr(r), UserAgent: r.UserAgent()}
+	c := auth.Client{Addr: web.ClientAddr(r), UserAgent: r.UserAgent()}
+	if d, err := r.Cookie(DeviceCookie); err == nil {
+		c.Device = d.Value
+	}
+	return c
+}
+
+// rememberDevice gives the browser a device cookie after a full sign-in
+// with the session token.
+func (h *Handler) rememberDevice(w http.ResponseWriter, r *http.Request, token string) {
+	sess, err := h.svc.Session(r.Context(), token)
+	if err != nil || sess.Stage != auth.StageFull {
+		return
+	}
+	setCookie(w, DeviceCookie, h.svc.DeviceToken(sess.Account.Login), deviceMaxAge)
 }
 
 func (h *Handler) session(r *http.Request) (auth.Session, error) {

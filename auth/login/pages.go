@@ -77,6 +77,7 @@ func (h *Handler) getReauth(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request, newToken string) {
 	if newToken != "" {
 		h.setSession(w, newToken)
+		h.rememberDevice(w, r, newToken)
 	}
 	http.Redirect(w, r, localNext(r.FormValue("next")), http.StatusSeeOther)
 }
@@ -107,6 +108,7 @@ func (h *Handler) postRecovery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.setSession(w, tok)
+	h.rememberDevice(w, r, tok)
 	left, _ := h.svc.RecoveryCodesLeft(r.Context(), sess.Account.ID)
 	h.message(w, r, http.StatusOK, "Signed in with a recovery code",
 		"That code is now used up; "+strconv.Itoa(left)+" are left. Add a new key or app on your account page if you lost yours.", "/account")
@@ -140,6 +142,7 @@ func (h *Handler) webauthnFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	if tok != "" {
 		h.setSession(w, tok)
+		h.rememberDevice(w, r, tok)
 	}
 	web.JSON(w, http.StatusOK, map[string]string{"next": localNext(r.URL.Query().Get("next"))})
 }
@@ -176,6 +179,7 @@ func (h *Handler) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.setSession(w, tok)
+	h.rememberDevice(w, r, tok)
 	web.JSON(w, http.StatusOK, map[string]string{"next": localNext(r.URL.Query().Get("next"))})
 }
 
