@@ -71,6 +71,9 @@ func NewSet(r *Registry) *Set {
 		s.connsOpen.Add(0, p)
 		s.connsTotal.Add(0, p)
 	}
+	for _, server := range []string{IMAP, SMTP} {
+		s.connsRefus.Add(0, server)
+	}
 	for _, m := range []string{MethodWeb, MethodIMAP, MethodSMTP, MethodDAV} {
 		s.signIns.Add(0, m)
 		s.signInFail.Add(0, m)
