@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -216,5 +217,51 @@ func TestDeviceToken(t *testing.T) {
 	clk.Advance(deviceTTL + time.Second)
 	if _, ok := s.validDevice("kim@example.org", tok); ok {
 		t.Error("an expired token accepted")
+	}
+}
+
+// TestGate: attempts over the in-flight bound wait for their turn; one
+// that cannot wait (its request has ended) is told ErrBusy, never that
+// attempts failed.
+func TestGate(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	k := keys{acct: []string{"pw:a:x@example.org"}}
+	release, err := g.enter(t.Context(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := g.enter(done, k); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a second attempt for one account that cannot wait = %v, want ErrBusy", err)
+	}
+	other := keys{acct: []string{"pw:a:y@example.org"}}
+	if r, err := g.enter(done, other); err != nil {
+		t.Errorf("another account = %v, want admitted at once", err)
+	} else {
+		r()
+	}
+	second := make(chan error, 1)
+	go func() {
+		r, err := g.enter(t.Context(), k)
+		if err == nil {
+			r()
+		}
+		second <- err
+	}()
+	release()
+	if err := <-second; err != nil {
+		t.Errorf("a waiting attempt after the first ended = %v, want admitted", err)
+	}
+	// Four per address, then wait.
+	addr := keys{addr: []string{"pw:n:192.0.2.1"}}
+	for range inflightPerAddr {
+		if _, err := g.enter(t.Context(), addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := g.enter(done, addr); !errors.Is(err, ErrBusy) {
+		t.Errorf("attempt %d from one address that cannot wait = %v, want ErrBusy", inflightPerAddr+1, err)
 	}
 }

@@ -95,7 +95,8 @@ type keys struct {
 	also []string
 }
 
-// keysFor returns the keys of an attempt with credential cred.
+// keysFor returns the keys of an attempt with credential cred. An attempt
+// without a source address (a test, a local tool) has no address keys.
 func (s *Service) keysFor(cred, login string, c Client) keys {
 	var k keys
 	login = NormalizeLogin(login)
@@ -106,18 +107,18 @@ func (s *Service) keysFor(cred, login string, c Client) keys {
 			// count against the account).
 			k.acct = append(k.acct, cred+":d:"+issued+":"+throttle.AccountKey(login))
 			k.also = append(k.also, acctKey(cred, login))
-			break
+			return k
 		}
 		if login != "" {
 			k.acct = append(k.acct, acctKey(cred, login))
 		}
-		k.addr = append(k.addr, addrKey(cred, c.Addr))
 	case credCode:
 		k.acct = append(k.acct, acctKey(cred, login))
-	case credWebAuthn:
-		k.addr = append(k.addr, addrKey(cred, c.Addr))
+		return k
 	case credApp:
 		k.acct = append(k.acct, pairKey(cred, login, c.Addr))
+	}
+	if c.Addr.IsValid() {
 		k.addr = append(k.addr, addrKey(cred, c.Addr))
 	}
 	return k
