@@ -369,12 +369,29 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		h.message(w, r, status(w, err, http.StatusBadRequest), "Something is not right", msg, "")
 		return
 	}
+	if clientGone(r, err) {
+		h.log.Debug("request ended by the client", "path", r.URL.Path, "err", err)
+		web.Error(w, r, http.StatusRequestTimeout)
+		return
+	}
 	h.log.Error("request failed", "path", r.URL.Path, "err", err)
 	web.Error(w, r, http.StatusInternalServerError)
 }
 
+// clientGone reports whether err comes from the request's context having
+// ended: the client hung up or its connection timed out (a slow body). That
+// is the client's doing, not a server error.
+func clientGone(r *http.Request, err error) bool {
+	return r.Context().Err() != nil && errors.Is(err, r.Context().Err())
+}
+
 func (h *Handler) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 	msg := userMessage(err)
+	if msg == "" && clientGone(r, err) {
+		h.log.Debug("request ended by the client", "path", r.URL.Path, "err", err)
+		web.JSON(w, http.StatusRequestTimeout, map[string]string{"error": "The request did not arrive in time."})
+		return
+	}
 	if msg == "" {
 		h.log.Error("request failed", "path", r.URL.Path, "err", err)
 		web.JSON(w, http.StatusInternalServerError, map[string]string{"error": "Something went wrong on the server."})
