@@ -12,8 +12,8 @@ import (
 // Aggregation bounds what [Log.RecordFailure] writes. Zero fields take the
 // defaults given.
 //
-// Within one interval, the first failure of a key (kind, outcome, reason,
-// source, account) is written at once, with all its fields; the others are
+// Within one interval, the first failure of a key (actor, kind, outcome,
+// reason, source, account) is written at once, with all its fields; the others are
 // only counted, and one record with the count is written when the interval
 // ends. A key still failing in the next interval writes only that record.
 // The source is the address, or its /64 for IPv6. Beyond MaxAccounts
@@ -51,7 +51,7 @@ func (a *Aggregation) defaults() {
 }
 
 type aggKey struct {
-	kind, outcome, reason, source, subject string
+	actor, kind, outcome, reason, source, subject string
 }
 
 type aggEntry struct {
@@ -98,7 +98,7 @@ func source(addr string) string {
 // key files e under its key, folding the account and then the source into
 // [Any] when the bounds are reached. Called with mu held.
 func (g *aggregator) key(e Event) aggKey {
-	k := aggKey{kind: e.Kind, outcome: e.Outcome, reason: e.Reason, source: source(e.Addr), subject: e.Subject}
+	k := aggKey{actor: e.Actor, kind: e.Kind, outcome: e.Outcome, reason: e.Reason, source: source(e.Addr), subject: e.Subject}
 	if _, ok := g.cur[k]; ok {
 		return k
 	}
@@ -159,7 +159,7 @@ func (g *aggregator) rollLocked(now time.Time) []Event {
 		}
 		hot[k] = true
 		due = append(due, Event{
-			Subject: k.subject, Kind: k.kind, Outcome: k.outcome, Reason: k.reason, Addr: k.source, UserAgent: ent.userAgent,
+			Actor: k.actor, Subject: k.subject, Kind: k.kind, Outcome: k.outcome, Reason: k.reason, Addr: k.source, UserAgent: ent.userAgent,
 			Detail: fmt.Sprintf("count=%d first=%s last=%s (repeated failures, aggregated)",
 				ent.count, ent.first.UTC().Format(time.RFC3339), ent.last.UTC().Format(time.RFC3339)),
 		})
