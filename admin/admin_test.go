@@ -238,8 +238,8 @@ func TestSuspendClosesEverything(t *testing.T) {
 	if _, err := c.env.Auth.AppPassword(ctx, member.Account.Login, secret, auth.ScopeMail, auth.Client{}); err == nil {
 		t.Error("app password still works after suspension")
 	}
-	if _, _, err := c.env.Auth.PasswordSignIn(ctx, member.Account.Login, member.Password, auth.Client{}); !errors.Is(err, auth.ErrInactive) {
-		t.Errorf("password sign-in after suspension: %v, want ErrInactive", err)
+	if _, _, err := c.env.Auth.PasswordSignIn(ctx, member.Account.Login, member.Password, auth.Client{}); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("password sign-in after suspension: %v, want ErrBadCredentials (as a wrong password)", err)
 	}
 	// Reactivation lets them sign in again with their own factors.
 	if code, _, _ := c.do(t, admin, "POST", path+"/reactivate", url.Values{"csrf": {c.csrf(t, admin)}}); code != http.StatusOK {

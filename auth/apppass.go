@@ -278,17 +278,15 @@ func (s *Service) loadAppPasswords(ctx context.Context) error {
 
 // AppPassword checks an app password for a protocol that cannot do WebAuthn
 // (IMAP, SMTP submission, WebDAV). Only app passwords valid for scope are
-// accepted: the account's own password never is. Failures are throttled per
-// account and per address like web sign-ins, and unknown accounts answer
-// like known ones.
+// accepted: the account's own password never is. Unknown accounts answer
+// like known ones. A correct app password is never refused for anyone's
+// failures (136 random bits need no per-account lock); wrong ones are
+// slowed down per address and login, and per address (see throttle.go).
 func (s *Service) AppPassword(ctx context.Context, login, secret string, scope Scope, c Client) (Grant, error) {
 	const kind = "login.apppassword"
 	login = NormalizeLogin(login)
-	// No in-flight bound here: phones open several connections at once, and
-	// 136 random bits cannot be guessed in a burst.
-	if err := s.throttled(ctx, kind, login, c); err != nil {
-		return Grant{}, err
-	}
+	// No in-flight bound and no throttle before the check: phones open
+	// several connections at once, and 136 random bits cannot be guessed.
 	if err := s.loadAppPasswords(ctx); err != nil {
 		return Grant{}, err
 	}
@@ -305,20 +303,18 @@ func (s *Service) AppPassword(ctx context.Context, login, secret string, scope S
 	}
 	s.apMu.RUnlock()
 	if !ok || e.acct.Login != login {
-		s.failed(ctx, kind, login, "bad-credentials", c)
-		return Grant{}, ErrBadCredentials
+		return Grant{}, s.failedUnguessable(ctx, kind, credApp, login, "bad-credentials", c, ErrBadCredentials)
 	}
 	if e.scope&scope != scope {
-		s.failed(ctx, kind, login, "scope", c)
-		return Grant{}, ErrScope
+		return Grant{}, s.failedUnguessable(ctx, kind, credApp, login, "scope", c, ErrScope)
 	}
 	if !s.usable(e.acct) || e.acct.State != StateActive {
-		s.failed(ctx, kind, login, "inactive", c)
-		return Grant{}, ErrInactive
+		return Grant{}, s.failedUnguessable(ctx, kind, credApp, login, "inactive", c, ErrInactive)
 	}
 	s.apMu.Lock()
 	s.apDirty[e.id] = appPassUse{at: s.now(), addr: c.addr()}
 	s.apMu.Unlock()
+	s.throttle.Succeed(pairKey(credApp, login, c.Addr))
 	return Grant{Account: e.acct, AppPasswordID: e.id, epoch: epoch}, nil
 }
 

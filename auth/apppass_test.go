@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -107,7 +108,7 @@ func TestAppPassword(t *testing.T) {
 	}
 
 	// The table made six failures for the account: forget them.
-	s.throttle.Succeed(s.throttleKeys(m.Login, Client{})...)
+	forgetFailures(s, m.Login, Client{})
 
 	// Last use, recorded lazily.
 	clk.Advance(time.Minute)
@@ -231,35 +232,42 @@ func TestAppPasswordThrottled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	free := s.throttle.Config().Free
-	for i := range free + 1 {
-		c := Client{Addr: netip.AddrFrom4([4]byte{203, 0, 113, byte(i + 1)})}
-		if _, err := s.AppPassword(ctx, m.Login, "guess-"+strings.Repeat("x", i), ScopeMail, c); !errors.Is(err, ErrBadCredentials) {
+	// Wrong app passwords for one login from one address are slowed down.
+	guesser := Client{Addr: netip.MustParseAddr("203.0.113.1")}
+	for i := range 6 {
+		if _, err := s.AppPassword(ctx, m.Login, "guess-"+strings.Repeat("x", i), ScopeMail, guesser); !errors.Is(err, ErrBadCredentials) {
 			t.Fatalf("guess %d = %v, want ErrBadCredentials", i+1, err)
 		}
 	}
-	_, err = s.AppPassword(ctx, m.Login, secret, ScopeMail, cl)
 	var te *ThrottledError
-	if !errors.Is(err, ErrThrottled) || !errors.As(err, &te) {
-		t.Fatalf("right secret while throttled = %v, want ErrThrottled", err)
+	if _, err := s.AppPassword(ctx, m.Login, "guess-again", ScopeMail, guesser); !errors.As(err, &te) {
+		t.Fatalf("7th wrong guess = %v, want ErrThrottled", err)
 	}
-	clk.Advance(te.Wait)
-	if _, err := s.AppPassword(ctx, m.Login, secret, ScopeMail, cl); err != nil {
-		t.Errorf("right secret after the wait = %v", err)
+	// The right one is never refused, from there or anywhere.
+	for _, c := range []Client{guesser, cl} {
+		if _, err := s.AppPassword(ctx, m.Login, secret, ScopeMail, c); err != nil {
+			t.Errorf("right secret from %v while guesses are throttled = %v", c.Addr, err)
+		}
 	}
 
 	// One address guessing at many accounts is throttled too, and unknown
 	// accounts count like known ones.
-	guesser := Client{Addr: netip.MustParseAddr("2001:db8:1:2::99")}
-	for i := range free + 1 {
-		if _, err := s.AppPassword(ctx, "user"+string(rune('a'+i))+"@example.org", "guess", ScopeMail, guesser); !errors.Is(err, ErrBadCredentials) {
+	sprayer := Client{Addr: netip.MustParseAddr("2001:db8:1:2::99")}
+	for i := range addrFree {
+		if _, err := s.AppPassword(ctx, fmt.Sprintf("user%d@example.org", i), "guess", ScopeMail, sprayer); !errors.Is(err, ErrBadCredentials) {
 			t.Fatalf("spray %d = %v, want ErrBadCredentials", i+1, err)
 		}
 	}
 	// Same /64.
-	guesser.Addr = netip.MustParseAddr("2001:db8:1:2::1")
-	if _, err := s.AppPassword(ctx, m.Login, secret, ScopeMail, guesser); !errors.Is(err, ErrThrottled) {
+	sprayer.Addr = netip.MustParseAddr("2001:db8:1:2::1")
+	if _, err := s.AppPassword(ctx, "one-more@example.org", "guess", ScopeMail, sprayer); !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("spray %d = %v, want ErrBadCredentials", addrFree+1, err)
+	}
+	if _, err := s.AppPassword(ctx, "and-another@example.org", "guess", ScopeMail, sprayer); !errors.Is(err, ErrThrottled) {
 		t.Errorf("from a throttled /64 = %v, want ErrThrottled", err)
+	}
+	if _, err := s.AppPassword(ctx, m.Login, secret, ScopeMail, sprayer); err != nil {
+		t.Errorf("right secret from a throttled /64 = %v, want accepted", err)
 	}
 }
 

@@ -104,32 +104,30 @@ func (c *Config) defaults() {
 
 // Deps are what the service is built on.
 type Deps struct {
-	DB       *db.DB
-	Audit    *audit.Log
-	Log      *slog.Logger
-	Now      func() time.Time // nil: time.Now
-	Keys     *Keys
-	Hasher   *password.Hasher  // nil: a default hasher
-	Throttle *throttle.Limiter // nil: a default limiter
-	Metrics  *metrics.Set      // nil: web sign-ins are not counted
+	DB      *db.DB
+	Audit   *audit.Log
+	Log     *slog.Logger
+	Now     func() time.Time // nil: time.Now
+	Keys    *Keys
+	Hasher  *password.Hasher // nil: a default hasher
+	Metrics *metrics.Set     // nil: web sign-ins are not counted
 }
 
 // Service is the identity layer. It is safe for concurrent use.
 type Service struct {
-	cfg      Config
-	db       *db.DB
-	audit    *audit.Log
-	log      *slog.Logger
-	now      func() time.Time
-	keys     *Keys
-	hasher   *password.Hasher
-	throttle *throttle.Limiter
-	wa       *webauthn.WebAuthn
-	hub      *Hub
-	metrics  *metrics.Set
-
-	inflightMu sync.Mutex
-	inflight   map[string]int // sign-in attempts in flight, by throttle key
+	cfg          Config
+	db           *db.DB
+	audit        *audit.Log
+	log          *slog.Logger
+	now          func() time.Time
+	keys         *Keys
+	hasher       *password.Hasher
+	throttle     *throttle.Limiter // failures per account (and per app-password login and address)
+	addrThrottle *throttle.Limiter // failures per source address
+	gate         *gate             // sign-in attempts in flight
+	wa           *webauthn.WebAuthn
+	hub          *Hub
+	metrics      *metrics.Set
 
 	apMu    sync.RWMutex
 	apCache map[[32]byte]appPassEntry // keyed hash → entry; the fast path of AppPassword
@@ -151,9 +149,6 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Hasher == nil {
 		d.Hasher = password.NewHasher(password.DefaultParams(), 0)
 	}
-	if d.Throttle == nil {
-		d.Throttle = throttle.New(throttle.Config{}, d.Now)
-	}
 	wa, err := webauthn.New(&webauthn.Config{
 		RPID:          cfg.RPID,
 		RPDisplayName: cfg.RPName,
@@ -167,19 +162,20 @@ func New(cfg Config, d Deps) (*Service, error) {
 		return nil, fmt.Errorf("auth: webauthn config: %w", err)
 	}
 	return &Service{
-		cfg:      cfg,
-		db:       d.DB,
-		audit:    d.Audit,
-		log:      d.Log,
-		now:      d.Now,
-		keys:     d.Keys,
-		hasher:   d.Hasher,
-		throttle: d.Throttle,
-		metrics:  d.Metrics,
-		wa:       wa,
-		hub:      NewHub(),
-		apDirty:  map[int64]appPassUse{},
-		inflight: map[string]int{},
+		cfg:          cfg,
+		db:           d.DB,
+		audit:        d.Audit,
+		log:          d.Log,
+		now:          d.Now,
+		keys:         d.Keys,
+		hasher:       d.Hasher,
+		throttle:     throttle.New(throttle.Config{Limit: passwordLimit}, d.Now),
+		addrThrottle: throttle.New(throttle.Config{Free: addrFree}, d.Now),
+		gate:         newGate(),
+		metrics:      d.Metrics,
+		wa:           wa,
+		hub:          NewHub(),
+		apDirty:      map[int64]appPassUse{},
 	}, nil
 }
 
@@ -196,6 +192,8 @@ func (s *Service) Audit() *audit.Log { return s.audit }
 type Client struct {
 	Addr      netip.Addr
 	UserAgent string
+	// Device is the device cookie the browser sent, if any ([Service.DeviceToken]).
+	Device string
 }
 
 func (c Client) addr() string {

@@ -85,3 +85,25 @@ func FuzzNormalizeAppPassword(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDeviceToken: a device cookie's value is parsed on every password
+// sign-in; nothing but a token the service issued for the login is valid,
+// and nothing panics.
+func FuzzDeviceToken(f *testing.F) {
+	s, _ := newTestService(f, withLog(io.Discard))
+	good := s.DeviceToken("fuzz@example.org")
+	f.Add(good)
+	f.Add("")
+	f.Add(".")
+	f.Add("-1.AAAA")
+	f.Add("99999999999999999999." + strings.Repeat("A", 43))
+	f.Add(good[:len(good)-1] + "B")
+	f.Fuzz(func(t *testing.T, tok string) {
+		if _, ok := s.validDevice("fuzz@example.org", tok); ok && tok != good {
+			t.Fatalf("token %q accepted", tok)
+		}
+		if _, ok := s.validDevice("other@example.org", tok); ok {
+			t.Fatalf("token %q accepted for another login", tok)
+		}
+	})
+}

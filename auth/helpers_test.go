@@ -14,7 +14,6 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/caucus-org/caucus/auth/password"
-	"github.com/caucus-org/caucus/auth/throttle"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/db"
 )
@@ -91,13 +90,12 @@ func newTestService(t testing.TB, opts ...testOption) (*Service, *fakeClock) {
 		o.cfg(&cfg)
 	}
 	s, err := New(cfg, Deps{
-		DB:       d,
-		Audit:    audit.New(d, clk.Now, log),
-		Log:      log,
-		Now:      clk.Now,
-		Keys:     keys,
-		Hasher:   password.NewHasher(o.params, 0),
-		Throttle: throttle.New(throttle.Config{}, clk.Now),
+		DB:     d,
+		Audit:  audit.New(d, clk.Now, log),
+		Log:    log,
+		Now:    clk.Now,
+		Keys:   keys,
+		Hasher: password.NewHasher(o.params, 0),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -214,4 +212,14 @@ func mustSession(t testing.TB, s *Service, token string) Session {
 		t.Fatalf("Session: %v", err)
 	}
 	return sess
+}
+
+// forgetFailures clears the throttle keys of every credential kind for
+// login and c, so that a test can go on failing.
+func forgetFailures(s *Service, login string, c Client) {
+	for _, cred := range []string{credPassword, credCode, credWebAuthn, credApp} {
+		k := s.keysFor(cred, login, c)
+		s.throttle.Succeed(k.acct...)
+		s.addrThrottle.Succeed(k.addr...)
+	}
 }

@@ -100,14 +100,14 @@ func (s *Service) VerifyRecoveryCode(ctx context.Context, sess Session, code str
 		return "", ErrSessionInvalid
 	}
 	login := sess.Account.Login
-	release, err := s.attempt(ctx, kind, login, c)
+	release, err := s.attempt(ctx, kind, credCode, login, c)
 	if err != nil {
 		return "", err
 	}
 	defer release()
 	n, ok := normalizeRecoveryCode(code)
 	if !ok {
-		s.failed(ctx, kind, login, "bad-code", c)
+		s.failed(ctx, kind, credCode, login, "bad-code", c)
 		return "", ErrBadCode
 	}
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
@@ -123,7 +123,7 @@ func (s *Service) VerifyRecoveryCode(ctx context.Context, sess Session, code str
 		return err
 	})
 	if errors.Is(err, ErrBadCode) {
-		s.failed(ctx, kind, login, "bad-code", c)
+		s.failed(ctx, kind, credCode, login, "bad-code", c)
 	}
 	return newToken, err
 }

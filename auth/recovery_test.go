@@ -73,7 +73,7 @@ func TestRecoveryCodes(t *testing.T) {
 		if _, err := s.VerifyRecoveryCode(ctx, second(), bad, cl); !errors.Is(err, ErrBadCode) {
 			t.Errorf("VerifyRecoveryCode(%q) = %v, want ErrBadCode", bad, err)
 		}
-		s.throttle.Succeed(throttleKeys(s, m.Login)...)
+		forgetFailures(s, m.Login, cl)
 	}
 	// A full session cannot use recovery codes.
 	if _, err := s.VerifyRecoveryCode(ctx, mustSession(t, s, m.Token), codes[5], cl); !errors.Is(err, ErrSessionInvalid) {
@@ -155,4 +155,3 @@ func TestNormalizeRecoveryCode(t *testing.T) {
 }
 
 // throttleKeys returns the throttle keys of login for cl.
-func throttleKeys(s *Service, login string) []string { return s.throttleKeys(login, cl) }

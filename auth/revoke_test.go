@@ -134,8 +134,8 @@ func TestSuspend(t *testing.T) {
 				t.Fatalf("SetState: %v", err)
 			}
 			l.checkRevoked(t, s)
-			if _, _, err := s.PasswordSignIn(ctx, l.Login, l.Password, cl); !errors.Is(err, ErrInactive) {
-				t.Errorf("PasswordSignIn = %v, want ErrInactive", err)
+			if _, _, err := s.PasswordSignIn(ctx, l.Login, l.Password, cl); !errors.Is(err, ErrBadCredentials) {
+				t.Errorf("PasswordSignIn = %v, want ErrBadCredentials (as a wrong password)", err)
 			}
 			recs, _ := s.Audit().List(ctx, audit.Filter{Account: l.Login, Kind: "account.state"})
 			if len(recs) != 1 || recs[0].Detail != "active -> "+string(st) {
@@ -198,8 +198,8 @@ func TestExpiredAccountRefused(t *testing.T) {
 	}
 	clk.Advance(48 * time.Hour)
 	// Expired accounts stop signing in at once, before any sweep suspends them.
-	if _, _, err := s.PasswordSignIn(ctx, "fin@example.org", testPassword, cl); !errors.Is(err, ErrInactive) {
-		t.Errorf("PasswordSignIn(expired) = %v, want ErrInactive", err)
+	if _, _, err := s.PasswordSignIn(ctx, "fin@example.org", testPassword, cl); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("PasswordSignIn(expired) = %v, want ErrBadCredentials (as a wrong password)", err)
 	}
 	if _, _, err := s.PasswordSignIn(ctx, keep.Login, testPassword, cl); err != nil {
 		t.Errorf("PasswordSignIn(never expires) = %v", err)
@@ -343,6 +343,6 @@ func TestRevokeRacingAppPassword(t *testing.T) {
 				t.Fatalf("round %d: connection %d of %d still open after Revoke", round, i, len(conns))
 			}
 		}
-		s.throttle.Succeed(s.throttleKeys(m.Login, cl)...)
+		forgetFailures(s, m.Login, cl)
 	}
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"github.com/caucus-org/caucus/internal/audit"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -179,12 +180,20 @@ func TestPasswordSignInInactive(t *testing.T) {
 		if err := s.SetState(ctx, testAdmin, m.ID, st, cl); err != nil {
 			t.Fatalf("SetState(%s): %v", st, err)
 		}
-		if _, _, err := s.PasswordSignIn(ctx, m.Login, m.Password, cl); !errors.Is(err, ErrInactive) {
-			t.Errorf("PasswordSignIn(%s) = %v, want ErrInactive", st, err)
+		// Issue 12 item 9: the right password of a suspended or departed
+		// account is answered exactly like a wrong one (it said "suspended
+		// or expired", confirming the password).
+		_, _, right := s.PasswordSignIn(ctx, m.Login, m.Password, cl)
+		_, _, wrong := s.PasswordSignIn(ctx, m.Login, "wrong-password-xyz", cl)
+		if !errors.Is(wrong, ErrBadCredentials) {
+			t.Errorf("PasswordSignIn(%s, wrong) = %v, want ErrBadCredentials", st, wrong)
 		}
-		// A wrong password says nothing about the state.
-		if _, _, err := s.PasswordSignIn(ctx, m.Login, "wrong-password-xyz", cl); !errors.Is(err, ErrBadCredentials) {
-			t.Errorf("PasswordSignIn(%s, wrong) = %v, want ErrBadCredentials", st, err)
+		if !reflect.DeepEqual(right, wrong) {
+			t.Errorf("PasswordSignIn(%s): right password %#v, wrong password %#v: they differ", st, right, wrong)
+		}
+		recs, _ := s.Audit().List(ctx, audit.Filter{Account: m.Login, Kind: "login.password"})
+		if len(recs) < 2 || recs[1].Reason != "inactive" {
+			t.Errorf("audit of the right password of a %s account: %+v, want reason inactive", st, recs)
 		}
 	}
 	if err := s.SetState(ctx, testAdmin, m.ID, StateActive, cl); err != nil {

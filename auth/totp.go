@@ -87,7 +87,7 @@ func (s *Service) FinishTOTP(ctx context.Context, sess Session, code string, c C
 	}
 	step, ok := matchTOTP(key.Secret(), code, s.now(), 0)
 	if !ok {
-		s.failed(ctx, "factor.totp.add", sess.Account.Login, "bad-code", c)
+		s.failed(ctx, "factor.totp.add", credCode, sess.Account.Login, "bad-code", c)
 		return "", ErrBadCode
 	}
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
@@ -114,7 +114,7 @@ func (s *Service) VerifyTOTP(ctx context.Context, sess Session, code string, c C
 		return "", ErrSessionInvalid
 	}
 	login := sess.Account.Login
-	release, err := s.attempt(ctx, kind, login, c)
+	release, err := s.attempt(ctx, kind, credCode, login, c)
 	if err != nil {
 		return "", err
 	}
@@ -143,7 +143,7 @@ func (s *Service) VerifyTOTP(ctx context.Context, sess Session, code string, c C
 		return err
 	})
 	if errors.Is(err, ErrBadCode) {
-		s.failed(ctx, kind, login, "bad-code", c)
+		s.failed(ctx, kind, credCode, login, "bad-code", c)
 	}
 	return newToken, err
 }

@@ -53,10 +53,10 @@ func TestTOTPEnrolment(t *testing.T) {
 		t.Errorf("factors after wrong codes = %+v", f)
 	}
 	// The wrong codes count against the account in the throttle.
-	if w := s.throttle.Wait(s.throttleKeys("olga@example.org", cl)...); w <= 0 {
+	if w := s.wait(s.keysFor(credCode, "olga@example.org", cl)); w <= 0 {
 		t.Errorf("throttle wait after 7 wrong enrolment codes = %v, want > 0", w)
 	}
-	s.throttle.Succeed(s.throttleKeys("olga@example.org", cl)...)
+	forgetFailures(s, "olga@example.org", cl)
 	full, err := s.FinishTOTP(ctx, sess, right, cl)
 	if err != nil || full == "" {
 		t.Fatalf("FinishTOTP = %q, %v", full, err)

@@ -198,11 +198,8 @@ func (s *Service) BeginWebAuthn(ctx context.Context, sess Session) (*protocol.Cr
 // returns the new session token after a sign-in, or "" after a step-up.
 func (s *Service) FinishWebAuthn(ctx context.Context, sess Session, body []byte, c Client) (newToken string, err error) {
 	const kind = "login.webauthn"
-	release, err := s.attempt(ctx, kind, sess.Account.Login, c)
-	if err != nil {
-		return "", err
-	}
-	defer release()
+	// Not throttled before the check: an assertion cannot be guessed, and a
+	// correct one is never refused for someone else's failures.
 	st, err := s.getCeremony(sess, "login")
 	if err != nil {
 		return "", err
@@ -213,8 +210,7 @@ func (s *Service) FinishWebAuthn(ctx context.Context, sess Session, body []byte,
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
 	if err != nil {
-		s.failed(ctx, kind, sess.Account.Login, "bad-response", c)
-		return "", ErrBadCredentials
+		return "", s.failedUnguessable(ctx, kind, credWebAuthn, sess.Account.Login, "bad-response", c, ErrBadCredentials)
 	}
 	u, err := s.loadWAUser(ctx, sess.Account)
 	if err != nil {
@@ -222,8 +218,7 @@ func (s *Service) FinishWebAuthn(ctx context.Context, sess Session, body []byte,
 	}
 	cred, err := s.wa.ValidateLogin(u, sd, parsed)
 	if err != nil {
-		s.failed(ctx, kind, sess.Account.Login, "rejected", c)
-		return "", ErrBadCredentials
+		return "", s.failedUnguessable(ctx, kind, credWebAuthn, sess.Account.Login, "rejected", c, ErrBadCredentials)
 	}
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		if err := s.credentialUsed(ctx, tx, u, cred, c); err != nil {
@@ -298,9 +293,9 @@ func (s *Service) BeginPasskeySignIn(ctx context.Context) (*protocol.CredentialA
 // full session. The ceremony is used up whatever the outcome.
 func (s *Service) FinishPasskeySignIn(ctx context.Context, ceremony string, body []byte, c Client) (string, error) {
 	const kind = "login.passkey"
-	if err := s.throttled(ctx, kind, "", c); err != nil { // per address: no account is known yet
-		return "", err
-	}
+	// Not throttled before the check: a passkey cannot be guessed, and a
+	// correct one is never refused for someone else's failures; wrong
+	// ones are slowed down per address.
 	var data string
 	err := s.db.QueryRowContext(ctx, `DELETE FROM ceremonies WHERE token_hash = ? AND expires_at > ? RETURNING data`, web.TokenHash(ceremony), s.now().Unix()).Scan(&data)
 	if err != nil {
@@ -315,8 +310,7 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, ceremony string, body
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
 	if err != nil {
-		s.failed(ctx, kind, "", "bad-response", c)
-		return "", ErrBadCredentials
+		return "", s.failedUnguessable(ctx, kind, credWebAuthn, "", "bad-response", c, ErrBadCredentials)
 	}
 	var u *waUser
 	handler := func(rawID, userHandle []byte) (webauthn.User, error) {
@@ -335,11 +329,10 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, ceremony string, body
 		if u != nil {
 			login = u.acct.Login
 		}
-		s.failed(ctx, kind, login, "rejected", c)
-		return "", ErrBadCredentials
+		return "", s.failedUnguessable(ctx, kind, credWebAuthn, login, "rejected", c, ErrBadCredentials)
 	}
 	if !s.usable(u.acct) || u.acct.State != StateActive {
-		s.failed(ctx, kind, u.acct.Login, "inactive", c)
+		s.failed(ctx, kind, credWebAuthn, u.acct.Login, "inactive", c)
 		return "", ErrInactive
 	}
 	var token string

@@ -32,7 +32,14 @@ import (
 const (
 	SessionCookie  = "__Host-caucus"
 	CeremonyCookie = "__Host-caucus-pk"
+	// DeviceCookie marks a browser that has signed in to an account
+	// before: its password sign-ins are not held up by guesses made
+	// elsewhere (auth.Service.DeviceToken).
+	DeviceCookie = "__Host-caucus-device"
 )
+
+// deviceMaxAge is how long the browser keeps the device cookie.
+const deviceMaxAge = 90 * 24 * time.Hour
 
 //go:embed templates/*.html
 var templateFS embed.FS
@@ -121,7 +128,21 @@ func (h *Handler) RequireAdmin(next http.Handler) http.Handler {
 }
 
 func (h *Handler) client(r *http.Request) auth.Client {
-	return auth.Client{Addr: web.ClientAddr(r), UserAgent: r.UserAgent()}
+	c := auth.Client{Addr: web.ClientAddr(r), UserAgent: r.UserAgent()}
+	if d, err := r.Cookie(DeviceCookie); err == nil {
+		c.Device = d.Value
+	}
+	return c
+}
+
+// rememberDevice gives the browser a device cookie after a full sign-in
+// with the session token.
+func (h *Handler) rememberDevice(w http.ResponseWriter, r *http.Request, token string) {
+	sess, err := h.svc.Session(r.Context(), token)
+	if err != nil || sess.Stage != auth.StageFull {
+		return
+	}
+	setCookie(w, DeviceCookie, h.svc.DeviceToken(sess.Account.Login), deviceMaxAge)
 }
 
 func (h *Handler) session(r *http.Request) (auth.Session, error) {
@@ -301,7 +322,9 @@ func userMessage(err error) string {
 	var te *auth.ThrottledError
 	switch {
 	case errors.As(err, &te):
-		return fmt.Sprintf("Too many failed attempts. Wait %s and try again.", te.Wait.Round(time.Second))
+		return fmt.Sprintf("Too many failed attempts. Wait %s and try again.", waitFor(te.Wait))
+	case errors.Is(err, auth.ErrBusy):
+		return "Many people are signing in at once. Try again in a moment."
 	case errors.Is(err, auth.ErrBadCredentials):
 		return "Wrong address or password."
 	case errors.Is(err, auth.ErrBadCode):
@@ -343,15 +366,32 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	if msg := userMessage(err); msg != "" {
-		h.message(w, r, http.StatusBadRequest, "Something is not right", msg, "")
+		h.message(w, r, status(w, err, http.StatusBadRequest), "Something is not right", msg, "")
+		return
+	}
+	if clientGone(r, err) {
+		h.log.Debug("request ended by the client", "path", r.URL.Path, "err", err)
+		web.Error(w, r, http.StatusRequestTimeout)
 		return
 	}
 	h.log.Error("request failed", "path", r.URL.Path, "err", err)
 	web.Error(w, r, http.StatusInternalServerError)
 }
 
+// clientGone reports whether err comes from the request's context having
+// ended: the client hung up or its connection timed out (a slow body). That
+// is the client's doing, not a server error.
+func clientGone(r *http.Request, err error) bool {
+	return r.Context().Err() != nil && errors.Is(err, r.Context().Err())
+}
+
 func (h *Handler) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 	msg := userMessage(err)
+	if msg == "" && clientGone(r, err) {
+		h.log.Debug("request ended by the client", "path", r.URL.Path, "err", err)
+		web.JSON(w, http.StatusRequestTimeout, map[string]string{"error": "The request did not arrive in time."})
+		return
+	}
 	if msg == "" {
 		h.log.Error("request failed", "path", r.URL.Path, "err", err)
 		web.JSON(w, http.StatusInternalServerError, map[string]string{"error": "Something went wrong on the server."})
@@ -361,5 +401,5 @@ func (h *Handler) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 		web.JSON(w, http.StatusForbidden, map[string]string{"error": msg + " Reload the page.", "next": "/reauth?next=/enrol"})
 		return
 	}
-	web.JSON(w, http.StatusBadRequest, map[string]string{"error": msg})
+	web.JSON(w, status(w, err, http.StatusBadRequest), map[string]string{"error": msg})
 }

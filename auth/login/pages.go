@@ -23,6 +23,10 @@ func (h *Handler) getLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		h.formError(w, r, err)
+		return
+	}
 	login, pw, next := r.PostFormValue("login"), r.PostFormValue("password"), r.PostFormValue("next")
 	token, st, err := h.svc.PasswordSignIn(r.Context(), login, pw, h.client(r))
 	if err != nil {
@@ -31,7 +35,7 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, err)
 			return
 		}
-		h.render(w, r, http.StatusUnauthorized, "login", page{Title: "Sign in", Error: msg, Login: login, Next: next})
+		h.render(w, r, status(w, err, http.StatusUnauthorized), "login", page{Title: "Sign in", Error: msg, Login: login, Next: next})
 		return
 	}
 	h.setSession(w, token)
@@ -73,6 +77,7 @@ func (h *Handler) getReauth(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request, newToken string) {
 	if newToken != "" {
 		h.setSession(w, newToken)
+		h.rememberDevice(w, r, newToken)
 	}
 	http.Redirect(w, r, localNext(r.FormValue("next")), http.StatusSeeOther)
 }
@@ -82,7 +87,7 @@ func (h *Handler) postTOTP(w http.ResponseWriter, r *http.Request) {
 	tok, err := h.svc.VerifyTOTP(r.Context(), sess, r.PostFormValue("code"), h.client(r))
 	if err != nil {
 		if msg := userMessage(err); msg != "" {
-			h.secondPage(w, r, http.StatusUnauthorized, msg)
+			h.secondPage(w, r, status(w, err, http.StatusUnauthorized), msg)
 			return
 		}
 		h.fail(w, r, err)
@@ -96,13 +101,14 @@ func (h *Handler) postRecovery(w http.ResponseWriter, r *http.Request) {
 	tok, err := h.svc.VerifyRecoveryCode(r.Context(), sess, r.PostFormValue("code"), h.client(r))
 	if err != nil {
 		if msg := userMessage(err); msg != "" {
-			h.secondPage(w, r, http.StatusUnauthorized, msg)
+			h.secondPage(w, r, status(w, err, http.StatusUnauthorized), msg)
 			return
 		}
 		h.fail(w, r, err)
 		return
 	}
 	h.setSession(w, tok)
+	h.rememberDevice(w, r, tok)
 	left, _ := h.svc.RecoveryCodesLeft(r.Context(), sess.Account.ID)
 	h.message(w, r, http.StatusOK, "Signed in with a recovery code",
 		"That code is now used up; "+strconv.Itoa(left)+" are left. Add a new key or app on your account page if you lost yours.", "/account")
@@ -136,6 +142,7 @@ func (h *Handler) webauthnFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	if tok != "" {
 		h.setSession(w, tok)
+		h.rememberDevice(w, r, tok)
 	}
 	web.JSON(w, http.StatusOK, map[string]string{"next": localNext(r.URL.Query().Get("next"))})
 }
@@ -172,6 +179,7 @@ func (h *Handler) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.setSession(w, tok)
+	h.rememberDevice(w, r, tok)
 	web.JSON(w, http.StatusOK, map[string]string{"next": localNext(r.URL.Query().Get("next"))})
 }
 

@@ -25,8 +25,13 @@
 // After Free failures in a row, each further failure makes a key wait
 // Base, then 2×Base, 4×Base …, at most Max. With the defaults (5 free,
 // 1 s doubling, 5 min cap) a guesser gets about 15 tries in the first
-// 10 minutes and then one every 5 minutes. The state lives in memory only,
-// bounded by MaxKeys; a restart forgets it.
+// 10 minutes and then one every 5 minutes; with a Limit, a key that has
+// failed Limit times in a row waits until its failures are forgotten. The
+// state lives in memory only, bounded by MaxKeys; a restart forgets it.
+//
+// Which keys a sign-in counts against is the caller's policy: auth keeps
+// separate keys per kind of credential, so that failures with one kind
+// never hold up another (see auth's throttle.go).
 package throttle
 
 import (
@@ -56,6 +61,11 @@ type Config struct {
 	// finds the table full, keys whose delay has run out are dropped first,
 	// then the ones whose last failure is oldest.
 	MaxKeys int
+	// Limit, if positive, is the number of failures in a row after which a
+	// key waits until they are forgotten (Forget after the last one) or
+	// cleared by Succeed: NIST SP 800-63B section 5.2.2 limits consecutive
+	// failed attempts on one account to 100, however patient the guesser.
+	Limit int
 }
 
 // Defaults applied to zero Config fields.
@@ -141,6 +151,9 @@ func (l *Limiter) delay(n int) time.Duration {
 
 // until is when e may try again.
 func (l *Limiter) until(e *entry) time.Time {
+	if l.cfg.Limit > 0 && e.fails >= l.cfg.Limit {
+		return e.last.Add(l.cfg.Forget)
+	}
 	return e.last.Add(l.delay(e.fails))
 }
 

@@ -322,3 +322,30 @@ func BenchmarkWaitFail(b *testing.B) {
 		i++
 	}
 }
+
+// TestLimit: after Limit failures in a row a key waits until its failures
+// are forgotten; Succeed clears it at once.
+func TestLimit(t *testing.T) {
+	t.Parallel()
+	c := newClock()
+	l := New(Config{Limit: 10}, c.Now)
+	k := AccountKey("ann@example.org")
+	for i := range 10 {
+		c.Advance(l.Wait(k))
+		if i < 9 && l.Wait(k) != 0 {
+			t.Fatalf("after %d failures and their wait: Wait = %v", i, l.Wait(k))
+		}
+		l.Fail(k)
+	}
+	if got := l.Wait(k); got != DefaultForget {
+		t.Fatalf("after 10 failures: Wait = %v, want %v", got, DefaultForget)
+	}
+	c.Advance(DefaultForget - time.Second)
+	if got := l.Wait(k); got != time.Second {
+		t.Errorf("a second before it is forgotten: Wait = %v", got)
+	}
+	l.Succeed(k)
+	if got := l.Wait(k); got != 0 {
+		t.Errorf("after Succeed: Wait = %v, want 0", got)
+	}
+}

@@ -417,6 +417,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.wg.Go(func() { s.auth.Run(runCtx) })
+	s.wg.Go(func() { s.audit.Run(runCtx) }) // writes the counts of aggregated failures
 	s.wg.Go(func() { s.collectMailGarbage(runCtx) })
 	s.wg.Go(func() { s.mail.RunIndexer(runCtx) })
 	s.wg.Go(func() { s.queue.Run(runCtx) })

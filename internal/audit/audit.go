@@ -3,6 +3,11 @@
 // carries the SHA-256 of the one before it, so a deleted or edited record
 // breaks the chain ([Log.Verify]).
 //
+// Failures that anyone can cause at will (wrong passwords, refused
+// recipients) go through [Log.RecordFailure], which sums repeated ones up
+// in one record per source, account and interval, so that an attacker
+// cannot flood the log; the chain covers those records like any other.
+//
 // The chain detects a record edited or deleted by someone who does not also
 // rewrite every later record; it cannot detect removal of the newest records
 // on its own. Every record's id and hash also go to the slog log, which is
@@ -90,6 +95,7 @@ type Log struct {
 	db  *db.DB
 	now func() time.Time
 	log *slog.Logger
+	agg *aggregator // counts of RecordFailure
 }
 
 const schemaV1 = `
@@ -128,7 +134,7 @@ func New(d *db.DB, now func() time.Time, log *slog.Logger) *Log {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Log{db: d, now: now, log: log}
+	return &Log{db: d, now: now, log: log, agg: newAggregator(Aggregation{})}
 }
 
 // Record stores e in its own transaction and logs it.

@@ -37,6 +37,7 @@ const (
 type Set struct {
 	connsOpen  Gauge
 	connsTotal Counter
+	connsRefus Counter
 	signIns    Counter
 	signInFail Counter
 	accepted   Counter
@@ -58,6 +59,7 @@ func NewSet(r *Registry) *Set {
 	s := &Set{
 		connsOpen:  r.Gauge("caucus_connections_open", "Connections open now, by listener protocol.", "protocol"),
 		connsTotal: r.Counter("caucus_connections_total", "Connections accepted, by listener protocol.", "protocol"),
+		connsRefus: r.Counter("caucus_connections_refused_total", "Connections refused or dropped over the per-address limit, by server (imap, smtp).", "server"),
 		signIns:    r.Counter("caucus_signins_total", "Successful sign-ins, by method (web: password and second factor or passkey; imap, smtp, dav: app password).", "method"),
 		signInFail: r.Counter("caucus_signin_failures_total", "Failed or refused sign-in attempts, by method.", "method"),
 		accepted:   r.Counter("caucus_mail_accepted_total", "Messages accepted over SMTP, by way in (mx, submission).", "via"),
@@ -72,6 +74,9 @@ func NewSet(r *Registry) *Set {
 		s.connsOpen.Add(0, p)
 		s.connsTotal.Add(0, p)
 	}
+	for _, server := range []string{IMAP, SMTP} {
+		s.connsRefus.Add(0, server)
+	}
 	for _, m := range []string{MethodWeb, MethodIMAP, MethodSMTP, MethodDAV} {
 		s.signIns.Add(0, m)
 		s.signInFail.Add(0, m)
@@ -83,6 +88,14 @@ func NewSet(r *Registry) *Set {
 		s.delivered.Add(0, w)
 	}
 	return s
+}
+
+// ConnRefused counts a connection refused or dropped by server (IMAP or
+// SMTP) because its address was over its connection limit.
+func (s *Set) ConnRefused(server string) {
+	if s != nil {
+		s.connsRefus.Inc(server)
+	}
 }
 
 // SignIn counts a sign-in attempt by method and its outcome.

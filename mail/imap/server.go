@@ -94,7 +94,7 @@ func New(cfg Config, st *store.Store, a *auth.Service, log *slog.Logger) *Server
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
 		cfg: cfg, store: st, auth: a, log: log, boxes: newManager(st), ctx: ctx, stop: stop,
-		conns: connlimit.New(cfg.MaxConnsPerAddr), perAcct: map[int64]int{}, listeners: map[net.Listener]struct{}{},
+		conns: connlimit.New(connlimit.Config{Max: cfg.MaxConnsPerAddr, Log: log.With("proto", "imap"), OnRefuse: func() { cfg.Metrics.ConnRefused(metrics.IMAP) }}), perAcct: map[int64]int{}, listeners: map[net.Listener]struct{}{},
 	}
 	s.imap = imapserver.New(&imapserver.Options{
 		NewSession: s.newSession,
@@ -139,9 +139,10 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 	if s.cfg.TLSConfig == nil {
 		return errors.New("imap: no TLS configuration")
 	}
+	// The refusal runs in a goroutine of connlimit's, under a deadline,
+	// never in the accept loop; connlimit logs one line per interval with
+	// the count, not one per refused connection.
 	l := s.conns.Listener(ln, func(c net.Conn) {
-		s.log.Warn("imap: too many connections from address", "addr", connlimit.RemoteAddr(c))
-		c.SetDeadline(time.Now().Add(5 * time.Second))
 		if implicitTLS { // the refusal too is said over TLS
 			c = tls.Server(c, s.cfg.TLSConfig)
 		}

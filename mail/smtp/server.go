@@ -160,7 +160,8 @@ func New(cfg Config, d Deps) *Server {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Server{cfg: cfg, deps: d, log: d.Log, conns: connlimit.New(cfg.MaxConnsPerAddr), rate: newRateLimiter(cfg.SendPerHour, d.Now)}
+	conns := connlimit.New(connlimit.Config{Max: cfg.MaxConnsPerAddr, Log: d.Log.With("proto", "smtp"), OnRefuse: func() { d.Metrics.ConnRefused(metrics.SMTP) }})
+	return &Server{cfg: cfg, deps: d, log: d.Log, conns: conns, rate: newRateLimiter(cfg.SendPerHour, d.Now)}
 }
 
 func (s *Server) newGoSMTP(be gosmtp.Backend) *gosmtp.Server {
@@ -182,8 +183,9 @@ func (s *Server) serve(ln net.Listener, be gosmtp.Backend, implicitTLS bool) err
 	if s.cfg.TLSConfig == nil {
 		return errors.New("smtp: no TLS configuration")
 	}
+	// The refusal runs in a goroutine of connlimit's, under a deadline,
+	// never in the accept loop: a silent client must not hold up the rest.
 	l := s.conns.Listener(ln, func(c net.Conn) {
-		c.SetDeadline(time.Now().Add(5 * time.Second))
 		if implicitTLS { // the refusal too is said over TLS
 			c = tls.Server(c, s.cfg.TLSConfig)
 		}
