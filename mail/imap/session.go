@@ -49,6 +49,11 @@ type selection struct {
 	tracker   *imapserver.SessionTracker
 	readOnly  bool
 	searchRes imap.UIDSet // saved by SEARCH RETURN (SAVE), used as "$"
+
+	// rev1 is set for an IMAP4rev1 session: messages with a UID of at
+	// least recentFrom carry \Recent (see recentTracker).
+	rev1       bool
+	recentFrom imap.UID
 }
 
 var (
@@ -191,6 +196,11 @@ func storeErr(err error) error {
 
 // Mailboxes.
 
+// Select opens a mailbox (RFC 9051 6.3.2, 6.3.3). FLAGS and
+// PERMANENTFLAGS list the keywords in use as well as the system flags
+// (RFC 9051 7.3.5). An IMAP4rev1 client (one that did not ENABLE
+// IMAP4rev2) also gets the RECENT count and OK [UNSEEN n] (RFC 3501
+// 6.3.1); see recentTracker for what \Recent means here.
 func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
 	if ss.sel != nil {
 		ss.Unselect()
@@ -210,11 +220,13 @@ func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.Selec
 	if n > 0 && ms.uids[n-1] >= uidNext {
 		uidNext = ms.uids[n-1] + 1
 	}
+	flags := ms.flags()
 	ms.mu.Unlock()
-	ss.sel = &selection{ms: ms, mb: mb, tracker: tr, readOnly: options.ReadOnly}
+	sel := &selection{ms: ms, mb: mb, tracker: tr, readOnly: options.ReadOnly}
+	ss.sel = sel
 	data := &imap.SelectData{
-		Flags:          []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft},
-		PermanentFlags: []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft, imap.FlagWildcard},
+		Flags:          flags,
+		PermanentFlags: append(slices.Clone(flags), imap.FlagWildcard),
 		NumMessages:    n,
 		UIDNext:        uidNext,
 		UIDValidity:    mb.UIDValidity,
@@ -222,15 +234,63 @@ func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.Selec
 	if options.ReadOnly {
 		data.PermanentFlags = nil
 	}
+	if ss.rev2() {
+		return data, nil
+	}
+	if err := ss.selectRev1(sel, uidNext, data); err != nil {
+		ss.Unselect()
+		return nil, storeErr(err)
+	}
 	return data, nil
 }
 
+// rev2 reports whether the client enabled IMAP4rev2 (RFC 9051 6.3.1):
+// without it the session speaks IMAP4rev1.
+func (ss *session) rev2() bool {
+	return ss.conn.EnabledCaps().Has(imap.CapIMAP4rev2)
+}
+
+// selectRev1 adds to data what an IMAP4rev1 SELECT says (RFC 3501 6.3.1):
+// the number of recent messages and the first unseen one.
+func (ss *session) selectRev1(sel *selection, uidNext imap.UID, data *imap.SelectData) error {
+	from, err := ss.srv.boxes.recent.claim(ss.ctx, sel.mb, uidNext, sel.readOnly)
+	if err != nil {
+		return err
+	}
+	sel.recentFrom = from
+	sel.rev1 = true
+	unseen, err := ss.srv.store.FirstUnseen(ss.ctx, sel.mb.ID)
+	if err != nil {
+		return err
+	}
+	ms := sel.ms
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	i, _ := slices.BinarySearch(ms.uids, from)
+	data.NumRecent = uint32(len(ms.uids) - i)
+	if unseen != 0 {
+		data.FirstUnseenSeqNum = ms.seqOf(unseen)
+	}
+	return nil
+}
+
+// Unselect closes the selected mailbox. Messages that arrived while a
+// read-write IMAP4rev1 session had it open are no longer recent for the
+// sessions that come after.
 func (ss *session) Unselect() error {
-	if ss.sel == nil {
+	sel := ss.sel
+	if sel == nil {
 		return nil
 	}
-	ss.sel.tracker.Close()
-	ss.srv.boxes.release(ss.sel.ms)
+	if sel.rev1 && !sel.readOnly {
+		sel.ms.mu.Lock()
+		if n := len(sel.ms.uids); n > 0 {
+			ss.srv.boxes.recent.advance(sel.mb.ID, sel.ms.uids[n-1]+1)
+		}
+		sel.ms.mu.Unlock()
+	}
+	sel.tracker.Close()
+	ss.srv.boxes.release(sel.ms)
 	ss.sel = nil
 	return nil
 }
@@ -240,7 +300,15 @@ func (ss *session) Create(name string, options *imap.CreateOptions) error {
 }
 
 func (ss *session) Delete(name string) error {
-	return storeErr(ss.srv.store.DeleteMailbox(ss.ctx, ss.acct.ID, name))
+	mb, err := ss.srv.store.Mailbox(ss.ctx, ss.acct.ID, name)
+	if err != nil {
+		return storeErr(err)
+	}
+	if err := ss.srv.store.DeleteMailbox(ss.ctx, ss.acct.ID, name); err != nil {
+		return storeErr(err)
+	}
+	ss.srv.boxes.recent.forget(mb.ID)
+	return nil
 }
 
 func (ss *session) Rename(oldName, newName string, options *imap.RenameOptions) error {
@@ -299,7 +367,9 @@ func (ss *session) List(w *imapserver.ListWriter, ref string, patterns []string,
 			data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
 		}
 		if options.ReturnStatus != nil {
-			data.Status = ss.statusData(mb, options.ReturnStatus)
+			if data.Status, err = ss.statusData(mb, options.ReturnStatus); err != nil {
+				return storeErr(err)
+			}
 		}
 		if err := w.WriteList(data); err != nil {
 			return err
@@ -343,7 +413,10 @@ func matchList(name, pattern string) bool {
 	return len(name) == 0
 }
 
-func (ss *session) statusData(mb store.Mailbox, options *imap.StatusOptions) *imap.StatusData {
+// statusData answers the STATUS items of options for mb (RFC 9051 6.3.11;
+// RECENT from RFC 3501 6.3.10, DELETED-STORAGE from RFC 9208 4.2). Every
+// item asked for gets a value: go-imap writes each one it was asked.
+func (ss *session) statusData(mb store.Mailbox, options *imap.StatusOptions) (*imap.StatusData, error) {
 	d := &imap.StatusData{Mailbox: mb.Name}
 	if options.NumMessages {
 		n := mb.Messages
@@ -363,18 +436,25 @@ func (ss *session) statusData(mb store.Mailbox, options *imap.StatusOptions) *im
 		n := mb.Size
 		d.Size = &n
 	}
-	if options.NumDeleted {
-		uids, err := ss.srv.store.Search(ss.ctx, mb.ID, &imap.SearchCriteria{Flag: []imap.Flag{imap.FlagDeleted}})
-		if err == nil {
-			n := uint32(len(uids))
-			d.NumDeleted = &n
+	if options.NumDeleted || options.DeletedStorage {
+		n, size, err := ss.srv.store.DeletedStats(ss.ctx, mb.ID)
+		if err != nil {
+			return nil, err
 		}
+		d.NumDeleted, d.DeletedStorage = &n, &size
+	}
+	if options.NumRecent {
+		n, err := ss.srv.boxes.recent.count(ss.ctx, mb)
+		if err != nil {
+			return nil, err
+		}
+		d.NumRecent = &n
 	}
 	if options.AppendLimit {
 		n := ss.srv.cfg.AppendLimit
 		d.AppendLimit = &n
 	}
-	return d
+	return d, nil
 }
 
 func (ss *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
@@ -382,7 +462,8 @@ func (ss *session) Status(name string, options *imap.StatusOptions) (*imap.Statu
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return ss.statusData(mb, options), nil
+	d, err := ss.statusData(mb, options)
+	return d, storeErr(err)
 }
 
 func (ss *session) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
