@@ -126,3 +126,55 @@ func TestInvalidMUTF7Name(t *testing.T) {
 	rc.check(exchange{cmd: `LIST "&Jjo" "*"`, result: "OK…", not: []string{"* LIST …"}})
 	rc.check(exchange{cmd: `NOOP`, result: "OK…"})
 }
+
+// appendRaw appends msg to mailbox over rc with the given flags.
+func appendRaw(t *testing.T, rc *rawConn, mailbox, flags, msg string) {
+	t.Helper()
+	rc.ok(fmt.Sprintf("APPEND %s (%s) {%d+}\r\n%s", mailbox, flags, len(msg), msg))
+}
+
+// TestRev1RecentUnseen: an IMAP4rev1 client gets the number of recent
+// messages and the first unseen one at SELECT, \Recent in FETCH, and
+// SEARCH RECENT/NEW/OLD (RFC 3501 6.3.1, 2.3.2, 6.4.4); a read-write
+// SELECT takes \Recent away from later sessions, EXAMINE does not; an
+// IMAP4rev2 client gets none of it (RFC 9051 removed \Recent).
+func TestRev1RecentUnseen(t *testing.T) {
+	t.Parallel()
+	e := newQuietEnv(t)
+	m := e.member(t, "anna@example.org")
+	a := e.raw(t, m)
+	msg := message("bob@example.org", "anna@example.org", "hi", "hello")
+	appendRaw(t, a, "INBOX", `\Seen`, msg)
+	appendRaw(t, a, "INBOX", ``, msg)
+	appendRaw(t, a, "INBOX", `\Flagged`, msg)
+	for _, ex := range []exchange{
+		{cmd: `STATUS INBOX (RECENT UNSEEN)`, result: "OK…", want: []string{`* STATUS INBOX (UNSEEN 2 RECENT 3)`}},
+		{cmd: `EXAMINE INBOX`, result: "OK [READ-ONLY]…", want: []string{`* 3 RECENT`, `* OK [UNSEEN 2]…`}},
+		{cmd: `STATUS INBOX (RECENT)`, result: "OK…", want: []string{`* STATUS INBOX (RECENT 3)`}}, // EXAMINE took nothing
+		{cmd: `SELECT INBOX`, result: "OK [READ-WRITE]…", want: []string{`* 3 EXISTS`, `* 3 RECENT`, `* OK [UNSEEN 2]…`}},
+		{cmd: `FETCH 1:3 FLAGS`, result: "OK…", want: []string{`* 1 FETCH (UID 1 FLAGS (\Seen \Recent))`, `* 2 FETCH (UID 2 FLAGS (\Recent))`, `* 3 FETCH (UID 3 FLAGS (\Flagged \Recent))`}},
+		{cmd: `SEARCH RECENT`, result: "OK…", want: []string{`* SEARCH 1 2 3`}},
+		{cmd: `SEARCH NEW`, result: "OK…", want: []string{`* SEARCH 2 3`}},
+		{cmd: `SEARCH OLD`, result: "OK…", want: []string{`* SEARCH`}},
+		{cmd: `UID SEARCH NOT RECENT`, result: "OK…", want: []string{`* SEARCH`}},
+	} {
+		a.check(ex)
+	}
+	b := e.raw(t, m)
+	for _, ex := range []exchange{
+		{cmd: `STATUS INBOX (RECENT)`, result: "OK…", want: []string{`* STATUS INBOX (RECENT 0)`}},
+		{cmd: `SELECT INBOX`, result: "OK [READ-WRITE]…", want: []string{`* 0 RECENT`, `* OK [UNSEEN 2]…`}},
+		{cmd: `FETCH 2 FLAGS`, result: "OK…", want: []string{`* 2 FETCH (UID 2 FLAGS ())`}},
+		{cmd: `SEARCH OLD`, result: "OK…", want: []string{`* SEARCH 1 2 3`}},
+		{cmd: `UNSELECT`, result: "OK…"},
+	} {
+		b.check(ex)
+	}
+	appendRaw(t, b, "INBOX", `\Seen`, msg)
+	b.check(exchange{cmd: `STATUS INBOX (RECENT)`, result: "OK…", want: []string{`* STATUS INBOX (RECENT 1)`}})
+	c := e.raw(t, m)
+	c.ok(`ENABLE IMAP4rev2`)
+	c.check(exchange{cmd: `SELECT INBOX`, result: "OK [READ-WRITE]…", want: []string{`* 4 EXISTS`}, not: []string{`* # RECENT`, `* OK [UNSEEN #]…`}})
+	c.check(exchange{cmd: `FETCH 4 FLAGS`, result: "OK…", want: []string{`* 4 FETCH (UID 4 FLAGS (\Seen))`}})
+	c.check(exchange{cmd: `SEARCH RECENT`, result: "OK…", want: []string{`* ESEARCH (TAG "t#")`}, not: []string{`… ALL …`}})
+}
