@@ -178,3 +178,35 @@ func TestRev1RecentUnseen(t *testing.T) {
 	c.check(exchange{cmd: `FETCH 4 FLAGS`, result: "OK…", want: []string{`* 4 FETCH (UID 4 FLAGS (\Seen))`}})
 	c.check(exchange{cmd: `SEARCH RECENT`, result: "OK…", want: []string{`* ESEARCH (TAG "t#")`}, not: []string{`… ALL …`}})
 }
+
+// TestSearchNestingLimit: deeply nested or very many SEARCH criteria get
+// NO [LIMIT] before any SQL runs, not NO [SERVERBUG] from SQLite's
+// recursion limit (issue 12 item 15); the session goes on.
+func TestSearchNestingLimit(t *testing.T) {
+	t.Parallel()
+	e := newQuietEnv(t)
+	m := e.member(t, "anna@example.org")
+	rc := e.raw(t, m)
+	appendRaw(t, rc, "INBOX", ``, message("bob@example.org", "anna@example.org", "hi", "hello"))
+	rc.ok("SELECT INBOX")
+	for _, ex := range []exchange{
+		{cmd: "SEARCH " + strings.Repeat("NOT ", 2000) + "ALL", result: "NO [LIMIT]…"},
+		{cmd: "SEARCH " + strings.Repeat("OR SEEN ", 700) + "SEEN", result: "NO [LIMIT]…"},
+		{cmd: "UID SEARCH " + strings.Repeat("UNDELETED ", 3000), result: "NO [LIMIT]…"},
+		{cmd: "SEARCH NOT NOT (OR SEEN (OR FLAGGED FROM bob)) UNDELETED", result: "OK…", want: []string{"* SEARCH 1"}},
+	} {
+		rc.check(ex)
+	}
+}
+
+// TestSearchParenDepth: parentheses nested past go-imap's decoder depth
+// are a client error.
+func TestSearchParenDepth(t *testing.T) {
+	t.Skip("library fix pending: imapwire's \"exceeded max depth\" is a plain error, answered NO [SERVERBUG] and logged at ERROR; it must be BAD")
+	t.Parallel()
+	e := newQuietEnv(t)
+	rc := e.raw(t, e.member(t, "anna@example.org"))
+	rc.ok("SELECT INBOX")
+	rc.check(exchange{cmd: "SEARCH " + strings.Repeat("(", 1500) + "SEEN" + strings.Repeat(")", 1500), result: "BAD…"})
+	rc.check(exchange{cmd: "NOOP", result: "OK…"})
+}

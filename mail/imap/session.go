@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -186,6 +187,8 @@ func storeErr(err error) error {
 		return errNo(imap.ResponseCodeHasChildren, "Delete the mailboxes inside it first")
 	case errors.Is(err, store.ErrBadFlag):
 		return &imap.Error{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug, Text: "Invalid flag or keyword"}
+	case errors.Is(err, store.ErrSearchTooComplex):
+		return errNo(imap.ResponseCodeLimit, fmt.Sprintf("Search too complex: at most %d criteria, nested at most %d deep", store.MaxSearchCriteria, store.MaxSearchDepth))
 	case errors.Is(err, store.ErrBlobCollected):
 		return errNo(imap.ResponseCodeUnavailable, "Temporary failure, try again")
 	case errors.Is(err, context.Canceled):
