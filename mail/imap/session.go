@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -331,90 +330,6 @@ func (ss *session) Namespace() (*imap.NamespaceData, error) {
 }
 
 func (ss *session) AppendLimit() uint32 { return ss.srv.cfg.AppendLimit }
-
-// List answers LIST and LSUB with RFC 9051 wildcards ("*" matches
-// anything, "%" anything but the delimiter).
-func (ss *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
-	if len(patterns) == 1 && patterns[0] == "" {
-		// The hierarchy delimiter and root (RFC 9051 6.3.9).
-		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: '/', Mailbox: ""})
-	}
-	mbs, err := ss.srv.store.Mailboxes(ss.ctx, ss.acct.ID)
-	if err != nil {
-		return err
-	}
-	names := make(map[string]bool, len(mbs))
-	for _, mb := range mbs {
-		names[mb.Name] = true
-	}
-	for _, mb := range mbs {
-		if !slices.ContainsFunc(patterns, func(p string) bool { return matchList(mb.Name, ref+p) }) {
-			continue
-		}
-		if options.SelectSubscribed && !mb.Subscribed {
-			continue
-		}
-		if options.SelectSpecialUse && mb.Attr == "" {
-			continue
-		}
-		data := &imap.ListData{Delim: '/', Mailbox: mb.Name}
-		if mb.Attr != "" {
-			data.Attrs = append(data.Attrs, mb.Attr)
-		}
-		if hasChildren(mb.Name, mbs) {
-			data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
-		} else {
-			data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
-		}
-		if mb.Subscribed && (options.ReturnSubscribed || options.SelectSubscribed) {
-			data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
-		}
-		if options.ReturnStatus != nil {
-			if data.Status, err = ss.statusData(mb, options.ReturnStatus); err != nil {
-				return storeErr(err)
-			}
-		}
-		if err := w.WriteList(data); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func hasChildren(name string, mbs []store.Mailbox) bool {
-	prefix := name + "/"
-	return slices.ContainsFunc(mbs, func(m store.Mailbox) bool { return strings.HasPrefix(m.Name, prefix) })
-}
-
-// matchList reports whether name matches an IMAP LIST pattern. INBOX
-// matches case-insensitively.
-func matchList(name, pattern string) bool {
-	if strings.EqualFold(name, "INBOX") && strings.EqualFold(pattern, "INBOX") {
-		return true
-	}
-	for len(pattern) > 0 {
-		switch pattern[0] {
-		case '*', '%':
-			wild := pattern[0]
-			rest := pattern[1:]
-			for i := 0; i <= len(name); i++ {
-				if matchList(name[i:], rest) {
-					return true
-				}
-				if i < len(name) && wild == '%' && name[i] == '/' {
-					return false
-				}
-			}
-			return false
-		default:
-			if len(name) == 0 || name[0] != pattern[0] {
-				return false
-			}
-			name, pattern = name[1:], pattern[1:]
-		}
-	}
-	return len(name) == 0
-}
 
 // statusData answers the STATUS items of options for mb (RFC 9051 6.3.11;
 // RECENT from RFC 3501 6.3.10, DELETED-STORAGE from RFC 9208 4.2). Every

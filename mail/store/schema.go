@@ -9,7 +9,11 @@ import "github.com/caucus-org/caucus/internal/db"
 // whatever the caller says, so that the store can be tested and migrated on
 // its own.
 func Component() db.Component {
-	return db.Component{Name: "mail", Migrations: []db.Migration{{Version: 1, SQL: schemaV1}, {Version: 2, SQL: schemaV2}}}
+	return db.Component{Name: "mail", Migrations: []db.Migration{{Version: 1, SQL: schemaV1}, {Version: 2, SQL: schemaV2},
+		// Versions 3 and 4 belong to other branches of this work; these
+		// placeholders are replaced by them when the branches merge.
+		{Version: 3, SQL: `SELECT 1`}, {Version: 4, SQL: `SELECT 1`},
+		{Version: 5, SQL: schemaV5}}}
 }
 
 // schemaV1 is the first schema.
@@ -95,4 +99,17 @@ const schemaV2 = `
 CREATE TABLE blob_unindexed (
 	blob_id INTEGER PRIMARY KEY REFERENCES blobs(id)
 );
+`
+
+// schemaV5 adds mailbox_subscriptions: subscriptions to names that have no
+// mailbox. DELETE does not unsubscribe (RFC 9051 6.3.4), so a subscribed
+// mailbox's name moves here when it is deleted, and back to the mailbox's
+// subscribed column when a mailbox of that name is created again; LIST
+// (SUBSCRIBED) shows the names here as \NonExistent.
+const schemaV5 = `
+CREATE TABLE mailbox_subscriptions (
+	account_id INTEGER NOT NULL REFERENCES mail_accounts(account_id),
+	name       TEXT NOT NULL,
+	PRIMARY KEY (account_id, name)
+) WITHOUT ROWID;
 `
