@@ -131,7 +131,7 @@ func pattern(p string) *regexp.Regexp {
 	q := regexp.QuoteMeta(p)
 	q = strings.ReplaceAll(q, "#", `\d+`)
 	q = strings.ReplaceAll(q, "…", `.*`)
-	return regexp.MustCompile(`(?i)^` + q + `$`)
+	return regexp.MustCompile(`(?is)^` + q + `$`)
 }
 
 // exchange is one command and what its answer must be.
