@@ -342,3 +342,122 @@ func TestIMAPMuttSession(t *testing.T) {
 	}
 	checkOneSession(t, srv, st, "mutt", conns0, signIns0)
 }
+
+// imaplibSessionScript runs every IMAP command through one imaplib
+// connection. Arguments: host, IMAPS port, CA file, login, app password.
+// It prints "ok" and exits 0, or prints what failed and exits 1.
+const imaplibSessionScript = `
+import imaplib, re, ssl, sys
+
+host, port, cafile, user, pw = sys.argv[1:6]
+
+def ok(res, what):
+    typ, data = res
+    if typ != 'OK':
+        raise AssertionError('%s: %s %r' % (what, typ, data))
+    return data
+
+msg = ('From: Chair <chair@example.org>\r\nTo: %s\r\nSubject: Session check\r\n'
+       'Date: Mon, 01 Jun 2026 10:00:00 +0000\r\nMessage-ID: <session@example.org>\r\n\r\nHello.\r\n' % user).encode()
+
+M = imaplib.IMAP4_SSL(host, int(port), ssl_context=ssl.create_default_context(cafile=cafile), timeout=30)
+ok(M.capability(), 'CAPABILITY')
+ok(M.noop(), 'NOOP')
+ok(M.login(user, pw), 'LOGIN')
+ok(M.namespace(), 'NAMESPACE')
+ok(M.list(), 'LIST')
+ok(M._simple_command('LIST', '(SUBSCRIBED RECURSIVEMATCH)', '""', '%'), 'LIST (SUBSCRIBED RECURSIVEMATCH)')
+ok(M._simple_command('LIST', '""', '*', 'RETURN', '(CHILDREN SUBSCRIBED STATUS (MESSAGES UNSEEN RECENT SIZE DELETED-STORAGE))'), 'LIST RETURN STATUS')
+ok(M.lsub('""', '%'), 'LSUB')
+for name in ('INBOX', 'Campaign', 'Press', 'Press/Clips'):
+    ok(M.status(name, '(MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE)'), 'STATUS ' + name)
+ok(M.create('Scratch/Sub'), 'CREATE')
+ok(M.rename('Scratch/Sub', 'Scratch/Renamed'), 'RENAME')
+ok(M.subscribe('Scratch/Renamed'), 'SUBSCRIBE')
+data = ok(M.append('Scratch/Renamed', '(\\Seen $Forwarded)', None, msg), 'APPEND')
+if b'APPENDUID' not in data[0]:
+    raise AssertionError('no APPENDUID: %r' % data)
+ok(M.select('INBOX', readonly=True), 'EXAMINE')
+ok(M.fetch('1:*', '(FLAGS BODY.PEEK[HEADER])'), 'FETCH read-only')
+ok(M.close(), 'CLOSE after EXAMINE')
+typ, data = M.select('INBOX')
+if typ != 'OK':
+    raise AssertionError('SELECT: %r' % data)
+ok(M.fetch('1:*', '(UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODYSTRUCTURE)'), 'FETCH')
+ok(M.fetch('1', '(BODY[])'), 'FETCH BODY[]')
+ok(M.search(None, 'OR', 'FROM', 'chair@example.org', 'RECENT', 'NOT', 'DELETED'), 'SEARCH')
+ok(M.uid('SEARCH', 'NEW'), 'UID SEARCH NEW')
+ok(M.store('1', '+FLAGS', '(\\Flagged Volunteer)'), 'STORE keyword')
+ok(M.uid('STORE', '1:*', '-FLAGS.SILENT', '(\\Seen)'), 'UID STORE')
+ok(M.copy('1', 'Campaign'), 'COPY')
+ok(M.uid('MOVE', '2', 'Press'), 'UID MOVE')
+ok(M.store('1', '+FLAGS.SILENT', '(\\Deleted)'), 'STORE \\Deleted')
+ok(M.expunge(), 'EXPUNGE')
+ok(M.check(), 'CHECK')
+tag = M._new_tag()
+M.send(tag + b' IDLE\r\n')
+if not M.readline().startswith(b'+'):
+    raise AssertionError('IDLE: no continuation')
+M.send(b'DONE\r\n')
+while True:
+    line = M.readline()
+    if line.startswith(tag):
+        if b' OK' not in line:
+            raise AssertionError('IDLE: %r' % line)
+        break
+ok(M.unselect(), 'UNSELECT')
+ok(M.select('Scratch/Renamed'), 'SELECT')
+ok(M.close(), 'CLOSE')
+ok(M.unsubscribe('Scratch/Renamed'), 'UNSUBSCRIBE')
+ok(M.delete('Scratch/Renamed'), 'DELETE')
+ok(M.delete('Scratch'), 'DELETE parent')
+if M.logout()[0] != 'BYE':
+    raise AssertionError('LOGOUT')
+print('ok')
+`
+
+// TestIMAPImaplibSession runs every IMAP command through one connection
+// of Python's imaplib, with nothing logged by caucus.
+func TestIMAPImaplibSession(t *testing.T) {
+	t.Parallel()
+	python := testtool.Need(t, "python3")
+	srv, dir, st := startMailDevWatched(t)
+	a := newMailAccount(t, srv, "vol@localhost")
+	setupMailboxes(t, srv, a)
+	script := filepath.Join(t.TempDir(), "session.py")
+	if err := os.WriteFile(script, []byte(imaplibSessionScript), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host, port := splitPort(t, srv.addrs["imaps"])
+	conns0, signIns0 := imapConnections(t, srv)
+	st.arm()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, python, script, host, port, filepath.Join(dir, "dev-cert.pem"), a.login, a.secret).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("imaplib session: %v\n%s", err, out)
+	}
+	checkOneSession(t, srv, st, "imaplib", conns0, signIns0)
+}
+
+// TestIMAPMbsyncSession syncs an account with several mailboxes with
+// mbsync, both ways: one connection, nothing logged.
+func TestIMAPMbsyncSession(t *testing.T) {
+	t.Parallel()
+	bin := testtool.Need(t, "mbsync")
+	srv, dir, st := startMailDevWatched(t)
+	a := newMailAccount(t, srv, "vol@localhost")
+	setupMailboxes(t, srv, a)
+	root := filepath.Join(t.TempDir(), "Mail")
+	if err := os.Mkdir(root, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rc := mbsyncConfig(t, bin, dir, srv.addrs["imaps"], a, root)
+	conns0, signIns0 := imapConnections(t, srv)
+	st.arm()
+	runMbsync(t, bin, rc)
+	checkOneSession(t, srv, st, "mbsync", conns0, signIns0)
+	if got := len(maildirFiles(t, filepath.Join(root, "Campaign"))); got != 3 {
+		t.Errorf("Campaign synced %d messages, want 3", got)
+	}
+}
