@@ -70,15 +70,26 @@ type manager struct {
 	recent *recentTracker
 	mu     sync.Mutex
 	boxes  map[int64]*mailboxState
+	// keywords remembers the keywords of mailboxes selected before, with
+	// the mailbox's highest modseq when they were read, so that selecting
+	// an unchanged mailbox again does not read every message.
+	keywords map[int64]keywordsAt
+}
+
+// keywordsAt is the keywords of a mailbox as of a modseq.
+type keywordsAt struct {
+	modseq   uint64
+	keywords []string
 }
 
 func newManager(st *store.Store) *manager {
-	return &manager{store: st, recent: newRecentTracker(st, time.Now()), boxes: map[int64]*mailboxState{}}
+	return &manager{store: st, recent: newRecentTracker(st, time.Now()), boxes: map[int64]*mailboxState{}, keywords: map[int64]keywordsAt{}}
 }
 
 // acquire returns the live state of a mailbox, loading it on first use.
 // release must be called when the session unselects it.
-func (m *manager) acquire(ctx context.Context, mailboxID int64) (*mailboxState, error) {
+func (m *manager) acquire(ctx context.Context, mb store.Mailbox) (*mailboxState, error) {
+	mailboxID := mb.ID
 	m.mu.Lock()
 	if ms, ok := m.boxes[mailboxID]; ok {
 		ms.refs++
@@ -91,27 +102,43 @@ func (m *manager) acquire(ctx context.Context, mailboxID int64) (*mailboxState, 
 	if err != nil {
 		return nil, err
 	}
-	kws, err := m.store.Keywords(ctx, mailboxID)
-	if err != nil {
-		return nil, err
+	m.mu.Lock()
+	known, ok := m.keywords[mailboxID]
+	m.mu.Unlock()
+	kws := known.keywords
+	if !ok || known.modseq != mb.HighestModSeq {
+		// Read after mb: a superset of the keywords as of mb's modseq.
+		if kws, err = m.store.Keywords(ctx, mailboxID); err != nil {
+			return nil, err
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.keywords[mailboxID] = keywordsAt{modseq: mb.HighestModSeq, keywords: kws}
 	if ms, ok := m.boxes[mailboxID]; ok {
 		ms.refs++
 		return ms, nil
 	}
-	ms := &mailboxState{id: mailboxID, uids: uids, keywords: kws, tracker: imapserver.NewMailboxTracker(uint32(len(uids))), refs: 1}
+	ms := &mailboxState{id: mailboxID, uids: uids, keywords: slices.Clone(kws), tracker: imapserver.NewMailboxTracker(uint32(len(uids))), refs: 1}
 	m.boxes[mailboxID] = ms
 	return ms, nil
 }
 
+// release ends a session's use of ms.
 func (m *manager) release(ms *mailboxState) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if ms.refs--; ms.refs <= 0 {
 		delete(m.boxes, ms.id)
 	}
+}
+
+// forget drops what the manager remembers of a deleted mailbox.
+func (m *manager) forget(id int64) {
+	m.mu.Lock()
+	delete(m.keywords, id)
+	m.mu.Unlock()
+	m.recent.forget(id)
 }
 
 func (m *manager) lookup(mailboxID int64) *mailboxState {

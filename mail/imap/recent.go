@@ -42,7 +42,9 @@ func newRecentTracker(st *store.Store, now time.Time) *recentTracker {
 	return &recentTracker{store: st, started: now, boundary: map[int64]imap.UID{}}
 }
 
-// from returns the mailbox's boundary, working it out if not known.
+// from returns the mailbox's boundary, working it out (once: a scan of
+// the mailbox) if not known. What it works out stays right: messages that
+// arrive later get higher UIDs.
 func (r *recentTracker) from(ctx context.Context, mb store.Mailbox) (imap.UID, error) {
 	r.mu.Lock()
 	b, ok := r.boundary[mb.ID]
@@ -50,7 +52,17 @@ func (r *recentTracker) from(ctx context.Context, mb store.Mailbox) (imap.UID, e
 	if ok {
 		return b, nil
 	}
-	return r.store.FirstSince(ctx, mb.ID, r.started, mb.UIDNext)
+	b, err := r.store.FirstSince(ctx, mb.ID, r.started, mb.UIDNext)
+	if err != nil {
+		return 0, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if known, ok := r.boundary[mb.ID]; ok {
+		return known, nil // a SELECT got there first
+	}
+	r.boundary[mb.ID] = b
+	return b, nil
 }
 
 // claim returns the boundary for a session selecting mb and, for a

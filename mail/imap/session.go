@@ -211,7 +211,7 @@ func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.Selec
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	ms, err := ss.srv.boxes.acquire(ss.ctx, mb.ID)
+	ms, err := ss.srv.boxes.acquire(ss.ctx, mb)
 	if err != nil {
 		return nil, err
 	}
@@ -261,9 +261,11 @@ func (ss *session) selectRev1(sel *selection, uidNext imap.UID, data *imap.Selec
 	}
 	sel.recentFrom = from
 	sel.rev1 = true
-	unseen, err := ss.srv.store.FirstUnseen(ss.ctx, sel.mb.ID)
-	if err != nil {
-		return err
+	var unseen imap.UID
+	if sel.mb.Unseen > 0 { // the mailbox row counts them: no scan when all are seen
+		if unseen, err = ss.srv.store.FirstUnseen(ss.ctx, sel.mb.ID); err != nil {
+			return err
+		}
 	}
 	ms := sel.ms
 	ms.mu.Lock()
@@ -309,7 +311,7 @@ func (ss *session) Delete(name string) error {
 	if err := ss.srv.store.DeleteMailbox(ss.ctx, ss.acct.ID, name); err != nil {
 		return storeErr(err)
 	}
-	ss.srv.boxes.recent.forget(mb.ID)
+	ss.srv.boxes.forget(mb.ID)
 	return nil
 }
 
