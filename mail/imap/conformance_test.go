@@ -233,6 +233,20 @@ func conformanceCases(msg string) []conformanceCase {
 		{section: "6.4.9", state: selectedRW, ex: exchange{cmd: "UID FETCH 100:200 FLAGS", result: ok, not: []string{"* # FETCH …"}}},
 		{section: "6.4.9", state: selectedRW, ex: exchange{cmd: "UID NOSUCH 1", result: bad}},
 
+		// More of 6.4.4 to 6.4.9: partial fetch, SEARCHRES, ESEARCH over
+		// UIDs, UID EXPUNGE, UID COPY, STATUS of the selected mailbox.
+		{section: "6.4.5", state: selectedRO, ex: exchange{cmd: "FETCH 1 BODY.PEEK[]<0.5>", result: ok, want: []string{"* 1 FETCH (UID 1 BODY[]<0> {5}From:)"}}},
+		{section: "6.4.5", state: selectedRO, ex: exchange{cmd: "FETCH 1 BODY.PEEK[1.MIME]", result: ok, want: []string{"* 1 FETCH (UID 1 BODY[1.MIME] …)"}}},
+		{section: "6.4.4", state: selectedRW, setup: []string{"SEARCH RETURN (SAVE) FLAGGED"}, ex: exchange{cmd: "FETCH $ (FLAGS)", result: ok, want: []string{"* 3 FETCH (UID 3 FLAGS …)"}, not: []string{"* 1 FETCH …"}}},
+		{section: "6.4.4", state: selectedRW, ex: exchange{cmd: "UID SEARCH RETURN (ALL COUNT) 1:*", result: ok, want: []string{`* ESEARCH (TAG "t#") UID ALL 1:3 COUNT 3`}}},
+		{section: "6.4.9", state: selectedRO, ex: exchange{cmd: "UID COPY 1:2 Work", result: "OK [COPYUID # 1:2 #:#]…"}},
+		{section: "6.4.9", state: selectedRO, ex: exchange{cmd: "UID EXPUNGE 1", result: "NO…"}},
+		{section: "6.4.9", state: selectedRW, ex: exchange{cmd: "UID EXPUNGE 1:3", result: ok, not: []string{"* # EXPUNGE"}}}, // none is \Deleted
+		{section: "6.3.11", state: selectedRW, ex: exchange{cmd: "STATUS INBOX (MESSAGES)", result: ok, want: []string{"* STATUS INBOX (MESSAGES 3)"}}},
+		{section: "6.3.6", state: authenticated, ex: exchange{cmd: "RENAME INBOX INBOX", result: "NO…"}},
+		{section: "6.3.4", state: authenticated, ex: exchange{cmd: "CREATE INBOX/Sub", result: ok}},
+		{section: "6.3.5", state: authenticated, ex: exchange{cmd: "DELETE INBOX/Sub", result: ok}},
+
 		// Garbage.
 		{section: "2.2.2", state: notAuthenticated, ex: exchange{cmd: "FROBNICATE", result: bad}},
 		{section: "2.2.2", state: selectedRW, ex: exchange{cmd: "FROBNICATE", result: bad}},
