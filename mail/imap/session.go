@@ -267,13 +267,16 @@ func (ss *session) selectRev1(sel *selection, uidNext imap.UID, data *imap.Selec
 			return err
 		}
 	}
+	// Counted among the messages this SELECT reports, in its numbering:
+	// deliveries since are announced after it.
 	ms := sel.ms
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
-	i, _ := slices.BinarySearch(ms.uids, from)
-	data.NumRecent = uint32(len(ms.uids) - i)
+	uids := ms.uids[:min(len(ms.uids), int(data.NumMessages))]
+	i, _ := slices.BinarySearch(uids, from)
+	data.NumRecent = uint32(len(uids) - i)
 	if unseen != 0 {
-		data.FirstUnseenSeqNum = ms.seqOf(unseen)
+		data.FirstUnseenSeqNum = sel.tracker.EncodeSeqNum(ms.seqOf(unseen))
 	}
 	return nil
 }
