@@ -247,6 +247,17 @@ func conformanceCases(msg string) []conformanceCase {
 		{section: "6.3.4", state: authenticated, ex: exchange{cmd: "CREATE INBOX/Sub", result: ok}},
 		{section: "6.3.5", state: authenticated, ex: exchange{cmd: "DELETE INBOX/Sub", result: ok}},
 
+		// RFC 3501 6.4.5: the IMAP4rev1 fetch items RFC 9051 dropped.
+		{section: "3501 6.4.5", state: selectedRO, ex: exchange{cmd: "FETCH 1 RFC822.HEADER", result: ok, want: []string{"* 1 FETCH (UID 1 RFC822.HEADER {#}From: …)"}}},
+		{section: "3501 6.4.5", state: selectedRO, ex: exchange{cmd: "FETCH 1 RFC822.TEXT", result: ok, want: []string{"* 1 FETCH (UID 1 RFC822.TEXT {#}hello…)"}}},
+		{section: "3501 6.4.5", state: selectedRO, ex: exchange{cmd: "FETCH 1 (RFC822 FLAGS)", result: ok, want: []string{"* 1 FETCH (UID 1 FLAGS (…) RFC822 {#}From: …)"}}},
+		{section: "3501 6.4.5", state: selectedRO, ex: exchange{cmd: "FETCH 1 BODY", result: ok, want: []string{`* 1 FETCH (UID 1 BODY ("text" "plain" …))`}}},
+		{section: "3501 6.4.5", state: selectedRO, ex: exchange{cmd: "FETCH 1 FAST", result: ok, want: []string{`* 1 FETCH (UID 1 FLAGS (\Seen) INTERNALDATE "…" RFC822.SIZE #)`}}},
+		{section: "3501 6.4.5", state: selectedRO, ex: exchange{cmd: "FETCH 1 ALL", result: ok, want: []string{`* 1 FETCH (UID 1 FLAGS (\Seen) INTERNALDATE "…" RFC822.SIZE # ENVELOPE (…))`}}},
+
+		{section: "3501 6.4.5", state: selectedRW, ex: exchange{cmd: "FETCH 2 RFC822.TEXT", result: ok, want: []string{`* 2 FETCH (UID 2 FLAGS (\Seen…) RFC822.TEXT {#}hello…)`}}},
+		{section: "3501 6.4.5", state: selectedRW, ex: exchange{cmd: `STORE 2 -FLAGS.SILENT (\Seen)`, result: ok}},
+
 		// Garbage.
 		{section: "2.2.2", state: notAuthenticated, ex: exchange{cmd: "FROBNICATE", result: bad}},
 		{section: "2.2.2", state: selectedRW, ex: exchange{cmd: "FROBNICATE", result: bad}},
