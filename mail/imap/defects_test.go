@@ -172,6 +172,10 @@ func TestRev1RecentUnseen(t *testing.T) {
 	}
 	appendRaw(t, b, "INBOX", `\Seen`, msg)
 	b.check(exchange{cmd: `STATUS INBOX (RECENT)`, result: "OK…", want: []string{`* STATUS INBOX (RECENT 1)`}})
+	// The session that has it selected hears of the new message, recent
+	// for it too (RFC 3501 7.3.2), and only once.
+	a.check(exchange{cmd: `NOOP`, result: "OK…", want: []string{`* 4 EXISTS`, `* 4 RECENT`}})
+	a.check(exchange{cmd: `NOOP`, result: "OK…", not: []string{`* # RECENT`}})
 	c := e.raw(t, m)
 	c.ok(`ENABLE IMAP4rev2`)
 	c.check(exchange{cmd: `SELECT INBOX`, result: "OK [READ-WRITE]…", want: []string{`* 4 EXISTS`}, not: []string{`* # RECENT`, `* OK [UNSEEN #]…`}})

@@ -54,6 +54,7 @@ type selection struct {
 	// least recentFrom carry \Recent (see recentTracker).
 	rev1       bool
 	recentFrom imap.UID
+	recentSent uint32 // the number of recent messages last told the client
 }
 
 var (
@@ -275,6 +276,7 @@ func (ss *session) selectRev1(sel *selection, uidNext imap.UID, data *imap.Selec
 	uids := ms.uids[:min(len(ms.uids), int(data.NumMessages))]
 	i, _ := slices.BinarySearch(uids, from)
 	data.NumRecent = uint32(len(uids) - i)
+	sel.recentSent = data.NumRecent
 	if unseen != 0 {
 		data.FirstUnseenSeqNum = sel.tracker.EncodeSeqNum(ms.seqOf(unseen))
 	}
@@ -403,11 +405,38 @@ func (ss *session) Append(name string, r imap.LiteralReader, options *imap.Appen
 
 // Updates.
 
+// Poll writes the mailbox's pending updates; to an IMAP4rev1 session also
+// the new number of recent messages when it changed (RFC 3501 7.3.2).
 func (ss *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
-	if ss.sel == nil {
+	sel := ss.sel
+	if sel == nil {
 		return nil
 	}
-	return ss.sel.tracker.Poll(w, allowExpunge)
+	if err := sel.tracker.Poll(w, allowExpunge); err != nil {
+		return err
+	}
+	if !sel.rev1 {
+		return nil
+	}
+	if n := sel.numRecent(); n != sel.recentSent {
+		sel.recentSent = n
+		return w.WriteNumRecent(n)
+	}
+	return nil
+}
+
+// numRecent counts the recent messages that the session knows of: those
+// from recentFrom on, but the newest ones not yet announced to it.
+func (sel *selection) numRecent() uint32 {
+	ms := sel.ms
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	from, _ := slices.BinarySearch(ms.uids, sel.recentFrom)
+	known := len(ms.uids)
+	for known > from && sel.tracker.EncodeSeqNum(uint32(known)) == 0 {
+		known--
+	}
+	return uint32(known - from)
 }
 
 func (ss *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
