@@ -366,7 +366,8 @@ func (ss *session) statusData(mb store.Mailbox, options *imap.StatusOptions) (*i
 		if err != nil {
 			return nil, err
 		}
-		d.NumDeleted, d.DeletedStorage = &n, &size
+		kib := (size + 1023) / 1024 // RFC 9208 counts storage in units of 1024 octets
+		d.NumDeleted, d.DeletedStorage = &n, &kib
 	}
 	if options.NumRecent {
 		n, err := ss.srv.boxes.recent.count(ss.ctx, mb)

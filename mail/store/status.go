@@ -18,9 +18,8 @@ import (
 // response), and what IMAP4rev1 clients need for \Recent and UNSEEN.
 
 // DeletedStats returns the number of the mailbox's messages flagged
-// \Deleted and the sum of their sizes (STATUS DELETED, RFC 9051 6.3.11;
-// DELETED-STORAGE, RFC 9208 4.2, in bytes here rather than units of 1024
-// octets as QUOTA's STORAGE, since caucus advertises no QUOTA).
+// \Deleted and the sum of their sizes in bytes (STATUS DELETED, RFC 9051
+// 6.3.11; DELETED-STORAGE, RFC 9208 4.2).
 func (s *Store) DeletedStats(ctx context.Context, mailboxID int64) (n uint32, size int64, err error) {
 	err = s.db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ? AND flags & ? != 0`,
 		mailboxID, bitDeleted).Scan(&n, &size)
