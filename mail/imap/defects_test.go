@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-imap/v2"
 )
 
 // The tests in this file reproduce the defects of issue 13 found by
@@ -213,4 +215,24 @@ func TestSearchParenDepth(t *testing.T) {
 	rc.ok("SELECT INBOX")
 	rc.check(exchange{cmd: "SEARCH " + strings.Repeat("(", 1500) + "SEEN" + strings.Repeat(")", 1500), result: "BAD…"})
 	rc.check(exchange{cmd: "NOOP", result: "OK…"})
+}
+
+// TestKeywordsBounded: a mailbox announces at most maxMailboxKeywords
+// keywords, however many its messages carry.
+func TestKeywordsBounded(t *testing.T) {
+	t.Parallel()
+	ms := &mailboxState{}
+	var flags []imap.Flag
+	for i := range maxMailboxKeywords + 50 {
+		flags = append(flags, imap.Flag(fmt.Sprintf("kw%d", i)))
+	}
+	if !ms.learnKeywords(flags) {
+		t.Fatal("no keyword learnt")
+	}
+	if n := len(ms.flags()); n != len(systemFlags)+maxMailboxKeywords {
+		t.Errorf("FLAGS lists %d flags, want %d", n, len(systemFlags)+maxMailboxKeywords)
+	}
+	if ms.learnKeywords([]imap.Flag{"one-more"}) {
+		t.Error("a keyword past the bound was learnt")
+	}
 }

@@ -26,6 +26,12 @@ type mailboxState struct {
 	refs     int // guarded by the manager's mu
 }
 
+// maxMailboxKeywords bounds the keywords a mailbox's FLAGS response
+// lists (and the server keeps in memory per selected mailbox). Keywords
+// past it can still be stored (PERMANENTFLAGS has \*); they are not
+// announced.
+const maxMailboxKeywords = 500
+
 // systemFlags are the flags every mailbox has (RFC 9051 2.3.2).
 var systemFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft}
 
@@ -47,6 +53,9 @@ func (m *mailboxState) learnKeywords(flags []imap.Flag) bool {
 		kw := string(f)
 		if strings.HasPrefix(kw, `\`) || slices.ContainsFunc(m.keywords, func(k string) bool { return strings.EqualFold(k, kw) }) {
 			continue
+		}
+		if len(m.keywords) >= maxMailboxKeywords {
+			break
 		}
 		m.keywords = append(m.keywords, kw)
 		added = true
@@ -108,7 +117,7 @@ func (m *manager) acquire(ctx context.Context, mb store.Mailbox) (*mailboxState,
 	kws := known.keywords
 	if !ok || known.modseq != mb.HighestModSeq {
 		// Read after mb: a superset of the keywords as of mb's modseq.
-		if kws, err = m.store.Keywords(ctx, mailboxID); err != nil {
+		if kws, err = m.store.Keywords(ctx, mailboxID, maxMailboxKeywords); err != nil {
 			return nil, err
 		}
 	}

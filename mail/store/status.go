@@ -31,8 +31,8 @@ func (s *Store) DeletedStats(ctx context.Context, mailboxID int64) (n uint32, si
 
 // Keywords returns the keywords set on at least one message of the
 // mailbox, sorted case-insensitively (the FLAGS response lists them,
-// RFC 9051 7.3.5).
-func (s *Store) Keywords(ctx context.Context, mailboxID int64) ([]string, error) {
+// RFC 9051 7.3.5); at most limit of them.
+func (s *Store) Keywords(ctx context.Context, mailboxID int64, limit int) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT keywords FROM messages WHERE mailbox_id = ? AND keywords != ''`, mailboxID)
 	if err != nil {
 		return nil, fmt.Errorf("store: keywords: %w", err)
@@ -45,6 +45,9 @@ func (s *Store) Keywords(ctx context.Context, mailboxID int64) ([]string, error)
 			return nil, fmt.Errorf("store: keywords: %w", err)
 		}
 		for _, kw := range decodeKeywords(kws) {
+			if len(out) >= limit {
+				return out, nil
+			}
 			out = addKeywordFolded(out, kw)
 		}
 	}
