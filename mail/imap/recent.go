@@ -26,6 +26,9 @@ import (
 //     boundary is its first message delivered or appended since the start.
 //   - Messages that arrive while two sessions have the mailbox selected
 //     are recent for both (RFC 3501 allows this approximation).
+//   - A session learns the new count (RECENT response, RFC 3501 7.3.2)
+//     after the EXISTS at the end of a command; during IDLE it gets the
+//     EXISTS only.
 //
 // The boundaries live in memory only, one UID per mailbox selected since
 // the start: a restart forgets them, and only what arrived after the
