@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"testing"
@@ -381,4 +382,43 @@ func TestConformanceID(t *testing.T) {
 	rc := e.raw(t, nil)
 	rc.check(exchange{cmd: `ID ("name" "K-9 Mail" "version" "6.8")`, result: "OK…", want: []string{`* ID (…"name" "caucus"…)`}})
 	rc.check(exchange{cmd: `ID NIL`, result: "OK…"})
+}
+
+// TestConformanceAuth: the ways of signing in of RFC 9051 6.2.2 and 6.2.3
+// succeed with an app password: AUTHENTICATE PLAIN with an initial
+// response (SASL-IR, RFC 4959) and after a continuation, LOGIN with
+// quoted strings and with literals; the state changes to authenticated.
+func TestConformanceAuth(t *testing.T) {
+	t.Parallel()
+	e := newQuietEnv(t)
+	m := e.member(t, "anna@example.org")
+	plain := base64.StdEncoding.EncodeToString([]byte("\x00" + m.Account.Login + "\x00" + m.secret))
+
+	rc := e.raw(t, nil)
+	rc.check(exchange{cmd: "AUTHENTICATE PLAIN " + plain, result: "OK…"})
+	rc.check(exchange{cmd: "SELECT INBOX", result: "OK [READ-WRITE]…"})
+
+	rc = e.raw(t, nil)
+	rc.send("a1 AUTHENTICATE PLAIN")
+	if l := rc.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("AUTHENTICATE PLAIN: %q, want a continuation", l)
+	}
+	rc.send(plain)
+	if _, res := rc.until("a1"); !strings.HasPrefix(res, "OK") {
+		t.Errorf("AUTHENTICATE PLAIN after continuation: %q", res)
+	}
+	rc.check(exchange{cmd: "LOGIN x y", result: "BAD…"}) // already authenticated
+
+	rc = e.raw(t, nil)
+	rc.check(exchange{cmd: fmt.Sprintf("LOGIN {%d+}\r\n%s {%d+}\r\n%s", len(m.Account.Login), m.Account.Login, len(m.secret), m.secret), result: "OK…"})
+	rc.check(exchange{cmd: "NAMESPACE", result: "OK…"})
+
+	rc = e.raw(t, nil)
+	rc.send("a1 AUTHENTICATE PLAIN")
+	rc.line()
+	rc.send("*") // the client cancels (RFC 9051 6.2.2)
+	if _, res := rc.until("a1"); !strings.HasPrefix(res, "BAD") && !strings.HasPrefix(res, "NO") {
+		t.Errorf("cancelled AUTHENTICATE: %q, want BAD", res)
+	}
+	rc.check(exchange{cmd: "SELECT INBOX", result: "BAD…"}) // still not authenticated
 }
