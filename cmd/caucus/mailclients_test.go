@@ -215,7 +215,8 @@ def main():
     check(body == plain, 'FETCH BODY[] differs from what was appended:\n%r\n%r' % (body, plain))
     check(uid_of(head) == uid, 'FETCH UID %s, want %s' % (uid_of(head), uid))
     m = re.search(rb'FLAGS \(([^)]*)\)', head)
-    check(m and set(m.group(1).split()) == {b'\\Seen', b'$Minutes'}, 'FLAGS after APPEND: %r' % head)
+    # \Recent: the message arrived while this IMAP4rev1 session had the mailbox selected (RFC 3501 2.3.2).
+    check(m and set(m.group(1).split()) == {b'\\Seen', b'$Minutes', b'\\Recent'}, 'FLAGS after APPEND: %r' % head)
     m = re.search(rb'(INTERNALDATE "[^"]*")', head)
     check(m, 'no INTERNALDATE in %r' % head)
     got = time.mktime(imaplib.Internaldate2tuple(m.group(1)))

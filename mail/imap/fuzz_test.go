@@ -48,6 +48,8 @@ func FuzzCommands(f *testing.F) {
 		"a STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY UNSEEN SIZE DELETED)", "a CREATE a/b/c", "a RENAME INBOX x", "a DELETE x",
 		"a IDLE\r\nDONE", "a ENABLE IMAP4rev2", "a NAMESPACE", "a UNSELECT", "a EXAMINE Sent", "a SELECT \"\"", "a FETCH 4294967295 FLAGS",
 		"a SEARCH UID 1:4294967295 LARGER 1 SMALLER 99 SINCE 1-Jan-2020", "a STARTTLS", "\x00\xff{3}\r\n",
+		"a STATUS INBOX (RECENT DELETED-STORAGE)", "a LIST (SUBSCRIBED RECURSIVEMATCH) \"\" % RETURN (STATUS (RECENT))", "a LSUB \"\" *%*",
+		"a SEARCH NEW OLD RECENT NOT RECENT", "a CLOSE", "a STORE 1:* +FLAGS (kw1 kw2)", "a SEARCH NOT NOT NOT NOT NOT ALL",
 	} {
 		for state := range 3 {
 			f.Add(uint8(state), []byte(seed))

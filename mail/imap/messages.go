@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -93,6 +94,15 @@ func (sel *selection) resolve(numSet imap.NumSet) []msgRef {
 	return slices.CompactFunc(out, func(a, b msgRef) bool { return a.seq == b.seq })
 }
 
+// withRecent adds \Recent to the flags of a recent message for an
+// IMAP4rev1 session (RFC 3501 2.3.2; see recentTracker).
+func (sel *selection) withRecent(uid imap.UID, flags []imap.Flag) []imap.Flag {
+	if !sel.rev1 || uid < sel.recentFrom {
+		return flags
+	}
+	return append(slices.Clone(flags), imap.Flag(`\Recent`))
+}
+
 func uidsOf(refs []msgRef) []imap.UID {
 	out := make([]imap.UID, len(refs))
 	for i, r := range refs {
@@ -154,7 +164,7 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 				w := w.CreateMessage(ref.seq)
 				w.WriteUID(ref.uid)
 				if options.Flags {
-					w.WriteFlags(flags[i])
+					w.WriteFlags(sel.withRecent(ref.uid, flags[i]))
 				}
 				if err := w.Close(); err != nil {
 					return err
@@ -175,6 +185,7 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 			if m == nil {
 				continue // expunged meanwhile
 			}
+			m.Flags = sel.withRecent(m.UID, m.Flags)
 			if err := ss.fetchOne(w.CreateMessage(ref.seq), m, options, markSeen, withModSeq); err != nil {
 				return err
 			}
@@ -304,7 +315,7 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *i
 		if isUID {
 			rw.WriteUID(uid)
 		}
-		rw.WriteFlags(newFlags[i])
+		rw.WriteFlags(sel.withRecent(uid, newFlags[i]))
 		if err := rw.Close(); err != nil {
 			return err
 		}
@@ -312,12 +323,19 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *i
 	return nil
 }
 
+// Expunge answers EXPUNGE and UID EXPUNGE, and the removal that CLOSE
+// does. go-imap gives CLOSE a writer that writes nothing (CLOSE reports no
+// EXPUNGE); CLOSE of a mailbox opened with EXAMINE removes nothing and is
+// no error (RFC 9051 6.4.1), where EXPUNGE is refused.
 func (ss *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
 	sel, err := ss.selected()
 	if err != nil {
 		return err
 	}
 	if sel.readOnly {
+		if isClose(w) {
+			return nil
+		}
 		return errReadOnly
 	}
 	var list []imap.UID
@@ -331,6 +349,11 @@ func (ss *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error
 	// this one too, reports it at its next poll (right after this command).
 	_, err = ss.srv.store.Expunge(ss.ctx, sel.mb.ID, list)
 	return storeErr(err)
+}
+
+// isClose reports whether w is the silent writer go-imap passes for CLOSE.
+func isClose(w *imapserver.ExpungeWriter) bool {
+	return w == nil || *w == (imapserver.ExpungeWriter{})
 }
 
 func (ss *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
@@ -434,6 +457,25 @@ func (ss *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria
 	return data, nil
 }
 
+// recentCriteria takes \Recent out of c's flag criteria (RECENT, NEW and
+// OLD, RFC 3501 6.4.4), which the store does not know, and turns it into a
+// UID range: the messages recent for this session. For an IMAP4rev2
+// session no message is recent. It returns the remaining flag criteria.
+func (sel *selection) recentCriteria(c *imap.SearchCriteria) (flags, notFlags []imap.Flag) {
+	isRecent := func(f imap.Flag) bool { return strings.EqualFold(string(f), `\Recent`) }
+	recent := imap.UIDSet{} // matches nothing
+	if sel.rev1 {
+		recent = imap.UIDSet{imap.UIDRange{Start: max(sel.recentFrom, 1), Stop: imap.UID(^uint32(0))}}
+	}
+	if slices.ContainsFunc(c.Flag, isRecent) {
+		c.UID = append(c.UID, recent)
+	}
+	if slices.ContainsFunc(c.NotFlag, isRecent) {
+		c.Not = append(c.Not, imap.SearchCriteria{UID: []imap.UIDSet{recent}})
+	}
+	return slices.DeleteFunc(slices.Clone(c.Flag), isRecent), slices.DeleteFunc(slices.Clone(c.NotFlag), isRecent)
+}
+
 // staticCriteria rewrites the sequence-number criteria as UID criteria (the
 // store knows UIDs only), recursively.
 func (sel *selection) staticCriteria(c imap.SearchCriteria) imap.SearchCriteria {
@@ -457,6 +499,7 @@ func (sel *selection) staticCriteria(c imap.SearchCriteria) imap.SearchCriteria 
 	}
 	c.SeqNum = nil
 	c.UID = uidSets
+	c.Flag, c.NotFlag = sel.recentCriteria(&c)
 	nots := make([]imap.SearchCriteria, len(c.Not))
 	for i := range c.Not {
 		nots[i] = sel.staticCriteria(c.Not[i])

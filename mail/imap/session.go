@@ -4,10 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +49,12 @@ type selection struct {
 	tracker   *imapserver.SessionTracker
 	readOnly  bool
 	searchRes imap.UIDSet // saved by SEARCH RETURN (SAVE), used as "$"
+
+	// rev1 is set for an IMAP4rev1 session: messages with a UID of at
+	// least recentFrom carry \Recent (see recentTracker).
+	rev1       bool
+	recentFrom imap.UID
+	recentSent uint32 // the number of recent messages last told the client
 }
 
 var (
@@ -181,6 +187,8 @@ func storeErr(err error) error {
 		return errNo(imap.ResponseCodeHasChildren, "Delete the mailboxes inside it first")
 	case errors.Is(err, store.ErrBadFlag):
 		return &imap.Error{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug, Text: "Invalid flag or keyword"}
+	case errors.Is(err, store.ErrSearchTooComplex):
+		return errNo(imap.ResponseCodeLimit, fmt.Sprintf("Search too complex: at most %d criteria, nested at most %d deep", store.MaxSearchCriteria, store.MaxSearchDepth))
 	case errors.Is(err, store.ErrBlobCollected):
 		return errNo(imap.ResponseCodeUnavailable, "Temporary failure, try again")
 	case errors.Is(err, context.Canceled):
@@ -191,6 +199,11 @@ func storeErr(err error) error {
 
 // Mailboxes.
 
+// Select opens a mailbox (RFC 9051 6.3.2, 6.3.3). FLAGS and
+// PERMANENTFLAGS list the keywords in use as well as the system flags
+// (RFC 9051 7.3.5). An IMAP4rev1 client (one that did not ENABLE
+// IMAP4rev2) also gets the RECENT count and OK [UNSEEN n] (RFC 3501
+// 6.3.1); see recentTracker for what \Recent means here.
 func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
 	if ss.sel != nil {
 		ss.Unselect()
@@ -199,7 +212,7 @@ func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.Selec
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	ms, err := ss.srv.boxes.acquire(ss.ctx, mb.ID)
+	ms, err := ss.srv.boxes.acquire(ss.ctx, mb)
 	if err != nil {
 		return nil, err
 	}
@@ -210,11 +223,13 @@ func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.Selec
 	if n > 0 && ms.uids[n-1] >= uidNext {
 		uidNext = ms.uids[n-1] + 1
 	}
+	flags := ms.flags()
 	ms.mu.Unlock()
-	ss.sel = &selection{ms: ms, mb: mb, tracker: tr, readOnly: options.ReadOnly}
+	sel := &selection{ms: ms, mb: mb, tracker: tr, readOnly: options.ReadOnly}
+	ss.sel = sel
 	data := &imap.SelectData{
-		Flags:          []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft},
-		PermanentFlags: []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft, imap.FlagWildcard},
+		Flags:          flags,
+		PermanentFlags: append(slices.Clone(flags), imap.FlagWildcard),
 		NumMessages:    n,
 		UIDNext:        uidNext,
 		UIDValidity:    mb.UIDValidity,
@@ -223,15 +238,69 @@ func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.Selec
 	if options.ReadOnly {
 		data.PermanentFlags = nil
 	}
+	if ss.rev2() {
+		return data, nil
+	}
+	if err := ss.selectRev1(sel, uidNext, data); err != nil {
+		ss.Unselect()
+		return nil, storeErr(err)
+	}
 	return data, nil
 }
 
+// rev2 reports whether the client enabled IMAP4rev2 (RFC 9051 6.3.1):
+// without it the session speaks IMAP4rev1.
+func (ss *session) rev2() bool {
+	return ss.conn.EnabledCaps().Has(imap.CapIMAP4rev2)
+}
+
+// selectRev1 adds to data what an IMAP4rev1 SELECT says (RFC 3501 6.3.1):
+// the number of recent messages and the first unseen one.
+func (ss *session) selectRev1(sel *selection, uidNext imap.UID, data *imap.SelectData) error {
+	from, err := ss.srv.boxes.recent.claim(ss.ctx, sel.mb, uidNext, sel.readOnly)
+	if err != nil {
+		return err
+	}
+	sel.recentFrom = from
+	sel.rev1 = true
+	var unseen imap.UID
+	if sel.mb.Unseen > 0 { // the mailbox row counts them: no scan when all are seen
+		if unseen, err = ss.srv.store.FirstUnseen(ss.ctx, sel.mb.ID); err != nil {
+			return err
+		}
+	}
+	// Counted among the messages this SELECT reports, in its numbering:
+	// deliveries since are announced after it.
+	ms := sel.ms
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	uids := ms.uids[:min(len(ms.uids), int(data.NumMessages))]
+	i, _ := slices.BinarySearch(uids, from)
+	data.NumRecent = uint32(len(uids) - i)
+	sel.recentSent = data.NumRecent
+	if unseen != 0 {
+		data.FirstUnseenSeqNum = sel.tracker.EncodeSeqNum(ms.seqOf(unseen))
+	}
+	return nil
+}
+
+// Unselect closes the selected mailbox. Messages that arrived while a
+// read-write IMAP4rev1 session had it open are no longer recent for the
+// sessions that come after.
 func (ss *session) Unselect() error {
-	if ss.sel == nil {
+	sel := ss.sel
+	if sel == nil {
 		return nil
 	}
-	ss.sel.tracker.Close()
-	ss.srv.boxes.release(ss.sel.ms)
+	if sel.rev1 && !sel.readOnly {
+		sel.ms.mu.Lock()
+		if n := len(sel.ms.uids); n > 0 {
+			ss.srv.boxes.recent.advance(sel.mb.ID, sel.ms.uids[n-1]+1)
+		}
+		sel.ms.mu.Unlock()
+	}
+	sel.tracker.Close()
+	ss.srv.boxes.release(sel.ms)
 	ss.sel = nil
 	return nil
 }
@@ -241,7 +310,15 @@ func (ss *session) Create(name string, options *imap.CreateOptions) error {
 }
 
 func (ss *session) Delete(name string) error {
-	return storeErr(ss.srv.store.DeleteMailbox(ss.ctx, ss.acct.ID, name))
+	mb, err := ss.srv.store.Mailbox(ss.ctx, ss.acct.ID, name)
+	if err != nil {
+		return storeErr(err)
+	}
+	if err := ss.srv.store.DeleteMailbox(ss.ctx, ss.acct.ID, name); err != nil {
+		return storeErr(err)
+	}
+	ss.srv.boxes.forget(mb.ID)
+	return nil
 }
 
 func (ss *session) Rename(oldName, newName string, options *imap.RenameOptions) error {
@@ -262,89 +339,10 @@ func (ss *session) Namespace() (*imap.NamespaceData, error) {
 
 func (ss *session) AppendLimit() uint32 { return ss.srv.cfg.AppendLimit }
 
-// List answers LIST and LSUB with RFC 9051 wildcards ("*" matches
-// anything, "%" anything but the delimiter).
-func (ss *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
-	if len(patterns) == 1 && patterns[0] == "" {
-		// The hierarchy delimiter and root (RFC 9051 6.3.9).
-		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: '/', Mailbox: ""})
-	}
-	mbs, err := ss.srv.store.Mailboxes(ss.ctx, ss.acct.ID)
-	if err != nil {
-		return err
-	}
-	names := make(map[string]bool, len(mbs))
-	for _, mb := range mbs {
-		names[mb.Name] = true
-	}
-	for _, mb := range mbs {
-		if !slices.ContainsFunc(patterns, func(p string) bool { return matchList(mb.Name, ref+p) }) {
-			continue
-		}
-		if options.SelectSubscribed && !mb.Subscribed {
-			continue
-		}
-		if options.SelectSpecialUse && mb.Attr == "" {
-			continue
-		}
-		data := &imap.ListData{Delim: '/', Mailbox: mb.Name}
-		if mb.Attr != "" {
-			data.Attrs = append(data.Attrs, mb.Attr)
-		}
-		if hasChildren(mb.Name, mbs) {
-			data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
-		} else {
-			data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
-		}
-		if mb.Subscribed && (options.ReturnSubscribed || options.SelectSubscribed) {
-			data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
-		}
-		if options.ReturnStatus != nil {
-			data.Status = ss.statusData(mb, options.ReturnStatus)
-		}
-		if err := w.WriteList(data); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func hasChildren(name string, mbs []store.Mailbox) bool {
-	prefix := name + "/"
-	return slices.ContainsFunc(mbs, func(m store.Mailbox) bool { return strings.HasPrefix(m.Name, prefix) })
-}
-
-// matchList reports whether name matches an IMAP LIST pattern. INBOX
-// matches case-insensitively.
-func matchList(name, pattern string) bool {
-	if strings.EqualFold(name, "INBOX") && strings.EqualFold(pattern, "INBOX") {
-		return true
-	}
-	for len(pattern) > 0 {
-		switch pattern[0] {
-		case '*', '%':
-			wild := pattern[0]
-			rest := pattern[1:]
-			for i := 0; i <= len(name); i++ {
-				if matchList(name[i:], rest) {
-					return true
-				}
-				if i < len(name) && wild == '%' && name[i] == '/' {
-					return false
-				}
-			}
-			return false
-		default:
-			if len(name) == 0 || name[0] != pattern[0] {
-				return false
-			}
-			name, pattern = name[1:], pattern[1:]
-		}
-	}
-	return len(name) == 0
-}
-
-func (ss *session) statusData(mb store.Mailbox, options *imap.StatusOptions) *imap.StatusData {
+// statusData answers the STATUS items of options for mb (RFC 9051 6.3.11;
+// RECENT from RFC 3501 6.3.10, DELETED-STORAGE from RFC 9208 4.2). Every
+// item asked for gets a value: go-imap writes each one it was asked.
+func (ss *session) statusData(mb store.Mailbox, options *imap.StatusOptions) (*imap.StatusData, error) {
 	d := &imap.StatusData{Mailbox: mb.Name}
 	if options.HighestModSeq { // RFC 7162 3.1.6
 		d.HighestModSeq = mb.HighestModSeq
@@ -367,18 +365,26 @@ func (ss *session) statusData(mb store.Mailbox, options *imap.StatusOptions) *im
 		n := mb.Size
 		d.Size = &n
 	}
-	if options.NumDeleted {
-		uids, err := ss.srv.store.Search(ss.ctx, mb.ID, &imap.SearchCriteria{Flag: []imap.Flag{imap.FlagDeleted}})
-		if err == nil {
-			n := uint32(len(uids))
-			d.NumDeleted = &n
+	if options.NumDeleted || options.DeletedStorage {
+		n, size, err := ss.srv.store.DeletedStats(ss.ctx, mb.ID)
+		if err != nil {
+			return nil, err
 		}
+		kib := (size + 1023) / 1024 // RFC 9208 counts storage in units of 1024 octets
+		d.NumDeleted, d.DeletedStorage = &n, &kib
+	}
+	if options.NumRecent {
+		n, err := ss.srv.boxes.recent.count(ss.ctx, mb)
+		if err != nil {
+			return nil, err
+		}
+		d.NumRecent = &n
 	}
 	if options.AppendLimit {
 		n := ss.srv.cfg.AppendLimit
 		d.AppendLimit = &n
 	}
-	return d
+	return d, nil
 }
 
 func (ss *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
@@ -386,7 +392,8 @@ func (ss *session) Status(name string, options *imap.StatusOptions) (*imap.Statu
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return ss.statusData(mb, options), nil
+	d, err := ss.statusData(mb, options)
+	return d, storeErr(err)
 }
 
 func (ss *session) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
@@ -403,11 +410,38 @@ func (ss *session) Append(name string, r imap.LiteralReader, options *imap.Appen
 
 // Updates.
 
+// Poll writes the mailbox's pending updates; to an IMAP4rev1 session also
+// the new number of recent messages when it changed (RFC 3501 7.3.2).
 func (ss *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
-	if ss.sel == nil {
+	sel := ss.sel
+	if sel == nil {
 		return nil
 	}
-	return ss.sel.tracker.Poll(w, allowExpunge)
+	if err := sel.tracker.Poll(w, allowExpunge); err != nil {
+		return err
+	}
+	if !sel.rev1 {
+		return nil
+	}
+	if n := sel.numRecent(); n != sel.recentSent {
+		sel.recentSent = n
+		return w.WriteNumRecent(n)
+	}
+	return nil
+}
+
+// numRecent counts the recent messages that the session knows of: those
+// from recentFrom on, but the newest ones not yet announced to it.
+func (sel *selection) numRecent() uint32 {
+	ms := sel.ms
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	from, _ := slices.BinarySearch(ms.uids, sel.recentFrom)
+	known := len(ms.uids)
+	for known > from && sel.tracker.EncodeSeqNum(uint32(known)) == 0 {
+		known--
+	}
+	return uint32(known - from)
 }
 
 func (ss *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {

@@ -44,6 +44,9 @@ func (s *Store) DeleteAccount(ctx context.Context, accountID int64) (mailboxes i
 		if mailboxes, err = deleteMailboxes(ctx, tx, `account_id = ?`, accountID); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM mailbox_subscriptions WHERE account_id = ?`, accountID); err != nil {
+			return fmt.Errorf("store: delete account: %w", err)
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM mail_accounts WHERE account_id = ?`, accountID); err != nil {
 			return fmt.Errorf("store: delete account: %w", err)
 		}

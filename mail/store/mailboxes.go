@@ -199,6 +199,17 @@ func (s *Store) createMailbox(ctx context.Context, tx *sql.Tx, accountID int64, 
 	if err != nil {
 		return 0, fmt.Errorf("store: create mailbox: %w", err)
 	}
+	// A subscription that outlived a deleted mailbox of this name applies
+	// to the new one.
+	res, err := tx.ExecContext(ctx, `DELETE FROM mailbox_subscriptions WHERE account_id = ? AND name = ?`, accountID, name)
+	if err != nil {
+		return 0, fmt.Errorf("store: create mailbox: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE mailboxes SET subscribed = 1 WHERE id = ?`, id); err != nil {
+			return 0, fmt.Errorf("store: create mailbox: %w", err)
+		}
+	}
 	return id, nil
 }
 
@@ -241,6 +252,11 @@ func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM mailboxes WHERE id = ?`, mb.ID); err != nil {
 			return fmt.Errorf("store: delete mailbox: %w", err)
+		}
+		if mb.Subscribed { // DELETE does not unsubscribe (RFC 9051 6.3.4)
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO mailbox_subscriptions (account_id, name) VALUES (?, ?)`, accountID, mb.Name); err != nil {
+				return fmt.Errorf("store: delete mailbox: %w", err)
+			}
 		}
 		ch.add(Change{Kind: ChangeMailboxes, AccountID: accountID, MailboxID: mb.ID})
 		return nil
@@ -375,7 +391,9 @@ func (s *Store) renameInbox(ctx context.Context, tx *sql.Tx, ch *changes, in Mai
 
 // SetSubscribed subscribes to the mailbox or unsubscribes from it (RFC 9051
 // 6.3.7, 6.3.8). Only existing mailboxes can be subscribed to
-// ([ErrNoMailbox]); a deleted mailbox's subscription goes with it.
+// ([ErrNoMailbox]; RFC 9051 6.3.7 lets a server check); a subscription
+// outlives the mailbox's deletion (see [Store.OrphanSubscriptions]) and
+// can be removed while no mailbox has the name.
 func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string, on bool) error {
 	cn, err := CanonicalName(name)
 	if err != nil {
@@ -386,10 +404,40 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 		if err != nil {
 			return fmt.Errorf("store: subscribe: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		n, _ := res.RowsAffected()
+		if n == 0 && !on {
+			res, err = tx.ExecContext(ctx, `DELETE FROM mailbox_subscriptions WHERE account_id = ? AND name = ?`, accountID, cn)
+			if err != nil {
+				return fmt.Errorf("store: unsubscribe: %w", err)
+			}
+			n, _ = res.RowsAffected()
+		}
+		if n == 0 {
 			return fmt.Errorf("%w: %q", ErrNoMailbox, cn)
 		}
 		ch.add(Change{Kind: ChangeMailboxes, AccountID: accountID})
 		return nil
 	})
+}
+
+// OrphanSubscriptions returns, sorted, the account's subscribed names that
+// have no mailbox: mailboxes deleted while subscribed (RFC 9051 6.3.4).
+func (s *Store) OrphanSubscriptions(ctx context.Context, accountID int64) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name FROM mailbox_subscriptions WHERE account_id = ? ORDER BY name`, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("store: subscriptions: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("store: subscriptions: %w", err)
+		}
+		out = append(out, name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: subscriptions: %w", err)
+	}
+	return out, nil
 }

@@ -192,6 +192,9 @@ func indexHeader(h textproto.Header, out []headerField) []headerField {
 		if err != nil {
 			v = fields.Value()
 		}
+		if addressFields[strings.ToLower(fields.Key())] {
+			v += "\n" + searchAddresses(v) // SEARCH FROM user@host finds addresses written with comments
+		}
 		if len(v) > maxHeaderValue {
 			v = truncateUTF8(v, maxHeaderValue)
 		}

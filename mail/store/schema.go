@@ -11,8 +11,9 @@ import "github.com/caucus-org/caucus/internal/db"
 func Component() db.Component {
 	return db.Component{Name: "mail", Migrations: []db.Migration{
 		{Version: 1, SQL: schemaV1}, {Version: 2, SQL: schemaV2},
-		{Version: 3, SQL: `SELECT 1`}, // placeholder in this branch only: the lead merges the real v3
+		{Version: 3, SQL: `SELECT 1`}, // placeholder: the full-text index branch merges the real v3
 		{Version: 4, SQL: schemaV4},
+		{Version: 5, SQL: schemaV5},
 	}}
 }
 
@@ -133,4 +134,17 @@ END;
 CREATE TRIGGER mail_vanished_mailbox AFTER DELETE ON mailboxes BEGIN
 	DELETE FROM mail_vanished WHERE mailbox_id = old.id;
 END;
+`
+
+// schemaV5 adds mailbox_subscriptions: subscriptions to names that have no
+// mailbox. DELETE does not unsubscribe (RFC 9051 6.3.4), so a subscribed
+// mailbox's name moves here when it is deleted, and back to the mailbox's
+// subscribed column when a mailbox of that name is created again; LIST
+// (SUBSCRIBED) shows the names here as \NonExistent.
+const schemaV5 = `
+CREATE TABLE mailbox_subscriptions (
+	account_id INTEGER NOT NULL REFERENCES mail_accounts(account_id),
+	name       TEXT NOT NULL,
+	PRIMARY KEY (account_id, name)
+) WITHOUT ROWID;
 `

@@ -4,10 +4,12 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
@@ -17,6 +19,18 @@ import (
 // Search resolves it against the mailbox's UIDs instead of writing one SQL
 // condition per range.
 const maxUIDRanges = 64
+
+// Bounds on search criteria: SQLite refuses expressions nested deeper than
+// 1000, and a search with thousands of criteria is no client's. Criteria
+// past either bound are [ErrSearchTooComplex], refused before any SQL runs.
+const (
+	MaxSearchDepth    = 32  // nesting of NOT and OR
+	MaxSearchCriteria = 256 // criteria in all
+)
+
+// ErrSearchTooComplex refuses search criteria nested deeper than
+// MaxSearchDepth or more than MaxSearchCriteria of them.
+var ErrSearchTooComplex = errors.New("store: search criteria too complex")
 
 // Search returns, ascending, the UIDs of the mailbox's messages that match
 // criteria (RFC 9051 6.4.4, with MODSEQ from RFC 7162 3.1.5). Sequence
@@ -41,6 +55,9 @@ func (s *Store) Search(ctx context.Context, mailboxID int64, criteria *imap.Sear
 	b := &searchBuilder{ctx: ctx, q: s.db, mailboxID: mailboxID}
 	if criteria == nil {
 		criteria = &imap.SearchCriteria{}
+	}
+	if n, ok := countCriteria(criteria, 0, 0); !ok || n > MaxSearchCriteria {
+		return nil, ErrSearchTooComplex
 	}
 	expr, err := b.node(criteria)
 	if err != nil {
@@ -82,6 +99,45 @@ func queryUIDs(ctx context.Context, q querier, query string, args ...any) ([]ima
 		slices.Sort(uids)
 	}
 	return uids, nil
+}
+
+// countCriteria returns n plus the number of criteria in c, and false if
+// c nests NOT and OR deeper than MaxSearchDepth below depth. It stops
+// counting past MaxSearchCriteria.
+func countCriteria(c *imap.SearchCriteria, depth, n int) (int, bool) {
+	if depth > MaxSearchDepth {
+		return n, false
+	}
+	n += len(c.SeqNum) + len(c.UID) + len(c.Header) + len(c.Body) + len(c.Text) + len(c.Flag) + len(c.NotFlag)
+	for _, t := range []time.Time{c.Since, c.Before, c.SentSince, c.SentBefore} {
+		if !t.IsZero() {
+			n++
+		}
+	}
+	if c.Larger > 0 || c.Smaller > 0 || c.ModSeq != nil {
+		n++
+	}
+	for i := range c.Not {
+		if n > MaxSearchCriteria {
+			return n, true
+		}
+		var ok bool
+		if n, ok = countCriteria(&c.Not[i], depth+1, n+1); !ok {
+			return n, false
+		}
+	}
+	for i := range c.Or {
+		for j := range c.Or[i] {
+			if n > MaxSearchCriteria {
+				return n, true
+			}
+			var ok bool
+			if n, ok = countCriteria(&c.Or[i][j], depth+1, n+1); !ok {
+				return n, false
+			}
+		}
+	}
+	return n, true
 }
 
 // searchBuilder turns search criteria into one SQL condition on the
@@ -191,6 +247,10 @@ const headerRange = `h.rowid BETWEEN m.blob_id * 1024 AND m.blob_id * 1024 + 102
 
 // header matches messages with a header field name containing value; an
 // empty value matches every message with such a field (RFC 9051 6.4.4).
+// The indexed text of an address field (FROM, TO, CC, BCC; Sender and
+// Reply-To) also holds its addresses as parsed at delivery, written
+// `display name <local@domain>` (see searchAddresses): comments, quoting
+// and folding in the raw field do not hide an address.
 func (b *searchBuilder) header(name, value string) string {
 	name = strings.ToLower(name)
 	v := fold(value)
