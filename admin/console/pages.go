@@ -89,6 +89,10 @@ func (h *Handler) importCSV(w http.ResponseWriter, r *http.Request, sess auth.Se
 	h.render(w, r, code, "csv", p)
 }
 
+// certWarnDays is how many days before its end the dashboard warns about
+// the web certificate; ACME renews it earlier (tlsacme.DefaultRenewBefore).
+const certWarnDays = 14
+
 // dashboard is what the dashboard shows.
 type dashboard struct {
 	People    []personSummary
@@ -108,7 +112,12 @@ type dashboard struct {
 	CertEnds time.Time
 	CertDays int
 	CertErr  string
+	CertWarn int // days: a certificate ending sooner is flagged (certWarnDays)
 	HasDNS   bool
+
+	// The windows of the warnings above, in days (admin.IdleAfter,
+	// admin.ExpiringWithin), so that the page says what the code does.
+	IdleDays, ExpiringDays int
 
 	HasBackup   bool
 	BackupAt    time.Time // zero: never
@@ -125,7 +134,8 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.od.Now()
-	d := &dashboard{HasDNS: h.d.DNS != nil}
+	d := &dashboard{HasDNS: h.d.DNS != nil, CertWarn: certWarnDays,
+		IdleDays: int(admin.IdleAfter / (24 * time.Hour)), ExpiringDays: int(admin.ExpiringWithin / (24 * time.Hour))}
 	for _, p := range people {
 		p := personSummary{p}
 		d.People = append(d.People, p)
@@ -177,7 +187,7 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p := page{Base: h.base(r, "Dashboard"), Dash: d}
-	if d.HasCert && d.CertErr == "" && d.CertDays < 14 {
+	if d.HasCert && d.CertErr == "" && d.CertDays < certWarnDays {
 		p.Notice = fmt.Sprintf("The web certificate ends in %d days: check that renewal works.", d.CertDays)
 	}
 	h.render(w, r, http.StatusOK, "dashboard", p)
