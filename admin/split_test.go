@@ -103,3 +103,22 @@ func TestNoWebInOperations(t *testing.T) {
 		t.Error("admin/console imports no web package: the import reading is wrong")
 	}
 }
+
+// TestDomainsDoNotImportAdmin keeps the arrows one way: admin calls the
+// domains (auth, mail, files) and the plumbing (internal), never the
+// reverse.
+func TestDomainsDoNotImportAdmin(t *testing.T) {
+	for _, room := range []string{"auth", "mail", "files", "internal"} {
+		files := imports(t, filepath.Join("..", room))
+		if len(files) == 0 {
+			t.Errorf("no Go file found under %s: the walk is wrong", room)
+		}
+		for file, ips := range files {
+			for _, ip := range ips {
+				if ip == "github.com/caucus-org/caucus/admin" || strings.HasPrefix(ip, "github.com/caucus-org/caucus/admin/") {
+					t.Errorf("%s/%s imports %s: a domain offers plain functions that admin calls, and never imports admin", room, file, ip)
+				}
+			}
+		}
+	}
+}
