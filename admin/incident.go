@@ -5,15 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/caucus-org/caucus/auth"
-	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/db"
 )
 
-// Component returns the console's tables: saved reports and the incident
+// Component returns the admin tables: saved reports and the incident
 // switch.
 func Component() db.Component {
 	return db.Component{Name: "admin", Migrations: []db.Migration{{Version: 1, SQL: `
@@ -126,31 +124,4 @@ func (o *Ops) Incident(ctx context.Context, actor Actor, on bool) (Report, error
 	})
 	rep := r.finish(ctx, actor)
 	return rep, reportErr(rep)
-}
-
-// incidentGuard lets an admin use the console during incident mode only in
-// a session that proved a passkey or security key: incident mode ended every
-// session, and a TOTP code or recovery code alone, which a phisher may have,
-// is not enough then.
-func (h *Handler) incidentGuard(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		st, err := h.ops.IncidentState(ctx)
-		if err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		sess, _ := login.SessionFrom(ctx)
-		if !st.On || (sess.Method == auth.MethodPasskey || sess.Method == auth.MethodWebAuthn) && sess.CreatedAt.After(st.Since.Add(-time.Second)) {
-			next(w, r)
-			return
-		}
-		p := page{Base: h.base(r, "Incident mode")}
-		p.Base.Error = "During incident mode, admins confirm with their passkey or security key first."
-		p.Link = "/reauth?next=" + r.URL.Path
-		if r.Method != http.MethodGet {
-			p.Link = "/reauth?next=/admin"
-		}
-		h.render(w, r, http.StatusForbidden, "webauthn", p)
-	}
 }

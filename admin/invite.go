@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
-	"github.com/caucus-org/caucus/internal/web"
 )
 
 // InviteRequest is one person to invite.
@@ -115,8 +115,8 @@ func (o *Ops) mailInvite(ctx context.Context, in InviteRequest, res InviteResult
 	h("To", in.MailTo)
 	h("Subject", mime.QEncoding.Encode("utf-8", "Your invitation to caucus"))
 	domain := o.d.MailFrom[strings.LastIndexByte(o.d.MailFrom, '@')+1:]
-	h("Message-ID", "<invite."+web.RandomToken(16)+"@"+domain+">")
-	h("Auto-Submitted", "auto-generated") // RFC 3834 section 5
+	h("Message-ID", "<invite."+rand.Text()+"@"+domain+">") // unique (RFC 5322 section 3.6.4)
+	h("Auto-Submitted", "auto-generated")                  // RFC 3834 section 5
 	h("MIME-Version", "1.0")
 	h("Content-Type", `text/plain; charset="utf-8"`)
 	h("Content-Transfer-Encoding", "quoted-printable")
@@ -188,7 +188,7 @@ func (o *Ops) ImportCSV(ctx context.Context, actor Actor, r io.Reader, commit bo
 			pv.Created++
 		}
 		if err != nil {
-			row.Err = humanError(err)
+			row.Err = HumanError(err)
 			pv.Errors++
 			errs = append(errs, fmt.Errorf("line %d: %w", row.Line, err))
 		}
@@ -268,7 +268,7 @@ func (o *Ops) csvRow(ctx context.Context, rec []string) (InviteRequest, string) 
 		in.Expires = t.AddDate(0, 0, 1) // through the end of that day
 	}
 	if err := o.checkInvite(&in); err != nil {
-		return in, humanError(err)
+		return in, HumanError(err)
 	}
 	if _, err := o.d.Auth.AccountByLogin(ctx, in.Login); err == nil {
 		return in, in.Login + " already exists"

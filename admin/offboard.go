@@ -4,27 +4,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/caucus-org/caucus/files"
 	"strings"
 	"time"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/files"
+	"github.com/caucus-org/caucus/mail/route"
 )
 
 // OffboardOptions are the admin's choices for an offboarding.
 type OffboardOptions struct {
-	Successor        int64           // account that receives files, forwarded mail, read access; 0: none
-	Links            LinkDisposition // the departing person's shares and links: moved to the successor or revoked
-	Forward          bool            // forward mail for the address to the successor
-	AutoReply        string          // answer mail for the address with this text ("" for none)
-	AutoReplySubject string          // "" for "Auto: <subject>"
-	RetainDays       int             // keep the mailbox this many days, then delete it; 0: DefaultRetentionDays
-	Export           bool            // write the mailbox as an mbox file before it is deleted
-	SuccessorRead    bool            // the successor gets a read copy of the mailbox for the retention period
+	Successor        int64                 // account that receives files, forwarded mail, read access; 0: none
+	Links            files.LinkDisposition // the departing person's shares and links: moved to the successor or revoked
+	Forward          bool                  // forward mail for the address to the successor
+	AutoReply        string                // answer mail for the address with this text ("" for none)
+	AutoReplySubject string                // "" for "Auto: <subject>"
+	RetainDays       int                   // keep the mailbox this many days, then delete it; 0: DefaultRetentionDays
+	Export           bool                  // write the mailbox as an mbox file before it is deleted
+	SuccessorRead    bool                  // the successor gets a read copy of the mailbox for the retention period
 }
 
-func (l LinkDisposition) past() string {
-	if l == LinksRevoke {
+// linksPast says what happened to the links, for the plan.
+func linksPast(l files.LinkDisposition) string {
+	if l == files.LinksRevoke {
 		return "revoked"
 	}
 	return "moved"
@@ -66,9 +68,9 @@ func (o *Ops) PlanOffboard(ctx context.Context, accountID int64, opts OffboardOp
 	switch {
 	case opts.RetainDays < 0 || opts.RetainDays > MaxRetentionDays:
 		return p, fmt.Errorf("%w: retention must be 0 to %d days", ErrBadOptions, MaxRetentionDays)
-	case len(opts.AutoReply) > MaxAutoReply || len(opts.AutoReplySubject) > 200:
+	case len(opts.AutoReply) > MaxAutoReply || len(opts.AutoReplySubject) > route.MaxAutoReplySubject:
 		return p, fmt.Errorf("%w: auto-reply too long", ErrBadOptions)
-	case opts.Links != LinksMove && opts.Links != LinksRevoke:
+	case opts.Links != files.LinksMove && opts.Links != files.LinksRevoke:
 		return p, fmt.Errorf("%w: links must be moved or revoked", ErrBadOptions)
 	}
 	if opts.RetainDays == 0 {
@@ -147,7 +149,7 @@ func (p OffboardPlan) describe() [][2]string {
 		steps = append(steps, [2]string{stepGroups, "none"})
 	}
 	if succ != "" {
-		steps = append(steps, [2]string{stepFiles, "everything owned transferred to " + succ + "; shares and links " + o.Links.past()})
+		steps = append(steps, [2]string{stepFiles, "everything owned transferred to " + succ + "; shares and links " + linksPast(o.Links)})
 	} else {
 		steps = append(steps, [2]string{stepFiles, "no successor: shares and links revoked, files kept"})
 	}
@@ -218,11 +220,7 @@ func (o *Ops) Offboard(ctx context.Context, actor Actor, plan OffboardPlan) (Rep
 			n, err := o.d.Files.RevokeLinksOf(ctx, actor.Login, a.ID)
 			return fmt.Sprintf("no successor: %d shares and links revoked", n), err
 		}
-		links := files.LinksMove
-		if opts.Links == LinksRevoke {
-			links = files.LinksRevoke
-		}
-		tr, err := o.d.Files.TransferOwnership(ctx, actor.Login, a.ID, p.Successor.ID, links)
+		tr, err := o.d.Files.TransferOwnership(ctx, actor.Login, a.ID, p.Successor.ID, opts.Links)
 		return fmt.Sprintf("%d files and %d folders (%d bytes) to %s in %s; %d shares and %d links moved, %d links revoked",
 			tr.Files, tr.Folders, tr.Bytes, p.Successor.Login, tr.Folder, tr.SharesMoved, tr.LinksMoved, tr.LinksRevoked), err
 	})

@@ -25,13 +25,28 @@ import (
 var (
 	ErrLastAdmin    = errors.New("admin: the last active admin cannot be suspended or offboarded")
 	ErrSelf         = errors.New("admin: admins cannot suspend or offboard themselves")
-	ErrSuccessor    = errors.New("admin: the successor must be another active account")
+	ErrSuccessor    = offboard.ErrBadSuccessor // the successor is the account itself or not active
 	ErrState        = errors.New("admin: the account is not in a state that allows this")
 	ErrCSVInvalid   = errors.New("admin: the CSV file has rows with errors")
 	ErrCSVTooBig    = errors.New("admin: the CSV file is too big")
 	ErrBadOptions   = errors.New("admin: invalid offboarding options")
 	ErrNotAvailable = errors.New("admin: not available on this server")
 )
+
+// HumanError is err as a sentence for a person: the package prefixes
+// ("auth: invalid input: ", "admin: ") dropped, a capital first letter.
+func HumanError(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"auth: invalid input: ", "auth: already exists: ", "admin: "} {
+		if i := strings.Index(msg, p); i >= 0 {
+			msg = msg[i+len(p):]
+			if p == "auth: already exists: " {
+				msg += " already exists"
+			}
+		}
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:]
+}
 
 // Step outcomes in a Report.
 const (
@@ -41,8 +56,9 @@ const (
 	OutcomePlanned = "planned"
 )
 
-// DefaultRetentionDays is how long an offboarded mailbox is kept by default.
-const DefaultRetentionDays = 90
+// DefaultRetentionDays is how long an offboarded mailbox is kept by
+// default, in days: mail/offboard's DefaultRetention.
+const DefaultRetentionDays = int(offboard.DefaultRetention / (24 * time.Hour))
 
 // MaxRetentionDays bounds the retention period an admin may choose.
 const MaxRetentionDays = 3650
@@ -78,24 +94,7 @@ func (a Actor) addr() string {
 	return a.Addr.String()
 }
 
-// LinkDisposition is the admin's choice of what happens to a departing
-// owner's shares and public links when files move to a successor.
-type LinkDisposition int
-
-// Link dispositions.
-const (
-	LinksMove   LinkDisposition = iota // shares and links keep working, now owned by the successor
-	LinksRevoke                        // shares and links end
-)
-
-func (l LinkDisposition) String() string {
-	if l == LinksRevoke {
-		return "revoke"
-	}
-	return "move"
-}
-
-// Files is what the console needs of the file store (*files.Store).
+// Files is what the operations need of the file store (*files.Store).
 type Files interface {
 	TransferOwnership(ctx context.Context, actor string, from, to int64, links files.LinkDisposition) (files.TransferReport, error)
 	RevokeLinksOf(ctx context.Context, actor string, accountID int64) (int, error)
@@ -144,6 +143,13 @@ type Ops struct {
 	d OpsDeps
 }
 
+// MailStore is what the operations and the console need of the message
+// store (*store.Store).
+type MailStore interface {
+	Usage(ctx context.Context, accountID int64) (used, quota int64, err error)
+	SetQuota(ctx context.Context, accountID int64, bytes int64) error
+}
+
 // NewOps builds the admin actions.
 func NewOps(d OpsDeps) *Ops {
 	if d.Log == nil {
@@ -158,6 +164,10 @@ func NewOps(d OpsDeps) *Ops {
 	d.BaseURL = strings.TrimSuffix(d.BaseURL, "/")
 	return &Ops{d: d}
 }
+
+// Deps returns what o works with, defaults filled in: the console shows
+// the same parts that the operations change.
+func (o *Ops) Deps() OpsDeps { return o.d }
 
 // Step is one step of an admin action and its outcome.
 type Step struct {

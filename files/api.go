@@ -274,14 +274,15 @@ type Link struct {
 	Suspended    bool // by incident mode (SuspendPublicLinks)
 }
 
-// LinkDisposition says what TransferOwnership does with the links of the
-// account it empties.
+// LinkDisposition says what TransferOwnership does with the shares and
+// links of the account it empties: the admin's choice when someone leaves.
+// The zero value moves them.
 type LinkDisposition int
 
 // Link dispositions.
 const (
-	LinksRevoke LinkDisposition = iota // revoke them
-	LinksMove                          // keep them working, owned by the successor
+	LinksMove   LinkDisposition = iota // keep them working, owned by the successor
+	LinksRevoke                        // revoke them
 )
 
 // TransferReport says what TransferOwnership did.

@@ -44,7 +44,7 @@ type OffboardArgs struct {
 	Links      string `json:"links,omitempty"`       // the departing person's shares and links: "move" (default) or "revoke"
 	Forward    bool   `json:"forward,omitempty"`     // forward mail to the successor
 	AutoReply  string `json:"auto_reply,omitempty"`  // answer mail with this text
-	RetainDays int    `json:"retain_days,omitempty"` // keep the mailbox; 0: the default (90)
+	RetainDays int    `json:"retain_days,omitempty"` // keep the mailbox; 0: the default (admin.DefaultRetentionDays)
 	Export     bool   `json:"export,omitempty"`      // write the mailbox as mbox before deletion
 	MailAccess bool   `json:"mail_access,omitempty"` // the successor may read the mailbox
 	DryRun     bool   `json:"dry_run,omitempty"`     // only say what would happen

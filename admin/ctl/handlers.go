@@ -9,6 +9,7 @@ import (
 
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/audit"
 )
 
@@ -89,9 +90,9 @@ func offboardHandler(ops *admin.Ops) Handler {
 			Export: a.Export, SuccessorRead: a.MailAccess}
 		switch a.Links {
 		case "", "move":
-			opts.Links = admin.LinksMove
+			opts.Links = files.LinksMove
 		case "revoke":
-			opts.Links = admin.LinksRevoke
+			opts.Links = files.LinksRevoke
 		default:
 			return nil, fmt.Errorf("links: %q is neither move nor revoke", a.Links)
 		}

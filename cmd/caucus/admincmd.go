@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,22 +20,13 @@ import (
 	"github.com/caucus-org/caucus/internal/db"
 )
 
-const adminUsage = `Usage: caucus admin COMMAND [flags] [--config FILE | --data DIR]
+const adminIntro = `Usage: caucus admin COMMAND [flags] [--config FILE | --data DIR]
 
 Talks to the running server over its control socket (ctl.sock in the data
 directory), so that actions take effect at once, live connections included.
 Run it as the caucus service user (or root).
 
-  invite LOGIN [--name N] [--role member|admin] [--groups a,b] [--expires YYYY-MM-DD] [--mail-to ADDR]
-                       invite a person; prints the single-use enrolment link
-  offboard LOGIN [--successor LOGIN] [--links move|revoke] [--forward] [--auto-reply TEXT]
-                 [--mail-access] [--retain-days N] [--export] [--dry-run]
-                       revoke everything, close live connections, hand over; prints the report
-  suspend LOGIN        revoke everything and close live connections (reversible)
-  resume LOGIN         let a suspended person sign in again
-  list                 the people, their factors and state
-  audit [--account LOGIN] [--kind PREFIX] [--since YYYY-MM-DD] [--limit N]
-                       the newest audit records
+Commands:
 `
 
 const auditUsage = `Usage: caucus audit verify [--config FILE | --data DIR]
@@ -43,116 +35,224 @@ Checks the audit log's hash chain in the database (the server may be running
 or not). Exits 1 and names the first bad record when the chain is broken.
 `
 
-// adminCmd runs `caucus admin …`.
-func adminCmd(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, adminUsage)
-		return errors.New("missing command")
+// adminCommand is one sub-command of `caucus admin`: each calls one
+// operation of the running server over the control socket (package
+// admin/ctl), which calls the same function of package admin as the
+// console.
+type adminCommand struct {
+	name  string
+	login bool   // takes one login as its argument; otherwise none
+	help  string // one line, for `caucus admin help`
+	// flags declares the command's own flags on fs and returns its run
+	// function, which reads them once they are parsed.
+	flags func(fs *flag.FlagSet) adminRun
+}
+
+// adminRun turns a parsed command line (login is "" for commands that take
+// none) into the call to make and how to print its answer on out.
+type adminRun func(login string, out io.Writer) (adminCall, error)
+
+// adminCall is one call over the control socket and the printer of its
+// answer.
+type adminCall struct {
+	op    string
+	args  any
+	print func(result []byte) error
+}
+
+// adminCommands are the sub-commands of `caucus admin`, in the order help
+// lists them.
+func adminCommands() []adminCommand {
+	return []adminCommand{
+		{name: "invite", login: true, help: "invite a person; prints the single-use enrolment link", flags: inviteFlags},
+		{name: "offboard", login: true, help: "revoke everything, close live connections, hand over; prints the report", flags: offboardFlags},
+		{name: "suspend", login: true, help: "revoke everything and close live connections (reversible)", flags: accountFlags(ctl.OpSuspend)},
+		{name: "resume", login: true, help: "let a suspended person sign in again", flags: accountFlags(ctl.OpResume)},
+		{name: "list", help: "the people, their factors and state", flags: listFlags},
+		{name: "audit", help: "the newest audit records", flags: auditFlags},
 	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, adminUsage)
-		return nil
-	}
-	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("admin "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, adminUsage)
-	}
-	dataDir := dataFlags(fs)
-	var op string
-	var req any
-	var print func(result []byte) error
-	var (
-		name, role, groups, expires, mailTo *string
-		successor, autoReply, links         *string
-		forward, mailAccess, export, dryRun *bool
-		retainDays, limit                   *int
-		account, kind, since                *string
-	)
-	switch sub {
-	case "invite":
-		name = fs.String("name", "", "display name")
-		role = fs.String("role", "member", "member or admin")
-		groups = fs.String("groups", "", "comma-separated groups")
-		expires = fs.String("expires", "", "account expiry date, YYYY-MM-DD")
-		mailTo = fs.String("mail-to", "", "also mail the link to this personal address")
-	case "offboard":
-		successor = fs.String("successor", "", "who takes over files and mail")
-		links = fs.String("links", "move", "the person's shares and links: move (to the successor) or revoke")
-		forward = fs.Bool("forward", false, "forward mail to the successor")
-		autoReply = fs.String("auto-reply", "", "answer mail to the address with this text")
-		mailAccess = fs.Bool("mail-access", false, "give the successor a copy of the mailbox to read")
-		retainDays = fs.Int("retain-days", 0, "keep the mailbox this many days (0: the default, 90)")
-		export = fs.Bool("export", false, "write the mailbox as an mbox file in the data directory before deleting it")
-		dryRun = fs.Bool("dry-run", false, "only show what would happen")
-	case "audit":
-		account = fs.String("account", "", "records about or by this login")
-		kind = fs.String("kind", "", "records whose kind starts with this, e.g. login.")
-		since = fs.String("since", "", "records on or after this date, YYYY-MM-DD")
-		limit = fs.Int("limit", 50, "at most this many records")
-	case "suspend", "resume", "list":
-	default:
-		fmt.Fprint(stderr, adminUsage)
-		return fmt.Errorf("unknown command %q", sub)
-	}
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return err
-	}
-	wantLogin := sub != "list" && sub != "audit"
-	if wantLogin && len(pos) != 1 || !wantLogin && len(pos) != 0 {
-		fs.Usage()
-		if wantLogin {
-			return fmt.Errorf("%s takes one login", sub)
-		}
-		return fmt.Errorf("%s takes no argument", sub)
-	}
-	switch sub {
-	case "invite":
-		a := ctl.InviteArgs{Login: pos[0], Name: *name, Role: *role, Expires: *expires, MailTo: *mailTo}
+}
+
+func inviteFlags(fs *flag.FlagSet) adminRun {
+	name := fs.String("name", "", "the person's display `NAME`")
+	role := fs.String("role", "member", "the person's role: `member|admin`")
+	groups := fs.String("groups", "", "the `GROUPS` to join, separated by commas")
+	expires := fs.String("expires", "", "account expiry date, `YYYY-MM-DD`")
+	mailTo := fs.String("mail-to", "", "also mail the link to `ADDR`, a personal address")
+	return func(login string, out io.Writer) (adminCall, error) {
+		a := ctl.InviteArgs{Login: login, Name: *name, Role: *role, Expires: *expires, MailTo: *mailTo}
 		for g := range strings.SplitSeq(*groups, ",") {
 			if g = strings.TrimSpace(g); g != "" {
 				a.Groups = append(a.Groups, g)
 			}
 		}
-		op, req = ctl.OpInvite, a
-		print = printAs(func(r ctl.InviteResult) {
-			fmt.Fprintf(stdout, "invited %s; enrolment link (single use, valid until %s):\n%s\n", pos[0], r.Expires.Local().Format(time.DateTime), r.Link)
+		return adminCall{op: ctl.OpInvite, args: a, print: printAs(func(r ctl.InviteResult) {
+			fmt.Fprintf(out, "invited %s; enrolment link (single use, valid until %s):\n%s\n", login, r.Expires.Local().Format(time.DateTime), r.Link)
 			switch {
 			case r.Mailed:
-				fmt.Fprintf(stdout, "the link was mailed to %s\n", *mailTo)
+				fmt.Fprintf(out, "the link was mailed to %s\n", *mailTo)
 			case r.MailErr != "":
-				fmt.Fprintf(stdout, "the link could NOT be mailed (%s): pass it on yourself\n", r.MailErr)
+				fmt.Fprintf(out, "the link could NOT be mailed (%s): pass it on yourself\n", r.MailErr)
 			}
-		})
-	case "offboard":
-		op, req = ctl.OpOffboard, ctl.OffboardArgs{Login: pos[0], Successor: *successor, Links: *links, Forward: *forward, AutoReply: *autoReply,
+		})}, nil
+	}
+}
+
+func offboardFlags(fs *flag.FlagSet) adminRun {
+	successor := fs.String("successor", "", "the `LOGIN` that takes over files and mail")
+	links := fs.String("links", "move", "what happens to the person's shares and links: `move|revoke` (move hands them to the successor)")
+	forward := fs.Bool("forward", false, "forward mail to the successor")
+	autoReply := fs.String("auto-reply", "", "answer mail to the address with this `TEXT`")
+	mailAccess := fs.Bool("mail-access", false, "give the successor a copy of the mailbox to read")
+	retainDays := fs.Int("retain-days", 0, fmt.Sprintf("keep the mailbox `N` days (0: the default, %d)", admin.DefaultRetentionDays))
+	export := fs.Bool("export", false, "write the mailbox as an mbox file in the data directory before deleting it")
+	dryRun := fs.Bool("dry-run", false, "only show what would happen")
+	return func(login string, out io.Writer) (adminCall, error) {
+		a := ctl.OffboardArgs{Login: login, Successor: *successor, Links: *links, Forward: *forward, AutoReply: *autoReply,
 			MailAccess: *mailAccess, RetainDays: *retainDays, Export: *export, DryRun: *dryRun}
-		print = printReport(stdout)
-	case "suspend", "resume":
-		op, req = sub, ctl.AccountArgs{Login: pos[0]}
-		print = printReport(stdout)
-	case "list":
-		op = ctl.OpList
-		print = printAs(func(people []ctl.Person) { printPeople(stdout, people) })
-	case "audit":
+		return adminCall{op: ctl.OpOffboard, args: a, print: printReport(out)}, nil
+	}
+}
+
+// accountFlags is the run of a command that takes a login and no flag.
+func accountFlags(op string) func(*flag.FlagSet) adminRun {
+	return func(*flag.FlagSet) adminRun {
+		return func(login string, out io.Writer) (adminCall, error) {
+			return adminCall{op: op, args: ctl.AccountArgs{Login: login}, print: printReport(out)}, nil
+		}
+	}
+}
+
+func listFlags(*flag.FlagSet) adminRun {
+	return func(_ string, out io.Writer) (adminCall, error) {
+		return adminCall{op: ctl.OpList, print: printAs(func(people []ctl.Person) { printPeople(out, people) })}, nil
+	}
+}
+
+func auditFlags(fs *flag.FlagSet) adminRun {
+	account := fs.String("account", "", "records about or by this `LOGIN`")
+	kind := fs.String("kind", "", "records whose kind starts with this `PREFIX`, e.g. login.")
+	since := fs.String("since", "", "records on or after this date, `YYYY-MM-DD`")
+	limit := fs.Int("limit", 50, "at most `N` records")
+	return func(_ string, out io.Writer) (adminCall, error) {
 		a := ctl.AuditArgs{Account: *account, Kind: *kind, Limit: *limit}
 		if *since != "" {
 			t, err := time.ParseInLocation(time.DateOnly, *since, time.Local)
 			if err != nil {
-				return fmt.Errorf("--since: %w", err)
+				return adminCall{}, fmt.Errorf("--since: %w", err)
 			}
 			a.Since = t
 		}
-		op, req = ctl.OpAudit, a
-		print = printAs(func(recs []ctl.AuditRecord) { printAudit(stdout, recs) })
+		return adminCall{op: ctl.OpAudit, args: a, print: printAs(func(recs []ctl.AuditRecord) { printAudit(out, recs) })}, nil
 	}
+}
 
+// flagSet is the command's flag set: its own flags, then --config and
+// --data. It returns the run function and the data directory's.
+func (c adminCommand) flagSet(stderr io.Writer) (*flag.FlagSet, adminRun, func() (string, error)) {
+	fs := flag.NewFlagSet("admin "+c.name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	run := c.flags(fs)
+	dataDir := dataFlags(fs)
+	fs.Usage = func() { c.usage(stderr, fs) }
+	return fs, run, dataDir
+}
+
+// synopsis is the command's usage line: its argument and its own flags
+// (not --config and --data, which every command takes).
+func (c adminCommand) synopsis() string {
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	c.flags(fs)
+	s := c.name
+	if c.login {
+		s += " LOGIN"
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if arg, _ := flag.UnquoteUsage(f); arg != "" {
+			s += fmt.Sprintf(" [--%s %s]", f.Name, arg)
+		} else {
+			s += fmt.Sprintf(" [--%s]", f.Name)
+		}
+	})
+	return s
+}
+
+// usage prints the command's usage line, its help and every flag.
+func (c adminCommand) usage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: caucus admin %s [--config FILE | --data DIR]\n\n%s\n\n", c.synopsis(), c.help)
+	fs.PrintDefaults()
+}
+
+// adminHelp lists the commands from the table.
+func adminHelp(w io.Writer) {
+	fmt.Fprint(w, adminIntro)
+	for _, c := range adminCommands() {
+		fmt.Fprintf(w, "  %s\n        %s\n", c.synopsis(), c.help)
+	}
+	fmt.Fprint(w, "\nRun \"caucus admin help COMMAND\" for a command's flags.\n")
+}
+
+// adminCmd runs `caucus admin …`.
+func adminCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		adminHelp(stderr)
+		return errors.New("missing command")
+	}
+	cmds := adminCommands()
+	find := func(name string) (adminCommand, bool) {
+		i := slices.IndexFunc(cmds, func(c adminCommand) bool { return c.name == name })
+		if i < 0 {
+			return adminCommand{}, false
+		}
+		return cmds[i], true
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		if len(args) > 1 {
+			if c, ok := find(args[1]); ok {
+				fs, _, _ := c.flagSet(stdout)
+				c.usage(stdout, fs)
+				return nil
+			}
+		}
+		adminHelp(stdout)
+		return nil
+	}
+	c, ok := find(args[0])
+	if !ok {
+		adminHelp(stderr)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+	fs, run, dataDir := c.flagSet(stderr)
+	pos, err := parseInterleaved(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	login := ""
+	switch {
+	case c.login && len(pos) != 1:
+		fs.Usage()
+		return fmt.Errorf("%s takes one login", c.name)
+	case !c.login && len(pos) != 0:
+		fs.Usage()
+		return fmt.Errorf("%s takes no argument", c.name)
+	case c.login:
+		login = pos[0]
+	}
+	call, err := run(login, stdout)
+	if err != nil {
+		return err
+	}
 	dir, err := dataDir()
 	if err != nil {
 		return err
 	}
+	return callServer(dir, call)
+}
+
+// callServer makes call over the running server's control socket in dir
+// and prints its answer.
+func callServer(dir string, call adminCall) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	c, err := ctl.Dial(ctx, dir)
@@ -164,10 +264,10 @@ func adminCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	defer c.Close()
 	var raw json.RawMessage
-	if err := c.Call(ctx, op, req, &raw); err != nil {
+	if err := c.Call(ctx, call.op, call.args, &raw); err != nil {
 		return err
 	}
-	return print(raw)
+	return call.print(raw)
 }
 
 // printReport prints an action's report and fails if a step failed.

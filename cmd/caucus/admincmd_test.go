@@ -78,3 +78,36 @@ func TestAdminCommandLine(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminHelpFromTable: `caucus admin help` lists every command of the
+// table with its help line, `caucus admin help COMMAND` shows that
+// command's own flags, and a flag of one command is refused by another.
+func TestAdminHelpFromTable(t *testing.T) {
+	t.Parallel()
+	cmds := adminCommands()
+	if len(cmds) < 6 {
+		t.Fatalf("only %d admin commands", len(cmds))
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"admin", "help"}, &out, &errOut); code != 0 {
+		t.Fatalf("admin help: exit %d, %q", code, errOut.String())
+	}
+	seen := map[string]bool{}
+	for _, c := range cmds {
+		if seen[c.name] {
+			t.Errorf("command %s twice in the table", c.name)
+		}
+		seen[c.name] = true
+		if !strings.Contains(out.String(), "  "+c.synopsis()+"\n        "+c.help+"\n") {
+			t.Errorf("admin help lacks %s and its help:\n%s", c.name, out.String())
+		}
+	}
+	out.Reset()
+	if code := run([]string{"admin", "help", "offboard"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "-successor LOGIN") || strings.Contains(out.String(), "-mail-to") {
+		t.Errorf("admin help offboard: exit %d\n%s", code, out.String())
+	}
+	errOut.Reset()
+	if code := run([]string{"admin", "list", "--successor", "x@example-party.org", "--data", t.TempDir()}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "flag provided but not defined: -successor") {
+		t.Errorf("list with offboard's flag: exit %d, %q", code, errOut.String())
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/caucus-org/caucus/admin"
+	"github.com/caucus-org/caucus/admin/console"
 	"github.com/caucus-org/caucus/admin/ctl"
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
@@ -349,7 +350,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		Mailer: mailer{s: s, signer: signer}, MailFrom: "postmaster@" + cfg.MailDomains[0],
 		BaseURL: s.url, Log: log.With("component", "admin"), Now: o.now,
 	})
-	console, err := admin.New(admin.Deps{
+	adminWeb, err := console.New(console.Deps{
 		Ops: s.ops, Login: pages, Queue: s.queue, CertExpiry: s.certExpiry, LastBackup: func(ctx context.Context) (time.Time, int64, error) { return backup.LastSuccess(ctx, s.db) },
 		DNS: resolver, Records: dnsrec.Records(cfg.Hostname, cfg.MailDomains, dnsKeys(dkim)), Log: log.With("component", "admin"),
 	})
@@ -358,7 +359,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	}
 	mux := http.NewServeMux()
 	pages.Register(mux)
-	console.Register(mux)
+	adminWeb.Register(mux)
 	dav.New(s.files, s.auth, s.stats, log.With("component", "dav")).Register(mux)
 	fweb, err := fileweb.New(s.files, s.auth, pages, log.With("component", "files-web"))
 	if err != nil {

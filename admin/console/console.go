@@ -1,14 +1,15 @@
-// Package admin is caucus's console for the party's admins: invite people
-// (one, or many from a CSV file), groups, offboarding of departed staff
-// with a report of every step, suspension, the dashboard (factors, last
-// sign-in, expiry, storage, mail queue, certificate and DNS checks), the
-// audit log with its chain check, and incident mode. Every action needs a
-// recent step-up sign-in and is written to the audit log with the admin's
-// name.
+// Package console is the web console of caucus's admins, under /admin:
+// the people and their invites (one, or many from a CSV file), groups,
+// offboarding of departed staff with a report of every step, suspension,
+// the dashboard (factors, last sign-in, expiry, storage, mail queue,
+// certificate, backup and DNS checks), the audit log with its chain check,
+// the mbox exports, incident mode, and the "set up your phone" page. Every
+// action needs a recent step-up with a passkey or security key and is
+// written to the audit log with the admin's name.
 //
-// The actions are plain functions on [Ops], which the console and
-// `caucus admin` (over the control socket, package admin/ctl) both call.
-package admin
+// The pages are HTTP only: each action calls the plain function of package
+// admin that `caucus admin` (package admin/ctl) calls too.
+package console
 
 import (
 	"context"
@@ -22,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/audit"
@@ -35,12 +37,6 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-// MailStore is what the console needs of the message store.
-type MailStore interface {
-	Usage(ctx context.Context, accountID int64) (used, quota int64, err error)
-	SetQuota(ctx context.Context, accountID int64, bytes int64) error
-}
-
 // Queue is what the dashboard reads of the outbound mail queue
 // (*queue.Queue).
 type Queue interface {
@@ -49,7 +45,7 @@ type Queue interface {
 
 // Deps are what the console is built on. Ops and Login are required.
 type Deps struct {
-	Ops        *Ops
+	Ops        *admin.Ops
 	Login      *login.Handler
 	Queue      Queue                     // nil: no queue figures
 	CertExpiry func() (time.Time, error) // the web certificate's NotAfter; nil: not shown
@@ -64,9 +60,10 @@ type Deps struct {
 // Handler serves the console under /admin.
 type Handler struct {
 	d       Deps
-	ops     *Ops
+	ops     *admin.Ops
+	od      admin.OpsDeps // what ops works with, shown by the pages
 	svc     *auth.Service
-	mail    MailStore // nil: no mail section
+	mail    admin.MailStore // nil: no mail section
 	login   *login.Handler
 	baseURL string // public URL, for invite links
 	log     *slog.Logger
@@ -79,13 +76,14 @@ func New(d Deps) (*Handler, error) {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	if d.Ops == nil || d.Login == nil {
-		return nil, errors.New("admin: console needs Ops and Login")
+		return nil, errors.New("admin/console: needs Ops and Login")
 	}
 	pages, err := ui.Parse(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{d: d, ops: d.Ops, svc: d.Ops.d.Auth, mail: d.Ops.d.Mail, login: d.Login, baseURL: d.Ops.d.BaseURL, log: d.Log, pages: pages}, nil
+	od := d.Ops.Deps()
+	return &Handler{d: d, ops: d.Ops, od: od, svc: od.Auth, mail: od.Mail, login: d.Login, baseURL: od.BaseURL, log: d.Log, pages: pages}, nil
 }
 
 // Register adds the console's routes to mux. Only admins reach them, except
@@ -144,20 +142,20 @@ type page struct {
 	Form     inviteForm
 	Mail     *mailUsage
 
-	Invite    *InviteResult // a created invite
-	QR        template.URL  // its link as a QR code (data: URL of a PNG)
-	CSV       *CSVPreview   // an import's preview or outcome
-	CSVText   string        // the file, carried to the commit
+	Invite    *admin.InviteResult // a created invite
+	QR        template.URL        // its link as a QR code (data: URL of a PNG)
+	CSV       *admin.CSVPreview   // an import's preview or outcome
+	CSVText   string              // the file, carried to the commit
 	Dash      *dashboard
-	DNS       []DNSCheck
+	DNS       []admin.DNSCheck
 	Exports   []exportRow
-	Plan      *OffboardPlan
+	Plan      *admin.OffboardPlan
 	Offboard  offboardForm
 	Others    []auth.Account // successor choices
-	Rep       *Report
+	Rep       *admin.Report
 	AllGroups []groupRow
 	Audit     *auditView
-	Incident  IncidentState
+	Incident  admin.IncidentState
 }
 
 type mailUsage struct {
@@ -201,9 +199,9 @@ func client(r *http.Request) auth.Client {
 	return auth.Client{Addr: web.ClientAddr(r), UserAgent: r.UserAgent()}
 }
 
-// actor is the signed-in admin doing a request, for Ops.
-func actor(r *http.Request, sess auth.Session) Actor {
-	return Actor{Login: sess.Account.Login, AccountID: sess.Account.ID, Addr: web.ClientAddr(r), UserAgent: r.UserAgent()}
+// actor is the signed-in admin doing a request, for the operations.
+func actor(r *http.Request, sess auth.Session) admin.Actor {
+	return admin.Actor{Login: sess.Account.Login, AccountID: sess.Account.ID, Addr: web.ClientAddr(r), UserAgent: r.UserAgent()}
 }
 
 // action guards a state-changing console request: the form's CSRF token,
@@ -289,7 +287,7 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 		Role: r.PostFormValue("role"), Groups: r.PostFormValue("groups"), Expires: r.PostFormValue("expires"),
 		MailTo: strings.TrimSpace(r.PostFormValue("mail_to")),
 	}
-	in := InviteRequest{Login: f.Login, Name: f.Name, Role: auth.Role(f.Role), MailTo: f.MailTo}
+	in := admin.InviteRequest{Login: f.Login, Name: f.Name, Role: auth.Role(f.Role), MailTo: f.MailTo}
 	for _, g := range strings.Split(f.Groups, ",") {
 		if g = strings.TrimSpace(g); g != "" {
 			in.Groups = append(in.Groups, g)
@@ -305,8 +303,8 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 	}
 	res, err := h.ops.Invite(r.Context(), actor(r, sess), in)
 	if res.Link == "" {
-		if errors.Is(err, auth.ErrInvalid) || errors.Is(err, auth.ErrExists) || errors.Is(err, ErrNotAvailable) {
-			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: humanError(err)}, Form: f})
+		if errors.Is(err, auth.ErrInvalid) || errors.Is(err, auth.ErrExists) || errors.Is(err, admin.ErrNotAvailable) {
+			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: admin.HumanError(err)}, Form: f})
 			return
 		}
 		h.fail(w, r, err)
@@ -408,13 +406,13 @@ func (h *Handler) suspend(w http.ResponseWriter, r *http.Request, sess auth.Sess
 	}
 	rep, err := h.ops.Suspend(r.Context(), actor(r, sess), a.ID)
 	switch {
-	case errors.Is(err, ErrSelf):
+	case errors.Is(err, admin.ErrSelf):
 		h.personPage(w, r, a, "You cannot suspend yourself.", "")
 		return
-	case errors.Is(err, ErrLastAdmin):
+	case errors.Is(err, admin.ErrLastAdmin):
 		h.personPage(w, r, a, "This is the last active admin: make someone else admin first.", "")
 		return
-	case errors.Is(err, ErrState):
+	case errors.Is(err, admin.ErrState):
 		h.personPage(w, r, a, "Only active or invited accounts can be suspended.", "")
 		return
 	case err != nil && rep.Kind == "":
@@ -439,8 +437,8 @@ func (h *Handler) reactivate(w http.ResponseWriter, r *http.Request, sess auth.S
 	case errors.Is(err, auth.ErrNeedsFactor):
 		h.personPage(w, r, a, "This account has no sign-in factor: send a new enrolment link instead.", "")
 		return
-	case errors.Is(err, ErrState):
-		h.personPage(w, r, a, humanError(err), "")
+	case errors.Is(err, admin.ErrState):
+		h.personPage(w, r, a, admin.HumanError(err), "")
 		return
 	case err != nil:
 		h.fail(w, r, err)
@@ -506,20 +504,34 @@ func (h *Handler) revokeAppPassword(w http.ResponseWriter, r *http.Request, sess
 	h.personPage(w, r, a, "App password revoked; devices using it were disconnected.", "")
 }
 
-func humanError(err error) string {
-	msg := err.Error()
-	for _, p := range []string{"auth: invalid input: ", "auth: already exists: ", "admin: "} {
-		if i := strings.Index(msg, p); i >= 0 {
-			msg = msg[i+len(p):]
-			if p == "auth: already exists: " {
-				msg += " already exists"
-			}
-		}
-	}
-	return strings.ToUpper(msg[:1]) + msg[1:]
-}
-
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	h.log.Error("admin request failed", "path", r.URL.Path, "err", err)
 	web.Error(w, r, http.StatusInternalServerError)
+}
+
+// incidentGuard lets an admin use the console during incident mode only in
+// a session that proved a passkey or security key: incident mode ended every
+// session, and a TOTP code or recovery code alone, which a phisher may have,
+// is not enough then.
+func (h *Handler) incidentGuard(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		st, err := h.ops.IncidentState(ctx)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		sess, _ := login.SessionFrom(ctx)
+		if !st.On || (sess.Method == auth.MethodPasskey || sess.Method == auth.MethodWebAuthn) && sess.CreatedAt.After(st.Since.Add(-time.Second)) {
+			next(w, r)
+			return
+		}
+		p := page{Base: h.base(r, "Incident mode")}
+		p.Base.Error = "During incident mode, admins confirm with their passkey or security key first."
+		p.Link = "/reauth?next=" + r.URL.Path
+		if r.Method != http.MethodGet {
+			p.Link = "/reauth?next=/admin"
+		}
+		h.render(w, r, http.StatusForbidden, "webauthn", p)
+	}
 }

@@ -1,4 +1,4 @@
-package admin
+package console
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	adminops "github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/authtest"
 	"github.com/caucus-org/caucus/auth/login"
@@ -414,10 +415,10 @@ func TestConsoleDashboard(t *testing.T) {
 	c := newConsoleMail(t, true)
 	ctx := t.Context()
 	admin := c.admin(t, "boss@example.org")
-	if _, err := c.ops.Invite(ctx, Actor{Login: "test"}, InviteRequest{Login: "temp@example.org", Name: "Temporary Tom", Expires: c.env.Clock.Now().Add(5 * 24 * time.Hour)}); err != nil {
+	if _, err := c.ops.Invite(ctx, adminops.Actor{Login: "test"}, adminops.InviteRequest{Login: "temp@example.org", Name: "Temporary Tom", Expires: c.env.Clock.Now().Add(5 * 24 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.ops.Invite(ctx, Actor{Login: "test"}, InviteRequest{Login: "later@example.org", Name: "Later Lou", Expires: c.env.Clock.Now().Add(30 * 24 * time.Hour)}); err != nil {
+	if _, err := c.ops.Invite(ctx, adminops.Actor{Login: "test"}, adminops.InviteRequest{Login: "later@example.org", Name: "Later Lou", Expires: c.env.Clock.Now().Add(30 * 24 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	code, _, body := c.do(t, admin, "GET", "/admin", nil)

@@ -1,4 +1,4 @@
-package admin
+package console
 
 import (
 	"errors"
@@ -20,7 +20,7 @@ func (e exportRow) MB() string { return mb(e.Size, 0) }
 
 // exportsPage lists the mbox exports of departed members' mail.
 func (h *Handler) exportsPage(w http.ResponseWriter, r *http.Request) {
-	mail := h.ops.d.MailOffboard
+	mail := h.od.MailOffboard
 	if mail == nil {
 		web.Error(w, r, http.StatusNotFound)
 		return
@@ -41,7 +41,7 @@ func (h *Handler) exportsPage(w http.ResponseWriter, r *http.Request) {
 // fresh passkey or security key) because the file is someone's whole
 // mailbox, and the download is recorded in the audit log.
 func (h *Handler) downloadExport(w http.ResponseWriter, r *http.Request, sess auth.Session) {
-	mail := h.ops.d.MailOffboard
+	mail := h.od.MailOffboard
 	if mail == nil {
 		web.Error(w, r, http.StatusNotFound)
 		return

@@ -1,4 +1,4 @@
-package admin
+package console
 
 import (
 	"bytes"
@@ -20,7 +20,9 @@ import (
 	"github.com/boombuler/barcode"
 	"github.com/boombuler/barcode/qr"
 
+	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/web"
 )
@@ -48,7 +50,7 @@ func qrDataURL(s string) (template.URL, error) {
 func (h *Handler) importCSV(w http.ResponseWriter, r *http.Request, sess auth.Session) {
 	var text string
 	if f, _, err := r.FormFile("file"); err == nil {
-		b, err := io.ReadAll(io.LimitReader(f, MaxCSVBytes+1))
+		b, err := io.ReadAll(io.LimitReader(f, admin.MaxCSVBytes+1))
 		f.Close()
 		if err != nil {
 			h.fail(w, r, err)
@@ -63,13 +65,13 @@ func (h *Handler) importCSV(w http.ResponseWriter, r *http.Request, sess auth.Se
 	p := page{Base: h.base(r, "Import people"), CSV: &pv, CSVText: text}
 	code := http.StatusOK
 	switch {
-	case errors.Is(err, ErrCSVTooBig):
-		p.Error = fmt.Sprintf("The file is too big: at most %d rows and %d KB.", MaxCSVRows, MaxCSVBytes>>10)
+	case errors.Is(err, admin.ErrCSVTooBig):
+		p.Error = fmt.Sprintf("The file is too big: at most %d rows and %d KB.", admin.MaxCSVRows, admin.MaxCSVBytes>>10)
 		p.CSVText, code = "", http.StatusBadRequest
-	case errors.Is(err, ErrCSVInvalid) && pv.Rows == nil:
+	case errors.Is(err, admin.ErrCSVInvalid) && pv.Rows == nil:
 		p.Error = "This is not a CSV file caucus can read: " + err.Error()
 		p.CSVText, code = "", http.StatusBadRequest
-	case errors.Is(err, ErrCSVInvalid):
+	case errors.Is(err, admin.ErrCSVInvalid):
 		p.Error = "Some rows have errors: fix them in the file and upload it again. Nothing was created."
 		code = http.StatusBadRequest
 	case err != nil && pv.Created == 0:
@@ -87,12 +89,16 @@ func (h *Handler) importCSV(w http.ResponseWriter, r *http.Request, sess auth.Se
 	h.render(w, r, code, "csv", p)
 }
 
+// certWarnDays is how many days before its end the dashboard warns about
+// the web certificate; ACME renews it earlier (tlsacme.DefaultRenewBefore).
+const certWarnDays = 14
+
 // dashboard is what the dashboard shows.
 type dashboard struct {
-	People    []PersonSummary
-	Idle      []PersonSummary
-	Expiring  []PersonSummary
-	NoFactor  []PersonSummary // active without a second factor (should not happen)
+	People    []personSummary
+	Idle      []personSummary
+	Expiring  []personSummary
+	NoFactor  []personSummary // active without a second factor (should not happen)
 	MailUsed  int64
 	FilesUsed int64
 
@@ -106,7 +112,12 @@ type dashboard struct {
 	CertEnds time.Time
 	CertDays int
 	CertErr  string
+	CertWarn int // days: a certificate ending sooner is flagged (certWarnDays)
 	HasDNS   bool
+
+	// The windows of the warnings above, in days (admin.IdleAfter,
+	// admin.ExpiringWithin), so that the page says what the code does.
+	IdleDays, ExpiringDays int
 
 	HasBackup   bool
 	BackupAt    time.Time // zero: never
@@ -122,9 +133,12 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	now := h.ops.d.Now()
-	d := &dashboard{People: people, HasDNS: h.d.DNS != nil}
+	now := h.od.Now()
+	d := &dashboard{HasDNS: h.d.DNS != nil, CertWarn: certWarnDays,
+		IdleDays: int(admin.IdleAfter / (24 * time.Hour)), ExpiringDays: int(admin.ExpiringWithin / (24 * time.Hour))}
 	for _, p := range people {
+		p := personSummary{p}
+		d.People = append(d.People, p)
 		if p.Idle {
 			d.Idle = append(d.Idle, p)
 		}
@@ -173,20 +187,23 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p := page{Base: h.base(r, "Dashboard"), Dash: d}
-	if d.HasCert && d.CertErr == "" && d.CertDays < 14 {
+	if d.HasCert && d.CertErr == "" && d.CertDays < certWarnDays {
 		p.Notice = fmt.Sprintf("The web certificate ends in %d days: check that renewal works.", d.CertDays)
 	}
 	h.render(w, r, http.StatusOK, "dashboard", p)
 }
 
+// personSummary is a person as the dashboard shows them.
+type personSummary struct{ admin.PersonSummary }
+
 // MailMB is the mail storage used, in megabytes, for pages.
-func (p PersonSummary) MailMB() string { return mb(p.MailUsed, p.MailQuota) }
+func (p personSummary) MailMB() string { return mb(p.MailUsed, p.MailQuota) }
 
 // FilesMB is the file storage used, in megabytes, for pages.
-func (p PersonSummary) FilesMB() string { return mb(p.FilesUsed, p.FilesQuota) }
+func (p personSummary) FilesMB() string { return mb(p.FilesUsed, p.FilesQuota) }
 
 // KindList is the factor kinds as text.
-func (p PersonSummary) KindList() string {
+func (p personSummary) KindList() string {
 	if len(p.Kinds) == 0 {
 		return "none"
 	}
@@ -216,7 +233,7 @@ func (h *Handler) dnsPage(w http.ResponseWriter, r *http.Request) {
 		web.Error(w, r, http.StatusNotFound)
 		return
 	}
-	checks := CheckDNS(r.Context(), h.d.DNS, h.d.Records)
+	checks := admin.CheckDNS(r.Context(), h.d.DNS, h.d.Records)
 	p := page{Base: h.base(r, "DNS checks"), DNS: checks}
 	bad := 0
 	for _, c := range checks {
@@ -241,35 +258,35 @@ type offboardForm struct {
 	Read       bool
 }
 
-// options are the form's choices for Ops.
-func (f offboardForm) options() OffboardOptions {
-	o := OffboardOptions{Successor: f.Successor, Forward: f.Forward, AutoReply: f.AutoReply, RetainDays: f.RetainDays, Export: f.Export, SuccessorRead: f.Read}
+// options are the form's choices for the operations.
+func (f offboardForm) options() admin.OffboardOptions {
+	o := admin.OffboardOptions{Successor: f.Successor, Forward: f.Forward, AutoReply: f.AutoReply, RetainDays: f.RetainDays, Export: f.Export, SuccessorRead: f.Read}
 	if f.Links == "revoke" {
-		o.Links = LinksRevoke
+		o.Links = files.LinksRevoke
 	}
 	return o
 }
 
 func parseOffboardForm(r *http.Request) (offboardForm, error) {
 	f := offboardForm{Links: r.FormValue("links"), Forward: r.FormValue("forward") == "1", AutoReply: strings.TrimSpace(r.FormValue("autoreply")),
-		Export: r.FormValue("export") == "1", Read: r.FormValue("read") == "1", RetainDays: DefaultRetentionDays}
+		Export: r.FormValue("export") == "1", Read: r.FormValue("read") == "1", RetainDays: admin.DefaultRetentionDays}
 	if f.Links == "" {
 		f.Links = "move"
 	}
 	if f.Links != "move" && f.Links != "revoke" {
-		return f, fmt.Errorf("%w: links", ErrBadOptions)
+		return f, fmt.Errorf("%w: links", admin.ErrBadOptions)
 	}
 	if s := r.FormValue("successor"); s != "" && s != "0" {
 		id, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return f, ErrSuccessor
+			return f, admin.ErrSuccessor
 		}
 		f.Successor = id
 	}
 	if s := strings.TrimSpace(r.FormValue("retain")); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
-			return f, fmt.Errorf("%w: retention must be a number of days", ErrBadOptions)
+			return f, fmt.Errorf("%w: retention must be a number of days", admin.ErrBadOptions)
 		}
 		f.RetainDays = n
 	}
@@ -313,16 +330,16 @@ func (h *Handler) offboardPage(w http.ResponseWriter, r *http.Request) {
 
 func offboardRefusal(err error) (string, bool) {
 	switch {
-	case errors.Is(err, ErrLastAdmin):
+	case errors.Is(err, admin.ErrLastAdmin):
 		return "This is the last active admin: make someone else admin first.", true
-	case errors.Is(err, ErrSelf):
+	case errors.Is(err, admin.ErrSelf):
 		return "You cannot offboard yourself.", true
-	case errors.Is(err, ErrSuccessor):
+	case errors.Is(err, admin.ErrSuccessor):
 		return "The successor must be another active account.", true
-	case errors.Is(err, ErrState):
+	case errors.Is(err, admin.ErrState):
 		return "This account is already offboarded.", true
-	case errors.Is(err, ErrBadOptions):
-		return humanError(err), true
+	case errors.Is(err, admin.ErrBadOptions):
+		return admin.HumanError(err), true
 	}
 	return "", false
 }
@@ -343,11 +360,11 @@ func (h *Handler) offboard(w http.ResponseWriter, r *http.Request, sess auth.Ses
 		return
 	}
 	f, err := parseOffboardForm(r)
-	var plan OffboardPlan
+	var plan admin.OffboardPlan
 	if err == nil {
 		plan, err = h.ops.PlanOffboard(r.Context(), a.ID, f.options())
 	}
-	var rep Report
+	var rep admin.Report
 	if err == nil {
 		rep, err = h.ops.Offboard(r.Context(), actor(r, sess), plan)
 	}
@@ -429,8 +446,8 @@ func (h *Handler) groupsPage(w http.ResponseWriter, r *http.Request, code int, e
 		byLogin[a.Login] = a
 	}
 	domain := ""
-	if h.ops.d.Route != nil {
-		if ds := h.ops.d.Route.OwnDomains(); len(ds) > 0 {
+	if h.od.Route != nil {
+		if ds := h.od.Route.OwnDomains(); len(ds) > 0 {
 			domain = ds[0]
 		}
 	}
@@ -451,7 +468,7 @@ func (h *Handler) groupsPage(w http.ResponseWriter, r *http.Request, code int, e
 
 func (h *Handler) groupError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, auth.ErrInvalid) || errors.Is(err, auth.ErrExists) || errors.Is(err, auth.ErrNotFound) {
-		h.groupsPage(w, r, http.StatusBadRequest, humanError(err), "")
+		h.groupsPage(w, r, http.StatusBadRequest, admin.HumanError(err), "")
 		return
 	}
 	h.fail(w, r, err)
@@ -553,7 +570,7 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.Limit = auditPageSize
-	if v.Records, err = h.ops.d.Audit.List(ctx, f); err != nil {
+	if v.Records, err = h.od.Audit.List(ctx, f); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -574,7 +591,7 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.Checked = true
-	v.ChainN, err = h.ops.d.Audit.Verify(ctx)
+	v.ChainN, err = h.od.Audit.Verify(ctx)
 	var be *audit.BrokenError
 	switch {
 	case errors.As(err, &be):
@@ -596,7 +613,7 @@ func (h *Handler) auditCSV(w http.ResponseWriter, r *http.Request) {
 	}
 	f.Limit = audit.MaxLimit
 	var b bytes.Buffer // whole, so that a failure is a 500 and not half a file
-	if err := h.ops.d.Audit.WriteCSV(r.Context(), &b, f); err != nil {
+	if err := h.od.Audit.WriteCSV(r.Context(), &b, f); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -610,7 +627,7 @@ func (h *Handler) auditCSV(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) incident(w http.ResponseWriter, r *http.Request, sess auth.Session) {
 	on := r.PostFormValue("on") == "1"
 	rep, err := h.ops.Incident(r.Context(), actor(r, sess), on)
-	if errors.Is(err, ErrState) {
+	if errors.Is(err, admin.ErrState) {
 		http.Redirect(w, r, "/admin", http.StatusSeeOther)
 		return
 	}

@@ -1,4 +1,4 @@
-package admin
+package console
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	adminops "github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/authtest"
 	"github.com/caucus-org/caucus/auth/login"
@@ -35,7 +36,7 @@ type console struct {
 	env   *authtest.Env
 	ts    *httptest.Server
 	store *store.Store
-	ops   *Ops
+	ops   *adminops.Ops
 	files *recFiles
 	h     *Handler
 	keys  map[int64]*authtest.Key // admins' software security keys
@@ -65,7 +66,7 @@ func newConsole(t *testing.T) *console { return newConsoleMail(t, false) }
 // the mail side of offboarding when withMail.
 func newConsoleMail(t *testing.T, withMail bool) *console {
 	t.Helper()
-	env := authtest.New(t, auth.Config{}, store.Component(), route.Component(), offboard.Component(), backup.Component(), Component())
+	env := authtest.New(t, auth.Config{}, store.Component(), route.Component(), offboard.Component(), backup.Component(), adminops.Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	pages, err := login.New(env.Auth, log)
 	if err != nil {
@@ -75,7 +76,7 @@ func newConsoleMail(t *testing.T, withMail bool) *console {
 	pages.Register(mux)
 	ts := httptest.NewUnstartedServer(nil)
 	c := &console{env: env, ts: ts, files: &recFiles{}, keys: map[int64]*authtest.Key{}}
-	deps := OpsDeps{Auth: env.Auth, DB: env.DB, Files: c.files, Log: log, Now: env.Clock.Now, BaseURL: "https://caucus.test"}
+	deps := adminops.OpsDeps{Auth: env.Auth, DB: env.DB, Files: c.files, Log: log, Now: env.Clock.Now, BaseURL: "https://caucus.test"}
 	if withMail {
 		blobs, err := blob.Open(filepath.Join(t.TempDir(), "blobs"))
 		if err != nil {
@@ -88,7 +89,7 @@ func newConsoleMail(t *testing.T, withMail bool) *console {
 		deps.MailOffboard = offboard.New(offboard.Config{ExportDir: c.exports, Now: env.Clock.Now},
 			offboard.Deps{DB: env.DB, Store: c.store, Auth: env.Auth, Dir: dir, Log: log})
 	}
-	c.ops = NewOps(deps)
+	c.ops = adminops.NewOps(deps)
 	c.h, err = New(Deps{Ops: c.ops, Login: pages, Log: log,
 		Queue:      emptyQueue{},
 		CertExpiry: func() (time.Time, error) { return env.Clock.Now().Add(10 * 24 * time.Hour), nil },

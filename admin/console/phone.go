@@ -1,4 +1,4 @@
-package admin
+package console
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/ui"
@@ -60,7 +61,7 @@ func (h *Handler) phoneAppPassword(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/reauth?next=/setup/phone", http.StatusSeeOther)
 		return
 	case errors.Is(err, auth.ErrInvalid):
-		p.Error = humanError(err)
+		p.Error = admin.HumanError(err)
 		h.renderPhone(w, r, http.StatusBadRequest, p)
 		return
 	case err != nil:
