@@ -480,7 +480,7 @@ func (dec *Decoder) List(f func() error) (isList bool, err error) {
 	}()
 
 	if dec.listDepth >= maxListDepth {
-		return false, fmt.Errorf("imapwire: exceeded max depth")
+		return false, &DecoderExpectError{Message: "lists nested too deeply"}
 	}
 
 	for {
@@ -527,10 +527,11 @@ func (dec *Decoder) ExpectMailbox(ptr *string) bool {
 		return true
 	}
 	name, err := utf7.Decode(name)
-	if err == nil {
-		*ptr = name
+	if err != nil {
+		return dec.returnErr(&DecoderExpectError{Message: "mailbox name is not valid modified UTF-7"})
 	}
-	return dec.returnErr(err)
+	*ptr = name
+	return true
 }
 
 func (dec *Decoder) ExpectUID(ptr *imap.UID) bool {
@@ -554,7 +555,7 @@ func (dec *Decoder) ExpectNumSet(kind NumKind, ptr *imap.NumSet) bool {
 	}
 	numSet, err := imapnum.ParseSet(s)
 	if err != nil {
-		return dec.returnErr(err)
+		return dec.returnErr(&DecoderExpectError{Message: "invalid sequence-set"})
 	}
 
 	switch kind {
