@@ -297,6 +297,14 @@ type ListWriter struct {
 	lsub    bool
 }
 
+// LSUB reports whether w answers an LSUB command rather than LIST
+// (SUBSCRIBED): both reach Session.List with the same options, but LSUB's
+// answer differs (RFC 3501 section 6.3.9: a "%" match on a parent of a
+// subscribed mailbox is listed with \Noselect; emersion/go-imap#739).
+func (w *ListWriter) LSUB() bool {
+	return w.lsub
+}
+
 // WriteList writes a single LIST response for a mailbox.
 func (w *ListWriter) WriteList(data *imap.ListData) error {
 	if w.lsub {
