@@ -27,15 +27,12 @@ func (s connState) String() string {
 	return [...]string{"not authenticated", "authenticated", "selected", "examined"}[s]
 }
 
-// conformanceCase is one exchange in one state. skip, if set, names the
-// go-imap defect that the library's patches fix; the case is kept so that
-// it runs once they land.
+// conformanceCase is one exchange in one state.
 type conformanceCase struct {
 	section string // of RFC 9051, or "3501 x.y" for IMAP4rev1
 	state   connState
 	setup   []string // commands run first, each must answer OK
 	ex      exchange
-	skip    string
 }
 
 // conformanceCases returns the table. The account starts with INBOX
@@ -292,9 +289,6 @@ func TestConformance(t *testing.T) {
 	for _, c := range conformanceCases(msg(9)) {
 		name := fmt.Sprintf("%s/%s/%s", c.section, c.state, strings.SplitN(c.ex.cmd, "\r\n", 2)[0])
 		t.Run(name, func(t *testing.T) {
-			if c.skip != "" {
-				t.Skip("library fix pending: " + c.skip)
-			}
 			rc := e.raw(t, nil)
 			if c.state >= authenticated {
 				rc.ok(fmt.Sprintf("LOGIN %q %q", m.Account.Login, m.secret))
