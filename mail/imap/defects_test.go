@@ -2,8 +2,10 @@ package imap
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 )
@@ -232,5 +234,26 @@ func TestKeywordsBounded(t *testing.T) {
 	}
 	if ms.learnKeywords([]imap.Flag{"one-more"}) {
 		t.Error("a keyword past the bound was learnt")
+	}
+}
+
+// TestLongCommandLine: a command line past go-imap's 50 KiB bound is the
+// client's error, answered BAD [TOOBIG] with nothing in the log above
+// debug (not NO [SERVERBUG] and an ERROR line per attempt). The rest of
+// the line cannot be told from a next command, so the connection ends
+// (RFC 9051 section 7.1.5 BYE) instead of reading it as one.
+func TestLongCommandLine(t *testing.T) {
+	t.Parallel()
+	e := newQuietEnv(t)
+	rc := e.raw(t, e.member(t, "anna@example.org"))
+	rc.ok("SELECT INBOX")
+	u, res := rc.cmd(`SEARCH SUBJECT "` + strings.Repeat("x", 60*1024) + `" t9 NOOP`)
+	if !strings.HasPrefix(res, "BAD [TOOBIG]") {
+		t.Errorf("a 60 KiB command line: %q (untagged %q), want BAD [TOOBIG]", res, u)
+	}
+	rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	rest, err := io.ReadAll(rc.r)
+	if !strings.HasPrefix(string(rest), "* BYE") || err != nil {
+		t.Errorf("after the long line: %q, %v; want BYE and the connection closed", rest, err)
 	}
 }

@@ -304,7 +304,17 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) (err error) {
 		imapErr *imap.Error
 		decErr  *imapwire.DecoderExpectError
 	)
-	if errors.As(err, &imapErr) {
+	if errors.Is(dec.Err(), imapwire.ErrMaxSize) {
+		// The client's error; what is left of the line cannot be told
+		// from a next command, so the connection ends.
+		resp = &imap.StatusResponse{
+			Type: imap.StatusResponseTypeBad,
+			Code: imap.ResponseCodeTooBig,
+			Text: "Command line too long",
+		}
+		c.state = imap.ConnStateLogout
+		defer c.Bye("Command line too long")
+	} else if errors.As(err, &imapErr) {
 		if imapErr.Type == imap.StatusResponseTypeOK { // e.g. OK [MODIFIED ...] (RFC 7162 section 3.1.3)
 			if err := c.poll(name); err != nil {
 				return err
