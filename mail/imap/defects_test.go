@@ -257,3 +257,27 @@ func TestLongCommandLine(t *testing.T) {
 		t.Errorf("after the long line: %q, %v; want BYE and the connection closed", rest, err)
 	}
 }
+
+// TestAuthenticateMalformed: a malformed AUTHENTICATE (an initial
+// response that is not base64, a PLAIN message without its NULs, a
+// response line longer than the reader's buffer) is the client's error,
+// BAD or NO, never NO [SERVERBUG] and an ERROR line: before sign-in,
+// anyone could otherwise write to the log at will (RFC 9051 6.2.2).
+func TestAuthenticateMalformed(t *testing.T) {
+	t.Parallel()
+	e := newQuietEnv(t)
+	rc := e.raw(t, nil)
+	for _, cmd := range []string{"AUTHENTICATE PLAIN !!!", "AUTHENTICATE PLAIN Zm9v", "AUTHENTICATE PLAIN AGZvbw=="} {
+		if u, res := rc.cmd(cmd); strings.Contains(res, "SERVERBUG") || !strings.HasPrefix(res, "BAD") && !strings.HasPrefix(res, "NO") {
+			t.Errorf("%s: %q (untagged %q), want BAD or NO", cmd, res, u)
+		}
+	}
+	rc.send("a1 AUTHENTICATE PLAIN")
+	if l := rc.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("AUTHENTICATE PLAIN: %q, want a continuation", l)
+	}
+	rc.send(strings.Repeat("QUFB", 5000))
+	if u, res := rc.until("a1"); strings.Contains(res, "SERVERBUG") || !strings.HasPrefix(res, "BAD") && !strings.HasPrefix(res, "NO") {
+		t.Errorf("a 20000-byte SASL response: %q (untagged %q), want BAD or NO", res, u)
+	}
+}
