@@ -127,6 +127,10 @@ func TestInvalidMUTF7Name(t *testing.T) {
 	}
 	rc.check(exchange{cmd: `LIST "" "&Jjo*"`, result: "OK…", not: []string{"* LIST …"}})
 	rc.check(exchange{cmd: `LIST "&Jjo" "*"`, result: "OK…", not: []string{"* LIST …"}})
+	rc.check(exchange{cmd: `LIST "" ("&Jjo")`, result: "OK…", not: []string{"* LIST …"}})
+	rc.check(exchange{cmd: `LIST "" ("&Jjo*" "INBOX")`, result: "OK…", want: []string{`* LIST (…) "/" INBOX`}})
+	rc.check(exchange{cmd: `LSUB "" "&Jjo*"`, result: "OK…", not: []string{"* LSUB …"}})
+	rc.check(exchange{cmd: `LSUB "&Jjo" "*"`, result: "OK…", not: []string{"* LSUB …"}})
 	rc.check(exchange{cmd: `NOOP`, result: "OK…"})
 }
 
