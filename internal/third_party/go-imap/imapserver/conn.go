@@ -327,6 +327,8 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) (err error) {
 			Code: imap.ResponseCodeClientBug,
 			Text: "Syntax error: " + decErr.Message,
 		}
+	} else if c.connBroken(err) {
+		return err // nothing can be answered; the connection ends
 	} else if err != nil {
 		c.server.logger().Printf("handling %v command: %v", name, err)
 		resp = internalServerErrorResp
@@ -343,6 +345,17 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) (err error) {
 		}
 	}
 	return c.writeStatusResp(tag, resp)
+}
+
+// connBroken reports whether err is the failure of c's own connection:
+// the client hung up or the connection was closed while a response was
+// being written. That is routine, not a server error to log.
+func (c *Conn) connBroken(err error) bool {
+	if errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) {
+		return true
+	}
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Addr != nil && opErr.Addr.String() == c.conn.RemoteAddr().String()
 }
 
 // reportPanic hands a recovered panic to Options.PanicHandler, or logs it.
