@@ -298,7 +298,7 @@ func TestClientHangsUpMidFetch(t *testing.T) {
 	appendRaw(t, rc, "INBOX", ``, message("bob@example.org", "anna@example.org", "big", body))
 	rc.ok("SELECT INBOX")
 	rc.send("f1 FETCH 1 (BODY[] BODY[TEXT] RFC822 RFC822.TEXT)") // 12 MB, more than the socket buffers
-	rc.r.ReadString('\n') // the server is writing
+	rc.r.ReadString('\n')                                        // the server is writing
 	rc.c.Close()
 	// The server notices when its next write fails; a second connection
 	// then shows that it is still serving, and the log is checked at
