@@ -297,8 +297,10 @@ func TestClientHangsUpMidFetch(t *testing.T) {
 	body := strings.Repeat(strings.Repeat("x", 76)+"\r\n", 40000) // 3 MB
 	appendRaw(t, rc, "INBOX", ``, message("bob@example.org", "anna@example.org", "big", body))
 	rc.ok("SELECT INBOX")
-	rc.send("f1 FETCH 1 (BODY[] BODY[TEXT] RFC822 RFC822.TEXT)") // 12 MB, more than the socket buffers
-	rc.r.ReadString('\n')                                        // the server is writing
+	// 12 MB, more than the socket buffers; the first line says the
+	// server is writing.
+	rc.send("f1 FETCH 1 (BODY[] BODY[TEXT] RFC822 RFC822.TEXT)")
+	rc.r.ReadString('\n')
 	rc.c.Close()
 	// The server notices when its next write fails; a second connection
 	// then shows that it is still serving, and the log is checked at
