@@ -2,8 +2,10 @@ package imap
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 )
@@ -107,7 +109,6 @@ func TestKeywordsAnnounced(t *testing.T) {
 // is the client's error (BAD or NO [CANNOT]), logged as nothing worse than
 // debug; a LIST pattern that cannot match lists nothing.
 func TestInvalidMUTF7Name(t *testing.T) {
-	t.Skip("library fix pending: go-imap's imapwire.Decoder.ExpectMailbox returns utf7.Decode's error as a plain error (NO [SERVERBUG], logged at ERROR) instead of a syntax error (BAD); a LIST pattern that does not decode must list nothing")
 	t.Parallel()
 	e := newQuietEnv(t)
 	m := e.member(t, "anna@example.org")
@@ -126,6 +127,10 @@ func TestInvalidMUTF7Name(t *testing.T) {
 	}
 	rc.check(exchange{cmd: `LIST "" "&Jjo*"`, result: "OK…", not: []string{"* LIST …"}})
 	rc.check(exchange{cmd: `LIST "&Jjo" "*"`, result: "OK…", not: []string{"* LIST …"}})
+	rc.check(exchange{cmd: `LIST "" ("&Jjo")`, result: "OK…", not: []string{"* LIST …"}})
+	rc.check(exchange{cmd: `LIST "" ("&Jjo*" "INBOX")`, result: "OK…", want: []string{`* LIST (…) "/" INBOX`}})
+	rc.check(exchange{cmd: `LSUB "" "&Jjo*"`, result: "OK…", not: []string{"* LSUB …"}})
+	rc.check(exchange{cmd: `LSUB "&Jjo" "*"`, result: "OK…", not: []string{"* LSUB …"}})
 	rc.check(exchange{cmd: `NOOP`, result: "OK…"})
 }
 
@@ -208,7 +213,6 @@ func TestSearchNestingLimit(t *testing.T) {
 // TestSearchParenDepth: parentheses nested past go-imap's decoder depth
 // are a client error.
 func TestSearchParenDepth(t *testing.T) {
-	t.Skip("library fix pending: imapwire's \"exceeded max depth\" is a plain error, answered NO [SERVERBUG] and logged at ERROR; it must be BAD")
 	t.Parallel()
 	e := newQuietEnv(t)
 	rc := e.raw(t, e.member(t, "anna@example.org"))
@@ -235,4 +239,75 @@ func TestKeywordsBounded(t *testing.T) {
 	if ms.learnKeywords([]imap.Flag{"one-more"}) {
 		t.Error("a keyword past the bound was learnt")
 	}
+}
+
+// TestLongCommandLine: a command line past go-imap's 50 KiB bound is the
+// client's error, answered BAD [TOOBIG] with nothing in the log above
+// debug (not NO [SERVERBUG] and an ERROR line per attempt). The rest of
+// the line cannot be told from a next command, so the connection ends
+// (RFC 9051 section 7.1.5 BYE) instead of reading it as one.
+func TestLongCommandLine(t *testing.T) {
+	t.Parallel()
+	e := newQuietEnv(t)
+	rc := e.raw(t, e.member(t, "anna@example.org"))
+	rc.ok("SELECT INBOX")
+	u, res := rc.cmd(`SEARCH SUBJECT "` + strings.Repeat("x", 60*1024) + `" t9 NOOP`)
+	if !strings.HasPrefix(res, "BAD [TOOBIG]") {
+		t.Errorf("a 60 KiB command line: %q (untagged %q), want BAD [TOOBIG]", res, u)
+	}
+	rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	rest, err := io.ReadAll(rc.r)
+	if !strings.HasPrefix(string(rest), "* BYE") || err != nil {
+		t.Errorf("after the long line: %q, %v; want BYE and the connection closed", rest, err)
+	}
+}
+
+// TestAuthenticateMalformed: a malformed AUTHENTICATE (an initial
+// response that is not base64, a PLAIN message without its NULs, a
+// response line longer than the reader's buffer) is the client's error,
+// BAD or NO, never NO [SERVERBUG] and an ERROR line: before sign-in,
+// anyone could otherwise write to the log at will (RFC 9051 6.2.2).
+func TestAuthenticateMalformed(t *testing.T) {
+	t.Parallel()
+	e := newQuietEnv(t)
+	rc := e.raw(t, nil)
+	for _, cmd := range []string{"AUTHENTICATE PLAIN !!!", "AUTHENTICATE PLAIN Zm9v", "AUTHENTICATE PLAIN AGZvbw=="} {
+		if u, res := rc.cmd(cmd); strings.Contains(res, "SERVERBUG") || !strings.HasPrefix(res, "BAD") && !strings.HasPrefix(res, "NO") {
+			t.Errorf("%s: %q (untagged %q), want BAD or NO", cmd, res, u)
+		}
+	}
+	rc.send("a1 AUTHENTICATE PLAIN")
+	if l := rc.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("AUTHENTICATE PLAIN: %q, want a continuation", l)
+	}
+	rc.send(strings.Repeat("QUFB", 5000))
+	if u, res := rc.until("a1"); strings.Contains(res, "SERVERBUG") || !strings.HasPrefix(res, "BAD") && !strings.HasPrefix(res, "NO") {
+		t.Errorf("a 20000-byte SASL response: %q (untagged %q), want BAD or NO", res, u)
+	}
+}
+
+// TestClientHangsUpMidFetch: a client that hangs up while a large FETCH
+// is being written (phones do, all day) is routine: nothing above debug
+// in the log, where go-imap logged "handling FETCH command: write: ...
+// connection reset by peer" at ERROR.
+func TestClientHangsUpMidFetch(t *testing.T) {
+	t.Parallel()
+	e := newQuietEnv(t)
+	rc := e.raw(t, e.member(t, "anna@example.org"))
+	body := strings.Repeat(strings.Repeat("x", 76)+"\r\n", 40000) // 3 MB
+	appendRaw(t, rc, "INBOX", ``, message("bob@example.org", "anna@example.org", "big", body))
+	rc.ok("SELECT INBOX")
+	// 12 MB, more than the socket buffers; the first line says the
+	// server is writing.
+	rc.send("f1 FETCH 1 (BODY[] BODY[TEXT] RFC822 RFC822.TEXT)")
+	rc.r.ReadString('\n')
+	rc.c.Close()
+	// The server notices when its next write fails; a second connection
+	// then shows that it is still serving, and the log is checked at
+	// cleanup.
+	deadline := time.Now().Add(10 * time.Second)
+	for e.openConns() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.raw(t, nil).check(exchange{cmd: "NOOP", result: "OK…"})
 }

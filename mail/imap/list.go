@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"reflect"
 	"slices"
 	"strings"
 
@@ -44,7 +43,7 @@ func (ss *session) List(w *imapserver.ListWriter, ref string, patterns []string,
 	match := func(name string) bool {
 		return slices.ContainsFunc(patterns, func(p string) bool { return p != "" && matchList(name, ref+p) })
 	}
-	lsub := isLSUB(w)
+	lsub := w.LSUB()
 	for i := range entries {
 		e := &entries[i]
 		if !match(e.name) {
@@ -185,14 +184,6 @@ func listData(e *listEntry, o *imap.ListOptions, lsub bool, hidden func() bool) 
 		data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
 	}
 	return data
-}
-
-// isLSUB reports whether w answers LSUB rather than LIST (SUBSCRIBED):
-// go-imap calls List for both with the same options and keeps which one
-// it is in an unexported field of the writer.
-func isLSUB(w *imapserver.ListWriter) bool {
-	f := reflect.ValueOf(w).Elem().FieldByName("lsub")
-	return f.IsValid() && f.Kind() == reflect.Bool && f.Bool()
 }
 
 // matchList reports whether name matches an IMAP LIST pattern (RFC 9051

@@ -34,7 +34,7 @@ body
 		want  []imap.Address
 	}{
 		{"From", e.From, []imap.Address{{Name: "Party Leader", Mailbox: "leader", Host: "example.org"}}},
-		{"Sender", e.Sender, []imap.Address{{Mailbox: "user", Host: "domain.example"}}},
+		{"Sender", e.Sender, []imap.Address{{AtDomainList: "@relay.example,@other.example", Mailbox: "user", Host: "domain.example"}}},
 		{"To", e.To, []imap.Address{{Mailbox: "undisclosed-recipients"}, {}}},
 		{"Cc", e.Cc, []imap.Address{{Mailbox: "Board"}, {Mailbox: "anna", Host: "example.org"}, {Name: "Bo B.", Mailbox: "bo", Host: "example.org"}, {}, {Mailbox: "carl", Host: "example.org"}}},
 		{"Reply-To", e.ReplyTo, []imap.Address{{Mailbox: "team"}, {}}},
@@ -52,8 +52,13 @@ body
 		t.Fatal(err)
 	}
 	back, err := decodeEnvelope(s)
-	if err != nil || !slices.Equal(back.Cc, e.Cc) || len(back.To) != 2 || !back.To[0].IsGroupStart() || !back.To[1].IsGroupEnd() {
+	if err != nil || !slices.Equal(back.Cc, e.Cc) || !slices.Equal(back.Sender, e.Sender) || len(back.To) != 2 || !back.To[0].IsGroupStart() || !back.To[1].IsGroupEnd() {
 		t.Errorf("round trip: %+v, %v", back, err)
+	}
+	// An envelope stored before the adl was kept reads as it did.
+	old, err := decodeEnvelope(`{"f":[{"n":"Party Leader","m":"leader","h":"example.org"}],"se":[{"m":"user","h":"domain.example"}],"r":null,"t":null,"c":null,"b":null,"i":null}`)
+	if err != nil || !slices.Equal(old.Sender, []imap.Address{{Mailbox: "user", Host: "domain.example"}}) || old.From[0].Name != "Party Leader" {
+		t.Errorf("old stored envelope: %+v, %v", old, err)
 	}
 	// No Sender or Reply-To: both are the From (RFC 9051 section 7.5.2).
 	raw = "From: anna@example.org\r\n\r\n"

@@ -155,7 +155,7 @@ func envelopeOf(h *message.Header) *imap.Envelope {
 // address list: a group is a start marker (NIL host, the group's name as
 // mailbox) and an end marker (NIL mailbox and host) around its members
 // (RFC 9051 section 7.5.2); a route-form address keeps its mailbox and
-// host (imap.Address has no adl, so the obsolete route is not shown). A
+// host and has its obsolete route as the adl. A
 // list that does not parse to the end gives the addresses before the
 // fault, a group cut short its end marker.
 func envelopeAddresses(h *message.Header, name string) []imap.Address {
@@ -174,7 +174,7 @@ func envelopeAddresses(h *message.Header, name string) []imap.Address {
 			if a.Mailbox == "" || a.Host == "" {
 				continue // would read as a group marker
 			}
-			out = append(out, imap.Address{Name: a.Name, Mailbox: a.Mailbox, Host: a.Host})
+			out = append(out, imap.Address{Name: a.Name, AtDomainList: a.Route, Mailbox: a.Mailbox, Host: a.Host})
 		}
 	}
 	if open {
@@ -365,9 +365,11 @@ type jsonTime struct {
 	Offset int   `json:"o"`
 }
 
-// jsonAddress is an imap.Address.
+// jsonAddress is an imap.Address. The adl ("a") came later: an address
+// stored without it has none, as it had then.
 type jsonAddress struct {
 	Name    string `json:"n,omitempty"`
+	ADL     string `json:"a,omitempty"`
 	Mailbox string `json:"m,omitempty"`
 	Host    string `json:"h,omitempty"`
 }
@@ -434,7 +436,7 @@ func toJSONAddresses(as []imap.Address) []jsonAddress {
 	}
 	out := make([]jsonAddress, len(as))
 	for i, a := range as {
-		out[i] = jsonAddress{Name: a.Name, Mailbox: a.Mailbox, Host: a.Host}
+		out[i] = jsonAddress{Name: a.Name, ADL: a.AtDomainList, Mailbox: a.Mailbox, Host: a.Host}
 	}
 	return out
 }
@@ -445,7 +447,7 @@ func fromJSONAddresses(as []jsonAddress) []imap.Address {
 	}
 	out := make([]imap.Address, len(as))
 	for i, a := range as {
-		out[i] = imap.Address{Name: a.Name, Mailbox: a.Mailbox, Host: a.Host}
+		out[i] = imap.Address{Name: a.Name, AtDomainList: a.ADL, Mailbox: a.Mailbox, Host: a.Host}
 	}
 	return out
 }

@@ -98,9 +98,13 @@ type Envelope struct {
 
 // Address represents a sender or recipient of a message.
 type Address struct {
-	Name    string
-	Mailbox string
-	Host    string
+	Name string
+	// AtDomainList is the obsolete source route of RFC 5322 section 4.4
+	// ("@relay.example,@other.example"), the addr-adl of RFC 9051 section
+	// 9; usually empty.
+	AtDomainList string
+	Mailbox      string
+	Host         string
 }
 
 // Addr returns the e-mail address in the form "foo@example.org".

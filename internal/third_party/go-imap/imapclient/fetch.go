@@ -878,28 +878,42 @@ func readEnvelope(dec *imapwire.Decoder, options *Options) (*imap.Envelope, erro
 	return &envelope, nil
 }
 
+// readAddressList reads an ENVELOPE address list, "(" 1*address ")" with
+// no space between the addresses (RFC 9051 section 9), or with one, as
+// some servers write it.
 func readAddressList(dec *imapwire.Decoder, options *Options) ([]imap.Address, error) {
+	var s string
+	if dec.Atom(&s) {
+		if !dec.Expect(s == "NIL", "NIL") {
+			return nil, dec.Err()
+		}
+		return nil, nil
+	}
+	if !dec.ExpectSpecial('(') {
+		return nil, dec.Err()
+	}
 	var l []imap.Address
-	err := dec.ExpectNList(func() error {
+	for !dec.Special(')') {
+		if len(l) > 0 {
+			dec.SP()
+		}
 		addr, err := readAddress(dec, options)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		l = append(l, *addr)
-		return nil
-	})
-	return l, err
+	}
+	return l, nil
 }
 
 func readAddress(dec *imapwire.Decoder, options *Options) (*imap.Address, error) {
 	var (
-		addr     imap.Address
-		name     string
-		obsRoute string
+		addr imap.Address
+		name string
 	)
 	ok := dec.ExpectSpecial('(') &&
 		dec.ExpectNString(&name) && dec.ExpectSP() &&
-		dec.ExpectNString(&obsRoute) && dec.ExpectSP() &&
+		dec.ExpectNString(&addr.AtDomainList) && dec.ExpectSP() &&
 		dec.ExpectNString(&addr.Mailbox) && dec.ExpectSP() &&
 		dec.ExpectNString(&addr.Host) && dec.ExpectSpecial(')')
 	if !ok {

@@ -1,6 +1,7 @@
 package imapserver
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -25,7 +26,7 @@ func (c *Conn) handleAuthenticate(tag string, dec *imapwire.Decoder) error {
 			return dec.Err()
 		}
 		var err error
-		initialResp, err = internal.DecodeSASL(initialRespStr)
+		initialResp, err = decodeSASL(initialRespStr)
 		if err != nil {
 			return err
 		}
@@ -47,6 +48,7 @@ func (c *Conn) handleAuthenticate(tag string, dec *imapwire.Decoder) error {
 	}
 
 	var saslServer sasl.Server
+	builtin := false
 	if authSess, ok := c.session.(SessionSASL); ok {
 		var err error
 		saslServer, err = authSess.Authenticate(mech)
@@ -60,6 +62,7 @@ func (c *Conn) handleAuthenticate(tag string, dec *imapwire.Decoder) error {
 				Text: "SASL mechanism not supported",
 			}
 		}
+		builtin = true
 		saslServer = sasl.NewPlainServer(func(identity, username, password string) error {
 			if identity != "" && identity != username {
 				return &imap.Error{
@@ -68,7 +71,10 @@ func (c *Conn) handleAuthenticate(tag string, dec *imapwire.Decoder) error {
 					Text: "SASL identity not supported",
 				}
 			}
-			return c.session.Login(username, password)
+			if err := c.session.Login(username, password); err != nil {
+				return loginError{err}
+			}
+			return nil
 		})
 	}
 
@@ -79,7 +85,7 @@ func (c *Conn) handleAuthenticate(tag string, dec *imapwire.Decoder) error {
 	for {
 		challenge, done, err := saslServer.Next(resp)
 		if err != nil {
-			return err
+			return mechanismError(err, builtin)
 		} else if done {
 			break
 		}
@@ -96,7 +102,19 @@ func (c *Conn) handleAuthenticate(tag string, dec *imapwire.Decoder) error {
 		if err != nil {
 			return err
 		} else if isPrefix {
-			return fmt.Errorf("SASL response too long")
+			// Skip the rest of the line, so that it is not read as the
+			// next command.
+			for isPrefix && err == nil {
+				_, isPrefix, err = c.br.ReadLine()
+			}
+			if err != nil {
+				return err
+			}
+			return &imap.Error{
+				Type: imap.StatusResponseTypeBad,
+				Code: imap.ResponseCodeTooBig,
+				Text: "SASL response too long",
+			}
 		} else if string(encodedResp) == "*" {
 			return &imap.Error{
 				Type: imap.StatusResponseTypeBad,
@@ -113,6 +131,33 @@ func (c *Conn) handleAuthenticate(tag string, dec *imapwire.Decoder) error {
 	c.state = imap.ConnStateAuthenticated
 	text := fmt.Sprintf("%v authentication successful", mech)
 	return writeCapabilityOK(enc.Encoder, tag, c.availableCaps(), text)
+}
+
+// loginError carries an error of Session.Login out of the built-in PLAIN
+// mechanism unchanged.
+type loginError struct{ err error }
+
+func (e loginError) Error() string { return e.err.Error() }
+func (e loginError) Unwrap() error { return e.err }
+
+// mechanismError gives the answer to err, returned by a SASL mechanism's
+// Next. With the built-in PLAIN mechanism, an error that is not the
+// session's is the client's malformed message (no NULs, say): BAD, not
+// an internal error (RFC 9051 section 6.2.2). A session's own mechanism
+// (SessionSASL) answers for its errors itself.
+func mechanismError(err error, builtin bool) error {
+	var le loginError
+	if errors.As(err, &le) {
+		return le.err
+	}
+	var imapErr *imap.Error
+	if !builtin || errors.As(err, &imapErr) {
+		return err
+	}
+	return &imap.Error{
+		Type: imap.StatusResponseTypeBad,
+		Text: "Malformed SASL response",
+	}
 }
 
 func decodeSASL(s string) ([]byte, error) {

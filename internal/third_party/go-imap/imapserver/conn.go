@@ -304,7 +304,17 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) (err error) {
 		imapErr *imap.Error
 		decErr  *imapwire.DecoderExpectError
 	)
-	if errors.As(err, &imapErr) {
+	if errors.Is(dec.Err(), imapwire.ErrMaxSize) {
+		// The client's error; what is left of the line cannot be told
+		// from a next command, so the connection ends.
+		resp = &imap.StatusResponse{
+			Type: imap.StatusResponseTypeBad,
+			Code: imap.ResponseCodeTooBig,
+			Text: "Command line too long",
+		}
+		c.state = imap.ConnStateLogout
+		defer c.Bye("Command line too long")
+	} else if errors.As(err, &imapErr) {
 		if imapErr.Type == imap.StatusResponseTypeOK { // e.g. OK [MODIFIED ...] (RFC 7162 section 3.1.3)
 			if err := c.poll(name); err != nil {
 				return err
@@ -317,6 +327,8 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) (err error) {
 			Code: imap.ResponseCodeClientBug,
 			Text: "Syntax error: " + decErr.Message,
 		}
+	} else if c.connBroken(err) {
+		return err // nothing can be answered; the connection ends
 	} else if err != nil {
 		c.server.logger().Printf("handling %v command: %v", name, err)
 		resp = internalServerErrorResp
@@ -333,6 +345,17 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) (err error) {
 		}
 	}
 	return c.writeStatusResp(tag, resp)
+}
+
+// connBroken reports whether err is the failure of c's own connection:
+// the client hung up or the connection was closed while a response was
+// being written. That is routine, not a server error to log.
+func (c *Conn) connBroken(err error) bool {
+	if errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) {
+		return true
+	}
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Addr != nil && opErr.Addr.String() == c.conn.RemoteAddr().String()
 }
 
 // reportPanic hands a recovered panic to Options.PanicHandler, or logs it.

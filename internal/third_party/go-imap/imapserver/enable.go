@@ -8,14 +8,23 @@ import (
 	"github.com/emersion/go-imap/v2/internal/imapwire"
 )
 
+// handleEnable handles ENABLE (RFC 9051 section 6.3.1, RFC 5161). It
+// takes at least one capability name ("BAD - No arguments") and is valid
+// in the authenticated state only, "before any mailbox is selected".
 func (c *Conn) handleEnable(dec *imapwire.Decoder) error {
 	var requested []imap.Cap
-	for dec.SP() {
+	if !dec.ExpectSP() {
+		return dec.Err()
+	}
+	for {
 		cap, err := internal.ExpectCap(dec)
 		if err != nil {
 			return err
 		}
 		requested = append(requested, cap)
+		if !dec.SP() {
+			break
+		}
 	}
 	if !dec.ExpectCRLF() {
 		return dec.Err()
@@ -23,6 +32,9 @@ func (c *Conn) handleEnable(dec *imapwire.Decoder) error {
 
 	if err := c.checkState(imap.ConnStateAuthenticated); err != nil {
 		return err
+	}
+	if c.state == imap.ConnStateSelected {
+		return newClientBugError("ENABLE is only valid before a mailbox is selected")
 	}
 
 	var enabled []imap.Cap

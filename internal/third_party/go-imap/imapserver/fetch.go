@@ -565,22 +565,27 @@ func writeEnvelope(enc *imapwire.Encoder, envelope *imap.Envelope) {
 	enc.Special(')')
 }
 
+// writeAddressList writes an ENVELOPE address list: "(" 1*address ")",
+// the addresses with no space between them (RFC 9051 section 9).
 func writeAddressList(enc *imapwire.Encoder, l []imap.Address) {
 	if len(l) == 0 {
 		enc.NIL()
 		return
 	}
 
-	enc.List(len(l), func(i int) {
-		addr := l[i]
+	enc.Special('(')
+	for _, addr := range l {
 		enc.Special('(')
 		writeNString(enc, mime.QEncoding.Encode("utf-8", addr.Name))
-		enc.SP().NIL().SP()
+		enc.SP()
+		writeNString(enc, addr.AtDomainList)
+		enc.SP()
 		writeNString(enc, addr.Mailbox)
 		enc.SP()
 		writeNString(enc, addr.Host)
 		enc.Special(')')
-	})
+	}
+	enc.Special(')')
 }
 
 func writeNString(enc *imapwire.Encoder, s string) {

@@ -18,6 +18,9 @@ func (c *Conn) handleList(dec *imapwire.Decoder) error {
 	if err := c.checkState(imap.ConnStateAuthenticated); err != nil {
 		return err
 	}
+	if len(pattern) == 0 { // only names that match nothing
+		return nil
+	}
 
 	w := &ListWriter{
 		conn:    c,
@@ -27,11 +30,17 @@ func (c *Conn) handleList(dec *imapwire.Decoder) error {
 }
 
 func (c *Conn) handleLSub(dec *imapwire.Decoder) error {
-	var ref string
-	if !dec.ExpectSP() || !dec.ExpectMailbox(&ref) || !dec.ExpectSP() {
+	if !dec.ExpectSP() {
 		return dec.Err()
 	}
-	pattern, err := readListMailbox(dec)
+	ref, refValid, err := readListRef(dec)
+	if err != nil {
+		return err
+	}
+	if !dec.ExpectSP() {
+		return dec.Err()
+	}
+	pattern, valid, err := readListMailbox(dec)
 	if err != nil {
 		return err
 	}
@@ -41,6 +50,9 @@ func (c *Conn) handleLSub(dec *imapwire.Decoder) error {
 
 	if err := c.checkState(imap.ConnStateAuthenticated); err != nil {
 		return err
+	}
+	if !refValid || !valid {
+		return nil
 	}
 
 	options := &imap.ListOptions{SelectSubscribed: true}
@@ -149,29 +161,40 @@ func readListCmd(dec *imapwire.Decoder) (ref string, patterns []string, options 
 		return "", nil, nil, dec.Err()
 	}
 
-	if !dec.ExpectMailbox(&ref) || !dec.ExpectSP() {
+	ref, refValid, err := readListRef(dec)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if !dec.ExpectSP() {
 		return "", nil, nil, dec.Err()
 	}
 
+	invalid := false
 	hasPatterns, err := dec.List(func() error {
-		pattern, err := readListMailbox(dec)
-		if err == nil && pattern != "" {
+		pattern, valid, err := readListMailbox(dec)
+		if err == nil && pattern != "" && valid {
 			patterns = append(patterns, pattern)
 		}
+		invalid = invalid || !valid
 		return err
 	})
 	if err != nil {
 		return "", nil, nil, err
-	} else if hasPatterns && len(patterns) == 0 {
+	} else if hasPatterns && len(patterns) == 0 && !invalid {
 		return "", nil, nil, newClientBugError("LIST-EXTENDED requires a non-empty parenthesized pattern list")
 	} else if !hasPatterns {
-		pattern, err := readListMailbox(dec)
+		pattern, valid, err := readListMailbox(dec)
 		if err != nil {
 			return "", nil, nil, err
 		}
 		// An empty pattern asks for the hierarchy delimiter and root
 		// (RFC 9051 section 6.3.9): the session must see it.
-		patterns = append(patterns, pattern)
+		if valid {
+			patterns = append(patterns, pattern)
+		}
+	}
+	if !refValid {
+		patterns = nil
 	}
 
 	if dec.SP() { // list-return-opts
@@ -199,17 +222,34 @@ func readListCmd(dec *imapwire.Decoder) (ref string, patterns []string, options 
 	return ref, patterns, options, nil
 }
 
-func readListMailbox(dec *imapwire.Decoder) (string, error) {
+// readListMailbox reads a LIST or LSUB pattern. One that is not valid
+// modified UTF-7 (RFC 9051 section 5.1.3) can match no mailbox name:
+// valid is false, and the command lists nothing instead of failing.
+func readListMailbox(dec *imapwire.Decoder) (pattern string, valid bool, err error) {
 	var mailbox string
 	if !dec.String(&mailbox) {
 		if err := dec.Err(); err != nil { // a refused literal
-			return "", err
+			return "", false, err
 		}
 		if !dec.Expect(dec.Func(&mailbox, isListChar), "list-char") {
-			return "", dec.Err()
+			return "", false, dec.Err()
 		}
 	}
-	return utf7.Decode(mailbox)
+	pattern, err = utf7.Decode(mailbox)
+	return pattern, err == nil, nil
+}
+
+// readListRef reads the reference name of LIST and LSUB; like a
+// pattern, one that is not valid modified UTF-7 matches nothing.
+func readListRef(dec *imapwire.Decoder) (ref string, valid bool, err error) {
+	if !dec.ExpectAString(&ref) {
+		return "", false, dec.Err()
+	}
+	if strings.EqualFold(ref, "INBOX") {
+		return "INBOX", true, nil
+	}
+	ref, err = utf7.Decode(ref)
+	return ref, err == nil, nil
 }
 
 func isListChar(ch byte) bool {
@@ -255,6 +295,14 @@ type ListWriter struct {
 	conn    *Conn
 	options *imap.ListOptions
 	lsub    bool
+}
+
+// LSUB reports whether w answers an LSUB command rather than LIST
+// (SUBSCRIBED): both reach Session.List with the same options, but LSUB's
+// answer differs (RFC 3501 section 6.3.9: a "%" match on a parent of a
+// subscribed mailbox is listed with \Noselect; emersion/go-imap#739).
+func (w *ListWriter) LSUB() bool {
+	return w.lsub
 }
 
 // WriteList writes a single LIST response for a mailbox.

@@ -346,7 +346,7 @@ func readSearchKeyWithAtom(criteria *imap.SearchCriteria, dec *imapwire.Decoder,
 	default:
 		seqSet, err := imapwire.ParseSeqSet(key)
 		if err != nil {
-			return err
+			return &imapwire.DecoderExpectError{Message: "unknown search-key or invalid sequence-set"}
 		}
 		criteria.SeqNum = append(criteria.SeqNum, seqSet)
 	}
