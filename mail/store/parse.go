@@ -23,7 +23,7 @@ const (
 	maxParts        = 10000   // parts in one message
 	maxBodyText     = 1 << 20 // bytes of decoded body text indexed per message
 	maxHTMLRead     = 4 << 20 // bytes of one HTML part read to strip it
-	maxHeaderFields = 1 << 10 // header fields indexed per message (rowid layout in message_headers)
+	maxHeaderFields = 1 << 10 // header fields indexed per message
 	maxHeaderValue  = 8 << 10 // bytes of one header value indexed
 )
 
