@@ -2,12 +2,16 @@ package store
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/emersion/go-message/textproto"
 
@@ -132,19 +136,25 @@ type textQuery struct {
 	field   string // only in fields of this name (lower case), if not ""
 }
 
-// match reports whether the message's text p satisfies q.
-func (q textQuery) match(p *parsed) bool {
-	if q.body && strings.Contains(p.body, q.value) {
-		return true
-	}
+// match reports whether the message r satisfies q. It decodes the text as
+// parseMessage does at delivery, but only the parts q looks in, and stops
+// at the first match.
+func (q textQuery) match(r io.Reader) bool {
+	br := bufio.NewReaderSize(r, 16<<10)
+	hdr, _ := textproto.ReadHeader(br)
 	if q.headers {
-		for _, h := range p.headers {
+		for _, h := range indexHeader(hdr, nil) {
 			if (q.field == "" || h.name == q.field) && strings.Contains(h.value, q.value) {
 				return true
 			}
 		}
 	}
-	return false
+	if !q.body {
+		return false
+	}
+	w := &textWalker{want: q.value}
+	w.walk(hdr, br, 0)
+	return w.found
 }
 
 // candidates returns the SQL condition on m.blob_id that selects the blobs
@@ -177,7 +187,7 @@ func (q textQuery) candidates() (string, []any) {
 // satisfy q: the index's candidates (every message if it cannot narrow q
 // down), each checked on its text decoded again from the blob store.
 func (s *Store) matchText(ctx context.Context, mailboxID int64, q textQuery) ([]int64, error) {
-	query := `SELECT DISTINCT m.blob_id, b.ref, b.size FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ?`
+	query := `SELECT DISTINCT m.blob_id, b.ref FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ?`
 	args := []any{mailboxID}
 	if cond, cargs := q.candidates(); cond != "" {
 		query += " AND " + cond
@@ -188,14 +198,13 @@ func (s *Store) matchText(ctx context.Context, mailboxID int64, q textQuery) ([]
 		return nil, fmt.Errorf("store: search: %w", err)
 	}
 	type candidate struct {
-		id   int64
-		ref  blob.Ref
-		size int64
+		id  int64
+		ref blob.Ref
 	}
 	var cands []candidate
 	for rows.Next() {
 		var c candidate
-		if err := rows.Scan(&c.id, &c.ref, &c.size); err != nil {
+		if err := rows.Scan(&c.id, &c.ref); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: search: %w", err)
 		}
@@ -205,46 +214,60 @@ func (s *Store) matchText(ctx context.Context, mailboxID int64, q textQuery) ([]
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: search: %w", err)
 	}
+	refs := make([]blob.Ref, len(cands))
+	for i, c := range cands {
+		refs[i] = c.ref
+	}
+	ok, err := s.matchBlobs(ctx, refs, q)
+	if err != nil {
+		return nil, err
+	}
 	var ids []int64
-	for _, c := range cands {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		p, err := s.textOf(c.ref)
-		if errors.Is(err, blob.ErrNotFound) {
-			continue // collected since the query: the message is gone
-		}
-		if err != nil {
-			return nil, fmt.Errorf("store: search: %w", err)
-		}
-		if q.match(p) {
+	for i, c := range cands {
+		if ok[i] {
 			ids = append(ids, c.id)
 		}
 	}
 	return ids, nil
 }
 
-// textOf reads the stored body ref and decodes its searchable text, as
-// parseMessage did at delivery (without the body structure).
-func (s *Store) textOf(ref blob.Ref) (*parsed, error) {
-	f, err := s.blobs.Open(ref)
-	if err != nil {
-		return nil, err
+// matchBlobs reports which of the stored bodies refs satisfy q, checking
+// them on every processor. A body collected meanwhile does not.
+func (s *Store) matchBlobs(ctx context.Context, refs []blob.Ref, q textQuery) ([]bool, error) {
+	ok := make([]bool, len(refs))
+	var next atomic.Int64
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(refs)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(refs) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				m, err := s.matchBlob(refs[i], q)
+				if err != nil && !errors.Is(err, blob.ErrNotFound) {
+					mu.Lock()
+					first = cmp.Or(first, err)
+					mu.Unlock()
+					return
+				}
+				ok[i] = m
+			}
+		})
 	}
-	defer f.Close()
-	return parseText(f), nil
+	wg.Wait()
+	if err := cmp.Or(ctx.Err(), first); err != nil {
+		return nil, fmt.Errorf("store: search: %w", err)
+	}
+	return ok, nil
 }
 
-// parseText returns the header fields and body text of the message r, as
-// parseMessage does.
-func parseText(r io.Reader) *parsed {
-	br := bufio.NewReaderSize(r, 16<<10)
-	hdr, _ := textproto.ReadHeader(br)
-	p := &parsed{headers: indexHeader(hdr, nil)}
-	w := &textWalker{}
-	w.walk(hdr, br, 0)
-	p.body = w.text.String()
-	return p
+// matchBlob reports whether the stored body ref satisfies q.
+func (s *Store) matchBlob(ref blob.Ref, q textQuery) (bool, error) {
+	f, err := s.blobs.Open(ref)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	return q.match(f), nil
 }
 
 // blobIDsJSON is ids as a JSON array, for json_each.

@@ -137,6 +137,9 @@ type textWalker struct {
 	text       strings.Builder
 	parts      int
 	tooComplex bool
+
+	want  string // if not "", stop once the text contains it (a search's check, fts.go)
+	found bool
 }
 
 // room returns how many more bytes of text may be kept.
@@ -148,15 +151,19 @@ func (w *textWalker) add(s string) {
 		return
 	}
 	s = fold(s)
-	if w.text.Len() > 0 {
+	start := w.text.Len()
+	if start > 0 {
 		w.text.WriteByte('\n')
 	}
 	w.text.WriteString(truncateUTF8(s, w.room()))
+	if w.want != "" && strings.Contains(w.text.String()[max(start-len(w.want), 0):], w.want) {
+		w.found = true
+	}
 }
 
 // walk visits one entity with header h and (still encoded) body r.
 func (w *textWalker) walk(h textproto.Header, r io.Reader, depth int) {
-	if w.tooComplex {
+	if w.tooComplex || w.found {
 		return
 	}
 	mh := message.Header{Header: h}
@@ -179,7 +186,7 @@ func (w *textWalker) walk(h textproto.Header, r io.Reader, depth int) {
 				return
 			}
 			w.walk(part.Header, part, depth+1)
-			if w.tooComplex {
+			if w.tooComplex || w.found {
 				return
 			}
 		}
