@@ -143,7 +143,7 @@ func (b *searchBuilder) node(c *imap.SearchCriteria) (string, error) {
 		conds = append(conds, b.body(v))
 	}
 	for _, v := range c.Text {
-		conds = append(conds, "("+b.anyHeader(v)+" OR "+b.body(v)+")")
+		conds = append(conds, b.anyText(v))
 	}
 	for _, f := range c.Flag {
 		conds = append(conds, b.flag(f, true))
@@ -212,6 +212,16 @@ func (b *searchBuilder) anyHeader(value string) string {
 		return "1"
 	}
 	return b.textMatch(textQuery{value: v, headers: true})
+}
+
+// anyText matches messages with a header field or body text containing
+// value (TEXT): one lookup and one check of each candidate.
+func (b *searchBuilder) anyText(value string) string {
+	v := fold(value)
+	if v == "" {
+		return "1"
+	}
+	return b.textMatch(textQuery{value: v, headers: true, body: true})
 }
 
 // body matches messages whose body text contains value.
