@@ -98,6 +98,7 @@ func TestSearchChecksCandidates(t *testing.T) {
 		{"field present", hdr("x-tag", ""), []imap.UID{2}},
 		{"signature tag", imap.SearchCriteria{Text: []string{"d=example.net"}}, []imap.UID{3}},
 		{"signature tag, HEADER", hdr("DKIM-Signature", "s=sel"), []imap.UID{3}},
+		{"signature value, HEADER", hdr("DKIM-Signature", "signaturevalue"), []imap.UID{3}},
 		{"no such string", imap.SearchCriteria{Text: []string{"quorum"}}, nil},
 	} {
 		got, err := e.s.Search(ctx, inbox, &tc.c)
