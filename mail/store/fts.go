@@ -109,8 +109,8 @@ func stripSignature(v string) string {
 }
 
 // ftsTrigrams returns an FTS5 query for the blobs whose indexed text has
-// every trigram of s (up to maxQueryTrigrams of them, spread over s), or ""
-// if s is shorter than three characters.
+// every trigram of s (up to maxQueryTrigrams of them, spread over s, none
+// with a NUL), or "" if there is no such trigram.
 func ftsTrigrams(s string) string {
 	runes := []rune(s)
 	n := len(runes) - 2
@@ -125,6 +125,9 @@ func ftsTrigrams(s string) string {
 			i = k * (n - 1) / (maxQueryTrigrams - 1) // first and last included
 		}
 		tri := string(runes[i : i+3])
+		if strings.ContainsRune(tri, 0) {
+			continue // FTS5 reads its query as a C string; leave it to the check
+		}
 		if !seen[tri] {
 			seen[tri] = true
 			terms = append(terms, `"`+strings.ReplaceAll(tri, `"`, `""`)+`"`)

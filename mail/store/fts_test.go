@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -187,4 +188,59 @@ func newEnvOn(t *testing.T, d *db.DB, dir string) *env {
 	}
 	e.s = New(d, e.blobs, nil, Options{})
 	return e
+}
+
+// FuzzTextSearch searches a few messages for arbitrary strings with BODY,
+// TEXT and HEADER: the result must be what checking every message finds
+// (the index may only narrow the search down, never lose a match), and no
+// string may make the FTS5 query fail.
+func FuzzTextSearch(f *testing.F) {
+	for _, s := range []string{"abcde", "ABC", `"`, `a"b"c`, "x", "", "é€ü", "d=example", "\x00\xff\xfe", "AND OR NOT", "*", "bcd ab", "\nsubject:"} {
+		f.Add(s, "subject")
+	}
+	f.Add("anna", "from")
+	f.Add("sel", "DKIM-Signature")
+	e := newEnv(f)
+	ctx := f.Context()
+	a := e.account(f, 1)
+	msgs := []string{
+		crlf("From: Bob <bob@example.org>\nTo: Anna <anna@example.org>\nSubject: trigrams \"quoted\" AND OR\n\nabcd bcde *star* é€ü\n"),
+		crlf("From: Anna <anna@example.org>\nSubject: whole\nDKIM-Signature: v=1; d=example.net; s=sel; b=abcdeSIG\n\nxx abcde yy\n"),
+		msgAlt,
+	}
+	for _, m := range msgs {
+		if _, err := e.s.Deliver(ctx, []int64{a}, strings.NewReader(m)); err != nil {
+			f.Fatal(err)
+		}
+	}
+	inbox := e.mailbox(f, a, "INBOX").ID
+	f.Fuzz(func(t *testing.T, s, field string) {
+		if !utf8.ValidString(field) || strings.ContainsAny(field, ": \r\n") {
+			return // not a field name IMAP could send
+		}
+		v := fold(s)
+		for _, tc := range []struct {
+			name string
+			c    imap.SearchCriteria
+			q    textQuery
+		}{
+			{"BODY", imap.SearchCriteria{Body: []string{s}}, textQuery{value: v, body: true}},
+			{"TEXT", imap.SearchCriteria{Text: []string{s}}, textQuery{value: v, body: true, headers: true}},
+			{"HEADER", imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: field, Value: s}}}, textQuery{value: v, headers: true, field: strings.ToLower(field)}},
+		} {
+			got, err := e.s.Search(ctx, inbox, &tc.c)
+			if err != nil {
+				t.Fatalf("%s %q: %v", tc.name, s, err)
+			}
+			var want []imap.UID
+			for i, m := range msgs {
+				if (v == "" && tc.q.field == "") || tc.q.match(strings.NewReader(m)) {
+					want = append(want, imap.UID(i+1))
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s %q (field %q) = %v, want %v", tc.name, s, field, got, want)
+			}
+		}
+	})
 }
