@@ -208,6 +208,8 @@ func (s *Store) indexSome(ctx context.Context) (more bool, err error) {
 // deliveries queue again, so that indexing never delays an SMTP reply.
 // (Dovecot's FTS plugins likewise index lazily.) Without it, bodies wait
 // until a search needs them or the backlog passes Options.IndexBacklog.
+// When nothing waits, it gives a database file that is mostly free pages
+// back to the file system (reclaimSpace).
 func (s *Store) RunIndexer(ctx context.Context) {
 	idle := time.NewTimer(0)
 	defer idle.Stop()
