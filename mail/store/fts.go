@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 
@@ -109,21 +109,33 @@ func stripSignature(v string) string {
 }
 
 // ftsTrigrams returns an FTS5 query for the blobs whose indexed text has
-// every trigram of s (up to maxQueryTrigrams of them, spread over s, none
-// with a NUL), or "" if there is no such trigram.
+// the trigrams of s that cover it without overlap (and the last one), up
+// to maxQueryTrigrams of them spread over s, none with a NUL; or "" if
+// there is no such trigram. Overlapping trigrams would narrow the
+// candidates little more, and each costs reading its list of blobs.
 func ftsTrigrams(s string) string {
 	runes := []rune(s)
-	n := len(runes) - 2
+	n := len(runes) - 2 // trigrams
 	if n < 1 {
 		return ""
 	}
+	var at []int
+	for i := 0; i < n; i += 3 {
+		at = append(at, i)
+	}
+	if at[len(at)-1] != n-1 {
+		at = append(at, n-1)
+	}
+	if len(at) > maxQueryTrigrams {
+		spread := make([]int, maxQueryTrigrams)
+		for k := range spread {
+			spread[k] = at[k*(len(at)-1)/(maxQueryTrigrams-1)] // first and last included
+		}
+		at = spread
+	}
 	seen := map[string]bool{}
 	var terms []string
-	for k := range min(n, maxQueryTrigrams) {
-		i := k
-		if n > maxQueryTrigrams {
-			i = k * (n - 1) / (maxQueryTrigrams - 1) // first and last included
-		}
+	for _, i := range at {
 		tri := string(runes[i : i+3])
 		if strings.ContainsRune(tri, 0) {
 			continue // FTS5 reads its query as a C string; leave it to the check
@@ -188,18 +200,17 @@ func plainText(hdr textproto.Header) bool {
 	return !ok || strings.EqualFold(ch, "utf-8") || strings.EqualFold(ch, "us-ascii")
 }
 
-// candidates returns the SQL condition on m.blob_id that selects the blobs
-// the index says may match q, with its arguments; "" if the index cannot
-// narrow q down.
+// candidates returns a query for the ids of the blobs the index says may
+// match q, with its arguments; "" if the index cannot narrow q down.
 func (q textQuery) candidates() (string, []any) {
-	var conds []string
+	var parts []string
 	var args []any
 	if q.body {
-		if m := ftsTrigrams(q.value); m != "" {
-			conds, args = append(conds, "m.blob_id IN (SELECT rowid FROM message_text WHERE message_text MATCH ?)"), append(args, m)
-		} else {
+		m := ftsTrigrams(q.value)
+		if m == "" {
 			return "", nil
 		}
+		parts, args = append(parts, "SELECT rowid FROM message_text WHERE message_text MATCH ?"), append(args, m)
 	}
 	if q.headers {
 		if signatureField(q.field) {
@@ -212,57 +223,63 @@ func (q textQuery) candidates() (string, []any) {
 		if m == "" {
 			return "", nil
 		}
-		conds, args = append(conds, "m.blob_id IN (SELECT rowid FROM message_headers WHERE message_headers MATCH ?)"), append(args, m)
+		parts, args = append(parts, "SELECT rowid FROM message_headers WHERE message_headers MATCH ?"), append(args, m)
 	}
-	return "(" + strings.Join(conds, " OR ") + ")", args
+	return strings.Join(parts, " UNION "), args
 }
 
-// matchText returns the ids of the blobs of the mailbox's messages that
+// matchText returns, ascending, the UIDs of the mailbox's messages that
 // satisfy q: the index's candidates (every message if it cannot narrow q
-// down), each checked on its text decoded again from the blob store.
-func (s *Store) matchText(ctx context.Context, mailboxID int64, q textQuery) ([]int64, error) {
-	query := `SELECT DISTINCT m.blob_id, b.ref FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ?`
+// down), each body checked once on its text decoded again from the blob
+// store.
+func (s *Store) matchText(ctx context.Context, mailboxID int64, q textQuery) ([]imap.UID, error) {
+	// With candidates, look their messages up by blob (CROSS JOIN keeps
+	// that order: few candidates, usually, in a mailbox of many); without,
+	// read the whole mailbox.
+	query := `SELECT m.uid, b.ref FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? ORDER BY m.uid`
 	args := []any{mailboxID}
-	if cond, cargs := q.candidates(); cond != "" {
-		query += " AND " + cond
-		args = append(args, cargs...)
+	if cands, cargs := q.candidates(); cands != "" {
+		query = `SELECT m.uid, b.ref FROM (` + cands + `) c CROSS JOIN messages m ON m.blob_id = c.rowid JOIN blobs b ON b.id = c.rowid
+			WHERE m.mailbox_id = ? ORDER BY m.uid`
+		args = append(cargs, mailboxID)
 	}
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: search: %w", err)
 	}
-	type candidate struct {
-		id  int64
-		ref blob.Ref
-	}
-	var cands []candidate
+	var uids []imap.UID
+	var body []int // uids[i]'s body is refs[body[i]]
+	var refs []blob.Ref
+	seen := map[blob.Ref]int{}
 	for rows.Next() {
-		var c candidate
-		if err := rows.Scan(&c.id, &c.ref); err != nil {
+		var uid imap.UID
+		var ref blob.Ref
+		if err := rows.Scan(&uid, &ref); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: search: %w", err)
 		}
-		cands = append(cands, c)
+		i, ok := seen[ref]
+		if !ok {
+			i = len(refs)
+			seen[ref], refs = i, append(refs, ref)
+		}
+		uids, body = append(uids, uid), append(body, i)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: search: %w", err)
 	}
-	refs := make([]blob.Ref, len(cands))
-	for i, c := range cands {
-		refs[i] = c.ref
-	}
 	ok, err := s.matchBlobs(ctx, refs, q)
 	if err != nil {
 		return nil, err
 	}
-	var ids []int64
-	for i, c := range cands {
-		if ok[i] {
-			ids = append(ids, c.id)
+	var out []imap.UID
+	for i, uid := range uids {
+		if ok[body[i]] {
+			out = append(out, uid)
 		}
 	}
-	return ids, nil
+	return out, nil
 }
 
 // matchBlobs reports which of the stored bodies refs satisfy q, checking
@@ -302,13 +319,4 @@ func (s *Store) matchBlob(ref blob.Ref, q textQuery) (bool, error) {
 	}
 	defer f.Close()
 	return q.match(f), nil
-}
-
-// blobIDsJSON is ids as a JSON array, for json_each.
-func blobIDsJSON(ids []int64) string {
-	if len(ids) == 0 {
-		return "[]"
-	}
-	b, _ := json.Marshal(ids)
-	return string(b)
 }

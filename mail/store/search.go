@@ -97,7 +97,7 @@ type searchBuilder struct {
 
 	// text resolves BODY, TEXT and HEADER criteria ([Store.matchText]);
 	// err is the first error it returned.
-	text func(ctx context.Context, mailboxID int64, q textQuery) ([]int64, error)
+	text func(ctx context.Context, mailboxID int64, q textQuery) ([]imap.UID, error)
 	err  error
 
 	haveMax bool
@@ -184,19 +184,19 @@ func (b *searchBuilder) node(c *imap.SearchCriteria) (string, error) {
 	return strings.Join(conds, " AND "), nil
 }
 
-// textMatch resolves a text criterion to the blobs of the mailbox's
-// messages that satisfy it (index.go, fts.go). An error ends the search
-// (b.err).
+// textMatch resolves a text criterion to the UIDs of the mailbox's
+// messages that satisfy it (fts.go), which SQLite looks up by primary
+// key. An error ends the search (b.err).
 func (b *searchBuilder) textMatch(q textQuery) string {
 	if b.err != nil {
 		return "0"
 	}
-	ids, err := b.text(b.ctx, b.mailboxID, q)
+	uids, err := b.text(b.ctx, b.mailboxID, q)
 	if err != nil {
 		b.err = err
 		return "0"
 	}
-	return "m.blob_id IN (SELECT value FROM json_each(" + b.arg(blobIDsJSON(ids)) + "))"
+	return "m.uid IN (SELECT value FROM json_each(" + b.arg(uidJSON(uids)) + "))"
 }
 
 // header matches messages with a header field name containing value; an
