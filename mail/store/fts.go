@@ -109,22 +109,18 @@ func stripSignature(v string) string {
 }
 
 // ftsTrigrams returns an FTS5 query for the blobs whose indexed text has
-// the trigrams of s that cover it without overlap (and the last one), up
-// to maxQueryTrigrams of them spread over s, none with a NUL; or "" if
-// there is no such trigram. Overlapping trigrams would narrow the
-// candidates little more, and each costs reading its list of blobs.
+// the trigrams of s, up to maxQueryTrigrams of them spread over s, none
+// with a NUL; or "" if there is no such trigram. Every trigram counts:
+// reading its list of blobs costs less than checking one more candidate.
 func ftsTrigrams(s string) string {
 	runes := []rune(s)
 	n := len(runes) - 2 // trigrams
 	if n < 1 {
 		return ""
 	}
-	var at []int
-	for i := 0; i < n; i += 3 {
-		at = append(at, i)
-	}
-	if at[len(at)-1] != n-1 {
-		at = append(at, n-1)
+	at := make([]int, n)
+	for i := range at {
+		at[i] = i
 	}
 	if len(at) > maxQueryTrigrams {
 		spread := make([]int, maxQueryTrigrams)
