@@ -13,6 +13,7 @@ package tlsacme
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -23,6 +24,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/acme"
@@ -111,8 +113,10 @@ type Config struct {
 	OnCertificate func(ctx context.Context, name string, notAfter time.Time)
 }
 
-// Manager hands out the certificate of every TLS listener.
+// Manager hands out the certificate of every TLS listener, and its
+// session ticket keys.
 type Manager struct {
+	tickets  *ticketKeys
 	hostname string
 	acme     *autocert.Manager // nil for a fixed certificate
 	cache    autocert.Cache
@@ -159,24 +163,39 @@ func New(cfg Config) (*Manager, error) {
 			UserAgent:    "caucus",
 		},
 	}
-	return &Manager{hostname: strings.ToLower(cfg.Hostname), acme: m, cache: cache, log: log}, nil
+	return &Manager{hostname: strings.ToLower(cfg.Hostname), acme: m, cache: cache, log: log, tickets: &ticketKeys{}}, nil
 }
 
 // Fixed returns a Manager that serves one certificate, from files or the
 // --dev store, to every client.
 func Fixed(hostname string, cert tls.Certificate) *Manager {
-	return &Manager{hostname: hostname, fixed: &cert, log: slog.New(slog.DiscardHandler)}
+	return &Manager{hostname: hostname, fixed: &cert, log: slog.New(slog.DiscardHandler), tickets: &ticketKeys{}}
 }
 
 // TLSConfig returns a new TLS configuration for the listeners: TLS 1.2
 // and 1.3 only, [CipherSuites] for TLS 1.2, the Manager's certificates,
-// and ALPN "h2", "http/1.1" and, with ACME, "acme-tls/1" (RFC 8737
-// section 6.2). Mail listeners replace NextProtos with their own.
+// session tickets under the Manager's keys, which change every
+// [TicketKeyRotation] (see ticketKeys), and ALPN "h2", "http/1.1" and,
+// with ACME, "acme-tls/1" (RFC 8737 section 6.2). Mail listeners replace
+// NextProtos with their own; clones share the ticket keys. The keys
+// follow the returned configuration's clock (its Time field, if set).
 func (m *Manager) TLSConfig() *tls.Config {
 	t := &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		CipherSuites: CipherSuites(),
 		NextProtos:   []string{"h2", "http/1.1"},
+	}
+	now := func() time.Time {
+		if t.Time != nil {
+			return t.Time()
+		}
+		return time.Now()
+	}
+	t.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+		return m.tickets.at(now()).EncryptTicket(cs, ss)
+	}
+	t.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+		return m.tickets.at(now()).DecryptTicket(identity, cs)
 	}
 	if m.fixed != nil {
 		t.Certificates = []tls.Certificate{*m.fixed}
@@ -185,6 +204,62 @@ func (m *Manager) TLSConfig() *tls.Config {
 	t.NextProtos = append(t.NextProtos, acme.ALPNProto)
 	t.GetCertificate = m.getCertificate
 	return t
+}
+
+// TicketKeyRotation is how often the session ticket keys change. A ticket
+// is accepted while its key is the current or the previous one: at most
+// twice this, 24 hours. crypto/tls on its own keeps keys for 7 days, which
+// TLS scanners report, because whoever reads a ticket key from a server's
+// memory can decrypt the recorded sessions it protected (RFC 8446 section
+// 4.6.1 sets 7 days as the upper bound, not the advice; RFC 5077 section
+// 5.5 asks for keys to be changed regularly).
+//
+// The lifetime a TLS 1.3 ticket announces stays 7 days: crypto/tls fixes
+// it. A client that offers a ticket older than 24 hours gets a full
+// handshake.
+const TicketKeyRotation = 12 * time.Hour
+
+// ticketKeys holds the session ticket keys of a Manager's listeners. A
+// key seals new tickets for one period after it was made, and opens
+// tickets for two. Keys change when a handshake needs them after their
+// time, not on a timer: a key past its time never seals or opens anything.
+type ticketKeys struct {
+	mu   sync.Mutex
+	keys *tls.Config // holds cur and prev, for EncryptTicket and DecryptTicket only
+
+	cur, prev   [32]byte
+	made        time.Time // of cur; zero before the first key
+	prevMade    time.Time
+	prevPresent bool
+}
+
+// at returns a configuration whose EncryptTicket and DecryptTicket use the
+// keys valid at now (the current key first), changing them first if their
+// time is over. A clock that went back counts as the end of every key.
+func (k *ticketKeys) at(now time.Time) *tls.Config {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	valid := func(made time.Time, period time.Duration) bool {
+		return !made.IsZero() && !now.Before(made) && now.Sub(made) < period
+	}
+	switch {
+	case !valid(k.made, TicketKeyRotation):
+		k.prev, k.prevMade, k.prevPresent = k.cur, k.made, valid(k.made, 2*TicketKeyRotation)
+		rand.Read(k.cur[:]) // never fails (crypto/rand)
+		k.made = now
+	case k.prevPresent && !valid(k.prevMade, 2*TicketKeyRotation):
+		k.prevPresent = false
+	case k.keys != nil:
+		return k.keys
+	}
+	keys := [][32]byte{k.cur}
+	if k.prevPresent {
+		keys = append(keys, k.prev)
+	}
+	c := &tls.Config{}
+	c.SetSessionTicketKeys(keys)
+	k.keys = c
+	return c
 }
 
 func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {

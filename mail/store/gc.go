@@ -134,7 +134,7 @@ func (s *Store) collectBatch(ctx context.Context, cutoff int64) (deleted int, mo
 				continue
 			}
 			for _, q := range []string{
-				`DELETE FROM message_headers WHERE rowid BETWEEN ?1 * 1024 AND ?1 * 1024 + 1023`,
+				`DELETE FROM message_headers WHERE rowid = ?1`,
 				`DELETE FROM message_text WHERE rowid = ?1`,
 				`DELETE FROM blob_unindexed WHERE blob_id = ?1`,
 				`DELETE FROM blob_orphans WHERE ref = (SELECT ref FROM blobs WHERE id = ?1)`,

@@ -23,6 +23,9 @@ const (
 	// indexMaxWait is how many times Options.IndexIdle RunIndexer waits
 	// at most for a quiet spell.
 	indexMaxWait = 15
+	// reclaimMin is how many bytes must be free in the database file
+	// before the indexer gives them back with VACUUM (reclaimSpace).
+	reclaimMin = 64 << 20
 	// indexMemory bounds the parsed text kept for them; bodies beyond it
 	// are parsed again from the blob store when indexed.
 	indexMemory = 64 << 20
@@ -205,6 +208,8 @@ func (s *Store) indexSome(ctx context.Context) (more bool, err error) {
 // deliveries queue again, so that indexing never delays an SMTP reply.
 // (Dovecot's FTS plugins likewise index lazily.) Without it, bodies wait
 // until a search needs them or the backlog passes Options.IndexBacklog.
+// When nothing waits, it gives a database file that is mostly free pages
+// back to the file system (reclaimSpace).
 func (s *Store) RunIndexer(ctx context.Context) {
 	idle := time.NewTimer(0)
 	defer idle.Stop()
@@ -227,7 +232,11 @@ func (s *Store) RunIndexer(ctx context.Context) {
 			case <-idle.C:
 			}
 		}
-		if err := s.indexIdle(ctx); err != nil && ctx.Err() == nil {
+		err := s.indexIdle(ctx)
+		if err == nil {
+			err = s.reclaimSpace(ctx, reclaimMin)
+		}
+		if err != nil && ctx.Err() == nil {
 			s.log.Warn("store: indexing delivered messages", "err", err)
 		}
 	}
@@ -262,4 +271,39 @@ func (s *Store) indexQuiet(ctx context.Context) (more bool, err error) {
 		return false, nil
 	}
 	return s.indexSome(ctx)
+}
+
+// reclaimSpace gives the free pages of the database file back to the file
+// system with VACUUM, if there are at least minFree bytes of them and they
+// are more than half of the file: once, after schemaV3 dropped the old
+// full-text index (2.4 times the size of the mail), or after most mail was
+// deleted. SQLite reuses free pages but never shrinks the file by itself.
+// It waits until no body waits for the index, and holds the group
+// commit's turn, so deliveries queue meanwhile; the write-ahead log, which
+// VACUUM fills with the whole database, is truncated after it.
+func (s *Store) reclaimSpace(ctx context.Context, minFree int64) error {
+	var pageSize, pages, free int64
+	var pending bool
+	err := s.db.QueryRowContext(ctx, `SELECT (SELECT page_size FROM pragma_page_size), (SELECT page_count FROM pragma_page_count),
+		(SELECT freelist_count FROM pragma_freelist_count), EXISTS (SELECT 1 FROM blob_unindexed)`).Scan(&pageSize, &pages, &free, &pending)
+	if err != nil {
+		return fmt.Errorf("store: reclaiming space: %w", err)
+	}
+	if pending || free*pageSize < minFree || free*2 <= pages {
+		return nil
+	}
+	release, err := s.group.Hold(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	start := s.now()
+	if _, err := s.db.ExecContext(ctx, `VACUUM`); err != nil {
+		return fmt.Errorf("store: reclaiming space: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		return fmt.Errorf("store: reclaiming space: %w", err)
+	}
+	s.log.Info("store: gave free database pages back to the file system", "bytes", free*pageSize, "took", s.now().Sub(start))
+	return nil
 }

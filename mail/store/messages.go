@@ -150,33 +150,6 @@ func (s *Store) blobRowUnindexed(ctx context.Context, tx querier, in *incoming) 
 	return id, p.sentDay, p, nil
 }
 
-// indexBlob adds the text and header fields of blob id to the full-text
-// index.
-func indexBlob(ctx context.Context, tx querier, id int64, p *parsed) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO message_text (rowid, body) VALUES (?, ?)`, id, p.body); err != nil {
-		return fmt.Errorf("store: indexing text: %w", err)
-	}
-	return insertHeaders(ctx, tx, id, p.headers)
-}
-
-// insertHeaders indexes header fields of blob id.
-func insertHeaders(ctx context.Context, tx querier, id int64, headers []headerField) error {
-	if len(headers) == 0 {
-		return nil
-	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO message_headers (rowid, name, value) VALUES (?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("store: indexing headers: %w", err)
-	}
-	defer stmt.Close()
-	for i, h := range headers {
-		if _, err := stmt.ExecContext(ctx, id<<10|int64(i), h.name, h.value); err != nil {
-			return fmt.Errorf("store: indexing headers: %w", err)
-		}
-	}
-	return nil
-}
-
 // newMessage is a message row to insert.
 type newMessage struct {
 	blobID  int64

@@ -26,7 +26,7 @@ const (
 	maxParts        = 10000   // parts in one message
 	maxBodyText     = 1 << 20 // bytes of decoded body text indexed per message
 	maxHTMLRead     = 4 << 20 // bytes of one HTML part read to strip it
-	maxHeaderFields = 1 << 10 // header fields indexed per message (rowid layout in message_headers)
+	maxHeaderFields = 1 << 10 // header fields indexed per message
 	maxHeaderValue  = 8 << 10 // bytes of one header value indexed
 )
 
@@ -221,6 +221,9 @@ type textWalker struct {
 	text       strings.Builder
 	parts      int
 	tooComplex bool
+
+	want  string // if not "", stop once the text contains it (a search's check, fts.go)
+	found bool
 }
 
 // room returns how many more bytes of text may be kept.
@@ -232,15 +235,19 @@ func (w *textWalker) add(s string) {
 		return
 	}
 	s = fold(s)
-	if w.text.Len() > 0 {
+	start := w.text.Len()
+	if start > 0 {
 		w.text.WriteByte('\n')
 	}
 	w.text.WriteString(truncateUTF8(s, w.room()))
+	if w.want != "" && strings.Contains(w.text.String()[max(start-len(w.want), 0):], w.want) {
+		w.found = true
+	}
 }
 
 // walk visits one entity with header h and (still encoded) body r.
 func (w *textWalker) walk(h textproto.Header, r io.Reader, depth int) {
-	if w.tooComplex {
+	if w.tooComplex || w.found {
 		return
 	}
 	mh := gomessage.Header{Header: h}
@@ -263,7 +270,7 @@ func (w *textWalker) walk(h textproto.Header, r io.Reader, depth int) {
 				return
 			}
 			w.walk(part.Header, part, depth+1)
-			if w.tooComplex {
+			if w.tooComplex || w.found {
 				return
 			}
 		}

@@ -11,7 +11,7 @@ import "github.com/caucus-org/caucus/internal/db"
 func Component() db.Component {
 	return db.Component{Name: "mail", Migrations: []db.Migration{
 		{Version: 1, SQL: schemaV1}, {Version: 2, SQL: schemaV2},
-		{Version: 3, SQL: `SELECT 1`}, // placeholder: the full-text index branch merges the real v3
+		{Version: 3, SQL: schemaV3},
 		{Version: 4, SQL: schemaV4},
 		{Version: 5, SQL: schemaV5},
 	}}
@@ -33,7 +33,7 @@ func Component() db.Component {
 //     space on both sides for matching), or "".
 //   - message_text and message_headers are the full-text index (FTS5 with
 //     the trigram tokenizer: case-insensitive substring search), once per
-//     blob. message_text's rowid is the blob id; message_headers's rowid is
+//     blob (replaced in schemaV3). message_text's rowid is the blob id; message_headers's rowid is
 //     blob id << 10 | field index, so the fields of one blob are a rowid
 //     range.
 //   - blob_orphans lists blobs written by a delivery that then failed, so
@@ -147,4 +147,34 @@ CREATE TABLE mailbox_subscriptions (
 	name       TEXT NOT NULL,
 	PRIMARY KEY (account_id, name)
 ) WITHOUT ROWID;
+`
+
+// schemaV3 replaces the full-text index by one that holds no text, only
+// which blobs contain which trigrams (contentless FTS5, detail=none),
+// and rebuilds it from the stored bodies: every blob is noted in
+// blob_unindexed, and the indexer (index.go) parses and indexes them again
+// when mail is quiet, or the first search does.
+//
+// The old tables kept a copy of every body's text, and detail=full kept
+// the position of every trigram: 2.4 times the size of the messages
+// themselves (issue 21). The new index is about a tenth of it; what it
+// cannot tell (whether the trigrams are adjacent, and in which header
+// field) a search checks on the stored body of each candidate (see
+// textIndex in index.go for what is indexed and why, and the figures).
+//
+//   - message_text: the decoded text of a blob's text parts, rowid the
+//     blob id.
+//   - message_headers: a blob's header fields, rowid the blob id, as
+//     "\nname: value" lines (signature values left out).
+//
+// contentless_delete=1 (SQLite 3.43) lets CollectGarbage delete a blob's
+// rows by rowid. The pages the old tables held are reused by the new
+// ones, and given back to the file system by the VACUUM that the indexer
+// runs once most of the file is free (reclaimSpace).
+const schemaV3 = `
+DROP TABLE message_text;
+DROP TABLE message_headers;
+CREATE VIRTUAL TABLE message_text USING fts5(body, tokenize = 'trigram', content = '', contentless_delete = 1, detail = none);
+CREATE VIRTUAL TABLE message_headers USING fts5(fields, tokenize = 'trigram', content = '', contentless_delete = 1, detail = none);
+INSERT OR IGNORE INTO blob_unindexed (blob_id) SELECT id FROM blobs;
 `

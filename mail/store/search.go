@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
 )
@@ -39,11 +38,12 @@ var ErrSearchTooComplex = errors.New("store: search criteria too complex")
 // matches nothing; "*" is the mailbox's highest UID.
 //
 // BODY, TEXT and HEADER (FROM, TO, CC, BCC, SUBJECT are HEADER criteria) are
-// case-insensitive substring matches over the text indexed at delivery:
+// case-insensitive substring matches over the text decoded at delivery:
 // header values decoded from RFC 2047, and the decoded text of the text
 // parts (HTML without tags), up to 1 MiB per message. Strings of three or
-// more characters use the FTS5 trigram index; shorter ones scan the stored
-// text of the mailbox's messages. TEXT matches a header value or the body.
+// more characters are looked up in the FTS5 trigram index, and its
+// candidates checked on their bodies; shorter ones check every message of
+// the mailbox (fts.go). TEXT matches a header value or the body.
 // Dates compare calendar days, disregarding time and zone; SENTBEFORE and
 // friends use the Date header, or the internal date if there is none.
 func (s *Store) Search(ctx context.Context, mailboxID int64, criteria *imap.SearchCriteria) ([]imap.UID, error) {
@@ -52,7 +52,7 @@ func (s *Store) Search(ctx context.Context, mailboxID int64, criteria *imap.Sear
 	if err := s.indexPending(ctx); err != nil {
 		return nil, err
 	}
-	b := &searchBuilder{ctx: ctx, q: s.db, mailboxID: mailboxID}
+	b := &searchBuilder{ctx: ctx, q: s.db, mailboxID: mailboxID, text: s.matchText}
 	if criteria == nil {
 		criteria = &imap.SearchCriteria{}
 	}
@@ -60,6 +60,9 @@ func (s *Store) Search(ctx context.Context, mailboxID int64, criteria *imap.Sear
 		return nil, ErrSearchTooComplex
 	}
 	expr, err := b.node(criteria)
+	if err == nil {
+		err = b.err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -148,6 +151,11 @@ type searchBuilder struct {
 	mailboxID int64
 	args      []any
 
+	// text resolves BODY, TEXT and HEADER criteria ([Store.matchText]);
+	// err is the first error it returned.
+	text func(ctx context.Context, mailboxID int64, q textQuery) ([]imap.UID, error)
+	err  error
+
 	haveMax bool
 	max     imap.UID   // the mailbox's highest UID, for "*"
 	all     []imap.UID // the mailbox's UIDs, loaded for large UID sets
@@ -191,7 +199,7 @@ func (b *searchBuilder) node(c *imap.SearchCriteria) (string, error) {
 		conds = append(conds, b.body(v))
 	}
 	for _, v := range c.Text {
-		conds = append(conds, "("+b.anyHeader(v)+" OR "+b.body(v)+")")
+		conds = append(conds, b.anyText(v))
 	}
 	for _, f := range c.Flag {
 		conds = append(conds, b.flag(f, true))
@@ -232,18 +240,20 @@ func (b *searchBuilder) node(c *imap.SearchCriteria) (string, error) {
 	return strings.Join(conds, " AND "), nil
 }
 
-// ftsPhrase quotes s as an FTS5 phrase: with the trigram tokenizer, a
-// substring match.
-func ftsPhrase(s string) string {
-	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+// textMatch resolves a text criterion to the UIDs of the mailbox's
+// messages that satisfy it (fts.go), which SQLite looks up by primary
+// key. An error ends the search (b.err).
+func (b *searchBuilder) textMatch(q textQuery) string {
+	if b.err != nil {
+		return "0"
+	}
+	uids, err := b.text(b.ctx, b.mailboxID, q)
+	if err != nil {
+		b.err = err
+		return "0"
+	}
+	return "m.uid IN (SELECT value FROM json_each(" + b.arg(uidJSON(uids)) + "))"
 }
-
-// useIndex reports whether the folded string s is long enough for the
-// trigram index.
-func useIndex(s string) bool { return utf8.RuneCountInString(s) >= 3 }
-
-// headerRange is the rowid range of the header fields of m's blob.
-const headerRange = `h.rowid BETWEEN m.blob_id * 1024 AND m.blob_id * 1024 + 1023`
 
 // header matches messages with a header field name containing value; an
 // empty value matches every message with such a field (RFC 9051 6.4.4).
@@ -252,42 +262,35 @@ const headerRange = `h.rowid BETWEEN m.blob_id * 1024 AND m.blob_id * 1024 + 102
 // `display name <local@domain>` (see searchAddresses): comments, quoting
 // and folding in the raw field do not hide an address.
 func (b *searchBuilder) header(name, value string) string {
-	name = strings.ToLower(name)
-	v := fold(value)
-	switch {
-	case v == "":
-		return "EXISTS (SELECT 1 FROM message_headers h WHERE " + headerRange + " AND h.name = " + b.arg(name) + ")"
-	case useIndex(v):
-		return "m.blob_id IN (SELECT rowid >> 10 FROM message_headers WHERE message_headers MATCH " + b.arg(ftsPhrase(v)) + " AND name = " + b.arg(name) + ")"
-	default:
-		return "EXISTS (SELECT 1 FROM message_headers h WHERE " + headerRange + " AND h.name = " + b.arg(name) + " AND instr(h.value, " + b.arg(v) + ") > 0)"
-	}
+	return b.textMatch(textQuery{value: fold(value), headers: true, field: strings.ToLower(name)})
 }
 
 // anyHeader matches messages with any header field containing value.
 func (b *searchBuilder) anyHeader(value string) string {
 	v := fold(value)
-	switch {
-	case v == "":
+	if v == "" {
 		return "1"
-	case useIndex(v):
-		return "m.blob_id IN (SELECT rowid >> 10 FROM message_headers WHERE message_headers MATCH " + b.arg(ftsPhrase(v)) + ")"
-	default:
-		return "EXISTS (SELECT 1 FROM message_headers h WHERE " + headerRange + " AND instr(h.value, " + b.arg(v) + ") > 0)"
 	}
+	return b.textMatch(textQuery{value: v, headers: true})
+}
+
+// anyText matches messages with a header field or body text containing
+// value (TEXT): one lookup and one check of each candidate.
+func (b *searchBuilder) anyText(value string) string {
+	v := fold(value)
+	if v == "" {
+		return "1"
+	}
+	return b.textMatch(textQuery{value: v, headers: true, body: true})
 }
 
 // body matches messages whose body text contains value.
 func (b *searchBuilder) body(value string) string {
 	v := fold(value)
-	switch {
-	case v == "":
+	if v == "" {
 		return "1"
-	case useIndex(v):
-		return "m.blob_id IN (SELECT rowid FROM message_text WHERE message_text MATCH " + b.arg(ftsPhrase(v)) + ")"
-	default:
-		return "EXISTS (SELECT 1 FROM message_text t WHERE t.rowid = m.blob_id AND instr(t.body, " + b.arg(v) + ") > 0)"
 	}
+	return b.textMatch(textQuery{value: v, body: true})
 }
 
 // flag matches messages that have (or, with has false, lack) flag f.
