@@ -169,7 +169,8 @@ func (s *Store) childID(ctx context.Context, q querier, parent int64, name strin
 // ensureRoot returns the root node of a space, making it on first use.
 func (s *Store) ensureRoot(ctx context.Context, kind SpaceKind, spaceID int64) (int64, error) {
 	var id int64
-	err := s.db.QueryRowContext(ctx, `SELECT id FROM files_nodes WHERE space_kind = ? AND space_id = ? AND parent_id IS NULL`, kind, spaceID).Scan(&id)
+	// Prepared once: every path lookup starts here.
+	err := s.cached(s.db).QueryRowContext(ctx, `SELECT id FROM files_nodes WHERE space_kind = ? AND space_id = ? AND parent_id IS NULL`, kind, spaceID).Scan(&id)
 	if err == nil {
 		return id, nil
 	}
