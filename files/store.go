@@ -433,7 +433,7 @@ func (ac *access) nodeOf(i int) Node {
 	n := Node{
 		ID: r.id, Name: r.name, Path: ac.pathOf(i), Dir: r.dir,
 		Size: r.size, ModTime: fromMS(r.modified), Created: fromMS(r.created), Versions: r.versions,
-		ETag: fmt.Sprintf("%x-%x", r.id, r.seq), Space: ac.space, Writable: ac.write,
+		ETag: fmt.Sprintf("%x-%x", r.id, r.seq), Space: ac.space, Writable: ac.write, blob: r.blob,
 	}
 	if i < ac.anchor {
 		n.ParentID = r.parent
@@ -447,7 +447,7 @@ func childNode(parent Node, r row) Node {
 	return Node{
 		ID: r.id, ParentID: parent.ID, Name: r.name, Path: parent.Path + "/" + r.name, Dir: r.dir,
 		Size: r.size, ModTime: fromMS(r.modified), Created: fromMS(r.created), Versions: r.versions,
-		ETag: fmt.Sprintf("%x-%x", r.id, r.seq), Space: parent.Space, Writable: parent.Writable,
+		ETag: fmt.Sprintf("%x-%x", r.id, r.seq), Space: parent.Space, Writable: parent.Writable, blob: r.blob,
 	}
 }
 
@@ -765,8 +765,31 @@ func (s *Store) Open(ctx context.Context, a Actor, id int64) (io.ReadSeekCloser,
 	if err != nil {
 		return nil, Node{}, err
 	}
-	f, err := s.openCurrent(ctx, id)
+	if n.Dir {
+		return nil, Node{}, ErrIsDir
+	}
+	// The content of the version just read, with its ETag.
+	f, err := s.openBlob(n.blob)
 	return f, n, err
+}
+
+// OpenNode opens the content of file n as it was when the store returned
+// n to a: the version its ETag names, without looking n up again. Use it
+// only within the request that obtained n (access was checked then, and
+// revocation ends the request's ctx); a Node not returned by the store is
+// opened by its ID, as [Store.Open] does.
+func (s *Store) OpenNode(ctx context.Context, a Actor, n Node) (io.ReadSeekCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if n.Dir {
+		return nil, ErrIsDir
+	}
+	if n.blob == "" {
+		rc, _, err := s.Open(ctx, a, n.ID)
+		return rc, err
+	}
+	return s.openBlob(n.blob)
 }
 
 func (s *Store) openCurrent(ctx context.Context, id int64) (io.ReadSeekCloser, error) {
