@@ -673,3 +673,27 @@ func TestOpenNode(t *testing.T) {
 		t.Errorf("OpenNode after the request ended: %v", err)
 	}
 }
+
+// TestChainCycle: a cycle in the parent links (a damaged database) ends
+// the walk up at the depth bound with ErrTooDeep instead of looping.
+func TestChainCycle(t *testing.T) {
+	t.Parallel()
+	e := filestest.New(t, files.Options{})
+	s, ctx := e.Store, t.Context()
+	alice := e.Member(t, "alice@example.org")
+	home, _ := s.Stat(ctx, alice, "/Home")
+	a, err := s.Mkdir(ctx, alice, home.ID, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Mkdir(ctx, alice, a.ID, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.DB.ExecContext(ctx, `UPDATE files_nodes SET parent_id = ? WHERE id = ?`, b.ID, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Node(ctx, alice, b.ID); !errors.Is(err, files.ErrTooDeep) {
+		t.Fatalf("node in a cycle: %v, want ErrTooDeep", err)
+	}
+}
