@@ -392,8 +392,12 @@ func startDevB(b *testing.B, dir string) *server {
 // flight), against caucus and Apache's mod_dav, alternating the two, and
 // copies the same files with cp -r followed by sync:
 //
-//	go test ./cmd/caucus -run '^$' -bench BenchmarkDAVManyFiles -benchtime 1x -count 3
+//	CAUCUS_BENCH_ROUNDS=3 go test ./cmd/caucus -run '^$' -bench BenchmarkDAVManyFiles -benchtime 1x
 //
+// CAUCUS_BENCH_ROUNDS runs each set that many times, every round going
+// through cp, caucus and Apache in turn (sub-benchmarks of later rounds
+// are named …#01, …#02); -count instead repeats each sub-benchmark before
+// the next, so that a change in the host's load falls on one server.
 // The sets are 2000 files of 1 MiB, 2000 of 64 KiB and 10,000 of 10 KiB
 // (CAUCUS_BENCH_MANY sets another count for all three), in folders of 100.
 // Every PUT run stores new content in a new folder (the first bytes of
@@ -407,46 +411,58 @@ func BenchmarkDAVManyFiles(b *testing.B) {
 		name    string
 		n, size int
 	}{{"1MiB", 2000, 1 << 20}, {"64KiB", 2000, 64 << 10}, {"10KiB", 10000, 10 << 10}}
+	rounds := 1
+	if v, err := strconv.Atoi(os.Getenv("CAUCUS_BENCH_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
 	for _, set := range sets {
 		if v, err := strconv.Atoi(os.Getenv("CAUCUS_BENCH_MANY")); err == nil && v > 0 {
 			set.n = v
 		}
 		b.Run(set.name, func(b *testing.B) {
 			m := newManyFiles(b, set.n, set.size)
-			b.Run("cp", func(b *testing.B) {
-				for b.Loop() {
-					m.stamp(b)
-					dst := filepath.Join(m.dir, "cp")
-					start := time.Now()
-					if out, err := exec.Command("cp", "-r", m.src, dst).CombinedOutput(); err != nil {
-						b.Fatal(err, string(out))
-					}
-					if out, err := exec.Command("sync").CombinedOutput(); err != nil {
-						b.Fatal(err, string(out))
-					}
-					m.report(b, time.Since(start))
-					os.RemoveAll(dst)
-				}
-			})
 			c := davCaucus(b, m.dir)
 			targets := []davTarget{c, davApache(b, m.dir, c.ca)}
-			for _, proto := range []string{"h2", "http1.1"} {
-				for _, tg := range targets {
-					b.Run(proto+"/"+tg.name+"/put", func(b *testing.B) {
-						for b.Loop() {
-							m.put(b, curl, tg, proto)
-						}
-					})
-				}
-				for _, tg := range targets {
-					b.Run(proto+"/"+tg.name+"/get", func(b *testing.B) {
-						for b.Loop() {
-							m.get(b, curl, tg, proto)
-						}
-					})
-				}
+			for range rounds {
+				m.round(b, curl, targets)
 			}
 		})
+	}
+}
+
+// round runs the set once through cp and once through each target, in
+// each protocol, PUT then GET.
+func (m *manyFiles) round(b *testing.B, curl string, targets []davTarget) {
+	b.Run("cp", func(b *testing.B) {
+		for b.Loop() {
+			m.stamp(b)
+			dst := filepath.Join(m.dir, "cp")
+			start := time.Now()
+			if out, err := exec.Command("cp", "-r", m.src, dst).CombinedOutput(); err != nil {
+				b.Fatal(err, string(out))
+			}
+			if out, err := exec.Command("sync").CombinedOutput(); err != nil {
+				b.Fatal(err, string(out))
+			}
+			m.report(b, time.Since(start))
+			os.RemoveAll(dst)
+		}
+	})
+	for _, proto := range []string{"h2", "http1.1"} {
+		for _, tg := range targets {
+			b.Run(proto+"/"+tg.name+"/put", func(b *testing.B) {
+				for b.Loop() {
+					m.put(b, curl, tg, proto)
+				}
+			})
+		}
+		for _, tg := range targets {
+			b.Run(proto+"/"+tg.name+"/get", func(b *testing.B) {
+				for b.Loop() {
+					m.get(b, curl, tg, proto)
+				}
+			})
+		}
 	}
 }
 
