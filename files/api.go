@@ -194,6 +194,8 @@ type Node struct {
 	ETag     string // changes with every version (files) or every change (folders)
 	Space    Space
 	Writable bool // the viewer may change it (and, for folders, add to it)
+
+	blob string // the content of the version the ETag names (files), for OpenNode
 }
 
 // Version is one stored version of a file, newest first in lists.

@@ -18,7 +18,7 @@ import (
 // quota returns a space's quota in bytes; 0 means unlimited.
 func (s *Store) quota(ctx context.Context, q querier, kind SpaceKind, id int64) (int64, error) {
 	var b int64
-	err := q.QueryRowContext(ctx, `SELECT bytes FROM files_quotas WHERE space_kind = ? AND space_id = ?`, kind, id).Scan(&b)
+	err := s.cached(q).QueryRowContext(ctx, `SELECT bytes FROM files_quotas WHERE space_kind = ? AND space_id = ?`, kind, id).Scan(&b)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return s.opts.DefaultQuota, nil
@@ -262,7 +262,7 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 				return ErrIsDir
 			}
 			if cid == 0 {
-				res, err := tx.ExecContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, 0, ?, ?)`,
+				res, err := s.cached(tx).ExecContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, 0, ?, ?)`,
 					parent.kind, parent.spaceID, parentID, final, now, now)
 				if err != nil {
 					return err
@@ -275,7 +275,7 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 				return err
 			}
 			id = cid
-			if _, err := tx.ExecContext(ctx, `INSERT INTO files_versions (node_id, blob, size, created_at, author) VALUES (?, ?, ?, ?, ?)`,
+			if _, err := s.cached(tx).ExecContext(ctx, `INSERT INTO files_versions (node_id, blob, size, created_at, author) VALUES (?, ?, ?, ?, ?)`,
 				cid, string(ref), n, now, author); err != nil {
 				return err
 			}
@@ -303,7 +303,7 @@ func numbered(name string, i int) string {
 // prune deletes the versions of node id beyond the newest opts.Versions
 // and returns their blobs.
 func (s *Store) prune(ctx context.Context, tx *sql.Tx, id int64) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `DELETE FROM files_versions WHERE node_id = ? AND id NOT IN
+	rows, err := s.cached(tx).QueryContext(ctx, `DELETE FROM files_versions WHERE node_id = ? AND id NOT IN
 		(SELECT id FROM files_versions WHERE node_id = ? ORDER BY id DESC LIMIT ?) RETURNING blob`, id, id, s.opts.Versions)
 	if err != nil {
 		return nil, err

@@ -661,3 +661,75 @@ func TestKey(t *testing.T) {
 		t.Errorf("Key of a virtual folder: %q %v", k, err)
 	}
 }
+
+// TestOpenNode: OpenNode reads the version the node's ETag names, even
+// after a newer one; a node not returned by the store (an ID alone) is
+// looked up with the caller's access, so it opens nothing of another
+// account's.
+func TestOpenNode(t *testing.T) {
+	t.Parallel()
+	e := filestest.New(t, files.Options{})
+	s, ctx := e.Store, t.Context()
+	alice := e.Member(t, "alice@example.org")
+	bob := e.Member(t, "bob@example.org")
+	put(t, s, alice, "/Home", "plan.txt", "first")
+	n, err := s.Stat(ctx, alice, "/Home/plan.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, alice, "/Home", "plan.txt", "second")
+	readAll := func(rc io.ReadSeekCloser, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		b, err := io.ReadAll(rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got := readAll(s.OpenNode(ctx, alice, n)); got != "first" {
+		t.Errorf("OpenNode of the node read before the new version: %q, want the version of its ETag", got)
+	}
+	if got := readAll(s.OpenNode(ctx, alice, files.Node{ID: n.ID})); got != "second" {
+		t.Errorf("OpenNode by ID: %q, want the current version", got)
+	}
+	if _, err := s.OpenNode(ctx, bob, files.Node{ID: n.ID}); !errors.Is(err, files.ErrNotFound) {
+		t.Errorf("bob opens alice's file by its ID: %v, want ErrNotFound", err)
+	}
+	home, _ := s.Stat(ctx, alice, "/Home")
+	if _, err := s.OpenNode(ctx, alice, home); !errors.Is(err, files.ErrIsDir) {
+		t.Errorf("OpenNode of a folder: %v, want ErrIsDir", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.OpenNode(cctx, alice, n); !errors.Is(err, context.Canceled) {
+		t.Errorf("OpenNode after the request ended: %v", err)
+	}
+}
+
+// TestChainCycle: a cycle in the parent links (a damaged database) ends
+// the walk up at the depth bound with ErrTooDeep instead of looping.
+func TestChainCycle(t *testing.T) {
+	t.Parallel()
+	e := filestest.New(t, files.Options{})
+	s, ctx := e.Store, t.Context()
+	alice := e.Member(t, "alice@example.org")
+	home, _ := s.Stat(ctx, alice, "/Home")
+	a, err := s.Mkdir(ctx, alice, home.ID, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Mkdir(ctx, alice, a.ID, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.DB.ExecContext(ctx, `UPDATE files_nodes SET parent_id = ? WHERE id = ?`, b.ID, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Node(ctx, alice, b.ID); !errors.Is(err, files.ErrTooDeep) {
+		t.Fatalf("node in a cycle: %v, want ErrTooDeep", err)
+	}
+}

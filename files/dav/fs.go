@@ -222,7 +222,7 @@ func (f *file) open() error {
 	if f.node.Dir {
 		return files.ErrIsDir
 	}
-	rc, _, err := f.fs.store.Open(f.ctx, f.fs.actor, f.node.ID)
+	rc, err := f.fs.store.OpenNode(f.ctx, f.fs.actor, f.node)
 	if err != nil {
 		return err
 	}
