@@ -5,14 +5,12 @@
 //
 // A blob with reference ab12cd…(64 hex digits) lives at dir/ab/ab12cd…: the
 // 256 fan-out directories are made, and made durable, when the store is
-// created, so storing a blob needs no sync of the directories above.
+// created, so storing a blob costs one file fsync and one directory fsync.
 // Stores created before this layout keep theirs, dir/ab/12/ab12cd… (the
 // file dir/layout says which). Put writes into a temporary file under
-// dir/tmp, makes it durable, renames it into place and makes the new name
-// durable, so a crash leaves either the whole blob or nothing but a
-// temporary file, which the next [Open] removes. On Linux both steps are
-// one syncfs(2) shared by the Puts in flight (see syncGroup); elsewhere
-// they are an fsync of the file and one of the directory.
+// dir/tmp, fsyncs it, renames it into place and fsyncs the directory, so a
+// crash leaves either the whole blob or nothing but a temporary file, which
+// the next [Open] removes.
 //
 // The store does not count references: callers decide when a blob may be
 // deleted, and must make sure no Put of the same content races a Delete.
@@ -93,17 +91,6 @@ type Store struct {
 	durableDirs sync.Map
 	// chunks holds Put's buffers of chunkSize bytes, as *[]byte.
 	chunks sync.Pool
-	// group, where syncfs(2) exists, makes Put's files and names durable
-	// with one sync of the file system shared by concurrent Puts, instead
-	// of an fsync of each file and directory; nil elsewhere.
-	group *syncGroup
-	// root is dir, open since Open: syncfs(2) reports through it every
-	// writeback error on the file system since then, also one that
-	// happened before a sync began.
-	root *os.File
-	// syncErr is the first error a sync of the file system reported. It
-	// sticks: whose data was lost is unknown, so no Put succeeds after.
-	syncErr atomic.Pointer[error]
 }
 
 // mkdirs makes the fan-out directory cd (dir/ab/cd) and its parent ab if
@@ -150,14 +137,6 @@ func Open(dir string) (*Store, error) {
 	s.chunks.New = func() any { b := make([]byte, chunkSize); return &b }
 	if err := os.MkdirAll(s.tmpDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("blob: open: %w", err)
-	}
-	if haveSyncFS {
-		root, err := os.Open(dir)
-		if err != nil {
-			return nil, fmt.Errorf("blob: open: %w", err)
-		}
-		s.root = root
-		s.group = &syncGroup{sync: s.syncFS}
 	}
 	if err := s.layout(); err != nil {
 		return nil, fmt.Errorf("blob: open: %w", err)
@@ -310,7 +289,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 		return "", 0, fmt.Errorf("blob: put: %w", context.Cause(ctx))
 	}
 
-	if err := s.syncFile(f); err != nil {
+	if err := f.Sync(); err != nil {
 		return "", 0, fmt.Errorf("blob: put: sync: %w", err)
 	}
 	if err := f.Close(); err != nil {
@@ -350,67 +329,26 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 	}
 	// Make the new names durable, also in the dedup case: the earlier Put
 	// may have crashed between its rename and these syncs.
-	if err := s.syncNames(cd, ab, durable); err != nil {
-		return "", 0, fmt.Errorf("blob: put: %w", err)
-	}
-	return ref, n, nil
-}
-
-// syncFile makes the content of the temporary file f durable: through
-// the sync group, or by fsync(2) of f (the entry in the temporary
-// directory does not matter: the rename is made durable after).
-func (s *Store) syncFile(f *os.File) error {
-	if s.group != nil {
-		return s.group.wait()
-	}
-	return f.Sync()
-}
-
-// syncNames makes the name just given to a blob in directory cd durable,
-// with its parent ab's entry for cd unless durable says that is known
-// to be on disk already.
-func (s *Store) syncNames(cd, ab string, durable bool) error {
-	if s.group != nil {
-		if err := s.group.wait(); err != nil {
-			return err
+	// Once cd's parents have been synced after cd existed, the path to cd
+	// is durable (directories are never removed) and cd alone needs it
+	// (always so in a flat store, whose fan-out Open made durable).
+	dirs := []string{cd}
+	if !durable {
+		dirs = append(dirs, ab)
+		if _, ok := s.durableDirs.Load(ab); !ok {
+			dirs = append(dirs, s.dir)
 		}
-	} else {
-		// Once cd's parents have been synced after cd existed, the path
-		// to cd is durable (directories are never removed) and cd alone
-		// needs it (always so in a flat store, whose fan-out Open made
-		// durable).
-		dirs := []string{cd}
-		if !durable {
-			dirs = append(dirs, ab)
-			if _, ok := s.durableDirs.Load(ab); !ok {
-				dirs = append(dirs, s.dir)
-			}
-		}
-		for _, d := range dirs {
-			if err := fsutil.SyncDir(d); err != nil {
-				return err
-			}
+	}
+	for _, d := range dirs {
+		if err := fsutil.SyncDir(d); err != nil {
+			return "", 0, fmt.Errorf("blob: put: %w", err)
 		}
 	}
 	if !durable {
 		s.durableDirs.Store(cd, struct{}{})
 		s.durableDirs.Store(ab, struct{}{})
 	}
-	return nil
-}
-
-// syncFS syncs the file system that holds the store, for the sync group.
-// A failure is kept and returned by every later call.
-func (s *Store) syncFS() error {
-	if p := s.syncErr.Load(); p != nil {
-		return *p
-	}
-	if err := syncFS(s.root); err != nil {
-		err = fmt.Errorf("blob: syncing the file system: %w", err)
-		s.syncErr.CompareAndSwap(nil, &err)
-		return *s.syncErr.Load()
-	}
-	return nil
+	return ref, n, nil
 }
 
 // copy reads r into f and h until EOF and returns the bytes read, failing

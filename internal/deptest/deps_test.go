@@ -28,7 +28,6 @@ var allowed = []string{
 	"github.com/boombuler/barcode",
 	"golang.org/x/crypto",
 	"golang.org/x/net",
-	"golang.org/x/sys", // syncfs(2) for the blob store's shared syncs
 	"golang.org/x/text",
 	"modernc.org/sqlite",
 	"filippo.io/age",
