@@ -96,10 +96,16 @@ func (c *changes) add(ch Change) { *c = append(*c, ch) }
 
 // write runs fn in a write transaction and, after it committed, announces
 // the changes fn recorded to Options.OnChange, with the origin from ctx.
+// The transaction is the group commit's ([db.Group], s.group), shared with
+// deliveries and other writes queued meanwhile, fn in a savepoint of its
+// own: concurrent IMAP sessions' STORE, EXPUNGE and APPEND then share one
+// commit and its WAL fsync instead of queueing for one each. fn's error
+// rolls back fn's work alone; write returns once the transaction holding
+// it has committed. fn must not call write or [db.DB.Tx].
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx, ch *changes) error) error {
 	var ch changes
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		ch = ch[:0] // fn runs once, but keep it correct if Tx ever retries
+	err := s.group.Do(ctx, func(_ context.Context, tx *sql.Tx) error {
+		ch = ch[:0]
 		return fn(tx, &ch)
 	})
 	if err != nil {

@@ -1,0 +1,126 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// queuedWithin waits until n writes are queued for the group commit, at
+// most a few seconds (a write that does not go through the group never
+// queues there).
+func (e *env) queuedWithin(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for e.s.group.Queued() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes queued for the group commit, want %d", e.s.group.Queued(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestIMAPWritesGroup checks that the writes of IMAP sessions (APPEND,
+// STORE, EXPUNGE) share the group commit with deliveries, so that
+// concurrent sessions share a commit and its fsync: with the commit turn
+// held, they all queue; released, each gets its own outcome (the APPEND
+// over quota fails alone), its own change announcement with its own
+// origin, and the counters stay exact. The appended messages are found by
+// SEARCH, header and body, though their indexing was deferred.
+func TestIMAPWritesGroup(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	a, full := e.account(t, 1), e.account(t, 2)
+	old := []imap.UID{e.append(t, a, "INBOX", simple("old 1", "x")), e.append(t, a, "INBOX", simple("old 2", "x"), imap.FlagDeleted)}
+	if err := e.s.SetQuota(ctx, full, 10); err != nil {
+		t.Fatal(err)
+	}
+	inbox := e.mailbox(t, a, "INBOX")
+	e.takeChanges()
+
+	hold, err := e.s.group.Hold(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := sync.OnceFunc(hold)
+	t.Cleanup(release)
+	type outcome struct {
+		uid imap.UID
+		err error
+	}
+	var (
+		wg      sync.WaitGroup
+		appends [3]outcome
+		overErr error
+		stored  []imap.UID
+		storeE  error
+		gone    []imap.UID
+		gotE    error
+	)
+	for i := range appends {
+		wg.Go(func() {
+			_, uid, err := e.s.Append(WithOrigin(ctx, fmt.Sprintf("append-%d", i)), a, "INBOX",
+				strings.NewReader(simple(fmt.Sprintf("grouped append %d", i), fmt.Sprintf("bodyword%d", i))), nil, time.Time{})
+			appends[i] = outcome{uid, err}
+		})
+	}
+	wg.Go(func() {
+		_, _, overErr = e.s.Append(ctx, full, "INBOX", strings.NewReader(simple("over quota", "x")), nil, time.Time{})
+	})
+	wg.Go(func() {
+		stored, _, storeE = e.s.StoreFlags(WithOrigin(ctx, "store"), inbox.ID, old[:1], imap.StoreFlagsAdd, []imap.Flag{imap.FlagSeen, "$Work"}, 0)
+	})
+	wg.Go(func() {
+		gone, gotE = e.s.Expunge(WithOrigin(ctx, "expunge"), inbox.ID, nil)
+	})
+	e.queuedWithin(t, len(appends)+3)
+	release()
+	wg.Wait()
+
+	for i, o := range appends {
+		if o.err != nil || o.uid == 0 {
+			t.Fatalf("append %d: %d, %v", i, o.uid, o.err)
+		}
+	}
+	if !errors.Is(overErr, ErrQuota) {
+		t.Errorf("append over quota: %v, want ErrQuota", overErr)
+	}
+	if storeE != nil || !slices.Equal(stored, old[:1]) {
+		t.Errorf("StoreFlags = %v, %v; want %v", stored, storeE, old[:1])
+	}
+	if gotE != nil || !slices.Equal(gone, old[1:]) {
+		t.Errorf("Expunge = %v, %v; want %v", gone, gotE, old[1:])
+	}
+	e.checkCounters(t)
+	if got := e.mailbox(t, a, "INBOX"); got.Messages != 1+uint32(len(appends)) || got.Unseen != uint32(len(appends)) {
+		t.Errorf("INBOX has %d messages, %d unseen; want %d, %d", got.Messages, got.Unseen, 1+len(appends), len(appends))
+	}
+	origins := map[any]ChangeKind{}
+	for _, c := range e.takeChanges() {
+		origins[c.Origin] = c.Kind
+	}
+	want := map[any]ChangeKind{"append-0": ChangeAppend, "append-1": ChangeAppend, "append-2": ChangeAppend, "store": ChangeFlags, "expunge": ChangeExpunge}
+	for o, k := range want {
+		if origins[o] != k {
+			t.Errorf("change from %v: kind %v, want %v (all: %v)", o, origins[o], k, origins)
+		}
+	}
+	for i, o := range appends {
+		for _, crit := range []imap.SearchCriteria{
+			{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: fmt.Sprintf("grouped append %d", i)}}},
+			{Body: []string{fmt.Sprintf("bodyword%d", i)}},
+		} {
+			got, err := e.s.Search(ctx, inbox.ID, &crit)
+			if err != nil || !slices.Equal(got, []imap.UID{o.uid}) {
+				t.Errorf("search %+v: %v, %v; want [%d]", crit, got, err, o.uid)
+			}
+		}
+	}
+}
