@@ -276,29 +276,7 @@ func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, r i
 	var mb Mailbox
 	var uid imap.UID
 	for attempt := 0; ; attempt++ {
-		err = s.write(ctx, func(tx *sql.Tx, ch *changes) error {
-			var err error
-			if mb, err = mailboxByName(ctx, tx, accountID, cn); err != nil {
-				return err
-			}
-			if err := checkQuota(ctx, tx, map[int64]int64{accountID: in.size}, []int64{accountID}); err != nil {
-				return err
-			}
-			blobID, sentDay, err := s.blobRow(ctx, tx, in)
-			if err != nil {
-				return err
-			}
-			uids, err := appendMessages(ctx, tx, mb.ID, []newMessage{messageFor(blobID, sentDay, in.size, fs, date)})
-			if err != nil {
-				return err
-			}
-			uid = uids[0]
-			if mb, err = mailboxByID(ctx, tx, mb.ID); err != nil {
-				return err
-			}
-			ch.add(Change{Kind: ChangeAppend, AccountID: accountID, MailboxID: mb.ID, UIDs: uids})
-			return nil
-		})
+		mb, uid, err = s.appendTx(ctx, accountID, cn, in, fs, date)
 		if errors.Is(err, errNeedParse) && attempt == 0 {
 			if err = s.parse(in); err == nil {
 				continue
@@ -311,6 +289,47 @@ func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, r i
 	}
 	committed = true
 	return mb, uid, nil
+}
+
+// appendTx is the write of [Store.Append], in the group commit (see
+// [Store.write]). As for deliveries, a new body is not added to the
+// full-text index in the transaction but noted in blob_unindexed, and
+// indexed in batches (index.go): by the next SEARCH, which indexes what
+// waits first, or when mail is quiet. The statements are the cached ones.
+func (s *Store) appendTx(ctx context.Context, accountID int64, cn string, in *incoming, fs flagSet, date time.Time) (mb Mailbox, uid imap.UID, err error) {
+	var deferred bool
+	err = s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+		q := s.db.Stmts(tx)
+		var err error
+		if mb, err = mailboxByName(ctx, q, accountID, cn); err != nil {
+			return err
+		}
+		if err := checkQuota(ctx, q, map[int64]int64{accountID: in.size}, []int64{accountID}); err != nil {
+			return err
+		}
+		blobID, sentDay, p, err := s.blobRowUnindexed(ctx, q, in)
+		if err != nil {
+			return err
+		}
+		uids, err := appendMessages(ctx, q, mb.ID, []newMessage{messageFor(blobID, sentDay, in.size, fs, date)})
+		if err != nil {
+			return err
+		}
+		uid = uids[0]
+		if mb, err = mailboxByID(ctx, q, mb.ID); err != nil {
+			return err
+		}
+		ch.add(Change{Kind: ChangeAppend, AccountID: accountID, MailboxID: mb.ID, UIDs: uids})
+		if p != nil {
+			deferred = true
+			return s.index.defer_(ctx, q, blobID, in.ref, p)
+		}
+		return nil
+	})
+	if err != nil && deferred {
+		s.index.forget(in.ref)
+	}
+	return mb, uid, err
 }
 
 // Deliver stores one incoming message (SMTP delivery) in the INBOX of each
