@@ -585,11 +585,12 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []imap.UID
 	}
 	err = s.write(ctx, func(tx *sql.Tx, ch *changes) error {
 		changed, newFlags = nil, nil
-		mb, err := mailboxByID(ctx, tx, mailboxID)
+		q := s.db.Stmts(tx)
+		mb, err := mailboxByID(ctx, q, mailboxID)
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT uid, flags, keywords, modseq FROM messages
+		rows, err := q.QueryContext(ctx, `SELECT uid, flags, keywords, modseq FROM messages
 			WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid`, mailboxID, uidJSON(uids))
 		if err != nil {
 			return fmt.Errorf("store: store flags: %w", err)
@@ -638,12 +639,12 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []imap.UID
 			return nil
 		}
 		var modseq int64
-		err = tx.QueryRowContext(ctx, `UPDATE mailboxes SET highest_modseq = highest_modseq + 1, unseen = unseen + ? WHERE id = ? RETURNING highest_modseq`,
+		err = q.QueryRowContext(ctx, `UPDATE mailboxes SET highest_modseq = highest_modseq + 1, unseen = unseen + ? WHERE id = ? RETURNING highest_modseq`,
 			unseenDelta, mailboxID).Scan(&modseq)
 		if err != nil {
 			return fmt.Errorf("store: store flags: %w", err)
 		}
-		stmt, err := tx.PrepareContext(ctx, `UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?`)
+		stmt, err := q.PrepareContext(ctx, `UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?`)
 		if err != nil {
 			return fmt.Errorf("store: store flags: %w", err)
 		}
@@ -695,7 +696,7 @@ func scanRemoved(rows *sql.Rows) (removed, error) {
 }
 
 // account updates the mailbox's counters and modseq for removed messages.
-func (r removed) account(ctx context.Context, tx *sql.Tx, mailboxID int64) error {
+func (r removed) account(ctx context.Context, tx querier, mailboxID int64) error {
 	_, err := tx.ExecContext(ctx, `UPDATE mailboxes SET highest_modseq = highest_modseq + 1, messages = messages - ?, unseen = unseen - ?, size = size - ? WHERE id = ?`,
 		len(r.uids), r.unseen, r.size, mailboxID)
 	return err
@@ -711,17 +712,19 @@ func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []imap.UID) (
 	}
 	var out []imap.UID
 	err := s.write(ctx, func(tx *sql.Tx, ch *changes) error {
-		mb, err := mailboxByID(ctx, tx, mailboxID)
+		q := s.db.Stmts(tx)
+		mb, err := mailboxByID(ctx, q, mailboxID)
 		if err != nil {
 			return err
 		}
-		q := `DELETE FROM messages WHERE mailbox_id = ? AND flags & ` + strconv.Itoa(bitDeleted) + ` != 0`
+		// Two texts, whatever the arguments: each is prepared once.
+		query := `DELETE FROM messages WHERE mailbox_id = ? AND flags & ` + strconv.Itoa(bitDeleted) + ` != 0`
 		args := []any{mailboxID}
 		if uids != nil {
-			q += ` AND uid IN (SELECT value FROM json_each(?))`
+			query += ` AND uid IN (SELECT value FROM json_each(?))`
 			args = append(args, uidJSON(uids))
 		}
-		rows, err := tx.QueryContext(ctx, q+` RETURNING uid, flags, size`, args...)
+		rows, err := q.QueryContext(ctx, query+` RETURNING uid, flags, size`, args...)
 		if err != nil {
 			return fmt.Errorf("store: expunge: %w", err)
 		}
@@ -733,7 +736,7 @@ func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []imap.UID) (
 		if len(r.uids) == 0 {
 			return nil
 		}
-		if err := r.account(ctx, tx, mailboxID); err != nil {
+		if err := r.account(ctx, q, mailboxID); err != nil {
 			return fmt.Errorf("store: expunge: %w", err)
 		}
 		ch.add(Change{Kind: ChangeExpunge, AccountID: mb.AccountID, MailboxID: mailboxID, UIDs: r.uids})
