@@ -127,7 +127,7 @@ func (mb Mailbox) isSpecial() bool { return mb.Name == inbox || mb.Attr != "" }
 // Mailboxes lists the account's mailboxes: INBOX first, then the others
 // sorted by name (bytewise, so a parent comes right before its children).
 func (s *Store) Mailboxes(ctx context.Context, accountID int64) ([]Mailbox, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes WHERE account_id = ? ORDER BY name != 'INBOX', name`, accountID)
+	rows, err := s.db.Stmts(nil).QueryContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes WHERE account_id = ? ORDER BY name != 'INBOX', name`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("store: list mailboxes: %w", err)
 	}
@@ -154,13 +154,13 @@ func (s *Store) Mailbox(ctx context.Context, accountID int64, name string) (Mail
 	if err != nil {
 		return Mailbox{}, fmt.Errorf("%w: %w", ErrNoMailbox, err)
 	}
-	return mailboxByName(ctx, s.db, accountID, cn)
+	return mailboxByName(ctx, s.db.Stmts(nil), accountID, cn)
 }
 
 // MailboxByID returns the state of the mailbox with the given ID, as
 // [Store.Mailbox] does; [ErrNoMailbox] if it was deleted.
 func (s *Store) MailboxByID(ctx context.Context, mailboxID int64) (Mailbox, error) {
-	return mailboxByID(ctx, s.db, mailboxID)
+	return mailboxByID(ctx, s.db.Stmts(nil), mailboxID)
 }
 
 // CreateMailbox creates a mailbox, and its missing parents, unsubscribed

@@ -260,7 +260,7 @@ func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, r i
 		return Mailbox{}, 0, err
 	}
 	// Refuse early what would be refused after reading the message.
-	if _, err := mailboxByName(ctx, s.db, accountID, cn); err != nil {
+	if _, err := mailboxByName(ctx, s.db.Stmts(nil), accountID, cn); err != nil {
 		return Mailbox{}, 0, err
 	}
 	if date.IsZero() {
@@ -442,12 +442,12 @@ func (s *Store) deliverTx(ctx context.Context, tx *sql.Tx, ch *changes, d *deliv
 
 // UIDs returns the mailbox's UIDs, ascending.
 func (s *Store) UIDs(ctx context.Context, mailboxID int64) ([]imap.UID, error) {
-	return uidsAfter(ctx, s.db, mailboxID, 0)
+	return uidsAfter(ctx, s.db.Stmts(nil), mailboxID, 0)
 }
 
 // UIDsAfter returns the mailbox's UIDs greater than after, ascending.
 func (s *Store) UIDsAfter(ctx context.Context, mailboxID int64, after imap.UID) ([]imap.UID, error) {
-	return uidsAfter(ctx, s.db, mailboxID, after)
+	return uidsAfter(ctx, s.db.Stmts(nil), mailboxID, after)
 }
 
 // uidsAfter reads the mailbox's UIDs greater than after, ascending.
@@ -479,7 +479,7 @@ func (s *Store) Messages(ctx context.Context, mailboxID int64, uids []imap.UID) 
 	if len(uids) == 0 {
 		return nil, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT m.uid, m.flags, m.keywords, m.internal_date, m.internal_tz, m.size, m.modseq, b.ref, b.envelope, b.structure
+	rows, err := s.db.Stmts(nil).QueryContext(ctx, `SELECT m.uid, m.flags, m.keywords, m.internal_date, m.internal_tz, m.size, m.modseq, b.ref, b.envelope, b.structure
 		FROM messages m JOIN blobs b ON b.id = m.blob_id
 		WHERE m.mailbox_id = ? AND m.uid IN (SELECT value FROM json_each(?))`, mailboxID, uidJSON(uids))
 	if err != nil {
@@ -529,7 +529,7 @@ func (s *Store) Flags(ctx context.Context, mailboxID int64, uids []imap.UID) ([]
 	if len(uids) == 0 {
 		return nil, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT uid, flags, keywords FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?))`,
+	rows, err := s.db.Stmts(nil).QueryContext(ctx, `SELECT uid, flags, keywords FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?))`,
 		mailboxID, uidJSON(uids))
 	if err != nil {
 		return nil, fmt.Errorf("store: flags: %w", err)
