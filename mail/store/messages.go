@@ -292,10 +292,11 @@ func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, r i
 }
 
 // appendTx is the write of [Store.Append], in the group commit (see
-// [Store.write]). As for deliveries, a new body is not added to the
-// full-text index in the transaction but noted in blob_unindexed, and
-// indexed in batches (index.go): by the next SEARCH, which indexes what
-// waits first, or when mail is quiet. The statements are the cached ones.
+// [Store.write]). A new body is not added to the full-text index in the
+// job's savepoint, where FTS5 would flush and merge its index at the next
+// statement, but noted in blob_unindexed as deliveries do, and indexed
+// once all jobs of the group have run, in its transaction
+// ([Store.indexAppended]). The statements are the cached ones.
 func (s *Store) appendTx(ctx context.Context, accountID int64, cn string, in *incoming, fs flagSet, date time.Time) (mb Mailbox, uid imap.UID, err error) {
 	var deferred bool
 	err = s.write(ctx, func(tx *sql.Tx, ch *changes) error {
@@ -322,7 +323,10 @@ func (s *Store) appendTx(ctx context.Context, accountID int64, cn string, in *in
 		ch.add(Change{Kind: ChangeAppend, AccountID: accountID, MailboxID: mb.ID, UIDs: uids})
 		if p != nil {
 			deferred = true
-			return s.index.defer_(ctx, q, blobID, in.ref, p)
+			if err := s.index.defer_(ctx, q, blobID, in.ref, p); err != nil {
+				return err
+			}
+			s.appended.note(appendedBody{id: blobID, ref: in.ref, p: p})
 		}
 		return nil
 	})

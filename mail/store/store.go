@@ -34,8 +34,9 @@ type Store struct {
 	mu   sync.Mutex
 	pins map[blob.Ref]int
 
-	group *db.Group // group commit of deliveries (group.go)
-	index *deferredIndex
+	group    *db.Group // group commit of deliveries (group.go) and of all other writes (write)
+	index    *deferredIndex
+	appended appendedBodies // indexed before each group commit (appendindex.go)
 }
 
 // New returns a store keeping metadata in d (migrated with [Component]) and
@@ -59,6 +60,7 @@ func New(d *db.DB, blobs *blob.Store, log *slog.Logger, opts Options) *Store {
 	}
 	s := &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, index: newDeferredIndex()}
 	s.group = d.NewGroup(maxGroup, s.afterGroup)
+	s.group.SetBeforeCommit(s.indexAppended)
 	return s
 }
 

@@ -124,3 +124,30 @@ func TestIMAPWritesGroup(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendIndexedAtCommit checks that a body appended over IMAP is in
+// the full-text index when Append returns, added in the group's own
+// transaction just before it commits (one FTS5 flush per group, no commit
+// of its own), so that the SEARCH a client sends next need not index it
+// first; a body the index already has is not indexed twice.
+func TestAppendIndexedAtCommit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a := e.account(t, 1)
+	raw := simple("indexed at commit", "a distinctive bodyword")
+	uid := e.append(t, a, "INBOX", raw)
+	if n := e.count(t, `SELECT count(*) FROM blob_unindexed`); n != 0 {
+		t.Errorf("%d appended bodies wait for the index after Append returned, want 0", n)
+	}
+	if n := e.count(t, `SELECT count(*) FROM message_text`); n != 1 {
+		t.Errorf("%d bodies in the index, want 1", n)
+	}
+	e.append(t, a, "Drafts", raw) // the same body again: one blob, indexed once
+	if n := e.count(t, `SELECT count(*) FROM message_text`); n != 1 {
+		t.Errorf("%d bodies in the index after appending the same body again, want 1", n)
+	}
+	got, err := e.s.Search(t.Context(), e.mailbox(t, a, "INBOX").ID, &imap.SearchCriteria{Body: []string{"distinctive bodyword"}})
+	if err != nil || !slices.Equal(got, []imap.UID{uid}) {
+		t.Errorf("search: %v, %v; want [%d]", got, err, uid)
+	}
+}
