@@ -37,6 +37,7 @@ type Store struct {
 	group    *db.Group // group commit of deliveries (group.go) and of all other writes (write)
 	index    *deferredIndex
 	appended appendedBodies // indexed before each group commit (appendindex.go)
+	search   *stmtCache     // the statements of recent searches
 }
 
 // New returns a store keeping metadata in d (migrated with [Component]) and
@@ -61,6 +62,7 @@ func New(d *db.DB, blobs *blob.Store, log *slog.Logger, opts Options) *Store {
 	s := &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, index: newDeferredIndex()}
 	s.group = d.NewGroup(maxGroup, s.afterGroup)
 	s.group.SetBeforeCommit(s.indexAppended)
+	s.search = newStmtCache(d.DB)
 	return s
 }
 

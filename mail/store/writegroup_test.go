@@ -151,3 +151,48 @@ func TestAppendIndexedAtCommit(t *testing.T) {
 		t.Errorf("search: %v, %v; want [%d]", got, err, uid)
 	}
 }
+
+// TestSearchStatements checks the bounded cache of search statements: a
+// repeated search is prepared once, the cache never holds more than its
+// bound however many texts clients make (here one per UID set), and
+// searches running while it starts afresh still get their answers.
+func TestSearchStatements(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a := e.account(t, 1)
+	var uids []imap.UID
+	for i := range 5 {
+		uids = append(uids, e.append(t, a, "INBOX", simple(fmt.Sprintf("statement %d", i), "x")))
+	}
+	inbox := e.mailbox(t, a, "INBOX").ID
+	subject := &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "statement"}}}
+	for range 3 {
+		if got, err := e.s.Search(t.Context(), inbox, subject); err != nil || !slices.Equal(got, uids) {
+			t.Fatalf("search: %v, %v; want %v", got, err, uids)
+		}
+	}
+	if n := len(e.s.search.stmts); n != 1 {
+		t.Errorf("%d statements cached after one search three times, want 1", n)
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 2 * maxSearchStmts {
+				u := uids[(i+w)%len(uids)]
+				crit := &imap.SearchCriteria{UID: []imap.UIDSet{{{Start: u, Stop: u}}, {{Start: u, Stop: imap.UID(1000 + i)}}}}
+				got, err := e.s.Search(t.Context(), inbox, crit)
+				if err != nil || !slices.Equal(got, []imap.UID{u}) {
+					t.Errorf("search UID %d (text %d): %v, %v", u, i, got, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	e.s.search.mu.RLock()
+	n := len(e.s.search.stmts)
+	e.s.search.mu.RUnlock()
+	if n > maxSearchStmts {
+		t.Errorf("%d statements cached, more than the bound %d", n, maxSearchStmts)
+	}
+}
