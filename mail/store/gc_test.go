@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"strings"
@@ -164,7 +165,7 @@ func TestCollectGarbagePinned(t *testing.T) {
 	if err := e.blobs.Delete(ref); err != nil {
 		t.Fatal(err)
 	}
-	err := e.s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+	err := e.s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		_, _, err := e.s.blobRow(ctx, tx, inc)
 		return err
 	})

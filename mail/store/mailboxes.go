@@ -171,7 +171,7 @@ func (s *Store) CreateMailbox(ctx context.Context, accountID int64, name string)
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		if err := s.ensureAccount(ctx, tx, ch, accountID); err != nil {
 			return err
 		}
@@ -223,7 +223,7 @@ func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNoMailbox, err)
 	}
-	return s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		mb, err := mailboxByName(ctx, tx, accountID, cn)
 		if err != nil {
 			return err
@@ -270,7 +270,7 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, oldName, new
 	if from != inbox && strings.HasPrefix(to, from+string(Delimiter)) {
 		return fmt.Errorf("%w: cannot move %q below itself", ErrBadName, from)
 	}
-	return s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		mb, err := mailboxByName(ctx, tx, accountID, from)
 		if err != nil {
 			return err
@@ -381,7 +381,7 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNoMailbox, err)
 	}
-	return s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		res, err := tx.ExecContext(ctx, `UPDATE mailboxes SET subscribed = ? WHERE account_id = ? AND name = ?`, on, accountID, cn)
 		if err != nil {
 			return fmt.Errorf("store: subscribe: %w", err)

@@ -299,7 +299,7 @@ func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, r i
 // ([Store.indexAppended]). The statements are the cached ones.
 func (s *Store) appendTx(ctx context.Context, accountID int64, cn string, in *incoming, fs flagSet, date time.Time) (mb Mailbox, uid imap.UID, err error) {
 	var deferred bool
-	err = s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		q := s.db.Stmts(tx)
 		var err error
 		if mb, err = mailboxByName(ctx, q, accountID, cn); err != nil {
@@ -587,7 +587,7 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []imap.UID
 	if len(uids) == 0 {
 		return nil, nil, nil
 	}
-	err = s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		changed, newFlags = nil, nil
 		q := s.db.Stmts(tx)
 		mb, err := mailboxByID(ctx, q, mailboxID)
@@ -715,7 +715,7 @@ func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []imap.UID) (
 		return nil, nil
 	}
 	var out []imap.UID
-	err := s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		q := s.db.Stmts(tx)
 		mb, err := mailboxByID(ctx, q, mailboxID)
 		if err != nil {
@@ -788,7 +788,7 @@ func (s *Store) copyMove(ctx context.Context, srcID int64, uids []imap.UID, srcA
 	}
 	var dst Mailbox
 	var srcUIDs, dstUIDs []imap.UID
-	err = s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		srcUIDs, dstUIDs = nil, nil
 		src, err := mailboxByID(ctx, tx, srcID)
 		if err != nil {

@@ -38,6 +38,9 @@ type Store struct {
 	index    *deferredIndex
 	appended appendedBodies // indexed before each group commit (appendindex.go)
 	search   *stmtCache     // the statements of recent searches
+
+	// testHookInWrite, if set, runs inside each write's job (tests only).
+	testHookInWrite func()
 }
 
 // New returns a store keeping metadata in d (migrated with [Component]) and
@@ -105,12 +108,18 @@ func (c *changes) add(ch Change) { *c = append(*c, ch) }
 // own: concurrent IMAP sessions' STORE, EXPUNGE and APPEND then share one
 // commit and its WAL fsync instead of queueing for one each. fn's error
 // rolls back fn's work alone; write returns once the transaction holding
-// it has committed. fn must not call write or [db.DB.Tx].
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx, ch *changes) error) error {
+// it has committed. fn gets the group's context and must use it, not ctx:
+// the SQLite driver answers a statement whose context ends by interrupting
+// the connection, which would roll back the other jobs' work too. fn must
+// not call write or [db.DB.Tx].
+func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx, ch *changes) error) error {
 	var ch changes
-	err := s.group.Do(ctx, func(_ context.Context, tx *sql.Tx) error {
+	err := s.group.Do(ctx, func(gctx context.Context, tx *sql.Tx) error {
 		ch = ch[:0]
-		return fn(tx, &ch)
+		if s.testHookInWrite != nil {
+			s.testHookInWrite()
+		}
+		return fn(gctx, tx, &ch)
 	})
 	if err != nil {
 		return err
@@ -199,7 +208,7 @@ func (s *Store) EnsureAccount(ctx context.Context, accountID int64) error {
 	if n >= len(SpecialUse) {
 		return nil
 	}
-	return s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		return s.ensureAccount(ctx, tx, ch, accountID)
 	})
 }
@@ -235,7 +244,7 @@ func (s *Store) SetQuota(ctx context.Context, accountID int64, bytes int64) erro
 	if bytes < 0 {
 		return fmt.Errorf("store: set quota: negative quota %d", bytes)
 	}
-	return s.write(ctx, func(tx *sql.Tx, _ *changes) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx, _ *changes) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO mail_accounts (account_id, quota, created_at) VALUES (?, ?, ?)
 			ON CONFLICT (account_id) DO UPDATE SET quota = excluded.quota`, accountID, bytes, s.now().Unix())
 		if err != nil {

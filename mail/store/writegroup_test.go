@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -195,4 +196,60 @@ func TestSearchStatements(t *testing.T) {
 	if n > maxSearchStmts {
 		t.Errorf("%d statements cached, more than the bound %d", n, maxSearchStmts)
 	}
+}
+
+// TestWriteCancelledInGroup checks that a write whose caller goes away
+// (its context ends: the IMAP client disconnected) while its job runs in
+// a group transaction does not undo the other jobs of the group: its
+// statements run with the group's context, not the caller's (the SQLite
+// driver answers a statement context that ends mid-statement by
+// interrupting the connection, which rolls back the whole transaction).
+// A job the committer has taken runs to its end.
+func TestWriteCancelledInGroup(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	a := e.account(t, 1)
+	uid := e.append(t, a, "INBOX", simple("one", "x"))
+	inbox := e.mailbox(t, a, "INBOX").ID
+
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var hookMu sync.Mutex
+	e.s.testHookInWrite = func() {
+		hookMu.Lock()
+		defer hookMu.Unlock()
+		if cctx.Err() == nil {
+			cancel() // the first job's caller goes away as its job starts
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	hold, err := e.s.group.Hold(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := sync.OnceFunc(hold)
+	t.Cleanup(release)
+	var wg sync.WaitGroup
+	var cancelledErr, otherErr error
+	wg.Go(func() {
+		_, _, cancelledErr = e.s.StoreFlags(cctx, inbox, []imap.UID{uid}, imap.StoreFlagsAdd, []imap.Flag{imap.FlagFlagged}, 0)
+	})
+	e.queuedWithin(t, 1)
+	wg.Go(func() {
+		_, _, otherErr = e.s.Append(ctx, a, "INBOX", strings.NewReader(simple("two", "y")), nil, time.Time{})
+	})
+	e.queuedWithin(t, 2)
+	release()
+	wg.Wait()
+	if otherErr != nil {
+		t.Errorf("the other write of the group: %v", otherErr)
+	}
+	if cancelledErr != nil {
+		t.Errorf("the write whose caller went away once its job ran: %v, want it done with the group's context", cancelledErr)
+	}
+	if got := e.mailbox(t, a, "INBOX").Messages; got != 2 {
+		t.Errorf("INBOX has %d messages, want 2", got)
+	}
+	e.checkCounters(t)
 }
