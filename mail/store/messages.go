@@ -587,64 +587,32 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []imap.UID
 	if len(uids) == 0 {
 		return nil, nil, nil
 	}
+	// A STORE that changes nothing (the flags are so already: a client
+	// marking read what is read, a FETCH BODY[] of a read message) needs
+	// no write transaction and no wait for a commit: answer from a read.
+	// It is as if it ran when that read did.
+	plan, err := planFlags(ctx, s.db.Stmts(nil), mailboxID, uids, op, arg, unchangedSince)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(plan.updates) == 0 {
+		if _, err := mailboxByID(ctx, s.db.Stmts(nil), mailboxID); err != nil {
+			return nil, nil, err
+		}
+		return plan.changed, plan.newFlags, nil
+	}
 	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
-		changed, newFlags = nil, nil
 		q := s.db.Stmts(tx)
 		mb, err := mailboxByID(ctx, q, mailboxID)
 		if err != nil {
 			return err
 		}
-		rows, err := q.QueryContext(ctx, `SELECT uid, flags, keywords, modseq FROM messages
-			WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid`, mailboxID, uidJSON(uids))
-		if err != nil {
-			return fmt.Errorf("store: store flags: %w", err)
-		}
-		type update struct {
-			uid imap.UID
-			fs  flagSet
-		}
-		var updates []update
-		var unseenDelta int64
-		for rows.Next() {
-			var uid int64
-			var modseq uint64
-			var old flagSet
-			var kws string
-			if err := rows.Scan(&uid, &old.bits, &kws, &modseq); err != nil {
-				rows.Close()
-				return fmt.Errorf("store: store flags: %w", err)
-			}
-			if unchangedSince > 0 && modseq > unchangedSince {
-				continue
-			}
-			old.keywords = decodeKeywords(kws)
-			nf := old.apply(op, arg)
-			if len(nf.keywords) > maxKeywords {
-				rows.Close()
-				return fmt.Errorf("%w: more than %d keywords on message %d", ErrBadFlag, maxKeywords, uid)
-			}
-			changed = append(changed, imap.UID(uid))
-			newFlags = append(newFlags, nf.list())
-			if !nf.equal(old) {
-				updates = append(updates, update{imap.UID(uid), nf})
-				switch {
-				case old.bits&bitSeen != 0 && nf.bits&bitSeen == 0:
-					unseenDelta++
-				case old.bits&bitSeen == 0 && nf.bits&bitSeen != 0:
-					unseenDelta--
-				}
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("store: store flags: %w", err)
-		}
-		if len(updates) == 0 {
-			return nil
+		if plan, err = planFlags(ctx, q, mailboxID, uids, op, arg, unchangedSince); err != nil || len(plan.updates) == 0 {
+			return err
 		}
 		var modseq int64
 		err = q.QueryRowContext(ctx, `UPDATE mailboxes SET highest_modseq = highest_modseq + 1, unseen = unseen + ? WHERE id = ? RETURNING highest_modseq`,
-			unseenDelta, mailboxID).Scan(&modseq)
+			plan.unseenDelta, mailboxID).Scan(&modseq)
 		if err != nil {
 			return fmt.Errorf("store: store flags: %w", err)
 		}
@@ -654,7 +622,7 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []imap.UID
 		}
 		defer stmt.Close()
 		c := Change{Kind: ChangeFlags, AccountID: mb.AccountID, MailboxID: mailboxID}
-		for _, u := range updates {
+		for _, u := range plan.updates {
 			if _, err := stmt.ExecContext(ctx, u.fs.bits, encodeKeywords(u.fs.keywords), modseq, mailboxID, int64(u.uid)); err != nil {
 				return fmt.Errorf("store: store flags: %w", err)
 			}
@@ -667,7 +635,64 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []imap.UID
 	if err != nil {
 		return nil, nil, err
 	}
-	return changed, newFlags, nil
+	return plan.changed, plan.newFlags, nil
+}
+
+// flagPlan is what a STORE does to the messages that exist.
+type flagPlan struct {
+	changed     []imap.UID    // every existing message applied to, ascending
+	newFlags    [][]imap.Flag // the full flags of changed[i] after the STORE
+	updates     []flagUpdate  // the messages whose flags differ after it
+	unseenDelta int64
+}
+
+// flagUpdate is one message's new flags.
+type flagUpdate struct {
+	uid imap.UID
+	fs  flagSet
+}
+
+// planFlags reads the messages' flags with q and works out the STORE.
+func planFlags(ctx context.Context, q querier, mailboxID int64, uids []imap.UID, op imap.StoreFlagsOp, arg flagSet, unchangedSince uint64) (flagPlan, error) {
+	var plan flagPlan
+	rows, err := q.QueryContext(ctx, `SELECT uid, flags, keywords, modseq FROM messages
+		WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid`, mailboxID, uidJSON(uids))
+	if err != nil {
+		return plan, fmt.Errorf("store: store flags: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var uid int64
+		var modseq uint64
+		var old flagSet
+		var kws string
+		if err := rows.Scan(&uid, &old.bits, &kws, &modseq); err != nil {
+			return plan, fmt.Errorf("store: store flags: %w", err)
+		}
+		if unchangedSince > 0 && modseq > unchangedSince {
+			continue
+		}
+		old.keywords = decodeKeywords(kws)
+		nf := old.apply(op, arg)
+		if len(nf.keywords) > maxKeywords {
+			return plan, fmt.Errorf("%w: more than %d keywords on message %d", ErrBadFlag, maxKeywords, uid)
+		}
+		plan.changed = append(plan.changed, imap.UID(uid))
+		plan.newFlags = append(plan.newFlags, nf.list())
+		if !nf.equal(old) {
+			plan.updates = append(plan.updates, flagUpdate{imap.UID(uid), nf})
+			switch {
+			case old.bits&bitSeen != 0 && nf.bits&bitSeen == 0:
+				plan.unseenDelta++
+			case old.bits&bitSeen == 0 && nf.bits&bitSeen != 0:
+				plan.unseenDelta--
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return plan, fmt.Errorf("store: store flags: %w", err)
+	}
+	return plan, nil
 }
 
 // removed is what deleting message rows takes away from a mailbox.

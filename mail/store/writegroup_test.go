@@ -253,3 +253,46 @@ func TestWriteCancelledInGroup(t *testing.T) {
 	}
 	e.checkCounters(t)
 }
+
+// TestStoreNoChangeNoWrite checks that a STORE that changes nothing (the
+// flag is set already) answers from a read, without waiting for a group
+// commit (here held, so that a write could not finish), and announces
+// nothing; one that does change waits for the commit as before.
+func TestStoreNoChangeNoWrite(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a := e.account(t, 1)
+	uid := e.append(t, a, "INBOX", simple("seen", "x"), imap.FlagSeen)
+	inbox := e.mailbox(t, a, "INBOX")
+	e.takeChanges()
+	hold, err := e.s.group.Hold(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := sync.OnceFunc(hold)
+	t.Cleanup(release)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	changed, flags, err := e.s.StoreFlags(ctx, inbox.ID, []imap.UID{uid, uid + 100}, imap.StoreFlagsAdd, []imap.Flag{imap.FlagSeen}, 0)
+	if err != nil || !slices.Equal(changed, []imap.UID{uid}) || len(flags) != 1 || !slices.Equal(flags[0], []imap.Flag{imap.FlagSeen}) {
+		t.Fatalf("STORE +FLAGS (\\Seen) of a seen message = %v, %v, %v; want [%d], [[\\Seen]], nil without a commit", changed, flags, err, uid)
+	}
+	if c := e.takeChanges(); len(c) != 0 {
+		t.Errorf("changes announced: %+v", c)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := e.s.StoreFlags(t.Context(), inbox.ID, []imap.UID{uid}, imap.StoreFlagsDel, []imap.Flag{imap.FlagSeen}, 0)
+		done <- err
+	}()
+	e.queuedWithin(t, 1)
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := e.mailbox(t, a, "INBOX").Unseen; got != 1 {
+		t.Errorf("%d unseen after -FLAGS (\\Seen), want 1", got)
+	}
+	e.checkCounters(t)
+}
