@@ -28,6 +28,19 @@
 //	append         APPEND a generated message of 2 to 20 KB
 //	expunge        UID STORE u +FLAGS.SILENT (\Deleted) then UID EXPUNGE u,
 //	               of a message this client appended (two round trips)
+//	status         STATUS (MESSAGES UIDNEXT UNSEEN) of the mailbox
+//	searchbody     UID SEARCH BODY <word>
+//	noop           NOOP
+//
+// With -steady the tool instead runs the steady-session loop of real
+// clients (steady.go): each client keeps its session and repeats APPEND
+// (2 to 200 KB), SELECT, STATUS of other mailboxes, SEARCH of a header and
+// of body text, FETCH of the appended message compared byte for byte,
+// STORE of flags and keywords, FETCH of all flags, EXPUNGE and NOOP, over
+// several accounts (-users). The benchmark that runs it against caucus and
+// Dovecot side by side is TestDovecot in dovecot_test.go:
+//
+//	CAUCUS_IMAPLOAD=1 go test ./cmd/imapload -run TestDovecot -v -timeout 60m
 //
 // Latencies are those of whole commands as the client sees them, from
 // sending to the tagged response, including reading all the data. The tool
@@ -40,6 +53,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -92,13 +106,22 @@ func mainErr(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	mixFlag := fs.String("mix", defaultMix, "operation `weights`, name=weight,… (see the package doc)")
 	fillN := fs.Int("fill", 0, "instead of a run, APPEND `n` generated messages with -clients connections and exit")
 	seed := fs.Uint64("seed", 1, "random seed (client i uses seed+i)")
+	steady := fs.Bool("steady", false, "run the steady-session loop of real clients (see steady.go) instead of the -mix")
+	base := fs.Int("base", 100, "with -steady: fill each account's mailbox to `n` messages first")
+	minSize := fs.Int("min-size", 2048, "with -steady: smallest message, bytes")
+	maxSize := fs.Int("max-size", 200*1024, "with -steady: largest message, bytes")
+	jsonOut := fs.Bool("json", false, "print the figures as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	cfg := config{Addr: *addr, Clients: *clients, Duration: *duration, Mailbox: *mailbox, Seed: *seed}
+	cfg := config{Addr: *addr, Clients: *clients, Duration: *duration, Mailbox: *mailbox, Seed: *seed,
+		Steady: *steady, Base: *base, Sizes: steadySizes{Min: *minSize, Max: *maxSize}}
+	if *steady && (*base < 1 || *minSize < 512 || *maxSize < *minSize) {
+		return errors.New("-steady needs -base ≥ 1 and 512 ≤ -min-size ≤ -max-size")
+	}
 	switch {
 	case *implicitTLS && *startTLS:
 		return errors.New("give -tls or -starttls, not both")
@@ -147,11 +170,21 @@ func mainErr(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "appended %d messages to %s in %.1f s (%.0f/s)\n", *fillN, cfg.Mailbox, d.Seconds(), float64(*fillN)/d.Seconds())
 		return nil
 	}
-	res, err := run(ctx, cfg)
+	runFn := run
+	if cfg.Steady {
+		runFn = runSteady
+	}
+	res, err := runFn(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	res.print(stdout, cfg)
+	if *jsonOut {
+		if err := json.NewEncoder(stdout).Encode(res.summarize(cfg)); err != nil {
+			return err
+		}
+	} else {
+		res.print(stdout, cfg)
+	}
 	if res.Errors() > 0 || res.Lost > 0 {
 		return fmt.Errorf("%d errors, %d clients lost", res.Errors(), res.Lost)
 	}
@@ -240,11 +273,14 @@ const (
 	opStore
 	opAppend
 	opExpunge
+	opStatus
+	opSearchBody
+	opNoop
 	numOps
 )
 
-var opNames = [numOps]string{"select", "fetchflags", "fetchenvelope", "fetchbody", "search", "store", "append", "expunge"}
-var opTitles = [numOps]string{"SELECT", "FETCH flags", "FETCH envelope", "FETCH body", "SEARCH", "STORE", "APPEND", "EXPUNGE"}
+var opNames = [numOps]string{"select", "fetchflags", "fetchenvelope", "fetchbody", "search", "store", "append", "expunge", "status", "searchbody", "noop"}
+var opTitles = [numOps]string{"SELECT", "FETCH flags", "FETCH envelope", "FETCH body", "SEARCH", "STORE", "APPEND", "EXPUNGE", "STATUS", "SEARCH BODY", "NOOP"}
 
 func (o op) String() string { return opNames[o] }
 
@@ -323,6 +359,11 @@ type config struct {
 	Mailbox  string
 	Mix      mix
 	Seed     uint64
+
+	// The steady-session loop (-steady, steady.go).
+	Steady bool
+	Base   int // messages each account's mailbox is filled to first
+	Sizes  steadySizes
 }
 
 func (cfg *config) dial(i int) (*imapclient.Client, error) {
@@ -761,6 +802,14 @@ func (w *worker) do(o op) error {
 		}
 		w.own = append(w.own, uid)
 		return nil
+	case opStatus:
+		_, err := c.Status(w.mailbox, &imap.StatusOptions{NumMessages: true, UIDNext: true, NumUnseen: true}).Wait()
+		return err
+	case opSearchBody:
+		_, err := c.UIDSearch(&imap.SearchCriteria{Body: []string{words[w.rng.IntN(len(words))]}}, nil).Wait()
+		return err
+	case opNoop:
+		return c.Noop().Wait()
 	case opExpunge:
 		uid := w.own[0]
 		w.own = w.own[1:]

@@ -151,7 +151,7 @@ func TestRun(t *testing.T) {
 			}
 			if tc.sec == securityTLS {
 				for o := range numOps {
-					if len(res.Ops[o].Durations) == 0 {
+					if mix[o] > 0 && len(res.Ops[o].Durations) == 0 {
 						t.Errorf("no %s recorded", o)
 					}
 				}
@@ -279,6 +279,7 @@ type harness struct {
 	imap     *imap.Server
 	tls      *tls.Config
 	certFile string
+	keyFile  string
 }
 
 func openCaucus(t testing.TB, dir string, icfg imap.Config, h slog.Handler) *harness {
@@ -314,7 +315,7 @@ func openCaucus(t testing.TB, dir string, icfg imap.Config, h slog.Handler) *har
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &harness{auth: a, certFile: cfg.TLS.CertFile,
+	hs := &harness{auth: a, certFile: cfg.TLS.CertFile, keyFile: cfg.TLS.KeyFile,
 		tls: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
 	hs.store = store.New(d, blobs, log, store.Options{OnChange: func(c store.Change) {
 		if hs.imap != nil {
@@ -411,4 +412,83 @@ func random(n int) []byte {
 	b := make([]byte, n)
 	rand.Read(b)
 	return b
+}
+
+// TestSteady runs the steady-session loop for a second against an
+// in-process caucus with two accounts: every command of the loop must
+// have run, none failed (SEARCH BODY finds the appended message, FETCH
+// returns its bytes), and each mailbox must hold the -base messages the
+// tool filled it to, no more.
+func TestSteady(t *testing.T) {
+	t.Parallel()
+	h := openCaucus(t, t.TempDir(), imap.Config{}, slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var accts []account
+	for i := range 2 {
+		login, secret := h.member(t, fmt.Sprintf("steady%d@localhost", i))
+		accts = append(accts, account{login, secret})
+	}
+	imaps, _ := h.serve(t)
+	tlsCfg, err := tlsConfig(imaps, "", h.certFile, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const base = 12
+	cfg := config{Addr: imaps, Security: securityTLS, TLS: tlsCfg, Accounts: accts, Clients: 3, Duration: time.Second,
+		Mailbox: "INBOX", Seed: 1, Steady: true, Base: base, Sizes: steadySizes{Min: 2048, Max: 64 * 1024}}
+	res, err := runSteady(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report bytes.Buffer
+	res.print(&report, cfg)
+	t.Log("\n" + report.String())
+	if res.Errors() != 0 || res.Lost != 0 {
+		t.Errorf("%d errors, %d clients lost: %q", res.Errors(), res.Lost, res.Samples)
+	}
+	for _, o := range []op{opAppend, opSelect, opStatus, opSearch, opSearchBody, opFetchBody, opStore, opFetchFlags, opExpunge, opNoop} {
+		if len(res.Ops[o].Durations) == 0 {
+			t.Errorf("no %s recorded", o)
+		}
+	}
+	for _, a := range accts {
+		mb, err := h.store.Mailbox(t.Context(), h.accountID(t, a.Login), "INBOX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mb.Messages != base {
+			t.Errorf("%s: INBOX has %d messages after the run, want %d", a.Login, mb.Messages, base)
+		}
+	}
+	s := res.summarize(cfg)
+	if tot, ok := s.opNamed("total"); !ok || tot.Count != res.Count() {
+		t.Errorf("summary total %+v, want count %d", tot, res.Count())
+	}
+}
+
+func TestSteadySizes(t *testing.T) {
+	t.Parallel()
+	rng := newTestRand()
+	sizes := steadySizes{Min: 2048, Max: 200 * 1024}
+	var small, large int
+	for range 300 {
+		size := sizes.draw(rng)
+		if size < sizes.Min || size > sizes.Max {
+			t.Fatalf("size %d out of [%d, %d]", size, sizes.Min, sizes.Max)
+		}
+		m := realMessage(rng, size, "tok123")
+		if len(m) < size-100 || len(m) > size+1024 || !bytes.Contains(m, []byte("tok123")) {
+			t.Fatalf("message of %d bytes for size %d, or without its token", len(m), size)
+		}
+		if bytes.Contains(bytes.ReplaceAll(m, []byte("\r\n"), nil), []byte("\n")) {
+			t.Fatal("message has a bare LF")
+		}
+		if size < 10*1024 {
+			small++
+		} else if size > 100*1024 {
+			large++
+		}
+	}
+	if small < 60 || large < 20 {
+		t.Errorf("%d small and %d large of 300: not log-uniform", small, large)
+	}
 }

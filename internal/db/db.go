@@ -40,7 +40,19 @@ const dsnParams = "_pragma=busy_timeout(10000)" +
 	"&_pragma=journal_mode(WAL)" +
 	"&_pragma=synchronous(FULL)" +
 	"&_pragma=foreign_keys(1)" +
+	"&_pragma=mmap_size(" + mmapSizeText + ")" +
 	"&_txlock=immediate"
+
+// mmapSize is how much of the database file each connection reads through
+// a shared memory map instead of read calls. In WAL mode a connection
+// drops its page cache whenever another connection has written, which on
+// a busy server is before nearly every transaction: without the map, the
+// same pages are read again and again with pread (7% of the CPU of the
+// IMAP steady-session benchmark). Writes still go through write calls.
+const (
+	mmapSize     = 1 << 30
+	mmapSizeText = "1073741824"
+)
 
 // maxIdleConns is how many idle connections the pool keeps.
 const maxIdleConns = 64

@@ -531,3 +531,32 @@ func TestPrepared(t *testing.T) {
 		t.Error("Prepared of a query on a missing table succeeded")
 	}
 }
+
+// TestMmap checks that every connection reads the database file through
+// a memory map of mmapSize bytes: in WAL mode a connection's page cache is
+// dropped whenever another connection has written, so without the map a
+// busy server reads the same pages again and again with pread (7% of the
+// CPU under imapload -steady).
+func TestMmap(t *testing.T) {
+	t.Parallel()
+	db := open(t)
+	ctx := t.Context()
+	conns := make([]*sql.Conn, 3) // several connections of the pool, not one
+	for i := range conns {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	for i, c := range conns {
+		var n int64
+		if err := c.QueryRowContext(ctx, `PRAGMA mmap_size`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != mmapSize {
+			t.Errorf("connection %d: mmap_size %d, want %d", i, n, mmapSize)
+		}
+	}
+}

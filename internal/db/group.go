@@ -23,6 +23,10 @@ type Group struct {
 	turn    chan struct{} // held by the caller committing a group
 	mu      sync.Mutex
 	pending []*job
+
+	// beforeCommit, if set, runs in each group's transaction after the
+	// jobs, before the commit (see SetBeforeCommit).
+	beforeCommit func(ctx context.Context, tx *sql.Tx) error
 }
 
 // job is one [Group.Do] waiting for its commit.
@@ -80,6 +84,16 @@ func (g *Group) Do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx)
 			<-g.turn
 		}
 	}
+}
+
+// SetBeforeCommit sets fn to run in every group's transaction after all
+// its jobs, in a savepoint of its own, just before the commit: work that
+// is cheaper done once per group than once per job (the mail store adds
+// the bodies appended by the group's jobs to the full-text index there,
+// one FTS5 flush per group). fn's error rolls back fn's work alone and is
+// logged; the jobs still commit. Call it before the first Do.
+func (g *Group) SetBeforeCommit(fn func(ctx context.Context, tx *sql.Tx) error) {
+	g.beforeCommit = fn
 }
 
 // Queued returns how many jobs wait for a commit.
@@ -167,6 +181,23 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 				return err
 			}
 		}
-		return nil
+		return g.runBeforeCommit(ctx, tx, exec)
 	})
+}
+
+// runBeforeCommit runs the beforeCommit step in a savepoint.
+func (g *Group) runBeforeCommit(ctx context.Context, tx *sql.Tx, exec func(tx *sql.Tx, query string) error) error {
+	if g.beforeCommit == nil {
+		return nil
+	}
+	if err := exec(tx, `SAVEPOINT before_commit`); err != nil {
+		return err
+	}
+	if err := g.beforeCommit(ctx, tx); err != nil {
+		g.db.log.Warn("db: group: the step before commit failed; its work is undone", "err", err)
+		if err := exec(tx, `ROLLBACK TO before_commit`); err != nil {
+			return err
+		}
+	}
+	return exec(tx, `RELEASE before_commit`)
 }

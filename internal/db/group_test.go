@@ -126,3 +126,60 @@ func TestGroupPanic(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupBeforeCommit checks that the step set with SetBeforeCommit runs
+// once per group, after the jobs and in their transaction, and that its
+// failure undoes its own work only.
+func TestGroupBeforeCommit(t *testing.T) {
+	t.Parallel()
+	d := open(t)
+	ctx := t.Context()
+	if _, err := d.ExecContext(ctx, `CREATE TABLE g (n INTEGER PRIMARY KEY); CREATE TABLE steps (jobs INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	g := d.NewGroup(64, nil)
+	fail := false
+	g.SetBeforeCommit(func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO steps (jobs) SELECT count(*) FROM g`); err != nil {
+			return err
+		}
+		if fail {
+			return errors.New("step fails")
+		}
+		return nil
+	})
+	insert := func(i int) error {
+		return g.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO g (n) VALUES (?)`, i)
+			return err
+		})
+	}
+	release, err := g.Hold(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range errs {
+		wg.Go(func() { errs[i] = insert(i) })
+	}
+	for g.Queued() < len(errs) {
+		time.Sleep(time.Millisecond)
+	}
+	release()
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	fail = true
+	if err := insert(10); err != nil {
+		t.Fatalf("a job whose group's step failed: %v", err)
+	}
+	var steps, last, rows int
+	if err := d.QueryRowContext(ctx, `SELECT count(*), coalesce(max(jobs), 0), (SELECT count(*) FROM g) FROM steps`).Scan(&steps, &last, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if steps != 1 || last != 3 || rows != 4 {
+		t.Errorf("%d steps recorded (the last saw %d jobs), %d jobs' rows; want 1 step that saw 3, 4 rows", steps, last, rows)
+	}
+}

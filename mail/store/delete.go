@@ -17,7 +17,7 @@ func (s *Store) DeleteMailboxTree(ctx context.Context, accountID int64, name str
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrNoMailbox, err)
 	}
-	err = s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		mb, err := mailboxByName(ctx, tx, accountID, cn)
 		if err != nil {
 			return err
@@ -40,7 +40,7 @@ func (s *Store) DeleteMailboxTree(ctx context.Context, accountID int64, name str
 // [Store.CollectGarbage] finds them unreferenced; a later delivery to the
 // account would start it afresh.
 func (s *Store) DeleteAccount(ctx context.Context, accountID int64) (mailboxes int, err error) {
-	err = s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		if mailboxes, err = deleteMailboxes(ctx, tx, `account_id = ?`, accountID); err != nil {
 			return err
 		}

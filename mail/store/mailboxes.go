@@ -127,7 +127,7 @@ func (mb Mailbox) isSpecial() bool { return mb.Name == inbox || mb.Attr != "" }
 // Mailboxes lists the account's mailboxes: INBOX first, then the others
 // sorted by name (bytewise, so a parent comes right before its children).
 func (s *Store) Mailboxes(ctx context.Context, accountID int64) ([]Mailbox, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes WHERE account_id = ? ORDER BY name != 'INBOX', name`, accountID)
+	rows, err := s.db.Stmts(nil).QueryContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes WHERE account_id = ? ORDER BY name != 'INBOX', name`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("store: list mailboxes: %w", err)
 	}
@@ -154,13 +154,13 @@ func (s *Store) Mailbox(ctx context.Context, accountID int64, name string) (Mail
 	if err != nil {
 		return Mailbox{}, fmt.Errorf("%w: %w", ErrNoMailbox, err)
 	}
-	return mailboxByName(ctx, s.db, accountID, cn)
+	return mailboxByName(ctx, s.db.Stmts(nil), accountID, cn)
 }
 
 // MailboxByID returns the state of the mailbox with the given ID, as
 // [Store.Mailbox] does; [ErrNoMailbox] if it was deleted.
 func (s *Store) MailboxByID(ctx context.Context, mailboxID int64) (Mailbox, error) {
-	return mailboxByID(ctx, s.db, mailboxID)
+	return mailboxByID(ctx, s.db.Stmts(nil), mailboxID)
 }
 
 // CreateMailbox creates a mailbox, and its missing parents, unsubscribed
@@ -171,7 +171,7 @@ func (s *Store) CreateMailbox(ctx context.Context, accountID int64, name string)
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		if err := s.ensureAccount(ctx, tx, ch, accountID); err != nil {
 			return err
 		}
@@ -234,7 +234,7 @@ func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNoMailbox, err)
 	}
-	return s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		mb, err := mailboxByName(ctx, tx, accountID, cn)
 		if err != nil {
 			return err
@@ -286,7 +286,7 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, oldName, new
 	if from != inbox && strings.HasPrefix(to, from+string(Delimiter)) {
 		return fmt.Errorf("%w: cannot move %q below itself", ErrBadName, from)
 	}
-	return s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		mb, err := mailboxByName(ctx, tx, accountID, from)
 		if err != nil {
 			return err
@@ -399,7 +399,7 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNoMailbox, err)
 	}
-	return s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		res, err := tx.ExecContext(ctx, `UPDATE mailboxes SET subscribed = ? WHERE account_id = ? AND name = ?`, on, accountID, cn)
 		if err != nil {
 			return fmt.Errorf("store: subscribe: %w", err)

@@ -233,7 +233,7 @@ func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, r i
 		return Mailbox{}, 0, err
 	}
 	// Refuse early what would be refused after reading the message.
-	if _, err := mailboxByName(ctx, s.db, accountID, cn); err != nil {
+	if _, err := mailboxByName(ctx, s.db.Stmts(nil), accountID, cn); err != nil {
 		return Mailbox{}, 0, err
 	}
 	if date.IsZero() {
@@ -249,29 +249,7 @@ func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, r i
 	var mb Mailbox
 	var uid imap.UID
 	for attempt := 0; ; attempt++ {
-		err = s.write(ctx, func(tx *sql.Tx, ch *changes) error {
-			var err error
-			if mb, err = mailboxByName(ctx, tx, accountID, cn); err != nil {
-				return err
-			}
-			if err := checkQuota(ctx, tx, map[int64]int64{accountID: in.size}, []int64{accountID}); err != nil {
-				return err
-			}
-			blobID, sentDay, err := s.blobRow(ctx, tx, in)
-			if err != nil {
-				return err
-			}
-			uids, err := appendMessages(ctx, tx, mb.ID, []newMessage{messageFor(blobID, sentDay, in.size, fs, date)})
-			if err != nil {
-				return err
-			}
-			uid = uids[0]
-			if mb, err = mailboxByID(ctx, tx, mb.ID); err != nil {
-				return err
-			}
-			ch.add(Change{Kind: ChangeAppend, AccountID: accountID, MailboxID: mb.ID, UIDs: uids})
-			return nil
-		})
+		mb, uid, err = s.appendTx(ctx, accountID, cn, in, fs, date)
 		if errors.Is(err, errNeedParse) && attempt == 0 {
 			if err = s.parse(in); err == nil {
 				continue
@@ -284,6 +262,51 @@ func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, r i
 	}
 	committed = true
 	return mb, uid, nil
+}
+
+// appendTx is the write of [Store.Append], in the group commit (see
+// [Store.write]). A new body is not added to the full-text index in the
+// job's savepoint, where FTS5 would flush and merge its index at the next
+// statement, but noted in blob_unindexed as deliveries do, and indexed
+// once all jobs of the group have run, in its transaction
+// ([Store.indexAppended]). The statements are the cached ones.
+func (s *Store) appendTx(ctx context.Context, accountID int64, cn string, in *incoming, fs flagSet, date time.Time) (mb Mailbox, uid imap.UID, err error) {
+	var deferred bool
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
+		q := s.db.Stmts(tx)
+		var err error
+		if mb, err = mailboxByName(ctx, q, accountID, cn); err != nil {
+			return err
+		}
+		if err := checkQuota(ctx, q, map[int64]int64{accountID: in.size}, []int64{accountID}); err != nil {
+			return err
+		}
+		blobID, sentDay, p, err := s.blobRowUnindexed(ctx, q, in)
+		if err != nil {
+			return err
+		}
+		uids, err := appendMessages(ctx, q, mb.ID, []newMessage{messageFor(blobID, sentDay, in.size, fs, date)})
+		if err != nil {
+			return err
+		}
+		uid = uids[0]
+		if mb, err = mailboxByID(ctx, q, mb.ID); err != nil {
+			return err
+		}
+		ch.add(Change{Kind: ChangeAppend, AccountID: accountID, MailboxID: mb.ID, UIDs: uids})
+		if p != nil {
+			deferred = true
+			if err := s.index.defer_(ctx, q, blobID, in.ref, p); err != nil {
+				return err
+			}
+			s.appended.note(appendedBody{id: blobID, ref: in.ref, p: p})
+		}
+		return nil
+	})
+	if err != nil && deferred {
+		s.index.forget(in.ref)
+	}
+	return mb, uid, err
 }
 
 // Deliver stores one incoming message (SMTP delivery) in the INBOX of each
@@ -396,12 +419,12 @@ func (s *Store) deliverTx(ctx context.Context, tx *sql.Tx, ch *changes, d *deliv
 
 // UIDs returns the mailbox's UIDs, ascending.
 func (s *Store) UIDs(ctx context.Context, mailboxID int64) ([]imap.UID, error) {
-	return uidsAfter(ctx, s.db, mailboxID, 0)
+	return uidsAfter(ctx, s.db.Stmts(nil), mailboxID, 0)
 }
 
 // UIDsAfter returns the mailbox's UIDs greater than after, ascending.
 func (s *Store) UIDsAfter(ctx context.Context, mailboxID int64, after imap.UID) ([]imap.UID, error) {
-	return uidsAfter(ctx, s.db, mailboxID, after)
+	return uidsAfter(ctx, s.db.Stmts(nil), mailboxID, after)
 }
 
 // uidsAfter reads the mailbox's UIDs greater than after, ascending.
@@ -433,7 +456,7 @@ func (s *Store) Messages(ctx context.Context, mailboxID int64, uids []imap.UID) 
 	if len(uids) == 0 {
 		return nil, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT m.uid, m.flags, m.keywords, m.internal_date, m.internal_tz, m.size, m.modseq, b.ref, b.envelope, b.structure
+	rows, err := s.db.Stmts(nil).QueryContext(ctx, `SELECT m.uid, m.flags, m.keywords, m.internal_date, m.internal_tz, m.size, m.modseq, b.ref, b.envelope, b.structure
 		FROM messages m JOIN blobs b ON b.id = m.blob_id
 		WHERE m.mailbox_id = ? AND m.uid IN (SELECT value FROM json_each(?))`, mailboxID, uidJSON(uids))
 	if err != nil {
@@ -483,7 +506,7 @@ func (s *Store) Flags(ctx context.Context, mailboxID int64, uids []imap.UID) ([]
 	if len(uids) == 0 {
 		return nil, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT uid, flags, keywords FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?))`,
+	rows, err := s.db.Stmts(nil).QueryContext(ctx, `SELECT uid, flags, keywords FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?))`,
 		mailboxID, uidJSON(uids))
 	if err != nil {
 		return nil, fmt.Errorf("store: flags: %w", err)
@@ -537,73 +560,42 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []imap.UID
 	if len(uids) == 0 {
 		return nil, nil, nil
 	}
-	err = s.write(ctx, func(tx *sql.Tx, ch *changes) error {
-		changed, newFlags = nil, nil
-		mb, err := mailboxByID(ctx, tx, mailboxID)
+	// A STORE that changes nothing (the flags are so already: a client
+	// marking read what is read, a FETCH BODY[] of a read message) needs
+	// no write transaction and no wait for a commit: answer from a read.
+	// It is as if it ran when that read did.
+	plan, err := planFlags(ctx, s.db.Stmts(nil), mailboxID, uids, op, arg, unchangedSince)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(plan.updates) == 0 {
+		if _, err := mailboxByID(ctx, s.db.Stmts(nil), mailboxID); err != nil {
+			return nil, nil, err
+		}
+		return plan.changed, plan.newFlags, nil
+	}
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
+		q := s.db.Stmts(tx)
+		mb, err := mailboxByID(ctx, q, mailboxID)
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT uid, flags, keywords, modseq FROM messages
-			WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid`, mailboxID, uidJSON(uids))
-		if err != nil {
-			return fmt.Errorf("store: store flags: %w", err)
-		}
-		type update struct {
-			uid imap.UID
-			fs  flagSet
-		}
-		var updates []update
-		var unseenDelta int64
-		for rows.Next() {
-			var uid int64
-			var modseq uint64
-			var old flagSet
-			var kws string
-			if err := rows.Scan(&uid, &old.bits, &kws, &modseq); err != nil {
-				rows.Close()
-				return fmt.Errorf("store: store flags: %w", err)
-			}
-			if unchangedSince > 0 && modseq > unchangedSince {
-				continue
-			}
-			old.keywords = decodeKeywords(kws)
-			nf := old.apply(op, arg)
-			if len(nf.keywords) > maxKeywords {
-				rows.Close()
-				return fmt.Errorf("%w: more than %d keywords on message %d", ErrBadFlag, maxKeywords, uid)
-			}
-			changed = append(changed, imap.UID(uid))
-			newFlags = append(newFlags, nf.list())
-			if !nf.equal(old) {
-				updates = append(updates, update{imap.UID(uid), nf})
-				switch {
-				case old.bits&bitSeen != 0 && nf.bits&bitSeen == 0:
-					unseenDelta++
-				case old.bits&bitSeen == 0 && nf.bits&bitSeen != 0:
-					unseenDelta--
-				}
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("store: store flags: %w", err)
-		}
-		if len(updates) == 0 {
-			return nil
+		if plan, err = planFlags(ctx, q, mailboxID, uids, op, arg, unchangedSince); err != nil || len(plan.updates) == 0 {
+			return err
 		}
 		var modseq int64
-		err = tx.QueryRowContext(ctx, `UPDATE mailboxes SET highest_modseq = highest_modseq + 1, unseen = unseen + ? WHERE id = ? RETURNING highest_modseq`,
-			unseenDelta, mailboxID).Scan(&modseq)
+		err = q.QueryRowContext(ctx, `UPDATE mailboxes SET highest_modseq = highest_modseq + 1, unseen = unseen + ? WHERE id = ? RETURNING highest_modseq`,
+			plan.unseenDelta, mailboxID).Scan(&modseq)
 		if err != nil {
 			return fmt.Errorf("store: store flags: %w", err)
 		}
-		stmt, err := tx.PrepareContext(ctx, `UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?`)
+		stmt, err := q.PrepareContext(ctx, `UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?`)
 		if err != nil {
 			return fmt.Errorf("store: store flags: %w", err)
 		}
 		defer stmt.Close()
 		c := Change{Kind: ChangeFlags, AccountID: mb.AccountID, MailboxID: mailboxID, ModSeq: uint64(modseq)}
-		for _, u := range updates {
+		for _, u := range plan.updates {
 			if _, err := stmt.ExecContext(ctx, u.fs.bits, encodeKeywords(u.fs.keywords), modseq, mailboxID, int64(u.uid)); err != nil {
 				return fmt.Errorf("store: store flags: %w", err)
 			}
@@ -616,7 +608,64 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []imap.UID
 	if err != nil {
 		return nil, nil, err
 	}
-	return changed, newFlags, nil
+	return plan.changed, plan.newFlags, nil
+}
+
+// flagPlan is what a STORE does to the messages that exist.
+type flagPlan struct {
+	changed     []imap.UID    // every existing message applied to, ascending
+	newFlags    [][]imap.Flag // the full flags of changed[i] after the STORE
+	updates     []flagUpdate  // the messages whose flags differ after it
+	unseenDelta int64
+}
+
+// flagUpdate is one message's new flags.
+type flagUpdate struct {
+	uid imap.UID
+	fs  flagSet
+}
+
+// planFlags reads the messages' flags with q and works out the STORE.
+func planFlags(ctx context.Context, q querier, mailboxID int64, uids []imap.UID, op imap.StoreFlagsOp, arg flagSet, unchangedSince uint64) (flagPlan, error) {
+	var plan flagPlan
+	rows, err := q.QueryContext(ctx, `SELECT uid, flags, keywords, modseq FROM messages
+		WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid`, mailboxID, uidJSON(uids))
+	if err != nil {
+		return plan, fmt.Errorf("store: store flags: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var uid int64
+		var modseq uint64
+		var old flagSet
+		var kws string
+		if err := rows.Scan(&uid, &old.bits, &kws, &modseq); err != nil {
+			return plan, fmt.Errorf("store: store flags: %w", err)
+		}
+		if unchangedSince > 0 && modseq > unchangedSince {
+			continue
+		}
+		old.keywords = decodeKeywords(kws)
+		nf := old.apply(op, arg)
+		if len(nf.keywords) > maxKeywords {
+			return plan, fmt.Errorf("%w: more than %d keywords on message %d", ErrBadFlag, maxKeywords, uid)
+		}
+		plan.changed = append(plan.changed, imap.UID(uid))
+		plan.newFlags = append(plan.newFlags, nf.list())
+		if !nf.equal(old) {
+			plan.updates = append(plan.updates, flagUpdate{imap.UID(uid), nf})
+			switch {
+			case old.bits&bitSeen != 0 && nf.bits&bitSeen == 0:
+				plan.unseenDelta++
+			case old.bits&bitSeen == 0 && nf.bits&bitSeen != 0:
+				plan.unseenDelta--
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return plan, fmt.Errorf("store: store flags: %w", err)
+	}
+	return plan, nil
 }
 
 // removed is what deleting message rows takes away from a mailbox.
@@ -649,7 +698,7 @@ func scanRemoved(rows *sql.Rows) (removed, error) {
 }
 
 // account updates the mailbox's counters and modseq for removed messages.
-func (r removed) account(ctx context.Context, tx *sql.Tx, mailboxID int64) error {
+func (r removed) account(ctx context.Context, tx querier, mailboxID int64) error {
 	_, err := tx.ExecContext(ctx, `UPDATE mailboxes SET highest_modseq = highest_modseq + 1, messages = messages - ?, unseen = unseen - ?, size = size - ? WHERE id = ?`,
 		len(r.uids), r.unseen, r.size, mailboxID)
 	return err
@@ -664,18 +713,20 @@ func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []imap.UID) (
 		return nil, nil
 	}
 	var out []imap.UID
-	err := s.write(ctx, func(tx *sql.Tx, ch *changes) error {
-		mb, err := mailboxByID(ctx, tx, mailboxID)
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
+		q := s.db.Stmts(tx)
+		mb, err := mailboxByID(ctx, q, mailboxID)
 		if err != nil {
 			return err
 		}
-		q := `DELETE FROM messages WHERE mailbox_id = ? AND flags & ` + strconv.Itoa(bitDeleted) + ` != 0`
+		// Two texts, whatever the arguments: each is prepared once.
+		query := `DELETE FROM messages WHERE mailbox_id = ? AND flags & ` + strconv.Itoa(bitDeleted) + ` != 0`
 		args := []any{mailboxID}
 		if uids != nil {
-			q += ` AND uid IN (SELECT value FROM json_each(?))`
+			query += ` AND uid IN (SELECT value FROM json_each(?))`
 			args = append(args, uidJSON(uids))
 		}
-		rows, err := tx.QueryContext(ctx, q+` RETURNING uid, flags, size`, args...)
+		rows, err := q.QueryContext(ctx, query+` RETURNING uid, flags, size`, args...)
 		if err != nil {
 			return fmt.Errorf("store: expunge: %w", err)
 		}
@@ -687,7 +738,7 @@ func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []imap.UID) (
 		if len(r.uids) == 0 {
 			return nil
 		}
-		if err := r.account(ctx, tx, mailboxID); err != nil {
+		if err := r.account(ctx, q, mailboxID); err != nil {
 			return fmt.Errorf("store: expunge: %w", err)
 		}
 		ch.add(Change{Kind: ChangeExpunge, AccountID: mb.AccountID, MailboxID: mailboxID, UIDs: r.uids})
@@ -735,7 +786,7 @@ func (s *Store) copyMove(ctx context.Context, srcID int64, uids []imap.UID, srcA
 	}
 	var dst Mailbox
 	var srcUIDs, dstUIDs []imap.UID
-	err = s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		srcUIDs, dstUIDs = nil, nil
 		src, err := mailboxByID(ctx, tx, srcID)
 		if err != nil {

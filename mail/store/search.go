@@ -67,7 +67,7 @@ func (s *Store) Search(ctx context.Context, mailboxID int64, criteria *imap.Sear
 		return nil, err
 	}
 	args := append([]any{mailboxID}, b.args...)
-	uids, err := queryUIDs(ctx, s.db, `SELECT m.uid FROM messages m WHERE m.mailbox_id = ? AND (`+expr+`) ORDER BY m.uid`, args...)
+	uids, err := queryUIDs(ctx, s.search, `SELECT m.uid FROM messages m WHERE m.mailbox_id = ? AND (`+expr+`) ORDER BY m.uid`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: search: %w", err)
 	}

@@ -34,8 +34,13 @@ type Store struct {
 	mu   sync.Mutex
 	pins map[blob.Ref]int
 
-	group *db.Group // group commit of deliveries (group.go)
-	index *deferredIndex
+	group    *db.Group // group commit of deliveries (group.go) and of all other writes (write)
+	index    *deferredIndex
+	appended appendedBodies // indexed before each group commit (appendindex.go)
+	search   *stmtCache     // the statements of recent searches
+
+	// testHookInWrite, if set, runs inside each write's job (tests only).
+	testHookInWrite func()
 }
 
 // New returns a store keeping metadata in d (migrated with [Component]) and
@@ -62,6 +67,8 @@ func New(d *db.DB, blobs *blob.Store, log *slog.Logger, opts Options) *Store {
 	}
 	s := &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, index: newDeferredIndex()}
 	s.group = d.NewGroup(maxGroup, s.afterGroup)
+	s.group.SetBeforeCommit(s.indexAppended)
+	s.search = newStmtCache(d.DB)
 	return s
 }
 
@@ -99,11 +106,23 @@ func (c *changes) add(ch Change) { *c = append(*c, ch) }
 
 // write runs fn in a write transaction and, after it committed, announces
 // the changes fn recorded to Options.OnChange, with the origin from ctx.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx, ch *changes) error) error {
+// The transaction is the group commit's ([db.Group], s.group), shared with
+// deliveries and other writes queued meanwhile, fn in a savepoint of its
+// own: concurrent IMAP sessions' STORE, EXPUNGE and APPEND then share one
+// commit and its WAL fsync instead of queueing for one each. fn's error
+// rolls back fn's work alone; write returns once the transaction holding
+// it has committed. fn gets the group's context and must use it, not ctx:
+// the SQLite driver answers a statement whose context ends by interrupting
+// the connection, which would roll back the other jobs' work too. fn must
+// not call write or [db.DB.Tx].
+func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx, ch *changes) error) error {
 	var ch changes
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		ch = ch[:0] // fn runs once, but keep it correct if Tx ever retries
-		return fn(tx, &ch)
+	err := s.group.Do(ctx, func(gctx context.Context, tx *sql.Tx) error {
+		ch = ch[:0]
+		if s.testHookInWrite != nil {
+			s.testHookInWrite()
+		}
+		return fn(gctx, tx, &ch)
 	})
 	if err != nil {
 		return err
@@ -192,7 +211,7 @@ func (s *Store) EnsureAccount(ctx context.Context, accountID int64) error {
 	if n >= len(SpecialUse) {
 		return nil
 	}
-	return s.write(ctx, func(tx *sql.Tx, ch *changes) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		return s.ensureAccount(ctx, tx, ch, accountID)
 	})
 }
@@ -228,7 +247,7 @@ func (s *Store) SetQuota(ctx context.Context, accountID int64, bytes int64) erro
 	if bytes < 0 {
 		return fmt.Errorf("store: set quota: negative quota %d", bytes)
 	}
-	return s.write(ctx, func(tx *sql.Tx, _ *changes) error {
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx, _ *changes) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO mail_accounts (account_id, quota, created_at) VALUES (?, ?, ?)
 			ON CONFLICT (account_id) DO UPDATE SET quota = excluded.quota`, accountID, bytes, s.now().Unix())
 		if err != nil {

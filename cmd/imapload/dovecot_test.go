@@ -1,0 +1,476 @@
+package main
+
+// The steady-session benchmark of issue 13: the tool's -steady loop drives
+// caucus's IMAP server (in this process, as `caucus serve` builds it) and,
+// in the same run, a Dovecot of its own (Debian's dovecot-imapd, maildir,
+// default fsync settings, listening on 127.0.0.1 only), over implicit TLS,
+// with the runs alternating between the two so that the load of the rest
+// of the machine falls on both alike. It is a measurement, not a test: it
+// runs only when CAUCUS_IMAPLOAD is set, and prints the figures.
+//
+//	CAUCUS_IMAPLOAD=1 go test ./cmd/imapload -run TestDovecot -v -timeout 60m
+//
+// Optional: CAUCUS_IMAPLOAD_CLIENTS ("8,50"), CAUCUS_IMAPLOAD_RUNS (3),
+// CAUCUS_IMAPLOAD_DURATION ("20s"), CAUCUS_IMAPLOAD_ACCOUNTS (16; client i
+// uses account i mod n), CAUCUS_IMAPLOAD_BASE (messages per mailbox, 100),
+// CAUCUS_IMAPLOAD_TARGETS ("caucus,dovecot"), CAUCUS_IMAPLOAD_PYTHON (1: also
+// run testdata/steady.py, the same loop with Python's imaplib, once with
+// 8 clients against each, as an outside cross-check), and
+// CAUCUS_IMAPLOAD_PROFILE (a directory: a CPU profile of each caucus run,
+// and block and mutex profiles of the whole test). The tool runs as a
+// child process (this test binary again), so that the profiles hold
+// caucus alone. The Dovecot side needs root (its master runs as root and
+// drops to the users of the installed package).
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/caucus-org/caucus/internal/testtool"
+	"github.com/caucus-org/caucus/mail/imap"
+)
+
+// TestMain runs the tool itself when IMAPLOAD_AS_TOOL is set: the
+// benchmark starts this binary again as its load generator.
+func TestMain(m *testing.M) {
+	if os.Getenv("IMAPLOAD_AS_TOOL") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func envString(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func envPositive(t *testing.T, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive number", name, v)
+	}
+	return n
+}
+
+// imapTarget is a server under load: where it listens and its accounts.
+type imapTarget struct {
+	name  string
+	addr  string // implicit TLS
+	users string // file of "login password" lines
+}
+
+func TestDovecot(t *testing.T) {
+	if os.Getenv("CAUCUS_IMAPLOAD") == "" {
+		t.Skip("a benchmark: set CAUCUS_IMAPLOAD=1 to run it")
+	}
+	runs := envPositive(t, "CAUCUS_IMAPLOAD_RUNS", 3)
+	accounts := envPositive(t, "CAUCUS_IMAPLOAD_ACCOUNTS", 16)
+	base := envPositive(t, "CAUCUS_IMAPLOAD_BASE", 100)
+	duration, err := time.ParseDuration(envString("CAUCUS_IMAPLOAD_DURATION", "20s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clients []int
+	for s := range strings.SplitSeq(envString("CAUCUS_IMAPLOAD_CLIENTS", "8,50"), ",") {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("CAUCUS_IMAPLOAD_CLIENTS: %q", s)
+		}
+		clients = append(clients, n)
+	}
+	profDir := os.Getenv("CAUCUS_IMAPLOAD_PROFILE")
+	if profDir != "" {
+		runtime.SetBlockProfileRate(int(100 * time.Microsecond))
+		runtime.SetMutexProfileFraction(10)
+		t.Cleanup(func() { writeProfiles(t, profDir) })
+	}
+
+	h := openCaucus(t, t.TempDir(), imap.Config{MaxConnsPerAddr: 10000, MaxConnsPerAccount: 10000},
+		slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go h.store.RunIndexer(ctx) // as caucus serve runs it
+	var targets []imapTarget
+	for _, name := range strings.Split(envString("CAUCUS_IMAPLOAD_TARGETS", "caucus,dovecot"), ",") {
+		switch name {
+		case "caucus":
+			targets = append(targets, caucusTarget(t, h, accounts))
+		case "dovecot":
+			targets = append(targets, dovecotTarget(t, h, accounts))
+		default:
+			t.Fatalf("CAUCUS_IMAPLOAD_TARGETS: unknown %q", name)
+		}
+	}
+
+	type key struct {
+		target  string
+		clients int
+	}
+	results := map[key][]summary{}
+	for _, n := range clients {
+		for run := range runs {
+			for _, tg := range targets {
+				var stop func()
+				if profDir != "" && tg.name == "caucus" {
+					stop = startCPUProfile(t, filepath.Join(profDir, fmt.Sprintf("cpu-%d-%d.pprof", n, run+1)))
+				}
+				s := runTool(t, tg, n, base, duration)
+				if stop != nil {
+					stop()
+				}
+				t.Logf("%s, %d clients, run %d: %.0f ops/s, %d errors (load %s)", tg.name, n, run+1, s.Ops[len(s.Ops)-1].PerSec, s.Errors, loadAvg())
+				results[key{tg.name, n}] = append(results[key{tg.name, n}], s)
+			}
+		}
+	}
+	var report strings.Builder
+	fmt.Fprintf(&report, "imapload -steady, %d accounts, %d messages per mailbox, %s per run, implicit TLS; load average now %s\n",
+		accounts, base, duration, loadAvg())
+	for _, n := range clients {
+		for _, tg := range targets {
+			writeSummaries(&report, fmt.Sprintf("%s, %d clients", tg.name, n), results[key{tg.name, n}])
+		}
+		if len(targets) == 2 {
+			writeRatios(&report, n, results[key{targets[0].name, n}], results[key{targets[1].name, n}])
+		}
+	}
+	if os.Getenv("CAUCUS_IMAPLOAD_PYTHON") != "" {
+		python := testtool.Need(t, "python3")
+		for _, tg := range targets {
+			s := runPython(t, python, tg, h.certFile, 8, duration)
+			writeSummaries(&report, fmt.Sprintf("%s, 8 clients, Python imaplib", tg.name), []summary{s})
+		}
+	}
+	t.Log("\n" + report.String())
+	for k, ss := range results {
+		for _, s := range ss {
+			if s.Errors > 0 || s.Lost > 0 {
+				t.Errorf("%s, %d clients: %d errors, %d clients lost: %q", k.target, k.clients, s.Errors, s.Lost, s.Samples)
+			}
+		}
+	}
+}
+
+// loadAvg returns the 1, 5 and 15 minute load averages.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+// runTool runs this binary as the tool against tg and returns its figures.
+func runTool(t *testing.T, tg imapTarget, clients, base int, duration time.Duration) summary {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), duration+5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-addr", tg.addr, "-tls", "-insecure-skip-verify", "-users", tg.users,
+		"-clients", strconv.Itoa(clients), "-duration", duration.String(), "-steady", "-base", strconv.Itoa(base), "-json")
+	cmd.Env = append(os.Environ(), "IMAPLOAD_AS_TOOL=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var s summary
+	if jerr := json.Unmarshal(stdout.Bytes(), &s); jerr != nil {
+		t.Fatalf("%s: imapload: %v, %v\n%s%s", tg.name, err, jerr, stdout.Bytes(), stderr.Bytes())
+	}
+	return s
+}
+
+// runPython runs testdata/steady.py, the same loop with imaplib.
+func runPython(t *testing.T, python string, tg imapTarget, caFile string, clients int, duration time.Duration) summary {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), duration+5*time.Minute)
+	defer cancel()
+	host, port, _ := net.SplitHostPort(tg.addr)
+	cmd := exec.CommandContext(ctx, python, filepath.Join("testdata", "steady.py"), host, port, caFile, tg.users,
+		strconv.Itoa(clients), strconv.FormatFloat(duration.Seconds(), 'f', 0, 64))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var s summary
+	if jerr := json.Unmarshal(stdout.Bytes(), &s); jerr != nil || err != nil {
+		t.Fatalf("%s: steady.py: %v, %v\n%s%s", tg.name, err, jerr, stdout.Bytes(), stderr.Bytes())
+	}
+	if s.Errors > 0 {
+		t.Errorf("%s: steady.py: %d errors: %q", tg.name, s.Errors, s.Samples)
+	}
+	return s
+}
+
+// writeSummaries writes one line per operation: ops/s of each run, then
+// the median run's p50 and p99.
+func writeSummaries(b *strings.Builder, title string, ss []summary) {
+	if len(ss) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "%s (busy cores: %s; tool: %s)\n", title, joinRuns(ss, func(s summary) float64 { return s.Busy }, "%.2f"),
+		joinRuns(ss, func(s summary) float64 { return s.ToolCPU }, "%.2f"))
+	fmt.Fprintf(b, "  %-14s %-26s %-22s %s\n", "command", "ops/s per run", "p50 ms per run", "p99 ms per run")
+	for _, o := range ss[0].Ops {
+		get := func(f func(opSummary) float64) func(summary) float64 {
+			return func(s summary) float64 { x, _ := s.opNamed(o.Name); return f(x) }
+		}
+		fmt.Fprintf(b, "  %-14s %-26s %-22s %s\n", o.Name,
+			joinRuns(ss, get(func(x opSummary) float64 { return x.PerSec }), "%.1f"),
+			joinRuns(ss, get(func(x opSummary) float64 { return x.P50 }), "%.1f"),
+			joinRuns(ss, get(func(x opSummary) float64 { return x.P99 }), "%.1f"))
+	}
+}
+
+func joinRuns(ss []summary, f func(summary) float64, format string) string {
+	parts := make([]string, len(ss))
+	for i, s := range ss {
+		parts[i] = fmt.Sprintf(format, f(s))
+	}
+	return strings.Join(parts, " ")
+}
+
+// writeRatios writes, for each command, a's ops/s over b's in each pair
+// of runs, and a's median p99 over b's.
+func writeRatios(b *strings.Builder, clients int, a, bs []summary) {
+	n := min(len(a), len(bs))
+	if n == 0 {
+		return
+	}
+	fmt.Fprintf(b, "%s / %s, %d clients: ops/s ratio per run, p99 ratio of the medians\n", "caucus", "dovecot", clients)
+	for _, o := range a[0].Ops {
+		var ratios []string
+		var pa, pb []float64
+		for i := range n {
+			x, _ := a[i].opNamed(o.Name)
+			y, ok := bs[i].opNamed(o.Name)
+			if !ok || y.PerSec == 0 {
+				continue
+			}
+			ratios = append(ratios, fmt.Sprintf("%.2f", x.PerSec/y.PerSec))
+			pa, pb = append(pa, x.P99), append(pb, y.P99)
+		}
+		p99 := "-"
+		if m := median(pb); m > 0 {
+			p99 = fmt.Sprintf("%.2f", median(pa)/m)
+		}
+		fmt.Fprintf(b, "  %-14s %-26s %s\n", o.Name, strings.Join(ratios, " "), p99)
+	}
+}
+
+// median returns the median of xs.
+func median(xs []float64) float64 {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	if len(xs) == 0 {
+		return 0
+	}
+	return xs[len(xs)/2]
+}
+
+func startCPUProfile(t *testing.T, name string) (stop func()) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
+func writeProfiles(t *testing.T, dir string) {
+	for _, name := range []string{"block", "mutex"} {
+		f, err := os.Create(filepath.Join(dir, name+".pprof"))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+			t.Error(err)
+		}
+		f.Close()
+	}
+}
+
+// caucusTarget enrols n accounts with mail app passwords on the in-process
+// caucus and serves its IMAP.
+func caucusTarget(t *testing.T, h *harness, n int) imapTarget {
+	imaps, _ := h.serve(t)
+	var lines strings.Builder
+	for i := range n {
+		login, secret := h.member(t, fmt.Sprintf("load%d@localhost", i+1))
+		fmt.Fprintf(&lines, "%s %s\n", login, secret)
+	}
+	users := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(users, []byte(lines.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return imapTarget{name: "caucus", addr: imaps, users: users}
+}
+
+// dovecotTarget starts a Dovecot of its own, in the foreground: its
+// configuration, state and maildirs in a temporary directory, n accounts
+// in a passwd-file, the mail owned by nobody, implicit TLS on 127.0.0.1
+// with caucus's development certificate. mail_fsync and the other
+// durability settings keep their defaults.
+func dovecotTarget(t *testing.T, h *harness, n int) imapTarget {
+	dovecot := testtool.Need(t, "dovecot")
+	if os.Geteuid() != 0 {
+		t.Skip("the Dovecot side needs root")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not t.TempDir: its parent is private to root, and Dovecot's
+	// processes run as dovecot, dovenull and nobody below dir.
+	dir, err := os.MkdirTemp("", "caucus-dovecot-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mail := filepath.Join(dir, "mail")
+	if err := os.MkdirAll(mail, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+	if err := os.Chown(mail, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	var passwd, users strings.Builder
+	for i := range n {
+		login, pass := fmt.Sprintf("load%d@dovecot.test", i+1), fmt.Sprintf("pw-%x", random(12))
+		fmt.Fprintf(&passwd, "%s:{PLAIN}%s::::::\n", login, pass)
+		fmt.Fprintf(&users, "%s %s\n", login, pass)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "passwd"), []byte(passwd.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	usersFile := filepath.Join(dir, "users")
+	if err := os.WriteFile(usersFile, []byte(users.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_, port, _ := net.SplitHostPort(addr)
+	ln.Close()
+	conf := filepath.Join(dir, "dovecot.conf")
+	if err := os.WriteFile(conf, []byte(dovecotConf(dir, h.certFile, h.keyFile, port)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(dovecot, "-F", "-c", conf)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i == 100 {
+			log, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
+			t.Fatalf("dovecot does not listen on %s: %v\n%s\n%s", addr, err, out.Bytes(), log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return imapTarget{name: "dovecot", addr: addr, users: usersFile}
+}
+
+// dovecotConf is a complete Dovecot 2.3 configuration that touches nothing
+// outside dir.
+func dovecotConf(dir, cert, key, port string) string {
+	return fmt.Sprintf(`base_dir = %[1]s/run
+state_dir = %[1]s/state
+instance_name = caucus-imapload
+listen = 127.0.0.1
+protocols = imap
+log_path = %[1]s/dovecot.log
+ssl = required
+ssl_cert = <%[2]s
+ssl_key = <%[3]s
+disable_plaintext_auth = yes
+auth_mechanisms = plain
+default_login_user = dovenull
+default_internal_user = dovecot
+mail_location = maildir:%[1]s/mail/%%u
+mail_uid = nobody
+mail_gid = nogroup
+first_valid_uid = 1
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN %[1]s/passwd
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=%[1]s/mail/%%u
+}
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Sent {
+    special_use = \Sent
+    auto = create
+  }
+  mailbox Drafts {
+    special_use = \Drafts
+    auto = create
+  }
+}
+service imap-login {
+  inet_listener imap {
+    port = 0
+  }
+  inet_listener imaps {
+    address = 127.0.0.1
+    port = %[4]s
+    ssl = yes
+  }
+}
+protocol imap {
+  mail_max_userip_connections = 1000
+}
+`, dir, cert, key, port)
+}
