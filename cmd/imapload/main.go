@@ -49,6 +49,7 @@
 package main
 
 import (
+	"bytes"
 	"bufio"
 	"context"
 	"crypto/tls"
@@ -435,7 +436,7 @@ var words = strings.Fields(`alpha bravo charlie delta echo foxtrot golf hotel in
 // message generates an RFC 5322 message of about size bytes (CRLF lines).
 func message(rng *rand.Rand, size int) []byte {
 	n := msgCounter.Add(1)
-	var b strings.Builder
+	var b bytes.Buffer
 	b.Grow(size + 100)
 	fmt.Fprintf(&b, "From: Load Generator <load@imapload.invalid>\r\n"+
 		"To: Load Target <target@imapload.invalid>\r\n"+
@@ -446,21 +447,8 @@ func message(rng *rand.Rand, size int) []byte {
 		"Content-Type: text/plain; charset=us-ascii\r\n\r\n",
 		words[rng.IntN(len(words))], words[rng.IntN(len(words))], words[rng.IntN(len(words))],
 		time.Now().Format(time.RFC1123Z), time.Now().UnixNano(), n, rng.Uint32())
-	line := 0
-	for b.Len() < size {
-		w := words[rng.IntN(len(words))]
-		if line+len(w)+1 > 72 {
-			b.WriteString("\r\n")
-			line = 0
-		} else if line > 0 {
-			b.WriteByte(' ')
-			line++
-		}
-		b.WriteString(w)
-		line += len(w)
-	}
-	b.WriteString("\r\n")
-	return []byte(b.String())
+	writeWords(&b, rng, size)
+	return b.Bytes()
 }
 
 // messageSize draws a size between 2 and 20 KB.
