@@ -113,7 +113,7 @@ func (g *Gate) OpenID(parent context.Context, id uint64, addr netip.Addr) *Conn 
 	stop := context.AfterFunc(g.ctx, func() { cancel(context.Canceled) })
 	c := &Conn{
 		ID: id, Addr: addr, g: g, ctx: ctx,
-		Log: g.cfg.Log.With("proto", g.cfg.Proto, "conn", id, "addr", addr.String()),
+		Log: g.cfg.Log.With("conn", id, "addr", addr.String()),
 	}
 	c.end = func() { stop(); cancel(context.Canceled) }
 	return c
@@ -123,7 +123,7 @@ func (g *Gate) OpenID(parent context.Context, id uint64, addr netip.Addr) *Conn 
 type Conn struct {
 	ID      uint64
 	Addr    netip.Addr
-	Log     *slog.Logger // carries proto, conn and addr; account once signed in
+	Log     *slog.Logger // carries conn and addr, account once signed in; the protocol may add to it before SignIn
 	Account auth.Account // set by SignIn
 
 	g        *Gate
