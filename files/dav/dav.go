@@ -37,6 +37,7 @@ import (
 	"strings"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/connauth"
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/metrics"
 	"github.com/caucus-org/caucus/internal/web"
@@ -51,23 +52,32 @@ const (
 	Prefix      = "/dav"     // where the handler is mounted
 )
 
+// Auth is what WebDAV needs of auth: check app passwords and register
+// requests with the revocation hub. *auth.Service is one.
+type Auth interface {
+	AppPassword(ctx context.Context, login, secret string, scope auth.Scope, c auth.Client) (auth.Grant, error)
+	Connect(parent context.Context, g auth.Grant) (context.Context, func())
+}
+
 // Handler serves WebDAV. Build it with New.
 type Handler struct {
 	store *files.Store
-	svc   *auth.Service
-	stats *metrics.Set // nil: nothing counted
+	gate  *connauth.Gate // sign-in of every request, per-account limit
 	log   *slog.Logger
 
 	locks *lockSystem // every account's, by resource
 }
 
 // New returns a handler serving store to the accounts of svc. Every
-// request's sign-in is counted in stats, which may be nil.
-func New(store *files.Store, svc *auth.Service, stats *metrics.Set, log *slog.Logger) *Handler {
+// request's sign-in is counted in stats, which may be nil. An account may
+// have connauth.DefaultMaxConnsPerAccount requests in flight, as it may
+// have IMAP connections open; more are answered 429.
+func New(store *files.Store, svc Auth, stats *metrics.Set, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{store: store, svc: svc, stats: stats, log: log, locks: newLockSystem()}
+	gate := connauth.New(connauth.Config{Proto: "dav", Scope: auth.ScopeFiles, Metrics: stats, Log: log}, svc)
+	return &Handler{store: store, gate: gate, log: log, locks: newLockSystem()}
 }
 
 // Register mounts the handler at /dav/ on mux. Request bodies are bounded
@@ -92,26 +102,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		unauthorized(w)
 		return
 	}
-	client := auth.Client{Addr: web.ClientAddr(r), UserAgent: r.UserAgent()}
-	grant, err := h.svc.AppPassword(r.Context(), login, secret, auth.ScopeFiles, client)
-	h.stats.SignIn(metrics.MethodDAV, err == nil)
+	gc := h.gate.Open(r.Context(), web.ClientAddr(r))
+	defer gc.Close()
+	err := gc.SignIn(login, secret, r.UserAgent(), nil)
 	if err != nil {
 		var te *auth.ThrottledError
-		if errors.As(err, &te) {
+		switch {
+		case errors.As(err, &te):
 			w.Header().Set("Retry-After", "60")
 			http.Error(w, "too many failed sign-ins", http.StatusTooManyRequests)
-			return
+		case errors.Is(err, connauth.ErrTooManyConns):
+			// RFC 6585 section 4.
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "too many requests at once for this account", http.StatusTooManyRequests)
+		default:
+			gc.Log.Debug("dav: sign-in refused", "err", err)
+			unauthorized(w)
 		}
-		h.log.Debug("dav: sign-in refused", "err", err)
-		unauthorized(w)
 		return
 	}
-	ctx, done := h.svc.Connect(r.Context(), grant)
-	defer done()
+	ctx, grant, log := gc.Context(), gc.Account, gc.Log
 	if ctx.Err() != nil {
 		unauthorized(w)
 		return
 	}
+	client := auth.Client{Addr: gc.Addr, UserAgent: r.UserAgent()}
 	// Revocation ends blocked reads and writes too (web.Deadlines).
 	dl := web.NewDeadlines(ctx, w)
 	defer dl.Stop()
@@ -119,9 +134,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A client that goes away (a finished or stopped download) is
 		// no event; a revocation is.
 		if cause := context.Cause(ctx); errors.Is(cause, context.Canceled) {
-			h.log.Debug("dav: client closed the request", "account", grant.Account.Login, "method", r.Method)
+			log.Debug("dav: client closed the request", "method", r.Method)
 		} else {
-			h.log.Info("dav: request cut", "account", grant.Account.Login, "method", r.Method, "cause", cause)
+			log.Info("dav: request cut", "method", r.Method, "cause", cause)
 		}
 	})
 	defer logEnd()
@@ -164,7 +179,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(b))
 	}
-	a := files.Actor{ID: grant.Account.ID, Login: grant.Account.Login, Client: client}
+	a := files.Actor{ID: grant.ID, Login: grant.Login, Client: client}
 	ls := &memberLocks{ls: h.locks, account: a.ID, temporary: r.Method != "LOCK",
 		key: func(name string) (string, error) {
 			k, err := h.store.Key(ctx, a, name)
@@ -199,7 +214,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		LockSystem: ls,
 		Logger: func(r *http.Request, err error) {
 			if err != nil && !errors.Is(err, context.Canceled) {
-				h.log.Debug("dav", "method", r.Method, "path", r.URL.Path, "account", a.Login, "err", err)
+				log.Debug("dav", "method", r.Method, "path", r.URL.Path, "err", err)
 			}
 		},
 	}

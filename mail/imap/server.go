@@ -30,6 +30,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/connauth"
+	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/connlimit"
 	"github.com/caucus-org/caucus/internal/metrics"
 	"github.com/caucus-org/caucus/mail/store"
@@ -65,36 +67,40 @@ func (c *Config) defaults() {
 	}
 }
 
+// Auth is what the server needs of auth: check app passwords, register
+// connections with the revocation hub, the audit log. *auth.Service is one.
+type Auth interface {
+	connauth.Checker
+	Audit() *audit.Log
+}
+
 // Server serves IMAP on any number of listeners.
 type Server struct {
 	cfg   Config
 	store *store.Store
-	auth  *auth.Service
+	gate  *connauth.Gate // sign-in; its Shutdown cancels every session's context
 	log   *slog.Logger
 	boxes *manager
 	imap  *imapserver.Server
-	ctx   context.Context // cancelled by Shutdown: sessions see it through the hub contexts
-	stop  context.CancelFunc
 
 	conns     *connlimit.Limiter
 	mu        sync.Mutex
-	perAcct   map[int64]int
 	listeners map[net.Listener]struct{}
-	nextID    uint64
 }
 
 // New builds a server. Give its OnChange method to the store (or call it
 // from the store's Options.OnChange) so sessions see each other's changes
 // and new deliveries.
-func New(cfg Config, st *store.Store, a *auth.Service, log *slog.Logger) *Server {
+func New(cfg Config, st *store.Store, a Auth, log *slog.Logger) *Server {
 	cfg.defaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ctx, stop := context.WithCancel(context.Background())
+	gate := connauth.New(connauth.Config{Proto: "imap", Scope: auth.ScopeMail, MaxConnsPerAccount: cfg.MaxConnsPerAccount,
+		Metrics: cfg.Metrics, Audit: a.Audit(), Log: log}, a)
 	s := &Server{
-		cfg: cfg, store: st, auth: a, log: log, boxes: newManager(st), ctx: ctx, stop: stop,
-		conns: connlimit.New(connlimit.Config{Max: cfg.MaxConnsPerAddr, Log: log.With("proto", "imap"), OnRefuse: func() { cfg.Metrics.ConnRefused(metrics.IMAP) }}), perAcct: map[int64]int{}, listeners: map[net.Listener]struct{}{},
+		cfg: cfg, store: st, gate: gate, log: log, boxes: newManager(st),
+		conns: connlimit.New(connlimit.Config{Max: cfg.MaxConnsPerAddr, Log: log.With("proto", "imap"), OnRefuse: func() { cfg.Metrics.ConnRefused(metrics.IMAP) }}), listeners: map[net.Listener]struct{}{},
 	}
 	s.imap = imapserver.New(&imapserver.Options{
 		NewSession: s.newSession,
@@ -156,8 +162,10 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 	s.listeners[l] = struct{}{}
 	s.mu.Unlock()
 	err := s.imap.Serve(l)
-	if s.ctx.Err() != nil {
+	select {
+	case <-s.gate.Done():
 		return nil // shut down
+	default:
 	}
 	return err
 }
@@ -165,7 +173,7 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 // Shutdown stops accepting connections, says BYE to every session, and
 // closes them (go-imap's Close); ctx bounds how long it waits.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.stop()
+	s.gate.Shutdown()
 	s.mu.Lock()
 	for ln := range s.listeners {
 		ln.Close()

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -15,9 +14,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/caucus-org/caucus/auth"
-	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/auth/connauth"
 	"github.com/caucus-org/caucus/internal/connlimit"
-	"github.com/caucus-org/caucus/internal/metrics"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -25,13 +23,12 @@ import (
 type session struct {
 	srv  *Server
 	conn *imapserver.Conn
-	addr netip.Addr
+	gc   *connauth.Conn // its id, sign-in and context
 	log  *slog.Logger
 
 	// Set by Login.
-	acct    auth.Account
-	ctx     context.Context // cancelled when access is revoked or the connection ends
-	release func()
+	acct auth.Account
+	ctx  context.Context // cancelled when access is revoked, the server shuts down or the connection ends
 
 	sel        *selection
 	loginTimer *time.Timer
@@ -64,15 +61,8 @@ var (
 )
 
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	s.mu.Lock()
-	s.nextID++
-	id := s.nextID
-	s.mu.Unlock()
-	addr := connlimit.RemoteAddr(c.NetConn())
-	ss := &session{
-		srv: s, conn: c, addr: addr, ctx: s.ctx,
-		log: s.log.With("conn", id, "addr", addr.String()),
-	}
+	gc := s.gate.Open(context.Background(), connlimit.RemoteAddr(c.NetConn()))
+	ss := &session{srv: s, conn: c, gc: gc, ctx: gc.Context(), log: gc.Log}
 	// A connection that does not sign in soon is closed: it holds a slot
 	// of its address's limit.
 	netConn := c.NetConn()
@@ -93,64 +83,32 @@ var (
 // files-only app password, a revoked one or a suspended account all get the
 // same answer.
 func (ss *session) Login(username, password string) error {
-	srv := ss.srv
-	client := auth.Client{Addr: ss.addr, UserAgent: "imap"}
-	g, err := srv.auth.AppPassword(srv.ctx, username, password, auth.ScopeMail, client)
-	srv.cfg.Metrics.SignIn(metrics.MethodIMAP, err == nil)
-	if err != nil {
-		if errors.Is(err, auth.ErrThrottled) {
-			return errNo(imap.ResponseCodeUnavailable, "Too many failed attempts; try again later")
-		}
-		if !errors.Is(err, auth.ErrBadCredentials) && !errors.Is(err, auth.ErrScope) && !errors.Is(err, auth.ErrInactive) {
-			ss.log.Error("imap: login check", "err", err)
-		}
+	err := ss.gc.SignIn(username, password, "imap", ss.cut)
+	switch {
+	case errors.Is(err, auth.ErrThrottled):
+		return errNo(imap.ResponseCodeUnavailable, "Too many failed attempts; try again later")
+	case errors.Is(err, connauth.ErrTooManyConns):
+		return errNo(imap.ResponseCodeLimit, "Too many connections for this account")
+	case err != nil:
 		return errAuthFailed
 	}
-	srv.mu.Lock()
-	over := srv.perAcct[g.Account.ID] >= srv.cfg.MaxConnsPerAccount
-	if !over {
-		srv.perAcct[g.Account.ID]++
-	}
-	srv.mu.Unlock()
-	if over {
-		ss.log.Warn("imap: too many connections for account", "account", g.Account.Login)
-		return errNo(imap.ResponseCodeLimit, "Too many connections for this account")
-	}
 	ss.loginTimer.Stop()
-	ctx, release := srv.auth.Connect(srv.ctx, g)
-	ss.acct, ss.ctx = g.Account, ctx
-	ss.release = func() {
-		release()
-		srv.mu.Lock()
-		if srv.perAcct[g.Account.ID]--; srv.perAcct[g.Account.ID] <= 0 {
-			delete(srv.perAcct, g.Account.ID)
-		}
-		srv.mu.Unlock()
+	ss.acct, ss.ctx, ss.log = ss.gc.Account, ss.gc.Context(), ss.gc.Log
+	return ss.srv.store.EnsureAccount(ss.ctx, ss.acct.ID)
+}
+
+// cut ends the connection at once when access is revoked, whatever it is
+// doing: BYE if it is between commands, and the socket underneath TLS
+// closed right after (a FETCH streaming to a slow phone), which also ends
+// a blocked write.
+func (ss *session) cut() {
+	netConn := ss.conn.NetConn()
+	raw := netConn
+	if tc, ok := netConn.(*tls.Conn); ok {
+		raw = tc.NetConn()
 	}
-	ss.log = ss.log.With("account", g.Account.Login)
-	// Revocation closes the connection at once, whatever it is doing.
-	context.AfterFunc(ctx, func() {
-		if context.Cause(ctx) != auth.ErrRevoked {
-			return
-		}
-		ss.log.Info("imap: access revoked, closing connection")
-		// Say BYE if the connection is between commands; whatever it is
-		// doing (a FETCH streaming to a slow phone), close the socket
-		// underneath TLS right after, which also ends a blocked write.
-		netConn := ss.conn.NetConn()
-		raw := netConn
-		if tc, ok := netConn.(*tls.Conn); ok {
-			raw = tc.NetConn()
-		}
-		go ss.conn.Bye("Access revoked")
-		time.AfterFunc(100*time.Millisecond, func() { raw.Close() })
-	})
-	if err := srv.store.EnsureAccount(ctx, g.Account.ID); err != nil {
-		return err
-	}
-	srv.auth.Audit().Record(ctx, audit.Event{Actor: g.Account.Login, Subject: g.Account.Login, Kind: "login.imap",
-		Detail: "app_password=" + auth.AppPasswordCred(g.AppPasswordID), Addr: ss.addr.String(), UserAgent: "imap"})
-	return nil
+	go ss.conn.Bye("Access revoked")
+	time.AfterFunc(100*time.Millisecond, func() { raw.Close() })
 }
 
 func (ss *session) Close() error {
@@ -160,9 +118,7 @@ func (ss *session) Close() error {
 		ss.Unselect()
 	}
 	ss.idleMu.Unlock()
-	if ss.release != nil {
-		ss.release()
-	}
+	ss.gc.Close()
 	return nil
 }
 

@@ -28,6 +28,8 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/connauth"
+	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/connlimit"
 	"github.com/caucus-org/caucus/internal/metrics"
 	"github.com/caucus-org/caucus/mail/message"
@@ -44,6 +46,7 @@ type Config struct {
 	MaxRecipients      int         // per message on the MX; default 100; more: 452 4.5.3
 	MaxLineLength      int         // data lines, default 2000 bytes (RFC 5321 4.5.3.1.6 minimum 1000); longer: 550 5.6.0, transaction reset; a line goSMTPLineFactor times longer (or a command line that long) ends the connection
 	MaxConnsPerAddr    int         // default 20; more: 421 4.7.0
+	MaxConnsPerAccount int         // signed-in submission connections per account; default 20 (as IMAP); more: AUTH answers 454 4.7.0
 	SendPerHour        int         // messages an account may submit per hour; default 100; more: 450 4.7.1
 	MaxRcptsPerMessage int         // recipients per submitted message; default 50; more: 452 4.5.3
 	ReadTimeout        time.Duration
@@ -119,10 +122,17 @@ type AutoReplier interface {
 	Respond(ctx context.Context, from string, rcpts []string, msg []byte) (int, error)
 }
 
+// Auth is what submission needs of auth: check app passwords, register
+// connections with the revocation hub, the audit log. *auth.Service is one.
+type Auth interface {
+	connauth.Checker
+	Audit() *audit.Log
+}
+
 // Deps are the parts the servers work with.
 type Deps struct {
 	Store   *store.Store
-	Auth    *auth.Service
+	Auth    Auth
 	Dir     *route.Directory
 	Queue   Enqueuer
 	Inbound Inbound // nil: no checks (tests only)
@@ -144,6 +154,7 @@ type Server struct {
 	deps  Deps
 	log   *slog.Logger
 	conns *connlimit.Limiter
+	gate  *connauth.Gate // connection ids, sign-in, sessions' contexts
 	rate  *rateLimiter
 
 	mu      sync.Mutex
@@ -161,7 +172,44 @@ func New(cfg Config, d Deps) *Server {
 		d.Now = time.Now
 	}
 	conns := connlimit.New(connlimit.Config{Max: cfg.MaxConnsPerAddr, Log: d.Log.With("proto", "smtp"), OnRefuse: func() { d.Metrics.ConnRefused(metrics.SMTP) }})
-	return &Server{cfg: cfg, deps: d, log: d.Log, conns: conns, rate: newRateLimiter(cfg.SendPerHour, d.Now)}
+	gc := connauth.Config{Proto: "smtp", Scope: auth.ScopeMail, MaxConnsPerAccount: cfg.MaxConnsPerAccount, Metrics: d.Metrics, Log: d.Log}
+	var checker connauth.Checker
+	if d.Auth != nil { // an MX alone needs no auth
+		gc.Audit, checker = d.Auth.Audit(), d.Auth
+	}
+	return &Server{cfg: cfg, deps: d, log: d.Log, conns: conns, gate: connauth.New(gc, checker), rate: newRateLimiter(cfg.SendPerHour, d.Now)}
+}
+
+// idConn is an accepted connection with its id: go-smtp makes a new
+// session at every EHLO after STARTTLS, and every session of one
+// connection logs the same conn=.
+type idConn struct {
+	net.Conn
+	id uint64
+}
+
+type idListener struct {
+	net.Listener
+	gate *connauth.Gate
+}
+
+func (l idListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &idConn{Conn: c, id: l.gate.NewID()}, nil
+}
+
+// connID returns the id idListener gave the connection underneath c.
+func connID(c net.Conn) uint64 {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if ic, ok := c.(*idConn); ok {
+		return ic.id
+	}
+	return 0
 }
 
 func (s *Server) newGoSMTP(be gosmtp.Backend) *gosmtp.Server {
@@ -191,6 +239,7 @@ func (s *Server) serve(ln net.Listener, be gosmtp.Backend, implicitTLS bool) err
 		}
 		fmt.Fprintf(c, "421 4.7.0 %s Too many connections from your address, try again later\r\n", s.cfg.Hostname)
 	})
+	l = idListener{Listener: l, gate: s.gate}
 	if implicitTLS {
 		l = tls.NewListener(l, s.cfg.TLSConfig)
 	}
@@ -226,12 +275,15 @@ func (s *Server) ServeSubmissions(ln net.Listener) error {
 }
 
 // Shutdown stops accepting connections and waits for sessions to end until
-// ctx is done, then closes what is left (clients get 421).
+// ctx is done, then closes what is left (clients get 421) and cancels the
+// context of every session, so that one blocked in a store or auth call
+// returns.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
 	servers := s.servers
 	s.mu.Unlock()
+	defer s.gate.Shutdown()
 	var errs []error
 	for _, gs := range servers {
 		if err := gs.Shutdown(ctx); err != nil && !errors.Is(err, gosmtp.ErrServerClosed) {

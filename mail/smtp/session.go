@@ -14,10 +14,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/connauth"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/connlimit"
 	"github.com/caucus-org/caucus/internal/metrics"
@@ -44,9 +44,10 @@ var (
 type session struct {
 	srv    *Server
 	conn   *gosmtp.Conn
+	gc     *connauth.Conn // the connection's id, context and sign-in
 	remote net.IP
 	log    *slog.Logger
-	ctx    context.Context
+	ctx    context.Context // ends at shutdown, at revocation and with the session
 
 	from  string
 	rcpts []string
@@ -56,13 +57,15 @@ type session struct {
 
 func (s *Server) base(c *gosmtp.Conn, kind string) (session, error) {
 	addr := connlimit.RemoteAddr(c.Conn())
-	ss := session{srv: s, conn: c, remote: net.IP(addr.AsSlice()), ctx: context.Background(),
-		log: s.log.With("proto", kind, "addr", addr.String())}
+	gc := s.gate.OpenID(context.Background(), connID(c.Conn()), addr)
+	gc.Log = gc.Log.With("proto", kind)
+	ss := session{srv: s, conn: c, gc: gc, remote: net.IP(addr.AsSlice()), ctx: gc.Context(), log: gc.Log}
 	if badArg(c.Hostname(), maxDomain) {
 		// go-smtp makes the session at the first HELO or EHLO (and the
 		// first after STARTTLS); refusing it refuses the greeting,
 		// before go-smtp would echo the name back.
 		ss.log.Info("smtp: invalid HELO/EHLO argument")
+		gc.Close()
 		return ss, errBadHelo
 	}
 	return ss, nil
@@ -229,7 +232,10 @@ func (s *Server) newMXSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	return &mxSession{session: base}, nil
 }
 
-func (ms *mxSession) Logout() error { return nil }
+func (ms *mxSession) Logout() error {
+	ms.gc.Close()
+	return nil
+}
 
 func (ms *mxSession) Mail(from string, opts *gosmtp.MailOptions) error {
 	if badArg(from, maxPath) {
@@ -385,7 +391,7 @@ func (ms *mxSession) rcptSRS(rw *srs.Rewriter, to string) error {
 type subSession struct {
 	session
 	acct    auth.Account
-	release func()
+	release func() // set at sign-in
 }
 
 func (s *Server) newSubmissionSession(c *gosmtp.Conn) (gosmtp.Session, error) {
@@ -397,58 +403,7 @@ func (s *Server) newSubmissionSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 }
 
 func (ss *subSession) Logout() error {
-	if ss.release != nil {
-		ss.release()
-	}
-	return nil
-}
-
-func (ss *subSession) AuthMechanisms() []string { return []string{sasl.Plain, sasl.Login} }
-
-func (ss *subSession) Auth(mech string) (sasl.Server, error) {
-	check := func(identity, username, password string) error {
-		if identity != "" && !strings.EqualFold(identity, username) {
-			return errAuthFailed
-		}
-		return ss.login(username, password)
-	}
-	switch mech {
-	case sasl.Plain:
-		return sasl.NewPlainServer(check), nil
-	case sasl.Login:
-		return newLoginServer(func(u, p string) error { return check("", u, p) }), nil
-	}
-	return nil, gosmtp.ErrAuthUnknownMechanism
-}
-
-func (ss *subSession) login(username, password string) error {
-	if ss.release != nil {
-		return smtpErr(503, gosmtp.EnhancedCode{5, 5, 1}, "Already authenticated")
-	}
-	g, err := ss.srv.deps.Auth.AppPassword(context.Background(), username, password, auth.ScopeMail, auth.Client{Addr: connlimit.RemoteAddr(ss.conn.Conn()), UserAgent: "smtp"})
-	ss.srv.deps.Metrics.SignIn(metrics.MethodSMTP, err == nil)
-	if err != nil {
-		if errors.Is(err, auth.ErrThrottled) {
-			return smtpErr(454, gosmtp.EnhancedCode{4, 7, 0}, "Too many failed attempts, try again later")
-		}
-		return errAuthFailed
-	}
-	ctx, release := ss.srv.deps.Auth.Connect(context.Background(), g)
-	ss.ctx, ss.release, ss.acct = ctx, release, g.Account
-	ss.log = ss.log.With("account", g.Account.Login)
-	// Revocation closes the connection at once.
-	raw := ss.conn.Conn()
-	if tc, ok := raw.(*tls.Conn); ok {
-		raw = tc.NetConn()
-	}
-	context.AfterFunc(ctx, func() {
-		if context.Cause(ctx) == auth.ErrRevoked {
-			ss.log.Info("smtp: access revoked, closing connection")
-			raw.Close()
-		}
-	})
-	ss.srv.deps.Auth.Audit().Record(ctx, audit.Event{Actor: g.Account.Login, Subject: g.Account.Login, Kind: "login.smtp",
-		Detail: "app_password=" + auth.AppPasswordCred(g.AppPasswordID), Addr: ss.remote.String(), UserAgent: "smtp"})
+	ss.gc.Close()
 	return nil
 }
 
