@@ -445,6 +445,9 @@ func TestRevocationClosesIdle(t *testing.T) {
 			phoneID = i.ID
 		}
 	}
+	if n := e.auth.Auth.Hub().Live(m.Account.ID); n != 2 {
+		t.Fatalf("%d live connections before the revocation, want 2", n)
+	}
 	start := time.Now()
 	if err := e.auth.Auth.RevokeAppPassword(t.Context(), "admin@example.org", m.Account.ID, phoneID, auth.Client{}); err != nil {
 		t.Fatal(err)
