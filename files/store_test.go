@@ -515,7 +515,7 @@ func TestGC(t *testing.T) {
 
 func TestLargeStreaming(t *testing.T) {
 	if testing.Short() {
-		t.Skip("short")
+		t.Skip("streams a 64 MiB file; go test without -short runs it")
 	}
 	t.Parallel()
 	e := filestest.New(t, files.Options{})

@@ -225,13 +225,16 @@ func TestSuspendClosesEverything(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, "suspended") {
 		t.Fatalf("suspend: status %d", code)
 	}
+	// The revocation hub cancels live connections before the suspension
+	// returns, so the connection's context has ended by now: an ordering,
+	// not a race against a clock.
 	select {
 	case <-live.Done():
 		if !errors.Is(context.Cause(live), auth.ErrRevoked) {
 			t.Errorf("live connection cause %v, want ErrRevoked", context.Cause(live))
 		}
-	case <-time.After(time.Second):
-		t.Fatal("live connection still open a second after suspension")
+	default:
+		t.Fatal("live connection not cancelled when the suspension returned")
 	}
 	if _, err := c.env.Auth.Session(ctx, member.Session); !errors.Is(err, auth.ErrSessionInvalid) {
 		t.Errorf("member's session after suspension: %v", err)

@@ -69,6 +69,9 @@ var (
 // start, chooses a password, adds a passkey, saves the recovery codes, signs
 // out, and signs in again with the passkey alone (no address, no password).
 func TestBrowserPasskey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives headless Chromium; go test without -short runs it")
+	}
 	t.Parallel()
 	chromium := testtool.Need(t, "chromium")
 	ctx, cancel := context.WithTimeout(t.Context(), browserTestTimeout)
@@ -127,6 +130,9 @@ func TestBrowserPasskey(t *testing.T) {
 // key (no PIN, not discoverable), then signs in with address and password
 // followed by the key.
 func TestBrowserSecurityKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives headless Chromium; go test without -short runs it")
+	}
 	t.Parallel()
 	chromium := testtool.Need(t, "chromium")
 	ctx, cancel := context.WithTimeout(t.Context(), browserTestTimeout)
@@ -186,6 +192,9 @@ func TestBrowserSecurityKey(t *testing.T) {
 // sign-in page, and a session that passed only the password reaches nothing
 // but the second step.
 func TestBrowserRefusal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives headless Chromium; go test without -short runs it")
+	}
 	t.Parallel()
 	chromium := testtool.Need(t, "chromium")
 	ctx, cancel := context.WithTimeout(t.Context(), browserTestTimeout)

@@ -78,6 +78,9 @@ func (l *crashLedger) record(id string, err error) {
 // and checks that every message that got 250 is in the INBOX, with its
 // body, and that no message is there twice.
 func TestMXCrashDurability(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts caucus in crash rounds under load; go test without -short runs it")
+	}
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	ledger := &crashLedger{acked: map[string]bool{}, refused: map[string]error{}, noAnswer: map[string]bool{}}

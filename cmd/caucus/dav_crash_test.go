@@ -45,7 +45,7 @@ func crashContent(name string) []byte {
 
 func TestDAVCrashDurability(t *testing.T) {
 	if testing.Short() {
-		t.Skip("short")
+		t.Skip("kills caucus mid-upload in crash rounds; go test without -short runs it")
 	}
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")

@@ -63,6 +63,9 @@ func TestDAVLitmus(t *testing.T) {
 // TestDAVRclone syncs a tree of 1,000 files up with rclone's WebDAV
 // backend and back down, and checks it came back unchanged.
 func TestDAVRclone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs rclone's full check, copy and sync rounds (about a minute); go test without -short runs it")
+	}
 	rclone := testtool.Need(t, "rclone")
 	t.Parallel()
 	dir := t.TempDir()

@@ -40,6 +40,9 @@ const fetchScript = `(async (url) => {
 })`
 
 func TestBrowserFiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives headless Chromium; go test without -short runs it")
+	}
 	t.Parallel()
 	chromium := testtool.Need(t, "chromium")
 	ctx, cancel := context.WithTimeout(t.Context(), 2*browserTestTimeout)

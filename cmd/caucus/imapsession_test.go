@@ -262,6 +262,9 @@ set resolve=no
 // reads, flags, saves and deletes messages, changes folders, notices new
 // mail, syncs and quits — on one connection, with nothing logged.
 func TestIMAPMuttSession(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives mutt in tmux; go test without -short runs it")
+	}
 	t.Parallel()
 	mutt := testtool.Need(t, "mutt")
 	tm := testtool.Need(t, "tmux")

@@ -36,6 +36,9 @@ import (
 // belong to the successor. Then the admin starts incident mode, is signed
 // out, comes back with the passkey, and lifts it.
 func TestBrowserVolunteerLife(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives headless Chromium; go test without -short runs it")
+	}
 	t.Parallel()
 	chromium := testtool.Need(t, "chromium")
 	ctx, cancel := context.WithTimeout(t.Context(), 2*browserTestTimeout)

@@ -583,6 +583,9 @@ func runMbsync(t *testing.T, bin, rc string) string {
 // delivery, a flag change and an expunge made on the server meanwhile come
 // down; a third run finds nothing to do.
 func TestIMAPMbsync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("syncs 1,000 messages both ways with mbsync; go test without -short runs it")
+	}
 	t.Parallel()
 	bin := testtool.Need(t, "mbsync")
 	srv, dir := startMailDev(t)

@@ -18,6 +18,9 @@ import (
 // TLS 1.0 and 1.1 are not offered, TLS 1.2 and 1.3 are, no weak cipher
 // category is offered, and every TLS 1.2 suite is ECDHE with an AEAD.
 func TestTestSSL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs testssl.sh over two listeners (about 30 s); go test without -short runs it")
+	}
 	t.Parallel()
 	testssl := testtool.Need(t, "testssl")
 	dir := t.TempDir()

@@ -248,6 +248,9 @@ func TestPebbleHTTP01(t *testing.T) {
 // expires, without a client asking: Pebble issues certificates valid for
 // 30 s, renewed 25 s before expiry.
 func TestRenewal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for Pebble to issue a certificate and its real-time renewal; go test without -short runs it")
+	}
 	p := pebbletest.StartValidity(t, 30*time.Second)
 	const host = "mail.caucus.test"
 	stored := make(chan time.Time, 10)

@@ -416,8 +416,9 @@ func TestTwoSessions(t *testing.T) {
 	}
 }
 
-// TestRevocationClosesIdle: revoking the app password closes an IDLE
-// connection within a second; suspending the account closes the others.
+// TestRevocationClosesIdle: revoking the app password cancels an IDLE
+// connection before the revocation returns, and the client then sees it
+// closed; suspending the account does the same to the others.
 func TestRevocationClosesIdle(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, Config{})
@@ -444,15 +445,21 @@ func TestRevocationClosesIdle(t *testing.T) {
 			phoneID = i.ID
 		}
 	}
+	if n := e.auth.Auth.Hub().Live(m.Account.ID); n != 2 {
+		t.Fatalf("%d live connections before the revocation, want 2", n)
+	}
 	start := time.Now()
 	if err := e.auth.Auth.RevokeAppPassword(t.Context(), "admin@example.org", m.Account.ID, phoneID, auth.Client{}); err != nil {
 		t.Fatal(err)
 	}
+	if n := e.auth.Auth.Hub().Live(m.Account.ID); n != 1 {
+		t.Errorf("%d live connections when the revocation returned, want the laptop's alone", n)
+	}
 	select {
 	case <-phone.Closed():
 		t.Logf("idle connection closed %v after revocation", time.Since(start))
-	case <-time.After(time.Second):
-		t.Fatal("IDLE connection still open 1 s after its app password was revoked")
+	case <-time.After(10 * time.Second): // a hang, not a timing assertion
+		t.Fatal("IDLE connection never closed after its app password was revoked")
 	}
 	// The laptop's app password was not revoked: it still works.
 	if err := laptop.Noop().Wait(); err != nil {
@@ -461,10 +468,13 @@ func TestRevocationClosesIdle(t *testing.T) {
 	if err := e.auth.Auth.SetState(t.Context(), "admin@example.org", m.Account.ID, auth.StateSuspended, auth.Client{}); err != nil {
 		t.Fatal(err)
 	}
+	if n := e.auth.Auth.Hub().Live(m.Account.ID); n != 0 {
+		t.Errorf("%d live connections when the suspension returned, want none", n)
+	}
 	select {
 	case <-laptop.Closed():
-	case <-time.After(time.Second):
-		t.Fatal("connection still open 1 s after the account was suspended")
+	case <-time.After(10 * time.Second): // a hang, not a timing assertion
+		t.Fatal("connection never closed after the account was suspended")
 	}
 	c := e.dial(t, nil)
 	if err := c.Login(m.Account.Login, other).Wait(); err == nil {
@@ -606,12 +616,16 @@ func TestLimits(t *testing.T) {
 		}
 		defer c.Close()
 		readLine(t, c)
-		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		// Only the login timer can end this read: the next server deadline
+		// is far off, and the client's own is a hang guard (a timeout error,
+		// not EOF, means the server never closed the connection).
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		start := time.Now()
 		_, err = io.ReadAll(c)
-		if err != nil || time.Since(start) > 2*time.Second {
-			t.Errorf("idle unauthenticated connection: closed after %v (%v), want closed after ~0.3 s", time.Since(start), err)
+		if err != nil {
+			t.Fatalf("idle unauthenticated connection not closed by the server: %v", err)
 		}
+		t.Logf("idle unauthenticated connection closed after %v (LoginTimeout 300 ms)", time.Since(start))
 	})
 	t.Run("failed logins throttled", func(t *testing.T) {
 		t.Parallel()

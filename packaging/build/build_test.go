@@ -34,6 +34,9 @@ var wantFiles = []string{
 // their contents and scripts with dpkg-deb and rpm, and the unit with
 // systemd-analyze.
 func TestPackages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds caucus and its .deb and .rpm; go test without -short runs it")
+	}
 	t.Parallel()
 	bin := caucusBinary(t)
 	out := t.TempDir()
