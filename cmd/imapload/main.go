@@ -103,6 +103,7 @@ func mainErr(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	usersFile := fs.String("users", "", `file of "login password" lines; client i signs in as line i mod n`)
 	clients := fs.Int("clients", 4, "number of concurrent clients (connections)")
 	duration := fs.Duration("duration", 20*time.Second, "how long to run")
+	ops := fs.Int("ops", 0, "operations per client instead of a duration (0: run for -duration)")
 	mailbox := fs.String("mailbox", "INBOX", "mailbox to work in")
 	mixFlag := fs.String("mix", defaultMix, "operation `weights`, name=weight,… (see the package doc)")
 	fillN := fs.Int("fill", 0, "instead of a run, APPEND `n` generated messages with -clients connections and exit")
@@ -118,7 +119,7 @@ func mainErr(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	cfg := config{Addr: *addr, Clients: *clients, Duration: *duration, Mailbox: *mailbox, Seed: *seed,
+	cfg := config{Addr: *addr, Clients: *clients, Duration: *duration, Ops: *ops, Mailbox: *mailbox, Seed: *seed,
 		Steady: *steady, Base: *base, Sizes: steadySizes{Min: *minSize, Max: *maxSize}}
 	if *steady && (*base < 1 || *minSize < 512 || *maxSize < *minSize) {
 		return errors.New("-steady needs -base ≥ 1 and 512 ≤ -min-size ≤ -max-size")
@@ -357,9 +358,14 @@ type config struct {
 	Accounts []account
 	Clients  int
 	Duration time.Duration
-	Mailbox  string
-	Mix      mix
-	Seed     uint64
+	// Ops, when above zero, is how many operations each client runs;
+	// Duration is then only a bound on a server that stops answering.
+	// With Ops and Seed the sequence of operations is fixed, whatever the
+	// machine's speed.
+	Ops     int
+	Mailbox string
+	Mix     mix
+	Seed    uint64
 
 	// The steady-session loop (-steady, steady.go).
 	Steady bool
@@ -660,6 +666,8 @@ func run(ctx context.Context, cfg config) (*result, error) {
 		select {
 		case <-runCtx.Done():
 		case <-time.After(cfg.Duration + 30*time.Second):
+			// A run bounded by Ops takes as long as the server makes it;
+			// the same bound then only stops a server that hangs.
 		}
 		closeAll(cs)
 	}()
@@ -670,8 +678,11 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	start := time.Now()
 	deadline := start.Add(cfg.Duration)
 	var wg sync.WaitGroup
+	if cfg.Ops > 0 {
+		deadline = start.Add(cfg.Duration + 30*time.Second)
+	}
 	for _, w := range ws {
-		wg.Go(func() { w.loop(ctx, deadline) })
+		wg.Go(func() { w.loop(ctx, deadline, cfg.Ops) })
 	}
 	wg.Wait()
 	res.Elapsed = time.Since(start)
@@ -709,8 +720,10 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	return res, errors.Join(cleanup...)
 }
 
-func (w *worker) loop(ctx context.Context, deadline time.Time) {
-	for ctx.Err() == nil && time.Now().Before(deadline) {
+// loop runs operations until the deadline, or, with budget above zero,
+// until it has run budget of them.
+func (w *worker) loop(ctx context.Context, deadline time.Time, budget int) {
+	for n := 0; ctx.Err() == nil && time.Now().Before(deadline) && (budget == 0 || n < budget); n++ {
 		o := w.mix.pick(w.rng, false)
 		if o == opExpunge && len(w.own) == 0 {
 			w.redrawn++
