@@ -50,6 +50,7 @@ import (
 	"github.com/caucus-org/caucus/mail/smtp"
 	"github.com/caucus-org/caucus/mail/srs"
 	"github.com/caucus-org/caucus/mail/store"
+	"github.com/caucus-org/caucus/mail/submit"
 )
 
 // maxFormBody bounds every web request body that no route raised.
@@ -166,6 +167,7 @@ type server struct {
 	dir    *route.Directory
 	srs    *srs.Rewriter // forwarded senders (SRS) and their bounces
 	smtp   *smtp.Server
+	submit *submit.Service
 	url    string            // public base URL of the web interface
 	addrs  map[string]string // listener name ("imaps", …) → bound address
 	https  *http.Server
@@ -290,7 +292,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if err != nil {
 		return nil, err
 	}
-	signer := smtp.DKIMSigner{Keys: dkim} // for all mail caucus sends or writes
+	signer := submit.DKIMSigner{Keys: dkim} // for all mail caucus sends or writes
 	// The outbound queue keeps its bodies apart from the mailboxes'.
 	qblobs, err := blob.Open(filepath.Join(cfg.DataDir, "blobs", "queue"))
 	if err != nil {
@@ -317,16 +319,17 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	s.offboard = offboard.New(offboard.Config{ExportDir: filepath.Join(cfg.DataDir, "exports"), Now: o.now}, offboard.Deps{
 		DB: s.db, Store: s.mail, Auth: s.auth, Dir: s.dir, Log: log.With("component", "offboard"),
 	})
+	// The one way a message enters or leaves: what the MX receives and
+	// what members submit.
+	s.submit = submit.New(submit.Config{Hostname: cfg.Hostname, SendPerHour: cfg.SMTP.SendPerHour, MaxRcptsPerMessage: cfg.SMTP.MaxRcptsPerMessage}, submit.Deps{
+		Store: s.mail, Dir: s.dir, Queue: s.queue, Signer: signer, AutoReply: s.autoreply, SRS: s.srs,
+		Audit: s.auth.Audit(), Metrics: s.stats, Log: log.With("component", "submit"), Now: o.now,
+	})
 	s.smtp = smtp.New(smtp.Config{Hostname: cfg.Hostname, TLSConfig: protocolTLS(tlsCfg),
-		MaxConnsPerAddr: cfg.SMTP.MaxConnsPerAddr, MaxMessageBytes: cfg.SMTP.MaxMessageBytes, MaxRecipients: cfg.SMTP.MaxRecipients,
-		SendPerHour: cfg.SMTP.SendPerHour, MaxRcptsPerMessage: cfg.SMTP.MaxRcptsPerMessage}, smtp.Deps{
-		SRS:   s.srs,
-		Store: s.mail, Auth: s.auth, Dir: s.dir, Queue: s.queue, Log: log.With("component", "smtp"), Now: o.now,
+		MaxConnsPerAddr: cfg.SMTP.MaxConnsPerAddr, MaxMessageBytes: cfg.SMTP.MaxMessageBytes, MaxRecipients: cfg.SMTP.MaxRecipients}, smtp.Deps{
+		Auth: s.auth, Submit: s.submit, Log: log.With("component", "smtp"), Now: o.now,
 		Inbound: smtp.Checks{Checker: msgauth.NewChecker(resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir, Hostname: cfg.Hostname},
-		Signer:  signer,
 		Metrics: s.stats,
-
-		AutoReply: s.autoreply,
 	})
 	// Files have a blob directory of their own too (see above).
 	fblobs, err := blob.Open(filepath.Join(cfg.DataDir, "blobs", "files"))
@@ -530,7 +533,7 @@ func dnsKeys(keys map[string][]msgauth.DKIMKey) map[string][]dnsrec.DKIMKey {
 // path: DKIM-signed, delivered here or queued.
 type mailer struct {
 	s      *server
-	signer smtp.DKIMSigner
+	signer submit.DKIMSigner
 }
 
 // Send implements admin.Mailer.

@@ -65,7 +65,7 @@ CREATE INDEX autoreply_sent_at ON autoreply_sent(sent_at);
 `}}}
 }
 
-// Signer DKIM-signs an outgoing message (mail/smtp.DKIMSigner).
+// Signer DKIM-signs an outgoing message (mail/submit.DKIMSigner).
 type Signer interface {
 	Sign(ctx context.Context, msg []byte) ([]byte, error)
 }

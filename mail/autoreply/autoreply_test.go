@@ -22,8 +22,8 @@ import (
 	"github.com/caucus-org/caucus/mail/msgauth"
 	"github.com/caucus-org/caucus/mail/queue"
 	"github.com/caucus-org/caucus/mail/route"
-	"github.com/caucus-org/caucus/mail/smtp"
 	"github.com/caucus-org/caucus/mail/store"
+	"github.com/caucus-org/caucus/mail/submit"
 )
 
 type testEnv struct {
@@ -70,7 +70,7 @@ func newEnvB(t testing.TB) *testEnv {
 		return err
 	}
 	e.r = New(Config{Hostname: "mx.example-party.org", Now: a.Clock.Now}, Deps{
-		DB: a.DB, Dir: e.dir, Signer: smtp.DKIMSigner{Keys: map[string][]msgauth.DKIMKey{"example-party.org": keys}},
+		DB: a.DB, Dir: e.dir, Signer: submit.DKIMSigner{Keys: map[string][]msgauth.DKIMKey{"example-party.org": keys}},
 		Local: local, Queue: e.queue, Log: log,
 	})
 	e.alice = a.User(t, "alice@example-party.org", auth.RoleMember)

@@ -19,7 +19,7 @@ import (
 
 // withAutoReply hooks a real responder into the servers: local answers go
 // to the store, others to the test's queue.
-func withAutoReply(e *testEnv, d *Deps) {
+func withAutoReply(e *testEnv, d *envDeps) {
 	local := func(ctx context.Context, rcpt string, msg io.Reader) error {
 		tg, err := e.dir.Resolve(ctx, rcpt)
 		if errors.Is(err, route.ErrNotOurs) {
@@ -31,7 +31,7 @@ func withAutoReply(e *testEnv, d *Deps) {
 		_, err = e.store.Deliver(ctx, tg.Accounts, msg)
 		return err
 	}
-	d.AutoReply = autoreply.New(autoreply.Config{Hostname: "mx.example-party.org", Now: d.Now},
+	d.Sub.AutoReply = autoreply.New(autoreply.Config{Hostname: "mx.example-party.org", Now: d.Now},
 		autoreply.Deps{DB: e.auth.DB, Dir: e.dir, Local: local, Queue: e.queue, Log: d.Log})
 }
 
