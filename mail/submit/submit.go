@@ -10,9 +10,10 @@
 //
 // [Service.Deliver] takes a message from outside (the MX) into the
 // recipients' INBOX or Junk, forwarding copies under a rewritten sender
-// (SRS); [Service.Send] and [Service.Notify] take the mail caucus itself
-// writes (invitations, auto-replies, delivery status notifications):
-// signed, delivered here or queued.
+// (SRS). [Service.Send] takes the mail caucus itself writes (invitations,
+// auto-replies): signed, delivered here or queued; the queue signs and
+// delivers its delivery status notifications (RFC 3464) with
+// [Service.Sign] and [Service.DeliverLocal].
 //
 // Refusals are *Error values carrying the SMTP reply; the packages that
 // speak a protocol map them to their replies, a web page to sentences.
