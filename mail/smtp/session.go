@@ -243,7 +243,7 @@ func (ss *session) readHeader(msg []byte) (*message.Header, error) {
 		err = h.Check()
 	}
 	if err != nil {
-		ss.log.Info("smtp: header refused", "err", err)
+		ss.log.Info("smtp: header refused", "from", ss.env.From, "err", err)
 		return nil, smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, headerRefusal(err))
 	}
 	return h, nil
