@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -50,6 +49,7 @@ import (
 	"github.com/caucus-org/caucus/mail/smtp"
 	"github.com/caucus-org/caucus/mail/srs"
 	"github.com/caucus-org/caucus/mail/store"
+	"github.com/caucus-org/caucus/mail/submit"
 )
 
 // maxFormBody bounds every web request body that no route raised.
@@ -166,6 +166,7 @@ type server struct {
 	dir    *route.Directory
 	srs    *srs.Rewriter // forwarded senders (SRS) and their bounces
 	smtp   *smtp.Server
+	submit *submit.Service
 	url    string            // public base URL of the web interface
 	addrs  map[string]string // listener name ("imaps", …) → bound address
 	https  *http.Server
@@ -290,7 +291,6 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	if err != nil {
 		return nil, err
 	}
-	signer := smtp.DKIMSigner{Keys: dkim} // for all mail caucus sends or writes
 	// The outbound queue keeps its bodies apart from the mailboxes'.
 	qblobs, err := blob.Open(filepath.Join(cfg.DataDir, "blobs", "queue"))
 	if err != nil {
@@ -304,29 +304,34 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		Dialer:     o.queueDial,
 		Port:       o.queuePort,
 		Metrics:    s.stats,
+		// Delivery status notifications are signed and delivered here
+		// through mail/submit, built just below.
 		LocalDeliver: func(ctx context.Context, rcpt string, msg io.Reader) error {
-			return s.deliverLocal(ctx, rcpt, msg)
+			return s.submit.DeliverLocal(ctx, rcpt, msg)
 		},
-		Sign: signer.Sign,
+		Sign: func(ctx context.Context, msg []byte) ([]byte, error) { return s.submit.Sign(ctx, msg) },
 	}, s.db, qblobs, log.With("component", "queue"))
-	// Auto-replies (RFC 3834) to mail for departed staff: signed, and
-	// delivered here or queued like all other mail.
-	s.autoreply = autoreply.New(autoreply.Config{Hostname: cfg.Hostname, Now: o.now}, autoreply.Deps{
-		DB: s.db, Dir: s.dir, Signer: signer, Local: s.deliverLocal, Queue: s.queue, Log: log.With("component", "autoreply"),
+	// The one way a message enters or leaves: what the MX receives, what
+	// members submit, and what caucus writes (invitations, auto-replies,
+	// notifications).
+	s.submit = submit.New(submit.Config{Hostname: cfg.Hostname, SendPerHour: cfg.SMTP.SendPerHour, MaxRcptsPerMessage: cfg.SMTP.MaxRcptsPerMessage}, submit.Deps{
+		Store: s.mail, Dir: s.dir, Queue: s.queue, Signer: submit.DKIMSigner{Keys: dkim}, SRS: s.srs,
+		Audit: s.auth.Audit(), Metrics: s.stats, Log: log.With("component", "submit"), Now: o.now,
 	})
+	// Auto-replies (RFC 3834) to mail for departed staff: sent through
+	// mail/submit like all other mail, which triggers them.
+	s.autoreply = autoreply.New(autoreply.Config{Hostname: cfg.Hostname, Now: o.now}, autoreply.Deps{
+		DB: s.db, Dir: s.dir, Mail: s.submit, Log: log.With("component", "autoreply"),
+	})
+	s.submit.SetAutoReply(s.autoreply)
 	s.offboard = offboard.New(offboard.Config{ExportDir: filepath.Join(cfg.DataDir, "exports"), Now: o.now}, offboard.Deps{
 		DB: s.db, Store: s.mail, Auth: s.auth, Dir: s.dir, Log: log.With("component", "offboard"),
 	})
 	s.smtp = smtp.New(smtp.Config{Hostname: cfg.Hostname, TLSConfig: protocolTLS(tlsCfg),
-		MaxConnsPerAddr: cfg.SMTP.MaxConnsPerAddr, MaxMessageBytes: cfg.SMTP.MaxMessageBytes, MaxRecipients: cfg.SMTP.MaxRecipients,
-		SendPerHour: cfg.SMTP.SendPerHour, MaxRcptsPerMessage: cfg.SMTP.MaxRcptsPerMessage}, smtp.Deps{
-		SRS:   s.srs,
-		Store: s.mail, Auth: s.auth, Dir: s.dir, Queue: s.queue, Log: log.With("component", "smtp"), Now: o.now,
+		MaxConnsPerAddr: cfg.SMTP.MaxConnsPerAddr, MaxMessageBytes: cfg.SMTP.MaxMessageBytes, MaxRecipients: cfg.SMTP.MaxRecipients}, smtp.Deps{
+		Auth: s.auth, Submit: s.submit, Log: log.With("component", "smtp"), Now: o.now,
 		Inbound: smtp.Checks{Checker: msgauth.NewChecker(resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir, Hostname: cfg.Hostname},
-		Signer:  signer,
 		Metrics: s.stats,
-
-		AutoReply: s.autoreply,
 	})
 	// Files have a blob directory of their own too (see above).
 	fblobs, err := blob.Open(filepath.Join(cfg.DataDir, "blobs", "files"))
@@ -347,7 +352,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	}
 	s.ops = admin.NewOps(admin.OpsDeps{
 		Auth: s.auth, DB: s.db, Mail: s.mail, Route: s.dir, Files: s.files, MailOffboard: s.offboard, Audit: s.audit,
-		Mailer: mailer{s: s, signer: signer}, MailFrom: "postmaster@" + cfg.MailDomains[0],
+		Mailer: s.submit, MailFrom: "postmaster@" + cfg.MailDomains[0],
 		BaseURL: s.url, Log: log.With("component", "admin"), Now: o.now,
 	})
 	adminWeb, err := console.New(console.Deps{
@@ -490,31 +495,6 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	return s, nil
 }
 
-// deliverLocal delivers mail the server itself writes (notifications,
-// auto-replies) to a local address; queue.ErrNotLocal for any other. A
-// notification to one of our SRS addresses (about mail we forwarded) is
-// queued to the original sender.
-func (s *server) deliverLocal(ctx context.Context, rcpt string, msg io.Reader) error {
-	if srs.IsSRS(rcpt) && s.dir.IsOurs(rcpt) {
-		// A notification about mail we forwarded: to its original sender.
-		orig, err := s.srs.Reverse(rcpt)
-		if err != nil {
-			return fmt.Errorf("notification to %s: %w", rcpt, err)
-		}
-		_, err = s.queue.Enqueue(ctx, "", []string{orig}, msg)
-		return err
-	}
-	t, err := s.dir.Resolve(ctx, rcpt)
-	if errors.Is(err, route.ErrNotOurs) {
-		return queue.ErrNotLocal
-	}
-	if err != nil {
-		return err
-	}
-	_, err = s.mail.Deliver(ctx, t.Accounts, msg)
-	return err
-}
-
 // dnsKeys are the DKIM keys as dnsrec publishes them.
 func dnsKeys(keys map[string][]msgauth.DKIMKey) map[string][]dnsrec.DKIMKey {
 	pub := map[string][]dnsrec.DKIMKey{}
@@ -524,35 +504,6 @@ func dnsKeys(keys map[string][]msgauth.DKIMKey) map[string][]dnsrec.DKIMKey {
 		}
 	}
 	return pub
-}
-
-// mailer sends mail the server itself writes (invites) through its own
-// path: DKIM-signed, delivered here or queued.
-type mailer struct {
-	s      *server
-	signer smtp.DKIMSigner
-}
-
-// Send implements admin.Mailer.
-func (m mailer) Send(ctx context.Context, from string, to []string, msg []byte) error {
-	msg, err := m.signer.Sign(ctx, msg)
-	if err != nil {
-		return err
-	}
-	var remote []string
-	for _, rcpt := range to {
-		err := m.s.deliverLocal(ctx, rcpt, bytes.NewReader(msg))
-		if errors.Is(err, queue.ErrNotLocal) {
-			remote = append(remote, rcpt)
-		} else if err != nil {
-			return err
-		}
-	}
-	if len(remote) == 0 {
-		return nil
-	}
-	_, err = m.s.queue.Enqueue(ctx, from, remote, bytes.NewReader(msg))
-	return err
 }
 
 // collectMailGarbage deletes message bodies no message refers to any more,

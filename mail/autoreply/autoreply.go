@@ -21,8 +21,8 @@
 //     as RFC 5322 section 3.6.4 says) and Auto-Submitted: auto-replied
 //     (sections 3.1.7 and 5).
 //
-// Answers are DKIM-signed like all mail caucus sends, delivered at once to
-// local addresses, and otherwise handed to the outbound queue.
+// Answers go through mail/submit like all mail caucus sends: DKIM-signed,
+// delivered at once to local addresses, and otherwise queued.
 package autoreply
 
 import (
@@ -40,7 +40,6 @@ import (
 	"time"
 
 	"github.com/caucus-org/caucus/internal/db"
-	"github.com/caucus-org/caucus/mail/queue"
 	"github.com/caucus-org/caucus/mail/route"
 )
 
@@ -65,14 +64,10 @@ CREATE INDEX autoreply_sent_at ON autoreply_sent(sent_at);
 `}}}
 }
 
-// Signer DKIM-signs an outgoing message (mail/smtp.DKIMSigner).
-type Signer interface {
-	Sign(ctx context.Context, msg []byte) ([]byte, error)
-}
-
-// Enqueuer takes messages for other domains (mail/queue).
-type Enqueuer interface {
-	Enqueue(ctx context.Context, from string, rcpts []string, msg io.Reader) (int64, error)
+// Sender sends a message caucus writes: DKIM-signed, delivered here or
+// queued (mail/submit.Service).
+type Sender interface {
+	Send(ctx context.Context, from string, to []string, msg []byte) error
 }
 
 // Config sets the responder's identity and pace.
@@ -84,14 +79,10 @@ type Config struct {
 
 // Deps are the parts the responder works with.
 type Deps struct {
-	DB     *db.DB
-	Dir    *route.Directory
-	Signer Signer // nil: unsigned (tests only)
-	// Local delivers to an address of the party; it returns an error
-	// matching queue.ErrNotLocal for any other, which then goes to Queue.
-	Local func(ctx context.Context, rcpt string, msg io.Reader) error
-	Queue Enqueuer
-	Log   *slog.Logger
+	DB   *db.DB
+	Dir  *route.Directory
+	Mail Sender
+	Log  *slog.Logger
 }
 
 // Responder sends auto-replies. It is safe for concurrent use.
@@ -215,30 +206,18 @@ func (r *Responder) Run(ctx context.Context) {
 	}
 }
 
-// send composes, signs and sends one answer.
+// send composes one answer and sends it through mail/submit.
 func (r *Responder) send(ctx context.Context, address, name, to string, ar route.AutoReply, orig mail.Header) error {
 	msg, err := r.compose(address, name, to, ar, orig)
 	if err != nil {
 		return err
 	}
-	if r.deps.Signer != nil {
-		if msg, err = r.deps.Signer.Sign(ctx, msg); err != nil {
-			return err
-		}
-	}
-	if r.deps.Local != nil {
-		err := r.deps.Local(ctx, to, bytes.NewReader(msg))
-		if !errors.Is(err, queue.ErrNotLocal) {
-			return err
-		}
-	}
-	if r.deps.Queue == nil {
-		return errors.New("autoreply: no queue for other domains")
+	if r.deps.Mail == nil {
+		return errors.New("autoreply: no way to send")
 	}
 	// The null reverse-path (RFC 3834 section 3), so that nothing
 	// answers the answer and no bounce comes back.
-	_, err = r.deps.Queue.Enqueue(ctx, "", []string{to}, bytes.NewReader(msg))
-	return err
+	return r.deps.Mail.Send(ctx, "", []string{to}, msg)
 }
 
 // compose writes the answer (RFC 5322, one text/plain part).

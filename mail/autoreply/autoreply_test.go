@@ -1,8 +1,6 @@
 package autoreply
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,8 +20,8 @@ import (
 	"github.com/caucus-org/caucus/mail/msgauth"
 	"github.com/caucus-org/caucus/mail/queue"
 	"github.com/caucus-org/caucus/mail/route"
-	"github.com/caucus-org/caucus/mail/smtp"
 	"github.com/caucus-org/caucus/mail/store"
+	"github.com/caucus-org/caucus/mail/submit"
 )
 
 type testEnv struct {
@@ -58,21 +56,12 @@ func newEnvB(t testing.TB) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	local := func(ctx context.Context, rcpt string, msg io.Reader) error {
-		tg, err := e.dir.Resolve(ctx, rcpt)
-		if errors.Is(err, route.ErrNotOurs) {
-			return queue.ErrNotLocal
-		}
-		if err != nil {
-			return err
-		}
-		_, err = e.store.Deliver(ctx, tg.Accounts, msg)
-		return err
-	}
-	e.r = New(Config{Hostname: "mx.example-party.org", Now: a.Clock.Now}, Deps{
-		DB: a.DB, Dir: e.dir, Signer: smtp.DKIMSigner{Keys: map[string][]msgauth.DKIMKey{"example-party.org": keys}},
-		Local: local, Queue: e.queue, Log: log,
+	// Answers go out as all of caucus's mail does, through mail/submit.
+	sub := submit.New(submit.Config{Hostname: "mx.example-party.org"}, submit.Deps{
+		Store: e.store, Dir: e.dir, Queue: e.queue, Log: log, Now: a.Clock.Now,
+		Signer: submit.DKIMSigner{Keys: map[string][]msgauth.DKIMKey{"example-party.org": keys}},
 	})
+	e.r = New(Config{Hostname: "mx.example-party.org", Now: a.Clock.Now}, Deps{DB: a.DB, Dir: e.dir, Mail: sub, Log: log})
 	e.alice = a.User(t, "alice@example-party.org", auth.RoleMember)
 	e.bob = a.User(t, "bob@example-party.org", auth.RoleMember)
 	if err := e.dir.SetAutoReply(t.Context(), "admin", e.alice.Account.ID, &route.AutoReply{

@@ -7,6 +7,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/mail/submit"
 )
 
 // TestRecipientFloodAudit is issue 12 item 7: one submitted message to
@@ -15,7 +16,7 @@ import (
 // and one with the count when the interval ends.
 func TestRecipientFloodAudit(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, Config{MaxRcptsPerMessage: 50})
+	e := newEnv(t, Config{}, withSubmitConfig(submit.Config{MaxRcptsPerMessage: 50}))
 	anna := e.member(t, "anna@example-party.org")
 	c := e.dial(t, e.sub, true)
 	if err := c.Auth(sasl.NewPlainClient("", anna.Account.Login, anna.secret)); err != nil {

@@ -2,8 +2,6 @@ package smtp
 
 import (
 	"context"
-	"errors"
-	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -13,26 +11,22 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/mail/autoreply"
-	"github.com/caucus-org/caucus/mail/queue"
 	"github.com/caucus-org/caucus/mail/route"
 )
 
 // withAutoReply hooks a real responder into the servers: local answers go
 // to the store, others to the test's queue.
-func withAutoReply(e *testEnv, d *Deps) {
-	local := func(ctx context.Context, rcpt string, msg io.Reader) error {
-		tg, err := e.dir.Resolve(ctx, rcpt)
-		if errors.Is(err, route.ErrNotOurs) {
-			return queue.ErrNotLocal
-		}
-		if err != nil {
-			return err
-		}
-		_, err = e.store.Deliver(ctx, tg.Accounts, msg)
-		return err
-	}
-	d.AutoReply = autoreply.New(autoreply.Config{Hostname: "mx.example-party.org", Now: d.Now},
-		autoreply.Deps{DB: e.auth.DB, Dir: e.dir, Local: local, Queue: e.queue, Log: d.Log})
+func withAutoReply(e *testEnv, d *envDeps) {
+	d.Sub.AutoReply = autoreply.New(autoreply.Config{Hostname: "mx.example-party.org", Now: d.Now},
+		autoreply.Deps{DB: e.auth.DB, Dir: e.dir, Mail: laterSender{e}, Log: d.Log})
+}
+
+// laterSender sends through the env's submission service, built after
+// the options ran.
+type laterSender struct{ e *testEnv }
+
+func (l laterSender) Send(ctx context.Context, from string, to []string, msg []byte) error {
+	return l.e.submit.Send(ctx, from, to, msg)
 }
 
 // TestAutoReplyOnDelivery: mail to a departed member's address reaches the

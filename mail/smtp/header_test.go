@@ -21,7 +21,7 @@ func (e *testEnv) rename(t *testing.T, id int64, name string) {
 
 // withChecks runs the MX with the real inbound checks and a party domain
 // that publishes SPF -all and DMARC p=reject, as caucus's DNS page says.
-func withChecks(e *testEnv, d *Deps) {
+func withChecks(e *testEnv, d *envDeps) {
 	mock := &dns.Mock{TXT: map[string][]string{
 		"example-party.org":        {"v=spf1 -all"},
 		"_dmarc.example-party.org": {"v=DMARC1; p=reject"},

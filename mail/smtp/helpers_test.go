@@ -24,6 +24,7 @@ import (
 	"github.com/caucus-org/caucus/mail/autoreply"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/store"
+	"github.com/caucus-org/caucus/mail/submit"
 )
 
 // fakeQueue records what would be sent to other domains.
@@ -64,11 +65,25 @@ func (fakeInbound) Check(_ context.Context, in InboundMessage) (InboundVerdict, 
 	return InboundVerdict{Message: append([]byte("Authentication-Results: test; spf=pass\r\n"), in.Message...), Junk: junk}, nil
 }
 
+// envDeps are what a test may change before the servers start: the
+// servers' deps and those of the submission service they send through.
+type envDeps struct {
+	Deps
+	Sub    submit.Deps
+	SubCfg submit.Config
+}
+
+// withSubmitConfig sets the submission service's limits.
+func withSubmitConfig(c submit.Config) func(*testEnv, *envDeps) {
+	return func(_ *testEnv, d *envDeps) { d.SubCfg = c }
+}
+
 type testEnv struct {
 	auth    *authtest.Env
 	store   *store.Store
 	dir     *route.Directory
 	queue   *fakeQueue
+	submit  *submit.Service
 	srv     *Server
 	mx, sub string // STARTTLS listeners
 	subs    string // implicit TLS
@@ -76,12 +91,12 @@ type testEnv struct {
 }
 
 // newEnv starts the servers; opts may complete their deps.
-func newEnv(t testing.TB, cfg Config, opts ...func(*testEnv, *Deps)) *testEnv {
+func newEnv(t testing.TB, cfg Config, opts ...func(*testEnv, *envDeps)) *testEnv {
 	t.Helper()
 	return newEnvLog(t, cfg, slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}), opts...)
 }
 
-func newEnvLog(t testing.TB, cfg Config, h slog.Handler, opts ...func(*testEnv, *Deps)) *testEnv {
+func newEnvLog(t testing.TB, cfg Config, h slog.Handler, opts ...func(*testEnv, *envDeps)) *testEnv {
 	t.Helper()
 	a := authtest.New(t, auth.Config{}, store.Component(), route.Component(), autoreply.Component())
 	blobs, err := blob.Open(filepath.Join(t.TempDir(), "blobs"))
@@ -99,11 +114,17 @@ func newEnvLog(t testing.TB, cfg Config, h slog.Handler, opts ...func(*testEnv, 
 	e.dir = route.New(a.DB, a.Auth, []string{"example-party.org"}, a.Clock.Now)
 	cfg.Hostname = "mx.example-party.org"
 	cfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-	deps := Deps{Store: e.store, Auth: a.Auth, Dir: e.dir, Queue: e.queue, Inbound: fakeInbound{}, Log: log, Now: a.Clock.Now}
+	deps := envDeps{
+		Deps: Deps{Auth: a.Auth, Inbound: fakeInbound{}, Log: log, Now: a.Clock.Now},
+		Sub:  submit.Deps{Store: e.store, Dir: e.dir, Queue: e.queue, Audit: a.Auth.Audit(), Log: log, Now: a.Clock.Now},
+	}
 	for _, o := range opts {
 		o(e, &deps)
 	}
-	e.srv = New(cfg, deps)
+	deps.SubCfg.Hostname = cfg.Hostname
+	e.submit = submit.New(deps.SubCfg, deps.Sub)
+	deps.Submit = e.submit
+	e.srv = New(cfg, deps.Deps)
 	listen := func(serve func(net.Listener) error) string {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

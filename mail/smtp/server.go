@@ -10,7 +10,9 @@
 // impersonation) and answers 250 only after the message is durable in every
 // recipient's mailbox. Submission lets an account send only as addresses it
 // may use, limits its sending rate, DKIM-signs, and hands remote recipients
-// to the outbound queue. Revoking an account or app password closes its
+// to the outbound queue. Those decisions, and all sending, are mail/submit's:
+// this package speaks the protocol and maps mail/submit's refusals to
+// replies. Revoking an account or app password closes its
 // live submission connections.
 package smtp
 
@@ -19,7 +21,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -33,9 +34,7 @@ import (
 	"github.com/caucus-org/caucus/internal/connlimit"
 	"github.com/caucus-org/caucus/internal/metrics"
 	"github.com/caucus-org/caucus/mail/message"
-	"github.com/caucus-org/caucus/mail/route"
-	"github.com/caucus-org/caucus/mail/srs"
-	"github.com/caucus-org/caucus/mail/store"
+	"github.com/caucus-org/caucus/mail/submit"
 )
 
 // Config sets the servers' identity and limits.
@@ -47,8 +46,6 @@ type Config struct {
 	MaxLineLength      int         // data lines, default 2000 bytes (RFC 5321 4.5.3.1.6 minimum 1000); longer: 550 5.6.0, transaction reset; a line goSMTPLineFactor times longer (or a command line that long) ends the connection
 	MaxConnsPerAddr    int         // default 20; more: 421 4.7.0
 	MaxConnsPerAccount int         // signed-in submission connections per account; default 20 (as IMAP); more: AUTH answers 454 4.7.0
-	SendPerHour        int         // messages an account may submit per hour; default 100; more: 450 4.7.1
-	MaxRcptsPerMessage int         // recipients per submitted message; default 50; more: 452 4.5.3
 	ReadTimeout        time.Duration
 	WriteTimeout       time.Duration
 }
@@ -66,12 +63,6 @@ func (c *Config) defaults() {
 	if c.MaxConnsPerAddr <= 0 {
 		c.MaxConnsPerAddr = 20
 	}
-	if c.SendPerHour <= 0 {
-		c.SendPerHour = 100
-	}
-	if c.MaxRcptsPerMessage <= 0 {
-		c.MaxRcptsPerMessage = 50
-	}
 	if c.ReadTimeout <= 0 {
 		c.ReadTimeout = 5 * time.Minute // RFC 5321 4.5.3.2
 	}
@@ -84,11 +75,6 @@ func (c *Config) defaults() {
 // that a long line in DATA is answered by readMessage and not by go-smtp,
 // which drops the connection; it still bounds what one line can hold.
 const goSMTPLineFactor = 32
-
-// Enqueuer takes messages for remote recipients (mail/queue).
-type Enqueuer interface {
-	Enqueue(ctx context.Context, from string, rcpts []string, msg io.Reader) (int64, error)
-}
 
 // Inbound runs the checks on a message received from the internet.
 type Inbound interface {
@@ -111,17 +97,6 @@ type InboundVerdict struct {
 	Junk    bool   // file it in the recipients' Junk mailbox (e.g. DMARC p=quarantine), not INBOX
 }
 
-// Signer DKIM-signs outgoing mail of the party's domains.
-type Signer interface {
-	Sign(ctx context.Context, msg []byte) ([]byte, error)
-}
-
-// AutoReplier answers mail just delivered to addresses that have an
-// auto-reply (mail/autoreply), after the message is durable.
-type AutoReplier interface {
-	Respond(ctx context.Context, from string, rcpts []string, msg []byte) (int, error)
-}
-
 // Auth is what submission needs of auth: check app passwords, register
 // connections with the revocation hub, the audit log. *auth.Service is one.
 type Auth interface {
@@ -131,21 +106,14 @@ type Auth interface {
 
 // Deps are the parts the servers work with.
 type Deps struct {
-	Store   *store.Store
-	Auth    Auth
-	Dir     *route.Directory
-	Queue   Enqueuer
+	Auth Auth
+	// Submit takes what the MX receives and what members submit: the
+	// servers speak SMTP, mail/submit decides and sends.
+	Submit  *submit.Service
 	Inbound Inbound // nil: no checks (tests only)
-	Signer  Signer  // nil: unsigned (tests only)
 	Log     *slog.Logger
 	Now     func() time.Time
 	Metrics *metrics.Set // nil: nothing counted
-
-	// AutoReply, if set, answers delivered mail (offboarded staff).
-	AutoReply AutoReplier
-	// SRS, if set, rewrites the sender of outside mail forwarded to other
-	// domains and takes the bounces back; nil forwards it unchanged.
-	SRS *srs.Rewriter
 }
 
 // Server runs the MX and the submission listeners.
@@ -155,7 +123,6 @@ type Server struct {
 	log   *slog.Logger
 	conns *connlimit.Limiter
 	gate  *connauth.Gate // connection ids, sign-in, sessions' contexts
-	rate  *rateLimiter
 
 	mu      sync.Mutex
 	servers []*gosmtp.Server
@@ -177,7 +144,7 @@ func New(cfg Config, d Deps) *Server {
 	if d.Auth != nil { // an MX alone needs no auth
 		gc.Audit, checker = d.Auth.Audit(), d.Auth
 	}
-	return &Server{cfg: cfg, deps: d, log: d.Log, conns: conns, gate: connauth.New(gc, checker), rate: newRateLimiter(cfg.SendPerHour, d.Now)}
+	return &Server{cfg: cfg, deps: d, log: d.Log, conns: conns, gate: connauth.New(gc, checker)}
 }
 
 // idConn is an accepted connection with its id: go-smtp makes a new

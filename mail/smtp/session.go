@@ -3,29 +3,22 @@ package smtp
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/mail"
 	"strings"
-	"sync"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/connauth"
-	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/connlimit"
 	"github.com/caucus-org/caucus/internal/metrics"
 	"github.com/caucus-org/caucus/mail/message"
-	"github.com/caucus-org/caucus/mail/msgauth"
-	"github.com/caucus-org/caucus/mail/route"
-	"github.com/caucus-org/caucus/mail/srs"
-	"github.com/caucus-org/caucus/mail/store"
+	"github.com/caucus-org/caucus/mail/submit"
 )
 
 func smtpErr(code int, enh gosmtp.EnhancedCode, msg string) *gosmtp.SMTPError {
@@ -34,8 +27,6 @@ func smtpErr(code int, enh gosmtp.EnhancedCode, msg string) *gosmtp.SMTPError {
 
 var (
 	errTempFailure = smtpErr(451, gosmtp.EnhancedCode{4, 3, 0}, "Temporary failure, please try again later")
-	errNoSuchUser  = smtpErr(550, gosmtp.EnhancedCode{5, 1, 1}, "No such user here")
-	errRelayDenied = smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, "Relaying denied: sign in on the submission port to send to other domains")
 	errAuthFirst   = smtpErr(530, gosmtp.EnhancedCode{5, 7, 0}, "Authentication required: sign in with an app password")
 	errAuthFailed  = smtpErr(535, gosmtp.EnhancedCode{5, 7, 8}, "Authentication failed: use an app password made on your account page")
 )
@@ -49,10 +40,7 @@ type session struct {
 	log    *slog.Logger
 	ctx    context.Context // ends at shutdown, at revocation and with the session
 
-	from  string
-	rcpts []string
-	local []int64  // accounts to deliver to
-	out   []string // remote recipients
+	env *submit.Envelope // the mail transaction, from MAIL on
 }
 
 func (s *Server) base(c *gosmtp.Conn, kind string) (session, error) {
@@ -100,7 +88,7 @@ func badArg(s string, max int) bool {
 // reply: a name with a control character ends the connection there, with
 // a 421 of our own, instead of being echoed.
 func (ss *session) Reset() {
-	ss.from, ss.rcpts, ss.local, ss.out = "", nil, nil, nil
+	ss.env = nil
 	if badArg(ss.conn.Hostname(), maxDomain) {
 		ss.log.Info("smtp: invalid repeated HELO/EHLO argument, closing")
 		c := ss.conn.Conn()
@@ -150,71 +138,31 @@ func (l *lineLimit) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// received builds our Received header (RFC 5321 4.4).
-func (ss *session) received(with, helo, forAddr string) string {
-	tlsInfo := ""
+// received describes this hop for the Received field.
+func (ss *session) received(with, helo, forAddr string) submit.Received {
+	r := submit.Received{Helo: helo, IP: ss.remote, With: with, For: forAddr}
 	if st, ok := ss.conn.TLSConnectionState(); ok {
-		tlsInfo = fmt.Sprintf(" (using %s with cipher %s)", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
+		r.TLS = &st
 	}
-	h := fmt.Sprintf("Received: from %s ([%s])\r\n\tby %s with %s%s", sanitizeHeader(helo), ss.remote, ss.srv.cfg.Hostname, with, tlsInfo)
-	if forAddr != "" {
-		h += fmt.Sprintf("\r\n\tfor <%s>", sanitizeHeader(forAddr))
-	}
-	return h + ";\r\n\t" + ss.srv.deps.Now().Format(time.RFC1123Z) + "\r\n"
+	return r
 }
 
-func sanitizeHeader(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == '<' || r == '>' {
-			return -1
-		}
-		return r
-	}, s)
-}
-
-// deliverLocal stores a message in every local recipient's mailbox
-// (INBOX, or Junk), durably, before the client hears 250.
-func (ss *session) deliverLocal(msg []byte, mailbox string) error {
-	if len(ss.local) == 0 {
+// reply maps what mail/submit says to the client's reply: its refusals
+// carry their SMTP reply; anything else, and the cause of a temporary
+// failure, goes to the log only.
+func (ss *session) reply(err error) error {
+	if err == nil {
 		return nil
 	}
-	if _, err := ss.srv.deps.Store.DeliverTo(ss.ctx, ss.local, mailbox, bytes.NewReader(msg)); err != nil {
-		switch {
-		case errors.Is(err, store.ErrQuota):
-			return smtpErr(452, gosmtp.EnhancedCode{4, 2, 2}, "A recipient's mailbox is full; try again later")
-		case errors.Is(err, store.ErrTooLarge):
-			return smtpErr(552, gosmtp.EnhancedCode{5, 3, 4}, "Message too large")
-		}
-		ss.log.Error("smtp: deliver", "err", err)
+	var e *submit.Error
+	if !errors.As(err, &e) {
+		ss.log.Error("smtp: submit", "err", err)
 		return errTempFailure
 	}
-	ss.srv.deps.Metrics.Delivered(metrics.Local, len(ss.local))
-	return nil
-}
-
-func (ss *session) enqueue(from string, msg []byte) error {
-	if len(ss.out) == 0 {
-		return nil
+	if e.Cause != nil {
+		ss.log.Error("smtp: submit", "err", e.Cause)
 	}
-	if ss.srv.deps.Queue == nil {
-		return smtpErr(554, gosmtp.EnhancedCode{5, 3, 0}, "This server does not send to other domains")
-	}
-	if _, err := ss.srv.deps.Queue.Enqueue(ss.ctx, from, ss.out, bytes.NewReader(msg)); err != nil {
-		ss.log.Error("smtp: enqueue", "err", err)
-		return errTempFailure
-	}
-	return nil
-}
-
-// autoReply has the delivered message answered where its recipients ask
-// for it. The message is already durable, so a failure is only logged.
-func (ss *session) autoReply(msg []byte) {
-	if ss.srv.deps.AutoReply == nil {
-		return
-	}
-	if _, err := ss.srv.deps.AutoReply.Respond(ss.ctx, ss.from, ss.rcpts, msg); err != nil {
-		ss.log.Warn("smtp: auto-reply", "err", err)
-	}
+	return smtpErr(e.Code, gosmtp.EnhancedCode(e.Enhanced), e.Message)
 }
 
 // The MX.
@@ -243,7 +191,7 @@ func (ms *mxSession) Mail(from string, opts *gosmtp.MailOptions) error {
 	}
 	ms.Reset()
 	ms.helo = ms.conn.Hostname()
-	ms.from = from
+	ms.env = ms.srv.deps.Submit.Inbound(from)
 	return nil
 }
 
@@ -251,25 +199,7 @@ func (ms *mxSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if badArg(to, maxPath) {
 		return errBadRcpt
 	}
-	to = ms.srv.qualify(to)
-	if rw := ms.srv.deps.SRS; rw != nil && srs.IsSRS(to) && ms.srv.deps.Dir.IsOurs(to) {
-		return ms.rcptSRS(rw, to)
-	}
-	t, err := ms.srv.deps.Dir.Resolve(ms.ctx, to)
-	switch {
-	case errors.Is(err, route.ErrNotOurs):
-		ms.log.Info("smtp: relay refused", "rcpt", to)
-		return errRelayDenied
-	case errors.Is(err, route.ErrUnknown):
-		return errNoSuchUser
-	case err != nil:
-		ms.log.Error("smtp: resolve recipient", "err", err)
-		return errTempFailure
-	}
-	ms.rcpts = append(ms.rcpts, to)
-	ms.local = append(ms.local, t.Accounts...)
-	ms.out = append(ms.out, t.Remote...)
-	return nil
+	return ms.reply(ms.srv.deps.Submit.InboundRcpt(ms.ctx, ms.env, to))
 }
 
 func (ms *mxSession) Data(r io.Reader) error {
@@ -281,57 +211,28 @@ func (ms *mxSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	mailbox := "INBOX"
+	junk := false
 	if ms.srv.deps.Inbound != nil {
-		v, err := ms.srv.deps.Inbound.Check(ms.ctx, InboundMessage{RemoteIP: ms.remote, Helo: ms.helo, MailFrom: ms.from, Message: msg, Header: h})
+		v, err := ms.srv.deps.Inbound.Check(ms.ctx, InboundMessage{RemoteIP: ms.remote, Helo: ms.helo, MailFrom: ms.env.From, Message: msg, Header: h})
 		if err != nil {
 			ms.log.Error("smtp: inbound checks", "err", err)
 			return errTempFailure
 		}
 		if v.Reject != "" {
-			ms.log.Info("smtp: refused by policy", "from", ms.from, "reason", v.Reject)
+			ms.log.Info("smtp: refused by policy", "from", ms.env.From, "reason", v.Reject)
 			return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, v.Reject)
 		}
-		msg = v.Message
-		if v.Junk {
-			mailbox = store.Junk
-		}
+		msg, junk = v.Message, v.Junk
 	}
 	forAddr := ""
-	if len(ms.rcpts) == 1 {
-		forAddr = ms.rcpts[0]
+	if len(ms.env.Rcpts) == 1 {
+		forAddr = ms.env.Rcpts[0]
 	}
-	msg = append([]byte(ms.received("ESMTP", ms.helo, forAddr)), msg...)
-	if err := ms.deliverLocal(msg, mailbox); err != nil {
-		return err
-	}
-	// Forwarded copies of outside mail go out under our domain (SRS), so
-	// that they pass SPF where they land and their bounces come back here.
-	sender := ms.from
-	if rw := ms.srv.deps.SRS; rw != nil && sender != "" && !ms.srv.deps.Dir.IsOurs(sender) {
-		sender = rw.Forward(sender)
-	}
-	if err := ms.enqueue(sender, msg); err != nil {
-		return err
+	if err := ms.srv.deps.Submit.Deliver(ms.ctx, ms.env, msg, ms.received("ESMTP", ms.helo, forAddr), junk); err != nil {
+		return ms.reply(err)
 	}
 	ms.srv.deps.Metrics.Accepted(metrics.ViaMX)
-	if mailbox != store.Junk { // RFC 3834 2: suspicious mail gets no answer
-		ms.autoReply(msg)
-	}
 	return nil
-}
-
-// qualify gives "RCPT TO:<Postmaster>", which has no domain (RFC 5321
-// section 4.1.1.3; go-smtp passes it as "postmaster"), the party's primary
-// domain. Other recipients are returned as they are.
-func (s *Server) qualify(to string) string {
-	if !strings.EqualFold(to, "postmaster") {
-		return to
-	}
-	if own := s.deps.Dir.OwnDomains(); len(own) > 0 {
-		return "postmaster@" + own[0]
-	}
-	return to
 }
 
 // readHeader parses a message's header with the parser every part of
@@ -346,7 +247,7 @@ func (ss *session) readHeader(msg []byte) (*message.Header, error) {
 		err = h.Check()
 	}
 	if err != nil {
-		ss.log.Info("smtp: header refused", "from", ss.from, "err", err)
+		ss.log.Info("smtp: header refused", "from", ss.env.From, "err", err)
 		return nil, smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, headerRefusal(err))
 	}
 	return h, nil
@@ -366,24 +267,6 @@ func headerRefusal(err error) string {
 		return "Message refused: its Sender or Reply-To field does not parse (RFC 5322 section 3.4)"
 	}
 	return "Message refused: its header is malformed (RFC 5322 section 2.2)"
-}
-
-// rcptSRS takes a recipient that is one of our rewritten senders: a
-// bounce of mail we forwarded, which goes back to the original sender.
-// Only bounces (null sender) are taken, so the address is no relay.
-func (ms *mxSession) rcptSRS(rw *srs.Rewriter, to string) error {
-	if ms.from != "" {
-		ms.log.Info("smtp: mail to a forwarding address that is no bounce", "rcpt", to)
-		return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, "This address takes only delivery status notifications")
-	}
-	orig, err := rw.Reverse(to)
-	if err != nil {
-		ms.log.Info("smtp: bounce to an invalid forwarding address", "rcpt", to, "err", err)
-		return errNoSuchUser
-	}
-	ms.rcpts = append(ms.rcpts, to)
-	ms.out = append(ms.out, orig)
-	return nil
 }
 
 // Submission.
@@ -415,27 +298,17 @@ func (ss *subSession) Mail(from string, opts *gosmtp.MailOptions) error {
 		return errBadSender
 	}
 	ss.Reset()
-	ok, err := ss.srv.deps.Dir.MaySendAs(ss.ctx, ss.acct, from)
+	env, err := ss.srv.deps.Submit.Mail(ss.ctx, ss.sender(), from)
 	if err != nil {
-		ss.log.Error("smtp: send-as check", "err", err)
-		return errTempFailure
+		return ss.reply(err)
 	}
-	if !ok {
-		ss.audit("smtp.sender-refused", "mail-from", "mail_from="+from)
-		return smtpErr(553, gosmtp.EnhancedCode{5, 7, 1}, fmt.Sprintf("You may not send as <%s>", sanitizeHeader(from)))
-	}
-	if !ss.srv.rate.allow(ss.acct.ID) {
-		ss.audit("smtp.rate-limited", "hourly-limit", fmt.Sprintf("limit=%d/hour", ss.srv.cfg.SendPerHour))
-		return smtpErr(450, gosmtp.EnhancedCode{4, 7, 1}, fmt.Sprintf("Sending limit reached (%d messages per hour); try again later", ss.srv.cfg.SendPerHour))
-	}
-	ss.from = from
+	ss.env = env
 	return nil
 }
 
-// audit records a refusal; aggregated per reason, since a client can repeat
-// it at will (a message to 1,000 recipients wrote 950 records).
-func (ss *subSession) audit(kind, reason, detail string) {
-	ss.srv.deps.Auth.Audit().RecordFailure(ss.ctx, audit.Event{Actor: ss.acct.Login, Subject: ss.acct.Login, Kind: kind, Outcome: "refused", Reason: reason, Detail: detail, Addr: ss.remote.String(), UserAgent: "smtp"})
+// sender is who submits, for mail/submit's checks and audit records.
+func (ss *subSession) sender() submit.Sender {
+	return submit.Sender{Account: ss.acct, Addr: ss.remote.String(), UserAgent: "smtp"}
 }
 
 func (ss *subSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
@@ -445,29 +318,7 @@ func (ss *subSession) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 	if badArg(to, maxPath) {
 		return errBadRcpt
 	}
-	to = ss.srv.qualify(to)
-	if len(ss.rcpts) >= ss.srv.cfg.MaxRcptsPerMessage {
-		ss.audit("smtp.rate-limited", "recipient-limit", fmt.Sprintf("recipients>%d", ss.srv.cfg.MaxRcptsPerMessage))
-		return smtpErr(452, gosmtp.EnhancedCode{4, 5, 3}, fmt.Sprintf("Too many recipients: at most %d per message", ss.srv.cfg.MaxRcptsPerMessage))
-	}
-	if ss.srv.deps.Dir.IsOurs(to) {
-		t, err := ss.srv.deps.Dir.Resolve(ss.ctx, to)
-		if errors.Is(err, route.ErrUnknown) {
-			return errNoSuchUser
-		}
-		if err != nil {
-			return errTempFailure
-		}
-		ss.local = append(ss.local, t.Accounts...)
-		ss.out = append(ss.out, t.Remote...)
-	} else {
-		if _, err := mail.ParseAddress("<" + to + ">"); err != nil {
-			return smtpErr(501, gosmtp.EnhancedCode{5, 1, 3}, "Bad recipient address")
-		}
-		ss.out = append(ss.out, to)
-	}
-	ss.rcpts = append(ss.rcpts, to)
-	return nil
+	return ss.reply(ss.srv.deps.Submit.Rcpt(ss.ctx, ss.sender(), ss.env, to))
 }
 
 func (ss *subSession) Data(r io.Reader) error {
@@ -482,124 +333,9 @@ func (ss *subSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if err := ss.checkAuthor(h); err != nil {
-		return err
-	}
-	msg = append([]byte(ss.received("ESMTPSA", ss.conn.Hostname(), "")), msg...)
-	if ss.srv.deps.Signer != nil {
-		if msg, err = ss.srv.deps.Signer.Sign(ss.ctx, msg); err != nil {
-			if errors.Is(err, msgauth.ErrMalformed) {
-				return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, "Message header is malformed")
-			}
-			ss.log.Error("smtp: dkim sign", "err", err)
-			return errTempFailure
-		}
-	}
-	if err := ss.deliverLocal(msg, "INBOX"); err != nil {
-		return err
-	}
-	if err := ss.enqueue(ss.from, msg); err != nil {
-		return err
+	if err := ss.srv.deps.Submit.Submit(ss.ctx, ss.sender(), ss.env, h, msg, ss.received("ESMTPSA", ss.conn.Hostname(), "")); err != nil {
+		return ss.reply(err)
 	}
 	ss.srv.deps.Metrics.Accepted(metrics.ViaSubmission)
-	ss.autoReply(msg)
 	return nil
-}
-
-// checkAuthor refuses a message whose header names as its author or
-// sender anyone the account may not send as: the From mailbox, the Sender,
-// and every Resent-From and Resent-Sender mailbox (RFC 5322 sections
-// 3.6.2 and 3.6.6). This stops a taken-over volunteer account from posing
-// as the leader. The From's display name may not be another member's name
-// either (see memberName). Reply-To may name anyone: it sends replies
-// elsewhere but claims no author.
-func (ss *subSession) checkAuthor(h *message.Header) error {
-	from, _ := h.From() // readHeader checked it
-	claimed := []message.Address{from}
-	if s, ok, _ := h.Sender(); ok {
-		claimed = append(claimed, s)
-	}
-	for _, name := range []string{"Resent-From", "Resent-Sender"} {
-		for _, f := range h.Get(name) {
-			list, err := message.ParseAddressList(f.Value())
-			if err != nil {
-				return smtpErr(550, gosmtp.EnhancedCode{5, 6, 0}, fmt.Sprintf("Message refused: its %s field does not parse (RFC 5322 section 3.4)", name))
-			}
-			claimed = append(claimed, message.Mailboxes(list)...)
-		}
-	}
-	for _, a := range claimed {
-		ok, err := ss.srv.deps.Dir.MaySendAs(ss.ctx, ss.acct, a.Addr())
-		if err != nil {
-			ss.log.Error("smtp: send-as check", "err", err)
-			return errTempFailure
-		}
-		if !ok {
-			ss.audit("smtp.sender-refused", "from-header", "header="+a.Addr())
-			return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, fmt.Sprintf("You may not send as %q", sanitizeHeader(a.Addr())))
-		}
-	}
-	if a := msgauth.AddressInName(from.Name, ss.srv.deps.Dir.OwnDomains()); a != "" {
-		// A display name that shows a party address is checked as
-		// that address would be: "leader@…" <bob@…>.
-		ok, err := ss.srv.deps.Dir.MaySendAs(ss.ctx, ss.acct, a)
-		if err != nil {
-			ss.log.Error("smtp: send-as check", "err", err)
-			return errTempFailure
-		}
-		if !ok {
-			ss.audit("smtp.sender-refused", "display-name-address", "display_name="+a)
-			return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, "Your display name shows an address you may not send as")
-		}
-	}
-	return ss.memberName(from.Name)
-}
-
-// memberName refuses a display name that is another member's name, or
-// passes for it (msgauth.MatchMember: the same words in any order, all
-// the words of it, or one letter off), unless it is the account's own
-// name. Refusing at submission, rather than tagging, keeps the mail a
-// member sends from ever showing another member's name to anyone, inside
-// the party or out. Members who share a name keep using their own.
-func (ss *subSession) memberName(display string) error {
-	if display == "" || msgauth.MatchMember(display, []string{ss.acct.DisplayName}) != "" {
-		return nil
-	}
-	m := msgauth.MatchMember(display, ss.srv.deps.Dir.MemberNames())
-	if m == "" {
-		return nil
-	}
-	ss.audit("smtp.sender-refused", "display-name-member", "display_name_of="+m)
-	return smtpErr(550, gosmtp.EnhancedCode{5, 7, 1}, "You may not use another member's name as your display name")
-}
-
-// rateLimiter counts each account's submitted messages over the last hour.
-type rateLimiter struct {
-	max  int
-	now  func() time.Time
-	mu   sync.Mutex
-	sent map[int64][]time.Time
-}
-
-func newRateLimiter(max int, now func() time.Time) *rateLimiter {
-	return &rateLimiter{max: max, now: now, sent: map[int64][]time.Time{}}
-}
-
-// allow records a message if the account is under its hourly limit.
-func (r *rateLimiter) allow(accountID int64) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := r.now()
-	times := r.sent[accountID]
-	i := 0
-	for i < len(times) && now.Sub(times[i]) >= time.Hour {
-		i++
-	}
-	times = times[i:]
-	if len(times) >= r.max {
-		r.sent[accountID] = times
-		return false
-	}
-	r.sent[accountID] = append(times, now)
-	return true
 }

@@ -37,7 +37,7 @@ func (q *blockingQueue) Enqueue(ctx context.Context, _ string, _ []string, _ io.
 func TestShutdownCancelsSubmission(t *testing.T) {
 	t.Parallel()
 	q := &blockingQueue{entered: make(chan struct{}, 1), returned: make(chan error, 1)}
-	e := newEnv(t, Config{}, func(_ *testEnv, d *Deps) { d.Queue = q })
+	e := newEnv(t, Config{}, func(_ *testEnv, d *envDeps) { d.Sub.Queue = q })
 	anna := e.member(t, "anna@example-party.org")
 	c := e.dial(t, e.sub, true)
 	if err := c.Auth(sasl.NewPlainClient("", anna.Account.Login, anna.secret)); err != nil {

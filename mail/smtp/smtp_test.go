@@ -14,6 +14,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/mail/submit"
 )
 
 func code(err error) int {
@@ -188,7 +189,7 @@ func TestSubmission(t *testing.T) {
 
 func TestSubmissionLimits(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, Config{SendPerHour: 3, MaxRcptsPerMessage: 2})
+	e := newEnv(t, Config{}, withSubmitConfig(submit.Config{SendPerHour: 3, MaxRcptsPerMessage: 2}))
 	anna := e.member(t, "anna@example-party.org")
 	c := e.dial(t, e.sub, true)
 	if err := c.Auth(sasl.NewPlainClient("", anna.Account.Login, anna.secret)); err != nil {

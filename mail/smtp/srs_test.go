@@ -14,13 +14,13 @@ import (
 func TestForwardSRS(t *testing.T) {
 	t.Parallel()
 	var rw *srs.Rewriter
-	e := newEnv(t, Config{}, func(e *testEnv, d *Deps) {
+	e := newEnv(t, Config{}, func(e *testEnv, d *envDeps) {
 		var err error
 		rw, err = srs.New([]byte("a test key of at least 16 bytes"), "example-party.org", e.auth.Clock.Now)
 		if err != nil {
 			t.Fatal(err)
 		}
-		d.SRS = rw
+		d.Sub.SRS = rw
 	})
 	anna := e.member(t, "anna@example-party.org")
 	if err := e.dir.SetForwarding(t.Context(), "admin", anna.Account.ID, "anna.home@elsewhere.example", false); err != nil {

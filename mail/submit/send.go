@@ -1,0 +1,81 @@
+package submit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/caucus-org/caucus/mail/queue"
+	"github.com/caucus-org/caucus/mail/route"
+	"github.com/caucus-org/caucus/mail/srs"
+)
+
+// Send sends a message caucus itself writes (an invitation, an
+// auto-reply), from the reverse-path from ("" for the null reverse-path
+// of RFC 3834 section 3) to the addresses to: DKIM-signed, delivered at
+// once to the party's addresses, queued for the others.
+func (s *Service) Send(ctx context.Context, from string, to []string, msg []byte) error {
+	msg, err := s.sign(ctx, msg)
+	if err != nil {
+		return err
+	}
+	var remote []string
+	for _, rcpt := range to {
+		err := s.DeliverLocal(ctx, rcpt, bytes.NewReader(msg))
+		if errors.Is(err, queue.ErrNotLocal) {
+			remote = append(remote, rcpt)
+		} else if err != nil {
+			return err
+		}
+	}
+	if len(remote) == 0 {
+		return nil
+	}
+	if s.deps.Queue == nil {
+		return errors.New("submit: no queue for other domains")
+	}
+	_, err = s.deps.Queue.Enqueue(ctx, from, remote, bytes.NewReader(msg))
+	return err
+}
+
+// Sign DKIM-signs a message caucus writes; the queue signs its delivery
+// status notifications with it ([queue.Config.Sign]).
+func (s *Service) Sign(ctx context.Context, msg []byte) ([]byte, error) { return s.sign(ctx, msg) }
+
+func (s *Service) sign(ctx context.Context, msg []byte) ([]byte, error) {
+	if s.deps.Signer == nil {
+		return msg, nil
+	}
+	return s.deps.Signer.Sign(ctx, msg)
+}
+
+// DeliverLocal delivers a message caucus writes to one address of the
+// party, into its INBOX; for any other address it returns
+// queue.ErrNotLocal. A message to one of our rewritten senders (SRS), a
+// notification about mail we forwarded, is queued to the original sender
+// from the null reverse-path. The queue delivers its notifications with
+// it ([queue.Config.LocalDeliver]).
+func (s *Service) DeliverLocal(ctx context.Context, rcpt string, msg io.Reader) error {
+	if rw := s.deps.SRS; rw != nil && srs.IsSRS(rcpt) && s.deps.Dir.IsOurs(rcpt) {
+		orig, err := rw.Reverse(rcpt)
+		if err != nil {
+			return fmt.Errorf("notification to %s: %w", rcpt, err)
+		}
+		if s.deps.Queue == nil {
+			return errors.New("submit: no queue for other domains")
+		}
+		_, err = s.deps.Queue.Enqueue(ctx, "", []string{orig}, msg)
+		return err
+	}
+	t, err := s.deps.Dir.Resolve(ctx, rcpt)
+	if errors.Is(err, route.ErrNotOurs) {
+		return queue.ErrNotLocal
+	}
+	if err != nil {
+		return err
+	}
+	_, err = s.deps.Store.DeliverTo(ctx, t.Accounts, "INBOX", msg)
+	return err
+}
