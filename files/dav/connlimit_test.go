@@ -20,7 +20,7 @@ import (
 func TestAccountRequestLimit(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, files.Options{})
-	alice, _, _ := e.client(t, "alice@example.org")
+	alice, u, _ := e.client(t, "alice@example.org")
 	var wg sync.WaitGroup
 	var pipes []*io.PipeWriter
 	for i := range connauth.DefaultMaxConnsPerAccount {
@@ -46,20 +46,22 @@ func TestAccountRequestLimit(t *testing.T) {
 		}
 	}()
 
-	// until every upload is in the handler, the next request may pass
 	status := func() (int, string) {
 		resp := alice.do("PROPFIND", "/dav/Home/", nil, "Depth", "0")
 		defer resp.Body.Close()
 		io.Copy(io.Discard, resp.Body)
 		return resp.StatusCode, resp.Header.Get("Retry-After")
 	}
-	code, retry := 0, ""
-	for range 1000 {
-		if code, retry = status(); code == http.StatusTooManyRequests {
-			break
+	// Wait until every upload holds its place (registered with the
+	// revocation hub, which comes after the per-account limit): a request
+	// sent before then could take a place and have an upload refused.
+	for i := 0; e.Auth.Hub().Live(u.Account.ID) < connauth.DefaultMaxConnsPerAccount; i++ {
+		if i == 2000 { // a bound on a hang, not a timing
+			t.Fatalf("only %d of %d uploads reached the handler", e.Auth.Hub().Live(u.Account.ID), connauth.DefaultMaxConnsPerAccount)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	code, retry := status()
 	if code != http.StatusTooManyRequests || retry == "" {
 		t.Fatalf("with %d uploads in flight: %d (Retry-After %q), want 429 with Retry-After", connauth.DefaultMaxConnsPerAccount, code, retry)
 	}
