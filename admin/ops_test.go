@@ -103,7 +103,7 @@ func newOps(t testing.TB) *opsEnv {
 	t.Helper()
 	env := authtest.New(t, auth.Config{}, store.Component(), route.Component(), offboard.Component(), Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	blobs, err := blob.Open(filepath.Join(t.TempDir(), "blobs"))
+	blobs, err := blob.OpenDir(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ import (
 // Store is the file store. It is safe for concurrent use.
 type Store struct {
 	db     *db.DB
-	blobs  *blob.Store
+	blobs  blob.Store
 	opts   Options
 	auth   *auth.Service
 	audit  *audit.Log
@@ -51,7 +51,7 @@ const maxGroup = 64
 // directory of its own: DataDir/blobs/files, never the mail one, whose
 // collector deletes blobs mail does not refer to). Zero options take their
 // defaults. The tables come from Component's migrations.
-func New(d *db.DB, blobs *blob.Store, opts Options, deps Deps) *Store {
+func New(d *db.DB, blobs blob.Store, opts Options, deps Deps) *Store {
 	if opts.Versions <= 0 {
 		opts.Versions = 10
 	}

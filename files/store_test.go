@@ -601,7 +601,7 @@ func TestBlobHold(t *testing.T) {
 	e := filestest.New(t, files.Options{Versions: 1})
 	s, ctx := e.Store, t.Context()
 	alice := e.Member(t, "alice@example.org")
-	bs, err := blob.Open(e.BlobDir)
+	bs, err := blob.OpenDir(e.BlobDir)
 	if err != nil {
 		t.Fatal(err)
 	}

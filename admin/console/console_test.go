@@ -78,7 +78,7 @@ func newConsoleMail(t *testing.T, withMail bool) *console {
 	c := &console{env: env, ts: ts, files: &recFiles{}, keys: map[int64]*authtest.Key{}}
 	deps := adminops.OpsDeps{Auth: env.Auth, DB: env.DB, Files: c.files, Log: log, Now: env.Clock.Now, BaseURL: "https://caucus.test"}
 	if withMail {
-		blobs, err := blob.Open(filepath.Join(t.TempDir(), "blobs"))
+		blobs, err := blob.OpenDir(filepath.Join(t.TempDir(), "blobs"))
 		if err != nil {
 			t.Fatal(err)
 		}

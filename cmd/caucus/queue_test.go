@@ -25,7 +25,7 @@ func TestQueueCommand(t *testing.T) {
 	if err := d.Migrate(ctx, queue.Component()); err != nil {
 		t.Fatal(err)
 	}
-	blobs, err := blob.Open(filepath.Join(dir, "blobs", "queue"))
+	blobs, err := blob.OpenDir(filepath.Join(dir, "blobs", "queue"))
 	if err != nil {
 		t.Fatal(err)
 	}

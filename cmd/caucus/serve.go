@@ -153,7 +153,7 @@ type server struct {
 	cfg    config.Config
 	log    *slog.Logger
 	db     *db.DB
-	blobs  *blob.Store
+	blobs  blob.Store
 	audit  *audit.Log
 	tls    *tlsacme.Manager
 	stats  *metrics.Set
@@ -214,7 +214,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	}
 	// Mail has a blob directory of its own: its garbage collector may
 	// delete any body no message refers to.
-	if s.blobs, err = blob.Open(filepath.Join(cfg.DataDir, "blobs", "mail")); err != nil {
+	if s.blobs, err = blob.OpenDir(filepath.Join(cfg.DataDir, "blobs", "mail")); err != nil {
 		return nil, err
 	}
 	keys, err := auth.LoadKeys(filepath.Join(cfg.DataDir, "keys", "auth.key"))
@@ -292,7 +292,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		return nil, err
 	}
 	// The outbound queue keeps its bodies apart from the mailboxes'.
-	qblobs, err := blob.Open(filepath.Join(cfg.DataDir, "blobs", "queue"))
+	qblobs, err := blob.OpenDir(filepath.Join(cfg.DataDir, "blobs", "queue"))
 	if err != nil {
 		return nil, err
 	}
@@ -334,7 +334,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		Metrics: s.stats,
 	})
 	// Files have a blob directory of their own too (see above).
-	fblobs, err := blob.Open(filepath.Join(cfg.DataDir, "blobs", "files"))
+	fblobs, err := blob.OpenDir(filepath.Join(cfg.DataDir, "blobs", "files"))
 	if err != nil {
 		return nil, err
 	}

@@ -301,7 +301,7 @@ func openCaucus(t testing.TB, dir string, icfg imap.Config, h slog.Handler) *har
 	if err := d.Migrate(ctx, audit.Component(), auth.Component(), store.Component()); err != nil {
 		t.Fatal(err)
 	}
-	blobs, err := blob.Open(filepath.Join(dir, "blobs", "mail")) // as cmd/caucus serve lays it out
+	blobs, err := blob.OpenDir(filepath.Join(dir, "blobs", "mail")) // as cmd/caucus serve lays it out
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func New(t testing.TB, opts files.Options) *Env {
 	t.Helper()
 	ae := authtest.New(t, auth.Config{}, files.Component())
 	dir := filepath.Join(t.TempDir(), "blobs", "files")
-	bs, err := blob.Open(dir)
+	bs, err := blob.OpenDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

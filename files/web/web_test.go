@@ -52,7 +52,7 @@ func newEnvHandler(t testing.TB, opts files.Options, maxUpload int64, hs func(*H
 	t.Helper()
 	a := authtest.New(t, auth.Config{}, files.Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	blobs, err := blob.Open(filepath.Join(t.TempDir(), "blobs"))
+	blobs, err := blob.OpenDir(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ type node struct {
 	db    *db.DB
 	env   *authtest.Env
 	mail  *store.Store
-	files *blob.Store
+	files *blob.Dir
 }
 
 var components = []db.Component{audit.Component(), auth.Component(), store.Component(), backup.Component()}
@@ -69,11 +69,11 @@ func openNode(t testing.TB, dir string, clk *testtool.Clock) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb, err := blob.Open(filepath.Join(dir, "blobs", "mail"))
+	mb, err := blob.OpenDir(filepath.Join(dir, "blobs", "mail"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	fb, err := blob.Open(filepath.Join(dir, "blobs", "files"))
+	fb, err := blob.OpenDir(filepath.Join(dir, "blobs", "files"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,16 +1,17 @@
-// Package blob is a content-addressed blob store (SHA-256, FIPS 180-4) on the
-// local file system. It holds message bodies and file contents; metadata that
-// refers to a blob lives in the database and is committed only after Put has
-// returned, because a blob is durable on disk before Put returns.
+// Package blob is content-addressed blob storage (SHA-256, FIPS 180-4). It
+// holds message bodies and file contents; metadata that refers to a blob
+// lives in the database and is committed only after Put has returned,
+// because a blob is durable before Put returns. [Store] is what every
+// implementation offers; [Dir], on the local file system, is the first.
 //
-// A blob with reference ab12cd…(64 hex digits) lives at dir/ab/ab12cd…: the
+// In a [Dir], a blob with reference ab12cd…(64 hex digits) lives at dir/ab/ab12cd…: the
 // 256 fan-out directories are made, and made durable, when the store is
 // created, so storing a blob costs one file fsync and one directory fsync.
 // Stores created before this layout keep theirs, dir/ab/12/ab12cd… (the
 // file dir/layout says which). Put writes into a temporary file under
 // dir/tmp, fsyncs it, renames it into place and fsyncs the directory, so a
 // crash leaves either the whole blob or nothing but a temporary file, which
-// the next [Open] removes.
+// the next [OpenDir] removes.
 //
 // The store does not count references: callers decide when a blob may be
 // deleted, and must make sure no Put of the same content races a Delete.
@@ -73,9 +74,10 @@ func validRef(s string) bool {
 	return true
 }
 
-// Store is a blob directory. Its methods are safe for concurrent use, also
-// by several processes, except [Open] itself, which clears dir/tmp.
-type Store struct {
+// Dir is the [Store] in a directory of the local file system. Its methods
+// are safe for concurrent use, also by several processes, except [OpenDir]
+// itself, which clears dir/tmp.
+type Dir struct {
 	dir string
 	// nested is the older layout, dir/ab/cd/<ref>, of stores created
 	// before dir/layout existed.
@@ -112,7 +114,7 @@ func mkdirs(cd string) error {
 // read-only from the start (the descriptor still writes), so that no
 // chmod is needed later. Its name comes from a counter: Open emptied
 // dir/tmp, so O_EXCL fails only if another process uses the store.
-func (s *Store) createTemp() (*os.File, error) {
+func (s *Dir) createTemp() (*os.File, error) {
 	n := s.next.Add(1)
 	shard := filepath.Join(s.tmpDir(), fmt.Sprintf("%02d", n%tmpShards))
 	name := filepath.Join(shard, "put-"+strconv.FormatUint(n, 10))
@@ -128,12 +130,12 @@ func (s *Store) createTemp() (*os.File, error) {
 // tmpShards is the number of directories in dir/tmp that Put writes in.
 const tmpShards = 16
 
-// Open opens the store in dir, creating dir, dir/tmp and the fan-out
+// OpenDir opens the store in dir, creating dir, dir/tmp and the fan-out
 // directories with mode 0700 if missing. It removes everything in dir/tmp:
 // those are leftovers of writes that crashed. Only one process may use a
 // store directory while it opens.
-func Open(dir string) (*Store, error) {
-	s := &Store{dir: dir}
+func OpenDir(dir string) (*Dir, error) {
+	s := &Dir{dir: dir}
 	s.chunks.New = func() any { b := make([]byte, chunkSize); return &b }
 	if err := os.MkdirAll(s.tmpDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("blob: open: %w", err)
@@ -153,7 +155,7 @@ func Open(dir string) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) tmpDir() string { return filepath.Join(s.dir, "tmp") }
+func (s *Dir) tmpDir() string { return filepath.Join(s.dir, "tmp") }
 
 // layoutFile names the store's layout: "flat" (dir/ab/<ref>); a store
 // without it that holds blobs is "nested" (dir/ab/cd/<ref>).
@@ -161,7 +163,7 @@ const layoutFile = "layout"
 
 // layout reads the store's layout, or sets up a new store: the 256 fan-out
 // directories, durable, then the layout file.
-func (s *Store) layout() error {
+func (s *Dir) layout() error {
 	name := filepath.Join(s.dir, layoutFile)
 	data, err := os.ReadFile(name)
 	switch {
@@ -198,7 +200,7 @@ func (s *Store) layout() error {
 // fanOut makes the 256 fan-out directories of a flat store that are
 // missing, makes them durable, and tells Put so: it then syncs only the
 // directory it renames into.
-func (s *Store) fanOut() error {
+func (s *Dir) fanOut() error {
 	made := false
 	for i := range 256 {
 		d := filepath.Join(s.dir, fmt.Sprintf("%02x", i))
@@ -218,7 +220,7 @@ func (s *Store) fanOut() error {
 // Path returns the file name of the blob ref, dir/ab/<ref> (or
 // dir/ab/cd/<ref> in an older store), whether or not it exists. It returns
 // "" if ref is not well-formed.
-func (s *Store) Path(ref Ref) string {
+func (s *Dir) Path(ref Ref) string {
 	if !validRef(string(ref)) {
 		return ""
 	}
@@ -229,7 +231,7 @@ func (s *Store) Path(ref Ref) string {
 }
 
 // path is Path for methods that return errors.
-func (s *Store) path(ref Ref) (string, error) {
+func (s *Dir) path(ref Ref) (string, error) {
 	p := s.Path(ref)
 	if p == "" {
 		_, err := ParseRef(string(ref))
@@ -262,7 +264,7 @@ const (
 // interrupted, so network readers need their own deadline. The blob is
 // durable when Put returns nil; on error nothing is left behind. Storing
 // content that is already present succeeds and keeps one copy.
-func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n int64, err error) {
+func (s *Dir) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n int64, err error) {
 	f, err := s.createTemp()
 	if err != nil {
 		return "", 0, fmt.Errorf("blob: put: %w", err)
@@ -353,7 +355,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n i
 
 // copy reads r into f and h until EOF and returns the bytes read, failing
 // with [ErrTooLarge] past limit (when limit > 0).
-func (s *Store) copy(ctx context.Context, f *os.File, h hash.Hash, r io.Reader, limit int64) (int64, error) {
+func (s *Dir) copy(ctx context.Context, f *os.File, h hash.Hash, r io.Reader, limit int64) (int64, error) {
 	var n int64
 	read := func(ctx context.Context, buf []byte) (int, error) {
 		m, err := fill(ctx, r, buf)
@@ -456,9 +458,9 @@ func fill(ctx context.Context, r io.Reader, buf []byte) (int, error) {
 	return m, nil
 }
 
-// Open opens the blob ref for reading. If it does not exist the error
-// matches [ErrNotFound].
-func (s *Store) Open(ref Ref) (*os.File, error) {
+// Open opens the blob ref for reading; the reader is an *os.File. If it
+// does not exist the error matches [ErrNotFound].
+func (s *Dir) Open(ref Ref) (io.ReadSeekCloser, error) {
 	p, err := s.path(ref)
 	if err != nil {
 		return nil, err
@@ -471,7 +473,7 @@ func (s *Store) Open(ref Ref) (*os.File, error) {
 }
 
 // notFound wraps err, adding ErrNotFound if the file does not exist.
-func (s *Store) notFound(ref Ref, err error) error {
+func (s *Dir) notFound(ref Ref, err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: %s", ErrNotFound, ref)
 	}
@@ -479,7 +481,7 @@ func (s *Store) notFound(ref Ref, err error) error {
 }
 
 // Size returns the size in bytes of the blob ref; [ErrNotFound] if missing.
-func (s *Store) Size(ref Ref) (int64, error) {
+func (s *Dir) Size(ref Ref) (int64, error) {
 	p, err := s.path(ref)
 	if err != nil {
 		return 0, err
@@ -492,7 +494,7 @@ func (s *Store) Size(ref Ref) (int64, error) {
 }
 
 // Has reports whether the blob ref exists.
-func (s *Store) Has(ref Ref) (bool, error) {
+func (s *Dir) Has(ref Ref) (bool, error) {
 	p, err := s.path(ref)
 	if err != nil {
 		return false, err
@@ -510,7 +512,7 @@ func (s *Store) Has(ref Ref) (bool, error) {
 // Delete removes the blob ref and makes the removal durable. Deleting a
 // blob that does not exist is not an error. The fan-out directories stay,
 // so that a concurrent Put never finds its directory gone.
-func (s *Store) Delete(ref Ref) error {
+func (s *Dir) Delete(ref Ref) error {
 	p, err := s.path(ref)
 	if err != nil {
 		return err
@@ -531,7 +533,7 @@ func (s *Store) Delete(ref Ref) error {
 // the file's information (its modification time is when it was stored).
 // Files in dir/tmp and files whose names are no reference are passed over.
 // An error from fn stops the walk and is returned.
-func (s *Store) Walk(fn func(ref Ref, info fs.FileInfo) error) error {
+func (s *Dir) Walk(fn func(ref Ref, info fs.FileInfo) error) error {
 	err := filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

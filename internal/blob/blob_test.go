@@ -19,9 +19,9 @@ import (
 	"testing/iotest"
 )
 
-func open(t testing.TB) *Store {
+func open(t testing.TB) *Dir {
 	t.Helper()
-	s, err := Open(t.TempDir())
+	s, err := OpenDir(t.TempDir())
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -35,7 +35,7 @@ func sum(b []byte) Ref {
 
 // files lists the regular files under the store directory, by path
 // relative to it.
-func files(t *testing.T, s *Store) []string {
+func files(t *testing.T, s *Dir) []string {
 	t.Helper()
 	var out []string
 	err := filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
@@ -55,7 +55,7 @@ func files(t *testing.T, s *Store) []string {
 
 // assertEmpty checks that a failed Put left nothing: no file anywhere but
 // the layout file, and no directory but tmp and the 256 fan-out ones.
-func assertEmpty(t *testing.T, s *Store) {
+func assertEmpty(t *testing.T, s *Dir) {
 	t.Helper()
 	if f := files(t, s); len(f) != 0 {
 		t.Errorf("files left behind: %v", f)
@@ -144,7 +144,7 @@ func TestRoundTrip(t *testing.T) {
 func TestDirModes(t *testing.T) {
 	t.Parallel()
 	// A directory Open creates; an existing one keeps its mode.
-	s, err := Open(filepath.Join(t.TempDir(), "blobs"))
+	s, err := OpenDir(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +361,7 @@ func TestOpenRemovesLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s2, err := Open(s.dir)
+	s2, err := OpenDir(s.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -511,10 +511,10 @@ func FuzzParseRef(f *testing.F) {
 		if derr != nil || len(b) != sha256.Size || hex.EncodeToString(b) != s {
 			t.Fatalf("ParseRef(%q) accepted a string that is not lowercase hex SHA-256", s)
 		}
-		if p := (&Store{dir: "/d"}).Path(ref); p != filepath.Join("/d", s[:2], s) {
+		if p := (&Dir{dir: "/d"}).Path(ref); p != filepath.Join("/d", s[:2], s) {
 			t.Fatalf("Path(%q) = %q", s, p)
 		}
-		if p := (&Store{dir: "/d", nested: true}).Path(ref); p != filepath.Join("/d", s[:2], s[2:4], s) {
+		if p := (&Dir{dir: "/d", nested: true}).Path(ref); p != filepath.Join("/d", s[:2], s[2:4], s) {
 			t.Fatalf("nested Path(%q) = %q", s, p)
 		}
 	})
@@ -608,7 +608,7 @@ func TestLayout(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	dir := filepath.Join(t.TempDir(), "blobs")
-	s, err := Open(dir)
+	s, err := OpenDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -619,7 +619,7 @@ func TestLayout(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, string(ref[:2]), string(ref))); err != nil {
 		t.Fatalf("a new store's blob: %v", err)
 	}
-	if s2, err := Open(dir); err != nil || s2.nested {
+	if s2, err := OpenDir(dir); err != nil || s2.nested {
 		t.Fatalf("reopened: nested %v, %v", s2 != nil && s2.nested, err)
 	}
 
@@ -633,7 +633,7 @@ func TestLayout(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(old, oldRef[:2], oldRef[2:4], oldRef), []byte("nested"), 0o400); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(old)
+	s, err = OpenDir(old)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -656,7 +656,7 @@ func TestLayout(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, layoutFile), []byte("spiral\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(dir); err == nil {
+	if _, err := OpenDir(dir); err == nil {
 		t.Fatal("Open accepted an unknown layout")
 	}
 }

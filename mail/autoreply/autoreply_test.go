@@ -40,11 +40,11 @@ func newEnvB(t testing.TB) *testEnv {
 	t.Helper()
 	a := authtest.New(t, auth.Config{}, store.Component(), route.Component(), queue.Component(), Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	mblobs, err := blob.Open(filepath.Join(t.TempDir(), "mail"))
+	mblobs, err := blob.OpenDir(filepath.Join(t.TempDir(), "mail"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	qblobs, err := blob.Open(filepath.Join(t.TempDir(), "queue"))
+	qblobs, err := blob.OpenDir(filepath.Join(t.TempDir(), "queue"))
 	if err != nil {
 		t.Fatal(err)
 	}

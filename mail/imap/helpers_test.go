@@ -40,7 +40,7 @@ func newEnv(t testing.TB, cfg Config) *testEnv {
 func newEnvLog(t testing.TB, cfg Config, h slog.Handler) *testEnv {
 	t.Helper()
 	a := authtest.New(t, auth.Config{}, store.Component())
-	blobs, err := blob.Open(filepath.Join(t.TempDir(), "blobs"))
+	blobs, err := blob.OpenDir(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}

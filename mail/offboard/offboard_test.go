@@ -33,7 +33,7 @@ func newEnv(t *testing.T) *testEnv {
 	t.Helper()
 	a := authtest.New(t, auth.Config{}, store.Component(), route.Component(), Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	blobs, err := blob.Open(filepath.Join(t.TempDir(), "blobs"))
+	blobs, err := blob.OpenDir(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}

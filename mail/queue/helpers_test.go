@@ -333,7 +333,7 @@ type env struct {
 	t       testing.TB
 	q       *Queue
 	db      *db.DB
-	blobs   *blob.Store
+	blobs   *blob.Dir
 	clock   *fakeClock
 	mx      *testMX
 	pki     *testPKI
@@ -380,7 +380,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	e.blobDir = filepath.Join(dir, "blobs")
-	if e.blobs, err = blob.Open(e.blobDir); err != nil {
+	if e.blobs, err = blob.OpenDir(e.blobDir); err != nil {
 		t.Fatal(err)
 	}
 	e.cfg = Config{

@@ -58,7 +58,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -183,7 +182,7 @@ var defaultTimeouts = timeouts{
 type Queue struct {
 	cfg      Config
 	db       *db.DB
-	blobs    *blob.Store
+	blobs    blob.Store
 	log      *slog.Logger
 	http     *http.Client
 	timeouts timeouts
@@ -202,7 +201,7 @@ type Queue struct {
 // the blobs of messages it drops are then deleted by the Run of the
 // running server. A nil log discards log records; records never contain
 // message contents, and name recipients only by domain.
-func New(cfg Config, d *db.DB, blobs *blob.Store, log *slog.Logger) *Queue {
+func New(cfg Config, d *db.DB, blobs blob.Store, log *slog.Logger) *Queue {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -471,7 +470,7 @@ func (q *Queue) putBlob(ctx context.Context, r io.Reader) (blob.Ref, int64, erro
 }
 
 // openBody opens a message's body: the blob after its nonce line.
-func (q *Queue) openBody(ref blob.Ref, size int64) (*os.File, io.ReadSeeker, error) {
+func (q *Queue) openBody(ref blob.Ref, size int64) (io.Closer, io.ReadSeeker, error) {
 	if q.blobs == nil {
 		return nil, nil, ErrNoBlobs
 	}
@@ -484,7 +483,49 @@ func (q *Queue) openBody(ref blob.Ref, size int64) (*os.File, io.ReadSeeker, err
 		f.Close()
 		return nil, nil, fmt.Errorf("queue: blob %s is not a queued message", ref)
 	}
-	return f, io.NewSectionReader(f, int64(blobHeaderLen), size), nil
+	return f, &section{r: f, base: int64(blobHeaderLen), size: size}, nil
+}
+
+// section is the size bytes of r from offset base on, which is where r
+// stands when the section is made: a queued message's body after its
+// nonce line. The blob store's readers seek but need not read at an offset
+// (io.ReaderAt), so io.SectionReader does not serve.
+type section struct {
+	r          io.ReadSeeker
+	base, size int64
+	off        int64 // relative to base
+}
+
+func (s *section) Read(p []byte) (int, error) {
+	if s.off >= s.size {
+		return 0, io.EOF
+	}
+	if rest := s.size - s.off; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := s.r.Read(p)
+	s.off += int64(n)
+	return n, err
+}
+
+func (s *section) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += s.off
+	case io.SeekEnd:
+		offset += s.size
+	default:
+		return 0, errors.New("queue: seek: invalid whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("queue: seek: negative position")
+	}
+	if _, err := s.r.Seek(s.base+offset, io.SeekStart); err != nil {
+		return 0, err
+	}
+	s.off = offset
+	return offset, nil
 }
 
 // eightBitScanner passes reads through and notes whether any byte had the

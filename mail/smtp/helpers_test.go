@@ -99,7 +99,7 @@ func newEnv(t testing.TB, cfg Config, opts ...func(*testEnv, *envDeps)) *testEnv
 func newEnvLog(t testing.TB, cfg Config, h slog.Handler, opts ...func(*testEnv, *envDeps)) *testEnv {
 	t.Helper()
 	a := authtest.New(t, auth.Config{}, store.Component(), route.Component(), autoreply.Component())
-	blobs, err := blob.Open(filepath.Join(t.TempDir(), "blobs"))
+	blobs, err := blob.OpenDir(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -183,7 +183,7 @@ func newEnvOn(t *testing.T, d *db.DB, dir string) *env {
 	t.Helper()
 	e := &env{db: d, blobDir: filepath.Join(dir, "blobs")}
 	var err error
-	if e.blobs, err = blob.Open(e.blobDir); err != nil {
+	if e.blobs, err = blob.OpenDir(e.blobDir); err != nil {
 		t.Fatal(err)
 	}
 	e.s = New(d, e.blobs, nil, Options{})

@@ -20,7 +20,7 @@ import (
 type env struct {
 	s       *Store
 	db      *db.DB
-	blobs   *blob.Store
+	blobs   *blob.Dir
 	blobDir string
 
 	mu      sync.Mutex
@@ -42,7 +42,7 @@ func newEnv(t testing.TB, opt ...func(*Options)) *env {
 		t.Fatal(err)
 	}
 	e := &env{db: d, blobDir: filepath.Join(dir, "blobs"), now: time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)}
-	if e.blobs, err = blob.Open(e.blobDir); err != nil {
+	if e.blobs, err = blob.OpenDir(e.blobDir); err != nil {
 		t.Fatal(err)
 	}
 	o := Options{

@@ -25,7 +25,7 @@ const defaultMaxMessageSize = 64 << 20
 // the mailbox up in that account only.
 type Store struct {
 	db    *db.DB
-	blobs *blob.Store
+	blobs blob.Store
 	log   *slog.Logger
 	opts  Options
 
@@ -46,7 +46,7 @@ type Store struct {
 // New returns a store keeping metadata in d (migrated with [Component]) and
 // bodies in blobs. A nil log discards log records. Log records never
 // contain message contents, addresses or subjects.
-func New(d *db.DB, blobs *blob.Store, log *slog.Logger, opts Options) *Store {
+func New(d *db.DB, blobs blob.Store, log *slog.Logger, opts Options) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -48,7 +48,7 @@ type env struct {
 func newEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
 	a := authtest.New(t, auth.Config{}, store.Component(), route.Component())
-	blobs, err := blob.Open(filepath.Join(t.TempDir(), "blobs"))
+	blobs, err := blob.OpenDir(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}
