@@ -1,7 +1,7 @@
 // Package files is caucus's file store: every account's private home, every
 // group's shared folder, sharing with members and groups, public links
 // (download links and upload-only "file drop" links), versions, trash and
-// quotas. The web pages (files/web) and WebDAV (files/dav) are views of it.
+// quotas. The web pages (files/fileweb) and WebDAV (files/dav) are views of it.
 //
 // Metadata lives in SQLite (internal/db); file contents live in their own
 // content-addressed blob directory (internal/blob), never the mail one. An

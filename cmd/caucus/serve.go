@@ -27,7 +27,7 @@ import (
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/files/dav"
-	fileweb "github.com/caucus-org/caucus/files/web"
+	"github.com/caucus-org/caucus/files/fileweb"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/backup"
 	"github.com/caucus-org/caucus/internal/blob"
@@ -46,7 +46,7 @@ import (
 	"github.com/caucus-org/caucus/mail/offboard"
 	"github.com/caucus-org/caucus/mail/queue"
 	"github.com/caucus-org/caucus/mail/route"
-	"github.com/caucus-org/caucus/mail/smtp"
+	"github.com/caucus-org/caucus/mail/smtpserver"
 	"github.com/caucus-org/caucus/mail/srs"
 	"github.com/caucus-org/caucus/mail/store"
 	"github.com/caucus-org/caucus/mail/submit"
@@ -165,7 +165,7 @@ type server struct {
 	imap   *imap.Server
 	dir    *route.Directory
 	srs    *srs.Rewriter // forwarded senders (SRS) and their bounces
-	smtp   *smtp.Server
+	smtp   *smtpserver.Server
 	submit *submit.Service
 	url    string            // public base URL of the web interface
 	addrs  map[string]string // listener name ("imaps", …) → bound address
@@ -327,10 +327,10 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	s.offboard = offboard.New(offboard.Config{ExportDir: filepath.Join(cfg.DataDir, "exports"), Now: o.now}, offboard.Deps{
 		DB: s.db, Store: s.mail, Auth: s.auth, Dir: s.dir, Log: log.With("component", "offboard"),
 	})
-	s.smtp = smtp.New(smtp.Config{Hostname: cfg.Hostname, TLSConfig: protocolTLS(tlsCfg),
-		MaxConnsPerAddr: cfg.SMTP.MaxConnsPerAddr, MaxMessageBytes: cfg.SMTP.MaxMessageBytes, MaxRecipients: cfg.SMTP.MaxRecipients}, smtp.Deps{
+	s.smtp = smtpserver.New(smtpserver.Config{Hostname: cfg.Hostname, TLSConfig: protocolTLS(tlsCfg),
+		MaxConnsPerAddr: cfg.SMTP.MaxConnsPerAddr, MaxMessageBytes: cfg.SMTP.MaxMessageBytes, MaxRecipients: cfg.SMTP.MaxRecipients}, smtpserver.Deps{
 		Auth: s.auth, Submit: s.submit, Log: log.With("component", "smtp"), Now: o.now,
-		Inbound: smtp.Checks{Checker: msgauth.NewChecker(resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir, Hostname: cfg.Hostname},
+		Inbound: smtpserver.Checks{Checker: msgauth.NewChecker(resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir, Hostname: cfg.Hostname},
 		Metrics: s.stats,
 	})
 	// Files have a blob directory of their own too (see above).

@@ -147,7 +147,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.size = r.ContentLength
 		r.Body = &body{r: r.Body, d: dl, st: st}
 	case http.MethodGet, http.MethodHead, http.MethodPost:
-		// Contents are never rendered in caucus's origin (see files/web).
+		// Contents are never rendered in caucus's origin (see files/fileweb).
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Disposition", "attachment")
 		w.Header().Set("Content-Security-Policy", "sandbox; default-src 'none'")

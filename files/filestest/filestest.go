@@ -1,5 +1,5 @@
 // Package filestest builds a real file store on a temporary database and
-// blob directory for the tests of files, files/dav and files/web.
+// blob directory for the tests of files, files/dav and files/fileweb.
 package filestest
 
 import (

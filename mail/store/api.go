@@ -6,7 +6,7 @@
 // export. Nothing is acknowledged before it is durable: Append and Deliver
 // return only after the blob is fsynced and the metadata committed.
 //
-// The IMAP server (mail/imap), SMTP delivery (mail/smtp) and the admin
+// The IMAP server (mail/imap), SMTP delivery (mail/smtpserver) and the admin
 // console all use this API. Changes are announced after commit to the
 // function given as Options.OnChange, so that live IMAP sessions see
 // deliveries and other sessions' changes.

@@ -23,7 +23,7 @@ var (
 
 // Error is a refusal of a message or of a step of its envelope. It carries
 // the SMTP reply (RFC 5321 section 4.2) and enhanced status code (RFC 3463)
-// that mail/smtp answers with; Kind is one of the Err… values above, which
+// that mail/smtpserver answers with; Kind is one of the Err… values above, which
 // a web page maps to a sentence of its own. Message never holds more of the
 // client's input than a sanitised address. Cause, if set, is the internal
 // failure behind a temporary error: for the log, never for the client.

@@ -1,0 +1,164 @@
+package fileweb
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caucus-org/caucus/auth/login"
+	"github.com/caucus-org/caucus/internal/ui"
+	iweb "github.com/caucus-org/caucus/internal/web"
+)
+
+// page is what every template of this package reads.
+type page struct {
+	ui.Base
+	Tabs   []tab
+	Crumbs []crumb
+
+	Folder   entry   // browse: the folder shown
+	Entries  []entry // browse, public folder link
+	Item     entry   // item page
+	Versions []version
+
+	MaxDays, DefaultDays int // link form
+	MaxDropMB            int64
+	Link, LinkInfo       string
+
+	Trash     []trashRow
+	TrashDays int
+	Shares    []shareRow
+	Links     []linkRow
+	AllLinks  bool
+
+	// Public link pages.
+	Token        string
+	NeedPassword bool
+	Drop         bool
+	DropLimits   string // what a file drop still takes
+	Name, Size   string
+	Owner        string
+	Expires      string
+	Message      string
+}
+
+type tab struct {
+	Name, Href string
+	Current    bool
+}
+
+// entry is a file or folder as the pages show it.
+type entry struct {
+	ID       int64
+	Name     string
+	Path     string // view path
+	EPath    string // view path escaped for URLs
+	Parent   string
+	IsDir    bool
+	Size     string
+	Modified string
+	Note     string
+	CanWrite bool
+	CanShare bool
+}
+
+type version struct {
+	ID       int64
+	Size     string
+	Modified string
+}
+
+type trashRow struct {
+	ID      int64
+	Name    string
+	Where   string
+	Deleted string
+}
+
+type shareRow struct {
+	ID   int64
+	Path string
+	With string
+	Mode string
+}
+
+type linkRow struct {
+	ID        int64
+	Path      string
+	Owner     string
+	Kind      string
+	Password  bool
+	State     string
+	Live      bool
+	Expires   string
+	Downloads string
+}
+
+// tabs are the file pages' own navigation; current is the Href of the
+// one shown.
+func tabs(current string, admin bool) []tab {
+	t := []tab{
+		{Name: "Home", Href: "/files/p/Home"},
+		{Name: "Groups", Href: "/files/p/Groups"},
+		{Name: "Shared with me", Href: "/files/p/Shared"},
+		{Name: "Trash", Href: "/files/trash"},
+		{Name: "What I shared", Href: "/files/shares"},
+		{Name: "My links", Href: "/files/links"},
+	}
+	if admin {
+		t = append(t, tab{Name: "All links", Href: "/files/admin/links"})
+	}
+	for i := range t {
+		t[i].Current = t[i].Href == current
+	}
+	return t
+}
+
+// base is the layout's data for a signed-in page, with the tabs.
+func (h *Handler) base(r *http.Request, title, current string) page {
+	sess, _ := login.SessionFrom(r.Context())
+	admin := sess.Account.IsAdmin()
+	return page{
+		Base: ui.Base{Title: title, CSRF: sess.CSRF, UserName: sess.Account.DisplayName, IsAdmin: admin},
+		Tabs: tabs(current, admin),
+	}
+}
+
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name string, p page) {
+	if err := h.pages.Render(w, code, name, p); err != nil {
+		h.log.Error("render page", "page", name, "err", err)
+		iweb.Error(w, r, http.StatusInternalServerError)
+	}
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	h.log.Error("files request failed", "path", r.URL.Path, "err", err)
+	iweb.Error(w, r, http.StatusInternalServerError)
+}
+
+// gone answers a public link that cannot be used with a page that says
+// so, and never with the file.
+func (h *Handler) gone(w http.ResponseWriter, r *http.Request, code int, title, msg string) {
+	h.render(w, r, code, "gone", page{Base: ui.Base{Title: title}, Message: msg})
+}
+
+// humanSize writes n bytes in SI units.
+func humanSize(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTP"[exp])
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format("2 Jan 2006 15:04")
+}

@@ -1,0 +1,82 @@
+package smtpserver
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/dns"
+	"github.com/caucus-org/caucus/mail/msgauth"
+)
+
+// TestInboundPolicy runs the MX with the real checks against a fake DNS:
+// DMARC p=reject failures are refused, p=quarantine ones filed in Junk,
+// impersonation of a member is tagged,
+// and every stored message carries Authentication-Results.
+func TestInboundPolicy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	mock := &dns.Mock{TXT: map[string][]string{
+		"bank.example":        {"v=spf1 ip4:192.0.2.1 -all"},
+		"_dmarc.bank.example": {"v=DMARC1; p=reject"},
+		"gmail.example":       {"v=spf1 ip4:127.0.0.0/8 -all"},
+		"shop.example":        {"v=spf1 ip4:192.0.2.1 -all"},
+		"_dmarc.shop.example": {"v=DMARC1; p=quarantine"},
+	}}
+	e.srv.deps.Inbound = Checks{Checker: msgauth.NewChecker(mock, "mx.example-party.org", nil), Dir: e.dir, Hostname: "mx.example-party.org"}
+	leader := e.auth.User(t, "leader@example-party.org", auth.RoleMember)
+	if leader.Account.DisplayName == "" {
+		t.Fatal("no display name")
+	}
+	anna := e.member(t, "anna@example-party.org")
+	c := e.dial(t, e.mx, true)
+
+	// Forged mail from a p=reject domain: refused with 550.
+	if err := send(c, "ceo@bank.example", []string{"anna@example-party.org"}, msg("CEO <ceo@bank.example>", "anna@example-party.org", "wire transfer")); code(err) != 550 {
+		t.Errorf("DMARC reject: %v, want 550", err)
+	}
+	// Forged mail from a p=quarantine domain: accepted into Junk.
+	c.Reset()
+	if err := send(c, "news@shop.example", []string{"anna@example-party.org"}, msg("Shop <news@shop.example>", "anna@example-party.org", "your order")); err != nil {
+		t.Errorf("DMARC quarantine: %v, want accepted", err)
+	}
+	if junk := e.mailbox(t, anna.Account.ID, "Junk"); len(junk) != 1 || !strings.Contains(junk[0], "dmarc=fail") {
+		t.Errorf("Junk holds %d messages, want the quarantined one with dmarc=fail: %q", len(junk), junk)
+	}
+	// The leader's name from an outside address: stored, tagged.
+	c.Reset()
+	from := leader.Account.DisplayName + " <leader.party@gmail.example>"
+	if err := send(c, "leader.party@gmail.example", []string{"anna@example-party.org"}, msg(from, "anna@example-party.org", "urgent favour")); err != nil {
+		t.Fatalf("impersonation delivery: %v", err)
+	}
+	got := e.inbox(t, anna.Account.ID)
+	if len(got) != 1 {
+		t.Fatalf("inbox holds %d messages, want 1", len(got))
+	}
+	m := got[0]
+	if !strings.Contains(m, "Subject: [External] urgent favour") || !strings.Contains(m, "X-Caucus-Warning:") {
+		t.Errorf("impersonating message not tagged:\n%s", m[:min(len(m), 800)])
+	}
+	if !strings.Contains(m, "Authentication-Results: mx.example-party.org") || !strings.Contains(m, "spf=pass") {
+		t.Errorf("no Authentication-Results with spf=pass:\n%s", m[:min(len(m), 800)])
+	}
+}
+
+// TestForgedAuthResultsRemoved: a sender cannot pass off its own
+// Authentication-Results under our name, nor smuggle a header line into
+// ours.
+func TestForgedAuthResultsRemoved(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	e.srv.deps.Inbound = Checks{Checker: msgauth.NewChecker(&dns.Mock{}, "mx.example-party.org", nil), Dir: e.dir, Hostname: "mx.example-party.org"}
+	anna := e.member(t, "anna@example-party.org")
+	c := e.dial(t, e.mx, true)
+	forged := "Authentication-Results: mx.example-party.org; dkim=pass header.d=example-party.org\r\n" + msg("x@outside.example", "anna@example-party.org", "forged results")
+	if err := send(c, "x@outside.example", []string{"anna@example-party.org"}, forged); err != nil {
+		t.Fatal(err)
+	}
+	got := e.inbox(t, anna.Account.ID)
+	if len(got) != 1 || strings.Count(got[0], "Authentication-Results: mx.example-party.org") != 1 || strings.Contains(got[0], "dkim=pass") {
+		t.Errorf("stored message keeps the forged results:\n%s", got[0])
+	}
+}
