@@ -262,7 +262,9 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		AbsoluteTimeout:    cfg.Sessions.AbsoluteTimeout.Duration,
 		StepUpWindow:       cfg.Sessions.StepUpWindow.Duration,
 		AdminsNeedWebAuthn: cfg.Policy.AdminsNeedWebAuthn,
-	}, auth.Deps{DB: s.db, Audit: s.audit, Log: log.With("component", "auth"), Now: o.now, Keys: keys, Metrics: s.stats})
+	}, auth.Deps{DB: s.db, Audit: s.audit, Log: log.With("component", "auth"), Now: o.now, Keys: keys, Metrics: s.stats,
+		// One node: live connections are revoked in process.
+		Revocations: auth.NewHub()})
 	if err != nil {
 		return nil, err
 	}
