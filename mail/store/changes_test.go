@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -80,11 +81,11 @@ func TestBusSubscribeDuringPublish(t *testing.T) {
 		})
 		wg.Go(func() {
 			for range 200 {
-				n := 0
-				unsub := b.Subscribe(func(Change) { n++ })
+				var n atomic.Int64 // other goroutines' publishes reach it too
+				unsub := b.Subscribe(func(Change) { n.Add(1) })
 				b.Publish(Change{})
 				unsub()
-				if n == 0 {
+				if n.Load() == 0 {
 					t.Error("a subscriber missed a change published while it was subscribed")
 					return
 				}
