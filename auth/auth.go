@@ -111,6 +111,10 @@ type Deps struct {
 	Keys    *Keys
 	Hasher  *password.Hasher // nil: a default hasher
 	Metrics *metrics.Set     // nil: web sign-ins are not counted
+
+	// Revocations registers live connections and closes them when
+	// access is revoked; nil: a new in-process [Hub].
+	Revocations Revocations
 }
 
 // Service is the identity layer. It is safe for concurrent use.
@@ -126,7 +130,7 @@ type Service struct {
 	addrThrottle *throttle.Limiter // failures per source address
 	gate         *gate             // sign-in attempts in flight
 	wa           *webauthn.WebAuthn
-	hub          *Hub
+	hub          Revocations
 	metrics      *metrics.Set
 
 	apMu    sync.RWMutex
@@ -148,6 +152,9 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	if d.Hasher == nil {
 		d.Hasher = password.NewHasher(password.DefaultParams(), 0)
+	}
+	if d.Revocations == nil {
+		d.Revocations = NewHub()
 	}
 	wa, err := webauthn.New(&webauthn.Config{
 		RPID:          cfg.RPID,
@@ -174,7 +181,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		gate:         newGate(),
 		metrics:      d.Metrics,
 		wa:           wa,
-		hub:          NewHub(),
+		hub:          d.Revocations,
 		apDirty:      map[int64]appPassUse{},
 	}, nil
 }
@@ -182,8 +189,8 @@ func New(cfg Config, d Deps) (*Service, error) {
 // Config returns the service's effective configuration.
 func (s *Service) Config() Config { return s.cfg }
 
-// Hub returns the revocation hub that live connections register with.
-func (s *Service) Hub() *Hub { return s.hub }
+// Hub returns the revocation bus that live connections register with.
+func (s *Service) Hub() Revocations { return s.hub }
 
 // Audit returns the audit log the service writes to.
 func (s *Service) Audit() *audit.Log { return s.audit }

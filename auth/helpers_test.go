@@ -50,12 +50,16 @@ type testOptions struct {
 	logOut io.Writer
 	params password.Params
 	cfg    func(*Config)
+	revs   Revocations
 }
 
 type testOption func(*testOptions)
 
 // withLog sends the service's and the audit log's slog output to w.
 func withLog(w io.Writer) testOption { return func(o *testOptions) { o.logOut = w } }
+
+// withRevocations makes the service register and revoke through r.
+func withRevocations(r Revocations) testOption { return func(o *testOptions) { o.revs = r } }
 
 // withHasher makes the service hash passwords with p.
 func withHasher(p password.Params) testOption { return func(o *testOptions) { o.params = p } }
@@ -96,6 +100,8 @@ func newTestService(t testing.TB, opts ...testOption) (*Service, *fakeClock) {
 		Now:    clk.Now,
 		Keys:   keys,
 		Hasher: password.NewHasher(o.params, 0),
+
+		Revocations: o.revs,
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

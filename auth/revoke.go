@@ -16,10 +16,50 @@ import (
 // credential was revoked.
 var ErrRevoked = errors.New("auth: access revoked")
 
-// Hub tracks every live connection (IMAP, SMTP submission, WebDAV request)
-// by account and by the credential it signed in with, and cancels their
-// contexts when access is revoked. Protocol servers close a connection as soon
-// as its context is done, so revocation takes effect at once.
+// Revocations is the revocation bus: the one door through which live
+// connections (IMAP, SMTP submission, WebDAV requests, web requests) are
+// registered under their account and credential, and through which
+// revoking access closes them at once. [Service] revokes through it
+// (Revoke, SetState, app password and session revocation) and registers
+// through it ([Service.Connect]); protocol packages reach it only through
+// the Service (auth/connauth), never directly.
+//
+// [Hub] is the in-process implementation, for one node. A multi-node
+// implementation (PostgreSQL LISTEN/NOTIFY, say) slots in behind the same
+// interface, given as [Deps].Revocations: it keeps the epochs where every
+// node reads them, sends each revocation to every node, which cancels its
+// own connections, and no protocol package changes.
+type Revocations interface {
+	// Epoch returns the account's revocation epoch, bumped by every
+	// revocation of the account. A credential check reads it before it
+	// looks at the credential and hands it to Register.
+	Epoch(accountID int64) uint64
+	// Register records a live connection of an account that signed in
+	// with cred when the account's epoch was epoch. The returned context
+	// is cancelled, with cause [ErrRevoked], when the account or that
+	// credential is revoked (at once, if that happened since epoch);
+	// release must be called when the connection ends.
+	Register(parent context.Context, accountID int64, cred string, epoch uint64) (ctx context.Context, release func())
+	// RevokeAccount cancels every live connection of the account and
+	// returns how many it cancelled.
+	RevokeAccount(accountID int64) int
+	// RevokeSessions cancels the account's live connections opened with
+	// any of its web sessions ([SessionCred]).
+	RevokeSessions(accountID int64) int
+	// RevokeCredential cancels the account's live connections that signed
+	// in with cred ([AppPasswordCred], [SessionCred]).
+	RevokeCredential(accountID int64, cred string) int
+	// Live returns how many connections the account has open.
+	Live(accountID int64) int
+}
+
+var _ Revocations = (*Hub)(nil)
+
+// Hub is the in-process [Revocations]. It tracks every live connection
+// (IMAP, SMTP submission, WebDAV request) by account and by the credential
+// it signed in with, and cancels their contexts when access is revoked.
+// Protocol servers close a connection as soon as its context is done, so
+// revocation takes effect at once.
 type Hub struct {
 	mu    sync.Mutex
 	live  map[int64]map[*liveConn]struct{}
@@ -45,10 +85,10 @@ func (h *Hub) Epoch(accountID int64) uint64 {
 	return h.epoch[accountID]
 }
 
-// AppPasswordCred names an app password for [Hub.Register].
+// AppPasswordCred names an app password for [Revocations.Register].
 func AppPasswordCred(id int64) string { return "app:" + strconv.FormatInt(id, 10) }
 
-// SessionCred names a web session for [Hub.Register].
+// SessionCred names a web session for [Revocations.Register].
 func SessionCred(id int64) string { return "session:" + strconv.FormatInt(id, 10) }
 
 // Register records a live connection of an account that signed in with cred

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -344,5 +345,86 @@ func TestRevokeRacingAppPassword(t *testing.T) {
 			}
 		}
 		forgetFailures(s, m.Login, cl)
+	}
+}
+
+// recordingRevocations is a Revocations other than the Hub: it passes
+// every call on to a Hub and records it, as a multi-node implementation
+// would pass them on to the other nodes.
+type recordingRevocations struct {
+	*Hub
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *recordingRevocations) record(call string) {
+	r.mu.Lock()
+	r.calls = append(r.calls, call)
+	r.mu.Unlock()
+}
+
+// take forgets the calls so far and returns how many were call.
+func (r *recordingRevocations) take(call string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range r.calls {
+		if c == call {
+			n++
+		}
+	}
+	r.calls = nil
+	return n
+}
+
+func (r *recordingRevocations) Register(parent context.Context, accountID int64, cred string, epoch uint64) (context.Context, func()) {
+	r.record("register")
+	return r.Hub.Register(parent, accountID, cred, epoch)
+}
+
+func (r *recordingRevocations) RevokeAccount(accountID int64) int {
+	r.record("revoke account")
+	return r.Hub.RevokeAccount(accountID)
+}
+
+func (r *recordingRevocations) RevokeCredential(accountID int64, cred string) int {
+	r.record("revoke credential")
+	return r.Hub.RevokeCredential(accountID, cred)
+}
+
+// TestRevocationsDoor: a Service given its own Revocations registers
+// connections and revokes access only through it, so that another
+// implementation (several nodes) can take the Hub's place.
+func TestRevocationsDoor(t *testing.T) {
+	t.Parallel()
+	revs := &recordingRevocations{Hub: NewHub()}
+	s, clk := newTestService(t, withRevocations(revs))
+	if s.Hub() != Revocations(revs) {
+		t.Fatalf("Hub() = %T, want the Revocations given in Deps", s.Hub())
+	}
+	l := makeLive(t, s, clk, "eve@example.org")
+	if n := revs.Hub.Live(l.ID); n != 3 {
+		t.Fatalf("connections registered with the given Revocations = %d, want 3", n)
+	}
+	if n := revs.take("register"); n != 3 {
+		t.Errorf("Register called %d times through the door, want 3", n)
+	}
+	// Revoking one app password goes through the door too.
+	list, err := s.AppPasswords(t.Context(), l.ID)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("AppPasswords = %v, %v", list, err)
+	}
+	if err := s.RevokeAppPassword(t.Context(), testAdmin, l.ID, list[0].ID, cl); err != nil {
+		t.Fatalf("RevokeAppPassword: %v", err)
+	}
+	if _, err := s.Revoke(t.Context(), testAdmin, l.ID, cl); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	l.checkRevoked(t, s)
+	revs.mu.Lock()
+	defer revs.mu.Unlock()
+	want := []string{"revoke credential", "revoke account"}
+	if !slices.Equal(revs.calls, want) {
+		t.Errorf("calls through the door %q, want %q", revs.calls, want)
 	}
 }

@@ -262,19 +262,17 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 		AbsoluteTimeout:    cfg.Sessions.AbsoluteTimeout.Duration,
 		StepUpWindow:       cfg.Sessions.StepUpWindow.Duration,
 		AdminsNeedWebAuthn: cfg.Policy.AdminsNeedWebAuthn,
-	}, auth.Deps{DB: s.db, Audit: s.audit, Log: log.With("component", "auth"), Now: o.now, Keys: keys, Metrics: s.stats})
+	}, auth.Deps{DB: s.db, Audit: s.audit, Log: log.With("component", "auth"), Now: o.now, Keys: keys, Metrics: s.stats,
+		// One node: live connections are revoked in process.
+		Revocations: auth.NewHub()})
 	if err != nil {
 		return nil, err
 	}
-	// The store announces changes to the IMAP server, built just after it.
-	s.mail = store.New(s.db, s.blobs, log.With("component", "store"), store.Options{
-		OnChange: func(c store.Change) {
-			if s.imap != nil {
-				s.imap.OnChange(c)
-			}
-		},
-	})
-	s.imap = imap.New(imap.Config{TLSConfig: protocolTLS(tlsCfg, "imap"), Metrics: s.stats}, s.mail, s.auth, log.With("component", "imap"))
+	// The store publishes its changes on an in-process bus; the IMAP
+	// server subscribes to it.
+	changes := store.NewBus()
+	s.mail = store.New(s.db, s.blobs, log.With("component", "store"), store.Options{Changes: changes})
+	s.imap = imap.New(imap.Config{TLSConfig: protocolTLS(tlsCfg, "imap"), Metrics: s.stats, Changes: changes}, s.mail, s.auth, log.With("component", "imap"))
 	s.dir = route.New(s.db, s.auth, cfg.MailDomains, o.now)
 	if s.srs, err = srs.New(keys.Derive("srs"), cfg.MailDomains[0], o.now); err != nil {
 		return nil, err

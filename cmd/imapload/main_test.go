@@ -320,11 +320,7 @@ func openCaucus(t testing.TB, dir string, icfg imap.Config, h slog.Handler) *har
 	}
 	hs := &harness{auth: a, certFile: cfg.TLS.CertFile, keyFile: cfg.TLS.KeyFile,
 		tls: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
-	hs.store = store.New(d, blobs, log, store.Options{OnChange: func(c store.Change) {
-		if hs.imap != nil {
-			hs.imap.OnChange(c)
-		}
-	}})
+	hs.store = store.New(d, blobs, log, store.Options{})
 	icfg.TLSConfig = hs.tls
 	hs.imap = imap.New(icfg, hs.store, a, log)
 	return hs

@@ -52,11 +52,7 @@ func newEnvLog(t testing.TB, cfg Config, h slog.Handler) *testEnv {
 	cfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	log := slog.New(h)
 	e := &testEnv{auth: a, roots: devcert.Pool(cert)}
-	e.store = store.New(a.DB, blobs, log, store.Options{OnChange: func(c store.Change) {
-		if e.srv != nil {
-			e.srv.OnChange(c)
-		}
-	}})
+	e.store = store.New(a.DB, blobs, log, store.Options{Changes: cfg.Changes}) // nil: the store's own bus
 	e.srv = New(cfg, e.store, a.Auth, log)
 	for _, implicit := range []bool{true, false} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -50,6 +50,10 @@ type Config struct {
 	Greeting string // default "caucus IMAP ready"
 	// Metrics counts sign-ins; nil counts nothing.
 	Metrics *metrics.Set
+	// Changes is the bus the server subscribes to, so that sessions see
+	// each other's changes and new deliveries; default: the store's own,
+	// [store.Store.Changes].
+	Changes store.Changes
 }
 
 func (c *Config) defaults() {
@@ -83,14 +87,14 @@ type Server struct {
 	boxes *manager
 	imap  *imapserver.Server
 
-	conns     *connlimit.Limiter
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
+	conns       *connlimit.Limiter
+	mu          sync.Mutex
+	listeners   map[net.Listener]struct{}
+	unsubscribe func() // from cfg.Changes
 }
 
-// New builds a server. Give its OnChange method to the store (or call it
-// from the store's Options.OnChange) so sessions see each other's changes
-// and new deliveries.
+// New builds a server. It subscribes to the store's change bus (or
+// cfg.Changes) until [Server.Shutdown] has closed every session.
 func New(cfg Config, st *store.Store, a Auth, log *slog.Logger) *Server {
 	cfg.defaults()
 	if log == nil {
@@ -129,11 +133,12 @@ func New(cfg Config, st *store.Store, a Auth, log *slog.Logger) *Server {
 		// port 143 advertises LOGINDISABLED until STARTTLS.
 		InsecureAuth: false,
 	})
+	if cfg.Changes == nil {
+		cfg.Changes = st.Changes()
+	}
+	s.unsubscribe = cfg.Changes.Subscribe(s.boxes.onChange)
 	return s
 }
-
-// OnChange applies a committed store change to live sessions.
-func (s *Server) OnChange(c store.Change) { s.boxes.onChange(c) }
 
 // Serve accepts plain connections that must STARTTLS before signing in (port 143).
 func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, false) }
@@ -171,7 +176,8 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 }
 
 // Shutdown stops accepting connections, says BYE to every session, and
-// closes them (go-imap's Close); ctx bounds how long it waits.
+// closes them (go-imap's Close); ctx bounds how long it waits. Once every
+// session is closed, the server unsubscribes from the change bus.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.gate.Shutdown()
 	s.mu.Lock()
@@ -180,7 +186,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	done := make(chan error, 1)
-	go func() { done <- s.imap.Close() }()
+	go func() {
+		err := s.imap.Close()
+		s.unsubscribe()
+		done <- err
+	}()
 	select {
 	case err := <-done:
 		if errors.Is(err, net.ErrClosed) {

@@ -7,9 +7,9 @@
 // return only after the blob is fsynced and the metadata committed.
 //
 // The IMAP server (mail/imap), SMTP delivery (mail/smtpserver) and the admin
-// console all use this API. Changes are announced after commit to the
-// function given as Options.OnChange, so that live IMAP sessions see
-// deliveries and other sessions' changes.
+// console all use this API. Changes are published after commit on the
+// change bus, [Changes] (Options.Changes, or [Store.Changes]), so that live
+// IMAP sessions see deliveries and other sessions' changes.
 //
 // Bodies are never deleted by the call that removes their last message
 // (EXPUNGE, MOVE, DELETE): [Store.CollectGarbage] deletes them later, so
@@ -105,7 +105,7 @@ const (
 	ChangeMailboxes                       // mailboxes created, deleted or renamed in AccountID
 )
 
-// Change is announced to Options.OnChange after it committed.
+// Change is published on the store's [Changes] bus after it committed.
 type Change struct {
 	Kind      ChangeKind
 	AccountID int64
@@ -127,7 +127,10 @@ func WithOrigin(ctx context.Context, origin any) context.Context {
 
 // Options configure a Store.
 type Options struct {
-	OnChange       func(Change)     // called after commit, from the goroutine that made the change; must not block long
+	// Changes is the bus every committed change is published on, from
+	// the goroutine that made the change; see [Changes] for what a
+	// subscriber may do. Default: a new in-process [Bus].
+	Changes        Changes
 	MaxMessageSize int64            // default 64 MiB
 	Now            func() time.Time // default time.Now
 

@@ -46,11 +46,6 @@ func newEnv(t testing.TB, opt ...func(*Options)) *env {
 		t.Fatal(err)
 	}
 	o := Options{
-		OnChange: func(c Change) {
-			e.mu.Lock()
-			e.changes = append(e.changes, c)
-			e.mu.Unlock()
-		},
 		Now: func() time.Time {
 			e.mu.Lock()
 			defer e.mu.Unlock()
@@ -61,6 +56,11 @@ func newEnv(t testing.TB, opt ...func(*Options)) *env {
 		f(&o)
 	}
 	e.s = New(d, e.blobs, log, o)
+	e.s.Changes().Subscribe(func(c Change) {
+		e.mu.Lock()
+		e.changes = append(e.changes, c)
+		e.mu.Unlock()
+	})
 	return e
 }
 

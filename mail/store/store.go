@@ -65,12 +65,18 @@ func New(d *db.DB, blobs blob.Store, log *slog.Logger, opts Options) *Store {
 	if opts.IndexBacklog <= 0 {
 		opts.IndexBacklog = defaultIndexBacklog
 	}
+	if opts.Changes == nil {
+		opts.Changes = NewBus()
+	}
 	s := &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, index: newDeferredIndex()}
 	s.group = d.NewGroup(maxGroup, s.afterGroup)
 	s.group.SetBeforeCommit(s.indexAppended)
 	s.search = newStmtCache(d.DB)
 	return s
 }
+
+// Changes returns the bus the store publishes its committed changes on.
+func (s *Store) Changes() Changes { return s.opts.Changes }
 
 // now is the store's clock.
 func (s *Store) now() time.Time { return s.opts.Now() }
@@ -105,7 +111,7 @@ type changes []Change
 func (c *changes) add(ch Change) { *c = append(*c, ch) }
 
 // write runs fn in a write transaction and, after it committed, announces
-// the changes fn recorded to Options.OnChange, with the origin from ctx.
+// the changes fn recorded on the change bus, with the origin from ctx.
 // The transaction is the group commit's ([db.Group], s.group), shared with
 // deliveries and other writes queued meanwhile, fn in a savepoint of its
 // own: concurrent IMAP sessions' STORE, EXPUNGE and APPEND then share one
@@ -131,15 +137,12 @@ func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx *sql.
 	return nil
 }
 
-// announce calls OnChange for each change.
+// announce publishes each change, in the order fn recorded them.
 func (s *Store) announce(ctx context.Context, ch changes) {
-	if s.opts.OnChange == nil {
-		return
-	}
 	origin := ctx.Value(originKey{})
 	for _, c := range ch {
 		c.Origin = origin
-		s.opts.OnChange(c)
+		s.opts.Changes.Publish(c)
 	}
 }
 
