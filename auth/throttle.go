@@ -300,7 +300,9 @@ func (s *Service) validDevice(login, tok string) (issued string, ok bool) {
 	if age := s.now().Sub(time.Unix(n, 0)); age < 0 || age > deviceTTL {
 		return "", false
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	// Strict: a last character that differs only in its unused bits is
+	// another token, not an alias of this one.
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
 	want := s.keys.hash("device", login+"\x00"+issued)
 	if err != nil || !hmac.Equal(got, want[:]) {
 		return "", false
