@@ -41,7 +41,7 @@ import (
 	"github.com/caucus-org/caucus/mail/autoconfig"
 	"github.com/caucus-org/caucus/mail/autoreply"
 	"github.com/caucus-org/caucus/mail/dnsrec"
-	"github.com/caucus-org/caucus/mail/imap"
+	"github.com/caucus-org/caucus/mail/imapserver"
 	"github.com/caucus-org/caucus/mail/msgauth"
 	"github.com/caucus-org/caucus/mail/offboard"
 	"github.com/caucus-org/caucus/mail/queue"
@@ -162,7 +162,7 @@ type server struct {
 	mail   *store.Store
 	files  *files.Store
 	queue  *queue.Queue
-	imap   *imap.Server
+	imap   *imapserver.Server
 	dir    *route.Directory
 	srs    *srs.Rewriter // forwarded senders (SRS) and their bounces
 	smtp   *smtpserver.Server
@@ -272,7 +272,7 @@ func start(ctx context.Context, cfg config.Config, o options) (_ *server, err er
 	// server subscribes to it.
 	changes := store.NewBus()
 	s.mail = store.New(s.db, s.blobs, log.With("component", "store"), store.Options{Changes: changes})
-	s.imap = imap.New(imap.Config{TLSConfig: protocolTLS(tlsCfg, "imap"), Metrics: s.stats, Changes: changes}, s.mail, s.auth, log.With("component", "imap"))
+	s.imap = imapserver.New(imapserver.Config{TLSConfig: protocolTLS(tlsCfg, "imap"), Metrics: s.stats, Changes: changes}, s.mail, s.auth, log.With("component", "imap"))
 	s.dir = route.New(s.db, s.auth, cfg.MailDomains, o.now)
 	if s.srs, err = srs.New(keys.Derive("srs"), cfg.MailDomains[0], o.now); err != nil {
 		return nil, err

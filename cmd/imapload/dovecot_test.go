@@ -43,7 +43,7 @@ import (
 	"time"
 
 	"github.com/caucus-org/caucus/internal/testtool"
-	"github.com/caucus-org/caucus/mail/imap"
+	"github.com/caucus-org/caucus/mail/imapserver"
 )
 
 // TestMain runs the tool itself when IMAPLOAD_AS_TOOL is set: the
@@ -108,7 +108,7 @@ func TestDovecot(t *testing.T) {
 		t.Cleanup(func() { writeProfiles(t, profDir) })
 	}
 
-	h := openCaucus(t, t.TempDir(), imap.Config{MaxConnsPerAddr: 10000, MaxConnsPerAccount: 10000},
+	h := openCaucus(t, t.TempDir(), imapserver.Config{MaxConnsPerAddr: 10000, MaxConnsPerAccount: 10000},
 		slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

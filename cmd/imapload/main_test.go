@@ -28,7 +28,7 @@ import (
 	caucuscfg "github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/devcert"
-	"github.com/caucus-org/caucus/mail/imap"
+	"github.com/caucus-org/caucus/mail/imapserver"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -103,7 +103,7 @@ func TestMessageSize(t *testing.T) {
 // run, none failed, and the mailbox must be back to the size it had.
 func TestRun(t *testing.T) {
 	t.Parallel()
-	h := openCaucus(t, t.TempDir(), imap.Config{}, slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	h := openCaucus(t, t.TempDir(), imapserver.Config{}, slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	login, secret := h.member(t, "load@localhost")
 	imaps, imapAddr := h.serve(t)
 
@@ -221,7 +221,7 @@ func TestSetupCaucus(t *testing.T) {
 	if outFile == "" {
 		outFile = filepath.Join(dir, "imapload-users.txt")
 	}
-	h := openCaucus(t, dir, imap.Config{}, slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	h := openCaucus(t, dir, imapserver.Config{}, slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var lines strings.Builder
 	for i := range n {
 		login, secret := h.member(t, fmt.Sprintf("load%d-%s@localhost", i+1, hex.EncodeToString(random(3))))
@@ -256,7 +256,7 @@ func TestServeCaucus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h := openCaucus(t, dir, imap.Config{MaxConnsPerAddr: 10000, MaxConnsPerAccount: 10000},
+	h := openCaucus(t, dir, imapserver.Config{MaxConnsPerAddr: 10000, MaxConnsPerAccount: 10000},
 		slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	imaps, imapAddr := h.serve(t)
 	addrFile := filepath.Join(dir, "imapload-serve.addr")
@@ -279,13 +279,13 @@ func TestServeCaucus(t *testing.T) {
 type harness struct {
 	auth     *auth.Service
 	store    *store.Store
-	imap     *imap.Server
+	imap     *imapserver.Server
 	tls      *tls.Config
 	certFile string
 	keyFile  string
 }
 
-func openCaucus(t testing.TB, dir string, icfg imap.Config, h slog.Handler) *harness {
+func openCaucus(t testing.TB, dir string, icfg imapserver.Config, h slog.Handler) *harness {
 	t.Helper()
 	ctx := t.Context()
 	log := slog.New(h)
@@ -322,7 +322,7 @@ func openCaucus(t testing.TB, dir string, icfg imap.Config, h slog.Handler) *har
 		tls: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
 	hs.store = store.New(d, blobs, log, store.Options{})
 	icfg.TLSConfig = hs.tls
-	hs.imap = imap.New(icfg, hs.store, a, log)
+	hs.imap = imapserver.New(icfg, hs.store, a, log)
 	return hs
 }
 
@@ -420,7 +420,7 @@ func random(n int) []byte {
 // tool filled it to, no more.
 func TestSteady(t *testing.T) {
 	t.Parallel()
-	h := openCaucus(t, t.TempDir(), imap.Config{}, slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	h := openCaucus(t, t.TempDir(), imapserver.Config{}, slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var accts []account
 	for i := range 2 {
 		login, secret := h.member(t, fmt.Sprintf("steady%d@localhost", i))

@@ -12,7 +12,7 @@
 // the successor's quota; a successor over quota gets no partial copy.
 // A copy was chosen over a folder that shows the other account's mailbox
 // live: it needs nothing new in the IMAP server (every mailbox a session
-// sees is the session's account's, which mail/imap and the store rely
+// sees is the session's account's, which mail/imapserver and the store rely
 // on), it works with every client, and the original stays untouched as the
 // record: what the successor does to the copy changes nothing there. Mail
 // that arrives later goes where routing sends it (usually the successor's

@@ -6,7 +6,7 @@
 // export. Nothing is acknowledged before it is durable: Append and Deliver
 // return only after the blob is fsynced and the metadata committed.
 //
-// The IMAP server (mail/imap), SMTP delivery (mail/smtpserver) and the admin
+// The IMAP server (mail/imapserver), SMTP delivery (mail/smtpserver) and the admin
 // console all use this API. Changes are published after commit on the
 // change bus, [Changes] (Options.Changes, or [Store.Changes]), so that live
 // IMAP sessions see deliveries and other sessions' changes.

@@ -1,4 +1,4 @@
-// Package imap is caucus's IMAP server: IMAP4rev1 (RFC 3501) and IMAP4rev2
+// Package imapserver is caucus's IMAP server: IMAP4rev1 (RFC 3501) and IMAP4rev2
 // (RFC 9051) with IDLE (RFC 2177), MOVE (RFC 6851), UIDPLUS (RFC 4315),
 // SPECIAL-USE (RFC 6154), NAMESPACE (RFC 2342), LITERAL+ (RFC 7888),
 // SASL-IR (RFC 4959), UNSELECT (RFC 3691), ESEARCH (RFC 4731), STATUS=SIZE
@@ -13,7 +13,7 @@
 // account is revoked, also while it idles or streams a large FETCH.
 // Connections are limited per address and per account; failed sign-ins are
 // throttled by auth.
-package imap
+package imapserver
 
 import (
 	"context"
