@@ -542,6 +542,42 @@ func (r *result) Count() int {
 }
 
 // percentile returns the nearest-rank percentile p (0 < p ≤ 1) of sorted d.
+// measure runs the clients' loops side by side and records how long they
+// took, the tool's own CPU and how busy the machine was meanwhile.
+func (r *result) measure(loops []func()) {
+	busy0, busyOK := machineBusy()
+	cpu0 := toolCPU()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, loop := range loops {
+		wg.Go(loop)
+	}
+	wg.Wait()
+	r.Elapsed = time.Since(start)
+	r.ToolCPU = toolCPU() - cpu0
+	r.Busy = -1
+	if busy1, ok := machineBusy(); ok && busyOK {
+		r.Busy = (busy1 - busy0) / r.Elapsed.Seconds()
+	}
+}
+
+// add merges one client's figures, keeping the first few error samples.
+func (r *result) add(stats *[numOps]opStats, lost bool, samples []string) {
+	for o := range numOps {
+		r.Ops[o].Durations = append(r.Ops[o].Durations, stats[o].Durations...)
+		r.Ops[o].Errors += stats[o].Errors
+	}
+	if lost {
+		r.Lost++
+	}
+	if room := maxSamples - len(r.Samples); room > 0 {
+		r.Samples = append(r.Samples, samples[:min(room, len(samples))]...)
+	}
+}
+
+// maxSamples is how many error messages a result keeps.
+const maxSamples = 5
+
 func percentile(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
@@ -673,38 +709,19 @@ func run(ctx context.Context, cfg config) (*result, error) {
 	}()
 
 	res := &result{Messages: base}
-	busy0, busyOK := machineBusy()
-	cpu0 := toolCPU()
-	start := time.Now()
-	deadline := start.Add(cfg.Duration)
-	var wg sync.WaitGroup
+	deadline := time.Now().Add(cfg.Duration)
 	if cfg.Ops > 0 {
-		deadline = start.Add(cfg.Duration + 30*time.Second)
+		deadline = deadline.Add(30 * time.Second)
 	}
+	loops := make([]func(), len(ws))
+	for i, w := range ws {
+		loops[i] = func() { w.loop(ctx, deadline, cfg.Ops) }
+	}
+	res.measure(loops)
 	for _, w := range ws {
-		wg.Go(func() { w.loop(ctx, deadline, cfg.Ops) })
-	}
-	wg.Wait()
-	res.Elapsed = time.Since(start)
-	res.ToolCPU = toolCPU() - cpu0
-	res.Busy = -1
-	if busy1, ok := machineBusy(); ok && busyOK {
-		res.Busy = (busy1 - busy0) / res.Elapsed.Seconds()
-	}
-	for _, w := range ws {
-		for o := range numOps {
-			res.Ops[o].Durations = append(res.Ops[o].Durations, w.stats[o].Durations...)
-			res.Ops[o].Errors += w.stats[o].Errors
-		}
+		res.add(&w.stats, w.lost, w.samples)
 		res.Redrawn += w.redrawn
-		if w.lost {
-			res.Lost++
-		}
-		if len(res.Samples) < 5 {
-			res.Samples = append(res.Samples, w.samples...)
-		}
 	}
-	res.Samples = res.Samples[:min(5, len(res.Samples))]
 
 	// Remove what the run appended, untimed.
 	var cleanup []error

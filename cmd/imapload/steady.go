@@ -326,38 +326,22 @@ func runSteady(ctx context.Context, cfg config) (*result, error) {
 		closeAll(cs) // a server that stops answering must not hold the run
 	}()
 	res := &result{Messages: base}
-	busy0, busyOK := machineBusy()
-	cpu0 := toolCPU()
-	start := time.Now()
-	deadline := start.Add(cfg.Duration)
-	var wg sync.WaitGroup
-	for _, w := range ws {
+	deadline := time.Now().Add(cfg.Duration)
+	loops := make([]func(), len(ws))
+	for i, w := range ws {
 		w.base = base
-		wg.Go(func() {
+		loops[i] = func() {
 			for ctx.Err() == nil && time.Now().Before(deadline) && w.round() {
 			}
-		})
-	}
-	wg.Wait()
-	res.Elapsed = time.Since(start)
-	res.ToolCPU = toolCPU() - cpu0
-	res.Busy = -1
-	if busy1, ok := machineBusy(); ok && busyOK {
-		res.Busy = (busy1 - busy0) / res.Elapsed.Seconds()
-	}
-	for _, w := range ws {
-		for o := range numOps {
-			res.Ops[o].Durations = append(res.Ops[o].Durations, w.stats[o].Durations...)
-			res.Ops[o].Errors += w.stats[o].Errors
 		}
-		if w.lost {
-			res.Lost++
-		} else {
+	}
+	res.measure(loops)
+	for _, w := range ws {
+		res.add(&w.stats, w.lost, w.samples)
+		if !w.lost {
 			w.c.Logout().Wait()
 		}
-		res.Samples = append(res.Samples, w.samples...)
 	}
-	res.Samples = res.Samples[:min(5, len(res.Samples))]
 	return res, nil
 }
 
