@@ -22,11 +22,7 @@ func (v *View) pickBody() {
 		v.notice(NoticeNoBody)
 		return
 	}
-	root := v.Parts[0]
-	if root.Depth > 0 {
-		// A multipart message: the tree's top is the parent of Parts[0].
-		root = &Part{Type: "multipart/mixed", Children: topLevel(v.Parts), opened: true}
-	}
+	root := v.root
 	v.Body = pick(root, v.opt.PreferText)
 	if v.Body == nil {
 		v.notice(NoticeNoBody)
@@ -42,17 +38,6 @@ func (v *View) pickBody() {
 		v.Attachments = append(v.Attachments, p)
 	}
 	markRelated(root)
-}
-
-// topLevel returns the parts of depth 1.
-func topLevel(parts []*Part) []*Part {
-	var out []*Part
-	for _, p := range parts {
-		if p.Depth == 1 {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // pick returns the body of a part: itself if it is a text part that is
@@ -76,7 +61,10 @@ func pick(p *Part, preferText bool) *Part {
 			if b == nil {
 				continue
 			}
-			if best == nil || (b.Type == "text/plain") == preferText && (best.Type == "text/plain") != preferText {
+			if (b.Type == "text/plain") == preferText {
+				return b
+			}
+			if best == nil {
 				best = b
 			}
 		}
@@ -304,4 +292,44 @@ func (v *View) cidMapper(pattern string) func(string) (string, bool) {
 		}
 		return strings.ReplaceAll(pattern, "{part}", id), true
 	}
+}
+
+// BodyText writes the body as plain UTF-8 text: a text/plain body as it
+// is, a text/html body through HTMLToText. It is what a reply quotes, a
+// preview shows and search snippets are cut from. With no body it
+// writes nothing.
+func (v *View) BodyText(w io.Writer) error {
+	if v.Body == nil {
+		return nil
+	}
+	return v.findPart(v.Body.ID, func(p *Part, body io.Reader) error {
+		r, _ := textReader(body, p.Charset)
+		if p.Type == "text/html" {
+			return HTMLToText(w, r)
+		}
+		bw := &boundedWriter{w: w, left: MaxTextOutput}
+		buf := make([]byte, 32<<10)
+		for bw.err == nil {
+			n, err := r.Read(buf)
+			bw.WriteString(strings.Map(dropControlKeepNewline, string(buf[:n])))
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("msgview: reading text: %w", err)
+			}
+		}
+		if bw.err == errOutputFull {
+			return nil
+		}
+		return bw.err
+	})
+}
+
+// dropControlKeepNewline is dropControl that keeps line ends.
+func dropControlKeepNewline(r rune) rune {
+	if r == '\n' {
+		return r
+	}
+	return dropControl(r)
 }

@@ -43,10 +43,12 @@ var fetchingFunctions = map[string]bool{
 	"-moz-element": true, "src": true, "paint": true,
 }
 
-// deniedProperties ran script or bound behaviours in old browsers.
+// deniedProperties ran script or bound behaviours in old browsers, or
+// show text in another order than it is written (unicode-bidi:
+// bidi-override reverses a link's text).
 var deniedProperties = map[string]bool{
 	"behavior": true, "-ms-behavior": true, "-moz-binding": true,
-	"-webkit-binding": true, "binding": true,
+	"-webkit-binding": true, "binding": true, "unicode-bidi": true,
 }
 
 // maxCSSNesting bounds @media/@supports nesting in a style sheet.
@@ -268,8 +270,8 @@ func keepRules(b *strings.Builder, css string, nesting int) int {
 			blocked += keepAtRule(b, prelude, block, braced, nesting)
 			continue
 		}
-		if !braced || strings.ContainsAny(prelude, "{}") {
-			continue
+		if !braced || strings.ContainsAny(prelude, "{}") || strings.Contains(strings.ToLower(prelude), "caucus") {
+			continue // no rule may reach caucus's own marks
 		}
 		if ok, fetch := functionsAllowed(prelude); !ok {
 			if fetch {

@@ -169,7 +169,15 @@ func compareLink(text, href string) (Mismatch, bool) {
 	if err != nil {
 		return Mismatch{}, false
 	}
-	hrefDomain := registrable(u.Hostname())
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	hrefDomain := registrable(host)
+	if hrefDomain == "" {
+		// An address, or a name without a public suffix: shown whole.
+		hrefDomain = host
+		if a, err := idna.Lookup.ToASCII(host); err == nil {
+			hrefDomain = a
+		}
+	}
 	textDomain := domainInText(text)
 	if textDomain == "" || hrefDomain == "" || textDomain == hrefDomain {
 		return Mismatch{}, false
@@ -185,6 +193,7 @@ func compareLink(text, href string) (Mismatch, bool) {
 // that looks like a domain name, URL or address ("www.bank.example",
 // "https://bank.example/login", "help@bank.example"), "" if none does.
 func domainInText(text string) string {
+	text = strings.Map(dropControl, text)
 	words := strings.FieldsFunc(text, func(r rune) bool {
 		return unicode.IsSpace(r) || strings.ContainsRune(`<>()[]{}"'«»“”‘’,;|`, r)
 	})

@@ -78,6 +78,7 @@ func (v *View) walkAll(h *message.Header, raw []byte) error {
 	w := &walker{v: v}
 	root, err := w.walkMessage(h, raw)
 	if root != nil {
+		v.root = root
 		v.Parts = flatten(root, nil)
 	}
 	return err
@@ -118,11 +119,19 @@ func flatten(p *Part, out []*Part) []*Part {
 // "" for the top level: its body is part "1" unless it is a multipart.
 func (w *walker) walk(r io.Reader, get headerGetter, id string, depth int) (*Part, error) {
 	p := newPart(get, id, depth)
-	if p.IsMultipart() && depth < w.v.opt.MaxDepth {
-		return p, w.multipart(r, p, get)
-	}
 	if p.IsMultipart() {
-		w.v.notice(NoticeTooDeep)
+		_, params, _ := mime.ParseMediaType(get("Content-Type"))
+		switch {
+		case params["boundary"] == "":
+			// Without a boundary nobody can find its parts: it is
+			// shown as the text it is.
+			w.v.notice(NoticeMalformedMIME)
+			p.Type = "text/plain"
+		case depth < w.v.opt.MaxDepth:
+			return p, w.multipart(r, p, params["boundary"])
+		default:
+			w.v.notice(NoticeTooDeep)
+		}
 	}
 	if p.ID == "" {
 		p.ID = "1"
@@ -134,9 +143,13 @@ func (w *walker) walk(r io.Reader, get headerGetter, id string, depth int) (*Par
 		}
 		return p, errStop
 	}
-	n, err := io.Copy(io.Discard, decodeTransfer(r, p.Encoding))
+	body := decodeTransfer(r, p.Encoding)
+	n, err := io.Copy(io.Discard, body)
 	p.Size = n
-	if err != nil && !errors.Is(err, errBadEncoding) {
+	if body.bad {
+		w.v.notice(NoticeMalformedMIME)
+	}
+	if err != nil {
 		return p, fmt.Errorf("%w: %w", ErrRead, err)
 	}
 	return p, nil
@@ -145,14 +158,7 @@ func (w *walker) walk(r io.Reader, get headerGetter, id string, depth int) (*Par
 // multipart reads the parts of a multipart (RFC 2046 section 5.1),
 // leniently: a part that ends early or a missing close delimiter ends the
 // list with NoticeMalformedMIME, it does not fail the message.
-func (w *walker) multipart(r io.Reader, p *Part, get headerGetter) error {
-	_, params, _ := mime.ParseMediaType(get("Content-Type"))
-	boundary := params["boundary"]
-	if boundary == "" {
-		w.v.notice(NoticeMalformedMIME)
-		p.Type = "text/plain"
-		return nil
-	}
+func (w *walker) multipart(r io.Reader, p *Part, boundary string) error {
 	p.opened = true
 	mr := textproto.NewMultipartReader(r, boundary)
 	for i := 1; ; i++ {
@@ -214,44 +220,43 @@ func newPart(get headerGetter, id string, depth int) *Part {
 	return p
 }
 
-// errBadEncoding ends a body whose transfer encoding is broken: what
-// decoded before the fault is kept.
-var errBadEncoding = errors.New("msgview: bad transfer encoding")
-
 // decodeTransfer undoes the Content-Transfer-Encoding (RFC 2045 section
 // 6): base64 ignoring characters outside its alphabet (section 6.8),
-// quoted-printable; anything else is read as it is.
-func decodeTransfer(r io.Reader, enc string) io.Reader {
+// quoted-printable; anything else is read as it is. A body that cannot
+// be decoded further, or that ends without its boundary, ends there: the
+// reader says so in bad.
+func decodeTransfer(r io.Reader, enc string) *partBody {
 	switch enc {
 	case "base64":
-		return &endOnError{r: base64.NewDecoder(base64.StdEncoding, &base64Filter{r: r})}
+		return &partBody{r: base64.NewDecoder(base64.StdEncoding, &base64Filter{r: r})}
 	case "quoted-printable":
-		return &endOnError{r: quotedprintable.NewReader(r)}
+		return &partBody{r: quotedprintable.NewReader(r)}
 	}
-	return r
+	return &partBody{r: r}
 }
 
-// endOnError turns a decoding error into the end of the body, reported
-// as errBadEncoding after what decoded.
-type endOnError struct {
+// partBody is a decoded part body that ends (io.EOF) where decoding
+// fails or the multipart ends early, setting bad.
+type partBody struct {
 	r   io.Reader
+	bad bool
 	err error
 }
 
-func (e *endOnError) Read(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
+func (b *partBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
 	}
-	n, err := e.r.Read(p)
+	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF {
 		var corrupt base64.CorruptInputError
-		if errors.As(err, &corrupt) || strings.HasPrefix(err.Error(), "quotedprintable") {
-			err = errBadEncoding
+		if errors.As(err, &corrupt) || errors.Is(err, io.ErrUnexpectedEOF) || strings.HasPrefix(err.Error(), "quotedprintable") {
+			b.bad, err = true, io.EOF
 		}
-		e.err = err
-		if n > 0 {
-			return n, nil
-		}
+	}
+	b.err = err
+	if n > 0 && err != nil {
+		return n, nil
 	}
 	return n, err
 }
@@ -282,7 +287,7 @@ func (v *View) WritePart(w io.Writer, id string) (*Part, error) {
 	var got *Part
 	err := v.findPart(id, func(p *Part, body io.Reader) error {
 		got = p
-		if _, err := io.Copy(w, body); err != nil && !errors.Is(err, errBadEncoding) {
+		if _, err := io.Copy(w, body); err != nil {
 			return fmt.Errorf("msgview: part %s: %w", id, err)
 		}
 		return nil

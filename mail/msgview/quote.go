@@ -131,3 +131,38 @@ func ReplyReferences(h Header) (inReplyTo string, references []string) {
 	references = append(append([]string(nil), refs...), h.MessageID)
 	return h.MessageID, references
 }
+
+// ReplyRecipients returns the recipients of a reply to a message with
+// header h (RFC 5322 section 3.6.3): its Reply-To, else its From; for a
+// reply to all, its To and Cc go to Cc. Addresses in self (the member's
+// own, compared without case) and repeated ones are left out.
+func ReplyRecipients(h Header, all bool, self []string) (to, cc []Address) {
+	seen := map[string]bool{}
+	for _, s := range self {
+		seen[strings.ToLower(s)] = true
+	}
+	add := func(list []Address, into []Address) []Address {
+		for _, a := range list {
+			k := strings.ToLower(a.Addr)
+			if a.Addr == "" || seen[k] {
+				continue
+			}
+			seen[k] = true
+			into = append(into, Address{Name: a.Name, Addr: a.Addr})
+		}
+		return into
+	}
+	author := h.ReplyTo
+	if len(author) == 0 {
+		author = h.From
+	}
+	to = add(author, nil)
+	if all {
+		cc = add(h.To, nil)
+		cc = add(h.Cc, cc)
+		if len(to) == 0 && len(cc) > 0 {
+			to, cc = cc[:1], cc[1:]
+		}
+	}
+	return to, cc
+}

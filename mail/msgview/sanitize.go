@@ -251,6 +251,7 @@ func (s *sanitizer) text(z *html.Tokenizer) {
 		s.write(css)
 		return
 	}
+	t = stripOverrides(t)
 	if s.link != nil && s.link.text.Len() < maxLinkText {
 		s.link.text.WriteString(t)
 	}
@@ -382,8 +383,12 @@ func (s *sanitizer) attrs(t html.Token, except ...string) string {
 			if strings.TrimSpace(at.Val) != "" {
 				s.res.RemoteBlocked++
 			}
+		case key == "class":
+			if c := senderClasses(at.Val); c != "" {
+				writeAttr(&b, key, c)
+			}
 		case allowedAttrs[key]:
-			writeAttr(&b, key, at.Val)
+			writeAttr(&b, key, stripOverrides(at.Val))
 		default:
 			s.res.Removed++
 		}
@@ -581,4 +586,28 @@ func unhex(c byte) byte {
 		return c - 'a' + 10
 	}
 	return c - 'A' + 10
+}
+
+// stripOverrides removes the bidirectional override characters (U+202D
+// LEFT-TO-RIGHT OVERRIDE, U+202E RIGHT-TO-LEFT OVERRIDE), which show the
+// characters after them in reverse: "\u202Emoc.knab.www" reads as
+// "www.bank.com". Embeddings and isolates, which do not reverse Latin
+// text, stay for right-to-left languages.
+func stripOverrides(s string) string {
+	if !strings.ContainsAny(s, "\u202d\u202e") {
+		return s
+	}
+	return strings.NewReplacer("\u202d", "", "\u202e", "").Replace(s)
+}
+
+// senderClasses returns a class attribute without the classes that
+// start with "caucus", which are the sanitizer's marks.
+func senderClasses(v string) string {
+	var keep []string
+	for _, c := range strings.Fields(v) {
+		if !strings.HasPrefix(strings.ToLower(c), "caucus") {
+			keep = append(keep, c)
+		}
+	}
+	return strings.Join(keep, " ")
 }

@@ -121,6 +121,7 @@ type View struct {
 	r    io.ReaderAt
 	size int64
 	opt  Options
+	root *Part // the top of the tree (for a multipart message, not in Parts)
 }
 
 // Parse reads a message of size bytes from r. It returns an error only
