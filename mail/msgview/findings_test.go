@@ -8,7 +8,6 @@ type party struct{}
 func (party) MemberNames() []string { return []string{"Party Leader", "Anna Svensson"} }
 func (party) OwnDomains() []string  { return []string{"party.example"} }
 
-
 // TestFindings: only this host's Authentication-Results at the top of the
 // header is believed; the banner level follows from it and the party's
 // directory.
