@@ -177,9 +177,18 @@ func isCSSName(s string) bool {
 }
 
 // functionsAllowed reports whether every function in a decoded value or
-// selector is allowed, and whether one that is not would fetch. Strings
-// are skipped: "url(x)" in quotes is text.
+// selector is allowed, and whether one that is not would fetch. The
+// name of a fetching function followed by "(" is refused anywhere;
+// otherwise strings are skipped.
 func functionsAllowed(v string) (ok, fetch bool) {
+	low := strings.ToLower(v)
+	for name := range fetchingFunctions {
+		if strings.Contains(low, name+"(") {
+			// Even in a string: no reader's idea of where a string
+			// ends may decide whether a fetch happens.
+			return false, true
+		}
+	}
 	ok = true
 	start := -1
 	for i := 0; i < len(v); i++ {

@@ -298,8 +298,11 @@ func (v *View) WritePart(w io.Writer, id string) (*Part, error) {
 // findPart walks the message to part id and calls found with its decoded
 // body.
 func (v *View) findPart(id string, found func(p *Part, body io.Reader) error) error {
-	if v.PartByID(id) == nil {
+	switch p := v.PartByID(id); {
+	case p == nil:
 		return fmt.Errorf("%w: %q", ErrNoPart, id)
+	case p.opened:
+		return fmt.Errorf("%w: %q is a multipart", ErrNoPart, id)
 	}
 	raw, err := message.ReadHeader(io.NewSectionReader(v.r, 0, v.size), message.MaxHeader)
 	if err != nil {
