@@ -150,6 +150,9 @@ func displayURL(raw string) string {
 		return raw
 	}
 	host := u.Hostname()
+	if isASCII(host) {
+		return raw
+	}
 	ascii, err := idna.Lookup.ToASCII(host)
 	if err != nil || ascii == host {
 		return raw
@@ -245,4 +248,13 @@ func truncateUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

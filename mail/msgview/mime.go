@@ -1,6 +1,7 @@
 package msgview
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -144,7 +145,7 @@ func (w *walker) walk(r io.Reader, get headerGetter, id string, depth int) (*Par
 		return p, errStop
 	}
 	body := decodeTransfer(r, p.Encoding)
-	n, err := io.Copy(io.Discard, body)
+	n, err := w.v.keep(p, body)
 	p.Size = n
 	if body.bad {
 		w.v.notice(NoticeMalformedMIME)
@@ -303,6 +304,8 @@ func (v *View) findPart(id string, found func(p *Part, body io.Reader) error) er
 		return fmt.Errorf("%w: %q", ErrNoPart, id)
 	case p.opened:
 		return fmt.Errorf("%w: %q is a multipart", ErrNoPart, id)
+	case v.kept[p] != nil:
+		return found(p, bytes.NewReader(v.kept[p]))
 	}
 	raw, err := message.ReadHeader(io.NewSectionReader(v.r, 0, v.size), message.MaxHeader)
 	if err != nil {
@@ -317,6 +320,33 @@ func (v *View) findPart(id string, found func(p *Part, body io.Reader) error) er
 		return fmt.Errorf("%w: %q", ErrNoPart, id)
 	}
 	return nil
+}
+
+// maxKept bounds the decoded text parts a View keeps in memory, so that
+// showing, quoting and indexing the body does not read the message again.
+const maxKept = 4 << 20
+
+// keep reads a part's decoded body to its end and returns its size.
+// A text part that may be the body is kept while the View's budget
+// allows.
+func (v *View) keep(p *Part, body io.Reader) (int64, error) {
+	if !p.IsText() || p.Disposition == "attachment" || v.keptBytes >= maxKept {
+		return io.Copy(io.Discard, body)
+	}
+	buf, err := io.ReadAll(io.LimitReader(body, int64(maxKept-v.keptBytes)+1))
+	if err != nil {
+		return int64(len(buf)), err
+	}
+	if len(buf) > maxKept-v.keptBytes {
+		n, err := io.Copy(io.Discard, body)
+		return int64(len(buf)) + n, err
+	}
+	if v.kept == nil {
+		v.kept = map[*Part][]byte{}
+	}
+	v.kept[p] = buf
+	v.keptBytes += len(buf)
+	return int64(len(buf)), nil
 }
 
 // PartByID returns the listed part of that id, nil if none.

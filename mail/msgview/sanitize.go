@@ -230,7 +230,7 @@ func (s *sanitizer) run(z *html.Tokenizer) error {
 		case html.StartTagToken, html.SelfClosingTagToken:
 			s.startTag(z.Token(), tt == html.SelfClosingTagToken)
 		case html.EndTagToken:
-			s.endTag(z.Token())
+			s.endTag(endToken(z))
 		}
 		// Comments and doctypes are dropped: conditional comments
 		// hold markup for old Outlook, which nobody else sees.
@@ -244,18 +244,57 @@ func (s *sanitizer) text(z *html.Tokenizer) {
 	if s.skip != "" {
 		return
 	}
-	t := string(z.Text())
+	raw := z.Text()
 	if len(s.stack) > 0 && s.stack[len(s.stack)-1] == atom.Style {
-		css, blocked := sanitizeStylesheet(t)
+		css, blocked := sanitizeStylesheet(string(raw))
 		s.res.RemoteBlocked += blocked
 		s.write(css)
 		return
 	}
-	t = stripOverrides(t)
-	if s.link != nil && s.link.text.Len() < maxLinkText {
-		s.link.text.WriteString(t)
+	if bytes.ContainsAny(raw, "\u202d\u202e") {
+		raw = []byte(stripOverrides(string(raw)))
 	}
-	s.write(html.EscapeString(t))
+	if s.link != nil && s.link.text.Len() < maxLinkText {
+		s.link.text.Write(raw)
+	}
+	s.writeEscaped(raw)
+}
+
+// writeEscaped writes text with the five characters html.EscapeString
+// escapes escaped, without copying the text first.
+func (s *sanitizer) writeEscaped(b []byte) {
+	last := 0
+	for i, c := range b {
+		var esc string
+		switch c {
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '&':
+			esc = "&amp;"
+		case '"':
+			esc = "&#34;"
+		case '\'':
+			esc = "&#39;"
+		default:
+			continue
+		}
+		s.write(string(b[last:i]))
+		s.write(esc)
+		last = i + 1
+	}
+	s.write(string(b[last:]))
+}
+
+// endToken returns an end tag's name as a Token, without the attribute
+// work of Tokenizer.Token.
+func endToken(z *html.Tokenizer) html.Token {
+	name, _ := z.TagName()
+	if a := atom.Lookup(name); a != 0 {
+		return html.Token{Type: html.EndTagToken, DataAtom: a, Data: a.String()}
+	}
+	return html.Token{Type: html.EndTagToken, Data: string(name)}
 }
 
 // startTag handles a start tag.

@@ -99,8 +99,9 @@ type Header struct {
 	References []string
 }
 
-// View is a parsed message. It keeps the reader to serve parts from; it
-// holds no body in memory.
+// View is a parsed message. It keeps the reader to serve parts from, and
+// the decoded text parts up to 4 MB in all; attachments are never held in
+// memory. A View is not safe for concurrent use.
 type View struct {
 	Header Header
 	// Parts lists every part in the order of the message, with ids in
@@ -122,6 +123,10 @@ type View struct {
 	size int64
 	opt  Options
 	root *Part // the top of the tree (for a multipart message, not in Parts)
+	// kept holds the decoded text parts read while parsing, up to
+	// maxKept bytes in all.
+	kept      map[*Part][]byte
+	keptBytes int
 }
 
 // Parse reads a message of size bytes from r. It returns an error only
