@@ -58,7 +58,7 @@ type texter struct {
 	pre       int  // depth of <pre>
 	space     bool // white space is pending
 	lineStart bool // nothing written on this line yet
-	blank     bool // the last line written was empty
+	wantBlank bool // an empty line goes before the next text
 	written   bool
 	href      string // the open link's target
 	linkText  strings.Builder
@@ -183,10 +183,8 @@ func (t *texter) paragraph(a atom.Atom) {
 	t.newline()
 	switch a {
 	case atom.P, atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6, atom.Blockquote, atom.Pre, atom.Table:
-		if t.written && !t.blank {
-			t.out.WriteString("\n")
-			t.blank = true
-		}
+		t.wantBlank = t.written
+
 	}
 }
 
@@ -236,8 +234,12 @@ func (t *texter) write(s string) {
 		t.out.WriteString(" ")
 	}
 	t.space = false
+	if t.wantBlank {
+		t.out.WriteString("\n")
+		t.wantBlank = false
+	}
 	t.out.WriteString(s)
-	t.lineStart, t.blank, t.written = false, false, true
+	t.lineStart, t.written = false, true
 }
 
 // newline ends the current line, if anything is on it.
