@@ -1,4 +1,4 @@
-package main
+package server
 
 // Real IMAP clients from Debian against the --dev server: Python's imaplib
 // (what scripts and many small tools use) and isync's mbsync (a picky
@@ -41,14 +41,14 @@ type mailAccount struct {
 }
 
 // startMailDev starts a --dev server that is shut down when the test ends.
-func startMailDev(t *testing.T) (*server, string) {
+func startMailDev(t *testing.T) (*Server, string) {
 	t.Helper()
 	dir := t.TempDir()
 	srv, _ := startDev(t, dir)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := srv.shutdown(ctx); err != nil {
+		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
@@ -56,7 +56,7 @@ func startMailDev(t *testing.T) (*server, string) {
 }
 
 // newMailAccount enrols login and makes a mail app password.
-func newMailAccount(t *testing.T, srv *server, login string) mailAccount {
+func newMailAccount(t *testing.T, srv *Server, login string) mailAccount {
 	t.Helper()
 	a := mailAccount{login: login, password: "Motion-Quorum-7731-Seconded"}
 	a.id, a.secret = enrolWithAppPassword(t, srv, login, a.password, auth.ScopeMail)
@@ -69,7 +69,7 @@ func newMailAccount(t *testing.T, srv *server, login string) mailAccount {
 // enrolWithAppPassword invites login on srv, enrols it with password and
 // TOTP as the web pages would, and makes an app password of scope. It
 // returns the account's id and the app password.
-func enrolWithAppPassword(t testing.TB, srv *server, login, password string, scope auth.Scope) (int64, string) {
+func enrolWithAppPassword(t testing.TB, srv *Server, login, password string, scope auth.Scope) (int64, string) {
 	t.Helper()
 	ctx := t.Context()
 	tok, err := srv.auth.CreateInvite(ctx, "", auth.NewAccount{Login: login, DisplayName: "Vol", Role: auth.RoleMember}, auth.Client{})
@@ -435,7 +435,7 @@ func findMaildirMessage(t *testing.T, folder, s string) string {
 
 // serverSnapshot describes every mailbox of the account on the server: its
 // UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and each message's UID and flags.
-func serverSnapshot(t *testing.T, srv *server, accountID int64) string {
+func serverSnapshot(t *testing.T, srv *Server, accountID int64) string {
 	t.Helper()
 	ctx := t.Context()
 	mbs, err := srv.mail.Mailboxes(ctx, accountID)
