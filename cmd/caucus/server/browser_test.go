@@ -1,4 +1,4 @@
-package main
+package server
 
 // End-to-end tests of the web sign-in in a real browser: headless Chromium,
 // driven through the DevTools protocol by chromedp, against a caucus started
@@ -235,23 +235,23 @@ func TestBrowserRefusal(t *testing.T) {
 // startTestServer starts caucus --dev on a free port with its data in a
 // temporary directory, and returns it with the enrolment link of the first
 // admin. The server stops when the test ends.
-func startTestServer(t *testing.T, ctx context.Context) (*server, string) {
+func startTestServer(t *testing.T, ctx context.Context) (*Server, string) {
 	t.Helper()
 	cfg := config.Dev(t.TempDir())
 	if err := cfg.Validate(); err != nil { // as serve --dev does
 		t.Fatal(err)
 	}
-	cfg.Listen = freeListen(cfg.Listen) // free ports (Validate wants fixed ones)
+	cfg.Listen = FreeListen(cfg.Listen) // free ports (Validate wants fixed ones)
 	var out bytes.Buffer
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	srv, err := start(ctx, cfg, options{dev: true, log: log, out: &out})
+	srv, err := start(ctx, cfg, Deps{Dev: true, Log: log, Out: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := srv.shutdown(sctx); err != nil {
+		if err := srv.Shutdown(sctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
@@ -267,7 +267,7 @@ func startTestServer(t *testing.T, ctx context.Context) (*server, string) {
 
 // enrolTOTPMember makes an active member with a password and TOTP through
 // the service, without a browser.
-func enrolTOTPMember(t *testing.T, ctx context.Context, srv *server, login, pw string) {
+func enrolTOTPMember(t *testing.T, ctx context.Context, srv *Server, login, pw string) {
 	t.Helper()
 	token, err := srv.auth.CreateInvite(ctx, "admin@localhost", auth.NewAccount{Login: login, DisplayName: "Member", Role: auth.RoleMember}, auth.Client{})
 	if err != nil {
@@ -299,7 +299,7 @@ func enrolTOTPMember(t *testing.T, ctx context.Context, srv *server, login, pw s
 
 // wantAudit checks that the audit log holds n successful records of kind
 // (exactly that kind, not one it prefixes) about login.
-func wantAudit(t *testing.T, ctx context.Context, srv *server, login, kind string, n int) {
+func wantAudit(t *testing.T, ctx context.Context, srv *Server, login, kind string, n int) {
 	t.Helper()
 	recs, err := srv.audit.List(ctx, audit.Filter{Account: login, Kind: kind})
 	if err != nil {
@@ -326,7 +326,7 @@ type browser struct {
 // newBrowser starts Chromium with a fresh profile that trusts exactly the
 // server's self-signed certificate (by its public key). The browser stops
 // when the test ends.
-func newBrowser(t *testing.T, ctx context.Context, path string, srv *server) *browser {
+func newBrowser(t *testing.T, ctx context.Context, path string, srv *Server) *browser {
 	t.Helper()
 	spki, err := certSPKIHash(srv.cfg.TLS.CertFile)
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bufio"
@@ -19,23 +19,23 @@ import (
 
 // startDevWith starts the --dev server in dir with the configuration that
 // change makes of the demo's, and shuts it down at the end of the test.
-func startDevWith(t *testing.T, dir string, change func(*config.Config)) *server {
+func startDevWith(t *testing.T, dir string, change func(*config.Config)) *Server {
 	t.Helper()
 	cfg := config.Dev(dir)
 	change(&cfg)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Listen = freeListen(cfg.Listen)
+	cfg.Listen = FreeListen(cfg.Listen)
 	var out bytes.Buffer
-	srv, err := start(t.Context(), cfg, options{dev: true, log: slog.New(slog.NewTextHandler(t.Output(), nil)), out: &out})
+	srv, err := start(t.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.NewTextHandler(t.Output(), nil)), Out: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := srv.shutdown(ctx); err != nil {
+		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
 	})

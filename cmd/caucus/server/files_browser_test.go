@@ -1,4 +1,4 @@
-package main
+package server
 
 // The file pages in a real browser: the first admin enrols a passkey, opens
 // Files, uploads two files through the page's script, makes a public link
@@ -165,7 +165,7 @@ func TestBrowserFiles(t *testing.T) {
 	}
 }
 
-func mustStat(t *testing.T, srv *server, a files.Actor, path string) files.Node {
+func mustStat(t *testing.T, srv *Server, a files.Actor, path string) files.Node {
 	t.Helper()
 	n, err := srv.files.Stat(t.Context(), a, path)
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package server
 
 // The MX load benchmark of issue 4: Postfix's smtp-source drives caucus's
 // MX and, in the same run, a Postfix that delivers to Maildirs, at 10 and 50
@@ -8,7 +8,7 @@ package main
 // runs the benchmark waits for that, outside the measured time, and prints
 // how long it took ("indexed 5.8s later", 2 s of it the quiet spell).
 //
-//	CAUCUS_SMTPLOAD=1 go test ./cmd/caucus -run TestSMTPLoad -v -timeout 30m
+//	CAUCUS_SMTPLOAD=1 go test ./cmd/caucus/server -run TestSMTPLoad -v -timeout 30m
 //
 // Optional: CAUCUS_SMTPLOAD_MESSAGES (per run, default 5000),
 // CAUCUS_SMTPLOAD_RUNS (default 3), CAUCUS_SMTPLOAD_TARGETS ("caucus,postfix"),

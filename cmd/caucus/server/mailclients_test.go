@@ -1,4 +1,4 @@
-package main
+package server
 
 // Real IMAP clients from Debian against the --dev server: Python's imaplib
 // (what scripts and many small tools use) and isync's mbsync (a picky
@@ -41,14 +41,14 @@ type mailAccount struct {
 }
 
 // startMailDev starts a --dev server that is shut down when the test ends.
-func startMailDev(t *testing.T) (*server, string) {
+func startMailDev(t *testing.T) (*Server, string) {
 	t.Helper()
 	dir := t.TempDir()
 	srv, _ := startDev(t, dir)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := srv.shutdown(ctx); err != nil {
+		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
@@ -56,7 +56,7 @@ func startMailDev(t *testing.T) (*server, string) {
 }
 
 // newMailAccount enrols login and makes a mail app password.
-func newMailAccount(t *testing.T, srv *server, login string) mailAccount {
+func newMailAccount(t *testing.T, srv *Server, login string) mailAccount {
 	t.Helper()
 	a := mailAccount{login: login, password: "Motion-Quorum-7731-Seconded"}
 	a.id, a.secret = enrolWithAppPassword(t, srv, login, a.password, auth.ScopeMail)
@@ -69,7 +69,7 @@ func newMailAccount(t *testing.T, srv *server, login string) mailAccount {
 // enrolWithAppPassword invites login on srv, enrols it with password and
 // TOTP as the web pages would, and makes an app password of scope. It
 // returns the account's id and the app password.
-func enrolWithAppPassword(t testing.TB, srv *server, login, password string, scope auth.Scope) (int64, string) {
+func enrolWithAppPassword(t testing.TB, srv *Server, login, password string, scope auth.Scope) (int64, string) {
 	t.Helper()
 	ctx := t.Context()
 	tok, err := srv.auth.CreateInvite(ctx, "", auth.NewAccount{Login: login, DisplayName: "Vol", Role: auth.RoleMember}, auth.Client{})
@@ -435,7 +435,7 @@ func findMaildirMessage(t *testing.T, folder, s string) string {
 
 // serverSnapshot describes every mailbox of the account on the server: its
 // UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and each message's UID and flags.
-func serverSnapshot(t *testing.T, srv *server, accountID int64) string {
+func serverSnapshot(t *testing.T, srv *Server, accountID int64) string {
 	t.Helper()
 	ctx := t.Context()
 	mbs, err := srv.mail.Mailboxes(ctx, accountID)
@@ -610,6 +610,73 @@ func TestIMAPMbsync(t *testing.T) {
 	out := runMbsync(t, bin, rc)
 	t.Logf("first sync:\n%s", out)
 	inbox := filepath.Join(root, "INBOX")
+	checkFirstSync(t, root, inbox, msgs, want)
+
+	// 2: changes made offline go up, and those made on the server
+	// meanwhile (by a phone, say) come down.
+	bySubject := func(mailboxID int64, subject string) []store.Message {
+		t.Helper()
+		uids, err := srv.mail.Search(ctx, mailboxID, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: subject}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms, err := srv.mail.Messages(ctx, mailboxID, uids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ms
+	}
+	mb, err := srv.mail.Mailbox(ctx, a.id, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := "From: Chair <chair@example.org>\r\nTo: vol@localhost\r\nSubject: Late motion\r\nMessage-ID: <late@example.org>\r\n\r\nOne more thing.\r\n"
+	if _, err := srv.mail.Deliver(ctx, []int64{a.id}, strings.NewReader(late)); err != nil {
+		t.Fatal(err)
+	}
+	read := bySubject(mb.ID, strings.TrimPrefix(readSubject, "Subject: "))
+	gone := bySubject(mb.ID, strings.TrimPrefix(goneSubject, "Subject: "))
+	if len(read) != 1 || len(gone) != 1 {
+		t.Fatalf("server: %d and %d messages for the two subjects, want 1 each", len(read), len(gone))
+	}
+	if _, _, err := srv.mail.StoreFlags(ctx, mb.ID, []imap.UID{read[0].UID}, imap.StoreFlagsAdd, []imap.Flag{imap.FlagSeen, imap.FlagAnswered}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := srv.mail.StoreFlags(ctx, mb.ID, []imap.UID{gone[0].UID}, imap.StoreFlagsAdd, []imap.Flag{imap.FlagDeleted}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.mail.Expunge(ctx, mb.ID, []imap.UID{gone[0].UID}); err != nil {
+		t.Fatal(err)
+	}
+	changeMaildirOffline(t, root, inbox)
+
+	out = runMbsync(t, bin, rc)
+	t.Logf("second sync:\n%s", out)
+	checkSecondSync(t, srv, a, inbox, late, bySubject)
+
+	// 3: nothing changed, so nothing moves.
+	serverBefore, localBefore := serverSnapshot(t, srv, a.id), maildirSnapshot(t, root)
+	out = runMbsync(t, bin, rc)
+	t.Logf("third sync:\n%s", out)
+	if d := firstDiff(serverBefore, serverSnapshot(t, srv, a.id)); d != "" {
+		t.Errorf("a sync with nothing to do changed the server: %s", d)
+	}
+	if d := firstDiff(localBefore, maildirSnapshot(t, root)); d != "" {
+		t.Errorf("a sync with nothing to do changed the Maildir: %s", d)
+	}
+}
+
+// The messages TestIMAPMbsync changes: on the server, one read and
+// answered and one expunged; in the Maildir, one flagged and one deleted.
+const (
+	readSubject, goneSubject   = "Subject: Caucus note 0021:", "Subject: Caucus note 0042:"
+	flagSubject, deleteSubject = "Subject: Caucus note 0007:", "Subject: Caucus note 0013:"
+)
+
+// checkFirstSync checks the Maildir after the first sync: every message
+// of msgs (by hash, want) down once, with LF line ends, and every server
+// mailbox a folder.
+func checkFirstSync(t *testing.T, root, inbox string, msgs [][]byte, want map[[32]byte]int) {
 	files := maildirFiles(t, inbox)
 	if len(files) != len(msgs) {
 		t.Fatalf("Maildir INBOX has %d messages after the first sync, want %d", len(files), len(msgs))
@@ -641,43 +708,12 @@ func TestIMAPMbsync(t *testing.T) {
 		t.Errorf("Maildir folders %q, want every server mailbox", folders)
 	}
 
-	// 2: changes made offline go up, and those made on the server
-	// meanwhile (by a phone, say) come down.
-	bySubject := func(mailboxID int64, subject string) []store.Message {
-		t.Helper()
-		uids, err := srv.mail.Search(ctx, mailboxID, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: subject}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ms, err := srv.mail.Messages(ctx, mailboxID, uids)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ms
-	}
-	mb, err := srv.mail.Mailbox(ctx, a.id, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
-	late := "From: Chair <chair@example.org>\r\nTo: vol@localhost\r\nSubject: Late motion\r\nMessage-ID: <late@example.org>\r\n\r\nOne more thing.\r\n"
-	if _, err := srv.mail.Deliver(ctx, []int64{a.id}, strings.NewReader(late)); err != nil {
-		t.Fatal(err)
-	}
-	readSubject, goneSubject := "Subject: Caucus note 0021:", "Subject: Caucus note 0042:"
-	read := bySubject(mb.ID, strings.TrimPrefix(readSubject, "Subject: "))
-	gone := bySubject(mb.ID, strings.TrimPrefix(goneSubject, "Subject: "))
-	if len(read) != 1 || len(gone) != 1 {
-		t.Fatalf("server: %d and %d messages for the two subjects, want 1 each", len(read), len(gone))
-	}
-	if _, _, err := srv.mail.StoreFlags(ctx, mb.ID, []imap.UID{read[0].UID}, imap.StoreFlagsAdd, []imap.Flag{imap.FlagSeen, imap.FlagAnswered}, 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := srv.mail.StoreFlags(ctx, mb.ID, []imap.UID{gone[0].UID}, imap.StoreFlagsAdd, []imap.Flag{imap.FlagDeleted}, 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := srv.mail.Expunge(ctx, mb.ID, []imap.UID{gone[0].UID}); err != nil {
-		t.Fatal(err)
-	}
+}
+
+// changeMaildirOffline changes the Maildir as a client offline would: three
+// messages written (one read), one flagged, one deleted, and a folder made
+// with a message in it.
+func changeMaildirOffline(t *testing.T, root, inbox string) {
 	for i := range 3 {
 		m := fmt.Sprintf("From: Vol <vol@localhost>\nTo: Chair <chair@example.org>\nSubject: Written offline %d\nDate: Mon, 02 Mar 2026 10:0%d:00 +0000\nMessage-ID: <offline-%d@localhost>\n\nDraft reply number %d.\n", i, i, i, i)
 		name := filepath.Join("new", fmt.Sprintf("%d.P%dQ%d.localhost", time.Now().Unix(), os.Getpid(), i))
@@ -688,7 +724,6 @@ func TestIMAPMbsync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	flagSubject, deleteSubject := "Subject: Caucus note 0007:", "Subject: Caucus note 0013:"
 	f := findMaildirMessage(t, inbox, flagSubject)
 	base, info, _ := strings.Cut(filepath.Base(f), ":2,")
 	fl := []byte(info + "F")
@@ -710,12 +745,17 @@ func TestIMAPMbsync(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out = runMbsync(t, bin, rc)
-	t.Logf("second sync:\n%s", out)
-	// 1,000 + 1 delivered + 3 written offline - 1 deleted offline - 1 expunged on the server.
-	if mb, err = srv.mail.Mailbox(ctx, a.id, "INBOX"); err != nil {
+}
+
+// checkSecondSync checks both sides after the second sync: the offline
+// changes are on the server, the server's changes in the Maildir.
+func checkSecondSync(t *testing.T, srv *Server, a mailAccount, inbox, late string, bySubject func(int64, string) []store.Message) {
+	ctx := t.Context()
+	mb, err := srv.mail.Mailbox(ctx, a.id, "INBOX")
+	if err != nil {
 		t.Fatal(err)
 	}
+	// 1,000 + 1 delivered + 3 written offline - 1 deleted offline - 1 expunged on the server.
 	if mb.Messages != 1002 {
 		t.Errorf("server INBOX has %d messages after the second sync, want 1002", mb.Messages)
 	}
@@ -780,14 +820,4 @@ func TestIMAPMbsync(t *testing.T) {
 		t.Errorf("Maildir INBOX has %d messages after the second sync, want 1002", n)
 	}
 
-	// 3: nothing changed, so nothing moves.
-	serverBefore, localBefore := serverSnapshot(t, srv, a.id), maildirSnapshot(t, root)
-	out = runMbsync(t, bin, rc)
-	t.Logf("third sync:\n%s", out)
-	if d := firstDiff(serverBefore, serverSnapshot(t, srv, a.id)); d != "" {
-		t.Errorf("a sync with nothing to do changed the server: %s", d)
-	}
-	if d := firstDiff(localBefore, maildirSnapshot(t, root)); d != "" {
-		t.Errorf("a sync with nothing to do changed the Maildir: %s", d)
-	}
 }

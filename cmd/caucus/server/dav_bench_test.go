@@ -1,4 +1,4 @@
-package main
+package server
 
 // Benchmarks of WebDAV throughput against the --dev server, compared on
 // the same disk and under the same clients with cp, with rclone serve
@@ -6,7 +6,7 @@ package main
 // httpd's mod_dav (C, over the OS file system); all three servers speak
 // HTTPS with the same certificate:
 //
-//	go test ./cmd/caucus -run '^$' -bench BenchmarkDAV -benchtime 1x
+//	go test ./cmd/caucus/server -run '^$' -bench BenchmarkDAV -benchtime 1x
 //
 // CAUCUS_BENCH_MB sets the large file's size (default 1024),
 // CAUCUS_BENCH_FILES the number of 10 KB files (default 10000),
@@ -62,7 +62,7 @@ func benchTargets(b *testing.B, dir string) []davTarget {
 func davCaucus(b *testing.B, dir string) davTarget {
 	cdir := filepath.Join(dir, "caucus")
 	srv := startDevB(b, cdir)
-	b.Cleanup(func() { srv.shutdown(context.WithoutCancel(b.Context())) })
+	b.Cleanup(func() { srv.Shutdown(context.WithoutCancel(b.Context())) })
 	secret := newFilesAccount(b, srv, "bench@localhost")
 	_, port, _ := net.SplitHostPort(srv.addrs["https"])
 	return davTarget{name: "caucus", url: "https://localhost:" + port + "/dav/Home/", user: "bench@localhost", pass: secret,
@@ -375,11 +375,11 @@ func BenchmarkDAVSmallFiles(b *testing.B) {
 }
 
 // startDevB is startDev for benchmarks.
-func startDevB(b *testing.B, dir string) *server {
+func startDevB(b *testing.B, dir string) *Server {
 	b.Helper()
 	cfg := config.Dev(dir)
-	cfg.Listen = freeListen(cfg.Listen)
-	srv, err := start(b.Context(), cfg, options{dev: true, log: slog.New(slog.DiscardHandler), out: io.Discard})
+	cfg.Listen = FreeListen(cfg.Listen)
+	srv, err := start(b.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.DiscardHandler), Out: io.Discard})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -392,7 +392,7 @@ func startDevB(b *testing.B, dir string) *server {
 // flight), against caucus and Apache's mod_dav, alternating the two, and
 // copies the same files with cp -r followed by sync:
 //
-//	CAUCUS_BENCH_ROUNDS=3 go test ./cmd/caucus -run '^$' -bench BenchmarkDAVManyFiles -benchtime 1x
+//	CAUCUS_BENCH_ROUNDS=3 go test ./cmd/caucus/server -run '^$' -bench BenchmarkDAVManyFiles -benchtime 1x
 //
 // CAUCUS_BENCH_ROUNDS runs each set that many times, every round going
 // through cp, caucus and Apache in turn (sub-benchmarks of later rounds

@@ -1,4 +1,4 @@
-package main
+package server
 
 // Real clients through a whole session each, on one connection, against
 // the --dev server: mutt with "mailboxes" set (it checks every listed
@@ -85,21 +85,21 @@ func (s *logWatchState) lines() []string {
 }
 
 // startMailDevWatched is startMailDev with the server's log watched.
-func startMailDevWatched(t *testing.T) (*server, string, *logWatchState) {
+func startMailDevWatched(t *testing.T) (*Server, string, *logWatchState) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Dev(dir)
-	cfg.Listen = freeListen(cfg.Listen)
+	cfg.Listen = FreeListen(cfg.Listen)
 	st := &logWatchState{}
 	log := slog.New(logWatch{next: slog.NewTextHandler(t.Output(), nil), state: st})
-	srv, err := start(t.Context(), cfg, options{dev: true, log: log, out: io.Discard})
+	srv, err := start(t.Context(), cfg, Deps{Dev: true, Log: log, Out: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := srv.shutdown(ctx); err != nil {
+		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
@@ -108,7 +108,7 @@ func startMailDevWatched(t *testing.T) (*server, string, *logWatchState) {
 
 // imapConnections returns how many IMAPS connections the server accepted
 // and how many IMAP sign-ins succeeded, from its metrics.
-func imapConnections(t *testing.T, srv *server) (conns, signIns float64) {
+func imapConnections(t *testing.T, srv *Server) (conns, signIns float64) {
 	t.Helper()
 	res, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + srv.addrs["metrics"] + "/metrics")
 	if err != nil {
@@ -136,7 +136,7 @@ func imapConnections(t *testing.T, srv *server) (conns, signIns float64) {
 
 // checkOneSession fails the test unless exactly one IMAPS connection and
 // one sign-in happened since (conns0, signIns0), and the log stayed quiet.
-func checkOneSession(t *testing.T, srv *server, st *logWatchState, client string, conns0, signIns0 float64) {
+func checkOneSession(t *testing.T, srv *Server, st *logWatchState, client string, conns0, signIns0 float64) {
 	t.Helper()
 	conns, signIns := imapConnections(t, srv)
 	if conns-conns0 != 1 || signIns-signIns0 != 1 {
@@ -148,7 +148,7 @@ func checkOneSession(t *testing.T, srv *server, st *logWatchState, client string
 }
 
 // deliverTo stores a small message in mailbox of the account.
-func deliverTo(t *testing.T, srv *server, a mailAccount, mailbox, subject string) {
+func deliverTo(t *testing.T, srv *Server, a mailAccount, mailbox, subject string) {
 	t.Helper()
 	msg := fmt.Sprintf("From: Chair <chair@example.org>\r\nTo: %s\r\nSubject: %s\r\nDate: Mon, 01 Jun 2026 10:00:00 +0000\r\nMessage-ID: <%s@example.org>\r\n\r\nBody of %s.\r\n",
 		a.login, subject, strings.ReplaceAll(subject, " ", "."), subject)
@@ -159,7 +159,7 @@ func deliverTo(t *testing.T, srv *server, a mailAccount, mailbox, subject string
 
 // setupMailboxes gives the account the mailboxes Campaign, Press and
 // Press/Clips, subscribed, and a few messages in each.
-func setupMailboxes(t *testing.T, srv *server, a mailAccount) {
+func setupMailboxes(t *testing.T, srv *Server, a mailAccount) {
 	t.Helper()
 	for _, mb := range []string{"Campaign", "Press", "Press/Clips"} {
 		if err := srv.mail.CreateMailbox(t.Context(), a.id, mb); err != nil {

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -28,7 +28,7 @@ func TestTestSSL(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		srv.shutdown(ctx)
+		srv.Shutdown(ctx)
 	})
 	for _, listener := range []string{"https", "imaps"} {
 		t.Run(listener, func(t *testing.T) {

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bytes"
@@ -135,11 +135,20 @@ func TestAdminOverSocket(t *testing.T) {
 	}
 	cli(0, "resume", anna.login)
 
+	offboardOverSocket(t, srv, dir, cli, anna, bob)
+}
+
+// offboardOverSocket offboards anna through `caucus admin offboard` (cli),
+// first as a plan only, then for real with bob as successor: bob gets a
+// copy of her mailbox and her mail, and senders get her auto-reply once.
+func offboardOverSocket(t *testing.T, srv *Server, dir string, cli func(want int, args ...string) string, anna, bob mailAccount) {
+	ctx := t.Context()
+	domain := srv.cfg.MailDomains[0]
 	// Offboard: first the plan only, then for real.
 	if _, err := srv.mail.Deliver(ctx, []int64{anna.id}, strings.NewReader("From: carol@elsewhere.example\r\nTo: "+anna.login+"\r\nSubject: budget\r\n\r\nfigures\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	out = cli(0, "offboard", anna.login, "--successor", bob.login, "--forward", "--auto-reply", "Anna has left; Bob answers.", "--mail-access", "--dry-run")
+	out := cli(0, "offboard", anna.login, "--successor", bob.login, "--forward", "--auto-reply", "Anna has left; Bob answers.", "--mail-access", "--dry-run")
 	if !strings.Contains(out, "planned") {
 		t.Errorf("dry run:\n%s", out)
 	}

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"crypto/rand"
@@ -16,14 +16,14 @@ import (
 
 // newFilesAccount enrols login on srv (password and TOTP) and returns a
 // files-scoped app password for it.
-func newFilesAccount(t testing.TB, srv *server, login string) string {
+func newFilesAccount(t testing.TB, srv *Server, login string) string {
 	t.Helper()
 	_, secret := enrolWithAppPassword(t, srv, login, "Motion-Quorum-7731-Seconded", auth.ScopeFiles)
 	return secret
 }
 
 // davURL is the dev server's WebDAV URL under the name of its certificate.
-func davURL(t *testing.T, srv *server) string {
+func davURL(t *testing.T, srv *Server) string {
 	_, port, err := net.SplitHostPort(srv.addrs["https"])
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +38,7 @@ func TestDAVLitmus(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	srv, _ := startDev(t, dir)
-	defer srv.shutdown(t.Context())
+	defer srv.Shutdown(t.Context())
 	secret := newFilesAccount(t, srv, "litmus@localhost")
 	cmd := exec.CommandContext(t.Context(), litmus, davURL(t, srv)+"Home/", "litmus@localhost", secret)
 	cmd.Env = append(os.Environ(), "TESTS=basic copymove props locks", "HOME="+dir)
@@ -70,7 +70,7 @@ func TestDAVRclone(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	srv, _ := startDev(t, dir)
-	defer srv.shutdown(t.Context())
+	defer srv.Shutdown(t.Context())
 	secret := newFilesAccount(t, srv, "sync@localhost")
 
 	src := filepath.Join(dir, "src")

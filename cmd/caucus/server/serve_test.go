@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bytes"
@@ -20,12 +20,12 @@ import (
 var enrolLine = regexp.MustCompile(`^enrol: (https://localhost:\d+/enrol/[A-Za-z0-9_-]{43})\n$`)
 
 // startDev starts a --dev server in dir on a free port.
-func startDev(t *testing.T, dir string) (*server, string) {
+func startDev(t *testing.T, dir string) (*Server, string) {
 	t.Helper()
 	cfg := config.Dev(dir)
-	cfg.Listen = freeListen(cfg.Listen)
+	cfg.Listen = FreeListen(cfg.Listen)
 	var out bytes.Buffer
-	srv, err := start(t.Context(), cfg, options{dev: true, log: slog.New(slog.NewTextHandler(t.Output(), nil)), out: &out})
+	srv, err := start(t.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.NewTextHandler(t.Output(), nil)), Out: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,12 +114,12 @@ func TestServeDev(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.shutdown(ctx); err != nil {
+	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
 
 	srv2, out2 := startDev(t, dir)
-	defer srv2.shutdown(context.Background())
+	defer srv2.Shutdown(context.Background())
 	m2 := enrolLine.FindStringSubmatch(out2)
 	if m2 == nil || m2[1] == first {
 		t.Fatalf("second start printed %q, want a fresh enrol: line", out2)
@@ -139,62 +139,5 @@ func TestServeDev(t *testing.T) {
 	accts, err := srv2.auth.Accounts(t.Context())
 	if err != nil || len(accts) != 1 || accts[0].Login != "admin@localhost" || !accts[0].IsAdmin() {
 		t.Fatalf("accounts after two starts: %+v, %v; want one admin", accts, err)
-	}
-}
-
-func TestInitWritesValidConfig(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "etc", "caucus.toml")
-	var stdout, stderr bytes.Buffer
-	args := []string{"init", "--config", path, "--hostname", "mail.example-party.org", "--domain", "example-party.org", "--data", filepath.Join(dir, "data"), "--acme-contact", "admin@example-party.org"}
-	if code := run(args, &stdout, &stderr); code != 0 {
-		t.Fatalf("init exit %d: %s", code, stderr.String())
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatalf("written config does not load: %v", err)
-	}
-	for _, want := range []string{"example-party.org.\t3600\tIN\tMX\t10 mail.example-party.org.", "_dmarc.example-party.org.", "p=reject", "._domainkey.example-party.org.", "k=ed25519", "k=rsa", "_mta-sts.example-party.org.", "_smtp._tls.example-party.org."} {
-		if !strings.Contains(stdout.String(), want) {
-			t.Errorf("init output lacks %q:\n%s", want, stdout.String())
-		}
-	}
-	// caucus dns prints the same records with the same keys.
-	initOut := stdout.String()
-	stdout.Reset()
-	if code := run([]string{"dns", "--config", path}, &stdout, &stderr); code != 0 {
-		t.Fatalf("dns: exit %d: %s", code, stderr.String())
-	}
-	for _, line := range strings.Split(stdout.String(), "\n") {
-		if strings.Contains(line, "_domainkey") && !strings.Contains(initOut, line) {
-			t.Errorf("caucus dns shows another DKIM key than init made: %s", line)
-		}
-	}
-	if cfg.Hostname != "mail.example-party.org" || cfg.MailDomains[0] != "example-party.org" || cfg.ACMEContact != "admin@example-party.org" {
-		t.Errorf("config values: %+v", cfg)
-	}
-	stderr.Reset()
-	if code := run(args, &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), "not overwriting") {
-		t.Errorf("second init: exit %d, %q; want a refusal to overwrite", code, stderr.String())
-	}
-	stderr.Reset()
-	if code := run([]string{"init", "--config", filepath.Join(dir, "x.toml"), "--hostname", "not a host", "--domain", "example-party.org", "--acme-contact", "a@b.org"}, &stdout, &stderr); code == 0 {
-		t.Error("init accepted an invalid host name")
-	}
-}
-
-func TestCommandLine(t *testing.T) {
-	t.Parallel()
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"version"}, &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "caucus ") {
-		t.Errorf("version: exit %d, %q", code, stdout.String())
-	}
-	for _, args := range [][]string{nil, {"bogus"}, {"serve"}, {"serve", "--dev"}, {"serve", "--dev", "--data", "x", "--config", "y"}} {
-		stdout.Reset()
-		stderr.Reset()
-		if code := run(args, &stdout, &stderr); code == 0 {
-			t.Errorf("%q: exit 0, want failure", args)
-		}
 	}
 }

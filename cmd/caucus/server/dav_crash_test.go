@@ -1,4 +1,4 @@
-package main
+package server
 
 // The WebDAV PUT's promise under a crash: a file appears only once it is
 // complete and durable, so killing caucus at any moment of an upload never
@@ -51,7 +51,7 @@ func TestDAVCrashDurability(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	srv, _ := startDev(t, dir)
 	secret := newFilesAccount(t, srv, "crash@localhost")
-	if err := srv.shutdown(t.Context()); err != nil {
+	if err := srv.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: devTLS(t, dir)}, Timeout: 30 * time.Second}
@@ -101,7 +101,7 @@ func TestDAVCrashDurability(t *testing.T) {
 	}
 
 	srv, _ = startDev(t, dir)
-	defer srv.shutdown(context.Background())
+	defer srv.Shutdown(context.Background())
 	acct, err := srv.auth.AccountByLogin(t.Context(), "crash@localhost")
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bytes"
@@ -27,7 +27,7 @@ import (
 
 // peer is one caucus instance of the exchange test.
 type peer struct {
-	srv    *server
+	srv    *Server
 	domain string
 	dir    string
 }
@@ -65,18 +65,18 @@ func TestTwoInstancesExchangeMail(t *testing.T) {
 		cfg := config.Dev(dir)
 		cfg.Hostname = "mx." + domain
 		cfg.MailDomains = []string{domain}
-		cfg.Listen = freeListen(cfg.Listen)
+		cfg.Listen = FreeListen(cfg.Listen)
 		cfg.Listen.HTTPS = ip + ":0"
 		cfg.Listen.SMTP = ip + ":0"
-		srv, err := start(t.Context(), cfg, options{dev: true, log: slog.New(slog.NewTextHandler(t.Output(), nil)).With("instance", domain),
-			out: io.Discard, resolver: resolver, queueDial: dial})
+		srv, err := start(t.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.NewTextHandler(t.Output(), nil)).With("instance", domain),
+			Out: io.Discard, Resolver: resolver, QueueDial: dial})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			srv.shutdown(ctx)
+			srv.Shutdown(ctx)
 		})
 		smtpAddrs.Store(ip, srv.addrs["smtp"])
 		keys, err := msgauth.LoadOrCreateKeys(filepath.Join(dir, "dkim"), domain, time.Now())
@@ -151,7 +151,7 @@ func devTLS(t *testing.T, dir string) *tls.Config {
 }
 
 // waitInbox waits up to 15 s for n messages in an account's INBOX.
-func waitInbox(t *testing.T, srv *server, accountID int64, n int) []string {
+func waitInbox(t *testing.T, srv *Server, accountID int64, n int) []string {
 	t.Helper()
 	ctx := t.Context()
 	deadline := time.Now().Add(15 * time.Second)

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bufio"
@@ -44,12 +44,12 @@ func TestACMEPebble(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Listen = freeListen(cfg.Listen)
-	srv, err := start(t.Context(), cfg, options{log: slog.New(slog.NewTextHandler(t.Output(), nil)), out: io.Discard, resolver: &dns.Mock{}})
+	cfg.Listen = FreeListen(cfg.Listen)
+	srv, err := start(t.Context(), cfg, Deps{Log: slog.New(slog.NewTextHandler(t.Output(), nil)), Out: io.Discard, Resolver: &dns.Mock{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.shutdown(t.Context()) })
+	t.Cleanup(func() { srv.Shutdown(t.Context()) })
 	p.Validate(port(t, srv.addrs["http"]), port(t, srv.addrs["https"]))
 
 	issued := p.IssuerRoots()

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bytes"
@@ -31,7 +31,7 @@ func TestBackupCommands(t *testing.T) {
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		srv.shutdown(ctx)
+		srv.Shutdown(ctx)
 	}()
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
@@ -112,7 +112,7 @@ func TestBackupCommands(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv2.shutdown(ctx); err != nil {
+	if err := srv2.Shutdown(ctx); err != nil {
 		t.Error(err)
 	}
 	if entries, _ := os.ReadDir(filepath.Join(restored, "backups")); len(entries) != 0 {
@@ -130,10 +130,10 @@ func TestServeBackupConfig(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err) // the configuration checks only the prefix
 	}
-	cfg.Listen = freeListen(cfg.Listen)
-	srv, err := start(t.Context(), cfg, options{dev: true, log: slog.New(slog.NewTextHandler(t.Output(), nil)), out: io.Discard})
+	cfg.Listen = FreeListen(cfg.Listen)
+	srv, err := start(t.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.NewTextHandler(t.Output(), nil)), Out: io.Discard})
 	if err == nil {
-		srv.shutdown(t.Context())
+		srv.Shutdown(t.Context())
 		t.Fatal("start accepted a bad backup recipient")
 	}
 	if !strings.Contains(err.Error(), "backup.recipient") {
@@ -144,7 +144,7 @@ func TestServeBackupConfig(t *testing.T) {
 // davDo sends one WebDAV request to srv (whose dev certificate is in dir)
 // as vol@localhost with the files app password secret, checks the status
 // and returns the response body.
-func davDo(t *testing.T, srv *server, dir, method, path, secret string, body []byte, want int) []byte {
+func davDo(t *testing.T, srv *Server, dir, method, path, secret string, body []byte, want int) []byte {
 	t.Helper()
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: devTLS(t, dir)}}
 	defer c.CloseIdleConnections()

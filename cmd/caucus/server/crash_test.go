@@ -1,4 +1,4 @@
-package main
+package server
 
 // The MX's promise under a crash: caucus answers 250 to DATA only once the
 // message is durable in the recipient's INBOX, so killing the process at
@@ -179,8 +179,7 @@ func (l *lineLog) errors() int {
 func startCrashChild(t *testing.T, dir string) *crashChild {
 	t.Helper()
 	c := &crashChild{stderr: &lineLog{serving: make(chan string, 1)}}
-	c.cmd = exec.Command(os.Args[0], "serve", "--dev", "--data", dir, "--free-ports")
-	c.cmd.Env = append(os.Environ(), "CAUCUS_TEST_RUN_MAIN=1")
+	c.cmd = caucusCommand(t, "serve", "--dev", "--data", dir, "--free-ports")
 	c.cmd.Stdout = io.Discard // the enrol: line
 	c.cmd.Stderr = c.stderr
 	c.cmd.WaitDelay = 5 * time.Second
@@ -418,15 +417,15 @@ func checkCrashedMailbox(t *testing.T, dir string, ledger *crashLedger) {
 	t.Helper()
 	ctx := t.Context()
 	cfg := config.Dev(dir)
-	cfg.Listen = freeListen(cfg.Listen)
-	srv, err := start(ctx, cfg, options{dev: true, log: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})), out: io.Discard})
+	cfg.Listen = FreeListen(cfg.Listen)
+	srv, err := start(ctx, cfg, Deps{Dev: true, Log: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})), Out: io.Discard})
 	if err != nil {
 		t.Fatalf("start after the crashes: %v", err)
 	}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := srv.shutdown(sctx); err != nil {
+		if err := srv.Shutdown(sctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
 	}()
@@ -514,7 +513,7 @@ func checkCrashedMailbox(t *testing.T, dir string, ledger *crashLedger) {
 
 // checkBody reads a stored message's body: it must be there in full, and
 // be the message with Message-ID id.
-func checkBody(srv *server, ref blob.Ref, size int64, id string) error {
+func checkBody(srv *Server, ref blob.Ref, size int64, id string) error {
 	f, err := srv.mail.OpenBody(ref)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -30,7 +30,7 @@ func TestMetricsAndHealth(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := srv.shutdown(ctx); err != nil && !closed {
+		if err := srv.Shutdown(ctx); err != nil && !closed {
 			t.Errorf("shutdown: %v", err)
 		}
 	})

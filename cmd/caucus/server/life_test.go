@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -44,30 +44,9 @@ func TestBrowserVolunteerLife(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*browserTestTimeout)
 	defer cancel()
 	srv, enrolURL := startTestServer(t, ctx)
-	const adminLogin, volLogin = "admin@localhost", "vol@localhost"
 
-	// The admin enrols, and passes through the phone page.
 	admin := newBrowser(t, ctx, chromium, srv)
-	admin.addAuthenticator(platformPasskey)
-	admin.acceptInvite(enrolURL, "quiet-lantern-orbit-4417")
-	admin.register("#addpasskey", "Admin laptop")
-	admin.recoveryCodes()
-	admin.click("#done")
-	admin.waitPage("/setup/phone", "#later")
-
-	// Invite from the console: a link and its QR code.
-	admin.navigate("/admin/people")
-	admin.waitPage("/admin/people", "#sendinvite")
-	admin.do("invite",
-		chromedp.SendKeys(chromedp.CSS("#login"), volLogin),
-		chromedp.SendKeys(chromedp.CSS("#name"), "Val Volunteer"),
-		chromedp.Click(chromedp.CSS("#sendinvite")),
-	)
-	admin.waitPage("/admin/invites", "#inviteqr")
-	link := strings.TrimSpace(admin.text("#invitelink"))
-	if !strings.HasPrefix(link, srv.url+"/enrol/") {
-		t.Fatalf("invite link %q", link)
-	}
+	link := consoleInvite(t, admin, srv, enrolURL)
 
 	// The volunteer enrols a passkey and sets up their phone.
 	vol := newBrowser(t, ctx, chromium, srv)
@@ -203,6 +182,47 @@ func TestBrowserVolunteerLife(t *testing.T) {
 		t.Errorf("a step failed:\n%s", steps)
 	}
 
+	checkOffboardedVolunteer(t, ctx, srv, vol, dav, acct, adminAcct, secret)
+	incidentModeRoundTrip(t, ctx, srv, admin)
+}
+
+// The two people of TestBrowserVolunteerLife.
+const adminLogin, volLogin = "admin@localhost", "vol@localhost"
+
+// consoleInvite enrols the first admin in the browser admin with a
+// passkey, through the phone page, and invites the volunteer from the
+// console; it returns the invitation link.
+func consoleInvite(t *testing.T, admin *browser, srv *Server, enrolURL string) string {
+	// The admin enrols, and passes through the phone page.
+	admin.addAuthenticator(platformPasskey)
+	admin.acceptInvite(enrolURL, "quiet-lantern-orbit-4417")
+	admin.register("#addpasskey", "Admin laptop")
+	admin.recoveryCodes()
+	admin.click("#done")
+	admin.waitPage("/setup/phone", "#later")
+
+	// Invite from the console: a link and its QR code.
+	admin.navigate("/admin/people")
+	admin.waitPage("/admin/people", "#sendinvite")
+	admin.do("invite",
+		chromedp.SendKeys(chromedp.CSS("#login"), volLogin),
+		chromedp.SendKeys(chromedp.CSS("#name"), "Val Volunteer"),
+		chromedp.Click(chromedp.CSS("#sendinvite")),
+	)
+	admin.waitPage("/admin/invites", "#inviteqr")
+	link := strings.TrimSpace(admin.text("#invitelink"))
+	if !strings.HasPrefix(link, srv.url+"/enrol/") {
+		t.Fatalf("invite link %q", link)
+	}
+
+	return link
+}
+
+// checkOffboardedVolunteer checks what offboarding left: the app password,
+// the factors, the passkey and WebDAV refused; the plan the successor's,
+// the half-sent upload nowhere; mail to the successor; one audit record.
+func checkOffboardedVolunteer(t *testing.T, ctx context.Context, srv *Server, vol *browser,
+	dav func(method, path string, body io.Reader) (*http.Response, error), acct, adminAcct auth.Account, secret string) {
 	// Everything is refused; mail goes to the successor.
 	if _, err := srv.auth.AppPassword(ctx, volLogin, secret, auth.ScopeMail, auth.Client{}); err == nil {
 		t.Error("the app password still works")
@@ -260,7 +280,12 @@ func TestBrowserVolunteerLife(t *testing.T) {
 		t.Errorf("mail to %s goes to %+v, %v; want the successor", volLogin, tgt, err)
 	}
 	wantAudit(t, ctx, srv, volLogin, "admin.offboard", 1)
+}
 
+// incidentModeRoundTrip: incident mode signs the admin out too; the
+// console opens again after a passkey sign-in, shows the banner, and the
+// switch lifts it.
+func incidentModeRoundTrip(t *testing.T, ctx context.Context, srv *Server, admin *browser) {
 	// Incident mode signs the admin out too; the console opens again after
 	// a passkey sign-in, shows the banner, and the switch lifts it.
 	admin.navigate("/admin")

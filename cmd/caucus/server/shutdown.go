@@ -1,0 +1,106 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// phaseTwoReserve is the most of the shutdown's time kept for the second
+// phase: cancelling, closing connections and the database.
+const phaseTwoReserve = 2 * time.Second
+
+// Shutdown stops the server in two phases.
+//
+// Phase 1, on every listener at once: no new connection is accepted; IMAP
+// says BYE to every session, IDLE included (RFC 9051 section 7.1.5); SMTP
+// answers 421 to every session, mid-DATA included (RFC 5321 section 3.8),
+// and a message that already got 250 stays stored; HTTPS takes no new
+// request and lets the ones in flight (uploads) finish. It lasts until
+// every session is gone or ctx's deadline nears (a quarter of the time
+// left, at most two seconds, is kept for phase 2).
+//
+// Phase 2: the contexts of requests and housekeeping loops are cancelled,
+// every connection left is closed, and the database is closed.
+//
+// The error joins what went wrong; when phase 1 ran out of time it
+// includes [context.DeadlineExceeded].
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.shuttingDown {
+		s.mu.Unlock()
+		return errors.New("server: Shutdown called twice")
+	}
+	s.shuttingDown = true
+	served := s.served
+	s.mu.Unlock()
+	if !served {
+		s.closeUnserved()
+		return nil
+	}
+	s.log.Info("shutdown phase 1: refusing new work, finishing what is in flight")
+	p1, cancel := phaseOne(ctx)
+	errs := s.refuseNewWork(p1)
+	cancel()
+	s.log.Info("shutdown phase 2: cancelling what is left and closing every connection")
+	errs = append(errs, s.forceClose()...)
+	s.wg.Wait()
+	errs = append(errs, s.db.Close())
+	s.log.Info("shutdown complete")
+	return errors.Join(errs...)
+}
+
+// phaseOne is the context of phase 1: ctx, ending early enough to leave
+// time for phase 2.
+func phaseOne(ctx context.Context) (context.Context, context.CancelFunc) {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	reserve := min(phaseTwoReserve, time.Until(d)/4)
+	return context.WithDeadline(ctx, d.Add(-reserve))
+}
+
+// refuseNewWork is phase 1: every listener stops accepting and every
+// protocol tells its sessions, in parallel; it returns when they are all
+// done or ctx ends.
+func (s *Server) refuseNewWork(ctx context.Context) []error {
+	var stops []func(context.Context) error
+	stops = append(stops, s.ctl.Shutdown, s.imap.Shutdown, s.smtp.Shutdown, s.https.Shutdown)
+	for _, h := range []*http.Server{s.http, s.mon} {
+		if h != nil {
+			stops = append(stops, h.Shutdown)
+		}
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, stop := range stops {
+		wg.Go(func() {
+			if err := stop(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
+// forceClose is phase 2: contexts cancelled, connections closed.
+func (s *Server) forceClose() []error {
+	s.stopReqs()
+	s.stopLoops()
+	var errs []error
+	for _, h := range []*http.Server{s.https, s.http, s.mon} {
+		if h != nil {
+			errs = append(errs, h.Close())
+		}
+	}
+	return errs
+}
