@@ -526,12 +526,15 @@ func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request, sess auth
 type auditView struct {
 	Account, Kind, Since, Until string
 	Records                     []audit.Record
-	Next                        string // query of the next (older) page; "" at the end
-	CSV                         string // query of the CSV export of this filter
-	Checked                     bool   // the chain was verified
-	ChainOK                     bool
-	ChainN                      int
-	ChainErr                    string
+	// Next is the address of the next (older) page, "" at the end; CSV
+	// is the export of this filter. Both are built here, query encoded,
+	// so that the template does not escape them again (template.URL).
+	Next     template.URL
+	CSV      template.URL
+	Checked  bool // the chain was verified
+	ChainOK  bool
+	ChainN   int
+	ChainErr string
 }
 
 // auditPageSize is how many records the audit page shows at a time.
@@ -580,10 +583,10 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 			q.Set(k, s)
 		}
 	}
-	v.CSV = q.Encode()
+	v.CSV = auditURL("/admin/audit.csv", q)
 	if len(v.Records) == auditPageSize {
 		q.Set("before", strconv.FormatInt(v.Records[len(v.Records)-1].ID, 10))
-		v.Next = q.Encode()
+		v.Next = auditURL("/admin/audit", q)
 	}
 	// Verifying reads every record: only when asked for.
 	if r.URL.Query().Get("verify") != "1" {
@@ -603,6 +606,15 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 		v.ChainOK = true
 	}
 	h.render(w, r, http.StatusOK, "audit", p)
+}
+
+// auditURL is path with the query q. Query encoding leaves nothing that
+// HTML or a URL attribute would read otherwise, so it is a safe URL.
+func auditURL(path string, q url.Values) template.URL {
+	if len(q) == 0 {
+		return template.URL(path)
+	}
+	return template.URL(path + "?" + q.Encode())
 }
 
 func (h *Handler) auditCSV(w http.ResponseWriter, r *http.Request) {
