@@ -261,11 +261,11 @@ func (o *Ops) csvRow(ctx context.Context, rec []string) (InviteRequest, string) 
 		}
 	}
 	if s := col(4); s != "" {
-		t, err := time.ParseInLocation(time.DateOnly, s, time.Local)
+		t, err := ParseLastDay(s)
 		if err != nil {
-			return in, "The expiry date must look like 2027-06-30"
+			return in, HumanError(err)
 		}
-		in.Expires = t.AddDate(0, 0, 1) // through the end of that day
+		in.Expires = t
 	}
 	if err := o.checkInvite(&in); err != nil {
 		return in, HumanError(err)

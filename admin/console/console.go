@@ -168,6 +168,9 @@ type personRow struct {
 	Kinds   string
 }
 
+// LastDay is the last day of the person's access; zero for none.
+func (p personRow) LastDay() time.Time { return admin.LastDay(p.ExpiresAt) }
+
 type inviteForm struct {
 	Login, Name, Role, Groups, Expires, MailTo string
 }
@@ -294,12 +297,12 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 		}
 	}
 	if f.Expires != "" {
-		t, err := time.ParseInLocation("2006-01-02", f.Expires, time.Local)
+		t, err := admin.ParseLastDay(f.Expires)
 		if err != nil {
-			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: "Expiry date must look like 2027-06-30."}, Form: f})
+			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: admin.HumanError(err) + "."}, Form: f})
 			return
 		}
-		in.Expires = t.AddDate(0, 0, 1) // through the end of that day
+		in.Expires = t
 	}
 	res, err := h.ops.Invite(r.Context(), actor(r, sess), in)
 	if res.Link == "" {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
@@ -57,11 +56,11 @@ func inviteHandler(ops *admin.Ops) Handler {
 		}
 		in := admin.InviteRequest{Login: a.Login, Name: a.Name, Role: auth.Role(a.Role), Groups: a.Groups, MailTo: a.MailTo}
 		if a.Expires != "" {
-			t, err := time.ParseInLocation(time.DateOnly, a.Expires, time.Local)
+			t, err := admin.ParseLastDay(a.Expires)
 			if err != nil {
 				return nil, fmt.Errorf("expiry date %q: want YYYY-MM-DD", a.Expires)
 			}
-			in.Expires = t
+			in.Expires = t // through the end of that day, as in the console
 		}
 		res, err := ops.Invite(ctx, actor(c), in)
 		if err != nil && res.Link == "" {

@@ -308,7 +308,7 @@ func printPeople(w io.Writer, people []ctl.Person) {
 			last = p.LastLogin.Local().Format(time.DateTime)
 		}
 		if !p.Expires.IsZero() {
-			exp = p.Expires.Local().Format(time.DateOnly)
+			exp = admin.LastDay(p.Expires).Format(time.DateOnly) // the last day, as given to invite
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Login, p.Name, p.Role, p.State, strings.Join(p.Factors, ","), last, exp)
 	}
