@@ -106,6 +106,7 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 		"GET /admin/people":                                 h.people,
 		"POST /admin/invites":                               h.action(h.invite),
 		"POST /admin/invites/csv":                           h.action(h.importCSV),
+		"GET /admin/invites/sample.csv":                     h.csvSample,
 		"GET /admin/people/{id}":                            h.person,
 		"POST /admin/people/{id}/suspend":                   h.action(h.suspend),
 		"POST /admin/people/{id}/reactivate":                h.action(h.reactivate),

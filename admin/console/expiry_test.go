@@ -45,3 +45,26 @@ func TestExpiryShownAsGiven(t *testing.T) {
 		}
 	}
 }
+
+// TestCSVSample: the people page offers a sample file, which imports
+// without errors; every error of a row is shown (issue 16 bug 4).
+func TestCSVSample(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	admin := c.admin(t, "boss@example.org")
+	_, _, page := c.do(t, admin, "GET", "/admin/people", nil)
+	code, _, sample := c.do(t, admin, "GET", href(t, page, "csvsample"), nil)
+	if code != http.StatusOK || !strings.HasPrefix(sample, "address,name,") {
+		t.Fatalf("sample: %d %q", code, sample)
+	}
+	body, ctype := multipartCSV(t, c.csrf(t, admin), sample)
+	code, page = c.post(t, admin, "/admin/invites/csv", body, ctype)
+	if code != http.StatusOK || !strings.Contains(page, `id="importcommit"`) {
+		t.Errorf("the sample previews: %d\n%s", code, page)
+	}
+	body, ctype = multipartCSV(t, c.csrf(t, admin), "not-an-address,,boss\n")
+	_, page = c.post(t, admin, "/admin/invites/csv", body, ctype)
+	if strings.Count(page, "<li>") < 3 {
+		t.Errorf("a row with three errors shows fewer:\n%s", page)
+	}
+}

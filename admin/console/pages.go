@@ -69,7 +69,7 @@ func (h *Handler) importCSV(w http.ResponseWriter, r *http.Request, sess auth.Se
 		p.Error = fmt.Sprintf("The file is too big: at most %d rows and %d KB.", admin.MaxCSVRows, admin.MaxCSVBytes>>10)
 		p.CSVText, code = "", http.StatusBadRequest
 	case errors.Is(err, admin.ErrCSVInvalid) && pv.Rows == nil:
-		p.Error = "This is not a CSV file caucus can read: " + err.Error()
+		p.Error = "This is not a CSV file caucus can read: " + strings.TrimPrefix(err.Error(), admin.ErrCSVInvalid.Error()+": ")
 		p.CSVText, code = "", http.StatusBadRequest
 	case errors.Is(err, admin.ErrCSVInvalid):
 		p.Error = "Some rows have errors: fix them in the file and upload it again. Nothing was created."
@@ -87,6 +87,27 @@ func (h *Handler) importCSV(w http.ResponseWriter, r *http.Request, sess auth.Se
 		p.Notice = fmt.Sprintf("%d people, no errors. Nothing is created until you confirm.", len(pv.Rows))
 	}
 	h.render(w, r, code, "csv", p)
+}
+
+// csvSample sends a CSV file to start an import from.
+func (h *Handler) csvSample(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="caucus-people.csv"`)
+	io.WriteString(w, admin.CSVSample(h.domain()))
+}
+
+// domain is the party's mail domain: the first of its own domains, else
+// the host of the public address.
+func (h *Handler) domain() string {
+	if h.od.Route != nil {
+		if ds := h.od.Route.OwnDomains(); len(ds) > 0 {
+			return ds[0]
+		}
+	}
+	if u, err := url.Parse(h.baseURL); err == nil && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	return "example.org"
 }
 
 // certWarnDays is how many days before its end the dashboard warns about
