@@ -11,10 +11,12 @@ import (
 	"mime"
 	"mime/quotedprintable"
 	"net/mail"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
@@ -436,4 +438,41 @@ func (o *Ops) inviteErrors(in InviteRequest) []string {
 		add(o.checkInvite(&one))
 	}
 	return errs
+}
+
+// Domain is the party's mail domain: the first of its own domains, else
+// the host of the public web address; "" when neither is known.
+func (o *Ops) Domain() string {
+	if o.d.Route != nil {
+		if ds := o.d.Route.OwnDomains(); len(ds) > 0 {
+			return ds[0]
+		}
+	}
+	if u, err := url.Parse(o.d.BaseURL); err == nil {
+		return u.Hostname()
+	}
+	return ""
+}
+
+// FullLogin is login with the party's domain added when it has none
+// ("anna.rossi" is "anna.rossi@example-party.org").
+func (o *Ops) FullLogin(login string) string {
+	login = strings.TrimSpace(login)
+	if d := o.Domain(); login != "" && d != "" && !strings.Contains(login, "@") {
+		return login + "@" + d
+	}
+	return login
+}
+
+// NameFromLogin makes a display name from an address's local part, for
+// an invite given no name: "anna.rossi@…" is "Anna Rossi". The person and
+// the admins may change it later.
+func NameFromLogin(login string) string {
+	local, _, _ := strings.Cut(login, "@")
+	words := strings.FieldsFunc(local, func(r rune) bool { return r == '.' || r == '_' || r == '-' || r == '+' })
+	for i, w := range words {
+		r, n := utf8.DecodeRuneInString(w)
+		words[i] = string(unicode.ToUpper(r)) + w[n:]
+	}
+	return strings.Join(words, " ")
 }

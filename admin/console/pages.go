@@ -96,19 +96,8 @@ func (h *Handler) csvSample(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, admin.CSVSample(h.domain()))
 }
 
-// domain is the party's mail domain: the first of its own domains, else
-// the host of the public address.
-func (h *Handler) domain() string {
-	if h.od.Route != nil {
-		if ds := h.od.Route.OwnDomains(); len(ds) > 0 {
-			return ds[0]
-		}
-	}
-	if u, err := url.Parse(h.baseURL); err == nil && u.Hostname() != "" {
-		return u.Hostname()
-	}
-	return "example.org"
-}
+// domain is the party's mail domain (admin.Ops.Domain).
+func (h *Handler) domain() string { return cmp.Or(h.ops.Domain(), "example.org") }
 
 // certWarnDays is how many days before its end the dashboard warns about
 // the web certificate; ACME renews it earlier (tlsacme.DefaultRenewBefore).

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
@@ -54,7 +55,12 @@ func inviteHandler(ops *admin.Ops) Handler {
 		if err := decode(c, &a); err != nil {
 			return nil, err
 		}
-		in := admin.InviteRequest{Login: a.Login, Name: a.Name, Role: auth.Role(a.Role), Groups: a.Groups, MailTo: a.MailTo}
+		// A bare login is at the party's domain; without a name, one is
+		// made from the address (caucus admin invite's usage).
+		in := admin.InviteRequest{Login: ops.FullLogin(a.Login), Name: a.Name, Role: auth.Role(a.Role), Groups: a.Groups, MailTo: a.MailTo}
+		if strings.TrimSpace(in.Name) == "" {
+			in.Name = admin.NameFromLogin(auth.NormalizeLogin(in.Login))
+		}
 		if a.Expires != "" {
 			t, err := admin.ParseLastDay(a.Expires)
 			if err != nil {
@@ -67,7 +73,7 @@ func inviteHandler(ops *admin.Ops) Handler {
 			return nil, err
 		}
 		// A link that could not be mailed is still a link.
-		out := InviteResult{Link: res.Link, Expires: res.ExpiresAt, Mailed: res.Mailed}
+		out := InviteResult{Login: res.Account.Login, Link: res.Link, Expires: res.ExpiresAt, Mailed: res.Mailed}
 		if err != nil {
 			out.MailErr = err.Error()
 		}
