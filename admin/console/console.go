@@ -68,6 +68,7 @@ type Handler struct {
 	baseURL string // public URL, for invite links
 	log     *slog.Logger
 	pages   *ui.Pages
+	pending *pendingStore // actions waiting for a step-up
 }
 
 // New builds the console.
@@ -83,7 +84,8 @@ func New(d Deps) (*Handler, error) {
 		return nil, err
 	}
 	od := d.Ops.Deps()
-	return &Handler{d: d, ops: d.Ops, od: od, svc: od.Auth, mail: od.Mail, login: d.Login, baseURL: od.BaseURL, log: d.Log, pages: pages}, nil
+	return &Handler{d: d, ops: d.Ops, od: od, svc: od.Auth, mail: od.Mail, login: d.Login, baseURL: od.BaseURL, log: d.Log, pages: pages,
+		pending: newPendingStore(od.Now)}, nil
 }
 
 // Register adds the console's routes to mux. Only admins reach them, except
@@ -126,6 +128,7 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 		"GET /admin/audit.csv":                              h.auditCSV,
 		"POST /admin/incident":                              h.action(h.incident),
 		"GET /admin/exports":                                h.exportsPage,
+		"GET /admin/pending/{token}":                        h.pendingPage,
 		"POST /admin/exports/{name}":                        h.action(h.downloadExport),
 	}
 }
@@ -157,6 +160,7 @@ type page struct {
 	AllGroups []groupRow
 	Audit     *auditView
 	Incident  admin.IncidentState
+	Pending   *pendingForm // an action kept during a step-up
 }
 
 type mailUsage struct {
@@ -220,12 +224,9 @@ func (h *Handler) action(fn func(w http.ResponseWriter, r *http.Request, sess au
 		// Every console action needs a passkey or security key within the
 		// step-up window: a TOTP code can be phished, a WebAuthn assertion
 		// cannot.
+		// The action is kept meanwhile, never lost (pending.go).
 		if !h.svc.FreshWebAuthn(sess) {
-			back := r.Header.Get("Referer")
-			if back == "" || !strings.HasPrefix(back, h.baseURL+"/admin") {
-				back = h.baseURL + "/admin/people"
-			}
-			http.Redirect(w, r, "/reauth?next="+strings.TrimPrefix(back, h.baseURL), http.StatusSeeOther)
+			h.keep(w, r, sess)
 			return
 		}
 		fn(w, r, sess)
