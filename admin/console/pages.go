@@ -22,6 +22,7 @@ import (
 
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/web"
@@ -129,6 +130,8 @@ type dashboard struct {
 	// admin.ExpiringWithin), so that the page says what the code does.
 	IdleDays, ExpiringDays int
 
+	IncidentReport int64 // the newest report of incident mode switched on; 0: none
+
 	HasBackup   bool
 	BackupAt    time.Time // zero: never
 	BackupBytes int64
@@ -195,6 +198,10 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		case !at.IsZero():
 			d.BackupAt, d.BackupBytes, d.BackupDays = at, size, int(now.Sub(at).Hours()/24)
 		}
+	}
+	if d.IncidentReport, err = h.ops.LastReport(ctx, "incident.on"); err != nil {
+		h.fail(w, r, err)
+		return
 	}
 	p := page{Base: h.base(r, "Dashboard"), Dash: d}
 	if d.HasCert && d.CertErr == "" && d.CertDays < certWarnDays {
@@ -645,7 +652,8 @@ func (h *Handler) auditCSV(w http.ResponseWriter, r *http.Request) {
 }
 
 // incident switches incident mode. Switching it on ends the admin's own
-// session too: they sign in again, afresh.
+// session too: they sign in again, afresh, told why on the sign-in page,
+// and then see the report of what was revoked.
 func (h *Handler) incident(w http.ResponseWriter, r *http.Request, sess auth.Session) {
 	on := r.PostFormValue("on") == "1"
 	rep, err := h.ops.Incident(r.Context(), actor(r, sess), on)
@@ -658,7 +666,11 @@ func (h *Handler) incident(w http.ResponseWriter, r *http.Request, sess auth.Ses
 		return
 	}
 	if on {
-		http.Redirect(w, r, "/login?next=/admin", http.StatusSeeOther)
+		next := "/admin"
+		if rep.ID != 0 {
+			next = "/admin/reports/" + strconv.FormatInt(rep.ID, 10)
+		}
+		http.Redirect(w, r, login.SignedOutURL(login.SignedOutIncident, next), http.StatusSeeOther)
 		return
 	}
 	p := page{Base: h.base(r, "Incident mode lifted"), Rep: &rep}

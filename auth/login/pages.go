@@ -19,7 +19,9 @@ func (h *Handler) getLogin(w http.ResponseWriter, r *http.Request) {
 		h.redirectFor(w, r, sess.Stage)
 		return
 	}
-	h.render(w, r, http.StatusOK, "login", page{Title: "Sign in", Next: r.URL.Query().Get("next")})
+	p := page{Title: "Sign in", Next: r.URL.Query().Get("next")}
+	p.Notice = signedOutWhy[r.URL.Query().Get("signedout")]
+	h.render(w, r, http.StatusOK, "login", p)
 }
 
 func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
