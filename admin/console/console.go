@@ -19,6 +19,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -136,7 +137,7 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 // page is the data of every console page; each template reads its part.
 type page struct {
 	ui.Base
-	People   []personRow
+	List     *peopleView
 	Person   personRow
 	Groups   []string
 	AppPass  []auth.AppPasswordInfo
@@ -233,57 +234,18 @@ func (h *Handler) action(fn func(w http.ResponseWriter, r *http.Request, sess au
 	}
 }
 
-func (h *Handler) rows(ctx context.Context) ([]personRow, error) {
-	accts, err := h.svc.Accounts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]personRow, 0, len(accts))
-	for _, a := range accts {
-		row, err := h.row(ctx, a)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, row)
-	}
-	return out, nil
-}
-
 func (h *Handler) row(ctx context.Context, a auth.Account) (personRow, error) {
 	f, err := h.svc.Factors(ctx, a.ID)
 	if err != nil {
 		return personRow{}, err
 	}
-	kinds := map[auth.FactorKind]int{}
+	var kinds []auth.FactorKind
 	for _, x := range f {
-		kinds[x.Kind]++
-	}
-	var parts []string
-	for _, k := range []auth.FactorKind{auth.KindPasskey, auth.KindSecurityKey, auth.KindTOTP} {
-		if kinds[k] > 0 {
-			parts = append(parts, string(k))
+		if !slices.Contains(kinds, x.Kind) {
+			kinds = append(kinds, x.Kind)
 		}
 	}
-	if len(parts) == 0 {
-		parts = []string{"none"}
-	}
-	return personRow{Account: a, Factors: f, Kinds: strings.Join(parts, ", ")}, nil
-}
-
-func (h *Handler) people(w http.ResponseWriter, r *http.Request) {
-	h.peoplePage(w, r, http.StatusOK, page{Form: inviteForm{Role: "member"}})
-}
-
-func (h *Handler) peoplePage(w http.ResponseWriter, r *http.Request, code int, p page) {
-	rows, err := h.rows(r.Context())
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	b := h.base(r, "People")
-	b.Error = p.Error
-	p.Base, p.People = b, rows
-	h.render(w, r, code, "people", p)
+	return personRow{Account: a, Factors: f, Kinds: factorWords(kinds)}, nil
 }
 
 func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Session) {

@@ -106,12 +106,8 @@ const certWarnDays = 14
 
 // dashboard is what the dashboard shows.
 type dashboard struct {
-	People    []personSummary
-	Idle      []personSummary
-	Expiring  []personSummary
-	NoFactor  []personSummary // active without a second factor (should not happen)
-	MailUsed  int64
-	FilesUsed int64
+	Counts    map[string]int // people by filter (admin.Filters)
+	Attention []attention    // what needs the admin, most urgent first
 
 	HasQueue    bool
 	QueueItems  int
@@ -141,7 +137,7 @@ type dashboard struct {
 
 func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	people, err := h.ops.List(ctx)
+	people, err := h.ops.Directory(ctx)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -149,21 +145,7 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	now := h.od.Now()
 	d := &dashboard{HasDNS: h.d.DNS != nil, CertWarn: certWarnDays,
 		IdleDays: int(admin.IdleAfter / (24 * time.Hour)), ExpiringDays: int(admin.ExpiringWithin / (24 * time.Hour))}
-	for _, p := range people {
-		p := personSummary{p}
-		d.People = append(d.People, p)
-		if p.Idle {
-			d.Idle = append(d.Idle, p)
-		}
-		if p.ExpiringSoon {
-			d.Expiring = append(d.Expiring, p)
-		}
-		if p.State == auth.StateActive && len(p.Kinds) == 0 {
-			d.NoFactor = append(d.NoFactor, p)
-		}
-		d.MailUsed += max(p.MailUsed, 0)
-		d.FilesUsed += max(p.FilesUsed, 0)
-	}
+	d.Counts, d.Attention = attentionLists(people, d.IdleDays, d.ExpiringDays)
 	if h.d.Queue != nil {
 		d.HasQueue = true
 		items, err := h.d.Queue.List(ctx)
@@ -210,6 +192,49 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "dashboard", p)
 }
 
+// attention is one list of the dashboard's "needs attention": the first
+// few people, and the link to all of them on the people page.
+type attention struct {
+	ID, Title, Why string
+	Warn           bool
+	People         []personSummary
+	Count          int
+	All            template.URL
+}
+
+// attentionShown is how many people each attention list shows.
+const attentionShown = 10
+
+// attentionLists counts people by filter and lists those that need the
+// admin: security first (no second factor), then access ending, then
+// idle accounts and invites not yet accepted.
+func attentionLists(people []admin.PersonSummary, idleDays, expiringDays int) (map[string]int, []attention) {
+	sel := admin.SelectPeople(people, admin.PeopleQuery{PerPage: 1})
+	lists := []attention{
+		{ID: admin.FilterNoFactor, Title: "Active without a second factor", Warn: true, Why: "Anyone with their password alone could sign in: send them a new enrolment link."},
+		{ID: admin.FilterExpiring, Title: fmt.Sprintf("Access ends within %d days", expiringDays), Why: "Extend it on their page if they stay."},
+		{ID: admin.FilterIdle, Title: fmt.Sprintf("No sign-in for %d days", idleDays), Why: "Departed? Offboard them; otherwise nothing to do."},
+		{ID: admin.FilterInvited, Title: "Invited, not yet enrolled", Why: "Their link works 72 hours; make a new one on their page if it ran out."},
+	}
+	var out []attention
+	for _, l := range lists {
+		l.Count = sel.Counts[l.ID]
+		if l.Count == 0 {
+			continue
+		}
+		q := admin.PeopleQuery{Filter: l.ID, Sort: "name", PerPage: attentionShown}
+		if l.ID == admin.FilterExpiring {
+			q.Sort = "expires"
+		}
+		for _, p := range admin.SelectPeople(people, q).People {
+			l.People = append(l.People, personSummary{p})
+		}
+		l.All = peopleURL(q, func(q *admin.PeopleQuery) { q.PerPage = 0 })
+		out = append(out, l)
+	}
+	return sel.Counts, out
+}
+
 // personSummary is a person as the dashboard shows them.
 type personSummary struct{ admin.PersonSummary }
 
@@ -219,17 +244,8 @@ func (p personSummary) MailMB() string { return mb(p.MailUsed, p.MailQuota) }
 // FilesMB is the file storage used, in megabytes, for pages.
 func (p personSummary) FilesMB() string { return mb(p.FilesUsed, p.FilesQuota) }
 
-// KindList is the factor kinds as text.
-func (p personSummary) KindList() string {
-	if len(p.Kinds) == 0 {
-		return "none"
-	}
-	var s []string
-	for _, k := range p.Kinds {
-		s = append(s, string(k))
-	}
-	return strings.Join(s, ", ")
-}
+// KindList is the factor kinds in people's words.
+func (p personSummary) KindList() string { return factorWords(p.Kinds) }
 
 func mb(used, quota int64) string {
 	if used < 0 {
@@ -242,8 +258,6 @@ func mb(used, quota int64) string {
 	return s
 }
 
-// MB formats a byte count for the dashboard.
-func (d *dashboard) MB(n int64) string { return mb(n, 0) }
 
 func (h *Handler) dnsPage(w http.ResponseWriter, r *http.Request) {
 	if h.d.DNS == nil {
