@@ -258,7 +258,6 @@ func mb(used, quota int64) string {
 	return s
 }
 
-
 func (h *Handler) dnsPage(w http.ResponseWriter, r *http.Request) {
 	if h.d.DNS == nil {
 		web.Error(w, r, http.StatusNotFound)
