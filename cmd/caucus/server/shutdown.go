@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -41,10 +42,32 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.log.Info("shutdown phase 1: refusing new work, finishing what is in flight")
-	p1, cancel := phaseOne(ctx)
-	errs := s.refuseNewWork(p1)
-	cancel()
+	// Phase 1 ends when the server says so, never on its own, so that
+	// nothing is forced before phase 2 begins.
+	p1, endPhase1 := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan []error, 1)
+	go func() { done <- s.refuseNewWork(p1) }()
+	limit, stop := phaseOneLimit(ctx)
+	defer stop()
+	var errs []error
+	forced := false
+	select {
+	case errs = <-done:
+	case <-limit:
+		forced = true
+		errs = append(errs, fmt.Errorf("shutdown: phase 1 unfinished, forcing: %w", context.DeadlineExceeded))
+	}
 	s.log.Info("shutdown phase 2: cancelling what is left and closing every connection")
+	endPhase1()
+	if forced {
+		// Each protocol returns at once now, having closed what it had
+		// left; that it was cut short is said above.
+		for _, err := range <-done {
+			if !errors.Is(err, context.Canceled) {
+				errs = append(errs, err)
+			}
+		}
+	}
 	errs = append(errs, s.forceClose()...)
 	s.wg.Wait()
 	errs = append(errs, s.db.Close())
@@ -52,20 +75,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// phaseOne is the context of phase 1: ctx, ending early enough to leave
-// time for phase 2.
-func phaseOne(ctx context.Context) (context.Context, context.CancelFunc) {
+// phaseOneLimit fires when phase 1 must end: when ctx ends, or earlier
+// by what phase 2 needs (a quarter of the time left, at most
+// phaseTwoReserve) when ctx has a deadline.
+func phaseOneLimit(ctx context.Context) (<-chan struct{}, func()) {
 	d, ok := ctx.Deadline()
 	if !ok {
-		return context.WithCancel(ctx)
+		return ctx.Done(), func() {}
 	}
 	reserve := min(phaseTwoReserve, time.Until(d)/4)
-	return context.WithDeadline(ctx, d.Add(-reserve))
+	lctx, cancel := context.WithDeadline(ctx, d.Add(-reserve))
+	return lctx.Done(), cancel
 }
 
 // refuseNewWork is phase 1: every listener stops accepting and every
 // protocol tells its sessions, in parallel; it returns when they are all
-// done or ctx ends.
+// done, or soon after ctx ends (each then closes what it has left).
 func (s *Server) refuseNewWork(ctx context.Context) []error {
 	var stops []func(context.Context) error
 	stops = append(stops, s.ctl.Shutdown, s.imap.Shutdown, s.smtp.Shutdown, s.https.Shutdown)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -381,4 +382,78 @@ func checkAfterShutdown(t *testing.T, dir string, a mailAccount, secret string, 
 			t.Errorf("%s after the restart: %d bytes, want %d", u.path, len(b), len(want))
 		}
 	}
+}
+
+// TestShutdownForcesWhatIsLeft: an SMTP client that stays after its 421
+// and an upload that never ends hold phase 1 until its time is up; then
+// phase 2 closes both (go-smtp's Close after Shutdown did nothing before
+// patch 3), in that order: the 421 before phase 2, the closing after it.
+// The unfinished file is nowhere after a restart.
+func TestShutdownForcesWhatIsLeft(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var o ordering
+	srv := startOrdered(t, dir, &o)
+	secret := newFilesAccount(t, srv, "vol@localhost")
+	c, err := net.Dial("tcp", srv.addrs["submission"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(hangGuard))
+	stays := &lineConn{t: t, name: "submission", c: c, r: bufio.NewReader(c)}
+	stays.must("220 ")
+	stays.send("EHLO client.example\r\n")
+	stays.must("250 ")
+	upload := startUpload(t, srv, dir, secret, "never-finished.txt", bytes.Repeat([]byte("half "), 64<<10))
+	t.Cleanup(func() { upload.feed.Close() })
+	go func() { // a slow upload, streaming until its connection is closed
+		for {
+			if _, err := upload.feed.Write(bytes.Repeat([]byte("more "), 1<<10)); err != nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	waitUploadsReceived(t, dir, 1)
+
+	shutdown := make(chan error, 1)
+	go func() {
+		// Phase 1 ends a second before this deadline: that is what the
+		// test waits for, not what it checks.
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+		defer cancel()
+		shutdown <- srv.Shutdown(ctx)
+	}()
+	var told, closed, cut int64
+	if line, err := stays.until(""); err != nil || !strings.HasPrefix(line, "421 4.3.2 ") {
+		t.Fatalf("idle SMTP client read %q, %v; want 421 4.3.2", line, err)
+	}
+	told = o.next()
+	// The client stays and keeps talking; the server reads it away until
+	// phase 2 closes the connection, which the client's writes then meet.
+	for {
+		if _, err := io.WriteString(c, "NOOP\r\n"); err != nil {
+			closed = o.next()
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("the SMTP connection that stayed after its 421 was never closed")
+			}
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := <-upload.status; st != -1 {
+		t.Errorf("the never-finished upload got status %d, want its connection closed", st)
+	}
+	cut = o.next()
+	if err := <-shutdown; !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown: %v, want it to say phase 1 ran out of time", err)
+	}
+	phase2 := o.phase2.Load()
+	if !(told < phase2 && phase2 < closed && phase2 < cut) {
+		t.Errorf("events: 421 at %d, SMTP connection closed at %d, upload cut at %d; phase 2 began at %d", told, closed, cut, phase2)
+	}
+	srv2, _ := startDev(t, dir)
+	defer srv2.Shutdown(context.Background())
+	davDo(t, srv2, dir, "GET", "/dav/Home/never-finished.txt", secret, nil, http.StatusNotFound)
 }
