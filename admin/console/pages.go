@@ -209,7 +209,7 @@ const attentionShown = 10
 // admin: security first (no second factor), then access ending, then
 // idle accounts and invites not yet accepted.
 func attentionLists(people []admin.PersonSummary, idleDays, expiringDays int) (map[string]int, []attention) {
-	sel := admin.SelectPeople(people, admin.PeopleQuery{PerPage: 1})
+	counts := admin.CountPeople(people, "")
 	lists := []attention{
 		{ID: admin.FilterNoFactor, Title: "Active without a second factor", Warn: true, Why: "Anyone with their password alone could sign in: send them a new enrolment link."},
 		{ID: admin.FilterExpiring, Title: fmt.Sprintf("Access ends within %d days", expiringDays), Why: "Extend it on their page if they stay."},
@@ -218,7 +218,7 @@ func attentionLists(people []admin.PersonSummary, idleDays, expiringDays int) (m
 	}
 	var out []attention
 	for _, l := range lists {
-		l.Count = sel.Counts[l.ID]
+		l.Count = counts[l.ID]
 		if l.Count == 0 {
 			continue
 		}
@@ -232,7 +232,7 @@ func attentionLists(people []admin.PersonSummary, idleDays, expiringDays int) (m
 		l.All = peopleURL(q, func(q *admin.PeopleQuery) { q.PerPage = 0 })
 		out = append(out, l)
 	}
-	return sel.Counts, out
+	return counts, out
 }
 
 // personSummary is a person as the dashboard shows them.
