@@ -10,6 +10,7 @@ import (
 	"html/template"
 	"image/png"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -554,12 +555,13 @@ func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request, sess auth
 
 // auditView is the audit page: the filter, the records and the chain.
 type auditView struct {
-	Account, Kind, Since, Until string
-	Records                     []audit.Record
+	Account, Kind, Since, Until, Text string
+	Records                           []audit.Record
 	// Next is the address of the next (older) page, "" at the end; CSV
 	// is the export of this filter. Both are built here, query encoded,
 	// so that the template does not escape them again (template.URL).
 	Next     template.URL
+	Newer    template.URL // the next newer page; "" at the newest
 	CSV      template.URL
 	Checked  bool // the chain was verified
 	ChainOK  bool
@@ -571,8 +573,12 @@ type auditView struct {
 const auditPageSize = 200
 
 func auditFilter(q url.Values) (audit.Filter, *auditView, error) {
-	v := &auditView{Account: strings.TrimSpace(q.Get("account")), Kind: strings.TrimSpace(q.Get("kind")), Since: q.Get("since"), Until: q.Get("until")}
-	f := audit.Filter{Account: v.Account, Kind: v.Kind}
+	v := &auditView{Account: strings.TrimSpace(q.Get("account")), Kind: strings.TrimSpace(q.Get("kind")), Since: q.Get("since"), Until: q.Get("until"),
+		Text: strings.TrimSpace(q.Get("q"))}
+	if len(v.Text) > 200 {
+		v.Text = v.Text[:200]
+	}
+	f := audit.Filter{Account: v.Account, Kind: v.Kind, Text: v.Text}
 	var err error
 	if v.Since != "" {
 		if f.Since, err = time.ParseInLocation(time.DateOnly, v.Since, time.Local); err != nil {
@@ -587,6 +593,11 @@ func auditFilter(q url.Values) (audit.Filter, *auditView, error) {
 	}
 	if b := q.Get("before"); b != "" {
 		if f.BeforeID, err = strconv.ParseInt(b, 10, 64); err != nil {
+			return f, v, err
+		}
+	}
+	if a := q.Get("after"); a != "" && f.BeforeID == 0 {
+		if f.AfterID, err = strconv.ParseInt(a, 10, 64); err != nil {
 			return f, v, err
 		}
 	}
@@ -608,15 +619,25 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := url.Values{}
-	for k, s := range map[string]string{"account": v.Account, "kind": v.Kind, "since": v.Since, "until": v.Until} {
+	for k, s := range map[string]string{"account": v.Account, "kind": v.Kind, "since": v.Since, "until": v.Until, "q": v.Text} {
 		if s != "" {
 			q.Set(k, s)
 		}
 	}
-	v.CSV = auditURL("/admin/audit.csv", q)
-	if len(v.Records) == auditPageSize {
-		q.Set("before", strconv.FormatInt(v.Records[len(v.Records)-1].ID, 10))
-		v.Next = auditURL("/admin/audit", q)
+	v.CSV = auditURL("/admin/audit.csv", q) // the filter, every page
+	if n := len(v.Records); n > 0 {
+		// Older: a full page may have more behind it, and a page reached
+		// going back toward newer ones has the older ones it came from.
+		if n == auditPageSize || f.AfterID > 0 {
+			older := maps.Clone(q)
+			older.Set("before", strconv.FormatInt(v.Records[n-1].ID, 10))
+			v.Next = auditURL("/admin/audit", older)
+		}
+		if f.BeforeID > 0 || f.AfterID > 0 && n == auditPageSize {
+			newer := maps.Clone(q)
+			newer.Set("after", strconv.FormatInt(v.Records[0].ID, 10))
+			v.Newer = auditURL("/admin/audit", newer)
+		}
 	}
 	// Verifying reads every record: only when asked for.
 	if r.URL.Query().Get("verify") != "1" {
