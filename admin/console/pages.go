@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"html/template"
@@ -88,7 +89,65 @@ func (h *Handler) importCSV(w http.ResponseWriter, r *http.Request, sess auth.Se
 	case len(pv.Rows) > 0:
 		p.Notice = fmt.Sprintf("%d people, no errors. Nothing is created until you confirm.", len(pv.Rows))
 	}
+	if pv.Created > 0 {
+		p.LinksCSV = linksCSV(pv)
+	}
 	h.render(w, r, code, "csv", p)
+}
+
+// linksCSV is the links of an import's invites as a CSV file: address,
+// name, link, and whether it was mailed.
+func linksCSV(pv admin.CSVPreview) string {
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	w.Write([]string{"address", "name", "link", "mailed"})
+	for _, row := range pv.Rows {
+		if row.Link == "" {
+			continue
+		}
+		w.Write([]string{row.Request.Login, row.Request.Name, row.Link, strconv.FormatBool(row.Mailed)})
+	}
+	w.Flush()
+	return b.String()
+}
+
+// defuse makes a cell that a spreadsheet would take for a formula start
+// with an apostrophe (OWASP, CSV injection).
+func defuse(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// maxLinksCSV bounds the links file sent back for download.
+const maxLinksCSV = 2 * admin.MaxCSVBytes
+
+// downloadLinks sends back, as a file, the links of an import that the
+// import's page carries: the server keeps no enrolment link (only their
+// hashes), so the page that showed them once is where they come from.
+func (h *Handler) downloadLinks(w http.ResponseWriter, r *http.Request) {
+	sess, _ := login.SessionFrom(r.Context())
+	r.Body = http.MaxBytesReader(w, r.Body, maxLinksCSV+4096)
+	if !login.ValidCSRF(sess, r.PostFormValue("csrf")) {
+		web.Error(w, r, http.StatusForbidden)
+		return
+	}
+	recs, err := csv.NewReader(strings.NewReader(r.PostFormValue("links"))).ReadAll()
+	if err != nil || len(recs) == 0 {
+		web.Error(w, r, http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="caucus-invite-links.csv"`)
+	cw := csv.NewWriter(w)
+	for _, rec := range recs {
+		for i := range rec {
+			rec[i] = defuse(rec[i])
+		}
+		cw.Write(rec)
+	}
+	cw.Flush()
 }
 
 // csvSample sends a CSV file to start an import from.
