@@ -37,7 +37,8 @@ func (o *Ops) Directory(ctx context.Context) ([]PersonSummary, error) {
 	now := o.d.Now()
 	out := make([]PersonSummary, 0, len(accts))
 	for _, a := range accts {
-		p := PersonSummary{Account: a, MailUsed: -1, FilesUsed: -1, Groups: byLogin[strings.ToLower(a.Login)]}
+		p := PersonSummary{Account: a, MailUsed: -1, FilesUsed: -1, Groups: byLogin[strings.ToLower(a.Login)],
+			name: strings.ToLower(a.DisplayName), login: strings.ToLower(a.Login)}
 		p.Kinds = orderKinds(kinds[a.ID])
 		last := a.LastLoginAt
 		if last.IsZero() {
@@ -102,7 +103,7 @@ func (p PersonSummary) Is(filter string) bool {
 // groups contains every word of the lower-cased search.
 func (p PersonSummary) matches(words []string) bool {
 	for _, w := range words {
-		if !strings.Contains(strings.ToLower(p.DisplayName), w) && !strings.Contains(strings.ToLower(p.Login), w) &&
+		if !strings.Contains(p.name, w) && !strings.Contains(p.login, w) &&
 			!slices.ContainsFunc(p.Groups, func(g string) bool { return strings.Contains(strings.ToLower(g), w) }) {
 			return false
 		}
@@ -147,26 +148,17 @@ func (o *Ops) People(ctx context.Context, q PeopleQuery) (PeoplePage, error) {
 
 // SelectPeople searches, filters, sorts and pages people by q.
 func SelectPeople(all []PersonSummary, q PeopleQuery) PeoplePage {
-	words := strings.Fields(strings.ToLower(q.Search))
-	pg := PeoplePage{Counts: map[string]int{}, PerPage: q.PerPage}
+	pg := PeoplePage{PerPage: q.PerPage}
 	if pg.PerPage <= 0 {
 		pg.PerPage = DefaultPerPage
 	}
 	pg.PerPage = min(pg.PerPage, MaxPerPage)
 	var sel []PersonSummary
-	for _, p := range all {
-		if !p.matches(words) {
-			continue
-		}
-		for _, f := range Filters {
-			if p.Is(f) {
-				pg.Counts[f]++
-			}
-		}
+	pg.Counts = selectPeople(all, q.Search, func(p PersonSummary) {
 		if p.Is(q.Filter) {
 			sel = append(sel, p)
 		}
-	}
+	})
 	slices.SortStableFunc(sel, peopleOrder(q.Sort, q.Desc))
 	pg.Total = len(sel)
 	pg.Pages = max(1, (len(sel)+pg.PerPage-1)/pg.PerPage)
@@ -176,12 +168,40 @@ func SelectPeople(all []PersonSummary, q PeopleQuery) PeoplePage {
 	return pg
 }
 
+// CountPeople counts the people whose name, address or groups match
+// search, by filter.
+func CountPeople(all []PersonSummary, search string) map[string]int {
+	return selectPeople(all, search, func(PersonSummary) {})
+}
+
+// selectPeople calls fn with each person search matches, and counts them
+// by filter.
+func selectPeople(all []PersonSummary, search string, fn func(PersonSummary)) map[string]int {
+	words := strings.Fields(strings.ToLower(search))
+	counts := map[string]int{}
+	for _, p := range all {
+		if p.name == "" && p.login == "" { // not from Directory
+			p.name, p.login = strings.ToLower(p.DisplayName), strings.ToLower(p.Login)
+		}
+		if !p.matches(words) {
+			continue
+		}
+		for _, f := range Filters {
+			if p.Is(f) {
+				counts[f]++
+			}
+		}
+		fn(p)
+	}
+	return counts
+}
+
 // peopleOrder compares by the column sort, then by name and address.
 func peopleOrder(sort string, desc bool) func(a, b PersonSummary) int {
 	key := func(a, b PersonSummary) int {
 		switch sort {
 		case "address":
-			return strings.Compare(strings.ToLower(a.Login), strings.ToLower(b.Login))
+			return strings.Compare(a.login, b.login)
 		case "state":
 			return strings.Compare(string(a.State), string(b.State))
 		case "last":
@@ -192,7 +212,7 @@ func peopleOrder(sort string, desc bool) func(a, b PersonSummary) int {
 		return 0
 	}
 	return func(a, b PersonSummary) int {
-		c := cmp.Or(key(a, b), strings.Compare(strings.ToLower(a.DisplayName), strings.ToLower(b.DisplayName)), strings.Compare(a.Login, b.Login))
+		c := cmp.Or(key(a, b), strings.Compare(a.name, b.name), strings.Compare(a.Login, b.Login))
 		if desc {
 			return -c
 		}

@@ -456,6 +456,8 @@ type PersonSummary struct {
 	FilesQuota   int64
 	Idle         bool // active, and no sign-in for 60 days (or never, 60 days after creation)
 	ExpiringSoon bool // expiry within 14 days, not passed
+
+	name, login string // lower case, for searching and sorting
 }
 
 // List returns every account with its factor kinds, groups, usage and the

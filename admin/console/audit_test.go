@@ -90,3 +90,36 @@ func TestAuditCSVKeepsFilter(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditSearchAndPaging: the audit log's free-text search, its pages
+// both ways, and its export, all keeping the search.
+func TestAuditSearchAndPaging(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	admin := c.admin(t, "boss@example.org")
+	fillAudit(t, c, 2*auditPageSize+20, "vol@example.org")
+	fillAudit(t, c, 5, "other@example.org")
+	_, _, body := c.do(t, admin, "GET", "/admin/audit?q=VOL%40example", nil)
+	if strings.Contains(body, "other@example.org") || strings.Contains(body, `id="newer"`) {
+		t.Errorf("search for vol@: shows others' records or a Newer link")
+	}
+	first := regexp.MustCompile(`n=(\d+)`).FindStringSubmatch(body)[1]
+	older := href(t, body, "older")
+	_, _, body = c.do(t, admin, "GET", older, nil)
+	if !strings.Contains(older, "q=VOL%40example") || strings.Contains(body, "other@example.org") {
+		t.Errorf("the Older link %q loses the search", older)
+	}
+	_, _, body = c.do(t, admin, "GET", href(t, body, "older"), nil)
+	if !strings.Contains(body, "n=0<") {
+		t.Errorf("the third page lacks the oldest record")
+	}
+	_, _, body = c.do(t, admin, "GET", href(t, body, "newer"), nil)
+	_, _, body = c.do(t, admin, "GET", href(t, body, "newer"), nil)
+	if got := regexp.MustCompile(`n=(\d+)`).FindStringSubmatch(body)[1]; got != first {
+		t.Errorf("back twice toward newer records: the page starts at n=%s, want n=%s", got, first)
+	}
+	_, _, text := c.do(t, admin, "GET", href(t, body, "auditcsv"), nil)
+	if n := strings.Count(text, "\n"); n != 1+2*auditPageSize+20 || strings.Contains(text, "other@example.org") {
+		t.Errorf("the export of the search has %d lines, want the header and %d records of vol@", n, 2*auditPageSize+20)
+	}
+}

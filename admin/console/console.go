@@ -110,6 +110,7 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 		"POST /admin/invites":                               h.action(h.invite),
 		"POST /admin/invites/csv":                           h.action(h.importCSV),
 		"GET /admin/invites/sample.csv":                     h.csvSample,
+		"POST /admin/invites/links.csv":                     h.downloadLinks,
 		"GET /admin/people/{id}":                            h.person,
 		"POST /admin/people/{id}/suspend":                   h.action(h.suspend),
 		"POST /admin/people/{id}/reactivate":                h.action(h.reactivate),
@@ -151,6 +152,7 @@ type page struct {
 	QR        template.URL        // its link as a QR code (data: URL of a PNG)
 	CSV       *admin.CSVPreview   // an import's preview or outcome
 	CSVText   string              // the file, carried to the commit
+	LinksCSV  string              // the created invites' links, for download
 	Dash      *dashboard
 	DNS       []admin.DNSCheck
 	Exports   []exportRow

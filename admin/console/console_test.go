@@ -47,7 +47,7 @@ type console struct {
 
 // admin enrols an admin with TOTP and a security key, and proves the key in
 // the session: console actions need a fresh WebAuthn proof.
-func (c *console) admin(t *testing.T, login string) *authtest.User {
+func (c *console) admin(t testing.TB, login string) *authtest.User {
 	t.Helper()
 	u := c.env.User(t, login, auth.RoleAdmin)
 	c.keys[u.Account.ID] = c.env.AddSecurityKey(t, u)
@@ -56,16 +56,16 @@ func (c *console) admin(t *testing.T, login string) *authtest.User {
 }
 
 // stepUp proves u's security key in u's session.
-func (c *console) stepUp(t *testing.T, u *authtest.User) {
+func (c *console) stepUp(t testing.TB, u *authtest.User) {
 	t.Helper()
 	c.env.StepUpWebAuthn(t, u, c.keys[u.Account.ID])
 }
 
-func newConsole(t *testing.T) *console { return newConsoleMail(t, false) }
+func newConsole(t testing.TB) *console { return newConsoleMail(t, false) }
 
 // newConsoleMail builds the console, with the message store, routing and
 // the mail side of offboarding when withMail.
-func newConsoleMail(t *testing.T, withMail bool) *console {
+func newConsoleMail(t testing.TB, withMail bool) *console {
 	t.Helper()
 	return newConsoleWith(t, withMail, nil)
 }
@@ -73,7 +73,7 @@ func newConsoleMail(t *testing.T, withMail bool) *console {
 // newConsoleWith is newConsoleMail whose server uses cert (nil: the test
 // server's own) and whose WebAuthn origin is then https://localhost:PORT,
 // for a browser.
-func newConsoleWith(t *testing.T, withMail bool, cert *tls.Certificate) *console {
+func newConsoleWith(t testing.TB, withMail bool, cert *tls.Certificate) *console {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	cfg := auth.Config{}

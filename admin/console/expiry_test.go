@@ -1,8 +1,11 @@
 package console
 
 import (
+	"encoding/csv"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -66,5 +69,40 @@ func TestCSVSample(t *testing.T) {
 	_, page = c.post(t, admin, "/admin/invites/csv", body, ctype)
 	if strings.Count(page, "<li>") < 3 {
 		t.Errorf("a row with three errors shows fewer:\n%s", page)
+	}
+}
+
+// TestInviteLinksCSV: after a bulk invite, every link downloads as one CSV
+// file, a formula in a name defused.
+func TestInviteLinksCSV(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	admin := c.admin(t, "boss@example.org")
+	file := "address,name\nanna@example.org,Anna\nben@example.org,\"=HYPERLINK(\"\"x\"\")\"\n"
+	code, _, page := c.do(t, admin, "POST", "/admin/invites/csv", url.Values{"csrf": {c.csrf(t, admin)}, "commit": {"1"}, "csv": {file}})
+	links := linkRE.FindAllString(page, -1) // shown, then in the download form
+	links = links[:len(links)/2]
+	if code != http.StatusOK || len(links) != 2 || !strings.Contains(page, `id="linkscsv"`) {
+		t.Fatalf("commit: %d, %d links\n%s", code, len(links), page)
+	}
+	m := regexp.MustCompile(`(?s)<textarea name="links" hidden>(.*?)</textarea>`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no links in the download form")
+	}
+	code, _, text := c.do(t, admin, "POST", "/admin/invites/links.csv", url.Values{"csrf": {c.csrf(t, admin)}, "links": {html.UnescapeString(m[1])}})
+	recs, err := csv.NewReader(strings.NewReader(text)).ReadAll()
+	if code != http.StatusOK || err != nil || len(recs) != 3 {
+		t.Fatalf("links.csv: %d, %v\n%s", code, err, text)
+	}
+	for i, l := range links {
+		if recs[i+1][2] != l {
+			t.Errorf("row %d: link %q, want %q", i+1, recs[i+1][2], l)
+		}
+	}
+	if recs[2][1] != `'=HYPERLINK("x")` {
+		t.Errorf("a formula in a name: %q, want it defused", recs[2][1])
+	}
+	if code, _, _ := c.do(t, admin, "POST", "/admin/invites/links.csv", url.Values{"links": {"a,b"}}); code != http.StatusForbidden {
+		t.Errorf("without the CSRF token: %d, want 403", code)
 	}
 }

@@ -5,11 +5,13 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"html/template"
 	"image/png"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -87,7 +89,65 @@ func (h *Handler) importCSV(w http.ResponseWriter, r *http.Request, sess auth.Se
 	case len(pv.Rows) > 0:
 		p.Notice = fmt.Sprintf("%d people, no errors. Nothing is created until you confirm.", len(pv.Rows))
 	}
+	if pv.Created > 0 {
+		p.LinksCSV = linksCSV(pv)
+	}
 	h.render(w, r, code, "csv", p)
+}
+
+// linksCSV is the links of an import's invites as a CSV file: address,
+// name, link, and whether it was mailed.
+func linksCSV(pv admin.CSVPreview) string {
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	w.Write([]string{"address", "name", "link", "mailed"})
+	for _, row := range pv.Rows {
+		if row.Link == "" {
+			continue
+		}
+		w.Write([]string{row.Request.Login, row.Request.Name, row.Link, strconv.FormatBool(row.Mailed)})
+	}
+	w.Flush()
+	return b.String()
+}
+
+// defuse makes a cell that a spreadsheet would take for a formula start
+// with an apostrophe (OWASP, CSV injection).
+func defuse(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// maxLinksCSV bounds the links file sent back for download.
+const maxLinksCSV = 2 * admin.MaxCSVBytes
+
+// downloadLinks sends back, as a file, the links of an import that the
+// import's page carries: the server keeps no enrolment link (only their
+// hashes), so the page that showed them once is where they come from.
+func (h *Handler) downloadLinks(w http.ResponseWriter, r *http.Request) {
+	sess, _ := login.SessionFrom(r.Context())
+	r.Body = http.MaxBytesReader(w, r.Body, maxLinksCSV+4096)
+	if !login.ValidCSRF(sess, r.PostFormValue("csrf")) {
+		web.Error(w, r, http.StatusForbidden)
+		return
+	}
+	recs, err := csv.NewReader(strings.NewReader(r.PostFormValue("links"))).ReadAll()
+	if err != nil || len(recs) == 0 {
+		web.Error(w, r, http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="caucus-invite-links.csv"`)
+	cw := csv.NewWriter(w)
+	for _, rec := range recs {
+		for i := range rec {
+			rec[i] = defuse(rec[i])
+		}
+		cw.Write(rec)
+	}
+	cw.Flush()
 }
 
 // csvSample sends a CSV file to start an import from.
@@ -209,7 +269,7 @@ const attentionShown = 10
 // admin: security first (no second factor), then access ending, then
 // idle accounts and invites not yet accepted.
 func attentionLists(people []admin.PersonSummary, idleDays, expiringDays int) (map[string]int, []attention) {
-	sel := admin.SelectPeople(people, admin.PeopleQuery{PerPage: 1})
+	counts := admin.CountPeople(people, "")
 	lists := []attention{
 		{ID: admin.FilterNoFactor, Title: "Active without a second factor", Warn: true, Why: "Anyone with their password alone could sign in: send them a new enrolment link."},
 		{ID: admin.FilterExpiring, Title: fmt.Sprintf("Access ends within %d days", expiringDays), Why: "Extend it on their page if they stay."},
@@ -218,7 +278,7 @@ func attentionLists(people []admin.PersonSummary, idleDays, expiringDays int) (m
 	}
 	var out []attention
 	for _, l := range lists {
-		l.Count = sel.Counts[l.ID]
+		l.Count = counts[l.ID]
 		if l.Count == 0 {
 			continue
 		}
@@ -232,7 +292,7 @@ func attentionLists(people []admin.PersonSummary, idleDays, expiringDays int) (m
 		l.All = peopleURL(q, func(q *admin.PeopleQuery) { q.PerPage = 0 })
 		out = append(out, l)
 	}
-	return sel.Counts, out
+	return counts, out
 }
 
 // personSummary is a person as the dashboard shows them.
@@ -554,12 +614,13 @@ func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request, sess auth
 
 // auditView is the audit page: the filter, the records and the chain.
 type auditView struct {
-	Account, Kind, Since, Until string
-	Records                     []audit.Record
+	Account, Kind, Since, Until, Text string
+	Records                           []audit.Record
 	// Next is the address of the next (older) page, "" at the end; CSV
 	// is the export of this filter. Both are built here, query encoded,
 	// so that the template does not escape them again (template.URL).
 	Next     template.URL
+	Newer    template.URL // the next newer page; "" at the newest
 	CSV      template.URL
 	Checked  bool // the chain was verified
 	ChainOK  bool
@@ -571,8 +632,12 @@ type auditView struct {
 const auditPageSize = 200
 
 func auditFilter(q url.Values) (audit.Filter, *auditView, error) {
-	v := &auditView{Account: strings.TrimSpace(q.Get("account")), Kind: strings.TrimSpace(q.Get("kind")), Since: q.Get("since"), Until: q.Get("until")}
-	f := audit.Filter{Account: v.Account, Kind: v.Kind}
+	v := &auditView{Account: strings.TrimSpace(q.Get("account")), Kind: strings.TrimSpace(q.Get("kind")), Since: q.Get("since"), Until: q.Get("until"),
+		Text: strings.TrimSpace(q.Get("q"))}
+	if len(v.Text) > 200 {
+		v.Text = v.Text[:200]
+	}
+	f := audit.Filter{Account: v.Account, Kind: v.Kind, Text: v.Text}
 	var err error
 	if v.Since != "" {
 		if f.Since, err = time.ParseInLocation(time.DateOnly, v.Since, time.Local); err != nil {
@@ -587,6 +652,11 @@ func auditFilter(q url.Values) (audit.Filter, *auditView, error) {
 	}
 	if b := q.Get("before"); b != "" {
 		if f.BeforeID, err = strconv.ParseInt(b, 10, 64); err != nil {
+			return f, v, err
+		}
+	}
+	if a := q.Get("after"); a != "" && f.BeforeID == 0 {
+		if f.AfterID, err = strconv.ParseInt(a, 10, 64); err != nil {
 			return f, v, err
 		}
 	}
@@ -608,15 +678,25 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := url.Values{}
-	for k, s := range map[string]string{"account": v.Account, "kind": v.Kind, "since": v.Since, "until": v.Until} {
+	for k, s := range map[string]string{"account": v.Account, "kind": v.Kind, "since": v.Since, "until": v.Until, "q": v.Text} {
 		if s != "" {
 			q.Set(k, s)
 		}
 	}
-	v.CSV = auditURL("/admin/audit.csv", q)
-	if len(v.Records) == auditPageSize {
-		q.Set("before", strconv.FormatInt(v.Records[len(v.Records)-1].ID, 10))
-		v.Next = auditURL("/admin/audit", q)
+	v.CSV = auditURL("/admin/audit.csv", q) // the filter, every page
+	if n := len(v.Records); n > 0 {
+		// Older: a full page may have more behind it, and a page reached
+		// going back toward newer ones has the older ones it came from.
+		if n == auditPageSize || f.AfterID > 0 {
+			older := maps.Clone(q)
+			older.Set("before", strconv.FormatInt(v.Records[n-1].ID, 10))
+			v.Next = auditURL("/admin/audit", older)
+		}
+		if f.BeforeID > 0 || f.AfterID > 0 && n == auditPageSize {
+			newer := maps.Clone(q)
+			newer.Set("after", strconv.FormatInt(v.Records[0].ID, 10))
+			v.Newer = auditURL("/admin/audit", newer)
+		}
 	}
 	// Verifying reads every record: only when asked for.
 	if r.URL.Query().Get("verify") != "1" {
