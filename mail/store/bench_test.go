@@ -257,3 +257,26 @@ func BenchmarkSearchText(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStoreFlagsAll times STORE 1:* of \Seen on a mailbox of 2,000
+// messages, a third of them unseen at first: +FLAGS and -FLAGS in turn,
+// so that each STORE changes every message it does not already match.
+func BenchmarkStoreFlagsAll(b *testing.B) {
+	e := newEnv(b)
+	acct := e.account(b, 1)
+	in := e.mailbox(b, acct, "INBOX")
+	bulkInsert(b, e, in.ID, 2000, nil)
+	uids := make([]imap.UID, 2000)
+	for i := range uids {
+		uids[i] = imap.UID(i + 1)
+	}
+	ops := []imap.StoreFlagsOp{imap.StoreFlagsAdd, imap.StoreFlagsDel}
+	i := 0
+	for b.Loop() {
+		if _, _, err := e.s.StoreFlags(b.Context(), in.ID, uids, ops[i%2], []imap.Flag{imap.FlagSeen, "$Work"}, 0); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
