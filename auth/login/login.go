@@ -349,6 +349,19 @@ func (p page) KindName(k auth.FactorKind) string {
 	return string(k)
 }
 
+// totpDefaultName is the name auth gives an authenticator app until its
+// owner renames it.
+const totpDefaultName = "Authenticator app"
+
+// FactorName is a factor's name as the page shows it: the name auth gives
+// every authenticator app is shown in the page's language.
+func (p page) FactorName(f auth.Factor) string {
+	if f.Kind == auth.KindTOTP && f.Name == totpDefaultName {
+		return p.L.T("second.totp.heading")
+	}
+	return f.Name
+}
+
 // ScopeName is what an app password opens, in the page's language.
 func (p page) ScopeName(sc auth.Scope) string {
 	switch sc {

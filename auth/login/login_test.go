@@ -102,22 +102,23 @@ func newService(tb testing.TB, origin string, log *slog.Logger, opts ...envOptio
 type envOptions struct {
 	cfg   func(*auth.Config)             // changes the service's policy
 	mount func(*Handler, *http.ServeMux) // adds routes next to the login routes
+	login []Option                       // options of New
 }
 
 type envOption func(*envOptions)
 
 func newHandler(tb testing.TB, svc *auth.Service, log *slog.Logger, opts ...envOption) http.Handler {
 	tb.Helper()
-	h, err := New(svc, log)
+	var o envOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	h, err := New(svc, log, o.login...)
 	if err != nil {
 		tb.Fatalf("login.New: %v", err)
 	}
 	mux := http.NewServeMux()
 	h.Register(mux)
-	var o envOptions
-	for _, f := range opts {
-		f(&o)
-	}
 	if o.mount != nil {
 		o.mount(h, mux)
 	}

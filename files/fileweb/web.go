@@ -79,6 +79,7 @@ func New(store *files.Store, svc *auth.Service, pages *login.Handler, log *slog.
 	if err != nil {
 		return nil, err
 	}
+	p.SetParty(pages.Party()) // the party's name and look, as on the sign-in pages
 	key := make([]byte, 32)
 	rand.Read(key)
 	h := &Handler{
