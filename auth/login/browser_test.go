@@ -9,10 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/caucus-org/caucus/internal/testtool"
+	"github.com/caucus-org/caucus/internal/ui"
 )
 
 // chromium opens headless Chromium with the browser's language set to
@@ -127,4 +129,42 @@ func TestBrowserMemberLanguage(t *testing.T) {
 		t.Errorf("account page with no choice, browser in Italian: lang %q, text:\n%s", lang, text)
 	}
 
+}
+
+// TestBrowserDarkMode: with the system set to dark, the pages are dark
+// (the stylesheet's prefers-color-scheme), and the party's accent colour
+// from /static/party.css colours the header in both schemes.
+func TestBrowserDarkMode(t *testing.T) {
+	t.Parallel()
+	party := ui.Party{Name: "Partido Ejemplo", Accent: "#ffd500"}
+	e := newEnv(t, func(o *envOptions) { o.login = []Option{WithParty(party)} })
+	tab := e.chromium(t, "es")
+	colours := func() (page, header, headerText string) {
+		t.Helper()
+		e.pageLangAndText(t, tab, "/login")
+		ctx, cancel := context.WithTimeout(tab, 30*time.Second)
+		defer cancel()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[getComputedStyle(document.documentElement).backgroundColor,
+			getComputedStyle(document.querySelector("header")).backgroundColor,
+			getComputedStyle(document.querySelector("header .brand")).color].join("|")`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := strings.Split(s, "|")
+		return parts[0], parts[1], parts[2]
+	}
+	lightPage, lightHeader, lightText := colours()
+	if _, err := chromedp.Call(tab, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+	}); err != nil {
+		t.Fatalf("Emulation.setEmulatedMedia: %v", err)
+	}
+	darkPage, darkHeader, _ := colours()
+	if lightPage != "rgb(244, 245, 247)" || darkPage != "rgb(21, 24, 29)" {
+		t.Errorf("page background light %s, dark %s", lightPage, darkPage)
+	}
+	// #ffd500 is light: the header's text is black on it.
+	if lightHeader != "rgb(255, 213, 0)" || darkHeader != lightHeader || lightText != "rgb(0, 0, 0)" {
+		t.Errorf("header %s (dark %s), text %s; want the accent rgb(255, 213, 0) with black text", lightHeader, darkHeader, lightText)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/i18n"
 )
 
@@ -173,4 +174,16 @@ func onAccent(accent string) string {
 		return "#fff"
 	}
 	return "#000"
+}
+
+// PartyOf is the party of the configuration's [party] table, its logo
+// read from party.logo_file: what cmd/caucus passes to login.WithParty.
+func PartyOf(c config.Config) (Party, error) {
+	p := Party{Name: c.PartyName(), Language: c.Party.Language, Accent: c.Party.Accent, TimeZone: c.Location()}
+	if c.Party.LogoFile != "" {
+		if err := p.ReadLogo(c.Party.LogoFile); err != nil {
+			return Party{}, fmt.Errorf("party.logo_file: %w", err)
+		}
+	}
+	return p, nil
 }

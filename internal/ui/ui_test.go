@@ -10,6 +10,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/i18n"
 )
 
@@ -110,5 +111,21 @@ func TestReadLogo(t *testing.T) {
 	var q Party
 	if err := q.ReadLogo(filepath.Join(dir, "missing.png")); err == nil {
 		t.Error("missing file accepted")
+	}
+}
+
+func TestPartyOf(t *testing.T) {
+	t.Parallel()
+	c := config.Default()
+	c.MailDomains = []string{"example-party.org"}
+	c.Party.Language, c.Party.Accent = "it", "#a4161a"
+	p, err := PartyOf(c)
+	if err != nil || p.Name != "example-party.org" || p.Language != "it" || p.Accent != "#a4161a" || p.TimeZone == nil || p.Logo != nil {
+		t.Errorf("PartyOf = %+v, %v", p, err)
+	}
+	c.Party.LogoFile = filepath.Join(t.TempDir(), "logo.svg")
+	os.WriteFile(c.Party.LogoFile, []byte("<svg/>"), 0o644)
+	if _, err := PartyOf(c); !errors.Is(err, ErrBadLogo) || !strings.Contains(err.Error(), "party.logo_file") {
+		t.Errorf("SVG logo: %v", err)
 	}
 }
