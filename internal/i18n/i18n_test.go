@@ -3,6 +3,7 @@ package i18n
 import (
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 	"unicode/utf8"
 )
@@ -173,4 +174,39 @@ func FuzzT(f *testing.F) {
 			t.Fatalf("fill(%q, %q) = %q: invalid UTF-8", text, arg, got)
 		}
 	})
+}
+
+// TestLoadRightToLeft: a catalogue can be right-to-left, and a bundle
+// without the fallback catalogue, or with a broken one, is refused.
+func TestLoadRightToLeft(t *testing.T) {
+	t.Parallel()
+	meta := func(name, dir string) string {
+		return "[meta]\nname = \"" + name + "\"\ndir = \"" + dir + "\"\nmonths = [\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\",\"10\",\"11\",\"12\"]\ndate = \"{d}/{mo}/{yyyy}\"\ndatetime = \"{date} {HH}:{min}\"\n"
+	}
+	b, err := Load(fstest.MapFS{
+		"c/en.toml": {Data: []byte(meta("English", "ltr") + "[a]\nhi = \"Hello\"\n")},
+		"c/ar.toml": {Data: []byte(meta("العربية", "rtl") + "[a]\nhi = \"مرحبا\"\n")},
+	}, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := b.Localizer("ar", time.UTC)
+	if l.Dir() != "rtl" || l.T("a.hi") != "مرحبا" || l.Date(time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)) != "6/12/2026" {
+		t.Errorf("ar: dir %q, %q, %q", l.Dir(), l.T("a.hi"), l.Date(time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)))
+	}
+	if got := b.Pick("", "ar-EG,ar;q=0.9", "en"); got != "ar" {
+		t.Errorf("Pick(ar-EG) = %q", got)
+	}
+	for name, fsys := range map[string]fstest.MapFS{
+		"no fallback": {"c/it.toml": {Data: []byte(meta("Italiano", "ltr"))}},
+		"bad dir":     {"c/en.toml": {Data: []byte(meta("English", "sideways"))}},
+		"bad plural":  {"c/en.toml": {Data: []byte(meta("English", "ltr") + "[a]\nx = { other = \"x\", lots = \"y\" }\n")}},
+		"number":      {"c/en.toml": {Data: []byte(meta("English", "ltr") + "[a]\nx = 3\n")}},
+		"not toml":    {"c/en.toml": {Data: []byte("[meta\n")}},
+		"bad code":    {"c/en.toml": {Data: []byte(meta("English", "ltr"))}, "c/x!.toml": {Data: []byte(meta("X", "ltr"))}},
+	} {
+		if _, err := Load(fsys, "c"); err == nil {
+			t.Errorf("%s: loaded", name)
+		}
+	}
 }
