@@ -127,6 +127,8 @@ func (p *Pages) Render(w http.ResponseWriter, code int, name string, data any) e
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Language", l.Lang())
+	// The language may come from Accept-Language (RFC 9110 section 12.5.5).
+	w.Header().Add("Vary", "Accept-Language")
 	w.WriteHeader(code)
 	_, err = w.Write(b.Bytes())
 	return err

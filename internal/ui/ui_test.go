@@ -54,6 +54,9 @@ func TestRenderLanguage(t *testing.T) {
 		if got := w.Header().Get("Content-Language"); got != tc.lang {
 			t.Errorf("Content-Language %q, want %q", got, tc.lang)
 		}
+		if got := w.Header().Get("Vary"); got != "Accept-Language" {
+			t.Errorf("Vary %q, want Accept-Language", got)
+		}
 	}
 	// Page data without a localizer (a package not converted yet) is in
 	// the party's language.
