@@ -137,8 +137,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // gone answers a public link that cannot be used with a page that says
-// so, and never with the file.
-// The title and message are the message keys titleKey and msgKey.
+// so, and never with the file; its title and text are the messages
+// titleKey and msgKey, in the reader's language.
 func (h *Handler) gone(w http.ResponseWriter, r *http.Request, code int, titleKey, msgKey string) {
 	l := h.login.Localizer(r)
 	h.goneText(w, r, code, l.T(titleKey), l.T(msgKey)) // i18n:keyed (callers mark them)
