@@ -107,4 +107,10 @@ func TestFilePagesTranslated(t *testing.T) {
 	if !strings.Contains(r.body, "The link must expire after 1 to 90 days.") {
 		t.Errorf("refused link form:\n%s", r.body)
 	}
+	// A form without its token is refused with words, not a bare status.
+	r = anna.post(t, "/files/mkdir/Home", url.Values{"name": {"x"}, "csrf": {"forged"}})
+	want(t, "forged form", r, http.StatusForbidden)
+	if !strings.Contains(r.body, "This form is out of date.") || !strings.Contains(r.body, `<html lang="en"`) {
+		t.Errorf("forged form:\n%s", r.body)
+	}
 }
