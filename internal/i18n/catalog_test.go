@@ -78,9 +78,9 @@ func catalogueProblems(ref, c *Catalogue) []string {
 func usedForms(c *Catalogue) []plural.Form {
 	seen := map[plural.Form]bool{}
 	for n := int64(0); n <= 1000; n++ {
-		seen[pluralForm(c.tag, n)] = true
+		seen[c.pluralForm(n)] = true
 	}
-	seen[pluralForm(c.tag, 1000000)] = true
+	seen[c.pluralForm(1000000)] = true
 	var out []plural.Form
 	for f := range seen {
 		out = append(out, f)

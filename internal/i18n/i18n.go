@@ -74,7 +74,15 @@ type Catalogue struct {
 	DateTime string // e.g. "{date}, {HH}:{mm} {zone}"
 	Messages map[string]Message
 	tag      language.Tag
+	date     datePattern // Date, split
+	dateTime datePattern // DateTime with {date} replaced, split
+	numbers  numberFormat
+	plurals  [smallCounts]plural.Form // the plural form of 0 … smallCounts-1
 }
+
+// smallCounts is how many counts each catalogue keeps the plural form of,
+// read once from the CLDR rules; larger counts ask the rules each time.
+const smallCounts = 1000
 
 // Bundle is a set of catalogues and the matcher that picks among them.
 // It is read-only after Load and safe for concurrent use.
@@ -173,6 +181,12 @@ func ParseCatalogue(code string, data []byte) (*Catalogue, error) {
 		return nil, fmt.Errorf("i18n: catalogue %s: meta.date and meta.datetime are required", code)
 	}
 	copy(c.Months[:], m.Months)
+	c.date = parseDatePattern(c.Date)
+	c.dateTime = parseDatePattern(strings.ReplaceAll(c.DateTime, "{date}", c.Date))
+	c.numbers = newNumberFormat(tag)
+	for n := range c.plurals {
+		c.plurals[n] = matchPlural(tag, int64(n))
+	}
 	delete(all, "meta")
 	if err := c.flatten("", all); err != nil {
 		return nil, fmt.Errorf("i18n: catalogue %s: %w", code, err)

@@ -6,6 +6,8 @@ import (
 	"testing/fstest"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/text/message"
 )
 
 func TestPick(t *testing.T) {
@@ -165,11 +167,13 @@ func FuzzPick(f *testing.F) {
 // makes invalid UTF-8 from valid input.
 func FuzzT(f *testing.F) {
 	for _, s := range []string{"Hello {name}", "{", "}", "{{name}}", "{n} {n", "{}", "ü{name}ü"} {
-		f.Add(s, "Anna")
+		f.Add(s, "Anna", int64(3))
 	}
-	l := Builtin().Localizer("en", nil)
-	f.Fuzz(func(t *testing.T, text, arg string) {
-		got := l.fill(text, []any{"name", arg, "n", 3})
+	f.Add("{n}", "", int64(-9223372036854775808))
+	l := Builtin().Localizer("fr", nil)
+	f.Fuzz(func(t *testing.T, text, arg string, n int64) {
+		l.T("files.trash.keep", "n", n)
+		got := l.fill(text, []any{"name", arg, "n", n})
 		if utf8.ValidString(text) && utf8.ValidString(arg) && !utf8.ValidString(got) {
 			t.Fatalf("fill(%q, %q) = %q: invalid UTF-8", text, arg, got)
 		}
@@ -207,6 +211,26 @@ func TestLoadRightToLeft(t *testing.T) {
 	} {
 		if _, err := Load(fsys, "c"); err == nil {
 			t.Errorf("%s: loaded", name)
+		}
+	}
+}
+
+// TestNumbersMatchCLDR: the fast number writer gives what
+// golang.org/x/text/message (CLDR) gives, in every language.
+func TestNumbersMatchCLDR(t *testing.T) {
+	t.Parallel()
+	b := Builtin()
+	for _, code := range b.Languages() {
+		c := b.Catalogue(code)
+		p := message.NewPrinter(c.tag)
+		l := b.Localizer(code, nil)
+		for _, n := range []int64{0, 7, -7, 999, 1000, -1000, 1234, 9999, 10000, 12345, 999999, 1000000, 1234567890, -9876543210} {
+			if got, want := l.Number(n), p.Sprintf("%d", n); got != want {
+				t.Errorf("%s Number(%d) = %q, CLDR %q", code, n, got, want)
+			}
+		}
+		if got, want := l.Size(2_500_000), p.Sprintf("%.1f", 2.5)+" MB"; got != want {
+			t.Errorf("%s Size = %q, want %q", code, got, want)
 		}
 	}
 }

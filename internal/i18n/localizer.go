@@ -4,13 +4,11 @@ import (
 	"fmt"
 	"html/template"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/text/feature/plural"
 	"golang.org/x/text/language"
-	"golang.org/x/text/message"
 )
 
 // Localizer writes messages, numbers and dates in one language and time
@@ -19,7 +17,6 @@ type Localizer struct {
 	cat      *Catalogue
 	fallback *Catalogue
 	loc      *time.Location
-	printer  *message.Printer
 }
 
 // Localizer returns a localizer for the language code (Fallback if the
@@ -32,7 +29,7 @@ func (b *Bundle) Localizer(code string, loc *time.Location) *Localizer {
 	if loc == nil {
 		loc = time.UTC
 	}
-	return &Localizer{cat: c, fallback: b.cats[Fallback], loc: loc, printer: message.NewPrinter(c.tag)}
+	return &Localizer{cat: c, fallback: b.cats[Fallback], loc: loc}
 }
 
 // Lang is the language's BCP 47 code, for <html lang> and Content-Language.
@@ -75,7 +72,7 @@ func (l *Localizer) T(key string, args ...any) string {
 	if m.Plural != nil {
 		text = m.Plural[plural.Other]
 		if n, ok := countArg(args); ok {
-			if s, ok := m.Plural[pluralForm(c.tag, n)]; ok {
+			if s, ok := m.Plural[c.pluralForm(n)]; ok {
 				text = s
 			}
 		}
@@ -110,11 +107,22 @@ func toInt(v any) (int64, bool) {
 	return 0, false
 }
 
-// pluralForm is the CLDR cardinal category of the integer n in tag.
-func pluralForm(tag language.Tag, n int64) plural.Form {
-	if n < 0 {
+// pluralForm is the CLDR cardinal category of the integer n in c's
+// language.
+func (c *Catalogue) pluralForm(n int64) plural.Form {
+	if n == math.MinInt64 {
+		n = math.MaxInt64
+	} else if n < 0 {
 		n = -n
 	}
+	if n < smallCounts {
+		return c.plurals[n]
+	}
+	return matchPlural(c.tag, n)
+}
+
+// matchPlural asks the CLDR rules for the category of n >= 0.
+func matchPlural(tag language.Tag, n int64) plural.Form {
 	// MatchPlural takes the integer digits mod 1e6 and the count of
 	// visible fraction digits (none); 1e6 and its multiples count as
 	// such (some languages have a "many" form for them).
@@ -179,7 +187,9 @@ func (l *Localizer) format(v any) string {
 
 // Number writes n with the language's digit grouping (1,234 · 1.234 ·
 // 1 234).
-func (l *Localizer) Number(n int64) string { return l.printer.Sprintf("%d", n) }
+func (l *Localizer) Number(n int64) string {
+	return string(l.cat.numbers.appendInt(nil, n))
+}
 
 // Size writes a count of bytes in SI units with the language's decimal
 // separator: "512 B", "1.5 MB" (English), "1,5 MB" (Italian).
@@ -188,22 +198,25 @@ func (l *Localizer) Size(n int64) string {
 	if n < unit {
 		return l.Number(n) + " B"
 	}
-	div, exp := float64(unit), 0
+	div, exp := int64(unit), 0
 	for m := n / unit; m >= unit && exp < 4; m /= unit {
 		div *= unit
 		exp++
 	}
-	v := math.Round(float64(n)/div*10) / 10
-	return l.printer.Sprintf("%.1f", v) + " " + string("kMGTP"[exp]) + "B"
+	tenths := int64(math.Round(float64(n) / float64(div) * 10))
+	b := l.cat.numbers.appendInt(nil, tenths/10)
+	b = append(b, l.cat.numbers.decimal...)
+	b = append(b, byte('0'+tenths%10), ' ', "kMGTP"[exp], 'B')
+	return string(b)
 }
 
 // Date writes the day of t in the localizer's time zone: "6 Dec 2026",
-// "6 dicembre 2026". The zero time is "".
+// "6 dic 2026". The zero time is "".
 func (l *Localizer) Date(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return l.dateFill(l.cat.Date, t.In(l.loc))
+	return string(l.cat.date.appendDate(make([]byte, 0, 16), t.In(l.loc), &l.cat.Months))
 }
 
 // DateTime writes t to the minute in the localizer's time zone, naming
@@ -212,29 +225,7 @@ func (l *Localizer) DateTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	t = t.In(l.loc)
-	return l.dateFill(strings.ReplaceAll(l.cat.DateTime, "{date}", l.cat.Date), t)
-}
-
-// dateFill fills a date pattern: {d} day, {dd} two-digit day, {month}
-// month name, {mo} two-digit month, {yyyy} year, {HH} hour (00-23),
-// {min} minutes, {zone} the zone's abbreviation.
-func (l *Localizer) dateFill(pattern string, t time.Time) string {
-	zone, _ := t.Zone()
-	if zone == "" || zone[0] == '+' || zone[0] == '-' {
-		zone = "UTC" + t.Format("-07:00") // no abbreviation: an offset
-	}
-	r := strings.NewReplacer(
-		"{d}", strconv.Itoa(t.Day()),
-		"{dd}", t.Format("02"),
-		"{month}", l.cat.Months[t.Month()-1],
-		"{mo}", t.Format("01"),
-		"{yyyy}", strconv.Itoa(t.Year()),
-		"{HH}", t.Format("15"),
-		"{min}", t.Format("04"),
-		"{zone}", zone,
-	)
-	return r.Replace(pattern)
+	return string(l.cat.dateTime.appendDate(make([]byte, 0, 32), t.In(l.loc), &l.cat.Months))
 }
 
 // Funcs are the template functions bound to l: T, date, datetime, number,
