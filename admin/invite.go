@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/csv"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/i18n"
 )
 
 // InviteRequest is one person to invite.
@@ -109,27 +111,37 @@ func (o *Ops) checkInvite(in *InviteRequest) error {
 }
 
 // mailInvite writes the invite message (RFC 5322, text/plain in
-// quoted-printable) and hands it to the Mailer.
+// quoted-printable) and hands it to the Mailer. It is in the member's
+// language if their account has one, else the party's, and signed with
+// the party's name.
 func (o *Ops) mailInvite(ctx context.Context, in InviteRequest, res InviteResult) error {
+	l := i18n.Builtin().Localizer(cmp.Or(res.Account.Language, o.d.Language), o.d.TimeZone)
+	party := cmp.Or(o.d.PartyName, "caucus")
 	var b bytes.Buffer
 	now := o.d.Now()
 	h := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
 	h("Date", now.Format(time.RFC1123Z))
-	h("From", o.d.MailFrom)
+	from := o.d.MailFrom
+	if o.d.PartyName != "" {
+		from = (&mail.Address{Name: o.d.PartyName, Address: o.d.MailFrom}).String()
+	}
+	h("From", from)
 	h("To", in.MailTo)
-	h("Subject", mime.QEncoding.Encode("utf-8", "Your invitation to caucus"))
+	h("Subject", mime.QEncoding.Encode("utf-8", l.T("mail.invite.subject", "party", party)))
 	domain := o.d.MailFrom[strings.LastIndexByte(o.d.MailFrom, '@')+1:]
 	h("Message-ID", "<invite."+rand.Text()+"@"+domain+">") // unique (RFC 5322 section 3.6.4)
 	h("Auto-Submitted", "auto-generated")                  // RFC 3834 section 5
 	h("MIME-Version", "1.0")
+	h("Content-Language", l.Lang()) // RFC 3282
 	h("Content-Type", `text/plain; charset="utf-8"`)
 	h("Content-Transfer-Encoding", "quoted-printable")
 	b.WriteString("\r\n")
+	body := l.T("mail.invite.body", "name", in.Name, "party", party, "login", in.Login,
+		"link", res.Link, "until", l.DateTime(res.ExpiresAt))
 	qp := quotedprintable.NewWriter(&b)
-	fmt.Fprintf(qp, "Hello %s,\r\n\r\nyou are invited to the party's caucus as %s.\r\n\r\n"+
-		"Open this link to choose a password and set up a passkey or authenticator app:\r\n\r\n%s\r\n\r\n"+
-		"The link works once, until %s (UTC). If you did not expect it, ignore this message.\r\n",
-		in.Name, in.Login, res.Link, res.ExpiresAt.UTC().Format("2006-01-02 15:04"))
+	if _, err := io.WriteString(qp, strings.ReplaceAll(strings.ReplaceAll(body, "\r\n", "\n"), "\n", "\r\n")); err != nil {
+		return err
+	}
 	if err := qp.Close(); err != nil {
 		return err
 	}

@@ -135,6 +135,12 @@ type OpsDeps struct {
 	Now          func() time.Time
 	BaseURL      string // public web address, for enrolment links
 	MailFrom     string // sender of invite mail, e.g. "postmaster@example.org"
+	// PartyName, Language and TimeZone are the party's name, default
+	// language and time zone for the mail caucus sends (invites); by
+	// default "caucus", English, UTC.
+	PartyName string
+	Language  string
+	TimeZone  *time.Location
 }
 
 // Ops are the admin actions that the console and the CLI share.

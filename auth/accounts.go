@@ -24,6 +24,10 @@ type Account struct {
 	ExpiresAt   time.Time // zero: never
 	CreatedAt   time.Time
 	LastLoginAt time.Time
+	// Language is the member's choice of language for pages and mail, a
+	// BCP 47 code such as "it"; "" lets the browser and the party's
+	// default decide.
+	Language    string
 	webauthnID  []byte
 	hasPassword bool
 }
@@ -69,7 +73,7 @@ func validDisplayName(name string) error {
 	return nil
 }
 
-const accountCols = `a.id, a.login, a.display_name, a.role, a.state, a.expires_at, a.created_at, a.last_login_at, a.webauthn_id, a.password_hash IS NOT NULL`
+const accountCols = `a.id, a.login, a.display_name, a.role, a.state, a.expires_at, a.created_at, a.last_login_at, a.webauthn_id, a.password_hash IS NOT NULL, a.language`
 
 type rowScanner interface{ Scan(...any) error }
 
@@ -79,7 +83,7 @@ func scanAccount(r rowScanner, pre ...any) (Account, error) {
 	var a Account
 	var exp, last sql.NullInt64
 	var created int64
-	err := r.Scan(append(pre, &a.ID, &a.Login, &a.DisplayName, &a.Role, &a.State, &exp, &created, &last, &a.webauthnID, &a.hasPassword)...)
+	err := r.Scan(append(pre, &a.ID, &a.Login, &a.DisplayName, &a.Role, &a.State, &exp, &created, &last, &a.webauthnID, &a.hasPassword, &a.Language)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, ErrNotFound
 	}
@@ -381,4 +385,48 @@ func (s *Service) GroupMembers(ctx context.Context, group string) ([]int64, bool
 		out = append(out, id)
 	}
 	return out, true, rows.Err()
+}
+
+// maxLanguage bounds a language setting: a BCP 47 code as caucus uses them
+// ("it", "pt-BR"), not a whole tag with extensions.
+const maxLanguage = 35
+
+// ValidateLanguage checks that lang is "" or looks like a BCP 47 language
+// code (RFC 5646 section 2.1): letters, digits and hyphens, starting with
+// two or three letters. Whether caucus has a catalogue for it is for the
+// caller to say.
+func ValidateLanguage(lang string) error {
+	if lang == "" {
+		return nil
+	}
+	if len(lang) > maxLanguage {
+		return fmt.Errorf("%w: language code too long", ErrInvalid)
+	}
+	for i, part := range strings.Split(lang, "-") {
+		ok := part != "" && len(part) <= 8
+		for _, r := range part {
+			letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+			ok = ok && (letter || i > 0 && r >= '0' && r <= '9')
+		}
+		if !ok || i == 0 && (len(part) < 2 || len(part) > 3) {
+			return fmt.Errorf("%w: %q is not a language code", ErrInvalid, lang)
+		}
+	}
+	return nil
+}
+
+// SetLanguage sets the account's language for pages and mail; "" clears
+// it.
+func (s *Service) SetLanguage(ctx context.Context, accountID int64, lang string) error {
+	if err := ValidateLanguage(lang); err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE accounts SET language = ? WHERE id = ?`, lang, accountID)
+	if err != nil {
+		return fmt.Errorf("auth: set language: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
 }

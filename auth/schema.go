@@ -4,12 +4,19 @@ import "github.com/caucus-org/caucus/internal/db"
 
 // Component returns the auth tables' migrations. Times are Unix seconds.
 func Component() db.Component {
-	return db.Component{Name: "auth", Migrations: []db.Migration{{Version: 1, SQL: schemaV1}, {Version: 2, SQL: schemaV2}}}
+	return db.Component{Name: "auth", Migrations: []db.Migration{
+		{Version: 1, SQL: schemaV1}, {Version: 2, SQL: schemaV2},
+		{Version: 3, SQL: schemaV3},
+	}}
 }
 
 // schemaV2 records how a session last proved a second factor, so that the
 // console can ask for a passkey or security key, not a TOTP code.
 const schemaV2 = `ALTER TABLE sessions ADD COLUMN method TEXT NOT NULL DEFAULT '';`
+
+// schemaV3 keeps each member's choice of language ("" for none: the
+// browser's, else the party's default).
+const schemaV3 = `ALTER TABLE accounts ADD COLUMN language TEXT NOT NULL DEFAULT '';`
 
 const schemaV1 = `
 CREATE TABLE accounts (

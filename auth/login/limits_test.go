@@ -109,8 +109,8 @@ func TestThrottledAnswer(t *testing.T) {
 	if r.code != http.StatusTooManyRequests {
 		t.Fatalf("still throttled: status %d, want 429", r.code)
 	}
-	if strings.Contains(r.body, "Wait 0s") || !strings.Contains(r.body, "Wait 1s") {
-		t.Errorf("200 ms left: body says %q, want \"Wait 1s\"", between(r.body, "Too many", "again"))
+	if strings.Contains(r.body, "Wait 0 seconds") || !strings.Contains(r.body, "Wait 1 second ") {
+		t.Errorf("200 ms left: body says %q, want \"Wait 1 second\"", between(r.body, "Too many", "again"))
 	}
 	if r.header.Get("Retry-After") != "1" {
 		t.Errorf("200 ms left: Retry-After %q, want 1", r.header.Get("Retry-After"))

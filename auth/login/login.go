@@ -15,7 +15,6 @@ import (
 	"crypto/subtle"
 	"embed"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/ui"
 	"github.com/caucus-org/caucus/internal/web"
 )
@@ -49,10 +49,18 @@ type Handler struct {
 	svc   *auth.Service
 	log   *slog.Logger
 	pages *ui.Pages
+	party ui.Party
 }
 
+// Option changes a Handler made by New.
+type Option func(*Handler)
+
+// WithParty gives the pages the party's name, look, default language and
+// time zone (by default: "caucus", English, the server's zone).
+func WithParty(p ui.Party) Option { return func(h *Handler) { h.party = p } }
+
 // New builds the handler.
-func New(svc *auth.Service, log *slog.Logger) (*Handler, error) {
+func New(svc *auth.Service, log *slog.Logger, opts ...Option) (*Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -60,12 +68,32 @@ func New(svc *auth.Service, log *slog.Logger) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{svc: svc, log: log, pages: pages}, nil
+	h := &Handler{svc: svc, log: log, pages: pages}
+	for _, o := range opts {
+		o(h)
+	}
+	pages.SetParty(h.party)
+	h.party = pages.Party()
+	return h, nil
+}
+
+// Party is the party's name, look and language that the pages show.
+func (h *Handler) Party() ui.Party { return h.party }
+
+// Localizer returns the localizer for a request: the signed-in member's
+// language setting, else the browser's Accept-Language, else the party's
+// default, in the party's time zone. Other packages' pages use it too.
+func (h *Handler) Localizer(r *http.Request) *i18n.Localizer {
+	lang := ""
+	if sess, ok := SessionFrom(r.Context()); ok {
+		lang = sess.Account.Language
+	}
+	return h.pages.Localizer(r, lang)
 }
 
 // Register adds the handler's routes to mux.
 func (h *Handler) Register(mux *http.ServeMux) {
-	mux.Handle("GET /static/", ui.Static())
+	mux.Handle("GET /static/", ui.StaticFor(h.party))
 
 	mux.HandleFunc("GET /login", h.getLogin)
 	mux.HandleFunc("POST /login", h.postLogin)
@@ -91,6 +119,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /enrol/recovery", h.form(h.postRecoveryCodes, auth.StageFull))
 
 	mux.HandleFunc("GET /account", h.stage(h.getAccount, auth.StageFull))
+	mux.HandleFunc("POST /account/language", h.form(h.setLanguage, auth.StageFull))
 	mux.HandleFunc("POST /account/factors/{id}/rename", h.form(h.renameFactor, auth.StageFull))
 	mux.HandleFunc("POST /account/factors/{id}/remove", h.form(h.removeFactor, auth.StageFull))
 	mux.HandleFunc("POST /account/app-passwords", h.form(h.createAppPassword, auth.StageFull))
@@ -120,7 +149,8 @@ func (h *Handler) RequireAdmin(next http.Handler) http.Handler {
 	return h.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, _ := SessionFrom(r.Context())
 		if !sess.Account.IsAdmin() {
-			h.message(w, r, http.StatusForbidden, "Not allowed", "This page is for admins.", "/")
+			l := h.Localizer(r)
+			h.message(w, r, http.StatusForbidden, l.T("error.not_allowed.title"), l.T("error.not_allowed.admins"), "/")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -202,7 +232,8 @@ func (h *Handler) form(fn http.HandlerFunc, stages ...auth.Stage) http.HandlerFu
 	return h.stage(func(w http.ResponseWriter, r *http.Request) {
 		sess, _ := SessionFrom(r.Context())
 		if !ValidCSRF(sess, r.PostFormValue("csrf")) {
-			h.message(w, r, http.StatusForbidden, "Form expired", "This form is out of date. Go back, reload the page and try again.", "")
+			l := h.Localizer(r)
+			h.message(w, r, http.StatusForbidden, l.T("error.form_expired.title"), l.T("error.form_expired.text"), "")
 			return
 		}
 		fn(w, r)
@@ -215,7 +246,7 @@ func (h *Handler) api(fn http.HandlerFunc, stages ...auth.Stage) http.HandlerFun
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess, err := h.session(r)
 		if err != nil {
-			web.JSON(w, http.StatusUnauthorized, map[string]string{"error": "Your session has ended. Reload the page and sign in again."})
+			web.JSON(w, http.StatusUnauthorized, map[string]string{"error": h.Localizer(r).T("error.session_ended_reload")})
 			return
 		}
 		ok := false
@@ -223,7 +254,7 @@ func (h *Handler) api(fn http.HandlerFunc, stages ...auth.Stage) http.HandlerFun
 			ok = ok || sess.Stage == st
 		}
 		if !ok || !ValidCSRF(sess, r.Header.Get("X-CSRF-Token")) {
-			web.JSON(w, http.StatusForbidden, map[string]string{"error": "Not allowed here. Reload the page."})
+			web.JSON(w, http.StatusForbidden, map[string]string{"error": h.Localizer(r.WithContext(context.WithValue(r.Context(), ctxKey{}, sess))).T("error.not_allowed_here")})
 			return
 		}
 		fn(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, sess)))
@@ -269,6 +300,7 @@ type page struct {
 	Title, Error, Notice, CSRF string
 	UserName                   string
 	IsAdmin                    bool
+	L                          *i18n.Localizer
 
 	User      *auth.Account
 	SessionID int64
@@ -292,9 +324,69 @@ type page struct {
 	AppPasswords []auth.AppPasswordInfo
 	AppPassword  auth.AppPasswordInfo
 	Sessions     []auth.Session
+	Languages    []language
+}
+
+// language is one choice of the account page's language menu.
+type language struct {
+	Code, Name string
+	Selected   bool
+}
+
+// Localizer is the page's language, for ui.Pages.Render.
+func (p page) Localizer() *i18n.Localizer { return p.L }
+
+// KindName is a factor kind in the page's language.
+func (p page) KindName(k auth.FactorKind) string {
+	switch k {
+	case auth.KindPasskey:
+		return p.L.T("account.kind.passkey")
+	case auth.KindSecurityKey:
+		return p.L.T("account.kind.security_key")
+	case auth.KindTOTP:
+		return p.L.T("account.kind.totp")
+	}
+	return string(k)
+}
+
+// totpDefaultName is the name auth gives an authenticator app until its
+// owner renames it.
+const totpDefaultName = "Authenticator app"
+
+// FactorName is a factor's name as the page shows it: the name auth gives
+// every authenticator app is shown in the page's language.
+func (p page) FactorName(f auth.Factor) string {
+	if f.Kind == auth.KindTOTP && f.Name == totpDefaultName {
+		return p.L.T("second.totp.heading")
+	}
+	return f.Name
+}
+
+// ScopeName is what an app password opens, in the page's language.
+func (p page) ScopeName(sc auth.Scope) string {
+	switch sc {
+	case auth.ScopeMail:
+		return p.L.T("account.scope.mail")
+	case auth.ScopeFiles:
+		return p.L.T("account.scope.files")
+	case auth.ScopeMail | auth.ScopeFiles:
+		return p.L.T("account.scope.both")
+	}
+	return sc.String()
+}
+
+// RoleName is a role in the page's language.
+func (p page) RoleName(r auth.Role) string {
+	if r == auth.RoleAdmin {
+		return p.L.T("account.role.admin")
+	}
+	return p.L.T("account.role.member")
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name string, p page) {
+	if p.L == nil {
+		p.L = h.Localizer(r)
+	}
 	if sess, ok := SessionFrom(r.Context()); ok {
 		p.CSRF = sess.CSRF
 		p.SessionID = sess.ID
@@ -316,48 +408,68 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, code int, titl
 	h.render(w, r, code, "message", page{Title: title, Message: msg, Link: link})
 }
 
-// userMessage turns a service error into words for the person, without
-// internal detail; the detail is in the log and the audit log.
-func userMessage(err error) string {
+// userMessage turns a service error into words for the person, in their
+// language, without internal detail; the detail is in the log and the
+// audit log.
+func userMessage(l *i18n.Localizer, err error) string {
 	var te *auth.ThrottledError
 	switch {
 	case errors.As(err, &te) && te.Shared:
-		return fmt.Sprintf("Too many failed sign-ins from your network (not necessarily yours). Wait %s and try again, or sign in with a passkey.", waitFor(te.Wait))
+		return l.T("error.throttled_shared", "n", int(waitFor(te.Wait)/time.Second))
 	case errors.As(err, &te):
-		return fmt.Sprintf("Too many failed attempts. Wait %s and try again.", waitFor(te.Wait))
+		return l.T("error.throttled", "n", int(waitFor(te.Wait)/time.Second))
 	case errors.Is(err, auth.ErrBusy):
-		return "Many people are signing in at once. Try again in a moment."
+		return l.T("error.busy")
 	case errors.Is(err, auth.ErrBadCredentials):
-		return "Wrong address or password."
+		return l.T("error.bad_credentials")
 	case errors.Is(err, auth.ErrBadCode):
-		return "That code is wrong or was already used."
+		return l.T("error.bad_code")
 	case errors.Is(err, auth.ErrInactive):
-		return "This account is suspended or has expired. Ask an admin."
+		return l.T("error.inactive")
 	case errors.Is(err, auth.ErrNeedsFactor):
-		return "Your enrolment was not finished. Ask an admin for a new enrolment link."
+		return l.T("error.needs_factor")
 	case errors.Is(err, auth.ErrInviteInvalid):
-		return "This link is invalid, was already used, or has expired. Ask an admin for a new one."
+		return l.T("error.invite_invalid")
 	case errors.Is(err, auth.ErrLastFactor):
-		return "You cannot remove your last sign-in factor. Add another one first."
+		return l.T("error.last_factor")
 	case errors.Is(err, auth.ErrNeedWebAuthn):
-		return "Admins must keep at least one passkey or security key."
+		return l.T("error.need_webauthn")
 	case errors.Is(err, auth.ErrSessionInvalid):
-		return "Your session has ended. Sign in again."
+		return l.T("error.session_ended")
 	case errors.Is(err, auth.ErrNotFound):
-		return "Not found."
+		return l.T("error.not_found")
 	case errors.Is(err, auth.ErrStepUp):
-		return "Confirm it's you first."
+		return l.T("error.step_up")
 	case errors.Is(err, auth.ErrInvalid):
-		msg := ""
-		if i := strings.LastIndex(err.Error(), "invalid input: "); i >= 0 {
-			msg = err.Error()[i+len("invalid input: "):]
-		}
-		if msg == "" { // no detail (go-webauthn's can be empty): no panic, no "auth:" text
-			return "That was not accepted. Reload the page and try again."
-		}
-		return strings.ToUpper(msg[:1]) + msg[1:]
+		return invalidMessage(l, err)
 	}
 	return ""
+}
+
+// invalidMessage words an auth.ErrInvalid. The checks a person meets on
+// these pages have words in the catalogue; any other check's own detail
+// is English, so in another language the person gets the catalogue's
+// general words instead.
+func invalidMessage(l *i18n.Localizer, err error) string {
+	msg := ""
+	if i := strings.LastIndex(err.Error(), "invalid input: "); i >= 0 {
+		msg = err.Error()[i+len("invalid input: "):]
+	}
+	switch {
+	case strings.Contains(msg, "a name of 1 to 64 characters"):
+		return l.T("error.invalid.name")
+	case strings.Contains(msg, "remove the current authenticator app first"):
+		return l.T("error.invalid.one_totp")
+	case strings.Contains(msg, "cannot hold a passkey"):
+		return l.T("error.invalid.no_passkey_room")
+	case strings.Contains(msg, "sign-in timed out"):
+		return l.T("error.invalid.timed_out")
+	case strings.Contains(msg, "no passkey or security key on this account"):
+		return l.T("error.invalid.no_key")
+	case msg == "" || l.Lang() != i18n.Fallback: // no detail (go-webauthn's can be empty): no panic, no "auth:" text
+		return l.T("error.not_accepted")
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:]
 }
 
 // fail answers an error: a known one in words, an unknown one as a generic
@@ -367,8 +479,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		http.Redirect(w, r, "/reauth?next=/account", http.StatusSeeOther)
 		return
 	}
-	if msg := userMessage(err); msg != "" {
-		h.message(w, r, status(w, err, http.StatusBadRequest), "Something is not right", msg, "")
+	l := h.Localizer(r)
+	if msg := userMessage(l, err); msg != "" {
+		h.message(w, r, status(w, err, http.StatusBadRequest), l.T("error.title"), msg, "")
 		return
 	}
 	if clientGone(r, err) {
@@ -388,19 +501,20 @@ func clientGone(r *http.Request, err error) bool {
 }
 
 func (h *Handler) apiFail(w http.ResponseWriter, r *http.Request, err error) {
-	msg := userMessage(err)
+	l := h.Localizer(r)
+	msg := userMessage(l, err)
 	if msg == "" && clientGone(r, err) {
 		h.log.Debug("request ended by the client", "path", r.URL.Path, "err", err)
-		web.JSON(w, http.StatusRequestTimeout, map[string]string{"error": "The request did not arrive in time."})
+		web.JSON(w, http.StatusRequestTimeout, map[string]string{"error": l.T("error.too_slow")})
 		return
 	}
 	if msg == "" {
 		h.log.Error("request failed", "path", r.URL.Path, "err", err)
-		web.JSON(w, http.StatusInternalServerError, map[string]string{"error": "Something went wrong on the server."})
+		web.JSON(w, http.StatusInternalServerError, map[string]string{"error": l.T("error.server")})
 		return
 	}
 	if errors.Is(err, auth.ErrStepUp) {
-		web.JSON(w, http.StatusForbidden, map[string]string{"error": msg + " Reload the page.", "next": "/reauth?next=/enrol"})
+		web.JSON(w, http.StatusForbidden, map[string]string{"error": l.T("error.step_up_reload"), "next": "/reauth?next=/enrol"})
 		return
 	}
 	web.JSON(w, status(w, err, http.StatusBadRequest), map[string]string{"error": msg})

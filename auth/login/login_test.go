@@ -27,6 +27,7 @@ import (
 	"github.com/caucus-org/caucus/auth/password"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/testtool"
 	"github.com/caucus-org/caucus/internal/web"
 )
@@ -101,22 +102,23 @@ func newService(tb testing.TB, origin string, log *slog.Logger, opts ...envOptio
 type envOptions struct {
 	cfg   func(*auth.Config)             // changes the service's policy
 	mount func(*Handler, *http.ServeMux) // adds routes next to the login routes
+	login []Option                       // options of New
 }
 
 type envOption func(*envOptions)
 
 func newHandler(tb testing.TB, svc *auth.Service, log *slog.Logger, opts ...envOption) http.Handler {
 	tb.Helper()
-	h, err := New(svc, log)
+	var o envOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	h, err := New(svc, log, o.login...)
 	if err != nil {
 		tb.Fatalf("login.New: %v", err)
 	}
 	mux := http.NewServeMux()
 	h.Register(mux)
-	var o envOptions
-	for _, f := range opts {
-		f(&o)
-	}
 	if o.mount != nil {
 		o.mount(h, mux)
 	}
@@ -553,7 +555,7 @@ func TestEnrolAndAccount(t *testing.T) {
 	b.get("/enrol/recovery").want(200).lacks(codes[0][1]).contains("You have 10 unused codes")
 
 	// The account page lists the factor.
-	r = b.get("/account").want(200).contains("Your account", login, "Authenticator app", "totp", "10 of 10 unused", "(this one)")
+	r = b.get("/account").want(200).contains("Your account", login, "Authenticator app", "<td>authenticator app</td>", "10 of 10 unused", "(this one)")
 	csrf = r.csrf()
 
 	// An app password: shown once, works for its scope, revoked from the page.
@@ -1349,15 +1351,28 @@ func TestUserMessage(t *testing.T) {
 		auth.ErrBadCredentials, auth.ErrBadCode, auth.ErrInactive, auth.ErrNeedsFactor, auth.ErrInviteInvalid,
 		auth.ErrLastFactor, auth.ErrNeedWebAuthn, auth.ErrSessionInvalid, auth.ErrNotFound, auth.ErrStepUp,
 	} {
-		msg := userMessage(err)
-		if msg == "" || strings.Contains(msg, "auth:") || strings.Contains(msg, "invalid input") {
-			t.Errorf("userMessage(%v) = %q", err, msg)
+		for _, lang := range i18n.Builtin().Languages() {
+			l := i18n.Builtin().Localizer(lang, nil)
+			msg := userMessage(l, err)
+			if msg == "" || strings.Contains(msg, "auth:") || strings.Contains(msg, "invalid input") || strings.Contains(msg, "error.") {
+				t.Errorf("userMessage(%s, %v) = %q", lang, err, msg)
+			}
 		}
 	}
-	if got := userMessage(fmt.Errorf("%w: scope must be mail", auth.ErrInvalid)); got != "Scope must be mail" {
+	en := i18n.Builtin().Localizer("en", nil)
+	if got := userMessage(en, fmt.Errorf("%w: scope must be mail", auth.ErrInvalid)); got != "Scope must be mail" {
 		t.Errorf("userMessage = %q", got)
 	}
-	if got := userMessage(errors.New("disk on fire")); got != "" {
+	// In another language the English detail is not shown; a check the
+	// catalogue has words for is.
+	it := i18n.Builtin().Localizer("it", nil)
+	if got := userMessage(it, fmt.Errorf("%w: scope must be mail", auth.ErrInvalid)); got != it.T("error.not_accepted") {
+		t.Errorf("userMessage(it) = %q", got)
+	}
+	if got := userMessage(it, fmt.Errorf("auth: %w: a name of 1 to 64 characters is needed", auth.ErrInvalid)); got != it.T("error.invalid.name") {
+		t.Errorf("userMessage(it, name) = %q", got)
+	}
+	if got := userMessage(en, errors.New("disk on fire")); got != "" {
 		t.Errorf("userMessage(unknown) = %q, want empty (a 500)", got)
 	}
 }

@@ -3,12 +3,14 @@ package login
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"image/png"
 	"io"
 	"net/http"
 	"strconv"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/web"
 )
 
@@ -19,8 +21,11 @@ func (h *Handler) getLogin(w http.ResponseWriter, r *http.Request) {
 		h.redirectFor(w, r, sess.Stage)
 		return
 	}
-	p := page{Title: "Sign in", Next: r.URL.Query().Get("next")}
-	p.Notice = signedOutWhy[r.URL.Query().Get("signedout")]
+	l := h.Localizer(r)
+	p := page{Title: l.T("login.title"), Next: r.URL.Query().Get("next")}
+	if key, ok := signedOutWhy[r.URL.Query().Get("signedout")]; ok {
+		p.Notice = l.T(key)
+	}
 	h.render(w, r, http.StatusOK, "login", p)
 }
 
@@ -32,12 +37,13 @@ func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
 	login, pw, next := r.PostFormValue("login"), r.PostFormValue("password"), r.PostFormValue("next")
 	token, st, err := h.svc.PasswordSignIn(r.Context(), login, pw, h.client(r))
 	if err != nil {
-		msg := userMessage(err)
+		l := h.Localizer(r)
+		msg := userMessage(l, err)
 		if msg == "" {
 			h.fail(w, r, err)
 			return
 		}
-		h.render(w, r, status(w, err, http.StatusUnauthorized), "login", page{Title: "Sign in", Error: msg, Login: login, Next: next})
+		h.render(w, r, status(w, err, http.StatusUnauthorized), "login", page{Title: l.T("login.title"), Error: msg, Login: login, Next: next})
 		return
 	}
 	h.setSession(w, token)
@@ -55,13 +61,14 @@ func (h *Handler) secondPage(w http.ResponseWriter, r *http.Request, code int, e
 		h.fail(w, r, err)
 		return
 	}
-	p := page{Title: "Second step", Error: errMsg, Next: localNext(r.FormValue("next")), StepUp: sess.Stage == auth.StageFull}
+	l := h.Localizer(r)
+	p := page{Title: l.T("second.title"), Error: errMsg, Next: localNext(r.FormValue("next")), StepUp: sess.Stage == auth.StageFull}
 	for _, f := range factors {
 		p.HasTOTP = p.HasTOTP || f.Kind == auth.KindTOTP
 		p.HasWebAuthn = p.HasWebAuthn || f.Kind != auth.KindTOTP
 	}
 	if p.StepUp {
-		p.Title = "Confirm it's you"
+		p.Title = l.T("second.title_stepup")
 	}
 	h.render(w, r, code, "second", p)
 }
@@ -88,7 +95,7 @@ func (h *Handler) postTOTP(w http.ResponseWriter, r *http.Request) {
 	sess, _ := SessionFrom(r.Context())
 	tok, err := h.svc.VerifyTOTP(r.Context(), sess, r.PostFormValue("code"), h.client(r))
 	if err != nil {
-		if msg := userMessage(err); msg != "" {
+		if msg := userMessage(h.Localizer(r), err); msg != "" {
 			h.secondPage(w, r, status(w, err, http.StatusUnauthorized), msg)
 			return
 		}
@@ -102,7 +109,7 @@ func (h *Handler) postRecovery(w http.ResponseWriter, r *http.Request) {
 	sess, _ := SessionFrom(r.Context())
 	tok, err := h.svc.VerifyRecoveryCode(r.Context(), sess, r.PostFormValue("code"), h.client(r))
 	if err != nil {
-		if msg := userMessage(err); msg != "" {
+		if msg := userMessage(h.Localizer(r), err); msg != "" {
 			h.secondPage(w, r, status(w, err, http.StatusUnauthorized), msg)
 			return
 		}
@@ -112,8 +119,8 @@ func (h *Handler) postRecovery(w http.ResponseWriter, r *http.Request) {
 	h.setSession(w, tok)
 	h.rememberDevice(w, r, tok)
 	left, _ := h.svc.RecoveryCodesLeft(r.Context(), sess.Account.ID)
-	h.message(w, r, http.StatusOK, "Signed in with a recovery code",
-		"That code is now used up; "+strconv.Itoa(left)+" are left. Add a new key or app on your account page if you lost yours.", "/account")
+	l := h.Localizer(r)
+	h.message(w, r, http.StatusOK, l.T("recovery.used.title"), l.T("recovery.used.text", "n", left), "/account")
 }
 
 func (h *Handler) webauthnBegin(w http.ResponseWriter, r *http.Request) {
@@ -134,7 +141,7 @@ func (h *Handler) webauthnFinish(w http.ResponseWriter, r *http.Request) {
 	sess, _ := SessionFrom(r.Context())
 	body, err := readBody(r)
 	if err != nil {
-		web.JSON(w, http.StatusBadRequest, map[string]string{"error": "Could not read the answer."})
+		web.JSON(w, http.StatusBadRequest, map[string]string{"error": h.Localizer(r).T("error.unreadable_answer")})
 		return
 	}
 	tok, err := h.svc.FinishWebAuthn(r.Context(), sess, body, h.client(r))
@@ -162,19 +169,19 @@ func (h *Handler) passkeyBegin(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 	c, err := r.Cookie(CeremonyCookie)
 	if err != nil {
-		web.JSON(w, http.StatusBadRequest, map[string]string{"error": "Sign-in timed out. Try again."})
+		web.JSON(w, http.StatusBadRequest, map[string]string{"error": h.Localizer(r).T("error.invalid.timed_out")})
 		return
 	}
 	clearCookie(w, CeremonyCookie)
 	body, err := readBody(r)
 	if err != nil {
-		web.JSON(w, http.StatusBadRequest, map[string]string{"error": "Could not read the answer."})
+		web.JSON(w, http.StatusBadRequest, map[string]string{"error": h.Localizer(r).T("error.unreadable_answer")})
 		return
 	}
 	tok, err := h.svc.FinishPasskeySignIn(r.Context(), c.Value, body, h.client(r))
 	if err != nil {
 		if errors.Is(err, auth.ErrBadCredentials) {
-			web.JSON(w, http.StatusUnauthorized, map[string]string{"error": "This passkey was not accepted."})
+			web.JSON(w, http.StatusUnauthorized, map[string]string{"error": h.Localizer(r).T("error.passkey_refused")})
 			return
 		}
 		h.apiFail(w, r, err)
@@ -206,7 +213,7 @@ func (h *Handler) getInvite(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "invite", page{Title: "Welcome", Invite: inv, Token: token})
+	h.render(w, r, http.StatusOK, "invite", page{Title: h.Localizer(r).T("invite.title"), Invite: inv, Token: token})
 }
 
 func (h *Handler) postInvite(w http.ResponseWriter, r *http.Request) {
@@ -216,22 +223,23 @@ func (h *Handler) postInvite(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	l := h.Localizer(r)
 	pw, pw2 := r.PostFormValue("password"), r.PostFormValue("password2")
 	if pw != pw2 {
-		h.render(w, r, http.StatusBadRequest, "invite", page{Title: "Welcome", Invite: inv, Token: token, Error: "The two passwords differ."})
+		h.render(w, r, http.StatusBadRequest, "invite", page{Title: l.T("invite.title"), Invite: inv, Token: token, Error: l.T("error.passwords_differ")})
 		return
 	}
 	sessTok, err := h.svc.AcceptInvite(r.Context(), token, pw, h.client(r))
 	if err != nil {
-		msg := userMessage(err)
+		msg := userMessage(l, err)
 		if msg == "" {
-			msg = policyMessage(err)
+			msg = policyMessage(l, err)
 		}
 		if msg == "" {
 			h.fail(w, r, err)
 			return
 		}
-		h.render(w, r, http.StatusBadRequest, "invite", page{Title: "Welcome", Invite: inv, Token: token, Error: msg})
+		h.render(w, r, http.StatusBadRequest, "invite", page{Title: l.T("invite.title"), Invite: inv, Token: token, Error: msg})
 		return
 	}
 	h.setSession(w, sessTok)
@@ -256,7 +264,7 @@ func (h *Handler) getEnrol(w http.ResponseWriter, r *http.Request) {
 			totpAllowed = totpAllowed && f.Kind != auth.KindTOTP
 		}
 	}
-	h.render(w, r, http.StatusOK, "enrol", page{Title: "Add a second factor", Enrolling: enrolling, TOTPAllowed: totpAllowed})
+	h.render(w, r, http.StatusOK, "enrol", page{Title: h.Localizer(r).T("enrol.page_title"), Enrolling: enrolling, TOTPAllowed: totpAllowed})
 }
 
 func (h *Handler) totpStart(w http.ResponseWriter, r *http.Request) {
@@ -275,7 +283,7 @@ func (h *Handler) totpPage(w http.ResponseWriter, r *http.Request, code int, err
 		http.Redirect(w, r, "/enrol", http.StatusSeeOther)
 		return
 	}
-	h.render(w, r, code, "totp", page{Title: "Authenticator app", Secret: key.Secret(), Error: errMsg})
+	h.render(w, r, code, "totp", page{Title: h.Localizer(r).T("second.totp.heading"), Secret: key.Secret(), Error: errMsg})
 }
 
 func (h *Handler) getTOTP(w http.ResponseWriter, r *http.Request) {
@@ -309,7 +317,7 @@ func (h *Handler) totpFinish(w http.ResponseWriter, r *http.Request) {
 	tok, err := h.svc.FinishTOTP(r.Context(), sess, r.PostFormValue("code"), h.client(r))
 	if err != nil {
 		if errors.Is(err, auth.ErrBadCode) {
-			h.totpPage(w, r, http.StatusBadRequest, "That code is not right. Check the time on your phone and try the next code.")
+			h.totpPage(w, r, http.StatusBadRequest, h.Localizer(r).T("error.totp_setup_code"))
 			return
 		}
 		h.fail(w, r, err)
@@ -338,7 +346,7 @@ func (h *Handler) registerBegin(w http.ResponseWriter, r *http.Request) {
 	sess, _ := SessionFrom(r.Context())
 	var req registerRequest
 	if err := decodeJSON(r, &req); err != nil {
-		web.JSON(w, http.StatusBadRequest, map[string]string{"error": "Bad request."})
+		web.JSON(w, http.StatusBadRequest, map[string]string{"error": h.Localizer(r).T("error.bad_request")})
 		return
 	}
 	opts, err := h.svc.BeginRegistration(r.Context(), sess, auth.FactorKind(req.Kind))
@@ -353,7 +361,7 @@ func (h *Handler) registerFinish(w http.ResponseWriter, r *http.Request) {
 	sess, _ := SessionFrom(r.Context())
 	body, err := readBody(r)
 	if err != nil {
-		web.JSON(w, http.StatusBadRequest, map[string]string{"error": "Could not read the answer."})
+		web.JSON(w, http.StatusBadRequest, map[string]string{"error": h.Localizer(r).T("error.unreadable_answer")})
 		return
 	}
 	tok, err := h.svc.FinishRegistration(r.Context(), sess, r.URL.Query().Get("name"), body, h.client(r))
@@ -379,7 +387,7 @@ func (h *Handler) getRecovery(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "recovery", page{Title: "Recovery codes", Left: left})
+	h.render(w, r, http.StatusOK, "recovery", page{Title: h.Localizer(r).T("recovery.title"), Left: left})
 }
 
 func (h *Handler) postRecoveryCodes(w http.ResponseWriter, r *http.Request) {
@@ -393,7 +401,7 @@ func (h *Handler) postRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "recovery", page{Title: "Recovery codes", Codes: codes})
+	h.render(w, r, http.StatusOK, "recovery", page{Title: h.Localizer(r).T("recovery.title"), Codes: codes})
 }
 
 // The account security page.
@@ -401,7 +409,8 @@ func (h *Handler) postRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) getAccount(w http.ResponseWriter, r *http.Request) {
 	sess, _ := SessionFrom(r.Context())
 	ctx := r.Context()
-	p := page{Title: "Your account", Notice: noticeText(r.URL.Query().Get("done"))}
+	l := h.Localizer(r)
+	p := page{L: l, Title: l.T("account.title"), Notice: noticeText(l, r.URL.Query().Get("done")), Languages: h.languages(sess.Account.Language)}
 	var err error
 	if p.Factors, err = h.svc.Factors(ctx, sess.Account.ID); err == nil {
 		if p.RecoveryLeft, err = h.svc.RecoveryCodesLeft(ctx, sess.Account.ID); err == nil {
@@ -417,18 +426,47 @@ func (h *Handler) getAccount(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "account", p)
 }
 
-func noticeText(done string) string {
+func noticeText(l *i18n.Localizer, done string) string {
 	switch done {
 	case "renamed":
-		return "Renamed."
+		return l.T("account.notice.renamed")
 	case "removed":
-		return "Removed."
+		return l.T("account.notice.removed")
 	case "revoked":
-		return "Revoked. Any device using it was disconnected."
+		return l.T("account.notice.revoked")
 	case "signedout":
-		return "Signed out."
+		return l.T("account.notice.signedout")
+	case "language":
+		return l.T("account.notice.language")
 	}
 	return ""
+}
+
+// languages is the account page's language menu: each catalogue under
+// its own name.
+func (h *Handler) languages(current string) []language {
+	b := i18n.Builtin()
+	var out []language
+	for _, code := range b.Languages() {
+		out = append(out, language{Code: code, Name: b.Catalogue(code).Name, Selected: code == current})
+	}
+	return out
+}
+
+// setLanguage keeps the member's choice of language ("" for the
+// browser's); only a language caucus has is taken.
+func (h *Handler) setLanguage(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	lang := r.PostFormValue("language")
+	if lang != "" && !i18n.Builtin().Supported(lang) {
+		h.fail(w, r, fmt.Errorf("%w: language %q", auth.ErrInvalid, lang))
+		return
+	}
+	if err := h.svc.SetLanguage(r.Context(), sess.Account.ID, lang); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/account?done=language", http.StatusSeeOther)
 }
 
 func pathID(r *http.Request) (int64, bool) {
@@ -476,7 +514,7 @@ func (h *Handler) createAppPassword(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "apppassword", page{Title: "App password", Secret: secret, AppPassword: info})
+	h.render(w, r, http.StatusOK, "apppassword", page{Title: h.Localizer(r).T("apppw.page_title"), Secret: secret, AppPassword: info})
 }
 
 func (h *Handler) revokeAppPassword(w http.ResponseWriter, r *http.Request) {

@@ -10,11 +10,11 @@ import (
 	"net/url"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/password"
+	"github.com/caucus-org/caucus/internal/i18n"
 )
 
 func urlQuery(s string) string { return url.QueryEscape(s) }
@@ -29,13 +29,19 @@ func decodeJSON(r *http.Request, v any) error {
 	return nil
 }
 
-// policyMessage gives the password policy's own words for its refusals.
-func policyMessage(err error) string {
-	for _, e := range []error{password.ErrTooShort, password.ErrTooLong, password.ErrCommon, password.ErrRelated} {
-		if errors.Is(err, e) {
-			msg := strings.TrimPrefix(err.Error(), "password: ")
-			return "The password " + msg + "."
-		}
+// policyMessage words the password policy's refusals.
+func policyMessage(l *i18n.Localizer, err error) string {
+	switch {
+	case errors.Is(err, password.ErrTooShort):
+		return l.T("error.password.too_short", "n", password.MinLength)
+	case errors.Is(err, password.ErrTooLong):
+		return l.T("error.password.too_long", "n", password.MaxLength)
+	case errors.Is(err, password.ErrCommon):
+		return l.T("error.password.common")
+	case errors.Is(err, password.ErrRelated):
+		return l.T("error.password.related")
+	case errors.Is(err, password.ErrInvalid):
+		return l.T("error.password.untypable")
 	}
 	return ""
 }
@@ -77,7 +83,8 @@ func (h *Handler) formError(w http.ResponseWriter, r *http.Request, err error) {
 		code = http.StatusRequestEntityTooLarge
 	}
 	h.log.Debug("unreadable form", "path", r.URL.Path, "status", code, "err", err)
-	h.message(w, r, code, "Something is not right", "The form did not arrive in full. Try again.", "")
+	l := h.Localizer(r)
+	h.message(w, r, code, l.T("error.title"), l.T("error.form_incomplete"), "")
 }
 
 // Why a person was signed out, for the sign-in page that follows.
@@ -86,10 +93,11 @@ const (
 	SignedOutIncident = "incident"
 )
 
-// signedOutWhy are the sign-in page's explanations, by the signedout
-// query parameter: fixed words, never text from the address.
+// signedOutWhy are the catalogue keys of the sign-in page's explanations,
+// by the signedout query parameter: fixed words, never text from the
+// address.
 var signedOutWhy = map[string]string{
-	SignedOutIncident: "Incident mode is on: everyone was signed out, you too, every app password was revoked and public links are suspended. Sign in again; admins then confirm with their passkey or security key and see the report of what was revoked.",
+	SignedOutIncident: "login.signedout.incident",
 }
 
 // SignedOutURL is the sign-in page that tells why the person was signed

@@ -10,6 +10,7 @@ import (
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/files"
+	"github.com/caucus-org/caucus/internal/i18n"
 	iweb "github.com/caucus-org/caucus/internal/web"
 )
 
@@ -53,28 +54,47 @@ func statusOf(err error) (int, bool) {
 	return http.StatusInternalServerError, false
 }
 
-// humanError is the sentence a person sees for a store error.
-func humanError(err error) string {
+// storeErrors are the store's errors a person may meet, with their words.
+var storeErrors = []struct {
+	err error
+	key string
+}{
+	{files.ErrNotFound, i18n.Key("files.error.not_found")},
+	{files.ErrForbidden, i18n.Key("files.error.forbidden")},
+	{files.ErrExists, i18n.Key("files.error.exists")},
+	{files.ErrQuota, i18n.Key("files.error.quota")},
+	{files.ErrInvalidName, i18n.Key("files.error.invalid_name")},
+	{files.ErrNotDir, i18n.Key("files.error.not_dir")},
+	{files.ErrIsDir, i18n.Key("files.error.is_dir")},
+	{files.ErrLoop, i18n.Key("files.error.loop")},
+	{files.ErrTooDeep, i18n.Key("files.error.too_deep")},
+	{files.ErrNotEmpty, i18n.Key("files.error.not_empty")},
+	{files.ErrLifetime, i18n.Key("files.error.lifetime")},
+	{files.ErrExpired, i18n.Key("files.error.expired")},
+	{files.ErrExhausted, i18n.Key("files.error.exhausted")},
+	{files.ErrRevoked, i18n.Key("files.error.revoked")},
+}
+
+// humanError is the sentence a person sees for a store error, in l's
+// language.
+func humanError(l *i18n.Localizer, err error) string {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return "The upload is larger than one request may be."
+		return l.T("files.error.too_large")
 	}
-	for _, e := range []error{files.ErrNotFound, files.ErrForbidden, files.ErrExists, files.ErrQuota, files.ErrInvalidName,
-		files.ErrNotDir, files.ErrIsDir, files.ErrLoop, files.ErrTooDeep, files.ErrNotEmpty, files.ErrLifetime,
-		files.ErrExpired, files.ErrExhausted, files.ErrRevoked} {
-		if errors.Is(err, e) {
-			msg := strings.TrimPrefix(e.Error(), "files: ")
-			return strings.ToUpper(msg[:1]) + msg[1:] + "."
+	for _, e := range storeErrors {
+		if errors.Is(err, e.err) {
+			return l.T(e.key) // i18n:keyed (storeErrors)
 		}
 	}
 	if errors.Is(err, errTooLong) {
-		return "A field of the form is too long."
+		return l.T("files.error.field_long")
 	}
 	var fe errForm
 	if errors.As(err, &fe) {
-		return string(fe)
+		return l.T(fe.key, fe.args...) // i18n:keyed (formErr)
 	}
-	return "Something went wrong; the error was logged."
+	return l.T("files.error.logged")
 }
 
 // refuse answers a failed store call on a signed-in page: a page with the
@@ -89,9 +109,10 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		h.fail(w, r, err)
 		return
 	}
-	p := h.base(r, "Not possible", "")
-	p.Error = humanError(err)
-	p.Message = "Go back and try again, or choose another folder."
+	l := h.login.Localizer(r)
+	p := h.base(r, l, l.T("files.refused.title"), "")
+	p.Error = humanError(l, err)
+	p.Message = l.T("files.refused.text")
 	h.render(w, r, code, "gone", p)
 }
 
@@ -108,20 +129,20 @@ func (h *Handler) pathNode(r *http.Request) (files.Node, error) {
 // routes carry it.
 func viewPath(n files.Node) string { return strings.Trim(n.Path, "/") }
 
-func toEntry(n files.Node) entry {
+func toEntry(l *i18n.Localizer, n files.Node) entry {
 	p := viewPath(n)
 	e := entry{
 		ID: n.ID, Name: n.Name, Path: p, EPath: escapePath(p), Parent: parentPath(p), IsDir: n.Dir,
-		Modified: when(n.ModTime), CanWrite: n.Writable && !n.Virtual && n.ID != 0,
+		Modified: l.DateTime(n.ModTime), CanWrite: n.Writable && !n.Virtual && n.ID != 0,
 		CanShare: !n.Virtual && n.ID != 0 && n.ParentID != 0,
 	}
 	if e.Name == "" {
-		e.Name = "Files"
+		e.Name = l.T("ui.nav.files")
 	}
 	if !n.Dir {
-		e.Size = humanSize(n.Size)
+		e.Size = l.Size(n.Size)
 		if n.Versions > 1 {
-			e.Note = strconv.Itoa(n.Versions) + " versions"
+			e.Note = l.T("files.versions", "n", n.Versions)
 		}
 	}
 	return e
@@ -148,12 +169,13 @@ func (h *Handler) browse(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, err)
 		return
 	}
-	p := h.base(r, n.Name, "/files/p/"+strings.SplitN(viewPath(n), "/", 2)[0])
+	l := h.login.Localizer(r)
+	p := h.base(r, l, n.Name, "/files/p/"+strings.SplitN(viewPath(n), "/", 2)[0])
 	p.Crumbs = crumbs(viewPath(n))
-	p.Folder = toEntry(n)
+	p.Folder = toEntry(l, n)
 	p.Folder.CanWrite = n.Writable && !n.Virtual
 	for _, c := range list {
-		p.Entries = append(p.Entries, toEntry(c))
+		p.Entries = append(p.Entries, toEntry(l, c))
 	}
 	h.render(w, r, http.StatusOK, "browse", p)
 }
@@ -169,9 +191,10 @@ func (h *Handler) item(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) itemPage(w http.ResponseWriter, r *http.Request, code int, n files.Node, notice, errText string) {
-	p := h.base(r, n.Name, "")
+	l := h.login.Localizer(r)
+	p := h.base(r, l, n.Name, "")
 	p.Crumbs = crumbs(viewPath(n))
-	p.Item = toEntry(n)
+	p.Item = toEntry(l, n)
 	p.Notice, p.Error = notice, errText
 	o := h.store.Options()
 	p.MaxDays = max(1, int(o.MaxLinkLifetime/(24*time.Hour)))
@@ -185,7 +208,7 @@ func (h *Handler) itemPage(w http.ResponseWriter, r *http.Request, code int, n f
 		}
 		for _, v := range vs {
 			if !v.Current {
-				p.Versions = append(p.Versions, version{ID: v.ID, Size: humanSize(v.Size), Modified: when(v.Created)})
+				p.Versions = append(p.Versions, version{ID: v.ID, Size: l.Size(v.Size), Modified: l.DateTime(v.Created)})
 			}
 		}
 	}
@@ -351,7 +374,7 @@ func (h *Handler) restoreVersion(w http.ResponseWriter, r *http.Request, sess au
 		h.refuse(w, r, err)
 		return
 	}
-	h.itemPage(w, r, http.StatusOK, n, "The older version is the current one again.", "")
+	h.itemPage(w, r, http.StatusOK, n, h.login.Localizer(r).T("files.version_restored"), "")
 }
 
 func (h *Handler) share(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -369,7 +392,7 @@ func (h *Handler) share(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 			if !show {
 				code = http.StatusBadRequest
 			}
-			h.itemPage(w, r, code, n, "", humanError(err))
+			h.itemPage(w, r, code, n, "", humanError(h.login.Localizer(r), err))
 			return
 		}
 		h.fail(w, r, err)
@@ -388,29 +411,30 @@ func (h *Handler) makeLink(w http.ResponseWriter, r *http.Request, sess auth.Ses
 	maxDays := max(1, int(o.MaxLinkLifetime/(24*time.Hour)))
 	f, err := parseLinkForm(r.PostFormValue("days"), r.PostFormValue("password"), r.PostFormValue("limit"), r.PostFormValue("kind"), r.PostFormValue("dropmb"),
 		maxDays, o.DropLinkBytes/(1000*1000), n.Dir)
+	l := h.login.Localizer(r)
 	if err != nil {
-		h.itemPage(w, r, http.StatusBadRequest, n, "", humanError(err))
+		h.itemPage(w, r, http.StatusBadRequest, n, "", humanError(l, err))
 		return
 	}
 	kind := files.LinkDownload
 	if f.Drop {
 		kind = files.LinkDrop
 	}
-	token, l, err := h.store.CreateLink(r.Context(), actor(r, sess), n.ID, files.LinkOptions{
+	token, link, err := h.store.CreateLink(r.Context(), actor(r, sess), n.ID, files.LinkOptions{
 		Kind: kind, ExpiresAt: h.now().Add(f.Lifetime), Password: f.Password, MaxDownloads: f.MaxDownloads, MaxBytes: f.DropBytes,
 	})
 	if err != nil {
 		if _, show := statusOf(err); show {
 			code, _ := statusOf(err)
-			h.itemPage(w, r, code, n, "", humanError(err))
+			h.itemPage(w, r, code, n, "", humanError(l, err))
 			return
 		}
 		h.fail(w, r, err)
 		return
 	}
-	p := h.base(r, "Link created", "")
+	p := h.base(r, l, l.T("files.linkmade.title"), "")
 	p.Link = h.origin(r) + "/s/" + token
-	p.LinkInfo = describeLink(l)
+	p.LinkInfo = describeLink(l, link)
 	h.render(w, r, http.StatusOK, "linkmade", p)
 }
 
@@ -423,22 +447,23 @@ func (h *Handler) origin(r *http.Request) string {
 	return "https://" + r.Host
 }
 
-func describeLink(l files.Link) string {
-	s := "Download link"
-	if l.Kind == files.LinkDrop {
-		s = "File drop"
+// describeLink says in one sentence what a new link does.
+func describeLink(l *i18n.Localizer, link files.Link) string {
+	parts := []string{l.T("files.link.download")}
+	if link.Kind == files.LinkDrop {
+		parts[0] = l.T("files.link.drop")
 	}
-	s += ", expires " + when(l.ExpiresAt)
-	if l.HasPassword {
-		s += ", with password"
+	parts = append(parts, l.T("files.link.expires", "when", l.DateTime(link.ExpiresAt)))
+	if link.HasPassword {
+		parts = append(parts, l.T("files.link.with_password"))
 	}
-	if l.MaxDownloads > 0 {
-		s += ", at most " + strconv.Itoa(l.MaxDownloads) + " downloads"
+	if link.MaxDownloads > 0 {
+		parts = append(parts, l.T("files.link.at_most", "n", link.MaxDownloads))
 	}
-	if l.Kind == files.LinkDrop {
-		s += ", takes at most " + humanSize(l.MaxBytes)
+	if link.Kind == files.LinkDrop {
+		parts = append(parts, l.T("files.link.takes", "size", l.Size(link.MaxBytes)))
 	}
-	return s + "."
+	return l.T("files.link.sentence", "parts", strings.Join(parts, l.T("files.link.sep")))
 }
 
 func (h *Handler) trash(w http.ResponseWriter, r *http.Request) {
@@ -447,10 +472,11 @@ func (h *Handler) trash(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, err)
 		return
 	}
-	p := h.base(r, "Trash", "/files/trash")
+	l := h.login.Localizer(r)
+	p := h.base(r, l, l.T("files.tab.trash"), "/files/trash")
 	p.TrashDays = int(h.store.Options().TrashRetention / (24 * time.Hour))
 	for _, it := range items {
-		p.Trash = append(p.Trash, trashRow{ID: it.ID, Name: it.Name, Where: it.From, Deleted: when(it.DeletedAt)})
+		p.Trash = append(p.Trash, trashRow{ID: it.ID, Name: it.Name, Where: it.From, Deleted: l.DateTime(it.DeletedAt)})
 	}
 	h.render(w, r, http.StatusOK, "trash", p)
 }
@@ -484,14 +510,15 @@ func (h *Handler) shares(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, err)
 		return
 	}
-	p := h.base(r, "What I shared", "/files/shares")
+	l := h.login.Localizer(r)
+	p := h.base(r, l, l.T("files.tab.my_shares"), "/files/shares")
 	for _, s := range list {
-		with, mode := s.With.Login, "read-only"
+		with, mode := s.With.Login, l.T("files.share.read_only")
 		if s.With.Group != "" {
-			with = "group " + s.With.Group
+			with = l.T("files.share.group", "group", s.With.Group)
 		}
 		if s.Write {
-			mode = "read and change"
+			mode = l.T("files.share.read_write")
 		}
 		p.Shares = append(p.Shares, shareRow{ID: s.ID, Path: s.NodePath, With: with, Mode: mode})
 	}
@@ -516,29 +543,32 @@ func (h *Handler) byID(w http.ResponseWriter, r *http.Request, page string, op f
 	http.Redirect(w, r, page, http.StatusSeeOther)
 }
 
-func (h *Handler) linkRows(list []files.Link) []linkRow {
+func (h *Handler) linkRows(loc *i18n.Localizer, list []files.Link) []linkRow {
 	now := h.now()
 	out := make([]linkRow, 0, len(list))
 	for _, l := range list {
-		row := linkRow{ID: l.ID, Path: l.NodePath, Owner: l.Owner, Kind: string(l.Kind), Password: l.HasPassword, Expires: when(l.ExpiresAt)}
+		row := linkRow{ID: l.ID, Path: l.NodePath, Owner: l.Owner, Kind: loc.T("files.link.download"), Password: l.HasPassword, Expires: loc.DateTime(l.ExpiresAt)}
+		if l.Kind == files.LinkDrop {
+			row.Kind = loc.T("files.link.drop")
+		}
 		switch {
 		case l.Revoked:
-			row.State = "revoked"
+			row.State = loc.T("files.links.state.revoked")
 		case l.Suspended:
-			row.State, row.Live = "suspended", true
+			row.State, row.Live = loc.T("files.links.state.suspended"), true
 		case !now.Before(l.ExpiresAt):
-			row.State = "expired"
+			row.State = loc.T("files.links.state.expired")
 		case l.MaxDownloads > 0 && l.Downloads >= l.MaxDownloads:
-			row.State = "used up"
+			row.State = loc.T("files.links.state.used_up")
 		default:
-			row.State, row.Live = "live", true
+			row.State, row.Live = loc.T("files.links.state.live"), true
 		}
-		row.Downloads = strconv.Itoa(l.Downloads) + " downloads"
+		row.Downloads = loc.T("files.links.downloads", "n", l.Downloads)
 		if l.MaxDownloads > 0 {
-			row.Downloads += " of " + strconv.Itoa(l.MaxDownloads)
+			row.Downloads = loc.T("files.links.downloads_of", "n", l.Downloads, "max", l.MaxDownloads)
 		}
 		if l.Kind == files.LinkDrop {
-			row.Downloads = humanSize(l.Received) + " received of " + humanSize(l.MaxBytes)
+			row.Downloads = loc.T("files.links.received", "size", loc.Size(l.Received), "max", loc.Size(l.MaxBytes))
 		}
 		out = append(out, row)
 	}
@@ -552,8 +582,9 @@ func (h *Handler) links(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, err)
 		return
 	}
-	p := h.base(r, "My links", "/files/links")
-	p.Links = h.linkRows(list)
+	l := h.login.Localizer(r)
+	p := h.base(r, l, l.T("files.tab.my_links"), "/files/links")
+	p.Links = h.linkRows(l, list)
 	h.render(w, r, http.StatusOK, "links", p)
 }
 
@@ -567,8 +598,9 @@ func (h *Handler) allLinks(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, err)
 		return
 	}
-	p := h.base(r, "All links", "/files/admin/links")
-	p.Links, p.AllLinks = h.linkRows(list), true
+	l := h.login.Localizer(r)
+	p := h.base(r, l, l.T("files.tab.all_links"), "/files/admin/links")
+	p.Links, p.AllLinks = h.linkRows(l, list), true
 	h.render(w, r, http.StatusOK, "links", p)
 }
 

@@ -2,10 +2,11 @@ package fileweb
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caucus-org/caucus/internal/i18n"
 )
 
 // Limits on what the forms of these pages take.
@@ -15,10 +16,16 @@ const (
 	maxFieldBytes   = 4096    // one ordinary form field (a path, a name)
 )
 
-// errForm is a form value the page refuses; its text is shown to the user.
-type errForm string
+// errForm is a form value the page refuses: the message key of the words
+// shown to the person (in their language), with its arguments.
+type errForm struct {
+	key  string
+	args []any
+}
 
-func (e errForm) Error() string { return string(e) }
+func formErr(key string, args ...any) errForm { return errForm{key, args} }
+
+func (e errForm) Error() string { return "fileweb: form: " + e.key }
 
 // linkForm is the parsed "Create link" form.
 type linkForm struct {
@@ -37,17 +44,17 @@ func parseLinkForm(days, password, limit, kind, dropMB string, maxDays int, maxD
 	var f linkForm
 	d, err := strconv.Atoi(strings.TrimSpace(days))
 	if err != nil || d < 1 || d > maxDays {
-		return f, errForm(fmt.Sprintf("The link must expire after 1 to %d days.", maxDays))
+		return f, formErr(i18n.Key("files.form.days"), "n", maxDays)
 	}
 	f.Lifetime = time.Duration(d) * 24 * time.Hour
 	if len(password) > maxLinkPassword {
-		return f, errForm(fmt.Sprintf("The password may have at most %d characters.", maxLinkPassword))
+		return f, formErr(i18n.Key("files.form.password_long"), "n", maxLinkPassword)
 	}
 	f.Password = password
 	if limit = strings.TrimSpace(limit); limit != "" {
 		n, err := strconv.Atoi(limit)
 		if err != nil || n < 0 || n > maxDownloads {
-			return f, errForm(fmt.Sprintf("The download limit must be a number from 0 (none) to %d.", maxDownloads))
+			return f, formErr(i18n.Key("files.form.limit"), "n", maxDownloads)
 		}
 		f.MaxDownloads = n
 	}
@@ -55,16 +62,16 @@ func parseLinkForm(days, password, limit, kind, dropMB string, maxDays int, maxD
 	case "", "download":
 	case "drop":
 		if !isDir {
-			return f, errForm("Only a folder can receive files.")
+			return f, formErr(i18n.Key("files.form.drop_folder"))
 		}
 		f.Drop = true
 	default:
-		return f, errForm("Unknown kind of link.")
+		return f, formErr(i18n.Key("files.form.kind"))
 	}
 	if dropMB = strings.TrimSpace(dropMB); dropMB != "" && f.Drop {
 		n, err := strconv.ParseInt(dropMB, 10, 64)
 		if err != nil || n < 1 || n > maxDropMB {
-			return f, errForm(fmt.Sprintf("A file drop may take from 1 to %d MB in all.", maxDropMB))
+			return f, formErr(i18n.Key("files.form.drop_mb"), "n", maxDropMB)
 		}
 		f.DropBytes = n * 1000 * 1000
 	}
@@ -82,17 +89,17 @@ type shareTarget struct {
 func parseShareTarget(s string) (shareTarget, error) {
 	s = strings.TrimSpace(s)
 	if len(s) == 0 || len(s) > 320 || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return shareTarget{}, errForm("Give a member's address or group:name.")
+		return shareTarget{}, formErr(i18n.Key("files.form.with"))
 	}
 	if g, ok := strings.CutPrefix(s, "group:"); ok {
 		g = strings.TrimSpace(g)
 		if g == "" {
-			return shareTarget{}, errForm("Give the group's name after group:.")
+			return shareTarget{}, formErr(i18n.Key("files.form.group"))
 		}
 		return shareTarget{Group: g}, nil
 	}
 	if !strings.Contains(s, "@") {
-		return shareTarget{}, errForm("Give a member's address (with @) or group:name.")
+		return shareTarget{}, formErr(i18n.Key("files.form.at"))
 	}
 	return shareTarget{Login: s}, nil
 }

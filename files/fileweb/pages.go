@@ -1,11 +1,10 @@
 package fileweb
 
 import (
-	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/caucus-org/caucus/auth/login"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/ui"
 	iweb "github.com/caucus-org/caucus/internal/web"
 )
@@ -96,17 +95,17 @@ type linkRow struct {
 
 // tabs are the file pages' own navigation; current is the Href of the
 // one shown.
-func tabs(current string, admin bool) []tab {
+func tabs(l *i18n.Localizer, current string, admin bool) []tab {
 	t := []tab{
-		{Name: "Home", Href: "/files/p/Home"},
-		{Name: "Groups", Href: "/files/p/Groups"},
-		{Name: "Shared with me", Href: "/files/p/Shared"},
-		{Name: "Trash", Href: "/files/trash"},
-		{Name: "What I shared", Href: "/files/shares"},
-		{Name: "My links", Href: "/files/links"},
+		{Name: l.T("files.tab.home"), Href: "/files/p/Home"},
+		{Name: l.T("files.tab.groups"), Href: "/files/p/Groups"},
+		{Name: l.T("files.tab.shared"), Href: "/files/p/Shared"},
+		{Name: l.T("files.tab.trash"), Href: "/files/trash"},
+		{Name: l.T("files.tab.my_shares"), Href: "/files/shares"},
+		{Name: l.T("files.tab.my_links"), Href: "/files/links"},
 	}
 	if admin {
-		t = append(t, tab{Name: "All links", Href: "/files/admin/links"})
+		t = append(t, tab{Name: l.T("files.tab.all_links"), Href: "/files/admin/links"})
 	}
 	for i := range t {
 		t[i].Current = t[i].Href == current
@@ -114,13 +113,14 @@ func tabs(current string, admin bool) []tab {
 	return t
 }
 
-// base is the layout's data for a signed-in page, with the tabs.
-func (h *Handler) base(r *http.Request, title, current string) page {
+// base is the layout's data for a signed-in page in l's language, with
+// the tabs.
+func (h *Handler) base(r *http.Request, l *i18n.Localizer, title, current string) page {
 	sess, _ := login.SessionFrom(r.Context())
 	admin := sess.Account.IsAdmin()
 	return page{
-		Base: ui.Base{Title: title, CSRF: sess.CSRF, UserName: sess.Account.DisplayName, IsAdmin: admin},
-		Tabs: tabs(current, admin),
+		Base: ui.Base{Title: title, CSRF: sess.CSRF, UserName: sess.Account.DisplayName, IsAdmin: admin, L: l},
+		Tabs: tabs(l, current, admin),
 	}
 }
 
@@ -137,28 +137,14 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // gone answers a public link that cannot be used with a page that says
-// so, and never with the file.
-func (h *Handler) gone(w http.ResponseWriter, r *http.Request, code int, title, msg string) {
-	h.render(w, r, code, "gone", page{Base: ui.Base{Title: title}, Message: msg})
+// so, and never with the file; its title and text are the messages
+// titleKey and msgKey, in the reader's language.
+func (h *Handler) gone(w http.ResponseWriter, r *http.Request, code int, titleKey, msgKey string) {
+	l := h.login.Localizer(r)
+	h.goneText(w, r, code, l.T(titleKey), l.T(msgKey)) // i18n:keyed (callers mark them)
 }
 
-// humanSize writes n bytes in SI units.
-func humanSize(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTP"[exp])
-}
-
-func when(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.Format("2 Jan 2006 15:04")
+// goneText is gone with the words already written.
+func (h *Handler) goneText(w http.ResponseWriter, r *http.Request, code int, title, msg string) {
+	h.render(w, r, code, "gone", page{Base: ui.Base{Title: title, L: h.login.Localizer(r)}, Message: msg})
 }

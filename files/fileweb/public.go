@@ -11,6 +11,7 @@ import (
 	"github.com/caucus-org/caucus/auth/throttle"
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/ui"
 	iweb "github.com/caucus-org/caucus/internal/web"
 )
@@ -25,7 +26,7 @@ const maxTokenLen = 64
 func (h *Handler) resolve(w http.ResponseWriter, r *http.Request) (files.Link, files.Node, string, bool) {
 	token := r.PathValue("token")
 	if token == "" || len(token) > maxTokenLen {
-		h.gone(w, r, http.StatusNotFound, "No such link", "This link does not exist. Check that it was copied whole.")
+		h.gone(w, r, http.StatusNotFound, i18n.Key("files.public.nolink.title"), i18n.Key("files.public.nolink.copied"))
 		return files.Link{}, files.Node{}, "", false
 	}
 	l, n, err := h.store.ResolveLink(r.Context(), token)
@@ -40,15 +41,15 @@ func (h *Handler) resolve(w http.ResponseWriter, r *http.Request) (files.Link, f
 func (h *Handler) linkGone(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, files.ErrExpired):
-		h.gone(w, r, http.StatusGone, "Link expired", "This link has expired. Ask the person who sent it for a new one.")
+		h.gone(w, r, http.StatusGone, i18n.Key("files.public.expired.title"), i18n.Key("files.public.expired.text"))
 	case errors.Is(err, files.ErrExhausted):
-		h.gone(w, r, http.StatusGone, "Link used up", "This link has been used as often as it allows. Ask the person who sent it for a new one.")
+		h.gone(w, r, http.StatusGone, i18n.Key("files.public.used_up.title"), i18n.Key("files.public.used_up.text"))
 	case errors.Is(err, files.ErrRevoked):
-		h.gone(w, r, http.StatusGone, "Link withdrawn", "The person who shared this link has withdrawn it.")
+		h.gone(w, r, http.StatusGone, i18n.Key("files.public.withdrawn.title"), i18n.Key("files.public.withdrawn.text"))
 	case errors.Is(err, files.ErrNotDir), errors.Is(err, files.ErrIsDir):
-		h.gone(w, r, http.StatusNotFound, "Not found", "There is no such folder or file behind this link.")
+		h.gone(w, r, http.StatusNotFound, i18n.Key("files.public.not_found.title"), i18n.Key("files.public.not_found.item"))
 	case errors.Is(err, files.ErrNotFound), errors.Is(err, files.ErrSuspended), errors.Is(err, files.ErrForbidden):
-		h.gone(w, r, http.StatusNotFound, "No such link", "This link does not exist or is not available now.")
+		h.gone(w, r, http.StatusNotFound, i18n.Key("files.public.nolink.title"), i18n.Key("files.public.nolink.text"))
 	default:
 		h.fail(w, r, err)
 	}
@@ -74,22 +75,32 @@ func (h *Handler) public(w http.ResponseWriter, r *http.Request) {
 	h.publicPage(w, r, http.StatusOK, l, n, token, "")
 }
 
+// ownerName is how a public page names the link's owner: their display
+// name, never their address (an internal address is not for outsiders),
+// or the party's name if the account cannot be read.
+func (h *Handler) ownerName(ctx context.Context, owner string) string {
+	if a, err := h.svc.AccountByLogin(ctx, owner); err == nil && a.DisplayName != "" {
+		return a.DisplayName
+	}
+	return h.login.Party().DisplayName()
+}
+
 func (h *Handler) publicPage(w http.ResponseWriter, r *http.Request, code int, l files.Link, n files.Node, token, errText string) {
-	p := page{Base: ui.Base{Title: n.Name, Error: errText}, Token: token, Name: n.Name, Owner: l.Owner}
-	p.Expires = "This link works until " + when(l.ExpiresAt) + "."
+	loc := h.login.Localizer(r)
+	p := page{Base: ui.Base{Title: n.Name, Error: errText, L: loc}, Token: token, Name: n.Name, Owner: h.ownerName(r.Context(), l.Owner)}
+	p.Expires = loc.T("files.public.works_until", "when", loc.DateTime(l.ExpiresAt))
 	switch {
 	case l.HasPassword && !h.unlocked(r, token):
-		p.Title, p.NeedPassword = "Password needed", true
+		p.Title, p.NeedPassword = loc.T("files.public.password_title"), true
 	case l.Kind == files.LinkDrop:
-		p.Title, p.Drop, p.Name = "Send files", true, ""
-		p.DropLimits = "Each file may have up to " + humanSize(h.store.Options().DropFileBytes) +
-			"; this link takes " + humanSize(max(l.MaxBytes-l.Received, 0)) + " more in all."
+		p.Title, p.Drop, p.Name = loc.T("files.public.send_title"), true, ""
+		p.DropLimits = loc.T("files.public.drop_limits", "each", loc.Size(h.store.Options().DropFileBytes), "left", loc.Size(max(l.MaxBytes-l.Received, 0)))
 	case n.Dir:
 		var id int64
 		if d := r.URL.Query().Get("d"); d != "" {
 			var err error
 			if id, err = strconv.ParseInt(d, 10, 64); err != nil {
-				h.gone(w, r, http.StatusNotFound, "Not found", "There is no such folder behind this link.")
+				h.gone(w, r, http.StatusNotFound, i18n.Key("files.public.not_found.title"), i18n.Key("files.public.not_found.folder"))
 				return
 			}
 		}
@@ -110,22 +121,19 @@ func (h *Handler) publicPage(w http.ResponseWriter, r *http.Request, code int, l
 			return
 		}
 		for _, c := range list {
-			p.Entries = append(p.Entries, entry{ID: c.ID, Name: c.Name, IsDir: c.Dir, Size: sizeOf(c)})
+			e := entry{ID: c.ID, Name: c.Name, IsDir: c.Dir}
+			if !c.Dir {
+				e.Size = loc.Size(c.Size)
+			}
+			p.Entries = append(p.Entries, e)
 		}
 		if len(p.Entries) == 0 {
-			p.Message = "This folder is empty."
+			p.Message = loc.T("files.public.empty")
 		}
 	default:
-		p.Size = humanSize(n.Size)
+		p.Size = loc.Size(n.Size)
 	}
 	h.render(w, r, code, "public", p)
-}
-
-func sizeOf(n files.Node) string {
-	if n.Dir {
-		return ""
-	}
-	return humanSize(n.Size)
 }
 
 // publicPassword checks the password of a link, slowing down repeated
@@ -139,7 +147,7 @@ func (h *Handler) publicPassword(w http.ResponseWriter, r *http.Request) {
 	if d := h.throttle.Wait(key); d > 0 {
 		h.record(r.Context(), r, l, audit.Refused, "throttled")
 		w.Header().Set("Retry-After", strconv.Itoa(int(d.Seconds())+1))
-		h.publicPage(w, r, http.StatusTooManyRequests, l, n, token, "Too many wrong passwords. Wait a few minutes, then try again.")
+		h.publicPage(w, r, http.StatusTooManyRequests, l, n, token, h.login.Localizer(r).T("files.public.throttled"))
 		return
 	}
 	pw := r.PostFormValue("password")
@@ -150,7 +158,7 @@ func (h *Handler) publicPassword(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, files.ErrPassword) || (err == nil && pw == "" && l.HasPassword) {
 		h.throttle.Fail(key)
 		h.record(r.Context(), r, l, audit.Fail, "bad-password")
-		h.publicPage(w, r, http.StatusForbidden, l, n, token, "Wrong password.")
+		h.publicPage(w, r, http.StatusForbidden, l, n, token, h.login.Localizer(r).T("files.public.wrong_password"))
 		return
 	}
 	if err != nil {
@@ -183,7 +191,7 @@ func (h *Handler) publicDownload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if l.Kind != files.LinkDownload {
-		h.gone(w, r, http.StatusNotFound, "Not found", "This link only receives files.")
+		h.gone(w, r, http.StatusNotFound, i18n.Key("files.public.not_found.title"), i18n.Key("files.public.not_found.drop_only"))
 		return
 	}
 	if l.HasPassword && !h.unlocked(r, token) {
@@ -194,7 +202,7 @@ func (h *Handler) publicDownload(w http.ResponseWriter, r *http.Request) {
 	if s := r.PathValue("id"); s != "" {
 		var err error
 		if id, err = strconv.ParseInt(s, 10, 64); err != nil || id <= 0 {
-			h.gone(w, r, http.StatusNotFound, "Not found", "There is no such file behind this link.")
+			h.gone(w, r, http.StatusNotFound, i18n.Key("files.public.not_found.title"), i18n.Key("files.public.not_found.file"))
 			return
 		}
 	}
@@ -234,12 +242,12 @@ func (h *Handler) publicUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if l.Kind != files.LinkDrop {
-		h.gone(w, r, http.StatusNotFound, "Not found", "This link does not receive files.")
+		h.gone(w, r, http.StatusNotFound, i18n.Key("files.public.not_found.title"), i18n.Key("files.public.not_found.no_drop"))
 		return
 	}
 	if l.HasPassword && !h.unlocked(r, token) {
 		if wantsJSON(r) {
-			iweb.JSON(w, http.StatusForbidden, map[string]string{"error": "Give the link's password first: reload the page."})
+			iweb.JSON(w, http.StatusForbidden, map[string]string{"error": h.login.Localizer(r).T("files.public.password_first")})
 			return
 		}
 		http.Redirect(w, r, "/s/"+token, http.StatusSeeOther)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/files"
+	"github.com/caucus-org/caucus/internal/i18n"
 	iweb "github.com/caucus-org/caucus/internal/web"
 )
 
@@ -90,29 +91,29 @@ func wantsJSON(r *http.Request) bool {
 }
 
 // uploadStatus maps what receive returned to the status and the sentence
-// for the sender.
-func uploadStatus(err error) (int, string) {
+// for the sender, in l's language.
+func uploadStatus(l *i18n.Localizer, err error) (int, string) {
 	switch {
 	case errors.Is(err, errNoToken):
-		return http.StatusForbidden, "The form is out of date; reload the page and try again."
+		return http.StatusForbidden, l.T("files.upload.form_expired")
 	case errors.Is(err, errBadUpload):
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return http.StatusRequestEntityTooLarge, humanError(mbe)
+			return http.StatusRequestEntityTooLarge, humanError(l, mbe)
 		}
-		return http.StatusBadRequest, "The upload could not be read."
+		return http.StatusBadRequest, l.T("files.upload.unreadable")
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return http.StatusRequestTimeout, "The upload stalled and was stopped; nothing partial was kept."
+		return http.StatusRequestTimeout, l.T("files.upload.stalled")
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return http.StatusBadRequest, "A file ended before its announced size; nothing of it was kept."
+		return http.StatusBadRequest, l.T("files.upload.short")
 	}
 	code, show := statusOf(err)
 	if !show {
 		return code, ""
 	}
-	return code, humanError(err)
+	return code, humanError(l, err)
 }
 
 // upload stores the files of a multipart form in the folder of the path.
@@ -142,29 +143,30 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) {
 // uploadDone answers an upload: JSON for the page's script, a redirect or
 // an error page for a plain form.
 func (h *Handler) uploadDone(w http.ResponseWriter, r *http.Request, n int, next string, err error) {
+	l := h.login.Localizer(r)
 	if err != nil {
-		code, msg := uploadStatus(err)
+		code, msg := uploadStatus(l, err)
 		if code == http.StatusInternalServerError {
 			h.log.Error("upload failed", "path", r.URL.Path, "stored", n, "err", err)
-			msg = "The upload failed; the error was logged."
+			msg = l.T("files.upload.failed")
 		}
 		if n > 0 {
-			msg = fmt.Sprintf("%d file(s) were stored, then: %s", n, msg)
+			msg = l.T("files.upload.partly", "n", n, "error", msg)
 		}
 		if wantsJSON(r) {
 			iweb.JSON(w, code, map[string]string{"error": msg})
 			return
 		}
-		h.gone(w, r, code, "Upload refused", msg)
+		h.goneText(w, r, code, l.T("files.upload.refused"), msg)
 		return
 	}
-	msg := fmt.Sprintf("%d file(s) received.", n)
+	msg := l.T("files.upload.received", "n", n)
 	if wantsJSON(r) {
 		iweb.JSON(w, http.StatusOK, map[string]string{"message": msg, "next": next})
 		return
 	}
 	if next == "" {
-		h.gone(w, r, http.StatusOK, "Thank you", msg)
+		h.goneText(w, r, http.StatusOK, l.T("files.upload.thanks"), msg)
 		return
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)

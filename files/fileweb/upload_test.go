@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/caucus-org/caucus/internal/i18n"
 )
 
 // FuzzReceive: whatever the multipart body, receive never hands a file to
@@ -70,7 +72,7 @@ func TestReceiveNotMultipart(t *testing.T) {
 	if _, err := receive(r, true, nil, nil); err == nil {
 		t.Fatal("receive accepted a form that is not multipart")
 	}
-	if code, _ := uploadStatus(errNoToken); code != http.StatusForbidden {
+	if code, _ := uploadStatus(i18n.Builtin().Localizer("en", nil), errNoToken); code != http.StatusForbidden {
 		t.Errorf("upload without token answers %d", code)
 	}
 }

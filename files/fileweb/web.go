@@ -27,6 +27,7 @@ import (
 	"github.com/caucus-org/caucus/auth/throttle"
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/ui"
 	iweb "github.com/caucus-org/caucus/internal/web"
 )
@@ -79,6 +80,7 @@ func New(store *files.Store, svc *auth.Service, pages *login.Handler, log *slog.
 	if err != nil {
 		return nil, err
 	}
+	p.SetParty(pages.Party()) // the party's name and look, as on the sign-in pages
 	key := make([]byte, 32)
 	rand.Read(key)
 	h := &Handler{
@@ -152,7 +154,7 @@ func (h *Handler) action(fn func(http.ResponseWriter, *http.Request, auth.Sessio
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess, _ := login.SessionFrom(r.Context())
 		if !login.ValidCSRF(sess, r.PostFormValue("csrf")) {
-			iweb.Error(w, r, http.StatusForbidden)
+			h.gone(w, r, http.StatusForbidden, i18n.Key("error.form_expired.title"), i18n.Key("error.form_expired.text"))
 			return
 		}
 		fn(w, r, sess)

@@ -50,6 +50,13 @@ func newEnvLimit(t testing.TB, opts files.Options, maxUpload int64, setup ...fun
 // handler before the server starts.
 func newEnvHandler(t testing.TB, opts files.Options, maxUpload int64, hs func(*Handler), setup ...func(*http.Server)) *env {
 	t.Helper()
+	return newEnvLogin(t, opts, maxUpload, hs, nil, setup...)
+}
+
+// newEnvLogin is newEnvHandler with options for the sign-in pages (the
+// party's name and language).
+func newEnvLogin(t testing.TB, opts files.Options, maxUpload int64, hs func(*Handler), lopts []login.Option, setup ...func(*http.Server)) *env {
+	t.Helper()
 	a := authtest.New(t, auth.Config{}, files.Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	blobs, err := blob.OpenDir(filepath.Join(t.TempDir(), "blobs"))
@@ -58,7 +65,7 @@ func newEnvHandler(t testing.TB, opts files.Options, maxUpload int64, hs func(*H
 	}
 	opts.Now = a.Clock.Now
 	st := files.New(a.DB, blobs, opts, files.Deps{Auth: a.Auth, Audit: a.Audit, Log: log})
-	pages, err := login.New(a.Auth, log)
+	pages, err := login.New(a.Auth, log, lopts...)
 	if err != nil {
 		t.Fatal(err)
 	}

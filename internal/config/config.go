@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/caucus-org/caucus/internal/i18n"
 )
 
 // MaxSize is the largest configuration file, in bytes, that [Load] and
@@ -78,6 +81,54 @@ type Config struct {
 	SMTP SMTP `toml:"smtp"`
 	// Files holds the settings of the file store and its links.
 	Files Files `toml:"files"`
+	// Party holds the party's name, look and language.
+	Party Party `toml:"party"`
+}
+
+// Party is the party's own name, look and language: shown on the sign-in,
+// public link and drop pages and in mail caucus sends.
+type Party struct {
+	// Name is the party's name, e.g. "Partito Esempio"; empty shows the
+	// primary mail domain (see [Config.PartyName]).
+	Name string `toml:"name"`
+	// Language is the default language of pages and mail, for people who
+	// chose none and whose browser asks for none caucus has: "en"
+	// (default), "it", "fr", "de" or "es".
+	Language string `toml:"language"`
+	// LogoFile is the party's logo, a PNG, JPEG, GIF or WebP file of at
+	// most 512 KiB, as an absolute path; empty for none.
+	LogoFile string `toml:"logo_file"`
+	// Accent is the colour of the page header and buttons, "#rrggbb" or
+	// "#rgb"; empty keeps caucus's dark blue.
+	Accent string `toml:"accent"`
+	// TimeZone is the IANA time zone dates are shown in, e.g.
+	// "Europe/Rome"; empty is the server's own.
+	TimeZone string `toml:"time_zone"`
+}
+
+// PartyName is the party's name as people see it: Party.Name, else the
+// primary mail domain.
+func (c Config) PartyName() string {
+	if c.Party.Name != "" {
+		return c.Party.Name
+	}
+	if len(c.MailDomains) > 0 {
+		return c.MailDomains[0]
+	}
+	return ""
+}
+
+// Location is the time zone of Party.TimeZone (the server's own when
+// empty); Validate has checked it loads.
+func (c Config) Location() *time.Location {
+	if c.Party.TimeZone == "" {
+		return time.Local
+	}
+	loc, err := time.LoadLocation(c.Party.TimeZone)
+	if err != nil {
+		return time.Local
+	}
+	return loc
 }
 
 // Backup configures the daily backup that the server makes (package
@@ -242,6 +293,7 @@ func Default() Config {
 			StepUpWindow:    Duration{5 * time.Minute},
 		},
 		Policy: Policy{AdminsNeedWebAuthn: true},
+		Party:  Party{Language: "en"},
 		Log:    Log{Format: "text", Level: "info"},
 		Backup: Backup{Time: "03:30", Keep: 14},
 		SMTP: SMTP{
@@ -441,7 +493,7 @@ func checkShape(data []byte) error {
 func (c Config) Validate() error {
 	var p problems
 	for _, check := range []func(*problems){
-		c.checkNames, c.checkListeners, c.checkTLS, c.checkBackup, c.checkSessions, c.checkFiles, c.checkLog, c.checkSMTP,
+		c.checkNames, c.checkListeners, c.checkTLS, c.checkBackup, c.checkSessions, c.checkFiles, c.checkLog, c.checkSMTP, c.checkParty,
 	} {
 		check(&p)
 	}
@@ -643,6 +695,31 @@ func (c Config) checkSMTP(p *problems) {
 	}
 	if c.SMTP.MaxRecipients > 0 && c.SMTP.MaxRecipients < 100 {
 		p.bad("smtp.max_recipients", "%d is less than 100 (RFC 5321 4.5.3.1.8)", c.SMTP.MaxRecipients)
+	}
+}
+
+// accentRE is a CSS hex colour of 3 or 6 digits.
+var accentRE = regexp.MustCompile(`^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
+
+// validateParty checks the [party] table.
+func (c Config) checkParty(pr *problems) {
+	bad, p := pr.bad, c.Party
+	if len(p.Name) > 100 || !utf8.ValidString(p.Name) || strings.ContainsFunc(p.Name, unicode.IsControl) {
+		bad("party.name", "must be at most 100 characters of text")
+	}
+	if !i18n.Builtin().Supported(p.Language) {
+		bad("party.language", "%q is not one of %s", p.Language, strings.Join(i18n.Builtin().Languages(), ", "))
+	}
+	if p.LogoFile != "" && !filepath.IsAbs(p.LogoFile) {
+		bad("party.logo_file", "%q is not an absolute path", p.LogoFile)
+	}
+	if p.Accent != "" && !accentRE.MatchString(p.Accent) {
+		bad("party.accent", "%q is not a colour like \"#a4161a\"", p.Accent)
+	}
+	if p.TimeZone != "" {
+		if _, err := time.LoadLocation(p.TimeZone); err != nil || strings.EqualFold(p.TimeZone, "local") {
+			bad("party.time_zone", "%q is not a time zone like \"Europe/Rome\"", p.TimeZone)
+		}
 	}
 }
 

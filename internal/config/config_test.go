@@ -163,7 +163,7 @@ func TestTemplateComplete(t *testing.T) {
 			t.Errorf("template does not set %s", k)
 		}
 	}
-	tables := []string{"listen", "tls", "sessions", "policy", "log", "backup", "smtp", "files"}
+	tables := []string{"listen", "tls", "sessions", "policy", "log", "backup", "smtp", "files", "party"}
 	if n := len(md.Keys()); n != len(keys)+len(tables) {
 		t.Errorf("template has %d keys and tables, want %d keys and %d tables", n, len(keys), len(tables))
 	}
@@ -288,6 +288,22 @@ func TestValidate(t *testing.T) {
 		{"hostname punycode ok", func(c *Config) { c.Hostname = "mail.xn--parti-bsa.org" }, ""},
 		{"hostname single label ok", func(c *Config) { c.Hostname = "localhost" }, ""},
 		{"hostname upper case ok", func(c *Config) { c.Hostname = "Mail.Example-Party.ORG" }, ""},
+
+		{"party ok", func(c *Config) {
+			c.Party = Party{Name: "Partito Esempio", Language: "it", LogoFile: "/etc/caucus/logo.png", Accent: "#A4161a", TimeZone: "Europe/Rome"}
+		}, ""},
+		{"party accent short ok", func(c *Config) { c.Party.Accent = "#a41" }, ""},
+		{"party language unknown", func(c *Config) { c.Party.Language = "pt" }, "party.language"},
+		{"party language empty", func(c *Config) { c.Party.Language = "" }, "party.language"},
+		{"party language region", func(c *Config) { c.Party.Language = "it-IT" }, "party.language"},
+		{"party logo relative", func(c *Config) { c.Party.LogoFile = "logo.png" }, "party.logo_file"},
+		{"party accent name", func(c *Config) { c.Party.Accent = "red" }, "party.accent"},
+		{"party accent css", func(c *Config) { c.Party.Accent = "#fff;background:url(x)" }, "party.accent"},
+		{"party accent 4 digits", func(c *Config) { c.Party.Accent = "#ffff" }, "party.accent"},
+		{"party time zone", func(c *Config) { c.Party.TimeZone = "Europe/Atlantis" }, "party.time_zone"},
+		{"party time zone Local", func(c *Config) { c.Party.TimeZone = "Local" }, "party.time_zone"},
+		{"party name control", func(c *Config) { c.Party.Name = "Party\x1b[31m" }, "party.name"},
+		{"party name long", func(c *Config) { c.Party.Name = strings.Repeat("a", 101) }, "party.name"},
 
 		{"mail_domains none", func(c *Config) { c.MailDomains = nil }, "mail_domains"},
 		{"mail_domains empty string", func(c *Config) { c.MailDomains = []string{""} }, "mail_domains[0]"},
@@ -579,5 +595,22 @@ func TestUnknownKeyMany(t *testing.T) {
 	_, err = Parse([]byte(b.String()))
 	if !errors.Is(err, ErrUnknownKey) || !strings.HasSuffix(err.Error(), "k9 and 49990 more") {
 		t.Errorf("Parse = %.200v, want 10 keys named and 49990 more", err)
+	}
+}
+
+// TestPartyName: the party's name, else its primary mail domain.
+func TestPartyName(t *testing.T) {
+	t.Parallel()
+	c := valid()
+	if got := c.PartyName(); got != "example-party.org" {
+		t.Errorf("PartyName without a name = %q", got)
+	}
+	c.Party.Name = "Partito Esempio"
+	if got := c.PartyName(); got != "Partito Esempio" {
+		t.Errorf("PartyName = %q", got)
+	}
+	c.Party.TimeZone = "Europe/Rome"
+	if got := c.Location().String(); got != "Europe/Rome" {
+		t.Errorf("Location = %q", got)
 	}
 }

@@ -180,6 +180,25 @@ default_quota_mb = {{.Files.DefaultQuotaMB}}
 default_link_lifetime = {{dur .Files.DefaultLinkLifetime}}
 # The longest a public link may live; nobody can choose a later expiry.
 max_link_lifetime = {{dur .Files.MaxLinkLifetime}}
+
+# The party's own name, look and language, shown on the sign-in page, on the
+# pages of public links and file drops, and in mail caucus sends.
+[party]
+# The party's name, e.g. "Partito Esempio". Empty: the first mail domain.
+name = {{q .Party.Name}}
+# The language of pages and mail for people who chose none and whose browser
+# asks for none caucus has: "en", "it", "fr", "de" or "es". Each member can
+# choose their own on their account page.
+language = {{q .Party.Language}}
+# The party's logo: a PNG, JPEG, GIF or WebP file of at most 512 KiB, as an
+# absolute path. Empty: no logo.
+logo_file = {{q .Party.LogoFile}}
+# The colour of the page header and buttons, like "#a4161a". Empty: caucus's
+# dark blue.
+accent = {{q .Party.Accent}}
+# The time zone dates and times are shown in, like "Europe/Rome". Empty: the
+# server's own.
+time_zone = {{q .Party.TimeZone}}
 `))
 
 // quote returns s as a TOML basic string (TOML v1.0.0, "String").

@@ -156,7 +156,7 @@ func TestBrowserSecurityKey(t *testing.T) {
 	b.waitPage("/setup/phone", "#later") // after enrolment: set up your phone
 	b.click("#later")
 	b.waitPage("/account", "#factors")
-	if text := b.text("#factors"); !strings.Contains(text, keyName) || !strings.Contains(text, string(auth.KindSecurityKey)) {
+	if text := b.text("#factors"); !strings.Contains(text, keyName) || !strings.Contains(text, "security key") {
 		t.Fatalf("account page does not list the security key %q:\n%s", keyName, text)
 	}
 	creds, err := chromedp.Call(b.ctx, webauthn.GetCredentials, webauthn.GetCredentialsParams{AuthenticatorID: authr})

@@ -148,7 +148,7 @@ func TestBrowserFiles(t *testing.T) {
 	v.do("choose a file", chromedp.SetUploadFiles(chromedp.CSS("#file"), paths[:1]))
 	v.click("#uploadbtn")
 	v.waitPage("/s/"+drop, `#upload[data-done="1"]`)
-	if st := v.text("#uploadstatus"); !strings.Contains(st, "1 file(s) received") {
+	if st := v.text("#uploadstatus"); !strings.Contains(st, "1 file received.") {
 		t.Errorf("drop page says %q", st)
 	}
 	done, err := chromedp.Run(vctx, chromedp.Evaluate[bool](`(() => { const p = document.querySelector("#upload progress"); return !p.hidden && p.value === p.max; })()`))

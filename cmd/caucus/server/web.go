@@ -15,6 +15,7 @@ import (
 	"github.com/caucus-org/caucus/internal/backup"
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/metrics"
+	"github.com/caucus-org/caucus/internal/ui"
 	"github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/autoconfig"
 	"github.com/caucus-org/caucus/mail/dnsrec"
@@ -29,7 +30,11 @@ const maxFormBody = 1 << 20
 // listener.
 func (s *Server) buildWeb(ctx context.Context) error {
 	cfg, log := s.cfg, s.log
-	pages, err := login.New(s.auth, log.With("component", "web"))
+	party, err := ui.PartyOf(cfg)
+	if err != nil {
+		return err
+	}
+	pages, err := login.New(s.auth, log.With("component", "web"), login.WithParty(party))
 	if err != nil {
 		return err
 	}
@@ -37,6 +42,7 @@ func (s *Server) buildWeb(ctx context.Context) error {
 		Auth: s.auth, DB: s.db, Mail: s.mail, Route: s.dir, Files: s.files, MailOffboard: s.offboard, Audit: s.audit,
 		Mailer: s.submit, MailFrom: "postmaster@" + cfg.MailDomains[0],
 		BaseURL: s.url, Log: log.With("component", "admin"), Now: s.deps.Now,
+		PartyName: party.Name, Language: party.Language, TimeZone: party.TimeZone,
 	})
 	adminWeb, err := console.New(console.Deps{
 		Ops: s.ops, Login: pages, Queue: s.queue, CertExpiry: s.certExpiry, LastBackup: func(ctx context.Context) (time.Time, int64, error) { return backup.LastSuccess(ctx, s.db) },

@@ -12,7 +12,16 @@
     const u = ["B", "kB", "MB", "GB", "TB"];
     let i = 0;
     while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
-    return (i === 0 ? n : n.toFixed(1)) + " " + u[i];
+    const lang = document.documentElement.lang || undefined;
+    return n.toLocaleString(lang, { maximumFractionDigits: i === 0 ? 0 : 1, minimumFractionDigits: i === 0 ? 0 : 1 }) + " " + u[i];
+  }
+
+  // words are the page's translations, carried by the status element's
+  // data-msg-* attributes; {name} is filled in from vars.
+  function words(status, key, fallback, vars) {
+    let s = (status && status.getAttribute("data-msg-" + key)) || fallback;
+    Object.keys(vars || {}).forEach(function (k) { s = s.split("{" + k + "}").join(String(vars[k])); });
+    return s;
   }
 
   function upload(form) {
@@ -21,7 +30,7 @@
     const status = form.querySelector("[data-upload-status]");
     const button = form.querySelector('button[type="submit"]');
     const say = function (t) { if (status) status.textContent = t; };
-    if (!input || input.files.length === 0) { say("Choose one or more files first."); return; }
+    if (!input || input.files.length === 0) { say(words(status, "choose", "Choose one or more files first.")); return; }
     let total = 0;
     for (let i = 0; i < input.files.length; i++) total += input.files[i].size;
 
@@ -33,27 +42,27 @@
       const sent = ev.lengthComputable ? ev.loaded : 0;
       const of = ev.lengthComputable ? ev.total : total;
       if (bar) { bar.max = of || 1; bar.value = sent; }
-      say("Sending " + human(sent) + " of " + human(of) + "…");
+      say(words(status, "progress", "Sending {sent} of {total}…", { sent: human(sent), total: human(of) }));
     });
     xhr.addEventListener("load", function () {
       const data = xhr.response || {};
       button.disabled = false;
       if (xhr.status >= 200 && xhr.status < 300) {
         if (bar) bar.value = bar.max;
-        say(data.message || "Done.");
+        say(data.message || words(status, "done", "Done."));
         form.dataset.done = "1";
         if (data.next) location.assign(data.next);
       } else {
-        say(data.error || ("The server refused the upload (HTTP " + xhr.status + ")."));
+        say(data.error || words(status, "refused", "The server refused the upload (HTTP {status}).", { status: xhr.status }));
       }
     });
     xhr.addEventListener("error", function () {
       button.disabled = false;
-      say("The upload was interrupted. Nothing partial was kept; try again.");
+      say(words(status, "interrupted", "The upload was interrupted. Nothing partial was kept; try again."));
     });
     button.disabled = true;
     if (bar) { bar.hidden = false; bar.value = 0; bar.max = total || 1; }
-    say("Sending " + input.files.length + " file(s), " + human(total) + "…");
+    say(words(status, "sending", "Sending {size}…", { size: human(total) }));
     // The token first, then each file preceded by its size, so the
     // server checks the token before storing anything and the quota
     // before reading a file.

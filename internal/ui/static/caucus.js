@@ -30,7 +30,7 @@
     });
     let data = {};
     try { data = await res.json(); } catch (e) { /* not JSON */ }
-    if (!res.ok) throw new Error(data.error || "The server refused the request.");
+    if (!res.ok) throw new Error(data.error || words("refused", "The server refused the request."));
     return data;
   }
   function creationOptions(o) {
@@ -74,24 +74,32 @@
     };
   }
 
+  // words are the page's own translations, carried by the status
+  // element's data-msg-* attributes (ui layout, template "webauthn-status").
+  function words(key, fallback) {
+    const s = document.querySelector("[data-msg-prompt]");
+    const v = s && s.getAttribute("data-msg-" + key);
+    return v || fallback;
+  }
+
   async function run(btn) {
     const status = document.getElementById(btn.dataset.status || "status");
     const say = function (t) { if (status) status.textContent = t; };
-    if (!window.PublicKeyCredential) { say("This browser cannot use passkeys or security keys."); return; }
+    if (!window.PublicKeyCredential) { say(words("unsupported", "This browser cannot use passkeys or security keys.")); return; }
     btn.disabled = true;
     try {
       const mode = btn.dataset.webauthn;
       if (mode === "register") {
         const nameField = document.getElementById(btn.dataset.nameField || "credname");
         const name = nameField ? nameField.value.trim() : "";
-        if (!name) { say("Give it a name first, for example “Blue key” or “My phone”."); return; }
-        say("Follow your browser's prompt…");
+        if (!name) { say(words("name", "Give it a name first, for example “Blue key” or “My phone”.")); return; }
+        say(words("prompt", "Follow your browser's prompt…"));
         const opts = await post("/webauthn/register/begin", { kind: btn.dataset.kind });
         const cred = await navigator.credentials.create(creationOptions(opts));
         const done = await post("/webauthn/register/finish?name=" + encodeURIComponent(name), encodeCreation(cred));
         location.assign(done.next || "/account");
       } else if (mode === "login" || mode === "passkey") {
-        say("Follow your browser's prompt…");
+        say(words("prompt", "Follow your browser's prompt…"));
         const base = mode === "passkey" ? "/login/passkey" : "/login/webauthn";
         const opts = await post(base + "/begin");
         const cred = await navigator.credentials.get(requestOptions(opts));
@@ -99,7 +107,7 @@
         location.assign(done.next || "/account");
       }
     } catch (e) {
-      say(e && e.name === "NotAllowedError" ? "Cancelled or timed out. Try again." : (e.message || String(e)));
+      say(e && e.name === "NotAllowedError" ? words("cancelled", "Cancelled or timed out. Try again.") : (e.message || String(e)));
     } finally {
       btn.disabled = false;
     }

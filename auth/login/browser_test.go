@@ -1,0 +1,170 @@
+package login
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/caucus-org/caucus/internal/testtool"
+	"github.com/caucus-org/caucus/internal/ui"
+)
+
+// chromium opens headless Chromium with the browser's language set to
+// lang (as a person's system would: --lang and the Accept-Language it
+// sends), trusting the test server's certificate. It returns the tab.
+func (e *env) chromium(t *testing.T, lang string) context.Context {
+	t.Helper()
+	path := testtool.Need(t, "chromium")
+	cert := e.ts.Certificate()
+	spki := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("lang", lang),
+		chromedp.Flag("accept-lang", lang),
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])),
+	)
+	bctx, cancelTab := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start %s: %v", path, err)
+	}
+	return bctx
+}
+
+// pageLangAndText opens path and returns <html lang>, <html dir> and the
+// page's visible text.
+func (e *env) pageLangAndText(t *testing.T, tab context.Context, path string) (lang, dir, text string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tab, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.origin+path), chromedp.WaitVisible(chromedp.CSS("main h1"))); err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	var err error
+	if lang, err = chromedp.Run(ctx, chromedp.Evaluate[string]("document.documentElement.lang")); err != nil {
+		t.Fatal(err)
+	}
+	if dir, err = chromedp.Run(ctx, chromedp.Evaluate[string]("document.documentElement.dir")); err != nil {
+		t.Fatal(err)
+	}
+	if text, err = chromedp.Run(ctx, chromedp.Evaluate[string]("document.body.innerText")); err != nil {
+		t.Fatal(err)
+	}
+	return lang, dir, text
+}
+
+// TestBrowserItalian: a browser set to Italian gets the sign-in page in
+// Italian, marked lang="it".
+func TestBrowserItalian(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tab := e.chromium(t, "it-IT")
+	lang, dir, text := e.pageLangAndText(t, tab, "/login")
+	if lang != "it" || dir != "ltr" {
+		t.Errorf(`<html lang=%q dir=%q>, want lang="it" dir="ltr"`, lang, dir)
+	}
+	for _, want := range []string{"Accedi", "Con una passkey", "Con la password", "Continua"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("sign-in page lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "Sign in with a passkey") {
+		t.Errorf("sign-in page has English text:\n%s", text)
+	}
+}
+
+// TestBrowserMemberLanguage: a member who chose German sees their pages in
+// German though the browser asks for Italian; choosing "automatic" again
+// gives the browser's language back.
+func TestBrowserMemberLanguage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b, _ := e.enrol(t, "anna@example.org")
+	csrf := b.get("/account").want(200).csrf()
+	b.post("/account/language", url.Values{"csrf": {csrf}, "language": {"de"}}).redirect("/account?done=language")
+
+	tab := e.chromium(t, "it-IT")
+	u, _ := url.Parse(e.origin)
+	var session string
+	for _, c := range b.jar.Cookies(u) {
+		if c.Name == SessionCookie {
+			session = c.Value
+		}
+	}
+	secure, httpOnly := true, true
+	if _, err := chromedp.Call(tab, network.SetCookie, network.SetCookieParams{
+		Name: SessionCookie, Value: session, URL: e.origin + "/", Path: "/", Secure: &secure, HTTPOnly: &httpOnly,
+	}); err != nil {
+		t.Fatalf("Network.setCookie: %v", err)
+	}
+	lang, _, text := e.pageLangAndText(t, tab, "/account")
+	if lang != "de" || !strings.Contains(text, "Dein Konto") || !strings.Contains(text, "Anmeldemethoden") {
+		t.Errorf("account page of a member who chose German, browser in Italian: lang %q, text:\n%s", lang, text)
+	}
+
+	// Back to automatic: the browser's Italian.
+	b.post("/account/language", url.Values{"csrf": {csrf}, "language": {""}}).redirect("/account?done=language")
+	lang, _, text = e.pageLangAndText(t, tab, "/account")
+	if lang != "it" || !strings.Contains(text, "Il tuo account") {
+		t.Errorf("account page with no choice, browser in Italian: lang %q, text:\n%s", lang, text)
+	}
+
+}
+
+// TestBrowserDarkMode: with the system set to dark, the pages are dark
+// (the stylesheet's prefers-color-scheme), and the party's accent colour
+// from /static/party.css colours the header in both schemes.
+func TestBrowserDarkMode(t *testing.T) {
+	t.Parallel()
+	party := ui.Party{Name: "Partido Ejemplo", Accent: "#ffd500"}
+	e := newEnv(t, func(o *envOptions) { o.login = []Option{WithParty(party)} })
+	tab := e.chromium(t, "es")
+	colours := func() (page, header, headerText string) {
+		t.Helper()
+		e.pageLangAndText(t, tab, "/login")
+		ctx, cancel := context.WithTimeout(tab, 30*time.Second)
+		defer cancel()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[getComputedStyle(document.documentElement).backgroundColor,
+			getComputedStyle(document.querySelector("header")).backgroundColor,
+			getComputedStyle(document.querySelector("header .brand")).color].join("|")`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := strings.Split(s, "|")
+		return parts[0], parts[1], parts[2]
+	}
+	lightPage, lightHeader, lightText := colours()
+	if _, err := chromedp.Call(tab, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+	}); err != nil {
+		t.Fatalf("Emulation.setEmulatedMedia: %v", err)
+	}
+	darkPage, darkHeader, _ := colours()
+	if lightPage != "rgb(244, 245, 247)" || darkPage != "rgb(21, 24, 29)" {
+		t.Errorf("page background light %s, dark %s", lightPage, darkPage)
+	}
+	// #ffd500 is light: the header's text is black on it.
+	if lightHeader != "rgb(255, 213, 0)" || darkHeader != lightHeader || lightText != "rgb(0, 0, 0)" {
+		t.Errorf("header %s (dark %s), text %s; want the accent rgb(255, 213, 0) with black text", lightHeader, darkHeader, lightText)
+	}
+}
