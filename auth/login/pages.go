@@ -23,8 +23,8 @@ func (h *Handler) getLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	l := h.Localizer(r)
 	p := page{Title: l.T("login.title"), Next: r.URL.Query().Get("next")}
-	if key, ok := signedOutWhy[r.URL.Query().Get("signedout")]; ok {
-		p.Notice = l.T(key)
+	if r.URL.Query().Get("signedout") == SignedOutIncident {
+		p.Notice = l.T("login.signedout.incident")
 	}
 	h.render(w, r, http.StatusOK, "login", p)
 }

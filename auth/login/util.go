@@ -93,13 +93,6 @@ const (
 	SignedOutIncident = "incident"
 )
 
-// signedOutWhy are the catalogue keys of the sign-in page's explanations,
-// by the signedout query parameter: fixed words, never text from the
-// address.
-var signedOutWhy = map[string]string{
-	SignedOutIncident: "login.signedout.incident",
-}
-
 // SignedOutURL is the sign-in page that tells why the person was signed
 // out (one of the SignedOut constants) and leads to next afterwards.
 func SignedOutURL(why, next string) string {

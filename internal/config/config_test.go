@@ -261,13 +261,17 @@ send_per_hour = 500
 	}
 }
 
-func TestValidate(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name   string
-		change func(*Config)
-		key    string // the key the error must name; "" for no error
-	}{
+// validateCase is one change to a valid Config and the key Validate must
+// name ("" for none).
+type validateCase struct {
+	name   string
+	change func(*Config)
+	key    string // the key the error must name; "" for no error
+}
+
+// nameCases are the cases of the names: host name and party.
+func nameCases() []validateCase {
+	return []validateCase{
 		{"valid", func(c *Config) {}, ""},
 
 		{"hostname empty", func(c *Config) { c.Hostname = "" }, "hostname"},
@@ -304,6 +308,12 @@ func TestValidate(t *testing.T) {
 		{"party time zone Local", func(c *Config) { c.Party.TimeZone = "Local" }, "party.time_zone"},
 		{"party name control", func(c *Config) { c.Party.Name = "Party\x1b[31m" }, "party.name"},
 		{"party name long", func(c *Config) { c.Party.Name = strings.Repeat("a", 101) }, "party.name"},
+	}
+}
+
+// serviceCases are the cases of the listeners, storage and services.
+func serviceCases() []validateCase {
+	return []validateCase{
 
 		{"mail_domains none", func(c *Config) { c.MailDomains = nil }, "mail_domains"},
 		{"mail_domains empty string", func(c *Config) { c.MailDomains = []string{""} }, "mail_domains[0]"},
@@ -406,7 +416,12 @@ func TestValidate(t *testing.T) {
 		{"smtp.max_rcpts_per_message 1 ok", func(c *Config) { c.SMTP.MaxRcptsPerMessage = 1 }, ""},
 
 		{"policy off ok", func(c *Config) { c.Policy.AdminsNeedWebAuthn = false }, ""},
-	} {
+	}
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	for _, tc := range append(nameCases(), serviceCases()...) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c := valid()
