@@ -226,13 +226,6 @@ func (s *Server) goServe(name string, serve func() error) {
 	})
 }
 
-// URL is the web interface's public base URL.
-func (s *Server) URL() string { return s.url }
-
-// Addr is the address a listener ("https", "imaps", "smtp", …) is bound
-// to, or "" if it is not configured.
-func (s *Server) Addr(name string) string { return s.addrs[name] }
-
 // inviteFirstAdmin invites the first admin when there is no account yet,
 // and issues a fresh link when that admin never finished enrolling (the
 // old link cannot be shown again: only its hash is stored).

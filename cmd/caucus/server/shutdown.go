@@ -53,9 +53,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	forced := false
 	select {
 	case errs = <-done:
-	case <-limit:
+	case <-limit.Done():
 		forced = true
-		errs = append(errs, fmt.Errorf("shutdown: phase 1 unfinished, forcing: %w", context.DeadlineExceeded))
+		errs = append(errs, fmt.Errorf("shutdown: phase 1 unfinished, forcing: %w", limit.Err()))
 	}
 	s.log.Info("shutdown phase 2: cancelling what is left and closing every connection")
 	endPhase1()
@@ -75,17 +75,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// phaseOneLimit fires when phase 1 must end: when ctx ends, or earlier
-// by what phase 2 needs (a quarter of the time left, at most
-// phaseTwoReserve) when ctx has a deadline.
-func phaseOneLimit(ctx context.Context) (<-chan struct{}, func()) {
+// phaseOneLimit ends when phase 1 must end: with ctx, or earlier by what
+// phase 2 needs (a quarter of the time left, at most phaseTwoReserve)
+// when ctx has a deadline.
+func phaseOneLimit(ctx context.Context) (context.Context, context.CancelFunc) {
 	d, ok := ctx.Deadline()
 	if !ok {
-		return ctx.Done(), func() {}
+		return context.WithCancel(ctx)
 	}
 	reserve := min(phaseTwoReserve, time.Until(d)/4)
-	lctx, cancel := context.WithDeadline(ctx, d.Add(-reserve))
-	return lctx.Done(), cancel
+	return context.WithDeadline(ctx, d.Add(-reserve))
 }
 
 // refuseNewWork is phase 1: every listener stops accepting and every

@@ -457,3 +457,39 @@ func TestShutdownForcesWhatIsLeft(t *testing.T) {
 	defer srv2.Shutdown(context.Background())
 	davDo(t, srv2, dir, "GET", "/dav/Home/never-finished.txt", secret, nil, http.StatusNotFound)
 }
+
+// TestShutdownUnserved: a server built but never served shuts down by
+// releasing what New took (listeners, control socket, database), so that
+// a second server starts on the same directory; Serve after Shutdown and
+// a second Shutdown are refused.
+func TestShutdownUnserved(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := config.Dev(dir)
+	cfg.Listen = FreeListen(cfg.Listen)
+	s, err := New(t.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	https := s.addrs["https"]
+	if err := s.Shutdown(t.Context()); err != nil {
+		t.Fatalf("Shutdown of a server never served: %v", err)
+	}
+	if err := s.Serve(t.Context()); err == nil {
+		t.Error("Serve after Shutdown succeeded")
+	}
+	if err := s.Shutdown(t.Context()); err == nil {
+		t.Error("a second Shutdown succeeded")
+	}
+	cfg.Listen.HTTPS = https // the port New had bound is free again
+	s2, err := start(t.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	if err != nil {
+		t.Fatalf("a second server on the same directory and HTTPS port: %v", err)
+	}
+	if err := s2.Serve(t.Context()); err == nil {
+		t.Error("a second Serve succeeded")
+	}
+	if err := s2.Shutdown(t.Context()); err != nil {
+		t.Error(err)
+	}
+}
