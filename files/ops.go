@@ -1,8 +1,11 @@
 package files
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -216,7 +219,7 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 		}
 		limit = s.opts.MaxFileSize
 	}
-	ref, n, err := s.blobs.Put(ctx, r, limit)
+	ref, data, n, err := s.storeContent(ctx, r, limit)
 	if errors.Is(err, blob.ErrTooLarge) {
 		return 0, quotaError(limit)
 	}
@@ -232,11 +235,18 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 	s.gcMu.RLock()
 	err = func() error {
 		defer s.gcMu.RUnlock()
-		if ok, err := s.blobs.Has(ref); err != nil || !ok {
+		if data != nil {
+			// Kept in the database: nothing for GC to take meanwhile.
+		} else if ok, err := s.blobs.Has(ref); err != nil || !ok {
 			return fmt.Errorf("files: content vanished while storing, try again: %v", err)
 		}
 		// Through the group commit: concurrent uploads share a commit.
 		return s.group.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			if data != nil {
+				if _, err := s.cached(tx).ExecContext(ctx, `INSERT OR IGNORE INTO files_inline (ref, data) VALUES (?, ?)`, string(ref), data); err != nil {
+					return err
+				}
+			}
 			parent, err := check(tx)
 			if err != nil {
 				return err
@@ -291,6 +301,36 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 	return id, nil
 }
 
+// storeContent reads r to its end, at most limit bytes (limit <= 0: no
+// limit, else [blob.ErrTooLarge] past it), and returns its reference and
+// size. A content of at most Options.InlineBytes is returned in data, for
+// the caller to write in the transaction that commits its version (see
+// [DefaultInlineBytes]); a larger one goes to the blob store, durable
+// before storeContent returns, and data is nil.
+func (s *Store) storeContent(ctx context.Context, r io.Reader, limit int64) (ref blob.Ref, data []byte, n int64, err error) {
+	if s.opts.InlineBytes > 0 {
+		buf := make([]byte, s.opts.InlineBytes+1)
+		m, err := io.ReadFull(r, buf)
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			if limit > 0 && int64(m) > limit {
+				return "", nil, 0, fmt.Errorf("%w: more than %d bytes", blob.ErrTooLarge, limit)
+			}
+			if err := ctx.Err(); err != nil {
+				return "", nil, 0, fmt.Errorf("reading: %w", context.Cause(ctx))
+			}
+			sum := sha256.Sum256(buf[:m])
+			return blob.Ref(hex.EncodeToString(sum[:])), buf[:m:m], int64(m), nil
+		case err != nil:
+			return "", nil, 0, fmt.Errorf("reading: %w", err)
+		}
+		// Larger: the blob store reads what was read again.
+		r = io.MultiReader(bytes.NewReader(buf), r)
+	}
+	ref, n, err = s.blobs.Put(ctx, r, limit)
+	return ref, nil, n, err
+}
+
 // numbered gives "name (i).ext".
 func numbered(name string, i int) string {
 	ext := filepath.Ext(name)
@@ -308,7 +348,25 @@ func (s *Store) prune(ctx context.Context, tx *sql.Tx, id int64) ([]string, erro
 	if err != nil {
 		return nil, err
 	}
-	return scanStrings(rows)
+	refs, err := scanStrings(rows)
+	if err != nil {
+		return nil, err
+	}
+	return refs, s.dropInline(ctx, tx, refs)
+}
+
+// dropInline deletes the contents kept in the database among refs that no
+// version refers to any more, in tx, the transaction that deleted their
+// versions: a content and its last version go together. A backup needs no
+// hold for them: its copy of the database has them.
+func (s *Store) dropInline(ctx context.Context, tx *sql.Tx, refs []string) error {
+	for _, ref := range refs {
+		if _, err := s.cached(tx).ExecContext(ctx, `DELETE FROM files_inline WHERE ref = ?
+			AND NOT EXISTS (SELECT 1 FROM files_versions WHERE blob = ?)`, ref, ref); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func scanStrings(rows *sql.Rows) ([]string, error) {
@@ -742,7 +800,7 @@ func (s *Store) Purge(ctx context.Context, a Actor, id int64) error {
 			return err
 		}
 		name = r.name
-		drop, err = purge(ctx, tx, id)
+		drop, err = s.purge(ctx, tx, id)
 		return err
 	})
 	if err != nil {
@@ -754,7 +812,7 @@ func (s *Store) Purge(ctx context.Context, a Actor, id int64) error {
 }
 
 // purge deletes node id and everything below it, returning their blobs.
-func purge(ctx context.Context, tx *sql.Tx, id int64) ([]string, error) {
+func (s *Store) purge(ctx context.Context, tx *sql.Tx, id int64) ([]string, error) {
 	rows, err := tx.QueryContext(ctx, subtree+`SELECT DISTINCT blob FROM files_versions WHERE node_id IN (SELECT id FROM sub)`, id)
 	if err != nil {
 		return nil, err
@@ -763,8 +821,10 @@ func purge(ctx context.Context, tx *sql.Tx, id int64) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = tx.ExecContext(ctx, `DELETE FROM files_nodes WHERE id = ?`, id) // ON DELETE CASCADE
-	return refs, err
+	if _, err = tx.ExecContext(ctx, `DELETE FROM files_nodes WHERE id = ?`, id); err != nil { // ON DELETE CASCADE
+		return nil, err
+	}
+	return refs, s.dropInline(ctx, tx, refs)
 }
 
 // PurgeExpired deletes for good the trash older than TrashRetention and
@@ -793,7 +853,7 @@ func (s *Store) PurgeExpired(ctx context.Context) (int, error) {
 		var drop []string
 		err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 			var err error
-			drop, err = purge(ctx, tx, id)
+			drop, err = s.purge(ctx, tx, id)
 			return err
 		})
 		if err != nil {
@@ -898,7 +958,7 @@ func (s *Store) OpenVersion(ctx context.Context, a Actor, id, versionID int64) (
 	if err != nil {
 		return nil, Version{}, err
 	}
-	f, err := s.openBlob(ref)
+	f, err := s.openBlob(ctx, ref)
 	return f, v, err
 }
 

@@ -88,7 +88,17 @@ ALTER TABLE files_links ADD COLUMN max_bytes INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE files_links ADD COLUMN received_bytes INTEGER NOT NULL DEFAULT 0;
 `
 
+// schema3 keeps small contents in the database (see "Storage" in the
+// package documentation): ref is the content's SHA-256 in hex, as a blob
+// reference, and the versions name it the same way.
+const schema3 = `
+CREATE TABLE files_inline (
+	ref  TEXT PRIMARY KEY,
+	data BLOB NOT NULL
+);
+`
+
 // Component returns the migrations of the store's tables.
 func Component() db.Component {
-	return db.Component{Name: "files", Migrations: []db.Migration{{Version: 1, SQL: schema1}, {Version: 2, SQL: schema2}}}
+	return db.Component{Name: "files", Migrations: []db.Migration{{Version: 1, SQL: schema1}, {Version: 2, SQL: schema2}, {Version: 3, SQL: schema3}}}
 }

@@ -1,6 +1,7 @@
 package files
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"database/sql"
@@ -70,6 +71,9 @@ func New(d *db.DB, blobs blob.Store, opts Options, deps Deps) *Store {
 	}
 	if opts.DropLinkBytes <= 0 {
 		opts.DropLinkBytes = DefaultDropLinkBytes
+	}
+	if opts.InlineBytes == 0 {
+		opts.InlineBytes = DefaultInlineBytes
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -822,7 +826,7 @@ func (s *Store) Open(ctx context.Context, a Actor, id int64) (io.ReadSeekCloser,
 		return nil, Node{}, ErrIsDir
 	}
 	// The content of the version just read, with its ETag.
-	f, err := s.openBlob(n.blob)
+	f, err := s.openBlob(ctx, n.blob)
 	return f, n, err
 }
 
@@ -842,7 +846,7 @@ func (s *Store) OpenNode(ctx context.Context, a Actor, n Node) (io.ReadSeekClose
 		rc, _, err := s.Open(ctx, a, n.ID)
 		return rc, err
 	}
-	return s.openBlob(n.blob)
+	return s.openBlob(ctx, n.blob)
 }
 
 func (s *Store) openCurrent(ctx context.Context, id int64) (io.ReadSeekCloser, error) {
@@ -853,20 +857,39 @@ func (s *Store) openCurrent(ctx context.Context, id int64) (io.ReadSeekCloser, e
 	if r.dir {
 		return nil, ErrIsDir
 	}
-	return s.openBlob(r.blob)
+	return s.openBlob(ctx, r.blob)
 }
 
-func (s *Store) openBlob(ref string) (io.ReadSeekCloser, error) {
+// openBlob opens the content ref: a blob file, or else the copy in the
+// database of a small content (see storeContent). The file is looked for
+// first, as failing to open one costs less than a query.
+func (s *Store) openBlob(ctx context.Context, ref string) (io.ReadSeekCloser, error) {
 	br, err := blob.ParseRef(ref)
 	if err != nil {
 		return nil, fmt.Errorf("files: version without content: %w", err)
 	}
 	f, err := s.blobs.Open(br)
-	if err != nil {
+	if err == nil {
+		return f, nil
+	}
+	if !errors.Is(err, blob.ErrNotFound) {
 		return nil, fmt.Errorf("files: content: %w", err)
 	}
-	return f, nil
+	var data []byte
+	qerr := s.cached(s.db).QueryRowContext(ctx, `SELECT data FROM files_inline WHERE ref = ?`, ref).Scan(&data)
+	if errors.Is(qerr, sql.ErrNoRows) {
+		return nil, fmt.Errorf("files: content: %w", err)
+	}
+	if qerr != nil {
+		return nil, fmt.Errorf("files: content: %w", qerr)
+	}
+	return inlineContent{bytes.NewReader(data)}, nil
 }
+
+// inlineContent is a content read from the database.
+type inlineContent struct{ *bytes.Reader }
+
+func (inlineContent) Close() error { return nil }
 
 // record writes an audit record for a change by a.
 func (s *Store) record(ctx context.Context, a Actor, kind, subject, detail string) {

@@ -595,10 +595,11 @@ func TestFolderLink(t *testing.T) {
 }
 
 // TestBlobHold checks that while a backup holds the blobs, a pruned
-// version's blob stays on disk for the backup to copy.
+// version's blob stays on disk for the backup to copy (blob files only:
+// InlineBytes -1; the backup's copy of the database holds the others).
 func TestBlobHold(t *testing.T) {
 	t.Parallel()
-	e := filestest.New(t, files.Options{Versions: 1})
+	e := filestest.New(t, files.Options{Versions: 1, InlineBytes: -1})
 	s, ctx := e.Store, t.Context()
 	alice := e.Member(t, "alice@example.org")
 	bs, err := blob.OpenDir(e.BlobDir)

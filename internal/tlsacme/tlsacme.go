@@ -176,8 +176,9 @@ func Fixed(hostname string, cert tls.Certificate) *Manager {
 // and 1.3 only, [CipherSuites] for TLS 1.2, the Manager's certificates,
 // session tickets under the Manager's keys, which change every
 // [TicketKeyRotation] (see ticketKeys), and ALPN "h2", "http/1.1" and,
-// with ACME, "acme-tls/1" (RFC 8737 section 6.2). Mail listeners replace
-// NextProtos with their own; clones share the ticket keys. The keys
+// with ACME, "acme-tls/1" (RFC 8737 section 6.2). TLS 1.3 clients get no
+// session ticket (see noTLS13Tickets). Mail listeners take theirs from
+// [ForProtocol], with their own ALPN names; clones share the ticket keys. The keys
 // follow the returned configuration's clock (its Time field, if set).
 func (m *Manager) TLSConfig() *tls.Config {
 	t := &tls.Config{
@@ -197,6 +198,7 @@ func (m *Manager) TLSConfig() *tls.Config {
 	t.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
 		return m.tickets.at(now()).DecryptTicket(identity, cs)
 	}
+	t.GetConfigForClient = noTLS13Tickets(t)
 	if m.fixed != nil {
 		t.Certificates = []tls.Certificate{*m.fixed}
 		return t
@@ -204,6 +206,54 @@ func (m *Manager) TLSConfig() *tls.Config {
 	t.NextProtos = append(t.NextProtos, acme.ALPNProto)
 	t.GetCertificate = m.getCertificate
 	return t
+}
+
+// ForProtocol returns a copy of c, a configuration from
+// [Manager.TLSConfig], for a listener of another protocol: the same
+// certificates and ticket keys, and only that protocol's ALPN names
+// (RFC 7301; none for SMTP), never the web's "h2" or ACME's "acme-tls/1".
+// A plain Clone with other NextProtos would hand TLS 1.3 clients the
+// web's ALPN names (see noTLS13Tickets).
+func ForProtocol(c *tls.Config, alpn ...string) *tls.Config {
+	p := c.Clone()
+	p.NextProtos = alpn
+	p.GetConfigForClient = noTLS13Tickets(p)
+	return p
+}
+
+// noTLS13Tickets returns the GetConfigForClient of c: a client that may
+// speak TLS 1.3 gets c without session tickets; one that speaks only TLS
+// 1.2 gets c itself, tickets included.
+//
+// Why: a TLS 1.3 ticket announces how long a client may use it, and
+// crypto/tls announces 604,800 s (7 days) for every ticket, a constant no
+// setting changes (RFC 8446 section 4.6.1 makes 7 days the upper bound).
+// The keys open a ticket for at most a day ([TicketKeyRotation]), so such
+// a ticket would only fail later, but scanners grade the announcement, and
+// a client may keep a session alive on it as promised. TLS 1.2 tickets
+// announce no lifetime (RFC 5077 section 3.3: 0, unspecified) and keep
+// working for a day. What TLS 1.3 loses is little: crypto/tls resumes only
+// with a new (EC)DHE exchange and has no 0-RTT, so a full handshake costs
+// one more signature and the certificate chain.
+//
+// The copy is made at the first handshake, so c's fields set after
+// TLSConfig returned (a test's clock) are in it; c must not change after
+// it serves, as crypto/tls asks of every configuration.
+func noTLS13Tickets(c *tls.Config) func(*tls.ClientHelloInfo) (*tls.Config, error) {
+	var once sync.Once
+	var noTickets *tls.Config
+	return func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		if !slices.Contains(hello.SupportedVersions, tls.VersionTLS13) ||
+			c.MaxVersion != 0 && c.MaxVersion < tls.VersionTLS13 {
+			return nil, nil
+		}
+		once.Do(func() {
+			noTickets = c.Clone()
+			noTickets.GetConfigForClient = nil
+			noTickets.SessionTicketsDisabled = true
+		})
+		return noTickets, nil
+	}
 }
 
 // TicketKeyRotation is how often the session ticket keys change. A ticket
@@ -214,9 +264,8 @@ func (m *Manager) TLSConfig() *tls.Config {
 // 4.6.1 sets 7 days as the upper bound, not the advice; RFC 5077 section
 // 5.5 asks for keys to be changed regularly).
 //
-// The lifetime a TLS 1.3 ticket announces stays 7 days: crypto/tls fixes
-// it. A client that offers a ticket older than 24 hours gets a full
-// handshake.
+// TLS 1.3 clients get no ticket at all: crypto/tls announces a 7-day
+// lifetime for each one, which no setting changes (see noTLS13Tickets).
 const TicketKeyRotation = 12 * time.Hour
 
 // ticketKeys holds the session ticket keys of a Manager's listeners. A

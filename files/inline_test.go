@@ -1,0 +1,92 @@
+package files_test
+
+import (
+	"bytes"
+	"io"
+	"io/fs"
+	"strings"
+	"testing"
+
+	"github.com/caucus-org/caucus/files"
+	"github.com/caucus-org/caucus/files/filestest"
+	"github.com/caucus-org/caucus/internal/blob"
+)
+
+// TestSmallContentInDatabase checks that a content of at most
+// files.DefaultInlineBytes is kept in the database, in the transaction that
+// commits its version (one flush for content, name and commit, issue 21),
+// and a larger one in the blob directory; that both read back; and that
+// the database forgets a content when its last version goes, and only then.
+func TestSmallContentInDatabase(t *testing.T) {
+	t.Parallel()
+	e := filestest.New(t, files.Options{Versions: 1})
+	s, ctx := e.Store, t.Context()
+	alice := e.Member(t, "alice@example.org")
+	bs, err := blob.OpenDir(e.BlobDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs := func() int {
+		t.Helper()
+		n := 0
+		if err := bs.Walk(func(blob.Ref, fs.FileInfo) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	inline := func() int {
+		t.Helper()
+		var n int
+		if err := e.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM files_inline`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	check := func(step string, wantBlobs, wantInline int) {
+		t.Helper()
+		if b, i := blobs(), inline(); b != wantBlobs || i != wantInline {
+			t.Fatalf("%s: %d blob files and %d contents in the database, want %d and %d", step, b, i, wantBlobs, wantInline)
+		}
+	}
+
+	small := put(t, s, alice, "/Home", "small.txt", "hello")
+	check("a small file", 0, 1)
+	if got := read(t, s, alice, small.ID); got != "hello" {
+		t.Fatalf("small file reads %q", got)
+	}
+	limit := strings.Repeat("x", files.DefaultInlineBytes)
+	atLimit := put(t, s, alice, "/Home", "limit.bin", limit)
+	check("a file of DefaultInlineBytes", 0, 2)
+	over := put(t, s, alice, "/Home", "over.bin", limit+"y")
+	check("a file of one byte more", 1, 2)
+	if read(t, s, alice, atLimit.ID) != limit || read(t, s, alice, over.ID) != limit+"y" {
+		t.Fatal("the files at and over the limit do not read back")
+	}
+	// A Range request seeks in the content.
+	f, _, err := s.Open(ctx, alice, small.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Seek(1, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(f)
+	f.Close()
+	if !bytes.Equal(rest, []byte("ello")) {
+		t.Fatalf("after a seek: %q", rest)
+	}
+
+	// The same content twice is kept once, until its last version goes.
+	twin := put(t, s, alice, "/Home", "twin.txt", "hello")
+	check("the same content again", 1, 2)
+	put(t, s, alice, "/Home", "small.txt", "changed") // Versions 1: "hello" pruned here
+	check("one of its two versions pruned", 1, 3)
+	if err := s.Delete(ctx, alice, twin.ID); err != nil {
+		t.Fatal(err)
+	}
+	check("its last file in the trash", 1, 3)
+	if err := s.Purge(ctx, alice, twin.ID); err != nil {
+		t.Fatal(err)
+	}
+	check("its last version purged", 1, 2)
+}
