@@ -197,15 +197,14 @@ type dashboard struct {
 
 func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	people, err := h.ops.Directory(ctx)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
 	now := h.od.Now()
 	d := &dashboard{HasDNS: h.d.DNS != nil, CertWarn: certWarnDays,
 		IdleDays: int(admin.IdleAfter / (24 * time.Hour)), ExpiringDays: int(admin.ExpiringWithin / (24 * time.Hour))}
-	d.Counts, d.Attention = attentionLists(people, d.IdleDays, d.ExpiringDays)
+	var err error
+	if d.Counts, d.Attention, err = h.attentionLists(ctx, d.IdleDays, d.ExpiringDays); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	if h.d.Queue != nil {
 		d.HasQueue = true
 		items, err := h.d.Queue.List(ctx)
@@ -268,31 +267,38 @@ const attentionShown = 10
 // attentionLists counts people by filter and lists those that need the
 // admin: security first (no second factor), then access ending, then
 // idle accounts and invites not yet accepted.
-func attentionLists(people []admin.PersonSummary, idleDays, expiringDays int) (map[string]int, []attention) {
-	counts := admin.CountPeople(people, "")
+func (h *Handler) attentionLists(ctx context.Context, idleDays, expiringDays int) (map[string]int, []attention, error) {
 	lists := []attention{
 		{ID: admin.FilterNoFactor, Title: "Active without a second factor", Warn: true, Why: "Anyone with their password alone could sign in: send them a new enrolment link."},
 		{ID: admin.FilterExpiring, Title: fmt.Sprintf("Access ends within %d days", expiringDays), Why: "Extend it on their page if they stay."},
 		{ID: admin.FilterIdle, Title: fmt.Sprintf("No sign-in for %d days", idleDays), Why: "Departed? Offboard them; otherwise nothing to do."},
 		{ID: admin.FilterInvited, Title: "Invited, not yet enrolled", Why: "Their link works 72 hours; make a new one on their page if it ran out."},
 	}
+	var counts map[string]int
 	var out []attention
 	for _, l := range lists {
-		l.Count = counts[l.ID]
-		if l.Count == 0 {
-			continue
-		}
 		q := admin.PeopleQuery{Filter: l.ID, Sort: "name", PerPage: attentionShown}
 		if l.ID == admin.FilterExpiring {
 			q.Sort = "expires"
 		}
-		for _, p := range admin.SelectPeople(people, q).People {
+		if counts != nil && counts[l.ID] == 0 {
+			continue
+		}
+		pg, err := h.ops.People(ctx, q)
+		if err != nil {
+			return nil, nil, err
+		}
+		counts, l.Count = pg.Counts, pg.Total
+		if l.Count == 0 {
+			continue
+		}
+		for _, p := range pg.People {
 			l.People = append(l.People, personSummary{p})
 		}
 		l.All = peopleURL(q, func(q *admin.PeopleQuery) { q.PerPage = 0 })
 		out = append(out, l)
 	}
-	return counts, out
+	return counts, out, nil
 }
 
 // personSummary is a person as the dashboard shows them.
