@@ -70,6 +70,7 @@ type Handler struct {
 	log     *slog.Logger
 	pages   *ui.Pages
 	pending *pendingStore // actions waiting for a step-up
+	notices *notices      // actions' outcomes waiting for the next page
 }
 
 // New builds the console.
@@ -86,7 +87,7 @@ func New(d Deps) (*Handler, error) {
 	}
 	od := d.Ops.Deps()
 	return &Handler{d: d, ops: d.Ops, od: od, svc: od.Auth, mail: od.Mail, login: d.Login, baseURL: od.BaseURL, log: d.Log, pages: pages,
-		pending: newPendingStore(od.Now)}, nil
+		pending: newPendingStore(od.Now), notices: newNotices(od.Now)}, nil
 }
 
 // Register adds the console's routes to mux. Only admins reach them, except
@@ -195,6 +196,15 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name 
 		return
 	}
 	p.Incident = st
+	if sess, ok := sessionFrom(r); ok && r.Method == http.MethodGet {
+		if n, ok := h.notices.take(sess.ID); ok {
+			p.Base.Notice = strings.TrimSpace(n.Text + " " + p.Base.Notice)
+			p.Base.Error = strings.TrimSpace(n.Error + " " + p.Base.Error)
+			if p.Report == "" {
+				p.Report = n.Report
+			}
+		}
+	}
 	if st.On {
 		banner := fmt.Sprintf("Incident mode is on since %s (by %s): everyone was signed out and app passwords revoked; public links are suspended.",
 			st.Since.UTC().Format("2 Jan 2006 15:04 UTC"), st.By)
@@ -205,6 +215,8 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name 
 		web.Error(w, r, http.StatusInternalServerError)
 	}
 }
+
+func sessionFrom(r *http.Request) (auth.Session, bool) { return login.SessionFrom(r.Context()) }
 
 func client(r *http.Request) auth.Client {
 	return auth.Client{Addr: web.ClientAddr(r), UserAgent: r.UserAgent()}
@@ -317,6 +329,16 @@ func (h *Handler) person(w http.ResponseWriter, r *http.Request) {
 	h.personPage(w, r, a, "", "")
 }
 
+// toPerson ends an action on a person: their page shows its outcome.
+func (h *Handler) toPerson(w http.ResponseWriter, r *http.Request, a auth.Account, text, report string) {
+	h.done(w, r, "/admin/people/"+strconv.FormatInt(a.ID, 10), notice{Text: text, Report: report})
+}
+
+// refusePerson ends a refused action on a person: their page says why.
+func (h *Handler) refusePerson(w http.ResponseWriter, r *http.Request, a auth.Account, why string) {
+	h.done(w, r, "/admin/people/"+strconv.FormatInt(a.ID, 10), notice{Error: why})
+}
+
 func (h *Handler) personPage(w http.ResponseWriter, r *http.Request, a auth.Account, notice, report string) {
 	ctx := r.Context()
 	row, err := h.row(ctx, a)
@@ -357,7 +379,7 @@ func (h *Handler) setQuota(w http.ResponseWriter, r *http.Request, sess auth.Ses
 	}
 	mb, err := strconv.ParseFloat(strings.TrimSpace(r.PostFormValue("quota_mb")), 64)
 	if err != nil || mb < 0 || mb > 1e7 {
-		h.personPage(w, r, a, "The quota must be a number of megabytes (0 for none).", "")
+		h.refusePerson(w, r, a, "The quota must be a number of megabytes (0 for none).")
 		return
 	}
 	if err := h.mail.SetQuota(r.Context(), a.ID, int64(mb*1e6)); err != nil {
@@ -365,7 +387,7 @@ func (h *Handler) setQuota(w http.ResponseWriter, r *http.Request, sess auth.Ses
 		return
 	}
 	h.svc.Audit().Record(r.Context(), audit.Event{Actor: sess.Account.Login, Subject: a.Login, Kind: "mail.quota", Detail: fmt.Sprintf("quota_mb=%g", mb), Addr: web.ClientAddr(r).String(), UserAgent: r.UserAgent()})
-	h.personPage(w, r, a, "Mail quota saved.", "")
+	h.toPerson(w, r, a, "Mail quota saved.", "")
 }
 
 func (h *Handler) suspend(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -376,13 +398,13 @@ func (h *Handler) suspend(w http.ResponseWriter, r *http.Request, sess auth.Sess
 	rep, err := h.ops.Suspend(r.Context(), actor(r, sess), a.ID)
 	switch {
 	case errors.Is(err, admin.ErrSelf):
-		h.personPage(w, r, a, "You cannot suspend yourself.", "")
+		h.refusePerson(w, r, a, "You cannot suspend yourself.")
 		return
 	case errors.Is(err, admin.ErrLastAdmin):
-		h.personPage(w, r, a, "This is the last active admin: make someone else admin first.", "")
+		h.refusePerson(w, r, a, "This is the last active admin: make someone else admin first.")
 		return
 	case errors.Is(err, admin.ErrState):
-		h.personPage(w, r, a, "Only active or invited accounts can be suspended.", "")
+		h.refusePerson(w, r, a, "Only active or invited accounts can be suspended.")
 		return
 	case err != nil && rep.Kind == "":
 		h.fail(w, r, err)
@@ -393,7 +415,7 @@ func (h *Handler) suspend(w http.ResponseWriter, r *http.Request, sess auth.Sess
 	if err != nil {
 		notice = "Suspension incomplete: see the report."
 	}
-	h.personPage(w, r, a, notice, rep.Text())
+	h.toPerson(w, r, a, notice, rep.Text())
 }
 
 func (h *Handler) reactivate(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -404,17 +426,17 @@ func (h *Handler) reactivate(w http.ResponseWriter, r *http.Request, sess auth.S
 	_, err := h.ops.Resume(r.Context(), actor(r, sess), a.ID)
 	switch {
 	case errors.Is(err, auth.ErrNeedsFactor):
-		h.personPage(w, r, a, "This account has no sign-in factor: send a new enrolment link instead.", "")
+		h.refusePerson(w, r, a, "This account has no sign-in factor: send a new enrolment link instead.")
 		return
 	case errors.Is(err, admin.ErrState):
-		h.personPage(w, r, a, admin.HumanError(err), "")
+		h.refusePerson(w, r, a, admin.HumanError(err))
 		return
 	case err != nil:
 		h.fail(w, r, err)
 		return
 	}
 	a.State = auth.StateActive
-	h.personPage(w, r, a, "Reactivated. They sign in with their own factors; app passwords must be made anew.", "")
+	h.toPerson(w, r, a, "Reactivated. They sign in with their own factors; app passwords must be made anew.", "")
 }
 
 func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -427,7 +449,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 		h.fail(w, r, err)
 		return
 	}
-	h.personPage(w, r, a, "Access revoked now.", rep.String())
+	h.toPerson(w, r, a, "Access revoked now.", rep.String())
 }
 
 func (h *Handler) reenrol(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -436,7 +458,7 @@ func (h *Handler) reenrol(w http.ResponseWriter, r *http.Request, sess auth.Sess
 		return
 	}
 	if a.ID == sess.Account.ID {
-		h.personPage(w, r, a, "Use your own account page to change your factors.", "")
+		h.refusePerson(w, r, a, "Use your own account page to change your factors.")
 		return
 	}
 	ctx := r.Context()
@@ -470,7 +492,7 @@ func (h *Handler) revokeAppPassword(w http.ResponseWriter, r *http.Request, sess
 		h.fail(w, r, err)
 		return
 	}
-	h.personPage(w, r, a, "App password revoked; devices using it were disconnected.", "")
+	h.toPerson(w, r, a, "App password revoked; devices using it were disconnected.", "")
 }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {

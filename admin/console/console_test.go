@@ -236,7 +236,7 @@ func TestSuspendClosesEverything(t *testing.T) {
 	defer release()
 
 	path := "/admin/people/" + itoa(member.Account.ID)
-	code, _, body := c.do(t, admin, "POST", path+"/suspend", url.Values{"csrf": {c.csrf(t, admin)}})
+	code, body := c.act(t, admin, path+"/suspend", url.Values{})
 	if code != http.StatusOK || !strings.Contains(body, "suspended") {
 		t.Fatalf("suspend: status %d", code)
 	}
@@ -261,7 +261,7 @@ func TestSuspendClosesEverything(t *testing.T) {
 		t.Errorf("password sign-in after suspension: %v, want ErrBadCredentials (as a wrong password)", err)
 	}
 	// Reactivation lets them sign in again with their own factors.
-	if code, _, _ := c.do(t, admin, "POST", path+"/reactivate", url.Values{"csrf": {c.csrf(t, admin)}}); code != http.StatusOK {
+	if code, _ := c.act(t, admin, path+"/reactivate", url.Values{}); code != http.StatusOK {
 		t.Fatalf("reactivate: status %d", code)
 	}
 	c.env.SignIn(t, member)
@@ -291,7 +291,7 @@ func TestStepUpRequired(t *testing.T) {
 	}
 	// A security key's step-up is, then it works.
 	c.stepUp(t, admin)
-	if code, _, _ := c.do(t, admin, "POST", path, url.Values{"csrf": {c.csrf(t, admin)}}); code != http.StatusOK {
+	if code, _ := c.act(t, admin, path, url.Values{}); code != http.StatusOK {
 		t.Fatalf("after step-up: %d", code)
 	}
 }
@@ -335,7 +335,7 @@ func TestMailQuota(t *testing.T) {
 	if _, q, _ := c.store.Usage(t.Context(), member.Account.ID); q != 0 {
 		t.Fatalf("a bad quota value was saved: %d", q)
 	}
-	if code, _, body := c.do(t, admin, "POST", path+"/quota", url.Values{"csrf": {c.csrf(t, admin)}, "quota_mb": {"250"}}); code != http.StatusOK || !strings.Contains(body, "of 250 MB") {
+	if code, body := c.act(t, admin, path+"/quota", url.Values{"quota_mb": {"250"}}); code != http.StatusOK || !strings.Contains(body, "of 250 MB") {
 		t.Fatalf("set quota: %d", code)
 	}
 	if _, q, err := c.store.Usage(t.Context(), member.Account.ID); err != nil || q != 250_000_000 {

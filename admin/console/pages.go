@@ -474,12 +474,22 @@ func (h *Handler) offboard(w http.ResponseWriter, r *http.Request, sess auth.Ses
 		h.fail(w, r, err)
 		return
 	}
-	p := page{Base: h.base(r, "Offboarding report"), Rep: &rep}
+	n := notice{Text: a.DisplayName + " is offboarded."}
 	if err != nil {
-		p.Error = "Some steps failed: see below. Everything else was done."
-	} else {
-		p.Notice = a.DisplayName + " is offboarded."
+		n = notice{Error: "Some steps failed: see below. Everything else was done."}
 	}
+	h.toReport(w, r, rep, "Offboarding report", n)
+}
+
+// toReport ends an action that made a report: the report's page shows
+// it, with the action's outcome (in place when it was not saved).
+func (h *Handler) toReport(w http.ResponseWriter, r *http.Request, rep admin.Report, title string, n notice) {
+	if rep.ID != 0 {
+		h.done(w, r, "/admin/reports/"+strconv.FormatInt(rep.ID, 10), n)
+		return
+	}
+	p := page{Base: h.base(r, title), Rep: &rep}
+	p.Notice, p.Error = n.Text, n.Error
 	h.render(w, r, http.StatusOK, "report", p)
 }
 
@@ -576,7 +586,7 @@ func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request, sess auth.
 		h.groupError(w, r, err)
 		return
 	}
-	h.groupsPage(w, r, http.StatusOK, "", "Group "+strings.ToLower(name)+" created.")
+	h.done(w, r, "/admin/groups", notice{Text: "Group "+strings.ToLower(name)+" created."})
 }
 
 func (h *Handler) renameGroup(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -585,7 +595,7 @@ func (h *Handler) renameGroup(w http.ResponseWriter, r *http.Request, sess auth.
 		h.groupError(w, r, err)
 		return
 	}
-	h.groupsPage(w, r, http.StatusOK, "", "Group renamed; its mail address is now "+strings.ToLower(to)+"@….")
+	h.done(w, r, "/admin/groups", notice{Text: "Group renamed; its mail address is now "+strings.ToLower(to)+"@…."})
 }
 
 func (h *Handler) addMember(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -603,7 +613,7 @@ func (h *Handler) addMember(w http.ResponseWriter, r *http.Request, sess auth.Se
 		h.groupError(w, r, err)
 		return
 	}
-	h.groupsPage(w, r, http.StatusOK, "", a.DisplayName+" added to "+group+".")
+	h.done(w, r, "/admin/groups", notice{Text: a.DisplayName+" added to "+group+"."})
 }
 
 func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -615,7 +625,7 @@ func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request, sess auth
 		h.groupError(w, r, err)
 		return
 	}
-	h.groupsPage(w, r, http.StatusOK, "", a.DisplayName+" removed from "+r.PathValue("name")+".")
+	h.done(w, r, "/admin/groups", notice{Text: a.DisplayName+" removed from "+r.PathValue("name")+"."})
 }
 
 // auditView is the audit page: the filter, the records and the chain.
@@ -772,6 +782,5 @@ func (h *Handler) incident(w http.ResponseWriter, r *http.Request, sess auth.Ses
 		http.Redirect(w, r, login.SignedOutURL(login.SignedOutIncident, next), http.StatusSeeOther)
 		return
 	}
-	p := page{Base: h.base(r, "Incident mode lifted"), Rep: &rep}
-	h.render(w, r, http.StatusOK, "report", p)
+	h.toReport(w, r, rep, "Incident mode lifted", notice{Text: "Incident mode is lifted: public links work again."})
 }
