@@ -586,7 +586,7 @@ func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request, sess auth.
 		h.groupError(w, r, err)
 		return
 	}
-	h.done(w, r, "/admin/groups", notice{Text: "Group "+strings.ToLower(name)+" created."})
+	h.done(w, r, "/admin/groups", notice{Text: "Group " + strings.ToLower(name) + " created."})
 }
 
 func (h *Handler) renameGroup(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -595,7 +595,7 @@ func (h *Handler) renameGroup(w http.ResponseWriter, r *http.Request, sess auth.
 		h.groupError(w, r, err)
 		return
 	}
-	h.done(w, r, "/admin/groups", notice{Text: "Group renamed; its mail address is now "+strings.ToLower(to)+"@…."})
+	h.done(w, r, "/admin/groups", notice{Text: "Group renamed; its mail address is now " + strings.ToLower(to) + "@…."})
 }
 
 func (h *Handler) addMember(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -613,7 +613,7 @@ func (h *Handler) addMember(w http.ResponseWriter, r *http.Request, sess auth.Se
 		h.groupError(w, r, err)
 		return
 	}
-	h.done(w, r, "/admin/groups", notice{Text: a.DisplayName+" added to "+group+"."})
+	h.done(w, r, "/admin/groups", notice{Text: a.DisplayName + " added to " + group + "."})
 }
 
 func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -625,7 +625,7 @@ func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request, sess auth
 		h.groupError(w, r, err)
 		return
 	}
-	h.done(w, r, "/admin/groups", notice{Text: a.DisplayName+" removed from "+r.PathValue("name")+"."})
+	h.done(w, r, "/admin/groups", notice{Text: a.DisplayName + " removed from " + r.PathValue("name") + "."})
 }
 
 // auditView is the audit page: the filter, the records and the chain.
