@@ -119,6 +119,9 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 		"POST /admin/people/{id}/reenrol":                   h.action(h.reenrol),
 		"POST /admin/people/{id}/app-passwords/{ap}/revoke": h.action(h.revokeAppPassword),
 		"POST /admin/people/{id}/quota":                     h.action(h.setQuota),
+		"POST /admin/people/{id}/edit":                      h.action(h.editPerson),
+		"POST /admin/people/{id}/invite/resend":             h.action(h.resendInvite),
+		"POST /admin/people/{id}/invite/withdraw":           h.action(h.withdrawInvite),
 		"GET /admin/people/{id}/offboard":                   h.offboardPage,
 		"POST /admin/people/{id}/offboard":                  h.action(h.offboard),
 		"GET /admin/reports/{id}":                           h.report,
@@ -173,7 +176,7 @@ type mailUsage struct {
 
 type personRow struct {
 	auth.Account
-	Factors []auth.Factor
+	Factors []factorRow
 	Kinds   string
 }
 
@@ -254,12 +257,14 @@ func (h *Handler) row(ctx context.Context, a auth.Account) (personRow, error) {
 		return personRow{}, err
 	}
 	var kinds []auth.FactorKind
+	var rows []factorRow
 	for _, x := range f {
 		if !slices.Contains(kinds, x.Kind) {
 			kinds = append(kinds, x.Kind)
 		}
+		rows = append(rows, factorRow{x})
 	}
-	return personRow{Account: a, Factors: f, Kinds: factorWords(kinds)}, nil
+	return personRow{Account: a, Factors: rows, Kinds: factorWords(kinds)}, nil
 }
 
 func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Session) {

@@ -632,6 +632,7 @@ func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request, sess auth
 type auditView struct {
 	Account, Kind, Since, Until, Text string
 	Records                           []audit.Record
+	Rows                              []auditRow // Records, in people's words
 	// Next is the address of the next (older) page, "" at the end; CSV
 	// is the export of this filter. Both are built here, query encoded,
 	// so that the template does not escape them again (template.URL).
@@ -692,6 +693,9 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 	if v.Records, err = h.od.Audit.List(ctx, f); err != nil {
 		h.fail(w, r, err)
 		return
+	}
+	for _, rec := range v.Records {
+		v.Rows = append(v.Rows, auditRow{rec})
 	}
 	q := url.Values{}
 	for k, s := range map[string]string{"account": v.Account, "kind": v.Kind, "since": v.Since, "until": v.Until, "q": v.Text} {
