@@ -110,4 +110,11 @@ func TestPeoplesWords(t *testing.T) {
 	if !strings.Contains(body, "added to a group") {
 		t.Errorf("audit log: group.add not in words")
 	}
+	_, body = c.act(t, admin, "/admin/incident", url.Values{"on": {"1"}})
+	admin.Session = c.env.SignIn(t, admin)
+	c.stepUp(t, admin)
+	_, body = c.act(t, admin, "/admin/incident", url.Values{"on": {"0"}})
+	if !strings.Contains(body, "<h1>Incident mode lifted") || strings.Contains(body, "incident.off report") {
+		t.Errorf("the report's title is in the code's words:\n%s", body)
+	}
 }
