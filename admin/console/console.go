@@ -111,6 +111,7 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 		"POST /admin/invites":                               h.action(h.invite),
 		"POST /admin/invites/csv":                           h.action(h.importCSV),
 		"GET /admin/invites/sample.csv":                     h.csvSample,
+		"GET /admin/invites/link":                           h.linkShown,
 		"POST /admin/invites/links.csv":                     h.downloadLinks,
 		"GET /admin/people/{id}":                            h.person,
 		"POST /admin/people/{id}/suspend":                   h.action(h.suspend),
@@ -296,16 +297,12 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 		h.fail(w, r, err)
 		return
 	}
-	p := page{Base: h.base(r, "Invite created"), Link: res.Link, Form: f, Invite: &res}
+	var n notice
 	if err != nil {
-		p.Error = "The link was made, but mailing it failed: give it to them another way."
+		n.Error = "The link was made, but mailing it failed: give it to them another way."
 		h.log.Warn("mail invite", "login", res.Account.Login, "err", err)
 	}
-	if p.QR, err = qrDataURL(res.Link); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.render(w, r, http.StatusOK, "invited", p)
+	h.showLink(w, r, linkPage{Title: "Invite created", Link: res.Link, Form: f, Invite: &res}, n)
 }
 
 func (h *Handler) account(w http.ResponseWriter, r *http.Request) (auth.Account, bool) {
@@ -479,8 +476,7 @@ func (h *Handler) reenrol(w http.ResponseWriter, r *http.Request, sess auth.Sess
 		h.fail(w, r, err)
 		return
 	}
-	p := page{Base: h.base(r, "New enrolment link"), Link: h.baseURL + "/enrol/" + token, Form: inviteForm{Login: a.Login, Name: a.DisplayName}}
-	h.render(w, r, http.StatusOK, "invited", p)
+	h.showLink(w, r, linkPage{Title: "New enrolment link", Link: h.baseURL + "/enrol/" + token, Form: inviteForm{Login: a.Login, Name: a.DisplayName}}, notice{})
 }
 
 func (h *Handler) revokeAppPassword(w http.ResponseWriter, r *http.Request, sess auth.Session) {

@@ -189,10 +189,14 @@ func TestInviteFromConsole(t *testing.T) {
 	c := newConsole(t)
 	admin := c.admin(t, "boss@example.org")
 	form := url.Values{"csrf": {c.csrf(t, admin)}, "login": {"anna@example.org"}, "name": {"Anna Volunteer"}, "role": {"member"}, "groups": {"campaign, press"}, "expires": {"2026-12-31"}}
-	code, _, body := c.do(t, admin, "POST", "/admin/invites", form)
+	code, body := c.act(t, admin, "/admin/invites", form)
 	m := linkRE.FindStringSubmatch(body)
 	if code != http.StatusOK || m == nil {
 		t.Fatalf("invite: status %d, no link in page", code)
+	}
+	// The link is shown once: a reload of its page does not show it.
+	if code, _, body := c.do(t, admin, "GET", "/admin/invites/link", nil); code != http.StatusNotFound || linkRE.MatchString(body) {
+		t.Errorf("the link's page reloaded: %d, want 404 without the link", code)
 	}
 	inv, err := c.env.Auth.PeekInvite(t.Context(), m[1])
 	if err != nil || inv.Account.DisplayName != "Anna Volunteer" || inv.Account.ExpiresAt.IsZero() {
@@ -301,7 +305,7 @@ func TestReenrolRemovesFactors(t *testing.T) {
 	c := newConsole(t)
 	admin := c.admin(t, "boss@example.org")
 	member := c.env.User(t, "vol@example.org", auth.RoleMember)
-	code, _, body := c.do(t, admin, "POST", "/admin/people/"+itoa(member.Account.ID)+"/reenrol", url.Values{"csrf": {c.csrf(t, admin)}})
+	code, body := c.act(t, admin, "/admin/people/"+itoa(member.Account.ID)+"/reenrol", url.Values{})
 	m := linkRE.FindStringSubmatch(body)
 	if code != http.StatusOK || m == nil {
 		t.Fatalf("reenrol: %d, no link", code)

@@ -54,14 +54,8 @@ func (h *Handler) resendInvite(w http.ResponseWriter, r *http.Request, sess auth
 		h.fail(w, r, err)
 		return
 	}
-	link := h.baseURL + "/enrol/" + token
-	p := page{Base: h.base(r, "New invite link"), Link: link, Form: inviteForm{Login: a.Login, Name: a.DisplayName}}
-	p.Notice = "A new link: the earlier ones no longer work."
-	if p.QR, err = qrDataURL(link); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.render(w, r, http.StatusOK, "invited", p)
+	h.showLink(w, r, linkPage{Title: "New invite link", Link: h.baseURL + "/enrol/" + token, Form: inviteForm{Login: a.Login, Name: a.DisplayName}},
+		notice{Text: "A new link: the earlier ones no longer work."})
 }
 
 // withdrawInvite ends an invite that was not accepted.

@@ -2,6 +2,8 @@ package console
 
 import (
 	"net/http"
+
+	"github.com/caucus-org/caucus/admin"
 	"sync"
 	"time"
 )
@@ -21,7 +23,44 @@ const (
 // (the steps of a suspension, a revocation) when there is one.
 type notice struct {
 	Text, Error, Report string
+	Link                *linkPage // a new enrolment link, shown once
 	at                  time.Time
+}
+
+// linkPage is the page of a new enrolment link: for whom, and the invite.
+type linkPage struct {
+	Title  string
+	Link   string
+	Form   inviteForm
+	Invite *admin.InviteResult // nil for a new link of an existing person
+}
+
+// showLink ends an action that made an enrolment link: the browser goes
+// to the link's page, which shows it once.
+func (h *Handler) showLink(w http.ResponseWriter, r *http.Request, lp linkPage, n notice) {
+	n.Link = &lp
+	h.done(w, r, "/admin/invites/link", n)
+}
+
+// linkShown shows the enrolment link an action just made, once: a reload
+// finds it gone, and says how to get another.
+func (h *Handler) linkShown(w http.ResponseWriter, r *http.Request) {
+	sess, _ := sessionFrom(r)
+	n, ok := h.notices.take(sess.ID)
+	if !ok || n.Link == nil {
+		p := page{Base: h.base(r, "Link shown once")}
+		p.Error = "An enrolment link is shown only once. To give someone a new one, open their page and make a new invite link."
+		h.render(w, r, http.StatusNotFound, "pending", p)
+		return
+	}
+	p := page{Base: h.base(r, n.Link.Title), Link: n.Link.Link, Form: n.Link.Form, Invite: n.Link.Invite}
+	p.Notice, p.Error = n.Text, n.Error
+	var err error
+	if p.QR, err = qrDataURL(p.Link); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "invited", p)
 }
 
 // notices hold each session's pending notice, in memory.
