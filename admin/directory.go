@@ -37,17 +37,7 @@ func (o *Ops) Directory(ctx context.Context) ([]PersonSummary, error) {
 	now := o.d.Now()
 	out := make([]PersonSummary, 0, len(accts))
 	for _, a := range accts {
-		p := PersonSummary{Account: a, MailUsed: -1, FilesUsed: -1, Groups: byLogin[strings.ToLower(a.Login)],
-			name: strings.ToLower(a.DisplayName), login: strings.ToLower(a.Login)}
-		p.Kinds = orderKinds(kinds[a.ID])
-		last := a.LastLoginAt
-		if last.IsZero() {
-			last = a.CreatedAt
-		}
-		p.Idle = a.State == auth.StateActive && now.Sub(last) >= IdleAfter
-		p.ExpiringSoon = !a.ExpiresAt.IsZero() && a.ExpiresAt.After(now) && a.ExpiresAt.Sub(now) <= ExpiringWithin &&
-			(a.State == auth.StateActive || a.State == auth.StateInvited)
-		out = append(out, p)
+		out = append(out, summary(a, kinds[a.ID], byLogin[strings.ToLower(a.Login)], now))
 	}
 	return out, nil
 }
@@ -137,13 +127,80 @@ type PeoplePage struct {
 	PerPage int
 }
 
-// People returns the page of the people list that q asks for.
+// People returns the page of the people list that q asks for. The
+// database searches, counts, sorts and pages (auth.ListAccounts): the
+// work grows with the page, not with the party.
 func (o *Ops) People(ctx context.Context, q PeopleQuery) (PeoplePage, error) {
-	all, err := o.Directory(ctx)
-	if err != nil {
-		return PeoplePage{}, err
+	pg := PeoplePage{PerPage: q.PerPage}
+	if pg.PerPage <= 0 {
+		pg.PerPage = DefaultPerPage
 	}
-	return SelectPeople(all, q), nil
+	pg.PerPage = min(pg.PerPage, MaxPerPage)
+	now := o.d.Now()
+	aq := auth.AccountQuery{Search: q.Search, Set: auth.AccountSet(q.Filter), Sort: q.Sort, Desc: q.Desc, Limit: pg.PerPage,
+		Now: now, ExpiringBefore: now.Add(ExpiringWithin), IdleBefore: now.Add(-IdleAfter)}
+	// The page asked for, or the last one if it is past the end.
+	page := max(q.Page, 1)
+	var accts []auth.Account
+	var counts map[auth.AccountSet]int
+	for {
+		aq.Offset = (page - 1) * pg.PerPage
+		var err error
+		if accts, counts, err = o.d.Auth.ListAccounts(ctx, aq); err != nil {
+			return PeoplePage{}, err
+		}
+		pg.Total = counts[aq.Set]
+		pg.Pages = max(1, (pg.Total+pg.PerPage-1)/pg.PerPage)
+		if page <= pg.Pages {
+			break
+		}
+		page = pg.Pages
+	}
+	pg.Page = page
+	pg.Counts = map[string]int{}
+	for set, n := range counts {
+		pg.Counts[string(set)] = n
+	}
+	var err error
+	pg.People, err = o.summaries(ctx, accts)
+	return pg, err
+}
+
+// summaries completes accounts with their factor kinds, groups and
+// warnings.
+func (o *Ops) summaries(ctx context.Context, accts []auth.Account) ([]PersonSummary, error) {
+	ids := make([]int64, len(accts))
+	for i, a := range accts {
+		ids[i] = a.ID
+	}
+	kinds, err := o.d.Auth.FactorKindsOf(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := o.d.Auth.GroupsOfAccounts(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	now := o.d.Now()
+	out := make([]PersonSummary, 0, len(accts))
+	for _, a := range accts {
+		out = append(out, summary(a, kinds[a.ID], groups[a.ID], now))
+	}
+	return out, nil
+}
+
+// summary is a as the people list and the dashboard show it.
+func summary(a auth.Account, kinds []auth.FactorKind, groups []string, now time.Time) PersonSummary {
+	p := PersonSummary{Account: a, MailUsed: -1, FilesUsed: -1, Groups: groups, Kinds: orderKinds(kinds),
+		name: strings.ToLower(a.DisplayName), login: strings.ToLower(a.Login)}
+	last := a.LastLoginAt
+	if last.IsZero() {
+		last = a.CreatedAt
+	}
+	p.Idle = a.State == auth.StateActive && now.Sub(last) >= IdleAfter
+	p.ExpiringSoon = !a.ExpiresAt.IsZero() && a.ExpiresAt.After(now) && a.ExpiresAt.Sub(now) <= ExpiringWithin &&
+		(a.State == auth.StateActive || a.State == auth.StateInvited)
+	return p
 }
 
 // SelectPeople searches, filters, sorts and pages people by q.

@@ -195,6 +195,20 @@ type Report struct {
 	Steps   []Step    `json:"steps"`
 }
 
+// reportTitles are the reports' kinds in people's words.
+var reportTitles = map[string]string{
+	"offboard": "Offboarding", "suspend": "Suspension", "resume": "Reactivation", "expire": "Access ended",
+	"incident.on": "Incident mode started", "incident.off": "Incident mode lifted",
+}
+
+// Title is the report's kind in people's words.
+func (r Report) Title() string {
+	if t, ok := reportTitles[r.Kind]; ok {
+		return t
+	}
+	return r.Kind + " report"
+}
+
 // Failed reports whether a step failed.
 func (r Report) Failed() bool {
 	for _, s := range r.Steps {

@@ -3,6 +3,8 @@ package auth
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 )
 
 // FactorKindsByAccount returns the kinds of second factor each account
@@ -29,4 +31,189 @@ func (s *Service) FactorKindsByAccount(ctx context.Context) (map[int64][]FactorK
 		return nil, fmt.Errorf("auth: factor kinds: %w", err)
 	}
 	return out, nil
+}
+
+// AccountSet is a set of accounts the admin console lists and counts.
+type AccountSet string
+
+// The sets of [AccountQuery].
+const (
+	SetAll        AccountSet = ""
+	SetInvited    AccountSet = "invited"
+	SetActive     AccountSet = "active"
+	SetSuspended  AccountSet = "suspended"
+	SetOffboarded AccountSet = "offboarded"
+	SetExpiring   AccountSet = "expiring" // active or invited, access ending before AccountQuery.ExpiringBefore
+	SetNoFactor   AccountSet = "nofactor" // active without a second factor
+	SetIdle       AccountSet = "idle"     // active, no sign-in (or created) before AccountQuery.IdleBefore
+	SetAdmins     AccountSet = "admins"
+)
+
+// AccountSets are the sets, in the order the console shows them.
+var AccountSets = []AccountSet{SetAll, SetActive, SetInvited, SetSuspended, SetOffboarded, SetExpiring, SetNoFactor, SetIdle, SetAdmins}
+
+// AccountQuery selects, orders and pages accounts for [Service.ListAccounts].
+type AccountQuery struct {
+	Search         string     // words the name, login or a group's name must each contain (ASCII letters in any case)
+	Set            AccountSet // which accounts
+	Sort           string     // "name" (default), "address", "state", "last" (sign-in), "expires"
+	Desc           bool
+	Offset, Limit  int // the page; Limit at most 1000
+	Now            time.Time
+	ExpiringBefore time.Time // for SetExpiring
+	IdleBefore     time.Time // for SetIdle
+}
+
+// setCond is the SQL condition of a set, and its arguments.
+func (q AccountQuery) setCond(set AccountSet) (string, []any) {
+	switch set {
+	case SetInvited, SetActive, SetSuspended, SetOffboarded:
+		return `a.state = ?`, []any{string(set)}
+	case SetExpiring:
+		return `(a.state IN ('active', 'invited') AND a.expires_at > ? AND a.expires_at <= ?)`, []any{q.Now.Unix(), q.ExpiringBefore.Unix()}
+	case SetNoFactor:
+		return `(a.state = 'active' AND a.totp_secret IS NULL AND NOT EXISTS (SELECT 1 FROM webauthn_credentials w WHERE w.account_id = a.id))`, nil
+	case SetIdle:
+		return `(a.state = 'active' AND coalesce(a.last_login_at, a.created_at) <= ?)`, []any{q.IdleBefore.Unix()}
+	case SetAdmins:
+		return `a.role = 'admin'`, nil
+	}
+	return `1`, nil
+}
+
+// searchCond is the SQL condition of the search, and its arguments.
+func (q AccountQuery) searchCond() (string, []any) {
+	conds, args := []string{"1"}, []any{}
+	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	for _, w := range strings.Fields(q.Search) {
+		like := "%" + esc.Replace(w) + "%"
+		// The groups' subquery does not depend on the row: SQLite runs it
+		// once.
+		conds = append(conds, `(a.display_name LIKE ? ESCAPE '\' OR a.login LIKE ? ESCAPE '\' OR a.id IN (SELECT m.account_id FROM group_members m
+			JOIN groups g ON g.id = m.group_id WHERE g.name LIKE ? ESCAPE '\'))`)
+		args = append(args, like, like, like)
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// accountOrder is the ORDER BY of a sort.
+func accountOrder(sort string, desc bool) string {
+	dir := " ASC"
+	if desc {
+		dir = " DESC"
+	}
+	name := "a.display_name COLLATE NOCASE" + dir + ", a.login" + dir
+	switch sort {
+	case "address":
+		return "a.login" + dir
+	case "state":
+		return "a.state" + dir + ", " + name
+	case "last":
+		return "coalesce(a.last_login_at, 0)" + dir + ", " + name
+	case "expires":
+		return "a.expires_at IS NULL" + dir + ", a.expires_at" + dir + ", " + name
+	}
+	return name
+}
+
+// ListAccounts returns the page of accounts q selects, and how many
+// accounts the search selects in each of [AccountSets]: two queries
+// whatever the number of accounts, for the console of a large party.
+func (s *Service) ListAccounts(ctx context.Context, q AccountQuery) ([]Account, map[AccountSet]int, error) {
+	search, sargs := q.searchCond()
+	var sums []string
+	var args []any
+	for _, set := range AccountSets {
+		c, a := q.setCond(set)
+		sums = append(sums, `coalesce(sum(`+c+`), 0)`)
+		args = append(args, a...)
+	}
+	counts := map[AccountSet]int{}
+	dest := make([]any, len(AccountSets))
+	ns := make([]int, len(AccountSets))
+	for i := range ns {
+		dest[i] = &ns[i]
+	}
+	err := s.db.QueryRowContext(ctx, `SELECT `+strings.Join(sums, ", ")+` FROM accounts a WHERE `+search, append(args, sargs...)...).Scan(dest...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("auth: count accounts: %w", err)
+	}
+	for i, set := range AccountSets {
+		counts[set] = ns[i]
+	}
+	cond, cargs := q.setCond(q.Set)
+	limit := min(max(q.Limit, 1), 1000)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts a WHERE `+search+` AND `+cond+
+		` ORDER BY `+accountOrder(q.Sort, q.Desc)+` LIMIT ? OFFSET ?`, append(append(sargs, cargs...), limit, max(q.Offset, 0))...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("auth: list accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("auth: list accounts: %w", err)
+	}
+	return out, counts, nil
+}
+
+// FactorKindsOf is [Service.FactorKindsByAccount] for the given accounts.
+func (s *Service) FactorKindsOf(ctx context.Context, ids []int64) (map[int64][]FactorKind, error) {
+	in, args := inList(ids)
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT account_id, kind FROM webauthn_credentials WHERE account_id IN `+in+`
+		UNION ALL SELECT id, 'totp' FROM accounts WHERE totp_secret IS NOT NULL AND id IN `+in, append(args, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("auth: factor kinds: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64][]FactorKind{}
+	for rows.Next() {
+		var id int64
+		var k FactorKind
+		if err := rows.Scan(&id, &k); err != nil {
+			return nil, fmt.Errorf("auth: factor kinds: %w", err)
+		}
+		out[id] = append(out[id], k)
+	}
+	return out, rows.Err()
+}
+
+// GroupsOfAccounts returns the names of the groups of each of the given
+// accounts, in order.
+func (s *Service) GroupsOfAccounts(ctx context.Context, ids []int64) (map[int64][]string, error) {
+	in, args := inList(ids)
+	rows, err := s.db.QueryContext(ctx, `SELECT m.account_id, g.name FROM group_members m JOIN groups g ON g.id = m.group_id
+		WHERE m.account_id IN `+in+` ORDER BY g.name`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("auth: groups of accounts: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64][]string{}
+	for rows.Next() {
+		var id int64
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, fmt.Errorf("auth: groups of accounts: %w", err)
+		}
+		out[id] = append(out[id], name)
+	}
+	return out, rows.Err()
+}
+
+// inList is "(?, ?, …)" for ids, and ids as arguments; "(NULL)" for none.
+func inList(ids []int64) (string, []any) {
+	if len(ids) == 0 {
+		return "(NULL)", nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return "(" + strings.Repeat("?, ", len(ids)-1) + "?)", args
 }

@@ -24,14 +24,14 @@ import (
 //   - The account password is guessable. Its failures count against the
 //     account (NIST SP 800-63B section 5.2.2: growing delays and at most
 //     100 failures in a row, [throttle.Config.Limit]) and against the
-//     source address, which is refused unchecked while either waits (told
-//     apart when only the address waits: [ThrottledError.Shared]). A
-//     browser that has completed a sign-in to the account, or its
-//     enrolment, before holds a
-//     device cookie ([Service.DeviceToken], OWASP's "device cookies"):
-//     its attempts are limited per device instead, so a guesser elsewhere
-//     cannot hold up the member's own password on the member's own
-//     devices. A member whose password is under attack can also always
+//     source address, which is refused unchecked while either waits (the
+//     person is told when only the address waits: [ThrottledError.Shared]).
+//     A browser that has completed a sign-in to the account, or its
+//     enrolment, holds a device cookie ([Service.DeviceToken], OWASP's
+//     "device cookies"): its attempts are limited per device instead, so
+//     a guesser elsewhere, or people mistyping behind the same office
+//     address, cannot hold up the member's own password on the member's
+//     own devices. A member whose password is under attack can also always
 //     sign in with a passkey.
 //   - TOTP and recovery codes are guessable but asked only after the
 //     password: their failures count against the account's codes alone,

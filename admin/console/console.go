@@ -70,6 +70,7 @@ type Handler struct {
 	log     *slog.Logger
 	pages   *ui.Pages
 	pending *pendingStore // actions waiting for a step-up
+	notices *notices      // actions' outcomes waiting for the next page
 }
 
 // New builds the console.
@@ -86,7 +87,7 @@ func New(d Deps) (*Handler, error) {
 	}
 	od := d.Ops.Deps()
 	return &Handler{d: d, ops: d.Ops, od: od, svc: od.Auth, mail: od.Mail, login: d.Login, baseURL: od.BaseURL, log: d.Log, pages: pages,
-		pending: newPendingStore(od.Now)}, nil
+		pending: newPendingStore(od.Now), notices: newNotices(od.Now)}, nil
 }
 
 // Register adds the console's routes to mux. Only admins reach them, except
@@ -110,6 +111,7 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 		"POST /admin/invites":                               h.action(h.invite),
 		"POST /admin/invites/csv":                           h.action(h.importCSV),
 		"GET /admin/invites/sample.csv":                     h.csvSample,
+		"GET /admin/invites/link":                           h.linkShown,
 		"POST /admin/invites/links.csv":                     h.downloadLinks,
 		"GET /admin/people/{id}":                            h.person,
 		"POST /admin/people/{id}/suspend":                   h.action(h.suspend),
@@ -118,6 +120,9 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 		"POST /admin/people/{id}/reenrol":                   h.action(h.reenrol),
 		"POST /admin/people/{id}/app-passwords/{ap}/revoke": h.action(h.revokeAppPassword),
 		"POST /admin/people/{id}/quota":                     h.action(h.setQuota),
+		"POST /admin/people/{id}/edit":                      h.action(h.editPerson),
+		"POST /admin/people/{id}/invite/resend":             h.action(h.resendInvite),
+		"POST /admin/people/{id}/invite/withdraw":           h.action(h.withdrawInvite),
 		"GET /admin/people/{id}/offboard":                   h.offboardPage,
 		"POST /admin/people/{id}/offboard":                  h.action(h.offboard),
 		"GET /admin/reports/{id}":                           h.report,
@@ -172,7 +177,7 @@ type mailUsage struct {
 
 type personRow struct {
 	auth.Account
-	Factors []auth.Factor
+	Factors []factorRow
 	Kinds   string
 }
 
@@ -195,6 +200,15 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name 
 		return
 	}
 	p.Incident = st
+	if sess, ok := sessionFrom(r); ok && r.Method == http.MethodGet {
+		if n, ok := h.notices.take(sess.ID); ok {
+			p.Base.Notice = strings.TrimSpace(n.Text + " " + p.Base.Notice)
+			p.Base.Error = strings.TrimSpace(n.Error + " " + p.Base.Error)
+			if p.Report == "" {
+				p.Report = n.Report
+			}
+		}
+	}
 	if st.On {
 		banner := fmt.Sprintf("Incident mode is on since %s (by %s): everyone was signed out and app passwords revoked; public links are suspended.",
 			st.Since.UTC().Format("2 Jan 2006 15:04 UTC"), st.By)
@@ -205,6 +219,8 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name 
 		web.Error(w, r, http.StatusInternalServerError)
 	}
 }
+
+func sessionFrom(r *http.Request) (auth.Session, bool) { return login.SessionFrom(r.Context()) }
 
 func client(r *http.Request) auth.Client {
 	return auth.Client{Addr: web.ClientAddr(r), UserAgent: r.UserAgent()}
@@ -242,12 +258,14 @@ func (h *Handler) row(ctx context.Context, a auth.Account) (personRow, error) {
 		return personRow{}, err
 	}
 	var kinds []auth.FactorKind
+	var rows []factorRow
 	for _, x := range f {
 		if !slices.Contains(kinds, x.Kind) {
 			kinds = append(kinds, x.Kind)
 		}
+		rows = append(rows, factorRow{x})
 	}
-	return personRow{Account: a, Factors: f, Kinds: factorWords(kinds)}, nil
+	return personRow{Account: a, Factors: rows, Kinds: factorWords(kinds)}, nil
 }
 
 func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -279,16 +297,12 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 		h.fail(w, r, err)
 		return
 	}
-	p := page{Base: h.base(r, "Invite created"), Link: res.Link, Form: f, Invite: &res}
+	var n notice
 	if err != nil {
-		p.Error = "The link was made, but mailing it failed: give it to them another way."
+		n.Error = "The link was made, but mailing it failed: give it to them another way."
 		h.log.Warn("mail invite", "login", res.Account.Login, "err", err)
 	}
-	if p.QR, err = qrDataURL(res.Link); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.render(w, r, http.StatusOK, "invited", p)
+	h.showLink(w, r, linkPage{Title: "Invite created", Link: res.Link, Form: f, Invite: &res}, n)
 }
 
 func (h *Handler) account(w http.ResponseWriter, r *http.Request) (auth.Account, bool) {
@@ -315,6 +329,16 @@ func (h *Handler) person(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.personPage(w, r, a, "", "")
+}
+
+// toPerson ends an action on a person: their page shows its outcome.
+func (h *Handler) toPerson(w http.ResponseWriter, r *http.Request, a auth.Account, text, report string) {
+	h.done(w, r, "/admin/people/"+strconv.FormatInt(a.ID, 10), notice{Text: text, Report: report})
+}
+
+// refusePerson ends a refused action on a person: their page says why.
+func (h *Handler) refusePerson(w http.ResponseWriter, r *http.Request, a auth.Account, why string) {
+	h.done(w, r, "/admin/people/"+strconv.FormatInt(a.ID, 10), notice{Error: why})
 }
 
 func (h *Handler) personPage(w http.ResponseWriter, r *http.Request, a auth.Account, notice, report string) {
@@ -357,7 +381,7 @@ func (h *Handler) setQuota(w http.ResponseWriter, r *http.Request, sess auth.Ses
 	}
 	mb, err := strconv.ParseFloat(strings.TrimSpace(r.PostFormValue("quota_mb")), 64)
 	if err != nil || mb < 0 || mb > 1e7 {
-		h.personPage(w, r, a, "The quota must be a number of megabytes (0 for none).", "")
+		h.refusePerson(w, r, a, "The quota must be a number of megabytes (0 for none).")
 		return
 	}
 	if err := h.mail.SetQuota(r.Context(), a.ID, int64(mb*1e6)); err != nil {
@@ -365,7 +389,7 @@ func (h *Handler) setQuota(w http.ResponseWriter, r *http.Request, sess auth.Ses
 		return
 	}
 	h.svc.Audit().Record(r.Context(), audit.Event{Actor: sess.Account.Login, Subject: a.Login, Kind: "mail.quota", Detail: fmt.Sprintf("quota_mb=%g", mb), Addr: web.ClientAddr(r).String(), UserAgent: r.UserAgent()})
-	h.personPage(w, r, a, "Mail quota saved.", "")
+	h.toPerson(w, r, a, "Mail quota saved.", "")
 }
 
 func (h *Handler) suspend(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -376,13 +400,13 @@ func (h *Handler) suspend(w http.ResponseWriter, r *http.Request, sess auth.Sess
 	rep, err := h.ops.Suspend(r.Context(), actor(r, sess), a.ID)
 	switch {
 	case errors.Is(err, admin.ErrSelf):
-		h.personPage(w, r, a, "You cannot suspend yourself.", "")
+		h.refusePerson(w, r, a, "You cannot suspend yourself.")
 		return
 	case errors.Is(err, admin.ErrLastAdmin):
-		h.personPage(w, r, a, "This is the last active admin: make someone else admin first.", "")
+		h.refusePerson(w, r, a, "This is the last active admin: make someone else admin first.")
 		return
 	case errors.Is(err, admin.ErrState):
-		h.personPage(w, r, a, "Only active or invited accounts can be suspended.", "")
+		h.refusePerson(w, r, a, "Only active or invited accounts can be suspended.")
 		return
 	case err != nil && rep.Kind == "":
 		h.fail(w, r, err)
@@ -393,7 +417,7 @@ func (h *Handler) suspend(w http.ResponseWriter, r *http.Request, sess auth.Sess
 	if err != nil {
 		notice = "Suspension incomplete: see the report."
 	}
-	h.personPage(w, r, a, notice, rep.Text())
+	h.toPerson(w, r, a, notice, rep.Text())
 }
 
 func (h *Handler) reactivate(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -404,17 +428,17 @@ func (h *Handler) reactivate(w http.ResponseWriter, r *http.Request, sess auth.S
 	_, err := h.ops.Resume(r.Context(), actor(r, sess), a.ID)
 	switch {
 	case errors.Is(err, auth.ErrNeedsFactor):
-		h.personPage(w, r, a, "This account has no sign-in factor: send a new enrolment link instead.", "")
+		h.refusePerson(w, r, a, "This account has no sign-in factor: send a new enrolment link instead.")
 		return
 	case errors.Is(err, admin.ErrState):
-		h.personPage(w, r, a, admin.HumanError(err), "")
+		h.refusePerson(w, r, a, admin.HumanError(err))
 		return
 	case err != nil:
 		h.fail(w, r, err)
 		return
 	}
 	a.State = auth.StateActive
-	h.personPage(w, r, a, "Reactivated. They sign in with their own factors; app passwords must be made anew.", "")
+	h.toPerson(w, r, a, "Reactivated. They sign in with their own factors; app passwords must be made anew.", "")
 }
 
 func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -427,7 +451,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 		h.fail(w, r, err)
 		return
 	}
-	h.personPage(w, r, a, "Access revoked now.", rep.String())
+	h.toPerson(w, r, a, "Access revoked now.", rep.String())
 }
 
 func (h *Handler) reenrol(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -436,7 +460,7 @@ func (h *Handler) reenrol(w http.ResponseWriter, r *http.Request, sess auth.Sess
 		return
 	}
 	if a.ID == sess.Account.ID {
-		h.personPage(w, r, a, "Use your own account page to change your factors.", "")
+		h.refusePerson(w, r, a, "Use your own account page to change your factors.")
 		return
 	}
 	ctx := r.Context()
@@ -452,8 +476,7 @@ func (h *Handler) reenrol(w http.ResponseWriter, r *http.Request, sess auth.Sess
 		h.fail(w, r, err)
 		return
 	}
-	p := page{Base: h.base(r, "New enrolment link"), Link: h.baseURL + "/enrol/" + token, Form: inviteForm{Login: a.Login, Name: a.DisplayName}}
-	h.render(w, r, http.StatusOK, "invited", p)
+	h.showLink(w, r, linkPage{Title: "New enrolment link", Link: h.baseURL + "/enrol/" + token, Form: inviteForm{Login: a.Login, Name: a.DisplayName}}, notice{})
 }
 
 func (h *Handler) revokeAppPassword(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -470,7 +493,7 @@ func (h *Handler) revokeAppPassword(w http.ResponseWriter, r *http.Request, sess
 		h.fail(w, r, err)
 		return
 	}
-	h.personPage(w, r, a, "App password revoked; devices using it were disconnected.", "")
+	h.toPerson(w, r, a, "App password revoked; devices using it were disconnected.", "")
 }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {

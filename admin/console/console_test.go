@@ -189,10 +189,14 @@ func TestInviteFromConsole(t *testing.T) {
 	c := newConsole(t)
 	admin := c.admin(t, "boss@example.org")
 	form := url.Values{"csrf": {c.csrf(t, admin)}, "login": {"anna@example.org"}, "name": {"Anna Volunteer"}, "role": {"member"}, "groups": {"campaign, press"}, "expires": {"2026-12-31"}}
-	code, _, body := c.do(t, admin, "POST", "/admin/invites", form)
+	code, body := c.act(t, admin, "/admin/invites", form)
 	m := linkRE.FindStringSubmatch(body)
 	if code != http.StatusOK || m == nil {
 		t.Fatalf("invite: status %d, no link in page", code)
+	}
+	// The link is shown once: a reload of its page does not show it.
+	if code, _, body := c.do(t, admin, "GET", "/admin/invites/link", nil); code != http.StatusNotFound || linkRE.MatchString(body) {
+		t.Errorf("the link's page reloaded: %d, want 404 without the link", code)
 	}
 	inv, err := c.env.Auth.PeekInvite(t.Context(), m[1])
 	if err != nil || inv.Account.DisplayName != "Anna Volunteer" || inv.Account.ExpiresAt.IsZero() {
@@ -236,7 +240,7 @@ func TestSuspendClosesEverything(t *testing.T) {
 	defer release()
 
 	path := "/admin/people/" + itoa(member.Account.ID)
-	code, _, body := c.do(t, admin, "POST", path+"/suspend", url.Values{"csrf": {c.csrf(t, admin)}})
+	code, body := c.act(t, admin, path+"/suspend", url.Values{})
 	if code != http.StatusOK || !strings.Contains(body, "suspended") {
 		t.Fatalf("suspend: status %d", code)
 	}
@@ -261,7 +265,7 @@ func TestSuspendClosesEverything(t *testing.T) {
 		t.Errorf("password sign-in after suspension: %v, want ErrBadCredentials (as a wrong password)", err)
 	}
 	// Reactivation lets them sign in again with their own factors.
-	if code, _, _ := c.do(t, admin, "POST", path+"/reactivate", url.Values{"csrf": {c.csrf(t, admin)}}); code != http.StatusOK {
+	if code, _ := c.act(t, admin, path+"/reactivate", url.Values{}); code != http.StatusOK {
 		t.Fatalf("reactivate: status %d", code)
 	}
 	c.env.SignIn(t, member)
@@ -291,7 +295,7 @@ func TestStepUpRequired(t *testing.T) {
 	}
 	// A security key's step-up is, then it works.
 	c.stepUp(t, admin)
-	if code, _, _ := c.do(t, admin, "POST", path, url.Values{"csrf": {c.csrf(t, admin)}}); code != http.StatusOK {
+	if code, _ := c.act(t, admin, path, url.Values{}); code != http.StatusOK {
 		t.Fatalf("after step-up: %d", code)
 	}
 }
@@ -301,7 +305,7 @@ func TestReenrolRemovesFactors(t *testing.T) {
 	c := newConsole(t)
 	admin := c.admin(t, "boss@example.org")
 	member := c.env.User(t, "vol@example.org", auth.RoleMember)
-	code, _, body := c.do(t, admin, "POST", "/admin/people/"+itoa(member.Account.ID)+"/reenrol", url.Values{"csrf": {c.csrf(t, admin)}})
+	code, body := c.act(t, admin, "/admin/people/"+itoa(member.Account.ID)+"/reenrol", url.Values{})
 	m := linkRE.FindStringSubmatch(body)
 	if code != http.StatusOK || m == nil {
 		t.Fatalf("reenrol: %d, no link", code)
@@ -335,7 +339,7 @@ func TestMailQuota(t *testing.T) {
 	if _, q, _ := c.store.Usage(t.Context(), member.Account.ID); q != 0 {
 		t.Fatalf("a bad quota value was saved: %d", q)
 	}
-	if code, _, body := c.do(t, admin, "POST", path+"/quota", url.Values{"csrf": {c.csrf(t, admin)}, "quota_mb": {"250"}}); code != http.StatusOK || !strings.Contains(body, "of 250 MB") {
+	if code, body := c.act(t, admin, path+"/quota", url.Values{"quota_mb": {"250"}}); code != http.StatusOK || !strings.Contains(body, "of 250 MB") {
 		t.Fatalf("set quota: %d", code)
 	}
 	if _, q, err := c.store.Usage(t.Context(), member.Account.ID); err != nil || q != 250_000_000 {

@@ -197,15 +197,14 @@ type dashboard struct {
 
 func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	people, err := h.ops.Directory(ctx)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
 	now := h.od.Now()
 	d := &dashboard{HasDNS: h.d.DNS != nil, CertWarn: certWarnDays,
 		IdleDays: int(admin.IdleAfter / (24 * time.Hour)), ExpiringDays: int(admin.ExpiringWithin / (24 * time.Hour))}
-	d.Counts, d.Attention = attentionLists(people, d.IdleDays, d.ExpiringDays)
+	var err error
+	if d.Counts, d.Attention, err = h.attentionLists(ctx, d.IdleDays, d.ExpiringDays); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	if h.d.Queue != nil {
 		d.HasQueue = true
 		items, err := h.d.Queue.List(ctx)
@@ -268,31 +267,38 @@ const attentionShown = 10
 // attentionLists counts people by filter and lists those that need the
 // admin: security first (no second factor), then access ending, then
 // idle accounts and invites not yet accepted.
-func attentionLists(people []admin.PersonSummary, idleDays, expiringDays int) (map[string]int, []attention) {
-	counts := admin.CountPeople(people, "")
+func (h *Handler) attentionLists(ctx context.Context, idleDays, expiringDays int) (map[string]int, []attention, error) {
 	lists := []attention{
 		{ID: admin.FilterNoFactor, Title: "Active without a second factor", Warn: true, Why: "Anyone with their password alone could sign in: send them a new enrolment link."},
 		{ID: admin.FilterExpiring, Title: fmt.Sprintf("Access ends within %d days", expiringDays), Why: "Extend it on their page if they stay."},
 		{ID: admin.FilterIdle, Title: fmt.Sprintf("No sign-in for %d days", idleDays), Why: "Departed? Offboard them; otherwise nothing to do."},
 		{ID: admin.FilterInvited, Title: "Invited, not yet enrolled", Why: "Their link works 72 hours; make a new one on their page if it ran out."},
 	}
+	var counts map[string]int
 	var out []attention
 	for _, l := range lists {
-		l.Count = counts[l.ID]
-		if l.Count == 0 {
-			continue
-		}
 		q := admin.PeopleQuery{Filter: l.ID, Sort: "name", PerPage: attentionShown}
 		if l.ID == admin.FilterExpiring {
 			q.Sort = "expires"
 		}
-		for _, p := range admin.SelectPeople(people, q).People {
+		if counts != nil && counts[l.ID] == 0 {
+			continue
+		}
+		pg, err := h.ops.People(ctx, q)
+		if err != nil {
+			return nil, nil, err
+		}
+		counts, l.Count = pg.Counts, pg.Total
+		if l.Count == 0 {
+			continue
+		}
+		for _, p := range pg.People {
 			l.People = append(l.People, personSummary{p})
 		}
 		l.All = peopleURL(q, func(q *admin.PeopleQuery) { q.PerPage = 0 })
 		out = append(out, l)
 	}
-	return counts, out
+	return counts, out, nil
 }
 
 // personSummary is a person as the dashboard shows them.
@@ -468,12 +474,22 @@ func (h *Handler) offboard(w http.ResponseWriter, r *http.Request, sess auth.Ses
 		h.fail(w, r, err)
 		return
 	}
-	p := page{Base: h.base(r, "Offboarding report"), Rep: &rep}
+	n := notice{Text: a.DisplayName + " is offboarded."}
 	if err != nil {
-		p.Error = "Some steps failed: see below. Everything else was done."
-	} else {
-		p.Notice = a.DisplayName + " is offboarded."
+		n = notice{Error: "Some steps failed: see below. Everything else was done."}
 	}
+	h.toReport(w, r, rep, "Offboarding report", n)
+}
+
+// toReport ends an action that made a report: the report's page shows
+// it, with the action's outcome (in place when it was not saved).
+func (h *Handler) toReport(w http.ResponseWriter, r *http.Request, rep admin.Report, title string, n notice) {
+	if rep.ID != 0 {
+		h.done(w, r, "/admin/reports/"+strconv.FormatInt(rep.ID, 10), n)
+		return
+	}
+	p := page{Base: h.base(r, title), Rep: &rep}
+	p.Notice, p.Error = n.Text, n.Error
 	h.render(w, r, http.StatusOK, "report", p)
 }
 
@@ -570,7 +586,7 @@ func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request, sess auth.
 		h.groupError(w, r, err)
 		return
 	}
-	h.groupsPage(w, r, http.StatusOK, "", "Group "+strings.ToLower(name)+" created.")
+	h.done(w, r, "/admin/groups", notice{Text: "Group " + strings.ToLower(name) + " created."})
 }
 
 func (h *Handler) renameGroup(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -579,7 +595,7 @@ func (h *Handler) renameGroup(w http.ResponseWriter, r *http.Request, sess auth.
 		h.groupError(w, r, err)
 		return
 	}
-	h.groupsPage(w, r, http.StatusOK, "", "Group renamed; its mail address is now "+strings.ToLower(to)+"@….")
+	h.done(w, r, "/admin/groups", notice{Text: "Group renamed; its mail address is now " + strings.ToLower(to) + "@…."})
 }
 
 func (h *Handler) addMember(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -597,7 +613,7 @@ func (h *Handler) addMember(w http.ResponseWriter, r *http.Request, sess auth.Se
 		h.groupError(w, r, err)
 		return
 	}
-	h.groupsPage(w, r, http.StatusOK, "", a.DisplayName+" added to "+group+".")
+	h.done(w, r, "/admin/groups", notice{Text: a.DisplayName + " added to " + group + "."})
 }
 
 func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -609,13 +625,14 @@ func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request, sess auth
 		h.groupError(w, r, err)
 		return
 	}
-	h.groupsPage(w, r, http.StatusOK, "", a.DisplayName+" removed from "+r.PathValue("name")+".")
+	h.done(w, r, "/admin/groups", notice{Text: a.DisplayName + " removed from " + r.PathValue("name") + "."})
 }
 
 // auditView is the audit page: the filter, the records and the chain.
 type auditView struct {
 	Account, Kind, Since, Until, Text string
 	Records                           []audit.Record
+	Rows                              []auditRow // Records, in people's words
 	// Next is the address of the next (older) page, "" at the end; CSV
 	// is the export of this filter. Both are built here, query encoded,
 	// so that the template does not escape them again (template.URL).
@@ -676,6 +693,9 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 	if v.Records, err = h.od.Audit.List(ctx, f); err != nil {
 		h.fail(w, r, err)
 		return
+	}
+	for _, rec := range v.Records {
+		v.Rows = append(v.Rows, auditRow{rec})
 	}
 	q := url.Values{}
 	for k, s := range map[string]string{"account": v.Account, "kind": v.Kind, "since": v.Since, "until": v.Until, "q": v.Text} {
@@ -766,6 +786,5 @@ func (h *Handler) incident(w http.ResponseWriter, r *http.Request, sess auth.Ses
 		http.Redirect(w, r, login.SignedOutURL(login.SignedOutIncident, next), http.StatusSeeOther)
 		return
 	}
-	p := page{Base: h.base(r, "Incident mode lifted"), Rep: &rep}
-	h.render(w, r, http.StatusOK, "report", p)
+	h.toReport(w, r, rep, "Incident mode lifted", notice{Text: "Incident mode is lifted: public links work again."})
 }
