@@ -97,7 +97,7 @@ func parseAddrs(field, v string) ([]message.Address, error) {
 }
 
 // formatAddress writes a mailbox for a header: the display name as a
-// quoted string, or as RFC 2047 encoded-words when it is not ASCII.
+// quoted string, or as RFC 2047 "B" encoded-words when it is not ASCII.
 func formatAddress(name, addr string) string {
 	name = oneLine(name)
 	if name == "" {
@@ -106,7 +106,9 @@ func formatAddress(name, addr string) string {
 	if isASCII(name) {
 		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `" <` + addr + ">"
 	}
-	return mime.QEncoding.Encode("utf-8", name) + " <" + addr + ">"
+	// B, not Q: Go's Q encoding leaves '"', '<' and '>' as they are,
+	// which a phrase may not hold (RFC 2047 section 5 (3)).
+	return mime.BEncoding.Encode("utf-8", name) + " <" + addr + ">"
 }
 
 // formatList writes the mailboxes of an address field typed by the member.

@@ -556,3 +556,42 @@ func TestEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestPhish: one click forwards the original, whole, as an attachment to
+// the party's postmaster (the admins) through mail/submit, and files it
+// in Junk.
+func TestPhish(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	admin := &member{e: e, u: e.a.User(t, "admin@"+domain, auth.RoleAdmin)}
+	if err := e.st.EnsureAccount(t.Context(), admin.u.Account.ID); err != nil {
+		t.Fatal(err)
+	}
+	orig := mail("Party Leader <leader@lookalike.example>", "anna@"+domain, "Urgent: wire the money", "Send it now.")
+	uid := anna.put(t, "INBOX", orig)
+	in := anna.box(t, "INBOX")
+	res := anna.post(t, "/mail/msg/"+ref2(in, uid)+"/phish", nil)
+	if res.code != http.StatusSeeOther || !strings.Contains(res.loc, "n=reported") {
+		t.Fatalf("report: %d %s %s", res.code, res.loc, res.body)
+	}
+	if len(anna.messages(t, "INBOX")) != 0 || len(anna.messages(t, "Junk")) != 1 {
+		t.Error("the message was not moved to Junk")
+	}
+	got := admin.messages(t, "INBOX")
+	if len(got) != 1 || !strings.HasPrefix(got[0].Envelope.Subject, "Phishing report: Urgent") {
+		t.Fatalf("the admins got %+v", got)
+	}
+	raw := admin.raw(t, got[0])
+	if !strings.Contains(raw, "Content-Type: message/rfc822") || !strings.Contains(raw, orig) {
+		t.Errorf("the original is not attached whole:\n%s", raw)
+	}
+	// Reporting again, from Junk, sends again and stays in Junk.
+	junk := anna.box(t, "Junk")
+	if res := anna.post(t, "/mail/msg/"+ref2(junk, anna.messages(t, "Junk")[0].UID)+"/phish", nil); res.code != http.StatusSeeOther {
+		t.Fatalf("report from Junk: %d", res.code)
+	}
+	if len(anna.messages(t, "Junk")) != 1 || len(admin.messages(t, "INBOX")) != 2 {
+		t.Error("report from Junk")
+	}
+}
