@@ -1,0 +1,288 @@
+package webmail
+
+// Webmail in a real browser: headless Chromium, driven through the
+// DevTools protocol by chromedp, against the webmail pages over a real
+// auth service and store served on 127.0.0.1 with the test server's
+// certificate. People sign in as a browser does (password, then the TOTP
+// code), read, write and act; every request the page makes is recorded,
+// so a test can say that nothing left for another host.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/caucus-org/caucus/internal/testtool"
+)
+
+const (
+	browserTimeout = 90 * time.Second // whole test, browser start included
+	stepTimeout    = 20 * time.Second // one page or one step
+)
+
+// browser is one headless Chromium with one tab, for one test.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+	url string
+
+	mu   sync.Mutex
+	reqs []string // every URL the tab requested
+}
+
+// newBrowser starts Chromium with a fresh profile that trusts exactly the
+// test server's certificate (by its public key), with a viewport of
+// width×height, recording every request.
+func newBrowser(t *testing.T, ctx context.Context, e *env, width, height int) *browser {
+	t.Helper()
+	path := testtool.Need(t, "chromium")
+	cert := e.ts.Certificate()
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(width, height),
+		chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(sum[:])),
+	)
+	// The test server answers as 127.0.0.1; the browser calls it
+	// localhost, a secure context with a host name (as production has).
+	u, _ := url.Parse(e.ts.URL)
+	b := &browser{t: t, url: "https://localhost:" + u.Port()}
+	record := func(ev any) {
+		if r, ok := ev.(*network.EventRequestWillBeSent); ok {
+			b.mu.Lock()
+			b.reqs = append(b.reqs, r.Request.URL)
+			b.mu.Unlock()
+		}
+	}
+	logf := browserLogf(t)
+	bctx, cancelTab := chromedp.NewContext(actx, chromedp.WithLogf(logf), chromedp.WithErrorf(logf), chromedp.WithListener(record))
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc()
+	})
+	b.ctx = bctx
+	if err := chromedp.Do(bctx); err != nil { // start the browser and open the tab
+		t.Fatalf("start %s: %v", path, err)
+	}
+	if _, err := chromedp.Call(bctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatalf("Network.enable: %v", err)
+	}
+	if width < 600 {
+		b.do("phone screen", chromedp.EmulateViewport(int64(width), int64(height), chromedp.EmulateMobile))
+	}
+	return b
+}
+
+// browserLogf logs to t until the test's cleanup starts.
+func browserLogf(t *testing.T) func(string, ...any) {
+	var mu sync.Mutex
+	done := false
+	t.Cleanup(func() {
+		mu.Lock()
+		done = true
+		mu.Unlock()
+	})
+	return func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !done {
+			t.Logf("chromedp: "+format, args...)
+		}
+	}
+}
+
+// requests returns the URLs requested so far.
+func (b *browser) requests() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.reqs...)
+}
+
+func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.t.Fatalf("%s: %v (on %s)", what, err, b.where())
+	}
+}
+
+func (b *browser) navigate(path string) {
+	b.t.Helper()
+	b.do("open "+path, chromedp.Navigate(b.url+path))
+}
+
+func (b *browser) where() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname + " " + document.title`))
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	return s
+}
+
+// wait waits until the tab shows a path starting with prefix and an
+// element matching sel.
+func (b *browser) wait(prefix, sel string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	q := fmt.Sprintf(`location.pathname.startsWith(%q) && document.readyState !== "loading" && document.querySelector(%q) !== null`, prefix, sel)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](q))
+		if err == nil && ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			b.t.Fatalf("waiting for %s with %s: last on %s", prefix, sel, b.where())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("read %s: %v (on %s)", sel, err, b.where())
+	}
+	return s
+}
+
+// signIn signs m in as a person does: address and password, then the
+// code of the authenticator app; it ends on the INBOX.
+func (b *browser) signIn(m *member) {
+	b.t.Helper()
+	b.navigate("/mail/")
+	b.wait("/login", "#login")
+	b.do("password",
+		chromedp.SendKeys(chromedp.CSS("#login"), m.u.Account.Login),
+		chromedp.SendKeys(chromedp.CSS("#password"), m.u.Password),
+		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type="submit"]`)),
+	)
+	b.wait("/login/second", "#code")
+	b.do("code",
+		chromedp.SendKeys(chromedp.CSS("#code"), m.e.a.Code(b.t, m.u)),
+		chromedp.Click(chromedp.CSS(`form[action="/login/totp"] button[type="submit"]`)),
+	)
+	b.wait("/mail/box/", "#boxes") // sign-in goes on to the page first asked for
+}
+
+// offsite returns the requests to any host but the server.
+func (b *browser) offsite() []string {
+	var out []string
+	for _, r := range b.requests() {
+		if strings.HasPrefix(r, b.url+"/") || strings.HasPrefix(r, "data:") || r == "about:blank" {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// TestBrowserSendAndLive: Anna signs in, writes to Ben, who has his INBOX
+// open in another browser: the message appears in his list without a
+// reload (live updates), and nothing is requested from another host.
+func TestBrowserSendAndLive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives headless Chromium; go test without -short runs it")
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
+	defer cancel()
+	e := newEnv(t)
+	anna, ben := e.member(t, "anna"), e.member(t, "ben")
+	ben.put(t, "INBOX", mail("x@outside.example", "ben@"+domain, "Welcome", "hello"))
+
+	bb := newBrowser(t, ctx, e, 1280, 900)
+	bb.signIn(ben)
+	if !strings.Contains(bb.text("#rows"), "Welcome") {
+		t.Fatal("Ben's INBOX does not list his message")
+	}
+
+	ab := newBrowser(t, ctx, e, 1280, 900)
+	ab.signIn(anna)
+	ab.do("write", chromedp.Click(chromedp.CSS("#composebtn")))
+	ab.wait("/mail/compose", "#to")
+	ab.do("fill in",
+		chromedp.SendKeys(chromedp.CSS("#to"), "ben@"+domain),
+		chromedp.SendKeys(chromedp.CSS("#subject"), "Leaflets for Saturday"),
+		chromedp.SendKeys(chromedp.CSS("#body"), "Can you bring them?"),
+		chromedp.Click(chromedp.CSS("#sendbtn")),
+	)
+	ab.wait("/mail/box/", "#boxes")
+	if n := ab.text(".notice"); !strings.Contains(n, "sent") {
+		t.Errorf("after sending the page says %q", n)
+	}
+
+	// Ben's open INBOX shows it, with no reload.
+	if _, err := chromedp.Run(bb.ctx, chromedp.Poll[bool](`document.querySelector("#rows") !== null && document.querySelector("#rows").textContent.includes("Leaflets for Saturday")`, chromedp.WithPollingTimeout(stepTimeout))); err != nil {
+		t.Fatalf("Ben's open INBOX did not show the new message: %v", err)
+	}
+	for _, b := range []*browser{ab, bb} {
+		if off := b.offsite(); len(off) > 0 {
+			t.Errorf("requests to other hosts: %q", off)
+		}
+	}
+}
+
+// TestBrowserPhone: on a 360 px wide screen the folder list folds away,
+// nothing is wider than the screen, and actions work.
+func TestBrowserPhone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives headless Chromium; go test without -short runs it")
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
+	defer cancel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	for i := range 30 {
+		anna.put(t, "INBOX", mail("A sender with a rather long name <someone.with.a.long.address@outside.example>", "anna@"+domain,
+			fmt.Sprintf("A subject that is much too long to fit on a phone's screen in one line, number %d", i), "x"))
+	}
+	b := newBrowser(t, ctx, e, 360, 740)
+	b.signIn(anna)
+	wide, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wide > 360 {
+		t.Errorf("the INBOX page is %d px wide on a 360 px screen", wide)
+	}
+	b.do("select and archive",
+		chromedp.Click(chromedp.CSS(`#rows input[name="sel"]`)),
+		chromedp.Click(chromedp.CSS(`button[value="archive"]`)),
+	)
+	b.wait("/mail/box/", ".notice")
+	if got := len(anna.messages(t, "Archive")); got != 1 {
+		t.Errorf("archived %d messages, want 1", got)
+	}
+	b.navigate("/mail/compose")
+	b.wait("/mail/compose", "#to")
+	if wide, _ := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); wide > 360 {
+		t.Errorf("the compose page is %d px wide on a 360 px screen", wide)
+	}
+}
