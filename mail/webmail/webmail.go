@@ -41,6 +41,7 @@ import (
 	"github.com/caucus-org/caucus/internal/ui"
 	iweb "github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/message"
+	"github.com/caucus-org/caucus/mail/msgauth"
 	"github.com/caucus-org/caucus/mail/store"
 	"github.com/caucus-org/caucus/mail/submit"
 )
@@ -116,12 +117,16 @@ type Deps struct {
 	Store    Store
 	Submit   Submitter
 	Accounts Accounts
-	Aliases  Aliases       // nil: no aliases
-	Changes  store.Changes // the store's change bus, for live updates
-	Login    Guard
-	Log      *slog.Logger
-	Now      func() time.Time
-	Hostname string // our name, in Message-IDs and Received fields
+	Aliases  Aliases // nil: no aliases
+	// Directory says who the party's members are and which domains are
+	// its own, for the findings banner (*route.Directory); nil: only
+	// what the MX wrote in the message is shown.
+	Directory msgauth.Directory
+	Changes   store.Changes // the store's change bus, for live updates
+	Login     Guard
+	Log       *slog.Logger
+	Now       func() time.Time
+	Hostname  string // our name, in Message-IDs and Received fields
 	// Heartbeat is how often the live-update stream sends a comment so
 	// that proxies keep it open; default 25 s.
 	Heartbeat time.Duration
