@@ -8,11 +8,14 @@ package webmail
 // so a test can say that nothing left for another host.
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -226,7 +229,12 @@ func TestBrowserSendAndLive(t *testing.T) {
 	ab.signIn(anna)
 	ab.do("write", chromedp.Click(chromedp.CSS("#composebtn")))
 	ab.wait("/mail/compose", "#to")
+	att := filepath.Join(t.TempDir(), "route map.pdf")
+	if err := os.WriteFile(att, bytes.Repeat([]byte("%PDF-1.4 map\n"), 20000), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ab.do("fill in",
+		chromedp.SetUploadFiles(chromedp.CSS("#attach"), []string{att}),
 		chromedp.SendKeys(chromedp.CSS("#to"), "ben@"+domain),
 		chromedp.SendKeys(chromedp.CSS("#subject"), "Leaflets for Saturday"),
 		chromedp.SendKeys(chromedp.CSS("#body"), "Can you bring them?"),
@@ -237,6 +245,10 @@ func TestBrowserSendAndLive(t *testing.T) {
 		t.Errorf("after sending the page says %q", n)
 	}
 
+	got := ben.messages(t, "INBOX")
+	if len(got) != 2 || !hasAttachment(got[1].BodyStructure) || !strings.Contains(ben.raw(t, got[1]), `filename="route map.pdf"`) {
+		t.Fatalf("Ben got %d messages; the last without its attachment", len(got))
+	}
 	// Ben's open INBOX shows it, with no reload.
 	if _, err := chromedp.Run(bb.ctx, chromedp.Poll[bool](`document.querySelector("#rows") !== null && document.querySelector("#rows").textContent.includes("Leaflets for Saturday")`, chromedp.WithPollingTimeout(stepTimeout))); err != nil {
 		t.Fatalf("Ben's open INBOX did not show the new message: %v", err)
