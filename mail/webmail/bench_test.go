@@ -1,10 +1,15 @@
 package webmail
 
 import (
+	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/caucus-org/caucus/auth/login"
 )
@@ -56,4 +61,42 @@ func BenchmarkList(b *testing.B) {
 	b.Run("deep-of-100000", func(b *testing.B) { serve(b, anna, fmt.Sprintf("/mail/box/%d?before=50000", in.ID)) })
 	b.Run("first-of-100", func(b *testing.B) { serve(b, small, fmt.Sprintf("/mail/box/%d", small.box(b, "INBOX").ID)) })
 	b.Run("search-rare-of-100000", func(b *testing.B) { serve(b, anna, "/mail/search?q=nowhere-to-be-found") })
+}
+
+// BenchmarkEventStreamMemory measures what one open live-update stream
+// costs the server: heap and goroutines per stream, over 200 streams held
+// open by raw TLS clients (whose own 4 kB read buffers are counted in).
+// The bound is what one IMAP IDLE connection costs.
+func BenchmarkEventStreamMemory(b *testing.B) {
+	e := newEnv(b)
+	anna := e.member(b, "anna")
+	const n = 200
+	for b.Loop() {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		g0 := runtime.NumGoroutine()
+		conns := make([]*tls.Conn, 0, n)
+		for range n {
+			c, err := tls.Dial("tcp", e.ts.Listener.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			fmt.Fprintf(c, "GET /mail/events HTTP/1.1\r\nHost: x\r\nCookie: %s=%s\r\n\r\n", login.SessionCookie, anna.u.Session)
+			br := bufio.NewReaderSize(c, 4096)
+			if line, err := br.ReadString('\n'); err != nil || !strings.Contains(line, "200") {
+				b.Fatalf("%q %v", line, err)
+			}
+			conns = append(conns, c)
+		}
+		time.Sleep(100 * time.Millisecond) // the streams write their first event
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-bytes/stream")
+		b.ReportMetric(float64(runtime.NumGoroutine()-g0)/n, "goroutines/stream")
+		for _, c := range conns {
+			c.Close()
+		}
+	}
 }
