@@ -199,7 +199,28 @@
     }, 30000);
   }
 
+  // Keyboard shortcuts, as in other webmail: c write, / search, and on a
+  // message r reply, a reply all, f forward, e archive, u back.
+  function keys() {
+    const click = function (sel) { const el = document.querySelector(sel); if (el) { el.click(); return true; } return false; };
+    document.addEventListener("keydown", function (ev) {
+      const t = ev.target;
+      if (ev.ctrlKey || ev.metaKey || ev.altKey || (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName)))) return;
+      let done = false;
+      switch (ev.key) {
+        case "c": done = click("#composebtn"); break;
+        case "/": { const q = document.getElementById("q"); if (q) { q.focus(); done = true; } break; }
+        case "r": done = click("#replybtn"); break;
+        case "a": done = click("#replyallbtn"); break;
+        case "f": done = click("#forwardbtn"); break;
+        case "e": done = click('.read button[value="archive"]'); break;
+        case "u": done = click("#backbtn"); break;
+      }
+      if (done) ev.preventDefault();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
-    selectAll(); live(); complete(); compose();
+    selectAll(); live(); complete(); compose(); keys();
   });
 })();
