@@ -1,0 +1,113 @@
+package msgview
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/charmap"
+
+	"github.com/caucus-org/caucus/mail/message"
+)
+
+// maxHeaderText bounds a decoded header text shown (a subject, a name).
+const maxHeaderText = 2000
+
+// CleanText makes untrusted text (a display name, a subject, a file name)
+// safe to show in a line of a page: bytes that are not UTF-8 are read as
+// Windows-1252 (what 8-bit headers most often are); bidirectional
+// controls (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C), zero-width and
+// other format characters (Unicode category Cf, soft hyphen included)
+// and invisible fillers are removed, so "Invoice\u202Efdp.exe" shows in
+// its real order and "Par\u200Bty Leader" as "Party Leader"; control
+// characters and runs of white space become one space; the text is
+// trimmed and cut to 2000 bytes.
+func CleanText(s string) string {
+	if !utf8.ValidString(s) {
+		s = fromLatin(s)
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	space := false
+	for _, r := range s {
+		switch {
+		case r == utf8.RuneError || invisible(r):
+			continue
+		case unicode.IsSpace(r) || unicode.IsControl(r):
+			space = b.Len() > 0
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(r)
+		if b.Len() >= maxHeaderText {
+			break
+		}
+	}
+	return truncateUTF8(b.String(), maxHeaderText)
+}
+
+// invisible reports whether r shows nothing or reorders what follows:
+// format characters (Cf: bidi controls, zero-width space, joiner and
+// non-joiner, word joiner, BOM, soft hyphen, tag characters), the
+// combining grapheme joiner, variation selectors and the Hangul fillers
+// that render as blanks.
+func invisible(r rune) bool {
+	switch {
+	case unicode.Is(unicode.Cf, r):
+		return true
+	case r == 0x034F, r == 0x115F, r == 0x1160, r == 0x3164, r == 0xFFA0,
+		r >= 0xFE00 && r <= 0xFE0F, r >= 0xE0100 && r <= 0xE01EF, r == 0x2800:
+		return true
+	}
+	return false
+}
+
+// fromLatin decodes 8-bit text that is not UTF-8 as Windows-1252.
+func fromLatin(s string) string {
+	out, err := charmap.Windows1252.NewDecoder().String(s)
+	if err != nil {
+		return strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return out
+}
+
+// decodeHeaderText decodes an unstructured field value for display: RFC
+// 2047 encoded-words (any charset golang.org/x/text knows), 8-bit bytes
+// as UTF-8 or Windows-1252, then CleanText.
+func decodeHeaderText(v string) string {
+	if !utf8.ValidString(v) {
+		v = fromLatin(v)
+	}
+	return CleanText(message.DecodeText(v))
+}
+
+// SanitizeFilename makes an attachment's name safe to offer for saving
+// and to show: CleanText, no path (the last element of / or \), no
+// characters that file systems or Content-Disposition refuse, no leading
+// dots, at most 200 bytes with the extension kept. An empty result is
+// "".
+func SanitizeFilename(name string) string {
+	name = CleanText(name)
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.Map(func(r rune) rune {
+		if strings.ContainsRune(`<>:"|?*`, r) {
+			return '_'
+		}
+		return r
+	}, name)
+	name = strings.TrimLeft(strings.TrimSpace(name), ". ")
+	name = strings.TrimRight(name, ". ")
+	if len(name) > 200 {
+		ext := ""
+		if i := strings.LastIndexByte(name, '.'); i >= 0 && len(name)-i <= 16 {
+			ext = name[i:]
+		}
+		name = truncateUTF8(name, 200-len(ext)) + ext
+	}
+	return name
+}

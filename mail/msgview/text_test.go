@@ -1,0 +1,85 @@
+package msgview
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHTMLToText(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, in, want string }{
+		{"paragraphs", "<p>Hello   <b>Anna</b>,</p><p>see\nyou</p>", "Hello Anna,\n\nsee you\n"},
+		{"list", "<ul><li>one<li>two</ul>after", "- one\n- two\nafter\n"},
+		{"link target shown", `<a href="https://x.example/a">the report</a>`, "the report <https://x.example/a>\n"},
+		{"link text is target", `<a href="https://x.example/a">https://x.example/a</a>`, "https://x.example/a\n"},
+		{"javascript link hidden", `<a href="javascript:alert(1)">click</a>`, "click\n"},
+		{"script and style gone", "<style>p{}</style><script>alert(1)</script><head><title>T</title></head>text", "text\n"},
+		{"pre kept", "<pre>a  b\n  c</pre>", "a  b\n  c\n"},
+		{"br and entities", "a&amp;b<br>c&lt;d&gt;", "a&b\nc<d>\n"},
+		{"image alt", `<img src="x" alt="Logo"> text`, "Logo text\n"},
+		{"table cells", "<table><tr><td>a</td><td>b</td></tr><tr><td>c</td></tr></table>", "a b\nc\n"},
+		{"invisible removed", "Par\u200bty\u202e Leader", "Party Leader\n"},
+		{"svg text gone", "<svg><text>x</text></svg>y", "y\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			if err := HTMLToText(&b, strings.NewReader(tc.in)); err != nil {
+				t.Fatal(err)
+			}
+			if b.String() != tc.want {
+				t.Errorf("HTMLToText(%q) = %q, want %q", tc.in, b.String(), tc.want)
+			}
+		})
+	}
+}
+
+// TestHTMLToTextBound: output stops at MaxTextOutput.
+func TestHTMLToTextBound(t *testing.T) {
+	t.Parallel()
+	var w countWriter
+	if err := HTMLToText(&w, &repeatReader{s: "<p>word word</p>", n: 100 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	if w.n > MaxTextOutput {
+		t.Errorf("wrote %d bytes", w.n)
+	}
+}
+
+func TestQuoting(t *testing.T) {
+	t.Parallel()
+	if got, want := QuoteText("Hi Anna,\r\n\r\n> earlier\nthanks\n\n"), "> Hi Anna,\n>\n>> earlier\n> thanks\n"; got != want {
+		t.Errorf("QuoteText = %q, want %q", got, want)
+	}
+	h := Header{
+		From:       []Address{{Name: "Jörg", Addr: "j@x.example"}},
+		To:         []Address{{Addr: "anna@party.example"}, {Addr: "bob@party.example"}},
+		Cc:         []Address{{Addr: "J@x.example"}, {Addr: "carl@party.example"}},
+		Subject:    "[External] Re: plans",
+		Date:       time.Date(2026, 12, 5, 17, 30, 0, 0, time.UTC),
+		MessageID:  "<m2@x>",
+		References: []string{"<m0@x>", "<m1@x>"},
+	}
+	if got := Attribution("On {date}, {from} wrote:", h, "2 Jan 2006 15:04", time.UTC); got != "On 5 Dec 2026 17:30, Jörg <j@x.example> wrote:" {
+		t.Errorf("Attribution = %q", got)
+	}
+	if got := ReplySubject(h.Subject); got != "Re: plans" {
+		t.Errorf("ReplySubject = %q", got)
+	}
+	if got := ForwardSubject("plans"); got != "Fwd: plans" {
+		t.Errorf("ForwardSubject = %q", got)
+	}
+	irt, refs := ReplyReferences(h)
+	if irt != "<m2@x>" || strings.Join(refs, " ") != "<m0@x> <m1@x> <m2@x>" {
+		t.Errorf("ReplyReferences = %q, %q", irt, refs)
+	}
+	to, cc := ReplyRecipients(h, true, []string{"Anna@party.example"})
+	if len(to) != 1 || to[0].Addr != "j@x.example" || len(cc) != 2 || cc[0].Addr != "bob@party.example" || cc[1].Addr != "carl@party.example" {
+		t.Errorf("ReplyRecipients = %+v, %+v", to, cc)
+	}
+	ff := ForwardFields(h, time.RFC1123Z, time.UTC)
+	if len(ff) != 5 || ff[0].Name != "From" || ff[1].Value != "Sat, 05 Dec 2026 17:30:00 +0000" {
+		t.Errorf("ForwardFields = %+v", ff)
+	}
+}
