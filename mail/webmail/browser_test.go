@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -296,5 +297,104 @@ func TestBrowserPhone(t *testing.T) {
 	b.wait("/mail/compose", "#to")
 	if wide, _ := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); wide > 360 {
 		t.Errorf("the compose page is %d px wide on a 360 px screen", wide)
+	}
+}
+
+// TestBrowserReadReply: Anna opens Ben's message from her INBOX, replies
+// from the message page, and the reply arrives in Ben's INBOX threaded
+// under his message; her reply shows in the conversation.
+func TestBrowserReadReply(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives headless Chromium; go test without -short runs it")
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
+	defer cancel()
+	e := newEnv(t)
+	anna, ben := e.member(t, "anna"), e.member(t, "ben")
+	anna.put(t, "INBOX", "From: Ben <ben@example.org>\r\nTo: anna@example.org\r\nSubject: Leaflets\r\n"+
+		"Date: Mon, 1 Jun 2026 09:00:00 +0000\r\nMessage-ID: <leaf@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"+
+		"<p>How many <b>leaflets</b> do we need?</p>\r\n")
+	b := newBrowser(t, ctx, e, 1280, 900)
+	b.signIn(anna)
+	b.do("open the message", chromedp.Click(chromedp.CSS(`#rows a`)))
+	b.wait("/mail/msg/", "#msgbody")
+	if s := b.text("#subject"); s != "Leaflets" {
+		t.Errorf("subject %q", s)
+	}
+	b.do("reply", chromedp.Click(chromedp.CSS("#replybtn")))
+	b.wait("/mail/compose", "#body")
+	quoted, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector("#body").value`))
+	if err != nil || !strings.Contains(quoted, "> How many leaflets do we need?") {
+		t.Errorf("the reply does not quote the message: %q %v", quoted, err)
+	}
+	b.do("write and send",
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#body").value = "Two hundred.\n" + document.querySelector("#body").value`),
+		chromedp.Click(chromedp.CSS("#sendbtn")),
+	)
+	b.wait("/mail/box/", ".notice")
+	got := ben.messages(t, "INBOX")
+	if len(got) != 1 || got[0].Envelope.Subject != "Re: Leaflets" || !strings.Contains(ben.raw(t, got[0]), "In-Reply-To: <leaf@example.org>") {
+		t.Fatalf("Ben's INBOX: %d messages", len(got))
+	}
+	b.navigate(msgHref(anna.box(t, "INBOX").ID, 1))
+	b.wait("/mail/msg/", "#thread")
+	if th := b.text("#thread"); !strings.Contains(th, "Re: Leaflets") {
+		t.Errorf("the conversation does not show the reply: %q", th)
+	}
+}
+
+// TestBrowserHostile: a hostile HTML message (script, event handlers, a
+// form, remote and local images, CSS that fetches, meta refresh, a
+// javascript: link, frames) is shown with nothing executed and nothing
+// fetched: every way it tries to run or load something points at a
+// canary path of the server or at another host, and the browser requests
+// neither.
+func TestBrowserHostile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives headless Chromium; go test without -short runs it")
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
+	defer cancel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	canary := "From: Party Leader <leader@outside.example>\r\nTo: anna@example.org\r\nSubject: Canary\r\n" +
+		"Date: Mon, 1 Jun 2026 09:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" +
+		`<html><head><meta http-equiv="refresh" content="0;url=/mail/canary-refresh"><link rel="stylesheet" href="/mail/canary-link">` +
+		`<style>body{background:url(/mail/canary-css)} p{background-image:url("https://evil.example/css2")}</style>` +
+		`<script>fetch("/mail/canary-script"); top.location = "/mail/canary-top";</script><base href="https://evil.example/"></head>` +
+		`<body onload="fetch('/mail/canary-onload')"><p id="hello">Hello Anna</p>` +
+		`<img src="/mail/canary-img" onerror="fetch('/mail/canary-onerror')"><img src="https://evil.example/pixel.gif">` +
+		`<svg><image href="/mail/canary-svg"/><script>fetch("/mail/canary-svgscript")</script></svg>` +
+		`<form action="/mail/canary-form" method="post"><input name="q" autofocus onfocus="fetch('/mail/canary-focus')"></form>` +
+		`<a id="js" href="javascript:fetch('/mail/canary-js')">click</a>` +
+		`<iframe src="/mail/canary-frame"></iframe><object data="/mail/canary-object"></object><video poster="/mail/canary-poster"></video>` +
+		"</body></html>\r\n"
+	uid := anna.put(t, "INBOX", canary)
+	in := anna.box(t, "INBOX")
+	b := newBrowser(t, ctx, e, 1280, 900)
+	b.signIn(anna)
+	b.navigate(msgHref(in.ID, uid))
+	b.wait("/mail/msg/", "#msgbody")
+	// The frame loads, and gets time to misbehave.
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](fmt.Sprintf(`performance.getEntriesByName(location.origin + %q).length > 0`, msgHref(in.ID, uid)+"/frame"),
+		chromedp.WithPollingTimeout(stepTimeout))); err != nil {
+		t.Fatalf("the message frame did not load: %v", err)
+	}
+	time.Sleep(time.Second)
+	if loc := b.where(); !strings.HasPrefix(loc, msgHref(in.ID, uid)) {
+		t.Errorf("the page was navigated away to %s", loc)
+	}
+	for _, r := range b.requests() {
+		if strings.Contains(r, "canary") || strings.Contains(r, "evil.example") {
+			t.Errorf("the hostile message made the browser request %s", r)
+		}
+	}
+	if off := b.offsite(); len(off) > 0 {
+		t.Errorf("requests to other hosts: %q", off)
+	}
+	if !slices.ContainsFunc(b.requests(), func(r string) bool { return strings.HasSuffix(r, "/frame") }) {
+		t.Error("the recorder did not see the frame's request")
 	}
 }

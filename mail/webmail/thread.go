@@ -7,7 +7,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/caucus-org/caucus/mail/message"
+	"github.com/caucus-org/caucus/mail/msgview"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -21,41 +21,25 @@ const (
 // the one the message is in.
 var threadBoxes = []string{"INBOX", "Sent", "Archive"}
 
-// header reads and parses a stored message's header with mail/message,
-// the one header parser of caucus.
-func (h *Handler) header(m store.Message) (*message.Header, error) {
-	rc, err := h.d.Store.OpenBody(m.Blob)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	raw, err := message.ReadHeader(rc, message.MaxHeader)
-	if err != nil {
-		return nil, err
-	}
-	hdr, _ := message.Parse(raw) // a lenient reader's fields on a fault
-	return hdr, nil
-}
-
-// threadIDs returns the message ids that tie m to its conversation (RFC
-// 5322 section 3.6.4): its own, those of References (the first, the
-// conversation's root, always kept) and In-Reply-To; at most
-// maxThreadIDs.
-func threadIDs(m store.Message, hdr *message.Header) []string {
+// threadIDs returns the message ids that tie a message to its
+// conversation (RFC 5322 section 3.6.4): its own, the first of References
+// (the conversation's root), In-Reply-To and the newest of References;
+// at most maxThreadIDs.
+func threadIDs(hdr msgview.Header) []string {
 	var ids []string
-	if m.Envelope != nil && m.Envelope.MessageID != "" {
-		ids = append(ids, "<"+strings.Trim(m.Envelope.MessageID, "<>")+">")
+	if hdr.MessageID != "" {
+		ids = append(ids, hdr.MessageID)
 	}
-	var refs []string
-	if hdr != nil {
-		refs = strings.Fields(msgIDs(hdr.First("References") + " " + hdr.First("In-Reply-To")))
+	if len(hdr.References) > 0 {
+		ids = append(ids, hdr.References[0])
 	}
-	if len(refs) > 0 {
-		ids = append(ids, refs[0])
-		refs = refs[1:]
+	ids = append(ids, hdr.InReplyTo...)
+	for i := len(hdr.References) - 1; i > 0 && len(ids) < maxThreadIDs; i-- {
+		ids = append(ids, hdr.References[i])
 	}
-	for i := len(refs) - 1; i >= 0 && len(ids) < maxThreadIDs; i-- {
-		ids = append(ids, refs[i])
+	ids = strings.Fields(msgIDs(strings.Join(ids, " ")))
+	if len(ids) > maxThreadIDs {
+		ids = ids[:maxThreadIDs]
 	}
 	slices.Sort(ids)
 	return slices.Compact(ids)
@@ -96,8 +80,8 @@ type threadRow struct {
 // INBOX, Sent and Archive: the messages tied to it by Message-ID,
 // References or In-Reply-To, oldest first. It is empty when m stands
 // alone.
-func (h *Handler) thread(ctx context.Context, acct int64, mb store.Mailbox, m store.Message, hdr *message.Header) ([]threadRow, error) {
-	c := threadCriteria(threadIDs(m, hdr))
+func (h *Handler) thread(ctx context.Context, acct int64, mb store.Mailbox, m store.Message, hdr msgview.Header) ([]threadRow, error) {
+	c := threadCriteria(threadIDs(hdr))
 	if c == nil {
 		return nil, nil
 	}
