@@ -31,6 +31,9 @@ const readCSP = iweb.ContentSecurityPolicy + "; frame-src 'self'"
 // spite of Content-Disposition cannot run script in caucus's origin.
 const DownloadCSP = "sandbox; default-src 'none'"
 
+// maxListed bounds the attachments a message page lists.
+const maxListed = 500
+
 // readPage is the data of a message page.
 type readPage struct {
 	ui.Base
@@ -154,7 +157,11 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, sess auth.Session
 	if err == nil {
 		p.RemoteBlocked, p.Mismatches = res.RemoteBlocked, res.Mismatches
 	}
-	for _, a := range v.Attachments {
+	for i, a := range v.Attachments {
+		if i == maxListed {
+			p.Notices = append(p.Notices, fmt.Sprintf("This message has %d attachments; only the first %d are listed.", len(v.Attachments), maxListed))
+			break
+		}
 		p.Attachments = append(p.Attachments, attView{
 			Href: fmt.Sprintf("%s/part/%s", msgHref(mb.ID, m.UID), a.ID), Name: partName(a), Type: a.Type, Size: humanSize(a.Size),
 		})

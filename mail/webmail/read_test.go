@@ -174,3 +174,99 @@ func TestReply(t *testing.T) {
 		t.Errorf("the conversation does not show the reply in Sent:\n%s", page.body)
 	}
 }
+
+// TestReadBadInput: malformed, huge and strange messages all give a page
+// (and a frame) with something sensible or a notice: never a 500.
+func TestReadBadInput(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	in := anna.box(t, "INBOX")
+	var many strings.Builder
+	many.WriteString("From: a@outside.example\r\nTo: anna@example.org\r\nSubject: many parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n")
+	for i := range 10000 {
+		fmt.Fprintf(&many, "--x\r\nContent-Type: application/octet-stream; name=\"f%d.bin\"\r\nContent-Disposition: attachment\r\n\r\n%d\r\n", i, i)
+	}
+	many.WriteString("--x--\r\n")
+	deep := "From: a@outside.example\r\nSubject: deep\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n" + strings.Repeat("<div>", 100000) + "deep text" + "\r\n"
+	cases := map[string]string{
+		"malformed MIME":  "From: a@outside.example\r\nSubject: broken\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"nope\r\n\r\n--nope\r\nContent-Type: text/plain\r\n\r\nhalf",
+		"8-bit header":    "From: J\xf6rg <j@outside.example>\r\nSubject: Gr\xfc\xdfe \xff\r\n\r\nbody\r\n",
+		"unknown charset": "From: a@outside.example\r\nSubject: =?x-klingon?q?Qapla=27?=\r\nContent-Type: text/plain; charset=x-klingon\r\n\r\nbody\r\n",
+		"bidi subject":    "From: \u202eEvil\u200b <a@outside.example>\r\nSubject: Invoice \u202efdp.exe\r\n\r\nbody\r\n",
+		"no header":       "\r\njust a body\r\n",
+		"many parts":      many.String(),
+		"deep html":       deep,
+	}
+	var manyUID imap.UID
+	for name, raw := range cases {
+		uid := anna.put(t, "INBOX", raw)
+		if name == "many parts" {
+			manyUID = uid
+		}
+		for _, p := range []string{msgHref(in.ID, uid), msgHref(in.ID, uid) + "/frame", fmt.Sprintf("/mail/box/%d", in.ID)} {
+			if res := anna.get(t, p); res.code != 200 {
+				t.Errorf("%s: GET %s: %d", name, p, res.code)
+			}
+		}
+	}
+	if res := anna.get(t, msgHref(in.ID, manyUID)); !strings.Contains(res.body, "only the first 500 are listed") || strings.Count(res.body, "/part/") > 500 {
+		t.Error("10,000 attachments are all listed")
+	}
+	res := anna.get(t, fmt.Sprintf("/mail/box/%d", in.ID))
+	if strings.ContainsRune(res.body, '\u202e') || strings.ContainsRune(res.body, '\u200b') {
+		t.Error("the list shows bidi or zero-width characters")
+	}
+}
+
+// TestKeptAttachments: a draft saved with an attachment lists it when
+// opened again and keeps it when sent; an inline forward keeps the
+// original's attachments; the automatic save answers with the draft's
+// attachments, so the form keeps them.
+func TestKeptAttachments(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna, ben := e.member(t, "anna"), e.member(t, "ben")
+	form := url.Values{"do": {"save"}, "from": {"anna@" + domain}, "to": {"ben@" + domain}, "subject": {"with file"}, "body": {"see file"}}
+	res := anna.postMultipart(t, "/mail/send", form, []file{{"minutes.txt", "text/plain", "the minutes"}}, "Accept", "application/json")
+	if res.code != 200 || !strings.Contains(res.body, `"name":"minutes.txt"`) {
+		t.Fatalf("autosave with a file: %d %s", res.code, res.body)
+	}
+	d := anna.messages(t, "Drafts")
+	dref := ref2(anna.box(t, "Drafts"), d[0].UID)
+	page := anna.get(t, "/mail/compose?draft="+dref)
+	if !strings.Contains(page.body, "minutes.txt") || !strings.Contains(page.body, `name="keep" value="2"`) {
+		t.Fatalf("the draft's attachment is not offered:\n%s", page.body)
+	}
+	form.Set("do", "send")
+	form.Set("draft", dref)
+	form.Set("keepfrom", dref)
+	form.Set("keep", "2")
+	if res := anna.postMultipart(t, "/mail/send", form, nil); res.code != http.StatusSeeOther {
+		t.Fatalf("send: %d %s", res.code, res.body)
+	}
+	got := ben.messages(t, "INBOX")
+	if len(got) != 1 || !strings.Contains(ben.raw(t, got[0]), "dGhlIG1pbnV0ZXM=") { // "the minutes"
+		t.Fatal("the kept attachment did not go with the message")
+	}
+	// Ben forwards it inline to Anna, with its attachment.
+	bin := ben.box(t, "INBOX")
+	page = ben.get(t, "/mail/compose?forward="+ref2(bin, got[0].UID))
+	if !strings.Contains(page.body, "Forwarded message") || !strings.Contains(page.body, "minutes.txt") || !strings.Contains(page.body, `value="Fwd: with file"`) {
+		t.Fatalf("forward form:\n%s", page.body)
+	}
+	fw := url.Values{"do": {"send"}, "from": {"ben@" + domain}, "to": {"anna@" + domain}, "subject": {"Fwd: with file"}, "body": {"fyi"},
+		"keepfrom": {ref2(bin, got[0].UID)}, "keep": {"2"}}
+	if res := ben.postMultipart(t, "/mail/send", fw, nil); res.code != http.StatusSeeOther {
+		t.Fatalf("forward: %d %s", res.code, res.body)
+	}
+	in := anna.messages(t, "INBOX")
+	if len(in) != 1 || !hasAttachment(in[0].BodyStructure) {
+		t.Error("the forward lost the attachment")
+	}
+	// A part that is not there is refused, not skipped.
+	fw.Set("keep", "7")
+	if res := ben.postMultipart(t, "/mail/send", fw, nil); res.code != http.StatusUnprocessableEntity {
+		t.Errorf("keeping a part that does not exist: %d", res.code)
+	}
+}
