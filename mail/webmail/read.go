@@ -153,9 +153,11 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, sess auth.Session
 			p.Notices = append(p.Notices, s)
 		}
 	}
-	res, err := v.SanitizeBody(io.Discard, "", msgview.SanitizeOptions{})
+	var body bytes.Buffer
+	res, err := v.SanitizeBody(&body, "", msgview.SanitizeOptions{})
 	if err == nil {
 		p.RemoteBlocked, p.Mismatches = res.RemoteBlocked, res.Mismatches
+		h.bodies.put(m.Blob, body.Bytes(), h.d.Now())
 	}
 	for i, a := range v.Attachments {
 		if i == maxListed {
@@ -237,16 +239,13 @@ func (h *Handler) frame(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 	if !ok {
 		return
 	}
-	v, closer, err := h.view(m)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	defer closer.Close()
-	var b bytes.Buffer
-	if _, err := v.SanitizeBody(&b, "", msgview.SanitizeOptions{}); err != nil {
-		h.fail(w, r, err)
-		return
+	body, ok := h.bodies.get(m.Blob, h.d.Now())
+	if !ok {
+		var err error
+		if body, err = h.sanitized(m); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Security-Policy", msgview.FrameCSP)
@@ -254,7 +253,22 @@ func (h *Handler) frame(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("X-Frame-Options", "SAMEORIGIN")
 	hdr.Set("Cache-Control", "private, no-store")
-	w.Write(b.Bytes())
+	w.Write(body)
+}
+
+// sanitized is a message's body as mail/msgview makes it safe for the
+// frame.
+func (h *Handler) sanitized(m store.Message) ([]byte, error) {
+	v, closer, err := h.view(m)
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	var b bytes.Buffer
+	if _, err := v.SanitizeBody(&b, "", msgview.SanitizeOptions{}); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // part sends one part of a message as a download: attachment (RFC 6266),

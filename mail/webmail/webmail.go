@@ -134,9 +134,10 @@ type Deps struct {
 
 // Handler serves the webmail pages.
 type Handler struct {
-	d     Deps
-	log   *slog.Logger
-	pages *ui.Pages
+	d      Deps
+	log    *slog.Logger
+	pages  *ui.Pages
+	bodies *bodyCache // sanitized bodies, from the page to its frame
 }
 
 // New builds the webmail pages.
@@ -157,7 +158,7 @@ func New(d Deps) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{d: d, log: d.Log, pages: p}, nil
+	return &Handler{d: d, log: d.Log, pages: p, bodies: newBodyCache()}, nil
 }
 
 // Register adds the routes to mux, all behind sign-in.
