@@ -293,10 +293,21 @@ func TestBrowserPhone(t *testing.T) {
 	if got := len(anna.messages(t, "Archive")); got != 1 {
 		t.Errorf("archived %d messages, want 1", got)
 	}
-	b.navigate("/mail/compose")
-	b.wait("/mail/compose", "#to")
-	if wide, _ := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); wide > 360 {
-		t.Errorf("the compose page is %d px wide on a 360 px screen", wide)
+	in := anna.box(t, "INBOX")
+	for _, page := range []struct{ path, sel string }{
+		{"/mail/compose", "#to"},
+		{msgHref(in.ID, 1), "#msgbody"},
+		{"/mail/search?q=subject", "#rows"},
+	} {
+		b.navigate(page.path)
+		b.wait(strings.Split(page.path, "?")[0], page.sel)
+		if wide, _ := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); wide > 360 {
+			t.Errorf("%s is %d px wide on a 360 px screen", page.path, wide)
+		}
+	}
+	// The folders are folded away, and open on a tap.
+	if open, _ := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.querySelector("#boxes").offsetParent !== null`)); open {
+		t.Error("the folder list takes the phone's screen")
 	}
 }
 

@@ -104,6 +104,9 @@ func formatAddress(name, addr string) string {
 		return addr
 	}
 	if isASCII(name) {
+		if isPhrase(name) {
+			return name + " <" + addr + ">"
+		}
 		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `" <` + addr + ">"
 	}
 	// B, not Q: Go's Q encoding leaves '"', '<' and '>' as they are,
@@ -122,6 +125,23 @@ func formatList(field, v string) (string, error) {
 		parts[i] = formatAddress(a.Name, a.Addr())
 	}
 	return strings.Join(parts, ",\r\n "), nil
+}
+
+// isPhrase reports whether s is atoms separated by single spaces (RFC
+// 5322 section 3.2.3), a display name that needs no quotes.
+func isPhrase(s string) bool {
+	for _, w := range strings.Split(s, " ") {
+		if w == "" {
+			return false
+		}
+		for i := 0; i < len(w); i++ {
+			c := w[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func isASCII(s string) bool {

@@ -220,7 +220,14 @@
     });
   }
 
+  // On a phone the folder list starts folded (without script it stays
+  // open, above the page).
+  function fold() {
+    const side = document.getElementById("side");
+    if (side && window.matchMedia("(max-width: 700px)").matches) side.open = false;
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
-    selectAll(); live(); complete(); compose(); keys();
+    fold(); selectAll(); live(); complete(); compose(); keys();
   });
 })();
