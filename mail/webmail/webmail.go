@@ -287,7 +287,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, name string, da
 	}
 }
 
-// client is where a request comes from, for mail/submit's audit records.
+// sender is who submits, and from where, for mail/submit's checks and audit records.
 func (h *Handler) sender(r *http.Request, sess auth.Session) submit.Sender {
 	return submit.Sender{Account: sess.Account, Addr: iweb.ClientAddr(r).String(), UserAgent: "webmail"}
 }

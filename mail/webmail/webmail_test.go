@@ -3,6 +3,7 @@ package webmail
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
+	"github.com/caucus-org/caucus/mail/submit"
 )
 
 // TestSignInRequired: without a session every page sends the browser to
@@ -593,5 +595,62 @@ func TestPhish(t *testing.T) {
 	}
 	if len(anna.messages(t, "Junk")) != 1 || len(admin.messages(t, "INBOX")) != 2 {
 		t.Error("report from Junk")
+	}
+}
+
+// TestSendAs: From offers the member's address, aliases and groups'
+// addresses, and a message goes out from each; nobody else's.
+func TestSendAs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna, ben := e.member(t, "anna"), e.member(t, "ben")
+	ctx := t.Context()
+	if err := e.dir.AddAlias(ctx, "", anna.u.Account.ID, "treasurer@"+domain); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.a.Auth.CreateGroup(ctx, "", "press"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.a.Auth.AddToGroup(ctx, "", "press", anna.u.Account.ID); err != nil {
+		t.Fatal(err)
+	}
+	page := anna.get(t, "/mail/compose")
+	for _, a := range []string{"anna@", "treasurer@", "press@"} {
+		if !strings.Contains(page.body, "<option>"+a+domain+"</option>") && !strings.Contains(page.body, "<option selected>"+a+domain+"</option>") {
+			t.Errorf("From does not offer %s", a+domain)
+		}
+	}
+	if strings.Contains(page.body, "<option>ben@") {
+		t.Error("From offers another member's address")
+	}
+	for _, from := range []string{"treasurer@" + domain, "press@" + domain} {
+		res := anna.postMultipart(t, "/mail/send", url.Values{"do": {"send"}, "from": {from}, "to": {"ben@" + domain}, "subject": {"from " + from}}, nil)
+		if res.code != http.StatusSeeOther {
+			t.Errorf("send as %s: %d %s", from, res.code, res.body)
+		}
+	}
+	if got := ben.messages(t, "INBOX"); len(got) != 2 || got[1].Envelope.From[0].Addr() != "press@"+domain {
+		t.Errorf("Ben got %d messages", len(got))
+	}
+}
+
+// TestSentence: every kind of refusal of mail/submit reads as a sentence
+// of its own; an internal failure as none (the page says "try again").
+func TestSentence(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	for _, kind := range []error{submit.ErrSendAs, submit.ErrRateLimited, submit.ErrTooManyRcpts, submit.ErrNoSuchUser, submit.ErrBadRecipient,
+		submit.ErrBadHeader, submit.ErrMailboxFull, submit.ErrTooLarge, submit.ErrNoRemote, submit.ErrBounceOnly} {
+		s := sentence(fmt.Errorf("wrapped: %w", &submit.Error{Code: 550, Kind: kind, Message: "smtp text"}))
+		if s == "" || seen[s] || strings.Contains(s, "smtp text") || strings.Contains(s, "550") {
+			t.Errorf("%v reads %q", kind, s)
+		}
+		seen[s] = true
+	}
+	if s := sentence(&submit.Error{Code: 451, Kind: submit.ErrTemporary, Cause: errors.New("disk on fire")}); s != "" {
+		t.Errorf("a temporary failure reads %q", s)
+	}
+	if s := sentence(errors.New("database locked")); s != "" {
+		t.Errorf("an internal error reads %q", s)
 	}
 }
