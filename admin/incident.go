@@ -125,3 +125,20 @@ func (o *Ops) Incident(ctx context.Context, actor Actor, on bool) (Report, error
 	rep := r.finish(ctx, actor)
 	return rep, reportErr(rep)
 }
+
+// LastReport returns the id of the newest saved report of kind; 0 when
+// there is none.
+func (o *Ops) LastReport(ctx context.Context, kind string) (int64, error) {
+	if o.d.DB == nil {
+		return 0, nil
+	}
+	var id int64
+	err := o.d.DB.QueryRowContext(ctx, `SELECT id FROM admin_reports WHERE kind = ? ORDER BY id DESC LIMIT 1`, kind).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("admin: last %s report: %w", kind, err)
+	}
+	return id, nil
+}

@@ -11,8 +11,12 @@ import (
 	"mime"
 	"mime/quotedprintable"
 	"net/mail"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
@@ -142,8 +146,9 @@ const (
 type CSVRow struct {
 	Line    int // line in the file, from 1
 	Request InviteRequest
-	Err     string // "" when the row is fine
-	Link    string // after a commit: the enrolment link
+	Errs    []string // every error of the row; none when it is fine
+	Err     string   // Errs in one sentence ("" when the row is fine)
+	Link    string   // after a commit: the enrolment link
 	Mailed  bool
 }
 
@@ -155,9 +160,120 @@ type CSVPreview struct {
 	Created int
 }
 
-// csvColumns are the columns of an import, in this order; a first line
-// naming them is skipped.
-var csvColumns = []string{"login", "name", "role", "groups", "expires", "mail_to"}
+// The columns of an import. Without a header row they come in this order.
+const (
+	colLogin = iota
+	colName
+	colRole
+	colGroups
+	colExpires
+	colMailTo
+	numCols
+)
+
+// csvColumns are the columns' names, as the sample file's header writes
+// them.
+var csvColumns = [numCols]string{"address", "name", "role", "groups", "last day", "personal address"}
+
+// csvHeaders are the names a header row may give each column, compared
+// without case, spaces, "-" and "_": what the console's instructions say,
+// the sample file's names, caucus's own field names, and what address
+// books and spreadsheets usually call them.
+var csvHeaders = map[string]int{
+	"address": colLogin, "login": colLogin, "email": colLogin, "emailaddress": colLogin, "mail": colLogin,
+	"caucusaddress": colLogin, "account": colLogin, "user": colLogin, "username": colLogin,
+	"name": colName, "displayname": colName, "fullname": colName,
+	"role":   colRole,
+	"groups": colGroups, "group": colGroups,
+	"expires": colExpires, "expiry": colExpires, "expirydate": colExpires, "accessenddate": colExpires, "accessends": colExpires,
+	"accessend": colExpires, "accessuntil": colExpires, "until": colExpires, "lastday": colExpires, "enddate": colExpires,
+	"mailto": colMailTo, "personaladdress": colMailTo, "personalemail": colMailTo, "personalmail": colMailTo,
+	"privateaddress": colMailTo, "privateemail": colMailTo, "homeaddress": colMailTo,
+}
+
+func headerKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '-', '_', '.', '\t':
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, strings.TrimSpace(s))
+}
+
+// csvLayout is where each column is in the records of a file.
+type csvLayout struct {
+	at    [numCols]int // index of each column in a record; -1: absent
+	width int          // how many cells a record may have
+	comma rune
+}
+
+// defaultLayout is the columns in their fixed order, for a file without
+// a header row.
+func defaultLayout(comma rune) csvLayout {
+	l := csvLayout{width: numCols, comma: comma}
+	for i := range l.at {
+		l.at[i] = i
+	}
+	return l
+}
+
+// headerLayout reads rec as a header row: ok is false when it is not one
+// (no cell names a column). A header that names a column twice or names
+// one caucus does not know is an error, naming it.
+func headerLayout(rec []string, comma rune) (l csvLayout, ok bool, err error) {
+	l = csvLayout{width: len(rec), comma: comma}
+	for i := range l.at {
+		l.at[i] = -1
+	}
+	var unknown []string
+	for i, cell := range rec {
+		if strings.TrimSpace(cell) == "" {
+			continue
+		}
+		c, known := csvHeaders[headerKey(cell)]
+		switch {
+		case !known:
+			unknown = append(unknown, strconv.Quote(strings.TrimSpace(cell)))
+		case l.at[c] >= 0:
+			return l, true, fmt.Errorf("%w: the header names the column %q twice", ErrCSVInvalid, csvColumns[c])
+		default:
+			l.at[c], ok = i, true
+		}
+	}
+	switch {
+	case !ok:
+		return l, false, nil
+	case len(unknown) > 0:
+		return l, true, fmt.Errorf("%w: the header has columns caucus does not know: %s (it knows %s)", ErrCSVInvalid, strings.Join(unknown, ", "), strings.Join(csvColumns[:], ", "))
+	case l.at[colLogin] < 0:
+		return l, true, fmt.Errorf("%w: the header has no address column", ErrCSVInvalid)
+	}
+	return l, true, nil
+}
+
+// sniffComma returns the separator of a CSV file: ";" when its first line
+// has more of them than commas (as spreadsheets write CSV where the comma
+// is the decimal mark), else ",".
+func sniffComma(data []byte) rune {
+	first, _, _ := bytes.Cut(data, []byte("\n"))
+	if bytes.Count(first, []byte(";")) > bytes.Count(first, []byte(",")) {
+		return ';'
+	}
+	return ','
+}
+
+// CSVSample is a CSV file to start an import from: the header row and two
+// example people at domain.
+func CSVSample(domain string) string {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.Write(csvColumns[:])
+	w.Write([]string{"anna.rossi@" + domain, "Anna Rossi", "member", "campaign;press", "", ""})
+	w.Write([]string{"luca.bianchi@" + domain, "Luca Bianchi", "admin", "", "2030-06-30", ""})
+	w.Flush()
+	return b.String()
+}
 
 // ImportCSV reads people to invite from CSV (login, name, role, groups
 // separated by ";", expiry date YYYY-MM-DD, personal address; the last four
@@ -198,11 +314,15 @@ func (o *Ops) ImportCSV(ctx context.Context, actor Actor, r io.Reader, commit bo
 }
 
 func (o *Ops) parseCSV(ctx context.Context, data []byte) (CSVPreview, error) {
-	cr := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))))
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	comma := sniffComma(data)
+	cr := csv.NewReader(bytes.NewReader(data))
+	cr.Comma = comma
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
 	cr.ReuseRecord = true
 	var pv CSVPreview
+	layout, first := defaultLayout(comma), true
 	seen := map[string]int{}
 	for {
 		rec, err := cr.Read()
@@ -213,25 +333,34 @@ func (o *Ops) parseCSV(ctx context.Context, data []byte) (CSVPreview, error) {
 			return pv, fmt.Errorf("%w: %w", ErrCSVInvalid, err)
 		}
 		line, _ := cr.FieldPos(0)
-		if len(pv.Rows) == 0 && pv.Errors == 0 && isHeader(rec) {
-			continue
-		}
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue
+		}
+		if first {
+			first = false
+			l, isHeader, err := headerLayout(rec, comma)
+			if err != nil {
+				return pv, err
+			}
+			if isHeader {
+				layout = l
+				continue
+			}
 		}
 		if len(pv.Rows) >= MaxCSVRows {
 			return pv, fmt.Errorf("%w: more than %d rows", ErrCSVTooBig, MaxCSVRows)
 		}
 		row := CSVRow{Line: line}
-		row.Request, row.Err = o.csvRow(ctx, rec)
-		if row.Err == "" {
+		row.Request, row.Errs = o.csvRow(ctx, layout, rec)
+		if len(row.Errs) == 0 {
 			if first, dup := seen[row.Request.Login]; dup {
-				row.Err = fmt.Sprintf("The address is also on line %d", first)
+				row.Errs = append(row.Errs, fmt.Sprintf("The address is also on line %d", first))
 			} else {
 				seen[row.Request.Login] = line
 			}
 		}
-		if row.Err != "" {
+		if len(row.Errs) > 0 {
+			row.Err = strings.Join(row.Errs, "; ")
 			pv.Errors++
 		}
 		pv.Rows = append(pv.Rows, row)
@@ -239,41 +368,111 @@ func (o *Ops) parseCSV(ctx context.Context, data []byte) (CSVPreview, error) {
 	return pv, nil
 }
 
-func isHeader(rec []string) bool {
-	return len(rec) > 0 && strings.EqualFold(strings.TrimSpace(rec[0]), csvColumns[0])
-}
-
-// csvRow turns one record into a request and says what is wrong with it.
-func (o *Ops) csvRow(ctx context.Context, rec []string) (InviteRequest, string) {
-	if len(rec) < 2 || len(rec) > len(csvColumns) {
-		return InviteRequest{}, fmt.Sprintf("Expected 2 to %d columns (%s), found %d", len(csvColumns), strings.Join(csvColumns, ", "), len(rec))
+// csvRow turns one record into a request and says everything that is
+// wrong with it.
+func (o *Ops) csvRow(ctx context.Context, l csvLayout, rec []string) (InviteRequest, []string) {
+	if len(rec) > l.width || len(rec) < 2 && l.at[colName] >= 0 {
+		return InviteRequest{}, []string{fmt.Sprintf("Expected 2 to %d columns (%s), found %d", l.width, strings.Join(csvColumns[:], ", "), len(rec))}
 	}
-	col := func(i int) string {
-		if i < len(rec) {
+	col := func(c int) string {
+		if i := l.at[c]; i >= 0 && i < len(rec) {
 			return strings.TrimSpace(rec[i])
 		}
 		return ""
 	}
-	in := InviteRequest{Login: col(0), Name: col(1), Role: auth.Role(strings.ToLower(col(2))), MailTo: col(5)}
-	for _, g := range strings.Split(col(3), ";") {
+	in := InviteRequest{Login: auth.NormalizeLogin(col(colLogin)), Name: col(colName), Role: auth.Role(strings.ToLower(col(colRole))), MailTo: col(colMailTo)}
+	if in.Role == "" {
+		in.Role = auth.RoleMember
+	}
+	// Groups are separated by ";", or by "," in a file separated by ";".
+	sep := ";"
+	if l.comma == ';' {
+		sep = ","
+	}
+	for g := range strings.SplitSeq(col(colGroups), sep) {
 		if g = strings.TrimSpace(g); g != "" {
 			in.Groups = append(in.Groups, g)
 		}
 	}
-	if s := col(4); s != "" {
-		t, err := time.ParseInLocation(time.DateOnly, s, time.Local)
+	var errs []string
+	if s := col(colExpires); s != "" {
+		t, err := ParseLastDay(s)
 		if err != nil {
-			return in, "The expiry date must look like 2027-06-30"
+			errs = append(errs, HumanError(err))
 		}
-		in.Expires = t.AddDate(0, 0, 1) // through the end of that day
+		in.Expires = t
 	}
-	if err := o.checkInvite(&in); err != nil {
-		return in, HumanError(err)
+	errs = append(errs, o.inviteErrors(in)...)
+	if auth.ValidateLogin(in.Login) == nil {
+		if _, err := o.d.Auth.AccountByLogin(ctx, in.Login); err == nil {
+			errs = append(errs, in.Login+" already exists")
+		} else if !errors.Is(err, auth.ErrNotFound) {
+			errs = append(errs, "Could not check the address")
+		}
 	}
-	if _, err := o.d.Auth.AccountByLogin(ctx, in.Login); err == nil {
-		return in, in.Login + " already exists"
-	} else if !errors.Is(err, auth.ErrNotFound) {
-		return in, "Could not check the address"
+	return in, errs
+}
+
+// inviteErrors is every error checkInvite finds one at a time.
+func (o *Ops) inviteErrors(in InviteRequest) []string {
+	var errs []string
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, HumanError(err))
+		}
 	}
-	return in, ""
+	add(auth.ValidateLogin(in.Login))
+	add(auth.ValidateDisplayName(in.Name))
+	if in.Role != auth.RoleMember && in.Role != auth.RoleAdmin {
+		add(fmt.Errorf("%w: role must be member or admin, not %q", auth.ErrInvalid, in.Role))
+	}
+	if !in.Expires.IsZero() && !in.Expires.After(o.d.Now()) {
+		add(fmt.Errorf("%w: the last day has passed", auth.ErrInvalid))
+	}
+	for _, g := range in.Groups {
+		add(auth.ValidateGroupName(g))
+	}
+	if in.MailTo != "" {
+		one := in
+		one.Login, one.Name, one.Role, one.Groups, one.Expires = "x@example.org", "X", auth.RoleMember, nil, time.Time{}
+		add(o.checkInvite(&one))
+	}
+	return errs
+}
+
+// Domain is the party's mail domain: the first of its own domains, else
+// the host of the public web address; "" when neither is known.
+func (o *Ops) Domain() string {
+	if o.d.Route != nil {
+		if ds := o.d.Route.OwnDomains(); len(ds) > 0 {
+			return ds[0]
+		}
+	}
+	if u, err := url.Parse(o.d.BaseURL); err == nil {
+		return u.Hostname()
+	}
+	return ""
+}
+
+// FullLogin is login with the party's domain added when it has none
+// ("anna.rossi" is "anna.rossi@example-party.org").
+func (o *Ops) FullLogin(login string) string {
+	login = strings.TrimSpace(login)
+	if d := o.Domain(); login != "" && d != "" && !strings.Contains(login, "@") {
+		return login + "@" + d
+	}
+	return login
+}
+
+// NameFromLogin makes a display name from an address's local part, for
+// an invite given no name: "anna.rossi@…" is "Anna Rossi". The person and
+// the admins may change it later.
+func NameFromLogin(login string) string {
+	local, _, _ := strings.Cut(login, "@")
+	words := strings.FieldsFunc(local, func(r rune) bool { return r == '.' || r == '_' || r == '-' || r == '+' })
+	for i, w := range words {
+		r, n := utf8.DecodeRuneInString(w)
+		words[i] = string(unicode.ToUpper(r)) + w[n:]
+	}
+	return strings.Join(words, " ")
 }

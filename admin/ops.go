@@ -456,45 +456,29 @@ type PersonSummary struct {
 	FilesQuota   int64
 	Idle         bool // active, and no sign-in for 60 days (or never, 60 days after creation)
 	ExpiringSoon bool // expiry within 14 days, not passed
+
+	name, login string // lower case, for searching and sorting
 }
 
 // List returns every account with its factor kinds, groups, usage and the
-// dashboard's warnings.
+// dashboard's warnings (Directory, and each one's storage).
 func (o *Ops) List(ctx context.Context) ([]PersonSummary, error) {
-	accts, err := o.d.Auth.Accounts(ctx)
+	out, err := o.Directory(ctx)
 	if err != nil {
 		return nil, err
 	}
-	now := o.d.Now()
-	out := make([]PersonSummary, 0, len(accts))
-	for _, a := range accts {
-		p := PersonSummary{Account: a, MailUsed: -1, FilesUsed: -1}
-		fs, err := o.d.Auth.Factors(ctx, a.ID)
-		if err != nil {
-			return nil, err
-		}
-		p.Kinds = factorKinds(fs)
-		if p.Groups, err = o.d.Auth.GroupsOf(ctx, a.ID); err != nil {
-			return nil, err
-		}
+	for i := range out {
+		p := &out[i]
 		if o.d.Mail != nil {
-			if p.MailUsed, p.MailQuota, err = o.d.Mail.Usage(ctx, a.ID); err != nil {
-				return nil, fmt.Errorf("mail usage of %s: %w", a.Login, err)
+			if p.MailUsed, p.MailQuota, err = o.d.Mail.Usage(ctx, p.ID); err != nil {
+				return nil, fmt.Errorf("mail usage of %s: %w", p.Login, err)
 			}
 		}
 		if o.d.Files != nil {
-			if p.FilesUsed, p.FilesQuota, err = o.d.Files.Usage(ctx, a.ID); err != nil {
-				return nil, fmt.Errorf("files usage of %s: %w", a.Login, err)
+			if p.FilesUsed, p.FilesQuota, err = o.d.Files.Usage(ctx, p.ID); err != nil {
+				return nil, fmt.Errorf("files usage of %s: %w", p.Login, err)
 			}
 		}
-		last := a.LastLoginAt
-		if last.IsZero() {
-			last = a.CreatedAt
-		}
-		p.Idle = a.State == auth.StateActive && now.Sub(last) >= IdleAfter
-		p.ExpiringSoon = !a.ExpiresAt.IsZero() && a.ExpiresAt.After(now) && a.ExpiresAt.Sub(now) <= ExpiringWithin &&
-			(a.State == auth.StateActive || a.State == auth.StateInvited)
-		out = append(out, p)
 	}
 	return out, nil
 }

@@ -540,6 +540,9 @@ func FuzzImportCSV(f *testing.F) {
 	f.Add([]byte("login,name\nanna@example-party.org,Anna,member,press;x,2030-01-01,anna@home.example\n"))
 	f.Add([]byte("a,\"b\n"))
 	f.Add([]byte("\xef\xbb\xbf\n\n,,,,,,,,\n"))
+	f.Add([]byte("Name;E-mail;Groups;Last day\nAnna;anna@example-party.org;a,b;2030-01-01\n"))
+	f.Add([]byte("address,name,address\n"))
+	f.Add([]byte(CSVSample(domain)))
 	e := newOps(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pv, err := e.ops.ImportCSV(t.Context(), e.actor, bytes.NewReader(data), false)
@@ -552,6 +555,9 @@ func FuzzImportCSV(f *testing.F) {
 		n := 0
 		for _, r := range pv.Rows {
 			if r.Err != "" {
+				if len(r.Errs) == 0 {
+					t.Fatalf("row with an error and no list: %+v", r)
+				}
 				n++
 				continue
 			}
@@ -636,5 +642,42 @@ func TestAuditChainDetectsEdit(t *testing.T) {
 	var be *audit.BrokenError
 	if !errors.As(err, &be) || !errors.Is(err, audit.ErrBroken) || be.ID != id {
 		t.Errorf("Verify after edit of record %d: %v", id, err)
+	}
+}
+
+// TestImportCSVHeaders: the header row the console's instructions describe
+// is accepted, as are the obvious names of the columns in any order; a row
+// shows every error it has, not the first (issue 16 bug 4: the header was
+// reported as a bad expiry date).
+func TestImportCSVHeaders(t *testing.T) {
+	t.Parallel()
+	e := newOps(t)
+	ctx := t.Context()
+	for _, file := range []string{
+		"address,name,role,groups,access end date,personal address\nanna@" + domain + ",Anna,member,press,2030-01-31,\n",
+		"Name;Email;Groups\nAnna;anna@" + domain + ";press,campaign\n", // as European spreadsheets write it
+		"E-mail,Full name,Expires,Groups\nanna@" + domain + ",Anna,2030-01-31,press\n",
+		"login,name\r\nanna@" + domain + ",Anna\r\n",
+	} {
+		pv, err := e.ops.ImportCSV(ctx, e.actor, strings.NewReader(file), false)
+		if err != nil || len(pv.Rows) != 1 || pv.Errors != 0 || pv.Rows[0].Request.Login != "anna@"+domain || pv.Rows[0].Request.Name != "Anna" {
+			t.Errorf("file %q: %+v, %v; want one row for Anna without errors", file, pv, err)
+		}
+	}
+	pv, err := e.ops.ImportCSV(ctx, e.actor, strings.NewReader("address,name,colour\nanna@"+domain+",Anna,red\n"), false)
+	if !errors.Is(err, ErrCSVInvalid) || !strings.Contains(fmt.Sprint(err), "colour") {
+		t.Errorf("an unknown column: %+v, %v; want ErrCSVInvalid naming it", pv, err)
+	}
+	pv, err = e.ops.ImportCSV(ctx, e.actor, strings.NewReader("not-an-address,,boss,Bad Group,31/01/2030\n"), false)
+	if err != nil || len(pv.Rows) != 1 {
+		t.Fatalf("%+v, %v", pv, err)
+	}
+	if errs := pv.Rows[0].Errs; len(errs) != 5 {
+		t.Errorf("a row with five errors shows %d: %q", len(errs), errs)
+	}
+	// The sample file previews without errors.
+	pv, err = e.ops.ImportCSV(ctx, e.actor, strings.NewReader(CSVSample(domain)), false)
+	if err != nil || pv.Errors != 0 || len(pv.Rows) < 2 {
+		t.Errorf("sample: %+v, %v", pv, err)
 	}
 }

@@ -24,8 +24,10 @@ import (
 //   - The account password is guessable. Its failures count against the
 //     account (NIST SP 800-63B section 5.2.2: growing delays and at most
 //     100 failures in a row, [throttle.Config.Limit]) and against the
-//     source address, which is refused unchecked while either waits. A
-//     browser that has completed a sign-in to the account before holds a
+//     source address, which is refused unchecked while either waits (told
+//     apart when only the address waits: [ThrottledError.Shared]). A
+//     browser that has completed a sign-in to the account, or its
+//     enrolment, before holds a
 //     device cookie ([Service.DeviceToken], OWASP's "device cookies"):
 //     its attempts are limited per device instead, so a guesser elsewhere
 //     cannot hold up the member's own password on the member's own
@@ -68,8 +70,14 @@ const (
 // in flight for the same account or address. Nothing failed.
 var ErrBusy = fmt.Errorf("auth: too many sign-ins at once, try again in a moment")
 
-// ThrottledError is ErrThrottled with the time to wait.
-type ThrottledError struct{ Wait time.Duration }
+// ThrottledError is ErrThrottled with the time to wait. Shared is true
+// when the attempt waits for failures at its source address alone, not
+// at its account or device: others' failures there, perhaps, behind an
+// office's shared address, which the person should be told.
+type ThrottledError struct {
+	Wait   time.Duration
+	Shared bool
+}
 
 func (e *ThrottledError) Error() string {
 	return fmt.Sprintf("%v (%s)", ErrThrottled, e.Wait.Round(time.Second))
@@ -124,24 +132,30 @@ func (s *Service) keysFor(cred, login string, c Client) keys {
 	return k
 }
 
-// wait is how long an attempt with k must wait.
-func (s *Service) wait(k keys) time.Duration {
-	return max(s.throttle.Wait(k.acct...), s.addrThrottle.Wait(k.addr...))
+// wait is how long an attempt with k must wait, and whether only its
+// address keys make it wait.
+func (s *Service) wait(k keys) (w time.Duration, shared bool) {
+	acct, addr := s.throttle.Wait(k.acct...), s.addrThrottle.Wait(k.addr...)
+	return max(acct, addr), acct == 0 && addr > 0
 }
 
 // throttled refuses an attempt with a guessable credential while its keys
 // wait, before anything is checked.
 func (s *Service) throttled(ctx context.Context, kind, cred, login string, c Client) error {
-	if w := s.wait(s.keysFor(cred, login, c)); w > 0 {
-		return s.refuse(ctx, kind, login, c, w)
+	if w, shared := s.wait(s.keysFor(cred, login, c)); w > 0 {
+		return s.refuse(ctx, kind, login, c, &ThrottledError{Wait: w, Shared: shared})
 	}
 	return nil
 }
 
-func (s *Service) refuse(ctx context.Context, kind, login string, c Client, w time.Duration) error {
+func (s *Service) refuse(ctx context.Context, kind, login string, c Client, te *ThrottledError) error {
+	reason := "throttled"
+	if te.Shared {
+		reason = "throttled-address"
+	}
 	s.countWeb(kind, false)
-	s.audit.RecordFailure(ctx, audit.Event{Subject: NormalizeLogin(login), Kind: kind, Outcome: audit.Fail, Reason: "throttled", Addr: c.addr(), UserAgent: c.UserAgent})
-	return &ThrottledError{Wait: w}
+	s.audit.RecordFailure(ctx, audit.Event{Subject: NormalizeLogin(login), Kind: kind, Outcome: audit.Fail, Reason: reason, Addr: c.addr(), UserAgent: c.UserAgent})
+	return te
 }
 
 // failed records a failed attempt: the throttle keys of its credential kind
@@ -159,10 +173,10 @@ func (s *Service) failed(ctx context.Context, kind, cred, login, reason string, 
 // WebAuthn) and returns err, or a [*ThrottledError] if its keys were
 // already waiting after earlier failures.
 func (s *Service) failedUnguessable(ctx context.Context, kind, cred, login, reason string, c Client, err error) error {
-	w := s.wait(s.keysFor(cred, login, c))
+	w, shared := s.wait(s.keysFor(cred, login, c))
 	s.failed(ctx, kind, cred, login, reason, c)
 	if w > 0 {
-		return &ThrottledError{Wait: w}
+		return &ThrottledError{Wait: w, Shared: shared}
 	}
 	return err
 }

@@ -53,7 +53,7 @@ func TestTOTPEnrolment(t *testing.T) {
 		t.Errorf("factors after wrong codes = %+v", f)
 	}
 	// The wrong codes count against the account in the throttle.
-	if w := s.wait(s.keysFor(credCode, "olga@example.org", cl)); w <= 0 {
+	if w, _ := s.wait(s.keysFor(credCode, "olga@example.org", cl)); w <= 0 {
 		t.Errorf("throttle wait after 7 wrong enrolment codes = %v, want > 0", w)
 	}
 	forgetFailures(s, "olga@example.org", cl)

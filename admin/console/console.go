@@ -19,6 +19,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -68,6 +69,7 @@ type Handler struct {
 	baseURL string // public URL, for invite links
 	log     *slog.Logger
 	pages   *ui.Pages
+	pending *pendingStore // actions waiting for a step-up
 }
 
 // New builds the console.
@@ -83,7 +85,8 @@ func New(d Deps) (*Handler, error) {
 		return nil, err
 	}
 	od := d.Ops.Deps()
-	return &Handler{d: d, ops: d.Ops, od: od, svc: od.Auth, mail: od.Mail, login: d.Login, baseURL: od.BaseURL, log: d.Log, pages: pages}, nil
+	return &Handler{d: d, ops: d.Ops, od: od, svc: od.Auth, mail: od.Mail, login: d.Login, baseURL: od.BaseURL, log: d.Log, pages: pages,
+		pending: newPendingStore(od.Now)}, nil
 }
 
 // Register adds the console's routes to mux. Only admins reach them, except
@@ -106,6 +109,8 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 		"GET /admin/people":                                 h.people,
 		"POST /admin/invites":                               h.action(h.invite),
 		"POST /admin/invites/csv":                           h.action(h.importCSV),
+		"GET /admin/invites/sample.csv":                     h.csvSample,
+		"POST /admin/invites/links.csv":                     h.downloadLinks,
 		"GET /admin/people/{id}":                            h.person,
 		"POST /admin/people/{id}/suspend":                   h.action(h.suspend),
 		"POST /admin/people/{id}/reactivate":                h.action(h.reactivate),
@@ -125,6 +130,7 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 		"GET /admin/audit.csv":                              h.auditCSV,
 		"POST /admin/incident":                              h.action(h.incident),
 		"GET /admin/exports":                                h.exportsPage,
+		"GET /admin/pending/{token}":                        h.pendingPage,
 		"POST /admin/exports/{name}":                        h.action(h.downloadExport),
 	}
 }
@@ -132,7 +138,7 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 // page is the data of every console page; each template reads its part.
 type page struct {
 	ui.Base
-	People   []personRow
+	List     *peopleView
 	Person   personRow
 	Groups   []string
 	AppPass  []auth.AppPasswordInfo
@@ -146,6 +152,7 @@ type page struct {
 	QR        template.URL        // its link as a QR code (data: URL of a PNG)
 	CSV       *admin.CSVPreview   // an import's preview or outcome
 	CSVText   string              // the file, carried to the commit
+	LinksCSV  string              // the created invites' links, for download
 	Dash      *dashboard
 	DNS       []admin.DNSCheck
 	Exports   []exportRow
@@ -156,6 +163,7 @@ type page struct {
 	AllGroups []groupRow
 	Audit     *auditView
 	Incident  admin.IncidentState
+	Pending   *pendingForm // an action kept during a step-up
 }
 
 type mailUsage struct {
@@ -167,6 +175,9 @@ type personRow struct {
 	Factors []auth.Factor
 	Kinds   string
 }
+
+// LastDay is the last day of the person's access; zero for none.
+func (p personRow) LastDay() time.Time { return admin.LastDay(p.ExpiresAt) }
 
 type inviteForm struct {
 	Login, Name, Role, Groups, Expires, MailTo string
@@ -216,32 +227,13 @@ func (h *Handler) action(fn func(w http.ResponseWriter, r *http.Request, sess au
 		// Every console action needs a passkey or security key within the
 		// step-up window: a TOTP code can be phished, a WebAuthn assertion
 		// cannot.
+		// The action is kept meanwhile, never lost (pending.go).
 		if !h.svc.FreshWebAuthn(sess) {
-			back := r.Header.Get("Referer")
-			if back == "" || !strings.HasPrefix(back, h.baseURL+"/admin") {
-				back = h.baseURL + "/admin/people"
-			}
-			http.Redirect(w, r, "/reauth?next="+strings.TrimPrefix(back, h.baseURL), http.StatusSeeOther)
+			h.keep(w, r, sess)
 			return
 		}
 		fn(w, r, sess)
 	}
-}
-
-func (h *Handler) rows(ctx context.Context) ([]personRow, error) {
-	accts, err := h.svc.Accounts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]personRow, 0, len(accts))
-	for _, a := range accts {
-		row, err := h.row(ctx, a)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, row)
-	}
-	return out, nil
 }
 
 func (h *Handler) row(ctx context.Context, a auth.Account) (personRow, error) {
@@ -249,36 +241,13 @@ func (h *Handler) row(ctx context.Context, a auth.Account) (personRow, error) {
 	if err != nil {
 		return personRow{}, err
 	}
-	kinds := map[auth.FactorKind]int{}
+	var kinds []auth.FactorKind
 	for _, x := range f {
-		kinds[x.Kind]++
-	}
-	var parts []string
-	for _, k := range []auth.FactorKind{auth.KindPasskey, auth.KindSecurityKey, auth.KindTOTP} {
-		if kinds[k] > 0 {
-			parts = append(parts, string(k))
+		if !slices.Contains(kinds, x.Kind) {
+			kinds = append(kinds, x.Kind)
 		}
 	}
-	if len(parts) == 0 {
-		parts = []string{"none"}
-	}
-	return personRow{Account: a, Factors: f, Kinds: strings.Join(parts, ", ")}, nil
-}
-
-func (h *Handler) people(w http.ResponseWriter, r *http.Request) {
-	h.peoplePage(w, r, http.StatusOK, page{Form: inviteForm{Role: "member"}})
-}
-
-func (h *Handler) peoplePage(w http.ResponseWriter, r *http.Request, code int, p page) {
-	rows, err := h.rows(r.Context())
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	b := h.base(r, "People")
-	b.Error = p.Error
-	p.Base, p.People = b, rows
-	h.render(w, r, code, "people", p)
+	return personRow{Account: a, Factors: f, Kinds: factorWords(kinds)}, nil
 }
 
 func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -294,12 +263,12 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 		}
 	}
 	if f.Expires != "" {
-		t, err := time.ParseInLocation("2006-01-02", f.Expires, time.Local)
+		t, err := admin.ParseLastDay(f.Expires)
 		if err != nil {
-			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: "Expiry date must look like 2027-06-30."}, Form: f})
+			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: admin.HumanError(err) + "."}, Form: f})
 			return
 		}
-		in.Expires = t.AddDate(0, 0, 1) // through the end of that day
+		in.Expires = t
 	}
 	res, err := h.ops.Invite(r.Context(), actor(r, sess), in)
 	if res.Link == "" {

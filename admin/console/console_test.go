@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -46,7 +47,7 @@ type console struct {
 
 // admin enrols an admin with TOTP and a security key, and proves the key in
 // the session: console actions need a fresh WebAuthn proof.
-func (c *console) admin(t *testing.T, login string) *authtest.User {
+func (c *console) admin(t testing.TB, login string) *authtest.User {
 	t.Helper()
 	u := c.env.User(t, login, auth.RoleAdmin)
 	c.keys[u.Account.ID] = c.env.AddSecurityKey(t, u)
@@ -55,18 +56,33 @@ func (c *console) admin(t *testing.T, login string) *authtest.User {
 }
 
 // stepUp proves u's security key in u's session.
-func (c *console) stepUp(t *testing.T, u *authtest.User) {
+func (c *console) stepUp(t testing.TB, u *authtest.User) {
 	t.Helper()
 	c.env.StepUpWebAuthn(t, u, c.keys[u.Account.ID])
 }
 
-func newConsole(t *testing.T) *console { return newConsoleMail(t, false) }
+func newConsole(t testing.TB) *console { return newConsoleMail(t, false) }
 
 // newConsoleMail builds the console, with the message store, routing and
 // the mail side of offboarding when withMail.
-func newConsoleMail(t *testing.T, withMail bool) *console {
+func newConsoleMail(t testing.TB, withMail bool) *console {
 	t.Helper()
-	env := authtest.New(t, auth.Config{}, store.Component(), route.Component(), offboard.Component(), backup.Component(), adminops.Component())
+	return newConsoleWith(t, withMail, nil)
+}
+
+// newConsoleWith is newConsoleMail whose server uses cert (nil: the test
+// server's own) and whose WebAuthn origin is then https://localhost:PORT,
+// for a browser.
+func newConsoleWith(t testing.TB, withMail bool, cert *tls.Certificate) *console {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(nil)
+	cfg := auth.Config{}
+	if cert != nil {
+		ts.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}}
+		_, port, _ := net.SplitHostPort(ts.Listener.Addr().String())
+		cfg.RPID, cfg.Origins = "localhost", []string{"https://localhost:" + port}
+	}
+	env := authtest.New(t, cfg, store.Component(), route.Component(), offboard.Component(), backup.Component(), adminops.Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	pages, err := login.New(env.Auth, log)
 	if err != nil {
@@ -74,7 +90,6 @@ func newConsoleMail(t *testing.T, withMail bool) *console {
 	}
 	mux := http.NewServeMux()
 	pages.Register(mux)
-	ts := httptest.NewUnstartedServer(nil)
 	c := &console{env: env, ts: ts, files: &recFiles{}, keys: map[int64]*authtest.Key{}}
 	deps := adminops.OpsDeps{Auth: env.Auth, DB: env.DB, Files: c.files, Log: log, Now: env.Clock.Now, BaseURL: "https://caucus.test"}
 	if withMail {
@@ -329,5 +344,35 @@ func TestMailQuota(t *testing.T) {
 	recs, _ := c.env.Audit.List(t.Context(), audit.Filter{Kind: "mail.quota"})
 	if len(recs) != 1 || recs[0].Actor != "boss@example.org" {
 		t.Errorf("quota change audit: %+v", recs)
+	}
+}
+
+// TestPendingActionKept: an action refused for want of a step-up is kept
+// for its own session only, and a token that is not kept says so.
+func TestPendingActionKept(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	admin := c.admin(t, "boss@example.org")
+	other := c.admin(t, "other@example.org")
+	member := c.env.User(t, "vol@example.org", auth.RoleMember)
+	c.env.Clock.Advance(6 * time.Minute)
+	c.stepUp(t, other)
+	path := "/admin/people/" + itoa(member.Account.ID) + "/suspend"
+	code, loc, _ := c.do(t, admin, "POST", path, url.Values{"csrf": {c.csrf(t, admin)}})
+	next, err := url.QueryUnescape(strings.TrimPrefix(loc, "/reauth?next="))
+	if code != http.StatusSeeOther || err != nil || !strings.HasPrefix(next, "/admin/pending/") {
+		t.Fatalf("stale session: %d %q, want to confirm, then the pending action", code, loc)
+	}
+	if code, _, body := c.do(t, other, "GET", next, nil); code != http.StatusNotFound || !strings.Contains(body, "nothing was done") {
+		t.Errorf("another admin's view of the pending action: %d, want 404 saying it is not kept", code)
+	}
+	c.stepUp(t, admin)
+	code, _, body := c.do(t, admin, "GET", next, nil)
+	if code != http.StatusOK || !strings.Contains(body, "Suspend Test member (vol@example.org)") || !strings.Contains(body, `action="`+path+`"`) {
+		t.Fatalf("pending page: %d\n%s", code, body)
+	}
+	c.env.Clock.Advance(pendingTTL + time.Minute)
+	if code, _, body := c.do(t, admin, "GET", next, nil); code != http.StatusNotFound || !strings.Contains(body, "nothing was done") {
+		t.Errorf("an expired pending action: %d, want 404 saying so", code)
 	}
 }

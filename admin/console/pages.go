@@ -5,11 +5,13 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"html/template"
 	"image/png"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/web"
@@ -69,7 +72,7 @@ func (h *Handler) importCSV(w http.ResponseWriter, r *http.Request, sess auth.Se
 		p.Error = fmt.Sprintf("The file is too big: at most %d rows and %d KB.", admin.MaxCSVRows, admin.MaxCSVBytes>>10)
 		p.CSVText, code = "", http.StatusBadRequest
 	case errors.Is(err, admin.ErrCSVInvalid) && pv.Rows == nil:
-		p.Error = "This is not a CSV file caucus can read: " + err.Error()
+		p.Error = "This is not a CSV file caucus can read: " + strings.TrimPrefix(err.Error(), admin.ErrCSVInvalid.Error()+": ")
 		p.CSVText, code = "", http.StatusBadRequest
 	case errors.Is(err, admin.ErrCSVInvalid):
 		p.Error = "Some rows have errors: fix them in the file and upload it again. Nothing was created."
@@ -86,8 +89,76 @@ func (h *Handler) importCSV(w http.ResponseWriter, r *http.Request, sess auth.Se
 	case len(pv.Rows) > 0:
 		p.Notice = fmt.Sprintf("%d people, no errors. Nothing is created until you confirm.", len(pv.Rows))
 	}
+	if pv.Created > 0 {
+		p.LinksCSV = linksCSV(pv)
+	}
 	h.render(w, r, code, "csv", p)
 }
+
+// linksCSV is the links of an import's invites as a CSV file: address,
+// name, link, and whether it was mailed.
+func linksCSV(pv admin.CSVPreview) string {
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	w.Write([]string{"address", "name", "link", "mailed"})
+	for _, row := range pv.Rows {
+		if row.Link == "" {
+			continue
+		}
+		w.Write([]string{row.Request.Login, row.Request.Name, row.Link, strconv.FormatBool(row.Mailed)})
+	}
+	w.Flush()
+	return b.String()
+}
+
+// defuse makes a cell that a spreadsheet would take for a formula start
+// with an apostrophe (OWASP, CSV injection).
+func defuse(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// maxLinksCSV bounds the links file sent back for download.
+const maxLinksCSV = 2 * admin.MaxCSVBytes
+
+// downloadLinks sends back, as a file, the links of an import that the
+// import's page carries: the server keeps no enrolment link (only their
+// hashes), so the page that showed them once is where they come from.
+func (h *Handler) downloadLinks(w http.ResponseWriter, r *http.Request) {
+	sess, _ := login.SessionFrom(r.Context())
+	r.Body = http.MaxBytesReader(w, r.Body, maxLinksCSV+4096)
+	if !login.ValidCSRF(sess, r.PostFormValue("csrf")) {
+		web.Error(w, r, http.StatusForbidden)
+		return
+	}
+	recs, err := csv.NewReader(strings.NewReader(r.PostFormValue("links"))).ReadAll()
+	if err != nil || len(recs) == 0 {
+		web.Error(w, r, http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="caucus-invite-links.csv"`)
+	cw := csv.NewWriter(w)
+	for _, rec := range recs {
+		for i := range rec {
+			rec[i] = defuse(rec[i])
+		}
+		cw.Write(rec)
+	}
+	cw.Flush()
+}
+
+// csvSample sends a CSV file to start an import from.
+func (h *Handler) csvSample(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="caucus-people.csv"`)
+	io.WriteString(w, admin.CSVSample(h.domain()))
+}
+
+// domain is the party's mail domain (admin.Ops.Domain).
+func (h *Handler) domain() string { return cmp.Or(h.ops.Domain(), "example.org") }
 
 // certWarnDays is how many days before its end the dashboard warns about
 // the web certificate; ACME renews it earlier (tlsacme.DefaultRenewBefore).
@@ -95,12 +166,8 @@ const certWarnDays = 14
 
 // dashboard is what the dashboard shows.
 type dashboard struct {
-	People    []personSummary
-	Idle      []personSummary
-	Expiring  []personSummary
-	NoFactor  []personSummary // active without a second factor (should not happen)
-	MailUsed  int64
-	FilesUsed int64
+	Counts    map[string]int // people by filter (admin.Filters)
+	Attention []attention    // what needs the admin, most urgent first
 
 	HasQueue    bool
 	QueueItems  int
@@ -119,6 +186,8 @@ type dashboard struct {
 	// admin.ExpiringWithin), so that the page says what the code does.
 	IdleDays, ExpiringDays int
 
+	IncidentReport int64 // the newest report of incident mode switched on; 0: none
+
 	HasBackup   bool
 	BackupAt    time.Time // zero: never
 	BackupBytes int64
@@ -128,7 +197,7 @@ type dashboard struct {
 
 func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	people, err := h.ops.List(ctx)
+	people, err := h.ops.Directory(ctx)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -136,21 +205,7 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	now := h.od.Now()
 	d := &dashboard{HasDNS: h.d.DNS != nil, CertWarn: certWarnDays,
 		IdleDays: int(admin.IdleAfter / (24 * time.Hour)), ExpiringDays: int(admin.ExpiringWithin / (24 * time.Hour))}
-	for _, p := range people {
-		p := personSummary{p}
-		d.People = append(d.People, p)
-		if p.Idle {
-			d.Idle = append(d.Idle, p)
-		}
-		if p.ExpiringSoon {
-			d.Expiring = append(d.Expiring, p)
-		}
-		if p.State == auth.StateActive && len(p.Kinds) == 0 {
-			d.NoFactor = append(d.NoFactor, p)
-		}
-		d.MailUsed += max(p.MailUsed, 0)
-		d.FilesUsed += max(p.FilesUsed, 0)
-	}
+	d.Counts, d.Attention = attentionLists(people, d.IdleDays, d.ExpiringDays)
 	if h.d.Queue != nil {
 		d.HasQueue = true
 		items, err := h.d.Queue.List(ctx)
@@ -186,11 +241,58 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 			d.BackupAt, d.BackupBytes, d.BackupDays = at, size, int(now.Sub(at).Hours()/24)
 		}
 	}
+	if d.IncidentReport, err = h.ops.LastReport(ctx, "incident.on"); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	p := page{Base: h.base(r, "Dashboard"), Dash: d}
 	if d.HasCert && d.CertErr == "" && d.CertDays < certWarnDays {
 		p.Notice = fmt.Sprintf("The web certificate ends in %d days: check that renewal works.", d.CertDays)
 	}
 	h.render(w, r, http.StatusOK, "dashboard", p)
+}
+
+// attention is one list of the dashboard's "needs attention": the first
+// few people, and the link to all of them on the people page.
+type attention struct {
+	ID, Title, Why string
+	Warn           bool
+	People         []personSummary
+	Count          int
+	All            template.URL
+}
+
+// attentionShown is how many people each attention list shows.
+const attentionShown = 10
+
+// attentionLists counts people by filter and lists those that need the
+// admin: security first (no second factor), then access ending, then
+// idle accounts and invites not yet accepted.
+func attentionLists(people []admin.PersonSummary, idleDays, expiringDays int) (map[string]int, []attention) {
+	counts := admin.CountPeople(people, "")
+	lists := []attention{
+		{ID: admin.FilterNoFactor, Title: "Active without a second factor", Warn: true, Why: "Anyone with their password alone could sign in: send them a new enrolment link."},
+		{ID: admin.FilterExpiring, Title: fmt.Sprintf("Access ends within %d days", expiringDays), Why: "Extend it on their page if they stay."},
+		{ID: admin.FilterIdle, Title: fmt.Sprintf("No sign-in for %d days", idleDays), Why: "Departed? Offboard them; otherwise nothing to do."},
+		{ID: admin.FilterInvited, Title: "Invited, not yet enrolled", Why: "Their link works 72 hours; make a new one on their page if it ran out."},
+	}
+	var out []attention
+	for _, l := range lists {
+		l.Count = counts[l.ID]
+		if l.Count == 0 {
+			continue
+		}
+		q := admin.PeopleQuery{Filter: l.ID, Sort: "name", PerPage: attentionShown}
+		if l.ID == admin.FilterExpiring {
+			q.Sort = "expires"
+		}
+		for _, p := range admin.SelectPeople(people, q).People {
+			l.People = append(l.People, personSummary{p})
+		}
+		l.All = peopleURL(q, func(q *admin.PeopleQuery) { q.PerPage = 0 })
+		out = append(out, l)
+	}
+	return counts, out
 }
 
 // personSummary is a person as the dashboard shows them.
@@ -202,17 +304,8 @@ func (p personSummary) MailMB() string { return mb(p.MailUsed, p.MailQuota) }
 // FilesMB is the file storage used, in megabytes, for pages.
 func (p personSummary) FilesMB() string { return mb(p.FilesUsed, p.FilesQuota) }
 
-// KindList is the factor kinds as text.
-func (p personSummary) KindList() string {
-	if len(p.Kinds) == 0 {
-		return "none"
-	}
-	var s []string
-	for _, k := range p.Kinds {
-		s = append(s, string(k))
-	}
-	return strings.Join(s, ", ")
-}
+// KindList is the factor kinds in people's words.
+func (p personSummary) KindList() string { return factorWords(p.Kinds) }
 
 func mb(used, quota int64) string {
 	if used < 0 {
@@ -224,9 +317,6 @@ func mb(used, quota int64) string {
 	}
 	return s
 }
-
-// MB formats a byte count for the dashboard.
-func (d *dashboard) MB(n int64) string { return mb(n, 0) }
 
 func (h *Handler) dnsPage(w http.ResponseWriter, r *http.Request) {
 	if h.d.DNS == nil {
@@ -524,22 +614,30 @@ func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request, sess auth
 
 // auditView is the audit page: the filter, the records and the chain.
 type auditView struct {
-	Account, Kind, Since, Until string
-	Records                     []audit.Record
-	Next                        string // query of the next (older) page; "" at the end
-	CSV                         string // query of the CSV export of this filter
-	Checked                     bool   // the chain was verified
-	ChainOK                     bool
-	ChainN                      int
-	ChainErr                    string
+	Account, Kind, Since, Until, Text string
+	Records                           []audit.Record
+	// Next is the address of the next (older) page, "" at the end; CSV
+	// is the export of this filter. Both are built here, query encoded,
+	// so that the template does not escape them again (template.URL).
+	Next     template.URL
+	Newer    template.URL // the next newer page; "" at the newest
+	CSV      template.URL
+	Checked  bool // the chain was verified
+	ChainOK  bool
+	ChainN   int
+	ChainErr string
 }
 
 // auditPageSize is how many records the audit page shows at a time.
 const auditPageSize = 200
 
 func auditFilter(q url.Values) (audit.Filter, *auditView, error) {
-	v := &auditView{Account: strings.TrimSpace(q.Get("account")), Kind: strings.TrimSpace(q.Get("kind")), Since: q.Get("since"), Until: q.Get("until")}
-	f := audit.Filter{Account: v.Account, Kind: v.Kind}
+	v := &auditView{Account: strings.TrimSpace(q.Get("account")), Kind: strings.TrimSpace(q.Get("kind")), Since: q.Get("since"), Until: q.Get("until"),
+		Text: strings.TrimSpace(q.Get("q"))}
+	if len(v.Text) > 200 {
+		v.Text = v.Text[:200]
+	}
+	f := audit.Filter{Account: v.Account, Kind: v.Kind, Text: v.Text}
 	var err error
 	if v.Since != "" {
 		if f.Since, err = time.ParseInLocation(time.DateOnly, v.Since, time.Local); err != nil {
@@ -554,6 +652,11 @@ func auditFilter(q url.Values) (audit.Filter, *auditView, error) {
 	}
 	if b := q.Get("before"); b != "" {
 		if f.BeforeID, err = strconv.ParseInt(b, 10, 64); err != nil {
+			return f, v, err
+		}
+	}
+	if a := q.Get("after"); a != "" && f.BeforeID == 0 {
+		if f.AfterID, err = strconv.ParseInt(a, 10, 64); err != nil {
 			return f, v, err
 		}
 	}
@@ -575,15 +678,25 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := url.Values{}
-	for k, s := range map[string]string{"account": v.Account, "kind": v.Kind, "since": v.Since, "until": v.Until} {
+	for k, s := range map[string]string{"account": v.Account, "kind": v.Kind, "since": v.Since, "until": v.Until, "q": v.Text} {
 		if s != "" {
 			q.Set(k, s)
 		}
 	}
-	v.CSV = q.Encode()
-	if len(v.Records) == auditPageSize {
-		q.Set("before", strconv.FormatInt(v.Records[len(v.Records)-1].ID, 10))
-		v.Next = q.Encode()
+	v.CSV = auditURL("/admin/audit.csv", q) // the filter, every page
+	if n := len(v.Records); n > 0 {
+		// Older: a full page may have more behind it, and a page reached
+		// going back toward newer ones has the older ones it came from.
+		if n == auditPageSize || f.AfterID > 0 {
+			older := maps.Clone(q)
+			older.Set("before", strconv.FormatInt(v.Records[n-1].ID, 10))
+			v.Next = auditURL("/admin/audit", older)
+		}
+		if f.BeforeID > 0 || f.AfterID > 0 && n == auditPageSize {
+			newer := maps.Clone(q)
+			newer.Set("after", strconv.FormatInt(v.Records[0].ID, 10))
+			v.Newer = auditURL("/admin/audit", newer)
+		}
 	}
 	// Verifying reads every record: only when asked for.
 	if r.URL.Query().Get("verify") != "1" {
@@ -605,6 +718,15 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "audit", p)
 }
 
+// auditURL is path with the query q. Query encoding leaves nothing that
+// HTML or a URL attribute would read otherwise, so it is a safe URL.
+func auditURL(path string, q url.Values) template.URL {
+	if len(q) == 0 {
+		return template.URL(path)
+	}
+	return template.URL(path + "?" + q.Encode())
+}
+
 func (h *Handler) auditCSV(w http.ResponseWriter, r *http.Request) {
 	f, _, err := auditFilter(r.URL.Query())
 	if err != nil {
@@ -623,7 +745,8 @@ func (h *Handler) auditCSV(w http.ResponseWriter, r *http.Request) {
 }
 
 // incident switches incident mode. Switching it on ends the admin's own
-// session too: they sign in again, afresh.
+// session too: they sign in again, afresh, told why on the sign-in page,
+// and then see the report of what was revoked.
 func (h *Handler) incident(w http.ResponseWriter, r *http.Request, sess auth.Session) {
 	on := r.PostFormValue("on") == "1"
 	rep, err := h.ops.Incident(r.Context(), actor(r, sess), on)
@@ -636,7 +759,11 @@ func (h *Handler) incident(w http.ResponseWriter, r *http.Request, sess auth.Ses
 		return
 	}
 	if on {
-		http.Redirect(w, r, "/login?next=/admin", http.StatusSeeOther)
+		next := "/admin"
+		if rep.ID != 0 {
+			next = "/admin/reports/" + strconv.FormatInt(rep.ID, 10)
+		}
+		http.Redirect(w, r, login.SignedOutURL(login.SignedOutIncident, next), http.StatusSeeOther)
 		return
 	}
 	p := page{Base: h.base(r, "Incident mode lifted"), Rep: &rep}

@@ -26,6 +26,7 @@ type InviteArgs struct {
 
 // InviteResult is the single-use enrolment link.
 type InviteResult struct {
+	Login   string    `json:"login,omitempty"` // the address invited, domain added
 	Link    string    `json:"link"`
 	Expires time.Time `json:"expires"`
 	Mailed  bool      `json:"mailed,omitempty"`

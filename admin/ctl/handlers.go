@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
+	"strings"
 
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
@@ -55,20 +55,25 @@ func inviteHandler(ops *admin.Ops) Handler {
 		if err := decode(c, &a); err != nil {
 			return nil, err
 		}
-		in := admin.InviteRequest{Login: a.Login, Name: a.Name, Role: auth.Role(a.Role), Groups: a.Groups, MailTo: a.MailTo}
+		// A bare login is at the party's domain; without a name, one is
+		// made from the address (caucus admin invite's usage).
+		in := admin.InviteRequest{Login: ops.FullLogin(a.Login), Name: a.Name, Role: auth.Role(a.Role), Groups: a.Groups, MailTo: a.MailTo}
+		if strings.TrimSpace(in.Name) == "" {
+			in.Name = admin.NameFromLogin(auth.NormalizeLogin(in.Login))
+		}
 		if a.Expires != "" {
-			t, err := time.ParseInLocation(time.DateOnly, a.Expires, time.Local)
+			t, err := admin.ParseLastDay(a.Expires)
 			if err != nil {
 				return nil, fmt.Errorf("expiry date %q: want YYYY-MM-DD", a.Expires)
 			}
-			in.Expires = t
+			in.Expires = t // through the end of that day, as in the console
 		}
 		res, err := ops.Invite(ctx, actor(c), in)
 		if err != nil && res.Link == "" {
 			return nil, err
 		}
 		// A link that could not be mailed is still a link.
-		out := InviteResult{Link: res.Link, Expires: res.ExpiresAt, Mailed: res.Mailed}
+		out := InviteResult{Login: res.Account.Login, Link: res.Link, Expires: res.ExpiresAt, Mailed: res.Mailed}
 		if err != nil {
 			out.MailErr = err.Error()
 		}

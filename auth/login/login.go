@@ -321,6 +321,8 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, code int, titl
 func userMessage(err error) string {
 	var te *auth.ThrottledError
 	switch {
+	case errors.As(err, &te) && te.Shared:
+		return fmt.Sprintf("Too many failed sign-ins from your network (not necessarily yours). Wait %s and try again, or sign in with a passkey.", waitFor(te.Wait))
 	case errors.As(err, &te):
 		return fmt.Sprintf("Too many failed attempts. Wait %s and try again.", waitFor(te.Wait))
 	case errors.Is(err, auth.ErrBusy):

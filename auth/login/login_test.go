@@ -1281,7 +1281,7 @@ func TestPasskeyThrottled(t *testing.T) {
 		anon.postJSON("/login/passkey/begin", "", "").want(200)
 		r = anon.postJSON("/login/passkey/finish", `{"id":"x"}`, "")
 	}
-	r.want(429).contains("Too many failed attempts")
+	r.want(429).contains("Too many failed sign-ins from your network")
 	anon.post("/login", url.Values{"login": {m.login}, "password": {m.password}}).redirect("/login/second?next=%2Faccount")
 	// Another address is not slowed down by these failures.
 	begin := httptest.NewRequest("POST", e.origin+"/login/passkey/begin", nil)

@@ -19,7 +19,9 @@ func (h *Handler) getLogin(w http.ResponseWriter, r *http.Request) {
 		h.redirectFor(w, r, sess.Stage)
 		return
 	}
-	h.render(w, r, http.StatusOK, "login", page{Title: "Sign in", Next: r.URL.Query().Get("next")})
+	p := page{Title: "Sign in", Next: r.URL.Query().Get("next")}
+	p.Notice = signedOutWhy[r.URL.Query().Get("signedout")]
+	h.render(w, r, http.StatusOK, "login", p)
 }
 
 func (h *Handler) postLogin(w http.ResponseWriter, r *http.Request) {
@@ -321,6 +323,7 @@ func (h *Handler) totpFinish(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) afterFactor(w http.ResponseWriter, r *http.Request, newToken string) {
 	if newToken != "" {
 		h.setSession(w, newToken)
+		h.rememberDevice(w, r, newToken)
 		http.Redirect(w, r, "/enrol/recovery", http.StatusSeeOther)
 		return
 	}
@@ -360,7 +363,10 @@ func (h *Handler) registerFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	next := "/account"
 	if tok != "" {
+		// Enrolment is done: this browser is the member's own device from
+		// now on (its password sign-ins are limited per device).
 		h.setSession(w, tok)
+		h.rememberDevice(w, r, tok)
 		next = "/enrol/recovery"
 	}
 	web.JSON(w, http.StatusOK, map[string]string{"next": next})

@@ -79,3 +79,21 @@ func (h *Handler) formError(w http.ResponseWriter, r *http.Request, err error) {
 	h.log.Debug("unreadable form", "path", r.URL.Path, "status", code, "err", err)
 	h.message(w, r, code, "Something is not right", "The form did not arrive in full. Try again.", "")
 }
+
+// Why a person was signed out, for the sign-in page that follows.
+const (
+	// SignedOutIncident: an admin switched incident mode on.
+	SignedOutIncident = "incident"
+)
+
+// signedOutWhy are the sign-in page's explanations, by the signedout
+// query parameter: fixed words, never text from the address.
+var signedOutWhy = map[string]string{
+	SignedOutIncident: "Incident mode is on: everyone was signed out, you too, every app password was revoked and public links are suspended. Sign in again; admins then confirm with their passkey or security key and see the report of what was revoked.",
+}
+
+// SignedOutURL is the sign-in page that tells why the person was signed
+// out (one of the SignedOut constants) and leads to next afterwards.
+func SignedOutURL(why, next string) string {
+	return "/login?" + url.Values{"signedout": {why}, "next": {next}}.Encode()
+}

@@ -64,7 +64,7 @@ type adminCall struct {
 // lists them.
 func adminCommands() []adminCommand {
 	return []adminCommand{
-		{name: "invite", login: true, help: "invite a person; prints the single-use enrolment link", flags: inviteFlags},
+		{name: "invite", login: true, help: "invite a person (LOGIN: an address, or a name at the party's domain); prints the single-use enrolment link", flags: inviteFlags},
 		{name: "offboard", login: true, help: "revoke everything, close live connections, hand over; prints the report", flags: offboardFlags},
 		{name: "suspend", login: true, help: "revoke everything and close live connections (reversible)", flags: accountFlags(ctl.OpSuspend)},
 		{name: "resume", login: true, help: "let a suspended person sign in again", flags: accountFlags(ctl.OpResume)},
@@ -74,7 +74,7 @@ func adminCommands() []adminCommand {
 }
 
 func inviteFlags(fs *flag.FlagSet) adminRun {
-	name := fs.String("name", "", "the person's display `NAME`")
+	name := fs.String("name", "", "the person's display `NAME` (default: made from the address, anna.rossi is Anna Rossi)")
 	role := fs.String("role", "member", "the person's role: `member|admin`")
 	groups := fs.String("groups", "", "the `GROUPS` to join, separated by commas")
 	expires := fs.String("expires", "", "account expiry date, `YYYY-MM-DD`")
@@ -87,6 +87,9 @@ func inviteFlags(fs *flag.FlagSet) adminRun {
 			}
 		}
 		return adminCall{op: ctl.OpInvite, args: a, print: printAs(func(r ctl.InviteResult) {
+			if r.Login != "" {
+				login = r.Login
+			}
 			fmt.Fprintf(out, "invited %s; enrolment link (single use, valid until %s):\n%s\n", login, r.Expires.Local().Format(time.DateTime), r.Link)
 			switch {
 			case r.Mailed:
@@ -308,7 +311,7 @@ func printPeople(w io.Writer, people []ctl.Person) {
 			last = p.LastLogin.Local().Format(time.DateTime)
 		}
 		if !p.Expires.IsZero() {
-			exp = p.Expires.Local().Format(time.DateOnly)
+			exp = admin.LastDay(p.Expires).Format(time.DateOnly) // the last day, as given to invite
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Login, p.Name, p.Role, p.State, strings.Join(p.Factors, ","), last, exp)
 	}

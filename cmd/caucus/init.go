@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/caucus-org/caucus/cmd/caucus/server"
 	"github.com/caucus-org/caucus/internal/config"
 )
 
@@ -63,7 +64,7 @@ func initCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	// DKIM keys are made now, so the records can be published before the
 	// first message is sent.
-	zone, err := publishedRecords(cfg, time.Now())
+	zone, err := server.PublishedRecords(cfg, time.Now())
 	if err != nil {
 		return err
 	}

@@ -11,13 +11,10 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/caucus-org/caucus/internal/config"
 )
@@ -51,14 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch args[0] {
 	case "serve":
-		// First signal: stop taking work and drain. Second: exit at once.
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		go func() {
-			<-ctx.Done()
-			stop() // restore default handling: a second signal kills the process
-		}()
-		err = serveCmd(ctx, args[1:], stdout, stderr)
+		err = serveCmd(args[1:], stdout, stderr)
 	case "init":
 		err = initCmd(args[1:], stdout, stderr)
 	case "dns":

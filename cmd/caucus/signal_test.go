@@ -2,9 +2,12 @@ package main
 
 import (
 	"bufio"
+	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -83,5 +86,73 @@ func TestSignalShutdown(t *testing.T) {
 	}
 	if !strings.HasPrefix(stdout.String(), "enrol: https://localhost:") {
 		t.Errorf("stdout %q, want the enrol: line", stdout.String())
+	}
+}
+
+// TestSecondSignal: with the first phase of the shutdown held up by an
+// SMTP client that stays after its 421, a second SIGTERM makes caucus exit
+// at once, with status 1, before the shutdown completes.
+func TestSecondSignal(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "serve", "--dev", "--data", filepath.Join(dir, "data"), "--free-ports")
+	cmd.Env = append(os.Environ(), "CAUCUS_TEST_RUN_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stderr)
+	waitFor := func(substr string) string {
+		t.Helper()
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), substr) {
+				return sc.Text()
+			}
+		}
+		t.Fatalf("caucus ended its log before %q", substr)
+		return ""
+	}
+	serving := waitFor("caucus serving")
+	addr := regexp.MustCompile(`submission=(\S+)`).FindStringSubmatch(serving)
+	if addr == nil {
+		t.Fatalf("no submission address in %q", serving)
+	}
+	c, err := net.Dial("tcp", addr[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second)) // a hang guard only
+	r := bufio.NewReader(c)
+	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "220 ") {
+		t.Fatalf("greeting %q, %v", line, err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("shutting down")
+	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "421 ") {
+		t.Fatalf("after SIGTERM the SMTP client read %q, %v; want 421", line, err)
+	}
+	// The client stays: phase 1 waits for it.
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var rest []string
+	for sc.Scan() {
+		rest = append(rest, sc.Text())
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Errorf("caucus ended with %v after the second SIGTERM, want exit status 1", err)
+	}
+	log := strings.Join(rest, "\n")
+	if !strings.Contains(log, "second signal: exiting at once") || strings.Contains(log, "shutdown complete") {
+		t.Errorf("log after the second SIGTERM:\n%s\nwant the exit at once, before the shutdown completes", log)
 	}
 }

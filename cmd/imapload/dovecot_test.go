@@ -13,11 +13,13 @@ package main
 // Optional: CAUCUS_IMAPLOAD_CLIENTS ("8,50"), CAUCUS_IMAPLOAD_RUNS (3),
 // CAUCUS_IMAPLOAD_DURATION ("20s"), CAUCUS_IMAPLOAD_ACCOUNTS (16; client i
 // uses account i mod n), CAUCUS_IMAPLOAD_BASE (messages per mailbox, 100),
-// CAUCUS_IMAPLOAD_TARGETS ("caucus,dovecot"), CAUCUS_IMAPLOAD_PYTHON (1: also
-// run testdata/steady.py, the same loop with Python's imaplib, once with
-// 8 clients against each, as an outside cross-check), and
+// CAUCUS_IMAPLOAD_TARGETS ("caucus,dovecot"), CAUCUS_IMAPLOAD_PYTHON (n:
+// also run testdata/steady.py, the same loop with Python's imaplib, n times
+// with 8 clients against each, alternately, as an outside cross-check), and
 // CAUCUS_IMAPLOAD_PROFILE (a directory: a CPU profile of each caucus run,
-// and block and mutex profiles of the whole test). The tool runs as a
+// and block and mutex profiles of the whole test; with the imaplib runs
+// also their own CPU profiles and block and mutex profiles before and
+// after them). The tool runs as a
 // child process (this test binary again), so that the profiles hold
 // caucus alone. The Dovecot side needs root (its master runs as root and
 // drops to the users of the installed package).
@@ -101,6 +103,10 @@ func TestDovecot(t *testing.T) {
 		}
 		clients = append(clients, n)
 	}
+	pyRuns := 0
+	if os.Getenv("CAUCUS_IMAPLOAD_PYTHON") != "" {
+		pyRuns = envPositive(t, "CAUCUS_IMAPLOAD_PYTHON", 1)
+	}
 	profDir := os.Getenv("CAUCUS_IMAPLOAD_PROFILE")
 	if profDir != "" {
 		runtime.SetBlockProfileRate(int(100 * time.Microsecond))
@@ -157,12 +163,8 @@ func TestDovecot(t *testing.T) {
 			writeRatios(&report, n, results[key{targets[0].name, n}], results[key{targets[1].name, n}])
 		}
 	}
-	if os.Getenv("CAUCUS_IMAPLOAD_PYTHON") != "" {
-		python := testtool.Need(t, "python3")
-		for _, tg := range targets {
-			s := runPython(t, python, tg, h.certFile, 8, duration)
-			writeSummaries(&report, fmt.Sprintf("%s, 8 clients, Python imaplib", tg.name), []summary{s})
-		}
+	if pyRuns > 0 {
+		writePython(t, &report, targets, h.certFile, pyRuns, duration, profDir)
 	}
 	t.Log("\n" + report.String())
 	for k, ss := range results {
@@ -200,6 +202,43 @@ func runTool(t *testing.T, tg imapTarget, clients, base int, duration time.Durat
 		t.Fatalf("%s: imapload: %v, %v\n%s%s", tg.name, err, jerr, stdout.Bytes(), stderr.Bytes())
 	}
 	return s
+}
+
+// writePython runs testdata/steady.py with 8 clients runs times against
+// each target, alternately, and writes the figures and, with two targets,
+// their ratios. With profDir it writes a CPU profile of caucus during its
+// imaplib runs (cpu-python-N.pprof) and the block and mutex profiles
+// before and after them (block-python-0.pprof, block-python.pprof, …:
+// compare with pprof -diff_base).
+func writePython(t *testing.T, report *strings.Builder, targets []imapTarget, caFile string, runs int, duration time.Duration, profDir string) {
+	python := testtool.Need(t, "python3")
+	if profDir != "" {
+		writeProfilesNamed(t, profDir, "-python-0")
+	}
+	results := make([][]summary, len(targets))
+	for run := range runs {
+		for i, tg := range targets {
+			var stop func()
+			if profDir != "" && tg.name == "caucus" {
+				stop = startCPUProfile(t, filepath.Join(profDir, fmt.Sprintf("cpu-python-%d.pprof", run+1)))
+			}
+			s := runPython(t, python, tg, caFile, 8, duration)
+			if stop != nil {
+				stop()
+			}
+			t.Logf("%s, 8 clients, imaplib run %d: %.0f ops/s, %d errors (load %s)", tg.name, run+1, s.Ops[len(s.Ops)-1].PerSec, s.Errors, loadAvg())
+			results[i] = append(results[i], s)
+		}
+	}
+	if profDir != "" {
+		writeProfilesNamed(t, profDir, "-python")
+	}
+	for i, tg := range targets {
+		writeSummaries(report, fmt.Sprintf("%s, 8 clients, Python imaplib", tg.name), results[i])
+	}
+	if len(targets) == 2 {
+		writeRatios(report, 8, results[0], results[1])
+	}
 }
 
 // runPython runs testdata/steady.py, the same loop with imaplib.
@@ -307,9 +346,17 @@ func startCPUProfile(t *testing.T, name string) (stop func()) {
 	}
 }
 
-func writeProfiles(t *testing.T, dir string) {
+func writeProfiles(t *testing.T, dir string) { writeProfilesNamed(t, dir, "") }
+
+// writeProfilesNamed writes the block and mutex profiles so far to dir,
+// as block<suffix>.pprof and mutex<suffix>.pprof.
+func writeProfilesNamed(t *testing.T, dir, suffix string) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Error(err)
+		return
+	}
 	for _, name := range []string{"block", "mutex"} {
-		f, err := os.Create(filepath.Join(dir, name+".pprof"))
+		f, err := os.Create(filepath.Join(dir, name+suffix+".pprof"))
 		if err != nil {
 			t.Error(err)
 			return

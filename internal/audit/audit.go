@@ -292,6 +292,8 @@ type Filter struct {
 	Until    time.Time // records before this time
 	Limit    int       // at most this many; [DefaultLimit] when 0, never more than [MaxLimit]
 	BeforeID int64     // paging: records with an id below this; 0 starts at the newest
+	AfterID  int64     // paging back: the records with an id above this that are nearest to it (still returned newest first)
+	Text     string    // records whose actor, subject, kind, outcome, reason, detail or address contain this (ASCII letters in any case)
 }
 
 // Limits on the number of records one [Log.List] call returns.
@@ -342,11 +344,28 @@ func (l *Log) list(ctx context.Context, f Filter, limit int) ([]Record, error) {
 		where = append(where, `id < ?`)
 		args = append(args, f.BeforeID)
 	}
+	if f.AfterID > 0 {
+		where = append(where, `id > ?`)
+		args = append(args, f.AfterID)
+	}
+	if f.Text != "" {
+		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(f.Text) + "%"
+		var ors []string
+		for _, col := range []string{"actor", "subject", "kind", "outcome", "reason", "detail", "addr"} {
+			ors = append(ors, col+` LIKE ? ESCAPE '\'`)
+			args = append(args, like)
+		}
+		where = append(where, `(`+strings.Join(ors, ` OR `)+`)`)
+	}
 	q := selectColumns
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}
-	q += ` ORDER BY id DESC LIMIT ?`
+	if f.AfterID > 0 { // the nearest above, then newest first again
+		q = `SELECT * FROM (` + q + ` ORDER BY id ASC LIMIT ?) ORDER BY id DESC`
+	} else {
+		q += ` ORDER BY id DESC LIMIT ?`
+	}
 	args = append(args, limit)
 
 	rows, err := l.db.QueryContext(ctx, q, args...)

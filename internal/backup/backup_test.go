@@ -142,6 +142,66 @@ func TestBackupRestore(t *testing.T) {
 	if err := src.mail.EnsureAccount(ctx, acct); err != nil {
 		t.Fatal(err)
 	}
+	fileRefs := fillNode(t, src, acct)
+	before := snapshotMail(t, src, acct)
+	dkimKey := []byte("-----BEGIN PRIVATE KEY-----\n…\n")
+	if err := os.MkdirAll(filepath.Join(src.dir, "dkim"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src.dir, "dkim", "ed25519.pem"), dkimKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	id := newIdentity(t)
+	dest := filepath.Join(t.TempDir(), "dest")
+	svc, err := backup.New(src.db, backup.Config{DataDir: src.dir, Dest: dest, Recipients: []age.Recipient{id.Recipient()}, Keep: 1},
+		slog.New(slog.NewTextHandler(t.Output(), nil)), clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at, _, err := svc.LastSuccess(ctx); err != nil || !at.IsZero() {
+		t.Fatalf("LastSuccess before any backup = %v, %v", at, err)
+	}
+
+	res := backupWhileDelivering(t, svc, src, acct)
+	if at, size, err := svc.LastSuccess(ctx); err != nil || !at.Equal(clk.Now().Truncate(time.Second)) || size != res.Size {
+		t.Errorf("LastSuccess = %v, %d, %v; want %v, %d", at, size, err, clk.Now(), res.Size)
+	}
+
+	ids := []age.Identity{id}
+	if _, err := backup.Verify(ctx, dest, "", ids, t.TempDir()); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	target := filepath.Join(t.TempDir(), "restored")
+	if _, err := backup.Restore(ctx, dest, "", ids, target); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	if _, err := backup.Restore(ctx, dest, "", ids, target); !errors.Is(err, backup.ErrNotEmpty) {
+		t.Errorf("Restore into a non-empty directory: %v, want ErrNotEmpty", err)
+	}
+
+	dst := openNode(t, target, clk)
+	checkRestored(t, src, dst, acct, before, fileRefs)
+	if b, err := os.ReadFile(filepath.Join(target, "dkim", "ed25519.pem")); err != nil || !bytes.Equal(b, dkimKey) {
+		t.Errorf("DKIM key after restore: %q, %v", b, err)
+	}
+	if fi, err := os.Stat(filepath.Join(target, "keys", "auth.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("auth.key after restore: %v, %v", fi, err)
+	}
+	// Accounts and factors: the app password opens mail, password + TOTP
+	// sign in.
+	if _, err := dst.env.Auth.AppPassword(ctx, "alice@example.org", appPass, auth.ScopeMail, auth.Client{}); err != nil {
+		t.Errorf("app password after restore: %v", err)
+	}
+	dst.env.SignIn(t, alice)
+
+	checkIncremental(t, svc, src, acct, clk, res, dest, ids)
+}
+
+// fillNode delivers 40 messages to acct, flagging every third, and stores
+// 20 file blobs, which it returns.
+func fillNode(t *testing.T, src *node, acct int64) map[blob.Ref][]byte {
+	ctx := t.Context()
 	for i := range 40 {
 		uids, err := src.mail.Deliver(ctx, []int64{acct}, strings.NewReader(message(i)))
 		if err != nil {
@@ -164,26 +224,13 @@ func TestBackupRestore(t *testing.T) {
 		}
 		fileRefs[ref] = b
 	}
-	before := snapshotMail(t, src, acct)
-	dkimKey := []byte("-----BEGIN PRIVATE KEY-----\n…\n")
-	if err := os.MkdirAll(filepath.Join(src.dir, "dkim"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(src.dir, "dkim", "ed25519.pem"), dkimKey, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	return fileRefs
+}
 
-	id := newIdentity(t)
-	dest := filepath.Join(t.TempDir(), "dest")
-	svc, err := backup.New(src.db, backup.Config{DataDir: src.dir, Dest: dest, Recipients: []age.Recipient{id.Recipient()}, Keep: 1},
-		slog.New(slog.NewTextHandler(t.Output(), nil)), clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if at, _, err := svc.LastSuccess(ctx); err != nil || !at.IsZero() {
-		t.Fatalf("LastSuccess before any backup = %v, %v", at, err)
-	}
-
+// backupWhileDelivering makes a backup while mail is being delivered to
+// acct.
+func backupWhileDelivering(t *testing.T, svc *backup.Service, src *node, acct int64) backup.Result {
+	ctx := t.Context()
 	// Deliver while the backup runs.
 	var wg sync.WaitGroup
 	var delivered atomic.Int64
@@ -209,25 +256,16 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("first backup: %+v; %d messages delivered meanwhile", res, delivered.Load())
-	if at, size, err := svc.LastSuccess(ctx); err != nil || !at.Equal(clk.Now().Truncate(time.Second)) || size != res.Size {
-		t.Errorf("LastSuccess = %v, %d, %v; want %v, %d", at, size, err, clk.Now(), res.Size)
-	}
 
-	ids := []age.Identity{id}
-	if _, err := backup.Verify(ctx, dest, "", ids, t.TempDir()); err != nil {
-		t.Fatalf("Verify: %v", err)
-	}
-	target := filepath.Join(t.TempDir(), "restored")
-	if _, err := backup.Restore(ctx, dest, "", ids, target); err != nil {
-		t.Fatalf("Restore: %v", err)
-	}
-	if _, err := backup.Restore(ctx, dest, "", ids, target); !errors.Is(err, backup.ErrNotEmpty) {
-		t.Errorf("Restore into a non-empty directory: %v, want ErrNotEmpty", err)
-	}
+	return res
+}
 
+// checkRestored compares the restored node's mail and file blobs with the
+// source's: everything from before the backup identical, anything
+// delivered during it either absent or identical.
+func checkRestored(t *testing.T, src, dst *node, acct int64, before map[imap.UID]string, fileRefs map[blob.Ref][]byte) {
 	// Mail: everything from before the backup, identical; anything
 	// delivered during it either absent or identical.
-	dst := openNode(t, target, clk)
 	after := snapshotMail(t, src, acct)
 	got := snapshotMail(t, dst, acct)
 	for uid, want := range before {
@@ -251,20 +289,14 @@ func TestBackupRestore(t *testing.T) {
 			t.Errorf("file blob %s differs", ref)
 		}
 	}
-	if b, err := os.ReadFile(filepath.Join(target, "dkim", "ed25519.pem")); err != nil || !bytes.Equal(b, dkimKey) {
-		t.Errorf("DKIM key after restore: %q, %v", b, err)
-	}
-	if fi, err := os.Stat(filepath.Join(target, "keys", "auth.key")); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("auth.key after restore: %v, %v", fi, err)
-	}
-	// Accounts and factors: the app password opens mail, password + TOTP
-	// sign in.
-	if _, err := dst.env.Auth.AppPassword(ctx, "alice@example.org", appPass, auth.ScopeMail, auth.Client{}); err != nil {
-		t.Errorf("app password after restore: %v", err)
-	}
-	dst.env.SignIn(t, alice)
+}
 
-	// Incremental: a second backup writes only the new bodies (those
+// checkIncremental makes a second backup after five more messages and
+// checks that it holds only what is new, prunes the first, and that
+// Verify detects a wrong identity and a corrupted object.
+func checkIncremental(t *testing.T, svc *backup.Service, src *node, acct int64, clk *testtool.Clock, res backup.Result, dest string, ids []age.Identity) {
+	ctx := t.Context()
+	// A second backup writes only the new bodies (those
 	// delivered during the first backup after it walked the blobs, and five
 	// more) and the database.
 	for i := range 5 {

@@ -439,35 +439,52 @@ func checkShape(data []byte) error {
 // Validate reports every problem in c, joined with [errors.Join]; each error
 // names the key it is about. It returns nil when c can be served.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...)))
+	var p problems
+	for _, check := range []func(*problems){
+		c.checkNames, c.checkListeners, c.checkTLS, c.checkBackup, c.checkSessions, c.checkFiles, c.checkLog, c.checkSMTP,
+	} {
+		check(&p)
 	}
+	return errors.Join(p...)
+}
 
+// problems collects what Validate finds wrong, each naming its key.
+type problems []error
+
+// bad adds a problem of key.
+func (p *problems) bad(key, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...)))
+}
+
+// checkNames checks the names: the host name, the mail domains and the data directory.
+func (c Config) checkNames(p *problems) {
 	if err := checkDNSName(c.Hostname); err != nil {
-		bad("hostname", "%v", err)
+		p.bad("hostname", "%v", err)
 	}
 
 	if len(c.MailDomains) == 0 {
-		bad("mail_domains", "at least one mail domain is required")
+		p.bad("mail_domains", "at least one mail domain is required")
 	}
 	seen := make(map[string]bool, len(c.MailDomains))
 	for i, d := range c.MailDomains {
 		if err := checkDNSName(d); err != nil {
-			bad(fmt.Sprintf("mail_domains[%d]", i), "%v", err)
+			p.bad(fmt.Sprintf("mail_domains[%d]", i), "%v", err)
 			continue
 		}
 		if k := strings.ToLower(d); seen[k] {
-			bad(fmt.Sprintf("mail_domains[%d]", i), "%q is listed twice", d)
+			p.bad(fmt.Sprintf("mail_domains[%d]", i), "%q is listed twice", d)
 		} else {
 			seen[k] = true
 		}
 	}
 
 	if !filepath.IsAbs(c.DataDir) {
-		bad("data_dir", "%q is not an absolute path", c.DataDir)
+		p.bad("data_dir", "%q is not an absolute path", c.DataDir)
 	}
+}
 
+// checkListeners checks the listeners: each address valid, no two on one port.
+func (c Config) checkListeners(p *problems) {
 	type listener struct {
 		key  string
 		addr netip.AddrPort // unspecified address for "every address"
@@ -485,13 +502,13 @@ func (c Config) Validate() error {
 	} {
 		if l.addr == "" {
 			if l.key == "listen.https" {
-				bad(l.key, "required")
+				p.bad(l.key, "required")
 			}
 			continue
 		}
 		host, port, err := checkListen(l.addr)
 		if err != nil {
-			bad(l.key, "%v", err)
+			p.bad(l.key, "%v", err)
 			continue
 		}
 		if !host.IsValid() {
@@ -501,91 +518,110 @@ func (c Config) Validate() error {
 		// or either one is every address.
 		for _, o := range listeners {
 			if o.addr.Port() == port && (o.addr.Addr() == host || o.addr.Addr().IsUnspecified() || host.IsUnspecified()) {
-				bad(l.key, "%q uses the same port as %s", l.addr, o.key)
+				p.bad(l.key, "%q uses the same port as %s", l.addr, o.key)
 			}
 		}
 		listeners = append(listeners, listener{l.key, netip.AddrPortFrom(host, port)})
 	}
+}
 
+// checkTLS checks where certificates come from: files or ACME.
+func (c Config) checkTLS(p *problems) {
 	switch {
 	case c.TLS.CertFile != "" && c.TLS.KeyFile == "":
-		bad("tls.key_file", "required when tls.cert_file is set")
+		p.bad("tls.key_file", "required when tls.cert_file is set")
 	case c.TLS.CertFile == "" && c.TLS.KeyFile != "":
-		bad("tls.cert_file", "required when tls.key_file is set")
+		p.bad("tls.cert_file", "required when tls.key_file is set")
 	}
 	if c.TLS.CertFile != "" && !filepath.IsAbs(c.TLS.CertFile) {
-		bad("tls.cert_file", "%q is not an absolute path", c.TLS.CertFile)
+		p.bad("tls.cert_file", "%q is not an absolute path", c.TLS.CertFile)
 	}
 	if c.TLS.KeyFile != "" && !filepath.IsAbs(c.TLS.KeyFile) {
-		bad("tls.key_file", "%q is not an absolute path", c.TLS.KeyFile)
+		p.bad("tls.key_file", "%q is not an absolute path", c.TLS.KeyFile)
 	}
 	if c.ACMEContact != "" {
 		if err := checkAddress(c.ACMEContact); err != nil {
-			bad("acme_contact", "%v", err)
+			p.bad("acme_contact", "%v", err)
 		}
 	} else if c.TLS.CertFile == "" && c.TLS.KeyFile == "" {
-		bad("acme_contact", "required unless tls.cert_file and tls.key_file are set")
+		p.bad("acme_contact", "required unless tls.cert_file and tls.key_file are set")
 	}
 
 	if u, err := url.Parse(c.ACMEDirectory); err != nil || u.Scheme != "https" || u.Host == "" {
-		bad("acme_directory", "%q is not an https URL", c.ACMEDirectory)
+		p.bad("acme_directory", "%q is not an https URL", c.ACMEDirectory)
 	}
 	if c.ACMECAFile != "" && !filepath.IsAbs(c.ACMECAFile) {
-		bad("acme_ca_file", "%q is not an absolute path", c.ACMECAFile)
+		p.bad("acme_ca_file", "%q is not an absolute path", c.ACMECAFile)
 	}
+}
+
+// checkBackup checks the daily backup.
+func (c Config) checkBackup(p *problems) {
 	if c.Backup.Dest != "" {
 		if !filepath.IsAbs(c.Backup.Dest) {
-			bad("backup.dest", "%q is not an absolute path", c.Backup.Dest)
+			p.bad("backup.dest", "%q is not an absolute path", c.Backup.Dest)
 		}
 		if !strings.HasPrefix(c.Backup.Recipient, "age1") {
-			bad("backup.recipient", "an age public key (age1…) is required when backup.dest is set")
+			p.bad("backup.recipient", "an age public key (age1…) is required when backup.dest is set")
 		}
 	}
 	if _, err := time.Parse("15:04", c.Backup.Time); err != nil || len(c.Backup.Time) != 5 {
-		bad("backup.time", "%q is not a time of day HH:MM", c.Backup.Time)
+		p.bad("backup.time", "%q is not a time of day HH:MM", c.Backup.Time)
 	}
 	if c.Backup.Keep < 1 {
-		bad("backup.keep", "%d: keep at least one backup", c.Backup.Keep)
+		p.bad("backup.keep", "%d: keep at least one backup", c.Backup.Keep)
 	}
+}
 
+// checkSessions checks the web sessions' lifetimes.
+func (c Config) checkSessions(p *problems) {
 	idle, abs, step := c.Sessions.IdleTimeout.Duration, c.Sessions.AbsoluteTimeout.Duration, c.Sessions.StepUpWindow.Duration
 	if idle <= 0 {
-		bad("sessions.idle_timeout", "%v is not positive", idle)
+		p.bad("sessions.idle_timeout", "%v is not positive", idle)
 	}
 	if abs <= 0 {
-		bad("sessions.absolute_timeout", "%v is not positive", abs)
+		p.bad("sessions.absolute_timeout", "%v is not positive", abs)
 	}
 	if idle > 0 && abs > 0 && idle > abs {
-		bad("sessions.idle_timeout", "%v is longer than sessions.absolute_timeout %v", idle, abs)
+		p.bad("sessions.idle_timeout", "%v is longer than sessions.absolute_timeout %v", idle, abs)
 	}
 	if step < time.Minute || step > time.Hour {
-		bad("sessions.step_up_window", "%v is not between 1m and 1h", step)
+		p.bad("sessions.step_up_window", "%v is not between 1m and 1h", step)
 	}
+}
 
+// checkFiles checks the file versions, trash, quotas and links.
+func (c Config) checkFiles(p *problems) {
 	if c.Files.Versions < 1 || c.Files.Versions > 1000 {
-		bad("files.versions", "%d is not between 1 and 1000", c.Files.Versions)
+		p.bad("files.versions", "%d is not between 1 and 1000", c.Files.Versions)
 	}
 	if c.Files.TrashRetention.Duration < time.Hour {
-		bad("files.trash_retention", "%v is shorter than 1h", c.Files.TrashRetention.Duration)
+		p.bad("files.trash_retention", "%v is shorter than 1h", c.Files.TrashRetention.Duration)
 	}
 	if c.Files.DefaultQuotaMB < 0 {
-		bad("files.default_quota_mb", "%d is negative", c.Files.DefaultQuotaMB)
+		p.bad("files.default_quota_mb", "%d is negative", c.Files.DefaultQuotaMB)
 	}
 	if dl, ml := c.Files.DefaultLinkLifetime.Duration, c.Files.MaxLinkLifetime.Duration; ml < time.Hour {
-		bad("files.max_link_lifetime", "%v is shorter than 1h", ml)
+		p.bad("files.max_link_lifetime", "%v is shorter than 1h", ml)
 	} else if dl < time.Minute || dl > ml {
-		bad("files.default_link_lifetime", "%v is not between 1m and files.max_link_lifetime %v", dl, ml)
+		p.bad("files.default_link_lifetime", "%v is not between 1m and files.max_link_lifetime %v", dl, ml)
 	}
+}
 
+// checkLog checks the log's format and level.
+func (c Config) checkLog(p *problems) {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
-		bad("log.format", "%q is not \"text\" or \"json\"", c.Log.Format)
+		p.bad("log.format", "%q is not \"text\" or \"json\"", c.Log.Format)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		bad("log.level", "%q is not \"debug\", \"info\", \"warn\" or \"error\"", c.Log.Level)
+		p.bad("log.level", "%q is not \"debug\", \"info\", \"warn\" or \"error\"", c.Log.Level)
 	}
+}
 
+// checkSMTP checks SMTP's limits (RFC 5321 section 4.5.3.1).
+func (c Config) checkSMTP(p *problems) {
 	for _, l := range []struct {
 		key      string
 		val, max int64
@@ -599,17 +635,15 @@ func (c Config) Validate() error {
 		{"smtp.max_rcpts_per_message", int64(c.SMTP.MaxRcptsPerMessage), 10000},
 	} {
 		if l.val < 1 || l.val > l.max {
-			bad(l.key, "%d is not between 1 and %d", l.val, l.max)
+			p.bad(l.key, "%d is not between 1 and %d", l.val, l.max)
 		}
 	}
 	if c.SMTP.MaxMessageBytes > 0 && c.SMTP.MaxMessageBytes < 64<<10 {
-		bad("smtp.max_message_bytes", "%d is less than 65536 (RFC 5321 4.5.3.1.7)", c.SMTP.MaxMessageBytes)
+		p.bad("smtp.max_message_bytes", "%d is less than 65536 (RFC 5321 4.5.3.1.7)", c.SMTP.MaxMessageBytes)
 	}
 	if c.SMTP.MaxRecipients > 0 && c.SMTP.MaxRecipients < 100 {
-		bad("smtp.max_recipients", "%d is less than 100 (RFC 5321 4.5.3.1.8)", c.SMTP.MaxRecipients)
+		p.bad("smtp.max_recipients", "%d is less than 100 (RFC 5321 4.5.3.1.8)", c.SMTP.MaxRecipients)
 	}
-
-	return errors.Join(errs...)
 }
 
 // checkDNSName reports whether name is a host name in the preferred syntax

@@ -39,6 +39,12 @@ type conformanceCase struct {
 // holding three messages (1 \Seen, 2 none, 3 \Flagged and keyword
 // "Urgent") and the mailboxes Work and Work/2026.
 func conformanceCases(msg string) []conformanceCase {
+	return append(conformanceStateCases(msg), conformanceSelectedCases(msg)...)
+}
+
+// conformanceStateCases are the cases of RFC 9051 6.1 to 6.3: any state,
+// not authenticated, authenticated.
+func conformanceStateCases(msg string) []conformanceCase {
 	lit := func(s string) string { return fmt.Sprintf("{%d+}\r\n%s", len(s), s) }
 	const bad, ok = "BAD…", "OK…"
 	// An argument that fails to decode (a date-time, a number set, a
@@ -163,7 +169,18 @@ func conformanceCases(msg string) []conformanceCase {
 
 		// 6.3.13 IDLE is tested with the go-imap client in imap_test.go;
 		// here its refusal when not in the right state and a bad DONE.
+	}
+}
 
+// conformanceSelectedCases are the cases of RFC 9051 6.4, of the RFC 3501
+// fetch items, and garbage.
+func conformanceSelectedCases(msg string) []conformanceCase {
+	lit := func(s string) string { return fmt.Sprintf("{%d+}\r\n%s", len(s), s) }
+	const bad, ok = "BAD…", "OK…"
+	// An argument that fails to decode (a date-time, a number set, a
+	// search key, a modified UTF-7 name) is a syntax error: BAD (RFC 9051
+	// 7.1.5), never NO [SERVERBUG], and no error in the log.
+	return []conformanceCase{
 		// 6.4 Selected state: wrong state first.
 		{section: "6.4", state: authenticated, ex: exchange{cmd: "CLOSE", result: bad}},
 		{section: "6.4", state: authenticated, ex: exchange{cmd: "UNSELECT", result: bad}},

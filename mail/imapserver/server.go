@@ -153,7 +153,7 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 	// The refusal runs in a goroutine of connlimit's, under a deadline,
 	// never in the accept loop; connlimit logs one line per interval with
 	// the count, not one per refused connection.
-	l := s.conns.Listener(ln, func(c net.Conn) {
+	l := s.conns.Listener(quickAckListener{ln}, func(c net.Conn) {
 		if implicitTLS { // the refusal too is said over TLS
 			c = tls.Server(c, s.cfg.TLSConfig)
 		}

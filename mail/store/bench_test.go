@@ -257,3 +257,74 @@ func BenchmarkSearchText(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStoreFlagsAll times STORE 1:* of \Seen on a mailbox of 2,000
+// messages, a third of them unseen at first: +FLAGS and -FLAGS in turn,
+// so that each STORE changes every message it does not already match.
+func BenchmarkStoreFlagsAll(b *testing.B) {
+	e := newEnv(b)
+	acct := e.account(b, 1)
+	in := e.mailbox(b, acct, "INBOX")
+	bulkInsert(b, e, in.ID, 2000, nil)
+	uids := make([]imap.UID, 2000)
+	for i := range uids {
+		uids[i] = imap.UID(i + 1)
+	}
+	ops := []imap.StoreFlagsOp{imap.StoreFlagsAdd, imap.StoreFlagsDel}
+	i := 0
+	for b.Loop() {
+		if _, _, err := e.s.StoreFlags(b.Context(), in.ID, uids, ops[i%2], []imap.Flag{imap.FlagSeen, "$Work"}, 0); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkSearchAccounts times the searches of imapload -steady: 16
+// accounts of 100 messages each, appended one by one (so the full-text
+// index has the segments steady use leaves), subjects of three common
+// words, and a SUBJECT word or a BODY token searched in one mailbox; the
+// index also holds 20,000 messages of another account, as a server's
+// does (other members' mail, bodies expunged but not yet collected).
+func BenchmarkSearchAccounts(b *testing.B) {
+	e := newEnv(b)
+	ctx := b.Context()
+	other := e.mailbox(b, e.account(b, 99), "INBOX")
+	bulkInsert(b, e, other.ID, 20000, func(i int) (string, string) {
+		subject := fmt.Sprintf("Re: %s %s", words[i%len(words)], words[(i*7)%len(words)])
+		_, body := benchText(i)
+		return subject, body
+	})
+	var inbox Mailbox
+	for a := range 16 {
+		acct := e.account(b, int64(a+1))
+		for i := range 100 {
+			subject := fmt.Sprintf("Re: %s %s %s", words[(a*7+i*3)%len(words)], words[(i*5+a)%len(words)], words[(i*i+a*3)%len(words)])
+			_, body := benchText(a*100 + i)
+			raw := simple(subject, fmt.Sprintf("%s\nReference: tok%dq%d\n%s", body, a, i, body))
+			if _, _, err := e.s.Append(ctx, acct, "INBOX", strings.NewReader(raw), nil, time.Time{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		inbox = e.mailbox(b, acct, "INBOX")
+	}
+	for _, bm := range []struct {
+		name string
+		c    imap.SearchCriteria
+		want int // at least
+	}{
+		{"SUBJECT", imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "rally"}}}, 1},
+		{"BODY token", imap.SearchCriteria{Body: []string{"tok15q42"}}, 1},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			cpu0 := cpuTime()
+			for b.Loop() {
+				uids, err := e.s.Search(ctx, inbox.ID, &bm.c)
+				if err != nil || len(uids) < bm.want {
+					b.Fatal(len(uids), err)
+				}
+			}
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -229,17 +230,12 @@ func (q textQuery) candidates() (string, []any) {
 // down), each body checked once on its text decoded again from the blob
 // store.
 func (s *Store) matchText(ctx context.Context, mailboxID int64, q textQuery) ([]imap.UID, error) {
-	// With candidates, look their messages up by blob (CROSS JOIN keeps
-	// that order: few candidates, usually, in a mailbox of many); without,
-	// read the whole mailbox.
-	query := `SELECT m.uid, b.ref FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? ORDER BY m.uid`
-	args := []any{mailboxID}
-	if cands, cargs := q.candidates(); cands != "" {
-		query = `SELECT m.uid, b.ref FROM (` + cands + `) c CROSS JOIN messages m ON m.blob_id = c.rowid JOIN blobs b ON b.id = c.rowid
-			WHERE m.mailbox_id = ? ORDER BY m.uid`
-		args = append(cargs, mailboxID)
+	q1 := s.db.Stmts(nil)
+	query, args, err := textCandidates(ctx, q1, mailboxID, q, s.smallMailbox)
+	if err != nil {
+		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := q1.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: search: %w", err)
 	}
@@ -276,6 +272,39 @@ func (s *Store) matchText(ctx context.Context, mailboxID int64, q textQuery) ([]
 		}
 	}
 	return out, nil
+}
+
+// smallMailbox is how many messages a mailbox has at most for a text
+// search to go through its messages and keep those whose body the index
+// lists, rather than go through the index's list and look each body up
+// among the mailbox's messages.
+const smallMailbox = 2000
+
+// textCandidates returns the query for the UIDs and bodies of the
+// mailbox's messages that the index says may satisfy q, and its
+// arguments. The index lists bodies of every account, and most bodies it
+// lists for a common word belong to other mailboxes: in a small mailbox
+// (up to small messages) the search goes through the mailbox's messages
+// and keeps those the index lists (SQLite reads the list once into a
+// temporary index), in a larger one through the index's list (CROSS JOIN keeps that order), each
+// body looked up among the mailbox's messages by blob. Without candidates
+// it is every message of the mailbox. The texts are few and constant,
+// for [db.Stmts].
+func textCandidates(ctx context.Context, q querier, mailboxID int64, tq textQuery, small int64) (string, []any, error) {
+	cands, args := tq.candidates()
+	if cands == "" {
+		return `SELECT m.uid, b.ref FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? ORDER BY m.uid`, []any{mailboxID}, nil
+	}
+	var n int64
+	if err := q.QueryRowContext(ctx, `SELECT messages FROM mailboxes WHERE id = ?`, mailboxID).Scan(&n); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", nil, fmt.Errorf("store: search: %w", err)
+	}
+	if n <= small {
+		return `SELECT m.uid, b.ref FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? AND m.blob_id IN (` + cands + `) ORDER BY m.uid`,
+			append([]any{mailboxID}, args...), nil
+	}
+	return `SELECT m.uid, b.ref FROM (` + cands + `) c CROSS JOIN messages m ON m.blob_id = c.rowid JOIN blobs b ON b.id = c.rowid
+		WHERE m.mailbox_id = ? ORDER BY m.uid`, append(args, mailboxID), nil
 }
 
 // matchBlobs reports which of the stored bodies refs satisfy q, checking

@@ -3,12 +3,14 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -589,16 +591,11 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []imap.UID
 		if err != nil {
 			return fmt.Errorf("store: store flags: %w", err)
 		}
-		stmt, err := q.PrepareContext(ctx, `UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?`)
-		if err != nil {
+		if err := plan.write(ctx, q, mailboxID, modseq); err != nil {
 			return fmt.Errorf("store: store flags: %w", err)
 		}
-		defer stmt.Close()
 		c := Change{Kind: ChangeFlags, AccountID: mb.AccountID, MailboxID: mailboxID, ModSeq: uint64(modseq)}
 		for _, u := range plan.updates {
-			if _, err := stmt.ExecContext(ctx, u.fs.bits, encodeKeywords(u.fs.keywords), modseq, mailboxID, int64(u.uid)); err != nil {
-				return fmt.Errorf("store: store flags: %w", err)
-			}
 			c.UIDs = append(c.UIDs, u.uid)
 			c.Flags = append(c.Flags, u.fs.list())
 		}
@@ -624,6 +621,36 @@ type flagUpdate struct {
 	uid imap.UID
 	fs  flagSet
 }
+
+// write gives every message of plan.updates its new flags and modseq, in
+// one statement whatever their number (RFC 7162 3.1.3: they all get the
+// same new modseq): the new flags go in as one JSON array of [uid, flags,
+// keywords], which the statement reads first and then looks each message
+// up by primary key.
+func (plan flagPlan) write(ctx context.Context, q querier, mailboxID, modseq int64) error {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, u := range plan.updates {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		kws, err := json.Marshal(encodeKeywords(u.fs.keywords))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "[%d,%d,%s]", u.uid, u.fs.bits, kws)
+	}
+	b.WriteByte(']')
+	_, err := q.ExecContext(ctx, storeFlagsQuery, b.String(), modseq, mailboxID)
+	return err
+}
+
+// storeFlagsQuery sets the flags of many messages at once (flagPlan.write).
+// MATERIALIZED makes the list the outer loop of the join; without it
+// SQLite scans the mailbox and the list for each message
+// (TestStoreFlagsQueryPlan).
+const storeFlagsQuery = `WITH u(uid, flags, keywords) AS MATERIALIZED (SELECT value->>0, value->>1, value->>2 FROM json_each(?))
+	UPDATE messages SET flags = u.flags, keywords = u.keywords, modseq = ? FROM u WHERE messages.mailbox_id = ? AND messages.uid = u.uid`
 
 // planFlags reads the messages' flags with q and works out the STORE.
 func planFlags(ctx context.Context, q querier, mailboxID int64, uids []imap.UID, op imap.StoreFlagsOp, arg flagSet, unchangedSince uint64) (flagPlan, error) {

@@ -846,3 +846,35 @@ func TestDeliverToJunk(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreFlagsQueryPlan: the one statement of a STORE reads the list of
+// new flags and looks each message up by primary key; it never scans the
+// mailbox (a STORE 1:* would then cost the square of the mailbox's size).
+func TestStoreFlagsQueryPlan(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rows, err := e.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+storeFlagsQuery, "[]", 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(plan, func(d string) bool {
+		return strings.HasPrefix(d, "SEARCH messages USING PRIMARY KEY (mailbox_id=? AND uid=?)")
+	})
+	j := slices.IndexFunc(plan, func(d string) bool { return d == "SCAN u" })
+	if i < 0 || j < 0 || j > i || slices.ContainsFunc(plan, func(d string) bool { return strings.HasPrefix(d, "SCAN messages") }) {
+		t.Errorf("query plan %q: want the list scanned, then each message searched by primary key", plan)
+	}
+}

@@ -13,12 +13,52 @@ import (
 // day is a date criterion as go-imap's parser makes it.
 func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
 
+// searchCase is one search of the fixtures and the UIDs it must find.
+type searchCase struct {
+	name string
+	c    imap.SearchCriteria
+	want []imap.UID
+}
+
+// TestSearch runs every case on both ways a text criterion is resolved
+// (textCandidates): through the mailbox's messages, as for a small
+// mailbox, and through the index's list, as for a large one.
 func TestSearch(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	for _, path := range []struct {
+		name  string
+		small int64
+	}{{"mailbox first", smallMailbox}, {"index first", 0}} {
+		t.Run(path.name, func(t *testing.T) {
+			t.Parallel()
+			e, mb, sizes, modseq := searchFixtures(t)
+			e.s.smallMailbox = path.small
+			for _, tt := range append(searchTextCases(), searchOtherCases(sizes, modseq)...) {
+				t.Run(tt.name, func(t *testing.T) {
+					t.Parallel()
+					c := tt.c
+					got, err := e.s.Search(t.Context(), mb.ID, &c)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !slices.Equal(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
+						t.Errorf("got %v, want %v", got, tt.want)
+					}
+				})
+			}
+			searchEdgeCases(t, e, mb)
+		})
+	}
+}
+
+// searchFixtures appends the fixtures to a new account's INBOX and returns
+// it, with their sizes and the modseq of the last change.
+func searchFixtures(t *testing.T) (e *env, mb Mailbox, sizes []int64, modseq uint64) {
+	t.Helper()
+	e = newEnv(t)
 	ctx := t.Context()
 	acct := e.account(t, 1)
-	mb := e.mailbox(t, acct, "INBOX")
+	mb = e.mailbox(t, acct, "INBOX")
 
 	// The fixtures get UIDs 1..5 (index i has UID i+1), with these
 	// internal dates. Sent dates (Date header): 2 Mar +0100, 10 Mar -0500
@@ -39,7 +79,6 @@ func TestSearch(t *testing.T) {
 		{imap.FlagDeleted, "$important"},
 		nil,
 	}
-	var sizes []int64
 	for i, raw := range fixtures {
 		if _, _, err := e.s.Append(ctx, acct, "INBOX", strings.NewReader(raw), flags[i], dates[i]); err != nil {
 			t.Fatal(err)
@@ -50,21 +89,22 @@ func TestSearch(t *testing.T) {
 	if _, _, err := e.s.StoreFlags(ctx, mb.ID, []imap.UID{5}, imap.StoreFlagsAdd, []imap.Flag{imap.FlagDraft}, 0); err != nil {
 		t.Fatal(err)
 	}
-	modseq := e.mailbox(t, acct, "INBOX").HighestModSeq
+	modseq = e.mailbox(t, acct, "INBOX").HighestModSeq
 	// Also a message in another mailbox that matches everything textual:
 	// it must never show up.
 	e.append(t, acct, "Archive", msgPlain)
 
-	hdr := func(k, v string) imap.SearchCriteria {
-		return imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: k, Value: v}}}
-	}
-	sorted := slices.Clone(sizes)
-	slices.Sort(sorted)
-	tests := []struct {
-		name string
-		c    imap.SearchCriteria
-		want []imap.UID
-	}{
+	return e, mb, sizes, modseq
+}
+
+// hdr is a HEADER criterion.
+func hdr(k, v string) imap.SearchCriteria {
+	return imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: k, Value: v}}}
+}
+
+// searchTextCases are the header, body and TEXT cases of TestSearch.
+func searchTextCases() []searchCase {
+	return []searchCase{
 		{"ALL", imap.SearchCriteria{}, []imap.UID{1, 2, 3, 4, 5}},
 
 		// Header fields (FROM, TO, CC, BCC, SUBJECT are HEADER criteria).
@@ -106,6 +146,15 @@ func TestSearch(t *testing.T) {
 		{"TEXT both", imap.SearchCriteria{Text: []string{"anna"}}, []imap.UID{1, 3, 4, 5}},
 		{"TEXT short", imap.SearchCriteria{Text: []string{"ok"}}, []imap.UID{3, 5}}, // "booking" in 3's forwarded message
 
+	}
+}
+
+// searchOtherCases are the cases of TestSearch on flags, dates, sizes,
+// UIDs and MODSEQ, and their combinations with NOT and OR.
+func searchOtherCases(sizes []int64, modseq uint64) []searchCase {
+	sorted := slices.Clone(sizes)
+	slices.Sort(sorted)
+	return []searchCase{
 		// Flags.
 		{"SEEN", imap.SearchCriteria{Flag: []imap.Flag{imap.FlagSeen}}, []imap.UID{1, 2}},
 		{"UNSEEN", imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagSeen}}, []imap.UID{3, 4, 5}},
@@ -158,20 +207,11 @@ func TestSearch(t *testing.T) {
 			Or:   [][2]imap.SearchCriteria{{{Since: day(2026, 3, 1)}, {UID: []imap.UIDSet{imap.UIDSetNum(3)}}}},
 		}, []imap.UID{1, 3, 5}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c := tt.c
-			got, err := e.s.Search(ctx, mb.ID, &c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
-				t.Errorf("got %v, want %v", got, tt.want)
-			}
-		})
-	}
+}
 
+// searchEdgeCases are the searches of TestSearch that are not a table row.
+func searchEdgeCases(t *testing.T, e *env, mb Mailbox) {
+	ctx := t.Context()
 	t.Run("sequence numbers refused", func(t *testing.T) {
 		t.Parallel()
 		if _, err := e.s.Search(ctx, mb.ID, &imap.SearchCriteria{SeqNum: []imap.SeqSet{imap.SeqSetNum(1)}}); err == nil {

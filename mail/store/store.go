@@ -39,6 +39,10 @@ type Store struct {
 	appended appendedBodies // indexed before each group commit (appendindex.go)
 	search   *stmtCache     // the statements of recent searches
 
+	// smallMailbox is the number of messages up to which a text search
+	// goes through the mailbox first (textCandidates); tests change it.
+	smallMailbox int64
+
 	// testHookInWrite, if set, runs inside each write's job (tests only).
 	testHookInWrite func()
 }
@@ -68,7 +72,7 @@ func New(d *db.DB, blobs blob.Store, log *slog.Logger, opts Options) *Store {
 	if opts.Changes == nil {
 		opts.Changes = NewBus()
 	}
-	s := &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, index: newDeferredIndex()}
+	s := &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, index: newDeferredIndex(), smallMailbox: smallMailbox}
 	s.group = d.NewGroup(maxGroup, s.afterGroup)
 	s.group.SetBeforeCommit(s.indexAppended)
 	s.search = newStmtCache(d.DB)

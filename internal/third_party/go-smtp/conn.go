@@ -24,6 +24,7 @@ const errThreshold = 3
 
 type Conn struct {
 	conn   net.Conn
+	raw    net.Conn // the accepted connection, under TLS if any (caucus patch 3)
 	text   *textproto.Conn
 	server *Server
 	helo   string
@@ -44,12 +45,15 @@ type Conn struct {
 	fromReceived bool
 	recipients   []string
 	didAuth      bool
+
+	shuttingDown bool // guarded by locker (caucus patch 3)
 }
 
 func newConn(c net.Conn, s *Server) *Conn {
 	sc := &Conn{
 		server: s,
 		conn:   c,
+		raw:    c,
 	}
 
 	sc.init()
@@ -1003,7 +1007,13 @@ func (c *Conn) handleData(arg string) {
 	}
 
 	r := newDataReader(c)
-	code, enhancedCode, msg := dataErrorToStatus(c.Session().Data(r))
+	err := c.Session().Data(r)
+	if err != nil && c.isShuttingDown() {
+		// caucus patch 3: the message was cut by the shutdown and is not
+		// taken; the command loop answers 421.
+		return
+	}
+	code, enhancedCode, msg := dataErrorToStatus(err)
 	r.limited = false
 	io.Copy(ioutil.Discard, r) // Make sure all the data has been consumed
 	c.writeResponse(code, enhancedCode, msg)
@@ -1344,13 +1354,62 @@ func (c *Conn) writeError(code int, enhCode EnhancedCode, err error) {
 
 // Reads a line of input
 func (c *Conn) readLine() (string, error) {
+	c.locker.Lock()
+	if c.shuttingDown {
+		c.locker.Unlock()
+		return "", errShutdown
+	}
 	if c.server.ReadTimeout != 0 {
-		if err := c.conn.SetReadDeadline(time.Now().Add(c.server.ReadTimeout)); err != nil {
+		if err := c.raw.SetReadDeadline(time.Now().Add(c.server.ReadTimeout)); err != nil {
+			c.locker.Unlock()
 			return "", err
 		}
 	}
+	c.locker.Unlock()
 
-	return c.text.ReadLine()
+	line, err := c.text.ReadLine()
+	if err != nil && c.isShuttingDown() {
+		return "", errShutdown
+	}
+	return line, err
+}
+
+// errShutdown ends a session's command loop when the server shuts down
+// (caucus patch 3).
+var errShutdown = errors.New("smtp: server shutting down")
+
+// shutdown makes the session answer 421 and end (caucus patch 3): a read
+// in progress, of a command or of DATA, returns at once, and so does
+// every later one.
+func (c *Conn) shutdown() {
+	c.locker.Lock()
+	defer c.locker.Unlock()
+	c.shuttingDown = true
+	c.raw.SetReadDeadline(time.Now())
+}
+
+func (c *Conn) isShuttingDown() bool {
+	c.locker.Lock()
+	defer c.locker.Unlock()
+	return c.shuttingDown
+}
+
+// linger, after the 421 of a shutdown (caucus patch 3), closes the sending
+// side and reads away what the client still sends (the rest of a DATA, a
+// QUIT) until it leaves, the read timeout passes or Server.Close closes
+// the connection: a client busy sending would otherwise get a reset and
+// lose the 421.
+func (c *Conn) linger() {
+	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	var deadline time.Time
+	if c.server.ReadTimeout != 0 {
+		deadline = time.Now().Add(c.server.ReadTimeout)
+	}
+	c.raw.SetReadDeadline(deadline)
+	c.text.R.Discard(c.text.R.Buffered())
+	io.Copy(io.Discard, c.conn)
 }
 
 func (c *Conn) reset() {

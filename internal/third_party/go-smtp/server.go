@@ -86,6 +86,7 @@ type Server struct {
 	done chan struct{}
 
 	locker    sync.Mutex
+	closed    bool // Close was called (caucus patch 3)
 	listeners []net.Listener
 	conns     map[*Conn]struct{}
 }
@@ -186,6 +187,12 @@ func (s *Server) handleConn(c *Conn) error {
 
 			c.handle(cmd, arg)
 		} else {
+			if errors.Is(err, errShutdown) {
+				// caucus patch 3: RFC 5321 section 3.8.
+				c.writeResponse(421, EnhancedCode{4, 3, 2}, "Service shutting down")
+				c.linger()
+				return nil
+			}
 			if err == io.EOF || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
@@ -260,17 +267,24 @@ func (s *Server) ListenAndServeTLS() error {
 // Close returns any error returned from closing the server's underlying
 // listener(s).
 func (s *Server) Close() error {
+	// caucus patch 3: Close after Shutdown still closes the connections
+	// left, so that a Shutdown whose context ended can be followed by a
+	// Close that ends them; only a second Close is refused.
+	s.locker.Lock()
+	defer s.locker.Unlock()
+	if s.closed {
+		return ErrServerClosed
+	}
+	s.closed = true
 	select {
 	case <-s.done:
-		return ErrServerClosed
 	default:
 		close(s.done)
 	}
 
 	var err error
-	s.locker.Lock()
 	for _, l := range s.listeners {
-		if lerr := l.Close(); lerr != nil && err == nil {
+		if lerr := l.Close(); lerr != nil && err == nil && !errors.Is(lerr, net.ErrClosed) {
 			err = lerr
 		}
 	}
@@ -278,15 +292,14 @@ func (s *Server) Close() error {
 	for conn := range s.conns {
 		conn.Close()
 	}
-	s.locker.Unlock()
 
 	return err
 }
 
-// Shutdown gracefully shuts down the server without interrupting any
-// active connections. Shutdown works by first closing all open
-// listeners and then waiting indefinitely for connections to return to
-// idle and then shut down.
+// Shutdown gracefully shuts down the server. Shutdown works by first
+// closing all open listeners, then answering 421 to every session, one
+// mid-DATA included (whose message is not taken), and waiting for the
+// clients to leave (caucus patch 3).
 // If the provided context expires before the shutdown is complete,
 // Shutdown returns the context's error, otherwise it returns any
 // error returned from closing the Server's underlying Listener(s).
@@ -304,6 +317,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if lerr := l.Close(); lerr != nil && err == nil {
 			err = lerr
 		}
+	}
+	// caucus patch 3: every session is told 421 now (RFC 5321 section
+	// 3.8), mid-DATA too, instead of being waited for in silence.
+	for conn := range s.conns {
+		conn.shutdown()
 	}
 	s.locker.Unlock()
 

@@ -1834,3 +1834,89 @@ func TestServerUnknownCommandNotEchoed(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// shutdownClient is a raw client that has said EHLO; mid-DATA, it has
+// sent part of a message.
+func shutdownClient(t *testing.T, addr string, midData bool) (net.Conn, *bufio.Scanner) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	sc := bufio.NewScanner(c)
+	c.SetDeadline(time.Now().Add(30 * time.Second)) // a hang guard only
+	io.WriteString(c, "EHLO localhost\r\n")
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "250 ") {
+	}
+	if !midData {
+		return c, sc
+	}
+	io.WriteString(c, "MAIL FROM:<root@nsa.gov>\r\nRCPT TO:<root@gchq.gov.uk>\r\nDATA\r\n")
+	for _, want := range []string{"250 ", "250 ", "354 "} {
+		if !sc.Scan() || !strings.HasPrefix(sc.Text(), want) {
+			t.Fatalf("before DATA: %q, want %q", sc.Text(), want)
+		}
+	}
+	io.WriteString(c, "Subject: half\r\n\r\nthe first half of the body\r\n")
+	return c, sc
+}
+
+// TestServerShutdown421 (caucus patch 3): Shutdown answers 421 to every
+// session, one waiting for a command and one mid-DATA (whose message is
+// not taken), and a client that leaves after it ends the session; a
+// client that stays is closed by Close once Shutdown gave up.
+func TestServerShutdown421(t *testing.T) {
+	be := new(backend)
+	s := smtp.NewServer(be)
+	s.Domain = "localhost"
+	s.AllowInsecureAuth = true
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(l)
+	idle, idleSc := shutdownClient(t, l.Addr().String(), false)
+	mid, midSc := shutdownClient(t, l.Addr().String(), true)
+	_, staySc := shutdownClient(t, l.Addr().String(), false)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- s.Shutdown(ctx) }()
+	for name, sc := range map[string]*bufio.Scanner{"idle": idleSc, "mid-DATA": midSc, "staying": staySc} {
+		if !sc.Scan() || !strings.HasPrefix(sc.Text(), "421 4.3.2 ") {
+			t.Errorf("%s session: %q (%v), want 421 4.3.2", name, sc.Text(), sc.Err())
+		}
+	}
+	// The mid-DATA client finishes its message as clients do, unaware;
+	// the session reads it away and then sees the client leave.
+	io.WriteString(mid, "the second half\r\n.\r\nQUIT\r\n")
+	idle.Close()
+	mid.Close()
+	select {
+	case err := <-shutdown:
+		t.Fatalf("Shutdown returned %v with a client still connected", err)
+	default:
+	}
+	cancel()
+	if err := <-shutdown; err != context.Canceled {
+		t.Errorf("Shutdown: %v, want context.Canceled", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("Close after Shutdown: %v", err)
+	}
+	if staySc.Scan() {
+		t.Errorf("the staying client read %q after Close, want the connection closed", staySc.Text())
+	} else if err := staySc.Err(); err != nil && !errors.Is(err, io.EOF) {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Error("the staying client's connection was not closed by Close after Shutdown")
+		}
+	}
+	if len(be.anonmsgs) != 0 || len(be.messages) != 0 {
+		t.Errorf("the message cut by the shutdown was taken: %d", len(be.anonmsgs)+len(be.messages))
+	}
+	if err := s.Close(); err != smtp.ErrServerClosed {
+		t.Errorf("second Close: %v, want ErrServerClosed", err)
+	}
+}

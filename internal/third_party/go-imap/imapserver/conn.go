@@ -39,6 +39,9 @@ type Conn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	encMutex sync.Mutex
+	// hold, under encMutex, keeps responses in bw until the command
+	// ends (holdOutput, releaseOutput).
+	hold bool
 
 	mutex   sync.Mutex
 	conn    net.Conn
@@ -78,6 +81,9 @@ func (c *Conn) Bye(text string) error {
 		Type: imap.StatusResponseTypeBye,
 		Text: text,
 	})
+	if err := c.releaseOutput(); respErr == nil {
+		respErr = err
+	}
 	closeErr := c.conn.Close()
 	if respErr != nil {
 		return respErr
@@ -196,6 +202,11 @@ func (c *Conn) serve() {
 func (c *Conn) readCommand(dec *imapwire.Decoder) (err error) {
 	var tag, name string
 	defer func() {
+		if ferr := c.releaseOutput(); err == nil && ferr != nil && !c.connBroken(ferr) {
+			err = ferr
+		}
+	}()
+	defer func() {
 		if v := recover(); v != nil {
 			c.reportPanic(name, v)
 			err = c.answerPanic(tag)
@@ -214,6 +225,10 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) (err error) {
 			return fmt.Errorf("in command: %w", dec.Err())
 		}
 		name = "UID " + strings.ToUpper(subName)
+	}
+
+	if holdsOutput(name) {
+		c.holdOutput()
 	}
 
 	// TODO: handle multiple commands concurrently
@@ -563,6 +578,7 @@ func newResponseEncoder(conn *Conn) *responseEncoder {
 	wireEnc.QuotedUTF8 = quotedUTF8
 
 	conn.encMutex.Lock() // released by responseEncoder.end
+	wireEnc.Hold = true  // end flushes, unless the command holds output
 	conn.setWriteTimeout(respWriteTimeout)
 	return &responseEncoder{
 		Encoder: wireEnc,
@@ -574,9 +590,47 @@ func (enc *responseEncoder) end() {
 	if enc.Encoder == nil {
 		panic("imapserver: responseEncoder.end called twice")
 	}
+	if !enc.conn.hold {
+		enc.Encoder.Flush()
+	}
 	enc.Encoder = nil
 	enc.conn.setWriteTimeout(0)
 	enc.conn.encMutex.Unlock()
+}
+
+// holdsOutput reports whether the responses of command name are held
+// until it ends: every command but those that wait for the client in the
+// middle (IDLE, AUTHENTICATE: their continuation requests flush anyway,
+// but IDLE's updates must leave at once) or change the connection
+// underneath (STARTTLS, LOGOUT).
+func holdsOutput(name string) bool {
+	switch name {
+	case "IDLE", "AUTHENTICATE", "STARTTLS", "LOGOUT":
+		return false
+	}
+	return true
+}
+
+// holdOutput keeps the responses written from now on in the buffer until
+// releaseOutput: a command's untagged responses and its tagged one leave
+// in one write (one TLS record, one segment) instead of one each.
+func (c *Conn) holdOutput() {
+	c.encMutex.Lock()
+	c.hold = true
+	c.encMutex.Unlock()
+}
+
+// releaseOutput ends holdOutput and flushes what is buffered.
+func (c *Conn) releaseOutput() error {
+	c.encMutex.Lock()
+	defer c.encMutex.Unlock()
+	c.hold = false
+	if c.bw.Buffered() == 0 {
+		return nil
+	}
+	c.setWriteTimeout(respWriteTimeout)
+	defer c.setWriteTimeout(0)
+	return c.bw.Flush()
 }
 
 func (enc *responseEncoder) Literal(size int64) io.WriteCloser {
@@ -627,7 +681,10 @@ func writeCapabilityStatus(enc *imapwire.Encoder, tag string, typ imap.StatusRes
 }
 
 func writeContReq(enc *imapwire.Encoder, text string) error {
-	return enc.Atom("+").SP().Text(text).CRLF()
+	if err := enc.Atom("+").SP().Text(text).CRLF(); err != nil {
+		return err
+	}
+	return enc.Flush() // the client waits for it, held output or not
 }
 
 func newClientBugError(text string) error {

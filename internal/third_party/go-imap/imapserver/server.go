@@ -188,7 +188,8 @@ func (s *Server) ListenAndServeTLS(addr string) error {
 	return s.Serve(ln)
 }
 
-// Close immediately closes all active listeners and connections.
+// Close closes all active listeners, says BYE to every connection and
+// closes them (caucus patch 15).
 //
 // Close returns any error returned from closing the server's underlying
 // listeners.
@@ -215,6 +216,38 @@ func (s *Server) Close() error {
 
 	s.listenerWaitGroup.Wait()
 
+	// caucus patch 15: every session is told BYE first (RFC 9051 section
+	// 7.1.5), in parallel, each bounded by byeTimeout; then every
+	// connection left is closed.
+	s.mutex.Lock()
+	conns := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mutex.Unlock()
+	var byes sync.WaitGroup
+	for _, c := range conns {
+		byes.Add(1)
+		go func(c *Conn) { // this module's go.mod predates per-iteration loop variables
+			defer byes.Done()
+			c.mutex.Lock()
+			conn := c.conn
+			c.mutex.Unlock()
+			// A write in progress to a slow client ends too.
+			conn.SetWriteDeadline(time.Now().Add(byeTimeout))
+			c.Bye("Server shutting down")
+		}(c)
+	}
+	said := make(chan struct{})
+	go func() {
+		byes.Wait()
+		close(said)
+	}()
+	select {
+	case <-said:
+	case <-time.After(byeTimeout):
+	}
+
 	s.mutex.Lock()
 	for c := range s.conns {
 		c.mutex.Lock()
@@ -225,3 +258,6 @@ func (s *Server) Close() error {
 
 	return err
 }
+
+// byeTimeout bounds the BYE of Close to each client (caucus patch 15).
+const byeTimeout = time.Second

@@ -42,6 +42,9 @@ func (c *Conn) handleStartTLS(tag string, dec *imapwire.Decoder) error {
 		Type: imap.StatusResponseTypeOK,
 		Text: "Begin TLS negotiation now",
 	})
+	if err == nil {
+		err = enc.Flush() // before bw is reset
+	}
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,9 @@ type Encoder struct {
 	// NewContinuationRequest creates a new continuation request. This is only
 	// meaningful for clients.
 	NewContinuationRequest func() *ContinuationRequest
+	// Hold keeps CRLF from flushing the buffered writer: the caller
+	// flushes (Flush) when a whole response, or several, is written.
+	Hold bool
 
 	w       *bufio.Writer
 	side    ConnSide
@@ -63,9 +66,18 @@ func (enc *Encoder) writeString(s string) *Encoder {
 	return enc
 }
 
-// CRLF writes a "\r\n" sequence and flushes the buffered writer.
+// CRLF writes a "\r\n" sequence and flushes the buffered writer, unless
+// Hold is set.
 func (enc *Encoder) CRLF() error {
 	enc.writeString("\r\n")
+	if enc.err != nil || enc.Hold {
+		return enc.err
+	}
+	return enc.w.Flush()
+}
+
+// Flush flushes the buffered writer.
+func (enc *Encoder) Flush() error {
 	if enc.err != nil {
 		return enc.err
 	}

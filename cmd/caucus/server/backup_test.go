@@ -1,0 +1,166 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/config"
+	"github.com/caucus-org/caucus/internal/db"
+)
+
+// TestBackupCommands backs up a running --dev server from a second
+// "process" (the command line, with its own database handle), verifies the
+// backup, restores it and starts a server on the restored directory.
+func TestBackupCommands(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv, _ := startDev(t, dir)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}()
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idFile := filepath.Join(t.TempDir(), "identity.txt")
+	if err := os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A member's file, stored over WebDAV, must come back identical and
+	// the member's app password must work on the restored server.
+	_, secret := enrolWithAppPassword(t, srv, "vol@localhost", "Motion-Quorum-7731-Seconded", auth.ScopeFiles)
+	plan := bytes.Repeat([]byte("campaign plan, page after page. "), 4096)
+	davDo(t, srv, dir, "PUT", "/dav/Home/plan.txt", secret, plan, http.StatusCreated)
+
+	dest := filepath.Join(t.TempDir(), "backups")
+	cmd := func(want int, args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code != want {
+			t.Fatalf("caucus %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out.String(), errOut.String())
+		}
+		return out.String() + errOut.String()
+	}
+	out := cmd(0, "backup", "--data", dir, "--recipient", id.Recipient().String(), dest)
+	if !strings.HasPrefix(out, "backup ") {
+		t.Errorf("backup printed %q", out)
+	}
+	cmd(0, "backup", "verify", "--identity", idFile, dest)
+	other, _ := age.GenerateX25519Identity()
+	otherFile := filepath.Join(t.TempDir(), "other.txt")
+	os.WriteFile(otherFile, []byte(other.String()+"\n"), 0o600)
+	if out := cmd(1, "backup", "verify", dest, "--identity", otherFile); !strings.Contains(out, "wrong identity") {
+		t.Errorf("verify with another identity printed %q", out)
+	}
+	if out := cmd(0, "backup", "list", dest); strings.Count(out, "\n") != 1 {
+		t.Errorf("list printed %q, want one backup", out)
+	}
+	restored := filepath.Join(t.TempDir(), "restored")
+	cmd(0, "restore", "--identity", idFile, "--data", restored, dest)
+	cmd(1, "restore", "--identity", idFile, "--data", restored, dest) // not empty
+	// Every file but the live database is back, identical: the keys and
+	// the certificate.
+	n := 0
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() { // the control socket is no file to restore
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if strings.HasPrefix(rel, "caucus.db") || strings.Contains(rel, "/tmp/") {
+			return nil
+		}
+		a, _ := os.ReadFile(path)
+		b, err := os.ReadFile(filepath.Join(restored, rel))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("%s after restore: %v", rel, err)
+		}
+		n++
+		return nil
+	})
+	if err != nil || n < 3 {
+		t.Errorf("compared %d files: %v", n, err)
+	}
+	for _, c := range []struct{ dir, kind string }{{dir, "backup.create"}, {restored, "backup.restore"}} {
+		d, err := db.Open(t.Context(), filepath.Join(c.dir, "caucus.db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := audit.New(d, time.Now, nil).List(t.Context(), audit.Filter{Kind: c.kind})
+		d.Close()
+		if err != nil || len(recs) != 1 {
+			t.Errorf("audit log of %s: %d %s records, %v; want 1", c.dir, len(recs), c.kind, err)
+		}
+	}
+	srv2, _ := startDev(t, restored)
+	if got := davDo(t, srv2, restored, "GET", "/dav/Home/plan.txt", secret, nil, http.StatusOK); !bytes.Equal(got, plan) {
+		t.Errorf("the restored file differs: %d bytes, want %d", len(got), len(plan))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv2.Shutdown(ctx); err != nil {
+		t.Error(err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(restored, "backups")); len(entries) != 0 {
+		t.Errorf("start after restore saved the database before a migration: %v", entries)
+	}
+}
+
+// TestServeBackupConfig checks that serve refuses a [backup] section whose
+// recipient is not an age public key, before it serves anything.
+func TestServeBackupConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := config.Dev(dir)
+	cfg.Backup.Dest, cfg.Backup.Recipient = t.TempDir(), "age1notakey"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err) // the configuration checks only the prefix
+	}
+	cfg.Listen = FreeListen(cfg.Listen)
+	srv, err := start(t.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.NewTextHandler(t.Output(), nil)), Out: io.Discard})
+	if err == nil {
+		srv.Shutdown(t.Context())
+		t.Fatal("start accepted a bad backup recipient")
+	}
+	if !strings.Contains(err.Error(), "backup.recipient") {
+		t.Errorf("start: %v, want an error naming backup.recipient", err)
+	}
+}
+
+// davDo sends one WebDAV request to srv (whose dev certificate is in dir)
+// as vol@localhost with the files app password secret, checks the status
+// and returns the response body.
+func davDo(t *testing.T, srv *Server, dir, method, path, secret string, body []byte, want int) []byte {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: devTLS(t, dir)}}
+	defer c.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(t.Context(), method, srv.url+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("vol@localhost", secret)
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != want {
+		t.Fatalf("%s %s: %s, %v; want %d", method, path, res.Status, err, want)
+	}
+	return b
+}

@@ -1,0 +1,586 @@
+package server
+
+// Benchmarks of WebDAV throughput against the --dev server, compared on
+// the same disk and under the same clients with cp, with rclone serve
+// webdav (a Go WebDAV server over the OS file system) and with Apache
+// httpd's mod_dav (C, over the OS file system); all three servers speak
+// HTTPS with the same certificate:
+//
+//	go test ./cmd/caucus/server -run '^$' -bench BenchmarkDAV -benchtime 1x
+//
+// CAUCUS_BENCH_MB sets the large file's size (default 1024),
+// CAUCUS_BENCH_FILES the number of 10 KB files (default 10000),
+// CAUCUS_BENCH_PARALLEL how many requests curl keeps in flight for them
+// (default 8), and
+// CAUCUS_BENCH_CURL extra curl arguments (e.g. --http1.1: curl speaks
+// HTTP/2 to all three otherwise). A
+// sub-benchmark pattern picks servers and loads, e.g.
+// -bench 'BenchmarkDAVSmallFiles/(caucus|apache)/.*-curl'.
+//
+// The large file goes up and down with curl. The small files go with
+// rclone copy (8 transfers), and with curl --parallel (8 connections).
+// rclone's WebDAV backend paces its calls (at least 10 ms apart in
+// rclone 1.60, shared by all transfers), which caps it near 100 requests
+// per second whatever the server; the curl load measures the servers.
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caucus-org/caucus/internal/config"
+	"github.com/caucus-org/caucus/internal/testtool"
+)
+
+type davTarget struct {
+	name            string
+	url, user, pass string
+	ca              string // the CA certificate for curl and rclone
+}
+
+// benchTargets starts caucus, rclone serve webdav and Apache httpd with
+// mod_dav, and returns them in that order.
+func benchTargets(b *testing.B, dir string) []davTarget {
+	c := davCaucus(b, dir)
+	return []davTarget{c, davRclone(b, dir, c.ca), davApache(b, dir, c.ca)}
+}
+
+// davCaucus starts the --dev server in dir/caucus with a files account.
+func davCaucus(b *testing.B, dir string) davTarget {
+	cdir := filepath.Join(dir, "caucus")
+	srv := startDevB(b, cdir)
+	b.Cleanup(func() { srv.Shutdown(context.WithoutCancel(b.Context())) })
+	secret := newFilesAccount(b, srv, "bench@localhost")
+	_, port, _ := net.SplitHostPort(srv.addrs["https"])
+	return davTarget{name: "caucus", url: "https://localhost:" + port + "/dav/Home/", user: "bench@localhost", pass: secret,
+		ca: filepath.Join(cdir, "dev-cert.pem")}
+}
+
+// davRclone runs rclone serve webdav over dir/rclone-root, with the
+// certificate ca (and its key beside it) so that all pay for TLS.
+func davRclone(b *testing.B, dir, ca string) davTarget {
+	rclone := testtool.Need(b, "rclone")
+	rdir := filepath.Join(dir, "rclone-root")
+	os.MkdirAll(rdir, 0o700)
+	raddr := freeAddr(b)
+	cmd := exec.Command(rclone, "serve", "webdav", rdir, "--addr", raddr, "--user", "bench", "--pass", "bench-pass",
+		"--cert", ca, "--key", keyOf(ca))
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitListening(b, raddr)
+	_, rport, _ := net.SplitHostPort(raddr)
+	return davTarget{name: "rclone-serve", url: "https://localhost:" + rport + "/", user: "bench", pass: "bench-pass", ca: ca}
+}
+
+// davApache runs Apache httpd in dir/apache with the certificate ca.
+// No authentication is configured: Apache ignores the credentials.
+func davApache(b *testing.B, dir, ca string) davTarget {
+	apache := testtool.Need(b, "apache2")
+	aport := startApache(b, apache, filepath.Join(dir, "apache"), ca, keyOf(ca))
+	return davTarget{name: "apache", url: "https://localhost:" + aport + "/", user: "bench", pass: "bench-pass", ca: ca}
+}
+
+// keyOf names the dev server's private key beside its certificate.
+func keyOf(ca string) string { return filepath.Join(filepath.Dir(ca), "dev-key.pem") }
+
+// freeAddr returns a 127.0.0.1 address with a port that was free a moment ago.
+func freeAddr(b *testing.B) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitListening(b *testing.B, addr string) {
+	for range 200 {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.Fatalf("nothing listens on %s", addr)
+}
+
+// apacheConf is a self-contained httpd configuration: mod_dav with the
+// file system provider (mod_dav_fs) at /, over TLS (mod_ssl), with
+// the event MPM, as Debian's apache2 package builds them.
+const apacheConf = `ServerRoot "{{dir}}"
+ServerName localhost
+PidFile "{{dir}}/httpd.pid"
+DefaultRuntimeDir "{{dir}}/run"
+ErrorLog "{{dir}}/error.log"
+LogLevel warn
+Listen {{addr}}
+{{user}}
+LoadModule mpm_event_module {{mod}}/mod_mpm_event.so
+LoadModule authz_core_module {{mod}}/mod_authz_core.so
+LoadModule socache_shmcb_module {{mod}}/mod_socache_shmcb.so
+LoadModule ssl_module {{mod}}/mod_ssl.so
+LoadModule dav_module {{mod}}/mod_dav.so
+LoadModule dav_fs_module {{mod}}/mod_dav_fs.so
+LoadModule http2_module {{mod}}/mod_http2.so
+Protocols h2 http/1.1
+SSLEngine on
+SSLCertificateFile "{{cert}}"
+SSLCertificateKeyFile "{{key}}"
+SSLSessionCache "shmcb:{{dir}}/run/ssl_scache(512000)"
+KeepAlive On
+MaxKeepAliveRequests 0
+Timeout 60
+LimitRequestBody 0
+DavLockDB "{{dir}}/run/DavLock"
+DocumentRoot "{{dir}}/root"
+<Directory "{{dir}}/root">
+	Dav On
+	Require all granted
+</Directory>
+`
+
+// startApache runs apache2 in the foreground with a configuration in dir
+// and returns its port. Run as root, its workers run as nobody, which
+// then owns the served directory.
+func startApache(b *testing.B, apache, dir, cert, key string) (port string) {
+	for _, d := range []string{"run", "root"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			b.Fatal(err)
+		}
+	}
+	userLines := ""
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("nobody")
+		if err != nil {
+			b.Fatal(err)
+		}
+		g, err := user.LookupGroupId(u.Gid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		userLines = "User " + u.Username + "\nGroup " + g.Name
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		for _, d := range []string{"run", "root"} {
+			if err := os.Chown(filepath.Join(dir, d), uid, gid); err != nil {
+				b.Fatal(err)
+			}
+		}
+		// The workers must reach dir/root through the temporary
+		// directories above it.
+		for d := dir; d != os.TempDir() && d != "/" && len(d) > len(os.TempDir()); d = filepath.Dir(d) {
+			os.Chmod(d, 0o711)
+		}
+	}
+	addr := freeAddr(b)
+	conf := strings.NewReplacer("{{dir}}", dir, "{{addr}}", addr, "{{user}}", userLines,
+		"{{mod}}", "/usr/lib/apache2/modules", "{{cert}}", cert, "{{key}}", key).Replace(apacheConf)
+	confPath := filepath.Join(dir, "httpd.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(apache, "-d", dir, "-f", confPath, "-DFOREGROUND")
+	out, err := os.Create(filepath.Join(dir, "stderr.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt) // graceful-stop would wait for clients
+		if err := cmd.Wait(); err != nil {
+			b.Logf("apache2: %v", err)
+		}
+		out.Close()
+	})
+	waitListening(b, addr)
+	_, port, _ = net.SplitHostPort(addr)
+	return port
+}
+
+func BenchmarkDAVLargeFile(b *testing.B) {
+	curl := testtool.Need(b, "curl")
+	mb := 1024
+	if v, err := strconv.Atoi(os.Getenv("CAUCUS_BENCH_MB")); err == nil && v > 0 {
+		mb = v
+	}
+	dir := b.TempDir()
+	src := filepath.Join(dir, "big.bin")
+	f, _ := os.Create(src)
+	io.CopyN(f, rand.Reader, int64(mb)<<20)
+	// On disk before any timing, so that its writeback does not compete
+	// with the runs.
+	f.Sync()
+	f.Close()
+	size := float64(int64(mb) << 20)
+
+	b.Run("cp", func(b *testing.B) {
+		for b.Loop() {
+			dst := filepath.Join(dir, "cp.bin")
+			start := time.Now()
+			if out, err := exec.Command("cp", src, dst).CombinedOutput(); err != nil {
+				b.Fatal(err, string(out))
+			}
+			if out, err := exec.Command("sync", dst).CombinedOutput(); err != nil {
+				b.Fatal(err, string(out))
+			}
+			b.ReportMetric(size/1e6/time.Since(start).Seconds(), "MB/s")
+			os.Remove(dst)
+		}
+	})
+	for _, tg := range benchTargets(b, dir) {
+		b.Run(tg.name+"/put", func(b *testing.B) {
+			for b.Loop() {
+				start := time.Now()
+				runCurl(b, curl, tg, "-T", src, tg.url+"big.bin")
+				b.ReportMetric(size/1e6/time.Since(start).Seconds(), "MB/s")
+			}
+		})
+		b.Run(tg.name+"/get", func(b *testing.B) {
+			for b.Loop() {
+				start := time.Now()
+				runCurl(b, curl, tg, "-o", "/dev/null", tg.url+"big.bin")
+				b.ReportMetric(size/1e6/time.Since(start).Seconds(), "MB/s")
+			}
+		})
+	}
+}
+
+// runCurl runs curl against tg with args, failing on any HTTP error.
+func runCurl(b *testing.B, curl string, tg davTarget, args ...string) {
+	b.Helper()
+	args = append(append(strings.Fields(os.Getenv("CAUCUS_BENCH_CURL")), "-sSf", "--cacert", tg.ca, "-u", tg.user+":"+tg.pass), args...)
+	if out, err := exec.Command(curl, args...).CombinedOutput(); err != nil {
+		b.Fatal(err, string(out))
+	}
+}
+
+func BenchmarkDAVSmallFiles(b *testing.B) {
+	rclone := testtool.Need(b, "rclone")
+	curl := testtool.Need(b, "curl")
+	n := 10000
+	if v, err := strconv.Atoi(os.Getenv("CAUCUS_BENCH_FILES")); err == nil && v > 0 {
+		n = v
+	}
+	const dirs = 100
+	dir := b.TempDir()
+	src := filepath.Join(dir, "small")
+	name := func(i int) string { return fmt.Sprintf("d%02d/f%05d", i%dirs, i) }
+	for i := range n {
+		p := filepath.Join(src, name(i))
+		os.MkdirAll(filepath.Dir(p), 0o700)
+		buf := make([]byte, 10<<10)
+		rand.Read(buf)
+		os.WriteFile(p, buf, 0o600)
+	}
+	exec.Command("sync").Run() // the sources on disk before any timing
+	b.Run("cp", func(b *testing.B) {
+		for b.Loop() {
+			dst := filepath.Join(dir, "cp")
+			start := time.Now()
+			if out, err := exec.Command("cp", "-r", src, dst).CombinedOutput(); err != nil {
+				b.Fatal(err, string(out))
+			}
+			exec.Command("sync").Run()
+			b.ReportMetric(float64(n)/time.Since(start).Seconds(), "files/s")
+			os.RemoveAll(dst)
+		}
+	})
+	for _, tg := range benchTargets(b, dir) {
+		conf := filepath.Join(dir, tg.name+".conf")
+		obs, _ := exec.Command(rclone, "obscure", tg.pass).Output()
+		os.WriteFile(conf, fmt.Appendf(nil, "[t]\ntype = webdav\nurl = %s\nvendor = other\nuser = %s\npass = %s\n", tg.url, tg.user, obs), 0o600)
+		run := func(b *testing.B, from, to string) {
+			start := time.Now()
+			cmd := exec.Command(rclone, "copy", "--ca-cert", tg.ca, "--transfers", "8", "--checkers", "8", from, to)
+			cmd.Env = append(os.Environ(), "RCLONE_CONFIG="+conf)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatal(err, string(out))
+			}
+			b.ReportMetric(float64(n)/time.Since(start).Seconds(), "files/s")
+		}
+		// Each run writes to a new folder, also across -count repetitions.
+		puts, gets, curlPuts := 0, 0, 0
+		b.Run(tg.name+"/put", func(b *testing.B) {
+			for b.Loop() {
+				run(b, src, fmt.Sprintf("t:small%d", puts))
+				puts++
+			}
+		})
+		b.Run(tg.name+"/get", func(b *testing.B) {
+			for b.Loop() {
+				run(b, "t:small0", filepath.Join(dir, fmt.Sprintf("%s-back%d", tg.name, gets)))
+				gets++
+			}
+		})
+
+		// The same files with curl: one request each, 8 at a time
+		// (CAUCUS_BENCH_PARALLEL) over kept-alive connections.
+		parallel := cmp.Or(os.Getenv("CAUCUS_BENCH_PARALLEL"), "8")
+		curlParallel := func(b *testing.B, cfg string) {
+			start := time.Now()
+			runCurl(b, curl, tg, "--parallel", "--parallel-max", parallel, "-K", cfg)
+			b.ReportMetric(float64(n)/time.Since(start).Seconds(), "files/s")
+		}
+		b.Run(tg.name+"/put-curl", func(b *testing.B) {
+			for b.Loop() {
+				top := fmt.Sprintf("%scurl%d/", tg.url, curlPuts)
+				curlPuts++
+				// The folders first, untimed; one curl operation
+				// pairs each url with its upload-file and output.
+				var mk, put strings.Builder
+				fmt.Fprintf(&mk, "request = MKCOL\nurl = %q\noutput = /dev/null\n", top)
+				for d := range dirs {
+					fmt.Fprintf(&mk, "url = %q\noutput = /dev/null\n", fmt.Sprintf("%sd%02d/", top, d))
+				}
+				for j := range n {
+					fmt.Fprintf(&put, "upload-file = %q\nurl = %q\noutput = /dev/null\n", filepath.Join(src, name(j)), top+name(j))
+				}
+				mkf, putf := filepath.Join(dir, "mkcol.curl"), filepath.Join(dir, "put.curl")
+				os.WriteFile(mkf, []byte(mk.String()), 0o600)
+				os.WriteFile(putf, []byte(put.String()), 0o600)
+				runCurl(b, curl, tg, "-K", mkf)
+				curlParallel(b, putf)
+			}
+		})
+		b.Run(tg.name+"/get-curl", func(b *testing.B) {
+			var get strings.Builder
+			for i := range n {
+				fmt.Fprintf(&get, "url = %q\noutput = /dev/null\n", tg.url+"curl0/"+name(i))
+			}
+			getf := filepath.Join(dir, "get.curl")
+			os.WriteFile(getf, []byte(get.String()), 0o600)
+			for b.Loop() {
+				curlParallel(b, getf)
+			}
+		})
+	}
+}
+
+// startDevB is startDev for benchmarks.
+func startDevB(b *testing.B, dir string) *Server {
+	b.Helper()
+	cfg := config.Dev(dir)
+	cfg.Listen = FreeListen(cfg.Listen)
+	srv, err := start(b.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.DiscardHandler), Out: io.Discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return srv
+}
+
+// BenchmarkDAVManyFiles puts and gets many files of one size with curl,
+// CAUCUS_BENCH_PARALLEL (default 8) requests in flight, over HTTP/2 (one
+// connection, multiplexed) and over HTTP/1.1 (a connection per request in
+// flight), against caucus and Apache's mod_dav, alternating the two, and
+// copies the same files with cp -r followed by sync:
+//
+//	CAUCUS_BENCH_ROUNDS=3 go test ./cmd/caucus/server -run '^$' -bench BenchmarkDAVManyFiles -benchtime 1x
+//
+// CAUCUS_BENCH_ROUNDS runs each set that many times, every round going
+// through cp, caucus and Apache in turn (sub-benchmarks of later rounds
+// are named …#01, …#02); -count instead repeats each sub-benchmark before
+// the next, so that a change in the host's load falls on one server.
+// The sets are 2000 files of 1 MiB, 2000 of 64 KiB and 10,000 of 10 KiB
+// (CAUCUS_BENCH_MANY sets another count for all three), in folders of 100.
+// Every PUT run stores new content in a new folder (the first bytes of
+// each source file carry the run's number), so that caucus's store never
+// finds the content already there. Each result also reports the host's
+// one-minute load average (load1), which other work on it disturbs.
+func BenchmarkDAVManyFiles(b *testing.B) {
+	curl := testtool.Need(b, "curl")
+	testtool.Need(b, "apache2")
+	sets := []struct {
+		name    string
+		n, size int
+	}{{"1MiB", 2000, 1 << 20}, {"64KiB", 2000, 64 << 10}, {"10KiB", 10000, 10 << 10}}
+	rounds := 1
+	if v, err := strconv.Atoi(os.Getenv("CAUCUS_BENCH_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	for _, set := range sets {
+		if v, err := strconv.Atoi(os.Getenv("CAUCUS_BENCH_MANY")); err == nil && v > 0 {
+			set.n = v
+		}
+		b.Run(set.name, func(b *testing.B) {
+			m := newManyFiles(b, set.n, set.size)
+			c := davCaucus(b, m.dir)
+			targets := []davTarget{c, davApache(b, m.dir, c.ca)}
+			for range rounds {
+				m.round(b, curl, targets)
+			}
+		})
+	}
+}
+
+// round runs the set once through cp and once through each target, in
+// each protocol, PUT then GET.
+func (m *manyFiles) round(b *testing.B, curl string, targets []davTarget) {
+	b.Run("cp", func(b *testing.B) {
+		for b.Loop() {
+			m.stamp(b)
+			dst := filepath.Join(m.dir, "cp")
+			start := time.Now()
+			if out, err := exec.Command("cp", "-r", m.src, dst).CombinedOutput(); err != nil {
+				b.Fatal(err, string(out))
+			}
+			if out, err := exec.Command("sync").CombinedOutput(); err != nil {
+				b.Fatal(err, string(out))
+			}
+			m.report(b, time.Since(start))
+			os.RemoveAll(dst)
+		}
+	})
+	for _, proto := range []string{"h2", "http1.1"} {
+		for _, tg := range targets {
+			b.Run(proto+"/"+tg.name+"/put", func(b *testing.B) {
+				for b.Loop() {
+					m.put(b, curl, tg, proto)
+				}
+			})
+		}
+		for _, tg := range targets {
+			b.Run(proto+"/"+tg.name+"/get", func(b *testing.B) {
+				for b.Loop() {
+					m.get(b, curl, tg, proto)
+				}
+			})
+		}
+	}
+}
+
+// manyFiles is one set of source files for BenchmarkDAVManyFiles.
+type manyFiles struct {
+	dir, src string
+	n, size  int
+	runs     int            // PUT runs so far, also the stamp of the sources
+	last     map[string]int // the folder number of each target's last PUT
+	parallel string
+}
+
+// filesPerDir is the number of files in each folder of a set.
+const filesPerDir = 100
+
+// newManyFiles writes n files of size random bytes under a new temporary
+// directory and syncs them.
+func newManyFiles(b *testing.B, n, size int) *manyFiles {
+	m := &manyFiles{dir: b.TempDir(), n: n, size: size, last: map[string]int{},
+		parallel: cmp.Or(os.Getenv("CAUCUS_BENCH_PARALLEL"), "8")}
+	m.src = filepath.Join(m.dir, "src")
+	buf := make([]byte, size)
+	for i := range n {
+		p := filepath.Join(m.src, m.name(i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			b.Fatal(err)
+		}
+		rand.Read(buf)
+		if err := os.WriteFile(p, buf, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	exec.Command("sync").Run()
+	return m
+}
+
+func (m *manyFiles) name(i int) string {
+	return fmt.Sprintf("d%03d/f%05d", i/filesPerDir, i)
+}
+
+// stamp writes the next run number into the first 8 bytes of every source
+// file, so that each run stores content never seen before, and syncs.
+func (m *manyFiles) stamp(b *testing.B) {
+	m.runs++
+	var buf [8]byte
+	binary.BigEndian.PutUint64(buf[:], uint64(m.runs))
+	for i := range m.n {
+		f, err := os.OpenFile(filepath.Join(m.src, m.name(i)), os.O_WRONLY, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, err = f.WriteAt(buf[:], 0)
+		f.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	exec.Command("sync").Run()
+}
+
+// report reports files/s, MB/s and the load average for a run of d.
+func (m *manyFiles) report(b *testing.B, d time.Duration) {
+	b.ReportMetric(float64(m.n)/d.Seconds(), "files/s")
+	b.ReportMetric(float64(m.n)*float64(m.size)/1e6/d.Seconds(), "MB/s")
+	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(data)); len(f) > 0 {
+			if l, err := strconv.ParseFloat(f[0], 64); err == nil {
+				b.ReportMetric(l, "load1")
+			}
+		}
+	}
+}
+
+// curlProto is curl's option for proto.
+func curlProto(proto string) string {
+	if proto == "h2" {
+		return "--http2"
+	}
+	return "--http1.1"
+}
+
+// put uploads the set into a new folder of tg: the folders first,
+// untimed, then the files, m.parallel at a time.
+func (m *manyFiles) put(b *testing.B, curl string, tg davTarget, proto string) {
+	m.stamp(b)
+	top := fmt.Sprintf("%srun%d/", tg.url, m.runs)
+	var mk, put strings.Builder
+	fmt.Fprintf(&mk, "request = MKCOL\nurl = %q\noutput = /dev/null\n", top)
+	for d := range (m.n + filesPerDir - 1) / filesPerDir {
+		fmt.Fprintf(&mk, "url = %q\noutput = /dev/null\n", fmt.Sprintf("%sd%03d/", top, d))
+	}
+	for i := range m.n {
+		// One curl operation pairs each url with its upload-file and output.
+		fmt.Fprintf(&put, "upload-file = %q\nurl = %q\noutput = /dev/null\n", filepath.Join(m.src, m.name(i)), top+m.name(i))
+	}
+	mkf, putf := filepath.Join(m.dir, "mkcol.curl"), filepath.Join(m.dir, "put.curl")
+	os.WriteFile(mkf, []byte(mk.String()), 0o600)
+	os.WriteFile(putf, []byte(put.String()), 0o600)
+	runCurl(b, curl, tg, curlProto(proto), "-K", mkf)
+	start := time.Now()
+	runCurl(b, curl, tg, curlProto(proto), "--parallel", "--parallel-max", m.parallel, "-K", putf)
+	m.report(b, time.Since(start))
+	m.last[tg.name] = m.runs
+}
+
+// get downloads the files of tg's last PUT, m.parallel at a time.
+func (m *manyFiles) get(b *testing.B, curl string, tg davTarget, proto string) {
+	run, ok := m.last[tg.name]
+	if !ok {
+		b.Skip("no PUT run before (the -bench pattern must include put)")
+	}
+	var get strings.Builder
+	for i := range m.n {
+		fmt.Fprintf(&get, "url = %q\noutput = /dev/null\n", fmt.Sprintf("%srun%d/%s", tg.url, run, m.name(i)))
+	}
+	getf := filepath.Join(m.dir, "get.curl")
+	os.WriteFile(getf, []byte(get.String()), 0o600)
+	start := time.Now()
+	runCurl(b, curl, tg, curlProto(proto), "--parallel", "--parallel-max", m.parallel, "-K", getf)
+	m.report(b, time.Since(start))
+}

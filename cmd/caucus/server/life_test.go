@@ -1,0 +1,314 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/files"
+	"github.com/caucus-org/caucus/internal/devcert"
+	"github.com/caucus-org/caucus/internal/testtool"
+)
+
+// TestBrowserVolunteerLife is the life of a volunteer through the console,
+// in headless Chromium with virtual authenticators: the admin enrols and
+// invites from the console; the volunteer enrols a passkey, lands on "set up
+// your phone" and makes an app password there; their phone's IMAP IDLE
+// connection is open when the admin offboards them with the admin as
+// successor; the connection is cut at once, the app password and the passkey
+// are refused, mail to the old address goes to the successor, and the report
+// lists every step. The volunteer's WebDAV client, with a files app
+// password, has an upload streaming at that moment: it is cut too, its
+// half-sent file appears nowhere, and the files the volunteer owned now
+// belong to the successor. Then the admin starts incident mode, is signed
+// out, comes back with the passkey, and lifts it.
+func TestBrowserVolunteerLife(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives headless Chromium; go test without -short runs it")
+	}
+	t.Parallel()
+	chromium := testtool.Need(t, "chromium")
+	ctx, cancel := context.WithTimeout(t.Context(), 2*browserTestTimeout)
+	defer cancel()
+	srv, enrolURL := startTestServer(t, ctx)
+
+	admin := newBrowser(t, ctx, chromium, srv)
+	link := consoleInvite(t, admin, srv, enrolURL)
+
+	// The volunteer enrols a passkey and sets up their phone.
+	vol := newBrowser(t, ctx, chromium, srv)
+	vol.addAuthenticator(platformPasskey)
+	vol.acceptInvite(link, "Motion-Quorum-7731-Seconded")
+	vol.register("#addpasskey", "Val's phone")
+	vol.recoveryCodes()
+	vol.click("#done")
+	vol.waitPage("/setup/phone", "#makeap")
+	vol.do("make an app password",
+		chromedp.SendKeys(chromedp.CSS("#apname"), "Val's Android"),
+		chromedp.Click(chromedp.CSS("#makeap")),
+	)
+	vol.waitPage("/setup/phone", "#apqr")
+	secret := strings.TrimSpace(vol.text("#apsecret"))
+
+	// The phone keeps an IMAP IDLE connection open.
+	acct, err := srv.auth.AccountByLogin(ctx, volLogin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.mail.EnsureAccount(ctx, acct.ID); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair(srv.cfg.TLS.CertFile, srv.cfg.TLS.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsCfg := &tls.Config{RootCAs: devcert.Pool(cert), ServerName: "localhost"}
+	phone, err := imapclient.DialTLS(srv.addrs["imaps"], &imapclient.Options{TLSConfig: tlsCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	if err := phone.Login(volLogin, secret).Wait(); err != nil {
+		t.Fatalf("IMAP login with the phone's app password: %v", err)
+	}
+	if _, err := phone.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := phone.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+
+	// The volunteer's laptop syncs files over WebDAV with an app password
+	// for files: it stores a plan, and keeps an upload streaming.
+	vol.navigate("/account")
+	vol.waitPage("/account", "#apcreate")
+	vol.do("make a files app password",
+		chromedp.SendKeys(chromedp.CSS("#apname"), "Val's laptop"),
+		chromedp.SetValue(chromedp.CSS("#apscope"), "files"),
+		chromedp.Click(chromedp.CSS("#apcreate")),
+	)
+	vol.waitPage("/account/app-passwords", "#apsecret")
+	filesSecret := strings.TrimSpace(vol.text("#apsecret"))
+	davClient := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}}
+	t.Cleanup(davClient.CloseIdleConnections)
+	dav := func(method, path string, body io.Reader) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, method, srv.url+path, body)
+		if err != nil {
+			return nil, err
+		}
+		req.SetBasicAuth(volLogin, filesSecret)
+		return davClient.Do(req)
+	}
+	res, err := dav("PUT", "/dav/Home/plan.txt", strings.NewReader("campaign plan"))
+	if err != nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("WebDAV PUT: %v %v", res, err)
+	}
+	res.Body.Close()
+	body, feed := io.Pipe()
+	defer feed.Close()
+	sent := make(chan struct{})
+	go func() {
+		chunk := make([]byte, 32<<10)
+		for i := 0; ; i++ {
+			if _, err := feed.Write(chunk); err != nil {
+				return
+			}
+			if i == 0 {
+				close(sent) // the request is on its way
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	upload := make(chan error, 1)
+	go func() {
+		res, err := dav("PUT", "/dav/Home/unfinished.bin", body)
+		if err == nil {
+			res.Body.Close()
+			err = fmt.Errorf("status %s", res.Status)
+		}
+		upload <- err
+	}()
+	<-sent
+
+	// The admin reads the plan, then offboards, with themselves as successor.
+	adminAcct, err := srv.auth.AccountByLogin(ctx, adminLogin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := url.Values{"plan": {"1"}, "successor": {strconv.FormatInt(adminAcct.ID, 10)}, "forward": {"1"}, "autoreply": {"Val has left; write to the office."}, "read": {"1"}}
+	admin.navigate("/admin/people/" + strconv.FormatInt(acct.ID, 10) + "/offboard?" + q.Encode())
+	admin.waitPage("/admin/people/"+strconv.FormatInt(acct.ID, 10)+"/offboard", "#offboardnow")
+	if plan := admin.text("#plan"); !strings.Contains(plan, "2 app passwords, 2 live connections closed") {
+		t.Errorf("plan:\n%s", plan)
+	}
+	admin.acceptConfirm()
+	start := time.Now()
+	admin.click("#offboardnow")
+	select {
+	case <-phone.Closed():
+		t.Logf("IMAP IDLE cut %v after the click", time.Since(start))
+	case <-time.After(time.Second + pageTimeout): // the click itself may wait for the page
+		t.Fatal("IMAP IDLE still open after offboarding")
+	}
+	select {
+	case err := <-upload:
+		t.Logf("WebDAV upload cut %v after the click: %v", time.Since(start), err)
+	case <-time.After(time.Second + pageTimeout):
+		t.Fatal("WebDAV upload still streaming after offboarding")
+	}
+	admin.waitPage("/admin/people/"+strconv.FormatInt(acct.ID, 10)+"/offboard", "#reporttext")
+	steps := admin.text("#steps")
+	for _, want := range []string{"access revoked", "sign-in disabled", "factors removed", "files", "mail forwarded", "auto-reply", "mailbox retained", "successor read access"} {
+		if !strings.Contains(steps, want) {
+			t.Errorf("report lacks %q:\n%s", want, steps)
+		}
+	}
+	if strings.Contains(steps, "failed") {
+		t.Errorf("a step failed:\n%s", steps)
+	}
+
+	checkOffboardedVolunteer(t, ctx, srv, vol, dav, acct, adminAcct, secret)
+	incidentModeRoundTrip(t, ctx, srv, admin)
+}
+
+// The two people of TestBrowserVolunteerLife.
+const adminLogin, volLogin = "admin@localhost", "vol@localhost"
+
+// consoleInvite enrols the first admin in the browser admin with a
+// passkey, through the phone page, and invites the volunteer from the
+// console; it returns the invitation link.
+func consoleInvite(t *testing.T, admin *browser, srv *Server, enrolURL string) string {
+	// The admin enrols, and passes through the phone page.
+	admin.addAuthenticator(platformPasskey)
+	admin.acceptInvite(enrolURL, "quiet-lantern-orbit-4417")
+	admin.register("#addpasskey", "Admin laptop")
+	admin.recoveryCodes()
+	admin.click("#done")
+	admin.waitPage("/setup/phone", "#later")
+
+	// Invite from the console: a link and its QR code.
+	admin.navigate("/admin/people")
+	admin.waitPage("/admin/people", "#sendinvite")
+	admin.do("invite",
+		chromedp.SendKeys(chromedp.CSS("#login"), volLogin),
+		chromedp.SendKeys(chromedp.CSS("#name"), "Val Volunteer"),
+		chromedp.Click(chromedp.CSS("#sendinvite")),
+	)
+	admin.waitPage("/admin/invites", "#inviteqr")
+	link := strings.TrimSpace(admin.text("#invitelink"))
+	if !strings.HasPrefix(link, srv.url+"/enrol/") {
+		t.Fatalf("invite link %q", link)
+	}
+
+	return link
+}
+
+// checkOffboardedVolunteer checks what offboarding left: the app password,
+// the factors, the passkey and WebDAV refused; the plan the successor's,
+// the half-sent upload nowhere; mail to the successor; one audit record.
+func checkOffboardedVolunteer(t *testing.T, ctx context.Context, srv *Server, vol *browser,
+	dav func(method, path string, body io.Reader) (*http.Response, error), acct, adminAcct auth.Account, secret string) {
+	// Everything is refused; mail goes to the successor.
+	if _, err := srv.auth.AppPassword(ctx, volLogin, secret, auth.ScopeMail, auth.Client{}); err == nil {
+		t.Error("the app password still works")
+	}
+	if fs, _ := srv.auth.Factors(ctx, acct.ID); len(fs) != 0 {
+		t.Errorf("factors left: %+v", fs)
+	}
+	vol.navigate("/login")
+	vol.waitPage("/login", "#passkey")
+	vol.click("#passkey")
+	// The ceremony runs in the page: wait for its outcome.
+	wctx, wcancel := context.WithTimeout(vol.ctx, pageTimeout)
+	defer wcancel()
+	for {
+		st, err := vol.state(wctx, "body")
+		if err == nil && st.Path != "/login" {
+			t.Fatalf("the passkey still signs in: %s", st.Path)
+		}
+		if err == nil && st.Status != "" && !strings.HasPrefix(st.Status, "Follow your browser") {
+			t.Logf("passkey refused: %q", st.Status)
+			break
+		}
+		select {
+		case <-wctx.Done():
+			t.Fatalf("no outcome of the passkey sign-in: %s", vol.describe())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if res, err := dav("PROPFIND", "/dav/", nil); err != nil || res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("WebDAV after offboarding: %v %v, want 401", res, err)
+	} else {
+		res.Body.Close()
+	}
+	// The successor owns the plan; the half-sent upload is nowhere.
+	successor := files.Actor{ID: adminAcct.ID, Login: adminLogin}
+	moved := "/Home/From " + volLogin
+	plan, err := srv.files.Stat(ctx, successor, moved+"/plan.txt")
+	if err != nil {
+		t.Fatalf("the successor's copy of the plan: %v", err)
+	}
+	if f, _, err := srv.files.Open(ctx, successor, plan.ID); err != nil {
+		t.Error(err)
+	} else {
+		b, _ := io.ReadAll(f)
+		f.Close()
+		if string(b) != "campaign plan" {
+			t.Errorf("the plan reads %q", b)
+		}
+	}
+	if _, err := srv.files.Stat(ctx, successor, moved+"/unfinished.bin"); !errors.Is(err, files.ErrNotFound) {
+		t.Errorf("the cut upload: %v, want ErrNotFound", err)
+	}
+	tgt, err := srv.dir.Resolve(ctx, volLogin)
+	if err != nil || !slices.Contains(tgt.Accounts, adminAcct.ID) {
+		t.Errorf("mail to %s goes to %+v, %v; want the successor", volLogin, tgt, err)
+	}
+	wantAudit(t, ctx, srv, volLogin, "admin.offboard", 1)
+}
+
+// incidentModeRoundTrip: incident mode signs the admin out too; the
+// console opens again after a passkey sign-in, shows the banner, and the
+// switch lifts it.
+func incidentModeRoundTrip(t *testing.T, ctx context.Context, srv *Server, admin *browser) {
+	// Incident mode signs the admin out too; the console opens again after
+	// a passkey sign-in, shows the banner, and the switch lifts it.
+	admin.navigate("/admin")
+	admin.waitPage("/admin", "#incidenton")
+	admin.acceptConfirm()
+	admin.click("#incidenton")
+	admin.waitPage("/login", "#passkey")
+	admin.click("#passkey")
+	admin.waitPage("/admin", "#incidentoff")
+	if banner := admin.text(".error"); !strings.Contains(banner, "Incident mode is on") {
+		t.Errorf("no incident banner: %q", banner)
+	}
+	admin.acceptConfirm()
+	admin.click("#incidentoff")
+	admin.waitPage("/admin/incident", "#steps")
+	wantAudit(t, ctx, srv, adminLogin, "admin.incident.on", 1)
+	wantAudit(t, ctx, srv, adminLogin, "admin.incident.off", 1)
+}
+
+// acceptConfirm makes the page's confirmation questions answer yes.
+func (b *browser) acceptConfirm() {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.confirm = () => true; true`)); err != nil {
+		b.t.Fatal(err)
+	}
+}

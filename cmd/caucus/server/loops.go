@@ -1,0 +1,107 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/backup"
+	"github.com/caucus-org/caucus/internal/config"
+	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/mail/store"
+)
+
+// runner is a housekeeping loop: it runs until ctx ends.
+type runner interface{ Run(ctx context.Context) }
+
+// loopFunc makes a function a [runner].
+type loopFunc func(context.Context)
+
+// Run calls f.
+func (f loopFunc) Run(ctx context.Context) { f(ctx) }
+
+// buildLoops is the last phase: the housekeeping loops that Serve starts
+// and the second phase of Shutdown ends.
+func (s *Server) buildLoops(ctx context.Context) error {
+	s.loops = []runner{
+		s.auth,  // expired sessions, app password last-use
+		s.audit, // writes the counts of aggregated failures
+		mailGC{store: s.mail, every: time.Hour, log: s.log.With("component", "store")},
+		loopFunc(s.mail.RunIndexer),
+		s.queue,
+		s.autoreply,
+		s.offboard,
+		loopFunc(func(ctx context.Context) { s.ops.RunExpiry(ctx, time.Hour) }),
+		s.files,
+	}
+	b, err := backupLoop(s.db, s.cfg, s.audit, s.log.With("component", "backup"), s.deps.Now)
+	if err != nil {
+		return err
+	}
+	if b != nil {
+		s.loops = append(s.loops, b)
+	}
+	return nil
+}
+
+// mailGC deletes message bodies no message refers to any more, every
+// period, until ctx ends.
+type mailGC struct {
+	store *store.Store
+	every time.Duration
+	log   *slog.Logger
+}
+
+// Run collects the garbage every g.every until ctx ends.
+func (g mailGC) Run(ctx context.Context) {
+	t := time.NewTicker(g.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := g.store.CollectGarbage(ctx); err != nil {
+				g.log.Warn("mail garbage collection", "err", err)
+			} else if n > 0 {
+				g.log.Info("mail garbage collection", "deleted_blobs", n)
+			}
+		}
+	}
+}
+
+// dbHealth is the health check of GET /healthz: the database answers.
+type dbHealth struct{ db *db.DB }
+
+// Check runs a query that touches the schema.
+func (h dbHealth) Check(ctx context.Context) error {
+	var n int
+	return h.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master`).Scan(&n)
+}
+
+// backupLoop returns the loop of the daily backup that [backup]
+// configures, or nil if there is none.
+func backupLoop(d *db.DB, cfg config.Config, al *audit.Log, log *slog.Logger, now func() time.Time) (runner, error) {
+	b := cfg.Backup
+	if b.Dest == "" {
+		return nil, nil
+	}
+	rcpt, err := age.ParseX25519Recipient(b.Recipient)
+	if err != nil {
+		return nil, fmt.Errorf("backup.recipient: %w", err)
+	}
+	at, err := backup.ParseTimeOfDay(b.Time)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := backup.New(d, backup.Config{DataDir: cfg.DataDir, Dest: b.Dest, Recipients: []age.Recipient{rcpt},
+		Keep: b.Keep, Audit: al}, log, now)
+	if err != nil {
+		return nil, err
+	}
+	return loopFunc(func(ctx context.Context) { svc.Run(ctx, at) }), nil
+}

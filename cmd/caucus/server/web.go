@@ -1,0 +1,113 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/caucus-org/caucus/admin"
+	"github.com/caucus-org/caucus/admin/console"
+	"github.com/caucus-org/caucus/admin/ctl"
+	"github.com/caucus-org/caucus/auth/login"
+	"github.com/caucus-org/caucus/files/dav"
+	"github.com/caucus-org/caucus/files/fileweb"
+	"github.com/caucus-org/caucus/internal/backup"
+	"github.com/caucus-org/caucus/internal/config"
+	"github.com/caucus-org/caucus/internal/metrics"
+	"github.com/caucus-org/caucus/internal/web"
+	"github.com/caucus-org/caucus/mail/autoconfig"
+	"github.com/caucus-org/caucus/mail/dnsrec"
+)
+
+// maxFormBody bounds every web request body that no route raised.
+const maxFormBody = 1 << 20
+
+// buildWeb is the fifth phase: the admin operations, and the pages and
+// protocols of the HTTPS listener (sign-in, console, files, WebDAV, mail
+// client setup, MTA-STS, health), the HTTP redirect and the metrics
+// listener.
+func (s *Server) buildWeb(ctx context.Context) error {
+	cfg, log := s.cfg, s.log
+	pages, err := login.New(s.auth, log.With("component", "web"))
+	if err != nil {
+		return err
+	}
+	s.ops = admin.NewOps(admin.OpsDeps{
+		Auth: s.auth, DB: s.db, Mail: s.mail, Route: s.dir, Files: s.files, MailOffboard: s.offboard, Audit: s.audit,
+		Mailer: s.submit, MailFrom: "postmaster@" + cfg.MailDomains[0],
+		BaseURL: s.url, Log: log.With("component", "admin"), Now: s.deps.Now,
+	})
+	adminWeb, err := console.New(console.Deps{
+		Ops: s.ops, Login: pages, Queue: s.queue, CertExpiry: s.certExpiry, LastBackup: func(ctx context.Context) (time.Time, int64, error) { return backup.LastSuccess(ctx, s.db) },
+		DNS: s.deps.Resolver, Records: dnsrec.Records(cfg.Hostname, cfg.MailDomains, dnsKeys(s.dkim)), Log: log.With("component", "admin"),
+	})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	pages.Register(mux)
+	adminWeb.Register(mux)
+	dav.New(s.files, s.auth, s.stats, log.With("component", "dav")).Register(mux)
+	fweb, err := fileweb.New(s.files, s.auth, pages, log.With("component", "files-web"))
+	if err != nil {
+		return err
+	}
+	fweb.Register(mux)
+	autoconfig.New(autoconfig.SettingsFrom(s.bound(), s.url), s.auth, log.With("component", "autoconfig")).Register(mux, pages.Require)
+	mux.Handle("GET /{$}", pages.Require(http.RedirectHandler("/account", http.StatusSeeOther)))
+	mux.HandleFunc("GET /.well-known/mta-sts.txt", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "max-age=86400")
+		io.WriteString(w, dnsrec.MTASTSPolicy(cfg.Hostname))
+	})
+	health := metrics.Health(dbHealth{s.db}.Check, func(err error) { log.Warn("health check failed", "err", err) })
+	mux.Handle("GET /healthz", health)
+	s.https = web.NewServer(web.Secure(s.stats.HTTP(mux), maxFormBody), log.With("component", "https"))
+	s.https.TLSConfig = s.tls.TLSConfig().Clone() // net/http adds "h2" to it in place
+	s.buildSideListeners(health)
+	return nil
+}
+
+// buildSideListeners builds the metrics listener (Prometheus text and
+// /healthz) and the plain HTTP listener (ACME's HTTP challenges, else a
+// redirect to HTTPS), when configured.
+func (s *Server) buildSideListeners(health http.Handler) {
+	if s.lns["metrics"] != nil {
+		mmux := http.NewServeMux()
+		mmux.Handle("GET /metrics", s.reg.Handler(func(err error) { s.log.Warn("metrics scrape", "err", err) }))
+		mmux.Handle("GET /healthz", health)
+		s.mon = web.NewServer(mmux, s.log.With("component", "metrics"))
+	}
+	if s.lns["http"] != nil {
+		s.http = web.NewServer(s.tls.HTTPHandler(http.HandlerFunc(redirectHTTPS)), s.log.With("component", "http"))
+	}
+}
+
+// bound is the configuration with the listeners' bound addresses: what
+// clients are told (autoconfig) is what was bound, with free ports the
+// ports the system chose.
+func (s *Server) bound() config.Config {
+	c := s.cfg
+	c.Listen.IMAPS, c.Listen.IMAP = s.addrs["imaps"], s.addrs["imap"]
+	c.Listen.Submission, c.Listen.Submissions = s.addrs["submission"], s.addrs["submissions"]
+	return c
+}
+
+// buildControl opens the control socket: `caucus admin` acts through the
+// same operations as the console.
+func (s *Server) buildControl(ctx context.Context) (err error) {
+	if s.ctlLn, err = ctl.Listen(s.cfg.DataDir); err != nil {
+		return err
+	}
+	s.ctl = ctl.New(ctl.Config{}, ctl.Handlers(s.ops, s.audit), s.audit, s.log.With("component", "ctl"))
+	return nil
+}
+
+// certExpiry is the end of the served certificate's validity, for the
+// console's dashboard.
+func (s *Server) certExpiry() (time.Time, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.tls.Expiry(ctx)
+}
