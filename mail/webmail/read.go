@@ -140,7 +140,7 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, sess auth.Session
 		Subject: v.Header.Subject, From: joinAddrs(v.Header.From), ReplyTo: joinAddrs(v.Header.ReplyTo),
 		To: joinAddrs(v.Header.To), Cc: joinAddrs(v.Header.Cc), Date: v.Header.DateText,
 		Flagged: slices.Contains(m.Flags, imap.FlagFlagged), InJunk: mb.Attr == imap.MailboxAttrJunk,
-		Banner: findingsBanner(v.Findings), Sandbox: msgview.FrameSandbox, Frame: msgHref(mb.ID, m.UID) + "/frame",
+		Banner: h.banner(v), Sandbox: msgview.FrameSandbox, Frame: msgHref(mb.ID, m.UID) + "/frame",
 	}
 	if p.Subject == "" {
 		p.Subject = "(no subject)"
@@ -193,6 +193,21 @@ func partName(p *msgview.Part) string {
 		ext = exts[0]
 	}
 	return "part-" + p.ID + ext
+}
+
+// banner is the findings banner of a message, but for mail that never
+// came through the MX from one of the party's own addresses: a member's
+// message delivered within caucus (submission checked its sender), a
+// Sent copy or a draft. A grey "not checked" on all of them would be a
+// banner nobody reads.
+func (h *Handler) banner(v *msgview.View) *banner {
+	if v.Findings.Level == msgview.LevelUnchecked && len(v.Header.From) == 1 {
+		addr := v.Header.From[0].Addr
+		if i := strings.LastIndexByte(addr, '@'); i >= 0 && slices.ContainsFunc(h.d.Submit.OwnDomains(), func(d string) bool { return strings.EqualFold(d, addr[i+1:]) }) {
+			return nil
+		}
+	}
+	return findingsBanner(v.Findings)
 }
 
 // findingsBanner says what caucus's MX found about the sender, most

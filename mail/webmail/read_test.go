@@ -270,3 +270,23 @@ func TestKeptAttachments(t *testing.T) {
 		t.Errorf("keeping a part that does not exist: %d", res.code)
 	}
 }
+
+// TestBannerLevels: outside mail that the MX did not check gets the grey
+// banner; a member's message sent within caucus gets none.
+func TestBannerLevels(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna, ben := e.member(t, "anna"), e.member(t, "ben")
+	in := anna.box(t, "INBOX")
+	outside := anna.put(t, "INBOX", mail("x@outside.example", "anna@"+domain, "imported", "x"))
+	if res := anna.get(t, msgHref(in.ID, outside)); !strings.Contains(res.body, `class="banner unchecked"`) {
+		t.Error("unchecked outside mail has no banner")
+	}
+	if res := ben.postMultipart(t, "/mail/send", url.Values{"do": {"send"}, "from": {"ben@" + domain}, "to": {"anna@" + domain}, "subject": {"internal"}}, nil); res.code != http.StatusSeeOther {
+		t.Fatalf("send: %d", res.code)
+	}
+	msgs := anna.messages(t, "INBOX")
+	if res := anna.get(t, msgHref(in.ID, msgs[len(msgs)-1].UID)); strings.Contains(res.body, `class="banner`) {
+		t.Error("a member's message sent within caucus has a banner")
+	}
+}
