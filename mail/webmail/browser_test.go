@@ -409,3 +409,24 @@ func TestBrowserHostile(t *testing.T) {
 		t.Error("the recorder did not see the frame's request")
 	}
 }
+
+// TestBrowserPreview: an image attachment opened with Preview shows as an
+// image, under the download sandbox.
+func TestBrowserPreview(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives headless Chromium; go test without -short runs it")
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
+	defer cancel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	uid := anna.put(t, "INBOX", pngMessage(t))
+	b := newBrowser(t, ctx, e, 1280, 900)
+	b.signIn(anna)
+	b.navigate(msgHref(anna.box(t, "INBOX").ID, uid) + "/preview/2")
+	w, err := chromedp.Run(b.ctx, chromedp.Poll[int](`(() => { const i = document.querySelector("img"); return i && i.complete ? i.naturalWidth : 0; })()`, chromedp.WithPollingTimeout(stepTimeout)))
+	if err != nil || w != 20 {
+		t.Errorf("the preview shows an image %d px wide (%v), want 20", w, err)
+	}
+}

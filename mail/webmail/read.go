@@ -61,7 +61,14 @@ type readPage struct {
 // attView is an attachment in the list under a message.
 type attView struct {
 	Href, Name, Type, Size string
+	Preview                string // URL to show it in the browser, "" if it cannot be
 }
+
+// previewTypes are the media types an attachment may be shown as in the
+// browser, under the same sandbox as a download: raster images, which
+// run nothing. SVG (script inside) and PDF (the browser's viewer does not
+// run in a sandbox) are downloaded only.
+var previewTypes = []string{"image/png", "image/jpeg", "image/gif", "image/webp"}
 
 // banner is the findings banner above a message.
 type banner struct {
@@ -164,9 +171,11 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, sess auth.Session
 			p.Notices = append(p.Notices, fmt.Sprintf("This message has %d attachments; only the first %d are listed.", len(v.Attachments), maxListed))
 			break
 		}
-		p.Attachments = append(p.Attachments, attView{
-			Href: fmt.Sprintf("%s/part/%s", msgHref(mb.ID, m.UID), a.ID), Name: partName(a), Type: a.Type, Size: humanSize(a.Size),
-		})
+		av := attView{Href: fmt.Sprintf("%s/part/%s", msgHref(mb.ID, m.UID), a.ID), Name: partName(a), Type: a.Type, Size: humanSize(a.Size)}
+		if slices.Contains(previewTypes, a.Type) {
+			av.Preview = fmt.Sprintf("%s/preview/%s", msgHref(mb.ID, m.UID), a.ID)
+		}
+		p.Attachments = append(p.Attachments, av)
 	}
 	if p.Thread, err = h.thread(ctx, sess.Account.ID, mb, m, v.Header); err != nil {
 		h.log.Warn("webmail: conversation", "err", err)
@@ -290,6 +299,18 @@ func (h *Handler) sanitized(m store.Message) ([]byte, error) {
 // application/octet-stream, never sniffed, sandboxed, as file downloads
 // are.
 func (h *Handler) part(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	h.sendPart(w, r, sess, false)
+}
+
+// preview shows an image attachment in the browser: inline, with its
+// own media type (one of previewTypes, never sniffed), under the same
+// sandbox as a download. Any other part answers 404.
+func (h *Handler) preview(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	h.sendPart(w, r, sess, true)
+}
+
+// sendPart sends a part as a download, or, inline, as an image preview.
+func (h *Handler) sendPart(w http.ResponseWriter, r *http.Request, sess auth.Session, inline bool) {
 	_, m, ok := h.messageParam(w, r, sess)
 	if !ok {
 		return
@@ -306,13 +327,17 @@ func (h *Handler) part(w http.ResponseWriter, r *http.Request, sess auth.Session
 	}
 	defer closer.Close()
 	p := v.PartByID(id)
-	if p == nil || p.IsMultipart() {
+	if p == nil || p.IsMultipart() || inline && !slices.Contains(previewTypes, p.Type) {
 		h.notFound(w, r)
 		return
 	}
 	hdr := w.Header()
-	hdr.Set("Content-Type", "application/octet-stream")
-	hdr.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": partName(p)}))
+	typ, disp := "application/octet-stream", "attachment"
+	if inline {
+		typ, disp = p.Type, "inline"
+	}
+	hdr.Set("Content-Type", typ)
+	hdr.Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": partName(p)}))
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Content-Security-Policy", DownloadCSP)
 	hdr.Set("Cache-Control", "private, no-store")

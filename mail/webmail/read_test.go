@@ -1,7 +1,11 @@
 package webmail
 
 import (
+	"bytes"
+	"encoding/base64"
 	"fmt"
+	"image"
+	"image/png"
 	"net/http"
 	"net/url"
 	"slices"
@@ -288,5 +292,48 @@ func TestBannerLevels(t *testing.T) {
 	msgs := anna.messages(t, "INBOX")
 	if res := anna.get(t, msgHref(in.ID, msgs[len(msgs)-1].UID)); strings.Contains(res.body, `class="banner`) {
 		t.Error("a member's message sent within caucus has a banner")
+	}
+}
+
+// pngMessage is a message with a 20×10 PNG attachment (part 2) and an SVG
+// one (part 3).
+func pngMessage(t testing.TB) string {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 20, 10))
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return "From: a@outside.example\r\nTo: anna@example.org\r\nSubject: Photo\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nsee photo\r\n" +
+		"--b\r\nContent-Type: image/png; name=\"photo.png\"\r\nContent-Disposition: attachment; filename=\"photo.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		base64.StdEncoding.EncodeToString(b.Bytes()) + "\r\n" +
+		"--b\r\nContent-Type: image/svg+xml; name=\"x.svg\"\r\nContent-Disposition: attachment; filename=\"x.svg\"\r\n\r\n<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>\r\n" +
+		"--b--\r\n"
+}
+
+// TestPreview: a raster image attachment is shown inline under the
+// download sandbox with its own type, never sniffed; an SVG, and another
+// account, get 404.
+func TestPreview(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna, ben := e.member(t, "anna"), e.member(t, "ben")
+	in := anna.box(t, "INBOX")
+	uid := anna.put(t, "INBOX", pngMessage(t))
+	page := anna.get(t, msgHref(in.ID, uid))
+	if !strings.Contains(page.body, msgHref(in.ID, uid)+"/preview/2") || strings.Contains(page.body, "/preview/3") {
+		t.Errorf("preview links: PNG offered, SVG not?\n%s", page.body)
+	}
+	res := anna.get(t, msgHref(in.ID, uid)+"/preview/2")
+	if res.code != 200 || res.hdr.Get("Content-Type") != "image/png" || !strings.HasPrefix(res.hdr.Get("Content-Disposition"), "inline") ||
+		res.hdr.Get("Content-Security-Policy") != DownloadCSP || res.hdr.Get("X-Content-Type-Options") != "nosniff" || !strings.HasPrefix(res.body, "\x89PNG") {
+		t.Errorf("preview: %d %v", res.code, res.hdr)
+	}
+	if res := anna.get(t, msgHref(in.ID, uid)+"/preview/3"); res.code != 404 {
+		t.Errorf("SVG preview: %d", res.code)
+	}
+	if res := ben.get(t, msgHref(in.ID, uid)+"/preview/2"); res.code != 404 {
+		t.Errorf("another account's preview: %d", res.code)
 	}
 }

@@ -181,6 +181,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	user("GET /mail/msg/{mb}/{uid}", h.read)
 	user("GET /mail/msg/{mb}/{uid}/frame", h.frame)
 	user("GET /mail/msg/{mb}/{uid}/part/{part}", h.part)
+	user("GET /mail/msg/{mb}/{uid}/preview/{part}", h.preview)
 	user("GET /mail/search", h.search)
 	user("GET /mail/compose", h.compose)
 	user("GET /mail/complete", h.complete)
