@@ -3,6 +3,7 @@ package webmail
 import (
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
+	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/mail/msgauth"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/store"
@@ -18,4 +19,5 @@ var (
 	_ msgauth.Directory = (*route.Directory)(nil)
 	_ Guard             = (*login.Handler)(nil)
 	_ store.Changes     = (*store.Bus)(nil)
+	_ Auditor           = (*audit.Log)(nil)
 )

@@ -57,7 +57,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	h, err := New(Deps{
-		Store: st, Submit: sub, Accounts: a.Auth, Aliases: dir, Directory: dir, Changes: bus, Login: pages,
+		Store: st, Submit: sub, Accounts: a.Auth, Aliases: dir, Directory: dir, Changes: bus, Login: pages, Audit: a.Audit,
 		Log: log, Now: a.Clock.Now, Hostname: "mail." + domain, Heartbeat: time.Hour,
 	})
 	if err != nil {

@@ -6,7 +6,9 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/ui"
+	iweb "github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -90,6 +92,17 @@ func (h *Handler) phish(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 		}
 		h.badRequest(w, r, "The report could not be sent: "+msg)
 		return
+	}
+	if h.d.Audit != nil {
+		msgID := ""
+		if m.Envelope != nil {
+			msgID = cleanText(m.Envelope.MessageID)
+		}
+		err := h.d.Audit.Record(ctx, audit.Event{Actor: sess.Account.Login, Subject: sess.Account.Login, Kind: "mail.phish-report",
+			Detail: "message_id=" + msgID, Addr: iweb.ClientAddr(r).String(), UserAgent: r.UserAgent()})
+		if err != nil {
+			h.log.Warn("webmail: audit", "err", err)
+		}
 	}
 	if mb.Attr != imap.MailboxAttrJunk {
 		if err := h.move(ctx, sess, mb, []imap.UID{m.UID}, "Junk"); err != nil {

@@ -37,6 +37,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
+	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/ui"
 	iweb "github.com/caucus-org/caucus/internal/web"
@@ -107,6 +108,11 @@ type Aliases interface {
 	Aliases(ctx context.Context, accountID int64) ([]string, error)
 }
 
+// Auditor records security-relevant events (*audit.Log).
+type Auditor interface {
+	Record(ctx context.Context, e audit.Event) error
+}
+
 // Guard lets through requests with a full session (*login.Handler).
 type Guard interface {
 	Require(next http.Handler) http.Handler
@@ -123,6 +129,7 @@ type Deps struct {
 	// what the MX wrote in the message is shown.
 	Directory msgauth.Directory
 	Changes   store.Changes // the store's change bus, for live updates
+	Audit     Auditor       // nil: phishing reports are not recorded (tests only)
 	Login     Guard
 	Log       *slog.Logger
 	Now       func() time.Time

@@ -16,6 +16,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
+	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/mail/submit"
 )
 
@@ -587,6 +588,10 @@ func TestPhish(t *testing.T) {
 	raw := admin.raw(t, got[0])
 	if !strings.Contains(raw, "Content-Type: message/rfc822") || !strings.Contains(raw, orig) {
 		t.Errorf("the original is not attached whole:\n%s", raw)
+	}
+	recs, err := e.a.Audit.List(t.Context(), audit.Filter{Account: anna.u.Account.Login, Kind: "mail.phish-report"})
+	if err != nil || len(recs) != 1 || !strings.Contains(recs[0].Detail, "@outside.example") {
+		t.Errorf("audit records of the report: %+v %v", recs, err)
 	}
 	// Reporting again, from Junk, sends again and stays in Junk.
 	junk := anna.box(t, "Junk")
