@@ -430,3 +430,34 @@ func TestBrowserPreview(t *testing.T) {
 		t.Errorf("the preview shows an image %d px wide (%v), want 20", w, err)
 	}
 }
+
+// TestBrowserDragMove: dropping a dragged message on a folder moves it
+// (the drag is made of the DOM events the browser would fire).
+func TestBrowserDragMove(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives headless Chromium; go test without -short runs it")
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
+	defer cancel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	anna.put(t, "INBOX", mail("x@outside.example", "anna@"+domain, "keep", "x"))
+	anna.put(t, "INBOX", mail("x@outside.example", "anna@"+domain, "file me", "x"))
+	archive := anna.box(t, "Archive")
+	b := newBrowser(t, ctx, e, 1280, 900)
+	b.signIn(anna)
+	b.do("drag the newest message onto Archive", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => {
+		const dt = new DataTransfer();
+		const row = document.querySelector("#rows li.row");
+		row.dispatchEvent(new DragEvent("dragstart", {bubbles: true, dataTransfer: dt}));
+		const target = document.querySelector('#boxes a[data-box="%d"]');
+		target.dispatchEvent(new DragEvent("dragover", {bubbles: true, cancelable: true, dataTransfer: dt}));
+		target.dispatchEvent(new DragEvent("drop", {bubbles: true, cancelable: true, dataTransfer: dt}));
+	})()`, archive.ID)))
+	b.wait("/mail/box/", ".notice")
+	got := anna.messages(t, "Archive")
+	if len(got) != 1 || got[0].Envelope.Subject != "file me" || len(anna.messages(t, "INBOX")) != 1 {
+		t.Errorf("Archive holds %d messages after the drop", len(got))
+	}
+}

@@ -220,6 +220,40 @@
     });
   }
 
+  // Drag messages onto a folder to move them: the selected ones, or the
+  // one dragged. The move is the list's own form, posted with
+  // do=move and the folder as dest.
+  function dragMove() {
+    const form = document.getElementById("listform");
+    if (!form) return;
+    form.querySelectorAll("li.row").forEach(function (li) {
+      li.draggable = true;
+      li.addEventListener("dragstart", function (ev) {
+        const own = li.querySelector('input[name="sel"]');
+        let sel = Array.from(form.querySelectorAll('input[name="sel"]:checked'), function (c) { return c.value; });
+        if (own && sel.indexOf(own.value) < 0) sel = [own.value];
+        ev.dataTransfer.setData("application/x-caucus-sel", sel.join(" "));
+        ev.dataTransfer.effectAllowed = "move";
+      });
+    });
+    document.querySelectorAll("#boxes a[data-box]").forEach(function (a) {
+      a.addEventListener("dragover", function (ev) {
+        if (ev.dataTransfer.types.indexOf("application/x-caucus-sel") >= 0) { ev.preventDefault(); a.classList.add("over"); }
+      });
+      a.addEventListener("dragleave", function () { a.classList.remove("over"); });
+      a.addEventListener("drop", function (ev) {
+        ev.preventDefault();
+        a.classList.remove("over");
+        const sel = (ev.dataTransfer.getData("application/x-caucus-sel") || "").split(" ").filter(Boolean);
+        if (sel.length === 0) return;
+        form.querySelectorAll('input[name="sel"]').forEach(function (c) { c.checked = sel.indexOf(c.value) >= 0; });
+        document.getElementById("dest").value = a.dataset.box;
+        const b = form.querySelector('button[value="move"]');
+        if (form.requestSubmit) form.requestSubmit(b); else b.click();
+      });
+    });
+  }
+
   // On a phone the folder list starts folded (without script it stays
   // open, above the page).
   function fold() {
@@ -228,6 +262,6 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    fold(); selectAll(); live(); complete(); compose(); keys();
+    fold(); selectAll(); dragMove(); live(); complete(); compose(); keys();
   });
 })();
