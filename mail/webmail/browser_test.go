@@ -24,6 +24,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/emersion/go-imap/v2"
 
 	"github.com/caucus-org/caucus/internal/testtool"
 )
@@ -460,4 +461,51 @@ func TestBrowserDragMove(t *testing.T) {
 	if len(got) != 1 || got[0].Envelope.Subject != "file me" || len(anna.messages(t, "INBOX")) != 1 {
 		t.Errorf("Archive holds %d messages after the drop", len(got))
 	}
+}
+
+// TestBrowserAutosave: while a message is being written, the page saves
+// it as an IMAP draft (\Draft in Drafts, which phones show), one draft
+// replaced as the text grows; sending it removes the draft.
+func TestBrowserAutosave(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives headless Chromium; go test without -short runs it")
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
+	defer cancel()
+	e := newEnv(t)
+	e.h.autosave = 300 * time.Millisecond
+	anna, ben := e.member(t, "anna"), e.member(t, "ben")
+	b := newBrowser(t, ctx, e, 1280, 900)
+	b.signIn(anna)
+	b.navigate("/mail/compose")
+	b.wait("/mail/compose", "#to")
+	b.do("write", chromedp.SendKeys(chromedp.CSS("#to"), "ben@"+domain), chromedp.SendKeys(chromedp.CSS("#subject"), "Draft on the go"))
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](`document.querySelector("#draftref").value !== ""`, chromedp.WithPollingTimeout(stepTimeout))); err != nil {
+		t.Fatalf("no draft saved: %v", err)
+	}
+	b.do("write more", chromedp.SendKeys(chromedp.CSS("#body"), "More words."))
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](`document.querySelector("#composestatus").textContent !== "" && document.querySelector("#draftref").value !== "`+
+		b.value("#draftref")+`"`, chromedp.WithPollingTimeout(stepTimeout))); err != nil {
+		t.Fatalf("the grown draft was not saved: %v", err)
+	}
+	d := anna.messages(t, "Drafts")
+	if len(d) != 1 || !slices.Contains(d[0].Flags, imap.FlagDraft) || d[0].Envelope.Subject != "Draft on the go" || !strings.Contains(anna.raw(t, d[0]), "More words.") {
+		t.Fatalf("Drafts: %d messages", len(d))
+	}
+	b.do("send", chromedp.Click(chromedp.CSS("#sendbtn")))
+	b.wait("/mail/box/", ".notice")
+	if len(anna.messages(t, "Drafts")) != 0 || len(ben.messages(t, "INBOX")) != 1 {
+		t.Error("the draft stayed after sending, or nothing arrived")
+	}
+}
+
+// value reads a form field's value.
+func (b *browser) value(sel string) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).value`, sel)))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return v
 }

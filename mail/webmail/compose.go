@@ -41,6 +41,7 @@ type composePage struct {
 	KeepFrom   string // "mb/uid" of the message whose attachments Kept lists
 	Kept       []keptView
 	Query      string
+	Autosave   int64 // milliseconds between automatic saves
 }
 
 // keptView is an attachment carried over from a saved draft or a
@@ -108,7 +109,7 @@ func (h *Handler) sendAs(ctx context.Context, acct auth.Account) ([]string, erro
 
 // composeForm fills the form's common fields for the session.
 func (h *Handler) composeForm(ctx context.Context, r *http.Request, sess auth.Session) (composePage, error) {
-	p := composePage{Base: h.ui(r, sess, "Write")}
+	p := composePage{Base: h.ui(r, sess, "Write"), Autosave: h.autosave.Milliseconds()}
 	var err error
 	if p.FromList, err = h.sendAs(ctx, sess.Account); err != nil {
 		return p, err

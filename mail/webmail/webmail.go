@@ -59,6 +59,10 @@ const (
 	MaxCompose     = 32 << 20 // request body of one compose form, attachments included
 	MaxSelect      = 1000     // messages one action may name
 	MaxMessageView = 64 << 20 // bytes of a message read for display
+
+	// AutosaveEvery is how often the compose page saves a draft that
+	// changed, as an IMAP draft the member's phone sees too.
+	AutosaveEvery = 30 * time.Second
 )
 
 // Store is what webmail reads and changes of the message store
@@ -145,6 +149,9 @@ type Handler struct {
 	log    *slog.Logger
 	pages  *ui.Pages
 	bodies *bodyCache // sanitized bodies, from the page to its frame
+	// autosave is how often the compose page's script saves a changed
+	// draft; AutosaveEvery, shorter in tests.
+	autosave time.Duration
 }
 
 // New builds the webmail pages.
@@ -165,7 +172,7 @@ func New(d Deps) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{d: d, log: d.Log, pages: p, bodies: newBodyCache()}, nil
+	return &Handler{d: d, log: d.Log, pages: p, bodies: newBodyCache(), autosave: AutosaveEvery}, nil
 }
 
 // Register adds the routes to mux, all behind sign-in.

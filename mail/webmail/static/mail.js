@@ -196,7 +196,7 @@
         .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
         .then(function (d) { saved(d); say(d.message || ""); })
         .catch(function () { dirty = true; });
-    }, 30000);
+    }, Number(form.dataset.autosave) || 30000);
   }
 
   // Keyboard shortcuts, as in other webmail: c write, / search, and on a
