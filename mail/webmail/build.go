@@ -1,0 +1,307 @@
+package webmail
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"mime"
+	"mime/quotedprintable"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/caucus-org/caucus/mail/message"
+)
+
+// Bounds of what the compose form takes.
+const (
+	maxSubject = 250      // runes
+	maxBody    = 2 << 20  // bytes of text
+	maxRcpts   = 200      // addresses in To, Cc and Bcc together
+	maxAddrs   = 16 << 10 // bytes of one address field
+	maxAttach  = 100      // attachments of one message
+	maxName    = 200      // runes of an attachment's name
+	maxIDs     = 4 << 10  // bytes of In-Reply-To or References
+)
+
+// errCompose is a form error shown to the member as its text.
+type errCompose string
+
+func (e errCompose) Error() string { return string(e) }
+
+// draft is a message being written.
+type draft struct {
+	From       string // the address chosen in From
+	FromName   string // the account's display name
+	To, Cc     string // address lists as typed
+	Bcc        string
+	Subject    string
+	Body       string
+	InReplyTo  string // "<id>" of the message answered
+	References string // "<id1> <id2> …"
+	Attach     []attachment
+}
+
+// attachment is a file attached to a draft.
+type attachment struct {
+	Name string
+	Type string // media type; message/rfc822 for a forwarded message
+	Data []byte
+}
+
+// recipients parses To, Cc and Bcc (RFC 5322 section 3.4) and returns
+// their mailboxes' addresses, or an error naming the field that does not
+// parse.
+func (d *draft) recipients() ([]string, error) {
+	var out []string
+	for _, f := range []struct{ name, v string }{{"To", d.To}, {"Cc", d.Cc}, {"Bcc", d.Bcc}} {
+		list, err := parseAddrs(f.name, f.v)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range list {
+			out = append(out, a.Addr())
+		}
+	}
+	if len(out) > maxRcpts {
+		return nil, errCompose(fmt.Sprintf("Too many recipients: at most %d.", maxRcpts))
+	}
+	return out, nil
+}
+
+// parseAddrs parses one address field of the form; names are what the
+// member typed (comma separated).
+func parseAddrs(field, v string) ([]message.Address, error) {
+	v = strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(v, "\r", " "), "\n", " "))
+	v = strings.Trim(v, ", ")
+	if v == "" {
+		return nil, nil
+	}
+	if len(v) > maxAddrs {
+		return nil, errCompose(fmt.Sprintf("The %s field is too long.", field))
+	}
+	list, err := message.ParseAddressList(v)
+	if err != nil {
+		return nil, errCompose(fmt.Sprintf("The %s field has an address that is not valid. Separate addresses with commas, like anna@example.org, Ben <ben@example.org>.", field))
+	}
+	list = message.Mailboxes(list)
+	for _, a := range list {
+		if a.Host == "" || strings.HasPrefix(a.Host, "[") || a.Route != "" {
+			return nil, errCompose(fmt.Sprintf("The %s field has an address that is not valid: %s", field, cleanText(a.Addr())))
+		}
+	}
+	return list, nil
+}
+
+// formatAddress writes a mailbox for a header: the display name as a
+// quoted string, or as RFC 2047 "B" encoded-words when it is not ASCII.
+func formatAddress(name, addr string) string {
+	name = oneLine(name)
+	if name == "" {
+		return addr
+	}
+	if isASCII(name) {
+		if isPhrase(name) {
+			return name + " <" + addr + ">"
+		}
+		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `" <` + addr + ">"
+	}
+	// B, not Q: Go's Q encoding leaves '"', '<' and '>' as they are,
+	// which a phrase may not hold (RFC 2047 section 5 (3)).
+	return mime.BEncoding.Encode("utf-8", name) + " <" + addr + ">"
+}
+
+// formatList writes the mailboxes of an address field typed by the member.
+func formatList(field, v string) (string, error) {
+	list, err := parseAddrs(field, v)
+	if err != nil || len(list) == 0 {
+		return "", err
+	}
+	parts := make([]string, len(list))
+	for i, a := range list {
+		parts[i] = formatAddress(a.Name, a.Addr())
+	}
+	return strings.Join(parts, ",\r\n "), nil
+}
+
+// isPhrase reports whether s is atoms separated by single spaces (RFC
+// 5322 section 3.2.3), a display name that needs no quotes.
+func isPhrase(s string) bool {
+	for _, w := range strings.Split(s, " ") {
+		if w == "" {
+			return false
+		}
+		for i := 0; i < len(w); i++ {
+			c := w[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// oneLine removes line breaks and other control characters, so that a
+// value cannot start a new header field.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
+}
+
+// msgIDs keeps the message ids of an In-Reply-To or References value
+// ("<a@b> <c@d>"), dropping anything else.
+func msgIDs(v string) string {
+	if len(v) > maxIDs {
+		v = v[len(v)-maxIDs:]
+	}
+	var ids []string
+	for _, f := range strings.Fields(oneLine(v)) {
+		if strings.HasPrefix(f, "<") && strings.HasSuffix(f, ">") && strings.Count(f, "@") == 1 && !strings.ContainsAny(f[1:len(f)-1], "<>") {
+			ids = append(ids, f)
+		}
+	}
+	return strings.Join(ids, " ")
+}
+
+// newMessageID makes a Message-ID (RFC 5322 section 3.6.4) in host.
+func newMessageID(host string) string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return "<" + hex.EncodeToString(b) + "@" + host + ">"
+}
+
+// check bounds the draft's fields.
+func (d *draft) check() error {
+	if utf8.RuneCountInString(d.Subject) > maxSubject {
+		return errCompose(fmt.Sprintf("The subject is too long: at most %d characters.", maxSubject))
+	}
+	if len(d.Body) > maxBody {
+		return errCompose("The text is too long.")
+	}
+	if len(d.Attach) > maxAttach {
+		return errCompose(fmt.Sprintf("Too many attachments: at most %d.", maxAttach))
+	}
+	return nil
+}
+
+// build writes the draft as an RFC 5322 message with MIME (RFC 2045,
+// RFC 2046): a text/plain UTF-8 body in quoted-printable, and the
+// attachments in base64 under multipart/mixed. Bcc is written only when
+// withBcc (a draft keeps it; a message sent must not show it, RFC 5322
+// section 3.6.3).
+func (d *draft) build(now time.Time, msgID string, withBcc bool) ([]byte, error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	field := func(name, v string) {
+		if v != "" {
+			b.WriteString(name + ": " + v + "\r\n")
+		}
+	}
+	field("Date", now.Format(time.RFC1123Z))
+	field("From", formatAddress(d.FromName, d.From))
+	for _, f := range []struct{ name, v string }{{"To", d.To}, {"Cc", d.Cc}, {"Bcc", d.Bcc}} {
+		if f.name == "Bcc" && !withBcc {
+			continue
+		}
+		v, err := formatList(f.name, f.v)
+		if err != nil {
+			return nil, err
+		}
+		field(f.name, v)
+	}
+	field("Subject", mime.QEncoding.Encode("utf-8", oneLine(d.Subject)))
+	field("Message-ID", msgID)
+	field("In-Reply-To", msgIDs(d.InReplyTo))
+	field("References", msgIDs(d.References))
+	field("MIME-Version", "1.0")
+	if len(d.Attach) == 0 {
+		writeText(&b, d.Body)
+		return b.Bytes(), nil
+	}
+	boundary := randomBoundary()
+	field("Content-Type", `multipart/mixed; boundary="`+boundary+`"`)
+	b.WriteString("\r\nThis is a message in MIME format.\r\n")
+	b.WriteString("--" + boundary + "\r\n")
+	writeText(&b, d.Body)
+	for _, a := range d.Attach {
+		b.WriteString("\r\n--" + boundary + "\r\n")
+		if err := writeAttachment(&b, a); err != nil {
+			return nil, err
+		}
+	}
+	b.WriteString("\r\n--" + boundary + "--\r\n")
+	return b.Bytes(), nil
+}
+
+// writeText writes a text/plain part's header and body (with the blank
+// line between them).
+func writeText(b *bytes.Buffer, text string) {
+	text = strings.ReplaceAll(strings.ToValidUTF8(text, "\uFFFD"), "\r\n", "\n")
+	b.WriteString("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+	qp := quotedprintable.NewWriter(b)
+	qp.Write([]byte(strings.ReplaceAll(text, "\n", "\r\n")))
+	qp.Close()
+	b.WriteString("\r\n")
+}
+
+// writeAttachment writes one attachment part: a forwarded message as
+// message/rfc822 (RFC 2046 section 5.2.1, which allows only 7bit, 8bit or
+// binary), anything else in base64 with its name (RFC 2183, RFC 2231
+// through mime.FormatMediaType).
+func writeAttachment(b *bytes.Buffer, a attachment) error {
+	name := oneLine(a.Name)
+	if utf8.RuneCountInString(name) > maxName {
+		name = string([]rune(name)[:maxName])
+	}
+	if strings.TrimSpace(name) == "" {
+		name = "attachment"
+	}
+	disp := mime.FormatMediaType("attachment", map[string]string{"filename": name})
+	if a.Type == "message/rfc822" {
+		b.WriteString("Content-Type: message/rfc822\r\nContent-Disposition: " + disp + "\r\n\r\n")
+		b.Write(a.Data)
+		return nil
+	}
+	typ := a.Type
+	if mt, _, err := mime.ParseMediaType(typ); err != nil || strings.HasPrefix(mt, "multipart/") || strings.HasPrefix(mt, "message/") {
+		typ = "application/octet-stream"
+	} else {
+		typ = mt
+	}
+	ct := mime.FormatMediaType(typ, map[string]string{"name": name})
+	if ct == "" || disp == "" {
+		return errors.New("webmail: attachment name cannot be written")
+	}
+	b.WriteString("Content-Type: " + ct + "\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: " + disp + "\r\n\r\n")
+	enc := base64.StdEncoding.EncodeToString(a.Data)
+	for len(enc) > 76 {
+		b.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	b.WriteString(enc + "\r\n")
+	return nil
+}
+
+func randomBoundary() string {
+	b := make([]byte, 18)
+	rand.Read(b)
+	return "caucus-" + hex.EncodeToString(b)
+}

@@ -1,0 +1,289 @@
+package webmail
+
+import (
+	"cmp"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/ui"
+	"github.com/caucus-org/caucus/mail/store"
+)
+
+// boxView is one mailbox in the side bar.
+type boxView struct {
+	ID       int64
+	Name     string // full name
+	Label    string // what the side bar shows
+	Depth    int    // hierarchy level, for indentation
+	Unseen   uint32
+	Messages uint32
+	Current  bool
+}
+
+// rowView is one message in a list.
+type rowView struct {
+	MB      int64
+	UID     imap.UID
+	Href    string
+	From    string
+	Subject string
+	Date    string
+	Size    string
+	Seen    bool
+	Flagged bool
+	Attach  bool
+	Draft   bool
+	when    time.Time // for sorting
+}
+
+// listPage is the data of a mailbox's message list or search results.
+type listPage struct {
+	ui.Base
+	Boxes   []boxView
+	Current store.Mailbox
+	Label   string
+	Rows    []rowView
+	Older   string // link to the next page, "" at the end
+	Newer   bool   // not on the first page
+	Query   string // search text, on a search page
+	Search  bool
+	IsTrash bool // offer Empty
+	Back    string
+}
+
+// roleOrder puts the special-use mailboxes first, in the order people
+// expect them (RFC 6154 attributes).
+var roleOrder = map[imap.MailboxAttr]int{
+	imap.MailboxAttrDrafts: 1, imap.MailboxAttrSent: 2, imap.MailboxAttrArchive: 3,
+	imap.MailboxAttrJunk: 4, imap.MailboxAttrTrash: 5,
+}
+
+// boxLabel is the name a mailbox is shown with: its last level.
+func boxLabel(mb store.Mailbox) string {
+	if mb.Name == "INBOX" {
+		return "Inbox"
+	}
+	if i := strings.LastIndexByte(mb.Name, '/'); i >= 0 {
+		return mb.Name[i+1:]
+	}
+	return mb.Name
+}
+
+// boxes lists the account's mailboxes for the side bar: INBOX, the
+// special-use ones, then the member's own and the Offboarded/ copies by
+// name.
+func boxes(all []store.Mailbox, current int64) []boxView {
+	rank := func(mb store.Mailbox) int {
+		switch {
+		case mb.Name == "INBOX":
+			return 0
+		case mb.Attr != "":
+			return roleOrder[mb.Attr]
+		}
+		return 10
+	}
+	sorted := slices.Clone(all)
+	slices.SortStableFunc(sorted, func(a, b store.Mailbox) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), strings.Compare(a.Name, b.Name))
+	})
+	out := make([]boxView, 0, len(sorted))
+	for _, mb := range sorted {
+		out = append(out, boxView{
+			ID: mb.ID, Name: mb.Name, Label: boxLabel(mb), Depth: strings.Count(mb.Name, "/"),
+			Unseen: mb.Unseen, Messages: mb.Messages, Current: mb.ID == current,
+		})
+	}
+	return out
+}
+
+// home sends the browser to the INBOX.
+func (h *Handler) home(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	if err := h.d.Store.EnsureAccount(r.Context(), sess.Account.ID); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	in, err := h.d.Store.Mailbox(r.Context(), sess.Account.ID, "INBOX")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, boxHref(in.ID), http.StatusSeeOther)
+}
+
+func boxHref(id int64) string { return "/mail/box/" + strconv.FormatInt(id, 10) }
+
+func msgHref(mb int64, uid imap.UID) string {
+	return fmt.Sprintf("/mail/msg/%d/%d", mb, uid)
+}
+
+// list shows one page of a mailbox, newest first; ?before=UID gives the
+// page below that UID.
+func (h *Handler) list(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	mb, ok := h.mailboxParam(w, r, sess, r.PathValue("mb"))
+	if !ok {
+		return
+	}
+	var before imap.UID
+	if v := r.URL.Query().Get("before"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			h.notFound(w, r)
+			return
+		}
+		before = imap.UID(n)
+	}
+	msgs, err := h.d.Store.MessagePage(r.Context(), sess.Account.ID, mb.ID, before, PageSize)
+	if err != nil {
+		h.storeError(w, r, err)
+		return
+	}
+	all, err := h.d.Store.Mailboxes(r.Context(), sess.Account.ID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	p := listPage{
+		Base: h.ui(r, sess, boxLabel(mb)), Boxes: boxes(all, mb.ID), Current: mb, Label: boxLabel(mb),
+		Newer: before != 0, IsTrash: mb.Attr == imap.MailboxAttrTrash || mb.Attr == imap.MailboxAttrJunk,
+		Back: r.URL.RequestURI(),
+	}
+	for _, m := range msgs {
+		p.Rows = append(p.Rows, h.row(mb.ID, m))
+	}
+	if len(msgs) == PageSize {
+		p.Older = fmt.Sprintf("%s?before=%d", boxHref(mb.ID), msgs[len(msgs)-1].UID)
+	}
+	h.render(w, r, "list", p)
+}
+
+// row is a message's line in a list.
+func (h *Handler) row(mb int64, m store.Message) rowView {
+	v := rowView{MB: mb, UID: m.UID, Href: msgHref(mb, m.UID), Size: humanSize(m.Size)}
+	for _, f := range m.Flags {
+		switch f {
+		case imap.FlagSeen:
+			v.Seen = true
+		case imap.FlagFlagged:
+			v.Flagged = true
+		case imap.FlagDraft:
+			v.Draft = true
+		}
+	}
+	env := m.Envelope
+	if env != nil {
+		v.Subject = cleanText(env.Subject)
+		v.From = addrList(env.From)
+	}
+	if v.Subject == "" {
+		v.Subject = "(no subject)"
+	}
+	v.Date = h.shortDate(m, env)
+	v.when = m.InternalDate
+	v.Attach = hasAttachment(m.BodyStructure)
+	return v
+}
+
+// shortDate is the date a list shows: the time today, the day this year,
+// the full date before.
+func (h *Handler) shortDate(m store.Message, env *imap.Envelope) string {
+	t := m.InternalDate
+	if env != nil && !env.Date.IsZero() {
+		t = env.Date
+	}
+	now := h.d.Now()
+	switch {
+	case t.IsZero():
+		return ""
+	case t.Year() == now.Year() && t.YearDay() == now.YearDay():
+		return t.Format("15:04")
+	case t.Year() == now.Year():
+		return t.Format("2 Jan")
+	}
+	return t.Format("2006-01-02")
+}
+
+// longDate is the date a message page shows.
+func longDate(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format("Mon, 2 Jan 2006 15:04 -0700")
+}
+
+// hasAttachment reports whether a body structure has a part that is an
+// attachment: a disposition of attachment, or a named part that is not
+// text.
+func hasAttachment(bs imap.BodyStructure) bool {
+	found := false
+	if bs == nil {
+		return false
+	}
+	bs.Walk(func(path []int, part imap.BodyStructure) bool {
+		if sp, ok := part.(*imap.BodyStructureSinglePart); ok {
+			d := sp.Disposition()
+			if d != nil && strings.EqualFold(d.Value, "attachment") || sp.Filename() != "" && !strings.EqualFold(sp.Type, "text") {
+				found = true
+			}
+		}
+		return !found
+	})
+	return found
+}
+
+// humanSize writes n bytes for people.
+func humanSize(n int64) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%d B", n)
+	case n < 1000_000:
+		return fmt.Sprintf("%.0f kB", float64(n)/1e3)
+	case n < 1000_000_000:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%.1f GB", float64(n)/1e9)
+}
+
+// addrList shows a list of addresses: display names where there are, the
+// address otherwise.
+func addrList(as []imap.Address) string {
+	var parts []string
+	for _, a := range as {
+		if a.IsGroupStart() || a.IsGroupEnd() {
+			continue
+		}
+		if n := cleanText(a.Name); n != "" {
+			parts = append(parts, n)
+		} else {
+			parts = append(parts, cleanText(a.Addr()))
+		}
+		if len(parts) == 5 {
+			parts = append(parts, "…")
+			break
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// fullAddrList shows addresses with name and address, for a message page.
+func fullAddrList(as []imap.Address) string {
+	var parts []string
+	for _, a := range as {
+		if a.IsGroupStart() || a.IsGroupEnd() {
+			continue
+		}
+		addr := cleanText(a.Addr())
+		if n := cleanText(a.Name); n != "" && !strings.EqualFold(n, addr) {
+			parts = append(parts, n+" <"+addr+">")
+		} else {
+			parts = append(parts, addr)
+		}
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,107 @@
+package webmail
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/mail/msgview"
+)
+
+// Bounds of what a reply or forward carries over.
+const (
+	maxQuoted = 256 << 10 // bytes of quoted or forwarded text
+	maxRefs   = 20        // message ids in References
+)
+
+// prefill fills the compose form from the account's message rf, read with
+// mail/msgview: for a reply (kind "reply", all for reply all), a forward
+// ("forward"; asFile attaches the original whole instead of quoting it)
+// or a saved draft ("draft").
+func (h *Handler) prefill(ctx context.Context, sess auth.Session, p *composePage, kind string, rf ref, all, asFile bool, sig string) error {
+	m, err := h.d.Store.AccountMessage(ctx, sess.Account.ID, rf.MB, rf.UID)
+	if err != nil {
+		return err
+	}
+	if kind == "draft" {
+		if _, err := h.ownDraft(ctx, sess, rf); err != nil {
+			return err
+		}
+	}
+	v, closer, err := h.view(m)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	sigBlock := ""
+	if sig != "" {
+		sigBlock = "\n\n-- \n" + sig
+	}
+	hdr := v.Header
+	switch kind {
+	case "reply":
+		h.prefillReply(p, hdr, all)
+		quote := msgview.QuoteText(textOf(v))
+		if quote != "" {
+			quote = msgview.Attribution("On {date}, {from} wrote:", hdr, "2 Jan 2006 at 15:04", nil) + "\n" + quote
+		}
+		p.Body = sigBlock + "\n\n" + quote
+	case "forward":
+		p.Subject = msgview.ForwardSubject(hdr.Subject)
+		if asFile {
+			p.Forward, p.Body = rf.String(), sigBlock
+			return nil
+		}
+		var b strings.Builder
+		b.WriteString(sigBlock + "\n\n---------- Forwarded message ----------\n")
+		for _, f := range msgview.ForwardFields(hdr, "Mon, 2 Jan 2006 15:04", nil) {
+			b.WriteString(f.Name + ": " + f.Value + "\n")
+		}
+		p.Body = b.String() + "\n" + textOf(v)
+		p.KeepFrom, p.Kept = rf.String(), keptFromView(v)
+	case "draft":
+		p.To, p.Cc, p.Bcc = formatAddrs(hdr.To), formatAddrs(hdr.Cc), formatAddrs(hdr.Bcc)
+		p.Subject = hdr.Subject
+		if len(hdr.From) > 0 && slices.Contains(p.FromList, hdr.From[0].Addr) {
+			p.From = hdr.From[0].Addr
+		}
+		p.InReplyTo = msgIDs(strings.Join(hdr.InReplyTo, " "))
+		p.References = msgIDs(strings.Join(hdr.References, " "))
+		p.Body = textOf(v)
+		p.Draft, p.KeepFrom, p.Kept = rf.String(), rf.String(), keptFromView(v)
+	}
+	return nil
+}
+
+// prefillReply addresses a reply (RFC 5322 section 3.6.3, by
+// msgview.ReplyRecipients, leaving out the member's own addresses),
+// answers from the address the message came to, and threads it (section
+// 3.6.4).
+func (h *Handler) prefillReply(p *composePage, hdr msgview.Header, all bool) {
+	to, cc := msgview.ReplyRecipients(hdr, all, p.FromList)
+	p.To, p.Cc = formatAddrs(to), formatAddrs(cc)
+	for _, a := range slices.Concat(hdr.To, hdr.Cc) {
+		if i := slices.IndexFunc(p.FromList, func(s string) bool { return strings.EqualFold(s, a.Addr) }); i >= 0 {
+			p.From = p.FromList[i]
+			break
+		}
+	}
+	p.Subject = msgview.ReplySubject(hdr.Subject)
+	irt, refs := msgview.ReplyReferences(hdr)
+	if len(refs) > maxRefs { // keep the root and the newest (RFC 5322 section 3.6.4)
+		refs = append(refs[:1:1], refs[len(refs)-maxRefs+1:]...)
+	}
+	p.InReplyTo, p.References = msgIDs(irt), msgIDs(strings.Join(refs, " "))
+}
+
+// formatAddrs writes addresses for an address field of the form.
+func formatAddrs(as []msgview.Address) string {
+	out := make([]string, 0, len(as))
+	for _, a := range as {
+		if a.Addr != "" {
+			out = append(out, formatAddress(a.Name, a.Addr))
+		}
+	}
+	return strings.Join(out, ", ")
+}

@@ -1,0 +1,457 @@
+package webmail
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/ui"
+	iweb "github.com/caucus-org/caucus/internal/web"
+	"github.com/caucus-org/caucus/mail/msgview"
+	"github.com/caucus-org/caucus/mail/store"
+)
+
+// readCSP is the message page's Content-Security-Policy: the one of every
+// page, with frames allowed from caucus itself, for the message body
+// served by frame under its own sandboxing policy.
+const readCSP = iweb.ContentSecurityPolicy + "; frame-src 'self'"
+
+// DownloadCSP is the Content-Security-Policy of an attachment: a sandbox
+// without any allowance that loads nothing, as file downloads have
+// (files/fileweb), so that an HTML or SVG attachment a browser renders in
+// spite of Content-Disposition cannot run script in caucus's origin.
+const DownloadCSP = "sandbox; default-src 'none'"
+
+// maxListed bounds the attachments a message page lists.
+const maxListed = 500
+
+// readPage is the data of a message page.
+type readPage struct {
+	ui.Base
+	Boxes         []boxView
+	Current       store.Mailbox
+	Query         string
+	Ref           string
+	Back          string
+	Subject       string
+	From, ReplyTo string
+	To, Cc        string
+	Date          string
+	Flagged       bool
+	InJunk        bool
+	Banner        *banner
+	Notices       []string
+	RemoteBlocked int
+	Mismatches    []msgview.Mismatch
+	Sandbox       string
+	Frame         string
+	Attachments   []attView
+	Thread        []threadRow
+}
+
+// attView is an attachment in the list under a message.
+type attView struct {
+	Href, Name, Type, Size string
+	Preview                string // URL to show it in the browser, "" if it cannot be
+}
+
+// previewTypes are the media types an attachment may be shown as in the
+// browser, under the same sandbox as a download: raster images, which
+// run nothing. SVG (script inside) and PDF (the browser's viewer does not
+// run in a sandbox) are downloaded only.
+var previewTypes = []string{"image/png", "image/jpeg", "image/gif", "image/webp"}
+
+// banner is the findings banner above a message.
+type banner struct {
+	Class string // danger, warning, outside, unchecked
+	Title string
+	Lines []string
+}
+
+// noticeText are the sentences for msgview's notices.
+var noticeText = map[msgview.Notice]string{
+	msgview.NoticeMalformedHeader: "This message's header is malformed; what could be read is shown.",
+	msgview.NoticeMalformedMIME:   "This message is malformed; some of it may be missing.",
+	msgview.NoticeTooDeep:         "This message is nested too deeply; some parts were not opened.",
+	msgview.NoticeTooManyParts:    "This message has too many parts; not all are listed.",
+	msgview.NoticeTooLarge:        "This message is very large; only its beginning is shown.",
+	msgview.NoticeUnknownCharset:  "This message uses an unknown character set; some letters may look wrong.",
+	msgview.NoticeNoBody:          "This message has no text.",
+}
+
+// view parses a stored message for display with mail/msgview. The
+// caller closes the returned closer when done with the view.
+func (h *Handler) view(m store.Message) (*msgview.View, io.Closer, error) {
+	rc, err := h.d.Store.OpenBody(m.Blob)
+	if err != nil {
+		return nil, nil, err
+	}
+	var closer io.Closer = rc
+	size := m.Size
+	ra, ok := rc.(io.ReaderAt)
+	if !ok { // a blob store without random access: read it whole, bounded
+		b, err := io.ReadAll(io.LimitReader(rc, MaxMessageView))
+		rc.Close()
+		if err != nil {
+			return nil, nil, err
+		}
+		ra, closer, size = bytes.NewReader(b), io.NopCloser(nil), int64(len(b))
+	}
+	v, err := msgview.Parse(ra, size, msgview.Options{Hostname: h.d.Hostname, Directory: h.d.Directory})
+	if err != nil {
+		closer.Close()
+		return nil, nil, err
+	}
+	return v, closer, nil
+}
+
+// read shows a message: its header, the findings banner, its body in a
+// sandboxed frame, its attachments and its conversation. Opening it marks
+// it read.
+func (h *Handler) read(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	mb, m, ok := h.messageParam(w, r, sess)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	v, closer, err := h.view(m)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	defer closer.Close()
+	if !slices.Contains(m.Flags, imap.FlagSeen) {
+		if err := h.setFlag(ctx, mb, []imap.UID{m.UID}, imap.FlagSeen, true); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	all, err := h.d.Store.Mailboxes(ctx, sess.Account.ID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	rf := ref{mb.ID, m.UID}
+	p := readPage{
+		Base: h.ui(r, sess, cleanText(v.Header.Subject)), Boxes: boxes(all, mb.ID), Current: mb,
+		Ref: rf.String(), Back: msgHref(mb.ID, m.UID),
+		Subject: v.Header.Subject, From: joinAddrs(v.Header.From), ReplyTo: joinAddrs(v.Header.ReplyTo),
+		To: joinAddrs(v.Header.To), Cc: joinAddrs(v.Header.Cc), Date: v.Header.DateText,
+		Flagged: slices.Contains(m.Flags, imap.FlagFlagged), InJunk: mb.Attr == imap.MailboxAttrJunk,
+		Banner: h.banner(v), Sandbox: msgview.FrameSandbox, Frame: msgHref(mb.ID, m.UID) + "/frame",
+	}
+	if p.Subject == "" {
+		p.Subject = "(no subject)"
+	}
+	if !v.Header.Date.IsZero() {
+		p.Date = longDate(v.Header.Date)
+	}
+	for _, n := range v.Notices {
+		if s := noticeText[n]; s != "" {
+			p.Notices = append(p.Notices, s)
+		}
+	}
+	var body bytes.Buffer
+	res, err := v.SanitizeBody(&body, "", msgview.SanitizeOptions{})
+	if err == nil {
+		p.RemoteBlocked, p.Mismatches = res.RemoteBlocked, res.Mismatches
+		h.bodies.put(m.Blob, body.Bytes(), h.d.Now())
+	}
+	for i, a := range v.Attachments {
+		if i == maxListed {
+			p.Notices = append(p.Notices, fmt.Sprintf("This message has %d attachments; only the first %d are listed.", len(v.Attachments), maxListed))
+			break
+		}
+		av := attView{Href: fmt.Sprintf("%s/part/%s", msgHref(mb.ID, m.UID), a.ID), Name: partName(a), Type: a.Type, Size: humanSize(a.Size)}
+		if slices.Contains(previewTypes, a.Type) {
+			av.Preview = fmt.Sprintf("%s/preview/%s", msgHref(mb.ID, m.UID), a.ID)
+		}
+		p.Attachments = append(p.Attachments, av)
+	}
+	if p.Thread, err = h.thread(ctx, sess.Account.ID, mb, m, v.Header); err != nil {
+		h.log.Warn("webmail: conversation", "err", err)
+	}
+	w.Header().Set("Content-Security-Policy", readCSP)
+	h.render(w, r, "read", p)
+}
+
+func joinAddrs(as []msgview.Address) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// partName is an attachment's name to show and save as.
+func partName(p *msgview.Part) string {
+	if p.Filename != "" {
+		return p.Filename
+	}
+	ext := ""
+	if exts, _ := mime.ExtensionsByType(p.Type); len(exts) > 0 {
+		ext = exts[0]
+	}
+	return "part-" + p.ID + ext
+}
+
+// banner is the findings banner of a message, but for mail that never
+// came through the MX from one of the party's own addresses: a member's
+// message delivered within caucus (submission checked its sender), a
+// Sent copy or a draft. A grey "not checked" on all of them would be a
+// banner nobody reads.
+func (h *Handler) banner(v *msgview.View) *banner {
+	if v.Findings.Level == msgview.LevelUnchecked && len(v.Header.From) == 1 {
+		addr := v.Header.From[0].Addr
+		if i := strings.LastIndexByte(addr, '@'); i >= 0 && slices.ContainsFunc(h.d.Submit.OwnDomains(), func(d string) bool { return strings.EqualFold(d, addr[i+1:]) }) {
+			return nil
+		}
+	}
+	return findingsBanner(v.Findings)
+}
+
+// findingsBanner says what caucus's MX found about the sender, most
+// alarming first; nil when there is nothing to say (a member's
+// authenticated mail). A message that claims to be a member from outside
+// must look dangerous.
+func findingsBanner(f msgview.Findings) *banner {
+	switch f.Level {
+	case msgview.LevelDanger:
+		b := &banner{Class: "danger", Title: "Warning: this message may be an impersonation."}
+		if f.ClaimsToBe != "" {
+			b.Lines = append(b.Lines, "It comes from outside the party but uses the name of "+cleanText(f.ClaimsToBe)+".")
+		}
+		if f.Lookalike != "" {
+			b.Lines = append(b.Lines, "The sender's domain "+cleanText(f.FromDomain)+" imitates the party's domain "+cleanText(f.Lookalike)+".")
+		}
+		if f.Forged {
+			b.Lines = append(b.Lines, "It claims to come from the party's own domain, but it does not.")
+		}
+		if f.Warning != "" {
+			b.Lines = append(b.Lines, cleanText(f.Warning))
+		}
+		b.Lines = append(b.Lines, "Do not answer, open attachments or follow links. Report it to the admins if in doubt.")
+		return b
+	case msgview.LevelWarning:
+		return &banner{Class: "warning", Title: "Caution: the sender could not be verified.",
+			Lines: []string{"This message says it is from " + cleanText(f.FromDomain) + ", but that domain's checks failed. It may be forged."}}
+	case msgview.LevelOutside:
+		return &banner{Class: "outside", Title: "From outside the party."}
+	case msgview.LevelUnchecked:
+		return &banner{Class: "unchecked", Title: "This message did not come through caucus's mail server; its sender was not checked."}
+	}
+	return nil
+}
+
+// frame serves a message's body for the message page's sandboxed frame:
+// mail/msgview's sanitized HTML (or escaped text) as a document of its
+// own, under a Content-Security-Policy that is itself a sandbox (no
+// script, unique origin) and loads nothing but data: images. cid: images
+// are not shown inline: a sandboxed frame has no cookie to fetch them
+// with; they are listed as attachments.
+func (h *Handler) frame(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	_, m, ok := h.messageParam(w, r, sess)
+	if !ok {
+		return
+	}
+	body, ok := h.bodies.get(m.Blob, h.d.Now())
+	if !ok {
+		var err error
+		if body, err = h.sanitized(m); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Security-Policy", msgview.FrameCSP)
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("X-Frame-Options", "SAMEORIGIN")
+	hdr.Set("Cache-Control", "private, no-store")
+	w.Write(body)
+}
+
+// sanitized is a message's body as mail/msgview makes it safe for the
+// frame.
+func (h *Handler) sanitized(m store.Message) ([]byte, error) {
+	v, closer, err := h.view(m)
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	var b bytes.Buffer
+	if _, err := v.SanitizeBody(&b, "", msgview.SanitizeOptions{}); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// part sends one part of a message as a download: attachment (RFC 6266),
+// application/octet-stream, never sniffed, sandboxed, as file downloads
+// are.
+func (h *Handler) part(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	h.sendPart(w, r, sess, false)
+}
+
+// preview shows an image attachment in the browser: inline, with its
+// own media type (one of previewTypes, never sniffed), under the same
+// sandbox as a download. Any other part answers 404.
+func (h *Handler) preview(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	h.sendPart(w, r, sess, true)
+}
+
+// sendPart sends a part as a download, or, inline, as an image preview.
+func (h *Handler) sendPart(w http.ResponseWriter, r *http.Request, sess auth.Session, inline bool) {
+	_, m, ok := h.messageParam(w, r, sess)
+	if !ok {
+		return
+	}
+	id := r.PathValue("part")
+	if !validPartID(id) {
+		h.notFound(w, r)
+		return
+	}
+	v, closer, err := h.view(m)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	defer closer.Close()
+	p := v.PartByID(id)
+	if p == nil || p.IsMultipart() || inline && !slices.Contains(previewTypes, p.Type) {
+		h.notFound(w, r)
+		return
+	}
+	hdr := w.Header()
+	typ, disp := "application/octet-stream", "attachment"
+	if inline {
+		typ, disp = p.Type, "inline"
+	}
+	hdr.Set("Content-Type", typ)
+	hdr.Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": partName(p)}))
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Content-Security-Policy", DownloadCSP)
+	hdr.Set("Cache-Control", "private, no-store")
+	if _, err := v.WritePart(w, id); err != nil && !errors.Is(err, msgview.ErrNoPart) {
+		h.log.Warn("webmail: part", "err", err)
+	}
+}
+
+// validPartID accepts IMAP section numbers: "1", "1.2.3".
+func validPartID(id string) bool {
+	if id == "" || len(id) > 64 || id[0] == '.' || id[len(id)-1] == '.' || strings.Contains(id, "..") {
+		return false
+	}
+	for _, c := range id {
+		if c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// keptAttachments reads the attachments the compose form keeps: parts
+// ids of the account's message from ("mb/uid": the draft being edited, or
+// the message forwarded), within MaxCompose in all.
+func (h *Handler) keptAttachments(ctx context.Context, sess auth.Session, from string, ids []string) ([]attachment, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if len(ids) > maxAttach {
+		return nil, errCompose(fmt.Sprintf("Too many attachments: at most %d.", maxAttach))
+	}
+	rf, ok := parseRef(from)
+	if !ok {
+		return nil, store.ErrNoMessage
+	}
+	m, err := h.d.Store.AccountMessage(ctx, sess.Account.ID, rf.MB, rf.UID)
+	if err != nil {
+		return nil, err
+	}
+	v, closer, err := h.view(m)
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	var out []attachment
+	var total int64
+	for _, id := range ids {
+		p := v.PartByID(id)
+		if !validPartID(id) || p == nil || p.IsMultipart() {
+			return nil, errCompose("An attachment this form keeps is gone. Reload the page.")
+		}
+		if total += p.Size; total > MaxCompose {
+			return nil, errCompose(fmt.Sprintf("The attachments are larger than %d MB in all.", MaxCompose>>20))
+		}
+		var b bytes.Buffer
+		if _, err := v.WritePart(&b, id); err != nil {
+			return nil, err
+		}
+		out = append(out, attachment{Name: partName(p), Type: p.Type, Data: b.Bytes()})
+	}
+	return out, nil
+}
+
+// keptOf lists the attachments of the account's message rf, for the
+// compose form to keep.
+func (h *Handler) keptOf(ctx context.Context, sess auth.Session, rf ref) []keptView {
+	m, err := h.d.Store.AccountMessage(ctx, sess.Account.ID, rf.MB, rf.UID)
+	if err != nil {
+		return nil
+	}
+	v, closer, err := h.view(m)
+	if err != nil {
+		return nil
+	}
+	defer closer.Close()
+	return keptFromView(v)
+}
+
+// keptFromView lists a message's attachments for the compose form.
+func keptFromView(v *msgview.View) []keptView {
+	var out []keptView
+	for _, a := range v.Attachments {
+		if !a.IsMultipart() && len(out) < maxAttach {
+			out = append(out, keptView{ID: a.ID, Name: partName(a), Size: humanSize(a.Size)})
+		}
+	}
+	return out
+}
+
+// textOf is a message's body as plain text (HTML converted by
+// mail/msgview), at most maxQuoted bytes, for a reply's quote or a
+// forward; "" if it cannot be read.
+func textOf(v *msgview.View) string {
+	var b strings.Builder
+	if err := v.BodyText(&limitedWriter{w: &b, left: maxQuoted}); err != nil && !errors.Is(err, errFull) {
+		return ""
+	}
+	return b.String()
+}
+
+var errFull = errors.New("webmail: enough text")
+
+// limitedWriter takes up to left bytes, then fails with errFull.
+type limitedWriter struct {
+	w    io.Writer
+	left int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if len(p) > l.left {
+		n, _ := l.w.Write(p[:l.left])
+		l.left = 0
+		return n, errFull
+	}
+	l.left -= len(p)
+	return l.w.Write(p)
+}
