@@ -269,6 +269,12 @@ func startTestServer(t *testing.T, ctx context.Context) (*Server, string) {
 // the service, without a browser.
 func enrolTOTPMember(t *testing.T, ctx context.Context, srv *Server, login, pw string) {
 	t.Helper()
+	enrolTOTPMemberKey(t, ctx, srv, login, pw)
+}
+
+// enrolTOTPMemberKey is enrolTOTPMember, returning the TOTP secret.
+func enrolTOTPMemberKey(t *testing.T, ctx context.Context, srv *Server, login, pw string) string {
+	t.Helper()
 	token, err := srv.auth.CreateInvite(ctx, "admin@localhost", auth.NewAccount{Login: login, DisplayName: "Member", Role: auth.RoleMember}, auth.Client{})
 	if err != nil {
 		t.Fatal(err)
@@ -295,6 +301,7 @@ func enrolTOTPMember(t *testing.T, ctx context.Context, srv *Server, login, pw s
 	if _, err := srv.auth.FinishTOTP(ctx, sess, code, auth.Client{}); err != nil {
 		t.Fatal(err)
 	}
+	return key.Secret()
 }
 
 // wantAudit checks that the audit log holds n successful records of kind

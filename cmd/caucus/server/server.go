@@ -103,6 +103,7 @@ type Server struct {
 
 	// mail
 	mail      *store.Store
+	changes   *store.Bus // the store's change bus: IMAP and webmail listen
 	imap      *imapserver.Server
 	dir       *route.Directory
 	srs       *srs.Rewriter // forwarded senders (SRS) and their bounces

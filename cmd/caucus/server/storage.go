@@ -20,7 +20,7 @@ import (
 
 // components are the packages that own tables, in migration order.
 func components() []db.Component {
-	return []db.Component{audit.Component(), auth.Component(), store.Component(), route.Component(), queue.Component(),
+	return []db.Component{audit.Component(), auth.Component(), store.Component(), store.WebmailComponent(), route.Component(), queue.Component(),
 		autoreply.Component(), offboard.Component(), admin.Component(), files.Component(), backup.Component()}
 }
 

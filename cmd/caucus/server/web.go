@@ -19,6 +19,7 @@ import (
 	"github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/autoconfig"
 	"github.com/caucus-org/caucus/mail/dnsrec"
+	"github.com/caucus-org/caucus/mail/webmail"
 )
 
 // maxFormBody bounds every web request body that no route raised.
@@ -60,8 +61,12 @@ func (s *Server) buildWeb(ctx context.Context) error {
 		return err
 	}
 	fweb.Register(mux)
+	if err := s.buildWebmail(mux, pages); err != nil {
+		return err
+	}
 	autoconfig.New(autoconfig.SettingsFrom(s.bound(), s.url), s.auth, log.With("component", "autoconfig")).Register(mux, pages.Require)
-	mux.Handle("GET /{$}", pages.Require(http.RedirectHandler("/account", http.StatusSeeOther)))
+	// Members come for their mail first, as they did to Gmail.
+	mux.Handle("GET /{$}", pages.Require(http.RedirectHandler("/mail/", http.StatusSeeOther)))
 	mux.HandleFunc("GET /.well-known/mta-sts.txt", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "max-age=86400")
@@ -116,4 +121,20 @@ func (s *Server) certExpiry() (time.Time, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return s.tls.Expiry(ctx)
+}
+
+// buildWebmail adds mail in the browser (mail/webmail) to the mux: it
+// reads through the store's account-scoped readers, sends through
+// mail/submit only, and follows the store's change bus.
+func (s *Server) buildWebmail(mux *http.ServeMux, pages *login.Handler) error {
+	wm, err := webmail.New(webmail.Deps{
+		Store: s.mail, Submit: s.submit, Accounts: s.auth, Aliases: s.dir, Directory: s.dir,
+		Changes: s.changes, Audit: s.audit, Login: pages,
+		Log: s.log.With("component", "webmail"), Now: s.deps.Now, Hostname: s.cfg.Hostname,
+	})
+	if err != nil {
+		return err
+	}
+	wm.Register(mux)
+	return nil
 }
