@@ -1,12 +1,14 @@
 package msgview
 
 import (
+	"bytes"
 	"fmt"
 	"html"
 	"io"
 	"strings"
 	"unicode/utf8"
 
+	htmlcharset "golang.org/x/net/html/charset"
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/htmlindex"
@@ -146,7 +148,7 @@ func (v *View) WriteText(w io.Writer, id string) (unknownCharset bool, err error
 	}
 	err = v.findPart(id, func(p *Part, body io.Reader) error {
 		var r io.Reader
-		r, unknownCharset = textReader(body, p.Charset)
+		r, unknownCharset = textReader(body, p)
 		if _, err := io.Copy(w, r); err != nil {
 			return fmt.Errorf("msgview: part %s: %w", id, err)
 		}
@@ -155,16 +157,31 @@ func (v *View) WriteText(w io.Writer, id string) (unknownCharset bool, err error
 	return unknownCharset, err
 }
 
-// textReader converts a text body to UTF-8.
-func textReader(body io.Reader, charset string) (io.Reader, bool) {
-	enc, ok := charsetDecoder(charset)
+// textReader converts a text body to UTF-8. A text/html part without a
+// charset parameter is read in the charset its <meta> names, if any
+// (golang.org/x/net/html/charset, the HTML standard's prescan), else as
+// UTF-8. An unknown charset is read as UTF-8 when the first 4 kB are
+// UTF-8, else as Windows-1252, and reported by unknown.
+func textReader(body io.Reader, p *Part) (r io.Reader, unknown bool) {
+	cs := p.Charset
+	if cs == "" && p.Type == "text/html" {
+		sniff := make([]byte, 1024)
+		n, _ := io.ReadFull(body, sniff)
+		body = io.MultiReader(bytes.NewReader(sniff[:n]), body)
+		// The prescan's default is windows-1252: UTF-8 text (or
+		// ASCII) stays UTF-8.
+		if _, name, _ := htmlcharset.DetermineEncoding(sniff[:n], "text/html"); name != "windows-1252" || !validPrefix(sniff[:n]) {
+			cs = name
+		}
+	}
+	enc, ok := charsetDecoder(cs)
 	if ok {
 		return transform.NewReader(body, enc.NewDecoder()), false
 	}
 	sniff := make([]byte, 4096)
 	n, _ := io.ReadFull(body, sniff)
 	sniff = sniff[:n]
-	whole := io.MultiReader(strings.NewReader(string(sniff)), body)
+	whole := io.MultiReader(bytes.NewReader(sniff), body)
 	if validPrefix(sniff) {
 		return transform.NewReader(whole, unicode.UTF8.NewDecoder()), true
 	}
@@ -227,7 +244,7 @@ const (
 func (v *View) writeBody(w io.Writer, opt SanitizeOptions) (Result, error) {
 	var res Result
 	err := v.findPart(v.Body.ID, func(p *Part, body io.Reader) error {
-		r, unknown := textReader(body, p.Charset)
+		r, unknown := textReader(body, p)
 		if unknown {
 			v.notice(NoticeUnknownCharset)
 		}
@@ -303,7 +320,7 @@ func (v *View) BodyText(w io.Writer) error {
 		return nil
 	}
 	return v.findPart(v.Body.ID, func(p *Part, body io.Reader) error {
-		r, _ := textReader(body, p.Charset)
+		r, _ := textReader(body, p)
 		if p.Type == "text/html" {
 			return HTMLToText(w, r)
 		}

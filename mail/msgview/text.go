@@ -1,11 +1,15 @@
 package msgview
 
 import (
+	"bytes"
+	"io"
+	"mime"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/htmlindex"
 
 	"github.com/caucus-org/caucus/mail/message"
 )
@@ -81,7 +85,37 @@ func decodeHeaderText(v string) string {
 	if !utf8.ValidString(v) {
 		v = fromLatin(v)
 	}
-	return CleanText(message.DecodeText(v))
+	d := message.DecodeText(v)
+	if d == v && strings.Contains(v, "=?") {
+		// An encoded-word in a charset nobody knows: its bytes are
+		// shown as UTF-8 if they are, else as Windows-1252, rather
+		// than the raw encoded-word.
+		if l, err := lenientWords().DecodeHeader(v); err == nil {
+			d = l
+		}
+	}
+	return CleanText(d)
+}
+
+// lenientWords returns a decoder of RFC 2047 encoded-words in any charset
+// the WHATWG index knows, and the others as UTF-8 or Windows-1252.
+func lenientWords() *mime.WordDecoder {
+	return &mime.WordDecoder{CharsetReader: lenientCharset}
+}
+
+// lenientCharset is lenientWords' CharsetReader.
+func lenientCharset(charset string, input io.Reader) (io.Reader, error) {
+	if enc, err := htmlindex.Get(charset); err == nil {
+		return enc.NewDecoder().Reader(input), nil
+	}
+	b, err := io.ReadAll(io.LimitReader(input, maxHeaderText*4))
+	if err != nil {
+		return nil, err
+	}
+	if utf8.Valid(b) {
+		return bytes.NewReader(b), nil
+	}
+	return strings.NewReader(fromLatin(string(b))), nil
 }
 
 // SanitizeFilename makes an attachment's name safe to offer for saving

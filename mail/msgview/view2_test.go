@@ -36,7 +36,8 @@ func TestParseHeaders(t *testing.T) {
 		{"koi8-r encoded word", "From: =?koi8-r?b?98HTyczJyg==?= <v@x.example>\nSubject: =?windows-1251?q?=CF=F0=E8=E2=E5=F2?=", "Привет", "Василий"},
 		{"raw utf-8", "From: Zoë <z@x.example>\nSubject: Grüße", "Grüße", "Zoë"},
 		{"raw latin-1", "From: Zo\xeb <z@x.example>\nSubject: Gr\xfc\xdfe", "Grüße", "Zoë"},
-		{"unknown charset", "From: =?x-unknown?q?abc?= <z@x.example>\nSubject: =?x-unknown?q?Hi?=", "=?x-unknown?q?Hi?=", "=?x-unknown?q?abc?="},
+		{"unknown charset", "From: =?x-unknown?q?abc?= <z@x.example>\nSubject: =?x-unknown?q?Hi?=", "Hi", "abc"},
+		{"unknown charset, 8-bit", "From: =?x-unknown?q?Zo=EB?= <z@x.example>\nSubject: =?x-unknown?b?R3L832U=?=", "Grüße", "Zoë"},
 		{"right-to-left override", "From: =?utf-8?q?Party_Leader_=E2=80=AE?= <l@evil.example>\nSubject: =?utf-8?q?Invoice_=E2=80=AEfdp.exe?=", "Invoice fdp.exe", "Party Leader"},
 		{"zero-width", "From: =?utf-8?q?Par=E2=80=8Bty_Lea=E2=80=8Dder?= <l@evil.example>\nSubject: =?utf-8?q?a=EF=BB=BFb=C2=ADc?=", "abc", "Party Leader"},
 		{"controls", "From: \"A\\\tB\" <a@x.example>\nSubject: =?utf-8?q?line1=0D=0Aline2=00?=", "line1 line2", "A B"},
@@ -200,5 +201,29 @@ func TestSanitizeFilename(t *testing.T) {
 		if got := SanitizeFilename(in); got != want {
 			t.Errorf("SanitizeFilename(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestParseHTMLMetaCharset: an HTML part without a charset parameter is
+// read in the charset its <meta> names.
+func TestParseHTMLMetaCharset(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, body, want string }{
+		{"meta latin-1", "<html><head><meta charset=\"iso-8859-1\"></head><body>Gr\xfc\xdfe</body></html>", "Grüße"},
+		{"http-equiv koi8-r", "<meta http-equiv=\"Content-Type\" content=\"text/html; charset=koi8-r\"><p>\xf0\xd2\xc9\xd7\xc5\xd4</p>", "Привет"},
+		{"no meta, utf-8", "<p>Grüße</p>", "Grüße"},
+		{"no meta, 8-bit", "<p>Gr\xfc\xdfe</p>", "Grüße"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := parse(t, "Content-Type: text/html\n\n"+tc.body, Options{})
+			var b strings.Builder
+			if err := v.BodyText(&b); err != nil {
+				t.Fatal(err)
+			}
+			if strings.TrimSpace(b.String()) != tc.want {
+				t.Errorf("text = %q, want %q", b.String(), tc.want)
+			}
+		})
 	}
 }
