@@ -244,10 +244,7 @@ const (
 func (v *View) writeBody(w io.Writer, opt SanitizeOptions) (Result, error) {
 	var res Result
 	err := v.findPart(v.Body.ID, func(p *Part, body io.Reader) error {
-		r, unknown := textReader(body, p)
-		if unknown {
-			v.notice(NoticeUnknownCharset)
-		}
+		r, _ := textReader(body, p)
 		if p.Type == "text/html" {
 			var err error
 			res, err = SanitizeHTML(w, r, opt)
@@ -291,12 +288,12 @@ func writePlain(w io.Writer, r io.Reader, opt SanitizeOptions) (Result, error) {
 	return res, bw.err
 }
 
-// cidMapper maps the Content-IDs of the message's parts to URLs made from
-// pattern.
+// cidMapper maps the Content-IDs of the message's inline image parts
+// (IsInlineImage) to URLs made from pattern.
 func (v *View) cidMapper(pattern string) func(string) (string, bool) {
 	ids := map[string]string{}
 	for _, p := range v.Parts {
-		if p.ContentID != "" && !p.IsMultipart() {
+		if p.ContentID != "" && p.IsInlineImage() {
 			if _, dup := ids[p.ContentID]; !dup {
 				ids[p.ContentID] = p.ID
 			}

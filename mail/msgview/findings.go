@@ -32,6 +32,24 @@ const (
 	LevelDanger
 )
 
+// String returns the level's name, for a CSS class or a catalogue key:
+// "none", "unchecked", "outside", "warning", "danger".
+func (l Level) String() string {
+	switch l {
+	case LevelNone:
+		return "none"
+	case LevelUnchecked:
+		return "unchecked"
+	case LevelOutside:
+		return "outside"
+	case LevelWarning:
+		return "warning"
+	case LevelDanger:
+		return "danger"
+	}
+	return "unknown"
+}
+
 // Findings is the typed summary of what caucus's MX found about a
 // message's sender, for the page's banner.
 type Findings struct {

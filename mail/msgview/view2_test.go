@@ -227,3 +227,37 @@ func TestParseHTMLMetaCharset(t *testing.T) {
 		})
 	}
 }
+
+// TestPartServing: parts are served as inline images or as opaque
+// downloads, never as HTML or SVG; cid: maps only to inline images.
+func TestPartServing(t *testing.T) {
+	t.Parallel()
+	msg := "Content-Type: multipart/related; boundary=r\n\n--r\nContent-Type: text/html\n\n<img src=\"cid:a\"><img src=\"cid:b\"><img src=\"cid:c\">\n" +
+		"--r\nContent-Type: image/png\nContent-ID: <a>\n\npng\n" +
+		"--r\nContent-Type: image/svg+xml\nContent-ID: <b>\n\n<svg onload=alert(1)/>\n" +
+		"--r\nContent-Type: text/html\nContent-ID: <c>\nContent-Disposition: inline\n\n<script>alert(1)</script>\n" +
+		"--r\nContent-Type: text/plain; charset=x-klingon\nContent-Disposition: attachment\n\nx\n--r--\n"
+	v := parse(t, msg, Options{})
+	want := map[string][2]string{
+		"2": {"image/png", "part-2.png"},
+		"3": {"application/octet-stream", "part-3.bin"},
+		"4": {"application/octet-stream", "part-4.html"},
+		"5": {"application/octet-stream", "part-5.txt"},
+	}
+	for id, w := range want {
+		p := v.PartByID(id)
+		if p == nil || p.ServeType() != w[0] || p.DownloadName() != w[1] {
+			t.Errorf("part %s: %+v", id, p)
+		}
+	}
+	if !hasNotice(v, NoticeUnknownCharset) {
+		t.Errorf("Notices = %v, want unknown-charset", v.Notices)
+	}
+	var b strings.Builder
+	if _, err := v.SanitizeBody(&b, "https://caucus.test/part/{part}", SanitizeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(b.String(), "https://caucus.test/part/") != 1 || !strings.Contains(b.String(), "/part/2") {
+		t.Errorf("cid images:\n%s", b.String())
+	}
+}
