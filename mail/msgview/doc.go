@@ -17,9 +17,15 @@
 // reader) within Options' limits on depth, part count and bytes, and picks
 // the body: text/html or text/plain from a multipart/alternative (the last
 // one the reader prefers, RFC 2046 section 5.1.4). Nothing is kept in
-// memory but the part list; View.Part re-reads one part and streams it
-// decoded (Content-Transfer-Encoding undone, RFC 2045 section 6), so a
-// 50 MB attachment is never held.
+// memory but the part list and the decoded text parts (4 MB at most);
+// View.WritePart re-reads one part and streams it decoded
+// (Content-Transfer-Encoding undone, RFC 2045 section 6), so a 50 MB
+// attachment is never held. View.SanitizeBody writes the frame's
+// document, View.BodyText the body as text (for replies, previews and
+// search snippets), and QuoteText, Attribution, ForwardFields,
+// ReplySubject, ReplyRecipients and ReplyReferences prepare a reply or a
+// forward. Every word they return is data; the page translates the
+// labels (Notice codes, ForwardField names, Level names).
 //
 // # Showing HTML
 //
@@ -41,6 +47,14 @@
 // FrameCSPWithImages, for cid: images served by caucus), text/html;
 // charset=utf-8, and X-Content-Type-Options: nosniff. Use a src, not
 // srcdoc: a srcdoc document inherits the page's policy, not FrameCSP.
+// The policy is the issue's "sandbox; default-src 'none'; img-src data:
+// cid:" with two changes: style-src 'unsafe-inline', without which no
+// mail's layout survives (harmless in a frame that runs no script, loads
+// no font and fetches no image the policy does not name), and no cid:
+// source, which browsers do not fetch; cid: images are rewritten to
+// caucus URLs instead. TestBrowserHostileFrame loads hostile HTML in
+// Chromium both sanitized and raw under this policy, and sees nothing run
+// and nothing leave.
 //
 // # Remote content
 //

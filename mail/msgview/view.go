@@ -101,7 +101,8 @@ type Header struct {
 
 // View is a parsed message. It keeps the reader to serve parts from, and
 // the decoded text parts up to 4 MB in all; attachments are never held in
-// memory. A View is not safe for concurrent use.
+// memory. Once Parse has returned, a View's methods may be called
+// concurrently if its ReaderAt allows it.
 type View struct {
 	Header Header
 	// Parts lists every part in the order of the message, with ids in
