@@ -61,17 +61,18 @@
 // Remote images, style sheets and fonts are removed by default, and
 // Result.RemoteBlocked says how many, so the page can offer "load remote
 // images". Webmail loads them, when the member asks for one message,
-// through a caucus proxy and never from the member's browser: the browser
-// would give the sender the member's IP address, browser and time of
-// reading, and cookies of the sender's site. The proxy (Options.RemoteImage
-// rewrites each remote image to its URL) must fetch only http and https
-// URLs that resolve to public addresses (no loopback, private, link-local
-// or the server's own: the fetch is a server-side request the sender
-// chose), send no cookie, no Referer and a fixed User-Agent, accept only
-// image/* answers up to a size bound with a deadline, and answer with
-// nosniff and the sandbox CSP. Remote style sheets and fonts are never
-// loaded, not even through the proxy: CSS url() can leak reading time and
-// attribute values (CSS exfiltration), and mail looks right without them.
+// through ImageProxy and never from the member's browser: the browser
+// would give the sender the member's IP address, browser, language and
+// time of reading, and cookies of the sender's site; through the proxy
+// the sender learns only that the message was opened, and when.
+// ImageProxy.URL is the SanitizeOptions.RemoteImage to pass then; the
+// proxy fetches only URLs it signed, only from public addresses (the
+// fetch is a server-side request whose target the sender chose), with no
+// cookie, no Referer and a fixed User-Agent, and answers only with PNG,
+// JPEG, GIF or WebP bytes of bounded size. Remote style sheets and fonts
+// are never loaded, not even through the proxy: CSS url() can leak
+// reading time and attribute values (CSS exfiltration), and mail reads
+// well without them.
 //
 // # Findings
 //
