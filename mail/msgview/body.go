@@ -1,6 +1,7 @@
 package msgview
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"html"
@@ -258,7 +259,9 @@ func (v *View) writeBody(w io.Writer, opt SanitizeOptions) (Result, error) {
 }
 
 // writePlain writes plain text escaped in a <pre>, within the output
-// bound of opt.
+// bound of opt, its http and https URLs made links as SanitizeHTML makes
+// them (new tab, no opener or referrer, target in the title). A line
+// longer than the reader's buffer is written without links.
 func writePlain(w io.Writer, r io.Reader, opt SanitizeOptions) (Result, error) {
 	max := opt.MaxOutput
 	if max <= 0 {
@@ -266,13 +269,17 @@ func writePlain(w io.Writer, r io.Reader, opt SanitizeOptions) (Result, error) {
 	}
 	bw := &boundedWriter{w: w, left: max}
 	bw.WriteString(`<pre class="caucus-text">`)
-	// Escaping touches ASCII bytes only, so a chunk may end inside a
-	// character.
-	buf := make([]byte, 32<<10)
+	br := bufio.NewReaderSize(r, 64<<10)
 	var res Result
 	for bw.err == nil {
-		n, err := r.Read(buf)
-		bw.WriteString(html.EscapeString(string(buf[:n])))
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// Escaping touches ASCII bytes only, so a piece may end
+			// inside a character.
+			bw.WriteString(html.EscapeString(string(line)))
+			continue
+		}
+		res.Links += linkify(bw, string(line))
 		if err == io.EOF {
 			break
 		}
@@ -286,6 +293,45 @@ func writePlain(w io.Writer, r io.Reader, opt SanitizeOptions) (Result, error) {
 	}
 	bw.WriteString("</pre>")
 	return res, bw.err
+}
+
+// linkify writes a line of text escaped, with its URLs as links, and
+// returns how many it made.
+func linkify(bw *boundedWriter, line string) int {
+	n := 0
+	for {
+		i := indexURL(line)
+		if i < 0 {
+			bw.WriteString(html.EscapeString(line))
+			return n
+		}
+		end := i
+		for end < len(line) && line[end] > ' ' && !strings.ContainsRune("<>\"'`", rune(line[end])) {
+			end++
+		}
+		u := strings.TrimRight(line[i:end], ".,;:!?)]}")
+		end = i + len(u)
+		bw.WriteString(html.EscapeString(line[:i]))
+		if href, ok := linkTarget(u); ok && len(u) > len("https://") {
+			l := &pendingLink{href: href}
+			bw.WriteString(l.openTag("") + html.EscapeString(u) + "</a>")
+			n++
+		} else {
+			bw.WriteString(html.EscapeString(u))
+		}
+		line = line[end:]
+	}
+}
+
+// indexURL returns the index of the first "http://" or "https://" in s
+// (any case), -1 if none.
+func indexURL(s string) int {
+	low := strings.ToLower(s)
+	i := strings.Index(low, "http://")
+	if j := strings.Index(low, "https://"); j >= 0 && (i < 0 || j < i) {
+		i = j
+	}
+	return i
 }
 
 // cidMapper maps the Content-IDs of the message's inline image parts

@@ -145,3 +145,37 @@ func SanitizeFilename(name string) string {
 	}
 	return name
 }
+
+// Preview returns the start of a body's text for a message list or a
+// search result: quoted lines ("> ...") left out, white space collapsed,
+// invisible characters removed, cut to at most n runes at a word
+// boundary when there is one, with "…" when cut.
+func Preview(text string, n int) string {
+	var b strings.Builder
+	for line := range strings.Lines(text) {
+		if strings.HasPrefix(strings.TrimLeft(line, " \t"), ">") {
+			continue
+		}
+		b.WriteString(line)
+		b.WriteByte(' ')
+		if b.Len() > n*utf8.UTFMax+64 {
+			break
+		}
+	}
+	s := CleanText(b.String())
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	cut := 0
+	for i := range s {
+		if cut >= n {
+			s = s[:i]
+			break
+		}
+		cut++
+	}
+	if sp := strings.LastIndexByte(s, ' '); sp > len(s)/2 {
+		s = s[:sp]
+	}
+	return s + "…"
+}

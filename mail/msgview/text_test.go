@@ -83,3 +83,22 @@ func TestQuoting(t *testing.T) {
 		t.Errorf("ForwardFields = %+v", ff)
 	}
 }
+
+func TestPreview(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"Hello Anna,\n\n> old text\nsee you at\tthe meeting", 100, "Hello Anna, see you at the meeting"},
+		{"Hello Anna, see you at the meeting", 20, "Hello Anna, see you…"},
+		{"Grüße\u200b aus Berlin", 5, "Grüße…"},
+		{"", 10, ""},
+	}
+	for _, tc := range tests {
+		if got := Preview(tc.in, tc.n); got != tc.want {
+			t.Errorf("Preview(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}

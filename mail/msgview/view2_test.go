@@ -261,3 +261,28 @@ func TestPartServing(t *testing.T) {
 		t.Errorf("cid images:\n%s", b.String())
 	}
 }
+
+// TestPlainLinks: URLs in a text/plain body become safe links; nothing
+// else becomes markup.
+func TestPlainLinks(t *testing.T) {
+	t.Parallel()
+	v := parse(t, "Content-Type: text/plain\n\nSee https://party.example/a?b=1&c=2. Or (http://x.example/).\n<a href=\"javascript:x\">no</a> javascript:alert(1) https://\n", Options{})
+	var b strings.Builder
+	res, err := v.SanitizeBody(&b, "", SanitizeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		`<a href="https://party.example/a?b=1&amp;c=2" target="_blank" rel="noopener noreferrer"`, `>https://party.example/a?b=1&amp;c=2</a>. Or (`,
+		`<a href="http://x.example/"`, `>http://x.example/</a>).`, `&lt;a href=&#34;javascript:x&#34;&gt;no&lt;/a&gt; javascript:alert(1) https://`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("frame lacks %q:\n%s", want, out)
+		}
+	}
+	if res.Links != 2 {
+		t.Errorf("Links = %d", res.Links)
+	}
+	checkInert(t, out)
+}
