@@ -286,3 +286,34 @@ func TestPlainLinks(t *testing.T) {
 	}
 	checkInert(t, out)
 }
+
+// TestViewConcurrent: a parsed View serves its body and parts to
+// several requests at once (run with -race).
+func TestViewConcurrent(t *testing.T) {
+	t.Parallel()
+	v := parse(t, altMessage, Options{Hostname: "mail.party.example"})
+	done := make(chan error)
+	for i := range 8 {
+		go func() {
+			var b strings.Builder
+			var err error
+			switch i % 3 {
+			case 0:
+				_, err = v.SanitizeBody(&b, "/p/{part}", SanitizeOptions{})
+			case 1:
+				_, err = v.WritePart(&b, "2")
+			default:
+				err = v.BodyText(&b)
+			}
+			if err == nil && b.Len() == 0 {
+				err = fmt.Errorf("nothing written (%d)", i%3)
+			}
+			done <- err
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
