@@ -16,7 +16,7 @@ import (
 
 // Limits of Parse when Options leaves them zero.
 const (
-	// DefaultMaxDepth of multipart nesting; deeper multiparts are listed
+	// DefaultMaxMIMEDepth bounds multipart nesting; deeper multiparts are listed
 	// as one part and not opened.
 	DefaultMaxMIMEDepth = 32
 	// DefaultMaxParts listed; the rest are counted as not shown.
