@@ -194,7 +194,7 @@ func (b *boundedWriter) WriteString(s string) {
 	}
 	b.left -= int64(len(s))
 	if _, err := io.WriteString(b.w, s); err != nil {
-		b.err = fmt.Errorf("msgview: writing html: %w", err)
+		b.err = fmt.Errorf("msgview: writing: %w", err)
 	}
 }
 

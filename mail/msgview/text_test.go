@@ -1,6 +1,7 @@
 package msgview
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +100,43 @@ func TestPreview(t *testing.T) {
 	for _, tc := range tests {
 		if got := Preview(tc.in, tc.n); got != tc.want {
 			t.Errorf("Preview(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
+
+// failWriter takes n bytes, then fails with errFailWriter.
+type failWriter struct{ n int }
+
+var errFailWriter = errors.New("enough")
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		k := f.n
+		f.n = 0
+		return k, errFailWriter
+	}
+	f.n -= len(p)
+	return len(p), nil
+}
+
+// TestWriterErrors: a writer's error comes back wrapped, so a caller
+// that stops writing on purpose can tell.
+func TestWriterErrors(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("word ", 20000)
+	for _, msg := range []string{
+		"Content-Type: text/plain\n\n" + long,
+		"Content-Type: text/html\n\n<p>" + long,
+	} {
+		v := parse(t, msg, Options{})
+		if err := v.BodyText(&failWriter{n: 100}); !errors.Is(err, errFailWriter) {
+			t.Errorf("BodyText: %v", err)
+		}
+		if _, err := v.SanitizeBody(&failWriter{n: 100}, "", SanitizeOptions{}); !errors.Is(err, errFailWriter) {
+			t.Errorf("SanitizeBody: %v", err)
+		}
+		if _, err := v.WritePart(&failWriter{n: 100}, "1"); !errors.Is(err, errFailWriter) {
+			t.Errorf("WritePart: %v", err)
 		}
 	}
 }
