@@ -1,6 +1,7 @@
 package msgview
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -315,5 +316,36 @@ func TestViewConcurrent(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestAttachedMessage: a forwarded message opens as its own View, whose
+// Authentication-Results are not believed.
+func TestAttachedMessage(t *testing.T) {
+	t.Parallel()
+	msg := "Authentication-Results: mail.party.example; spf=pass; dkim=pass header.d=x.example; dmarc=pass header.from=x.example\n" +
+		"From: a@x.example\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nsee below\n" +
+		"--b\nContent-Type: message/rfc822\n\nAuthentication-Results: mail.party.example; dmarc=pass header.from=party.example\n" +
+		"From: Party Leader <leader@party.example>\nSubject: =?utf-8?q?inner_=E2=80=AEsubject?=\n\n<inner body>\n--b--\n"
+	v := parse(t, msg, Options{Hostname: "mail.party.example"})
+	if !v.Findings.Checked {
+		t.Fatalf("outer findings %+v", v.Findings)
+	}
+	in, err := v.AttachedMessage("2", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Header.Subject != "inner subject" || in.Findings.Checked || in.Findings.Level != LevelUnchecked {
+		t.Errorf("inner: %q %+v", in.Header.Subject, in.Findings)
+	}
+	var b strings.Builder
+	if err := in.BodyText(&b); err != nil || b.String() != "<inner body>" {
+		t.Errorf("inner body %q, %v", b.String(), err)
+	}
+	if _, err := v.AttachedMessage("1", 1<<20); err == nil {
+		t.Errorf("text part opened as a message")
+	}
+	if _, err := v.AttachedMessage("2", 10); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("bound: %v", err)
 	}
 }
