@@ -22,6 +22,7 @@ func TestHTMLToText(t *testing.T) {
 		{"table cells", "<table><tr><td>a</td><td>b</td></tr><tr><td>c</td></tr></table>", "a b\nc\n"},
 		{"invisible removed", "Par\u200bty\u202e Leader", "Party Leader\n"},
 		{"svg text gone", "<svg><text>x</text></svg>y", "y\n"},
+		{"hidden text gone", `<div style="display: none; max-height:0">preheader <div>inner</div> more</div><span hidden>h</span><span style="VISIBILITY:hidden">v</span>shown<p hidden>p, not skipped: its end is optional`, "shown\n\np, not skipped: its end is optional\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
