@@ -72,7 +72,9 @@ type Findings struct {
 	External bool
 	// Warning is the MX's X-Caucus-Warning text, "" if none.
 	Warning string
-	// Tagged says the subject carries the MX's "[External]" tag.
+	// Tagged says the subject carries the MX's "[External]" tag: it
+	// starts with it and the MX warned (a sender may write the tag
+	// itself; the page may then show the subject without it).
 	Tagged bool
 	// ClaimsToBe is the party member whose name an outside sender uses,
 	// or the party address its name shows ("claims to be the party
@@ -106,7 +108,7 @@ func findings(h *message.Header, opt Options) Findings {
 	f.Checked = true
 	readAuthResults(&f, ar)
 	f.Warning = CleanText(warning)
-	f.Tagged = strings.HasPrefix(strings.ToLower(decodeHeaderText(h.First("Subject"))), "[external]")
+	f.Tagged = f.Warning != "" && strings.HasPrefix(strings.ToLower(decodeHeaderText(h.First("Subject"))), "[external]")
 	f.judge(h, opt.Directory)
 	return f
 }

@@ -55,6 +55,10 @@ func TestFindings(t *testing.T) {
 		f.SPF != "pass" || f.DKIM != "pass" || f.DMARC != "pass" || f.DMARCPolicy != "reject" || len(f.DKIMDomains) != 1 || f.DKIMDomains[0] != "sender.example" {
 		t.Errorf("Findings = %+v", f)
 	}
+	// A tag the sender wrote is not the MX's.
+	if v := parse(t, received+passOut+"From: x@sender.example\nSubject: [External] hi\n\nb\n", Options{Hostname: "mail.party.example"}); v.Findings.Tagged {
+		t.Errorf("sender's own tag taken for the MX's")
+	}
 	// Without a hostname nothing is believed.
 	if v := parse(t, received+passOwn+"From: a@party.example\n\nb\n", Options{}); v.Findings.Checked {
 		t.Errorf("checked without a hostname")
