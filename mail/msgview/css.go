@@ -198,12 +198,25 @@ func isCSSName(s string) bool {
 // name of a fetching function followed by "(" is refused anywhere;
 // otherwise strings are skipped.
 func functionsAllowed(v string) (ok, fetch bool) {
-	low := strings.ToLower(v)
-	for name := range fetchingFunctions {
-		if strings.Contains(low, name+"(") {
-			// Even in a string: no reader's idea of where a string
-			// ends may decide whether a fetch happens.
-			return false, true
+	if strings.IndexByte(v, '(') < 0 {
+		return true, false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] != '(' {
+			continue
+		}
+		j := i
+		for j > 0 && isIdentByte(v[j-1]) {
+			j--
+		}
+		ident := strings.ToLower(v[j:i])
+		for name := range fetchingFunctions {
+			if strings.HasSuffix(ident, name) {
+				// Even in a string or after other characters: no
+				// reader's idea of where a string or a name ends
+				// may decide whether a fetch happens.
+				return false, true
+			}
 		}
 	}
 	ok = true

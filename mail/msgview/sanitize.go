@@ -251,7 +251,7 @@ func (s *sanitizer) text(z *html.Tokenizer) {
 		s.write(css)
 		return
 	}
-	if bytes.ContainsAny(raw, "\u202d\u202e") {
+	if bytes.IndexByte(raw, 0xe2) >= 0 && bytes.ContainsAny(raw, "\u202d\u202e") {
 		raw = []byte(stripOverrides(string(raw)))
 	}
 	if s.link != nil && s.link.text.Len() < maxLinkText {
