@@ -228,6 +228,11 @@ func (s *sanitizer) run(z *html.Tokenizer) error {
 		case html.TextToken:
 			s.text(z)
 		case html.StartTagToken, html.SelfClosingTagToken:
+			if s.skip != "" {
+				// Only the name counts in dropped content.
+				s.startTag(endToken(z), tt == html.SelfClosingTagToken)
+				break
+			}
 			s.startTag(z.Token(), tt == html.SelfClosingTagToken)
 		case html.EndTagToken:
 			s.endTag(endToken(z))
@@ -287,8 +292,8 @@ func (s *sanitizer) writeEscaped(b []byte) {
 	s.write(string(b[last:]))
 }
 
-// endToken returns an end tag's name as a Token, without the attribute
-// work of Tokenizer.Token.
+// endToken returns a tag's name as a Token, without the attribute work of
+// Tokenizer.Token.
 func endToken(z *html.Tokenizer) html.Token {
 	name, _ := z.TagName()
 	if a := atom.Lookup(name); a != 0 {
