@@ -230,12 +230,12 @@ func (s *sanitizer) run(z *html.Tokenizer) error {
 		case html.StartTagToken, html.SelfClosingTagToken:
 			if s.skip != "" {
 				// Only the name counts in dropped content.
-				s.startTag(endToken(z), tt == html.SelfClosingTagToken)
+				s.startTag(nameToken(z, tt), tt == html.SelfClosingTagToken)
 				break
 			}
 			s.startTag(z.Token(), tt == html.SelfClosingTagToken)
 		case html.EndTagToken:
-			s.endTag(endToken(z))
+			s.endTag(nameToken(z, tt))
 		}
 		// Comments and doctypes are dropped: conditional comments
 		// hold markup for old Outlook, which nobody else sees.
@@ -292,14 +292,14 @@ func (s *sanitizer) writeEscaped(b []byte) {
 	s.write(string(b[last:]))
 }
 
-// endToken returns a tag's name as a Token, without the attribute work of
+// nameToken returns a tag's name as a Token, without the attribute work of
 // Tokenizer.Token.
-func endToken(z *html.Tokenizer) html.Token {
+func nameToken(z *html.Tokenizer, tt html.TokenType) html.Token {
 	name, _ := z.TagName()
 	if a := atom.Lookup(name); a != 0 {
-		return html.Token{Type: html.EndTagToken, DataAtom: a, Data: a.String()}
+		return html.Token{Type: tt, DataAtom: a, Data: a.String()}
 	}
-	return html.Token{Type: html.EndTagToken, Data: string(name)}
+	return html.Token{Type: tt, Data: string(name)}
 }
 
 // startTag handles a start tag.
