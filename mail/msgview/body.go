@@ -175,6 +175,9 @@ func textReader(body io.Reader, p *Part) (r io.Reader, unknown bool) {
 			cs = name
 		}
 	}
+	if p.flowed {
+		defer func() { r = &flowedReader{r: bufio.NewReaderSize(r, 64<<10), delSp: p.delSp} }()
+	}
 	enc, ok := charsetDecoder(cs)
 	if ok {
 		return transform.NewReader(body, enc.NewDecoder()), false

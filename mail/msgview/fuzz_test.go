@@ -89,6 +89,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/html\nContent-Transfer-Encoding: base64\n\nPHNjcmlwdD4=\n--b\nContent-Type: multipart/alternative; boundary=c\n\n--c\n\nx\n--c--\n--b--\n"))
 	f.Add([]byte("From: =?x?q?a?= <a@b>\nSubject: \xff\xfe\nContent-Type: text/html; charset=x-none\n\n<img src=cid:a onerror=x>"))
 	f.Add([]byte("Content-Type: multipart/related; boundary=\"\"\n\n--\n\n"))
+	f.Add([]byte("Content-Type: text/plain; format=flowed; delsp=yes\n\n> a \n>> b \n c\n-- \nhttps://x.example/ <b>\n"))
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		v, err := ParseBytes(msg, Options{Hostname: "mail.party.example", Directory: party{}, MaxParts: 50})
 		if err != nil {

@@ -48,6 +48,9 @@ type Part struct {
 	Inline bool
 	// Opened says a multipart was opened (not beyond MaxDepth).
 	opened bool
+	// flowed and delSp are the format=flowed and delsp=yes parameters of
+	// a text/plain part (RFC 3676 sections 4.1 and 4.2).
+	flowed, delSp bool
 }
 
 // IsMultipart reports whether the part is a multipart.
@@ -249,6 +252,8 @@ func newPart(get headerGetter, id string, depth int) *Part {
 		p.Type = strings.ToLower(t)
 		p.Charset = strings.ToLower(strings.Trim(params["charset"], `" `))
 		p.Filename = params["name"]
+		p.flowed = p.Type == "text/plain" && strings.EqualFold(params["format"], "flowed")
+		p.delSp = strings.EqualFold(params["delsp"], "yes")
 	} else if ct != "" {
 		if t, _, _ := strings.Cut(ct, ";"); strings.Contains(t, "/") {
 			p.Type = strings.ToLower(strings.TrimSpace(t))
