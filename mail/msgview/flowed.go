@@ -24,6 +24,7 @@ type flowedReader struct {
 	para  strings.Builder
 	depth int  // quote depth of para
 	open  bool // para holds a paragraph that continues
+	mid   bool // the last piece read ended inside a line
 	err   error
 }
 
@@ -39,16 +40,29 @@ func (f *flowedReader) Read(p []byte) (int, error) {
 
 // step reads one line and decodes it.
 func (f *flowedReader) step() {
-	line, err := f.r.ReadString('\n')
+	b, err := f.r.ReadSlice('\n')
+	line := string(b)
 	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
 		f.err = err
 		return
 	}
-	full := strings.HasSuffix(line, "\n") || err == io.EOF
+	full := err != bufio.ErrBufferFull
 	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-	if line != "" || err != io.EOF {
+	switch {
+	case f.mid:
+		// The rest of a long line: no quote marks or stuffing here.
+		soft := !full || strings.HasSuffix(line, " ")
+		if full && soft && f.delSp {
+			line = line[:len(line)-1]
+		}
+		f.para.WriteString(line)
+		if !soft || f.para.Len() > maxFlowed {
+			f.flush()
+		}
+	case line != "" || err != io.EOF:
 		f.line(line, full)
 	}
+	f.mid = !full
 	if err == io.EOF {
 		f.flush()
 		f.err = io.EOF

@@ -46,7 +46,7 @@ func TestFlowed(t *testing.T) {
 // whole.
 func TestFlowedLongLine(t *testing.T) {
 	t.Parallel()
-	long := strings.Repeat("x", 200<<10)
+	long := strings.Repeat("x", 64<<10) + "> y " + strings.Repeat("z", 200<<10)
 	v := parse(t, "Content-Type: text/plain; format=flowed\n\n"+long+"\nend\n", Options{})
 	var b strings.Builder
 	if err := v.BodyText(&b); err != nil {
