@@ -85,6 +85,10 @@ type Findings struct {
 	// Forged: the From is in the party's domains but the message did not
 	// authenticate as the party's.
 	Forged bool
+	// OnBehalf is the field (Sender, Resent-From, Resent-Sender) of an
+	// outside message that shows the party or a member's name, "" if
+	// none: clients show it as "<it> on behalf of <From>".
+	OnBehalf string
 	// Level sums it up.
 	Level Level
 }
@@ -242,9 +246,10 @@ func (f *Findings) judge(h *message.Header, dir msgauth.Directory) {
 		f.ClaimsToBe = CleanText(v.NameMatch)
 		f.Lookalike = v.Lookalike
 		f.Forged = v.Forged
+		f.OnBehalf = v.OnBehalf
 	}
 	switch {
-	case f.ClaimsToBe != "" || f.Lookalike != "" || f.Forged || f.Warning != "":
+	case f.ClaimsToBe != "" || f.Lookalike != "" || f.Forged || f.OnBehalf != "" || f.Warning != "":
 		f.Level = LevelDanger
 	case f.DMARC == "fail" || f.External && f.SPF != "pass" && f.DKIM != "pass":
 		f.Level = LevelWarning

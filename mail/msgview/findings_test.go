@@ -32,6 +32,7 @@ func TestFindings(t *testing.T) {
 		{"claims to be the leader from outside", received + passOut + warning + "From: Party Leader <leader@sender.example>\nSubject: [External] urgent\n", true, LevelDanger, "Party Leader", false},
 		{"leader name with invisible characters", received + passOut + "From: =?utf-8?q?Party=E2=80=8B_Leader?= <l@sender.example>\n", true, LevelDanger, "Party Leader", false},
 		{"own domain forged", received + noneOwn + "From: Party Leader <leader@party.example>\n", true, LevelDanger, "Party Leader", true},
+		{"sender field names the leader", received + passOut + "From: x@sender.example\nSender: Party Leader <pl@sender.example>\n", true, LevelDanger, "", false},
 		{"no results: not through the MX", "From: Party Leader <leader@party.example>\n", false, LevelUnchecked, "", false},
 		{"forged results below the sender's fields", received + "From: leader@party.example\n" + passOwn, false, LevelUnchecked, "", false},
 		{"other host's results", received + "Authentication-Results: mx.evil.example; dmarc=pass header.from=party.example\nFrom: leader@party.example\n", false, LevelUnchecked, "", false},
