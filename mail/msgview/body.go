@@ -1,12 +1,15 @@
 package msgview
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"html"
 	"io"
 	"strings"
 	"unicode/utf8"
 
+	htmlcharset "golang.org/x/net/html/charset"
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/htmlindex"
@@ -146,7 +149,7 @@ func (v *View) WriteText(w io.Writer, id string) (unknownCharset bool, err error
 	}
 	err = v.findPart(id, func(p *Part, body io.Reader) error {
 		var r io.Reader
-		r, unknownCharset = textReader(body, p.Charset)
+		r, unknownCharset = textReader(body, p)
 		if _, err := io.Copy(w, r); err != nil {
 			return fmt.Errorf("msgview: part %s: %w", id, err)
 		}
@@ -155,16 +158,34 @@ func (v *View) WriteText(w io.Writer, id string) (unknownCharset bool, err error
 	return unknownCharset, err
 }
 
-// textReader converts a text body to UTF-8.
-func textReader(body io.Reader, charset string) (io.Reader, bool) {
-	enc, ok := charsetDecoder(charset)
+// textReader converts a text body to UTF-8. A text/html part without a
+// charset parameter is read in the charset its <meta> names, if any
+// (golang.org/x/net/html/charset, the HTML standard's prescan), else as
+// UTF-8. An unknown charset is read as UTF-8 when the first 4 kB are
+// UTF-8, else as Windows-1252, and reported by unknown.
+func textReader(body io.Reader, p *Part) (r io.Reader, unknown bool) {
+	cs := p.Charset
+	if cs == "" && p.Type == "text/html" {
+		sniff := make([]byte, 1024)
+		n, _ := io.ReadFull(body, sniff)
+		body = io.MultiReader(bytes.NewReader(sniff[:n]), body)
+		// The prescan's default is windows-1252: UTF-8 text (or
+		// ASCII) stays UTF-8.
+		if _, name, _ := htmlcharset.DetermineEncoding(sniff[:n], "text/html"); name != "windows-1252" || !validPrefix(sniff[:n]) {
+			cs = name
+		}
+	}
+	if p.flowed {
+		defer func() { r = &flowedReader{r: bufio.NewReaderSize(r, 64<<10), delSp: p.delSp} }()
+	}
+	enc, ok := charsetDecoder(cs)
 	if ok {
 		return transform.NewReader(body, enc.NewDecoder()), false
 	}
 	sniff := make([]byte, 4096)
 	n, _ := io.ReadFull(body, sniff)
 	sniff = sniff[:n]
-	whole := io.MultiReader(strings.NewReader(string(sniff)), body)
+	whole := io.MultiReader(bytes.NewReader(sniff), body)
 	if validPrefix(sniff) {
 		return transform.NewReader(whole, unicode.UTF8.NewDecoder()), true
 	}
@@ -227,10 +248,7 @@ const (
 func (v *View) writeBody(w io.Writer, opt SanitizeOptions) (Result, error) {
 	var res Result
 	err := v.findPart(v.Body.ID, func(p *Part, body io.Reader) error {
-		r, unknown := textReader(body, p.Charset)
-		if unknown {
-			v.notice(NoticeUnknownCharset)
-		}
+		r, _ := textReader(body, p)
 		if p.Type == "text/html" {
 			var err error
 			res, err = SanitizeHTML(w, r, opt)
@@ -244,7 +262,9 @@ func (v *View) writeBody(w io.Writer, opt SanitizeOptions) (Result, error) {
 }
 
 // writePlain writes plain text escaped in a <pre>, within the output
-// bound of opt.
+// bound of opt, its http and https URLs made links as SanitizeHTML makes
+// them (new tab, no opener or referrer, target in the title). A line
+// longer than the reader's buffer is written without links.
 func writePlain(w io.Writer, r io.Reader, opt SanitizeOptions) (Result, error) {
 	max := opt.MaxOutput
 	if max <= 0 {
@@ -252,13 +272,17 @@ func writePlain(w io.Writer, r io.Reader, opt SanitizeOptions) (Result, error) {
 	}
 	bw := &boundedWriter{w: w, left: max}
 	bw.WriteString(`<pre class="caucus-text">`)
-	// Escaping touches ASCII bytes only, so a chunk may end inside a
-	// character.
-	buf := make([]byte, 32<<10)
+	br := bufio.NewReaderSize(r, 64<<10)
 	var res Result
 	for bw.err == nil {
-		n, err := r.Read(buf)
-		bw.WriteString(html.EscapeString(string(buf[:n])))
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// Escaping touches ASCII bytes only, so a piece may end
+			// inside a character.
+			bw.WriteString(html.EscapeString(string(line)))
+			continue
+		}
+		res.Links += linkify(bw, string(line))
 		if err == io.EOF {
 			break
 		}
@@ -274,12 +298,51 @@ func writePlain(w io.Writer, r io.Reader, opt SanitizeOptions) (Result, error) {
 	return res, bw.err
 }
 
-// cidMapper maps the Content-IDs of the message's parts to URLs made from
-// pattern.
+// linkify writes a line of text escaped, with its URLs as links, and
+// returns how many it made.
+func linkify(bw *boundedWriter, line string) int {
+	n := 0
+	for {
+		i := indexURL(line)
+		if i < 0 {
+			bw.WriteString(html.EscapeString(line))
+			return n
+		}
+		end := i
+		for end < len(line) && line[end] > ' ' && !strings.ContainsRune("<>\"'`", rune(line[end])) {
+			end++
+		}
+		u := strings.TrimRight(line[i:end], ".,;:!?)]}")
+		end = i + len(u)
+		bw.WriteString(html.EscapeString(line[:i]))
+		if href, ok := linkTarget(u); ok && len(u) > len("https://") {
+			l := &pendingLink{href: href}
+			bw.WriteString(l.openTag("") + html.EscapeString(u) + "</a>")
+			n++
+		} else {
+			bw.WriteString(html.EscapeString(u))
+		}
+		line = line[end:]
+	}
+}
+
+// indexURL returns the index of the first "http://" or "https://" in s
+// (any case), -1 if none.
+func indexURL(s string) int {
+	low := strings.ToLower(s)
+	i := strings.Index(low, "http://")
+	if j := strings.Index(low, "https://"); j >= 0 && (i < 0 || j < i) {
+		i = j
+	}
+	return i
+}
+
+// cidMapper maps the Content-IDs of the message's inline image parts
+// (IsInlineImage) to URLs made from pattern.
 func (v *View) cidMapper(pattern string) func(string) (string, bool) {
 	ids := map[string]string{}
 	for _, p := range v.Parts {
-		if p.ContentID != "" && !p.IsMultipart() {
+		if p.ContentID != "" && p.IsInlineImage() {
 			if _, dup := ids[p.ContentID]; !dup {
 				ids[p.ContentID] = p.ID
 			}
@@ -303,7 +366,7 @@ func (v *View) BodyText(w io.Writer) error {
 		return nil
 	}
 	return v.findPart(v.Body.ID, func(p *Part, body io.Reader) error {
-		r, _ := textReader(body, p.Charset)
+		r, _ := textReader(body, p)
 		if p.Type == "text/html" {
 			return HTMLToText(w, r)
 		}

@@ -58,6 +58,9 @@ const maxCSSNesting = 4
 // removed, escapes resolved, and then no backslash, no "<" (which could
 // end a <style> element) and no control character left.
 func decodeCSS(css string) string {
+	if plainCSS(css) {
+		return css
+	}
 	var b strings.Builder
 	b.Grow(len(css))
 	for i := 0; i < len(css); {
@@ -82,6 +85,20 @@ func decodeCSS(css string) string {
 		}
 	}
 	return clean(b.String())
+}
+
+// plainCSS reports whether decodeCSS would leave css as it is: no
+// escape, comment, "<", DEL or control character.
+func plainCSS(css string) bool {
+	for i := 0; i < len(css); i++ {
+		switch c := css[i]; {
+		case c == '\\' || c == '<' || c == 0x7f || c < ' ':
+			return false
+		case c == '/' && i+1 < len(css) && css[i+1] == '*':
+			return false
+		}
+	}
+	return true
 }
 
 // cssEscape decodes the escape after a backslash (CSS Syntax section
@@ -181,12 +198,25 @@ func isCSSName(s string) bool {
 // name of a fetching function followed by "(" is refused anywhere;
 // otherwise strings are skipped.
 func functionsAllowed(v string) (ok, fetch bool) {
-	low := strings.ToLower(v)
-	for name := range fetchingFunctions {
-		if strings.Contains(low, name+"(") {
-			// Even in a string: no reader's idea of where a string
-			// ends may decide whether a fetch happens.
-			return false, true
+	if strings.IndexByte(v, '(') < 0 {
+		return true, false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] != '(' {
+			continue
+		}
+		j := i
+		for j > 0 && isIdentByte(v[j-1]) {
+			j--
+		}
+		ident := strings.ToLower(v[j:i])
+		for name := range fetchingFunctions {
+			if strings.HasSuffix(ident, name) {
+				// Even in a string or after other characters: no
+				// reader's idea of where a string or a name ends
+				// may decide whether a fetch happens.
+				return false, true
+			}
 		}
 	}
 	ok = true

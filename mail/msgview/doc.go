@@ -17,9 +17,16 @@
 // reader) within Options' limits on depth, part count and bytes, and picks
 // the body: text/html or text/plain from a multipart/alternative (the last
 // one the reader prefers, RFC 2046 section 5.1.4). Nothing is kept in
-// memory but the part list; View.Part re-reads one part and streams it
-// decoded (Content-Transfer-Encoding undone, RFC 2045 section 6), so a
-// 50 MB attachment is never held.
+// memory but the part list and the decoded text parts (4 MB at most);
+// View.WritePart re-reads one part and streams it decoded
+// (Content-Transfer-Encoding undone, RFC 2045 section 6), so a 50 MB
+// attachment is never held. View.SanitizeBody writes the frame's
+// document, View.BodyText the body as text (for replies, previews and
+// search snippets; format=flowed text, RFC 3676, joined into
+// paragraphs), and QuoteText, Attribution, ForwardFields,
+// ReplySubject, ReplyRecipients and ReplyReferences prepare a reply or a
+// forward. Every word they return is data; the page translates the
+// labels (Notice codes, ForwardField names, Level names).
 //
 // # Showing HTML
 //
@@ -41,23 +48,32 @@
 // FrameCSPWithImages, for cid: images served by caucus), text/html;
 // charset=utf-8, and X-Content-Type-Options: nosniff. Use a src, not
 // srcdoc: a srcdoc document inherits the page's policy, not FrameCSP.
+// The policy is the issue's "sandbox; default-src 'none'; img-src data:
+// cid:" with two changes: style-src 'unsafe-inline', without which no
+// mail's layout survives (harmless in a frame that runs no script, loads
+// no font and fetches no image the policy does not name), and no cid:
+// source, which browsers do not fetch; cid: images are rewritten to
+// caucus URLs instead. TestBrowserHostileFrame loads hostile HTML in
+// Chromium both sanitized and raw under this policy, and sees nothing run
+// and nothing leave.
 //
 // # Remote content
 //
 // Remote images, style sheets and fonts are removed by default, and
 // Result.RemoteBlocked says how many, so the page can offer "load remote
 // images". Webmail loads them, when the member asks for one message,
-// through a caucus proxy and never from the member's browser: the browser
-// would give the sender the member's IP address, browser and time of
-// reading, and cookies of the sender's site. The proxy (Options.RemoteImage
-// rewrites each remote image to its URL) must fetch only http and https
-// URLs that resolve to public addresses (no loopback, private, link-local
-// or the server's own: the fetch is a server-side request the sender
-// chose), send no cookie, no Referer and a fixed User-Agent, accept only
-// image/* answers up to a size bound with a deadline, and answer with
-// nosniff and the sandbox CSP. Remote style sheets and fonts are never
-// loaded, not even through the proxy: CSS url() can leak reading time and
-// attribute values (CSS exfiltration), and mail looks right without them.
+// through ImageProxy and never from the member's browser: the browser
+// would give the sender the member's IP address, browser, language and
+// time of reading, and cookies of the sender's site; through the proxy
+// the sender learns only that the message was opened, and when.
+// ImageProxy.URL is the SanitizeOptions.RemoteImage to pass then; the
+// proxy fetches only URLs it signed, only from public addresses (the
+// fetch is a server-side request whose target the sender chose), with no
+// cookie, no Referer and a fixed User-Agent, and answers only with PNG,
+// JPEG, GIF or WebP bytes of bounded size. Remote style sheets and fonts
+// are never loaded, not even through the proxy: CSS url() can leak
+// reading time and attribute values (CSS exfiltration), and mail reads
+// well without them.
 //
 // # Findings
 //

@@ -32,6 +32,24 @@ const (
 	LevelDanger
 )
 
+// String returns the level's name, for a CSS class or a catalogue key:
+// "none", "unchecked", "outside", "warning", "danger".
+func (l Level) String() string {
+	switch l {
+	case LevelNone:
+		return "none"
+	case LevelUnchecked:
+		return "unchecked"
+	case LevelOutside:
+		return "outside"
+	case LevelWarning:
+		return "warning"
+	case LevelDanger:
+		return "danger"
+	}
+	return "unknown"
+}
+
 // Findings is the typed summary of what caucus's MX found about a
 // message's sender, for the page's banner.
 type Findings struct {
@@ -54,7 +72,9 @@ type Findings struct {
 	External bool
 	// Warning is the MX's X-Caucus-Warning text, "" if none.
 	Warning string
-	// Tagged says the subject carries the MX's "[External]" tag.
+	// Tagged says the subject carries the MX's "[External]" tag: it
+	// starts with it and the MX warned (a sender may write the tag
+	// itself; the page may then show the subject without it).
 	Tagged bool
 	// ClaimsToBe is the party member whose name an outside sender uses,
 	// or the party address its name shows ("claims to be the party
@@ -65,6 +85,10 @@ type Findings struct {
 	// Forged: the From is in the party's domains but the message did not
 	// authenticate as the party's.
 	Forged bool
+	// OnBehalf is the field (Sender, Resent-From, Resent-Sender) of an
+	// outside message that shows the party or a member's name, "" if
+	// none: clients show it as "<it> on behalf of <From>".
+	OnBehalf string
 	// Level sums it up.
 	Level Level
 }
@@ -88,7 +112,7 @@ func findings(h *message.Header, opt Options) Findings {
 	f.Checked = true
 	readAuthResults(&f, ar)
 	f.Warning = CleanText(warning)
-	f.Tagged = strings.HasPrefix(strings.ToLower(decodeHeaderText(h.First("Subject"))), "[external]")
+	f.Tagged = f.Warning != "" && strings.HasPrefix(strings.ToLower(decodeHeaderText(h.First("Subject"))), "[external]")
 	f.judge(h, opt.Directory)
 	return f
 }
@@ -222,9 +246,10 @@ func (f *Findings) judge(h *message.Header, dir msgauth.Directory) {
 		f.ClaimsToBe = CleanText(v.NameMatch)
 		f.Lookalike = v.Lookalike
 		f.Forged = v.Forged
+		f.OnBehalf = v.OnBehalf
 	}
 	switch {
-	case f.ClaimsToBe != "" || f.Lookalike != "" || f.Forged || f.Warning != "":
+	case f.ClaimsToBe != "" || f.Lookalike != "" || f.Forged || f.OnBehalf != "" || f.Warning != "":
 		f.Level = LevelDanger
 	case f.DMARC == "fail" || f.External && f.SPF != "pass" && f.DKIM != "pass":
 		f.Level = LevelWarning

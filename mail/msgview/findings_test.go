@@ -32,6 +32,7 @@ func TestFindings(t *testing.T) {
 		{"claims to be the leader from outside", received + passOut + warning + "From: Party Leader <leader@sender.example>\nSubject: [External] urgent\n", true, LevelDanger, "Party Leader", false},
 		{"leader name with invisible characters", received + passOut + "From: =?utf-8?q?Party=E2=80=8B_Leader?= <l@sender.example>\n", true, LevelDanger, "Party Leader", false},
 		{"own domain forged", received + noneOwn + "From: Party Leader <leader@party.example>\n", true, LevelDanger, "Party Leader", true},
+		{"sender field names the leader", received + passOut + "From: x@sender.example\nSender: Party Leader <pl@sender.example>\n", true, LevelDanger, "", false},
 		{"no results: not through the MX", "From: Party Leader <leader@party.example>\n", false, LevelUnchecked, "", false},
 		{"forged results below the sender's fields", received + "From: leader@party.example\n" + passOwn, false, LevelUnchecked, "", false},
 		{"other host's results", received + "Authentication-Results: mx.evil.example; dmarc=pass header.from=party.example\nFrom: leader@party.example\n", false, LevelUnchecked, "", false},
@@ -54,6 +55,10 @@ func TestFindings(t *testing.T) {
 	if f.Warning != "The sender's name matches a party member but the address is outside the party" || !f.Tagged || !f.External ||
 		f.SPF != "pass" || f.DKIM != "pass" || f.DMARC != "pass" || f.DMARCPolicy != "reject" || len(f.DKIMDomains) != 1 || f.DKIMDomains[0] != "sender.example" {
 		t.Errorf("Findings = %+v", f)
+	}
+	// A tag the sender wrote is not the MX's.
+	if v := parse(t, received+passOut+"From: x@sender.example\nSubject: [External] hi\n\nb\n", Options{Hostname: "mail.party.example"}); v.Findings.Tagged {
+		t.Errorf("sender's own tag taken for the MX's")
 	}
 	// Without a hostname nothing is believed.
 	if v := parse(t, received+passOwn+"From: a@party.example\n\nb\n", Options{}); v.Findings.Checked {

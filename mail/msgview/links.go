@@ -145,6 +145,9 @@ func stripClass(attrs string, strip bool) string {
 
 // displayURL returns a URL with its host in A-label (punycode) form.
 func displayURL(raw string) string {
+	if isASCII(raw) {
+		return raw
+	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return raw
@@ -168,6 +171,10 @@ func compareLink(text, href string) (Mismatch, bool) {
 	if schemeOf(href) != "http" && schemeOf(href) != "https" {
 		return Mismatch{}, false
 	}
+	textDomain := domainInText(text)
+	if textDomain == "" {
+		return Mismatch{}, false
+	}
 	u, err := url.Parse(href)
 	if err != nil {
 		return Mismatch{}, false
@@ -181,8 +188,7 @@ func compareLink(text, href string) (Mismatch, bool) {
 			hrefDomain = a
 		}
 	}
-	textDomain := domainInText(text)
-	if textDomain == "" || hrefDomain == "" || textDomain == hrefDomain {
+	if hrefDomain == "" || textDomain == hrefDomain {
 		return Mismatch{}, false
 	}
 	text = strings.Join(strings.Fields(text), " ")

@@ -48,6 +48,9 @@ type Part struct {
 	Inline bool
 	// Opened says a multipart was opened (not beyond MaxDepth).
 	opened bool
+	// flowed and delSp are the format=flowed and delsp=yes parameters of
+	// a text/plain part (RFC 3676 sections 4.1 and 4.2).
+	flowed, delSp bool
 }
 
 // IsMultipart reports whether the part is a multipart.
@@ -56,6 +59,52 @@ func (p *Part) IsMultipart() bool { return strings.HasPrefix(p.Type, "multipart/
 // IsText reports whether the part is a text/plain or text/html body
 // candidate.
 func (p *Part) IsText() bool { return p.Type == "text/plain" || p.Type == "text/html" }
+
+// inlineImageTypes are the image types a browser shows without running
+// anything (not image/svg+xml, which holds script).
+var inlineImageTypes = map[string]string{
+	"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp",
+}
+
+// IsInlineImage reports whether the part is an image a page may show in
+// an <img> (a cid: image, a preview): PNG, JPEG, GIF or WebP.
+func (p *Part) IsInlineImage() bool { return inlineImageTypes[p.Type] != "" }
+
+// ServeType is the Content-Type to serve the part's bytes with: its own
+// for an inline image, application/octet-stream for everything else, so
+// that no part is ever rendered as HTML, SVG or script in caucus's
+// origin. Serve every part with X-Content-Type-Options: nosniff, the
+// header Content-Security-Policy: FrameCSP, and, unless it is an inline
+// image shown in the page, Content-Disposition: attachment with
+// DownloadName (mime.FormatMediaType encodes it, RFC 6266).
+func (p *Part) ServeType() string {
+	if p.IsInlineImage() {
+		return p.Type
+	}
+	return "application/octet-stream"
+}
+
+// downloadExt are file name extensions for parts without a name.
+var downloadExt = map[string]string{
+	"text/plain": ".txt", "text/html": ".html", "application/pdf": ".pdf",
+	"message/rfc822": ".eml", "text/calendar": ".ics", "text/vcard": ".vcf",
+}
+
+// DownloadName is the file name to offer for the part: its Filename, or
+// "part-ID" with an extension that fits its type.
+func (p *Part) DownloadName() string {
+	if p.Filename != "" {
+		return p.Filename
+	}
+	ext := inlineImageTypes[p.Type]
+	if ext == "" {
+		ext = downloadExt[p.Type]
+	}
+	if ext == "" {
+		ext = ".bin"
+	}
+	return "part-" + p.ID + ext
+}
 
 // headerGetter reads a field of a part's header.
 type headerGetter func(name string) string
@@ -144,6 +193,9 @@ func (w *walker) walk(r io.Reader, get headerGetter, id string, depth int) (*Par
 		}
 		return p, errStop
 	}
+	if _, known := charsetDecoder(p.Charset); p.IsText() && !known {
+		w.v.notice(NoticeUnknownCharset)
+	}
 	body := decodeTransfer(r, p.Encoding)
 	n, err := w.v.keep(p, body)
 	p.Size = n
@@ -200,6 +252,8 @@ func newPart(get headerGetter, id string, depth int) *Part {
 		p.Type = strings.ToLower(t)
 		p.Charset = strings.ToLower(strings.Trim(params["charset"], `" `))
 		p.Filename = params["name"]
+		p.flowed = p.Type == "text/plain" && strings.EqualFold(params["format"], "flowed")
+		p.delSp = strings.EqualFold(params["delsp"], "yes")
 	} else if ct != "" {
 		if t, _, _ := strings.Cut(ct, ";"); strings.Contains(t, "/") {
 			p.Type = strings.ToLower(strings.TrimSpace(t))

@@ -194,7 +194,7 @@ func (b *boundedWriter) WriteString(s string) {
 	}
 	b.left -= int64(len(s))
 	if _, err := io.WriteString(b.w, s); err != nil {
-		b.err = fmt.Errorf("msgview: writing html: %w", err)
+		b.err = fmt.Errorf("msgview: writing: %w", err)
 	}
 }
 
@@ -228,9 +228,14 @@ func (s *sanitizer) run(z *html.Tokenizer) error {
 		case html.TextToken:
 			s.text(z)
 		case html.StartTagToken, html.SelfClosingTagToken:
+			if s.skip != "" {
+				// Only the name counts in dropped content.
+				s.startTag(nameToken(z, tt), tt == html.SelfClosingTagToken)
+				break
+			}
 			s.startTag(z.Token(), tt == html.SelfClosingTagToken)
 		case html.EndTagToken:
-			s.endTag(endToken(z))
+			s.endTag(nameToken(z, tt))
 		}
 		// Comments and doctypes are dropped: conditional comments
 		// hold markup for old Outlook, which nobody else sees.
@@ -251,7 +256,7 @@ func (s *sanitizer) text(z *html.Tokenizer) {
 		s.write(css)
 		return
 	}
-	if bytes.ContainsAny(raw, "\u202d\u202e") {
+	if bytes.IndexByte(raw, 0xe2) >= 0 && bytes.ContainsAny(raw, "\u202d\u202e") {
 		raw = []byte(stripOverrides(string(raw)))
 	}
 	if s.link != nil && s.link.text.Len() < maxLinkText {
@@ -287,14 +292,14 @@ func (s *sanitizer) writeEscaped(b []byte) {
 	s.write(string(b[last:]))
 }
 
-// endToken returns an end tag's name as a Token, without the attribute
-// work of Tokenizer.Token.
-func endToken(z *html.Tokenizer) html.Token {
+// nameToken returns a tag's name as a Token, without the attribute work of
+// Tokenizer.Token.
+func nameToken(z *html.Tokenizer, tt html.TokenType) html.Token {
 	name, _ := z.TagName()
 	if a := atom.Lookup(name); a != 0 {
-		return html.Token{Type: html.EndTagToken, DataAtom: a, Data: a.String()}
+		return html.Token{Type: tt, DataAtom: a, Data: a.String()}
 	}
-	return html.Token{Type: html.EndTagToken, Data: string(name)}
+	return html.Token{Type: tt, Data: string(name)}
 }
 
 // startTag handles a start tag.

@@ -71,6 +71,16 @@ func TestSanitizeHostile(t *testing.T) {
 		{"template", `<template><script>alert(1)</script></template>ok`, []string{"alert", "template"}, []string{"ok"}, 0},
 		{"xmp", `<xmp><script>alert(1)</script></xmp>ok`, []string{"alert"}, []string{"ok"}, 0},
 		{"id and name clobbering", `<p id="x" name="y">x</p>`, []string{"id=", "name="}, []string{"<p>x</p>"}, 0},
+		{"uppercase javascript src", `<IMG SRC=JaVaScRiPt:alert(1)>x`, []string{"javascript", "alert"}, []string{"x"}, 0},
+		{"newline entity in scheme", `<a href="jav&#x0A;ascript:alert(1)">x</a>`, []string{"script:", "alert"}, nil, 0},
+		{"control character before scheme", `<a href="&#14; javascript:alert(1)">x</a>`, []string{"javascript", "alert"}, nil, 0},
+		{"slash separated attributes", `<a/href="javascript:alert(1)">x</a><img/src="x"/onerror="alert(2)">`, []string{"javascript", "alert", "onerror"}, nil, 0},
+		{"entity-encoded css parens", `<div style="background:url&#40;https://evil.example/x&#41;">x</div>`, []string{"evil.example"}, nil, 1},
+		{"escaped expression", `<div style="width: expr5 ssion(alert(1))">x</div>`, []string{"ssion", "alert"}, nil, 0},
+		{"behavior", `<p style="behavior: url(x.htc)">x</p>`, []string{"behavior", "htc"}, nil, 0},
+		{"comment inside url", `<div style="background: u/**/rl(https://evil.example/x)">x</div>`, []string{"evil.example"}, nil, 0},
+		{"style attribute breakout", `<p style="color:red&quot; onclick=&quot;alert(1)">x</p>`, []string{"onclick=", `" onclick`}, nil, 0},
+		{"data image svg as image src", `<img src="DATA:image/svg+xml,<svg onload=alert(1)>">`, []string{"svg", "alert"}, nil, 0},
 		{"formaction", `<button formaction="javascript:alert(1)">x</button>`, []string{"formaction", "javascript"}, nil, 0},
 	}
 	for _, tc := range tests {

@@ -1,11 +1,15 @@
 package msgview
 
 import (
+	"bytes"
+	"io"
+	"mime"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/htmlindex"
 
 	"github.com/caucus-org/caucus/mail/message"
 )
@@ -81,7 +85,37 @@ func decodeHeaderText(v string) string {
 	if !utf8.ValidString(v) {
 		v = fromLatin(v)
 	}
-	return CleanText(message.DecodeText(v))
+	d := message.DecodeText(v)
+	if d == v && strings.Contains(v, "=?") {
+		// An encoded-word in a charset nobody knows: its bytes are
+		// shown as UTF-8 if they are, else as Windows-1252, rather
+		// than the raw encoded-word.
+		if l, err := lenientWords().DecodeHeader(v); err == nil {
+			d = l
+		}
+	}
+	return CleanText(d)
+}
+
+// lenientWords returns a decoder of RFC 2047 encoded-words in any charset
+// the WHATWG index knows, and the others as UTF-8 or Windows-1252.
+func lenientWords() *mime.WordDecoder {
+	return &mime.WordDecoder{CharsetReader: lenientCharset}
+}
+
+// lenientCharset is lenientWords' CharsetReader.
+func lenientCharset(charset string, input io.Reader) (io.Reader, error) {
+	if enc, err := htmlindex.Get(charset); err == nil {
+		return enc.NewDecoder().Reader(input), nil
+	}
+	b, err := io.ReadAll(io.LimitReader(input, maxHeaderText*4))
+	if err != nil {
+		return nil, err
+	}
+	if utf8.Valid(b) {
+		return bytes.NewReader(b), nil
+	}
+	return strings.NewReader(fromLatin(string(b))), nil
 }
 
 // SanitizeFilename makes an attachment's name safe to offer for saving
@@ -110,4 +144,38 @@ func SanitizeFilename(name string) string {
 		name = truncateUTF8(name, 200-len(ext)) + ext
 	}
 	return name
+}
+
+// Preview returns the start of a body's text for a message list or a
+// search result: quoted lines ("> ...") left out, white space collapsed,
+// invisible characters removed, cut to at most n runes at a word
+// boundary when there is one, with "…" when cut.
+func Preview(text string, n int) string {
+	var b strings.Builder
+	for line := range strings.Lines(text) {
+		if strings.HasPrefix(strings.TrimLeft(line, " \t"), ">") {
+			continue
+		}
+		b.WriteString(line)
+		b.WriteByte(' ')
+		if b.Len() > n*utf8.UTFMax+64 {
+			break
+		}
+	}
+	s := CleanText(b.String())
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	cut := 0
+	for i := range s {
+		if cut >= n {
+			s = s[:i]
+			break
+		}
+		cut++
+	}
+	if sp := strings.LastIndexByte(s, ' '); sp > len(s)/2 {
+		s = s[:sp]
+	}
+	return s + "…"
 }

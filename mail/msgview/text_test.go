@@ -1,6 +1,7 @@
 package msgview
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ func TestHTMLToText(t *testing.T) {
 		{"table cells", "<table><tr><td>a</td><td>b</td></tr><tr><td>c</td></tr></table>", "a b\nc\n"},
 		{"invisible removed", "Par\u200bty\u202e Leader", "Party Leader\n"},
 		{"svg text gone", "<svg><text>x</text></svg>y", "y\n"},
+		{"hidden text gone", `<div style="display: none; max-height:0">preheader <div>inner</div> more</div><span hidden>h</span><span style="VISIBILITY:hidden">v</span>shown<p hidden>p, not skipped: its end is optional`, "shown\n\np, not skipped: its end is optional\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,5 +83,61 @@ func TestQuoting(t *testing.T) {
 	ff := ForwardFields(h, time.RFC1123Z, time.UTC)
 	if len(ff) != 5 || ff[0].Name != "From" || ff[1].Value != "Sat, 05 Dec 2026 17:30:00 +0000" {
 		t.Errorf("ForwardFields = %+v", ff)
+	}
+}
+
+func TestPreview(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"Hello Anna,\n\n> old text\nsee you at\tthe meeting", 100, "Hello Anna, see you at the meeting"},
+		{"Hello Anna, see you at the meeting", 20, "Hello Anna, see you…"},
+		{"Grüße\u200b aus Berlin", 5, "Grüße…"},
+		{"", 10, ""},
+	}
+	for _, tc := range tests {
+		if got := Preview(tc.in, tc.n); got != tc.want {
+			t.Errorf("Preview(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
+
+// failWriter takes n bytes, then fails with errFailWriter.
+type failWriter struct{ n int }
+
+var errFailWriter = errors.New("enough")
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		k := f.n
+		f.n = 0
+		return k, errFailWriter
+	}
+	f.n -= len(p)
+	return len(p), nil
+}
+
+// TestWriterErrors: a writer's error comes back wrapped, so a caller
+// that stops writing on purpose can tell.
+func TestWriterErrors(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("word ", 20000)
+	for _, msg := range []string{
+		"Content-Type: text/plain\n\n" + long,
+		"Content-Type: text/html\n\n<p>" + long,
+	} {
+		v := parse(t, msg, Options{})
+		if err := v.BodyText(&failWriter{n: 100}); !errors.Is(err, errFailWriter) {
+			t.Errorf("BodyText: %v", err)
+		}
+		if _, err := v.SanitizeBody(&failWriter{n: 100}, "", SanitizeOptions{}); !errors.Is(err, errFailWriter) {
+			t.Errorf("SanitizeBody: %v", err)
+		}
+		if _, err := v.WritePart(&failWriter{n: 100}, "1"); !errors.Is(err, errFailWriter) {
+			t.Errorf("WritePart: %v", err)
+		}
 	}
 }

@@ -73,6 +73,34 @@ var textSkip = map[string]bool{
 	"noembed": true, "xmp": true,
 }
 
+// hidden reports whether an element is styled not to be seen
+// (display:none, visibility:hidden, or the hidden attribute): the
+// "preheader" text of newsletters, or text a sender hides from the
+// reader but not from filters.
+func hidden(tok html.Token) bool {
+	for _, a := range tok.Attr {
+		switch a.Key {
+		case "hidden":
+			return true
+		case "style":
+			v := strings.ToLower(strings.Join(strings.Fields(a.Val), ""))
+			if strings.Contains(v, "display:none") || strings.Contains(v, "visibility:hidden") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// closedElements need their end tag, so that hidden content ends where
+// a browser ends it (a hidden <p> or <li> could end implicitly, and the
+// rest of the text with it).
+var closedElements = map[atom.Atom]bool{
+	atom.Div: true, atom.Span: true, atom.Table: true, atom.Font: true,
+	atom.Center: true, atom.Section: true, atom.Article: true, atom.Aside: true,
+	atom.Header: true, atom.Footer: true, atom.B: true, atom.I: true, atom.Strong: true,
+}
+
 // blockElements start and end a line.
 var blockElements = map[atom.Atom]bool{
 	atom.P: true, atom.Div: true, atom.Table: true, atom.Tr: true,
@@ -100,7 +128,7 @@ func (t *texter) token(z *html.Tokenizer, tt html.TokenType) {
 			}
 			return
 		}
-		if textSkip[tok.Data] && tt == html.StartTagToken {
+		if tt == html.StartTagToken && (textSkip[tok.Data] || hidden(tok) && closedElements[tok.DataAtom]) {
 			t.skip, t.skipDepth = tok.Data, 1
 			return
 		}

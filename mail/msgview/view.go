@@ -16,7 +16,7 @@ import (
 
 // Limits of Parse when Options leaves them zero.
 const (
-	// DefaultMaxDepth of multipart nesting; deeper multiparts are listed
+	// DefaultMaxMIMEDepth bounds multipart nesting; deeper multiparts are listed
 	// as one part and not opened.
 	DefaultMaxMIMEDepth = 32
 	// DefaultMaxParts listed; the rest are counted as not shown.
@@ -101,7 +101,8 @@ type Header struct {
 
 // View is a parsed message. It keeps the reader to serve parts from, and
 // the decoded text parts up to 4 MB in all; attachments are never held in
-// memory. A View is not safe for concurrent use.
+// memory. Once Parse has returned, a View's methods may be called
+// concurrently if its ReaderAt allows it.
 type View struct {
 	Header Header
 	// Parts lists every part in the order of the message, with ids in
@@ -223,7 +224,7 @@ func addresses(h *message.Header, name string) []Address {
 			group = ""
 		default:
 			if len(out) < maxAddresses {
-				out = append(out, Address{Name: CleanText(a.Name), Addr: CleanText(a.Addr()), Group: group})
+				out = append(out, Address{Name: decodeHeaderText(a.Name), Addr: CleanText(a.Addr()), Group: group})
 			}
 		}
 	}
@@ -271,3 +272,28 @@ func firstID(v string) string {
 
 // newBufReader wraps r for the MIME reader.
 func newBufReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, 32<<10) }
+
+// ErrTooLarge: an attached message is larger than the bound given.
+var ErrTooLarge = errors.New("msgview: attached message too large")
+
+// AttachedMessage parses the message/rfc822 part id (a forwarded message,
+// RFC 2046 section 5.2.1) as a View of its own, with the same Options
+// but no findings (caucus's MX checked the outer message, not this one;
+// its Findings.Level is LevelUnchecked). The part is read into memory,
+// at most max bytes.
+func (v *View) AttachedMessage(id string, max int64) (*View, error) {
+	p := v.PartByID(id)
+	if p == nil || p.Type != "message/rfc822" && p.Type != "message/global" {
+		return nil, fmt.Errorf("%w: %q is no attached message", ErrNoPart, id)
+	}
+	if p.Size > max {
+		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, p.Size)
+	}
+	var b bytes.Buffer
+	if _, err := v.WritePart(&b, id); err != nil {
+		return nil, err
+	}
+	opt := v.opt
+	opt.Hostname = "" // nothing in it was checked by this host
+	return ParseBytes(b.Bytes(), opt)
+}
