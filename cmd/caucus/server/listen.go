@@ -88,15 +88,6 @@ func redirectHTTPS(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusMovedPermanently)
 }
 
-// protocolTLS is the web's TLS configuration for another protocol: the
-// same certificates, and only that protocol's ALPN name (RFC 7301), never
-// the web's "h2" or ACME's "acme-tls/1".
-func protocolTLS(web *tls.Config, alpn ...string) *tls.Config {
-	c := web.Clone()
-	c.NextProtos = alpn
-	return c
-}
-
 // tlsManager returns what hands out the certificate of every listener:
 // the dev store's, the configured files', or ACME's.
 func tlsManager(cfg config.Config, dev bool, now func() time.Time, log *slog.Logger, al *audit.Log) (*tlsacme.Manager, error) {

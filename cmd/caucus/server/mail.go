@@ -5,6 +5,7 @@ import (
 	"io"
 	"path/filepath"
 
+	"github.com/caucus-org/caucus/internal/tlsacme"
 	"github.com/caucus-org/caucus/mail/autoreply"
 	"github.com/caucus-org/caucus/mail/imapserver"
 	"github.com/caucus-org/caucus/mail/msgauth"
@@ -27,7 +28,7 @@ func (s *Server) buildMail(ctx context.Context) (err error) {
 	// server and webmail subscribe to it.
 	s.changes = store.NewBus()
 	s.mail = store.New(s.db, s.blobs, log.With("component", "store"), store.Options{Changes: s.changes})
-	s.imap = imapserver.New(imapserver.Config{TLSConfig: protocolTLS(s.tls.TLSConfig(), "imap"), Metrics: s.stats, Changes: s.changes}, s.mail, s.auth, log.With("component", "imap"))
+	s.imap = imapserver.New(imapserver.Config{TLSConfig: tlsacme.ForProtocol(s.tls.TLSConfig(), "imap"), Metrics: s.stats, Changes: s.changes}, s.mail, s.auth, log.With("component", "imap"))
 	s.dir = route.New(s.db, s.auth, cfg.MailDomains, now)
 	if s.srs, err = srs.New(s.keys.Derive("srs"), cfg.MailDomains[0], now); err != nil {
 		return err
@@ -44,7 +45,7 @@ func (s *Server) buildMail(ctx context.Context) (err error) {
 	s.offboard = offboard.New(offboard.Config{ExportDir: filepath.Join(cfg.DataDir, "exports"), Now: now}, offboard.Deps{
 		DB: s.db, Store: s.mail, Auth: s.auth, Dir: s.dir, Log: log.With("component", "offboard"),
 	})
-	s.smtp = smtpserver.New(smtpserver.Config{Hostname: cfg.Hostname, TLSConfig: protocolTLS(s.tls.TLSConfig()),
+	s.smtp = smtpserver.New(smtpserver.Config{Hostname: cfg.Hostname, TLSConfig: tlsacme.ForProtocol(s.tls.TLSConfig()),
 		MaxConnsPerAddr: cfg.SMTP.MaxConnsPerAddr, MaxMessageBytes: cfg.SMTP.MaxMessageBytes, MaxRecipients: cfg.SMTP.MaxRecipients}, smtpserver.Deps{
 		Auth: s.auth, Submit: s.submit, Log: log.With("component", "smtp"), Now: now,
 		Inbound: smtpserver.Checks{Checker: msgauth.NewChecker(s.deps.Resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir, Hostname: cfg.Hostname},
