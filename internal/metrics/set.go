@@ -182,6 +182,10 @@ func (c *conn) Close() error {
 	return c.Conn.Close()
 }
 
+// NetConn returns the connection c counts, as *tls.Conn's NetConn does, so
+// that a server can reach the socket underneath (IMAP sets TCP options).
+func (c *conn) NetConn() net.Conn { return c.Conn }
+
 // HTTP records the latency of each request next answers, labelled with
 // the http.ServeMux pattern that matched ("GET /account"), never the raw
 // path, so the number of series stays bounded; requests no pattern

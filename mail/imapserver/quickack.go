@@ -27,30 +27,45 @@ func (l quickAckListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return c, err
 	}
-	tc, ok := c.(*net.TCPConn)
+	raw, ok := socketOf(c)
 	if !ok {
 		return c, nil
 	}
-	raw, err := tc.SyscallConn()
-	if err != nil {
-		return c, nil
-	}
-	return &quickAckConn{TCPConn: tc, raw: raw}, nil
+	return &quickAckConn{Conn: c, raw: raw}, nil
 }
 
-// quickAckConn is a TCP connection that leaves delayed-ACK mode after
-// each read.
+// socketOf returns the socket of c, or of the connection c wraps (found by
+// the NetConn method of *tls.Conn's kind), at any depth.
+func socketOf(c net.Conn) (syscall.RawConn, bool) {
+	for {
+		if sc, ok := c.(syscall.Conn); ok {
+			raw, err := sc.SyscallConn()
+			return raw, err == nil
+		}
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil, false
+		}
+		c = w.NetConn()
+	}
+}
+
+// quickAckConn is a TCP connection, maybe wrapped, that leaves
+// delayed-ACK mode after each read.
 type quickAckConn struct {
-	*net.TCPConn
+	net.Conn
 	raw syscall.RawConn
 }
 
 // Read reads, then sends at once the acknowledgement the kernel would
 // have delayed for what it read.
 func (c *quickAckConn) Read(p []byte) (int, error) {
-	n, err := c.TCPConn.Read(p)
+	n, err := c.Conn.Read(p)
 	if n > 0 {
 		setQuickAck(c.raw)
 	}
 	return n, err
 }
+
+// NetConn returns the connection c wraps.
+func (c *quickAckConn) NetConn() net.Conn { return c.Conn }

@@ -5,6 +5,8 @@ import (
 	"net"
 	"syscall"
 	"testing"
+
+	"github.com/caucus-org/caucus/internal/metrics"
 )
 
 // TestQuickAck: after the exchange of an APPEND (the client sends a
@@ -22,18 +24,42 @@ func TestQuickAck(t *testing.T) {
 	}
 }
 
+// TestQuickAckWrapped: caucus serve hands the server a listener of
+// internal/metrics, whose connections wrap the TCP ones; the option must
+// reach the socket underneath all the same.
+func TestQuickAckWrapped(t *testing.T) {
+	t.Parallel()
+	if got := quickAckAfterExchange(t, false); got != 0 {
+		t.Skipf("the kernel does not delay acknowledgements after this exchange (TCP_QUICKACK %d): nothing to check", got)
+	}
+	wrap := func(ln net.Listener) net.Listener { return metrics.NewSet(metrics.NewRegistry()).Listener(ln, "imaps") }
+	if got := quickAckAfterExchangeOn(t, wrap); got != 1 {
+		t.Errorf("TCP_QUICKACK after reading the literal through a metrics listener = %d, want 1", got)
+	}
+}
+
 // quickAckAfterExchange runs the exchange of a few APPENDs over loopback
 // and returns the server socket's TCP_QUICKACK (1: acknowledging at once)
 // right after it read the last literal.
-func quickAckAfterExchange(t *testing.T, wrap bool) int {
+func quickAckAfterExchange(t *testing.T, quick bool) int {
+	if !quick {
+		return quickAckAfterExchangeOn(t, nil)
+	}
+	return quickAckAfterExchangeOn(t, func(ln net.Listener) net.Listener { return ln })
+}
+
+// quickAckAfterExchangeOn is quickAckAfterExchange with the server's
+// listener wrap(ln) inside a quickAckListener, or the bare one if wrap is
+// nil.
+func quickAckAfterExchangeOn(t *testing.T, wrap func(net.Listener) net.Listener) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	var l net.Listener = ln
-	if wrap {
-		l = quickAckListener{ln}
+	if wrap != nil {
+		l = quickAckListener{wrap(ln)}
 	}
 	client, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -67,16 +93,9 @@ func quickAckAfterExchange(t *testing.T, wrap bool) int {
 			t.Fatal(err)
 		}
 	}
-	tc, ok := server.(*net.TCPConn)
-	if q, isQ := server.(*quickAckConn); isQ {
-		tc, ok = q.TCPConn, true
-	}
+	raw, ok := socketOf(server)
 	if !ok {
-		t.Fatalf("server connection is a %T", server)
-	}
-	raw, err := tc.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("server connection %T has no socket underneath", server)
 	}
 	var v int
 	var gerr error

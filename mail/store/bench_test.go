@@ -328,3 +328,31 @@ func BenchmarkSearchAccounts(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSelectQueries times the store's queries a rev1 client's SELECT
+// and a SEARCH run besides the mailbox's row (keywords for FLAGS, first
+// unseen, recent count, the index backlog check) on a mailbox of 100
+// messages, with the CPU time per op: they run on every SELECT.
+func BenchmarkSelectQueries(b *testing.B) {
+	e := newEnv(b)
+	ctx := b.Context()
+	acct := e.account(b, 1)
+	in := e.mailbox(b, acct, "INBOX")
+	bulkInsert(b, e, in.ID, 100, nil)
+	cpu0 := cpuTime()
+	for b.Loop() {
+		if _, err := e.s.Keywords(ctx, in.ID, 500); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.s.FirstUnseen(ctx, in.ID); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.s.CountFrom(ctx, in.ID, 50); err != nil {
+			b.Fatal(err)
+		}
+		if err := e.s.indexPending(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+}

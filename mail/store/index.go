@@ -127,7 +127,7 @@ func (p *parsed) textSize() int {
 // first, so that it finds every delivered message.
 func (s *Store) indexPending(ctx context.Context) error {
 	var pending bool
-	if err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM blob_unindexed)`).Scan(&pending); err != nil {
+	if err := s.db.Stmts(nil).QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM blob_unindexed)`).Scan(&pending); err != nil {
 		return fmt.Errorf("store: index: %w", err)
 	}
 	for more := pending; more; {

@@ -21,7 +21,7 @@ import (
 // \Deleted and the sum of their sizes in bytes (STATUS DELETED, RFC 9051
 // 6.3.11; DELETED-STORAGE, RFC 9208 4.2).
 func (s *Store) DeletedStats(ctx context.Context, mailboxID int64) (n uint32, size int64, err error) {
-	err = s.db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ? AND flags & ? != 0`,
+	err = s.db.Stmts(nil).QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ? AND flags & ? != 0`,
 		mailboxID, bitDeleted).Scan(&n, &size)
 	if err != nil {
 		return 0, 0, fmt.Errorf("store: deleted messages: %w", err)
@@ -33,7 +33,7 @@ func (s *Store) DeletedStats(ctx context.Context, mailboxID int64) (n uint32, si
 // mailbox, sorted case-insensitively (the FLAGS response lists them,
 // RFC 9051 7.3.5); at most limit of them.
 func (s *Store) Keywords(ctx context.Context, mailboxID int64, limit int) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT keywords FROM messages WHERE mailbox_id = ? AND keywords != ''`, mailboxID)
+	rows, err := s.db.Stmts(nil).QueryContext(ctx, `SELECT DISTINCT keywords FROM messages WHERE mailbox_id = ? AND keywords != ''`, mailboxID)
 	if err != nil {
 		return nil, fmt.Errorf("store: keywords: %w", err)
 	}
@@ -72,7 +72,7 @@ func addKeywordFolded(kws []string, kw string) []string {
 // 6.3.1).
 func (s *Store) FirstUnseen(ctx context.Context, mailboxID int64) (imap.UID, error) {
 	var uid int64
-	err := s.db.QueryRowContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? AND flags & ? = 0 ORDER BY uid LIMIT 1`,
+	err := s.db.Stmts(nil).QueryRowContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? AND flags & ? = 0 ORDER BY uid LIMIT 1`,
 		mailboxID, bitSeen).Scan(&uid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
@@ -87,7 +87,7 @@ func (s *Store) FirstUnseen(ctx context.Context, mailboxID int64) (imap.UID, err
 // least uid.
 func (s *Store) CountFrom(ctx context.Context, mailboxID int64, uid imap.UID) (uint32, error) {
 	var n uint32
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE mailbox_id = ? AND uid >= ?`, mailboxID, int64(uid)).Scan(&n)
+	err := s.db.Stmts(nil).QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE mailbox_id = ? AND uid >= ?`, mailboxID, int64(uid)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("store: count messages: %w", err)
 	}
@@ -99,7 +99,7 @@ func (s *Store) CountFrom(ctx context.Context, mailboxID int64, uid imap.UID) (u
 // is none.
 func (s *Store) FirstSince(ctx context.Context, mailboxID int64, t time.Time, next imap.UID) (imap.UID, error) {
 	var uid int64
-	err := s.db.QueryRowContext(ctx, `SELECT coalesce(min(uid), ?) FROM messages WHERE mailbox_id = ? AND internal_date >= ?`,
+	err := s.db.Stmts(nil).QueryRowContext(ctx, `SELECT coalesce(min(uid), ?) FROM messages WHERE mailbox_id = ? AND internal_date >= ?`,
 		int64(next), mailboxID, t.Unix()).Scan(&uid)
 	if err != nil {
 		return 0, fmt.Errorf("store: messages since: %w", err)

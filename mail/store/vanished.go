@@ -72,7 +72,7 @@ func queryStates(ctx context.Context, q querier, query string, args ...any) ([]M
 // cannot find in the mailbox as expunged.
 func (s *Store) Vanished(ctx context.Context, mailboxID int64, since uint64) (uids []imap.UID, complete bool, err error) {
 	var floor int64
-	if err := s.db.QueryRowContext(ctx, `SELECT vanished_floor FROM mailboxes WHERE id = ?`, mailboxID).Scan(&floor); err != nil {
+	if err := s.db.Stmts(nil).QueryRowContext(ctx, `SELECT vanished_floor FROM mailboxes WHERE id = ?`, mailboxID).Scan(&floor); err != nil {
 		if err == sql.ErrNoRows {
 			return nil, false, ErrNoMailbox
 		}
