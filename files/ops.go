@@ -874,12 +874,14 @@ func (s *Store) Run(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if n, err := s.PurgeExpired(ctx); err != nil {
+		// An error once ctx has ended is the loop being stopped (the
+		// server shutting down), not a failure to report.
+		if n, err := s.PurgeExpired(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("files: purging trash", "err", err)
 		} else if n > 0 {
 			s.log.Info("files: trash purged", "items", n)
 		}
-		if n, err := s.GC(ctx); err != nil {
+		if n, err := s.GC(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("files: blob gc", "err", err)
 		} else if n > 0 {
 			s.log.Info("files: blob gc", "deleted_blobs", n)
