@@ -1,6 +1,7 @@
 package msgauth
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/caucus-org/caucus/mail/message"
@@ -219,4 +220,31 @@ func authservIDOf(v string) string {
 func normalizeID(id string) string {
 	id = strings.Trim(strings.TrimSpace(id), `"`)
 	return strings.ToLower(strings.TrimSuffix(id, "."))
+}
+
+// RemoveOwnFindings returns msg, a whole message, without the fields only
+// this host's MX writes: Authentication-Results (and ARC-…) that claim
+// authservID (see [RemoveAuthResults]) and X-Caucus-Warning (see
+// [TagMessage]). Mail that enters without the MX's checks (a member's
+// submission) goes through it, so that nobody can hand a reader a forged
+// "dkim=pass" in the server's name (RFC 8601 section 5). A header without
+// either field is returned as it is, uncopied.
+func RemoveOwnFindings(msg []byte, authservID string) []byte {
+	end := len(msg)
+	for _, sep := range [][]byte{[]byte("\r\n\r\n"), []byte("\n\n")} {
+		if i := bytes.Index(msg, sep); i >= 0 && i+len(sep) < end {
+			end = i + len(sep)
+		}
+	}
+	header := msg[:end]
+	if !containsFold(header, "authentication-results") && !containsFold(header, warningField) {
+		return msg
+	}
+	h := TagMessage(RemoveAuthResults(header, authservID), Verdict{})
+	return append(h, msg[end:]...)
+}
+
+// containsFold reports whether s holds sub, ASCII letters in any case.
+func containsFold(s []byte, sub string) bool {
+	return bytes.Contains(bytes.ToLower(s), []byte(strings.ToLower(sub)))
 }

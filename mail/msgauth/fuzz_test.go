@@ -281,3 +281,32 @@ func FuzzSign(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRemoveOwnFindings: whatever a member submits, what is left has no
+// Authentication-Results in this host's name and no X-Caucus-Warning in
+// its header, and its body is the same bytes.
+func FuzzRemoveOwnFindings(f *testing.F) {
+	f.Add([]byte("Authentication-Results: mx.party.example; dkim=pass\r\nX-Caucus-Warning: x\r\nFrom: a@b\r\n\r\nbody\r\n"))
+	f.Add([]byte("authentication-results:MX.PARTY.EXAMPLE ; spf=pass\nSubject: s\n\nb"))
+	f.Add([]byte(" folded\r\nX-Caucus-Warning:\r\n\r\n"))
+	f.Add([]byte("no header end"))
+	const host = "mx.party.example"
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		out := RemoveOwnFindings(msg, host)
+		if RemoveOwnFindings(out, host) == nil && out != nil {
+			t.Fatal("not idempotent")
+		}
+		fields, _, rest := message.Split(out)
+		for _, fl := range fields {
+			if fl.Is("Authentication-Results") && normalizeID(authservIDOf(fl.Value())) == normalizeID(host) {
+				t.Fatalf("kept %q", fl.Raw)
+			}
+			if fl.Is(warningField) {
+				t.Fatalf("kept %q", fl.Raw)
+			}
+		}
+		if _, _, in := message.Split(msg); !bytes.Equal(in, rest) {
+			t.Fatalf("body changed: %q -> %q", in, rest)
+		}
+	})
+}

@@ -67,6 +67,9 @@ func (s *Service) Submit(ctx context.Context, who Sender, env *Envelope, h *mess
 	if err := s.checkAuthor(ctx, who, h); err != nil {
 		return err
 	}
+	// Only the MX writes this host's findings; a member may not bring
+	// them along.
+	msg = msgauth.RemoveOwnFindings(msg, s.cfg.Hostname)
 	msg = append([]byte(s.header(rcv)), msg...)
 	if s.deps.Signer != nil {
 		var err error
