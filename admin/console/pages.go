@@ -274,28 +274,27 @@ func (h *Handler) attentionLists(ctx context.Context, idleDays, expiringDays int
 		{ID: admin.FilterIdle, Title: fmt.Sprintf("No sign-in for %d days", idleDays), Why: "Departed? Offboard them; otherwise nothing to do."},
 		{ID: admin.FilterInvited, Title: "Invited, not yet enrolled", Why: "Their link works 72 hours; make a new one on their page if it ran out."},
 	}
-	var counts map[string]int
+	counts, err := h.ops.Counts(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	var out []attention
 	for _, l := range lists {
-		q := admin.PeopleQuery{Filter: l.ID, Sort: "name", PerPage: attentionShown}
+		if l.Count = counts[l.ID]; l.Count == 0 {
+			continue
+		}
+		q := admin.PeopleQuery{Filter: l.ID, Sort: "name"}
 		if l.ID == admin.FilterExpiring {
 			q.Sort = "expires"
 		}
-		if counts != nil && counts[l.ID] == 0 {
-			continue
-		}
-		pg, err := h.ops.People(ctx, q)
+		people, err := h.ops.FirstPeople(ctx, q.Filter, q.Sort, attentionShown)
 		if err != nil {
 			return nil, nil, err
 		}
-		counts, l.Count = pg.Counts, pg.Total
-		if l.Count == 0 {
-			continue
-		}
-		for _, p := range pg.People {
+		for _, p := range people {
 			l.People = append(l.People, personSummary{p})
 		}
-		l.All = peopleURL(q, func(q *admin.PeopleQuery) { q.PerPage = 0 })
+		l.All = peopleURL(q, func(*admin.PeopleQuery) {})
 		out = append(out, l)
 	}
 	return counts, out, nil
