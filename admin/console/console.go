@@ -113,6 +113,7 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 		"POST /admin/invites/csv":                           h.action(h.importCSV),
 		"GET /admin/invites/sample.csv":                     h.csvSample,
 		"GET /admin/invites/link":                           h.linkShown,
+		"GET /admin/invites/imported":                       h.imported,
 		"POST /admin/invites/links.csv":                     h.downloadLinks,
 		"GET /admin/people/{id}":                            h.person,
 		"POST /admin/people/{id}/suspend":                   h.action(h.suspend),

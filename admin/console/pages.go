@@ -90,9 +90,26 @@ func (h *Handler) importCSV(w http.ResponseWriter, r *http.Request, sess auth.Se
 		p.Notice = fmt.Sprintf("%d people, no errors. Nothing is created until you confirm.", len(pv.Rows))
 	}
 	if pv.Created > 0 {
-		p.LinksCSV = linksCSV(pv)
+		// The links are shown once, on the page the browser is sent to.
+		h.done(w, r, "/admin/invites/imported", notice{Text: p.Notice, Error: p.Error, Import: &pv})
+		return
 	}
 	h.render(w, r, code, "csv", p)
+}
+
+// imported shows an import's outcome and links, once.
+func (h *Handler) imported(w http.ResponseWriter, r *http.Request) {
+	sess, _ := sessionFrom(r)
+	n, ok := h.notices.take(sess.ID)
+	if !ok || n.Import == nil {
+		p := page{Base: h.base(r, "Links shown once")}
+		p.Error = "The links of an import are shown only once. To give someone a new one, open their page and make a new invite link."
+		h.render(w, r, http.StatusNotFound, "pending", p)
+		return
+	}
+	p := page{Base: h.base(r, "Import people"), CSV: n.Import, LinksCSV: linksCSV(*n.Import)}
+	p.Notice, p.Error = n.Text, n.Error
+	h.render(w, r, http.StatusOK, "csv", p)
 }
 
 // linksCSV is the links of an import's invites as a CSV file: address,
