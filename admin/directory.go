@@ -166,6 +166,24 @@ func (o *Ops) People(ctx context.Context, q PeopleQuery) (PeoplePage, error) {
 	return pg, err
 }
 
+// FirstPeople returns the first n people of filter in the order sort,
+// without counting anyone: for the dashboard's lists.
+func (o *Ops) FirstPeople(ctx context.Context, filter, sort string, n int) ([]PersonSummary, error) {
+	now := o.d.Now()
+	accts, _, err := o.d.Auth.ListAccounts(ctx, auth.AccountQuery{Set: auth.AccountSet(filter), Sort: sort, Limit: n, NoCounts: true,
+		Now: now, ExpiringBefore: now.Add(ExpiringWithin), IdleBefore: now.Add(-IdleAfter)})
+	if err != nil {
+		return nil, err
+	}
+	return o.summaries(ctx, accts)
+}
+
+// Counts returns how many people each filter selects.
+func (o *Ops) Counts(ctx context.Context) (map[string]int, error) {
+	pg, err := o.People(ctx, PeopleQuery{PerPage: 1})
+	return pg.Counts, err
+}
+
 // summaries completes accounts with their factor kinds, groups and
 // warnings.
 func (o *Ops) summaries(ctx context.Context, accts []auth.Account) ([]PersonSummary, error) {

@@ -19,6 +19,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -112,6 +113,7 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 		"POST /admin/invites/csv":                           h.action(h.importCSV),
 		"GET /admin/invites/sample.csv":                     h.csvSample,
 		"GET /admin/invites/link":                           h.linkShown,
+		"GET /admin/invites/imported":                       h.imported,
 		"POST /admin/invites/links.csv":                     h.downloadLinks,
 		"GET /admin/people/{id}":                            h.person,
 		"POST /admin/people/{id}/suspend":                   h.action(h.suspend),
@@ -520,10 +522,22 @@ func (h *Handler) incidentGuard(next http.HandlerFunc) http.HandlerFunc {
 		}
 		p := page{Base: h.base(r, "Incident mode")}
 		p.Base.Error = "During incident mode, admins confirm with their passkey or security key first."
-		p.Link = "/reauth?next=" + r.URL.Path
+		next := r.URL.RequestURI()
 		if r.Method != http.MethodGet {
-			p.Link = "/reauth?next=/admin"
+			// A form sent in this session is kept for after the key, as
+			// after the step-up window (pending.go); a forged one is not.
+			next = "/admin"
+			if login.ValidCSRF(sess, r.PostFormValue("csrf")) {
+				form, err := actionForm(r)
+				if err != nil {
+					web.Error(w, r, http.StatusRequestEntityTooLarge)
+					return
+				}
+				next = "/admin/pending/" + h.pending.put(pendingAction{session: sess.ID, path: r.URL.Path, form: form})
+				p.Base.Error += " What you were doing is kept: you can finish it after."
+			}
 		}
+		p.Link = "/reauth?next=" + url.QueryEscape(next)
 		h.render(w, r, http.StatusForbidden, "webauthn", p)
 	}
 }

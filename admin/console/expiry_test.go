@@ -79,7 +79,7 @@ func TestInviteLinksCSV(t *testing.T) {
 	c := newConsole(t)
 	admin := c.admin(t, "boss@example.org")
 	file := "address,name\nanna@example.org,Anna\nben@example.org,\"=HYPERLINK(\"\"x\"\")\"\n"
-	code, _, page := c.do(t, admin, "POST", "/admin/invites/csv", url.Values{"csrf": {c.csrf(t, admin)}, "commit": {"1"}, "csv": {file}})
+	code, page := c.act(t, admin, "/admin/invites/csv", url.Values{"commit": {"1"}, "csv": {file}})
 	links := linkRE.FindAllString(page, -1) // shown, then in the download form
 	links = links[:len(links)/2]
 	if code != http.StatusOK || len(links) != 2 || !strings.Contains(page, `id="linkscsv"`) {

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"html"
 	"net/http"
 	"net/url"
 	"strings"
@@ -41,5 +42,32 @@ func TestIncidentExplainsAndReports(t *testing.T) {
 	_, _, body = c.do(t, admin, "GET", "/admin", nil)
 	if link := href(t, body, "incidentreport"); link != next {
 		t.Errorf("the dashboard's link to the report is %q, want %q", link, next)
+	}
+}
+
+// TestIncidentKeepsAction: during incident mode, an action sent from a
+// session that has not proved a key is kept for after the key, not lost;
+// a forged one (no CSRF token) is not kept.
+func TestIncidentKeepsAction(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	admin := c.admin(t, "boss@example.org")
+	vol := c.env.User(t, "vol@example.org", auth.RoleMember)
+	c.act(t, admin, "/admin/incident", url.Values{"on": {"1"}})
+	admin.Session = c.env.SignIn(t, admin) // with TOTP
+	path := "/admin/people/" + itoa(vol.Account.ID) + "/quota"
+	code, _, body := c.do(t, admin, "POST", path, url.Values{"csrf": {c.csrf(t, admin)}, "quota_mb": {"5"}})
+	next := strings.TrimPrefix(html.UnescapeString(href(t, body, "reauth")), "/reauth?next=")
+	next, _ = url.QueryUnescape(next)
+	if code != http.StatusForbidden || !strings.HasPrefix(next, "/admin/pending/") {
+		t.Fatalf("an action during incident mode: %d, confirm then %q; want the pending action", code, next)
+	}
+	_, _, body = c.do(t, admin, "POST", path, url.Values{"quota_mb": {"5"}})
+	if link := href(t, body, "reauth"); strings.Contains(link, "pending") {
+		t.Errorf("a form without its CSRF token was kept: %q", link)
+	}
+	c.stepUp(t, admin)
+	if code, _, body := c.do(t, admin, "GET", next, nil); code != http.StatusOK || !strings.Contains(body, `action="`+path+`"`) {
+		t.Errorf("the kept action after the key: %d", code)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	adminops "github.com/caucus-org/caucus/admin"
+	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/testtool"
 )
 
@@ -91,5 +92,41 @@ func TestListLimits(t *testing.T) {
 	big := url.Values{"csrf": {c.csrf(t, admin)}, "name": {strings.Repeat("x", pendingMaxBytes+1)}}
 	if code, _, _ := c.do(t, admin, "POST", "/admin/groups", big); code != http.StatusRequestEntityTooLarge {
 		t.Errorf("a form too big to keep during the step-up: %d, want 413", code)
+	}
+}
+
+// TestPendingUpload: a CSV file uploaded after the step-up window is kept
+// too, and sent again after the key as the text the import reads.
+func TestPendingUpload(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	admin := c.admin(t, "boss@example.org")
+	c.env.Clock.Advance(6 * time.Minute)
+	body, ctype := multipartCSV(t, c.csrf(t, admin), "anna@example.org,Anna\n")
+	req, err := http.NewRequestWithContext(t.Context(), "POST", c.ts.URL+"/admin/invites/csv", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", ctype)
+	req.AddCookie(&http.Cookie{Name: login.SessionCookie, Value: admin.Session})
+	cl := c.ts.Client()
+	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	next, _ := url.QueryUnescape(strings.TrimPrefix(res.Header.Get("Location"), "/reauth?next="))
+	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(next, "/admin/pending/") {
+		t.Fatalf("upload with a stale session: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	c.stepUp(t, admin)
+	_, _, page := c.do(t, admin, "GET", next, nil)
+	if !strings.Contains(page, `name="csv" value="anna@example.org,Anna`) || !strings.Contains(page, "1 lines") {
+		t.Fatalf("the pending upload does not carry the file:\n%s", page)
+	}
+	code, _, page := c.do(t, admin, "POST", "/admin/invites/csv", url.Values{"csrf": {c.csrf(t, admin)}, "csv": {"anna@example.org,Anna\n"}})
+	if code != http.StatusOK || !strings.Contains(page, `id="importcommit"`) {
+		t.Errorf("the kept file previews: %d", code)
 	}
 }

@@ -23,7 +23,8 @@ const (
 // (the steps of a suspension, a revocation) when there is one.
 type notice struct {
 	Text, Error, Report string
-	Link                *linkPage // a new enrolment link, shown once
+	Link                *linkPage         // a new enrolment link, shown once
+	Import              *admin.CSVPreview // an import's outcome and links, shown once
 	at                  time.Time
 }
 

@@ -90,9 +90,26 @@ func (h *Handler) importCSV(w http.ResponseWriter, r *http.Request, sess auth.Se
 		p.Notice = fmt.Sprintf("%d people, no errors. Nothing is created until you confirm.", len(pv.Rows))
 	}
 	if pv.Created > 0 {
-		p.LinksCSV = linksCSV(pv)
+		// The links are shown once, on the page the browser is sent to.
+		h.done(w, r, "/admin/invites/imported", notice{Text: p.Notice, Error: p.Error, Import: &pv})
+		return
 	}
 	h.render(w, r, code, "csv", p)
+}
+
+// imported shows an import's outcome and links, once.
+func (h *Handler) imported(w http.ResponseWriter, r *http.Request) {
+	sess, _ := sessionFrom(r)
+	n, ok := h.notices.take(sess.ID)
+	if !ok || n.Import == nil {
+		p := page{Base: h.base(r, "Links shown once")}
+		p.Error = "The links of an import are shown only once. To give someone a new one, open their page and make a new invite link."
+		h.render(w, r, http.StatusNotFound, "pending", p)
+		return
+	}
+	p := page{Base: h.base(r, "Import people"), CSV: n.Import, LinksCSV: linksCSV(*n.Import)}
+	p.Notice, p.Error = n.Text, n.Error
+	h.render(w, r, http.StatusOK, "csv", p)
 }
 
 // linksCSV is the links of an import's invites as a CSV file: address,
@@ -274,28 +291,27 @@ func (h *Handler) attentionLists(ctx context.Context, idleDays, expiringDays int
 		{ID: admin.FilterIdle, Title: fmt.Sprintf("No sign-in for %d days", idleDays), Why: "Departed? Offboard them; otherwise nothing to do."},
 		{ID: admin.FilterInvited, Title: "Invited, not yet enrolled", Why: "Their link works 72 hours; make a new one on their page if it ran out."},
 	}
-	var counts map[string]int
+	counts, err := h.ops.Counts(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	var out []attention
 	for _, l := range lists {
-		q := admin.PeopleQuery{Filter: l.ID, Sort: "name", PerPage: attentionShown}
+		if l.Count = counts[l.ID]; l.Count == 0 {
+			continue
+		}
+		q := admin.PeopleQuery{Filter: l.ID, Sort: "name"}
 		if l.ID == admin.FilterExpiring {
 			q.Sort = "expires"
 		}
-		if counts != nil && counts[l.ID] == 0 {
-			continue
-		}
-		pg, err := h.ops.People(ctx, q)
+		people, err := h.ops.FirstPeople(ctx, q.Filter, q.Sort, attentionShown)
 		if err != nil {
 			return nil, nil, err
 		}
-		counts, l.Count = pg.Counts, pg.Total
-		if l.Count == 0 {
-			continue
-		}
-		for _, p := range pg.People {
+		for _, p := range people {
 			l.People = append(l.People, personSummary{p})
 		}
-		l.All = peopleURL(q, func(q *admin.PeopleQuery) { q.PerPage = 0 })
+		l.All = peopleURL(q, func(*admin.PeopleQuery) {})
 		out = append(out, l)
 	}
 	return counts, out, nil

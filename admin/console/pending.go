@@ -184,8 +184,13 @@ func (h *Handler) pendingPage(w http.ResponseWriter, r *http.Request) {
 			if fl.Label == "" || v == "" {
 				continue
 			}
-			if k == "csv" {
+			switch k {
+			case "csv":
 				fl.Value = strconv.Itoa(strings.Count(strings.TrimSpace(v), "\n")+1) + " lines"
+			case "on":
+				fl.Value = map[string]string{"1": "switch on", "0": "lift"}[v]
+			case "forward", "export", "read", "commit":
+				fl.Value = "yes"
 			}
 			f.Shown = append(f.Shown, fl)
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/files"
+	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/devcert"
 	"github.com/caucus-org/caucus/internal/testtool"
 )
@@ -171,7 +172,7 @@ func TestBrowserVolunteerLife(t *testing.T) {
 	case <-time.After(time.Second + pageTimeout):
 		t.Fatal("WebDAV upload still streaming after offboarding")
 	}
-	admin.waitPage("/admin/people/"+strconv.FormatInt(acct.ID, 10)+"/offboard", "#reporttext")
+	admin.waitPage(reportPage(t, ctx, srv, "admin.offboard", volLogin), "#reporttext") // the saved report
 	steps := admin.text("#steps")
 	for _, want := range []string{"access revoked", "sign-in disabled", "factors removed", "files", "mail forwarded", "auto-reply", "mailbox retained", "successor read access"} {
 		if !strings.Contains(steps, want) {
@@ -209,7 +210,7 @@ func consoleInvite(t *testing.T, admin *browser, srv *Server, enrolURL string) s
 		chromedp.SendKeys(chromedp.CSS("#name"), "Val Volunteer"),
 		chromedp.Click(chromedp.CSS("#sendinvite")),
 	)
-	admin.waitPage("/admin/invites", "#inviteqr")
+	admin.waitPage("/admin/invites/link", "#inviteqr") // after the invite, its link's page
 	link := strings.TrimSpace(admin.text("#invitelink"))
 	if !strings.HasPrefix(link, srv.url+"/enrol/") {
 		t.Fatalf("invite link %q", link)
@@ -293,16 +294,44 @@ func incidentModeRoundTrip(t *testing.T, ctx context.Context, srv *Server, admin
 	admin.acceptConfirm()
 	admin.click("#incidenton")
 	admin.waitPage("/login", "#passkey")
-	admin.click("#passkey")
+	admin.click("#passkey") // then the report of what was revoked
+	admin.waitPage(reportPage(t, ctx, srv, "admin.incident.on", adminLogin), "#steps")
+	admin.navigate("/admin")
 	admin.waitPage("/admin", "#incidentoff")
 	if banner := admin.text(".error"); !strings.Contains(banner, "Incident mode is on") {
 		t.Errorf("no incident banner: %q", banner)
 	}
 	admin.acceptConfirm()
 	admin.click("#incidentoff")
-	admin.waitPage("/admin/incident", "#steps")
+	admin.waitPage(reportPage(t, ctx, srv, "admin.incident.off", adminLogin), "#steps")
 	wantAudit(t, ctx, srv, adminLogin, "admin.incident.on", 1)
 	wantAudit(t, ctx, srv, adminLogin, "admin.incident.off", 1)
+}
+
+// reportPage waits for the audit record of an admin action of kind about
+// login and returns the address of the action's saved report, where the
+// console leads after the action.
+func reportPage(t *testing.T, ctx context.Context, srv *Server, kind, login string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, pageTimeout)
+	defer cancel()
+	for {
+		recs, err := srv.audit.List(ctx, audit.Filter{Kind: kind, Account: login})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			first, _, _ := strings.Cut(r.Detail, " ")
+			if id, ok := strings.CutPrefix(first, "report="); r.Kind == kind && ok {
+				return "/admin/reports/" + id
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no %s record about %s with a report", kind, login)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // acceptConfirm makes the page's confirmation questions answer yes.
