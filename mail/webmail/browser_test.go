@@ -426,9 +426,8 @@ func TestBrowserPreview(t *testing.T) {
 	b := newBrowser(t, ctx, e, 1280, 900)
 	b.signIn(anna)
 	b.navigate(msgHref(anna.box(t, "INBOX").ID, uid) + "/preview/2")
-	w, err := chromedp.Run(b.ctx, chromedp.Poll[int](`(() => { const i = document.querySelector("img"); return i && i.complete ? i.naturalWidth : 0; })()`, chromedp.WithPollingTimeout(stepTimeout)))
-	if err != nil || w != 20 {
-		t.Errorf("the preview shows an image %d px wide (%v), want 20", w, err)
+	if w := b.pollInt(`(() => { const i = document.querySelector("img"); return i && i.complete ? i.naturalWidth : 0; })()`); w != 20 {
+		t.Errorf("the preview shows an image %d px wide, want 20", w)
 	}
 }
 
@@ -513,4 +512,23 @@ func (b *browser) value(sel string) string {
 		b.t.Fatal(err)
 	}
 	return v
+}
+
+// pollInt evaluates expr until it gives a number other than 0, through
+// navigations (an evaluation that meets one is tried again), and returns
+// it, or 0 after stepTimeout.
+func (b *browser) pollInt(expr string) int {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	for {
+		if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](expr)); err == nil && n != 0 {
+			return n
+		}
+		select {
+		case <-ctx.Done():
+			return 0
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
