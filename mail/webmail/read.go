@@ -164,6 +164,9 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, sess auth.Session
 	res, err := v.SanitizeBody(&body, "", msgview.SanitizeOptions{})
 	if err == nil {
 		p.RemoteBlocked, p.Mismatches = res.RemoteBlocked, res.Mismatches
+		if res.Truncated {
+			p.Notices = append(p.Notices, "This message is too long or too deeply nested to show whole; only its beginning is shown.")
+		}
 		h.bodies.put(m.Blob, body.Bytes(), h.d.Now())
 	}
 	for i, a := range v.Attachments {

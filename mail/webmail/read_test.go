@@ -14,6 +14,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	iweb "github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/msgview"
 )
 
@@ -335,5 +336,25 @@ func TestPreview(t *testing.T) {
 	}
 	if res := ben.get(t, msgHref(in.ID, uid)+"/preview/2"); res.code != 404 {
 		t.Errorf("another account's preview: %d", res.code)
+	}
+}
+
+// TestCSP: every webmail page keeps caucus's policy (no inline script,
+// nothing from elsewhere); the message page only adds frames from caucus
+// itself, for the body's sandboxed frame.
+func TestCSP(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	in := anna.box(t, "INBOX")
+	uid := anna.put(t, "INBOX", withAttachment)
+	for _, p := range []string{fmt.Sprintf("/mail/box/%d", in.ID), "/mail/compose", "/mail/search?q=budget", "/mail/settings", "/mail/compose?reply=" + ref2(in, uid)} {
+		if res := anna.get(t, p); res.code != 200 || res.hdr.Get("Content-Security-Policy") != iweb.ContentSecurityPolicy {
+			t.Errorf("%s: %d, CSP %q", p, res.code, res.hdr.Get("Content-Security-Policy"))
+		}
+	}
+	res := anna.get(t, msgHref(in.ID, uid))
+	if csp := res.hdr.Get("Content-Security-Policy"); csp != iweb.ContentSecurityPolicy+"; frame-src 'self'" || res.hdr.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("message page: CSP %q, X-Frame-Options %q", csp, res.hdr.Get("X-Frame-Options"))
 	}
 }

@@ -30,7 +30,9 @@ func TestSignInRequired(t *testing.T) {
 	uid := anna.put(t, "INBOX", mail("x@outside.example", "anna@"+domain, "hello", "hi"))
 	cl := e.ts.Client()
 	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	for _, path := range []string{"/mail/", fmt.Sprintf("/mail/box/%d", in.ID), "/mail/compose", "/mail/search?q=hello", "/mail/events", "/mail/complete?q=ann"} {
+	msg := msgHref(in.ID, uid)
+	for _, path := range []string{"/mail/", fmt.Sprintf("/mail/box/%d", in.ID), "/mail/compose", "/mail/search?q=hello", "/mail/events", "/mail/complete?q=ann",
+		msg, msg + "/frame", msg + "/part/1", msg + "/preview/1", "/mail/settings"} {
 		res, err := cl.Get(e.ts.URL + path)
 		if err != nil {
 			t.Fatal(err)

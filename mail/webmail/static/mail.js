@@ -143,12 +143,17 @@
       files.forEach(function (f) { fd.append("attach", f, f.name); });
       return fd;
     }
-    let sending = false;
+    let sending = false, saving = null;
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       if (sending) return;
       sending = true;
       const action = ev.submitter && ev.submitter.value === "save" ? "save" : "send";
+      // An automatic save under way replaces the draft: wait for it, so
+      // the form names the draft that exists.
+      (saving || Promise.resolve()).then(function () { submit(action); });
+    });
+    function submit(action) {
       const xhr = new XMLHttpRequest();
       xhr.open("POST", form.action);
       xhr.upload.addEventListener("progress", function (e) {
@@ -163,7 +168,7 @@
       });
       xhr.addEventListener("error", function () { sending = false; say("The connection failed. Your text is still here; try again."); });
       xhr.send(body(action));
-    });
+    }
     // After a draft is saved, the form edits it, and keeps the
     // attachments it now holds (the forwarded message among them).
     function saved(d) {
@@ -192,10 +197,11 @@
       dirty = false;
       const fd = body("save");
       fd.delete("attach");
-      fetch(form.action, { method: "POST", body: fd, credentials: "same-origin", headers: { "Accept": "application/json" } })
+      saving = fetch(form.action, { method: "POST", body: fd, credentials: "same-origin", headers: { "Accept": "application/json" } })
         .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
         .then(function (d) { saved(d); say(d.message || ""); })
-        .catch(function () { dirty = true; });
+        .catch(function () { dirty = true; })
+        .finally(function () { saving = null; });
     }, Number(form.dataset.autosave) || 30000);
   }
 
