@@ -22,13 +22,13 @@ package mailimport
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"crypto/tls"
 	"sync"
 	"time"
 
