@@ -469,6 +469,13 @@ func (s *imapSource) fetchMeta(it *Item, name string, v value) error {
 		}
 	case "X-GM-LABELS":
 		it.Labels = gmailLabels(v)
+		if !s.utf8 {
+			for i, l := range it.Labels {
+				if dec, err := decodeMUTF7(l); err == nil {
+					it.Labels[i] = dec
+				}
+			}
+		}
 	}
 	return nil
 }

@@ -117,6 +117,7 @@ type Importer struct {
 
 	mu      sync.Mutex
 	running map[int64]*run // jobs being run, by id
+	changed chan struct{}  // closed when a job starts or stops
 }
 
 // New returns an importer. Call [Importer.Run] to run its jobs.
@@ -151,7 +152,7 @@ func New(opts Options) (*Importer, error) {
 	if opts.MaxMessageSize <= 0 {
 		opts.MaxMessageSize = 64 << 20
 	}
-	return &Importer{opts: opts, log: opts.Log, wake: make(chan struct{}, 1), running: map[int64]*run{}}, nil
+	return &Importer{opts: opts, log: opts.Log, wake: make(chan struct{}, 1), running: map[int64]*run{}, changed: make(chan struct{})}, nil
 }
 
 // Request asks for a job.
@@ -269,6 +270,7 @@ func (im *Importer) finish(ctx context.Context, jobID int64, state, msg string) 
 	if r := im.running[jobID]; r != nil {
 		r.progress.set(func(p *Progress) { p.State, p.Message = state, msg })
 	}
+	im.notify()
 	im.mu.Unlock()
 	return nil
 }
@@ -338,6 +340,7 @@ func (im *Importer) startDue(ctx context.Context, wg *sync.WaitGroup) time.Time 
 		rctx, cancel := context.WithCancelCause(ctx)
 		r := &run{id: d.id, account: d.acct, cancel: cancel, progress: newProgressBox(d.id, d.acct)}
 		im.running[d.id] = r
+		im.notify()
 		im.mu.Unlock()
 		wg.Add(1)
 		go func() {
@@ -346,6 +349,7 @@ func (im *Importer) startDue(ctx context.Context, wg *sync.WaitGroup) time.Time 
 			im.runJob(rctx, r)
 			im.mu.Lock()
 			delete(im.running, r.id)
+			im.notify()
 			im.mu.Unlock()
 			im.poke()
 		}()

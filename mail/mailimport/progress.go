@@ -57,7 +57,7 @@ func (b *progressBox) get() (Progress, <-chan struct{}) {
 // Progress returns a job's progress and a channel that is closed when
 // it next changes (for a page that updates live: wait on it, then call
 // Progress again). For a job that is not running the channel closes
-// when it starts, or after a minute.
+// when any job starts or stops.
 func (im *Importer) Progress(ctx context.Context, jobID int64) (Progress, <-chan struct{}, error) {
 	im.mu.Lock()
 	r := im.running[jobID]
@@ -84,31 +84,19 @@ func (im *Importer) Progress(ctx context.Context, jobID int64) (Progress, <-chan
 		return p, nil, err
 	}
 	p.Copied, p.Duplicates, p.Failed, p.Bytes = c.copied, c.duplicates, c.failed, c.bytes
-	ch := make(chan struct{})
-	go im.closeOnStart(ctx, jobID, ch)
-	return p, ch, nil
+	return p, im.jobsChanged(), nil
 }
 
-// closeOnStart closes ch when the job is running, or after a minute.
-func (im *Importer) closeOnStart(ctx context.Context, jobID int64, ch chan struct{}) {
-	defer close(ch)
-	deadline := time.NewTimer(time.Minute)
-	defer deadline.Stop()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-deadline.C:
-			return
-		case <-tick.C:
-			im.mu.Lock()
-			r := im.running[jobID]
-			im.mu.Unlock()
-			if r != nil {
-				return
-			}
-		}
-	}
+
+// jobsChanged returns a channel closed when a job next starts or stops.
+func (im *Importer) jobsChanged() <-chan struct{} {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	return im.changed
+}
+
+// notify closes the channel of jobsChanged; the caller holds im.mu.
+func (im *Importer) notify() {
+	close(im.changed)
+	im.changed = make(chan struct{})
 }
