@@ -208,7 +208,7 @@ func (s *imapSource) login() error {
 			}
 		case resp.tag == tag:
 			if resp.status != "OK" {
-				return fmt.Errorf("mailimport: the source server refused the login: %s", sanitizeText(resp.text))
+				return fmt.Errorf("mailimport: %w: %s", errLogin, sanitizeText(resp.text))
 			}
 			return nil
 		}

@@ -87,7 +87,6 @@ func (im *Importer) Progress(ctx context.Context, jobID int64) (Progress, <-chan
 	return p, im.jobsChanged(), nil
 }
 
-
 // jobsChanged returns a channel closed when a job next starts or stops.
 func (im *Importer) jobsChanged() <-chan struct{} {
 	im.mu.Lock()
