@@ -27,6 +27,7 @@ import (
 type maildirFixture struct {
 	root string
 	want []stored
+	cert string // the server's certificate file, when served by Dovecot
 }
 
 // fixtureFolders are the fixture's folders: Maildir++ directory (""
@@ -172,6 +173,7 @@ func startDovecot(t testing.TB, n, size int) (addr string, tc *tls.Config, fx *m
 	}
 	os.Chmod(keyFile, 0o644) // read by Dovecot's config parser
 	fx = newMaildirFixture(t, filepath.Join(dir, "mail", "member@dovecot.test", "Maildir"), n, size)
+	fx.cert = certFile
 	uid, _ := strconv.Atoi(nobody.Uid)
 	gid, _ := strconv.Atoi(nobody.Gid)
 	filepath.Walk(filepath.Join(dir, "mail"), func(p string, _ os.FileInfo, err error) error {

@@ -86,7 +86,7 @@ type Options struct {
 	// Jobs is how many jobs run at once; default 2.
 	Jobs int
 	// Workers is how many messages of one job are written at once (the
-	// store's group commit shares their fsyncs); default 4.
+	// store's group commit shares their fsyncs); default 8.
 	Workers int
 	// Rate bounds the bytes per second read from an IMAP source; default
 	// 10 MB/s, negative for none.
@@ -138,7 +138,7 @@ func New(opts Options) (*Importer, error) {
 		opts.Jobs = 2
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 4
+		opts.Workers = 8
 	}
 	if opts.Rate == 0 {
 		opts.Rate = 10 << 20

@@ -356,6 +356,7 @@ type mboxMessage struct {
 	started bool // the "From " line is behind
 	midLine bool // the previous piece had no line end
 	pending []byte
+	buf     []byte // a line given a CRLF end
 	err     error
 }
 
@@ -392,9 +393,8 @@ func (m *mboxMessage) convert(line []byte) []byte {
 		}
 	}
 	if !m.midLine && !bytes.HasSuffix(line, []byte("\r\n")) {
-		out := make([]byte, 0, len(line)+1)
-		out = append(out, line[:len(line)-1]...)
-		return append(out, '\r', '\n')
+		m.buf = append(append(m.buf[:0], line[:len(line)-1]...), '\r', '\n')
+		return m.buf
 	}
 	return line
 }
