@@ -323,6 +323,12 @@ func (s *imapSource) Folders(ctx context.Context) ([]Folder, error) {
 	}
 	if s.gmail {
 		out = gmailFolders(out)
+	} else {
+		// Virtual folders (RFC 6154: \All, \Flagged; RFC 8457:
+		// \Important) show messages that are in other folders.
+		out = slices.DeleteFunc(out, func(f Folder) bool {
+			return f.Attr == AttrAll || f.Attr == AttrFlagged || f.Attr == AttrImportant
+		})
 	}
 	slices.SortFunc(out, func(a, b Folder) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
@@ -608,19 +614,25 @@ type pacer struct {
 	rate  int64
 	start time.Time
 	n     int64
+	now   func() time.Time
+	sleep func(time.Duration)
 }
 
-func newPacer(r io.Reader, rate int64) *pacer { return &pacer{r: r, rate: rate, start: time.Now()} }
+func newPacer(r io.Reader, rate int64) *pacer {
+	return &pacer{r: r, rate: rate, start: time.Now(), now: time.Now, sleep: time.Sleep}
+}
 
+// Read reads at most a second's worth, then waits until the bytes read
+// so far are due.
 func (p *pacer) Read(b []byte) (int, error) {
-	if len(b) > int(p.rate) {
+	if int64(len(b)) > p.rate {
 		b = b[:max(p.rate, 1)]
 	}
 	n, err := p.r.Read(b)
 	p.n += int64(n)
 	due := p.start.Add(time.Duration(float64(p.n) / float64(p.rate) * float64(time.Second)))
-	if d := time.Until(due); d > 0 {
-		time.Sleep(d)
+	if d := due.Sub(p.now()); d > 0 {
+		p.sleep(d)
 	}
 	return n, err
 }
