@@ -82,4 +82,3 @@ func TestPacer(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
