@@ -45,6 +45,8 @@ type fakeGmail struct {
 	// bodies were sent; then it is cleared.
 	overquotaAt int
 	refusals    int
+	// refuse, if set, is a folder that EXAMINE refuses.
+	refuse string
 }
 
 // newFakeGmail starts the server on 127.0.0.1 with TLS and returns it
@@ -142,6 +144,10 @@ func (g *fakeGmail) session(c net.Conn) {
 			reply("%s OK Success", tag)
 		case strings.HasPrefix(cmd, "EXAMINE "):
 			name, _ := strconv.Unquote(rest[len("EXAMINE "):])
+			if name == g.refuse {
+				reply("%s NO [NONEXISTENT] Unknown Mailbox: %s (Failure)", tag, name)
+				break
+			}
 			g.mu.Lock()
 			g.opened = append(g.opened, name)
 			g.mu.Unlock()
@@ -312,6 +318,28 @@ func TestGmailOverquota(t *testing.T) {
 	}
 	if g.refusals != 1 || !strings.Contains(sawWait, "bandwidth") {
 		t.Errorf("refusals %d; message while waiting %q", g.refusals, sawWait)
+	}
+	compare(t, e.contents(1), want)
+}
+
+// TestGmailFolderGone: a folder the server lists but will not open is
+// reported, and the rest is copied.
+func TestGmailFolderGone(t *testing.T) {
+	t.Parallel()
+	g, tc := newFakeGmail(t)
+	want := slices.DeleteFunc(seedGmail(g, 0), func(s stored) bool { return s.Folder == "Trash" })
+	g.refuse = "[Gmail]/Trash"
+	e := newEnv(t, func(o *Options) { o.TLS = tc })
+	e.start()
+	id, err := e.im.Start(context.Background(), Request{AccountID: 1, Actor: "admin", Source: SourceSpec{
+		Kind: KindIMAP, Addr: g.ln.Addr().String(), Login: "member@gmail.test", Password: Secret(g.secret)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := e.waitEnd(id)
+	if rep.Job.State != StateDone || rep.Failed != 1 || len(rep.Problems) != 1 || rep.Problems[0].Folder != "[Gmail]/Trash" ||
+		!strings.Contains(rep.Problems[0].Reason, "would not open") {
+		t.Fatalf("report: %+v", rep)
 	}
 	compare(t, e.contents(1), want)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -371,7 +372,7 @@ func (s *imapSource) examine(f Folder) (exists uint32, err error) {
 		return 0, err
 	}
 	s.uidValidity = 0
-	_, err = s.cmd("EXAMINE "+q, func(r response) {
+	resp, err := s.cmd("EXAMINE "+q, func(r response) {
 		if r.status == "OK" && strings.HasPrefix(strings.ToUpper(r.code), "UIDVALIDITY ") {
 			n, _ := strconv.ParseUint(r.code[len("UIDVALIDITY "):], 10, 32)
 			s.uidValidity = uint32(n)
@@ -380,6 +381,9 @@ func (s *imapSource) examine(f Folder) (exists uint32, err error) {
 			exists = r.num
 		}
 	})
+	if err != nil && resp.status == "NO" && !errors.Is(err, ErrThrottled) {
+		return 0, fmt.Errorf("%w: %w", errFolderGone, err)
+	}
 	if err != nil {
 		return 0, err
 	}

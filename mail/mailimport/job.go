@@ -251,7 +251,11 @@ func (im *Importer) copySource(ctx context.Context, r *run, spec SourceSpec) err
 			continue
 		}
 		r.progress.set(func(p *Progress) { p.Current = f.Name })
-		if err := im.copyFolder(ctx, r, src, f); err != nil {
+		err := im.copyFolder(ctx, r, src, f)
+		if errors.Is(err, errFolderGone) {
+			err = im.recordFailed(ctx, r, task{folder: f.Name, item: Item{ID: "(folder)"}}, "", err.Error())
+		}
+		if err != nil {
 			return err
 		}
 		if _, err := im.opts.DB.ExecContext(ctx, `INSERT INTO mailimport_folders (job_id, key, dest, done) VALUES (?, ?, '', 1)

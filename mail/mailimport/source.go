@@ -25,6 +25,10 @@ var (
 	ErrTLS = errors.New("mailimport: the source server does not offer TLS")
 
 	errBadName = errors.New("invalid name")
+	// errFolderGone reports a folder the source listed but will not
+	// open (deleted meanwhile, or not selectable): it is reported and
+	// the job goes on.
+	errFolderGone = errors.New("the source server would not open the folder")
 )
 
 // Special-use attributes of source folders (RFC 6154), as the importer
