@@ -100,6 +100,7 @@ func (e *env) start() {
 		defer close(e.done)
 		e.im.Run(ctx)
 	}()
+	go e.store.RunIndexer(ctx) // as caucus serve runs it
 	e.t.Cleanup(e.stopRun)
 }
 

@@ -25,7 +25,9 @@ func newSpool(r io.Reader, sizeHint, limit int64, tmpDir string) (*spool, error)
 	if sizeHint <= memSpool {
 		var b bytes.Buffer
 		if sizeHint > 0 {
-			b.Grow(int(sizeHint))
+			// Room for the size and for the read that sees the end
+			// (bytes.Buffer.ReadFrom wants bytes.MinRead free).
+			b.Grow(int(sizeHint) + bytes.MinRead)
 		}
 		n, err := io.Copy(&b, io.LimitReader(r, memSpool+1))
 		if err != nil {
