@@ -16,7 +16,14 @@ const (
 	OpImportList   = "import-list"
 	OpImportReport = "import-report"
 	OpImportCancel = "import-cancel"
+	OpImportCSV    = "import-csv"
 )
+
+// CtlCSVArgs starts one IMAP job per row of a CSV (see [ParseCSV]); the
+// CLI sends the file's content.
+type CtlCSVArgs struct {
+	CSV string `json:"csv"`
+}
 
 // CtlStartArgs starts a job for one member. The password travels over
 // the local control socket only; the CLI reads it from a file or from
@@ -99,6 +106,17 @@ func (im *Importer) CtlHandlers(account func(ctx context.Context, login string) 
 			var b strings.Builder
 			rep.WriteText(&b)
 			return CtlReportResult{Report: rep, Text: b.String()}, nil
+		},
+		OpImportCSV: func(ctx context.Context, actor string, raw json.RawMessage) (any, error) {
+			var a CtlCSVArgs
+			if err := decodeArgs(raw, &a); err != nil {
+				return nil, err
+			}
+			rows, err := ParseCSV(strings.NewReader(a.CSV))
+			if err != nil {
+				return nil, err
+			}
+			return im.StartCSV(ctx, actor, rows, account), nil
 		},
 		OpImportCancel: func(ctx context.Context, actor string, raw json.RawMessage) (any, error) {
 			var a CtlJobArgs

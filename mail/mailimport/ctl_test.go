@@ -51,6 +51,14 @@ func TestCtl(t *testing.T) {
 	if err != nil || !strings.Contains(rep.(CtlReportResult).Text, "Copied 1 messages") {
 		t.Fatalf("report: %+v, %v", rep, err)
 	}
+	csvRes, err := call(OpImportCSV, CtlCSVArgs{CSV: "member,imap.example.org,m@example.org,pw\n"})
+	if err == nil {
+		t.Fatalf("a CSV whose first field is not an address (taken as a header) and nothing else: %+v", csvRes)
+	}
+	csvRes, err = call(OpImportCSV, CtlCSVArgs{CSV: "address,server,login,password\nmember@x,127.0.0.1:1,m@example.org,pw\n"})
+	if err != nil || len(csvRes.([]CSVResult)) != 1 || csvRes.([]CSVResult)[0].Err == "" {
+		t.Fatalf("CSV start of an unknown member: %+v, %v", csvRes, err)
+	}
 	if _, err := call(OpImportCancel, CtlJobArgs{Job: job}); !errors.Is(err, ErrFinished) {
 		t.Fatalf("cancel of an ended job: %v", err)
 	}
