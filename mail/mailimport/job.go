@@ -34,6 +34,9 @@ var (
 	// ErrQuota stops a job before the member's quota would be exceeded.
 	ErrQuota = errors.New("mailimport: the member's mailbox is full")
 	errLogin = errors.New("the source server refused the login")
+	// errNotRunnable: the job ended (was cancelled) between being
+	// picked and being started; nothing to record.
+	errNotRunnable = errors.New("mailimport: job not runnable")
 )
 
 // runJob runs one job until it ends, waits, or ctx ends.
@@ -56,7 +59,7 @@ func (im *Importer) endRun(ctx context.Context, r *run, err error) {
 			im.log.Error("mailimport: ending job", "job", r.id, "err", ferr)
 		}
 		im.audit(bg, audit.Event{Kind: "mailimport.done", Detail: fmt.Sprintf("job %d: %s", r.id, msg)})
-	case errors.Is(context.Cause(ctx), errCancelled):
+	case errors.Is(context.Cause(ctx), errCancelled), errors.Is(err, errNotRunnable):
 		// Cancel has recorded it.
 	case ctx.Err() != nil:
 		// caucus is stopping: the job resumes at the next start.
@@ -140,7 +143,7 @@ func (im *Importer) loadJob(ctx context.Context, r *run) (SourceSpec, error) {
 		return SourceSpec{}, fmt.Errorf("mailimport: starting job %d: %w", r.id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return SourceSpec{}, fmt.Errorf("mailimport: job %d is %s", r.id, state)
+		return SourceSpec{}, fmt.Errorf("%w: job %d is %s", errNotRunnable, r.id, state)
 	}
 	spec, err := unseal(im.opts.Key, r.account, sealed)
 	if err != nil {
