@@ -274,6 +274,15 @@ func TestGmail(t *testing.T) {
 	if countHash(got, h1) != 2 {
 		t.Errorf("the message with two folder labels is in %d folders, want 2", countHash(got, h1))
 	}
+	perFolder := map[string]int64{}
+	for _, f := range rep.Folders {
+		perFolder[f.Dest] = f.Copied
+	}
+	for dest, n := range byFolder(want) {
+		if perFolder[dest] != int64(n) {
+			t.Errorf("report: %d copied to %s, want %d (%+v)", perFolder[dest], dest, n, rep.Folders)
+		}
+	}
 	g.mu.Lock()
 	opened := slices.Clone(g.opened)
 	g.mu.Unlock()
