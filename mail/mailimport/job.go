@@ -288,20 +288,27 @@ func (im *Importer) doneFolders(ctx context.Context, jobID int64) (map[string]bo
 	return out, rows.Err()
 }
 
-// doneIDs returns the source ids of f that earlier runs dealt with.
-func (im *Importer) doneIDs(ctx context.Context, jobID int64, folder string) (map[string]struct{}, error) {
-	rows, err := im.opts.DB.QueryContext(ctx, `SELECT source_id FROM mailimport_items WHERE job_id = ? AND folder = ?`, jobID, folder)
+// doneIDs returns which of batch's source ids earlier runs dealt with.
+// It asks per batch, so that memory does not grow with the mailbox.
+func (im *Importer) doneIDs(ctx context.Context, jobID int64, folder string, batch []Item) (map[string]bool, error) {
+	args := make([]any, 0, len(batch)+2)
+	args = append(args, jobID, folder)
+	for _, it := range batch {
+		args = append(args, it.ID)
+	}
+	rows, err := im.opts.DB.QueryContext(ctx, `SELECT source_id FROM mailimport_items WHERE job_id = ? AND folder = ? AND source_id IN (?`+
+		strings.Repeat(", ?", len(batch)-1)+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("mailimport: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]struct{}{}
+	out := map[string]bool{}
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			return nil, fmt.Errorf("mailimport: %w", err)
 		}
-		out[id] = struct{}{}
+		out[id] = true
 	}
 	return out, rows.Err()
 }
@@ -309,19 +316,23 @@ func (im *Importer) doneIDs(ctx context.Context, jobID int64, folder string) (ma
 // copyFolder copies the messages of f that earlier runs did not deal
 // with: listed and fetched by this goroutine, written by the workers.
 func (im *Importer) copyFolder(ctx context.Context, r *run, src Source, f Folder) error {
-	done, err := im.doneIDs(ctx, r.id, f.Name)
-	if err != nil {
-		return err
-	}
 	p := im.newPipeline(ctx, r)
-	err = src.List(p.ctx, f, func(batch []Item) error {
+	err := src.List(p.ctx, f, func(batch []Item) error {
+		r.progress.set(func(pr *Progress) { pr.Listed += int64(len(batch)) })
+		if len(batch) == 0 {
+			return nil
+		}
+		done, err := im.doneIDs(p.ctx, r.id, f.Name, batch)
+		if err != nil {
+			return err
+		}
 		todo := make([]Item, 0, len(batch))
 		for _, it := range batch {
-			if _, ok := done[it.ID]; !ok {
+			if !done[it.ID] {
 				todo = append(todo, it)
+				done[it.ID] = true // listed twice in one batch: once
 			}
 		}
-		r.progress.set(func(pr *Progress) { pr.Listed += int64(len(batch)) })
 		if len(todo) == 0 {
 			return nil
 		}
