@@ -41,6 +41,7 @@ var fixtureFolders = []struct{ dir, dest string }{
 	{".Lists.Go.Announce", "Lists/Go/Announce"},
 	{".Entw&APw-rfe", "Entwürfe"},
 	{".Wahl 2026.Plakate", "Wahl 2026/Plakate"},
+	{".Leer", "Leer"}, // empty: n is a multiple of 8 below, so it gets no message
 }
 
 // newMaildirFixture writes n messages of about size bytes into root.
@@ -67,7 +68,7 @@ func newMaildirFixture(t testing.TB, root string, n, size int) *maildirFixture {
 		}
 	}
 	for i := range n {
-		f := fixtureFolders[i%len(fixtureFolders)]
+		f := fixtureFolders[i%(len(fixtureFolders)-1)]
 		fs := flagSets[(i/len(fixtureFolders))%len(flagSets)]
 		msg := testMessage(i, size, "")
 		name := fmt.Sprintf("%d.M%dP1.fixture,S=%d:2,%s", 1700000000+i, i, len(msg), fs.letters)
@@ -117,6 +118,9 @@ func TestMaildir(t *testing.T) {
 		t.Fatalf("report: %+v", rep)
 	}
 	compare(t, e.contents(1), fx.want)
+	if _, err := e.store.Mailbox(context.Background(), 1, "Leer"); err != nil {
+		t.Errorf("the empty folder was not created: %v", err)
+	}
 }
 
 // TestDovecot seeds a private Dovecot with 2,000 messages in nested

@@ -254,6 +254,12 @@ func (im *Importer) copySource(ctx context.Context, r *run, spec SourceSpec) err
 			continue
 		}
 		r.progress.set(func(p *Progress) { p.Current = f.Name })
+		if !f.Labels {
+			// Created even if empty: the member finds every folder.
+			if _, err := im.destination(ctx, r, "folder:"+f.Name, folderDest(f)); err != nil {
+				return err
+			}
+		}
 		err := im.copyFolder(ctx, r, src, f)
 		if errors.Is(err, errFolderGone) {
 			err = im.recordFailed(ctx, r, task{folder: f.Name, item: Item{ID: "(folder)"}}, "", err.Error())
