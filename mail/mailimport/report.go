@@ -1,0 +1,199 @@
+package mailimport
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Job is a job as listed.
+type Job struct {
+	ID        int64     `json:"id"`
+	AccountID int64     `json:"account_id"`
+	Kind      string    `json:"kind"`
+	Source    string    `json:"source"` // server address or paths, never a secret
+	Login     string    `json:"login,omitempty"`
+	StartedBy string    `json:"started_by"`
+	State     string    `json:"state"`
+	Message   string    `json:"message,omitempty"`
+	NotBefore time.Time `json:"not_before,omitzero"`
+	Created   time.Time `json:"created"`
+	Finished  time.Time `json:"finished,omitzero"`
+}
+
+// FolderReport is where one source folder or label went.
+type FolderReport struct {
+	Source  string `json:"source"` // "folder:NAME" or "label:NAME"
+	Dest    string `json:"dest"`
+	Renamed bool   `json:"renamed,omitempty"` // the name was changed (invalid, or clashed with another in case)
+	Copied  int64  `json:"copied"`            // messages placed in Dest
+}
+
+// Problem is a message that was not copied.
+type Problem struct {
+	Folder    string `json:"folder"`
+	SourceID  string `json:"source_id"`
+	MessageID string `json:"message_id,omitempty"`
+	Status    string `json:"status"` // "failed" or "duplicate"
+	Reason    string `json:"reason"`
+}
+
+// Report says what a job copied and what it did not, and why.
+type Report struct {
+	Job        Job            `json:"job"`
+	Folders    []FolderReport `json:"folders"`
+	Copied     int64          `json:"copied"`
+	Duplicates int64          `json:"duplicates"`
+	Failed     int64          `json:"failed"`
+	Bytes      int64          `json:"bytes"`
+	Problems   []Problem      `json:"problems,omitempty"`
+	// MoreProblems is how many problems were left out of Problems.
+	MoreProblems int64 `json:"more_problems,omitempty"`
+}
+
+// maxProblems bounds the problems a report lists.
+const maxProblems = 10000
+
+// jobColumns are the columns scanJob reads.
+const jobColumns = `id, account_id, kind, source, login, started_by, state, message, not_before, created_at, coalesce(finished_at, 0)`
+
+// scanJob reads a Job.
+func scanJob(row interface{ Scan(...any) error }) (Job, error) {
+	var j Job
+	var nb, created, finished int64
+	err := row.Scan(&j.ID, &j.AccountID, &j.Kind, &j.Source, &j.Login, &j.StartedBy, &j.State, &j.Message, &nb, &created, &finished)
+	j.Created = time.Unix(created, 0)
+	if j.State == StateWaiting {
+		j.NotBefore = time.Unix(nb, 0)
+	}
+	if finished > 0 {
+		j.Finished = time.Unix(finished, 0)
+	}
+	return j, err
+}
+
+// Jobs lists the jobs of an account (0: every account), newest first.
+func (im *Importer) Jobs(ctx context.Context, accountID int64) ([]Job, error) {
+	rows, err := im.opts.DB.QueryContext(ctx, `SELECT `+jobColumns+` FROM mailimport_jobs WHERE ?1 = 0 OR account_id = ?1 ORDER BY id DESC`, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("mailimport: jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("mailimport: jobs: %w", err)
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// Report returns a job's report.
+func (im *Importer) Report(ctx context.Context, jobID int64) (Report, error) {
+	var rep Report
+	j, err := scanJob(im.opts.DB.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM mailimport_jobs WHERE id = ?`, jobID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return rep, ErrNoJob
+	}
+	if err != nil {
+		return rep, fmt.Errorf("mailimport: report: %w", err)
+	}
+	rep.Job = j
+	c, err := im.counts(ctx, jobID)
+	if err != nil {
+		return rep, err
+	}
+	rep.Copied, rep.Duplicates, rep.Failed, rep.Bytes = c.copied, c.duplicates, c.failed, c.bytes
+	if rep.Folders, err = im.folderReports(ctx, jobID); err != nil {
+		return rep, err
+	}
+	rep.Problems, rep.MoreProblems, err = im.problems(ctx, jobID)
+	return rep, err
+}
+
+// folderReports lists where the folders and labels went.
+func (im *Importer) folderReports(ctx context.Context, jobID int64) ([]FolderReport, error) {
+	rows, err := im.opts.DB.QueryContext(ctx, `SELECT f.key, f.dest, f.renamed,
+		(SELECT count(*) FROM mailimport_placed p WHERE p.job_id = f.job_id AND p.dest = f.dest)
+		FROM mailimport_folders f WHERE f.job_id = ? AND f.dest != '' ORDER BY f.key`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("mailimport: report: %w", err)
+	}
+	defer rows.Close()
+	var out []FolderReport
+	for rows.Next() {
+		var f FolderReport
+		if err := rows.Scan(&f.Source, &f.Dest, &f.Renamed, &f.Copied); err != nil {
+			return nil, fmt.Errorf("mailimport: report: %w", err)
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// problems lists the messages not copied, at most maxProblems.
+func (im *Importer) problems(ctx context.Context, jobID int64) ([]Problem, int64, error) {
+	rows, err := im.opts.DB.QueryContext(ctx, `SELECT folder, source_id, message_id, status, reason FROM mailimport_items
+		WHERE job_id = ? AND status != ? ORDER BY folder, source_id`, jobID, statusCopied)
+	if err != nil {
+		return nil, 0, fmt.Errorf("mailimport: report: %w", err)
+	}
+	defer rows.Close()
+	var out []Problem
+	var more int64
+	for rows.Next() {
+		if len(out) >= maxProblems {
+			more++
+			continue
+		}
+		var p Problem
+		if err := rows.Scan(&p.Folder, &p.SourceID, &p.MessageID, &p.Status, &p.Reason); err != nil {
+			return nil, 0, fmt.Errorf("mailimport: report: %w", err)
+		}
+		if p.Status == statusDuplicate {
+			p.Reason = "already copied: the same message is in the same folder"
+		}
+		out = append(out, p)
+	}
+	return out, more, rows.Err()
+}
+
+// WriteText writes the report as plain text, for the CLI and a download.
+func (r Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	j := r.Job
+	fmt.Fprintf(&b, "Import job %d: %s from %s", j.ID, j.Kind, j.Source)
+	if j.Login != "" {
+		fmt.Fprintf(&b, " (login %s)", j.Login)
+	}
+	fmt.Fprintf(&b, "\nStarted by %s at %s; state %s", j.StartedBy, j.Created.UTC().Format(time.RFC3339), j.State)
+	if j.Message != "" {
+		fmt.Fprintf(&b, ": %s", j.Message)
+	}
+	fmt.Fprintf(&b, "\nCopied %d messages (%d bytes); %d duplicates skipped; %d could not be imported.\n", r.Copied, r.Bytes, r.Duplicates, r.Failed)
+	b.WriteString("\nFolders:\n")
+	for _, f := range r.Folders {
+		note := ""
+		if f.Renamed {
+			note = " (renamed)"
+		}
+		fmt.Fprintf(&b, "  %s -> %s%s: %d\n", f.Source, f.Dest, note, f.Copied)
+	}
+	if len(r.Problems) > 0 {
+		b.WriteString("\nNot copied:\n")
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintf(&b, "  %s %s %s: %s: %s\n", p.Folder, p.SourceID, p.MessageID, p.Status, p.Reason)
+	}
+	if r.MoreProblems > 0 {
+		fmt.Fprintf(&b, "  … and %d more\n", r.MoreProblems)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

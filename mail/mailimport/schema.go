@@ -1,0 +1,68 @@
+package mailimport
+
+import "github.com/caucus-org/caucus/internal/db"
+
+// Component returns the importer's tables' migrations. Times are Unix
+// seconds.
+//
+// A job (mailimport_jobs) copies one source into one account. Its
+// source's description with its credentials is sealed (AES-256-GCM under
+// a key derived from the server key) and erased when the job ends.
+// mailimport_folders holds the destination chosen for each source folder
+// and label, so that a resumed job names them the same way.
+// mailimport_items has one row per source message dealt with (copied,
+// duplicate, failed), written in the same transaction as the message
+// itself, so that a job that stops anywhere resumes without copying a
+// message twice; mailimport_placed names the bodies (by content hash)
+// placed in each destination, so that the same message found twice (in
+// two mbox files, or after the source's UIDVALIDITY changed) is placed
+// once.
+func Component() db.Component {
+	return db.Component{Name: "mailimport", Migrations: []db.Migration{{Version: 1, SQL: schemaV1}}}
+}
+
+const schemaV1 = `
+CREATE TABLE mailimport_jobs (
+	id          INTEGER PRIMARY KEY,
+	account_id  INTEGER NOT NULL,
+	kind        TEXT NOT NULL,
+	source      TEXT NOT NULL,
+	login       TEXT NOT NULL DEFAULT '',
+	sealed      BLOB,
+	started_by  TEXT NOT NULL,
+	state       TEXT NOT NULL,
+	message     TEXT NOT NULL DEFAULT '',
+	not_before  INTEGER NOT NULL DEFAULT 0,
+	backoff     INTEGER NOT NULL DEFAULT 0,
+	attempts    INTEGER NOT NULL DEFAULT 0,
+	created_at  INTEGER NOT NULL,
+	finished_at INTEGER
+);
+CREATE INDEX mailimport_jobs_account ON mailimport_jobs(account_id);
+CREATE INDEX mailimport_jobs_state ON mailimport_jobs(state, not_before);
+CREATE TABLE mailimport_folders (
+	job_id  INTEGER NOT NULL REFERENCES mailimport_jobs(id) ON DELETE CASCADE,
+	key     TEXT NOT NULL,
+	dest    TEXT NOT NULL,
+	renamed INTEGER NOT NULL DEFAULT 0,
+	done    INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (job_id, key)
+) WITHOUT ROWID;
+CREATE TABLE mailimport_items (
+	job_id     INTEGER NOT NULL REFERENCES mailimport_jobs(id) ON DELETE CASCADE,
+	folder     TEXT NOT NULL,
+	source_id  TEXT NOT NULL,
+	status     TEXT NOT NULL,
+	reason     TEXT NOT NULL DEFAULT '',
+	message_id TEXT NOT NULL DEFAULT '',
+	blob_ref   TEXT NOT NULL DEFAULT '',
+	size       INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (job_id, folder, source_id)
+) WITHOUT ROWID;
+CREATE TABLE mailimport_placed (
+	job_id   INTEGER NOT NULL REFERENCES mailimport_jobs(id) ON DELETE CASCADE,
+	dest     TEXT NOT NULL,
+	blob_ref TEXT NOT NULL,
+	PRIMARY KEY (job_id, dest, blob_ref)
+) WITHOUT ROWID;
+`
