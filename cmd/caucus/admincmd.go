@@ -18,6 +18,7 @@ import (
 	"github.com/caucus-org/caucus/admin/ctl"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/mail/mailimport"
 )
 
 const adminIntro = `Usage: caucus admin COMMAND [flags] [--config FILE | --data DIR]
@@ -70,6 +71,11 @@ func adminCommands() []adminCommand {
 		{name: "resume", login: true, help: "let a suspended person sign in again", flags: accountFlags(ctl.OpResume)},
 		{name: "list", help: "the people, their factors and state", flags: listFlags},
 		{name: "audit", help: "the newest audit records", flags: auditFlags},
+		{name: "import", login: true, help: "copy a member's mail in from another provider (IMAP, e.g. Gmail with an app password; Google Takeout mbox; Maildir), as a job that survives restarts", flags: importFlags},
+		{name: "import-csv", help: "start an IMAP import for every member listed in a CSV file", flags: importCSVFlags},
+		{name: "imports", help: "the import jobs and their state", flags: importsFlags},
+		{name: "import-report", help: "what an import job copied, and what it could not and why", flags: importJobFlags(mailimport.OpImportReport)},
+		{name: "import-cancel", help: "stop an import job (what it copied stays)", flags: importJobFlags(mailimport.OpImportCancel)},
 	}
 }
 

@@ -35,6 +35,7 @@ func (s *Server) buildLoops(ctx context.Context) error {
 		s.queue,
 		s.autoreply,
 		s.offboard,
+		s.imports, // resumes the import jobs a restart stopped
 		loopFunc(func(ctx context.Context) { s.ops.RunExpiry(ctx, time.Hour) }),
 		s.files,
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/caucus-org/caucus/internal/tlsacme"
 	"github.com/caucus-org/caucus/mail/autoreply"
 	"github.com/caucus-org/caucus/mail/imapserver"
+	"github.com/caucus-org/caucus/mail/mailimport"
 	"github.com/caucus-org/caucus/mail/msgauth"
 	"github.com/caucus-org/caucus/mail/offboard"
 	"github.com/caucus-org/caucus/mail/queue"
@@ -51,6 +52,13 @@ func (s *Server) buildMail(ctx context.Context) (err error) {
 		Inbound: smtpserver.Checks{Checker: msgauth.NewChecker(s.deps.Resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir, Hostname: cfg.Hostname},
 		Metrics: s.stats,
 	})
+	// Moving in: members' mail copied from another provider (IMAP,
+	// Google Takeout's mbox, Maildir), as durable jobs.
+	if s.imports, err = mailimport.New(mailimport.Options{
+		DB: s.db, Store: s.mail, Key: s.keys.Derive("mailimport"), Audit: s.audit, Log: log.With("component", "mailimport"), Now: now,
+	}); err != nil {
+		return err
+	}
 	s.reg.GaugeFunc("caucus_mail_stored_bytes", "Bytes of mail stored, all accounts (a message counts once per mailbox copy).", func(ctx context.Context) (float64, error) {
 		n, err := s.mail.TotalSize(ctx)
 		return float64(n), err

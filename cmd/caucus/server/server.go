@@ -36,6 +36,7 @@ import (
 	"github.com/caucus-org/caucus/internal/tlsacme"
 	"github.com/caucus-org/caucus/mail/autoreply"
 	"github.com/caucus-org/caucus/mail/imapserver"
+	"github.com/caucus-org/caucus/mail/mailimport"
 	"github.com/caucus-org/caucus/mail/msgauth"
 	"github.com/caucus-org/caucus/mail/offboard"
 	"github.com/caucus-org/caucus/mail/queue"
@@ -103,6 +104,7 @@ type Server struct {
 
 	// mail
 	mail      *store.Store
+	imports   *mailimport.Importer
 	changes   *store.Bus // the store's change bus: IMAP and webmail listen
 	imap      *imapserver.Server
 	dir       *route.Directory

@@ -111,7 +111,15 @@ func (s *Server) buildControl(ctx context.Context) (err error) {
 	if s.ctlLn, err = ctl.Listen(s.cfg.DataDir); err != nil {
 		return err
 	}
-	s.ctl = ctl.New(ctl.Config{}, ctl.Handlers(s.ops, s.audit), s.audit, s.log.With("component", "ctl"))
+	handlers := ctl.Handlers(s.ops, s.audit)
+	member := func(ctx context.Context, login string) (int64, error) {
+		a, err := s.auth.AccountByLogin(ctx, login)
+		return a.ID, err
+	}
+	for op, h := range s.imports.CtlHandlers(member) {
+		handlers[op] = func(ctx context.Context, c ctl.Call) (any, error) { return h(ctx, c.Actor, c.Args) }
+	}
+	s.ctl = ctl.New(ctl.Config{}, handlers, s.audit, s.log.With("component", "ctl"))
 	return nil
 }
 
