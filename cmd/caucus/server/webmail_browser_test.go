@@ -8,16 +8,19 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/caucus-org/caucus/internal/testtool"
 )
 
-// TestBrowserWebmailWired: in the whole server, the site's root is a signed-in
-// member's mail, and a message delivered to them
-// through mail/submit is in the INBOX list; opening it shows its subject.
-// (mail/webmail's own tests cover webmail in depth; this one proves the
-// wiring: the store, the submit path and the sign-in are the server's.)
+// TestBrowserWebmailWired: in the whole server, the site's root is a
+// signed-in member's mail; a message delivered through mail/submit is in
+// the INBOX list and opens; the reply written in the browser reaches the
+// sender's phone, a second session over IMAP. (mail/webmail's own tests
+// cover webmail in depth; this one proves the wiring: the store, the
+// submit path and the sign-in are the server's.)
 func TestBrowserWebmailWired(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives headless Chromium; go test without -short runs it")
@@ -29,7 +32,8 @@ func TestBrowserWebmailWired(t *testing.T) {
 	srv, _ := startTestServer(t, ctx)
 	const login, pw = "reader@localhost", "lantern-orchard-ballot-4417"
 	key := enrolTOTPMemberKey(t, ctx, srv, login, pw)
-	msg := "From: Campaign Office <office@localhost>\r\nTo: reader@localhost\r\nSubject: Leaflets for Saturday\r\n" +
+	ben := newMailAccount(t, srv, "ben@localhost") // reads his mail on a phone (IMAP)
+	msg := "From: Campaign Office <ben@localhost>\r\nTo: reader@localhost\r\nSubject: Leaflets for Saturday\r\n" +
 		"Message-ID: <wired-1@localhost>\r\nDate: Sun, 06 Dec 2026 10:00:00 +0000\r\n\r\nThe leaflets are at the office.\r\n"
 	if err := srv.submit.DeliverLocal(ctx, login, strings.NewReader(msg)); err != nil {
 		t.Fatal(err)
@@ -67,7 +71,43 @@ func TestBrowserWebmailWired(t *testing.T) {
 		t.Fatalf("the INBOX list shows %q, want the delivered message", got)
 	}
 	b.click("#rows a")
-	if got := b.text("h1"); !strings.Contains(got, "Leaflets for Saturday") {
-		t.Errorf("the message page's heading is %q", got)
+	b.waitPage(b.location()[len(srv.url):], "#replybtn")
+	if got := b.text("#subject"); !strings.Contains(got, "Leaflets for Saturday") {
+		t.Errorf("the message page's subject is %q", got)
+	}
+
+	// The reply, written in the browser, reaches Ben's phone: a second
+	// session, over IMAP with his app password.
+	b.click("#replybtn")
+	b.waitPage("/mail/compose", "#body")
+	b.do("write and send",
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#body").value = "Two hundred, at nine.\n" + document.querySelector("#body").value`),
+		chromedp.Click(chromedp.CSS("#sendbtn")),
+	)
+	c, err := imapclient.DialTLS(srv.addrs["imaps"], &imapclient.Options{TLSConfig: devTLS(t, srv.cfg.DataDir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(ben.login, ben.secret).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var subjects []string
+	for deadline := time.Now().Add(pageTimeout); ; {
+		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Envelope: true}).Collect()
+		subjects = subjects[:0]
+		for _, m := range msgs {
+			subjects = append(subjects, m.Envelope.Subject)
+		}
+		if err == nil && len(subjects) == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(subjects) != 1 || subjects[0] != "Re: Leaflets for Saturday" {
+		t.Errorf("Ben's INBOX over IMAP holds %q, want the reply", subjects)
 	}
 }
