@@ -33,18 +33,17 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/caucus-org/caucus/internal/testtool"
+	"github.com/caucus-org/caucus/internal/testtool/dovecottest"
 	"github.com/caucus-org/caucus/mail/imapserver"
 )
 
@@ -384,140 +383,24 @@ func caucusTarget(t *testing.T, h *harness, n int) imapTarget {
 	return imapTarget{name: "caucus", addr: imaps, users: users}
 }
 
-// dovecotTarget starts a Dovecot of its own, in the foreground: its
-// configuration, state and maildirs in a temporary directory, n accounts
-// in a passwd-file, the mail owned by nobody, implicit TLS on 127.0.0.1
-// with caucus's development certificate. mail_fsync and the other
-// durability settings keep their defaults.
+// dovecotTarget starts a Dovecot of its own (internal/testtool/dovecottest:
+// maildir, default fsync, implicit TLS on 127.0.0.1 with the harness's
+// certificate) with n accounts, and writes their logins and passwords.
 func dovecotTarget(t *testing.T, h *harness, n int) imapTarget {
-	dovecot := testtool.Need(t, "dovecot")
-	if os.Geteuid() != 0 {
-		t.Skip("the Dovecot side needs root")
-	}
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Not t.TempDir: its parent is private to root, and Dovecot's
-	// processes run as dovecot, dovenull and nobody below dir.
-	dir, err := os.MkdirTemp("", "caucus-dovecot-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	mail := filepath.Join(dir, "mail")
-	if err := os.MkdirAll(mail, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(nobody.Uid)
-	gid, _ := strconv.Atoi(nobody.Gid)
-	if err := os.Chown(mail, uid, gid); err != nil {
-		t.Fatal(err)
-	}
-	var passwd, users strings.Builder
+	users := map[string]string{}
+	var lines strings.Builder
 	for i := range n {
 		login, pass := fmt.Sprintf("load%d@dovecot.test", i+1), fmt.Sprintf("pw-%x", random(12))
-		fmt.Fprintf(&passwd, "%s:{PLAIN}%s::::::\n", login, pass)
-		fmt.Fprintf(&users, "%s %s\n", login, pass)
+		users[login] = pass
+		fmt.Fprintf(&lines, "%s %s\n", login, pass)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "passwd"), []byte(passwd.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	usersFile := filepath.Join(dir, "users")
-	if err := os.WriteFile(usersFile, []byte(users.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_, port, _ := net.SplitHostPort(addr)
-	ln.Close()
-	conf := filepath.Join(dir, "dovecot.conf")
-	if err := os.WriteFile(conf, []byte(dovecotConf(dir, h.certFile, h.keyFile, port)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(dovecot, "-F", "-c", conf)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
+	srv := dovecottest.Start(t, dovecottest.Options{
+		Users: users, CertFile: h.certFile, KeyFile: h.keyFile,
+		CreateSpecial: true, MaxUserIPConns: 1000,
 	})
-	for i := 0; ; i++ {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if i == 100 {
-			log, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
-			t.Fatalf("dovecot does not listen on %s: %v\n%s\n%s", addr, err, out.Bytes(), log)
-		}
-		time.Sleep(50 * time.Millisecond)
+	usersFile := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(usersFile, []byte(lines.String()), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	return imapTarget{name: "dovecot", addr: addr, users: usersFile}
-}
-
-// dovecotConf is a complete Dovecot 2.3 configuration that touches nothing
-// outside dir.
-func dovecotConf(dir, cert, key, port string) string {
-	return fmt.Sprintf(`base_dir = %[1]s/run
-state_dir = %[1]s/state
-instance_name = caucus-imapload
-listen = 127.0.0.1
-protocols = imap
-log_path = %[1]s/dovecot.log
-ssl = required
-ssl_cert = <%[2]s
-ssl_key = <%[3]s
-disable_plaintext_auth = yes
-auth_mechanisms = plain
-default_login_user = dovenull
-default_internal_user = dovecot
-mail_location = maildir:%[1]s/mail/%%u
-mail_uid = nobody
-mail_gid = nogroup
-first_valid_uid = 1
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN %[1]s/passwd
-}
-userdb {
-  driver = static
-  args = uid=nobody gid=nogroup home=%[1]s/mail/%%u
-}
-namespace inbox {
-  inbox = yes
-  separator = /
-  mailbox Sent {
-    special_use = \Sent
-    auto = create
-  }
-  mailbox Drafts {
-    special_use = \Drafts
-    auto = create
-  }
-}
-service imap-login {
-  inet_listener imap {
-    port = 0
-  }
-  inet_listener imaps {
-    address = 127.0.0.1
-    port = %[4]s
-    ssl = yes
-  }
-}
-protocol imap {
-  mail_max_userip_connections = 1000
-}
-`, dir, cert, key, port)
+	return imapTarget{name: "dovecot", addr: srv.Addr, users: usersFile}
 }

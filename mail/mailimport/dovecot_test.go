@@ -1,24 +1,18 @@
 package mailimport
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/caucus-org/caucus/internal/devcert"
-	"github.com/caucus-org/caucus/internal/testtool"
+	"github.com/caucus-org/caucus/internal/testtool/dovecottest"
 )
 
 // maildirFixture is a Maildir++ tree with n messages in nested folders,
@@ -147,131 +141,25 @@ func TestDovecot(t *testing.T) {
 	}
 }
 
-// startDovecot starts a Dovecot of its own (configuration, state and
-// mail in a temporary directory, implicit TLS on 127.0.0.1 with
-// caucus's development certificate) with one account whose Maildir
-// holds a fixture of n messages.
+// startDovecot starts a Dovecot of its own (internal/testtool/dovecottest:
+// implicit TLS on 127.0.0.1 with caucus's development certificate) with
+// one account whose Maildir holds a fixture of n messages.
 func startDovecot(t testing.TB, n, size int) (addr string, tc *tls.Config, fx *maildirFixture) {
-	dovecot := testtool.Need(t, "dovecot")
-	if os.Geteuid() != 0 {
-		t.Skip("Dovecot needs root to start")
-	}
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Not t.TempDir: its parent is private to root, and Dovecot's
-	// processes run as dovecot, dovenull and nobody below dir.
-	dir, err := os.MkdirTemp("", "caucus-mailimport-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	cert, err := devcert.Ensure(certFile, keyFile, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.Chmod(keyFile, 0o644) // read by Dovecot's config parser
-	fx = newMaildirFixture(t, filepath.Join(dir, "mail", "member@dovecot.test", "Maildir"), n, size)
+	const login = "member@dovecot.test"
+	srv := dovecottest.Start(t, dovecottest.Options{
+		Users:    map[string]string{login: "pw-dovecot-secret"},
+		CertFile: certFile, KeyFile: keyFile,
+		Populate: func(s *dovecottest.Server) error {
+			fx = newMaildirFixture(t, s.Maildir(login), n, size)
+			return nil
+		},
+	})
 	fx.cert = certFile
-	uid, _ := strconv.Atoi(nobody.Uid)
-	gid, _ := strconv.Atoi(nobody.Gid)
-	filepath.Walk(filepath.Join(dir, "mail"), func(p string, _ os.FileInfo, err error) error {
-		if err == nil {
-			err = os.Lchown(p, uid, gid)
-		}
-		return err
-	})
-	if err := os.WriteFile(filepath.Join(dir, "passwd"), []byte("member@dovecot.test:{PLAIN}pw-dovecot-secret::::::\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr = ln.Addr().String()
-	_, port, _ := net.SplitHostPort(addr)
-	ln.Close()
-	conf := filepath.Join(dir, "dovecot.conf")
-	if err := os.WriteFile(conf, []byte(dovecotConf(dir, certFile, keyFile, port)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(dovecot, "-F", "-c", conf)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	})
-	for i := 0; ; i++ {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if i == 200 {
-			log, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
-			t.Fatalf("dovecot does not listen on %s: %v\n%s\n%s", addr, err, out.Bytes(), log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return addr, &tls.Config{RootCAs: devcert.Pool(cert), ServerName: "localhost"}, fx
-}
-
-// dovecotConf is a Dovecot 2.3 configuration that touches nothing
-// outside dir: Maildir++ with "/" as the IMAP separator.
-func dovecotConf(dir, cert, key, port string) string {
-	return fmt.Sprintf(`base_dir = %[1]s/run
-state_dir = %[1]s/state
-instance_name = caucus-mailimport-%[4]s
-listen = 127.0.0.1
-protocols = imap
-log_path = %[1]s/dovecot.log
-ssl = required
-ssl_cert = <%[2]s
-ssl_key = <%[3]s
-disable_plaintext_auth = yes
-auth_mechanisms = plain
-default_login_user = dovenull
-default_internal_user = dovecot
-mail_location = maildir:%[1]s/mail/%%u/Maildir
-mail_uid = nobody
-mail_gid = nogroup
-first_valid_uid = 1
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN %[1]s/passwd
-}
-userdb {
-  driver = static
-  args = uid=nobody gid=nogroup home=%[1]s/mail/%%u
-}
-namespace inbox {
-  inbox = yes
-  separator = /
-  mailbox Sent {
-    special_use = \Sent
-  }
-  mailbox Drafts {
-    special_use = \Drafts
-  }
-}
-service imap-login {
-  inet_listener imap {
-    port = 0
-  }
-  inet_listener imaps {
-    address = 127.0.0.1
-    port = %[4]s
-    ssl = yes
-  }
-}
-`, dir, cert, key, port)
+	return srv.Addr, &tls.Config{RootCAs: devcert.Pool(cert), ServerName: "localhost"}, fx
 }
