@@ -54,11 +54,17 @@ func TestSmallContentInDatabase(t *testing.T) {
 	if got := read(t, s, alice, small.ID); got != "hello" {
 		t.Fatalf("small file reads %q", got)
 	}
+	// An empty content is a content like any other (zero bytes, not NULL).
+	empty := put(t, s, alice, "/Home", "empty", "")
+	check("an empty file", 0, 2)
+	if got := read(t, s, alice, empty.ID); got != "" {
+		t.Fatalf("empty file reads %q", got)
+	}
 	limit := strings.Repeat("x", files.DefaultInlineBytes)
 	atLimit := put(t, s, alice, "/Home", "limit.bin", limit)
-	check("a file of DefaultInlineBytes", 0, 2)
+	check("a file of DefaultInlineBytes", 0, 3)
 	over := put(t, s, alice, "/Home", "over.bin", limit+"y")
-	check("a file of one byte more", 1, 2)
+	check("a file of one byte more", 1, 3)
 	if read(t, s, alice, atLimit.ID) != limit || read(t, s, alice, over.ID) != limit+"y" {
 		t.Fatal("the files at and over the limit do not read back")
 	}
@@ -78,15 +84,15 @@ func TestSmallContentInDatabase(t *testing.T) {
 
 	// The same content twice is kept once, until its last version goes.
 	twin := put(t, s, alice, "/Home", "twin.txt", "hello")
-	check("the same content again", 1, 2)
+	check("the same content again", 1, 3)
 	put(t, s, alice, "/Home", "small.txt", "changed") // Versions 1: "hello" pruned here
-	check("one of its two versions pruned", 1, 3)
+	check("one of its two versions pruned", 1, 4)
 	if err := s.Delete(ctx, alice, twin.ID); err != nil {
 		t.Fatal(err)
 	}
-	check("its last file in the trash", 1, 3)
+	check("its last file in the trash", 1, 4)
 	if err := s.Purge(ctx, alice, twin.ID); err != nil {
 		t.Fatal(err)
 	}
-	check("its last version purged", 1, 2)
+	check("its last version purged", 1, 3)
 }
