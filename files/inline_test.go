@@ -82,6 +82,26 @@ func TestSmallContentInDatabase(t *testing.T) {
 		t.Fatalf("after a seek: %q", rest)
 	}
 
+	// A small content stored as a file (before migration 3, or under
+	// another InlineBytes) still reads, and a large one kept inline too.
+	asFile := files.New(e.DB, bs, files.Options{InlineBytes: -1}, files.Deps{Auth: e.Auth, Audit: e.Audit})
+	oldSmall := put(t, asFile, alice, "/Home", "old.txt", "stored as a file")
+	allInline := files.New(e.DB, bs, files.Options{InlineBytes: 2 * files.DefaultInlineBytes}, files.Deps{Auth: e.Auth, Audit: e.Audit})
+	bigInline := put(t, allInline, alice, "/Home", "big-inline.bin", limit+"z")
+	check("one small file stored as a file, one large kept inline", 2, 4)
+	if read(t, s, alice, oldSmall.ID) != "stored as a file" || read(t, s, alice, bigInline.ID) != limit+"z" {
+		t.Fatal("a content kept where its size does not say does not read back")
+	}
+	for _, id := range []int64{oldSmall.ID, bigInline.ID} {
+		if err := s.Delete(ctx, alice, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Purge(ctx, alice, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("both purged", 1, 3)
+
 	// The same content twice is kept once, until its last version goes.
 	twin := put(t, s, alice, "/Home", "twin.txt", "hello")
 	check("the same content again", 1, 3)

@@ -960,7 +960,7 @@ func (s *Store) OpenVersion(ctx context.Context, a Actor, id, versionID int64) (
 	if err != nil {
 		return nil, Version{}, err
 	}
-	f, err := s.openBlob(ctx, ref)
+	f, err := s.openBlob(ctx, ref, v.Size)
 	return f, v, err
 }
 
