@@ -54,11 +54,17 @@ func TestSmallContentInDatabase(t *testing.T) {
 	if got := read(t, s, alice, small.ID); got != "hello" {
 		t.Fatalf("small file reads %q", got)
 	}
+	// An empty content is a content like any other (zero bytes, not NULL).
+	empty := put(t, s, alice, "/Home", "empty", "")
+	check("an empty file", 0, 2)
+	if got := read(t, s, alice, empty.ID); got != "" {
+		t.Fatalf("empty file reads %q", got)
+	}
 	limit := strings.Repeat("x", files.DefaultInlineBytes)
 	atLimit := put(t, s, alice, "/Home", "limit.bin", limit)
-	check("a file of DefaultInlineBytes", 0, 2)
+	check("a file of DefaultInlineBytes", 0, 3)
 	over := put(t, s, alice, "/Home", "over.bin", limit+"y")
-	check("a file of one byte more", 1, 2)
+	check("a file of one byte more", 1, 3)
 	if read(t, s, alice, atLimit.ID) != limit || read(t, s, alice, over.ID) != limit+"y" {
 		t.Fatal("the files at and over the limit do not read back")
 	}
@@ -76,17 +82,37 @@ func TestSmallContentInDatabase(t *testing.T) {
 		t.Fatalf("after a seek: %q", rest)
 	}
 
+	// A small content stored as a file (before migration 3, or under
+	// another InlineBytes) still reads, and a large one kept inline too.
+	asFile := files.New(e.DB, bs, files.Options{InlineBytes: -1}, files.Deps{Auth: e.Auth, Audit: e.Audit})
+	oldSmall := put(t, asFile, alice, "/Home", "old.txt", "stored as a file")
+	allInline := files.New(e.DB, bs, files.Options{InlineBytes: 2 * files.DefaultInlineBytes}, files.Deps{Auth: e.Auth, Audit: e.Audit})
+	bigInline := put(t, allInline, alice, "/Home", "big-inline.bin", limit+"z")
+	check("one small file stored as a file, one large kept inline", 2, 4)
+	if read(t, s, alice, oldSmall.ID) != "stored as a file" || read(t, s, alice, bigInline.ID) != limit+"z" {
+		t.Fatal("a content kept where its size does not say does not read back")
+	}
+	for _, id := range []int64{oldSmall.ID, bigInline.ID} {
+		if err := s.Delete(ctx, alice, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Purge(ctx, alice, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("both purged", 1, 3)
+
 	// The same content twice is kept once, until its last version goes.
 	twin := put(t, s, alice, "/Home", "twin.txt", "hello")
-	check("the same content again", 1, 2)
+	check("the same content again", 1, 3)
 	put(t, s, alice, "/Home", "small.txt", "changed") // Versions 1: "hello" pruned here
-	check("one of its two versions pruned", 1, 3)
+	check("one of its two versions pruned", 1, 4)
 	if err := s.Delete(ctx, alice, twin.ID); err != nil {
 		t.Fatal(err)
 	}
-	check("its last file in the trash", 1, 3)
+	check("its last file in the trash", 1, 4)
 	if err := s.Purge(ctx, alice, twin.ID); err != nil {
 		t.Fatal(err)
 	}
-	check("its last version purged", 1, 2)
+	check("its last version purged", 1, 3)
 }

@@ -235,10 +235,12 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 	s.gcMu.RLock()
 	err = func() error {
 		defer s.gcMu.RUnlock()
-		if data != nil {
-			// Kept in the database: nothing for GC to take meanwhile.
-		} else if ok, err := s.blobs.Has(ref); err != nil || !ok {
-			return fmt.Errorf("files: content vanished while storing, try again: %v", err)
+		// A blob file may have been taken by GC meanwhile; a content kept
+		// in the database is written below.
+		if data == nil {
+			if ok, err := s.blobs.Has(ref); err != nil || !ok {
+				return fmt.Errorf("files: content vanished while storing, try again: %v", err)
+			}
 		}
 		// Through the group commit: concurrent uploads share a commit.
 		return s.group.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -960,7 +962,7 @@ func (s *Store) OpenVersion(ctx context.Context, a Actor, id, versionID int64) (
 	if err != nil {
 		return nil, Version{}, err
 	}
-	f, err := s.openBlob(ctx, ref)
+	f, err := s.openBlob(ctx, ref, v.Size)
 	return f, v, err
 }
 

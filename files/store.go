@@ -826,7 +826,7 @@ func (s *Store) Open(ctx context.Context, a Actor, id int64) (io.ReadSeekCloser,
 		return nil, Node{}, ErrIsDir
 	}
 	// The content of the version just read, with its ETag.
-	f, err := s.openBlob(ctx, n.blob)
+	f, err := s.openBlob(ctx, n.blob, n.Size)
 	return f, n, err
 }
 
@@ -846,7 +846,7 @@ func (s *Store) OpenNode(ctx context.Context, a Actor, n Node) (io.ReadSeekClose
 		rc, _, err := s.Open(ctx, a, n.ID)
 		return rc, err
 	}
-	return s.openBlob(ctx, n.blob)
+	return s.openBlob(ctx, n.blob, n.Size)
 }
 
 func (s *Store) openCurrent(ctx context.Context, id int64) (io.ReadSeekCloser, error) {
@@ -857,16 +857,22 @@ func (s *Store) openCurrent(ctx context.Context, id int64) (io.ReadSeekCloser, e
 	if r.dir {
 		return nil, ErrIsDir
 	}
-	return s.openBlob(ctx, r.blob)
+	return s.openBlob(ctx, r.blob, r.size)
 }
 
-// openBlob opens the content ref: a blob file, or else the copy in the
-// database of a small content (see storeContent). The file is looked for
-// first, as failing to open one costs less than a query.
-func (s *Store) openBlob(ctx context.Context, ref string) (io.ReadSeekCloser, error) {
+// openBlob opens the content ref of size bytes: a blob file, or the copy
+// in the database of a small content (see storeContent). Where a content
+// of its size is kept is looked at first, the other place after (a content
+// stored before migration 3, or under another Options.InlineBytes).
+func (s *Store) openBlob(ctx context.Context, ref string, size int64) (io.ReadSeekCloser, error) {
 	br, err := blob.ParseRef(ref)
 	if err != nil {
 		return nil, fmt.Errorf("files: version without content: %w", err)
+	}
+	if size <= int64(s.opts.InlineBytes) {
+		if rc, err := s.openInline(ctx, ref); rc != nil || err != nil {
+			return rc, err
+		}
 	}
 	f, err := s.blobs.Open(br)
 	if err == nil {
@@ -875,13 +881,24 @@ func (s *Store) openBlob(ctx context.Context, ref string) (io.ReadSeekCloser, er
 	if !errors.Is(err, blob.ErrNotFound) {
 		return nil, fmt.Errorf("files: content: %w", err)
 	}
-	var data []byte
-	qerr := s.cached(s.db).QueryRowContext(ctx, `SELECT data FROM files_inline WHERE ref = ?`, ref).Scan(&data)
-	if errors.Is(qerr, sql.ErrNoRows) {
-		return nil, fmt.Errorf("files: content: %w", err)
+	if size > int64(s.opts.InlineBytes) {
+		if rc, ierr := s.openInline(ctx, ref); rc != nil || ierr != nil {
+			return rc, ierr
+		}
 	}
-	if qerr != nil {
-		return nil, fmt.Errorf("files: content: %w", qerr)
+	return nil, fmt.Errorf("files: content: %w", err)
+}
+
+// openInline opens the content ref kept in the database; nil, nil if
+// there is none.
+func (s *Store) openInline(ctx context.Context, ref string) (io.ReadSeekCloser, error) {
+	var data []byte
+	err := s.cached(s.db).QueryRowContext(ctx, `SELECT data FROM files_inline WHERE ref = ?`, ref).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("files: content: %w", err)
 	}
 	return inlineContent{bytes.NewReader(data)}, nil
 }
