@@ -59,7 +59,7 @@ func (h *Handler) prefill(ctx context.Context, sess auth.Session, p *composePage
 			b.WriteString(f.Name + ": " + f.Value + "\n")
 		}
 		p.Body = b.String() + "\n" + textOf(v)
-		p.KeepFrom, p.Kept = rf.String(), keptFromView(v)
+		p.KeepFrom, p.Kept = rf.String(), keptFromView(p.L, v)
 	case "draft":
 		p.To, p.Cc, p.Bcc = formatAddrs(hdr.To), formatAddrs(hdr.Cc), formatAddrs(hdr.Bcc)
 		p.Subject = hdr.Subject
@@ -69,7 +69,7 @@ func (h *Handler) prefill(ctx context.Context, sess auth.Session, p *composePage
 		p.InReplyTo = msgIDs(strings.Join(hdr.InReplyTo, " "))
 		p.References = msgIDs(strings.Join(hdr.References, " "))
 		p.Body = textOf(v)
-		p.Draft, p.KeepFrom, p.Kept = rf.String(), rf.String(), keptFromView(v)
+		p.Draft, p.KeepFrom, p.Kept = rf.String(), rf.String(), keptFromView(p.L, v)
 	}
 	return nil
 }
