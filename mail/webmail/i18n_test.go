@@ -1,0 +1,87 @@
+package webmail
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caucus-org/caucus/internal/i18n"
+)
+
+// getIn is a GET with the browser's Accept-Language set to lang.
+func (m *member) getIn(t *testing.T, path, lang string) response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "GET", m.e.ts.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept-Language", lang)
+	return m.do(t, req)
+}
+
+// pageIs checks that a page is in lang, has every text of want and none
+// of the English texts of notEnglish.
+func pageIs(t *testing.T, name string, res response, lang string, want, notEnglish []string) {
+	t.Helper()
+	if res.code != http.StatusOK && res.code != http.StatusUnprocessableEntity {
+		t.Fatalf("%s: status %d", name, res.code)
+	}
+	if !strings.Contains(res.body, `<html lang="`+lang+`" dir="ltr">`) {
+		t.Errorf("%s: not in %s:\n%.400s", name, lang, res.body)
+	}
+	for _, w := range want {
+		if !strings.Contains(res.body, w) {
+			t.Errorf("%s: lacks %q", name, w)
+		}
+	}
+	for _, w := range notEnglish {
+		if strings.Contains(res.body, w) {
+			t.Errorf("%s: still says %q in English", name, w)
+		}
+	}
+}
+
+// TestPagesInItalian: a member whose browser asks for Italian gets the
+// INBOX list, a message, the compose page and its refusals in Italian:
+// words, plurals, dates, folder names and the script's messages.
+func TestPagesInItalian(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	anna.put(t, "INBOX", strings.Replace(mail("x@outside.example", "anna@"+domain, "volantini", "ciao"), "Mon, 1 Jun 2026", "Mon, 2 Mar 2026", 1))
+	uid := anna.put(t, "INBOX", mail("y@outside.example", "anna@"+domain, "riunione", "ciao"))
+	in := anna.box(t, "INBOX")
+	it := i18n.Builtin().Localizer("it", nil)
+	day := it.Date(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	if day != "2 mar 2026" {
+		t.Fatalf("Italian date %q", day)
+	}
+
+	list := anna.getIn(t, boxHref(in.ID), "it-IT,it;q=0.9,en;q=0.5")
+	pageIs(t, "list", list, "it", []string{
+		"<title>Posta in arrivo · ", "2 messaggi, 2 non letti", "Cestino</span>", "Bozze</span>",
+		"Archivia", "Segna come letto", "Cerca nella posta", ">Scrivi</a>", "Impostazioni della posta",
+		`aria-label="Azioni sui messaggi selezionati"`, "<time>" + day + "</time>",
+	}, []string{"Inbox", "Mark read", "Search mail", ">Write<", "messages,", "Mar 2026"})
+
+	read := anna.getIn(t, msgHref(in.ID, uid), "it")
+	pageIs(t, "read", read, "it", []string{"Rispondi a tutti", "Inoltra", "Segnala phishing", "<dt>Da</dt>", "il mittente non è stato verificato"},
+		[]string{"Reply all", "Report phishing", "<dt>From</dt>", "was not checked"})
+
+	compose := anna.getIn(t, "/mail/compose", "it")
+	pageIs(t, "compose", compose, "it", []string{
+		"<title>Scrivi · ", `<label for="to">A</label>`, `<label for="subject">Oggetto</label>`, "Salva bozza", ">Invia</button>",
+		"Cc e Ccn", `data-msg-sending="Invio di {done} su {total}…"`, `data-msg-remove="Togli"`,
+	}, []string{"Save draft", ">Send<", "Subject", "Attach files"})
+
+	// A refusal of the form reads in Italian too, and so does the notice
+	// after an action.
+	refused := anna.postMultipart(t, "/mail/send", url.Values{"do": {"send"}, "from": {"anna@" + domain}, "to": {"ben@@" + domain}}, nil, "Accept-Language", "it")
+	pageIs(t, "refused", refused, "it", []string{"Il campo A contiene un indirizzo non valido."}, []string{"not valid"})
+	none := anna.postMultipart(t, "/mail/send", url.Values{"do": {"send"}, "from": {"anna@" + domain}}, nil, "Accept-Language", "it")
+	pageIs(t, "no recipient", none, "it", []string{"Aggiungi almeno un destinatario in A, Cc o Ccn."}, []string{"recipient"})
+	notice := anna.getIn(t, withNotice(boxHref(in.ID), "read"), "it")
+	pageIs(t, "notice", notice, "it", []string{"Segnato come letto."}, []string{"Marked as read."})
+}
