@@ -76,6 +76,14 @@ func TestPagesInItalian(t *testing.T) {
 		"Cc e Ccn", `data-msg-sending="Invio di {done} su {total}…"`, `data-msg-remove="Togli"`,
 	}, []string{"Save draft", ">Send<", "Subject", "Attach files"})
 
+	// A reply quotes, and a forward introduces, the message in Italian.
+	ref := ref2(in, uid)
+	reply := anna.getIn(t, "/mail/compose?reply="+ref, "it")
+	pageIs(t, "reply", reply, "it", []string{"Il 1 giu 2026, 09:00 UTC, y@outside.example ha scritto:"}, []string{"wrote:"})
+	fwd := anna.getIn(t, "/mail/compose?forward="+ref, "it")
+	pageIs(t, "forward", fwd, "it", []string{"---------- Messaggio inoltrato ----------\nDa: y@outside.example\nData: 1 giu 2026, 09:00 UTC\nOggetto: riunione\nA: anna@example.org\n"},
+		[]string{"Forwarded message", "Subject:"})
+
 	// A refusal of the form reads in Italian too, and so does the notice
 	// after an action.
 	refused := anna.postMultipart(t, "/mail/send", url.Values{"do": {"send"}, "from": {"anna@" + domain}, "to": {"ben@@" + domain}}, nil, "Accept-Language", "it")
