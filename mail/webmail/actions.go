@@ -177,7 +177,7 @@ func (h *Handler) empty(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 // badRequest answers 400 with a sentence, or the status text.
 func (h *Handler) badRequest(w http.ResponseWriter, r *http.Request, msg string) {
 	if msg == "" {
-		msg = http.StatusText(http.StatusBadRequest)
+		msg = h.d.Login.Localizer(r).T("webmail.err.bad_request")
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusBadRequest)

@@ -84,6 +84,11 @@ func TestPagesInItalian(t *testing.T) {
 	pageIs(t, "forward", fwd, "it", []string{"---------- Messaggio inoltrato ----------\nDa: y@outside.example\nData: 1 giu 2026, 09:00 UTC\nOggetto: riunione\nA: anna@example.org\n"},
 		[]string{"Forwarded message", "Subject:"})
 
+	// Search takes a folder by its Italian name.
+	anna.put(t, "Sent", mail("anna@"+domain, "z@outside.example", "bilancio", "numeri"))
+	found := anna.getIn(t, "/mail/search?q="+url.QueryEscape("in:Inviati bilancio"), "it")
+	pageIs(t, "search", found, "it", []string{"<title>Ricerca · ", `<span class="subject">bilancio</span>`, "in:Inviati o in:all"}, []string{"No messages"})
+
 	// A refusal of the form reads in Italian too, and so does the notice
 	// after an action.
 	refused := anna.postMultipart(t, "/mail/send", url.Values{"do": {"send"}, "from": {"anna@" + domain}, "to": {"ben@@" + domain}}, nil, "Accept-Language", "it")
