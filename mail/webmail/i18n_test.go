@@ -98,3 +98,24 @@ func TestPagesInItalian(t *testing.T) {
 	notice := anna.getIn(t, withNotice(boxHref(in.ID), "read"), "it")
 	pageIs(t, "notice", notice, "it", []string{"Segnato come letto."}, []string{"Marked as read."})
 }
+
+// TestPagesInEveryLanguage: the list and compose pages follow the
+// browser's language for each catalogue, and a language caucus has no
+// catalogue for gets the party's default (English here).
+func TestPagesInEveryLanguage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	in := anna.box(t, "INBOX")
+	for _, tc := range []struct{ accept, lang, inbox, send string }{
+		{"fr-CH, fr;q=0.9", "fr", "Boîte de réception", "Envoyer"},
+		{"de-AT", "de", "Posteingang", "Senden"},
+		{"es-419,es;q=0.8", "es", "Bandeja de entrada", "Enviar"},
+		{"pl", "en", "Inbox", "Send"},
+	} {
+		list := anna.getIn(t, boxHref(in.ID), tc.accept)
+		pageIs(t, tc.accept+" list", list, tc.lang, []string{"<title>" + tc.inbox + " · "}, nil)
+		compose := anna.getIn(t, "/mail/compose", tc.accept)
+		pageIs(t, tc.accept+" compose", compose, tc.lang, []string{`id="sendbtn">` + tc.send + "</button>"}, nil)
+	}
+}
