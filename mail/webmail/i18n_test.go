@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/i18n"
+	"github.com/caucus-org/caucus/internal/ui"
 )
 
 // getIn is a GET with the browser's Accept-Language set to lang.
@@ -118,4 +121,38 @@ func TestPagesInEveryLanguage(t *testing.T) {
 		compose := anna.getIn(t, "/mail/compose", tc.accept)
 		pageIs(t, tc.accept+" compose", compose, tc.lang, []string{`id="sendbtn">` + tc.send + "</button>"}, nil)
 	}
+}
+
+// TestPhishReportInPartyLanguage: a phishing report is written to the
+// admins in the party's language, whatever the language of the member
+// who sends it, whose own page answers in theirs.
+func TestPhishReportInPartyLanguage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, login.WithParty(ui.Party{Name: "Partito Esempio", Language: "it", TimeZone: time.UTC}))
+	anna := e.member(t, "anna")
+	admin := &member{e: e, u: e.a.User(t, "admin@"+domain, auth.RoleAdmin)}
+	if err := e.st.EnsureAccount(t.Context(), admin.u.Account.ID); err != nil {
+		t.Fatal(err)
+	}
+	uid := anna.put(t, "INBOX", mail("Leader <leader@lookalike.example>", "anna@"+domain, "Urgent", "Send it now."))
+	in := anna.box(t, "INBOX")
+	form := url.Values{"csrf": {anna.csrf(t)}}
+	req, err := http.NewRequestWithContext(t.Context(), "POST", e.ts.URL+"/mail/msg/"+ref2(in, uid)+"/phish", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept-Language", "de")
+	if res := anna.do(t, req); res.code != http.StatusSeeOther {
+		t.Fatalf("report: %d %s", res.code, res.body)
+	}
+	got := admin.messages(t, "INBOX")
+	if len(got) != 1 || got[0].Envelope.Subject != "Segnalazione di phishing: Urgent" {
+		t.Fatalf("the admins got %+v", got)
+	}
+	if raw := admin.raw(t, got[0]); !strings.Contains(raw, "Segnalato dalla webmail da anna@"+domain) {
+		t.Errorf("the report is not in Italian:\n%s", raw)
+	}
+	page := anna.getIn(t, withNotice(boxHref(anna.box(t, "Junk").ID), "reported"), "de")
+	pageIs(t, "notice", page, "de", []string{"Den Admins der Partei als Phishing gemeldet"}, nil)
 }

@@ -153,6 +153,7 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, sess auth.Session
 	}
 	if p.Subject == "" {
 		p.Subject = l.T("webmail.no_subject")
+		p.Title = p.Subject
 	}
 	if !v.Header.Date.IsZero() {
 		p.Date = longDate(l, v.Header.Date)

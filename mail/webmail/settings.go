@@ -73,18 +73,18 @@ func (h *Handler) phish(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 		h.storeError(w, r, err)
 		return
 	}
-	subject := "(no subject)"
+	// The report is written to the admins, in the party's language.
+	pl := h.d.Login.Party().Localizer()
+	subject := pl.T("webmail.no_subject")
 	if m.Envelope != nil && m.Envelope.Subject != "" {
 		subject = cleanText(m.Envelope.Subject)
 	}
 	d := &draft{
 		From: sess.Account.Login, FromName: sess.Account.DisplayName,
 		To:      "postmaster@" + domains[0],
-		Subject: "Phishing report: " + subject,
-		Body: "I received the attached message and believe it is phishing.\n" +
-			"It is attached unchanged, with all its headers.\n\n" +
-			"Reported from webmail by " + sess.Account.Login + ".\n",
-		Attach: []attachment{att},
+		Subject: pl.T("webmail.phish.subject", "subject", subject),
+		Body:    pl.T("webmail.phish.body", "login", sess.Account.Login),
+		Attach:  []attachment{att},
 	}
 	if err := h.deliver(ctx, r, sess, d); err != nil {
 		l := h.d.Login.Localizer(r)

@@ -119,10 +119,12 @@ type Auditor interface {
 }
 
 // Guard lets through requests with a full session and says which
-// language a request's pages are written in (*login.Handler).
+// language a request's pages are written in, and the party's, for mail to
+// its admins (*login.Handler).
 type Guard interface {
 	Require(next http.Handler) http.Handler
 	Localizer(r *http.Request) *i18n.Localizer
+	Party() ui.Party
 }
 
 // Deps are what webmail works with.
