@@ -95,7 +95,7 @@ func TestPagesInItalian(t *testing.T) {
 	// A refusal of the form reads in Italian too, and so does the notice
 	// after an action.
 	refused := anna.postMultipart(t, "/mail/send", url.Values{"do": {"send"}, "from": {"anna@" + domain}, "to": {"ben@@" + domain}}, nil, "Accept-Language", "it")
-	pageIs(t, "refused", refused, "it", []string{"Il campo A contiene un indirizzo non valido."}, []string{"not valid"})
+	pageIs(t, "refused", refused, "it", []string{"Il campo «A» contiene un indirizzo non valido."}, []string{"not valid"})
 	none := anna.postMultipart(t, "/mail/send", url.Values{"do": {"send"}, "from": {"anna@" + domain}}, nil, "Accept-Language", "it")
 	pageIs(t, "no recipient", none, "it", []string{"Aggiungi almeno un destinatario in A, Cc o Ccn."}, []string{"recipient"})
 	notice := anna.getIn(t, withNotice(boxHref(in.ID), "read"), "it")
