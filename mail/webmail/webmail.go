@@ -5,7 +5,10 @@
 // actions (read, flag, move, archive, Trash, Junk), writing, replying
 // and forwarding with attachments and drafts kept as IMAP drafts (\Draft
 // in Drafts, RFC 6154), live updates as server-sent events, and a
-// one-click phishing report to the party's postmaster.
+// one-click phishing report to the party's postmaster. Every word the
+// pages show comes from internal/i18n's catalogue (the [webmail] tables),
+// in the member's language (login.Handler.Localizer); the phishing report
+// to the admins is written in the party's.
 //
 // Safety: every page needs a full session (login.Handler.Require); every
 // read goes through the store's account-scoped readers (mail/store's
