@@ -302,7 +302,7 @@ extra = "En trop"
 
 // translatedTemplates are the template directories whose words all come
 // from the catalogue. (admin/console's are converted next.)
-var translatedTemplates = []string{"internal/ui", "auth/login/templates", "files/fileweb/templates"}
+var translatedTemplates = []string{"internal/ui", "auth/login/templates", "files/fileweb/templates", "mail/webmail/templates"}
 
 var (
 	templateActionRE = regexp.MustCompile(`(?s)\{\{.*?\}\}`)

@@ -25,7 +25,7 @@ type group struct {
 func (h *Handler) selection(w http.ResponseWriter, r *http.Request, sess auth.Session) ([]group, bool) {
 	vals := r.PostForm["sel"]
 	if len(vals) == 0 || len(vals) > MaxSelect {
-		h.badRequest(w, r, "Select at least one message (and at most 1,000).")
+		h.badRequest(w, r, h.d.Login.Localizer(r).T("webmail.act.select", "max", MaxSelect))
 		return nil, false
 	}
 	byMB := map[int64][]imap.UID{}
@@ -160,7 +160,7 @@ func (h *Handler) empty(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 		return
 	}
 	if mb.Attr != imap.MailboxAttrTrash && mb.Attr != imap.MailboxAttrJunk {
-		h.badRequest(w, r, "Only Trash and Junk can be emptied.")
+		h.badRequest(w, r, h.d.Login.Localizer(r).T("webmail.act.empty_only"))
 		return
 	}
 	uids, err := h.d.Store.UIDs(r.Context(), mb.ID)
@@ -177,7 +177,7 @@ func (h *Handler) empty(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 // badRequest answers 400 with a sentence, or the status text.
 func (h *Handler) badRequest(w http.ResponseWriter, r *http.Request, msg string) {
 	if msg == "" {
-		msg = http.StatusText(http.StatusBadRequest)
+		msg = h.d.Login.Localizer(r).T("webmail.err.bad_request")
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusBadRequest)

@@ -6,13 +6,14 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"mime"
 	"mime/quotedprintable"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/mail/message"
 )
 
@@ -27,10 +28,29 @@ const (
 	maxIDs     = 4 << 10  // bytes of In-Reply-To or References
 )
 
-// errCompose is a form error shown to the member as its text.
-type errCompose string
+// errCompose is a form error shown to the member: a message of the
+// catalogue (its key marked with i18n.Key) with its arguments, and for an
+// error in an address field the key of the field's label, written in as
+// {field}.
+type errCompose struct {
+	key   string
+	args  []any
+	field string
+}
 
-func (e errCompose) Error() string { return string(e) }
+// formError is the form error of the message key with its arguments.
+func formError(key string, args ...any) errCompose { return errCompose{key: key, args: args} }
+
+func (e errCompose) Error() string { return "webmail: form error " + e.key }
+
+// text is the error's sentence in l's language.
+func (e errCompose) text(l *i18n.Localizer) string {
+	args := e.args
+	if e.field != "" {
+		args = append(slices.Clip(args), "field", l.T(e.field)) // i18n:keyed
+	}
+	return l.T(e.key, args...) // i18n:keyed
+}
 
 // draft is a message being written.
 type draft struct {
@@ -57,7 +77,9 @@ type attachment struct {
 // parse.
 func (d *draft) recipients() ([]string, error) {
 	var out []string
-	for _, f := range []struct{ name, v string }{{"To", d.To}, {"Cc", d.Cc}, {"Bcc", d.Bcc}} {
+	for _, f := range []struct{ name, v string }{
+		{i18n.Key("webmail.compose.to"), d.To}, {i18n.Key("webmail.compose.cc"), d.Cc}, {i18n.Key("webmail.compose.bcc"), d.Bcc},
+	} {
 		list, err := parseAddrs(f.name, f.v)
 		if err != nil {
 			return nil, err
@@ -67,13 +89,13 @@ func (d *draft) recipients() ([]string, error) {
 		}
 	}
 	if len(out) > maxRcpts {
-		return nil, errCompose(fmt.Sprintf("Too many recipients: at most %d.", maxRcpts))
+		return nil, formError(i18n.Key("webmail.err.too_many_rcpts"), "max", maxRcpts)
 	}
 	return out, nil
 }
 
-// parseAddrs parses one address field of the form; names are what the
-// member typed (comma separated).
+// parseAddrs parses one address field of the form (field is the message
+// key of its label); names are what the member typed (comma separated).
 func parseAddrs(field, v string) ([]message.Address, error) {
 	v = strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(v, "\r", " "), "\n", " "))
 	v = strings.Trim(v, ", ")
@@ -81,16 +103,16 @@ func parseAddrs(field, v string) ([]message.Address, error) {
 		return nil, nil
 	}
 	if len(v) > maxAddrs {
-		return nil, errCompose(fmt.Sprintf("The %s field is too long.", field))
+		return nil, errCompose{key: i18n.Key("webmail.err.field_too_long"), field: field}
 	}
 	list, err := message.ParseAddressList(v)
 	if err != nil {
-		return nil, errCompose(fmt.Sprintf("The %s field has an address that is not valid. Separate addresses with commas, like anna@example.org, Ben <ben@example.org>.", field))
+		return nil, errCompose{key: i18n.Key("webmail.err.field_invalid"), field: field}
 	}
 	list = message.Mailboxes(list)
 	for _, a := range list {
 		if a.Host == "" || strings.HasPrefix(a.Host, "[") || a.Route != "" {
-			return nil, errCompose(fmt.Sprintf("The %s field has an address that is not valid: %s", field, cleanText(a.Addr())))
+			return nil, errCompose{key: i18n.Key("webmail.err.address_invalid"), args: []any{"address", cleanText(a.Addr())}, field: field}
 		}
 	}
 	return list, nil
@@ -189,13 +211,13 @@ func newMessageID(host string) string {
 // check bounds the draft's fields.
 func (d *draft) check() error {
 	if utf8.RuneCountInString(d.Subject) > maxSubject {
-		return errCompose(fmt.Sprintf("The subject is too long: at most %d characters.", maxSubject))
+		return formError(i18n.Key("webmail.err.subject_too_long"), "max", maxSubject)
 	}
 	if len(d.Body) > maxBody {
-		return errCompose("The text is too long.")
+		return formError(i18n.Key("webmail.err.text_too_long"))
 	}
 	if len(d.Attach) > maxAttach {
-		return errCompose(fmt.Sprintf("Too many attachments: at most %d.", maxAttach))
+		return formError(i18n.Key("webmail.err.too_many_attachments"), "max", maxAttach)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/ui"
 	iweb "github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/message"
@@ -109,7 +110,8 @@ func (h *Handler) sendAs(ctx context.Context, acct auth.Account) ([]string, erro
 
 // composeForm fills the form's common fields for the session.
 func (h *Handler) composeForm(ctx context.Context, r *http.Request, sess auth.Session) (composePage, error) {
-	p := composePage{Base: h.ui(r, sess, "Write"), Autosave: h.autosave.Milliseconds()}
+	l := h.d.Login.Localizer(r)
+	p := composePage{Base: h.ui(r, sess, l, l.T("webmail.compose.title")), Autosave: h.autosave.Milliseconds()}
 	var err error
 	if p.FromList, err = h.sendAs(ctx, sess.Account); err != nil {
 		return p, err
@@ -119,7 +121,7 @@ func (h *Handler) composeForm(ctx context.Context, r *http.Request, sess auth.Se
 	if err != nil {
 		return p, err
 	}
-	p.Boxes = boxes(all, 0)
+	p.Boxes = boxes(l, all, 0)
 	return p, nil
 }
 
@@ -169,7 +171,7 @@ func (h *Handler) send(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseMultipartForm(4 << 20); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			h.badRequest(w, r, fmt.Sprintf("The message with its attachments is larger than %d MB. Share large files with a link from Files instead.", MaxCompose>>20))
+			h.badRequest(w, r, h.d.Login.Localizer(r).T("webmail.err.form_too_large", "mb", MaxCompose>>20))
 			return
 		}
 		h.badRequest(w, r, "")
@@ -219,7 +221,7 @@ func (h *Handler) readDraft(ctx context.Context, r *http.Request, sess auth.Sess
 	if v := f("draft"); v != "" {
 		rf, ok := parseRef(v)
 		if !ok {
-			return d, nil, errCompose("The draft this form edits is gone.")
+			return d, nil, formError(i18n.Key("webmail.err.draft_gone"))
 		}
 		if _, err := h.ownDraft(ctx, sess, rf); err != nil {
 			return d, nil, err
@@ -289,7 +291,7 @@ func (h *Handler) forwardAttachment(ctx context.Context, sess auth.Session, v st
 // rawMessage reads a stored message whole, up to MaxCompose.
 func (h *Handler) rawMessage(m store.Message) ([]byte, error) {
 	if m.Size > MaxCompose {
-		return nil, errCompose(fmt.Sprintf("That message is larger than %d MB and cannot be attached.", MaxCompose>>20))
+		return nil, formError(i18n.Key("webmail.err.forward_too_large"), "mb", MaxCompose>>20)
 	}
 	rc, err := h.d.Store.OpenBody(m.Blob)
 	if err != nil {
@@ -342,11 +344,12 @@ func (h *Handler) saveDraft(w http.ResponseWriter, r *http.Request, sess auth.Se
 		return
 	}
 	if r.Header.Get("Accept") == "application/json" {
-		kept := h.keptOf(r.Context(), sess, rf)
+		l := h.d.Login.Localizer(r)
+		kept := h.keptOf(r.Context(), l, sess, rf)
 		if kept == nil {
 			kept = []keptView{}
 		}
-		iweb.JSON(w, http.StatusOK, autosaved{Draft: rf.String(), Message: notices["draft"], Kept: kept})
+		iweb.JSON(w, http.StatusOK, autosaved{Draft: rf.String(), Message: l.T("webmail.notice.draft"), Kept: kept})
 		return
 	}
 	http.Redirect(w, r, withNotice("/mail/compose?draft="+rf.String(), "draft"), http.StatusSeeOther)
@@ -377,14 +380,14 @@ func (h *Handler) deliver(ctx context.Context, r *http.Request, sess auth.Sessio
 		return err
 	}
 	if !slices.Contains(allowed, d.From) {
-		return errCompose("You may not send as that address. Choose one of yours in From.")
+		return formError(i18n.Key("webmail.err.send_as"))
 	}
 	rcpts, err := d.recipients()
 	if err != nil {
 		return err
 	}
 	if len(rcpts) == 0 {
-		return errCompose("Add at least one recipient in To, Cc or Bcc.")
+		return formError(i18n.Key("webmail.err.no_rcpt"))
 	}
 	msgID := newMessageID(h.d.Hostname)
 	now := h.d.Now()
@@ -397,7 +400,7 @@ func (h *Handler) deliver(ctx context.Context, r *http.Request, sess auth.Sessio
 		err = hdr.Check()
 	}
 	if err != nil {
-		return errCompose("The message could not be written: check the addresses and the subject.")
+		return formError(i18n.Key("webmail.err.not_written"))
 	}
 	who := h.sender(r, sess)
 	env, err := h.d.Submit.Mail(ctx, who, d.From)
@@ -430,10 +433,11 @@ func (h *Handler) deliver(ctx context.Context, r *http.Request, sess auth.Sessio
 // the draft is saved first when there are any, so nothing is lost.
 func (h *Handler) composeError(w http.ResponseWriter, r *http.Request, sess auth.Session, d *draft, old *ref, err error) {
 	ctx := r.Context()
-	msg := sentence(err)
+	l := h.d.Login.Localizer(r)
+	msg := sentence(l, err)
 	if msg == "" {
 		h.log.Error("webmail: send", "err", err)
-		msg = "The message could not be sent just now. Try again in a minute."
+		msg = l.T("webmail.err.try_again")
 	}
 	p, ferr := h.composeForm(ctx, r, sess)
 	if ferr != nil {
@@ -449,8 +453,8 @@ func (h *Handler) composeError(w http.ResponseWriter, r *http.Request, sess auth
 	if len(d.Attach) > 0 && d.check() == nil {
 		if rf, serr := h.storeDraft(ctx, sess, d, old); serr == nil {
 			p.Draft, p.KeepFrom, p.Forward = rf.String(), rf.String(), ""
-			p.Error += " Your message and its attachments are saved in Drafts."
-			p.Kept = h.keptOf(ctx, sess, rf)
+			p.Error += " " + l.T("webmail.err.saved_in_drafts")
+			p.Kept = h.keptOf(ctx, l, sess, rf)
 		}
 	}
 	if err := h.pages.Render(w, http.StatusUnprocessableEntity, "compose", p); err != nil {
@@ -458,44 +462,44 @@ func (h *Handler) composeError(w http.ResponseWriter, r *http.Request, sess auth
 	}
 }
 
-// sentence says in plain words why mail/submit refused a message, or
-// why the form is wrong; "" for an internal failure.
-func sentence(err error) string {
+// sentence says in plain words, in l's language, why mail/submit refused
+// a message, or why the form is wrong; "" for an internal failure.
+func sentence(l *i18n.Localizer, err error) string {
 	var ce errCompose
 	if errors.As(err, &ce) {
-		return string(ce)
+		return ce.text(l)
 	}
 	var se *submit.Error
 	if !errors.As(err, &se) {
 		switch {
 		case errors.Is(err, store.ErrNoMessage), errors.Is(err, store.ErrNoMailbox):
-			return "A message this form refers to is gone. Reload the page."
+			return l.T("webmail.err.gone")
 		case errors.Is(err, store.ErrQuota):
-			return "Your mailbox is full, so the draft could not be saved. Delete some mail, or empty Trash."
+			return l.T("webmail.err.quota")
 		}
 		return ""
 	}
 	switch {
 	case errors.Is(err, submit.ErrSendAs):
-		return "You may not send as that address or with that name. Choose one of your addresses in From."
+		return l.T("webmail.refused.send_as")
 	case errors.Is(err, submit.ErrRateLimited):
-		return "You have reached the sending limit for this hour. Try again later."
+		return l.T("webmail.refused.rate_limited")
 	case errors.Is(err, submit.ErrTooManyRcpts):
-		return "This message has too many recipients. Write to a group, or send it in smaller batches."
+		return l.T("webmail.refused.too_many_rcpts")
 	case errors.Is(err, submit.ErrNoSuchUser):
-		return "One of the party's addresses you wrote to does not exist. Check To, Cc and Bcc."
+		return l.T("webmail.refused.no_such_user")
 	case errors.Is(err, submit.ErrBadRecipient):
-		return "One of the addresses you wrote to is not valid. Check To, Cc and Bcc."
+		return l.T("webmail.refused.bad_recipient")
 	case errors.Is(err, submit.ErrBadHeader):
-		return "The message could not be sent: its header is malformed."
+		return l.T("webmail.refused.bad_header")
 	case errors.Is(err, submit.ErrMailboxFull):
-		return "A recipient's mailbox is full. Try again later."
+		return l.T("webmail.refused.mailbox_full")
 	case errors.Is(err, submit.ErrTooLarge):
-		return "The message is too large. Remove an attachment, or share the file with a link from Files."
+		return l.T("webmail.refused.too_large")
 	case errors.Is(err, submit.ErrNoRemote):
-		return "This server does not send mail outside the party."
+		return l.T("webmail.refused.no_remote")
 	case errors.Is(err, submit.ErrBounceOnly):
-		return "One of the addresses you wrote to takes no mail."
+		return l.T("webmail.refused.bounce_only")
 	}
 	return ""
 }

@@ -30,7 +30,8 @@ const domain = "example.org"
 
 // env is webmail over a real auth service, message store, directory and
 // submission service on a temporary database, served over TLS on
-// 127.0.0.1. Mail to other domains has no queue (refused).
+// 127.0.0.1. Mail to other domains has no queue (refused). opts set up
+// the sign-in pages (the party, its language).
 type env struct {
 	a   *authtest.Env
 	st  *store.Store
@@ -40,7 +41,7 @@ type env struct {
 	ts  *httptest.Server
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB, opts ...login.Option) *env {
 	t.Helper()
 	a := authtest.New(t, auth.Config{}, store.Component(), store.WebmailComponent(), route.Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -52,7 +53,7 @@ func newEnv(t testing.TB) *env {
 	st := store.New(a.DB, blobs, log, store.Options{Changes: bus})
 	dir := route.New(a.DB, a.Auth, []string{domain}, a.Clock.Now)
 	sub := submit.New(submit.Config{Hostname: "mail." + domain}, submit.Deps{Store: st, Dir: dir, Log: log, Now: a.Clock.Now})
-	pages, err := login.New(a.Auth, log)
+	pages, err := login.New(a.Auth, log, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

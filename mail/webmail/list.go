@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/ui"
 	"github.com/caucus-org/caucus/mail/store"
 )
@@ -19,7 +20,7 @@ import (
 // boxView is one mailbox in the side bar.
 type boxView struct {
 	ID       int64
-	Name     string // full name
+	Name     string // full name, as the Move menu shows it
 	Label    string // what the side bar shows
 	Depth    int    // hierarchy level, for indentation
 	Unseen   uint32
@@ -65,21 +66,44 @@ var roleOrder = map[imap.MailboxAttr]int{
 	imap.MailboxAttrJunk: 4, imap.MailboxAttrTrash: 5,
 }
 
-// boxLabel is the name a mailbox is shown with: its last level.
-func boxLabel(mb store.Mailbox) string {
+// boxLabel is the name a mailbox is shown with: its last level, and for
+// INBOX and the special-use mailboxes at the top (RFC 6154), which caucus
+// creates with English names, the name in l's language.
+func boxLabel(l *i18n.Localizer, mb store.Mailbox) string {
 	if mb.Name == "INBOX" {
-		return "Inbox"
+		return l.T("webmail.box.inbox")
 	}
 	if i := strings.LastIndexByte(mb.Name, '/'); i >= 0 {
 		return mb.Name[i+1:]
 	}
+	switch mb.Attr {
+	case imap.MailboxAttrDrafts:
+		return l.T("webmail.box.drafts")
+	case imap.MailboxAttrSent:
+		return l.T("webmail.box.sent")
+	case imap.MailboxAttrArchive:
+		return l.T("webmail.box.archive")
+	case imap.MailboxAttrJunk:
+		return l.T("webmail.box.junk")
+	case imap.MailboxAttrTrash:
+		return l.T("webmail.box.trash")
+	}
 	return mb.Name
+}
+
+// boxFullName is a mailbox's name in the Move menu: its whole path, with
+// a top-level mailbox named as in the side bar.
+func boxFullName(l *i18n.Localizer, mb store.Mailbox) string {
+	if strings.Contains(mb.Name, "/") {
+		return mb.Name
+	}
+	return boxLabel(l, mb)
 }
 
 // boxes lists the account's mailboxes for the side bar: INBOX, the
 // special-use ones, then the member's own and the Offboarded/ copies by
 // name.
-func boxes(all []store.Mailbox, current int64) []boxView {
+func boxes(l *i18n.Localizer, all []store.Mailbox, current int64) []boxView {
 	rank := func(mb store.Mailbox) int {
 		switch {
 		case mb.Name == "INBOX":
@@ -96,7 +120,7 @@ func boxes(all []store.Mailbox, current int64) []boxView {
 	out := make([]boxView, 0, len(sorted))
 	for _, mb := range sorted {
 		out = append(out, boxView{
-			ID: mb.ID, Name: mb.Name, Label: boxLabel(mb), Depth: strings.Count(mb.Name, "/"),
+			ID: mb.ID, Name: boxFullName(l, mb), Label: boxLabel(l, mb), Depth: strings.Count(mb.Name, "/"),
 			Unseen: mb.Unseen, Messages: mb.Messages, Current: mb.ID == current,
 		})
 	}
@@ -149,13 +173,14 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, sess auth.Session
 		h.fail(w, r, err)
 		return
 	}
+	l := h.d.Login.Localizer(r)
 	p := listPage{
-		Base: h.ui(r, sess, boxLabel(mb)), Boxes: boxes(all, mb.ID), Current: mb, Label: boxLabel(mb),
+		Base: h.ui(r, sess, l, boxLabel(l, mb)), Boxes: boxes(l, all, mb.ID), Current: mb, Label: boxLabel(l, mb),
 		Newer: before != 0, IsTrash: mb.Attr == imap.MailboxAttrTrash || mb.Attr == imap.MailboxAttrJunk,
 		Back: r.URL.RequestURI(),
 	}
 	for _, m := range msgs {
-		p.Rows = append(p.Rows, h.row(mb.ID, m))
+		p.Rows = append(p.Rows, h.row(l, mb.ID, m))
 	}
 	if len(msgs) == PageSize {
 		p.Older = fmt.Sprintf("%s?before=%d", boxHref(mb.ID), msgs[len(msgs)-1].UID)
@@ -164,8 +189,8 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, sess auth.Session
 }
 
 // row is a message's line in a list.
-func (h *Handler) row(mb int64, m store.Message) rowView {
-	v := rowView{MB: mb, UID: m.UID, Href: msgHref(mb, m.UID), Size: humanSize(m.Size)}
+func (h *Handler) row(l *i18n.Localizer, mb int64, m store.Message) rowView {
+	v := rowView{MB: mb, UID: m.UID, Href: msgHref(mb, m.UID), Size: l.Size(m.Size)}
 	for _, f := range m.Flags {
 		switch f {
 		case imap.FlagSeen:
@@ -182,39 +207,35 @@ func (h *Handler) row(mb int64, m store.Message) rowView {
 		v.From = addrList(env.From)
 	}
 	if v.Subject == "" {
-		v.Subject = "(no subject)"
+		v.Subject = l.T("webmail.no_subject")
 	}
-	v.Date = h.shortDate(m, env)
+	v.Date = h.shortDate(l, m, env)
 	v.when = m.InternalDate
 	v.Attach = hasAttachment(m.BodyStructure)
 	return v
 }
 
-// shortDate is the date a list shows: the time today, the day this year,
-// the full date before.
-func (h *Handler) shortDate(m store.Message, env *imap.Envelope) string {
+// shortDate is the date a list shows, in l's language and time zone:
+// the time today, the date before.
+func (h *Handler) shortDate(l *i18n.Localizer, m store.Message, env *imap.Envelope) string {
 	t := m.InternalDate
 	if env != nil && !env.Date.IsZero() {
 		t = env.Date
 	}
-	now := h.d.Now()
-	switch {
-	case t.IsZero():
-		return ""
-	case t.Year() == now.Year() && t.YearDay() == now.YearDay():
-		return t.Format("15:04")
-	case t.Year() == now.Year():
-		return t.Format("2 Jan")
-	}
-	return t.Format("2006-01-02")
-}
-
-// longDate is the date a message page shows.
-func longDate(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.Format("Mon, 2 Jan 2006 15:04 -0700")
+	t = t.In(l.Location())
+	now := h.d.Now().In(l.Location())
+	if t.Year() == now.Year() && t.YearDay() == now.YearDay() {
+		return t.Format("15:04")
+	}
+	return l.Date(t)
+}
+
+// longDate is the date a message page shows.
+func longDate(l *i18n.Localizer, t time.Time) string {
+	return l.DateTime(t)
 }
 
 // hasAttachment reports whether a body structure has a part that is an
@@ -235,19 +256,6 @@ func hasAttachment(bs imap.BodyStructure) bool {
 		return !found
 	})
 	return found
-}
-
-// humanSize writes n bytes for people.
-func humanSize(n int64) string {
-	switch {
-	case n < 1000:
-		return fmt.Sprintf("%d B", n)
-	case n < 1000_000:
-		return fmt.Sprintf("%.0f kB", float64(n)/1e3)
-	case n < 1000_000_000:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	}
-	return fmt.Sprintf("%.1f GB", float64(n)/1e9)
 }
 
 // addrList shows a list of addresses: display names where there are, the

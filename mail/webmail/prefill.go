@@ -4,8 +4,10 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/mail/msgview"
 )
 
@@ -44,7 +46,7 @@ func (h *Handler) prefill(ctx context.Context, sess auth.Session, p *composePage
 		h.prefillReply(p, hdr, all)
 		quote := msgview.QuoteText(textOf(v))
 		if quote != "" {
-			quote = msgview.Attribution("On {date}, {from} wrote:", hdr, "2 Jan 2006 at 15:04", nil) + "\n" + quote
+			quote = attribution(p.L, hdr) + "\n" + quote
 		}
 		p.Body = sigBlock + "\n\n" + quote
 	case "forward":
@@ -54,12 +56,10 @@ func (h *Handler) prefill(ctx context.Context, sess auth.Session, p *composePage
 			return nil
 		}
 		var b strings.Builder
-		b.WriteString(sigBlock + "\n\n---------- Forwarded message ----------\n")
-		for _, f := range msgview.ForwardFields(hdr, "Mon, 2 Jan 2006 15:04", nil) {
-			b.WriteString(f.Name + ": " + f.Value + "\n")
-		}
+		b.WriteString(sigBlock + "\n\n---------- " + p.L.T("webmail.compose.forwarded") + " ----------\n")
+		writeForwardFields(&b, p.L, hdr)
 		p.Body = b.String() + "\n" + textOf(v)
-		p.KeepFrom, p.Kept = rf.String(), keptFromView(v)
+		p.KeepFrom, p.Kept = rf.String(), keptFromView(p.L, v)
 	case "draft":
 		p.To, p.Cc, p.Bcc = formatAddrs(hdr.To), formatAddrs(hdr.Cc), formatAddrs(hdr.Bcc)
 		p.Subject = hdr.Subject
@@ -69,7 +69,7 @@ func (h *Handler) prefill(ctx context.Context, sess auth.Session, p *composePage
 		p.InReplyTo = msgIDs(strings.Join(hdr.InReplyTo, " "))
 		p.References = msgIDs(strings.Join(hdr.References, " "))
 		p.Body = textOf(v)
-		p.Draft, p.KeepFrom, p.Kept = rf.String(), rf.String(), keptFromView(v)
+		p.Draft, p.KeepFrom, p.Kept = rf.String(), rf.String(), keptFromView(p.L, v)
 	}
 	return nil
 }
@@ -104,4 +104,48 @@ func formatAddrs(as []msgview.Address) string {
 		}
 	}
 	return strings.Join(out, ", ")
+}
+
+// attribution is the line above a quoted reply, in l's language: who
+// wrote, and when (in the party's time zone).
+func attribution(l *i18n.Localizer, hdr msgview.Header) string {
+	from := ""
+	if len(hdr.From) > 0 {
+		from = hdr.From[0].String()
+	}
+	return l.T("webmail.compose.wrote", "date", headerDate(l, hdr), "from", from)
+}
+
+// headerDate is a message's date as the compose form quotes it: in l's
+// language, or as written when it does not parse.
+func headerDate(l *i18n.Localizer, hdr msgview.Header) string {
+	if hdr.Date.IsZero() {
+		return hdr.DateText
+	}
+	return l.DateTime(hdr.Date)
+}
+
+// forwardFieldKeys are the message keys of the names of msgview's
+// ForwardFields.
+var forwardFieldKeys = map[string]string{
+	"From":    i18n.Key("webmail.read.from"),
+	"Date":    i18n.Key("webmail.read.date"),
+	"Subject": i18n.Key("webmail.compose.subject"),
+	"To":      i18n.Key("webmail.compose.to"),
+	"Cc":      i18n.Key("webmail.compose.cc"),
+}
+
+// writeForwardFields writes the header block of a message forwarded
+// inline, its field names and date in l's language.
+func writeForwardFields(b *strings.Builder, l *i18n.Localizer, hdr msgview.Header) {
+	for _, f := range msgview.ForwardFields(hdr, time.RFC1123Z, nil) {
+		name, value := f.Name, f.Value
+		if key, ok := forwardFieldKeys[name]; ok {
+			name = l.T(key) // i18n:keyed
+		}
+		if f.Name == "Date" {
+			value = headerDate(l, hdr)
+		}
+		b.WriteString(name + ": " + value + "\n")
+	}
 }

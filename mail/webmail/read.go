@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/ui"
 	iweb "github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/msgview"
@@ -77,15 +78,15 @@ type banner struct {
 	Lines []string
 }
 
-// noticeText are the sentences for msgview's notices.
+// noticeText are the message keys of the sentences for msgview's notices.
 var noticeText = map[msgview.Notice]string{
-	msgview.NoticeMalformedHeader: "This message's header is malformed; what could be read is shown.",
-	msgview.NoticeMalformedMIME:   "This message is malformed; some of it may be missing.",
-	msgview.NoticeTooDeep:         "This message is nested too deeply; some parts were not opened.",
-	msgview.NoticeTooManyParts:    "This message has too many parts; not all are listed.",
-	msgview.NoticeTooLarge:        "This message is very large; only its beginning is shown.",
-	msgview.NoticeUnknownCharset:  "This message uses an unknown character set; some letters may look wrong.",
-	msgview.NoticeNoBody:          "This message has no text.",
+	msgview.NoticeMalformedHeader: i18n.Key("webmail.read.malformed_header"),
+	msgview.NoticeMalformedMIME:   i18n.Key("webmail.read.malformed_mime"),
+	msgview.NoticeTooDeep:         i18n.Key("webmail.read.too_deep"),
+	msgview.NoticeTooManyParts:    i18n.Key("webmail.read.too_many_parts"),
+	msgview.NoticeTooLarge:        i18n.Key("webmail.read.too_large"),
+	msgview.NoticeUnknownCharset:  i18n.Key("webmail.read.unknown_charset"),
+	msgview.NoticeNoBody:          i18n.Key("webmail.read.no_body"),
 }
 
 // view parses a stored message for display with mail/msgview. The
@@ -141,23 +142,25 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, sess auth.Session
 		return
 	}
 	rf := ref{mb.ID, m.UID}
+	l := h.d.Login.Localizer(r)
 	p := readPage{
-		Base: h.ui(r, sess, cleanText(v.Header.Subject)), Boxes: boxes(all, mb.ID), Current: mb,
+		Base: h.ui(r, sess, l, cleanText(v.Header.Subject)), Boxes: boxes(l, all, mb.ID), Current: mb,
 		Ref: rf.String(), Back: msgHref(mb.ID, m.UID),
 		Subject: v.Header.Subject, From: joinAddrs(v.Header.From), ReplyTo: joinAddrs(v.Header.ReplyTo),
 		To: joinAddrs(v.Header.To), Cc: joinAddrs(v.Header.Cc), Date: v.Header.DateText,
 		Flagged: slices.Contains(m.Flags, imap.FlagFlagged), InJunk: mb.Attr == imap.MailboxAttrJunk,
-		Banner: h.banner(v), Sandbox: msgview.FrameSandbox, Frame: msgHref(mb.ID, m.UID) + "/frame",
+		Banner: h.banner(l, v), Sandbox: msgview.FrameSandbox, Frame: msgHref(mb.ID, m.UID) + "/frame",
 	}
 	if p.Subject == "" {
-		p.Subject = "(no subject)"
+		p.Subject = l.T("webmail.no_subject")
+		p.Title = p.Subject
 	}
 	if !v.Header.Date.IsZero() {
-		p.Date = longDate(v.Header.Date)
+		p.Date = longDate(l, v.Header.Date)
 	}
 	for _, n := range v.Notices {
-		if s := noticeText[n]; s != "" {
-			p.Notices = append(p.Notices, s)
+		if key := noticeText[n]; key != "" {
+			p.Notices = append(p.Notices, l.T(key)) // i18n:keyed
 		}
 	}
 	var body bytes.Buffer
@@ -165,22 +168,22 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, sess auth.Session
 	if err == nil {
 		p.RemoteBlocked, p.Mismatches = res.RemoteBlocked, res.Mismatches
 		if res.Truncated {
-			p.Notices = append(p.Notices, "This message is too long or too deeply nested to show whole; only its beginning is shown.")
+			p.Notices = append(p.Notices, l.T("webmail.read.truncated"))
 		}
 		h.bodies.put(m.Blob, body.Bytes(), h.d.Now())
 	}
 	for i, a := range v.Attachments {
 		if i == maxListed {
-			p.Notices = append(p.Notices, fmt.Sprintf("This message has %d attachments; only the first %d are listed.", len(v.Attachments), maxListed))
+			p.Notices = append(p.Notices, l.T("webmail.read.many_attachments", "n", len(v.Attachments), "shown", maxListed))
 			break
 		}
-		av := attView{Href: fmt.Sprintf("%s/part/%s", msgHref(mb.ID, m.UID), a.ID), Name: partName(a), Type: a.Type, Size: humanSize(a.Size)}
+		av := attView{Href: fmt.Sprintf("%s/part/%s", msgHref(mb.ID, m.UID), a.ID), Name: partName(a), Type: a.Type, Size: l.Size(a.Size)}
 		if slices.Contains(previewTypes, a.Type) {
 			av.Preview = fmt.Sprintf("%s/preview/%s", msgHref(mb.ID, m.UID), a.ID)
 		}
 		p.Attachments = append(p.Attachments, av)
 	}
-	if p.Thread, err = h.thread(ctx, sess.Account.ID, mb, m, v.Header); err != nil {
+	if p.Thread, err = h.thread(ctx, l, sess.Account.ID, mb, m, v.Header); err != nil {
 		h.log.Warn("webmail: conversation", "err", err)
 	}
 	w.Header().Set("Content-Security-Policy", readCSP)
@@ -212,45 +215,45 @@ func partName(p *msgview.Part) string {
 // message delivered within caucus (submission checked its sender), a
 // Sent copy or a draft. A grey "not checked" on all of them would be a
 // banner nobody reads.
-func (h *Handler) banner(v *msgview.View) *banner {
+func (h *Handler) banner(l *i18n.Localizer, v *msgview.View) *banner {
 	if v.Findings.Level == msgview.LevelUnchecked && len(v.Header.From) == 1 {
 		addr := v.Header.From[0].Addr
 		if i := strings.LastIndexByte(addr, '@'); i >= 0 && slices.ContainsFunc(h.d.Submit.OwnDomains(), func(d string) bool { return strings.EqualFold(d, addr[i+1:]) }) {
 			return nil
 		}
 	}
-	return findingsBanner(v.Findings)
+	return findingsBanner(l, v.Findings)
 }
 
 // findingsBanner says what caucus's MX found about the sender, most
 // alarming first; nil when there is nothing to say (a member's
 // authenticated mail). A message that claims to be a member from outside
 // must look dangerous.
-func findingsBanner(f msgview.Findings) *banner {
+func findingsBanner(l *i18n.Localizer, f msgview.Findings) *banner {
 	switch f.Level {
 	case msgview.LevelDanger:
-		b := &banner{Class: "danger", Title: "Warning: this message may be an impersonation."}
+		b := &banner{Class: "danger", Title: l.T("webmail.banner.danger")}
 		if f.ClaimsToBe != "" {
-			b.Lines = append(b.Lines, "It comes from outside the party but uses the name of "+cleanText(f.ClaimsToBe)+".")
+			b.Lines = append(b.Lines, l.T("webmail.banner.claims_name", "name", cleanText(f.ClaimsToBe)))
 		}
 		if f.Lookalike != "" {
-			b.Lines = append(b.Lines, "The sender's domain "+cleanText(f.FromDomain)+" imitates the party's domain "+cleanText(f.Lookalike)+".")
+			b.Lines = append(b.Lines, l.T("webmail.banner.lookalike", "domain", cleanText(f.FromDomain), "ours", cleanText(f.Lookalike)))
 		}
 		if f.Forged {
-			b.Lines = append(b.Lines, "It claims to come from the party's own domain, but it does not.")
+			b.Lines = append(b.Lines, l.T("webmail.banner.forged"))
 		}
 		if f.Warning != "" {
 			b.Lines = append(b.Lines, cleanText(f.Warning))
 		}
-		b.Lines = append(b.Lines, "Do not answer, open attachments or follow links. Report it to the admins if in doubt.")
+		b.Lines = append(b.Lines, l.T("webmail.banner.advice"))
 		return b
 	case msgview.LevelWarning:
-		return &banner{Class: "warning", Title: "Caution: the sender could not be verified.",
-			Lines: []string{"This message says it is from " + cleanText(f.FromDomain) + ", but that domain's checks failed. It may be forged."}}
+		return &banner{Class: "warning", Title: l.T("webmail.banner.warning"),
+			Lines: []string{l.T("webmail.banner.checks_failed", "domain", cleanText(f.FromDomain))}}
 	case msgview.LevelOutside:
-		return &banner{Class: "outside", Title: "From outside the party."}
+		return &banner{Class: "outside", Title: l.T("webmail.banner.outside")}
 	case msgview.LevelUnchecked:
-		return &banner{Class: "unchecked", Title: "This message did not come through caucus's mail server; its sender was not checked."}
+		return &banner{Class: "unchecked", Title: l.T("webmail.banner.unchecked")}
 	}
 	return nil
 }
@@ -370,7 +373,7 @@ func (h *Handler) keptAttachments(ctx context.Context, sess auth.Session, from s
 		return nil, nil
 	}
 	if len(ids) > maxAttach {
-		return nil, errCompose(fmt.Sprintf("Too many attachments: at most %d.", maxAttach))
+		return nil, formError(i18n.Key("webmail.err.too_many_attachments"), "max", maxAttach)
 	}
 	rf, ok := parseRef(from)
 	if !ok {
@@ -390,10 +393,10 @@ func (h *Handler) keptAttachments(ctx context.Context, sess auth.Session, from s
 	for _, id := range ids {
 		p := v.PartByID(id)
 		if !validPartID(id) || p == nil || p.IsMultipart() {
-			return nil, errCompose("An attachment this form keeps is gone. Reload the page.")
+			return nil, formError(i18n.Key("webmail.err.kept_gone"))
 		}
 		if total += p.Size; total > MaxCompose {
-			return nil, errCompose(fmt.Sprintf("The attachments are larger than %d MB in all.", MaxCompose>>20))
+			return nil, formError(i18n.Key("webmail.err.attachments_too_large"), "mb", MaxCompose>>20)
 		}
 		var b bytes.Buffer
 		if _, err := v.WritePart(&b, id); err != nil {
@@ -406,7 +409,7 @@ func (h *Handler) keptAttachments(ctx context.Context, sess auth.Session, from s
 
 // keptOf lists the attachments of the account's message rf, for the
 // compose form to keep.
-func (h *Handler) keptOf(ctx context.Context, sess auth.Session, rf ref) []keptView {
+func (h *Handler) keptOf(ctx context.Context, l *i18n.Localizer, sess auth.Session, rf ref) []keptView {
 	m, err := h.d.Store.AccountMessage(ctx, sess.Account.ID, rf.MB, rf.UID)
 	if err != nil {
 		return nil
@@ -416,15 +419,15 @@ func (h *Handler) keptOf(ctx context.Context, sess auth.Session, rf ref) []keptV
 		return nil
 	}
 	defer closer.Close()
-	return keptFromView(v)
+	return keptFromView(l, v)
 }
 
 // keptFromView lists a message's attachments for the compose form.
-func keptFromView(v *msgview.View) []keptView {
+func keptFromView(l *i18n.Localizer, v *msgview.View) []keptView {
 	var out []keptView
 	for _, a := range v.Attachments {
 		if !a.IsMultipart() && len(out) < maxAttach {
-			out = append(out, keptView{ID: a.ID, Name: partName(a), Size: humanSize(a.Size)})
+			out = append(out, keptView{ID: a.ID, Name: partName(a), Size: l.Size(a.Size)})
 		}
 	}
 	return out

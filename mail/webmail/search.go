@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -25,16 +26,18 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 		h.fail(w, r, err)
 		return
 	}
-	scope, ok := h.searchScope(w, r, sess, all, q)
+	l := h.d.Login.Localizer(r)
+	scope, ok := h.searchScope(w, r, l, sess, all, q)
 	if !ok {
 		return
 	}
-	p := listPage{Base: h.ui(r, sess, "Search"), Boxes: boxes(all, 0), Label: "Search", Query: raw, Search: true, Back: r.URL.RequestURI()}
+	title := l.T("webmail.search.title")
+	p := listPage{Base: h.ui(r, sess, l, title), Boxes: boxes(l, all, 0), Label: title, Query: raw, Search: true, Back: r.URL.RequestURI()}
 	if len(q.Ignored) > 0 {
-		p.Notice = "Not searched for (too short or not understood): " + cleanText(strings.Join(q.Ignored, " "))
+		p.Notice = l.T("webmail.search.ignored", "words", cleanText(strings.Join(q.Ignored, " ")))
 	}
 	if !q.empty() {
-		if p.Rows, err = h.runSearch(r, sess, scope, q); err != nil {
+		if p.Rows, err = h.runSearch(r, l, sess, scope, q); err != nil {
 			h.storeError(w, r, err)
 			return
 		}
@@ -45,13 +48,13 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 // searchScope returns the mailboxes a query searches: in:all every one,
 // in:Name that one (404 if the account has none of the name), else the
 // ?mb= mailbox or, without one, INBOX.
-func (h *Handler) searchScope(w http.ResponseWriter, r *http.Request, sess auth.Session, all []store.Mailbox, q query) ([]store.Mailbox, bool) {
+func (h *Handler) searchScope(w http.ResponseWriter, r *http.Request, l *i18n.Localizer, sess auth.Session, all []store.Mailbox, q query) ([]store.Mailbox, bool) {
 	switch {
 	case q.In == "*":
 		return all, true
 	case q.In != "":
 		for _, mb := range all {
-			if strings.EqualFold(mb.Name, q.In) || strings.EqualFold(boxLabel(mb), q.In) {
+			if strings.EqualFold(mb.Name, q.In) || strings.EqualFold(boxLabel(l, mb), q.In) {
 				return []store.Mailbox{mb}, true
 			}
 		}
@@ -71,7 +74,7 @@ func (h *Handler) searchScope(w http.ResponseWriter, r *http.Request, sess auth.
 
 // runSearch searches each mailbox of scope with the store's full-text
 // search and returns the newest maxResults matches.
-func (h *Handler) runSearch(r *http.Request, sess auth.Session, scope []store.Mailbox, q query) ([]rowView, error) {
+func (h *Handler) runSearch(r *http.Request, l *i18n.Localizer, sess auth.Session, scope []store.Mailbox, q query) ([]rowView, error) {
 	ctx := r.Context()
 	type hit struct {
 		mb store.Mailbox
@@ -104,7 +107,7 @@ func (h *Handler) runSearch(r *http.Request, sess auth.Session, scope []store.Ma
 	}
 	rows := make([]rowView, len(hits))
 	for i, x := range hits {
-		rows[i] = h.row(x.mb.ID, x.m)
+		rows[i] = h.row(l, x.mb.ID, x.m)
 	}
 	return rows, nil
 }

@@ -1,6 +1,7 @@
 package webmail
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/emersion/go-imap/v2"
@@ -33,14 +34,15 @@ func (h *Handler) settings(w http.ResponseWriter, r *http.Request, sess auth.Ses
 		h.fail(w, r, err)
 		return
 	}
-	h.render(w, r, "settings", settingsPage{Base: h.ui(r, sess, "Mail settings"), Boxes: boxes(all, 0), Signature: sig, Max: store.MaxSignature})
+	l := h.d.Login.Localizer(r)
+	h.render(w, r, "settings", settingsPage{Base: h.ui(r, sess, l, l.T("webmail.settings.title")), Boxes: boxes(l, all, 0), Signature: sig, Max: store.MaxSignature})
 }
 
 // saveSettings stores the signature.
 func (h *Handler) saveSettings(w http.ResponseWriter, r *http.Request, sess auth.Session) {
 	sig := r.PostFormValue("signature")
 	if len(sig) > store.MaxSignature {
-		h.badRequest(w, r, "The signature is too long.")
+		h.badRequest(w, r, h.d.Login.Localizer(r).T("webmail.settings.too_long"))
 		return
 	}
 	if err := h.d.Store.SetSignature(r.Context(), sess.Account.ID, sig); err != nil {
@@ -63,7 +65,7 @@ func (h *Handler) phish(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 	ctx := r.Context()
 	domains := h.d.Submit.OwnDomains()
 	if len(domains) == 0 {
-		h.fail(w, r, errCompose("no mail domain"))
+		h.fail(w, r, errors.New("webmail: no mail domain"))
 		return
 	}
 	att, err := h.forwardAttachment(ctx, sess, ref{mb.ID, m.UID}.String())
@@ -71,26 +73,27 @@ func (h *Handler) phish(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 		h.storeError(w, r, err)
 		return
 	}
-	subject := "(no subject)"
+	// The report is written to the admins, in the party's language.
+	pl := h.d.Login.Party().Localizer()
+	subject := pl.T("webmail.no_subject")
 	if m.Envelope != nil && m.Envelope.Subject != "" {
 		subject = cleanText(m.Envelope.Subject)
 	}
 	d := &draft{
 		From: sess.Account.Login, FromName: sess.Account.DisplayName,
 		To:      "postmaster@" + domains[0],
-		Subject: "Phishing report: " + subject,
-		Body: "I received the attached message and believe it is phishing.\n" +
-			"It is attached unchanged, with all its headers.\n\n" +
-			"Reported from webmail by " + sess.Account.Login + ".\n",
-		Attach: []attachment{att},
+		Subject: pl.T("webmail.phish.subject", "subject", subject),
+		Body:    pl.T("webmail.phish.body", "login", sess.Account.Login),
+		Attach:  []attachment{att},
 	}
 	if err := h.deliver(ctx, r, sess, d); err != nil {
-		msg := sentence(err)
+		l := h.d.Login.Localizer(r)
+		msg := sentence(l, err)
 		if msg == "" {
 			h.fail(w, r, err)
 			return
 		}
-		h.badRequest(w, r, "The report could not be sent: "+msg)
+		h.badRequest(w, r, l.T("webmail.phish.failed", "reason", msg))
 		return
 	}
 	if h.d.Audit != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/mail/msgview"
 	"github.com/caucus-org/caucus/mail/store"
 )
@@ -80,7 +81,7 @@ type threadRow struct {
 // INBOX, Sent and Archive: the messages tied to it by Message-ID,
 // References or In-Reply-To, oldest first. It is empty when m stands
 // alone.
-func (h *Handler) thread(ctx context.Context, acct int64, mb store.Mailbox, m store.Message, hdr msgview.Header) ([]threadRow, error) {
+func (h *Handler) thread(ctx context.Context, l *i18n.Localizer, acct int64, mb store.Mailbox, m store.Message, hdr msgview.Header) ([]threadRow, error) {
 	c := threadCriteria(threadIDs(hdr))
 	if c == nil {
 		return nil, nil
@@ -105,7 +106,7 @@ func (h *Handler) thread(ctx context.Context, acct int64, mb store.Mailbox, m st
 			return nil, err
 		}
 		for _, t := range msgs {
-			rows = append(rows, threadRow{rowView: h.row(x.ID, t), Current: x.ID == mb.ID && t.UID == m.UID})
+			rows = append(rows, threadRow{rowView: h.row(l, x.ID, t), Current: x.ID == mb.ID && t.UID == m.UID})
 		}
 	}
 	if len(rows) <= 1 {

@@ -5,7 +5,10 @@
 // actions (read, flag, move, archive, Trash, Junk), writing, replying
 // and forwarding with attachments and drafts kept as IMAP drafts (\Draft
 // in Drafts, RFC 6154), live updates as server-sent events, and a
-// one-click phishing report to the party's postmaster.
+// one-click phishing report to the party's postmaster. Every word the
+// pages show comes from internal/i18n's catalogue (the [webmail] tables),
+// in the member's language (login.Handler.Localizer); the phishing report
+// to the admins is written in the party's.
 //
 // Safety: every page needs a full session (login.Handler.Require); every
 // read goes through the store's account-scoped readers (mail/store's
@@ -39,6 +42,7 @@ import (
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/ui"
 	iweb "github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/message"
@@ -117,9 +121,13 @@ type Auditor interface {
 	Record(ctx context.Context, e audit.Event) error
 }
 
-// Guard lets through requests with a full session (*login.Handler).
+// Guard lets through requests with a full session and says which
+// language a request's pages are written in, and the party's, for mail to
+// its admins (*login.Handler).
 type Guard interface {
 	Require(next http.Handler) http.Handler
+	Localizer(r *http.Request) *i18n.Localizer
+	Party() ui.Party
 }
 
 // Deps are what webmail works with.
@@ -233,9 +241,9 @@ func (h *Handler) action(fn func(http.ResponseWriter, *http.Request, auth.Sessio
 	}
 }
 
-// base is the layout's data for a page of the session.
-func base(sess auth.Session, title string) ui.Base {
-	return ui.Base{Title: title, CSRF: sess.CSRF, UserName: sess.Account.DisplayName, IsAdmin: sess.Account.IsAdmin()}
+// base is the layout's data for a page of the session in l's language.
+func base(sess auth.Session, l *i18n.Localizer, title string) ui.Base {
+	return ui.Base{Title: title, CSRF: sess.CSRF, UserName: sess.Account.DisplayName, IsAdmin: sess.Account.IsAdmin(), L: l}
 }
 
 // mailboxParam returns the mailbox named by the URL's {mb} if it is the
@@ -308,30 +316,33 @@ func (h *Handler) sender(r *http.Request, sess auth.Session) submit.Sender {
 }
 
 // notices are the one-time notices a redirect after an action names
-// (?n=key): the page shows the sentence, and nothing a link could inject.
+// (?n=name): the page shows the message of the catalogue, and nothing a
+// link could inject.
 var notices = map[string]string{
-	"sent":     "Your message was sent.",
-	"draft":    "Draft saved.",
-	"read":     "Marked as read.",
-	"unread":   "Marked as unread.",
-	"flag":     "Flagged.",
-	"unflag":   "Flag removed.",
-	"moved":    "Moved.",
-	"archived": "Archived.",
-	"trashed":  "Moved to Trash.",
-	"deleted":  "Deleted for good.",
-	"junk":     "Moved to Junk.",
-	"notjunk":  "Moved to the Inbox.",
-	"emptied":  "Emptied.",
-	"reported": "Reported to the party's admins as phishing, and moved to Junk.",
-	"settings": "Settings saved.",
+	"sent":     i18n.Key("webmail.notice.sent"),
+	"draft":    i18n.Key("webmail.notice.draft"),
+	"read":     i18n.Key("webmail.notice.read"),
+	"unread":   i18n.Key("webmail.notice.unread"),
+	"flag":     i18n.Key("webmail.notice.flag"),
+	"unflag":   i18n.Key("webmail.notice.unflag"),
+	"moved":    i18n.Key("webmail.notice.moved"),
+	"archived": i18n.Key("webmail.notice.archived"),
+	"trashed":  i18n.Key("webmail.notice.trashed"),
+	"deleted":  i18n.Key("webmail.notice.deleted"),
+	"junk":     i18n.Key("webmail.notice.junk"),
+	"notjunk":  i18n.Key("webmail.notice.notjunk"),
+	"emptied":  i18n.Key("webmail.notice.emptied"),
+	"reported": i18n.Key("webmail.notice.reported"),
+	"settings": i18n.Key("webmail.notice.settings"),
 }
 
-// ui is the layout's data for a page of the session, with the notice
-// that the URL names, if any.
-func (h *Handler) ui(r *http.Request, sess auth.Session, title string) ui.Base {
-	b := base(sess, title)
-	b.Notice = notices[r.URL.Query().Get("n")]
+// ui is the layout's data for a page of the session in l's language,
+// with the notice that the URL names, if any.
+func (h *Handler) ui(r *http.Request, sess auth.Session, l *i18n.Localizer, title string) ui.Base {
+	b := base(sess, l, title)
+	if key, ok := notices[r.URL.Query().Get("n")]; ok {
+		b.Notice = l.T(key) // i18n:keyed
+	}
 	return b
 }
 

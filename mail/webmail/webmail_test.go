@@ -17,6 +17,7 @@ import (
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/mail/submit"
 )
 
@@ -642,22 +643,27 @@ func TestSendAs(t *testing.T) {
 }
 
 // TestSentence: every kind of refusal of mail/submit reads as a sentence
-// of its own; an internal failure as none (the page says "try again").
+// of its own, in every language; an internal failure as none (the page
+// says "try again").
 func TestSentence(t *testing.T) {
 	t.Parallel()
-	seen := map[string]bool{}
-	for _, kind := range []error{submit.ErrSendAs, submit.ErrRateLimited, submit.ErrTooManyRcpts, submit.ErrNoSuchUser, submit.ErrBadRecipient,
-		submit.ErrBadHeader, submit.ErrMailboxFull, submit.ErrTooLarge, submit.ErrNoRemote, submit.ErrBounceOnly} {
-		s := sentence(fmt.Errorf("wrapped: %w", &submit.Error{Code: 550, Kind: kind, Message: "smtp text"}))
-		if s == "" || seen[s] || strings.Contains(s, "smtp text") || strings.Contains(s, "550") {
-			t.Errorf("%v reads %q", kind, s)
+	b := i18n.Builtin()
+	for _, lang := range b.Languages() {
+		l := b.Localizer(lang, nil)
+		seen := map[string]bool{}
+		for _, kind := range []error{submit.ErrSendAs, submit.ErrRateLimited, submit.ErrTooManyRcpts, submit.ErrNoSuchUser, submit.ErrBadRecipient,
+			submit.ErrBadHeader, submit.ErrMailboxFull, submit.ErrTooLarge, submit.ErrNoRemote, submit.ErrBounceOnly} {
+			s := sentence(l, fmt.Errorf("wrapped: %w", &submit.Error{Code: 550, Kind: kind, Message: "smtp text"}))
+			if s == "" || seen[s] || strings.Contains(s, "smtp text") || strings.Contains(s, "550") || strings.HasPrefix(s, "webmail.") {
+				t.Errorf("%s: %v reads %q", lang, kind, s)
+			}
+			seen[s] = true
 		}
-		seen[s] = true
-	}
-	if s := sentence(&submit.Error{Code: 451, Kind: submit.ErrTemporary, Cause: errors.New("disk on fire")}); s != "" {
-		t.Errorf("a temporary failure reads %q", s)
-	}
-	if s := sentence(errors.New("database locked")); s != "" {
-		t.Errorf("an internal error reads %q", s)
+		if s := sentence(l, &submit.Error{Code: 451, Kind: submit.ErrTemporary, Cause: errors.New("disk on fire")}); s != "" {
+			t.Errorf("%s: a temporary failure reads %q", lang, s)
+		}
+		if s := sentence(l, errors.New("database locked")); s != "" {
+			t.Errorf("%s: an internal error reads %q", lang, s)
+		}
 	}
 }

@@ -14,7 +14,8 @@
     const u = ["B", "kB", "MB", "GB"];
     let i = 0;
     while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
-    return (i === 0 ? n : n.toFixed(1)) + " " + u[i];
+    const lang = document.documentElement.lang || undefined;
+    return n.toLocaleString(lang, { maximumFractionDigits: i === 0 ? 0 : 1, minimumFractionDigits: i === 0 ? 0 : 1 }) + " " + u[i];
   }
 
   // Select all.
@@ -106,6 +107,13 @@
     const bar = document.getElementById("progress");
     const status = document.getElementById("composestatus");
     const say = function (t) { if (status) status.textContent = t; };
+    // The page's translations, in the status element's data-msg-*
+    // attributes; {name} is filled in from vars.
+    const words = function (key, fallback, vars) {
+      let s = (status && status.getAttribute("data-msg-" + key)) || fallback;
+      Object.keys(vars || {}).forEach(function (k) { s = s.split("{" + k + "}").join(String(vars[k])); });
+      return s;
+    };
     let files = [];
     function show() {
       listEl.textContent = "";
@@ -113,7 +121,7 @@
         const li = document.createElement("li");
         li.textContent = f.name + " (" + human(f.size) + ") ";
         const rm = document.createElement("button");
-        rm.type = "button"; rm.className = "link"; rm.textContent = "Remove";
+        rm.type = "button"; rm.className = "link"; rm.textContent = words("remove", "Remove");
         rm.addEventListener("click", function () { files.splice(i, 1); show(); });
         li.appendChild(rm);
         listEl.appendChild(li);
@@ -159,14 +167,14 @@
       xhr.upload.addEventListener("progress", function (e) {
         if (!e.lengthComputable || !bar) return;
         bar.hidden = false; bar.max = e.total; bar.value = e.loaded;
-        say("Sending " + human(e.loaded) + " of " + human(e.total) + "…");
+        say(words("sending", "Sending {done} of {total}…", { done: human(e.loaded), total: human(e.total) }));
       });
       xhr.addEventListener("load", function () {
         sending = false;
         if (xhr.responseURL && xhr.status < 400) { location.assign(xhr.responseURL); return; }
         document.open(); document.write(xhr.responseText); document.close();
       });
-      xhr.addEventListener("error", function () { sending = false; say("The connection failed. Your text is still here; try again."); });
+      xhr.addEventListener("error", function () { sending = false; say(words("failed", "The connection failed. Your text is still here; try again.")); });
       xhr.send(body(action));
     }
     // After a draft is saved, the form edits it, and keeps the
