@@ -192,7 +192,7 @@ type inviteForm struct {
 
 func (h *Handler) base(r *http.Request, title string) ui.Base {
 	sess, _ := login.SessionFrom(r.Context())
-	return ui.Base{Title: title, CSRF: sess.CSRF, UserName: sess.Account.DisplayName, IsAdmin: true}
+	return ui.Base{Title: title, CSRF: sess.CSRF, UserName: sess.Account.DisplayName, IsAdmin: true, L: h.login.Localizer(r)}
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name string, p page) {
@@ -202,6 +202,9 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name 
 		return
 	}
 	p.Incident = st
+	if p.Base.L == nil {
+		p.Base.L = h.login.Localizer(r)
+	}
 	if sess, ok := sessionFrom(r); ok && r.Method == http.MethodGet {
 		if n, ok := h.notices.take(sess.ID); ok {
 			p.Base.Notice = strings.TrimSpace(n.Text + " " + p.Base.Notice)
@@ -212,8 +215,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name 
 		}
 	}
 	if st.On {
-		banner := fmt.Sprintf("Incident mode is on since %s (by %s): everyone was signed out and app passwords revoked; public links are suspended.",
-			st.Since.UTC().Format("2 Jan 2006 15:04 UTC"), st.By)
+		banner := p.Base.L.T("console.incident.banner", "when", p.Base.L.DateTime(st.Since), "by", st.By)
 		p.Base.Error = strings.TrimSpace(banner + " " + p.Base.Error)
 	}
 	if err = h.pages.Render(w, code, name, p); err != nil {

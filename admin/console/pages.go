@@ -27,6 +27,7 @@ import (
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/web"
 )
 
@@ -215,10 +216,11 @@ type dashboard struct {
 func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := h.od.Now()
+	l := h.login.Localizer(r)
 	d := &dashboard{HasDNS: h.d.DNS != nil, CertWarn: certWarnDays,
 		IdleDays: int(admin.IdleAfter / (24 * time.Hour)), ExpiringDays: int(admin.ExpiringWithin / (24 * time.Hour))}
 	var err error
-	if d.Counts, d.Attention, err = h.attentionLists(ctx, d.IdleDays, d.ExpiringDays); err != nil {
+	if d.Counts, d.Attention, err = h.attentionLists(ctx, l, d.IdleDays, d.ExpiringDays); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -226,7 +228,7 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		d.HasQueue = true
 		items, err := h.d.Queue.List(ctx)
 		if err != nil {
-			d.QueueErr = "could not read the queue"
+			d.QueueErr = l.T("console.dash.queue_err")
 			h.log.Error("dashboard: queue", "err", err)
 		}
 		d.QueueItems = len(items)
@@ -251,7 +253,7 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		at, size, err := h.d.LastBackup(ctx)
 		switch {
 		case err != nil:
-			d.BackupErr = "could not read the backup record"
+			d.BackupErr = l.T("console.dash.backup_err")
 			h.log.Error("dashboard: last backup", "err", err)
 		case !at.IsZero():
 			d.BackupAt, d.BackupBytes, d.BackupDays = at, size, int(now.Sub(at).Hours()/24)
@@ -261,9 +263,9 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	p := page{Base: h.base(r, "Dashboard"), Dash: d}
+	p := page{Base: h.base(r, l.T("console.nav.dashboard")), Dash: d}
 	if d.HasCert && d.CertErr == "" && d.CertDays < certWarnDays {
-		p.Notice = fmt.Sprintf("The web certificate ends in %d days: check that renewal works.", d.CertDays)
+		p.Notice = l.T("console.dash.cert_notice", "n", d.CertDays)
 	}
 	h.render(w, r, http.StatusOK, "dashboard", p)
 }
@@ -284,12 +286,12 @@ const attentionShown = 10
 // attentionLists counts people by filter and lists those that need the
 // admin: security first (no second factor), then access ending, then
 // idle accounts and invites not yet accepted.
-func (h *Handler) attentionLists(ctx context.Context, idleDays, expiringDays int) (map[string]int, []attention, error) {
+func (h *Handler) attentionLists(ctx context.Context, l *i18n.Localizer, idleDays, expiringDays int) (map[string]int, []attention, error) {
 	lists := []attention{
-		{ID: admin.FilterNoFactor, Title: "Active without a second factor", Warn: true, Why: "Anyone with their password alone could sign in: send them a new enrolment link."},
-		{ID: admin.FilterExpiring, Title: fmt.Sprintf("Access ends within %d days", expiringDays), Why: "Extend it on their page if they stay."},
-		{ID: admin.FilterIdle, Title: fmt.Sprintf("No sign-in for %d days", idleDays), Why: "Departed? Offboard them; otherwise nothing to do."},
-		{ID: admin.FilterInvited, Title: "Invited, not yet enrolled", Why: "Their link works 72 hours; make a new one on their page if it ran out."},
+		{ID: admin.FilterNoFactor, Title: l.T("console.attention.nofactor"), Warn: true, Why: l.T("console.attention.nofactor_why")},
+		{ID: admin.FilterExpiring, Title: l.T("console.attention.expiring", "n", expiringDays), Why: l.T("console.attention.expiring_why")},
+		{ID: admin.FilterIdle, Title: l.T("console.attention.idle", "n", idleDays), Why: l.T("console.attention.idle_why")},
+		{ID: admin.FilterInvited, Title: l.T("console.attention.invited"), Why: l.T("console.attention.invited_why")},
 	}
 	counts, err := h.ops.Counts(ctx)
 	if err != nil {
