@@ -26,15 +26,15 @@ func (h *Handler) editPerson(w http.ResponseWriter, r *http.Request, sess auth.S
 	err := h.ops.EditPerson(r.Context(), actor(r, sess), a.ID, e)
 	switch {
 	case errors.Is(err, admin.ErrSelf):
-		h.refusePerson(w, r, a, "You cannot take away your own admin role: another admin can.")
+		h.refusePerson(w, r, a, h.loc(r).T("console.msg.own_role"))
 	case errors.Is(err, admin.ErrLastAdmin):
-		h.refusePerson(w, r, a, "This is the last active admin: make someone else admin first.")
+		h.refusePerson(w, r, a, h.loc(r).T("console.msg.last_admin"))
 	case errors.Is(err, auth.ErrInvalid) || errors.Is(err, auth.ErrNeedWebAuthn):
-		h.refusePerson(w, r, a, admin.HumanError(err)+". Nothing was changed.")
+		h.refusePerson(w, r, a, h.loc(r).T("console.msg.nothing_changed", "why", admin.HumanError(err)))
 	case err != nil:
 		h.fail(w, r, err)
 	default:
-		h.toPerson(w, r, a, "Changes saved.", "")
+		h.toPerson(w, r, a, h.loc(r).T("console.msg.saved"), "")
 	}
 }
 
@@ -46,7 +46,7 @@ func (h *Handler) resendInvite(w http.ResponseWriter, r *http.Request, sess auth
 		return
 	}
 	if a.State != auth.StateInvited {
-		h.refusePerson(w, r, a, "Only an invited person gets a new invite link; for lost keys, use the new enrolment link below.")
+		h.refusePerson(w, r, a, h.loc(r).T("console.msg.not_invited"))
 		return
 	}
 	token, err := h.svc.NewEnrolmentLink(r.Context(), sess.Account.Login, a.ID, client(r))
@@ -54,8 +54,8 @@ func (h *Handler) resendInvite(w http.ResponseWriter, r *http.Request, sess auth
 		h.fail(w, r, err)
 		return
 	}
-	h.showLink(w, r, linkPage{Title: "New invite link", Link: h.baseURL + "/enrol/" + token, Form: inviteForm{Login: a.Login, Name: a.DisplayName}},
-		notice{Text: "A new link: the earlier ones no longer work."})
+	h.showLink(w, r, linkPage{Title: h.loc(r).T("console.title.invite_link"), Link: h.baseURL + "/enrol/" + token, Form: inviteForm{Login: a.Login, Name: a.DisplayName}},
+		notice{Text: h.loc(r).T("console.msg.new_link")})
 }
 
 // withdrawInvite ends an invite that was not accepted.
@@ -71,15 +71,12 @@ func (h *Handler) withdrawInvite(w http.ResponseWriter, r *http.Request, sess au
 	case err != nil:
 		h.fail(w, r, err)
 	default:
-		h.toPerson(w, r, a, "Invite withdrawn: the link no longer works.", "")
+		h.toPerson(w, r, a, h.loc(r).T("console.msg.withdrawn"), "")
 	}
 }
 
 // factorRow is a sign-in factor as the person page shows it.
 type factorRow struct{ auth.Factor }
-
-// Word is the factor's kind in people's words.
-func (f factorRow) Word() string { return cmpOr(kindWords[f.Kind], string(f.Kind)) }
 
 // auditWords are the audit log's kinds in people's words.
 var auditWords = map[string]string{

@@ -66,29 +66,29 @@ func (h *Handler) importCSV(w http.ResponseWriter, r *http.Request, sess auth.Se
 	}
 	commit := r.PostFormValue("commit") == "1"
 	pv, err := h.ops.ImportCSV(r.Context(), actor(r, sess), strings.NewReader(text), commit)
-	p := page{Base: h.base(r, "Import people"), CSV: &pv, CSVText: text}
+	p := page{Base: h.base(r, h.loc(r).T("console.csv.people")), CSV: &pv, CSVText: text}
 	code := http.StatusOK
 	switch {
 	case errors.Is(err, admin.ErrCSVTooBig):
-		p.Error = fmt.Sprintf("The file is too big: at most %d rows and %d KB.", admin.MaxCSVRows, admin.MaxCSVBytes>>10)
+		p.Error = h.loc(r).T("console.msg.csv_too_big", "rows", admin.MaxCSVRows, "kb", admin.MaxCSVBytes>>10)
 		p.CSVText, code = "", http.StatusBadRequest
 	case errors.Is(err, admin.ErrCSVInvalid) && pv.Rows == nil:
-		p.Error = "This is not a CSV file caucus can read: " + strings.TrimPrefix(err.Error(), admin.ErrCSVInvalid.Error()+": ")
+		p.Error = h.loc(r).T("console.msg.csv_invalid", "why", strings.TrimPrefix(err.Error(), admin.ErrCSVInvalid.Error()+": "))
 		p.CSVText, code = "", http.StatusBadRequest
 	case errors.Is(err, admin.ErrCSVInvalid):
-		p.Error = "Some rows have errors: fix them in the file and upload it again. Nothing was created."
+		p.Error = h.loc(r).T("console.msg.csv_rows_bad")
 		code = http.StatusBadRequest
 	case err != nil && pv.Created == 0:
 		h.fail(w, r, err)
 		return
 	case err != nil:
-		p.Error = fmt.Sprintf("%d invites were created; the rows marked below failed.", pv.Created)
+		p.Error = h.loc(r).T("console.msg.csv_partly", "n", pv.Created)
 	case commit:
-		p.Notice = fmt.Sprintf("%d invites created. Give each person their link by a channel you trust.", pv.Created)
+		p.Notice = h.loc(r).T("console.msg.csv_created", "n", pv.Created)
 	case pv.Errors > 0:
-		p.Error = fmt.Sprintf("%d rows have errors: fix them in the file and upload it again.", pv.Errors)
+		p.Error = h.loc(r).T("console.msg.csv_errors", "n", pv.Errors)
 	case len(pv.Rows) > 0:
-		p.Notice = fmt.Sprintf("%d people, no errors. Nothing is created until you confirm.", len(pv.Rows))
+		p.Notice = h.loc(r).T("console.msg.csv_ok", "n", len(pv.Rows))
 	}
 	if pv.Created > 0 {
 		// The links are shown once, on the page the browser is sent to.
@@ -103,12 +103,12 @@ func (h *Handler) imported(w http.ResponseWriter, r *http.Request) {
 	sess, _ := sessionFrom(r)
 	n, ok := h.notices.take(sess.ID)
 	if !ok || n.Import == nil {
-		p := page{Base: h.base(r, "Links shown once")}
-		p.Error = "The links of an import are shown only once. To give someone a new one, open their page and make a new invite link."
+		p := page{Base: h.base(r, h.loc(r).T("console.title.links_once"))}
+		p.Error = h.loc(r).T("console.msg.links_once")
 		h.render(w, r, http.StatusNotFound, "pending", p)
 		return
 	}
-	p := page{Base: h.base(r, "Import people"), CSV: n.Import, LinksCSV: linksCSV(*n.Import)}
+	p := page{Base: h.base(r, h.loc(r).T("console.csv.people")), CSV: n.Import, LinksCSV: linksCSV(*n.Import)}
 	p.Notice, p.Error = n.Text, n.Error
 	h.render(w, r, http.StatusOK, "csv", p)
 }
@@ -328,9 +328,6 @@ func (p personSummary) MailMB() string { return mb(p.MailUsed, p.MailQuota) }
 // FilesMB is the file storage used, in megabytes, for pages.
 func (p personSummary) FilesMB() string { return mb(p.FilesUsed, p.FilesQuota) }
 
-// KindList is the factor kinds in people's words.
-func (p personSummary) KindList() string { return factorWords(p.Kinds) }
-
 func mb(used, quota int64) string {
 	if used < 0 {
 		return "–"
@@ -348,7 +345,7 @@ func (h *Handler) dnsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	checks := admin.CheckDNS(r.Context(), h.d.DNS, h.d.Records)
-	p := page{Base: h.base(r, "DNS checks"), DNS: checks}
+	p := page{Base: h.base(r, h.loc(r).T("console.dns.title")), DNS: checks}
 	bad := 0
 	for _, c := range checks {
 		if !c.OK {
@@ -356,7 +353,7 @@ func (h *Handler) dnsPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if bad == 0 {
-		p.Notice = "Every record caucus needs is published."
+		p.Notice = h.loc(r).T("console.msg.dns_ok")
 	}
 	h.render(w, r, http.StatusOK, "dns", p)
 }
@@ -415,7 +412,7 @@ func (h *Handler) offboardPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, ferr := parseOffboardForm(r)
-	p := page{Base: h.base(r, "Offboard "+a.DisplayName), Person: personRow{Account: a}, Offboard: f}
+	p := page{Base: h.base(r, h.loc(r).T("console.offboard.title", "name", a.DisplayName)), Person: personRow{Account: a}, Offboard: f}
 	others, err := h.successors(r.Context(), a.ID)
 	if err != nil {
 		h.fail(w, r, err)
@@ -429,7 +426,7 @@ func (h *Handler) offboardPage(w http.ResponseWriter, r *http.Request) {
 			err = ferr
 		}
 		if err != nil {
-			if msg, ok := offboardRefusal(err); ok {
+			if msg, ok := offboardRefusal(h.loc(r), err); ok {
 				p.Error, code = msg, http.StatusBadRequest
 			} else {
 				h.fail(w, r, err)
@@ -442,16 +439,16 @@ func (h *Handler) offboardPage(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, code, "offboard", p)
 }
 
-func offboardRefusal(err error) (string, bool) {
+func offboardRefusal(l *i18n.Localizer, err error) (string, bool) {
 	switch {
 	case errors.Is(err, admin.ErrLastAdmin):
-		return "This is the last active admin: make someone else admin first.", true
+		return l.T("console.msg.last_admin"), true
 	case errors.Is(err, admin.ErrSelf):
-		return "You cannot offboard yourself.", true
+		return l.T("console.msg.offboard_self"), true
 	case errors.Is(err, admin.ErrSuccessor):
-		return "The successor must be another active account.", true
+		return l.T("console.msg.successor"), true
 	case errors.Is(err, admin.ErrState):
-		return "This account is already offboarded.", true
+		return l.T("console.msg.already_offboarded"), true
 	case errors.Is(err, admin.ErrBadOptions):
 		return admin.HumanError(err), true
 	}
@@ -483,8 +480,8 @@ func (h *Handler) offboard(w http.ResponseWriter, r *http.Request, sess auth.Ses
 		rep, err = h.ops.Offboard(r.Context(), actor(r, sess), plan)
 	}
 	if rep.Kind == "" {
-		if msg, ok := offboardRefusal(err); ok {
-			p := page{Base: h.base(r, "Offboard "+a.DisplayName), Person: personRow{Account: a}, Offboard: f}
+		if msg, ok := offboardRefusal(h.loc(r), err); ok {
+			p := page{Base: h.base(r, h.loc(r).T("console.offboard.title", "name", a.DisplayName)), Person: personRow{Account: a}, Offboard: f}
 			p.Error = msg
 			h.render(w, r, http.StatusBadRequest, "offboard", p)
 			return
@@ -492,21 +489,21 @@ func (h *Handler) offboard(w http.ResponseWriter, r *http.Request, sess auth.Ses
 		h.fail(w, r, err)
 		return
 	}
-	n := notice{Text: a.DisplayName + " is offboarded."}
+	n := notice{Text: h.loc(r).T("console.msg.offboarded", "name", a.DisplayName)}
 	if err != nil {
-		n = notice{Error: "Some steps failed: see below. Everything else was done."}
+		n = notice{Error: h.loc(r).T("console.msg.steps_failed")}
 	}
-	h.toReport(w, r, rep, "Offboarding report", n)
+	h.toReport(w, r, rep, n)
 }
 
 // toReport ends an action that made a report: the report's page shows
 // it, with the action's outcome (in place when it was not saved).
-func (h *Handler) toReport(w http.ResponseWriter, r *http.Request, rep admin.Report, title string, n notice) {
+func (h *Handler) toReport(w http.ResponseWriter, r *http.Request, rep admin.Report, n notice) {
 	if rep.ID != 0 {
 		h.done(w, r, "/admin/reports/"+strconv.FormatInt(rep.ID, 10), n)
 		return
 	}
-	p := page{Base: h.base(r, title), Rep: &rep}
+	p := page{Base: h.base(r, reportTitle(h.loc(r), rep.Kind)), Rep: &rep}
 	p.Notice, p.Error = n.Text, n.Error
 	h.render(w, r, http.StatusOK, "report", p)
 }
@@ -538,7 +535,7 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.json"`)
 		w.Write(rep.JSON())
 	default:
-		h.render(w, r, http.StatusOK, "report", page{Base: h.base(r, "Report"), Rep: &rep})
+		h.render(w, r, http.StatusOK, "report", page{Base: h.base(r, reportTitle(h.loc(r), rep.Kind)), Rep: &rep})
 	}
 }
 
@@ -575,7 +572,7 @@ func (h *Handler) groupsPage(w http.ResponseWriter, r *http.Request, code int, e
 			domain = ds[0]
 		}
 	}
-	p := page{Base: h.base(r, "Groups"), Others: accts}
+	p := page{Base: h.base(r, h.loc(r).T("console.nav.groups")), Others: accts}
 	p.Error, p.Notice = errMsg, notice
 	for _, g := range gs {
 		row := groupRow{Name: g.Name}
@@ -604,7 +601,7 @@ func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request, sess auth.
 		h.groupError(w, r, err)
 		return
 	}
-	h.done(w, r, "/admin/groups", notice{Text: "Group " + strings.ToLower(name) + " created."})
+	h.done(w, r, "/admin/groups", notice{Text: h.loc(r).T("console.msg.group_created", "name", strings.ToLower(name))})
 }
 
 func (h *Handler) renameGroup(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -613,7 +610,7 @@ func (h *Handler) renameGroup(w http.ResponseWriter, r *http.Request, sess auth.
 		h.groupError(w, r, err)
 		return
 	}
-	h.done(w, r, "/admin/groups", notice{Text: "Group renamed; its mail address is now " + strings.ToLower(to) + "@…."})
+	h.done(w, r, "/admin/groups", notice{Text: h.loc(r).T("console.msg.group_renamed", "name", strings.ToLower(to))})
 }
 
 func (h *Handler) addMember(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -701,9 +698,9 @@ func auditFilter(q url.Values) (audit.Filter, *auditView, error) {
 func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	f, v, err := auditFilter(r.URL.Query())
-	p := page{Base: h.base(r, "Audit log"), Audit: v}
+	p := page{Base: h.base(r, h.loc(r).T("console.nav.audit")), Audit: v}
 	if err != nil {
-		p.Error = "Dates must look like 2026-06-30."
+		p.Error = h.loc(r).T("console.msg.bad_date")
 		h.render(w, r, http.StatusBadRequest, "audit", p)
 		return
 	}
@@ -804,5 +801,25 @@ func (h *Handler) incident(w http.ResponseWriter, r *http.Request, sess auth.Ses
 		http.Redirect(w, r, login.SignedOutURL(login.SignedOutIncident, next), http.StatusSeeOther)
 		return
 	}
-	h.toReport(w, r, rep, "Incident mode lifted", notice{Text: "Incident mode is lifted: public links work again."})
+	h.toReport(w, r, rep, notice{Text: h.loc(r).T("console.msg.incident_lifted")})
+}
+
+// reportTitle is a report's kind in the reader's words (admin.Report.Title
+// in English).
+func reportTitle(l *i18n.Localizer, kind string) string {
+	switch kind {
+	case "offboard":
+		return l.T("console.report.offboard")
+	case "suspend":
+		return l.T("console.report.suspend")
+	case "resume":
+		return l.T("console.report.resume")
+	case "expire":
+		return l.T("console.report.expire")
+	case "incident.on":
+		return l.T("console.report.incident_on")
+	case "incident.off":
+		return l.T("console.report.incident_off")
+	}
+	return l.T("console.report.generic", "kind", kind)
 }

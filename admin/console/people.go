@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/caucus-org/caucus/admin"
-	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/i18n"
 )
 
@@ -117,14 +116,14 @@ func newPeopleView(l *i18n.Localizer, q admin.PeopleQuery, pg admin.PeoplePage) 
 	}
 	for _, f := range admin.Filters {
 		v.Tabs = append(v.Tabs, peopleLink{Label: l.T(filterLabels[f]), // i18n:keyed
-			 Count: pg.Counts[f], On: f == q.Filter, ID: "filter-" + cmpOr(f, "all"),
+			Count: pg.Counts[f], On: f == q.Filter, ID: "filter-" + cmpOr(f, "all"),
 			URL: peopleURL(q, func(q *admin.PeopleQuery) { q.Filter, q.Page = f, 0 })})
 	}
 	sort := cmpOr(q.Sort, "name")
 	for _, c := range peopleColumns {
 		on := c.key == sort
 		v.Columns = append(v.Columns, peopleLink{Label: l.T(c.label), // i18n:keyed
-			 On: on, Desc: on && q.Desc, ID: "sort-" + c.key,
+			On: on, Desc: on && q.Desc, ID: "sort-" + c.key,
 			URL: peopleURL(q, func(q *admin.PeopleQuery) { q.Sort, q.Desc, q.Page = c.key, on && !q.Desc, 0 })})
 	}
 	if pg.Page > 1 {
@@ -161,21 +160,4 @@ func (h *Handler) peoplePage(w http.ResponseWriter, r *http.Request, code int, p
 	b.Error = p.Error
 	p.Base, p.List = b, newPeopleView(l, q, pg)
 	h.render(w, r, code, "people", p)
-}
-
-// kindWords are the factor kinds in people's words.
-var kindWords = map[auth.FactorKind]string{
-	auth.KindPasskey: "passkey", auth.KindSecurityKey: "security key", auth.KindTOTP: "authenticator app",
-}
-
-// factorWords is a list of factor kinds in people's words; "none" for none.
-func factorWords(ks []auth.FactorKind) string {
-	if len(ks) == 0 {
-		return "none"
-	}
-	s := make([]string, len(ks))
-	for i, k := range ks {
-		s[i] = cmpOr(kindWords[k], string(k))
-	}
-	return strings.Join(s, ", ")
 }
