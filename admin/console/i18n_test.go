@@ -32,7 +32,7 @@ func (c *console) getIn(t *testing.T, u *authtest.User, path, lang string) strin
 }
 
 // TestConsoleInFrench: an admin whose browser asks for French gets the
-// people page and the dashboard in French, words from Go (filters,
+// people page, the dashboard, the groups and the phone setup in French, words from Go (filters,
 // columns, the attention lists) as well as from the templates, with
 // lang="fr"; the same admin's English browser gets them in English.
 func TestConsoleInFrench(t *testing.T) {
@@ -53,6 +53,10 @@ func TestConsoleInFrench(t *testing.T) {
 			`<h1>Tableau de bord</h1>`, `À traiter`, `Actifs sans second facteur: 5`, `Invités, pas encore inscrits`,
 			`5 suspendus`, `Tout le monde (13)`, `Mode incident`, `Activer le mode incident`,
 		}, []string{`<h1>Dashboard</h1>`, `Needs attention`, `Active without a second factor: 5`, `5 suspended`, `Start incident mode`}},
+		{"/admin/groups", []string{`<h2>press</h2>`, `Nouveau groupe`, `Ajouter un membre`, `Renommer`},
+			[]string{`New group`, `Add a member`}},
+		{"/setup/phone", []string{`Configurer votre téléphone`, `Créer un mot de passe d&#39;application`, `Plus tard`},
+			[]string{`Set up your phone`, `Make an app password`}},
 	}
 	for _, p := range pages {
 		fr := c.getIn(t, admin, p.path, "fr-CH, fr;q=0.9, en;q=0.5")
