@@ -518,7 +518,7 @@ func (h *Handler) incidentGuard(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		p := page{Base: h.base(r, h.loc(r).T("console.incident.title"))}
-		p.Base.Error = h.loc(r).T("console.msg.incident_confirm")
+		p.Base.Error = p.Base.L.T("console.msg.incident_confirm")
 		next := r.URL.RequestURI()
 		if r.Method != http.MethodGet {
 			// A form sent in this session is kept for after the key, as
@@ -531,7 +531,7 @@ func (h *Handler) incidentGuard(next http.HandlerFunc) http.HandlerFunc {
 					return
 				}
 				next = "/admin/pending/" + h.pending.put(pendingAction{session: sess.ID, path: r.URL.Path, form: form})
-				p.Base.Error += " What you were doing is kept: you can finish it after."
+				p.Base.Error += " " + p.Base.L.T("console.msg.kept")
 			}
 		}
 		p.Link = "/reauth?next=" + url.QueryEscape(next)

@@ -32,7 +32,8 @@ func (c *console) getIn(t *testing.T, u *authtest.User, path, lang string) strin
 }
 
 // TestConsoleInFrench: an admin whose browser asks for French gets the
-// people page, the dashboard, the groups and the phone setup in French, words from Go (filters,
+// people page, the dashboard, the groups, the audit log (with its kinds
+// in words) and the phone setup in French, words from Go (filters,
 // columns, the attention lists) as well as from the templates, with
 // lang="fr"; the same admin's English browser gets them in English.
 func TestConsoleInFrench(t *testing.T) {
@@ -55,6 +56,8 @@ func TestConsoleInFrench(t *testing.T) {
 		}, []string{`<h1>Dashboard</h1>`, `Needs attention`, `Active without a second factor: 5`, `5 suspended`, `Start incident mode`}},
 		{"/admin/groups", []string{`<h2>press</h2>`, `Nouveau groupe`, `Ajouter un membre`, `Renommer`},
 			[]string{`New group`, `Add a member`}},
+		{"/admin/audit", []string{`<h1>Journal d&#39;audit</h1>`, `invité <span class="muted">invite.create</span>`, `Exporter en CSV`},
+			[]string{`invited <span class="muted">invite.create</span>`, `Export CSV`}},
 		{"/setup/phone", []string{`Configurer votre téléphone`, `Créer un mot de passe d&#39;application`, `Plus tard`},
 			[]string{`Set up your phone`, `Make an app password`}},
 	}

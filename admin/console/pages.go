@@ -697,10 +697,11 @@ func auditFilter(q url.Values) (audit.Filter, *auditView, error) {
 
 func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	l := h.loc(r)
 	f, v, err := auditFilter(r.URL.Query())
-	p := page{Base: h.base(r, h.loc(r).T("console.nav.audit")), Audit: v}
+	p := page{Base: h.base(r, l.T("console.nav.audit")), Audit: v}
 	if err != nil {
-		p.Error = h.loc(r).T("console.msg.bad_date")
+		p.Error = l.T("console.msg.bad_date")
 		h.render(w, r, http.StatusBadRequest, "audit", p)
 		return
 	}
@@ -710,7 +711,7 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, rec := range v.Records {
-		v.Rows = append(v.Rows, auditRow{rec})
+		v.Rows = append(v.Rows, newAuditRow(l, rec))
 	}
 	q := url.Values{}
 	for k, s := range map[string]string{"account": v.Account, "kind": v.Kind, "since": v.Since, "until": v.Until, "q": v.Text} {
