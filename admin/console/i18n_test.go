@@ -33,7 +33,8 @@ func (c *console) getIn(t *testing.T, u *authtest.User, path, lang string) strin
 
 // TestConsoleInFrench: an admin whose browser asks for French gets the
 // people page, the dashboard, the groups, the audit log (with its kinds
-// in words) and the phone setup in French, words from Go (filters,
+// in words), an offboarding plan (with its steps' names) and the phone
+// setup in French, words from Go (filters,
 // columns, the attention lists) as well as from the templates, with
 // lang="fr"; the same admin's English browser gets them in English.
 func TestConsoleInFrench(t *testing.T) {
@@ -41,6 +42,11 @@ func TestConsoleInFrench(t *testing.T) {
 	c := newConsole(t)
 	admin := c.admin(t, "boss@example.org")
 	party(t, c.env, 12)
+	leaver, err := c.env.Auth.AccountByLogin(t.Context(), "p0011@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := "/admin/people/" + itoa(leaver.ID) + "/offboard?plan=1&successor=0&links=revoke&retain=30"
 	pages := []struct {
 		path   string
 		fr, en []string
@@ -58,6 +64,8 @@ func TestConsoleInFrench(t *testing.T) {
 			[]string{`New group`, `Add a member`}},
 		{"/admin/audit", []string{`<h1>Journal d&#39;audit</h1>`, `invité <span class="muted">invite.create</span>`, `Exporter en CSV`},
 			[]string{`invited <span class="muted">invite.create</span>`, `Export CSV`}},
+		{plan, []string{`<h1>Départ de Person 0011</h1>`, `<strong>accès révoqué</strong>`, `<strong>facteurs supprimés</strong>`, `Enregistrer le départ maintenant`},
+			[]string{`<strong>access revoked</strong>`, `<strong>factors removed</strong>`, `Offboard now`}},
 		{"/setup/phone", []string{`Configurer votre téléphone`, `Créer un mot de passe d&#39;application`, `Plus tard`},
 			[]string{`Set up your phone`, `Make an app password`}},
 	}

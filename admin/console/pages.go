@@ -433,6 +433,7 @@ func (h *Handler) offboardPage(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		} else {
+			plan.Steps = localSteps(h.loc(r), plan.Steps)
 			p.Plan = &plan
 		}
 	}
@@ -503,6 +504,7 @@ func (h *Handler) toReport(w http.ResponseWriter, r *http.Request, rep admin.Rep
 		h.done(w, r, "/admin/reports/"+strconv.FormatInt(rep.ID, 10), n)
 		return
 	}
+	rep.Steps = localSteps(h.loc(r), rep.Steps)
 	p := page{Base: h.base(r, reportTitle(h.loc(r), rep.Kind)), Rep: &rep}
 	p.Notice, p.Error = n.Text, n.Error
 	h.render(w, r, http.StatusOK, "report", p)
@@ -535,6 +537,7 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.json"`)
 		w.Write(rep.JSON())
 	default:
+		rep.Steps = localSteps(h.loc(r), rep.Steps)
 		h.render(w, r, http.StatusOK, "report", page{Base: h.base(r, reportTitle(h.loc(r), rep.Kind)), Rep: &rep})
 	}
 }
@@ -823,4 +826,30 @@ func reportTitle(l *i18n.Localizer, kind string) string {
 		return l.T("console.report.incident_off")
 	}
 	return l.T("console.report.generic", "kind", kind)
+}
+
+// stepWords are the message keys of the reports' step names (admin.Step.Name,
+// kept in English in the saved reports).
+var stepWords = map[string]string{
+	"access revoked": i18n.Key("console.step.revoked"), "sign-in disabled": i18n.Key("console.step.disabled"),
+	"sign-in enabled": i18n.Key("console.step.enabled"), "factors removed": i18n.Key("console.step.factors"),
+	"removed from groups": i18n.Key("console.step.groups"), "files": i18n.Key("console.step.files"),
+	"mail forwarded": i18n.Key("console.step.forward"), "auto-reply": i18n.Key("console.step.autoreply"),
+	"mailbox retained": i18n.Key("console.step.retain"), "successor read access": i18n.Key("console.step.read"),
+	"expired": i18n.Key("console.step.expired"), "incident mode on": i18n.Key("console.step.incident_on"),
+	"incident mode off":                          i18n.Key("console.step.incident_off"),
+	"everyone signed out, app passwords revoked": i18n.Key("console.step.signed_out"),
+	"public links suspended":                     i18n.Key("console.step.links_suspended"), "public links resumed": i18n.Key("console.step.links_resumed"),
+}
+
+// localSteps are steps with their names in l's words, for showing; the
+// report itself keeps its English names.
+func localSteps(l *i18n.Localizer, steps []admin.Step) []admin.Step {
+	out := slices.Clone(steps)
+	for i := range out {
+		if key, ok := stepWords[out[i].Name]; ok {
+			out[i].Name = l.T(key) // i18n:keyed
+		}
+	}
+	return out
 }
