@@ -34,9 +34,9 @@ func (c *console) getIn(t *testing.T, u *authtest.User, path, lang string) strin
 // TestConsoleInFrench: an admin whose browser asks for French gets the
 // people page, the dashboard, the groups, the audit log (with its kinds
 // in words), an offboarding plan (with its steps' names) and the phone
-// setup in French, words from Go (filters,
-// columns, the attention lists) as well as from the templates, with
-// lang="fr"; the same admin's English browser gets them in English.
+// setup in French, words from Go (filters, columns, the attention lists)
+// as well as from the templates, with lang="fr"; the same admin's English
+// browser gets them in English.
 func TestConsoleInFrench(t *testing.T) {
 	t.Parallel()
 	c := newConsole(t)
@@ -57,7 +57,7 @@ func TestConsoleInFrench(t *testing.T) {
 			`>suspendu<`, `Inviter quelqu&#39;un`, `Créer le lien d&#39;invitation`,
 		}, []string{`<h1>People</h1>`, `>Suspended (5)<`, `>suspended<`, `Create invite link`}},
 		{"/admin", []string{
-			`<h1>Tableau de bord</h1>`, `À traiter`, `Actifs sans second facteur: 5`, `Invités, pas encore inscrits`,
+			`<h1>Tableau de bord</h1>`, `À traiter`, `Actifs sans second facteur : 5`, `Invités, pas encore inscrits`,
 			`5 suspendus`, `Tout le monde (13)`, `Mode incident`, `Activer le mode incident`,
 		}, []string{`<h1>Dashboard</h1>`, `Needs attention`, `Active without a second factor: 5`, `5 suspended`, `Start incident mode`}},
 		{"/admin/groups", []string{`<h2>press</h2>`, `Nouveau groupe`, `Ajouter un membre`, `Renommer`},
