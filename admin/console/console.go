@@ -416,7 +416,7 @@ func (h *Handler) suspend(w http.ResponseWriter, r *http.Request, sess auth.Sess
 	if err != nil {
 		notice = h.loc(r).T("console.msg.suspend_incomplete")
 	}
-	h.toPerson(w, r, a, notice, rep.Text())
+	h.toPerson(w, r, a, notice, stepsText(h.loc(r), rep.Steps))
 }
 
 func (h *Handler) reactivate(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -450,7 +450,9 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 		h.fail(w, r, err)
 		return
 	}
-	h.toPerson(w, r, a, h.loc(r).T("console.msg.revoked"), rep.String())
+	l := h.loc(r)
+	h.toPerson(w, r, a, l.T("console.msg.revoked"),
+		l.T("console.msg.revoke_counts", "sessions", rep.Sessions, "apppw", rep.AppPasswords, "conns", rep.Connections))
 }
 
 func (h *Handler) reenrol(w http.ResponseWriter, r *http.Request, sess auth.Session) {

@@ -244,6 +244,9 @@ func TestSuspendClosesEverything(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, "suspended") {
 		t.Fatalf("suspend: status %d", code)
 	}
+	if !strings.Contains(body, "ok  access revoked: ") || !strings.Contains(body, "ok  sign-in disabled: ") {
+		t.Errorf("suspend: the person page does not list the steps:\n%s", body)
+	}
 	// The revocation hub cancels live connections before the suspension
 	// returns, so the connection's context has ended by now: an ordering,
 	// not a race against a clock.

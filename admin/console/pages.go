@@ -853,3 +853,35 @@ func localSteps(l *i18n.Localizer, steps []admin.Step) []admin.Step {
 	}
 	return out
 }
+
+// stepsText is steps as lines of text in l's words, for the notice on a
+// person's page after an action: outcome, name, detail and error.
+func stepsText(l *i18n.Localizer, steps []admin.Step) string {
+	var b strings.Builder
+	for _, s := range localSteps(l, steps) {
+		b.WriteString(outcomeWord(l, s.Outcome) + "  " + s.Name)
+		if s.Detail != "" {
+			b.WriteString(": " + s.Detail)
+		}
+		if s.Err != "" {
+			b.WriteString(" (" + s.Err + ")")
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// outcomeWord is a step's outcome in l's words.
+func outcomeWord(l *i18n.Localizer, outcome string) string {
+	switch outcome {
+	case admin.OutcomeOK:
+		return l.T("console.report.ok")
+	case admin.OutcomeFailed:
+		return l.T("console.report.failed")
+	case admin.OutcomeSkipped:
+		return l.T("console.report.skipped")
+	case admin.OutcomePlanned:
+		return l.T("console.report.planned")
+	}
+	return outcome
+}
