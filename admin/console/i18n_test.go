@@ -46,7 +46,7 @@ func TestConsoleInFrench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan := "/admin/people/" + itoa(leaver.ID) + "/offboard?plan=1&successor=0&links=revoke&retain=30"
+	plan := "/admin/people/" + itoa(leaver.ID) + "/offboard?plan=1&links=revoke&retain=30&forward=1&autoreply=Gone&read=1&export=1&successor=" + itoa(admin.Account.ID)
 	pages := []struct {
 		path   string
 		fr, en []string
@@ -64,8 +64,14 @@ func TestConsoleInFrench(t *testing.T) {
 			[]string{`New group`, `Add a member`}},
 		{"/admin/audit", []string{`<h1>Journal d&#39;audit</h1>`, `invité <span class="muted">invite.create</span>`, `Exporter en CSV`},
 			[]string{`invited <span class="muted">invite.create</span>`, `Export CSV`}},
-		{plan, []string{`<h1>Départ de Person 0011</h1>`, `<strong>accès révoqué</strong>`, `<strong>facteurs supprimés</strong>`, `Enregistrer le départ maintenant`},
-			[]string{`<strong>access revoked</strong>`, `<strong>factors removed</strong>`, `Offboard now`}},
+		{plan, []string{`<h1>Départ de Person 0011</h1>`, `<strong>accès révoqué</strong>: sessions : 0,`,
+			`<strong>connexion désactivée</strong>: p0011@example.org ne peut plus se connecter`,
+			`<strong>facteurs supprimés</strong>: 1 clé d&#39;accès`, `<strong>retiré des groupes</strong>: aucun`,
+			`<strong>fichiers</strong>: tout ce qui lui appartient est transféré à boss@example.org ; partages et liens révoqués`,
+			`<strong>courriel transféré</strong>: vers boss@example.org`, `<strong>réponse automatique</strong>: répond au courriel`,
+			`<strong>boîte conservée</strong>: conservée 30 jours, jusqu&#39;au `, `puis exportée en mbox et supprimée`,
+			`<strong>lecture par le successeur</strong>: boss@example.org en reçoit une copie`, `Enregistrer le départ maintenant`},
+			[]string{`<strong>access revoked</strong>`, `<strong>factors removed</strong>`, `live connections closed`, `kept 30 days`, `Offboard now`}},
 		{"/setup/phone", []string{`Configurer votre téléphone`, `Créer un mot de passe d&#39;application`, `Plus tard`},
 			[]string{`Set up your phone`, `Make an app password`}},
 	}

@@ -433,7 +433,7 @@ func (h *Handler) offboardPage(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		} else {
-			plan.Steps = localSteps(h.loc(r), plan.Steps)
+			plan.Steps = planSteps(h.loc(r), plan)
 			p.Plan = &plan
 		}
 	}
@@ -884,4 +884,43 @@ func outcomeWord(l *i18n.Localizer, outcome string) string {
 		return l.T("console.report.planned")
 	}
 	return outcome
+}
+
+// planSteps are the steps of an offboarding plan in l's words: the steps
+// of plan.Steps (admin's describe), their names and details written from
+// the plan's figures.
+func planSteps(l *i18n.Localizer, p admin.OffboardPlan) []admin.Step {
+	o := p.Options
+	succ := ""
+	if p.Successor != nil {
+		succ = p.Successor.Login
+	}
+	details := map[string]string{
+		"access revoked":        l.T("console.plan.revoke", "sessions", p.Sessions, "apppw", p.AppPass, "live", p.Live),
+		"sign-in disabled":      l.T("console.plan.disable", "login", p.Account.Login),
+		"factors removed":       l.T("console.plan.factors", "n", p.Factors),
+		"removed from groups":   cmp.Or(strings.Join(p.Groups, ", "), l.T("console.none")),
+		"mail forwarded":        l.T("console.plan.forward", "succ", succ),
+		"auto-reply":            l.T("console.plan.autoreply"),
+		"mailbox retained":      l.T("console.plan.retain", "n", o.RetainDays, "date", l.Date(p.RetainTil)),
+		"successor read access": l.T("console.plan.read", "succ", succ, "login", p.Account.Login),
+	}
+	switch {
+	case succ == "":
+		details["files"] = l.T("console.plan.files_none")
+	case o.Links == files.LinksRevoke:
+		details["files"] = l.T("console.plan.files_revoke", "succ", succ)
+	default:
+		details["files"] = l.T("console.plan.files_move", "succ", succ)
+	}
+	if o.Export {
+		details["mailbox retained"] = l.T("console.plan.retain_export", "n", o.RetainDays, "date", l.Date(p.RetainTil))
+	}
+	steps := slices.Clone(p.Steps)
+	for i, s := range steps {
+		if d, ok := details[s.Name]; ok {
+			steps[i].Detail = d
+		}
+	}
+	return localSteps(l, steps)
 }
