@@ -174,7 +174,8 @@ type page struct {
 }
 
 type mailUsage struct {
-	UsedMB, QuotaMB float64
+	Used, Quota int64   // bytes
+	QuotaMB     float64 // the quota as the form shows it
 }
 
 type personRow struct {
@@ -364,7 +365,7 @@ func (h *Handler) personPage(w http.ResponseWriter, r *http.Request, a auth.Acco
 			h.fail(w, r, err)
 			return
 		}
-		p.Mail = &mailUsage{UsedMB: float64(used) / 1e6, QuotaMB: float64(quota) / 1e6}
+		p.Mail = &mailUsage{Used: used, Quota: quota, QuotaMB: float64(quota) / 1e6}
 	}
 	h.render(w, r, http.StatusOK, "person", p)
 }

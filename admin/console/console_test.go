@@ -342,7 +342,7 @@ func TestMailQuota(t *testing.T) {
 	if _, q, _ := c.store.Usage(t.Context(), member.Account.ID); q != 0 {
 		t.Fatalf("a bad quota value was saved: %d", q)
 	}
-	if code, body := c.act(t, admin, path+"/quota", url.Values{"quota_mb": {"250"}}); code != http.StatusOK || !strings.Contains(body, "of 250 MB") {
+	if code, body := c.act(t, admin, path+"/quota", url.Values{"quota_mb": {"250"}}); code != http.StatusOK || !strings.Contains(body, "of 250.0 MB") {
 		t.Fatalf("set quota: %d", code)
 	}
 	if _, q, err := c.store.Usage(t.Context(), member.Account.ID); err != nil || q != 250_000_000 {
