@@ -20,7 +20,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +29,7 @@ import (
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/dns"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/ui"
 	"github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/dnsrec"
@@ -174,13 +174,13 @@ type page struct {
 }
 
 type mailUsage struct {
-	UsedMB, QuotaMB float64
+	Used, Quota int64   // bytes
+	QuotaMB     float64 // the quota as the form shows it
 }
 
 type personRow struct {
 	auth.Account
 	Factors []factorRow
-	Kinds   string
 }
 
 // LastDay is the last day of the person's access; zero for none.
@@ -192,7 +192,7 @@ type inviteForm struct {
 
 func (h *Handler) base(r *http.Request, title string) ui.Base {
 	sess, _ := login.SessionFrom(r.Context())
-	return ui.Base{Title: title, CSRF: sess.CSRF, UserName: sess.Account.DisplayName, IsAdmin: true}
+	return ui.Base{Title: title, CSRF: sess.CSRF, UserName: sess.Account.DisplayName, IsAdmin: true, L: h.login.Localizer(r)}
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name string, p page) {
@@ -202,6 +202,9 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name 
 		return
 	}
 	p.Incident = st
+	if p.Base.L == nil {
+		p.Base.L = h.login.Localizer(r)
+	}
 	if sess, ok := sessionFrom(r); ok && r.Method == http.MethodGet {
 		if n, ok := h.notices.take(sess.ID); ok {
 			p.Base.Notice = strings.TrimSpace(n.Text + " " + p.Base.Notice)
@@ -212,8 +215,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name 
 		}
 	}
 	if st.On {
-		banner := fmt.Sprintf("Incident mode is on since %s (by %s): everyone was signed out and app passwords revoked; public links are suspended.",
-			st.Since.UTC().Format("2 Jan 2006 15:04 UTC"), st.By)
+		banner := p.Base.L.T("console.incident.banner", "when", p.Base.L.DateTime(st.Since), "by", st.By)
 		p.Base.Error = strings.TrimSpace(banner + " " + p.Base.Error)
 	}
 	if err = h.pages.Render(w, code, name, p); err != nil {
@@ -259,15 +261,11 @@ func (h *Handler) row(ctx context.Context, a auth.Account) (personRow, error) {
 	if err != nil {
 		return personRow{}, err
 	}
-	var kinds []auth.FactorKind
 	var rows []factorRow
 	for _, x := range f {
-		if !slices.Contains(kinds, x.Kind) {
-			kinds = append(kinds, x.Kind)
-		}
 		rows = append(rows, factorRow{x})
 	}
-	return personRow{Account: a, Factors: rows, Kinds: factorWords(kinds)}, nil
+	return personRow{Account: a, Factors: rows}, nil
 }
 
 func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -301,10 +299,10 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 	}
 	var n notice
 	if err != nil {
-		n.Error = "The link was made, but mailing it failed: give it to them another way."
+		n.Error = h.loc(r).T("console.msg.mail_failed")
 		h.log.Warn("mail invite", "login", res.Account.Login, "err", err)
 	}
-	h.showLink(w, r, linkPage{Title: "Invite created", Link: res.Link, Form: f, Invite: &res}, n)
+	h.showLink(w, r, linkPage{Title: h.loc(r).T("console.title.invite_created"), Link: res.Link, Form: f, Invite: &res}, n)
 }
 
 func (h *Handler) account(w http.ResponseWriter, r *http.Request) (auth.Account, bool) {
@@ -367,7 +365,7 @@ func (h *Handler) personPage(w http.ResponseWriter, r *http.Request, a auth.Acco
 			h.fail(w, r, err)
 			return
 		}
-		p.Mail = &mailUsage{UsedMB: float64(used) / 1e6, QuotaMB: float64(quota) / 1e6}
+		p.Mail = &mailUsage{Used: used, Quota: quota, QuotaMB: float64(quota) / 1e6}
 	}
 	h.render(w, r, http.StatusOK, "person", p)
 }
@@ -383,7 +381,7 @@ func (h *Handler) setQuota(w http.ResponseWriter, r *http.Request, sess auth.Ses
 	}
 	mb, err := strconv.ParseFloat(strings.TrimSpace(r.PostFormValue("quota_mb")), 64)
 	if err != nil || mb < 0 || mb > 1e7 {
-		h.refusePerson(w, r, a, "The quota must be a number of megabytes (0 for none).")
+		h.refusePerson(w, r, a, h.loc(r).T("console.msg.quota_invalid"))
 		return
 	}
 	if err := h.mail.SetQuota(r.Context(), a.ID, int64(mb*1e6)); err != nil {
@@ -391,7 +389,7 @@ func (h *Handler) setQuota(w http.ResponseWriter, r *http.Request, sess auth.Ses
 		return
 	}
 	h.svc.Audit().Record(r.Context(), audit.Event{Actor: sess.Account.Login, Subject: a.Login, Kind: "mail.quota", Detail: fmt.Sprintf("quota_mb=%g", mb), Addr: web.ClientAddr(r).String(), UserAgent: r.UserAgent()})
-	h.toPerson(w, r, a, "Mail quota saved.", "")
+	h.toPerson(w, r, a, h.loc(r).T("console.msg.quota_saved"), "")
 }
 
 func (h *Handler) suspend(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -402,24 +400,24 @@ func (h *Handler) suspend(w http.ResponseWriter, r *http.Request, sess auth.Sess
 	rep, err := h.ops.Suspend(r.Context(), actor(r, sess), a.ID)
 	switch {
 	case errors.Is(err, admin.ErrSelf):
-		h.refusePerson(w, r, a, "You cannot suspend yourself.")
+		h.refusePerson(w, r, a, h.loc(r).T("console.msg.suspend_self"))
 		return
 	case errors.Is(err, admin.ErrLastAdmin):
-		h.refusePerson(w, r, a, "This is the last active admin: make someone else admin first.")
+		h.refusePerson(w, r, a, h.loc(r).T("console.msg.last_admin"))
 		return
 	case errors.Is(err, admin.ErrState):
-		h.refusePerson(w, r, a, "Only active or invited accounts can be suspended.")
+		h.refusePerson(w, r, a, h.loc(r).T("console.msg.suspend_state"))
 		return
 	case err != nil && rep.Kind == "":
 		h.fail(w, r, err)
 		return
 	}
 	a, _ = h.svc.Account(r.Context(), a.ID)
-	notice := "Suspended: signed out everywhere, app passwords revoked, connections closed."
+	notice := h.loc(r).T("console.msg.suspended")
 	if err != nil {
-		notice = "Suspension incomplete: see the report."
+		notice = h.loc(r).T("console.msg.suspend_incomplete")
 	}
-	h.toPerson(w, r, a, notice, rep.Text())
+	h.toPerson(w, r, a, notice, stepsText(h.loc(r), rep.Steps))
 }
 
 func (h *Handler) reactivate(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -430,7 +428,7 @@ func (h *Handler) reactivate(w http.ResponseWriter, r *http.Request, sess auth.S
 	_, err := h.ops.Resume(r.Context(), actor(r, sess), a.ID)
 	switch {
 	case errors.Is(err, auth.ErrNeedsFactor):
-		h.refusePerson(w, r, a, "This account has no sign-in factor: send a new enrolment link instead.")
+		h.refusePerson(w, r, a, h.loc(r).T("console.msg.no_factor"))
 		return
 	case errors.Is(err, admin.ErrState):
 		h.refusePerson(w, r, a, admin.HumanError(err))
@@ -440,7 +438,7 @@ func (h *Handler) reactivate(w http.ResponseWriter, r *http.Request, sess auth.S
 		return
 	}
 	a.State = auth.StateActive
-	h.toPerson(w, r, a, "Reactivated. They sign in with their own factors; app passwords must be made anew.", "")
+	h.toPerson(w, r, a, h.loc(r).T("console.msg.reactivated"), "")
 }
 
 func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -453,7 +451,9 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 		h.fail(w, r, err)
 		return
 	}
-	h.toPerson(w, r, a, "Access revoked now.", rep.String())
+	l := h.loc(r)
+	h.toPerson(w, r, a, l.T("console.msg.revoked"),
+		l.T("console.msg.revoke_counts", "sessions", rep.Sessions, "apppw", rep.AppPasswords, "conns", rep.Connections))
 }
 
 func (h *Handler) reenrol(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -462,7 +462,7 @@ func (h *Handler) reenrol(w http.ResponseWriter, r *http.Request, sess auth.Sess
 		return
 	}
 	if a.ID == sess.Account.ID {
-		h.refusePerson(w, r, a, "Use your own account page to change your factors.")
+		h.refusePerson(w, r, a, h.loc(r).T("console.msg.own_factors"))
 		return
 	}
 	ctx := r.Context()
@@ -478,7 +478,7 @@ func (h *Handler) reenrol(w http.ResponseWriter, r *http.Request, sess auth.Sess
 		h.fail(w, r, err)
 		return
 	}
-	h.showLink(w, r, linkPage{Title: "New enrolment link", Link: h.baseURL + "/enrol/" + token, Form: inviteForm{Login: a.Login, Name: a.DisplayName}}, notice{})
+	h.showLink(w, r, linkPage{Title: h.loc(r).T("console.title.enrolment_link"), Link: h.baseURL + "/enrol/" + token, Form: inviteForm{Login: a.Login, Name: a.DisplayName}}, notice{})
 }
 
 func (h *Handler) revokeAppPassword(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -495,7 +495,7 @@ func (h *Handler) revokeAppPassword(w http.ResponseWriter, r *http.Request, sess
 		h.fail(w, r, err)
 		return
 	}
-	h.toPerson(w, r, a, "App password revoked; devices using it were disconnected.", "")
+	h.toPerson(w, r, a, h.loc(r).T("console.msg.apppw_revoked"), "")
 }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -520,8 +520,8 @@ func (h *Handler) incidentGuard(next http.HandlerFunc) http.HandlerFunc {
 			next(w, r)
 			return
 		}
-		p := page{Base: h.base(r, "Incident mode")}
-		p.Base.Error = "During incident mode, admins confirm with their passkey or security key first."
+		p := page{Base: h.base(r, h.loc(r).T("console.incident.title"))}
+		p.Base.Error = p.Base.L.T("console.msg.incident_confirm")
 		next := r.URL.RequestURI()
 		if r.Method != http.MethodGet {
 			// A form sent in this session is kept for after the key, as
@@ -534,10 +534,14 @@ func (h *Handler) incidentGuard(next http.HandlerFunc) http.HandlerFunc {
 					return
 				}
 				next = "/admin/pending/" + h.pending.put(pendingAction{session: sess.ID, path: r.URL.Path, form: form})
-				p.Base.Error += " What you were doing is kept: you can finish it after."
+				p.Base.Error += " " + p.Base.L.T("console.msg.kept")
 			}
 		}
 		p.Link = "/reauth?next=" + url.QueryEscape(next)
 		h.render(w, r, http.StatusForbidden, "webauthn", p)
 	}
 }
+
+// loc is the request's localizer: the admin's language setting, else the
+// browser's, else the party's.
+func (h *Handler) loc(r *http.Request) *i18n.Localizer { return h.login.Localizer(r) }

@@ -244,6 +244,9 @@ func TestSuspendClosesEverything(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, "suspended") {
 		t.Fatalf("suspend: status %d", code)
 	}
+	if !strings.Contains(body, "ok  access revoked: ") || !strings.Contains(body, "ok  sign-in disabled: ") {
+		t.Errorf("suspend: the person page does not list the steps:\n%s", body)
+	}
 	// The revocation hub cancels live connections before the suspension
 	// returns, so the connection's context has ended by now: an ordering,
 	// not a race against a clock.
@@ -339,7 +342,7 @@ func TestMailQuota(t *testing.T) {
 	if _, q, _ := c.store.Usage(t.Context(), member.Account.ID); q != 0 {
 		t.Fatalf("a bad quota value was saved: %d", q)
 	}
-	if code, body := c.act(t, admin, path+"/quota", url.Values{"quota_mb": {"250"}}); code != http.StatusOK || !strings.Contains(body, "of 250 MB") {
+	if code, body := c.act(t, admin, path+"/quota", url.Values{"quota_mb": {"250"}}); code != http.StatusOK || !strings.Contains(body, "of 250.0 MB") {
 		t.Fatalf("set quota: %d", code)
 	}
 	if _, q, err := c.store.Usage(t.Context(), member.Account.ID); err != nil || q != 250_000_000 {

@@ -8,6 +8,7 @@ import (
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/i18n"
 )
 
 // editPerson saves a person's name, role, last day of access and groups.
@@ -26,15 +27,15 @@ func (h *Handler) editPerson(w http.ResponseWriter, r *http.Request, sess auth.S
 	err := h.ops.EditPerson(r.Context(), actor(r, sess), a.ID, e)
 	switch {
 	case errors.Is(err, admin.ErrSelf):
-		h.refusePerson(w, r, a, "You cannot take away your own admin role: another admin can.")
+		h.refusePerson(w, r, a, h.loc(r).T("console.msg.own_role"))
 	case errors.Is(err, admin.ErrLastAdmin):
-		h.refusePerson(w, r, a, "This is the last active admin: make someone else admin first.")
+		h.refusePerson(w, r, a, h.loc(r).T("console.msg.last_admin"))
 	case errors.Is(err, auth.ErrInvalid) || errors.Is(err, auth.ErrNeedWebAuthn):
-		h.refusePerson(w, r, a, admin.HumanError(err)+". Nothing was changed.")
+		h.refusePerson(w, r, a, h.loc(r).T("console.msg.nothing_changed", "why", admin.HumanError(err)))
 	case err != nil:
 		h.fail(w, r, err)
 	default:
-		h.toPerson(w, r, a, "Changes saved.", "")
+		h.toPerson(w, r, a, h.loc(r).T("console.msg.saved"), "")
 	}
 }
 
@@ -46,7 +47,7 @@ func (h *Handler) resendInvite(w http.ResponseWriter, r *http.Request, sess auth
 		return
 	}
 	if a.State != auth.StateInvited {
-		h.refusePerson(w, r, a, "Only an invited person gets a new invite link; for lost keys, use the new enrolment link below.")
+		h.refusePerson(w, r, a, h.loc(r).T("console.msg.not_invited"))
 		return
 	}
 	token, err := h.svc.NewEnrolmentLink(r.Context(), sess.Account.Login, a.ID, client(r))
@@ -54,8 +55,8 @@ func (h *Handler) resendInvite(w http.ResponseWriter, r *http.Request, sess auth
 		h.fail(w, r, err)
 		return
 	}
-	h.showLink(w, r, linkPage{Title: "New invite link", Link: h.baseURL + "/enrol/" + token, Form: inviteForm{Login: a.Login, Name: a.DisplayName}},
-		notice{Text: "A new link: the earlier ones no longer work."})
+	h.showLink(w, r, linkPage{Title: h.loc(r).T("console.title.invite_link"), Link: h.baseURL + "/enrol/" + token, Form: inviteForm{Login: a.Login, Name: a.DisplayName}},
+		notice{Text: h.loc(r).T("console.msg.new_link")})
 }
 
 // withdrawInvite ends an invite that was not accepted.
@@ -71,46 +72,100 @@ func (h *Handler) withdrawInvite(w http.ResponseWriter, r *http.Request, sess au
 	case err != nil:
 		h.fail(w, r, err)
 	default:
-		h.toPerson(w, r, a, "Invite withdrawn: the link no longer works.", "")
+		h.toPerson(w, r, a, h.loc(r).T("console.msg.withdrawn"), "")
 	}
 }
 
 // factorRow is a sign-in factor as the person page shows it.
 type factorRow struct{ auth.Factor }
 
-// Word is the factor's kind in people's words.
-func (f factorRow) Word() string { return cmpOr(kindWords[f.Kind], string(f.Kind)) }
-
-// auditWords are the audit log's kinds in people's words.
+// auditWords are the message keys of the audit log's kinds in people's
+// words.
 var auditWords = map[string]string{
-	"account.expiry": "last day of access changed", "account.name": "name changed", "account.role": "role changed", "account.state": "state changed",
-	"admin.expire": "access ended (last day passed)", "admin.incident.off": "incident mode lifted", "admin.incident.on": "incident mode started",
-	"admin.offboard": "offboarded", "admin.offboard.step": "offboarding step", "admin.suspend": "suspended",
-	"apppassword.create": "app password made", "apppassword.revoke": "app password revoked", "backup.create": "backup made",
-	"ctl.connect": "command line used", "enrol.complete": "enrolment finished", "factor.add": "sign-in factor added",
-	"factor.clone-warning": "possible copy of a security key", "factor.remove": "sign-in factor removed",
-	"factor.remove-all": "all sign-in factors removed", "factor.rename": "sign-in factor renamed", "factor.totp.add": "authenticator app added",
-	"files.delete": "file deleted", "files.drop": "file dropped off", "files.link.create": "public link made",
-	"files.link.password": "public link password set", "files.link.resume": "public links resumed", "files.link.revoke": "public link revoked",
-	"files.link.suspend": "public links suspended", "files.move": "file moved", "files.purge": "trash emptied", "files.quota": "file quota set",
-	"files.restore": "file restored", "files.share": "shared", "files.transfer": "files handed over", "files.unshare": "sharing ended",
-	"files.versions": "file versions", "group.add": "added to a group", "group.create": "group made", "group.remove": "removed from a group",
-	"group.rename": "group renamed", "incident.off": "incident mode lifted", "incident.on": "incident mode started",
-	"invite.accept": "invite accepted", "invite.create": "invited", "invite.import": "people invited from a file",
-	"invite.mail": "invite mailed", "invite.reissue": "new enrolment link", "invite.withdraw": "invite withdrawn",
-	"login.apppassword": "signed in with an app password", "login.passkey": "signed in with a passkey",
-	"login.password": "password entered", "login.recovery": "signed in with a recovery code",
-	"login.totp": "signed in with an authenticator app", "login.webauthn": "signed in with a security key",
-	"mail.alias.add": "mail alias added", "mail.autoreply": "auto-reply set", "mail.export.download": "mail export downloaded",
-	"mail.forward": "mail forwarded", "mail.mobileconfig": "phone settings downloaded", "mail.quota": "mail quota set",
-	"mail.retention": "mailbox kept until", "mail.retention.end": "kept mailbox deleted", "mail.successor": "mailbox given to successor",
-	"recovery.generate": "recovery codes made", "session.revoke": "signed out elsewhere", "session.signout": "signed out",
-	"smtp.rate-limited": "mail sending slowed down", "smtp.sender-refused": "mail sender refused",
-	"stepup.passkey": "confirmed with a passkey", "stepup.webauthn": "confirmed with a security key", "stepup.totp": "confirmed with an authenticator app",
+	"account.expiry":       i18n.Key("console.auditkind.account_expiry"),
+	"account.name":         i18n.Key("console.auditkind.account_name"),
+	"account.role":         i18n.Key("console.auditkind.account_role"),
+	"account.state":        i18n.Key("console.auditkind.account_state"),
+	"admin.expire":         i18n.Key("console.auditkind.admin_expire"),
+	"admin.incident.off":   i18n.Key("console.auditkind.admin_incident_off"),
+	"admin.incident.on":    i18n.Key("console.auditkind.admin_incident_on"),
+	"admin.offboard":       i18n.Key("console.auditkind.admin_offboard"),
+	"admin.offboard.step":  i18n.Key("console.auditkind.admin_offboard_step"),
+	"admin.suspend":        i18n.Key("console.auditkind.admin_suspend"),
+	"apppassword.create":   i18n.Key("console.auditkind.apppassword_create"),
+	"apppassword.revoke":   i18n.Key("console.auditkind.apppassword_revoke"),
+	"backup.create":        i18n.Key("console.auditkind.backup_create"),
+	"ctl.connect":          i18n.Key("console.auditkind.ctl_connect"),
+	"enrol.complete":       i18n.Key("console.auditkind.enrol_complete"),
+	"factor.add":           i18n.Key("console.auditkind.factor_add"),
+	"factor.clone-warning": i18n.Key("console.auditkind.factor_clone_warning"),
+	"factor.remove":        i18n.Key("console.auditkind.factor_remove"),
+	"factor.remove-all":    i18n.Key("console.auditkind.factor_remove_all"),
+	"factor.rename":        i18n.Key("console.auditkind.factor_rename"),
+	"factor.totp.add":      i18n.Key("console.auditkind.factor_totp_add"),
+	"files.delete":         i18n.Key("console.auditkind.files_delete"),
+	"files.drop":           i18n.Key("console.auditkind.files_drop"),
+	"files.link.create":    i18n.Key("console.auditkind.files_link_create"),
+	"files.link.password":  i18n.Key("console.auditkind.files_link_password"),
+	"files.link.resume":    i18n.Key("console.auditkind.files_link_resume"),
+	"files.link.revoke":    i18n.Key("console.auditkind.files_link_revoke"),
+	"files.link.suspend":   i18n.Key("console.auditkind.files_link_suspend"),
+	"files.move":           i18n.Key("console.auditkind.files_move"),
+	"files.purge":          i18n.Key("console.auditkind.files_purge"),
+	"files.quota":          i18n.Key("console.auditkind.files_quota"),
+	"files.restore":        i18n.Key("console.auditkind.files_restore"),
+	"files.share":          i18n.Key("console.auditkind.files_share"),
+	"files.transfer":       i18n.Key("console.auditkind.files_transfer"),
+	"files.unshare":        i18n.Key("console.auditkind.files_unshare"),
+	"files.versions":       i18n.Key("console.auditkind.files_versions"),
+	"group.add":            i18n.Key("console.auditkind.group_add"),
+	"group.create":         i18n.Key("console.auditkind.group_create"),
+	"group.remove":         i18n.Key("console.auditkind.group_remove"),
+	"group.rename":         i18n.Key("console.auditkind.group_rename"),
+	"incident.off":         i18n.Key("console.auditkind.incident_off"),
+	"incident.on":          i18n.Key("console.auditkind.incident_on"),
+	"invite.accept":        i18n.Key("console.auditkind.invite_accept"),
+	"invite.create":        i18n.Key("console.auditkind.invite_create"),
+	"invite.import":        i18n.Key("console.auditkind.invite_import"),
+	"invite.mail":          i18n.Key("console.auditkind.invite_mail"),
+	"invite.reissue":       i18n.Key("console.auditkind.invite_reissue"),
+	"invite.withdraw":      i18n.Key("console.auditkind.invite_withdraw"),
+	"login.apppassword":    i18n.Key("console.auditkind.login_apppassword"),
+	"login.passkey":        i18n.Key("console.auditkind.login_passkey"),
+	"login.password":       i18n.Key("console.auditkind.login_password"),
+	"login.recovery":       i18n.Key("console.auditkind.login_recovery"),
+	"login.totp":           i18n.Key("console.auditkind.login_totp"),
+	"login.webauthn":       i18n.Key("console.auditkind.login_webauthn"),
+	"mail.alias.add":       i18n.Key("console.auditkind.mail_alias_add"),
+	"mail.autoreply":       i18n.Key("console.auditkind.mail_autoreply"),
+	"mail.export.download": i18n.Key("console.auditkind.mail_export_download"),
+	"mail.forward":         i18n.Key("console.auditkind.mail_forward"),
+	"mail.mobileconfig":    i18n.Key("console.auditkind.mail_mobileconfig"),
+	"mail.quota":           i18n.Key("console.auditkind.mail_quota"),
+	"mail.retention":       i18n.Key("console.auditkind.mail_retention"),
+	"mail.retention.end":   i18n.Key("console.auditkind.mail_retention_end"),
+	"mail.successor":       i18n.Key("console.auditkind.mail_successor"),
+	"recovery.generate":    i18n.Key("console.auditkind.recovery_generate"),
+	"session.revoke":       i18n.Key("console.auditkind.session_revoke"),
+	"session.signout":      i18n.Key("console.auditkind.session_signout"),
+	"smtp.rate-limited":    i18n.Key("console.auditkind.smtp_rate_limited"),
+	"smtp.sender-refused":  i18n.Key("console.auditkind.smtp_sender_refused"),
+	"stepup.passkey":       i18n.Key("console.auditkind.stepup_passkey"),
+	"stepup.webauthn":      i18n.Key("console.auditkind.stepup_webauthn"),
+	"stepup.totp":          i18n.Key("console.auditkind.stepup_totp"),
 }
 
 // auditRow is an audit record as the audit page shows it.
-type auditRow struct{ audit.Record }
+type auditRow struct {
+	audit.Record
+	What string // the record's kind in the reader's words; "" when there are none
+}
 
-// What is the record's kind in people's words, "" when there are none.
-func (r auditRow) What() string { return auditWords[r.Kind] }
+// newAuditRow is rec with its kind in l's words.
+func newAuditRow(l *i18n.Localizer, rec audit.Record) auditRow {
+	row := auditRow{Record: rec}
+	if key, ok := auditWords[rec.Kind]; ok {
+		row.What = l.T(key) // i18n:keyed
+	}
+	return row
+}

@@ -15,9 +15,6 @@ import (
 // exportRow is an mbox export as the exports page shows it.
 type exportRow struct{ offboard.Export }
 
-// MB is the export's size for people.
-func (e exportRow) MB() string { return mb(e.Size, 0) }
-
 // exportsPage lists the mbox exports of departed members' mail.
 func (h *Handler) exportsPage(w http.ResponseWriter, r *http.Request) {
 	mail := h.od.MailOffboard
@@ -30,7 +27,7 @@ func (h *Handler) exportsPage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	p := page{Base: h.base(r, "Mail exports")}
+	p := page{Base: h.base(r, h.loc(r).T("console.nav.exports"))}
 	for _, e := range list {
 		p.Exports = append(p.Exports, exportRow{e})
 	}

@@ -122,7 +122,7 @@ func TestPendingUpload(t *testing.T) {
 	}
 	c.stepUp(t, admin)
 	_, _, page := c.do(t, admin, "GET", next, nil)
-	if !strings.Contains(page, `name="csv" value="anna@example.org,Anna`) || !strings.Contains(page, "1 lines") {
+	if !strings.Contains(page, `name="csv" value="anna@example.org,Anna`) || !strings.Contains(page, "<dd>1 line<") {
 		t.Fatalf("the pending upload does not carry the file:\n%s", page)
 	}
 	code, _, page := c.do(t, admin, "POST", "/admin/invites/csv", url.Values{"csrf": {c.csrf(t, admin)}, "csv": {"anna@example.org,Anna\n"}})

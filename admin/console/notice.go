@@ -49,8 +49,8 @@ func (h *Handler) linkShown(w http.ResponseWriter, r *http.Request) {
 	sess, _ := sessionFrom(r)
 	n, ok := h.notices.take(sess.ID)
 	if !ok || n.Link == nil {
-		p := page{Base: h.base(r, "Link shown once")}
-		p.Error = "An enrolment link is shown only once. To give someone a new one, open their page and make a new invite link."
+		p := page{Base: h.base(r, h.loc(r).T("console.title.link_once"))}
+		p.Error = h.loc(r).T("console.msg.link_once")
 		h.render(w, r, http.StatusNotFound, "pending", p)
 		return
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/web"
 )
 
@@ -65,29 +66,29 @@ func (h *Handler) importCSV(w http.ResponseWriter, r *http.Request, sess auth.Se
 	}
 	commit := r.PostFormValue("commit") == "1"
 	pv, err := h.ops.ImportCSV(r.Context(), actor(r, sess), strings.NewReader(text), commit)
-	p := page{Base: h.base(r, "Import people"), CSV: &pv, CSVText: text}
+	p := page{Base: h.base(r, h.loc(r).T("console.csv.people")), CSV: &pv, CSVText: text}
 	code := http.StatusOK
 	switch {
 	case errors.Is(err, admin.ErrCSVTooBig):
-		p.Error = fmt.Sprintf("The file is too big: at most %d rows and %d KB.", admin.MaxCSVRows, admin.MaxCSVBytes>>10)
+		p.Error = h.loc(r).T("console.msg.csv_too_big", "rows", admin.MaxCSVRows, "kb", admin.MaxCSVBytes>>10)
 		p.CSVText, code = "", http.StatusBadRequest
 	case errors.Is(err, admin.ErrCSVInvalid) && pv.Rows == nil:
-		p.Error = "This is not a CSV file caucus can read: " + strings.TrimPrefix(err.Error(), admin.ErrCSVInvalid.Error()+": ")
+		p.Error = h.loc(r).T("console.msg.csv_invalid", "why", strings.TrimPrefix(err.Error(), admin.ErrCSVInvalid.Error()+": "))
 		p.CSVText, code = "", http.StatusBadRequest
 	case errors.Is(err, admin.ErrCSVInvalid):
-		p.Error = "Some rows have errors: fix them in the file and upload it again. Nothing was created."
+		p.Error = h.loc(r).T("console.msg.csv_rows_bad")
 		code = http.StatusBadRequest
 	case err != nil && pv.Created == 0:
 		h.fail(w, r, err)
 		return
 	case err != nil:
-		p.Error = fmt.Sprintf("%d invites were created; the rows marked below failed.", pv.Created)
+		p.Error = h.loc(r).T("console.msg.csv_partly", "n", pv.Created)
 	case commit:
-		p.Notice = fmt.Sprintf("%d invites created. Give each person their link by a channel you trust.", pv.Created)
+		p.Notice = h.loc(r).T("console.msg.csv_created", "n", pv.Created)
 	case pv.Errors > 0:
-		p.Error = fmt.Sprintf("%d rows have errors: fix them in the file and upload it again.", pv.Errors)
+		p.Error = h.loc(r).T("console.msg.csv_errors", "n", pv.Errors)
 	case len(pv.Rows) > 0:
-		p.Notice = fmt.Sprintf("%d people, no errors. Nothing is created until you confirm.", len(pv.Rows))
+		p.Notice = h.loc(r).T("console.msg.csv_ok", "n", len(pv.Rows))
 	}
 	if pv.Created > 0 {
 		// The links are shown once, on the page the browser is sent to.
@@ -102,12 +103,12 @@ func (h *Handler) imported(w http.ResponseWriter, r *http.Request) {
 	sess, _ := sessionFrom(r)
 	n, ok := h.notices.take(sess.ID)
 	if !ok || n.Import == nil {
-		p := page{Base: h.base(r, "Links shown once")}
-		p.Error = "The links of an import are shown only once. To give someone a new one, open their page and make a new invite link."
+		p := page{Base: h.base(r, h.loc(r).T("console.title.links_once"))}
+		p.Error = h.loc(r).T("console.msg.links_once")
 		h.render(w, r, http.StatusNotFound, "pending", p)
 		return
 	}
-	p := page{Base: h.base(r, "Import people"), CSV: n.Import, LinksCSV: linksCSV(*n.Import)}
+	p := page{Base: h.base(r, h.loc(r).T("console.csv.people")), CSV: n.Import, LinksCSV: linksCSV(*n.Import)}
 	p.Notice, p.Error = n.Text, n.Error
 	h.render(w, r, http.StatusOK, "csv", p)
 }
@@ -215,10 +216,11 @@ type dashboard struct {
 func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := h.od.Now()
+	l := h.login.Localizer(r)
 	d := &dashboard{HasDNS: h.d.DNS != nil, CertWarn: certWarnDays,
 		IdleDays: int(admin.IdleAfter / (24 * time.Hour)), ExpiringDays: int(admin.ExpiringWithin / (24 * time.Hour))}
 	var err error
-	if d.Counts, d.Attention, err = h.attentionLists(ctx, d.IdleDays, d.ExpiringDays); err != nil {
+	if d.Counts, d.Attention, err = h.attentionLists(ctx, l, d.IdleDays, d.ExpiringDays); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -226,7 +228,7 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		d.HasQueue = true
 		items, err := h.d.Queue.List(ctx)
 		if err != nil {
-			d.QueueErr = "could not read the queue"
+			d.QueueErr = l.T("console.dash.queue_err")
 			h.log.Error("dashboard: queue", "err", err)
 		}
 		d.QueueItems = len(items)
@@ -251,7 +253,7 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		at, size, err := h.d.LastBackup(ctx)
 		switch {
 		case err != nil:
-			d.BackupErr = "could not read the backup record"
+			d.BackupErr = l.T("console.dash.backup_err")
 			h.log.Error("dashboard: last backup", "err", err)
 		case !at.IsZero():
 			d.BackupAt, d.BackupBytes, d.BackupDays = at, size, int(now.Sub(at).Hours()/24)
@@ -261,9 +263,9 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	p := page{Base: h.base(r, "Dashboard"), Dash: d}
+	p := page{Base: h.base(r, l.T("console.nav.dashboard")), Dash: d}
 	if d.HasCert && d.CertErr == "" && d.CertDays < certWarnDays {
-		p.Notice = fmt.Sprintf("The web certificate ends in %d days: check that renewal works.", d.CertDays)
+		p.Notice = l.T("console.dash.cert_notice", "n", d.CertDays)
 	}
 	h.render(w, r, http.StatusOK, "dashboard", p)
 }
@@ -284,12 +286,12 @@ const attentionShown = 10
 // attentionLists counts people by filter and lists those that need the
 // admin: security first (no second factor), then access ending, then
 // idle accounts and invites not yet accepted.
-func (h *Handler) attentionLists(ctx context.Context, idleDays, expiringDays int) (map[string]int, []attention, error) {
+func (h *Handler) attentionLists(ctx context.Context, l *i18n.Localizer, idleDays, expiringDays int) (map[string]int, []attention, error) {
 	lists := []attention{
-		{ID: admin.FilterNoFactor, Title: "Active without a second factor", Warn: true, Why: "Anyone with their password alone could sign in: send them a new enrolment link."},
-		{ID: admin.FilterExpiring, Title: fmt.Sprintf("Access ends within %d days", expiringDays), Why: "Extend it on their page if they stay."},
-		{ID: admin.FilterIdle, Title: fmt.Sprintf("No sign-in for %d days", idleDays), Why: "Departed? Offboard them; otherwise nothing to do."},
-		{ID: admin.FilterInvited, Title: "Invited, not yet enrolled", Why: "Their link works 72 hours; make a new one on their page if it ran out."},
+		{ID: admin.FilterNoFactor, Title: l.T("console.attention.nofactor"), Warn: true, Why: l.T("console.attention.nofactor_why")},
+		{ID: admin.FilterExpiring, Title: l.T("console.attention.expiring", "n", expiringDays), Why: l.T("console.attention.expiring_why")},
+		{ID: admin.FilterIdle, Title: l.T("console.attention.idle", "n", idleDays), Why: l.T("console.attention.idle_why")},
+		{ID: admin.FilterInvited, Title: l.T("console.attention.invited"), Why: l.T("console.attention.invited_why")},
 	}
 	counts, err := h.ops.Counts(ctx)
 	if err != nil {
@@ -326,9 +328,6 @@ func (p personSummary) MailMB() string { return mb(p.MailUsed, p.MailQuota) }
 // FilesMB is the file storage used, in megabytes, for pages.
 func (p personSummary) FilesMB() string { return mb(p.FilesUsed, p.FilesQuota) }
 
-// KindList is the factor kinds in people's words.
-func (p personSummary) KindList() string { return factorWords(p.Kinds) }
-
 func mb(used, quota int64) string {
 	if used < 0 {
 		return "–"
@@ -346,7 +345,7 @@ func (h *Handler) dnsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	checks := admin.CheckDNS(r.Context(), h.d.DNS, h.d.Records)
-	p := page{Base: h.base(r, "DNS checks"), DNS: checks}
+	p := page{Base: h.base(r, h.loc(r).T("console.dns.title")), DNS: checks}
 	bad := 0
 	for _, c := range checks {
 		if !c.OK {
@@ -354,7 +353,7 @@ func (h *Handler) dnsPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if bad == 0 {
-		p.Notice = "Every record caucus needs is published."
+		p.Notice = h.loc(r).T("console.msg.dns_ok")
 	}
 	h.render(w, r, http.StatusOK, "dns", p)
 }
@@ -413,7 +412,7 @@ func (h *Handler) offboardPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, ferr := parseOffboardForm(r)
-	p := page{Base: h.base(r, "Offboard "+a.DisplayName), Person: personRow{Account: a}, Offboard: f}
+	p := page{Base: h.base(r, h.loc(r).T("console.offboard.title", "name", a.DisplayName)), Person: personRow{Account: a}, Offboard: f}
 	others, err := h.successors(r.Context(), a.ID)
 	if err != nil {
 		h.fail(w, r, err)
@@ -427,29 +426,30 @@ func (h *Handler) offboardPage(w http.ResponseWriter, r *http.Request) {
 			err = ferr
 		}
 		if err != nil {
-			if msg, ok := offboardRefusal(err); ok {
+			if msg, ok := offboardRefusal(h.loc(r), err); ok {
 				p.Error, code = msg, http.StatusBadRequest
 			} else {
 				h.fail(w, r, err)
 				return
 			}
 		} else {
+			plan.Steps = planSteps(h.loc(r), plan)
 			p.Plan = &plan
 		}
 	}
 	h.render(w, r, code, "offboard", p)
 }
 
-func offboardRefusal(err error) (string, bool) {
+func offboardRefusal(l *i18n.Localizer, err error) (string, bool) {
 	switch {
 	case errors.Is(err, admin.ErrLastAdmin):
-		return "This is the last active admin: make someone else admin first.", true
+		return l.T("console.msg.last_admin"), true
 	case errors.Is(err, admin.ErrSelf):
-		return "You cannot offboard yourself.", true
+		return l.T("console.msg.offboard_self"), true
 	case errors.Is(err, admin.ErrSuccessor):
-		return "The successor must be another active account.", true
+		return l.T("console.msg.successor"), true
 	case errors.Is(err, admin.ErrState):
-		return "This account is already offboarded.", true
+		return l.T("console.msg.already_offboarded"), true
 	case errors.Is(err, admin.ErrBadOptions):
 		return admin.HumanError(err), true
 	}
@@ -481,8 +481,8 @@ func (h *Handler) offboard(w http.ResponseWriter, r *http.Request, sess auth.Ses
 		rep, err = h.ops.Offboard(r.Context(), actor(r, sess), plan)
 	}
 	if rep.Kind == "" {
-		if msg, ok := offboardRefusal(err); ok {
-			p := page{Base: h.base(r, "Offboard "+a.DisplayName), Person: personRow{Account: a}, Offboard: f}
+		if msg, ok := offboardRefusal(h.loc(r), err); ok {
+			p := page{Base: h.base(r, h.loc(r).T("console.offboard.title", "name", a.DisplayName)), Person: personRow{Account: a}, Offboard: f}
 			p.Error = msg
 			h.render(w, r, http.StatusBadRequest, "offboard", p)
 			return
@@ -490,21 +490,22 @@ func (h *Handler) offboard(w http.ResponseWriter, r *http.Request, sess auth.Ses
 		h.fail(w, r, err)
 		return
 	}
-	n := notice{Text: a.DisplayName + " is offboarded."}
+	n := notice{Text: h.loc(r).T("console.msg.offboarded", "name", a.DisplayName)}
 	if err != nil {
-		n = notice{Error: "Some steps failed: see below. Everything else was done."}
+		n = notice{Error: h.loc(r).T("console.msg.steps_failed")}
 	}
-	h.toReport(w, r, rep, "Offboarding report", n)
+	h.toReport(w, r, rep, n)
 }
 
 // toReport ends an action that made a report: the report's page shows
 // it, with the action's outcome (in place when it was not saved).
-func (h *Handler) toReport(w http.ResponseWriter, r *http.Request, rep admin.Report, title string, n notice) {
+func (h *Handler) toReport(w http.ResponseWriter, r *http.Request, rep admin.Report, n notice) {
 	if rep.ID != 0 {
 		h.done(w, r, "/admin/reports/"+strconv.FormatInt(rep.ID, 10), n)
 		return
 	}
-	p := page{Base: h.base(r, title), Rep: &rep}
+	rep.Steps = localSteps(h.loc(r), rep.Steps)
+	p := page{Base: h.base(r, reportTitle(h.loc(r), rep.Kind)), Rep: &rep}
 	p.Notice, p.Error = n.Text, n.Error
 	h.render(w, r, http.StatusOK, "report", p)
 }
@@ -536,7 +537,8 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.json"`)
 		w.Write(rep.JSON())
 	default:
-		h.render(w, r, http.StatusOK, "report", page{Base: h.base(r, "Report"), Rep: &rep})
+		rep.Steps = localSteps(h.loc(r), rep.Steps)
+		h.render(w, r, http.StatusOK, "report", page{Base: h.base(r, reportTitle(h.loc(r), rep.Kind)), Rep: &rep})
 	}
 }
 
@@ -573,7 +575,7 @@ func (h *Handler) groupsPage(w http.ResponseWriter, r *http.Request, code int, e
 			domain = ds[0]
 		}
 	}
-	p := page{Base: h.base(r, "Groups"), Others: accts}
+	p := page{Base: h.base(r, h.loc(r).T("console.nav.groups")), Others: accts}
 	p.Error, p.Notice = errMsg, notice
 	for _, g := range gs {
 		row := groupRow{Name: g.Name}
@@ -602,7 +604,7 @@ func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request, sess auth.
 		h.groupError(w, r, err)
 		return
 	}
-	h.done(w, r, "/admin/groups", notice{Text: "Group " + strings.ToLower(name) + " created."})
+	h.done(w, r, "/admin/groups", notice{Text: h.loc(r).T("console.msg.group_created", "name", strings.ToLower(name))})
 }
 
 func (h *Handler) renameGroup(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -611,7 +613,7 @@ func (h *Handler) renameGroup(w http.ResponseWriter, r *http.Request, sess auth.
 		h.groupError(w, r, err)
 		return
 	}
-	h.done(w, r, "/admin/groups", notice{Text: "Group renamed; its mail address is now " + strings.ToLower(to) + "@…."})
+	h.done(w, r, "/admin/groups", notice{Text: h.loc(r).T("console.msg.group_renamed", "name", strings.ToLower(to))})
 }
 
 func (h *Handler) addMember(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -698,10 +700,11 @@ func auditFilter(q url.Values) (audit.Filter, *auditView, error) {
 
 func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	l := h.loc(r)
 	f, v, err := auditFilter(r.URL.Query())
-	p := page{Base: h.base(r, "Audit log"), Audit: v}
+	p := page{Base: h.base(r, l.T("console.nav.audit")), Audit: v}
 	if err != nil {
-		p.Error = "Dates must look like 2026-06-30."
+		p.Error = l.T("console.msg.bad_date")
 		h.render(w, r, http.StatusBadRequest, "audit", p)
 		return
 	}
@@ -711,7 +714,7 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, rec := range v.Records {
-		v.Rows = append(v.Rows, auditRow{rec})
+		v.Rows = append(v.Rows, newAuditRow(l, rec))
 	}
 	q := url.Values{}
 	for k, s := range map[string]string{"account": v.Account, "kind": v.Kind, "since": v.Since, "until": v.Until, "q": v.Text} {
@@ -802,5 +805,122 @@ func (h *Handler) incident(w http.ResponseWriter, r *http.Request, sess auth.Ses
 		http.Redirect(w, r, login.SignedOutURL(login.SignedOutIncident, next), http.StatusSeeOther)
 		return
 	}
-	h.toReport(w, r, rep, "Incident mode lifted", notice{Text: "Incident mode is lifted: public links work again."})
+	h.toReport(w, r, rep, notice{Text: h.loc(r).T("console.msg.incident_lifted")})
+}
+
+// reportTitle is a report's kind in the reader's words (admin.Report.Title
+// in English).
+func reportTitle(l *i18n.Localizer, kind string) string {
+	switch kind {
+	case "offboard":
+		return l.T("console.report.offboard")
+	case "suspend":
+		return l.T("console.report.suspend")
+	case "resume":
+		return l.T("console.report.resume")
+	case "expire":
+		return l.T("console.report.expire")
+	case "incident.on":
+		return l.T("console.report.incident_on")
+	case "incident.off":
+		return l.T("console.report.incident_off")
+	}
+	return l.T("console.report.generic", "kind", kind)
+}
+
+// stepWords are the message keys of the reports' step names (admin.Step.Name,
+// kept in English in the saved reports).
+var stepWords = map[string]string{
+	"access revoked": i18n.Key("console.step.revoked"), "sign-in disabled": i18n.Key("console.step.disabled"),
+	"sign-in enabled": i18n.Key("console.step.enabled"), "factors removed": i18n.Key("console.step.factors"),
+	"removed from groups": i18n.Key("console.step.groups"), "files": i18n.Key("console.step.files"),
+	"mail forwarded": i18n.Key("console.step.forward"), "auto-reply": i18n.Key("console.step.autoreply"),
+	"mailbox retained": i18n.Key("console.step.retain"), "successor read access": i18n.Key("console.step.read"),
+	"expired": i18n.Key("console.step.expired"), "incident mode on": i18n.Key("console.step.incident_on"),
+	"incident mode off":                          i18n.Key("console.step.incident_off"),
+	"everyone signed out, app passwords revoked": i18n.Key("console.step.signed_out"),
+	"public links suspended":                     i18n.Key("console.step.links_suspended"), "public links resumed": i18n.Key("console.step.links_resumed"),
+}
+
+// localSteps are steps with their names in l's words, for showing; the
+// report itself keeps its English names.
+func localSteps(l *i18n.Localizer, steps []admin.Step) []admin.Step {
+	out := slices.Clone(steps)
+	for i := range out {
+		if key, ok := stepWords[out[i].Name]; ok {
+			out[i].Name = l.T(key) // i18n:keyed
+		}
+	}
+	return out
+}
+
+// stepsText is steps as lines of text in l's words, for the notice on a
+// person's page after an action: outcome, name, detail and error.
+func stepsText(l *i18n.Localizer, steps []admin.Step) string {
+	var b strings.Builder
+	for _, s := range localSteps(l, steps) {
+		b.WriteString(outcomeWord(l, s.Outcome) + "  " + s.Name)
+		if s.Detail != "" {
+			b.WriteString(": " + s.Detail)
+		}
+		if s.Err != "" {
+			b.WriteString(" (" + s.Err + ")")
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// outcomeWord is a step's outcome in l's words.
+func outcomeWord(l *i18n.Localizer, outcome string) string {
+	switch outcome {
+	case admin.OutcomeOK:
+		return l.T("console.report.ok")
+	case admin.OutcomeFailed:
+		return l.T("console.report.failed")
+	case admin.OutcomeSkipped:
+		return l.T("console.report.skipped")
+	case admin.OutcomePlanned:
+		return l.T("console.report.planned")
+	}
+	return outcome
+}
+
+// planSteps are the steps of an offboarding plan in l's words: the steps
+// of plan.Steps (admin's describe), their names and details written from
+// the plan's figures.
+func planSteps(l *i18n.Localizer, p admin.OffboardPlan) []admin.Step {
+	o := p.Options
+	succ := ""
+	if p.Successor != nil {
+		succ = p.Successor.Login
+	}
+	details := map[string]string{
+		"access revoked":        l.T("console.plan.revoke", "sessions", p.Sessions, "apppw", p.AppPass, "live", p.Live),
+		"sign-in disabled":      l.T("console.plan.disable", "login", p.Account.Login),
+		"factors removed":       l.T("console.plan.factors", "n", p.Factors),
+		"removed from groups":   cmp.Or(strings.Join(p.Groups, ", "), l.T("console.none")),
+		"mail forwarded":        l.T("console.plan.forward", "succ", succ),
+		"auto-reply":            l.T("console.plan.autoreply"),
+		"mailbox retained":      l.T("console.plan.retain", "n", o.RetainDays, "date", l.Date(p.RetainTil)),
+		"successor read access": l.T("console.plan.read", "succ", succ, "login", p.Account.Login),
+	}
+	switch {
+	case succ == "":
+		details["files"] = l.T("console.plan.files_none")
+	case o.Links == files.LinksRevoke:
+		details["files"] = l.T("console.plan.files_revoke", "succ", succ)
+	default:
+		details["files"] = l.T("console.plan.files_move", "succ", succ)
+	}
+	if o.Export {
+		details["mailbox retained"] = l.T("console.plan.retain_export", "n", o.RetainDays, "date", l.Date(p.RetainTil))
+	}
+	steps := slices.Clone(p.Steps)
+	for i, s := range steps {
+		if d, ok := details[s.Name]; ok {
+			steps[i].Detail = d
+		}
+	}
+	return localSteps(l, steps)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/web"
 )
 
@@ -151,13 +152,16 @@ func actionForm(r *http.Request) (url.Values, error) {
 	return form, nil
 }
 
-// fieldLabels are the words for the fields of the console's forms.
+// fieldLabels are the message keys of the words for the fields of the
+// console's forms.
 var fieldLabels = map[string]string{
-	"login": "Address", "name": "Name", "role": "Role", "groups": "Groups", "expires": "Last day of access",
-	"mail_to": "Personal address", "to": "New name", "quota_mb": "Mail quota (MB)", "successor": "Successor",
-	"links": "Shares and links", "forward": "Forward mail", "autoreply": "Auto-reply", "retain": "Keep the mailbox (days)",
-	"export": "Export the mailbox", "read": "Successor may read the mailbox", "on": "Incident mode", "csv": "CSV file",
-	"commit": "Create the invites",
+	"login": i18n.Key("console.field.login"), "name": i18n.Key("console.field.name"), "role": i18n.Key("console.field.role"),
+	"groups": i18n.Key("console.field.groups"), "expires": i18n.Key("console.field.expires"),
+	"mail_to": i18n.Key("console.field.mail_to"), "to": i18n.Key("console.field.to"), "quota_mb": i18n.Key("console.field.quota_mb"),
+	"successor": i18n.Key("console.field.successor"), "links": i18n.Key("console.field.links"),
+	"forward": i18n.Key("console.field.forward"), "autoreply": i18n.Key("console.field.autoreply"),
+	"retain": i18n.Key("console.field.retain"), "export": i18n.Key("console.field.export"), "read": i18n.Key("console.field.read"),
+	"on": i18n.Key("console.incident.title"), "csv": i18n.Key("console.field.csv"), "commit": i18n.Key("console.field.commit"),
 }
 
 // pendingPage shows a kept action after the step-up, as it was filled in,
@@ -166,12 +170,13 @@ func (h *Handler) pendingPage(w http.ResponseWriter, r *http.Request) {
 	sess, _ := login.SessionFrom(r.Context())
 	p, ok := h.pending.get(r.PathValue("token"), sess.ID)
 	if !ok {
-		pg := page{Base: h.base(r, "Action not kept")}
-		pg.Error = "The action you started before confirming with your key was not kept (after " + strconv.Itoa(int(pendingTTL/time.Minute)) + " minutes, or when the server restarted): nothing was done. Please do it again."
+		pg := page{Base: h.base(r, h.loc(r).T("console.title.not_kept"))}
+		pg.Error = h.loc(r).T("console.msg.not_kept", "n", int(pendingTTL/time.Minute))
 		h.render(w, r, http.StatusNotFound, "pending", pg)
 		return
 	}
-	f := &pendingForm{Path: p.path, What: h.describe(r, p.path)}
+	l := h.loc(r)
+	f := &pendingForm{Path: p.path, What: h.describe(r, l, p.path)}
 	keys := make([]string, 0, len(p.form))
 	for k := range p.form {
 		keys = append(keys, k)
@@ -179,65 +184,87 @@ func (h *Handler) pendingPage(w http.ResponseWriter, r *http.Request) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		for _, v := range p.form[k] {
-			fl := pendingField{Name: k, Label: fieldLabels[k], Value: v}
+			fl := pendingField{Name: k, Value: v}
 			f.Fields = append(f.Fields, fl)
-			if fl.Label == "" || v == "" {
+			key, ok := fieldLabels[k]
+			if !ok || v == "" {
 				continue
 			}
+			fl.Label = l.T(key) // i18n:keyed
 			switch k {
 			case "csv":
-				fl.Value = strconv.Itoa(strings.Count(strings.TrimSpace(v), "\n")+1) + " lines"
+				fl.Value = l.T("console.pending.lines", "n", strings.Count(strings.TrimSpace(v), "\n")+1)
 			case "on":
-				fl.Value = map[string]string{"1": "switch on", "0": "lift"}[v]
+				fl.Value = l.T("console.pending.lift")
+				if v == "1" {
+					fl.Value = l.T("console.pending.switch_on")
+				}
 			case "forward", "export", "read", "commit":
-				fl.Value = "yes"
+				fl.Value = l.T("console.pending.yes")
 			}
 			f.Shown = append(f.Shown, fl)
 		}
 	}
-	pg := page{Base: h.base(r, "Finish what you started"), Pending: f}
-	pg.Notice = "Confirmed. Nothing was done yet: check the action below and press the button to do it."
+	pg := page{Base: h.base(r, h.loc(r).T("console.title.pending")), Pending: f}
+	pg.Notice = h.loc(r).T("console.msg.pending")
 	h.render(w, r, http.StatusOK, "pending", pg)
 }
 
 // describe says in words what the action at path does.
-func (h *Handler) describe(r *http.Request, path string) string {
+func (h *Handler) describe(r *http.Request, l *i18n.Localizer, path string) string {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
-	who := func() string {
-		if len(parts) < 3 {
-			return ""
-		}
-		id, err := strconv.ParseInt(parts[2], 10, 64)
-		if err != nil {
-			return ""
-		}
-		a, err := h.svc.Account(r.Context(), id)
-		if err != nil {
-			return ""
-		}
-		return a.DisplayName + " (" + a.Login + ")"
-	}
 	last := parts[len(parts)-1]
 	switch {
 	case path == "/admin/invites":
-		return "Invite a person"
+		return l.T("console.do.invite")
 	case path == "/admin/invites/csv":
-		return "Invite people from a CSV file"
+		return l.T("console.do.import")
 	case path == "/admin/incident":
-		return "Switch incident mode"
+		return l.T("console.do.incident")
 	case path == "/admin/groups":
-		return "Create a group"
-	case len(parts) > 1 && parts[1] == "groups":
-		return map[string]string{"rename": "Rename the group ", "members": "Add a member to the group ", "remove": "Remove a member from the group "}[last] + parts[2]
-	case len(parts) > 1 && parts[1] == "exports":
-		return "Download the mail export " + last
-	case len(parts) > 2 && parts[1] == "people":
-		verb := map[string]string{"suspend": "Suspend", "reactivate": "Reactivate", "revoke": "Revoke all access of", "reenrol": "Make a new enrolment link for",
-			"quota": "Set the mail quota of", "offboard": "Offboard"}[last]
-		if len(parts) > 4 && parts[3] == "app-passwords" {
-			verb = "Revoke an app password of"
+		return l.T("console.do.group_create")
+	case len(parts) > 2 && parts[1] == "groups":
+		switch last {
+		case "rename":
+			return l.T("console.do.group_rename", "group", parts[2])
+		case "members":
+			return l.T("console.do.group_add", "group", parts[2])
+		case "remove":
+			return l.T("console.do.group_remove", "group", parts[2])
 		}
-		return strings.TrimSpace(verb + " " + who())
+	case len(parts) > 1 && parts[1] == "exports":
+		return l.T("console.do.export", "file", last)
+	case len(parts) > 2 && parts[1] == "people":
+		return h.describePerson(r, l, parts)
 	}
 	return path
+}
+
+// describePerson says in words what an action on a person does; parts
+// is the path /admin/people/{id}/….
+func (h *Handler) describePerson(r *http.Request, l *i18n.Localizer, parts []string) string {
+	who := ""
+	if id, err := strconv.ParseInt(parts[2], 10, 64); err == nil {
+		if a, err := h.svc.Account(r.Context(), id); err == nil {
+			who = a.DisplayName + " (" + a.Login + ")"
+		}
+	}
+	if len(parts) > 4 && parts[3] == "app-passwords" {
+		return l.T("console.do.apppw", "who", who)
+	}
+	switch parts[len(parts)-1] {
+	case "suspend":
+		return l.T("console.do.suspend", "who", who)
+	case "reactivate":
+		return l.T("console.do.reactivate", "who", who)
+	case "revoke":
+		return l.T("console.do.revoke", "who", who)
+	case "reenrol":
+		return l.T("console.do.reenrol", "who", who)
+	case "quota":
+		return l.T("console.do.quota", "who", who)
+	case "offboard":
+		return l.T("console.do.offboard", "who", who)
+	}
+	return who
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/caucus-org/caucus/admin"
-	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/i18n"
 )
 
 // peopleView is the people list: search, filters with their counts,
@@ -39,17 +39,21 @@ type peopleLink struct {
 	ID    string
 }
 
-// filterLabels are the filters' names for people.
+// filterLabels are the message keys of the filters' names.
 var filterLabels = map[string]string{
-	admin.FilterAll: "Everyone", admin.FilterActive: "Active", admin.FilterInvited: "Invited", admin.FilterSuspended: "Suspended",
-	admin.FilterOffboarded: "Offboarded", admin.FilterExpiring: "Access ending soon", admin.FilterNoFactor: "No second factor",
-	admin.FilterIdle: "Idle", admin.FilterAdmins: "Admins",
+	admin.FilterAll: i18n.Key("console.filter.all"), admin.FilterActive: i18n.Key("console.filter.active"),
+	admin.FilterInvited: i18n.Key("console.filter.invited"), admin.FilterSuspended: i18n.Key("console.filter.suspended"),
+	admin.FilterOffboarded: i18n.Key("console.filter.offboarded"), admin.FilterExpiring: i18n.Key("console.filter.expiring"),
+	admin.FilterNoFactor: i18n.Key("console.filter.nofactor"), admin.FilterIdle: i18n.Key("console.filter.idle"),
+	admin.FilterAdmins: i18n.Key("console.filter.admins"),
 }
 
 // peopleColumns are the sortable columns: the key of PeopleQuery.Sort
-// and the heading.
+// and the heading's message key.
 var peopleColumns = []struct{ key, label string }{
-	{"name", "Name"}, {"address", "Address"}, {"state", "State"}, {"last", "Last sign-in"}, {"expires", "Access until"},
+	{"name", i18n.Key("console.people.col.name")}, {"address", i18n.Key("console.people.col.address")},
+	{"state", i18n.Key("console.people.col.state")}, {"last", i18n.Key("console.people.col.last")},
+	{"expires", i18n.Key("console.people.col.expires")},
 }
 
 // peopleQuery reads the list's query from a URL: q, filter, sort, desc,
@@ -101,7 +105,7 @@ func peopleURL(q admin.PeopleQuery, fn func(*admin.PeopleQuery)) template.URL {
 }
 
 // newPeopleView builds the list's view of one page.
-func newPeopleView(q admin.PeopleQuery, pg admin.PeoplePage) *peopleView {
+func newPeopleView(l *i18n.Localizer, q admin.PeopleQuery, pg admin.PeoplePage) *peopleView {
 	v := &peopleView{Q: q, Total: pg.Total, Page: pg.Page, Pages: pg.Pages}
 	for _, p := range pg.People {
 		v.Rows = append(v.Rows, personSummary{p})
@@ -111,13 +115,15 @@ func newPeopleView(q admin.PeopleQuery, pg admin.PeoplePage) *peopleView {
 		v.To = v.From + len(v.Rows) - 1
 	}
 	for _, f := range admin.Filters {
-		v.Tabs = append(v.Tabs, peopleLink{Label: filterLabels[f], Count: pg.Counts[f], On: f == q.Filter, ID: "filter-" + cmpOr(f, "all"),
+		v.Tabs = append(v.Tabs, peopleLink{Label: l.T(filterLabels[f]), // i18n:keyed
+			Count: pg.Counts[f], On: f == q.Filter, ID: "filter-" + cmpOr(f, "all"),
 			URL: peopleURL(q, func(q *admin.PeopleQuery) { q.Filter, q.Page = f, 0 })})
 	}
 	sort := cmpOr(q.Sort, "name")
 	for _, c := range peopleColumns {
 		on := c.key == sort
-		v.Columns = append(v.Columns, peopleLink{Label: c.label, On: on, Desc: on && q.Desc, ID: "sort-" + c.key,
+		v.Columns = append(v.Columns, peopleLink{Label: l.T(c.label), // i18n:keyed
+			On: on, Desc: on && q.Desc, ID: "sort-" + c.key,
 			URL: peopleURL(q, func(q *admin.PeopleQuery) { q.Sort, q.Desc, q.Page = c.key, on && !q.Desc, 0 })})
 	}
 	if pg.Page > 1 {
@@ -149,25 +155,9 @@ func (h *Handler) peoplePage(w http.ResponseWriter, r *http.Request, code int, p
 		h.fail(w, r, err)
 		return
 	}
-	b := h.base(r, "People")
+	l := h.login.Localizer(r)
+	b := h.base(r, l.T("console.nav.people"))
 	b.Error = p.Error
-	p.Base, p.List = b, newPeopleView(q, pg)
+	p.Base, p.List = b, newPeopleView(l, q, pg)
 	h.render(w, r, code, "people", p)
-}
-
-// kindWords are the factor kinds in people's words.
-var kindWords = map[auth.FactorKind]string{
-	auth.KindPasskey: "passkey", auth.KindSecurityKey: "security key", auth.KindTOTP: "authenticator app",
-}
-
-// factorWords is a list of factor kinds in people's words; "none" for none.
-func factorWords(ks []auth.FactorKind) string {
-	if len(ks) == 0 {
-		return "none"
-	}
-	s := make([]string, len(ks))
-	for i, k := range ks {
-		s[i] = cmpOr(kindWords[k], string(k))
-	}
-	return strings.Join(s, ", ")
 }

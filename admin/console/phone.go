@@ -34,7 +34,8 @@ func (h *Handler) registerSetup(mux *http.ServeMux) {
 
 func (h *Handler) phoneBase(r *http.Request) (auth.Session, ui.Base) {
 	sess, _ := login.SessionFrom(r.Context())
-	return sess, ui.Base{Title: "Set up your phone", CSRF: sess.CSRF, UserName: sess.Account.DisplayName, IsAdmin: sess.Account.IsAdmin()}
+	l := h.loc(r)
+	return sess, ui.Base{Title: l.T("console.phone.title"), L: l, CSRF: sess.CSRF, UserName: sess.Account.DisplayName, IsAdmin: sess.Account.IsAdmin()}
 }
 
 func (h *Handler) phone(w http.ResponseWriter, r *http.Request) {

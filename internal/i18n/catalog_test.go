@@ -301,8 +301,8 @@ extra = "En trop"
 }
 
 // translatedTemplates are the template directories whose words all come
-// from the catalogue. (admin/console's are converted next.)
-var translatedTemplates = []string{"internal/ui", "auth/login/templates", "files/fileweb/templates", "mail/webmail/templates"}
+// from the catalogue.
+var translatedTemplates = []string{"internal/ui", "auth/login/templates", "files/fileweb/templates", "mail/webmail/templates", "admin/console/templates"}
 
 var (
 	templateActionRE = regexp.MustCompile(`(?s)\{\{.*?\}\}`)
