@@ -29,10 +29,12 @@
 //
 // In a manifest a blob of store <name> is blobs/<name>/<ref>, whatever the
 // store's layout, and [Restore] puts it back through a [blob.Dir] in
-// DataDir/blobs/<name>. A directory under DataDir/blobs that no configured
-// store covers is copied file by file like the rest of the data directory,
-// as backups made before [Config.Blobs] existed hold every blob; those
-// restore file by file as before.
+// DataDir/blobs/<name>, after the other files: so a store directory's own
+// files beside its blobs (a [blob.Dir]'s layout file) come back first and
+// the blobs return in the same layout. A directory under DataDir/blobs
+// that no configured store covers is copied file by file like the rest of
+// the data directory, as backups made before [Config.Blobs] existed hold
+// every blob; those restore file by file as before.
 //
 // # Layout of the destination
 //
@@ -127,7 +129,8 @@ type Config struct {
 	Actor      string          // who asked, for the audit log; "" is the system (the schedule)
 	// Blobs are the blob stores backed up blob by blob, by name ("mail",
 	// "queue", "files"): the store named n stands for DataDir/blobs/n,
-	// which is not copied file by file.
+	// whose directories are not copied file by file (its files beside
+	// them, such as a blob.Dir's layout, are).
 	Blobs map[string]blob.Store
 }
 
@@ -371,10 +374,10 @@ func walkBlobs(stores map[string]blob.Store, add func(source) error) error {
 // walk calls add for every regular file of dataDir that a restore needs:
 // everything but the live database files (the snapshot stands for them),
 // the snapshots taken before migrations (backups/), the work directories
-// of backups (.backup-*), the directories blobs/<name> of the stores
-// (backed up through [walkBlobs]) and each other blob directory's tmp
-// directory (writes in progress). Under blobs/ it passes the SHA-256 that
-// a well-formed blob's name is. So the keys (keys/, dkim/), the
+// of backups (.backup-*), the directories in the directory blobs/<name>
+// of each store (its blobs, backed up through [walkBlobs], and its writes
+// in progress) and each other blob directory's tmp directory. Under blobs/
+// it passes the SHA-256 that a well-formed blob's name is. So the keys (keys/, dkim/), the
 // certificates and whatever a later component keeps in the data directory
 // are backed up too.
 func walk(dataDir string, stores map[string]blob.Store, add func(source) error) error {
@@ -394,17 +397,23 @@ func walk(dataDir string, stores map[string]blob.Store, add func(source) error) 
 		}
 		rel = filepath.ToSlash(rel)
 		top := !strings.Contains(rel, "/")
+		parts := strings.SplitN(rel, "/", 4)
+		// rel is blobs/<name>/<x> and the store <name> is given.
+		inStore := len(parts) == 3 && parts[0] == "blobs" && stores[parts[1]] != nil
 		if d.IsDir() {
 			switch {
 			case top && (rel == "backups" || strings.HasPrefix(rel, ".backup-")),
-				strings.HasPrefix(rel, "blobs/") && strings.Count(rel, "/") == 1 && stores[d.Name()] != nil,
-				strings.HasPrefix(rel, "blobs/") && strings.Count(rel, "/") == 2 && d.Name() == "tmp":
+				inStore,
+				len(parts) == 3 && parts[0] == "blobs" && d.Name() == "tmp":
 				return fs.SkipDir
 			}
 			return nil
 		}
 		if !d.Type().IsRegular() || top && strings.HasPrefix(rel, dbFile) {
 			return nil // caucus.db, caucus.db-wal, caucus.db-shm
+		}
+		if inStore && isHex64(d.Name()) {
+			return nil // would collide with a blob's path; no store keeps one there
 		}
 		if !validPath(rel) {
 			return fmt.Errorf("cannot back up %q: a path a manifest cannot hold", rel)

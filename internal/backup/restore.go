@@ -213,10 +213,10 @@ func restoreFile(dest string, f File, ids []age.Identity, dir string) (err error
 }
 
 // openStores opens, in target, the blob store of every blob path
-// (blobs/<store>/<ref>) in m.
-func openStores(m *Manifest, target string) (map[string]*blob.Dir, error) {
+// (blobs/<store>/<ref>) in blobs.
+func openStores(blobs []File, target string) (map[string]*blob.Dir, error) {
 	stores := map[string]*blob.Dir{}
-	for _, f := range m.Files {
+	for _, f := range blobs {
 		name, _, ok := parseBlobPath(f.Path)
 		if !ok || stores[name] != nil {
 			continue
@@ -278,15 +278,27 @@ func Restore(ctx context.Context, dest, id string, ids []age.Identity, target st
 	if err := os.MkdirAll(target, 0o700); err != nil {
 		return res, fmt.Errorf("backup: %w", err)
 	}
-	stores, err := openStores(m, target)
+	// The files first, a store's layout among them, then the blobs
+	// through their stores.
+	var files, blobs []File
+	for _, f := range m.Files {
+		if _, _, ok := parseBlobPath(f.Path); ok {
+			blobs = append(blobs, f)
+		} else {
+			files = append(files, f)
+		}
+	}
+	err = forEach(ctx, files, func(f File) error { return restoreFile(dest, f, ids, target) })
 	if err != nil {
 		return res, err
 	}
-	err = forEach(ctx, m.Files, func(f File) error {
-		if name, ref, ok := parseBlobPath(f.Path); ok {
-			return restoreBlob(ctx, dest, f, ids, stores[name], ref)
-		}
-		return restoreFile(dest, f, ids, target)
+	stores, err := openStores(blobs, target)
+	if err != nil {
+		return res, err
+	}
+	err = forEach(ctx, blobs, func(f File) error {
+		name, ref, _ := parseBlobPath(f.Path)
+		return restoreBlob(ctx, dest, f, ids, stores[name], ref)
 	})
 	if err != nil {
 		return res, err
