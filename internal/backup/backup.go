@@ -343,7 +343,7 @@ func parseBlobPath(p string) (store string, ref blob.Ref, ok bool) {
 		return "", "", false
 	}
 	store, name, ok := strings.Cut(rest, "/")
-	if !ok || store == "" || strings.Contains(name, "/") {
+	if !ok || store == "" || store == "." || store == ".." || strings.ContainsAny(store, `\`) || strings.Contains(name, "/") {
 		return "", "", false
 	}
 	r, err := blob.ParseRef(name)
@@ -376,10 +376,10 @@ func walkBlobs(stores map[string]blob.Store, add func(source) error) error {
 // the snapshots taken before migrations (backups/), the work directories
 // of backups (.backup-*), the directories in the directory blobs/<name>
 // of each store (its blobs, backed up through [walkBlobs], and its writes
-// in progress) and each other blob directory's tmp directory. Under blobs/
-// it passes the SHA-256 that a well-formed blob's name is. So the keys (keys/, dkim/), the
-// certificates and whatever a later component keeps in the data directory
-// are backed up too.
+// in progress) and each other blob directory's tmp directory. Under
+// blobs/ it passes the SHA-256 that a well-formed blob's name is. So the
+// keys (keys/, dkim/), the certificates and whatever a later component
+// keeps in the data directory are backed up too.
 func walk(dataDir string, stores map[string]blob.Store, add func(source) error) error {
 	err := filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -237,12 +237,15 @@ func restoreBlob(ctx context.Context, dest string, f File, ids []age.Identity, s
 		return fmt.Errorf("%w: %s: the manifest's SHA-256 is not the blob's name", ErrCorrupt, f.Path)
 	}
 	pr, pw := io.Pipe()
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		// Put sees the end of the content only once it is checked.
 		pw.CloseWithError(copyObject(dest, f, ids, pw))
 	}()
 	got, _, err := st.Put(ctx, pr, 0)
 	pr.CloseWithError(err) // unblocks copyObject if Put stopped early
+	<-done
 	if err != nil {
 		if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrIdentity) {
 			return err

@@ -207,6 +207,44 @@ func TestBackupThroughStore(t *testing.T) {
 		t.Errorf("blob deleted meanwhile restored: %v, %v", ok, err)
 	}
 
+	// A damaged object: Restore stops with ErrCorrupt and the store in
+	// the target holds no blob of that content.
+	var damaged backup.File
+	for _, f := range m.Files {
+		if strings.HasPrefix(f.Path, "blobs/files/") && f.Size > 1000 {
+			damaged = f
+		}
+	}
+	obj := filepath.Join(dest, "objects", damaged.Object[:2], damaged.Object+".age")
+	b, err := os.ReadFile(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-20] ^= 1
+	if err := os.Chmod(obj, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(obj, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	target2 := filepath.Join(t.TempDir(), "restored")
+	if _, err := backup.Restore(ctx, dest, "", ids, target2); !errors.Is(err, backup.ErrCorrupt) {
+		t.Errorf("Restore of a damaged blob: %v, want ErrCorrupt", err)
+	}
+	fb, err := blob.OpenDir(filepath.Join(target2, "blobs", "files"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = fb.Walk(func(ref blob.Ref, _ fs.FileInfo) error {
+		if _, ok := want[ref]; !ok {
+			t.Errorf("Restore of a damaged blob left %s, no blob of the backup", ref)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// A blob that is not what its name says (a damaged store).
 	mem.mu.Lock()
 	mem.blobs[blob.Ref(strings.Repeat("0", 64))] = []byte("not this")
