@@ -436,9 +436,21 @@ func walk(dataDir string, stores map[string]blob.Store, add func(source) error) 
 // enough to keep a disk's queue full while others wait for fsync.
 const workers = 8
 
+// blobWorkers is how many blobs a restore puts back at once: each Put
+// waits for two fsyncs (the file's and its directory's), so more of them
+// in flight keep the disk busy. BenchmarkBackup10k (20,000 blobs, 2
+// cores, load average 11-35) restored through the stores in 22-27 s with
+// 8 workers, 13-22 s with 32, beside 10-23 s file by file in the same runs.
+const blobWorkers = 32
+
 // forEach calls fn for every item, workers at a time, and returns the first
 // error; after one, it starts no more calls.
 func forEach[T any](ctx context.Context, items []T, fn func(T) error) error {
+	return forEachN(ctx, workers, items, fn)
+}
+
+// forEachN is [forEach] with n workers.
+func forEachN[T any](ctx context.Context, n int, items []T, fn func(T) error) error {
 	var (
 		wg    sync.WaitGroup
 		next  atomic.Int64
@@ -446,7 +458,7 @@ func forEach[T any](ctx context.Context, items []T, fn func(T) error) error {
 		first error
 	)
 	failed := func() bool { mu.Lock(); defer mu.Unlock(); return first != nil }
-	for range min(workers, len(items)) {
+	for range min(n, len(items)) {
 		wg.Go(func() {
 			for {
 				i := next.Add(1) - 1

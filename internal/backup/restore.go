@@ -299,7 +299,7 @@ func Restore(ctx context.Context, dest, id string, ids []age.Identity, target st
 	if err != nil {
 		return res, err
 	}
-	err = forEach(ctx, blobs, func(f File) error {
+	err = forEachN(ctx, blobWorkers, blobs, func(f File) error {
 		name, ref, _ := parseBlobPath(f.Path)
 		return restoreBlob(ctx, dest, f, ids, stores[name], ref)
 	})
