@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/backup"
+	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/db"
 )
@@ -137,8 +139,12 @@ func backupCmd(args []string, stdout, stderr io.Writer) error {
 	if err := d.Migrate(ctx, audit.Component()); err != nil {
 		return err
 	}
+	blobs, err := attachBlobs(dir)
+	if err != nil {
+		return err
+	}
 	svc, err := backup.New(d, backup.Config{DataDir: dir, Dest: dest, Recipients: []age.Recipient{r},
-		Audit: audit.New(d, time.Now, nil), Actor: fmt.Sprintf("local:uid=%d", os.Getuid())}, nil, nil)
+		Audit: audit.New(d, time.Now, nil), Actor: fmt.Sprintf("local:uid=%d", os.Getuid()), Blobs: blobs}, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -150,6 +156,27 @@ func backupCmd(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "backup %s: %d files, %d bytes; %d new objects, %d bytes written to %s (%v)\n",
 		res.ID, res.Files, res.Size, res.New, res.Written, dest, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// attachBlobs opens the server's blob directories (its blobDir's owners)
+// that exist in dataDir, beside the running server: [blob.AttachDir]
+// leaves their tmp directories, the server's writes in progress, alone. A
+// directory under blobs/ missing from the list is still backed up, file
+// by file.
+func attachBlobs(dataDir string) (map[string]blob.Store, error) {
+	stores := map[string]blob.Store{}
+	for _, name := range []string{"mail", "queue", "files"} {
+		dir := filepath.Join(dataDir, "blobs", name)
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		st, err := blob.AttachDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		stores[name] = st
+	}
+	return stores, nil
 }
 
 // restoreCmd restores a backup into a new data directory.

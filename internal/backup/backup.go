@@ -2,8 +2,9 @@
 // data directory, checks them, and restores them on a fresh machine.
 //
 // A backup holds a consistent snapshot of the SQLite database, every blob
-// under DataDir/blobs (message bodies, files: every blob directory, whatever
-// component owns it) and every other file of the data directory: the keys
+// of the blob stores it is given ([Config.Blobs]: message bodies, the
+// queue, files), read through [blob.Store] whatever the store keeps them
+// in, and every other file of the data directory: the keys
 // in DataDir/keys and DataDir/dkim, certificates, and what later components
 // add. Each file is encrypted
 // on its own with age (https://age-encryption.org/v1) to an X25519
@@ -22,7 +23,18 @@
 // the hold. A blob is durable before any row refers to it, so every blob
 // the snapshot refers to exists when the copy starts, and the hold keeps
 // it there. Blobs written after the snapshot are copied too; they are
-// harmless extras.
+// harmless extras. A blob whose content does not match its name stops the
+// backup with [ErrChanged]; one that the walk listed and that is gone when
+// it is read was deleted meanwhile, so the snapshot does not refer to it.
+//
+// In a manifest a blob of store <name> is blobs/<name>/<ref>, whatever the
+// store's layout, and [Restore] puts it back through a [blob.Dir] in
+// DataDir/blobs/<name>, after the other files: so a store directory's own
+// files beside its blobs (a [blob.Dir]'s layout file) come back first and
+// the blobs return in the same layout. A directory under DataDir/blobs
+// that no configured store covers is copied file by file like the rest of
+// the data directory, as backups made before [Config.Blobs] existed hold
+// every blob; those restore file by file as before.
 //
 // # Layout of the destination
 //
@@ -52,6 +64,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -64,6 +77,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/fsutil"
 )
@@ -113,6 +127,11 @@ type Config struct {
 	Keep       int             // complete backups kept by Prune; 0 keeps all
 	Audit      *audit.Log      // where each backup is recorded; nil: nowhere
 	Actor      string          // who asked, for the audit log; "" is the system (the schedule)
+	// Blobs are the blob stores backed up blob by blob, by name ("mail",
+	// "queue", "files"): the store named n stands for DataDir/blobs/n,
+	// whose directories are not copied file by file (its files beside
+	// them, such as a blob.Dir's layout, are).
+	Blobs map[string]blob.Store
 }
 
 // Service makes backups of one data directory. Its database must have
@@ -142,6 +161,11 @@ func New(d *db.DB, cfg Config, log *slog.Logger, now func() time.Time) (*Service
 	}
 	if rel, err := filepath.Rel(data, dest); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
 		return nil, fmt.Errorf("backup: destination %s is inside the data directory %s", cfg.Dest, cfg.DataDir)
+	}
+	for name := range cfg.Blobs {
+		if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\`) || !validPath("blobs/"+name) {
+			return nil, fmt.Errorf("backup: bad blob store name %q", name)
+		}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -203,30 +227,32 @@ func (s *Service) Backup(ctx context.Context) (res Result, err error) {
 	}
 
 	type entry struct {
-		rel, src string
-		known    *[32]byte
-		file     File
-		written  int64
-		gone     bool
+		src     source
+		file    File
+		written int64
+		gone    bool
 	}
-	entries := []*entry{{rel: dbFile, src: snap}}
-	err = walk(s.cfg.DataDir, func(rel, src string, known *[32]byte) error {
-		entries = append(entries, &entry{rel: rel, src: src, known: known})
+	entries := []*entry{{src: source{rel: dbFile, path: snap}}}
+	add := func(src source) error {
+		entries = append(entries, &entry{src: src})
 		return nil
-	})
-	if err != nil {
+	}
+	if err := walk(s.cfg.DataDir, s.cfg.Blobs, add); err != nil {
+		return res, err
+	}
+	if err := walkBlobs(s.cfg.Blobs, add); err != nil {
 		return res, err
 	}
 	err = forEach(ctx, entries, func(e *entry) error {
 		var err error
-		e.file, e.written, err = dest.store(ctx, key, s.cfg.Recipients, e.rel, e.src, e.known)
-		if e.rel != dbFile && errors.Is(err, fs.ErrNotExist) {
+		e.file, e.written, err = dest.store(ctx, key, s.cfg.Recipients, e.src)
+		if e.src.rel != dbFile && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, blob.ErrNotFound)) {
 			// Deleted since the walk listed it. Every blob deleter
 			// honours the hold, so the snapshot does not refer to it (a
 			// queue body whose message was delivered before the
 			// snapshot); other files are replaced by rename, never
 			// removed (a temporary file of such a write).
-			s.log.Debug("backup: file deleted while backing up", "path", e.rel)
+			s.log.Debug("backup: file deleted while backing up", "path", e.src.rel)
 			e.gone = true
 			return nil
 		}
@@ -293,14 +319,68 @@ func LastSuccess(ctx context.Context, d *db.DB) (time.Time, int64, error) {
 	return time.Unix(at, 0), size, nil
 }
 
+// source is one file to back up: a file of the data directory (path) or
+// a blob of a store (store, ref, info).
+type source struct {
+	rel   string    // its path in the manifest
+	path  string    // the file's name, or "" for a blob
+	known *[32]byte // its SHA-256 if its name says it: a blob's ref
+	store blob.Store
+	ref   blob.Ref
+	info  fs.FileInfo // the blob's, from Walk
+}
+
+// blobPath is a blob's path in a manifest.
+func blobPath(store string, ref blob.Ref) string { return "blobs/" + store + "/" + string(ref) }
+
+// parseBlobPath reports whether p names a blob of a store in a manifest,
+// blobs/<store>/<ref>, and returns the store's name and the ref. The paths
+// of backups made file by file have the store's fan-out directories
+// between the two, blobs/<store>/ab/<ref>, and are not blob paths.
+func parseBlobPath(p string) (store string, ref blob.Ref, ok bool) {
+	rest, ok := strings.CutPrefix(p, "blobs/")
+	if !ok {
+		return "", "", false
+	}
+	store, name, ok := strings.Cut(rest, "/")
+	if !ok || store == "" || store == "." || store == ".." || strings.ContainsAny(store, `\`) || strings.Contains(name, "/") {
+		return "", "", false
+	}
+	r, err := blob.ParseRef(name)
+	if err != nil {
+		return "", "", false
+	}
+	return store, r, true
+}
+
+// walkBlobs calls add for every blob of every store, through its Walk.
+func walkBlobs(stores map[string]blob.Store, add func(source) error) error {
+	for _, name := range slices.Sorted(maps.Keys(stores)) {
+		st := stores[name]
+		err := st.Walk(func(ref blob.Ref, info fs.FileInfo) error {
+			var h [32]byte
+			if _, err := hex.Decode(h[:], []byte(ref)); err != nil {
+				return fmt.Errorf("%w: %q", blob.ErrBadRef, ref)
+			}
+			return add(source{rel: blobPath(name, ref), known: &h, store: st, ref: ref, info: info})
+		})
+		if err != nil {
+			return fmt.Errorf("backup: blobs %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // walk calls add for every regular file of dataDir that a restore needs:
 // everything but the live database files (the snapshot stands for them),
 // the snapshots taken before migrations (backups/), the work directories
-// of backups (.backup-*) and each blob store's tmp directory (writes in
-// progress). Under blobs/ it passes the SHA-256 that a well-formed blob's
-// name is. So the keys (keys/, dkim/), the certificates and whatever a
-// later component keeps in the data directory are backed up too.
-func walk(dataDir string, add func(rel, src string, known *[32]byte) error) error {
+// of backups (.backup-*), the directories in the directory blobs/<name>
+// of each store (its blobs, backed up through [walkBlobs], and its writes
+// in progress) and each other blob directory's tmp directory. Under
+// blobs/ it passes the SHA-256 that a well-formed blob's name is. So the
+// keys (keys/, dkim/), the certificates and whatever a later component
+// keeps in the data directory are backed up too.
+func walk(dataDir string, stores map[string]blob.Store, add func(source) error) error {
 	err := filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) && path != dataDir {
@@ -317,16 +397,23 @@ func walk(dataDir string, add func(rel, src string, known *[32]byte) error) erro
 		}
 		rel = filepath.ToSlash(rel)
 		top := !strings.Contains(rel, "/")
+		parts := strings.SplitN(rel, "/", 4)
+		// rel is blobs/<name>/<x> and the store <name> is given.
+		inStore := len(parts) == 3 && parts[0] == "blobs" && stores[parts[1]] != nil
 		if d.IsDir() {
 			switch {
 			case top && (rel == "backups" || strings.HasPrefix(rel, ".backup-")),
-				strings.HasPrefix(rel, "blobs/") && strings.Count(rel, "/") == 2 && d.Name() == "tmp":
+				inStore,
+				len(parts) == 3 && parts[0] == "blobs" && d.Name() == "tmp":
 				return fs.SkipDir
 			}
 			return nil
 		}
 		if !d.Type().IsRegular() || top && strings.HasPrefix(rel, dbFile) {
 			return nil // caucus.db, caucus.db-wal, caucus.db-shm
+		}
+		if inStore && isHex64(d.Name()) {
+			return nil // would collide with a blob's path; no store keeps one there
 		}
 		if !validPath(rel) {
 			return fmt.Errorf("cannot back up %q: a path a manifest cannot hold", rel)
@@ -337,7 +424,7 @@ func walk(dataDir string, add func(rel, src string, known *[32]byte) error) erro
 			hex.Decode(h[:], []byte(name))
 			known = &h
 		}
-		return add(rel, path, known)
+		return add(source{rel: rel, path: path, known: known})
 	})
 	if err != nil {
 		return fmt.Errorf("backup: reading %s: %w", dataDir, err)
@@ -349,9 +436,21 @@ func walk(dataDir string, add func(rel, src string, known *[32]byte) error) erro
 // enough to keep a disk's queue full while others wait for fsync.
 const workers = 8
 
+// blobWorkers is how many blobs a restore puts back at once: each Put
+// waits for two fsyncs (the file's and its directory's), so more of them
+// in flight keep the disk busy. BenchmarkBackup10k (20,000 blobs, 2
+// cores, load average 11-35) restored through the stores in 22-27 s with
+// 8 workers, 13-22 s with 32, beside 10-23 s file by file in the same runs.
+const blobWorkers = 32
+
 // forEach calls fn for every item, workers at a time, and returns the first
 // error; after one, it starts no more calls.
 func forEach[T any](ctx context.Context, items []T, fn func(T) error) error {
+	return forEachN(ctx, workers, items, fn)
+}
+
+// forEachN is [forEach] with n workers.
+func forEachN[T any](ctx context.Context, n int, items []T, fn func(T) error) error {
 	var (
 		wg    sync.WaitGroup
 		next  atomic.Int64
@@ -359,7 +458,7 @@ func forEach[T any](ctx context.Context, items []T, fn func(T) error) error {
 		first error
 	)
 	failed := func() bool { mu.Lock(); defer mu.Unlock(); return first != nil }
-	for range min(workers, len(items)) {
+	for range min(n, len(items)) {
 		wg.Go(func() {
 			for {
 				i := next.Add(1) - 1
@@ -461,19 +560,27 @@ func (d *destDir) objectPath(name string) string {
 
 // store makes sure the content of src is in an object and returns its
 // manifest entry and how many bytes it wrote (0 when the object was
-// there). known is the content's SHA-256 if the caller knows it (a blob's
-// name), which saves reading a file already backed up.
-func (d *destDir) store(ctx context.Context, key []byte, rcpts []age.Recipient, rel, src string, known *[32]byte) (File, int64, error) {
+// there). src.known is the content's SHA-256 if the caller knows it (a
+// blob's name), which saves reading a file already backed up.
+func (d *destDir) store(ctx context.Context, key []byte, rcpts []age.Recipient, src source) (File, int64, error) {
+	rel := src.rel
 	f := File{Path: rel}
-	fi, err := os.Stat(src)
-	if err != nil {
-		return f, 0, fmt.Errorf("backup: %w", err)
+	fi := src.info
+	if src.store == nil {
+		var err error
+		if fi, err = os.Stat(src.path); err != nil {
+			return f, 0, fmt.Errorf("backup: %w", err)
+		}
 	}
 	f.Mode, f.Size = fi.Mode().Perm(), fi.Size()
-	if known != nil {
-		f.SHA256 = *known
+	if src.store != nil {
+		f.Mode = 0o400 // as a [blob.Dir] keeps them, whatever the store says
+	}
+	if src.known != nil {
+		f.SHA256 = *src.known
 	} else {
-		if f.SHA256, err = hashFile(src); err != nil {
+		var err error
+		if f.SHA256, err = hashFile(src.path); err != nil {
 			return f, 0, err
 		}
 	}
@@ -485,16 +592,11 @@ func (d *destDir) store(ctx context.Context, key []byte, rcpts []age.Recipient, 
 	if err := ctx.Err(); err != nil {
 		return f, 0, fmt.Errorf("backup: %w", err)
 	}
-	in, err := os.Open(src)
+	in, err := src.open(fi)
 	if err != nil {
-		return f, 0, fmt.Errorf("backup: %w", err)
+		return f, 0, err
 	}
 	defer in.Close()
-	// The content read must be the one just looked at (the name's hash is
-	// checked below; the size here).
-	if fi2, err := in.Stat(); err != nil || !os.SameFile(fi, fi2) {
-		return f, 0, fmt.Errorf("%w: %s", ErrChanged, rel)
-	}
 	h := sha256.New()
 	n, err := d.writeFile(dst, func(w io.Writer) error {
 		aw, err := age.Encrypt(w, rcpts...)
@@ -514,6 +616,28 @@ func (d *destDir) store(ctx context.Context, key []byte, rcpts []age.Recipient, 
 		return f, 0, err
 	}
 	return f, n, nil
+}
+
+// open opens the content of src, which fi describes.
+func (src source) open(fi fs.FileInfo) (io.ReadCloser, error) {
+	if src.store != nil {
+		r, err := src.store.Open(src.ref)
+		if err != nil {
+			return nil, fmt.Errorf("backup: %w", err)
+		}
+		return r, nil
+	}
+	in, err := os.Open(src.path)
+	if err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	// The content read must be the one just looked at (the name's hash is
+	// checked by the caller; the size here).
+	if fi2, err := in.Stat(); err != nil || !os.SameFile(fi, fi2) {
+		in.Close()
+		return nil, fmt.Errorf("%w: %s", ErrChanged, src.rel)
+	}
+	return in, nil
 }
 
 // writeFile writes dst durably through a file in tmp: fn writes the

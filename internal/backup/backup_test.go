@@ -41,6 +41,7 @@ type node struct {
 	env   *authtest.Env
 	mail  *store.Store
 	files *blob.Dir
+	blobs map[string]blob.Store // the stores by name, for [backup.Config.Blobs]
 }
 
 var components = []db.Component{audit.Component(), auth.Component(), store.Component(), backup.Component()}
@@ -78,7 +79,8 @@ func openNode(t testing.TB, dir string, clk *testtool.Clock) *node {
 		t.Fatal(err)
 	}
 	return &node{dir: dir, db: d, env: &authtest.Env{DB: d, Audit: al, Auth: svc, Clock: clk},
-		mail: store.New(d, mb, log, store.Options{}), files: fb}
+		mail: store.New(d, mb, log, store.Options{}), files: fb,
+		blobs: map[string]blob.Store{"mail": mb, "files": fb}}
 }
 
 func newIdentity(t testing.TB) *age.X25519Identity {
@@ -154,7 +156,7 @@ func TestBackupRestore(t *testing.T) {
 
 	id := newIdentity(t)
 	dest := filepath.Join(t.TempDir(), "dest")
-	svc, err := backup.New(src.db, backup.Config{DataDir: src.dir, Dest: dest, Recipients: []age.Recipient{id.Recipient()}, Keep: 1},
+	svc, err := backup.New(src.db, backup.Config{DataDir: src.dir, Dest: dest, Recipients: []age.Recipient{id.Recipient()}, Keep: 1, Blobs: src.blobs},
 		slog.New(slog.NewTextHandler(t.Output(), nil)), clk.Now)
 	if err != nil {
 		t.Fatal(err)

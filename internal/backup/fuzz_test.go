@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caucus-org/caucus/internal/blob"
 )
 
 // FuzzParseManifest checks that the parser never panics, and that what it
@@ -30,6 +32,29 @@ func FuzzParseManifest(f *testing.F) {
 		}
 		if !reflect.DeepEqual(m, m2) || !m.Created.Equal(m2.Created) {
 			t.Fatalf("round trip changed the manifest:\n%+v\n%+v", m, m2)
+		}
+	})
+}
+
+// FuzzParseBlobPath checks that a path taken for a blob's names a store
+// directory inside blobs/ and a well-formed ref, and is the path the
+// backup writes for them.
+func FuzzParseBlobPath(f *testing.F) {
+	ref := strings.Repeat("ab", 32)
+	for _, p := range []string{"blobs/mail/" + ref, "blobs/mail/ab/" + ref, "blobs/mail/ab/cd/" + ref,
+		"blobs/../" + ref, "blobs//" + ref, "blobs/mail/layout", "keys/" + ref} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		store, ref, ok := parseBlobPath(p)
+		if !ok {
+			return
+		}
+		if store == "" || store == "." || store == ".." || strings.ContainsAny(store, `/\`) {
+			t.Fatalf("parseBlobPath(%q): store %q", p, store)
+		}
+		if _, err := blob.ParseRef(string(ref)); err != nil || blobPath(store, ref) != p {
+			t.Fatalf("parseBlobPath(%q) = %q, %q", p, store, ref)
 		}
 	})
 }

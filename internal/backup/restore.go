@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/fsutil"
 )
@@ -210,6 +212,53 @@ func restoreFile(dest string, f File, ids []age.Identity, dir string) (err error
 	return out.Close()
 }
 
+// openStores opens, in target, the blob store of every blob path
+// (blobs/<store>/<ref>) in blobs.
+func openStores(blobs []File, target string) (map[string]*blob.Dir, error) {
+	stores := map[string]*blob.Dir{}
+	for _, f := range blobs {
+		name, _, ok := parseBlobPath(f.Path)
+		if !ok || stores[name] != nil {
+			continue
+		}
+		st, err := blob.OpenDir(filepath.Join(target, "blobs", name))
+		if err != nil {
+			return nil, fmt.Errorf("backup: %w", err)
+		}
+		stores[name] = st
+	}
+	return stores, nil
+}
+
+// restoreBlob decrypts f, the blob ref, into the store st, checking that
+// the content is what the manifest and the name say.
+func restoreBlob(ctx context.Context, dest string, f File, ids []age.Identity, st blob.Store, ref blob.Ref) error {
+	if hex.EncodeToString(f.SHA256[:]) != string(ref) {
+		return fmt.Errorf("%w: %s: the manifest's SHA-256 is not the blob's name", ErrCorrupt, f.Path)
+	}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Put sees the end of the content only once it is checked.
+		pw.CloseWithError(copyObject(dest, f, ids, pw))
+	}()
+	got, _, err := st.Put(ctx, pr, 0)
+	pr.CloseWithError(err) // unblocks copyObject if Put stopped early
+	<-done
+	if err != nil {
+		if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrIdentity) {
+			return err
+		}
+		return fmt.Errorf("backup: %s: %w", f.Path, err)
+	}
+	if got != ref {
+		st.Delete(got) // content that is no blob of the backup
+		return fmt.Errorf("%w: %s: content is %s", ErrCorrupt, f.Path, got)
+	}
+	return nil
+}
+
 // Restore brings backup id in dest (the newest if id is "") back into the
 // data directory target, which must not exist or be empty ([ErrNotEmpty]).
 // Every file is checked against the manifest and fsynced, every directory
@@ -232,7 +281,28 @@ func Restore(ctx context.Context, dest, id string, ids []age.Identity, target st
 	if err := os.MkdirAll(target, 0o700); err != nil {
 		return res, fmt.Errorf("backup: %w", err)
 	}
-	err = forEach(ctx, m.Files, func(f File) error { return restoreFile(dest, f, ids, target) })
+	// The files first, a store's layout among them, then the blobs
+	// through their stores.
+	var files, blobs []File
+	for _, f := range m.Files {
+		if _, _, ok := parseBlobPath(f.Path); ok {
+			blobs = append(blobs, f)
+		} else {
+			files = append(files, f)
+		}
+	}
+	err = forEach(ctx, files, func(f File) error { return restoreFile(dest, f, ids, target) })
+	if err != nil {
+		return res, err
+	}
+	stores, err := openStores(blobs, target)
+	if err != nil {
+		return res, err
+	}
+	err = forEachN(ctx, blobWorkers, blobs, func(f File) error {
+		name, ref, _ := parseBlobPath(f.Path)
+		return restoreBlob(ctx, dest, f, ids, stores[name], ref)
+	})
 	if err != nil {
 		return res, err
 	}

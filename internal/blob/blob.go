@@ -76,7 +76,7 @@ func validRef(s string) bool {
 
 // Dir is the [Store] in a directory of the local file system. Its methods
 // are safe for concurrent use, also by several processes, except [OpenDir]
-// itself, which clears dir/tmp.
+// itself, which clears dir/tmp: the others attach with [AttachDir].
 type Dir struct {
 	dir string
 	// nested is the older layout, dir/ab/cd/<ref>, of stores created
@@ -93,6 +93,9 @@ type Dir struct {
 	durableDirs sync.Map
 	// chunks holds Put's buffers of chunkSize bytes, as *[]byte.
 	chunks sync.Pool
+	// prefix begins the names of Put's temporary files: "put-" for the
+	// owner ([OpenDir]), with the process id for [AttachDir].
+	prefix string
 }
 
 // mkdirs makes the fan-out directory cd (dir/ab/cd) and its parent ab if
@@ -112,12 +115,13 @@ func mkdirs(cd string) error {
 
 // createTemp creates a new file for Put in one of the shards of dir/tmp,
 // read-only from the start (the descriptor still writes), so that no
-// chmod is needed later. Its name comes from a counter: Open emptied
-// dir/tmp, so O_EXCL fails only if another process uses the store.
+// chmod is needed later. Its name comes from a counter: OpenDir emptied
+// dir/tmp, and a process that attached ([AttachDir]) adds its id, so
+// O_EXCL fails only if two owners use the store.
 func (s *Dir) createTemp() (*os.File, error) {
 	n := s.next.Add(1)
 	shard := filepath.Join(s.tmpDir(), fmt.Sprintf("%02d", n%tmpShards))
-	name := filepath.Join(shard, "put-"+strconv.FormatUint(n, 10))
+	name := filepath.Join(shard, s.prefix+strconv.FormatUint(n, 10))
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o400)
 	if errors.Is(err, fs.ErrNotExist) { // first use since Open
 		if err = os.Mkdir(shard, 0o700); err == nil || errors.Is(err, fs.ErrExist) {
@@ -135,13 +139,9 @@ const tmpShards = 16
 // those are leftovers of writes that crashed. Only one process may use a
 // store directory while it opens.
 func OpenDir(dir string) (*Dir, error) {
-	s := &Dir{dir: dir}
-	s.chunks.New = func() any { b := make([]byte, chunkSize); return &b }
-	if err := os.MkdirAll(s.tmpDir(), 0o700); err != nil {
-		return nil, fmt.Errorf("blob: open: %w", err)
-	}
-	if err := s.layout(); err != nil {
-		return nil, fmt.Errorf("blob: open: %w", err)
+	s, err := attach(dir, "put-")
+	if err != nil {
+		return nil, err
 	}
 	entries, err := os.ReadDir(s.tmpDir())
 	if err != nil {
@@ -151,6 +151,30 @@ func OpenDir(dir string) (*Dir, error) {
 		if err := os.RemoveAll(filepath.Join(s.tmpDir(), e.Name())); err != nil {
 			return nil, fmt.Errorf("blob: open: removing leftover: %w", err)
 		}
+	}
+	return s, nil
+}
+
+// AttachDir opens the store in dir for another process that works beside
+// the store's owner (the `caucus backup` command beside the server): unlike
+// [OpenDir] it leaves dir/tmp alone, where the owner's writes in progress
+// are. Its Puts name their temporary files with this process's id, so
+// that they never collide with the owner's. It creates dir and its layout
+// like OpenDir if they are missing.
+func AttachDir(dir string) (*Dir, error) {
+	return attach(dir, "put-"+strconv.Itoa(os.Getpid())+"-")
+}
+
+// attach opens the store in dir, creating what is missing, and names its
+// Puts' temporary files with prefix.
+func attach(dir, prefix string) (*Dir, error) {
+	s := &Dir{dir: dir, prefix: prefix}
+	s.chunks.New = func() any { b := make([]byte, chunkSize); return &b }
+	if err := os.MkdirAll(s.tmpDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("blob: open: %w", err)
+	}
+	if err := s.layout(); err != nil {
+		return nil, fmt.Errorf("blob: open: %w", err)
 	}
 	return s, nil
 }

@@ -7,11 +7,13 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -374,6 +376,61 @@ func TestOpenRemovesLeftovers(t *testing.T) {
 	}
 	if ok, err := s2.Has(ref); !ok || err != nil {
 		t.Errorf("stored blob lost: Has = %v, %v", ok, err)
+	}
+}
+
+// TestAttachDirLeavesTmp checks that a second process attaching to a store
+// (`caucus backup` beside the server) keeps the owner's writes in progress
+// in dir/tmp, reads the owner's blobs, and that its own Puts do not
+// collide with the owner's temporary files.
+func TestAttachDirLeavesTmp(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ref, _, err := s.Put(t.Context(), strings.NewReader("owner's"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The owner's next Puts, in progress: the names its counter gives next.
+	var inFlight []string
+	for n := s.next.Load() + 1; n < s.next.Load()+3; n++ {
+		shard := filepath.Join(s.tmpDir(), fmt.Sprintf("%02d", n%tmpShards))
+		if err := os.MkdirAll(shard, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		name := filepath.Join(shard, "put-"+strconv.FormatUint(n, 10))
+		if err := os.WriteFile(name, []byte("half"), 0o400); err != nil {
+			t.Fatal(err)
+		}
+		inFlight = append(inFlight, name)
+	}
+
+	a, err := AttachDir(s.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range inFlight {
+		if _, err := os.Stat(name); err != nil {
+			t.Errorf("AttachDir removed the owner's write in progress: %v", err)
+		}
+	}
+	r, err := a.Open(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || string(b) != "owner's" {
+		t.Errorf("attached Open(owner's blob) = %q, %v", b, err)
+	}
+	for i := range 3 {
+		if _, _, err := a.Put(t.Context(), strings.NewReader(fmt.Sprint("attached ", i)), 0); err != nil {
+			t.Errorf("attached Put beside the owner's temporary files: %v", err)
+		}
+	}
+	for _, name := range inFlight {
+		if _, err := os.Stat(name); err != nil {
+			t.Errorf("attached Put touched the owner's write in progress: %v", err)
+		}
 	}
 }
 

@@ -56,7 +56,19 @@ func TestBackupCommands(t *testing.T) {
 		}
 		return out.String() + errOut.String()
 	}
+	// An upload in progress on the server: the backup command beside it
+	// must leave its temporary file alone.
+	upload := filepath.Join(dir, "blobs", "files", "tmp", "00", "put-1000000")
+	if err := os.MkdirAll(filepath.Dir(upload), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(upload, []byte("half an upload"), 0o400); err != nil {
+		t.Fatal(err)
+	}
 	out := cmd(0, "backup", "--data", dir, "--recipient", id.Recipient().String(), dest)
+	if _, err := os.Stat(upload); err != nil {
+		t.Errorf("the backup command removed the server's upload in progress: %v", err)
+	}
 	if !strings.HasPrefix(out, "backup ") {
 		t.Errorf("backup printed %q", out)
 	}

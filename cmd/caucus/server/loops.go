@@ -10,6 +10,7 @@ import (
 
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/backup"
+	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/mail/store"
@@ -39,7 +40,7 @@ func (s *Server) buildLoops(ctx context.Context) error {
 		loopFunc(func(ctx context.Context) { s.ops.RunExpiry(ctx, time.Hour) }),
 		s.files,
 	}
-	b, err := backupLoop(s.db, s.cfg, s.audit, s.log.With("component", "backup"), s.deps.Now)
+	b, err := backupLoop(s.db, s.cfg, s.blobStores, s.audit, s.log.With("component", "backup"), s.deps.Now)
 	if err != nil {
 		return err
 	}
@@ -86,7 +87,7 @@ func (h dbHealth) Check(ctx context.Context) error {
 
 // backupLoop returns the loop of the daily backup that [backup]
 // configures, or nil if there is none.
-func backupLoop(d *db.DB, cfg config.Config, al *audit.Log, log *slog.Logger, now func() time.Time) (runner, error) {
+func backupLoop(d *db.DB, cfg config.Config, blobs map[string]blob.Store, al *audit.Log, log *slog.Logger, now func() time.Time) (runner, error) {
 	b := cfg.Backup
 	if b.Dest == "" {
 		return nil, nil
@@ -100,7 +101,7 @@ func backupLoop(d *db.DB, cfg config.Config, al *audit.Log, log *slog.Logger, no
 		return nil, err
 	}
 	svc, err := backup.New(d, backup.Config{DataDir: cfg.DataDir, Dest: b.Dest, Recipients: []age.Recipient{rcpt},
-		Keep: b.Keep, Audit: al}, log, now)
+		Keep: b.Keep, Audit: al, Blobs: blobs}, log, now)
 	if err != nil {
 		return nil, err
 	}

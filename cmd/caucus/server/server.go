@@ -95,6 +95,10 @@ type Server struct {
 	blobs blob.Store // mail bodies
 	keys  *auth.Keys
 
+	// blobStores are the blob stores blobDir opened, by owner: what the
+	// scheduled backup copies.
+	blobStores map[string]blob.Store
+
 	// identity
 	audit *audit.Log
 	tls   *tlsacme.Manager

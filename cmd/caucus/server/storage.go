@@ -57,5 +57,13 @@ func (s *Server) openStorage(ctx context.Context) (err error) {
 // "files"): each has its own, so that one's garbage collector never sees
 // another's bodies.
 func (s *Server) blobDir(owner string) (blob.Store, error) {
-	return blob.OpenDir(filepath.Join(s.cfg.DataDir, "blobs", owner))
+	st, err := blob.OpenDir(filepath.Join(s.cfg.DataDir, "blobs", owner))
+	if err != nil {
+		return nil, err
+	}
+	if s.blobStores == nil {
+		s.blobStores = map[string]blob.Store{}
+	}
+	s.blobStores[owner] = st
+	return st, nil
 }
