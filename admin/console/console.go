@@ -86,6 +86,7 @@ func New(d Deps) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	pages.SetParty(d.Login.Party()) // the party's name and look, as on the sign-in pages
 	od := d.Ops.Deps()
 	return &Handler{d: d, ops: d.Ops, od: od, svc: od.Auth, mail: od.Mail, login: d.Login, baseURL: od.BaseURL, log: d.Log, pages: pages,
 		pending: newPendingStore(od.Now), notices: newNotices(od.Now)}, nil

@@ -180,6 +180,7 @@ func New(d Deps) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.SetParty(d.Login.Party()) // the party's name and look, as on the sign-in pages
 	return &Handler{d: d, log: d.Log, pages: p, bodies: newBodyCache(), autosave: AutosaveEvery}, nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/devcert"
 	"github.com/caucus-org/caucus/internal/testtool"
+	"github.com/caucus-org/caucus/internal/ui"
 )
 
 // TestBrowserVolunteerLife is the life of a volunteer through the console,
@@ -205,6 +206,9 @@ func consoleInvite(t *testing.T, admin *browser, srv *Server, enrolURL string) s
 	// Invite from the console: a link and its QR code.
 	admin.navigate("/admin/people")
 	admin.waitPage("/admin/people", "#sendinvite")
+	if got, want := admin.text("header .brand"), partyName(t, srv); got != want {
+		t.Errorf("the console's header names %q, want the party's name %q as on every page", got, want)
+	}
 	admin.do("invite",
 		chromedp.SendKeys(chromedp.CSS("#login"), volLogin),
 		chromedp.SendKeys(chromedp.CSS("#name"), "Val Volunteer"),
@@ -340,4 +344,14 @@ func (b *browser) acceptConfirm() {
 	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.confirm = () => true; true`)); err != nil {
 		b.t.Fatal(err)
 	}
+}
+
+// partyName is the party's name as the pages show it.
+func partyName(t *testing.T, srv *Server) string {
+	t.Helper()
+	p, err := ui.PartyOf(srv.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.DisplayName()
 }

@@ -67,6 +67,9 @@ func TestBrowserWebmailWired(t *testing.T) {
 	b.waitPage("/account", "main")
 	b.navigate("/")
 	b.waitPage("/mail/box/"+strconv.FormatInt(inbox.ID, 10), "#rows")
+	if got, want := b.text("header .brand"), partyName(t, srv); got != want {
+		t.Errorf("webmail's header names %q, want the party's name %q as on every page", got, want)
+	}
 	if got := b.text("#rows"); !strings.Contains(got, "Leaflets for Saturday") || !strings.Contains(got, "Campaign Office") {
 		t.Fatalf("the INBOX list shows %q, want the delivered message", got)
 	}
