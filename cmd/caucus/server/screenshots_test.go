@@ -8,10 +8,12 @@ package server
 //
 //	CAUCUS_SCREENSHOTS=docs/screenshots go test ./cmd/caucus/server -run TestScreenshots
 //
-// A relative directory is taken from the module's root. Every page shot
-// is also checked: the language asked for is the page's, and the page
-// had no Content-Security-Policy violation and requested nothing from a
-// host but the server.
+// A relative directory is taken from the module's root. There is one
+// browser per language (--lang, and LANGUAGE for Chromium's own words,
+// which need the chromium-l10n package). Every page shot is also checked:
+// the language asked for is the page's, and the page had no
+// Content-Security-Policy violation and requested nothing from a host but
+// the server.
 
 import (
 	"context"
@@ -115,12 +117,16 @@ func TestScreenshots(t *testing.T) {
 	}
 	fillFiles(t, ctx, srv, login)
 
-	b := newShooter(t, ctx, chromium, srv)
+	// One browser per language, set up as a person's would be (--lang):
+	// the page's language comes from its Accept-Language, and the
+	// browser's own words (a file chooser's) are in it too.
+	tabs := map[string]*shooter{"en": newShooter(t, ctx, chromium, srv, "en-US"), "it": newShooter(t, ctx, chromium, srv, "it-IT")}
+	b := tabs["en"]
 	b.checkDetectsCSP()
 	set := screenshotSet()
 	for _, s := range set { // signed out
 		if s.page == "signin" {
-			b.take(s, paths[s.page], "#passkey", out)
+			tabs[s.lang].take(s, paths[s.page], "#passkey", out)
 		}
 	}
 	b.emulate(shot{lang: "en"})
@@ -132,19 +138,20 @@ func TestScreenshots(t *testing.T) {
 	b.waitPage("/setup/phone", "#later")
 	b.click("#later")
 	b.waitPage("/account", "#factors")
+	tabs["it"].copyCookies(b)
 	paths["webmail-message"] = b.messageHref(paths["webmail-inbox"], "Richiesta di incontro")
 	ready := map[string]string{ // what each page shows when it is ready
 		"webmail-inbox":   "#rows",
 		"webmail-message": "#banner.outside",
 		"webmail-compose": "#body",
 		"files":           "#entries",
-		"admin-dashboard": "main h1",
-		"admin-people":    "main h1",
+		"admin-dashboard": "#members",
+		"admin-people":    "#people",
 		"account":         "#factors",
 	}
 	for _, s := range set {
 		if s.page != "signin" {
-			b.take(s, paths[s.page], ready[s.page], out)
+			tabs[s.lang].take(s, paths[s.page], ready[s.page], out)
 		}
 	}
 }
@@ -310,7 +317,6 @@ func fillFiles(t *testing.T, ctx context.Context, srv *Server, login string) {
 // and every Content-Security-Policy violation its pages report.
 type shooter struct {
 	*browser
-	ua   string // the browser's own user agent, kept while the language changes
 	mu   sync.Mutex
 	reqs []string
 }
@@ -320,7 +326,7 @@ type shooter struct {
 const cspWatch = `window.__csp = [];
 document.addEventListener("securitypolicyviolation", e => window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline")), true);`
 
-func newShooter(t *testing.T, ctx context.Context, path string, srv *Server) *shooter {
+func newShooter(t *testing.T, ctx context.Context, path string, srv *Server, lang string) *shooter {
 	t.Helper()
 	spki, err := certSPKIHash(srv.cfg.TLS.CertFile)
 	if err != nil {
@@ -336,7 +342,11 @@ func newShooter(t *testing.T, ctx context.Context, path string, srv *Server) *sh
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("lang", "en-US"),
+		chromedp.Flag("lang", lang),
+		chromedp.Flag("accept-lang", lang),
+		// Chromium on Linux takes its own words' language from the
+		// environment, not --lang (its locales are in chromium-l10n).
+		chromedp.Env("LANGUAGE="+strings.ReplaceAll(lang, "-", "_")),
 		chromedp.NoDefaultBrowserCheck,
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.Flag("ignore-certificate-errors-spki-list", spki),
@@ -364,9 +374,6 @@ func newShooter(t *testing.T, ctx context.Context, path string, srv *Server) *sh
 	}
 	if _, err := chromedp.Call(bctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspWatch}); err != nil {
 		t.Fatalf("Page.addScriptToEvaluateOnNewDocument: %v", err)
-	}
-	if s.ua, err = chromedp.Run(bctx, chromedp.Evaluate[string]("navigator.userAgent")); err != nil {
-		t.Fatal(err)
 	}
 	return s
 }
@@ -421,6 +428,22 @@ func (s *shooter) waitFor(prefix, sel string) {
 	s.do("wait for fonts", chromedp.Evaluate[chromedp.Void](`document.fonts.ready.then(() => true)`, chromedp.EvalAwaitPromise))
 }
 
+// copyCookies signs s in with the session of from.
+func (s *shooter) copyCookies(from *shooter) {
+	s.t.Helper()
+	res, err := chromedp.Call(from.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{from.url + "/"}})
+	if err != nil || len(res.Cookies) == 0 {
+		s.t.Fatalf("Network.getCookies: %d cookies, %v", len(res.Cookies), err)
+	}
+	var set []*network.CookieParam
+	for _, c := range res.Cookies {
+		set = append(set, &network.CookieParam{Name: c.Name, Value: c.Value, URL: s.url + "/", Path: c.Path, Secure: c.Secure, HTTPOnly: c.HTTPOnly, SameSite: c.SameSite})
+	}
+	if _, err := chromedp.Call(s.ctx, network.SetCookies, network.SetCookiesParams{Cookies: set}); err != nil {
+		s.t.Fatalf("Network.setCookies: %v", err)
+	}
+}
+
 // messageHref returns the path of the message with subject in the list at
 // box.
 func (s *shooter) messageHref(box, subject string) string {
@@ -434,10 +457,9 @@ func (s *shooter) messageHref(box, subject string) string {
 	return href
 }
 
-// emulate sets the tab's language, screen and colour scheme for sh.
+// emulate sets the tab's screen and colour scheme for sh.
 func (s *shooter) emulate(sh shot) {
 	s.t.Helper()
-	lang := map[string]string{"en": "en-US,en", "it": "it-IT,it"}[sh.lang]
 	w, h, mobile := int64(1280), int64(800), false
 	if sh.phone {
 		w, h, mobile = 360, 740, true
@@ -445,9 +467,6 @@ func (s *shooter) emulate(sh shot) {
 	scheme := "light"
 	if sh.dark {
 		scheme = "dark"
-	}
-	if _, err := chromedp.Call(s.ctx, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: s.ua, AcceptLanguage: lang}); err != nil {
-		s.t.Fatalf("Emulation.setUserAgentOverride: %v", err)
 	}
 	if _, err := chromedp.Call(s.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
 		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}}); err != nil {
