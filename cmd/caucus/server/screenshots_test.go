@@ -21,13 +21,16 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -318,7 +321,8 @@ func fillFiles(t *testing.T, ctx context.Context, srv *Server, login string) {
 type shooter struct {
 	*browser
 	mu   sync.Mutex
-	reqs []string
+	reqs []string // every URL requested
+	csp  []string // the browser's log lines about CSP, of every frame
 }
 
 // cspWatch runs in every document before the page's own scripts and keeps
@@ -353,10 +357,15 @@ func newShooter(t *testing.T, ctx context.Context, path string, srv *Server, lan
 	)
 	s := &shooter{}
 	record := func(ev any) {
-		if r, ok := ev.(*network.EventRequestWillBeSent); ok {
-			s.mu.Lock()
-			s.reqs = append(s.reqs, r.Request.URL)
-			s.mu.Unlock()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			s.reqs = append(s.reqs, ev.Request.URL)
+		case *cdplog.EventEntryAdded:
+			if strings.Contains(ev.Entry.Text, "Content Security Policy") {
+				s.csp = append(s.csp, ev.Entry.Text)
+			}
 		}
 	}
 	logf := testLogf(t)
@@ -372,15 +381,18 @@ func newShooter(t *testing.T, ctx context.Context, path string, srv *Server, lan
 	if _, err := chromedp.Call(bctx, network.Enable, network.EnableParams{}); err != nil {
 		t.Fatalf("Network.enable: %v", err)
 	}
+	if _, err := chromedp.Call(bctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		t.Fatalf("Log.enable: %v", err)
+	}
 	if _, err := chromedp.Call(bctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspWatch}); err != nil {
 		t.Fatalf("Page.addScriptToEvaluateOnNewDocument: %v", err)
 	}
 	return s
 }
 
-// checkDetectsCSP proves the CSP check can fail: a script element the page
-// did not have, inserted in the sign-in page, is refused by its policy and
-// must be reported.
+// checkDetectsCSP proves the CSP checks can fail: a script element the
+// page did not have, inserted in the sign-in page, is refused by its
+// policy and must be reported, both to the page and in the browser's log.
 func (s *shooter) checkDetectsCSP() {
 	s.t.Helper()
 	s.navigate("/login")
@@ -389,8 +401,22 @@ func (s *shooter) checkDetectsCSP() {
 	ctx, cancel := context.WithTimeout(s.ctx, pageTimeout)
 	defer cancel()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`window.__csp.length > 0 && window.__ran === undefined`, chromedp.WithPollingTimeout(5*time.Second))); err != nil {
-		s.t.Fatalf("an inline script the CSP must refuse went unreported: %v", err)
+		s.t.Fatalf("an inline script the CSP must refuse went unreported to the page: %v", err)
 	}
+	for s.cspLogged(0) == nil {
+		select {
+		case <-ctx.Done():
+			s.t.Fatal("an inline script the CSP must refuse went unreported in the browser's log")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// cspLogged returns the browser's log lines about CSP since mark.
+func (s *shooter) cspLogged(mark int) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.csp[mark:]...)
 }
 
 // offsite returns the requests since mark to any host but the server's
@@ -409,10 +435,11 @@ func (s *shooter) offsite(mark int) []string {
 	return out
 }
 
-func (s *shooter) mark() int {
+// mark returns where the request and CSP records stand now.
+func (s *shooter) mark() (reqs, csp int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.reqs)
+	return len(s.reqs), len(s.csp)
 }
 
 // waitFor waits until the tab shows a path starting with prefix and an
@@ -484,7 +511,7 @@ func (s *shooter) emulate(sh shot) {
 func (s *shooter) take(sh shot, path, sel, dir string) {
 	s.t.Helper()
 	s.emulate(sh)
-	mark := s.mark()
+	reqMark, cspMark := s.mark()
 	s.navigate(path)
 	s.waitFor(path, sel)
 	lang, err := chromedp.Run(s.ctx, chromedp.Evaluate[string]("document.documentElement.lang"))
@@ -499,10 +526,32 @@ func (s *shooter) take(sh shot, path, sel, dir string) {
 	if err != nil {
 		s.t.Fatalf("%s: %v", sh.file(), err)
 	}
-	if off := s.offsite(mark); len(off) > 0 {
+	if logged := s.cspLogged(cspMark); len(logged) > 0 {
+		s.t.Errorf("%s: the browser logged CSP violations: %q", sh.file(), logged)
+	}
+	if off := s.offsite(reqMark); len(off) > 0 {
 		s.t.Errorf("%s: requests to other hosts: %q", sh.file(), off)
 	}
 	if err := os.WriteFile(filepath.Join(dir, sh.file()), png, 0o644); err != nil {
 		s.t.Fatal(err)
+	}
+}
+
+// TestShooterOffsite: the screenshots' off-site check counts every host
+// but the loopback ones, look-alikes included.
+func TestShooterOffsite(t *testing.T) {
+	t.Parallel()
+	s := &shooter{reqs: []string{
+		"https://localhost:4443/mail/", "https://127.0.0.1:4443/static/app.css", "https://[::1]:4443/x",
+		"data:image/png;base64,AA==", "about:blank",
+		"https://fonts.example/f.woff2", "https://localhost.evil.example/", "http://127.0.0.2.nip.example/",
+	}}
+	got := s.offsite(0)
+	want := []string{"https://fonts.example/f.woff2", "https://localhost.evil.example/", "http://127.0.0.2.nip.example/"}
+	if !slices.Equal(got, want) {
+		t.Errorf("offsite = %q, want %q", got, want)
+	}
+	if got := s.offsite(5); !slices.Equal(got, want) {
+		t.Errorf("offsite from the 6th request = %q, want %q", got, want)
 	}
 }
