@@ -1,0 +1,557 @@
+package server
+
+// The screenshots in docs/screenshots, made by the whole server in dev
+// mode and headless Chromium: a party of thirty people, a member's INBOX
+// with mail in Italian and English, files and a folder; every main page
+// at desktop (1280×800) and phone (360×740) size, in English and Italian,
+// some in dark mode. Run only when asked, so that CI never rewrites them:
+//
+//	CAUCUS_SCREENSHOTS=docs/screenshots go test ./cmd/caucus/server -run TestScreenshots
+//
+// A relative directory is taken from the module's root. There is one
+// browser per language (--lang, and LANGUAGE for Chromium's own words,
+// which need the chromium-l10n package). Every page shot is also checked:
+// the language asked for is the page's, and the page had no
+// Content-Security-Policy violation and requested nothing from a host but
+// the server.
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/caucus-org/caucus/admin"
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/files"
+	"github.com/caucus-org/caucus/internal/testtool"
+)
+
+// shot is one screenshot: a page in a language, at a size, light or dark.
+type shot struct {
+	page  string // name of the page, first part of the file name
+	lang  string // en, it
+	phone bool   // 360×740 mobile, else 1280×800 desktop
+	dark  bool   // prefers-color-scheme: dark
+}
+
+func (s shot) file() string {
+	size := "desktop"
+	if s.phone {
+		size = "phone"
+	}
+	name := s.page + "-" + s.lang + "-" + size
+	if s.dark {
+		name += "-dark"
+	}
+	return name + ".png"
+}
+
+// screenshotSet is the set made: every page in English on a desktop and
+// in Italian on a phone, some the other way round, a few dark.
+func screenshotSet() []shot {
+	pages := []string{"signin", "webmail-inbox", "webmail-message", "webmail-compose", "files", "admin-dashboard", "admin-people", "account"}
+	var set []shot
+	for _, p := range pages {
+		set = append(set, shot{page: p, lang: "en"}, shot{page: p, lang: "it", phone: true})
+	}
+	set = append(set,
+		shot{page: "signin", lang: "it"},
+		shot{page: "webmail-inbox", lang: "it"},
+		shot{page: "admin-people", lang: "it"},
+		shot{page: "webmail-inbox", lang: "en", phone: true},
+		shot{page: "files", lang: "en", phone: true},
+		shot{page: "signin", lang: "en", dark: true},
+		shot{page: "webmail-inbox", lang: "en", dark: true},
+		shot{page: "webmail-message", lang: "it", phone: true, dark: true},
+		shot{page: "files", lang: "it", dark: true},
+		shot{page: "admin-dashboard", lang: "en", phone: true, dark: true},
+	)
+	return set
+}
+
+func TestScreenshots(t *testing.T) {
+	out := os.Getenv("CAUCUS_SCREENSHOTS")
+	if out == "" {
+		t.Skip("writes docs/screenshots; run with CAUCUS_SCREENSHOTS=docs/screenshots")
+	}
+	if !filepath.IsAbs(out) {
+		out = filepath.Join(moduleRoot(t), out)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	chromium := testtool.Need(t, "chromium")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	srv, _ := startTestServer(t, ctx)
+
+	// The member shown is an admin (admins must have a passkey): she
+	// enrols in the browser, with its virtual authenticator.
+	const login = "giulia.rossi@localhost"
+	token, err := srv.auth.CreateInvite(ctx, "admin@localhost", auth.NewAccount{Login: login, DisplayName: "Giulia Rossi", Role: auth.RoleAdmin}, auth.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	party(t, ctx, srv)
+	paths := map[string]string{
+		"signin":          "/login",
+		"webmail-inbox":   "/mail/box/" + strconv.FormatInt(fillInbox(t, ctx, srv, login), 10),
+		"webmail-compose": "/mail/compose",
+		"files":           "/files/p/Home",
+		"admin-dashboard": "/admin",
+		"admin-people":    "/admin/people",
+		"account":         "/account",
+	}
+	fillFiles(t, ctx, srv, login)
+
+	// One browser per language, set up as a person's would be (--lang):
+	// the page's language comes from its Accept-Language, and the
+	// browser's own words (a file chooser's) are in it too.
+	tabs := map[string]*shooter{"en": newShooter(t, ctx, chromium, srv, "en-US"), "it": newShooter(t, ctx, chromium, srv, "it-IT")}
+	b := tabs["en"]
+	b.checkDetectsCSP()
+	set := screenshotSet()
+	for _, s := range set { // signed out
+		if s.page == "signin" {
+			tabs[s.lang].take(s, paths[s.page], "#passkey", out)
+		}
+	}
+	b.emulate(shot{lang: "en"})
+	b.addAuthenticator(platformPasskey)
+	b.acceptInvite(srv.url+"/enrol/"+token, "ulivo-tramonto-scheda-2741")
+	b.register("#addpasskey", "Laptop")
+	b.recoveryCodes()
+	b.click("#done")
+	b.waitPage("/setup/phone", "#later")
+	b.click("#later")
+	b.waitPage("/account", "#factors")
+	tabs["it"].copyCookies(b)
+	paths["webmail-message"] = b.messageHref(paths["webmail-inbox"], "Richiesta di incontro")
+	ready := map[string]string{ // what each page shows when it is ready
+		"webmail-inbox":   "#rows",
+		"webmail-message": "#banner.outside",
+		"webmail-compose": "#body",
+		"files":           "#entries",
+		"admin-dashboard": "#members",
+		"admin-people":    "#people",
+		"account":         "#factors",
+	}
+	for _, s := range set {
+		if s.page != "signin" {
+			tabs[s.lang].take(s, paths[s.page], ready[s.page], out)
+		}
+	}
+}
+
+// moduleRoot is the directory of go.mod above the test's directory.
+func moduleRoot(t *testing.T) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+// party invites the example party: thirty people in three groups, most of
+// them enrolled, the rest with their invitation open.
+func party(t *testing.T, ctx context.Context, srv *Server) {
+	t.Helper()
+	names := []string{
+		"Marco Bianchi", "Francesca Romano", "Luca Colombo", "Chiara Ricci", "Alessandro Marino",
+		"Sara Greco", "Matteo Bruno", "Elena Gallo", "Davide Conti", "Valentina De Luca",
+		"Simone Mancini", "Martina Costa", "Andrea Giordano", "Federica Rizzo", "Stefano Lombardi",
+		"Paola Moretti", "Giorgio Barbieri", "Laura Fontana", "Nicola Santoro", "Alessia Mariani",
+		"Roberto Rinaldi", "Silvia Caruso", "Fabio Ferrara", "Anna Galli", "Paolo Martini",
+		"Claudia Leone", "Emma Schmidt", "Jean Dupont", "Tommaso Villa",
+	}
+	groups := []string{"campagna", "tesoreria", "comunicazione"}
+	for _, g := range groups {
+		if err := srv.auth.CreateGroup(ctx, "admin@localhost", g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, name := range names {
+		login := strings.ToLower(strings.ReplaceAll(name, " ", ".")) + "@localhost"
+		na := auth.NewAccount{Login: login, DisplayName: name, Role: auth.RoleMember, Groups: []string{groups[i%len(groups)]}}
+		if i%7 == 3 {
+			na.ExpiresAt = time.Now().AddDate(0, 2, 0)
+		}
+		token, err := srv.auth.CreateInvite(ctx, "admin@localhost", na, auth.Client{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%5 == 4 { // every fifth has not answered yet
+			continue
+		}
+		id := acceptWithTOTP(t, ctx, srv, token, "bosco-lampione-"+strconv.Itoa(i)+"-urna-4821")
+		if i == 11 {
+			if _, err := srv.ops.Suspend(ctx, admin.Actor{Login: "admin@localhost"}, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// acceptWithTOTP answers an invitation with a password and an
+// authenticator app, as a member does, and returns the account's id.
+func acceptWithTOTP(t *testing.T, ctx context.Context, srv *Server, token, pw string) int64 {
+	t.Helper()
+	stok, err := srv.auth.AcceptInvite(ctx, token, pw, auth.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := srv.auth.Session(ctx, stok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := srv.auth.BeginTOTP(ctx, sess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sess, err = srv.auth.Session(ctx, stok); err != nil { // with the TOTP in progress
+		t.Fatal(err)
+	}
+	code, err := totp.GenerateCode(key.Secret(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.auth.FinishTOTP(ctx, sess, code, auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	return sess.Account.ID
+}
+
+// fillInbox delivers the example mail to login through the server's
+// submit path and returns the INBOX's id. One message comes from outside
+// the party: its header is what caucus's MX writes for mail that passed
+// SPF, DKIM and DMARC (an Authentication-Results of this host at the top),
+// so the message page shows the "from outside the party" banner.
+func fillInbox(t *testing.T, ctx context.Context, srv *Server, login string) int64 {
+	t.Helper()
+	now := time.Now()
+	msgs := []struct {
+		from, subject, body string
+		ago                 time.Duration
+		outside             bool
+	}{
+		{"Marco Bianchi <marco.bianchi@localhost>", "Volantini per sabato", "Ciao Giulia,\r\ni volantini sono arrivati in sede: 2.000 copie. Chi passa a prenderli venerdì sera?\r\n", 52 * time.Hour, false},
+		{"Francesca Romano <francesca.romano@localhost>", "Ordine del giorno assemblea 14 dicembre", "Ecco la bozza dell'ordine del giorno. Commenti entro giovedì, grazie.\r\n", 30 * time.Hour, false},
+		{"Emma Schmidt <emma.schmidt@localhost>", "Minutes of the European coordination call", "Hi all,\r\nthe minutes of Tuesday's call are in the shared folder. Next call on 8 January.\r\n", 26 * time.Hour, false},
+		{"Ufficio Stampa Comune di Bologna <stampa@comune-bologna.example>", "Richiesta di incontro sul piano mobilità", "Gentile Giulia Rossi,\r\nl'assessore sarebbe lieto di incontrare una vostra delegazione la prossima settimana.\r\nCordiali saluti,\r\nUfficio Stampa\r\n", 20 * time.Hour, true},
+		{"Luca Colombo <luca.colombo@localhost>", "Re: Banchetto al mercato", "Confermo: sabato dalle 9 alle 13, porto io il gazebo.\r\n", 5 * time.Hour, false},
+		{"Jean Dupont <jean.dupont@localhost>", "Joint statement on the climate law", "Dear Giulia,\r\nhere is the draft of the joint statement. Could your party sign by Friday?\r\n", 3 * time.Hour, false},
+		{"Chiara Ricci <chiara.ricci@localhost>", "Rendiconto spese novembre", "In allegato il rendiconto di novembre. Mancano due scontrini del banchetto.\r\n", 40 * time.Minute, false},
+	}
+	for i, m := range msgs {
+		var h strings.Builder
+		if m.outside {
+			fmt.Fprintf(&h, "Authentication-Results: %s;\r\n\tspf=pass smtp.mailfrom=comune-bologna.example;\r\n\tdkim=pass header.d=comune-bologna.example header.s=s1;\r\n\tdmarc=pass (p=reject) header.from=comune-bologna.example\r\n", srv.cfg.Hostname)
+		}
+		fmt.Fprintf(&h, "From: %s\r\nTo: Giulia Rossi <%s>\r\nSubject: %s\r\nMessage-ID: <shot-%d@localhost>\r\nDate: %s\r\n"+
+			"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n%s",
+			m.from, login, m.subject, i, now.Add(-m.ago).Format(time.RFC1123Z), m.body)
+		if err := srv.submit.DeliverLocal(ctx, login, strings.NewReader(h.String())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acct, err := srv.auth.AccountByLogin(ctx, login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := srv.mail.Mailbox(ctx, acct.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inbox.ID
+}
+
+// fillFiles puts a folder and a few files in login's Home.
+func fillFiles(t *testing.T, ctx context.Context, srv *Server, login string) {
+	t.Helper()
+	acct, err := srv.auth.AccountByLogin(ctx, login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := files.Actor{ID: acct.ID, Login: acct.Login}
+	home := mustStat(t, srv, owner, "/Home")
+	if _, err := srv.files.Mkdir(ctx, owner, home.ID, "Campagna 2027"); err != nil {
+		t.Fatal(err)
+	}
+	for name, size := range map[string]int{
+		"Volantino elezioni.pdf":        184_320,
+		"Verbale assemblea 2026-11.odt": 23_552,
+		"Bilancio preventivo 2027.ods":  41_984,
+		"Press kit (English).pdf":       512_000,
+		"Indirizzi sezioni locali.csv":  3_072,
+	} {
+		body := strings.Repeat("caucus ", size/7)
+		if _, err := srv.files.Put(ctx, owner, home.ID, name, strings.NewReader(body), int64(len(body))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// shooter is a headless Chromium that records every request its tab makes
+// and every Content-Security-Policy violation its pages report.
+type shooter struct {
+	*browser
+	mu   sync.Mutex
+	reqs []string // every URL requested
+	csp  []string // the browser's log lines about CSP, of every frame
+}
+
+// cspWatch runs in every document before the page's own scripts and keeps
+// the page's CSP violations (the securitypolicyviolation event).
+const cspWatch = `window.__csp = [];
+document.addEventListener("securitypolicyviolation", e => window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline")), true);`
+
+func newShooter(t *testing.T, ctx context.Context, path string, srv *Server, lang string) *shooter {
+	t.Helper()
+	spki, err := certSPKIHash(srv.cfg.TLS.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("lang", lang),
+		chromedp.Flag("accept-lang", lang),
+		// Chromium on Linux takes its own words' language from the
+		// environment, not --lang (its locales are in chromium-l10n).
+		chromedp.Env("LANGUAGE="+strings.ReplaceAll(lang, "-", "_")),
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("ignore-certificate-errors-spki-list", spki),
+	)
+	s := &shooter{}
+	record := func(ev any) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			s.reqs = append(s.reqs, ev.Request.URL)
+		case *cdplog.EventEntryAdded:
+			if strings.Contains(ev.Entry.Text, "Content Security Policy") {
+				s.csp = append(s.csp, ev.Entry.Text)
+			}
+		}
+	}
+	logf := testLogf(t)
+	bctx, cancelTab := chromedp.NewContext(actx, chromedp.WithLogf(logf), chromedp.WithErrorf(logf), chromedp.WithListener(record))
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc()
+	})
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start %s: %v", path, err)
+	}
+	s.browser = &browser{t: t, ctx: bctx, url: srv.url}
+	if _, err := chromedp.Call(bctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatalf("Network.enable: %v", err)
+	}
+	if _, err := chromedp.Call(bctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		t.Fatalf("Log.enable: %v", err)
+	}
+	if _, err := chromedp.Call(bctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspWatch}); err != nil {
+		t.Fatalf("Page.addScriptToEvaluateOnNewDocument: %v", err)
+	}
+	return s
+}
+
+// checkDetectsCSP proves the CSP checks can fail: a script element the
+// page did not have, inserted in the sign-in page, is refused by its
+// policy and must be reported, both to the page and in the browser's log.
+func (s *shooter) checkDetectsCSP() {
+	s.t.Helper()
+	s.navigate("/login")
+	s.waitFor("/login", "#passkey")
+	s.do("insert an inline script", chromedp.Evaluate[chromedp.Void](`(() => { const e = document.createElement("script"); e.textContent = "window.__ran = 1"; document.head.append(e); })()`))
+	ctx, cancel := context.WithTimeout(s.ctx, pageTimeout)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`window.__csp.length > 0 && window.__ran === undefined`, chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+		s.t.Fatalf("an inline script the CSP must refuse went unreported to the page: %v", err)
+	}
+	for s.cspLogged(0) == nil {
+		select {
+		case <-ctx.Done():
+			s.t.Fatal("an inline script the CSP must refuse went unreported in the browser's log")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// cspLogged returns the browser's log lines about CSP since mark.
+func (s *shooter) cspLogged(mark int) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.csp[mark:]...)
+}
+
+// offsite returns the requests since mark to any host but the server's
+// (loopback) one.
+func (s *shooter) offsite(mark int) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, r := range s.reqs[mark:] {
+		u, err := url.Parse(r)
+		if err == nil && (u.Scheme == "data" || u.Scheme == "blob" || r == "about:blank" || u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1" || u.Hostname() == "::1") {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// mark returns where the request and CSP records stand now.
+func (s *shooter) mark() (reqs, csp int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.reqs), len(s.csp)
+}
+
+// waitFor waits until the tab shows a path starting with prefix and an
+// element matching sel, with its fonts loaded.
+func (s *shooter) waitFor(prefix, sel string) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(s.ctx, pageTimeout)
+	defer cancel()
+	q := fmt.Sprintf(`location.pathname.startsWith(%q) && document.readyState === "complete" && document.querySelector(%q) !== null`, prefix, sel)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](q, chromedp.WithPollingTimeout(pageTimeout))); err != nil {
+		s.t.Fatalf("waiting for %s with %s: %v (page: %s)", prefix, sel, err, s.describe())
+	}
+	s.do("wait for fonts", chromedp.Evaluate[chromedp.Void](`document.fonts.ready.then(() => true)`, chromedp.EvalAwaitPromise))
+}
+
+// copyCookies signs s in with the session of from.
+func (s *shooter) copyCookies(from *shooter) {
+	s.t.Helper()
+	res, err := chromedp.Call(from.ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{from.url + "/"}})
+	if err != nil || len(res.Cookies) == 0 {
+		s.t.Fatalf("Network.getCookies: %d cookies, %v", len(res.Cookies), err)
+	}
+	var set []*network.CookieParam
+	for _, c := range res.Cookies {
+		set = append(set, &network.CookieParam{Name: c.Name, Value: c.Value, URL: s.url + "/", Path: c.Path, Secure: c.Secure, HTTPOnly: c.HTTPOnly, SameSite: c.SameSite})
+	}
+	if _, err := chromedp.Call(s.ctx, network.SetCookies, network.SetCookiesParams{Cookies: set}); err != nil {
+		s.t.Fatalf("Network.setCookies: %v", err)
+	}
+}
+
+// messageHref returns the path of the message with subject in the list at
+// box.
+func (s *shooter) messageHref(box, subject string) string {
+	s.t.Helper()
+	s.navigate(box)
+	s.waitFor(box, "#rows")
+	href, err := chromedp.Run(s.ctx, chromedp.Evaluate[string](fmt.Sprintf(`(Array.from(document.querySelectorAll("#rows a")).find(a => a.textContent.includes(%q)) || {}).getAttribute?.("href") || ""`, subject)))
+	if err != nil || !strings.HasPrefix(href, "/") {
+		s.t.Fatalf("no message %q in the list at %s (%q, %v)", subject, box, href, err)
+	}
+	return href
+}
+
+// emulate sets the tab's screen and colour scheme for sh.
+func (s *shooter) emulate(sh shot) {
+	s.t.Helper()
+	w, h, mobile := int64(1280), int64(800), false
+	if sh.phone {
+		w, h, mobile = 360, 740, true
+	}
+	scheme := "light"
+	if sh.dark {
+		scheme = "dark"
+	}
+	if _, err := chromedp.Call(s.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}}); err != nil {
+		s.t.Fatalf("Emulation.setEmulatedMedia: %v", err)
+	}
+	opts := []chromedp.EmulateViewportOption{chromedp.EmulatePortrait}
+	if mobile {
+		opts = append(opts, chromedp.EmulateMobile)
+	}
+	s.do("viewport", chromedp.EmulateViewport(w, h, opts...))
+}
+
+// take opens path as sh says, waits for sel, checks the page and writes
+// its viewport as a PNG in dir.
+func (s *shooter) take(sh shot, path, sel, dir string) {
+	s.t.Helper()
+	s.emulate(sh)
+	reqMark, cspMark := s.mark()
+	s.navigate(path)
+	s.waitFor(path, sel)
+	lang, err := chromedp.Run(s.ctx, chromedp.Evaluate[string]("document.documentElement.lang"))
+	if err != nil || lang != sh.lang {
+		s.t.Errorf("%s: <html lang=%q> (%v), want %q", sh.file(), lang, err, sh.lang)
+	}
+	csp, err := chromedp.Run(s.ctx, chromedp.Evaluate[[]string]("window.__csp"))
+	if err != nil || len(csp) > 0 {
+		s.t.Errorf("%s: CSP violations %q (%v)", sh.file(), csp, err)
+	}
+	png, err := chromedp.Run(s.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		s.t.Fatalf("%s: %v", sh.file(), err)
+	}
+	if logged := s.cspLogged(cspMark); len(logged) > 0 {
+		s.t.Errorf("%s: the browser logged CSP violations: %q", sh.file(), logged)
+	}
+	if off := s.offsite(reqMark); len(off) > 0 {
+		s.t.Errorf("%s: requests to other hosts: %q", sh.file(), off)
+	}
+	if err := os.WriteFile(filepath.Join(dir, sh.file()), png, 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// TestShooterOffsite: the screenshots' off-site check counts every host
+// but the loopback ones, look-alikes included.
+func TestShooterOffsite(t *testing.T) {
+	t.Parallel()
+	s := &shooter{reqs: []string{
+		"https://localhost:4443/mail/", "https://127.0.0.1:4443/static/app.css", "https://[::1]:4443/x",
+		"data:image/png;base64,AA==", "about:blank",
+		"https://fonts.example/f.woff2", "https://localhost.evil.example/", "http://127.0.0.2.nip.example/",
+	}}
+	got := s.offsite(0)
+	want := []string{"https://fonts.example/f.woff2", "https://localhost.evil.example/", "http://127.0.0.2.nip.example/"}
+	if !slices.Equal(got, want) {
+		t.Errorf("offsite = %q, want %q", got, want)
+	}
+	if got := s.offsite(5); !slices.Equal(got, want) {
+		t.Errorf("offsite from the 6th request = %q, want %q", got, want)
+	}
+}
