@@ -31,7 +31,12 @@ func TestConsoleDeleteGroup(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(page, `action="/admin/groups/press/delete" data-confirm="Delete the group press?`) {
 		t.Fatalf("groups page has no delete form with a confirmation: %d\n%s", code, page)
 	}
-	code, body := c.act(t, admin, "/admin/groups/press/delete", url.Values{"to": {"vol@example.org"}})
+	if !strings.Contains(page, `list="recipients"`) || !strings.Contains(page, `<datalist id="recipients"><option value="boss@example.org">`) ||
+		!strings.Contains(page, `<option value="vol@example.org">`) {
+		t.Errorf("the recipients are not offered:\n%s", page)
+	}
+	// A bare login is the party's address.
+	code, body := c.act(t, admin, "/admin/groups/press/delete", url.Values{"to": {"vol"}})
 	if code != http.StatusOK || !strings.Contains(body, "Group press deleted") || !strings.Contains(body, "Group files handed over") {
 		t.Fatalf("delete: %d\n%s", code, body)
 	}
@@ -61,8 +66,9 @@ func TestConsoleDeleteGroup(t *testing.T) {
 	if err := c.env.Auth.CreateGroup(ctx, "", "media"); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := c.act(t, admin, "/admin/groups/media/delete", url.Values{"to": {"nobody@example.org"}}); code != http.StatusBadRequest {
-		t.Errorf("unknown recipient: %d", code)
+	if code, body := c.act(t, admin, "/admin/groups/media/delete", url.Values{"to": {"nobody@example.org"}}); code != http.StatusBadRequest ||
+		!strings.Contains(body, "only go to someone who is active or invited") {
+		t.Errorf("unknown recipient: %d\n%s", code, body)
 	}
 	// After the step-up window, the action waits for the key, described.
 	c.env.Clock.Advance(10 * time.Minute)

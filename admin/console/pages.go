@@ -938,9 +938,13 @@ func (h *Handler) deleteGroup(w http.ResponseWriter, r *http.Request, sess auth.
 	name := r.PathValue("name")
 	var to int64
 	if login := strings.TrimSpace(r.PostFormValue("to")); login != "" {
-		a, err := h.ops.AccountByLogin(ctx, login)
+		a, err := h.ops.AccountByLogin(ctx, h.ops.FullLogin(login))
+		if errors.Is(err, auth.ErrNotFound) {
+			h.groupsPage(w, r, http.StatusBadRequest, h.loc(r).T("console.groups.delete.bad_recipient"), "")
+			return
+		}
 		if err != nil {
-			h.groupError(w, r, err)
+			h.fail(w, r, err)
 			return
 		}
 		to = a.ID
