@@ -22,8 +22,9 @@ const (
 //  1. its folder is handed to recipient (files.HandOverGroup): everything
 //     in it moves into recipient's home under a folder named after the
 //     group; the shares and public links of what was in it, and the
-//     shares with the group, are revoked. A failure here stops the
-//     deletion, so nothing is lost.
+//     shares with the group, are revoked, and downloads of its files
+//     under way end. A failure here stops the deletion, so nothing is
+//     lost.
 //  2. the group and its memberships are deleted (auth.DeleteGroup): from
 //     the next request on, its members' web and WebDAV access to the
 //     folder is gone (every files request reads the member's groups), its

@@ -5,7 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"sync/atomic"
 )
+
+// ErrGroupDeleted ends the reading of a group's file when the group is
+// deleted.
+var ErrGroupDeleted = errors.New("files: the group was deleted")
 
 // GroupHandover says what HandOverGroup did.
 type GroupHandover struct {
@@ -68,6 +74,7 @@ func (s *Store) HandOverGroup(ctx context.Context, actor string, groupID int64, 
 	if err != nil {
 		return GroupHandover{}, fmt.Errorf("files: hand over group %s: %w", name, err)
 	}
+	s.cutGroupReaders(groupID)
 	if len(links) > 0 {
 		revoked := make(map[int64]bool, len(links))
 		for _, id := range links {
@@ -148,4 +155,53 @@ func (s *Store) moveSpace(ctx context.Context, tx *sql.Tx, root, groupID, to, to
 	}
 	_, err := tx.ExecContext(ctx, `DELETE FROM files_nodes WHERE id = ?`, root)
 	return err
+}
+
+// groupReader is the open content of a file in a group's folder. Access
+// to a group's folder is checked on every request, but a download under
+// way (a large file over WebDAV) outlives its check: the group's deletion
+// cuts it at its next read.
+type groupReader struct {
+	io.ReadSeekCloser
+	s     *Store
+	group int64
+	cut   atomic.Bool
+}
+
+func (r *groupReader) Read(p []byte) (int, error) {
+	if r.cut.Load() {
+		return 0, ErrGroupDeleted
+	}
+	return r.ReadSeekCloser.Read(p)
+}
+
+func (r *groupReader) Close() error {
+	r.s.readMu.Lock()
+	delete(r.s.reading, r)
+	r.s.readMu.Unlock()
+	return r.ReadSeekCloser.Close()
+}
+
+// watchGroup returns rc, the content of n, as a groupReader when n is in a
+// group's folder; rc itself otherwise (or when nil).
+func (s *Store) watchGroup(rc io.ReadSeekCloser, n Node) io.ReadSeekCloser {
+	if rc == nil || n.Space.Kind != SpaceGroup {
+		return rc
+	}
+	r := &groupReader{ReadSeekCloser: rc, s: s, group: n.Space.ID}
+	s.readMu.Lock()
+	s.reading[r] = struct{}{}
+	s.readMu.Unlock()
+	return r
+}
+
+// cutGroupReaders ends the reading of every open file of group id.
+func (s *Store) cutGroupReaders(id int64) {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	for r := range s.reading {
+		if r.group == id {
+			r.cut.Store(true)
+		}
+	}
 }

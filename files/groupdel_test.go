@@ -2,6 +2,8 @@ package files_test
 
 import (
 	"errors"
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/caucus-org/caucus/files"
@@ -105,5 +107,46 @@ func TestHandOverGroup(t *testing.T) {
 	recs, err := e.Audit.List(ctx, audit.Filter{Kind: "files.group_handover"})
 	if err != nil || len(recs) != 1 || recs[0].Subject != "board" {
 		t.Errorf("audit %+v %v", recs, err)
+	}
+}
+
+// A download of a group's file under way when the group is deleted ends
+// at its next read; one of a home file goes on.
+func TestHandOverGroupCutsReads(t *testing.T) {
+	t.Parallel()
+	e := filestest.New(t, files.Options{InlineBytes: -1})
+	s, ctx := e.Store, t.Context()
+	bob := e.Member(t, "bob@example.org")
+	dave := e.Member(t, "dave@example.org")
+	if err := e.Auth.AddToGroup(ctx, "", "board", bob.ID); err != nil {
+		t.Fatal(err)
+	}
+	gf := put(t, s, bob, "/Groups/board", "big.txt", strings.Repeat("x", 1000))
+	hf := put(t, s, bob, "/Home", "mine.txt", strings.Repeat("y", 1000))
+	group, _, err := s.Open(ctx, bob, gf.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer group.Close()
+	home, _, err := s.Open(ctx, bob, hf.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer home.Close()
+	buf := make([]byte, 100)
+	for _, r := range []io.Reader{group, home} {
+		if _, err := io.ReadFull(r, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gid, _ := e.Auth.GroupID(ctx, "board")
+	if _, err := s.HandOverGroup(ctx, "admin@example.org", gid, "board", dave.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := group.Read(buf); !errors.Is(err, files.ErrGroupDeleted) {
+		t.Errorf("read of the group's file after the hand-over: %v", err)
+	}
+	if rest, err := io.ReadAll(home); err != nil || len(rest) != 900 {
+		t.Errorf("home file: %d bytes, %v", len(rest), err)
 	}
 }
