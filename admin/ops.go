@@ -101,6 +101,7 @@ type Files interface {
 	SuspendPublicLinks(ctx context.Context, actor string) (int, error)
 	ResumePublicLinks(ctx context.Context, actor string) (int, error)
 	Usage(ctx context.Context, accountID int64) (used, quota int64, err error)
+	HandOverGroup(ctx context.Context, actor string, groupID int64, name string, to int64) (files.GroupHandover, error)
 }
 
 // Mailer sends a message that caucus itself writes through its own
@@ -198,7 +199,7 @@ type Report struct {
 // reportTitles are the reports' kinds in people's words.
 var reportTitles = map[string]string{
 	"offboard": "Offboarding", "suspend": "Suspension", "resume": "Reactivation", "expire": "Access ended",
-	"incident.on": "Incident mode started", "incident.off": "Incident mode lifted",
+	"incident.on": "Incident mode started", "incident.off": "Incident mode lifted", "group.delete": "Group deleted",
 }
 
 // Title is the report's kind in people's words.

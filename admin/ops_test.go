@@ -681,3 +681,8 @@ func TestImportCSVHeaders(t *testing.T) {
 		t.Errorf("sample: %+v, %v", pv, err)
 	}
 }
+
+func (f *recFiles) HandOverGroup(_ context.Context, actor string, groupID int64, name string, to int64) (files.GroupHandover, error) {
+	f.add("hand-over-group %s %d %s->%d", actor, groupID, name, to)
+	return files.GroupHandover{}, nil
+}

@@ -6,7 +6,7 @@ import "github.com/caucus-org/caucus/internal/db"
 func Component() db.Component {
 	return db.Component{Name: "auth", Migrations: []db.Migration{
 		{Version: 1, SQL: schemaV1}, {Version: 2, SQL: schemaV2},
-		{Version: 3, SQL: schemaV3},
+		{Version: 3, SQL: schemaV3}, {Version: 4, SQL: schemaV4},
 	}}
 }
 
@@ -17,6 +17,25 @@ const schemaV2 = `ALTER TABLE sessions ADD COLUMN method TEXT NOT NULL DEFAULT '
 // schemaV3 keeps each member's choice of language ("" for none: the
 // browser's, else the party's default).
 const schemaV3 = `ALTER TABLE accounts ADD COLUMN language TEXT NOT NULL DEFAULT '';`
+
+// schemaV4 makes group ids never reused (AUTOINCREMENT): a group's file
+// space and the shares with it are keyed by its id, and a group made after
+// one is deleted must not inherit them. SQLite cannot alter a primary key,
+// so the table is rebuilt; dropping the old one deletes its memberships
+// (ON DELETE CASCADE), so they are kept aside and put back.
+const schemaV4 = `
+CREATE TABLE groups_v4 (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	name       TEXT NOT NULL UNIQUE COLLATE NOCASE,
+	created_at INTEGER NOT NULL
+);
+INSERT INTO groups_v4 (id, name, created_at) SELECT id, name, created_at FROM groups;
+CREATE TEMP TABLE group_members_v4 AS SELECT group_id, account_id FROM group_members;
+DROP TABLE groups;
+ALTER TABLE groups_v4 RENAME TO groups;
+INSERT INTO group_members (group_id, account_id) SELECT group_id, account_id FROM temp.group_members_v4;
+DROP TABLE temp.group_members_v4;
+`
 
 const schemaV1 = `
 CREATE TABLE accounts (

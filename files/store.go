@@ -38,6 +38,9 @@ type Store struct {
 	watchMu  sync.Mutex
 	watching map[*linkWatch]struct{} // transfers through links (see WatchLink)
 
+	readMu  sync.Mutex
+	reading map[*groupReader]struct{} // open contents of group files (see groupdel.go)
+
 	// gcMu orders blob deletion against commits that refer to a blob:
 	// a commit holds it for reading from checking that its blob exists
 	// until the version row is in; deleting an unreferenced blob holds it
@@ -87,7 +90,7 @@ func New(d *db.DB, blobs blob.Store, opts Options, deps Deps) *Store {
 		h = password.NewHasher(password.DefaultParams(), 2)
 	}
 	return &Store{db: d, blobs: blobs, opts: opts, auth: deps.Auth, audit: deps.Audit, log: log, hasher: h, group: d.NewGroup(maxGroup, nil),
-		fetched: map[fetch]time.Time{}, watching: map[*linkWatch]struct{}{}}
+		fetched: map[fetch]time.Time{}, watching: map[*linkWatch]struct{}{}, reading: map[*groupReader]struct{}{}}
 }
 
 // Options returns the store's settings with defaults applied.
@@ -827,7 +830,7 @@ func (s *Store) Open(ctx context.Context, a Actor, id int64) (io.ReadSeekCloser,
 	}
 	// The content of the version just read, with its ETag.
 	f, err := s.openBlob(ctx, n.blob, n.Size)
-	return f, n, err
+	return s.watchGroup(f, n), n, err
 }
 
 // OpenNode opens the content of file n as it was when the store returned
@@ -846,7 +849,8 @@ func (s *Store) OpenNode(ctx context.Context, a Actor, n Node) (io.ReadSeekClose
 		rc, _, err := s.Open(ctx, a, n.ID)
 		return rc, err
 	}
-	return s.openBlob(ctx, n.blob, n.Size)
+	rc, err := s.openBlob(ctx, n.blob, n.Size)
+	return s.watchGroup(rc, n), err
 }
 
 func (s *Store) openCurrent(ctx context.Context, id int64) (io.ReadSeekCloser, error) {

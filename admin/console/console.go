@@ -134,6 +134,7 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 		"POST /admin/groups/{name}/rename":                  h.action(h.renameGroup),
 		"POST /admin/groups/{name}/members":                 h.action(h.addMember),
 		"POST /admin/groups/{name}/members/{id}/remove":     h.action(h.removeMember),
+		"POST /admin/groups/{name}/delete":                  h.action(h.deleteGroup),
 		"GET /admin/audit":                                  h.auditPage,
 		"GET /admin/audit.csv":                              h.auditCSV,
 		"POST /admin/incident":                              h.action(h.incident),

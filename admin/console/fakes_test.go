@@ -65,3 +65,8 @@ func cut(t *testing.T, what string, ctx context.Context) {
 		t.Errorf("%s: live connection still open (cause %v)", what, context.Cause(ctx))
 	}
 }
+
+func (f *recFiles) HandOverGroup(_ context.Context, actor string, groupID int64, name string, to int64) (files.GroupHandover, error) {
+	f.add("hand-over-group %s %d %s->%d", actor, groupID, name, to)
+	return files.GroupHandover{}, nil
+}

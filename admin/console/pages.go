@@ -824,6 +824,8 @@ func reportTitle(l *i18n.Localizer, kind string) string {
 		return l.T("console.report.incident_on")
 	case "incident.off":
 		return l.T("console.report.incident_off")
+	case "group.delete":
+		return l.T("console.groups.delete.report")
 	}
 	return l.T("console.report.generic", "kind", kind)
 }
@@ -840,6 +842,10 @@ var stepWords = map[string]string{
 	"incident mode off":                          i18n.Key("console.step.incident_off"),
 	"everyone signed out, app passwords revoked": i18n.Key("console.step.signed_out"),
 	"public links suspended":                     i18n.Key("console.step.links_suspended"), "public links resumed": i18n.Key("console.step.links_resumed"),
+	"group files handed over":           i18n.Key("console.groups.delete.step_files"),
+	"group deleted":                     i18n.Key("console.groups.delete.step_deleted"),
+	"files added meanwhile handed over": i18n.Key("console.groups.delete.step_late"),
+	"mail routes removed":               i18n.Key("console.groups.delete.step_routes"),
 }
 
 // localSteps are steps with their names in l's words, for showing; the
@@ -923,4 +929,38 @@ func planSteps(l *i18n.Localizer, p admin.OffboardPlan) []admin.Step {
 		}
 	}
 	return localSteps(l, steps)
+}
+
+// deleteGroup deletes a group, handing its files to the chosen person
+// (by default the admin), and shows the report.
+func (h *Handler) deleteGroup(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	ctx := r.Context()
+	name := r.PathValue("name")
+	var to int64
+	if login := strings.TrimSpace(r.PostFormValue("to")); login != "" {
+		a, err := h.ops.AccountByLogin(ctx, h.ops.FullLogin(login))
+		if errors.Is(err, auth.ErrNotFound) {
+			h.groupsPage(w, r, http.StatusBadRequest, h.loc(r).T("console.groups.delete.bad_recipient"), "")
+			return
+		}
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		to = a.ID
+	}
+	rep, err := h.ops.DeleteGroup(ctx, actor(r, sess), name, to)
+	if rep.Kind == "" {
+		if errors.Is(err, admin.ErrSuccessor) || errors.Is(err, admin.ErrBadOptions) {
+			h.groupsPage(w, r, http.StatusBadRequest, h.loc(r).T("console.groups.delete.bad_recipient"), "")
+			return
+		}
+		h.groupError(w, r, err)
+		return
+	}
+	n := notice{Text: h.loc(r).T("console.groups.delete.done", "group", strings.ToLower(name))}
+	if err != nil {
+		n = notice{Error: h.loc(r).T("console.msg.steps_failed")}
+	}
+	h.toReport(w, r, rep, n)
 }

@@ -231,6 +231,8 @@ func (h *Handler) describe(r *http.Request, l *i18n.Localizer, path string) stri
 			return l.T("console.do.group_add", "group", parts[2])
 		case "remove":
 			return l.T("console.do.group_remove", "group", parts[2])
+		case "delete":
+			return l.T("console.groups.delete.do", "group", parts[2])
 		}
 	case len(parts) > 1 && parts[1] == "exports":
 		return l.T("console.do.export", "file", last)

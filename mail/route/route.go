@@ -377,3 +377,52 @@ func (d *Directory) MemberNames() []string {
 	d.names, d.namesTime = names, d.now()
 	return names
 }
+
+// DropGroupRoutes removes the routes stored for a deleted group's address:
+// the forwards to it (from people who left), in any of the party's
+// domains and with any subaddress. Its list address and the right of its
+// members to send as it need nothing: they follow the group, and end with
+// it. A forward left in place would deliver a departed person's mail to a
+// group made later with the same name. It returns the logins whose
+// forward was removed.
+func (d *Directory) DropGroupRoutes(ctx context.Context, actor, group string) ([]string, error) {
+	group = strings.ToLower(strings.TrimSpace(group))
+	rows, err := d.db.QueryContext(ctx, `SELECT a.login, f.account_id, f.target FROM forwards f JOIN accounts a ON a.id = f.account_id ORDER BY a.login`)
+	if err != nil {
+		return nil, fmt.Errorf("route: forwards: %w", err)
+	}
+	type fwd struct {
+		login string
+		id    int64
+	}
+	var drop []fwd
+	for rows.Next() {
+		var f fwd
+		var target string
+		if err := rows.Scan(&f.login, &f.id, &target); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("route: forwards: %w", err)
+		}
+		if local, domain, ok := split(target); ok && local == group && slices.Contains(d.domains, domain) {
+			drop = append(drop, f)
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("route: forwards: %w", err)
+	}
+	var out []string
+	for _, f := range drop {
+		err := d.db.Tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM forwards WHERE account_id = ?`, f.id); err != nil {
+				return fmt.Errorf("route: remove forward: %w", err)
+			}
+			return d.auth.Audit().RecordTx(ctx, tx, audit.Event{Actor: actor, Subject: f.login, Kind: "mail.forward",
+				Detail: fmt.Sprintf("target=%q keep_copy=false (group %s deleted)", "", group)})
+		})
+		if err != nil {
+			return out, err
+		}
+		out = append(out, f.login)
+	}
+	return out, nil
+}
