@@ -234,12 +234,13 @@ func (v *View) SanitizeBody(w io.Writer, cidURL string, opt SanitizeOptions) (Re
 }
 
 // docStart and docEnd frame a body: UTF-8, no referrer for anything the
-// frame opens, the mark of a mismatched link in red.
+// frame opens, the mark of a mismatched link in red, and the font of the
+// pages (a message that sets none would show in the browser's serif).
 const (
 	docStart = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">" +
 		"<meta name=\"referrer\" content=\"no-referrer\">" +
 		"<style>." + MismatchClass + "{color:#b00020;font-weight:bold}" +
-		"body{margin:8px;overflow-wrap:anywhere}pre.caucus-text{white-space:pre-wrap;font-family:inherit}</style>" +
+		"body{margin:8px;overflow-wrap:anywhere;font-family:system-ui,-apple-system,\"Segoe UI\",Roboto,Arial,sans-serif}pre.caucus-text{white-space:pre-wrap;font-family:inherit}</style>" +
 		"</head><body>\n"
 	docEnd = "\n</body></html>\n"
 )
