@@ -1,6 +1,7 @@
 package fileweb
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"strconv"
@@ -40,7 +41,7 @@ func statusOf(err error) (int, bool) {
 		return http.StatusRequestEntityTooLarge, true
 	case errors.Is(err, files.ErrInvalidName), errors.Is(err, files.ErrNotDir), errors.Is(err, files.ErrIsDir),
 		errors.Is(err, files.ErrLoop), errors.Is(err, files.ErrTooDeep), errors.Is(err, files.ErrNotEmpty),
-		errors.Is(err, files.ErrLifetime):
+		errors.Is(err, files.ErrLifetime), errors.Is(err, files.ErrNoGrantee):
 		return http.StatusBadRequest, true
 	case errors.Is(err, files.ErrExpired), errors.Is(err, files.ErrExhausted), errors.Is(err, files.ErrRevoked):
 		return http.StatusGone, true
@@ -386,6 +387,9 @@ func (h *Handler) share(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 	target, err := parseShareTarget(r.PostFormValue("with"))
 	if err == nil {
 		_, err = h.store.Share(r.Context(), actor(r, sess), n.ID, files.Grantee(target), r.PostFormValue("mode") == "write")
+	}
+	if errors.Is(err, files.ErrNoGrantee) {
+		err = formErr(i18n.Key("files.sharepick.no_grantee"), "name", cmp.Or(target.Login, target.Group))
 	}
 	if err != nil {
 		if code, show := statusOf(err); show || errors.As(err, new(errForm)) {

@@ -125,6 +125,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	post("POST /files/delete/{path...}", h.delete)
 	post("POST /files/restore-version/{path...}", h.restoreVersion)
 	post("POST /files/share/{path...}", h.share)
+	user("GET /files/complete", h.complete)
 	post("POST /files/link/{path...}", h.makeLink)
 	user("GET /files/trash", h.trash)
 	post("POST /files/trash/{id}/restore", h.restore)

@@ -76,7 +76,34 @@
     xhr.send(body);
   }
 
+  // complete fills the datalist of an input with data-complete from the
+  // server's suggestions (members and groups) as the person types.
+  function complete(input) {
+    const list = document.getElementById(input.getAttribute("list"));
+    let timer = 0, last = "";
+    input.addEventListener("input", function () {
+      const v = input.value;
+      if (v === last || !list) return;
+      last = v;
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        fetch(input.dataset.complete + "?q=" + encodeURIComponent(v), { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.json() : []; })
+          .then(function (items) {
+            list.replaceChildren();
+            items.forEach(function (it) {
+              const o = document.createElement("option");
+              o.value = it.value;
+              if (it.label !== it.value) o.label = it.label;
+              list.appendChild(o);
+            });
+          }).catch(function () { /* no suggestions */ });
+      }, 150);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("input[data-complete]").forEach(complete);
     document.querySelectorAll("form[data-upload]").forEach(function (form) {
       form.addEventListener("submit", function (ev) { ev.preventDefault(); upload(form); });
     });
