@@ -201,6 +201,13 @@ func (h *Handler) itemPage(w http.ResponseWriter, r *http.Request, code int, n f
 	p.MaxDays = max(1, int(o.MaxLinkLifetime/(24*time.Hour)))
 	p.DefaultDays = min(p.MaxDays, max(1, int(o.DefaultLinkLifetime/(24*time.Hour))))
 	p.MaxDropMB = o.DropLinkBytes / (1000 * 1000)
+	if p.Item.CanWrite {
+		var err error
+		if p.Folders, err = h.moveChoices(r.Context(), sessionActor(r), p.Item.Path); err != nil {
+			h.refuse(w, r, err)
+			return
+		}
+	}
 	if !n.Dir && !n.Virtual {
 		vs, err := h.store.Versions(r.Context(), sessionActor(r), n.ID)
 		if err != nil {

@@ -19,6 +19,7 @@ type page struct {
 	Entries  []entry // browse, public folder link
 	Item     entry   // item page
 	Versions []version
+	Folders  []folderChoice // item page: where Move may put it
 
 	MaxDays, DefaultDays int // link form
 	MaxDropMB            int64
