@@ -209,6 +209,11 @@ func (h *Handler) itemPage(w http.ResponseWriter, r *http.Request, code int, n f
 		}
 	}
 	if !n.Dir && !n.Virtual {
+		var err error
+		if p.Preview, err = h.previewOf(r.Context(), sessionActor(r), n); err != nil {
+			h.refuse(w, r, err)
+			return
+		}
 		vs, err := h.store.Versions(r.Context(), sessionActor(r), n.ID)
 		if err != nil {
 			h.refuse(w, r, err)

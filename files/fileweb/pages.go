@@ -20,6 +20,7 @@ type page struct {
 	Item     entry   // item page
 	Versions []version
 	Folders  []folderChoice // item page: where Move may put it
+	Preview  preview        // item page: what it shows of a file
 
 	MaxDays, DefaultDays int // link form
 	MaxDropMB            int64

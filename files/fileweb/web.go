@@ -118,6 +118,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	user("GET /files/p/{path...}", h.browse)
 	user("GET /files/item/{path...}", h.item)
 	user("GET /files/dl/{path...}", h.download)
+	user("GET /files/view/{path...}", h.view)
 	mux.Handle("POST /files/upload/{path...}", iweb.WithMaxBody(h.login.Require(http.HandlerFunc(h.upload)), h.maxUpload))
 	post("POST /files/mkdir/{path...}", h.mkdir)
 	post("POST /files/rename/{path...}", h.rename)

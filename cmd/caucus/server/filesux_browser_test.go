@@ -6,6 +6,8 @@ package server
 import (
 	"bytes"
 	"context"
+	"image"
+	"image/png"
 	"io"
 	"testing"
 
@@ -79,5 +81,46 @@ func TestBrowserFilesDropUpload(t *testing.T) {
 	defer rc.Close()
 	if got, _ := io.ReadAll(rc); !bytes.Equal(got, []byte("dropped onto the list\n")) {
 		t.Errorf("dropped file holds %q", got)
+	}
+}
+
+// onePixelPNG is a 1×1 PNG.
+func onePixelPNG(t *testing.T) []byte {
+	var b bytes.Buffer
+	if err := png.Encode(&b, image.NewGray(image.Rect(0, 0, 1, 1))); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// An image's item page shows the image, served under the download
+// sandbox, within the page's Content-Security-Policy.
+func TestBrowserFilesPreview(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives headless Chromium; go test without -short runs it")
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*browserTestTimeout)
+	defer cancel()
+	b, srv := filesBrowser(t, ctx)
+	acct, err := srv.auth.AccountByLogin(ctx, "admin@localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := files.Actor{ID: acct.ID, Login: acct.Login}
+	home := mustStat(t, srv, owner, "/Home")
+	dot := onePixelPNG(t)
+	if _, err := srv.files.Put(ctx, owner, home.ID, "dot.png", bytes.NewReader(dot), int64(len(dot))); err != nil {
+		t.Fatal(err)
+	}
+	b.navigate("/files/item/Home/dot.png")
+	b.waitPage("/files/item/Home/dot.png", "#preview")
+	shown, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`new Promise((ok) => {
+		const img = document.querySelector("#preview");
+		const done = () => ok(img.naturalWidth === 1);
+		if (img.complete) done(); else { img.onload = done; img.onerror = () => ok(false); }
+	})`, chromedp.EvalAwaitPromise))
+	if err != nil || !shown {
+		t.Errorf("the image preview is not shown (%v)", err)
 	}
 }
