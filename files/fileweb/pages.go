@@ -21,6 +21,7 @@ type page struct {
 	Versions []version
 	Folders  []folderChoice // item page: where Move may put it
 	Preview  preview        // item page: what it shows of a file
+	Dav      davSetup       // connect page
 
 	MaxDays, DefaultDays int // link form
 	MaxDropMB            int64
@@ -105,6 +106,7 @@ func tabs(l *i18n.Localizer, current string, admin bool) []tab {
 		{Name: l.T("files.tab.trash"), Href: "/files/trash"},
 		{Name: l.T("files.tab.my_shares"), Href: "/files/shares"},
 		{Name: l.T("files.tab.my_links"), Href: "/files/links"},
+		{Name: l.T("files.connect.tab"), Href: "/files/connect"},
 	}
 	if admin {
 		t = append(t, tab{Name: l.T("files.tab.all_links"), Href: "/files/admin/links"})

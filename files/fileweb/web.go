@@ -129,6 +129,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	user("GET /files/complete", h.complete)
 	post("POST /files/link/{path...}", h.makeLink)
 	user("GET /files/trash", h.trash)
+	user("GET /files/connect", h.connect)
 	post("POST /files/trash/{id}/restore", h.restore)
 	user("GET /files/shares", h.shares)
 	post("POST /files/shares/{id}/undo", h.unshare)
