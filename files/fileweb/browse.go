@@ -178,6 +178,12 @@ func (h *Handler) browse(w http.ResponseWriter, r *http.Request) {
 	for _, c := range list {
 		p.Entries = append(p.Entries, toEntry(l, c))
 	}
+	if top := strings.SplitN(viewPath(n), "/", 2)[0]; top == "Shared" {
+		h.sawShares(w)
+	} else if p.SharedNotice, err = h.newShares(r.Context(), r, sessionActor(r), l); err != nil {
+		h.refuse(w, r, err)
+		return
+	}
 	h.render(w, r, http.StatusOK, "browse", p)
 }
 

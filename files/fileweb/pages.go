@@ -15,13 +15,14 @@ type page struct {
 	Tabs   []tab
 	Crumbs []crumb
 
-	Folder   entry   // browse: the folder shown
-	Entries  []entry // browse, public folder link
-	Item     entry   // item page
-	Versions []version
-	Folders  []folderChoice // item page: where Move may put it
-	Preview  preview        // item page: what it shows of a file
-	Dav      davSetup       // connect page
+	Folder       entry   // browse: the folder shown
+	Entries      []entry // browse, public folder link
+	Item         entry   // item page
+	Versions     []version
+	Folders      []folderChoice // item page: where Move may put it
+	Preview      preview        // item page: what it shows of a file
+	Dav          davSetup       // connect page
+	SharedNotice shareNotice    // browse: what was newly shared with one
 
 	MaxDays, DefaultDays int // link form
 	MaxDropMB            int64
