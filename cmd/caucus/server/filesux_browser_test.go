@@ -124,3 +124,30 @@ func TestBrowserFilesPreview(t *testing.T) {
 		t.Errorf("the image preview is not shown (%v)", err)
 	}
 }
+
+// Typing in the share form's field fills its suggestions from the
+// party's members and groups.
+func TestBrowserFilesSharePicker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives headless Chromium; go test without -short runs it")
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*browserTestTimeout)
+	defer cancel()
+	b, srv := filesBrowser(t, ctx)
+	acct, err := srv.auth.AccountByLogin(ctx, "admin@localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.auth.AddToGroup(ctx, "", "press", acct.ID); err != nil {
+		t.Fatal(err)
+	}
+	owner := files.Actor{ID: acct.ID, Login: acct.Login}
+	if _, err := srv.files.Put(ctx, owner, mustStat(t, srv, owner, "/Home").ID, "plan.txt", bytes.NewReader([]byte("plan")), 4); err != nil {
+		t.Fatal(err)
+	}
+	b.navigate("/files/item/Home/plan.txt")
+	b.waitPage("/files/item/Home/plan.txt", "#with")
+	b.do("type a group's start", chromedp.SendKeys(chromedp.CSS("#with"), "pr"))
+	b.waitPage("/files/item/Home/plan.txt", `#share-suggest option[value="group:press"]`)
+}
