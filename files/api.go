@@ -143,6 +143,7 @@ var (
 	ErrNotEmpty    = errors.New("files: folder is not empty")
 	ErrLoop        = errors.New("files: cannot move a folder into itself")
 	ErrTooDeep     = errors.New("files: folders nested too deep")
+	ErrNoGrantee   = errors.New("files: no member or group with this name")
 
 	ErrExpired   = errors.New("files: link expired")
 	ErrExhausted = errors.New("files: link download limit reached")

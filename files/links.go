@@ -37,14 +37,16 @@ func (s *Store) Share(ctx context.Context, a Actor, id int64, with Grantee, writ
 	case with.Login != "" && with.Group == "":
 		acct, err := s.auth.AccountByLogin(ctx, with.Login)
 		if err != nil || acct.State != auth.StateActive {
-			return Share{}, fmt.Errorf("%w: no member %q", ErrNotFound, with.Login)
+			return Share{}, fmt.Errorf("%w: %q", ErrNoGrantee, with.Login)
 		}
 		if acct.ID == a.ID {
 			return Share{}, fmt.Errorf("%w: sharing with oneself", ErrForbidden)
 		}
 		kind, gid, subject = "account", acct.ID, acct.Login
 	case with.Group != "" && with.Login == "":
-		if gid, err = s.groupID(ctx, with.Group); err != nil {
+		if gid, err = s.groupID(ctx, with.Group); errors.Is(err, ErrNotFound) {
+			return Share{}, fmt.Errorf("%w: group %q", ErrNoGrantee, with.Group)
+		} else if err != nil {
 			return Share{}, err
 		}
 		kind = "group"

@@ -1,6 +1,7 @@
 package fileweb
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"strconv"
@@ -40,7 +41,7 @@ func statusOf(err error) (int, bool) {
 		return http.StatusRequestEntityTooLarge, true
 	case errors.Is(err, files.ErrInvalidName), errors.Is(err, files.ErrNotDir), errors.Is(err, files.ErrIsDir),
 		errors.Is(err, files.ErrLoop), errors.Is(err, files.ErrTooDeep), errors.Is(err, files.ErrNotEmpty),
-		errors.Is(err, files.ErrLifetime):
+		errors.Is(err, files.ErrLifetime), errors.Is(err, files.ErrNoGrantee):
 		return http.StatusBadRequest, true
 	case errors.Is(err, files.ErrExpired), errors.Is(err, files.ErrExhausted), errors.Is(err, files.ErrRevoked):
 		return http.StatusGone, true
@@ -177,6 +178,12 @@ func (h *Handler) browse(w http.ResponseWriter, r *http.Request) {
 	for _, c := range list {
 		p.Entries = append(p.Entries, toEntry(l, c))
 	}
+	if top := strings.SplitN(viewPath(n), "/", 2)[0]; top == "Shared" {
+		h.sawShares(w)
+	} else if p.SharedNotice, err = h.newShares(r.Context(), r, sessionActor(r), l); err != nil {
+		h.refuse(w, r, err)
+		return
+	}
 	h.render(w, r, http.StatusOK, "browse", p)
 }
 
@@ -200,7 +207,19 @@ func (h *Handler) itemPage(w http.ResponseWriter, r *http.Request, code int, n f
 	p.MaxDays = max(1, int(o.MaxLinkLifetime/(24*time.Hour)))
 	p.DefaultDays = min(p.MaxDays, max(1, int(o.DefaultLinkLifetime/(24*time.Hour))))
 	p.MaxDropMB = o.DropLinkBytes / (1000 * 1000)
+	if p.Item.CanWrite {
+		var err error
+		if p.Folders, err = h.moveChoices(r.Context(), sessionActor(r), p.Item.Path); err != nil {
+			h.refuse(w, r, err)
+			return
+		}
+	}
 	if !n.Dir && !n.Virtual {
+		var err error
+		if p.Preview, err = h.previewOf(r.Context(), sessionActor(r), n); err != nil {
+			h.refuse(w, r, err)
+			return
+		}
 		vs, err := h.store.Versions(r.Context(), sessionActor(r), n.ID)
 		if err != nil {
 			h.refuse(w, r, err)
@@ -386,6 +405,9 @@ func (h *Handler) share(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 	target, err := parseShareTarget(r.PostFormValue("with"))
 	if err == nil {
 		_, err = h.store.Share(r.Context(), actor(r, sess), n.ID, files.Grantee(target), r.PostFormValue("mode") == "write")
+	}
+	if errors.Is(err, files.ErrNoGrantee) {
+		err = formErr(i18n.Key("files.sharepick.no_grantee"), "name", cmp.Or(target.Login, target.Group))
 	}
 	if err != nil {
 		if code, show := statusOf(err); show || errors.As(err, new(errForm)) {

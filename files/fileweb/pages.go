@@ -15,10 +15,14 @@ type page struct {
 	Tabs   []tab
 	Crumbs []crumb
 
-	Folder   entry   // browse: the folder shown
-	Entries  []entry // browse, public folder link
-	Item     entry   // item page
-	Versions []version
+	Folder       entry   // browse: the folder shown
+	Entries      []entry // browse, public folder link
+	Item         entry   // item page
+	Versions     []version
+	Folders      []folderChoice // item page: where Move may put it
+	Preview      preview        // item page: what it shows of a file
+	Dav          davSetup       // connect page
+	SharedNotice shareNotice    // browse: what was newly shared with one
 
 	MaxDays, DefaultDays int // link form
 	MaxDropMB            int64
@@ -103,6 +107,7 @@ func tabs(l *i18n.Localizer, current string, admin bool) []tab {
 		{Name: l.T("files.tab.trash"), Href: "/files/trash"},
 		{Name: l.T("files.tab.my_shares"), Href: "/files/shares"},
 		{Name: l.T("files.tab.my_links"), Href: "/files/links"},
+		{Name: l.T("files.connect.tab"), Href: "/files/connect"},
 	}
 	if admin {
 		t = append(t, tab{Name: l.T("files.tab.all_links"), Href: "/files/admin/links"})

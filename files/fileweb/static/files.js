@@ -24,15 +24,16 @@
     return s;
   }
 
-  function upload(form) {
-    const input = form.querySelector('input[type="file"]');
+  // upload sends list (a FileList or array of File) with form's action,
+  // token, progress bar and status line.
+  function upload(form, list) {
     const bar = form.querySelector("progress");
     const status = form.querySelector("[data-upload-status]");
     const button = form.querySelector('button[type="submit"]');
     const say = function (t) { if (status) status.textContent = t; };
-    if (!input || input.files.length === 0) { say(words(status, "choose", "Choose one or more files first.")); return; }
+    if (!list || list.length === 0) { say(words(status, "choose", "Choose one or more files first.")); return; }
     let total = 0;
-    for (let i = 0; i < input.files.length; i++) total += input.files[i].size;
+    for (let i = 0; i < list.length; i++) total += list[i].size;
 
     const xhr = new XMLHttpRequest();
     xhr.open("POST", form.action);
@@ -69,17 +70,84 @@
     const body = new FormData();
     const token = form.querySelector('input[name="csrf"]');
     if (token) body.append("csrf", token.value);
-    for (let i = 0; i < input.files.length; i++) {
-      body.append("size", String(input.files[i].size));
-      body.append("file", input.files[i], input.files[i].name);
+    for (let i = 0; i < list.length; i++) {
+      body.append("size", String(list[i].size));
+      body.append("file", list[i], list[i].name);
     }
     xhr.send(body);
   }
 
-  document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("form[data-upload]").forEach(function (form) {
-      form.addEventListener("submit", function (ev) { ev.preventDefault(); upload(form); });
+  // complete fills the datalist of an input with data-complete from the
+  // server's suggestions (members and groups) as the person types.
+  function complete(input) {
+    const list = document.getElementById(input.getAttribute("list"));
+    let timer = 0, last = "";
+    input.addEventListener("input", function () {
+      const v = input.value;
+      if (v === last || !list) return;
+      last = v;
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        fetch(input.dataset.complete + "?q=" + encodeURIComponent(v), { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.json() : []; })
+          .then(function (items) {
+            list.replaceChildren();
+            items.forEach(function (it) {
+              const o = document.createElement("option");
+              o.value = it.value;
+              if (it.label !== it.value) o.label = it.label;
+              list.appendChild(o);
+            });
+          }).catch(function () { /* no suggestions */ });
+      }, 150);
     });
+  }
+
+  // dropUpload makes area take files dragged onto it: they are sent with
+  // the upload form named by its data-drop-upload, showing its progress.
+  function dropUpload(area) {
+    const form = document.getElementById(area.dataset.dropUpload);
+    if (!form) return;
+    area.querySelectorAll(".drophint").forEach(function (p) { p.hidden = false; });
+    const hasFiles = function (ev) {
+      return ev.dataTransfer && Array.prototype.indexOf.call(ev.dataTransfer.types, "Files") >= 0;
+    };
+    let depth = 0;
+    area.addEventListener("dragenter", function (ev) {
+      if (!hasFiles(ev)) return;
+      ev.preventDefault();
+      depth++;
+      area.classList.add("dragging");
+    });
+    area.addEventListener("dragover", function (ev) {
+      if (!hasFiles(ev)) return;
+      ev.preventDefault();
+      ev.dataTransfer.dropEffect = "copy";
+    });
+    area.addEventListener("dragleave", function () {
+      if (--depth <= 0) { depth = 0; area.classList.remove("dragging"); }
+    });
+    area.addEventListener("drop", function (ev) {
+      if (!hasFiles(ev)) return;
+      ev.preventDefault();
+      depth = 0;
+      area.classList.remove("dragging");
+      const bar = form.querySelector("progress");
+      if (bar) bar.scrollIntoView({ block: "nearest" });
+      upload(form, ev.dataTransfer.files);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("input[data-complete]").forEach(complete);
+    document.querySelectorAll("form[data-upload]").forEach(function (form) {
+      form.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        const input = form.querySelector('input[type="file"]');
+        upload(form, input ? input.files : null);
+      });
+    });
+    document.querySelectorAll("[data-drop-upload]").forEach(dropUpload);
     // Copy buttons next to a link shown once.
     document.querySelectorAll("[data-copy]").forEach(function (btn) {
       btn.addEventListener("click", function () {
