@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -166,5 +167,39 @@ func TestBrowserDarkMode(t *testing.T) {
 	// #ffd500 is light: the header's text is black on it.
 	if lightHeader != "rgb(255, 213, 0)" || darkHeader != lightHeader || lightText != "rgb(0, 0, 0)" {
 		t.Errorf("header %s (dark %s), text %s; want the accent rgb(255, 213, 0) with black text", lightHeader, darkHeader, lightText)
+	}
+}
+
+// TestBrowserErrorPages: an address with no page (404), a method a route
+// does not take (405) and a refused cross-origin form (403) get pages in
+// the layout, in the browser's language, not bare text.
+func TestBrowserErrorPages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tab := e.chromium(t, "it-IT")
+	for _, c := range []struct{ path, h1 string }{
+		{"/no/such/page", "Pagina non trovata"},
+		{"/logout", "Qui non si può fare"}, // POST only
+	} {
+		ctx, cancel := context.WithTimeout(tab, 30*time.Second)
+		if err := chromedp.Do(ctx, chromedp.Navigate(e.origin+c.path)); err != nil {
+			t.Fatalf("open %s: %v", c.path, err)
+		}
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[document.documentElement.lang,
+			(document.querySelector("main h1") || {}).textContent || "",
+			!!document.querySelector("header .brand"),
+			(document.querySelector("main a.button") || {}).textContent || ""].join("|")`))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "it|" + c.h1 + "|true|Vai alla pagina iniziale"; got != want {
+			t.Errorf("%s: lang|h1|layout|link = %q, want %q", c.path, got, want)
+		}
+	}
+	b := e.browser(t)
+	resp := b.post("/login", url.Values{"login": {"a"}}, "Sec-Fetch-Site", "cross-site", "Accept-Language", "de")
+	if resp.code != http.StatusForbidden || !strings.Contains(resp.body, "<h1>Nicht erlaubt</h1>") || !strings.Contains(resp.body, `<html lang="de"`) {
+		t.Errorf("cross-site POST: %d\n%s", resp.code, resp.body)
 	}
 }

@@ -519,3 +519,34 @@ func (h *Handler) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	web.JSON(w, status(w, err, http.StatusBadRequest), map[string]string{"error": msg})
 }
+
+// RenderError writes the page for an error status code in the layout, in
+// the reader's language (the member's setting, else Accept-Language), for
+// [web.ErrorPages]. It writes nothing when it fails, and never calls
+// [web.Error] itself, so a broken page cannot loop.
+func (h *Handler) RenderError(w http.ResponseWriter, r *http.Request, code int) error {
+	l := h.Localizer(r)
+	p := page{L: l}
+	switch code {
+	case http.StatusNotFound:
+		p.Title, p.Message = l.T("pages.error.notfound.title"), l.T("pages.error.notfound.text")
+	case http.StatusMethodNotAllowed:
+		p.Title, p.Message = l.T("pages.error.method.title"), l.T("pages.error.method.text")
+	case http.StatusForbidden:
+		p.Title, p.Message = l.T("pages.error.forbidden.title"), l.T("pages.error.forbidden.text")
+	case http.StatusRequestEntityTooLarge:
+		p.Title, p.Message = l.T("pages.error.toolarge.title"), l.T("pages.error.toolarge.text")
+	case http.StatusTooManyRequests:
+		p.Title, p.Message = l.T("pages.error.toomany.title"), l.T("pages.error.toomany.text")
+	default:
+		if code < 500 {
+			p.Title, p.Message = l.T("pages.error.bad.title"), l.T("pages.error.bad.text")
+		} else {
+			p.Title, p.Message = l.T("pages.error.server.title"), l.T("pages.error.server.text")
+		}
+	}
+	if sess, ok := SessionFrom(r.Context()); ok && sess.Stage == auth.StageFull {
+		p.CSRF, p.UserName, p.IsAdmin = sess.CSRF, sess.Account.DisplayName, sess.Account.IsAdmin()
+	}
+	return h.pages.Render(w, code, "error", p)
+}

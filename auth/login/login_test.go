@@ -122,7 +122,7 @@ func newHandler(tb testing.TB, svc *auth.Service, log *slog.Logger, opts ...envO
 	if o.mount != nil {
 		o.mount(h, mux)
 	}
-	return web.Secure(mux, 1<<20)
+	return web.ErrorPages(web.Secure(mux, 1<<20), mux, h)
 }
 
 // newEnv starts a TLS test server with the login routes. Logs go to tb.
