@@ -203,3 +203,32 @@ func TestBrowserErrorPages(t *testing.T) {
 		t.Errorf("cross-site POST: %d\n%s", resp.code, resp.body)
 	}
 }
+
+// TestBrowserFavicon: every page links an icon, which the browser loads as
+// an image from the static files, cached like them.
+func TestBrowserFavicon(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tab := e.chromium(t, "en")
+	e.pageLangAndText(t, tab, "/login")
+	ctx, cancel := context.WithTimeout(tab, 30*time.Second)
+	defer cancel()
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`new Promise(done => {
+		const link = document.querySelector('link[rel="icon"]');
+		if (!link) { done("no icon link"); return; }
+		const img = new Image();
+		img.onload = () => done(new URL(link.href).pathname + " " + img.naturalWidth + "x" + img.naturalHeight);
+		img.onerror = () => done("icon did not load: " + link.href);
+		img.src = link.href;
+	})`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "/static/favicon.svg 64x64" {
+		t.Errorf("icon: %s", got)
+	}
+	r := e.browser(t).get("/static/favicon.svg").want(200)
+	if ct, cc := r.header.Get("Content-Type"), r.header.Get("Cache-Control"); ct != "image/svg+xml" || cc != "public, max-age=3600" {
+		t.Errorf("favicon served as %q, Cache-Control %q", ct, cc)
+	}
+}

@@ -168,7 +168,8 @@ func (p *Pages) Localizer(r *http.Request, member string) *i18n.Localizer {
 	return b.Localizer(b.Pick(member, r.Header.Get("Accept-Language"), party.Language), party.TimeZone)
 }
 
-// Static serves the shared stylesheet and script; mount it at /static/.
+// Static serves the shared stylesheet, script and icon (favicon.svg,
+// linked from the layout); mount it at /static/.
 func Static() http.Handler {
 	sub, _ := fs.Sub(staticFS, "static")
 	files := http.StripPrefix("/static/", http.FileServerFS(sub))
