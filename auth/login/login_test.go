@@ -211,6 +211,7 @@ type browser struct {
 	e   *env
 	c   *http.Client
 	jar *cookiejar.Jar
+	ua  string // User-Agent, if set
 }
 
 func (e *env) browser(tb testing.TB) *browser {
@@ -250,6 +251,9 @@ func (r *resp) String() string {
 
 func (b *browser) do(req *http.Request) *resp {
 	b.tb.Helper()
+	if b.ua != "" {
+		req.Header.Set("User-Agent", b.ua)
+	}
 	res, err := b.c.Do(req)
 	if err != nil {
 		b.tb.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
@@ -1048,6 +1052,22 @@ func TestSessions(t *testing.T) {
 	}
 	phone.get("/account").redirect("/login?next=%2Faccount")
 	b.get("/account").redirect("/login?next=%2Faccount")
+}
+
+// TestSessionDevices: the account page names each session's browser and
+// system in the reader's words, never the raw User-Agent string.
+func TestSessionDevices(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b, m := e.enrol(t, "anna@example.org")
+	const firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
+	const iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
+	for _, ua := range []string{firefox, iphone} {
+		other := e.browser(t)
+		other.ua = ua
+		other.signIn(m)
+	}
+	b.get("/account").want(200).contains("Firefox on Windows", "Safari on iPhone", "Unknown device").lacks("Mozilla/5.0", "Go-http-client")
 }
 
 // TestJSONEndpoints: the WebAuthn script's endpoints need the CSRF token in
