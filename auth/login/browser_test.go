@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,9 +15,13 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/testtool"
 	"github.com/caucus-org/caucus/internal/ui"
 )
+
+// codeTextRe is a recovery code in a page's text.
+var codeTextRe = regexp.MustCompile(`[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}`)
 
 // chromium opens headless Chromium with the browser's language set to
 // lang (as a person's system would: --lang and the Accept-Language it
@@ -230,5 +235,47 @@ func TestBrowserFavicon(t *testing.T) {
 	r := e.browser(t).get("/static/favicon.svg").want(200)
 	if ct, cc := r.header.Get("Content-Type"), r.header.Get("Cache-Control"); ct != "image/svg+xml" || cc != "public, max-age=3600" {
 		t.Errorf("favicon served as %q, Cache-Control %q", ct, cc)
+	}
+}
+
+// TestBrowserRecoveryPrint: right after enrolment the recovery codes are
+// on the page at once; Print opens the browser's printing (from the
+// script, no inline code), and the printed page is the codes without the
+// site's header and buttons.
+func TestBrowserRecoveryPrint(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b := e.browser(t)
+	b.post("/enrol/"+e.invite(t, "anna@example.org", auth.RoleMember), url.Values{"password": {testPassword}, "password2": {testPassword}}).redirect("/enrol")
+	csrf := b.get("/enrol").want(200).csrf()
+	b.post("/enrol/totp/start", url.Values{"csrf": {csrf}}).redirect("/enrol/totp")
+	m := &member{secret: b.get("/enrol/totp").want(200).find(totpSecretRe)}
+	b.post("/enrol/totp", url.Values{"csrf": {csrf}, "code": {e.code(t, m)}}).redirect("/enrol/recovery")
+
+	tab := e.chromium(t, "fr-FR")
+	secure, httpOnly := true, true
+	if _, err := chromedp.Call(tab, network.SetCookie, network.SetCookieParams{
+		Name: SessionCookie, Value: b.token(), URL: e.origin + "/", Path: "/", Secure: &secure, HTTPOnly: &httpOnly,
+	}); err != nil {
+		t.Fatalf("Network.setCookie: %v", err)
+	}
+	_, _, text := e.pageLangAndText(t, tab, "/enrol/recovery")
+	if n := len(codeTextRe.FindAllString(text, -1)); n != auth.RecoveryCodeCount || !strings.Contains(text, "Imprimer") || !strings.Contains(text, "Télécharger") {
+		t.Fatalf("%d codes on the page at once, want %d:\n%s", n, auth.RecoveryCodeCount, text)
+	}
+	ctx, cancel := context.WithTimeout(tab, 30*time.Second)
+	defer cancel()
+	printed, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.print = () => { window.printed = true; };
+		document.querySelector("[data-print]").click(); window.printed === true`))
+	if err != nil || !printed {
+		t.Errorf("Print did not print (%v)", err)
+	}
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"}); err != nil {
+		t.Fatal(err)
+	}
+	shown, err := chromedp.Run(ctx, chromedp.Evaluate[string](`["header", "#codes", "[data-print]", "#download", "#done"].map(s =>
+		getComputedStyle(document.querySelector(s)).display !== "none").join(" ")`))
+	if err != nil || shown != "false true false false false" {
+		t.Errorf("printed: header, codes, print, download, done shown = %q (%v); want the codes only", shown, err)
 	}
 }

@@ -117,6 +117,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /webauthn/register/finish", h.api(h.registerFinish, auth.StageEnrol, auth.StageFull))
 	mux.HandleFunc("GET /enrol/recovery", h.stage(h.getRecovery, auth.StageFull))
 	mux.HandleFunc("POST /enrol/recovery", h.form(h.postRecoveryCodes, auth.StageFull))
+	mux.HandleFunc("POST /enrol/recovery/download", h.form(h.downloadRecoveryCodes, auth.StageFull))
 
 	mux.HandleFunc("GET /account", h.stage(h.getAccount, auth.StageFull))
 	mux.HandleFunc("POST /account/language", h.form(h.setLanguage, auth.StageFull))

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -412,7 +413,7 @@ func (e *env) enrolAs(tb testing.TB, login string, role auth.Role) (*browser, *m
 	b.post("/enrol/totp/start", url.Values{"csrf": {csrf}}).redirect("/enrol/totp")
 	m := &member{login: login, password: testPassword, secret: b.get("/enrol/totp").want(200).find(totpSecretRe)}
 	b.post("/enrol/totp", url.Values{"csrf": {csrf}, "code": {e.code(tb, m)}}).redirect("/enrol/recovery")
-	r := b.post("/enrol/recovery", url.Values{"csrf": {b.get("/enrol/recovery").want(200).csrf()}}).want(200)
+	r := b.get("/enrol/recovery").want(200)
 	for _, c := range codeRe.FindAllStringSubmatch(r.body, -1) {
 		m.codes = append(m.codes, c[1])
 	}
@@ -542,9 +543,8 @@ func TestEnrolAndAccount(t *testing.T) {
 		t.Errorf("account state %s after enrolment, want active", a.State)
 	}
 
-	// Recovery codes, shown once.
-	r = b.get("/enrol/recovery").want(200).contains(`id="makecodes"`)
-	r = b.post("/enrol/recovery", url.Values{"csrf": {r.csrf()}}).want(200)
+	// Recovery codes, shown at once, and only once.
+	r = b.get("/enrol/recovery").want(200).lacks(`id="makecodes"`).contains(`id="download"`, `data-print`)
 	codes := codeRe.FindAllStringSubmatch(r.body, -1)
 	if len(codes) != 10 {
 		t.Fatalf("%d recovery codes shown, want 10:\n%s", len(codes), r.body)
@@ -1068,6 +1068,37 @@ func TestSessionDevices(t *testing.T) {
 		other.signIn(m)
 	}
 	b.get("/account").want(200).contains("Firefox on Windows", "Safari on iPhone", "Unknown device").lacks("Mozilla/5.0", "Go-http-client")
+}
+
+// TestRecoveryDownload: the codes just shown download as a text file
+// attachment; the endpoint takes nothing but a full set of codes, with the
+// form's token.
+func TestRecoveryDownload(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b, m := e.enrol(t, "anna@example.org")
+	csrf := b.get("/account").want(200).csrf()
+	form := url.Values{"csrf": {csrf}, "code": m.codes}
+	r := b.post("/enrol/recovery/download", form).want(200)
+	if cd := r.header.Get("Content-Disposition"); cd != `attachment; filename="recovery-codes.txt"` {
+		t.Errorf("Content-Disposition %q", cd)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	if !strings.Contains(r.body, "anna@example.org") || !strings.Contains(r.body, strings.Join(m.codes, "\n")) {
+		t.Errorf("file:\n%s", r.body)
+	}
+	for name, f := range map[string]url.Values{
+		"no token":   {"code": m.codes},
+		"other text": {"csrf": {csrf}, "code": append(slices.Clone(m.codes[1:]), "<script>alert(1)</script>")},
+		"too few":    {"csrf": {csrf}, "code": m.codes[1:]},
+		"no codes":   {"csrf": {csrf}},
+	} {
+		if r := b.post("/enrol/recovery/download", f); r.code == 200 || r.header.Get("Content-Disposition") != "" {
+			t.Errorf("%s: %d %q", name, r.code, r.header.Get("Content-Disposition"))
+		}
+	}
 }
 
 // TestJSONEndpoints: the WebAuthn script's endpoints need the CSRF token in

@@ -7,7 +7,9 @@ import (
 	"image/png"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/i18n"
@@ -387,7 +389,58 @@ func (h *Handler) getRecovery(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	if left == 0 && sameSiteNavigation(r) {
+		// Right after enrolment, or with every code used up: the codes at
+		// once, without a click on "Show my recovery codes".
+		h.postRecoveryCodes(w, r)
+		return
+	}
 	h.render(w, r, http.StatusOK, "recovery", page{Title: h.Localizer(r).T("recovery.title"), Left: left})
+}
+
+// sameSiteNavigation reports whether r comes from caucus's own pages or
+// from the address bar (Sec-Fetch-Site, Fetch Metadata), or from a client
+// that does not say: no other site can have a member's codes made.
+func sameSiteNavigation(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+		return true
+	}
+	return false
+}
+
+// recoveryCodeRe is a recovery code as auth makes them.
+var recoveryCodeRe = regexp.MustCompile(`^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$`)
+
+// downloadRecoveryCodes sends back the codes the recovery page just showed
+// as a text file to keep (Content-Disposition: attachment, RFC 6266). It
+// takes a full set of codes and nothing else, so it cannot be made to
+// serve other content from caucus's address.
+func (h *Handler) downloadRecoveryCodes(w http.ResponseWriter, r *http.Request) {
+	codes := r.PostForm["code"]
+	if len(codes) != auth.RecoveryCodeCount || !all(codes, recoveryCodeRe.MatchString) {
+		web.Error(w, r, http.StatusBadRequest)
+		return
+	}
+	sess, _ := SessionFrom(r.Context())
+	l := h.Localizer(r)
+	var b strings.Builder
+	b.WriteString(l.T("pages.recovery.file_heading", "party", h.party.DisplayName(), "login", sess.Account.Login) + "\n\n")
+	b.WriteString(strings.Join(codes, "\n") + "\n\n")
+	b.WriteString(l.T("pages.recovery.file_note") + "\n")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="recovery-codes.txt"`)
+	io.WriteString(w, b.String())
+}
+
+// all reports whether ok holds for every element of s.
+func all(s []string, ok func(string) bool) bool {
+	for _, x := range s {
+		if !ok(x) {
+			return false
+		}
+	}
+	return true
 }
 
 func (h *Handler) postRecoveryCodes(w http.ResponseWriter, r *http.Request) {
