@@ -249,7 +249,7 @@ func TestBrowserRecoveryPrint(t *testing.T) {
 	b.post("/enrol/"+e.invite(t, "anna@example.org", auth.RoleMember), url.Values{"password": {testPassword}, "password2": {testPassword}}).redirect("/enrol")
 	csrf := b.get("/enrol").want(200).csrf()
 	b.post("/enrol/totp/start", url.Values{"csrf": {csrf}}).redirect("/enrol/totp")
-	m := &member{secret: b.get("/enrol/totp").want(200).find(totpSecretRe)}
+	m := &member{secret: b.get("/enrol/totp").want(200).totpSecret()}
 	b.post("/enrol/totp", url.Values{"csrf": {csrf}, "code": {e.code(t, m)}}).redirect("/enrol/recovery")
 
 	tab := e.chromium(t, "fr-FR")

@@ -15,6 +15,7 @@ import (
 	"crypto/subtle"
 	"embed"
 	"errors"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -318,6 +319,7 @@ type page struct {
 	HasTOTP      bool
 	StepUp       bool
 	Secret       string
+	OTPAuth      template.URL // the otpauth:// address of a key being added
 	Codes        []string
 	Left         int
 	Factors      []auth.Factor

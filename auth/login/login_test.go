@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"image/png"
 	"io"
 	"log/slog"
@@ -351,6 +352,13 @@ func (r *resp) contains(s ...string) *resp {
 	return r
 }
 
+// totpSecret is the key the authenticator page shows, without the spaces
+// that group it.
+func (r *resp) totpSecret() string {
+	r.tb.Helper()
+	return strings.ReplaceAll(r.find(totpSecretRe), " ", "")
+}
+
 func (r *resp) lacks(s ...string) *resp {
 	r.tb.Helper()
 	for _, x := range s {
@@ -364,7 +372,7 @@ func (r *resp) lacks(s ...string) *resp {
 var (
 	metaCSRF     = regexp.MustCompile(`<meta name="csrf" content="([^"]+)">`)
 	formCSRF     = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-	totpSecretRe = regexp.MustCompile(`id="totpsecret">([A-Z2-7]+)<`)
+	totpSecretRe = regexp.MustCompile(`id="totpsecret">([A-Z2-7 ]+)<`)
 	codeRe       = regexp.MustCompile(`<li>([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})</li>`)
 	apSecretRe   = regexp.MustCompile(`id="apsecret">([a-z2-7-]+)<`)
 	apRevokeRe   = regexp.MustCompile(`action="/account/app-passwords/(\d+)/revoke"`)
@@ -411,7 +419,7 @@ func (e *env) enrolAs(tb testing.TB, login string, role auth.Role) (*browser, *m
 	b.post("/enrol/"+tok, url.Values{"password": {testPassword}, "password2": {testPassword}}).redirect("/enrol")
 	csrf := b.get("/enrol").want(200).csrf()
 	b.post("/enrol/totp/start", url.Values{"csrf": {csrf}}).redirect("/enrol/totp")
-	m := &member{login: login, password: testPassword, secret: b.get("/enrol/totp").want(200).find(totpSecretRe)}
+	m := &member{login: login, password: testPassword, secret: b.get("/enrol/totp").want(200).totpSecret()}
 	b.post("/enrol/totp", url.Values{"csrf": {csrf}, "code": {e.code(tb, m)}}).redirect("/enrol/recovery")
 	r := b.get("/enrol/recovery").want(200)
 	for _, c := range codeRe.FindAllStringSubmatch(r.body, -1) {
@@ -514,7 +522,7 @@ func TestEnrolAndAccount(t *testing.T) {
 	// The authenticator app.
 	b.get("/enrol/totp").redirect("/enrol") // nothing started yet
 	b.post("/enrol/totp/start", url.Values{"csrf": {csrf}}).redirect("/enrol/totp")
-	secret := b.get("/enrol/totp").want(200).find(totpSecretRe)
+	secret := b.get("/enrol/totp").want(200).totpSecret()
 	if len(secret) != 32 {
 		t.Errorf("TOTP secret %q: want 32 base32 characters (160 bits)", secret)
 	}
@@ -1098,6 +1106,29 @@ func TestRecoveryDownload(t *testing.T) {
 		if r := b.post("/enrol/recovery/download", f); r.code == 200 || r.header.Get("Content-Disposition") != "" {
 			t.Errorf("%s: %d %q", name, r.code, r.header.Get("Content-Disposition"))
 		}
+	}
+}
+
+// TestTOTPOnPhone: the authenticator page offers an otpauth:// link (a tap
+// adds the account in the app on the same phone) with the same key as the
+// QR code, and shows the key in groups of four to type by hand.
+func TestTOTPOnPhone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b := e.browser(t)
+	b.post("/enrol/"+e.invite(t, "anna@example.org", auth.RoleMember), url.Values{"password": {testPassword}, "password2": {testPassword}}).redirect("/enrol")
+	b.post("/enrol/totp/start", url.Values{"csrf": {b.get("/enrol").want(200).csrf()}}).redirect("/enrol/totp")
+	r := b.get("/enrol/totp").want(200)
+	shown := r.find(totpSecretRe)
+	if !regexp.MustCompile(`^[A-Z2-7]{4}( [A-Z2-7]{4})*( [A-Z2-7]{1,3})?$`).MatchString(shown) {
+		t.Errorf("key shown as %q, want groups of four", shown)
+	}
+	link, err := url.Parse(html.UnescapeString(r.find(regexp.MustCompile(`<a [^>]*href="(otpauth://[^"]+)"`))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := link.Query(); link.Host != "totp" || q.Get("secret") != strings.ReplaceAll(shown, " ", "") || !strings.Contains(link.Path, "anna@example.org") {
+		t.Errorf("otpauth link %s does not match the key %q", link, shown)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"html/template"
 	"image/png"
 	"io"
 	"net/http"
@@ -285,7 +286,23 @@ func (h *Handler) totpPage(w http.ResponseWriter, r *http.Request, code int, err
 		http.Redirect(w, r, "/enrol", http.StatusSeeOther)
 		return
 	}
-	h.render(w, r, code, "totp", page{Title: h.Localizer(r).T("second.totp.heading"), Secret: key.Secret(), Error: errMsg})
+	h.render(w, r, code, "totp", page{Title: h.Localizer(r).T("second.totp.heading"), Secret: groupFours(key.Secret()),
+		// Built by the otp library from our own key, issuer and login; typed
+		// so html/template lets the otpauth scheme through.
+		OTPAuth: template.URL(key.URL()), Error: errMsg})
+}
+
+// groupFours writes a key in groups of four characters, as people read it
+// aloud and type it: "ABCD EFGH IJ". Authenticator apps ignore the spaces.
+func groupFours(key string) string {
+	var b strings.Builder
+	for i, c := range key {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 func (h *Handler) getTOTP(w http.ResponseWriter, r *http.Request) {
