@@ -122,6 +122,8 @@ func (h *Handler) Register(mux *http.ServeMux) {
 
 	mux.HandleFunc("GET /account", h.stage(h.getAccount, auth.StageFull))
 	mux.HandleFunc("POST /account/language", h.form(h.setLanguage, auth.StageFull))
+	mux.HandleFunc("POST /account/password", h.form(h.changePassword, auth.StageFull))
+	mux.HandleFunc("POST /account/name", h.form(h.changeName, auth.StageFull))
 	mux.HandleFunc("POST /account/factors/{id}/rename", h.form(h.renameFactor, auth.StageFull))
 	mux.HandleFunc("POST /account/factors/{id}/remove", h.form(h.removeFactor, auth.StageFull))
 	mux.HandleFunc("POST /account/app-passwords", h.form(h.createAppPassword, auth.StageFull))

@@ -1132,6 +1132,34 @@ func TestTOTPOnPhone(t *testing.T) {
 	}
 }
 
+// TestAccountPasswordAndName: on the account page a member changes their
+// display name and their password (old one, new one twice, the policy);
+// the new password signs in, the old does not; past the step-up window the
+// change asks for a fresh sign-in first.
+func TestAccountPasswordAndName(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b, m := e.enrol(t, "anna@example.org")
+	csrf := b.get("/account").want(200).contains(`action="/account/password"`, `action="/account/name"`).csrf()
+
+	b.post("/account/name", url.Values{"csrf": {csrf}, "name": {"Anna Rossi"}}).redirect("/account?done=name")
+	b.get("/account?done=name").want(200).contains("Your name is saved.", "Anna Rossi")
+	b.post("/account/name", url.Values{"csrf": {csrf}, "name": {" "}}).want(400)
+
+	const newPW = "amber-lantern-quiet-4471"
+	b.post("/account/password", url.Values{"csrf": {csrf}, "old": {"not-my-password-42"}, "new": {newPW}, "new2": {newPW}}).want(400).contains("The current password is wrong.")
+	b.post("/account/password", url.Values{"csrf": {csrf}, "old": {m.password}, "new": {newPW}, "new2": {newPW + "x"}}).want(400).contains("The two passwords differ.")
+	b.post("/account/password", url.Values{"csrf": {csrf}, "old": {m.password}, "new": {"short"}, "new2": {"short"}}).want(400).contains("at least 12 characters")
+	b.post("/account/password", url.Values{"csrf": {csrf}, "old": {m.password}, "new": {newPW}, "new2": {newPW}}).redirect("/account?done=password")
+
+	e.browser(t).post("/login", url.Values{"login": {m.login}, "password": {m.password}}).want(401)
+	m.password = newPW
+	e.browser(t).signInPassword(m)
+
+	e.clk.Advance(6 * time.Minute)
+	b.post("/account/password", url.Values{"csrf": {csrf}, "old": {newPW}, "new": {newPW + "-2"}, "new2": {newPW + "-2"}}).redirect("/reauth?next=/account")
+}
+
 // TestJSONEndpoints: the WebAuthn script's endpoints need the CSRF token in
 // a header and answer in JSON.
 func TestJSONEndpoints(t *testing.T) {

@@ -477,10 +477,16 @@ func (h *Handler) postRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 // The account security page.
 
 func (h *Handler) getAccount(w http.ResponseWriter, r *http.Request) {
+	h.accountPage(w, r, http.StatusOK, "")
+}
+
+// accountPage shows the account page with status code and, when a form on
+// it was refused, errMsg.
+func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request, code int, errMsg string) {
 	sess, _ := SessionFrom(r.Context())
 	ctx := r.Context()
 	l := h.Localizer(r)
-	p := page{L: l, Title: l.T("account.title"), Notice: noticeText(l, r.URL.Query().Get("done")), Languages: h.languages(sess.Account.Language)}
+	p := page{L: l, Title: l.T("account.title"), Notice: noticeText(l, r.URL.Query().Get("done")), Error: errMsg, Languages: h.languages(sess.Account.Language)}
 	var err error
 	if p.Factors, err = h.svc.Factors(ctx, sess.Account.ID); err == nil {
 		if p.RecoveryLeft, err = h.svc.RecoveryCodesLeft(ctx, sess.Account.ID); err == nil {
@@ -493,7 +499,46 @@ func (h *Handler) getAccount(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "account", p)
+	h.render(w, r, code, "account", p)
+}
+
+// changePassword sets the member's new password: the old one, the new one
+// twice, the policy's checks; outside the step-up window, a fresh sign-in
+// first.
+func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	l := h.Localizer(r)
+	newPW := r.PostFormValue("new")
+	if newPW != r.PostFormValue("new2") {
+		h.accountPage(w, r, http.StatusBadRequest, l.T("error.passwords_differ"))
+		return
+	}
+	err := h.svc.ChangePassword(r.Context(), sess, r.PostFormValue("old"), newPW, h.client(r))
+	switch {
+	case err == nil:
+		http.Redirect(w, r, "/account?done=password", http.StatusSeeOther)
+	case errors.Is(err, auth.ErrBadCredentials):
+		h.accountPage(w, r, http.StatusBadRequest, l.T("pages.account.wrong_password"))
+	case policyMessage(l, err) != "":
+		h.accountPage(w, r, http.StatusBadRequest, policyMessage(l, err))
+	default:
+		h.fail(w, r, err)
+	}
+}
+
+// changeName sets the member's display name.
+func (h *Handler) changeName(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	err := h.svc.SetDisplayName(r.Context(), sess, strings.TrimSpace(r.PostFormValue("name")), h.client(r))
+	if errors.Is(err, auth.ErrInvalid) {
+		h.accountPage(w, r, http.StatusBadRequest, userMessage(h.Localizer(r), err))
+		return
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/account?done=name", http.StatusSeeOther)
 }
 
 func noticeText(l *i18n.Localizer, done string) string {
@@ -508,6 +553,10 @@ func noticeText(l *i18n.Localizer, done string) string {
 		return l.T("account.notice.signedout")
 	case "language":
 		return l.T("account.notice.language")
+	case "password":
+		return l.T("pages.account.password_changed")
+	case "name":
+		return l.T("pages.account.name_changed")
 	}
 	return ""
 }
