@@ -530,6 +530,13 @@ func (h *Handler) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 // [web.ErrorPages]. It writes nothing when it fails, and never calls
 // [web.Error] itself, so a broken page cannot loop.
 func (h *Handler) RenderError(w http.ResponseWriter, r *http.Request, code int) error {
+	if _, ok := SessionFrom(r.Context()); !ok {
+		// An address no route takes passed no Require: the member's
+		// language and navigation come from their cookie, if any.
+		if sess, err := h.session(r); err == nil {
+			r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, sess))
+		}
+	}
 	l := h.Localizer(r)
 	p := page{L: l}
 	switch code {

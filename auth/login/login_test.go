@@ -1160,6 +1160,17 @@ func TestAccountPasswordAndName(t *testing.T) {
 	b.post("/account/password", url.Values{"csrf": {csrf}, "old": {newPW}, "new": {newPW + "-2"}, "new2": {newPW + "-2"}}).redirect("/reauth?next=/account")
 }
 
+// TestErrorPageMemberLanguage: a signed-in member's 404, on an address no
+// route takes, is in the language they chose, with their navigation.
+func TestErrorPageMemberLanguage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b, _ := e.enrol(t, "anna@example.org")
+	csrf := b.get("/account").want(200).csrf()
+	b.post("/account/language", url.Values{"csrf": {csrf}, "language": {"de"}}).redirect("/account?done=language")
+	b.get("/no/such/page").want(404).contains(`<html lang="de"`, "Seite nicht gefunden", `href="/account"`)
+}
+
 // TestJSONEndpoints: the WebAuthn script's endpoints need the CSRF token in
 // a header and answer in JSON.
 func TestJSONEndpoints(t *testing.T) {
