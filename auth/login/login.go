@@ -15,6 +15,7 @@ import (
 	"crypto/subtle"
 	"embed"
 	"errors"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -117,9 +118,12 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /webauthn/register/finish", h.api(h.registerFinish, auth.StageEnrol, auth.StageFull))
 	mux.HandleFunc("GET /enrol/recovery", h.stage(h.getRecovery, auth.StageFull))
 	mux.HandleFunc("POST /enrol/recovery", h.form(h.postRecoveryCodes, auth.StageFull))
+	mux.HandleFunc("POST /enrol/recovery/download", h.form(h.downloadRecoveryCodes, auth.StageFull))
 
 	mux.HandleFunc("GET /account", h.stage(h.getAccount, auth.StageFull))
 	mux.HandleFunc("POST /account/language", h.form(h.setLanguage, auth.StageFull))
+	mux.HandleFunc("POST /account/password", h.form(h.changePassword, auth.StageFull))
+	mux.HandleFunc("POST /account/name", h.form(h.changeName, auth.StageFull))
 	mux.HandleFunc("POST /account/factors/{id}/rename", h.form(h.renameFactor, auth.StageFull))
 	mux.HandleFunc("POST /account/factors/{id}/remove", h.form(h.removeFactor, auth.StageFull))
 	mux.HandleFunc("POST /account/app-passwords", h.form(h.createAppPassword, auth.StageFull))
@@ -317,6 +321,7 @@ type page struct {
 	HasTOTP      bool
 	StepUp       bool
 	Secret       string
+	OTPAuth      template.URL // the otpauth:// address of a key being added
 	Codes        []string
 	Left         int
 	Factors      []auth.Factor
@@ -518,4 +523,42 @@ func (h *Handler) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	web.JSON(w, status(w, err, http.StatusBadRequest), map[string]string{"error": msg})
+}
+
+// RenderError writes the page for an error status code in the layout, in
+// the reader's language (the member's setting, else Accept-Language), for
+// [web.ErrorPages]. It writes nothing when it fails, and never calls
+// [web.Error] itself, so a broken page cannot loop.
+func (h *Handler) RenderError(w http.ResponseWriter, r *http.Request, code int) error {
+	if _, ok := SessionFrom(r.Context()); !ok {
+		// An address no route takes passed no Require: the member's
+		// language and navigation come from their cookie, if any.
+		if sess, err := h.session(r); err == nil {
+			r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, sess))
+		}
+	}
+	l := h.Localizer(r)
+	p := page{L: l}
+	switch code {
+	case http.StatusNotFound:
+		p.Title, p.Message = l.T("pages.error.notfound.title"), l.T("pages.error.notfound.text")
+	case http.StatusMethodNotAllowed:
+		p.Title, p.Message = l.T("pages.error.method.title"), l.T("pages.error.method.text")
+	case http.StatusForbidden:
+		p.Title, p.Message = l.T("pages.error.forbidden.title"), l.T("pages.error.forbidden.text")
+	case http.StatusRequestEntityTooLarge:
+		p.Title, p.Message = l.T("pages.error.toolarge.title"), l.T("pages.error.toolarge.text")
+	case http.StatusTooManyRequests:
+		p.Title, p.Message = l.T("pages.error.toomany.title"), l.T("pages.error.toomany.text")
+	default:
+		if code < 500 {
+			p.Title, p.Message = l.T("pages.error.bad.title"), l.T("pages.error.bad.text")
+		} else {
+			p.Title, p.Message = l.T("pages.error.server.title"), l.T("pages.error.server.text")
+		}
+	}
+	if sess, ok := SessionFrom(r.Context()); ok && sess.Stage == auth.StageFull {
+		p.CSRF, p.UserName, p.IsAdmin = sess.CSRF, sess.Account.DisplayName, sess.Account.IsAdmin()
+	}
+	return h.pages.Render(w, code, "error", p)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"image/png"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -122,7 +124,7 @@ func newHandler(tb testing.TB, svc *auth.Service, log *slog.Logger, opts ...envO
 	if o.mount != nil {
 		o.mount(h, mux)
 	}
-	return web.Secure(mux, 1<<20)
+	return web.ErrorPages(web.Secure(mux, 1<<20), mux, h)
 }
 
 // newEnv starts a TLS test server with the login routes. Logs go to tb.
@@ -211,6 +213,7 @@ type browser struct {
 	e   *env
 	c   *http.Client
 	jar *cookiejar.Jar
+	ua  string // User-Agent, if set
 }
 
 func (e *env) browser(tb testing.TB) *browser {
@@ -250,6 +253,9 @@ func (r *resp) String() string {
 
 func (b *browser) do(req *http.Request) *resp {
 	b.tb.Helper()
+	if b.ua != "" {
+		req.Header.Set("User-Agent", b.ua)
+	}
 	res, err := b.c.Do(req)
 	if err != nil {
 		b.tb.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
@@ -346,6 +352,13 @@ func (r *resp) contains(s ...string) *resp {
 	return r
 }
 
+// totpSecret is the key the authenticator page shows, without the spaces
+// that group it.
+func (r *resp) totpSecret() string {
+	r.tb.Helper()
+	return strings.ReplaceAll(r.find(totpSecretRe), " ", "")
+}
+
 func (r *resp) lacks(s ...string) *resp {
 	r.tb.Helper()
 	for _, x := range s {
@@ -359,7 +372,7 @@ func (r *resp) lacks(s ...string) *resp {
 var (
 	metaCSRF     = regexp.MustCompile(`<meta name="csrf" content="([^"]+)">`)
 	formCSRF     = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-	totpSecretRe = regexp.MustCompile(`id="totpsecret">([A-Z2-7]+)<`)
+	totpSecretRe = regexp.MustCompile(`id="totpsecret">([A-Z2-7 ]+)<`)
 	codeRe       = regexp.MustCompile(`<li>([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})</li>`)
 	apSecretRe   = regexp.MustCompile(`id="apsecret">([a-z2-7-]+)<`)
 	apRevokeRe   = regexp.MustCompile(`action="/account/app-passwords/(\d+)/revoke"`)
@@ -406,9 +419,9 @@ func (e *env) enrolAs(tb testing.TB, login string, role auth.Role) (*browser, *m
 	b.post("/enrol/"+tok, url.Values{"password": {testPassword}, "password2": {testPassword}}).redirect("/enrol")
 	csrf := b.get("/enrol").want(200).csrf()
 	b.post("/enrol/totp/start", url.Values{"csrf": {csrf}}).redirect("/enrol/totp")
-	m := &member{login: login, password: testPassword, secret: b.get("/enrol/totp").want(200).find(totpSecretRe)}
+	m := &member{login: login, password: testPassword, secret: b.get("/enrol/totp").want(200).totpSecret()}
 	b.post("/enrol/totp", url.Values{"csrf": {csrf}, "code": {e.code(tb, m)}}).redirect("/enrol/recovery")
-	r := b.post("/enrol/recovery", url.Values{"csrf": {b.get("/enrol/recovery").want(200).csrf()}}).want(200)
+	r := b.get("/enrol/recovery").want(200)
 	for _, c := range codeRe.FindAllStringSubmatch(r.body, -1) {
 		m.codes = append(m.codes, c[1])
 	}
@@ -509,7 +522,7 @@ func TestEnrolAndAccount(t *testing.T) {
 	// The authenticator app.
 	b.get("/enrol/totp").redirect("/enrol") // nothing started yet
 	b.post("/enrol/totp/start", url.Values{"csrf": {csrf}}).redirect("/enrol/totp")
-	secret := b.get("/enrol/totp").want(200).find(totpSecretRe)
+	secret := b.get("/enrol/totp").want(200).totpSecret()
 	if len(secret) != 32 {
 		t.Errorf("TOTP secret %q: want 32 base32 characters (160 bits)", secret)
 	}
@@ -538,9 +551,8 @@ func TestEnrolAndAccount(t *testing.T) {
 		t.Errorf("account state %s after enrolment, want active", a.State)
 	}
 
-	// Recovery codes, shown once.
-	r = b.get("/enrol/recovery").want(200).contains(`id="makecodes"`)
-	r = b.post("/enrol/recovery", url.Values{"csrf": {r.csrf()}}).want(200)
+	// Recovery codes, shown at once, and only once.
+	r = b.get("/enrol/recovery").want(200).lacks(`id="makecodes"`).contains(`id="download"`, `data-print`)
 	codes := codeRe.FindAllStringSubmatch(r.body, -1)
 	if len(codes) != 10 {
 		t.Fatalf("%d recovery codes shown, want 10:\n%s", len(codes), r.body)
@@ -1048,6 +1060,115 @@ func TestSessions(t *testing.T) {
 	}
 	phone.get("/account").redirect("/login?next=%2Faccount")
 	b.get("/account").redirect("/login?next=%2Faccount")
+}
+
+// TestSessionDevices: the account page names each session's browser and
+// system in the reader's words, never the raw User-Agent string.
+func TestSessionDevices(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b, m := e.enrol(t, "anna@example.org")
+	const firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
+	const iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
+	for _, ua := range []string{firefox, iphone} {
+		other := e.browser(t)
+		other.ua = ua
+		other.signIn(m)
+	}
+	b.get("/account").want(200).contains("Firefox on Windows", "Safari on iPhone", "Unknown device").lacks("Mozilla/5.0", "Go-http-client")
+}
+
+// TestRecoveryDownload: the codes just shown download as a text file
+// attachment; the endpoint takes nothing but a full set of codes, with the
+// form's token.
+func TestRecoveryDownload(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b, m := e.enrol(t, "anna@example.org")
+	csrf := b.get("/account").want(200).csrf()
+	form := url.Values{"csrf": {csrf}, "code": m.codes}
+	r := b.post("/enrol/recovery/download", form).want(200)
+	if cd := r.header.Get("Content-Disposition"); cd != `attachment; filename="recovery-codes.txt"` {
+		t.Errorf("Content-Disposition %q", cd)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	if !strings.Contains(r.body, "anna@example.org") || !strings.Contains(r.body, strings.Join(m.codes, "\n")) {
+		t.Errorf("file:\n%s", r.body)
+	}
+	for name, f := range map[string]url.Values{
+		"no token":   {"code": m.codes},
+		"other text": {"csrf": {csrf}, "code": append(slices.Clone(m.codes[1:]), "<script>alert(1)</script>")},
+		"too few":    {"csrf": {csrf}, "code": m.codes[1:]},
+		"no codes":   {"csrf": {csrf}},
+	} {
+		if r := b.post("/enrol/recovery/download", f); r.code == 200 || r.header.Get("Content-Disposition") != "" {
+			t.Errorf("%s: %d %q", name, r.code, r.header.Get("Content-Disposition"))
+		}
+	}
+}
+
+// TestTOTPOnPhone: the authenticator page offers an otpauth:// link (a tap
+// adds the account in the app on the same phone) with the same key as the
+// QR code, and shows the key in groups of four to type by hand.
+func TestTOTPOnPhone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b := e.browser(t)
+	b.post("/enrol/"+e.invite(t, "anna@example.org", auth.RoleMember), url.Values{"password": {testPassword}, "password2": {testPassword}}).redirect("/enrol")
+	b.post("/enrol/totp/start", url.Values{"csrf": {b.get("/enrol").want(200).csrf()}}).redirect("/enrol/totp")
+	r := b.get("/enrol/totp").want(200)
+	shown := r.find(totpSecretRe)
+	if !regexp.MustCompile(`^[A-Z2-7]{4}( [A-Z2-7]{4})*( [A-Z2-7]{1,3})?$`).MatchString(shown) {
+		t.Errorf("key shown as %q, want groups of four", shown)
+	}
+	link, err := url.Parse(html.UnescapeString(r.find(regexp.MustCompile(`<a [^>]*href="(otpauth://[^"]+)"`))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := link.Query(); link.Host != "totp" || q.Get("secret") != strings.ReplaceAll(shown, " ", "") || !strings.Contains(link.Path, "anna@example.org") {
+		t.Errorf("otpauth link %s does not match the key %q", link, shown)
+	}
+}
+
+// TestAccountPasswordAndName: on the account page a member changes their
+// display name and their password (old one, new one twice, the policy);
+// the new password signs in, the old does not; past the step-up window the
+// change asks for a fresh sign-in first.
+func TestAccountPasswordAndName(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b, m := e.enrol(t, "anna@example.org")
+	csrf := b.get("/account").want(200).contains(`action="/account/password"`, `action="/account/name"`).csrf()
+
+	b.post("/account/name", url.Values{"csrf": {csrf}, "name": {"Anna Rossi"}}).redirect("/account?done=name")
+	b.get("/account?done=name").want(200).contains("Your name is saved.", "Anna Rossi")
+	b.post("/account/name", url.Values{"csrf": {csrf}, "name": {" "}}).want(400)
+
+	const newPW = "amber-lantern-quiet-4471"
+	b.post("/account/password", url.Values{"csrf": {csrf}, "old": {"not-my-password-42"}, "new": {newPW}, "new2": {newPW}}).want(400).contains("The current password is wrong.")
+	b.post("/account/password", url.Values{"csrf": {csrf}, "old": {m.password}, "new": {newPW}, "new2": {newPW + "x"}}).want(400).contains("The two passwords differ.")
+	b.post("/account/password", url.Values{"csrf": {csrf}, "old": {m.password}, "new": {"short"}, "new2": {"short"}}).want(400).contains("at least 12 characters")
+	b.post("/account/password", url.Values{"csrf": {csrf}, "old": {m.password}, "new": {newPW}, "new2": {newPW}}).redirect("/account?done=password")
+
+	e.browser(t).post("/login", url.Values{"login": {m.login}, "password": {m.password}}).want(401)
+	m.password = newPW
+	e.browser(t).signInPassword(m)
+
+	e.clk.Advance(6 * time.Minute)
+	b.post("/account/password", url.Values{"csrf": {csrf}, "old": {newPW}, "new": {newPW + "-2"}, "new2": {newPW + "-2"}}).redirect("/reauth?next=/account")
+}
+
+// TestErrorPageMemberLanguage: a signed-in member's 404, on an address no
+// route takes, is in the language they chose, with their navigation.
+func TestErrorPageMemberLanguage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b, _ := e.enrol(t, "anna@example.org")
+	csrf := b.get("/account").want(200).csrf()
+	b.post("/account/language", url.Values{"csrf": {csrf}, "language": {"de"}}).redirect("/account?done=language")
+	b.get("/no/such/page").want(404).contains(`<html lang="de"`, "Seite nicht gefunden", `href="/account"`)
 }
 
 // TestJSONEndpoints: the WebAuthn script's endpoints need the CSRF token in

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"html/template"
 	"image/png"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/i18n"
@@ -283,7 +286,23 @@ func (h *Handler) totpPage(w http.ResponseWriter, r *http.Request, code int, err
 		http.Redirect(w, r, "/enrol", http.StatusSeeOther)
 		return
 	}
-	h.render(w, r, code, "totp", page{Title: h.Localizer(r).T("second.totp.heading"), Secret: key.Secret(), Error: errMsg})
+	h.render(w, r, code, "totp", page{Title: h.Localizer(r).T("second.totp.heading"), Secret: groupFours(key.Secret()),
+		// Built by the otp library from our own key, issuer and login; typed
+		// so html/template lets the otpauth scheme through.
+		OTPAuth: template.URL(key.URL()), Error: errMsg})
+}
+
+// groupFours writes a key in groups of four characters, as people read it
+// aloud and type it: "ABCD EFGH IJ". Authenticator apps ignore the spaces.
+func groupFours(key string) string {
+	var b strings.Builder
+	for i, c := range key {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 func (h *Handler) getTOTP(w http.ResponseWriter, r *http.Request) {
@@ -387,7 +406,58 @@ func (h *Handler) getRecovery(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	if left == 0 && sameSiteNavigation(r) {
+		// Right after enrolment, or with every code used up: the codes at
+		// once, without a click on "Show my recovery codes".
+		h.postRecoveryCodes(w, r)
+		return
+	}
 	h.render(w, r, http.StatusOK, "recovery", page{Title: h.Localizer(r).T("recovery.title"), Left: left})
+}
+
+// sameSiteNavigation reports whether r comes from caucus's own pages or
+// from the address bar (Sec-Fetch-Site, Fetch Metadata), or from a client
+// that does not say: no other site can have a member's codes made.
+func sameSiteNavigation(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+		return true
+	}
+	return false
+}
+
+// recoveryCodeRe is a recovery code as auth makes them.
+var recoveryCodeRe = regexp.MustCompile(`^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$`)
+
+// downloadRecoveryCodes sends back the codes the recovery page just showed
+// as a text file to keep (Content-Disposition: attachment, RFC 6266). It
+// takes a full set of codes and nothing else, so it cannot be made to
+// serve other content from caucus's address.
+func (h *Handler) downloadRecoveryCodes(w http.ResponseWriter, r *http.Request) {
+	codes := r.PostForm["code"]
+	if len(codes) != auth.RecoveryCodeCount || !all(codes, recoveryCodeRe.MatchString) {
+		web.Error(w, r, http.StatusBadRequest)
+		return
+	}
+	sess, _ := SessionFrom(r.Context())
+	l := h.Localizer(r)
+	var b strings.Builder
+	b.WriteString(l.T("pages.recovery.file_heading", "party", h.party.DisplayName(), "login", sess.Account.Login) + "\n\n")
+	b.WriteString(strings.Join(codes, "\n") + "\n\n")
+	b.WriteString(l.T("pages.recovery.file_note") + "\n")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="recovery-codes.txt"`)
+	io.WriteString(w, b.String())
+}
+
+// all reports whether ok holds for every element of s.
+func all(s []string, ok func(string) bool) bool {
+	for _, x := range s {
+		if !ok(x) {
+			return false
+		}
+	}
+	return true
 }
 
 func (h *Handler) postRecoveryCodes(w http.ResponseWriter, r *http.Request) {
@@ -407,10 +477,16 @@ func (h *Handler) postRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 // The account security page.
 
 func (h *Handler) getAccount(w http.ResponseWriter, r *http.Request) {
+	h.accountPage(w, r, http.StatusOK, "")
+}
+
+// accountPage shows the account page with status code and, when a form on
+// it was refused, errMsg.
+func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request, code int, errMsg string) {
 	sess, _ := SessionFrom(r.Context())
 	ctx := r.Context()
 	l := h.Localizer(r)
-	p := page{L: l, Title: l.T("account.title"), Notice: noticeText(l, r.URL.Query().Get("done")), Languages: h.languages(sess.Account.Language)}
+	p := page{L: l, Title: l.T("account.title"), Notice: noticeText(l, r.URL.Query().Get("done")), Error: errMsg, Languages: h.languages(sess.Account.Language)}
 	var err error
 	if p.Factors, err = h.svc.Factors(ctx, sess.Account.ID); err == nil {
 		if p.RecoveryLeft, err = h.svc.RecoveryCodesLeft(ctx, sess.Account.ID); err == nil {
@@ -423,7 +499,46 @@ func (h *Handler) getAccount(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "account", p)
+	h.render(w, r, code, "account", p)
+}
+
+// changePassword sets the member's new password: the old one, the new one
+// twice, the policy's checks; outside the step-up window, a fresh sign-in
+// first.
+func (h *Handler) changePassword(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	l := h.Localizer(r)
+	newPW := r.PostFormValue("new")
+	if newPW != r.PostFormValue("new2") {
+		h.accountPage(w, r, http.StatusBadRequest, l.T("error.passwords_differ"))
+		return
+	}
+	err := h.svc.ChangePassword(r.Context(), sess, r.PostFormValue("old"), newPW, h.client(r))
+	switch {
+	case err == nil:
+		http.Redirect(w, r, "/account?done=password", http.StatusSeeOther)
+	case errors.Is(err, auth.ErrBadCredentials):
+		h.accountPage(w, r, http.StatusBadRequest, l.T("pages.account.wrong_password"))
+	case policyMessage(l, err) != "":
+		h.accountPage(w, r, http.StatusBadRequest, policyMessage(l, err))
+	default:
+		h.fail(w, r, err)
+	}
+}
+
+// changeName sets the member's display name.
+func (h *Handler) changeName(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	err := h.svc.SetDisplayName(r.Context(), sess, strings.TrimSpace(r.PostFormValue("name")), h.client(r))
+	if errors.Is(err, auth.ErrInvalid) {
+		h.accountPage(w, r, http.StatusBadRequest, userMessage(h.Localizer(r), err))
+		return
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/account?done=name", http.StatusSeeOther)
 }
 
 func noticeText(l *i18n.Localizer, done string) string {
@@ -438,6 +553,10 @@ func noticeText(l *i18n.Localizer, done string) string {
 		return l.T("account.notice.signedout")
 	case "language":
 		return l.T("account.notice.language")
+	case "password":
+		return l.T("pages.account.password_changed")
+	case "name":
+		return l.T("pages.account.name_changed")
 	}
 	return ""
 }

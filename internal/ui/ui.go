@@ -65,7 +65,7 @@ type langPage struct {
 // A file whose name starts with "_" is no page but a partial: the
 // templates it defines are available to every page.
 func Parse(fsys fs.FS, glob string) (*Pages, error) {
-	base, err := template.New("layout.html").Funcs(i18n.PlaceholderFuncs()).Funcs(partyFuncs(Party{})).ParseFS(layoutFS, "layout.html")
+	base, err := template.New("layout.html").Funcs(i18n.PlaceholderFuncs()).Funcs(partyFuncs(Party{})).Funcs(deviceFuncs(nil)).ParseFS(layoutFS, "layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("ui: layout: %w", err)
 	}
@@ -154,7 +154,7 @@ func (p *Pages) page(name string, l *i18n.Localizer) (*template.Template, *i18n.
 	if err != nil {
 		return nil, nil, fmt.Errorf("ui: page %s: %w", name, err)
 	}
-	bound.Funcs(l.Funcs()).Funcs(partyFuncs(p.party))
+	bound.Funcs(l.Funcs()).Funcs(partyFuncs(p.party)).Funcs(deviceFuncs(l))
 	p.byLang[k] = bound
 	return bound, l, nil
 }
@@ -168,7 +168,8 @@ func (p *Pages) Localizer(r *http.Request, member string) *i18n.Localizer {
 	return b.Localizer(b.Pick(member, r.Header.Get("Accept-Language"), party.Language), party.TimeZone)
 }
 
-// Static serves the shared stylesheet and script; mount it at /static/.
+// Static serves the shared stylesheet, script and icon (favicon.svg,
+// linked from the layout); mount it at /static/.
 func Static() http.Handler {
 	sub, _ := fs.Sub(staticFS, "static")
 	files := http.StripPrefix("/static/", http.FileServerFS(sub))

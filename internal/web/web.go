@@ -188,15 +188,74 @@ func TokenHash(token string) []byte {
 }
 
 // Error answers r with the HTTP status code and its generic text ("Not
-// Found", "Forbidden"), as text/plain and not cached. It never shows
-// internal details: a handler logs those and then calls Error.
+// Found", "Forbidden"), not cached. Under [ErrorPages] the answer is the
+// styled page of its [ErrorRenderer] (the site's layout, in the reader's
+// language); else, or when that page fails, it is text/plain. It never
+// shows internal details: a handler logs those and then calls Error.
 func Error(w http.ResponseWriter, r *http.Request, code int) {
+	w.Header().Set("Cache-Control", "no-store")
+	if r != nil {
+		if er, ok := r.Context().Value(errorPagesKey{}).(ErrorRenderer); ok && er.RenderError(w, r, code) == nil {
+			return
+		}
+	}
 	text := http.StatusText(code)
 	if text == "" {
 		text = "Error"
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	http.Error(w, text, code)
+}
+
+// ErrorRenderer writes the page for an error status code (RFC 9110
+// section 15) in the site's layout. RenderError writes nothing when it
+// returns an error, so the caller can still answer.
+type ErrorRenderer interface {
+	RenderError(w http.ResponseWriter, r *http.Request, code int) error
+}
+
+// errorPagesKey is the context key under which [ErrorPages] keeps its
+// [ErrorRenderer] for [Error].
+type errorPagesKey struct{}
+
+// ErrorPages serves h with every error answer styled by er: the ones sent
+// with [Error] (by handlers, and by [Secure] when it refuses a
+// cross-origin request), and the 404 Not Found and 405 Method Not Allowed
+// (with its Allow header) that routes, h's mux, sends as bare text for a
+// request none of its patterns matches. It wraps [Secure]:
+//
+//	web.ErrorPages(web.Secure(mux, 1<<20), mux, pages)
+func ErrorPages(h http.Handler, routes *http.ServeMux, er ErrorRenderer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(context.WithValue(r.Context(), errorPagesKey{}, er))
+		if _, pattern := routes.Handler(r); pattern == "" {
+			// No route: the mux answers 404 or 405 with http.Error.
+			w = &muxErrorWriter{ResponseWriter: w, r: r}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// muxErrorWriter turns the bare error the mux writes into the styled page.
+type muxErrorWriter struct {
+	http.ResponseWriter
+	r       *http.Request
+	written bool // the styled page replaced the mux's answer
+}
+
+func (m *muxErrorWriter) WriteHeader(code int) {
+	if code < 400 || m.written {
+		m.ResponseWriter.WriteHeader(code)
+		return
+	}
+	m.written = true
+	Error(m.ResponseWriter, m.r, code)
+}
+
+func (m *muxErrorWriter) Write(b []byte) (int, error) {
+	if m.written {
+		return len(b), nil // the mux's bare text, replaced
+	}
+	return m.ResponseWriter.Write(b)
 }
 
 // JSON answers with status code and v encoded as JSON, with Content-Type

@@ -378,3 +378,72 @@ func TestNewServerHTTP2Settings(t *testing.T) {
 		t.Errorf("max frame size %d, want %d", got[http2.SettingMaxFrameSize], MaxHTTP2Frame)
 	}
 }
+
+// styled is an ErrorRenderer that writes a marked HTML page, or fails.
+type styled struct{ fail bool }
+
+func (s styled) RenderError(w http.ResponseWriter, r *http.Request, code int) error {
+	if s.fail {
+		return errors.New("broken template")
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	_, err := io.WriteString(w, "<h1>styled "+http.StatusText(code)+"</h1>")
+	return err
+}
+
+// TestErrorPages: under ErrorPages, the mux's own 404 and 405 (keeping
+// Allow), Secure's cross-origin 403 and a handler's Error(500) are the
+// renderer's pages with the security headers; a failing renderer falls
+// back to plain text; without ErrorPages, Error stays plain text.
+func TestErrorPages(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /only-post", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("GET /broken", func(w http.ResponseWriter, r *http.Request) { Error(w, r, http.StatusInternalServerError) })
+	mux.HandleFunc("GET /ok", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fine") })
+	serve := func(h http.Handler, method, path string, hdr ...string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	h := ErrorPages(Secure(mux, 1<<10), mux, styled{})
+	for _, c := range []struct {
+		method, path string
+		hdr          []string
+		code         int
+	}{
+		{"GET", "/nothing-here", nil, 404},
+		{"GET", "/only-post", nil, 405},
+		{"POST", "/only-post", []string{"Sec-Fetch-Site", "cross-site"}, 403},
+		{"GET", "/broken", nil, 500},
+	} {
+		rec := serve(h, c.method, c.path, c.hdr...)
+		want := "<h1>styled " + http.StatusText(c.code) + "</h1>"
+		if rec.Code != c.code || rec.Body.String() != want || rec.Header().Get("Content-Type") != "text/html; charset=utf-8" {
+			t.Errorf("%s %s: %d %q %q, want %d %q", c.method, c.path, rec.Code, rec.Header().Get("Content-Type"), rec.Body, c.code, want)
+		}
+		if rec.Header().Get("Content-Security-Policy") != ContentSecurityPolicy || rec.Header().Values("X-Content-Type-Options")[0] != "nosniff" {
+			t.Errorf("%s %s: headers %v", c.method, c.path, rec.Header())
+		}
+		if c.code == 405 && rec.Header().Get("Allow") != "POST" {
+			t.Errorf("405 without Allow: %v", rec.Header())
+		}
+	}
+	if rec := serve(h, "GET", "/ok"); rec.Code != 200 || rec.Body.String() != "fine" {
+		t.Errorf("GET /ok: %d %q", rec.Code, rec.Body)
+	}
+	for name, h := range map[string]http.Handler{
+		"failing renderer": ErrorPages(Secure(mux, 1<<10), mux, styled{fail: true}),
+		"no ErrorPages":    Secure(mux, 1<<10),
+	} {
+		rec := serve(h, "GET", "/broken")
+		if rec.Code != 500 || rec.Body.String() != "Internal Server Error\n" || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") {
+			t.Errorf("%s: %d %q %q", name, rec.Code, rec.Header().Get("Content-Type"), rec.Body)
+		}
+	}
+}

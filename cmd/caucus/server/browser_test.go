@@ -539,13 +539,12 @@ func (b *browser) register(button, name string) {
 		chromedp.SendKeys(chromedp.CSS("#credname"), name),
 		chromedp.Click(chromedp.CSS(button)),
 	)
-	b.waitPage("/enrol/recovery", "#makecodes")
+	b.waitPage("/enrol/recovery", "#codes")
 }
 
-// recoveryCodes makes the recovery codes and returns the ones shown.
+// recoveryCodes returns the recovery codes shown at once after enrolment.
 func (b *browser) recoveryCodes() []string {
 	b.t.Helper()
-	b.click("#makecodes")
 	b.waitPage("/enrol/recovery", "#codes")
 	codes, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#codes li"), li => li.textContent.trim())`))
 	if err != nil {

@@ -74,7 +74,7 @@ func (s *Server) buildWeb(ctx context.Context) error {
 	})
 	health := metrics.Health(dbHealth{s.db}.Check, func(err error) { log.Warn("health check failed", "err", err) })
 	mux.Handle("GET /healthz", health)
-	s.https = web.NewServer(web.Secure(s.stats.HTTP(mux), maxFormBody), log.With("component", "https"))
+	s.https = web.NewServer(web.ErrorPages(web.Secure(s.stats.HTTP(mux), maxFormBody), mux, pages), log.With("component", "https"))
 	s.https.TLSConfig = s.tls.TLSConfig().Clone() // net/http adds "h2" to it in place
 	s.buildSideListeners(health)
 	return nil

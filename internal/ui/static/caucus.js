@@ -117,6 +117,9 @@
     document.querySelectorAll("[data-webauthn]").forEach(function (btn) {
       btn.addEventListener("click", function (ev) { ev.preventDefault(); run(btn); });
     });
+    document.querySelectorAll("[data-print]").forEach(function (btn) {
+      btn.addEventListener("click", function () { window.print(); });
+    });
     document.querySelectorAll("[data-confirm]").forEach(function (f) {
       f.addEventListener("submit", function (ev) { if (!confirm(f.dataset.confirm)) ev.preventDefault(); });
     });
