@@ -181,44 +181,39 @@ func (s *Service) countAccounts(ctx context.Context, q AccountQuery, search stri
 // FactorKindsOf is [Service.FactorKindsByAccount] for the given accounts.
 func (s *Service) FactorKindsOf(ctx context.Context, ids []int64) (map[int64][]FactorKind, error) {
 	in, args := inList(ids)
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT account_id, kind FROM webauthn_credentials WHERE account_id IN `+in+`
+	return byAccount[FactorKind](ctx, s, "factor kinds", `SELECT DISTINCT account_id, kind FROM webauthn_credentials WHERE account_id IN `+in+`
 		UNION ALL SELECT id, 'totp' FROM accounts WHERE totp_secret IS NOT NULL AND id IN `+in, append(args, args...)...)
-	if err != nil {
-		return nil, fmt.Errorf("auth: factor kinds: %w", err)
-	}
-	defer rows.Close()
-	out := map[int64][]FactorKind{}
-	for rows.Next() {
-		var id int64
-		var k FactorKind
-		if err := rows.Scan(&id, &k); err != nil {
-			return nil, fmt.Errorf("auth: factor kinds: %w", err)
-		}
-		out[id] = append(out[id], k)
-	}
-	return out, rows.Err()
 }
 
 // GroupsOfAccounts returns the names of the groups of each of the given
 // accounts, in order.
 func (s *Service) GroupsOfAccounts(ctx context.Context, ids []int64) (map[int64][]string, error) {
 	in, args := inList(ids)
-	rows, err := s.db.QueryContext(ctx, `SELECT m.account_id, g.name FROM group_members m JOIN groups g ON g.id = m.group_id
+	return byAccount[string](ctx, s, "groups of accounts", `SELECT m.account_id, g.name FROM group_members m JOIN groups g ON g.id = m.group_id
 		WHERE m.account_id IN `+in+` ORDER BY g.name`, args...)
+}
+
+// byAccount runs query, whose rows are (account id, value), and gathers
+// the values of each account in the order the rows come.
+func byAccount[T ~string](ctx context.Context, s *Service, what, query string, args ...any) (map[int64][]T, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("auth: groups of accounts: %w", err)
+		return nil, fmt.Errorf("auth: %s: %w", what, err)
 	}
 	defer rows.Close()
-	out := map[int64][]string{}
+	out := map[int64][]T{}
 	for rows.Next() {
 		var id int64
-		var name string
-		if err := rows.Scan(&id, &name); err != nil {
-			return nil, fmt.Errorf("auth: groups of accounts: %w", err)
+		var v T
+		if err := rows.Scan(&id, &v); err != nil {
+			return nil, fmt.Errorf("auth: %s: %w", what, err)
 		}
-		out[id] = append(out[id], name)
+		out[id] = append(out[id], v)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("auth: %s: %w", what, err)
+	}
+	return out, nil
 }
 
 // inList is "(?, ?, …)" for ids, and ids as arguments; "(NULL)" for none.
