@@ -18,24 +18,24 @@ func TestBrowserStepUpKeepsAction(t *testing.T) {
 	t.Parallel()
 	c, b := newBrowserConsole(t)
 	b.enrolAdmin(c, "boss@example.org")
-	b.navigate("/admin/people")
-	b.waitPage("/admin/people", "#sendinvite")
+	b.Navigate("/admin/people")
+	b.WaitPrefix("/admin/people", "#sendinvite")
 	c.env.Clock.Advance(6 * time.Minute) // past the step-up window
 
-	b.do("fill in the invite",
+	b.Do("fill in the invite",
 		chromedp.SendKeys(chromedp.CSS("#login"), "anna@example.org"),
 		chromedp.SendKeys(chromedp.CSS("#name"), "Anna Volunteer"),
 		chromedp.SendKeys(chromedp.CSS("#groups"), "press"),
 		chromedp.Click(chromedp.CSS("#sendinvite")),
 	)
-	b.waitPage("/reauth", "#usekey")
-	b.click("#usekey")
-	st := b.waitPage("/admin/pending/", "#pendingdo")
-	if page := b.text("main"); !strings.Contains(page, "anna@example.org") || !strings.Contains(page, "Anna Volunteer") {
+	b.WaitPrefix("/reauth", "#usekey")
+	b.Click("#usekey")
+	st := b.WaitPrefix("/admin/pending/", "#pendingdo")
+	if page := b.Text("main"); !strings.Contains(page, "anna@example.org") || !strings.Contains(page, "Anna Volunteer") {
 		t.Errorf("the pending action does not show what was filled in (%s):\n%s", st.Path, page)
 	}
-	b.click("#pendingdo")
-	b.waitPage("/admin/invites", "#invitelink")
+	b.Click("#pendingdo")
+	b.WaitPrefix("/admin/invites", "#invitelink")
 	a, err := c.env.Auth.AccountByLogin(t.Context(), "anna@example.org")
 	if err != nil || a.DisplayName != "Anna Volunteer" {
 		t.Fatalf("the invite after the step-up: %+v, %v", a, err)
