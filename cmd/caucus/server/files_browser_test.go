@@ -21,6 +21,7 @@ import (
 
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/testtool"
+	"github.com/caucus-org/caucus/internal/testtool/browsertest"
 )
 
 // fetchResult is what the page's fetch of a download gives back.
@@ -44,19 +45,19 @@ func TestBrowserFiles(t *testing.T) {
 		t.Skip("drives headless Chromium; go test without -short runs it")
 	}
 	t.Parallel()
-	chromium := testtool.Need(t, "chromium")
+	testtool.Need(t, "chromium")
 	ctx, cancel := context.WithTimeout(t.Context(), 2*browserTestTimeout)
 	defer cancel()
 	srv, enrolURL := startTestServer(t, ctx)
-	b := newBrowser(t, ctx, chromium, srv)
-	b.addAuthenticator(platformPasskey)
+	b := newBrowser(t, ctx, srv)
+	b.AddAuthenticator(browsertest.PlatformPasskey())
 	b.acceptInvite(enrolURL, "amber-falcon-meadow-3318")
 	b.register("#addpasskey", "Files test passkey")
 	b.recoveryCodes()
-	b.click("#done")
-	b.waitPage("/setup/phone", "#later") // after enrolment: set up your phone
-	b.click("#later")
-	b.waitPage("/account", "#factors")
+	b.Click("#done")
+	b.WaitPage("/setup/phone", "#later") // after enrolment: set up your phone
+	b.Click("#later")
+	b.WaitPage("/account", "#factors")
 
 	// Two files, one of them with a name that needs escaping.
 	dir := t.TempDir()
@@ -70,37 +71,37 @@ func TestBrowserFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b.navigate("/files/")
-	b.waitPage("/files/p/Home", "#upload")
-	b.do("choose files", chromedp.SetUploadFiles(chromedp.CSS("#file"), paths))
-	b.click("#uploadbtn")
+	b.Navigate("/files/")
+	b.WaitPage("/files/p/Home", "#upload")
+	b.Do("choose files", chromedp.SetUploadFiles(chromedp.CSS("#file"), paths))
+	b.Click("#uploadbtn")
 	// The script sends the form, shows progress, and reloads the folder.
-	b.waitPage("/files/p/Home", `#entries a[href="/files/item/Home/report%202026.bin"]`)
-	b.waitPage("/files/p/Home", `#entries a[href="/files/item/Home/Plan%20%C3%BC%231.txt"]`)
+	b.WaitPage("/files/p/Home", `#entries a[href="/files/item/Home/report%202026.bin"]`)
+	b.WaitPage("/files/p/Home", `#entries a[href="/files/item/Home/Plan%20%C3%BC%231.txt"]`)
 
-	b.click(`#entries a[href="/files/item/Home/report%202026.bin"]`)
-	b.waitPage("/files/item/Home/report%202026.bin", "#makelink")
-	b.do("fill in the link form",
+	b.Click(`#entries a[href="/files/item/Home/report%202026.bin"]`)
+	b.WaitPage("/files/item/Home/report%202026.bin", "#makelink")
+	b.Do("fill in the link form",
 		chromedp.SetValue(chromedp.CSS("#limit"), "1"),
 		chromedp.Click(chromedp.CSS("#makelink")),
 	)
-	b.waitPage("/files/link/Home/report%202026.bin", "#link")
-	link := strings.TrimSpace(b.text("#link"))
+	b.WaitPage("/files/link/Home/report%202026.bin", "#link")
+	link := strings.TrimSpace(b.Text("#link"))
 	if !strings.HasPrefix(link, srv.url+"/s/") {
 		t.Fatalf("link %q is not under %s/s/", link, srv.url)
 	}
 
 	// A visitor with no cookies at all.
-	vctx, vcancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	vctx, vcancel := chromedp.NewContext(b.Ctx, chromedp.WithNewBrowserContext())
 	defer vcancel()
 	if err := chromedp.Do(vctx); err != nil { // open its tab now, not under a step's timeout
 		t.Fatal(err)
 	}
-	v := &browser{t: t, ctx: vctx, url: srv.url}
-	v.navigate("/files/p/Home")
-	v.waitPage("/login", "#passkey") // signed out: no folder
-	v.do("open the link", chromedp.Navigate(link))
-	v.waitPage(strings.TrimPrefix(link, srv.url), "#download")
+	v := &browser{b.On(vctx)}
+	v.Navigate("/files/p/Home")
+	v.WaitPage("/login", "#passkey") // signed out: no folder
+	v.Do("open the link", chromedp.Navigate(link))
+	v.WaitPage(strings.TrimPrefix(link, srv.url), "#download")
 	get := func() fetchResult {
 		t.Helper()
 		res, err := chromedp.Run(vctx, chromedp.Evaluate[fetchResult](fetchScript+`(document.querySelector("#download").href)`, chromedp.EvalAwaitPromise))
@@ -143,12 +144,12 @@ func TestBrowserFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.navigate("/s/" + drop)
-	v.waitPage("/s/"+drop, "#upload")
-	v.do("choose a file", chromedp.SetUploadFiles(chromedp.CSS("#file"), paths[:1]))
-	v.click("#uploadbtn")
-	v.waitPage("/s/"+drop, `#upload[data-done="1"]`)
-	if st := v.text("#uploadstatus"); !strings.Contains(st, "1 file received.") {
+	v.Navigate("/s/" + drop)
+	v.WaitPage("/s/"+drop, "#upload")
+	v.Do("choose a file", chromedp.SetUploadFiles(chromedp.CSS("#file"), paths[:1]))
+	v.Click("#uploadbtn")
+	v.WaitPage("/s/"+drop, `#upload[data-done="1"]`)
+	if st := v.Text("#uploadstatus"); !strings.Contains(st, "1 file received.") {
 		t.Errorf("drop page says %q", st)
 	}
 	done, err := chromedp.Run(vctx, chromedp.Evaluate[bool](`(() => { const p = document.querySelector("#upload progress"); return !p.hidden && p.value === p.max; })()`))

@@ -15,25 +15,26 @@ import (
 
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/testtool"
+	"github.com/caucus-org/caucus/internal/testtool/browsertest"
 )
 
 // filesBrowser starts a server, enrols its first admin in Chromium and
 // returns the browser on the admin's Home folder.
 func filesBrowser(t *testing.T, ctx context.Context) (*browser, *Server) {
 	t.Helper()
-	chromium := testtool.Need(t, "chromium")
+	testtool.Need(t, "chromium")
 	srv, enrolURL := startTestServer(t, ctx)
-	b := newBrowser(t, ctx, chromium, srv)
-	b.addAuthenticator(platformPasskey)
+	b := newBrowser(t, ctx, srv)
+	b.AddAuthenticator(browsertest.PlatformPasskey())
 	b.acceptInvite(enrolURL, "amber-falcon-meadow-3318")
 	b.register("#addpasskey", "Files test passkey")
 	b.recoveryCodes()
-	b.click("#done")
-	b.waitPage("/setup/phone", "#later")
-	b.click("#later")
-	b.waitPage("/account", "#factors")
-	b.navigate("/files/")
-	b.waitPage("/files/p/Home", "#upload")
+	b.Click("#done")
+	b.WaitPage("/setup/phone", "#later")
+	b.Click("#later")
+	b.WaitPage("/account", "#factors")
+	b.Navigate("/files/")
+	b.WaitPage("/files/p/Home", "#upload")
 	return b, srv
 }
 
@@ -60,14 +61,14 @@ func TestBrowserFilesDropUpload(t *testing.T) {
 	b, srv := filesBrowser(t, ctx)
 
 	// Dropped onto the folder's list (the section under its title).
-	took, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](dropScript+`("h1", "dropped notes.txt", "dropped onto the list\n")`))
+	took, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](dropScript+`("h1", "dropped notes.txt", "dropped onto the list\n")`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !took {
-		t.Fatalf("the file list does not take dropped files (page: %s)", b.describe())
+		t.Fatalf("the file list does not take dropped files (page: %s)", b.Describe())
 	}
-	b.waitPage("/files/p/Home", `#entries a[href="/files/item/Home/dropped%20notes.txt"]`)
+	b.WaitPage("/files/p/Home", `#entries a[href="/files/item/Home/dropped%20notes.txt"]`)
 
 	acct, err := srv.auth.AccountByLogin(ctx, "admin@localhost")
 	if err != nil {
@@ -113,9 +114,9 @@ func TestBrowserFilesPreview(t *testing.T) {
 	if _, err := srv.files.Put(ctx, owner, home.ID, "dot.png", bytes.NewReader(dot), int64(len(dot))); err != nil {
 		t.Fatal(err)
 	}
-	b.navigate("/files/item/Home/dot.png")
-	b.waitPage("/files/item/Home/dot.png", "#preview")
-	shown, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`new Promise((ok) => {
+	b.Navigate("/files/item/Home/dot.png")
+	b.WaitPage("/files/item/Home/dot.png", "#preview")
+	shown, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`new Promise((ok) => {
 		const img = document.querySelector("#preview");
 		const done = () => ok(img.naturalWidth === 1);
 		if (img.complete) done(); else { img.onload = done; img.onerror = () => ok(false); }
@@ -146,8 +147,8 @@ func TestBrowserFilesSharePicker(t *testing.T) {
 	if _, err := srv.files.Put(ctx, owner, mustStat(t, srv, owner, "/Home").ID, "plan.txt", bytes.NewReader([]byte("plan")), 4); err != nil {
 		t.Fatal(err)
 	}
-	b.navigate("/files/item/Home/plan.txt")
-	b.waitPage("/files/item/Home/plan.txt", "#with")
-	b.do("type a group's start", chromedp.SendKeys(chromedp.CSS("#with"), "pr"))
-	b.waitPage("/files/item/Home/plan.txt", `#share-suggest option[value="group:press"]`)
+	b.Navigate("/files/item/Home/plan.txt")
+	b.WaitPage("/files/item/Home/plan.txt", "#with")
+	b.Do("type a group's start", chromedp.SendKeys(chromedp.CSS("#with"), "pr"))
+	b.WaitPage("/files/item/Home/plan.txt", `#share-suggest option[value="group:press"]`)
 }

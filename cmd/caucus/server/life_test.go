@@ -22,6 +22,7 @@ import (
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/devcert"
 	"github.com/caucus-org/caucus/internal/testtool"
+	"github.com/caucus-org/caucus/internal/testtool/browsertest"
 	"github.com/caucus-org/caucus/internal/ui"
 )
 
@@ -42,28 +43,28 @@ func TestBrowserVolunteerLife(t *testing.T) {
 		t.Skip("drives headless Chromium; go test without -short runs it")
 	}
 	t.Parallel()
-	chromium := testtool.Need(t, "chromium")
+	testtool.Need(t, "chromium")
 	ctx, cancel := context.WithTimeout(t.Context(), 2*browserTestTimeout)
 	defer cancel()
 	srv, enrolURL := startTestServer(t, ctx)
 
-	admin := newBrowser(t, ctx, chromium, srv)
+	admin := newBrowser(t, ctx, srv)
 	link := consoleInvite(t, admin, srv, enrolURL)
 
 	// The volunteer enrols a passkey and sets up their phone.
-	vol := newBrowser(t, ctx, chromium, srv)
-	vol.addAuthenticator(platformPasskey)
+	vol := newBrowser(t, ctx, srv)
+	vol.AddAuthenticator(browsertest.PlatformPasskey())
 	vol.acceptInvite(link, "Motion-Quorum-7731-Seconded")
 	vol.register("#addpasskey", "Val's phone")
 	vol.recoveryCodes()
-	vol.click("#done")
-	vol.waitPage("/setup/phone", "#makeap")
-	vol.do("make an app password",
+	vol.Click("#done")
+	vol.WaitPage("/setup/phone", "#makeap")
+	vol.Do("make an app password",
 		chromedp.SendKeys(chromedp.CSS("#apname"), "Val's Android"),
 		chromedp.Click(chromedp.CSS("#makeap")),
 	)
-	vol.waitPage("/setup/phone", "#apqr")
-	secret := strings.TrimSpace(vol.text("#apsecret"))
+	vol.WaitPage("/setup/phone", "#apqr")
+	secret := strings.TrimSpace(vol.Text("#apsecret"))
 
 	// The phone keeps an IMAP IDLE connection open.
 	acct, err := srv.auth.AccountByLogin(ctx, volLogin)
@@ -97,15 +98,15 @@ func TestBrowserVolunteerLife(t *testing.T) {
 
 	// The volunteer's laptop syncs files over WebDAV with an app password
 	// for files: it stores a plan, and keeps an upload streaming.
-	vol.navigate("/account")
-	vol.waitPage("/account", "#apcreate")
-	vol.do("make a files app password",
+	vol.Navigate("/account")
+	vol.WaitPage("/account", "#apcreate")
+	vol.Do("make a files app password",
 		chromedp.SendKeys(chromedp.CSS("#apname"), "Val's laptop"),
 		chromedp.SetValue(chromedp.CSS("#apscope"), "files"),
 		chromedp.Click(chromedp.CSS("#apcreate")),
 	)
-	vol.waitPage("/account/app-passwords", "#apsecret")
-	filesSecret := strings.TrimSpace(vol.text("#apsecret"))
+	vol.WaitPage("/account/app-passwords", "#apsecret")
+	filesSecret := strings.TrimSpace(vol.Text("#apsecret"))
 	davClient := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}}
 	t.Cleanup(davClient.CloseIdleConnections)
 	dav := func(method, path string, body io.Reader) (*http.Response, error) {
@@ -153,14 +154,14 @@ func TestBrowserVolunteerLife(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := url.Values{"plan": {"1"}, "successor": {strconv.FormatInt(adminAcct.ID, 10)}, "forward": {"1"}, "autoreply": {"Val has left; write to the office."}, "read": {"1"}}
-	admin.navigate("/admin/people/" + strconv.FormatInt(acct.ID, 10) + "/offboard?" + q.Encode())
-	admin.waitPage("/admin/people/"+strconv.FormatInt(acct.ID, 10)+"/offboard", "#offboardnow")
-	if plan := admin.text("#plan"); !strings.Contains(plan, "2 app passwords, 2 live connections closed") {
+	admin.Navigate("/admin/people/" + strconv.FormatInt(acct.ID, 10) + "/offboard?" + q.Encode())
+	admin.WaitPage("/admin/people/"+strconv.FormatInt(acct.ID, 10)+"/offboard", "#offboardnow")
+	if plan := admin.Text("#plan"); !strings.Contains(plan, "2 app passwords, 2 live connections closed") {
 		t.Errorf("plan:\n%s", plan)
 	}
 	admin.acceptConfirm()
 	start := time.Now()
-	admin.click("#offboardnow")
+	admin.Click("#offboardnow")
 	select {
 	case <-phone.Closed():
 		t.Logf("IMAP IDLE cut %v after the click", time.Since(start))
@@ -173,8 +174,8 @@ func TestBrowserVolunteerLife(t *testing.T) {
 	case <-time.After(time.Second + pageTimeout):
 		t.Fatal("WebDAV upload still streaming after offboarding")
 	}
-	admin.waitPage(reportPage(t, ctx, srv, "admin.offboard", volLogin), "#reporttext") // the saved report
-	steps := admin.text("#steps")
+	admin.WaitPage(reportPage(t, ctx, srv, "admin.offboard", volLogin), "#reporttext") // the saved report
+	steps := admin.Text("#steps")
 	for _, want := range []string{"access revoked", "sign-in disabled", "factors removed", "files", "mail forwarded", "auto-reply", "mailbox retained", "successor read access"} {
 		if !strings.Contains(steps, want) {
 			t.Errorf("report lacks %q:\n%s", want, steps)
@@ -196,26 +197,26 @@ const adminLogin, volLogin = "admin@localhost", "vol@localhost"
 // console; it returns the invitation link.
 func consoleInvite(t *testing.T, admin *browser, srv *Server, enrolURL string) string {
 	// The admin enrols, and passes through the phone page.
-	admin.addAuthenticator(platformPasskey)
+	admin.AddAuthenticator(browsertest.PlatformPasskey())
 	admin.acceptInvite(enrolURL, "quiet-lantern-orbit-4417")
 	admin.register("#addpasskey", "Admin laptop")
 	admin.recoveryCodes()
-	admin.click("#done")
-	admin.waitPage("/setup/phone", "#later")
+	admin.Click("#done")
+	admin.WaitPage("/setup/phone", "#later")
 
 	// Invite from the console: a link and its QR code.
-	admin.navigate("/admin/people")
-	admin.waitPage("/admin/people", "#sendinvite")
-	if got, want := admin.text("header .brand"), partyName(t, srv); got != want {
+	admin.Navigate("/admin/people")
+	admin.WaitPage("/admin/people", "#sendinvite")
+	if got, want := admin.Text("header .brand"), partyName(t, srv); got != want {
 		t.Errorf("the console's header names %q, want the party's name %q as on every page", got, want)
 	}
-	admin.do("invite",
+	admin.Do("invite",
 		chromedp.SendKeys(chromedp.CSS("#login"), volLogin),
 		chromedp.SendKeys(chromedp.CSS("#name"), "Val Volunteer"),
 		chromedp.Click(chromedp.CSS("#sendinvite")),
 	)
-	admin.waitPage("/admin/invites/link", "#inviteqr") // after the invite, its link's page
-	link := strings.TrimSpace(admin.text("#invitelink"))
+	admin.WaitPage("/admin/invites/link", "#inviteqr") // after the invite, its link's page
+	link := strings.TrimSpace(admin.Text("#invitelink"))
 	if !strings.HasPrefix(link, srv.url+"/enrol/") {
 		t.Fatalf("invite link %q", link)
 	}
@@ -235,14 +236,14 @@ func checkOffboardedVolunteer(t *testing.T, ctx context.Context, srv *Server, vo
 	if fs, _ := srv.auth.Factors(ctx, acct.ID); len(fs) != 0 {
 		t.Errorf("factors left: %+v", fs)
 	}
-	vol.navigate("/login")
-	vol.waitPage("/login", "#passkey")
-	vol.click("#passkey")
+	vol.Navigate("/login")
+	vol.WaitPage("/login", "#passkey")
+	vol.Click("#passkey")
 	// The ceremony runs in the page: wait for its outcome.
-	wctx, wcancel := context.WithTimeout(vol.ctx, pageTimeout)
+	wctx, wcancel := context.WithTimeout(vol.Ctx, pageTimeout)
 	defer wcancel()
 	for {
-		st, err := vol.state(wctx, "body")
+		st, err := vol.State(wctx, "body")
 		if err == nil && st.Path != "/login" {
 			t.Fatalf("the passkey still signs in: %s", st.Path)
 		}
@@ -252,7 +253,7 @@ func checkOffboardedVolunteer(t *testing.T, ctx context.Context, srv *Server, vo
 		}
 		select {
 		case <-wctx.Done():
-			t.Fatalf("no outcome of the passkey sign-in: %s", vol.describe())
+			t.Fatalf("no outcome of the passkey sign-in: %s", vol.Describe())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -293,21 +294,21 @@ func checkOffboardedVolunteer(t *testing.T, ctx context.Context, srv *Server, vo
 func incidentModeRoundTrip(t *testing.T, ctx context.Context, srv *Server, admin *browser) {
 	// Incident mode signs the admin out too; the console opens again after
 	// a passkey sign-in, shows the banner, and the switch lifts it.
-	admin.navigate("/admin")
-	admin.waitPage("/admin", "#incidenton")
+	admin.Navigate("/admin")
+	admin.WaitPage("/admin", "#incidenton")
 	admin.acceptConfirm()
-	admin.click("#incidenton")
-	admin.waitPage("/login", "#passkey")
-	admin.click("#passkey") // then the report of what was revoked
-	admin.waitPage(reportPage(t, ctx, srv, "admin.incident.on", adminLogin), "#steps")
-	admin.navigate("/admin")
-	admin.waitPage("/admin", "#incidentoff")
-	if banner := admin.text(".error"); !strings.Contains(banner, "Incident mode is on") {
+	admin.Click("#incidenton")
+	admin.WaitPage("/login", "#passkey")
+	admin.Click("#passkey") // then the report of what was revoked
+	admin.WaitPage(reportPage(t, ctx, srv, "admin.incident.on", adminLogin), "#steps")
+	admin.Navigate("/admin")
+	admin.WaitPage("/admin", "#incidentoff")
+	if banner := admin.Text(".error"); !strings.Contains(banner, "Incident mode is on") {
 		t.Errorf("no incident banner: %q", banner)
 	}
 	admin.acceptConfirm()
-	admin.click("#incidentoff")
-	admin.waitPage(reportPage(t, ctx, srv, "admin.incident.off", adminLogin), "#steps")
+	admin.Click("#incidentoff")
+	admin.WaitPage(reportPage(t, ctx, srv, "admin.incident.off", adminLogin), "#steps")
 	wantAudit(t, ctx, srv, adminLogin, "admin.incident.on", 1)
 	wantAudit(t, ctx, srv, adminLogin, "admin.incident.off", 1)
 }
@@ -340,9 +341,9 @@ func reportPage(t *testing.T, ctx context.Context, srv *Server, kind, login stri
 
 // acceptConfirm makes the page's confirmation questions answer yes.
 func (b *browser) acceptConfirm() {
-	b.t.Helper()
-	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.confirm = () => true; true`)); err != nil {
-		b.t.Fatal(err)
+	b.T.Helper()
+	if _, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`window.confirm = () => true; true`)); err != nil {
+		b.T.Fatal(err)
 	}
 }
 

@@ -26,7 +26,7 @@ func TestBrowserWebmailWired(t *testing.T) {
 		t.Skip("drives headless Chromium; go test without -short runs it")
 	}
 	t.Parallel()
-	chromium := testtool.Need(t, "chromium")
+	testtool.Need(t, "chromium")
 	ctx, cancel := context.WithTimeout(t.Context(), browserTestTimeout)
 	defer cancel()
 	srv, _ := startTestServer(t, ctx)
@@ -47,10 +47,10 @@ func TestBrowserWebmailWired(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b := newBrowser(t, ctx, chromium, srv)
-	b.navigate("/")
+	b := newBrowser(t, ctx, srv)
+	b.Navigate("/")
 	b.passwordSignIn(login, pw)
-	b.waitPage("/login/second", "#code")
+	b.WaitPage("/login/second", "#code")
 	// The enrolment used this period's code, and a code counts once: the
 	// next period's (within the allowed skew) is the one a phone would
 	// show a moment later.
@@ -58,32 +58,32 @@ func TestBrowserWebmailWired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.do("enter the code",
+	b.Do("enter the code",
 		chromedp.SendKeys(chromedp.CSS("#code"), code),
 		chromedp.Submit(chromedp.CSS("#code")),
 	)
 	// Signed in (a member without recovery codes is shown the account
 	// page first), the site's root is their mail.
-	b.waitPage("/account", "main")
-	b.navigate("/")
-	b.waitPage("/mail/box/"+strconv.FormatInt(inbox.ID, 10), "#rows")
-	if got, want := b.text("header .brand"), partyName(t, srv); got != want {
+	b.WaitPage("/account", "main")
+	b.Navigate("/")
+	b.WaitPage("/mail/box/"+strconv.FormatInt(inbox.ID, 10), "#rows")
+	if got, want := b.Text("header .brand"), partyName(t, srv); got != want {
 		t.Errorf("webmail's header names %q, want the party's name %q as on every page", got, want)
 	}
-	if got := b.text("#rows"); !strings.Contains(got, "Leaflets for Saturday") || !strings.Contains(got, "Campaign Office") {
+	if got := b.Text("#rows"); !strings.Contains(got, "Leaflets for Saturday") || !strings.Contains(got, "Campaign Office") {
 		t.Fatalf("the INBOX list shows %q, want the delivered message", got)
 	}
-	b.click("#rows a")
-	b.waitPage(b.location()[len(srv.url):], "#replybtn")
-	if got := b.text("#subject"); !strings.Contains(got, "Leaflets for Saturday") {
+	b.Click("#rows a")
+	b.WaitPage(b.Location()[len(srv.url):], "#replybtn")
+	if got := b.Text("#subject"); !strings.Contains(got, "Leaflets for Saturday") {
 		t.Errorf("the message page's subject is %q", got)
 	}
 
 	// The reply, written in the browser, reaches Ben's phone: a second
 	// session, over IMAP with his app password.
-	b.click("#replybtn")
-	b.waitPage("/mail/compose", "#body")
-	b.do("write and send",
+	b.Click("#replybtn")
+	b.WaitPage("/mail/compose", "#body")
+	b.Do("write and send",
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("#body").value = "Two hundred, at nine.\n" + document.querySelector("#body").value`),
 		chromedp.Click(chromedp.CSS("#sendbtn")),
 	)

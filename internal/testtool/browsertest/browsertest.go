@@ -36,6 +36,11 @@ type Options struct {
 
 	// Flags are extra command-line flags (name without "--": value).
 	Flags map[string]any
+	// Env are extra environment variables ("NAME=value") for the browser.
+	Env []string
+
+	// Listener, when set, also sees every event of the tab.
+	Listener func(ev any)
 
 	// Record makes the tab record every request (Requests, Offsite).
 	Record bool
@@ -87,6 +92,9 @@ func Start(t *testing.T, ctx context.Context, o Options) *Browser {
 	for name, v := range o.Flags {
 		opts = append(opts, chromedp.Flag(name, v))
 	}
+	if len(o.Env) > 0 {
+		opts = append(opts, chromedp.Env(o.Env...))
+	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	b := &Browser{T: t, URL: o.URL, step: o.StepTimeout}
 	if b.step == 0 {
@@ -96,6 +104,9 @@ func Start(t *testing.T, ctx context.Context, o Options) *Browser {
 	copts := []chromedp.ContextOption{chromedp.WithLogf(logf), chromedp.WithErrorf(logf)}
 	if o.Record {
 		copts = append(copts, chromedp.WithListener(b.record))
+	}
+	if o.Listener != nil {
+		copts = append(copts, chromedp.WithListener(o.Listener))
 	}
 	bctx, cancelTab := chromedp.NewContext(actx, copts...)
 	t.Cleanup(func() {
@@ -112,6 +123,12 @@ func Start(t *testing.T, ctx context.Context, o Options) *Browser {
 		}
 	}
 	return b
+}
+
+// On returns a Browser for another tab (a chromedp context made from
+// b.Ctx), with b's test, URL and step timeout.
+func (b *Browser) On(tab context.Context) *Browser {
+	return &Browser{T: b.T, Ctx: tab, URL: b.URL, step: b.step}
 }
 
 // Logf logs to t until the test's cleanup starts; later lines (from a

@@ -1,6 +1,7 @@
 package browsertest
 
 import (
+	"net/url"
 	"strings"
 
 	"github.com/chromedp/cdproto/network"
@@ -30,6 +31,21 @@ func (b *Browser) Offsite() []string {
 	var out []string
 	for _, r := range b.Requests() {
 		if strings.HasPrefix(r, b.URL+"/") || strings.HasPrefix(r, "data:") || r == "about:blank" {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// NotLoopback returns the requests to any host but the loopback ones
+// (localhost, 127.0.0.1, ::1); data:, blob: and about:blank stay in the
+// browser and do not count.
+func NotLoopback(reqs []string) []string {
+	var out []string
+	for _, r := range reqs {
+		u, err := url.Parse(r)
+		if err == nil && (u.Scheme == "data" || u.Scheme == "blob" || r == "about:blank" || u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1" || u.Hostname() == "::1") {
 			continue
 		}
 		out = append(out, r)
