@@ -2,8 +2,6 @@ package login
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -16,7 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/caucus-org/caucus/auth"
-	"github.com/caucus-org/caucus/internal/testtool"
+	"github.com/caucus-org/caucus/internal/testtool/browsertest"
 	"github.com/caucus-org/caucus/internal/ui"
 )
 
@@ -28,33 +26,9 @@ var codeTextRe = regexp.MustCompile(`[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7
 // sends), trusting the test server's certificate. It returns the tab.
 func (e *env) chromium(t *testing.T, lang string) context.Context {
 	t.Helper()
-	path := testtool.Need(t, "chromium")
-	cert := e.ts.Certificate()
-	spki := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(),
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("lang", lang),
-		chromedp.Flag("accept-lang", lang),
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])),
-	)
-	bctx, cancelTab := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	t.Cleanup(func() {
-		cancelTab()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start %s: %v", path, err)
-	}
-	return bctx
+	return browsertest.Start(t, t.Context(), browsertest.Options{
+		URL: e.origin, SPKI: browsertest.SPKIHash(e.ts.Certificate()), Lang: lang,
+	}).Ctx
 }
 
 // pageLangAndText opens path and returns <html lang>, <html dir> and the
