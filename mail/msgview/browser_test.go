@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/caucus-org/caucus/internal/testtool"
+	"github.com/caucus-org/caucus/internal/testtool/browsertest"
 )
 
 // hostileFrame is HTML whose every trick, if it worked, would make the
@@ -117,7 +118,7 @@ func browserService(host string) bool {
 // image. The same HTML unsanitized in a plain frame (the control) does
 // fetch, which shows that the test would see a leak.
 func TestBrowserHostileFrame(t *testing.T) {
-	chromium := testtool.Need(t, "chromium")
+	testtool.Need(t, "chromium")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
@@ -172,28 +173,15 @@ func TestBrowserHostileFrame(t *testing.T) {
 	}
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: rec}}
 	srv.Start()
-	defer srv.Close()
+	t.Cleanup(srv.Close) // after the browser's cleanup, which Start registers later
 
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
+	bctx := browsertest.Start(t, ctx, browsertest.Options{Flags: map[string]any{
 		// Every request, loopback included, goes through the recorder;
 		// no name is resolved, so nothing reaches the network.
-		chromedp.ProxyServer(origin),
-		chromedp.Flag("proxy-bypass-list", "<-loopback>"),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancelAlloc()
-	bctx, cancelTab := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer cancelTab()
+		"proxy-server":        origin,
+		"proxy-bypass-list":   "<-loopback>",
+		"host-resolver-rules": "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+	}}).Ctx
 
 	// The control: unsanitized, the tricks fetch.
 	if err := chromedp.Do(bctx, chromedp.Navigate(origin+"/control")); err != nil {
