@@ -24,7 +24,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/caucus-org/caucus/auth"
-	"github.com/caucus-org/caucus/internal/testtool"
 	"github.com/caucus-org/caucus/internal/testtool/browsertest"
 )
 
@@ -69,10 +68,7 @@ type browser struct {
 // security key plugged in.
 func newBrowserConsole(t *testing.T) (*console, *browser) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("drives headless Chromium; go test without -short runs it")
-	}
-	testtool.Need(t, "chromium") // skip before starting the console
+	browsertest.Need(t)
 	cert, spki := localhostCert(t)
 	c := newConsoleWith(t, false, cert)
 	_, port, _ := net.SplitHostPort(c.ts.Listener.Addr().String())

@@ -87,9 +87,7 @@ func (b *browser) signIn(m *member) {
 // open in another browser: the message appears in his list without a
 // reload (live updates), and nothing is requested from another host.
 func TestBrowserSendAndLive(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives headless Chromium; go test without -short runs it")
-	}
+	browsertest.Need(t)
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
 	defer cancel()
@@ -141,9 +139,7 @@ func TestBrowserSendAndLive(t *testing.T) {
 // TestBrowserPhone: on a 360 px wide screen the folder list folds away,
 // nothing is wider than the screen, and actions work.
 func TestBrowserPhone(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives headless Chromium; go test without -short runs it")
-	}
+	browsertest.Need(t)
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
 	defer cancel()
@@ -192,9 +188,7 @@ func TestBrowserPhone(t *testing.T) {
 // from the message page, and the reply arrives in Ben's INBOX threaded
 // under his message; her reply shows in the conversation.
 func TestBrowserReadReply(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives headless Chromium; go test without -short runs it")
-	}
+	browsertest.Need(t)
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
 	defer cancel()
@@ -239,9 +233,7 @@ func TestBrowserReadReply(t *testing.T) {
 // canary path of the server or at another host, and the browser requests
 // neither.
 func TestBrowserHostile(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives headless Chromium; go test without -short runs it")
-	}
+	browsertest.Need(t)
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
 	defer cancel()
@@ -290,9 +282,7 @@ func TestBrowserHostile(t *testing.T) {
 // TestBrowserPreview: an image attachment opened with Preview shows as an
 // image, under the download sandbox.
 func TestBrowserPreview(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives headless Chromium; go test without -short runs it")
-	}
+	browsertest.Need(t)
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
 	defer cancel()
@@ -310,9 +300,7 @@ func TestBrowserPreview(t *testing.T) {
 // TestBrowserDragMove: dropping a dragged message on a folder moves it
 // (the drag is made of the DOM events the browser would fire).
 func TestBrowserDragMove(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives headless Chromium; go test without -short runs it")
-	}
+	browsertest.Need(t)
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
 	defer cancel()
@@ -342,9 +330,7 @@ func TestBrowserDragMove(t *testing.T) {
 // it as an IMAP draft (\Draft in Drafts, which phones show), one draft
 // replaced as the text grows; sending it removes the draft.
 func TestBrowserAutosave(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives headless Chromium; go test without -short runs it")
-	}
+	browsertest.Need(t)
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
 	defer cancel()

@@ -25,7 +25,6 @@ import (
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/config"
-	"github.com/caucus-org/caucus/internal/testtool"
 	"github.com/caucus-org/caucus/internal/testtool/browsertest"
 )
 
@@ -38,11 +37,8 @@ const (
 // start, chooses a password, adds a passkey, saves the recovery codes, signs
 // out, and signs in again with the passkey alone (no address, no password).
 func TestBrowserPasskey(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives headless Chromium; go test without -short runs it")
-	}
+	browsertest.Need(t)
 	t.Parallel()
-	testtool.Need(t, "chromium")
 	ctx, cancel := context.WithTimeout(t.Context(), browserTestTimeout)
 	defer cancel()
 	srv, enrolURL := startTestServer(t, ctx)
@@ -99,11 +95,8 @@ func TestBrowserPasskey(t *testing.T) {
 // key (no PIN, not discoverable), then signs in with address and password
 // followed by the key.
 func TestBrowserSecurityKey(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives headless Chromium; go test without -short runs it")
-	}
+	browsertest.Need(t)
 	t.Parallel()
-	testtool.Need(t, "chromium")
 	ctx, cancel := context.WithTimeout(t.Context(), browserTestTimeout)
 	defer cancel()
 	srv, _ := startTestServer(t, ctx)
@@ -161,11 +154,8 @@ func TestBrowserSecurityKey(t *testing.T) {
 // sign-in page, and a session that passed only the password reaches nothing
 // but the second step.
 func TestBrowserRefusal(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives headless Chromium; go test without -short runs it")
-	}
+	browsertest.Need(t)
 	t.Parallel()
-	testtool.Need(t, "chromium")
 	ctx, cancel := context.WithTimeout(t.Context(), browserTestTimeout)
 	defer cancel()
 	srv, _ := startTestServer(t, ctx)

@@ -20,7 +20,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/caucus-org/caucus/files"
-	"github.com/caucus-org/caucus/internal/testtool"
 	"github.com/caucus-org/caucus/internal/testtool/browsertest"
 )
 
@@ -41,11 +40,8 @@ const fetchScript = `(async (url) => {
 })`
 
 func TestBrowserFiles(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives headless Chromium; go test without -short runs it")
-	}
+	browsertest.Need(t)
 	t.Parallel()
-	testtool.Need(t, "chromium")
 	ctx, cancel := context.WithTimeout(t.Context(), 2*browserTestTimeout)
 	defer cancel()
 	srv, enrolURL := startTestServer(t, ctx)

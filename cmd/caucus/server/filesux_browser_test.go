@@ -52,9 +52,7 @@ const dropScript = `((sel, name, text) => {
 })`
 
 func TestBrowserFilesDropUpload(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives headless Chromium; go test without -short runs it")
-	}
+	browsertest.Need(t)
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*browserTestTimeout)
 	defer cancel()
@@ -97,9 +95,7 @@ func onePixelPNG(t *testing.T) []byte {
 // An image's item page shows the image, served under the download
 // sandbox, within the page's Content-Security-Policy.
 func TestBrowserFilesPreview(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives headless Chromium; go test without -short runs it")
-	}
+	browsertest.Need(t)
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*browserTestTimeout)
 	defer cancel()
@@ -129,9 +125,7 @@ func TestBrowserFilesPreview(t *testing.T) {
 // Typing in the share form's field fills its suggestions from the
 // party's members and groups.
 func TestBrowserFilesSharePicker(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives headless Chromium; go test without -short runs it")
-	}
+	browsertest.Need(t)
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*browserTestTimeout)
 	defer cancel()

@@ -21,7 +21,6 @@ import (
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/devcert"
-	"github.com/caucus-org/caucus/internal/testtool"
 	"github.com/caucus-org/caucus/internal/testtool/browsertest"
 	"github.com/caucus-org/caucus/internal/ui"
 )
@@ -39,11 +38,8 @@ import (
 // belong to the successor. Then the admin starts incident mode, is signed
 // out, comes back with the passkey, and lifts it.
 func TestBrowserVolunteerLife(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives headless Chromium; go test without -short runs it")
-	}
+	browsertest.Need(t)
 	t.Parallel()
-	testtool.Need(t, "chromium")
 	ctx, cancel := context.WithTimeout(t.Context(), 2*browserTestTimeout)
 	defer cancel()
 	srv, enrolURL := startTestServer(t, ctx)

@@ -12,7 +12,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/pquerna/otp/totp"
 
-	"github.com/caucus-org/caucus/internal/testtool"
+	"github.com/caucus-org/caucus/internal/testtool/browsertest"
 )
 
 // TestBrowserWebmailWired: in the whole server, the site's root is a
@@ -22,11 +22,8 @@ import (
 // cover webmail in depth; this one proves the wiring: the store, the
 // submit path and the sign-in are the server's.)
 func TestBrowserWebmailWired(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives headless Chromium; go test without -short runs it")
-	}
+	browsertest.Need(t)
 	t.Parallel()
-	testtool.Need(t, "chromium")
 	ctx, cancel := context.WithTimeout(t.Context(), browserTestTimeout)
 	defer cancel()
 	srv, _ := startTestServer(t, ctx)

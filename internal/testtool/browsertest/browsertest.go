@@ -173,3 +173,13 @@ func SPKIHashFile(certFile string) (string, error) {
 	}
 	return SPKIHash(cert), nil
 }
+
+// Need skips the test under go test -short (it drives headless Chromium)
+// and, as testtool.Need does, when Chromium is not installed.
+func Need(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("drives headless Chromium; go test without -short runs it")
+	}
+	testtool.Need(t, "chromium")
+}
