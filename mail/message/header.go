@@ -194,6 +194,16 @@ func (f Field) check(i int) error {
 // line), or -1 if b holds no empty line.
 func headerEnd(b []byte) int { return headerEndFrom(b, 0) }
 
+// HeaderEnd returns the length of msg's header block, through the empty
+// line that ends it (RFC 5322 section 2.1), by the same rule as [Split];
+// the whole of msg when it has no empty line.
+func HeaderEnd(msg []byte) int {
+	if n := headerEnd(msg); n >= 0 {
+		return n
+	}
+	return len(msg)
+}
+
 // headerEndFrom is headerEnd for a b whose first from bytes hold no end
 // of header, so that a header read in pieces is scanned once.
 func headerEndFrom(b []byte, from int) int {

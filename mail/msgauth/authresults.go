@@ -230,21 +230,12 @@ func normalizeID(id string) string {
 // "dkim=pass" in the server's name (RFC 8601 section 5). A header without
 // either field is returned as it is, uncopied.
 func RemoveOwnFindings(msg []byte, authservID string) []byte {
-	end := len(msg)
-	for _, sep := range [][]byte{[]byte("\r\n\r\n"), []byte("\n\n")} {
-		if i := bytes.Index(msg, sep); i >= 0 && i+len(sep) < end {
-			end = i + len(sep)
-		}
-	}
+	end := message.HeaderEnd(msg)
 	header := msg[:end]
-	if !containsFold(header, "authentication-results") && !containsFold(header, warningField) {
+	lower := bytes.ToLower(header)
+	if !bytes.Contains(lower, []byte("authentication-results")) && !bytes.Contains(lower, []byte(strings.ToLower(warningField))) {
 		return msg
 	}
 	h := TagMessage(RemoveAuthResults(header, authservID), Verdict{})
 	return append(h, msg[end:]...)
-}
-
-// containsFold reports whether s holds sub, ASCII letters in any case.
-func containsFold(s []byte, sub string) bool {
-	return bytes.Contains(bytes.ToLower(s), []byte(strings.ToLower(sub)))
 }

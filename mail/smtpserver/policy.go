@@ -44,21 +44,10 @@ func (c Checks) Check(ctx context.Context, in InboundMessage) (InboundVerdict, e
 	// Always, not only for suspicious mail: drop Authentication-Results
 	// that claim to be ours (RFC 8601 5) and forged warnings, and a first
 	// line of white space that would continue the field we put above it.
-	end := headerEnd(in.Message)
+	end := message.HeaderEnd(in.Message)
 	header := msgauth.RemoveAuthResults(in.Message[:end], c.Hostname)
 	header = msgauth.TagMessage(header, v)
 	msg := make([]byte, 0, len(res.AuthResults)+len(header)+len(in.Message)-end)
 	msg = append(append(append(msg, res.AuthResults...), header...), in.Message[end:]...)
 	return InboundVerdict{Message: msg, Junk: res.DMARC == "fail" && res.DMARCPolicy == "quarantine"}, nil
-}
-
-// headerEnd is the offset just past the empty line ending the header (the
-// whole message if there is none).
-func headerEnd(msg []byte) int {
-	for _, sep := range [][]byte{[]byte("\r\n\r\n"), []byte("\n\n")} {
-		if i := bytes.Index(msg, sep); i >= 0 {
-			return i + len(sep)
-		}
-	}
-	return len(msg)
 }
