@@ -98,3 +98,7 @@ replace github.com/emersion/go-imap/v2 => ./internal/third_party/go-imap
 // go-smtp v0.25.1 with the patches listed in
 // internal/third_party/go-smtp/PATCHES.
 replace github.com/emersion/go-smtp => ./internal/third_party/go-smtp
+
+// go-webdav v0.6.0 with the patches listed in
+// internal/third_party/go-webdav/PATCHES (calendars and contacts).
+replace github.com/emersion/go-webdav => ./internal/third_party/go-webdav

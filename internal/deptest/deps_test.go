@@ -21,6 +21,9 @@ var allowed = []string{
 	"github.com/emersion/go-msgauth",
 	"github.com/emersion/go-sasl",
 	"github.com/emersion/go-smtp",
+	"github.com/emersion/go-webdav", // CalDAV and CardDAV servers
+	"github.com/emersion/go-ical",
+	"github.com/emersion/go-vcard",
 	"blitiri.com.ar/go/spf",
 	"github.com/go-webauthn/webauthn",
 	"github.com/letsencrypt/pebble/v2", // tests only: in-process ACME server

@@ -18,22 +18,32 @@ import (
 	"testing"
 )
 
-// TestGoIMAPPatches hashes every file of go-imap/ and compares it with the
-// upstream manifest and the "file:" lines of go-imap/PATCHES: an unlisted
-// file must be byte-for-byte upstream, a listed one must have exactly the
-// patched hash given, and no upstream file may go missing unlisted.
+// TestGoIMAPPatches checks go-imap/ against its upstream release and
+// its PATCHES file (see checkPatched).
+func TestGoIMAPPatches(t *testing.T) { checkPatched(t, "go-imap", 100) }
+
+// TestGoWebDAVPatches checks go-webdav/ against its upstream release and
+// its PATCHES file (see checkPatched).
+func TestGoWebDAVPatches(t *testing.T) { checkPatched(t, "go-webdav", 20) }
+
+// checkPatched hashes every file of the directory dir and compares it with
+// the upstream manifest dir.upstream.sha256 and the "file:" lines of
+// dir/PATCHES: an unlisted file must be byte-for-byte upstream, a listed
+// one must have exactly the patched hash given, and no upstream file may
+// go missing unlisted. A manifest of fewer than minFiles files is taken
+// as truncated.
 //
-// After changing a file of go-imap/, run the test with -update: it
-// rewrites the "Hashes:" section of PATCHES from the tree and the
-// manifest; describe the change in PATCHES too.
-func TestGoIMAPPatches(t *testing.T) {
-	upstream := readManifest(t, "go-imap.upstream.sha256")
-	tree := hashTree(t, "go-imap")
+// After changing a file of dir, run the test with -update: it rewrites
+// the "Hashes:" section of PATCHES from the tree and the manifest;
+// describe the change in PATCHES too.
+func checkPatched(t *testing.T, dir string, minFiles int) {
+	upstream := readManifest(t, dir+".upstream.sha256", minFiles)
+	tree := hashTree(t, dir)
 	delete(tree, "PATCHES") // caucus's own file
 	if *update {
-		writeHashes(t, "go-imap/PATCHES", upstream, tree)
+		writeHashes(t, dir+"/PATCHES", upstream, tree)
 	}
-	patched := readPatches(t, "go-imap/PATCHES")
+	patched := readPatches(t, dir+"/PATCHES")
 	for path, p := range patched {
 		if up := upstream[path]; p.upstream != up && !(p.upstream == "-" && up == "") {
 			t.Errorf("PATCHES: %s: upstream hash %s, the manifest says %q", path, p.upstream, up)
@@ -125,7 +135,7 @@ func readPatches(t *testing.T, name string) map[string]patchedFile {
 }
 
 // readManifest reads a sha256sum file.
-func readManifest(t *testing.T, name string) map[string]string {
+func readManifest(t *testing.T, name string, minFiles int) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	forLines(t, name, func(line string) {
@@ -138,7 +148,7 @@ func readManifest(t *testing.T, name string) map[string]string {
 		}
 		out[path] = sum
 	})
-	if len(out) < 100 {
+	if len(out) < minFiles {
 		t.Fatalf("%s: only %d files", name, len(out))
 	}
 	return out
