@@ -15,35 +15,60 @@ import (
 // Scope says which protocols an app password opens.
 type Scope uint8
 
-// Scopes; an app password may hold both.
+// Scopes; an app password may hold several.
 const (
-	ScopeMail  Scope = 1 << iota // IMAP and SMTP submission
-	ScopeFiles                   // WebDAV
+	ScopeMail     Scope = 1 << iota // IMAP and SMTP submission
+	ScopeFiles                      // WebDAV
+	ScopeCalendar                   // CalDAV and CardDAV: calendars and contacts
+
+	// ScopeAll is every scope: what one phone profile sets up.
+	ScopeAll = ScopeMail | ScopeFiles | ScopeCalendar
 )
 
+// scopeNames are the scopes' names, in the order String joins them.
+var scopeNames = [...]struct {
+	sc   Scope
+	name string
+}{{ScopeMail, "mail"}, {ScopeFiles, "files"}, {ScopeCalendar, "calendar"}}
+
+// String names the scopes joined by "+", e.g. "mail+calendar"; "none" for
+// no scope.
 func (sc Scope) String() string {
-	switch sc {
-	case ScopeMail:
-		return "mail"
-	case ScopeFiles:
-		return "files"
-	case ScopeMail | ScopeFiles:
-		return "mail+files"
+	var parts []string
+	for _, n := range scopeNames {
+		if sc&n.sc != 0 {
+			parts = append(parts, n.name)
+		}
 	}
-	return "none"
+	if len(parts) == 0 || sc&^ScopeAll != 0 {
+		return "none"
+	}
+	return strings.Join(parts, "+")
 }
 
-// ParseScope reads "mail", "files" or "mail+files".
+// ParseScope reads scope names joined by "+" ("mail", "files",
+// "calendar", "mail+files", …), or "all"; "both" is the older name of
+// "mail+files".
 func ParseScope(s string) (Scope, error) {
 	switch s {
-	case "mail":
-		return ScopeMail, nil
-	case "files":
-		return ScopeFiles, nil
-	case "mail+files", "both":
+	case "all":
+		return ScopeAll, nil
+	case "both":
 		return ScopeMail | ScopeFiles, nil
 	}
-	return 0, fmt.Errorf("%w: scope must be mail, files or mail+files", ErrInvalid)
+	var sc Scope
+	for part := range strings.SplitSeq(s, "+") {
+		known := sc
+		for _, n := range scopeNames {
+			if n.name == part {
+				sc |= n.sc
+			}
+		}
+		if sc == known {
+			return 0, fmt.Errorf("%w: scope must be mail, files, calendar, or several joined by +", ErrInvalid)
+		}
+	}
+	return sc, nil
 }
 
 // AppPasswordInfo describes an app password; the secret itself is never kept.
@@ -139,7 +164,7 @@ func (s *Service) CreateAppPassword(ctx context.Context, sess Session, name stri
 	if err != nil {
 		return "", AppPasswordInfo{}, err
 	}
-	if scope == 0 || scope&^(ScopeMail|ScopeFiles) != 0 {
+	if scope == 0 || scope&^ScopeAll != 0 {
 		return "", AppPasswordInfo{}, fmt.Errorf("%w: scope", ErrInvalid)
 	}
 	secret := newAppPassword()

@@ -215,7 +215,8 @@ func TestCreateAppPasswordInvalid(t *testing.T) {
 		{strings.Repeat("x", 65), ScopeMail},
 		{"tab\there", ScopeMail},
 		{"phone", 0},
-		{"phone", 4},
+		{"phone", 8},
+		{"phone", ScopeAll | 8},
 	} {
 		if _, _, err := s.CreateAppPassword(ctx, sess, tc.name, tc.scope, cl); !errors.Is(err, ErrInvalid) {
 			t.Errorf("CreateAppPassword(%q, %d) = %v, want ErrInvalid", tc.name, tc.scope, err)
@@ -305,14 +306,21 @@ func TestParseScope(t *testing.T) {
 		{"files", ScopeFiles, nil},
 		{"mail+files", ScopeMail | ScopeFiles, nil},
 		{"both", ScopeMail | ScopeFiles, nil},
+		{"calendar", ScopeCalendar, nil},
+		{"mail+calendar", ScopeMail | ScopeCalendar, nil},
+		{"calendar+mail", ScopeMail | ScopeCalendar, nil},
+		{"all", ScopeAll, nil},
+		{"mail+files+calendar", ScopeAll, nil},
 		{"", 0, ErrInvalid},
 		{"imap", 0, ErrInvalid},
+		{"mail+", 0, ErrInvalid},
+		{"mail+mail", 0, ErrInvalid},
 	} {
 		got, err := ParseScope(tc.in)
 		if got != tc.want || !errors.Is(err, tc.err) {
 			t.Errorf("ParseScope(%q) = %v, %v; want %v, %v", tc.in, got, err, tc.want, tc.err)
 		}
-		if tc.err == nil && got.String() != map[string]string{"both": "mail+files"}[tc.in] && got.String() != tc.in {
+		if tc.err == nil && got.String() != map[string]string{"both": "mail+files", "calendar+mail": "mail+calendar", "all": "mail+files+calendar"}[tc.in] && got.String() != tc.in {
 			t.Errorf("%v.String() = %q", got, got.String())
 		}
 	}

@@ -374,8 +374,12 @@ func (p page) ScopeName(sc auth.Scope) string {
 		return p.L.T("account.scope.mail")
 	case auth.ScopeFiles:
 		return p.L.T("account.scope.files")
+	case auth.ScopeCalendar:
+		return p.L.T("account.scope.calendar")
 	case auth.ScopeMail | auth.ScopeFiles:
 		return p.L.T("account.scope.both")
+	case auth.ScopeAll:
+		return p.L.T("account.scope.all")
 	}
 	return sc.String()
 }
