@@ -169,6 +169,9 @@ type Handler struct {
 	// autosave is how often the compose page's script saves a changed
 	// draft; AutosaveEvery, shorter in tests.
 	autosave time.Duration
+	// testHookSave, if set, runs before a draft is stored (tests: a slow
+	// server).
+	testHookSave func()
 }
 
 // New builds the webmail pages.
