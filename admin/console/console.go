@@ -56,6 +56,7 @@ type Deps struct {
 	LastBackup func(ctx context.Context) (time.Time, int64, error)
 	DNS        dns.Resolver    // nil: no DNS checks
 	Records    []dnsrec.Record // what should be published (dnsrec.Records)
+	Phish      Phish           // nil: no phishing reports page
 	Log        *slog.Logger
 }
 
@@ -99,6 +100,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		mux.Handle(pattern, h.login.RequireAdmin(h.incidentGuard(fn)))
 	}
 	for pattern, fn := range h.routes() {
+		handle(pattern, fn)
+	}
+	for pattern, fn := range h.phishRoutes() {
 		handle(pattern, fn)
 	}
 	h.registerSetup(mux)
@@ -173,6 +177,7 @@ type page struct {
 	Audit     *auditView
 	Incident  admin.IncidentState
 	Pending   *pendingForm // an action kept during a step-up
+	Phish     *phishView
 }
 
 type mailUsage struct {

@@ -28,6 +28,7 @@ import (
 	"github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/dnsrec"
 	"github.com/caucus-org/caucus/mail/offboard"
+	"github.com/caucus-org/caucus/mail/phish"
 	"github.com/caucus-org/caucus/mail/queue"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/store"
@@ -42,7 +43,8 @@ type console struct {
 	h     *Handler
 	keys  map[int64]*authtest.Key // admins' software security keys
 
-	exports string // the mbox export directory (with mail)
+	exports string         // the mbox export directory (with mail)
+	phish   *phish.Service // phishing reports (with mail)
 }
 
 // admin enrols an admin with TOTP and a security key, and proves the key in
@@ -82,7 +84,7 @@ func newConsoleWith(t testing.TB, withMail bool, cert *tls.Certificate) *console
 		_, port, _ := net.SplitHostPort(ts.Listener.Addr().String())
 		cfg.RPID, cfg.Origins = "localhost", []string{"https://localhost:" + port}
 	}
-	env := authtest.New(t, cfg, store.Component(), route.Component(), offboard.Component(), backup.Component(), adminops.Component())
+	env := authtest.New(t, cfg, store.Component(), route.Component(), offboard.Component(), backup.Component(), adminops.Component(), phish.Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
 	pages, err := login.New(env.Auth, log)
 	if err != nil {
@@ -103,9 +105,14 @@ func newConsoleWith(t testing.TB, withMail bool, cert *tls.Certificate) *console
 		c.exports = filepath.Join(t.TempDir(), "exports")
 		deps.MailOffboard = offboard.New(offboard.Config{ExportDir: c.exports, Now: env.Clock.Now},
 			offboard.Deps{DB: env.DB, Store: c.store, Auth: env.Auth, Dir: dir, Log: log})
+		c.phish = phish.New(phish.Options{DB: env.DB, Mail: c.store, Audit: env.Audit, Log: log, Now: env.Clock.Now})
 	}
 	c.ops = adminops.NewOps(deps)
-	c.h, err = New(Deps{Ops: c.ops, Login: pages, Log: log,
+	var reports Phish
+	if c.phish != nil {
+		reports = c.phish
+	}
+	c.h, err = New(Deps{Ops: c.ops, Login: pages, Log: log, Phish: reports,
 		Queue:      emptyQueue{},
 		CertExpiry: func() (time.Time, error) { return env.Clock.Now().Add(10 * 24 * time.Hour), nil },
 		LastBackup: func(ctx context.Context) (time.Time, int64, error) { return backup.LastSuccess(ctx, env.DB) },

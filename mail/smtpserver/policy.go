@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/caucus-org/caucus/mail/message"
 	"github.com/caucus-org/caucus/mail/msgauth"
@@ -15,11 +16,20 @@ import (
 // failures of a p=reject domain are refused and those of a p=quarantine
 // domain filed as junk (RFC 7489 6.6); mail that
 // impersonates a member or a party domain is tagged "[External]" with a
-// warning header.
+// warning header. Mail from a sender the party blocked (mail/phish) is
+// refused first.
 type Checks struct {
 	Checker  *msgauth.Checker
 	Dir      msgauth.Directory
-	Hostname string // the authserv-id the Checker writes (our host name)
+	Hostname string    // the authserv-id the Checker writes (our host name)
+	Blocked  Blocklist // nil: no block list
+}
+
+// Blocklist says whether any of the addresses (the envelope sender and
+// the header From) is blocked for the whole party, and by which entry.
+// *phish.Service is one.
+type Blocklist interface {
+	Blocked(ctx context.Context, addrs ...string) (entry string, blocked bool, err error)
 }
 
 // Check implements Inbound.
@@ -27,6 +37,9 @@ func (c Checks) Check(ctx context.Context, in InboundMessage) (InboundVerdict, e
 	h := in.Header
 	if h == nil {
 		h, _ = message.Parse(in.Message)
+	}
+	if reject, err := c.blocked(ctx, in.MailFrom, h); reject != "" || err != nil {
+		return InboundVerdict{Reject: reject}, err
 	}
 	res, err := c.Checker.Check(ctx, msgauth.Input{
 		RemoteIP: in.RemoteIP, Helo: in.Helo, MailFrom: in.MailFrom, Parsed: h,
@@ -50,4 +63,29 @@ func (c Checks) Check(ctx context.Context, in InboundMessage) (InboundVerdict, e
 	msg := make([]byte, 0, len(res.AuthResults)+len(header)+len(in.Message)-end)
 	msg = append(append(append(msg, res.AuthResults...), header...), in.Message[end:]...)
 	return InboundVerdict{Message: msg, Junk: res.DMARC == "fail" && res.DMARCPolicy == "quarantine"}, nil
+}
+
+// blocked returns the refusal for mail from a blocked sender: the
+// envelope sender or any From address of the header.
+func (c Checks) blocked(ctx context.Context, mailFrom string, h *message.Header) (string, error) {
+	if c.Blocked == nil {
+		return "", nil
+	}
+	addrs := []string{strings.Trim(mailFrom, "<>")}
+	if h != nil {
+		for _, f := range h.Get("From") {
+			list, _ := message.ParseAddressList(f.Value()) // a bad one is the checks' to refuse
+			for _, a := range list {
+				addrs = append(addrs, a.Addr())
+			}
+		}
+	}
+	_, blocked, err := c.Blocked.Blocked(ctx, addrs...)
+	if err != nil {
+		return "", fmt.Errorf("smtp: block list: %w", err)
+	}
+	if blocked {
+		return "Message refused: the party has blocked mail from this sender", nil
+	}
+	return "", nil
 }

@@ -1,6 +1,7 @@
 package smtpserver
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -78,5 +79,51 @@ func TestForgedAuthResultsRemoved(t *testing.T) {
 	got := e.inbox(t, anna.Account.ID)
 	if len(got) != 1 || strings.Count(got[0], "Authentication-Results: mx.example-party.org") != 1 || strings.Contains(got[0], "dkim=pass") {
 		t.Errorf("stored message keeps the forged results:\n%s", got[0])
+	}
+}
+
+// blockList is a Blocklist of fixed entries.
+type blockList []string
+
+func (b blockList) Blocked(_ context.Context, addrs ...string) (string, bool, error) {
+	for _, a := range addrs {
+		a = strings.ToLower(a)
+		for _, e := range b {
+			if a == e || (strings.HasPrefix(e, "@") && strings.HasSuffix(a, e)) {
+				return e, true, nil
+			}
+		}
+	}
+	return "", false, nil
+}
+
+// TestBlockedSender: after an admin blocks a phisher (mail/phish), the MX
+// refuses their mail with 550 whether the block names the envelope
+// sender, the From of the header, or the whole domain; others still
+// deliver.
+func TestBlockedSender(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	mock := &dns.Mock{TXT: map[string][]string{"gmail.example": {"v=spf1 ip4:127.0.0.0/8 -all"}}}
+	e.srv.deps.Inbound = Checks{Checker: msgauth.NewChecker(mock, "mx.example-party.org", nil), Dir: e.dir, Hostname: "mx.example-party.org",
+		Blocked: blockList{"phisher@gmail.example", "@evil.example"}}
+	anna := e.member(t, "anna@example-party.org")
+	c := e.dial(t, e.mx, true)
+	for _, tc := range []struct{ mailFrom, from string }{
+		{"phisher@gmail.example", "Leader <other@gmail.example>"},
+		{"bounce@gmail.example", "Leader <Phisher@gmail.example>"},
+		{"x@evil.example", "Leader <friend@gmail.example>"},
+	} {
+		c.Reset()
+		if err := send(c, tc.mailFrom, []string{"anna@example-party.org"}, msg(tc.from, "anna@example-party.org", "hi")); code(err) != 550 {
+			t.Errorf("MAIL FROM %s, From %s: %v, want 550", tc.mailFrom, tc.from, err)
+		}
+	}
+	c.Reset()
+	if err := send(c, "friend@gmail.example", []string{"anna@example-party.org"}, msg("Friend <friend@gmail.example>", "anna@example-party.org", "hi")); err != nil {
+		t.Errorf("an unblocked sender: %v", err)
+	}
+	if got := e.inbox(t, anna.Account.ID); len(got) != 1 {
+		t.Errorf("inbox holds %d messages, want only the unblocked one", len(got))
 	}
 }

@@ -326,6 +326,50 @@ func TestBrowserDragMove(t *testing.T) {
 	}
 }
 
+// TestBrowserAutosaveSlowServer: when saving a draft takes longer than
+// the autosave interval, the page does not start a second save of the
+// same draft while the first is under way (each would replace the same
+// old draft, and one new draft would be left over for good).
+func TestBrowserAutosaveSlowServer(t *testing.T) {
+	browsertest.Need(t)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
+	defer cancel()
+	e := newEnv(t)
+	e.h.autosave = 100 * time.Millisecond
+	e.h.testHookSave = func() { time.Sleep(800 * time.Millisecond) }
+	anna := e.member(t, "anna")
+	b := newBrowser(t, ctx, e, 1280, 900)
+	b.signIn(anna)
+	b.Navigate("/mail/compose")
+	b.WaitPrefix("/mail/compose", "#to")
+	b.Do("write", chromedp.SendKeys(chromedp.CSS("#subject"), "Slow"))
+	// Keep typing through several intervals while saves are slow.
+	for i := range 6 {
+		b.Do("type", chromedp.SendKeys(chromedp.CSS("#body"), fmt.Sprint("word", i, " ")))
+		time.Sleep(150 * time.Millisecond)
+	}
+	if _, err := chromedp.Run(b.Ctx, chromedp.Poll[bool](`document.querySelector("#draftref").value !== ""`, chromedp.WithPollingTimeout(stepTimeout))); err != nil {
+		t.Fatalf("no draft saved: %v", err)
+	}
+	// Let every save finish (the page saves what is left, then stops).
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		d := anna.messages(t, "Drafts")
+		if len(d) == 1 && strings.Contains(anna.raw(t, d[0]), "word5") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Drafts holds %d messages, want the one draft with all the text", len(d))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // a save still under way would add a second draft now
+	if d := anna.messages(t, "Drafts"); len(d) != 1 {
+		t.Errorf("Drafts holds %d messages after the saves settled, want 1", len(d))
+	}
+}
+
 // TestBrowserAutosave: while a message is being written, the page saves
 // it as an IMAP draft (\Draft in Drafts, which phones show), one draft
 // replaced as the text grows; sending it removes the draft.

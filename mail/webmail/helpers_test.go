@@ -21,6 +21,7 @@ import (
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/blob"
 	iweb "github.com/caucus-org/caucus/internal/web"
+	"github.com/caucus-org/caucus/mail/phish"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/store"
 	"github.com/caucus-org/caucus/mail/submit"
@@ -39,11 +40,13 @@ type env struct {
 	dir *route.Directory
 	h   *Handler
 	ts  *httptest.Server
+	// reports keeps the phishing reports the pages record.
+	reports *phish.Service
 }
 
 func newEnv(t testing.TB, opts ...login.Option) *env {
 	t.Helper()
-	a := authtest.New(t, auth.Config{}, store.Component(), store.WebmailComponent(), route.Component())
+	a := authtest.New(t, auth.Config{}, store.Component(), store.WebmailComponent(), route.Component(), phish.Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	blobs, err := blob.OpenDir(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
@@ -57,8 +60,9 @@ func newEnv(t testing.TB, opts ...login.Option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	reports := phish.New(phish.Options{DB: a.DB, Mail: st, Audit: a.Audit, Log: log, Now: a.Clock.Now})
 	h, err := New(Deps{
-		Store: st, Submit: sub, Accounts: a.Auth, Aliases: dir, Directory: dir, Changes: bus, Login: pages, Audit: a.Audit,
+		Store: st, Submit: sub, Accounts: a.Auth, Aliases: dir, Directory: dir, Changes: bus, Login: pages, Audit: a.Audit, Reports: reports,
 		Log: log, Now: a.Clock.Now, Hostname: "mail." + domain, Heartbeat: time.Hour,
 	})
 	if err != nil {
@@ -71,7 +75,7 @@ func newEnv(t testing.TB, opts ...login.Option) *env {
 	ts.Config.ConnContext = iweb.ConnContext
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
-	return &env{a: a, st: st, bus: bus, dir: dir, h: h, ts: ts}
+	return &env{a: a, st: st, bus: bus, dir: dir, h: h, ts: ts, reports: reports}
 }
 
 // member is a signed-in person.

@@ -1,6 +1,7 @@
 package webmail
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/ui"
 	iweb "github.com/caucus-org/caucus/internal/web"
+	"github.com/caucus-org/caucus/mail/phish"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -96,6 +98,7 @@ func (h *Handler) phish(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 		h.badRequest(w, r, l.T("webmail.phish.failed", "reason", msg))
 		return
 	}
+	h.recordReport(ctx, sess, m.Envelope)
 	if h.d.Audit != nil {
 		msgID := ""
 		if m.Envelope != nil {
@@ -114,4 +117,20 @@ func (h *Handler) phish(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 		}
 	}
 	http.Redirect(w, r, withNotice(boxHref(mb.ID), "reported"), http.StatusSeeOther)
+}
+
+// recordReport keeps a phishing report for the console, where an admin
+// can block the sender and remove the message from every mailbox. The
+// report mail has gone already; a failure here is logged, not shown.
+func (h *Handler) recordReport(ctx context.Context, sess auth.Session, env *imap.Envelope) {
+	if h.d.Reports == nil || env == nil {
+		return
+	}
+	r := phish.Report{Reporter: sess.Account.Login, MessageID: cleanText(env.MessageID), Subject: cleanText(env.Subject)}
+	if len(env.From) > 0 {
+		r.Sender, r.SenderName = env.From[0].Addr(), cleanText(env.From[0].Name)
+	}
+	if err := h.d.Reports.Record(ctx, r); err != nil {
+		h.log.Warn("webmail: phishing report", "err", err)
+	}
 }

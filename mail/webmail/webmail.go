@@ -47,6 +47,7 @@ import (
 	iweb "github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/message"
 	"github.com/caucus-org/caucus/mail/msgauth"
+	"github.com/caucus-org/caucus/mail/phish"
 	"github.com/caucus-org/caucus/mail/store"
 	"github.com/caucus-org/caucus/mail/submit"
 )
@@ -121,6 +122,11 @@ type Auditor interface {
 	Record(ctx context.Context, e audit.Event) error
 }
 
+// PhishReports keeps what members report as phishing (mail/phish).
+type PhishReports interface {
+	Record(ctx context.Context, r phish.Report) error
+}
+
 // Guard lets through requests with a full session and says which
 // language a request's pages are written in, and the party's, for mail to
 // its admins (*login.Handler).
@@ -142,10 +148,13 @@ type Deps struct {
 	Directory msgauth.Directory
 	Changes   store.Changes // the store's change bus, for live updates
 	Audit     Auditor       // nil: phishing reports are not recorded (tests only)
-	Login     Guard
-	Log       *slog.Logger
-	Now       func() time.Time
-	Hostname  string // our name, in Message-IDs and Received fields
+	// Reports keeps phishing reports for the admins' console
+	// (*phish.Service); nil: they go by mail only.
+	Reports  PhishReports
+	Login    Guard
+	Log      *slog.Logger
+	Now      func() time.Time
+	Hostname string // our name, in Message-IDs and Received fields
 	// Heartbeat is how often the live-update stream sends a comment so
 	// that proxies keep it open; default 25 s.
 	Heartbeat time.Duration
@@ -160,6 +169,9 @@ type Handler struct {
 	// autosave is how often the compose page's script saves a changed
 	// draft; AutosaveEvery, shorter in tests.
 	autosave time.Duration
+	// testHookSave, if set, runs before a draft is stored (tests: a slow
+	// server).
+	testHookSave func()
 }
 
 // New builds the webmail pages.

@@ -596,6 +596,11 @@ func TestPhish(t *testing.T) {
 	if err != nil || len(recs) != 1 || !strings.Contains(recs[0].Detail, "@outside.example") {
 		t.Errorf("audit records of the report: %+v %v", recs, err)
 	}
+	// The console sees the report, with who made it and whom it names.
+	cases, err := e.reports.Open(t.Context(), 10)
+	if err != nil || len(cases) != 1 || cases[0].Sender != "leader@lookalike.example" || !slices.Equal(cases[0].Reporters, []string{anna.u.Account.Login}) || !cases[0].Actionable() {
+		t.Errorf("phishing cases: %+v %v", cases, err)
+	}
 	// Reporting again, from Junk, sends again and stays in Junk.
 	junk := anna.box(t, "Junk")
 	if res := anna.post(t, "/mail/msg/"+ref2(junk, anna.messages(t, "Junk")[0].UID)+"/phish", nil); res.code != http.StatusSeeOther {

@@ -11,6 +11,7 @@ import (
 	"github.com/caucus-org/caucus/mail/mailimport"
 	"github.com/caucus-org/caucus/mail/msgauth"
 	"github.com/caucus-org/caucus/mail/offboard"
+	"github.com/caucus-org/caucus/mail/phish"
 	"github.com/caucus-org/caucus/mail/queue"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/smtpserver"
@@ -46,10 +47,13 @@ func (s *Server) buildMail(ctx context.Context) (err error) {
 	s.offboard = offboard.New(offboard.Config{ExportDir: filepath.Join(cfg.DataDir, "exports"), Now: now}, offboard.Deps{
 		DB: s.db, Store: s.mail, Auth: s.auth, Dir: s.dir, Log: log.With("component", "offboard"),
 	})
+	// Phishing reports and the party's blocked senders: webmail records,
+	// the console decides, the MX refuses.
+	s.phish = phish.New(phish.Options{DB: s.db, Mail: s.mail, Audit: s.audit, Log: log.With("component", "phish"), Now: now})
 	s.smtp = smtpserver.New(smtpserver.Config{Hostname: cfg.Hostname, TLSConfig: tlsacme.ForProtocol(s.tls.TLSConfig()),
 		MaxConnsPerAddr: cfg.SMTP.MaxConnsPerAddr, MaxMessageBytes: cfg.SMTP.MaxMessageBytes, MaxRecipients: cfg.SMTP.MaxRecipients}, smtpserver.Deps{
 		Auth: s.auth, Submit: s.submit, Log: log.With("component", "smtp"), Now: now,
-		Inbound: smtpserver.Checks{Checker: msgauth.NewChecker(s.deps.Resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir, Hostname: cfg.Hostname},
+		Inbound: smtpserver.Checks{Checker: msgauth.NewChecker(s.deps.Resolver, cfg.Hostname, log.With("component", "msgauth")), Dir: s.dir, Hostname: cfg.Hostname, Blocked: s.phish},
 		Metrics: s.stats,
 	})
 	// Moving in: members' mail copied from another provider (IMAP,

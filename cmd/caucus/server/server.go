@@ -39,6 +39,7 @@ import (
 	"github.com/caucus-org/caucus/mail/mailimport"
 	"github.com/caucus-org/caucus/mail/msgauth"
 	"github.com/caucus-org/caucus/mail/offboard"
+	"github.com/caucus-org/caucus/mail/phish"
 	"github.com/caucus-org/caucus/mail/queue"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/smtpserver"
@@ -118,6 +119,7 @@ type Server struct {
 	smtp      *smtpserver.Server
 	autoreply *autoreply.Responder // auto-replies for departed staff
 	offboard  *offboard.Service    // retention, exports, successors
+	phish     *phish.Service       // phishing reports, blocked senders
 	dkim      map[string][]msgauth.DKIMKey
 
 	// files

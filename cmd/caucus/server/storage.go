@@ -14,6 +14,7 @@ import (
 	"github.com/caucus-org/caucus/mail/autoreply"
 	"github.com/caucus-org/caucus/mail/mailimport"
 	"github.com/caucus-org/caucus/mail/offboard"
+	"github.com/caucus-org/caucus/mail/phish"
 	"github.com/caucus-org/caucus/mail/queue"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/store"
@@ -22,7 +23,7 @@ import (
 // components are the packages that own tables, in migration order.
 func components() []db.Component {
 	return []db.Component{audit.Component(), auth.Component(), store.Component(), store.WebmailComponent(), mailimport.Component(), route.Component(), queue.Component(),
-		autoreply.Component(), offboard.Component(), admin.Component(), files.Component(), backup.Component()}
+		autoreply.Component(), offboard.Component(), admin.Component(), files.Component(), backup.Component(), phish.Component()}
 }
 
 // openStorage is the first phase: the data directory, the database with

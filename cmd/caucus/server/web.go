@@ -47,7 +47,7 @@ func (s *Server) buildWeb(ctx context.Context) error {
 	})
 	adminWeb, err := console.New(console.Deps{
 		Ops: s.ops, Login: pages, Queue: s.queue, CertExpiry: s.certExpiry, LastBackup: func(ctx context.Context) (time.Time, int64, error) { return backup.LastSuccess(ctx, s.db) },
-		DNS: s.deps.Resolver, Records: dnsrec.Records(cfg.Hostname, cfg.MailDomains, dnsKeys(s.dkim)), Log: log.With("component", "admin"),
+		DNS: s.deps.Resolver, Records: dnsrec.Records(cfg.Hostname, cfg.MailDomains, dnsKeys(s.dkim)), Phish: s.phish, Log: log.With("component", "admin"),
 	})
 	if err != nil {
 		return err
@@ -137,7 +137,7 @@ func (s *Server) certExpiry() (time.Time, error) {
 func (s *Server) buildWebmail(mux *http.ServeMux, pages *login.Handler) error {
 	wm, err := webmail.New(webmail.Deps{
 		Store: s.mail, Submit: s.submit, Accounts: s.auth, Aliases: s.dir, Directory: s.dir,
-		Changes: s.changes, Audit: s.audit, Login: pages,
+		Changes: s.changes, Audit: s.audit, Reports: s.phish, Login: pages,
 		Log: s.log.With("component", "webmail"), Now: s.deps.Now, Hostname: s.cfg.Hostname,
 	})
 	if err != nil {

@@ -201,7 +201,9 @@
     let dirty = false;
     form.addEventListener("input", function () { dirty = true; });
     setInterval(function () {
-      if (!dirty || sending) return;
+      // One save at a time: a second one would replace the same old
+      // draft, and the first one's new draft would be left over.
+      if (!dirty || sending || saving) return;
       dirty = false;
       const fd = body("save");
       fd.delete("attach");
