@@ -11,7 +11,7 @@ import (
 // when" after a leak: every opening of a file's content that is not the
 // owner reading their own home (a group folder's file, a file shared with
 // the reader, a file fetched through a public link) is recorded in the
-// audit log as "file.read", with the reader (or the link), the file's id,
+// audit log as "files.read", with the reader (or the link), the file's id,
 // space and path, and the address. The requests of one reader's address
 // for the same file within DownloadWindow (the Range requests of one
 // download, a client's second look) are recorded once. The records are
@@ -40,7 +40,7 @@ func (s *Store) recordRead(ctx context.Context, a Actor, n Node, link int64) {
 	if n.Space.Kind == SpaceHome {
 		subject = n.Space.Name // whose file it is
 	}
-	e := audit.Event{Actor: a.Login, Subject: subject, Kind: "file.read", UserAgent: a.Client.UserAgent,
+	e := audit.Event{Actor: a.Login, Subject: subject, Kind: "files.read", UserAgent: a.Client.UserAgent,
 		Detail: fmt.Sprintf("file=%d space=%s:%s path=%s size=%d %s", n.ID, n.Space.Kind, n.Space.Name, n.Path, n.Size, via)}
 	if a.Client.Addr.IsValid() {
 		e.Addr = a.Client.Addr.String()

@@ -14,7 +14,7 @@ import (
 )
 
 // TestReadsTraced: reading a shared file, a group's file or a file
-// through a public link leaves one "file.read" record each (the reader or
+// through a public link leaves one "files.read" record each (the reader or
 // the link, the file, the address), repeated reads within the download
 // window count once, and the owner reading their own home leaves none.
 func TestReadsTraced(t *testing.T) {
@@ -56,12 +56,12 @@ func TestReadsTraced(t *testing.T) {
 	if err := e.Audit.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	recs, err := e.Audit.List(ctx, audit.Filter{Kind: "file.read"})
+	recs, err := e.Audit.List(ctx, audit.Filter{Kind: "files.read"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(recs) != 2 {
-		t.Fatalf("%d file.read records, want bob's read and the link's download: %+v", len(recs), recs)
+		t.Fatalf("%d files.read records, want bob's read and the link's download: %+v", len(recs), recs)
 	}
 	byLink, byBob := recs[0], recs[1] // newest first
 	if byBob.Actor != "bob@example.org" || byBob.Subject != "alice@example.org" || byBob.Addr != "192.0.2.2" ||
@@ -84,7 +84,7 @@ func TestReadsTraced(t *testing.T) {
 	g := put(t, s, alice, "/Groups/press", "plan.txt", "plan")
 	readAll(alice, g.ID)
 	e.Audit.Flush(ctx)
-	recs, _ = e.Audit.List(ctx, audit.Filter{Kind: "file.read", Text: "plan.txt"})
+	recs, _ = e.Audit.List(ctx, audit.Filter{Kind: "files.read", Text: "plan.txt"})
 	if len(recs) != 1 || recs[0].Actor != "alice@example.org" || !strings.Contains(recs[0].Detail, "space=group:press") {
 		t.Errorf("group file read: %+v", recs)
 	}
