@@ -488,10 +488,11 @@ const DownloadWindow = time.Hour
 // request counts.
 const maxFetches = 100000
 
-// fetch is one address's download of one file through one link.
+// fetch is one address's download of one file through one link, or (link
+// 0) by one account.
 type fetch struct {
-	link, node int64
-	addr       netip.Addr
+	link, node, account int64
+	addr                netip.Addr
 }
 
 // counted reports whether a download of f was counted within
@@ -533,18 +534,20 @@ func (s *Store) LinkOpen(ctx context.Context, l Link, id int64, c auth.Client) (
 	if n.Dir {
 		return nil, Node{}, ErrIsDir
 	}
-	if !s.counted(fetch{l.ID, n.ID, c.Addr.Unmap()}) {
+	f := fetch{link: l.ID, node: n.ID, addr: c.Addr.Unmap()}
+	if !s.counted(f) {
 		if err := s.CountDownload(ctx, l.ID); err != nil {
 			s.fetchMu.Lock()
-			delete(s.fetched, fetch{l.ID, n.ID, c.Addr.Unmap()})
+			delete(s.fetched, f)
 			s.fetchMu.Unlock()
 			return nil, Node{}, err
 		}
+		s.recordRead(ctx, Actor{Client: c}, n, l.ID)
 	} else if err := s.live(ctx, l); err != nil {
 		return nil, Node{}, err
 	}
-	f, err := s.openCurrent(ctx, n.ID)
-	return f, n, err
+	rc, err := s.openCurrent(ctx, n.ID)
+	return rc, n, err
 }
 
 // CountDownload counts one download of link id, refusing with ErrExhausted

@@ -963,6 +963,11 @@ func (s *Store) OpenVersion(ctx context.Context, a Actor, id, versionID int64) (
 		return nil, Version{}, err
 	}
 	f, err := s.openBlob(ctx, ref, v.Size)
+	if err == nil {
+		if n, nerr := s.Node(ctx, a, id); nerr == nil {
+			s.recordRead(ctx, a, n, 0)
+		}
+	}
 	return f, v, err
 }
 

@@ -830,6 +830,9 @@ func (s *Store) Open(ctx context.Context, a Actor, id int64) (io.ReadSeekCloser,
 	}
 	// The content of the version just read, with its ETag.
 	f, err := s.openBlob(ctx, n.blob, n.Size)
+	if err == nil {
+		s.recordRead(ctx, a, n, 0)
+	}
 	return s.watchGroup(f, n), n, err
 }
 
@@ -850,6 +853,9 @@ func (s *Store) OpenNode(ctx context.Context, a Actor, n Node) (io.ReadSeekClose
 		return rc, err
 	}
 	rc, err := s.openBlob(ctx, n.blob, n.Size)
+	if err == nil {
+		s.recordRead(ctx, a, n, 0)
+	}
 	return s.watchGroup(rc, n), err
 }
 

@@ -57,6 +57,7 @@ type Deps struct {
 	DNS        dns.Resolver    // nil: no DNS checks
 	Records    []dnsrec.Record // what should be published (dnsrec.Records)
 	Phish      Phish           // nil: no phishing reports page
+	Messages   Messages        // nil: "Who had this?" finds no messages
 	Log        *slog.Logger
 }
 
@@ -141,6 +142,7 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 		"POST /admin/groups/{name}/delete":                  h.action(h.deleteGroup),
 		"GET /admin/audit":                                  h.auditPage,
 		"GET /admin/audit.csv":                              h.auditCSV,
+		"GET /admin/trace":                                  h.tracePage,
 		"POST /admin/incident":                              h.action(h.incident),
 		"GET /admin/exports":                                h.exportsPage,
 		"GET /admin/pending/{token}":                        h.pendingPage,
@@ -178,6 +180,7 @@ type page struct {
 	Incident  admin.IncidentState
 	Pending   *pendingForm // an action kept during a step-up
 	Phish     *phishView
+	Trace     *traceView
 }
 
 type mailUsage struct {

@@ -109,10 +109,11 @@ func newConsoleWith(t testing.TB, withMail bool, cert *tls.Certificate) *console
 	}
 	c.ops = adminops.NewOps(deps)
 	var reports Phish
+	var msgs Messages
 	if c.phish != nil {
-		reports = c.phish
+		reports, msgs = c.phish, c.store
 	}
-	c.h, err = New(Deps{Ops: c.ops, Login: pages, Log: log, Phish: reports,
+	c.h, err = New(Deps{Ops: c.ops, Login: pages, Log: log, Phish: reports, Messages: msgs,
 		Queue:      emptyQueue{},
 		CertExpiry: func() (time.Time, error) { return env.Clock.Now().Add(10 * 24 * time.Hour), nil },
 		LastBackup: func(ctx context.Context) (time.Time, int64, error) { return backup.LastSuccess(ctx, env.DB) },

@@ -125,6 +125,7 @@ var auditWords = map[string]string{
 	"files.quota":          i18n.Key("console.auditkind.files_quota"),
 	"files.restore":        i18n.Key("console.auditkind.files_restore"),
 	"files.share":          i18n.Key("console.auditkind.files_share"),
+	"files.read":           i18n.Key("console.auditkind.files_read"),
 	"files.transfer":       i18n.Key("console.auditkind.files_transfer"),
 	"files.unshare":        i18n.Key("console.auditkind.files_unshare"),
 	"files.versions":       i18n.Key("console.auditkind.files_versions"),

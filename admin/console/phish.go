@@ -90,23 +90,9 @@ func (h *Handler) phishCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &phishView{Case: c, Copies: len(found)}
-	byAccount := map[int64]int{}
-	for _, f := range found {
-		i, ok := byAccount[f.AccountID]
-		if !ok {
-			a, err := h.svc.Account(ctx, f.AccountID)
-			if err != nil && !errors.Is(err, auth.ErrNotFound) {
-				h.fail(w, r, err)
-				return
-			}
-			if a.Login == "" {
-				a.Login = "#" + strconv.FormatInt(f.AccountID, 10)
-			}
-			i = len(v.Where)
-			byAccount[f.AccountID] = i
-			v.Where = append(v.Where, whereRow{Account: a})
-		}
-		v.Where[i].Mailboxes = append(v.Where[i].Mailboxes, f.Mailbox)
+	if v.Where, err = h.byAccount(ctx, found); err != nil {
+		h.fail(w, r, err)
+		return
 	}
 	h.render(w, r, http.StatusOK, "phishcase", page{Base: h.base(r, h.loc(r).T("console.phish.case_title")), Phish: v})
 }

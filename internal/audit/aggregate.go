@@ -191,12 +191,16 @@ func (l *Log) RecordFailure(ctx context.Context, e Event) error {
 }
 
 // Flush writes the counts of an aggregation interval that has ended
-// ([Log.RecordFailure]). [Log.Run] calls it; call it before shutting down.
+// ([Log.RecordFailure]) and the events queued by [Log.RecordSoon].
+// [Log.Run] calls it; call it before shutting down.
 func (l *Log) Flush(ctx context.Context) error {
 	l.agg.mu.Lock()
 	due := l.agg.rollLocked(l.now())
 	l.agg.mu.Unlock()
-	return l.writeAll(ctx, due)
+	if err := l.writeAll(ctx, due); err != nil {
+		return err
+	}
+	return l.flushSoon(ctx)
 }
 
 // writeAll writes evs in one transaction.
@@ -217,7 +221,7 @@ func (l *Log) writeAll(ctx context.Context, evs []Event) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("audit: record aggregated failures: %w", err)
+		return fmt.Errorf("audit: record %d events: %w", len(evs), err)
 	}
 	for _, r := range recs {
 		l.logRecord(r)
@@ -225,11 +229,14 @@ func (l *Log) writeAll(ctx context.Context, evs []Event) error {
 	return nil
 }
 
-// Run writes the aggregated counts as their intervals end, until ctx is
-// done, and then once more with a short deadline of its own.
+// Run writes the aggregated counts as their intervals end and the events
+// of [Log.RecordSoon] in batches, until ctx is done, and then once more
+// with a short deadline of its own.
 func (l *Log) Run(ctx context.Context) {
 	t := time.NewTicker(l.agg.cfg.Interval / 4)
 	defer t.Stop()
+	soon := time.NewTicker(soonEvery)
+	defer soon.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -239,13 +246,18 @@ func (l *Log) Run(ctx context.Context) {
 			l.agg.end = l.now() // end the interval now: nothing is left unwritten
 			l.agg.mu.Unlock()
 			if err := l.Flush(fctx); err != nil {
-				l.log.Warn("audit: write aggregated failures", "err", err)
+				l.log.Warn("audit: write queued records", "err", err)
 			}
 			return
 		case <-t.C:
 			if err := l.Flush(ctx); err != nil {
-				l.log.Warn("audit: write aggregated failures", "err", err)
+				l.log.Warn("audit: write queued records", "err", err)
 			}
+		case <-soon.C:
+		case <-l.soon.wake:
+		}
+		if err := l.flushSoon(ctx); err != nil && ctx.Err() == nil {
+			l.log.Warn("audit: write queued records", "err", err)
 		}
 	}
 }

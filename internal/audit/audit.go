@@ -92,10 +92,11 @@ type Record struct {
 // Log is the audit log, stored in the table audit_log of the caucus
 // database. It is safe for concurrent use.
 type Log struct {
-	db  *db.DB
-	now func() time.Time
-	log *slog.Logger
-	agg *aggregator // counts of RecordFailure
+	db   *db.DB
+	now  func() time.Time
+	log  *slog.Logger
+	agg  *aggregator // counts of RecordFailure
+	soon *soonQueue  // events of RecordSoon not yet written
 }
 
 const schemaV1 = `
@@ -134,7 +135,7 @@ func New(d *db.DB, now func() time.Time, log *slog.Logger) *Log {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Log{db: d, now: now, log: log, agg: newAggregator(Aggregation{})}
+	return &Log{db: d, now: now, log: log, agg: newAggregator(Aggregation{}), soon: newSoonQueue()}
 }
 
 // Record stores e in its own transaction and logs it.

@@ -38,9 +38,11 @@ type Found struct {
 
 // FindEverywhere returns every copy of the message m names, in every
 // account, ordered by account, mailbox and UID: what RemoveEverywhere
-// would remove, for an admin to see first.
+// would remove, for an admin to see first. Without m.From it returns the
+// copies of every message with that Message-ID, whoever it claims to be
+// from (to trace who had a message; nothing is removed that way).
 func (s *Store) FindEverywhere(ctx context.Context, m Match) ([]Found, error) {
-	return findEverywhere(ctx, s.db.Stmts(nil), m)
+	return findEverywhere(ctx, s.db.Stmts(nil), m, m.From != "")
 }
 
 // RemoveEverywhere removes every copy of the message m names from every
@@ -52,7 +54,7 @@ func (s *Store) RemoveEverywhere(ctx context.Context, m Match) ([]Found, error) 
 	var out []Found
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		q := s.db.Stmts(tx)
-		found, err := findEverywhere(ctx, q, m)
+		found, err := findEverywhere(ctx, q, m, true)
 		if err != nil {
 			return err
 		}
@@ -100,12 +102,12 @@ func removeUIDs(ctx context.Context, q querier, ch *changes, accountID, mailboxI
 	return nil
 }
 
-// findEverywhere looks the Message-ID up in the stored envelopes and keeps
-// the copies whose first From is m.From.
-func findEverywhere(ctx context.Context, q querier, m Match) ([]Found, error) {
+// findEverywhere looks the Message-ID up in the stored envelopes and,
+// if byFrom, keeps the copies whose first From is m.From.
+func findEverywhere(ctx context.Context, q querier, m Match, byFrom bool) ([]Found, error) {
 	id := strings.Trim(strings.TrimSpace(m.MessageID), "<>")
 	from := strings.ToLower(strings.TrimSpace(m.From))
-	if id == "" || !strings.Contains(from, "@") {
+	if id == "" || (byFrom && !strings.Contains(from, "@")) {
 		return nil, ErrBadMatch
 	}
 	rows, err := q.QueryContext(ctx, `SELECT mb.account_id, mb.id, mb.name, m.uid, b.envelope
@@ -127,7 +129,7 @@ func findEverywhere(ctx context.Context, q querier, m Match) ([]Found, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store: find everywhere: %w", err)
 		}
-		if len(e.From) == 0 || !strings.EqualFold(e.From[0].Addr(), from) {
+		if byFrom && (len(e.From) == 0 || !strings.EqualFold(e.From[0].Addr(), from)) {
 			continue
 		}
 		p.UID = imap.UID(uid)

@@ -44,6 +44,10 @@ func TestRemoveEverywhere(t *testing.T) {
 	if !slices.Equal(found, want) {
 		t.Fatalf("FindEverywhere = %+v, want %+v", found, want)
 	}
+	// Tracing by Message-ID alone finds the real message too.
+	if all, err := e.s.FindEverywhere(ctx, Match{MessageID: "p1@evil.example"}); err != nil || len(all) != 4 {
+		t.Errorf("FindEverywhere by Message-ID only = %d copies, %v; want 4", len(all), err)
+	}
 	removed, err := e.s.RemoveEverywhere(ctx, m)
 	if err != nil || !slices.Equal(removed, want) {
 		t.Fatalf("RemoveEverywhere = %+v, %v; want %+v", removed, err, want)

@@ -70,6 +70,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	errs = append(errs, s.forceClose()...)
 	s.wg.Wait()
+	// Audit records queued after its loop stopped (a download cut short
+	// in phase 2) are written before the database closes.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	errs = append(errs, s.audit.Flush(fctx))
+	cancel()
 	errs = append(errs, s.db.Close())
 	s.log.Info("shutdown complete")
 	return errors.Join(errs...)
