@@ -12,8 +12,10 @@ import (
 	"net/mail"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/i18n"
@@ -84,8 +86,8 @@ func (n *Notifier) compose(acct, sharer auth.Account, b sendBatch) ([]byte, erro
 	}
 	h("Date", now.Format(time.RFC1123Z))
 	h("From", (&mail.Address{Name: party, Address: n.cfg.From}).String())
-	h("To", (&mail.Address{Name: acct.DisplayName, Address: acct.Login}).String())
-	h("Subject", mime.QEncoding.Encode("utf-8", subject))
+	h("To", (&mail.Address{Name: oneLine(acct.DisplayName), Address: acct.Login}).String())
+	h("Subject", mime.QEncoding.Encode("utf-8", oneLine(subject)))
 	domain := n.cfg.From[strings.LastIndexByte(n.cfg.From, '@')+1:]
 	h("Message-ID", "<notice."+rand.Text()+"@"+domain+">") // RFC 5322 section 3.6.4
 	h("Auto-Submitted", "auto-generated")                  // RFC 3834 section 5
@@ -104,9 +106,27 @@ func (n *Notifier) compose(acct, sharer auth.Account, b sendBatch) ([]byte, erro
 	return buf.Bytes(), nil
 }
 
+// oneLine is s with every control character (line breaks among them) a
+// space: what a header field, or a line of a notice, may hold of a name
+// someone chose (a file, an app password, a display name).
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+}
+
 // text is the subject and body of a notice: a greeting, what happened
 // (one line per event), what to do, and who sent it.
 func (n *Notifier) text(l *i18n.Localizer, party string, acct, sharer auth.Account, b sendBatch) (subject, body string) {
+	acct.DisplayName, sharer.DisplayName = oneLine(acct.DisplayName), oneLine(sharer.DisplayName)
+	b.items = slices.Clone(b.items)
+	for i := range b.items {
+		it := &b.items[i]
+		it.What, it.Name, it.Group = oneLine(it.What), oneLine(it.Name), oneLine(it.Group)
+	}
 	count := len(b.items) + b.more
 	account := n.link("/account")
 	name := cmp.Or(acct.DisplayName, acct.Login)

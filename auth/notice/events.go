@@ -84,6 +84,9 @@ func (n *Notifier) incident(ctx context.Context, it item) {
 	}
 	it.Addr, it.UserAgent = "", "" // the admin's, not the member's
 	for _, a := range accts {
+		if ctx.Err() != nil {
+			return
+		}
 		if n.active(a) {
 			n.note(ctx, a.Login, KindIncident, "", it)
 		}

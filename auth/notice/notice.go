@@ -167,21 +167,26 @@ func (n *Notifier) saveCursor(ctx context.Context) error {
 	return nil
 }
 
-// Run mails notices until ctx ends: it reads the log when woken by a new
-// record (shortly after, so that the record's transaction has committed),
-// every Poll, and when a coalescing window ends.
+// Run mails notices until ctx ends: it reads the log shortly after a
+// new record wakes it (so that the record's transaction has committed),
+// every Poll, and when a coalescing window ends. A stream of records
+// never puts a read off: a wake-up only brings the next read forward.
 func (n *Notifier) Run(ctx context.Context) {
 	wake, stop := n.d.Audit.Watch()
 	defer stop()
 	const settle = 100 * time.Millisecond
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	due := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-wake:
-			timer.Reset(settle)
+			if time.Until(due) > settle {
+				due = time.Now().Add(settle)
+				timer.Reset(settle)
+			}
 			continue
 		case <-timer.C:
 		}
@@ -193,6 +198,7 @@ func (n *Notifier) Run(ctx context.Context) {
 		if !next.IsZero() {
 			wait = min(wait, max(next.Sub(n.d.Now()), settle))
 		}
+		due = time.Now().Add(wait)
 		timer.Reset(wait)
 	}
 }
