@@ -67,6 +67,7 @@ type Config struct {
 	Window      time.Duration // security notices of one kind coalesced within; default [DefaultWindow]
 	ShareWindow time.Duration // share notices of one sharer coalesced within; default [DefaultShareWindow]
 	Poll        time.Duration // how often the log is read without a wake-up; default [DefaultPoll]
+	Settle      time.Duration // how long after a wake-up the log is read; default [DefaultSettle]
 }
 
 // Defaults of [Config].
@@ -74,6 +75,7 @@ const (
 	DefaultWindow      = time.Minute
 	DefaultShareWindow = time.Hour
 	DefaultPoll        = 5 * time.Second
+	DefaultSettle      = 100 * time.Millisecond
 )
 
 // Deps are what the notices are built on.
@@ -110,6 +112,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Notifier, error) {
 	cfg.Window = cmpDuration(cfg.Window, DefaultWindow)
 	cfg.ShareWindow = cmpDuration(cfg.ShareWindow, DefaultShareWindow)
 	cfg.Poll = cmpDuration(cfg.Poll, DefaultPoll)
+	cfg.Settle = cmpDuration(cfg.Settle, DefaultSettle)
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
@@ -174,7 +177,7 @@ func (n *Notifier) saveCursor(ctx context.Context) error {
 func (n *Notifier) Run(ctx context.Context) {
 	wake, stop := n.d.Audit.Watch()
 	defer stop()
-	const settle = 100 * time.Millisecond
+	settle := n.cfg.Settle
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	due := time.Now()

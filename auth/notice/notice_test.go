@@ -19,6 +19,7 @@ import (
 	"github.com/caucus-org/caucus/auth/notice"
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/files/filestest"
+	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/ui"
 )
 
@@ -65,13 +66,20 @@ func newEnv(t *testing.T) *env {
 // notifier builds a notifier on e's storage, as the server does at start.
 func (e *env) notifier(t *testing.T) *notice.Notifier {
 	t.Helper()
+	return e.notifierSettle(t, 0)
+}
+
+// notifierSettle is notifier with the wait after a wake-up given.
+func (e *env) notifierSettle(t *testing.T, settle time.Duration) *notice.Notifier {
+	t.Helper()
 	rome, err := time.LoadLocation("Europe/Rome")
 	if err != nil {
 		t.Fatal(err)
 	}
 	n, err := notice.New(t.Context(), notice.Config{
 		From: "postmaster@example.org", BaseURL: "https://mail.example.org",
-		Party: ui.Party{Name: "Partito Esempio", Language: "en", TimeZone: rome},
+		Party:  ui.Party{Name: "Partito Esempio", Language: "en", TimeZone: rome},
+		Settle: settle,
 	}, notice.Deps{DB: e.DB, Audit: e.Audit, Accounts: e.Auth, Mailer: e.box, Now: e.Clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -461,5 +469,29 @@ func TestRestartNoRepeat(t *testing.T) {
 	e.step(t)
 	if got := e.to(t, u.Account.Login); len(got) != 1 {
 		t.Fatalf("%d notices across a restart, want 1", len(got))
+	}
+}
+
+// The loop reads the log while other records keep coming: a busy
+// server's stream of sign-ins and deliveries does not hold notices back.
+func TestRunDuringStream(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	u := e.User(t, "ines@example.org", auth.RoleMember)
+	// Records come far more often than the wait after a wake-up.
+	e.n = e.notifierSettle(t, time.Second)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { e.n.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	e.AppPassword(t, u, "laptop", auth.ScopeMail)
+	deadline := time.Now().Add(20 * time.Second) // a hang, not a timing check
+	for len(e.to(t, u.Account.Login)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no notice while records kept coming")
+		}
+		if err := e.Audit.Record(t.Context(), audit.Event{Kind: "login.imap", Subject: "someone@example.org"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
