@@ -18,7 +18,9 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/audit"
 )
 
@@ -30,13 +32,13 @@ type webMember struct {
 	recovery []string
 }
 
-// enrolWebMember enrols login on srv as the pages would and makes
+// enrolWebMember enrols login (called name) on srv as the pages would and makes
 // recovery codes and a mail app password.
-func enrolWebMember(t *testing.T, srv *Server, login string) webMember {
+func enrolWebMember(t *testing.T, srv *Server, login, name string) webMember {
 	t.Helper()
 	ctx := t.Context()
 	m := webMember{mailAccount: mailAccount{login: login, password: "Motion-Quorum-7731-Seconded"}}
-	tok, err := srv.auth.CreateInvite(ctx, "", auth.NewAccount{Login: login, DisplayName: "Vera Volontaria", Role: auth.RoleMember}, auth.Client{})
+	tok, err := srv.auth.CreateInvite(ctx, "", auth.NewAccount{Login: login, DisplayName: name, Role: auth.RoleMember}, auth.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +205,7 @@ const firefoxUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/201
 func TestNoticesEndToEnd(t *testing.T) {
 	t.Parallel()
 	srv, dir := startMailDev(t)
-	m := enrolWebMember(t, srv, "vera@localhost")
+	m := enrolWebMember(t, srv, "vera@localhost", "Vera Volontaria")
 	got := inboxNotices(t, srv, m, 1)
 	if len(got) != 1 || !strings.Contains(got[0].subject, "New app password") || !strings.Contains(got[0].body, "“phone”") {
 		t.Fatalf("after the app password: %d messages, first %q", len(got), got[0].subject)
@@ -296,4 +298,58 @@ func cookieValue(t *testing.T, jar http.CookieJar, base, name string) string {
 	}
 	t.Fatalf("no cookie %s", name)
 	return ""
+}
+
+// TestNoticesShareAndIncident: in the running server, a file shared with
+// a member and incident mode each land in the member's INBOX as a notice.
+func TestNoticesShareAndIncident(t *testing.T) {
+	t.Parallel()
+	srv, _ := startMailDev(t)
+	ctx := t.Context()
+	vera := enrolWebMember(t, srv, "vera@localhost", "Vera Volontaria")
+	ugo := enrolWebMember(t, srv, "ugo@localhost", "Ugo Umile")
+	inboxNotices(t, srv, vera, 1) // the app password's
+
+	by := files.Actor{ID: ugo.id, Login: ugo.login}
+	home, err := srv.files.Stat(ctx, by, "/Home")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := srv.files.Put(ctx, by, home.ID, "volantino.pdf", strings.NewReader("%PDF-1.4"), 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.files.Share(ctx, by, n.ID, files.Grantee{Login: vera.login}, false); err != nil {
+		t.Fatal(err)
+	}
+	got := inboxNotices(t, srv, vera, 2)
+	share := got[1]
+	if share.subject != "Ugo Umile shared “volantino.pdf” with you" ||
+		!strings.Contains(share.body, srv.url+"/files/item/Shared/ugo@localhost/volantino.pdf") {
+		t.Errorf("share notice %q:\n%s", share.subject, share.body)
+	}
+	if share.header.Get("Auto-Submitted") != "auto-generated" {
+		t.Errorf("share notice headers %v", share.header)
+	}
+
+	// Incident mode ends every app password: the INBOX is read from the
+	// store.
+	if _, err := srv.ops.Incident(ctx, admin.Actor{Login: "admin@localhost"}, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []webMember{vera, ugo} {
+		want := 3
+		if m.login == ugo.login {
+			want = 2 // no share to him
+		}
+		raws := waitInbox(t, srv, m.id, want)
+		pm, err := mail.ReadMessage(strings.NewReader(raws[len(raws)-1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		subj, _ := new(mime.WordDecoder).DecodeHeader(pm.Header.Get("Subject"))
+		if subj != partyName(t, srv)+": everyone was signed out" {
+			t.Errorf("%s: last message %q, want the incident notice", m.login, subj)
+		}
+	}
 }
