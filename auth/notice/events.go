@@ -10,18 +10,19 @@ import (
 	"github.com/caucus-org/caucus/internal/audit"
 )
 
-// handle turns one audit record into the notices it calls for. later are
-// the records after it that were read with it.
-func (n *Notifier) handle(ctx context.Context, r audit.Record, later []audit.Record) {
+// handle turns one audit record into the notices it calls for, and
+// reports whether it was one that may. later are the records after it
+// that were read with it.
+func (n *Notifier) handle(ctx context.Context, r audit.Record, later []audit.Record) bool {
 	it := item{At: r.Time, Addr: r.Addr, UserAgent: r.UserAgent}
 	if r.Kind == "admin.incident.on" {
 		// Whatever the outcome: a step that failed for some accounts
 		// does not undo what it did for the others.
 		n.incident(ctx, it)
-		return
+		return true
 	}
 	if r.Outcome != audit.OK {
-		return
+		return false
 	}
 	switch {
 	case strings.HasPrefix(r.Kind, "login.") && r.Detail == auth.DetailNewDevice:
@@ -30,11 +31,10 @@ func (n *Notifier) handle(ctx context.Context, r audit.Record, later []audit.Rec
 		it.What = appPasswordName(r.Detail)
 		n.note(ctx, r.Subject, KindAppPassword, "", it)
 	case r.Kind == "factor.add":
-		if n.enrolling(ctx, r, later) {
-			return
+		if !n.enrolling(ctx, r, later) {
+			it.What, it.Name = factorOf(r.Detail)
+			n.note(ctx, r.Subject, KindFactor, "", it)
 		}
-		it.What, it.Name = factorOf(r.Detail)
-		n.note(ctx, r.Subject, KindFactor, "", it)
 	case r.Kind == "factor.remove" || r.Kind == "factor.remove-all":
 		it.Removed, it.All = true, r.Kind == "factor.remove-all"
 		n.note(ctx, r.Subject, KindFactor, "", it)
@@ -42,7 +42,10 @@ func (n *Notifier) handle(ctx context.Context, r audit.Record, later []audit.Rec
 		n.note(ctx, r.Subject, KindPassword, "", it)
 	case r.Kind == "files.share":
 		n.share(ctx, r, it)
+	default:
+		return false
 	}
+	return true
 }
 
 // note coalesces one notice to login, or sends it at once.

@@ -94,13 +94,18 @@ type Notifier struct {
 	cfg Config
 	d   Deps
 
-	mu     sync.Mutex // one Step at a time
-	cursor int64      // id of the last audit record handled
-	co     coalescer
+	mu      sync.Mutex // one Step at a time
+	cursor  int64      // id of the last audit record handled
+	unsaved int        // records handled since the cursor was saved
+	co      coalescer
 }
 
-// batch is how many audit records one query reads.
-const batch = 200
+// batch is how many audit records one query reads; saveEvery, after how
+// many records without a notice the read position is saved.
+const (
+	batch     = 200
+	saveEvery = 1000
+)
 
 // New builds the notifier and sets its read position: where it stopped
 // before a restart, or on first start the newest record, so that the
@@ -219,14 +224,19 @@ func (n *Notifier) Step(ctx context.Context) (next time.Time, err error) {
 			return time.Time{}, fmt.Errorf("notice: reading the audit log: %w", err)
 		}
 		slices.Reverse(recs) // oldest first
+		noted := false
 		for i, r := range recs {
-			n.handle(ctx, r, recs[i+1:])
+			noted = n.handle(ctx, r, recs[i+1:]) || noted
 			n.cursor = r.ID
 		}
-		if len(recs) > 0 {
+		// The position is saved after every notice, else once in a
+		// while: a restart reads at most that many records again, none
+		// of which is mailed about.
+		if n.unsaved += len(recs); n.unsaved > 0 && (noted || n.unsaved >= saveEvery) {
 			if err := n.saveCursor(ctx); err != nil {
 				return time.Time{}, err
 			}
+			n.unsaved = 0
 		}
 		if len(recs) < batch {
 			break
