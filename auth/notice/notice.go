@@ -114,10 +114,10 @@ func New(ctx context.Context, cfg Config, d Deps) (*Notifier, error) {
 	if cfg.From == "" || d.DB == nil || d.Audit == nil || d.Accounts == nil || d.Mailer == nil {
 		return nil, errors.New("notice: From, DB, Audit, Accounts and Mailer are required")
 	}
-	cfg.Window = cmpDuration(cfg.Window, DefaultWindow)
-	cfg.ShareWindow = cmpDuration(cfg.ShareWindow, DefaultShareWindow)
-	cfg.Poll = cmpDuration(cfg.Poll, DefaultPoll)
-	cfg.Settle = cmpDuration(cfg.Settle, DefaultSettle)
+	cfg.Window = orDefault(cfg.Window, DefaultWindow)
+	cfg.ShareWindow = orDefault(cfg.ShareWindow, DefaultShareWindow)
+	cfg.Poll = orDefault(cfg.Poll, DefaultPoll)
+	cfg.Settle = orDefault(cfg.Settle, DefaultSettle)
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
@@ -131,7 +131,8 @@ func New(ctx context.Context, cfg Config, d Deps) (*Notifier, error) {
 	return n, nil
 }
 
-func cmpDuration(d, def time.Duration) time.Duration {
+// orDefault is d, or def when d is not positive.
+func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {
 		return def
 	}
