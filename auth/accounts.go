@@ -430,3 +430,29 @@ func (s *Service) SetLanguage(ctx context.Context, accountID int64, lang string)
 	}
 	return nil
 }
+
+// ShareMail reports whether the member gets a mail when something is
+// shared with them (on unless they turned it off).
+func (s *Service) ShareMail(ctx context.Context, accountID int64) (bool, error) {
+	var on bool
+	err := s.db.QueryRowContext(ctx, `SELECT share_mail FROM accounts WHERE id = ?`, accountID).Scan(&on)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, ErrNotFound
+	}
+	if err != nil {
+		return false, fmt.Errorf("auth: share mail: %w", err)
+	}
+	return on, nil
+}
+
+// SetShareMail turns the member's share mails on or off.
+func (s *Service) SetShareMail(ctx context.Context, accountID int64, on bool) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE accounts SET share_mail = ? WHERE id = ?`, on, accountID)
+	if err != nil {
+		return fmt.Errorf("auth: set share mail: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

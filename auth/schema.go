@@ -7,6 +7,7 @@ func Component() db.Component {
 	return db.Component{Name: "auth", Migrations: []db.Migration{
 		{Version: 1, SQL: schemaV1}, {Version: 2, SQL: schemaV2},
 		{Version: 3, SQL: schemaV3}, {Version: 4, SQL: schemaV4},
+		{Version: 5, SQL: schemaV5},
 	}}
 }
 
@@ -17,6 +18,10 @@ const schemaV2 = `ALTER TABLE sessions ADD COLUMN method TEXT NOT NULL DEFAULT '
 // schemaV3 keeps each member's choice of language ("" for none: the
 // browser's, else the party's default).
 const schemaV3 = `ALTER TABLE accounts ADD COLUMN language TEXT NOT NULL DEFAULT '';`
+
+// schemaV5 keeps whether a member gets a mail when something is shared
+// with them (auth/notice); on unless they turn it off.
+const schemaV5 = `ALTER TABLE accounts ADD COLUMN share_mail INTEGER NOT NULL DEFAULT 1;`
 
 // schemaV4 makes group ids never reused (AUTOINCREMENT): a group's file
 // space and the shares with it are keyed by its id, and a group made after

@@ -88,6 +88,22 @@ func (s *Service) PasswordSignIn(ctx context.Context, login, pw string, c Client
 	return token, st, err
 }
 
+// DetailNewDevice is the audit detail of a full web sign-in ("login.*")
+// from a browser that holds no valid device cookie of the account
+// ([Service.DeviceToken]): one that has not signed in to it in the last
+// 90 days, or whose cookies were cleared. The security notices mail the
+// member about it.
+const DetailNewDevice = "device=new"
+
+// deviceDetail is the audit detail of a full sign-in to login by c:
+// [DetailNewDevice] unless c holds the account's device cookie.
+func (s *Service) deviceDetail(login string, c Client) string {
+	if _, ok := s.validDevice(NormalizeLogin(login), c.Device); ok {
+		return ""
+	}
+	return DetailNewDevice
+}
+
 // completeSignIn turns a second-stage session into a full one after a second
 // factor was verified, or refreshes a full session's step-up time. It returns
 // the new session token, or "" when the token did not change.
@@ -100,7 +116,8 @@ func (s *Service) completeSignIn(ctx context.Context, tx *sql.Tx, sess Session, 
 			return "", err
 		}
 		s.countWeb("login."+method, true)
-		return tok, s.audit.RecordTx(ctx, tx, audit.Event{Actor: sess.Account.Login, Subject: sess.Account.Login, Kind: "login." + method, Addr: c.addr(), UserAgent: c.UserAgent})
+		return tok, s.audit.RecordTx(ctx, tx, audit.Event{Actor: sess.Account.Login, Subject: sess.Account.Login, Kind: "login." + method,
+			Detail: s.deviceDetail(sess.Account.Login, c), Addr: c.addr(), UserAgent: c.UserAgent})
 	case StageFull:
 		if err := s.stepUp(ctx, tx, sess, method); err != nil {
 			return "", err

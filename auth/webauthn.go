@@ -346,7 +346,8 @@ func (s *Service) FinishPasskeySignIn(ctx context.Context, ceremony string, body
 		if token, err = s.newSession(ctx, tx, u.acct.ID, StageFull, MethodPasskey, c); err != nil {
 			return err
 		}
-		return s.audit.RecordTx(ctx, tx, audit.Event{Actor: u.acct.Login, Subject: u.acct.Login, Kind: kind, Addr: c.addr(), UserAgent: c.UserAgent})
+		return s.audit.RecordTx(ctx, tx, audit.Event{Actor: u.acct.Login, Subject: u.acct.Login, Kind: kind,
+			Detail: s.deviceDetail(u.acct.Login, c), Addr: c.addr(), UserAgent: c.UserAgent})
 	})
 	if err == nil {
 		s.countWeb(kind, true)

@@ -122,6 +122,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 
 	mux.HandleFunc("GET /account", h.stage(h.getAccount, auth.StageFull))
 	mux.HandleFunc("POST /account/language", h.form(h.setLanguage, auth.StageFull))
+	mux.HandleFunc("POST /account/share-mail", h.form(h.setShareMail, auth.StageFull))
 	mux.HandleFunc("POST /account/password", h.form(h.changePassword, auth.StageFull))
 	mux.HandleFunc("POST /account/name", h.form(h.changeName, auth.StageFull))
 	mux.HandleFunc("POST /account/factors/{id}/rename", h.form(h.renameFactor, auth.StageFull))
@@ -330,6 +331,7 @@ type page struct {
 	AppPassword  auth.AppPasswordInfo
 	Sessions     []auth.Session
 	Languages    []language
+	ShareMail    bool // the member gets mail when something is shared with them
 }
 
 // language is one choice of the account page's language menu.

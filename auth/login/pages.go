@@ -491,7 +491,9 @@ func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request, code int, 
 	if p.Factors, err = h.svc.Factors(ctx, sess.Account.ID); err == nil {
 		if p.RecoveryLeft, err = h.svc.RecoveryCodesLeft(ctx, sess.Account.ID); err == nil {
 			if p.AppPasswords, err = h.svc.AppPasswords(ctx, sess.Account.ID); err == nil {
-				p.Sessions, err = h.svc.Sessions(ctx, sess.Account.ID)
+				if p.Sessions, err = h.svc.Sessions(ctx, sess.Account.ID); err == nil {
+					p.ShareMail, err = h.svc.ShareMail(ctx, sess.Account.ID)
+				}
 			}
 		}
 	}
@@ -557,6 +559,8 @@ func noticeText(l *i18n.Localizer, done string) string {
 		return l.T("pages.account.password_changed")
 	case "name":
 		return l.T("pages.account.name_changed")
+	case "sharemail":
+		return l.T("notice.account.saved")
 	}
 	return ""
 }
@@ -586,6 +590,17 @@ func (h *Handler) setLanguage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/account?done=language", http.StatusSeeOther)
+}
+
+// setShareMail turns the member's mails about shares (auth/notice) on
+// or off: on when the form's box is ticked.
+func (h *Handler) setShareMail(w http.ResponseWriter, r *http.Request) {
+	sess, _ := SessionFrom(r.Context())
+	if err := h.svc.SetShareMail(r.Context(), sess.Account.ID, r.PostFormValue("on") == "1"); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/account?done=sharemail#sharemail", http.StatusSeeOther)
 }
 
 func pathID(r *http.Request) (int64, bool) {

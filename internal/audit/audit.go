@@ -97,6 +97,8 @@ type Log struct {
 	log  *slog.Logger
 	agg  *aggregator // counts of RecordFailure
 	soon *soonQueue  // events of RecordSoon not yet written
+
+	watch watchers // of Watch
 }
 
 const schemaV1 = `
@@ -204,9 +206,10 @@ func (l *Log) insert(ctx context.Context, tx *sql.Tx, e Event) (Record, error) {
 	return r, nil
 }
 
-// logRecord writes the slog line for r. Detail is included: it is declared
-// free of secrets.
+// logRecord writes the slog line for r and wakes the watchers ([Log.Watch]).
+// Detail is included: it is declared free of secrets.
 func (l *Log) logRecord(r Record) {
+	defer l.watch.wake()
 	l.log.Info("audit",
 		"id", r.ID,
 		"kind", r.Kind,

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math"
@@ -28,7 +29,7 @@ func (s *Server) buildIdentity(ctx context.Context) (err error) {
 	s.auth, err = auth.New(auth.Config{
 		RPID:               cfg.Hostname,
 		RPName:             "caucus",
-		TOTPName:           "caucus " + cfg.Hostname,
+		TOTPName:           cmp.Or(cfg.PartyName(), "caucus "+cfg.Hostname), // how authenticator apps list the account
 		Origins:            []string{s.url},
 		IdleTimeout:        cfg.Sessions.IdleTimeout.Duration,
 		AbsoluteTimeout:    cfg.Sessions.AbsoluteTimeout.Duration,

@@ -40,6 +40,9 @@ func (s *Server) buildLoops(ctx context.Context) error {
 		loopFunc(func(ctx context.Context) { s.ops.RunExpiry(ctx, time.Hour) }),
 		s.files,
 	}
+	if err := s.buildNotices(ctx); err != nil {
+		return err
+	}
 	b, err := backupLoop(s.db, s.cfg, s.blobStores, s.audit, s.log.With("component", "backup"), s.deps.Now)
 	if err != nil {
 		return err

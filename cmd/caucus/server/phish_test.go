@@ -14,25 +14,28 @@ import (
 
 	"github.com/caucus-org/caucus/internal/testtool"
 	"github.com/caucus-org/caucus/mail/phish"
+	"github.com/caucus-org/caucus/mail/store"
 )
 
 // phishNoopScript keeps an IMAP session open the way a phone does: it
-// selects INBOX, says how many messages it holds, waits for a line on
-// standard input, then polls with NOOP and prints the EXPUNGE responses
-// it got and the new count. Arguments: host, IMAPS port, CA file, login,
+// selects INBOX, says how many copies of the phishing message it holds,
+// waits for a line on standard input, then polls with NOOP and prints the
+// EXPUNGE responses it got and the copies left. Arguments: host, IMAPS port, CA file, login,
 // app password.
 const phishNoopScript = `
 import imaplib, ssl, sys
 host, port, cafile, user, pw = sys.argv[1:6]
 M = imaplib.IMAP4_SSL(host, int(port), ssl_context=ssl.create_default_context(cafile=cafile), timeout=30)
 M.login(user, pw)
-typ, data = M.select('INBOX')
-print('selected', data[0].decode(), flush=True)
+M.select('INBOX')
+def phish():
+    typ, data = M.search(None, 'HEADER', 'Message-ID', 'invoice.due@evil.test')
+    return len(data[0].split())
+print('selected', phish(), flush=True)
 sys.stdin.readline()
 M.noop()
 print('expunged', len(M.untagged_responses.get('EXPUNGE', [])), flush=True)
-typ, data = M.search(None, 'ALL')
-print('left', len(data[0].split()), flush=True)
+print('left', phish(), flush=True)
 M.logout()
 `
 
@@ -65,10 +68,18 @@ func TestPhishRemovedEverywhere(t *testing.T) {
 	if out, err := send("invoice due"); err != nil {
 		t.Fatalf("swaks: %v\n%s", err, out)
 	}
-	for _, a := range []mailAccount{anna, bob} {
-		if mb, err := srv.mail.Mailbox(t.Context(), a.id, "INBOX"); err != nil || mb.Messages != 1 {
-			t.Fatalf("%s INBOX: %+v %v", a.login, mb, err)
+	// Count copies by Message-ID: caucus's own notices (a new app
+	// password) may reach the INBOX at any moment.
+	copies := func() []store.Found {
+		t.Helper()
+		found, err := srv.mail.FindEverywhere(t.Context(), store.Match{MessageID: "invoice.due@evil.test"})
+		if err != nil {
+			t.Fatal(err)
 		}
+		return found
+	}
+	if n := len(copies()); n != 2 {
+		t.Fatalf("%d copies delivered, want 2", n)
 	}
 
 	host, port, _ := net.SplitHostPort(srv.addrs["imaps"])
@@ -108,10 +119,10 @@ func TestPhishRemovedEverywhere(t *testing.T) {
 		t.Fatalf("imaplib: %v (%q)", err, got)
 	}
 	if strings.Join(got, ";") != "expunged 1;left 0" {
-		t.Errorf("the open session saw %q, want one EXPUNGE and nothing left", got)
+		t.Errorf("the open session saw %q, want one EXPUNGE and no copy left", got)
 	}
-	if mb, err := srv.mail.Mailbox(t.Context(), anna.id, "INBOX"); err != nil || mb.Messages != 0 {
-		t.Errorf("anna's INBOX after removal: %+v %v", mb, err)
+	if left := copies(); len(left) != 0 {
+		t.Errorf("copies left after removal: %+v", left)
 	}
 	if res, err := send("second try"); err == nil || !strings.Contains(res, "550 5.7.1") {
 		t.Errorf("the blocked sender's next message: %v\n%s", err, res)

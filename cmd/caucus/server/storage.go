@@ -6,6 +6,7 @@ import (
 
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/notice"
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/backup"
@@ -23,7 +24,7 @@ import (
 // components are the packages that own tables, in migration order.
 func components() []db.Component {
 	return []db.Component{audit.Component(), auth.Component(), store.Component(), store.WebmailComponent(), mailimport.Component(), route.Component(), queue.Component(),
-		autoreply.Component(), offboard.Component(), admin.Component(), files.Component(), backup.Component(), phish.Component()}
+		autoreply.Component(), offboard.Component(), admin.Component(), files.Component(), backup.Component(), phish.Component(), notice.Component()}
 }
 
 // openStorage is the first phase: the data directory, the database with
