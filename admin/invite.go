@@ -84,8 +84,8 @@ func (o *Ops) checkInvite(in *InviteRequest) error {
 	if err := auth.ValidateLogin(in.Login); err != nil {
 		return err
 	}
-	if in.Role != auth.RoleMember && in.Role != auth.RoleAdmin {
-		return fmt.Errorf("%w: role must be member or admin", auth.ErrInvalid)
+	if !in.Role.Valid() {
+		return fmt.Errorf("%w: role must be member, officer or admin", auth.ErrInvalid)
 	}
 	if err := auth.ValidateDisplayName(in.Name); err != nil {
 		return err
@@ -435,8 +435,8 @@ func (o *Ops) inviteErrors(in InviteRequest) []string {
 	}
 	add(auth.ValidateLogin(in.Login))
 	add(auth.ValidateDisplayName(in.Name))
-	if in.Role != auth.RoleMember && in.Role != auth.RoleAdmin {
-		add(fmt.Errorf("%w: role must be member or admin, not %q", auth.ErrInvalid, in.Role))
+	if !in.Role.Valid() {
+		add(fmt.Errorf("%w: role must be member, officer or admin, not %q", auth.ErrInvalid, in.Role))
 	}
 	if !in.Expires.IsZero() && !in.Expires.After(o.d.Now()) {
 		add(fmt.Errorf("%w: the last day has passed", auth.ErrInvalid))

@@ -54,7 +54,27 @@ type Role string
 const (
 	RoleAdmin  Role = "admin"
 	RoleMember Role = "member"
+	// RoleOfficer is a member who holds the party's keys in another
+	// sense (treasurer, leader, spokesperson): they must hold
+	// [OfficerKeys] passkeys or security keys, so that losing one never
+	// means an admin's reset, and sign in with no other factor.
+	RoleOfficer Role = "officer"
 )
+
+// OfficerKeys is how many passkeys or security keys an officer holds.
+const OfficerKeys = 2
+
+// Valid reports whether r is one of the roles.
+func (r Role) Valid() bool { return r == RoleAdmin || r == RoleMember || r == RoleOfficer }
+
+// stored is how the accounts table keeps r: its role column and officer
+// mark (auth migration 6).
+func (r Role) stored() (role string, officer bool) {
+	if r == RoleOfficer {
+		return string(RoleMember), true
+	}
+	return string(r), false
+}
 
 // State is where an account is in its life.
 type State string
@@ -79,6 +99,12 @@ type Config struct {
 	StepUpWindow       time.Duration // how recent a sign-in must be for sensitive changes; default 5m
 	InviteTTL          time.Duration // default 72h
 	AdminsNeedWebAuthn bool          // policy: admins hold at least one WebAuthn credential
+	// OfficerAAGUIDs, if not empty, are the authenticator models (AAGUIDs,
+	// in the 8-4-4-4-12 hex form) an officer may register; the party's
+	// choice of keys. The AAGUID is what the authenticator reports in its
+	// attestation; caucus does not check attestation certificates against
+	// a metadata service (it calls no outside service).
+	OfficerAAGUIDs []string
 }
 
 func (c *Config) defaults() {

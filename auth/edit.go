@@ -31,17 +31,11 @@ func (s *Service) ChangeAccount(ctx context.Context, actor string, id int64, ch 
 		}
 	}
 	if ch.Role != nil {
-		if *ch.Role != RoleMember && *ch.Role != RoleAdmin {
-			return fmt.Errorf("%w: role must be member or admin", ErrInvalid)
+		if !ch.Role.Valid() {
+			return fmt.Errorf("%w: role must be member, officer or admin", ErrInvalid)
 		}
-		if *ch.Role == RoleAdmin && acct.Role != RoleAdmin && s.cfg.AdminsNeedWebAuthn && acct.State == StateActive {
-			wa, _, err := s.factorCounts(ctx, s.db, id)
-			if err != nil {
-				return err
-			}
-			if wa == 0 {
-				return fmt.Errorf("%w: they need a passkey or security key before they can be an admin", ErrNeedWebAuthn)
-			}
+		if err := s.checkKeysForRole(ctx, acct, *ch.Role); err != nil {
+			return err
 		}
 	}
 	return s.db.Tx(ctx, func(tx *sql.Tx) error {
@@ -57,7 +51,8 @@ func (s *Service) ChangeAccount(ctx context.Context, actor string, id int64, ch 
 			}
 		}
 		if ch.Role != nil && *ch.Role != acct.Role {
-			if _, err := tx.ExecContext(ctx, `UPDATE accounts SET role = ? WHERE id = ?`, *ch.Role, id); err != nil {
+			role, officer := ch.Role.stored()
+			if _, err := tx.ExecContext(ctx, `UPDATE accounts SET role = ?, officer = ? WHERE id = ?`, role, officer, id); err != nil {
 				return fmt.Errorf("auth: change role: %w", err)
 			}
 			if err := rec("account.role", string(acct.Role)+" -> "+string(*ch.Role)); err != nil {
@@ -108,3 +103,26 @@ func (s *Service) WithdrawInvite(ctx context.Context, actor string, id int64, c 
 // InviteAccepted reports whether an invited account has chosen its
 // password (its enrolment link was used).
 func (a Account) InviteAccepted() bool { return a.hasPassword }
+
+// checkKeysForRole refuses to give an active account a role whose keys
+// it does not hold yet ([Service.KeysRequired]): it would be signed in
+// with less than the role demands. An invited account enrols with them.
+func (s *Service) checkKeysForRole(ctx context.Context, acct Account, role Role) error {
+	next := acct
+	next.Role = role
+	need := s.KeysRequired(next)
+	if acct.State != StateActive || need <= s.KeysRequired(acct) {
+		return nil
+	}
+	wa, _, err := s.factorCounts(ctx, s.db, acct.ID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case wa >= need:
+		return nil
+	case role == RoleOfficer:
+		return fmt.Errorf("%w: they need two passkeys or security keys before they can be an officer", ErrNeedWebAuthn)
+	}
+	return fmt.Errorf("%w: they need a passkey or security key before they can be an admin", ErrNeedWebAuthn)
+}

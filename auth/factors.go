@@ -83,17 +83,40 @@ func (s *Service) hasSecondFactor(ctx context.Context, accountID int64) bool {
 	return err == nil && w+t > 0
 }
 
-// webAuthnRequired reports whether policy makes the account hold a WebAuthn credential.
-func (s *Service) webAuthnRequired(a Account) bool {
-	return s.cfg.AdminsNeedWebAuthn && a.IsAdmin()
+// KeysRequired is how many WebAuthn credentials (passkeys or security
+// keys) policy makes the account hold: [OfficerKeys] for an officer, one
+// for an admin when AdminsNeedWebAuthn, else none.
+func (s *Service) KeysRequired(a Account) int {
+	switch {
+	case a.Role == RoleOfficer:
+		return OfficerKeys
+	case a.IsAdmin() && s.cfg.AdminsNeedWebAuthn:
+		return 1
+	}
+	return 0
 }
 
-// factorAdded finishes enrolment when the first factor arrives: the account
-// becomes active and the enrolment session becomes a full one.
+// webAuthnRequired reports whether policy makes the account hold a WebAuthn credential.
+func (s *Service) webAuthnRequired(a Account) bool { return s.KeysRequired(a) > 0 }
+
+// factorAdded finishes enrolment when the factors policy asks for are
+// there (the first one, or an officer's second key): the account becomes
+// active and the enrolment session becomes a full one. Before that it
+// returns "" and the session stays an enrolment.
 func (s *Service) factorAdded(ctx context.Context, tx *sql.Tx, sess Session, method string, c Client) (string, error) {
 	if sess.Stage != StageEnrol {
 		_, err := tx.ExecContext(ctx, `UPDATE sessions SET ceremony = NULL WHERE id = ?`, sess.ID)
 		return "", err
+	}
+	if need := s.KeysRequired(sess.Account); need > 1 {
+		w, _, err := s.factorCounts(ctx, tx, sess.Account.ID)
+		if err != nil {
+			return "", err
+		}
+		if w < need {
+			_, err := tx.ExecContext(ctx, `UPDATE sessions SET ceremony = NULL WHERE id = ?`, sess.ID)
+			return "", err
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE accounts SET state = 'active' WHERE id = ? AND state = 'invited'`, sess.Account.ID); err != nil {
 		return "", fmt.Errorf("auth: activate account: %w", err)
@@ -142,7 +165,8 @@ func (s *Service) RenameFactor(ctx context.Context, sess Session, id int64, name
 
 // RemoveFactor removes one WebAuthn credential (id) or the TOTP app (id 0).
 // It needs a fresh sign-in, never removes the last factor, and never leaves
-// an admin without WebAuthn when policy requires it.
+// an account with fewer WebAuthn credentials than [Service.KeysRequired]
+// (an admin's one, an officer's two).
 func (s *Service) RemoveFactor(ctx context.Context, sess Session, id int64, c Client) error {
 	if sess.Stage != StageFull {
 		return ErrSessionInvalid
@@ -162,7 +186,7 @@ func (s *Service) RemoveFactor(ctx context.Context, sess Session, id int64, c Cl
 		if id == 0 {
 			res, err = tx.ExecContext(ctx, `UPDATE accounts SET totp_secret = NULL, totp_name = NULL, totp_added_at = NULL WHERE id = ? AND totp_secret IS NOT NULL`, sess.Account.ID)
 		} else {
-			if w <= 1 && s.webAuthnRequired(sess.Account) {
+			if w <= s.KeysRequired(sess.Account) {
 				return ErrNeedWebAuthn
 			}
 			res, err = tx.ExecContext(ctx, `DELETE FROM webauthn_credentials WHERE id = ? AND account_id = ?`, id, sess.Account.ID)

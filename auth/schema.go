@@ -7,9 +7,16 @@ func Component() db.Component {
 	return db.Component{Name: "auth", Migrations: []db.Migration{
 		{Version: 1, SQL: schemaV1}, {Version: 2, SQL: schemaV2},
 		{Version: 3, SQL: schemaV3}, {Version: 4, SQL: schemaV4},
-		{Version: 5, SQL: schemaV5},
+		{Version: 5, SQL: schemaV5}, {Version: 6, SQL: schemaOfficer},
 	}}
 }
+
+// schemaOfficer marks officers ([RoleOfficer]). The role column's CHECK
+// allows only admin and member, and SQLite cannot change a CHECK without
+// rebuilding the table, which every account's sessions, keys and app
+// passwords reference (ON DELETE CASCADE): an officer is stored as a
+// member with this mark, and read back as an officer (accountCols).
+const schemaOfficer = `ALTER TABLE accounts ADD COLUMN officer INTEGER NOT NULL DEFAULT 0 CHECK (officer IN (0, 1));`
 
 // schemaV2 records how a session last proved a second factor, so that the
 // console can ask for a passkey or security key, not a TOTP code.

@@ -33,8 +33,8 @@ func (s *Service) BeginTOTP(ctx context.Context, sess Session) (*otp.Key, error)
 	if err := s.requireFresh(sess); err != nil {
 		return nil, err
 	}
-	if sess.Stage == StageEnrol && s.webAuthnRequired(sess.Account) {
-		return nil, ErrNeedWebAuthn
+	if (sess.Stage == StageEnrol && s.webAuthnRequired(sess.Account)) || sess.Account.Role == RoleOfficer {
+		return nil, ErrNeedWebAuthn // an officer signs in with keys only
 	}
 	if _, t, err := s.factorCounts(ctx, s.db, sess.Account.ID); err != nil {
 		return nil, err
@@ -112,6 +112,11 @@ func (s *Service) VerifyTOTP(ctx context.Context, sess Session, code string, c C
 	const kind = "login.totp"
 	if sess.Stage != StageSecond && sess.Stage != StageFull {
 		return "", ErrSessionInvalid
+	}
+	if sess.Account.Role == RoleOfficer {
+		// A code can be phished; an officer's app (from before the role)
+		// no longer signs them in.
+		return "", ErrNeedWebAuthn
 	}
 	login := sess.Account.Login
 	release, err := s.attempt(ctx, kind, credCode, login, c)

@@ -3,9 +3,11 @@ package auth
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -85,9 +87,16 @@ func (s *Service) BeginRegistration(ctx context.Context, sess Session, kind Fact
 	default:
 		return nil, fmt.Errorf("%w: credential kind %q", ErrInvalid, kind)
 	}
+	// Without attestation the browser may zero the AAGUID (WebAuthn
+	// 6.5.4): an officer's key is checked against the party's list of
+	// models, so it is asked for then.
+	conveyance := protocol.PreferNoAttestation
+	if sess.Account.Role == RoleOfficer && len(s.cfg.OfficerAAGUIDs) > 0 {
+		conveyance = protocol.PreferDirectAttestation
+	}
 	creation, sd, err := s.wa.BeginRegistration(u,
 		webauthn.WithAuthenticatorSelection(sel),
-		webauthn.WithConveyancePreference(protocol.PreferNoAttestation),
+		webauthn.WithConveyancePreference(conveyance),
 		webauthn.WithExclusions(webauthn.Credentials(u.creds).CredentialDescriptors()),
 		webauthn.WithExtensions(webauthn.WithExtensionCredProps()),
 	)
@@ -142,6 +151,10 @@ func (s *Service) FinishRegistration(ctx context.Context, sess Session, name str
 	kind := FactorKind(st.CredKind)
 	if kind == KindPasskey && (!cred.Flags.UserVerified || (cred.Extensions.RK != nil && !*cred.Extensions.RK)) {
 		return "", fmt.Errorf("%w: this authenticator cannot hold a passkey; add it as a security key", ErrInvalid)
+	}
+	if err := s.allowedModel(sess.Account, cred.Authenticator.AAGUID); err != nil {
+		s.audit.Record(ctx, audit.Event{Actor: sess.Account.Login, Subject: sess.Account.Login, Kind: "factor.add", Outcome: "refused", Reason: "model", Detail: aaguidString(cred.Authenticator.AAGUID), Addr: c.addr(), UserAgent: c.UserAgent})
+		return "", err
 	}
 	data, err := json.Marshal(cred)
 	if err != nil {
@@ -362,4 +375,32 @@ func protocolDetail(err error) string {
 		return pe.Details
 	}
 	return err.Error()
+}
+
+// ErrKeyModel is a security key whose model (AAGUID) is not on the
+// party's list for officers (Config.OfficerAAGUIDs).
+var ErrKeyModel = fmt.Errorf("%w: this model of key is not one the party allows for officers", ErrInvalid)
+
+// allowedModel refuses an officer's authenticator whose AAGUID is not on
+// the allow-list, when there is one.
+func (s *Service) allowedModel(a Account, aaguid []byte) error {
+	if a.Role != RoleOfficer || len(s.cfg.OfficerAAGUIDs) == 0 {
+		return nil
+	}
+	id := aaguidString(aaguid)
+	for _, ok := range s.cfg.OfficerAAGUIDs {
+		if strings.EqualFold(strings.TrimSpace(ok), id) {
+			return nil
+		}
+	}
+	return ErrKeyModel
+}
+
+// aaguidString writes an AAGUID as 8-4-4-4-12 hex digits (RFC 9562).
+func aaguidString(b []byte) string {
+	if len(b) != 16 {
+		return hex.EncodeToString(b)
+	}
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

@@ -18,7 +18,7 @@ const (
 type InviteArgs struct {
 	Login   string   `json:"login"`
 	Name    string   `json:"name,omitempty"`
-	Role    string   `json:"role,omitempty"` // "member" (default) or "admin"
+	Role    string   `json:"role,omitempty"` // "member" (default), "officer" or "admin"
 	Groups  []string `json:"groups,omitempty"`
 	Expires string   `json:"expires,omitempty"` // account expiry, YYYY-MM-DD
 	MailTo  string   `json:"mail_to,omitempty"` // also mail the link to this personal address

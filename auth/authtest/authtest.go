@@ -133,6 +133,32 @@ func (e *Env) User(t testing.TB, login string, role auth.Role) *User {
 	return u
 }
 
+// Officer invites login as an officer and enrols them as the pages do
+// for that role: a password, then two security keys (no authenticator
+// app). It returns the person and their keys.
+func (e *Env) Officer(t testing.TB, login string) (*User, [2]*Key) {
+	t.Helper()
+	ctx := t.Context()
+	tok, err := e.Auth.CreateInvite(ctx, "", auth.NewAccount{Login: login, DisplayName: "Test officer", Role: auth.RoleOfficer}, auth.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &User{Password: "correct horse " + hex.EncodeToString(material(8))}
+	if u.Session, err = e.Auth.AcceptInvite(ctx, tok, u.Password, auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	keys := [2]*Key{e.AddSecurityKey(t, u), e.AddSecurityKey(t, u)}
+	full, err := e.Auth.Session(ctx, u.Session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.Stage != auth.StageFull {
+		t.Fatalf("an officer with two keys is at stage %v", full.Stage)
+	}
+	u.Account = full.Account
+	return u, keys
+}
+
 // SignIn signs u in again (password and TOTP) and returns the new session token.
 func (e *Env) SignIn(t testing.TB, u *User) string {
 	t.Helper()

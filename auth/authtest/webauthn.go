@@ -24,6 +24,7 @@ type Key struct {
 	rpID   string
 	origin string
 	count  uint32
+	aaguid []byte // the model, 16 bytes; zeros as "none" attestation sends
 }
 
 // AddSecurityKey registers a new software security key for u, from u's
@@ -31,13 +32,28 @@ type Key struct {
 // rotates the token.
 func (e *Env) AddSecurityKey(t testing.TB, u *User) *Key {
 	t.Helper()
+	k, err := e.TryAddSecurityKey(t, u, nil)
+	if err != nil {
+		t.Fatalf("FinishRegistration: %v", err)
+	}
+	return k
+}
+
+// TryAddSecurityKey registers a new software security key of the model
+// aaguid (16 bytes; nil for zeros) for u, and returns it, or the error
+// of the registration.
+func (e *Env) TryAddSecurityKey(t testing.TB, u *User, aaguid []byte) (*Key, error) {
+	t.Helper()
 	ctx := t.Context()
 	cfg := e.Auth.Config()
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &Key{id: material(32), priv: priv, rpID: cfg.RPID, origin: cfg.Origins[0]}
+	if aaguid == nil {
+		aaguid = make([]byte, 16)
+	}
+	k := &Key{id: material(32), priv: priv, rpID: cfg.RPID, origin: cfg.Origins[0], aaguid: aaguid}
 	cc, err := e.Auth.BeginRegistration(ctx, e.session(t, u), auth.KindSecurityKey)
 	if err != nil {
 		t.Fatalf("BeginRegistration: %v", err)
@@ -54,12 +70,12 @@ func (e *Env) AddSecurityKey(t testing.TB, u *User) *Key {
 	body := k.credential(map[string]any{"clientDataJSON": b64(clientData), "attestationObject": b64(att), "transports": []string{"usb"}})
 	tok, err := e.Auth.FinishRegistration(ctx, e.session(t, u), "test key", body, auth.Client{})
 	if err != nil {
-		t.Fatalf("FinishRegistration: %v", err)
+		return nil, err
 	}
 	if tok != "" {
 		u.Session = tok
 	}
-	return k
+	return k, nil
 }
 
 // StepUpWebAuthn proves k in u's session, as the step-up page does, so the
@@ -112,7 +128,7 @@ func (k *Key) authData(flags byte, cose []byte) []byte {
 	d := append(h[:], flags)
 	d = binary.BigEndian.AppendUint32(d, k.count)
 	if cose != nil {
-		d = append(d, make([]byte, 16)...) // AAGUID: none
+		d = append(d, k.aaguid...) // the model (AAGUID)
 		d = binary.BigEndian.AppendUint16(d, uint16(len(k.id)))
 		d = append(d, k.id...)
 		d = append(d, cose...)

@@ -318,6 +318,8 @@ type page struct {
 	Invite       auth.Invite
 	Enrolling    bool
 	TOTPAllowed  bool
+	KeysNeed     int // passkeys or security keys the role holds (an officer's two)
+	KeysHave     int // of them, enrolled so far
 	HasWebAuthn  bool
 	HasTOTP      bool
 	StepUp       bool
@@ -388,8 +390,11 @@ func (p page) ScopeName(sc auth.Scope) string {
 
 // RoleName is a role in the page's language.
 func (p page) RoleName(r auth.Role) string {
-	if r == auth.RoleAdmin {
+	switch r {
+	case auth.RoleAdmin:
 		return p.L.T("account.role.admin")
+	case auth.RoleOfficer:
+		return p.L.T("account.role.officer")
 	}
 	return p.L.T("account.role.member")
 }

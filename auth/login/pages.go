@@ -256,7 +256,22 @@ func (h *Handler) getEnrol(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	enrolling := sess.Stage == auth.StageEnrol
-	totpAllowed := !(enrolling && sess.Account.IsAdmin() && h.svc.Config().AdminsNeedWebAuthn)
+	need := h.svc.KeysRequired(sess.Account)
+	totpAllowed := !(enrolling && need > 0)
+	var keys int
+	if enrolling && need > 1 {
+		// An officer enrols with two keys: say how many are in.
+		factors, err := h.svc.Factors(r.Context(), sess.Account.ID)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		for _, f := range factors {
+			if f.Kind != auth.KindTOTP {
+				keys++
+			}
+		}
+	}
 	if !enrolling {
 		factors, err := h.svc.Factors(r.Context(), sess.Account.ID)
 		if err != nil {
@@ -267,7 +282,7 @@ func (h *Handler) getEnrol(w http.ResponseWriter, r *http.Request) {
 			totpAllowed = totpAllowed && f.Kind != auth.KindTOTP
 		}
 	}
-	h.render(w, r, http.StatusOK, "enrol", page{Title: h.Localizer(r).T("enrol.page_title"), Enrolling: enrolling, TOTPAllowed: totpAllowed})
+	h.render(w, r, http.StatusOK, "enrol", page{Title: h.Localizer(r).T("enrol.page_title"), Enrolling: enrolling, TOTPAllowed: totpAllowed, KeysNeed: need, KeysHave: keys})
 }
 
 func (h *Handler) totpStart(w http.ResponseWriter, r *http.Request) {
@@ -389,6 +404,9 @@ func (h *Handler) registerFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := "/account"
+	if sess.Stage == auth.StageEnrol {
+		next = "/enrol" // an officer's second key is still to come
+	}
 	if tok != "" {
 		// Enrolment is done: this browser is the member's own device from
 		// now on (its password sign-ins are limited per device).

@@ -195,6 +195,10 @@ type Policy struct {
 	// AdminsNeedWebAuthn refuses admin rights to accounts without a WebAuthn
 	// credential (TOTP is not enough). Default true.
 	AdminsNeedWebAuthn bool `toml:"admins_need_webauthn"`
+	// OfficerKeyModels, if not empty, are the models of security key an
+	// officer may register, by AAGUID (8-4-4-4-12 hex digits, as the
+	// FIDO Alliance's metadata and vendors publish them). Empty: any.
+	OfficerKeyModels []string `toml:"officer_key_models"`
 }
 
 // Log chooses the log format and level.
@@ -292,7 +296,7 @@ func Default() Config {
 			AbsoluteTimeout: Duration{12 * time.Hour},
 			StepUpWindow:    Duration{5 * time.Minute},
 		},
-		Policy: Policy{AdminsNeedWebAuthn: true},
+		Policy: Policy{AdminsNeedWebAuthn: true, OfficerKeyModels: []string{}},
 		Party:  Party{Language: "en"},
 		Log:    Log{Format: "text", Level: "info"},
 		Backup: Backup{Time: "03:30", Keep: 14},
@@ -493,7 +497,7 @@ func checkShape(data []byte) error {
 func (c Config) Validate() error {
 	var p problems
 	for _, check := range []func(*problems){
-		c.checkNames, c.checkListeners, c.checkTLS, c.checkBackup, c.checkSessions, c.checkFiles, c.checkLog, c.checkSMTP, c.checkParty,
+		c.checkNames, c.checkListeners, c.checkTLS, c.checkBackup, c.checkSessions, c.checkFiles, c.checkLog, c.checkSMTP, c.checkParty, c.checkPolicy,
 	} {
 		check(&p)
 	}
@@ -813,4 +817,32 @@ func checkAddress(s string) error {
 func notAtext(r rune) bool {
 	return r < utf8.RuneSelf && !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' ||
 		strings.ContainsRune(".!#$%&'*+-/=?^_`{|}~", r))
+}
+
+// checkPolicy checks the [policy] table: each officer key model is an
+// AAGUID (RFC 9562's 8-4-4-4-12 hex form).
+func (c Config) checkPolicy(p *problems) {
+	for i, m := range c.Policy.OfficerKeyModels {
+		if !isUUID(m) {
+			p.bad(fmt.Sprintf("policy.officer_key_models[%d]", i), "%q is not an AAGUID like \"cb69481e-8ff7-4039-93ec-0a2729a154a8\"", m)
+		}
+	}
+}
+
+// isUUID reports whether s has the 8-4-4-4-12 hex digit form.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if r != '-' {
+				return false
+			}
+		case !strings.ContainsRune("0123456789abcdefABCDEF", r):
+			return false
+		}
+	}
+	return true
 }

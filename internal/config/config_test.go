@@ -629,3 +629,19 @@ func TestPartyName(t *testing.T) {
 		t.Errorf("Location = %q", got)
 	}
 }
+
+// TestOfficerKeyModels: the officers' key models must be AAGUIDs.
+func TestOfficerKeyModels(t *testing.T) {
+	t.Parallel()
+	c := Dev(t.TempDir())
+	c.Policy.OfficerKeyModels = []string{"cb69481e-8ff7-4039-93ec-0a2729a154a8"}
+	if err := c.Validate(); err != nil {
+		t.Errorf("an AAGUID refused: %v", err)
+	}
+	for _, bad := range []string{"yubikey", "cb69481e8ff7403993ec0a2729a154a8", "cb69481e-8ff7-4039-93ec-0a2729a154ax", ""} {
+		c.Policy.OfficerKeyModels = []string{bad}
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "officer_key_models[0]") {
+			t.Errorf("%q: %v, want a problem of officer_key_models[0]", bad, err)
+		}
+	}
+}

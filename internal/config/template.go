@@ -127,6 +127,11 @@ step_up_window = {{dur .Sessions.StepUpWindow}}
 # false: a code app is enough for admins to sign in; every action in the
 # admin console still asks for a fresh passkey or security key.
 admins_need_webauthn = {{.Policy.AdminsNeedWebAuthn}}
+# Officers (role "officer": treasurer, leader, spokespeople) enrol with two
+# passkeys or security keys. To allow only the models the party bought,
+# list their AAGUIDs (the vendor publishes them), e.g.
+# ["cb69481e-8ff7-4039-93ec-0a2729a154a8"]. Empty: any key.
+officer_key_models = {{list .Policy.OfficerKeyModels}}
 
 [log]
 # "text" for people reading the journal, "json" for a log collector.

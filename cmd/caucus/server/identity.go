@@ -35,6 +35,7 @@ func (s *Server) buildIdentity(ctx context.Context) (err error) {
 		AbsoluteTimeout:    cfg.Sessions.AbsoluteTimeout.Duration,
 		StepUpWindow:       cfg.Sessions.StepUpWindow.Duration,
 		AdminsNeedWebAuthn: cfg.Policy.AdminsNeedWebAuthn,
+		OfficerAAGUIDs:     cfg.Policy.OfficerKeyModels,
 	}, auth.Deps{DB: s.db, Audit: s.audit, Log: s.log.With("component", "auth"), Now: s.deps.Now, Keys: s.keys, Metrics: s.stats,
 		// One node: live connections are revoked in process.
 		Revocations: auth.NewHub()})
