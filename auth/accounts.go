@@ -73,7 +73,7 @@ func validDisplayName(name string) error {
 	return nil
 }
 
-const accountCols = `a.id, a.login, a.display_name, CASE WHEN a.officer THEN 'officer' ELSE a.role END, a.state, a.expires_at, a.created_at, a.last_login_at, a.webauthn_id, a.password_hash IS NOT NULL, a.language`
+const accountCols = `a.id, a.login, a.display_name, CASE a.subrole WHEN '' THEN a.role ELSE a.subrole END, a.state, a.expires_at, a.created_at, a.last_login_at, a.webauthn_id, a.password_hash IS NOT NULL, a.language`
 
 type rowScanner interface{ Scan(...any) error }
 
@@ -162,7 +162,10 @@ func (s *Service) createAccount(ctx context.Context, tx *sql.Tx, na NewAccount) 
 		return 0, err
 	}
 	if !na.Role.Valid() {
-		return 0, fmt.Errorf("%w: role must be admin, officer or member", ErrInvalid)
+		return 0, fmt.Errorf("%w: role must be admin, officer, member or volunteer", ErrInvalid)
+	}
+	if na.Role == RoleVolunteer && na.ExpiresAt.IsZero() {
+		return 0, ErrVolunteerLastDay
 	}
 	var exp sql.NullInt64
 	if !na.ExpiresAt.IsZero() {
@@ -170,10 +173,10 @@ func (s *Service) createAccount(ctx context.Context, tx *sql.Tx, na NewAccount) 
 	}
 	waID := make([]byte, 64) // WebAuthn user handle: random, never the login (privacy)
 	rand.Read(waID)
-	role, officer := na.Role.stored()
-	res, err := tx.ExecContext(ctx, `INSERT INTO accounts (login, display_name, role, officer, state, expires_at, webauthn_id, created_at)
+	role, subrole := na.Role.stored()
+	res, err := tx.ExecContext(ctx, `INSERT INTO accounts (login, display_name, role, subrole, state, expires_at, webauthn_id, created_at)
 		VALUES (?, ?, ?, ?, 'invited', ?, ?, ?) ON CONFLICT (login) DO NOTHING`,
-		login, strings.TrimSpace(na.DisplayName), role, officer, exp, waID, s.now().Unix())
+		login, strings.TrimSpace(na.DisplayName), role, subrole, exp, waID, s.now().Unix())
 	if err != nil {
 		return 0, fmt.Errorf("auth: create account: %w", err)
 	}

@@ -59,21 +59,35 @@ const (
 	// [OfficerKeys] passkeys or security keys, so that losing one never
 	// means an admin's reset, and sign in with no other factor.
 	RoleOfficer Role = "officer"
+	// RoleVolunteer is a campaign volunteer: access has a last day, mail
+	// is not forwarded outside the party, public links last a week at
+	// most, the hourly sending limit is lower, and the member directory
+	// is not offered (the rules of the campaign-security guides for
+	// short-term staff; each is enforced where it applies).
+	RoleVolunteer Role = "volunteer"
 )
+
+// ErrVolunteerLastDay is a volunteer without a last day of access.
+var ErrVolunteerLastDay = fmt.Errorf("%w: a volunteer needs a last day of access", ErrInvalid)
+
+// VolunteerLinkDays is the longest a volunteer's public link lasts.
+const VolunteerLinkDays = 7
 
 // OfficerKeys is how many passkeys or security keys an officer holds.
 const OfficerKeys = 2
 
 // Valid reports whether r is one of the roles.
-func (r Role) Valid() bool { return r == RoleAdmin || r == RoleMember || r == RoleOfficer }
+func (r Role) Valid() bool {
+	return r == RoleAdmin || r == RoleMember || r == RoleOfficer || r == RoleVolunteer
+}
 
-// stored is how the accounts table keeps r: its role column and officer
+// stored is how the accounts table keeps r: its role column and subrole
 // mark (auth migration 6).
-func (r Role) stored() (role string, officer bool) {
-	if r == RoleOfficer {
-		return string(RoleMember), true
+func (r Role) stored() (role, subrole string) {
+	if r == RoleOfficer || r == RoleVolunteer {
+		return string(RoleMember), string(r)
 	}
-	return string(r), false
+	return string(r), ""
 }
 
 // State is where an account is in its life.

@@ -32,11 +32,22 @@ func (s *Service) ChangeAccount(ctx context.Context, actor string, id int64, ch 
 	}
 	if ch.Role != nil {
 		if !ch.Role.Valid() {
-			return fmt.Errorf("%w: role must be member, officer or admin", ErrInvalid)
+			return fmt.Errorf("%w: role must be member, volunteer, officer or admin", ErrInvalid)
 		}
 		if err := s.checkKeysForRole(ctx, acct, *ch.Role); err != nil {
 			return err
 		}
+	}
+	// A volunteer keeps a last day: made one without, or losing it.
+	role, expires := acct.Role, acct.ExpiresAt
+	if ch.Role != nil {
+		role = *ch.Role
+	}
+	if ch.Expires != nil {
+		expires = *ch.Expires
+	}
+	if role == RoleVolunteer && expires.IsZero() {
+		return ErrVolunteerLastDay
 	}
 	return s.db.Tx(ctx, func(tx *sql.Tx) error {
 		rec := func(kind, detail string) error {
@@ -51,8 +62,8 @@ func (s *Service) ChangeAccount(ctx context.Context, actor string, id int64, ch 
 			}
 		}
 		if ch.Role != nil && *ch.Role != acct.Role {
-			role, officer := ch.Role.stored()
-			if _, err := tx.ExecContext(ctx, `UPDATE accounts SET role = ?, officer = ? WHERE id = ?`, role, officer, id); err != nil {
+			role, subrole := ch.Role.stored()
+			if _, err := tx.ExecContext(ctx, `UPDATE accounts SET role = ?, subrole = ? WHERE id = ?`, role, subrole, id); err != nil {
 				return fmt.Errorf("auth: change role: %w", err)
 			}
 			if err := rec("account.role", string(acct.Role)+" -> "+string(*ch.Role)); err != nil {

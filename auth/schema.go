@@ -11,12 +11,13 @@ func Component() db.Component {
 	}}
 }
 
-// schemaOfficer marks officers ([RoleOfficer]). The role column's CHECK
-// allows only admin and member, and SQLite cannot change a CHECK without
-// rebuilding the table, which every account's sessions, keys and app
-// passwords reference (ON DELETE CASCADE): an officer is stored as a
-// member with this mark, and read back as an officer (accountCols).
-const schemaOfficer = `ALTER TABLE accounts ADD COLUMN officer INTEGER NOT NULL DEFAULT 0 CHECK (officer IN (0, 1));`
+// schemaOfficer marks officers and volunteers ([RoleOfficer],
+// [RoleVolunteer]). The role column's CHECK allows only admin and member,
+// and SQLite cannot change a CHECK without rebuilding the table, which
+// every account's sessions, keys and app passwords reference (ON DELETE
+// CASCADE): they are stored as members with this mark, and read back as
+// their role (accountCols).
+const schemaOfficer = `ALTER TABLE accounts ADD COLUMN subrole TEXT NOT NULL DEFAULT '' CHECK (subrole IN ('', 'officer', 'volunteer'));`
 
 // schemaV2 records how a session last proved a second factor, so that the
 // console can ask for a passkey or security key, not a TOTP code.

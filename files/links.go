@@ -152,6 +152,22 @@ func (s *Store) SharedWith(ctx context.Context, a Actor) ([]Share, error) {
 	return out, nil
 }
 
+// linkLifetimes are the longest and the default lifetime of a's new
+// links: the store's, and for a volunteer at most
+// auth.VolunteerLinkDays.
+func (s *Store) linkLifetimes(ctx context.Context, a Actor) (longest, def time.Duration, err error) {
+	longest, def = s.opts.MaxLinkLifetime, s.opts.DefaultLinkLifetime
+	acct, err := s.auth.Account(ctx, a.ID)
+	if err != nil {
+		return 0, 0, fmt.Errorf("files: link: %w", err)
+	}
+	if acct.Role == auth.RoleVolunteer {
+		cap := auth.VolunteerLinkDays * 24 * time.Hour
+		longest, def = min(longest, cap), min(def, cap)
+	}
+	return longest, def, nil
+}
+
 // CreateLink makes a public link to node id and returns its token (shown
 // once; TokenBytes random bytes, stored only as a SHA-256 hash).
 func (s *Store) CreateLink(ctx context.Context, a Actor, id int64, o LinkOptions) (string, Link, error) {
@@ -179,14 +195,18 @@ func (s *Store) CreateLink(ctx context.Context, a Actor, id int64, o LinkOptions
 		return "", Link{}, fmt.Errorf("files: unknown link kind %q", o.Kind)
 	}
 	now := s.now()
+	longest, def, err := s.linkLifetimes(ctx, a)
+	if err != nil {
+		return "", Link{}, err
+	}
 	if o.ExpiresAt.IsZero() {
-		o.ExpiresAt = now.Add(s.opts.DefaultLinkLifetime)
+		o.ExpiresAt = now.Add(def)
 	}
 	if !o.ExpiresAt.After(now) {
 		return "", Link{}, fmt.Errorf("%w: expiry is in the past", ErrExpired)
 	}
-	if o.ExpiresAt.After(now.Add(s.opts.MaxLinkLifetime)) {
-		return "", Link{}, fmt.Errorf("%w: at most %d days", ErrLifetime, int(s.opts.MaxLinkLifetime.Hours()/24))
+	if o.ExpiresAt.After(now.Add(longest)) {
+		return "", Link{}, fmt.Errorf("%w: at most %d days", ErrLifetime, int(longest.Hours()/24))
 	}
 	if o.MaxDownloads < 0 {
 		o.MaxDownloads = 0

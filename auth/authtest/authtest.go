@@ -97,7 +97,11 @@ func (e *Env) Code(t testing.TB, u *User) string {
 func (e *Env) User(t testing.TB, login string, role auth.Role) *User {
 	t.Helper()
 	ctx := t.Context()
-	tok, err := e.Auth.CreateInvite(ctx, "", auth.NewAccount{Login: login, DisplayName: "Test " + string(role), Role: role}, auth.Client{})
+	na := auth.NewAccount{Login: login, DisplayName: "Test " + string(role), Role: role}
+	if role == auth.RoleVolunteer {
+		na.ExpiresAt = e.Clock.Now().Add(90 * 24 * time.Hour) // a volunteer needs a last day
+	}
+	tok, err := e.Auth.CreateInvite(ctx, "", na, auth.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}

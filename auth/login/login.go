@@ -395,6 +395,8 @@ func (p page) RoleName(r auth.Role) string {
 		return p.L.T("account.role.admin")
 	case auth.RoleOfficer:
 		return p.L.T("account.role.officer")
+	case auth.RoleVolunteer:
+		return p.L.T("account.role.volunteer")
 	}
 	return p.L.T("account.role.member")
 }

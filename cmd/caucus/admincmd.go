@@ -81,7 +81,7 @@ func adminCommands() []adminCommand {
 
 func inviteFlags(fs *flag.FlagSet) adminRun {
 	name := fs.String("name", "", "the person's display `NAME` (default: made from the address, anna.rossi is Anna Rossi)")
-	role := fs.String("role", "member", "the person's role: `member|officer|admin` (an officer enrols with two passkeys or security keys)")
+	role := fs.String("role", "member", "the person's role: `member|volunteer|officer|admin` (a volunteer needs --expires; an officer enrols with two passkeys or security keys)")
 	groups := fs.String("groups", "", "the `GROUPS` to join, separated by commas")
 	expires := fs.String("expires", "", "account expiry date, `YYYY-MM-DD`")
 	mailTo := fs.String("mail-to", "", "also mail the link to `ADDR`, a personal address")

@@ -73,6 +73,8 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request) {
 // groups matching term.
 func (h *Handler) suggest(ctx context.Context, sess auth.Session, term string, onlyGroups bool) ([]suggestion, error) {
 	out := []suggestion{}
+	// A volunteer is not offered the member directory (auth.RoleVolunteer).
+	onlyGroups = onlyGroups || sess.Account.Role == auth.RoleVolunteer
 	accts, err := h.svc.Accounts(ctx)
 	if err != nil {
 		return nil, err

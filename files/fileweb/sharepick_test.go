@@ -90,3 +90,20 @@ func FuzzCompletionTerm(f *testing.F) {
 		}
 	})
 }
+
+// TestShareCompletionVolunteer: a volunteer's share picker offers groups,
+// not the member directory.
+func TestShareCompletionVolunteer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, files.Options{})
+	vol := e.user(t, "vol@example.org", auth.RoleVolunteer)
+	e.user(t, "bernd@example.org", auth.RoleMember)
+	if err := e.auth.Auth.CreateGroup(t.Context(), "", "beach"); err != nil {
+		t.Fatal(err)
+	}
+	r := vol.get(t, "/files/complete?q=be")
+	want(t, "complete", r, http.StatusOK)
+	if strings.Contains(r.body, "bernd@") || !strings.Contains(r.body, "group:beach") {
+		t.Errorf("a volunteer completing be: %s", r.body)
+	}
+}

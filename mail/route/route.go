@@ -323,9 +323,14 @@ func (d *Directory) Aliases(ctx context.Context, accountID int64) ([]string, err
 	return out, rows.Err()
 }
 
+// ErrVolunteerForward is a volunteer's mail forwarded outside the party:
+// a short-term helper's mail stays on the party's server.
+var ErrVolunteerForward = errors.New("route: a volunteer's mail is not forwarded outside the party")
+
 // SetForwarding forwards an account's mail to target (an address inside or
-// outside the party), keeping a copy in the account's mailbox or not. An
-// empty target removes the forwarding.
+// outside the party; a volunteer's only inside, [ErrVolunteerForward]),
+// keeping a copy in the account's mailbox or not. An empty target removes
+// the forwarding.
 func (d *Directory) SetForwarding(ctx context.Context, actor string, accountID int64, target string, keepCopy bool) error {
 	acct, err := d.auth.Account(ctx, accountID)
 	if err != nil {
@@ -335,6 +340,9 @@ func (d *Directory) SetForwarding(ctx context.Context, actor string, accountID i
 	if target != "" {
 		if err := auth.ValidateLogin(target); err != nil {
 			return fmt.Errorf("route: forward target: %w", err)
+		}
+		if acct.Role == auth.RoleVolunteer && !d.IsOurs(target) {
+			return ErrVolunteerForward
 		}
 	}
 	return d.db.Tx(ctx, func(tx *sql.Tx) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/mail/message"
 	"github.com/caucus-org/caucus/mail/msgauth"
@@ -23,9 +24,13 @@ func (s *Service) Mail(ctx context.Context, who Sender, from string) (*Envelope,
 		s.audit(ctx, who, "smtp.sender-refused", "mail-from", "mail_from="+from)
 		return nil, refuse(553, [3]int{5, 7, 1}, ErrSendAs, fmt.Sprintf("You may not send as <%s>", Sanitize(from)))
 	}
-	if !s.rate.allow(who.Account.ID) {
-		s.audit(ctx, who, "smtp.rate-limited", "hourly-limit", fmt.Sprintf("limit=%d/hour", s.cfg.SendPerHour))
-		return nil, refuse(450, [3]int{4, 7, 1}, ErrRateLimited, fmt.Sprintf("Sending limit reached (%d messages per hour); try again later", s.cfg.SendPerHour))
+	limit := s.cfg.SendPerHour
+	if who.Account.Role == auth.RoleVolunteer {
+		limit = s.cfg.VolunteerSendPerHour
+	}
+	if !s.rate.allow(who.Account.ID, limit) {
+		s.audit(ctx, who, "smtp.rate-limited", "hourly-limit", fmt.Sprintf("limit=%d/hour", limit))
+		return nil, refuse(450, [3]int{4, 7, 1}, ErrRateLimited, fmt.Sprintf("Sending limit reached (%d messages per hour); try again later", limit))
 	}
 	return &Envelope{From: from}, nil
 }

@@ -50,11 +50,17 @@ type Config struct {
 	Hostname           string // our name in Received fields
 	SendPerHour        int    // messages an account may submit per hour; default 100; more: 450 4.7.1
 	MaxRcptsPerMessage int    // recipients per submitted message; default 50; more: 452 4.5.3
+	// VolunteerSendPerHour is a volunteer's hourly limit (auth.RoleVolunteer);
+	// default a fifth of SendPerHour, at least 1.
+	VolunteerSendPerHour int
 }
 
 func (c *Config) defaults() {
 	if c.SendPerHour <= 0 {
 		c.SendPerHour = 100
+	}
+	if c.VolunteerSendPerHour <= 0 {
+		c.VolunteerSendPerHour = max(1, c.SendPerHour/5)
 	}
 	if c.MaxRcptsPerMessage <= 0 {
 		c.MaxRcptsPerMessage = 50
@@ -132,7 +138,7 @@ func New(cfg Config, d Deps) *Service {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Service{cfg: cfg, deps: d, log: d.Log, rate: newRateLimiter(cfg.SendPerHour, d.Now)}
+	return &Service{cfg: cfg, deps: d, log: d.Log, rate: newRateLimiter(d.Now)}
 }
 
 // SetAutoReply hooks the responder in, which itself sends through s; it is
@@ -258,18 +264,17 @@ func validRemote(to string) bool {
 
 // rateLimiter counts each account's submitted messages over the last hour.
 type rateLimiter struct {
-	max  int
 	now  func() time.Time
 	mu   sync.Mutex
 	sent map[int64][]time.Time
 }
 
-func newRateLimiter(max int, now func() time.Time) *rateLimiter {
-	return &rateLimiter{max: max, now: now, sent: map[int64][]time.Time{}}
+func newRateLimiter(now func() time.Time) *rateLimiter {
+	return &rateLimiter{now: now, sent: map[int64][]time.Time{}}
 }
 
-// allow records a message if the account is under its hourly limit.
-func (r *rateLimiter) allow(accountID int64) bool {
+// allow records a message if the account is under its hourly limit max.
+func (r *rateLimiter) allow(accountID int64, max int) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
@@ -279,7 +284,7 @@ func (r *rateLimiter) allow(accountID int64) bool {
 		i++
 	}
 	times = times[i:]
-	if len(times) >= r.max {
+	if len(times) >= max {
 		r.sent[accountID] = times
 		return false
 	}

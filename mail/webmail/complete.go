@@ -93,13 +93,17 @@ func (h *Handler) suggest(ctx context.Context, sess auth.Session, term string) (
 		out = append(out, suggestion{Label: label, Value: v, Kind: kind})
 		return len(out) < maxSuggestions
 	}
-	accts, err := h.d.Accounts.Accounts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, a := range accts {
-		if a.State == auth.StateActive && !add("member", a.DisplayName, a.Login) {
-			return out, nil
+	// A volunteer is not offered the member directory (auth.RoleVolunteer):
+	// only groups and the people they wrote to.
+	if sess.Account.Role != auth.RoleVolunteer {
+		accts, err := h.d.Accounts.Accounts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range accts {
+			if a.State == auth.StateActive && !add("member", a.DisplayName, a.Login) {
+				return out, nil
+			}
 		}
 	}
 	groups, err := h.d.Accounts.Groups(ctx)

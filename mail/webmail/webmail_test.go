@@ -478,6 +478,27 @@ func TestComplete(t *testing.T) {
 	}
 }
 
+// TestCompleteVolunteer: a volunteer is not offered the member
+// directory, only groups and the people they wrote to.
+func TestCompleteVolunteer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	u := e.a.User(t, "vol@"+domain, auth.RoleVolunteer)
+	if err := e.st.EnsureAccount(t.Context(), u.Account.ID); err != nil {
+		t.Fatal(err)
+	}
+	vol := &member{e: e, u: u}
+	e.member(t, "bertha")
+	if err := e.a.Auth.CreateGroup(t.Context(), "", "beach"); err != nil {
+		t.Fatal(err)
+	}
+	vol.put(t, "Sent", mail("vol@"+domain, "Bernd Outside <bernd@outside.example>", "hi", "x"), imap.FlagSeen)
+	res := vol.get(t, "/mail/complete?q=be")
+	if res.code != 200 || strings.Contains(res.body, "bertha@") || !strings.Contains(res.body, "bernd@outside.example") || !strings.Contains(res.body, "beach@"+domain) {
+		t.Errorf("a volunteer completing be: %s", res.body)
+	}
+}
+
 // TestSettings: the signature is saved and put under a new message.
 func TestSettings(t *testing.T) {
 	t.Parallel()
