@@ -28,7 +28,7 @@ func TestBrowserNewDeviceNotice(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*browserTestTimeout)
 	defer cancel()
-	srv, enrolURL := startTestServer(t, ctx)
+	srv, enrolURL := startTestServerNotices(t, ctx, true)
 	first := newBrowser(t, ctx, srv)
 	authr := first.AddAuthenticator(browsertest.PlatformPasskey())
 	first.acceptInvite(enrolURL, "quiet-lantern-orbit-4417")

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"io"
+	"log/slog"
 	"mime"
 	"mime/quotedprintable"
 	"net/http"
@@ -22,7 +24,29 @@ import (
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/config"
 )
+
+// startNoticesDev starts a --dev server with the notices by mail on (the
+// shared helpers turn them off), shut down when the test ends.
+func startNoticesDev(t *testing.T) (*Server, string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := config.Dev(dir)
+	cfg.Listen = FreeListen(cfg.Listen)
+	srv, err := start(t.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.NewTextHandler(t.Output(), nil)), Out: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return srv, dir
+}
 
 // webMember is a member who signs in with a browser: password, TOTP and
 // recovery codes, and a mail app password to read their INBOX.
@@ -204,7 +228,7 @@ const firefoxUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/201
 // the member chooses Italian, the next notice is in Italian.
 func TestNoticesEndToEnd(t *testing.T) {
 	t.Parallel()
-	srv, dir := startMailDev(t)
+	srv, dir := startNoticesDev(t)
 	m := enrolWebMember(t, srv, "vera@localhost", "Vera Volontaria")
 	got := inboxNotices(t, srv, m, 1)
 	if len(got) != 1 || !strings.Contains(got[0].subject, "New app password") || !strings.Contains(got[0].body, "“phone”") {
@@ -304,7 +328,7 @@ func cookieValue(t *testing.T, jar http.CookieJar, base, name string) string {
 // a member and incident mode each land in the member's INBOX as a notice.
 func TestNoticesShareAndIncident(t *testing.T) {
 	t.Parallel()
-	srv, _ := startMailDev(t)
+	srv, _ := startNoticesDev(t)
 	ctx := t.Context()
 	vera := enrolWebMember(t, srv, "vera@localhost", "Vera Volontaria")
 	ugo := enrolWebMember(t, srv, "ugo@localhost", "Ugo Umile")
