@@ -22,6 +22,7 @@ import (
 
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/authtest"
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/config"
@@ -54,6 +55,7 @@ type webMember struct {
 	mailAccount
 	totp     string
 	recovery []string
+	session  string // the full session of enrolment
 }
 
 // enrolWebMember enrols login (called name) on srv as the pages would and makes
@@ -93,6 +95,7 @@ func enrolWebMember(t *testing.T, srv *Server, login, name string) webMember {
 	if sess, err = srv.auth.Session(ctx, full); err != nil {
 		t.Fatal(err)
 	}
+	m.session = full
 	if m.recovery, err = srv.auth.NewRecoveryCodes(ctx, sess, auth.Client{}); err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +328,8 @@ func cookieValue(t *testing.T, jar http.CookieJar, base, name string) string {
 }
 
 // TestNoticesShareAndIncident: in the running server, a file shared with
-// a member and incident mode each land in the member's INBOX as a notice.
+// a member, a security key added and incident mode each land in the
+// member's INBOX as a notice.
 func TestNoticesShareAndIncident(t *testing.T) {
 	t.Parallel()
 	srv, _ := startNoticesDev(t)
@@ -356,13 +360,21 @@ func TestNoticesShareAndIncident(t *testing.T) {
 		t.Errorf("share notice headers %v", share.header)
 	}
 
+	// A security key added (by the software key of authtest).
+	(&authtest.Env{Auth: srv.auth}).AddSecurityKey(t, &authtest.User{Session: vera.session})
+	got = inboxNotices(t, srv, vera, 3)
+	if key := got[2]; key.subject != "A sign-in method of your "+partyName(t, srv)+" account changed" ||
+		!strings.Contains(key.body, "Added: the security key “test key”") {
+		t.Errorf("factor notice %q:\n%s", key.subject, key.body)
+	}
+
 	// Incident mode ends every app password: the INBOX is read from the
 	// store.
 	if _, err := srv.ops.Incident(ctx, admin.Actor{Login: "admin@localhost"}, true); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range []webMember{vera, ugo} {
-		want := 3
+		want := 4
 		if m.login == ugo.login {
 			want = 2 // no share to him
 		}
