@@ -79,6 +79,10 @@ func TestBrowserNewDeviceNotice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The notice is sent a moment later; waitInbox wants the INBOX made.
+	if err := srv.mail.EnsureAccount(ctx, acct.ID); err != nil {
+		t.Fatal(err)
+	}
 	raws := waitInbox(t, srv, acct.ID, 1)
 	m, err := mail.ReadMessage(strings.NewReader(raws[0]))
 	if err != nil {
