@@ -495,3 +495,32 @@ func TestRunDuringStream(t *testing.T) {
 		}
 	}
 }
+
+// Many records between two reads (more than one query returns) are all
+// read: a notice after a thousand others' records is sent, once, also
+// across a restart that comes after it.
+func TestManyRecordsBetweenSteps(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	u := e.User(t, "luca@example.org", auth.RoleMember)
+	e.step(t)
+	noise := func(n int) {
+		for range n {
+			if err := e.Audit.Record(t.Context(), audit.Event{Kind: "login.imap", Subject: "someone@example.org"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	noise(1100)
+	e.AppPassword(t, u, "tablet", auth.ScopeMail)
+	noise(1100)
+	e.step(t)
+	if got := e.to(t, u.Account.Login); len(got) != 1 || !strings.Contains(got[0].body, "“tablet”") {
+		t.Fatalf("%d notices after 2,200 other records", len(got))
+	}
+	e.n = e.notifier(t) // a restart
+	e.step(t)
+	if got := e.to(t, u.Account.Login); len(got) != 1 {
+		t.Fatalf("%d notices after a restart, want still 1", len(got))
+	}
+}

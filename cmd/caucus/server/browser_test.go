@@ -196,6 +196,13 @@ func TestBrowserRefusal(t *testing.T) {
 // admin. The server stops when the test ends.
 func startTestServer(t *testing.T, ctx context.Context) (*Server, string) {
 	t.Helper()
+	return startTestServerNotices(t, ctx, false)
+}
+
+// startTestServerNotices is startTestServer with the notices by mail on
+// or off (off, the tests that count mail are not disturbed by them).
+func startTestServerNotices(t *testing.T, ctx context.Context, notices bool) (*Server, string) {
+	t.Helper()
 	cfg := config.Dev(t.TempDir())
 	if err := cfg.Validate(); err != nil { // as serve --dev does
 		t.Fatal(err)
@@ -203,7 +210,7 @@ func startTestServer(t *testing.T, ctx context.Context) (*Server, string) {
 	cfg.Listen = FreeListen(cfg.Listen) // free ports (Validate wants fixed ones)
 	var out bytes.Buffer
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	srv, err := start(ctx, cfg, Deps{Dev: true, Log: log, Out: &out})
+	srv, err := start(ctx, cfg, Deps{Dev: true, Log: log, Out: &out, NoNotices: !notices})
 	if err != nil {
 		t.Fatal(err)
 	}

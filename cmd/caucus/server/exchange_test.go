@@ -69,7 +69,7 @@ func TestTwoInstancesExchangeMail(t *testing.T) {
 		cfg.Listen.HTTPS = ip + ":0"
 		cfg.Listen.SMTP = ip + ":0"
 		srv, err := start(t.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.NewTextHandler(t.Output(), nil)).With("instance", domain),
-			Out: io.Discard, Resolver: resolver, QueueDial: dial})
+			Out: io.Discard, Resolver: resolver, QueueDial: dial, NoNotices: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -92,7 +92,7 @@ func startMailDevWatched(t *testing.T) (*Server, string, *logWatchState) {
 	cfg.Listen = FreeListen(cfg.Listen)
 	st := &logWatchState{}
 	log := slog.New(logWatch{next: slog.NewTextHandler(t.Output(), nil), state: st})
-	srv, err := start(t.Context(), cfg, Deps{Dev: true, Log: log, Out: io.Discard})
+	srv, err := start(t.Context(), cfg, Deps{Dev: true, Log: log, Out: io.Discard, NoNotices: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func TestBrowserNewDeviceNotice(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*browserTestTimeout)
 	defer cancel()
-	srv, enrolURL := startTestServer(t, ctx)
+	srv, enrolURL := startTestServerNotices(t, ctx, true)
 	first := newBrowser(t, ctx, srv)
 	authr := first.AddAuthenticator(browsertest.PlatformPasskey())
 	first.acceptInvite(enrolURL, "quiet-lantern-orbit-4417")
@@ -77,6 +77,10 @@ func TestBrowserNewDeviceNotice(t *testing.T) {
 	}
 	acct, err := srv.auth.AccountByLogin(ctx, login)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The notice is sent a moment later; waitInbox wants the INBOX made.
+	if err := srv.mail.EnsureAccount(ctx, acct.ID); err != nil {
 		t.Fatal(err)
 	}
 	raws := waitInbox(t, srv, acct.ID, 1)

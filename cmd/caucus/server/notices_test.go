@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"io"
+	"log/slog"
 	"mime"
 	"mime/quotedprintable"
 	"net/http"
@@ -20,9 +22,32 @@ import (
 
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/authtest"
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/config"
 )
+
+// startNoticesDev starts a --dev server with the notices by mail on (the
+// shared helpers turn them off), shut down when the test ends.
+func startNoticesDev(t *testing.T) (*Server, string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := config.Dev(dir)
+	cfg.Listen = FreeListen(cfg.Listen)
+	srv, err := start(t.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.NewTextHandler(t.Output(), nil)), Out: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return srv, dir
+}
 
 // webMember is a member who signs in with a browser: password, TOTP and
 // recovery codes, and a mail app password to read their INBOX.
@@ -30,6 +55,7 @@ type webMember struct {
 	mailAccount
 	totp     string
 	recovery []string
+	session  string // the full session of enrolment
 }
 
 // enrolWebMember enrols login (called name) on srv as the pages would and makes
@@ -69,6 +95,7 @@ func enrolWebMember(t *testing.T, srv *Server, login, name string) webMember {
 	if sess, err = srv.auth.Session(ctx, full); err != nil {
 		t.Fatal(err)
 	}
+	m.session = full
 	if m.recovery, err = srv.auth.NewRecoveryCodes(ctx, sess, auth.Client{}); err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +231,7 @@ const firefoxUA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/201
 // the member chooses Italian, the next notice is in Italian.
 func TestNoticesEndToEnd(t *testing.T) {
 	t.Parallel()
-	srv, dir := startMailDev(t)
+	srv, dir := startNoticesDev(t)
 	m := enrolWebMember(t, srv, "vera@localhost", "Vera Volontaria")
 	got := inboxNotices(t, srv, m, 1)
 	if len(got) != 1 || !strings.Contains(got[0].subject, "New app password") || !strings.Contains(got[0].body, "“phone”") {
@@ -301,10 +328,11 @@ func cookieValue(t *testing.T, jar http.CookieJar, base, name string) string {
 }
 
 // TestNoticesShareAndIncident: in the running server, a file shared with
-// a member and incident mode each land in the member's INBOX as a notice.
+// a member, a security key added and incident mode each land in the
+// member's INBOX as a notice.
 func TestNoticesShareAndIncident(t *testing.T) {
 	t.Parallel()
-	srv, _ := startMailDev(t)
+	srv, _ := startNoticesDev(t)
 	ctx := t.Context()
 	vera := enrolWebMember(t, srv, "vera@localhost", "Vera Volontaria")
 	ugo := enrolWebMember(t, srv, "ugo@localhost", "Ugo Umile")
@@ -332,13 +360,21 @@ func TestNoticesShareAndIncident(t *testing.T) {
 		t.Errorf("share notice headers %v", share.header)
 	}
 
+	// A security key added (by the software key of authtest).
+	(&authtest.Env{Auth: srv.auth}).AddSecurityKey(t, &authtest.User{Session: vera.session})
+	got = inboxNotices(t, srv, vera, 3)
+	if key := got[2]; key.subject != "A sign-in method of your "+partyName(t, srv)+" account changed" ||
+		!strings.Contains(key.body, "Added: the security key “test key”") {
+		t.Errorf("factor notice %q:\n%s", key.subject, key.body)
+	}
+
 	// Incident mode ends every app password: the INBOX is read from the
 	// store.
 	if _, err := srv.ops.Incident(ctx, admin.Actor{Login: "admin@localhost"}, true); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range []webMember{vera, ugo} {
-		want := 3
+		want := 4
 		if m.login == ugo.login {
 			want = 2 // no share to him
 		}

@@ -25,7 +25,7 @@ func startDev(t *testing.T, dir string) (*Server, string) {
 	cfg := config.Dev(dir)
 	cfg.Listen = FreeListen(cfg.Listen)
 	var out bytes.Buffer
-	srv, err := start(t.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.NewTextHandler(t.Output(), nil)), Out: &out})
+	srv, err := start(t.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.NewTextHandler(t.Output(), nil)), Out: &out, NoNotices: true})
 	if err != nil {
 		t.Fatal(err)
 	}

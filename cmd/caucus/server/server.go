@@ -58,6 +58,11 @@ type Deps struct {
 	Out        io.Writer // where the first admin's enrolment link goes
 	Now        func() time.Time
 
+	// NoNotices turns the notices by mail (auth/notice) off: for tests
+	// that count the messages in a mailbox, where a notice of the app
+	// password they made would be one more.
+	NoNotices bool
+
 	// For tests that run several instances: DNS, and how the queue
 	// reaches other servers.
 	Resolver  dns.Resolver
