@@ -63,50 +63,7 @@ func newMailAccount(t *testing.T, srv *Server, login string) mailAccount {
 	if err := srv.mail.EnsureAccount(t.Context(), a.id); err != nil {
 		t.Fatal(err)
 	}
-	dropNotice(t, srv, a.id)
 	return a
-}
-
-// dropNotice waits for the security notice of the new app password
-// (auth/notice) to reach the account's INBOX and deletes it, as the
-// member would, so that the mail tests begin with the INBOX they set up.
-func dropNotice(t *testing.T, srv *Server, accountID int64) {
-	t.Helper()
-	ctx := t.Context()
-	mb, err := srv.mail.Mailbox(ctx, accountID, "INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		uids, err := srv.mail.UIDs(ctx, mb.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs, err := srv.mail.Messages(ctx, mb.ID, uids)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var notices []imap.UID
-		for _, m := range msgs {
-			if m.Envelope != nil && strings.HasPrefix(m.Envelope.MessageID, "notice.") {
-				notices = append(notices, m.UID)
-			}
-		}
-		if len(notices) > 0 {
-			if _, _, err := srv.mail.StoreFlags(ctx, mb.ID, notices, imap.StoreFlagsAdd, []imap.Flag{imap.FlagDeleted}, 0); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := srv.mail.Expunge(ctx, mb.ID, notices); err != nil {
-				t.Fatal(err)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the new app password's notice never reached the INBOX")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // enrolWithAppPassword invites login on srv, enrols it with password and
