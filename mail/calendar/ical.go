@@ -116,6 +116,9 @@ func Parse(raw []byte) (*Object, error) {
 	return Analyse(cal)
 }
 
+// Decode decodes a stored object (one that Parse accepted).
+func Decode(data []byte) (*ical.Calendar, error) { return decode(data) }
+
 // decode runs go-ical's decoder, which panics on some malformed content
 // lines (a parameter without a value: "X;P=", an index past the line's
 // end): such a panic is an invalid object, never a crash of the request.

@@ -1,0 +1,287 @@
+package caldav
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-ical"
+	"github.com/emersion/go-webdav"
+	"github.com/emersion/go-webdav/caldav"
+
+	"github.com/caucus-org/caucus/mail/calendar"
+)
+
+// backend is go-webdav's caldav.Backend for one request of one member.
+type backend struct {
+	store *calendar.Store
+	m     calendar.Member
+	log   *slog.Logger
+
+	// Set by prepare.
+	put  *calendar.Object // a PUT's body, parsed and checked
+	raw  []byte           // and as it came
+	cond calendar.Cond    // a PUT's or DELETE's conditions
+}
+
+var _ caldav.Backend = (*backend)(nil)
+
+func (b *backend) principal() string { return Prefix + "/" + b.m.Login + "/" }
+func (b *backend) home() string      { return b.principal() + "calendars/" }
+
+// CurrentUserPrincipal is the member's principal URL (RFC 5397).
+func (b *backend) CurrentUserPrincipal(ctx context.Context) (string, error) {
+	return b.principal(), nil
+}
+
+// CalendarHomeSetPath is the member's calendar home (RFC 4791 section
+// 6.2.1).
+func (b *backend) CalendarHomeSetPath(ctx context.Context) (string, error) {
+	return b.home(), nil
+}
+
+// split parses a calendar or object URL of the member: its calendar's
+// slug and the object's name ("" for a calendar's URL). Anything else,
+// another member's URLs included, is not found.
+func (b *backend) split(p string) (slug, name string, err error) {
+	rest, ok := strings.CutPrefix(p, b.home())
+	if !ok || rest == "" || path.Clean("/"+rest) != "/"+strings.TrimSuffix(rest, "/") {
+		return "", "", webdav.NewHTTPError(http.StatusNotFound, errors.New("caldav: not found"))
+	}
+	slug, name, _ = strings.Cut(strings.TrimSuffix(rest, "/"), "/")
+	if strings.Contains(name, "/") || (name != "" && strings.HasSuffix(rest, "/")) {
+		return "", "", webdav.NewHTTPError(http.StatusNotFound, errors.New("caldav: not found"))
+	}
+	return slug, name, nil
+}
+
+func (b *backend) calendarOf(c calendar.Calendar) caldav.Calendar {
+	return caldav.Calendar{
+		Path:                  b.home() + c.Slug + "/",
+		Name:                  c.Name,
+		Description:           c.Description,
+		MaxResourceSize:       calendar.MaxObjectSize,
+		SupportedComponentSet: []string{ical.CompEvent, ical.CompToDo, ical.CompJournal},
+	}
+}
+
+// CreateCalendar makes a personal calendar (MKCOL, RFC 5689).
+func (b *backend) CreateCalendar(ctx context.Context, cal *caldav.Calendar) error {
+	slug, name, err := b.split(cal.Path)
+	if err != nil || name != "" {
+		return webdav.NewHTTPError(http.StatusForbidden, errors.New("caldav: calendars are made in the calendar home only"))
+	}
+	_, err = b.store.CreateCalendar(ctx, b.m, slug, cal.Name)
+	return b.httpError(err)
+}
+
+// ListCalendars lists the member's calendars and its groups'.
+func (b *backend) ListCalendars(ctx context.Context) ([]caldav.Calendar, error) {
+	cs, err := b.store.Calendars(ctx, b.m)
+	if err != nil {
+		return nil, b.httpError(err)
+	}
+	out := make([]caldav.Calendar, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, b.calendarOf(c))
+	}
+	return out, nil
+}
+
+// GetCalendar returns one calendar the member sees.
+func (b *backend) GetCalendar(ctx context.Context, p string) (*caldav.Calendar, error) {
+	slug, name, err := b.split(p)
+	if err != nil || name != "" {
+		return nil, webdav.NewHTTPError(http.StatusNotFound, errors.New("caldav: not found"))
+	}
+	c, err := b.store.Calendar(ctx, b.m, slug)
+	if err != nil {
+		return nil, b.httpError(err)
+	}
+	cal := b.calendarOf(c)
+	return &cal, nil
+}
+
+func (b *backend) object(slug string, r calendar.Resource) (caldav.CalendarObject, error) {
+	cal, err := calendar.Decode(r.Data)
+	if err != nil {
+		b.log.Error("caldav: stored object does not decode", "calendar", slug, "name", r.Name, "err", err)
+		return caldav.CalendarObject{}, webdav.NewHTTPError(http.StatusInternalServerError, errors.New("caldav: internal error"))
+	}
+	return caldav.CalendarObject{
+		Path: b.home() + slug + "/" + r.Name, ModTime: r.Modified, ContentLength: int64(len(r.Data)), ETag: r.ETag, Data: cal,
+	}, nil
+}
+
+func (b *backend) objects(slug string, rs []calendar.Resource) ([]caldav.CalendarObject, error) {
+	out := make([]caldav.CalendarObject, 0, len(rs))
+	for _, r := range rs {
+		o, err := b.object(slug, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// GetCalendarObject returns one resource (GET, and each href of a
+// calendar-multiget).
+func (b *backend) GetCalendarObject(ctx context.Context, p string, req *caldav.CalendarCompRequest) (*caldav.CalendarObject, error) {
+	slug, name, err := b.split(p)
+	if err != nil || name == "" {
+		return nil, webdav.NewHTTPError(http.StatusNotFound, errors.New("caldav: not found"))
+	}
+	r, err := b.store.Get(ctx, b.m, slug, name)
+	if err != nil {
+		return nil, b.httpError(err)
+	}
+	o, err := b.object(slug, r)
+	if err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+// ListCalendarObjects lists a calendar's resources (PROPFIND, Depth: 1).
+func (b *backend) ListCalendarObjects(ctx context.Context, p string, req *caldav.CalendarCompRequest) ([]caldav.CalendarObject, error) {
+	slug, name, err := b.split(p)
+	if err != nil || name != "" {
+		return nil, webdav.NewHTTPError(http.StatusNotFound, errors.New("caldav: not found"))
+	}
+	rs, err := b.store.List(ctx, b.m, slug)
+	if err != nil {
+		return nil, b.httpError(err)
+	}
+	return b.objects(slug, rs)
+}
+
+// QueryCalendarObjects answers a calendar-query (RFC 4791 section 7.8):
+// the time range of the query's component filter selects the candidates
+// by the store's index and then by calendar.Overlaps, whose expansion of
+// recurrences is bounded; the rest of the filter is go-webdav's Match,
+// without time ranges (its own expands recurrences without bound).
+func (b *backend) QueryCalendarObjects(ctx context.Context, p string, q *caldav.CalendarQuery) ([]caldav.CalendarObject, error) {
+	slug, name, err := b.split(p)
+	if err != nil || name != "" {
+		return nil, webdav.NewHTTPError(http.StatusNotFound, errors.New("caldav: not found"))
+	}
+	start, end, ranged := timeRange(q.CompFilter)
+	var rs []calendar.Resource
+	if ranged {
+		rs, err = b.store.InRange(ctx, b.m, slug, start, end)
+	} else {
+		rs, err = b.store.List(ctx, b.m, slug)
+	}
+	if err != nil {
+		return nil, b.httpError(err)
+	}
+	filter := withoutTimeRanges(q.CompFilter)
+	var out []caldav.CalendarObject
+	for _, r := range rs {
+		o, err := b.object(slug, r)
+		if err != nil {
+			return nil, err
+		}
+		if ranged && !calendar.Overlaps(o.Data, start, end) {
+			continue
+		}
+		if ok, err := caldav.Match(filter, &o); err != nil || !ok {
+			continue
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// timeRange returns the time range of the query's filter on VCALENDAR's
+// components (VEVENT, VTODO): the one clients send.
+func timeRange(f caldav.CompFilter) (start, end time.Time, ok bool) {
+	for _, c := range f.Comps {
+		if !c.Start.IsZero() || !c.End.IsZero() {
+			return c.Start, c.End, true
+		}
+	}
+	return time.Time{}, time.Time{}, false
+}
+
+func withoutTimeRanges(f caldav.CompFilter) caldav.CompFilter {
+	f.Start, f.End = time.Time{}, time.Time{}
+	comps := make([]caldav.CompFilter, len(f.Comps))
+	for i, c := range f.Comps {
+		comps[i] = withoutTimeRanges(c)
+	}
+	f.Comps = comps
+	return f
+}
+
+// PutCalendarObject stores the body prepare parsed. The ETag is returned
+// only when the stored form is the body byte for byte (RFC 4791 section
+// 5.3.4): otherwise the client must fetch what was stored.
+func (b *backend) PutCalendarObject(ctx context.Context, p string, _ *ical.Calendar, _ *caldav.PutCalendarObjectOptions) (*caldav.CalendarObject, error) {
+	slug, name, err := b.split(p)
+	if err != nil || name == "" || b.put == nil {
+		return nil, webdav.NewHTTPError(http.StatusForbidden, errors.New("caldav: objects are stored in a calendar"))
+	}
+	r, _, err := b.store.Put(ctx, b.m, slug, name, b.put, b.cond)
+	if err != nil {
+		return nil, b.httpError(err)
+	}
+	co := &caldav.CalendarObject{Path: b.home() + slug + "/" + name, ModTime: r.Modified, ContentLength: int64(len(r.Data))}
+	if bytes.Equal(r.Data, b.raw) {
+		co.ETag = r.ETag
+	}
+	return co, nil
+}
+
+// DeleteCalendarObject deletes one resource under the request's
+// conditions.
+func (b *backend) DeleteCalendarObject(ctx context.Context, p string) error {
+	slug, name, err := b.split(p)
+	if err != nil || name == "" {
+		return webdav.NewHTTPError(http.StatusForbidden, errors.New("caldav: calendars are not deleted over CalDAV"))
+	}
+	return b.httpError(b.store.Delete(ctx, b.m, slug, name, b.cond))
+}
+
+// httpError maps the store's and the parser's errors to HTTP statuses
+// and CalDAV preconditions (RFC 4791 section 5.3.2.1); the client gets a
+// generic text, the log the detail of a server-side failure.
+func (b *backend) httpError(err error) error {
+	var pre caldav.PreconditionType
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, calendar.ErrNotFound):
+		return webdav.NewHTTPError(http.StatusNotFound, errors.New("caldav: not found"))
+	case errors.Is(err, calendar.ErrReadOnly):
+		return webdav.NewHTTPError(http.StatusForbidden, errors.New("caldav: this calendar is read-only"))
+	case errors.Is(err, calendar.ErrPrecondition):
+		return webdav.NewHTTPError(http.StatusPreconditionFailed, errors.New("caldav: precondition failed"))
+	case errors.Is(err, calendar.ErrExists):
+		return webdav.NewHTTPError(http.StatusMethodNotAllowed, errors.New("caldav: a calendar with this name exists"))
+	case errors.Is(err, calendar.ErrBadName):
+		return webdav.NewHTTPError(http.StatusForbidden, errors.New("caldav: invalid name"))
+	case errors.Is(err, calendar.ErrFull):
+		return webdav.NewHTTPError(http.StatusInsufficientStorage, errors.New("caldav: too many calendars or objects"))
+	case errors.Is(err, calendar.ErrTooLarge):
+		return webdav.NewHTTPError(http.StatusRequestEntityTooLarge, errors.New("caldav: object too large"))
+	case errors.Is(err, calendar.ErrUIDConflict):
+		pre = caldav.PreconditionNoUIDConflict
+	case errors.Is(err, calendar.ErrMaxInstances):
+		pre = caldav.PreconditionMaxInstances
+	case errors.Is(err, calendar.ErrInvalid):
+		pre = caldav.PreconditionValidCalendarData
+	default:
+		b.log.Error("caldav: store", "err", err)
+		return webdav.NewHTTPError(http.StatusInternalServerError, errors.New("caldav: internal error"))
+	}
+	b.log.Debug("caldav: refused", "precondition", pre, "err", err)
+	return caldav.NewPreconditionError(pre)
+}
+
