@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"path"
@@ -29,7 +30,7 @@ type backend struct {
 	cond calendar.Cond    // a PUT's or DELETE's conditions
 }
 
-var _ caldav.Backend = (*backend)(nil)
+var _ caldav.SyncBackend = (*backend)(nil)
 
 func (b *backend) principal() string { return Prefix + "/" + b.m.Login + "/" }
 func (b *backend) home() string      { return b.principal() + "calendars/" }
@@ -67,7 +68,24 @@ func (b *backend) calendarOf(c calendar.Calendar) caldav.Calendar {
 		Description:           c.Description,
 		MaxResourceSize:       calendar.MaxObjectSize,
 		SupportedComponentSet: []string{ical.CompEvent, ical.CompToDo, ical.CompJournal},
+		SyncToken:             syncToken(c.ID, c.Seq),
 	}
+}
+
+// syncToken names a calendar's state (RFC 6578 section 3.2: a URI):
+// its id and its change number.
+func syncToken(id, seq int64) string {
+	return fmt.Sprintf("data:,caucus-calendar-%d-%d", id, seq)
+}
+
+// parseSyncToken returns the change number of a token of calendar id;
+// false for a token of another calendar or no token of caucus's.
+func parseSyncToken(tok string, id int64) (int64, bool) {
+	var tid, seq int64
+	if _, err := fmt.Sscanf(tok, "data:,caucus-calendar-%d-%d", &tid, &seq); err != nil || tid != id || syncToken(tid, seq) != tok {
+		return 0, false
+	}
+	return seq, true
 }
 
 // CreateCalendar makes a personal calendar (MKCOL, RFC 5689).
@@ -218,6 +236,44 @@ func withoutTimeRanges(f caldav.CompFilter) caldav.CompFilter {
 	}
 	f.Comps = comps
 	return f
+}
+
+// SyncCalendar answers a sync-collection REPORT (RFC 6578): what changed
+// since the token's change number. The store keeps a tombstone of every
+// deletion, so every token the calendar gave stays valid.
+func (b *backend) SyncCalendar(ctx context.Context, p, token string, limit int) (*caldav.SyncResponse, error) {
+	slug, name, err := b.split(p)
+	if err != nil || name != "" {
+		return nil, webdav.NewHTTPError(http.StatusNotFound, errors.New("caldav: not found"))
+	}
+	c, err := b.store.Calendar(ctx, b.m, slug)
+	if err != nil {
+		return nil, b.httpError(err)
+	}
+	var since int64
+	if token != "" {
+		var ok bool
+		if since, ok = parseSyncToken(token, c.ID); !ok {
+			return nil, caldav.NewValidSyncTokenError()
+		}
+	}
+	ch, err := b.store.ChangesSince(ctx, b.m, slug, since)
+	if errors.Is(err, calendar.ErrBadToken) {
+		return nil, caldav.NewValidSyncTokenError()
+	} else if err != nil {
+		return nil, b.httpError(err)
+	}
+	if limit > 0 && len(ch.Updated)+len(ch.Deleted) > limit {
+		return nil, caldav.NewNumberOfMatchesError()
+	}
+	res := &caldav.SyncResponse{SyncToken: syncToken(c.ID, ch.Seq)}
+	if res.Updated, err = b.objects(slug, ch.Updated); err != nil {
+		return nil, err
+	}
+	for _, n := range ch.Deleted {
+		res.Deleted = append(res.Deleted, b.home()+slug+"/"+n)
+	}
+	return res, nil
 }
 
 // PutCalendarObject stores the body prepare parsed. The ETag is returned

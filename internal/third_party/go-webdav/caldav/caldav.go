@@ -69,6 +69,9 @@ type Calendar struct {
 	Description           string
 	MaxResourceSize       int64
 	SupportedComponentSet []string
+	// SyncToken is the calendar's DAV:sync-token (RFC 6578 section 4),
+	// "" if the backend is no SyncBackend (caucus patch 1).
+	SyncToken string
 }
 
 type CalendarCompRequest struct {

@@ -21,6 +21,10 @@ var (
 	calendarQueryName    = xml.Name{namespace, "calendar-query"}
 	calendarMultigetName = xml.Name{namespace, "calendar-multiget"}
 
+	syncCollectionName     = xml.Name{"DAV:", "sync-collection"}      // caucus patch 1
+	syncTokenName          = xml.Name{"DAV:", "sync-token"}           // caucus patch 1
+	supportedReportSetName = xml.Name{"DAV:", "supported-report-set"} // caucus patch 1
+
 	calendarName     = xml.Name{namespace, "calendar"}
 	calendarDataName = xml.Name{namespace, "calendar-data"}
 )
@@ -210,6 +214,8 @@ type calendarDataResp struct {
 type reportReq struct {
 	Query    *calendarQuery
 	Multiget *calendarMultiget
+	// caucus patch 1: sync-collection (RFC 6578 section 3.2).
+	SyncCollection *internal.SyncCollectionQuery
 	// TODO: CALDAV:free-busy-query
 }
 
@@ -222,6 +228,9 @@ func (r *reportReq) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 	case calendarMultigetName:
 		r.Multiget = &calendarMultiget{}
 		v = r.Multiget
+	case syncCollectionName:
+		r.SyncCollection = &internal.SyncCollectionQuery{}
+		v = r.SyncCollection
 	default:
 		return fmt.Errorf("caldav: unsupported REPORT root %q %q", start.Name.Space, start.Name.Local)
 	}
@@ -234,4 +243,40 @@ type mkcolReq struct {
 	ResourceType internal.ResourceType `xml:"set>prop>resourcetype"`
 	DisplayName  string                `xml:"set>prop>displayname"`
 	// TODO this could theoretically contain all addressbook properties?
+}
+
+// caucus patch 1: the DAV:sync-token property (RFC 6578 section 4).
+type syncToken struct {
+	XMLName xml.Name `xml:"DAV: sync-token"`
+	Token   string   `xml:",chardata"`
+}
+
+// caucus patch 1: the DAV:supported-report-set property (RFC 3253
+// section 3.1.5), which clients read to learn that sync-collection is
+// there.
+type supportedReportSet struct {
+	XMLName xml.Name          `xml:"DAV: supported-report-set"`
+	Reports []supportedReport `xml:"supported-report"`
+}
+
+type supportedReport struct {
+	Report reportName `xml:"DAV: report"`
+}
+
+type reportName struct {
+	Name xml.Name
+}
+
+func (r reportName) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	if err := e.EncodeToken(start); err != nil {
+		return err
+	}
+	el := xml.StartElement{Name: r.Name}
+	if err := e.EncodeToken(el); err != nil {
+		return err
+	}
+	if err := e.EncodeToken(el.End()); err != nil {
+		return err
+	}
+	return e.EncodeToken(start.End())
 }

@@ -97,6 +97,8 @@ func (h *Handler) handleReport(w http.ResponseWriter, r *http.Request) error {
 		return h.handleQuery(r, w, report.Query)
 	} else if report.Multiget != nil {
 		return h.handleMultiget(r.Context(), w, report.Multiget)
+	} else if report.SyncCollection != nil {
+		return h.handleSyncCollection(r, w, report.SyncCollection)
 	}
 	return internal.HTTPErrorf(http.StatusBadRequest, "caldav: expected calendar-query or calendar-multiget element in REPORT request")
 }
@@ -284,6 +286,87 @@ func (h *Handler) handleMultiget(ctx context.Context, w http.ResponseWriter, mul
 	}
 
 	ms := internal.NewMultiStatus(resps...)
+	return internal.ServeMultiStatus(w, ms)
+}
+
+// SyncBackend is a Backend that answers sync-collection REPORTs on
+// calendars (RFC 6578), and gives each Calendar its SyncToken (caucus
+// patch 1).
+type SyncBackend interface {
+	Backend
+	// SyncCalendar returns what changed in the calendar at path since
+	// syncToken ("": everything it holds, RFC 6578 section 3.4), with
+	// the token that names the state returned. An unknown token is
+	// the error NewValidSyncTokenError returns. limit is the client's
+	// DAV:limit (0: none); a backend that cannot keep to it returns
+	// NewNumberOfMatchesError.
+	SyncCalendar(ctx context.Context, path, syncToken string, limit int) (*SyncResponse, error)
+}
+
+// SyncResponse is what changed in a calendar since a sync token.
+type SyncResponse struct {
+	SyncToken string
+	Updated   []CalendarObject // created or changed
+	Deleted   []string         // paths of deleted objects
+}
+
+// NewValidSyncTokenError is the error of a sync-collection REPORT with a
+// token the server does not know (RFC 6578 section 3.2: 403 with the
+// DAV:valid-sync-token precondition).
+func NewValidSyncTokenError() error {
+	return davPreconditionError(http.StatusForbidden, "valid-sync-token")
+}
+
+// NewNumberOfMatchesError is the error of a sync-collection REPORT whose
+// answer would pass the client's limit (RFC 6578 section 3.2: 507 with
+// DAV:number-of-matches-within-limits).
+func NewNumberOfMatchesError() error {
+	return davPreconditionError(http.StatusInsufficientStorage, "number-of-matches-within-limits")
+}
+
+func davPreconditionError(code int, name string) error {
+	elem := internal.NewRawXMLElement(xml.Name{Space: "DAV:", Local: name}, nil, nil)
+	return &internal.HTTPError{Code: code, Err: &internal.Error{Raw: []internal.RawXMLValue{*elem}}}
+}
+
+// handleSyncCollection answers a sync-collection REPORT (RFC 6578
+// section 3.2): a response with the requested properties for each
+// object created or changed, a 404 response for each one deleted, and
+// the new token.
+func (h *Handler) handleSyncCollection(r *http.Request, w http.ResponseWriter, q *internal.SyncCollectionQuery) error {
+	sb, ok := h.Backend.(SyncBackend)
+	if !ok {
+		return internal.HTTPErrorf(http.StatusForbidden, "caldav: sync-collection is not supported")
+	}
+	if q.SyncLevel != "1" && q.SyncLevel != "infinite" {
+		return internal.HTTPErrorf(http.StatusBadRequest, "caldav: sync-level must be 1 or infinite")
+	}
+	limit := 0
+	if q.Limit != nil {
+		limit = int(q.Limit.NResults)
+	}
+	res, err := sb.SyncCalendar(r.Context(), r.URL.Path, q.SyncToken, limit)
+	if err != nil {
+		return err
+	}
+	b := backend{Backend: h.Backend, Prefix: strings.TrimSuffix(h.Prefix, "/")}
+	propfind := internal.PropFind{Prop: q.Prop}
+	if q.Prop == nil {
+		propfind.Prop = &internal.Prop{}
+	}
+	resps := make([]internal.Response, 0, len(res.Updated)+len(res.Deleted))
+	for i := range res.Updated {
+		resp, err := b.propFindCalendarObject(r.Context(), &propfind, &res.Updated[i])
+		if err != nil {
+			return err
+		}
+		resps = append(resps, *resp)
+	}
+	for _, p := range res.Deleted {
+		resps = append(resps, internal.Response{Hrefs: []internal.Href{{Path: p}}, Status: &internal.Status{Code: http.StatusNotFound}})
+	}
+	ms := internal.NewMultiStatus(resps...)
+	ms.SyncToken = res.SyncToken
 	return internal.ServeMultiStatus(w, ms)
 }
 
@@ -571,6 +654,19 @@ func (b *backend) propFindCalendar(ctx context.Context, propfind *internal.PropF
 	if cal.MaxResourceSize > 0 {
 		props[maxResourceSizeName] = func(*internal.RawXMLValue) (interface{}, error) {
 			return &maxResourceSize{Size: cal.MaxResourceSize}, nil
+		}
+	}
+	// caucus patch 1: DAV:sync-token and DAV:supported-report-set.
+	reports := []supportedReport{{Report: reportName{calendarQueryName}}, {Report: reportName{calendarMultigetName}}}
+	if _, ok := b.Backend.(SyncBackend); ok {
+		reports = append(reports, supportedReport{Report: reportName{syncCollectionName}})
+	}
+	props[supportedReportSetName] = func(*internal.RawXMLValue) (interface{}, error) {
+		return &supportedReportSet{Reports: reports}, nil
+	}
+	if cal.SyncToken != "" {
+		props[syncTokenName] = func(*internal.RawXMLValue) (interface{}, error) {
+			return &syncToken{Token: cal.SyncToken}, nil
 		}
 	}
 
