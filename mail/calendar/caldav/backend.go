@@ -340,4 +340,3 @@ func (b *backend) httpError(err error) error {
 	b.log.Debug("caldav: refused", "precondition", pre, "err", err)
 	return caldav.NewPreconditionError(pre)
 }
-
