@@ -3,6 +3,7 @@ package caldav_test
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/authtest"
+	"github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/calendar"
 	"github.com/caucus-org/caucus/mail/calendar/caldav"
 )
@@ -30,9 +32,11 @@ func newEnv(t testing.TB) *env {
 	ae := authtest.New(t, auth.Config{}, calendar.Component())
 	st := calendar.New(ae.DB, ae.Auth, ae.Clock.Now, nil)
 	mux := http.NewServeMux()
-	h := caldav.New(st, ae.Auth, nil, nil)
+	h := caldav.New(st, ae.Auth, nil, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})))
 	h.Register(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config = web.NewServer(mux, nil)
+	srv.Start()
 	t.Cleanup(srv.Close)
 	t.Cleanup(h.Shutdown)
 	return &env{Env: ae, store: st, srv: srv}
@@ -43,6 +47,8 @@ func (e *env) person(t testing.TB, name string, scope auth.Scope) person {
 	u := e.User(t, login, auth.RoleMember)
 	return person{login: login, secret: e.AppPassword(t, u, "phone", scope), id: u.Account.ID}
 }
+
+func storeMember(p person) calendar.Member { return calendar.Member{ID: p.id, Login: p.login} }
 
 func (p person) home() string { return "/caldav/" + p.login + "/calendars/" }
 
