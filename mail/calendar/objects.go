@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -64,10 +66,22 @@ func (s *Store) List(ctx context.Context, m Member, slug string) ([]Resource, er
 	return s.resources(ctx, `SELECT `+resourceCols+` FROM calendar_objects WHERE calendar_id = ? ORDER BY name`, c.ID)
 }
 
+// shortSpan is the longest range of an object InRange finds by its start
+// alone: most events last less than a week.
+const shortSpan = 7 * 24 * time.Hour
+
+// isLong reports whether an object's range is open or longer than
+// shortSpan.
+func isLong(o *Object) bool {
+	return o.Start.IsZero() || o.End.IsZero() || o.End.Sub(o.Start) > shortSpan
+}
+
 // InRange returns the resources of a calendar m sees whose indexed range
 // meets [start, end) (a zero end: no end): every one that may have an
 // instance there, and some that have none (see [Overlaps] for the exact
-// answer).
+// answer). Short objects are found by their start, in [start - shortSpan,
+// end), one range of the index; the long ones (recurring without end,
+// mostly) are few and all read.
 func (s *Store) InRange(ctx context.Context, m Member, slug string, start, end time.Time) ([]Resource, error) {
 	c, err := s.Calendar(ctx, m, slug)
 	if err != nil {
@@ -77,9 +91,15 @@ func (s *Store) InRange(ctx context.Context, m Member, slug string, start, end t
 	if !end.IsZero() {
 		endMS = end.UnixMilli()
 	}
-	return s.resources(ctx, `SELECT `+resourceCols+` FROM calendar_objects WHERE calendar_id = ?
-		AND (first_start IS NULL OR (first_start < ? AND (last_end IS NULL OR last_end >= ?))) ORDER BY name`,
-		c.ID, endMS, start.UnixMilli())
+	// No ORDER BY: SQLite would walk the (calendar_id, name) index,
+	// every row of the calendar, to avoid a sort. Sorted here instead.
+	rs, err := s.resources(ctx, `SELECT `+resourceCols+` FROM calendar_objects WHERE calendar_id = ?1 AND long = 0
+			AND first_start >= ?2 AND first_start < ?3 AND last_end > ?4
+		UNION ALL SELECT `+resourceCols+` FROM calendar_objects WHERE calendar_id = ?1 AND long = 1
+			AND (first_start IS NULL OR (first_start < ?3 AND (last_end IS NULL OR last_end > ?4)))`,
+		c.ID, start.Add(-shortSpan).UnixMilli(), endMS, start.UnixMilli())
+	slices.SortFunc(rs, func(a, b Resource) int { return strings.Compare(a.Name, b.Name) })
+	return rs, err
 }
 
 // Put stores o as resource name of a calendar m sees and writes, under
@@ -125,11 +145,12 @@ func (s *Store) Put(ctx context.Context, m Member, slug, name string, o *Object,
 		if err != nil {
 			return err
 		}
-		_, err = st.ExecContext(ctx, `INSERT INTO calendar_objects (calendar_id, name, uid, component, etag, data, first_start, last_end, modified_at, seq)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		_, err = st.ExecContext(ctx, `INSERT INTO calendar_objects (calendar_id, name, uid, component, etag, data, first_start, last_end, long, modified_at, seq)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (calendar_id, name) DO UPDATE SET uid = excluded.uid, component = excluded.component, etag = excluded.etag,
-				data = excluded.data, first_start = excluded.first_start, last_end = excluded.last_end, modified_at = excluded.modified_at, seq = excluded.seq`,
-			c.ID, name, o.UID, o.Component, r.ETag, o.Data, nullTime(o.Start), nullTime(o.End), r.Modified.UnixMilli(), seq)
+				data = excluded.data, first_start = excluded.first_start, last_end = excluded.last_end, long = excluded.long,
+				modified_at = excluded.modified_at, seq = excluded.seq`,
+			c.ID, name, o.UID, o.Component, r.ETag, o.Data, nullTime(o.Start), nullTime(o.End), isLong(o), r.Modified.UnixMilli(), seq)
 		if err != nil {
 			return fmt.Errorf("calendar: put: %w", err)
 		}
@@ -270,4 +291,49 @@ func (s *Store) ChangesSince(ctx context.Context, m Member, slug string, since i
 		return Changes{}, fmt.Errorf("calendar: changes: %w", err)
 	}
 	return ch, nil
+}
+
+// Import stores many new resources in a calendar m sees and writes, in
+// one transaction: all or none (an import from another provider, a .ics
+// file). A name or UID the calendar holds already is ErrUIDConflict.
+func (s *Store) Import(ctx context.Context, m Member, slug string, objs map[string]*Object) error {
+	for name := range objs {
+		if !ValidName(name) {
+			return fmt.Errorf("%w: %q", ErrBadName, name)
+		}
+	}
+	c, err := s.Calendar(ctx, m, slug)
+	if err != nil {
+		return err
+	}
+	if !c.Writable {
+		return ErrReadOnly
+	}
+	now := s.now().UnixMilli()
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		st := s.db.Stmts(tx)
+		var n int
+		if err := st.QueryRowContext(ctx, `SELECT COUNT(*) FROM calendar_objects WHERE calendar_id = ?`, c.ID).Scan(&n); err != nil {
+			return fmt.Errorf("calendar: import: %w", err)
+		}
+		if n+len(objs) > MaxObjectsPerCalendar {
+			return fmt.Errorf("%w: at most %d resources in a calendar", ErrFull, MaxObjectsPerCalendar)
+		}
+		seq, err := bump(ctx, st, c.ID)
+		if err != nil {
+			return err
+		}
+		for name, o := range objs {
+			_, err := st.ExecContext(ctx, `INSERT INTO calendar_objects (calendar_id, name, uid, component, etag, data, first_start, last_end, long, modified_at, seq)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				c.ID, name, o.UID, o.Component, ETag(o.Data), o.Data, nullTime(o.Start), nullTime(o.End), isLong(o), now, seq)
+			if err != nil {
+				return fmt.Errorf("%w: %s (%v)", ErrUIDConflict, name, err)
+			}
+			if _, err := st.ExecContext(ctx, `DELETE FROM calendar_tombstones WHERE calendar_id = ? AND name = ?`, c.ID, name); err != nil {
+				return fmt.Errorf("calendar: import: %w", err)
+			}
+		}
+		return nil
+	})
 }

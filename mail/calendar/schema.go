@@ -31,12 +31,13 @@ CREATE TABLE calendar_objects (
 	data        BLOB    NOT NULL,
 	first_start INTEGER,          -- NULL: no start, in every time range
 	last_end    INTEGER,          -- NULL: no end
+	long        INTEGER NOT NULL, -- 1: no start, no end, or longer than a week (see Store.InRange)
 	modified_at INTEGER NOT NULL,
 	seq         INTEGER NOT NULL, -- the calendar's sync_seq when last written
 	UNIQUE (calendar_id, name),
 	UNIQUE (calendar_id, uid)
 );
-CREATE INDEX calendar_objects_start ON calendar_objects(calendar_id, first_start);
+CREATE INDEX calendar_objects_start ON calendar_objects(calendar_id, long, first_start);
 CREATE INDEX calendar_objects_seq ON calendar_objects(calendar_id, seq);
 
 -- Deleted resources, for sync-collection (RFC 6578 section 3.5).

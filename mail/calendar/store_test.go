@@ -246,3 +246,32 @@ func TestInRange(t *testing.T) {
 		t.Fatalf("June: %v, want daily.ics june.ics (the weekly one ended in March)", names)
 	}
 }
+
+func TestImportAllOrNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	alice := e.member(t, "alice")
+	p := calendar.PersonalSlug
+	if _, _, err := e.store.Put(ctx, alice, p, "old.ics", mustParse(t, event("old", "20260610T090000Z", "20260610T100000Z", "")), calendar.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string]*calendar.Object{
+		"new.ics":   mustParse(t, event("new", "20260610T090000Z", "20260610T100000Z", "")),
+		"again.ics": mustParse(t, event("old", "20260610T090000Z", "20260610T100000Z", "")),
+	}
+	if err := e.store.Import(ctx, alice, p, bad); !errors.Is(err, calendar.ErrUIDConflict) {
+		t.Fatalf("import of a UID the calendar has: %v", err)
+	}
+	if rs, _ := e.store.List(ctx, alice, p); len(rs) != 1 {
+		t.Fatalf("a refused import left %d resources, want 1", len(rs))
+	}
+	delete(bad, "again.ics")
+	if err := e.store.Import(ctx, alice, p, bad); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := e.store.ChangesSince(ctx, alice, p, 1)
+	if err != nil || len(ch.Updated) != 1 || ch.Updated[0].Name != "new.ics" {
+		t.Fatalf("changes after the import: %+v, %v", ch, err)
+	}
+}
