@@ -129,6 +129,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	dl.Reading()
 	dl.Writing()
 	b := &backend{store: h.store, m: calendar.Member{ID: acct.ID, Login: acct.Login}, log: log}
+	if p := r.URL.Path; p != Prefix+"/" && !strings.HasPrefix(p, b.principal()) {
+		// Another member's principal, home or calendars.
+		http.NotFound(w, r)
+		return
+	}
 	if !h.prepare(w, r, b) {
 		return
 	}
