@@ -66,6 +66,10 @@ type Object struct {
 	// zero Start means no start (the object matches every time range),
 	// a zero End no end.
 	Start, End time.Time
+	// Simple is true when [Start, End) is exact: no recurrence, no
+	// floating time, a length. Whether it overlaps a time range is then
+	// a comparison, without Overlaps.
+	Simple bool
 }
 
 // CheckRaw checks what must hold of a body before it is parsed at all:
@@ -201,6 +205,16 @@ func isSupported(name string) bool {
 
 // index sets the range every instance of every component falls in.
 func (o *Object) index(mains []*ical.Component, tzs *zones) error {
+	o.Simple = true
+	for _, c := range mains {
+		_, dur, floating, ok, err := firstInstance(c, tzs)
+		if err != nil {
+			return err
+		}
+		if !ok || floating || dur <= 0 || c.Props.Get(ical.PropRecurrenceRule) != nil || c.Props.Get(ical.PropRecurrenceDates) != nil {
+			o.Simple = false
+		}
+	}
 	lo, hi := time.Time{}, time.Time{}
 	open := false // some component has no start: matches everything
 	unbounded := false

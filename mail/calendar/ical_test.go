@@ -64,15 +64,16 @@ func TestParseAccepts(t *testing.T) {
 		name       string
 		data       string
 		start, end string // RFC 3339, "" for zero
+		simple     bool
 	}{
-		{"UTC", event("a", "20260610T090000Z", "20260610T100000Z", ""), "2026-06-10T09:00:00Z", "2026-06-10T10:00:00Z"},
-		{"TZID", strings.NewReplacer("DTSTART:", "DTSTART;TZID=Europe/Berlin:", "DTEND:", "DTEND;TZID=Europe/Berlin:").Replace(event("a", "20260610T090000", "20260610T100000", "")), "2026-06-10T07:00:00Z", "2026-06-10T08:00:00Z"},
-		{"Outlook TZID with its VTIMEZONE", strings.Replace(strings.NewReplacer("DTSTART:", "DTSTART;TZID=W. Europe Standard Time:", "DTEND:", "DTEND;TZID=W. Europe Standard Time:").Replace(event("a", "20260610T090000", "20260610T100000", "")), "BEGIN:VEVENT", vtz+"BEGIN:VEVENT", 1), "2026-06-09T19:00:00Z", "2026-06-11T00:00:00Z"},
-		{"all day", strings.NewReplacer("DTSTART:", "DTSTART;VALUE=DATE:", "DTEND:", "DTEND;VALUE=DATE:").Replace(event("a", "20260610", "20260611", "")), "2026-06-09T10:00:00Z", "2026-06-11T14:00:00Z"},
-		{"counted", event("a", "20260601T090000Z", "20260601T100000Z", "RRULE:FREQ=DAILY;COUNT=3\r\n"), "2026-06-01T09:00:00Z", "2026-06-03T10:00:00Z"},
-		{"endless", event("a", "20260601T090000Z", "20260601T100000Z", "RRULE:FREQ=WEEKLY\r\n"), "2026-06-01T09:00:00Z", ""},
-		{"unknown properties kept", event("a", "20260610T090000Z", "20260610T100000Z", "X-CAUCUS-THING;X-P=1:value\r\n"), "2026-06-10T09:00:00Z", "2026-06-10T10:00:00Z"},
-		{"to-do without dates", "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VTODO\r\nUID:t\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:posters\r\nEND:VTODO\r\nEND:VCALENDAR\r\n", "", ""},
+		{"UTC", event("a", "20260610T090000Z", "20260610T100000Z", ""), "2026-06-10T09:00:00Z", "2026-06-10T10:00:00Z", true},
+		{"TZID", strings.NewReplacer("DTSTART:", "DTSTART;TZID=Europe/Berlin:", "DTEND:", "DTEND;TZID=Europe/Berlin:").Replace(event("a", "20260610T090000", "20260610T100000", "")), "2026-06-10T07:00:00Z", "2026-06-10T08:00:00Z", true},
+		{"Outlook TZID with its VTIMEZONE", strings.Replace(strings.NewReplacer("DTSTART:", "DTSTART;TZID=W. Europe Standard Time:", "DTEND:", "DTEND;TZID=W. Europe Standard Time:").Replace(event("a", "20260610T090000", "20260610T100000", "")), "BEGIN:VEVENT", vtz+"BEGIN:VEVENT", 1), "2026-06-09T19:00:00Z", "2026-06-11T00:00:00Z", false},
+		{"all day", strings.NewReplacer("DTSTART:", "DTSTART;VALUE=DATE:", "DTEND:", "DTEND;VALUE=DATE:").Replace(event("a", "20260610", "20260611", "")), "2026-06-09T10:00:00Z", "2026-06-11T14:00:00Z", false},
+		{"counted", event("a", "20260601T090000Z", "20260601T100000Z", "RRULE:FREQ=DAILY;COUNT=3\r\n"), "2026-06-01T09:00:00Z", "2026-06-03T10:00:00Z", false},
+		{"endless", event("a", "20260601T090000Z", "20260601T100000Z", "RRULE:FREQ=WEEKLY\r\n"), "2026-06-01T09:00:00Z", "", false},
+		{"unknown properties kept", event("a", "20260610T090000Z", "20260610T100000Z", "X-CAUCUS-THING;X-P=1:value\r\n"), "2026-06-10T09:00:00Z", "2026-06-10T10:00:00Z", true},
+		{"to-do without dates", "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VTODO\r\nUID:t\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:posters\r\nEND:VTODO\r\nEND:VCALENDAR\r\n", "", "", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -85,6 +86,9 @@ func TestParseAccepts(t *testing.T) {
 			}
 			if got := rfc3339(o.End); got != c.end {
 				t.Errorf("end %s, want %s", got, c.end)
+			}
+			if o.Simple != c.simple {
+				t.Errorf("Simple %v, want %v", o.Simple, c.simple)
 			}
 			again, err := calendar.Parse(o.Data)
 			if err != nil || !bytes.Equal(again.Data, o.Data) {

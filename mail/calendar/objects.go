@@ -10,12 +10,12 @@ import (
 	"time"
 )
 
-const resourceCols = `name, uid, etag, data, modified_at`
+const resourceCols = `name, uid, component, simple, etag, data, modified_at`
 
 func scanResource(sc interface{ Scan(...any) error }) (Resource, error) {
 	var r Resource
 	var mod int64
-	if err := sc.Scan(&r.Name, &r.UID, &r.ETag, &r.Data, &mod); err != nil {
+	if err := sc.Scan(&r.Name, &r.UID, &r.Component, &r.Simple, &r.ETag, &r.Data, &mod); err != nil {
 		return Resource{}, err
 	}
 	r.Modified = time.UnixMilli(mod)
@@ -115,7 +115,7 @@ func (s *Store) Put(ctx context.Context, m Member, slug, name string, o *Object,
 	if !c.Writable {
 		return Resource{}, false, ErrReadOnly
 	}
-	r = Resource{Name: name, UID: o.UID, ETag: ETag(o.Data), Data: o.Data, Modified: s.now()}
+	r = Resource{Name: name, UID: o.UID, Component: o.Component, Simple: o.Simple, ETag: ETag(o.Data), Data: o.Data, Modified: s.now()}
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		st := s.db.Stmts(tx)
 		cur, exists, err := currentETag(ctx, st, c.ID, name)
@@ -145,12 +145,12 @@ func (s *Store) Put(ctx context.Context, m Member, slug, name string, o *Object,
 		if err != nil {
 			return err
 		}
-		_, err = st.ExecContext(ctx, `INSERT INTO calendar_objects (calendar_id, name, uid, component, etag, data, first_start, last_end, long, modified_at, seq)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		_, err = st.ExecContext(ctx, `INSERT INTO calendar_objects (calendar_id, name, uid, component, etag, data, first_start, last_end, long, simple, modified_at, seq)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (calendar_id, name) DO UPDATE SET uid = excluded.uid, component = excluded.component, etag = excluded.etag,
 				data = excluded.data, first_start = excluded.first_start, last_end = excluded.last_end, long = excluded.long,
-				modified_at = excluded.modified_at, seq = excluded.seq`,
-			c.ID, name, o.UID, o.Component, r.ETag, o.Data, nullTime(o.Start), nullTime(o.End), isLong(o), r.Modified.UnixMilli(), seq)
+				simple = excluded.simple, modified_at = excluded.modified_at, seq = excluded.seq`,
+			c.ID, name, o.UID, o.Component, r.ETag, o.Data, nullTime(o.Start), nullTime(o.End), isLong(o), o.Simple, r.Modified.UnixMilli(), seq)
 		if err != nil {
 			return fmt.Errorf("calendar: put: %w", err)
 		}
@@ -324,9 +324,9 @@ func (s *Store) Import(ctx context.Context, m Member, slug string, objs map[stri
 			return err
 		}
 		for name, o := range objs {
-			_, err := st.ExecContext(ctx, `INSERT INTO calendar_objects (calendar_id, name, uid, component, etag, data, first_start, last_end, long, modified_at, seq)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				c.ID, name, o.UID, o.Component, ETag(o.Data), o.Data, nullTime(o.Start), nullTime(o.End), isLong(o), now, seq)
+			_, err := st.ExecContext(ctx, `INSERT INTO calendar_objects (calendar_id, name, uid, component, etag, data, first_start, last_end, long, simple, modified_at, seq)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				c.ID, name, o.UID, o.Component, ETag(o.Data), o.Data, nullTime(o.Start), nullTime(o.End), isLong(o), o.Simple, now, seq)
 			if err != nil {
 				return fmt.Errorf("%w: %s (%v)", ErrUIDConflict, name, err)
 			}

@@ -32,6 +32,7 @@ CREATE TABLE calendar_objects (
 	first_start INTEGER,          -- NULL: no start, in every time range
 	last_end    INTEGER,          -- NULL: no end
 	long        INTEGER NOT NULL, -- 1: no start, no end, or longer than a week (see Store.InRange)
+	simple      INTEGER NOT NULL, -- 1: no recurrence, no floating time: the range is exact
 	modified_at INTEGER NOT NULL,
 	seq         INTEGER NOT NULL, -- the calendar's sync_seq when last written
 	UNIQUE (calendar_id, name),

@@ -91,8 +91,10 @@ type Calendar struct {
 
 // Resource is one stored calendar object resource.
 type Resource struct {
-	Name     string // in the calendar's URL, e.g. "4d1c….ics"
-	UID      string
+	Name      string // in the calendar's URL, e.g. "4d1c….ics"
+	UID       string
+	Component string // VEVENT, VTODO or VJOURNAL
+	Simple    bool   // see Object.Simple
 	ETag     string // hex SHA-256 of Data, without quotes
 	Data     []byte
 	Modified time.Time

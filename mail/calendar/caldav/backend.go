@@ -125,27 +125,32 @@ func (b *backend) GetCalendar(ctx context.Context, p string) (*caldav.Calendar, 
 	return &cal, nil
 }
 
-func (b *backend) object(slug string, r calendar.Resource) (caldav.CalendarObject, error) {
+// object is a stored resource for go-webdav, served as stored (Raw); it
+// is decoded only for a filter that reads it.
+func (b *backend) object(slug string, r calendar.Resource) caldav.CalendarObject {
+	return caldav.CalendarObject{
+		Path: b.home() + slug + "/" + r.Name, ModTime: r.Modified, ContentLength: int64(len(r.Data)), ETag: r.ETag, Raw: r.Data,
+	}
+}
+
+// decoded is object with its Data.
+func (b *backend) decoded(slug string, r calendar.Resource) (caldav.CalendarObject, error) {
+	o := b.object(slug, r)
 	cal, err := calendar.Decode(r.Data)
 	if err != nil {
 		b.log.Error("caldav: stored object does not decode", "calendar", slug, "name", r.Name, "err", err)
 		return caldav.CalendarObject{}, webdav.NewHTTPError(http.StatusInternalServerError, errors.New("caldav: internal error"))
 	}
-	return caldav.CalendarObject{
-		Path: b.home() + slug + "/" + r.Name, ModTime: r.Modified, ContentLength: int64(len(r.Data)), ETag: r.ETag, Data: cal,
-	}, nil
+	o.Data = cal
+	return o, nil
 }
 
-func (b *backend) objects(slug string, rs []calendar.Resource) ([]caldav.CalendarObject, error) {
+func (b *backend) objects(slug string, rs []calendar.Resource) []caldav.CalendarObject {
 	out := make([]caldav.CalendarObject, 0, len(rs))
 	for _, r := range rs {
-		o, err := b.object(slug, r)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, o)
+		out = append(out, b.object(slug, r))
 	}
-	return out, nil
+	return out
 }
 
 // GetCalendarObject returns one resource (GET, and each href of a
@@ -159,10 +164,7 @@ func (b *backend) GetCalendarObject(ctx context.Context, p string, req *caldav.C
 	if err != nil {
 		return nil, b.httpError(err)
 	}
-	o, err := b.object(slug, r)
-	if err != nil {
-		return nil, err
-	}
+	o := b.object(slug, r)
 	return &o, nil
 }
 
@@ -176,14 +178,17 @@ func (b *backend) ListCalendarObjects(ctx context.Context, p string, req *caldav
 	if err != nil {
 		return nil, b.httpError(err)
 	}
-	return b.objects(slug, rs)
+	return b.objects(slug, rs), nil
 }
 
 // QueryCalendarObjects answers a calendar-query (RFC 4791 section 7.8):
 // the time range of the query's component filter selects the candidates
 // by the store's index and then by calendar.Overlaps, whose expansion of
 // recurrences is bounded; the rest of the filter is go-webdav's Match,
-// without time ranges (its own expands recurrences without bound).
+// without time ranges (its own expands recurrences without bound). An
+// object whose indexed range is exact (calendar.Object.Simple), asked
+// for by a filter of component names and a time range only (what clients
+// send), is answered without being decoded.
 func (b *backend) QueryCalendarObjects(ctx context.Context, p string, q *caldav.CalendarQuery) ([]caldav.CalendarObject, error) {
 	slug, name, err := b.split(p)
 	if err != nil || name != "" {
@@ -200,9 +205,17 @@ func (b *backend) QueryCalendarObjects(ctx context.Context, p string, q *caldav.
 		return nil, b.httpError(err)
 	}
 	filter := withoutTimeRanges(q.CompFilter)
+	comp, plain := plainFilter(filter)
 	var out []caldav.CalendarObject
 	for _, r := range rs {
-		o, err := b.object(slug, r)
+		if comp != "" && r.Component != comp {
+			continue
+		}
+		if plain && (!ranged || r.Simple) {
+			out = append(out, b.object(slug, r))
+			continue
+		}
+		o, err := b.decoded(slug, r)
 		if err != nil {
 			return nil, err
 		}
@@ -215,6 +228,22 @@ func (b *backend) QueryCalendarObjects(ctx context.Context, p string, q *caldav.
 		out = append(out, o)
 	}
 	return out, nil
+}
+
+// plainFilter reports whether a filter (its time ranges taken out) names
+// components only: VCALENDAR, and at most one component in it, returned.
+func plainFilter(f caldav.CompFilter) (comp string, plain bool) {
+	if f.Name != ical.CompCalendar || f.IsNotDefined || len(f.Props) > 0 || len(f.Comps) > 1 {
+		return "", false
+	}
+	if len(f.Comps) == 0 {
+		return "", true
+	}
+	c := f.Comps[0]
+	if c.IsNotDefined || len(c.Props) > 0 || len(c.Comps) > 0 {
+		return "", false
+	}
+	return c.Name, true
 }
 
 // timeRange returns the time range of the query's filter on VCALENDAR's
@@ -266,10 +295,7 @@ func (b *backend) SyncCalendar(ctx context.Context, p, token string, limit int) 
 	if limit > 0 && len(ch.Updated)+len(ch.Deleted) > limit {
 		return nil, caldav.NewNumberOfMatchesError()
 	}
-	res := &caldav.SyncResponse{SyncToken: syncToken(c.ID, ch.Seq)}
-	if res.Updated, err = b.objects(slug, ch.Updated); err != nil {
-		return nil, err
-	}
+	res := &caldav.SyncResponse{SyncToken: syncToken(c.ID, ch.Seq), Updated: b.objects(slug, ch.Updated)}
 	for _, n := range ch.Deleted {
 		res.Deleted = append(res.Deleted, b.home()+slug+"/"+n)
 	}

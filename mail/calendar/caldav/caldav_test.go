@@ -211,9 +211,16 @@ func TestCalendarQueryTimeRange(t *testing.T) {
 			t.Fatalf("PUT %s: %d", ev.uid, code)
 		}
 	}
+	todo := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VTODO\r\nUID:todo\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260610T090000Z\r\nDUE:20260611T090000Z\r\nEND:VTODO\r\nEND:VCALENDAR\r\n"
+	if code, _, _ := e.do(t, alice, "PUT", alice.home()+"personal/todo.ics", todo); code != http.StatusCreated {
+		t.Fatalf("PUT todo: %d", code)
+	}
 	code, body, _ := e.do(t, alice, "REPORT", alice.home()+"personal/", query("20260601T000000Z", "20260701T000000Z"), "Depth", "1")
 	if code != http.StatusMultiStatus {
 		t.Fatalf("REPORT: %d\n%s", code, body)
+	}
+	if strings.Contains(body, "todo.ics") {
+		t.Error("a VEVENT query returned a to-do")
 	}
 	for _, want := range []string{"june.ics", "weekly.ics"} {
 		if !strings.Contains(body, want) {

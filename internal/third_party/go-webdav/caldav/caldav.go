@@ -127,4 +127,8 @@ type CalendarObject struct {
 	ContentLength int64
 	ETag          string
 	Data          *ical.Calendar
+	// Raw, if not nil, is the object as the backend stores it, which GET
+	// and calendar-data serve as it is, instead of Data encoded again;
+	// Data may then be nil where no filter needs it (caucus patch 2).
+	Raw []byte
 }

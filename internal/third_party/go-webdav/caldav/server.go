@@ -444,6 +444,10 @@ func (b *backend) HeadGet(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	if r.Method != http.MethodHead {
+		if co.Raw != nil { // caucus patch 2
+			_, err := w.Write(co.Raw)
+			return err
+		}
 		return ical.NewEncoder(w).Encode(co.Data)
 	}
 	return nil
@@ -713,6 +717,13 @@ func (b *backend) propFindCalendarObject(ctx context.Context, propfind *internal
 		},
 		// TODO: calendar-data can only be used in REPORT requests
 		calendarDataName: func(*internal.RawXMLValue) (interface{}, error) {
+			// caucus patch 2: the stored form as it is, when given.
+			if co.Raw != nil {
+				return &calendarDataResp{Data: co.Raw}, nil
+			}
+			if co.Data == nil {
+				return nil, internal.HTTPErrorf(http.StatusNotFound, "caldav: no calendar data")
+			}
 			var buf bytes.Buffer
 			if err := ical.NewEncoder(&buf).Encode(co.Data); err != nil {
 				return nil, err
