@@ -95,9 +95,9 @@ type Resource struct {
 	UID       string
 	Component string // VEVENT, VTODO or VJOURNAL
 	Simple    bool   // see Object.Simple
-	ETag     string // hex SHA-256 of Data, without quotes
-	Data     []byte
-	Modified time.Time
+	ETag      string // hex SHA-256 of Data, without quotes
+	Data      []byte
+	Modified  time.Time
 }
 
 // Cond is the conditional headers of a write (RFC 9110 sections 13.1.1
