@@ -39,6 +39,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/db"
 )
 
@@ -65,6 +66,11 @@ var (
 	ErrFull         = errors.New("calendar: too many calendars or resources")
 	ErrBadToken     = errors.New("calendar: unknown sync token")
 )
+
+// Recorder writes audit records in a transaction; *audit.Log is one.
+type Recorder interface {
+	RecordTx(ctx context.Context, tx *sql.Tx, e audit.Event) error
+}
 
 // Groups is what the store needs of auth: the groups a member is in now.
 // *auth.Service is one.
@@ -112,20 +118,21 @@ type Cond struct {
 type Store struct {
 	db     *db.DB
 	groups Groups
+	audit  Recorder
 	now    func() time.Time
 	log    *slog.Logger
 }
 
-// New returns the store on d, which must have [Component] migrated.
-// now and log may be nil.
-func New(d *db.DB, groups Groups, now func() time.Time, log *slog.Logger) *Store {
+// New returns the store on d, which must have [Component] migrated; the
+// administrators' changes are recorded in rec. now and log may be nil.
+func New(d *db.DB, groups Groups, rec Recorder, now func() time.Time, log *slog.Logger) *Store {
 	if now == nil {
 		now = time.Now
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{db: d, groups: groups, now: now, log: log}
+	return &Store{db: d, groups: groups, audit: rec, now: now, log: log}
 }
 
 // Calendars lists the calendars m sees: its own (the personal one made
@@ -301,18 +308,25 @@ func ValidName(name string) bool {
 	return true
 }
 
-// SetGroupReadOnly makes the calendar of group groupID read-only for its
-// members (true) or writable by them (false). The admin console and the
-// command line call it.
-func (s *Store) SetGroupReadOnly(ctx context.Context, g auth.Group, readOnly bool) error {
+// SetGroupReadOnly makes the calendar of group g read-only for its
+// members (true) or writable by them (false), and records it in the
+// audit log (kind "calendar.group"). The admin console and the command
+// line call it; actor is the admin's login.
+func (s *Store) SetGroupReadOnly(ctx context.Context, actor string, g auth.Group, readOnly bool) error {
 	id, err := s.ensure(ctx, "group", g.ID, groupSlugPrefix+strconv.FormatInt(g.ID, 10), g.Name)
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE calendar_calendars SET read_only = ? WHERE id = ?`, readOnly, id); err != nil {
-		return fmt.Errorf("calendar: set group %s read-only: %w", g.Name, err)
+	detail := g.Name + " writable by its members"
+	if readOnly {
+		detail = g.Name + " read-only"
 	}
-	return nil
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE calendar_calendars SET read_only = ? WHERE id = ?`, readOnly, id); err != nil {
+			return fmt.Errorf("calendar: set group %s read-only: %w", g.Name, err)
+		}
+		return s.audit.RecordTx(ctx, tx, audit.Event{Actor: actor, Kind: "calendar.group", Detail: detail})
+	})
 }
 
 // ETag returns the entity tag of data: its SHA-256 in hex.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/authtest"
+	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/mail/calendar"
 )
 
@@ -19,7 +20,7 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	ae := authtest.New(t, auth.Config{}, calendar.Component())
-	return &env{Env: ae, store: calendar.New(ae.DB, ae.Auth, ae.Clock.Now, nil)}
+	return &env{Env: ae, store: calendar.New(ae.DB, ae.Auth, ae.Audit, ae.Clock.Now, nil)}
 }
 
 func (e *env) member(t testing.TB, login string) calendar.Member {
@@ -117,8 +118,12 @@ func TestGroupCalendarFollowsMembership(t *testing.T) {
 		t.Fatalf("bob writes after leaving: %v", err)
 	}
 	// Read-only: alice reads, cannot write or delete.
-	if err := e.store.SetGroupReadOnly(ctx, auth.Group{ID: gid, Name: "press"}, true); err != nil {
+	if err := e.store.SetGroupReadOnly(ctx, "admin@example.org", auth.Group{ID: gid, Name: "press"}, true); err != nil {
 		t.Fatal(err)
+	}
+	recs, err := e.Audit.List(ctx, audit.Filter{Kind: "calendar.group"})
+	if err != nil || len(recs) != 1 || recs[0].Actor != "admin@example.org" || recs[0].Detail != "press read-only" {
+		t.Fatalf("audit of the change: %+v, %v", recs, err)
 	}
 	if _, _, err := e.store.Put(ctx, alice, slug, "y.ics", mustParse(t, event("y", "20260610T180000Z", "20260610T200000Z", "")), calendar.Cond{}); !errors.Is(err, calendar.ErrReadOnly) {
 		t.Fatalf("write to a read-only group calendar: %v", err)

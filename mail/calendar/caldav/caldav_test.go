@@ -30,7 +30,7 @@ type person struct {
 
 func newEnv(t testing.TB) *env {
 	ae := authtest.New(t, auth.Config{}, calendar.Component())
-	st := calendar.New(ae.DB, ae.Auth, ae.Clock.Now, nil)
+	st := calendar.New(ae.DB, ae.Auth, ae.Audit, ae.Clock.Now, nil)
 	mux := http.NewServeMux()
 	h := caldav.New(st, ae.Auth, nil, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})))
 	h.Register(mux)
@@ -304,7 +304,7 @@ func TestReadOnlyGroupCalendar(t *testing.T) {
 	if code, _, _ := e.do(t, alice, "PUT", u, event("m", "20260610T090000Z", "20260610T100000Z", "")); code != http.StatusCreated {
 		t.Fatalf("PUT to the writable group calendar: %d", code)
 	}
-	if err := e.store.SetGroupReadOnly(ctx, auth.Group{ID: gid, Name: "board"}, true); err != nil {
+	if err := e.store.SetGroupReadOnly(ctx, "admin@example.org", auth.Group{ID: gid, Name: "board"}, true); err != nil {
 		t.Fatal(err)
 	}
 	if code, _, _ := e.do(t, alice, "PUT", u, event("m", "20260611T090000Z", "20260611T100000Z", "")); code != http.StatusForbidden {

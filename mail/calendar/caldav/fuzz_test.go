@@ -17,7 +17,7 @@ import (
 // recover, and net/http would log the stack), and nothing may answer 5xx.
 func FuzzRequest(f *testing.F) {
 	ae := authtest.New(f, auth.Config{}, calendar.Component())
-	st := calendar.New(ae.DB, ae.Auth, ae.Clock.Now, nil)
+	st := calendar.New(ae.DB, ae.Auth, ae.Audit, ae.Clock.Now, nil)
 	h := caldav.New(st, ae.Auth, nil, nil)
 	mux := http.NewServeMux()
 	h.Register(mux)
