@@ -1,6 +1,7 @@
 package calendar
 
 import (
+	"strings"
 	"time"
 
 	"github.com/emersion/go-ical"
@@ -74,4 +75,65 @@ func addIfSet(t time.Time, d time.Duration) time.Time {
 		return t
 	}
 	return t.Add(d)
+}
+
+// Period is a span of busy time.
+type Period struct{ Start, End time.Time }
+
+// Busy returns the busy time of an object in [start, end) (RFC 4791
+// section 7.10): its events' instances, clipped to the range, but for
+// events marked TRANSP:TRANSPARENT or STATUS:CANCELLED; floating times
+// are read as UTC. At most MaxExpand instances of a component are
+// computed.
+func Busy(cal *ical.Calendar, start, end time.Time) []Period {
+	tzs := newZones(cal)
+	var out []Period
+	for _, c := range cal.Children {
+		if c.Name != ical.CompEvent || propIs(c, ical.PropTransparency, "TRANSPARENT") || propIs(c, ical.PropStatus, "CANCELLED") {
+			continue
+		}
+		first, dur, _, ok, err := firstInstance(c, tzs)
+		if err != nil || !ok || dur <= 0 {
+			continue
+		}
+		add := func(s time.Time) {
+			if instanceOverlaps(s, dur, start, end) {
+				out = append(out, Period{Start: maxTime(s, start), End: minTime(s.Add(dur), end)})
+			}
+		}
+		if c.Props.Get(ical.PropRecurrenceRule) == nil && c.Props.Get(ical.PropRecurrenceDates) == nil {
+			add(first)
+			continue
+		}
+		set, err := recurrence(c, tzs)
+		if err != nil {
+			continue
+		}
+		n := 0
+		next := set.Iterator()
+		for t, more := next(); more && t.Before(end) && n < MaxExpand; t, more = next() {
+			add(t)
+			n++
+		}
+	}
+	return out
+}
+
+func propIs(c *ical.Component, name, value string) bool {
+	p := c.Props.Get(name)
+	return p != nil && strings.EqualFold(strings.TrimSpace(p.Value), value)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

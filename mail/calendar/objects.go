@@ -87,6 +87,10 @@ func (s *Store) InRange(ctx context.Context, m Member, slug string, start, end t
 	if err != nil {
 		return nil, err
 	}
+	return s.inRange(ctx, c.ID, start, end)
+}
+
+func (s *Store) inRange(ctx context.Context, calID int64, start, end time.Time) ([]Resource, error) {
 	endMS := int64(1 << 62)
 	if !end.IsZero() {
 		endMS = end.UnixMilli()
@@ -97,7 +101,7 @@ func (s *Store) InRange(ctx context.Context, m Member, slug string, start, end t
 			AND first_start >= ?2 AND first_start < ?3 AND last_end > ?4
 		UNION ALL SELECT `+resourceCols+` FROM calendar_objects WHERE calendar_id = ?1 AND long = 1
 			AND (first_start IS NULL OR (first_start < ?3 AND (last_end IS NULL OR last_end > ?4)))`,
-		c.ID, start.Add(-shortSpan).UnixMilli(), endMS, start.UnixMilli())
+		calID, start.Add(-shortSpan).UnixMilli(), endMS, start.UnixMilli())
 	slices.SortFunc(rs, func(a, b Resource) int { return strings.Compare(a.Name, b.Name) })
 	return rs, err
 }
@@ -336,4 +340,73 @@ func (s *Store) Import(ctx context.Context, m Member, slug string, objs map[stri
 		}
 		return nil
 	})
+}
+
+// MaxFreeBusy is the longest time range a free-busy query covers; a
+// longer one is cut.
+const MaxFreeBusy = 366 * 24 * time.Hour
+
+// BusyIn returns the busy time in [start, end) of calendar slug of the
+// member owner, as viewer may see it (RFC 4791 section 7.10): any
+// calendar of viewer's own, or the personal calendar of a member who
+// shares a group with viewer (busy time only, no detail). Anything else
+// is ErrNotFound. end is at most MaxFreeBusy after start.
+func (s *Store) BusyIn(ctx context.Context, viewer Member, owner int64, slug string, start, end time.Time) ([]Period, error) {
+	if end.IsZero() || end.Sub(start) > MaxFreeBusy {
+		end = start.Add(MaxFreeBusy)
+	}
+	var calID int64
+	if owner == viewer.ID {
+		c, err := s.Calendar(ctx, viewer, slug)
+		if err != nil {
+			return nil, err
+		}
+		calID = c.ID
+	} else {
+		if slug != PersonalSlug {
+			return nil, ErrNotFound
+		}
+		if ok, err := s.shareGroup(ctx, viewer.ID, owner); err != nil || !ok {
+			return nil, errors.Join(ErrNotFound, err)
+		}
+		id, err := s.ensure(ctx, "account", owner, PersonalSlug, "Calendar")
+		if err != nil {
+			return nil, err
+		}
+		calID = id
+	}
+	rs, err := s.inRange(ctx, calID, start, end)
+	if err != nil {
+		return nil, err
+	}
+	var out []Period
+	for _, r := range rs {
+		cal, err := Decode(r.Data)
+		if err != nil {
+			continue
+		}
+		out = append(out, Busy(cal, start, end)...)
+	}
+	slices.SortFunc(out, func(a, b Period) int { return a.Start.Compare(b.Start) })
+	return out, nil
+}
+
+// shareGroup reports whether accounts a and b are in some group together.
+func (s *Store) shareGroup(ctx context.Context, a, b int64) (bool, error) {
+	ga, err := s.groups.AccountGroups(ctx, a)
+	if err != nil {
+		return false, fmt.Errorf("calendar: groups of %d: %w", a, err)
+	}
+	gb, err := s.groups.AccountGroups(ctx, b)
+	if err != nil {
+		return false, fmt.Errorf("calendar: groups of %d: %w", b, err)
+	}
+	for _, x := range ga {
+		for _, y := range gb {
+			if x.ID == y.ID {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }

@@ -21,6 +21,7 @@ import (
 // backend is go-webdav's caldav.Backend for one request of one member.
 type backend struct {
 	store *calendar.Store
+	auth  Auth
 	m     calendar.Member
 	log   *slog.Logger
 
@@ -30,7 +31,10 @@ type backend struct {
 	cond calendar.Cond    // a PUT's or DELETE's conditions
 }
 
-var _ caldav.SyncBackend = (*backend)(nil)
+var (
+	_ caldav.SyncBackend     = (*backend)(nil)
+	_ caldav.FreeBusyBackend = (*backend)(nil)
+)
 
 func (b *backend) principal() string { return Prefix + "/" + b.m.Login + "/" }
 func (b *backend) home() string      { return b.principal() + "calendars/" }
@@ -300,6 +304,58 @@ func (b *backend) SyncCalendar(ctx context.Context, p, token string, limit int) 
 		res.Deleted = append(res.Deleted, b.home()+slug+"/"+n)
 	}
 	return res, nil
+}
+
+// FreeBusy answers a free-busy-query (RFC 4791 section 7.10) on one of
+// the member's calendars, or on the personal calendar of a member who
+// shares a group with it (/caldav/<login>/calendars/personal/): busy
+// periods only, no summary, place or attendee.
+func (b *backend) FreeBusy(ctx context.Context, p string, start, end time.Time) (*ical.Calendar, error) {
+	notFound := webdav.NewHTTPError(http.StatusNotFound, errors.New("caldav: not found"))
+	rest, ok := strings.CutPrefix(p, Prefix+"/")
+	login, rest, ok2 := strings.Cut(rest, "/calendars/")
+	slug, tail, _ := strings.Cut(rest, "/")
+	if !ok || !ok2 || login == "" || strings.Contains(login, "/") || tail != "" {
+		return nil, notFound
+	}
+	owner := b.m.ID
+	if login != b.m.Login {
+		a, err := b.auth.AccountByLogin(ctx, login)
+		if err != nil {
+			return nil, notFound
+		}
+		owner = a.ID
+	}
+	periods, err := b.store.BusyIn(ctx, b.m, owner, slug, start, end)
+	if err != nil {
+		return nil, b.httpError(err)
+	}
+	return freeBusyCalendar(periods, start, end, time.Now()), nil
+}
+
+// freeBusyCalendar is the VCALENDAR of a free-busy answer: one
+// VFREEBUSY with a FREEBUSY period per busy span (RFC 5545 section
+// 3.6.4).
+func freeBusyCalendar(periods []calendar.Period, start, end, now time.Time) *ical.Calendar {
+	const utc = "20060102T150405Z"
+	cal := ical.NewCalendar()
+	cal.Props.SetText(ical.PropVersion, "2.0")
+	cal.Props.SetText(ical.PropProductID, "-//caucus//calendar//EN")
+	fb := ical.NewComponent(ical.CompFreeBusy)
+	fb.Props.SetText(ical.PropUID, fmt.Sprintf("freebusy-%d-%d", start.Unix(), end.Unix()))
+	fb.Props.SetDateTime(ical.PropDateTimeStamp, now.UTC())
+	fb.Props.SetDateTime(ical.PropDateTimeStart, start.UTC())
+	if !end.IsZero() {
+		fb.Props.SetDateTime(ical.PropDateTimeEnd, end.UTC())
+	}
+	for _, p := range periods {
+		prop := ical.NewProp(ical.PropFreeBusy)
+		prop.Params.Set(ical.ParamFreeBusyType, "BUSY")
+		prop.Value = p.Start.UTC().Format(utc) + "/" + p.End.UTC().Format(utc)
+		fb.Props.Add(prop)
+	}
+	cal.Children = append(cal.Children, fb)
+	return cal
 }
 
 // PutCalendarObject stores the body prepare parsed. The ETag is returned

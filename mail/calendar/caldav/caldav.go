@@ -11,7 +11,10 @@
 //	/caldav/<login>/calendars/<slug>/<name>   one calendar object resource
 //
 // Another member's URLs answer 404, as do a group's calendar to who is not
-// in the group, whatever href a REPORT names.
+// in the group, whatever href a REPORT names; the one exception is a
+// free-busy-query (RFC 4791 section 7.10) on the personal calendar of a
+// member who shares a group with the one asking, which answers busy
+// periods only.
 //
 // Clients sign in with HTTP Basic authentication (RFC 7617) and an app
 // password of scope calendar only. Every request runs under the auth
@@ -30,6 +33,7 @@ package caldav
 import (
 	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
 	"io"
 	"log/slog"
@@ -57,11 +61,13 @@ const (
 type Auth interface {
 	AppPassword(ctx context.Context, login, secret string, scope auth.Scope, c auth.Client) (auth.Grant, error)
 	Connect(parent context.Context, g auth.Grant) (context.Context, func())
+	AccountByLogin(ctx context.Context, login string) (auth.Account, error) // whose free-busy time is asked
 }
 
 // Handler serves CalDAV. Build it with New.
 type Handler struct {
 	store *calendar.Store
+	auth  Auth
 	gate  *connauth.Gate
 	log   *slog.Logger
 }
@@ -73,7 +79,7 @@ func New(store *calendar.Store, svc Auth, stats *metrics.Set, log *slog.Logger) 
 		log = slog.New(slog.DiscardHandler)
 	}
 	gate := connauth.New(connauth.Config{Proto: "caldav", Scope: auth.ScopeCalendar, Metrics: stats, Log: log}, svc)
-	return &Handler{store: store, gate: gate, log: log}
+	return &Handler{store: store, auth: svc, gate: gate, log: log}
 }
 
 // Register mounts the handler at /caldav/ on mux, and the discovery
@@ -128,13 +134,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	web.SlideReads(dl, r)
 	dl.Reading()
 	dl.Writing()
-	b := &backend{store: h.store, m: calendar.Member{ID: acct.ID, Login: acct.Login}, log: log}
-	if p := r.URL.Path; p != Prefix+"/" && !strings.HasPrefix(p, b.principal()) {
-		// Another member's principal, home or calendars.
+	b := &backend{store: h.store, auth: h.auth, m: calendar.Member{ID: acct.ID, Login: acct.Login}, log: log}
+	// Another member's principal, home or calendars are not found, but
+	// for a free-busy-query (see backend.FreeBusy).
+	foreign := r.URL.Path != Prefix+"/" && !strings.HasPrefix(r.URL.Path, b.principal())
+	if foreign && r.Method != "REPORT" {
 		http.NotFound(w, r)
 		return
 	}
 	if !h.prepare(w, r, b) {
+		return
+	}
+	if foreign && !isFreeBusyQuery(r) {
+		http.NotFound(w, r)
 		return
 	}
 	sw := &statusWriter{ResponseWriter: web.SlideWrites(dl, w), log: log, r: r}
@@ -192,6 +204,26 @@ func (h *Handler) preparePut(w http.ResponseWriter, r *http.Request, b *backend)
 	b.put, b.raw, b.cond = o, raw, condOf(r)
 	r.Body = io.NopCloser(bytes.NewReader(raw))
 	return true
+}
+
+// isFreeBusyQuery reports whether a REPORT's body (read by prepare) is
+// a CALDAV:free-busy-query.
+func isFreeBusyQuery(r *http.Request) bool {
+	body, err := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return false
+	}
+	d := xml.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return false
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			return se.Name.Space == "urn:ietf:params:xml:ns:caldav" && se.Name.Local == "free-busy-query"
+		}
+	}
 }
 
 // refuse answers a PUT whose body calendar.Parse refused: 413 for its

@@ -33,6 +33,8 @@ func FuzzRequest(f *testing.F) {
 	f.Add("PROPFIND", "personal/", "0", `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>`)
 	f.Add("MKCOL", "new/", "", `<?xml version="1.0"?><D:mkcol xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:set><D:prop><D:resourcetype><D:collection/><C:calendar/></D:resourcetype></D:prop></D:set></D:mkcol>`)
 	f.Add("DELETE", "personal/a.ics", "", "")
+	f.Add("REPORT", "personal/", "1", freeBusyQuery("20260601T000000Z", "20260701T000000Z"))
+	f.Add("REPORT", "../../other@example.org/calendars/personal/", "1", freeBusyQuery("20260601T000000Z", ""))
 	f.Add("PROPPATCH", "personal/", "", `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"/>`)
 	f.Fuzz(func(t *testing.T, method, path, depth, body string) {
 		if strings.ContainsAny(path, " \r\n\t#?%") {

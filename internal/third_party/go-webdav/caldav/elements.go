@@ -22,6 +22,7 @@ var (
 	calendarMultigetName = xml.Name{namespace, "calendar-multiget"}
 
 	syncCollectionName     = xml.Name{"DAV:", "sync-collection"}      // caucus patch 1
+	freeBusyQueryName      = xml.Name{namespace, "free-busy-query"}   // caucus patch 3
 	syncTokenName          = xml.Name{"DAV:", "sync-token"}           // caucus patch 1
 	supportedReportSetName = xml.Name{"DAV:", "supported-report-set"} // caucus patch 1
 
@@ -216,7 +217,14 @@ type reportReq struct {
 	Multiget *calendarMultiget
 	// caucus patch 1: sync-collection (RFC 6578 section 3.2).
 	SyncCollection *internal.SyncCollectionQuery
-	// TODO: CALDAV:free-busy-query
+	// caucus patch 3: CALDAV:free-busy-query (RFC 4791 section 7.10).
+	FreeBusy *freeBusyQuery
+}
+
+// https://tools.ietf.org/html/rfc4791#section-9.11 (caucus patch 3)
+type freeBusyQuery struct {
+	XMLName   xml.Name  `xml:"urn:ietf:params:xml:ns:caldav free-busy-query"`
+	TimeRange timeRange `xml:"time-range"`
 }
 
 func (r *reportReq) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
@@ -231,6 +239,9 @@ func (r *reportReq) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 	case syncCollectionName:
 		r.SyncCollection = &internal.SyncCollectionQuery{}
 		v = r.SyncCollection
+	case freeBusyQueryName:
+		r.FreeBusy = &freeBusyQuery{}
+		v = r.FreeBusy
 	default:
 		return fmt.Errorf("caldav: unsupported REPORT root %q %q", start.Name.Space, start.Name.Local)
 	}

@@ -99,6 +99,8 @@ func (h *Handler) handleReport(w http.ResponseWriter, r *http.Request) error {
 		return h.handleMultiget(r.Context(), w, report.Multiget)
 	} else if report.SyncCollection != nil {
 		return h.handleSyncCollection(r, w, report.SyncCollection)
+	} else if report.FreeBusy != nil {
+		return h.handleFreeBusy(r, w, report.FreeBusy)
 	}
 	return internal.HTTPErrorf(http.StatusBadRequest, "caldav: expected calendar-query or calendar-multiget element in REPORT request")
 }
@@ -368,6 +370,39 @@ func (h *Handler) handleSyncCollection(r *http.Request, w http.ResponseWriter, q
 	ms := internal.NewMultiStatus(resps...)
 	ms.SyncToken = res.SyncToken
 	return internal.ServeMultiStatus(w, ms)
+}
+
+// FreeBusyBackend is a Backend that answers free-busy-query REPORTs on
+// calendars (RFC 4791 section 7.10) (caucus patch 3).
+type FreeBusyBackend interface {
+	Backend
+	// FreeBusy returns the busy time of the calendar at path in [start,
+	// end) as a VCALENDAR holding one VFREEBUSY.
+	FreeBusy(ctx context.Context, path string, start, end time.Time) (*ical.Calendar, error)
+}
+
+// handleFreeBusy answers a free-busy-query: 200 with a VCALENDAR holding
+// a VFREEBUSY (RFC 4791 section 7.10). The time range is required.
+func (h *Handler) handleFreeBusy(r *http.Request, w http.ResponseWriter, q *freeBusyQuery) error {
+	fb, ok := h.Backend.(FreeBusyBackend)
+	if !ok {
+		return internal.HTTPErrorf(http.StatusForbidden, "caldav: free-busy-query is not supported")
+	}
+	start, end := time.Time(q.TimeRange.Start), time.Time(q.TimeRange.End)
+	if start.IsZero() {
+		return internal.HTTPErrorf(http.StatusBadRequest, "caldav: free-busy-query needs a time-range with a start")
+	}
+	cal, err := fb.FreeBusy(r.Context(), r.URL.Path, start, end)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := ical.NewEncoder(&buf).Encode(cal); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", ical.MIMEType)
+	_, err = w.Write(buf.Bytes())
+	return err
 }
 
 type backend struct {
