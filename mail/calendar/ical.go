@@ -50,10 +50,6 @@ var (
 	ErrMaxInstances = fmt.Errorf("%w: recurrence too dense", ErrInvalid)
 )
 
-// supportedComponents are the kinds of calendar objects stored
-// (CALDAV:supported-calendar-component-set).
-var supportedComponents = []string{ical.CompEvent, ical.CompToDo, ical.CompJournal}
-
 // Object is a parsed calendar object resource: the iCalendar object in
 // the form it is stored and served (go-ical's encoding, which orders
 // properties by name), and what the store indexes of it.
@@ -194,13 +190,10 @@ func Analyse(cal *ical.Calendar) (*Object, error) {
 	return o, nil
 }
 
+// isSupported reports whether objects of component name are stored
+// (CALDAV:supported-calendar-component-set).
 func isSupported(name string) bool {
-	for _, n := range supportedComponents {
-		if n == name {
-			return true
-		}
-	}
-	return false
+	return name == ical.CompEvent || name == ical.CompToDo || name == ical.CompJournal
 }
 
 // index sets the range every instance of every component falls in.

@@ -115,6 +115,20 @@ func BenchmarkCalendarQueryMonth(b *testing.B) {
 	}
 }
 
+// BenchmarkSyncInitial is a first sync-collection of the calendar (no
+// token): every event's ETag, as a new device asks.
+func BenchmarkSyncInitial(b *testing.B) {
+	e, alice := benchCalendar(b)
+	cpu := cpuTime()
+	var n int
+	for b.Loop() {
+		w := serve(b, e, alice, "REPORT", alice.home()+"personal/", syncReport(""))
+		n = strings.Count(w.Body.String(), "</response>")
+	}
+	reportCPU(b, cpu)
+	b.ReportMetric(float64(n), "events")
+}
+
 // BenchmarkSyncNoChange is an incremental sync-collection of the same
 // calendar with nothing changed since the token.
 func BenchmarkSyncNoChange(b *testing.B) {
