@@ -348,3 +348,31 @@ func TestHostileObjects(t *testing.T) {
 		t.Fatalf("the calendar changed: %d\n%s", code, body)
 	}
 }
+
+// TestMkcalendar makes a calendar as Thunderbird does (MKCALENDAR, RFC
+// 4791 section 5.3.1) and finds it in the home; a group's name and a
+// bad name are refused.
+func TestMkcalendar(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	alice := e.person(t, "alice", auth.ScopeCalendar)
+	body := `<?xml version="1.0"?><C:mkcalendar xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:set><D:prop><D:displayname>Press office</D:displayname><C:calendar-description>Interviews</C:calendar-description></D:prop></D:set></C:mkcalendar>`
+	if code, b, _ := e.do(t, alice, "MKCALENDAR", alice.home()+"press/", body); code != http.StatusCreated {
+		t.Fatalf("MKCALENDAR: %d %s", code, b)
+	}
+	if code, _, _ := e.do(t, alice, "MKCALENDAR", alice.home()+"press/", body); code != http.StatusMethodNotAllowed {
+		t.Errorf("MKCALENDAR again: %d, want 405", code)
+	}
+	for _, bad := range []string{"group-1/", "Caps/", "personal/x/"} {
+		if code, _, _ := e.do(t, alice, "MKCALENDAR", alice.home()+bad, body); code != http.StatusForbidden {
+			t.Errorf("MKCALENDAR %s: %d, want 403", bad, code)
+		}
+	}
+	code, b, _ := e.do(t, alice, "PROPFIND", alice.home(), propfindCalendars, "Depth", "1")
+	if code != http.StatusMultiStatus || !strings.Contains(b, alice.home()+"press/") || !strings.Contains(b, "Press office") {
+		t.Fatalf("the home after MKCALENDAR: %d\n%s", code, b)
+	}
+	if code, _, _ := e.do(t, alice, "PUT", alice.home()+"press/iv.ics", event("iv", "20260610T090000Z", "20260610T100000Z", "")); code != http.StatusCreated {
+		t.Fatalf("PUT in the new calendar: %d", code)
+	}
+}

@@ -249,6 +249,13 @@ func (r *reportReq) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 	return d.DecodeElement(v, &start)
 }
 
+// https://tools.ietf.org/html/rfc4791#section-9.3 (caucus patch 4)
+type mkcalendarReq struct {
+	XMLName     xml.Name `xml:"urn:ietf:params:xml:ns:caldav mkcalendar"`
+	DisplayName string   `xml:"set>prop>displayname"`
+	Description string   `xml:"set>prop>calendar-description"`
+}
+
 type mkcolReq struct {
 	XMLName      xml.Name              `xml:"DAV: mkcol"`
 	ResourceType internal.ResourceType `xml:"set>prop>resourcetype"`

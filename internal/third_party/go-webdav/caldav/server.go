@@ -73,6 +73,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case "REPORT":
 		err = h.handleReport(w, r)
+	case "MKCALENDAR":
+		err = h.handleMkcalendar(w, r)
 	default:
 		b := backend{
 			Backend: h.Backend,
@@ -85,6 +87,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		internal.ServeError(w, err)
 	}
+}
+
+// handleMkcalendar makes a calendar (RFC 4791 section 5.3.1), with the
+// display name and description its body may set (caucus patch 4).
+func (h *Handler) handleMkcalendar(w http.ResponseWriter, r *http.Request) error {
+	b := backend{Backend: h.Backend, Prefix: strings.TrimSuffix(h.Prefix, "/")}
+	if b.resourceTypeAtPath(r.URL.Path) != resourceTypeCalendar {
+		return internal.HTTPErrorf(http.StatusForbidden, "caldav: calendar creation not allowed at given location")
+	}
+	cal := Calendar{Path: r.URL.Path}
+	if !internal.IsRequestBodyEmpty(r) {
+		var m mkcalendarReq
+		if err := internal.DecodeXMLRequest(r, &m); err != nil {
+			return err
+		}
+		cal.Name, cal.Description = m.DisplayName, m.Description
+	}
+	if err := h.Backend.CreateCalendar(r.Context(), &cal); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusCreated)
+	return nil
 }
 
 func (h *Handler) handleReport(w http.ResponseWriter, r *http.Request) error {
