@@ -376,3 +376,17 @@ func TestMkcalendar(t *testing.T) {
 		t.Fatalf("PUT in the new calendar: %d", code)
 	}
 }
+
+// TestProppatchRefusedPerProperty: a calendar's colour set as Apple
+// Calendar does gets a 207 with the property refused, not a failed
+// request.
+func TestProppatchRefusedPerProperty(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	alice := e.person(t, "alice", auth.ScopeCalendar)
+	body := `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:A="http://apple.com/ns/ical/"><D:set><D:prop><A:calendar-color>#FF0000FF</A:calendar-color></D:prop></D:set></D:propertyupdate>`
+	code, b, _ := e.do(t, alice, "PROPPATCH", alice.home()+"personal/", body)
+	if code != http.StatusMultiStatus || !strings.Contains(b, "calendar-color") || !strings.Contains(b, "403") {
+		t.Fatalf("PROPPATCH: %d\n%s", code, b)
+	}
+}

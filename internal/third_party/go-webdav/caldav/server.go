@@ -830,8 +830,31 @@ func (b *backend) propFindAllCalendarObjects(ctx context.Context, propfind *inte
 	return resps, nil
 }
 
+// PropPatch refuses every change of property with a 403 propstat for
+// each (RFC 4918 section 9.2.1), which clients such as Apple Calendar,
+// setting a calendar's colour or order, take in their stride, where the
+// 501 of the whole request was an error to show (caucus patch 5).
 func (b *backend) PropPatch(r *http.Request, update *internal.PropertyUpdate) (*internal.Response, error) {
-	return nil, internal.HTTPErrorf(http.StatusNotImplemented, "caldav: PropPatch not implemented")
+	resp := &internal.Response{Hrefs: []internal.Href{{Path: r.URL.Path}}}
+	var props []internal.Prop
+	for _, s := range update.Set {
+		props = append(props, s.Prop)
+	}
+	for _, rm := range update.Remove {
+		props = append(props, rm.Prop)
+	}
+	for _, p := range props {
+		for _, raw := range p.Raw {
+			name, ok := raw.XMLName()
+			if !ok {
+				continue
+			}
+			if err := resp.EncodeProp(http.StatusForbidden, internal.NewRawXMLElement(name, nil, nil)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return resp, nil
 }
 
 func (b *backend) Put(w http.ResponseWriter, r *http.Request) error {
