@@ -248,7 +248,7 @@ func span(c *ical.Component, tzs *zones) (start, end time.Time, ok bool, err err
 	}
 	last := first
 	if c.Props.Get(ical.PropRecurrenceRule) != nil || c.Props.Get(ical.PropRecurrenceDates) != nil {
-		set, err := recurrence(c, tzs)
+		set, err := recurrence(c, tzs, time.Time{})
 		if err != nil {
 			return time.Time{}, time.Time{}, false, err
 		}
@@ -432,7 +432,12 @@ func (z *zones) dateTime(p *ical.Prop) (time.Time, bool, error) {
 // 3.8.5): RRULE, RDATE and EXDATE. go-ical's own RecurrenceSet reads
 // EXDATE as RDATE and loads the TZID of every date again; this one
 // resolves zones once and checks the rule (see checkRule).
-func recurrence(c *ical.Component, tzs *zones) (*rrule.Set, error) {
+//
+// from, if not zero, is the earliest time the caller asks about: a rule
+// that steps by days or weeks without COUNT then starts at its last step
+// before from (see skipAhead), so that a daily event begun years ago
+// costs a few steps, not thousands.
+func recurrence(c *ical.Component, tzs *zones, from time.Time) (*rrule.Set, error) {
 	sp := c.Props.Get(ical.PropDateTimeStart)
 	if sp == nil {
 		return nil, fmt.Errorf("%w: recurrence without DTSTART", ErrInvalid)
@@ -451,7 +456,7 @@ func recurrence(c *ical.Component, tzs *zones) (*rrule.Set, error) {
 		if err := checkRule(opt, start); err != nil {
 			return nil, err
 		}
-		opt.Dtstart = start
+		opt.Dtstart = skipAhead(start, from, opt)
 		rule, err := rrule.NewRRule(*opt)
 		if err != nil {
 			return nil, fmt.Errorf("%w: RRULE: %v", ErrInvalid, err)
@@ -465,6 +470,27 @@ func recurrence(c *ical.Component, tzs *zones) (*rrule.Set, error) {
 		return nil, err
 	}
 	return set, nil
+}
+
+// skipAhead moves the start of a rule that steps by days or weeks (FREQ
+// DAILY or WEEKLY) and counts no instances (no COUNT) forward by whole
+// steps, in local time, to the last step at least one step before from.
+// Each step of such a rule repeats the one before it (the BY parts that
+// would not, BYSETPOS, BYYEARDAY, BYWEEKNO, are refused by checkRule for
+// these frequencies), so the instances from there on are the rule's own.
+func skipAhead(start, from time.Time, o *rrule.ROption) time.Time {
+	if from.IsZero() || o.Count != 0 || (o.Freq != rrule.DAILY && o.Freq != rrule.WEEKLY) || !start.Before(from) {
+		return start
+	}
+	step := max(o.Interval, 1)
+	if o.Freq == rrule.WEEKLY {
+		step *= 7
+	}
+	k := int(from.Sub(start).Hours()/24)/step - 1
+	if k <= 0 {
+		return start
+	}
+	return start.AddDate(0, 0, k*step)
 }
 
 // maxDates bounds the RDATE and EXDATE values of one component.

@@ -36,7 +36,7 @@ func componentOverlaps(c *ical.Component, tzs *zones, start, end time.Time) bool
 	if c.Props.Get(ical.PropRecurrenceRule) == nil && c.Props.Get(ical.PropRecurrenceDates) == nil {
 		return instanceOverlaps(first, dur, start, end)
 	}
-	set, err := recurrence(c, tzs)
+	set, err := recurrence(c, tzs, start.Add(-dur))
 	if err != nil {
 		return true
 	}
@@ -105,7 +105,7 @@ func Busy(cal *ical.Calendar, start, end time.Time) []Period {
 			add(first)
 			continue
 		}
-		set, err := recurrence(c, tzs)
+		set, err := recurrence(c, tzs, start.Add(-dur))
 		if err != nil {
 			continue
 		}
