@@ -1,6 +1,8 @@
 // Package caldav serves the calendar store (mail/calendar) over CalDAV
-// (RFC 4791) at /caldav/, with sync-collection (RFC 6578) and discovery
-// by /.well-known/caldav (RFC 6764 section 5). It is go-webdav's caldav
+// (RFC 4791) at /caldav/: calendar-query, calendar-multiget,
+// free-busy-query, MKCALENDAR, sync-collection (RFC 6578) and discovery
+// by /.well-known/caldav (RFC 6764 section 5). PROPPATCH refuses each
+// property (403): calendars' names are set when they are made. It is go-webdav's caldav
 // server (patched, see internal/third_party/go-webdav/PATCHES) over a
 // backend bound to the member who signed in. A member's URLs are:
 //
