@@ -24,6 +24,7 @@ var allowed = []string{
 	"github.com/emersion/go-webdav", // CalDAV and CardDAV servers
 	"github.com/emersion/go-ical",
 	"github.com/emersion/go-vcard",
+	"github.com/teambition/rrule-go", // go-ical's recurrences, bounded by mail/calendar
 	"blitiri.com.ar/go/spf",
 	"github.com/go-webauthn/webauthn",
 	"github.com/letsencrypt/pebble/v2", // tests only: in-process ACME server

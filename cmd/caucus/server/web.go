@@ -56,6 +56,7 @@ func (s *Server) buildWeb(ctx context.Context) error {
 	pages.Register(mux)
 	adminWeb.Register(mux)
 	dav.New(s.files, s.auth, s.stats, log.With("component", "dav")).Register(mux)
+	s.buildCalendars(mux)
 	fweb, err := fileweb.New(s.files, s.auth, pages, log.With("component", "files-web"))
 	if err != nil {
 		return err

@@ -69,6 +69,9 @@ type Calendar struct {
 	Description           string
 	MaxResourceSize       int64
 	SupportedComponentSet []string
+	// SyncToken is the calendar's DAV:sync-token (RFC 6578 section 4),
+	// "" if the backend is no SyncBackend (caucus patch 1).
+	SyncToken string
 }
 
 type CalendarCompRequest struct {
@@ -124,4 +127,8 @@ type CalendarObject struct {
 	ContentLength int64
 	ETag          string
 	Data          *ical.Calendar
+	// Raw, if not nil, is the object as the backend stores it, which GET
+	// and calendar-data serve as it is, instead of Data encoded again;
+	// Data may then be nil where no filter needs it (caucus patch 2).
+	Raw []byte
 }

@@ -21,6 +21,11 @@ var (
 	calendarQueryName    = xml.Name{namespace, "calendar-query"}
 	calendarMultigetName = xml.Name{namespace, "calendar-multiget"}
 
+	syncCollectionName     = xml.Name{"DAV:", "sync-collection"}      // caucus patch 1
+	freeBusyQueryName      = xml.Name{namespace, "free-busy-query"}   // caucus patch 3
+	syncTokenName          = xml.Name{"DAV:", "sync-token"}           // caucus patch 1
+	supportedReportSetName = xml.Name{"DAV:", "supported-report-set"} // caucus patch 1
+
 	calendarName     = xml.Name{namespace, "calendar"}
 	calendarDataName = xml.Name{namespace, "calendar-data"}
 )
@@ -210,7 +215,16 @@ type calendarDataResp struct {
 type reportReq struct {
 	Query    *calendarQuery
 	Multiget *calendarMultiget
-	// TODO: CALDAV:free-busy-query
+	// caucus patch 1: sync-collection (RFC 6578 section 3.2).
+	SyncCollection *internal.SyncCollectionQuery
+	// caucus patch 3: CALDAV:free-busy-query (RFC 4791 section 7.10).
+	FreeBusy *freeBusyQuery
+}
+
+// https://tools.ietf.org/html/rfc4791#section-9.11 (caucus patch 3)
+type freeBusyQuery struct {
+	XMLName   xml.Name  `xml:"urn:ietf:params:xml:ns:caldav free-busy-query"`
+	TimeRange timeRange `xml:"time-range"`
 }
 
 func (r *reportReq) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
@@ -222,6 +236,12 @@ func (r *reportReq) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 	case calendarMultigetName:
 		r.Multiget = &calendarMultiget{}
 		v = r.Multiget
+	case syncCollectionName:
+		r.SyncCollection = &internal.SyncCollectionQuery{}
+		v = r.SyncCollection
+	case freeBusyQueryName:
+		r.FreeBusy = &freeBusyQuery{}
+		v = r.FreeBusy
 	default:
 		return fmt.Errorf("caldav: unsupported REPORT root %q %q", start.Name.Space, start.Name.Local)
 	}
@@ -229,9 +249,52 @@ func (r *reportReq) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
 	return d.DecodeElement(v, &start)
 }
 
+// https://tools.ietf.org/html/rfc4791#section-9.3 (caucus patch 4)
+type mkcalendarReq struct {
+	XMLName     xml.Name `xml:"urn:ietf:params:xml:ns:caldav mkcalendar"`
+	DisplayName string   `xml:"set>prop>displayname"`
+	Description string   `xml:"set>prop>calendar-description"`
+}
+
 type mkcolReq struct {
 	XMLName      xml.Name              `xml:"DAV: mkcol"`
 	ResourceType internal.ResourceType `xml:"set>prop>resourcetype"`
 	DisplayName  string                `xml:"set>prop>displayname"`
 	// TODO this could theoretically contain all addressbook properties?
+}
+
+// caucus patch 1: the DAV:sync-token property (RFC 6578 section 4).
+type syncToken struct {
+	XMLName xml.Name `xml:"DAV: sync-token"`
+	Token   string   `xml:",chardata"`
+}
+
+// caucus patch 1: the DAV:supported-report-set property (RFC 3253
+// section 3.1.5), which clients read to learn that sync-collection is
+// there.
+type supportedReportSet struct {
+	XMLName xml.Name          `xml:"DAV: supported-report-set"`
+	Reports []supportedReport `xml:"supported-report"`
+}
+
+type supportedReport struct {
+	Report reportName `xml:"DAV: report"`
+}
+
+type reportName struct {
+	Name xml.Name
+}
+
+func (r reportName) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	if err := e.EncodeToken(start); err != nil {
+		return err
+	}
+	el := xml.StartElement{Name: r.Name}
+	if err := e.EncodeToken(el); err != nil {
+		return err
+	}
+	if err := e.EncodeToken(el.End()); err != nil {
+		return err
+	}
+	return e.EncodeToken(start.End())
 }

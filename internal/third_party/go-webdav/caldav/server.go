@@ -73,6 +73,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case "REPORT":
 		err = h.handleReport(w, r)
+	case "MKCALENDAR":
+		err = h.handleMkcalendar(w, r)
 	default:
 		b := backend{
 			Backend: h.Backend,
@@ -87,6 +89,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// handleMkcalendar makes a calendar (RFC 4791 section 5.3.1), with the
+// display name and description its body may set (caucus patch 4).
+func (h *Handler) handleMkcalendar(w http.ResponseWriter, r *http.Request) error {
+	b := backend{Backend: h.Backend, Prefix: strings.TrimSuffix(h.Prefix, "/")}
+	if b.resourceTypeAtPath(r.URL.Path) != resourceTypeCalendar {
+		return internal.HTTPErrorf(http.StatusForbidden, "caldav: calendar creation not allowed at given location")
+	}
+	cal := Calendar{Path: r.URL.Path}
+	if !internal.IsRequestBodyEmpty(r) {
+		var m mkcalendarReq
+		if err := internal.DecodeXMLRequest(r, &m); err != nil {
+			return err
+		}
+		cal.Name, cal.Description = m.DisplayName, m.Description
+	}
+	if err := h.Backend.CreateCalendar(r.Context(), &cal); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
 func (h *Handler) handleReport(w http.ResponseWriter, r *http.Request) error {
 	var report reportReq
 	if err := internal.DecodeXMLRequest(r, &report); err != nil {
@@ -97,6 +121,10 @@ func (h *Handler) handleReport(w http.ResponseWriter, r *http.Request) error {
 		return h.handleQuery(r, w, report.Query)
 	} else if report.Multiget != nil {
 		return h.handleMultiget(r.Context(), w, report.Multiget)
+	} else if report.SyncCollection != nil {
+		return h.handleSyncCollection(r, w, report.SyncCollection)
+	} else if report.FreeBusy != nil {
+		return h.handleFreeBusy(r, w, report.FreeBusy)
 	}
 	return internal.HTTPErrorf(http.StatusBadRequest, "caldav: expected calendar-query or calendar-multiget element in REPORT request")
 }
@@ -287,6 +315,120 @@ func (h *Handler) handleMultiget(ctx context.Context, w http.ResponseWriter, mul
 	return internal.ServeMultiStatus(w, ms)
 }
 
+// SyncBackend is a Backend that answers sync-collection REPORTs on
+// calendars (RFC 6578), and gives each Calendar its SyncToken (caucus
+// patch 1).
+type SyncBackend interface {
+	Backend
+	// SyncCalendar returns what changed in the calendar at path since
+	// syncToken ("": everything it holds, RFC 6578 section 3.4), with
+	// the token that names the state returned. An unknown token is
+	// the error NewValidSyncTokenError returns. limit is the client's
+	// DAV:limit (0: none); a backend that cannot keep to it returns
+	// NewNumberOfMatchesError.
+	SyncCalendar(ctx context.Context, path, syncToken string, limit int) (*SyncResponse, error)
+}
+
+// SyncResponse is what changed in a calendar since a sync token.
+type SyncResponse struct {
+	SyncToken string
+	Updated   []CalendarObject // created or changed
+	Deleted   []string         // paths of deleted objects
+}
+
+// NewValidSyncTokenError is the error of a sync-collection REPORT with a
+// token the server does not know (RFC 6578 section 3.2: 403 with the
+// DAV:valid-sync-token precondition).
+func NewValidSyncTokenError() error {
+	return davPreconditionError(http.StatusForbidden, "valid-sync-token")
+}
+
+// NewNumberOfMatchesError is the error of a sync-collection REPORT whose
+// answer would pass the client's limit (RFC 6578 section 3.2: 507 with
+// DAV:number-of-matches-within-limits).
+func NewNumberOfMatchesError() error {
+	return davPreconditionError(http.StatusInsufficientStorage, "number-of-matches-within-limits")
+}
+
+func davPreconditionError(code int, name string) error {
+	elem := internal.NewRawXMLElement(xml.Name{Space: "DAV:", Local: name}, nil, nil)
+	return &internal.HTTPError{Code: code, Err: &internal.Error{Raw: []internal.RawXMLValue{*elem}}}
+}
+
+// handleSyncCollection answers a sync-collection REPORT (RFC 6578
+// section 3.2): a response with the requested properties for each
+// object created or changed, a 404 response for each one deleted, and
+// the new token.
+func (h *Handler) handleSyncCollection(r *http.Request, w http.ResponseWriter, q *internal.SyncCollectionQuery) error {
+	sb, ok := h.Backend.(SyncBackend)
+	if !ok {
+		return internal.HTTPErrorf(http.StatusForbidden, "caldav: sync-collection is not supported")
+	}
+	if q.SyncLevel != "1" && q.SyncLevel != "infinite" {
+		return internal.HTTPErrorf(http.StatusBadRequest, "caldav: sync-level must be 1 or infinite")
+	}
+	limit := 0
+	if q.Limit != nil {
+		limit = int(q.Limit.NResults)
+	}
+	res, err := sb.SyncCalendar(r.Context(), r.URL.Path, q.SyncToken, limit)
+	if err != nil {
+		return err
+	}
+	b := backend{Backend: h.Backend, Prefix: strings.TrimSuffix(h.Prefix, "/")}
+	propfind := internal.PropFind{Prop: q.Prop}
+	if q.Prop == nil {
+		propfind.Prop = &internal.Prop{}
+	}
+	resps := make([]internal.Response, 0, len(res.Updated)+len(res.Deleted))
+	for i := range res.Updated {
+		resp, err := b.propFindCalendarObject(r.Context(), &propfind, &res.Updated[i])
+		if err != nil {
+			return err
+		}
+		resps = append(resps, *resp)
+	}
+	for _, p := range res.Deleted {
+		resps = append(resps, internal.Response{Hrefs: []internal.Href{{Path: p}}, Status: &internal.Status{Code: http.StatusNotFound}})
+	}
+	ms := internal.NewMultiStatus(resps...)
+	ms.SyncToken = res.SyncToken
+	return internal.ServeMultiStatus(w, ms)
+}
+
+// FreeBusyBackend is a Backend that answers free-busy-query REPORTs on
+// calendars (RFC 4791 section 7.10) (caucus patch 3).
+type FreeBusyBackend interface {
+	Backend
+	// FreeBusy returns the busy time of the calendar at path in [start,
+	// end) as a VCALENDAR holding one VFREEBUSY.
+	FreeBusy(ctx context.Context, path string, start, end time.Time) (*ical.Calendar, error)
+}
+
+// handleFreeBusy answers a free-busy-query: 200 with a VCALENDAR holding
+// a VFREEBUSY (RFC 4791 section 7.10). The time range is required.
+func (h *Handler) handleFreeBusy(r *http.Request, w http.ResponseWriter, q *freeBusyQuery) error {
+	fb, ok := h.Backend.(FreeBusyBackend)
+	if !ok {
+		return internal.HTTPErrorf(http.StatusForbidden, "caldav: free-busy-query is not supported")
+	}
+	start, end := time.Time(q.TimeRange.Start), time.Time(q.TimeRange.End)
+	if start.IsZero() {
+		return internal.HTTPErrorf(http.StatusBadRequest, "caldav: free-busy-query needs a time-range with a start")
+	}
+	cal, err := fb.FreeBusy(r.Context(), r.URL.Path, start, end)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := ical.NewEncoder(&buf).Encode(cal); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", ical.MIMEType)
+	_, err = w.Write(buf.Bytes())
+	return err
+}
+
 type backend struct {
 	Backend Backend
 	Prefix  string
@@ -361,6 +503,10 @@ func (b *backend) HeadGet(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	if r.Method != http.MethodHead {
+		if co.Raw != nil { // caucus patch 2
+			_, err := w.Write(co.Raw)
+			return err
+		}
 		return ical.NewEncoder(w).Encode(co.Data)
 	}
 	return nil
@@ -573,6 +719,19 @@ func (b *backend) propFindCalendar(ctx context.Context, propfind *internal.PropF
 			return &maxResourceSize{Size: cal.MaxResourceSize}, nil
 		}
 	}
+	// caucus patch 1: DAV:sync-token and DAV:supported-report-set.
+	reports := []supportedReport{{Report: reportName{calendarQueryName}}, {Report: reportName{calendarMultigetName}}}
+	if _, ok := b.Backend.(SyncBackend); ok {
+		reports = append(reports, supportedReport{Report: reportName{syncCollectionName}})
+	}
+	props[supportedReportSetName] = func(*internal.RawXMLValue) (interface{}, error) {
+		return &supportedReportSet{Reports: reports}, nil
+	}
+	if cal.SyncToken != "" {
+		props[syncTokenName] = func(*internal.RawXMLValue) (interface{}, error) {
+			return &syncToken{Token: cal.SyncToken}, nil
+		}
+	}
 
 	// TODO: CALDAV:calendar-timezone, CALDAV:supported-calendar-component-set, CALDAV:min-date-time, CALDAV:max-date-time, CALDAV:max-instances, CALDAV:max-attendees-per-instance
 
@@ -617,6 +776,13 @@ func (b *backend) propFindCalendarObject(ctx context.Context, propfind *internal
 		},
 		// TODO: calendar-data can only be used in REPORT requests
 		calendarDataName: func(*internal.RawXMLValue) (interface{}, error) {
+			// caucus patch 2: the stored form as it is, when given.
+			if co.Raw != nil {
+				return &calendarDataResp{Data: co.Raw}, nil
+			}
+			if co.Data == nil {
+				return nil, internal.HTTPErrorf(http.StatusNotFound, "caldav: no calendar data")
+			}
 			var buf bytes.Buffer
 			if err := ical.NewEncoder(&buf).Encode(co.Data); err != nil {
 				return nil, err
@@ -664,8 +830,31 @@ func (b *backend) propFindAllCalendarObjects(ctx context.Context, propfind *inte
 	return resps, nil
 }
 
+// PropPatch refuses every change of property with a 403 propstat for
+// each (RFC 4918 section 9.2.1), which clients such as Apple Calendar,
+// setting a calendar's colour or order, take in their stride, where the
+// 501 of the whole request was an error to show (caucus patch 5).
 func (b *backend) PropPatch(r *http.Request, update *internal.PropertyUpdate) (*internal.Response, error) {
-	return nil, internal.HTTPErrorf(http.StatusNotImplemented, "caldav: PropPatch not implemented")
+	resp := &internal.Response{Hrefs: []internal.Href{{Path: r.URL.Path}}}
+	var props []internal.Prop
+	for _, s := range update.Set {
+		props = append(props, s.Prop)
+	}
+	for _, rm := range update.Remove {
+		props = append(props, rm.Prop)
+	}
+	for _, p := range props {
+		for _, raw := range p.Raw {
+			name, ok := raw.XMLName()
+			if !ok {
+				continue
+			}
+			if err := resp.EncodeProp(http.StatusForbidden, internal.NewRawXMLElement(name, nil, nil)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return resp, nil
 }
 
 func (b *backend) Put(w http.ResponseWriter, r *http.Request) error {
