@@ -11,11 +11,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -393,4 +397,152 @@ func (b *browser) pollInt(expr string) int {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// TestBrowserInlineImage: an HTML message's cid: image shows in its
+// sandboxed frame (decoded: naturalWidth is the PNG's 20 px), and no
+// request leaves loopback. Chromium runs the sandboxed frame as a target
+// of its own (site isolation), whose requests the tab's recorder does not
+// see; so every request of the browser goes through a proxy that records
+// its host and tunnels only to the test server, and the image is read in
+// the frame's own target.
+func TestBrowserInlineImage(t *testing.T) {
+	browsertest.Need(t)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
+	defer cancel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	uid := anna.put(t, "INBOX", inlineMessage(t, "News"))
+	u, _ := url.Parse(e.ts.URL)
+	proxy := newTunnel(t, "localhost:"+u.Port(), u.Host)
+	b := &browser{browsertest.Start(t, ctx, browsertest.Options{
+		URL: "https://localhost:" + u.Port(), SPKI: browsertest.SPKIHash(e.ts.Certificate()),
+		Width: 1280, Height: 900, Record: true, StepTimeout: stepTimeout,
+		Flags: map[string]any{"proxy-server": "http://" + proxy.addr, "proxy-bypass-list": "<-loopback>"},
+	})}
+	b.signIn(anna)
+	href := msgHref(anna.box(t, "INBOX").ID, uid)
+	b.Navigate(href)
+	b.WaitPrefix("/mail/msg/", "#msgbody")
+
+	fctx := b.frameTarget(href + "/frame")
+	width, err := chromedp.Run(fctx, chromedp.Poll[int](`(() => { const i = document.querySelector("img"); return i && i.complete && i.naturalWidth > 0 ? i.naturalWidth : false; })()`,
+		chromedp.WithPollingTimeout(stepTimeout)))
+	if err != nil || width != 20 {
+		t.Errorf("the inline image shows %d px wide, want 20 (%v)", width, err)
+	}
+	if off := proxy.offsite(); len(off) > 0 {
+		t.Errorf("requests that left loopback: %q", off)
+	}
+	if len(proxy.tunnels()) == 0 {
+		t.Error("the proxy saw no request: the test cannot see one leave")
+	}
+	if off := b.Offsite(); len(off) > 0 {
+		t.Errorf("requests to other hosts: %q", off)
+	}
+}
+
+// frameTarget returns a context on the iframe target whose URL ends with
+// path (Chromium runs a sandboxed frame in a process of its own).
+func (b *browser) frameTarget(path string) context.Context {
+	b.T.Helper()
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		infos, err := chromedp.Targets(b.Ctx)
+		if err != nil {
+			b.T.Fatal(err)
+		}
+		for _, info := range infos {
+			if info.Type == "iframe" && strings.HasSuffix(info.URL, path) {
+				fctx, cancel := chromedp.NewContext(b.Ctx, chromedp.WithTargetID(info.TargetID))
+				b.T.Cleanup(cancel)
+				// Attach on fctx itself: the target lives as long as
+				// the context of the first call.
+				if err := chromedp.Do(fctx); err != nil {
+					b.T.Fatalf("attach to the frame: %v", err)
+				}
+				return fctx
+			}
+		}
+		if time.Now().After(deadline) {
+			b.T.Fatalf("no frame target for %s", path)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// tunnel is the browser's HTTP proxy: it records the host of every
+// request and tunnels a CONNECT to the test server's name (allow) to its
+// address (dst); anything else it refuses, so nothing reaches another
+// host even if the browser asks.
+type tunnel struct {
+	addr, allow, dst string
+	mu               sync.Mutex
+	seen             []string
+}
+
+func newTunnel(t *testing.T, allow, dst string) *tunnel {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tunnel{addr: ln.Addr().String(), allow: allow, dst: dst}
+	srv := &http.Server{Handler: p, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return p
+}
+
+func (p *tunnel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host := r.Host
+	if r.Method != http.MethodConnect {
+		host = r.URL.Host
+	}
+	p.mu.Lock()
+	p.seen = append(p.seen, host)
+	p.mu.Unlock()
+	if r.Method != http.MethodConnect || host != p.allow {
+		http.Error(w, "refused by the test's proxy", http.StatusForbidden)
+		return
+	}
+	up, err := net.DialTimeout("tcp", p.dst, 5*time.Second)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	conn, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		up.Close()
+		return
+	}
+	deadline := time.Now().Add(browserTimeout)
+	conn.SetDeadline(deadline)
+	up.SetDeadline(deadline)
+	io.WriteString(conn, "HTTP/1.1 200 Connection established\r\n\r\n")
+	go func() { io.Copy(up, rw); up.Close() }()
+	io.Copy(conn, up)
+	conn.Close()
+}
+
+// tunnels returns the hosts the browser asked the proxy for.
+func (p *tunnel) tunnels() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.seen...)
+}
+
+// offsite returns the hosts asked for that are not the test server,
+// but for Chromium's own services (refused by the proxy all the same).
+func (p *tunnel) offsite() []string {
+	var out []string
+	for _, h := range p.tunnels() {
+		name, _, _ := strings.Cut(h, ":")
+		if h == p.allow || slices.ContainsFunc([]string{"google.com", "googleapis.com", "gstatic.com", "gvt1.com"}, func(d string) bool { return name == d || strings.HasSuffix(name, "."+d) }) {
+			continue
+		}
+		out = append(out, h)
+	}
+	return out
 }
