@@ -158,6 +158,8 @@ type sanitizer struct {
 	skipDepth int
 	// link is the open <a>, whose content is buffered until it ends.
 	link *pendingLink
+	// attrBuf holds the attributes of the start tag being handled.
+	attrBuf []html.Attribute
 }
 
 func newSanitizer(w io.Writer, opt SanitizeOptions) *sanitizer {
@@ -198,6 +200,21 @@ func (b *boundedWriter) WriteString(s string) {
 	}
 }
 
+// writeBytes is WriteString on bytes, without copying them to a string.
+func (b *boundedWriter) writeBytes(p []byte) {
+	if b.err != nil {
+		return
+	}
+	if int64(len(p)) > b.left {
+		b.err = errOutputFull
+		return
+	}
+	b.left -= int64(len(p))
+	if _, err := b.w.Write(p); err != nil {
+		b.err = fmt.Errorf("msgview: writing: %w", err)
+	}
+}
+
 // write sends s to the open link's buffer, if any, else to the output.
 func (s *sanitizer) write(str string) {
 	if s.link != nil && !s.link.flushed {
@@ -208,6 +225,18 @@ func (s *sanitizer) write(str string) {
 		return
 	}
 	s.out.WriteString(str)
+}
+
+// writeBytes is write on bytes, without copying them to a string.
+func (s *sanitizer) writeBytes(p []byte) {
+	if s.link != nil && !s.link.flushed {
+		s.link.content.Write(p)
+		if s.link.content.Len() > maxToken {
+			s.flushLink()
+		}
+		return
+	}
+	s.out.writeBytes(p)
 }
 
 // run reads tokens until the end of the input or a limit.
@@ -233,7 +262,7 @@ func (s *sanitizer) run(z *html.Tokenizer) error {
 				s.startTag(nameToken(z, tt), tt == html.SelfClosingTagToken)
 				break
 			}
-			s.startTag(z.Token(), tt == html.SelfClosingTagToken)
+			s.startTag(s.tagToken(z, tt), tt == html.SelfClosingTagToken)
 		case html.EndTagToken:
 			s.endTag(nameToken(z, tt))
 		}
@@ -285,21 +314,80 @@ func (s *sanitizer) writeEscaped(b []byte) {
 		default:
 			continue
 		}
-		s.write(string(b[last:i]))
+		s.writeBytes(b[last:i])
 		s.write(esc)
 		last = i + 1
 	}
-	s.write(string(b[last:]))
+	s.writeBytes(b[last:])
+}
+
+// tagToken is Tokenizer.Token for a start tag, with fewer copies: the
+// name read by nameToken, the attributes in a slice the sanitizer reuses
+// from tag to tag (no Token outlives the startTag call it is made for).
+func (s *sanitizer) tagToken(z *html.Tokenizer, tt html.TokenType) html.Token {
+	t := nameToken(z, tt)
+	attrs := s.attrBuf[:0]
+	for {
+		// Keys are never empty: the tokenizer keeps no attribute
+		// without a name.
+		k, v, more := z.TagAttr()
+		if k == nil {
+			break
+		}
+		attrs = append(attrs, html.Attribute{Key: atom.String(k), Val: string(v)})
+		if !more {
+			break
+		}
+	}
+	s.attrBuf = attrs
+	t.Attr = attrs
+	return t
 }
 
 // nameToken returns a tag's name as a Token, without the attribute work of
 // Tokenizer.Token.
 func nameToken(z *html.Tokenizer, tt html.TokenType) html.Token {
-	name, _ := z.TagName()
+	var buf [maxFastName]byte
+	name, ok := rawTagName(z.Raw(), buf[:])
+	if !ok {
+		name, _ = z.TagName()
+	}
 	if a := atom.Lookup(name); a != 0 {
 		return html.Token{Type: tt, DataAtom: a, Data: a.String()}
 	}
 	return html.Token{Type: tt, Data: string(name)}
+}
+
+// maxFastName bounds the tag names rawTagName reads.
+const maxFastName = 32
+
+// rawTagName reads a tag's name from its raw text ("<name ...>" or
+// "</name ...>") into buf, lower-cased, as the tokenizer's TagName gives
+// it (HTML Living Standard 13.2.5.8, tag name state: the name ends at
+// white space, "/" or ">"), without TagName's copy of the name. ok is
+// false, for TagName to answer instead, when the name holds a NUL (which
+// the tokenizer replaces), a byte that is not ASCII, or is longer than
+// buf.
+func rawTagName(raw, buf []byte) (name []byte, ok bool) {
+	i := 1
+	if len(raw) > 1 && raw[1] == '/' {
+		i = 2
+	}
+	n := 0
+	for ; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' || c == '/' || c == '>':
+			return buf[:n], n > 0
+		case c == 0 || c >= 0x80 || n == len(buf):
+			return nil, false
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		buf[n] = c
+		n++
+	}
+	return buf[:n], n > 0
 }
 
 // startTag handles a start tag.
@@ -348,7 +436,10 @@ func (s *sanitizer) startTag(t html.Token, selfClosing bool) {
 	if !void && len(s.stack) >= s.maxDepth {
 		return // too deep: the text stays, the tag goes
 	}
-	s.write("<" + a.String() + s.attrs(t) + ">")
+	s.write("<")
+	s.write(a.String())
+	s.write(s.attrs(t))
+	s.write(">")
 	if !void {
 		s.stack = append(s.stack, a)
 	}
@@ -389,7 +480,9 @@ func (s *sanitizer) endTag(t html.Token) {
 func (s *sanitizer) pop() {
 	a := s.stack[len(s.stack)-1]
 	s.stack = s.stack[:len(s.stack)-1]
-	s.write("</" + a.String() + ">")
+	s.write("</")
+	s.write(a.String())
+	s.write(">")
 }
 
 // closeAll ends an open link and every open element, so the output is
