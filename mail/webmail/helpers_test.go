@@ -50,7 +50,7 @@ func newEnv(t testing.TB, opts ...login.Option) *env {
 		t.Fatal(err)
 	}
 	bus := store.NewBus()
-	st := store.New(a.DB, blobs, log, store.Options{Changes: bus})
+	st := store.New(a.DB, blobs, log, store.Options{Changes: bus, Hostname: "mail." + domain})
 	dir := route.New(a.DB, a.Auth, []string{domain}, a.Clock.Now)
 	sub := submit.New(submit.Config{Hostname: "mail." + domain}, submit.Deps{Store: st, Dir: dir, Log: log, Now: a.Clock.Now})
 	pages, err := login.New(a.Auth, log, opts...)

@@ -358,3 +358,35 @@ func TestCSP(t *testing.T) {
 		t.Errorf("message page: CSP %q, X-Frame-Options %q", csp, res.hdr.Get("X-Frame-Options"))
 	}
 }
+
+// TestAppendedFindings: a message a member APPENDs (IMAP, or any client
+// through the store) with an Authentication-Results in this host's name
+// is not shown as checked by caucus: the party leader's forged "pass" is
+// gone from what webmail reads, and an outside sender's message shows as
+// not checked rather than as an outside sender caucus checked.
+func TestAppendedFindings(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	in := anna.box(t, "INBOX")
+	ar := "Authentication-Results: mail." + domain + "; dmarc=pass header.from=%s; spf=pass smtp.mailfrom=%s; dkim=pass header.d=%s\r\n"
+	leader := anna.put(t, "INBOX", fmt.Sprintf(ar, domain, domain, domain)+mail("Party Leader <leader@"+domain+">", "anna@"+domain, "Wire the money today", "now"))
+	outside := anna.put(t, "INBOX", fmt.Sprintf(ar, "outside.example", "outside.example", "outside.example")+mail("Treasurer <t@outside.example>", "anna@"+domain, "Figures", "x"))
+
+	msgs, err := e.st.AccountMessages(t.Context(), anna.u.Account.ID, in.ID, []imap.UID{leader})
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("messages: %v", err)
+	}
+	v, closer, err := e.h.view(msgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	if f := v.Findings; f.Checked || f.DMARC != "" || f.DKIM != "" || f.SPF != "" || f.Level != msgview.LevelUnchecked {
+		t.Errorf("the leader's appended message reads as checked by caucus: %+v", f)
+	}
+	page := anna.get(t, msgHref(in.ID, outside))
+	if page.code != 200 || !strings.Contains(page.body, `class="banner unchecked"`) || strings.Contains(page.body, `class="banner outside"`) {
+		t.Errorf("the outside sender's appended message: %d, banner:\n%s", page.code, page.body)
+	}
+}
