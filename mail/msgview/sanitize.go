@@ -187,41 +187,44 @@ type boundedWriter struct {
 }
 
 func (b *boundedWriter) WriteString(s string) {
+	if b.take(len(s)) {
+		b.note(io.WriteString(b.w, s))
+	}
+}
+
+// take reserves n bytes of the bound: false when an earlier write failed,
+// or, failing with errOutputFull, when they do not fit.
+func (b *boundedWriter) take(n int) bool {
 	if b.err != nil {
-		return
+		return false
 	}
-	if int64(len(s)) > b.left {
+	if int64(n) > b.left {
 		b.err = errOutputFull
-		return
+		return false
 	}
-	b.left -= int64(len(s))
-	if _, err := io.WriteString(b.w, s); err != nil {
+	b.left -= int64(n)
+	return true
+}
+
+// note keeps a write's error.
+func (b *boundedWriter) note(_ int, err error) {
+	if err != nil {
 		b.err = fmt.Errorf("msgview: writing: %w", err)
 	}
 }
 
 // writeBytes is WriteString on bytes, without copying them to a string.
 func (b *boundedWriter) writeBytes(p []byte) {
-	if b.err != nil {
-		return
-	}
-	if int64(len(p)) > b.left {
-		b.err = errOutputFull
-		return
-	}
-	b.left -= int64(len(p))
-	if _, err := b.w.Write(p); err != nil {
-		b.err = fmt.Errorf("msgview: writing: %w", err)
+	if b.take(len(p)) {
+		b.note(b.w.Write(p))
 	}
 }
 
 // write sends s to the open link's buffer, if any, else to the output.
 func (s *sanitizer) write(str string) {
-	if s.link != nil && !s.link.flushed {
+	if s.buffering() {
 		s.link.content.WriteString(str)
-		if s.link.content.Len() > maxToken {
-			s.flushLink()
-		}
+		s.linkGrew()
 		return
 	}
 	s.out.WriteString(str)
@@ -229,14 +232,22 @@ func (s *sanitizer) write(str string) {
 
 // writeBytes is write on bytes, without copying them to a string.
 func (s *sanitizer) writeBytes(p []byte) {
-	if s.link != nil && !s.link.flushed {
+	if s.buffering() {
 		s.link.content.Write(p)
-		if s.link.content.Len() > maxToken {
-			s.flushLink()
-		}
+		s.linkGrew()
 		return
 	}
 	s.out.writeBytes(p)
+}
+
+// buffering reports whether output goes to the open link's buffer.
+func (s *sanitizer) buffering() bool { return s.link != nil && !s.link.flushed }
+
+// linkGrew streams the open link once its buffer is too long to hold.
+func (s *sanitizer) linkGrew() {
+	if s.link.content.Len() > maxToken {
+		s.flushLink()
+	}
 }
 
 // run reads tokens until the end of the input or a limit.

@@ -100,7 +100,14 @@ type response struct {
 func (m *member) do(t testing.TB, req *http.Request) response {
 	t.Helper()
 	req.AddCookie(&http.Cookie{Name: login.SessionCookie, Value: m.u.Session})
-	cl := m.e.ts.Client()
+	return m.e.do(t, req)
+}
+
+// do sends a request as is, without a session unless req has one, and
+// follows no redirect.
+func (e *env) do(t testing.TB, req *http.Request) response {
+	t.Helper()
+	cl := e.ts.Client()
 	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	res, err := cl.Do(req)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"image"
 	"image/png"
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -70,13 +69,7 @@ func fetch(t *testing.T, e *env, path string) response {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := e.ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return response{res.StatusCode, "", res.Header, string(b)}
+	return e.do(t, req)
 }
 
 // TestInlineImages: an HTML message's cid: image is shown from a URL of
