@@ -390,3 +390,32 @@ func TestAppendedFindings(t *testing.T) {
 		t.Errorf("the outside sender's appended message: %d, banner:\n%s", page.code, page.body)
 	}
 }
+
+// TestThread: a message's conversation gathers, across its mailbox,
+// INBOX, Sent and Archive, the messages tied to it by Message-ID,
+// In-Reply-To or References (each field searched on its own), and
+// nothing else.
+func TestThread(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	hdr := "To: anna@example.org\r\nDate: Mon, 1 Jun 2026 09:00:00 +0000\r\nFrom: Ben <ben@example.org>\r\n"
+	first := anna.put(t, "INBOX", hdr+"Subject: Root topic\r\nMessage-ID: <root@example.org>\r\n\r\nx\r\n")
+	anna.put(t, "INBOX", hdr+"Subject: Answer by reply-to\r\nMessage-ID: <r1@example.org>\r\nIn-Reply-To: <root@example.org>\r\n\r\nx\r\n")
+	anna.put(t, "Archive", hdr+"Subject: Answer by references\r\nMessage-ID: <r2@example.org>\r\nReferences: <root@example.org> <r1@example.org>\r\n\r\nx\r\n")
+	anna.put(t, "INBOX", hdr+"Subject: Unrelated\r\nMessage-ID: <other@example.org>\r\nReferences: <elsewhere@example.org>\r\n\r\nx\r\n")
+	page := anna.get(t, msgHref(anna.box(t, "INBOX").ID, first))
+	i := strings.Index(page.body, `id="thread"`)
+	if page.code != 200 || i < 0 {
+		t.Fatalf("no conversation: %d", page.code)
+	}
+	th := page.body[i:]
+	for _, want := range []string{"Root topic", "Answer by reply-to", "Answer by references"} {
+		if !strings.Contains(th, want) {
+			t.Errorf("the conversation lacks %q", want)
+		}
+	}
+	if strings.Contains(th, "Unrelated") {
+		t.Error("the conversation holds an unrelated message")
+	}
+}
