@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/caucus-org/caucus/auth"
+	iweb "github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/msgview"
 	"github.com/caucus-org/caucus/mail/store"
 )
@@ -171,7 +172,11 @@ func (h *Handler) inline(w http.ResponseWriter, r *http.Request) {
 	m, p, v, err := h.inlinePart(r.Context(), r)
 	if err != nil {
 		if !errors.Is(err, errInline) && !errors.Is(err, store.ErrNoMailbox) && !errors.Is(err, store.ErrNoMessage) {
-			h.fail(w, r, err)
+			// Logged without the path, which holds the token.
+			if r.Context().Err() == nil {
+				h.log.Error("webmail: inline image", "mailbox", r.PathValue("mb"), "uid", r.PathValue("uid"), "err", err)
+			}
+			iweb.Error(w, r, http.StatusInternalServerError)
 			return
 		}
 		h.notFound(w, r)
@@ -186,7 +191,7 @@ func (h *Handler) inline(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Cross-Origin-Resource-Policy", "cross-origin")
 	hdr.Set("Cache-Control", "private, no-store")
 	if _, err := v.WritePart(w, p.ID); err != nil && !errors.Is(err, msgview.ErrNoPart) {
-		h.log.Warn("webmail: inline image", "uid", m.UID, "err", err)
+		h.log.Warn("webmail: inline image", "mailbox", r.PathValue("mb"), "uid", m.UID, "err", err)
 	}
 }
 
