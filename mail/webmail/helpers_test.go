@@ -211,6 +211,18 @@ func (m *member) put(t testing.TB, mailbox, raw string, flags ...imap.Flag) imap
 	return uid
 }
 
+// deliver stores a message in the member's INBOX as the MX does after
+// its checks (Authentication-Results in this host's name stay, as they
+// do not through put's APPEND), and returns its UID.
+func (m *member) deliver(t testing.TB, raw string) imap.UID {
+	t.Helper()
+	uids, err := m.e.st.Deliver(t.Context(), []int64{m.u.Account.ID}, strings.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uids[m.u.Account.ID]
+}
+
 // messages returns the messages of the member's mailbox, oldest first.
 func (m *member) messages(t testing.TB, name string) []store.Message {
 	t.Helper()

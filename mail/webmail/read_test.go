@@ -142,7 +142,7 @@ func TestBanner(t *testing.T) {
 	in := anna.box(t, "INBOX")
 	msg := "Authentication-Results: mail.example.org; spf=pass smtp.mailfrom=outside.example; dkim=none; dmarc=none header.from=outside.example\r\n" +
 		mail(anna.u.Account.DisplayName+" <boss@outside.example>", "anna@"+domain, "Wire money", "now")
-	uid := anna.put(t, "INBOX", msg)
+	uid := anna.deliver(t, msg)
 	res := anna.get(t, msgHref(in.ID, uid))
 	if !strings.Contains(res.body, `class="banner danger"`) {
 		t.Errorf("no danger banner:\n%s", res.body)
