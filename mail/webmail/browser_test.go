@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/emersion/go-imap/v2"
 
@@ -559,4 +560,49 @@ func (p *tunnel) offsite() []string {
 		out = append(out, h)
 	}
 	return out
+}
+
+// TestBrowserAutosaveSlow: on a slow connection (each save takes 1.5 s),
+// text typed while a save is on its way is saved after it, replacing
+// the draft it made: one draft in the end, not one per overlapping save
+// (a save sent while another was under way named the draft the first
+// was replacing, and the first's draft stayed behind).
+func TestBrowserAutosaveSlow(t *testing.T) {
+	browsertest.Need(t)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
+	defer cancel()
+	e := newEnv(t)
+	e.h.autosave = 200 * time.Millisecond
+	anna := e.member(t, "anna")
+	b := newBrowser(t, ctx, e, 1280, 900)
+	b.signIn(anna)
+	b.Navigate("/mail/compose")
+	b.WaitPrefix("/mail/compose", "#to")
+	if _, err := chromedp.Call(b.Ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+		MatchedNetworkConditions: []*network.Conditions{{URLPattern: b.URL + "/mail/send", Latency: 1500, DownloadThroughput: -1, UploadThroughput: -1}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.Do("write", chromedp.SendKeys(chromedp.CSS("#subject"), "Slow line"))
+	for _, word := range []string{" one", " two", " three"} {
+		time.Sleep(600 * time.Millisecond) // a save is on its way
+		b.Do("write more", chromedp.SendKeys(chromedp.CSS("#body"), word))
+	}
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		d := anna.messages(t, "Drafts")
+		if len(d) == 1 && strings.Contains(anna.raw(t, d[0]), "one two three") {
+			// Settled: no save left on its way adds another.
+			time.Sleep(3 * time.Second)
+			if d = anna.messages(t, "Drafts"); len(d) != 1 {
+				t.Errorf("Drafts: %d messages after the saves settled", len(d))
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Drafts: %d messages", len(d))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

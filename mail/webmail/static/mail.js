@@ -201,7 +201,10 @@
     let dirty = false;
     form.addEventListener("input", function () { dirty = true; });
     setInterval(function () {
-      if (!dirty || sending) return;
+      // One save at a time: a save sent while another is on its way
+      // would name the draft the first replaces, and the first's draft
+      // would stay behind.
+      if (!dirty || sending || saving) return;
       dirty = false;
       const fd = body("save");
       fd.delete("attach");
