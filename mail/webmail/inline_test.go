@@ -3,6 +3,7 @@ package webmail
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"image"
 	"image/png"
 	"net/http"
@@ -194,4 +195,37 @@ func flip(s string) string {
 		b[len(b)/2] = 'A'
 	}
 	return string(b)
+}
+
+// TestInlineImagesLimit: a frame shows at most maxInlineImages distinct
+// cid: images (its policy names each); the rest are dropped, and an image
+// named twice is one URL.
+func TestInlineImagesLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	in := anna.box(t, "INBOX")
+	var b bytes.Buffer
+	if err := png.Encode(&b, image.NewRGBA(image.Rect(0, 0, 1, 1))); err != nil {
+		t.Fatal(err)
+	}
+	img := base64.StdEncoding.EncodeToString(b.Bytes())
+	n := maxInlineImages + 5
+	var html, parts strings.Builder
+	for i := range n {
+		fmt.Fprintf(&html, `<img src="cid:i%d@x">`, i)
+		fmt.Fprintf(&parts, "--r\r\nContent-Type: image/png\r\nContent-ID: <i%d@x>\r\nContent-Transfer-Encoding: base64\r\n\r\n%s\r\n", i, img)
+	}
+	html.WriteString(`<img src="cid:i0@x">`)
+	uid := anna.put(t, "INBOX", "From: a@outside.example\r\nTo: anna@example.org\r\nSubject: Many\r\nMIME-Version: 1.0\r\nContent-Type: multipart/related; boundary=r\r\n\r\n"+
+		"--r\r\nContent-Type: text/html\r\n\r\n"+html.String()+"\r\n"+parts.String()+"--r--\r\n")
+	fr, urls := frameImages(t, anna, msgHref(in.ID, uid))
+	distinct := map[string]bool{}
+	for _, u := range urls {
+		distinct[u] = true
+	}
+	csp := fr.hdr.Get("Content-Security-Policy")
+	if len(urls) != maxInlineImages+1 || len(distinct) != maxInlineImages || strings.Count(csp, "/mail/inline/") != maxInlineImages {
+		t.Errorf("%d images (%d distinct), %d in the policy; want %d distinct", len(urls), len(distinct), strings.Count(csp, "/mail/inline/"), maxInlineImages)
+	}
 }
