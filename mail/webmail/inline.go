@@ -90,7 +90,7 @@ var errInline = errors.New("webmail: no such inline image")
 
 // decodeInlineToken checks a token for message mb/uid at now.
 func decodeInlineToken(key []byte, s string, mb int64, uid imap.UID, now time.Time) (inlineToken, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s) // one spelling per token
 	if err != nil || len(b) != inlineTokenLen {
 		return inlineToken{}, errInline
 	}
