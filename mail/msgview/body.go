@@ -338,23 +338,33 @@ func indexURL(s string) int {
 	return i
 }
 
-// cidMapper maps the Content-IDs of the message's inline image parts
-// (IsInlineImage) to URLs made from pattern.
-func (v *View) cidMapper(pattern string) func(string) (string, bool) {
-	ids := map[string]string{}
+// InlineImages maps the Content-IDs (RFC 2392, without angle brackets)
+// of the message's parts that a cid: URL may show to those parts: PNG,
+// JPEG, GIF and WebP images (IsInlineImage), the first part of each
+// Content-ID. Those, and only those, are what a page should serve for
+// the body's cid: images.
+func (v *View) InlineImages() map[string]*Part {
+	ids := map[string]*Part{}
 	for _, p := range v.Parts {
 		if p.ContentID != "" && p.IsInlineImage() {
 			if _, dup := ids[p.ContentID]; !dup {
-				ids[p.ContentID] = p.ID
+				ids[p.ContentID] = p
 			}
 		}
 	}
+	return ids
+}
+
+// cidMapper maps the Content-IDs of the message's inline images
+// (InlineImages) to URLs made from pattern.
+func (v *View) cidMapper(pattern string) func(string) (string, bool) {
+	ids := v.InlineImages()
 	return func(cid string) (string, bool) {
-		id, ok := ids[cid]
+		p, ok := ids[cid]
 		if !ok {
 			return "", false
 		}
-		return strings.ReplaceAll(pattern, "{part}", id), true
+		return strings.ReplaceAll(pattern, "{part}", p.ID), true
 	}
 }
 

@@ -1,6 +1,8 @@
 package msgview
 
 import (
+	"iter"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -154,9 +156,9 @@ func sanitizeDeclarations(css string) (string, int) {
 
 // keepDeclarations is sanitizeDeclarations on decoded CSS.
 func keepDeclarations(css string) (string, int) {
-	var out []string
+	var out strings.Builder
 	blocked := 0
-	for _, d := range splitTop(css, ';') {
+	for d := range topParts(css, ';') {
 		name, value, ok := strings.Cut(d, ":")
 		if !ok {
 			continue
@@ -175,9 +177,16 @@ func keepDeclarations(css string) (string, int) {
 		if strings.Contains(strings.ToLower(value), "expression") {
 			continue
 		}
-		out = append(out, name+": "+value)
+		if out.Len() == 0 {
+			out.Grow(len(css) + 8)
+		} else {
+			out.WriteString("; ")
+		}
+		out.WriteString(name)
+		out.WriteString(": ")
+		out.WriteString(value)
 	}
-	return strings.Join(out, "; "), blocked
+	return out.String(), blocked
 }
 
 // isCSSName reports whether s is a property name: letters and hyphens.
@@ -259,31 +268,39 @@ func isIdentByte(c byte) bool {
 
 // splitTop splits s at sep outside strings, parentheses and braces.
 func splitTop(s string, sep byte) []string {
-	var out []string
-	depth, last := 0, 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '"', '\'':
-			if end := strings.IndexByte(s[i+1:], c); end >= 0 {
-				i += end + 1
-			} else {
-				i = len(s)
-			}
-		case '(', '{', '[':
-			depth++
-		case ')', '}', ']':
-			depth = max(depth-1, 0)
-		case sep:
-			if depth == 0 {
-				out = append(out, s[last:i])
-				last = i + 1
+	return slices.Collect(topParts(s, sep))
+}
+
+// topParts yields the parts of s between seps outside strings,
+// parentheses and braces (splitTop without the slice).
+func topParts(s string, sep byte) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		depth, last := 0, 0
+		for i := 0; i < len(s); i++ {
+			switch c := s[i]; c {
+			case '"', '\'':
+				if end := strings.IndexByte(s[i+1:], c); end >= 0 {
+					i += end + 1
+				} else {
+					i = len(s)
+				}
+			case '(', '{', '[':
+				depth++
+			case ')', '}', ']':
+				depth = max(depth-1, 0)
+			case sep:
+				if depth == 0 {
+					if !yield(s[last:i]) {
+						return
+					}
+					last = i + 1
+				}
 			}
 		}
+		if last < len(s) {
+			yield(s[last:])
+		}
 	}
-	if last < len(s) {
-		out = append(out, s[last:])
-	}
-	return out
 }
 
 // sanitizeStylesheet sanitizes the text of a <style> element: style

@@ -23,7 +23,7 @@
 // attachment is never held. View.SanitizeBody writes the frame's
 // document, View.BodyText the body as text (for replies, previews and
 // search snippets; format=flowed text, RFC 3676, joined into
-// paragraphs), and QuoteText, Attribution, ForwardFields,
+// paragraphs), and QuoteText, ForwardFields,
 // ReplySubject, ReplyRecipients and ReplyReferences prepare a reply or a
 // forward. Every word they return is data; the page translates the
 // labels (Notice codes, ForwardField names, Level names).

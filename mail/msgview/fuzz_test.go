@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"golang.org/x/net/html"
 )
 
 // hostileSeeds are HTML inputs for the fuzz targets.
@@ -125,6 +127,36 @@ func FuzzParse(f *testing.F) {
 		for _, a := range v.Attachments {
 			if strings.ContainsAny(a.Filename, "/\\\x00") {
 				t.Fatalf("file name %q", a.Filename)
+			}
+		}
+	})
+}
+
+// FuzzTagName: the sanitizer's reading of a tag's name from its raw text
+// (rawTagName, which spares the tokenizer's copy) gives what the
+// tokenizer's TagName gives, whenever it answers at all.
+func FuzzTagName(f *testing.F) {
+	for _, s := range hostileSeeds {
+		f.Add(s)
+	}
+	for _, s := range []string{"<TD>x</Td\t>", "</p/>", "<a\x00b>", "<é>x</é>", "<p\fclass=x>", "</br >", "<textarea></TEXTAREA >", "<" + strings.Repeat("x", 40) + ">", "</a", "<b/c>"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		z := html.NewTokenizer(strings.NewReader(in))
+		for {
+			tt := z.Next()
+			if tt == html.ErrorToken {
+				return
+			}
+			if tt != html.StartTagToken && tt != html.EndTagToken && tt != html.SelfClosingTagToken {
+				continue
+			}
+			var buf [maxFastName]byte
+			fast, ok := rawTagName(z.Raw(), buf[:])
+			want, _ := z.TagName()
+			if ok && !bytes.Equal(fast, want) {
+				t.Fatalf("%q: raw name %q, TagName %q", z.Raw(), fast, want)
 			}
 		}
 	})

@@ -109,6 +109,7 @@ func (s *sanitizer) endLink() {
 // data-caucus-href for the page.
 func (l *pendingLink) openTag(class string) string {
 	var b strings.Builder
+	b.Grow(3*len(l.href) + len(l.attrs) + len(class) + 96)
 	b.WriteString("<a")
 	if l.href != "" {
 		shown := displayURL(l.href)
@@ -202,6 +203,9 @@ func compareLink(text, href string) (Mismatch, bool) {
 // that looks like a domain name, URL or address ("www.bank.example",
 // "https://bank.example/login", "help@bank.example"), "" if none does.
 func domainInText(text string) string {
+	if !strings.Contains(text, ".") {
+		return "" // no word below can hold one ("Read more")
+	}
 	text = strings.Map(dropControl, text)
 	words := strings.FieldsFunc(text, func(r rune) bool {
 		return unicode.IsSpace(r) || strings.ContainsRune(`<>()[]{}"'«»“”‘’,;|`, r)

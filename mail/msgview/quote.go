@@ -29,25 +29,6 @@ func QuoteText(text string) string {
 	return b.String()
 }
 
-// Attribution fills a translated attribution pattern such as "On {date},
-// {from} wrote:" with the original's sender (name and address) and date
-// (formatted with layout in loc; the Date field's text if the date could
-// not be read).
-func Attribution(pattern string, h Header, layout string, loc *time.Location) string {
-	from := ""
-	if len(h.From) > 0 {
-		from = h.From[0].String()
-	}
-	date := h.DateText
-	if !h.Date.IsZero() {
-		if loc == nil {
-			loc = time.UTC
-		}
-		date = h.Date.In(loc).Format(layout)
-	}
-	return strings.NewReplacer("{from}", from, "{date}", date).Replace(pattern)
-}
-
 // ForwardField is one line of the header block of a forwarded message.
 type ForwardField struct {
 	// Name is the field's name ("From", "Date", "Subject", "To", "Cc"),

@@ -158,6 +158,8 @@ type sanitizer struct {
 	skipDepth int
 	// link is the open <a>, whose content is buffered until it ends.
 	link *pendingLink
+	// attrBuf holds the attributes of the start tag being handled.
+	attrBuf []html.Attribute
 }
 
 func newSanitizer(w io.Writer, opt SanitizeOptions) *sanitizer {
@@ -185,29 +187,67 @@ type boundedWriter struct {
 }
 
 func (b *boundedWriter) WriteString(s string) {
+	if b.take(len(s)) {
+		b.note(io.WriteString(b.w, s))
+	}
+}
+
+// take reserves n bytes of the bound: false when an earlier write failed,
+// or, failing with errOutputFull, when they do not fit.
+func (b *boundedWriter) take(n int) bool {
 	if b.err != nil {
-		return
+		return false
 	}
-	if int64(len(s)) > b.left {
+	if int64(n) > b.left {
 		b.err = errOutputFull
-		return
+		return false
 	}
-	b.left -= int64(len(s))
-	if _, err := io.WriteString(b.w, s); err != nil {
+	b.left -= int64(n)
+	return true
+}
+
+// note keeps a write's error.
+func (b *boundedWriter) note(_ int, err error) {
+	if err != nil {
 		b.err = fmt.Errorf("msgview: writing: %w", err)
+	}
+}
+
+// writeBytes is WriteString on bytes, without copying them to a string.
+func (b *boundedWriter) writeBytes(p []byte) {
+	if b.take(len(p)) {
+		b.note(b.w.Write(p))
 	}
 }
 
 // write sends s to the open link's buffer, if any, else to the output.
 func (s *sanitizer) write(str string) {
-	if s.link != nil && !s.link.flushed {
+	if s.buffering() {
 		s.link.content.WriteString(str)
-		if s.link.content.Len() > maxToken {
-			s.flushLink()
-		}
+		s.linkGrew()
 		return
 	}
 	s.out.WriteString(str)
+}
+
+// writeBytes is write on bytes, without copying them to a string.
+func (s *sanitizer) writeBytes(p []byte) {
+	if s.buffering() {
+		s.link.content.Write(p)
+		s.linkGrew()
+		return
+	}
+	s.out.writeBytes(p)
+}
+
+// buffering reports whether output goes to the open link's buffer.
+func (s *sanitizer) buffering() bool { return s.link != nil && !s.link.flushed }
+
+// linkGrew streams the open link once its buffer is too long to hold.
+func (s *sanitizer) linkGrew() {
+	if s.link.content.Len() > maxToken {
+		s.flushLink()
+	}
 }
 
 // run reads tokens until the end of the input or a limit.
@@ -233,7 +273,7 @@ func (s *sanitizer) run(z *html.Tokenizer) error {
 				s.startTag(nameToken(z, tt), tt == html.SelfClosingTagToken)
 				break
 			}
-			s.startTag(z.Token(), tt == html.SelfClosingTagToken)
+			s.startTag(s.tagToken(z, tt), tt == html.SelfClosingTagToken)
 		case html.EndTagToken:
 			s.endTag(nameToken(z, tt))
 		}
@@ -285,21 +325,80 @@ func (s *sanitizer) writeEscaped(b []byte) {
 		default:
 			continue
 		}
-		s.write(string(b[last:i]))
+		s.writeBytes(b[last:i])
 		s.write(esc)
 		last = i + 1
 	}
-	s.write(string(b[last:]))
+	s.writeBytes(b[last:])
+}
+
+// tagToken is Tokenizer.Token for a start tag, with fewer copies: the
+// name read by nameToken, the attributes in a slice the sanitizer reuses
+// from tag to tag (no Token outlives the startTag call it is made for).
+func (s *sanitizer) tagToken(z *html.Tokenizer, tt html.TokenType) html.Token {
+	t := nameToken(z, tt)
+	attrs := s.attrBuf[:0]
+	for {
+		// Keys are never empty: the tokenizer keeps no attribute
+		// without a name.
+		k, v, more := z.TagAttr()
+		if k == nil {
+			break
+		}
+		attrs = append(attrs, html.Attribute{Key: atom.String(k), Val: string(v)})
+		if !more {
+			break
+		}
+	}
+	s.attrBuf = attrs
+	t.Attr = attrs
+	return t
 }
 
 // nameToken returns a tag's name as a Token, without the attribute work of
 // Tokenizer.Token.
 func nameToken(z *html.Tokenizer, tt html.TokenType) html.Token {
-	name, _ := z.TagName()
+	var buf [maxFastName]byte
+	name, ok := rawTagName(z.Raw(), buf[:])
+	if !ok {
+		name, _ = z.TagName()
+	}
 	if a := atom.Lookup(name); a != 0 {
 		return html.Token{Type: tt, DataAtom: a, Data: a.String()}
 	}
 	return html.Token{Type: tt, Data: string(name)}
+}
+
+// maxFastName bounds the tag names rawTagName reads.
+const maxFastName = 32
+
+// rawTagName reads a tag's name from its raw text ("<name ...>" or
+// "</name ...>") into buf, lower-cased, as the tokenizer's TagName gives
+// it (HTML Living Standard 13.2.5.8, tag name state: the name ends at
+// white space, "/" or ">"), without TagName's copy of the name. ok is
+// false, for TagName to answer instead, when the name holds a NUL (which
+// the tokenizer replaces), a byte that is not ASCII, or is longer than
+// buf.
+func rawTagName(raw, buf []byte) (name []byte, ok bool) {
+	i := 1
+	if len(raw) > 1 && raw[1] == '/' {
+		i = 2
+	}
+	n := 0
+	for ; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' || c == '/' || c == '>':
+			return buf[:n], n > 0
+		case c == 0 || c >= 0x80 || n == len(buf):
+			return nil, false
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		buf[n] = c
+		n++
+	}
+	return buf[:n], n > 0
 }
 
 // startTag handles a start tag.
@@ -348,7 +447,10 @@ func (s *sanitizer) startTag(t html.Token, selfClosing bool) {
 	if !void && len(s.stack) >= s.maxDepth {
 		return // too deep: the text stays, the tag goes
 	}
-	s.write("<" + a.String() + s.attrs(t) + ">")
+	s.write("<")
+	s.write(a.String())
+	s.write(s.attrs(t))
+	s.write(">")
 	if !void {
 		s.stack = append(s.stack, a)
 	}
@@ -389,7 +491,9 @@ func (s *sanitizer) endTag(t html.Token) {
 func (s *sanitizer) pop() {
 	a := s.stack[len(s.stack)-1]
 	s.stack = s.stack[:len(s.stack)-1]
-	s.write("</" + a.String() + ">")
+	s.write("</")
+	s.write(a.String())
+	s.write(">")
 }
 
 // closeAll ends an open link and every open element, so the output is

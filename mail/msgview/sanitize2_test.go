@@ -195,3 +195,30 @@ func TestSanitizeBombs(t *testing.T) {
 		})
 	}
 }
+
+// TestSanitizeTagByTag: what the sanitizer reads of each tag stays with
+// that tag (the attributes of one start tag are held in a slice reused
+// for the next), names are read in any case and with white space before
+// the end, and a style attribute keeps its declarations in order without
+// the ones it drops.
+func TestSanitizeTagByTag(t *testing.T) {
+	t.Parallel()
+	in := `<P CLASS="a" dir="rtl" lang="en" title="first"><b>x</b></P ><span title="t">y</span><span>z</SPAN	>` +
+		`<a href="https://a.example/" class="k">Read more</a><em>after</em>` +
+		`<div style="color: red; background: url(https://evil.example/x); margin: 0; width: expression(1); padding: 2px">d</div>` +
+		`<a href="https://login.evil-party.net/">www.mybank.de</a>`
+	out, res := sanitize(t, in, SanitizeOptions{})
+	for _, want := range []string{
+		`<p class="a" dir="rtl" lang="en" title="first"><b>x</b></p>`,
+		`<span title="t">y</span><span>z</span>`,
+		`>Read more</a><em>after</em>`,
+		`<div style="color: red; margin: 0; padding: 2px">d</div>`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %s in\n%s", want, out)
+		}
+	}
+	if len(res.Mismatches) != 1 || res.Mismatches[0].TextDomain != "mybank.de" || res.RemoteBlocked != 1 {
+		t.Errorf("result %+v", res)
+	}
+}

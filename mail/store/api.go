@@ -134,6 +134,13 @@ type Options struct {
 	MaxMessageSize int64            // default 64 MiB
 	Now            func() time.Time // default time.Now
 
+	// Hostname is the authserv-id of this host's MX (RFC 8601 section
+	// 2.5): [Store.Append] and [Store.Import] remove the
+	// Authentication-Results fields that claim it, and X-Caucus-Warning,
+	// from the messages they are given (msgauth.RemoveOwnFindings),
+	// which only the MX writes. Empty: only X-Caucus-Warning goes.
+	Hostname string
+
 	// IndexIdle is how long no delivery must come before
 	// [Store.RunIndexer] indexes delivered bodies; default 2 s.
 	IndexIdle time.Duration

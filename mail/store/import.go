@@ -36,10 +36,16 @@ type ImportDecider func(ctx context.Context, tx *sql.Tx, ref blob.Ref, size int6
 // must exist ([ErrNoMailbox]). Over quota nothing is stored and a
 // [*QuotaError] is returned; if decide fails nothing is stored and its
 // error is returned as it is. Either every placement and decide's rows
-// are committed, or none: a message is never half imported.
+// are committed, or none: a message is never half imported. As for
+// [Store.Append], the fields only this host's MX writes are removed from
+// the message first (see Options.Hostname).
 func (s *Store) Import(ctx context.Context, accountID int64, r io.Reader, date time.Time, decide ImportDecider) (blob.Ref, []Mailbox, []imap.UID, error) {
 	if date.IsZero() {
 		date = s.now()
+	}
+	r, err := s.withoutOwnFindings(r)
+	if err != nil {
+		return "", nil, nil, err
 	}
 	in, err := s.receive(ctx, r)
 	if err != nil {

@@ -224,7 +224,9 @@ func appendMessages(ctx context.Context, tx querier, mailboxID int64, msgs []new
 // ([ErrTooLarge]); the body is fsynced and the metadata committed before it
 // returns. flags may include keywords; \Recent is ignored. A zero date
 // means now. It returns the mailbox's state after the append and the new
-// UID. Over quota it stores nothing and returns a [*QuotaError].
+// UID. Over quota it stores nothing and returns a [*QuotaError]. The
+// fields only this host's MX writes are removed from the message first
+// (see Options.Hostname).
 func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, r io.Reader, flags []imap.Flag, date time.Time) (Mailbox, imap.UID, error) {
 	cn, err := CanonicalName(mailbox)
 	if err != nil {
@@ -240,6 +242,9 @@ func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, r i
 	}
 	if date.IsZero() {
 		date = s.now()
+	}
+	if r, err = s.withoutOwnFindings(r); err != nil {
+		return Mailbox{}, 0, err
 	}
 	in, err := s.receive(ctx, r)
 	if err != nil {

@@ -18,7 +18,9 @@ import (
 // BenchmarkList is issue 15's "open INBOX of 100,000 messages": the server
 // time of the first page of the list (sign-in check, the folders, 50
 // messages, the page rendered), next to a page deep in the mailbox and to
-// the same first page of a mailbox of 100 messages. The mailbox is filled
+// the same first page of a mailbox of 100 messages; a search for a rare
+// word and for one in every message; a message's page with its
+// conversation. The mailbox is filled
 // by copying its messages onto themselves (bodies shared), as IMAP COPY
 // does.
 func BenchmarkList(b *testing.B) {
@@ -63,6 +65,17 @@ func BenchmarkList(b *testing.B) {
 	b.Run("deep-of-100000", func(b *testing.B) { serve(b, anna, fmt.Sprintf("/mail/box/%d?before=50000", in.ID)) })
 	b.Run("first-of-100", func(b *testing.B) { serve(b, small, fmt.Sprintf("/mail/box/%d", small.box(b, "INBOX").ID)) })
 	b.Run("search-rare-of-100000", func(b *testing.B) { serve(b, anna, "/mail/search?q=nowhere-to-be-found") })
+	b.Run("search-all-of-100000", func(b *testing.B) { serve(b, anna, "/mail/search?q=budget") })
+	// A message's page holds its conversation, searched for across the
+	// mailbox by Message-ID, References and In-Reply-To: here the
+	// 100,000 copies share one Message-ID, a conversation of 100,000.
+	b.Run("message-of-100000", func(b *testing.B) { serve(b, anna, msgHref(in.ID, 50_000)) })
+	// The usual case: a message whose conversation is itself and a
+	// reply, in the same mailbox of 100,000.
+	hdr := "To: anna@example.org\r\nDate: Mon, 1 Jun 2026 09:00:00 +0000\r\n"
+	alone := anna.put(b, "INBOX", hdr+"From: Ben <ben@example.org>\r\nSubject: Leaflets\r\nMessage-ID: <leaflets@example.org>\r\n\r\nhow many?\r\n")
+	anna.put(b, "INBOX", hdr+"From: Carl <carl@example.org>\r\nSubject: Re: Leaflets\r\nMessage-ID: <re@example.org>\r\nIn-Reply-To: <leaflets@example.org>\r\n\r\n200\r\n")
+	b.Run("message-alone-of-100000", func(b *testing.B) { serve(b, anna, msgHref(in.ID, alone)) })
 }
 
 // BenchmarkEventStreamMemory measures what one open live-update stream

@@ -357,9 +357,6 @@ func (h *Handler) saveDraft(w http.ResponseWriter, r *http.Request, sess auth.Se
 
 // storeDraft appends the draft to Drafts and drops the one it replaces.
 func (h *Handler) storeDraft(ctx context.Context, sess auth.Session, d *draft, old *ref) (ref, error) {
-	if h.testHookSave != nil {
-		h.testHookSave()
-	}
 	raw, err := d.build(h.d.Now(), newMessageID(h.d.Hostname), true)
 	if err != nil {
 		return ref{}, err

@@ -1,11 +1,14 @@
 package webmail
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/emersion/go-imap/v2"
 
 	"github.com/caucus-org/caucus/mail/message"
 )
@@ -82,6 +85,35 @@ func FuzzBuild(f *testing.F) {
 		}
 		if from, _ := h.From(); from.Addr() != "anna@example.org" {
 			t.Fatalf("From is %q", from.Addr())
+		}
+	})
+}
+
+// FuzzInlineToken: an inline image URL's token, as a client may send
+// anything, never panics the decoder and never passes unless it is one
+// encode made for that message and is still valid; one that encode made
+// passes for its message only.
+func FuzzInlineToken(f *testing.F) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	now := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
+	good := inlineToken{account: 7, session: 9, exp: now.Add(inlineTTL).Unix()}.encode(key, 3, 42)
+	// The same bytes spelled with other trailing bits: the last character
+	// of 40 bytes carries 2 bits and 4 unused ones.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := good[:len(good)-1] + string(alphabet[strings.IndexByte(alphabet, good[len(good)-1])^1])
+	for _, s := range []string{"", good, good[:20], good + "A", "!!!", strings.Repeat("A", 54), "AAAAAAAAAAcAAAAAAAAACQ", last} {
+		f.Add(s, int64(3), uint32(42))
+	}
+	f.Fuzz(func(t *testing.T, s string, mb int64, uid uint32) {
+		tok, err := decodeInlineToken(key, s, mb, imap.UID(uid), now)
+		if err != nil {
+			if !errors.Is(err, errInline) {
+				t.Fatalf("error %v does not wrap errInline", err)
+			}
+			return
+		}
+		if s != good || mb != 3 || uid != 42 || tok.account != 7 || tok.session != 9 {
+			t.Fatalf("token %q passed for %d/%d: %+v", s, mb, uid, tok)
 		}
 	})
 }

@@ -53,7 +53,7 @@ func newEnv(t testing.TB, opts ...login.Option) *env {
 		t.Fatal(err)
 	}
 	bus := store.NewBus()
-	st := store.New(a.DB, blobs, log, store.Options{Changes: bus})
+	st := store.New(a.DB, blobs, log, store.Options{Changes: bus, Hostname: "mail." + domain})
 	dir := route.New(a.DB, a.Auth, []string{domain}, a.Clock.Now)
 	sub := submit.New(submit.Config{Hostname: "mail." + domain}, submit.Deps{Store: st, Dir: dir, Log: log, Now: a.Clock.Now})
 	pages, err := login.New(a.Auth, log, opts...)
@@ -104,7 +104,14 @@ type response struct {
 func (m *member) do(t testing.TB, req *http.Request) response {
 	t.Helper()
 	req.AddCookie(&http.Cookie{Name: login.SessionCookie, Value: m.u.Session})
-	cl := m.e.ts.Client()
+	return m.e.do(t, req)
+}
+
+// do sends a request as is, without a session unless req has one, and
+// follows no redirect.
+func (e *env) do(t testing.TB, req *http.Request) response {
+	t.Helper()
+	cl := e.ts.Client()
 	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	res, err := cl.Do(req)
 	if err != nil {
@@ -206,6 +213,18 @@ func (m *member) put(t testing.TB, mailbox, raw string, flags ...imap.Flag) imap
 		t.Fatal(err)
 	}
 	return uid
+}
+
+// deliver stores a message in the member's INBOX as the MX does after
+// its checks (Authentication-Results in this host's name stay, as they
+// do not through put's APPEND), and returns its UID.
+func (m *member) deliver(t testing.TB, raw string) imap.UID {
+	t.Helper()
+	uids, err := m.e.st.Deliver(t.Context(), []int64{m.u.Account.ID}, strings.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uids[m.u.Account.ID]
 }
 
 // messages returns the messages of the member's mailbox, oldest first.

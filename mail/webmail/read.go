@@ -163,14 +163,12 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, sess auth.Session
 			p.Notices = append(p.Notices, l.T(key)) // i18n:keyed
 		}
 	}
-	var body bytes.Buffer
-	res, err := v.SanitizeBody(&body, "", msgview.SanitizeOptions{})
-	if err == nil {
+	if f, res, err := h.frameBody(r, sess, mb.ID, m, v); err == nil {
 		p.RemoteBlocked, p.Mismatches = res.RemoteBlocked, res.Mismatches
 		if res.Truncated {
 			p.Notices = append(p.Notices, l.T("webmail.read.truncated"))
 		}
-		h.bodies.put(m.Blob, body.Bytes(), h.d.Now())
+		h.bodies.put(frameKey(sess, mb.ID, m), f, h.d.Now())
 	}
 	for i, a := range v.Attachments {
 		if i == maxListed {
@@ -261,44 +259,63 @@ func findingsBanner(l *i18n.Localizer, f msgview.Findings) *banner {
 // frame serves a message's body for the message page's sandboxed frame:
 // mail/msgview's sanitized HTML (or escaped text) as a document of its
 // own, under a Content-Security-Policy that is itself a sandbox (no
-// script, unique origin) and loads nothing but data: images. cid: images
-// are not shown inline: a sandboxed frame has no cookie to fetch them
-// with; they are listed as attachments.
+// script, unique origin) and loads nothing but data: images and the
+// message's own cid: images, each by its URL (inline.go).
 func (h *Handler) frame(w http.ResponseWriter, r *http.Request, sess auth.Session) {
-	_, m, ok := h.messageParam(w, r, sess)
+	mb, m, ok := h.messageParam(w, r, sess)
 	if !ok {
 		return
 	}
-	body, ok := h.bodies.get(m.Blob, h.d.Now())
+	f, ok := h.bodies.get(frameKey(sess, mb.ID, m), h.d.Now())
 	if !ok {
 		var err error
-		if body, err = h.sanitized(m); err != nil {
+		if f, err = h.sanitized(r, sess, mb.ID, m); err != nil {
 			h.fail(w, r, err)
 			return
 		}
 	}
 	hdr := w.Header()
-	hdr.Set("Content-Security-Policy", msgview.FrameCSP)
+	hdr.Set("Content-Security-Policy", f.csp)
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("X-Frame-Options", "SAMEORIGIN")
 	hdr.Set("Cache-Control", "private, no-store")
-	w.Write(body)
+	w.Write(f.body)
 }
 
-// sanitized is a message's body as mail/msgview makes it safe for the
-// frame.
-func (h *Handler) sanitized(m store.Message) ([]byte, error) {
+// frameKey names the frame of message m in mailbox mb as sess sees it.
+func frameKey(sess auth.Session, mb int64, m store.Message) bodyKey {
+	return bodyKey{ref: m.Blob, session: sess.ID, mb: mb, uid: m.UID}
+}
+
+// frameBody makes the frame's document for message m in mailbox mb as
+// sess sees it through r: the body sanitized by mail/msgview, its cid:
+// images pointing at their inline URLs, and the policy that allows
+// exactly those URLs.
+func (h *Handler) frameBody(r *http.Request, sess auth.Session, mb int64, m store.Message, v *msgview.View) (framed, msgview.Result, error) {
+	cid, sources := h.inlineImages(r, sess, mb, m.UID, v)
+	var b bytes.Buffer
+	res, err := v.SanitizeBody(&b, "", msgview.SanitizeOptions{CID: cid})
+	if err != nil {
+		return framed{}, res, err
+	}
+	f := framed{body: b.Bytes(), csp: msgview.FrameCSP}
+	if sources != nil && len(*sources) > 0 {
+		f.csp = msgview.FrameCSPWithImages(*sources...)
+	}
+	return f, res, nil
+}
+
+// sanitized is frameBody for a frame whose page's body is no longer
+// cached.
+func (h *Handler) sanitized(r *http.Request, sess auth.Session, mb int64, m store.Message) (framed, error) {
 	v, closer, err := h.view(m)
 	if err != nil {
-		return nil, err
+		return framed{}, err
 	}
 	defer closer.Close()
-	var b bytes.Buffer
-	if _, err := v.SanitizeBody(&b, "", msgview.SanitizeOptions{}); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	f, _, err := h.frameBody(r, sess, mb, m, v)
+	return f, err
 }
 
 // part sends one part of a message as a download: attachment (RFC 6266),

@@ -142,7 +142,7 @@ func TestBanner(t *testing.T) {
 	in := anna.box(t, "INBOX")
 	msg := "Authentication-Results: mail.example.org; spf=pass smtp.mailfrom=outside.example; dkim=none; dmarc=none header.from=outside.example\r\n" +
 		mail(anna.u.Account.DisplayName+" <boss@outside.example>", "anna@"+domain, "Wire money", "now")
-	uid := anna.put(t, "INBOX", msg)
+	uid := anna.deliver(t, msg)
 	res := anna.get(t, msgHref(in.ID, uid))
 	if !strings.Contains(res.body, `class="banner danger"`) {
 		t.Errorf("no danger banner:\n%s", res.body)
@@ -356,5 +356,66 @@ func TestCSP(t *testing.T) {
 	res := anna.get(t, msgHref(in.ID, uid))
 	if csp := res.hdr.Get("Content-Security-Policy"); csp != iweb.ContentSecurityPolicy+"; frame-src 'self'" || res.hdr.Get("X-Frame-Options") != "DENY" {
 		t.Errorf("message page: CSP %q, X-Frame-Options %q", csp, res.hdr.Get("X-Frame-Options"))
+	}
+}
+
+// TestAppendedFindings: a message a member APPENDs (IMAP, or any client
+// through the store) with an Authentication-Results in this host's name
+// is not shown as checked by caucus: the party leader's forged "pass" is
+// gone from what webmail reads, and an outside sender's message shows as
+// not checked rather than as an outside sender caucus checked.
+func TestAppendedFindings(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	in := anna.box(t, "INBOX")
+	ar := "Authentication-Results: mail." + domain + "; dmarc=pass header.from=%s; spf=pass smtp.mailfrom=%s; dkim=pass header.d=%s\r\n"
+	leader := anna.put(t, "INBOX", fmt.Sprintf(ar, domain, domain, domain)+mail("Party Leader <leader@"+domain+">", "anna@"+domain, "Wire the money today", "now"))
+	outside := anna.put(t, "INBOX", fmt.Sprintf(ar, "outside.example", "outside.example", "outside.example")+mail("Treasurer <t@outside.example>", "anna@"+domain, "Figures", "x"))
+
+	msgs, err := e.st.AccountMessages(t.Context(), anna.u.Account.ID, in.ID, []imap.UID{leader})
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("messages: %v", err)
+	}
+	v, closer, err := e.h.view(msgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	if f := v.Findings; f.Checked || f.DMARC != "" || f.DKIM != "" || f.SPF != "" || f.Level != msgview.LevelUnchecked {
+		t.Errorf("the leader's appended message reads as checked by caucus: %+v", f)
+	}
+	page := anna.get(t, msgHref(in.ID, outside))
+	if page.code != 200 || !strings.Contains(page.body, `class="banner unchecked"`) || strings.Contains(page.body, `class="banner outside"`) {
+		t.Errorf("the outside sender's appended message: %d, banner:\n%s", page.code, page.body)
+	}
+}
+
+// TestThread: a message's conversation gathers, across its mailbox,
+// INBOX, Sent and Archive, the messages tied to it by Message-ID,
+// In-Reply-To or References (each field searched on its own), and
+// nothing else.
+func TestThread(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	hdr := "To: anna@example.org\r\nDate: Mon, 1 Jun 2026 09:00:00 +0000\r\nFrom: Ben <ben@example.org>\r\n"
+	first := anna.put(t, "INBOX", hdr+"Subject: Root topic\r\nMessage-ID: <root@example.org>\r\n\r\nx\r\n")
+	anna.put(t, "INBOX", hdr+"Subject: Answer by reply-to\r\nMessage-ID: <r1@example.org>\r\nIn-Reply-To: <root@example.org>\r\n\r\nx\r\n")
+	anna.put(t, "Archive", hdr+"Subject: Answer by references\r\nMessage-ID: <r2@example.org>\r\nReferences: <root@example.org> <r1@example.org>\r\n\r\nx\r\n")
+	anna.put(t, "INBOX", hdr+"Subject: Unrelated\r\nMessage-ID: <other@example.org>\r\nReferences: <elsewhere@example.org>\r\n\r\nx\r\n")
+	page := anna.get(t, msgHref(anna.box(t, "INBOX").ID, first))
+	i := strings.Index(page.body, `id="thread"`)
+	if page.code != 200 || i < 0 {
+		t.Fatalf("no conversation: %d", page.code)
+	}
+	th := page.body[i:]
+	for _, want := range []string{"Root topic", "Answer by reply-to", "Answer by references"} {
+		if !strings.Contains(th, want) {
+			t.Errorf("the conversation lacks %q", want)
+		}
+	}
+	if strings.Contains(th, "Unrelated") {
+		t.Error("the conversation holds an unrelated message")
 	}
 }

@@ -17,7 +17,8 @@
 // token, answered by a redirect (Post/Redirect/Get). Message HTML is
 // sanitized by mail/msgview and shown only in a frame served as its own
 // response under a sandboxing Content-Security-Policy, so it runs no
-// script and loads nothing; attachments download as attachments under the
+// script and loads nothing but the message's own cid: images, from URLs
+// signed for the session (inline.go); attachments download as attachments under the
 // same sandbox as file downloads. Mail leaves only through mail/submit,
 // with the same send-as rules, limits and signing as SMTP submission. The
 // live-update stream is registered with the revocation bus like every
@@ -26,8 +27,10 @@ package webmail
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -110,6 +113,9 @@ type Accounts interface {
 	Groups(ctx context.Context) ([]auth.Group, error)
 	GroupsOf(ctx context.Context, accountID int64) ([]string, error)
 	ConnectSession(parent context.Context, sess auth.Session) (context.Context, func())
+	// Sessions lists an account's sessions: an inline image's URL
+	// serves while the session that opened the message lives.
+	Sessions(ctx context.Context, accountID int64) ([]auth.Session, error)
 }
 
 // Aliases gives an account's aliases (*route.Directory).
@@ -158,6 +164,9 @@ type Deps struct {
 	// Heartbeat is how often the live-update stream sends a comment so
 	// that proxies keep it open; default 25 s.
 	Heartbeat time.Duration
+	// InlineKey signs the URLs of inline (cid:) images, 32 bytes; nil:
+	// New makes a random one (URLs then serve on this process only).
+	InlineKey []byte
 }
 
 // Handler serves the webmail pages.
@@ -166,12 +175,11 @@ type Handler struct {
 	log    *slog.Logger
 	pages  *ui.Pages
 	bodies *bodyCache // sanitized bodies, from the page to its frame
+	// inlineKey signs inline image URLs (Deps.InlineKey).
+	inlineKey []byte
 	// autosave is how often the compose page's script saves a changed
 	// draft; AutosaveEvery, shorter in tests.
 	autosave time.Duration
-	// testHookSave, if set, runs before a draft is stored (tests: a slow
-	// server).
-	testHookSave func()
 }
 
 // New builds the webmail pages.
@@ -193,7 +201,14 @@ func New(d Deps) (*Handler, error) {
 		return nil, err
 	}
 	p.SetParty(d.Login.Party()) // the party's name and look, as on the sign-in pages
-	return &Handler{d: d, log: d.Log, pages: p, bodies: newBodyCache(), autosave: AutosaveEvery}, nil
+	key := d.InlineKey
+	if key == nil {
+		key = make([]byte, inlineKeyLen)
+		rand.Read(key)
+	} else if len(key) < inlineKeyLen {
+		return nil, fmt.Errorf("webmail: an inline image key of %d bytes or more is needed", inlineKeyLen)
+	}
+	return &Handler{d: d, log: d.Log, pages: p, bodies: newBodyCache(), inlineKey: key, autosave: AutosaveEvery}, nil
 }
 
 // Register adds the routes to mux, all behind sign-in.
@@ -211,6 +226,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		assets.ServeHTTP(w, r)
 	})
 
+	// Inline images carry their authority in the URL: the sandboxed
+	// frame that asks for them sends no cookie (inline.go).
+	mux.HandleFunc("GET /mail/inline/{mb}/{uid}/{tok}/{part}", h.inline)
 	user("GET /mail/{$}", h.home)
 	user("GET /mail/box/{mb}", h.list)
 	user("GET /mail/msg/{mb}/{uid}", h.read)

@@ -29,7 +29,7 @@ func (s *Server) buildMail(ctx context.Context) (err error) {
 	// The store publishes its changes on an in-process bus; the IMAP
 	// server and webmail subscribe to it.
 	s.changes = store.NewBus()
-	s.mail = store.New(s.db, s.blobs, log.With("component", "store"), store.Options{Changes: s.changes})
+	s.mail = store.New(s.db, s.blobs, log.With("component", "store"), store.Options{Changes: s.changes, Hostname: cfg.Hostname})
 	s.imap = imapserver.New(imapserver.Config{TLSConfig: tlsacme.ForProtocol(s.tls.TLSConfig(), "imap"), Metrics: s.stats, Changes: s.changes}, s.mail, s.auth, log.With("component", "imap"))
 	s.dir = route.New(s.db, s.auth, cfg.MailDomains, now)
 	if s.srs, err = srs.New(s.keys.Derive("srs"), cfg.MailDomains[0], now); err != nil {

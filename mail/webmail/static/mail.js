@@ -201,8 +201,9 @@
     let dirty = false;
     form.addEventListener("input", function () { dirty = true; });
     setInterval(function () {
-      // One save at a time: a second one would replace the same old
-      // draft, and the first one's new draft would be left over.
+      // One save at a time: a save sent while another is on its way
+      // would name the draft the first replaces, and the first's draft
+      // would stay behind.
       if (!dirty || sending || saving) return;
       dirty = false;
       const fd = body("save");
