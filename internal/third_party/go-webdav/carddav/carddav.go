@@ -28,6 +28,9 @@ type AddressBook struct {
 	Description          string
 	MaxResourceSize      int64
 	SupportedAddressData []AddressDataType
+	// SyncToken, if set, is the address book's DAV:sync-token (RFC 6578
+	// section 4), served with the book's properties (caucus patch 10).
+	SyncToken string
 }
 
 func (ab *AddressBook) SupportsAddressData(contentType, version string) bool {
@@ -121,4 +124,8 @@ type SyncResponse struct {
 	SyncToken string
 	Updated   []AddressObject
 	Deleted   []string
+	// Truncated tells a server that the backend stopped at the query's
+	// Limit: the client is told to ask again (RFC 6578 section 3.6,
+	// caucus patch 10).
+	Truncated bool
 }

@@ -94,6 +94,8 @@ func (h *Handler) handleReport(w http.ResponseWriter, r *http.Request) error {
 		return h.handleQuery(r, w, report.Query)
 	} else if report.Multiget != nil {
 		return h.handleMultiget(r.Context(), w, report.Multiget)
+	} else if report.Sync != nil {
+		return h.handleSyncCollection(r, w, report.Sync)
 	}
 	return internal.HTTPErrorf(http.StatusBadRequest, "carddav: expected addressbook-query or addressbook-multiget element in REPORT request")
 }
@@ -524,6 +526,7 @@ func (b *backend) propFindAddressBook(ctx context.Context, propfind *internal.Pr
 			return &maxResourceSize{Size: ab.MaxResourceSize}, nil
 		}
 	}
+	b.addSyncProps(props, ab) // caucus patch 10
 
 	return internal.NewPropFindResponse(ab.Path, propfind, props)
 }
