@@ -1,0 +1,17 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/caucus-org/caucus/mail/contacts"
+	"github.com/caucus-org/caucus/mail/contacts/dav"
+)
+
+// buildContacts adds the address books (mail/contacts) to the HTTPS mux:
+// CardDAV at /carddav/ with its discovery at /.well-known/carddav. Their
+// tables were migrated with the others (components).
+func (s *Server) buildContacts(mux *http.ServeMux) {
+	log := s.log.With("component", "contacts")
+	store := contacts.New(s.db, contacts.Deps{Auth: s.auth, Log: log, Now: s.deps.Now})
+	dav.New(store, s.auth, s.stats, log.With("proto", "carddav")).Register(mux)
+}
