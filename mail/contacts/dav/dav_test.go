@@ -429,4 +429,3 @@ func TestSignIn(t *testing.T) {
 		t.Errorf("after revocation: %d, want 401", code)
 	}
 }
-
