@@ -46,10 +46,37 @@ func Parse(data []byte) (vcard.Card, error) {
 	if _, err := dec.Decode(); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: one resource holds one vCard (RFC 6352 section 5.1)", ErrInvalid)
 	}
+	if err := allLinesRead(data, card); err != nil {
+		return nil, err
+	}
 	if err := Check(card); err != nil {
 		return nil, err
 	}
 	return card, nil
+}
+
+// allLinesRead checks that the decoder took every content line of data
+// as a property: go-vcard skips a line it cannot parse (no colon, a bad
+// parameter), which would drop data without a word. Lines are unfolded
+// as RFC 6350 section 3.2 says; empty lines are not content lines.
+func allLinesRead(data []byte, card vcard.Card) error {
+	lines := 0
+	for l := range bytes.Lines(data) {
+		if l[0] == ' ' || l[0] == '\t' {
+			continue // a continuation of the line before
+		}
+		if len(bytes.TrimRight(l, "\r\n")) > 0 {
+			lines++
+		}
+	}
+	fields := 2 // BEGIN and END
+	for _, fs := range card {
+		fields += len(fs)
+	}
+	if lines != fields {
+		return fmt.Errorf("%w: %d of the vCard's lines are not properties (RFC 6350 section 3.3)", ErrInvalid, lines-fields)
+	}
+	return nil
 }
 
 // ParseAll reads the vCards of a .vcf file (an export, several cards one

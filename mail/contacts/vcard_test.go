@@ -33,7 +33,9 @@ func TestParseLimits(t *testing.T) {
 		{"quote in a parameter", "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:a\r\nEMAIL;TYPE=\"a\\\"b\":x@y\r\nEND:VCARD\r\n", contacts.ErrInvalid},
 		{"not a vcard", "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", contacts.ErrInvalid},
 		{"empty", "", contacts.ErrInvalid},
+		{"a line that is no property", "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:a\r\nthis line has no colon\r\nEND:VCARD\r\n", contacts.ErrInvalid},
 		{"ok", string(vcf("a", "Ada")), nil},
+		{"ok folded, LF only, blank line", "BEGIN:VCARD\nVERSION:4.0\nUID:a\nNOTE:long\n  line\n\nEND:VCARD\n", nil},
 	}
 	for _, tc := range tests {
 		_, err := contacts.Parse([]byte(tc.in))

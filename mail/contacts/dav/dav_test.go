@@ -16,6 +16,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/authtest"
+	"github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/contacts"
 	"github.com/caucus-org/caucus/mail/contacts/dav"
 )
@@ -33,7 +34,9 @@ func newEnv(t testing.TB) *env {
 	mux := http.NewServeMux()
 	h := dav.New(store, e.Auth, nil, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	h.Register(mux)
-	srv := httptest.NewServer(mux) // 127.0.0.1:0
+	srv := httptest.NewUnstartedServer(nil) // 127.0.0.1:0
+	srv.Config = web.NewServer(mux, nil)    // the server's deadlines and resets
+	srv.Start()
 	t.Cleanup(srv.Close)
 	t.Cleanup(h.Shutdown)
 	return &env{Env: e, store: store, srv: srv}
