@@ -134,16 +134,16 @@ func (s *Store) view(b Book, m Member, group string) Book {
 
 // book returns the stored book of kind and owner, creating it if needed.
 func (s *Store) book(ctx context.Context, kind Kind, owner int64) (Book, error) {
-	b, err := readBook(ctx, s.db, kind, owner)
+	b, err := readBook(ctx, s.db.Stmts(nil), kind, owner)
 	if !errors.Is(err, sql.ErrNoRows) {
 		return b, err
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO contacts_books (kind, owner_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+	_, err = s.db.Stmts(nil).ExecContext(ctx, `INSERT INTO contacts_books (kind, owner_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
 		kind, owner, s.now().UnixMilli())
 	if err != nil {
 		return Book{}, fmt.Errorf("contacts: create %s book: %w", kind, err)
 	}
-	return readBook(ctx, s.db, kind, owner)
+	return readBook(ctx, s.db.Stmts(nil), kind, owner)
 }
 
 type queryRower interface {
@@ -172,7 +172,7 @@ func (s *Store) SetGroupReadOnly(ctx context.Context, group string, readOnly boo
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE contacts_books SET read_only = ? WHERE id = ?`, readOnly, b.id); err != nil {
+	if _, err := s.db.Stmts(nil).ExecContext(ctx, `UPDATE contacts_books SET read_only = ? WHERE id = ?`, readOnly, b.id); err != nil {
 		return fmt.Errorf("contacts: set read-only: %w", err)
 	}
 	return nil

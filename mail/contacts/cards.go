@@ -87,7 +87,7 @@ func (s *Store) Cards(ctx context.Context, m Member, slug string) ([]Card, error
 }
 
 func (s *Store) cards(ctx context.Context, query string, args ...any) ([]Card, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.db.Stmts(nil).QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("contacts: list cards: %w", err)
 	}
@@ -112,7 +112,17 @@ func (s *Store) Card(ctx context.Context, m Member, slug, name string) (Card, er
 	if err != nil {
 		return Card{}, err
 	}
-	c, err := scanCard(s.db.QueryRowContext(ctx, `SELECT `+cardCols+` FROM contacts_cards WHERE book_id = ? AND name = ?`, b.id, name))
+	return s.CardIn(ctx, b, name)
+}
+
+// CardIn returns the card name of b, a book [Store.Book] or [Store.Books]
+// gave (and so one its member may see): for a request that reads many
+// cards of one book (a multiget), which need not look the book up again.
+func (s *Store) CardIn(ctx context.Context, b Book, name string) (Card, error) {
+	if b.id == 0 {
+		return Card{}, ErrNotFound
+	}
+	c, err := scanCard(s.db.Stmts(nil).QueryRowContext(ctx, `SELECT `+cardCols+` FROM contacts_cards WHERE book_id = ? AND name = ?`, b.id, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Card{}, ErrNotFound
 	}
@@ -152,7 +162,8 @@ func (s *Store) Put(ctx context.Context, m Member, slug, name string, card vcard
 	data := Encode(card)
 	out := Card{Name: name, UID: card.Value(vcard.FieldUID), ETag: ETag(data), Data: data, Modified: s.now()}
 	created := false
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.db.Tx(ctx, func(sqltx *sql.Tx) error {
+		tx := s.db.Stmts(sqltx)
 		var cur string
 		err := tx.QueryRowContext(ctx, `SELECT etag FROM contacts_cards WHERE book_id = ? AND name = ?`, b.id, name).Scan(&cur)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -197,11 +208,11 @@ func (s *Store) Delete(ctx context.Context, m Member, slug, name string, c Cond)
 	if err != nil {
 		return err
 	}
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error { return deleteCard(ctx, tx, b.id, name, c) })
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error { return deleteCard(ctx, s.db.Stmts(tx), b.id, name, c) })
 	return wrap("delete card", err)
 }
 
-func deleteCard(ctx context.Context, tx *sql.Tx, book int64, name string, c Cond) error {
+func deleteCard(ctx context.Context, tx querier, book int64, name string, c Cond) error {
 	var cur string
 	err := tx.QueryRowContext(ctx, `SELECT etag FROM contacts_cards WHERE book_id = ? AND name = ?`, book, name).Scan(&cur)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -226,7 +237,7 @@ func deleteCard(ctx context.Context, tx *sql.Tx, book int64, name string, c Cond
 }
 
 // bump takes the book's next modification sequence.
-func bump(ctx context.Context, tx *sql.Tx, book int64) (int64, error) {
+func bump(ctx context.Context, tx querier, book int64) (int64, error) {
 	var seq int64
 	err := tx.QueryRowContext(ctx, `UPDATE contacts_books SET modseq = modseq + 1 WHERE id = ? RETURNING modseq`, book).Scan(&seq)
 	return seq, err
@@ -277,7 +288,7 @@ func (s *Store) Changes(ctx context.Context, m Member, slug, tok string, limit i
 		lim = int64(limit) + 1 // one more tells whether there are more
 	}
 	// An initial sync lists what is there, not what went.
-	rows, err := s.db.QueryContext(ctx, `SELECT `+cardCols+`, modseq, 0 FROM contacts_cards WHERE book_id = ? AND modseq > ?
+	rows, err := s.db.Stmts(nil).QueryContext(ctx, `SELECT `+cardCols+`, modseq, 0 FROM contacts_cards WHERE book_id = ? AND modseq > ?
 		UNION ALL SELECT name, '', '', NULL, 0, modseq, 1 FROM contacts_gone WHERE book_id = ? AND modseq > ? AND ? > 0
 		ORDER BY 6 LIMIT ?`, b.id, since, b.id, since, since, lim)
 	if err != nil {
@@ -312,4 +323,69 @@ func (s *Store) Changes(ctx context.Context, m Member, slug, tok string, limit i
 		out.Token = b.Token
 	}
 	return out, nil
+}
+
+// MaxImport bounds the cards of one Import.
+const MaxImport = 10000
+
+// Import stores cards in the book slug in one transaction: a card whose
+// UID the book has replaces that card, others are added under a new name
+// (their UID's hash, ".vcf"). Every card is checked first; one bad card
+// imports nothing. It returns how many cards changed.
+func (s *Store) Import(ctx context.Context, m Member, slug string, cards []vcard.Card) (int, error) {
+	if len(cards) > MaxImport {
+		return 0, fmt.Errorf("%w: at most %d cards at once", ErrTooLarge, MaxImport)
+	}
+	for i, c := range cards {
+		if err := Check(c); err != nil {
+			return 0, fmt.Errorf("card %d: %w", i+1, err)
+		}
+	}
+	b, err := s.writable(ctx, m, slug)
+	if err != nil {
+		return 0, err
+	}
+	now := s.now().UnixMilli()
+	n := 0
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		n = 0
+		for _, c := range cards {
+			changed, err := importCard(ctx, s.db.Stmts(tx), b.id, c, now)
+			if err != nil {
+				return err
+			}
+			if changed {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, wrap("import", err)
+}
+
+func importCard(ctx context.Context, tx querier, book int64, c vcard.Card, now int64) (bool, error) {
+	data := Encode(c)
+	uid, etag := c.Value(vcard.FieldUID), ETag(data)
+	var name, cur string
+	err := tx.QueryRowContext(ctx, `SELECT name, etag FROM contacts_cards WHERE book_id = ? AND uid = ?`, book, uid).Scan(&name, &cur)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		name = ETag([]byte(uid)) + ".vcf"
+	case err != nil:
+		return false, err
+	case cur == etag:
+		return false, nil
+	}
+	seq, err := bump(ctx, tx, book)
+	if err != nil {
+		return false, err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO contacts_cards (book_id, name, uid, etag, data, modseq, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (book_id, name) DO UPDATE SET uid = excluded.uid, etag = excluded.etag, data = excluded.data, modseq = excluded.modseq, modified_at = excluded.modified_at`,
+		book, name, uid, etag, data, seq, now)
+	if err != nil {
+		return false, err
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM contacts_gone WHERE book_id = ? AND name = ?`, book, name)
+	return true, err
 }

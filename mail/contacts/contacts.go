@@ -18,6 +18,7 @@ package contacts
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"sync"
@@ -69,6 +70,13 @@ type Member struct {
 // MemberOf returns the Member of an account.
 func MemberOf(a auth.Account) Member {
 	return Member{ID: a.ID, Login: a.Login, Admin: a.IsAdmin()}
+}
+
+// querier is what *sql.DB, *sql.Tx and db.Stmts have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // Store is the address books. It is safe for concurrent use.

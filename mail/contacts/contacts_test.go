@@ -273,3 +273,41 @@ func TestChanges(t *testing.T) {
 		}
 	}
 }
+
+func TestImport(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	alice := e.member(t, "alice@example.org", auth.RoleMember)
+	if _, _, err := e.store.Put(ctx, alice, contacts.SlugPersonal, "mine.vcf", card("u1", "Old"), contacts.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := e.store.Import(ctx, alice, contacts.SlugPersonal, []vcard.Card{card("u1", "New"), card("u2", "Two"), card("u3", "Three")})
+	if err != nil || n != 3 {
+		t.Fatalf("import: %d, %v", n, err)
+	}
+	cs, _ := e.store.Cards(ctx, alice, contacts.SlugPersonal)
+	if len(cs) != 3 {
+		t.Fatalf("%d cards", len(cs))
+	}
+	c, _ := e.store.Card(ctx, alice, contacts.SlugPersonal, "mine.vcf")
+	if !strings.Contains(string(c.Data), "FN:New") {
+		t.Errorf("the card with the same UID was not replaced in place: %q", c.Data)
+	}
+	// Again: nothing changes.
+	if n, err := e.store.Import(ctx, alice, contacts.SlugPersonal, []vcard.Card{card("u2", "Two")}); err != nil || n != 0 {
+		t.Errorf("import again: %d, %v", n, err)
+	}
+	// One bad card: nothing imported.
+	bad := card("u9", "Bad")
+	bad.SetValue(vcard.FieldVersion, "2.1")
+	if _, err := e.store.Import(ctx, alice, contacts.SlugPersonal, []vcard.Card{card("u8", "Fine"), bad}); !errors.Is(err, contacts.ErrInvalid) {
+		t.Errorf("import with a bad card: %v", err)
+	}
+	if cs, _ := e.store.Cards(ctx, alice, contacts.SlugPersonal); len(cs) != 3 {
+		t.Errorf("%d cards after a refused import", len(cs))
+	}
+	if _, err := e.store.Import(ctx, alice, contacts.SlugDirectory, []vcard.Card{card("u8", "Fine")}); !errors.Is(err, contacts.ErrReadOnly) {
+		t.Errorf("import into the directory: %v", err)
+	}
+}

@@ -116,16 +116,16 @@ func (s *Store) refreshDirectory(ctx context.Context) (Book, error) {
 	if len(put) == 0 && len(del) == 0 {
 		return b, nil
 	}
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error { return s.applyDirectory(ctx, tx, b.id, put, del) })
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error { return s.applyDirectory(ctx, s.db.Stmts(tx), b.id, put, del) })
 	if err != nil {
 		return Book{}, fmt.Errorf("contacts: directory: %w", err)
 	}
 	s.log.Debug("contacts: directory updated", "changed", len(put), "removed", len(del))
-	return readBook(ctx, s.db, KindDirectory, 0)
+	return readBook(ctx, s.db.Stmts(nil), KindDirectory, 0)
 }
 
 func (s *Store) storedETags(ctx context.Context, book int64) (map[string]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, etag FROM contacts_cards WHERE book_id = ?`, book)
+	rows, err := s.db.Stmts(nil).QueryContext(ctx, `SELECT name, etag FROM contacts_cards WHERE book_id = ?`, book)
 	if err != nil {
 		return nil, fmt.Errorf("contacts: directory: %w", err)
 	}
@@ -141,7 +141,7 @@ func (s *Store) storedETags(ctx context.Context, book int64) (map[string]string,
 	return have, rows.Err()
 }
 
-func (s *Store) applyDirectory(ctx context.Context, tx *sql.Tx, book int64, put []dirMember, del []string) error {
+func (s *Store) applyDirectory(ctx context.Context, tx querier, book int64, put []dirMember, del []string) error {
 	now := s.now().UnixMilli()
 	for _, name := range del {
 		if err := deleteCard(ctx, tx, book, name, Cond{}); err != nil {

@@ -137,7 +137,11 @@ func (b *backend) GetAddressObject(ctx context.Context, p string, _ *carddav.Add
 	if err != nil {
 		return nil, err
 	}
-	c, err := b.store.Card(ctx, req.member, t.book, t.name)
+	bk, err := req.book(ctx, b.store, t.book)
+	if err != nil {
+		return nil, toHTTP(err, b.log)
+	}
+	c, err := b.store.CardIn(ctx, bk, t.name)
 	if err != nil {
 		return nil, toHTTP(err, b.log)
 	}

@@ -242,6 +242,24 @@ type requestKey struct{}
 type request struct {
 	member contacts.Member
 	cond   contacts.Cond
+	books  map[string]contacts.Book // looked up by this request (a multiget reads one book many times)
+}
+
+// book returns the book slug as the request's member sees it, looked up
+// once per request.
+func (req *request) book(ctx context.Context, store *contacts.Store, slug string) (contacts.Book, error) {
+	if b, ok := req.books[slug]; ok {
+		return b, nil
+	}
+	b, err := store.Book(ctx, req.member, slug)
+	if err != nil {
+		return b, err
+	}
+	if req.books == nil {
+		req.books = map[string]contacts.Book{}
+	}
+	req.books[slug] = b
+	return b, nil
 }
 
 func requestOf(ctx context.Context) (*request, error) {
