@@ -120,14 +120,22 @@ func (b *backend) DeleteAddressBook(ctx context.Context, p string) error {
 	return forbidden
 }
 
-// object turns a stored card into go-webdav's object.
-func (b *backend) object(bookPath string, c contacts.Card) (carddav.AddressObject, error) {
+// object turns a stored card into go-webdav's object, which serves the
+// stored bytes (Data, caucus's go-webdav patch 11): what a client reads
+// is what the ETag hashes. The card is parsed only when parse is set (an
+// addressbook-query matches on it).
+func (b *backend) object(bookPath string, c contacts.Card, parse bool) (carddav.AddressObject, error) {
+	ao := carddav.AddressObject{Path: bookPath + c.Name, ModTime: c.Modified, ETag: c.ETag, Data: c.Data, ContentLength: int64(len(c.Data))}
+	if !parse {
+		return ao, nil
+	}
 	card, err := parseCard(c.Data)
 	if err != nil {
 		b.log.Error("carddav: stored card does not parse", "card", c.Name, "err", err)
 		return carddav.AddressObject{}, webdav.NewHTTPError(http.StatusInternalServerError, errSimple("internal error"))
 	}
-	return carddav.AddressObject{Path: bookPath + c.Name, ModTime: c.Modified, ETag: c.ETag, Card: card}, nil
+	ao.Card = card
+	return ao, nil
 }
 
 func bookPath(m contacts.Member, t target) string { return home(m) + t.book + "/" }
@@ -145,7 +153,7 @@ func (b *backend) GetAddressObject(ctx context.Context, p string, _ *carddav.Add
 	if err != nil {
 		return nil, toHTTP(err, b.log)
 	}
-	ao, err := b.object(bookPath(req.member, t), c)
+	ao, err := b.object(bookPath(req.member, t), c, false)
 	return &ao, err
 }
 
@@ -158,13 +166,13 @@ func (b *backend) ListAddressObjects(ctx context.Context, p string, _ *carddav.A
 	if err != nil {
 		return nil, toHTTP(err, b.log)
 	}
-	return b.objects(bookPath(req.member, t), cs)
+	return b.objects(bookPath(req.member, t), cs, false)
 }
 
-func (b *backend) objects(bp string, cs []contacts.Card) ([]carddav.AddressObject, error) {
+func (b *backend) objects(bp string, cs []contacts.Card, parse bool) ([]carddav.AddressObject, error) {
 	out := make([]carddav.AddressObject, 0, len(cs))
 	for _, c := range cs {
-		ao, err := b.object(bp, c)
+		ao, err := b.object(bp, c, parse)
 		if err != nil {
 			return nil, err
 		}
@@ -174,11 +182,26 @@ func (b *backend) objects(bp string, cs []contacts.Card) ([]carddav.AddressObjec
 }
 
 func (b *backend) QueryAddressObjects(ctx context.Context, p string, q *carddav.AddressBookQuery) ([]carddav.AddressObject, error) {
-	aos, err := b.ListAddressObjects(ctx, p, &q.DataRequest)
+	req, t, err := b.resolve(ctx, p, false)
 	if err != nil {
 		return nil, err
 	}
-	return carddav.Filter(q, aos)
+	cs, err := b.store.Cards(ctx, req.member, t.book)
+	if err != nil {
+		return nil, toHTTP(err, b.log)
+	}
+	aos, err := b.objects(bookPath(req.member, t), cs, true)
+	if err != nil {
+		return nil, err
+	}
+	found, err := carddav.Filter(q, aos)
+	if !q.DataRequest.AllProp && len(q.DataRequest.Props) > 0 {
+		// Only some properties were asked for: serve the filtered card.
+		for i := range found {
+			found[i].Data, found[i].ContentLength = nil, 0
+		}
+	}
+	return found, err
 }
 
 func (b *backend) PutAddressObject(ctx context.Context, p string, card vcard.Card, opts *carddav.PutAddressObjectOptions) (*carddav.AddressObject, error) {
@@ -214,7 +237,7 @@ func (b *backend) SyncAddressBook(ctx context.Context, p string, q *carddav.Sync
 		return nil, toHTTP(err, b.log)
 	}
 	bp := bookPath(req.member, t)
-	updated, err := b.objects(bp, ch.Updated)
+	updated, err := b.objects(bp, ch.Updated, false)
 	if err != nil {
 		return nil, err
 	}

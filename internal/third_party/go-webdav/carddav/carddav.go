@@ -110,6 +110,11 @@ type AddressObject struct {
 	ContentLength int64
 	ETag          string
 	Card          vcard.Card
+	// Data, if set, is the object's vCard as stored: GET and address-data
+	// serve these bytes as they are instead of encoding Card again, so
+	// that what a client reads is what the ETag was computed on, and a
+	// backend need not parse what it stored (caucus patch 11).
+	Data []byte
 }
 
 // SyncQuery is the query struct represents a sync-collection request

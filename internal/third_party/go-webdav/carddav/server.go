@@ -329,6 +329,10 @@ func (b *backend) HeadGet(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	if r.Method != http.MethodHead {
+		if ao.Data != nil { // caucus patch 11
+			_, err := w.Write(ao.Data)
+			return err
+		}
 		return vcard.NewEncoder(w).Encode(ao.Card)
 	}
 	return nil
@@ -569,6 +573,9 @@ func (b *backend) propFindAddressObject(ctx context.Context, propfind *internal.
 		},
 		// TODO: address-data can only be used in REPORT requests
 		addressDataName: func(*internal.RawXMLValue) (interface{}, error) {
+			if ao.Data != nil { // caucus patch 11
+				return &addressDataResp{Data: ao.Data}, nil
+			}
 			var buf bytes.Buffer
 			if err := vcard.NewEncoder(&buf).Encode(ao.Card); err != nil {
 				return nil, err
