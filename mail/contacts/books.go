@@ -38,6 +38,7 @@ type Book struct {
 
 	id, owner int64
 	modseq    int64
+	minModseq int64 // tokens before this are forgotten (MaxGone)
 }
 
 // ID is the book's number, the same for every member who sees it.
@@ -152,8 +153,8 @@ type queryRower interface {
 
 func readBook(ctx context.Context, q queryRower, kind Kind, owner int64) (Book, error) {
 	b := Book{Kind: kind, owner: owner}
-	err := q.QueryRowContext(ctx, `SELECT id, read_only, modseq FROM contacts_books WHERE kind = ? AND owner_id = ?`, kind, owner).
-		Scan(&b.id, &b.ReadOnly, &b.modseq)
+	err := q.QueryRowContext(ctx, `SELECT id, read_only, modseq, min_modseq FROM contacts_books WHERE kind = ? AND owner_id = ?`, kind, owner).
+		Scan(&b.id, &b.ReadOnly, &b.modseq, &b.minModseq)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		err = fmt.Errorf("contacts: read %s book: %w", kind, err)
 	}

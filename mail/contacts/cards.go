@@ -182,6 +182,11 @@ func (s *Store) Put(ctx context.Context, m Member, slug, name string, card vcard
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
+		if cur == "" {
+			if err := room(ctx, tx, b.id, 1, s.lim); err != nil {
+				return err
+			}
+		}
 		seq, err := bump(ctx, tx, b.id)
 		if err != nil {
 			return err
@@ -208,11 +213,11 @@ func (s *Store) Delete(ctx context.Context, m Member, slug, name string, c Cond)
 	if err != nil {
 		return err
 	}
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error { return deleteCard(ctx, s.db.Stmts(tx), b.id, name, c) })
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error { return deleteCard(ctx, s.db.Stmts(tx), b.id, name, c, s.lim) })
 	return wrap("delete card", err)
 }
 
-func deleteCard(ctx context.Context, tx querier, book int64, name string, c Cond) error {
+func deleteCard(ctx context.Context, tx querier, book int64, name string, c Cond, lim limits) error {
 	var cur string
 	err := tx.QueryRowContext(ctx, `SELECT etag FROM contacts_cards WHERE book_id = ? AND name = ?`, book, name).Scan(&cur)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -233,7 +238,41 @@ func deleteCard(ctx context.Context, tx querier, book int64, name string, c Cond
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO contacts_gone (book_id, name, modseq) VALUES (?, ?, ?)
 		ON CONFLICT (book_id, name) DO UPDATE SET modseq = excluded.modseq`, book, name, seq)
+	if err != nil {
+		return err
+	}
+	return forget(ctx, tx, book, lim.gone)
+}
+
+// forget drops the oldest deletions of book beyond keep, and raises
+// the book's min_modseq past them: tokens that would need them are
+// refused from then on.
+func forget(ctx context.Context, tx querier, book int64, keep int) error {
+	var cut sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT modseq FROM contacts_gone WHERE book_id = ? ORDER BY modseq DESC LIMIT 1 OFFSET ?`, book, keep).Scan(&cut)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && !cut.Valid {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM contacts_gone WHERE book_id = ? AND modseq <= ?`, book, cut.Int64); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE contacts_books SET min_modseq = max(min_modseq, ?) WHERE id = ?`, cut.Int64, book)
 	return err
+}
+
+// room checks that book can take n more cards (MaxCards).
+func room(ctx context.Context, tx querier, book int64, n int, lim limits) error {
+	var have int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM contacts_cards WHERE book_id = ?`, book).Scan(&have); err != nil {
+		return err
+	}
+	if have+n > lim.cards {
+		return fmt.Errorf("%w: at most %d cards", ErrFull, lim.cards)
+	}
+	return nil
 }
 
 // bump takes the book's next modification sequence.
@@ -248,7 +287,7 @@ func wrap(what string, err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, e := range []error{ErrNotFound, ErrReadOnly, ErrPrecondition, ErrUIDConflict, ErrInvalid, ErrTooLarge, ErrBadToken} {
+	for _, e := range []error{ErrNotFound, ErrReadOnly, ErrPrecondition, ErrUIDConflict, ErrInvalid, ErrTooLarge, ErrBadToken, ErrFull} {
 		if errors.Is(err, e) {
 			return err
 		}
@@ -279,7 +318,7 @@ func (s *Store) Changes(ctx context.Context, m Member, slug, tok string, limit i
 		if since, err = parseToken(b.id, tok); err != nil {
 			return Changes{}, err
 		}
-		if since > b.modseq {
+		if since > b.modseq || since < b.minModseq {
 			return Changes{}, ErrBadToken
 		}
 	}
@@ -349,8 +388,12 @@ func (s *Store) Import(ctx context.Context, m Member, slug string, cards []vcard
 	n := 0
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		n = 0
+		q := s.db.Stmts(tx)
+		if err := room(ctx, q, b.id, len(cards), s.lim); err != nil {
+			return err // at worst every card is new
+		}
 		for _, c := range cards {
-			changed, err := importCard(ctx, s.db.Stmts(tx), b.id, c, now)
+			changed, err := importCard(ctx, q, b.id, c, now)
 			if err != nil {
 				return err
 			}

@@ -48,6 +48,8 @@ var (
 	// ErrBadToken: a sync token this book did not give, or one too old
 	// (RFC 6578 section 3.2, DAV:valid-sync-token).
 	ErrBadToken = errors.New("contacts: invalid sync token")
+	// ErrFull: the book has MaxCards cards.
+	ErrFull = errors.New("contacts: the address book is full")
 )
 
 // Auth is what the address books need of auth: a member's groups (for the
@@ -85,6 +87,7 @@ type Store struct {
 	auth Auth
 	now  func() time.Time
 	log  *slog.Logger
+	lim  limits
 
 	// dirMu serialises refreshes of the directory (see directory.go).
 	dirMu sync.Mutex
@@ -95,7 +98,13 @@ type Deps struct {
 	Auth Auth
 	Log  *slog.Logger
 	Now  func() time.Time
+	// MaxCards and MaxGone replace the limits of the same names when
+	// positive (tests).
+	MaxCards, MaxGone int
 }
+
+// limits are a store's bounds.
+type limits struct{ cards, gone int }
 
 // New returns the store on d, whose tables come from Component's
 // migrations.
@@ -106,6 +115,13 @@ func New(d *db.DB, deps Deps) *Store {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.lim = limits{cards: MaxCards, gone: MaxGone}
+	if deps.MaxCards > 0 {
+		s.lim.cards = deps.MaxCards
+	}
+	if deps.MaxGone > 0 {
+		s.lim.gone = deps.MaxGone
 	}
 	return s
 }

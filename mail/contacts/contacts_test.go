@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-vcard"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/authtest"
 	"github.com/caucus-org/caucus/mail/contacts"
 )
 
@@ -309,5 +310,52 @@ func TestImport(t *testing.T) {
 	}
 	if _, err := e.store.Import(ctx, alice, contacts.SlugDirectory, []vcard.Card{card("u8", "Fine")}); !errors.Is(err, contacts.ErrReadOnly) {
 		t.Errorf("import into the directory: %v", err)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	t.Parallel()
+	e := authtest.New(t, auth.Config{}, contacts.Component())
+	st := contacts.New(e.DB, contacts.Deps{Auth: e.Auth, Now: e.Clock.Now, MaxCards: 3, MaxGone: 2})
+	ctx := t.Context()
+	alice := contacts.MemberOf(e.User(t, "alice@example.org", auth.RoleMember).Account)
+	put := func(name string) error {
+		_, _, err := st.Put(ctx, alice, contacts.SlugPersonal, name, card(name, "N"), contacts.Cond{})
+		return err
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		if err := put(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := put("d"); !errors.Is(err, contacts.ErrFull) {
+		t.Errorf("fourth card: %v, want ErrFull", err)
+	}
+	if _, err := st.Import(ctx, alice, contacts.SlugPersonal, []vcard.Card{card("e", "E")}); !errors.Is(err, contacts.ErrFull) {
+		t.Errorf("import into a full book: %v, want ErrFull", err)
+	}
+	if _, _, err := st.Put(ctx, alice, contacts.SlugPersonal, "a", card("a", "changed"), contacts.Cond{}); err != nil {
+		t.Errorf("changing a card of a full book: %v", err)
+	}
+	// Deletions remembered: two; a token from before the forgotten one
+	// is refused, a later one still works.
+	b0, _ := st.Book(ctx, alice, contacts.SlugPersonal)
+	for _, n := range []string{"a", "b"} {
+		if err := st.Delete(ctx, alice, contacts.SlugPersonal, n, contacts.Cond{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b1, _ := st.Book(ctx, alice, contacts.SlugPersonal)
+	if ch, err := st.Changes(ctx, alice, contacts.SlugPersonal, b0.Token, 0); err != nil || len(ch.Deleted) != 2 {
+		t.Fatalf("two deletions: %+v, %v", ch, err)
+	}
+	if err := st.Delete(ctx, alice, contacts.SlugPersonal, "c", contacts.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Changes(ctx, alice, contacts.SlugPersonal, b0.Token, 0); !errors.Is(err, contacts.ErrBadToken) {
+		t.Errorf("token from before a forgotten deletion: %v, want ErrBadToken", err)
+	}
+	if ch, err := st.Changes(ctx, alice, contacts.SlugPersonal, b1.Token, 0); err != nil || !slices.Equal(ch.Deleted, []string{"c"}) {
+		t.Errorf("token after the forgotten deletion: %+v, %v", ch, err)
 	}
 }

@@ -144,7 +144,7 @@ func (s *Store) storedETags(ctx context.Context, book int64) (map[string]string,
 func (s *Store) applyDirectory(ctx context.Context, tx querier, book int64, put []dirMember, del []string) error {
 	now := s.now().UnixMilli()
 	for _, name := range del {
-		if err := deleteCard(ctx, tx, book, name, Cond{}); err != nil {
+		if err := deleteCard(ctx, tx, book, name, Cond{}, s.lim); err != nil {
 			return err
 		}
 	}

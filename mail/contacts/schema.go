@@ -54,7 +54,15 @@ CREATE TABLE contacts_gone (
 CREATE INDEX contacts_gone_modseq ON contacts_gone(book_id, modseq);
 `
 
+// schema2 bounds the memory of deletions: min_modseq is the oldest point
+// a sync token may name, raised when the oldest entries of contacts_gone
+// are dropped (see MaxGone); an older token is answered as unknown and
+// the client syncs from scratch (RFC 6578 section 3.2).
+const schema2 = `
+ALTER TABLE contacts_books ADD COLUMN min_modseq INTEGER NOT NULL DEFAULT 0;
+`
+
 // Component returns the migrations of the address books' tables.
 func Component() db.Component {
-	return db.Component{Name: "contacts", Migrations: []db.Migration{{Version: 1, SQL: schema1}}}
+	return db.Component{Name: "contacts", Migrations: []db.Migration{{Version: 1, SQL: schema1}, {Version: 2, SQL: schema2}}}
 }

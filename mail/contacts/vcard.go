@@ -25,6 +25,13 @@ const (
 	MaxUID = 512
 	// MaxName bounds a resource name (the last segment of its URL).
 	MaxName = 255
+	// MaxCards bounds the cards of one book (ErrFull above).
+	MaxCards = 50000
+	// MaxGone bounds the deletions a book remembers for sync tokens;
+	// beyond, the oldest are forgotten and tokens from before them are
+	// refused (ErrBadToken), so a client that was away that long syncs
+	// from scratch.
+	MaxGone = 10000
 )
 
 // Parse reads exactly one vCard (RFC 6350) from data and checks it (see

@@ -384,6 +384,8 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, sess auth.S
 		iweb.Error(w, r, http.StatusNotFound)
 	case errors.Is(err, contacts.ErrReadOnly):
 		h.message(w, r, sess, http.StatusForbidden, i18n.Key("contacts.readonly"))
+	case errors.Is(err, contacts.ErrFull):
+		h.message(w, r, sess, http.StatusInsufficientStorage, i18n.Key("contacts.error.full"))
 	case errors.Is(err, contacts.ErrPrecondition):
 		h.message(w, r, sess, http.StatusConflict, i18n.Key("contacts.error.changed"))
 	case errors.Is(err, contacts.ErrUIDConflict), errors.Is(err, contacts.ErrInvalid), errors.Is(err, contacts.ErrTooLarge):

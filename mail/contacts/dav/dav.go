@@ -300,6 +300,9 @@ func toHTTP(err error, log *slog.Logger) error {
 		return carddav.NewPreconditionError(carddav.PreconditionNoUIDConflict)
 	case errors.Is(err, contacts.ErrBadToken):
 		return carddav.NewInvalidSyncTokenError()
+	case errors.Is(err, contacts.ErrFull):
+		// RFC 4918 section 11.5.
+		return webdav.NewHTTPError(http.StatusInsufficientStorage, errors.New("this address book is full"))
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return webdav.NewHTTPError(http.StatusServiceUnavailable, errors.New("request cut"))
 	}
