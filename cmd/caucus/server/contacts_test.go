@@ -32,53 +32,52 @@ func vcfText(uid, fn string) string {
 	return fmt.Sprintf("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:%s\r\nFN:%s\r\nN:%s;;;;\r\nEMAIL;TYPE=INTERNET:%s@example.net\r\nEND:VCARD\r\n", uid, fn, fn, uid)
 }
 
-// TestContactsVdirsyncer syncs contacts both ways with vdirsyncer, the
-// Debian CardDAV client, against the --dev server: cards made on either
-// side reach the other, a card edited on both sides is a conflict
-// vdirsyncer reports (then resolves as configured), the party directory
-// comes down read-only and loses a suspended member, and khard reads
-// what was synced.
-func TestContactsVdirsyncer(t *testing.T) {
-	vdir := testtool.Need(t, "vdirsyncer")
-	khard := testtool.Need(t, "khard")
-	t.Parallel()
-	dir := t.TempDir()
-	srv, _ := startDev(t, dir)
-	defer srv.Shutdown(t.Context())
-	ctx := t.Context()
-	aliceID, secret := enrolWithAppPassword(t, srv, "alice@localhost", "Motion-Quorum-7731-Seconded", auth.ScopeCalendar)
-	bobID, _ := enrolWithAppPassword(t, srv, "bob@localhost", "Motion-Quorum-7731-Seconded", auth.ScopeCalendar)
+// vdirEnv is a vdirsyncer set up against a dev server for one member.
+type vdirEnv struct {
+	t             *testing.T
+	srv           *Server
+	dir, local    string
+	conf, vdir    string
+	login, secret string
+	member        contacts.Member
+	store         *contacts.Store
+	phone         *carddav.Client // the server side, as a phone would change it
+}
 
-	// The server side, as a phone would change it: go-webdav's client.
+func newVdirEnv(t *testing.T, vdir string, srv *Server, dir string, id int64, login, secret string) *vdirEnv {
+	t.Helper()
 	hc := devClient(t, dir)
 	hc.CheckRedirect = nil
-	cc, err := carddav.NewClient(webdav.HTTPClientWithBasicAuth(hc, "alice@localhost", secret), cardURL(t, srv))
+	cc, err := carddav.NewClient(webdav.HTTPClientWithBasicAuth(hc, login, secret), cardURL(t, srv))
 	if err != nil {
 		t.Fatal(err)
 	}
-	book := "/carddav/alice@localhost/books/contacts/"
-	put := func(name, uid, fn string) {
-		t.Helper()
-		c, err := contacts.Parse([]byte(vcfText(uid, fn)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := cc.PutAddressObject(ctx, book+name, c); err != nil {
-			t.Fatalf("put %s: %v", name, err)
-		}
-	}
-	put("a.vcf", "a", "Ada Server")
-	put("b.vcf", "b", "Bea Server")
+	return &vdirEnv{t: t, srv: srv, dir: dir, local: filepath.Join(dir, "vdir"), conf: filepath.Join(dir, "vdirsyncer.conf"), vdir: vdir,
+		login: login, secret: secret, member: contacts.Member{ID: id, Login: login},
+		store: contacts.New(srv.db, contacts.Deps{Auth: srv.auth}), phone: cc}
+}
 
-	local := filepath.Join(dir, "vdir")
-	conf := filepath.Join(dir, "vdirsyncer.conf")
-	writeConf := func(resolution string) {
-		t.Helper()
-		extra := ""
-		if resolution != "" {
-			extra = fmt.Sprintf("conflict_resolution = %q\n", resolution)
-		}
-		c := fmt.Sprintf(`[general]
+// put stores a card in the member's own book from the phone.
+func (v *vdirEnv) put(name, uid, fn string) {
+	v.t.Helper()
+	c, err := contacts.Parse([]byte(vcfText(uid, fn)))
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	if _, err := v.phone.PutAddressObject(v.t.Context(), "/carddav/"+v.login+"/books/contacts/"+name, c); err != nil {
+		v.t.Fatalf("put %s: %v", name, err)
+	}
+}
+
+// writeConf writes vdirsyncer's configuration: the member's own book and
+// the directory, with a conflict resolution if given.
+func (v *vdirEnv) writeConf(resolution string) {
+	v.t.Helper()
+	extra := ""
+	if resolution != "" {
+		extra = fmt.Sprintf("conflict_resolution = %q\n", resolution)
+	}
+	c := fmt.Sprintf(`[general]
 status_path = "%s/status/"
 
 [pair caucus]
@@ -94,153 +93,177 @@ fileext = ".vcf"
 [storage remote]
 type = "carddav"
 url = "%s"
-username = "alice@localhost"
+username = "%s"
 password = "%s"
 verify = "%s"
-`, dir, extra, local, cardURL(t, srv), secret, filepath.Join(dir, "dev-cert.pem"))
-		if err := os.WriteFile(conf, []byte(c), 0o600); err != nil {
-			t.Fatal(err)
-		}
+`, v.dir, extra, v.local, cardURL(v.t, v.srv), v.login, v.secret, filepath.Join(v.dir, "dev-cert.pem"))
+	if err := os.WriteFile(v.conf, []byte(c), 0o600); err != nil {
+		v.t.Fatal(err)
 	}
-	run := func(args ...string) (string, error) {
-		cmd := exec.CommandContext(ctx, vdir, append([]string{"-c", conf}, args...)...)
-		cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_DATA_HOME="+dir)
-		cmd.Stdin = strings.NewReader(strings.Repeat("y\n", 10))
-		out, err := cmd.CombinedOutput()
-		t.Logf("vdirsyncer %v:\n%s", args, out)
-		return string(out), err
-	}
-	mustRun := func(args ...string) {
-		t.Helper()
-		if _, err := run(args...); err != nil {
-			t.Fatalf("vdirsyncer %v: %v", args, err)
-		}
-	}
-	writeConf("")
-	mustRun("discover")
-	mustRun("sync")
+}
 
-	localCard := func(uid string) string {
-		t.Helper()
-		files, _ := filepath.Glob(filepath.Join(local, "contacts", "*.vcf"))
-		for _, f := range files {
-			b, _ := os.ReadFile(f)
-			if strings.Contains(string(b), "UID:"+uid+"\r\n") || strings.Contains(string(b), "UID:"+uid+"\n") {
-				return f
-			}
-		}
-		return ""
+func (v *vdirEnv) run(args ...string) (string, error) {
+	cmd := exec.CommandContext(v.t.Context(), v.vdir, append([]string{"-c", v.conf}, args...)...)
+	cmd.Env = append(os.Environ(), "HOME="+v.dir, "XDG_CONFIG_HOME="+v.dir, "XDG_DATA_HOME="+v.dir)
+	cmd.Stdin = strings.NewReader(strings.Repeat("y\n", 10))
+	out, err := cmd.CombinedOutput()
+	v.t.Logf("vdirsyncer %v:\n%s", args, out)
+	return string(out), err
+}
+
+func (v *vdirEnv) mustRun(args ...string) {
+	v.t.Helper()
+	if _, err := v.run(args...); err != nil {
+		v.t.Fatalf("vdirsyncer %v: %v", args, err)
 	}
-	fa := localCard("a")
-	if fa == "" || localCard("b") == "" {
+}
+
+// localCard is the local file of the card uid in the member's own book.
+func (v *vdirEnv) localCard(uid string) string {
+	v.t.Helper()
+	files, _ := filepath.Glob(filepath.Join(v.local, "contacts", "*.vcf"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if strings.Contains(string(b), "UID:"+uid+"\r\n") || strings.Contains(string(b), "UID:"+uid+"\n") {
+			return f
+		}
+	}
+	return ""
+}
+
+func (v *vdirEnv) writeLocal(path, uid, fn string) {
+	v.t.Helper()
+	if err := os.WriteFile(path, []byte(vcfText(uid, fn)), 0o600); err != nil {
+		v.t.Fatal(err)
+	}
+}
+
+// server returns the names in the member's own book on the server, by UID.
+func (v *vdirEnv) server() map[string]string {
+	v.t.Helper()
+	cs, err := v.store.Cards(v.t.Context(), v.member, "contacts")
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, c := range cs {
+		vc, err := contacts.Parse(c.Data)
+		if err != nil {
+			v.t.Fatal(err)
+		}
+		out[c.UID] = vc.PreferredValue(vcard.FieldFormattedName)
+	}
+	return out
+}
+
+// TestContactsVdirsyncer syncs contacts both ways with vdirsyncer, the
+// Debian CardDAV client, against the --dev server: cards made on either
+// side reach the other, a card edited on both sides is a conflict
+// vdirsyncer reports (then resolves as configured), the party directory
+// comes down, loses a suspended member and refuses a local edit, and
+// khard reads what was synced.
+func TestContactsVdirsyncer(t *testing.T) {
+	vdir := testtool.Need(t, "vdirsyncer")
+	khard := testtool.Need(t, "khard")
+	t.Parallel()
+	dir := t.TempDir()
+	srv, _ := startDev(t, dir)
+	defer srv.Shutdown(t.Context())
+	aliceID, secret := enrolWithAppPassword(t, srv, "alice@localhost", "Motion-Quorum-7731-Seconded", auth.ScopeCalendar)
+	bobID, _ := enrolWithAppPassword(t, srv, "bob@localhost", "Motion-Quorum-7731-Seconded", auth.ScopeCalendar)
+	v := newVdirEnv(t, vdir, srv, dir, aliceID, "alice@localhost", secret)
+	v.put("a.vcf", "a", "Ada Server")
+	v.put("b.vcf", "b", "Bea Server")
+	v.writeConf("")
+	v.mustRun("discover")
+	v.mustRun("sync")
+	if v.localCard("a") == "" || v.localCard("b") == "" {
 		t.Fatalf("the server's cards did not come down")
 	}
 
 	// Edits on both sides, of different cards, and a new card each side.
-	if err := os.WriteFile(fa, []byte(vcfText("a", "Ada Laptop")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(local, "contacts", "c.vcf"), []byte(vcfText("c", "Cleo Laptop")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	put("b.vcf", "b", "Bea Phone")
-	put("d.vcf", "d", "Dan Phone")
-	mustRun("sync")
-	alice := contacts.Member{ID: aliceID, Login: "alice@localhost"}
-	store := contacts.New(srv.db, contacts.Deps{Auth: srv.auth})
-	server := func() map[string]string {
-		t.Helper()
-		cs, err := store.Cards(ctx, alice, "contacts")
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]string{}
-		for _, c := range cs {
-			vc, err := contacts.Parse(c.Data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[c.UID] = vc.PreferredValue(vcard.FieldFormattedName)
-		}
-		return out
-	}
-	if got := server(); got["a"] != "Ada Laptop" || got["c"] != "Cleo Laptop" || got["b"] != "Bea Phone" || len(got) != 4 {
+	v.writeLocal(v.localCard("a"), "a", "Ada Laptop")
+	v.writeLocal(filepath.Join(v.local, "contacts", "c.vcf"), "c", "Cleo Laptop")
+	v.put("b.vcf", "b", "Bea Phone")
+	v.put("d.vcf", "d", "Dan Phone")
+	v.mustRun("sync")
+	if got := v.server(); got["a"] != "Ada Laptop" || got["c"] != "Cleo Laptop" || got["b"] != "Bea Phone" || len(got) != 4 {
 		t.Errorf("server after the two-way sync: %v", got)
 	}
-	if b, _ := os.ReadFile(localCard("b")); !strings.Contains(string(b), "Bea Phone") || localCard("d") == "" {
+	if b, _ := os.ReadFile(v.localCard("b")); !strings.Contains(string(b), "Bea Phone") || v.localCard("d") == "" {
 		t.Errorf("the phone's edits did not come down: %q", b)
 	}
 
 	// The same card edited on both sides: a conflict, nothing lost.
-	if err := os.WriteFile(localCard("a"), []byte(vcfText("a", "Ada Conflict Laptop")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	put("a.vcf", "a", "Ada Conflict Phone")
-	out, err := run("sync")
-	if err == nil || !strings.Contains(out, "changed on both sides") {
+	v.writeLocal(v.localCard("a"), "a", "Ada Conflict Laptop")
+	v.put("a.vcf", "a", "Ada Conflict Phone")
+	if out, err := v.run("sync"); err == nil || !strings.Contains(out, "changed on both sides") {
 		t.Fatalf("conflict not reported: %v", err)
 	}
-	if got := server(); got["a"] != "Ada Conflict Phone" {
+	if got := v.server(); got["a"] != "Ada Conflict Phone" {
 		t.Errorf("the server's side of the conflict was overwritten: %v", got)
 	}
-	writeConf("b wins")
-	mustRun("sync")
-	if b, _ := os.ReadFile(localCard("a")); !strings.Contains(string(b), "Ada Conflict Phone") {
+	v.writeConf("b wins")
+	v.mustRun("sync")
+	if b, _ := os.ReadFile(v.localCard("a")); !strings.Contains(string(b), "Ada Conflict Phone") {
 		t.Errorf("conflict resolved as b wins, local has %q", b)
 	}
+	checkKhard(t, khard, dir, v.local, "c@example.net\tCleo Laptop", "d@example.net\tDan Phone", "alice@localhost\t", "bob@localhost\t")
+	checkSyncedDirectory(t, v, bobID)
+}
 
-	// khard reads the synced books.
+// checkKhard has khard list the addresses of the synced books.
+func checkKhard(t *testing.T, khard, dir, local string, want ...string) {
+	t.Helper()
 	kconf := filepath.Join(dir, "khard.conf")
 	kc := fmt.Sprintf("[addressbooks]\n[[contacts]]\npath = %s/contacts/\n[[directory]]\npath = %s/directory/\n[general]\neditor = /bin/true\nmerge_editor = /bin/true\n", local, local)
 	if err := os.WriteFile(kconf, []byte(kc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	kout, err := exec.CommandContext(ctx, khard, "-c", kconf, "email", "--parsable").CombinedOutput()
+	kout, err := exec.CommandContext(t.Context(), khard, "-c", kconf, "email", "--parsable").CombinedOutput()
 	t.Logf("khard email:\n%s", kout)
 	if err != nil {
 		t.Fatalf("khard: %v", err)
 	}
-	for _, want := range []string{"c@example.net\tCleo Laptop", "d@example.net\tDan Phone", "alice@localhost\t", "bob@localhost\t"} {
-		if !strings.Contains(string(kout), want) {
-			t.Errorf("khard does not show %q", want)
+	for _, w := range want {
+		if !strings.Contains(string(kout), w) {
+			t.Errorf("khard does not show %q", w)
 		}
 	}
+}
 
-	// The directory: read-only, and a suspended member leaves it.
-	dirFiles, _ := filepath.Glob(filepath.Join(local, "directory", "*.vcf"))
+// checkSyncedDirectory: the directory came down with both members; once
+// bob is suspended he leaves it at the next sync; a local edit of it is
+// refused by the server (403) and changes nothing there.
+func checkSyncedDirectory(t *testing.T, v *vdirEnv, bobID int64) {
+	t.Helper()
+	dirFiles, _ := filepath.Glob(filepath.Join(v.local, "directory", "*.vcf"))
 	if len(dirFiles) != 2 {
 		t.Fatalf("directory has %d cards locally, want 2", len(dirFiles))
 	}
-	if err := srv.auth.SetState(ctx, "", bobID, auth.StateSuspended, auth.Client{}); err != nil {
+	if err := v.srv.auth.SetState(t.Context(), "", bobID, auth.StateSuspended, auth.Client{}); err != nil {
 		t.Fatal(err)
 	}
-	mustRun("sync")
-	dirFiles, _ = filepath.Glob(filepath.Join(local, "directory", "*.vcf"))
-	for _, f := range dirFiles {
-		if b, _ := os.ReadFile(f); strings.Contains(string(b), "bob@localhost") {
-			t.Errorf("suspended bob still in the synced directory")
-		}
-	}
+	v.mustRun("sync")
+	dirFiles, _ = filepath.Glob(filepath.Join(v.local, "directory", "*.vcf"))
 	if len(dirFiles) != 1 {
-		t.Errorf("directory has %d cards after bob's suspension, want 1", len(dirFiles))
+		t.Fatalf("directory has %d cards after bob's suspension, want 1", len(dirFiles))
 	}
-	// A local edit of the directory is refused by the server (403): the
-	// directory stays as auth says.
-	if len(dirFiles) == 1 {
-		b, err := os.ReadFile(dirFiles[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		edited := strings.Replace(string(b), "FN:Vol", "FN:Impostor", 1)
-		if err := os.WriteFile(dirFiles[0], []byte(edited), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := run("sync"); err == nil || !strings.Contains(out, "403") {
-			t.Errorf("an edit of the directory was not refused: %v", err)
-		}
-		cs, err := store.Cards(ctx, alice, "directory")
-		if err != nil || len(cs) != 1 || strings.Contains(string(cs[0].Data), "Impostor") {
-			t.Errorf("directory on the server after a refused edit: %v %v", cs, err)
-		}
+	b, err := os.ReadFile(dirFiles[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "bob@localhost") {
+		t.Errorf("suspended bob still in the synced directory")
+	}
+	if err := os.WriteFile(dirFiles[0], []byte(strings.Replace(string(b), "FN:Vol", "FN:Impostor", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := v.run("sync"); err == nil || !strings.Contains(out, "403") {
+		t.Errorf("an edit of the directory was not refused: %v", err)
+	}
+	cs, err := v.store.Cards(t.Context(), v.member, "directory")
+	if err != nil || len(cs) != 1 || strings.Contains(string(cs[0].Data), "Impostor") {
+		t.Errorf("directory on the server after a refused edit: %v %v", cs, err)
 	}
 }
