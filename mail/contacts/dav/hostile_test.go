@@ -136,3 +136,46 @@ func FuzzPut(f *testing.F) {
 		mux.ServeHTTP(httptest.NewRecorder(), req)
 	})
 }
+
+// FuzzXMLRequest sends any body as a REPORT, PROPFIND or PROPPATCH to a
+// book: no answer is a server error, and nothing panics (net/http would
+// log the stack trace).
+func FuzzXMLRequest(f *testing.F) {
+	for _, s := range []string{
+		`<?xml version="1.0"?><d:sync-collection xmlns:d="DAV:"><d:sync-token/><d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>`,
+		`<?xml version="1.0"?><c:addressbook-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:carddav"><d:prop><c:address-data><c:prop name="FN"/></c:address-data></d:prop><c:filter test="allof"><c:prop-filter name="EMAIL"><c:text-match match-type="starts-with" negate-condition="yes">a</c:text-match><c:param-filter name="TYPE"><c:is-not-defined/></c:param-filter></c:prop-filter></c:filter><c:limit><c:nresults>2</c:nresults></c:limit></c:addressbook-query>`,
+		`<?xml version="1.0"?><c:addressbook-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:carddav"><d:prop><d:getetag/><c:address-data/></d:prop><d:href>/carddav/alice@example.org/books/contacts/a.vcf</d:href><d:href>../../x</d:href></c:addressbook-multiget>`,
+		`<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:allprop/></d:propfind>`,
+		`<?xml version="1.0"?><d:propertyupdate xmlns:d="DAV:"><d:set><d:prop><d:displayname>x</d:displayname></d:prop></d:set></d:propertyupdate>`,
+	} {
+		for _, m := range []string{"REPORT", "PROPFIND", "PROPPATCH"} {
+			f.Add(m, s)
+		}
+	}
+	e := newEnv(f)
+	alice := e.person(f, "alice@example.org", auth.RoleMember)
+	mux := http.NewServeMux()
+	dav.New(e.store, e.Auth, nil, nil).Register(mux)
+	m := contacts.MemberOf(alice.Account)
+	if _, _, err := e.store.Put(f.Context(), m, "contacts", "a.vcf", card("a", "Ada"), contacts.Cond{}); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, method, body string) {
+		switch method {
+		case "REPORT", "PROPFIND", "PROPPATCH":
+		default:
+			return
+		}
+		for _, p := range []string{alice.book("contacts"), alice.book("directory"), "/carddav/alice@example.org/books/"} {
+			req := httptest.NewRequest(method, p, strings.NewReader(body))
+			req.SetBasicAuth(alice.login(), alice.secret)
+			req.Header.Set("Content-Type", "application/xml")
+			req.Header.Set("Depth", "1")
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, req)
+			if rec.Code >= 500 {
+				t.Fatalf("%s %s %q: %d %s", method, p, body, rec.Code, rec.Body)
+			}
+		}
+	})
+}
