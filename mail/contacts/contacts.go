@@ -90,7 +90,8 @@ type Store struct {
 	lim  limits
 
 	// dirMu serialises refreshes of the directory (see directory.go).
-	dirMu sync.Mutex
+	dirMu    sync.Mutex
+	dirCache dirCache // under dirMu
 }
 
 // Deps are the store's dependencies. Log and Now may be nil.

@@ -2,6 +2,7 @@ package contacts
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"fmt"
 	"maps"
@@ -30,34 +31,67 @@ type dirMember struct {
 	etag string
 }
 
-// directoryCards returns the directory's entries as they should be now.
-func (s *Store) directoryCards(ctx context.Context) (map[string]dirMember, error) {
+// dirCache remembers the last refresh: the hash of what the directory
+// was made from and the book's modseq then. A request whose inputs hash
+// the same, while the book is unchanged, has nothing to write.
+type dirCache struct {
+	sum    [32]byte
+	modseq int64
+	ok     bool
+}
+
+// dirInput is the directory's source: the active members and their groups.
+type dirInput struct {
+	accts  []auth.Account
+	groups map[string][]string // login → group names
+}
+
+// directoryInput reads the active members from auth.
+func (s *Store) directoryInput(ctx context.Context) (dirInput, error) {
 	accts, err := s.auth.Accounts(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("contacts: directory: %w", err)
+		return dirInput{}, fmt.Errorf("contacts: directory: %w", err)
 	}
 	gs, err := s.auth.Groups(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("contacts: directory: %w", err)
+		return dirInput{}, fmt.Errorf("contacts: directory: %w", err)
 	}
-	groups := map[string][]string{} // login → group names
+	in := dirInput{groups: map[string][]string{}}
 	for _, g := range gs {
 		for _, l := range g.Members {
-			groups[l] = append(groups[l], g.Name)
+			in.groups[l] = append(in.groups[l], g.Name)
 		}
 	}
 	now := s.now()
-	out := make(map[string]dirMember, len(accts))
 	for _, a := range accts {
-		if a.State != auth.StateActive || !a.ExpiresAt.IsZero() && !now.Before(a.ExpiresAt) {
-			continue
+		if a.State == auth.StateActive && (a.ExpiresAt.IsZero() || now.Before(a.ExpiresAt)) {
+			in.accts = append(in.accts, a)
 		}
-		card := memberCard(a, groups[a.Login])
+	}
+	return in, nil
+}
+
+// sum hashes what the directory's cards are made of.
+func (in dirInput) sum() [32]byte {
+	h := sha256.New()
+	for _, a := range in.accts {
+		fmt.Fprintf(h, "%d\x00%s\x00%s\x00%q\n", a.ID, a.Login, a.DisplayName, in.groups[a.Login])
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// directoryCards returns the directory's entries as they should be now.
+func directoryCards(in dirInput) map[string]dirMember {
+	out := make(map[string]dirMember, len(in.accts))
+	for _, a := range in.accts {
+		card := memberCard(a, in.groups[a.Login])
 		data := Encode(card)
 		m := dirMember{name: "member-" + strconv.FormatInt(a.ID, 10) + ".vcf", uid: card.Value(vcard.FieldUID), data: data, etag: ETag(data)}
 		out[m.name] = m
 	}
-	return out, nil
+	return out
 }
 
 // memberCard is a member's vCard 3.0 (RFC 2426, which every phone reads):
@@ -87,16 +121,29 @@ func memberCard(a auth.Account, groups []string) vcard.Card {
 // refreshDirectory brings the stored directory up to date and returns its
 // book.
 func (s *Store) refreshDirectory(ctx context.Context) (Book, error) {
-	want, err := s.directoryCards(ctx)
+	in, err := s.directoryInput(ctx)
 	if err != nil {
 		return Book{}, err
 	}
+	sum := in.sum()
 	s.dirMu.Lock()
 	defer s.dirMu.Unlock()
 	b, err := s.book(ctx, KindDirectory, 0)
 	if err != nil {
 		return Book{}, err
 	}
+	if c := s.dirCache; c.ok && c.sum == sum && c.modseq == b.modseq {
+		return b, nil
+	}
+	b, err = s.syncDirectory(ctx, b, directoryCards(in))
+	if err == nil {
+		s.dirCache = dirCache{sum: sum, modseq: b.modseq, ok: true}
+	}
+	return b, err
+}
+
+// syncDirectory makes the stored directory b hold want.
+func (s *Store) syncDirectory(ctx context.Context, b Book, want map[string]dirMember) (Book, error) {
 	have, err := s.storedETags(ctx, b.id)
 	if err != nil {
 		return Book{}, err
