@@ -16,7 +16,7 @@ import (
 func (s *Server) buildContacts(mux *http.ServeMux, pages *login.Handler) error {
 	log := s.log.With("component", "contacts")
 	store := contacts.New(s.db, contacts.Deps{Auth: s.auth, Log: log, Now: s.deps.Now})
-	dav.New(store, s.auth, s.stats, log.With("proto", "carddav")).Register(mux)
+	dav.New(store, s.auth, s.stats, log.With("proto", "carddav"), pages.Party().Language).Register(mux)
 	web, err := cardweb.New(store, pages, log)
 	if err != nil {
 		return err

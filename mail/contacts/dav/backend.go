@@ -58,20 +58,22 @@ func (b *backend) resolve(ctx context.Context, p string, withName bool) (*reques
 	return req, t, toHTTP(err, b.log)
 }
 
-// addressBook is a store book as go-webdav describes it.
-func (b *backend) addressBook(m contacts.Member, bk contacts.Book) carddav.AddressBook {
-	name, desc := "Contacts", "Your own contacts"
+// addressBook is a store book as go-webdav describes it, named in the
+// request's language.
+func (b *backend) addressBook(req *request, bk contacts.Book) carddav.AddressBook {
+	l := req.l
+	name, desc := l.T("contacts.book.personal"), ""
 	switch bk.Kind {
 	case contacts.KindGroup:
-		name, desc = "Group "+bk.Group, "Shared by the members of "+bk.Group
-		if !bk.Writable {
-			desc += " (read-only)"
-		}
+		name = l.T("contacts.book.group", "group", bk.Group)
 	case contacts.KindDirectory:
-		name, desc = "Directory", "Every active member of the party (read-only)"
+		name = l.T("contacts.book.directory")
+	}
+	if !bk.Writable {
+		desc = l.T("contacts.readonly")
 	}
 	return carddav.AddressBook{
-		Path:            home(m) + bk.Slug + "/",
+		Path:            home(req.member) + bk.Slug + "/",
 		Name:            name,
 		Description:     desc,
 		MaxResourceSize: contacts.MaxCardBytes,
@@ -94,7 +96,7 @@ func (b *backend) ListAddressBooks(ctx context.Context) ([]carddav.AddressBook, 
 	}
 	out := make([]carddav.AddressBook, 0, len(books))
 	for _, bk := range books {
-		out = append(out, b.addressBook(req.member, bk))
+		out = append(out, b.addressBook(req, bk))
 	}
 	return out, nil
 }
@@ -108,7 +110,7 @@ func (b *backend) GetAddressBook(ctx context.Context, p string) (*carddav.Addres
 	if err != nil {
 		return nil, toHTTP(err, b.log)
 	}
-	ab := b.addressBook(req.member, bk)
+	ab := b.addressBook(req, bk)
 	return &ab, nil
 }
 

@@ -48,6 +48,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/connauth"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/metrics"
 	"github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/contacts"
@@ -71,18 +72,20 @@ type Handler struct {
 	gate  *connauth.Gate
 	log   *slog.Logger
 	dav   *carddav.Handler
+	lang  string // the party's language
 }
 
 // New returns a handler serving store to the accounts of svc. Sign-ins
 // are counted in stats, which may be nil. An account may have
 // connauth.DefaultMaxConnsPerAccount requests in flight; more are
-// answered 429.
-func New(store *contacts.Store, svc Auth, stats *metrics.Set, log *slog.Logger) *Handler {
+// answered 429. Books are named in each member's language, else in lang,
+// the party's.
+func New(store *contacts.Store, svc Auth, stats *metrics.Set, log *slog.Logger, lang string) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	gate := connauth.New(connauth.Config{Proto: "carddav", Scope: auth.ScopeCalendar, Metrics: stats, Log: log}, svc)
-	h := &Handler{store: store, gate: gate, log: log}
+	h := &Handler{store: store, gate: gate, log: log, lang: lang}
 	h.dav = &carddav.Handler{Backend: &backend{store: store, log: log}, Prefix: Prefix}
 	return h
 }
@@ -150,7 +153,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.bound(w, r) {
 		return
 	}
-	req := &request{member: member, cond: contacts.Cond{IfMatch: r.Header.Get("If-Match"), IfNoneMatch: r.Header.Get("If-None-Match")}}
+	bundle := i18n.Builtin()
+	l := bundle.Localizer(bundle.Pick(gc.Account.Language, r.Header.Get("Accept-Language"), h.lang), nil)
+	req := &request{l: l, member: member, cond: contacts.Cond{IfMatch: r.Header.Get("If-Match"), IfNoneMatch: r.Header.Get("If-None-Match")}}
 	h.dav.ServeHTTP(w, r.WithContext(context.WithValue(ctx, requestKey{}, req)))
 }
 
@@ -240,6 +245,7 @@ type requestKey struct{}
 // request is what the backend needs of the HTTP request: who asks, and
 // the preconditions (go-webdav passes them to PUT, not to DELETE).
 type request struct {
+	l      *i18n.Localizer // names the books
 	member contacts.Member
 	cond   contacts.Cond
 	books  map[string]contacts.Book // looked up by this request (a multiget reads one book many times)

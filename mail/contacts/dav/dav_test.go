@@ -32,7 +32,7 @@ func newEnv(t testing.TB) *env {
 	e := authtest.New(t, auth.Config{}, contacts.Component())
 	store := contacts.New(e.DB, contacts.Deps{Auth: e.Auth, Now: e.Clock.Now})
 	mux := http.NewServeMux()
-	h := dav.New(store, e.Auth, nil, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	h := dav.New(store, e.Auth, nil, slog.New(slog.NewTextHandler(t.Output(), nil)), "")
 	h.Register(mux)
 	srv := httptest.NewUnstartedServer(nil) // 127.0.0.1:0
 	srv.Config = web.NewServer(mux, nil)    // the server's deadlines and resets
@@ -459,5 +459,27 @@ func TestServedBytesAreHashed(t *testing.T) {
 	mg, err := e.client(t, alice).MultiGetAddressBook(t.Context(), alice.book("contacts"), &carddav.AddressBookMultiGet{Paths: []string{p}, DataRequest: carddav.AddressDataRequest{AllProp: true}})
 	if err != nil || len(mg) != 1 || mg[0].Card.PreferredValue(vcard.FieldEmail) != "p@example.net" {
 		t.Fatalf("multiget: %+v, %v", mg, err)
+	}
+}
+
+// TestBookNamesTranslated: the books' display names are in the member's
+// language (rule 10: phones show them as they are).
+func TestBookNamesTranslated(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	alice := e.person(t, "alice@example.org", auth.RoleMember, "press")
+	if err := e.Auth.SetLanguage(t.Context(), alice.Account.ID, "it"); err != nil {
+		t.Fatal(err)
+	}
+	books, err := e.client(t, alice).FindAddressBooks(t.Context(), "/carddav/alice@example.org/books/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, b := range books {
+		names = append(names, b.Name)
+	}
+	if !slices.Equal(names, []string{"I miei contatti", "Gruppo press", "Elenco del partito"}) {
+		t.Errorf("book names %q", names)
 	}
 }

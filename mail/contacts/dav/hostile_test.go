@@ -102,7 +102,7 @@ func FuzzPut(f *testing.F) {
 	e := newEnv(f)
 	alice := e.person(f, "alice@example.org", auth.RoleMember)
 	mux := http.NewServeMux()
-	dav.New(e.store, e.Auth, nil, nil).Register(mux)
+	dav.New(e.store, e.Auth, nil, nil, "").Register(mux)
 	m := contacts.MemberOf(alice.Account)
 	f.Fuzz(func(t *testing.T, body string) {
 		p := alice.book("contacts") + "f.vcf"
@@ -155,7 +155,7 @@ func FuzzXMLRequest(f *testing.F) {
 	e := newEnv(f)
 	alice := e.person(f, "alice@example.org", auth.RoleMember)
 	mux := http.NewServeMux()
-	dav.New(e.store, e.Auth, nil, nil).Register(mux)
+	dav.New(e.store, e.Auth, nil, nil, "").Register(mux)
 	m := contacts.MemberOf(alice.Account)
 	if _, _, err := e.store.Put(f.Context(), m, "contacts", "a.vcf", card("a", "Ada"), contacts.Cond{}); err != nil {
 		f.Fatal(err)
