@@ -27,10 +27,14 @@ type env struct {
 	srv   *httptest.Server
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvWith(t, contacts.Deps{}) }
+
+// newEnvWith is newEnv with the store's limits of deps.
+func newEnvWith(t testing.TB, deps contacts.Deps) *env {
 	t.Helper()
 	e := authtest.New(t, auth.Config{}, contacts.Component())
-	store := contacts.New(e.DB, contacts.Deps{Auth: e.Auth, Now: e.Clock.Now})
+	deps.Auth, deps.Now = e.Auth, e.Clock.Now
+	store := contacts.New(e.DB, deps)
 	mux := http.NewServeMux()
 	h := dav.New(store, e.Auth, nil, slog.New(slog.NewTextHandler(t.Output(), nil)), "")
 	h.Register(mux)
@@ -481,5 +485,23 @@ func TestBookNamesTranslated(t *testing.T) {
 	}
 	if !slices.Equal(names, []string{"I miei contatti", "Gruppo press", "Elenco del partito"}) {
 		t.Errorf("book names %q", names)
+	}
+}
+
+// TestFullBook: a PUT of a new card into a full book is 507 (RFC 4918
+// section 11.5); changing a card of it is not refused.
+func TestFullBook(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, contacts.Deps{MaxCards: 1})
+	alice := e.person(t, "alice@example.org", auth.RoleMember)
+	book := alice.book("contacts")
+	if code, _ := e.do(t, alice, "PUT", book+"a.vcf", vcardType, vcf("a", "A")); code != http.StatusCreated {
+		t.Fatalf("first card: %d", code)
+	}
+	if code, _ := e.do(t, alice, "PUT", book+"b.vcf", vcardType, vcf("b", "B")); code != http.StatusInsufficientStorage {
+		t.Errorf("second card: %d, want 507", code)
+	}
+	if code, _ := e.do(t, alice, "PUT", book+"a.vcf", vcardType, vcf("a", "A changed")); code >= 300 {
+		t.Errorf("changing the card: %d", code)
 	}
 }
