@@ -12,8 +12,10 @@
 //     response schema 2006a ([MS-OXDSCLI] sections 2.2.3 and 2.2.4);
 //   - iPhone, iPad and Mac Mail have no lookup of their own: a signed-in
 //     person downloads a configuration profile (Apple "Configuration Profile
-//     Reference", Mail payload com.apple.mail.managed) from the account page,
-//     with a new app password for that device inside.
+//     Reference", Mail payload com.apple.mail.managed, with CalDAV and
+//     CardDAV payloads com.apple.caldav.account and com.apple.carddav.account
+//     for calendars and contacts) from the account page, with a new app
+//     password for that device inside, of scope mail and calendar.
 //
 // The first two answer anyone, for the party's mail domains only, and say
 // the same for every address of a domain: they never look accounts up, so
@@ -33,6 +35,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -65,6 +68,11 @@ type Settings struct {
 	// AccountURL is the account page, where app passwords are made, e.g.
 	// "https://mail.example-party.org/account".
 	AccountURL string
+	// WebHost and WebPort are where the web interface, and with it
+	// CalDAV and CardDAV, answer (from the public URL), for the Apple
+	// profile's calendar and contacts accounts.
+	WebHost string
+	WebPort int
 }
 
 // SettingsFrom takes the settings from a configuration: the host name, the
@@ -81,7 +89,16 @@ func SettingsFrom(cfg config.Config, publicURL string) Settings {
 	for _, d := range cfg.MailDomains {
 		domains = append(domains, normalizeDomain(d))
 	}
+	webHost, webPort := cfg.Hostname, 443
+	if u, err := url.Parse(base); err == nil && u.Hostname() != "" {
+		webHost = u.Hostname()
+		if p, err := strconv.Atoi(u.Port()); err == nil && p > 0 && p <= 65535 {
+			webPort = p
+		}
+	}
 	return Settings{
+		WebHost:     webHost,
+		WebPort:     webPort,
 		Hostname:    cfg.Hostname,
 		IMAPS:       listenPort(cfg.Listen.IMAPS),
 		IMAP:        listenPort(cfg.Listen.IMAP),

@@ -66,18 +66,27 @@ func TestSettingsFrom(t *testing.T) {
 		{"production", prodSettings(), Settings{
 			Hostname: "mail.example-party.org", IMAPS: 993, IMAP: 143, Submissions: 465, Submission: 587,
 			Domains: []string{"example-party.org", "example-party.eu"}, AccountURL: "https://mail.example-party.org/account",
+			WebHost: "mail.example-party.org", WebPort: 443,
 		}},
 		{"dev", devSettings(), Settings{
 			Hostname: "localhost", IMAPS: 1993, IMAP: 1143, Submissions: 5465, Submission: 5587,
 			Domains: []string{"localhost"}, AccountURL: "https://localhost:8443/account",
+			WebHost: "localhost", WebPort: 8443,
 		}},
 		{"listeners off, no public URL", SettingsFrom(off, ""), Settings{
 			Hostname: "mail.example-party.org", IMAPS: 993, Submissions: 465,
 			Domains: []string{"example-party.org", "example-party.eu"}, AccountURL: "https://mail.example-party.org/account",
+			WebHost: "mail.example-party.org", WebPort: 443,
 		}},
 		{"odd addresses, URL with slash", SettingsFrom(odd, "https://mail.example-party.org/"), Settings{
 			Hostname: "mail.example-party.org", IMAPS: 993, Submissions: 0, Submission: 0,
 			Domains: []string{"example-party.org", "example-party.eu"}, AccountURL: "https://mail.example-party.org/account",
+			WebHost: "mail.example-party.org", WebPort: 443,
+		}},
+		{"web on its own name and port", SettingsFrom(prodConfig(), "https://web.example-party.org:8443"), Settings{
+			Hostname: "mail.example-party.org", IMAPS: 993, IMAP: 143, Submissions: 465, Submission: 587,
+			Domains: []string{"example-party.org", "example-party.eu"}, AccountURL: "https://web.example-party.org:8443/account",
+			WebHost: "web.example-party.org", WebPort: 8443,
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -286,6 +295,7 @@ var goldenProfile = profile{
 	AccountID: 7, Address: "anna@example-party.org", Name: `Anna "A&B" <Berg>`, Device: "Anna's iPhone ]]> & <x>",
 	Password: "abcd-efgh-ijkl-mnop-qrst-uvwx-yz23",
 	UUID:     "0F0E0D0C-0B0A-4908-8706-050403020100", MailUUID: "00112233-4455-4677-8899-AABBCCDDEEFF",
+	CalUUID: "10112233-4455-4677-8899-AABBCCDDEEFF", CardUUID: "20112233-4455-4677-8899-AABBCCDDEEFF",
 }
 
 // TestGolden compares the three documents, for a production and the --dev
@@ -718,10 +728,11 @@ func checkProfile(t *testing.T, data []byte, s Settings, a auth.Account) string 
 	t.Helper()
 	p := parsePlist(t, data)
 	content, ok := p["PayloadContent"].([]any)
-	if !ok || len(content) != 1 {
+	if !ok || len(content) != 3 {
 		t.Fatalf("PayloadContent %#v", p["PayloadContent"])
 	}
 	m := content[0].(map[string]any)
+	cal, card := content[1].(map[string]any), content[2].(map[string]any)
 	want := map[string]any{
 		"PayloadType": "Configuration", "PayloadVersion": 1, "PayloadOrganization": s.Domains[0],
 		"PayloadDisplayName": "caucus mail (" + a.Login + ")", "PayloadRemovalDisallowed": false,
@@ -736,9 +747,23 @@ func checkProfile(t *testing.T, data []byte, s Settings, a auth.Account) string 
 		"OutgoingMailServerUsername": a.Login, "OutgoingMailServerAuthentication": "EmailAuthPassword",
 		"OutgoingPasswordSameAsIncomingPassword": true,
 	}
+	secret, _ := m["IncomingPassword"].(string)
+	if secret == "" {
+		t.Fatal("no IncomingPassword")
+	}
+	wantCal := map[string]any{
+		"PayloadType": "com.apple.caldav.account", "PayloadVersion": 1, "PayloadIdentifier": s.identifier(a.ID) + ".caldav",
+		"CalDAVHostName": s.WebHost, "CalDAVPort": s.WebPort, "CalDAVUseSSL": true, "CalDAVPrincipalURL": "/caldav/",
+		"CalDAVUsername": a.Login, "CalDAVPassword": secret,
+	}
+	wantCard := map[string]any{
+		"PayloadType": "com.apple.carddav.account", "PayloadVersion": 1, "PayloadIdentifier": s.identifier(a.ID) + ".carddav",
+		"CardDAVHostName": s.WebHost, "CardDAVPort": s.WebPort, "CardDAVUseSSL": true, "CardDAVPrincipalURL": "/carddav/",
+		"CardDAVUsername": a.Login, "CardDAVPassword": secret,
+	}
 	for _, c := range []struct {
 		got, want map[string]any
-	}{{p, want}, {m, wantMail}} {
+	}{{p, want}, {m, wantMail}, {cal, wantCal}, {card, wantCard}} {
 		for k, v := range c.want {
 			if c.got[k] != v {
 				t.Errorf("%s = %#v, want %#v", k, c.got[k], v)
@@ -748,12 +773,8 @@ func checkProfile(t *testing.T, data []byte, s Settings, a auth.Account) string 
 			t.Errorf("PayloadUUID %q is not a UUIDv4", u)
 		}
 	}
-	if p["PayloadUUID"] == m["PayloadUUID"] {
-		t.Error("the profile and its payload share a UUID")
-	}
-	secret, _ := m["IncomingPassword"].(string)
-	if secret == "" {
-		t.Fatal("no IncomingPassword")
+	if uuids := map[any]bool{p["PayloadUUID"]: true, m["PayloadUUID"]: true, cal["PayloadUUID"]: true, card["PayloadUUID"]: true}; len(uuids) != 4 {
+		t.Error("the profile and its payloads share a UUID")
 	}
 	return secret
 }
@@ -771,7 +792,8 @@ var (
 )
 
 // TestMobileconfig: the account page's form downloads a profile whose app
-// password opens mail (not files); each download is a new app password.
+// password opens mail, calendars and contacts (not files), with a mail, a
+// CalDAV and a CardDAV account; each download is a new app password.
 func TestMobileconfig(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
@@ -826,13 +848,16 @@ func TestMobileconfig(t *testing.T) {
 				if err != nil || g.Account.ID != u.Account.ID {
 					t.Errorf("the profile's app password does not open mail: %v", err)
 				}
+				if _, err := e.Auth.AppPassword(t.Context(), u.Account.Login, secret, auth.ScopeCalendar, auth.Client{}); err != nil {
+					t.Errorf("the profile's app password does not open calendars and contacts: %v", err)
+				}
 				if _, err := e.Auth.AppPassword(t.Context(), u.Account.Login, secret, auth.ScopeFiles, auth.Client{}); !errors.Is(err, auth.ErrScope) {
 					t.Errorf("the profile's app password opens files: %v", err)
 				}
 			}
 			var names []string
 			for _, ap := range appPasswords(t, e, u.Account) {
-				if ap.Scope != auth.ScopeMail {
+				if ap.Scope != auth.ScopeMail|auth.ScopeCalendar {
 					t.Errorf("app password %q has scope %s", ap.Name, ap.Scope)
 				}
 				names = append(names, ap.Name)

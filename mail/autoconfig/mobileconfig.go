@@ -164,7 +164,21 @@ type profile struct {
 	Password  string // the app password
 	UUID      string // PayloadUUID of the profile
 	MailUUID  string // PayloadUUID of the Mail payload
+	CalUUID   string // PayloadUUID of the CalDAV payload
+	CardUUID  string // PayloadUUID of the CardDAV payload
 }
+
+// profileScope is the scope of the profile's app password: mail, and
+// calendar for the CalDAV and CardDAV accounts (not files).
+const profileScope = auth.ScopeMail | auth.ScopeCalendar
+
+// Where CalDAV and CardDAV answer (mail/contacts/dav and the calendar
+// server). The profile gives the context paths: the device asks them for
+// DAV:current-user-principal (RFC 6764 section 6) once signed in.
+const (
+	calDAVPath  = "/caldav/"
+	cardDAVPath = "/carddav/"
+)
 
 // identifier is the profile's PayloadIdentifier: the host name reversed,
 // then the account. It is the same for every download of one account, so
@@ -210,8 +224,8 @@ func (s Settings) mobileconfig(p profile, in, out server) ([]byte, error) {
 		{"PayloadVersion", 1},
 	}
 	root := plistDict{
-		{"PayloadContent", []plistDict{mail}},
-		{"PayloadDescription", "Sets up mail for " + p.Address + ". The password inside is the app password \u201c" + p.Device +
+		{"PayloadContent", []plistDict{mail, s.calDAV(p, id), s.cardDAV(p, id)}},
+		{"PayloadDescription", "Sets up mail, calendars and contacts for " + p.Address + ". The password inside is the app password \u201c" + p.Device +
 			"\u201d; if this device is lost, revoke it on " + s.AccountURL + "."},
 		{"PayloadDisplayName", "caucus mail (" + p.Address + ")"},
 		{"PayloadIdentifier", id},
@@ -222,6 +236,45 @@ func (s Settings) mobileconfig(p profile, in, out server) ([]byte, error) {
 		{"PayloadVersion", 1},
 	}
 	return marshalPlist(root)
+}
+
+// calDAV is the profile's calendar account (com.apple.caldav.account).
+func (s Settings) calDAV(p profile, id string) plistDict {
+	return plistDict{
+		{"CalDAVAccountDescription", "Calendars (" + p.Address + ")"},
+		{"CalDAVHostName", s.WebHost},
+		{"CalDAVPassword", p.Password},
+		{"CalDAVPort", s.WebPort},
+		{"CalDAVPrincipalURL", calDAVPath},
+		{"CalDAVUseSSL", true},
+		{"CalDAVUsername", p.Address},
+		{"PayloadDescription", "Calendars of " + p.Address + ", with the app password \u201c" + p.Device + "\u201d."},
+		{"PayloadDisplayName", "Calendars (" + p.Address + ")"},
+		{"PayloadIdentifier", id + ".caldav"},
+		{"PayloadType", "com.apple.caldav.account"},
+		{"PayloadUUID", p.CalUUID},
+		{"PayloadVersion", 1},
+	}
+}
+
+// cardDAV is the profile's contacts account (com.apple.carddav.account):
+// the member's books, their groups' and the party directory.
+func (s Settings) cardDAV(p profile, id string) plistDict {
+	return plistDict{
+		{"CardDAVAccountDescription", "Contacts (" + p.Address + ")"},
+		{"CardDAVHostName", s.WebHost},
+		{"CardDAVPassword", p.Password},
+		{"CardDAVPort", s.WebPort},
+		{"CardDAVPrincipalURL", cardDAVPath},
+		{"CardDAVUseSSL", true},
+		{"CardDAVUsername", p.Address},
+		{"PayloadDescription", "Contacts and the party directory for " + p.Address + ", with the app password \u201c" + p.Device + "\u201d."},
+		{"PayloadDisplayName", "Contacts (" + p.Address + ")"},
+		{"PayloadIdentifier", id + ".carddav"},
+		{"PayloadType", "com.apple.carddav.account"},
+		{"PayloadUUID", p.CardUUID},
+		{"PayloadVersion", 1},
+	}
 }
 
 // messagePage is the page of the profile form's refusals.
@@ -238,8 +291,8 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, sess auth.Sess
 	}
 }
 
-// mobileconfig answers the profile form: it makes a new mail-only app
-// password named after the device and returns a profile holding it. It
+// mobileconfig answers the profile form: it makes a new app password of
+// scope mail and calendar named after the device and returns a profile holding it. It
 // needs a full session (the require middleware), the session's CSRF token
 // and a recent sign-in, as every new app password does.
 func (h *Handler) mobileconfig(w http.ResponseWriter, r *http.Request) {
@@ -272,7 +325,7 @@ func (h *Handler) mobileconfig(w http.ResponseWriter, r *http.Request) {
 		device = defaultDevice
 	}
 	c := auth.Client{Addr: web.ClientAddr(r), UserAgent: r.UserAgent()}
-	secret, info, err := h.svc.CreateAppPassword(r.Context(), sess, device, auth.ScopeMail, c)
+	secret, info, err := h.svc.CreateAppPassword(r.Context(), sess, device, profileScope, c)
 	switch {
 	case errors.Is(err, auth.ErrStepUp):
 		http.Redirect(w, r, "/reauth?next=/account", http.StatusSeeOther)
@@ -290,7 +343,7 @@ func (h *Handler) mobileconfig(w http.ResponseWriter, r *http.Request) {
 	}
 	doc, err := h.s.mobileconfig(profile{
 		AccountID: sess.Account.ID, Address: addr, Name: sess.Account.DisplayName,
-		Device: info.Name, Password: secret, UUID: newUUID(), MailUUID: newUUID(),
+		Device: info.Name, Password: secret, UUID: newUUID(), MailUUID: newUUID(), CalUUID: newUUID(), CardUUID: newUUID(),
 	}, in[0], out[0])
 	if err != nil {
 		// The secret cannot reach anyone: take the app password back.

@@ -14,6 +14,7 @@ import (
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/mail/autoreply"
 	"github.com/caucus-org/caucus/mail/calendar"
+	"github.com/caucus-org/caucus/mail/contacts"
 	"github.com/caucus-org/caucus/mail/mailimport"
 	"github.com/caucus-org/caucus/mail/offboard"
 	"github.com/caucus-org/caucus/mail/phish"
@@ -26,7 +27,7 @@ import (
 func components() []db.Component {
 	return []db.Component{audit.Component(), auth.Component(), store.Component(), store.WebmailComponent(), mailimport.Component(), route.Component(), queue.Component(),
 		autoreply.Component(), offboard.Component(), admin.Component(), files.Component(), backup.Component(), phish.Component(), notice.Component(),
-		calendar.Component()}
+		calendar.Component(), contacts.Component()}
 }
 
 // openStorage is the first phase: the data directory, the database with

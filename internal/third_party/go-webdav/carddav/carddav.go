@@ -28,6 +28,9 @@ type AddressBook struct {
 	Description          string
 	MaxResourceSize      int64
 	SupportedAddressData []AddressDataType
+	// SyncToken, if set, is the address book's DAV:sync-token (RFC 6578
+	// section 4), served with the book's properties (caucus patch 10).
+	SyncToken string
 }
 
 func (ab *AddressBook) SupportsAddressData(contentType, version string) bool {
@@ -107,6 +110,11 @@ type AddressObject struct {
 	ContentLength int64
 	ETag          string
 	Card          vcard.Card
+	// Data, if set, is the object's vCard as stored: GET and address-data
+	// serve these bytes as they are instead of encoding Card again, so
+	// that what a client reads is what the ETag was computed on, and a
+	// backend need not parse what it stored (caucus patch 11).
+	Data []byte
 }
 
 // SyncQuery is the query struct represents a sync-collection request
@@ -121,4 +129,8 @@ type SyncResponse struct {
 	SyncToken string
 	Updated   []AddressObject
 	Deleted   []string
+	// Truncated tells a server that the backend stopped at the query's
+	// Limit: the client is told to ask again (RFC 6578 section 3.6,
+	// caucus patch 10).
+	Truncated bool
 }

@@ -94,6 +94,8 @@ func (h *Handler) handleReport(w http.ResponseWriter, r *http.Request) error {
 		return h.handleQuery(r, w, report.Query)
 	} else if report.Multiget != nil {
 		return h.handleMultiget(r.Context(), w, report.Multiget)
+	} else if report.Sync != nil {
+		return h.handleSyncCollection(r, w, report.Sync)
 	}
 	return internal.HTTPErrorf(http.StatusBadRequest, "carddav: expected addressbook-query or addressbook-multiget element in REPORT request")
 }
@@ -327,6 +329,10 @@ func (b *backend) HeadGet(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	if r.Method != http.MethodHead {
+		if ao.Data != nil { // caucus patch 11
+			_, err := w.Write(ao.Data)
+			return err
+		}
 		return vcard.NewEncoder(w).Encode(ao.Card)
 	}
 	return nil
@@ -524,6 +530,7 @@ func (b *backend) propFindAddressBook(ctx context.Context, propfind *internal.Pr
 			return &maxResourceSize{Size: ab.MaxResourceSize}, nil
 		}
 	}
+	b.addSyncProps(props, ab) // caucus patch 10
 
 	return internal.NewPropFindResponse(ab.Path, propfind, props)
 }
@@ -566,6 +573,9 @@ func (b *backend) propFindAddressObject(ctx context.Context, propfind *internal.
 		},
 		// TODO: address-data can only be used in REPORT requests
 		addressDataName: func(*internal.RawXMLValue) (interface{}, error) {
+			if ao.Data != nil { // caucus patch 11
+				return &addressDataResp{Data: ao.Data}, nil
+			}
 			var buf bytes.Buffer
 			if err := vcard.NewEncoder(&buf).Encode(ao.Card); err != nil {
 				return nil, err

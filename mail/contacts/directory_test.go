@@ -1,0 +1,102 @@
+package contacts_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/mail/contacts"
+)
+
+// party is an Auth of n active members in 20 groups, without a database:
+// the directory's cost is the store's, not auth's.
+type party struct {
+	accts  []auth.Account
+	groups []auth.Group
+}
+
+func newParty(n int) *party {
+	p := &party{}
+	for g := range 20 {
+		p.groups = append(p.groups, auth.Group{ID: int64(g + 1), Name: fmt.Sprintf("ward-%02d", g)})
+	}
+	for i := range n {
+		a := auth.Account{ID: int64(i + 1), Login: fmt.Sprintf("m%05d@example-party.org", i), DisplayName: fmt.Sprintf("Member %d Rossi", i), State: auth.StateActive}
+		p.accts = append(p.accts, a)
+		g := &p.groups[i%20]
+		g.Members = append(g.Members, a.Login)
+	}
+	return p
+}
+
+func (p *party) AccountGroups(ctx context.Context, id int64) ([]auth.Group, error) { return nil, nil }
+func (p *party) Accounts(ctx context.Context) ([]auth.Account, error)              { return p.accts, nil }
+func (p *party) Groups(ctx context.Context) ([]auth.Group, error)                  { return p.groups, nil }
+func (p *party) GroupID(ctx context.Context, name string) (int64, error)           { return 0, auth.ErrNotFound }
+
+// BenchmarkDirectory5000 is what reading the directory of a party of
+// 5,000 members costs when nothing changed: made from the accounts and
+// compared with the stored copy at every request.
+func BenchmarkDirectory5000(b *testing.B) {
+	d, err := db.Open(b.Context(), filepath.Join(b.TempDir(), "c.db"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { d.Close() })
+	if err := d.Migrate(b.Context(), contacts.Component()); err != nil {
+		b.Fatal(err)
+	}
+	st := contacts.New(d, contacts.Deps{Auth: newParty(5000)})
+	m := contacts.Member{ID: 1, Login: "m00000@example-party.org"}
+	first, err := st.Book(b.Context(), m, contacts.SlugDirectory)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		bk, err := st.Book(b.Context(), m, contacts.SlugDirectory)
+		if err != nil || bk.Token != first.Token {
+			b.Fatalf("%v, token %s → %s", err, first.Token, bk.Token)
+		}
+	}
+}
+
+// TestDirectoryTwoStores: a store that made the directory from some
+// accounts does not trust its memory once another store (another node)
+// changed the book: when the accounts come back to what they were, it
+// writes the directory again.
+func TestDirectoryTwoStores(t *testing.T) {
+	t.Parallel()
+	d, err := db.Open(t.Context(), filepath.Join(t.TempDir(), "c.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.Migrate(t.Context(), contacts.Component()); err != nil {
+		t.Fatal(err)
+	}
+	full, fewer := newParty(3), newParty(3)
+	fewer.accts = fewer.accts[:2]
+	a := contacts.New(d, contacts.Deps{Auth: full})
+	b := contacts.New(d, contacts.Deps{Auth: fewer})
+	m := contacts.Member{ID: 1, Login: "m00000@example-party.org"}
+	count := func(st *contacts.Store) int {
+		t.Helper()
+		cs, err := st.Cards(t.Context(), m, contacts.SlugDirectory)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(cs)
+	}
+	if n := count(a); n != 3 {
+		t.Fatalf("a: %d cards", n)
+	}
+	if n := count(b); n != 2 {
+		t.Fatalf("b: %d cards", n)
+	}
+	if n := count(a); n != 3 {
+		t.Errorf("a after b's change: %d cards, want 3", n)
+	}
+}
