@@ -64,7 +64,7 @@ func parseToken(book int64, tok string) (int64, error) {
 }
 
 // Books lists the books m sees: their own, one per group they belong to,
-// and the directory, in that order.
+// and the directory (not for a volunteer), in that order.
 func (s *Store) Books(ctx context.Context, m Member) ([]Book, error) {
 	own, err := s.Book(ctx, m, SlugPersonal)
 	if err != nil {
@@ -81,6 +81,9 @@ func (s *Store) Books(ctx context.Context, m Member) ([]Book, error) {
 			return nil, err
 		}
 		out = append(out, s.view(b, m, g.Name))
+	}
+	if m.Volunteer {
+		return out, nil
 	}
 	dir, err := s.Book(ctx, m, SlugDirectory)
 	if err != nil {
@@ -99,7 +102,7 @@ func (s *Store) Book(ctx context.Context, m Member, slug string) (Book, error) {
 	case slug == SlugPersonal:
 		b, err := s.book(ctx, KindPersonal, m.ID)
 		return s.view(b, m, ""), err
-	case slug == SlugDirectory:
+	case slug == SlugDirectory && !m.Volunteer:
 		b, err := s.refreshDirectory(ctx)
 		return s.view(b, m, ""), err
 	case strings.HasPrefix(slug, GroupPrefix):

@@ -67,11 +67,14 @@ type Member struct {
 	ID    int64
 	Login string
 	Admin bool // may write read-only group books
+	// Volunteer is a volunteer (auth.RoleVolunteer), who is not shown
+	// the party directory.
+	Volunteer bool
 }
 
 // MemberOf returns the Member of an account.
 func MemberOf(a auth.Account) Member {
-	return Member{ID: a.ID, Login: a.Login, Admin: a.IsAdmin()}
+	return Member{ID: a.ID, Login: a.Login, Admin: a.IsAdmin(), Volunteer: a.Role == auth.RoleVolunteer}
 }
 
 // querier is what *sql.DB, *sql.Tx and db.Stmts have in common.

@@ -359,3 +359,29 @@ func TestLimits(t *testing.T) {
 		t.Errorf("token after the forgotten deletion: %+v, %v", ch, err)
 	}
 }
+
+// TestDirectoryHiddenFromVolunteers: a volunteer (auth.RoleVolunteer)
+// is not shown the party directory: it is not among their books and
+// asking for it by name finds nothing; they keep their own book.
+func TestDirectoryHiddenFromVolunteers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	e.member(t, "alice@example.org", auth.RoleMember)
+	vol := e.member(t, "vol@example.org", auth.RoleVolunteer)
+	books, err := e.store.Books(ctx, vol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range books {
+		if b.Kind == contacts.KindDirectory {
+			t.Errorf("a volunteer's books include the directory: %+v", books)
+		}
+	}
+	if len(books) != 1 || books[0].Slug != contacts.SlugPersonal {
+		t.Errorf("a volunteer's books: %+v, want their own only", books)
+	}
+	if _, err := e.store.Cards(ctx, vol, contacts.SlugDirectory); !errors.Is(err, contacts.ErrNotFound) {
+		t.Errorf("a volunteer reading the directory: %v, want ErrNotFound", err)
+	}
+}
