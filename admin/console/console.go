@@ -163,7 +163,7 @@ type page struct {
 	CSVText   string              // the file, carried to the commit
 	LinksCSV  string              // the created invites' links, for download
 	Dash      *dashboard
-	DNS       []admin.DNSCheck
+	DNS       []dnsRow
 	Exports   []exportRow
 	Plan      *admin.OffboardPlan
 	Offboard  offboardForm
@@ -285,7 +285,7 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 	if f.Expires != "" {
 		t, err := admin.ParseLastDay(f.Expires)
 		if err != nil {
-			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: admin.HumanError(err) + "."}, Form: f})
+			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: admin.Explain(h.loc(r), err)}, Form: f})
 			return
 		}
 		in.Expires = t
@@ -293,7 +293,7 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 	res, err := h.ops.Invite(r.Context(), actor(r, sess), in)
 	if res.Link == "" {
 		if errors.Is(err, auth.ErrInvalid) || errors.Is(err, auth.ErrExists) || errors.Is(err, admin.ErrNotAvailable) {
-			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: admin.HumanError(err)}, Form: f})
+			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: admin.Explain(h.loc(r), err)}, Form: f})
 			return
 		}
 		h.fail(w, r, err)
@@ -433,7 +433,7 @@ func (h *Handler) reactivate(w http.ResponseWriter, r *http.Request, sess auth.S
 		h.refusePerson(w, r, a, h.loc(r).T("console.msg.no_factor"))
 		return
 	case errors.Is(err, admin.ErrState):
-		h.refusePerson(w, r, a, admin.HumanError(err))
+		h.refusePerson(w, r, a, admin.Explain(h.loc(r), err))
 		return
 	case err != nil:
 		h.fail(w, r, err)

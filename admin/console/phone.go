@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/ui"
@@ -62,7 +61,7 @@ func (h *Handler) phoneAppPassword(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/reauth?next=/setup/phone", http.StatusSeeOther)
 		return
 	case errors.Is(err, auth.ErrInvalid):
-		p.Error = admin.HumanError(err)
+		p.Error = h.loc(r).T("admin.err.device_name")
 		h.renderPhone(w, r, http.StatusBadRequest, p)
 		return
 	case err != nil:
