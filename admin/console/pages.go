@@ -635,7 +635,7 @@ func (h *Handler) addMember(w http.ResponseWriter, r *http.Request, sess auth.Se
 		h.groupError(w, r, cmp.Or(err, fmt.Errorf("group %s: %w", group, auth.ErrNotFound)), group)
 		return
 	}
-	who := auth.NormalizeLogin(r.PostFormValue("login"))
+	who := auth.NormalizeLogin(h.ops.FullLogin(r.PostFormValue("login")))
 	a, err := h.svc.AccountByLogin(ctx, who)
 	if errors.Is(err, auth.ErrNotFound) {
 		h.groupsPage(w, r, http.StatusBadRequest, h.loc(r).T("admin.err.no_person", "addr", who), "")
