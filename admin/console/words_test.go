@@ -122,3 +122,45 @@ func TestNoEnglishLeft(t *testing.T) {
 	}
 	leaks(t, "phone", body, []string{"Dai al dispositivo un nome"}, []string{"a name of 1 to 64"})
 }
+
+// TestPhoneStepUpKeepsName: a member who names their phone long after
+// signing in is asked to confirm it is them first; afterwards the phone
+// page shows the name they typed, kept on the server for their session
+// only, one press from the app password (it was lost: the page came back
+// empty).
+func TestPhoneStepUpKeepsName(t *testing.T) {
+	t.Parallel()
+	c := newConsole(t)
+	member := c.env.User(t, "vol@example.org", auth.RoleMember)
+	other := c.env.User(t, "other@example.org", auth.RoleMember)
+	c.env.Clock.Advance(10 * time.Minute)
+	const device = "Anna's Pixel 8"
+	code, loc, _ := c.do(t, member, "POST", "/setup/phone", url.Values{"csrf": {c.csrf(t, member)}, "name": {device}})
+	u, err := url.Parse(loc)
+	if code != http.StatusSeeOther || err != nil || u.Path != "/reauth" {
+		t.Fatalf("stale session: %d %q", code, loc)
+	}
+	next := u.Query().Get("next")
+	if !strings.HasPrefix(next, "/setup/phone?") || strings.Contains(next, "Pixel") {
+		t.Fatalf("after the step-up: %q, want the phone page with a token for the kept name (and not the name itself)", next)
+	}
+	code, loc, _ = c.do(t, member, "POST", "/login/totp", url.Values{"csrf": {c.csrf(t, member)}, "code": {c.env.Code(t, member)}, "next": {next}})
+	if code != http.StatusSeeOther || loc != next {
+		t.Fatalf("step-up: %d %q", code, loc)
+	}
+	body := c.get(t, member, next)
+	if !strings.Contains(body, `id="apname" name="name" maxlength="64" value="Anna&#39;s Pixel 8"`) {
+		t.Fatalf("the phone page lost the name typed:\n%s", body)
+	}
+	if strings.Contains(c.get(t, other, next), "Pixel") {
+		t.Error("another member's session sees the kept name")
+	}
+	code, _, body = c.do(t, member, "POST", "/setup/phone", url.Values{"csrf": {c.csrf(t, member)}, "name": {device}})
+	if code != http.StatusOK || !strings.Contains(body, `id="apsecret"`) {
+		t.Fatalf("app password after the step-up: %d", code)
+	}
+	aps, err := c.env.Auth.AppPasswords(t.Context(), member.Account.ID)
+	if err != nil || len(aps) != 1 || aps[0].Name != device {
+		t.Errorf("app passwords %+v, %v", aps, err)
+	}
+}
