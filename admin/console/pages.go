@@ -323,23 +323,6 @@ func (h *Handler) attentionLists(ctx context.Context, l *i18n.Localizer, idleDay
 // personSummary is a person as the dashboard shows them.
 type personSummary struct{ admin.PersonSummary }
 
-// MailMB is the mail storage used, in megabytes, for pages.
-func (p personSummary) MailMB() string { return mb(p.MailUsed, p.MailQuota) }
-
-// FilesMB is the file storage used, in megabytes, for pages.
-func (p personSummary) FilesMB() string { return mb(p.FilesUsed, p.FilesQuota) }
-
-func mb(used, quota int64) string {
-	if used < 0 {
-		return "–"
-	}
-	s := fmt.Sprintf("%.1f MB", float64(used)/1e6)
-	if quota > 0 {
-		s += fmt.Sprintf(" of %.0f MB (%.0f%%)", float64(quota)/1e6, 100*float64(used)/float64(quota))
-	}
-	return s
-}
-
 func (h *Handler) dnsPage(w http.ResponseWriter, r *http.Request) {
 	if h.d.DNS == nil {
 		web.Error(w, r, http.StatusNotFound)
@@ -677,7 +660,8 @@ type auditView struct {
 	Checked  bool // the chain was verified
 	ChainOK  bool
 	ChainN   int
-	ChainErr string
+	ChainErr string // where the chain breaks, in the reader's words
+	ChainWhy string // how, as the audit package says it (a title)
 }
 
 // auditPageSize is how many records the audit page shows at a time.
@@ -766,7 +750,7 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 	var be *audit.BrokenError
 	switch {
 	case errors.As(err, &be):
-		v.ChainErr = fmt.Sprintf("record %d: %s", be.ID, be.Reason)
+		v.ChainErr, v.ChainWhy = l.T("admin.audit.record", "id", be.ID), be.Reason
 	case err != nil:
 		h.fail(w, r, err)
 		return

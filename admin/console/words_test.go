@@ -108,6 +108,13 @@ func TestNoEnglishLeft(t *testing.T) {
 			`title="bad-credentials"`, " CET<"},
 		[]string{">fail<", "(bad-credentials)", ">count=", ">report=", "UTC"})
 
+	if _, err := c.env.DB.ExecContext(ctx, `UPDATE audit_log SET detail = 'edited' WHERE id = 3`); err != nil {
+		t.Fatal(err)
+	}
+	body = c.get(t, boss, "/admin/audit?verify=1")
+	leaks(t, "audit chain", body, []string{"La catena è interrotta al record 3:", `title="hash does not match contents (record edited)"`},
+		[]string{">record 3", "at record", "is broken"})
+
 	if err := c.env.Auth.CreateGroup(ctx, "boss@example.org", "press"); err != nil {
 		t.Fatal(err)
 	}
