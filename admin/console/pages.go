@@ -244,7 +244,8 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		d.HasCert = true
 		end, err := h.d.CertExpiry()
 		if err != nil {
-			d.CertErr = err.Error()
+			d.CertErr = l.T("admin.err.cert")
+			h.log.Error("dashboard: certificate", "err", err)
 		} else {
 			d.CertEnds, d.CertDays = end, int(end.Sub(now).Hours()/24)
 		}

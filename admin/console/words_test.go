@@ -1,6 +1,7 @@
 package console
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -122,6 +123,10 @@ func TestNoEnglishLeft(t *testing.T) {
 	leaks(t, "group notice", body, []string{"aggiunto a press"}, []string{"added to"})
 	_, body = c.act(t, boss, "/admin/groups", url.Values{"name": {"Press"}})
 	leaks(t, "group refusal", body, []string{"Esiste già un gruppo di nome press"}, []string{"already exists"})
+
+	c.h.d.CertExpiry = func() (time.Time, error) { return time.Time{}, errors.New("open /etc/caucus/cert.pem: no such file or directory") }
+	body = c.get(t, boss, "/admin")
+	leaks(t, "dashboard", body, []string{"Non è stato possibile leggere il certificato"}, []string{"no such file"})
 
 	code, _, body := c.do(t, boss, "POST", "/setup/phone", url.Values{"csrf": {c.csrf(t, boss)}, "name": {strings.Repeat("x", 65)}})
 	if code != http.StatusBadRequest {
