@@ -124,7 +124,9 @@ func TestNoEnglishLeft(t *testing.T) {
 	_, body = c.act(t, boss, "/admin/groups", url.Values{"name": {"Press"}})
 	leaks(t, "group refusal", body, []string{"Esiste già un gruppo di nome press"}, []string{"already exists"})
 
-	c.h.d.CertExpiry = func() (time.Time, error) { return time.Time{}, errors.New("open /etc/caucus/cert.pem: no such file or directory") }
+	c.h.d.CertExpiry = func() (time.Time, error) {
+		return time.Time{}, errors.New("open /etc/caucus/cert.pem: no such file or directory")
+	}
 	body = c.get(t, boss, "/admin")
 	leaks(t, "dashboard", body, []string{"Non è stato possibile leggere il certificato"}, []string{"no such file"})
 
