@@ -59,7 +59,8 @@ const phoneCheck = `(() => {
 
 // TestPhoneLayout: every main page, at the width of a small phone (360
 // CSS px), fits the screen (tables become labelled cards) and has tap
-// targets of at least 44×44 px: sign-in, webmail (list, message, compose,
+// targets of at least 44×44 px: sign-in, enrolment and recovery codes,
+// the step-up, webmail (list, message, compose,
 // settings, search), files (list, item, shares, links, trash, connect),
 // the account page (factors, app passwords, sessions), the phone set-up,
 // and the console (dashboard, People, a person, offboarding plan, groups,
@@ -89,8 +90,10 @@ func TestPhoneLayout(t *testing.T) {
 	pages := []struct{ path, ready string }{{"/login", "#passkey"}}
 	b.checkPhone(pages)
 	b.acceptInvite(enrolURL, "quiet-lantern-orbit-4417")
+	b.checkHere("/enrol")
 	b.register("#addpasskey", "Phone passkey")
 	b.recoveryCodes()
+	b.checkHere("/enrol/recovery")
 	b.Click("#done")
 	b.WaitPage("/setup/phone", "#later")
 	id := strconv.FormatInt(leaver.ID, 10)
@@ -116,6 +119,7 @@ func TestPhoneLayout(t *testing.T) {
 		{"/admin/audit", "#records"},
 		{"/admin/reports/" + strconv.FormatInt(rep.ID, 10), "#steps"},
 		{"/admin/exports", "main"},
+		{"/reauth?next=/admin", "main"},
 	}
 	b.checkPhone(pages)
 	b.checkImport(t)
