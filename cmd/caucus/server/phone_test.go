@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/caucus-org/caucus/admin"
+	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/testtool/browsertest"
 )
 
@@ -59,7 +60,7 @@ const phoneCheck = `(() => {
 
 // TestPhoneLayout: every main page, at the width of a small phone (360
 // CSS px), fits the screen (tables become labelled cards) and has tap
-// targets of at least 44×44 px: sign-in, enrolment and recovery codes,
+// targets of at least 44×44 px: sign-in, a public link's page, enrolment and recovery codes,
 // the step-up, webmail (list, message, compose,
 // settings, search), files (list, item, shares, links, trash, connect),
 // the account page (factors, app passwords, sessions), the phone set-up,
@@ -84,10 +85,20 @@ func TestPhoneLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	acct, err := srv.auth.AccountByLogin(ctx, login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := files.Actor{ID: acct.ID, Login: login}
+	token, _, err := srv.files.CreateLink(ctx, owner, mustStat(t, srv, owner, "/Home").ID, files.LinkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	b := newBrowser(t, ctx, srv)
 	b.AddAuthenticator(browsertest.PlatformPasskey())
 	b.Do("phone screen", chromedp.EmulateViewport(360, 740, chromedp.EmulatePortrait, chromedp.EmulateMobile))
-	pages := []struct{ path, ready string }{{"/login", "#passkey"}}
+	pages := []struct{ path, ready string }{{"/login", "#passkey"}, {"/s/" + token, "main"}}
 	b.checkPhone(pages)
 	b.acceptInvite(enrolURL, "quiet-lantern-orbit-4417")
 	b.checkHere("/enrol")
