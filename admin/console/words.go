@@ -95,7 +95,23 @@ var (
 	reportDetailRE = regexp.MustCompile(`^report=(\d+) steps=(\d+)$`)
 	// repeatedDetailRE is the detail of aggregated failures (audit's aggregator).
 	repeatedDetailRE = regexp.MustCompile(`^count=(\d+) first=(\S+) last=(\S+) \(repeated failures, aggregated\)$`)
+	// revokeDetailRE is the detail of a revocation (auth.RevokeReport).
+	revokeDetailRE = regexp.MustCompile(`^sessions=(\d+) app_passwords=(\d+) connections=(\d+)$`)
+	// stateDetailRE is the detail of a change of an account's state.
+	stateDetailRE = regexp.MustCompile(`^([a-z]+) -> ([a-z]+)$`)
 )
+
+// stateWords are the message keys of the accounts' states.
+var stateWords = map[string]string{
+	"active": i18n.Key("console.state.active"), "invited": i18n.Key("console.state.invited"),
+	"suspended": i18n.Key("console.state.suspended"), "offboarded": i18n.Key("console.state.offboarded"),
+}
+
+// factorWords are the message keys of the factor kinds a factor's
+// record starts with.
+var factorWords = map[string]string{
+	"passkey": i18n.Key("account.kind.passkey"), "security-key": i18n.Key("account.kind.security_key"), "totp": i18n.Key("account.kind.totp"),
+}
 
 // auditWordsOf fills in row's outcome, reason and detail in l's words; a
 // detail with no words of its own (data, a stored sentence) is shown as
@@ -130,7 +146,39 @@ func auditWordsOf(l *i18n.Localizer, row *auditRow) {
 	}
 	if strings.HasPrefix(rec.Kind, "admin.") && strings.HasSuffix(rec.Kind, ".step") {
 		row.DetailWords = stepRecordWords(l, rec.Detail)
+		return
 	}
+	row.DetailWords = dataWords(l, rec.Kind, rec.Detail)
+}
+
+// dataWords is the detail of a record the domain packages write as data
+// (counts, states, a factor's kind) in l's words; other details as they
+// are.
+func dataWords(l *i18n.Localizer, kind, detail string) string {
+	if m := revokeDetailRE.FindStringSubmatch(detail); m != nil {
+		n := make([]int, 3)
+		for i := range n {
+			n[i], _ = strconv.Atoi(m[i+1])
+		}
+		return l.T("admin.step.revoked", "sessions", n[0], "apppw", n[1], "live", n[2])
+	}
+	if m := stateDetailRE.FindStringSubmatch(detail); m != nil && kind == "account.state" {
+		from, ok1 := stateWords[m[1]]
+		to, ok2 := stateWords[m[2]]
+		if ok1 && ok2 {
+			return l.T(from) + " → " + l.T(to) // i18n:keyed
+		}
+	}
+	if strings.HasPrefix(kind, "factor.") {
+		k, name, _ := strings.Cut(detail, " ")
+		if key, ok := factorWords[k]; ok {
+			return strings.TrimSpace(l.T(key) + " " + name) // i18n:keyed
+		}
+	}
+	if addr, ok := strings.CutPrefix(detail, "to "); ok && kind == "invite.mail" {
+		return l.T("admin.audit.mailed_to", "addr", addr)
+	}
+	return detail
 }
 
 // cmpOK is an outcome with the empty one read as OK.

@@ -106,8 +106,9 @@ func TestNoEnglishLeft(t *testing.T) {
 	body = c.get(t, boss, "/admin/audit")
 	leaks(t, "audit log", body,
 		[]string{"non riuscito", "password o chiave sbagliata", "3 volte, dal 30 giu 2026, 11:00 CET al 30 giu 2026, 11:05 CET", "resoconto " + itoa(id) + ", ",
-			`title="bad-credentials"`, " CET<"},
-		[]string{">fail<", "(bad-credentials)", ">count=", ">report=", "UTC"})
+			`title="bad-credentials"`, " CET<", ">sessioni: 1, password per app: 0, connessioni aperte chiuse: 0<", ">attivo → uscito<",
+			">chiave di sicurezza test key<"},
+		[]string{">fail<", "(bad-credentials)", ">count=", ">report=", "UTC", ">sessions=", "-&gt; offboarded<", ">security-key "})
 
 	if _, err := c.env.DB.ExecContext(ctx, `UPDATE audit_log SET detail = 'edited' WHERE id = 3`); err != nil {
 		t.Fatal(err)
