@@ -130,9 +130,11 @@ func auditWordsOf(l *i18n.Localizer, row *auditRow) {
 	}
 	row.DetailWords = rec.Detail
 	if m := reportDetailRE.FindStringSubmatch(rec.Detail); m != nil {
-		id, _ := strconv.ParseInt(m[1], 10, 64)
-		n, _ := strconv.Atoi(m[2])
-		row.DetailWords, row.Report = l.T("admin.audit.report", "id", id, "n", n), id
+		id, err1 := strconv.ParseInt(m[1], 10, 64)
+		n, err2 := strconv.Atoi(m[2])
+		if err1 == nil && err2 == nil {
+			row.DetailWords, row.Report = l.T("admin.audit.report", "id", id, "n", n), id
+		}
 		return
 	}
 	if m := repeatedDetailRE.FindStringSubmatch(rec.Detail); m != nil {
@@ -158,7 +160,10 @@ func dataWords(l *i18n.Localizer, kind, detail string) string {
 	if m := revokeDetailRE.FindStringSubmatch(detail); m != nil {
 		n := make([]int, 3)
 		for i := range n {
-			n[i], _ = strconv.Atoi(m[i+1])
+			var err error
+			if n[i], err = strconv.Atoi(m[i+1]); err != nil {
+				return detail
+			}
 		}
 		return l.T("admin.step.revoked", "sessions", n[0], "apppw", n[1], "live", n[2])
 	}
