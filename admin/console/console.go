@@ -292,7 +292,11 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 	}
 	res, err := h.ops.Invite(r.Context(), actor(r, sess), in)
 	if res.Link == "" {
-		if errors.Is(err, auth.ErrInvalid) || errors.Is(err, auth.ErrExists) || errors.Is(err, admin.ErrNotAvailable) {
+		if errors.Is(err, auth.ErrExists) {
+			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: h.loc(r).T("admin.csv.exists", "addr", auth.NormalizeLogin(in.Login))}, Form: f})
+			return
+		}
+		if errors.Is(err, auth.ErrInvalid) || errors.Is(err, admin.ErrNotAvailable) {
 			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: admin.Explain(h.loc(r), err)}, Form: f})
 			return
 		}

@@ -70,6 +70,8 @@ func TestNoEnglishLeft(t *testing.T) {
 
 	_, body := c.act(t, boss, "/admin/invites", url.Values{"login": {"not-an-address"}, "name": {"X"}})
 	leaks(t, "bad address", body, []string{"not-an-address non è un indirizzo semplice"}, []string{"is not a plain address"})
+	_, body = c.act(t, boss, "/admin/invites", url.Values{"login": {"Vol@example.org"}, "name": {"Vol"}})
+	leaks(t, "invite taken", body, []string{"vol@example.org esiste già."}, []string{"already exists", "Esiste già."})
 	_, body = c.act(t, boss, "/admin/invites", url.Values{"login": {"a@example.org"}, "name": {"A"}, "expires": {"30/06/2027"}})
 	leaks(t, "bad date", body, []string{"va scritto come 2027-06-30, non 30/06/2027"}, []string{"must look like"})
 
