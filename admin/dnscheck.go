@@ -8,15 +8,43 @@ import (
 	"time"
 
 	"github.com/caucus-org/caucus/internal/dns"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/mail/dnsrec"
 )
 
 // DNSCheck is the outcome of checking one record caucus needs.
 type DNSCheck struct {
-	Want  dnsrec.Record
-	OK    bool
-	Found string // what DNS answered, for the admin
-	Fix   string // what to do when not OK
+	Want    dnsrec.Record
+	OK      bool
+	Found   string // what DNS answered, for the admin
+	Fix     string // what to do when not OK, in English
+	Advice  Words  // Fix in any language
+	Purpose Words  // what the record is for (Want.Why in any language)
+}
+
+// purpose says what a record is for, by its kind.
+func purpose(w dnsrec.Record) Words {
+	v := txtValue(w.Value)
+	switch {
+	case w.Type == "MX":
+		return say(i18n.Key("admin.dns.why_mx"))
+	case strings.HasPrefix(v, "v=spf1"):
+		return say(i18n.Key("admin.dns.why_spf"))
+	case strings.HasPrefix(v, "v=DKIM1"):
+		return say(i18n.Key("admin.dns.why_dkim"))
+	case strings.HasPrefix(v, "v=DMARC1"):
+		return say(i18n.Key("admin.dns.why_dmarc"))
+	case strings.HasPrefix(v, "v=STSv1"):
+		return say(i18n.Key("admin.dns.why_mtasts"))
+	case strings.HasPrefix(v, "v=TLSRPTv1"):
+		return say(i18n.Key("admin.dns.why_tlsrpt"))
+	}
+	return say(i18n.Key("admin.dns.why_other"), "why", w.Why)
+}
+
+// advise sets the check's advice and its English text.
+func (c *DNSCheck) advise(w Words) {
+	c.Advice, c.Fix = w, w.English()
 }
 
 // dnsTimeout bounds each lookup of the DNS checks.
@@ -41,7 +69,7 @@ func CheckDNS(ctx context.Context, r dns.Resolver, want []dnsrec.Record) []DNSCh
 }
 
 func checkMX(ctx context.Context, r dns.Resolver, w dnsrec.Record) DNSCheck {
-	c := DNSCheck{Want: w}
+	c := DNSCheck{Want: w, Purpose: purpose(w)}
 	ctx, cancel := context.WithTimeout(ctx, dnsTimeout)
 	defer cancel()
 	mxs, err := r.LookupMX(ctx, w.Name)
@@ -55,7 +83,7 @@ func checkMX(ctx context.Context, r dns.Resolver, w dnsrec.Record) DNSCheck {
 	}
 	c.Found = strings.Join(found, ", ")
 	if !c.OK {
-		c.Fix = fixText(err, w)
+		c.advise(fixText(err, w))
 	}
 	return c
 }
@@ -80,7 +108,7 @@ func txtValue(zone string) string {
 }
 
 func checkTXT(ctx context.Context, r dns.Resolver, w dnsrec.Record) DNSCheck {
-	c := DNSCheck{Want: w}
+	c := DNSCheck{Want: w, Purpose: purpose(w)}
 	ctx, cancel := context.WithTimeout(ctx, dnsTimeout)
 	defer cancel()
 	txts, err := r.LookupTXT(ctx, w.Name)
@@ -103,20 +131,20 @@ func checkTXT(ctx context.Context, r dns.Resolver, w dnsrec.Record) DNSCheck {
 		// Any DMARC record at p=reject will do; rua and alignment may differ.
 		c.OK = len(same) == 1 && slices.Contains(tags(same[0]), "p=reject")
 		if len(same) == 1 && !c.OK {
-			c.Fix = "The DMARC record does not say p=reject: forged mail in the party's name is then still delivered. Publish " + w.Value
+			c.advise(say(i18n.Key("admin.dns.dmarc_reject"), "value", w.Value))
 			return c
 		}
 	case strings.HasPrefix(want, "v=spf1"):
 		c.OK = len(same) == 1 && strings.Join(strings.Fields(same[0]), " ") == want
 		if len(same) > 1 {
-			c.Fix = "There must be exactly one SPF record (RFC 7208 section 3.2); keep only " + w.Value
+			c.advise(say(i18n.Key("admin.dns.spf_one"), "value", w.Value))
 			return c
 		}
 	default:
 		c.OK = slices.Contains(same, want)
 	}
 	if !c.OK {
-		c.Fix = fixText(err, w)
+		c.advise(fixText(err, w))
 	}
 	return c
 }
@@ -129,10 +157,9 @@ func tags(rec string) []string {
 	return out
 }
 
-func fixText(err error, w dnsrec.Record) string {
-	prefix := "Publish"
+func fixText(err error, w dnsrec.Record) Words {
 	if err != nil && !dns.IsNotFound(err) {
-		prefix = "The lookup failed (" + err.Error() + "); check that DNS answers, then publish"
+		return say(i18n.Key("admin.dns.lookup_failed"), "why", err.Error(), "name", w.Name, "type", w.Type, "value", w.Value)
 	}
-	return fmt.Sprintf("%s %s %s %s (%s).", prefix, w.Name, w.Type, w.Value, w.Why)
+	return say(i18n.Key("admin.dns.publish"), "name", w.Name, "type", w.Type, "value", w.Value)
 }

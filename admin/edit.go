@@ -27,6 +27,12 @@ func (o *Ops) EditPerson(ctx context.Context, actor Actor, id int64, e PersonEdi
 	if err != nil {
 		return err
 	}
+	if err := checkName(strings.TrimSpace(e.Name)); err != nil {
+		return err
+	}
+	if err := checkRole(e.Role); err != nil {
+		return err
+	}
 	ch := auth.AccountChange{Name: &e.Name, Role: &e.Role}
 	var end time.Time
 	if e.LastDay != "" {
@@ -42,7 +48,7 @@ func (o *Ops) EditPerson(ctx context.Context, actor Actor, id int64, e PersonEdi
 	}
 	for i, g := range e.Groups {
 		e.Groups[i] = strings.ToLower(strings.TrimSpace(g)) // as groups are made
-		if err := auth.ValidateGroupName(e.Groups[i]); err != nil {
+		if err := checkGroup(e.Groups[i]); err != nil {
 			return err
 		}
 	}

@@ -1,10 +1,10 @@
 package admin
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/i18n"
 )
 
 // An account's access end is given as a date, the last day of access: the
@@ -17,7 +17,7 @@ import (
 func ParseLastDay(s string) (time.Time, error) {
 	t, err := time.ParseInLocation(time.DateOnly, s, time.Local)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%w: the access end date must look like 2027-06-30", auth.ErrInvalid)
+		return time.Time{}, problem(auth.ErrInvalid, i18n.Key("admin.err.last_day_format"), "text", s)
 	}
 	return t.AddDate(0, 0, 1), nil
 }

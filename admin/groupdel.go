@@ -7,6 +7,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/files"
+	"github.com/caucus-org/caucus/internal/i18n"
 )
 
 // Steps of a group's deletion.
@@ -46,23 +47,23 @@ func (o *Ops) DeleteGroup(ctx context.Context, actor Actor, name string, recipie
 		recipient = actor.AccountID
 	}
 	if recipient == 0 {
-		return Report{}, fmt.Errorf("%w: say who receives the group's files", ErrBadOptions)
+		return Report{}, problem(ErrBadOptions, i18n.Key("admin.err.group_recipient"))
 	}
 	to, err := o.d.Auth.Account(ctx, recipient)
 	if err != nil {
 		return Report{}, err
 	}
 	if to.State != auth.StateActive && to.State != auth.StateInvited {
-		return Report{}, fmt.Errorf("%w: %s is %s and cannot receive the group's files", ErrSuccessor, to.Login, to.State)
+		return Report{}, problem(ErrSuccessor, i18n.Key("admin.err.group_recipient_state"), "login", to.Login)
 	}
 	r := o.newRun("group.delete", actor, name)
 	var handed files.GroupHandover
-	err = r.step(stepGroupFiles, func() (string, error) {
+	err = r.step(stepGroupFiles, func() (Words, error) {
 		if o.d.Files == nil {
-			return "", filesMissing
+			return Words{}, filesMissing()
 		}
 		handed, err = o.d.Files.HandOverGroup(ctx, actor.Login, gid, name, to.ID)
-		return handoverText(to.Login, handed), err
+		return handoverWords(to.Login, handed), err
 	})
 	if err == nil {
 		o.deleteGroupSteps(ctx, r, actor, gid, name, to, handed)
@@ -73,15 +74,15 @@ func (o *Ops) DeleteGroup(ctx context.Context, actor Actor, name string, recipie
 
 // deleteGroupSteps are the steps after the files are handed over.
 func (o *Ops) deleteGroupSteps(ctx context.Context, r *run, actor Actor, gid int64, name string, to auth.Account, handed files.GroupHandover) {
-	err := r.step(stepGroupDeleted, func() (string, error) {
+	err := r.step(stepGroupDeleted, func() (Words, error) {
 		g, err := o.d.Auth.DeleteGroup(ctx, actor.Login, name, handoverText(to.Login, handed))
 		if err != nil {
-			return "", err
+			return Words{}, err
 		}
 		if len(g.Members) == 0 {
-			return "no members", nil
+			return say(i18n.Key("admin.step.no_members")), nil
 		}
-		return fmt.Sprintf("%d members left it: %s", len(g.Members), strings.Join(g.Members, ", ")), nil
+		return say(i18n.Key("admin.step.members_left"), "n", len(g.Members), "members", strings.Join(g.Members, ", ")), nil
 	})
 	if err != nil {
 		return
@@ -89,19 +90,28 @@ func (o *Ops) deleteGroupSteps(ctx context.Context, r *run, actor Actor, gid int
 	if o.d.Files != nil {
 		late, err := o.d.Files.HandOverGroup(ctx, actor.Login, gid, name, to.ID)
 		if err != nil || late != (files.GroupHandover{}) {
-			r.step(stepGroupLate, func() (string, error) { return handoverText(to.Login, late), err })
+			r.step(stepGroupLate, func() (Words, error) { return handoverWords(to.Login, late), err })
 		}
 	}
-	r.step(stepGroupRoutes, func() (string, error) {
+	r.step(stepGroupRoutes, func() (Words, error) {
 		if o.d.Route == nil {
-			return "", skipped("mail not available")
+			return Words{}, mailMissing()
 		}
 		dropped, err := o.d.Route.DropGroupRoutes(ctx, actor.Login, name)
 		if len(dropped) == 0 {
-			return "list address closed; no forwards to it", err
+			return say(i18n.Key("admin.step.routes_none")), err
 		}
-		return "list address closed; forwards removed from " + strings.Join(dropped, ", "), err
+		return say(i18n.Key("admin.step.routes"), "from", strings.Join(dropped, ", ")), err
 	})
+}
+
+// handoverWords says what a hand-over did, for the report.
+func handoverWords(to string, h files.GroupHandover) Words {
+	if h.Folder == "" {
+		return say(i18n.Key("admin.step.handover_empty"), "shares", h.SharesRevoked, "links", h.LinksRevoked)
+	}
+	return say(i18n.Key("admin.step.handover"), "files", h.Files, "folders", h.Folders, "size", byteCount(h.Bytes), "to", to, "folder", h.Folder,
+		"shares", h.SharesRevoked, "links", h.LinksRevoked)
 }
 
 // handoverText says in a line what a hand-over did, for the report and

@@ -9,6 +9,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/i18n"
 )
 
 // Component returns the admin tables: saved reports and the incident
@@ -75,16 +76,16 @@ func (o *Ops) Incident(ctx context.Context, actor Actor, on bool) (Report, error
 	}
 	if !on {
 		r := o.newRun("incident.off", actor, "")
-		r.step("public links resumed", func() (string, error) {
+		r.step("public links resumed", func() (Words, error) {
 			if o.d.Files == nil {
-				return "", filesMissing
+				return Words{}, filesMissing()
 			}
 			n, err := o.d.Files.ResumePublicLinks(ctx, actor.Login)
-			return fmt.Sprintf("%d links", n), err
+			return say(i18n.Key("admin.step.links"), "n", n), err
 		})
-		r.step("incident mode off", func() (string, error) {
+		r.step("incident mode off", func() (Words, error) {
 			_, err := o.d.DB.ExecContext(ctx, `DELETE FROM admin_incident WHERE id = 1`)
-			return fmt.Sprintf("was on since %s, by %s", st.Since.UTC().Format(time.RFC3339), st.By), err
+			return say(i18n.Key("admin.step.incident_was"), "since", moment(st.Since), "by", st.By), err
 		})
 		rep := r.finish(ctx, actor)
 		return rep, reportErr(rep)
@@ -92,14 +93,14 @@ func (o *Ops) Incident(ctx context.Context, actor Actor, on bool) (Report, error
 	r := o.newRun("incident.on", actor, "")
 	// The switch is recorded first, so that the banner shows and a crash
 	// half-way leaves it on.
-	r.step("incident mode on", func() (string, error) {
+	r.step("incident mode on", func() (Words, error) {
 		_, err := o.d.DB.ExecContext(ctx, `INSERT INTO admin_incident (id, since, actor) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING`, o.d.Now().Unix(), actor.Login)
-		return "", err
+		return Words{}, err
 	})
-	r.step("everyone signed out, app passwords revoked", func() (string, error) {
+	r.step("everyone signed out, app passwords revoked", func() (Words, error) {
 		accts, err := o.d.Auth.Accounts(ctx)
 		if err != nil {
-			return "", err
+			return Words{}, err
 		}
 		var sum auth.RevokeReport
 		var errs []error
@@ -113,14 +114,14 @@ func (o *Ops) Incident(ctx context.Context, actor Actor, on bool) (Report, error
 			sum.AppPasswords += rr.AppPasswords
 			sum.Connections += rr.Connections
 		}
-		return fmt.Sprintf("%d accounts: %s", len(accts), sum), errors.Join(errs...)
+		return say(i18n.Key("admin.step.everyone"), "n", len(accts), "sessions", sum.Sessions, "apppw", sum.AppPasswords, "live", sum.Connections), errors.Join(errs...)
 	})
-	r.step("public links suspended", func() (string, error) {
+	r.step("public links suspended", func() (Words, error) {
 		if o.d.Files == nil {
-			return "", filesMissing
+			return Words{}, filesMissing()
 		}
 		n, err := o.d.Files.SuspendPublicLinks(ctx, actor.Login)
-		return fmt.Sprintf("%d links", n), err
+		return say(i18n.Key("admin.step.links"), "n", n), err
 	})
 	rep := r.finish(ctx, actor)
 	return rep, reportErr(rep)

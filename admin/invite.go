@@ -81,30 +81,30 @@ func (o *Ops) checkInvite(in *InviteRequest) error {
 	if in.Role == "" {
 		in.Role = auth.RoleMember
 	}
-	if err := auth.ValidateLogin(in.Login); err != nil {
+	if err := checkLogin(in.Login); err != nil {
 		return err
 	}
-	if !in.Role.Valid() {
-		return fmt.Errorf("%w: role must be member, officer or admin", auth.ErrInvalid)
+	if err := checkRole(in.Role); err != nil {
+		return err
 	}
-	if err := auth.ValidateDisplayName(in.Name); err != nil {
+	if err := checkName(in.Name); err != nil {
 		return err
 	}
 	if !in.Expires.IsZero() && !in.Expires.After(o.d.Now()) {
-		return fmt.Errorf("%w: the expiry date has passed", auth.ErrInvalid)
+		return problem(auth.ErrInvalid, i18n.Key("admin.err.last_day_passed"))
 	}
 	for _, g := range in.Groups {
-		if err := auth.ValidateGroupName(g); err != nil {
+		if err := checkGroup(g); err != nil {
 			return err
 		}
 	}
 	if in.MailTo != "" {
 		a, err := mail.ParseAddress(in.MailTo)
 		if err != nil || a.Name != "" || auth.ValidateLogin(a.Address) != nil {
-			return fmt.Errorf("%w: personal address %q", auth.ErrInvalid, in.MailTo)
+			return problem(auth.ErrInvalid, i18n.Key("admin.err.mail_to"), "addr", in.MailTo)
 		}
 		if o.d.Mailer == nil || o.d.MailFrom == "" {
-			return fmt.Errorf("%w: mailing invites", ErrNotAvailable)
+			return problem(ErrNotAvailable, i18n.Key("admin.err.no_mailer"))
 		}
 	}
 	return nil
@@ -158,10 +158,26 @@ const (
 type CSVRow struct {
 	Line    int // line in the file, from 1
 	Request InviteRequest
-	Errs    []string // every error of the row; none when it is fine
+	Why     []Words  // every error of the row; none when it is fine
+	Errs    []string // Why in English
 	Err     string   // Errs in one sentence ("" when the row is fine)
 	Link    string   // after a commit: the enrolment link
 	Mailed  bool
+}
+
+// addErr adds a sentence to the row's errors.
+func (row *CSVRow) addErr(w Words) {
+	row.Why = append(row.Why, w)
+	row.Errs = append(row.Errs, w.English())
+}
+
+// words is err's sentence: a Problem's own, else err in English.
+func words(err error) Words {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p.Words
+	}
+	return say(i18n.Key("admin.err.general"), "why", HumanError(err))
 }
 
 // CSVPreview is a CSV import: each row and its errors, and after a commit
@@ -248,7 +264,7 @@ func headerLayout(rec []string, comma rune) (l csvLayout, ok bool, err error) {
 		case !known:
 			unknown = append(unknown, strconv.Quote(strings.TrimSpace(cell)))
 		case l.at[c] >= 0:
-			return l, true, fmt.Errorf("%w: the header names the column %q twice", ErrCSVInvalid, csvColumns[c])
+			return l, true, problem(ErrCSVInvalid, i18n.Key("admin.csv.twice"), "col", csvColumns[c])
 		default:
 			l.at[c], ok = i, true
 		}
@@ -257,9 +273,9 @@ func headerLayout(rec []string, comma rune) (l csvLayout, ok bool, err error) {
 	case !ok:
 		return l, false, nil
 	case len(unknown) > 0:
-		return l, true, fmt.Errorf("%w: the header has columns caucus does not know: %s (it knows %s)", ErrCSVInvalid, strings.Join(unknown, ", "), strings.Join(csvColumns[:], ", "))
+		return l, true, problem(ErrCSVInvalid, i18n.Key("admin.csv.unknown"), "cols", strings.Join(unknown, ", "), "known", strings.Join(csvColumns[:], ", "))
 	case l.at[colLogin] < 0:
-		return l, true, fmt.Errorf("%w: the header has no address column", ErrCSVInvalid)
+		return l, true, problem(ErrCSVInvalid, i18n.Key("admin.csv.no_address"))
 	}
 	return l, true, nil
 }
@@ -316,6 +332,7 @@ func (o *Ops) ImportCSV(ctx context.Context, actor Actor, r io.Reader, commit bo
 			pv.Created++
 		}
 		if err != nil {
+			row.addErr(words(err))
 			row.Err = HumanError(err)
 			pv.Errors++
 			errs = append(errs, fmt.Errorf("line %d: %w", row.Line, err))
@@ -342,6 +359,10 @@ func (o *Ops) parseCSV(ctx context.Context, data []byte) (CSVPreview, error) {
 			break
 		}
 		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return pv, &Problem{Words: say(i18n.Key("admin.csv.unreadable"), "line", pe.Line), Err: fmt.Errorf("%w: %w", ErrCSVInvalid, err)}
+			}
 			return pv, fmt.Errorf("%w: %w", ErrCSVInvalid, err)
 		}
 		line, _ := cr.FieldPos(0)
@@ -363,10 +384,10 @@ func (o *Ops) parseCSV(ctx context.Context, data []byte) (CSVPreview, error) {
 			return pv, fmt.Errorf("%w: more than %d rows", ErrCSVTooBig, MaxCSVRows)
 		}
 		row := CSVRow{Line: line}
-		row.Request, row.Errs = o.csvRow(ctx, layout, rec)
+		o.csvRow(ctx, layout, rec, &row)
 		if len(row.Errs) == 0 {
 			if first, dup := seen[row.Request.Login]; dup {
-				row.Errs = append(row.Errs, fmt.Sprintf("The address is also on line %d", first))
+				row.addErr(say(i18n.Key("admin.csv.duplicate"), "line", first))
 			} else {
 				seen[row.Request.Login] = line
 			}
@@ -380,11 +401,12 @@ func (o *Ops) parseCSV(ctx context.Context, data []byte) (CSVPreview, error) {
 	return pv, nil
 }
 
-// csvRow turns one record into a request and says everything that is
-// wrong with it.
-func (o *Ops) csvRow(ctx context.Context, l csvLayout, rec []string) (InviteRequest, []string) {
+// csvRow turns one record into the row's request and says everything
+// that is wrong with it.
+func (o *Ops) csvRow(ctx context.Context, l csvLayout, rec []string, row *CSVRow) {
 	if len(rec) > l.width || len(rec) < 2 && l.at[colName] >= 0 {
-		return InviteRequest{}, []string{fmt.Sprintf("Expected 2 to %d columns (%s), found %d", l.width, strings.Join(csvColumns[:], ", "), len(rec))}
+		row.addErr(say(i18n.Key("admin.csv.columns"), "max", l.width, "cols", strings.Join(csvColumns[:], ", "), "n", len(rec)))
+		return
 	}
 	col := func(c int) string {
 		if i := l.at[c]; i >= 0 && i < len(rec) {
@@ -406,43 +428,42 @@ func (o *Ops) csvRow(ctx context.Context, l csvLayout, rec []string) (InviteRequ
 			in.Groups = append(in.Groups, g)
 		}
 	}
-	var errs []string
 	if s := col(colExpires); s != "" {
 		t, err := ParseLastDay(s)
 		if err != nil {
-			errs = append(errs, HumanError(err))
+			row.addErr(words(err))
 		}
 		in.Expires = t
 	}
-	errs = append(errs, o.inviteErrors(in)...)
+	for _, err := range o.inviteErrors(in) {
+		row.addErr(words(err))
+	}
 	if auth.ValidateLogin(in.Login) == nil {
 		if _, err := o.d.Auth.AccountByLogin(ctx, in.Login); err == nil {
-			errs = append(errs, in.Login+" already exists")
+			row.addErr(say(i18n.Key("admin.csv.exists"), "addr", in.Login))
 		} else if !errors.Is(err, auth.ErrNotFound) {
-			errs = append(errs, "Could not check the address")
+			row.addErr(say(i18n.Key("admin.csv.check_failed")))
 		}
 	}
-	return in, errs
+	row.Request = in
 }
 
 // inviteErrors is every error checkInvite finds one at a time.
-func (o *Ops) inviteErrors(in InviteRequest) []string {
-	var errs []string
+func (o *Ops) inviteErrors(in InviteRequest) []error {
+	var errs []error
 	add := func(err error) {
 		if err != nil {
-			errs = append(errs, HumanError(err))
+			errs = append(errs, err)
 		}
 	}
-	add(auth.ValidateLogin(in.Login))
-	add(auth.ValidateDisplayName(in.Name))
-	if !in.Role.Valid() {
-		add(fmt.Errorf("%w: role must be member, officer or admin, not %q", auth.ErrInvalid, in.Role))
-	}
+	add(checkLogin(in.Login))
+	add(checkName(in.Name))
+	add(checkRole(in.Role))
 	if !in.Expires.IsZero() && !in.Expires.After(o.d.Now()) {
-		add(fmt.Errorf("%w: the last day has passed", auth.ErrInvalid))
+		add(problem(auth.ErrInvalid, i18n.Key("admin.err.last_day_passed")))
 	}
 	for _, g := range in.Groups {
-		add(auth.ValidateGroupName(g))
+		add(checkGroup(g))
 	}
 	if in.MailTo != "" {
 		one := in

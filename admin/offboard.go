@@ -9,6 +9,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/files"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/mail/route"
 )
 
@@ -67,11 +68,11 @@ func (o *Ops) PlanOffboard(ctx context.Context, accountID int64, opts OffboardOp
 	p := OffboardPlan{Account: a, Options: opts}
 	switch {
 	case opts.RetainDays < 0 || opts.RetainDays > MaxRetentionDays:
-		return p, fmt.Errorf("%w: retention must be 0 to %d days", ErrBadOptions, MaxRetentionDays)
+		return p, problem(ErrBadOptions, i18n.Key("admin.err.retention"), "max", MaxRetentionDays)
 	case len(opts.AutoReply) > MaxAutoReply || len(opts.AutoReplySubject) > route.MaxAutoReplySubject:
-		return p, fmt.Errorf("%w: auto-reply too long", ErrBadOptions)
+		return p, problem(ErrBadOptions, i18n.Key("admin.err.autoreply_long"), "max", MaxAutoReply)
 	case opts.Links != files.LinksMove && opts.Links != files.LinksRevoke:
-		return p, fmt.Errorf("%w: links must be moved or revoked", ErrBadOptions)
+		return p, problem(ErrBadOptions, i18n.Key("admin.err.links"))
 	}
 	if opts.RetainDays == 0 {
 		p.Options.RetainDays = DefaultRetentionDays
@@ -87,7 +88,7 @@ func (o *Ops) PlanOffboard(ctx context.Context, accountID int64, opts OffboardOp
 		}
 		p.Successor = &s
 	} else if opts.Forward || opts.SuccessorRead {
-		return p, fmt.Errorf("%w: forwarding and read access need a successor", ErrBadOptions)
+		return p, problem(ErrBadOptions, i18n.Key("admin.err.need_successor"))
 	}
 	if p.Groups, err = o.d.Auth.GroupsOf(ctx, a.ID); err != nil {
 		return p, err
@@ -170,6 +171,50 @@ func (p OffboardPlan) describe() [][2]string {
 	return steps
 }
 
+// offboardMail are the mail steps of an offboarding: forward, auto-reply,
+// retention and the successor's read copy.
+func (o *Ops) offboardMail(ctx context.Context, r *run, actor Actor, p OffboardPlan) {
+	a, opts, mail := p.Account, p.Options, o.d.MailOffboard
+	if opts.Forward {
+		r.step(stepForward, func() (Words, error) {
+			if mail == nil {
+				return Words{}, mailMissing()
+			}
+			return say(i18n.Key("admin.step.forward"), "succ", p.Successor.Login), mail.Forward(ctx, actor.Login, a.ID, p.Successor.Login)
+		})
+	}
+	if opts.AutoReply != "" {
+		r.step(stepAutoReply, func() (Words, error) {
+			if mail == nil {
+				return Words{}, mailMissing()
+			}
+			return say(i18n.Key("admin.step.until"), "day", p.RetainTil), mail.AutoReply(ctx, actor.Login, a.ID, opts.AutoReplySubject, opts.AutoReply, p.RetainTil)
+		})
+	}
+	retained := r.step(stepRetain, func() (Words, error) {
+		if mail == nil {
+			return Words{}, mailMissing()
+		}
+		w := say(i18n.Key("admin.step.until"), "day", p.RetainTil)
+		if opts.Export {
+			w = say(i18n.Key("admin.step.until_export"), "day", p.RetainTil)
+		}
+		return w, mail.Retain(ctx, actor.Login, a.ID, p.RetainTil, opts.Export)
+	})
+	if opts.SuccessorRead {
+		r.step(stepRead, func() (Words, error) {
+			if mail == nil {
+				return Words{}, mailMissing()
+			}
+			if retained != nil {
+				return Words{}, errors.New("mailbox not retained")
+			}
+			folder, n, err := mail.GrantSuccessor(ctx, actor.Login, a.ID, p.Successor.ID)
+			return say(i18n.Key("admin.step.read"), "n", n, "succ", p.Successor.Login, "folder", folder), err
+		})
+	}
+}
+
 // Offboard carries out a plan made by PlanOffboard (made anew here, so
 // that nothing changed in between slips through): sign-in disabled,
 // everything revoked and live connections closed, factors removed, groups
@@ -189,80 +234,42 @@ func (o *Ops) Offboard(ctx context.Context, actor Actor, plan OffboardPlan) (Rep
 	// Revoke first for the counts; the state change revokes again anything
 	// that raced in between, and disables sign-in. Nothing else runs on an
 	// account that still signs in.
-	r.step(stepRevoke, func() (string, error) {
+	r.step(stepRevoke, func() (Words, error) {
 		rr, err := o.d.Auth.Revoke(ctx, actor.Login, a.ID, c)
-		return rr.String(), err
+		return revoked(rr), err
 	})
-	if err := r.step(stepDisable, func() (string, error) {
-		return "state offboarded", o.d.Auth.SetState(ctx, actor.Login, a.ID, auth.StateOffboarded, c)
+	if err := r.step(stepDisable, func() (Words, error) {
+		return say(i18n.Key("admin.step.offboarded")), o.d.Auth.SetState(ctx, actor.Login, a.ID, auth.StateOffboarded, c)
 	}); err != nil {
 		rep := r.finish(ctx, actor)
 		return rep, reportErr(rep)
 	}
-	r.step(stepFactors, func() (string, error) {
-		return fmt.Sprintf("%d factors and the recovery codes", p.Factors), o.d.Auth.RemoveAllFactors(ctx, actor.Login, a.ID, c)
+	r.step(stepFactors, func() (Words, error) {
+		return say(i18n.Key("admin.step.factors"), "n", p.Factors), o.d.Auth.RemoveAllFactors(ctx, actor.Login, a.ID, c)
 	})
-	r.step(stepGroups, func() (string, error) {
+	r.step(stepGroups, func() (Words, error) {
 		if len(p.Groups) == 0 {
-			return "", skipped("in no group")
+			return Words{}, skipped{say(i18n.Key("admin.step.no_groups"))}
 		}
 		var errs []error
 		for _, g := range p.Groups {
 			errs = append(errs, o.d.Auth.RemoveFromGroup(ctx, actor.Login, g, a.ID))
 		}
-		return strings.Join(p.Groups, ", "), errors.Join(errs...)
+		return say(i18n.Key("admin.step.groups"), "groups", strings.Join(p.Groups, ", ")), errors.Join(errs...)
 	})
-	r.step(stepFiles, func() (string, error) {
+	r.step(stepFiles, func() (Words, error) {
 		if o.d.Files == nil {
-			return "", filesMissing
+			return Words{}, filesMissing()
 		}
 		if p.Successor == nil {
 			n, err := o.d.Files.RevokeLinksOf(ctx, actor.Login, a.ID)
-			return fmt.Sprintf("no successor: %d shares and links revoked", n), err
+			return say(i18n.Key("admin.step.files_none"), "n", n), err
 		}
 		tr, err := o.d.Files.TransferOwnership(ctx, actor.Login, a.ID, p.Successor.ID, opts.Links)
-		return fmt.Sprintf("%d files and %d folders (%d bytes) to %s in %s; %d shares and %d links moved, %d links revoked",
-			tr.Files, tr.Folders, tr.Bytes, p.Successor.Login, tr.Folder, tr.SharesMoved, tr.LinksMoved, tr.LinksRevoked), err
+		return say(i18n.Key("admin.step.files"), "files", tr.Files, "folders", tr.Folders, "size", byteCount(tr.Bytes), "succ", p.Successor.Login,
+			"folder", tr.Folder, "shares", tr.SharesMoved, "moved", tr.LinksMoved, "revoked", tr.LinksRevoked), err
 	})
-	mail := o.d.MailOffboard
-	if opts.Forward {
-		r.step(stepForward, func() (string, error) {
-			if mail == nil {
-				return "", skipped("mail not available")
-			}
-			return "to " + p.Successor.Login, mail.Forward(ctx, actor.Login, a.ID, p.Successor.Login)
-		})
-	}
-	if opts.AutoReply != "" {
-		r.step(stepAutoReply, func() (string, error) {
-			if mail == nil {
-				return "", skipped("mail not available")
-			}
-			return "until " + p.RetainTil.UTC().Format(time.DateOnly), mail.AutoReply(ctx, actor.Login, a.ID, opts.AutoReplySubject, opts.AutoReply, p.RetainTil)
-		})
-	}
-	retained := r.step(stepRetain, func() (string, error) {
-		if mail == nil {
-			return "", skipped("mail not available")
-		}
-		d := "until " + p.RetainTil.UTC().Format(time.DateOnly)
-		if opts.Export {
-			d += ", exported as mbox before deletion"
-		}
-		return d, mail.Retain(ctx, actor.Login, a.ID, p.RetainTil, opts.Export)
-	})
-	if opts.SuccessorRead {
-		r.step(stepRead, func() (string, error) {
-			if mail == nil {
-				return "", skipped("mail not available")
-			}
-			if retained != nil {
-				return "", errors.New("mailbox not retained")
-			}
-			folder, n, err := mail.GrantSuccessor(ctx, actor.Login, a.ID, p.Successor.ID)
-			return fmt.Sprintf("%d messages copied to %s's %s", n, p.Successor.Login, folder), err
-		})
-	}
+	o.offboardMail(ctx, r, actor, p)
 	rep := r.finish(ctx, actor)
 	return rep, reportErr(rep)
 }

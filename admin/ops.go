@@ -17,6 +17,7 @@ import (
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/mail/offboard"
 	"github.com/caucus-org/caucus/mail/route"
 )
@@ -182,7 +183,17 @@ type Step struct {
 	At      time.Time `json:"at,omitzero"`
 	Outcome string    `json:"outcome"` // OutcomeOK, OutcomeFailed, OutcomeSkipped or OutcomePlanned
 	Detail  string    `json:"detail,omitempty"`
+	Said    Words     `json:"said,omitzero"` // Detail in any language (reports saved before it have none)
 	Err     string    `json:"err,omitempty"`
+}
+
+// DetailIn is the step's detail in l's language: the words it was saved
+// with, else (an older report) its English detail.
+func (s Step) DetailIn(l *i18n.Localizer) string {
+	if s.Said.Key != "" {
+		return s.Said.In(l)
+	}
+	return s.Detail
 }
 
 // Report is the record of an admin action: each step, when it happened and
@@ -264,26 +275,36 @@ func (o *Ops) newRun(kind string, actor Actor, subject string) *run {
 // step runs fn and records its outcome: fn returns a detail and an error;
 // a skipped error marks the step skipped (with its reason), not failed.
 // step returns fn's error, nil for a skipped step.
-func (r *run) step(name string, fn func() (string, error)) error {
-	detail, err := fn()
-	s := Step{Name: name, At: r.o.d.Now(), Outcome: OutcomeOK, Detail: detail}
+func (r *run) step(name string, fn func() (Words, error)) error {
+	said, err := fn()
+	s := Step{Name: name, At: r.o.d.Now(), Outcome: OutcomeOK, Said: said}
 	var sk skipped
 	switch {
 	case errors.As(err, &sk):
-		s.Outcome, s.Detail, err = OutcomeSkipped, string(sk), nil
+		s.Outcome, s.Said, err = OutcomeSkipped, sk.why, nil
 	case err != nil:
 		s.Outcome, s.Err = OutcomeFailed, err.Error()
+	}
+	if s.Said.Key != "" {
+		s.Detail = s.Said.English()
 	}
 	r.rep.Steps = append(r.rep.Steps, s)
 	return err
 }
 
 // skipped is a step's "nothing to do" with its reason.
-type skipped string
+type skipped struct{ why Words }
 
-func (s skipped) Error() string { return "skipped: " + string(s) }
+func (s skipped) Error() string { return "skipped: " + s.why.English() }
 
-const filesMissing = skipped("files not available")
+func filesMissing() error { return skipped{say(i18n.Key("admin.step.no_files"))} }
+
+func mailMissing() error { return skipped{say(i18n.Key("admin.step.no_mail"))} }
+
+// revoked says what auth.Revoke did.
+func revoked(rr auth.RevokeReport) Words {
+	return say(i18n.Key("admin.step.revoked"), "sessions", rr.Sessions, "apppw", rr.AppPasswords, "live", rr.Connections)
+}
 
 // finish saves the report and writes its audit records: one per step and
 // one for the whole action.
@@ -368,7 +389,7 @@ func (o *Ops) Suspend(ctx context.Context, actor Actor, accountID int64) (Report
 		return Report{}, err
 	}
 	if a.State != auth.StateActive && a.State != auth.StateInvited {
-		return Report{}, fmt.Errorf("%w: %s is %s", ErrState, a.Login, a.State)
+		return Report{}, problem(ErrState, i18n.Key("admin.err.not_active"), "login", a.Login)
 	}
 	r := o.newRun("suspend", actor, a.Login)
 	o.suspendSteps(ctx, r, actor, a)
@@ -377,12 +398,12 @@ func (o *Ops) Suspend(ctx context.Context, actor Actor, accountID int64) (Report
 }
 
 func (o *Ops) suspendSteps(ctx context.Context, r *run, actor Actor, a auth.Account) {
-	r.step("access revoked", func() (string, error) {
+	r.step(stepRevoke, func() (Words, error) {
 		rr, err := o.d.Auth.Revoke(ctx, actor.Login, a.ID, actor.client())
-		return rr.String(), err
+		return revoked(rr), err
 	})
-	r.step("sign-in disabled", func() (string, error) {
-		return "state suspended", o.d.Auth.SetState(ctx, actor.Login, a.ID, auth.StateSuspended, actor.client())
+	r.step(stepDisable, func() (Words, error) {
+		return say(i18n.Key("admin.step.suspended")), o.d.Auth.SetState(ctx, actor.Login, a.ID, auth.StateSuspended, actor.client())
 	})
 }
 
@@ -395,14 +416,14 @@ func (o *Ops) Resume(ctx context.Context, actor Actor, accountID int64) (Report,
 		return Report{}, err
 	}
 	if a.State != auth.StateSuspended {
-		return Report{}, fmt.Errorf("%w: %s is %s, not suspended", ErrState, a.Login, a.State)
+		return Report{}, problem(ErrState, i18n.Key("admin.err.not_suspended"), "login", a.Login)
 	}
 	if !a.ExpiresAt.IsZero() && !a.ExpiresAt.After(o.d.Now()) {
-		return Report{}, fmt.Errorf("%w: %s expired on %s; invite them again", ErrState, a.Login, a.ExpiresAt.Format(time.DateOnly))
+		return Report{}, problem(ErrState, i18n.Key("admin.err.access_ended"), "login", a.Login, "day", LastDay(a.ExpiresAt))
 	}
 	r := o.newRun("resume", actor, a.Login)
-	if err := r.step("sign-in enabled", func() (string, error) {
-		return "state active", o.d.Auth.SetState(ctx, actor.Login, a.ID, auth.StateActive, actor.client())
+	if err := r.step("sign-in enabled", func() (Words, error) {
+		return say(i18n.Key("admin.step.active")), o.d.Auth.SetState(ctx, actor.Login, a.ID, auth.StateActive, actor.client())
 	}); errors.Is(err, auth.ErrNeedsFactor) {
 		rep := r.finish(ctx, actor)
 		return rep, err
@@ -437,7 +458,7 @@ func (o *Ops) ExpireDue(ctx context.Context) (int, error) {
 			continue
 		}
 		r := o.newRun("expire", systemActor, a.Login)
-		r.step("expired", func() (string, error) { return "expiry " + a.ExpiresAt.UTC().Format(time.RFC3339), nil })
+		r.step("expired", func() (Words, error) { return say(i18n.Key("admin.step.expired"), "day", LastDay(a.ExpiresAt)), nil })
 		o.suspendSteps(ctx, r, systemActor, a)
 		if err := reportErr(r.finish(ctx, systemActor)); err != nil {
 			errs = append(errs, err)

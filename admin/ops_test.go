@@ -485,7 +485,7 @@ func TestImportCSV(t *testing.T) {
 			t.Logf("line %d: %q", r.Line, r.Err)
 		}
 	}
-	if pv.Rows[2].Err != "The address is also on line 2" {
+	if pv.Rows[2].Err != "The address is also on line 2." {
 		t.Errorf("duplicate: %q", pv.Rows[2].Err)
 	}
 	// Commit refuses a file with errors and creates nothing.

@@ -169,7 +169,7 @@ type page struct {
 	CSVText   string              // the file, carried to the commit
 	LinksCSV  string              // the created invites' links, for download
 	Dash      *dashboard
-	DNS       []admin.DNSCheck
+	DNS       []dnsRow
 	Exports   []exportRow
 	Plan      *admin.OffboardPlan
 	Offboard  offboardForm
@@ -293,15 +293,19 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 	if f.Expires != "" {
 		t, err := admin.ParseLastDay(f.Expires)
 		if err != nil {
-			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: admin.HumanError(err) + "."}, Form: f})
+			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: admin.Explain(h.loc(r), err)}, Form: f})
 			return
 		}
 		in.Expires = t
 	}
 	res, err := h.ops.Invite(r.Context(), actor(r, sess), in)
 	if res.Link == "" {
-		if errors.Is(err, auth.ErrInvalid) || errors.Is(err, auth.ErrExists) || errors.Is(err, admin.ErrNotAvailable) {
-			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: admin.HumanError(err)}, Form: f})
+		if errors.Is(err, auth.ErrExists) {
+			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: h.loc(r).T("admin.csv.exists", "addr", auth.NormalizeLogin(in.Login))}, Form: f})
+			return
+		}
+		if errors.Is(err, auth.ErrInvalid) || errors.Is(err, admin.ErrNotAvailable) {
+			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: admin.Explain(h.loc(r), err)}, Form: f})
 			return
 		}
 		h.fail(w, r, err)
@@ -441,7 +445,7 @@ func (h *Handler) reactivate(w http.ResponseWriter, r *http.Request, sess auth.S
 		h.refusePerson(w, r, a, h.loc(r).T("console.msg.no_factor"))
 		return
 	case errors.Is(err, admin.ErrState):
-		h.refusePerson(w, r, a, admin.HumanError(err))
+		h.refusePerson(w, r, a, admin.Explain(h.loc(r), err))
 		return
 	case err != nil:
 		h.fail(w, r, err)

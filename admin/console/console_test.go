@@ -25,6 +25,7 @@ import (
 	"github.com/caucus-org/caucus/internal/backup"
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/dns"
+	"github.com/caucus-org/caucus/internal/ui"
 	"github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/dnsrec"
 	"github.com/caucus-org/caucus/mail/offboard"
@@ -77,6 +78,13 @@ func newConsoleMail(t testing.TB, withMail bool) *console {
 // for a browser.
 func newConsoleWith(t testing.TB, withMail bool, cert *tls.Certificate) *console {
 	t.Helper()
+	return newConsoleParty(t, withMail, cert, ui.Party{})
+}
+
+// newConsoleParty is newConsoleWith for a party with its own language,
+// time zone and name.
+func newConsoleParty(t testing.TB, withMail bool, cert *tls.Certificate, party ui.Party) *console {
+	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	cfg := auth.Config{}
 	if cert != nil {
@@ -86,7 +94,7 @@ func newConsoleWith(t testing.TB, withMail bool, cert *tls.Certificate) *console
 	}
 	env := authtest.New(t, cfg, store.Component(), route.Component(), offboard.Component(), backup.Component(), adminops.Component(), phish.Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	pages, err := login.New(env.Auth, log)
+	pages, err := login.New(env.Auth, log, login.WithParty(party))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ func (h *Handler) editPerson(w http.ResponseWriter, r *http.Request, sess auth.S
 	case errors.Is(err, admin.ErrLastAdmin):
 		h.refusePerson(w, r, a, h.loc(r).T("console.msg.last_admin"))
 	case errors.Is(err, auth.ErrInvalid) || errors.Is(err, auth.ErrNeedWebAuthn):
-		h.refusePerson(w, r, a, h.loc(r).T("console.msg.nothing_changed", "why", admin.HumanError(err)))
+		h.refusePerson(w, r, a, h.loc(r).T("console.msg.nothing_changed", "why", strings.TrimSuffix(admin.Explain(h.loc(r), err), ".")))
 	case err != nil:
 		h.fail(w, r, err)
 	default:
@@ -68,7 +68,7 @@ func (h *Handler) withdrawInvite(w http.ResponseWriter, r *http.Request, sess au
 	err := h.svc.WithdrawInvite(r.Context(), sess.Account.Login, a.ID, client(r))
 	switch {
 	case errors.Is(err, auth.ErrInvalid):
-		h.refusePerson(w, r, a, admin.HumanError(err)+".")
+		h.refusePerson(w, r, a, h.loc(r).T("admin.err.withdraw_accepted"))
 	case err != nil:
 		h.fail(w, r, err)
 	default:
@@ -171,6 +171,10 @@ var auditWords = map[string]string{
 type auditRow struct {
 	audit.Record
 	What string // the record's kind in the reader's words; "" when there are none
+	// The outcome, reason and detail in the reader's words (words.go);
+	// Report is the id of the report a detail names, 0 for none.
+	OutcomeWords, ReasonWords, DetailWords string
+	Report                                 int64
 }
 
 // newAuditRow is rec with its kind in l's words.
@@ -179,5 +183,6 @@ func newAuditRow(l *i18n.Localizer, rec audit.Record) auditRow {
 	if key, ok := auditWords[rec.Kind]; ok {
 		row.What = l.T(key) // i18n:keyed
 	}
+	auditWordsOf(l, &row)
 	return row
 }

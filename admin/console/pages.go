@@ -66,6 +66,7 @@ func (h *Handler) importCSV(w http.ResponseWriter, r *http.Request, sess auth.Se
 	}
 	commit := r.PostFormValue("commit") == "1"
 	pv, err := h.ops.ImportCSV(r.Context(), actor(r, sess), strings.NewReader(text), commit)
+	localizeCSV(h.loc(r), &pv)
 	p := page{Base: h.base(r, h.loc(r).T("console.csv.people")), CSV: &pv, CSVText: text}
 	code := http.StatusOK
 	switch {
@@ -73,7 +74,7 @@ func (h *Handler) importCSV(w http.ResponseWriter, r *http.Request, sess auth.Se
 		p.Error = h.loc(r).T("console.msg.csv_too_big", "rows", admin.MaxCSVRows, "kb", admin.MaxCSVBytes>>10)
 		p.CSVText, code = "", http.StatusBadRequest
 	case errors.Is(err, admin.ErrCSVInvalid) && pv.Rows == nil:
-		p.Error = h.loc(r).T("console.msg.csv_invalid", "why", strings.TrimPrefix(err.Error(), admin.ErrCSVInvalid.Error()+": "))
+		p.Error = h.loc(r).T("console.msg.csv_invalid", "why", admin.Explain(h.loc(r), err))
 		p.CSVText, code = "", http.StatusBadRequest
 	case errors.Is(err, admin.ErrCSVInvalid):
 		p.Error = h.loc(r).T("console.msg.csv_rows_bad")
@@ -243,7 +244,8 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		d.HasCert = true
 		end, err := h.d.CertExpiry()
 		if err != nil {
-			d.CertErr = err.Error()
+			d.CertErr = l.T("admin.err.cert")
+			h.log.Error("dashboard: certificate", "err", err)
 		} else {
 			d.CertEnds, d.CertDays = end, int(end.Sub(now).Hours()/24)
 		}
@@ -322,30 +324,13 @@ func (h *Handler) attentionLists(ctx context.Context, l *i18n.Localizer, idleDay
 // personSummary is a person as the dashboard shows them.
 type personSummary struct{ admin.PersonSummary }
 
-// MailMB is the mail storage used, in megabytes, for pages.
-func (p personSummary) MailMB() string { return mb(p.MailUsed, p.MailQuota) }
-
-// FilesMB is the file storage used, in megabytes, for pages.
-func (p personSummary) FilesMB() string { return mb(p.FilesUsed, p.FilesQuota) }
-
-func mb(used, quota int64) string {
-	if used < 0 {
-		return "–"
-	}
-	s := fmt.Sprintf("%.1f MB", float64(used)/1e6)
-	if quota > 0 {
-		s += fmt.Sprintf(" of %.0f MB (%.0f%%)", float64(quota)/1e6, 100*float64(used)/float64(quota))
-	}
-	return s
-}
-
 func (h *Handler) dnsPage(w http.ResponseWriter, r *http.Request) {
 	if h.d.DNS == nil {
 		web.Error(w, r, http.StatusNotFound)
 		return
 	}
 	checks := admin.CheckDNS(r.Context(), h.d.DNS, h.d.Records)
-	p := page{Base: h.base(r, h.loc(r).T("console.dns.title")), DNS: checks}
+	p := page{Base: h.base(r, h.loc(r).T("console.dns.title")), DNS: dnsRows(h.loc(r), checks)}
 	bad := 0
 	for _, c := range checks {
 		if !c.OK {
@@ -385,7 +370,7 @@ func parseOffboardForm(r *http.Request) (offboardForm, error) {
 		f.Links = "move"
 	}
 	if f.Links != "move" && f.Links != "revoke" {
-		return f, fmt.Errorf("%w: links", admin.ErrBadOptions)
+		return f, &admin.Problem{Words: admin.Say(i18n.Key("admin.err.links")), Err: admin.ErrBadOptions}
 	}
 	if s := r.FormValue("successor"); s != "" && s != "0" {
 		id, err := strconv.ParseInt(s, 10, 64)
@@ -397,7 +382,7 @@ func parseOffboardForm(r *http.Request) (offboardForm, error) {
 	if s := strings.TrimSpace(r.FormValue("retain")); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
-			return f, fmt.Errorf("%w: retention must be a number of days", admin.ErrBadOptions)
+			return f, &admin.Problem{Words: admin.Say(i18n.Key("admin.err.retention_number")), Err: admin.ErrBadOptions}
 		}
 		f.RetainDays = n
 	}
@@ -451,7 +436,7 @@ func offboardRefusal(l *i18n.Localizer, err error) (string, bool) {
 	case errors.Is(err, admin.ErrState):
 		return l.T("console.msg.already_offboarded"), true
 	case errors.Is(err, admin.ErrBadOptions):
-		return admin.HumanError(err), true
+		return admin.Explain(l, err), true
 	}
 	return "", false
 }
@@ -531,7 +516,7 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request) {
 	case "text":
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.txt"`)
-		io.WriteString(w, rep.Text())
+		io.WriteString(w, reportText(h.loc(r), rep))
 	case "json":
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.json"`)
@@ -590,18 +575,29 @@ func (h *Handler) groupsPage(w http.ResponseWriter, r *http.Request, code int, e
 	h.render(w, r, code, "groups", p)
 }
 
-func (h *Handler) groupError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, auth.ErrInvalid) || errors.Is(err, auth.ErrExists) || errors.Is(err, auth.ErrNotFound) {
-		h.groupsPage(w, r, http.StatusBadRequest, admin.HumanError(err), "")
-		return
+// groupError answers a refused change of the group named name: a bad
+// name, one taken, or no such group or person.
+func (h *Handler) groupError(w http.ResponseWriter, r *http.Request, err error, name string) {
+	l := h.loc(r)
+	name = strings.ToLower(name)
+	switch {
+	case errors.Is(err, auth.ErrExists):
+		h.groupsPage(w, r, http.StatusBadRequest, l.T("admin.err.group_exists", "group", name), "")
+	case errors.Is(err, auth.ErrInvalid) && auth.ValidateGroupName(name) != nil:
+		h.groupsPage(w, r, http.StatusBadRequest, l.T("admin.err.group", "group", name), "")
+	case errors.Is(err, auth.ErrNotFound):
+		h.groupsPage(w, r, http.StatusBadRequest, l.T("admin.err.no_group", "group", name), "")
+	case errors.Is(err, auth.ErrInvalid):
+		h.groupsPage(w, r, http.StatusBadRequest, admin.Explain(l, err), "")
+	default:
+		h.fail(w, r, err)
 	}
-	h.fail(w, r, err)
 }
 
 func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request, sess auth.Session) {
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	if err := h.svc.CreateGroup(r.Context(), sess.Account.Login, name); err != nil {
-		h.groupError(w, r, err)
+		h.groupError(w, r, err, name)
 		return
 	}
 	h.done(w, r, "/admin/groups", notice{Text: h.loc(r).T("console.msg.group_created", "name", strings.ToLower(name))})
@@ -610,7 +606,7 @@ func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request, sess auth.
 func (h *Handler) renameGroup(w http.ResponseWriter, r *http.Request, sess auth.Session) {
 	to := strings.TrimSpace(r.PostFormValue("to"))
 	if err := h.svc.RenameGroup(r.Context(), sess.Account.Login, r.PathValue("name"), to); err != nil {
-		h.groupError(w, r, err)
+		h.groupError(w, r, err, to)
 		return
 	}
 	h.done(w, r, "/admin/groups", notice{Text: h.loc(r).T("console.msg.group_renamed", "name", strings.ToLower(to))})
@@ -620,18 +616,23 @@ func (h *Handler) addMember(w http.ResponseWriter, r *http.Request, sess auth.Se
 	ctx := r.Context()
 	group := r.PathValue("name")
 	if _, ok, err := h.svc.GroupMembers(ctx, group); err != nil || !ok {
-		h.groupError(w, r, cmp.Or(err, fmt.Errorf("group %s: %w", group, auth.ErrNotFound)))
+		h.groupError(w, r, cmp.Or(err, fmt.Errorf("group %s: %w", group, auth.ErrNotFound)), group)
 		return
 	}
-	a, err := h.svc.AccountByLogin(ctx, auth.NormalizeLogin(r.PostFormValue("login")))
+	who := auth.NormalizeLogin(h.ops.FullLogin(r.PostFormValue("login")))
+	a, err := h.svc.AccountByLogin(ctx, who)
+	if errors.Is(err, auth.ErrNotFound) {
+		h.groupsPage(w, r, http.StatusBadRequest, h.loc(r).T("admin.err.no_person", "addr", who), "")
+		return
+	}
 	if err == nil {
 		err = h.svc.AddToGroup(ctx, sess.Account.Login, group, a.ID)
 	}
 	if err != nil {
-		h.groupError(w, r, err)
+		h.groupError(w, r, err, group)
 		return
 	}
-	h.done(w, r, "/admin/groups", notice{Text: a.DisplayName + " added to " + group + "."})
+	h.done(w, r, "/admin/groups", notice{Text: h.loc(r).T("admin.groups.added", "name", a.DisplayName, "group", group)})
 }
 
 func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -640,10 +641,10 @@ func (h *Handler) removeMember(w http.ResponseWriter, r *http.Request, sess auth
 		return
 	}
 	if err := h.svc.RemoveFromGroup(r.Context(), sess.Account.Login, r.PathValue("name"), a.ID); err != nil {
-		h.groupError(w, r, err)
+		h.groupError(w, r, err, r.PathValue("name"))
 		return
 	}
-	h.done(w, r, "/admin/groups", notice{Text: a.DisplayName + " removed from " + r.PathValue("name") + "."})
+	h.done(w, r, "/admin/groups", notice{Text: h.loc(r).T("admin.groups.removed", "name", a.DisplayName, "group", r.PathValue("name"))})
 }
 
 // auditView is the audit page: the filter, the records and the chain.
@@ -660,13 +661,16 @@ type auditView struct {
 	Checked  bool // the chain was verified
 	ChainOK  bool
 	ChainN   int
-	ChainErr string
+	ChainErr string // where the chain breaks, in the reader's words
+	ChainWhy string // how, as the audit package says it (a title)
 }
 
 // auditPageSize is how many records the audit page shows at a time.
 const auditPageSize = 200
 
-func auditFilter(q url.Values) (audit.Filter, *auditView, error) {
+// auditFilter reads the audit page's filter; its dates are days in loc,
+// the party's time zone.
+func auditFilter(q url.Values, loc *time.Location) (audit.Filter, *auditView, error) {
 	v := &auditView{Account: strings.TrimSpace(q.Get("account")), Kind: strings.TrimSpace(q.Get("kind")), Since: q.Get("since"), Until: q.Get("until"),
 		Text: strings.TrimSpace(q.Get("q"))}
 	if len(v.Text) > 200 {
@@ -675,12 +679,12 @@ func auditFilter(q url.Values) (audit.Filter, *auditView, error) {
 	f := audit.Filter{Account: v.Account, Kind: v.Kind, Text: v.Text}
 	var err error
 	if v.Since != "" {
-		if f.Since, err = time.ParseInLocation(time.DateOnly, v.Since, time.Local); err != nil {
+		if f.Since, err = time.ParseInLocation(time.DateOnly, v.Since, loc); err != nil {
 			return f, v, err
 		}
 	}
 	if v.Until != "" {
-		if f.Until, err = time.ParseInLocation(time.DateOnly, v.Until, time.Local); err != nil {
+		if f.Until, err = time.ParseInLocation(time.DateOnly, v.Until, loc); err != nil {
 			return f, v, err
 		}
 		f.Until = f.Until.AddDate(0, 0, 1) // through that day
@@ -701,7 +705,7 @@ func auditFilter(q url.Values) (audit.Filter, *auditView, error) {
 func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	l := h.loc(r)
-	f, v, err := auditFilter(r.URL.Query())
+	f, v, err := auditFilter(r.URL.Query(), l.Location())
 	p := page{Base: h.base(r, l.T("console.nav.audit")), Audit: v}
 	if err != nil {
 		p.Error = l.T("console.msg.bad_date")
@@ -747,7 +751,7 @@ func (h *Handler) auditPage(w http.ResponseWriter, r *http.Request) {
 	var be *audit.BrokenError
 	switch {
 	case errors.As(err, &be):
-		v.ChainErr = fmt.Sprintf("record %d: %s", be.ID, be.Reason)
+		v.ChainErr, v.ChainWhy = l.T("admin.audit.record", "id", be.ID), be.Reason
 	case err != nil:
 		h.fail(w, r, err)
 		return
@@ -767,7 +771,7 @@ func auditURL(path string, q url.Values) template.URL {
 }
 
 func (h *Handler) auditCSV(w http.ResponseWriter, r *http.Request) {
-	f, _, err := auditFilter(r.URL.Query())
+	f, _, err := auditFilter(r.URL.Query(), h.loc(r).Location())
 	if err != nil {
 		web.Error(w, r, http.StatusBadRequest)
 		return
@@ -848,14 +852,15 @@ var stepWords = map[string]string{
 	"mail routes removed":               i18n.Key("console.groups.delete.step_routes"),
 }
 
-// localSteps are steps with their names in l's words, for showing; the
-// report itself keeps its English names.
+// localSteps are steps with their names and details in l's words, for
+// showing; the report itself keeps its English names.
 func localSteps(l *i18n.Localizer, steps []admin.Step) []admin.Step {
 	out := slices.Clone(steps)
 	for i := range out {
 		if key, ok := stepWords[out[i].Name]; ok {
 			out[i].Name = l.T(key) // i18n:keyed
 		}
+		out[i].Detail = out[i].DetailIn(l)
 	}
 	return out
 }
@@ -955,7 +960,7 @@ func (h *Handler) deleteGroup(w http.ResponseWriter, r *http.Request, sess auth.
 			h.groupsPage(w, r, http.StatusBadRequest, h.loc(r).T("console.groups.delete.bad_recipient"), "")
 			return
 		}
-		h.groupError(w, r, err)
+		h.groupError(w, r, err, name)
 		return
 	}
 	n := notice{Text: h.loc(r).T("console.groups.delete.done", "group", strings.ToLower(name))}

@@ -132,7 +132,7 @@ func TestConsoleOffboard(t *testing.T) {
 		}
 	}
 	code, _, text := c.do(t, admin, "GET", "/admin/reports/"+id+"?format=text", nil)
-	if code != http.StatusOK || !strings.Contains(text, "mail forwarded: to bob@example.org") || !strings.Contains(text, "By:      boss@example.org") {
+	if code != http.StatusOK || !strings.Contains(text, "mail forwarded: to bob@example.org") || !strings.Contains(text, "By: boss@example.org") {
 		t.Errorf("text report %s: %d\n%s", id, code, text)
 	}
 	if code, _, js := c.do(t, admin, "GET", "/admin/reports/"+id+"?format=json", nil); code != http.StatusOK || !strings.Contains(js, `"kind": "offboard"`) {

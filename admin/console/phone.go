@@ -4,9 +4,10 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 
-	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/ui"
@@ -38,9 +39,27 @@ func (h *Handler) phoneBase(r *http.Request) (auth.Session, ui.Base) {
 	return sess, ui.Base{Title: l.T("console.phone.title"), L: l, CSRF: sess.CSRF, UserName: sess.Account.DisplayName, IsAdmin: sess.Account.IsAdmin()}
 }
 
+// phone shows the page; with kept=TOKEN (after a step-up) the device
+// name typed before it, kept for this session (keepPhone).
 func (h *Handler) phone(w http.ResponseWriter, r *http.Request) {
 	sess, b := h.phoneBase(r)
-	h.renderPhone(w, r, http.StatusOK, phonePage{Base: b, Login: sess.Account.Login})
+	p := phonePage{Base: b, Login: sess.Account.Login}
+	if tok := r.URL.Query().Get("kept"); tok != "" {
+		if kept, ok := h.pending.get(tok, sess.ID); ok && kept.path == "/setup/phone" {
+			p.Device, p.Notice = kept.form.Get("name"), b.L.T("console.msg.pending")
+		} else {
+			p.Error = b.L.T("console.msg.not_kept", "n", int(pendingTTL/time.Minute))
+		}
+	}
+	h.renderPhone(w, r, http.StatusOK, p)
+}
+
+// keepPhone keeps the device name of a request refused for want of a
+// step-up (the pending actions' store, for this session only) and sends
+// the browser to confirm, then back to the page with the name filled in.
+func (h *Handler) keepPhone(w http.ResponseWriter, r *http.Request, sess auth.Session, device string) {
+	tok := h.pending.put(pendingAction{session: sess.ID, path: "/setup/phone", form: url.Values{"name": {device}}})
+	http.Redirect(w, r, "/reauth?next="+url.QueryEscape("/setup/phone?kept="+tok), http.StatusSeeOther)
 }
 
 func (h *Handler) renderPhone(w http.ResponseWriter, r *http.Request, code int, p phonePage) {
@@ -59,10 +78,10 @@ func (h *Handler) phoneAppPassword(w http.ResponseWriter, r *http.Request) {
 	secret, _, err := h.svc.CreateAppPassword(r.Context(), sess, p.Device, auth.ScopeMail, client(r))
 	switch {
 	case errors.Is(err, auth.ErrStepUp):
-		http.Redirect(w, r, "/reauth?next=/setup/phone", http.StatusSeeOther)
+		h.keepPhone(w, r, sess, p.Device)
 		return
 	case errors.Is(err, auth.ErrInvalid):
-		p.Error = admin.HumanError(err)
+		p.Error = h.loc(r).T("admin.err.device_name")
 		h.renderPhone(w, r, http.StatusBadRequest, p)
 		return
 	case err != nil:

@@ -567,7 +567,7 @@ func TestEnrolAndAccount(t *testing.T) {
 	b.get("/enrol/recovery").want(200).lacks(codes[0][1]).contains("You have 10 unused codes")
 
 	// The account page lists the factor.
-	r = b.get("/account").want(200).contains("Your account", login, "Authenticator app", "<td>authenticator app</td>", "10 of 10 unused", "(this one)")
+	r = b.get("/account").want(200).contains("Your account", login, "Authenticator app", ">authenticator app</td>", "10 of 10 unused", "(this one)")
 	csrf = r.csrf()
 
 	// An app password: shown once, works for its scope, revoked from the page.

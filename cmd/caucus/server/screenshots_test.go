@@ -431,19 +431,6 @@ func (s *shooter) copyCookies(from *shooter) {
 	}
 }
 
-// messageHref returns the path of the message with subject in the list at
-// box.
-func (s *shooter) messageHref(box, subject string) string {
-	s.T.Helper()
-	s.Navigate(box)
-	s.waitFor(box, "#rows")
-	href, err := chromedp.Run(s.Ctx, chromedp.Evaluate[string](fmt.Sprintf(`(Array.from(document.querySelectorAll("#rows a")).find(a => a.textContent.includes(%q)) || {}).getAttribute?.("href") || ""`, subject)))
-	if err != nil || !strings.HasPrefix(href, "/") {
-		s.T.Fatalf("no message %q in the list at %s (%q, %v)", subject, box, href, err)
-	}
-	return href
-}
-
 // emulate sets the tab's screen and colour scheme for sh.
 func (s *shooter) emulate(sh shot) {
 	s.T.Helper()
