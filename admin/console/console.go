@@ -55,6 +55,7 @@ type Deps struct {
 	// (backup.LastSuccess); a zero time means none yet. nil: not shown.
 	LastBackup func(ctx context.Context) (time.Time, int64, error)
 	DNS        dns.Resolver    // nil: no DNS checks
+	Imports    Imports         // nil: no page of mail imports
 	Records    []dnsrec.Record // what should be published (dnsrec.Records)
 	Log        *slog.Logger
 }
@@ -100,6 +101,11 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	}
 	for pattern, fn := range h.routes() {
 		handle(pattern, fn)
+	}
+	if h.d.Imports != nil {
+		for pattern, fn := range h.importRoutes() {
+			handle(pattern, fn)
+		}
 	}
 	h.registerSetup(mux)
 }
@@ -173,6 +179,7 @@ type page struct {
 	Audit     *auditView
 	Incident  admin.IncidentState
 	Pending   *pendingForm // an action kept during a step-up
+	Imports   *importsView // the mail imports
 }
 
 type mailUsage struct {

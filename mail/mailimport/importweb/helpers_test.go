@@ -186,13 +186,13 @@ func (m *member) post(t testing.TB, path string, form url.Values) response {
 }
 
 // jobs reads the member's jobs.json.
-func (m *member) jobs(t testing.TB) []jobView {
+func (m *member) jobs(t testing.TB) []JobView {
 	t.Helper()
 	res := m.get(t, "/mail/import/jobs.json")
 	if res.code != http.StatusOK {
 		t.Fatalf("jobs.json: %d %s", res.code, res.body)
 	}
-	var out struct{ Jobs []jobView }
+	var out struct{ Jobs []JobView }
 	if err := json.Unmarshal([]byte(res.body), &out); err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func (m *member) jobs(t testing.TB) []jobView {
 
 // waitJob polls jobs.json as the page's script does until job id is no
 // longer active, and returns it.
-func (m *member) waitJob(t testing.TB, id int64) jobView {
+func (m *member) waitJob(t testing.TB, id int64) JobView {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second) // a guard against a hang, not a timing check
 	for time.Now().Before(deadline) {
@@ -213,5 +213,5 @@ func (m *member) waitJob(t testing.TB, id int64) jobView {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("job %d did not end", id)
-	return jobView{}
+	return JobView{}
 }

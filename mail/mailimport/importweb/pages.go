@@ -1,9 +1,9 @@
 package importweb
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
-	"time"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/i18n"
@@ -15,31 +15,32 @@ import (
 type pageData struct {
 	ui.Base
 	Providers []provider
-	Jobs      []jobView
+	Jobs      []JobView
 	PollMS    int64
 	Report    *mailimport.Report
-	ReportJob jobView
+	ReportJob JobView
 }
 
-// jobView is a job as the page and its script show it.
-type jobView struct {
-	ID          int64  `json:"id"`
-	Kind        string `json:"kind"`
-	Source      string `json:"source"`
-	Login       string `json:"login"`
-	State       string `json:"state"`
-	StateText   string `json:"state_text"`
-	Message     string `json:"message"`
-	Active      bool   `json:"active"`
-	Copied      int64  `json:"copied"`
-	Duplicates  int64  `json:"duplicates"`
-	Failed      int64  `json:"failed"`
-	Bytes       string `json:"bytes"`
-	Folders     string `json:"folders"`
-	Current     string `json:"current"`
-	Percent     int    `json:"percent"` // of the source's bytes, when known; -1 if not
-	Created     string `json:"created"`
-	createdTime time.Time
+// JobView is a job as the pages (the member's, the console's) and their
+// script show it.
+type JobView struct {
+	ID         int64  `json:"id"`
+	Kind       string `json:"kind"`
+	Source     string `json:"source"`
+	Login      string `json:"login"`
+	State      string `json:"state"`
+	StateText  string `json:"state_text"`
+	Message    string `json:"message"`
+	Active     bool   `json:"active"`
+	AccountID  int64  `json:"-"`
+	Copied     int64  `json:"copied"`
+	Duplicates int64  `json:"duplicates"`
+	Failed     int64  `json:"failed"`
+	Bytes      string `json:"bytes"`
+	Folders    string `json:"folders"`
+	Current    string `json:"current"`
+	Percent    int    `json:"percent"` // of the source's bytes, when known; -1 if not
+	Created    string `json:"created"`
 }
 
 // notices are the one-time notices a redirect names (?n=name).
@@ -74,11 +75,11 @@ func active(state string) bool {
 }
 
 // view makes a job's view from its listing and its progress.
-func view(l *i18n.Localizer, j mailimport.Job, p mailimport.Progress) jobView {
-	v := jobView{
-		ID: j.ID, Kind: j.Kind, Source: j.Source, Login: j.Login, State: p.State, StateText: stateText(l, p.State),
+func view(l *i18n.Localizer, j mailimport.Job, p mailimport.Progress) JobView {
+	v := JobView{
+		ID: j.ID, AccountID: j.AccountID, Kind: j.Kind, Source: j.Source, Login: j.Login, State: p.State, StateText: stateText(l, p.State),
 		Message: p.Message, Active: active(p.State), Copied: p.Copied, Duplicates: p.Duplicates, Failed: p.Failed,
-		Bytes: l.Size(p.Bytes), Current: p.Current, Percent: -1, Created: l.DateTime(j.Created), createdTime: j.Created,
+		Bytes: l.Size(p.Bytes), Current: p.Current, Percent: -1, Created: l.DateTime(j.Created),
 	}
 	if v.State == "" {
 		v.State, v.StateText, v.Active, v.Message = j.State, stateText(l, j.State), active(j.State), j.Message
@@ -95,18 +96,25 @@ func view(l *i18n.Localizer, j mailimport.Job, p mailimport.Progress) jobView {
 	return v
 }
 
-// views lists the account's jobs (0: every account) with their progress.
-func views(r *http.Request, l *i18n.Localizer, imp Importer, accountID int64) ([]jobView, error) {
-	jobs, err := imp.Jobs(r.Context(), accountID)
+// Lister lists jobs and their progress (*mailimport.Importer).
+type Lister interface {
+	Jobs(ctx context.Context, accountID int64) ([]mailimport.Job, error)
+	Progress(ctx context.Context, jobID int64) (mailimport.Progress, <-chan struct{}, error)
+}
+
+// Views lists the account's jobs (0: every account's), newest first, at
+// most limit of them, with their progress in l's words.
+func Views(ctx context.Context, l *i18n.Localizer, imp Lister, accountID int64, limit int) ([]JobView, error) {
+	jobs, err := imp.Jobs(ctx, accountID)
 	if err != nil {
 		return nil, err
 	}
-	if len(jobs) > maxJobs && accountID != 0 {
-		jobs = jobs[:maxJobs]
+	if len(jobs) > limit {
+		jobs = jobs[:limit]
 	}
-	out := make([]jobView, 0, len(jobs))
+	out := make([]JobView, 0, len(jobs))
 	for _, j := range jobs {
-		p, _, err := imp.Progress(r.Context(), j.ID)
+		p, _, err := imp.Progress(ctx, j.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -123,7 +131,7 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request, sess auth.Session
 // renderPage writes the page with an error, if any.
 func (h *Handler) renderPage(w http.ResponseWriter, r *http.Request, sess auth.Session, code int, errText string) {
 	l := h.d.Login.Localizer(r)
-	jobs, err := views(r, l, h.d.Imports, sess.Account.ID)
+	jobs, err := Views(r.Context(), l, h.d.Imports, sess.Account.ID, maxJobs)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -147,7 +155,7 @@ func (h *Handler) base(r *http.Request, sess auth.Session, l *i18n.Localizer, ti
 
 // jobsJSON answers the page's script: the member's jobs and their progress.
 func (h *Handler) jobsJSON(w http.ResponseWriter, r *http.Request, sess auth.Session) {
-	jobs, err := views(r, h.d.Login.Localizer(r), h.d.Imports, sess.Account.ID)
+	jobs, err := Views(r.Context(), h.d.Login.Localizer(r), h.d.Imports, sess.Account.ID, maxJobs)
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -54,7 +54,7 @@
         .then(function (data) {
           let rebuild = false;
           (data.jobs || []).forEach(function (j) { if (!setJob(j)) rebuild = true; });
-          if (rebuild) window.location.replace("/mail/import");
+          if (rebuild) window.location.replace(box.dataset.page);
         })
         .catch(function () {})
         .finally(function () { pending = false; });
