@@ -4,8 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"path/filepath"
 
 	"github.com/caucus-org/caucus/auth/login"
+	"github.com/caucus-org/caucus/internal/upload"
+	"github.com/caucus-org/caucus/mail/mailimport"
 	"github.com/caucus-org/caucus/mail/mailimport/importweb"
 )
 
@@ -35,15 +38,27 @@ func (s *Server) ownAddrs(ctx context.Context) ([]netip.Addr, error) {
 }
 
 // buildImportWeb adds the member's "Move your mail in" page
-// (/mail/import) to the mux.
+// (/mail/import) to the mux, with its uploads spooled under the data
+// directory, and its spool's sweep to the housekeeping loops.
+//
+// Uploads of an mbox start an mbox job; a Takeout archive is refused
+// until mailimport has a Takeout kind: then one line here,
+// kinds[importweb.KindTakeout] = importweb.StartKind(s.imports, mailimport.KindTakeout).
 func (s *Server) buildImportWeb(mux *http.ServeMux, pages *login.Handler) error {
+	spool, err := upload.Open(s.db, filepath.Join(s.cfg.DataDir, "uploads"), s.deps.Now, s.log.With("component", "upload"))
+	if err != nil {
+		return err
+	}
+	kinds := importweb.Kinds{importweb.KindMbox: importweb.StartKind(s.imports, mailimport.KindMbox)}
 	h, err := importweb.New(importweb.Deps{
 		Imports: s.imports, Login: pages, Check: s.importDialer(),
+		Uploads: spool, Kinds: kinds, Quota: s.mail.Usage,
 		Log: s.log.With("component", "importweb"), Now: s.deps.Now,
 	})
 	if err != nil {
 		return err
 	}
 	h.Register(mux)
+	s.importSweep = h.RunSweep
 	return nil
 }

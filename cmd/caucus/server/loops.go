@@ -39,6 +39,7 @@ func (s *Server) buildLoops(ctx context.Context) error {
 		s.imports, // resumes the import jobs a restart stopped
 		loopFunc(func(ctx context.Context) { s.ops.RunExpiry(ctx, time.Hour) }),
 		s.files,
+		loopFunc(s.importSweep), // abandoned and finished uploads
 	}
 	b, err := backupLoop(s.db, s.cfg, s.blobStores, s.audit, s.log.With("component", "backup"), s.deps.Now)
 	if err != nil {

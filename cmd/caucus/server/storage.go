@@ -11,6 +11,7 @@ import (
 	"github.com/caucus-org/caucus/internal/backup"
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/upload"
 	"github.com/caucus-org/caucus/mail/autoreply"
 	"github.com/caucus-org/caucus/mail/mailimport"
 	"github.com/caucus-org/caucus/mail/offboard"
@@ -22,7 +23,7 @@ import (
 // components are the packages that own tables, in migration order.
 func components() []db.Component {
 	return []db.Component{audit.Component(), auth.Component(), store.Component(), store.WebmailComponent(), mailimport.Component(), route.Component(), queue.Component(),
-		autoreply.Component(), offboard.Component(), admin.Component(), files.Component(), backup.Component()}
+		autoreply.Component(), offboard.Component(), admin.Component(), files.Component(), backup.Component(), upload.Component()}
 }
 
 // openStorage is the first phase: the data directory, the database with

@@ -21,6 +21,7 @@ import (
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/dns"
+	"github.com/caucus-org/caucus/internal/upload"
 	iweb "github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/mailimport"
 	"github.com/caucus-org/caucus/mail/store"
@@ -57,7 +58,7 @@ type envConfig struct {
 func newEnv(t testing.TB, options ...envOption) *env {
 	t.Helper()
 	dir := t.TempDir()
-	a := authtest.New(t, auth.Config{}, store.Component(), mailimport.Component())
+	a := authtest.New(t, auth.Config{}, store.Component(), mailimport.Component(), upload.Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	blobs, err := blob.OpenDir(filepath.Join(dir, "blobs"))
 	if err != nil {
@@ -83,7 +84,12 @@ func newEnv(t testing.TB, options ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Deps{Imports: im, Login: pages, Check: cfg.dial, Log: log, Now: a.Clock.Now}
+	spool, err := upload.Open(a.DB, filepath.Join(dir, "uploads"), a.Clock.Now, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Deps{Imports: im, Login: pages, Check: cfg.dial, Log: log, Now: a.Clock.Now,
+		Uploads: spool, Kinds: Kinds{KindMbox: StartKind(im, mailimport.KindMbox)}, Quota: st.Usage}
 	if cfg.hdeps != nil {
 		cfg.hdeps(&d)
 	}

@@ -37,6 +37,7 @@ import (
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/ui"
+	"github.com/caucus-org/caucus/internal/upload"
 	iweb "github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/mailimport"
 )
@@ -83,8 +84,18 @@ type Deps struct {
 	Imports Importer
 	Login   Guard
 	Check   Checker
-	Log     *slog.Logger
-	Now     func() time.Time
+	// Uploads keeps the browser's uploads; nil: no upload on the page.
+	Uploads *upload.Spool
+	// Kinds are the upload kinds accepted, with what starts their jobs
+	// (see [StartKind]).
+	Kinds Kinds
+	// Quota bounds an upload by the member's free quota; nil: no bound
+	// but MaxUpload.
+	Quota Quota
+	// MaxUpload bounds every upload; default DefaultMaxUpload.
+	MaxUpload int64
+	Log       *slog.Logger
+	Now       func() time.Time
 	// Poll is how often the page's script asks for progress; default 2 s.
 	Poll time.Duration
 }
@@ -110,6 +121,9 @@ func New(d Deps) (*Handler, error) {
 	if d.Poll <= 0 {
 		d.Poll = 2 * time.Second
 	}
+	if d.MaxUpload <= 0 {
+		d.MaxUpload = DefaultMaxUpload
+	}
 	p, err := ui.Parse(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -126,6 +140,8 @@ func New(d Deps) (*Handler, error) {
 //	POST /mail/import/jobs/{id}/cancel    cancel a job
 //	GET  /mail/import/jobs/{id}           a job's report
 //	GET  /mail/import/static/             the page's script
+//
+// and, with Deps.Uploads, the upload protocol's (see upload.go).
 func (h *Handler) Register(mux *http.ServeMux) {
 	user := func(pattern string, fn func(http.ResponseWriter, *http.Request, auth.Session)) {
 		mux.Handle(pattern, h.d.Login.Require(withSession(fn)))
@@ -144,6 +160,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	user("GET /mail/import/jobs/{id}", h.report)
 	post("POST /mail/import/imap", h.startIMAP)
 	post("POST /mail/import/jobs/{id}/cancel", h.cancel)
+	if h.d.Uploads != nil {
+		h.registerUploads(mux, user, post)
+	}
 }
 
 // withSession hands fn the session Require put in the context.

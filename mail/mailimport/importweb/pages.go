@@ -17,6 +17,7 @@ type pageData struct {
 	Providers []provider
 	Jobs      []JobView
 	PollMS    int64
+	Upload    *uploadForm // nil: no upload
 	Report    *mailimport.Report
 	ReportJob JobView
 }
@@ -138,6 +139,12 @@ func (h *Handler) renderPage(w http.ResponseWriter, r *http.Request, sess auth.S
 	}
 	d := pageData{Base: h.base(r, sess, l, l.T("importweb.title")), Providers: providers, Jobs: jobs, PollMS: h.d.Poll.Milliseconds()}
 	d.Error = errText
+	if h.d.Uploads != nil {
+		if d.Upload, err = h.uploadForm(r, sess); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	if err := h.pages.Render(w, code, "import", d); err != nil {
 		h.fail(w, r, err)

@@ -67,3 +67,99 @@
     poll();
   });
 })();
+
+// The resumable upload (protocol in the importweb package's upload.go):
+// declare the file, then send it piece by piece from the offset the
+// server has; after a dropped connection ask the server where it stands
+// and go on; after a reload, choosing the same file resumes it.
+(function () {
+  function csrf() {
+    const m = document.querySelector('meta[name="csrf"]');
+    return m ? m.content : "";
+  }
+  function human(n) {
+    const u = ["B", "kB", "MB", "GB", "TB"];
+    let i = 0;
+    while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
+    const lang = document.documentElement.lang || undefined;
+    return n.toLocaleString(lang, { maximumFractionDigits: i === 0 ? 0 : 1, minimumFractionDigits: i === 0 ? 0 : 1 }) + " " + u[i];
+  }
+  function fill(text, args) {
+    return text.replace(/\{(\w+)\}/g, function (m, k) { return k in args ? args[k] : m; });
+  }
+  // send makes one request; it resolves with {status, body, offset}.
+  function send(method, url, body, headers, onProgress) {
+    return new Promise(function (resolve, reject) {
+      const x = new XMLHttpRequest();
+      x.open(method, url);
+      x.setRequestHeader("X-CSRF-Token", csrf());
+      Object.keys(headers || {}).forEach(function (k) { x.setRequestHeader(k, headers[k]); });
+      if (onProgress) x.upload.onprogress = function (e) { onProgress(e.loaded); };
+      x.onload = function () {
+        let data = {};
+        try { data = JSON.parse(x.responseText || "{}"); } catch (e) { data = {}; }
+        resolve({ status: x.status, body: data, offset: x.getResponseHeader("Upload-Offset") });
+      };
+      x.onerror = function () { reject(new Error("network")); };
+      x.send(body);
+    });
+  }
+  function sleep(ms) { return new Promise(function (r) { window.setTimeout(r, ms); }); }
+
+  function setup() {
+    const box = document.getElementById("upload");
+    const input = document.getElementById("uploadfile");
+    const button = document.getElementById("uploadstart");
+    const bar = document.getElementById("uploadbar");
+    const status = document.getElementById("uploadstatus");
+    if (!box || !input || !button) return;
+    const chunk = parseInt(box.dataset.chunk, 10) || 4 << 20;
+    function show(done, size) {
+      bar.hidden = false;
+      bar.value = size > 0 ? Math.floor(done * 100 / size) : 0;
+      status.textContent = fill(box.dataset.msgProgress, { got: human(done), size: human(size) });
+    }
+    async function run(file) {
+      const form = new URLSearchParams({ name: file.name, size: String(file.size) });
+      const made = await send("POST", box.dataset.url, form, { "Content-Type": "application/x-www-form-urlencoded" });
+      if (made.status !== 201) throw new Error(made.body.error || box.dataset.msgFailed);
+      const url = box.dataset.url + "/" + made.body.id;
+      let offset = made.body.offset;
+      let wait = 1000;
+      show(offset, file.size);
+      while (offset < file.size) {
+        const piece = file.slice(offset, Math.min(offset + chunk, file.size));
+        let res;
+        try {
+          res = await send("PATCH", url, piece, { "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream" },
+            function (n) { show(offset + n, file.size); });
+        } catch (e) {
+          res = { status: 0, body: {} };
+        }
+        if (res.status === 200) { offset = file.size; break; }
+        if (res.status === 204) { offset = parseInt(res.offset, 10); wait = 1000; show(offset, file.size); continue; }
+        if (res.status !== 0 && res.status !== 409 && res.status < 500 && res.status !== 400) throw new Error(res.body.error || box.dataset.msgFailed);
+        // Cut off, or out of step: ask where the upload stands, then go on.
+        status.textContent = box.dataset.msgRetrying;
+        await sleep(wait);
+        wait = Math.min(wait * 2, 30000);
+        try {
+          const st = await send("GET", url, null, {});
+          if (st.status === 200) offset = st.body.offset;
+          if (st.status === 200 && st.body.state === "handed") { offset = file.size; break; }
+        } catch (e) { /* still offline: try again */ }
+      }
+      bar.value = 100;
+      status.textContent = box.dataset.msgDone;
+      window.location.replace("/mail/import");
+    }
+    button.addEventListener("click", function () {
+      const file = input.files && input.files[0];
+      if (!file) { status.textContent = box.dataset.msgChoose; return; }
+      if (file.size > parseInt(box.dataset.max, 10)) { status.textContent = box.dataset.msgTooLarge; return; }
+      button.disabled = true;
+      run(file).catch(function (e) { status.textContent = e.message; button.disabled = false; });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", setup);
+})();
