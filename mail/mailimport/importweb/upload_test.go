@@ -234,4 +234,3 @@ func TestUploadAbandoned(t *testing.T) {
 		t.Error("the page still shows the abandoned upload")
 	}
 }
-
