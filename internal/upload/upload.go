@@ -23,9 +23,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caucus-org/caucus/internal/db"
 )
@@ -119,9 +122,31 @@ func Open(d *db.DB, dir string, now func() time.Time, log *slog.Logger) (*Spool,
 	return &Spool{db: d, dir: dir, now: now, log: log, MaxOpen: 3, busy: map[string]bool{}}, nil
 }
 
-// Path is where an upload's bytes are. Only the spool and the job it is
-// handed to read it.
-func (s *Spool) Path(id string) string { return filepath.Join(s.dir, id+".part") }
+// Path is where an upload's bytes are: a directory named by its id
+// holds one file with the upload's name (made safe), so that a job's
+// report names the file the member chose. Only the spool and the job it
+// is handed to read it.
+func (s *Spool) Path(u Upload) string { return filepath.Join(s.dir, u.ID, fileName(u.Name)) }
+
+// fileName is name as one safe path element: its last element, without
+// control characters, at most 200 bytes; "upload" if nothing is left.
+func fileName(name string) string {
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '\\' {
+			return '/'
+		}
+		return r
+	}, name)
+	name = path.Base(name)
+	for len(name) > 200 {
+		_, size := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-size]
+	}
+	if name == "" || name == "." || name == ".." || name == "/" {
+		return "upload"
+	}
+	return name
+}
 
 const columns = `id, account_id, name, kind, size, received, state, job_id, created_at, updated_at`
 
@@ -159,26 +184,32 @@ func (s *Spool) Create(ctx context.Context, accountID int64, name, kind string, 
 	rand.Read(b)
 	now := s.now()
 	u = Upload{ID: hex.EncodeToString(b), AccountID: accountID, Name: name, Kind: kind, Size: size, State: StateReceiving, Created: now, Updated: now}
-	if err := s.createFile(u.ID); err != nil {
+	if err := s.createFile(u); err != nil {
 		return Upload{}, err
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO uploads (`+columns+`) VALUES (?, ?, ?, ?, ?, 0, ?, 0, ?, ?)`,
 		u.ID, accountID, name, kind, size, StateReceiving, now.Unix(), now.Unix())
 	if err != nil {
-		os.Remove(s.Path(u.ID))
+		os.RemoveAll(filepath.Join(s.dir, u.ID))
 		return Upload{}, fmt.Errorf("upload: %w", err)
 	}
 	return u, nil
 }
 
-// createFile creates an upload's empty file, durably.
-func (s *Spool) createFile(id string) error {
-	f, err := os.OpenFile(s.Path(id), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// createFile creates an upload's directory and empty file, durably.
+func (s *Spool) createFile(u Upload) error {
+	if err := os.Mkdir(filepath.Join(s.dir, u.ID), 0o700); err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	f, err := os.OpenFile(s.Path(u), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("upload: %w", err)
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("upload: %w", err)
+	}
+	if err := syncDir(filepath.Join(s.dir, u.ID)); err != nil {
+		return err
 	}
 	return syncDir(s.dir)
 }
@@ -280,7 +311,7 @@ func (s *Spool) Write(ctx context.Context, accountID int64, id string, offset in
 // size, fsyncs, and returns how many bytes are durable. More bytes than
 // the size allows fail the whole piece (nothing counted).
 func (s *Spool) writeAt(u Upload, r io.Reader) (int64, error) {
-	f, err := os.OpenFile(s.Path(u.ID), os.O_WRONLY, 0)
+	f, err := os.OpenFile(s.Path(u), os.O_WRONLY, 0)
 	if err != nil {
 		return 0, fmt.Errorf("upload: %w", err)
 	}
@@ -329,7 +360,7 @@ func (s *Spool) Delete(ctx context.Context, accountID int64, id string) error {
 }
 
 func (s *Spool) remove(ctx context.Context, id string) error {
-	if err := os.Remove(s.Path(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.RemoveAll(filepath.Join(s.dir, id)); err != nil {
 		return fmt.Errorf("upload: %w", err)
 	}
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM uploads WHERE id = ?`, id); err != nil {

@@ -85,7 +85,7 @@ func TestResumeAfterInterruption(t *testing.T) {
 	if _, err := s.Write(t.Context(), 1, u.ID, u.Size, strings.NewReader("x")); !errors.Is(err, ErrComplete) {
 		t.Errorf("after the end: %v, want ErrComplete", err)
 	}
-	got, err := os.ReadFile(s.Path(u.ID))
+	got, err := os.ReadFile(s.Path(u))
 	if err != nil || !bytes.Equal(got, data) {
 		t.Errorf("file differs (%d bytes, %v)", len(got), err)
 	}
@@ -182,7 +182,7 @@ func TestSweep(t *testing.T) {
 	if _, err := s.Get(ctx, 1, old.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("abandoned upload kept: %v", err)
 	}
-	if _, err := os.Stat(s.Path(old.ID)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(s.Path(old)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("abandoned file kept: %v", err)
 	}
 	for _, id := range []string{recent.ID, done.ID} {
@@ -194,7 +194,7 @@ func TestSweep(t *testing.T) {
 	if n, err := s.Sweep(ctx, ended); n != 1 || err != nil {
 		t.Errorf("sweep after the job: %d %v", n, err)
 	}
-	if _, err := os.Stat(s.Path(done.ID)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(s.Path(done)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("handed file kept after its job: %v", err)
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
@@ -222,7 +223,7 @@ func source(providerValue, server string) (addr, security string, err error) {
 	if err != nil {
 		host, port = server, "993"
 	}
-	if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 || host == "" {
+	if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 || !hostOK(host) {
 		return "", "", errForm
 	}
 	security = mailimport.TLSImplicit
@@ -230,6 +231,24 @@ func source(providerValue, server string) (addr, security string, err error) {
 		security = mailimport.TLSStart
 	}
 	return net.JoinHostPort(host, port), security, nil
+}
+
+// hostOK says whether host is an IP address or a host name: letters
+// (any script, for internationalised names), digits, hyphens and dots,
+// neither starting nor ending with a dot or hyphen.
+func hostOK(host string) bool {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.Zone() == ""
+	}
+	if host == "" || strings.IndexAny(host[:1], ".-") == 0 || strings.IndexAny(host[len(host)-1:], ".-") == 0 {
+		return false
+	}
+	for _, r := range host {
+		if r != '.' && r != '-' && !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // errForm reports a form that is not filled in as it should be.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"path"
+	"strings"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/i18n"
@@ -124,6 +126,24 @@ func Views(ctx context.Context, l *i18n.Localizer, imp Lister, accountID int64, 
 	return out, nil
 }
 
+// memberViews are the member's jobs as their page shows them: a file's
+// job names the file, not where the server keeps it.
+func (h *Handler) memberViews(ctx context.Context, l *i18n.Localizer, accountID int64) ([]JobView, error) {
+	jobs, err := Views(ctx, l, h.d.Imports, accountID, maxJobs)
+	for i := range jobs {
+		jobs[i] = fileSource(jobs[i])
+	}
+	return jobs, err
+}
+
+// fileSource names a file job's source by the file's name alone.
+func fileSource(v JobView) JobView {
+	if v.Kind != mailimport.KindIMAP {
+		v.Source = path.Base(strings.Trim(v.Source, "[]"))
+	}
+	return v
+}
+
 // page shows the form, the jobs and the upload.
 func (h *Handler) page(w http.ResponseWriter, r *http.Request, sess auth.Session) {
 	h.renderPage(w, r, sess, http.StatusOK, "")
@@ -132,7 +152,7 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request, sess auth.Session
 // renderPage writes the page with an error, if any.
 func (h *Handler) renderPage(w http.ResponseWriter, r *http.Request, sess auth.Session, code int, errText string) {
 	l := h.d.Login.Localizer(r)
-	jobs, err := Views(r.Context(), l, h.d.Imports, sess.Account.ID, maxJobs)
+	jobs, err := h.memberViews(r.Context(), l, sess.Account.ID)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -162,7 +182,7 @@ func (h *Handler) base(r *http.Request, sess auth.Session, l *i18n.Localizer, ti
 
 // jobsJSON answers the page's script: the member's jobs and their progress.
 func (h *Handler) jobsJSON(w http.ResponseWriter, r *http.Request, sess auth.Session) {
-	jobs, err := Views(r.Context(), h.d.Login.Localizer(r), h.d.Imports, sess.Account.ID, maxJobs)
+	jobs, err := h.memberViews(r.Context(), h.d.Login.Localizer(r), sess.Account.ID)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -202,7 +222,7 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 		rep.MoreProblems += int64(len(rep.Problems) - maxShownProblems)
 		rep.Problems = rep.Problems[:maxShownProblems]
 	}
-	d := pageData{Base: h.base(r, sess, l, l.T("importweb.report.title", "n", id)), Report: &rep, ReportJob: view(l, rep.Job, p)}
+	d := pageData{Base: h.base(r, sess, l, l.T("importweb.report.title", "n", id)), Report: &rep, ReportJob: fileSource(view(l, rep.Job, p))}
 	w.Header().Set("Cache-Control", "no-store")
 	if err := h.pages.Render(w, http.StatusOK, "report", d); err != nil {
 		h.fail(w, r, err)

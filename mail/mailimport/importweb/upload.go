@@ -158,7 +158,7 @@ func (h *Handler) registerUploads(mux *http.ServeMux, user, post func(string, fu
 	post("POST /mail/import/uploads", h.createUpload)
 	user("GET /mail/import/uploads/{id}", h.uploadState)
 	post("DELETE /mail/import/uploads/{id}", h.deleteUpload)
-	mux.Handle("PATCH /mail/import/uploads/{id}", iweb.WithMaxBody(h.d.Login.Require(withSession(csrf(h.writePiece))), MaxChunk+1))
+	mux.Handle("PATCH /mail/import/uploads/{id}", iweb.WithMaxBody(h.d.Login.Require(withSession(csrf(h.writePiece))), MaxChunk))
 }
 
 // uploadJSON is an upload as the protocol answers it.
@@ -250,6 +250,12 @@ func (h *Handler) writePiece(w http.ResponseWriter, r *http.Request, sess auth.S
 		uploadError(w, http.StatusBadRequest, l.T("importweb.upload.bad"))
 		return
 	}
+	if r.ContentLength > MaxChunk {
+		// Refused before a byte is written. (A body without a length is
+		// cut at MaxChunk by the route's limit; what came is kept.)
+		uploadError(w, http.StatusRequestEntityTooLarge, l.T("importweb.upload.bad"))
+		return
+	}
 	dl := iweb.NewDeadlines(r.Context(), w)
 	defer dl.Stop()
 	u, err := h.d.Uploads.Write(r.Context(), sess.Account.ID, r.PathValue("id"), offset, readingBody{r.Body, dl})
@@ -296,7 +302,7 @@ func (h *Handler) handOver(w http.ResponseWriter, r *http.Request, sess auth.Ses
 	}
 	ctx := context.WithoutCancel(r.Context())
 	job, err := start(ctx, mailimport.Request{AccountID: sess.Account.ID, Actor: sess.Account.Login, Subject: sess.Account.Login,
-		Addr: iweb.ClientAddr(r).String()}, h.d.Uploads.Path(u.ID))
+		Addr: iweb.ClientAddr(r).String()}, h.d.Uploads.Path(u))
 	if err != nil {
 		h.fail(w, r, err)
 		return

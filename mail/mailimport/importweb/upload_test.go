@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -121,6 +122,12 @@ func TestUploadResume(t *testing.T) {
 	if mb, err := e.st.Mailbox(t.Context(), m.u.Account.ID, "Campaign 2027"); err != nil || mb.Messages != 200 {
 		t.Errorf("Campaign 2027: %+v %v", mb, err)
 	}
+	for _, p := range []string{"/mail/import", fmt.Sprintf("/mail/import/jobs/%d", done.Job)} {
+		page := m.get(t, p)
+		if !strings.Contains(page.body, "All mail Including Spam and Trash.mbox") || strings.Contains(page.body, e.dir) {
+			t.Errorf("%s does not name the file, or shows where the server keeps it", p)
+		}
+	}
 	// The job has ended: the sweep deletes the file.
 	if n, err := e.h.d.Uploads.Sweep(t.Context(), e.h.jobEnded); n != 1 || err != nil {
 		t.Errorf("sweep: %d %v", n, err)
@@ -167,7 +174,7 @@ func TestUploadLimits(t *testing.T) {
 	e2 := newEnv(t, func(c *envConfig) {
 		c.hdeps = func(d *Deps) {
 			d.Kinds[KindTakeout] = func(_ context.Context, req mailimport.Request, path string) (int64, error) {
-				started = append(started, req.Subject+" "+path[len(path)-5:])
+				started = append(started, req.Subject+" "+filepath.Base(path))
 				return 77, nil
 			}
 		}
@@ -178,7 +185,7 @@ func TestUploadLimits(t *testing.T) {
 		t.Fatalf("tgz with the takeout kind: %d", code)
 	}
 	res := m2.patch(t, u.ID, 0, []byte("abcd"), m2.csrf(t))
-	if res.code != http.StatusOK || len(started) != 1 || started[0] != "bob@example.org .part" {
+	if res.code != http.StatusOK || len(started) != 1 || started[0] != "bob@example.org takeout.tgz" {
 		t.Errorf("takeout hand-over: %d %s %v", res.code, res.body, started)
 	}
 }

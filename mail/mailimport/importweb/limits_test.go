@@ -1,0 +1,102 @@
+package importweb
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/caucus-org/caucus/mail/mailimport"
+)
+
+// TestUploadPieceLimits: a piece over MaxChunk is refused before it is
+// written (nothing counted), and a file name over maxName is refused.
+func TestUploadPieceLimits(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.member(t, "anna")
+	_, u, _ := m.create(t, "big.mbox", MaxChunk+10)
+	if res := m.patch(t, u.ID, 0, make([]byte, MaxChunk+1), m.csrf(t)); res.code != http.StatusRequestEntityTooLarge && res.code != http.StatusBadRequest {
+		t.Errorf("piece over MaxChunk: %d", res.code)
+	}
+	if _, st := m.state(t, u.ID); st.Offset != 0 {
+		t.Errorf("offset %d after an oversized piece", st.Offset)
+	}
+	if res := m.patch(t, u.ID, 0, make([]byte, MaxChunk), m.csrf(t)); res.code != http.StatusNoContent {
+		t.Errorf("piece of MaxChunk: %d", res.code)
+	}
+	name := strings.Repeat("a", maxName-5) + ".mbox"
+	if code, _, _ := m.create(t, name, 10); code != http.StatusCreated {
+		t.Errorf("name of %d bytes: %d", len(name), code)
+	}
+	if code, _, _ := m.create(t, "a"+name, 10); code != http.StatusBadRequest {
+		t.Errorf("name of %d bytes: %d, want 400", len(name)+1, code)
+	}
+}
+
+// TestJobListLimit: the member's page and its JSON list the newest
+// maxJobs jobs.
+func TestJobListLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.member(t, "anna")
+	var last int64
+	for range maxJobs + 1 {
+		id, err := e.im.Start(t.Context(), mailimport.Request{AccountID: m.u.Account.ID, Actor: "cli:root", Subject: m.u.Account.Login,
+			Source: mailimport.SourceSpec{Kind: mailimport.KindMbox, Paths: []string{"/nonexistent.mbox"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = id
+	}
+	jobs := m.jobs(t)
+	if len(jobs) != maxJobs || jobs[0].ID != last {
+		t.Errorf("%d jobs listed, newest %d; want %d, newest %d", len(jobs), jobs[0].ID, maxJobs, last)
+	}
+	if page := m.get(t, "/mail/import"); strings.Count(page.body, `class="job"`) != maxJobs {
+		t.Errorf("the page lists %d jobs", strings.Count(page.body, `class="job"`))
+	}
+}
+
+// manyProblems is an importer whose one job's report has n problems.
+type manyProblems struct {
+	Importer
+	account int64
+	n       int
+}
+
+func (f manyProblems) Progress(context.Context, int64) (mailimport.Progress, <-chan struct{}, error) {
+	return mailimport.Progress{JobID: 1, AccountID: f.account, State: mailimport.StateDone}, nil, nil
+}
+
+func (f manyProblems) Report(context.Context, int64) (mailimport.Report, error) {
+	rep := mailimport.Report{Job: mailimport.Job{ID: 1, AccountID: f.account, Kind: mailimport.KindIMAP, State: mailimport.StateDone}}
+	for i := range f.n {
+		rep.Problems = append(rep.Problems, mailimport.Problem{Folder: "INBOX", SourceID: strconv.Itoa(i), Status: "failed", Reason: "not MIME"})
+	}
+	rep.Failed = int64(f.n)
+	return rep, nil
+}
+
+// TestReportProblemsLimit: a report page lists at most maxShownProblems
+// problems and says how many more there are.
+func TestReportProblemsLimit(t *testing.T) {
+	t.Parallel()
+	var fake *manyProblems
+	e := newEnv(t, func(c *envConfig) {
+		c.hdeps = func(d *Deps) {
+			fake = &manyProblems{Importer: d.Imports, n: maxShownProblems + 7}
+			d.Imports = fake
+		}
+	})
+	m := e.member(t, "anna")
+	fake.account = m.u.Account.ID
+	page := m.get(t, "/mail/import/jobs/1")
+	if rows := strings.Count(page.body, "<td>not MIME</td>"); page.code != http.StatusOK || rows != maxShownProblems {
+		t.Errorf("%d: %d problems listed, want %d", page.code, rows, maxShownProblems)
+	}
+	if !strings.Contains(page.body, "And 7 more.") {
+		t.Error("the page does not say how many more")
+	}
+}
