@@ -18,6 +18,7 @@ func TestSource(t *testing.T) {
 		{"other", " mail.example.org ", "mail.example.org:993", mailimport.TLSImplicit},
 		{"other", "mail.example.org:143", "mail.example.org:143", mailimport.TLSStart},
 		{"other", "[2001:db8::1]:993", "[2001:db8::1]:993", mailimport.TLSImplicit},
+		{"other", "mail.example.org:9993", "mail.example.org:9993", mailimport.TLSImplicit},
 		{"other", "", "", ""},
 		{"other", "a b", "", ""},
 		{"other", "user@mail.example.org", "", ""},

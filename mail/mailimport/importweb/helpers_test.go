@@ -208,6 +208,11 @@ func (m *member) jobs(t testing.TB) []JobView {
 // waitJob polls jobs.json as the page's script does until job id is no
 // longer active, and returns it.
 func (m *member) waitJob(t testing.TB, id int64) JobView {
+	defer func() {
+		if t.Failed() {
+			t.Logf("jobs: %+v", m.jobs(t))
+		}
+	}()
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second) // a guard against a hang, not a timing check
 	for time.Now().Before(deadline) {

@@ -204,8 +204,9 @@ var providers = []provider{
 }
 
 // source returns the IMAP source the form describes: the provider's
-// server, or the one typed ("host" or "host:port"; port 993 means TLS
-// from the start, any other STARTTLS).
+// server, or the one typed ("host" or "host:port", 993 when no port is
+// given): port 143 means STARTTLS (RFC 9051 section 6.2.1), any other
+// TLS from the first byte (RFC 8314).
 func source(providerValue, server string) (addr, security string, err error) {
 	for _, p := range providers {
 		if p.Value == providerValue && p.Addr != "" {
@@ -227,7 +228,7 @@ func source(providerValue, server string) (addr, security string, err error) {
 		return "", "", errForm
 	}
 	security = mailimport.TLSImplicit
-	if port != "993" {
+	if port == "143" {
 		security = mailimport.TLSStart
 	}
 	return net.JoinHostPort(host, port), security, nil
