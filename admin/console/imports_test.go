@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -211,5 +212,50 @@ func TestImportsCancelAndReport(t *testing.T) {
 		if code, _, _ := c.do(t, admin, "GET", p, nil); code != http.StatusNotFound {
 			t.Errorf("GET %s: %d", p, code)
 		}
+	}
+}
+
+// manyJobs is an importer with n jobs, none running.
+type manyJobs struct {
+	Imports
+	n int
+}
+
+func (f manyJobs) Jobs(context.Context, int64) ([]mailimport.Job, error) {
+	out := make([]mailimport.Job, f.n)
+	for i := range out {
+		out[i] = mailimport.Job{ID: int64(f.n - i), Kind: mailimport.KindIMAP, Source: "imap.old.example:993", State: mailimport.StateDone}
+	}
+	return out, nil
+}
+
+func (f manyJobs) Progress(_ context.Context, id int64) (mailimport.Progress, <-chan struct{}, error) {
+	return mailimport.Progress{JobID: id, State: mailimport.StateDone}, nil, nil
+}
+
+// TestImportsListLimit: the page lists the newest maxImportRows jobs.
+func TestImportsListLimit(t *testing.T) {
+	t.Parallel()
+	c := newImportsConsole(t)
+	log := slog.New(slog.DiscardHandler)
+	pages, err := login.New(c.env.Auth, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Deps{Ops: c.ops, Login: pages, Log: log, Imports: manyJobs{n: maxImportRows + 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	pages.Register(mux)
+	h.Register(mux)
+	ts := httptest.NewUnstartedServer(web.Secure(mux, 1<<20))
+	ts.StartTLS()
+	defer ts.Close()
+	c.ts = ts
+	admin := c.admin(t, "boss@example.org")
+	_, _, body := c.do(t, admin, "GET", "/admin/imports", nil)
+	if n := strings.Count(body, `class="job"`); n != maxImportRows || !strings.Contains(body, fmt.Sprintf(`id="job-%d"`, maxImportRows+5)) {
+		t.Errorf("%d jobs listed, want the newest %d", n, maxImportRows)
 	}
 }

@@ -198,3 +198,42 @@ func TestSweep(t *testing.T) {
 		t.Errorf("handed file kept after its job: %v", err)
 	}
 }
+
+// blockingReader hands out nothing until released.
+type blockingReader struct{ release chan struct{} }
+
+func (b blockingReader) Read(p []byte) (int, error) {
+	<-b.release
+	return 0, io.EOF
+}
+
+// TestBusy: while one piece of an upload is being written, another is
+// refused (a second tab, a retry racing the first) rather than
+// interleaved in the file.
+func TestBusy(t *testing.T) {
+	t.Parallel()
+	s, _ := newSpool(t)
+	u, err := s.Create(t.Context(), 1, "a.mbox", "mbox", 10, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		_, err := s.Write(context.Background(), 1, u.ID, 0, blockingReader{release})
+		done <- err
+	}()
+	for !func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.busy[u.ID] }() {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := s.Write(t.Context(), 1, u.ID, 0, strings.NewReader("0123456789")); !errors.Is(err, ErrBusy) {
+		t.Errorf("second piece: %v, want ErrBusy", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Errorf("first piece: %v", err)
+	}
+	if got, err := s.Write(t.Context(), 1, u.ID, 0, strings.NewReader("0123456789")); err != nil || !got.Complete() {
+		t.Errorf("after the first: %+v %v", got, err)
+	}
+}

@@ -138,3 +138,29 @@ func TestMemberJobDialsThroughGuard(t *testing.T) {
 		}
 	}
 }
+
+// TestPageInItalian: the page, its refusals and the script's words come
+// in the reader's language.
+func TestPageInItalian(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.member(t, "anna")
+	req, err := http.NewRequestWithContext(t.Context(), "GET", e.ts.URL+"/mail/import", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept-Language", "it")
+	page := m.do(t, req)
+	for _, want := range []string{`lang="it"`, "Porta qui la tua posta", "Password per app", "Carica e importa", "inviati"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("the Italian page lacks %q", want)
+		}
+	}
+	form := url.Values{"provider": {"other"}, "server": {"10.0.0.1"}, "login": {"a@b"}, "password": {"x"}, "csrf": {m.csrf(t)}}
+	req, _ = http.NewRequestWithContext(t.Context(), "POST", e.ts.URL+"/mail/import/imap", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept-Language", "it")
+	if res := m.do(t, req); !strings.Contains(res.body, "non è su Internet pubblico") {
+		t.Errorf("the refusal is not in Italian: %s", firstError(res.body))
+	}
+}
