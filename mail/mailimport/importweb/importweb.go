@@ -55,6 +55,10 @@ const (
 	maxLogin    = 320  // bytes of the source login (an address)
 	maxPassword = 1024 // bytes of the app password
 	maxJobs     = 50   // jobs a page lists, newest first
+	// maxActive is how many unfinished jobs a member may have: the
+	// importer runs a few jobs at a time for everyone, and one member's
+	// many must not keep the others' waiting.
+	maxActive = 3
 )
 
 // Importer is what the pages use of mail/mailimport (*mailimport.Importer).
@@ -266,6 +270,14 @@ func (h *Handler) startIMAP(w http.ResponseWriter, r *http.Request, sess auth.Se
 		h.renderPage(w, r, sess, http.StatusBadRequest, l.T("importweb.error.form"))
 		return
 	}
+	if busy, err := h.tooManyActive(r.Context(), sess.Account.ID); err != nil || busy {
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		h.renderPage(w, r, sess, http.StatusTooManyRequests, l.T("importweb.error.too_many", "n", maxActive))
+		return
+	}
 	if _, err := h.d.Check.Check(r.Context(), addr); err != nil {
 		msg := l.T("importweb.error.unreachable")
 		if errors.Is(err, ErrNotPublic) {
@@ -285,6 +297,21 @@ func (h *Handler) startIMAP(w http.ResponseWriter, r *http.Request, sess auth.Se
 		return
 	}
 	http.Redirect(w, r, "/mail/import?n=started", http.StatusSeeOther)
+}
+
+// tooManyActive says whether the member has maxActive unfinished jobs.
+func (h *Handler) tooManyActive(ctx context.Context, accountID int64) (bool, error) {
+	jobs, err := h.d.Imports.Jobs(ctx, accountID)
+	if err != nil {
+		return false, err
+	}
+	n := 0
+	for _, j := range jobs {
+		if active(j.State) {
+			n++
+		}
+	}
+	return n >= maxActive, nil
 }
 
 // ownJob returns the job {id} of the URL if it is the member's; else it

@@ -2,7 +2,9 @@ package importweb
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -98,5 +100,34 @@ func TestReportProblemsLimit(t *testing.T) {
 	}
 	if !strings.Contains(page.body, "And 7 more.") {
 		t.Error("the page does not say how many more")
+	}
+}
+
+// TestActiveLimit: a member may have maxActive unfinished moves; one
+// more, from a server or a file, is refused until one ends.
+func TestActiveLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.member(t, "anna")
+	form := func() url.Values {
+		return url.Values{"provider": {"gmail"}, "login": {"anna@gmail.example"}, "password": {"app"}}
+	}
+	for i := range maxActive {
+		if res := m.post(t, "/mail/import/imap", form()); res.code != http.StatusSeeOther {
+			t.Fatalf("move %d: %d", i+1, res.code)
+		}
+	}
+	if res := m.post(t, "/mail/import/imap", form()); res.code != http.StatusTooManyRequests || !strings.Contains(res.body, "You have 3 moves under way") {
+		t.Errorf("one more: %d %s", res.code, firstError(res.body))
+	}
+	if code, _, body := m.create(t, "a.mbox", 10); code != http.StatusTooManyRequests {
+		t.Errorf("an upload: %d %s", code, body)
+	}
+	jobs := m.jobs(t)
+	if res := m.post(t, fmt.Sprintf("/mail/import/jobs/%d/cancel", jobs[0].ID), nil); res.code != http.StatusSeeOther {
+		t.Fatalf("cancel: %d", res.code)
+	}
+	if res := m.post(t, "/mail/import/imap", form()); res.code != http.StatusSeeOther {
+		t.Errorf("after one ended: %d", res.code)
 	}
 }

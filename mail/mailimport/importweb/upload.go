@@ -197,6 +197,14 @@ func (h *Handler) createUpload(w http.ResponseWriter, r *http.Request, sess auth
 		uploadError(w, http.StatusUnsupportedMediaType, msg)
 		return
 	}
+	if busy, err := h.tooManyActive(r.Context(), sess.Account.ID); err != nil || busy {
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		uploadError(w, http.StatusTooManyRequests, l.T("importweb.error.too_many", "n", maxActive))
+		return
+	}
 	limit, err := h.uploadLimit(r.Context(), sess.Account.ID)
 	if err != nil {
 		h.fail(w, r, err)
