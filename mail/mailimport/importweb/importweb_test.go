@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/caucus-org/caucus/mail/mailimport"
 )
@@ -162,5 +163,42 @@ func TestPageInItalian(t *testing.T) {
 	req.Header.Set("Accept-Language", "it")
 	if res := m.do(t, req); !strings.Contains(res.body, "non è su Internet pubblico") {
 		t.Errorf("the refusal is not in Italian: %s", firstError(res.body))
+	}
+}
+
+// TestWaitingSaysWhen: a job that could not reach its server waits, and
+// the page says when it goes on.
+func TestWaitingSaysWhen(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	e := newEnv(t, func(c *envConfig) { c.dial.Allow = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} })
+	m := e.member(t, "anna")
+	id, err := e.im.Start(t.Context(), mailimport.Request{AccountID: m.u.Account.ID, Actor: m.u.Account.Login, Subject: m.u.Account.Login,
+		Source: mailimport.SourceSpec{Kind: mailimport.KindIMAP, Addr: ln.Addr().String(), Login: "x", Password: "y", Public: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.start(t)
+	var j JobView
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if j = m.jobs(t)[0]; j.ID == id && j.State == mailimport.StateWaiting {
+			break
+		}
+	}
+	if j.State != mailimport.StateWaiting || j.Until != "Goes on at 1 Jun 2026, 10:01 UTC." {
+		t.Errorf("job %+v, want waiting until 10:01", j)
 	}
 }

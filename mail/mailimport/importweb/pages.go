@@ -44,6 +44,7 @@ type JobView struct {
 	Current    string `json:"current"`
 	Percent    int    `json:"percent"` // of the source's bytes, when known; -1 if not
 	Created    string `json:"created"`
+	Until      string `json:"until"` // when a paused job goes on
 }
 
 // notices are the one-time notices a redirect names (?n=name).
@@ -86,6 +87,9 @@ func view(l *i18n.Localizer, j mailimport.Job, p mailimport.Progress) JobView {
 	}
 	if v.State == "" {
 		v.State, v.StateText, v.Active, v.Message = j.State, stateText(l, j.State), active(j.State), j.Message
+	}
+	if v.State == mailimport.StateWaiting && !p.NotBefore.IsZero() {
+		v.Until = l.T("importweb.jobs.until", "when", l.DateTime(p.NotBefore))
 	}
 	if p.Folders > 0 {
 		v.Folders = l.T("importweb.jobs.folders_of", "done", p.FoldersDone, "total", p.Folders)
