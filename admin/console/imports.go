@@ -29,8 +29,9 @@ type Imports interface {
 	StartCSV(ctx context.Context, actor string, rows []mailimport.CSVRow, account func(ctx context.Context, login string) (int64, error)) []mailimport.CSVResult
 }
 
-// maxImportRows bounds the jobs the page lists, newest first.
-const maxImportRows = 1000
+// maxImportRows bounds the jobs the page lists, newest first (each
+// finished job's counts are read from its items).
+const maxImportRows = 200
 
 // importsView is the page of every member's mail imports.
 type importsView struct {
@@ -62,9 +63,14 @@ func (h *Handler) importRoutes() map[string]http.HandlerFunc {
 	}
 }
 
-// importRows lists the jobs with their members' logins.
-func (h *Handler) importRows(r *http.Request) ([]importRow, error) {
-	jobs, err := importweb.Views(r.Context(), h.loc(r), h.d.Imports, 0, maxImportRows)
+// importRows lists the jobs with their members' logins; live: for the
+// page's script (importweb.LiveViews).
+func (h *Handler) importRows(r *http.Request, live bool) ([]importRow, error) {
+	views := importweb.Views
+	if live {
+		views = importweb.LiveViews
+	}
+	jobs, err := views(r.Context(), h.loc(r), h.d.Imports, 0, maxImportRows)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +90,7 @@ func (h *Handler) importRows(r *http.Request) ([]importRow, error) {
 }
 
 func (h *Handler) importsPage(w http.ResponseWriter, r *http.Request) {
-	rows, err := h.importRows(r)
+	rows, err := h.importRows(r, false)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -96,7 +102,7 @@ func (h *Handler) importsPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) importsJSON(w http.ResponseWriter, r *http.Request) {
-	rows, err := h.importRows(r)
+	rows, err := h.importRows(r, true)
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -21,6 +21,7 @@ import (
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/dns"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/upload"
 	iweb "github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/mailimport"
@@ -218,7 +219,16 @@ func (m *member) waitJob(t testing.TB, id int64) JobView {
 	for time.Now().Before(deadline) {
 		for _, j := range m.jobs(t) {
 			if j.ID == id && !j.Active {
-				return j
+				// Ended: the page (not the script's JSON) shows its counts.
+				full, err := m.e.h.memberViews(t.Context(), i18n.Builtin().Localizer("en", time.UTC), m.u.Account.ID, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range full {
+					if f.ID == id {
+						return f
+					}
+				}
 			}
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -8,7 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/mail/mailimport"
 )
 
@@ -129,5 +131,34 @@ func TestActiveLimit(t *testing.T) {
 	}
 	if res := m.post(t, "/mail/import/imap", form()); res.code != http.StatusSeeOther {
 		t.Errorf("after one ended: %d", res.code)
+	}
+}
+
+// countingLister lists one running and two finished jobs and counts the
+// progress reads.
+type countingLister struct{ progress *int }
+
+func (c countingLister) Jobs(context.Context, int64) ([]mailimport.Job, error) {
+	return []mailimport.Job{{ID: 3, State: mailimport.StateRunning}, {ID: 2, State: mailimport.StateDone}, {ID: 1, State: mailimport.StateFailed}}, nil
+}
+
+func (c countingLister) Progress(_ context.Context, id int64) (mailimport.Progress, <-chan struct{}, error) {
+	*c.progress++
+	return mailimport.Progress{JobID: id, State: mailimport.StateRunning, Copied: 5}, nil, nil
+}
+
+// TestLiveViewsSkipEnded: the script's poll reads the progress of the
+// active jobs only; the page reads every job's.
+func TestLiveViewsSkipEnded(t *testing.T) {
+	t.Parallel()
+	l := i18n.Builtin().Localizer("en", time.UTC)
+	n := 0
+	live, err := LiveViews(t.Context(), l, countingLister{&n}, 0, 10)
+	if err != nil || n != 1 || len(live) != 3 || live[1].Active || live[1].State != mailimport.StateDone || live[0].Copied != 5 {
+		t.Errorf("live: %d progress reads, %+v %v", n, live, err)
+	}
+	n = 0
+	if _, err := Views(t.Context(), l, countingLister{&n}, 0, 10); err != nil || n != 3 {
+		t.Errorf("page: %d progress reads, %v", n, err)
 	}
 }

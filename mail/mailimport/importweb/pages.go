@@ -112,6 +112,18 @@ type Lister interface {
 // Views lists the account's jobs (0: every account's), newest first, at
 // most limit of them, with their progress in l's words.
 func Views(ctx context.Context, l *i18n.Localizer, imp Lister, accountID int64, limit int) ([]JobView, error) {
+	return views(ctx, l, imp, accountID, limit, false)
+}
+
+// LiveViews is Views for the pages' script, which polls while a job is
+// active: the jobs that have ended are listed without their counts (the
+// script reloads the page when a job ends), so that a poll does not
+// count the items of every finished job again.
+func LiveViews(ctx context.Context, l *i18n.Localizer, imp Lister, accountID int64, limit int) ([]JobView, error) {
+	return views(ctx, l, imp, accountID, limit, true)
+}
+
+func views(ctx context.Context, l *i18n.Localizer, imp Lister, accountID int64, limit int, live bool) ([]JobView, error) {
 	jobs, err := imp.Jobs(ctx, accountID)
 	if err != nil {
 		return nil, err
@@ -121,6 +133,10 @@ func Views(ctx context.Context, l *i18n.Localizer, imp Lister, accountID int64, 
 	}
 	out := make([]JobView, 0, len(jobs))
 	for _, j := range jobs {
+		if live && !active(j.State) {
+			out = append(out, JobView{ID: j.ID, AccountID: j.AccountID, State: j.State, StateText: stateText(l, j.State), Percent: -1})
+			continue
+		}
 		p, _, err := imp.Progress(ctx, j.ID)
 		if err != nil {
 			return nil, err
@@ -132,8 +148,8 @@ func Views(ctx context.Context, l *i18n.Localizer, imp Lister, accountID int64, 
 
 // memberViews are the member's jobs as their page shows them: a file's
 // job names the file, not where the server keeps it.
-func (h *Handler) memberViews(ctx context.Context, l *i18n.Localizer, accountID int64) ([]JobView, error) {
-	jobs, err := Views(ctx, l, h.d.Imports, accountID, maxJobs)
+func (h *Handler) memberViews(ctx context.Context, l *i18n.Localizer, accountID int64, live bool) ([]JobView, error) {
+	jobs, err := views(ctx, l, h.d.Imports, accountID, maxJobs, live)
 	for i := range jobs {
 		jobs[i] = fileSource(jobs[i])
 	}
@@ -142,7 +158,7 @@ func (h *Handler) memberViews(ctx context.Context, l *i18n.Localizer, accountID 
 
 // fileSource names a file job's source by the file's name alone.
 func fileSource(v JobView) JobView {
-	if v.Kind != mailimport.KindIMAP {
+	if v.Kind != mailimport.KindIMAP && v.Source != "" {
 		v.Source = path.Base(strings.Trim(v.Source, "[]"))
 	}
 	return v
@@ -156,7 +172,7 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request, sess auth.Session
 // renderPage writes the page with an error, if any.
 func (h *Handler) renderPage(w http.ResponseWriter, r *http.Request, sess auth.Session, code int, errText string) {
 	l := h.d.Login.Localizer(r)
-	jobs, err := h.memberViews(r.Context(), l, sess.Account.ID)
+	jobs, err := h.memberViews(r.Context(), l, sess.Account.ID, false)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -186,7 +202,7 @@ func (h *Handler) base(r *http.Request, sess auth.Session, l *i18n.Localizer, ti
 
 // jobsJSON answers the page's script: the member's jobs and their progress.
 func (h *Handler) jobsJSON(w http.ResponseWriter, r *http.Request, sess auth.Session) {
-	jobs, err := h.memberViews(r.Context(), h.d.Login.Localizer(r), sess.Account.ID)
+	jobs, err := h.memberViews(r.Context(), h.d.Login.Localizer(r), sess.Account.ID, true)
 	if err != nil {
 		h.fail(w, r, err)
 		return

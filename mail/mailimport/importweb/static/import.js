@@ -29,6 +29,7 @@
     const card = document.getElementById("job-" + j.id);
     if (!card) return false;
     if (card.dataset.active !== String(j.active)) return false;
+    if (!j.active) return true; // ended before: listed without its counts
     card.querySelectorAll("[data-f]").forEach(function (el) {
       const v = j[el.dataset.f];
       if (el.tagName === "PROGRESS") {
