@@ -214,6 +214,14 @@ func TestUploadOtherMember(t *testing.T) {
 	if page := bob.get(t, "/mail/import"); strings.Contains(page.body, "a.mbox") {
 		t.Error("bob's page shows anna's upload")
 	}
+	req, _ = http.NewRequestWithContext(t.Context(), "DELETE", e.ts.URL+"/mail/import/uploads/"+u.ID, nil)
+	req.Header.Set("X-CSRF-Token", anna.csrf(t))
+	if res := anna.do(t, req); res.code != http.StatusNoContent {
+		t.Errorf("anna's DELETE: %d", res.code)
+	}
+	if code, _ := anna.state(t, u.ID); code != http.StatusNotFound {
+		t.Errorf("after DELETE: %d", code)
+	}
 }
 
 // TestUploadAbandoned: an upload left for a day is deleted, and the

@@ -154,6 +154,12 @@
       status.textContent = box.dataset.msgDone;
       window.location.replace("/mail/import");
     }
+    // Forget an unfinished upload: the server deletes what it has.
+    document.querySelectorAll("button.forget").forEach(function (f) {
+      f.addEventListener("click", function () {
+        send("DELETE", box.dataset.url + "/" + f.dataset.id, null, {}).then(function () { window.location.replace("/mail/import"); });
+      });
+    });
     button.addEventListener("click", function () {
       const file = input.files && input.files[0];
       if (!file) { status.textContent = box.dataset.msgChoose; return; }
