@@ -53,6 +53,7 @@ type importRow struct {
 //	POST /admin/imports/csv                 start jobs for many members from a CSV
 //	POST /admin/imports/{id}/cancel         stop a job
 //	GET  /admin/imports/{id}/report.txt     a job's report, as a file
+//	GET  /admin/imports/sample.csv          a CSV to fill in
 func (h *Handler) importRoutes() map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
 		"GET /admin/imports":                 h.importsPage,
@@ -60,6 +61,7 @@ func (h *Handler) importRoutes() map[string]http.HandlerFunc {
 		"POST /admin/imports/csv":            h.importsCSV,
 		"POST /admin/imports/{id}/cancel":    h.action(h.cancelImport),
 		"GET /admin/imports/{id}/report.txt": h.importReport,
+		"GET /admin/imports/sample.csv":      h.importsSample,
 	}
 }
 
@@ -232,4 +234,12 @@ func (h *Handler) importReport(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
 	w.Header().Set("Cache-Control", "no-store")
 	rep.WriteText(w)
+}
+
+// importsSample is a CSV to fill in: its header, which the import skips,
+// and one row for a member moving from Gmail.
+func (h *Handler) importsSample(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="caucus-mail-imports.csv"`)
+	fmt.Fprintf(w, "address,server,login,app password\r\nanna@%s,imap.gmail.com:993,anna.rossi@gmail.com,abcdefghijklmnop\r\n", h.domain())
 }

@@ -173,6 +173,11 @@ func TestImportsCSV(t *testing.T) {
 	if strings.Contains(page, "s3cret") {
 		t.Error("the page shows an app password")
 	}
+	// The sample parses, and is the shape the form takes.
+	_, _, sample := c.do(t, admin, "GET", "/admin/imports/sample.csv", nil)
+	if rows, err := mailimport.ParseCSV(strings.NewReader(sample)); err != nil || len(rows) != 1 || rows[0].Addr != "imap.gmail.com:993" {
+		t.Errorf("sample: %v %+v\n%s", err, rows, sample)
+	}
 	if code, _ := c.postCSV(t, admin, c.csrf(t, admin), "not,a,csv\n"); code != http.StatusSeeOther {
 		t.Errorf("bad file: %d", code)
 	}
