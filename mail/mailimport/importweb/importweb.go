@@ -263,10 +263,10 @@ var errForm = errors.New("importweb: the form is not filled in right")
 // address is checked.
 func (h *Handler) startIMAP(w http.ResponseWriter, r *http.Request, sess auth.Session) {
 	l := h.d.Login.Localizer(r)
-	login := strings.TrimSpace(r.PostFormValue("login"))
+	srcLogin := strings.TrimSpace(r.PostFormValue("login"))
 	password := r.PostFormValue("password")
 	addr, security, err := source(r.PostFormValue("provider"), r.PostFormValue("server"))
-	if err != nil || login == "" || len(login) > maxLogin || password == "" || len(password) > maxPassword {
+	if err != nil || srcLogin == "" || len(srcLogin) > maxLogin || password == "" || len(password) > maxPassword {
 		h.renderPage(w, r, sess, http.StatusBadRequest, l.T("importweb.error.form"))
 		return
 	}
@@ -289,7 +289,7 @@ func (h *Handler) startIMAP(w http.ResponseWriter, r *http.Request, sess auth.Se
 	}
 	_, err = h.d.Imports.Start(r.Context(), mailimport.Request{
 		AccountID: sess.Account.ID, Actor: sess.Account.Login, Subject: sess.Account.Login, Addr: iweb.ClientAddr(r).String(),
-		Source: mailimport.SourceSpec{Kind: mailimport.KindIMAP, Addr: addr, Security: security, Login: login,
+		Source: mailimport.SourceSpec{Kind: mailimport.KindIMAP, Addr: addr, Security: security, Login: srcLogin,
 			Password: mailimport.Secret(password), Public: true},
 	})
 	if err != nil {

@@ -104,6 +104,9 @@ func TestUploadResume(t *testing.T) {
 	if again.ID != u.ID || again.Offset != 3000 {
 		t.Fatalf("resume: %+v", again)
 	}
+	if res := m.patch(t, u.ID, 3000, nil, tok); res.code != http.StatusNoContent || res.hdr.Get("Upload-Offset") != "3000" {
+		t.Errorf("empty piece: %d %q", res.code, res.hdr.Get("Upload-Offset"))
+	}
 	res := m.patch(t, u.ID, 3000, data[3000:20000], tok)
 	if res.code != http.StatusNoContent || res.hdr.Get("Upload-Offset") != "20000" {
 		t.Fatalf("piece: %d %s", res.code, res.body)
@@ -247,5 +250,36 @@ func TestUploadAbandoned(t *testing.T) {
 	}
 	if page := m.get(t, "/mail/import"); strings.Contains(page.body, "old.mbox") {
 		t.Error("the page still shows the abandoned upload")
+	}
+}
+
+// TestUploadCompleteNotHanded: an upload whose every byte is in but
+// whose job did not start (the answer to the last piece was lost, or
+// caucus stopped in between) starts it on an empty piece at the end,
+// once.
+func TestUploadCompleteNotHanded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	m := e.member(t, "anna")
+	data := []byte(testMbox(2))
+	_, u, _ := m.create(t, "a.mbox", len(data))
+	if _, err := e.h.d.Uploads.Write(t.Context(), m.u.Account.ID, u.ID, 0, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	_, again, _ := m.create(t, "a.mbox", len(data))
+	if again.ID != u.ID || again.Offset != int64(len(data)) {
+		t.Fatalf("the reload finds %+v", again)
+	}
+	res := m.patch(t, u.ID, int64(len(data)), nil, m.csrf(t))
+	var got uploadJSON
+	json.Unmarshal([]byte(res.body), &got)
+	if res.code != http.StatusOK || got.Job == 0 || got.State != "handed" {
+		t.Fatalf("empty last piece: %d %s", res.code, res.body)
+	}
+	if res := m.patch(t, u.ID, int64(len(data)), nil, m.csrf(t)); res.code != http.StatusOK {
+		t.Errorf("again: %d", res.code)
+	}
+	if jobs, _ := e.im.Jobs(t.Context(), m.u.Account.ID); len(jobs) != 1 {
+		t.Errorf("%d jobs, want 1", len(jobs))
 	}
 }

@@ -127,6 +127,7 @@
       const url = box.dataset.url + "/" + made.body.id;
       let offset = made.body.offset;
       let wait = 1000;
+      let handed = made.body.state === "handed";
       show(offset, file.size);
       while (offset < file.size) {
         const piece = file.slice(offset, Math.min(offset + chunk, file.size));
@@ -137,7 +138,7 @@
         } catch (e) {
           res = { status: 0, body: {} };
         }
-        if (res.status === 200) { offset = file.size; break; }
+        if (res.status === 200) { offset = file.size; handed = true; break; }
         if (res.status === 204) { offset = parseInt(res.offset, 10); wait = 1000; show(offset, file.size); continue; }
         if (res.status !== 0 && res.status !== 409 && res.status < 500 && res.status !== 400) throw new Error(res.body.error || box.dataset.msgFailed);
         // Cut off, or out of step: ask where the upload stands, then go on.
@@ -147,8 +148,14 @@
         try {
           const st = await send("GET", url, null, {});
           if (st.status === 200) offset = st.body.offset;
-          if (st.status === 200 && st.body.state === "handed") { offset = file.size; break; }
+          if (st.status === 200 && st.body.state === "handed") { offset = file.size; handed = true; break; }
         } catch (e) { /* still offline: try again */ }
+      }
+      if (!handed) {
+        // Every byte was in, but the job had not started (the answer to
+        // the last piece was lost): an empty piece at the end starts it.
+        const last = await send("PATCH", url, new Blob([]), { "Upload-Offset": String(file.size), "Content-Type": "application/offset+octet-stream" });
+        if (last.status !== 200) throw new Error(last.body.error || box.dataset.msgFailed);
       }
       bar.value = 100;
       status.textContent = box.dataset.msgDone;
