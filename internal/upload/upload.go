@@ -337,18 +337,32 @@ func (s *Spool) writeAt(u Upload, r io.Reader) (int64, error) {
 	return n, rerr
 }
 
-// Handed records that a complete upload was given to job, which reads
-// its file; [Spool.Sweep] deletes it when the job has ended.
-func (s *Spool) Handed(ctx context.Context, id string, job int64) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE uploads SET state = ?, job_id = ?, updated_at = ? WHERE id = ? AND state = ? AND received = size`,
-		StateHanded, job, s.now().Unix(), id, StateReceiving)
+// Hand gives a complete upload to the job start makes, at most once:
+// the upload is claimed (state handed) before start runs, so that a
+// second request for the same upload (a retry racing the first) finds
+// it handed and starts nothing; if start fails, the claim is undone.
+// [Spool.Sweep] deletes the file when the job has ended (a claim whose
+// job was never recorded, as after a crash, counts as ended).
+func (s *Spool) Hand(ctx context.Context, id string, start func() (int64, error)) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE uploads SET state = ?, job_id = 0, updated_at = ? WHERE id = ? AND state = ? AND received = size`,
+		StateHanded, s.now().Unix(), id, StateReceiving)
 	if err != nil {
-		return fmt.Errorf("upload: %w", err)
+		return 0, fmt.Errorf("upload: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
+		return 0, ErrNotFound
 	}
-	return nil
+	job, err := start()
+	if err != nil {
+		if _, uerr := s.db.ExecContext(ctx, `UPDATE uploads SET state = ? WHERE id = ?`, StateReceiving, id); uerr != nil {
+			err = errors.Join(err, fmt.Errorf("upload: %w", uerr))
+		}
+		return 0, err
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE uploads SET job_id = ? WHERE id = ?`, job, id); err != nil {
+		return job, fmt.Errorf("upload: %w", err)
+	}
+	return job, nil
 }
 
 // Delete deletes the account's upload id (its file, then its row).

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,8 +164,8 @@ func TestSweep(t *testing.T) {
 	recent, _ := s.Create(ctx, 1, "recent.mbox", "mbox", 10, 1000)
 	done, _ := s.Create(ctx, 1, "done.mbox", "mbox", 3, 1000)
 	s.Write(ctx, 1, done.ID, 0, strings.NewReader("abc"))
-	if err := s.Handed(ctx, done.ID, 42); err != nil {
-		t.Fatal(err)
+	if job, err := s.Hand(ctx, done.ID, func() (int64, error) { return 42, nil }); err != nil || job != 42 {
+		t.Fatal(job, err)
 	}
 	jobEnded := false
 	ended := func(_ context.Context, job int64) (bool, error) {
@@ -235,5 +237,32 @@ func TestBusy(t *testing.T) {
 	}
 	if got, err := s.Write(t.Context(), 1, u.ID, 0, strings.NewReader("0123456789")); err != nil || !got.Complete() {
 		t.Errorf("after the first: %+v %v", got, err)
+	}
+}
+
+// TestHandOnce: a complete upload is handed to one job, however many
+// requests race for it; a failed start leaves it to be handed again.
+func TestHandOnce(t *testing.T) {
+	t.Parallel()
+	s, _ := newSpool(t)
+	u, _ := s.Create(t.Context(), 1, "a.mbox", "mbox", 3, 1000)
+	if _, err := s.Hand(t.Context(), u.ID, func() (int64, error) { return 1, nil }); !errors.Is(err, ErrNotFound) {
+		t.Errorf("incomplete upload handed: %v", err)
+	}
+	s.Write(t.Context(), 1, u.ID, 0, strings.NewReader("abc"))
+	if _, err := s.Hand(t.Context(), u.ID, func() (int64, error) { return 0, errors.New("no") }); err == nil {
+		t.Error("a failed start is not reported")
+	}
+	var starts atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			s.Hand(context.Background(), u.ID, func() (int64, error) { starts.Add(1); time.Sleep(time.Millisecond); return 7, nil })
+		})
+	}
+	wg.Wait()
+	got, _ := s.Get(t.Context(), 1, u.ID)
+	if starts.Load() != 1 || got.State != StateHanded || got.JobID != 7 {
+		t.Errorf("%d starts, upload %+v; want one, handed to job 7", starts.Load(), got)
 	}
 }

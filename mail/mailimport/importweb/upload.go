@@ -301,7 +301,8 @@ func (b readingBody) Read(p []byte) (int, error) {
 	return b.r.Read(p)
 }
 
-// handOver starts the job of a complete upload and records it.
+// handOver starts the job of a complete upload, once: a second request
+// for it (a retry racing the first) answers where it stands.
 func (h *Handler) handOver(w http.ResponseWriter, r *http.Request, sess auth.Session, u upload.Upload) {
 	start := h.d.Kinds[u.Kind]
 	if start == nil {
@@ -309,13 +310,17 @@ func (h *Handler) handOver(w http.ResponseWriter, r *http.Request, sess auth.Ses
 		return
 	}
 	ctx := context.WithoutCancel(r.Context())
-	job, err := start(ctx, mailimport.Request{AccountID: sess.Account.ID, Actor: sess.Account.Login, Subject: sess.Account.Login,
-		Addr: iweb.ClientAddr(r).String()}, h.d.Uploads.Path(u))
-	if err != nil {
-		h.fail(w, r, err)
-		return
+	job, err := h.d.Uploads.Hand(ctx, u.ID, func() (int64, error) {
+		return start(ctx, mailimport.Request{AccountID: sess.Account.ID, Actor: sess.Account.Login, Subject: sess.Account.Login,
+			Addr: iweb.ClientAddr(r).String()}, h.d.Uploads.Path(u))
+	})
+	if errors.Is(err, upload.ErrNotFound) {
+		if u, err = h.d.Uploads.Get(ctx, sess.Account.ID, u.ID); err == nil {
+			writeJSON(w, http.StatusOK, uploadOf(u))
+			return
+		}
 	}
-	if err := h.d.Uploads.Handed(ctx, u.ID, job); err != nil {
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
