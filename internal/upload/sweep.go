@@ -17,16 +17,18 @@ func (s *Spool) Sweep(ctx context.Context, ended func(ctx context.Context, job i
 	type item struct {
 		id, state string
 		job       int64
+		updated   int64
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, state, job_id FROM uploads WHERE (state = ? AND updated_at < ?) OR state = ?`,
-		StateReceiving, s.now().Add(-Abandoned).Unix(), StateHanded)
+	old := s.now().Add(-Abandoned).Unix()
+	rows, err := s.db.QueryContext(ctx, `SELECT id, state, job_id, updated_at FROM uploads WHERE (state = ? AND updated_at < ?) OR state = ?`,
+		StateReceiving, old, StateHanded)
 	if err != nil {
 		return 0, fmt.Errorf("upload: sweep: %w", err)
 	}
 	var items []item
 	for rows.Next() {
 		var it item
-		if err := rows.Scan(&it.id, &it.state, &it.job); err != nil {
+		if err := rows.Scan(&it.id, &it.state, &it.job, &it.updated); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("upload: sweep: %w", err)
 		}
@@ -35,7 +37,10 @@ func (s *Spool) Sweep(ctx context.Context, ended func(ctx context.Context, job i
 	rows.Close()
 	n := 0
 	for _, it := range items {
-		if it.state == StateHanded {
+		if it.state == StateHanded && it.job == 0 && it.updated >= old {
+			continue // claimed, its job being started (Hand)
+		}
+		if it.state == StateHanded && it.job != 0 {
 			done, err := ended(ctx, it.job)
 			if err != nil {
 				return n, err

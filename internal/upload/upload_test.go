@@ -167,6 +167,13 @@ func TestSweep(t *testing.T) {
 	if job, err := s.Hand(ctx, done.ID, func() (int64, error) { return 42, nil }); err != nil || job != 42 {
 		t.Fatal(job, err)
 	}
+	// One claimed by a hand-over whose job is being started (or that
+	// crashed before recording it).
+	claimed, _ := s.Create(ctx, 1, "claimed.mbox", "mbox", 1, 1000)
+	s.Write(ctx, 1, claimed.ID, 0, strings.NewReader("x"))
+	if _, err := s.db.ExecContext(ctx, `UPDATE uploads SET state = ? WHERE id = ?`, StateHanded, claimed.ID); err != nil {
+		t.Fatal(err)
+	}
 	jobEnded := false
 	ended := func(_ context.Context, job int64) (bool, error) {
 		if job != 42 {
@@ -180,6 +187,9 @@ func TestSweep(t *testing.T) {
 	clk.Advance(2 * time.Hour)
 	if n, err := s.Sweep(ctx, ended); n != 1 || err != nil {
 		t.Errorf("sweep at 25 h: %d %v, want 1", n, err)
+	}
+	if _, err := s.Get(ctx, 1, claimed.ID); err != nil {
+		t.Errorf("a claim being started was swept: %v", err)
 	}
 	if _, err := s.Get(ctx, 1, old.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("abandoned upload kept: %v", err)
@@ -195,6 +205,10 @@ func TestSweep(t *testing.T) {
 	jobEnded = true
 	if n, err := s.Sweep(ctx, ended); n != 1 || err != nil {
 		t.Errorf("sweep after the job: %d %v", n, err)
+	}
+	clk.Advance(Abandoned)
+	if n, err := s.Sweep(ctx, ended); n != 2 || err != nil {
+		t.Errorf("sweep a day later: %d %v, want the stale claim and the recent one", n, err)
 	}
 	if _, err := os.Stat(s.Path(done)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("handed file kept after its job: %v", err)
