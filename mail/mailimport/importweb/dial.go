@@ -21,6 +21,9 @@ import (
 // services only the server itself reaches (server-side request forgery).
 var ErrNotPublic = errors.New("importweb: the source server's address is not on the public internet")
 
+// resolveTimeout bounds the lookup of a source's name.
+const resolveTimeout = 15 * time.Second
+
 // Resolver looks up a host's addresses (internal/dns.Resolver has it;
 // tests pass dns.Mock).
 type Resolver interface {
@@ -56,7 +59,9 @@ func (d *Dialer) Check(ctx context.Context, hostport string) ([]netip.AddrPort, 
 	if err != nil || port <= 0 || port > 65535 {
 		return nil, fmt.Errorf("importweb: port %q", portText)
 	}
-	addrs, err := d.resolve(ctx, host)
+	rctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+	defer cancel()
+	addrs, err := d.resolve(rctx, host)
 	if err != nil {
 		return nil, err
 	}
