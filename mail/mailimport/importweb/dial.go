@@ -1,6 +1,7 @@
 package importweb
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,9 +21,6 @@ import (
 // own addresses. Without it a member could make caucus connect to
 // services only the server itself reaches (server-side request forgery).
 var ErrNotPublic = errors.New("importweb: the source server's address is not on the public internet")
-
-// resolveTimeout bounds the lookup of a source's name.
-const resolveTimeout = 15 * time.Second
 
 // Resolver looks up a host's addresses (internal/dns.Resolver has it;
 // tests pass dns.Mock).
@@ -45,6 +43,8 @@ type Dialer struct {
 	Allow []netip.Prefix
 	// Timeout bounds a connection attempt; default 30 s.
 	Timeout time.Duration
+	// ResolveTimeout bounds the lookup of the name; default 15 s.
+	ResolveTimeout time.Duration
 }
 
 // Check resolves the host of hostport and returns its addresses, with
@@ -59,7 +59,7 @@ func (d *Dialer) Check(ctx context.Context, hostport string) ([]netip.AddrPort, 
 	if err != nil || port <= 0 || port > 65535 {
 		return nil, fmt.Errorf("importweb: port %q", portText)
 	}
-	rctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+	rctx, cancel := context.WithTimeout(ctx, cmp.Or(d.ResolveTimeout, 15*time.Second))
 	defer cancel()
 	addrs, err := d.resolve(rctx, host)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/caucus-org/caucus/internal/dns"
 	"github.com/caucus-org/caucus/mail/mailimport"
@@ -127,5 +128,23 @@ func TestDialerAllowAndRebinding(t *testing.T) {
 	c.Close()
 	if got := res.n.Load(); got != 1 {
 		t.Errorf("resolved %d times, want once", got)
+	}
+}
+
+// stuckResolver answers only when its context ends.
+type stuckResolver struct{}
+
+func (stuckResolver) LookupIPAddr(ctx context.Context, _ string) ([]net.IPAddr, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestResolveTimeout: a name server that does not answer does not hold
+// the form (or the job) for longer than the lookup's bound.
+func TestResolveTimeout(t *testing.T) {
+	t.Parallel()
+	d := &Dialer{Resolver: stuckResolver{}, ResolveTimeout: time.Millisecond}
+	if _, err := d.Check(t.Context(), "imap.slow.test:993"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Check = %v, want the lookup's deadline", err)
 	}
 }
