@@ -94,7 +94,7 @@ func TestStartGmail(t *testing.T) {
 // 127.0.0.1 (as a name that rebound after the form's check would) is
 // refused at the dial: nothing connects to the listener and the job
 // stops at once. With the tests' explicit Allow option the same job
-// connects.
+// connects; an admin's job connects without it.
 func TestMemberJobDialsThroughGuard(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -136,6 +136,21 @@ func TestMemberJobDialsThroughGuard(t *testing.T) {
 		}
 		if allow && got == 0 {
 			t.Errorf("with Allow: no connection (job %s %q)", j.State, j.Message)
+		}
+		if allow {
+			continue
+		}
+		// The admin's job (the command line, the console's CSV) is not a
+		// member's: it reaches any address, loopback included.
+		before = accepted.Load()
+		id, err = e.im.Start(t.Context(), mailimport.Request{AccountID: m.u.Account.ID, Actor: "cli:root", Subject: m.u.Account.Login,
+			Source: mailimport.SourceSpec{Kind: mailimport.KindIMAP, Addr: ln.Addr().String(), Login: "x", Password: "y"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.waitJob(t, id)
+		if accepted.Load() == before {
+			t.Error("the admin's job did not connect to 127.0.0.1")
 		}
 	}
 }
