@@ -56,6 +56,9 @@ func TestProgressAndReport(t *testing.T) {
 	if !strings.Contains(page.body, `id="job-`+fmt.Sprint(id)+`"`) || !strings.Contains(page.body, `data-active="false"`) || strings.Contains(page.body, "/cancel") {
 		t.Errorf("page does not show the ended job")
 	}
+	if strings.Contains(page.body, "duplicates skipped") {
+		t.Error("the page shows the importer's English summary")
+	}
 	rep := m.get(t, fmt.Sprintf("/mail/import/jobs/%d", id))
 	if rep.code != http.StatusOK || !strings.Contains(rep.body, "INBOX") || !strings.Contains(rep.body, "Report of move") {
 		t.Errorf("report: %d", rep.code)

@@ -88,6 +88,11 @@ func view(l *i18n.Localizer, j mailimport.Job, p mailimport.Progress) JobView {
 	if v.State == "" {
 		v.State, v.StateText, v.Active, v.Message = j.State, stateText(l, j.State), active(j.State), j.Message
 	}
+	if v.State == mailimport.StateDone || v.State == mailimport.StateCancelled {
+		// The importer's summary is in English; the state and the counts
+		// say it in the reader's words.
+		v.Message = ""
+	}
 	if v.State == mailimport.StateWaiting && !p.NotBefore.IsZero() {
 		v.Until = l.T("importweb.jobs.until", "when", l.DateTime(p.NotBefore))
 	}
