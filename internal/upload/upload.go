@@ -54,6 +54,9 @@ var (
 	ErrComplete = errors.New("upload: complete already")
 	// ErrTooMany: the account has too many unfinished uploads.
 	ErrTooMany = errors.New("upload: too many unfinished uploads")
+	// ErrDiskFull: the spool's disk has no room for the upload (beyond
+	// Spool.Reserve, kept for the mail itself).
+	ErrDiskFull = errors.New("upload: no room on the disk")
 )
 
 // Component returns the spool's table's migrations. Times are Unix
@@ -102,6 +105,12 @@ type Spool struct {
 
 	// MaxOpen is how many unfinished uploads an account may have; default 3.
 	MaxOpen int
+	// Reserve is how much of the disk uploads leave free (the import
+	// will store the same mail again); default 1 GiB.
+	Reserve int64
+	// Free says how many bytes the spool's disk has left (-1: unknown);
+	// default statfs(2) of the directory.
+	Free func() (int64, error)
 
 	mu   sync.Mutex
 	busy map[string]bool // uploads with a piece being written
@@ -119,7 +128,8 @@ func Open(d *db.DB, dir string, now func() time.Time, log *slog.Logger) (*Spool,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Spool{db: d, dir: dir, now: now, log: log, MaxOpen: 3, busy: map[string]bool{}}, nil
+	return &Spool{db: d, dir: dir, now: now, log: log, MaxOpen: 3, Reserve: 1 << 30,
+		Free: func() (int64, error) { return diskFree(dir) }, busy: map[string]bool{}}, nil
 }
 
 // Path is where an upload's bytes are: a directory named by its id
@@ -160,7 +170,8 @@ func scan(row interface{ Scan(...any) error }) (Upload, error) {
 
 // Create starts an upload of size bytes for the account, or returns the
 // account's unfinished upload of the same name, kind and size (the
-// browser resumes it after a reload). size must be 1 to max.
+// browser resumes it after a reload). size must be 1 to max, and fit on
+// the disk with Reserve to spare (else [ErrDiskFull]).
 func (s *Spool) Create(ctx context.Context, accountID int64, name, kind string, size, max int64) (Upload, error) {
 	if size <= 0 || size > max {
 		return Upload{}, fmt.Errorf("%w: %d bytes (at most %d)", ErrTooLarge, size, max)
@@ -179,6 +190,11 @@ func (s *Spool) Create(ctx context.Context, accountID int64, name, kind string, 
 	}
 	if open >= s.MaxOpen {
 		return Upload{}, ErrTooMany
+	}
+	if free, err := s.Free(); err != nil {
+		return Upload{}, fmt.Errorf("upload: %w", err)
+	} else if free >= 0 && size > free-s.Reserve {
+		return Upload{}, ErrDiskFull
 	}
 	b := make([]byte, 16)
 	rand.Read(b)

@@ -280,3 +280,21 @@ func TestHandOnce(t *testing.T) {
 		t.Errorf("%d starts, upload %+v; want one, handed to job 7", starts.Load(), got)
 	}
 }
+
+// TestDiskFull: an upload that would leave less than Reserve on the
+// disk is refused before a byte is sent.
+func TestDiskFull(t *testing.T) {
+	t.Parallel()
+	s, _ := newSpool(t)
+	s.Reserve = 100
+	s.Free = func() (int64, error) { return 1000, nil }
+	if _, err := s.Create(t.Context(), 1, "a.mbox", "mbox", 901, 1<<20); !errors.Is(err, ErrDiskFull) {
+		t.Errorf("901 bytes on 1000 free with 100 reserved: %v, want ErrDiskFull", err)
+	}
+	if _, err := s.Create(t.Context(), 1, "a.mbox", "mbox", 900, 1<<20); err != nil {
+		t.Errorf("900 bytes: %v", err)
+	}
+	if free, err := diskFree(t.TempDir()); err != nil || free == 0 {
+		t.Errorf("diskFree: %d %v", free, err)
+	}
+}

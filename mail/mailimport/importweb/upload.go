@@ -29,7 +29,8 @@ import (
 //	                                   member's free quota, at most
 //	                                   Deps.MaxUpload), 415 a file that is
 //	                                   not an mbox or a Takeout archive,
-//	                                   429 too many unfinished uploads.
+//	                                   429 too many unfinished uploads,
+//	                                   507 no room on the server's disk.
 //	GET    /mail/import/uploads/{id}   where the upload stands.
 //	PATCH  /mail/import/uploads/{id}   header Upload-Offset: the offset the
 //	                                   piece starts at; body: the piece, at
@@ -216,6 +217,9 @@ func (h *Handler) createUpload(w http.ResponseWriter, r *http.Request, sess auth
 		uploadError(w, http.StatusRequestEntityTooLarge, l.T("importweb.upload.too_large", "max", l.Size(limit)))
 	case errors.Is(err, upload.ErrTooMany):
 		uploadError(w, http.StatusTooManyRequests, l.T("importweb.upload.too_many"))
+	case errors.Is(err, upload.ErrDiskFull):
+		h.log.Warn("importweb: no room on the disk for an upload", "account", sess.Account.Login, "bytes", size)
+		uploadError(w, http.StatusInsufficientStorage, l.T("importweb.upload.disk_full"))
 	case err != nil:
 		h.fail(w, r, err)
 	default:

@@ -173,6 +173,11 @@ func TestUploadLimits(t *testing.T) {
 			t.Errorf("%v: %d", bad, res.code)
 		}
 	}
+	// The server's disk has no room.
+	e.h.d.Uploads.Free = func() (int64, error) { return 50 << 20, nil }
+	if code, _, body := m.create(t, "more.mbox", 100); code != http.StatusInsufficientStorage || !strings.Contains(body, "no room") {
+		t.Errorf("disk full: %d %s", code, body)
+	}
 	// When the takeout kind is wired, archives go to it.
 	e2 := newEnv(t, func(c *envConfig) {
 		c.hdeps = func(d *Deps) {
