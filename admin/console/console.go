@@ -55,6 +55,7 @@ type Deps struct {
 	// (backup.LastSuccess); a zero time means none yet. nil: not shown.
 	LastBackup func(ctx context.Context) (time.Time, int64, error)
 	DNS        dns.Resolver    // nil: no DNS checks
+	Imports    Imports         // nil: no page of mail imports
 	Records    []dnsrec.Record // what should be published (dnsrec.Records)
 	Phish      Phish           // nil: no phishing reports page
 	Messages   Messages        // nil: "Who had this?" finds no messages
@@ -105,6 +106,11 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	}
 	for pattern, fn := range h.phishRoutes() {
 		handle(pattern, fn)
+	}
+	if h.d.Imports != nil {
+		for pattern, fn := range h.importRoutes() {
+			handle(pattern, fn)
+		}
 	}
 	h.registerSetup(mux)
 }
@@ -181,6 +187,7 @@ type page struct {
 	Pending   *pendingForm // an action kept during a step-up
 	Phish     *phishView
 	Trace     *traceView
+	Imports   *importsView // the mail imports
 }
 
 type mailUsage struct {

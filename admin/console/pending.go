@@ -234,6 +234,8 @@ func (h *Handler) describe(r *http.Request, l *i18n.Localizer, path string) stri
 		case "delete":
 			return l.T("console.groups.delete.do", "group", parts[2])
 		}
+	case len(parts) > 2 && parts[1] == "imports":
+		return l.T("console.imports.do_cancel", "job", parts[2])
 	case len(parts) > 1 && parts[1] == "exports":
 		return l.T("console.do.export", "file", last)
 	case len(parts) > 2 && parts[1] == "people":

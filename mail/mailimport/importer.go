@@ -105,6 +105,11 @@ type Options struct {
 	// (its roots) and dialer.
 	TLS  *tls.Config
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// PublicDial connects to the IMAP server of a job a member started
+	// (SourceSpec.Public): it refuses loopback, private, link-local and
+	// the server's own addresses (mail/mailimport/importweb's Dialer).
+	// Without it such jobs fail.
+	PublicDial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// OpenSource, if set, replaces the opening of sources (tests).
 	OpenSource func(ctx context.Context, spec SourceSpec) (Source, error)
 }

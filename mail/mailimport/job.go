@@ -212,8 +212,14 @@ func (im *Importer) openSource(ctx context.Context, spec SourceSpec) (Source, er
 	}
 	switch spec.Kind {
 	case KindIMAP:
+		dial := im.opts.Dial
+		if spec.Public {
+			if dial = im.opts.PublicDial; dial == nil {
+				return nil, fmt.Errorf("%w: no dialer for a member's source", ErrBadSource)
+			}
+		}
 		return DialIMAP(ctx, IMAPConfig{Addr: spec.Addr, Security: spec.Security, Login: spec.Login, Password: spec.Password,
-			TLS: im.opts.TLS, Dial: im.opts.Dial, Rate: max(im.opts.Rate, 0), MaxSize: im.opts.MaxMessageSize, Log: im.log})
+			TLS: im.opts.TLS, Dial: dial, Rate: max(im.opts.Rate, 0), MaxSize: im.opts.MaxMessageSize, Log: im.log})
 	case KindMbox:
 		return OpenMbox(MboxConfig{Paths: spec.Paths, MboxO: spec.MboxO, MaxSize: im.opts.MaxMessageSize})
 	case KindMaildir:

@@ -20,6 +20,9 @@ type SourceSpec struct {
 	Password Secret   `json:"password,omitempty"`
 	Paths    []string `json:"paths,omitempty"` // mbox files or directories, a Maildir
 	MboxO    bool     `json:"mboxo,omitempty"`
+	// Public: a member started the job, so its IMAP server is reached
+	// through Options.PublicDial only (public addresses; no SSRF).
+	Public bool `json:"public,omitempty"`
 }
 
 // Source kinds.

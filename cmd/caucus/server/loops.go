@@ -39,6 +39,7 @@ func (s *Server) buildLoops(ctx context.Context) error {
 		s.imports, // resumes the import jobs a restart stopped
 		loopFunc(func(ctx context.Context) { s.ops.RunExpiry(ctx, time.Hour) }),
 		s.files,
+		loopFunc(s.importSweep), // abandoned and finished uploads
 	}
 	if err := s.buildNotices(ctx); err != nil {
 		return err

@@ -60,6 +60,7 @@ func (s *Server) buildMail(ctx context.Context) (err error) {
 	// Google Takeout's mbox, Maildir), as durable jobs.
 	if s.imports, err = mailimport.New(mailimport.Options{
 		DB: s.db, Store: s.mail, Key: s.keys.Derive("mailimport"), Audit: s.audit, Log: log.With("component", "mailimport"), Now: now,
+		PublicDial: s.importDialer().DialContext,
 	}); err != nil {
 		return err
 	}

@@ -130,6 +130,10 @@ type Server struct {
 	// files
 	files *files.Store
 
+	// importSweep deletes abandoned and finished browser uploads of
+	// the import page (buildImportWeb).
+	importSweep func(ctx context.Context)
+
 	// web and control
 	ops   *admin.Ops // the admin actions the console and `caucus admin` share
 	url   string     // public base URL of the web interface

@@ -12,6 +12,7 @@ import (
 	"github.com/caucus-org/caucus/internal/backup"
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/upload"
 	"github.com/caucus-org/caucus/mail/autoreply"
 	"github.com/caucus-org/caucus/mail/calendar"
 	"github.com/caucus-org/caucus/mail/contacts"
@@ -27,7 +28,7 @@ import (
 func components() []db.Component {
 	return []db.Component{audit.Component(), auth.Component(), store.Component(), store.WebmailComponent(), mailimport.Component(), route.Component(), queue.Component(),
 		autoreply.Component(), offboard.Component(), admin.Component(), files.Component(), backup.Component(), phish.Component(), notice.Component(),
-		calendar.Component(), contacts.Component()}
+		calendar.Component(), contacts.Component(), upload.Component()}
 }
 
 // openStorage is the first phase: the data directory, the database with

@@ -48,6 +48,7 @@ func (s *Server) buildWeb(ctx context.Context) error {
 	adminWeb, err := console.New(console.Deps{
 		Ops: s.ops, Login: pages, Queue: s.queue, CertExpiry: s.certExpiry, LastBackup: func(ctx context.Context) (time.Time, int64, error) { return backup.LastSuccess(ctx, s.db) },
 		DNS: s.deps.Resolver, Records: dnsrec.Records(cfg.Hostname, cfg.MailDomains, dnsKeys(s.dkim)), Phish: s.phish, Messages: s.mail, Log: log.With("component", "admin"),
+		Imports: s.imports,
 	})
 	if err != nil {
 		return err
@@ -66,6 +67,9 @@ func (s *Server) buildWeb(ctx context.Context) error {
 		return err
 	}
 	if err := s.buildContacts(mux, pages); err != nil {
+		return err
+	}
+	if err := s.buildImportWeb(mux, pages); err != nil {
 		return err
 	}
 	autoconfig.New(autoconfig.SettingsFrom(s.bound(), s.url), s.auth, log.With("component", "autoconfig")).Register(mux, pages.Require)
