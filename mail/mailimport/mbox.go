@@ -104,8 +104,13 @@ func (s *mboxSource) List(ctx context.Context, f Folder, fn func([]Item) error) 
 		return fmt.Errorf("mailimport: %w", err)
 	}
 	defer file.Close()
+	return listMbox(ctx, file, fn)
+}
+
+// listMbox scans r and calls fn with its messages in batches.
+func listMbox(ctx context.Context, r io.Reader, fn func([]Item) error) error {
 	var batch []Item
-	err = scanMbox(file, func(it Item) error {
+	err := scanMbox(r, func(it Item) error {
 		batch = append(batch, it)
 		if len(batch) < mboxBatch {
 			return nil

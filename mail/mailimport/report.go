@@ -53,6 +53,26 @@ type Report struct {
 	Problems   []Problem      `json:"problems,omitempty"`
 	// MoreProblems is how many problems were left out of Problems.
 	MoreProblems int64 `json:"more_problems,omitempty"`
+
+	// Google Takeout archives.
+	Files     int64 `json:"files,omitempty"`      // Drive files copied into "Google Drive"
+	FileBytes int64 `json:"file_bytes,omitempty"` // their bytes
+	Calendars int64 `json:"calendars,omitempty"`  // calendars (.ics) kept
+	Contacts  int64 `json:"contacts,omitempty"`   // address books (.vcf) kept
+	// CalendarsWaiting and ContactsWaiting are those kept and not yet
+	// taken by a calendar or contacts store (none is configured).
+	CalendarsWaiting int64          `json:"calendars_waiting,omitempty"`
+	ContactsWaiting  int64          `json:"contacts_waiting,omitempty"`
+	EntryProblems    []EntryProblem `json:"entry_problems,omitempty"`
+}
+
+// EntryProblem is an entry of a Takeout archive that was not imported.
+type EntryProblem struct {
+	Archive int    `json:"archive"` // index in the job's files
+	Name    string `json:"name"`    // as the archive names it ("" for the archive itself)
+	Kind    string `json:"kind"`    // mail, drive, calendar, contacts, other, archive
+	Status  string `json:"status"`  // failed, skipped
+	Reason  string `json:"reason"`
 }
 
 // maxProblems bounds the problems a report lists.
@@ -114,7 +134,38 @@ func (im *Importer) Report(ctx context.Context, jobID int64) (Report, error) {
 		return rep, err
 	}
 	rep.Problems, rep.MoreProblems, err = im.problems(ctx, jobID)
+	if err != nil || j.Kind != KindTakeout {
+		return rep, err
+	}
+	ec, err := im.entryTotals(ctx, jobID)
+	if err != nil {
+		return rep, err
+	}
+	rep.Files, rep.FileBytes, rep.Calendars, rep.Contacts = ec.files, ec.fileBytes, ec.calendars, ec.contacts
+	rep.CalendarsWaiting, rep.ContactsWaiting = ec.waitingCalendars, ec.waitingContacts
+	rep.EntryProblems, err = im.entryProblems(ctx, jobID)
 	return rep, err
+}
+
+// entryProblems lists the archive entries not imported, at most
+// maxProblems.
+func (im *Importer) entryProblems(ctx context.Context, jobID int64) ([]EntryProblem, error) {
+	rows, err := im.opts.DB.QueryContext(ctx, `SELECT archive, idx, name, kind, status, reason FROM mailimport_entries
+		WHERE job_id = ? AND status IN (?, ?) ORDER BY archive, idx LIMIT ?`, jobID, statusFailed, statusSkipped, maxProblems)
+	if err != nil {
+		return nil, fmt.Errorf("mailimport: report: %w", err)
+	}
+	defer rows.Close()
+	var out []EntryProblem
+	for rows.Next() {
+		var p EntryProblem
+		var idx int
+		if err := rows.Scan(&p.Archive, &idx, &p.Name, &p.Kind, &p.Status, &p.Reason); err != nil {
+			return nil, fmt.Errorf("mailimport: report: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 // folderReports lists where the folders and labels went.
@@ -194,6 +245,29 @@ func (r Report) WriteText(w io.Writer) error {
 	if r.MoreProblems > 0 {
 		fmt.Fprintf(&b, "  … and %d more\n", r.MoreProblems)
 	}
+	if j.Kind == KindTakeout {
+		r.writeTakeout(&b)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeTakeout writes what a Takeout job did besides mail.
+func (r Report) writeTakeout(b *strings.Builder) {
+	fmt.Fprintf(b, "\nGoogle Drive: %d files (%d bytes) in the member's files, folder %q.\n", r.Files, r.FileBytes, driveFolder)
+	kept := func(what string, n, waiting int64, store string) {
+		fmt.Fprintf(b, "%s: %d kept", what, n)
+		if waiting > 0 {
+			fmt.Fprintf(b, ", %d waiting for %s (imported when caucus has them)", waiting, store)
+		}
+		b.WriteString(".\n")
+	}
+	kept("Calendars", r.Calendars, r.CalendarsWaiting, "calendars")
+	kept("Contacts", r.Contacts, r.ContactsWaiting, "contacts")
+	if len(r.EntryProblems) > 0 {
+		b.WriteString("\nNot imported from the archives:\n")
+	}
+	for _, p := range r.EntryProblems {
+		fmt.Fprintf(b, "  archive %d %s (%s): %s: %s\n", p.Archive+1, p.Name, p.Kind, p.Status, p.Reason)
+	}
 }
