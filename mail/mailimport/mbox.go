@@ -122,8 +122,12 @@ func listMbox(ctx context.Context, r io.Reader, fn func([]Item) error) error {
 		batch = nil
 		return err
 	})
-	if err == nil && len(batch) > 0 {
-		err = fn(batch)
+	// The messages read whole before an error reading the file (a
+	// damaged archive) are copied too.
+	if len(batch) > 0 && ctx.Err() == nil {
+		if ferr := fn(batch); ferr != nil {
+			return ferr
+		}
 	}
 	return err
 }

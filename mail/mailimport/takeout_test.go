@@ -2,10 +2,18 @@ package mailimport
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/mail/store"
 )
 
 // mboxWant is what importing fx's mbox as a plain mbox file gives.
@@ -161,5 +169,95 @@ func TestTakeoutFilesQuota(t *testing.T) {
 	}
 	if files.used > files.quota {
 		t.Errorf("%d bytes stored over a quota of %d", files.used, files.quota)
+	}
+}
+
+// gatedStore lets after messages through, then holds the rest until
+// their context ends: a job stopped in the middle of its mail.
+type gatedStore struct {
+	Store
+	mu      sync.Mutex
+	n       int
+	after   int
+	reached chan struct{}
+}
+
+func (g *gatedStore) Import(ctx context.Context, acct int64, r io.Reader, date time.Time, decide store.ImportDecider) (blob.Ref, []store.Mailbox, []imap.UID, error) {
+	g.mu.Lock()
+	g.n++
+	n := g.n
+	g.mu.Unlock()
+	if n > g.after {
+		if n == g.after+1 {
+			close(g.reached)
+		}
+		<-ctx.Done()
+		return "", nil, nil, ctx.Err()
+	}
+	return g.Store.Import(ctx, acct, r, date, decide)
+}
+
+// TestTakeoutRestart stops caucus in the middle of a Takeout job twice,
+// once among the Drive files and once in the mail, and starts a new
+// importer on the same database each time: the result equals an
+// uninterrupted import, message for message and file for file, with no
+// file written twice and each calendar kept once.
+func TestTakeoutRestart(t *testing.T) {
+	t.Parallel()
+	fx := newTakeoutFixture(90)
+	want := mboxWant(t, fx)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "takeout.tgz")
+	writeTgz(t, path, fx.entries)
+	files := newFakeFiles()
+	var id int64
+	for run, stop := range []string{"files", "mail", ""} {
+		reached := make(chan struct{})
+		files.gate = nil
+		if stop == "files" {
+			files.gate = func(ctx context.Context, n int) error {
+				if n < 3 {
+					return nil
+				}
+				if n == 3 {
+					close(reached)
+				}
+				<-ctx.Done()
+				return ctx.Err()
+			}
+		}
+		e := openEnv(t, dir, withTakeout(dir, files), func(o *Options) {
+			if stop == "mail" {
+				o.Store = &gatedStore{Store: o.Store, after: 25, reached: reached}
+			}
+		})
+		e.start()
+		if run == 0 {
+			id = e.startTakeout(path)
+		}
+		if stop == "" {
+			rep := e.waitEnd(id)
+			if rep.Job.State != StateDone || rep.Copied != 90 || rep.Duplicates != 0 || rep.Calendars != 1 || rep.Contacts != 1 {
+				t.Fatalf("report: %s %q, %d copied, %d duplicates, %d calendars, %d contacts", rep.Job.State, rep.Job.Message, rep.Copied, rep.Duplicates, rep.Calendars, rep.Contacts)
+			}
+			compare(t, e.contents(1), want)
+			checkDrive(t, fx, files)
+			var kept int
+			e.db.QueryRow(`SELECT count(*) FROM mailimport_kept`).Scan(&kept)
+			if kept != 2 {
+				t.Errorf("%d kept files, want 2", kept)
+			}
+			return
+		}
+		<-reached
+		e.stopRun()
+		p, _, err := e.im.Progress(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.State != StateQueued || stop == "files" && (p.Files != 2 || p.Copied != 0) || stop == "mail" && (p.Copied == 0 || p.Copied >= 90) {
+			t.Fatalf("after run %d: state %s, %d files, %d messages; want queued, stopped among the %s", run, p.State, p.Files, p.Copied, stop)
+		}
+		e.db.Close()
 	}
 }

@@ -1,0 +1,201 @@
+package mailimport
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runTakeout imports the archives at paths into a new env and returns
+// its report and the file store.
+func runTakeout(t *testing.T, dir string, paths ...string) (Report, *fakeFiles, *env) {
+	t.Helper()
+	files := newFakeFiles()
+	e := openEnv(t, dir, withTakeout(dir, files))
+	e.start()
+	rep := e.waitEnd(e.startTakeout(paths...))
+	if rep.Job.State != StateDone {
+		t.Fatalf("state %s: %s", rep.Job.State, rep.Job.Message)
+	}
+	return rep, files, e
+}
+
+// wantProblems checks that the report lists each of want (substrings
+// of "name: reason") and nothing else.
+func wantProblems(t *testing.T, rep Report, want ...string) {
+	t.Helper()
+	got := entryProblemList(rep)
+	for _, w := range want {
+		found := false
+		for _, g := range got {
+			found = found || strings.Contains(g, w)
+		}
+		if !found {
+			t.Errorf("the report does not list %q; it lists:\n%s", w, strings.Join(got, "\n"))
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d entries not imported, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+}
+
+// TestTakeoutUnsafeNames: names that could escape the tree (.., absolute,
+// backslashes, a drive letter, empty elements) and a name given twice are
+// refused and reported, in a ZIP and in a tar; the rest imports.
+func TestTakeoutUnsafeNames(t *testing.T) {
+	t.Parallel()
+	entries := []tEntry{
+		{name: "Takeout/Drive/good.txt", data: []byte("good")},
+		{name: "../escape.txt", data: []byte("x")},
+		{name: "Takeout/Drive/../../escape.txt", data: []byte("x")},
+		{name: "/etc/cron.d/evil", data: []byte("x")},
+		{name: "Takeout\\Drive\\win.txt", data: []byte("x")},
+		{name: "C:/Windows/evil.txt", data: []byte("x")},
+		{name: "Takeout/Drive//empty.txt", data: []byte("x")},
+		{name: "Takeout/Drive/./dot.txt", data: []byte("x")},
+		{name: "Takeout/Drive/dup.txt", data: []byte("first")},
+		{name: "Takeout/Drive/dup.txt", data: []byte("second")},
+	}
+	for _, format := range []string{"zip", "tgz"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "takeout."+format)
+			if format == "zip" {
+				writeZip(t, path, entries)
+			} else {
+				writeTgz(t, path, entries)
+			}
+			rep, files, _ := runTakeout(t, dir, path)
+			if len(files.files) != 2 || files.files["Google Drive/good.txt"] != "good" || files.files["Google Drive/dup.txt"] != "first" {
+				t.Errorf("imported %q", files.files)
+			}
+			wantProblems(t, rep, "../escape.txt: unsafe", "Takeout/Drive/../../escape.txt: unsafe", "/etc/cron.d/evil: unsafe name in the archive: absolute",
+				`Takeout\Drive\win.txt: unsafe`, "C:/Windows/evil.txt: unsafe", "Takeout/Drive//empty.txt: unsafe", "Takeout/Drive/./dot.txt: unsafe",
+				"Takeout/Drive/dup.txt: the same name appears twice")
+		})
+	}
+}
+
+// TestTakeoutBombs: an entry that expands more than maxRatio times, ZIP
+// entries that share their compressed data (the overlapping "better zip
+// bomb"), and a gzip stream that expands too much are refused before
+// they fill anything; a plain entry beside them imports.
+func TestTakeoutBombs(t *testing.T) {
+	t.Parallel()
+	zeros := make([]byte, 8<<20) // deflates to ~8 KiB: a ratio near 1000
+	var text []byte
+	for i := range 20000 {
+		text = fmt.Appendf(text, "Minutes of board meeting %d, item %d: the treasurer reported %d members and %d euros.\n", i/40, i%40, 1000+i*7%977, i*7919%100003)
+	}
+
+	dir := t.TempDir()
+	ratio := filepath.Join(dir, "ratio.zip")
+	writeZip(t, ratio, []tEntry{{name: "Takeout/Drive/zeros.bin", data: zeros}, {name: "Takeout/Drive/minutes.txt", data: text}})
+	rep, files, _ := runTakeout(t, dir, ratio)
+	wantProblems(t, rep, "zeros.bin: the archive expands far more")
+	if len(files.files) != 1 || files.files["Google Drive/minutes.txt"] != string(text) {
+		t.Errorf("imported %d files", len(files.files))
+	}
+
+	// Two central directory entries pointing at the same local data.
+	dir2 := t.TempDir()
+	overlap := filepath.Join(dir2, "overlap.zip")
+	writeZip(t, overlap, []tEntry{{name: "Takeout/Drive/a.txt", data: text}, {name: "Takeout/Drive/b.txt", data: text}, {name: "Takeout/Drive/c.txt", data: []byte("c")}})
+	b, _ := os.ReadFile(overlap)
+	cd := bytes.Index(b, []byte("PK\x01\x02"))
+	second := cd + 1 + bytes.Index(b[cd+1:], []byte("PK\x01\x02"))
+	copy(b[second+42:second+46], b[cd+42:cd+46]) // b's local header offset := a's
+	if err := os.WriteFile(overlap, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, files, _ = runTakeout(t, dir2, overlap)
+	wantProblems(t, rep, "a.txt: the archive expands", "b.txt: the archive expands")
+	if len(files.files) != 1 || files.files["Google Drive/c.txt"] != "c" {
+		t.Errorf("imported %q", files.files)
+	}
+
+	// A gzip stream of zeros: the entry and the rest of the archive.
+	dir3 := t.TempDir()
+	gz := filepath.Join(dir3, "bomb.tgz")
+	writeTgz(t, gz, []tEntry{{name: "Takeout/Drive/first.txt", data: []byte("first")}, {name: "Takeout/Drive/zeros.bin", data: zeros}, {name: "Takeout/Drive/after.txt", data: []byte("after")}})
+	rep, files, _ = runTakeout(t, dir3, gz)
+	wantProblems(t, rep, "zeros.bin: the archive cannot be read: Takeout/Drive/zeros.bin: the archive expands", "bomb.tgz: the archive cannot be read")
+	if len(files.files) != 1 || files.files["Google Drive/first.txt"] != "first" {
+		t.Errorf("imported %q", files.files)
+	}
+}
+
+// TestTakeoutDamaged: a truncated ZIP (no central directory), a ZIP
+// entry that fails its checksum, a gzipped tar cut in the middle of a
+// file, and an mbox whose end is damaged: the report says what could not
+// be read, nothing half-read is visible, and what could be read imports.
+func TestTakeoutDamaged(t *testing.T) {
+	t.Parallel()
+	fx := newTakeoutFixture(20)
+	dir := t.TempDir()
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<14) // 256 KiB
+	var mbox []byte
+	for _, e := range fx.entries {
+		if strings.HasSuffix(e.name, ".mbox") {
+			mbox = e.data
+		}
+	}
+
+	// A ZIP cut short: its central directory is gone.
+	cut := filepath.Join(dir, "cut.zip")
+	writeZip(t, cut, fx.entries)
+	b, _ := os.ReadFile(cut)
+	os.WriteFile(cut, b[:len(b)*2/3], 0o600)
+
+	// Stored entries with one byte changed: a Drive file, the mbox's end.
+	crc := filepath.Join(dir, "crc.zip")
+	writeZip(t, crc, []tEntry{{name: "Takeout/Drive/ok.txt", data: []byte("ok")}, {name: "Takeout/Drive/bad.bin", data: big, store: true},
+		{name: "Takeout/Mail/Bad.mbox", data: mbox, store: true}})
+	b, _ = os.ReadFile(crc)
+	b[bytes.Index(b, big)+1000] ^= 1
+	mb := bytes.Index(b, mbox)
+	b[mb+len(mbox)-3] ^= 1
+	os.WriteFile(crc, b, 0o600)
+
+	// A gzipped tar cut inside a large file.
+	tgz := filepath.Join(dir, "cut.tgz")
+	rnd := make([]byte, 1<<20)
+	for i := range rnd {
+		rnd[i] = byte(i*7919 + i>>8*31) // compresses poorly
+	}
+	writeTgz(t, tgz, []tEntry{{name: "Takeout/Drive/before.txt", data: []byte("before")}, {name: "Takeout/Drive/big.bin", data: rnd},
+		{name: "Takeout/Drive/after.txt", data: []byte("after")}})
+	b, _ = os.ReadFile(tgz)
+	os.WriteFile(tgz, b[:len(b)/2], 0o600)
+
+	rep, files, e := runTakeout(t, dir, cut, crc, tgz)
+	wantProblems(t, rep, "cut.zip: the archive cannot be read", "Takeout/Drive/bad.bin: the archive cannot be read: Takeout/Drive/bad.bin: zip: checksum error",
+		"Takeout/Mail/Bad.mbox: could not be read to its end", "Takeout/Drive/big.bin: the archive cannot be read", "cut.tgz: the archive cannot be read")
+	if len(files.files) != 2 || files.files["Google Drive/ok.txt"] != "ok" || files.files["Google Drive/before.txt"] != "before" {
+		t.Errorf("imported %q", files.files)
+	}
+	// The mbox's messages before the damage are whole; the last one,
+	// which the damage ends, is not there.
+	if got := len(e.contents(1)); rep.Copied != 19 || got == 0 {
+		t.Errorf("%d messages copied (%d stored) from the damaged mbox, want 19 of 20", rep.Copied, got)
+	}
+}
+
+// TestZipOffsetsPatched guards the overlap test's patching: the offset
+// field is where APPNOTE 4.3.12 puts it.
+func TestZipOffsetsPatched(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "x.zip")
+	writeZip(t, p, []tEntry{{name: "a", data: []byte("a")}, {name: "b", data: []byte("b")}})
+	b, _ := os.ReadFile(p)
+	cd := bytes.Index(b, []byte("PK\x01\x02"))
+	second := cd + 1 + bytes.Index(b[cd+1:], []byte("PK\x01\x02"))
+	if off := binary.LittleEndian.Uint32(b[second+42:]); off == 0 || !bytes.Equal(b[off:off+4], []byte("PK\x03\x04")) {
+		t.Fatalf("second entry's local header offset %d does not point at a local header", off)
+	}
+}
