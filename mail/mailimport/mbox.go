@@ -44,6 +44,9 @@ type MboxConfig struct {
 const (
 	maxMboxHeader = 256 << 10 // header bytes scanned for labels
 	mboxBatch     = 256
+	// mboxBatchBytes ends a batch early: an archive's mbox keeps a
+	// batch's bytes in memory until it is fetched (archiveMbox).
+	mboxBatchBytes = 16 << 20
 )
 
 // mboxSource reads mbox files.
@@ -110,11 +113,13 @@ func (s *mboxSource) List(ctx context.Context, f Folder, fn func([]Item) error) 
 // listMbox scans r and calls fn with its messages in batches.
 func listMbox(ctx context.Context, r io.Reader, fn func([]Item) error) error {
 	var batch []Item
+	var bytes int64
 	err := scanMbox(r, func(it Item) error {
 		batch = append(batch, it)
-		if len(batch) < mboxBatch {
+		if bytes += it.Size; len(batch) < mboxBatch && bytes < mboxBatchBytes {
 			return nil
 		}
+		bytes = 0
 		if err := ctx.Err(); err != nil {
 			return err
 		}
