@@ -74,8 +74,6 @@ type archive interface {
 	// keep r. An error reading the archive itself (truncated, corrupt)
 	// stops the walk and is returned wrapping errArchive.
 	walk(ctx context.Context, fn func(e *entry, r io.Reader) error) error
-	// open returns a new reader of e's content from its start.
-	open(ctx context.Context, e *entry) (io.ReadCloser, error)
 	Close() error
 }
 
@@ -362,42 +360,6 @@ func (a *tarArchive) walk(ctx context.Context, fn func(*entry, io.Reader) error)
 		if err := fn(e, r); err != nil {
 			return err
 		}
-	}
-}
-
-// open reads the archive again from its start up to e: a gzipped tar
-// has no index.
-func (a *tarArchive) open(ctx context.Context, e *entry) (io.ReadCloser, error) {
-	tr, c, err := a.stream()
-	if err != nil {
-		return nil, err
-	}
-	seen := map[string]bool{}
-	for i := 0; i <= e.index; i++ {
-		if err := ctx.Err(); err != nil {
-			closeQuiet(c)
-			return nil, err
-		}
-		got, err := a.next(tr, i, seen)
-		if err == io.EOF {
-			err = fmt.Errorf("%w: %s is gone", errArchive, e.raw)
-		}
-		if err != nil {
-			closeQuiet(c)
-			return nil, err
-		}
-		if i == e.index && got.raw != e.raw {
-			closeQuiet(c)
-			return nil, fmt.Errorf("%w: the archive changed", errArchive)
-		}
-	}
-	return &archiveReader{r: tr, c: c, name: e.raw}, nil
-}
-
-// closeQuiet closes c, if any.
-func closeQuiet(c io.Closer) {
-	if c != nil {
-		c.Close()
 	}
 }
 

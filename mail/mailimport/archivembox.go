@@ -21,7 +21,7 @@ import (
 // mboxBatch messages or mboxBatchBytes, so that the window holds at most
 // that and one message.
 type archiveMbox struct {
-	a      archive
+	r      io.Reader // the entry's content, read once
 	e      *entry
 	cfg    MboxConfig
 	prefix string // makes the items' ids unique in the job
@@ -67,15 +67,14 @@ func (s *archiveMbox) folder() Folder {
 func (s *archiveMbox) Folders(context.Context) ([]Folder, error) { return []Folder{s.folder()}, nil }
 
 // List reads the entry, keeping what it read in the window until each
-// batch has been dealt with.
+// batch has been dealt with. It can be called once.
 func (s *archiveMbox) List(ctx context.Context, f Folder, fn func([]Item) error) error {
-	rc, err := s.a.open(ctx, s.e)
-	if err != nil {
-		return err
+	if s.r == nil {
+		return fmt.Errorf("mailimport: %s listed twice", s.e.raw)
 	}
-	defer rc.Close()
-	s.win = window{}
-	return listMbox(ctx, io.TeeReader(rc, &s.win), func(batch []Item) error {
+	rd := s.r
+	s.r, s.win = nil, window{}
+	return listMbox(ctx, io.TeeReader(rd, &s.win), func(batch []Item) error {
 		for i := range batch {
 			batch[i].ID = s.prefix + batch[i].ID
 		}

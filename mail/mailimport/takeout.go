@@ -158,8 +158,7 @@ func (im *Importer) copyTakeout(ctx context.Context, r *run, spec SourceSpec) er
 	return nil
 }
 
-// copyArchive copies one archive: its other entries as the walk meets
-// them, then its mbox files.
+// copyArchive copies one archive, entry by entry as the walk meets them.
 func (im *Importer) copyArchive(ctx context.Context, r *run, ai int, file string, done map[int]bool) error {
 	whole := &entry{index: -1, raw: filepath.Base(file)}
 	r.progress.set(func(p *Progress) { p.Current = whole.raw })
@@ -168,15 +167,13 @@ func (im *Importer) copyArchive(ctx context.Context, r *run, ai int, file string
 		return im.recordEntry(ctx, r, ai, whole, entryArchive, statusFailed, err.Error())
 	}
 	defer a.Close()
-	var mails []*entry
 	err = a.walk(ctx, func(e *entry, rd io.Reader) error {
 		if done[e.index] || e.dir && e.err == nil {
 			return nil
 		}
 		kind := classify(e.name)
 		if e.err == nil && kind == entryMail {
-			mails = append(mails, e)
-			return nil
+			return im.takeoutMbox(ctx, r, ai, e, rd)
 		}
 		return im.takeoutEntry(ctx, r, ai, e, kind, rd)
 	})
@@ -184,15 +181,7 @@ func (im *Importer) copyArchive(ctx context.Context, r *run, ai int, file string
 		// The rest of a damaged archive: said, and the job goes on.
 		err = im.recordEntry(ctx, r, ai, whole, entryArchive, statusFailed, err.Error())
 	}
-	if err != nil {
-		return err
-	}
-	for _, e := range mails {
-		if err := im.takeoutMbox(ctx, r, a, ai, e); err != nil {
-			return err
-		}
-	}
-	return nil
+	return err
 }
 
 // takeoutEntry imports, keeps or reports one entry that is not mail.
@@ -268,9 +257,9 @@ func (im *Importer) keep(ctx context.Context, r *run, ai int, e *entry, kind str
 	return nil
 }
 
-// takeoutMbox copies the messages of an mbox entry.
-func (im *Importer) takeoutMbox(ctx context.Context, r *run, a archive, ai int, e *entry) error {
-	src := &archiveMbox{a: a, e: e, prefix: fmt.Sprintf("%d.%d.", ai, e.index),
+// takeoutMbox copies the messages of an mbox entry, read from rd.
+func (im *Importer) takeoutMbox(ctx context.Context, r *run, ai int, e *entry, rd io.Reader) error {
+	src := &archiveMbox{r: rd, e: e, prefix: fmt.Sprintf("%d.%d.", ai, e.index),
 		cfg: MboxConfig{MaxSize: im.opts.MaxMessageSize}}
 	defer src.Close()
 	f := src.folder()
