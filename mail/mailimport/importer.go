@@ -29,6 +29,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -214,6 +215,14 @@ func describe(spec SourceSpec) (string, error) {
 	case KindMbox, KindMaildir, KindTakeout:
 		if len(spec.Paths) == 0 || spec.Kind == KindMaildir && len(spec.Paths) != 1 {
 			return "", fmt.Errorf("%w: %s needs a path", ErrBadSource, spec.Kind)
+		}
+		if spec.Kind == KindTakeout {
+			for _, p := range spec.Paths {
+				// Said at once to whoever starts the job, not in its report.
+				if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+					return "", fmt.Errorf("%w: %s is not an archive file the server can read", ErrBadSource, p)
+				}
+			}
 		}
 		return fmt.Sprint(spec.Paths), nil
 	}

@@ -2,6 +2,7 @@ package mailimport
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -140,6 +141,11 @@ func TestTakeoutSplit(t *testing.T) {
 	files := newFakeFiles()
 	e := openEnv(t, dir, withTakeout(dir, files))
 	e.start()
+	for _, bad := range [][]string{{p1, filepath.Join(dir, "takeout-003.zip")}, {dir}} {
+		if _, err := e.im.Start(context.Background(), Request{AccountID: 1, Actor: "admin", Source: SourceSpec{Kind: KindTakeout, Paths: bad}}); !errors.Is(err, ErrBadSource) {
+			t.Errorf("a job of %v: %v, want ErrBadSource", bad, err)
+		}
+	}
 	rep := e.waitEnd(e.startTakeout(p1, p2))
 	if rep.Job.State != StateDone {
 		t.Fatalf("state %s: %s", rep.Job.State, rep.Job.Message)
