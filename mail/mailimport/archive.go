@@ -61,6 +61,7 @@ type entry struct {
 	name  string // the checked name; "" when err is set
 	dir   bool
 	size  int64 // uncompressed, as declared
+	end   int64 // ZIP: the offset after its compressed data
 	mtime time.Time
 	err   error // why it cannot be imported (unsafe name, bomb, duplicate)
 
@@ -74,6 +75,9 @@ type archive interface {
 	// keep r. An error reading the archive itself (truncated, corrupt)
 	// stops the walk and is returned wrapping errArchive.
 	walk(ctx context.Context, fn func(e *entry, r io.Reader) error) error
+	// read says how many bytes of the archive file the walk has read,
+	// for progress.
+	read() int64
 	Close() error
 }
 
@@ -139,6 +143,7 @@ func tooExpanded(size, csize int64) bool {
 type zipArchive struct {
 	f       *os.File
 	entries []*entry
+	pos     int64 // the end of the last entry walked
 }
 
 // openZip reads the central directory and checks every entry.
@@ -174,8 +179,8 @@ func openZip(f *os.File) (*zipArchive, error) {
 			seen[e.name] = true
 			if off, err := zf.DataOffset(); err != nil {
 				e.err = fmt.Errorf("%w: %w", errArchive, err)
-			} else if !e.dir || zf.CompressedSize64 > 0 {
-				spans = append(spans, span{off, off + int64(zf.CompressedSize64), e})
+			} else if e.end = off + int64(zf.CompressedSize64); !e.dir || zf.CompressedSize64 > 0 {
+				spans = append(spans, span{off, e.end, e})
 			}
 		}
 		a.entries = append(a.entries, e)
@@ -191,8 +196,11 @@ func openZip(f *os.File) (*zipArchive, error) {
 	return a, nil
 }
 
+func (a *zipArchive) read() int64 { return a.pos }
+
 func (a *zipArchive) walk(ctx context.Context, fn func(*entry, io.Reader) error) error {
 	for _, e := range a.entries {
+		a.pos = max(a.pos, e.end)
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -255,8 +263,16 @@ func (r *archiveReader) Close() error {
 
 // tarArchive is a tar, or a gzipped tar, read as a stream.
 type tarArchive struct {
-	f  *os.File
-	gz bool
+	f    *os.File
+	gz   bool
+	file *counter // the archive file as the walk reads it
+}
+
+func (a *tarArchive) read() int64 {
+	if a.file == nil {
+		return 0
+	}
+	return a.file.n
 }
 
 // counter counts the bytes read through it.
@@ -288,11 +304,11 @@ func (g *bombGuard) Read(p []byte) (int, error) {
 
 // stream opens the tar stream from the start of the file.
 func (a *tarArchive) stream() (*tar.Reader, io.Closer, error) {
-	sr := io.NewSectionReader(a.f, 0, 1<<62)
+	a.file = &counter{r: io.NewSectionReader(a.f, 0, 1<<62)}
 	if !a.gz {
-		return tar.NewReader(bufio.NewReaderSize(sr, 64<<10)), nil, nil
+		return tar.NewReader(bufio.NewReaderSize(a.file, 64<<10)), nil, nil
 	}
-	in := &counter{r: bufio.NewReaderSize(sr, 64<<10)}
+	in := &counter{r: bufio.NewReaderSize(a.file, 64<<10)}
 	zr, err := gzip.NewReader(in)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errArchive, err)

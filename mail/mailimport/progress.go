@@ -26,6 +26,8 @@ type Progress struct {
 	TotalBytes       int64  // bytes of the source, when known (mbox)
 
 	// Google Takeout archives (Folders counts the archives).
+	ArchiveBytes  int64 // bytes of the archive files
+	ArchiveRead   int64 // bytes of them read (this run), for a progress bar
 	Files         int64 // Drive files copied (or found copied)
 	FileBytes     int64 // their bytes
 	Kept          int64 // calendars and address books kept

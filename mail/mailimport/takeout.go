@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -148,14 +149,30 @@ func (im *Importer) copyTakeout(ctx context.Context, r *run, spec SourceSpec) er
 	if err != nil {
 		return err
 	}
-	r.progress.set(func(p *Progress) { p.Folders = len(spec.Paths) })
+	var total int64
+	sizes := make([]int64, len(spec.Paths))
+	for i, p := range spec.Paths {
+		if fi, err := os.Stat(p); err == nil {
+			sizes[i] = fi.Size()
+			total += fi.Size()
+		}
+	}
+	r.progress.set(func(p *Progress) { p.Folders, p.ArchiveBytes, p.ArchiveRead = len(spec.Paths), total, 0 })
 	for ai, p := range spec.Paths {
 		if err := im.copyArchive(ctx, r, ai, p, done[ai]); err != nil {
 			return err
 		}
-		r.progress.set(func(p *Progress) { p.FoldersDone++; p.Current = "" })
+		r.progress.set(func(p *Progress) { p.FoldersDone++; p.Current = ""; p.ArchiveRead = sum(sizes[:ai+1]) })
 	}
 	return nil
+}
+
+// sum adds up ns.
+func sum(ns []int64) (t int64) {
+	for _, n := range ns {
+		t += n
+	}
+	return t
 }
 
 // copyArchive copies one archive, entry by entry as the walk meets them.
@@ -167,7 +184,10 @@ func (im *Importer) copyArchive(ctx context.Context, r *run, ai int, file string
 		return im.recordEntry(ctx, r, ai, whole, entryArchive, statusFailed, err.Error())
 	}
 	defer a.Close()
+	var before int64
+	r.progress.set(func(p *Progress) { before = p.ArchiveRead })
 	err = a.walk(ctx, func(e *entry, rd io.Reader) error {
+		r.progress.set(func(p *Progress) { p.ArchiveRead = before + a.read() })
 		if done[e.index] || e.dir && e.err == nil {
 			return nil
 		}

@@ -92,6 +92,9 @@ func TestTakeoutArchives(t *testing.T) {
 			}
 			compare(t, e.contents(1), want)
 			checkDrive(t, fx, files)
+			if p, _, _ := e.im.Progress(context.Background(), rep.Job.ID); p.Files != int64(len(fx.files)) || p.Kept != 2 {
+				t.Errorf("progress: %d files, %d kept", p.Files, p.Kept)
+			}
 			if rep.Files != int64(len(fx.files)) || rep.Calendars != 1 || rep.Contacts != 1 || rep.CalendarsWaiting != 1 || rep.ContactsWaiting != 1 {
 				t.Errorf("report: %d files, %d/%d calendars kept/waiting, %d/%d contacts", rep.Files, rep.Calendars, rep.CalendarsWaiting, rep.Contacts, rep.ContactsWaiting)
 			}
@@ -256,6 +259,12 @@ func TestTakeoutRestart(t *testing.T) {
 			return
 		}
 		<-reached
+		if p, _, _ := e.im.Progress(context.Background(), id); stop == "files" {
+			fi, _ := os.Stat(path)
+			if p.State != StateRunning || p.ArchiveBytes != fi.Size() || p.ArchiveRead <= 0 || p.ArchiveRead > p.ArchiveBytes {
+				t.Errorf("progress among the Drive files: %s, %d of %d archive bytes read (the archive has %d)", p.State, p.ArchiveRead, p.ArchiveBytes, fi.Size())
+			}
+		}
 		e.stopRun()
 		p, _, err := e.im.Progress(context.Background(), id)
 		if err != nil {
