@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -26,6 +27,20 @@ import (
 // reports MB/s of mbox, peak RSS (VmHWM) and the load average:
 //
 //	go test ./mail/mailimport -run XXX -bench Takeout -benchtime 1x
+
+// cpuTime is the CPU time the process has used, user and system: a
+// figure that the other work on a shared machine disturbs less than the
+// wall clock.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU time per MB of mbox since start.
+func reportCPU(b *testing.B, start time.Duration, size int64) {
+	b.ReportMetric(float64((cpuTime()-start).Milliseconds())/float64(int64(b.N)*size>>20), "cpu-ms/MB")
+}
 
 // takeoutBenchMB is the size of the benchmarks' mbox.
 func takeoutBenchMB(def int) int64 {
@@ -145,6 +160,7 @@ func BenchmarkTakeoutRead(b *testing.B) {
 	for range 3 {
 		b.Run(fmt.Sprintf("zip-%dMB", size>>20), func(b *testing.B) {
 			b.SetBytes(size)
+			cpu := cpuTime()
 			for b.Loop() {
 				a, err := openArchive(zipPath)
 				if err != nil {
@@ -159,10 +175,12 @@ func BenchmarkTakeoutRead(b *testing.B) {
 				}
 				a.Close()
 			}
+			reportCPU(b, cpu, size)
 			reportRSS(b)
 		})
 		b.Run(fmt.Sprintf("mbox-%dMB", size>>20), func(b *testing.B) {
 			b.SetBytes(size)
+			cpu := cpuTime()
 			for b.Loop() {
 				src, err := OpenMbox(MboxConfig{Paths: []string{mboxPath}})
 				if err != nil {
@@ -173,6 +191,7 @@ func BenchmarkTakeoutRead(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, cpu, size)
 			reportRSS(b)
 		})
 	}
@@ -184,6 +203,7 @@ func BenchmarkImportTakeout(b *testing.B) {
 	mboxPath, zipPath, size := takeoutBenchFiles(b, takeoutBenchMB(256)<<20)
 	run := func(b *testing.B, spec SourceSpec) {
 		b.SetBytes(size)
+		cpu := cpuTime()
 		for b.Loop() {
 			b.StopTimer()
 			dir := b.TempDir()
@@ -203,6 +223,7 @@ func BenchmarkImportTakeout(b *testing.B) {
 			os.RemoveAll(dir)
 			b.StartTimer()
 		}
+		reportCPU(b, cpu, size)
 		reportRSS(b)
 	}
 	for range 3 {
