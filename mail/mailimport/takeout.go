@@ -110,11 +110,14 @@ func (im *Importer) getSinks() Sinks {
 	return im.sinks
 }
 
-// classify says what an entry's name (without "Takeout/") holds.
+// classify says what an entry's name (without "Takeout/") holds. The
+// Drive is "Drive" ("Google Drive" accepted too); mail, calendars and
+// contacts are told by their files' extensions, whatever the language
+// names their folders in.
 func classify(name string) string {
 	first, rest, _ := strings.Cut(name, "/")
 	switch ext := strings.ToLower(path.Ext(name)); {
-	case first == "Drive" && rest != "":
+	case (first == "Drive" || first == driveFolder) && rest != "":
 		return entryDrive
 	case ext == ".mbox":
 		return entryMail
