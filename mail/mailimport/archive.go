@@ -83,7 +83,10 @@ type archive interface {
 
 // openArchive opens the archive at path: a ZIP, a tar, or a gzipped tar,
 // told apart by their first bytes.
-func openArchive(path string) (archive, error) {
+func openArchive(path string) (archive, error) { return openArchiveMax(path, maxEntries) }
+
+// openArchiveMax is openArchive with at most entries entries.
+func openArchiveMax(path string, entries int) (archive, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errArchive, err)
@@ -92,16 +95,16 @@ func openArchive(path string) (archive, error) {
 	n, _ := io.ReadFull(f, magic[:])
 	switch {
 	case n >= 2 && magic[0] == 'P' && magic[1] == 'K':
-		a, err := openZip(f)
+		a, err := openZip(f, entries)
 		if err != nil {
 			f.Close()
 			return nil, err
 		}
 		return a, nil
 	case n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
-		return &tarArchive{f: f, gz: true}, nil
+		return &tarArchive{f: f, gz: true, max: entries}, nil
 	}
-	return &tarArchive{f: f}, nil
+	return &tarArchive{f: f, max: entries}, nil
 }
 
 // checkName checks an entry's name and returns it without a trailing
@@ -147,7 +150,7 @@ type zipArchive struct {
 }
 
 // openZip reads the central directory and checks every entry.
-func openZip(f *os.File) (*zipArchive, error) {
+func openZip(f *os.File, entries int) (*zipArchive, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errArchive, err)
@@ -156,8 +159,8 @@ func openZip(f *os.File) (*zipArchive, error) {
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		return nil, fmt.Errorf("%w: %w", errArchive, err)
 	}
-	if len(zr.File) > maxEntries {
-		return nil, fmt.Errorf("%w: more than %d entries", errArchive, maxEntries)
+	if len(zr.File) > entries {
+		return nil, fmt.Errorf("%w: more than %d entries", errArchive, entries)
 	}
 	a := &zipArchive{f: f}
 	seen := map[string]bool{}
@@ -265,6 +268,7 @@ func (r *archiveReader) Close() error {
 type tarArchive struct {
 	f    *os.File
 	gz   bool
+	max  int      // entries
 	file *counter // the archive file as the walk reads it
 }
 
@@ -329,8 +333,8 @@ func (a *tarArchive) next(tr *tar.Reader, i int, seen map[string]bool) (*entry, 
 		}
 		return nil, fmt.Errorf("%w: after %d entries: %w", errArchive, i, err)
 	}
-	if i >= maxEntries {
-		return nil, fmt.Errorf("%w: more than %d entries", errArchive, maxEntries)
+	if i >= a.max {
+		return nil, fmt.Errorf("%w: more than %d entries", errArchive, a.max)
 	}
 	e := &entry{index: i, raw: h.Name, size: h.Size, mtime: h.ModTime}
 	e.name, e.dir, e.err = checkName(h.Name)

@@ -1,9 +1,14 @@
 package mailimport
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -197,5 +202,71 @@ func TestZipOffsetsPatched(t *testing.T) {
 	second := cd + 1 + bytes.Index(b[cd+1:], []byte("PK\x01\x02"))
 	if off := binary.LittleEndian.Uint32(b[second+42:]); off == 0 || !bytes.Equal(b[off:off+4], []byte("PK\x03\x04")) {
 		t.Fatalf("second entry's local header offset %d does not point at a local header", off)
+	}
+}
+
+// TestTakeoutLimits: each bound on an archive holds at its edge: the
+// number of entries, a name's length, a kept calendar's size; and a tar's
+// links and devices are refused (a symbolic link could point anywhere).
+func TestTakeoutLimits(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	three := []tEntry{{name: "a", data: []byte("a")}, {name: "b", data: []byte("b")}, {name: "c", data: []byte("c")}}
+	for _, format := range []string{"zip", "tgz"} {
+		p := filepath.Join(dir, "three."+format)
+		if format == "zip" {
+			writeZip(t, p, three)
+		} else {
+			writeTgz(t, p, three)
+		}
+		for limit, wantErr := range map[int]bool{3: false, 2: true} {
+			a, err := openArchiveMax(p, limit)
+			if err == nil {
+				err = a.walk(context.Background(), func(*entry, io.Reader) error { return nil })
+				a.Close()
+			}
+			if gotErr := errors.Is(err, errArchive) && strings.Contains(fmt.Sprint(err), "more than 2 entries"); gotErr != wantErr {
+				t.Errorf("%s of 3 entries, at most %d: %v", format, limit, err)
+			}
+		}
+	}
+
+	long := strings.Repeat("n/", maxEntryName/2)
+	for raw, ok := range map[string]bool{long[:maxEntryName-1] + "x": true, long + "x": false} {
+		if _, _, err := checkName(raw); (err == nil) != ok {
+			t.Errorf("a name of %d bytes: %v", len(raw), err)
+		}
+	}
+
+	// A tar with a symbolic link, a hard link and a device.
+	var b bytes.Buffer
+	gz := gzip.NewWriter(&b)
+	tw := tar.NewWriter(gz)
+	for _, h := range []*tar.Header{
+		{Name: "Takeout/Drive/link", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"},
+		{Name: "Takeout/Drive/hard", Typeflag: tar.TypeLink, Linkname: "Takeout/Drive/x"},
+		{Name: "Takeout/Drive/dev", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tw.Close()
+	gz.Close()
+	links := filepath.Join(dir, "links.tgz")
+	os.WriteFile(links, b.Bytes(), 0o600)
+
+	// A calendar of maxKept bytes is kept, one more is refused.
+	ics := func(n int) []byte {
+		return append([]byte("BEGIN:VCALENDAR\r\n"), make([]byte, n-len("BEGIN:VCALENDAR\r\n"))...)
+	}
+	cals := filepath.Join(dir, "calendars.zip")
+	writeZip(t, cals, []tEntry{{name: "Takeout/Calendar/edge.ics", data: ics(maxKept), store: true}, {name: "Takeout/Calendar/over.ics", data: ics(maxKept + 1), store: true}})
+
+	rep, _, _ := runTakeout(t, dir, links, cals)
+	wantProblems(t, rep, "Takeout/Drive/link: unsafe name in the archive: not a regular file", "Takeout/Drive/hard: unsafe name in the archive: not a regular file",
+		"Takeout/Drive/dev: unsafe name in the archive: not a regular file", "Takeout/Calendar/over.ics: larger than 64 MiB")
+	if rep.Calendars != 1 {
+		t.Errorf("%d calendars kept, want the one of exactly %d bytes", rep.Calendars, maxKept)
 	}
 }
