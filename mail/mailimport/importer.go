@@ -1,7 +1,11 @@
 // Package mailimport copies a member's mail into caucus from another
 // provider: any IMAP server (RFC 9051, with Gmail's X-GM-EXT-1 labels
 // when the server offers them), mbox files (RFC 4155, Google Takeout's
-// with X-Gmail-Labels) and Maildir trees.
+// with X-Gmail-Labels) and Maildir trees. It also reads whole Google
+// Takeout archives (ZIP, tar, gzipped tar; see takeout.go): their mail
+// as mbox, their Drive into the member's files through a [FileSink], and
+// their calendars (RFC 5545) and contacts (RFC 6350), kept until a
+// [CalendarSink] or [ContactsSink] takes them.
 //
 // An import is a durable job per member ([Importer.Start]), run by
 // [Importer.Run]: it survives a restart and resumes where it stopped,
