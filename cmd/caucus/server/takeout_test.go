@@ -21,6 +21,7 @@ import (
 
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/config"
+	"github.com/caucus-org/caucus/mail/mailimport"
 )
 
 // The member a Takeout is imported for: the dev server's first admin.
@@ -252,5 +253,46 @@ func TestTakeoutKilled(t *testing.T) {
 	}
 	if got.kept != want.kept {
 		t.Errorf("%d calendar and contacts files kept after the kills, %d without", got.kept, want.kept)
+	}
+}
+
+// TestTakeoutFilesQuota: in the running server, a Takeout whose Drive
+// does not fit the member's file quota stops before exceeding it and
+// says why (the file store's refusal reaches the importer as such, not
+// as one failed file after another).
+func TestTakeoutFilesQuota(t *testing.T) {
+	t.Parallel()
+	srv, _ := startMailDev(t)
+	ctx := t.Context()
+	anna := newMailAccount(t, srv, "anna@"+srv.cfg.MailDomains[0])
+	archive := filepath.Join(t.TempDir(), "takeout.zip")
+	writeTakeoutZip(t, archive, 5, 40)
+	if err := srv.files.SetQuota(ctx, "admin@localhost", anna.id, 20<<10); err != nil {
+		t.Fatal(err)
+	}
+	id, err := srv.imports.Start(ctx, mailimport.Request{AccountID: anna.id, Actor: "admin@localhost", Subject: anna.login,
+		Source: mailimport.SourceSpec{Kind: mailimport.KindTakeout, Paths: []string{archive}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p mailimport.Progress
+	for deadline := time.Now().Add(time.Minute); ; {
+		var ch <-chan struct{}
+		if p, ch, err = srv.imports.Progress(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if p.State == mailimport.StateFailed || p.State == mailimport.StateDone || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ch:
+		case <-time.After(time.Second):
+		}
+	}
+	if p.State != mailimport.StateFailed || !strings.Contains(p.Message, "file storage is full") {
+		t.Fatalf("the job: %s, %q", p.State, p.Message)
+	}
+	if used, _, _ := srv.files.Usage(ctx, anna.id); used > 20<<10 || used == 0 {
+		t.Errorf("%d bytes of files stored with a quota of %d", used, 20<<10)
 	}
 }
