@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Google Takeout archives: a ZIP (read by its central directory, APPNOTE
@@ -28,8 +30,8 @@ import (
 //     separated, without "", "." or ".." elements, backslashes, NUL or
 //     control characters (a name that could escape the tree is refused,
 //     never cleaned into another);
-//   - entries: at most maxEntries per archive; the same name twice is
-//     refused the second time;
+//   - entries: at most maxEntries per archive; the same name twice (in
+//     NFC) is refused the second time;
 //   - zip bombs: an entry of more than ratioFloor bytes may expand at
 //     most maxRatio times its compressed size (deflate at its best on
 //     text stays far below; bombs are near 1000), ZIP entries may not
@@ -136,6 +138,11 @@ func checkName(raw string) (name string, dir bool, err error) {
 	return strings.TrimPrefix(name, "Takeout/"), dir, nil
 }
 
+// nameKey is what makes two names the same: their NFC form, as the file
+// store keeps names (a Mac's NFD "Cafe\u0301" and "Caf\u00e9" are one name
+// there; the second would silently become a version of the first).
+func nameKey(name string) string { return norm.NFC.String(name) }
+
 // tooExpanded reports whether an entry of size bytes stored in csize
 // compressed bytes expands beyond the bounds.
 func tooExpanded(size, csize int64) bool {
@@ -172,14 +179,14 @@ func openZip(f *os.File, entries int) (*zipArchive, error) {
 	for i, zf := range zr.File {
 		e := &entry{index: i, raw: zf.Name, size: int64(zf.UncompressedSize64), mtime: zf.Modified, zf: zf}
 		e.name, e.dir, e.err = checkName(zf.Name)
-		if e.err == nil && seen[e.name] {
+		if e.err == nil && seen[nameKey(e.name)] {
 			e.err = errDupEntry
 		}
 		if e.err == nil && (zf.UncompressedSize64 > 1<<62 || tooExpanded(e.size, int64(zf.CompressedSize64))) {
 			e.err = errBomb
 		}
 		if e.err == nil {
-			seen[e.name] = true
+			seen[nameKey(e.name)] = true
 			if off, err := zf.DataOffset(); err != nil {
 				e.err = fmt.Errorf("%w: %w", errArchive, err)
 			} else if e.end = off + int64(zf.CompressedSize64); !e.dir || zf.CompressedSize64 > 0 {
@@ -344,11 +351,11 @@ func (a *tarArchive) next(tr *tar.Reader, i int, seen map[string]bool) (*entry, 
 		e.dir = true
 	case h.Typeflag != tar.TypeReg:
 		e.err = fmt.Errorf("%w: not a regular file (type %q)", errUnsafeName, h.Typeflag)
-	case seen[e.name]:
+	case seen[nameKey(e.name)]:
 		e.err = errDupEntry
 	}
 	if e.err == nil && !e.dir {
-		seen[e.name] = true
+		seen[nameKey(e.name)] = true
 	}
 	return e, nil
 }

@@ -64,6 +64,8 @@ func TestTakeoutUnsafeNames(t *testing.T) {
 		{name: "Takeout/Drive/./dot.txt", data: []byte("x")},
 		{name: "Takeout/Drive/dup.txt", data: []byte("first")},
 		{name: "Takeout/Drive/dup.txt", data: []byte("second")},
+		{name: "Takeout/Drive/Caf\u00e9.txt", data: []byte("NFC")},
+		{name: "Takeout/Drive/Cafe\u0301.txt", data: []byte("NFD")}, // the same name to the file store
 	}
 	for _, format := range []string{"zip", "tgz"} {
 		t.Run(format, func(t *testing.T) {
@@ -76,12 +78,12 @@ func TestTakeoutUnsafeNames(t *testing.T) {
 				writeTgz(t, path, entries)
 			}
 			rep, files, _ := runTakeout(t, dir, path)
-			if len(files.files) != 2 || files.files["Google Drive/good.txt"] != "good" || files.files["Google Drive/dup.txt"] != "first" {
+			if len(files.files) != 3 || files.files["Google Drive/good.txt"] != "good" || files.files["Google Drive/dup.txt"] != "first" || files.files["Google Drive/Caf\u00e9.txt"] != "NFC" {
 				t.Errorf("imported %q", files.files)
 			}
 			wantProblems(t, rep, "../escape.txt: unsafe", "Takeout/Drive/../../escape.txt: unsafe", "/etc/cron.d/evil: unsafe name in the archive: absolute",
 				`Takeout\Drive\win.txt: unsafe`, "C:/Windows/evil.txt: unsafe", "Takeout/Drive//empty.txt: unsafe", "Takeout/Drive/./dot.txt: unsafe",
-				"Takeout/Drive/dup.txt: the same name appears twice")
+				"Takeout/Drive/dup.txt: the same name appears twice", "Takeout/Drive/Cafe\u0301.txt: the same name appears twice")
 		})
 	}
 }
