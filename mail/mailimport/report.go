@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -64,6 +66,16 @@ type Report struct {
 	CalendarsWaiting int64          `json:"calendars_waiting,omitempty"`
 	ContactsWaiting  int64          `json:"contacts_waiting,omitempty"`
 	EntryProblems    []EntryProblem `json:"entry_problems,omitempty"`
+	// Skipped counts the entries caucus does not import (Photos,
+	// YouTube…), by the archive's top folder.
+	Skipped []SkippedFolder `json:"skipped,omitempty"`
+}
+
+// SkippedFolder is a top folder of a Takeout archive that holds entries
+// caucus does not import, and how many.
+type SkippedFolder struct {
+	Folder  string `json:"folder"`
+	Entries int64  `json:"entries"`
 }
 
 // EntryProblem is an entry of a Takeout archive that was not imported.
@@ -71,7 +83,7 @@ type EntryProblem struct {
 	Archive int    `json:"archive"` // index in the job's files
 	Name    string `json:"name"`    // as the archive names it ("" for the archive itself)
 	Kind    string `json:"kind"`    // mail, drive, calendar, contacts, other, archive
-	Status  string `json:"status"`  // failed, skipped
+	Status  string `json:"status"`  // failed
 	Reason  string `json:"reason"`
 }
 
@@ -143,15 +155,42 @@ func (im *Importer) Report(ctx context.Context, jobID int64) (Report, error) {
 	}
 	rep.Files, rep.FileBytes, rep.Calendars, rep.Contacts = ec.files, ec.fileBytes, ec.calendars, ec.contacts
 	rep.CalendarsWaiting, rep.ContactsWaiting = ec.waitingCalendars, ec.waitingContacts
-	rep.EntryProblems, err = im.entryProblems(ctx, jobID)
+	if rep.EntryProblems, err = im.entryProblems(ctx, jobID); err != nil {
+		return rep, err
+	}
+	rep.Skipped, err = im.skippedFolders(ctx, jobID)
 	return rep, err
+}
+
+// skippedFolders counts the entries not imported by their top folder
+// below "Takeout/".
+func (im *Importer) skippedFolders(ctx context.Context, jobID int64) ([]SkippedFolder, error) {
+	rows, err := im.opts.DB.QueryContext(ctx, `SELECT name FROM mailimport_entries WHERE job_id = ? AND status = ?`, jobID, statusSkipped)
+	if err != nil {
+		return nil, fmt.Errorf("mailimport: report: %w", err)
+	}
+	defer rows.Close()
+	counts := map[string]int64{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("mailimport: report: %w", err)
+		}
+		top, _, _ := strings.Cut(strings.TrimPrefix(name, "Takeout/"), "/")
+		counts[top]++
+	}
+	var out []SkippedFolder
+	for _, f := range slices.Sorted(maps.Keys(counts)) {
+		out = append(out, SkippedFolder{Folder: f, Entries: counts[f]})
+	}
+	return out, rows.Err()
 }
 
 // entryProblems lists the archive entries not imported, at most
 // maxProblems.
 func (im *Importer) entryProblems(ctx context.Context, jobID int64) ([]EntryProblem, error) {
 	rows, err := im.opts.DB.QueryContext(ctx, `SELECT archive, idx, name, kind, status, reason FROM mailimport_entries
-		WHERE job_id = ? AND status IN (?, ?) ORDER BY archive, idx LIMIT ?`, jobID, statusFailed, statusSkipped, maxProblems)
+		WHERE job_id = ? AND status = ? ORDER BY archive, idx LIMIT ?`, jobID, statusFailed, maxProblems)
 	if err != nil {
 		return nil, fmt.Errorf("mailimport: report: %w", err)
 	}
@@ -269,5 +308,11 @@ func (r Report) writeTakeout(b *strings.Builder) {
 	}
 	for _, p := range r.EntryProblems {
 		fmt.Fprintf(b, "  archive %d %s (%s): %s: %s\n", p.Archive+1, p.Name, p.Kind, p.Status, p.Reason)
+	}
+	if len(r.Skipped) > 0 {
+		b.WriteString("\nLeft out, by folder (caucus imports mail, Drive, calendars and contacts only):\n")
+	}
+	for _, s := range r.Skipped {
+		fmt.Fprintf(b, "  %s: %d\n", s.Folder, s.Entries)
 	}
 }
