@@ -113,13 +113,13 @@ func (s *mboxSource) List(ctx context.Context, f Folder, fn func([]Item) error) 
 // listMbox scans r and calls fn with its messages in batches.
 func listMbox(ctx context.Context, r io.Reader, fn func([]Item) error) error {
 	var batch []Item
-	var bytes int64
+	var size int64 // of the batch
 	err := scanMbox(r, func(it Item) error {
 		batch = append(batch, it)
-		if bytes += it.Size; len(batch) < mboxBatch && bytes < mboxBatchBytes {
+		if size += it.Size; len(batch) < mboxBatch && size < mboxBatchBytes {
 			return nil
 		}
-		bytes = 0
+		size = 0
 		if err := ctx.Err(); err != nil {
 			return err
 		}
