@@ -26,7 +26,7 @@ func importFlags(fs *flag.FlagSet) adminRun {
 	mbox := fs.String("mbox", "", "import these mbox `FILES` on the server, separated by commas (Google Takeout's \"All mail\" mbox keeps its labels)")
 	mboxo := fs.Bool("mboxo", false, "the mbox files are mboxo (\">From \" lines not escaped), not mboxrd")
 	maildir := fs.String("maildir", "", "import this Maildir `DIR` on the server (Maildir++ folders included)")
-	takeout := fs.String("takeout", "", "import these Google Takeout archives (`FILES` on the server, .zip or .tgz, separated by commas: every part of a split Takeout): mail, Drive into the member's files, calendars and contacts")
+	takeout := fs.String("takeout", "", "import these Google Takeout archives (`FILES` on the server, .zip, .tgz or .tbz, separated by commas: every part of a split Takeout): mail, Drive into the member's files, calendars and contacts")
 	return func(login string, out io.Writer) (adminCall, error) {
 		a := mailimport.CtlStartArgs{Login: login, MboxO: *mboxo}
 		sources := 0

@@ -5,6 +5,7 @@ import (
 	"archive/zip"
 	"bufio"
 	"cmp"
+	"compress/bzip2"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -20,8 +21,9 @@ import (
 )
 
 // Google Takeout archives: a ZIP (read by its central directory, APPNOTE
-// 6.3.10 section 4.3.16, on the file itself) or a tar, usually gzipped
-// (POSIX.1-2008 pax, RFC 1952), read as a stream. Nothing is unpacked to
+// 6.3.10 section 4.3.16, on the file itself) or a tar (POSIX.1-2008 pax),
+// gzipped (RFC 1952) as Takeout's .tgz or bzip2ed as its older .tbz,
+// read as a stream. Nothing is unpacked to
 // disk: each entry is read from the archive when it is imported.
 //
 // An archive comes from outside and is hostile until read. Its bounds:
@@ -36,8 +38,8 @@ import (
 //     most maxRatio times its compressed size (deflate at its best on
 //     text stays far below; bombs are near 1000), ZIP entries may not
 //     share their compressed data (overlapping entries, the "better zip
-//     bomb"), and a gzip stream as a whole may not expand more than
-//     maxRatio times plus ratioFloor. archive/zip refuses an entry longer
+//     bomb"), and a gzip or bzip2 stream as a whole may not expand more
+//     than maxRatio times plus ratioFloor. archive/zip refuses an entry longer
 //     than its header says.
 
 // Bounds on archives.
@@ -83,8 +85,8 @@ type archive interface {
 	Close() error
 }
 
-// openArchive opens the archive at path: a ZIP, a tar, or a gzipped tar,
-// told apart by their first bytes.
+// openArchive opens the archive at path: a ZIP, a tar, a gzipped or a
+// bzip2ed tar, told apart by their first bytes.
 func openArchive(path string) (archive, error) { return openArchiveMax(path, maxEntries) }
 
 // openArchiveMax is openArchive with at most entries entries.
@@ -104,7 +106,9 @@ func openArchiveMax(path string, entries int) (archive, error) {
 		}
 		return a, nil
 	case n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
-		return &tarArchive{f: f, gz: true, max: entries}, nil
+		return &tarArchive{f: f, comp: "gzip", max: entries}, nil
+	case n >= 3 && string(magic[:3]) == "BZh":
+		return &tarArchive{f: f, comp: "bzip2", max: entries}, nil
 	}
 	return &tarArchive{f: f, max: entries}, nil
 }
@@ -274,7 +278,7 @@ func (r *archiveReader) Close() error {
 // tarArchive is a tar, or a gzipped tar, read as a stream.
 type tarArchive struct {
 	f    *os.File
-	gz   bool
+	comp string   // "", "gzip", "bzip2"
 	max  int      // entries
 	file *counter // the archive file as the walk reads it
 }
@@ -316,16 +320,23 @@ func (g *bombGuard) Read(p []byte) (int, error) {
 // stream opens the tar stream from the start of the file.
 func (a *tarArchive) stream() (*tar.Reader, io.Closer, error) {
 	a.file = &counter{r: io.NewSectionReader(a.f, 0, 1<<62)}
-	if !a.gz {
-		return tar.NewReader(bufio.NewReaderSize(a.file, 64<<10)), nil, nil
-	}
 	in := &counter{r: bufio.NewReaderSize(a.file, 64<<10)}
-	zr, err := gzip.NewReader(in)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", errArchive, err)
+	var dec io.Reader
+	var c io.Closer
+	switch a.comp {
+	case "":
+		return tar.NewReader(in), nil, nil
+	case "bzip2":
+		dec = bzip2.NewReader(in)
+	default:
+		zr, err := gzip.NewReader(in)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", errArchive, err)
+		}
+		dec, c = zr, zr
 	}
-	out := &counter{r: zr}
-	return tar.NewReader(&bombGuard{r: out, in: in, out: out}), zr, nil
+	out := &counter{r: dec}
+	return tar.NewReader(&bombGuard{r: out, in: in, out: out}), c, nil
 }
 
 // next reads the next header; io.EOF at the end.

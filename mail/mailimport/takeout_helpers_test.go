@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/testtool"
 )
 
 // tEntry is one entry of a test archive.
@@ -73,6 +75,35 @@ func writeTgz(t testing.TB, path string, entries []tEntry) {
 	}
 	gz.Close()
 	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeTar writes entries as a plain tar at path, bzip2ed by the bzip2
+// command if bz (Go has no bzip2 writer).
+func writeTar(t *testing.T, path string, bz bool, entries []tEntry) {
+	t.Helper()
+	writeTgz(t, path+".gz", entries)
+	b, err := os.ReadFile(path + ".gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bz {
+		cmd := exec.Command(testtool.Need(t, "bzip2"), "-c")
+		cmd.Stdin = bytes.NewReader(plain)
+		if plain, err = cmd.Output(); err != nil {
+			t.Fatalf("bzip2: %v", err)
+		}
+	}
+	if err := os.WriteFile(path, plain, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }

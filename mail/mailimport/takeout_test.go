@@ -74,15 +74,18 @@ func TestTakeoutArchives(t *testing.T) {
 	t.Parallel()
 	fx := newTakeoutFixture(60)
 	want := mboxWant(t, fx)
-	for _, format := range []string{"zip", "tgz"} {
+	for _, format := range []string{"zip", "tgz", "tbz", "tar"} {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			path := filepath.Join(dir, "takeout-20261130T100000Z-001."+format)
-			if format == "zip" {
+			switch format {
+			case "zip":
 				writeZip(t, path, fx.entries)
-			} else {
+			case "tgz":
 				writeTgz(t, path, fx.entries)
+			default:
+				writeTar(t, path, format == "tbz", fx.entries)
 			}
 			files := newFakeFiles()
 			e := openEnv(t, dir, withTakeout(dir, files))
