@@ -38,8 +38,10 @@ import (
 //     most maxRatio times its compressed size (deflate at its best on
 //     text stays far below; bombs are near 1000), ZIP entries may not
 //     share their compressed data (overlapping entries, the "better zip
-//     bomb"), and a gzip or bzip2 stream as a whole may not expand more
-//     than maxRatio times plus ratioFloor. archive/zip refuses an entry longer
+//     bomb"), a gzip or bzip2 stream as a whole may not expand more
+//     than maxRatio times plus ratioFloor, nor a tar's entries; sparse
+//     files, whose holes read as zeros the archive does not hold, are
+//     refused. archive/zip refuses an entry longer
 //     than its header says.
 
 // Bounds on archives.
@@ -280,6 +282,7 @@ type tarArchive struct {
 	f    *os.File
 	comp string   // "", "gzip", "bzip2"
 	max  int      // entries
+	out  int64    // bytes the entries gave out
 	file *counter // the archive file as the walk reads it
 }
 
@@ -358,6 +361,10 @@ func (a *tarArchive) next(tr *tar.Reader, i int, seen map[string]bool) (*entry, 
 	e.name, e.dir, e.err = checkName(h.Name)
 	switch {
 	case e.err != nil:
+	case isSparse(h):
+		// Its holes read as zeros that the archive does not hold: a
+		// few KiB of tar become any size, compressed or not.
+		e.err = fmt.Errorf("%w: a sparse file", errUnsafeName)
 	case h.Typeflag == tar.TypeDir:
 		e.dir = true
 	case h.Typeflag != tar.TypeReg:
@@ -369,6 +376,36 @@ func (a *tarArchive) next(tr *tar.Reader, i int, seen map[string]bool) (*entry, 
 		seen[nameKey(e.name)] = true
 	}
 	return e, nil
+}
+
+// isSparse reports whether h is a sparse file, in the old GNU form or in
+// pax's (GNU sparse formats 0.x and 1.0, which Go reads as regular files).
+func isSparse(h *tar.Header) bool {
+	if h.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
+}
+
+// outGuard fails a read once the tar stream has given out more than the
+// bounds allow for the archive bytes read (whatever made it expand).
+type outGuard struct {
+	r io.Reader
+	a *tarArchive
+}
+
+func (g *outGuard) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	g.a.out += int64(n)
+	if g.a.out > ratioFloor && g.a.out/maxRatio > g.a.file.n {
+		return n, errBomb
+	}
+	return n, err
 }
 
 func (a *tarArchive) walk(ctx context.Context, fn func(*entry, io.Reader) error) error {
@@ -393,7 +430,7 @@ func (a *tarArchive) walk(ctx context.Context, fn func(*entry, io.Reader) error)
 		}
 		var r io.Reader
 		if e.err == nil && !e.dir {
-			r = &archiveReader{r: tr, name: e.raw}
+			r = &archiveReader{r: &outGuard{r: tr, a: a}, name: e.raw}
 		}
 		if err := fn(e, r); err != nil {
 			return err

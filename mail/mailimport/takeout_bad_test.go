@@ -9,8 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -271,4 +274,93 @@ func TestTakeoutLimits(t *testing.T) {
 	if rep.Calendars != 1 {
 		t.Errorf("%d calendars kept, want the one of exactly %d bytes", rep.Calendars, maxKept)
 	}
+}
+
+// paxRecord is one pax extended header record ("%d %s=%s\n", its length
+// counting itself).
+func paxRecord(k, v string) string {
+	s := " " + k + "=" + v + "\n"
+	for n := len(s); ; {
+		l := len(strconv.Itoa(n)) + len(s)
+		if l == n {
+			return strconv.Itoa(n) + s
+		}
+		n = l
+	}
+}
+
+// sparseTar is a tar of a few KiB holding a pax sparse file (GNU sparse
+// format 1.0) that reads as size bytes of zeros; Go's tar writer cannot
+// write one, so its extended header is made by hand.
+func sparseTar(t *testing.T, size int64) []byte {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	tw.WriteHeader(&tar.Header{Name: "Takeout/Drive/first.txt", Typeflag: tar.TypeReg, Size: 5, Format: tar.FormatUSTAR})
+	tw.Write([]byte("first"))
+	tw.Flush() // the padding of first.txt
+	at := b.Len()
+	recs := paxRecord("GNU.sparse.major", "1") + paxRecord("GNU.sparse.minor", "0") +
+		paxRecord("GNU.sparse.name", "Takeout/Drive/sparse.bin") + paxRecord("GNU.sparse.realsize", strconv.FormatInt(size, 10))
+	tw.WriteHeader(&tar.Header{Name: "PaxHeaders/sparse", Typeflag: tar.TypeReg, Size: int64(len(recs)), Format: tar.FormatUSTAR})
+	tw.Write([]byte(recs))
+	sparseMap := make([]byte, 512)
+	copy(sparseMap, "1\n0\n0\n") // one region of data, empty: the rest is a hole
+	tw.WriteHeader(&tar.Header{Name: "sparse", Typeflag: tar.TypeReg, Size: 512, Format: tar.FormatUSTAR})
+	tw.Write(sparseMap)
+	tw.WriteHeader(&tar.Header{Name: "Takeout/Drive/after.txt", Typeflag: tar.TypeReg, Size: 5, Format: tar.FormatUSTAR})
+	tw.Write([]byte("after"))
+	tw.Close()
+	raw := b.Bytes()
+	hdr := raw[at : at+512]
+	hdr[156] = tar.TypeXHeader
+	copy(hdr[148:156], "        ")
+	sum := 0
+	for _, c := range hdr {
+		sum += int(c)
+	}
+	copy(hdr[148:156], fmt.Sprintf("%06o\x00 ", sum))
+	return raw
+}
+
+// TestTakeoutSparseBomb: a tar's sparse file reads as far more bytes than
+// the archive holds (a 4 KiB tar, a 64 MiB file of zeros), without any
+// compression to bound it: refused, plain or gzipped, and the other
+// files import.
+func TestTakeoutSparseBomb(t *testing.T) {
+	t.Parallel()
+	raw := sparseTar(t, 64<<20)
+	dir := t.TempDir()
+	plain, gzipped := filepath.Join(dir, "sparse.tar"), filepath.Join(dir, "sparse.tgz")
+	os.WriteFile(plain, raw, 0o600)
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write(raw)
+	zw.Close()
+	os.WriteFile(gzipped, b.Bytes(), 0o600)
+	for _, p := range []string{plain, gzipped} {
+		rep, files, _ := runTakeout(t, t.TempDir(), p)
+		wantProblems(t, rep, "Takeout/Drive/sparse.bin: unsafe name in the archive: a sparse file")
+		if len(files.files) != 2 || files.files["Google Drive/first.txt"] != "first" || files.files["Google Drive/after.txt"] != "after" {
+			t.Errorf("%s: imported %d files: %v", filepath.Base(p), len(files.files), slices.Collect(maps.Keys(files.files)))
+		}
+	}
+}
+
+// TestTarOutGuard: whatever makes a tar's entries give out more than the
+// archive holds (a sparse form not recognised, a reader's bug), the
+// reading stops past maxRatio times the bytes read plus ratioFloor.
+func TestTarOutGuard(t *testing.T) {
+	t.Parallel()
+	a := &tarArchive{file: &counter{n: 4096}}
+	n, err := io.Copy(io.Discard, &outGuard{r: io.LimitReader(zeroReader{}, 1<<30), a: a})
+	if !errors.Is(err, errBomb) || n > 4096*maxRatio+ratioFloor+32<<10 {
+		t.Fatalf("read %d bytes of zeros from a 4 KiB archive: %v", n, err)
+	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
