@@ -165,7 +165,7 @@ func backupCmd(args []string, stdout, stderr io.Writer) error {
 // by file.
 func attachBlobs(dataDir string) (map[string]blob.Store, error) {
 	stores := map[string]blob.Store{}
-	for _, name := range []string{"mail", "queue", "files"} {
+	for _, name := range []string{"mail", "queue", "files", "imports"} {
 		dir := filepath.Join(dataDir, "blobs", name)
 		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 			continue

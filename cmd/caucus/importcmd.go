@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -25,10 +26,19 @@ func importFlags(fs *flag.FlagSet) adminRun {
 	mbox := fs.String("mbox", "", "import these mbox `FILES` on the server, separated by commas (Google Takeout's \"All mail\" mbox keeps its labels)")
 	mboxo := fs.Bool("mboxo", false, "the mbox files are mboxo (\">From \" lines not escaped), not mboxrd")
 	maildir := fs.String("maildir", "", "import this Maildir `DIR` on the server (Maildir++ folders included)")
+	takeout := fs.String("takeout", "", "import these Google Takeout archives (`FILES` on the server, .zip, .tgz or .tbz, separated by commas: every part of a split Takeout): mail, Drive into the member's files, calendars and contacts")
 	return func(login string, out io.Writer) (adminCall, error) {
 		a := mailimport.CtlStartArgs{Login: login, MboxO: *mboxo}
+		sources := 0
+		for _, s := range []string{*imap, *mbox, *maildir, *takeout} {
+			if s != "" {
+				sources++
+			}
+		}
 		switch {
-		case *imap != "" && *mbox == "" && *maildir == "":
+		case sources != 1:
+			return adminCall{}, errors.New("say where the mail comes from: one of --imap, --mbox, --maildir or --takeout")
+		case *imap != "":
 			a.Kind, a.Addr, a.SourceLogin = "imap", *imap, *srcLogin
 			a.Security = mailimport.TLSImplicit
 			if *starttls {
@@ -39,17 +49,27 @@ func importFlags(fs *flag.FlagSet) adminRun {
 				return adminCall{}, err
 			}
 			a.Password = pw
-		case *mbox != "" && *imap == "" && *maildir == "":
+		case *mbox != "":
 			a.Kind = "mbox"
 			for p := range strings.SplitSeq(*mbox, ",") {
 				if p = strings.TrimSpace(p); p != "" {
 					a.Paths = append(a.Paths, p)
 				}
 			}
-		case *maildir != "" && *imap == "" && *mbox == "":
+		case *maildir != "":
 			a.Kind, a.Paths = "maildir", []string{*maildir}
 		default:
-			return adminCall{}, errors.New("say where the mail comes from: one of --imap, --mbox or --maildir")
+			a.Kind = mailimport.KindTakeout
+			for p := range strings.SplitSeq(*takeout, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					// The server reads them, from its own directory.
+					abs, err := filepath.Abs(p)
+					if err != nil {
+						return adminCall{}, err
+					}
+					a.Paths = append(a.Paths, abs)
+				}
+			}
 		}
 		return adminCall{op: mailimport.OpImportStart, args: a, print: printAs(func(r mailimport.CtlStartResult) {
 			fmt.Fprintf(out, "import job %d started for %s; follow it with: caucus admin import-report --job %d\n", r.Job, login, r.Job)

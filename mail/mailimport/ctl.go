@@ -30,7 +30,7 @@ type CtlCSVArgs struct {
 // standard input, never from its command line.
 type CtlStartArgs struct {
 	Login       string   `json:"login"` // the caucus member
-	Kind        string   `json:"kind"`  // imap, mbox, maildir
+	Kind        string   `json:"kind"`  // imap, mbox, maildir, takeout
 	Addr        string   `json:"addr,omitempty"`
 	Security    string   `json:"security,omitempty"`
 	SourceLogin string   `json:"source_login,omitempty"`

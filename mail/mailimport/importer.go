@@ -1,7 +1,11 @@
 // Package mailimport copies a member's mail into caucus from another
 // provider: any IMAP server (RFC 9051, with Gmail's X-GM-EXT-1 labels
 // when the server offers them), mbox files (RFC 4155, Google Takeout's
-// with X-Gmail-Labels) and Maildir trees.
+// with X-Gmail-Labels) and Maildir trees. It also reads whole Google
+// Takeout archives (ZIP, tar, gzipped tar; see takeout.go): their mail
+// as mbox, their Drive into the member's files through a [FileSink], and
+// their calendars (RFC 5545) and contacts (RFC 6350), kept until a
+// [CalendarSink] or [ContactsSink] takes them.
 //
 // An import is a durable job per member ([Importer.Start]), run by
 // [Importer.Run]: it survives a restart and resumes where it stopped,
@@ -29,6 +33,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -112,6 +117,14 @@ type Options struct {
 	PublicDial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// OpenSource, if set, replaces the opening of sources (tests).
 	OpenSource func(ctx context.Context, spec SourceSpec) (Source, error)
+
+	// Kept holds the calendars and contacts of Google Takeout archives
+	// until a calendar or contacts store takes them (a blob directory of
+	// the importer's own); nil: they are reported as not imported.
+	Kept blob.Store
+	// Sinks are the stores for Takeout's Drive files, calendars and
+	// contacts; see also [Importer.SetSinks].
+	Sinks Sinks
 }
 
 // Importer runs import jobs. Its methods are safe for concurrent use.
@@ -121,6 +134,7 @@ type Importer struct {
 	wake chan struct{}
 
 	mu      sync.Mutex
+	sinks   Sinks
 	running map[int64]*run // jobs being run, by id
 	changed chan struct{}  // closed when a job starts or stops
 }
@@ -157,7 +171,7 @@ func New(opts Options) (*Importer, error) {
 	if opts.MaxMessageSize <= 0 {
 		opts.MaxMessageSize = 64 << 20
 	}
-	return &Importer{opts: opts, log: opts.Log, wake: make(chan struct{}, 1), running: map[int64]*run{}, changed: make(chan struct{})}, nil
+	return &Importer{opts: opts, log: opts.Log, wake: make(chan struct{}, 1), sinks: opts.Sinks, running: map[int64]*run{}, changed: make(chan struct{})}, nil
 }
 
 // Request asks for a job.
@@ -207,9 +221,17 @@ func describe(spec SourceSpec) (string, error) {
 			return "", fmt.Errorf("%w: security %q (tls or starttls)", ErrBadSource, spec.Security)
 		}
 		return spec.Addr, nil
-	case KindMbox, KindMaildir:
+	case KindMbox, KindMaildir, KindTakeout:
 		if len(spec.Paths) == 0 || spec.Kind == KindMaildir && len(spec.Paths) != 1 {
 			return "", fmt.Errorf("%w: %s needs a path", ErrBadSource, spec.Kind)
+		}
+		if spec.Kind == KindTakeout {
+			for _, p := range spec.Paths {
+				// Said at once to whoever starts the job, not in its report.
+				if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+					return "", fmt.Errorf("%w: %s is not an archive file the server can read", ErrBadSource, p)
+				}
+			}
 		}
 		return fmt.Sprint(spec.Paths), nil
 	}
@@ -286,6 +308,9 @@ func (im *Importer) finish(ctx context.Context, jobID int64, state, msg string) 
 func (im *Importer) Run(ctx context.Context) {
 	if _, err := im.opts.DB.ExecContext(ctx, `UPDATE mailimport_jobs SET state = ? WHERE state = ?`, StateQueued, StateRunning); err != nil && ctx.Err() == nil {
 		im.log.Error("mailimport: resuming jobs", "err", err)
+	}
+	if _, err := im.DeliverKept(ctx); err != nil && ctx.Err() == nil {
+		im.log.Error("mailimport: handing over kept calendars and contacts", "err", err)
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()

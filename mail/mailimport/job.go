@@ -42,7 +42,9 @@ var (
 // runJob runs one job until it ends, waits, or ctx ends.
 func (im *Importer) runJob(ctx context.Context, r *run) {
 	spec, err := im.loadJob(ctx, r)
-	if err == nil {
+	if err == nil && spec.Kind == KindTakeout {
+		err = im.copyTakeout(ctx, r, spec)
+	} else if err == nil {
 		err = im.copySource(ctx, r, spec)
 	}
 	im.endRun(ctx, r, err)
@@ -55,6 +57,9 @@ func (im *Importer) endRun(ctx context.Context, r *run, err error) {
 	case err == nil:
 		p, _ := r.progress.get()
 		msg := fmt.Sprintf("%d messages copied, %d duplicates skipped, %d could not be imported", p.Copied, p.Duplicates, p.Failed)
+		if r.kind == KindTakeout {
+			msg += fmt.Sprintf("; %d Drive files, %d calendars and address books kept, %d archive entries not imported", p.Files, p.Kept, p.EntriesFailed)
+		}
 		if ferr := im.finish(bg, r.id, StateDone, msg); ferr != nil {
 			im.log.Error("mailimport: ending job", "job", r.id, "err", ferr)
 		}
@@ -66,7 +71,7 @@ func (im *Importer) endRun(ctx context.Context, r *run, err error) {
 		im.setState(bg, r, StateQueued, "", 0, false)
 	case errors.Is(err, ErrThrottled):
 		im.wait(bg, r, err, true)
-	case errors.Is(err, ErrQuota), errors.Is(err, ErrBadSource), errors.Is(err, errSeal),
+	case errors.Is(err, ErrQuota), errors.Is(err, ErrFilesQuota), errors.Is(err, ErrBadSource), errors.Is(err, errSeal),
 		errors.Is(err, ErrTLS), errors.Is(err, errLogin):
 		im.failJob(bg, r, err)
 	default:
@@ -169,9 +174,14 @@ func (im *Importer) loadJob(ctx context.Context, r *run) (SourceSpec, error) {
 	if err != nil {
 		return spec, err
 	}
+	entries, err := im.entryTotals(ctx, r.id)
+	if err != nil {
+		return spec, err
+	}
 	r.progress.set(func(p *Progress) {
 		p.State = StateRunning
 		p.Copied, p.Duplicates, p.Failed, p.Bytes = counts.copied, counts.duplicates, counts.failed, counts.bytes
+		entries.setProgress(p)
 	})
 	return spec, nil
 }
@@ -384,7 +394,7 @@ func (im *Importer) plan(ctx context.Context, r *run, f Folder, it Item) (task, 
 	type want struct{ key, name string }
 	var wants []want
 	if f.Labels && it.Labels != nil {
-		dests, add, remove := labelPlan(it.Labels, r.kind == KindMbox)
+		dests, add, remove := labelPlan(it.Labels, r.kind == KindMbox || r.kind == KindTakeout)
 		for _, d := range dests {
 			wants = append(wants, want{"label:" + d, d})
 		}

@@ -44,6 +44,9 @@ type MboxConfig struct {
 const (
 	maxMboxHeader = 256 << 10 // header bytes scanned for labels
 	mboxBatch     = 256
+	// mboxBatchBytes ends a batch early: an archive's mbox keeps a
+	// batch's bytes in memory until it is fetched (archiveMbox).
+	mboxBatchBytes = 16 << 20
 )
 
 // mboxSource reads mbox files.
@@ -104,12 +107,19 @@ func (s *mboxSource) List(ctx context.Context, f Folder, fn func([]Item) error) 
 		return fmt.Errorf("mailimport: %w", err)
 	}
 	defer file.Close()
+	return listMbox(ctx, file, fn)
+}
+
+// listMbox scans r and calls fn with its messages in batches.
+func listMbox(ctx context.Context, r io.Reader, fn func([]Item) error) error {
 	var batch []Item
-	err = scanMbox(file, func(it Item) error {
+	var size int64 // of the batch
+	err := scanMbox(r, func(it Item) error {
 		batch = append(batch, it)
-		if len(batch) < mboxBatch {
+		if size += it.Size; len(batch) < mboxBatch && size < mboxBatchBytes {
 			return nil
 		}
+		size = 0
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -117,8 +127,12 @@ func (s *mboxSource) List(ctx context.Context, f Folder, fn func([]Item) error) 
 		batch = nil
 		return err
 	})
-	if err == nil && len(batch) > 0 {
-		err = fn(batch)
+	// The messages read whole before an error reading the file (a
+	// damaged archive) are copied too.
+	if len(batch) > 0 && ctx.Err() == nil {
+		if ferr := fn(batch); ferr != nil {
+			return ferr
+		}
 	}
 	return err
 }

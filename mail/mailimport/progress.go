@@ -24,6 +24,14 @@ type Progress struct {
 	Failed           int64  // messages that could not be imported
 	Bytes            int64  // bytes copied
 	TotalBytes       int64  // bytes of the source, when known (mbox)
+
+	// Google Takeout archives (Folders counts the archives).
+	ArchiveBytes  int64 // bytes of the archive files
+	ArchiveRead   int64 // bytes of them read (this run), for a progress bar
+	Files         int64 // Drive files copied (or found copied)
+	FileBytes     int64 // their bytes
+	Kept          int64 // calendars and address books kept
+	EntriesFailed int64 // archive entries that could not be imported
 }
 
 // progressBox holds a running job's progress and tells waiters when
@@ -84,6 +92,11 @@ func (im *Importer) Progress(ctx context.Context, jobID int64) (Progress, <-chan
 		return p, nil, err
 	}
 	p.Copied, p.Duplicates, p.Failed, p.Bytes = c.copied, c.duplicates, c.failed, c.bytes
+	ec, err := im.entryTotals(ctx, jobID)
+	if err != nil {
+		return p, nil, err
+	}
+	ec.setProgress(&p)
 	return p, im.jobsChanged(), nil
 }
 

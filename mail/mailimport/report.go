@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -53,6 +55,36 @@ type Report struct {
 	Problems   []Problem      `json:"problems,omitempty"`
 	// MoreProblems is how many problems were left out of Problems.
 	MoreProblems int64 `json:"more_problems,omitempty"`
+
+	// Google Takeout archives.
+	Files     int64 `json:"files,omitempty"`      // Drive files copied into "Google Drive"
+	FileBytes int64 `json:"file_bytes,omitempty"` // their bytes
+	Calendars int64 `json:"calendars,omitempty"`  // calendars (.ics) kept
+	Contacts  int64 `json:"contacts,omitempty"`   // address books (.vcf) kept
+	// CalendarsWaiting and ContactsWaiting are those kept and not yet
+	// taken by a calendar or contacts store (none is configured).
+	CalendarsWaiting int64          `json:"calendars_waiting,omitempty"`
+	ContactsWaiting  int64          `json:"contacts_waiting,omitempty"`
+	EntryProblems    []EntryProblem `json:"entry_problems,omitempty"`
+	// Skipped counts the entries caucus does not import (Photos,
+	// YouTube…), by the archive's top folder.
+	Skipped []SkippedFolder `json:"skipped,omitempty"`
+}
+
+// SkippedFolder is a top folder of a Takeout archive that holds entries
+// caucus does not import, and how many.
+type SkippedFolder struct {
+	Folder  string `json:"folder"`
+	Entries int64  `json:"entries"`
+}
+
+// EntryProblem is an entry of a Takeout archive that was not imported.
+type EntryProblem struct {
+	Archive int    `json:"archive"` // index in the job's files
+	Name    string `json:"name"`    // as the archive names it ("" for the archive itself)
+	Kind    string `json:"kind"`    // mail, drive, calendar, contacts, other, archive
+	Status  string `json:"status"`  // failed
+	Reason  string `json:"reason"`
 }
 
 // maxProblems bounds the problems a report lists.
@@ -114,7 +146,65 @@ func (im *Importer) Report(ctx context.Context, jobID int64) (Report, error) {
 		return rep, err
 	}
 	rep.Problems, rep.MoreProblems, err = im.problems(ctx, jobID)
+	if err != nil || j.Kind != KindTakeout {
+		return rep, err
+	}
+	ec, err := im.entryTotals(ctx, jobID)
+	if err != nil {
+		return rep, err
+	}
+	rep.Files, rep.FileBytes, rep.Calendars, rep.Contacts = ec.files, ec.fileBytes, ec.calendars, ec.contacts
+	rep.CalendarsWaiting, rep.ContactsWaiting = ec.waitingCalendars, ec.waitingContacts
+	if rep.EntryProblems, err = im.entryProblems(ctx, jobID); err != nil {
+		return rep, err
+	}
+	rep.Skipped, err = im.skippedFolders(ctx, jobID)
 	return rep, err
+}
+
+// skippedFolders counts the entries not imported by their top folder
+// below "Takeout/".
+func (im *Importer) skippedFolders(ctx context.Context, jobID int64) ([]SkippedFolder, error) {
+	rows, err := im.opts.DB.QueryContext(ctx, `SELECT name FROM mailimport_entries WHERE job_id = ? AND status = ?`, jobID, statusSkipped)
+	if err != nil {
+		return nil, fmt.Errorf("mailimport: report: %w", err)
+	}
+	defer rows.Close()
+	counts := map[string]int64{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("mailimport: report: %w", err)
+		}
+		top, _, _ := strings.Cut(strings.TrimPrefix(name, "Takeout/"), "/")
+		counts[top]++
+	}
+	var out []SkippedFolder
+	for _, f := range slices.Sorted(maps.Keys(counts)) {
+		out = append(out, SkippedFolder{Folder: f, Entries: counts[f]})
+	}
+	return out, rows.Err()
+}
+
+// entryProblems lists the archive entries not imported, at most
+// maxProblems.
+func (im *Importer) entryProblems(ctx context.Context, jobID int64) ([]EntryProblem, error) {
+	rows, err := im.opts.DB.QueryContext(ctx, `SELECT archive, idx, name, kind, status, reason FROM mailimport_entries
+		WHERE job_id = ? AND status = ? ORDER BY archive, idx LIMIT ?`, jobID, statusFailed, maxProblems)
+	if err != nil {
+		return nil, fmt.Errorf("mailimport: report: %w", err)
+	}
+	defer rows.Close()
+	var out []EntryProblem
+	for rows.Next() {
+		var p EntryProblem
+		var idx int
+		if err := rows.Scan(&p.Archive, &idx, &p.Name, &p.Kind, &p.Status, &p.Reason); err != nil {
+			return nil, fmt.Errorf("mailimport: report: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 // folderReports lists where the folders and labels went.
@@ -194,6 +284,35 @@ func (r Report) WriteText(w io.Writer) error {
 	if r.MoreProblems > 0 {
 		fmt.Fprintf(&b, "  … and %d more\n", r.MoreProblems)
 	}
+	if j.Kind == KindTakeout {
+		r.writeTakeout(&b)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeTakeout writes what a Takeout job did besides mail.
+func (r Report) writeTakeout(b *strings.Builder) {
+	fmt.Fprintf(b, "\nGoogle Drive: %d files (%d bytes) in the member's files, folder %q.\n", r.Files, r.FileBytes, driveFolder)
+	kept := func(what string, n, waiting int64, store string) {
+		fmt.Fprintf(b, "%s: %d kept", what, n)
+		if waiting > 0 {
+			fmt.Fprintf(b, ", %d waiting for %s (imported when caucus has them)", waiting, store)
+		}
+		b.WriteString(".\n")
+	}
+	kept("Calendars", r.Calendars, r.CalendarsWaiting, "calendars")
+	kept("Contacts", r.Contacts, r.ContactsWaiting, "contacts")
+	if len(r.EntryProblems) > 0 {
+		b.WriteString("\nNot imported from the archives:\n")
+	}
+	for _, p := range r.EntryProblems {
+		fmt.Fprintf(b, "  archive %d %s (%s): %s: %s\n", p.Archive+1, p.Name, p.Kind, p.Status, p.Reason)
+	}
+	if len(r.Skipped) > 0 {
+		b.WriteString("\nLeft out, by folder (caucus imports mail, Drive, calendars and contacts only):\n")
+	}
+	for _, s := range r.Skipped {
+		fmt.Fprintf(b, "  %s: %d\n", s.Folder, s.Entries)
+	}
 }

@@ -17,8 +17,16 @@ import "github.com/caucus-org/caucus/internal/db"
 // placed in each destination, so that the same message found twice (in
 // two mbox files, or after the source's UIDVALIDITY changed) is placed
 // once.
+//
+// A Google Takeout job also records each archive entry it dealt with
+// (mailimport_entries: a Drive file copied, a calendar kept, an entry
+// refused and why), in the archive's order, so that a resumed job skips
+// them. mailimport_kept holds the calendars (.ics) and contacts (.vcf)
+// of Takeout archives, their content in the importer's blob store, until
+// a calendar or contacts store takes them (delivered_at); they outlive
+// their job.
 func Component() db.Component {
-	return db.Component{Name: "mailimport", Migrations: []db.Migration{{Version: 1, SQL: schemaV1}}}
+	return db.Component{Name: "mailimport", Migrations: []db.Migration{{Version: 1, SQL: schemaV1}, {Version: 2, SQL: schemaV2}}}
 }
 
 const schemaV1 = `
@@ -65,4 +73,31 @@ CREATE TABLE mailimport_placed (
 	blob_ref TEXT NOT NULL,
 	PRIMARY KEY (job_id, dest, blob_ref)
 ) WITHOUT ROWID;
+`
+
+const schemaV2 = `
+CREATE TABLE mailimport_entries (
+	job_id  INTEGER NOT NULL REFERENCES mailimport_jobs(id) ON DELETE CASCADE,
+	archive INTEGER NOT NULL, -- index in the job's paths
+	idx     INTEGER NOT NULL, -- position in the archive; -1: the archive itself
+	name    TEXT NOT NULL,
+	kind    TEXT NOT NULL,
+	status  TEXT NOT NULL,
+	reason  TEXT NOT NULL DEFAULT '',
+	size    INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (job_id, archive, idx)
+) WITHOUT ROWID;
+CREATE TABLE mailimport_kept (
+	id           INTEGER PRIMARY KEY,
+	job_id       INTEGER NOT NULL,
+	account_id   INTEGER NOT NULL,
+	kind         TEXT NOT NULL,
+	name         TEXT NOT NULL,
+	blob_ref     TEXT NOT NULL,
+	size         INTEGER NOT NULL,
+	kept_at      INTEGER NOT NULL,
+	delivered_at INTEGER,
+	UNIQUE (job_id, kind, name)
+);
+CREATE INDEX mailimport_kept_waiting ON mailimport_kept(kind, id) WHERE delivered_at IS NULL;
 `

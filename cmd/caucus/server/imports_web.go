@@ -41,15 +41,17 @@ func (s *Server) ownAddrs(ctx context.Context) ([]netip.Addr, error) {
 // (/mail/import) to the mux, with its uploads spooled under the data
 // directory, and its spool's sweep to the housekeeping loops.
 //
-// Uploads of an mbox start an mbox job; a Takeout archive is refused
-// until mailimport has a Takeout kind: then one line here,
-// kinds[importweb.KindTakeout] = importweb.StartKind(s.imports, mailimport.KindTakeout).
+// Uploads of an mbox start an mbox job, and of a Takeout archive (.zip,
+// .tgz) a Takeout job (mail, Drive into files, calendars and contacts).
 func (s *Server) buildImportWeb(mux *http.ServeMux, pages *login.Handler) error {
 	spool, err := upload.Open(s.db, filepath.Join(s.cfg.DataDir, "uploads"), s.deps.Now, s.log.With("component", "upload"))
 	if err != nil {
 		return err
 	}
-	kinds := importweb.Kinds{importweb.KindMbox: importweb.StartKind(s.imports, mailimport.KindMbox)}
+	kinds := importweb.Kinds{
+		importweb.KindMbox:    importweb.StartKind(s.imports, mailimport.KindMbox),
+		importweb.KindTakeout: importweb.StartKind(s.imports, mailimport.KindTakeout),
+	}
 	h, err := importweb.New(importweb.Deps{
 		Imports: s.imports, Login: pages, Check: s.importDialer(),
 		Uploads: spool, Kinds: kinds, Quota: s.mail.Usage,

@@ -57,10 +57,17 @@ func (s *Server) buildMail(ctx context.Context) (err error) {
 		Metrics: s.stats,
 	})
 	// Moving in: members' mail copied from another provider (IMAP,
-	// Google Takeout's mbox, Maildir), as durable jobs.
+	// Google Takeout's archives and mbox, Maildir), as durable jobs; the
+	// calendars and contacts of Takeout archives kept in a blob directory
+	// of their own (buildFiles names the file store for Drive files).
+	kept, err := s.blobDir("imports")
+	if err != nil {
+		return err
+	}
 	if s.imports, err = mailimport.New(mailimport.Options{
 		DB: s.db, Store: s.mail, Key: s.keys.Derive("mailimport"), Audit: s.audit, Log: log.With("component", "mailimport"), Now: now,
 		PublicDial: s.importDialer().DialContext,
+		Kept:       kept,
 	}); err != nil {
 		return err
 	}
