@@ -385,3 +385,27 @@ func TestDirectoryHiddenFromVolunteers(t *testing.T) {
 		t.Errorf("a volunteer reading the directory: %v, want ErrNotFound", err)
 	}
 }
+
+// TestImportWithoutUIDs: a Google Contacts export has no UIDs; ParseAll
+// gives each card one made from its content, the same on a second
+// import, so importing the file twice adds nothing the second time.
+func TestImportWithoutUIDs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	alice := e.member(t, "alice@example.org", auth.RoleMember)
+	export := []byte("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Press Office\r\nN:;Press Office;;;\r\nEMAIL;TYPE=INTERNET:press@paper.example\r\nEND:VCARD\r\n" +
+		"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Maria Bianchi\r\nN:Bianchi;Maria;;;\r\nTEL;TYPE=CELL:+39 333 000000\r\nEND:VCARD\r\n")
+	for round, want := range []int{2, 0} {
+		cards, err := contacts.ParseAll(export, contacts.MaxImport)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if cards[0].Value(vcard.FieldUID) == "" || cards[0].Value(vcard.FieldUID) == cards[1].Value(vcard.FieldUID) {
+			t.Fatalf("UIDs %q %q", cards[0].Value(vcard.FieldUID), cards[1].Value(vcard.FieldUID))
+		}
+		if n, err := e.store.Import(ctx, alice, contacts.SlugPersonal, cards); err != nil || n != want {
+			t.Errorf("round %d: imported %d, %v; want %d", round, n, err, want)
+		}
+	}
+}

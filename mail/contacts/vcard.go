@@ -87,7 +87,10 @@ func allLinesRead(data []byte, card vcard.Card) error {
 }
 
 // ParseAll reads the vCards of a .vcf file (an export, several cards one
-// after the other), each checked as by [Parse]; at most max cards.
+// after the other), each checked as by [Parse]; at most max cards. A card
+// without a UID (Google Contacts and Outlook export none) is given one
+// made from its content ([ContentUID]), so that importing the same file
+// twice finds the same cards.
 func ParseAll(data []byte, max int) ([]vcard.Card, error) {
 	if !utf8.Valid(data) {
 		return nil, fmt.Errorf("%w: the file is not UTF-8", ErrInvalid)
@@ -104,6 +107,9 @@ func ParseAll(data []byte, max int) ([]vcard.Card, error) {
 		}
 		if len(out) == max {
 			return nil, fmt.Errorf("%w: more than %d vCards", ErrTooLarge, max)
+		}
+		if card.Value(vcard.FieldUID) == "" && card != nil {
+			card.SetValue(vcard.FieldUID, ContentUID(card))
 		}
 		if err := Check(card); err != nil {
 			return nil, fmt.Errorf("vCard %d: %w", len(out)+1, err)
@@ -281,4 +287,17 @@ func writeLine(b *bytes.Buffer, k string, f *vcard.Field) {
 func ETag(data []byte) string {
 	h := sha256.Sum256(data)
 	return hex.EncodeToString(h[:16])
+}
+
+// ContentUID is a UID for a card that has none: a UUID URN (RFC 9562,
+// the version 8 layout) of the SHA-256 of the card's encoding, so that
+// the same card always gets the same one.
+func ContentUID(card vcard.Card) string {
+	var buf bytes.Buffer
+	_ = vcard.NewEncoder(&buf).Encode(card) // an encoding error leaves what was written: still a stable input
+	sum := sha256.Sum256(buf.Bytes())
+	sum[6] = sum[6]&0x0f | 0x80 // version 8
+	sum[8] = sum[8]&0x3f | 0x80 // RFC 9562 variant
+	h := hex.EncodeToString(sum[:16])
+	return "urn:uuid:" + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }

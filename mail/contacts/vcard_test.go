@@ -80,7 +80,7 @@ func TestParseAll(t *testing.T) {
 	if _, err := contacts.ParseAll(file, 1); !errors.Is(err, contacts.ErrTooLarge) {
 		t.Errorf("over the limit: %v", err)
 	}
-	if _, err := contacts.ParseAll(append(file, "BEGIN:VCARD\r\nVERSION:4.0\r\nEND:VCARD\r\n"...), 10); !errors.Is(err, contacts.ErrInvalid) {
+	if _, err := contacts.ParseAll(append(file, "BEGIN:VCARD\r\nVERSION:2.1\r\nEND:VCARD\r\n"...), 10); !errors.Is(err, contacts.ErrInvalid) {
 		t.Errorf("a bad third card: %v", err)
 	}
 }

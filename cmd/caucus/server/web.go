@@ -57,7 +57,7 @@ func (s *Server) buildWeb(ctx context.Context) error {
 	pages.Register(mux)
 	adminWeb.Register(mux)
 	dav.New(s.files, s.auth, s.stats, log.With("component", "dav")).Register(mux)
-	s.buildCalendars(mux)
+	cals := s.buildCalendars(mux)
 	fweb, err := fileweb.New(s.files, s.auth, pages, log.With("component", "files-web"))
 	if err != nil {
 		return err
@@ -66,9 +66,11 @@ func (s *Server) buildWeb(ctx context.Context) error {
 	if err := s.buildWebmail(mux, pages); err != nil {
 		return err
 	}
-	if err := s.buildContacts(mux, pages); err != nil {
+	books, err := s.buildContacts(mux, pages)
+	if err != nil {
 		return err
 	}
+	s.setImportSinks(cals, books)
 	if err := s.buildImportWeb(mux, pages); err != nil {
 		return err
 	}

@@ -186,7 +186,6 @@ func TestImportPage(t *testing.T) {
 	for name, bad := range map[string]string{
 		"latin-1":     "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:x\r\nFN:Jos\xe9\r\nEND:VCARD\r\n",
 		"not a vcard": "hello",
-		"no uid":      "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:x\r\nEND:VCARD\r\n",
 	} {
 		if r := upload(bad); r.code != http.StatusBadRequest {
 			t.Errorf("%s: %d", name, r.code)
@@ -194,5 +193,12 @@ func TestImportPage(t *testing.T) {
 	}
 	if cs, _ := e.store.Cards(t.Context(), m, "contacts"); len(cs) != 3 {
 		t.Errorf("%d cards after refused imports", len(cs))
+	}
+	// Google Contacts and Outlook export cards without a UID: they get one.
+	if r := upload("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:No Uid\r\nEND:VCARD\r\n"); r.code != http.StatusSeeOther {
+		t.Errorf("a card without UID: %d", r.code)
+	}
+	if cs, _ := e.store.Cards(t.Context(), m, "contacts"); len(cs) != 4 {
+		t.Errorf("%d cards after a card without UID", len(cs))
 	}
 }

@@ -1,0 +1,78 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/caucus-org/caucus/mail/calendar"
+	"github.com/caucus-org/caucus/mail/contacts"
+	"github.com/caucus-org/caucus/mail/mailimport"
+)
+
+// importCalendars is the calendar store as the importer's CalendarSink:
+// each calendar of a Google Takeout archive (.ics) becomes a calendar of
+// the member under the name it had.
+type importCalendars struct {
+	s     *Server
+	store *calendar.Store
+}
+
+func (c importCalendars) Import(ctx context.Context, accountID int64, name string, r io.Reader) error {
+	data, err := readBounded(r, calendar.MaxImportBytes)
+	if err != nil {
+		return err
+	}
+	a, err := c.s.auth.Account(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	// Takeout names the file after the calendar: "Campaign 2027.ics".
+	name = strings.TrimSuffix(path.Base(name), path.Ext(name))
+	_, _, err = c.store.ImportICS(ctx, calendar.Member{ID: a.ID, Login: a.Login}, name, data)
+	return err
+}
+
+// importContacts is the contacts store as the importer's ContactsSink:
+// the cards of a Takeout address book (.vcf) join the member's own book.
+type importContacts struct {
+	s     *Server
+	store *contacts.Store
+}
+
+func (c importContacts) Import(ctx context.Context, accountID int64, _ string, r io.Reader) error {
+	data, err := readBounded(r, contacts.MaxImport*contacts.MaxCardBytes/64) // ~160 MiB for 10,000 cards with photos
+	if err != nil {
+		return err
+	}
+	cards, err := contacts.ParseAll(data, contacts.MaxImport)
+	if err != nil {
+		return err
+	}
+	a, err := c.s.auth.Account(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	_, err = c.store.Import(ctx, contacts.MemberOf(a), contacts.SlugPersonal, cards)
+	return err
+}
+
+// readBounded reads r whole, refusing more than max bytes.
+func readBounded(r io.Reader, max int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("import: a file of over %d MiB", max>>20)
+	}
+	return data, nil
+}
+
+// setImportSinks names the stores a Takeout job hands Drive files,
+// calendars and contacts to, once they are all built.
+func (s *Server) setImportSinks(cals *calendar.Store, books *contacts.Store) {
+	s.imports.SetSinks(mailimport.Sinks{Files: importFiles{s.files}, Calendars: importCalendars{s, cals}, Contacts: importContacts{s, books}})
+}
