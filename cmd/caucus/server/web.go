@@ -65,6 +65,9 @@ func (s *Server) buildWeb(ctx context.Context) error {
 	if err := s.buildWebmail(mux, pages); err != nil {
 		return err
 	}
+	if err := s.buildCalweb(mux, pages); err != nil {
+		return err
+	}
 	autoconfig.New(autoconfig.SettingsFrom(s.bound(), s.url), s.auth, log.With("component", "autoconfig")).Register(mux, pages.Require)
 	// Members come for their mail first, as they did to Gmail.
 	mux.Handle("GET /{$}", pages.Require(http.RedirectHandler("/mail/", http.StatusSeeOther)))
