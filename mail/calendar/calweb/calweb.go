@@ -145,7 +145,7 @@ func (h *Handler) action(fn func(http.ResponseWriter, *http.Request, auth.Sessio
 	}
 }
 
-func member(sess auth.Session) calendar.Member {
+func memberOf(sess auth.Session) calendar.Member {
 	return calendar.Member{ID: sess.Account.ID, Login: sess.Account.Login}
 }
 

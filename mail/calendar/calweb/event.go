@@ -112,7 +112,7 @@ func (h *Handler) renderForm(w http.ResponseWriter, r *http.Request, sess auth.S
 func (h *Handler) event(w http.ResponseWriter, r *http.Request, sess auth.Session) {
 	l := h.d.Login.Localizer(r)
 	slug, name := r.PathValue("cal"), r.PathValue("name")
-	res, err := h.d.Store.Get(r.Context(), member(sess), slug, name)
+	res, err := h.d.Store.Get(r.Context(), memberOf(sess), slug, name)
 	if err != nil {
 		h.storeError(w, r, err)
 		return
@@ -292,7 +292,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 func (h *Handler) update(w http.ResponseWriter, r *http.Request, sess auth.Session) {
 	l := h.d.Login.Localizer(r)
 	slug, name := r.PathValue("cal"), r.PathValue("name")
-	res, err := h.d.Store.Get(r.Context(), member(sess), slug, name)
+	res, err := h.d.Store.Get(r.Context(), memberOf(sess), slug, name)
 	if err != nil {
 		h.storeError(w, r, err)
 		return
@@ -336,7 +336,7 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, sess auth.Session,
 		h.renderForm(w, r, sess, l, http.StatusBadRequest, f, formName, errForm(i18n.Key("calweb.err.invalid")))
 		return false
 	}
-	_, _, err = h.d.Store.Put(r.Context(), member(sess), f.Calendar, name, o, cond)
+	_, _, err = h.d.Store.Put(r.Context(), memberOf(sess), f.Calendar, name, o, cond)
 	switch {
 	case err == nil:
 		return true
@@ -357,10 +357,10 @@ func (h *Handler) remove(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 	etag := r.PostFormValue("etag")
 	err := calendar.ErrPrecondition // no entity tag: never an unconditional delete
 	if etag != "" {
-		err = h.d.Store.Delete(r.Context(), member(sess), slug, name, calendar.Cond{IfMatch: etag})
+		err = h.d.Store.Delete(r.Context(), memberOf(sess), slug, name, calendar.Cond{IfMatch: etag})
 	}
 	if errors.Is(err, calendar.ErrPrecondition) {
-		res, gerr := h.d.Store.Get(r.Context(), member(sess), slug, name)
+		res, gerr := h.d.Store.Get(r.Context(), memberOf(sess), slug, name)
 		if gerr != nil {
 			h.storeError(w, r, gerr)
 			return

@@ -61,7 +61,7 @@ type rangePage struct {
 
 // calendars lists the calendars the member sees, each with its colour.
 func (h *Handler) calendars(r *http.Request, sess auth.Session) ([]calView, error) {
-	cs, err := h.d.Store.Calendars(r.Context(), member(sess))
+	cs, err := h.d.Store.Calendars(r.Context(), memberOf(sess))
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +77,7 @@ func (h *Handler) calendars(r *http.Request, sess auth.Session) ([]calView, erro
 func (h *Handler) events(r *http.Request, sess auth.Session, cals []calView, start, end time.Time, loc *time.Location) ([]eventView, error) {
 	var out []eventView
 	for _, c := range cals {
-		rs, err := h.d.Store.InRange(r.Context(), member(sess), c.Slug, start, end)
+		rs, err := h.d.Store.InRange(r.Context(), memberOf(sess), c.Slug, start, end)
 		if err != nil {
 			return nil, err
 		}
