@@ -17,12 +17,14 @@ func TestCreateShowsInMonthAndAgenda(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	alice := e.member(t, "alice")
-	res := alice.post(t, "/mail/calendar/new", eventForm(calendar.PersonalSlug, "Canvassing Trastevere"))
+	f := eventForm(calendar.PersonalSlug, "Canvassing Trastevere")
+	f.Set("description", "Bring leaflets\r\nand water") // a textarea's line break, as browsers send it
+	res := alice.post(t, "/mail/calendar/new", f)
 	if res.code != http.StatusSeeOther || res.loc != "/mail/calendar?m=2026-06&n=created" {
 		t.Fatalf("create: %d %q\n%s", res.code, res.loc, res.body)
 	}
 	r := alice.only(t, calendar.PersonalSlug)
-	for _, want := range []string{"DTSTART;TZID=Europe/Rome:20260605T180000", "DTEND;TZID=Europe/Rome:20260605T193000", "SUMMARY:Canvassing Trastevere", "LOCATION:Piazza Navona"} {
+	for _, want := range []string{"DTSTART;TZID=Europe/Rome:20260605T180000", "DTEND;TZID=Europe/Rome:20260605T193000", "SUMMARY:Canvassing Trastevere", "LOCATION:Piazza Navona", `DESCRIPTION:Bring leaflets\nand water`} {
 		if !strings.Contains(string(r.Data), want) {
 			t.Errorf("stored object lacks %q:\n%s", want, r.Data)
 		}

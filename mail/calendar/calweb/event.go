@@ -171,21 +171,49 @@ func formOf(ev *ical.Component, loc *time.Location) form {
 // loc.
 func readForm(r *http.Request, loc *time.Location) (f form, start, end time.Time, err error) {
 	f = form{
-		Calendar: r.PostFormValue("calendar"), Title: strings.TrimSpace(r.PostFormValue("title")),
-		Place: strings.TrimSpace(r.PostFormValue("place")), Description: strings.TrimSpace(r.PostFormValue("description")),
+		Calendar: r.PostFormValue("calendar"), Title: oneLine(r.PostFormValue("title")),
+		Place: oneLine(r.PostFormValue("place")), Description: lines(r.PostFormValue("description")),
 		AllDay: r.PostFormValue("allday") != "", StartDate: r.PostFormValue("startdate"), StartTime: r.PostFormValue("starttime"),
 		EndDate: r.PostFormValue("enddate"), EndTime: r.PostFormValue("endtime"), ETag: r.PostFormValue("etag"),
+	}
+	if !utf8.ValidString(r.PostFormValue("title") + r.PostFormValue("place") + r.PostFormValue("description")) {
+		return f, start, end, errForm(i18n.Key("calweb.err.text"))
 	}
 	switch {
 	case f.Title == "":
 		return f, start, end, errForm(i18n.Key("calweb.err.title"))
 	case len(f.Title) > MaxTitle || len(f.Place) > MaxTitle || len(f.Description) > MaxDescription:
 		return f, start, end, errForm(i18n.Key("calweb.err.long"))
-	case !utf8.ValidString(f.Title + f.Place + f.Description):
-		return f, start, end, errForm(i18n.Key("calweb.err.text"))
 	}
 	start, end, err = f.times(loc)
 	return f, start, end, err
+}
+
+// oneLine is a title or place as stored: control characters (a pasted
+// line break) as spaces, trimmed.
+func oneLine(s string) string {
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s))
+}
+
+// lines is a description as stored: the line breaks a browser sends
+// (CRLF, HTML's textarea) as LF, which iCalendar escapes as "\n" (RFC
+// 5545 section 3.3.11), other control characters but tabs dropped.
+func lines(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' {
+			return r
+		}
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s))
 }
 
 // times are the start and end the form names: for a whole day, the
