@@ -97,6 +97,33 @@ func TestBrowserCalendarAndCalDAV(t *testing.T) {
 	if got := b.Text("main"); !strings.Contains(got, "Lunch with the treasurer") {
 		t.Fatalf("the agenda shows %q, want the event PUT over CalDAV", got)
 	}
+	// On a 360 px phone, neither view scrolls sideways.
+	b.Do("phone viewport", chromedp.EmulateViewport(360, 740, chromedp.EmulatePortrait, chromedp.EmulateMobile))
+	for _, v := range []struct{ path, sel string }{{"/mail/calendar", "#month"}, {"/mail/calendar/agenda", "#legend"}, {"/mail/calendar/new", "#title"}} {
+		b.Navigate(v.path)
+		b.WaitPage(v.path, v.sel)
+		width, err := chromedp.Run(b.Ctx, chromedp.Evaluate[int]("document.documentElement.scrollWidth"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if width > 360 {
+			t.Errorf("%s at 360 px is %d px wide: it scrolls sideways", v.path, width)
+		}
+	}
+	// The agenda, a phone's view, shows the times.
+	b.Navigate("/mail/calendar/agenda")
+	b.WaitPage("/mail/calendar/agenda", "#legend")
+	if got := b.Text("main"); !strings.Contains(got, "09:00–10:00") {
+		t.Errorf("the agenda at 360 px shows %q, without the event's time", got)
+	}
+	// The month stays a grid: a week's seven days side by side.
+	b.Navigate("/mail/calendar")
+	b.WaitPage("/mail/calendar", "#month")
+	grid, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`(() => { const d = document.querySelectorAll("#month tbody tr:first-child td");
+		return d.length === 7 && d[0].getBoundingClientRect().top === d[6].getBoundingClientRect().top && d[6].getBoundingClientRect().right <= 360; })()`))
+	if err != nil || !grid {
+		t.Errorf("at 360 px the month's week is not one row of seven days (%v)", err)
+	}
 	if off := browsertest.NotLoopback(b.Requests()); len(off) > 0 {
 		t.Errorf("the calendar pages reached beyond the server: %q", off)
 	}
