@@ -39,4 +39,10 @@ func TestInstances(t *testing.T) {
 	if in := calendar.Instances(day.Cal, time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)); len(in) != 0 {
 		t.Errorf("all-day event outside the range: %+v", in)
 	}
+	if in, ok := calendar.FirstInstance(day.Cal, day.Cal.Children[0]); !ok || !in.AllDay || !in.Start.Equal(time.Date(2026, 6, 10, 0, 0, 0, 0, time.UTC)) || in.End.Sub(in.Start) != 48*time.Hour {
+		t.Errorf("first instance of the all-day event: %+v, %v", in, ok)
+	}
+	if in, ok := calendar.FirstInstance(o.Cal, o.Cal.Children[0]); !ok || in.AllDay || !in.Start.Equal(time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)) {
+		t.Errorf("first instance of the series: %+v, %v", in, ok)
+	}
 }

@@ -204,3 +204,16 @@ func Instances(cal *ical.Calendar, start, end time.Time) []Instance {
 	}
 	return out
 }
+
+// FirstInstance returns the first instance of event ev (its DTSTART and
+// length, RFC 5545 section 3.6.1), in calendar cal for its time zones;
+// false if it has no start or cannot be read.
+func FirstInstance(cal *ical.Calendar, ev *ical.Component) (Instance, bool) {
+	first, dur, floating, ok, err := firstInstance(ev, newZones(cal))
+	if err != nil || !ok {
+		return Instance{}, false
+	}
+	sp := ev.Props.Get(ical.PropDateTimeStart)
+	allDay := sp != nil && (sp.ValueType() == ical.ValueDate || len(sp.Value) == len("20060102"))
+	return Instance{Event: ev, Start: first, End: first.Add(dur), AllDay: allDay, Floating: floating}, true
+}

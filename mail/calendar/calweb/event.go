@@ -127,7 +127,7 @@ func (h *Handler) event(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 		iweb.Error(w, r, http.StatusNotFound)
 		return
 	}
-	f := formOf(ev, l.Location())
+	f := formOf(ic, ev, l.Location())
 	f.Calendar, f.ETag = slug, res.ETag
 	h.renderForm(w, r, sess, l, http.StatusOK, f, name, nil)
 }
@@ -143,17 +143,17 @@ func master(ic *ical.Calendar) *ical.Component {
 	return nil
 }
 
-// formOf fills the form from a stored event, its times in loc.
-func formOf(ev *ical.Component, loc *time.Location) form {
+// formOf fills the form from event ev of ic, its times in loc.
+func formOf(ic *ical.Calendar, ev *ical.Component, loc *time.Location) form {
 	var f form
 	f.Title, _ = ev.Props.Text(ical.PropSummary)
 	f.Place, _ = ev.Props.Text(ical.PropLocation)
 	f.Description, _ = ev.Props.Text(ical.PropDescription)
-	ins := calendar.Instances(&ical.Calendar{Component: &ical.Component{Name: ical.CompCalendar, Children: []*ical.Component{ev}}}, time.Time{}, time.Time{})
-	if len(ins) == 0 {
+	first, ok := calendar.FirstInstance(ic, ev)
+	if !ok {
 		return f
 	}
-	in := instanceView(ins[0], calView{}, "", loc)
+	in := instanceView(first, calView{}, "", loc)
 	f.AllDay = in.AllDay
 	end := in.End
 	if in.AllDay {
@@ -398,7 +398,7 @@ func (h *Handler) remove(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 			h.storeError(w, r, calendar.ErrNotFound)
 			return
 		}
-		f := formOf(master(ic), l.Location())
+		f := formOf(ic, master(ic), l.Location())
 		f.Calendar, f.ETag = slug, etag
 		h.renderForm(w, r, sess, l, http.StatusConflict, f, name, calendar.ErrPrecondition)
 		return
