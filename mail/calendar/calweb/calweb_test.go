@@ -33,14 +33,14 @@ func TestCreateShowsInMonthAndAgenda(t *testing.T) {
 	if page.code != http.StatusOK || !strings.Contains(page.body, "Canvassing Trastevere") || !strings.Contains(page.body, "The event is created.") || !strings.Contains(page.body, "June 2026") {
 		t.Fatalf("month page: %d\n%s", page.code, page.body)
 	}
-	if !strings.Contains(page.body, "18:00–19:30") {
+	if !strings.Contains(page.body, `<span class="when">18:00</span>`) {
 		t.Errorf("month page does not show the time in Rome")
 	}
 	if again := alice.get(t, "/mail/calendar?m=2026-06"); strings.Contains(again.body, "The event is created.") {
 		t.Errorf("the notice shows without the redirect's mark")
 	}
 	ag := alice.get(t, "/mail/calendar/agenda")
-	if ag.code != http.StatusOK || !strings.Contains(ag.body, "Canvassing Trastevere") || !strings.Contains(ag.body, "5 Jun 2026") {
+	if ag.code != http.StatusOK || !strings.Contains(ag.body, "Canvassing Trastevere") || !strings.Contains(ag.body, "5 Jun 2026") || !strings.Contains(ag.body, "18:00–19:30") {
 		t.Fatalf("agenda: %d\n%s", ag.code, ag.body)
 	}
 	if later := alice.get(t, "/mail/calendar/agenda?from=2026-07-01"); strings.Contains(later.body, "Canvassing Trastevere") || !strings.Contains(later.body, `id="noevents"`) {
