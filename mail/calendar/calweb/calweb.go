@@ -47,6 +47,7 @@ const (
 	MaxForm        = 64 << 10 // request body of the event form
 	MaxTitle       = 500      // bytes of a title or a place
 	MaxDescription = 8000     // bytes of a description
+	MaxShown       = 3000     // event instances one page shows
 	colours        = 8        // calendar colours in the stylesheet
 )
 
@@ -83,6 +84,8 @@ type Handler struct {
 	d     Deps
 	log   *slog.Logger
 	pages *ui.Pages
+	// maxShown is MaxShown, lower in tests.
+	maxShown int
 }
 
 // New builds the calendar pages.
@@ -98,7 +101,7 @@ func New(d Deps) (*Handler, error) {
 		return nil, err
 	}
 	p.SetParty(d.Login.Party())
-	return &Handler{d: d, log: d.Log, pages: p}, nil
+	return &Handler{d: d, log: d.Log, pages: p, maxShown: MaxShown}, nil
 }
 
 // Register adds the routes to mux, all behind sign-in.

@@ -282,3 +282,26 @@ func TestConflictingEdit(t *testing.T) {
 		t.Errorf("deleted event still stored")
 	}
 }
+
+// TestManyEventsBounded: a page shows at most maxShown instances and
+// says that there are more.
+func TestManyEventsBounded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	alice := e.member(t, "alice")
+	for _, uid := range []string{"a", "b", "c"} {
+		alice.putEvent(t, calendar.PersonalSlug, uid, "20260101T080000Z", "20260101T083000Z", "RRULE:FREQ=DAILY\r\n")
+	}
+	e.h.maxShown = 50
+	for _, path := range []string{"/mail/calendar?m=2026-06", "/mail/calendar/agenda"} {
+		page := alice.get(t, path)
+		n := strings.Count(page.body, `class="ev cal0"`)
+		if page.code != http.StatusOK || n != 50 || !strings.Contains(page.body, "only 50 are shown") {
+			t.Errorf("%s: %d, %d events shown, want 50 and the warning", path, page.code, n)
+		}
+	}
+	e.h.maxShown = MaxShown
+	if page := alice.get(t, "/mail/calendar/agenda"); strings.Count(page.body, `class="ev cal0"`) != 90 || strings.Contains(page.body, "are shown") {
+		t.Errorf("agenda of 30 days with three daily series: %d events shown, want 90", strings.Count(page.body, `class="ev cal0"`))
+	}
+}

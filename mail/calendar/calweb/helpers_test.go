@@ -25,6 +25,7 @@ import (
 type env struct {
 	a     *authtest.Env
 	store *calendar.Store
+	h     *Handler
 	ts    *httptest.Server
 	rome  *time.Location
 }
@@ -53,7 +54,7 @@ func newEnv(t testing.TB) *env {
 	ts.Config.ConnContext = iweb.ConnContext
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
-	return &env{a: a, store: st, ts: ts, rome: rome}
+	return &env{a: a, store: st, h: h, ts: ts, rome: rome}
 }
 
 // member is a signed-in person.

@@ -72,14 +72,22 @@ func (h *Handler) calendars(r *http.Request, sess auth.Session) ([]calView, erro
 	return out, nil
 }
 
-// events returns every instance of every event of cals in [start, end),
-// sorted by start, read in loc.
-func (h *Handler) events(r *http.Request, sess auth.Session, cals []calView, start, end time.Time, loc *time.Location) ([]eventView, error) {
-	var out []eventView
+// events returns the instances of the events of cals in [start, end),
+// sorted by start, read in loc: every one, or, past h.maxShown, that
+// many and true.
+func (h *Handler) events(r *http.Request, sess auth.Session, cals []calView, start, end time.Time, loc *time.Location) (out []eventView, truncated bool, err error) {
+	defer func() {
+		slices.SortFunc(out, func(a, b eventView) int {
+			if c := a.Start.Compare(b.Start); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Title, b.Title)
+		})
+	}()
 	for _, c := range cals {
 		rs, err := h.d.Store.InRange(r.Context(), memberOf(sess), c.Slug, start, end)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		for _, res := range rs {
 			ic, err := calendar.Decode(res.Data)
@@ -89,19 +97,16 @@ func (h *Handler) events(r *http.Request, sess auth.Session, cals []calView, sta
 			}
 			for _, in := range calendar.Instances(ic, start, end) {
 				ev := instanceView(in, c, res.Name, loc)
+				if len(out) == h.maxShown {
+					return out, true, nil
+				}
 				if ev.End.After(start) || !ev.Start.Before(start) {
 					out = append(out, ev)
 				}
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b eventView) int {
-		if c := a.Start.Compare(b.Start); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Title, b.Title)
-	})
-	return out, nil
+	return out, false, nil
 }
 
 // instanceView is an instance as a page shows it: all-day and floating
@@ -181,7 +186,7 @@ func (h *Handler) month(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 		h.storeError(w, r, err)
 		return
 	}
-	evs, err := h.events(r, sess, cals, gridStart, gridEnd, loc)
+	evs, truncated, err := h.events(r, sess, cals, gridStart, gridEnd, loc)
 	if err != nil {
 		h.storeError(w, r, err)
 		return
@@ -192,6 +197,9 @@ func (h *Handler) month(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 		Prev:    "/mail/calendar?m=" + first.AddDate(0, -1, 0).Format("2006-01"),
 		Next:    "/mail/calendar?m=" + first.AddDate(0, 1, 0).Format("2006-01"),
 		Today:   "/mail/calendar", NewURL: "/mail/calendar/new?date=" + pick(today, first).Format("2006-01-02"),
+	}
+	if truncated {
+		p.Error = l.T("calweb.truncated", "n", h.maxShown)
 	}
 	var week []dayView
 	for d := gridStart; d.Before(gridEnd); d = d.AddDate(0, 0, 1) {
@@ -232,7 +240,7 @@ func (h *Handler) agenda(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 		h.storeError(w, r, err)
 		return
 	}
-	evs, err := h.events(r, sess, cals, from, to, loc)
+	evs, truncated, err := h.events(r, sess, cals, from, to, loc)
 	if err != nil {
 		h.storeError(w, r, err)
 		return
@@ -243,6 +251,9 @@ func (h *Handler) agenda(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 		Prev:    "/mail/calendar/agenda?from=" + from.AddDate(0, 0, -AgendaDays).Format("2006-01-02"),
 		Next:    "/mail/calendar/agenda?from=" + to.Format("2006-01-02"),
 		Today:   "/mail/calendar/agenda", NewURL: "/mail/calendar/new?date=" + from.Format("2006-01-02"),
+	}
+	if truncated {
+		p.Error = l.T("calweb.truncated", "n", h.maxShown)
 	}
 	for d := from; d.Before(to); d = d.AddDate(0, 0, 1) {
 		if day := onDay(evs, d); len(day) > 0 {
