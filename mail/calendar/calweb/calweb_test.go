@@ -305,3 +305,22 @@ func TestManyEventsBounded(t *testing.T) {
 		t.Errorf("agenda of 30 days with three daily series: %d events shown, want 90", strings.Count(page.body, `class="ev cal0"`))
 	}
 }
+
+// TestHostileTextEscaped: what a CalDAV client wrote is shown as text,
+// never as markup, in the month, the agenda and the event's page.
+func TestHostileTextEscaped(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	alice := e.member(t, "alice")
+	alice.putEvent(t, calendar.PersonalSlug, "x", "20260605T080000Z", "20260605T090000Z",
+		"LOCATION:<img src=x onerror=alert(1)>\r\nDESCRIPTION:<script>alert(2)</script>\r\n")
+	for _, path := range []string{"/mail/calendar?m=2026-06", "/mail/calendar/agenda", "/mail/calendar/event/personal/x.ics"} {
+		page := alice.get(t, path)
+		if page.code != http.StatusOK || strings.Contains(page.body, "<img src=x") || strings.Contains(page.body, "<script>alert") {
+			t.Errorf("%s: %d, markup from the event:\n%s", path, page.code, page.body)
+		}
+	}
+	if page := alice.get(t, "/mail/calendar/event/personal/x.ics"); !strings.Contains(page.body, "&lt;script&gt;alert(2)&lt;/script&gt;") {
+		t.Errorf("the description is not shown as text")
+	}
+}
