@@ -324,3 +324,26 @@ func TestHostileTextEscaped(t *testing.T) {
 		t.Errorf("the description is not shown as text")
 	}
 }
+
+// TestItalianPages: the pages are in the reader's language: month names,
+// weekdays and dates from the Italian catalogue.
+func TestItalianPages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	alice := e.member(t, "alice")
+	alice.putEvent(t, calendar.PersonalSlug, "comizio", "20260605T160000Z", "20260605T170000Z", "")
+	get := func(path string) response {
+		req, err := http.NewRequestWithContext(t.Context(), "GET", e.ts.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept-Language", "it")
+		return alice.do(t, req)
+	}
+	if page := get("/mail/calendar?m=2026-06"); !strings.Contains(page.body, "giugno 2026") || !strings.Contains(page.body, ">lun<") || !strings.Contains(page.body, `lang="it"`) {
+		t.Errorf("month in Italian:\n%s", page.body)
+	}
+	if page := get("/mail/calendar/agenda"); !strings.Contains(page.body, "5 giu 2026") || !strings.Contains(page.body, "18:00–19:00") {
+		t.Errorf("agenda in Italian:\n%s", page.body)
+	}
+}
