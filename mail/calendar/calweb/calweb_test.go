@@ -347,3 +347,44 @@ func TestItalianPages(t *testing.T) {
 		t.Errorf("agenda in Italian:\n%s", page.body)
 	}
 }
+
+// TestMoveEvent: the form moves an event to another calendar the member
+// writes (the group's), under the same name and UID; to a read-only
+// calendar it is refused and nothing changes.
+func TestMoveEvent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	alice := e.member(t, "alice")
+	press := e.group(t, "press", alice)
+	staff := e.group(t, "staff", alice)
+	gid, err := e.a.Auth.GroupID(t.Context(), "staff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.SetGroupReadOnly(t.Context(), "admin", auth.Group{ID: gid, Name: "staff"}, true); err != nil {
+		t.Fatal(err)
+	}
+	r := alice.putEvent(t, calendar.PersonalSlug, "briefing", "20260605T160000Z", "20260605T170000Z", "")
+	page := alice.get(t, "/mail/calendar/event/personal/briefing.ics")
+	if !strings.Contains(page.body, `value="`+press+`"`) || strings.Contains(page.body, `value="`+staff+`"`) {
+		t.Errorf("the form offers %s and not %s?\n%s", press, staff, page.body)
+	}
+	f := eventForm(staff, "Briefing")
+	f.Set("etag", r.ETag)
+	if res := alice.post(t, "/mail/calendar/event/personal/briefing.ics", f); res.code != http.StatusForbidden {
+		t.Errorf("move to the read-only calendar: %d", res.code)
+	}
+	if got := alice.only(t, calendar.PersonalSlug); got.ETag != r.ETag {
+		t.Errorf("the event changed")
+	}
+	f.Set("calendar", press)
+	if res := alice.post(t, "/mail/calendar/event/personal/briefing.ics", f); res.code != http.StatusSeeOther {
+		t.Fatalf("move: %d\n%s", res.code, res.body)
+	}
+	if rs, _ := e.store.List(t.Context(), alice.cal(), calendar.PersonalSlug); len(rs) != 0 {
+		t.Errorf("the event stays in the personal calendar")
+	}
+	if got := alice.only(t, press); got.UID != "briefing" || !strings.Contains(string(got.Data), "SUMMARY:Briefing") {
+		t.Errorf("moved event: %+v", got)
+	}
+}

@@ -80,11 +80,7 @@ func (h *Handler) renderForm(w http.ResponseWriter, r *http.Request, sess auth.S
 	if p.New {
 		p.Base = h.base(r, sess, l, l.T("calweb.event.new"))
 		p.Action = "/mail/calendar/new"
-		for _, c := range cals {
-			if c.Writable {
-				p.Calendars = append(p.Calendars, c)
-			}
-		}
+		p.Calendars = writable(cals)
 	} else {
 		p.Base = h.base(r, sess, l, l.T("calweb.event.edit"))
 		for _, c := range cals {
@@ -94,6 +90,7 @@ func (h *Handler) renderForm(w http.ResponseWriter, r *http.Request, sess auth.S
 		}
 		if p.Cal.Writable {
 			p.Action, p.Delete = eventURL(f.Calendar, name), eventURL(f.Calendar, name)+"/delete"
+			p.Calendars = writable(cals)
 		}
 	}
 	var fe errForm
@@ -105,6 +102,17 @@ func (h *Handler) renderForm(w http.ResponseWriter, r *http.Request, sess auth.S
 		p.Current = eventURL(f.Calendar, name)
 	}
 	h.render(w, r, code, "event", p)
+}
+
+// writable are the calendars of cals the member writes in.
+func writable(cals []calView) []calView {
+	var out []calView
+	for _, c := range cals {
+		if c.Writable {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // event serves an event's page: its form, or its details alone in a
@@ -326,6 +334,10 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 		return
 	}
 	f, start, end, err := readForm(r, l.Location())
+	target := f.Calendar
+	if target == "" {
+		target = slug
+	}
 	f.Calendar = slug
 	if err != nil {
 		h.renderForm(w, r, sess, l, http.StatusBadRequest, f, name, err)
@@ -351,10 +363,50 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 		seq, _ = p.Int()
 	}
 	ev.Props.Set(&ical.Prop{Name: ical.PropSequence, Params: ical.Params{}, Value: strconv.Itoa(seq + 1)})
+	if target != slug {
+		if h.move(w, r, sess, l, f, name, ic, target) {
+			http.Redirect(w, r, monthURL(start)+"&n=saved", http.StatusSeeOther)
+		}
+		return
+	}
 	if !h.put(w, r, sess, l, f, name, name, ic, calendar.Cond{IfMatch: f.ETag}) {
 		return
 	}
 	http.Redirect(w, r, monthURL(start)+"&n=saved", http.StatusSeeOther)
+}
+
+// move stores ic as resource name of calendar target, a new one there,
+// and then deletes it from f.Calendar if it is still the version the
+// form showed; if not, the copy is taken back and the conflict shown. On
+// a refusal it answers and returns false.
+func (h *Handler) move(w http.ResponseWriter, r *http.Request, sess auth.Session, l *i18n.Localizer, f form, name string, ic *ical.Calendar, target string) bool {
+	o, err := calendar.Analyse(ic)
+	if err != nil {
+		h.renderForm(w, r, sess, l, http.StatusBadRequest, f, name, errForm(i18n.Key("calweb.err.invalid")))
+		return false
+	}
+	m := memberOf(sess)
+	moved, _, err := h.d.Store.Put(r.Context(), m, target, name, o, calendar.Cond{IfNoneMatch: "*"})
+	switch {
+	case errors.Is(err, calendar.ErrPrecondition), errors.Is(err, calendar.ErrUIDConflict), errors.Is(err, calendar.ErrFull):
+		h.renderForm(w, r, sess, l, http.StatusConflict, f, name, errForm(i18n.Key("calweb.err.move")))
+		return false
+	case err != nil:
+		h.storeError(w, r, err)
+		return false
+	}
+	if err := h.d.Store.Delete(r.Context(), m, f.Calendar, name, calendar.Cond{IfMatch: f.ETag}); err != nil {
+		if uerr := h.d.Store.Delete(r.Context(), m, target, name, calendar.Cond{IfMatch: moved.ETag}); uerr != nil {
+			h.log.Error("calendar page: a moved event's copy stays", "calendar", target, "name", name, "err", uerr)
+		}
+		if errors.Is(err, calendar.ErrPrecondition) {
+			h.renderForm(w, r, sess, l, http.StatusConflict, f, name, err)
+		} else {
+			h.storeError(w, r, err)
+		}
+		return false
+	}
+	return true
 }
 
 // put checks and stores ic; on a refusal it answers and returns false.
