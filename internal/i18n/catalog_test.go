@@ -302,7 +302,7 @@ extra = "En trop"
 
 // translatedTemplates are the template directories whose words all come
 // from the catalogue.
-var translatedTemplates = []string{"internal/ui", "auth/login/templates", "files/fileweb/templates", "mail/webmail/templates", "admin/console/templates", "mail/mailimport/importweb/templates"}
+var translatedTemplates = []string{"internal/ui", "auth/login/templates", "files/fileweb/templates", "mail/webmail/templates", "mail/calendar/calweb/templates", "mail/contacts/cardweb/templates", "admin/console/templates", "mail/mailimport/importweb/templates"}
 
 var (
 	templateActionRE = regexp.MustCompile(`(?s)\{\{.*?\}\}`)

@@ -137,3 +137,83 @@ func minTime(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// Instance is one occurrence of an event, for a page that shows a range
+// of days.
+type Instance struct {
+	Event      *ical.Component // the VEVENT (the override, for a changed instance)
+	Start, End time.Time
+	// AllDay: DTSTART is a DATE (RFC 5545 section 3.3.4); Floating: a
+	// local time without zone (section 3.3.5). Both are read as UTC: the
+	// caller reads their wall clock in the zone it shows.
+	AllDay, Floating bool
+}
+
+// Instances returns the instances of an object's events that overlap
+// [start, end) (a zero end is no end), at most MaxExpand of each
+// component, in no particular order. An instance changed by a component
+// with a RECURRENCE-ID (RFC 5545 section 3.8.4.4) is given as changed.
+// Components that cannot be read are left out.
+func Instances(cal *ical.Calendar, start, end time.Time) []Instance {
+	tzs := newZones(cal)
+	overridden := map[int64]bool{}
+	for _, c := range cal.Children {
+		if c.Name != ical.CompEvent || c.Props.Get(ical.PropRecurrenceID) == nil {
+			continue
+		}
+		if t, _, err := tzs.dateTime(c.Props.Get(ical.PropRecurrenceID)); err == nil {
+			overridden[t.Unix()] = true
+		}
+	}
+	var out []Instance
+	for _, c := range cal.Children {
+		if c.Name != ical.CompEvent {
+			continue
+		}
+		first, dur, floating, ok, err := firstInstance(c, tzs)
+		if err != nil || !ok {
+			continue
+		}
+		in := Instance{Event: c, Floating: floating, AllDay: c.Props.Get(ical.PropDateTimeStart).ValueType() == ical.ValueDate || len(c.Props.Get(ical.PropDateTimeStart).Value) == len("20060102")}
+		s, e := start, end
+		if floating {
+			s, e = s.Add(-floatSlack), addIfSet(e, floatSlack)
+		}
+		add := func(t time.Time) {
+			if instanceOverlaps(t, dur, s, e) {
+				in.Start, in.End = t, t.Add(dur)
+				out = append(out, in)
+			}
+		}
+		if c.Props.Get(ical.PropRecurrenceID) != nil || c.Props.Get(ical.PropRecurrenceRule) == nil && c.Props.Get(ical.PropRecurrenceDates) == nil {
+			add(first)
+			continue
+		}
+		set, err := recurrence(c, tzs, s.Add(-dur))
+		if err != nil {
+			continue
+		}
+		n := 0
+		next := set.Iterator()
+		for t, more := next(); more && (e.IsZero() || t.Before(e)) && n < MaxExpand; t, more = next() {
+			if !overridden[t.Unix()] {
+				add(t)
+			}
+			n++
+		}
+	}
+	return out
+}
+
+// FirstInstance returns the first instance of event ev (its DTSTART and
+// length, RFC 5545 section 3.6.1), in calendar cal for its time zones;
+// false if it has no start or cannot be read.
+func FirstInstance(cal *ical.Calendar, ev *ical.Component) (Instance, bool) {
+	first, dur, floating, ok, err := firstInstance(ev, newZones(cal))
+	if err != nil || !ok {
+		return Instance{}, false
+	}
+	sp := ev.Props.Get(ical.PropDateTimeStart)
+	allDay := sp != nil && (sp.ValueType() == ical.ValueDate || len(sp.Value) == len("20060102"))
+	return Instance{Event: ev, Start: first, End: first.Add(dur), AllDay: allDay, Floating: floating}, true
+}

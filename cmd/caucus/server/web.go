@@ -71,6 +71,9 @@ func (s *Server) buildWeb(ctx context.Context) error {
 		return err
 	}
 	s.setImportSinks(cals, books)
+	if err := s.buildCalweb(mux, pages); err != nil {
+		return err
+	}
 	if err := s.buildImportWeb(mux, pages); err != nil {
 		return err
 	}

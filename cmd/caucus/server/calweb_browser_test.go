@@ -1,0 +1,173 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/testtool/browsertest"
+)
+
+// TestBrowserCalendarAndCalDAV: in the whole server, an event made on the
+// calendar page (reached from webmail's side) is found over CalDAV with
+// the member's calendar app password, and an event a phone PUTs over
+// CalDAV shows on the page: the pages and CalDAV share one store.
+func TestBrowserCalendarAndCalDAV(t *testing.T) {
+	browsertest.Need(t)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), browserTestTimeout)
+	defer cancel()
+	srv, _ := startTestServer(t, ctx)
+	const login, pw = "diary@localhost", "lantern-orchard-ballot-4417"
+	key, secret := enrolCalendarMember(t, ctx, srv, login, pw)
+	caldav := func(method, path, body string, hdr ...string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, method, srv.url+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth(login, secret)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := devClient(t, filepath.Dir(srv.cfg.TLS.CertFile)).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	b := newBrowser(t, ctx, srv)
+	b.Navigate("/")
+	b.passwordSignIn(login, pw)
+	b.WaitPage("/login/second", "#code")
+	code, err := totp.GenerateCode(key, time.Now().Add(30*time.Second)) // the enrolment used this period's
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Do("enter the code", chromedp.SendKeys(chromedp.CSS("#code"), code), chromedp.Submit(chromedp.CSS("#code")))
+	b.WaitPage("/account", "main")
+	b.Navigate("/mail/")
+	b.WaitPrefix("/mail/box/", "#calendarlink")
+	b.Click("#calendarlink")
+	b.WaitPage("/mail/calendar", "#month")
+	b.Click("#newevent")
+	b.WaitPage("/mail/calendar/new", "#title")
+	b.Do("fill in the event",
+		chromedp.SendKeys(chromedp.CSS("#title"), "Hustings at the town hall"),
+		chromedp.SendKeys(chromedp.CSS("#place"), "Town hall"),
+		chromedp.Click(chromedp.CSS("#save")),
+	)
+	b.WaitPage("/mail/calendar", "#month")
+	if got := b.Text("#month"); !strings.Contains(got, "Hustings at the town hall") {
+		t.Fatalf("the month shows %q, want the new event", got)
+	}
+	if got := b.Text("main .notice"); got == "" {
+		t.Errorf("no notice after creating the event")
+	}
+
+	// A phone finds it over CalDAV.
+	home := "/caldav/" + login + "/calendars/personal/"
+	query := `<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/><C:calendar-data/></D:prop>` +
+		`<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"/></C:comp-filter></C:filter></C:calendar-query>`
+	st, body := caldav("REPORT", home, query, "Depth", "1", "Content-Type", "application/xml")
+	if st != http.StatusMultiStatus || !strings.Contains(body, "SUMMARY:Hustings at the town hall") || !strings.Contains(body, "LOCATION:Town hall") {
+		t.Fatalf("calendar-query: %d\n%s", st, body)
+	}
+
+	// The phone PUTs an event; the page shows it.
+	day := time.Now().UTC().Format("20060102")
+	ev := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//phone//EN\r\nBEGIN:VEVENT\r\nUID:phone-1\r\nDTSTAMP:" + day + "T000000Z\r\n" +
+		"DTSTART:" + day + "T120000Z\r\nDTEND:" + day + "T130000Z\r\nSUMMARY:Lunch with the treasurer\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+	if st, body := caldav("PUT", home+"phone-1.ics", ev, "Content-Type", "text/calendar", "If-None-Match", "*"); st != http.StatusCreated {
+		t.Fatalf("PUT: %d %s", st, body)
+	}
+	b.Navigate("/mail/calendar/agenda")
+	b.WaitPage("/mail/calendar/agenda", "#legend")
+	if got := b.Text("main"); !strings.Contains(got, "Lunch with the treasurer") {
+		t.Fatalf("the agenda shows %q, want the event PUT over CalDAV", got)
+	}
+	// On a 360 px phone, neither view scrolls sideways.
+	b.Do("phone viewport", chromedp.EmulateViewport(360, 740, chromedp.EmulatePortrait, chromedp.EmulateMobile))
+	for _, v := range []struct{ path, sel string }{{"/mail/calendar", "#month"}, {"/mail/calendar/agenda", "#legend"}, {"/mail/calendar/new", "#title"}} {
+		b.Navigate(v.path)
+		b.WaitPage(v.path, v.sel)
+		width, err := chromedp.Run(b.Ctx, chromedp.Evaluate[int]("document.documentElement.scrollWidth"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if width > 360 {
+			t.Errorf("%s at 360 px is %d px wide: it scrolls sideways", v.path, width)
+		}
+	}
+	// The agenda, a phone's view, shows the times.
+	b.Navigate("/mail/calendar/agenda")
+	b.WaitPage("/mail/calendar/agenda", "#legend")
+	if got := b.Text("main"); !strings.Contains(got, "09:00–10:00") {
+		t.Errorf("the agenda at 360 px shows %q, without the event's time", got)
+	}
+	// The month stays a grid: a week's seven days side by side.
+	b.Navigate("/mail/calendar")
+	b.WaitPage("/mail/calendar", "#month")
+	grid, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`(() => { const d = document.querySelectorAll("#month tbody tr:first-child td");
+		return d.length === 7 && d[0].getBoundingClientRect().top === d[6].getBoundingClientRect().top && d[6].getBoundingClientRect().right <= 360; })()`))
+	if err != nil || !grid {
+		t.Errorf("at 360 px the month's week is not one row of seven days (%v)", err)
+	}
+	if off := browsertest.NotLoopback(b.Requests()); len(off) > 0 {
+		t.Errorf("the calendar pages reached beyond the server: %q", off)
+	}
+}
+
+// enrolCalendarMember makes an active member with a password and TOTP
+// through the service, as the enrolment pages do, and a calendar app
+// password from the enrolment's full session. It returns the TOTP secret
+// and the app password.
+func enrolCalendarMember(t *testing.T, ctx context.Context, srv *Server, login, pw string) (key, secret string) {
+	t.Helper()
+	token, err := srv.auth.CreateInvite(ctx, "admin@localhost", auth.NewAccount{Login: login, DisplayName: "Member", Role: auth.RoleMember}, auth.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stok, err := srv.auth.AcceptInvite(ctx, token, pw, auth.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := srv.auth.Session(ctx, stok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := srv.auth.BeginTOTP(ctx, sess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sess, err = srv.auth.Session(ctx, stok); err != nil { // with the TOTP in progress
+		t.Fatal(err)
+	}
+	code, err := totp.GenerateCode(k.Secret(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := srv.auth.FinishTOTP(ctx, sess, code, auth.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sess, err = srv.auth.Session(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err = srv.auth.CreateAppPassword(ctx, sess, "phone", auth.ScopeCalendar, auth.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Secret(), secret
+}
