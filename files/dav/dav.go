@@ -88,44 +88,19 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.Handle(Prefix, http.RedirectHandler(Prefix+"/", http.StatusMovedPermanently))
 }
 
-func unauthorized(w http.ResponseWriter) {
-	w.Header().Set("WWW-Authenticate", `Basic realm="caucus files", charset="UTF-8"`)
-	http.Error(w, "sign in with a files app password", http.StatusUnauthorized)
-}
+// realm asks for a files app password.
+var realm = connauth.BasicRealm{Realm: "caucus files", Hint: "sign in with a files app password"}
 
 // ServeHTTP authenticates the request and serves it under the account's
 // revocation.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	login, secret, ok := r.BasicAuth()
-	if !ok {
-		unauthorized(w)
+	gc := h.gate.SignInBasic(w, r, web.ClientAddr(r), realm)
+	if gc == nil {
 		return
 	}
-	gc := h.gate.Open(r.Context(), web.ClientAddr(r))
 	defer gc.Close()
-	err := gc.SignIn(login, secret, r.UserAgent(), nil)
-	if err != nil {
-		var te *auth.ThrottledError
-		switch {
-		case errors.As(err, &te):
-			w.Header().Set("Retry-After", "60")
-			http.Error(w, "too many failed sign-ins", http.StatusTooManyRequests)
-		case errors.Is(err, connauth.ErrTooManyConns):
-			// RFC 6585 section 4.
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "too many requests at once for this account", http.StatusTooManyRequests)
-		default:
-			gc.Log.Debug("dav: sign-in refused", "err", err)
-			unauthorized(w)
-		}
-		return
-	}
 	ctx, grant, log := gc.Context(), gc.Account, gc.Log
-	if ctx.Err() != nil {
-		unauthorized(w)
-		return
-	}
 	client := auth.Client{Addr: gc.Addr, UserAgent: r.UserAgent()}
 	// Revocation ends blocked reads and writes too (web.Deadlines).
 	dl := web.NewDeadlines(ctx, w)

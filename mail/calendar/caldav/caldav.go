@@ -95,42 +95,19 @@ func (h *Handler) Register(mux *http.ServeMux) {
 // Shutdown cuts every request in flight.
 func (h *Handler) Shutdown() { h.gate.Shutdown() }
 
-func unauthorized(w http.ResponseWriter) {
-	w.Header().Set("WWW-Authenticate", `Basic realm="caucus calendars", charset="UTF-8"`)
-	http.Error(w, "sign in with a calendar app password", http.StatusUnauthorized)
-}
+// realm asks for a calendar app password.
+var realm = connauth.BasicRealm{Realm: "caucus calendars", Hint: "sign in with a calendar app password"}
 
 // ServeHTTP signs the request in and serves it under the account's
 // revocation.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	login, secret, ok := r.BasicAuth()
-	if !ok {
-		unauthorized(w)
+	gc := h.gate.SignInBasic(w, r, web.ClientAddr(r), realm)
+	if gc == nil {
 		return
 	}
-	gc := h.gate.Open(r.Context(), web.ClientAddr(r))
 	defer gc.Close()
-	if err := gc.SignIn(login, secret, r.UserAgent(), nil); err != nil {
-		var te *auth.ThrottledError
-		switch {
-		case errors.As(err, &te):
-			w.Header().Set("Retry-After", "60")
-			http.Error(w, "too many failed sign-ins", http.StatusTooManyRequests)
-		case errors.Is(err, connauth.ErrTooManyConns):
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "too many requests at once for this account", http.StatusTooManyRequests)
-		default:
-			gc.Log.Debug("caldav: sign-in refused", "err", err)
-			unauthorized(w)
-		}
-		return
-	}
 	ctx, acct, log := gc.Context(), gc.Account, gc.Log
-	if ctx.Err() != nil {
-		unauthorized(w)
-		return
-	}
 	dl := web.NewDeadlines(ctx, w)
 	defer dl.Stop()
 	web.SlideReads(dl, r)
