@@ -214,10 +214,10 @@ func New(d Deps) (*Handler, error) {
 // Register adds the routes to mux, all behind sign-in.
 func (h *Handler) Register(mux *http.ServeMux) {
 	user := func(pattern string, fn func(http.ResponseWriter, *http.Request, auth.Session)) {
-		mux.Handle(pattern, h.d.Login.Require(h.withSession(fn)))
+		mux.Handle(pattern, h.d.Login.Require(login.WithSession(fn)))
 	}
 	post := func(pattern string, fn func(http.ResponseWriter, *http.Request, auth.Session)) {
-		mux.Handle(pattern, h.d.Login.Require(h.action(fn)))
+		mux.Handle(pattern, h.d.Login.Require(login.Action(fn)))
 	}
 	static, _ := fs.Sub(staticFS, "static")
 	assets := http.StripPrefix("/mail/static/", http.FileServerFS(static))
@@ -245,31 +245,6 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	post("POST /mail/box/{mb}/empty", h.empty)
 	post("POST /mail/msg/{mb}/{uid}/phish", h.phish)
 	mux.Handle("POST /mail/send", iweb.WithMaxBody(h.d.Login.Require(http.HandlerFunc(h.send)), MaxCompose))
-}
-
-// withSession hands fn the session Require put in the context.
-func (h *Handler) withSession(fn func(http.ResponseWriter, *http.Request, auth.Session)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		sess, _ := login.SessionFrom(r.Context())
-		fn(w, r, sess)
-	}
-}
-
-// action guards a state-changing request: the form's CSRF token (or the
-// X-CSRF-Token header of the page's script) must be the session's.
-func (h *Handler) action(fn func(http.ResponseWriter, *http.Request, auth.Session)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		sess, _ := login.SessionFrom(r.Context())
-		tok := r.Header.Get("X-CSRF-Token")
-		if tok == "" {
-			tok = r.PostFormValue("csrf")
-		}
-		if !login.ValidCSRF(sess, tok) {
-			iweb.Error(w, r, http.StatusForbidden)
-			return
-		}
-		fn(w, r, sess)
-	}
 }
 
 // base is the layout's data for a page of the session in l's language.

@@ -107,10 +107,10 @@ func New(d Deps) (*Handler, error) {
 // Register adds the routes to mux, all behind sign-in.
 func (h *Handler) Register(mux *http.ServeMux) {
 	user := func(pattern string, fn func(http.ResponseWriter, *http.Request, auth.Session)) {
-		mux.Handle(pattern, h.d.Login.Require(h.withSession(fn)))
+		mux.Handle(pattern, h.d.Login.Require(login.WithSession(fn)))
 	}
 	post := func(pattern string, fn func(http.ResponseWriter, *http.Request, auth.Session)) {
-		mux.Handle(pattern, iweb.WithMaxBody(h.d.Login.Require(h.action(fn)), MaxForm))
+		mux.Handle(pattern, iweb.WithMaxBody(h.d.Login.Require(login.Action(fn)), MaxForm))
 	}
 	static, _ := fs.Sub(staticFS, "static")
 	assets := http.StripPrefix("/mail/calendar/static/", http.FileServerFS(static))
@@ -125,27 +125,6 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	user("GET /mail/calendar/event/{cal}/{name}", h.event)
 	post("POST /mail/calendar/event/{cal}/{name}", h.update)
 	post("POST /mail/calendar/event/{cal}/{name}/delete", h.remove)
-}
-
-// withSession hands fn the session Require put in the context.
-func (h *Handler) withSession(fn func(http.ResponseWriter, *http.Request, auth.Session)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		sess, _ := login.SessionFrom(r.Context())
-		fn(w, r, sess)
-	}
-}
-
-// action guards a state-changing request: the form's CSRF token must be
-// the session's.
-func (h *Handler) action(fn func(http.ResponseWriter, *http.Request, auth.Session)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		sess, _ := login.SessionFrom(r.Context())
-		if !login.ValidCSRF(sess, r.PostFormValue("csrf")) {
-			iweb.Error(w, r, http.StatusForbidden)
-			return
-		}
-		fn(w, r, sess)
-	}
 }
 
 func memberOf(sess auth.Session) calendar.Member {

@@ -149,10 +149,10 @@ func New(d Deps) (*Handler, error) {
 // and, with Deps.Uploads, the upload protocol's (see upload.go).
 func (h *Handler) Register(mux *http.ServeMux) {
 	user := func(pattern string, fn func(http.ResponseWriter, *http.Request, auth.Session)) {
-		mux.Handle(pattern, h.d.Login.Require(withSession(fn)))
+		mux.Handle(pattern, h.d.Login.Require(login.WithSession(fn)))
 	}
 	post := func(pattern string, fn func(http.ResponseWriter, *http.Request, auth.Session)) {
-		mux.Handle(pattern, h.d.Login.Require(withSession(csrf(fn))))
+		mux.Handle(pattern, h.d.Login.Require(login.Action(fn)))
 	}
 	static, _ := fs.Sub(staticFS, "static")
 	assets := http.StripPrefix("/mail/import/static/", http.FileServerFS(static))
@@ -167,30 +167,6 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	post("POST /mail/import/jobs/{id}/cancel", h.cancel)
 	if h.d.Uploads != nil {
 		h.registerUploads(mux, user, post)
-	}
-}
-
-// withSession hands fn the session Require put in the context.
-func withSession(fn func(http.ResponseWriter, *http.Request, auth.Session)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sess, _ := login.SessionFrom(r.Context())
-		fn(w, r, sess)
-	})
-}
-
-// csrf guards a state-changing request: the form's CSRF token (or the
-// script's X-CSRF-Token header) must be the session's.
-func csrf(fn func(http.ResponseWriter, *http.Request, auth.Session)) func(http.ResponseWriter, *http.Request, auth.Session) {
-	return func(w http.ResponseWriter, r *http.Request, sess auth.Session) {
-		tok := r.Header.Get("X-CSRF-Token")
-		if tok == "" {
-			tok = r.PostFormValue("csrf")
-		}
-		if !login.ValidCSRF(sess, tok) {
-			iweb.Error(w, r, http.StatusForbidden)
-			return
-		}
-		fn(w, r, sess)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/upload"
 	iweb "github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/mailimport"
@@ -159,7 +160,7 @@ func (h *Handler) registerUploads(mux *http.ServeMux, user, post func(string, fu
 	post("POST /mail/import/uploads", h.createUpload)
 	user("GET /mail/import/uploads/{id}", h.uploadState)
 	post("DELETE /mail/import/uploads/{id}", h.deleteUpload)
-	mux.Handle("PATCH /mail/import/uploads/{id}", iweb.WithMaxBody(h.d.Login.Require(withSession(csrf(h.writePiece))), MaxChunk))
+	mux.Handle("PATCH /mail/import/uploads/{id}", iweb.WithMaxBody(h.d.Login.Require(login.Action(h.writePiece)), MaxChunk))
 }
 
 // uploadJSON is an upload as the protocol answers it.
