@@ -24,8 +24,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 // ErrNewerSchema reports that the database records a migration version that
@@ -105,10 +103,11 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*DB, error) {
 		return nil, fmt.Errorf("db: open: %w", err)
 	}
 
-	sqldb, err := sql.Open("sqlite", path+"?"+dsnParams)
+	conn, err := newConnector(path + "?" + dsnParams)
 	if err != nil {
 		return nil, fmt.Errorf("db: open %s: %w", path, err)
 	}
+	sqldb := sql.OpenDB(conn)
 	// Keep the connections that a burst of readers (50 SMTP sessions
 	// resolving recipients) opened: the pool's default keeps 2, and each
 	// new connection runs the pragmas above and parses the whole schema
