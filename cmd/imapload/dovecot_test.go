@@ -42,6 +42,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/testtool"
 	"github.com/caucus-org/caucus/internal/testtool/dovecottest"
 	"github.com/caucus-org/caucus/mail/imapserver"
@@ -142,11 +143,12 @@ func TestDovecot(t *testing.T) {
 				if profDir != "" && tg.name == "caucus" {
 					stop = startCPUProfile(t, filepath.Join(profDir, fmt.Sprintf("cpu-%d-%d.pprof", n, run+1)))
 				}
+				commits := h.store.CommitStats()
 				s := runTool(t, tg, n, base, duration)
 				if stop != nil {
 					stop()
 				}
-				t.Logf("%s, %d clients, run %d: %.0f ops/s, %d errors (load %s)", tg.name, n, run+1, s.Ops[len(s.Ops)-1].PerSec, s.Errors, loadAvg())
+				t.Logf("%s, %d clients, run %d: %.0f ops/s, %d errors (load %s)%s", tg.name, n, run+1, s.Ops[len(s.Ops)-1].PerSec, s.Errors, loadAvg(), sharing(tg, commits, h.store.CommitStats()))
 				results[key{tg.name, n}] = append(results[key{tg.name, n}], s)
 			}
 		}
@@ -173,6 +175,17 @@ func TestDovecot(t *testing.T) {
 			}
 		}
 	}
+}
+
+// sharing says, for caucus, how many writes (STORE, EXPUNGE, APPEND) its
+// group commits carried between before and after, and so how many shared
+// each WAL sync.
+func sharing(tg imapTarget, before, after db.GroupStats) string {
+	commits, jobs := after.Commits-before.Commits, after.Jobs-before.Jobs
+	if tg.name != "caucus" || commits == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d writes in %d commits, %.2f a commit", jobs, commits, float64(jobs)/float64(commits))
 }
 
 // loadAvg returns the 1, 5 and 15 minute load averages.
