@@ -143,12 +143,14 @@ func TestDovecot(t *testing.T) {
 				if profDir != "" && tg.name == "caucus" {
 					stop = startCPUProfile(t, filepath.Join(profDir, fmt.Sprintf("cpu-%d-%d.pprof", n, run+1)))
 				}
-				commits := h.store.CommitStats()
+				commits, cpu := h.store.CommitStats(), toolCPU()
 				s := runTool(t, tg, n, base, duration)
 				if stop != nil {
 					stop()
 				}
-				t.Logf("%s, %d clients, run %d: %.0f ops/s, %d errors (load %s)%s", tg.name, n, run+1, s.Ops[len(s.Ops)-1].PerSec, s.Errors, loadAvg(), sharing(tg, commits, h.store.CommitStats()))
+				perSec := s.Ops[len(s.Ops)-1].PerSec
+				t.Logf("%s, %d clients, run %d: %.0f ops/s, %d errors (load %s)%s", tg.name, n, run+1, perSec, s.Errors, loadAvg(),
+					caucusCost(tg, toolCPU()-cpu, perSec*duration.Seconds(), commits, h.store.CommitStats()))
 				results[key{tg.name, n}] = append(results[key{tg.name, n}], s)
 			}
 		}
@@ -177,15 +179,20 @@ func TestDovecot(t *testing.T) {
 	}
 }
 
-// sharing says, for caucus, how many writes (STORE, EXPUNGE, APPEND) its
-// group commits carried between before and after, and so how many shared
-// each WAL sync.
-func sharing(tg imapTarget, before, after db.GroupStats) string {
-	commits, jobs := after.Commits-before.Commits, after.Jobs-before.Jobs
-	if tg.name != "caucus" || commits == 0 {
+// caucusCost says, for caucus, the CPU time this process (the server:
+// the load tool is a child process) used per operation, the figure that
+// the rest of the machine's load disturbs least, and how many writes
+// (STORE, EXPUNGE, APPEND) its group commits carried between before and
+// after, so how many shared each WAL sync.
+func caucusCost(tg imapTarget, cpu time.Duration, ops float64, before, after db.GroupStats) string {
+	if tg.name != "caucus" || ops == 0 {
 		return ""
 	}
-	return fmt.Sprintf("; %d writes in %d commits, %.2f a commit", jobs, commits, float64(jobs)/float64(commits))
+	s := fmt.Sprintf("; server CPU %.3f ms/op", float64(cpu.Microseconds())/1000/ops)
+	if commits, jobs := after.Commits-before.Commits, after.Jobs-before.Jobs; commits > 0 {
+		s += fmt.Sprintf(", %d writes in %d commits, %.2f a commit", jobs, commits, float64(jobs)/float64(commits))
+	}
+	return s
 }
 
 // loadAvg returns the 1, 5 and 15 minute load averages.
