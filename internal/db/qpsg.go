@@ -26,10 +26,11 @@ import (
 // from whereLoopOutputAdjust). FTS5 looks each term up in every segment of
 // its index with one cached statement, "SELECT pgno FROM %_idx WHERE
 // segid=? AND term<=? ORDER BY term DESC LIMIT 1", binding each segment's
-// id: segment 1 then segment 2 and on, so on every MATCH that statement was
-// parsed and planned again, twice, from the SQL text (15-30% of the CPU of
-// an IMAP text SEARCH: BenchmarkSearchAccounts). Caucus runs no ANALYZE, so
-// the planner had no other use for bound values.
+// id: segment 1, then the others, so on every MATCH that statement was
+// parsed and planned again from its SQL text, once per crossing (six times
+// per MATCH over six segments in TestPlannerStable; 12-26% of the CPU of
+// an IMAP text SEARCH in BenchmarkSearchAccounts). Caucus runs no ANALYZE,
+// so the planner had no other use for bound values.
 //
 // The driver offers no setting for it (its DSN knows busy_timeout, pragmas,
 // _dqs and _defensive), and no PRAGMA turns it on; [plannerStable] reaches

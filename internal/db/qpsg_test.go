@@ -37,7 +37,7 @@ func reprepares(t *testing.T, conn *sql.Conn) int {
 // planner stability guarantee, so that an FTS5 MATCH over an index of
 // several segments is not parsed and planned again at each run: FTS5's
 // lookup of a term in segment 1 and then in segment 2 crossed SQLite's
-// "small integer" rule (qpsg.go). It failed before: 20 reprepares in 10
+// "small integer" rule (qpsg.go). It failed before: 60 reprepares in 10
 // runs over six segments.
 func TestPlannerStable(t *testing.T) {
 	t.Parallel()
