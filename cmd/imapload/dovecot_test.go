@@ -167,7 +167,7 @@ func TestDovecot(t *testing.T) {
 		}
 	}
 	if pyRuns > 0 {
-		writePython(t, &report, targets, h.certFile, pyRuns, duration, profDir)
+		writePython(t, &report, targets, h, pyRuns, duration, profDir)
 	}
 	t.Log("\n" + report.String())
 	for k, ss := range results {
@@ -225,11 +225,13 @@ func runTool(t *testing.T, tg imapTarget, clients, base int, duration time.Durat
 
 // writePython runs testdata/steady.py with 8 clients runs times against
 // each target, alternately, and writes the figures and, with two targets,
-// their ratios. With profDir it writes a CPU profile of caucus during its
+// their ratios, and for caucus its CPU time per operation and commits (h
+// is its harness, which also has the CA certificate the clients trust).
+// With profDir it writes a CPU profile of caucus during its
 // imaplib runs (cpu-python-N.pprof) and the block and mutex profiles
 // before and after them (block-python-0.pprof, block-python.pprof, …:
 // compare with pprof -diff_base).
-func writePython(t *testing.T, report *strings.Builder, targets []imapTarget, caFile string, runs int, duration time.Duration, profDir string) {
+func writePython(t *testing.T, report *strings.Builder, targets []imapTarget, h *harness, runs int, duration time.Duration, profDir string) {
 	python := testtool.Need(t, "python3")
 	if profDir != "" {
 		writeProfilesNamed(t, profDir, "-python-0")
@@ -241,11 +243,14 @@ func writePython(t *testing.T, report *strings.Builder, targets []imapTarget, ca
 			if profDir != "" && tg.name == "caucus" {
 				stop = startCPUProfile(t, filepath.Join(profDir, fmt.Sprintf("cpu-python-%d.pprof", run+1)))
 			}
-			s := runPython(t, python, tg, caFile, 8, duration)
+			commits, cpu := h.store.CommitStats(), toolCPU()
+			s := runPython(t, python, tg, h.certFile, 8, duration)
 			if stop != nil {
 				stop()
 			}
-			t.Logf("%s, 8 clients, imaplib run %d: %.0f ops/s, %d errors (load %s)", tg.name, run+1, s.Ops[len(s.Ops)-1].PerSec, s.Errors, loadAvg())
+			perSec := s.Ops[len(s.Ops)-1].PerSec
+			t.Logf("%s, 8 clients, imaplib run %d: %.0f ops/s, %d errors (load %s)%s", tg.name, run+1, perSec, s.Errors, loadAvg(),
+				caucusCost(tg, toolCPU()-cpu, perSec*duration.Seconds(), commits, h.store.CommitStats()))
 			results[i] = append(results[i], s)
 		}
 	}
