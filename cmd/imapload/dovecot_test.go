@@ -42,6 +42,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/testtool"
 	"github.com/caucus-org/caucus/internal/testtool/dovecottest"
 	"github.com/caucus-org/caucus/mail/imapserver"
@@ -142,11 +143,14 @@ func TestDovecot(t *testing.T) {
 				if profDir != "" && tg.name == "caucus" {
 					stop = startCPUProfile(t, filepath.Join(profDir, fmt.Sprintf("cpu-%d-%d.pprof", n, run+1)))
 				}
+				commits, cpu := h.store.CommitStats(), toolCPU()
 				s := runTool(t, tg, n, base, duration)
 				if stop != nil {
 					stop()
 				}
-				t.Logf("%s, %d clients, run %d: %.0f ops/s, %d errors (load %s)", tg.name, n, run+1, s.Ops[len(s.Ops)-1].PerSec, s.Errors, loadAvg())
+				perSec := s.Ops[len(s.Ops)-1].PerSec
+				t.Logf("%s, %d clients, run %d: %.0f ops/s, %d errors (load %s)%s", tg.name, n, run+1, perSec, s.Errors, loadAvg(),
+					caucusCost(tg, toolCPU()-cpu, perSec*duration.Seconds(), commits, h.store.CommitStats()))
 				results[key{tg.name, n}] = append(results[key{tg.name, n}], s)
 			}
 		}
@@ -163,7 +167,7 @@ func TestDovecot(t *testing.T) {
 		}
 	}
 	if pyRuns > 0 {
-		writePython(t, &report, targets, h.certFile, pyRuns, duration, profDir)
+		writePython(t, &report, targets, h, pyRuns, duration, profDir)
 	}
 	t.Log("\n" + report.String())
 	for k, ss := range results {
@@ -173,6 +177,22 @@ func TestDovecot(t *testing.T) {
 			}
 		}
 	}
+}
+
+// caucusCost says, for caucus, the CPU time this process (the server:
+// the load tool is a child process) used per operation, the figure that
+// the rest of the machine's load disturbs least, and how many writes
+// (STORE, EXPUNGE, APPEND) its group commits carried between before and
+// after, so how many shared each WAL sync.
+func caucusCost(tg imapTarget, cpu time.Duration, ops float64, before, after db.GroupStats) string {
+	if tg.name != "caucus" || ops == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("; server CPU %.3f ms/op", float64(cpu.Microseconds())/1000/ops)
+	if commits, jobs := after.Commits-before.Commits, after.Jobs-before.Jobs; commits > 0 {
+		s += fmt.Sprintf(", %d writes in %d commits, %.2f a commit", jobs, commits, float64(jobs)/float64(commits))
+	}
+	return s
 }
 
 // loadAvg returns the 1, 5 and 15 minute load averages.
@@ -205,11 +225,13 @@ func runTool(t *testing.T, tg imapTarget, clients, base int, duration time.Durat
 
 // writePython runs testdata/steady.py with 8 clients runs times against
 // each target, alternately, and writes the figures and, with two targets,
-// their ratios. With profDir it writes a CPU profile of caucus during its
+// their ratios, and for caucus its CPU time per operation and commits (h
+// is its harness, which also has the CA certificate the clients trust).
+// With profDir it writes a CPU profile of caucus during its
 // imaplib runs (cpu-python-N.pprof) and the block and mutex profiles
 // before and after them (block-python-0.pprof, block-python.pprof, …:
 // compare with pprof -diff_base).
-func writePython(t *testing.T, report *strings.Builder, targets []imapTarget, caFile string, runs int, duration time.Duration, profDir string) {
+func writePython(t *testing.T, report *strings.Builder, targets []imapTarget, h *harness, runs int, duration time.Duration, profDir string) {
 	python := testtool.Need(t, "python3")
 	if profDir != "" {
 		writeProfilesNamed(t, profDir, "-python-0")
@@ -221,11 +243,14 @@ func writePython(t *testing.T, report *strings.Builder, targets []imapTarget, ca
 			if profDir != "" && tg.name == "caucus" {
 				stop = startCPUProfile(t, filepath.Join(profDir, fmt.Sprintf("cpu-python-%d.pprof", run+1)))
 			}
-			s := runPython(t, python, tg, caFile, 8, duration)
+			commits, cpu := h.store.CommitStats(), toolCPU()
+			s := runPython(t, python, tg, h.certFile, 8, duration)
 			if stop != nil {
 				stop()
 			}
-			t.Logf("%s, 8 clients, imaplib run %d: %.0f ops/s, %d errors (load %s)", tg.name, run+1, s.Ops[len(s.Ops)-1].PerSec, s.Errors, loadAvg())
+			perSec := s.Ops[len(s.Ops)-1].PerSec
+			t.Logf("%s, 8 clients, imaplib run %d: %.0f ops/s, %d errors (load %s)%s", tg.name, run+1, perSec, s.Errors, loadAvg(),
+				caucusCost(tg, toolCPU()-cpu, perSec*duration.Seconds(), commits, h.store.CommitStats()))
 			results[i] = append(results[i], s)
 		}
 	}

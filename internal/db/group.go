@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +28,20 @@ type Group struct {
 	// beforeCommit, if set, runs in each group's transaction after the
 	// jobs, before the commit (see SetBeforeCommit).
 	beforeCommit func(ctx context.Context, tx *sql.Tx) error
+
+	commits, jobs atomic.Int64 // see Stats
+}
+
+// GroupStats counts a group's work since it was made.
+type GroupStats struct {
+	Commits int64 // transactions committed, each one WAL sync
+	Jobs    int64 // jobs those transactions carried
+}
+
+// Stats returns how many transactions the group committed and how many
+// jobs they carried: Jobs/Commits is how many writes shared each sync.
+func (g *Group) Stats() GroupStats {
+	return GroupStats{Commits: g.commits.Load(), Jobs: g.jobs.Load()}
 }
 
 // job is one [Group.Do] waiting for its commit.
@@ -183,6 +198,10 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 		}
 		return g.runBeforeCommit(ctx, tx, exec)
 	})
+	if err == nil {
+		g.commits.Add(1)
+		g.jobs.Add(int64(len(batch)))
+	}
 }
 
 // runBeforeCommit runs the beforeCommit step in a savepoint.

@@ -34,6 +34,7 @@ var allowed = []string{
 	"golang.org/x/net",
 	"golang.org/x/text",
 	"modernc.org/sqlite",
+	"modernc.org/libc", // sqlite's C runtime: internal/db sets a connection option the driver has no setting for
 	"filippo.io/age",
 	"github.com/goreleaser/nfpm/v2",
 }

@@ -79,6 +79,10 @@ func New(d *db.DB, blobs blob.Store, log *slog.Logger, opts Options) *Store {
 	return s
 }
 
+// CommitStats returns how many group commits (each one WAL sync) the
+// store's writes took so far and how many writes they carried.
+func (s *Store) CommitStats() db.GroupStats { return s.group.Stats() }
+
 // Changes returns the bus the store publishes its committed changes on.
 func (s *Store) Changes() Changes { return s.opts.Changes }
 
