@@ -59,6 +59,7 @@ type Deps struct {
 	Records    []dnsrec.Record // what should be published (dnsrec.Records)
 	Phish      Phish           // nil: no phishing reports page
 	Messages   Messages        // nil: "Who had this?" finds no messages
+	Diaries    GroupDiaries    // nil: no switch of group calendars and address books
 	Log        *slog.Logger
 }
 
@@ -146,6 +147,7 @@ func (h *Handler) routes() map[string]http.HandlerFunc {
 		"POST /admin/groups/{name}/members":                 h.action(h.addMember),
 		"POST /admin/groups/{name}/members/{id}/remove":     h.action(h.removeMember),
 		"POST /admin/groups/{name}/delete":                  h.action(h.deleteGroup),
+		"POST /admin/groups/{name}/diary":                   h.action(h.setGroupDiary),
 		"GET /admin/audit":                                  h.auditPage,
 		"GET /admin/audit.csv":                              h.auditCSV,
 		"GET /admin/trace":                                  h.tracePage,

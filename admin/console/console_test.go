@@ -46,6 +46,7 @@ type console struct {
 
 	exports string         // the mbox export directory (with mail)
 	phish   *phish.Service // phishing reports (with mail)
+	diaries *fakeDiaries   // group calendars and address books
 }
 
 // admin enrols an admin with TOTP and a security key, and proves the key in
@@ -100,7 +101,7 @@ func newConsoleParty(t testing.TB, withMail bool, cert *tls.Certificate, party u
 	}
 	mux := http.NewServeMux()
 	pages.Register(mux)
-	c := &console{env: env, ts: ts, files: &recFiles{}, keys: map[int64]*authtest.Key{}}
+	c := &console{env: env, ts: ts, files: &recFiles{}, keys: map[int64]*authtest.Key{}, diaries: &fakeDiaries{ro: map[int64]bool{}}}
 	deps := adminops.OpsDeps{Auth: env.Auth, DB: env.DB, Files: c.files, Log: log, Now: env.Clock.Now, BaseURL: "https://caucus.test"}
 	if withMail {
 		blobs, err := blob.OpenDir(filepath.Join(t.TempDir(), "blobs"))
@@ -121,7 +122,7 @@ func newConsoleParty(t testing.TB, withMail bool, cert *tls.Certificate, party u
 	if c.phish != nil {
 		reports, msgs = c.phish, c.store
 	}
-	c.h, err = New(Deps{Ops: c.ops, Login: pages, Log: log, Phish: reports, Messages: msgs,
+	c.h, err = New(Deps{Ops: c.ops, Login: pages, Log: log, Phish: reports, Messages: msgs, Diaries: c.diaries,
 		Queue:      emptyQueue{},
 		CertExpiry: func() (time.Time, error) { return env.Clock.Now().Add(10 * 24 * time.Hour), nil },
 		LastBackup: func(ctx context.Context) (time.Time, int64, error) { return backup.LastSuccess(ctx, env.DB) },

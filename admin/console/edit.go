@@ -126,6 +126,7 @@ var auditWords = map[string]string{
 	"files.restore":        i18n.Key("console.auditkind.files_restore"),
 	"files.share":          i18n.Key("console.auditkind.files_share"),
 	"files.read":           i18n.Key("console.auditkind.files_read"),
+	"calendar.group":       i18n.Key("console.auditkind.calendar_group"),
 	"files.transfer":       i18n.Key("console.auditkind.files_transfer"),
 	"files.unshare":        i18n.Key("console.auditkind.files_unshare"),
 	"files.versions":       i18n.Key("console.auditkind.files_versions"),

@@ -532,6 +532,9 @@ type groupRow struct {
 	Name    string
 	Address string // the group's list address; "" without mail
 	Members []auth.Account
+	// Diary: the group's calendar and address book can be switched
+	// (GroupDiaries); DiaryReadOnly: they are read-only for members.
+	Diary, DiaryReadOnly bool
 }
 
 func (h *Handler) groups(w http.ResponseWriter, r *http.Request) {
@@ -569,6 +572,13 @@ func (h *Handler) groupsPage(w http.ResponseWriter, r *http.Request, code int, e
 		}
 		for _, m := range g.Members {
 			row.Members = append(row.Members, byLogin[m])
+		}
+		if h.d.Diaries != nil {
+			row.Diary = true
+			if row.DiaryReadOnly, err = h.d.Diaries.ReadOnly(ctx, g); err != nil {
+				h.fail(w, r, err)
+				return
+			}
 		}
 		p.AllGroups = append(p.AllGroups, row)
 	}

@@ -58,3 +58,29 @@ func TestImportICS(t *testing.T) {
 		t.Errorf("a refused import left a calendar: %d calendars, had %d", len(after), len(before))
 	}
 }
+
+// TestGroupReadOnlyState: GroupReadOnly says what SetGroupReadOnly set;
+// a group whose calendar was never made is writable.
+func TestGroupReadOnlyState(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	if err := e.Auth.CreateGroup(ctx, "", "press"); err != nil {
+		t.Fatal(err)
+	}
+	gs, err := e.Auth.Groups(ctx)
+	if err != nil || len(gs) != 1 {
+		t.Fatal(gs, err)
+	}
+	if ro, err := e.store.GroupReadOnly(ctx, gs[0].ID); err != nil || ro {
+		t.Errorf("a new group: %v %v", ro, err)
+	}
+	for _, want := range []bool{true, false} {
+		if err := e.store.SetGroupReadOnly(ctx, "admin", gs[0], want); err != nil {
+			t.Fatal(err)
+		}
+		if ro, err := e.store.GroupReadOnly(ctx, gs[0].ID); err != nil || ro != want {
+			t.Errorf("after setting %v: %v %v", want, ro, err)
+		}
+	}
+}

@@ -329,6 +329,20 @@ func (s *Store) SetGroupReadOnly(ctx context.Context, actor string, g auth.Group
 	})
 }
 
+// GroupReadOnly reports whether the group's calendar is read-only for
+// its members (false for one never made).
+func (s *Store) GroupReadOnly(ctx context.Context, groupID int64) (bool, error) {
+	var ro bool
+	err := s.db.Stmts(nil).QueryRowContext(ctx, `SELECT read_only FROM calendar_calendars WHERE owner_kind = 'group' AND owner_id = ?`, groupID).Scan(&ro)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("calendar: group %d: %w", groupID, err)
+	}
+	return ro, nil
+}
+
 // ETag returns the entity tag of data: its SHA-256 in hex.
 func ETag(data []byte) string {
 	sum := sha256.Sum256(data)

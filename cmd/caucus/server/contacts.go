@@ -13,14 +13,13 @@ import (
 // CardDAV at /carddav/ with its discovery at /.well-known/carddav, and the
 // contacts page at /mail/contacts/. Their tables were migrated with the
 // others (components).
-func (s *Server) buildContacts(mux *http.ServeMux, pages *login.Handler) (*contacts.Store, error) {
+func (s *Server) buildContacts(mux *http.ServeMux, pages *login.Handler, store *contacts.Store) error {
 	log := s.log.With("component", "contacts")
-	store := contacts.New(s.db, contacts.Deps{Auth: s.auth, Log: log, Now: s.deps.Now})
 	dav.New(store, s.auth, s.stats, log.With("proto", "carddav"), pages.Party().Language).Register(mux)
 	web, err := cardweb.New(store, pages, log)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	web.Register(mux)
-	return store, nil
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/mail/calendar"
 	"github.com/caucus-org/caucus/mail/contacts"
 	"github.com/caucus-org/caucus/mail/mailimport"
@@ -75,4 +76,23 @@ func readBounded(r io.Reader, max int64) ([]byte, error) {
 // calendars and contacts to, once they are all built.
 func (s *Server) setImportSinks(cals *calendar.Store, books *contacts.Store) {
 	s.imports.SetSinks(mailimport.Sinks{Files: importFiles{s.files}, Calendars: importCalendars{s, cals}, Contacts: importContacts{s, books}})
+}
+
+// groupDiaries switches a group's calendar and address book together
+// (the console's GroupDiaries): the calendar store records it in the
+// audit log.
+type groupDiaries struct {
+	cals  *calendar.Store
+	books *contacts.Store
+}
+
+func (d groupDiaries) ReadOnly(ctx context.Context, g auth.Group) (bool, error) {
+	return d.cals.GroupReadOnly(ctx, g.ID)
+}
+
+func (d groupDiaries) SetReadOnly(ctx context.Context, actor string, g auth.Group, readOnly bool) error {
+	if err := d.books.SetGroupReadOnly(ctx, g.Name, readOnly); err != nil {
+		return err
+	}
+	return d.cals.SetGroupReadOnly(ctx, actor, g, readOnly)
 }

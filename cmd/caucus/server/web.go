@@ -45,9 +45,10 @@ func (s *Server) buildWeb(ctx context.Context) error {
 		BaseURL: s.url, Log: log.With("component", "admin"), Now: s.deps.Now,
 		PartyName: party.Name, Language: party.Language, TimeZone: party.TimeZone,
 	})
+	cals, books := s.newCalendarStores()
 	adminWeb, err := console.New(console.Deps{
 		Ops: s.ops, Login: pages, Queue: s.queue, CertExpiry: s.certExpiry, LastBackup: func(ctx context.Context) (time.Time, int64, error) { return backup.LastSuccess(ctx, s.db) },
-		DNS: s.deps.Resolver, Records: dnsrec.Records(cfg.Hostname, cfg.MailDomains, dnsKeys(s.dkim)), Phish: s.phish, Messages: s.mail, Log: log.With("component", "admin"),
+		DNS: s.deps.Resolver, Records: dnsrec.Records(cfg.Hostname, cfg.MailDomains, dnsKeys(s.dkim)), Phish: s.phish, Messages: s.mail, Diaries: groupDiaries{cals, books}, Log: log.With("component", "admin"),
 		Imports: s.imports,
 	})
 	if err != nil {
@@ -57,7 +58,7 @@ func (s *Server) buildWeb(ctx context.Context) error {
 	pages.Register(mux)
 	adminWeb.Register(mux)
 	dav.New(s.files, s.auth, s.stats, log.With("component", "dav")).Register(mux)
-	cals := s.buildCalendars(mux)
+	s.buildCalendars(mux, cals)
 	fweb, err := fileweb.New(s.files, s.auth, pages, log.With("component", "files-web"))
 	if err != nil {
 		return err
@@ -66,12 +67,11 @@ func (s *Server) buildWeb(ctx context.Context) error {
 	if err := s.buildWebmail(mux, pages); err != nil {
 		return err
 	}
-	books, err := s.buildContacts(mux, pages)
-	if err != nil {
+	if err := s.buildContacts(mux, pages, books); err != nil {
 		return err
 	}
 	s.setImportSinks(cals, books)
-	if err := s.buildCalweb(mux, pages); err != nil {
+	if err := s.buildCalweb(mux, pages, cals); err != nil {
 		return err
 	}
 	if err := s.buildImportWeb(mux, pages); err != nil {
