@@ -39,6 +39,8 @@ import (
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/testtool"
 	"github.com/caucus-org/caucus/internal/testtool/browsertest"
+	"github.com/caucus-org/caucus/mail/calendar"
+	"github.com/caucus-org/caucus/mail/contacts"
 )
 
 // shot is one screenshot: a page in a language, at a size, light or dark.
@@ -64,7 +66,7 @@ func (s shot) file() string {
 // screenshotSet is the set made: every page in English on a desktop and
 // in Italian on a phone, some the other way round, a few dark.
 func screenshotSet() []shot {
-	pages := []string{"signin", "webmail-inbox", "webmail-message", "webmail-compose", "files", "admin-dashboard", "admin-people", "account"}
+	pages := []string{"signin", "webmail-inbox", "webmail-message", "webmail-compose", "files", "calendar", "contacts", "import", "admin-dashboard", "admin-people", "account"}
 	var set []shot
 	for _, p := range pages {
 		set = append(set, shot{page: p, lang: "en"}, shot{page: p, lang: "it", phone: true})
@@ -116,8 +118,13 @@ func TestScreenshots(t *testing.T) {
 		"admin-dashboard": "/admin",
 		"admin-people":    "/admin/people",
 		"account":         "/account",
+		"calendar":        "/mail/calendar",
+		"contacts":        "/mail/contacts/",
+		"import":          "/mail/import",
 	}
 	fillFiles(t, ctx, srv, login)
+	fillCalendar(t, ctx, srv, login)
+	fillContacts(t, ctx, srv, login)
 
 	// One browser per language, set up as a person's would be (--lang):
 	// the page's language comes from its Accept-Language, and the
@@ -150,6 +157,9 @@ func TestScreenshots(t *testing.T) {
 		"admin-dashboard": "#members",
 		"admin-people":    "#people",
 		"account":         "#factors",
+		"calendar":        "#month",
+		"contacts":        "#books",
+		"import":          "#provider",
 	}
 	for _, s := range set {
 		if s.page != "signin" {
@@ -481,5 +491,70 @@ func (s *shooter) take(sh shot, path, sel, dir string) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, sh.file()), png, 0o644); err != nil {
 		s.T.Fatal(err)
+	}
+}
+
+// fillCalendar puts this month's campaign events in the member's
+// calendar and in the group calendar of the party's "campagna" group.
+func fillCalendar(t *testing.T, ctx context.Context, srv *Server, login string) {
+	t.Helper()
+	acct, err := srv.auth.AccountByLogin(ctx, login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cals := calendar.New(srv.db, srv.auth, srv.audit, srv.deps.Now, srv.log)
+	m := calendar.Member{ID: acct.ID, Login: acct.Login}
+	month := time.Now().UTC()
+	day := func(d, h int) time.Time {
+		return time.Date(month.Year(), month.Month(), d, h, 0, 0, 0, time.UTC)
+	}
+	for i, ev := range []struct {
+		title string
+		start time.Time
+		hours int
+	}{
+		{"Volantinaggio al mercato", day(5, 8), 3},
+		{"Riunione del direttivo", day(9, 17), 2},
+		{"Conferenza stampa", day(12, 10), 1},
+		{"Dibattito in TV", day(18, 19), 2},
+		{"Porta a porta\\, quartiere Navile", day(21, 15), 3},
+		{"Cena di raccolta fondi", day(26, 19), 3},
+	} {
+		ics := fmt.Sprintf("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//caucus//screenshots//EN\r\nBEGIN:VEVENT\r\nUID:shot-%d@localhost\r\nDTSTAMP:%s\r\nDTSTART:%s\r\nDTEND:%s\r\nSUMMARY:%s\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+			i, ev.start.Format("20060102T150405Z"), ev.start.Format("20060102T150405Z"), ev.start.Add(time.Duration(ev.hours)*time.Hour).Format("20060102T150405Z"), ev.title)
+		o, err := calendar.Parse([]byte(ics))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := cals.Put(ctx, m, calendar.PersonalSlug, fmt.Sprintf("shot-%d.ics", i), o, calendar.Cond{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// fillContacts puts a few press and partner contacts in the member's own
+// address book.
+func fillContacts(t *testing.T, ctx context.Context, srv *Server, login string) {
+	t.Helper()
+	acct, err := srv.auth.AccountByLogin(ctx, login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vcf strings.Builder
+	for _, c := range [][3]string{
+		{"Redazione Corriere di Bologna", "redazione@corriere-bo.example", "+39 051 000 0001"},
+		{"Marco Ferri (Radio Città)", "marco.ferri@radiocitta.example", "+39 333 000 0002"},
+		{"Sala Borsa, prenotazioni", "eventi@salaborsa.example", "+39 051 000 0003"},
+		{"Tipografia Emiliana", "ordini@tipografia.example", "+39 051 000 0004"},
+	} {
+		fmt.Fprintf(&vcf, "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:%s\r\nEMAIL:%s\r\nTEL:%s\r\nEND:VCARD\r\n", c[0], c[1], c[2])
+	}
+	cards, err := contacts.ParseAll([]byte(vcf.String()), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	books := contacts.New(srv.db, contacts.Deps{Auth: srv.auth, Log: srv.log, Now: srv.deps.Now})
+	if _, err := books.Import(ctx, contacts.MemberOf(acct), contacts.SlugPersonal, cards); err != nil {
+		t.Fatal(err)
 	}
 }
