@@ -85,6 +85,12 @@ type ContactsSink interface {
 	Import(ctx context.Context, accountID int64, name string, data io.Reader) error
 }
 
+// ErrRefused is wrapped by a CalendarSink or ContactsSink that refuses a
+// file for good (not a calendar its checks accept, too large): the file
+// is then reported as not imported, with the store's reason, and not
+// handed over again.
+var ErrRefused = errors.New("mailimport: refused by the store")
+
 // Sinks are the stores a Takeout job hands what is not mail to; nil ones
 // are not configured: Drive files are then reported as not imported,
 // calendars and contacts are kept until [Importer.SetSinks] names a store.
@@ -391,6 +397,10 @@ func (im *Importer) deliver(ctx context.Context, id int64) bool {
 		err = imp(ctx, acct, name, f)
 		f.Close()
 	}
+	if errors.Is(err, ErrRefused) {
+		im.refuseKept(ctx, id, kind, name, err)
+		return false
+	}
 	if err == nil {
 		_, err = im.opts.DB.ExecContext(ctx, `UPDATE mailimport_kept SET delivered_at = ? WHERE id = ?`, im.opts.Now().Unix(), id)
 	}
@@ -399,6 +409,30 @@ func (im *Importer) deliver(ctx context.Context, id int64) bool {
 		return false
 	}
 	return true
+}
+
+// refuseKept records that the store refused a kept file for good: its
+// archive entry becomes a failed one with the store's reason (the report
+// lists it), and it is not handed over again.
+func (im *Importer) refuseKept(ctx context.Context, id int64, kind, name string, refusal error) {
+	reason := strings.TrimPrefix(refusal.Error(), ErrRefused.Error()+": ")
+	err := im.opts.DB.Tx(ctx, func(tx *sql.Tx) error {
+		var job int64
+		if err := tx.QueryRowContext(ctx, `UPDATE mailimport_kept SET delivered_at = ? WHERE id = ? RETURNING job_id`, im.opts.Now().Unix(), id).Scan(&job); err != nil {
+			return err
+		}
+		// The entry is named as in the archive ("Takeout/Calendar/x.ics"),
+		// the kept file below the archive's top folder ("Calendar/x.ics").
+		_, err := tx.ExecContext(ctx, `UPDATE mailimport_entries SET status = ?1, reason = ?2 WHERE job_id = ?3 AND kind = ?4 AND status = ?5
+			AND (name = ?6 OR substr(name, length(name) - length(?6)) = '/' || ?6)`,
+			statusFailed, sanitizeText(reason), job, kind, statusKept, name)
+		return err
+	})
+	if err != nil {
+		im.log.Warn("mailimport: recording a refused "+kind+" file", "id", id, "err", err)
+		return
+	}
+	im.log.Info("mailimport: the store refused a kept "+kind+" file", "id", id, "reason", reason)
 }
 
 // entryCounts are a Takeout job's totals of archive entries so far.

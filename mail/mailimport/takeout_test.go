@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -281,5 +282,46 @@ func TestTakeoutRestart(t *testing.T) {
 			t.Fatalf("after run %d: state %s, %d files, %d messages; want queued, stopped among the %s", run, p.State, p.Files, p.Copied, stop)
 		}
 		e.db.Close()
+	}
+}
+
+// refusingKept is a store that refuses every file for good.
+type refusingKept struct{ calls atomic.Int32 }
+
+func (k *refusingKept) Import(context.Context, int64, string, io.Reader) error {
+	k.calls.Add(1)
+	return fmt.Errorf("%w: no UID in an event", ErrRefused)
+}
+
+// TestTakeoutCalendarRefused: a calendar the calendar store refuses for
+// good is reported as not imported, with the store's reason, and is not
+// handed over again at the next start (it was reported as waiting, and
+// tried again, forever).
+func TestTakeoutCalendarRefused(t *testing.T) {
+	t.Parallel()
+	fx := newTakeoutFixture(3)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "takeout-001.zip")
+	writeZip(t, path, fx.entries)
+	files := newFakeFiles()
+	cals, cards := &refusingKept{}, &fakeKept{}
+	e := openEnv(t, dir, withTakeout(dir, files), func(o *Options) { o.Sinks.Calendars, o.Sinks.Contacts = cals, cards })
+	e.start()
+	rep := e.waitEnd(e.startTakeout(path))
+	if rep.Job.State != StateDone {
+		t.Fatalf("state %s: %s", rep.Job.State, rep.Job.Message)
+	}
+	if rep.CalendarsWaiting != 0 || rep.Calendars != 0 || rep.Contacts != 1 {
+		t.Errorf("report: %d calendars imported, %d waiting; %d contacts", rep.Calendars, rep.CalendarsWaiting, rep.Contacts)
+	}
+	if got := entryProblemList(rep); len(got) != 1 || !strings.Contains(got[0], "no UID in an event") {
+		t.Errorf("entries that failed: %q", got)
+	}
+	e.stopRun()
+	if n, err := e.im.DeliverKept(context.Background()); err != nil || n != 0 {
+		t.Errorf("DeliverKept after the refusal: %d, %v", n, err)
+	}
+	if n := cals.calls.Load(); n != 1 {
+		t.Errorf("the calendar store was asked %d times, want once", n)
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -24,16 +25,16 @@ type importCalendars struct {
 func (c importCalendars) Import(ctx context.Context, accountID int64, name string, r io.Reader) error {
 	data, err := readBounded(r, calendar.MaxImportBytes)
 	if err != nil {
-		return err
+		return refusedIf(err, errTooBig)
 	}
 	a, err := c.s.auth.Account(ctx, accountID)
 	if err != nil {
-		return err
+		return refusedIf(err, auth.ErrNotFound)
 	}
 	// Takeout names the file after the calendar: "Campaign 2027.ics".
 	name = strings.TrimSuffix(path.Base(name), path.Ext(name))
 	_, _, err = c.store.ImportICS(ctx, calendar.Member{ID: a.ID, Login: a.Login}, name, data)
-	return err
+	return refusedIf(err, calendar.ErrInvalid, calendar.ErrTooLarge, calendar.ErrFull, calendar.ErrExists)
 }
 
 // importContacts is the contacts store as the importer's ContactsSink:
@@ -46,19 +47,37 @@ type importContacts struct {
 func (c importContacts) Import(ctx context.Context, accountID int64, _ string, r io.Reader) error {
 	data, err := readBounded(r, contacts.MaxImport*contacts.MaxCardBytes/64) // ~160 MiB for 10,000 cards with photos
 	if err != nil {
-		return err
+		return refusedIf(err, errTooBig)
 	}
 	cards, err := contacts.ParseAll(data, contacts.MaxImport)
 	if err != nil {
-		return err
+		return refused(err)
 	}
 	a, err := c.s.auth.Account(ctx, accountID)
 	if err != nil {
-		return err
+		return refusedIf(err, auth.ErrNotFound)
 	}
 	_, err = c.store.Import(ctx, contacts.MemberOf(a), contacts.SlugPersonal, cards)
+	return refusedIf(err, contacts.ErrInvalid, contacts.ErrTooLarge, contacts.ErrFull)
+}
+
+// refused marks err as the store's refusal for good
+// (mailimport.ErrRefused): the import reports it and does not try again.
+func refused(err error) error { return fmt.Errorf("%w: %w", mailimport.ErrRefused, err) }
+
+// refusedIf is refused for an error that is one of final, else err as
+// it is (tried again at the next start).
+func refusedIf(err error, final ...error) error {
+	for _, f := range final {
+		if errors.Is(err, f) {
+			return refused(err)
+		}
+	}
 	return err
 }
+
+// errTooBig is a kept file larger than its store takes.
+var errTooBig = errors.New("import: the file is too large")
 
 // readBounded reads r whole, refusing more than max bytes.
 func readBounded(r io.Reader, max int64) ([]byte, error) {
@@ -67,7 +86,7 @@ func readBounded(r io.Reader, max int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(data)) > max {
-		return nil, fmt.Errorf("import: a file of over %d MiB", max>>20)
+		return nil, fmt.Errorf("%w: over %d MiB", errTooBig, max>>20)
 	}
 	return data, nil
 }

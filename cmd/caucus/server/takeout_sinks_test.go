@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ func TestTakeoutCalendarsAndContacts(t *testing.T) {
 	zw := zip.NewWriter(f)
 	for name, data := range map[string]string{
 		"Takeout/Calendar/Campaign 2027.ics":             googleCalendarExport,
+		"Takeout/Calendar/Broken.ics":                    strings.Replace(googleCalendarExport, "UID:debate@google.com\r\n", "", 1),
 		"Takeout/Contacts/All Contacts/All Contacts.vcf": "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Press Office\r\nN:;Press Office;;;\r\nEMAIL;TYPE=INTERNET:press@paper.example\r\nEND:VCARD\r\nBEGIN:VCARD\r\nVERSION:3.0\r\nFN:Maria Bianchi\r\nN:Bianchi;Maria;;;\r\nEND:VCARD\r\n",
 	} {
 		w, err := zw.Create(name)
@@ -42,8 +44,9 @@ func TestTakeoutCalendarsAndContacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if _, err := srv.imports.Start(ctx, mailimport.Request{AccountID: id, Actor: "admin@localhost", Subject: "anna@localhost",
-		Source: mailimport.SourceSpec{Kind: mailimport.KindTakeout, Paths: []string{zpath}}}); err != nil {
+	job, err := srv.imports.Start(ctx, mailimport.Request{AccountID: id, Actor: "admin@localhost", Subject: "anna@localhost",
+		Source: mailimport.SourceSpec{Kind: mailimport.KindTakeout, Paths: []string{zpath}}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	var cals, cards int
@@ -51,10 +54,27 @@ func TestTakeoutCalendarsAndContacts(t *testing.T) {
 		srv.db.QueryRowContext(ctx, `SELECT count(*) FROM calendar_objects o JOIN calendar_calendars c ON c.id = o.calendar_id WHERE c.owner_id = ? AND c.name = 'Campaign 2027'`, id).Scan(&cals)
 		srv.db.QueryRowContext(ctx, `SELECT count(*) FROM contacts_cards`).Scan(&cards)
 		if cals == 2 && cards == 2 {
-			return
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after the import: %d events in Campaign 2027 (want 2), %d cards (want 2)", cals, cards)
+		}
+	}
+	// The calendar the store refuses (an event without UID) is reported
+	// as not imported, with the store's reason, not left waiting.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		rep, err := srv.imports.Report(ctx, job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Job.State == mailimport.StateDone {
+			if len(rep.EntryProblems) != 1 || !strings.Contains(rep.EntryProblems[0].Name, "Broken.ics") || !strings.Contains(rep.EntryProblems[0].Reason, "UID") || rep.CalendarsWaiting != 0 {
+				t.Errorf("report: problems %+v, %d calendars waiting", rep.EntryProblems, rep.CalendarsWaiting)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job is %s", rep.Job.State)
 		}
 	}
 }

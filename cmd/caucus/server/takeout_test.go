@@ -64,7 +64,7 @@ func writeTakeoutZip(t *testing.T, path string, messages, driveFiles int) {
 		mb.WriteString(">From the archive, quoted.\n\n")
 	}
 	add("Takeout/Mail/All mail Including Spam and Trash.mbox", base, mb.Bytes())
-	add("Takeout/Calendar/"+takeoutLogin+".ics", base, []byte("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:e1@google.com\r\nDTSTART:20270301T180000Z\r\nSUMMARY:Debate\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"))
+	add("Takeout/Calendar/"+takeoutLogin+".ics", base, []byte("BEGIN:VCALENDAR\r\nPRODID:-//Google Inc//Google Calendar 70.9054//EN\r\nVERSION:2.0\r\nMETHOD:PUBLISH\r\nBEGIN:VEVENT\r\nUID:e1@google.com\r\nDTSTAMP:20261201T000000Z\r\nDTSTART:20270301T180000Z\r\nDTEND:20270301T190000Z\r\nSUMMARY:Debate\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"))
 	add("Takeout/Contacts/All Contacts/All Contacts.vcf", base, []byte("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Press Office\r\nEND:VCARD\r\n"))
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
@@ -211,7 +211,7 @@ func TestTakeoutKilled(t *testing.T) {
 			}
 		}
 		_, report, _ := runCLI(t, "admin", "import-report", "--job", "1", "--data", dir)
-		for _, want := range []string{"state done", fmt.Sprintf("Copied %d messages", messages), fmt.Sprintf("Google Drive: %d files", driveFiles), "Calendars: 1 kept, 1 waiting for calendars"} {
+		for _, want := range []string{"state done", fmt.Sprintf("Copied %d messages", messages), fmt.Sprintf("Google Drive: %d files", driveFiles), "Calendars: 1 kept.", "Contacts: 1 kept."} {
 			if !strings.Contains(report, want) {
 				t.Errorf("the report does not say %q:\n%s", want, report)
 			}
