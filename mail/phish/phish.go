@@ -149,11 +149,29 @@ func (c Case) Actionable() bool { return c.MessageID != "" && strings.Contains(c
 // Open returns the open reports, one Case per message and sender, newest
 // first, at most limit of them.
 func (s *Service) Open(ctx context.Context, limit int) ([]Case, error) {
+	return s.cases(ctx, ``, limit)
+}
+
+// Case returns the open case whose first report has the given id.
+func (s *Service) Case(ctx context.Context, id int64) (Case, error) {
+	cs, err := s.cases(ctx, `AND (r.message_id, r.sender) = (SELECT message_id, sender FROM phish_reports WHERE id = ? AND closed_at IS NULL)`, 1, id)
+	if err != nil {
+		return Case{}, err
+	}
+	if len(cs) == 0 {
+		return Case{}, fmt.Errorf("%w: %d", ErrNoReport, id)
+	}
+	return cs[0], nil
+}
+
+// cases reads the open reports grouped by message and sender, those the
+// condition and its arguments keep, newest first, at most limit.
+func (s *Service) cases(ctx context.Context, cond string, limit int, args ...any) ([]Case, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT min(r.id), r.message_id, r.sender, max(r.sender_name), max(r.subject),
 		group_concat(r.reporter, char(10)), min(r.at), max(r.at),
 		EXISTS (SELECT 1 FROM phish_blocked b WHERE b.sender = r.sender OR b.sender = '@' || substr(r.sender, instr(r.sender, '@') + 1))
-		FROM phish_reports r WHERE r.closed_at IS NULL
-		GROUP BY r.message_id, r.sender ORDER BY max(r.at) DESC, min(r.id) DESC LIMIT ?`, limit)
+		FROM phish_reports r WHERE r.closed_at IS NULL `+cond+`
+		GROUP BY r.message_id, r.sender ORDER BY max(r.at) DESC, min(r.id) DESC LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("phish: open reports: %w", err)
 	}
@@ -174,28 +192,6 @@ func (s *Service) Open(ctx context.Context, limit int) ([]Case, error) {
 		return nil, fmt.Errorf("phish: open reports: %w", err)
 	}
 	return out, nil
-}
-
-// Case returns the open case whose first report has the given id.
-func (s *Service) Case(ctx context.Context, id int64) (Case, error) {
-	var msgID, sender string
-	err := s.db.QueryRowContext(ctx, `SELECT message_id, sender FROM phish_reports WHERE id = ? AND closed_at IS NULL`, id).Scan(&msgID, &sender)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Case{}, fmt.Errorf("%w: %d", ErrNoReport, id)
-	}
-	if err != nil {
-		return Case{}, fmt.Errorf("phish: case: %w", err)
-	}
-	cases, err := s.Open(ctx, -1)
-	if err != nil {
-		return Case{}, err
-	}
-	for _, c := range cases {
-		if c.MessageID == msgID && c.Sender == sender {
-			return c, nil
-		}
-	}
-	return Case{}, fmt.Errorf("%w: %d", ErrNoReport, id)
 }
 
 // Where returns every mailbox the case's message is in now.
