@@ -250,9 +250,10 @@ func (l *Log) Run(ctx context.Context) {
 			}
 			return
 		case <-t.C:
-			if err := l.Flush(ctx); err != nil {
+			if err := l.Flush(ctx); err != nil { // the queue too
 				l.log.Warn("audit: write queued records", "err", err)
 			}
+			continue
 		case <-soon.C:
 		case <-l.soon.wake:
 		}
