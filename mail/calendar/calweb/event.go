@@ -125,19 +125,29 @@ func (h *Handler) event(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 		h.storeError(w, r, err)
 		return
 	}
-	ic, err := calendar.Decode(res.Data)
-	if err != nil {
-		h.storeError(w, r, err)
-		return
-	}
-	ev := master(ic)
-	if ev == nil {
-		iweb.Error(w, r, http.StatusNotFound)
+	ic, ev, ok := h.decodeEvent(w, r, res.Data)
+	if !ok {
 		return
 	}
 	f := formOf(ic, ev, l.Location())
 	f.Calendar, f.ETag = slug, res.ETag
 	h.renderForm(w, r, sess, l, http.StatusOK, f, name, nil)
+}
+
+// decodeEvent decodes a stored event and finds its master; a failure is
+// answered (the store's error, or 404 for an object with no event).
+func (h *Handler) decodeEvent(w http.ResponseWriter, r *http.Request, data []byte) (*ical.Calendar, *ical.Component, bool) {
+	ic, err := calendar.Decode(data)
+	if err != nil {
+		h.storeError(w, r, err)
+		return nil, nil, false
+	}
+	ev := master(ic)
+	if ev == nil {
+		iweb.Error(w, r, http.StatusNotFound)
+		return nil, nil, false
+	}
+	return ic, ev, true
 }
 
 // master is the object's event without RECURRENCE-ID: the event, or the
@@ -347,14 +357,8 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 		h.renderForm(w, r, sess, l, http.StatusConflict, f, name, calendar.ErrPrecondition)
 		return
 	}
-	ic, err := calendar.Decode(res.Data)
-	if err != nil {
-		h.storeError(w, r, err)
-		return
-	}
-	ev := master(ic)
-	if ev == nil {
-		iweb.Error(w, r, http.StatusNotFound)
+	ic, ev, ok := h.decodeEvent(w, r, res.Data)
+	if !ok {
 		return
 	}
 	setEvent(ev, f, start, end, h.d.Now())
