@@ -388,6 +388,13 @@ func TestPhoneSetup(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, `action="/account/mail.mobileconfig"`) {
 		t.Fatalf("page: %d\n%s", code, body)
 	}
+	// Back from the step-up the Apple profile form asked for, the device
+	// name typed before it is filled in again, and the form says where
+	// it is so that the next step-up comes back here.
+	code, _, body = c.do(t, member, "GET", "/setup/phone?device="+url.QueryEscape("Vol's <iPad>"), nil)
+	if code != http.StatusOK || !strings.Contains(body, `id="mcname" name="name" maxlength="64" value="Vol&#39;s &lt;iPad&gt;"`) || !strings.Contains(body, `name="back" value="/setup/phone"`) {
+		t.Fatalf("page after step-up: %d\n%s", code, body)
+	}
 	if code, _, _ := c.do(t, member, "POST", "/setup/phone", url.Values{"name": {"phone"}}); code != http.StatusForbidden {
 		t.Errorf("no csrf: %d", code)
 	}

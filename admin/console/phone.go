@@ -17,10 +17,11 @@ import (
 // phonePage is the "set up your phone" page.
 type phonePage struct {
 	ui.Base
-	Login  string
-	Secret string       // a new app password, shown once
-	Device string       // its name
-	QR     template.URL // the app password as a QR code
+	Login       string
+	Secret      string       // a new app password, shown once
+	Device      string       // its name
+	AppleDevice string       // the Apple profile form's device name, kept through a step-up
+	QR          template.URL // the app password as a QR code
 }
 
 // registerSetup adds the "set up your phone" page, which every signed-in
@@ -43,7 +44,7 @@ func (h *Handler) phoneBase(r *http.Request) (auth.Session, ui.Base) {
 // name typed before it, kept for this session (keepPhone).
 func (h *Handler) phone(w http.ResponseWriter, r *http.Request) {
 	sess, b := h.phoneBase(r)
-	p := phonePage{Base: b, Login: sess.Account.Login}
+	p := phonePage{Base: b, Login: sess.Account.Login, AppleDevice: login.KeptDevice(r)}
 	if tok := r.URL.Query().Get("kept"); tok != "" {
 		if kept, ok := h.pending.get(tok, sess.ID); ok && kept.path == "/setup/phone" {
 			p.Device, p.Notice = kept.form.Get("name"), b.L.T("console.msg.pending")

@@ -333,7 +333,8 @@ type page struct {
 	AppPassword  auth.AppPasswordInfo
 	Sessions     []auth.Session
 	Languages    []language
-	ShareMail    bool // the member gets mail when something is shared with them
+	ShareMail    bool   // the member gets mail when something is shared with them
+	Device       string // the profile form's device name, typed before a step-up
 }
 
 // language is one choice of the account page's language menu.

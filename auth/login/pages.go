@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/i18n"
@@ -494,6 +495,18 @@ func (h *Handler) postRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 
 // The account security page.
 
+// KeptDevice returns the device name that the Apple profile form (on the
+// account page and the phone set-up page) passes back through a step-up
+// in the query parameter "device", or "" when there is none or it is not a
+// name the form would take (the template escapes it in any case).
+func KeptDevice(r *http.Request) string {
+	d := strings.TrimSpace(r.URL.Query().Get("device"))
+	if len(d) > 64 || strings.ContainsFunc(d, unicode.IsControl) {
+		return ""
+	}
+	return d
+}
+
 func (h *Handler) getAccount(w http.ResponseWriter, r *http.Request) {
 	h.accountPage(w, r, http.StatusOK, "")
 }
@@ -504,7 +517,8 @@ func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request, code int, 
 	sess, _ := SessionFrom(r.Context())
 	ctx := r.Context()
 	l := h.Localizer(r)
-	p := page{L: l, Title: l.T("account.title"), Notice: noticeText(l, r.URL.Query().Get("done")), Error: errMsg, Languages: h.languages(sess.Account.Language)}
+	p := page{L: l, Title: l.T("account.title"), Notice: noticeText(l, r.URL.Query().Get("done")), Error: errMsg, Languages: h.languages(sess.Account.Language),
+		Device: KeptDevice(r)}
 	var err error
 	if p.Factors, err = h.svc.Factors(ctx, sess.Account.ID); err == nil {
 		if p.RecoveryLeft, err = h.svc.RecoveryCodesLeft(ctx, sess.Account.ID); err == nil {

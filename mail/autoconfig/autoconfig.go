@@ -44,6 +44,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/config"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/ui"
 )
 
@@ -245,6 +246,16 @@ type Handler struct {
 	svc   *auth.Service
 	log   *slog.Logger
 	pages *ui.Pages
+	// loc gives the reader's language (Register sets it from the
+	// sign-in pages); nil writes pages in the party's language.
+	loc func(*http.Request) *i18n.Localizer
+}
+
+// SignInPages is what the profile form needs from the sign-in pages: the
+// middleware that admits only a full session, and the reader's language.
+type SignInPages interface {
+	Require(http.Handler) http.Handler
+	Localizer(*http.Request) *i18n.Localizer
 }
 
 // New builds the handler. svc makes the app passwords of the Apple
@@ -274,12 +285,13 @@ func New(s Settings, svc *auth.Service, log *slog.Logger) *Handler {
 //	POST /Autodiscover/Autodiscover.xml                as Outlook does
 //	POST /account/mail.mobileconfig                    Apple profile, behind require
 //
-// require is the sign-in middleware, [login.Handler.Require]: it lets only
+// pages are the sign-in pages ([login.Handler]): their Require lets only
 // full sessions through and puts the session in the request context.
-func (h *Handler) Register(mux *http.ServeMux, require func(http.Handler) http.Handler) {
+func (h *Handler) Register(mux *http.ServeMux, pages SignInPages) {
+	h.loc = pages.Localizer
 	mux.HandleFunc("GET /.well-known/autoconfig/mail/config-v1.1.xml", h.autoconfig)
 	mux.HandleFunc("GET /mail/config-v1.1.xml", h.autoconfig)
 	mux.HandleFunc("POST /autodiscover/autodiscover.xml", h.autodiscover)
 	mux.HandleFunc("POST /Autodiscover/Autodiscover.xml", h.autodiscover)
-	mux.Handle("POST /account/mail.mobileconfig", require(http.HandlerFunc(h.mobileconfig)))
+	mux.Handle("POST /account/mail.mobileconfig", pages.Require(http.HandlerFunc(h.mobileconfig)))
 }

@@ -419,7 +419,7 @@ func newEnv(t *testing.T, s Settings) *env {
 	}
 	mux := http.NewServeMux()
 	pages.Register(mux)
-	New(s, ae.Auth, log).Register(mux, pages.Require)
+	New(s, ae.Auth, log).Register(mux, pages)
 	return &env{Env: ae, s: s, h: web.Secure(mux, 1<<20), logs: logs}
 }
 
@@ -958,8 +958,8 @@ func TestMobileconfigRefused(t *testing.T) {
 	// A sign-in older than the step-up window is asked again.
 	e.Clock.Advance(6 * time.Minute)
 	rec := e.do(t, "POST", "/account/mail.mobileconfig", form(sess.CSRF), u.Session)
-	if rec.Code != 303 || rec.Header().Get("Location") != "/reauth?next=/account" {
-		t.Fatalf("stale sign-in: %d %q", rec.Code, rec.Header().Get("Location"))
+	if want := "/reauth?next=" + url.QueryEscape("/account?device=Evil#mailsetup"); rec.Code != 303 || rec.Header().Get("Location") != want {
+		t.Fatalf("stale sign-in: %d %q, want %q", rec.Code, rec.Header().Get("Location"), want)
 	}
 	for _, a := range []auth.Account{u.Account, other.Account} {
 		if l := appPasswords(t, e, a); len(l) != 0 {
@@ -1033,5 +1033,58 @@ func TestUUID(t *testing.T) {
 			t.Fatalf("UUID %q (seen before: %v)", u, seen[u])
 		}
 		seen[u] = true
+	}
+}
+
+// TestMobileconfigStepUpKeepsDevice: a member whose sign-in is older than
+// the step-up window, downloading the profile from the phone set-up page,
+// was sent to confirm and then to /account, the device name typed lost and
+// the page left. The confirmation now leads back to the page the form was
+// on with the name filled in; a "back" that is not one of those pages
+// (an open redirect) leads to /account.
+func TestMobileconfigStepUpKeepsDevice(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, prodSettings())
+	u := e.User(t, "anna@example-party.org", auth.RoleMember)
+	sess, err := e.Auth.Session(t.Context(), u.Session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Advance(6 * time.Minute)
+	device := url.QueryEscape("Anna's iPhone")
+	for _, tc := range []struct{ back, want string }{
+		{"/setup/phone", "/reauth?next=" + url.QueryEscape("/setup/phone?device="+device)},
+		{"/account", "/reauth?next=" + url.QueryEscape("/account?device="+device+"#mailsetup")},
+		{"https://evil.example/", "/reauth?next=" + url.QueryEscape("/account?device="+device+"#mailsetup")},
+		{"//evil.example/setup/phone", "/reauth?next=" + url.QueryEscape("/account?device="+device+"#mailsetup")},
+	} {
+		rec := e.do(t, "POST", "/account/mail.mobileconfig", url.Values{"csrf": {sess.CSRF}, "name": {"Anna's iPhone"}, "back": {tc.back}}, u.Session)
+		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != tc.want {
+			t.Errorf("back %q: %d %q, want 303 %q", tc.back, rec.Code, rec.Header().Get("Location"), tc.want)
+		}
+	}
+	if l := appPasswords(t, e, u.Account); len(l) != 0 {
+		t.Errorf("a refused request made app passwords: %+v", l)
+	}
+	// The account page fills the name in from the query.
+	rec := e.do(t, "GET", "/account?device="+url.QueryEscape("Anna's iPhone"), nil, u.Session)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `id="mcname" name="name" maxlength="64" value="Anna&#39;s iPhone"`) {
+		t.Errorf("account page does not keep the device name: %d\n%s", rec.Code, rec.Body)
+	}
+}
+
+// TestMobileconfigRefusalInLanguage: the profile form's refusals were in
+// English whatever the member's language.
+func TestMobileconfigRefusalInLanguage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, prodSettings())
+	u := e.User(t, "anna@example-party.org", auth.RoleMember)
+	if err := e.Auth.SetLanguage(t.Context(), u.Account.ID, "it"); err != nil {
+		t.Fatal(err)
+	}
+	rec := e.do(t, "POST", "/account/mail.mobileconfig", url.Values{"name": {"x"}}, u.Session)
+	body := rec.Body.String()
+	if rec.Code != http.StatusForbidden || strings.Contains(body, "Form expired") || strings.Contains(body, "Back to your account") || !strings.Contains(body, `lang="it"`) {
+		t.Fatalf("%d, want 403 in Italian:\n%s", rec.Code, body)
 	}
 }

@@ -7,12 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/ui"
 	"github.com/caucus-org/caucus/internal/web"
 )
@@ -284,11 +287,34 @@ type messagePage struct {
 }
 
 func (h *Handler) message(w http.ResponseWriter, r *http.Request, sess auth.Session, code int, title, msg string) {
-	p := messagePage{Base: ui.Base{Title: title, CSRF: sess.CSRF, UserName: sess.Account.DisplayName, IsAdmin: sess.Account.IsAdmin()}, Message: msg}
+	l := h.localizer(r)
+	title, msg = l.T(title), l.T(msg) // i18n:keyed (the callers mark them with i18n.Key)
+	p := messagePage{Base: ui.Base{Title: title, L: l, CSRF: sess.CSRF, UserName: sess.Account.DisplayName, IsAdmin: sess.Account.IsAdmin()}, Message: msg}
 	if err := h.pages.Render(w, code, "message", p); err != nil {
 		h.log.Error("render page", "page", "message", "err", err)
 		web.Error(w, r, http.StatusInternalServerError)
 	}
+}
+
+// localizer returns the reader's language, or the party's when the
+// handler was not registered with sign-in pages.
+func (h *Handler) localizer(r *http.Request) *i18n.Localizer {
+	if h.loc == nil {
+		return i18n.Builtin().Localizer(i18n.Fallback, time.UTC)
+	}
+	return h.loc(r)
+}
+
+// stepUp sends a member whose sign-in is too old to confirm it, and then
+// back to the page the profile form was on (its field "back": the account
+// page or the phone set-up page, nothing else) with the device name they
+// typed filled in again.
+func stepUp(w http.ResponseWriter, r *http.Request, device string) {
+	next := "/account?device=" + url.QueryEscape(device) + "#mailsetup"
+	if r.PostFormValue("back") == "/setup/phone" {
+		next = "/setup/phone?device=" + url.QueryEscape(device)
+	}
+	http.Redirect(w, r, "/reauth?next="+url.QueryEscape(next), http.StatusSeeOther)
 }
 
 // mobileconfig answers the profile form: it makes a new app password of
@@ -303,24 +329,24 @@ func (h *Handler) mobileconfig(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxProfileForm)
 	if !login.ValidCSRF(sess, r.PostFormValue("csrf")) {
-		h.message(w, r, sess, http.StatusForbidden, "Form expired", "This form is out of date. Go back, reload the page and try again.")
+		h.message(w, r, sess, http.StatusForbidden, i18n.Key("error.form_expired.title"), i18n.Key("error.form_expired.text"))
 		return
 	}
+	device := strings.TrimSpace(r.PostFormValue("name"))
 	if !h.svc.Fresh(sess) {
-		http.Redirect(w, r, "/reauth?next=/account", http.StatusSeeOther)
+		stepUp(w, r, device)
 		return
 	}
 	addr, err := h.s.address(sess.Account.Login)
 	if err != nil {
-		h.message(w, r, sess, http.StatusNotFound, "No mailbox here", "Your address is not in one of this server's mail domains, so there is no mail to set up.")
+		h.message(w, r, sess, http.StatusNotFound, i18n.Key("account.mailsetup.no_mailbox_title"), i18n.Key("account.mailsetup.no_mailbox"))
 		return
 	}
 	in, out := h.s.incoming(), h.s.outgoing()
 	if len(in) == 0 || len(out) == 0 {
-		h.message(w, r, sess, http.StatusNotFound, "Mail is off", "This server does not offer IMAP and mail submission, so there is no mail to set up.")
+		h.message(w, r, sess, http.StatusNotFound, i18n.Key("account.mailsetup.mail_off_title"), i18n.Key("account.mailsetup.mail_off"))
 		return
 	}
-	device := strings.TrimSpace(r.PostFormValue("name"))
 	if device == "" {
 		device = defaultDevice
 	}
@@ -328,13 +354,13 @@ func (h *Handler) mobileconfig(w http.ResponseWriter, r *http.Request) {
 	secret, info, err := h.svc.CreateAppPassword(r.Context(), sess, device, profileScope, c)
 	switch {
 	case errors.Is(err, auth.ErrStepUp):
-		http.Redirect(w, r, "/reauth?next=/account", http.StatusSeeOther)
+		stepUp(w, r, device)
 		return
 	case errors.Is(err, auth.ErrSessionInvalid):
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	case errors.Is(err, auth.ErrInvalid):
-		h.message(w, r, sess, http.StatusBadRequest, "Something is not right", "Give the device a name of 1 to 64 characters, without control characters.")
+		h.message(w, r, sess, http.StatusBadRequest, i18n.Key("error.title"), i18n.Key("error.invalid.name"))
 		return
 	case err != nil:
 		h.log.Error("mail profile: create app password", "account", sess.Account.Login, "err", err)

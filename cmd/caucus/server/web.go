@@ -77,7 +77,7 @@ func (s *Server) buildWeb(ctx context.Context) error {
 	if err := s.buildImportWeb(mux, pages); err != nil {
 		return err
 	}
-	autoconfig.New(autoconfig.SettingsFrom(s.bound(), s.url), s.auth, log.With("component", "autoconfig")).Register(mux, pages.Require)
+	autoconfig.New(autoconfig.SettingsFrom(s.bound(), s.url), s.auth, log.With("component", "autoconfig")).Register(mux, pages)
 	// Members come for their mail first, as they did to Gmail.
 	mux.Handle("GET /{$}", pages.Require(http.RedirectHandler("/mail/", http.StatusSeeOther)))
 	mux.HandleFunc("GET /.well-known/mta-sts.txt", func(w http.ResponseWriter, r *http.Request) {
