@@ -1,0 +1,205 @@
+// Package pgtest starts a private PostgreSQL server for the tests and
+// benchmarks that run caucus's storage on PostgreSQL (the engine a party
+// that outgrows one machine runs; see the several-nodes issue). The
+// cluster is made by initdb in a temporary directory, the server listens on
+// 127.0.0.1 with a random port and on a Unix socket in that directory, and
+// it is stopped and removed when the test ends: it touches nothing else on
+// the machine and never the system's own cluster.
+//
+// PostgreSQL comes from Debian (package postgresql, which installs the
+// server programs under /usr/lib/postgresql/<major>/bin, off PATH).
+// A missing server skips the test, and fails it when CI=true, as
+// [testtool.Need] does. PostgreSQL refuses to run as root: under root the
+// server runs as the Debian package's postgres user.
+package pgtest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Options says how the server runs.
+type Options struct {
+	// Durable keeps fsync and synchronous_commit on, as in production:
+	// benchmarks compare with SQLite's synchronous=FULL. Tests that do not
+	// measure leave it off and run faster.
+	Durable bool
+}
+
+// Server is a running PostgreSQL cluster.
+type Server struct {
+	Addr string // host:port on 127.0.0.1
+	Dir  string // the cluster's directory (also holds the Unix socket)
+	// User is the cluster's superuser, who signs in without a password
+	// from 127.0.0.1 only (trust for loopback, nothing else listens).
+	User string
+}
+
+// DSN returns a connection string for database db (libpq keyword form,
+// which pgx and psql both read).
+func (s *Server) DSN(db string) string {
+	host, port, _ := net.SplitHostPort(s.Addr)
+	return fmt.Sprintf("host=%s port=%s user=%s dbname=%s sslmode=disable", host, port, s.User, db)
+}
+
+// binDir finds the newest server installed by Debian's packages.
+func binDir() string {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
+	sort.Slice(dirs, func(i, j int) bool { return major(dirs[i]) > major(dirs[j]) })
+	if len(dirs) == 0 {
+		return ""
+	}
+	return filepath.Dir(dirs[0])
+}
+
+// major reads the version number out of /usr/lib/postgresql/<n>/bin/postgres.
+func major(p string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(p))))
+	return n
+}
+
+// Start makes a cluster, starts it and stops it when the test ends.
+func Start(t testing.TB, o Options) *Server {
+	t.Helper()
+	bin := binDir()
+	if bin == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("PostgreSQL is required under CI=true but was not found (install postgresql in .ci/run)")
+		}
+		t.Skip("PostgreSQL not installed; skipping (install postgresql from Debian, or run bash .ci/run)")
+	}
+	cred, err := credential()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not t.TempDir: under root its parent is private to root, and the
+	// server runs as postgres.
+	dir, err := os.MkdirTemp("", "caucus-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if cred != nil {
+		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &Server{Dir: dir, User: "caucus"}
+	data := filepath.Join(dir, "data")
+	if out, err := run(cred, filepath.Join(bin, "initdb"), "-D", data, "-U", s.User,
+		"--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions"); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Addr = ln.Addr().String()
+	_, port, _ := net.SplitHostPort(s.Addr)
+	ln.Close()
+	args := []string{"-D", data, "-h", "127.0.0.1", "-p", port, "-k", dir,
+		"-c", "max_connections=200", "-c", "shared_buffers=64MB"}
+	if !o.Durable {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// SIGINT is PostgreSQL's fast shutdown: no waiting for clients.
+		cmd.Process.Signal(syscall.SIGINT)
+		cmd.Wait()
+	})
+	if err := s.wait(bin, cred); err != nil {
+		t.Fatalf("%v\n%s", err, out.Bytes())
+	}
+	return s
+}
+
+// wait waits until the server accepts connections (pg_isready), a few
+// seconds at most.
+func (s *Server) wait(bin string, cred *syscall.Credential) error {
+	host, port, _ := net.SplitHostPort(s.Addr)
+	var out []byte
+	var err error
+	for i := 0; i < 300; i++ {
+		out, err = run(cred, filepath.Join(bin, "pg_isready"), "-h", host, "-p", port, "-U", s.User, "-d", "postgres", "-t", "1")
+		if err == nil {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("pgtest: server on %s not ready: %v: %s", s.Addr, err, out)
+}
+
+// CreateDatabase makes an empty database named name, so that each test
+// (or each caucus node set) has its own.
+func (s *Server) CreateDatabase(t testing.TB, name string) string {
+	t.Helper()
+	cred, err := credential()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(s.Addr)
+	out, err := run(cred, filepath.Join(binDir(), "createdb"), "-h", host, "-p", port, "-U", s.User, name)
+	if err != nil {
+		t.Fatalf("createdb %s: %v\n%s", name, err, out)
+	}
+	return s.DSN(name)
+}
+
+// Psql runs one SQL command through psql and returns its unaligned output.
+func (s *Server) Psql(t testing.TB, db, sql string) string {
+	t.Helper()
+	cred, err := credential()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(s.Addr)
+	out, err := run(cred, filepath.Join(binDir(), "psql"), "-h", host, "-p", port, "-U", s.User,
+		"-d", db, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql)
+	if err != nil {
+		t.Fatalf("psql %q: %v\n%s", sql, err, out)
+	}
+	return string(bytes.TrimSpace(out))
+}
+
+// credential is who runs the server programs: nil (the caller) unless the
+// caller is root, whom PostgreSQL refuses; then Debian's postgres user.
+func credential() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: running as root needs the postgres user (Debian's postgresql package makes it): %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// run runs a server program as cred and returns what it printed.
+func run(cred *syscall.Credential, name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	// The programs look for their home and locale; keep them away from
+	// the caller's environment (root's HOME is not theirs).
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "HOME=/tmp"}
+	cmd.Dir = "/"
+	return cmd.CombinedOutput()
+}
