@@ -273,12 +273,15 @@ func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, r i
 
 // appendTx is the write of [Store.Append], in the group commit (see
 // [Store.write]). A new body is not added to the full-text index in the
-// job's savepoint, where FTS5 would flush and merge its index at the next
-// statement, but noted in blob_unindexed as deliveries do, and indexed
-// once all jobs of the group have run, in its transaction
-// ([Store.indexAppended]). The statements are the cached ones.
+// commit, where FTS5's work (half of a serialized commit's CPU) made every
+// other session's STORE and EXPUNGE wait, but noted in blob_unindexed as
+// deliveries' are: the indexer adds it within seconds, in a commit of its
+// own that need not reach the disk ([Store.RunIndexer]), and a search
+// meanwhile checks the waiting bodies itself ([Store.pendingForSearch]).
+// The statements are the cached ones.
 func (s *Store) appendTx(ctx context.Context, accountID int64, cn string, in *incoming, fs flagSet, date time.Time) (mb Mailbox, uid imap.UID, err error) {
 	var deferred bool
+	var newBlob int64
 	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		q := s.db.Stmts(tx)
 		var err error
@@ -302,16 +305,18 @@ func (s *Store) appendTx(ctx context.Context, accountID int64, cn string, in *in
 		}
 		ch.add(Change{Kind: ChangeAppend, AccountID: accountID, MailboxID: mb.ID, UIDs: uids})
 		if p != nil {
-			deferred = true
+			deferred, newBlob = true, blobID
 			if err := s.index.defer_(ctx, q, blobID, in.ref, p); err != nil {
 				return err
 			}
-			s.appended.note(appendedBody{id: blobID, ref: in.ref, p: p})
 		}
 		return nil
 	})
-	if err != nil && deferred {
+	switch {
+	case err != nil && deferred:
 		s.index.forget(in.ref)
+	case deferred:
+		s.index.hurry(newBlob, in.ref)
 	}
 	return mb, uid, err
 }
