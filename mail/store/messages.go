@@ -44,26 +44,31 @@ func (s *Store) receive(ctx context.Context, r io.Reader) (*incoming, error) {
 	}
 	s.pin(ref)
 	in := &incoming{ref: ref, size: n}
-	if n == 0 {
+	if err := s.prepare(ctx, in); err != nil {
 		s.release(ctx, in, false)
-		return nil, fmt.Errorf("store: empty message")
+		return nil, err
+	}
+	return in, nil
+}
+
+// prepare checks a stored, pinned body: it refuses an empty one and
+// parses it unless a blobs row for the same content exists.
+func (s *Store) prepare(ctx context.Context, in *incoming) error {
+	if in.size == 0 {
+		return fmt.Errorf("store: empty message")
 	}
 	var exists bool
 	st, err := s.db.Prepared(ctx, `SELECT EXISTS (SELECT 1 FROM blobs WHERE ref = ?)`)
 	if err == nil {
-		err = st.QueryRowContext(ctx, string(ref)).Scan(&exists)
+		err = st.QueryRowContext(ctx, string(in.ref)).Scan(&exists)
 	}
 	if err != nil {
-		s.release(ctx, in, false)
-		return nil, fmt.Errorf("store: %w", err)
+		return fmt.Errorf("store: %w", err)
 	}
 	if !exists {
-		if err := s.parse(in); err != nil {
-			s.release(ctx, in, false)
-			return nil, err
-		}
+		return s.parse(in)
 	}
-	return in, nil
+	return nil
 }
 
 // parse reads the stored body once and parses it.
