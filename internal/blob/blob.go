@@ -289,92 +289,146 @@ const (
 // durable when Put returns nil; on error nothing is left behind. Storing
 // content that is already present succeeds and keeps one copy.
 func (s *Dir) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n int64, err error) {
+	st, err := s.stage(ctx, r, limit)
+	if err != nil {
+		return "", 0, err
+	}
+	if err := st.f.Sync(); err != nil {
+		st.discard()
+		return "", 0, fmt.Errorf("blob: put: sync: %w", err)
+	}
+	var names dirNames
+	if err := s.place(st, &names); err != nil {
+		return "", 0, err
+	}
+	if err := s.syncNames(&names); err != nil {
+		return "", 0, err
+	}
+	return st.ref, st.n, nil
+}
+
+// staged is a blob written to a temporary file, neither synced nor named
+// yet.
+type staged struct {
+	f   *os.File
+	ref Ref
+	n   int64
+}
+
+// discard closes and removes st's temporary file.
+func (st *staged) discard() {
+	st.f.Close() // may already be closed; the error is of no interest
+	os.Remove(st.f.Name())
+}
+
+// stage writes what r yields (at most limit bytes, see Put) into a new
+// temporary file and hashes it. On error nothing is left behind.
+func (s *Dir) stage(ctx context.Context, r io.Reader, limit int64) (*staged, error) {
 	f, err := s.createTemp()
 	if err != nil {
-		return "", 0, fmt.Errorf("blob: put: %w", err)
+		return nil, fmt.Errorf("blob: put: %w", err)
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close() // may already be closed; the error is of no interest
-			os.Remove(tmp)
-			ref, n = "", 0
-		}
-	}()
-
+	st := &staged{f: f}
 	if limit > 0 && limit < math.MaxInt64 {
 		// Read at most one byte more than allowed, enough to tell.
 		r = io.LimitReader(r, limit+1)
 	}
 	h := sha256.New()
-	if n, err = s.copy(ctx, f, h, r, limit); err != nil {
-		return "", 0, err
+	if st.n, err = s.copy(ctx, f, h, r, limit); err != nil {
+		st.discard()
+		return nil, err
 	}
 	// A last check, so a cancellation during the final Read is honoured.
 	if err := ctx.Err(); err != nil {
-		return "", 0, fmt.Errorf("blob: put: %w", context.Cause(ctx))
+		st.discard()
+		return nil, fmt.Errorf("blob: put: %w", context.Cause(ctx))
 	}
+	st.ref = Ref(hex.EncodeToString(h.Sum(nil)))
+	return st, nil
+}
 
-	if err := f.Sync(); err != nil {
-		return "", 0, fmt.Errorf("blob: put: sync: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return "", 0, fmt.Errorf("blob: put: %w", err)
-	}
+// dirNames are the directories whose entries a Put or a batch changed:
+// sync are to be synced, then durable noted as made durable.
+type dirNames struct {
+	sync, durable []string
+}
 
-	ref = Ref(hex.EncodeToString(h.Sum(nil)))
-	final := s.Path(ref)
+// place gives the synced temporary file st its final name (or removes it
+// if the content is stored already) and adds to names the directories to
+// sync for that name to be durable. On error the temporary file is gone.
+func (s *Dir) place(st *staged, names *dirNames) (err error) {
+	tmp := st.f.Name()
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	if err := st.f.Close(); err != nil {
+		return fmt.Errorf("blob: put: %w", err)
+	}
+	final := s.Path(st.ref)
 	cd := filepath.Dir(final) // dir/ab, or dir/ab/cd in a nested store
 	ab := filepath.Dir(cd)
 	_, durable := s.durableDirs.Load(cd)
 	if !durable {
 		if err := mkdirs(cd); err != nil {
-			return "", 0, fmt.Errorf("blob: put: %w", err)
+			return fmt.Errorf("blob: put: %w", err)
 		}
 	}
 	if _, err := os.Lstat(final); err == nil {
 		// Deduplicated: the content is already stored.
 		os.Remove(tmp)
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", 0, fmt.Errorf("blob: put: %w", err)
+		return fmt.Errorf("blob: put: %w", err)
 	} else if err := os.Rename(tmp, final); errors.Is(err, fs.ErrNotExist) && durable {
 		// cd was removed behind our back: make it again.
 		s.durableDirs.Delete(cd)
 		s.durableDirs.Delete(ab)
 		durable = false
 		if err := mkdirs(cd); err != nil {
-			return "", 0, fmt.Errorf("blob: put: %w", err)
+			return fmt.Errorf("blob: put: %w", err)
 		}
 		if err := os.Rename(tmp, final); err != nil {
-			return "", 0, fmt.Errorf("blob: put: %w", err)
+			return fmt.Errorf("blob: put: %w", err)
 		}
 	} else if err != nil {
 		// A concurrent Put of the same content may win the race; rename
 		// replaces its file with an identical one, so this is no error.
-		return "", 0, fmt.Errorf("blob: put: %w", err)
+		return fmt.Errorf("blob: put: %w", err)
 	}
 	// Make the new names durable, also in the dedup case: the earlier Put
 	// may have crashed between its rename and these syncs.
 	// Once cd's parents have been synced after cd existed, the path to cd
 	// is durable (directories are never removed) and cd alone needs it
 	// (always so in a flat store, whose fan-out Open made durable).
-	dirs := []string{cd}
+	names.sync = append(names.sync, cd)
 	if !durable {
-		dirs = append(dirs, ab)
+		names.sync = append(names.sync, ab)
 		if _, ok := s.durableDirs.Load(ab); !ok {
-			dirs = append(dirs, s.dir)
+			names.sync = append(names.sync, s.dir)
 		}
+		names.durable = append(names.durable, cd, ab)
 	}
-	for _, d := range dirs {
+	return nil
+}
+
+// syncNames syncs each directory of names once and then notes those
+// made durable.
+func (s *Dir) syncNames(names *dirNames) error {
+	done := make(map[string]bool, len(names.sync))
+	for _, d := range names.sync {
+		if done[d] {
+			continue
+		}
+		done[d] = true
 		if err := fsutil.SyncDir(d); err != nil {
-			return "", 0, fmt.Errorf("blob: put: %w", err)
+			return fmt.Errorf("blob: put: %w", err)
 		}
 	}
-	if !durable {
-		s.durableDirs.Store(cd, struct{}{})
-		s.durableDirs.Store(ab, struct{}{})
+	for _, d := range names.durable {
+		s.durableDirs.Store(d, struct{}{})
 	}
-	return ref, n, nil
+	return nil
 }
 
 // copy reads r into f and h until EOF and returns the bytes read, failing

@@ -103,9 +103,7 @@ func (g *Group) Do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx)
 
 // SetBeforeCommit sets fn to run in every group's transaction after all
 // its jobs, in a savepoint of its own, just before the commit: work that
-// is cheaper done once per group than once per job (the mail store adds
-// the bodies appended by the group's jobs to the full-text index there,
-// one FTS5 flush per group). fn's error rolls back fn's work alone and is
+// is cheaper done once per group than once per job. fn's error rolls back fn's work alone and is
 // logged; the jobs still commit. Call it before the first Do.
 func (g *Group) SetBeforeCommit(fn func(ctx context.Context, tx *sql.Tx) error) {
 	g.beforeCommit = fn

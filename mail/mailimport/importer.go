@@ -30,14 +30,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
 	"sync"
 	"time"
-
-	"github.com/emersion/go-imap/v2"
 
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/blob"
@@ -68,7 +65,7 @@ type Store interface {
 	EnsureAccount(ctx context.Context, accountID int64) error
 	CreateMailbox(ctx context.Context, accountID int64, name string) error
 	Usage(ctx context.Context, accountID int64) (used, quota int64, err error)
-	Import(ctx context.Context, accountID int64, r io.Reader, date time.Time, decide store.ImportDecider) (blob.Ref, []store.Mailbox, []imap.UID, error)
+	ImportBatch(ctx context.Context, accountID int64, msgs []store.ImportMessage) ([]store.Imported, error)
 }
 
 // Auditor records who started, cancelled and finished which job
@@ -90,8 +87,8 @@ type Options struct {
 
 	// Jobs is how many jobs run at once; default 2.
 	Jobs int
-	// Workers is how many messages of one job are written at once (the
-	// store's group commit shares their fsyncs); default 8.
+	// Workers is how many batches of messages of one job are written at
+	// once (the store's group commit shares their commits); default 8.
 	Workers int
 	// Rate bounds the bytes per second read from an IMAP source; default
 	// 10 MB/s, negative for none.

@@ -502,7 +502,8 @@ func validKeyword(kw string) bool {
 	return true
 }
 
-// pipeline writes fetched messages to the store with several workers.
+// pipeline writes fetched messages to the store with several workers,
+// each a batch of them at a time.
 type pipeline struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -518,10 +519,22 @@ type pending struct {
 	body Body
 }
 
+const (
+	// storeBatch is the most messages a worker hands the store at once
+	// ([store.Store.ImportBatch]: their bodies made durable in one round,
+	// their rows in one commit).
+	storeBatch = 32
+	// storeBatchBytes is about the most bytes of one batch, which wait
+	// in memory (or spool files) until it is stored.
+	storeBatchBytes = 4 << 20
+	// queuedTasks is how many fetched messages wait for a worker.
+	queuedTasks = storeBatch
+)
+
 // newPipeline starts the workers.
 func (im *Importer) newPipeline(ctx context.Context, r *run) *pipeline {
 	pctx, cancel := context.WithCancelCause(ctx)
-	p := &pipeline{ctx: pctx, cancel: cancel, tasks: make(chan pending, im.opts.Workers), im: im, r: r}
+	p := &pipeline{ctx: pctx, cancel: cancel, tasks: make(chan pending, queuedTasks), im: im, r: r}
 	for range im.opts.Workers {
 		p.wg.Add(1)
 		go p.work()
@@ -552,69 +565,145 @@ func (p *pipeline) wait() error {
 	return err
 }
 
-// work stores messages until the tasks end or one fails badly.
+// work stores batches of messages until the tasks end or one fails badly.
 func (p *pipeline) work() {
 	defer p.wg.Done()
-	for pd := range p.tasks {
-		if p.ctx.Err() != nil {
-			if pd.body != nil {
-				pd.body.Close()
+	for {
+		batch, more := p.next()
+		if len(batch) > 0 {
+			var err error
+			if p.ctx.Err() == nil {
+				err = p.im.storeMessages(p.ctx, p.r, batch)
 			}
-			continue
+			for _, pd := range batch {
+				if pd.body != nil {
+					pd.body.Close()
+				}
+			}
+			if err != nil {
+				p.cancel(err)
+			}
 		}
-		err := p.im.storeMessage(p.ctx, p.r, pd.t, pd.body)
-		if pd.body != nil {
-			pd.body.Close()
-		}
-		if err != nil {
-			p.cancel(err)
+		if !more {
+			return
 		}
 	}
 }
 
-// storeMessage stores one message, or records why it cannot be; an
-// error is returned only when the job must stop.
-func (im *Importer) storeMessage(ctx context.Context, r *run, t task, body Body) error {
-	if t.item.Err != nil || body == nil {
-		reason := "the source did not send the message"
-		if t.item.Err != nil {
-			reason = t.item.Err.Error()
+// next waits for a task and takes those queued behind it, up to
+// storeBatch tasks and about storeBatchBytes; false once the tasks end.
+func (p *pipeline) next() (batch []pending, more bool) {
+	pd, ok := <-p.tasks
+	if !ok {
+		return nil, false
+	}
+	batch = append(batch, pd)
+	size := max(pd.t.item.Size, 0)
+	for len(batch) < storeBatch && size < storeBatchBytes {
+		select {
+		case pd, ok := <-p.tasks:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, pd)
+			size += max(pd.t.item.Size, 0)
+		default:
+			return batch, true
 		}
-		return im.recordFailed(ctx, r, t, "", reason)
 	}
-	br := bufio.NewReaderSize(body, 32<<10)
-	msgID := peekMessageID(br)
-	if _, err := br.Peek(1); err != nil {
-		return im.recordFailed(ctx, r, t, msgID, "the message is empty")
+	return batch, true
+}
+
+// storeMessages stores a batch of messages in one store batch, or
+// records why one cannot be; an error is returned only when the job
+// must stop. A message is recorded as imported (mailimport_items,
+// mailimport_placed) in the transaction that stores it: a crash before
+// the batch's commit leaves none of it recorded, and the next run
+// imports it once.
+func (im *Importer) storeMessages(ctx context.Context, r *run, batch []pending) error {
+	var msgs []store.ImportMessage
+	var outs []*storeOutcome
+	for _, pd := range batch {
+		t, body := pd.t, pd.body
+		if t.item.Err != nil || body == nil {
+			reason := "the source did not send the message"
+			if t.item.Err != nil {
+				reason = t.item.Err.Error()
+			}
+			if err := im.recordFailed(ctx, r, t, "", reason); err != nil {
+				return err
+			}
+			continue
+		}
+		br := bufio.NewReaderSize(body, 32<<10)
+		o := &storeOutcome{t: t, msgID: peekMessageID(br)}
+		if _, err := br.Peek(1); err != nil {
+			if err := im.recordFailed(ctx, r, t, o.msgID, "the message is empty"); err != nil {
+				return err
+			}
+			continue
+		}
+		msgs = append(msgs, store.ImportMessage{Body: br, Date: t.item.Date, Decide: o.decide(r.id)})
+		outs = append(outs, o)
 	}
-	var status string
-	var size int64
-	decide := func(ctx context.Context, tx *sql.Tx, ref blob.Ref, n int64) ([]store.Placement, error) {
+	if len(msgs) == 0 {
+		return nil
+	}
+	res, err := im.opts.Store.ImportBatch(ctx, r.account, msgs)
+	if err != nil {
+		return err
+	}
+	var stop error
+	for i, o := range outs {
+		if err := im.stored(ctx, r, o, res[i].Err); err != nil && stop == nil {
+			stop = err
+		}
+	}
+	return stop
+}
+
+// storeOutcome is what the decider of one message of a batch found.
+type storeOutcome struct {
+	t      task
+	msgID  string
+	status string
+	size   int64
+}
+
+// decide returns the message's [store.ImportDecider]: it places the
+// message in each destination it is not in yet and records the item, in
+// the store's transaction.
+func (o *storeOutcome) decide(jobID int64) store.ImportDecider {
+	return func(ctx context.Context, tx *sql.Tx, ref blob.Ref, n int64) ([]store.Placement, error) {
 		var places []store.Placement
-		for _, d := range t.dests {
-			res, err := tx.ExecContext(ctx, `INSERT INTO mailimport_placed (job_id, dest, blob_ref) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, r.id, d, string(ref))
+		for _, d := range o.t.dests {
+			res, err := tx.ExecContext(ctx, `INSERT INTO mailimport_placed (job_id, dest, blob_ref) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, jobID, d, string(ref))
 			if err != nil {
 				return nil, err
 			}
 			if n, _ := res.RowsAffected(); n == 1 {
-				places = append(places, store.Placement{Mailbox: d, Flags: t.flags})
+				places = append(places, store.Placement{Mailbox: d, Flags: o.t.flags})
 			}
 		}
-		status, size = statusCopied, n
+		o.status, o.size = statusCopied, n
 		if len(places) == 0 {
-			status = statusDuplicate
+			o.status = statusDuplicate
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO mailimport_items (job_id, folder, source_id, status, message_id, blob_ref, size)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, r.id, t.folder, t.item.ID, status, msgID, string(ref), n)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, jobID, o.t.folder, o.t.item.ID, o.status, o.msgID, string(ref), n)
 		return places, err
 	}
-	_, _, _, err := im.opts.Store.Import(ctx, r.account, br, t.item.Date, decide)
+}
+
+// stored counts a message the store imported (err nil) or records why it
+// could not; an error is returned only when the job must stop.
+func (im *Importer) stored(ctx context.Context, r *run, o *storeOutcome, err error) error {
 	switch {
 	case err == nil:
 		r.progress.set(func(p *Progress) {
-			if status == statusCopied {
+			if o.status == statusCopied {
 				p.Copied++
-				p.Bytes += size
+				p.Bytes += o.size
 			} else {
 				p.Duplicates++
 			}
@@ -624,7 +713,7 @@ func (im *Importer) storeMessage(ctx context.Context, r *run, t task, body Body)
 		return fmt.Errorf("%w: stopped before exceeding the quota (%v)", ErrQuota, err)
 	case errors.Is(err, store.ErrTooLarge), errors.Is(err, store.ErrBadFlag), errors.Is(err, store.ErrBadName),
 		errors.Is(err, store.ErrNoMailbox), errors.Is(err, store.ErrBlobCollected):
-		return im.recordFailed(ctx, r, t, msgID, err.Error())
+		return im.recordFailed(ctx, r, o.t, o.msgID, err.Error())
 	}
 	return err
 }

@@ -11,11 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/emersion/go-imap/v2"
-
-	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -189,8 +185,9 @@ func TestTakeoutFilesQuota(t *testing.T) {
 	}
 }
 
-// gatedStore lets after messages through, then holds the rest until
-// their context ends: a job stopped in the middle of its mail.
+// gatedStore lets the batches of the first after messages through, then
+// holds the rest until their context ends: a job stopped in the middle
+// of its mail.
 type gatedStore struct {
 	Store
 	mu      sync.Mutex
@@ -199,19 +196,20 @@ type gatedStore struct {
 	reached chan struct{}
 }
 
-func (g *gatedStore) Import(ctx context.Context, acct int64, r io.Reader, date time.Time, decide store.ImportDecider) (blob.Ref, []store.Mailbox, []imap.UID, error) {
+func (g *gatedStore) ImportBatch(ctx context.Context, acct int64, msgs []store.ImportMessage) ([]store.Imported, error) {
 	g.mu.Lock()
-	g.n++
-	n := g.n
-	g.mu.Unlock()
-	if n > g.after {
-		if n == g.after+1 {
-			close(g.reached)
-		}
-		<-ctx.Done()
-		return "", nil, nil, ctx.Err()
+	pass := g.n < g.after
+	g.n += len(msgs)
+	if !pass && g.reached != nil {
+		close(g.reached)
+		g.reached = nil
 	}
-	return g.Store.Import(ctx, acct, r, date, decide)
+	g.mu.Unlock()
+	if pass {
+		return g.Store.ImportBatch(ctx, acct, msgs)
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
 }
 
 // TestTakeoutRestart stops caucus in the middle of a Takeout job twice,

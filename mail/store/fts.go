@@ -231,7 +231,11 @@ func (q textQuery) candidates() (string, []any) {
 // store.
 func (s *Store) matchText(ctx context.Context, mailboxID int64, q textQuery) ([]imap.UID, error) {
 	q1 := s.db.Stmts(nil)
-	query, args, err := textCandidates(ctx, q1, mailboxID, q, s.smallMailbox)
+	pending, err := s.pendingForSearch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	query, args, err := textCandidates(ctx, q1, mailboxID, q, s.smallMailbox, pending)
 	if err != nil {
 		return nil, err
 	}
@@ -280,9 +284,37 @@ func (s *Store) matchText(ctx context.Context, mailboxID int64, q textQuery) ([]
 // among the mailbox's messages.
 const smallMailbox = 2000
 
+// maxPendingSearch is how many bodies may wait for the full-text index
+// for a text search to check them all itself (pendingForSearch); past it,
+// the search indexes them first.
+const maxPendingSearch = 1000
+
+// pendingForSearch reports whether bodies wait in blob_unindexed, the
+// durable queue of the full-text index: a text search then takes them
+// all as candidates, besides those the index gives, and checks each on
+// its stored body, as it checks the index's candidates, so that it finds
+// a message the moment its APPEND or delivery has committed, without a
+// write of its own. Past maxPendingSearch waiting bodies (a bulk import,
+// a long burst of deliveries) checking them would cost more than
+// indexing them: it indexes them first ([Store.indexPending]) and
+// reports false. A body indexed between this look and the search's query
+// is in the index; the query reads both in one snapshot.
+func (s *Store) pendingForSearch(ctx context.Context) (bool, error) {
+	var n int
+	err := s.db.Stmts(nil).QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM blob_unindexed LIMIT ?)`, s.maxPending+1).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("store: search: %w", err)
+	}
+	if n <= s.maxPending {
+		return n > 0, nil
+	}
+	return false, s.indexPending(ctx)
+}
+
 // textCandidates returns the query for the UIDs and bodies of the
 // mailbox's messages that the index says may satisfy q, and its
-// arguments. The index lists bodies of every account, and most bodies it
+// arguments; with pending, the bodies waiting for the index
+// (blob_unindexed) are candidates too. The index lists bodies of every account, and most bodies it
 // lists for a common word belong to other mailboxes: in a small mailbox
 // (up to small messages) the search goes through the mailbox's messages
 // and keeps those the index lists (SQLite reads the list once into a
@@ -290,8 +322,11 @@ const smallMailbox = 2000
 // body looked up among the mailbox's messages by blob. Without candidates
 // it is every message of the mailbox. The texts are few and constant,
 // for [db.Stmts].
-func textCandidates(ctx context.Context, q querier, mailboxID int64, tq textQuery, small int64) (string, []any, error) {
+func textCandidates(ctx context.Context, q querier, mailboxID int64, tq textQuery, small int64, pending bool) (string, []any, error) {
 	cands, args := tq.candidates()
+	if cands != "" && pending {
+		cands += " UNION SELECT blob_id FROM blob_unindexed"
+	}
 	if cands == "" {
 		return `SELECT m.uid, b.ref FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? ORDER BY m.uid`, []any{mailboxID}, nil
 	}

@@ -51,6 +51,9 @@ func TestIndexHoldsNoText(t *testing.T) {
 	if err != nil || !slices.Equal(got, []imap.UID{1}) {
 		t.Fatalf("Search = %v, %v; want [1]", got, err)
 	}
+	if err := e.s.indexPending(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if e.count(t, `SELECT count(*) FROM blob_unindexed`) != 0 {
 		t.Fatal("the message was not indexed")
 	}
@@ -167,8 +170,11 @@ func TestMigrateIndexV3(t *testing.T) {
 			t.Errorf("after the migration, Search(%+v) = %v, %v; want [18]", c, got, err)
 		}
 	}
+	if err := s.indexPending(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if n := e.count(t, `SELECT count(*) FROM blob_unindexed`); n != 0 {
-		t.Errorf("%d bodies still wait after a search", n)
+		t.Errorf("%d bodies still wait after indexing", n)
 	}
 	if err := s.reclaimSpace(ctx, 0); err != nil {
 		t.Fatal(err)

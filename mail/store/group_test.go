@@ -92,6 +92,9 @@ func TestDeliverGroup(t *testing.T) {
 	if got, err := e.s.Search(ctx, inboxID, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "too big"}}}); err != nil || len(got) != 0 {
 		t.Errorf("search for the failed delivery: %v, %v; want nothing", got, err)
 	}
+	if err := e.s.indexPending(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if got := e.count(t, `SELECT count(*) FROM message_text`); got != n {
 		t.Errorf("%d bodies indexed, want %d", got, n)
 	}

@@ -38,80 +38,193 @@ type ImportDecider func(ctx context.Context, tx *sql.Tx, ref blob.Ref, size int6
 // error is returned as it is. Either every placement and decide's rows
 // are committed, or none: a message is never half imported. As for
 // [Store.Append], the fields only this host's MX writes are removed from
-// the message first (see Options.Hostname).
+// the message first (see Options.Hostname). It is [Store.ImportBatch] of
+// one message.
 func (s *Store) Import(ctx context.Context, accountID int64, r io.Reader, date time.Time, decide ImportDecider) (blob.Ref, []Mailbox, []imap.UID, error) {
-	if date.IsZero() {
-		date = s.now()
-	}
-	r, err := s.withoutOwnFindings(r)
+	res, err := s.ImportBatch(ctx, accountID, []ImportMessage{{Body: r, Date: date, Decide: decide}})
 	if err != nil {
 		return "", nil, nil, err
 	}
-	in, err := s.receive(ctx, r)
-	if err != nil {
-		return "", nil, nil, err
+	if res[0].Err != nil {
+		return res[0].Ref, nil, nil, res[0].Err
 	}
-	committed := false
-	defer func() { s.release(ctx, in, committed) }()
-	var mbs []Mailbox
-	var uids []imap.UID
-	for attempt := 0; ; attempt++ {
-		mbs, uids, err = s.importTx(ctx, accountID, in, date, decide)
-		if errors.Is(err, errNeedParse) && attempt == 0 {
-			if err = s.parse(in); err == nil {
-				continue
-			}
-		}
-		break
-	}
-	if err != nil {
-		return in.ref, nil, nil, err
-	}
-	committed = len(uids) > 0
-	return in.ref, mbs, uids, nil
+	return res[0].Ref, res[0].Mailboxes, res[0].UIDs, nil
 }
 
-// importTx is the write of [Store.Import], in the group commit, as
-// [Store.appendTx] is, except that a new body is left to the background
-// indexer ([Store.RunIndexer]) as deliveries are, not indexed in the
-// commit as an APPEND's is: half of a bulk import's time went to the
-// full-text index, and a search indexes whatever waits before it runs.
-func (s *Store) importTx(ctx context.Context, accountID int64, in *incoming, date time.Time, decide ImportDecider) (mbs []Mailbox, uids []imap.UID, err error) {
-	var deferred bool
-	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
-		mbs, uids = nil, nil
-		places, err := decide(ctx, tx, in.ref, in.size)
-		if err != nil || len(places) == 0 {
-			return err
+// ImportMessage is one message of [Store.ImportBatch].
+type ImportMessage struct {
+	Body   io.Reader
+	Date   time.Time // the internal date; zero: now
+	Decide ImportDecider
+}
+
+// Imported is what [Store.ImportBatch] did with one message.
+type Imported struct {
+	Ref       blob.Ref // its body's reference; "" if it was not stored
+	Mailboxes []Mailbox
+	UIDs      []imap.UID // in Mailboxes; none if Decide placed it nowhere
+	Err       error      // why it was not imported, as [Store.Import] says
+}
+
+// ImportBatch imports each message of msgs as [Store.Import] does, and
+// shares the work that makes them durable: every body is written to the
+// blob store first, then all are made durable in one round
+// ([blob.Batch]: the files synced at once, each directory once), then
+// every message goes into one transaction (the group commit's, see
+// [Store.write]) in a savepoint of its own, and one commit makes them
+// durable together. It returns only after that commit, so that nothing
+// is acknowledged, nor recorded as imported by a decider's rows, before
+// it is on disk; a crash before it leaves none of the batch's rows, and
+// the messages are imported once when tried again. One message's failure
+// (too large, over quota, a missing mailbox, its decider's error) is its
+// Imported.Err and leaves the others; an error of the batch itself (the
+// blob store's, the commit's) is returned, and then none is imported.
+func (s *Store) ImportBatch(ctx context.Context, accountID int64, msgs []ImportMessage) ([]Imported, error) {
+	res := make([]Imported, len(msgs))
+	ins := make([]*incoming, len(msgs)) // nil: not stored
+	committed := make([]bool, len(msgs))
+	defer func() {
+		for i, in := range ins {
+			if in != nil {
+				s.release(ctx, in, committed[i])
+			}
 		}
-		q := s.db.Stmts(tx)
-		if err := checkQuota(ctx, q, map[int64]int64{accountID: in.size * int64(len(places))}, []int64{accountID}); err != nil {
-			return err
+	}()
+	if err := s.stageBatch(ctx, msgs, res, ins); err != nil {
+		return nil, err
+	}
+	for i, in := range ins {
+		if in == nil {
+			continue
 		}
-		blobID, sentDay, p, err := s.blobRowUnindexed(ctx, q, in)
+		if err := s.prepare(ctx, in); err != nil {
+			res[i].Err = err
+			s.release(ctx, in, false)
+			ins[i] = nil
+		}
+	}
+	if err := s.importBatchTx(ctx, accountID, msgs, res, ins); err != nil {
+		return nil, err
+	}
+	for i := range res {
+		committed[i] = len(res[i].UIDs) > 0
+	}
+	return res, nil
+}
+
+// stageBatch writes the bodies of msgs into one blob batch and commits
+// it, noting each stored body (pinned) in ins and each message's own
+// failure in res.
+func (s *Store) stageBatch(ctx context.Context, msgs []ImportMessage, res []Imported, ins []*incoming) error {
+	b := blob.NewBatch(s.blobs)
+	defer b.Abort()
+	for i, m := range msgs {
+		r, err := s.withoutOwnFindings(m.Body)
 		if err != nil {
-			return err
+			res[i].Err = err
+			continue
 		}
-		for _, pl := range places {
-			mb, uid, err := importPlace(ctx, q, accountID, pl, messageFor(blobID, sentDay, in.size, flagSet{}, date))
-			if err != nil {
+		ref, n, err := b.Put(ctx, r, s.opts.MaxMessageSize)
+		if errors.Is(err, blob.ErrTooLarge) {
+			res[i].Err = fmt.Errorf("%w: more than %d bytes", ErrTooLarge, s.opts.MaxMessageSize)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("store: storing message: %w", err)
+		}
+		s.pin(ref)
+		ins[i], res[i].Ref = &incoming{ref: ref, size: n}, ref
+	}
+	if err := b.Commit(ctx); err != nil {
+		return fmt.Errorf("store: storing messages: %w", err)
+	}
+	return nil
+}
+
+// importBatchTx is the write of [Store.ImportBatch]: one job of the group
+// commit, each message in a savepoint of its own. A new body is left to
+// the background indexer ([Store.RunIndexer]) as deliveries are, not
+// indexed in the commit: half of a bulk import's time went to the
+// full-text index, and a search checks or indexes whatever waits.
+func (s *Store) importBatchTx(ctx context.Context, accountID int64, msgs []ImportMessage, res []Imported, ins []*incoming) error {
+	now := s.now()
+	var deferred []blob.Ref
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
+		deferred = deferred[:0]
+		for i, in := range ins {
+			if in == nil {
+				continue
+			}
+			res[i].Mailboxes, res[i].UIDs, res[i].Err = nil, nil, nil
+			date := msgs[i].Date
+			if date.IsZero() {
+				date = now
+			}
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT import`); err != nil {
 				return err
 			}
-			ch.add(Change{Kind: ChangeAppend, AccountID: accountID, MailboxID: mb.ID, UIDs: []imap.UID{uid}})
-			mbs, uids = append(mbs, mb), append(uids, uid)
-		}
-		if p != nil {
-			deferred = true
-			if err := s.index.defer_(ctx, q, blobID, in.ref, p); err != nil {
+			n := len(*ch)
+			d, err := s.importOne(ctx, tx, ch, accountID, in, date, msgs[i].Decide, &res[i])
+			if err != nil {
+				res[i].Mailboxes, res[i].UIDs, res[i].Err = nil, nil, err
+				*ch = (*ch)[:n]
+				if _, err := tx.ExecContext(ctx, `ROLLBACK TO import`); err != nil {
+					return err
+				}
+			} else if d {
+				deferred = append(deferred, in.ref)
+			}
+			if _, err := tx.ExecContext(ctx, `RELEASE import`); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil && deferred {
-		s.index.forget(in.ref)
+	if err != nil {
+		for _, ref := range deferred {
+			s.index.forget(ref)
+		}
+		return err
 	}
-	return mbs, uids, err
+	return nil
+}
+
+// importOne is one message of importBatchTx, in its savepoint: it reports
+// whether a new body was noted for the index. A body whose blobs row
+// vanished (collected after prepare looked) is parsed and tried again.
+func (s *Store) importOne(ctx context.Context, tx *sql.Tx, ch *changes, accountID int64, in *incoming, date time.Time, decide ImportDecider, res *Imported) (deferred bool, err error) {
+	places, err := decide(ctx, tx, in.ref, in.size)
+	if err != nil || len(places) == 0 {
+		return false, err
+	}
+	q := s.db.Stmts(tx)
+	if err := checkQuota(ctx, q, map[int64]int64{accountID: in.size * int64(len(places))}, []int64{accountID}); err != nil {
+		return false, err
+	}
+	blobID, sentDay, p, err := s.blobRowUnindexed(ctx, q, in)
+	if errors.Is(err, errNeedParse) {
+		if err = s.parse(in); err == nil {
+			blobID, sentDay, p, err = s.blobRowUnindexed(ctx, q, in)
+		}
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, pl := range places {
+		mb, uid, err := importPlace(ctx, q, accountID, pl, messageFor(blobID, sentDay, in.size, flagSet{}, date))
+		if err != nil {
+			return false, err
+		}
+		ch.add(Change{Kind: ChangeAppend, AccountID: accountID, MailboxID: mb.ID, UIDs: []imap.UID{uid}})
+		res.Mailboxes, res.UIDs = append(res.Mailboxes, mb), append(res.UIDs, uid)
+	}
+	if p == nil {
+		return false, nil
+	}
+	if err := s.index.defer_(ctx, q, blobID, in.ref, p); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // importPlace appends message m with pl's flags to pl's mailbox.

@@ -23,6 +23,15 @@ const (
 	// indexMaxWait is how many times Options.IndexIdle RunIndexer waits
 	// at most for a quiet spell.
 	indexMaxWait = 15
+	// indexGather is how long the indexer lets appended bodies gather
+	// before it indexes them, so that one commit takes several.
+	indexGather = 50 * time.Millisecond
+	// indexBusyBatch is how many appended bodies one indexing commit
+	// takes at most, so that the writes queued behind it wait little.
+	indexBusyBatch = 32
+	// maxUrgent bounds the appended bodies the indexer is told of; more
+	// wait in blob_unindexed for a quiet spell, as deliveries do.
+	maxUrgent = 4096
 	// reclaimMin is how many bytes must be free in the database file
 	// before the indexer gives them back with VACUUM (reclaimSpace).
 	reclaimMin = 64 << 20
@@ -41,10 +50,22 @@ type deferredIndex struct {
 	n      int    // about how many rows wait in blob_unindexed
 	gen    uint64 // counts deliveries noted, for telling quiet spells
 	wake   chan struct{}
+
+	// urgent lists committed bodies of IMAP APPENDs, which the indexer
+	// indexes within moments rather than at a quiet spell; hurried wakes
+	// it for them.
+	urgent  []waitingBody
+	hurried chan struct{}
+}
+
+// waitingBody is a body noted in blob_unindexed.
+type waitingBody struct {
+	id  int64
+	ref blob.Ref
 }
 
 func newDeferredIndex() *deferredIndex {
-	x := &deferredIndex{parsed: map[blob.Ref]*parsed{}, wake: make(chan struct{}, 1)}
+	x := &deferredIndex{parsed: map[blob.Ref]*parsed{}, wake: make(chan struct{}, 1), hurried: make(chan struct{}, 1)}
 	x.wake <- struct{}{} // bodies may wait from before a restart
 	return x
 }
@@ -68,6 +89,32 @@ func (x *deferredIndex) defer_(ctx context.Context, tx querier, id int64, ref bl
 		x.bytes += p.textSize()
 	}
 	return nil
+}
+
+// hurry tells the indexer of body id (content ref), noted in
+// blob_unindexed by a committed APPEND, to index it soon. Past maxUrgent
+// bodies it is left for a quiet spell.
+func (x *deferredIndex) hurry(id int64, ref blob.Ref) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if len(x.urgent) >= maxUrgent {
+		return
+	}
+	x.urgent = append(x.urgent, waitingBody{id, ref})
+	select {
+	case x.hurried <- struct{}{}:
+	default:
+	}
+}
+
+// takeUrgent returns and forgets up to n of the bodies hurry noted.
+func (x *deferredIndex) takeUrgent(n int) []waitingBody {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	n = min(n, len(x.urgent))
+	b := append([]waitingBody(nil), x.urgent[:n]...)
+	x.urgent = append(x.urgent[:0], x.urgent[n:]...)
+	return b
 }
 
 // forget drops the parsed text of ref.
@@ -142,10 +189,13 @@ func (s *Store) indexPending(ctx context.Context) error {
 // indexSome adds up to indexBatch bodies listed in blob_unindexed to the
 // full-text index in one write transaction, and reports whether more may
 // wait. The blob_unindexed rows go in the same transaction as the index
-// rows: if it does not commit, the bodies are indexed again later.
+// rows: if it does not commit, the bodies are indexed again later. The
+// commit does not wait for the disk ([db.DB.TxLazy]): lost in a crash,
+// it is lost together with its blob_unindexed deletions, so the bodies
+// are indexed again after the restart.
 func (s *Store) indexSome(ctx context.Context) (more bool, err error) {
 	var done int
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.db.TxLazy(ctx, func(tx *sql.Tx) error {
 		done = 0
 		q := s.db.Stmts(tx)
 		rows, err := q.QueryContext(ctx, `SELECT u.blob_id, b.ref, b.size FROM blob_unindexed u JOIN blobs b ON b.id = u.blob_id ORDER BY u.blob_id LIMIT ?`, indexBatch)
@@ -202,36 +252,57 @@ func (s *Store) indexSome(ctx context.Context) (more bool, err error) {
 	return more, nil
 }
 
-// RunIndexer adds delivered bodies to the full-text index while mail is
-// quiet, until ctx ends: once no delivery has come for Options.IndexIdle
-// (or 15 times that has passed with mail trickling in), it indexes what waits, one batch at a time, and stops as soon as
-// deliveries queue again, so that indexing never delays an SMTP reply.
-// (Dovecot's FTS plugins likewise index lazily.) Without it, bodies wait
-// until a search needs them or the backlog passes Options.IndexBacklog.
-// When nothing waits, it gives a database file that is mostly free pages
-// back to the file system (reclaimSpace).
+// RunIndexer adds waiting bodies to the full-text index until ctx ends.
+// Bodies of IMAP APPENDs are indexed within moments of their commit
+// (indexUrgent): a client that appends and then searches, as webmail and
+// phones do, finds them either way (a search checks the waiting bodies
+// itself, [Store.pendingForSearch]), but a search is cheapest when few
+// wait. Delivered and imported bodies are indexed when mail is quiet:
+// once no body has been noted for Options.IndexIdle (or 15 times that has
+// passed with mail trickling in), it indexes what waits, one batch at a
+// time, and stops as soon as deliveries queue again, so that indexing
+// never delays an SMTP reply or an import. (Dovecot's FTS plugins
+// likewise index lazily.) Without it, bodies wait until a search needs
+// them or the backlog passes Options.IndexBacklog. When nothing waits,
+// it gives a database file that is mostly free pages back to the file
+// system (reclaimSpace).
 func (s *Store) RunIndexer(ctx context.Context) {
-	idle := time.NewTimer(0)
-	defer idle.Stop()
+	quiet, gather := time.NewTimer(0), time.NewTimer(0)
+	defer quiet.Stop()
+	defer gather.Stop()
+	<-quiet.C
+	<-gather.C
+	var gen uint64
+	waits := -1 // quiet spells timed so far; -1: none being timed
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.index.wake:
-		}
-		// Wait for a quiet spell: no body noted for IndexIdle. A steady
-		// trickle of mail never leaves one, so wait no longer than
-		// indexMaxWait quiet spells: indexIdle still yields to every
-		// delivery that queues.
-		for gen, waits := ^uint64(0), 0; gen != s.index.generation() && waits < indexMaxWait; waits++ {
-			gen = s.index.generation()
-			idle.Reset(s.opts.IndexIdle)
-			select {
-			case <-ctx.Done():
-				return
-			case <-idle.C:
+		case <-s.index.hurried:
+			gather.Reset(indexGather)
+			continue
+		case <-gather.C:
+			if err := s.indexUrgent(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("store: indexing appended messages", "err", err)
 			}
+			continue
+		case <-s.index.wake:
+			if waits < 0 {
+				waits, gen = 0, s.index.generation()
+				quiet.Reset(s.opts.IndexIdle)
+			}
+			continue
+		case <-quiet.C:
 		}
+		// A quiet spell is over. Another body noted
+		// meanwhile starts another spell, up to indexMaxWait of them:
+		// indexIdle still yields to every delivery that queues.
+		if g := s.index.generation(); waits >= 0 && g != gen && waits+1 < indexMaxWait {
+			waits, gen = waits+1, g
+			quiet.Reset(s.opts.IndexIdle)
+			continue
+		}
+		waits = -1
 		err := s.indexIdle(ctx)
 		if err == nil {
 			err = s.reclaimSpace(ctx, reclaimMin)
@@ -240,6 +311,69 @@ func (s *Store) RunIndexer(ctx context.Context) {
 			s.log.Warn("store: indexing delivered messages", "err", err)
 		}
 	}
+}
+
+// indexUrgent indexes the bodies [deferredIndex.hurry] noted, up to
+// indexBusyBatch per commit, each commit lazy ([db.DB.TxLazy]). It does
+// not take the group commit's turn: writes queue meanwhile and then share
+// one commit. A body whose blob_unindexed row is gone (indexed already,
+// or collected; the ref is checked too, as a collected blob's id may be
+// used again) is skipped.
+func (s *Store) indexUrgent(ctx context.Context) error {
+	for {
+		bodies := s.index.takeUrgent(indexBusyBatch)
+		if len(bodies) == 0 {
+			return nil
+		}
+		var done []blob.Ref
+		err := s.db.TxLazy(ctx, func(tx *sql.Tx) error {
+			done = done[:0]
+			q := s.db.Stmts(tx)
+			for _, b := range bodies {
+				res, err := q.ExecContext(ctx, `DELETE FROM blob_unindexed WHERE blob_id = ? AND blob_id IN (SELECT id FROM blobs WHERE ref = ?)`, b.id, string(b.ref))
+				if err != nil {
+					return err
+				}
+				if n, err := res.RowsAffected(); err != nil || n == 0 {
+					continue
+				}
+				if err := s.indexWaiting(ctx, q, b); err != nil {
+					return err
+				}
+				done = append(done, b.ref)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("store: index: %w", err) // the bodies stay in blob_unindexed
+		}
+		for _, ref := range done {
+			s.index.forget(ref)
+		}
+		s.index.indexed(len(done))
+	}
+}
+
+// indexWaiting indexes body b, with the text parsed at its append if it
+// is still kept, else parsed again from the blob store. A body that no
+// longer parses is left out of the index (logged), as in indexSome.
+func (s *Store) indexWaiting(ctx context.Context, q querier, b waitingBody) error {
+	s.index.mu.Lock()
+	p := s.index.parsed[b.ref]
+	s.index.mu.Unlock()
+	if p == nil {
+		in := &incoming{ref: b.ref}
+		err := q.QueryRowContext(ctx, `SELECT size FROM blobs WHERE id = ?`, b.id).Scan(&in.size)
+		if err != nil {
+			return err
+		}
+		if err = s.parse(in); err != nil {
+			s.log.Error("store: cannot index an appended message", "blob", b.ref, "err", err)
+			return nil
+		}
+		p = in.p
+	}
+	return indexBlob(ctx, q, b.id, p)
 }
 
 // indexIdle indexes waiting bodies batch by batch while no delivery is

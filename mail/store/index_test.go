@@ -12,9 +12,10 @@ import (
 )
 
 // TestDeferredIndex checks that delivered messages wait for the full-text
-// index (below a batch), that a search indexes them first and finds them,
-// also after a restart has lost the parsed text kept in memory, and that
-// garbage collection removes a waiting body.
+// index (below a batch), that a search finds them by checking the waiting
+// bodies itself, without writing, and past Store.maxPending waiting bodies
+// indexes them first; also after a restart has lost the parsed text kept
+// in memory; and that garbage collection removes a waiting body.
 func TestDeferredIndex(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -40,11 +41,17 @@ func TestDeferredIndex(t *testing.T) {
 		}
 	}
 	search(e.s, &imap.SearchCriteria{Body: []string{"number 1"}}, 2)
+	search(e.s, &imap.SearchCriteria{Text: []string{"agenda 2"}}, 3)
+	if got := e.count(t, `SELECT count(*) FROM blob_unindexed`); got != 3 {
+		t.Errorf("%d bodies wait after a search below the bound, want 3 (the search checks them)", got)
+	}
+	e.s.maxPending = 2
+	search(e.s, &imap.SearchCriteria{Body: []string{"number 1"}}, 2)
 	if got := e.count(t, `SELECT count(*) FROM blob_unindexed`); got != 0 {
-		t.Errorf("%d bodies wait after a search, want 0", got)
+		t.Errorf("%d bodies wait after a search past the bound, want 0", got)
 	}
 	if got := e.count(t, `SELECT count(*) FROM message_text`); got != 3 {
-		t.Errorf("%d bodies indexed after a search, want 3", got)
+		t.Errorf("%d bodies indexed after a search past the bound, want 3", got)
 	}
 
 	// A restart: a new Store has no parsed text in memory and reads the
@@ -55,6 +62,10 @@ func TestDeferredIndex(t *testing.T) {
 	restarted := New(e.db, e.blobs, nil, Options{})
 	search(restarted, &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "budget"}}}, 4)
 	search(restarted, &imap.SearchCriteria{Body: []string{"re"}}, 4) // short: scans the indexed text
+	if err := restarted.indexPending(ctx); err != nil {
+		t.Fatal(err)
+	}
+	search(restarted, &imap.SearchCriteria{Body: []string{"treasurer"}}, 4)
 
 	// A waiting body that is expunged is collected with its waiting row.
 	if _, err := e.s.Deliver(ctx, []int64{a}, strings.NewReader(simple("spam", "buy now"))); err != nil {

@@ -44,26 +44,31 @@ func (s *Store) receive(ctx context.Context, r io.Reader) (*incoming, error) {
 	}
 	s.pin(ref)
 	in := &incoming{ref: ref, size: n}
-	if n == 0 {
+	if err := s.prepare(ctx, in); err != nil {
 		s.release(ctx, in, false)
-		return nil, fmt.Errorf("store: empty message")
+		return nil, err
+	}
+	return in, nil
+}
+
+// prepare checks a stored, pinned body: it refuses an empty one and
+// parses it unless a blobs row for the same content exists.
+func (s *Store) prepare(ctx context.Context, in *incoming) error {
+	if in.size == 0 {
+		return fmt.Errorf("store: empty message")
 	}
 	var exists bool
 	st, err := s.db.Prepared(ctx, `SELECT EXISTS (SELECT 1 FROM blobs WHERE ref = ?)`)
 	if err == nil {
-		err = st.QueryRowContext(ctx, string(ref)).Scan(&exists)
+		err = st.QueryRowContext(ctx, string(in.ref)).Scan(&exists)
 	}
 	if err != nil {
-		s.release(ctx, in, false)
-		return nil, fmt.Errorf("store: %w", err)
+		return fmt.Errorf("store: %w", err)
 	}
 	if !exists {
-		if err := s.parse(in); err != nil {
-			s.release(ctx, in, false)
-			return nil, err
-		}
+		return s.parse(in)
 	}
-	return in, nil
+	return nil
 }
 
 // parse reads the stored body once and parses it.
@@ -273,12 +278,15 @@ func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, r i
 
 // appendTx is the write of [Store.Append], in the group commit (see
 // [Store.write]). A new body is not added to the full-text index in the
-// job's savepoint, where FTS5 would flush and merge its index at the next
-// statement, but noted in blob_unindexed as deliveries do, and indexed
-// once all jobs of the group have run, in its transaction
-// ([Store.indexAppended]). The statements are the cached ones.
+// commit, where FTS5's work (half of a serialized commit's CPU) made every
+// other session's STORE and EXPUNGE wait, but noted in blob_unindexed as
+// deliveries' are: the indexer adds it within seconds, in a commit of its
+// own that need not reach the disk ([Store.RunIndexer]), and a search
+// meanwhile checks the waiting bodies itself ([Store.pendingForSearch]).
+// The statements are the cached ones.
 func (s *Store) appendTx(ctx context.Context, accountID int64, cn string, in *incoming, fs flagSet, date time.Time) (mb Mailbox, uid imap.UID, err error) {
 	var deferred bool
+	var newBlob int64
 	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		q := s.db.Stmts(tx)
 		var err error
@@ -302,16 +310,18 @@ func (s *Store) appendTx(ctx context.Context, accountID int64, cn string, in *in
 		}
 		ch.add(Change{Kind: ChangeAppend, AccountID: accountID, MailboxID: mb.ID, UIDs: uids})
 		if p != nil {
-			deferred = true
+			deferred, newBlob = true, blobID
 			if err := s.index.defer_(ctx, q, blobID, in.ref, p); err != nil {
 				return err
 			}
-			s.appended.note(appendedBody{id: blobID, ref: in.ref, p: p})
 		}
 		return nil
 	})
-	if err != nil && deferred {
+	switch {
+	case err != nil && deferred:
 		s.index.forget(in.ref)
+	case deferred:
+		s.index.hurry(newBlob, in.ref)
 	}
 	return mb, uid, err
 }

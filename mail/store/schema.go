@@ -94,8 +94,9 @@ CREATE TABLE blob_orphans (
 
 // schemaV2 adds blob_unindexed: the blobs that SMTP delivery stored but
 // has not yet added to the full-text index. Delivery indexes in batches
-// after its commits (see index.go); search indexes what is left first, so
-// it never misses a message.
+// after its commits (see index.go); a search checks the bodies still
+// waiting itself, or indexes them first when many wait, so it never misses
+// a message.
 const schemaV2 = `
 CREATE TABLE blob_unindexed (
 	blob_id INTEGER PRIMARY KEY REFERENCES blobs(id)

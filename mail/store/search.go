@@ -47,11 +47,6 @@ var ErrSearchTooComplex = errors.New("store: search criteria too complex")
 // Dates compare calendar days, disregarding time and zone; SENTBEFORE and
 // friends use the Date header, or the internal date if there is none.
 func (s *Store) Search(ctx context.Context, mailboxID int64, criteria *imap.SearchCriteria) ([]imap.UID, error) {
-	// Delivered messages wait for the full-text index in batches; index
-	// them now, so that the search sees every message.
-	if err := s.indexPending(ctx); err != nil {
-		return nil, err
-	}
 	b := &searchBuilder{ctx: ctx, q: s.db, mailboxID: mailboxID, text: s.matchText}
 	if criteria == nil {
 		criteria = &imap.SearchCriteria{}

@@ -22,17 +22,25 @@ type searchCase struct {
 
 // TestSearch runs every case on both ways a text criterion is resolved
 // (textCandidates): through the mailbox's messages, as for a small
-// mailbox, and through the index's list, as for a large one.
+// mailbox, and through the index's list, as for a large one; each with
+// the appended bodies in the index, and still waiting for it (checked by
+// the search itself, pendingForSearch).
 func TestSearch(t *testing.T) {
 	t.Parallel()
 	for _, path := range []struct {
-		name  string
-		small int64
-	}{{"mailbox first", smallMailbox}, {"index first", 0}} {
+		name    string
+		small   int64
+		indexed bool
+	}{{"mailbox first", smallMailbox, true}, {"index first", 0, true}, {"mailbox first, waiting", smallMailbox, false}, {"index first, waiting", 0, false}} {
 		t.Run(path.name, func(t *testing.T) {
 			t.Parallel()
 			e, mb, sizes, modseq := searchFixtures(t)
 			e.s.smallMailbox = path.small
+			if path.indexed {
+				if err := e.s.indexPending(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			}
 			for _, tt := range append(searchTextCases(), searchOtherCases(sizes, modseq)...) {
 				t.Run(tt.name, func(t *testing.T) {
 					t.Parallel()

@@ -34,14 +34,16 @@ type Store struct {
 	mu   sync.Mutex
 	pins map[blob.Ref]int
 
-	group    *db.Group // group commit of deliveries (group.go) and of all other writes (write)
-	index    *deferredIndex
-	appended appendedBodies // indexed before each group commit (appendindex.go)
-	search   *stmtCache     // the statements of recent searches
+	group  *db.Group // group commit of deliveries (group.go) and of all other writes (write)
+	index  *deferredIndex
+	search *stmtCache // the statements of recent searches
 
 	// smallMailbox is the number of messages up to which a text search
 	// goes through the mailbox first (textCandidates); tests change it.
 	smallMailbox int64
+	// maxPending is how many bodies may wait for the index for a text
+	// search to check them itself (pendingForSearch); tests change it.
+	maxPending int
 
 	// testHookInWrite, if set, runs inside each write's job (tests only).
 	testHookInWrite func()
@@ -72,9 +74,8 @@ func New(d *db.DB, blobs blob.Store, log *slog.Logger, opts Options) *Store {
 	if opts.Changes == nil {
 		opts.Changes = NewBus()
 	}
-	s := &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, index: newDeferredIndex(), smallMailbox: smallMailbox}
+	s := &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, index: newDeferredIndex(), smallMailbox: smallMailbox, maxPending: maxPendingSearch}
 	s.group = d.NewGroup(maxGroup, s.afterGroup)
-	s.group.SetBeforeCommit(s.indexAppended)
 	s.search = newStmtCache(d.DB)
 	return s
 }

@@ -126,30 +126,69 @@ func TestIMAPWritesGroup(t *testing.T) {
 	}
 }
 
-// TestAppendIndexedAtCommit checks that a body appended over IMAP is in
-// the full-text index when Append returns, added in the group's own
-// transaction just before it commits (one FTS5 flush per group, no commit
-// of its own), so that the SEARCH a client sends next need not index it
-// first; a body the index already has is not indexed twice.
-func TestAppendIndexedAtCommit(t *testing.T) {
+// TestSearchFindsJustAppended checks that the full-text indexing of an
+// appended body is out of the commit (the commit that Append waits for,
+// and every other session's STORE with it, carries no FTS5 work): when
+// Append returns, the body waits in blob_unindexed; a SEARCH sent at once
+// finds it by body, header and text, without writing anything (it checks
+// the waiting bodies itself), and does not find it in another mailbox;
+// the indexer then indexes it within moments, and a body appended again
+// is not indexed twice.
+func TestSearchFindsJustAppended(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
+	ctx := t.Context()
 	a := e.account(t, 1)
-	raw := simple("indexed at commit", "a distinctive bodyword")
+	e.append(t, a, "INBOX", simple("older", "an indexed message")) // the index is not empty
+	if err := e.s.indexPending(ctx); err != nil {
+		t.Fatal(err)
+	}
+	raw := simple("quarterly ledger", "a distinctive bodyword")
 	uid := e.append(t, a, "INBOX", raw)
-	if n := e.count(t, `SELECT count(*) FROM blob_unindexed`); n != 0 {
-		t.Errorf("%d appended bodies wait for the index after Append returned, want 0", n)
+	if n := e.count(t, `SELECT count(*) FROM blob_unindexed`); n != 1 {
+		t.Errorf("%d appended bodies wait for the index after Append returned, want 1 (not indexed in the commit)", n)
 	}
 	if n := e.count(t, `SELECT count(*) FROM message_text`); n != 1 {
-		t.Errorf("%d bodies in the index, want 1", n)
+		t.Errorf("%d bodies in the index, want 1 (the older one)", n)
+	}
+	inbox, drafts := e.mailbox(t, a, "INBOX").ID, e.mailbox(t, a, "Drafts").ID
+	for _, c := range []imap.SearchCriteria{
+		{Body: []string{"distinctive bodyword"}},
+		{Text: []string{"quarterly ledger"}},
+		{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "ledger"}}},
+	} {
+		got, err := e.s.Search(ctx, inbox, &c)
+		if err != nil || !slices.Equal(got, []imap.UID{uid}) {
+			t.Errorf("search %+v right after Append: %v, %v; want [%d]", c, got, err, uid)
+		}
+		if got, err := e.s.Search(ctx, drafts, &c); err != nil || len(got) != 0 {
+			t.Errorf("search %+v in Drafts: %v, %v; want nothing", c, got, err)
+		}
+	}
+	if n := e.count(t, `SELECT count(*) FROM blob_unindexed`); n != 1 {
+		t.Errorf("%d bodies wait after the searches, want 1 (a search below the bound writes nothing)", n)
+	}
+
+	run, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { e.s.RunIndexer(run); close(done) }()
+	defer func() { stop(); <-done }()
+	for e.count(t, `SELECT count(*) FROM blob_unindexed`) != 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the indexer did not index the appended body")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := e.count(t, `SELECT count(*) FROM message_text`); n != 2 {
+		t.Errorf("%d bodies in the index, want 2", n)
 	}
 	e.append(t, a, "Drafts", raw) // the same body again: one blob, indexed once
-	if n := e.count(t, `SELECT count(*) FROM message_text`); n != 1 {
-		t.Errorf("%d bodies in the index after appending the same body again, want 1", n)
+	if n := e.count(t, `SELECT count(*) FROM message_text`) + e.count(t, `SELECT count(*) FROM blob_unindexed`); n != 2 {
+		t.Errorf("%d bodies indexed or waiting after appending the same body again, want 2", n)
 	}
-	got, err := e.s.Search(t.Context(), e.mailbox(t, a, "INBOX").ID, &imap.SearchCriteria{Body: []string{"distinctive bodyword"}})
+	got, err := e.s.Search(ctx, inbox, &imap.SearchCriteria{Body: []string{"distinctive bodyword"}})
 	if err != nil || !slices.Equal(got, []imap.UID{uid}) {
-		t.Errorf("search: %v, %v; want [%d]", got, err, uid)
+		t.Errorf("search after indexing: %v, %v; want [%d]", got, err, uid)
 	}
 }
 

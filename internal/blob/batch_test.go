@@ -1,0 +1,141 @@
+package blob
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"io/fs"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestBatch checks a Dir batch: its blobs are invisible (Has, Open, Walk)
+// until Commit and then all stored, the same content twice in a batch
+// and content stored before are kept once, a limit applies per Put, and
+// Abort (or a crash: what OpenDir clears) leaves nothing.
+func TestBatch(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ctx := t.Context()
+	before, _, err := s.Put(ctx, strings.NewReader("stored before"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.NewBatch()
+	var refs []Ref
+	contents := []string{"first", "second", "first", "stored before", strings.Repeat("large ", 100000)}
+	for _, c := range contents {
+		ref, n, err := b.Put(ctx, strings.NewReader(c), 1<<20)
+		if err != nil || n != int64(len(c)) || ref != sum([]byte(c)) {
+			t.Fatalf("Put(%.10q) = %s, %d, %v", c, ref, n, err)
+		}
+		refs = append(refs, ref)
+	}
+	if _, _, err := b.Put(ctx, strings.NewReader("too long"), 3); err == nil {
+		t.Error("Put over the limit succeeded")
+	}
+	for _, ref := range refs[:2] {
+		if ok, err := s.Has(ref); ok || err != nil {
+			t.Errorf("Has(%s) before Commit = %v, %v; want false", ref, ok, err)
+		}
+	}
+	if got := walk(t, s); !slices.Equal(got, []Ref{before}) {
+		t.Errorf("Walk before Commit saw %v, want only %v", got, before)
+	}
+	if err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, ref := range refs {
+		f, err := s.Open(ref)
+		if err != nil {
+			t.Fatalf("Open(%s) after Commit: %v", ref, err)
+		}
+		got, _ := io.ReadAll(f)
+		f.Close()
+		if !bytes.Equal(got, []byte(contents[i])) {
+			t.Errorf("blob %d reads %.20q", i, got)
+		}
+	}
+	if got := len(walk(t, s)); got != 4 {
+		t.Errorf("Walk after Commit saw %d blobs, want 4", got)
+	}
+	if leftovers := tmpFiles(t, s); len(leftovers) != 0 {
+		t.Errorf("temporary files left after Commit: %v", leftovers)
+	}
+
+	aborted := s.NewBatch()
+	ref, _, err := aborted.Put(ctx, strings.NewReader("never committed"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aborted.Abort()
+	if ok, _ := s.Has(ref); ok {
+		t.Error("an aborted blob is stored")
+	}
+	if leftovers := tmpFiles(t, s); len(leftovers) != 0 {
+		t.Errorf("temporary files left after Abort: %v", leftovers)
+	}
+
+	crashed := s.NewBatch() // the process dies before Commit
+	ref, _, err = crashed.Put(ctx, strings.NewReader("in flight at the crash"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := OpenDir(s.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s2.Has(ref); ok {
+		t.Error("a blob of a batch never committed is stored after the restart")
+	}
+	if leftovers := tmpFiles(t, s2); len(leftovers) != 0 {
+		t.Errorf("temporary files left after the restart: %v", leftovers)
+	}
+}
+
+// TestBatchCancelled checks that Commit with an ended context stores
+// nothing and leaves no temporary file.
+func TestBatchCancelled(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	b := s.NewBatch()
+	ref, _, err := b.Put(ctx, strings.NewReader("cancelled"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := b.Commit(ctx); err == nil {
+		t.Fatal("Commit with an ended context succeeded")
+	}
+	if ok, _ := s.Has(ref); ok {
+		t.Error("a blob of a cancelled batch is stored")
+	}
+	if leftovers := tmpFiles(t, s); len(leftovers) != 0 {
+		t.Errorf("temporary files left: %v", leftovers)
+	}
+}
+
+// walk returns the refs Walk reports, sorted.
+func walk(t *testing.T, s *Dir) []Ref {
+	t.Helper()
+	var refs []Ref
+	if err := s.Walk(func(ref Ref, _ fs.FileInfo) error { refs = append(refs, ref); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(refs)
+	return refs
+}
+
+// tmpFiles lists the files under dir/tmp.
+func tmpFiles(t *testing.T, s *Dir) []string {
+	t.Helper()
+	var out []string
+	for _, f := range files(t, s) {
+		if strings.HasPrefix(f, "tmp") {
+			out = append(out, f)
+		}
+	}
+	return out
+}

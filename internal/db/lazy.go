@@ -1,0 +1,58 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+)
+
+// TxLazy is [DB.Tx] for work that may be lost in a crash because it can
+// be redone from what is durable (the mail store's full-text index, whose
+// durable queue of bodies to index is removed in the same transaction):
+// its commit does not wait for the disk. The transaction runs on a
+// connection set to synchronous=NORMAL for its duration, then set back to
+// FULL before the connection returns to the pool (or closed, if that
+// fails). In WAL mode the commit is atomic all the same, and the next
+// durable commit's sync of the log carries it to disk: a crash loses it
+// only together with everything committed after it, never half of it and
+// never a durable commit.
+func (db *DB) TxLazy(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+	select {
+	case db.writer <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("db: begin: %w", ctx.Err())
+	}
+	defer func() { <-db.writer }()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("db: begin: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+		return fmt.Errorf("db: begin: %w", err)
+	}
+	defer func() {
+		// Never give a connection that does not sync back to the pool.
+		rctx := context.WithoutCancel(ctx)
+		if _, rerr := conn.ExecContext(rctx, `PRAGMA synchronous = FULL`); rerr != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+			err = errors.Join(err, fmt.Errorf("db: restoring synchronous: %w", rerr))
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("db: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+			err = fmt.Errorf("%w (db: rollback: %v)", err, rerr)
+		}
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("db: commit: %w", err)
+	}
+	return nil
+}
