@@ -222,6 +222,13 @@ func newOpener(src io.ReaderAt, size int64, first []byte, master []byte, ref blo
 		return nil, err
 	}
 	o.aead = aead
+	if plain == 0 {
+		// No Read will decrypt the one, empty chunk: check it now, or
+		// any blob could be swapped for an empty one unnoticed.
+		if err := o.load(0); err != nil {
+			return nil, err
+		}
+	}
 	return o, nil
 }
 
