@@ -60,7 +60,12 @@ type Server struct {
 	Root string
 
 	client *minio.Client
+	stop   func() // stops the gateway; safe to call twice
 }
+
+// Stop stops the gateway before the test ends, to see what its clients do
+// when the store is gone.
+func (s *Server) Stop() { s.stop() }
 
 // Installed reports whether the gateway is installed, in [Dir] or on PATH.
 func Installed() bool {
@@ -134,15 +139,19 @@ func (s *Server) start(t testing.TB, bin string) error {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	var once sync.Once
 	stop := func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-exited
+			}
+		})
 	}
+	s.stop = stop
 	s.client, err = minio.New(s.Endpoint, &minio.Options{
 		Creds:        credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
 		BucketLookup: minio.BucketLookupPath,
