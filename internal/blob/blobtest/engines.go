@@ -15,7 +15,7 @@ type Engine struct {
 	// Name names it in subtests: "dir", "s3".
 	Name string
 	// Open returns a new, empty store that lasts until t ends.
-	Open func(t *testing.T) blob.Store
+	Open func(t testing.TB) blob.Store
 }
 
 // Engines returns every implementation: the directory store, and the S3
@@ -24,21 +24,21 @@ type Engine struct {
 // part S3 allows so that a few MiB take the multipart path. Without the
 // server installed, the S3 engine's Open skips its subtest (fails it under
 // CI=true).
-func Engines(t *testing.T) []Engine {
+func Engines(t testing.TB) []Engine {
 	t.Helper()
 	var srv *s3test.Server
 	if s3test.Installed() {
 		srv = s3test.Start(t)
 	}
 	return []Engine{
-		{Name: "dir", Open: func(t *testing.T) blob.Store {
+		{Name: "dir", Open: func(t testing.TB) blob.Store {
 			s, err := blob.OpenDir(t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}
 			return s
 		}},
-		{Name: "s3", Open: func(t *testing.T) blob.Store {
+		{Name: "s3", Open: func(t testing.TB) blob.Store {
 			if srv == nil {
 				s3test.Need(t)
 			}
@@ -72,6 +72,8 @@ func OpenS3(t testing.TB, srv *s3test.Server, bucket string) *s3.Store {
 // Each runs fn as a subtest on every engine, with the engine's Open.
 func Each(t *testing.T, fn func(t *testing.T, open func(t *testing.T) blob.Store)) {
 	for _, e := range Engines(t) {
-		t.Run(e.Name, func(t *testing.T) { fn(t, e.Open) })
+		t.Run(e.Name, func(t *testing.T) {
+			fn(t, func(t *testing.T) blob.Store { return e.Open(t) })
+		})
 	}
 }

@@ -188,7 +188,7 @@ type opener struct {
 	plain  int64 // the blob's size
 	aead   cipher.AEAD
 	pos    int64 // the reader's position in the blob
-	window int   // bytes fetched at once
+	window int   // bytes of chunks fetched at once
 
 	win    []byte // the object's bytes from winOff
 	winOff int64
@@ -208,7 +208,7 @@ func newOpener(src io.ReaderAt, size int64, first []byte, master []byte, ref blo
 	if !ok {
 		return nil, fmt.Errorf("%w: %s: object of %d bytes", ErrCorrupt, ref, size)
 	}
-	o := &opener{src: src, size: size, plain: plain, cur: -1, window: headerSize + windowChunks*sealedSize}
+	o := &opener{src: src, size: size, plain: plain, cur: -1, window: windowChunks * sealedSize}
 	if len(first) >= headerSize {
 		o.win = first
 	} else if err := o.fetch(0); err != nil {
@@ -232,9 +232,15 @@ func newOpener(src io.ReaderAt, size int64, first []byte, master []byte, ref blo
 	return o, nil
 }
 
-// fetch reads the window of the object that starts at off.
+// fetch reads the window of the object that starts at off: the header
+// and windowChunks chunks from the start, else windowChunks chunks, so
+// that windows read in turn follow each other.
 func (o *opener) fetch(off int64) error {
-	n := min(int64(o.window), o.size-off)
+	n := int64(o.window)
+	if off == 0 {
+		n += headerSize
+	}
+	n = min(n, o.size-off)
 	if int64(cap(o.win)) < n {
 		o.win = make([]byte, n)
 	}

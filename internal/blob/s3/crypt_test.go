@@ -248,3 +248,47 @@ func (r *boundedReader) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return copy(p, r.b[off:]), nil
 }
+
+// seqReader records whether reads follow each other.
+type seqReader struct {
+	b       []byte
+	next    int64
+	reads   int
+	jumps   int
+	touched int64
+}
+
+func (r *seqReader) ReadAt(p []byte, off int64) (int, error) {
+	if off != r.next {
+		r.jumps++
+	}
+	r.reads++
+	n := copy(p, r.b[off:])
+	r.next = off + int64(n)
+	r.touched += int64(n)
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// TestReadInSequence: reading a blob through asks its source for windows
+// that follow each other, each byte once, so that the S3 store serves them
+// from one GET (the windows overlapped by the header's size, and each
+// started a GET of its own).
+func TestReadInSequence(t *testing.T) {
+	plain := content("sequence", 13*chunkSize+5)
+	obj := sealBytes(t, plain, testKey)
+	r := &seqReader{b: obj}
+	o, err := newOpener(r, int64(len(obj)), nil, testKey, refOf(plain))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(o)
+	if err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("read %d bytes, %v", len(got), err)
+	}
+	if r.jumps != 0 || r.touched != int64(len(obj)) || r.reads != 4 {
+		t.Errorf("%d reads, %d not following the one before, %d bytes read of %d; want 4, 0, all once", r.reads, r.jumps, r.touched, len(obj))
+	}
+}

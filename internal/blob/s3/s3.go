@@ -394,87 +394,156 @@ func (s *Store) Delete(ref blob.Ref) error {
 	return nil
 }
 
-// Open opens the blob ref for reading. The reader fetches the object a
-// window at a time with ranged GETs, each pinned to the object's ETag (a
-// blob deleted and stored again meanwhile fails the read rather than mixing
-// two objects), and checks every chunk before giving it out; a damaged
-// object's reads fail with [ErrCorrupt]. A small blob is one request.
+// Open opens the blob ref for reading. The reader streams the object
+// with a GET from the first byte it needs to the end, so that reading a
+// blob through is one request; a seek elsewhere starts another GET there.
+// Each GET is pinned to the ETag of the first (a blob deleted and stored
+// again meanwhile fails the read rather than mixing two objects), and
+// every chunk is checked before a byte of it is given out: a damaged
+// object's reads fail with [ErrCorrupt]. Close ends the GET in progress.
 func (s *Store) Open(ref blob.Ref) (io.ReadSeekCloser, error) {
 	if err := checkRef(ref); err != nil {
 		return nil, err
 	}
 	src := &objectReader{s: s, key: s.key(ref)}
 	first := make([]byte, headerSize+windowChunks*sealedSize)
-	n, size, err := src.fetch(first, 0)
+	n, err := src.ReadAt(first, 0)
 	if isNotFound(err) {
 		return nil, fmt.Errorf("%w: %s", blob.ErrNotFound, ref)
 	}
-	if err != nil {
+	if err != nil && err != io.EOF {
+		src.Close()
 		return nil, fmt.Errorf("blob/s3: open %s: %w", ref, err)
 	}
-	o, err := newOpener(src, size, first[:n], s.cfg.Key, ref)
+	o, err := newOpener(src, src.size, first[:n], s.cfg.Key, ref)
 	if err != nil {
+		src.Close()
 		return nil, err
 	}
-	return readCloser{o}, nil
+	return readCloser{o, src}, nil
 }
 
-// readCloser is an opener with a Close that has nothing to release: each
-// fetch is its own request.
-type readCloser struct{ *opener }
+// readCloser is an opener whose Close ends its GET.
+type readCloser struct {
+	*opener
+	src *objectReader
+}
 
-func (readCloser) Close() error { return nil }
+func (r readCloser) Close() error { return r.src.Close() }
 
-// objectReader reads one object with ranged GETs: an [io.ReaderAt].
+// objectReader reads one object: an [io.ReaderAt] that serves reads in
+// sequence from one GET, and starts a new one, from the offset asked to
+// the object's end, for a read elsewhere. It is not safe for concurrent
+// use (an opener reads from one goroutine).
 type objectReader struct {
-	s    *Store
-	key  string
-	etag string // of the first fetch; later ones require it
+	s      *Store
+	key    string
+	etag   string // of the first GET; later ones require it
+	size   int64  // the object's, known after the first GET
+	body   io.ReadCloser
+	pos    int64 // the object's offset body reads next
+	cancel context.CancelFunc
 }
 
-// ReadAt implements [io.ReaderAt].
+// ReadAt implements [io.ReaderAt]. A read past the object's end returns
+// the bytes there are with io.EOF.
 func (r *objectReader) ReadAt(p []byte, off int64) (int, error) {
-	n, _, err := r.fetch(p, off)
-	if err == nil && n < len(p) {
-		err = io.EOF
-	}
-	return n, err
-}
-
-// fetch reads the object's bytes from off into p, as many as there are,
-// and returns how many it read and the object's size.
-func (r *objectReader) fetch(p []byte, off int64) (int, int64, error) {
 	if len(p) == 0 {
-		return 0, 0, nil
+		return 0, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), r.s.cfg.Timeout)
-	defer cancel()
-	var opts minio.GetObjectOptions
-	if err := opts.SetRange(off, off+int64(len(p))-1); err != nil {
-		return 0, 0, err
+	if r.body != nil && r.pos != off {
+		r.Close()
 	}
-	if r.etag != "" {
-		if err := opts.SetMatchETag(r.etag); err != nil {
-			return 0, 0, err
+	if r.body == nil {
+		if r.etag != "" && off >= r.size {
+			return 0, io.EOF
+		}
+		if err := r.get(off); err != nil {
+			return 0, err
 		}
 	}
+	want := int(min(int64(len(p)), max(r.size-off, 0)))
+	n := 0
+	for retried := false; ; retried = true {
+		k, err := io.ReadFull(r.body, p[n:want])
+		n += k
+		r.pos += int64(k)
+		if err == nil {
+			break
+		}
+		r.Close()
+		if retried {
+			return n, fmt.Errorf("reading %s: %w", r.key, err)
+		}
+		// The GET was cut: by the network, or by the store after the
+		// caller paused. Once, start another where it stopped.
+		if err := r.get(r.pos); err != nil {
+			return n, err
+		}
+	}
+	if r.pos == r.size {
+		// Read through: let the connection go back to the pool.
+		io.Copy(io.Discard, io.LimitReader(r.body, 1))
+		r.Close()
+	}
+	if int64(n) < int64(len(p)) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// get starts a GET of the object from off to its end.
+func (r *objectReader) get(off int64) error {
+	var opts minio.GetObjectOptions
+	// "bytes=off-" (RFC 9110 section 14.1.2): to the end, whatever it is.
+	opts.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-")
+	if r.etag != "" {
+		if err := opts.SetMatchETag(r.etag); err != nil {
+			return err
+		}
+	}
+	// No deadline on the whole GET, which streams as long as the reader
+	// reads: the transport bounds the wait for the answer's header, and
+	// each read on the connection (deadlineConn).
+	ctx, cancel := context.WithCancel(context.Background())
 	body, info, hdr, err := r.s.core.GetObject(ctx, r.s.cfg.Bucket, r.key, opts)
 	if err != nil {
-		return 0, 0, err
+		cancel()
+		if minio.ToErrorResponse(err).Code == "InvalidRange" {
+			return fmt.Errorf("%w: %s: %v", ErrCorrupt, r.key, err)
+		}
+		return err
 	}
-	defer body.Close()
-	size, err := totalSize(hdr.Get("Content-Range"))
+	size, err := info.Size, error(nil)
+	if cr := hdr.Get("Content-Range"); cr != "" || off != 0 {
+		// A server that ignores Range answers the whole object, which
+		// is right only from the start.
+		size, err = totalSize(cr)
+	}
 	if err != nil {
-		return 0, 0, err
+		body.Close()
+		cancel()
+		return err
 	}
 	if r.etag == "" {
-		r.etag = info.ETag
+		r.etag, r.size = info.ETag, size
+	} else if size != r.size {
+		body.Close()
+		cancel()
+		return fmt.Errorf("%w: %s changed size while read", ErrCorrupt, r.key)
 	}
-	n, err := io.ReadFull(body, p[:min(int64(len(p)), max(size-off, 0))])
-	if err != nil {
-		return n, size, fmt.Errorf("reading %s: %w", r.key, err)
+	r.body, r.pos, r.cancel = body, off, cancel
+	return nil
+}
+
+// Close ends the GET in progress, if any.
+func (r *objectReader) Close() error {
+	if r.body != nil {
+		r.body.Close()
+		r.cancel()
+		r.body, r.cancel = nil, nil
 	}
-	return n, size, nil
+	return nil
 }
 
 // totalSize returns the complete length in a Content-Range header (RFC

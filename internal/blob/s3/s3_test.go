@@ -8,9 +8,12 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -301,5 +304,91 @@ func TestLoadKey(t *testing.T) {
 	os.WriteFile(p, []byte("short"), 0o600)
 	if _, err := s3.LoadKey(p, true); err == nil {
 		t.Fatal("a 5-byte key file: no error")
+	}
+}
+
+// cutProxy forwards TCP connections to addr on 127.0.0.1 and can cut
+// every connection open through it, or each after it has carried limit
+// bytes back from addr.
+type cutProxy struct {
+	ln    net.Listener
+	limit atomic.Int64 // 0: none
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newCutProxy(t *testing.T, addr string) *cutProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln}
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.forward(c, addr)
+		}
+	}()
+	return p
+}
+
+func (p *cutProxy) forward(c net.Conn, addr string) {
+	u, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns = append(p.conns, c, u)
+	p.mu.Unlock()
+	go func() { io.Copy(u, c); u.Close() }()
+	if limit := p.limit.Load(); limit > 0 {
+		io.CopyN(c, u, limit)
+		u.Close()
+	} else {
+		io.Copy(c, u)
+	}
+	c.Close()
+}
+
+// cut closes every connection open through the proxy.
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// TestReadResumes: a reader whose GET the network (or the store, after a
+// pause of the caller's) closes midway starts another from where it was,
+// and the blob reads through whole.
+func TestReadResumes(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t)
+	proxy := newCutProxy(t, srv.Endpoint)
+	st, err := s3.New(context.Background(), s3.Config{Endpoint: proxy.ln.Addr().String(), Insecure: true, Bucket: bucket,
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Key: bytes.Repeat([]byte{3}, s3.KeySize), SpillDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("minutes of the congress "), 1<<18) // 6 MiB
+	ref := put(t, st, body)
+	// Every connection made from now on is cut after 1 MiB of answer.
+	proxy.limit.Store(1 << 20)
+	proxy.cut()
+	f, err := st.Open(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := io.ReadAll(f)
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("reading through connections cut every MiB: %d bytes, %v", len(got), err)
 	}
 }
