@@ -83,6 +83,48 @@ type Config struct {
 	Files Files `toml:"files"`
 	// Party holds the party's name, look and language.
 	Party Party `toml:"party"`
+	// Storage chooses where blobs (message bodies, file contents) live.
+	Storage Storage `toml:"storage"`
+}
+
+// Storage chooses the storage engines. Metadata stays in SQLite in
+// DataDir; blobs go to a directory there (the default) or to an
+// S3-compatible object store, encrypted with a key caucus holds.
+type Storage struct {
+	// Blobs is "dir" (default: DataDir/blobs) or "s3" (see S3).
+	Blobs string `toml:"blobs"`
+	// S3 is the object store used when Blobs is "s3".
+	S3 S3 `toml:"s3"`
+}
+
+// S3 says where the S3-compatible object store is and how to sign in. The
+// secret is read from a file, so that the configuration can be shown and
+// copied without it.
+type S3 struct {
+	// Endpoint is the store's host or host:port, without a scheme, e.g.
+	// "s3.eu-central-1.amazonaws.com" or "minio.internal:9000".
+	Endpoint string `toml:"endpoint"`
+	// Region is the bucket's region, e.g. "eu-central-1"; empty lets caucus
+	// ask the store.
+	Region string `toml:"region"`
+	// Bucket is the bucket blobs go in; it must exist.
+	Bucket string `toml:"bucket"`
+	// Prefix begins every key caucus writes, e.g. "caucus/", so a bucket can
+	// hold other things too; empty or ending in "/".
+	Prefix string `toml:"prefix"`
+	// AccessKey is the access key id the requests are signed with.
+	AccessKey string `toml:"access_key"`
+	// SecretFile is the file, as an absolute path, holding the secret
+	// access key (surrounding white space ignored).
+	SecretFile string `toml:"secret_file"`
+	// KeyFile is the 32-byte key blobs are encrypted with, as an absolute
+	// path; empty for DataDir/keys/blob.key, made on first start. Every
+	// node of a party must have the same one, and backups must keep it:
+	// without it the blobs cannot be read.
+	KeyFile string `toml:"key_file"`
+	// InsecureHTTP speaks plain HTTP to the store: allowed only for an
+	// endpoint on the loopback address (a store on the same machine).
+	InsecureHTTP bool `toml:"insecure_http"`
 }
 
 // Party is the party's own name, look and language: shown on the sign-in,
@@ -296,10 +338,11 @@ func Default() Config {
 			AbsoluteTimeout: Duration{12 * time.Hour},
 			StepUpWindow:    Duration{5 * time.Minute},
 		},
-		Policy: Policy{AdminsNeedWebAuthn: true, OfficerKeyModels: []string{}},
-		Party:  Party{Language: "en"},
-		Log:    Log{Format: "text", Level: "info"},
-		Backup: Backup{Time: "03:30", Keep: 14},
+		Policy:  Policy{AdminsNeedWebAuthn: true, OfficerKeyModels: []string{}},
+		Party:   Party{Language: "en"},
+		Storage: Storage{Blobs: "dir"},
+		Log:     Log{Format: "text", Level: "info"},
+		Backup:  Backup{Time: "03:30", Keep: 14},
 		SMTP: SMTP{
 			MaxConnsPerAddr:    20,
 			MaxMessageBytes:    32 << 20,
@@ -497,7 +540,7 @@ func checkShape(data []byte) error {
 func (c Config) Validate() error {
 	var p problems
 	for _, check := range []func(*problems){
-		c.checkNames, c.checkListeners, c.checkTLS, c.checkBackup, c.checkSessions, c.checkFiles, c.checkLog, c.checkSMTP, c.checkParty, c.checkPolicy,
+		c.checkNames, c.checkListeners, c.checkTLS, c.checkBackup, c.checkSessions, c.checkFiles, c.checkLog, c.checkSMTP, c.checkParty, c.checkPolicy, c.checkStorage,
 	} {
 		check(&p)
 	}
@@ -845,4 +888,70 @@ func isUUID(s string) bool {
 		}
 	}
 	return true
+}
+
+// bucketRE is an S3 bucket name (Amazon S3's "general purpose bucket naming
+// rules"): 3 to 63 lowercase letters, digits, dots and hyphens, beginning
+// and ending with a letter or digit.
+var bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// prefixRE is a key prefix caucus accepts: safe characters, ending in "/".
+var prefixRE = regexp.MustCompile(`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/$`)
+
+// checkStorage checks the [storage] table and, for "s3", [storage.s3].
+func (c Config) checkStorage(p *problems) {
+	switch c.Storage.Blobs {
+	case "dir":
+		return
+	case "s3":
+	default:
+		p.bad("storage.blobs", "%q is not \"dir\" or \"s3\"", c.Storage.Blobs)
+		return
+	}
+	s := c.Storage.S3
+	if host, err := checkEndpoint(s.Endpoint); err != nil {
+		p.bad("storage.s3.endpoint", "%v", err)
+	} else if s.InsecureHTTP && !host.IsLoopback() {
+		p.bad("storage.s3.insecure_http", "plain HTTP is allowed only to a loopback address, not %q", s.Endpoint)
+	}
+	if !bucketRE.MatchString(s.Bucket) || strings.Contains(s.Bucket, "..") {
+		p.bad("storage.s3.bucket", "%q is not an S3 bucket name (3-63 lowercase letters, digits, '.' and '-')", s.Bucket)
+	}
+	if s.Prefix != "" && (len(s.Prefix) > 200 || !prefixRE.MatchString(s.Prefix)) {
+		p.bad("storage.s3.prefix", "%q is not empty or a path like \"caucus/\" ending in '/'", s.Prefix)
+	}
+	if s.AccessKey == "" || len(s.AccessKey) > 128 || strings.ContainsFunc(s.AccessKey, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+		p.bad("storage.s3.access_key", "required: the access key id, printable ASCII")
+	}
+	if !filepath.IsAbs(s.SecretFile) {
+		p.bad("storage.s3.secret_file", "%q is not an absolute path", s.SecretFile)
+	}
+	if s.KeyFile != "" && !filepath.IsAbs(s.KeyFile) {
+		p.bad("storage.s3.key_file", "%q is not an absolute path", s.KeyFile)
+	}
+}
+
+// checkEndpoint checks an object store's endpoint, host or host:port, and
+// returns its address when the host is an IP address (else the zero Addr).
+func checkEndpoint(ep string) (netip.Addr, error) {
+	if ep == "" {
+		return netip.Addr{}, errors.New("required")
+	}
+	if strings.Contains(ep, "/") {
+		return netip.Addr{}, fmt.Errorf("%q: give host or host:port, without a scheme or path", ep)
+	}
+	host := ep
+	if h, port, err := net.SplitHostPort(ep); err == nil {
+		if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+			return netip.Addr{}, fmt.Errorf("%q: port %q is not a number from 1 to 65535", ep, port)
+		}
+		host = h
+	}
+	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return a.Unmap(), nil
+	}
+	if err := checkDNSName(host); err != nil {
+		return netip.Addr{}, fmt.Errorf("%q: host is neither an IP address nor a name: %w", ep, err)
+	}
+	return netip.Addr{}, nil
 }

@@ -163,7 +163,7 @@ func TestTemplateComplete(t *testing.T) {
 			t.Errorf("template does not set %s", k)
 		}
 	}
-	tables := []string{"listen", "tls", "sessions", "policy", "log", "backup", "smtp", "files", "party"}
+	tables := []string{"listen", "tls", "sessions", "policy", "log", "backup", "smtp", "files", "party", "storage", "storage.s3"}
 	if n := len(md.Keys()); n != len(keys)+len(tables) {
 		t.Errorf("template has %d keys and tables, want %d keys and %d tables", n, len(keys), len(tables))
 	}
@@ -419,9 +419,44 @@ func serviceCases() []validateCase {
 	}
 }
 
+// storageCases are the cases of [storage] and [storage.s3].
+func storageCases() []validateCase {
+	s3 := func(change func(*S3)) func(*Config) {
+		return func(c *Config) {
+			c.Storage = Storage{Blobs: "s3", S3: S3{Endpoint: "s3.eu-central-1.amazonaws.com", Region: "eu-central-1",
+				Bucket: "party-blobs", AccessKey: "AKIAEXAMPLE", SecretFile: "/etc/caucus/s3-secret"}}
+			change(&c.Storage.S3)
+		}
+	}
+	return []validateCase{
+		{"storage dir", func(c *Config) { c.Storage.Blobs = "dir" }, ""},
+		{"storage unknown", func(c *Config) { c.Storage.Blobs = "nfs" }, "storage.blobs"},
+		{"storage dir ignores s3", func(c *Config) { c.Storage.S3.Endpoint = "http://bad/" }, ""},
+		{"s3 ok", s3(func(*S3) {}), ""},
+		{"s3 port ok", s3(func(s *S3) { s.Endpoint = "minio.internal:9000"; s.Prefix = "caucus/node-a/" }), ""},
+		{"s3 loopback http ok", s3(func(s *S3) { s.Endpoint = "127.0.0.1:8333"; s.InsecureHTTP = true }), ""},
+		{"s3 http elsewhere", s3(func(s *S3) { s.Endpoint = "192.0.2.7:9000"; s.InsecureHTTP = true }), "storage.s3.insecure_http"},
+		{"s3 http by name", s3(func(s *S3) { s.Endpoint = "localhost:9000"; s.InsecureHTTP = true }), "storage.s3.insecure_http"},
+		{"s3 endpoint missing", s3(func(s *S3) { s.Endpoint = "" }), "storage.s3.endpoint"},
+		{"s3 endpoint URL", s3(func(s *S3) { s.Endpoint = "https://s3.example.org/" }), "storage.s3.endpoint"},
+		{"s3 endpoint port", s3(func(s *S3) { s.Endpoint = "s3.example.org:0" }), "storage.s3.endpoint"},
+		{"s3 bucket missing", s3(func(s *S3) { s.Bucket = "" }), "storage.s3.bucket"},
+		{"s3 bucket upper", s3(func(s *S3) { s.Bucket = "Party" }), "storage.s3.bucket"},
+		{"s3 bucket dots", s3(func(s *S3) { s.Bucket = "a..b" }), "storage.s3.bucket"},
+		{"s3 prefix no slash", s3(func(s *S3) { s.Prefix = "caucus" }), "storage.s3.prefix"},
+		{"s3 prefix leading slash", s3(func(s *S3) { s.Prefix = "/caucus/" }), "storage.s3.prefix"},
+		{"s3 prefix dot dot ok", s3(func(s *S3) { s.Prefix = "a..b/" }), ""},
+		{"s3 access key missing", s3(func(s *S3) { s.AccessKey = "" }), "storage.s3.access_key"},
+		{"s3 access key space", s3(func(s *S3) { s.AccessKey = "AKIA EXAMPLE" }), "storage.s3.access_key"},
+		{"s3 secret relative", s3(func(s *S3) { s.SecretFile = "s3-secret" }), "storage.s3.secret_file"},
+		{"s3 key relative", s3(func(s *S3) { s.KeyFile = "blob.key" }), "storage.s3.key_file"},
+		{"s3 key absolute ok", s3(func(s *S3) { s.KeyFile = "/etc/caucus/blob.key" }), ""},
+	}
+}
+
 func TestValidate(t *testing.T) {
 	t.Parallel()
-	for _, tc := range append(nameCases(), serviceCases()...) {
+	for _, tc := range append(append(nameCases(), serviceCases()...), storageCases()...) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c := valid()

@@ -204,6 +204,42 @@ accent = {{q .Party.Accent}}
 # The time zone dates and times are shown in, like "Europe/Rome". Empty: the
 # server's own.
 time_zone = {{q .Party.TimeZone}}
+
+# Where message bodies and file contents are kept. The database stays in
+# data_dir whatever is chosen here.
+[storage]
+# "dir": in data_dir/blobs on this machine (the default, for one server).
+# "s3": in an S3-compatible object store (Amazon S3, MinIO, SeaweedFS, Ceph,
+# Garage …), below, for a party that runs caucus on several machines. They
+# are encrypted there with a key caucus holds, so whoever runs the object
+# store cannot read them.
+blobs = {{q .Storage.Blobs}}
+
+# The object store, used when blobs = "s3".
+[storage.s3]
+# The store's host or host:port, without https://, e.g.
+# "s3.eu-central-1.amazonaws.com".
+endpoint = {{q .Storage.S3.Endpoint}}
+# The bucket's region, e.g. "eu-central-1". Empty: caucus asks the store.
+region = {{q .Storage.S3.Region}}
+# The bucket, which must exist; caucus needs to read, write, list and
+# delete in it.
+bucket = {{q .Storage.S3.Bucket}}
+# What every key caucus writes begins with, e.g. "caucus/", if the bucket
+# holds other things too. Empty: none.
+prefix = {{q .Storage.S3.Prefix}}
+# The access key id.
+access_key = {{q .Storage.S3.AccessKey}}
+# The file, readable by caucus alone, holding the secret access key.
+secret_file = {{q .Storage.S3.SecretFile}}
+# The file holding the key the blobs are encrypted with (32 bytes). Empty:
+# data_dir/keys/blob.key, made on first start. Every caucus machine of the
+# party needs the same file, and your backups must keep it: without it
+# nothing in the object store can be read.
+key_file = {{q .Storage.S3.KeyFile}}
+# Plain HTTP instead of HTTPS, only for a store on this same machine
+# (127.0.0.1).
+insecure_http = {{.Storage.S3.InsecureHTTP}}
 `))
 
 // quote returns s as a TOML basic string (TOML v1.0.0, "String").

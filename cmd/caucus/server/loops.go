@@ -41,6 +41,7 @@ func (s *Server) buildLoops(ctx context.Context) error {
 		s.files,
 		loopFunc(s.importSweep), // abandoned and finished uploads
 	}
+	s.loops = append(s.loops, s.blobSweepers()...) // the S3 stores' crashed uploads
 	if err := s.buildNotices(ctx); err != nil {
 		return err
 	}

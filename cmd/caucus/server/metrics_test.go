@@ -108,7 +108,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		}
 		return res.StatusCode, res.Header.Get("Content-Type"), string(body)
 	}
-	if code, _, body := get("/healthz"); code != http.StatusOK || body != "ok\n" {
+	if code, _, body := get("/healthz"); code != http.StatusOK || body != "ok\ndatabase: sqlite ok\nblobs: dir ok\n" {
 		t.Errorf("metrics /healthz: %d %q", code, body)
 	}
 	code, ctype, body := get("/metrics")
@@ -163,7 +163,7 @@ func TestMetricsAndHealth(t *testing.T) {
 	// The database gone, the health check says so, and nothing more.
 	closed = true
 	srv.db.Close()
-	if code, _, body := get("/healthz"); code != http.StatusServiceUnavailable || body != "unavailable\n" {
+	if code, _, body := get("/healthz"); code != http.StatusServiceUnavailable || body != "unavailable\ndatabase: sqlite unavailable\nblobs: dir ok\n" {
 		t.Errorf("/healthz with the database closed: %d %q", code, body)
 	}
 }

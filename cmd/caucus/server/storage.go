@@ -2,7 +2,13 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
@@ -11,6 +17,7 @@ import (
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/backup"
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/blob/s3"
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/upload"
 	"github.com/caucus-org/caucus/mail/autoreply"
@@ -59,11 +66,19 @@ func (s *Server) openStorage(ctx context.Context) (err error) {
 	return err
 }
 
-// blobDir opens the blob directory of one owner ("mail", "queue",
-// "files"): each has its own, so that one's garbage collector never sees
-// another's bodies.
+// blobDir opens the blob store of one owner ("mail", "queue", "files",
+// "imports"): each has its own, so that one's garbage collector never sees
+// another's bodies. With [storage] blobs = "dir" it is the directory
+// DataDir/blobs/<owner>; with "s3", the keys below <prefix><owner>/ in
+// the bucket.
 func (s *Server) blobDir(owner string) (blob.Store, error) {
-	st, err := blob.OpenDir(filepath.Join(s.cfg.DataDir, "blobs", owner))
+	var st blob.Store
+	var err error
+	if s.cfg.Storage.Blobs == "s3" {
+		st, err = s.openS3(owner)
+	} else {
+		st, err = blob.OpenDir(filepath.Join(s.cfg.DataDir, "blobs", owner))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -72,4 +87,125 @@ func (s *Server) blobDir(owner string) (blob.Store, error) {
 	}
 	s.blobStores[owner] = st
 	return st, nil
+}
+
+// openS3 opens the S3 store of one owner. The secret access key is read
+// from its file and the encryption key from its own (made on first start
+// when it is the default DataDir/keys/blob.key; a configured one must
+// exist, as every node must share it). Neither is logged.
+func (s *Server) openS3(owner string) (*s3.Store, error) {
+	c := s.cfg.Storage.S3
+	secret, err := os.ReadFile(c.SecretFile)
+	if err != nil {
+		return nil, fmt.Errorf("storage.s3.secret_file: %w", err)
+	}
+	keyFile, create := c.KeyFile, false
+	if keyFile == "" {
+		keyFile, create = filepath.Join(s.cfg.DataDir, "keys", "blob.key"), true
+	}
+	key, err := s3.LoadKey(keyFile, create)
+	if err != nil {
+		return nil, fmt.Errorf("storage.s3.key_file: %w", err)
+	}
+	spill := filepath.Join(s.cfg.DataDir, "spill")
+	if err := os.MkdirAll(spill, 0o700); err != nil {
+		return nil, fmt.Errorf("blob spill directory: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := s3.New(ctx, s3.Config{
+		Endpoint:  c.Endpoint,
+		Insecure:  c.InsecureHTTP,
+		Region:    c.Region,
+		Bucket:    c.Bucket,
+		Prefix:    c.Prefix + owner + "/",
+		AccessKey: c.AccessKey,
+		SecretKey: strings.TrimSpace(string(secret)),
+		Key:       key,
+		SpillDir:  spill,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage.s3: %w", err)
+	}
+	return st, nil
+}
+
+// blobSweepers are the housekeeping loops of the S3 stores: each removes,
+// every hour, what uploads that crashed left there ([s3.Store.Sweep]).
+func (s *Server) blobSweepers() []runner {
+	var loops []runner
+	for owner, st := range s.blobStores {
+		if st, ok := st.(*s3.Store); ok {
+			log := s.log.With("component", "blobs", "owner", owner)
+			loops = append(loops, loopFunc(func(ctx context.Context) { sweepS3(ctx, st, time.Hour, log) }))
+		}
+	}
+	return loops
+}
+
+// sweepS3 sweeps st at start and then every period until ctx ends.
+func sweepS3(ctx context.Context, st *s3.Store, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := st.Sweep(ctx, 0); err != nil && ctx.Err() == nil {
+			log.Warn("sweeping the object store", "err", err)
+		} else if n > 0 {
+			log.Info("swept the object store", "removed", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// storageHealth is the check of GET /healthz: the database answers, and
+// so does the mail blob store. Its page names each engine and whether it
+// answered, and nothing more (the errors go to the log).
+type storageHealth struct {
+	db    *db.DB
+	blobs blob.Store
+	kind  string // "dir" or "s3"
+	log   *slog.Logger
+}
+
+// healthTimeout bounds each engine's check.
+const healthTimeout = 5 * time.Second
+
+// ServeHTTP answers 200 when every engine answered, else 503.
+func (h storageHealth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+	defer cancel()
+	dbErr := dbHealth{h.db}.Check(ctx)
+	// A blob no store holds: the question goes all the way to the store.
+	_, blobErr := h.blobs.Has(blob.Ref(strings.Repeat("0", 64)))
+	status, word := http.StatusOK, "ok"
+	for _, e := range []struct {
+		name string
+		err  error
+	}{{"database", dbErr}, {"blobs", blobErr}} {
+		if e.err != nil {
+			h.log.Warn("health check failed", "engine", e.name, "err", e.err)
+			status, word = http.StatusServiceUnavailable, "unavailable"
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "%s\ndatabase: sqlite %s\nblobs: %s %s\n", word, state(dbErr), h.kind, state(blobErr))
+}
+
+// state is "ok" or "unavailable".
+func state(err error) string {
+	if err != nil {
+		return "unavailable"
+	}
+	return "ok"
+}
+
+// health returns the handler of GET /healthz.
+func (s *Server) health(log *slog.Logger) http.Handler {
+	return storageHealth{db: s.db, blobs: s.blobs, kind: s.cfg.Storage.Blobs, log: log}
 }

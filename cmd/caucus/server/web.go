@@ -14,7 +14,6 @@ import (
 	"github.com/caucus-org/caucus/files/fileweb"
 	"github.com/caucus-org/caucus/internal/backup"
 	"github.com/caucus-org/caucus/internal/config"
-	"github.com/caucus-org/caucus/internal/metrics"
 	"github.com/caucus-org/caucus/internal/ui"
 	"github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/autoconfig"
@@ -85,7 +84,7 @@ func (s *Server) buildWeb(ctx context.Context) error {
 		w.Header().Set("Cache-Control", "max-age=86400")
 		io.WriteString(w, dnsrec.MTASTSPolicy(cfg.Hostname))
 	})
-	health := metrics.Health(dbHealth{s.db}.Check, func(err error) { log.Warn("health check failed", "err", err) })
+	health := s.health(log)
 	mux.Handle("GET /healthz", health)
 	s.https = web.NewServer(web.ErrorPages(web.Secure(s.stats.HTTP(mux), maxFormBody), mux, pages), log.With("component", "https"))
 	s.https.TLSConfig = s.tls.TLSConfig().Clone() // net/http adds "h2" to it in place

@@ -1,0 +1,671 @@
+// Package s3 is a [blob.Store] in an S3-compatible object store (Amazon
+// S3's REST API: PutObject, GetObject with Range (RFC 9110 section 14),
+// multipart upload, UploadPartCopy, ListObjectsV2), for parties that run
+// several caucus nodes. It speaks to the store with
+// github.com/minio/minio-go/v7: one module with a handful of small
+// dependencies, where the AWS SDK for Go v2 needs a dozen modules (smithy,
+// the service, signer, credentials chain and config loaders) for the same
+// calls, and minio-go is tested against many S3 implementations, not AWS
+// alone.
+//
+// # Layout
+//
+// Every key begins with [Config.Prefix]. A blob lives at
+// prefix+"b/"+ref[:2]+"/"+ref (the fan-out spreads keys over 256 prefixes,
+// which is how S3 scales its request rate). Uploads that take several parts
+// go first to prefix+"tmp/"+ref+"."+random.
+//
+// # Writing
+//
+// A blob's key is its SHA-256, known only once the whole content has been
+// read, and its encryption (below) binds the key, so Put first spills the
+// content to a local temporary file while hashing it (in [Config.SpillDir],
+// unlinked at once so that a crash leaves nothing), then uploads from that
+// file, encrypting on the fly: memory use does not depend on the blob's
+// size. A blob already stored is not sent again.
+//
+// An object of at most [Config.PartSize] bytes goes up in one PUT, straight
+// to its key: S3 makes an object visible only when its PUT completes, so no
+// half-written blob is ever seen. A larger one goes up as a multipart
+// upload, in parallel parts, to a temporary key, and is then copied by the
+// server to its own key and the temporary one deleted. The copy costs the
+// server a second write but keeps the collectors safe: S3 dates a multipart
+// object by the start of its upload, so an upload lasting longer than the
+// collectors' grace (an hour) would look old, and unreferenced, the moment
+// it appeared; the copy is dated when it completes.
+//
+// # Garbage collection across nodes
+//
+// Walk lists only the blobs' keys, never the temporary ones, and reports
+// each blob with its S3 LastModified time, so a blob another node has just
+// stored is younger than the collectors' grace and spared while that node
+// commits the rows that refer to it. [Store.Sweep] deletes temporary
+// objects and unfinished multipart uploads older than [SweepAge], left by a
+// node that crashed mid-upload: no live upload lasts that long.
+//
+// # Encryption
+//
+// Objects are encrypted with AES-256-GCM under a master key caucus holds
+// ([Config.Key]), in the format described beside [ErrCorrupt] (crypt.go),
+// so that the object store's operator can read nothing of the party's mail
+// and files, and can neither alter a blob nor swap two without caucus
+// noticing. Losing the key loses every blob: it belongs in the backups.
+//
+// # Deadlines
+//
+// Every read and write on a connection to the store has a deadline of
+// [Config.Timeout] (the connection is wrapped); requests without a caller's
+// context (Has, Delete, each fetch of Open's reader) have it as their whole
+// deadline.
+package s3
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/fsutil"
+)
+
+// Defaults of [Config].
+const (
+	// DefaultPartSize is the default [Config.PartSize], 64 MiB.
+	DefaultPartSize = 64 << 20
+	// MinPartSize is S3's smallest part, 5 MiB.
+	MinPartSize = 5 << 20
+	// DefaultTimeout is the default [Config.Timeout].
+	DefaultTimeout = 2 * time.Minute
+	// SweepAge is how old a temporary object or an unfinished multipart
+	// upload must be before [Store.Sweep] deletes it.
+	SweepAge = 24 * time.Hour
+)
+
+// Config says where the store is and how to reach it.
+type Config struct {
+	// Endpoint is the store's host:port, e.g. "s3.eu-central-1.amazonaws.com"
+	// or "127.0.0.1:8333".
+	Endpoint string
+	// Insecure speaks plain HTTP instead of HTTPS: for a store on the
+	// same machine or in tests only.
+	Insecure bool
+	// Region is the bucket's region; empty lets the client ask.
+	Region string
+	// Bucket is the bucket, which must exist.
+	Bucket string
+	// Prefix begins every key, e.g. "mail/": several stores share a
+	// bucket under different prefixes.
+	Prefix string
+	// AccessKey and SecretKey sign the requests (AWS Signature Version 4).
+	AccessKey, SecretKey string
+	// Key is the master key, [KeySize] bytes, that objects are encrypted
+	// under.
+	Key []byte
+	// SpillDir is where Put spills content before uploading it; empty
+	// for os.TempDir().
+	SpillDir string
+	// PartSize is the size of an upload's parts, and the largest object
+	// sent in one PUT; at least [MinPartSize]. Zero for [DefaultPartSize].
+	PartSize int64
+	// Timeout bounds every read and write on a connection, and each
+	// request made without a caller's context. Zero for [DefaultTimeout].
+	Timeout time.Duration
+	// Transport, if not nil, replaces the HTTP transport (a private CA's
+	// roots, say); it should bound its reads and writes itself.
+	Transport http.RoundTripper
+}
+
+// Store is the [blob.Store] in an S3 bucket. Its methods are safe for
+// concurrent use, also by several processes and nodes.
+type Store struct {
+	client *minio.Client
+	core   minio.Core
+	cfg    Config
+}
+
+var _ blob.Store = (*Store)(nil)
+
+// New returns the store cfg describes, after checking that its bucket can
+// be reached within ctx.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if len(cfg.Key) != KeySize {
+		return nil, fmt.Errorf("blob/s3: master key of %d bytes, want %d", len(cfg.Key), KeySize)
+	}
+	if cfg.PartSize == 0 {
+		cfg.PartSize = DefaultPartSize
+	}
+	if cfg.PartSize < MinPartSize {
+		return nil, fmt.Errorf("blob/s3: part size %d is below S3's minimum %d", cfg.PartSize, MinPartSize)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.SpillDir == "" {
+		cfg.SpillDir = os.TempDir()
+	}
+	cfg.Key = append([]byte(nil), cfg.Key...)
+	tr := cfg.Transport
+	if tr == nil {
+		tr = transport(cfg.Timeout)
+	}
+	client, err := minio.New(cfg.Endpoint, &minio.Options{
+		Creds:     credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:    !cfg.Insecure,
+		Region:    cfg.Region,
+		Transport: tr,
+		// Path-style requests: every S3 implementation takes them.
+		BucketLookup: minio.BucketLookupPath,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("blob/s3: %w", err)
+	}
+	s := &Store{client: client, core: minio.Core{Client: client}, cfg: cfg}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	ok, err := client.BucketExists(ctx, cfg.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("blob/s3: bucket %s at %s: %w", cfg.Bucket, cfg.Endpoint, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("blob/s3: bucket %s does not exist at %s", cfg.Bucket, cfg.Endpoint)
+	}
+	return s, nil
+}
+
+// transport is the HTTP transport of a store: every connection's reads
+// and writes get a deadline of timeout.
+func transport(timeout time.Duration) *http.Transport {
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil // the store is named in the configuration; no proxy from the environment
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &deadlineConn{Conn: c, timeout: timeout}, nil
+	}
+	tr.ResponseHeaderTimeout = timeout
+	tr.IdleConnTimeout = min(90*time.Second, timeout)
+	tr.MaxIdleConnsPerHost = 32
+	return tr
+}
+
+// deadlineConn gives each Read and Write a deadline: a store that stops
+// answering, or stops taking data, fails the request instead of holding
+// it for ever.
+type deadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *deadlineConn) Read(p []byte) (int, error) {
+	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *deadlineConn) Write(p []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
+
+// key is the object key of the blob ref.
+func (s *Store) key(ref blob.Ref) string {
+	return s.cfg.Prefix + "b/" + string(ref[:2]) + "/" + string(ref)
+}
+
+// blobsPrefix is the prefix of every blob's key; tmpPrefix, of every
+// temporary object's.
+func (s *Store) blobsPrefix() string { return s.cfg.Prefix + "b/" }
+func (s *Store) tmpPrefix() string   { return s.cfg.Prefix + "tmp/" }
+
+// checkRef returns an error matching [blob.ErrBadRef] if ref is malformed.
+func checkRef(ref blob.Ref) error {
+	_, err := blob.ParseRef(string(ref))
+	return err
+}
+
+// isNotFound reports whether err is S3's answer for a missing key.
+func isNotFound(err error) bool {
+	resp := minio.ToErrorResponse(err)
+	return resp.Code == minio.NoSuchKey || resp.StatusCode == http.StatusNotFound
+}
+
+// Put stores the content read from r and returns its reference and size,
+// as [blob.Store] says: it spills r to a local file while hashing it, and
+// uploads that file unless the blob is stored already. When Put returns
+// nil, the object store has acknowledged the whole object.
+func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (blob.Ref, int64, error) {
+	f, err := os.CreateTemp(s.cfg.SpillDir, "caucus-s3-put-")
+	if err != nil {
+		return "", 0, fmt.Errorf("blob/s3: put: %w", err)
+	}
+	defer f.Close()
+	// Unlinked at once: the open file lives on, and a crash leaves nothing.
+	os.Remove(f.Name())
+	h := sha256.New()
+	n, err := spill(ctx, io.MultiWriter(f, h), r, limit)
+	if err != nil {
+		return "", 0, err
+	}
+	ref := blob.Ref(hex.EncodeToString(h.Sum(nil)))
+	if ok, err := s.has(ctx, ref); err != nil {
+		return "", 0, fmt.Errorf("blob/s3: put: %w", err)
+	} else if ok {
+		return ref, n, nil
+	}
+	if err := s.upload(ctx, f, n, ref); err != nil {
+		return "", 0, err
+	}
+	return ref, n, nil
+}
+
+// spill copies r to w until EOF and returns the bytes copied, checking ctx
+// before every Read and failing with [blob.ErrTooLarge] past limit (when
+// limit > 0).
+func spill(ctx context.Context, w io.Writer, r io.Reader, limit int64) (int64, error) {
+	buf := make([]byte, 64<<10)
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, fmt.Errorf("blob/s3: put: %w", context.Cause(ctx))
+		}
+		k, rerr := r.Read(buf)
+		n += int64(k)
+		if limit > 0 && n > limit {
+			return n, fmt.Errorf("%w: more than %d bytes", blob.ErrTooLarge, limit)
+		}
+		if _, err := w.Write(buf[:k]); err != nil {
+			return n, fmt.Errorf("blob/s3: put: spilling: %w", err)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return n, fmt.Errorf("blob/s3: put: reading: %w", rerr)
+		}
+	}
+	// A last check, so a cancellation during the final Read is honoured.
+	if err := ctx.Err(); err != nil {
+		return n, fmt.Errorf("blob/s3: put: %w", context.Cause(ctx))
+	}
+	return n, nil
+}
+
+// upload encrypts the blob ref of n bytes that src holds and stores it:
+// in one PUT to its key, or, larger than a part, in parts to a temporary
+// key that the server then copies to the blob's.
+func (s *Store) upload(ctx context.Context, src io.ReaderAt, n int64, ref blob.Ref) error {
+	sl, err := newSealer(src, n, s.cfg.Key, ref)
+	if err != nil {
+		return err
+	}
+	opts := minio.PutObjectOptions{
+		ContentType: "application/octet-stream",
+		PartSize:    uint64(s.cfg.PartSize),
+		NumThreads:  4,
+	}
+	body := io.NewSectionReader(sl, 0, sl.size)
+	if sl.size <= s.cfg.PartSize {
+		if _, err := s.client.PutObject(ctx, s.cfg.Bucket, s.key(ref), body, sl.size, opts); err != nil {
+			return fmt.Errorf("blob/s3: put %s: %w", ref, err)
+		}
+		return nil
+	}
+	tmp := s.tmpPrefix() + string(ref) + "." + randomHex(8)
+	if _, err := s.client.PutObject(ctx, s.cfg.Bucket, tmp, body, sl.size, opts); err != nil {
+		return fmt.Errorf("blob/s3: put %s: %w", ref, err)
+	}
+	defer func() {
+		// On success and on failure alike; should this fail too, Sweep
+		// removes the temporary object later.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
+		defer cancel()
+		s.client.RemoveObject(dctx, s.cfg.Bucket, tmp, minio.RemoveObjectOptions{})
+	}()
+	_, err = s.client.ComposeObject(ctx,
+		minio.CopyDestOptions{Bucket: s.cfg.Bucket, Object: s.key(ref)},
+		minio.CopySrcOptions{Bucket: s.cfg.Bucket, Object: tmp})
+	if err != nil {
+		return fmt.Errorf("blob/s3: put %s: copying from %s: %w", ref, tmp, err)
+	}
+	return nil
+}
+
+// randomHex returns n random bytes in hexadecimal.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Has reports whether the blob ref exists.
+func (s *Store) Has(ref blob.Ref) (bool, error) {
+	if err := checkRef(ref); err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+	defer cancel()
+	ok, err := s.has(ctx, ref)
+	if err != nil {
+		return false, fmt.Errorf("blob/s3: %s: %w", ref, err)
+	}
+	return ok, nil
+}
+
+func (s *Store) has(ctx context.Context, ref blob.Ref) (bool, error) {
+	_, err := s.client.StatObject(ctx, s.cfg.Bucket, s.key(ref), minio.StatObjectOptions{})
+	if isNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Delete removes the blob ref; deleting a missing blob is no error (S3's
+// DeleteObject answers 204 either way).
+func (s *Store) Delete(ref blob.Ref) error {
+	if err := checkRef(ref); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+	defer cancel()
+	if err := s.client.RemoveObject(ctx, s.cfg.Bucket, s.key(ref), minio.RemoveObjectOptions{}); err != nil && !isNotFound(err) {
+		return fmt.Errorf("blob/s3: delete %s: %w", ref, err)
+	}
+	return nil
+}
+
+// Open opens the blob ref for reading. The reader streams the object
+// with a GET from the first byte it needs to the end, so that reading a
+// blob through is one request; a seek elsewhere starts another GET there.
+// Each GET is pinned to the ETag of the first (a blob deleted and stored
+// again meanwhile fails the read rather than mixing two objects), and
+// every chunk is checked before a byte of it is given out: a damaged
+// object's reads fail with [ErrCorrupt]. Close ends the GET in progress.
+func (s *Store) Open(ref blob.Ref) (io.ReadSeekCloser, error) {
+	if err := checkRef(ref); err != nil {
+		return nil, err
+	}
+	src := &objectReader{s: s, key: s.key(ref)}
+	first := make([]byte, headerSize+windowChunks*sealedSize)
+	n, err := src.ReadAt(first, 0)
+	if isNotFound(err) {
+		return nil, fmt.Errorf("%w: %s", blob.ErrNotFound, ref)
+	}
+	if err != nil && err != io.EOF {
+		src.Close()
+		return nil, fmt.Errorf("blob/s3: open %s: %w", ref, err)
+	}
+	o, err := newOpener(src, src.size, first[:n], s.cfg.Key, ref)
+	if err != nil {
+		src.Close()
+		return nil, err
+	}
+	return readCloser{o, src}, nil
+}
+
+// readCloser is an opener whose Close ends its GET.
+type readCloser struct {
+	*opener
+	src *objectReader
+}
+
+func (r readCloser) Close() error { return r.src.Close() }
+
+// objectReader reads one object: an [io.ReaderAt] that serves reads in
+// sequence from one GET, and starts a new one, from the offset asked to
+// the object's end, for a read elsewhere. It is not safe for concurrent
+// use (an opener reads from one goroutine).
+type objectReader struct {
+	s      *Store
+	key    string
+	etag   string // of the first GET; later ones require it
+	size   int64  // the object's, known after the first GET
+	body   io.ReadCloser
+	pos    int64 // the object's offset body reads next
+	cancel context.CancelFunc
+}
+
+// ReadAt implements [io.ReaderAt]. A read past the object's end returns
+// the bytes there are with io.EOF.
+func (r *objectReader) ReadAt(p []byte, off int64) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if r.body != nil && r.pos != off {
+		r.Close()
+	}
+	if r.body == nil {
+		if r.etag != "" && off >= r.size {
+			return 0, io.EOF
+		}
+		if err := r.get(off); err != nil {
+			return 0, err
+		}
+	}
+	want := int(min(int64(len(p)), max(r.size-off, 0)))
+	n := 0
+	for retried := false; ; retried = true {
+		k, err := io.ReadFull(r.body, p[n:want])
+		n += k
+		r.pos += int64(k)
+		if err == nil {
+			break
+		}
+		r.Close()
+		if retried {
+			return n, fmt.Errorf("reading %s: %w", r.key, err)
+		}
+		// The GET was cut: by the network, or by the store after the
+		// caller paused. Once, start another where it stopped.
+		if err := r.get(r.pos); err != nil {
+			return n, err
+		}
+	}
+	if r.pos == r.size {
+		// Read through: let the connection go back to the pool.
+		io.Copy(io.Discard, io.LimitReader(r.body, 1))
+		r.Close()
+	}
+	if int64(n) < int64(len(p)) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// get starts a GET of the object from off to its end.
+func (r *objectReader) get(off int64) error {
+	var opts minio.GetObjectOptions
+	// "bytes=off-" (RFC 9110 section 14.1.2): to the end, whatever it is.
+	opts.Set("Range", "bytes="+strconv.FormatInt(off, 10)+"-")
+	if r.etag != "" {
+		if err := opts.SetMatchETag(r.etag); err != nil {
+			return err
+		}
+	}
+	// No deadline on the whole GET, which streams as long as the reader
+	// reads: the transport bounds the wait for the answer's header, and
+	// each read on the connection (deadlineConn).
+	ctx, cancel := context.WithCancel(context.Background())
+	body, info, hdr, err := r.s.core.GetObject(ctx, r.s.cfg.Bucket, r.key, opts)
+	if err != nil {
+		cancel()
+		if minio.ToErrorResponse(err).Code == "InvalidRange" {
+			return fmt.Errorf("%w: %s: %v", ErrCorrupt, r.key, err)
+		}
+		return err
+	}
+	size, err := info.Size, error(nil)
+	if cr := hdr.Get("Content-Range"); cr != "" || off != 0 {
+		// A server that ignores Range answers the whole object, which
+		// is right only from the start.
+		size, err = totalSize(cr)
+	}
+	if err != nil {
+		body.Close()
+		cancel()
+		return err
+	}
+	if r.etag == "" {
+		r.etag, r.size = info.ETag, size
+	} else if size != r.size {
+		body.Close()
+		cancel()
+		return fmt.Errorf("%w: %s changed size while read", ErrCorrupt, r.key)
+	}
+	r.body, r.pos, r.cancel = body, off, cancel
+	return nil
+}
+
+// Close ends the GET in progress, if any.
+func (r *objectReader) Close() error {
+	if r.body != nil {
+		r.body.Close()
+		r.cancel()
+		r.body, r.cancel = nil, nil
+	}
+	return nil
+}
+
+// totalSize returns the complete length in a Content-Range header (RFC
+// 9110 section 14.4): "bytes first-last/complete".
+func totalSize(cr string) (int64, error) {
+	_, total, ok := strings.Cut(cr, "/")
+	if !ok || !strings.HasPrefix(cr, "bytes ") {
+		return 0, fmt.Errorf("blob/s3: Content-Range %q in a ranged answer", cr)
+	}
+	n, err := strconv.ParseInt(total, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("blob/s3: Content-Range %q in a ranged answer", cr)
+	}
+	return n, nil
+}
+
+// Walk calls fn for every blob, with its size and its LastModified time.
+// An object whose size no blob encrypts to (not made by this package) is
+// reported with size 0, so that a collector may remove it; opening it
+// fails with [ErrCorrupt].
+func (s *Store) Walk(fn func(ref blob.Ref, info fs.FileInfo) error) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // stops the listing when fn fails
+	for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.blobsPrefix(), Recursive: true}) {
+		if obj.Err != nil {
+			return fmt.Errorf("blob/s3: walk: %w", obj.Err)
+		}
+		name := obj.Key[strings.LastIndexByte(obj.Key, '/')+1:]
+		ref, err := blob.ParseRef(name)
+		if err != nil || obj.Key != s.key(ref) {
+			continue // not one of ours
+		}
+		size, _ := plainLen(obj.Size)
+		if err := fn(ref, fileInfo{name: name, size: size, mod: obj.LastModified}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fileInfo is a blob's [fs.FileInfo] in Walk.
+type fileInfo struct {
+	name string
+	size int64
+	mod  time.Time
+}
+
+func (i fileInfo) Name() string       { return i.name }
+func (i fileInfo) Size() int64        { return i.size }
+func (i fileInfo) Mode() fs.FileMode  { return 0o400 }
+func (i fileInfo) ModTime() time.Time { return i.mod }
+func (i fileInfo) IsDir() bool        { return false }
+func (i fileInfo) Sys() any           { return nil }
+
+// Sweep deletes what crashed uploads left: temporary objects and
+// unfinished multipart uploads under the store's prefix that are older
+// than age ([SweepAge] when age <= 0). It returns how many it removed.
+// Any node may run it at any time: a live upload is never that old.
+func (s *Store) Sweep(ctx context.Context, age time.Duration) (int, error) {
+	if age <= 0 {
+		age = SweepAge
+	}
+	cutoff := time.Now().Add(-age)
+	removed := 0
+	for obj := range s.client.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.tmpPrefix(), Recursive: true}) {
+		if obj.Err != nil {
+			return removed, fmt.Errorf("blob/s3: sweep: %w", obj.Err)
+		}
+		if obj.LastModified.Before(cutoff) {
+			if err := s.client.RemoveObject(ctx, s.cfg.Bucket, obj.Key, minio.RemoveObjectOptions{}); err != nil {
+				return removed, fmt.Errorf("blob/s3: sweep: %w", err)
+			}
+			removed++
+		}
+	}
+	for up := range s.client.ListIncompleteUploads(ctx, s.cfg.Bucket, s.cfg.Prefix, true) {
+		if up.Err != nil {
+			return removed, fmt.Errorf("blob/s3: sweep: %w", up.Err)
+		}
+		if up.Initiated.Before(cutoff) {
+			if err := s.core.AbortMultipartUpload(ctx, s.cfg.Bucket, up.Key, up.UploadID); err != nil && !isNotFound(err) {
+				return removed, fmt.Errorf("blob/s3: sweep: %w", err)
+			}
+			removed++
+		}
+	}
+	return removed, nil
+}
+
+// errNoKey is returned by LoadKey for a key file of the wrong size.
+var errNoKey = errors.New("blob/s3: key file")
+
+// LoadKey reads the master key from the file at path: [KeySize] bytes.
+// With create, a missing file is made with a new random key (mode 0600);
+// without, a missing file is an error, as every node of a party must use
+// the same key.
+func LoadKey(path string, create bool) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && create {
+		b = make([]byte, KeySize)
+		rand.Read(b)
+		if err := writeKey(path, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("blob/s3: key: %w", err)
+	}
+	if len(b) != KeySize {
+		return nil, fmt.Errorf("%w %s: %d bytes, want %d", errNoKey, path, len(b), KeySize)
+	}
+	return b, nil
+}
+
+// writeKey writes a new key file durably, with its directory.
+func writeKey(path string, key []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("blob/s3: key: %w", err)
+	}
+	if err := fsutil.WriteFile(path, key, 0o600); err != nil {
+		return fmt.Errorf("blob/s3: key: %w", err)
+	}
+	return nil
+}
