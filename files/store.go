@@ -669,7 +669,7 @@ func (s *Store) walkRows(ctx context.Context, kind SpaceKind, spaceID int64, nam
 // lookup goes on with ctx, and a transfer is cut by it.
 func lookupContext(ctx context.Context) (context.Context, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, context.Cause(ctx)
+		return nil, err
 	}
 	return context.WithoutCancel(ctx), nil
 }
@@ -931,7 +931,8 @@ func (s *Store) Open(ctx context.Context, a Actor, id int64) (io.ReadSeekCloser,
 // revocation ends the request's ctx); a Node not returned by the store is
 // opened by its ID, as [Store.Open] does.
 func (s *Store) OpenNode(ctx context.Context, a Actor, n Node) (io.ReadSeekCloser, error) {
-	if err := ctx.Err(); err != nil {
+	lctx, err := lookupContext(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if n.Dir {
@@ -941,7 +942,7 @@ func (s *Store) OpenNode(ctx context.Context, a Actor, n Node) (io.ReadSeekClose
 		rc, _, err := s.Open(ctx, a, n.ID)
 		return rc, err
 	}
-	rc, err := s.openBlob(ctx, n.blob, n.Size)
+	rc, err := s.openBlob(lctx, n.blob, n.Size)
 	if err == nil {
 		s.recordRead(ctx, a, n, 0)
 	}
