@@ -36,6 +36,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -407,6 +408,8 @@ func startDevB(b *testing.B, dir string) *Server {
 // each source file carry the run's number), so that caucus's store never
 // finds the content already there. Each result also reports the host's
 // one-minute load average (load1), which other work on it disturbs.
+// CAUCUS_BENCH_PROFILE, a directory, keeps a CPU profile of each caucus
+// run there (the server runs in this process).
 func BenchmarkDAVManyFiles(b *testing.B) {
 	curl := testtool.Need(b, "curl")
 	testtool.Need(b, "apache2")
@@ -620,6 +623,29 @@ func treeCPU(pid int) time.Duration {
 	return sum
 }
 
+// profileCaucus starts a CPU profile of this process, the caucus server,
+// for one run of caucus when CAUCUS_BENCH_PROFILE names a directory: the
+// profile goes there, named after the sub-benchmark. It returns what
+// stops it.
+func profileCaucus(b *testing.B, tg davTarget) (stop func()) {
+	dir := os.Getenv("CAUCUS_BENCH_PROFILE")
+	if dir == "" || tg.name != "caucus" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, strings.NewReplacer("/", "_", "#", "_").Replace(b.Name())+".prof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
 // curlProto is curl's option for proto.
 func curlProto(proto string) string {
 	if proto == "h2" {
@@ -646,8 +672,10 @@ func (m *manyFiles) put(b *testing.B, curl string, tg davTarget, proto string) {
 	os.WriteFile(mkf, []byte(mk.String()), 0o600)
 	os.WriteFile(putf, []byte(put.String()), 0o600)
 	runCurl(b, curl, tg, curlProto(proto), "-K", mkf)
+	stop := profileCaucus(b, tg)
 	start, cpu0 := time.Now(), startCPU(tg)
 	runCurl(b, curl, tg, curlProto(proto), "--parallel", "--parallel-max", m.parallel, "-K", putf)
+	stop()
 	m.report(b, time.Since(start), serverCPU(tg, cpu0))
 	m.last[tg.name] = m.runs
 }
@@ -664,7 +692,9 @@ func (m *manyFiles) get(b *testing.B, curl string, tg davTarget, proto string) {
 	}
 	getf := filepath.Join(m.dir, "get.curl")
 	os.WriteFile(getf, []byte(get.String()), 0o600)
+	stop := profileCaucus(b, tg)
 	start, cpu0 := time.Now(), startCPU(tg)
 	runCurl(b, curl, tg, curlProto(proto), "--parallel", "--parallel-max", m.parallel, "-K", getf)
+	stop()
 	m.report(b, time.Since(start), serverCPU(tg, cpu0))
 }
