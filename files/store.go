@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -439,6 +440,11 @@ func (s *Store) access(ctx context.Context, q querier, v *viewer, id int64) (*ac
 	if err != nil {
 		return nil, err
 	}
+	return s.accessChain(ctx, v, ch)
+}
+
+// accessChain is access of the node of chain ch (as chain returns it).
+func (s *Store) accessChain(ctx context.Context, v *viewer, ch []row) (*access, error) {
 	root := ch[len(ch)-1]
 	ac := &access{chain: ch, anchor: len(ch) - 1}
 	switch {
@@ -525,10 +531,7 @@ func (s *Store) resolve(ctx context.Context, v *viewer, p string) (Node, error) 
 	var rest []string
 	switch parts[0] {
 	case "Home":
-		if start, err = s.ensureRoot(ctx, SpaceHome, v.ID); err != nil {
-			return Node{}, err
-		}
-		rest = parts[1:]
+		return s.walk(ctx, v, SpaceHome, v.ID, parts[1:])
 	case "Groups":
 		if len(parts) == 1 {
 			return virtual("/Groups"), nil
@@ -537,10 +540,7 @@ func (s *Store) resolve(ctx context.Context, v *viewer, p string) (Node, error) 
 		if !ok {
 			return Node{}, ErrNotFound
 		}
-		if start, err = s.ensureRoot(ctx, SpaceGroup, gid); err != nil {
-			return Node{}, err
-		}
-		rest = parts[2:]
+		return s.walk(ctx, v, SpaceGroup, gid, parts[2:])
 	case "Shared":
 		if len(parts) == 1 {
 			return virtual("/Shared"), nil
@@ -589,8 +589,97 @@ func (s *Store) resolve(ctx context.Context, v *viewer, p string) (Node, error) 
 	return ac.nodeOf(0), nil
 }
 
+// walkQuery reads the nodes of a path from a space's root down, deepest
+// first (the order of chainQuery), in one statement: a recursive descent
+// from the root of space (?1, ?2) by the names of the JSON array ?3, each
+// step a probe of the index files_nodes_name, joined with each node's row.
+// It stops where a name is missing; the caller compares the rows it got
+// with the names it gave.
+const walkQuery = `WITH RECURSIVE down(id, depth) AS (
+		SELECT id, 0 FROM files_nodes WHERE space_kind = ?1 AND space_id = ?2 AND parent_id IS NULL
+		UNION ALL
+		SELECT n.id, down.depth + 1 FROM down JOIN files_nodes n
+			ON n.parent_id = down.id AND n.name = json_extract(?3, '$[' || down.depth || ']') AND n.deleted_at IS NULL)
+	SELECT ` + rowCols + ` FROM down JOIN files_nodes n ON n.id = down.id
+	LEFT JOIN files_versions v ON v.id = (SELECT MAX(id) FROM files_versions WHERE node_id = n.id)
+	ORDER BY down.depth DESC`
+
+// walk resolves names below the root of a space that v reaches as its
+// own (its home, one of its groups): one statement gives the node and
+// every folder above it, which is the chain access needs, where a lookup
+// per name and then the chain took one statement per level and one more.
+func (s *Store) walk(ctx context.Context, v *viewer, kind SpaceKind, spaceID int64, names []string) (Node, error) {
+	ch, err := s.walkRows(ctx, kind, spaceID, names)
+	if err == nil && len(ch) == 0 {
+		// No root yet: make it, then look again.
+		if _, err = s.ensureRoot(ctx, kind, spaceID); err == nil {
+			ch, err = s.walkRows(ctx, kind, spaceID, names)
+		}
+	}
+	switch {
+	case err != nil:
+		return Node{}, err
+	case len(ch) != len(names)+1:
+		return Node{}, ErrNotFound
+	case len(ch) > MaxDepth+1:
+		return Node{}, ErrTooDeep
+	}
+	for i, r := range ch {
+		if r.deleted || (i > 0 && !r.dir) {
+			return Node{}, ErrNotFound
+		}
+	}
+	ac, err := s.accessChain(ctx, v, ch)
+	if err != nil {
+		return Node{}, err
+	}
+	return ac.nodeOf(0), nil
+}
+
+// walkRows runs walkQuery.
+func (s *Store) walkRows(ctx context.Context, kind SpaceKind, spaceID int64, names []string) ([]row, error) {
+	if names == nil {
+		names = []string{} // a JSON array, not null
+	}
+	js, err := json.Marshal(names)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.cached(s.db).QueryContext(ctx, walkQuery, kind, spaceID, string(js))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []row
+	for rows.Next() {
+		r, err := scanRow(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// lookupContext returns the context for the reads of a lookup (a path, a
+// member's groups, a small content), once ctx is checked: ctx without its
+// end. A lookup is a few probes of indexes; to watch a context that can
+// end, database/sql and the driver each start a goroutine for every
+// statement, which costs more than the statement. Whoever called the
+// lookup goes on with ctx, and a transfer is cut by it.
+func lookupContext(ctx context.Context) (context.Context, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return context.WithoutCancel(ctx), nil
+}
+
 // Stat returns the node at path as a sees it.
 func (s *Store) Stat(ctx context.Context, a Actor, path string) (Node, error) {
+	ctx, err := lookupContext(ctx)
+	if err != nil {
+		return Node{}, err
+	}
 	v, err := s.viewer(ctx, a)
 	if err != nil {
 		return Node{}, err
@@ -842,7 +931,8 @@ func (s *Store) Open(ctx context.Context, a Actor, id int64) (io.ReadSeekCloser,
 // revocation ends the request's ctx); a Node not returned by the store is
 // opened by its ID, as [Store.Open] does.
 func (s *Store) OpenNode(ctx context.Context, a Actor, n Node) (io.ReadSeekCloser, error) {
-	if err := ctx.Err(); err != nil {
+	lctx, err := lookupContext(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if n.Dir {
@@ -852,7 +942,7 @@ func (s *Store) OpenNode(ctx context.Context, a Actor, n Node) (io.ReadSeekClose
 		rc, _, err := s.Open(ctx, a, n.ID)
 		return rc, err
 	}
-	rc, err := s.openBlob(ctx, n.blob, n.Size)
+	rc, err := s.openBlob(lctx, n.blob, n.Size)
 	if err == nil {
 		s.recordRead(ctx, a, n, 0)
 	}

@@ -36,6 +36,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,7 +50,8 @@ import (
 type davTarget struct {
 	name            string
 	url, user, pass string
-	ca              string // the CA certificate for curl and rclone
+	ca              string               // the CA certificate for curl and rclone
+	cpu             func() time.Duration // the server's CPU time so far; nil if unknown
 }
 
 // benchTargets starts caucus, rclone serve webdav and Apache httpd with
@@ -67,7 +69,7 @@ func davCaucus(b *testing.B, dir string) davTarget {
 	secret := newFilesAccount(b, srv, "bench@localhost")
 	_, port, _ := net.SplitHostPort(srv.addrs["https"])
 	return davTarget{name: "caucus", url: "https://localhost:" + port + "/dav/Home/", user: "bench@localhost", pass: secret,
-		ca: filepath.Join(cdir, "dev-cert.pem")}
+		ca: filepath.Join(cdir, "dev-cert.pem"), cpu: processCPU}
 }
 
 // davRclone runs rclone serve webdav over dir/rclone-root, with the
@@ -92,8 +94,9 @@ func davRclone(b *testing.B, dir, ca string) davTarget {
 // No authentication is configured: Apache ignores the credentials.
 func davApache(b *testing.B, dir, ca string) davTarget {
 	apache := testtool.Need(b, "apache2")
-	aport := startApache(b, apache, filepath.Join(dir, "apache"), ca, keyOf(ca))
-	return davTarget{name: "apache", url: "https://localhost:" + aport + "/", user: "bench", pass: "bench-pass", ca: ca}
+	aport, pid := startApache(b, apache, filepath.Join(dir, "apache"), ca, keyOf(ca))
+	return davTarget{name: "apache", url: "https://localhost:" + aport + "/", user: "bench", pass: "bench-pass", ca: ca,
+		cpu: func() time.Duration { return treeCPU(pid) }}
 }
 
 // keyOf names the dev server's private key beside its certificate.
@@ -158,7 +161,7 @@ DocumentRoot "{{dir}}/root"
 // startApache runs apache2 in the foreground with a configuration in dir
 // and returns its port. Run as root, its workers run as nobody, which
 // then owns the served directory.
-func startApache(b *testing.B, apache, dir, cert, key string) (port string) {
+func startApache(b *testing.B, apache, dir, cert, key string) (port string, pid int) {
 	for _, d := range []string{"run", "root"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			b.Fatal(err)
@@ -213,7 +216,7 @@ func startApache(b *testing.B, apache, dir, cert, key string) (port string) {
 	})
 	waitListening(b, addr)
 	_, port, _ = net.SplitHostPort(addr)
-	return port
+	return port, cmd.Process.Pid
 }
 
 func BenchmarkDAVLargeFile(b *testing.B) {
@@ -405,6 +408,8 @@ func startDevB(b *testing.B, dir string) *Server {
 // each source file carry the run's number), so that caucus's store never
 // finds the content already there. Each result also reports the host's
 // one-minute load average (load1), which other work on it disturbs.
+// CAUCUS_BENCH_PROFILE, a directory, keeps a CPU profile of each caucus
+// run there (the server runs in this process).
 func BenchmarkDAVManyFiles(b *testing.B) {
 	curl := testtool.Need(b, "curl")
 	testtool.Need(b, "apache2")
@@ -525,9 +530,10 @@ func (m *manyFiles) stamp(b *testing.B) {
 }
 
 // report reports files/s, MB/s and the load average for a run of d, and
-// with cpu >= 0 the CPU time this process (the caucus server, the
-// benchmark's own work aside) spent on it, per file in µs: a figure that
-// other work on the host disturbs less than the rates.
+// with cpu >= 0 the CPU time the server spent on it (for caucus, this
+// process, the benchmark's own work aside; for Apache, its processes),
+// per file in µs: a figure that other work on the host disturbs less
+// than the rates.
 func (m *manyFiles) report(b *testing.B, d, cpu time.Duration) {
 	b.ReportMetric(float64(m.n)/d.Seconds(), "files/s")
 	b.ReportMetric(float64(m.n)*float64(m.size)/1e6/d.Seconds(), "MB/s")
@@ -553,13 +559,91 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// serverCPU returns what to pass to report for tg: the process's CPU time
-// since cpu0 when tg is caucus, which runs in this process, else -1.
+// serverCPU returns what to pass to report for tg: its server's CPU time
+// since cpu0, or -1 if it cannot tell.
 func serverCPU(tg davTarget, cpu0 time.Duration) time.Duration {
-	if tg.name != "caucus" || cpu0 < 0 {
+	if tg.cpu == nil || cpu0 < 0 {
 		return -1
 	}
-	return processCPU() - cpu0
+	if cpu := tg.cpu(); cpu >= 0 {
+		return cpu - cpu0
+	}
+	return -1
+}
+
+// startCPU returns tg's server's CPU time so far, -1 if it cannot tell.
+func startCPU(tg davTarget) time.Duration {
+	if tg.cpu == nil {
+		return -1
+	}
+	return tg.cpu()
+}
+
+// treeCPU returns the CPU time, in nanoseconds as the scheduler counts
+// it (the first field of /proc/PID/task/TID/schedstat), of every thread
+// of process pid and of its children (Apache's workers); -1 if it cannot
+// tell. Threads that have ended are no longer counted: Apache's workers
+// live as long as the server here (MaxConnectionsPerChild 0).
+func treeCPU(pid int) time.Duration {
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return -1
+	}
+	var sum time.Duration
+	for _, p := range procs {
+		id, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		if id != pid {
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", id))
+			// The fields after the command, which ends with the last ')':
+			// state, then the parent's pid.
+			i := strings.LastIndexByte(string(stat), ')')
+			if err != nil || i < 0 {
+				continue
+			}
+			if f := strings.Fields(string(stat[i+1:])); len(f) < 2 || f[1] != strconv.Itoa(pid) {
+				continue
+			}
+		}
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", id))
+		for _, t := range tasks {
+			data, err := os.ReadFile(t)
+			if err != nil {
+				continue
+			}
+			if f := strings.Fields(string(data)); len(f) > 0 {
+				if ns, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+					sum += time.Duration(ns)
+				}
+			}
+		}
+	}
+	return sum
+}
+
+// profileCaucus starts a CPU profile of this process, the caucus server,
+// for one run of caucus when CAUCUS_BENCH_PROFILE names a directory: the
+// profile goes there, named after the sub-benchmark. It returns what
+// stops it.
+func profileCaucus(b *testing.B, tg davTarget) (stop func()) {
+	dir := os.Getenv("CAUCUS_BENCH_PROFILE")
+	if dir == "" || tg.name != "caucus" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, strings.NewReplacer("/", "_", "#", "_").Replace(b.Name())+".prof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // curlProto is curl's option for proto.
@@ -588,8 +672,10 @@ func (m *manyFiles) put(b *testing.B, curl string, tg davTarget, proto string) {
 	os.WriteFile(mkf, []byte(mk.String()), 0o600)
 	os.WriteFile(putf, []byte(put.String()), 0o600)
 	runCurl(b, curl, tg, curlProto(proto), "-K", mkf)
-	start, cpu0 := time.Now(), processCPU()
+	stop := profileCaucus(b, tg)
+	start, cpu0 := time.Now(), startCPU(tg)
 	runCurl(b, curl, tg, curlProto(proto), "--parallel", "--parallel-max", m.parallel, "-K", putf)
+	stop()
 	m.report(b, time.Since(start), serverCPU(tg, cpu0))
 	m.last[tg.name] = m.runs
 }
@@ -606,7 +692,9 @@ func (m *manyFiles) get(b *testing.B, curl string, tg davTarget, proto string) {
 	}
 	getf := filepath.Join(m.dir, "get.curl")
 	os.WriteFile(getf, []byte(get.String()), 0o600)
-	start, cpu0 := time.Now(), processCPU()
+	stop := profileCaucus(b, tg)
+	start, cpu0 := time.Now(), startCPU(tg)
 	runCurl(b, curl, tg, curlProto(proto), "--parallel", "--parallel-max", m.parallel, "-K", getf)
+	stop()
 	m.report(b, time.Since(start), serverCPU(tg, cpu0))
 }
