@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,6 +44,7 @@ type OffboardPlan struct {
 	Successor *auth.Account // nil: none
 	Options   OffboardOptions
 	Groups    []string  // groups the account leaves
+	Roles     []string  // role mailboxes the account loses, "press@… (read)"
 	Sessions  int       // web sessions that end
 	Factors   int       // passkeys, security keys and TOTP apps removed
 	AppPass   int       // app passwords revoked
@@ -91,6 +93,9 @@ func (o *Ops) PlanOffboard(ctx context.Context, accountID int64, opts OffboardOp
 		return p, problem(ErrBadOptions, i18n.Key("admin.err.need_successor"))
 	}
 	if p.Groups, err = o.d.Auth.GroupsOf(ctx, a.ID); err != nil {
+		return p, err
+	}
+	if err := o.planRoles(ctx, &p); err != nil {
 		return p, err
 	}
 	fs, err := o.d.Auth.Factors(ctx, a.ID)
@@ -149,6 +154,7 @@ func (p OffboardPlan) describe() [][2]string {
 	} else {
 		steps = append(steps, [2]string{stepGroups, "none"})
 	}
+	steps = append(steps, [2]string{stepRoles, cmp.Or(strings.Join(p.Roles, ", "), "none")})
 	if succ != "" {
 		steps = append(steps, [2]string{stepFiles, "everything owned transferred to " + succ + "; shares and links " + linksPast(o.Links)})
 	} else {
@@ -218,7 +224,7 @@ func (o *Ops) offboardMail(ctx context.Context, r *run, actor Actor, p OffboardP
 // Offboard carries out a plan made by PlanOffboard (made anew here, so
 // that nothing changed in between slips through): sign-in disabled,
 // everything revoked and live connections closed, factors removed, groups
-// left, files transferred, mail forwarded and/or answered, the mailbox kept
+// left, role mailboxes given up, files transferred, mail forwarded and/or answered, the mailbox kept
 // and later deleted. Every step is run even when an earlier one failed
 // (after the account is disabled), and the report says which did what.
 func (o *Ops) Offboard(ctx context.Context, actor Actor, plan OffboardPlan) (Report, error) {
@@ -257,6 +263,7 @@ func (o *Ops) Offboard(ctx context.Context, actor Actor, plan OffboardPlan) (Rep
 		}
 		return say(i18n.Key("admin.step.groups"), "groups", strings.Join(p.Groups, ", ")), errors.Join(errs...)
 	})
+	o.offboardRoles(ctx, r, a)
 	r.step(stepFiles, func() (Words, error) {
 		if o.d.Files == nil {
 			return Words{}, filesMissing()

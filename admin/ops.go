@@ -132,6 +132,7 @@ type OpsDeps struct {
 	Files        Files
 	Mailer       Mailer
 	MailOffboard MailOffboard
+	Roles        RoleStore  // role mailboxes (roles.go); nil: none
 	Audit        *audit.Log // nil: Auth's
 	Log          *slog.Logger
 	Now          func() time.Time

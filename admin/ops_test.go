@@ -113,7 +113,7 @@ func newOps(t testing.TB) *opsEnv {
 	e.off = offboard.New(offboard.Config{ExportDir: filepath.Join(t.TempDir(), "exports"), Now: env.Clock.Now},
 		offboard.Deps{DB: env.DB, Store: e.store, Auth: env.Auth, Dir: e.dir, Log: log})
 	e.ops = NewOps(OpsDeps{Auth: env.Auth, DB: env.DB, Mail: e.store, Route: e.dir, Files: e.files, Mailer: e.mailer,
-		MailOffboard: e.off, Log: log, Now: env.Clock.Now, BaseURL: "https://caucus.test/", MailFrom: "postmaster@" + domain})
+		MailOffboard: e.off, Roles: e.store, Log: log, Now: env.Clock.Now, BaseURL: "https://caucus.test/", MailFrom: "postmaster@" + domain})
 	e.admin = env.User(t, "boss@"+domain, auth.RoleAdmin)
 	e.actor = Actor{Login: e.admin.Account.Login, AccountID: e.admin.Account.ID}
 	return e
@@ -162,13 +162,21 @@ func TestOffboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn, secret := e.live(t, alice)
+	info, err := e.ops.CreateRole(ctx, e.actor, "info@"+domain, "Information")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ops.GrantRole(ctx, e.actor, info.ID, alice.Account.ID, true); err != nil {
+		t.Fatal(err)
+	}
 
 	opts := OffboardOptions{Successor: bob.Account.ID, Forward: true, AutoReply: "Alice has left; write to Bob.", SuccessorRead: true}
 	plan, err := e.ops.PlanOffboard(ctx, alice.Account.ID, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plan.AppPass != 1 || plan.Live != 1 || plan.Factors == 0 || !slices.Equal(plan.Groups, []string{"press"}) || plan.Options.RetainDays != DefaultRetentionDays {
+	if plan.AppPass != 1 || plan.Live != 1 || plan.Factors == 0 || !slices.Equal(plan.Groups, []string{"press"}) || plan.Options.RetainDays != DefaultRetentionDays ||
+		!slices.Equal(plan.Roles, []string{"info@" + domain + " (read+send-as)"}) {
 		t.Errorf("plan: %+v", plan)
 	}
 	if conn.Err() != nil {
@@ -179,7 +187,7 @@ func TestOffboard(t *testing.T) {
 		t.Fatalf("offboard: %v\n%s", err, rep.Text())
 	}
 	t.Log("\n" + rep.Text())
-	want := map[string]string{stepRevoke: "ok", stepDisable: "ok", stepFactors: "ok", stepGroups: "ok", stepFiles: "ok",
+	want := map[string]string{stepRevoke: "ok", stepDisable: "ok", stepFactors: "ok", stepGroups: "ok", stepRoles: "ok", stepFiles: "ok",
 		stepForward: "ok", stepAutoReply: "ok", stepRetain: "ok", stepRead: "ok"}
 	if got := outcomes(rep); !maps(got, want) {
 		t.Errorf("steps %v, want %v", got, want)
@@ -196,6 +204,13 @@ func TestOffboard(t *testing.T) {
 	}
 	if gs, _ := e.Auth.GroupsOf(ctx, alice.Account.ID); len(gs) != 0 {
 		t.Errorf("groups left: %v", gs)
+	}
+	// Her role mailbox went in the same step, and the report says which.
+	if gs, _ := e.store.GrantsOf(ctx, alice.Account.ID); len(gs) != 0 {
+		t.Errorf("role mailbox grants left: %+v", gs)
+	}
+	if !strings.Contains(rep.Text(), "info@"+domain+" (read+send-as)") {
+		t.Errorf("report does not list the role mailbox:\n%s", rep.Text())
 	}
 	if calls := e.files.Calls(); !slices.Equal(calls, []string{fmt.Sprintf("transfer boss@%s %d->%d links=move", domain, alice.Account.ID, bob.Account.ID)}) {
 		t.Errorf("files calls %v", calls)

@@ -3,7 +3,7 @@
 // offboarding of departed staff with a report of every step, suspension,
 // the dashboard (factors, last sign-in, expiry, storage, mail queue,
 // certificate, backup and DNS checks), the audit log with its chain check,
-// the mbox exports, incident mode, and the "set up your phone" page. Every
+// the mbox exports, role mailboxes (press@, info@), incident mode, and the "set up your phone" page. Every
 // action needs a recent step-up with a passkey or security key and is
 // written to the audit log with the admin's name.
 //
@@ -108,6 +108,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	for pattern, fn := range h.phishRoutes() {
 		handle(pattern, fn)
 	}
+	for pattern, fn := range h.roleRoutes() {
+		handle(pattern, fn)
+	}
 	if h.d.Imports != nil {
 		for pattern, fn := range h.importRoutes() {
 			handle(pattern, fn)
@@ -190,6 +193,7 @@ type page struct {
 	Phish     *phishView
 	Trace     *traceView
 	Imports   *importsView // the mail imports
+	Roles     *rolesView   // the role mailboxes (roles.go)
 }
 
 type mailUsage struct {

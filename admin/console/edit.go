@@ -83,6 +83,12 @@ type factorRow struct{ auth.Factor }
 // words.
 var auditWords = map[string]string{
 	"account.expiry":       i18n.Key("console.auditkind.account_expiry"),
+	"role.create":          i18n.Key("console.auditkind.role_create"),
+	"role.grant":           i18n.Key("console.auditkind.role_grant"),
+	"role.revoke":          i18n.Key("console.auditkind.role_revoke"),
+	"role.open":            i18n.Key("console.auditkind.role_open"),
+	"role.read":            i18n.Key("console.auditkind.role_read"),
+	"role.send":            i18n.Key("console.auditkind.role_send"),
 	"account.name":         i18n.Key("console.auditkind.account_name"),
 	"account.role":         i18n.Key("console.auditkind.account_role"),
 	"account.state":        i18n.Key("console.auditkind.account_state"),

@@ -860,6 +860,7 @@ var stepWords = map[string]string{
 	"group deleted":                     i18n.Key("console.groups.delete.step_deleted"),
 	"files added meanwhile handed over": i18n.Key("console.groups.delete.step_late"),
 	"mail routes removed":               i18n.Key("console.groups.delete.step_routes"),
+	"role mailboxes":                    i18n.Key("console.step.roles"),
 }
 
 // localSteps are steps with their names and details in l's words, for
@@ -921,6 +922,7 @@ func planSteps(l *i18n.Localizer, p admin.OffboardPlan) []admin.Step {
 		"sign-in disabled":      l.T("console.plan.disable", "login", p.Account.Login),
 		"factors removed":       l.T("console.plan.factors", "n", p.Factors),
 		"removed from groups":   cmp.Or(strings.Join(p.Groups, ", "), l.T("console.none")),
+		"role mailboxes":        cmp.Or(strings.Join(p.Roles, ", "), l.T("console.none")),
 		"mail forwarded":        l.T("console.plan.forward", "succ", succ),
 		"auto-reply":            l.T("console.plan.autoreply"),
 		"mailbox retained":      l.T("console.plan.retain", "n", o.RetainDays, "date", l.Date(p.RetainTil)),

@@ -106,7 +106,7 @@ func (h *Handler) byAccount(ctx context.Context, found []store.Found) ([]whereRo
 				return nil, err
 			}
 			if a.Login == "" {
-				a.Login = "#" + strconv.FormatInt(f.AccountID, 10)
+				a.Login = h.ownerName(ctx, f.AccountID)
 			}
 			i = len(rows)
 			index[f.AccountID] = i
@@ -115,4 +115,15 @@ func (h *Handler) byAccount(ctx context.Context, found []store.Found) ([]whereRo
 		rows[i].Mailboxes = append(rows[i].Mailboxes, f.Mailbox)
 	}
 	return rows, nil
+}
+
+// ownerName names a mailbox owner that is no account: a role mailbox by
+// its address (roles.go), else "#id".
+func (h *Handler) ownerName(ctx context.Context, owner int64) string {
+	if store.IsRoleOwner(owner) && h.od.Roles != nil {
+		if ro, err := h.od.Roles.RoleByID(ctx, -owner); err == nil {
+			return ro.Address
+		}
+	}
+	return "#" + strconv.FormatInt(owner, 10)
 }

@@ -17,7 +17,7 @@ import (
 // same function of package admin that the console calls, with the actor
 // "cli:<unix user>".
 func Handlers(ops *admin.Ops, log *audit.Log) map[string]Handler {
-	return map[string]Handler{
+	hs := map[string]Handler{
 		OpInvite:   inviteHandler(ops),
 		OpOffboard: offboardHandler(ops),
 		OpSuspend:  stateHandler(ops, ops.Suspend),
@@ -25,6 +25,10 @@ func Handlers(ops *admin.Ops, log *audit.Log) map[string]Handler {
 		OpList:     listHandler(ops),
 		OpAudit:    AuditHandler(log),
 	}
+	for op, h := range roleHandlers(ops) { // roles.go
+		hs[op] = h
+	}
+	return hs
 }
 
 // decode reads a call's arguments into v; no arguments leave v as it is.

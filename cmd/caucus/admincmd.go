@@ -76,6 +76,10 @@ func adminCommands() []adminCommand {
 		{name: "imports", help: "the import jobs and their state", flags: importsFlags},
 		{name: "import-report", help: "what an import job copied, and what it could not and why", flags: importJobFlags(mailimport.OpImportReport)},
 		{name: "import-cancel", help: "stop an import job (what it copied stays)", flags: importJobFlags(mailimport.OpImportCancel)},
+		{name: "roles", help: "the role mailboxes (press@, info@) and who may read or send as each", flags: rolesFlags},
+		{name: "role-create", login: true, help: "make a role mailbox for the address LOGIN (one of the party's, used by nobody yet)", flags: roleCreateFlags},
+		{name: "role-grant", login: true, help: "let the member LOGIN read a role mailbox, and with --send-as send as its address", flags: roleGrantFlags(ctl.OpRoleGrant)},
+		{name: "role-revoke", login: true, help: "end the member LOGIN's access to a role mailbox; their open mail apps lose it at once", flags: roleGrantFlags(ctl.OpRoleRevoke)},
 	}
 }
 

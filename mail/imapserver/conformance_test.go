@@ -149,7 +149,7 @@ func conformanceStateCases(msg string) []conformanceCase {
 		{section: "3501 6.3.9", state: authenticated, ex: exchange{cmd: `LSUB "" *`, result: ok, want: []string{`* LSUB () "/" INBOX`}}},
 
 		// 6.3.10 NAMESPACE.
-		{section: "6.3.10", state: authenticated, ex: exchange{cmd: "NAMESPACE", result: ok, want: []string{`* NAMESPACE (("" "/")) NIL NIL`}}},
+		{section: "6.3.10", state: authenticated, ex: exchange{cmd: "NAMESPACE", result: ok, want: []string{`* NAMESPACE (("" "/")) NIL (("Shared/" "/"))`}}},
 
 		// 6.3.11 STATUS.
 		{section: "6.3.11", state: authenticated, ex: exchange{cmd: "STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE)", result: ok, want: []string{"* STATUS INBOX (MESSAGES 3 UIDNEXT 4 UIDVALIDITY # UNSEEN 2 DELETED 0 SIZE #)"}}},

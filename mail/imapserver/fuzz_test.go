@@ -46,7 +46,7 @@ func FuzzCommands(f *testing.F) {
 		"a STORE 1 +FLAGS.SILENT (\\Deleted kw)", "a UID EXPUNGE 1:*", "a EXPUNGE", "a COPY 1:* Archive", "a MOVE * Trash",
 		"a APPEND INBOX (\\Seen) {5+}\r\nhello", "a APPEND INBOX {99999999}", "a LIST \"\" *", "a LIST (SPECIAL-USE) \"\" % RETURN (STATUS (MESSAGES SIZE))",
 		"a STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY UNSEEN SIZE DELETED)", "a CREATE a/b/c", "a RENAME INBOX x", "a DELETE x",
-		"a IDLE\r\nDONE", "a ENABLE IMAP4rev2", "a NAMESPACE", "a UNSELECT", "a EXAMINE Sent", "a SELECT \"\"", "a FETCH 4294967295 FLAGS",
+		"a IDLE\r\nDONE", "a ENABLE IMAP4rev2", "a NAMESPACE", "a MYRIGHTS INBOX", "a GETACL Shared/x@y/INBOX", "a LISTRIGHTS INBOX anyone", "a SETACL INBOX anyone +lr", "a DELETEACL INBOX x", "a SELECT Shared/x@y/INBOX", "a UNSELECT", "a EXAMINE Sent", "a SELECT \"\"", "a FETCH 4294967295 FLAGS",
 		"a SEARCH UID 1:4294967295 LARGER 1 SMALLER 99 SINCE 1-Jan-2020", "a STARTTLS", "\x00\xff{3}\r\n",
 		"a STATUS INBOX (RECENT DELETED-STORAGE)", "a LIST (SUBSCRIBED RECURSIVEMATCH) \"\" % RETURN (STATUS (RECENT))", "a LSUB \"\" *%*",
 		"a SEARCH NEW OLD RECENT NOT RECENT", "a CLOSE", "a STORE 1:* +FLAGS (kw1 kw2)", "a SEARCH NOT NOT NOT NOT NOT ALL",
@@ -58,6 +58,13 @@ func FuzzCommands(f *testing.F) {
 	panics := &testtool.PanicLog{}
 	e := newEnvLog(f, Config{MaxConnsPerAddr: 1 << 20, MaxConnsPerAccount: 1 << 20}, panics)
 	m := e.member(f, "fuzz@example.org")
+	// A role mailbox the member may read and send as, so that the
+	// shared namespace's paths are reached too.
+	if ro, err := e.store.CreateRole(f.Context(), "x@y", ""); err != nil {
+		f.Fatal(err)
+	} else if err := e.store.SetGrant(f.Context(), "fuzz", ro.ID, m.Account.ID, true); err != nil {
+		f.Fatal(err)
+	}
 	pl := &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
 	go e.srv.ServeTLS(pl) // Shutdown, at cleanup, closes it
 	f.Fuzz(func(t *testing.T, state uint8, input []byte) {

@@ -18,6 +18,7 @@ type listEntry struct {
 	subscribed bool
 	subBelow   bool // a subscribed name lies below it
 	children   bool // a mailbox lies below it
+	noselect   bool // a level of the shared namespace above role mailboxes
 }
 
 // List answers LIST (RFC 9051 6.3.9, with LIST-EXTENDED, RFC 5258) and
@@ -94,6 +95,9 @@ func (ss *session) listEntries() ([]listEntry, error) {
 	for _, name := range orphans {
 		get(name).subscribed = true
 	}
+	if err := ss.sharedEntries(get); err != nil {
+		return nil, err
+	}
 	for _, name := range slices.Clone(names) {
 		e := byName[name]
 		for _, p := range parentNames(name) {
@@ -145,6 +149,15 @@ func hiddenSubscribed(name string, entries []listEntry, match func(string) bool)
 // match the pattern.
 func listData(e *listEntry, o *imap.ListOptions, lsub bool, hidden func() bool) *imap.ListData {
 	data := &imap.ListData{Delim: store.Delimiter, Mailbox: e.name}
+	if e.noselect && !lsub {
+		// "Shared" and "Shared/press@…" (RFC 9051 6.3.9: a level of
+		// hierarchy that is no mailbox is \Noselect).
+		if o.SelectSubscribed || o.SelectSpecialUse {
+			return nil
+		}
+		data.Attrs = []imap.MailboxAttr{imap.MailboxAttrNoSelect, imap.MailboxAttrHasChildren}
+		return data
+	}
 	switch {
 	case lsub:
 		if !e.subscribed && !(e.subBelow && hidden()) {

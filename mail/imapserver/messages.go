@@ -120,6 +120,7 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 	if err != nil {
 		return err
 	}
+	ss.auditFetch(sel, refs, options)
 	markSeen := false
 	if !sel.readOnly {
 		for _, bs := range options.BodySection {
@@ -287,11 +288,14 @@ func (ss *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *i
 	if sel.readOnly {
 		return errReadOnly
 	}
+	fl := slices.DeleteFunc(slices.Clone(flags.Flags), func(f imap.Flag) bool { return f == "\\Recent" })
+	if err := checkSharedStore(sel, fl, flags.Op); err != nil {
+		return err
+	}
 	refs := sel.resolve(numSet)
 	if len(refs) == 0 {
 		return nil
 	}
-	fl := slices.DeleteFunc(slices.Clone(flags.Flags), func(f imap.Flag) bool { return f == "\\Recent" })
 	_, isUID := numSet.(imap.UIDSet)
 	if options.UnchangedSinceZero { // fails for every message (RFC 7162 3.1.3)
 		return ss.storeCondStore(w, refs, isUID, flags.Silent, nil, nil, true)
@@ -338,6 +342,12 @@ func (ss *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error
 		}
 		return errReadOnly
 	}
+	if sel.grant != nil { // "e" is not granted (RFC 4314 section 4)
+		if isClose(w) {
+			return nil
+		}
+		return errNoPerm
+	}
 	var list []imap.UID
 	if uids != nil {
 		list = uidsOf(sel.resolve(*uids))
@@ -365,7 +375,11 @@ func (ss *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error)
 	if len(refs) == 0 {
 		return nil, errNo("", "No messages to copy")
 	}
-	mb, src, dst, err := ss.srv.store.Copy(ss.ctx, sel.mb.ID, uidsOf(refs), ss.acct.ID, dest)
+	owner, target, err := ss.copyTarget(dest)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	mb, src, dst, err := ss.srv.store.CopyFromAccount(ss.ctx, sel.mb.AccountID, sel.mb.ID, uidsOf(refs), owner, target)
 	if err != nil {
 		if errors.Is(err, store.ErrNoMailbox) {
 			return nil, errNo(imap.ResponseCodeTryCreate, "No such mailbox")
@@ -382,6 +396,11 @@ func (ss *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest strin
 	}
 	if sel.readOnly {
 		return errReadOnly
+	}
+	if sel.grant != nil || isShared(dest) {
+		// Out of a role's mailbox needs "t" and "e", which are not
+		// granted; into one, COPY (RFC 4314 section 4).
+		return errNoPerm
 	}
 	refs := sel.resolve(numSet)
 	if len(refs) == 0 {

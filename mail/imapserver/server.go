@@ -3,7 +3,8 @@
 // SPECIAL-USE (RFC 6154), NAMESPACE (RFC 2342), LITERAL+ (RFC 7888),
 // SASL-IR (RFC 4959), UNSELECT (RFC 3691), ESEARCH (RFC 4731), STATUS=SIZE
 // (RFC 8438), APPENDLIMIT (RFC 7889), ID (RFC 2971), CONDSTORE and QRESYNC
-// (RFC 7162), built on go-imap's imapserver (patched: see
+// (RFC 7162), ACL (RFC 4314) for the role mailboxes shown in the shared
+// namespace (shared.go), built on go-imap's imapserver (patched: see
 // internal/third_party/go-imap/PATCHES) and serving the mailboxes of
 // mail/store.
 //
@@ -86,6 +87,11 @@ type Server struct {
 	log   *slog.Logger
 	boxes *manager
 	imap  *imapserver.Server
+	audit *audit.Log
+
+	// shared are the sessions that have a role's mailbox selected
+	// (shared.go).
+	shared sharedSessions
 
 	conns       *connlimit.Limiter
 	mu          sync.Mutex
@@ -103,7 +109,7 @@ func New(cfg Config, st *store.Store, a Auth, log *slog.Logger) *Server {
 	gate := connauth.New(connauth.Config{Proto: "imap", Scope: auth.ScopeMail, MaxConnsPerAccount: cfg.MaxConnsPerAccount,
 		Metrics: cfg.Metrics, Audit: a.Audit(), Log: log}, a)
 	s := &Server{
-		cfg: cfg, store: st, gate: gate, log: log, boxes: newManager(st),
+		cfg: cfg, store: st, gate: gate, log: log, boxes: newManager(st), audit: a.Audit(),
 		conns: connlimit.New(connlimit.Config{Max: cfg.MaxConnsPerAddr, Log: log.With("proto", "imap"), OnRefuse: func() { cfg.Metrics.ConnRefused(metrics.IMAP) }}), listeners: map[net.Listener]struct{}{},
 	}
 	s.imap = imapserver.New(&imapserver.Options{
@@ -125,6 +131,7 @@ func New(cfg Config, st *store.Store, a Auth, log *slog.Logger) *Server {
 			imap.CapID:          {},
 			imap.CapCondStore:   {},
 			imap.CapQResync:     {},
+			imap.CapACL:         {},
 		},
 		Logger:       slogPrintf{log},
 		PanicHandler: newPanicReporter(log, cfg.Metrics).handle,
@@ -136,8 +143,18 @@ func New(cfg Config, st *store.Store, a Auth, log *slog.Logger) *Server {
 	if cfg.Changes == nil {
 		cfg.Changes = st.Changes()
 	}
-	s.unsubscribe = cfg.Changes.Subscribe(s.boxes.onChange)
+	s.unsubscribe = cfg.Changes.Subscribe(s.onChange)
 	return s
+}
+
+// onChange hands a committed store change to the live mailboxes, and a
+// change of grants to the sessions that have a role's mailbox selected.
+func (s *Server) onChange(c store.Change) {
+	if c.Kind == store.ChangeGrants {
+		s.onGrants(c)
+		return
+	}
+	s.boxes.onChange(c)
 }
 
 // Serve accepts plain connections that must STARTTLS before signing in (port 143).

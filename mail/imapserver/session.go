@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -32,6 +33,9 @@ type session struct {
 
 	sel        *selection
 	loginTimer *time.Timer
+	// sharedSel is sel while it is a role's mailbox (shared.go): read by
+	// the change bus's goroutine when a grant is revoked.
+	sharedSel atomic.Pointer[selection]
 
 	// idleMu orders the end of the connection against IDLE: the library
 	// runs Idle on a goroutine of its own and may call Close while it
@@ -45,7 +49,8 @@ type selection struct {
 	mb        store.Mailbox
 	tracker   *imapserver.SessionTracker
 	readOnly  bool
-	searchRes imap.UIDSet // saved by SEARCH RETURN (SAVE), used as "$"
+	grant     *store.Grant // set for a role's mailbox (shared.go)
+	searchRes imap.UIDSet  // saved by SEARCH RETURN (SAVE), used as "$"
 
 	// rev1 is set for an IMAP4rev1 session: messages with a UID of at
 	// least recentFrom carry \Recent (see recentTracker).
@@ -164,7 +169,7 @@ func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.Selec
 	if ss.sel != nil {
 		ss.Unselect()
 	}
-	mb, err := ss.srv.store.Mailbox(ss.ctx, ss.acct.ID, name)
+	mb, grant, err := ss.mailbox(name)
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -181,7 +186,7 @@ func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.Selec
 	}
 	flags := ms.flags()
 	ms.mu.Unlock()
-	sel := &selection{ms: ms, mb: mb, tracker: tr, readOnly: options.ReadOnly}
+	sel := &selection{ms: ms, mb: mb, tracker: tr, readOnly: options.ReadOnly, grant: grant}
 	ss.sel = sel
 	data := &imap.SelectData{
 		Flags:          flags,
@@ -194,6 +199,7 @@ func (ss *session) Select(name string, options *imap.SelectOptions) (*imap.Selec
 	if options.ReadOnly {
 		data.PermanentFlags = nil
 	}
+	ss.selectShared(sel, data)
 	if ss.rev2() {
 		return data, nil
 	}
@@ -255,6 +261,7 @@ func (ss *session) Unselect() error {
 		}
 		sel.ms.mu.Unlock()
 	}
+	ss.unselectShared()
 	sel.tracker.Close()
 	ss.srv.boxes.release(sel.ms)
 	ss.sel = nil
@@ -262,10 +269,16 @@ func (ss *session) Unselect() error {
 }
 
 func (ss *session) Create(name string, options *imap.CreateOptions) error {
+	if isShared(name) {
+		return errNoSharedCreate
+	}
 	return storeErr(ss.srv.store.CreateMailbox(ss.ctx, ss.acct.ID, name))
 }
 
 func (ss *session) Delete(name string) error {
+	if isShared(name) {
+		return errNoSharedCreate
+	}
 	mb, err := ss.srv.store.Mailbox(ss.ctx, ss.acct.ID, name)
 	if err != nil {
 		return storeErr(err)
@@ -278,19 +291,24 @@ func (ss *session) Delete(name string) error {
 }
 
 func (ss *session) Rename(oldName, newName string, options *imap.RenameOptions) error {
+	if isShared(oldName) || isShared(newName) {
+		return errNoSharedCreate
+	}
 	return storeErr(ss.srv.store.RenameMailbox(ss.ctx, ss.acct.ID, oldName, newName))
 }
 
 func (ss *session) Subscribe(name string) error {
+	if isShared(name) {
+		return ss.sharedSubscribe(name)
+	}
 	return storeErr(ss.srv.store.SetSubscribed(ss.ctx, ss.acct.ID, name, true))
 }
 
 func (ss *session) Unsubscribe(name string) error {
+	if isShared(name) {
+		return ss.sharedSubscribe(name)
+	}
 	return storeErr(ss.srv.store.SetSubscribed(ss.ctx, ss.acct.ID, name, false))
-}
-
-func (ss *session) Namespace() (*imap.NamespaceData, error) {
-	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: '/'}}}, nil
 }
 
 func (ss *session) AppendLimit() uint32 { return ss.srv.cfg.AppendLimit }
@@ -344,7 +362,7 @@ func (ss *session) statusData(mb store.Mailbox, options *imap.StatusOptions) (*i
 }
 
 func (ss *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
-	mb, err := ss.srv.store.Mailbox(ss.ctx, ss.acct.ID, name)
+	mb, _, err := ss.mailbox(name)
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -354,7 +372,11 @@ func (ss *session) Status(name string, options *imap.StatusOptions) (*imap.Statu
 
 func (ss *session) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
 	flags := slices.DeleteFunc(slices.Clone(options.Flags), func(f imap.Flag) bool { return f == "\\Recent" })
-	mb, uid, err := ss.srv.store.Append(ss.ctx, ss.acct.ID, name, r, flags, options.Time)
+	owner, target, err := ss.appendTarget(name)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	mb, uid, err := ss.srv.store.Append(ss.ctx, owner, target, r, flags, options.Time)
 	if err != nil {
 		if errors.Is(err, store.ErrNoMailbox) {
 			return nil, errNo(imap.ResponseCodeTryCreate, "No such mailbox")

@@ -14,6 +14,7 @@ func Component() db.Component {
 		{Version: 3, SQL: schemaV3},
 		{Version: 4, SQL: schemaV4},
 		{Version: 5, SQL: schemaV5},
+		{Version: 6, SQL: schemaRoles}, // shared.go
 	}}
 }
 

@@ -21,7 +21,7 @@ func (s *Service) InboundRcpt(ctx context.Context, env *Envelope, to string) err
 	if rw := s.deps.SRS; rw != nil && srs.IsSRS(to) && s.deps.Dir.IsOurs(to) {
 		return s.rcptSRS(rw, env, to)
 	}
-	t, err := s.deps.Dir.Resolve(ctx, to)
+	t, err := s.resolve(ctx, to)
 	switch {
 	case errors.Is(err, route.ErrNotOurs):
 		s.log.Info("submit: relay refused", "rcpt", to)

@@ -69,7 +69,7 @@ func (s *Service) DeliverLocal(ctx context.Context, rcpt string, msg io.Reader) 
 		_, err = s.deps.Queue.Enqueue(ctx, "", []string{orig}, msg)
 		return err
 	}
-	t, err := s.deps.Dir.Resolve(ctx, rcpt)
+	t, err := s.resolve(ctx, rcpt)
 	if errors.Is(err, route.ErrNotOurs) {
 		return queue.ErrNotLocal
 	}

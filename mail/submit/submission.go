@@ -16,7 +16,7 @@ import (
 // section 3.3, MAIL): from must be an address the account may send as,
 // and the account under its hourly limit, which this message counts in.
 func (s *Service) Mail(ctx context.Context, who Sender, from string) (*Envelope, error) {
-	ok, err := s.deps.Dir.MaySendAs(ctx, who.Account, from)
+	ok, err := s.maySendAs(ctx, who, from)
 	if err != nil {
 		return nil, temporary("send-as check", err)
 	}
@@ -44,7 +44,7 @@ func (s *Service) Rcpt(ctx context.Context, who Sender, env *Envelope, to string
 		return refuse(452, [3]int{4, 5, 3}, ErrTooManyRcpts, fmt.Sprintf("Too many recipients: at most %d per message", s.cfg.MaxRcptsPerMessage))
 	}
 	if s.deps.Dir.IsOurs(to) {
-		t, err := s.deps.Dir.Resolve(ctx, to)
+		t, err := s.resolve(ctx, to)
 		if errors.Is(err, route.ErrUnknown) {
 			return noSuchUser()
 		}
@@ -91,6 +91,7 @@ func (s *Service) Submit(ctx context.Context, who Sender, env *Envelope, h *mess
 	if err := s.enqueue(ctx, env, env.From, msg); err != nil {
 		return err
 	}
+	s.auditRoleSend(ctx, who, env, h)
 	s.autoReply(ctx, env, msg)
 	return nil
 }
@@ -127,7 +128,7 @@ func (s *Service) checkAuthor(ctx context.Context, who Sender, h *message.Header
 		}
 	}
 	for _, a := range claimed {
-		ok, err := s.deps.Dir.MaySendAs(ctx, who.Account, a.Addr())
+		ok, err := s.maySendAs(ctx, who, a.Addr())
 		if err != nil {
 			return temporary("send-as check", err)
 		}
@@ -139,7 +140,7 @@ func (s *Service) checkAuthor(ctx context.Context, who Sender, h *message.Header
 	if a := msgauth.AddressInName(from.Name, s.deps.Dir.OwnDomains()); a != "" {
 		// A display name that shows a party address is checked as
 		// that address would be: "leader@…" <bob@…>.
-		ok, err := s.deps.Dir.MaySendAs(ctx, who.Account, a)
+		ok, err := s.maySendAs(ctx, who, a)
 		if err != nil {
 			return temporary("send-as check", err)
 		}

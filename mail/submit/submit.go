@@ -97,9 +97,11 @@ type AutoReplier interface {
 	Respond(ctx context.Context, from string, rcpts []string, msg []byte) (int, error)
 }
 
-// Auditor records refusals, aggregated per reason (internal/audit).
+// Auditor records refusals, aggregated per reason, and what is sent as a
+// role's address (internal/audit).
 type Auditor interface {
 	RecordFailure(ctx context.Context, e audit.Event) error
+	Record(ctx context.Context, e audit.Event) error
 }
 
 // Deps are the parts the service works with.
@@ -114,8 +116,11 @@ type Deps struct {
 	AutoReply AutoReplier
 	// SRS, if set, rewrites the sender of outside mail forwarded to other
 	// domains and takes the bounces back; nil forwards it unchanged.
-	SRS     *srs.Rewriter
-	Audit   Auditor      // nil: refusals are not recorded (tests only)
+	SRS   *srs.Rewriter
+	Audit Auditor // nil: refusals are not recorded (tests only)
+	// Roles, if set, are the role mailboxes: delivered to, and sent as
+	// with a send-as grant (roles.go).
+	Roles   Roles
 	Metrics *metrics.Set // nil: nothing counted
 	Log     *slog.Logger
 	Now     func() time.Time

@@ -86,7 +86,8 @@ func parseRef(s string) (ref, bool) {
 
 // sendAs lists the addresses the account may send as, the first its own
 // (mail/route's MaySendAs: its address, its aliases, its groups'
-// addresses). mail/submit checks again when it sends.
+// addresses; the role mailboxes it may send as). mail/submit checks again
+// when it sends.
 func (h *Handler) sendAs(ctx context.Context, acct auth.Account) ([]string, error) {
 	out := []string{acct.Login}
 	if h.d.Aliases != nil {
@@ -103,6 +104,17 @@ func (h *Handler) sendAs(ctx context.Context, acct auth.Account) ([]string, erro
 	for _, g := range groups {
 		for _, d := range h.d.Submit.OwnDomains() {
 			out = append(out, g+"@"+d)
+		}
+	}
+	if h.d.Shared != nil { // role mailboxes with send-as (shared.go)
+		grants, err := h.d.Shared.GrantsOf(ctx, acct.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range grants {
+			if g.SendAs {
+				out = append(out, g.Role.Address)
+			}
 		}
 	}
 	return slices.Compact(out), nil

@@ -55,7 +55,7 @@ func newEnv(t testing.TB, opts ...login.Option) *env {
 	bus := store.NewBus()
 	st := store.New(a.DB, blobs, log, store.Options{Changes: bus, Hostname: "mail." + domain})
 	dir := route.New(a.DB, a.Auth, []string{domain}, a.Clock.Now)
-	sub := submit.New(submit.Config{Hostname: "mail." + domain}, submit.Deps{Store: st, Dir: dir, Log: log, Now: a.Clock.Now})
+	sub := submit.New(submit.Config{Hostname: "mail." + domain}, submit.Deps{Store: st, Dir: dir, Roles: st, Log: log, Now: a.Clock.Now})
 	pages, err := login.New(a.Auth, log, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func newEnv(t testing.TB, opts ...login.Option) *env {
 	reports := phish.New(phish.Options{DB: a.DB, Mail: st, Audit: a.Audit, Log: log, Now: a.Clock.Now})
 	h, err := New(Deps{
 		Store: st, Submit: sub, Accounts: a.Auth, Aliases: dir, Directory: dir, Changes: bus, Login: pages, Audit: a.Audit, Reports: reports,
-		Log: log, Now: a.Clock.Now, Hostname: "mail." + domain, Heartbeat: time.Hour,
+		Shared: st, ReadAudit: a.Audit, Log: log, Now: a.Clock.Now, Hostname: "mail." + domain, Heartbeat: time.Hour,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -70,6 +70,9 @@ var roleOrder = map[imap.MailboxAttr]int{
 // INBOX and the special-use mailboxes at the top (RFC 6154), which caucus
 // creates with English names, the name in l's language.
 func boxLabel(l *i18n.Localizer, mb store.Mailbox) string {
+	if address, inner, ok := store.SplitSharedName(mb.Name); ok && inner == "INBOX" && store.IsRoleOwner(mb.AccountID) {
+		return l.T("webmail.roles.shared", "addr", address)
+	}
 	if mb.Name == "INBOX" {
 		return l.T("webmail.box.inbox")
 	}
@@ -102,7 +105,8 @@ func boxFullName(l *i18n.Localizer, mb store.Mailbox) string {
 
 // boxes lists the account's mailboxes for the side bar: INBOX, the
 // special-use ones, then the member's own and the Offboarded/ copies by
-// name.
+// name; then each role mailbox granted (shared.go), its INBOX first and
+// its other mailboxes below it.
 func boxes(l *i18n.Localizer, all []store.Mailbox, current int64) []boxView {
 	rank := func(mb store.Mailbox) int {
 		switch {
@@ -115,16 +119,42 @@ func boxes(l *i18n.Localizer, all []store.Mailbox, current int64) []boxView {
 	}
 	sorted := slices.Clone(all)
 	slices.SortStableFunc(sorted, func(a, b store.Mailbox) int {
+		ra, rb := store.IsRoleOwner(a.AccountID), store.IsRoleOwner(b.AccountID)
+		if ra != rb {
+			return cmp.Compare(boolInt(ra), boolInt(rb))
+		}
+		if ra {
+			addrA, innerA, _ := store.SplitSharedName(a.Name)
+			addrB, innerB, _ := store.SplitSharedName(b.Name)
+			a.Name, b.Name = innerA, innerB
+			if c := strings.Compare(addrA, addrB); c != 0 {
+				return c
+			}
+		}
 		return cmp.Or(cmp.Compare(rank(a), rank(b)), strings.Compare(a.Name, b.Name))
 	})
 	out := make([]boxView, 0, len(sorted))
 	for _, mb := range sorted {
+		depth := strings.Count(mb.Name, "/")
+		if _, inner, ok := store.SplitSharedName(mb.Name); ok && store.IsRoleOwner(mb.AccountID) {
+			depth = 1 + strings.Count(inner, "/")
+			if inner == "INBOX" {
+				depth = 0
+			}
+		}
 		out = append(out, boxView{
-			ID: mb.ID, Name: boxFullName(l, mb), Label: boxLabel(l, mb), Depth: strings.Count(mb.Name, "/"),
+			ID: mb.ID, Name: boxFullName(l, mb), Label: boxLabel(l, mb), Depth: depth,
 			Unseen: mb.Unseen, Messages: mb.Messages, Current: mb.ID == current,
 		})
 	}
 	return out
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // home sends the browser to the INBOX.

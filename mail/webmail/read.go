@@ -130,6 +130,7 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, sess auth.Session
 		return
 	}
 	defer closer.Close()
+	h.auditRoleRead(r, sess, mb, m.UID)
 	if !slices.Contains(m.Flags, imap.FlagSeen) {
 		if err := h.setFlag(ctx, mb, []imap.UID{m.UID}, imap.FlagSeen, true); err != nil {
 			h.fail(w, r, err)

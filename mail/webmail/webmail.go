@@ -156,11 +156,15 @@ type Deps struct {
 	Audit     Auditor       // nil: phishing reports are not recorded (tests only)
 	// Reports keeps phishing reports for the admins' console
 	// (*phish.Service); nil: they go by mail only.
-	Reports  PhishReports
-	Login    Guard
-	Log      *slog.Logger
-	Now      func() time.Time
-	Hostname string // our name, in Message-IDs and Received fields
+	Reports PhishReports
+	// Shared, if set, adds the role mailboxes a member was granted to
+	// their folder list (shared.go); ReadAudit records their reads.
+	Shared    Shared
+	ReadAudit ReadAuditor
+	Login     Guard
+	Log       *slog.Logger
+	Now       func() time.Time
+	Hostname  string // our name, in Message-IDs and Received fields
 	// Heartbeat is how often the live-update stream sends a comment so
 	// that proxies keep it open; default 25 s.
 	Heartbeat time.Duration
@@ -201,6 +205,9 @@ func New(d Deps) (*Handler, error) {
 		return nil, err
 	}
 	p.SetParty(d.Login.Party()) // the party's name and look, as on the sign-in pages
+	if d.Shared != nil {
+		d.Store = sharedStore{Store: d.Store, shared: d.Shared}
+	}
 	key := d.InlineKey
 	if key == nil {
 		key = make([]byte, inlineKeyLen)

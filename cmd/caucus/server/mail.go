@@ -108,7 +108,7 @@ func (s *Server) buildSubmit() error {
 	// members submit, and what caucus writes (invitations, auto-replies,
 	// notifications).
 	s.submit = submit.New(submit.Config{Hostname: cfg.Hostname, SendPerHour: cfg.SMTP.SendPerHour, MaxRcptsPerMessage: cfg.SMTP.MaxRcptsPerMessage}, submit.Deps{
-		Store: s.mail, Dir: s.dir, Queue: s.queue, Signer: submit.DKIMSigner{Keys: dkim}, SRS: s.srs,
+		Store: s.mail, Dir: s.dir, Roles: s.mail, Queue: s.queue, Signer: submit.DKIMSigner{Keys: dkim}, SRS: s.srs,
 		Audit: s.auth.Audit(), Metrics: s.stats, Log: s.log.With("component", "submit"), Now: s.deps.Now,
 	})
 	bounces.submit = s.submit

@@ -39,7 +39,7 @@ func (s *Server) buildWeb(ctx context.Context) error {
 		return err
 	}
 	s.ops = admin.NewOps(admin.OpsDeps{
-		Auth: s.auth, DB: s.db, Mail: s.mail, Route: s.dir, Files: s.files, MailOffboard: s.offboard, Audit: s.audit,
+		Auth: s.auth, DB: s.db, Mail: s.mail, Route: s.dir, Files: s.files, MailOffboard: s.offboard, Roles: s.mail, Audit: s.audit,
 		Mailer: s.submit, MailFrom: "postmaster@" + cfg.MailDomains[0],
 		BaseURL: s.url, Log: log.With("component", "admin"), Now: s.deps.Now,
 		PartyName: party.Name, Language: party.Language, TimeZone: party.TimeZone,
@@ -149,7 +149,7 @@ func (s *Server) certExpiry() (time.Time, error) {
 func (s *Server) buildWebmail(mux *http.ServeMux, pages *login.Handler) error {
 	wm, err := webmail.New(webmail.Deps{
 		Store: s.mail, Submit: s.submit, Accounts: s.auth, Aliases: s.dir, Directory: s.dir,
-		Changes: s.changes, Audit: s.audit, Reports: s.phish, Login: pages,
+		Changes: s.changes, Audit: s.audit, Reports: s.phish, Shared: s.mail, ReadAudit: s.audit, Login: pages,
 		Log: s.log.With("component", "webmail"), Now: s.deps.Now, Hostname: s.cfg.Hostname,
 	})
 	if err != nil {

@@ -96,6 +96,7 @@ func (c *Conn) availableCaps() []imap.Cap {
 			imap.CapUnauthenticate,
 			imap.CapCondStore,
 			imap.CapQResync,
+			imap.CapACL,
 		})
 
 		if appendLimitSession, ok := c.session.(SessionAppendLimit); ok {

@@ -298,6 +298,16 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) (err error) {
 		err = c.handleMove(dec, numKind)
 	case "SEARCH", "UID SEARCH":
 		err = c.handleSearch(tag, dec, numKind)
+	case "SETACL":
+		err = c.handleSetACL(dec)
+	case "DELETEACL":
+		err = c.handleDeleteACL(dec)
+	case "GETACL":
+		err = c.handleGetACL(dec)
+	case "LISTRIGHTS":
+		err = c.handleListRights(dec)
+	case "MYRIGHTS":
+		err = c.handleMyRights(dec)
 	default:
 		if c.state == imap.ConnStateNotAuthenticated {
 			// Don't allow a single unknown command before authentication to
