@@ -17,6 +17,11 @@ import (
 // of RFC 3834 section 3) to the addresses to: DKIM-signed, delivered at
 // once to the party's addresses, queued for the others.
 func (s *Service) Send(ctx context.Context, from string, to []string, msg []byte) error {
+	return s.send(ctx, from, to, msg, false)
+}
+
+// send is Send, of bulk mail ([Service.SendBulk]) or not.
+func (s *Service) send(ctx context.Context, from string, to []string, msg []byte, bulk bool) error {
 	msg, err := s.sign(ctx, msg)
 	if err != nil {
 		return err
@@ -35,6 +40,10 @@ func (s *Service) Send(ctx context.Context, from string, to []string, msg []byte
 	}
 	if s.deps.Queue == nil {
 		return errors.New("submit: no queue for other domains")
+	}
+	if bq, ok := s.deps.Queue.(BulkQueue); ok && bulk {
+		_, err = bq.EnqueueBulk(ctx, from, remote, bytes.NewReader(msg))
+		return err
 	}
 	_, err = s.deps.Queue.Enqueue(ctx, from, remote, bytes.NewReader(msg))
 	return err
