@@ -238,3 +238,8 @@ func (s *Service) Post(ctx context.Context, listID, postID int64) (Post, error) 
 	p.Created = time.Unix(created, 0)
 	return p, nil
 }
+
+// Receive is [Service.Accept] in the shape mail/submit hands mail over.
+func (s *Service) Receive(ctx context.Context, rcpt, from, login string, msg []byte) error {
+	return s.Accept(ctx, Inbound{Rcpt: rcpt, From: from, Login: login, Msg: msg})
+}

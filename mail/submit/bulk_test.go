@@ -3,8 +3,12 @@ package submit
 import (
 	"context"
 	"io"
+	"net"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/caucus-org/caucus/mail/route"
 )
 
 // bulkQueue is a fakeQueue that takes bulk mail apart.
@@ -46,5 +50,53 @@ func TestSendBulk(t *testing.T) {
 	}
 	if n := e.count(t, e.anna.ID, "INBOX"); n != 1 {
 		t.Errorf("anna's INBOX has %d, want the list's copy", n)
+	}
+}
+
+// fakeLists has the list news@example-party.org and records what it takes.
+type fakeLists struct{ got []string }
+
+func (l *fakeLists) IsList(_ context.Context, address string) (bool, error) {
+	return address == "news@example-party.org", nil
+}
+
+func (l *fakeLists) Receive(_ context.Context, rcpt, from, login string, msg []byte) error {
+	l.got = append(l.got, rcpt+" "+from+" "+login+" "+strings.Split(string(msg), "\r\n")[0][:9])
+	return nil
+}
+
+// TestListsReceive: mail from outside and a member's submission to a
+// list's address reach mail/lists, with the signed-in login for the
+// latter only.
+func TestListsReceive(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	l := &fakeLists{}
+	e.svc.deps.Dir.(*route.Directory).SetLists(l)
+	e.svc.SetLists(l)
+	ctx := t.Context()
+	env := e.svc.Inbound("eve@outside.example")
+	if err := e.svc.InboundRcpt(ctx, env, "news+b-1-x@example-party.org"); err != nil {
+		t.Fatal(err)
+	}
+	msg := "From: Eve <eve@outside.example>\r\nSubject: hi\r\n\r\nhi\r\n"
+	if err := e.svc.Deliver(ctx, env, []byte(msg), Received{Helo: "mx", IP: net.IPv4(192, 0, 2, 1), With: "ESMTP"}, false); err != nil {
+		t.Fatal(err)
+	}
+	who := Sender{Account: e.anna}
+	senv, err := e.svc.Mail(ctx, who, "anna@example-party.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Rcpt(ctx, who, senv, "news@example-party.org"); err != nil {
+		t.Fatal(err)
+	}
+	amsg := "From: anna@example-party.org\r\nSubject: hi\r\n\r\nhi\r\n"
+	if err := e.svc.Submit(ctx, who, senv, header(t, amsg), []byte(amsg), Received{Helo: "x", IP: net.IPv4(192, 0, 2, 2), With: "ESMTPSA"}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"news+b-1-x@example-party.org eve@outside.example  Received:", "news@example-party.org anna@example-party.org anna@example-party.org Received:"}
+	if !slices.Equal(l.got, want) {
+		t.Errorf("lists got %q, want %q", l.got, want)
 	}
 }
