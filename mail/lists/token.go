@@ -88,3 +88,9 @@ func (s *Service) confirmExpired(requested int64) bool {
 
 // hmacEqual compares two tokens in constant time.
 func hmacEqual(a, b string) bool { return hmac.Equal([]byte(a), []byte(b)) }
+
+// ValidUnsubscribe reports whether token is the unsubscription token of
+// (list, address), for the page that shows the button before the POST.
+func (s *Service) ValidUnsubscribe(listID int64, address, token string) bool {
+	return s.checkUnsub(listID, strings.ToLower(strings.TrimSpace(address)), token)
+}
