@@ -65,9 +65,9 @@ func (l *fakeLists) Receive(_ context.Context, rcpt, from, login string, msg []b
 	return nil
 }
 
-// TestListsReceive: mail from outside and a member's submission to a
-// list's address reach mail/lists, with the signed-in login for the
-// latter only.
+// TestListsReceive: mail from outside, a member's submission and the
+// queue's notification to a list's address reach mail/lists, with the
+// signed-in login for the submission only.
 func TestListsReceive(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, Config{})
@@ -95,7 +95,12 @@ func TestListsReceive(t *testing.T) {
 	if err := e.svc.Submit(ctx, who, senv, header(t, amsg), []byte(amsg), Received{Helo: "x", IP: net.IPv4(192, 0, 2, 2), With: "ESMTPSA"}); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"news+b-1-x@example-party.org eve@outside.example  Received:", "news@example-party.org anna@example-party.org anna@example-party.org Received:"}
+	// The queue's own notification about a list's copy.
+	if err := e.svc.DeliverLocal(ctx, "news+b-2-y@example-party.org", strings.NewReader("From: postmaster@example-party.org\r\n\r\nx")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"news+b-1-x@example-party.org eve@outside.example  Received:", "news@example-party.org anna@example-party.org anna@example-party.org Received:",
+		"news+b-2-y@example-party.org   From: pos"}
 	if !slices.Equal(l.got, want) {
 		t.Errorf("lists got %q, want %q", l.got, want)
 	}

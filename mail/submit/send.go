@@ -60,8 +60,13 @@ func (s *Service) sign(ctx context.Context, msg []byte) ([]byte, error) {
 	return s.deps.Signer.Sign(ctx, msg)
 }
 
+// maxListNotice bounds a notification DeliverLocal hands a list: the
+// queue's quote only the header of the message they are about.
+const maxListNotice = 1 << 20
+
 // DeliverLocal delivers a message caucus writes to one address of the
-// party, into its INBOX; for any other address it returns
+// party, into its INBOX, or to a mailing list (a notification to one of
+// its return paths); for any other address it returns
 // queue.ErrNotLocal. A message to one of our rewritten senders (SRS), a
 // notification about mail we forwarded, is queued to the original sender
 // from the null reverse-path. The queue delivers its notifications with
@@ -84,6 +89,14 @@ func (s *Service) DeliverLocal(ctx context.Context, rcpt string, msg io.Reader) 
 	}
 	if err != nil {
 		return err
+	}
+	if len(t.Lists) > 0 {
+		// A notification to a list's return path (VERP): the list reads it.
+		b, err := io.ReadAll(io.LimitReader(msg, maxListNotice))
+		if err != nil {
+			return err
+		}
+		return s.toLists(ctx, &Envelope{lists: t.Lists}, "", b)
 	}
 	_, err = s.deps.Store.DeliverTo(ctx, t.Accounts, "INBOX", msg)
 	return err
