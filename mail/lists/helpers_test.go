@@ -10,6 +10,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/authtest"
+	"github.com/caucus-org/caucus/mail/route"
 )
 
 // sent is one message a fake sender took.
@@ -62,7 +63,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, open bool) *fixture {
 	t.Helper()
-	env := authtest.New(t, auth.Config{}, Component())
+	env := authtest.New(t, auth.Config{}, Component(), route.Component())
 	ctx := t.Context()
 	f := &fixture{env: env, sender: &fakeSender{}}
 	f.anna = env.User(t, "anna@example-party.org", auth.RoleMember)

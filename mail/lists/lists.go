@@ -30,6 +30,7 @@ import (
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/mail/route"
 )
 
 // Errors.
@@ -85,11 +86,18 @@ type Config struct {
 	Key     []byte   // at least 32 bytes: signs unsubscription, confirmation and VERP tokens
 }
 
+// Directory says whether an address is taken by an account, an alias
+// or a group (*route.Directory): a list may not take it.
+type Directory interface {
+	Resolve(ctx context.Context, rcpt string) (route.Target, error)
+}
+
 // Deps are what the service works with.
 type Deps struct {
 	DB     *db.DB
 	Auth   *auth.Service
 	Sender Sender
+	Dir    Directory // nil: only other lists' addresses are checked
 	Log    *slog.Logger
 	Now    func() time.Time
 }
@@ -143,6 +151,10 @@ func (l List) local() (local, domain string) {
 
 var localRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
+// reserved are the mailbox names RFC 2142 and RFC 5321 section 4.5.1
+// keep for the mail system, whether or not someone has them now.
+var reserved = []string{"postmaster", "abuse", "mailer-daemon", "hostmaster", "webmaster", "security"}
+
 // validAddress checks a new list's address: in one of the party's
 // domains, a plain local part short enough to leave room for the VERP
 // tag, no subaddress.
@@ -152,18 +164,23 @@ func (s *Service) validAddress(addr string) (string, error) {
 	if !ok || !slices.Contains(s.cfg.Domains, domain) {
 		return "", fmt.Errorf("%w: %q is not an address in the party's domains", ErrBadList, addr)
 	}
+	if slices.Contains(reserved, local) {
+		return "", fmt.Errorf("%w: %q is kept for the mail system (RFC 2142)", ErrBadList, addr)
+	}
 	if len(local) > maxLocal || !localRe.MatchString(local) {
 		return "", fmt.Errorf("%w: %q: the name before @ must be at most %d letters, digits, dots, dashes", ErrBadList, addr, maxLocal)
 	}
 	return addr, nil
 }
 
-// Create makes a list. The address must not be an account's, an alias or
-// a group's: the caller (the console) asks the directory; here only the
-// other lists are checked, by the unique index.
+// Create makes a list. Its address must not be an account's, an
+// alias, a group's or another list's.
 func (s *Service) Create(ctx context.Context, actor string, l List) (int64, error) {
 	addr, err := s.validAddress(l.Address)
 	if err != nil {
+		return 0, err
+	}
+	if err := s.free(ctx, addr); err != nil {
 		return 0, err
 	}
 	l.Name = strings.TrimSpace(l.Name)
@@ -219,6 +236,21 @@ func (s *Service) SetModerators(ctx context.Context, actor string, id int64, log
 		}
 		return s.deps.Auth.Audit().RecordTx(ctx, tx, audit.Event{Actor: actor, Kind: "list.moderators", Detail: fmt.Sprintf("list=%s moderators=%q", l.Address, logins)})
 	})
+}
+
+// free checks that no account, alias or group has addr.
+func (s *Service) free(ctx context.Context, addr string) error {
+	if s.deps.Dir == nil {
+		return nil
+	}
+	_, err := s.deps.Dir.Resolve(ctx, addr)
+	switch {
+	case errors.Is(err, route.ErrUnknown):
+		return nil
+	case err == nil:
+		return fmt.Errorf("%w: %s is taken", ErrBadList, addr)
+	}
+	return fmt.Errorf("lists: create: %w", err)
 }
 
 const listCols = `id, address, name, grp, open, created_at`

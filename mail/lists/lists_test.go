@@ -2,6 +2,8 @@ package lists
 
 import (
 	"errors"
+
+	"github.com/caucus-org/caucus/mail/route"
 	"net/url"
 	"regexp"
 	"slices"
@@ -220,6 +222,9 @@ func TestDoubleOptIn(t *testing.T) {
 func TestCreateRefuses(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, false)
+	dir := route.New(f.env.DB, f.env.Auth, []string{"example-party.org"}, f.env.Clock.Now)
+	dir.SetLists(f.svc)
+	f.svc.deps.Dir = dir
 	for _, l := range []List{
 		{Address: "news@elsewhere.example", Name: "X"},
 		{Address: "news@example-party.org", Name: "Again"},
@@ -227,6 +232,9 @@ func TestCreateRefuses(t *testing.T) {
 		{Address: "a+b@example-party.org", Name: "Sub"},
 		{Address: "x@example-party.org", Name: "No group", Group: "nobody"},
 		{Address: "y@example-party.org", Name: "bad\r\nname"},
+		{Address: "anna@example-party.org", Name: "An account's"},
+		{Address: "members@example-party.org", Name: "A group's"},
+		{Address: "postmaster@example-party.org", Name: "The postmaster"},
 	} {
 		if _, err := f.svc.Create(t.Context(), "admin", l); !errors.Is(err, ErrBadList) {
 			t.Errorf("Create(%+v) = %v, want ErrBadList", l, err)

@@ -20,7 +20,7 @@ func (s *Server) listPacing() queue.Pacing {
 // and mail/submit, which hand them the mail for their addresses.
 func (s *Server) buildLists() error {
 	l, err := lists.New(lists.Config{Domains: s.cfg.MailDomains, BaseURL: s.url, Key: s.keys.Derive("lists")}, lists.Deps{
-		DB: s.db, Auth: s.auth, Sender: s.submit, Log: s.log.With("component", "lists"), Now: s.deps.Now,
+		DB: s.db, Auth: s.auth, Sender: s.submit, Dir: s.dir, Log: s.log.With("component", "lists"), Now: s.deps.Now,
 	})
 	if err != nil {
 		return err
