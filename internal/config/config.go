@@ -269,6 +269,13 @@ type SMTP struct {
 	// MaxRcptsPerMessage is how many recipients one submitted message may
 	// have; more get 452. Default 50.
 	MaxRcptsPerMessage int `toml:"max_rcpts_per_message"`
+	// ListPerSecond is how many copies of mailing lists' posts the queue
+	// starts delivering per second, to all domains together, behind the
+	// members' own mail (mail/queue's Pacing). Default 10.
+	ListPerSecond int `toml:"list_per_second"`
+	// ListPerDomainPerSecond is the same to any one recipient domain.
+	// Default 1.
+	ListPerDomainPerSecond int `toml:"list_per_domain_per_second"`
 }
 
 // Files holds the settings of the file store (versions, trash, quotas)
@@ -344,11 +351,13 @@ func Default() Config {
 		Log:     Log{Format: "text", Level: "info"},
 		Backup:  Backup{Time: "03:30", Keep: 14},
 		SMTP: SMTP{
-			MaxConnsPerAddr:    20,
-			MaxMessageBytes:    32 << 20,
-			MaxRecipients:      100,
-			SendPerHour:        100,
-			MaxRcptsPerMessage: 50,
+			MaxConnsPerAddr:        20,
+			MaxMessageBytes:        32 << 20,
+			MaxRecipients:          100,
+			SendPerHour:            100,
+			MaxRcptsPerMessage:     50,
+			ListPerSecond:          10,
+			ListPerDomainPerSecond: 1,
 		},
 		Files: Files{
 			Versions:            10,
@@ -732,6 +741,8 @@ func (c Config) checkSMTP(p *problems) {
 		{"smtp.max_recipients", int64(c.SMTP.MaxRecipients), 10000},
 		{"smtp.send_per_hour", int64(c.SMTP.SendPerHour), 1000000},
 		{"smtp.max_rcpts_per_message", int64(c.SMTP.MaxRcptsPerMessage), 10000},
+		{"smtp.list_per_second", int64(c.SMTP.ListPerSecond), 10000},
+		{"smtp.list_per_domain_per_second", int64(c.SMTP.ListPerDomainPerSecond), 10000},
 	} {
 		if l.val < 1 || l.val > l.max {
 			p.bad(l.key, "%d is not between 1 and %d", l.val, l.max)

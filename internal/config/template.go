@@ -172,6 +172,12 @@ max_recipients = {{.SMTP.MaxRecipients}}
 send_per_hour = {{.SMTP.SendPerHour}}
 # Recipients of one message an account submits.
 max_rcpts_per_message = {{.SMTP.MaxRcptsPerMessage}}
+# Copies of mailing lists' posts delivered per second, to all domains: a
+# 20,000-address mailing goes out at this pace, after the members' own mail.
+list_per_second = {{.SMTP.ListPerSecond}}
+# The same to any one domain, so that receivers do not take the party for a
+# spammer.
+list_per_domain_per_second = {{.SMTP.ListPerDomainPerSecond}}
 [files]
 # How many versions of each file are kept, so that an older one can be
 # restored.

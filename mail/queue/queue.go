@@ -33,6 +33,14 @@
 // caucus does not offer the DSN extension (RFC 3461) to its own clients, so
 // notifications follow the default: failures and delays, never successes.
 //
+// # Bulk mail
+//
+// A list's copies ([Queue.EnqueueBulk]) are bulk: members' own mail is
+// always delivered first, and bulk deliveries start at a rate overall and
+// per recipient domain, on part of the workers ([Pacing]), so that a
+// mailing to 20,000 addresses neither delays a member's message nor
+// floods a receiver.
+//
 // # Storage
 //
 // A message's body is one blob, whatever the number of recipients; its
@@ -151,6 +159,9 @@ type Config struct {
 	// Metrics counts messages queued, delivered and bounced; nil counts
 	// nothing.
 	Metrics *metrics.Set
+	// Bulk paces bulk mail (a list's copies, [Queue.EnqueueBulk]); zero
+	// fields take the defaults of [Pacing].
+	Bulk Pacing
 }
 
 // timeouts bounds each step of an SMTP session. They are shorter than the
@@ -191,8 +202,9 @@ type Queue struct {
 	wake chan struct{} // a token tells Run to look for due deliveries now
 
 	mu       sync.Mutex
-	inflight map[int64]bool      // delivery IDs being attempted
+	inflight map[int64]bool      // delivery IDs being attempted; true for bulk ones
 	held     map[int64]time.Time // delivery IDs not to attempt before then: their state could not be read or written
+	pacer    *pacer              // bulk deliveries' rates
 }
 
 // New returns a queue keeping its state in d (migrated with [Component])
@@ -236,6 +248,7 @@ func New(cfg Config, d *db.DB, blobs blob.Store, log *slog.Logger) *Queue {
 	if cfg.Dialer == nil {
 		cfg.Dialer = publicDialer(defaultTimeouts.dial)
 	}
+	cfg.Bulk.defaults(cfg.Workers)
 	q := &Queue{
 		cfg:      cfg,
 		db:       d,
@@ -246,6 +259,7 @@ func New(cfg Config, d *db.DB, blobs blob.Store, log *slog.Logger) *Queue {
 		wake:     make(chan struct{}, 1),
 		inflight: map[int64]bool{},
 		held:     map[int64]time.Time{},
+		pacer:    newPacer(cfg.Bulk),
 	}
 	q.http = q.policyClient()
 	return q
@@ -302,6 +316,11 @@ type Item struct {
 // [ErrTooLarge], a malformed address with [ErrBadAddress]. The queue sends
 // the bytes as they are: signing (DKIM) happens before.
 func (q *Queue) Enqueue(ctx context.Context, from string, rcpts []string, msg io.Reader) (id int64, err error) {
+	return q.enqueue(ctx, from, rcpts, msg, false)
+}
+
+// enqueue is Enqueue, of bulk mail or not.
+func (q *Queue) enqueue(ctx context.Context, from string, rcpts []string, msg io.Reader, bulk bool) (id int64, err error) {
 	if q.blobs == nil {
 		return 0, ErrNoBlobs
 	}
@@ -321,7 +340,7 @@ func (q *Queue) Enqueue(ctx context.Context, from string, rcpts []string, msg io
 	}
 	now := q.now()
 	err = q.db.Tx(ctx, func(tx *sql.Tx) error {
-		id, err = insertMessage(ctx, tx, ref, from, size, sc.eightBit, groups, now)
+		id, err = insertMessage(ctx, tx, ref, from, size, sc.eightBit, groups, now, bulk)
 		return err
 	})
 	if err != nil {
@@ -332,7 +351,7 @@ func (q *Queue) Enqueue(ctx context.Context, from string, rcpts []string, msg io
 		}
 		return 0, fmt.Errorf("queue: enqueue: %w", err)
 	}
-	q.log.Info("queue: enqueued", "id", id, "size", size, "domains", len(groups), "rcpts", len(rcpts), "dsn", from == "")
+	q.log.Info("queue: enqueued", "id", id, "size", size, "domains", len(groups), "rcpts", len(rcpts), "dsn", from == "", "bulk", bulk)
 	q.notify()
 	q.cfg.Metrics.Queued()
 	return id, nil
@@ -416,8 +435,8 @@ func truncate(s string, n int) string {
 }
 
 // insertMessage inserts a message with its deliveries and recipients, all
-// due at now.
-func insertMessage(ctx context.Context, tx *sql.Tx, ref blob.Ref, from string, size int64, eightBit bool, groups []domainGroup, now time.Time) (int64, error) {
+// due at now, bulk or not.
+func insertMessage(ctx context.Context, tx *sql.Tx, ref blob.Ref, from string, size int64, eightBit bool, groups []domainGroup, now time.Time, bulk bool) (int64, error) {
 	res, err := tx.ExecContext(ctx, `INSERT INTO queue_messages (blob_ref, sender, size, eight_bit, created_at) VALUES (?, ?, ?, ?, ?)`,
 		string(ref), from, size, eightBit, now.Unix())
 	if err != nil {
@@ -428,7 +447,7 @@ func insertMessage(ctx context.Context, tx *sql.Tx, ref blob.Ref, from string, s
 		return 0, err
 	}
 	for _, g := range groups {
-		res, err := tx.ExecContext(ctx, `INSERT INTO queue_deliveries (message_id, domain, next_attempt) VALUES (?, ?, ?)`, id, g.domain, now.Unix())
+		res, err := tx.ExecContext(ctx, `INSERT INTO queue_deliveries (message_id, domain, next_attempt, bulk) VALUES (?, ?, ?, ?)`, id, g.domain, now.Unix(), bulk)
 		if err != nil {
 			return 0, err
 		}

@@ -43,54 +43,113 @@ func (q *Queue) Run(ctx context.Context) {
 }
 
 // dispatch starts attempts for due deliveries, as many as there are free
-// workers, and returns when the next delivery not yet due is due (zero if
-// none is).
+// workers: members' own mail first, then bulk mail at the rates of
+// [Config.Bulk] on at most its workers. It returns when it should look
+// again: the next delivery not yet due, or the moment a bulk delivery
+// held back by its rate may go (zero if none).
 func (q *Queue) dispatch(ctx context.Context, wg *sync.WaitGroup) time.Time {
-	now := q.now().Unix()
+	now := q.now()
 	q.mu.Lock()
-	busy := len(q.inflight)
+	busy, busyBulk := len(q.inflight), 0
+	for _, bulk := range q.inflight {
+		if bulk {
+			busyBulk++
+		}
+	}
 	for id := range q.held {
 		q.isHeld(id) // forgets expired holds
 	}
 	q.mu.Unlock()
+	var paced time.Time
 	if free := q.cfg.Workers - busy; free > 0 {
-		ids, err := q.due(ctx, now, free+busy)
+		ids, err := q.due(ctx, now.Unix(), free+busy)
 		if err != nil && ctx.Err() == nil {
 			q.log.Error("queue: looking for due deliveries", "err", err)
 		}
 		for _, id := range ids {
-			if free == 0 {
-				break
+			if free > 0 && q.start(ctx, wg, id, false) {
+				free--
 			}
-			q.mu.Lock()
-			if q.inflight[id] || q.isHeld(id) {
-				q.mu.Unlock()
-				continue
-			}
-			q.inflight[id] = true
-			q.mu.Unlock()
-			free--
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer q.finished(id)
-				q.attempt(ctx, id)
-			}()
+		}
+		if bulkFree := min(free, q.cfg.Bulk.Workers-busyBulk); bulkFree > 0 {
+			paced = q.dispatchBulk(ctx, wg, now, bulkFree, busyBulk)
 		}
 	}
 	var next sql.NullInt64
-	if err := q.db.QueryRowContext(ctx, `SELECT MIN(next_attempt) FROM queue_deliveries WHERE next_attempt > ?`, now).Scan(&next); err != nil {
-		return time.Time{}
+	if err := q.db.QueryRowContext(ctx, `SELECT MIN(next_attempt) FROM queue_deliveries WHERE next_attempt > ?`, now.Unix()).Scan(&next); err != nil || !next.Valid {
+		return paced
 	}
-	if !next.Valid {
-		return time.Time{}
+	if t := time.Unix(next.Int64, 0); paced.IsZero() || t.Before(paced) {
+		return t
 	}
-	return time.Unix(next.Int64, 0)
+	return paced
 }
 
-// due returns up to limit deliveries due at now, the longest due first.
+// dispatchBulk starts up to free due bulk deliveries that their rates
+// allow, and returns when the first one held back may go (zero if none
+// was).
+func (q *Queue) dispatchBulk(ctx context.Context, wg *sync.WaitGroup, now time.Time, free, busy int) time.Time {
+	q.mu.Lock()
+	skip := q.pacer.waiting(now, 500)
+	q.mu.Unlock()
+	cands, err := q.dueBulk(ctx, now.Unix(), free+busy+bulkScan, skip)
+	if err != nil && ctx.Err() == nil {
+		q.log.Error("queue: looking for due bulk deliveries", "err", err)
+	}
+	var wait time.Duration
+	for _, c := range cands {
+		if free == 0 {
+			break
+		}
+		q.mu.Lock()
+		if _, busy := q.inflight[c.id]; busy || q.isHeld(c.id) {
+			q.mu.Unlock()
+			continue
+		}
+		ok, w := q.pacer.take(c.domain, now)
+		q.mu.Unlock()
+		if !ok {
+			if wait == 0 || w < wait {
+				wait = w
+			}
+			continue
+		}
+		if q.start(ctx, wg, c.id, true) {
+			free--
+		}
+	}
+	if len(skip) > 0 && wait == 0 {
+		wait = time.Duration(float64(time.Second) / q.cfg.Bulk.DomainRate)
+	}
+	if wait == 0 {
+		return time.Time{}
+	}
+	return now.Add(wait)
+}
+
+// start starts an attempt of delivery id unless one is under way or it
+// is held, and reports whether it did.
+func (q *Queue) start(ctx context.Context, wg *sync.WaitGroup, id int64, bulk bool) bool {
+	q.mu.Lock()
+	if _, busy := q.inflight[id]; busy || q.isHeld(id) {
+		q.mu.Unlock()
+		return false
+	}
+	q.inflight[id] = bulk
+	q.mu.Unlock()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer q.finished(id)
+		q.attempt(ctx, id)
+	}()
+	return true
+}
+
+// due returns up to limit deliveries of members' own mail (not bulk) due
+// at now, the longest due first.
 func (q *Queue) due(ctx context.Context, now int64, limit int) ([]int64, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT id FROM queue_deliveries WHERE next_attempt <= ? ORDER BY next_attempt, id LIMIT ?`, now, limit)
+	rows, err := q.db.QueryContext(ctx, `SELECT id FROM queue_deliveries WHERE bulk = 0 AND next_attempt <= ? ORDER BY next_attempt, id LIMIT ?`, now, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -349,7 +408,7 @@ func (q *Queue) record(ctx context.Context, j *job, res []outcome) {
 		}
 		for _, p := range dsns {
 			g := []domainGroup{{domain: domainOf(j.from), rcpts: []string{j.from}}}
-			if _, err := insertMessage(ctx, tx, p.ref, "", p.size, p.eightBit, g, now); err != nil {
+			if _, err := insertMessage(ctx, tx, p.ref, "", p.size, p.eightBit, g, now, false); err != nil {
 				return err
 			}
 		}

@@ -11,10 +11,16 @@ import "github.com/caucus-org/caucus/internal/db"
 // delivery's when it has no recipients left, a message's when it has no
 // deliveries left; its blob is then named in queue_trash by the same
 // transaction and deleted after the commit. queue_mtasts caches MTA-STS
-// policies (RFC 8461 section 5.1).
+// policies (RFC 8461 section 5.1). A delivery marked bulk (version 2) is
+// a list's copy, paced behind members' own mail (see [Pacing]).
 func Component() db.Component {
-	return db.Component{Name: "queue", Migrations: []db.Migration{{Version: 1, SQL: schemaV1}}}
+	return db.Component{Name: "queue", Migrations: []db.Migration{{Version: 1, SQL: schemaV1}, {Version: 2, SQL: schemaV2}}}
 }
+
+const schemaV2 = `
+ALTER TABLE queue_deliveries ADD COLUMN bulk INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX queue_deliveries_bulk_due ON queue_deliveries(bulk, next_attempt);
+`
 
 const schemaV1 = `
 CREATE TABLE queue_messages (

@@ -1,6 +1,7 @@
 // Package route decides where mail for the party's addresses goes and who
 // may send as which address: accounts, aliases, group lists (a group's
-// address reaches all its members), and forwarding (used when staff leave).
+// address reaches all its members), mailing lists (mail/lists, hooked in
+// with [Directory.SetLists]), and forwarding (used when staff leave).
 // Subaddresses ("name+tag@domain") reach "name@domain" (RFC 5233). An
 // account may have an auto-reply (see [AutoReply]); mail/autoreply sends it.
 package route
@@ -52,12 +53,18 @@ CREATE TABLE autoreplies (
 `}}}
 }
 
+// Lists says which addresses are mailing lists' (mail/lists).
+type Lists interface {
+	IsList(ctx context.Context, address string) (bool, error)
+}
+
 // Directory answers routing questions. It is safe for concurrent use.
 type Directory struct {
 	db      *db.DB
 	auth    *auth.Service
 	domains []string
 	now     func() time.Time
+	lists   Lists // nil: no lists
 
 	mu        sync.Mutex
 	names     []string
@@ -75,6 +82,11 @@ func New(d *db.DB, a *auth.Service, domains []string, now func() time.Time) *Dir
 	}
 	return &Directory{db: d, auth: a, domains: ds, now: now}
 }
+
+// SetLists hooks the mailing lists in: mail for a list's address (and
+// its subaddresses, which carry the list's return paths) resolves to
+// [Target.Lists]. It is called once, while wiring, before any lookup.
+func (d *Directory) SetLists(l Lists) { d.lists = l }
 
 // OwnDomains returns the party's mail domains.
 func (d *Directory) OwnDomains() []string { return slices.Clone(d.domains) }
@@ -103,6 +115,7 @@ func split(address string) (local, domain string, ok bool) {
 type Target struct {
 	Accounts []int64  // local mailboxes
 	Remote   []string // forwarded to outside addresses
+	Lists    []string // mailing lists' addresses, as given (subaddress kept, lower case)
 }
 
 // Resolve says where mail for rcpt goes. ErrNotOurs for other domains,
@@ -116,6 +129,8 @@ func (d *Directory) Resolve(ctx context.Context, rcpt string) (Target, error) {
 	t.Accounts = slices.Compact(t.Accounts)
 	slices.Sort(t.Remote)
 	t.Remote = slices.Compact(t.Remote)
+	slices.Sort(t.Lists)
+	t.Lists = slices.Compact(t.Lists)
 	return t, nil
 }
 
@@ -141,6 +156,12 @@ func (d *Directory) resolve(ctx context.Context, rcpt string, t *Target, depth i
 	if id != 0 {
 		return d.deliverTo(ctx, id, t, depth)
 	}
+	if isList, err := d.isList(ctx, address); err != nil {
+		return err
+	} else if isList {
+		t.Lists = append(t.Lists, strings.ToLower(strings.TrimSpace(rcpt)))
+		return nil
+	}
 	members, isGroup, err := d.auth.GroupMembers(ctx, local)
 	if err != nil {
 		return err
@@ -164,6 +185,18 @@ func (d *Directory) resolve(ctx context.Context, rcpt string, t *Target, depth i
 		return nil
 	}
 	return fmt.Errorf("%w: %s", ErrUnknown, address)
+}
+
+// isList reports whether address is a mailing list's.
+func (d *Directory) isList(ctx context.Context, address string) (bool, error) {
+	if d.lists == nil {
+		return false, nil
+	}
+	ok, err := d.lists.IsList(ctx, address)
+	if err != nil {
+		return false, fmt.Errorf("route: list: %w", err)
+	}
+	return ok, nil
 }
 
 // admins returns the ids of the admins who are active or invited (whose
@@ -285,6 +318,11 @@ func (d *Directory) AddAlias(ctx context.Context, actor string, accountID int64,
 		return err
 	} else if id != 0 {
 		return fmt.Errorf("route: %s is already in use", address)
+	}
+	if isList, err := d.isList(ctx, address); err != nil {
+		return err
+	} else if isList {
+		return fmt.Errorf("route: %s is a mailing list's address", address)
 	}
 	if local, _, _ := split(address); local != "" {
 		if _, isGroup, err := d.auth.GroupMembers(ctx, local); err != nil {

@@ -34,6 +34,7 @@ func (s *Service) InboundRcpt(ctx context.Context, env *Envelope, to string) err
 	env.Rcpts = append(env.Rcpts, to)
 	env.local = append(env.local, t.Accounts...)
 	env.remote = append(env.remote, t.Remote...)
+	env.lists = append(env.lists, t.Lists...)
 	return nil
 }
 
@@ -76,6 +77,11 @@ func (s *Service) Deliver(ctx context.Context, env *Envelope, msg []byte, rcv Re
 		sender = rw.Forward(sender)
 	}
 	if err := s.enqueue(ctx, env, sender, msg); err != nil {
+		return err
+	}
+	// Lists last: a list that fails has the sender try again, and the
+	// duplicates fall on the few local recipients, not on the list.
+	if err := s.toLists(ctx, env, "", msg); err != nil {
 		return err
 	}
 	if !junk {

@@ -39,7 +39,7 @@ func sendingCalls(fset *token.FileSet, f *ast.File) []string {
 			}
 			recv := lastName(sel.X)
 			switch name := sel.Sel.Name; {
-			case name == "Enqueue" || name == "DeliverTo":
+			case name == "Enqueue" || name == "EnqueueBulk" || name == "DeliverTo":
 				report(n, recv+"."+name)
 			case name == "Deliver" && !strings.EqualFold(recv, "submit"):
 				report(n, recv+"."+name)
@@ -124,6 +124,7 @@ func TestSendingCallsFound(t *testing.T) {
 	src := `package p
 func f() {
 	q.Enqueue(ctx, "", nil, r)
+	q.EnqueueBulk(ctx, "", nil, r)
 	s.deps.Store.DeliverTo(ctx, ids, "INBOX", r)
 	st.Deliver(ctx, ids, r)
 	signer.Sign(ctx, msg)
@@ -142,7 +143,7 @@ func f() {
 		t.Fatal(err)
 	}
 	got := sendingCalls(fset, f)
-	want := []string{"q.Enqueue", "Store.DeliverTo", "st.Deliver", "signer.Sign", "Signer.Sign", "msgauth.Sign", "DKIMSigner.Sign", "DKIMSigner.Sign"}
+	want := []string{"q.Enqueue", "q.EnqueueBulk", "Store.DeliverTo", "st.Deliver", "signer.Sign", "Signer.Sign", "msgauth.Sign", "DKIMSigner.Sign", "DKIMSigner.Sign"}
 	if len(got) != len(want) {
 		t.Fatalf("found %d calls, want %d: %q", len(got), len(want), got)
 	}

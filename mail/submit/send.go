@@ -17,6 +17,11 @@ import (
 // of RFC 3834 section 3) to the addresses to: DKIM-signed, delivered at
 // once to the party's addresses, queued for the others.
 func (s *Service) Send(ctx context.Context, from string, to []string, msg []byte) error {
+	return s.send(ctx, from, to, msg, false)
+}
+
+// send is Send, of bulk mail ([Service.SendBulk]) or not.
+func (s *Service) send(ctx context.Context, from string, to []string, msg []byte, bulk bool) error {
 	msg, err := s.sign(ctx, msg)
 	if err != nil {
 		return err
@@ -36,6 +41,10 @@ func (s *Service) Send(ctx context.Context, from string, to []string, msg []byte
 	if s.deps.Queue == nil {
 		return errors.New("submit: no queue for other domains")
 	}
+	if bq, ok := s.deps.Queue.(BulkQueue); ok && bulk {
+		_, err = bq.EnqueueBulk(ctx, from, remote, bytes.NewReader(msg))
+		return err
+	}
 	_, err = s.deps.Queue.Enqueue(ctx, from, remote, bytes.NewReader(msg))
 	return err
 }
@@ -51,8 +60,13 @@ func (s *Service) sign(ctx context.Context, msg []byte) ([]byte, error) {
 	return s.deps.Signer.Sign(ctx, msg)
 }
 
+// maxListNotice bounds a notification DeliverLocal hands a list: the
+// queue's quote only the header of the message they are about.
+const maxListNotice = 1 << 20
+
 // DeliverLocal delivers a message caucus writes to one address of the
-// party, into its INBOX; for any other address it returns
+// party, into its INBOX, or to a mailing list (a notification to one of
+// its return paths); for any other address it returns
 // queue.ErrNotLocal. A message to one of our rewritten senders (SRS), a
 // notification about mail we forwarded, is queued to the original sender
 // from the null reverse-path. The queue delivers its notifications with
@@ -75,6 +89,14 @@ func (s *Service) DeliverLocal(ctx context.Context, rcpt string, msg io.Reader) 
 	}
 	if err != nil {
 		return err
+	}
+	if len(t.Lists) > 0 {
+		// A notification to a list's return path (VERP): the list reads it.
+		b, err := io.ReadAll(io.LimitReader(msg, maxListNotice))
+		if err != nil {
+			return err
+		}
+		return s.toLists(ctx, &Envelope{lists: t.Lists}, "", b)
 	}
 	_, err = s.deps.Store.DeliverTo(ctx, t.Accounts, "INBOX", msg)
 	return err

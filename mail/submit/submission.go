@@ -53,6 +53,7 @@ func (s *Service) Rcpt(ctx context.Context, who Sender, env *Envelope, to string
 		}
 		env.local = append(env.local, t.Accounts...)
 		env.remote = append(env.remote, t.Remote...)
+		env.lists = append(env.lists, t.Lists...)
 	} else {
 		if !validRemote(to) {
 			return refuse(501, [3]int{5, 1, 3}, ErrBadRecipient, "Bad recipient address")
@@ -92,6 +93,9 @@ func (s *Service) Submit(ctx context.Context, who Sender, env *Envelope, h *mess
 		return err
 	}
 	s.auditRoleSend(ctx, who, env, h)
+	if err := s.toLists(ctx, env, who.Account.Login, msg); err != nil {
+		return err
+	}
 	s.autoReply(ctx, env, msg)
 	return nil
 }

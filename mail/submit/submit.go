@@ -114,6 +114,8 @@ type Deps struct {
 	Signer Signer
 	// AutoReply, if set, answers delivered mail (offboarded staff).
 	AutoReply AutoReplier
+	// Lists, if set, takes the mail for mailing lists' addresses.
+	Lists Lists
 	// SRS, if set, rewrites the sender of outside mail forwarded to other
 	// domains and takes the bounces back; nil forwards it unchanged.
 	SRS   *srs.Rewriter
@@ -165,6 +167,7 @@ type Envelope struct {
 	Rcpts  []string // as given, in order
 	local  []int64  // accounts to deliver to
 	remote []string // addresses to queue for
+	lists  []string // mailing lists' addresses (mail/lists)
 }
 
 // Received describes the hop for the Received field (RFC 5321 section

@@ -47,48 +47,7 @@ func TestTwoInstancesExchangeMail(t *testing.T) {
 			"beta-party.test": {"v=spf1 ip4:127.0.0.2 -all"}, "_dmarc.beta-party.test": {"v=DMARC1; p=reject; adkim=s; aspf=s"},
 		},
 	}
-	var smtpAddrs sync.Map // IP → that instance's MX address
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, err
-		}
-		mx, ok := smtpAddrs.Load(host)
-		if !ok {
-			return nil, &net.OpError{Op: "dial", Net: network, Err: os.ErrNotExist}
-		}
-		var d net.Dialer
-		return d.DialContext(ctx, network, mx.(string))
-	}
-	start1 := func(domain, ip string) *peer {
-		dir := t.TempDir()
-		cfg := config.Dev(dir)
-		cfg.Hostname = "mx." + domain
-		cfg.MailDomains = []string{domain}
-		cfg.Listen = FreeListen(cfg.Listen)
-		cfg.Listen.HTTPS = ip + ":0"
-		cfg.Listen.SMTP = ip + ":0"
-		srv, err := start(t.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.NewTextHandler(t.Output(), nil)).With("instance", domain),
-			Out: io.Discard, Resolver: resolver, QueueDial: dial, NoNotices: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			srv.Shutdown(ctx)
-		})
-		smtpAddrs.Store(ip, srv.addrs["smtp"])
-		keys, err := msgauth.LoadOrCreateKeys(filepath.Join(dir, "dkim"), domain, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, k := range keys {
-			name, value := k.DNSRecord()
-			resolver.TXT[name] = []string{value}
-		}
-		return &peer{srv: srv, domain: domain, dir: dir}
-	}
+	start1 := peerStarter(t, resolver)
 	a := start1("alpha-party.test", "127.0.0.1")
 	b := start1("beta-party.test", "127.0.0.2")
 	alice := newMailAccount(t, a.srv, "alice@alpha-party.test")
@@ -141,6 +100,54 @@ func TestTwoInstancesExchangeMail(t *testing.T) {
 		if !strings.Contains(dsn, want) {
 			t.Errorf("alice's bounce lacks %q:\n%s", want, dsn)
 		}
+	}
+}
+
+// peerStarter returns a function that starts a caucus instance for a
+// domain on an address of 127.0.0.0/8, its MX and DKIM keys in resolver,
+// its queue delivering to the other instances it started.
+func peerStarter(t *testing.T, resolver *dns.Mock) func(domain, ip string) *peer {
+	var smtpAddrs sync.Map // IP → that instance's MX address
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		mx, ok := smtpAddrs.Load(host)
+		if !ok {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: os.ErrNotExist}
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, mx.(string))
+	}
+	return func(domain, ip string) *peer {
+		dir := t.TempDir()
+		cfg := config.Dev(dir)
+		cfg.Hostname = "mx." + domain
+		cfg.MailDomains = []string{domain}
+		cfg.Listen = FreeListen(cfg.Listen)
+		cfg.Listen.HTTPS = ip + ":0"
+		cfg.Listen.SMTP = ip + ":0"
+		srv, err := start(t.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.NewTextHandler(t.Output(), nil)).With("instance", domain),
+			Out: io.Discard, Resolver: resolver, QueueDial: dial, NoNotices: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			srv.Shutdown(ctx)
+		})
+		smtpAddrs.Store(ip, srv.addrs["smtp"])
+		keys, err := msgauth.LoadOrCreateKeys(filepath.Join(dir, "dkim"), domain, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			name, value := k.DNSRecord()
+			resolver.TXT[name] = []string{value}
+		}
+		return &peer{srv: srv, domain: domain, dir: dir}
 	}
 }
 

@@ -35,6 +35,7 @@ func (s *Server) buildLoops(ctx context.Context) error {
 		loopFunc(s.mail.RunIndexer),
 		s.queue,
 		s.autoreply,
+		s.lists, // sends approved posts
 		s.offboard,
 		s.imports, // resumes the import jobs a restart stopped
 		loopFunc(func(ctx context.Context) { s.ops.RunExpiry(ctx, time.Hour) }),

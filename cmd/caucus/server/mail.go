@@ -38,6 +38,9 @@ func (s *Server) buildMail(ctx context.Context) (err error) {
 	if err := s.buildSubmit(); err != nil {
 		return err
 	}
+	if err := s.buildLists(); err != nil {
+		return err
+	}
 	// Auto-replies (RFC 3834) to mail for departed staff: sent through
 	// mail/submit like all other mail, which triggers them.
 	s.autoreply = autoreply.New(autoreply.Config{Hostname: cfg.Hostname, Now: now}, autoreply.Deps{
@@ -103,6 +106,7 @@ func (s *Server) buildSubmit() error {
 		Metrics:      s.stats,
 		LocalDeliver: bounces.DeliverLocal,
 		Sign:         bounces.Sign,
+		Bulk:         s.listPacing(),
 	}, s.db, qblobs, s.log.With("component", "queue"))
 	// The one way a message enters or leaves: what the MX receives, what
 	// members submit, and what caucus writes (invitations, auto-replies,

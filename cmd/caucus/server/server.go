@@ -36,6 +36,7 @@ import (
 	"github.com/caucus-org/caucus/internal/tlsacme"
 	"github.com/caucus-org/caucus/mail/autoreply"
 	"github.com/caucus-org/caucus/mail/imapserver"
+	"github.com/caucus-org/caucus/mail/lists"
 	"github.com/caucus-org/caucus/mail/mailimport"
 	"github.com/caucus-org/caucus/mail/msgauth"
 	"github.com/caucus-org/caucus/mail/offboard"
@@ -125,6 +126,7 @@ type Server struct {
 	autoreply *autoreply.Responder // auto-replies for departed staff
 	offboard  *offboard.Service    // retention, exports, successors
 	phish     *phish.Service       // phishing reports, blocked senders
+	lists     *lists.Service       // member mailing lists
 	dkim      map[string][]msgauth.DKIMKey
 
 	// files

@@ -23,6 +23,7 @@ import (
 	"github.com/caucus-org/caucus/mail/autoreply"
 	"github.com/caucus-org/caucus/mail/calendar"
 	"github.com/caucus-org/caucus/mail/contacts"
+	"github.com/caucus-org/caucus/mail/lists"
 	"github.com/caucus-org/caucus/mail/mailimport"
 	"github.com/caucus-org/caucus/mail/offboard"
 	"github.com/caucus-org/caucus/mail/phish"
@@ -35,7 +36,7 @@ import (
 func components() []db.Component {
 	return []db.Component{audit.Component(), auth.Component(), store.Component(), store.WebmailComponent(), mailimport.Component(), route.Component(), queue.Component(),
 		autoreply.Component(), offboard.Component(), admin.Component(), files.Component(), backup.Component(), phish.Component(), notice.Component(),
-		calendar.Component(), contacts.Component(), upload.Component()}
+		calendar.Component(), contacts.Component(), upload.Component(), lists.Component()}
 }
 
 // openStorage is the first phase: the data directory, the database with

@@ -76,6 +76,9 @@ func (s *Server) buildWeb(ctx context.Context) error {
 	if err := s.buildImportWeb(mux, pages); err != nil {
 		return err
 	}
+	if err := s.buildListWeb(mux, pages); err != nil {
+		return err
+	}
 	autoconfig.New(autoconfig.SettingsFrom(s.bound(), s.url), s.auth, log.With("component", "autoconfig")).Register(mux, pages)
 	// Members come for their mail first, as they did to Gmail.
 	mux.Handle("GET /{$}", pages.Require(http.RedirectHandler("/mail/", http.StatusSeeOther)))

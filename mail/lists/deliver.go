@@ -1,0 +1,264 @@
+package lists
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caucus-org/caucus/mail/message"
+)
+
+// batch is how many outbox rows Run sends per turn.
+const batch = 200
+
+// notify wakes Run.
+func (s *Service) notify() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends approved posts until ctx ends: each outbox row becomes one
+// copy handed to mail/submit's bulk path, and the row goes once the copy
+// is handed over (after a crash between the two, that one recipient gets
+// the post twice, never none). It looks again when a post is approved and
+// every 30 seconds.
+func (s *Service) Run(ctx context.Context) {
+	for {
+		n, err := s.SendPending(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("lists: sending", "err", err)
+		}
+		if n > 0 && err == nil {
+			continue
+		}
+		t := time.NewTimer(30 * time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-s.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// outRow is one outbox row.
+type outRow struct {
+	id, post, sub int64
+	address       string
+}
+
+// SendPending sends up to one batch of the outbox and returns how many
+// copies it handed over; posts whose outbox is empty become sent.
+func (s *Service) SendPending(ctx context.Context) (int, error) {
+	rows, err := s.deps.DB.QueryContext(ctx, `SELECT id, post_id, address, sub_id FROM list_outbox ORDER BY id LIMIT ?`, batch)
+	if err != nil {
+		return 0, fmt.Errorf("lists: outbox: %w", err)
+	}
+	var todo []outRow
+	for rows.Next() {
+		var r outRow
+		if err := rows.Scan(&r.id, &r.post, &r.address, &r.sub); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("lists: outbox: %w", err)
+		}
+		todo = append(todo, r)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return 0, fmt.Errorf("lists: outbox: %w", err)
+	}
+	posts := map[int64]*prepared{}
+	sent := 0
+	for _, r := range todo {
+		p := posts[r.post]
+		if p == nil {
+			if p, err = s.prepare(ctx, r.post); err != nil {
+				return sent, err
+			}
+			posts[r.post] = p
+		}
+		if err := s.sendCopy(ctx, p, r); err != nil {
+			return sent, err
+		}
+		sent++
+	}
+	return sent, s.finishPosts(ctx)
+}
+
+// sendCopy sends one recipient's copy and takes its row out.
+func (s *Service) sendCopy(ctx context.Context, p *prepared, r outRow) error {
+	local, domain := p.list.local()
+	from := local + "+owner@" + domain
+	if r.sub != 0 {
+		from = local + "+" + s.verpTag(p.list.ID, r.sub) + "@" + domain
+	}
+	msg := p.copyFor(s.UnsubscribeURL(p.list.ID, r.address))
+	if err := s.deps.Sender.SendBulk(ctx, from, []string{r.address}, msg); err != nil {
+		// A bad address must not stop the list: it is logged, dropped.
+		s.log.Warn("lists: a copy was not sent", "list", p.list.Address, "post", r.post, "err", err)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if _, err := s.deps.DB.ExecContext(ctx, `DELETE FROM list_outbox WHERE id = ?`, r.id); err != nil {
+		return fmt.Errorf("lists: outbox: %w", err)
+	}
+	return nil
+}
+
+// finishPosts marks sending posts without outbox rows as sent.
+func (s *Service) finishPosts(ctx context.Context) error {
+	_, err := s.deps.DB.ExecContext(ctx, `UPDATE list_posts SET state = 'sent' WHERE state = 'sending'
+		AND NOT EXISTS (SELECT 1 FROM list_outbox o WHERE o.post_id = list_posts.id)`)
+	if err != nil {
+		return fmt.Errorf("lists: finish: %w", err)
+	}
+	return nil
+}
+
+// prepared is a post made ready to copy: its header fields, filtered and
+// with the list's added, but for the one that differs per recipient.
+type prepared struct {
+	list List
+	head []byte // fields before List-Unsubscribe
+	body []byte // the blank line and the body
+}
+
+// dropFields are the fields a post loses on its way through the list:
+// the signatures (the list signs its own copies), the return path the
+// delivering server writes, and list fields that would contradict ours.
+var dropFields = []string{"DKIM-Signature", "Return-Path", "List-Id", "List-Unsubscribe", "List-Unsubscribe-Post",
+	"List-Post", "List-Archive", "List-Help", "List-Subscribe", "List-Owner", "Precedence", "Authentication-Results"}
+
+// prepare reads a post and builds its copy's fixed part.
+func (s *Service) prepare(ctx context.Context, postID int64) (*prepared, error) {
+	var listID int64
+	var raw []byte
+	if err := s.deps.DB.QueryRowContext(ctx, `SELECT list_id, raw FROM list_posts WHERE id = ?`, postID).Scan(&listID, &raw); err != nil {
+		return nil, fmt.Errorf("lists: post %d: %w", postID, err)
+	}
+	l, err := s.Get(ctx, listID)
+	if err != nil {
+		return nil, err
+	}
+	fields, blank, rest := message.Split(raw)
+	var head bytes.Buffer
+	for _, f := range fields {
+		if !f.Colon || slices.ContainsFunc(dropFields, f.Is) {
+			continue
+		}
+		if f.Is("From") {
+			head.Write(s.fromField(l, f))
+			continue
+		}
+		if f.Is("Reply-To") && !s.ours(f) {
+			continue // replaced below when From is rewritten
+		}
+		head.Write(f.Raw)
+	}
+	if fromOutside := s.outsideFrom(fields); fromOutside != "" {
+		fmt.Fprintf(&head, "Reply-To: <%s>\r\n", fromOutside)
+	}
+	s.listFields(&head, l)
+	if blank == nil {
+		blank = []byte("\r\n")
+	}
+	return &prepared{list: l, head: head.Bytes(), body: append(append([]byte(nil), blank...), rest...)}, nil
+}
+
+// listFields writes the list's header fields: List-Id (RFC 2919 section
+// 3), List-Post, List-Archive and List-Help (RFC 2369 section 3), and
+// Precedence: list, which auto-responders read (RFC 3834 section 2).
+func (s *Service) listFields(b *bytes.Buffer, l List) {
+	fmt.Fprintf(b, "List-Id: %s <%s>\r\n", phrase(l.Name), l.ListID())
+	fmt.Fprintf(b, "List-Post: <mailto:%s>\r\n", l.Address)
+	fmt.Fprintf(b, "List-Archive: <%s/mail/lists/%d/>\r\n", s.cfg.BaseURL, l.ID)
+	fmt.Fprintf(b, "List-Help: <%s/mail/lists/%d/help>\r\n", s.cfg.BaseURL, l.ID)
+	b.WriteString("Precedence: list\r\n")
+}
+
+// copyFor is the copy for one recipient: the fixed header, then
+// List-Unsubscribe with the recipient's link and List-Unsubscribe-Post
+// (RFC 8058 section 3.1), which the DKIM signature mail/submit adds
+// covers, then the body.
+func (p *prepared) copyFor(unsubURL string) []byte {
+	var b bytes.Buffer
+	b.Grow(len(p.head) + len(p.body) + 256)
+	b.Write(p.head)
+	fmt.Fprintf(&b, "List-Unsubscribe: <%s>\r\n", unsubURL)
+	b.WriteString("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+	b.Write(p.body)
+	return b.Bytes()
+}
+
+// ours reports whether an address field names only the party's domains.
+func (s *Service) ours(f message.Field) bool {
+	list, err := message.ParseAddressList(f.Value())
+	if err != nil {
+		return false
+	}
+	for _, a := range message.Mailboxes(list) {
+		if !slices.Contains(s.cfg.Domains, a.Domain()) {
+			return false
+		}
+	}
+	return true
+}
+
+// outsideFrom returns the From address if it is outside the party's
+// domains ("" otherwise).
+func (s *Service) outsideFrom(fields []message.Field) string {
+	for _, f := range fields {
+		if f.Is("From") && !s.ours(f) {
+			list, err := message.ParseAddressList(f.Value())
+			if mb := message.Mailboxes(list); err == nil && len(mb) == 1 {
+				return mb[0].Addr()
+			}
+			return ""
+		}
+	}
+	return ""
+}
+
+// fromField keeps a From of the party's domains, which the party's DKIM
+// key signs. A From outside them is rewritten to the list's address with
+// the author's name ("Anna via News"), and Reply-To names the author: the
+// author's domain may publish a DMARC policy that refuses mail it did
+// not sign (RFC 7960 section 4.1.3.1).
+func (s *Service) fromField(l List, f message.Field) []byte {
+	if s.ours(f) {
+		return f.Raw
+	}
+	name := ""
+	if list, err := message.ParseAddressList(f.Value()); err == nil {
+		if mb := message.Mailboxes(list); len(mb) == 1 {
+			name = mb[0].Name
+			if name == "" {
+				name = mb[0].Addr()
+			}
+		}
+	}
+	name = strings.TrimSpace(oneLine(name, 80) + " via " + l.Name)
+	return []byte(fmt.Sprintf("From: %s <%s>\r\n", phrase(name), l.Address))
+}
+
+// phrase renders a display name for a header (RFC 5322 section 3.2.5):
+// a quoted string when it is printable ASCII, an encoded word (RFC 2047)
+// otherwise.
+func phrase(name string) string {
+	for _, c := range []byte(name) {
+		if c < 0x20 || c > 0x7e {
+			return mime.QEncoding.Encode("utf-8", name)
+		}
+	}
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+	return `"` + r.Replace(name) + `"`
+}

@@ -1,0 +1,263 @@
+package lists
+
+import (
+	"errors"
+
+	"github.com/caucus-org/caucus/mail/route"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestModeratedPostDelivered: an outside post waits, sends nothing until
+// a moderator approves it, then every member gets a copy of their own
+// with the list's header fields (parsed from the delivered copy).
+func TestModeratedPostDelivered(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, false)
+	ctx := t.Context()
+	if err := f.svc.Subscribe(ctx, "admin@example-party.org", f.list, "Supporter@Outside.example", SourceAdmin, "met at the rally"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Accept(ctx, Inbound{Rcpt: "news@example-party.org", From: "eve@elsewhere.example", Msg: post("Eve <eve@elsewhere.example>", "Hello")}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.svc.SendPending(ctx); err != nil || n != 0 {
+		t.Fatalf("SendPending before approval = %d, %v; want nothing sent", n, err)
+	}
+	waiting, err := f.svc.Posts(ctx, f.list, PostWaiting, 10)
+	if err != nil || len(waiting) != 1 || waiting[0].Subject != "Hello" {
+		t.Fatalf("waiting = %+v, %v", waiting, err)
+	}
+	if got := f.sender.take(); len(got) != 0 {
+		t.Fatalf("sent before approval: %d", len(got))
+	}
+	if err := f.svc.Approve(ctx, "anna@example-party.org", waiting[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Approve(ctx, "anna@example-party.org", waiting[0].ID); !errors.Is(err, ErrNoPost) {
+		t.Errorf("second approval: %v, want ErrNoPost", err)
+	}
+	if n, err := f.svc.SendPending(ctx); err != nil || n != 3 {
+		t.Fatalf("SendPending = %d, %v; want 3", n, err)
+	}
+	copies := byRcpt(t, f.sender.take())
+	for _, rcpt := range []string{"anna@example-party.org", "bob@example-party.org", "supporter@outside.example"} {
+		c, ok := copies[rcpt]
+		if !ok {
+			t.Fatalf("no copy for %s (got %v)", rcpt, copies)
+		}
+		if !c.bulk {
+			t.Errorf("%s: copy not sent on the bulk path", rcpt)
+		}
+		checkHeaders(t, f, rcpt, c)
+	}
+	if c := copies["supporter@outside.example"]; !regexp.MustCompile(`^news\+b-\d+-[0-9a-f]{16}@example-party\.org$`).MatchString(c.from) {
+		t.Errorf("remote copy's return path %q is no VERP address", c.from)
+	}
+	sentPosts, _ := f.svc.Posts(ctx, f.list, PostSent, 10)
+	if len(sentPosts) != 1 {
+		t.Errorf("sent posts = %d, want 1", len(sentPosts))
+	}
+}
+
+// checkHeaders checks a delivered copy's list fields (RFC 2919, 2369, 8058).
+func checkHeaders(t *testing.T, f *fixture, rcpt string, c sent) {
+	t.Helper()
+	m := parse(t, c.msg)
+	h := m.Header
+	want := map[string]string{
+		"List-Id":               `"Party News" <news.example-party.org>`,
+		"List-Post":             "<mailto:news@example-party.org>",
+		"List-Archive":          "<https://mail.example-party.org/mail/lists/1/>",
+		"List-Help":             "<https://mail.example-party.org/mail/lists/1/help>",
+		"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+		"Precedence":            "list",
+		"Reply-To":              "<eve@elsewhere.example>",
+		"From":                  `"Eve via Party News" <news@example-party.org>`,
+	}
+	for k, v := range want {
+		if got := h[k]; len(got) != 1 || got[0] != v {
+			t.Errorf("%s: %s = %q, want one %q", rcpt, k, got, v)
+		}
+	}
+	if got := h["Dkim-Signature"]; len(got) != 0 {
+		t.Errorf("%s: the post's old signature kept: %q", rcpt, got)
+	}
+	unsub := h.Get("List-Unsubscribe")
+	u, err := url.Parse(strings.Trim(unsub, "<>"))
+	if err != nil || u.Scheme != "https" || u.Query().Get("a") != rcpt || u.Host != "mail.example-party.org" {
+		t.Errorf("%s: List-Unsubscribe %q", rcpt, unsub)
+	}
+}
+
+// TestModeratorPostsDirectly: a moderator who signed in to send posts at
+// once; the same From from outside waits.
+func TestModeratorPostsDirectly(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, false)
+	ctx := t.Context()
+	msg := post("Anna <anna@example-party.org>", "Direct")
+	if err := f.svc.Accept(ctx, Inbound{Rcpt: "news@example-party.org", From: "anna@example-party.org", Msg: msg}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Accept(ctx, Inbound{Rcpt: "news@example-party.org", From: "anna@example-party.org", Login: "bob@example-party.org", Msg: msg}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := f.svc.SendPending(ctx); n != 0 {
+		t.Fatalf("a forged or non-moderator post went out to %d", n)
+	}
+	if err := f.svc.Accept(ctx, Inbound{Rcpt: "news@example-party.org", From: "anna@example-party.org", Login: "anna@example-party.org", Msg: msg}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.svc.SendPending(ctx); err != nil || n != 2 {
+		t.Fatalf("moderator's post: sent %d, %v; want 2", n, err)
+	}
+	c := byRcpt(t, f.sender.take())["bob@example-party.org"]
+	if got := parse(t, c.msg).Header.Get("From"); got != "Anna <anna@example-party.org>" {
+		t.Errorf("a party From was rewritten: %q", got)
+	}
+	waiting, _ := f.svc.Posts(ctx, f.list, PostWaiting, 10)
+	if len(waiting) != 2 {
+		t.Errorf("waiting = %d, want 2", len(waiting))
+	}
+}
+
+// TestUnsubscribe: the one-click token of one address unsubscribes it and
+// no other, a wrong token nothing; an unsubscribed group member and
+// subscriber get no more copies.
+func TestUnsubscribe(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, false)
+	ctx := t.Context()
+	f.svc.Subscribe(ctx, "admin", f.list, "sup@outside.example", SourceImport, "supporters.csv")
+	tokBob := f.svc.unsubToken(f.list, "bob@example-party.org")
+	for _, tc := range []struct{ addr, tok string }{
+		{"anna@example-party.org", tokBob},
+		{"bob@example-party.org", tokBob[:len(tokBob)-1] + "A"},
+		{"bob@example-party.org", ""},
+	} {
+		if err := f.svc.Unsubscribe(ctx, f.list, tc.addr, tc.tok, "192.0.2.1"); !errors.Is(err, ErrBadToken) {
+			t.Errorf("Unsubscribe(%s, %q) = %v, want ErrBadToken", tc.addr, tc.tok, err)
+		}
+	}
+	for _, a := range []string{"bob@example-party.org", "sup@outside.example"} {
+		if err := f.svc.Unsubscribe(ctx, f.list, a, f.svc.unsubToken(f.list, a), "192.0.2.1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.svc.Accept(ctx, Inbound{Rcpt: "news@example-party.org", From: "anna@example-party.org", Login: "anna@example-party.org", Msg: post("anna@example-party.org", "After")}); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.SendPending(ctx)
+	got := byRcpt(t, f.sender.take())
+	if len(got) != 1 || got["anna@example-party.org"].msg == nil {
+		t.Errorf("after unsubscribing: copies to %v, want anna only", slices.Collect(mapKeys(got)))
+	}
+}
+
+func mapKeys(m map[string]sent) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// TestDoubleOptIn: a subscription request mails a link; only that link
+// activates the address, with consent recorded as web; a second request
+// within a day mails nothing; a closed list takes no requests.
+func TestDoubleOptIn(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, true)
+	ctx := t.Context()
+	if err := f.svc.RequestSubscription(ctx, f.list, "new@outside.example", "198.51.100.7"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.RequestSubscription(ctx, f.list, "new@outside.example", "198.51.100.7"); !errors.Is(err, ErrTooSoon) {
+		t.Errorf("second request: %v, want ErrTooSoon", err)
+	}
+	mails := f.sender.take()
+	if len(mails) != 1 || mails[0].to[0] != "new@outside.example" || mails[0].bulk {
+		t.Fatalf("confirmation mails = %+v", mails)
+	}
+	link := regexp.MustCompile(`https://\S+/mail/lists/confirm\?\S+`).Find(mails[0].msg)
+	u, err := url.Parse(string(link))
+	if err != nil || link == nil {
+		t.Fatalf("no link in %s", mails[0].msg)
+	}
+	q := u.Query()
+	if err := f.svc.Confirm(ctx, f.list, q.Get("a"), q.Get("t")+"x", "198.51.100.7"); !errors.Is(err, ErrBadToken) {
+		t.Errorf("wrong token: %v", err)
+	}
+	if err := f.svc.Confirm(ctx, f.list, "other@outside.example", q.Get("t"), "198.51.100.7"); !errors.Is(err, ErrBadToken) {
+		t.Errorf("token of another address: %v", err)
+	}
+	subs, _ := f.svc.Subscribers(ctx, f.list)
+	if len(subs) != 1 || subs[0].State != StatePending {
+		t.Fatalf("before confirming: %+v", subs)
+	}
+	if err := f.svc.Confirm(ctx, f.list, q.Get("a"), q.Get("t"), "198.51.100.7"); err != nil {
+		t.Fatal(err)
+	}
+	subs, _ = f.svc.Subscribers(ctx, f.list)
+	if len(subs) != 1 || subs[0].State != StateActive || subs[0].ConsentSource != SourceWeb || subs[0].ConsentAt.IsZero() {
+		t.Fatalf("after confirming: %+v", subs)
+	}
+	closed, err := f.svc.Create(ctx, "admin", List{Address: "board@example-party.org", Name: "Board"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.RequestSubscription(ctx, closed, "new@outside.example", "198.51.100.7"); !errors.Is(err, ErrClosed) {
+		t.Errorf("closed list: %v", err)
+	}
+}
+
+// TestCreateRefuses: list addresses outside the party, too long for
+// VERP, taken, or of a missing group are refused.
+func TestCreateRefuses(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, false)
+	dir := route.New(f.env.DB, f.env.Auth, []string{"example-party.org"}, f.env.Clock.Now)
+	dir.SetLists(f.svc)
+	f.svc.deps.Dir = dir
+	for _, l := range []List{
+		{Address: "news@elsewhere.example", Name: "X"},
+		{Address: "news@example-party.org", Name: "Again"},
+		{Address: strings.Repeat("a", 31) + "@example-party.org", Name: "Long"},
+		{Address: "a+b@example-party.org", Name: "Sub"},
+		{Address: "x@example-party.org", Name: "No group", Group: "nobody"},
+		{Address: "y@example-party.org", Name: "bad\r\nname"},
+		{Address: "anna@example-party.org", Name: "An account's"},
+		{Address: "members@example-party.org", Name: "A group's"},
+		{Address: "postmaster@example-party.org", Name: "The postmaster"},
+	} {
+		if _, err := f.svc.Create(t.Context(), "admin", l); !errors.Is(err, ErrBadList) {
+			t.Errorf("Create(%+v) = %v, want ErrBadList", l, err)
+		}
+	}
+}
+
+// TestArchiveMembersOnly: group members and moderators read the archive,
+// others do not.
+func TestArchiveMembersOnly(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, false)
+	ctx := t.Context()
+	eve := f.env.User(t, "eve@example-party.org", "member")
+	l, _ := f.svc.Get(ctx, f.list)
+	for _, tc := range []struct {
+		login string
+		id    int64
+		want  bool
+	}{{"anna", f.anna.Account.ID, true}, {"bob", f.bob.Account.ID, true}, {"eve", eve.Account.ID, false}} {
+		a, _ := f.env.Auth.Account(ctx, tc.id)
+		if ok, err := f.svc.IsMember(ctx, l, a); err != nil || ok != tc.want {
+			t.Errorf("IsMember(%s) = %v, %v; want %v", tc.login, ok, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,300 @@
+package lists
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/audit"
+)
+
+// Subscriber is an outside address on a list, or a group member's opt-out.
+type Subscriber struct {
+	ID            int64
+	Address       string
+	State         string // StatePending, StateActive, StateUnsubscribed, StateSuspended
+	ConsentAt     time.Time
+	ConsentSource string // SourceWeb, SourceImport, SourceAdmin
+	ConsentDetail string
+	HardBounces   int
+	LastBounce    string // the last permanent failure's status and diagnostic
+	Updated       time.Time
+}
+
+// cleanAddress checks an outside address (RFC 5322 addr-spec).
+func cleanAddress(addr string) (string, error) {
+	addr = strings.ToLower(strings.TrimSpace(addr))
+	a, err := mail.ParseAddress("<" + addr + ">")
+	if err != nil || a.Address != addr || len(addr) > 254 || strings.ContainsAny(addr, "\r\n<>") {
+		return "", fmt.Errorf("%w: %q is not an address", ErrBadList, addr)
+	}
+	return addr, nil
+}
+
+// Subscribe adds address to a list as active, with consent recorded as
+// given by source (SourceImport or SourceAdmin) and detail (who, or the
+// file imported), by the admin actor. An unsubscribed or suspended address
+// becomes active again: the admin answers for the consent.
+func (s *Service) Subscribe(ctx context.Context, actor string, listID int64, address, source, detail string) error {
+	if source != SourceImport && source != SourceAdmin {
+		return fmt.Errorf("%w: consent source %q", ErrBadList, source)
+	}
+	l, err := s.Get(ctx, listID)
+	if err != nil {
+		return err
+	}
+	addr, err := cleanAddress(address)
+	if err != nil {
+		return err
+	}
+	now := s.deps.Now().Unix()
+	return s.deps.DB.Tx(ctx, func(tx *sql.Tx) error {
+		if err := upsertActive(ctx, tx, listID, addr, source, detail, now); err != nil {
+			return err
+		}
+		return s.deps.Auth.Audit().RecordTx(ctx, tx, audit.Event{Actor: actor, Kind: "list.subscribe",
+			Detail: fmt.Sprintf("list=%s address=%s source=%s %s", l.Address, addr, source, detail)})
+	})
+}
+
+// upsertActive makes (list, addr) active with the consent given.
+func upsertActive(ctx context.Context, tx *sql.Tx, listID int64, addr, source, detail string, now int64) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO list_subscribers (list_id, address, state, consent_at, consent_source, consent_detail, updated_at)
+		VALUES (?, ?, 'active', ?, ?, ?, ?)
+		ON CONFLICT (list_id, address) DO UPDATE SET state = 'active', consent_at = excluded.consent_at,
+			consent_source = excluded.consent_source, consent_detail = excluded.consent_detail,
+			hard_bounces = 0, last_bounce = '', updated_at = excluded.updated_at`,
+		listID, addr, now, source, detail, now)
+	if err != nil {
+		return fmt.Errorf("lists: subscribe: %w", err)
+	}
+	return nil
+}
+
+// RequestSubscription is an outside person's request, from the list's
+// subscription form, to receive an open list's mail: it records the
+// request and mails the address a link that confirms it (double opt-in).
+// An address asked for in the last day gets no second mail (ErrTooSoon),
+// so the form cannot be used to flood someone; an address already active
+// gets none either, and the answer is the same.
+func (s *Service) RequestSubscription(ctx context.Context, listID int64, address, from string) error {
+	l, err := s.Get(ctx, listID)
+	if err != nil {
+		return err
+	}
+	if !l.Open {
+		return ErrClosed
+	}
+	addr, err := cleanAddress(address)
+	if err != nil {
+		return err
+	}
+	now := s.deps.Now()
+	var state string
+	var requested int64
+	err = s.deps.DB.QueryRowContext(ctx, `SELECT state, requested_at FROM list_subscribers WHERE list_id = ? AND address = ?`, listID, addr).Scan(&state, &requested)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("lists: request: %w", err)
+	case state == StateActive:
+		return nil
+	case now.Sub(time.Unix(requested, 0)) < confirmEvery:
+		return ErrTooSoon
+	}
+	_, err = s.deps.DB.ExecContext(ctx, `INSERT INTO list_subscribers (list_id, address, state, requested_at, consent_detail, updated_at)
+		VALUES (?, ?, 'pending', ?, ?, ?)
+		ON CONFLICT (list_id, address) DO UPDATE SET state = 'pending', requested_at = excluded.requested_at, updated_at = excluded.updated_at`,
+		listID, addr, now.Unix(), "requested from "+from, now.Unix())
+	if err != nil {
+		return fmt.Errorf("lists: request: %w", err)
+	}
+	msg := s.confirmMessage(l, addr, s.confirmURL(listID, addr, now.Unix()))
+	local, domain := l.local()
+	return s.deps.Sender.Send(ctx, local+"+owner@"+domain, []string{addr}, msg)
+}
+
+// confirmMessage is the mail asking addr to confirm. It is in English
+// and the party's words are the list's name: the person is not a member
+// and has no language setting yet.
+func (s *Service) confirmMessage(l List, addr, link string) []byte {
+	id := make([]byte, 12)
+	rand.Read(id)
+	_, domain := l.local()
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: %q <%s>\r\n", l.Name, l.Address)
+	fmt.Fprintf(&b, "To: <%s>\r\n", addr)
+	fmt.Fprintf(&b, "Subject: Confirm your subscription to %s\r\n", l.Name)
+	fmt.Fprintf(&b, "Date: %s\r\n", s.deps.Now().Format(time.RFC1123Z))
+	fmt.Fprintf(&b, "Message-ID: <%s@%s>\r\n", hex.EncodeToString(id), domain)
+	b.WriteString("Auto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
+	fmt.Fprintf(&b, "Someone, probably you, asked for %s to receive the mail of %s <%s>.\r\n\r\n", addr, l.Name, l.Address)
+	b.WriteString("To confirm, open this link and press the button on the page:\r\n\r\n" + link + "\r\n\r\n")
+	b.WriteString("If you did not ask for it, ignore this message: nothing will be sent to you.\r\n")
+	return []byte(b.String())
+}
+
+// Confirm completes a subscription request with its link's token: the
+// address becomes active, with consent recorded as given on the web at
+// this moment (from is where the confirmation came from).
+func (s *Service) Confirm(ctx context.Context, listID int64, address, token, from string) error {
+	addr := strings.ToLower(strings.TrimSpace(address))
+	var state string
+	var requested int64
+	err := s.deps.DB.QueryRowContext(ctx, `SELECT state, requested_at FROM list_subscribers WHERE list_id = ? AND address = ?`, listID, addr).Scan(&state, &requested)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrBadToken
+	}
+	if err != nil {
+		return fmt.Errorf("lists: confirm: %w", err)
+	}
+	if state != StatePending || requested == 0 || s.confirmExpired(requested) ||
+		!hmacEqual(token, s.confirmToken(listID, addr, requested)) {
+		return ErrBadToken
+	}
+	l, err := s.Get(ctx, listID)
+	if err != nil {
+		return err
+	}
+	now := s.deps.Now().Unix()
+	return s.deps.DB.Tx(ctx, func(tx *sql.Tx) error {
+		if err := upsertActive(ctx, tx, listID, addr, SourceWeb, "confirmed from "+from, now); err != nil {
+			return err
+		}
+		return s.deps.Auth.Audit().RecordTx(ctx, tx, audit.Event{Kind: "list.subscribe",
+			Detail: fmt.Sprintf("list=%s address=%s source=web (double opt-in)", l.Address, addr), Addr: from})
+	})
+}
+
+// Unsubscribe takes address off a list with a one-click link's token
+// (RFC 8058), no sign-in needed; a group member's address is recorded as
+// opted out and gets no more of the list's mail while in the group. It
+// is recorded in the audit log. An address already off the list is
+// answered alike.
+func (s *Service) Unsubscribe(ctx context.Context, listID int64, address, token, from string) error {
+	addr := strings.ToLower(strings.TrimSpace(address))
+	if !s.checkUnsub(listID, addr, token) {
+		return ErrBadToken
+	}
+	l, err := s.Get(ctx, listID)
+	if err != nil {
+		return err
+	}
+	now := s.deps.Now().Unix()
+	return s.deps.DB.Tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO list_subscribers (list_id, address, state, updated_at) VALUES (?, ?, 'unsubscribed', ?)
+			ON CONFLICT (list_id, address) DO UPDATE SET state = 'unsubscribed', updated_at = excluded.updated_at`, listID, addr, now)
+		if err != nil {
+			return fmt.Errorf("lists: unsubscribe: %w", err)
+		}
+		return s.deps.Auth.Audit().RecordTx(ctx, tx, audit.Event{Kind: "list.unsubscribe",
+			Detail: fmt.Sprintf("list=%s address=%s one-click", l.Address, addr), Addr: from})
+	})
+}
+
+// Subscribers returns a list's subscriber rows (not the group's members).
+func (s *Service) Subscribers(ctx context.Context, listID int64) ([]Subscriber, error) {
+	rows, err := s.deps.DB.QueryContext(ctx, `SELECT id, address, state, consent_at, consent_source, consent_detail, hard_bounces, last_bounce, updated_at
+		FROM list_subscribers WHERE list_id = ? ORDER BY address`, listID)
+	if err != nil {
+		return nil, fmt.Errorf("lists: subscribers: %w", err)
+	}
+	defer rows.Close()
+	var out []Subscriber
+	for rows.Next() {
+		var x Subscriber
+		var consent, updated int64
+		if err := rows.Scan(&x.ID, &x.Address, &x.State, &consent, &x.ConsentSource, &x.ConsentDetail, &x.HardBounces, &x.LastBounce, &updated); err != nil {
+			return nil, fmt.Errorf("lists: subscribers: %w", err)
+		}
+		if consent != 0 {
+			x.ConsentAt = time.Unix(consent, 0)
+		}
+		x.Updated = time.Unix(updated, 0)
+		out = append(out, x)
+	}
+	return out, rows.Err()
+}
+
+// recipient is one address an approved post goes to.
+type recipient struct {
+	address string
+	sub     int64 // the subscriber row; 0 for a group member
+}
+
+// recipients returns who gets a list's posts now: the group's members
+// whose accounts take mail (active or invited) and have not opted out,
+// and the active subscribers, each address once.
+func (s *Service) recipients(ctx context.Context, l List) ([]recipient, error) {
+	off := map[string]bool{}
+	var out []recipient
+	seen := map[string]bool{}
+	subs, err := s.Subscribers(ctx, l.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range subs {
+		if x.State != StateActive {
+			off[x.Address] = true
+			continue
+		}
+		seen[x.Address] = true
+		out = append(out, recipient{address: x.Address, sub: x.ID})
+	}
+	if l.Group == "" {
+		return out, nil
+	}
+	ids, _, err := s.deps.Auth.GroupMembers(ctx, l.Group)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		a, err := s.deps.Auth.Account(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		login := strings.ToLower(a.Login)
+		if (a.State != auth.StateActive && a.State != auth.StateInvited) || off[login] || seen[login] {
+			continue
+		}
+		seen[login] = true
+		out = append(out, recipient{address: login})
+	}
+	return out, nil
+}
+
+// IsMember reports whether the account may read the list's archive: a
+// member of its group, a moderator, or an active subscriber with the
+// account's address.
+func (s *Service) IsMember(ctx context.Context, l List, a auth.Account) (bool, error) {
+	if a.State != auth.StateActive {
+		return false, nil
+	}
+	if ok, err := s.isModerator(ctx, l, a.Login); ok || err != nil {
+		return ok, err
+	}
+	if l.Group != "" {
+		groups, err := s.deps.Auth.GroupsOf(ctx, a.ID)
+		if err != nil {
+			return false, err
+		}
+		for _, g := range groups {
+			if g == l.Group {
+				return true, nil
+			}
+		}
+	}
+	var n int
+	err := s.deps.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM list_subscribers WHERE list_id = ? AND address = ? AND state = 'active'`, l.ID, strings.ToLower(a.Login)).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("lists: member: %w", err)
+	}
+	return n > 0, nil
+}
