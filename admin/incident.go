@@ -33,6 +33,24 @@ CREATE TABLE admin_incident (
 `}}}
 }
 
+// Freeze is incident mode's switch as the domains read it
+// (route.Freeze, files.Freeze): while it is on, mail is not forwarded
+// outside the party and no public link is made. It only needs the
+// database, so the server hands it to the domains before it builds [Ops].
+type Freeze struct{ db *db.DB }
+
+// NewFreeze returns the switch kept in d ([Component]).
+func NewFreeze(d *db.DB) Freeze { return Freeze{db: d} }
+
+// Frozen reports whether incident mode is on.
+func (f Freeze) Frozen(ctx context.Context) (bool, error) {
+	var on bool
+	if err := f.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM admin_incident WHERE id = 1)`).Scan(&on); err != nil {
+		return false, fmt.Errorf("admin: incident switch: %w", err)
+	}
+	return on, nil
+}
+
 // IncidentState says whether incident mode is on, since when and by whom.
 type IncidentState struct {
 	On    bool
