@@ -12,8 +12,8 @@ import (
 	"github.com/caucus-org/caucus/internal/i18n"
 )
 
-// Component returns the admin tables: saved reports and the incident
-// switch.
+// Component returns the admin tables: saved reports, the incident switch
+// with its prepared message and checklist, and the cohorts.
 func Component() db.Component {
 	return db.Component{Name: "admin", Migrations: []db.Migration{{Version: 1, SQL: `
 CREATE TABLE admin_reports (
@@ -30,7 +30,7 @@ CREATE TABLE admin_incident (
 	since INTEGER NOT NULL,
 	actor TEXT NOT NULL
 );
-`}}}
+`}, {Version: 2, SQL: schemaV2}}}
 }
 
 // Freeze is incident mode's switch as the domains read it
