@@ -262,7 +262,7 @@ func (o *Ops) CreateCohort(ctx context.Context, actor Actor, req CohortRequest) 
 		}
 		return o.d.Audit.RecordTx(ctx, tx, audit.Event{Actor: actor.Login, Subject: sponsor.Login, Kind: "admin.cohort.create",
 			Detail: fmt.Sprintf("cohort=%d people=%d last=%s name=%s", id, len(ins), LastDay(req.Ends).Format(time.DateOnly), strconv.Quote(req.Name)),
-			Addr: actor.addr(), UserAgent: actor.UserAgent})
+			Addr:   actor.addr(), UserAgent: actor.UserAgent})
 	})
 	if err != nil {
 		return CohortResult{}, err
@@ -407,7 +407,7 @@ func (o *Ops) ExtendCohort(ctx context.Context, actor Actor, id int64, ends time
 		}
 		return o.d.Audit.RecordTx(ctx, tx, audit.Event{Actor: actor.Login, Subject: c.Sponsor.Login, Kind: "admin.cohort.extend",
 			Detail: fmt.Sprintf("cohort=%d last=%s was=%s", id, LastDay(ends).Format(time.DateOnly), c.LastDay().Format(time.DateOnly)),
-			Addr: actor.addr(), UserAgent: actor.UserAgent})
+			Addr:   actor.addr(), UserAgent: actor.UserAgent})
 	})
 	if err != nil {
 		return c, err
