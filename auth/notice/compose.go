@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -152,6 +153,14 @@ func (n *Notifier) text(l *i18n.Localizer, party string, acct, sharer auth.Accou
 		subject = l.T("notice.incident.subject", "party", party)
 		intro = l.T("notice.incident.intro", "party", party)
 		closing = l.T("notice.incident.closing", "link", n.link("/login"))
+	case KindCohort:
+		if count == 1 && len(b.items) == 1 {
+			subject = l.T("notice.cohort.subject_one", "name", b.items[0].What, "day", lastDay(l, b.items[0].Name), "party", party)
+		} else {
+			subject = l.T("notice.cohort.subject", "n", count, "party", party)
+		}
+		intro = l.T("notice.cohort.intro", "n", count, "party", party)
+		closing = l.T("notice.cohort.closing", "party", party)
 	case KindShare:
 		who := cmp.Or(sharer.DisplayName, sharer.Login)
 		first := ""
@@ -199,6 +208,8 @@ func (n *Notifier) line(l *i18n.Localizer, k key, it item) string {
 		return l.T("notice.factor.added", "what", factorName(l, it.What, it.Name), "when", when, "device", device, "network", network)
 	case KindIncident:
 		return l.T("notice.incident.line", "when", when)
+	case KindCohort:
+		return l.T("notice.cohort.line", "name", it.What, "n", it.Count, "day", lastDay(l, it.Name), "link", n.link("/admin/cohorts/"+strconv.FormatInt(it.ID, 10)))
 	case KindShare:
 		link := n.link("/files/item/Shared/" + url.PathEscape(k.sharer) + "/" + url.PathEscape(it.What))
 		if it.What == "" {
@@ -224,6 +235,16 @@ func factorName(l *i18n.Localizer, kind, name string) string {
 		return l.T("notice.factor.totp")
 	}
 	return l.T("notice.factor.some")
+}
+
+// lastDay is a last day of access written YYYY-MM-DD, as a date in l's
+// words.
+func lastDay(l *i18n.Localizer, day string) string {
+	t, err := time.ParseInLocation(time.DateOnly, day, l.Location())
+	if err != nil {
+		return day
+	}
+	return l.Date(t)
 }
 
 // link is the address of a page of caucus.
