@@ -132,6 +132,7 @@ type OpsDeps struct {
 	Files        Files
 	Mailer       Mailer
 	MailOffboard MailOffboard
+	Backup       Backup     // incident mode's immediate backup; nil: none configured
 	Audit        *audit.Log // nil: Auth's
 	Log          *slog.Logger
 	Now          func() time.Time
