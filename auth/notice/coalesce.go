@@ -59,7 +59,12 @@ type sendBatch struct {
 	key   key
 	items []item
 	more  int
+	prep  prepared // incident mode's prepared message, for KindIncident
 }
+
+// prepared is the message the admins prepared for incident mode, in one
+// language; the zero value for none.
+type prepared struct{ lang, subject, body string }
 
 // coalescer holds the open windows. Its owner serialises calls.
 type coalescer struct {

@@ -59,6 +59,14 @@ func (n *Notifier) send(ctx context.Context, b sendBatch) {
 			sharer = a
 		}
 	}
+	if b.key.kind == KindIncident && n.d.Prepared != nil {
+		lang := cmp.Or(acct.Language, n.cfg.Party.Language)
+		if b.prep.lang, b.prep.subject, b.prep.body, err = n.d.Prepared.PreparedIncidentMessage(ctx, lang); err != nil {
+			// The standard notice is sent: members must hear of it.
+			log.Warn("incident notice without the prepared message", "err", err)
+			b.prep = prepared{}
+		}
+	}
 	msg, err := n.compose(acct, sharer, b)
 	if err != nil {
 		log.Warn("notice not composed", "err", err)
@@ -75,7 +83,7 @@ func (n *Notifier) send(ctx context.Context, b sendBatch) {
 // quoted-printable) in the member's language, else the party's.
 func (n *Notifier) compose(acct, sharer auth.Account, b sendBatch) ([]byte, error) {
 	p := n.cfg.Party
-	l := i18n.Builtin().Localizer(cmp.Or(acct.Language, p.Language), p.TimeZone)
+	l := i18n.Builtin().Localizer(cmp.Or(b.prep.lang, acct.Language, p.Language), p.TimeZone)
 	party := p.DisplayName()
 	subject, body := n.text(l, party, acct, sharer, b)
 
@@ -153,6 +161,10 @@ func (n *Notifier) text(l *i18n.Localizer, party string, acct, sharer auth.Accou
 		subject = l.T("notice.incident.subject", "party", party)
 		intro = l.T("notice.incident.intro", "party", party)
 		closing = l.T("notice.incident.closing", "link", n.link("/login"))
+		if b.prep.lang != "" {
+			// The admins' own words first; the standard text follows.
+			subject, intro = b.prep.subject, b.prep.body+"\n\n"+intro
+		}
 	case KindCohort:
 		if count == 1 && len(b.items) == 1 {
 			subject = l.T("notice.cohort.subject_one", "name", b.items[0].What, "day", lastDay(l, b.items[0].Name), "party", party)
