@@ -108,6 +108,12 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	for pattern, fn := range h.phishRoutes() {
 		handle(pattern, fn)
 	}
+	for pattern, fn := range h.cohortRoutes() {
+		handle(pattern, fn)
+	}
+	for pattern, fn := range h.incidentRoutes() {
+		handle(pattern, fn)
+	}
 	if h.d.Imports != nil {
 		for pattern, fn := range h.importRoutes() {
 			handle(pattern, fn)
@@ -189,7 +195,9 @@ type page struct {
 	Pending   *pendingForm // an action kept during a step-up
 	Phish     *phishView
 	Trace     *traceView
-	Imports   *importsView // the mail imports
+	Imports   *importsView  // the mail imports
+	Cohorts   *cohortsView  // the campaign cohorts
+	Emergency *incidentView // incident mode's page
 }
 
 type mailUsage struct {

@@ -840,6 +840,8 @@ func reportTitle(l *i18n.Localizer, kind string) string {
 		return l.T("console.report.incident_off")
 	case "group.delete":
 		return l.T("console.groups.delete.report")
+	case "cohort.end":
+		return l.T("console.report.cohort_end")
 	}
 	return l.T("console.report.generic", "kind", kind)
 }
@@ -860,6 +862,8 @@ var stepWords = map[string]string{
 	"group deleted":                     i18n.Key("console.groups.delete.step_deleted"),
 	"files added meanwhile handed over": i18n.Key("console.groups.delete.step_late"),
 	"mail routes removed":               i18n.Key("console.groups.delete.step_routes"),
+	"already offboarded":                i18n.Key("console.step.left"), "outside forwarding and new public links frozen": i18n.Key("console.step.frozen"),
+	"backup taken": i18n.Key("console.step.backup"), "members told": i18n.Key("console.step.told"),
 }
 
 // localSteps are steps with their names and details in l's words, for
