@@ -76,6 +76,10 @@ func adminCommands() []adminCommand {
 		{name: "imports", help: "the import jobs and their state", flags: importsFlags},
 		{name: "import-report", help: "what an import job copied, and what it could not and why", flags: importJobFlags(mailimport.OpImportReport)},
 		{name: "import-cancel", help: "stop an import job (what it copied stays)", flags: importJobFlags(mailimport.OpImportCancel)},
+		{name: "cohort", help: "invite a cohort of volunteers from a list, with one sponsor and one last day; prints each enrolment link", flags: cohortFlags},
+		{name: "cohorts", help: "the cohorts of volunteers, their sponsors and last days", flags: cohortsFlags},
+		{name: "cohort-extend", help: "move a cohort's last day, for every volunteer in it", flags: cohortExtendFlags},
+		{name: "cohort-end", help: "end a cohort now: offboard every volunteer in it; prints the one report", flags: cohortEndFlags},
 	}
 }
 

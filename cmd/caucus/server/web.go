@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"time"
 
@@ -132,6 +133,7 @@ func (s *Server) buildControl(ctx context.Context) (err error) {
 		return err
 	}
 	handlers := ctl.Handlers(s.ops, s.audit)
+	maps.Copy(handlers, ctl.CohortHandlers(s.ops))
 	member := func(ctx context.Context, login string) (int64, error) {
 		a, err := s.auth.AccountByLogin(ctx, login)
 		return a.ID, err
