@@ -12,8 +12,8 @@ import (
 	"github.com/caucus-org/caucus/internal/i18n"
 )
 
-// Component returns the admin tables: saved reports and the incident
-// switch.
+// Component returns the admin tables: saved reports, the incident switch
+// with its prepared message and checklist, and the cohorts.
 func Component() db.Component {
 	return db.Component{Name: "admin", Migrations: []db.Migration{{Version: 1, SQL: `
 CREATE TABLE admin_reports (
@@ -30,7 +30,25 @@ CREATE TABLE admin_incident (
 	since INTEGER NOT NULL,
 	actor TEXT NOT NULL
 );
-`}}}
+`}, {Version: 2, SQL: schemaV2}}}
+}
+
+// Freeze is incident mode's switch as the domains read it
+// (route.Freeze, files.Freeze): while it is on, mail is not forwarded
+// outside the party and no public link is made. It only needs the
+// database, so the server hands it to the domains before it builds [Ops].
+type Freeze struct{ db *db.DB }
+
+// NewFreeze returns the switch kept in d ([Component]).
+func NewFreeze(d *db.DB) Freeze { return Freeze{db: d} }
+
+// Frozen reports whether incident mode is on.
+func (f Freeze) Frozen(ctx context.Context) (bool, error) {
+	var on bool
+	if err := f.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM admin_incident WHERE id = 1)`).Scan(&on); err != nil {
+		return false, fmt.Errorf("admin: incident switch: %w", err)
+	}
+	return on, nil
 }
 
 // IncidentState says whether incident mode is on, since when and by whom.
@@ -60,9 +78,13 @@ func (o *Ops) IncidentState(ctx context.Context) (IncidentState, error) {
 
 // Incident switches incident mode on or off. On: everyone is signed out
 // (admins included, who then sign in afresh), every app password is
-// revoked and every live connection closed, and every public file link is
-// suspended; switching it on again repeats the sweep. Off: public links
-// work again; app passwords stay revoked (devices get new ones).
+// revoked and every live connection closed, every public file link is
+// suspended, mail forwarding to outside addresses and new public links
+// are frozen ([Freeze]), a backup is made at once, and every active
+// member is mailed the message the admins prepared (auth/notice, from the
+// audit record of the switch); switching it on again repeats the sweep.
+// Off: public links work again, and the freeze ends; app passwords stay
+// revoked (devices get new ones).
 func (o *Ops) Incident(ctx context.Context, actor Actor, on bool) (Report, error) {
 	if o.d.DB == nil {
 		return Report{}, fmt.Errorf("%w: incident mode needs the database", ErrNotAvailable)
@@ -97,7 +119,7 @@ func (o *Ops) Incident(ctx context.Context, actor Actor, on bool) (Report, error
 		_, err := o.d.DB.ExecContext(ctx, `INSERT INTO admin_incident (id, since, actor) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING`, o.d.Now().Unix(), actor.Login)
 		return Words{}, err
 	})
-	r.step("everyone signed out, app passwords revoked", func() (Words, error) {
+	r.step(stepSignOut, func() (Words, error) {
 		accts, err := o.d.Auth.Accounts(ctx)
 		if err != nil {
 			return Words{}, err
@@ -116,13 +138,14 @@ func (o *Ops) Incident(ctx context.Context, actor Actor, on bool) (Report, error
 		}
 		return say(i18n.Key("admin.step.everyone"), "n", len(accts), "sessions", sum.Sessions, "apppw", sum.AppPasswords, "live", sum.Connections), errors.Join(errs...)
 	})
-	r.step("public links suspended", func() (Words, error) {
+	r.step(stepLinks, func() (Words, error) {
 		if o.d.Files == nil {
 			return Words{}, filesMissing()
 		}
 		n, err := o.d.Files.SuspendPublicLinks(ctx, actor.Login)
 		return say(i18n.Key("admin.step.links"), "n", n), err
 	})
+	o.incidentExtras(ctx, r)
 	rep := r.finish(ctx, actor)
 	return rep, reportErr(rep)
 }

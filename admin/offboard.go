@@ -235,8 +235,17 @@ func (o *Ops) Offboard(ctx context.Context, actor Actor, plan OffboardPlan) (Rep
 	if err := o.guardTarget(ctx, actor, p.Account); err != nil {
 		return Report{}, err
 	}
+	r := o.newRun("offboard", actor, p.Account.Login)
+	o.offboardSteps(ctx, r, actor, p)
+	rep := r.finish(ctx, actor)
+	return rep, reportErr(rep)
+}
+
+// offboardSteps carries out plan p as steps of r: an offboarding's own
+// report, or a cohort's end, whose one report has the steps of each
+// volunteer (run.who).
+func (o *Ops) offboardSteps(ctx context.Context, r *run, actor Actor, p OffboardPlan) {
 	a, opts, c := p.Account, p.Options, actor.client()
-	r := o.newRun("offboard", actor, a.Login)
 	// Revoke first for the counts; the state change revokes again anything
 	// that raced in between, and disables sign-in. Nothing else runs on an
 	// account that still signs in.
@@ -247,8 +256,7 @@ func (o *Ops) Offboard(ctx context.Context, actor Actor, plan OffboardPlan) (Rep
 	if err := r.step(stepDisable, func() (Words, error) {
 		return say(i18n.Key("admin.step.offboarded")), o.d.Auth.SetState(ctx, actor.Login, a.ID, auth.StateOffboarded, c)
 	}); err != nil {
-		rep := r.finish(ctx, actor)
-		return rep, reportErr(rep)
+		return
 	}
 	r.step(stepFactors, func() (Words, error) {
 		return say(i18n.Key("admin.step.factors"), "n", p.Factors), o.d.Auth.RemoveAllFactors(ctx, actor.Login, a.ID, c)
@@ -277,6 +285,4 @@ func (o *Ops) Offboard(ctx context.Context, actor Actor, plan OffboardPlan) (Rep
 			"folder", tr.Folder, "shares", tr.SharesMoved, "moved", tr.LinksMoved, "revoked", tr.LinksRevoked), err
 	})
 	o.offboardMail(ctx, r, actor, p)
-	rep := r.finish(ctx, actor)
-	return rep, reportErr(rep)
 }

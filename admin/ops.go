@@ -133,6 +133,7 @@ type OpsDeps struct {
 	Mailer       Mailer
 	MailOffboard MailOffboard
 	Roles        RoleStore  // role mailboxes (roles.go); nil: none
+	Backup       Backup     // incident mode's immediate backup; nil: none configured
 	Audit        *audit.Log // nil: Auth's
 	Log          *slog.Logger
 	Now          func() time.Time
@@ -180,6 +181,7 @@ func (o *Ops) Deps() OpsDeps { return o.d }
 
 // Step is one step of an admin action and its outcome.
 type Step struct {
+	Who     string    `json:"who,omitempty"` // the person the step is about, in a report of several (a cohort's end)
 	Name    string    `json:"name"`
 	At      time.Time `json:"at,omitzero"`
 	Outcome string    `json:"outcome"` // OutcomeOK, OutcomeFailed, OutcomeSkipped or OutcomePlanned
@@ -251,7 +253,11 @@ func (r Report) Text() string {
 		if !s.At.IsZero() {
 			at = s.At.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(&b, "%s  %-8s %s", at, s.Outcome, s.Name)
+		fmt.Fprintf(&b, "%s  %-8s ", at, s.Outcome)
+		if s.Who != "" {
+			fmt.Fprintf(&b, "%s: ", s.Who)
+		}
+		b.WriteString(s.Name)
 		if s.Detail != "" {
 			fmt.Fprintf(&b, ": %s", s.Detail)
 		}
@@ -267,6 +273,7 @@ func (r Report) Text() string {
 type run struct {
 	o   *Ops
 	rep Report
+	who string // the person the next steps are about (Step.Who); "" for the subject
 }
 
 func (o *Ops) newRun(kind string, actor Actor, subject string) *run {
@@ -278,7 +285,7 @@ func (o *Ops) newRun(kind string, actor Actor, subject string) *run {
 // step returns fn's error, nil for a skipped step.
 func (r *run) step(name string, fn func() (Words, error)) error {
 	said, err := fn()
-	s := Step{Name: name, At: r.o.d.Now(), Outcome: OutcomeOK, Said: said}
+	s := Step{Who: r.who, Name: name, At: r.o.d.Now(), Outcome: OutcomeOK, Said: said}
 	var sk skipped
 	switch {
 	case errors.As(err, &sk):
@@ -327,7 +334,10 @@ func (r *run) finish(ctx context.Context, actor Actor) Report {
 		if s.Outcome == OutcomeFailed {
 			out = audit.Fail
 		}
-		detail := s.Name
+		detail, subject := s.Name, r.rep.Subject
+		if s.Who != "" {
+			subject = s.Who // the volunteer of a cohort, so that their own records show it
+		}
 		if s.Outcome == OutcomeSkipped {
 			detail = "skipped " + detail
 		}
@@ -337,7 +347,7 @@ func (r *run) finish(ctx context.Context, actor Actor) Report {
 		if s.Err != "" {
 			detail += " (error: " + s.Err + ")"
 		}
-		o.record(ctx, actor, r.rep.Subject, "admin."+r.rep.Kind+".step", out, detail)
+		o.record(ctx, actor, subject, "admin."+r.rep.Kind+".step", out, detail)
 	}
 	o.record(ctx, actor, r.rep.Subject, "admin."+r.rep.Kind, outcome, fmt.Sprintf("report=%d steps=%d", r.rep.ID, len(r.rep.Steps)))
 	return r.rep
@@ -470,11 +480,17 @@ func (o *Ops) ExpireDue(ctx context.Context) (int, error) {
 	return n, errors.Join(errs...)
 }
 
-// RunExpiry calls ExpireDue at start and then every interval until ctx ends.
+// RunExpiry calls CohortsDue and ExpireDue at start and then every
+// interval until ctx ends.
 func (o *Ops) RunExpiry(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		if ended, reminded, err := o.CohortsDue(ctx); err != nil {
+			o.d.Log.Error("cohorts", "err", err)
+		} else if ended+reminded > 0 {
+			o.d.Log.Info("cohorts", "ended", ended, "reminded", reminded)
+		}
 		if n, err := o.ExpireDue(ctx); err != nil {
 			o.d.Log.Error("suspend expired accounts", "err", err)
 		} else if n > 0 {

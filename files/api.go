@@ -91,7 +91,9 @@
 package files
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -151,6 +153,8 @@ var (
 	ErrSuspended = errors.New("files: public links are suspended")
 	ErrLifetime  = errors.New("files: link lifetime too long")
 	ErrPassword  = errors.New("files: wrong link password")
+	// ErrFrozen is a public link asked for during incident mode.
+	ErrFrozen = fmt.Errorf("%w: no new public links during incident mode", ErrForbidden)
 )
 
 // Options are the store's settings (the [files] section of the config).
@@ -173,6 +177,13 @@ type Deps struct {
 	Audit  *audit.Log       // every change is recorded
 	Log    *slog.Logger     // nil: discard
 	Hasher *password.Hasher // link passwords; nil: a default hasher
+	Freeze Freeze           // incident mode's switch (admin.Freeze); nil: never frozen
+}
+
+// Freeze says whether incident mode is on: while it is, no new public
+// link is made.
+type Freeze interface {
+	Frozen(ctx context.Context) (bool, error)
 }
 
 // Actor is the person a call acts for: access is checked for Account and

@@ -169,8 +169,12 @@ func (s *Store) linkLifetimes(ctx context.Context, a Actor) (longest, def time.D
 }
 
 // CreateLink makes a public link to node id and returns its token (shown
-// once; TokenBytes random bytes, stored only as a SHA-256 hash).
+// once; TokenBytes random bytes, stored only as a SHA-256 hash). During
+// incident mode it makes none ([ErrFrozen]).
 func (s *Store) CreateLink(ctx context.Context, a Actor, id int64, o LinkOptions) (string, Link, error) {
+	if err := s.checkFreeze(ctx); err != nil {
+		return "", Link{}, err
+	}
 	v, err := s.viewer(ctx, a)
 	if err != nil {
 		return "", Link{}, err
@@ -233,6 +237,22 @@ func (s *Store) CreateLink(ctx context.Context, a Actor, id int64, o LinkOptions
 	s.record(ctx, a, "files.link.create", "", fmt.Sprintf("link=%d kind=%s path=%s expires=%s password=%t max=%d", lid, o.Kind, n.Path, o.ExpiresAt.UTC().Format("2006-01-02T15:04Z"), phc != "", o.MaxDownloads))
 	l, err := s.link(ctx, `l.id = ?`, lid)
 	return token, l, err
+}
+
+// checkFreeze refuses a new public link during incident mode, and when
+// the incident switch cannot be read.
+func (s *Store) checkFreeze(ctx context.Context) error {
+	if s.freeze == nil {
+		return nil
+	}
+	on, err := s.freeze.Frozen(ctx)
+	if err != nil {
+		return fmt.Errorf("files: incident switch: %w", err)
+	}
+	if on {
+		return ErrFrozen
+	}
+	return nil
 }
 
 const linkCols = `SELECT l.id, l.node_id, n.name, n.is_dir, l.owner_id, l.kind, l.created_at, l.expires_at, l.password != '', l.max_downloads, l.downloads,

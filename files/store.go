@@ -32,6 +32,7 @@ type Store struct {
 	log    *slog.Logger
 	hasher *password.Hasher
 	group  *db.Group // group commit of uploads
+	freeze Freeze    // nil: never frozen
 
 	fetchMu sync.Mutex
 	fetched map[fetch]time.Time // recent downloads through links (see LinkOpen)
@@ -90,7 +91,7 @@ func New(d *db.DB, blobs blob.Store, opts Options, deps Deps) *Store {
 	if h == nil {
 		h = password.NewHasher(password.DefaultParams(), 2)
 	}
-	return &Store{db: d, blobs: blobs, opts: opts, auth: deps.Auth, audit: deps.Audit, log: log, hasher: h, group: d.NewGroup(maxGroup, nil),
+	return &Store{db: d, blobs: blobs, opts: opts, auth: deps.Auth, audit: deps.Audit, log: log, hasher: h, group: d.NewGroup(maxGroup, nil), freeze: deps.Freeze,
 		fetched: map[fetch]time.Time{}, watching: map[*linkWatch]struct{}{}, reading: map[*groupReader]struct{}{}}
 }
 

@@ -111,6 +111,12 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	for pattern, fn := range h.roleRoutes() {
 		handle(pattern, fn)
 	}
+	for pattern, fn := range h.cohortRoutes() {
+		handle(pattern, fn)
+	}
+	for pattern, fn := range h.incidentRoutes() {
+		handle(pattern, fn)
+	}
 	if h.d.Imports != nil {
 		for pattern, fn := range h.importRoutes() {
 			handle(pattern, fn)
@@ -192,8 +198,10 @@ type page struct {
 	Pending   *pendingForm // an action kept during a step-up
 	Phish     *phishView
 	Trace     *traceView
-	Imports   *importsView // the mail imports
-	Roles     *rolesView   // the role mailboxes (roles.go)
+	Imports   *importsView  // the mail imports
+	Roles     *rolesView    // the role mailboxes (roles.go)
+	Cohorts   *cohortsView  // the campaign cohorts
+	Emergency *incidentView // incident mode's page
 }
 
 type mailUsage struct {

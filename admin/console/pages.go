@@ -840,6 +840,8 @@ func reportTitle(l *i18n.Localizer, kind string) string {
 		return l.T("console.report.incident_off")
 	case "group.delete":
 		return l.T("console.groups.delete.report")
+	case "cohort.end":
+		return l.T("console.report.cohort_end")
 	}
 	return l.T("console.report.generic", "kind", kind)
 }
@@ -856,11 +858,15 @@ var stepWords = map[string]string{
 	"incident mode off":                          i18n.Key("console.step.incident_off"),
 	"everyone signed out, app passwords revoked": i18n.Key("console.step.signed_out"),
 	"public links suspended":                     i18n.Key("console.step.links_suspended"), "public links resumed": i18n.Key("console.step.links_resumed"),
-	"group files handed over":           i18n.Key("console.groups.delete.step_files"),
-	"group deleted":                     i18n.Key("console.groups.delete.step_deleted"),
-	"files added meanwhile handed over": i18n.Key("console.groups.delete.step_late"),
-	"mail routes removed":               i18n.Key("console.groups.delete.step_routes"),
-	"role mailboxes":                    i18n.Key("console.step.roles"),
+	"group files handed over":                        i18n.Key("console.groups.delete.step_files"),
+	"group deleted":                                  i18n.Key("console.groups.delete.step_deleted"),
+	"files added meanwhile handed over":              i18n.Key("console.groups.delete.step_late"),
+	"mail routes removed":                            i18n.Key("console.groups.delete.step_routes"),
+	"role mailboxes":                                 i18n.Key("console.step.roles"),
+	"already offboarded":                             i18n.Key("console.step.left"),
+	"outside forwarding and new public links frozen": i18n.Key("console.step.frozen"),
+	"backup taken":                                   i18n.Key("console.step.backup"),
+	"members told":                                   i18n.Key("console.step.told"),
 }
 
 // localSteps are steps with their names and details in l's words, for

@@ -15,6 +15,7 @@ const (
 	KindPassword    Kind = "password"    // the password changed
 	KindIncident    Kind = "incident"    // incident mode: everyone signed out
 	KindShare       Kind = "share"       // something shared with the member or a group of theirs
+	KindCohort      Kind = "cohort"      // a cohort of volunteers the member sponsors ends soon
 )
 
 // item is one event a notice tells of.
@@ -28,6 +29,8 @@ type item struct {
 	Removed bool   // a factor removed
 	All     bool   // every factor removed (by an admin)
 	Group   string // a share made to this group
+	ID      int64  // the cohort
+	Count   int    // the cohort's volunteers
 }
 
 // key is what notices are coalesced by: the member, the kind and, for
@@ -56,7 +59,12 @@ type sendBatch struct {
 	key   key
 	items []item
 	more  int
+	prep  prepared // incident mode's prepared message, for KindIncident
 }
+
+// prepared is the message the admins prepared for incident mode, in one
+// language; the zero value for none.
+type prepared struct{ lang, subject, body string }
 
 // coalescer holds the open windows. Its owner serialises calls.
 type coalescer struct {

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -58,6 +59,14 @@ func (n *Notifier) send(ctx context.Context, b sendBatch) {
 			sharer = a
 		}
 	}
+	if b.key.kind == KindIncident && n.d.Prepared != nil {
+		lang := cmp.Or(acct.Language, n.cfg.Party.Language)
+		if b.prep.lang, b.prep.subject, b.prep.body, err = n.d.Prepared.PreparedIncidentMessage(ctx, lang); err != nil {
+			// The standard notice is sent: members must hear of it.
+			log.Warn("incident notice without the prepared message", "err", err)
+			b.prep = prepared{}
+		}
+	}
 	msg, err := n.compose(acct, sharer, b)
 	if err != nil {
 		log.Warn("notice not composed", "err", err)
@@ -74,7 +83,7 @@ func (n *Notifier) send(ctx context.Context, b sendBatch) {
 // quoted-printable) in the member's language, else the party's.
 func (n *Notifier) compose(acct, sharer auth.Account, b sendBatch) ([]byte, error) {
 	p := n.cfg.Party
-	l := i18n.Builtin().Localizer(cmp.Or(acct.Language, p.Language), p.TimeZone)
+	l := i18n.Builtin().Localizer(cmp.Or(b.prep.lang, acct.Language, p.Language), p.TimeZone)
 	party := p.DisplayName()
 	subject, body := n.text(l, party, acct, sharer, b)
 
@@ -152,6 +161,18 @@ func (n *Notifier) text(l *i18n.Localizer, party string, acct, sharer auth.Accou
 		subject = l.T("notice.incident.subject", "party", party)
 		intro = l.T("notice.incident.intro", "party", party)
 		closing = l.T("notice.incident.closing", "link", n.link("/login"))
+		if b.prep.lang != "" {
+			// The admins' own words first; the standard text follows.
+			subject, intro = b.prep.subject, b.prep.body+"\n\n"+intro
+		}
+	case KindCohort:
+		if count == 1 && len(b.items) == 1 {
+			subject = l.T("notice.cohort.subject_one", "name", b.items[0].What, "day", lastDay(l, b.items[0].Name), "party", party)
+		} else {
+			subject = l.T("notice.cohort.subject", "n", count, "party", party)
+		}
+		intro = l.T("notice.cohort.intro", "n", count, "party", party)
+		closing = l.T("notice.cohort.closing", "party", party)
 	case KindShare:
 		who := cmp.Or(sharer.DisplayName, sharer.Login)
 		first := ""
@@ -199,6 +220,8 @@ func (n *Notifier) line(l *i18n.Localizer, k key, it item) string {
 		return l.T("notice.factor.added", "what", factorName(l, it.What, it.Name), "when", when, "device", device, "network", network)
 	case KindIncident:
 		return l.T("notice.incident.line", "when", when)
+	case KindCohort:
+		return l.T("notice.cohort.line", "name", it.What, "n", it.Count, "day", lastDay(l, it.Name), "link", n.link("/admin/cohorts/"+strconv.FormatInt(it.ID, 10)))
 	case KindShare:
 		link := n.link("/files/item/Shared/" + url.PathEscape(k.sharer) + "/" + url.PathEscape(it.What))
 		if it.What == "" {
@@ -224,6 +247,16 @@ func factorName(l *i18n.Localizer, kind, name string) string {
 		return l.T("notice.factor.totp")
 	}
 	return l.T("notice.factor.some")
+}
+
+// lastDay is a last day of access written YYYY-MM-DD, as a date in l's
+// words.
+func lastDay(l *i18n.Localizer, day string) string {
+	t, err := time.ParseInLocation(time.DateOnly, day, l.Location())
+	if err != nil {
+		return day
+	}
+	return l.Date(t)
 }
 
 // link is the address of a page of caucus.

@@ -2,9 +2,11 @@ package notice
 
 import (
 	"context"
+	"fmt"
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
@@ -42,6 +44,11 @@ func (n *Notifier) handle(ctx context.Context, r audit.Record, later []audit.Rec
 		n.note(ctx, r.Subject, KindPassword, "", it)
 	case r.Kind == "files.share":
 		n.share(ctx, r, it)
+	case r.Kind == "admin.cohort.reminder":
+		var ok bool
+		if it.ID, it.Count, it.Name, it.What, ok = cohortOf(r.Detail); ok {
+			n.note(ctx, r.Subject, KindCohort, "", it)
+		}
 	default:
 		return false
 	}
@@ -174,4 +181,28 @@ func shareOf(detail string) (name, group string) {
 		return "", group
 	}
 	return path.Base(p), group
+}
+
+// cohortOf reads admin.cohort.reminder's detail
+// `cohort=ID people=N last=YYYY-MM-DD name="…"`: the cohort, its
+// volunteers, its last day and its name.
+func cohortOf(detail string) (id int64, people int, last, name string, ok bool) {
+	var rest string
+	if _, err := fmt.Sscanf(detail, "cohort=%d people=%d last=%s", &id, &people, &last); err != nil {
+		return 0, 0, "", "", false
+	}
+	if _, err := time.Parse(time.DateOnly, last); err != nil || id <= 0 || people < 0 {
+		return 0, 0, "", "", false
+	}
+	if _, rest, ok = strings.Cut(detail, " name="); !ok {
+		return 0, 0, "", "", false
+	}
+	q, err := strconv.QuotedPrefix(rest)
+	if err != nil || q != rest {
+		return 0, 0, "", "", false
+	}
+	if name, err = strconv.Unquote(q); err != nil {
+		return 0, 0, "", "", false
+	}
+	return id, people, last, name, true
 }

@@ -16,6 +16,8 @@ func FuzzDetails(f *testing.F) {
 		`path=/Home/a group=b write=x/y group=press write=true`,
 		`path=/ group=press write=true`,
 		`path=`, `id=3 name="Anna's \"phone\"" scope=mail`, `id=3 name="unterminated`,
+		`cohort=3 people=12 last=2026-12-20 name="Canvassing \"spring\""`, `cohort=-1 people=2 last=2026-12-20 name="x"`,
+		`cohort=3 people=2 last=2026-13-45 name="x"`, `cohort=3 people=2 last=2026-12-20 name="x" more`,
 		"passkey Anna's phone", "totp", "security-key ", "203.0.113.9", "2001:db8::1%eth0", "::ffff:192.0.2.1",
 	} {
 		f.Add(s)
@@ -34,6 +36,9 @@ func FuzzDetails(f *testing.F) {
 		kind, _ := factorOf(s)
 		if kind != "" && !strings.HasPrefix(s, kind) {
 			t.Errorf("factorOf(%q) kind %q", s, kind)
+		}
+		if id, people, last, _, ok := cohortOf(s); ok && (id <= 0 || people < 0 || !strings.Contains(s, "last="+last+" ")) {
+			t.Errorf("cohortOf(%q) = %d, %d, %q", s, id, people, last)
 		}
 		if p := networkOf(s); p != "" && !strings.Contains(p, "/") {
 			t.Errorf("networkOf(%q) = %q is not a prefix", s, p)

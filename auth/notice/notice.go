@@ -1,8 +1,9 @@
 // Package notice mails members what they need to know about their
 // account, in their language and with the party's name: security notices
 // (a sign-in from a new device, a new app password, a sign-in method added
-// or removed, a changed password, incident mode) and the notice that
-// something was shared with them.
+// or removed, a changed password, incident mode with the message the
+// admins prepared for it), the notice that something was shared with
+// them, and to the sponsor of a cohort of volunteers that its end is near.
 //
 // It follows the audit log (internal/audit), where auth and files record
 // every such event, and sends through the server's one send path
@@ -52,6 +53,13 @@ type Accounts interface {
 	ShareMail(ctx context.Context, accountID int64) (bool, error)
 }
 
+// Prepared gives the message the admins prepared for incident mode
+// (*admin.Ops): in lang if they wrote it in lang, else in another
+// language, which it returns; used "" when there is none.
+type Prepared interface {
+	PreparedIncidentMessage(ctx context.Context, lang string) (used, subject, body string, err error)
+}
+
 // Mailer sends a message caucus writes through its one send path
 // (*submit.Service).
 type Mailer interface {
@@ -84,6 +92,7 @@ type Deps struct {
 	Audit    Log
 	Accounts Accounts
 	Mailer   Mailer
+	Prepared Prepared         // nil: the incident notice has only the standard text
 	Log      *slog.Logger     // nil: discarded
 	Now      func() time.Time // nil: time.Now
 }

@@ -80,6 +80,10 @@ func adminCommands() []adminCommand {
 		{name: "role-create", login: true, help: "make a role mailbox for the address LOGIN (one of the party's, used by nobody yet)", flags: roleCreateFlags},
 		{name: "role-grant", login: true, help: "let the member LOGIN read a role mailbox, and with --send-as send as its address", flags: roleGrantFlags(ctl.OpRoleGrant)},
 		{name: "role-revoke", login: true, help: "end the member LOGIN's access to a role mailbox; their open mail apps lose it at once", flags: roleGrantFlags(ctl.OpRoleRevoke)},
+		{name: "cohort", help: "invite a cohort of volunteers from a list, with one sponsor and one last day; prints each enrolment link", flags: cohortFlags},
+		{name: "cohorts", help: "the cohorts of volunteers, their sponsors and last days", flags: cohortsFlags},
+		{name: "cohort-extend", help: "move a cohort's last day, for every volunteer in it", flags: cohortExtendFlags},
+		{name: "cohort-end", help: "end a cohort now: offboard every volunteer in it; prints the one report", flags: cohortEndFlags},
 	}
 }
 

@@ -61,6 +61,7 @@ var storeErrors = []struct {
 	key string
 }{
 	{files.ErrNotFound, i18n.Key("files.error.not_found")},
+	{files.ErrFrozen, i18n.Key("files.error.frozen")}, // before ErrForbidden, which it wraps
 	{files.ErrForbidden, i18n.Key("files.error.forbidden")},
 	{files.ErrExists, i18n.Key("files.error.exists")},
 	{files.ErrQuota, i18n.Key("files.error.quota")},

@@ -7,6 +7,7 @@
 package route
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caucus-org/caucus/auth"
@@ -64,7 +66,8 @@ type Directory struct {
 	auth    *auth.Service
 	domains []string
 	now     func() time.Time
-	lists   Lists // nil: no lists
+	lists   Lists                  // nil: no lists
+	freeze  atomic.Pointer[Freeze] // incident mode's switch (SetFreeze); nil: never frozen
 
 	mu        sync.Mutex
 	names     []string
@@ -276,6 +279,20 @@ func (d *Directory) deliverTo(ctx context.Context, accountID int64, t *Target, d
 	if depth >= maxForwardDepth {
 		return fmt.Errorf("%w: forwarding loop at %s", ErrUnknown, a.Login)
 	}
+	if !d.IsOurs(target) {
+		// During incident mode the mail stays in the member's own
+		// mailbox (retained, for someone who left) instead of leaving.
+		on, err := d.frozen(ctx)
+		if err != nil {
+			return err
+		}
+		if on {
+			if !keep || a.State == auth.StateOffboarded {
+				t.Accounts = append(t.Accounts, accountID)
+			}
+			return nil
+		}
+	}
 	return d.resolve(ctx, target, t, depth+1)
 }
 
@@ -381,6 +398,11 @@ func (d *Directory) SetForwarding(ctx context.Context, actor string, accountID i
 		}
 		if acct.Role == auth.RoleVolunteer && !d.IsOurs(target) {
 			return ErrVolunteerForward
+		}
+		if !d.IsOurs(target) {
+			if on, err := d.frozen(ctx); err != nil || on {
+				return cmp.Or(err, ErrFrozen)
+			}
 		}
 	}
 	return d.db.Tx(ctx, func(tx *sql.Tx) error {

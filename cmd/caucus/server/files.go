@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/mail/mailimport"
 )
@@ -39,7 +40,7 @@ func (s *Server) buildFiles(ctx context.Context) error {
 		DefaultLinkLifetime: c.DefaultLinkLifetime.Duration,
 		MaxLinkLifetime:     c.MaxLinkLifetime.Duration,
 		Now:                 s.deps.Now,
-	}, files.Deps{Auth: s.auth, Audit: s.audit, Log: s.log.With("component", "files")})
+	}, files.Deps{Auth: s.auth, Audit: s.audit, Log: s.log.With("component", "files"), Freeze: admin.NewFreeze(s.db)})
 	s.imports.SetSinks(mailimport.Sinks{Files: importFiles{s.files}})
 	s.reg.GaugeFunc("caucus_files_stored_bytes", "Bytes of files stored, all spaces, every kept version and the trash.", func(ctx context.Context) (float64, error) {
 		n, err := s.files.TotalSize(ctx)

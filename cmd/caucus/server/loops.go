@@ -46,12 +46,9 @@ func (s *Server) buildLoops(ctx context.Context) error {
 	if err := s.buildNotices(ctx); err != nil {
 		return err
 	}
-	b, err := backupLoop(s.db, s.cfg, s.blobStores, s.audit, s.log.With("component", "backup"), s.deps.Now)
-	if err != nil {
-		return err
-	}
-	if b != nil {
-		s.loops = append(s.loops, b)
+	if s.backup != nil {
+		at := s.backupAt
+		s.loops = append(s.loops, loopFunc(func(ctx context.Context) { s.backup.Run(ctx, at) }))
 	}
 	return nil
 }
@@ -91,25 +88,25 @@ func (h dbHealth) Check(ctx context.Context) error {
 	return h.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master`).Scan(&n)
 }
 
-// backupLoop returns the loop of the daily backup that [backup]
-// configures, or nil if there is none.
-func backupLoop(d *db.DB, cfg config.Config, blobs map[string]blob.Store, al *audit.Log, log *slog.Logger, now func() time.Time) (runner, error) {
+// newBackup builds the backup service that [backup] configures, or nil
+// if there is none: the daily backup's and incident mode's immediate one.
+func newBackup(d *db.DB, cfg config.Config, blobs map[string]blob.Store, al *audit.Log, log *slog.Logger, now func() time.Time) (*backup.Service, time.Duration, error) {
 	b := cfg.Backup
 	if b.Dest == "" {
-		return nil, nil
+		return nil, 0, nil
 	}
 	rcpt, err := age.ParseX25519Recipient(b.Recipient)
 	if err != nil {
-		return nil, fmt.Errorf("backup.recipient: %w", err)
+		return nil, 0, fmt.Errorf("backup.recipient: %w", err)
 	}
 	at, err := backup.ParseTimeOfDay(b.Time)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	svc, err := backup.New(d, backup.Config{DataDir: cfg.DataDir, Dest: b.Dest, Recipients: []age.Recipient{rcpt},
 		Keep: b.Keep, Audit: al, Blobs: blobs}, log, now)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return loopFunc(func(ctx context.Context) { svc.Run(ctx, at) }), nil
+	return svc, at, nil
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"path/filepath"
 
+	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/internal/tlsacme"
 	"github.com/caucus-org/caucus/mail/autoreply"
 	"github.com/caucus-org/caucus/mail/imapserver"
@@ -32,6 +33,7 @@ func (s *Server) buildMail(ctx context.Context) (err error) {
 	s.mail = store.New(s.db, s.blobs, log.With("component", "store"), store.Options{Changes: s.changes, Hostname: cfg.Hostname})
 	s.imap = imapserver.New(imapserver.Config{TLSConfig: tlsacme.ForProtocol(s.tls.TLSConfig(), "imap"), Metrics: s.stats, Changes: s.changes}, s.mail, s.auth, log.With("component", "imap"))
 	s.dir = route.New(s.db, s.auth, cfg.MailDomains, now)
+	s.dir.SetFreeze(admin.NewFreeze(s.db)) // incident mode keeps mail from leaving by forwards
 	if s.srs, err = srs.New(s.keys.Derive("srs"), cfg.MailDomains[0], now); err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ func (s *Server) buildNotices(ctx context.Context) error {
 	n, err := notice.New(ctx, notice.Config{
 		From: "postmaster@" + s.cfg.MailDomains[0], BaseURL: s.url, Party: party,
 	}, notice.Deps{
-		DB: s.db, Audit: s.audit, Accounts: s.auth, Mailer: s.submit,
+		DB: s.db, Audit: s.audit, Accounts: s.auth, Mailer: s.submit, Prepared: s.ops,
 		Log: s.log.With("component", "notice"), Now: s.deps.Now,
 	})
 	if err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/backup"
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/db"
@@ -144,6 +145,11 @@ type Server struct {
 	mon   *http.Server // the metrics listener
 	ctl   *ctl.Server  // the control socket of `caucus admin`
 	ctlLn *net.UnixListener
+
+	// backup makes the daily backup at backupAt and incident mode's
+	// immediate one; nil when none is configured.
+	backup   *backup.Service
+	backupAt time.Duration
 
 	lns   listeners         // bound, not yet served
 	addrs map[string]string // listener name ("imaps", …) → bound address

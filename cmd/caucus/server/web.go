@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"time"
 
@@ -38,8 +39,15 @@ func (s *Server) buildWeb(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.backup, s.backupAt, err = newBackup(s.db, cfg, s.blobStores, s.audit, log.With("component", "backup"), s.deps.Now); err != nil {
+		return err
+	}
+	var bk admin.Backup
+	if s.backup != nil {
+		bk = s.backup
+	}
 	s.ops = admin.NewOps(admin.OpsDeps{
-		Auth: s.auth, DB: s.db, Mail: s.mail, Route: s.dir, Files: s.files, MailOffboard: s.offboard, Roles: s.mail, Audit: s.audit,
+		Auth: s.auth, DB: s.db, Mail: s.mail, Route: s.dir, Files: s.files, MailOffboard: s.offboard, Roles: s.mail, Audit: s.audit, Backup: bk,
 		Mailer: s.submit, MailFrom: "postmaster@" + cfg.MailDomains[0],
 		BaseURL: s.url, Log: log.With("component", "admin"), Now: s.deps.Now,
 		PartyName: party.Name, Language: party.Language, TimeZone: party.TimeZone,
@@ -127,6 +135,7 @@ func (s *Server) buildControl(ctx context.Context) (err error) {
 		return err
 	}
 	handlers := ctl.Handlers(s.ops, s.audit)
+	maps.Copy(handlers, ctl.CohortHandlers(s.ops))
 	member := func(ctx context.Context, login string) (int64, error) {
 		a, err := s.auth.AccountByLogin(ctx, login)
 		return a.ID, err
