@@ -35,6 +35,7 @@ import (
 	"github.com/caucus-org/caucus/internal/metrics"
 	"github.com/caucus-org/caucus/internal/tlsacme"
 	"github.com/caucus-org/caucus/mail/autoreply"
+	"github.com/caucus-org/caucus/mail/calendar"
 	"github.com/caucus-org/caucus/mail/imapserver"
 	"github.com/caucus-org/caucus/mail/mailimport"
 	"github.com/caucus-org/caucus/mail/msgauth"
@@ -129,6 +130,8 @@ type Server struct {
 
 	// files
 	files *files.Store
+
+	cals *calendar.Store // calendars, scheduling invitations (buildWeb)
 
 	// importSweep deletes abandoned and finished browser uploads of
 	// the import page (buildImportWeb).
