@@ -13,6 +13,7 @@ import (
 	"mime/quotedprintable"
 	"net/mail"
 	"net/textproto"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -23,10 +24,16 @@ import (
 	"github.com/caucus-org/caucus/internal/i18n"
 )
 
-// mailITIP mails an iTIP message (RFC 6047) from member m to address to,
-// through the Mailer; a failure is logged.
-func (s *Store) mailITIP(ctx context.Context, m Member, to, method string, ev scheduled, isNew bool) {
-	if ev.cal == nil {
+// MaxRcptsPerMail is how many attendees one iMIP message is addressed
+// to; more get further copies (mail/submit's default per message).
+const MaxRcptsPerMail = 50
+
+// mailITIP mails an iTIP message (RFC 6047) from member m to the
+// addresses to: one message for the members (its text names the
+// invitations page) and one for the others, each to at most
+// MaxRcptsPerMail. A failure is logged.
+func (s *Store) mailITIP(ctx context.Context, m Member, to []string, method string, ev scheduled, isNew bool) {
+	if ev.cal == nil || len(to) == 0 {
 		return
 	}
 	from, err := s.sched.Accounts.Account(ctx, m.ID)
@@ -34,24 +41,38 @@ func (s *Store) mailITIP(ctx context.Context, m Member, to, method string, ev sc
 		s.log.Warn("calendar: iMIP not sent", "from", m.Login, "err", err)
 		return
 	}
-	_, isMember := s.member(ctx, to)
-	msg, err := s.composeIMIP(from, to, method, ev, isNew, isMember)
-	if err != nil {
-		s.log.Warn("calendar: iMIP not composed", "from", m.Login, "to", to, "err", err)
-		return
+	var members, others []string
+	for _, addr := range to {
+		if _, ok := s.member(ctx, addr); ok {
+			members = append(members, addr)
+		} else {
+			others = append(others, addr)
+		}
 	}
-	if err := s.sched.Mailer.Send(ctx, from.Login, []string{to}, msg); err != nil {
-		s.log.Warn("calendar: iMIP not sent", "from", m.Login, "to", to, "method", method, "err", err)
-		return
+	for _, group := range []struct {
+		to       []string
+		toMember bool
+	}{{members, true}, {others, false}} {
+		for rcpts := range slices.Chunk(group.to, MaxRcptsPerMail) {
+			msg, err := s.composeIMIP(from, rcpts, method, ev, isNew, group.toMember)
+			if err != nil {
+				s.log.Warn("calendar: iMIP not composed", "from", m.Login, "err", err)
+				return
+			}
+			if err := s.sched.Mailer.SendAs(ctx, from, rcpts, msg); err != nil {
+				s.log.Warn("calendar: iMIP not sent", "from", m.Login, "rcpts", len(rcpts), "method", method, "err", err)
+				return
+			}
+			s.log.Info("calendar: iMIP sent", "from", m.Login, "rcpts", len(rcpts), "method", method)
+		}
 	}
-	s.log.Info("calendar: iMIP sent", "from", m.Login, "to", to, "method", method)
 }
 
 // composeIMIP writes an iMIP message (RFC 6047 section 2): a
 // multipart/alternative of a text part in the sender's language (else
 // the party's) and the iTIP object as text/calendar with its method
 // parameter (section 2.4), base64 so that no line is too long for SMTP.
-func (s *Store) composeIMIP(from auth.Account, to, method string, ev scheduled, isNew, toMember bool) ([]byte, error) {
+func (s *Store) composeIMIP(from auth.Account, to []string, method string, ev scheduled, isNew, toMember bool) ([]byte, error) {
 	data, err := encodeITIP(ev.cal, method)
 	if err != nil {
 		return nil, err
@@ -64,7 +85,11 @@ func (s *Store) composeIMIP(from auth.Account, to, method string, ev scheduled, 
 	h := func(k, v string) { fmt.Fprintf(&buf, "%s: %s\r\n", k, v) }
 	h("Date", s.now().Format(time.RFC1123Z))
 	h("From", (&mail.Address{Name: oneLine(from.DisplayName), Address: from.Login}).String())
-	h("To", (&mail.Address{Address: to}).String())
+	tos := make([]string, len(to))
+	for i, a := range to {
+		tos[i] = (&mail.Address{Address: a}).String()
+	}
+	h("To", strings.Join(tos, ",\r\n "))
 	h("Subject", mime.QEncoding.Encode("utf-8", oneLine(subject)))
 	h("Message-ID", "<imip."+rand.Text()+"@"+from.Login[strings.LastIndexByte(from.Login, '@')+1:]+">")
 	h("MIME-Version", "1.0")

@@ -45,10 +45,12 @@ import (
 // SCHEDULE-STATUS, no free-busy by POST; only mailto: calendar users,
 // matched to members by their login; events (VEVENT) only.
 
-// Mailer sends a message caucus writes: DKIM-signed, delivered to the
-// party's addresses, queued for others (*submit.Service).
+// Mailer sends a message caucus writes for a member: DKIM-signed,
+// delivered to the party's addresses, queued for others, and counted
+// against the member's hourly sending limit as a message they submit
+// (*submit.Service): invitations are no way around it.
 type Mailer interface {
-	Send(ctx context.Context, from string, to []string, msg []byte) error
+	SendAs(ctx context.Context, acct auth.Account, to []string, msg []byte) error
 }
 
 // Accounts is what scheduling needs of auth (*auth.Service).
@@ -165,11 +167,13 @@ func (s *Store) afterDelete(ctx context.Context, m Member, old []byte) {
 	if err != nil || prev.p.Organizer != strings.ToLower(m.Login) {
 		return
 	}
+	var gone []Attendee
 	for _, a := range prev.p.Attendees {
 		if a.Addr != prev.p.Organizer {
-			s.cancelFor(ctx, m, prev, a)
+			gone = append(gone, a)
 		}
 	}
+	s.cancelFor(ctx, m, prev, gone)
 }
 
 // organize sends the organiser's event to its attendees (see
@@ -177,6 +181,7 @@ func (s *Store) afterDelete(ctx context.Context, m Member, old []byte) {
 // or changed, a cancellation for who was removed.
 func (s *Store) organize(ctx context.Context, m Member, prev, cur scheduled) {
 	changed := prev.ev == nil || significantChange(prev.ev, cur.ev)
+	var invited, updated []string
 	for _, a := range cur.p.Attendees {
 		if a.Addr == cur.p.Organizer {
 			continue
@@ -187,15 +192,22 @@ func (s *Store) organize(ctx context.Context, m Member, prev, cur scheduled) {
 				s.log.Warn("calendar: invitation not put in the attendee's calendar", "organizer", m.Login, "attendee", a.Addr, "err", err)
 			}
 		}
-		if changed || !known {
-			s.mailITIP(ctx, m, a.Addr, MethodRequest, cur, !known)
+		switch {
+		case !known:
+			invited = append(invited, a.Addr)
+		case changed:
+			updated = append(updated, a.Addr)
 		}
 	}
+	s.mailITIP(ctx, m, invited, MethodRequest, cur, true)
+	s.mailITIP(ctx, m, updated, MethodRequest, cur, false)
+	var gone []Attendee
 	for _, a := range prev.p.Attendees {
 		if _, still := cur.p.Attendee(a.Addr); !still && a.Addr != cur.p.Organizer {
-			s.cancelFor(ctx, m, prev, a)
+			gone = append(gone, a)
 		}
 	}
+	s.cancelFor(ctx, m, prev, gone)
 }
 
 // significantChange reports whether an attendee should hear of a change
@@ -218,18 +230,25 @@ func propText(c *ical.Component, name string) string {
 	return strings.Join(vs, "\n")
 }
 
-// cancelFor tells attendee a that the event is cancelled for them: a
-// member's copy gets STATUS:CANCELLED, and a CANCEL is mailed (RFC 5546
-// section 3.2.5).
-func (s *Store) cancelFor(ctx context.Context, m Member, ev scheduled, a Attendee) {
+// cancelFor tells the attendees gone that the event is cancelled for
+// them: a member's copy gets STATUS:CANCELLED, and a CANCEL is mailed
+// (RFC 5546 section 3.2.5).
+func (s *Store) cancelFor(ctx context.Context, m Member, ev scheduled, gone []Attendee) {
+	if len(gone) == 0 {
+		return
+	}
 	cal := cancelled(ev.cal)
 	c, _ := readScheduled(cal)
-	if acct, ok := s.member(ctx, a.Addr); ok {
-		if err := s.updateCopy(ctx, acct, cal); err != nil && !errors.Is(err, ErrNotFound) {
-			s.log.Warn("calendar: cancellation not put in the attendee's calendar", "organizer", m.Login, "attendee", a.Addr, "err", err)
+	var to []string
+	for _, a := range gone {
+		if acct, ok := s.member(ctx, a.Addr); ok {
+			if err := s.updateCopy(ctx, acct, cal); err != nil && !errors.Is(err, ErrNotFound) {
+				s.log.Warn("calendar: cancellation not put in the attendee's calendar", "organizer", m.Login, "attendee", a.Addr, "err", err)
+			}
 		}
+		to = append(to, a.Addr)
 	}
-	s.mailITIP(ctx, m, a.Addr, MethodCancel, c, false)
+	s.mailITIP(ctx, m, to, MethodCancel, c, false)
 }
 
 // cancelled is a copy of cal with every event STATUS:CANCELLED and its
@@ -260,7 +279,7 @@ func (s *Store) reply(ctx context.Context, m Member, ev scheduled, a Attendee) {
 		}
 		return
 	}
-	s.mailITIP(ctx, m, ev.p.Organizer, MethodReply, replyOf(ev, a), false)
+	s.mailITIP(ctx, m, []string{ev.p.Organizer}, MethodReply, replyOf(ev, a), false)
 }
 
 // replyOf is the REPLY of attendee a to ev: the master event with its

@@ -2,6 +2,7 @@ package calendar_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -24,10 +25,10 @@ type fakeMailer struct {
 	msgs []sent
 }
 
-func (f *fakeMailer) Send(_ context.Context, from string, to []string, msg []byte) error {
+func (f *fakeMailer) SendAs(_ context.Context, from auth.Account, to []string, msg []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.msgs = append(f.msgs, sent{from, to, string(msg)})
+	f.msgs = append(f.msgs, sent{from.Login, to, string(msg)})
 	return nil
 }
 
@@ -251,7 +252,6 @@ func TestAttendeeAnswerToOutsideOrganiser(t *testing.T) {
 	if err := s.Respond(ctx, bob, inv[0].Slug, inv[0].Name, inv[0].ETag, calendar.PartStatAccepted); err == nil {
 		t.Error("an answer to an old version was taken")
 	}
-	_ = auth.RoleMember
 }
 
 // imipMail is an iMIP message as caucus's MX stores it: its
@@ -333,5 +333,40 @@ func TestInvitationFromImpersonator(t *testing.T) {
 		if r.UID == "m1" && strings.Contains(string(r.Data), "Somewhere else") {
 			t.Errorf("a mail from outside replaced alice's invitation:\n%s", r.Data)
 		}
+	}
+}
+
+// TestInvitationToManyAttendees: an event naming 120 outside attendees
+// is mailed as 3 messages of at most MaxRcptsPerMail recipients (each
+// counted against the organiser's sending limit by the Mailer), and one
+// naming more than MaxAttendees is stored but not scheduled.
+func TestInvitationToManyAttendees(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	alice := e.member(t, "alice")
+	mailer := &fakeMailer{}
+	s := e.scheduling(mailer)
+	attendees := func(n int) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "ATTENDEE:mailto:v%d@outside.test\r\n", i)
+		}
+		return b.String()
+	}
+	o := mustParse(t, event("many", "20260610T090000Z", "20260610T100000Z", "ORGANIZER:mailto:alice@example.org\r\n"+attendees(120)))
+	if _, _, err := s.Put(ctx, alice, calendar.PersonalSlug, "many.ics", o, calendar.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := mailer.take()
+	if len(msgs) != 3 || len(msgs[0].to) != calendar.MaxRcptsPerMail || len(msgs[2].to) != 20 {
+		t.Fatalf("%d messages for 120 attendees", len(msgs))
+	}
+	o = mustParse(t, event("more", "20260610T090000Z", "20260610T100000Z", "ORGANIZER:mailto:alice@example.org\r\n"+attendees(calendar.MaxAttendees+1)))
+	if _, _, err := s.Put(ctx, alice, calendar.PersonalSlug, "more.ics", o, calendar.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := mailer.take(); len(msgs) != 0 {
+		t.Errorf("an event of %d attendees was mailed: %d messages", calendar.MaxAttendees+1, len(msgs))
 	}
 }

@@ -30,9 +30,12 @@ import (
 func TestInvitationsByMail(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	resolver := &dns.Mock{TXT: map[string][]string{
-		"outside.test": {"v=spf1 ip4:127.0.0.1 -all"}, "_dmarc.outside.test": {"v=DMARC1; p=none"},
-	}}
+	resolver := &dns.Mock{
+		TXT: map[string][]string{"outside.test": {"v=spf1 ip4:127.0.0.1 -all"}, "_dmarc.outside.test": {"v=DMARC1; p=none"}},
+		// Mail to outside.test waits in the queue: its MX does not answer.
+		MX: map[string][]*net.MX{"outside.test": {{Host: "mx.outside.test.", Pref: 10}}},
+		IP: map[string][]net.IPAddr{"mx.outside.test": {{IP: net.ParseIP("127.0.0.9")}}},
+	}
 	cfg := config.Dev(dir)
 	cfg.Listen = FreeListen(cfg.Listen)
 	refuse := func(ctx context.Context, network, addr string) (net.Conn, error) {

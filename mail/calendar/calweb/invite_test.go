@@ -7,13 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/ui"
 	"github.com/caucus-org/caucus/mail/calendar"
 )
 
 type nullMailer struct{}
 
-func (nullMailer) Send(context.Context, string, []string, []byte) error { return nil }
+func (nullMailer) SendAs(context.Context, auth.Account, []string, []byte) error { return nil }
 
 type partyDir struct{}
 
