@@ -77,6 +77,9 @@ type Scheduling struct {
 // SetScheduling turns scheduling on. Call it before the store serves.
 func (s *Store) SetScheduling(sc Scheduling) { s.sched = &sc }
 
+// Schedules reports whether scheduling is on.
+func (s *Store) Schedules() bool { return s.sched != nil }
+
 // dataOf returns the data of resource name of calendar calID, nil if
 // there is none or scheduling is off (no need to know).
 func (s *Store) dataOf(ctx context.Context, calID int64, name string) []byte {

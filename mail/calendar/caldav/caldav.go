@@ -128,7 +128,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	sw := &statusWriter{ResponseWriter: web.SlideWrites(dl, w), log: log, r: r}
+	sw := &statusWriter{ResponseWriter: web.SlideWrites(dl, w), log: log, r: r, autoSchedule: h.store.Schedules()}
 	ch := caldav.Handler{Backend: b, Prefix: Prefix}
 	ch.ServeHTTP(sw, r.WithContext(ctx))
 }
@@ -252,9 +252,15 @@ type statusWriter struct {
 	http.ResponseWriter
 	log *slog.Logger
 	r   *http.Request
+	// autoSchedule adds calendar-auto-schedule to go-webdav's DAV
+	// header (RFC 6638 section 2): the store schedules.
+	autoSchedule bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
+	if dav := w.Header().Get("DAV"); w.autoSchedule && strings.Contains(dav, "calendar-access") {
+		w.Header().Set("DAV", dav+", calendar-auto-schedule")
+	}
 	if code >= 500 {
 		w.log.Warn("caldav: request failed", "method", w.r.Method, "path", w.r.URL.Path, "status", code)
 	}
