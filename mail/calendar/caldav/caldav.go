@@ -4,7 +4,11 @@
 // by /.well-known/caldav (RFC 6764 section 5). PROPPATCH refuses each
 // property (403): calendars' names are set when they are made. It is go-webdav's caldav
 // server (patched, see internal/third_party/go-webdav/PATCHES) over a
-// backend bound to the member who signed in. A member's URLs are:
+// backend bound to the member who signed in. The store schedules the
+// events written here (RFC 6638 section 3.2, implicit scheduling; see
+// mail/calendar's Scheduling for the subset), which the DAV header
+// advertises as calendar-auto-schedule; there is no schedule-inbox or
+// schedule-outbox collection. A member's URLs are:
 //
 //	/caldav/<login>/                          principal (RFC 4791 section 6.2)
 //	/caldav/<login>/calendars/                calendar home set
