@@ -342,36 +342,60 @@ func (s *Store) copyOf(ctx context.Context, accountID int64, uid string) (calID 
 // deliverCopy stores the organiser's event cal in member acct's calendar
 // that holds its UID, else in their personal calendar.
 func (s *Store) deliverCopy(ctx context.Context, acct auth.Account, cal *ical.Calendar) error {
+	err := s.replaceCopy(ctx, acct, cal)
+	if !errors.Is(err, ErrNotFound) {
+		return err
+	}
 	o, err := Analyse(cloneCalendar(cal))
 	if err != nil {
 		return err
 	}
-	calID, name, _, err := s.copyOf(ctx, acct.ID, o.UID)
-	if errors.Is(err, ErrNotFound) {
-		if calID, err = s.ensure(ctx, "account", acct.ID, PersonalSlug, "Calendar"); err != nil {
-			return err
-		}
-		name = copyName(o.UID)
-	} else if err != nil {
+	calID, err := s.ensure(ctx, "account", acct.ID, PersonalSlug, "Calendar")
+	if err != nil {
 		return err
 	}
-	_, _, err = s.write(ctx, calID, name, o, Cond{})
+	_, _, err = s.write(ctx, calID, copyName(o.UID), o, Cond{})
 	return err
 }
 
 // updateCopy replaces member acct's copy of the event by cal; ErrNotFound
 // when they have none.
 func (s *Store) updateCopy(ctx context.Context, acct auth.Account, cal *ical.Calendar) error {
+	return s.replaceCopy(ctx, acct, cal)
+}
+
+// ErrNotYours says a scheduling message names a UID that the attendee's
+// calendar holds for another organiser, or for none (their own event):
+// it is left alone, else anyone could overwrite a member's event by its
+// UID.
+var ErrNotYours = errors.New("calendar: the attendee holds this UID for another organiser")
+
+// replaceCopy replaces member acct's copy of the event by cal, if the
+// copy has cal's organiser; ErrNotFound when they have none. A copy
+// written so is no longer one that came by mail.
+func (s *Store) replaceCopy(ctx context.Context, acct auth.Account, cal *ical.Calendar) error {
+	next, err := readScheduled(cal)
+	if err != nil {
+		return err
+	}
+	calID, name, data, err := s.copyOf(ctx, acct.ID, next.uid)
+	if err != nil {
+		return err
+	}
+	if cur, err := decodeScheduled(data); err != nil || cur.p.Organizer != next.p.Organizer {
+		return ErrNotYours
+	}
 	o, err := Analyse(cloneCalendar(cal))
 	if err != nil {
 		return err
 	}
-	calID, name, _, err := s.copyOf(ctx, acct.ID, o.UID)
-	if err != nil {
+	if _, _, err := s.write(ctx, calID, name, o, Cond{}); err != nil {
 		return err
 	}
-	_, _, err = s.write(ctx, calID, name, o, Cond{})
-	return err
+	if _, err := s.db.Stmts(nil).ExecContext(ctx, `DELETE FROM calendar_received WHERE calendar_id = ? AND uid = ?`, calID, next.uid); err != nil {
+		return fmt.Errorf("calendar: received: %w", err)
+	}
+	return nil
 }
 
 // copyName is the resource name of an attendee's copy of event uid.

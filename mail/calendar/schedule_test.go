@@ -370,3 +370,43 @@ func TestInvitationToManyAttendees(t *testing.T) {
 		t.Errorf("an event of %d attendees was mailed: %d messages", calendar.MaxAttendees+1, len(msgs))
 	}
 }
+
+// TestInvitationCannotOverwriteOwnEvent: a member who names another
+// member as attendee of an event with the UID of one of that member's
+// own events (or of an invitation from someone else) does not replace
+// it, nor cancel it.
+func TestInvitationCannotOverwriteOwnEvent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	alice, bob, mallory := e.member(t, "alice"), e.member(t, "bob"), e.member(t, "mallory")
+	s := e.scheduling(&fakeMailer{})
+	own := mustParse(t, event("bobs", "20260610T090000Z", "20260610T100000Z", "DESCRIPTION:private\r\n"))
+	if _, _, err := s.Put(ctx, bob, calendar.PersonalSlug, "bobs.ics", own, calendar.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Put(ctx, alice, calendar.PersonalSlug, "m1.ics", mustParse(t, meeting(0, "20260610T090000Z", "")), calendar.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, uid := range []string{"bobs", "m1"} {
+		evil := mustParse(t, event(uid, "20260611T090000Z", "20260611T100000Z", "LOCATION:Hijacked\r\nORGANIZER:mailto:mallory@example.org\r\nATTENDEE:mailto:bob@example.org\r\n"))
+		if _, _, err := s.Put(ctx, mallory, calendar.PersonalSlug, uid+".ics", evil, calendar.Cond{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, mallory, calendar.PersonalSlug, uid+".ics", calendar.Cond{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs, err := s.List(ctx, bob, calendar.PersonalSlug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if strings.Contains(string(r.Data), "Hijacked") || strings.Contains(string(r.Data), "CANCELLED") || strings.Contains(string(r.Data), "mallory") {
+			t.Errorf("mallory changed bob's %s:\n%s", r.UID, r.Data)
+		}
+	}
+	if len(rs) != 2 {
+		t.Errorf("bob has %d events, want his own and alice's invitation", len(rs))
+	}
+}
