@@ -73,7 +73,7 @@ func (s *Store) mailITIP(ctx context.Context, m Member, to []string, method stri
 // the party's) and the iTIP object as text/calendar with its method
 // parameter (section 2.4), base64 so that no line is too long for SMTP.
 func (s *Store) composeIMIP(from auth.Account, to []string, method string, ev scheduled, isNew, toMember bool) ([]byte, error) {
-	data, err := encodeITIP(ev.cal, method)
+	data, err := encodeITIP(ev.cal, method, s.now())
 	if err != nil {
 		return nil, err
 	}

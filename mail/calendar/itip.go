@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-ical"
 )
@@ -200,13 +201,17 @@ func mailtoAddr(uri string) (string, bool) {
 	return strings.ToLower(addr), true
 }
 
-// encodeITIP is cal with METHOD set, encoded.
-func encodeITIP(cal *ical.Calendar, method string) ([]byte, error) {
-	c := &ical.Calendar{Component: &ical.Component{Name: cal.Name, Props: ical.Props{}, Children: cal.Children}}
-	for k, v := range cal.Props {
-		c.Props[k] = v
-	}
+// encodeITIP is cal with METHOD set, and the DTSTAMP of its events the
+// time the message is made, now (RFC 5546 section 3.2: "DTSTAMP" is when
+// the iTIP message was created).
+func encodeITIP(cal *ical.Calendar, method string, now time.Time) ([]byte, error) {
+	c := cloneCalendar(cal)
 	c.Props.SetText(ical.PropMethod, method)
+	for _, ev := range c.Children {
+		if ev.Name == ical.CompEvent {
+			ev.Props.SetDateTime(ical.PropDateTimeStamp, now.UTC())
+		}
+	}
 	var buf bytes.Buffer
 	if err := ical.NewEncoder(&buf).Encode(c); err != nil {
 		return nil, fmt.Errorf("calendar: encode iTIP: %w", err)

@@ -120,6 +120,7 @@ func (s *Store) Put(ctx context.Context, m Member, slug, name string, o *Object,
 		return Resource{}, false, ErrReadOnly
 	}
 	old := s.dataOf(ctx, c.ID, name)
+	o = s.beforePut(m, old, o)
 	if r, created, err = s.write(ctx, c.ID, name, o, cond); err != nil {
 		return Resource{}, false, err
 	}

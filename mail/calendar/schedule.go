@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/emersion/go-ical"
@@ -134,6 +135,35 @@ func decodeScheduled(data []byte) (scheduled, error) {
 	return readScheduled(cal)
 }
 
+// beforePut returns o as it is stored: when member m organises it, has
+// changed it significantly for its attendees since old and not raised
+// its SEQUENCE, with SEQUENCE raised (RFC 5546 section 2.1.4: the
+// organiser does, and attendees' clients tell an update by it).
+func (s *Store) beforePut(m Member, old []byte, o *Object) *Object {
+	if s.sched == nil || o.Component != ical.CompEvent || old == nil {
+		return o
+	}
+	cur, err := readScheduled(o.Cal)
+	if err != nil || cur.p.Organizer != strings.ToLower(m.Login) || len(cur.p.Attendees) == 0 {
+		return o
+	}
+	prev, err := decodeScheduled(old)
+	if err != nil || cur.p.Sequence > prev.p.Sequence || !significantChange(prev.ev, cur.ev) {
+		return o
+	}
+	cal := cloneCalendar(o.Cal)
+	for _, c := range cal.Children {
+		if c.Name == ical.CompEvent {
+			c.Props.Set(&ical.Prop{Name: ical.PropSequence, Params: ical.Params{}, Value: strconv.Itoa(prev.p.Sequence + 1)})
+		}
+	}
+	next, err := Analyse(cal)
+	if err != nil {
+		return o
+	}
+	return next
+}
+
 // afterPut schedules what member m just stored (o), old being the
 // resource's data before (nil: new). Failures are logged: the write is
 // committed, and a mail that cannot be sent must not undo it.
@@ -167,7 +197,19 @@ func (s *Store) afterDelete(ctx context.Context, m Member, old []byte) {
 		return
 	}
 	prev, err := decodeScheduled(old)
-	if err != nil || prev.p.Organizer != strings.ToLower(m.Login) {
+	if err != nil {
+		return
+	}
+	me := strings.ToLower(m.Login)
+	if prev.p.Organizer != me {
+		// An attendee who deletes an invitation declines it (RFC 6638
+		// section 3.2.2.3), unless it was cancelled or declined.
+		status, _ := prev.ev.Props.Text(ical.PropStatus)
+		if a, ok := prev.p.Attendee(me); ok && a.PartStat != PartStatDeclined && !strings.EqualFold(status, "CANCELLED") {
+			a.PartStat = PartStatDeclined
+			setPartStat(prev.cal, me, PartStatDeclined)
+			s.reply(ctx, m, prev, a)
+		}
 		return
 	}
 	var gone []Attendee

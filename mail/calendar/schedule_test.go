@@ -179,8 +179,17 @@ func TestInvitationBetweenMembers(t *testing.T) {
 	if _, _, err := s.Put(ctx, alice, calendar.PersonalSlug, "m1.ics", mustParse(t, moved), calendar.Cond{IfMatch: r.ETag}); err != nil {
 		t.Fatal(err)
 	}
-	if msgs := mailer.take(); len(msgs) != 2 || !strings.Contains(msgs[0].msg, "Updated invitation") {
-		t.Errorf("after a move, %d mails, want 2 updates", len(msgs))
+	msgs = mailer.take()
+	if len(msgs) != 2 || !strings.Contains(msgs[0].msg, "Updated invitation") {
+		t.Fatalf("after a move, %d mails, want 2 updates", len(msgs))
+	}
+	// The client did not raise SEQUENCE: the server did (RFC 5546
+	// section 2.1.4), in the mail and in the copies.
+	if it, _ := itipOf(t, msgs[0].msg); it.Sequence != 1 {
+		t.Errorf("the update's SEQUENCE is %d, want 1", it.Sequence)
+	}
+	if r, _ := s.Get(ctx, alice, calendar.PersonalSlug, "m1.ics"); !strings.Contains(string(r.Data), "SEQUENCE:1") {
+		t.Errorf("alice's copy after the move:\n%s", r.Data)
 	}
 	if got := partStat(t, s, bob, "m1", "bob@example.org"); got != calendar.PartStatAccepted {
 		t.Errorf("bob's copy after the move: %q, want his ACCEPTED kept", got)
@@ -408,5 +417,28 @@ func TestInvitationCannotOverwriteOwnEvent(t *testing.T) {
 	}
 	if len(rs) != 2 {
 		t.Errorf("bob has %d events, want his own and alice's invitation", len(rs))
+	}
+}
+
+// TestAttendeeDeletesInvitation: a member who deletes an invitation
+// declines it (RFC 6638 section 3.2.2.3): the organiser's copy says so.
+func TestAttendeeDeletesInvitation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	alice, bob := e.member(t, "alice"), e.member(t, "bob")
+	s := e.scheduling(&fakeMailer{})
+	if _, _, err := s.Put(ctx, alice, calendar.PersonalSlug, "m1.ics", mustParse(t, meeting(0, "20260610T090000Z", "")), calendar.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := s.Invitations(ctx, bob)
+	if err != nil || len(inv) != 1 {
+		t.Fatalf("bob's invitations: %v, %v", inv, err)
+	}
+	if err := s.Delete(ctx, bob, inv[0].Slug, inv[0].Name, calendar.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := partStat(t, s, alice, "m1", "bob@example.org"); got != calendar.PartStatDeclined {
+		t.Errorf("alice's copy after bob deleted his: %q, want DECLINED", got)
 	}
 }
