@@ -119,6 +119,19 @@ func (s *Store) Put(ctx context.Context, m Member, slug, name string, o *Object,
 	if !c.Writable {
 		return Resource{}, false, ErrReadOnly
 	}
+	old := s.dataOf(ctx, c.ID, name)
+	o = s.beforePut(m, old, o)
+	if r, created, err = s.write(ctx, c.ID, name, o, cond); err != nil {
+		return Resource{}, false, err
+	}
+	s.afterPut(ctx, m, old, o)
+	return r, created, nil
+}
+
+// write stores o as resource name of calendar calID under the conditions
+// of cond, without scheduling.
+func (s *Store) write(ctx context.Context, calID int64, name string, o *Object, cond Cond) (r Resource, created bool, err error) {
+	c := Calendar{ID: calID}
 	r = Resource{Name: name, UID: o.UID, Component: o.Component, Simple: o.Simple, ETag: ETag(o.Data), Data: o.Data, Modified: s.now()}
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		st := s.db.Stmts(tx)
@@ -180,6 +193,18 @@ func (s *Store) Delete(ctx context.Context, m Member, slug, name string, cond Co
 	if !c.Writable {
 		return ErrReadOnly
 	}
+	old := s.dataOf(ctx, c.ID, name)
+	if err := s.remove(ctx, c.ID, name, cond); err != nil {
+		return err
+	}
+	s.afterDelete(ctx, m, old)
+	return nil
+}
+
+// remove deletes resource name of calendar calID under the conditions of
+// cond, without scheduling.
+func (s *Store) remove(ctx context.Context, calID int64, name string, cond Cond) error {
+	c := Calendar{ID: calID}
 	return s.db.Tx(ctx, func(tx *sql.Tx) error {
 		st := s.db.Stmts(tx)
 		cur, exists, err := currentETag(ctx, st, c.ID, name)

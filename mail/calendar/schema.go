@@ -51,7 +51,27 @@ CREATE TABLE calendar_tombstones (
 CREATE INDEX calendar_tombstones_seq ON calendar_tombstones(calendar_id, seq);
 `
 
+// schema2 keeps, for an event that came to a member by mail (an iMIP
+// REQUEST from outside, RFC 6047), who sent it and what caucus's MX found
+// of the sender (mail/msgview's findings), so that the calendar page
+// warns about it as webmail does about the mail.
+const schema2 = `
+CREATE TABLE calendar_received (
+	calendar_id INTEGER NOT NULL REFERENCES calendar_calendars(id) ON DELETE CASCADE,
+	uid         TEXT    NOT NULL,
+	sender      TEXT    NOT NULL, -- the RFC5322.From address, lower-case
+	level       TEXT    NOT NULL, -- msgview.Level's name: none, unchecked, outside, warning, danger
+	from_domain TEXT    NOT NULL,
+	claims_to_be TEXT   NOT NULL, -- the member whose name the sender uses, "" if none
+	lookalike   TEXT    NOT NULL, -- the party domain the sender's imitates
+	forged      INTEGER NOT NULL, -- the party's domain without authentication
+	warning     TEXT    NOT NULL, -- the MX's X-Caucus-Warning
+	received_at INTEGER NOT NULL,
+	PRIMARY KEY (calendar_id, uid)
+);
+`
+
 // Component returns the migrations of the calendar tables.
 func Component() db.Component {
-	return db.Component{Name: "calendar", Migrations: []db.Migration{{Version: 1, SQL: schema1}}}
+	return db.Component{Name: "calendar", Migrations: []db.Migration{{Version: 1, SQL: schema1}, {Version: 2, SQL: schema2}}}
 }

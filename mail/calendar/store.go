@@ -121,6 +121,7 @@ type Store struct {
 	audit  Recorder
 	now    func() time.Time
 	log    *slog.Logger
+	sched  *Scheduling // nil: events are stored, never scheduled (see SetScheduling)
 }
 
 // New returns the store on d, which must have [Component] migrated; the

@@ -59,8 +59,9 @@ func (s *Service) rcptSRS(rw *srs.Rewriter, env *Envelope, to string) error {
 // Deliver takes a message from outside, already checked (the MX's
 // inbound policy): it adds the Received field, files it in the local
 // recipients' INBOX, or Junk when junk is set, queues forwarded copies
-// under a rewritten sender (SRS) and lets auto-replies answer it, unless
-// it is junk (RFC 3834 section 2: suspicious mail gets no answer).
+// under a rewritten sender (SRS), and, unless it is junk, hands it to
+// the calendars (an iMIP reply) and lets auto-replies answer it (RFC 3834
+// section 2: suspicious mail gets no answer).
 func (s *Service) Deliver(ctx context.Context, env *Envelope, msg []byte, rcv Received, junk bool) error {
 	mailbox := "INBOX"
 	if junk {
@@ -85,6 +86,9 @@ func (s *Service) Deliver(ctx context.Context, env *Envelope, msg []byte, rcv Re
 		return err
 	}
 	if !junk {
+		if s.deps.Invitations != nil && len(env.local) > 0 {
+			s.deps.Invitations.Delivered(ctx, env.local, msg)
+		}
 		s.autoReply(ctx, env, msg)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/mail/queue"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/srs"
@@ -47,6 +48,22 @@ func (s *Service) send(ctx context.Context, from string, to []string, msg []byte
 	}
 	_, err = s.deps.Queue.Enqueue(ctx, from, remote, bytes.NewReader(msg))
 	return err
+}
+
+// SendAs sends a message caucus writes on behalf of a member, from their
+// own address (an invitation to an event they organise, their answer to
+// one): as Send, but counted against the account's hourly sending limit
+// as a message it submits, and refused past it (ErrRateLimited), so that
+// no calendar write sends more than the account may; at most
+// MaxRcptsPerMessage recipients (ErrTooManyRcpts).
+func (s *Service) SendAs(ctx context.Context, acct auth.Account, to []string, msg []byte) error {
+	if len(to) > s.cfg.MaxRcptsPerMessage {
+		return refuse(452, [3]int{4, 5, 3}, ErrTooManyRcpts, "Too many recipients")
+	}
+	if err := s.countMessage(ctx, Sender{Account: acct}); err != nil {
+		return err
+	}
+	return s.Send(ctx, acct.Login, to, msg)
 }
 
 // Sign DKIM-signs a message caucus writes; the queue signs its delivery

@@ -24,15 +24,24 @@ func (s *Service) Mail(ctx context.Context, who Sender, from string) (*Envelope,
 		s.audit(ctx, who, "smtp.sender-refused", "mail-from", "mail_from="+from)
 		return nil, refuse(553, [3]int{5, 7, 1}, ErrSendAs, fmt.Sprintf("You may not send as <%s>", Sanitize(from)))
 	}
+	if err := s.countMessage(ctx, who); err != nil {
+		return nil, err
+	}
+	return &Envelope{From: from}, nil
+}
+
+// countMessage counts one message of who against its hourly limit, and
+// refuses it past the limit.
+func (s *Service) countMessage(ctx context.Context, who Sender) error {
 	limit := s.cfg.SendPerHour
 	if who.Account.Role == auth.RoleVolunteer {
 		limit = s.cfg.VolunteerSendPerHour
 	}
 	if !s.rate.allow(who.Account.ID, limit) {
 		s.audit(ctx, who, "smtp.rate-limited", "hourly-limit", fmt.Sprintf("limit=%d/hour", limit))
-		return nil, refuse(450, [3]int{4, 7, 1}, ErrRateLimited, fmt.Sprintf("Sending limit reached (%d messages per hour); try again later", limit))
+		return refuse(450, [3]int{4, 7, 1}, ErrRateLimited, fmt.Sprintf("Sending limit reached (%d messages per hour); try again later", limit))
 	}
-	return &Envelope{From: from}, nil
+	return nil
 }
 
 // Rcpt adds a recipient to a submission (RFC 5321 section 3.3, RCPT):

@@ -97,6 +97,14 @@ type AutoReplier interface {
 	Respond(ctx context.Context, from string, rcpts []string, msg []byte) (int, error)
 }
 
+// Invitations reads the iMIP messages (RFC 6047) among the mail from
+// outside just delivered to the accounts' INBOX (mail/calendar's
+// *Store): a reply to an invitation updates the organiser's event. It
+// fails nothing: the message is delivered already.
+type Invitations interface {
+	Delivered(ctx context.Context, accounts []int64, msg []byte)
+}
+
 // Auditor records refusals, aggregated per reason, and what is sent as a
 // role's address (internal/audit).
 type Auditor interface {
@@ -116,6 +124,8 @@ type Deps struct {
 	AutoReply AutoReplier
 	// Lists, if set, takes the mail for mailing lists' addresses.
 	Lists Lists
+	// Invitations, if set, reads the iMIP messages delivered from outside.
+	Invitations Invitations
 	// SRS, if set, rewrites the sender of outside mail forwarded to other
 	// domains and takes the bounces back; nil forwards it unchanged.
 	SRS   *srs.Rewriter
@@ -151,6 +161,10 @@ func New(cfg Config, d Deps) *Service {
 // SetAutoReply hooks the responder in, which itself sends through s; it is
 // called once, while wiring, before any message.
 func (s *Service) SetAutoReply(a AutoReplier) { s.deps.AutoReply = a }
+
+// SetInvitations hooks the calendars in, which themselves send through
+// s; it is called once, before the service takes mail.
+func (s *Service) SetInvitations(i Invitations) { s.deps.Invitations = i }
 
 // Sender is who submits: the authenticated account and where it connects
 // from, for the audit log.

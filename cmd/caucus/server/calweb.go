@@ -12,7 +12,7 @@ import (
 // /mail/calendar, behind the same sign-in as webmail, on the store CalDAV
 // serves.
 func (s *Server) buildCalweb(mux *http.ServeMux, pages *login.Handler, store *calendar.Store) error {
-	h, err := calweb.New(calweb.Deps{Store: store, Login: pages, Log: s.log.With("component", "calweb"), Now: s.deps.Now})
+	h, err := calweb.New(calweb.Deps{Store: store, Invites: store, Login: pages, Log: s.log.With("component", "calweb"), Now: s.deps.Now})
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ import (
 	"github.com/caucus-org/caucus/internal/metrics"
 	"github.com/caucus-org/caucus/internal/tlsacme"
 	"github.com/caucus-org/caucus/mail/autoreply"
+	"github.com/caucus-org/caucus/mail/calendar"
 	"github.com/caucus-org/caucus/mail/imapserver"
 	"github.com/caucus-org/caucus/mail/lists"
 	"github.com/caucus-org/caucus/mail/mailimport"
@@ -132,6 +133,8 @@ type Server struct {
 
 	// files
 	files *files.Store
+
+	cals *calendar.Store // calendars, scheduling invitations (buildWeb)
 
 	// importSweep deletes abandoned and finished browser uploads of
 	// the import page (buildImportWeb).

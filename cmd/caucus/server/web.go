@@ -52,7 +52,7 @@ func (s *Server) buildWeb(ctx context.Context) error {
 		BaseURL: s.url, Log: log.With("component", "admin"), Now: s.deps.Now,
 		PartyName: party.Name, Language: party.Language, TimeZone: party.TimeZone,
 	})
-	cals, books := s.newCalendarStores()
+	cals, books := s.newCalendarStores(party)
 	adminWeb, err := console.New(console.Deps{
 		Ops: s.ops, Login: pages, Queue: s.queue, CertExpiry: s.certExpiry, LastBackup: func(ctx context.Context) (time.Time, int64, error) { return backup.LastSuccess(ctx, s.db) },
 		DNS: s.deps.Resolver, Records: dnsrec.Records(cfg.Hostname, cfg.MailDomains, dnsKeys(s.dkim)), Phish: s.phish, Messages: s.mail, Diaries: groupDiaries{cals, books}, Log: log.With("component", "admin"),

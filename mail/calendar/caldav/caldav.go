@@ -4,7 +4,11 @@
 // by /.well-known/caldav (RFC 6764 section 5). PROPPATCH refuses each
 // property (403): calendars' names are set when they are made. It is go-webdav's caldav
 // server (patched, see internal/third_party/go-webdav/PATCHES) over a
-// backend bound to the member who signed in. A member's URLs are:
+// backend bound to the member who signed in. The store schedules the
+// events written here (RFC 6638 section 3.2, implicit scheduling; see
+// mail/calendar's Scheduling for the subset), which the DAV header
+// advertises as calendar-auto-schedule; there is no schedule-inbox or
+// schedule-outbox collection. A member's URLs are:
 //
 //	/caldav/<login>/                          principal (RFC 4791 section 6.2)
 //	/caldav/<login>/calendars/                calendar home set
@@ -128,7 +132,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	sw := &statusWriter{ResponseWriter: web.SlideWrites(dl, w), log: log, r: r}
+	sw := &statusWriter{ResponseWriter: web.SlideWrites(dl, w), log: log, r: r, autoSchedule: h.store.Schedules()}
 	ch := caldav.Handler{Backend: b, Prefix: Prefix}
 	ch.ServeHTTP(sw, r.WithContext(ctx))
 }
@@ -252,9 +256,15 @@ type statusWriter struct {
 	http.ResponseWriter
 	log *slog.Logger
 	r   *http.Request
+	// autoSchedule adds calendar-auto-schedule to go-webdav's DAV
+	// header (RFC 6638 section 2): the store schedules.
+	autoSchedule bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
+	if dav := w.Header().Get("DAV"); w.autoSchedule && strings.Contains(dav, "calendar-access") {
+		w.Header().Set("DAV", dav+", calendar-auto-schedule")
+	}
 	if code >= 500 {
 		w.log.Warn("caldav: request failed", "method", w.r.Method, "path", w.r.URL.Path, "status", code)
 	}

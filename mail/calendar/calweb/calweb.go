@@ -77,6 +77,9 @@ type Deps struct {
 	Login Guard
 	Log   *slog.Logger
 	Now   func() time.Time
+
+	// Invites, if set, serves the invitations page (invite.go).
+	Invites Invites
 }
 
 // Handler serves the calendar pages.
@@ -125,6 +128,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	user("GET /mail/calendar/event/{cal}/{name}", h.event)
 	post("POST /mail/calendar/event/{cal}/{name}", h.update)
 	post("POST /mail/calendar/event/{cal}/{name}/delete", h.remove)
+	h.registerInvites(user, post)
 }
 
 func memberOf(sess auth.Session) calendar.Member {

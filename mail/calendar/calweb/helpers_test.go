@@ -43,7 +43,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	st := calendar.New(a.DB, a.Auth, a.Audit, a.Clock.Now, log)
-	h, err := New(Deps{Store: st, Login: pages, Log: log, Now: a.Clock.Now})
+	h, err := New(Deps{Store: st, Login: pages, Log: log, Now: a.Clock.Now, Invites: st})
 	if err != nil {
 		t.Fatal(err)
 	}

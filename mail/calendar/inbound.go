@@ -1,0 +1,243 @@
+package calendar
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/mail/msgview"
+)
+
+// MaxIMIPMessage bounds the mail Delivered reads for an iTIP part: an
+// invitation is a few kilobytes; a larger message is mail, not iMIP.
+const MaxIMIPMessage = 4 << 20
+
+// Delivered takes an iMIP message (RFC 6047) from outside just delivered
+// to the INBOX of accounts (mail/submit calls it after the MX's delivery;
+// msg is the message as stored, with the MX's Authentication-Results and
+// warning). Its first text/calendar part is parsed (ParseITIP) and:
+//
+//   - a REPLY updates the PARTSTAT of its attendee in the event the
+//     recipient organises, only when the attendee's address is the
+//     message's From and the sender passed the checks mail is judged by
+//     (senderVerified); otherwise it is ignored (and the message shows
+//     webmail's warnings);
+//   - a REQUEST whose ORGANIZER is the From address and which names the
+//     recipient puts the event in their calendar (never over an event
+//     that did not come by mail from the same sender), with what the MX
+//     found of the sender, which the calendar page shows as webmail
+//     does; a CANCEL from that sender marks it cancelled.
+//
+// Nothing here fails the delivery: the message is in the INBOX already;
+// what is ignored is logged with the reason.
+func (s *Store) Delivered(ctx context.Context, accounts []int64, msg []byte) {
+	if s.sched == nil || len(msg) > MaxIMIPMessage || !bytes.Contains(bytes.ToLower(msg), []byte("text/calendar")) {
+		return
+	}
+	in, err := s.readIMIP(msg)
+	if err != nil {
+		s.log.Info("calendar: iMIP message ignored", "err", err)
+		return
+	}
+	for _, id := range accounts {
+		acct, err := s.sched.Accounts.Account(ctx, id)
+		if err != nil || acct.State != auth.StateActive {
+			continue
+		}
+		if err := s.takeIMIP(ctx, acct, in); err != nil {
+			s.log.Info("calendar: iMIP message ignored", "account", acct.Login, "method", in.it.Method, "from", in.from, "err", err)
+		} else {
+			s.log.Info("calendar: iMIP message taken", "account", acct.Login, "method", in.it.Method, "from", in.from)
+		}
+	}
+}
+
+// imipIn is an iMIP message as Delivered reads it.
+type imipIn struct {
+	it       *ITIP
+	from     string // the From address, lower-case
+	findings msgview.Findings
+}
+
+// errNotIMIP says a message carries no iTIP part.
+var errNotIMIP = errors.New("calendar: no text/calendar part")
+
+// readIMIP reads a message's From, the MX's findings (as webmail reads
+// them) and its first text/calendar part.
+func (s *Store) readIMIP(msg []byte) (imipIn, error) {
+	v, err := msgview.ParseBytes(msg, msgview.Options{Hostname: s.sched.Hostname, Directory: s.sched.Directory, MaxBytes: MaxIMIPMessage})
+	if err != nil {
+		return imipIn{}, err
+	}
+	if len(v.Header.From) != 1 {
+		return imipIn{}, errors.New("calendar: not one From address")
+	}
+	for _, p := range v.Parts {
+		if p.Type != "text/calendar" {
+			continue
+		}
+		if p.Size > MaxObjectSize {
+			return imipIn{}, fmt.Errorf("%w: a text/calendar part of %d bytes", ErrTooLarge, p.Size)
+		}
+		var buf bytes.Buffer
+		if _, err := v.WritePart(&buf, p.ID); err != nil {
+			return imipIn{}, err
+		}
+		it, err := ParseITIP(buf.Bytes())
+		if err != nil {
+			return imipIn{}, err
+		}
+		return imipIn{it: it, from: strings.ToLower(v.Header.From[0].Addr), findings: v.Findings}, nil
+	}
+	return imipIn{}, errNotIMIP
+}
+
+// ErrSender says an iMIP message does not come from who it speaks for,
+// or its sender failed the checks.
+var ErrSender = errors.New("calendar: the sender does not match or failed the checks")
+
+// senderVerified reports whether caucus's MX checked the message and
+// DMARC passed for its From domain (SPF or DKIM aligned with it, RFC
+// 7489 section 3.1), with nothing to warn about: the mail webmail shows
+// without a warning.
+func senderVerified(f msgview.Findings) bool {
+	return f.Checked && f.DMARC == "pass" && (f.Level == msgview.LevelNone || f.Level == msgview.LevelOutside)
+}
+
+// takeIMIP applies one iMIP message to the account it was delivered to.
+func (s *Store) takeIMIP(ctx context.Context, acct auth.Account, in imipIn) error {
+	it := in.it
+	login := strings.ToLower(acct.Login)
+	switch it.Method {
+	case MethodReply:
+		a := it.Attendees[0]
+		if it.Organizer != login {
+			return ErrNotOrganizer
+		}
+		if a.Addr != in.from || !senderVerified(in.findings) {
+			return fmt.Errorf("%w: attendee %s, From %s, DMARC %q, level %s", ErrSender, a.Addr, in.from, in.findings.DMARC, in.findings.Level)
+		}
+		return s.applyReply(ctx, acct, it.UID, a, it.Sequence)
+	case MethodRequest, MethodCancel:
+		if it.Organizer != in.from {
+			return fmt.Errorf("%w: organiser %s, From %s", ErrSender, it.Organizer, in.from)
+		}
+		if _, ok := (Parties{Attendees: it.Attendees}).Attendee(login); !ok {
+			return errors.New("calendar: the invitation does not name its recipient")
+		}
+		return s.receiveRequest(ctx, acct, in)
+	}
+	return ErrITIP
+}
+
+// receiveRequest stores the event of a REQUEST or CANCEL from outside in
+// acct's calendar with its sender's findings.
+func (s *Store) receiveRequest(ctx context.Context, acct auth.Account, in imipIn) error {
+	cal := cloneCalendar(in.it.Cal)
+	delete(cal.Props, "METHOD")
+	if in.it.Method == MethodCancel {
+		cal = cancelled(cal)
+	}
+	calID, name, data, err := s.copyOf(ctx, acct.ID, in.it.UID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if in.it.Method == MethodCancel {
+			return err
+		}
+		if calID, err = s.ensure(ctx, "account", acct.ID, PersonalSlug, "Calendar"); err != nil {
+			return err
+		}
+		name = copyName(in.it.UID)
+	case err != nil:
+		return err
+	default:
+		if err := s.mayReplace(ctx, calID, in, data); err != nil {
+			return err
+		}
+		if mine, err := decodeScheduled(data); err == nil && in.it.Sequence == mine.p.Sequence {
+			if a, ok := mine.p.Attendee(strings.ToLower(acct.Login)); ok {
+				setPartStat(cal, a.Addr, a.PartStat)
+			}
+		}
+	}
+	o, err := Analyse(cal)
+	if err != nil {
+		return err
+	}
+	if _, _, err := s.write(ctx, calID, name, o, Cond{}); err != nil {
+		return err
+	}
+	return s.recordReceived(ctx, calID, in)
+}
+
+// mayReplace refuses to let a message change an event that did not come
+// by mail from the same sender, or with a SEQUENCE older than the
+// stored one (RFC 5546 section 2.1.5).
+func (s *Store) mayReplace(ctx context.Context, calID int64, in imipIn, data []byte) error {
+	var sender string
+	err := s.db.Stmts(nil).QueryRowContext(ctx, `SELECT sender FROM calendar_received WHERE calendar_id = ? AND uid = ?`, calID, in.it.UID).Scan(&sender)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && sender != in.from {
+		return fmt.Errorf("%w: the event %s did not come by mail from %s", ErrSender, in.it.UID, in.from)
+	} else if err != nil {
+		return fmt.Errorf("calendar: received: %w", err)
+	}
+	if mine, err := decodeScheduled(data); err == nil && in.it.Sequence < mine.p.Sequence {
+		return ErrStale
+	}
+	return nil
+}
+
+// recordReceived keeps who sent the event and what the MX found.
+func (s *Store) recordReceived(ctx context.Context, calID int64, in imipIn) error {
+	f := in.findings
+	_, err := s.db.Stmts(nil).ExecContext(ctx, `INSERT INTO calendar_received (calendar_id, uid, sender, level, from_domain, claims_to_be, lookalike, forged, warning, received_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (calendar_id, uid) DO UPDATE SET level = excluded.level, from_domain = excluded.from_domain, claims_to_be = excluded.claims_to_be,
+			lookalike = excluded.lookalike, forged = excluded.forged, warning = excluded.warning, received_at = excluded.received_at`,
+		calID, in.it.UID, in.from, f.Level.String(), f.FromDomain, f.ClaimsToBe, f.Lookalike, f.Forged, f.Warning, s.now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("calendar: record received: %w", err)
+	}
+	return nil
+}
+
+// Received is what caucus knows of an event that came by mail.
+type Received struct {
+	Sender string
+	// Findings are the MX's findings on the message as stored: Level,
+	// FromDomain, ClaimsToBe, Lookalike, Forged, Warning.
+	Findings msgview.Findings
+}
+
+// ReceivedOf returns how event uid of calendar slug came to m; false
+// when it did not come by mail.
+func (s *Store) ReceivedOf(ctx context.Context, m Member, slug, uid string) (Received, bool, error) {
+	c, err := s.Calendar(ctx, m, slug)
+	if err != nil {
+		return Received{}, false, err
+	}
+	var r Received
+	var level string
+	err = s.db.Stmts(nil).QueryRowContext(ctx, `SELECT sender, level, from_domain, claims_to_be, lookalike, forged, warning FROM calendar_received WHERE calendar_id = ? AND uid = ?`, c.ID, uid).
+		Scan(&r.Sender, &level, &r.Findings.FromDomain, &r.Findings.ClaimsToBe, &r.Findings.Lookalike, &r.Findings.Forged, &r.Findings.Warning)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Received{}, false, nil
+	} else if err != nil {
+		return Received{}, false, fmt.Errorf("calendar: received: %w", err)
+	}
+	r.Findings.Level = levelOf(level)
+	return r, true, nil
+}
+
+func levelOf(name string) msgview.Level {
+	for l := msgview.LevelNone; l <= msgview.LevelDanger; l++ {
+		if l.String() == name {
+			return l
+		}
+	}
+	return msgview.LevelUnchecked
+}
