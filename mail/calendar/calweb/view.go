@@ -113,6 +113,9 @@ func (h *Handler) events(r *http.Request, sess auth.Session, cals []calView, sta
 // times read as wall clock in loc (RFC 5545 sections 3.3.4 and 3.3.5).
 func instanceView(in calendar.Instance, c calView, name string, loc *time.Location) eventView {
 	ev := eventView{Cal: c, AllDay: in.AllDay, Start: in.Start.In(loc), End: in.End.In(loc), URL: eventURL(c.Slug, name)}
+	if !in.RecurrenceID.IsZero() {
+		ev.URL += "?r=" + ridString(in.RecurrenceID)
+	}
 	if in.AllDay || in.Floating {
 		ev.Start, ev.End = wallClock(in.Start, loc), wallClock(in.End, loc)
 	}
