@@ -210,6 +210,11 @@ func formOf(ic *ical.Calendar, ev *ical.Component, loc *time.Location) form {
 		return f
 	}
 	f.setTimes(first, loc)
+	if f.Repeat == "weekly" && len(f.Days) == 0 { // BYDAY is DTSTART's day (RFC 5545 section 3.3.10)
+		if d, err := time.Parse("2006-01-02", f.StartDate); err == nil {
+			f.Days = []string{byDays[(int(d.Weekday())+6)%7]}
+		}
+	}
 	return f
 }
 

@@ -2,6 +2,7 @@ package calweb
 
 import (
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -37,7 +38,7 @@ func wantNo(t testing.TB, data string, not ...string) {
 
 // edit opens the event's page, lets change alter what a browser would
 // send of its form, and posts it; it fails unless the post redirects.
-func (m *member) edit(t testing.TB, path string, change func(f map[string][]string)) response {
+func (m *member) edit(t testing.TB, path string, change func(f url.Values)) response {
 	t.Helper()
 	page := m.get(t, path)
 	if page.code != http.StatusOK {
@@ -92,13 +93,13 @@ func TestAttendeesRoundTrip(t *testing.T) {
 	if _, _, err := e.store.Put(t.Context(), alice.cal(), calendar.PersonalSlug, r.Name, o, calendar.Cond{IfMatch: r.ETag}); err != nil {
 		t.Fatal(err)
 	}
-	alice.edit(t, path, func(f map[string][]string) {
+	alice.edit(t, path, func(f url.Values) {
 		f["attendees"] = []string{"\"Anna Rossi\" <anna@example.org>\ncarla@example.com"}
 	})
 	_, data = alice.stored(t)
 	wantLines(t, data, "PARTSTAT=ACCEPTED;ROLE=REQ-PARTICIPANT;RSVP=TRUE:mailto:anna@example.org", "mailto:carla@example.com", "ORGANIZER")
 	wantNo(t, data, "bob@example.net")
-	alice.edit(t, path, func(f map[string][]string) { f["attendees"] = []string{""} })
+	alice.edit(t, path, func(f url.Values) { f["attendees"] = []string{""} })
 	_, data = alice.stored(t)
 	wantNo(t, data, "ATTENDEE", "ORGANIZER")
 
@@ -140,7 +141,7 @@ func TestReminderRoundTrip(t *testing.T) {
 	wantLines(t, data, "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Phone bank\r\nTRIGGER:-PT10M\r\nEND:VALARM")
 	path := "/mail/calendar/event/personal/" + r.Name
 	for _, tc := range []struct{ choice, trigger string }{{"1h", "TRIGGER:-PT1H"}, {"1d", "TRIGGER:-P1D"}, {"10m", "TRIGGER:-PT10M"}} {
-		alice.edit(t, path, func(f map[string][]string) { f["reminder"] = []string{tc.choice} })
+		alice.edit(t, path, func(f url.Values) { f["reminder"] = []string{tc.choice} })
 		_, data = alice.stored(t)
 		if strings.Count(data, "BEGIN:VALARM") != 1 || !strings.Contains(data, tc.trigger) {
 			t.Errorf("reminder %s stored as:\n%s", tc.choice, data)
@@ -162,7 +163,7 @@ func TestReminderRoundTrip(t *testing.T) {
 	if page := alice.get(t, path); !strings.Contains(page.body, `id="otheralarms"`) {
 		t.Errorf("the page does not say that other reminders are kept")
 	}
-	alice.edit(t, path, func(f map[string][]string) { f["reminder"] = []string{""} })
+	alice.edit(t, path, func(f url.Values) { f["reminder"] = []string{""} })
 	_, data = alice.stored(t)
 	wantLines(t, data, "ACTION:EMAIL", "TRIGGER:-PT30M")
 	wantNo(t, data, "-PT10M", "ACTION:DISPLAY")
@@ -256,10 +257,10 @@ func TestRecurrenceChanged(t *testing.T) {
 	alice := e.member(t, "alice")
 	alice.putEvent(t, calendar.PersonalSlug, "s", "20260605T160000Z", "20260605T170000Z", "RRULE:FREQ=DAILY;COUNT=5\r\nEXDATE:20260607T160000Z\r\n")
 	path := "/mail/calendar/event/personal/s.ics"
-	alice.edit(t, path, func(f map[string][]string) { f["ends"], f["count"] = []string{"count"}, []string{"7"} })
+	alice.edit(t, path, func(f url.Values) { f["ends"], f["count"] = []string{"count"}, []string{"7"} })
 	_, data := alice.stored(t)
 	wantLines(t, data, "RRULE:FREQ=DAILY;COUNT=7", "EXDATE:20260607T160000Z")
-	alice.edit(t, path, func(f map[string][]string) { f["repeat"] = []string{""} })
+	alice.edit(t, path, func(f url.Values) { f["repeat"] = []string{""} })
 	_, data = alice.stored(t)
 	wantNo(t, data, "RRULE", "EXDATE")
 }
@@ -288,7 +289,7 @@ func TestForeignPropertiesKept(t *testing.T) {
 	if !strings.Contains(page.body, `<option value="custom" selected>`) || !strings.Contains(page.body, `id="otheralarms"`) {
 		t.Errorf("the page does not say the rule and the alarm are kept:\n%s", page.body)
 	}
-	alice.edit(t, path, func(f map[string][]string) { f["title"] = []string{"Renamed in the browser"} })
+	alice.edit(t, path, func(f url.Values) { f["title"] = []string{"Renamed in the browser"} })
 	_, data := alice.stored(t)
 	wantLines(t, data, "SUMMARY:Renamed in the browser", "RRULE:FREQ=MONTHLY;BYDAY=2TU", "X-APPLE-TRAVEL-ADVISORY-BEHAVIOR:AUTOMATIC",
 		"CATEGORIES:Campaign,Press", "ATTACH;FMTTYPE=application/pdf:https://files.example.org/agenda.pdf",
