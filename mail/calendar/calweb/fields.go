@@ -80,12 +80,7 @@ func parseAttendees(s string) ([]*mail.Address, error) {
 		if err != nil || strings.ContainsAny(a.Address, "\" <>\\") {
 			return nil, errForm(i18n.Key("calweb.err.attendee"))
 		}
-		a.Name = strings.Map(func(r rune) rune {
-			if r < 0x20 || r == 0x7f || r == '"' {
-				return -1
-			}
-			return r
-		}, a.Name)
+		a.Name = paramText(a.Name)
 		if key := strings.ToLower(a.Address); !seen[key] {
 			seen[key] = true
 			out = append(out, a)
@@ -95,6 +90,17 @@ func parseAttendees(s string) ([]*mail.Address, error) {
 		return nil, errForm(i18n.Key("calweb.err.attendees"))
 	}
 	return out, nil
+}
+
+// paramText is s as a parameter value may hold it (RFC 5545 section
+// 3.2: no DQUOTE, no control character): a name in CN.
+func paramText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '"' {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // setAttendees makes ev's mail attendees those of list: one already
@@ -140,8 +146,8 @@ func setAttendees(ev *ical.Component, list []*mail.Address, me *mail.Address) {
 	case len(list) > 0 && org == nil:
 		p := ical.NewProp(ical.PropOrganizer)
 		p.Value = "mailto:" + me.Address
-		if me.Name != "" {
-			p.Params.Set(ical.ParamCommonName, me.Name)
+		if name := paramText(me.Name); name != "" {
+			p.Params.Set(ical.ParamCommonName, name)
 		}
 		ev.Props.Set(p)
 	case len(keep) == 0 && org != nil:
