@@ -12,7 +12,25 @@ const (
 	OpResume   = "resume"
 	OpList     = "list"
 	OpAudit    = "audit"
+	// OpGroupDiary switches a group's calendar and address book between
+	// writable by its members and read-only, as the console's groups
+	// page does (answers GroupDiaryResult).
+	OpGroupDiary = "group-diary"
 )
+
+// GroupDiaryArgs names a group and the state its calendar and address
+// book are to be in.
+type GroupDiaryArgs struct {
+	Group    string `json:"group"`
+	ReadOnly bool   `json:"read_only"`
+}
+
+// GroupDiaryResult is the state before and after.
+type GroupDiaryResult struct {
+	Group    string `json:"group"`
+	Was      bool   `json:"was_read_only"`
+	ReadOnly bool   `json:"read_only"`
+}
 
 // InviteArgs invites one person.
 type InviteArgs struct {

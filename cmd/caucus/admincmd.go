@@ -47,7 +47,16 @@ type adminCommand struct {
 	// flags declares the command's own flags on fs and returns its run
 	// function, which reads them once they are parsed.
 	flags func(fs *flag.FlagSet) adminRun
+	// args, instead of login and flags, names the command's arguments
+	// for its usage line (each a word, or WORD|WORD for a choice), and
+	// argsRun makes its call from them.
+	args    []string
+	argsRun adminArgsRun
 }
+
+// adminArgsRun turns a command's arguments (as many as it names) into
+// the call to make.
+type adminArgsRun func(args []string, out io.Writer) (adminCall, error)
 
 // adminRun turns a parsed command line (login is "" for commands that take
 // none) into the call to make and how to print its answer on out.
@@ -84,7 +93,32 @@ func adminCommands() []adminCommand {
 		{name: "cohorts", help: "the cohorts of volunteers, their sponsors and last days", flags: cohortsFlags},
 		{name: "cohort-extend", help: "move a cohort's last day, for every volunteer in it", flags: cohortExtendFlags},
 		{name: "cohort-end", help: "end a cohort now: offboard every volunteer in it; prints the one report", flags: cohortEndFlags},
+		{name: "group", args: []string{"diary", "GROUP", "read-only|read-write"}, help: "make a group's shared calendar and address book read-only for its members (admins still write), or writable by them again", argsRun: groupDiaryRun},
 	}
+}
+
+// groupDiaryRun is `caucus admin group diary GROUP read-only|read-write`:
+// the switch of the console's groups page.
+func groupDiaryRun(args []string, out io.Writer) (adminCall, error) {
+	if args[0] != "diary" {
+		return adminCall{}, fmt.Errorf("unknown group command %q: the only one is diary", args[0])
+	}
+	a := ctl.GroupDiaryArgs{Group: args[1]}
+	switch args[2] {
+	case "read-only":
+		a.ReadOnly = true
+	case "read-write":
+	default:
+		return adminCall{}, fmt.Errorf("%q: say read-only or read-write", args[2])
+	}
+	return adminCall{op: ctl.OpGroupDiary, args: a, print: printAs(func(r ctl.GroupDiaryResult) {
+		state := map[bool]string{true: "read-only for its members (admins still write)", false: "writable by its members"}
+		now := "now"
+		if r.Was == r.ReadOnly {
+			now = "still"
+		}
+		fmt.Fprintf(out, "group %s: calendar and address book %s %s\n", r.Group, now, state[r.ReadOnly])
+	})}, nil
 }
 
 func inviteFlags(fs *flag.FlagSet) adminRun {
@@ -166,23 +200,48 @@ func auditFlags(fs *flag.FlagSet) adminRun {
 
 // flagSet is the command's flag set: its own flags, then --config and
 // --data. It returns the run function and the data directory's.
-func (c adminCommand) flagSet(stderr io.Writer) (*flag.FlagSet, adminRun, func() (string, error)) {
+func (c adminCommand) flagSet(stderr io.Writer) (*flag.FlagSet, adminArgsRun, func() (string, error)) {
 	fs := flag.NewFlagSet("admin "+c.name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	run := c.flags(fs)
+	run := c.argsRun
+	if c.flags != nil {
+		login := c.flags(fs)
+		run = func(args []string, out io.Writer) (adminCall, error) {
+			if c.login {
+				return login(args[0], out)
+			}
+			return login("", out)
+		}
+	}
 	dataDir := dataFlags(fs)
 	fs.Usage = func() { c.usage(stderr, fs) }
 	return fs, run, dataDir
+}
+
+// nargs is how many arguments the command takes.
+func (c adminCommand) nargs() int {
+	switch {
+	case c.args != nil:
+		return len(c.args)
+	case c.login:
+		return 1
+	}
+	return 0
 }
 
 // synopsis is the command's usage line: its argument and its own flags
 // (not --config and --data, which every command takes).
 func (c adminCommand) synopsis() string {
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	c.flags(fs)
+	if c.flags != nil {
+		c.flags(fs)
+	}
 	s := c.name
 	if c.login {
 		s += " LOGIN"
+	}
+	for _, a := range c.args {
+		s += " " + a
 	}
 	fs.VisitAll(func(f *flag.Flag) {
 		if arg, _ := flag.UnquoteUsage(f); arg != "" {
@@ -245,18 +304,18 @@ func adminCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	login := ""
-	switch {
+	switch n := c.nargs(); {
 	case c.login && len(pos) != 1:
 		fs.Usage()
 		return fmt.Errorf("%s takes one login", c.name)
-	case !c.login && len(pos) != 0:
+	case n == 0 && len(pos) != 0:
 		fs.Usage()
 		return fmt.Errorf("%s takes no argument", c.name)
-	case c.login:
-		login = pos[0]
+	case len(pos) != n:
+		fs.Usage()
+		return fmt.Errorf("%s takes %d arguments: %s", c.name, n, strings.Join(c.args, " "))
 	}
-	call, err := run(login, stdout)
+	call, err := run(pos, stdout)
 	if err != nil {
 		return err
 	}

@@ -526,7 +526,8 @@ func addDates(c *ical.Component, name string, tzs *zones, add func(time.Time)) e
 // instances that never come (FREQ=SECONDLY;INTERVAL=999;BYSECOND=1 loops
 // over 250 billion seconds): RFC 5545 section 3.3.10's table of which BY
 // parts go with which FREQ, a BYMONTHDAY no month of BYMONTH has, a
-// BYSETPOS out of range, a BYDAY a DAILY rule's INTERVAL never reaches.
+// BYSETPOS out of range, a BYDAY a DAILY rule's INTERVAL never reaches,
+// a sixth weekday of a month (which panics rrule-go).
 // checkDensity then refuses a rule that has no instance at all.
 func checkRule(o *rrule.ROption, start time.Time) error {
 	bad := func(what string) error { return fmt.Errorf("%w: RRULE: %s", ErrInvalid, what) }
@@ -551,6 +552,12 @@ func checkRule(o *rrule.ROption, start time.Time) error {
 	for _, d := range o.Byweekday {
 		if d.N() != 0 && o.Freq > rrule.MONTHLY {
 			return bad("a numbered BYDAY is for FREQ=MONTHLY or YEARLY")
+		}
+		// Within a month (MONTHLY, or YEARLY with BYMONTH) there are at
+		// most five of a weekday; rrule-go indexes past its tables (a
+		// panic) for MONTHLY;BYDAY=8TU or -6TU.
+		if (o.Freq == rrule.MONTHLY || len(o.Bymonth) > 0) && (d.N() > 5 || d.N() < -5) {
+			return bad("a month has at most five of a weekday")
 		}
 	}
 	if len(o.Bymonthday) > 0 && !monthDayExists(o.Bymonth, o.Bymonthday) {

@@ -35,6 +35,8 @@ func TestParseRefusesHostileObjects(t *testing.T) {
 		{"FREQ=MINUTELY, 100,000 instances", event("x", "20260610T090000Z", "20260610T090001Z", "RRULE:FREQ=MINUTELY;COUNT=100000\r\n"), calendar.ErrMaxInstances},
 		{"FREQ=SECONDLY;INTERVAL=999;BYSECOND=1 (never; rrule-go searched until 9999)", event("x", "20260610T090000Z", "20260610T090001Z", "RRULE:FREQ=SECONDLY;INTERVAL=999;BYSECOND=1\r\n"), calendar.ErrMaxInstances},
 		{"a sixth Monday", event("x", "20260610T090000Z", "20260610T100000Z", "RRULE:FREQ=MONTHLY;BYDAY=MO;BYSETPOS=6\r\n"), calendar.ErrInvalid},
+		{"an eighth Tuesday of the month (rrule-go panicked)", event("x", "20260610T090000Z", "20260610T100000Z", "RRULE:FREQ=MONTHLY;BYDAY=08TU\r\n"), calendar.ErrInvalid},
+		{"a sixth Tuesday from the month's end (rrule-go panicked)", event("x", "20260610T090000Z", "20260610T100000Z", "RRULE:FREQ=MONTHLY;BYDAY=-6TU\r\n"), calendar.ErrInvalid},
 		{"every 7 days on another weekday", event("x", "20260610T090000Z", "20260610T100000Z", "RRULE:FREQ=DAILY;INTERVAL=7;BYDAY=TU\r\n"), calendar.ErrInvalid},
 		{"a day no month has", event("x", "20260610T090000Z", "20260610T100000Z", "RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30\r\n"), calendar.ErrInvalid},
 		{"BYYEARDAY below YEARLY", event("x", "20260610T090000Z", "20260610T100000Z", "RRULE:FREQ=HOURLY;BYYEARDAY=366\r\n"), calendar.ErrInvalid},
@@ -149,6 +151,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(event("a", "20260601T090000Z", "20260601T100000Z", "RRULE:FREQ=DAILY;COUNT=3\r\nEXDATE:20260602T090000Z\r\n")))
 	f.Add([]byte(strings.NewReplacer("DTSTART:", "DTSTART;TZID=Europe/Berlin:").Replace(event("a", "20260610T090000", "20260610T100000Z", "RDATE;VALUE=PERIOD:20260611T090000Z/PT1H\r\n"))))
 	f.Add([]byte("BEGIN:VCALENDAR\r\nBEGIN:VTODO\r\nUID:t\r\nDUE;VALUE=DATE:20260610\r\nEND:VTODO\r\nEND:VCALENDAR\r\n"))
+	f.Add([]byte(event("a", "20260601T090000Z", "20260601T100000Z", "RRULE:FREQ=MONTHLY;BYDAY=2TU,-1FR;BYMONTH=1,6;BYSETPOS=1\r\n")))
+	f.Add([]byte(event("a", "20260601T090000Z", "20260601T100000Z", "RRULE:FREQ=YEARLY;BYDAY=20MO;BYWEEKNO=3\r\n")))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		o, err := calendar.Parse(data)
 		if err != nil {
@@ -165,5 +169,10 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("stored form changes when parsed again")
 		}
 		calendar.Overlaps(o.Cal, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC))
+		for _, in := range calendar.Instances(o.Cal, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)) {
+			if !in.RecurrenceID.IsZero() {
+				calendar.IsInstance(o.Cal, o.Cal.Children[0], in.RecurrenceID)
+			}
+		}
 	})
 }

@@ -147,6 +147,11 @@ type Instance struct {
 	// local time without zone (section 3.3.5). Both are read as UTC: the
 	// caller reads their wall clock in the zone it shows.
 	AllDay, Floating bool
+	// RecurrenceID names the instance within its series (RFC 5545
+	// section 3.8.4.4): the start the recurrence set gives it, or the
+	// RECURRENCE-ID of a changed instance; zero for an event that does
+	// not recur.
+	RecurrenceID time.Time
 }
 
 // Instances returns the instances of an object's events that overlap
@@ -179,14 +184,19 @@ func Instances(cal *ical.Calendar, start, end time.Time) []Instance {
 		if floating {
 			s, e = s.Add(-floatSlack), addIfSet(e, floatSlack)
 		}
-		add := func(t time.Time) {
+		add := func(t, rid time.Time) {
 			if instanceOverlaps(t, dur, s, e) {
-				in.Start, in.End = t, t.Add(dur)
+				in.Start, in.End, in.RecurrenceID = t, t.Add(dur), rid
 				out = append(out, in)
 			}
 		}
-		if c.Props.Get(ical.PropRecurrenceID) != nil || c.Props.Get(ical.PropRecurrenceRule) == nil && c.Props.Get(ical.PropRecurrenceDates) == nil {
-			add(first)
+		if rp := c.Props.Get(ical.PropRecurrenceID); rp != nil {
+			rid, _, _ := tzs.dateTime(rp)
+			add(first, rid)
+			continue
+		}
+		if c.Props.Get(ical.PropRecurrenceRule) == nil && c.Props.Get(ical.PropRecurrenceDates) == nil {
+			add(first, time.Time{})
 			continue
 		}
 		set, err := recurrence(c, tzs, s.Add(-dur))
@@ -197,7 +207,7 @@ func Instances(cal *ical.Calendar, start, end time.Time) []Instance {
 		next := set.Iterator()
 		for t, more := next(); more && (e.IsZero() || t.Before(e)) && n < MaxExpand; t, more = next() {
 			if !overridden[t.Unix()] {
-				add(t)
+				add(t, t)
 			}
 			n++
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/testtool/browsertest"
+	"github.com/caucus-org/caucus/internal/ui"
 )
 
 // TestBrowserCalendarAndCalDAV: in the whole server, an event made on the
@@ -170,4 +171,158 @@ func enrolCalendarMember(t *testing.T, ctx context.Context, srv *Server, login, 
 		t.Fatal(err)
 	}
 	return k.Secret(), secret
+}
+
+// TestBrowserCalendarSeries: in the whole server and headless Chromium, a
+// member makes a weekly event with a reminder and an attendee on the
+// calendar page; a CalDAV REPORT with the member's calendar app password
+// finds its RRULE, VALARM and ATTENDEE (RFC 5545) as a phone would. The
+// week view is reached and used with the keyboard alone (Tab to the
+// event, Enter opens it); at 360 px neither the week nor three days
+// scroll sideways and the week's seven days stand in one row. One
+// instance of the series changed alone (next week's) becomes a
+// RECURRENCE-ID override that CalDAV serves beside the series.
+func TestBrowserCalendarSeries(t *testing.T) {
+	browsertest.Need(t)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*browserTestTimeout)
+	defer cancel()
+	srv, _ := startTestServer(t, ctx)
+	const login, pw = "series@localhost", "ballot-lantern-orchard-5521"
+	key, secret := enrolCalendarMember(t, ctx, srv, login, pw)
+	party, err := ui.PartyOf(srv.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	today := time.Now().In(party.TimeZone)
+	byDay := [...]string{"SU", "MO", "TU", "WE", "TH", "FR", "SA"}[today.Weekday()]
+
+	b := newBrowser(t, ctx, srv)
+	b.Navigate("/")
+	b.passwordSignIn(login, pw)
+	b.WaitPage("/login/second", "#code")
+	code, err := totp.GenerateCode(key, time.Now().Add(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Do("enter the code", chromedp.SendKeys(chromedp.CSS("#code"), code), chromedp.Submit(chromedp.CSS("#code")))
+	b.WaitPage("/account", "main")
+	b.Navigate("/mail/calendar/new")
+	b.WaitPage("/mail/calendar/new", "#title")
+	b.Do("fill in a weekly event with a reminder and an attendee",
+		chromedp.SendKeys(chromedp.CSS("#title"), "Weekly canvass"),
+		chromedp.SendKeys(chromedp.CSS("#attendees"), "Press Desk <desk@paper.example>"),
+		chromedp.SetValue(chromedp.CSS("#reminder"), "1h"),
+		chromedp.SetValue(chromedp.CSS("#repeat"), "weekly"),
+		chromedp.Click(chromedp.CSS("#day"+byDay)),
+		chromedp.Click(chromedp.CSS("#endscount")),
+		chromedp.SendKeys(chromedp.CSS("#count"), "6"),
+		chromedp.Click(chromedp.CSS("#save")),
+	)
+	b.WaitPage("/mail/calendar", "#month")
+
+	report := func() string {
+		t.Helper()
+		query := `<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><C:calendar-data/></D:prop>` +
+			`<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"/></C:comp-filter></C:filter></C:calendar-query>`
+		req, err := http.NewRequestWithContext(ctx, "REPORT", srv.url+"/caldav/"+login+"/calendars/personal/", strings.NewReader(query))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth(login, secret)
+		req.Header.Set("Depth", "1")
+		req.Header.Set("Content-Type", "application/xml")
+		resp, err := devClient(t, filepath.Dir(srv.cfg.TLS.CertFile)).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusMultiStatus {
+			t.Fatalf("calendar-query: %d\n%s", resp.StatusCode, body)
+		}
+		return strings.ReplaceAll(strings.ReplaceAll(string(body), "&#xD;", ""), "\r\n ", "")
+	}
+	got := report()
+	for _, want := range []string{"SUMMARY:Weekly canvass", "RRULE:FREQ=WEEKLY;BYDAY=" + byDay + ";COUNT=6", "BEGIN:VALARM", "ACTION:DISPLAY", "TRIGGER:-PT1H",
+		"ATTENDEE;CN=Press Desk;CUTYPE=INDIVIDUAL;PARTSTAT=NEEDS-ACTION;ROLE=REQ-PARTICIPANT;RSVP=TRUE:mailto:desk@paper.example", "ORGANIZER;CN=Member:mailto:" + login} {
+		if !strings.Contains(got, want) {
+			t.Errorf("CalDAV serves the event without %q:\n%s", want, got)
+		}
+	}
+
+	// The week, with the keyboard alone: Tab to the event, Enter opens it.
+	b.Navigate("/mail/calendar/week")
+	b.WaitPage("/mail/calendar/week", "#week")
+	if _, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`document.activeElement.blur(), true`)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if i == 80 {
+			t.Fatalf("Tab never reached the event in the week")
+		}
+		b.Do("press Tab", chromedp.KeyEvent("\t"))
+		on, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`document.activeElement.matches(".wk-col .ev") && document.activeElement.textContent.includes("Weekly canvass")`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if on {
+			break
+		}
+	}
+	b.Do("press Enter", chromedp.KeyEvent("\r"))
+	b.WaitPrefix("/mail/calendar/event/personal/", "#savethis")
+	if got := b.Text("#oneofseries"); got == "" {
+		t.Errorf("the instance's page does not say it is one of a series")
+	}
+
+	// Next week's instance, changed alone.
+	next := today.AddDate(0, 0, 7).Format("2006-01-02")
+	b.Navigate("/mail/calendar/week?d=" + next)
+	b.WaitPage("/mail/calendar/week", "#week")
+	b.Click(".wk-col .ev")
+	b.WaitPrefix("/mail/calendar/event/personal/", "#savethis")
+	if got, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`document.querySelector("#startdate").value`)); err != nil || got != next {
+		t.Fatalf("the instance's form starts %q (%v), want %s", got, err, next)
+	}
+	b.Do("change next week's canvass only",
+		chromedp.Clear(chromedp.CSS("#title")),
+		chromedp.SendKeys(chromedp.CSS("#title"), "Canvass with the candidate"),
+		chromedp.Click(chromedp.CSS("#savethis")),
+	)
+	b.WaitPage("/mail/calendar", "#month")
+	got = report()
+	if !strings.Contains(got, "RECURRENCE-ID") || !strings.Contains(got, "SUMMARY:Canvass with the candidate") || !strings.Contains(got, "SUMMARY:Weekly canvass") ||
+		strings.Count(got, "RRULE:") != 1 {
+		t.Errorf("CalDAV serves after the single change:\n%s", got)
+	}
+
+	// On a 360 px phone: no sideways scrolling; the week stays one row.
+	b.Do("phone viewport", chromedp.EmulateViewport(360, 740, chromedp.EmulatePortrait, chromedp.EmulateMobile))
+	for _, v := range []struct{ path, page, sel string }{
+		{"/mail/calendar/week?d=" + next, "/mail/calendar/week", "#week"},
+		{"/mail/calendar/week?n=3&d=" + next, "/mail/calendar/week", "#week"},
+		{"/mail/calendar/new", "/mail/calendar/new", "#repeat"},
+	} {
+		b.Navigate(v.path)
+		b.WaitPage(v.page, v.sel)
+		width, err := chromedp.Run(b.Ctx, chromedp.Evaluate[int]("document.documentElement.scrollWidth"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if width > 360 {
+			t.Errorf("%s at 360 px is %d px wide: it scrolls sideways", v.path, width)
+		}
+	}
+	b.Navigate("/mail/calendar/week?d=" + next)
+	b.WaitPage("/mail/calendar/week", "#week")
+	row, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`(() => { const d = document.querySelectorAll("#week .wk-col");
+		return d.length === 7 && d[0].getBoundingClientRect().top === d[6].getBoundingClientRect().top && d[6].getBoundingClientRect().right <= 360 &&
+			document.querySelector("#week .wk-col .ev").getBoundingClientRect().right <= 360; })()`))
+	if err != nil || !row {
+		t.Errorf("at 360 px the week is not one row of seven days (%v)", err)
+	}
+	if off := browsertest.NotLoopback(b.Requests()); len(off) > 0 {
+		t.Errorf("the calendar pages reached beyond the server: %q", off)
+	}
 }

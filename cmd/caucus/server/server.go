@@ -118,7 +118,8 @@ type Server struct {
 	// mail
 	mail      *store.Store
 	imports   *mailimport.Importer
-	changes   *store.Bus // the store's change bus: IMAP and webmail listen
+	diaries   groupDiaries // group calendars and address books, read-only or not (console and CLI)
+	changes   *store.Bus   // the store's change bus: IMAP and webmail listen
 	imap      *imapserver.Server
 	dir       *route.Directory
 	srs       *srs.Rewriter // forwarded senders (SRS) and their bounces

@@ -53,9 +53,10 @@ func (s *Server) buildWeb(ctx context.Context) error {
 		PartyName: party.Name, Language: party.Language, TimeZone: party.TimeZone,
 	})
 	cals, books := s.newCalendarStores(party)
+	s.diaries = groupDiaries{cals, books}
 	adminWeb, err := console.New(console.Deps{
 		Ops: s.ops, Login: pages, Queue: s.queue, CertExpiry: s.certExpiry, LastBackup: func(ctx context.Context) (time.Time, int64, error) { return backup.LastSuccess(ctx, s.db) },
-		DNS: s.deps.Resolver, Records: dnsrec.Records(cfg.Hostname, cfg.MailDomains, dnsKeys(s.dkim)), Phish: s.phish, Messages: s.mail, Diaries: groupDiaries{cals, books}, Log: log.With("component", "admin"),
+		DNS: s.deps.Resolver, Records: dnsrec.Records(cfg.Hostname, cfg.MailDomains, dnsKeys(s.dkim)), Phish: s.phish, Messages: s.mail, Diaries: s.diaries, Log: log.With("component", "admin"),
 		Imports: s.imports,
 	})
 	if err != nil {
@@ -140,6 +141,7 @@ func (s *Server) buildControl(ctx context.Context) (err error) {
 		a, err := s.auth.AccountByLogin(ctx, login)
 		return a.ID, err
 	}
+	handlers[ctl.OpGroupDiary] = s.diaries.ctlHandler(s.auth)
 	for op, h := range s.imports.CtlHandlers(member) {
 		handlers[op] = func(ctx context.Context, c ctl.Call) (any, error) { return h(ctx, c.Actor, c.Args) }
 	}

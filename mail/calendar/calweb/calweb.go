@@ -1,6 +1,7 @@
 // Package calweb serves the calendars in the browser under
-// /mail/calendar: a month view (the default) and an agenda of the next 30
-// days, with the member's own calendars and every group calendar the
+// /mail/calendar: a month view (the default), a week view (seven days,
+// or three or one on a phone) with the hours of each day, and an agenda
+// of the next 30 days, with the member's own calendars and every group calendar the
 // member sees, each in its colour, recurring events expanded within the
 // days shown (mail/calendar's bounded expansion, RFC 5545 section 3.8.5);
 // and a form to create, change and delete an event (RFC 5545 section
@@ -123,6 +124,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	})
 	user("GET /mail/calendar", h.month)
 	user("GET /mail/calendar/agenda", h.agenda)
+	user("GET /mail/calendar/week", h.week)
 	user("GET /mail/calendar/new", h.newEvent)
 	post("POST /mail/calendar/new", h.create)
 	user("GET /mail/calendar/event/{cal}/{name}", h.event)

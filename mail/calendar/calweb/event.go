@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"strconv"
+	"net/mail"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -37,6 +37,19 @@ type form struct {
 	EndDate     string
 	EndTime     string
 	ETag        string // of the version the form showed; "" for a new event
+	Attendees   string // mail addresses, one per line
+	Reminder    string // a key of reminders, "" for none
+	OtherAlarms bool   // the event has alarms the form does not show (kept)
+	repeat
+	// Instance names the one instance of a series the form shows: its
+	// RECURRENCE-ID as UTC (20060102T150405Z); "" for the whole event.
+	Instance string
+
+	attendees []*mail.Address // Attendees, read
+	// sent says which of attendees, reminder and repeat the post had: a
+	// field a form did not send (an older page) leaves the event's as it
+	// is.
+	sent map[string]bool
 }
 
 // eventPage is the event form's data.
@@ -49,8 +62,16 @@ type eventPage struct {
 	Delete    string    // where deletion posts; "" for a new event
 	Current   string    // after a conflict: the page of the current version
 	New       bool
-	Zone      string // the time zone the times are in
+	Zone      string      // the time zone the times are in
+	Weekdays  []dayChoice // a weekly recurrence's days
+	// InstanceDay is the day of the one instance of a series the form
+	// shows.
+	InstanceDay time.Time
 }
+
+// dayChoice is a weekday of a weekly recurrence: its RFC 5545 name and
+// its name in the reader's language.
+type dayChoice struct{ Code, Name string }
 
 // errForm is an error of the member's input: its message key.
 type errForm string
@@ -77,6 +98,12 @@ func (h *Handler) renderForm(w http.ResponseWriter, r *http.Request, sess auth.S
 		return
 	}
 	p := eventPage{Form: f, New: name == "", Zone: l.Location().String()}
+	for i, n := range weekdays(l) {
+		p.Weekdays = append(p.Weekdays, dayChoice{Code: byDays[i], Name: n})
+	}
+	if f.Instance != "" {
+		p.InstanceDay, _ = time.ParseInLocation("2006-01-02", f.StartDate, l.Location())
+	}
 	if p.New {
 		p.Base = h.base(r, sess, l, l.T("calweb.event.new"))
 		p.Action = "/mail/calendar/new"
@@ -130,6 +157,14 @@ func (h *Handler) event(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 		return
 	}
 	f := formOf(ic, ev, l.Location())
+	if v := r.URL.Query().Get("r"); v != "" {
+		rid, ok := instanceOf(ic, ev, v)
+		if !ok {
+			iweb.Error(w, r, http.StatusNotFound)
+			return
+		}
+		f = instanceForm(ic, ev, rid, l.Location())
+	}
 	f.Calendar, f.ETag = slug, res.ETag
 	h.renderForm(w, r, sess, l, http.StatusOK, f, name, nil)
 }
@@ -167,10 +202,24 @@ func formOf(ic *ical.Calendar, ev *ical.Component, loc *time.Location) form {
 	f.Title, _ = ev.Props.Text(ical.PropSummary)
 	f.Place, _ = ev.Props.Text(ical.PropLocation)
 	f.Description, _ = ev.Props.Text(ical.PropDescription)
+	f.Attendees = attendeesOf(ev)
+	f.Reminder, f.OtherAlarms = reminderOf(ev)
+	f.repeat = repeatOf(ev, loc)
 	first, ok := calendar.FirstInstance(ic, ev)
 	if !ok {
 		return f
 	}
+	f.setTimes(first, loc)
+	if f.Repeat == "weekly" && len(f.Days) == 0 { // BYDAY is DTSTART's day (RFC 5545 section 3.3.10)
+		if d, err := time.Parse("2006-01-02", f.StartDate); err == nil {
+			f.Days = []string{byDays[(int(d.Weekday())+6)%7]}
+		}
+	}
+	return f
+}
+
+// setTimes shows the times of instance in in the form, read in loc.
+func (f *form) setTimes(first calendar.Instance, loc *time.Location) {
 	in := instanceView(first, calView{}, "", loc)
 	f.AllDay = in.AllDay
 	end := in.End
@@ -182,7 +231,6 @@ func formOf(ic *ical.Calendar, ev *ical.Component, loc *time.Location) form {
 	}
 	f.StartDate, f.StartTime = in.Start.Format("2006-01-02"), in.Start.Format("15:04")
 	f.EndDate, f.EndTime = end.Format("2006-01-02"), end.Format("15:04")
-	return f
 }
 
 // readForm reads the posted form and checks it; the times are read in
@@ -193,6 +241,8 @@ func readForm(r *http.Request, loc *time.Location) (f form, start, end time.Time
 		Place: oneLine(r.PostFormValue("place")), Description: lines(r.PostFormValue("description")),
 		AllDay: r.PostFormValue("allday") != "", StartDate: r.PostFormValue("startdate"), StartTime: r.PostFormValue("starttime"),
 		EndDate: r.PostFormValue("enddate"), EndTime: r.PostFormValue("endtime"), ETag: r.PostFormValue("etag"),
+		Attendees: r.PostFormValue("attendees"), Reminder: r.PostFormValue("reminder"), Instance: r.PostFormValue("instance"),
+		repeat: repeat{Repeat: r.PostFormValue("repeat"), Days: r.PostForm["days"], Ends: r.PostFormValue("ends"), Until: r.PostFormValue("until"), Count: r.PostFormValue("count")},
 	}
 	if !utf8.ValidString(r.PostFormValue("title") + r.PostFormValue("place") + r.PostFormValue("description")) {
 		return f, start, end, errForm(i18n.Key("calweb.err.text"))
@@ -203,7 +253,20 @@ func readForm(r *http.Request, loc *time.Location) (f form, start, end time.Time
 	case len(f.Title) > MaxTitle || len(f.Place) > MaxTitle || len(f.Description) > MaxDescription:
 		return f, start, end, errForm(i18n.Key("calweb.err.long"))
 	}
-	start, end, err = f.times(loc)
+	f.sent = map[string]bool{}
+	for _, k := range []string{"attendees", "reminder", "repeat"} {
+		_, f.sent[k] = r.PostForm[k]
+	}
+	if start, end, err = f.times(loc); err != nil {
+		return f, start, end, err
+	}
+	if _, ok := reminders[f.Reminder]; !ok && f.Reminder != "" {
+		return f, start, end, errForm(i18n.Key("calweb.err.reminder"))
+	}
+	if f.attendees, err = parseAttendees(f.Attendees); err != nil {
+		return f, start, end, err
+	}
+	f.repeat, err = readRepeat(r.PostFormValue, r.PostForm["days"], start, loc)
 	return f, start, end, err
 }
 
@@ -316,6 +379,7 @@ func setText(ev *ical.Component, name, v string) {
 func (h *Handler) create(w http.ResponseWriter, r *http.Request, sess auth.Session) {
 	l := h.d.Login.Localizer(r)
 	f, start, end, err := readForm(r, l.Location())
+	f.Instance = ""
 	if err != nil {
 		h.renderForm(w, r, sess, l, http.StatusBadRequest, f, "", err)
 		return
@@ -323,7 +387,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 	uid := newUID()
 	ev := ical.NewComponent(ical.CompEvent)
 	ev.Props.SetText(ical.PropUID, uid)
-	setEvent(ev, f, start, end, h.d.Now())
+	f.apply(ev, form{}, start, end, h.d.Now(), organizer(sess), l.Location(), true)
 	ic := ical.NewCalendar()
 	ic.Props.SetText(ical.PropVersion, "2.0")
 	ic.Props.SetText(ical.PropProductID, "-//caucus//calendar//EN")
@@ -334,7 +398,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 	http.Redirect(w, r, monthURL(start)+"&n=created", http.StatusSeeOther)
 }
 
-// update changes an event, if it is still the version the form showed.
+// update changes an event, if it is still the version the form showed:
+// the whole event, or with scope "this" the one instance the form names.
 func (h *Handler) update(w http.ResponseWriter, r *http.Request, sess auth.Session) {
 	l := h.d.Login.Localizer(r)
 	slug, name := r.PathValue("cal"), r.PathValue("name")
@@ -357,16 +422,37 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 		h.renderForm(w, r, sess, l, http.StatusConflict, f, name, calendar.ErrPrecondition)
 		return
 	}
-	ic, ev, ok := h.decodeEvent(w, r, res.Data)
+	ic, master, ok := h.decodeEvent(w, r, res.Data)
 	if !ok {
 		return
 	}
-	setEvent(ev, f, start, end, h.d.Now())
-	seq := 0
-	if p := ev.Props.Get(ical.PropSequence); p != nil {
-		seq, _ = p.Int()
+	var rid time.Time
+	if f.Instance != "" {
+		if rid, ok = instanceOf(ic, master, f.Instance); !ok {
+			iweb.Error(w, r, http.StatusNotFound)
+			return
+		}
 	}
-	ev.Props.Set(&ical.Prop{Name: ical.PropSequence, Params: ical.Params{}, Value: strconv.Itoa(seq + 1)})
+	if f.Instance != "" && r.PostFormValue("scope") == "this" {
+		ov := override(ic, master, rid)
+		f.apply(ov, formOf(ic, ov, l.Location()), start, end, h.d.Now(), organizer(sess), l.Location(), false)
+		bumpSequence(ov)
+		target = slug // one instance stays with its series
+	} else {
+		if f.Instance != "" {
+			start, end = shiftSeries(ic, master, rid, start, end, f.AllDay, l.Location())
+			if f.repeat, err = readRepeat(r.PostFormValue, r.PostForm["days"], start, l.Location()); err != nil {
+				h.renderForm(w, r, sess, l, http.StatusBadRequest, f, name, err)
+				return
+			}
+		}
+		old := formOf(ic, master, l.Location())
+		f.apply(master, old, start, end, h.d.Now(), organizer(sess), l.Location(), true)
+		if old.Repeat != "" && f.Repeat == "" {
+			dropInstances(ic)
+		}
+		bumpSequence(master)
+	}
 	if target != slug {
 		if h.move(w, r, sess, l, f, name, ic, target) {
 			http.Redirect(w, r, monthURL(start)+"&n=saved", http.StatusSeeOther)
@@ -439,6 +525,10 @@ func (h *Handler) remove(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 	l := h.d.Login.Localizer(r)
 	slug, name := r.PathValue("cal"), r.PathValue("name")
 	etag := r.PostFormValue("etag")
+	if inst := r.PostFormValue("instance"); inst != "" && r.PostFormValue("scope") == "this" {
+		h.removeInstance(w, r, sess, slug, name, etag, inst)
+		return
+	}
 	err := calendar.ErrPrecondition // no entity tag: never an unconditional delete
 	if etag != "" {
 		err = h.d.Store.Delete(r.Context(), memberOf(sess), slug, name, calendar.Cond{IfMatch: etag})

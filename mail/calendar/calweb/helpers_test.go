@@ -173,3 +173,21 @@ func (m *member) putEvent(t testing.TB, slug, uid, start, end, extra string) cal
 	}
 	return r
 }
+
+// inRome reads s (layout) as a time in Rome.
+func inRome(t testing.TB, layout, s string) time.Time {
+	t.Helper()
+	loc, err := time.LoadLocation("Europe/Rome")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := time.ParseInLocation(layout, s, loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func mustDay(t testing.TB, s string) time.Time { t.Helper(); return inRome(t, "2006-01-02", s) }
+
+func mustTime(t testing.TB, s string) time.Time { t.Helper(); return inRome(t, "2006-01-02 15:04", s) }

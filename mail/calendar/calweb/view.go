@@ -57,6 +57,7 @@ type rangePage struct {
 	Today     string
 	NewURL    string
 	Agenda    bool
+	View      string // "month", "week" or "agenda": the navigation marks it
 }
 
 // calendars lists the calendars the member sees, each with its colour.
@@ -113,6 +114,9 @@ func (h *Handler) events(r *http.Request, sess auth.Session, cals []calView, sta
 // times read as wall clock in loc (RFC 5545 sections 3.3.4 and 3.3.5).
 func instanceView(in calendar.Instance, c calView, name string, loc *time.Location) eventView {
 	ev := eventView{Cal: c, AllDay: in.AllDay, Start: in.Start.In(loc), End: in.End.In(loc), URL: eventURL(c.Slug, name)}
+	if !in.RecurrenceID.IsZero() {
+		ev.URL += "?r=" + ridString(in.RecurrenceID)
+	}
 	if in.AllDay || in.Floating {
 		ev.Start, ev.End = wallClock(in.Start, loc), wallClock(in.End, loc)
 	}
@@ -192,7 +196,7 @@ func (h *Handler) month(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 		return
 	}
 	p := rangePage{
-		Base: h.base(r, sess, l, l.T("calweb.title")), Calendars: cals, Weekdays: weekdays(l),
+		Base: h.base(r, sess, l, l.T("calweb.title")), Calendars: cals, Weekdays: weekdays(l), View: "month",
 		Heading: l.T("calweb.month_heading", "month", monthName(l, first.Month()), "year", fmt.Sprint(first.Year())),
 		Prev:    "/mail/calendar?m=" + first.AddDate(0, -1, 0).Format("2006-01"),
 		Next:    "/mail/calendar?m=" + first.AddDate(0, 1, 0).Format("2006-01"),
@@ -246,7 +250,7 @@ func (h *Handler) agenda(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 		return
 	}
 	p := rangePage{
-		Base: h.base(r, sess, l, l.T("calweb.title")), Calendars: cals, Agenda: true,
+		Base: h.base(r, sess, l, l.T("calweb.title")), Calendars: cals, Agenda: true, View: "agenda",
 		Heading: l.T("calweb.agenda_heading", "from", l.Date(from), "to", l.Date(to.AddDate(0, 0, -1))),
 		Prev:    "/mail/calendar/agenda?from=" + from.AddDate(0, 0, -AgendaDays).Format("2006-01-02"),
 		Next:    "/mail/calendar/agenda?from=" + to.Format("2006-01-02"),

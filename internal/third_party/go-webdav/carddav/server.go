@@ -465,7 +465,7 @@ func (b *backend) propFindUserPrincipal(ctx context.Context, propfind *internal.
 			return &addressbookHomeSet{Href: internal.Href{Path: homeSetPath}}, nil
 		},
 		internal.ResourceTypeName: func(*internal.RawXMLValue) (interface{}, error) {
-			return internal.NewResourceType(internal.CollectionName), nil
+			return internal.NewResourceType(internal.CollectionName, internal.PrincipalName), nil
 		},
 	}
 	return internal.NewPropFindResponse(principalPath, propfind, props)

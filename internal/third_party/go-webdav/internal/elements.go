@@ -334,6 +334,9 @@ func (t *ResourceType) Is(name xml.Name) bool {
 
 var CollectionName = xml.Name{Namespace, "collection"}
 
+// PrincipalName is the resource type of a principal (RFC 3744 section 4).
+var PrincipalName = xml.Name{Namespace, "principal"}
+
 // https://tools.ietf.org/html/rfc4918#section-15.4
 type GetContentLength struct {
 	XMLName xml.Name `xml:"DAV: getcontentlength"`

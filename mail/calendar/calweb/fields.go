@@ -1,0 +1,428 @@
+package calweb
+
+import (
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-ical"
+
+	"github.com/caucus-org/caucus/internal/i18n"
+)
+
+// The event form's attendees, reminder and recurrence, read from and
+// written into the stored iCalendar (RFC 5545). The form changes only
+// what it shows: attendees that are not mail addresses, reminders other
+// than its own choices, a recurrence it cannot show and every property
+// it does not know stay as another client wrote them.
+
+// Limits of the form's extras.
+const (
+	MaxAttendees = 100  // addresses on one event
+	MaxCount     = 1000 // instances a "times" end may name
+)
+
+// reminders are the form's reminder choices: a DISPLAY alarm this long
+// before the start (RFC 5545 section 3.6.6), by the form's value.
+var reminders = map[string]time.Duration{"10m": 10 * time.Minute, "1h": time.Hour, "1d": 24 * time.Hour}
+
+// triggers are the reminders' TRIGGER values (RFC 5545 section 3.8.6.3).
+var triggers = map[string]string{"10m": "-PT10M", "1h": "-PT1H", "1d": "-P1D"}
+
+// byDays are RFC 5545's weekday names (section 3.3.10), Monday first.
+var byDays = []string{"MO", "TU", "WE", "TH", "FR", "SA", "SU"}
+
+// repeats are the recurrences the form makes, by FREQ.
+var repeats = map[string]string{"daily": "DAILY", "weekly": "WEEKLY", "monthly": "MONTHLY", "yearly": "YEARLY"}
+
+// repeatCustom is the form's value for a rule it cannot show: kept.
+const repeatCustom = "custom"
+
+// attendees are the mail addresses (mailto: ATTENDEEs, RFC 5545 section
+// 3.8.4.1) of ev, one per line, with their names.
+func attendeesOf(ev *ical.Component) string {
+	var lines []string
+	for _, p := range ev.Props.Values(ical.PropAttendee) {
+		addr, ok := mailto(p.Value)
+		if !ok {
+			continue
+		}
+		a := mail.Address{Name: p.Params.Get(ical.ParamCommonName), Address: addr}
+		if a.Name == "" {
+			lines = append(lines, addr)
+		} else {
+			lines = append(lines, a.String())
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// mailto returns the address of a mailto: URI.
+func mailto(uri string) (string, bool) {
+	if len(uri) < len("mailto:") || !strings.EqualFold(uri[:len("mailto:")], "mailto:") {
+		return "", false
+	}
+	return uri[len("mailto:"):], true
+}
+
+// parseAttendees reads the form's attendees: one per line (commas and
+// semicolons also part them), "Name <address>" or an address alone.
+func parseAttendees(s string) ([]*mail.Address, error) {
+	var out []*mail.Address
+	seen := map[string]bool{}
+	for _, line := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' || r == ',' || r == ';' }) {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		a, err := mail.ParseAddress(line)
+		if err != nil || strings.ContainsAny(a.Address, "\" <>\\") {
+			return nil, errForm(i18n.Key("calweb.err.attendee"))
+		}
+		a.Name = paramText(a.Name)
+		if key := strings.ToLower(a.Address); !seen[key] {
+			seen[key] = true
+			out = append(out, a)
+		}
+	}
+	if len(out) > MaxAttendees {
+		return nil, errForm(i18n.Key("calweb.err.attendees"))
+	}
+	return out, nil
+}
+
+// paramText is s as a parameter value may hold it (RFC 5545 section
+// 3.2: no DQUOTE, no control character): a name in CN.
+func paramText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '"' {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// setAttendees makes ev's mail attendees those of list: one already
+// there keeps its line (its answer, PARTSTAT, and every parameter), a
+// new one is asked to answer (RFC 5545 section 3.2.12, RFC 5546 section
+// 3.2.2), and one no longer listed is removed. Attendees that are not
+// mail addresses stay. An event with attendees names its ORGANIZER
+// (RFC 5545 section 3.8.4.3): the member, unless one is named already;
+// without attendees the member as organizer is taken away.
+func setAttendees(ev *ical.Component, list []*mail.Address, me *mail.Address) {
+	old := map[string]ical.Prop{}
+	var keep []ical.Prop
+	for _, p := range ev.Props.Values(ical.PropAttendee) {
+		if addr, ok := mailto(p.Value); ok {
+			old[strings.ToLower(addr)] = p
+		} else {
+			keep = append(keep, p)
+		}
+	}
+	for _, a := range list {
+		if p, ok := old[strings.ToLower(a.Address)]; ok {
+			keep = append(keep, p)
+			continue
+		}
+		p := ical.NewProp(ical.PropAttendee)
+		p.Value = "mailto:" + a.Address
+		if a.Name != "" {
+			p.Params.Set(ical.ParamCommonName, a.Name)
+		}
+		p.Params.Set(ical.ParamCalendarUserType, "INDIVIDUAL")
+		p.Params.Set(ical.ParamRole, "REQ-PARTICIPANT")
+		p.Params.Set(ical.ParamParticipationStatus, "NEEDS-ACTION")
+		p.Params.Set(ical.ParamRSVP, "TRUE")
+		keep = append(keep, *p)
+	}
+	if len(keep) == 0 {
+		ev.Props.Del(ical.PropAttendee)
+	} else {
+		ev.Props[ical.PropAttendee] = keep
+	}
+	org := ev.Props.Get(ical.PropOrganizer)
+	switch {
+	case len(list) > 0 && org == nil:
+		p := ical.NewProp(ical.PropOrganizer)
+		p.Value = "mailto:" + me.Address
+		if name := paramText(me.Name); name != "" {
+			p.Params.Set(ical.ParamCommonName, name)
+		}
+		ev.Props.Set(p)
+	case len(keep) == 0 && org != nil:
+		if addr, ok := mailto(org.Value); ok && strings.EqualFold(addr, me.Address) {
+			ev.Props.Del(ical.PropOrganizer)
+		}
+	}
+}
+
+// reminderOf is the form's reminder of ev: the first of its alarms the
+// form can show (ACTION:DISPLAY, a TRIGGER one of the choices before the
+// start), and whether ev has alarms the form does not show.
+func reminderOf(ev *ical.Component) (choice string, others bool) {
+	for _, c := range ev.Children {
+		if c.Name != ical.CompAlarm {
+			continue
+		}
+		if k := alarmChoice(c); k != "" && choice == "" {
+			choice = k
+		} else {
+			others = true
+		}
+	}
+	return choice, others
+}
+
+// alarmChoice is the form's value of alarm a, "" if it is none of them.
+func alarmChoice(a *ical.Component) string {
+	act, tr := a.Props.Get(ical.PropAction), a.Props.Get(ical.PropTrigger)
+	if act == nil || !strings.EqualFold(act.Value, "DISPLAY") || tr == nil || tr.Params.Get(ical.ParamValue) != "" ||
+		strings.EqualFold(tr.Params.Get(ical.ParamRelated), "END") {
+		return ""
+	}
+	d, err := tr.Duration()
+	if err != nil {
+		return ""
+	}
+	for k, v := range reminders {
+		if d == -v {
+			return k
+		}
+	}
+	return ""
+}
+
+// setReminder replaces ev's reminder old (a form value, "" for none)
+// with choice: the alarm the form showed is removed, a new DISPLAY
+// alarm added (RFC 5545 section 3.6.6: ACTION, TRIGGER, DESCRIPTION);
+// the other alarms stay.
+func setReminder(ev *ical.Component, old, choice, title string) {
+	if old == choice {
+		return
+	}
+	if old != "" {
+		for i, c := range ev.Children {
+			if c.Name == ical.CompAlarm && alarmChoice(c) == old {
+				ev.Children = append(ev.Children[:i], ev.Children[i+1:]...)
+				break
+			}
+		}
+	}
+	if choice == "" {
+		return
+	}
+	a := ical.NewComponent(ical.CompAlarm)
+	a.Props.SetText(ical.PropAction, "DISPLAY")
+	a.Props.Set(&ical.Prop{Name: ical.PropTrigger, Params: ical.Params{}, Value: triggers[choice]})
+	a.Props.SetText(ical.PropDescription, title)
+	ev.Children = append(ev.Children, a)
+}
+
+// repeat is the form's recurrence.
+type repeat struct {
+	Repeat string   // "", a key of repeats, or repeatCustom
+	Days   []string // BYDAY of a weekly rule
+	Ends   string   // "never", "until" or "count"
+	Until  string   // 2006-01-02, the last day
+	Count  string
+}
+
+func (r repeat) equal(o repeat) bool {
+	return r.Repeat == o.Repeat && strings.Join(r.Days, ",") == strings.Join(o.Days, ",") &&
+		r.Ends == o.Ends && (r.Ends != "until" || r.Until == o.Until) && (r.Ends != "count" || r.Count == o.Count)
+}
+
+// Has says whether day (MO…SU) is one of a weekly rule's days.
+func (r repeat) Has(day string) bool {
+	for _, d := range r.Days {
+		if d == day {
+			return true
+		}
+	}
+	return false
+}
+
+// repeatOf reads ev's recurrence as the form shows it (RFC 5545 section
+// 3.3.10): one RRULE of FREQ DAILY, WEEKLY (with plain BYDAY days),
+// MONTHLY or YEARLY, ending never, on a day (UNTIL) or after a number
+// (COUNT), no RDATE. Any other is repeatCustom.
+func repeatOf(ev *ical.Component, loc *time.Location) repeat {
+	r := repeat{Ends: "never"}
+	rules := ev.Props.Values(ical.PropRecurrenceRule)
+	if len(rules) == 0 && ev.Props.Get(ical.PropRecurrenceDates) == nil {
+		return r
+	}
+	custom := repeat{Repeat: repeatCustom, Ends: "never"}
+	if len(rules) != 1 || ev.Props.Get(ical.PropRecurrenceDates) != nil {
+		return custom
+	}
+	for _, part := range strings.Split(strings.ToUpper(rules[0].Value), ";") {
+		k, v, _ := strings.Cut(part, "=")
+		if !r.setPart(k, v, loc) {
+			return custom
+		}
+	}
+	if r.Repeat == "" || (len(r.Days) > 0 && r.Repeat != "weekly") {
+		return custom
+	}
+	return r
+}
+
+// setPart reads one part of a rule into r; false if the form cannot show
+// it.
+func (r *repeat) setPart(k, v string, loc *time.Location) bool {
+	switch k {
+	case "FREQ":
+		for name, freq := range repeats {
+			if v == freq {
+				r.Repeat = name
+			}
+		}
+		return r.Repeat != ""
+	case "INTERVAL":
+		return v == "1"
+	case "WKST":
+		return true
+	case "COUNT":
+		r.Ends, r.Count = "count", v
+		return true
+	case "UNTIL":
+		t, ok := untilDay(v, loc)
+		r.Ends, r.Until = "until", t
+		return ok
+	case "BYDAY":
+		for _, d := range strings.Split(v, ",") {
+			if !isByDay(d) {
+				return false
+			}
+			r.Days = append(r.Days, d)
+		}
+		r.Days = sortDays(r.Days)
+		return true
+	}
+	return false
+}
+
+func isByDay(d string) bool {
+	for _, b := range byDays {
+		if d == b {
+			return true
+		}
+	}
+	return false
+}
+
+// sortDays puts days in the week's order, Monday first, once each.
+func sortDays(days []string) []string {
+	var out []string
+	for _, b := range byDays {
+		for _, d := range days {
+			if d == b {
+				out = append(out, b)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// untilDay is the last day an UNTIL value names, in loc: a DATE as it
+// is, a UTC or floating time read in loc.
+func untilDay(v string, loc *time.Location) (string, bool) {
+	var t time.Time
+	var err error
+	switch len(v) {
+	case len("20060102"):
+		t, err = time.Parse("20060102", v)
+		return t.Format("2006-01-02"), err == nil
+	case len("20060102T150405Z"):
+		t, err = time.Parse("20060102T150405Z", v)
+		t = t.In(loc)
+	case len("20060102T150405"):
+		t, err = time.ParseInLocation("20060102T150405", v, loc)
+	default:
+		return "", false
+	}
+	return t.Format("2006-01-02"), err == nil
+}
+
+// readRepeat reads and checks the form's recurrence for an event
+// starting at start (in loc): a weekly rule's days include the start's
+// (DTSTART is the first instance, RFC 5545 section 3.8.5.3), an end day
+// is not before the start, a count is 1 to MaxCount.
+func readRepeat(get func(string) string, days []string, start time.Time, loc *time.Location) (repeat, error) {
+	r := repeat{Repeat: get("repeat"), Days: sortDays(days), Ends: get("ends"), Until: get("until"), Count: strings.TrimSpace(get("count"))}
+	if r.Ends == "" {
+		r.Ends = "never"
+	}
+	if _, ok := repeats[r.Repeat]; !ok && r.Repeat != "" && r.Repeat != repeatCustom {
+		return r, errForm(i18n.Key("calweb.err.repeat"))
+	}
+	if r.Repeat != "weekly" {
+		r.Days = nil
+	}
+	if r.Repeat == "" || r.Repeat == repeatCustom {
+		return r, nil
+	}
+	wd := byDays[(int(start.Weekday())+6)%7]
+	if r.Repeat == "weekly" && len(r.Days) == 0 {
+		r.Days = []string{wd}
+	}
+	if r.Repeat == "weekly" && !r.Has(wd) {
+		return r, errForm(i18n.Key("calweb.err.weekday"))
+	}
+	switch r.Ends {
+	case "never":
+	case "until":
+		u, err := parseDate(r.Until, "", loc)
+		if err != nil || u.Before(dayOf(start, loc)) {
+			return r, errForm(i18n.Key("calweb.err.until"))
+		}
+	case "count":
+		if n, err := strconv.Atoi(r.Count); err != nil || n < 1 || n > MaxCount {
+			return r, errForm(i18n.Key("calweb.err.count"))
+		}
+	default:
+		return r, errForm(i18n.Key("calweb.err.repeat"))
+	}
+	return r, nil
+}
+
+// rule is the RRULE value of r (RFC 5545 section 3.3.10). UNTIL is the
+// end of the last day: a DATE for an all-day event, else that day's end
+// in loc as UTC, as a DTSTART with a time zone asks.
+func (r repeat) rule(allDay bool, loc *time.Location) string {
+	v := "FREQ=" + repeats[r.Repeat]
+	if len(r.Days) > 0 {
+		v += ";BYDAY=" + strings.Join(r.Days, ",")
+	}
+	switch r.Ends {
+	case "until":
+		u, _ := parseDate(r.Until, "", loc)
+		if allDay {
+			v += ";UNTIL=" + u.Format("20060102")
+		} else {
+			v += ";UNTIL=" + time.Date(u.Year(), u.Month(), u.Day(), 23, 59, 59, 0, loc).UTC().Format("20060102T150405Z")
+		}
+	case "count":
+		v += ";COUNT=" + r.Count
+	}
+	return v
+}
+
+// setRepeat writes r into ev if it is not old, the recurrence the form
+// showed. Without recurrence the series' exceptions (EXDATE) go too;
+// its changed instances are taken out of the object by the caller.
+func setRepeat(ev *ical.Component, old, r repeat, allDay bool, loc *time.Location) {
+	if r.equal(old) || r.Repeat == repeatCustom {
+		return
+	}
+	if r.Repeat == "" {
+		ev.Props.Del(ical.PropRecurrenceRule)
+		ev.Props.Del(ical.PropRecurrenceDates)
+		ev.Props.Del(ical.PropExceptionDates)
+		return
+	}
+	ev.Props.Set(&ical.Prop{Name: ical.PropRecurrenceRule, Params: ical.Params{}, Value: r.rule(allDay, loc)})
+}

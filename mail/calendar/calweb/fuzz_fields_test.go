@@ -1,0 +1,110 @@
+package calweb
+
+import (
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-ical"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/mail/calendar"
+)
+
+// FuzzEventExtras: whatever the attendees, reminder and recurrence
+// fields carry, reading them never panics, and what is accepted makes an
+// event the store accepts, whose attendees, reminder and recurrence the
+// form reads back as they were sent.
+func FuzzEventExtras(f *testing.F) {
+	f.Add("Anna <anna@example.org>\nbob@example.net", "10m", "weekly", "FR,MO", "until", "2026-07-31", "", false)
+	f.Add("a@b, c@d; e@f", "1d", "daily", "", "count", "", "10", true)
+	f.Add("\"x\\\"y\" <a@b>", "", "monthly", "XX", "never", "", "", false)
+	f.Add("=?utf-8?q?=C3=A9?= <a@b>", "1h", "yearly", "", "until", "2026-06-04", "", true)
+	rome, err := time.LoadLocation("Europe/Rome")
+	if err != nil {
+		f.Fatal(err)
+	}
+	now := time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)
+	me := organizer(auth.Session{Account: auth.Account{Login: "alice@example.org", DisplayName: "Alice, \"the\" organiser"}})
+	f.Fuzz(func(t *testing.T, attendees, reminder, rep, days, ends, until, count string, allDay bool) {
+		v := url.Values{"title": {"T"}, "startdate": {"2026-06-05"}, "starttime": {"18:00"}, "enddate": {"2026-06-05"}, "endtime": {"19:00"},
+			"attendees": {attendees}, "reminder": {reminder}, "repeat": {rep}, "ends": {ends}, "until": {until}, "count": {count}}
+		for d := range strings.SplitSeq(days, ",") {
+			v.Add("days", d)
+		}
+		if allDay {
+			v.Set("allday", "1")
+		}
+		r := httptest.NewRequest("POST", "/mail/calendar/new", strings.NewReader(v.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		fm, start, end, err := readForm(r, rome)
+		if err != nil {
+			return
+		}
+		ev := ical.NewComponent(ical.CompEvent)
+		ev.Props.SetText(ical.PropUID, "fuzz")
+		fm.apply(ev, form{}, start, end, now, me, rome, true)
+		ic := ical.NewCalendar()
+		ic.Props.SetText(ical.PropVersion, "2.0")
+		ic.Props.SetText(ical.PropProductID, "-//caucus//calendar//EN")
+		ic.Children = append(ic.Children, ev)
+		o, err := calendar.Analyse(ic)
+		if err != nil {
+			t.Fatalf("the store refuses an accepted form: %v", err)
+		}
+		back, err := calendar.Parse(o.Data)
+		if err != nil {
+			t.Fatalf("the stored event does not parse again: %v\n%s", err, o.Data)
+		}
+		got := formOf(back.Cal, master(back.Cal), rome)
+		again, err := parseAttendees(got.Attendees)
+		if err != nil || len(again) != len(fm.attendees) {
+			t.Fatalf("attendees %q came back as %q (%v)", fm.Attendees, got.Attendees, err)
+		}
+		for i := range again {
+			if again[i].Address != fm.attendees[i].Address || again[i].Name != fm.attendees[i].Name {
+				t.Fatalf("attendee %v came back as %v", fm.attendees[i], again[i])
+			}
+		}
+		if got.Reminder != fm.Reminder {
+			t.Fatalf("reminder %q came back as %q", fm.Reminder, got.Reminder)
+		}
+		if fm.Repeat != repeatCustom && !got.repeat.equal(fm.repeat) {
+			t.Fatalf("recurrence %+v came back as %+v", fm.repeat, got.repeat)
+		}
+	})
+}
+
+// FuzzRepeatOf: any rule the store accepts is read by the form without
+// a panic, and one the form shows (not "custom") it writes back as the
+// same recurrence.
+func FuzzRepeatOf(f *testing.F) {
+	for _, s := range []string{"FREQ=WEEKLY;BYDAY=MO,FR;UNTIL=20260731T215959Z", "FREQ=DAILY;COUNT=3", "FREQ=MONTHLY;BYDAY=2TU", "FREQ=YEARLY;UNTIL=20300605", "FREQ=WEEKLY;INTERVAL=2", "FREQ=DAILY;WKST=SU;UNTIL=20260701T000000"} {
+		f.Add(s, false)
+	}
+	rome, err := time.LoadLocation("Europe/Rome")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, rule string, allDay bool) {
+		start := "DTSTART;TZID=Europe/Rome:20260605T180000\r\n"
+		if allDay {
+			start = "DTSTART;VALUE=DATE:20260605\r\n"
+		}
+		o, err := calendar.Parse([]byte("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTAMP:20260101T000000Z\r\n" + start + "RRULE:" + rule + "\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"))
+		if err != nil {
+			return
+		}
+		ev := master(o.Cal)
+		r := repeatOf(ev, rome)
+		if r.Repeat == "" || r.Repeat == repeatCustom {
+			return
+		}
+		ev.Props.Set(&ical.Prop{Name: ical.PropRecurrenceRule, Params: ical.Params{}, Value: r.rule(allDay, rome)})
+		if again := repeatOf(ev, rome); !again.equal(r) {
+			t.Fatalf("rule %q read as %+v, written as %q, read again as %+v", rule, r, ev.Props.Get(ical.PropRecurrenceRule).Value, again)
+		}
+	})
+}
