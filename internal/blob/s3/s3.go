@@ -74,6 +74,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -136,6 +137,7 @@ type Store struct {
 	client *minio.Client
 	core   minio.Core
 	cfg    Config
+	chunks *sync.Pool // the sealers' buffers (newChunkPool)
 }
 
 var _ blob.Store = (*Store)(nil)
@@ -174,7 +176,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob/s3: %w", err)
 	}
-	s := &Store{client: client, core: minio.Core{Client: client}, cfg: cfg}
+	s := &Store{client: client, core: minio.Core{Client: client}, cfg: cfg, chunks: newChunkPool()}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	ok, err := client.BucketExists(ctx, cfg.Bucket)
@@ -315,7 +317,7 @@ func spill(ctx context.Context, w io.Writer, r io.Reader, limit int64) (int64, e
 // in one PUT to its key, or, larger than a part, in parts to a temporary
 // key that the server then copies to the blob's.
 func (s *Store) upload(ctx context.Context, src io.ReaderAt, n int64, ref blob.Ref) error {
-	sl, err := newSealer(src, n, s.cfg.Key, ref)
+	sl, err := newSealer(src, n, s.cfg.Key, ref, s.chunks)
 	if err != nil {
 		return err
 	}

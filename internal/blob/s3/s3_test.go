@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -391,4 +392,77 @@ func TestReadResumes(t *testing.T) {
 	if err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("reading through connections cut every MiB: %d bytes, %v", len(got), err)
 	}
+}
+
+// generated yields n bytes made up as they are read, never all in memory.
+type generated struct{ n, i int64 }
+
+func (g *generated) Read(p []byte) (int, error) {
+	if g.i >= g.n {
+		return 0, io.EOF
+	}
+	k := min(int64(len(p)), g.n-g.i)
+	for j := range p[:k] {
+		p[j] = byte((g.i + int64(j)) * 7 >> 3)
+	}
+	g.i += k
+	return int(k), nil
+}
+
+// TestPutMemory: storing a blob of 96 MiB never holds much of it in
+// memory (the heap, sampled while Put runs, grows by less than a third
+// of the blob), nor does reading it back.
+func TestPutMemory(t *testing.T) {
+	srv := s3test.Start(t)
+	st := blobtest.OpenS3(t, srv, srv.Bucket(t))
+	const size = 96 << 20
+	peak := func(fn func()) uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		base, top := ms.HeapAlloc, ms.HeapAlloc
+		done := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			for {
+				runtime.ReadMemStats(&ms)
+				top = max(top, ms.HeapAlloc)
+				select {
+				case <-done:
+					return
+				case <-time.After(2 * time.Millisecond):
+				}
+			}
+		}()
+		fn()
+		close(done)
+		<-sampled
+		return top - base
+	}
+	var ref blob.Ref
+	grew := peak(func() {
+		var err error
+		if ref, _, err = st.Put(context.Background(), &generated{n: size}, 0); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if grew > size/3 {
+		t.Errorf("Put of %d MiB: the heap grew by %d MiB", size>>20, grew>>20)
+	}
+	t.Logf("heap growth while storing %d MiB: %d MiB", size>>20, grew>>20)
+	grew = peak(func() {
+		f, err := st.Open(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if n, err := io.Copy(io.Discard, f); err != nil || n != size {
+			t.Fatalf("read back %d bytes, %v", n, err)
+		}
+	})
+	if grew > size/3 {
+		t.Errorf("reading %d MiB: the heap grew by %d MiB", size>>20, grew>>20)
+	}
+	t.Logf("heap growth while reading %d MiB: %d MiB", size>>20, grew>>20)
 }
