@@ -50,6 +50,11 @@
 // so that the object store's operator can read nothing of the party's mail
 // and files, and can neither alter a blob nor swap two without caucus
 // noticing. Losing the key loses every blob: it belongs in the backups.
+// Every node must have the same key: the first to open a store writes a
+// key check object (prefix+"key-check", a known text encrypted like a
+// blob) and every node that opens it later must read it back, or is
+// refused with [ErrWrongKey] before it writes a blob nobody else could
+// read.
 //
 // # Deadlines
 //
@@ -60,6 +65,7 @@
 package s3
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -186,7 +192,84 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if !ok {
 		return nil, fmt.Errorf("blob/s3: bucket %s does not exist at %s", cfg.Bucket, cfg.Endpoint)
 	}
+	if err := s.checkKey(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// ErrWrongKey reports that the store's objects are encrypted under
+// another key than the one configured: a node given another node's key
+// file, or none, would otherwise store blobs the others cannot read.
+var ErrWrongKey = errors.New("blob/s3: the object store's blobs are encrypted with another key")
+
+// keyCheck is what the key check object holds, encrypted like a blob, at
+// prefix+"key-check": the first node to open the store writes it, and
+// every node checks on opening that it reads back under its key.
+var keyCheck = []byte("caucus blob store key check, version 1\n")
+
+// checkKey reads the key check object, writing it first if there is
+// none (with If-None-Match: *, so that of two nodes starting at once one
+// writes it and the other reads it), and fails with [ErrWrongKey] if it
+// does not open under the store's key.
+func (s *Store) checkKey(ctx context.Context) error {
+	sum := sha256.Sum256(keyCheck)
+	ref := blob.Ref(hex.EncodeToString(sum[:]))
+	name := s.cfg.Prefix + "key-check"
+	err := s.readKeyCheck(ctx, name, ref)
+	if isNotFound(err) {
+		if werr := s.writeKeyCheck(ctx, name, ref); werr != nil {
+			return werr
+		}
+		err = s.readKeyCheck(ctx, name, ref)
+	}
+	if errors.Is(err, ErrCorrupt) {
+		return fmt.Errorf("%w (%s in bucket %s)", ErrWrongKey, name, s.cfg.Bucket)
+	}
+	if err != nil {
+		return fmt.Errorf("blob/s3: reading the key check: %w", err)
+	}
+	return nil
+}
+
+// writeKeyCheck writes the key check object unless there is one.
+func (s *Store) writeKeyCheck(ctx context.Context, name string, ref blob.Ref) error {
+	sl, err := newSealer(bytes.NewReader(keyCheck), int64(len(keyCheck)), s.cfg.Key, ref, s.chunks)
+	if err != nil {
+		return err
+	}
+	var opts minio.PutObjectOptions
+	opts.SetMatchETagExcept("*")
+	_, err = s.client.PutObject(ctx, s.cfg.Bucket, name, io.NewSectionReader(sl, 0, sl.size), sl.size, opts)
+	if err != nil && minio.ToErrorResponse(err).StatusCode != http.StatusPreconditionFailed {
+		return fmt.Errorf("blob/s3: writing the key check: %w", err)
+	}
+	return nil
+}
+
+// readKeyCheck reads the key check object and opens it.
+func (s *Store) readKeyCheck(ctx context.Context, name string, ref blob.Ref) error {
+	obj, err := s.client.GetObject(ctx, s.cfg.Bucket, name, minio.GetObjectOptions{})
+	if err != nil {
+		return err
+	}
+	defer obj.Close()
+	data, err := io.ReadAll(io.LimitReader(obj, 4096))
+	if err != nil {
+		return err
+	}
+	o, err := newOpener(bytes.NewReader(data), int64(len(data)), nil, s.cfg.Key, ref)
+	if err != nil {
+		return err
+	}
+	got, err := io.ReadAll(o)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got, keyCheck) {
+		return fmt.Errorf("%w: key check", ErrCorrupt)
+	}
+	return nil
 }
 
 // transport is the HTTP transport of a store: every connection's reads

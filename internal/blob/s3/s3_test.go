@@ -134,12 +134,33 @@ func TestOperatorTampering(t *testing.T) {
 	}
 }
 
-// TestWrongKey: a node configured with another key reads nothing.
+// TestWrongKey: a node configured with another key than the store's is
+// refused when it opens the store; should the key check object be lost,
+// it still reads nothing.
 func TestWrongKey(t *testing.T) {
 	srv := s3test.Start(t)
 	bucket := srv.Bucket(t)
-	ref := put(t, blobtest.OpenS3(t, srv, bucket), []byte("minutes of the board"))
-	other := blobtest.OpenS3(t, srv, bucket) // a new random key
+	cfg := s3.Config{Endpoint: srv.Endpoint, Insecure: true, Bucket: bucket, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey,
+		Key: bytes.Repeat([]byte{1}, s3.KeySize), SpillDir: t.TempDir()}
+	first, err := s3.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := put(t, first, []byte("minutes of the board"))
+	if _, err := s3.New(context.Background(), cfg); err != nil {
+		t.Fatalf("a second node with the same key: %v", err)
+	}
+	cfg.Key = bytes.Repeat([]byte{2}, s3.KeySize)
+	if _, err := s3.New(context.Background(), cfg); !errors.Is(err, s3.ErrWrongKey) {
+		t.Fatalf("a node with another key: %v, want ErrWrongKey", err)
+	}
+	if err := srv.Client().RemoveObject(context.Background(), bucket, "key-check", minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := s3.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got, err := readAll(other, ref); !errors.Is(err, s3.ErrCorrupt) {
 		t.Fatalf("read with another key: %q, %v; want ErrCorrupt", got, err)
 	}
@@ -218,13 +239,13 @@ func TestSweep(t *testing.T) {
 	if n, err := st.Sweep(ctx, 0); err != nil || n != 0 {
 		t.Errorf("Sweep of young leftovers: removed %d, %v; want none", n, err)
 	}
-	if objs, ups := count(t, c, bucket, ""); objs != 2 || ups != 1 {
+	if objs, ups := count(t, c, bucket, "b/"); objs != 1 || ups != 1 {
 		t.Fatalf("before they are old: %d objects, %d uploads", objs, ups)
 	}
 	if n, err := st.Sweep(ctx, time.Nanosecond); err != nil || n != 2 {
 		t.Errorf("Sweep of old leftovers: removed %d, %v; want 2", n, err)
 	}
-	if objs, ups := count(t, c, bucket, ""); objs != 1 || ups != 0 {
+	if objs, ups := count(t, c, bucket, "b/"); objs != 1 || ups != 0 {
 		t.Errorf("after Sweep: %d objects, %d uploads; want the blob alone", objs, ups)
 	}
 	if ok, err := st.Has(kept); !ok || err != nil {
@@ -465,4 +486,30 @@ func TestPutMemory(t *testing.T) {
 		t.Errorf("reading %d MiB: the heap grew by %d MiB", size>>20, grew>>20)
 	}
 	t.Logf("heap growth while reading %d MiB: %d MiB", size>>20, grew>>20)
+}
+
+// TestKeyCheckRace: nodes with two different keys open a new store at
+// once; the key check is written once, so the nodes of one key open it
+// and those of the other are refused.
+func TestKeyCheckRace(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t)
+	var wg sync.WaitGroup
+	var opened [2]atomic.Int32
+	for i := range 8 {
+		wg.Go(func() {
+			_, err := s3.New(context.Background(), s3.Config{Endpoint: srv.Endpoint, Insecure: true, Bucket: bucket,
+				AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Key: bytes.Repeat([]byte{byte(i % 2)}, s3.KeySize)})
+			switch {
+			case err == nil:
+				opened[i%2].Add(1)
+			case !errors.Is(err, s3.ErrWrongKey):
+				t.Errorf("New: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if a, b := opened[0].Load(), opened[1].Load(); a+b != 4 || a != 0 && b != 0 {
+		t.Errorf("nodes opened with key 0: %d, with key 1: %d; want 4 of one and none of the other", a, b)
+	}
 }
