@@ -51,14 +51,16 @@ func TestS3Storage(t *testing.T) {
 	app := ic.Append("INBOX", int64(len(msg)), nil)
 	io.WriteString(app, msg)
 	app.Close()
-	if _, err := app.Wait(); err != nil {
+	appended, err := app.Wait()
+	if err != nil {
 		t.Fatalf("APPEND: %v", err)
 	}
 	if _, err := ic.Select("INBOX", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
 	bodySect := &imap.FetchItemBodySection{}
-	msgs, err := ic.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{bodySect}}).Collect()
+	// By UID: a notice of the new app password may be in INBOX too.
+	msgs, err := ic.Fetch(imap.UIDSetNum(appended.UID), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{bodySect}}).Collect()
 	if err != nil || len(msgs) != 1 || string(msgs[0].FindBodySection(bodySect)) != msg {
 		t.Fatalf("FETCH of the appended message: %v, %v", msgs, err)
 	}
