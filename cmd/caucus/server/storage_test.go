@@ -21,13 +21,13 @@ import (
 )
 
 // TestS3Storage runs the --dev server with [storage] blobs = "s3" on a
-// real S3 server: a message appended over IMAP and a file put over WebDAV
+// real S3 server, over HTTPS with a private CA (ca_file): a message appended over IMAP and a file put over WebDAV
 // are read back through the server, their objects sit under each owner's
 // prefix, encrypted (the gateway's disk holds none of their text), and
 // /healthz names the engines, and says when the object store is gone.
 func TestS3Storage(t *testing.T) {
 	t.Parallel()
-	s3srv := s3test.Start(t)
+	s3srv := s3test.StartTLS(t)
 	bucket := s3srv.Bucket(t)
 	dir := t.TempDir()
 	secretFile := filepath.Join(t.TempDir(), "s3-secret")
@@ -36,7 +36,7 @@ func TestS3Storage(t *testing.T) {
 	}
 	srv := startDevWith(t, dir, func(c *config.Config) {
 		c.Storage = config.Storage{Blobs: "s3", S3: config.S3{Endpoint: s3srv.Endpoint, Bucket: bucket, Prefix: "caucus/",
-			AccessKey: s3srv.AccessKey, SecretFile: secretFile, InsecureHTTP: true}}
+			AccessKey: s3srv.AccessKey, SecretFile: secretFile, CAFile: s3srv.CAFile}}
 	})
 
 	const mailText, fileText = "The list of candidates for Lombardy", "Budget of the autumn campaign"

@@ -69,6 +69,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -132,9 +134,9 @@ type Config struct {
 	// Timeout bounds every read and write on a connection, and each
 	// request made without a caller's context. Zero for [DefaultTimeout].
 	Timeout time.Duration
-	// Transport, if not nil, replaces the HTTP transport (a private CA's
-	// roots, say); it should bound its reads and writes itself.
-	Transport http.RoundTripper
+	// RootCAs, if not nil, are the certificates that verify the store's
+	// (a private CA's); nil for the system's roots.
+	RootCAs *x509.CertPool
 }
 
 // Store is the [blob.Store] in an S3 bucket. Its methods are safe for
@@ -167,15 +169,11 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		cfg.SpillDir = os.TempDir()
 	}
 	cfg.Key = append([]byte(nil), cfg.Key...)
-	tr := cfg.Transport
-	if tr == nil {
-		tr = transport(cfg.Timeout)
-	}
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
 		Creds:     credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure:    !cfg.Insecure,
 		Region:    cfg.Region,
-		Transport: tr,
+		Transport: transport(cfg.Timeout, cfg.RootCAs),
 		// Path-style requests: every S3 implementation takes them.
 		BucketLookup: minio.BucketLookupPath,
 	})
@@ -273,11 +271,13 @@ func (s *Store) readKeyCheck(ctx context.Context, name string, ref blob.Ref) err
 }
 
 // transport is the HTTP transport of a store: every connection's reads
-// and writes get a deadline of timeout.
-func transport(timeout time.Duration) *http.Transport {
+// and writes get a deadline of timeout, and TLS (1.2 at least) verifies
+// the store's certificate with roots (the system's when nil).
+func transport(timeout time.Duration, roots *x509.CertPool) *http.Transport {
 	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil // the store is named in the configuration; no proxy from the environment
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {

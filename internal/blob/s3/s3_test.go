@@ -513,3 +513,30 @@ func TestKeyCheckRace(t *testing.T) {
 		t.Errorf("nodes opened with key 0: %d, with key 1: %d; want 4 of one and none of the other", a, b)
 	}
 }
+
+// TestTLS: over HTTPS the store's certificate is verified: with the
+// private CA given it works, and with the system's roots, or in plain
+// HTTP, the store is refused at New.
+func TestTLS(t *testing.T) {
+	srv := s3test.StartTLS(t)
+	cfg := s3.Config{Endpoint: srv.Endpoint, Bucket: srv.Bucket(t), AccessKey: srv.AccessKey, SecretKey: srv.SecretKey,
+		Key: make([]byte, s3.KeySize), SpillDir: t.TempDir(), RootCAs: srv.RootCAs}
+	st, err := s3.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := put(t, st, []byte("over TLS"))
+	if got, err := readAll(st, ref); err != nil || string(got) != "over TLS" {
+		t.Fatalf("reading back: %q, %v", got, err)
+	}
+	noCA := cfg
+	noCA.RootCAs = nil
+	if _, err := s3.New(context.Background(), noCA); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("a certificate the system does not trust: %v", err)
+	}
+	plain := cfg
+	plain.Insecure = true
+	if _, err := s3.New(context.Background(), plain); err == nil {
+		t.Error("plain HTTP to an HTTPS store: no error")
+	}
+}
