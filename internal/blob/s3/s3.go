@@ -176,6 +176,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		Transport: transport(cfg.Timeout, cfg.RootCAs),
 		// Path-style requests: every S3 implementation takes them.
 		BucketLookup: minio.BucketLookupPath,
+		// A request that failed is tried at most twice more (minio-go's
+		// default of 10, with its back-off, held a reader of a silent
+		// store for ten timeouts).
+		MaxRetries: 3,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("blob/s3: %w", err)

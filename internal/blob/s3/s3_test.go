@@ -333,10 +333,12 @@ func TestLoadKey(t *testing.T) {
 // every connection open through it, or each after it has carried limit
 // bytes back from addr.
 type cutProxy struct {
-	ln    net.Listener
-	limit atomic.Int64 // 0: none
-	mu    sync.Mutex
-	conns []net.Conn
+	ln     net.Listener
+	limit  atomic.Int64 // 0: none
+	freeze atomic.Bool  // at the limit, stop forwarding but keep the connection
+	done   chan struct{}
+	mu     sync.Mutex
+	conns  []net.Conn
 }
 
 func newCutProxy(t *testing.T, addr string) *cutProxy {
@@ -344,8 +346,8 @@ func newCutProxy(t *testing.T, addr string) *cutProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &cutProxy{ln: ln}
-	t.Cleanup(func() { ln.Close(); p.cut() })
+	p := &cutProxy{ln: ln, done: make(chan struct{})}
+	t.Cleanup(func() { ln.Close(); close(p.done); p.cut() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -370,6 +372,9 @@ func (p *cutProxy) forward(c net.Conn, addr string) {
 	go func() { io.Copy(u, c); u.Close() }()
 	if limit := p.limit.Load(); limit > 0 {
 		io.CopyN(c, u, limit)
+		if p.freeze.Load() {
+			<-p.done
+		}
 		u.Close()
 	} else {
 		io.Copy(c, u)
@@ -538,5 +543,38 @@ func TestTLS(t *testing.T) {
 	plain.Insecure = true
 	if _, err := s3.New(context.Background(), plain); err == nil {
 		t.Error("plain HTTP to an HTTPS store: no error")
+	}
+}
+
+// TestStalledStore: a store that stops answering, before its answer's
+// header or in the middle of a blob, fails the read after the timeout
+// instead of holding the reader for ever (the transport bounds the wait
+// for a header, and each read on the connection has a deadline); the
+// reader starts one GET again, which stalls too.
+func TestStalledStore(t *testing.T) {
+	srv := s3test.Start(t)
+	proxy := newCutProxy(t, srv.Endpoint)
+	st, err := s3.New(context.Background(), s3.Config{Endpoint: proxy.ln.Addr().String(), Insecure: true, Bucket: srv.Bucket(t),
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Key: make([]byte, s3.KeySize), SpillDir: t.TempDir(), Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := put(t, st, bytes.Repeat([]byte("a long report "), 1<<18))
+	// Every connection from now on carries limit bytes and then goes
+	// silent.
+	proxy.freeze.Store(true)
+	for _, limit := range []int64{1, 100 << 10} {
+		proxy.limit.Store(limit)
+		proxy.cut() // no connection kept from before
+		f, err := st.Open(ref)
+		n := int64(0)
+		if err == nil {
+			n, err = io.Copy(io.Discard, f)
+			f.Close()
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("store silent after %d bytes: read %d bytes, %v; want a timeout", limit, n, err)
+		}
 	}
 }
