@@ -495,11 +495,17 @@ func (s *Store) Open(ref blob.Ref) (io.ReadSeekCloser, error) {
 		return nil, err
 	}
 	src := &objectReader{s: s, key: s.key(ref)}
-	first := make([]byte, headerSize+windowChunks*sealedSize)
-	n, err := src.ReadAt(first, 0)
+	err := src.get(0)
 	if isNotFound(err) {
 		return nil, fmt.Errorf("%w: %s", blob.ErrNotFound, ref)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("blob/s3: open %s: %w", ref, err)
+	}
+	// The first window, no larger than the object: a mail's body is
+	// read whole here.
+	first := make([]byte, min(src.size, headerSize+windowChunks*sealedSize))
+	n, err := src.ReadAt(first, 0)
 	if err != nil && err != io.EOF {
 		src.Close()
 		return nil, fmt.Errorf("blob/s3: open %s: %w", ref, err)
