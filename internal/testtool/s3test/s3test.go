@@ -164,13 +164,15 @@ func (s *Server) start(t testing.TB, bin, keyFile string) error {
 	s.Endpoint = ln.Addr().String()
 	ln.Close()
 	var out syncBuffer
-	args := []string{"--access", s.AccessKey, "--secret", s.SecretKey, "--port", s.Endpoint, "--keep-alive", "--quiet"}
+	args := []string{"--port", s.Endpoint, "--keep-alive", "--quiet"}
 	if keyFile != "" {
 		args = append(args, "--cert", s.CAFile, "--key", keyFile)
 	}
 	cmd := exec.Command(bin, append(args, "posix", s.Root)...)
 	cmd.Stdout, cmd.Stderr = &out, &out
-	// The secret is passed on the command line: a test's throwaway.
+	// The credentials go in the environment, not on the command line
+	// that every user of the machine can read.
+	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
