@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -160,5 +161,50 @@ func TestS3BackupRestore(t *testing.T) {
 	srv2 := startDevWith(t, restored, func(*config.Config) {}) // blobs = "dir"
 	if got := davDo(t, srv2, restored, "GET", "/dav/Home/plan.txt", secret, nil, http.StatusOK); !bytes.Equal(got, plan) {
 		t.Errorf("the restored file: %d bytes, want %d", len(got), len(plan))
+	}
+}
+
+// TestS3StorageRefused: a server whose object store refuses its secret,
+// lacks its bucket, or whose key file is missing does not start, and says
+// which key is wrong without showing the secret.
+func TestS3StorageRefused(t *testing.T) {
+	t.Parallel()
+	s3srv := s3test.Start(t)
+	bucket := s3srv.Bucket(t)
+	secretFile := filepath.Join(t.TempDir(), "s3-secret")
+	const wrong = "not-the-secret-Xy7Qz"
+	if err := os.WriteFile(secretFile, []byte(wrong), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := config.S3{Endpoint: s3srv.Endpoint, Bucket: bucket, AccessKey: s3srv.AccessKey, SecretFile: secretFile, InsecureHTTP: true}
+	for name, c := range map[string]struct {
+		change func(*config.S3)
+		key    string
+	}{
+		"wrong secret":     {func(*config.S3) {}, "storage.s3"},
+		"no secret file":   {func(s *config.S3) { s.SecretFile = filepath.Join(t.TempDir(), "none") }, "storage.s3.secret_file"},
+		"missing key file": {func(s *config.S3) { s.KeyFile = filepath.Join(t.TempDir(), "blob.key") }, "storage.s3.key_file"},
+	} {
+		s3c := base
+		c.change(&s3c)
+		cfg := config.Dev(t.TempDir())
+		cfg.Storage = config.Storage{Blobs: "s3", S3: s3c}
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Listen = FreeListen(cfg.Listen)
+		var logs bytes.Buffer
+		srv, err := start(t.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.NewTextHandler(&logs, nil)), Out: io.Discard})
+		if err == nil {
+			srv.Shutdown(t.Context())
+			t.Errorf("%s: the server started", name)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.key) {
+			t.Errorf("%s: %v; want it to name %s", name, err, c.key)
+		}
+		if strings.Contains(err.Error()+logs.String(), wrong) {
+			t.Errorf("%s: the secret is shown: %v", name, err)
+		}
 	}
 }
