@@ -59,9 +59,17 @@
 // # Deadlines
 //
 // Every read and write on a connection to the store has a deadline of
-// [Config.Timeout] (the connection is wrapped); requests without a caller's
-// context (Has, Delete, each fetch of Open's reader) have it as their whole
-// deadline.
+// [Config.Timeout] (the connection is wrapped), and so has the wait for an
+// answer's header; Has and Delete have it as their whole deadline. Open's
+// reader streams one GET for as long as its caller reads, and starts it
+// again once where it stopped if the connection breaks. A request that
+// fails is tried at most three times.
+//
+// # Reading
+//
+// Open streams the object with one GET from the first byte wanted to the
+// end (a mail's body, whole, in one request), decrypting and checking a
+// chunk at a time; a seek elsewhere starts another GET there.
 package s3
 
 import (
