@@ -554,12 +554,20 @@ func TestTLS(t *testing.T) {
 func TestStalledStore(t *testing.T) {
 	srv := s3test.Start(t)
 	proxy := newCutProxy(t, srv.Endpoint)
-	st, err := s3.New(context.Background(), s3.Config{Endpoint: proxy.ln.Addr().String(), Insecure: true, Bucket: srv.Bucket(t),
-		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Key: make([]byte, s3.KeySize), SpillDir: t.TempDir(), Timeout: time.Second})
+	cfg := s3.Config{Endpoint: proxy.ln.Addr().String(), Insecure: true, Bucket: srv.Bucket(t),
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Key: make([]byte, s3.KeySize), SpillDir: t.TempDir()}
+	writer, err := s3.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref := put(t, st, bytes.Repeat([]byte("a long report "), 1<<18))
+	ref := put(t, writer, bytes.Repeat([]byte("a long report "), 1<<18))
+	// The reader's timeout is short, the writer's not: on a loaded
+	// machine the upload may take longer than the test waits for silence.
+	cfg.Timeout = 2 * time.Second
+	st, err := s3.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Every connection from now on carries limit bytes and then goes
 	// silent.
 	proxy.freeze.Store(true)
