@@ -122,6 +122,9 @@ type S3 struct {
 	// node of a party must have the same one, and backups must keep it:
 	// without it the blobs cannot be read.
 	KeyFile string `toml:"key_file"`
+	// CAFile names PEM certificates that verify the store's HTTPS
+	// certificate, for a private CA; empty means the system's roots.
+	CAFile string `toml:"ca_file"`
 	// InsecureHTTP speaks plain HTTP to the store: allowed only for an
 	// endpoint on the loopback address (a store on the same machine).
 	InsecureHTTP bool `toml:"insecure_http"`
@@ -939,6 +942,9 @@ func (c Config) checkStorage(p *problems) {
 	}
 	if s.KeyFile != "" && !filepath.IsAbs(s.KeyFile) {
 		p.bad("storage.s3.key_file", "%q is not an absolute path", s.KeyFile)
+	}
+	if s.CAFile != "" && !filepath.IsAbs(s.CAFile) {
+		p.bad("storage.s3.ca_file", "%q is not an absolute path", s.CAFile)
 	}
 }
 

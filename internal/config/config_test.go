@@ -451,6 +451,8 @@ func storageCases() []validateCase {
 		{"s3 secret relative", s3(func(s *S3) { s.SecretFile = "s3-secret" }), "storage.s3.secret_file"},
 		{"s3 key relative", s3(func(s *S3) { s.KeyFile = "blob.key" }), "storage.s3.key_file"},
 		{"s3 key absolute ok", s3(func(s *S3) { s.KeyFile = "/etc/caucus/blob.key" }), ""},
+		{"s3 ca relative", s3(func(s *S3) { s.CAFile = "ca.pem" }), "storage.s3.ca_file"},
+		{"s3 ca absolute ok", s3(func(s *S3) { s.CAFile = "/etc/caucus/s3-ca.pem" }), ""},
 	}
 }
 

@@ -243,6 +243,9 @@ secret_file = {{q .Storage.S3.SecretFile}}
 # party needs the same file, and your backups must keep it: without it
 # nothing in the object store can be read.
 key_file = {{q .Storage.S3.KeyFile}}
+# PEM certificates that verify the store's HTTPS certificate, if a private
+# CA issued it, as an absolute path. Empty: the system's roots.
+ca_file = {{q .Storage.S3.CAFile}}
 # Plain HTTP instead of HTTPS, only for a store on this same machine
 # (127.0.0.1).
 insecure_http = {{.Storage.S3.InsecureHTTP}}

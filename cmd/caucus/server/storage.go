@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -108,6 +109,17 @@ func (s *Server) openS3(owner string) (*s3.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage.s3.key_file: %w", err)
 	}
+	var roots *x509.CertPool
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("storage.s3.ca_file: %w", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("storage.s3.ca_file: %s holds no PEM certificate", c.CAFile)
+		}
+	}
 	spill := filepath.Join(s.cfg.DataDir, "spill")
 	if err := os.MkdirAll(spill, 0o700); err != nil {
 		return nil, fmt.Errorf("blob spill directory: %w", err)
@@ -124,6 +136,7 @@ func (s *Server) openS3(owner string) (*s3.Store, error) {
 		SecretKey: strings.TrimSpace(string(secret)),
 		Key:       key,
 		SpillDir:  spill,
+		RootCAs:   roots,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage.s3: %w", err)

@@ -19,7 +19,8 @@ type Engine struct {
 }
 
 // Engines returns every implementation: the directory store, and the S3
-// store on a real S3 server (package s3test) started for t, each store in
+// store on a real S3 server (package s3test) started for t, over HTTPS,
+// each store in
 // a bucket of its own, encrypted under a key of its own, with the smallest
 // part S3 allows so that a few MiB take the multipart path. Without the
 // server installed, the S3 engine's Open skips its subtest (fails it under
@@ -28,7 +29,7 @@ func Engines(t testing.TB) []Engine {
 	t.Helper()
 	var srv *s3test.Server
 	if s3test.Installed() {
-		srv = s3test.Start(t)
+		srv = s3test.StartTLS(t) // as in production: signed over TLS
 	}
 	return []Engine{
 		{Name: "dir", Open: func(t testing.TB) blob.Store {
@@ -47,15 +48,17 @@ func Engines(t testing.TB) []Engine {
 	}
 }
 
-// OpenS3 returns an S3 store in bucket of srv, under a new random key,
-// spilling into a temporary directory of t.
+// OpenS3 returns an S3 store in bucket of srv (over HTTPS if srv has a
+// certificate), under a new random key, spilling into a temporary
+// directory of t.
 func OpenS3(t testing.TB, srv *s3test.Server, bucket string) *s3.Store {
 	t.Helper()
 	key := make([]byte, s3.KeySize)
 	rand.Read(key)
 	st, err := s3.New(context.Background(), s3.Config{
 		Endpoint:  srv.Endpoint,
-		Insecure:  true,
+		Insecure:  srv.RootCAs == nil,
+		RootCAs:   srv.RootCAs,
 		Bucket:    bucket,
 		AccessKey: srv.AccessKey,
 		SecretKey: srv.SecretKey,

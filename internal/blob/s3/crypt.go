@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/caucus-org/caucus/internal/blob"
 )
@@ -111,6 +112,14 @@ func nonce(i int64, last bool) []byte {
 	return n[:]
 }
 
+// newChunkPool returns a pool of buffers of sealedSize bytes for the
+// sealer's reads: an upload reads the object in pieces of a few chunks,
+// from several goroutines, and would otherwise allocate as much as it
+// sends.
+func newChunkPool() *sync.Pool {
+	return &sync.Pool{New: func() any { b := make([]byte, 0, sealedSize); return &b }}
+}
+
 // sealer is the encrypted object of a blob whose content src holds: an
 // [io.ReaderAt] over the object's bytes, which encrypts on the fly the
 // chunks a read asks for, so that an upload streams (and can be retried,
@@ -122,12 +131,14 @@ type sealer struct {
 	size   int64 // the object's size
 	header [headerSize]byte
 	aead   cipher.AEAD
+	chunks *sync.Pool // of *[]byte, from newChunkPool
 }
 
 // newSealer returns the encrypted object of the blob ref of n bytes that
-// src holds, under a new random salt.
-func newSealer(src io.ReaderAt, n int64, master []byte, ref blob.Ref) (*sealer, error) {
-	s := &sealer{src: src, plain: n, size: sealedLen(n)}
+// src holds, under a new random salt. Its reads take their buffers from
+// chunks, made by newChunkPool.
+func newSealer(src io.ReaderAt, n int64, master []byte, ref blob.Ref, chunks *sync.Pool) (*sealer, error) {
+	s := &sealer{src: src, plain: n, size: sealedLen(n), chunks: chunks}
 	copy(s.header[:], magic)
 	rand.Read(s.header[len(magic):])
 	aead, err := objectKey(master, s.header[len(magic):], ref)
@@ -147,18 +158,18 @@ func (s *sealer) ReadAt(p []byte, off int64) (int, error) {
 	if off < headerSize {
 		n = copy(p, s.header[off:])
 	}
-	var chunk []byte
-	for n < len(p) && off+int64(n) < s.size {
-		pos := off + int64(n) - headerSize
-		i := pos / sealedSize
-		if chunk == nil {
-			chunk = make([]byte, 0, sealedSize)
+	if n < len(p) && off+int64(n) < s.size {
+		chunk := s.chunks.Get().(*[]byte)
+		defer s.chunks.Put(chunk)
+		for n < len(p) && off+int64(n) < s.size {
+			pos := off + int64(n) - headerSize
+			i := pos / sealedSize
+			sealed, err := s.seal((*chunk)[:0], i)
+			if err != nil {
+				return n, err
+			}
+			n += copy(p[n:], sealed[pos-i*sealedSize:])
 		}
-		sealed, err := s.seal(chunk[:0], i)
-		if err != nil {
-			return n, err
-		}
-		n += copy(p[n:], sealed[pos-i*sealedSize:])
 	}
 	if n < len(p) {
 		return n, io.EOF

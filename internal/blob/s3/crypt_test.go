@@ -35,7 +35,7 @@ func content(seed string, n int) []byte {
 // sealBytes returns the encrypted object of plain under key.
 func sealBytes(t testing.TB, plain []byte, key []byte) []byte {
 	t.Helper()
-	s, err := newSealer(bytes.NewReader(plain), int64(len(plain)), key, refOf(plain))
+	s, err := newSealer(bytes.NewReader(plain), int64(len(plain)), key, refOf(plain), newChunkPool())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestMagicSize(t *testing.T) {
 func TestRoundTrip(t *testing.T) {
 	for _, n := range sizes {
 		plain := content(fmt.Sprint(n), n)
-		s, err := newSealer(bytes.NewReader(plain), int64(n), testKey, refOf(plain))
+		s, err := newSealer(bytes.NewReader(plain), int64(n), testKey, refOf(plain), newChunkPool())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -50,19 +50,35 @@
 // so that the object store's operator can read nothing of the party's mail
 // and files, and can neither alter a blob nor swap two without caucus
 // noticing. Losing the key loses every blob: it belongs in the backups.
+// Every node must have the same key: the first to open a store writes a
+// key check object (prefix+"key-check", a known text encrypted like a
+// blob) and every node that opens it later must read it back, or is
+// refused with [ErrWrongKey] before it writes a blob nobody else could
+// read.
 //
 // # Deadlines
 //
 // Every read and write on a connection to the store has a deadline of
-// [Config.Timeout] (the connection is wrapped); requests without a caller's
-// context (Has, Delete, each fetch of Open's reader) have it as their whole
-// deadline.
+// [Config.Timeout] (the connection is wrapped), and so has the wait for an
+// answer's header; Has and Delete have it as their whole deadline. Open's
+// reader streams one GET for as long as its caller reads, and starts it
+// again once where it stopped if the connection breaks. A request that
+// fails is tried at most three times.
+//
+// # Reading
+//
+// Open streams the object with one GET from the first byte wanted to the
+// end (a mail's body, whole, in one request), decrypting and checking a
+// chunk at a time; a seek elsewhere starts another GET there.
 package s3
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -74,6 +90,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -125,9 +142,9 @@ type Config struct {
 	// Timeout bounds every read and write on a connection, and each
 	// request made without a caller's context. Zero for [DefaultTimeout].
 	Timeout time.Duration
-	// Transport, if not nil, replaces the HTTP transport (a private CA's
-	// roots, say); it should bound its reads and writes itself.
-	Transport http.RoundTripper
+	// RootCAs, if not nil, are the certificates that verify the store's
+	// (a private CA's); nil for the system's roots.
+	RootCAs *x509.CertPool
 }
 
 // Store is the [blob.Store] in an S3 bucket. Its methods are safe for
@@ -136,6 +153,7 @@ type Store struct {
 	client *minio.Client
 	core   minio.Core
 	cfg    Config
+	chunks *sync.Pool // the sealers' buffers (newChunkPool)
 }
 
 var _ blob.Store = (*Store)(nil)
@@ -159,22 +177,22 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		cfg.SpillDir = os.TempDir()
 	}
 	cfg.Key = append([]byte(nil), cfg.Key...)
-	tr := cfg.Transport
-	if tr == nil {
-		tr = transport(cfg.Timeout)
-	}
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
 		Creds:     credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure:    !cfg.Insecure,
 		Region:    cfg.Region,
-		Transport: tr,
+		Transport: transport(cfg.Timeout, cfg.RootCAs),
 		// Path-style requests: every S3 implementation takes them.
 		BucketLookup: minio.BucketLookupPath,
+		// A request that failed is tried at most twice more (minio-go's
+		// default of 10, with its back-off, held a reader of a silent
+		// store for ten timeouts).
+		MaxRetries: 3,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("blob/s3: %w", err)
 	}
-	s := &Store{client: client, core: minio.Core{Client: client}, cfg: cfg}
+	s := &Store{client: client, core: minio.Core{Client: client}, cfg: cfg, chunks: newChunkPool()}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	ok, err := client.BucketExists(ctx, cfg.Bucket)
@@ -184,15 +202,94 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if !ok {
 		return nil, fmt.Errorf("blob/s3: bucket %s does not exist at %s", cfg.Bucket, cfg.Endpoint)
 	}
+	if err := s.checkKey(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
+// ErrWrongKey reports that the store's objects are encrypted under
+// another key than the one configured: a node given another node's key
+// file, or none, would otherwise store blobs the others cannot read.
+var ErrWrongKey = errors.New("blob/s3: the object store's blobs are encrypted with another key")
+
+// keyCheck is what the key check object holds, encrypted like a blob, at
+// prefix+"key-check": the first node to open the store writes it, and
+// every node checks on opening that it reads back under its key.
+var keyCheck = []byte("caucus blob store key check, version 1\n")
+
+// checkKey reads the key check object, writing it first if there is
+// none (with If-None-Match: *, so that of two nodes starting at once one
+// writes it and the other reads it), and fails with [ErrWrongKey] if it
+// does not open under the store's key.
+func (s *Store) checkKey(ctx context.Context) error {
+	sum := sha256.Sum256(keyCheck)
+	ref := blob.Ref(hex.EncodeToString(sum[:]))
+	name := s.cfg.Prefix + "key-check"
+	err := s.readKeyCheck(ctx, name, ref)
+	if isNotFound(err) {
+		if werr := s.writeKeyCheck(ctx, name, ref); werr != nil {
+			return werr
+		}
+		err = s.readKeyCheck(ctx, name, ref)
+	}
+	if errors.Is(err, ErrCorrupt) {
+		return fmt.Errorf("%w (%s in bucket %s)", ErrWrongKey, name, s.cfg.Bucket)
+	}
+	if err != nil {
+		return fmt.Errorf("blob/s3: reading the key check: %w", err)
+	}
+	return nil
+}
+
+// writeKeyCheck writes the key check object unless there is one.
+func (s *Store) writeKeyCheck(ctx context.Context, name string, ref blob.Ref) error {
+	sl, err := newSealer(bytes.NewReader(keyCheck), int64(len(keyCheck)), s.cfg.Key, ref, s.chunks)
+	if err != nil {
+		return err
+	}
+	var opts minio.PutObjectOptions
+	opts.SetMatchETagExcept("*")
+	_, err = s.client.PutObject(ctx, s.cfg.Bucket, name, io.NewSectionReader(sl, 0, sl.size), sl.size, opts)
+	if err != nil && minio.ToErrorResponse(err).StatusCode != http.StatusPreconditionFailed {
+		return fmt.Errorf("blob/s3: writing the key check: %w", err)
+	}
+	return nil
+}
+
+// readKeyCheck reads the key check object and opens it.
+func (s *Store) readKeyCheck(ctx context.Context, name string, ref blob.Ref) error {
+	obj, err := s.client.GetObject(ctx, s.cfg.Bucket, name, minio.GetObjectOptions{})
+	if err != nil {
+		return err
+	}
+	defer obj.Close()
+	data, err := io.ReadAll(io.LimitReader(obj, 4096))
+	if err != nil {
+		return err
+	}
+	o, err := newOpener(bytes.NewReader(data), int64(len(data)), nil, s.cfg.Key, ref)
+	if err != nil {
+		return err
+	}
+	got, err := io.ReadAll(o)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got, keyCheck) {
+		return fmt.Errorf("%w: key check", ErrCorrupt)
+	}
+	return nil
+}
+
 // transport is the HTTP transport of a store: every connection's reads
-// and writes get a deadline of timeout.
-func transport(timeout time.Duration) *http.Transport {
+// and writes get a deadline of timeout, and TLS (1.2 at least) verifies
+// the store's certificate with roots (the system's when nil).
+func transport(timeout time.Duration, roots *x509.CertPool) *http.Transport {
 	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil // the store is named in the configuration; no proxy from the environment
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {
@@ -315,7 +412,7 @@ func spill(ctx context.Context, w io.Writer, r io.Reader, limit int64) (int64, e
 // in one PUT to its key, or, larger than a part, in parts to a temporary
 // key that the server then copies to the blob's.
 func (s *Store) upload(ctx context.Context, src io.ReaderAt, n int64, ref blob.Ref) error {
-	sl, err := newSealer(src, n, s.cfg.Key, ref)
+	sl, err := newSealer(src, n, s.cfg.Key, ref, s.chunks)
 	if err != nil {
 		return err
 	}
@@ -406,11 +503,17 @@ func (s *Store) Open(ref blob.Ref) (io.ReadSeekCloser, error) {
 		return nil, err
 	}
 	src := &objectReader{s: s, key: s.key(ref)}
-	first := make([]byte, headerSize+windowChunks*sealedSize)
-	n, err := src.ReadAt(first, 0)
+	err := src.get(0)
 	if isNotFound(err) {
 		return nil, fmt.Errorf("%w: %s", blob.ErrNotFound, ref)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("blob/s3: open %s: %w", ref, err)
+	}
+	// The first window, no larger than the object: a mail's body is
+	// read whole here.
+	first := make([]byte, min(src.size, headerSize+windowChunks*sealedSize))
+	n, err := src.ReadAt(first, 0)
 	if err != nil && err != io.EOF {
 		src.Close()
 		return nil, fmt.Errorf("blob/s3: open %s: %w", ref, err)

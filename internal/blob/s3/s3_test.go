@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -133,12 +134,33 @@ func TestOperatorTampering(t *testing.T) {
 	}
 }
 
-// TestWrongKey: a node configured with another key reads nothing.
+// TestWrongKey: a node configured with another key than the store's is
+// refused when it opens the store; should the key check object be lost,
+// it still reads nothing.
 func TestWrongKey(t *testing.T) {
 	srv := s3test.Start(t)
 	bucket := srv.Bucket(t)
-	ref := put(t, blobtest.OpenS3(t, srv, bucket), []byte("minutes of the board"))
-	other := blobtest.OpenS3(t, srv, bucket) // a new random key
+	cfg := s3.Config{Endpoint: srv.Endpoint, Insecure: true, Bucket: bucket, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey,
+		Key: bytes.Repeat([]byte{1}, s3.KeySize), SpillDir: t.TempDir()}
+	first, err := s3.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := put(t, first, []byte("minutes of the board"))
+	if _, err := s3.New(context.Background(), cfg); err != nil {
+		t.Fatalf("a second node with the same key: %v", err)
+	}
+	cfg.Key = bytes.Repeat([]byte{2}, s3.KeySize)
+	if _, err := s3.New(context.Background(), cfg); !errors.Is(err, s3.ErrWrongKey) {
+		t.Fatalf("a node with another key: %v, want ErrWrongKey", err)
+	}
+	if err := srv.Client().RemoveObject(context.Background(), bucket, "key-check", minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := s3.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got, err := readAll(other, ref); !errors.Is(err, s3.ErrCorrupt) {
 		t.Fatalf("read with another key: %q, %v; want ErrCorrupt", got, err)
 	}
@@ -217,13 +239,13 @@ func TestSweep(t *testing.T) {
 	if n, err := st.Sweep(ctx, 0); err != nil || n != 0 {
 		t.Errorf("Sweep of young leftovers: removed %d, %v; want none", n, err)
 	}
-	if objs, ups := count(t, c, bucket, ""); objs != 2 || ups != 1 {
+	if objs, ups := count(t, c, bucket, "b/"); objs != 1 || ups != 1 {
 		t.Fatalf("before they are old: %d objects, %d uploads", objs, ups)
 	}
 	if n, err := st.Sweep(ctx, time.Nanosecond); err != nil || n != 2 {
 		t.Errorf("Sweep of old leftovers: removed %d, %v; want 2", n, err)
 	}
-	if objs, ups := count(t, c, bucket, ""); objs != 1 || ups != 0 {
+	if objs, ups := count(t, c, bucket, "b/"); objs != 1 || ups != 0 {
 		t.Errorf("after Sweep: %d objects, %d uploads; want the blob alone", objs, ups)
 	}
 	if ok, err := st.Has(kept); !ok || err != nil {
@@ -311,10 +333,12 @@ func TestLoadKey(t *testing.T) {
 // every connection open through it, or each after it has carried limit
 // bytes back from addr.
 type cutProxy struct {
-	ln    net.Listener
-	limit atomic.Int64 // 0: none
-	mu    sync.Mutex
-	conns []net.Conn
+	ln     net.Listener
+	limit  atomic.Int64 // 0: none
+	freeze atomic.Bool  // at the limit, stop forwarding but keep the connection
+	done   chan struct{}
+	mu     sync.Mutex
+	conns  []net.Conn
 }
 
 func newCutProxy(t *testing.T, addr string) *cutProxy {
@@ -322,8 +346,8 @@ func newCutProxy(t *testing.T, addr string) *cutProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &cutProxy{ln: ln}
-	t.Cleanup(func() { ln.Close(); p.cut() })
+	p := &cutProxy{ln: ln, done: make(chan struct{})}
+	t.Cleanup(func() { ln.Close(); close(p.done); p.cut() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -348,6 +372,9 @@ func (p *cutProxy) forward(c net.Conn, addr string) {
 	go func() { io.Copy(u, c); u.Close() }()
 	if limit := p.limit.Load(); limit > 0 {
 		io.CopyN(c, u, limit)
+		if p.freeze.Load() {
+			<-p.done
+		}
 		u.Close()
 	} else {
 		io.Copy(c, u)
@@ -390,5 +417,172 @@ func TestReadResumes(t *testing.T) {
 	got, err := io.ReadAll(f)
 	if err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("reading through connections cut every MiB: %d bytes, %v", len(got), err)
+	}
+}
+
+// generated yields n bytes made up as they are read, never all in memory.
+type generated struct{ n, i int64 }
+
+func (g *generated) Read(p []byte) (int, error) {
+	if g.i >= g.n {
+		return 0, io.EOF
+	}
+	k := min(int64(len(p)), g.n-g.i)
+	for j := range p[:k] {
+		p[j] = byte((g.i + int64(j)) * 7 >> 3)
+	}
+	g.i += k
+	return int(k), nil
+}
+
+// TestPutMemory: storing a blob of 96 MiB never holds much of it in
+// memory (the heap, sampled while Put runs, grows by less than a third
+// of the blob), nor does reading it back.
+func TestPutMemory(t *testing.T) {
+	srv := s3test.Start(t)
+	st := blobtest.OpenS3(t, srv, srv.Bucket(t))
+	const size = 96 << 20
+	peak := func(fn func()) uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		base, top := ms.HeapAlloc, ms.HeapAlloc
+		done := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			for {
+				runtime.ReadMemStats(&ms)
+				top = max(top, ms.HeapAlloc)
+				select {
+				case <-done:
+					return
+				case <-time.After(2 * time.Millisecond):
+				}
+			}
+		}()
+		fn()
+		close(done)
+		<-sampled
+		return top - base
+	}
+	var ref blob.Ref
+	grew := peak(func() {
+		var err error
+		if ref, _, err = st.Put(context.Background(), &generated{n: size}, 0); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if grew > size/3 {
+		t.Errorf("Put of %d MiB: the heap grew by %d MiB", size>>20, grew>>20)
+	}
+	t.Logf("heap growth while storing %d MiB: %d MiB", size>>20, grew>>20)
+	grew = peak(func() {
+		f, err := st.Open(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if n, err := io.Copy(io.Discard, f); err != nil || n != size {
+			t.Fatalf("read back %d bytes, %v", n, err)
+		}
+	})
+	if grew > size/3 {
+		t.Errorf("reading %d MiB: the heap grew by %d MiB", size>>20, grew>>20)
+	}
+	t.Logf("heap growth while reading %d MiB: %d MiB", size>>20, grew>>20)
+}
+
+// TestKeyCheckRace: nodes with two different keys open a new store at
+// once; the key check is written once, so the nodes of one key open it
+// and those of the other are refused.
+func TestKeyCheckRace(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t)
+	var wg sync.WaitGroup
+	var opened [2]atomic.Int32
+	for i := range 8 {
+		wg.Go(func() {
+			_, err := s3.New(context.Background(), s3.Config{Endpoint: srv.Endpoint, Insecure: true, Bucket: bucket,
+				AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Key: bytes.Repeat([]byte{byte(i % 2)}, s3.KeySize)})
+			switch {
+			case err == nil:
+				opened[i%2].Add(1)
+			case !errors.Is(err, s3.ErrWrongKey):
+				t.Errorf("New: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if a, b := opened[0].Load(), opened[1].Load(); a+b != 4 || a != 0 && b != 0 {
+		t.Errorf("nodes opened with key 0: %d, with key 1: %d; want 4 of one and none of the other", a, b)
+	}
+}
+
+// TestTLS: over HTTPS the store's certificate is verified: with the
+// private CA given it works, and with the system's roots, or in plain
+// HTTP, the store is refused at New.
+func TestTLS(t *testing.T) {
+	srv := s3test.StartTLS(t)
+	cfg := s3.Config{Endpoint: srv.Endpoint, Bucket: srv.Bucket(t), AccessKey: srv.AccessKey, SecretKey: srv.SecretKey,
+		Key: make([]byte, s3.KeySize), SpillDir: t.TempDir(), RootCAs: srv.RootCAs}
+	st, err := s3.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := put(t, st, []byte("over TLS"))
+	if got, err := readAll(st, ref); err != nil || string(got) != "over TLS" {
+		t.Fatalf("reading back: %q, %v", got, err)
+	}
+	noCA := cfg
+	noCA.RootCAs = nil
+	if _, err := s3.New(context.Background(), noCA); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("a certificate the system does not trust: %v", err)
+	}
+	plain := cfg
+	plain.Insecure = true
+	if _, err := s3.New(context.Background(), plain); err == nil {
+		t.Error("plain HTTP to an HTTPS store: no error")
+	}
+}
+
+// TestStalledStore: a store that stops answering, before its answer's
+// header or in the middle of a blob, fails the read after the timeout
+// instead of holding the reader for ever (the transport bounds the wait
+// for a header, and each read on the connection has a deadline); the
+// reader starts one GET again, which stalls too.
+func TestStalledStore(t *testing.T) {
+	srv := s3test.Start(t)
+	proxy := newCutProxy(t, srv.Endpoint)
+	cfg := s3.Config{Endpoint: proxy.ln.Addr().String(), Insecure: true, Bucket: srv.Bucket(t),
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Key: make([]byte, s3.KeySize), SpillDir: t.TempDir()}
+	writer, err := s3.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := put(t, writer, bytes.Repeat([]byte("a long report "), 1<<18))
+	// The reader's timeout is short, the writer's not: on a loaded
+	// machine the upload may take longer than the test waits for silence.
+	cfg.Timeout = 2 * time.Second
+	st, err := s3.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every connection from now on carries limit bytes and then goes
+	// silent.
+	proxy.freeze.Store(true)
+	for _, limit := range []int64{1, 100 << 10} {
+		proxy.limit.Store(limit)
+		proxy.cut() // no connection kept from before
+		f, err := st.Open(ref)
+		n := int64(0)
+		if err == nil {
+			n, err = io.Copy(io.Discard, f)
+			f.Close()
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("store silent after %d bytes: read %d bytes, %v; want a timeout", limit, n, err)
+		}
 	}
 }

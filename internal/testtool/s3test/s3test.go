@@ -14,9 +14,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +31,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/caucus-org/caucus/internal/devcert"
 )
 
 // Version is the versitygw release the tests run, as build-versitygw.sh
@@ -51,8 +56,13 @@ func Dir() string {
 
 // Server is a running gateway.
 type Server struct {
-	// Endpoint is its host:port, plain HTTP.
+	// Endpoint is its host:port: plain HTTP, or HTTPS when CAFile is set.
 	Endpoint string
+	// CAFile, for a gateway started by [StartTLS], is the PEM certificate
+	// that its own certificate (for 127.0.0.1) is, and is signed by.
+	CAFile string
+	// RootCAs holds CAFile's certificate.
+	RootCAs *x509.CertPool
 	// AccessKey and SecretKey are its root user's.
 	AccessKey, SecretKey string
 	// Root is the directory that holds its buckets, one directory each,
@@ -104,16 +114,39 @@ func binary(t testing.TB) string {
 	return p
 }
 
-// Start starts a gateway and stops it when the test ends.
+// Start starts a gateway speaking plain HTTP and stops it when the test
+// ends.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return start(t, false)
+}
+
+// StartTLS starts a gateway speaking HTTPS, with a certificate made for
+// the test, and stops it when the test ends.
+func StartTLS(t testing.TB) *Server {
+	t.Helper()
+	return start(t, true)
+}
+
+func start(t testing.TB, useTLS bool) *Server {
 	t.Helper()
 	bin := binary(t)
 	s := &Server{AccessKey: "caucus-test", SecretKey: randomHex(16), Root: t.TempDir()}
+	var keyFile string
+	if useTLS {
+		dir := t.TempDir()
+		s.CAFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+		cert, err := devcert.Ensure(s.CAFile, keyFile, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.RootCAs = devcert.Pool(cert)
+	}
 	var err error
 	// The port is chosen free and then given to the gateway, so another
 	// process may take it between: try again a few times.
 	for range 3 {
-		if err = s.start(t, bin); err == nil {
+		if err = s.start(t, bin, keyFile); err == nil {
 			return s
 		}
 	}
@@ -121,8 +154,9 @@ func Start(t testing.TB) *Server {
 	return nil
 }
 
-// start runs the gateway on a free port and waits until it answers.
-func (s *Server) start(t testing.TB, bin string) error {
+// start runs the gateway on a free port (with TLS if keyFile is set) and
+// waits until it answers.
+func (s *Server) start(t testing.TB, bin, keyFile string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -130,10 +164,15 @@ func (s *Server) start(t testing.TB, bin string) error {
 	s.Endpoint = ln.Addr().String()
 	ln.Close()
 	var out syncBuffer
-	cmd := exec.Command(bin, "--access", s.AccessKey, "--secret", s.SecretKey,
-		"--port", s.Endpoint, "--keep-alive", "--quiet", "posix", s.Root)
+	args := []string{"--port", s.Endpoint, "--keep-alive", "--quiet"}
+	if keyFile != "" {
+		args = append(args, "--cert", s.CAFile, "--key", keyFile)
+	}
+	cmd := exec.Command(bin, append(args, "posix", s.Root)...)
 	cmd.Stdout, cmd.Stderr = &out, &out
-	// The secret is passed on the command line: a test's throwaway.
+	// The credentials go in the environment, not on the command line
+	// that every user of the machine can read.
+	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -152,10 +191,16 @@ func (s *Server) start(t testing.TB, bin string) error {
 		})
 	}
 	s.stop = stop
-	s.client, err = minio.New(s.Endpoint, &minio.Options{
+	opts := &minio.Options{
 		Creds:        credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
 		BucketLookup: minio.BucketLookupPath,
-	})
+	}
+	if keyFile != "" {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: s.RootCAs}
+		opts.Secure, opts.Transport = true, tr
+	}
+	s.client, err = minio.New(s.Endpoint, opts)
 	if err != nil {
 		stop()
 		return err
