@@ -12,7 +12,8 @@ import (
 // TestStatWalk resolves paths of one's home and of a group folder, which
 // the store reads from the space's root down in one statement: names
 // that look like JSON or numbers, a missing name at each level, a name
-// below a file, a folder in the trash, and the deepest path allowed.
+// below a file, a folder in the trash, the deepest path allowed, and no
+// account.
 func TestStatWalk(t *testing.T) {
 	t.Parallel()
 	e := filestest.New(t, files.Options{})
@@ -67,6 +68,11 @@ func TestStatWalk(t *testing.T) {
 		n, err := s.Stat(ctx, alice, tc.path)
 		if !errors.Is(err, tc.err) || (tc.err == nil && (n.ID != tc.id || n.Path != tc.path)) {
 			t.Errorf("Stat(%q) = %d %q, %v; want %d, %v", tc.path, n.ID, n.Path, err, tc.id, tc.err)
+		}
+	}
+	for _, p := range []string{"/Home", "//Home/x", "/Groups/board"} {
+		if _, err := s.Stat(ctx, files.Actor{}, p); !errors.Is(err, files.ErrForbidden) {
+			t.Errorf("Stat(%q) with no account: %v, want ErrForbidden", p, err)
 		}
 	}
 	if n, err := s.Stat(ctx, alice, "/Home/trash/g.txt"); err == nil {
