@@ -627,23 +627,24 @@ func (s *Store) resolve(ctx context.Context, v *viewer, p string) (Node, error) 
 // from the root of space (?1, ?2) by the names of the JSON array ?3, each
 // step a probe of the index files_nodes_name, joined with each node's row.
 // It stops where a name is missing; the caller compares the rows it got
-// with the names it gave.
-const walkQuery = `WITH RECURSIVE down(id, depth) AS (
+// with the names it gave. walkContentQuery also reads each file's content
+// if the database keeps it (of at most ?4 bytes, see storeContent): a
+// small file's lookup and its content in one statement.
+const (
+	walkQuery        = walkDown + `SELECT ` + rowCols + walkFrom
+	walkContentQuery = walkDown + `SELECT ` + rowCols +
+		`, CASE WHEN v.size <= ?4 THEN (SELECT data FROM files_inline WHERE ref = v.blob) END` + walkFrom
+
+	walkDown = `WITH RECURSIVE down(id, depth) AS (
 		SELECT id, 0 FROM files_nodes WHERE space_kind = ?1 AND space_id = ?2 AND parent_id IS NULL
 		UNION ALL
 		SELECT n.id, down.depth + 1 FROM down JOIN files_nodes n
 			ON n.parent_id = down.id AND n.name = json_extract(?3, '$[' || down.depth || ']') AND n.deleted_at IS NULL)
-	SELECT ` + rowCols + `%s FROM down JOIN files_nodes n ON n.id = down.id
+	`
+	walkFrom = ` FROM down JOIN files_nodes n ON n.id = down.id
 	LEFT JOIN files_versions v ON v.id = (SELECT MAX(id) FROM files_versions WHERE node_id = n.id)
 	ORDER BY down.depth DESC`
-
-// walkQueries are walkQuery, and walkQuery that also reads each file's
-// content if the database keeps it (of at most ?4 bytes, see
-// storeContent): a small file's lookup and its content in one statement.
-var walkQueries = [2]string{
-	fmt.Sprintf(walkQuery, ""),
-	fmt.Sprintf(walkQuery, `, CASE WHEN v.size <= ?4 THEN (SELECT data FROM files_inline WHERE ref = v.blob) END`),
-}
+)
 
 // walk resolves names below the root of a space that v reaches as its
 // own (its home, one of its groups): one statement gives the node and
@@ -679,7 +680,7 @@ func (s *Store) walk(ctx context.Context, v *viewer, kind SpaceKind, spaceID int
 	return ac.nodeOf(0), data, nil
 }
 
-// walkRows runs walkQuery, or with content its variant, and returns the
+// walkRows runs walkQuery, or with content walkContentQuery, and returns the
 // rows and the deepest row's content as the database keeps it (nil if
 // it does not).
 func (s *Store) walkRows(ctx context.Context, kind SpaceKind, spaceID int64, names []string, content bool) ([]row, []byte, error) {
@@ -690,9 +691,9 @@ func (s *Store) walkRows(ctx context.Context, kind SpaceKind, spaceID int64, nam
 	if err != nil {
 		return nil, nil, err
 	}
-	q, args := walkQueries[0], []any{kind, spaceID, string(js)}
+	q, args := walkQuery, []any{kind, spaceID, string(js)}
 	if content {
-		q, args = walkQueries[1], append(args, s.opts.InlineBytes)
+		q, args = walkContentQuery, append(args, s.opts.InlineBytes)
 	}
 	rows, err := s.cached(s.db).QueryContext(ctx, q, args...)
 	if err != nil {
