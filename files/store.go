@@ -236,6 +236,17 @@ func (s *Store) viewer(ctx context.Context, a Actor) (*viewer, error) {
 	return v, nil
 }
 
+// homeViewer is a as the viewer of a path in a's home, without a's
+// groups: one's own home is reached by account alone, so a client syncing
+// its home costs no read of its groups at every request. What would look
+// at its groups finds none, and refuses rather than grants.
+func homeViewer(a Actor) (*viewer, error) {
+	if a.ID == 0 {
+		return nil, ErrForbidden
+	}
+	return &viewer{Actor: a}, nil
+}
+
 func (v *viewer) ownSpace(kind SpaceKind, id int64) bool {
 	switch kind {
 	case SpaceHome:
@@ -519,6 +530,26 @@ func virtual(p string) Node {
 	return Node{Name: name, Path: p, Dir: true, Virtual: true}
 }
 
+// resolveContent is resolve that also returns the node's content if the
+// database keeps it and the lookup read it with the path (a path in one's
+// home or group folder); nil otherwise.
+func (s *Store) resolveContent(ctx context.Context, v *viewer, p string) (Node, []byte, error) {
+	parts, err := splitPath(p)
+	if err != nil {
+		return Node{}, nil, err
+	}
+	switch {
+	case len(parts) >= 1 && parts[0] == "Home":
+		return s.walk(ctx, v, SpaceHome, v.ID, parts[1:], true)
+	case len(parts) >= 2 && parts[0] == "Groups":
+		if gid, ok := v.byName[parts[1]]; ok {
+			return s.walk(ctx, v, SpaceGroup, gid, parts[2:], true)
+		}
+	}
+	n, err := s.resolve(ctx, v, p)
+	return n, nil, err
+}
+
 // resolve finds the node at p: a virtual folder (ID 0) or a real one.
 func (s *Store) resolve(ctx context.Context, v *viewer, p string) (Node, error) {
 	parts, err := splitPath(p)
@@ -532,7 +563,8 @@ func (s *Store) resolve(ctx context.Context, v *viewer, p string) (Node, error) 
 	var rest []string
 	switch parts[0] {
 	case "Home":
-		return s.walk(ctx, v, SpaceHome, v.ID, parts[1:])
+		n, _, err := s.walk(ctx, v, SpaceHome, v.ID, parts[1:], false)
+		return n, err
 	case "Groups":
 		if len(parts) == 1 {
 			return virtual("/Groups"), nil
@@ -541,7 +573,8 @@ func (s *Store) resolve(ctx context.Context, v *viewer, p string) (Node, error) 
 		if !ok {
 			return Node{}, ErrNotFound
 		}
-		return s.walk(ctx, v, SpaceGroup, gid, parts[2:])
+		n, _, err := s.walk(ctx, v, SpaceGroup, gid, parts[2:], false)
+		return n, err
 	case "Shared":
 		if len(parts) == 1 {
 			return virtual("/Shared"), nil
@@ -595,71 +628,108 @@ func (s *Store) resolve(ctx context.Context, v *viewer, p string) (Node, error) 
 // from the root of space (?1, ?2) by the names of the JSON array ?3, each
 // step a probe of the index files_nodes_name, joined with each node's row.
 // It stops where a name is missing; the caller compares the rows it got
-// with the names it gave.
-const walkQuery = `WITH RECURSIVE down(id, depth) AS (
+// with the names it gave. walkContentQuery also reads each file's content
+// if the database keeps it (of at most ?4 bytes, see storeContent): a
+// small file's lookup and its content in one statement.
+const (
+	walkQuery        = walkDown + `SELECT ` + rowCols + walkFrom
+	walkContentQuery = walkDown + `SELECT ` + rowCols +
+		`, CASE WHEN v.size <= ?4 THEN (SELECT data FROM files_inline WHERE ref = v.blob) END` + walkFrom
+
+	walkDown = `WITH RECURSIVE down(id, depth) AS (
 		SELECT id, 0 FROM files_nodes WHERE space_kind = ?1 AND space_id = ?2 AND parent_id IS NULL
 		UNION ALL
 		SELECT n.id, down.depth + 1 FROM down JOIN files_nodes n
 			ON n.parent_id = down.id AND n.name = json_extract(?3, '$[' || down.depth || ']') AND n.deleted_at IS NULL)
-	SELECT ` + rowCols + ` FROM down JOIN files_nodes n ON n.id = down.id
+	`
+	walkFrom = ` FROM down JOIN files_nodes n ON n.id = down.id
 	LEFT JOIN files_versions v ON v.id = (SELECT MAX(id) FROM files_versions WHERE node_id = n.id)
 	ORDER BY down.depth DESC`
+)
 
 // walk resolves names below the root of a space that v reaches as its
 // own (its home, one of its groups): one statement gives the node and
 // every folder above it, which is the chain access needs, where a lookup
 // per name and then the chain took one statement per level and one more.
-func (s *Store) walk(ctx context.Context, v *viewer, kind SpaceKind, spaceID int64, names []string) (Node, error) {
-	ch, err := s.walkRows(ctx, kind, spaceID, names)
+// With content, it also returns the node's content if the database keeps
+// it (nil otherwise).
+func (s *Store) walk(ctx context.Context, v *viewer, kind SpaceKind, spaceID int64, names []string, content bool) (Node, []byte, error) {
+	ch, data, err := s.walkRows(ctx, kind, spaceID, names, content)
 	if err == nil && len(ch) == 0 {
 		// No root yet: make it, then look again.
 		if _, err = s.ensureRoot(ctx, kind, spaceID); err == nil {
-			ch, err = s.walkRows(ctx, kind, spaceID, names)
+			ch, data, err = s.walkRows(ctx, kind, spaceID, names, content)
 		}
 	}
 	switch {
 	case err != nil:
-		return Node{}, err
+		return Node{}, nil, err
 	case len(ch) != len(names)+1:
-		return Node{}, ErrNotFound
+		return Node{}, nil, ErrNotFound
 	case len(ch) > MaxDepth+1:
-		return Node{}, ErrTooDeep
+		return Node{}, nil, ErrTooDeep
 	}
 	for i, r := range ch {
 		if r.deleted || (i > 0 && !r.dir) {
-			return Node{}, ErrNotFound
+			return Node{}, nil, ErrNotFound
 		}
 	}
 	ac, err := s.accessChain(ctx, v, ch)
 	if err != nil {
-		return Node{}, err
+		return Node{}, nil, err
 	}
-	return ac.nodeOf(0), nil
+	return ac.nodeOf(0), data, nil
 }
 
-// walkRows runs walkQuery.
-func (s *Store) walkRows(ctx context.Context, kind SpaceKind, spaceID int64, names []string) ([]row, error) {
+// walkRows runs walkQuery, or with content walkContentQuery, and returns the
+// rows and the deepest row's content as the database keeps it (nil if
+// it does not).
+func (s *Store) walkRows(ctx context.Context, kind SpaceKind, spaceID int64, names []string, content bool) ([]row, []byte, error) {
 	if names == nil {
 		names = []string{} // a JSON array, not null
 	}
 	js, err := json.Marshal(names)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	rows, err := s.cached(s.db).QueryContext(ctx, walkQuery, kind, spaceID, string(js))
+	q, args := walkQuery, []any{kind, spaceID, string(js)}
+	if content {
+		q, args = walkContentQuery, append(args, s.opts.InlineBytes)
+	}
+	rows, err := s.cached(s.db).QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
 	var out []row
+	var data []byte
 	for rows.Next() {
-		r, err := scanRow(rows)
+		var r row
+		var d []byte
+		if content {
+			r, err = scanRow(withData{rows, &d})
+		} else {
+			r, err = scanRow(rows)
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if len(out) == 0 {
+			data = d // the deepest row comes first
 		}
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	return out, data, rows.Err()
+}
+
+// withData scans a row of rowCols followed by a content.
+type withData struct {
+	rows *sql.Rows
+	data *[]byte
+}
+
+func (w withData) Scan(dest ...any) error {
+	return w.rows.Scan(append(dest, w.data)...)
 }
 
 // lookupContext returns the context for the reads of a lookup (a path, a
@@ -677,15 +747,52 @@ func lookupContext(ctx context.Context) (context.Context, error) {
 
 // Stat returns the node at path as a sees it.
 func (s *Store) Stat(ctx context.Context, a Actor, path string) (Node, error) {
-	ctx, err := lookupContext(ctx)
-	if err != nil {
-		return Node{}, err
-	}
-	v, err := s.viewer(ctx, a)
+	ctx, v, err := s.lookup(ctx, a, path)
 	if err != nil {
 		return Node{}, err
 	}
 	return s.resolve(ctx, v, path)
+}
+
+// lookup returns the context and the viewer for looking up path as a.
+func (s *Store) lookup(ctx context.Context, a Actor, path string) (context.Context, *viewer, error) {
+	ctx, err := lookupContext(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var v *viewer
+	if first, _, _ := strings.Cut(strings.TrimLeft(path, "/"), "/"); first == "Home" {
+		v, err = homeViewer(a)
+	} else {
+		v, err = s.viewer(ctx, a)
+	}
+	return ctx, v, err
+}
+
+// OpenPath is Stat and OpenNode in one: the node at path as a sees it
+// and, for a file, its content, which the caller closes (nil for a
+// folder). A small content kept in the database is read with the path,
+// in the same statement.
+func (s *Store) OpenPath(ctx context.Context, a Actor, path string) (Node, io.ReadSeekCloser, error) {
+	lctx, v, err := s.lookup(ctx, a, path)
+	if err != nil {
+		return Node{}, nil, err
+	}
+	n, data, err := s.resolveContent(lctx, v, path)
+	switch {
+	case err != nil:
+		return Node{}, nil, err
+	case n.Dir:
+		return n, nil, nil
+	case data == nil:
+		rc, err := s.OpenNode(ctx, a, n)
+		return n, rc, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Node{}, nil, err
+	}
+	s.recordRead(ctx, a, n, 0)
+	return n, s.watchGroup(inlineContent{bytes.NewReader(data)}, n), nil
 }
 
 // Node returns the node id as a sees it.

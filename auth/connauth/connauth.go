@@ -130,7 +130,8 @@ type Conn struct {
 	mu       sync.Mutex
 	ctx      context.Context
 	end      func()
-	release  func() // set by SignIn
+	release  func()      // set by SignIn
+	unwatch  func() bool // set by SignIn: stops the reaction to a revocation
 	signedIn bool
 }
 
@@ -182,8 +183,7 @@ func (c *Conn) SignIn(login, secret, userAgent string, onRevoke func()) error {
 	c.release = func() { release(); g.give(acct.ID) }
 	c.Log = c.Log.With("account", acct.Login)
 	log := c.Log
-	c.mu.Unlock()
-	context.AfterFunc(ctx, func() {
+	c.unwatch = context.AfterFunc(ctx, func() {
 		if context.Cause(ctx) != auth.ErrRevoked {
 			return
 		}
@@ -192,6 +192,7 @@ func (c *Conn) SignIn(login, secret, userAgent string, onRevoke func()) error {
 			onRevoke()
 		}
 	})
+	c.mu.Unlock()
 	if g.cfg.Audit != nil {
 		g.cfg.Audit.Record(ctx, audit.Event{Actor: acct.Login, Subject: acct.Login, Kind: "login." + g.cfg.Proto,
 			Detail: "app_password=" + auth.AppPasswordCred(grant.AppPasswordID), Addr: c.Addr.String(), UserAgent: userAgent})
@@ -204,9 +205,15 @@ func (c *Conn) SignIn(login, secret, userAgent string, onRevoke func()) error {
 // more than once.
 func (c *Conn) Close() {
 	c.mu.Lock()
-	release, end := c.release, c.end
-	c.release, c.end = nil, nil
+	release, end, unwatch := c.release, c.end, c.unwatch
+	c.release, c.end, c.unwatch = nil, nil, nil
 	c.mu.Unlock()
+	if unwatch != nil {
+		// A connection that ends is not cut: stopped first, the reaction
+		// does not start a goroutine when release ends the context (for
+		// WebDAV, one at every request).
+		unwatch()
+	}
 	if release != nil {
 		release()
 	}

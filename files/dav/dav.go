@@ -121,7 +121,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 	defer logEnd()
 
-	st := &reqState{size: -1}
+	st := &reqState{size: -1, plainGet: isPlainGet(r)}
 	switch r.Method {
 	case http.MethodPut:
 		st.size = r.ContentLength
@@ -288,6 +288,21 @@ func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 	}
 	defer w.bufs.Put(buf)
 	return io.CopyBuffer(struct{ io.Writer }{w}, r, buf[:size])
+}
+
+// isPlainGet reports whether r is a GET without the conditions of RFC
+// 9110 section 13.1 and RFC 4918 section 10.4 (If), so that its answer is
+// the content.
+func isPlainGet(r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	for _, h := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range", "If"} {
+		if r.Header.Get(h) != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // checkNamespaces refuses an XML body that undeclares a namespace prefix

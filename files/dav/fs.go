@@ -26,6 +26,10 @@ type reqState struct {
 	err     error // the last store error
 	size    int64 // Content-Length of a PUT, -1 if unknown
 	bodyErr error // reading the request body failed: never commit
+	// A GET without conditions, which will read the content whole or in
+	// part: it is opened with the lookup (a conditional GET opens it only
+	// if the conditions call for the content, and records no read if not).
+	plainGet bool
 
 	// A PROPFIND: the lock properties are added to the dead ones (x/net/webdav
 	// has no lockdiscovery and lists only exclusive locks as supported);
@@ -100,6 +104,15 @@ func (f *fileSystem) Mkdir(ctx context.Context, name string, perm os.FileMode) e
 
 func (f *fileSystem) OpenFile(ctx context.Context, name string, flag int, perm os.FileMode) (webdav.File, error) {
 	if flag&(os.O_CREATE|os.O_TRUNC|os.O_APPEND) == 0 {
+		if f.st.plainGet {
+			// The node and its content at once: a small file's in the
+			// same statement as the path.
+			n, rc, err := f.store.OpenPath(ctx, f.actor, name)
+			if err != nil {
+				return nil, f.osErr("open", name, err)
+			}
+			return &file{fs: f, ctx: ctx, node: n, rc: rc}, nil
+		}
 		// Read, or O_RDWR for PROPPATCH's dead properties: the content
 		// is replaced only through O_TRUNC.
 		n, err := f.store.Stat(ctx, f.actor, name)

@@ -27,11 +27,13 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -39,6 +41,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -97,6 +100,53 @@ func davApache(b *testing.B, dir, ca string) davTarget {
 	aport, pid := startApache(b, apache, filepath.Join(dir, "apache"), ca, keyOf(ca))
 	return davTarget{name: "apache", url: "https://localhost:" + aport + "/", user: "bench", pass: "bench-pass", ca: ca,
 		cpu: func() time.Duration { return treeCPU(pid) }}
+}
+
+// davFloor serves PUT and GET with net/http over TLS, as caucus does
+// (HTTP/2 and HTTP/1.1, the same certificate), from memory and with no
+// sign-in, store, audit or disk: what Go's HTTP and TLS stack alone costs
+// a request, the floor under caucus's figures. A PUT's body is read and
+// dropped, a GET answers as many bytes as the PUT of its path brought. It
+// runs in this process, so its CPU is counted as caucus's is.
+func davFloor(b *testing.B, ca string) davTarget {
+	cert, err := tls.LoadX509KeyPair(ca, keyOf(ca))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var mu sync.Mutex
+	sizes := map[string]int64{}
+	content := make([]byte, 1<<20)
+	srv := &http.Server{TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.Method {
+			case http.MethodPut:
+				n, _ := io.Copy(io.Discard, r.Body)
+				mu.Lock()
+				sizes[r.URL.Path] = n
+				mu.Unlock()
+				w.WriteHeader(http.StatusCreated)
+			case http.MethodGet:
+				mu.Lock()
+				n, ok := sizes[r.URL.Path]
+				mu.Unlock()
+				if !ok || n > int64(len(content)) {
+					http.NotFound(w, r)
+					return
+				}
+				w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+				w.Write(content[:n])
+			default: // MKCOL
+				w.WriteHeader(http.StatusCreated)
+			}
+		})}
+	go srv.ServeTLS(ln, "", "")
+	b.Cleanup(func() { srv.Close() })
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return davTarget{name: "go-floor", url: "https://localhost:" + port + "/", user: "bench", pass: "bench-pass", ca: ca, cpu: processCPU}
 }
 
 // keyOf names the dev server's private key beside its certificate.
@@ -409,7 +459,8 @@ func startDevB(b *testing.B, dir string) *Server {
 // finds the content already there. Each result also reports the host's
 // one-minute load average (load1), which other work on it disturbs.
 // CAUCUS_BENCH_PROFILE, a directory, keeps a CPU profile of each caucus
-// run there (the server runs in this process).
+// run there (the server runs in this process). CAUCUS_BENCH_FLOOR=1 adds
+// a third server, net/http alone serving from memory (davFloor).
 func BenchmarkDAVManyFiles(b *testing.B) {
 	curl := testtool.Need(b, "curl")
 	testtool.Need(b, "apache2")
@@ -429,6 +480,9 @@ func BenchmarkDAVManyFiles(b *testing.B) {
 			m := newManyFiles(b, set.n, set.size)
 			c := davCaucus(b, m.dir)
 			targets := []davTarget{c, davApache(b, m.dir, c.ca)}
+			if os.Getenv("CAUCUS_BENCH_FLOOR") != "" {
+				targets = append(targets, davFloor(b, c.ca))
+			}
 			for range rounds {
 				m.round(b, curl, targets)
 			}
