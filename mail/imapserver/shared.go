@@ -54,9 +54,19 @@ var errNoPerm = errNo(imap.ResponseCodeNoPerm, "Not allowed in a role mailbox: a
 // errNoSharedCreate refuses a personal mailbox in the shared namespace.
 var errNoSharedCreate = errNo(imap.ResponseCodeNoPerm, "Names under Shared/ are the party's role mailboxes")
 
-// isShared reports whether name lies in the shared namespace.
+// isShared reports whether name lies in the shared namespace:
+// "Shared/<role address>", or a mailbox below it. Other names under
+// "Shared/" (no "@" in the second level) are the member's own, as they
+// were before role mailboxes.
 func isShared(name string) bool {
-	return strings.EqualFold(name, store.SharedRoot) || strings.HasPrefix(name, store.SharedRoot+string(store.Delimiter))
+	address, _, ok := store.SplitSharedName(name)
+	return ok && strings.Contains(address, "@")
+}
+
+// reserved reports whether a personal mailbox may not be created or
+// renamed to name: the shared namespace and its root.
+func reserved(name string) bool {
+	return isShared(name) || strings.EqualFold(strings.TrimSuffix(name, string(store.Delimiter)), store.SharedRoot)
 }
 
 // mailbox resolves a name as this session sees it: one of its account's
@@ -85,7 +95,9 @@ func (ss *session) sharedEntries(get func(string) *listEntry) error {
 	if err != nil || len(grants) == 0 {
 		return err
 	}
-	get(store.SharedRoot).noselect = true
+	if root := get(store.SharedRoot); root.mb == nil { // a member's own "Shared" stays theirs
+		root.noselect = true
+	}
 	for _, g := range grants {
 		get(store.SharedRoot + string(store.Delimiter) + g.Role.Address).noselect = true
 		mbs, err := ss.srv.store.Mailboxes(ss.ctx, g.Role.Owner())

@@ -183,3 +183,16 @@ func TestRoleMailboxRevokedLive(t *testing.T) {
 func ex(cmd string, want []string, result string) exchange {
 	return exchange{cmd: cmd, want: want, result: result}
 }
+
+// TestRoleMailboxOwnShared: a member's own mailbox under "Shared/" whose
+// next level is no address stays the member's, beside the role's.
+func TestRoleMailboxOwnShared(t *testing.T) {
+	t.Parallel()
+	e := newRoleEnv(t)
+	rc := e.raw(t, e.alice)
+	rc.check(ex("CREATE Shared/notes", nil, "OK…"))
+	rc.check(ex("CREATE Shared/someone@else.example", nil, "NO [NOPERM] …"))
+	rc.check(ex(`LIST "" "Shared/*"`, []string{`* LIST (\HasNoChildren) "/" "Shared/notes"`, `* LIST (\HasNoChildren) "/" "Shared/press@party.example/INBOX"`}, "OK…"))
+	rc.check(ex("SELECT Shared/notes", []string{"* 0 EXISTS"}, "OK…"))
+	rc.check(ex("MYRIGHTS Shared/notes", []string{`* MYRIGHTS "Shared/notes" "lrswipkxteacd"`}, "OK…"))
+}

@@ -182,14 +182,15 @@ func (s sharedStore) Expunge(ctx context.Context, mailboxID int64, uids []imap.U
 }
 
 // auditRoleRead records that a member opened a message of a role
-// mailbox, batched with the other reads.
-func (h *Handler) auditRoleRead(r *http.Request, sess auth.Session, mb store.Mailbox, uid imap.UID) {
+// mailbox, or downloaded one of its attachments (what names the part),
+// batched with the other reads.
+func (h *Handler) auditRoleRead(r *http.Request, sess auth.Session, mb store.Mailbox, uid imap.UID, what string) {
 	if h.d.ReadAudit == nil || !store.IsRoleOwner(mb.AccountID) {
 		return
 	}
 	address, inner, _ := store.SplitSharedName(mb.Name)
 	e := audit.Event{Actor: sess.Account.Login, Subject: address, Kind: "role.read", Addr: iweb.ClientAddr(r).String(), UserAgent: "webmail",
-		Detail: fmt.Sprintf("mailbox=%q uids=%d messages=1", inner, uid)}
+		Detail: strings.TrimSpace(fmt.Sprintf("mailbox=%q uids=%d messages=1 %s", inner, uid, what))}
 	if err := h.d.ReadAudit.RecordSoon(r.Context(), e); err != nil {
 		h.log.Warn("webmail: audit of a role mailbox read", "err", err)
 	}
