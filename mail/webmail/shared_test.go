@@ -1,16 +1,21 @@
 package webmail
 
 import (
+	"bufio"
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/mail/store"
 )
 
 // TestRoleMailbox: a member granted a role mailbox finds it in their
@@ -116,5 +121,74 @@ func TestRoleMailbox(t *testing.T) {
 	// Bob, with no grant, still sees nothing.
 	if res := bob.get(t, msg); res.code != http.StatusNotFound {
 		t.Errorf("bob: %d", res.code)
+	}
+}
+
+// TestRoleEvents: the live-update stream of a member granted a role
+// mailbox tells of deliveries to it (not to another role's), and of the
+// grant taken away.
+func TestRoleEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	press, err := e.st.CreateRole(ctx, "press@"+domain, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := e.st.CreateRole(ctx, "info@"+domain, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.SetGrant(ctx, "admin", press.ID, anna.u.Account.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.ts.URL+"/mail/events", nil)
+	req.AddCookie(&http.Cookie{Name: login.SessionCookie, Value: anna.u.Session})
+	res, err := e.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	lines := make(chan string, 100)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			if l := sc.Text(); strings.HasPrefix(l, "data:") {
+				lines <- strings.TrimSpace(strings.TrimPrefix(l, "data:"))
+			}
+		}
+	}()
+	next := func() string {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("the stream ended")
+			}
+			return l
+		case <-ctx.Done():
+			t.Fatal("the stream said nothing")
+			return ""
+		}
+	}
+	for _, ro := range []store.Role{info, press} {
+		if _, err := e.st.DeliverTo(ctx, []int64{ro.Owner()}, "INBOX", strings.NewReader(mail("x@outside.example", ro.Address, "hi", "x"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in, err := e.st.Mailbox(ctx, press.Owner(), "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := next(), fmt.Sprintf(`{"boxes":[{"id":%d,"unseen":1,"messages":1}]}`, in.ID); got != want {
+		t.Fatalf("event %s, want %s (the granted role's INBOX only)", got, want)
+	}
+	if _, err := e.st.RevokeGrant(ctx, press.ID, anna.u.Account.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); !strings.Contains(got, `"all":true`) {
+		t.Fatalf("event after the revoke %s, want all", got)
 	}
 }
