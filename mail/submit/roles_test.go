@@ -96,3 +96,19 @@ func TestRoleSendAs(t *testing.T) {
 		t.Errorf("after revoke: %v, want ErrSendAs", err)
 	}
 }
+
+// TestRoleOwnLogin: a person whose login is also a role's address (made
+// before the person was invited) still sends as their own login.
+func TestRoleOwnLogin(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	e.svc.deps.Roles = e.store
+	ctx := t.Context()
+	if _, err := e.store.CreateRole(ctx, "anna@example-party.org", ""); err != nil {
+		t.Fatal(err)
+	}
+	who := Sender{Account: e.anna, Addr: "192.0.2.1", UserAgent: "test"}
+	if _, err := e.svc.Mail(ctx, who, e.anna.Login); err != nil {
+		t.Fatalf("MAIL FROM own login shadowed by a role: %v", err)
+	}
+}
