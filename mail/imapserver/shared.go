@@ -105,7 +105,10 @@ func (ss *session) sharedEntries(get func(string) *listEntry) error {
 			return err
 		}
 		for i := range mbs {
-			mbs[i].Name = store.SharedName(g, mbs[i].Name)
+			// No special-use attribute (RFC 6154): a client picks its
+			// Sent, Drafts and Trash by them, and must pick the member's
+			// own, not the role's.
+			mbs[i].Name, mbs[i].Attr = store.SharedName(g, mbs[i].Name), ""
 			e := get(mbs[i].Name)
 			e.mb, e.subscribed = &mbs[i], true
 		}

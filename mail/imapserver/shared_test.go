@@ -57,8 +57,10 @@ func TestRoleMailboxRead(t *testing.T) {
 		`* LIST (\Noselect \HasChildren) "/" "Shared"`,
 		`* LIST (\Noselect \HasChildren) "/" "Shared/press@party.example"`,
 		`* LIST (\HasNoChildren) "/" "Shared/press@party.example/INBOX"`,
-		`* LIST (\Sent \HasNoChildren) "/" "Shared/press@party.example/Sent"`,
+		`* LIST (\HasNoChildren) "/" "Shared/press@party.example/Sent"`,
 	}, "OK…"))
+	rc.check(exchange{cmd: `LIST (SPECIAL-USE) "" "*"`, result: "OK…", want: []string{`* LIST (\Sent \HasNoChildren) "/" "Sent"`},
+		not: []string{`…Shared/…`}})
 	rc.check(ex(`LIST "" "%"`, []string{`* LIST (\Noselect \HasChildren) "/" "Shared"`}, "OK…"))
 	rc.check(ex(`LSUB "" "Shared/*"`, []string{`* LSUB () "/" "Shared/press@party.example/INBOX"`}, "OK…"))
 	rc.check(ex("MYRIGHTS "+pressInbox, []string{`* MYRIGHTS "Shared/press@party.example/INBOX" "lrs"`}, "OK…"))
