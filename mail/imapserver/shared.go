@@ -44,8 +44,10 @@ const lookupTimeout = 10 * time.Second
 
 // ownRights are the RFC 4314 rights a member has on their own mailboxes:
 // all of them, with the obsolete "c" and "d" that section 2.1.1 asks to
-// be reported with "k", "x", "t" and "e".
-const ownRights = "lrswipkxteacd"
+// be reported with "k", "x", "t" and "e", but "a": a member's mailboxes
+// are shared with nobody (SETACL is refused), only a role's are, by an
+// admin.
+const ownRights = "lrswipkxtecd"
 
 // errNoPerm refuses what a member's rights on a role mailbox do not allow
 // (RFC 4314 section 4; NOPERM is RFC 5530).

@@ -64,7 +64,7 @@ func TestRoleMailboxRead(t *testing.T) {
 	rc.check(ex(`LIST "" "%"`, []string{`* LIST (\Noselect \HasChildren) "/" "Shared"`}, "OK…"))
 	rc.check(ex(`LSUB "" "Shared/*"`, []string{`* LSUB () "/" "Shared/press@party.example/INBOX"`}, "OK…"))
 	rc.check(ex("MYRIGHTS "+pressInbox, []string{`* MYRIGHTS "Shared/press@party.example/INBOX" "lrs"`}, "OK…"))
-	rc.check(ex("MYRIGHTS INBOX", []string{`* MYRIGHTS INBOX "lrswipkxteacd"`}, "OK…"))
+	rc.check(ex("MYRIGHTS INBOX", []string{`* MYRIGHTS INBOX "lrswipkxtecd"`}, "OK…"))
 	rc.check(ex("GETACL "+pressInbox, []string{`* ACL "Shared/press@party.example/INBOX" "alice@party.example" "lrs"`}, "OK…"))
 	rc.check(ex("LISTRIGHTS "+pressInbox+" bob@party.example", []string{`* LISTRIGHTS "Shared/press@party.example/INBOX" "bob@party.example" "" "lrs" "ip"`}, "OK…"))
 	rc.check(ex("SETACL "+pressInbox+" bob@party.example +lrs", nil, "NO [NOPERM] …"))
@@ -196,5 +196,5 @@ func TestRoleMailboxOwnShared(t *testing.T) {
 	rc.check(ex("CREATE Shared/someone@else.example", nil, "NO [NOPERM] …"))
 	rc.check(ex(`LIST "" "Shared/*"`, []string{`* LIST (\HasNoChildren) "/" "Shared/notes"`, `* LIST (\HasNoChildren) "/" "Shared/press@party.example/INBOX"`}, "OK…"))
 	rc.check(ex("SELECT Shared/notes", []string{"* 0 EXISTS"}, "OK…"))
-	rc.check(ex("MYRIGHTS Shared/notes", []string{`* MYRIGHTS "Shared/notes" "lrswipkxteacd"`}, "OK…"))
+	rc.check(ex("MYRIGHTS Shared/notes", []string{`* MYRIGHTS "Shared/notes" "lrswipkxtecd"`}, "OK…"))
 }
