@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/mail/store"
@@ -190,5 +191,44 @@ func TestRoleEvents(t *testing.T) {
 	}
 	if got := next(); !strings.Contains(got, `"all":true`) {
 		t.Fatalf("event after the revoke %s, want all", got)
+	}
+}
+
+// TestRolePhish: a phishing report from a role mailbox goes to the
+// admins and leaves the message where it is (nobody with access may move
+// it; an admin removes it everywhere from the console). It answered 500.
+func TestRolePhish(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	anna := e.member(t, "anna")
+	admin := &member{e: e, u: e.a.User(t, "admin@"+domain, auth.RoleAdmin)}
+	if err := e.st.EnsureAccount(ctx, admin.u.Account.ID); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := e.st.CreateRole(ctx, "press@"+domain, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.SetGrant(ctx, "admin", ro.ID, anna.u.Account.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	uids, err := e.st.DeliverTo(ctx, []int64{ro.Owner()}, "INBOX", strings.NewReader(mail("Leader <leader@lookalike.example>", ro.Address, "Urgent", "Pay now.")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := e.st.Mailbox(ctx, ro.Owner(), "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := anna.post(t, "/mail/msg/"+ref2(in, uids[ro.Owner()])+"/phish", nil)
+	if res.code != http.StatusSeeOther || !strings.Contains(res.loc, "n=reported") {
+		t.Fatalf("report from a role mailbox: %d %s", res.code, res.loc)
+	}
+	if got := admin.messages(t, "INBOX"); len(got) != 1 {
+		t.Fatalf("the admins got %d reports", len(got))
+	}
+	if n, _ := e.st.UIDs(ctx, in.ID); len(n) != 1 {
+		t.Fatalf("role INBOX holds %d, want the message left in place", len(n))
 	}
 }
