@@ -79,9 +79,11 @@ func TestRoleMailbox(t *testing.T) {
 	}
 	// Deleting, moving or flagging in it is refused; marking unread is fine.
 	sel := url.Values{"sel": {ref2(in, uid)}, "back": {boxHref(in.ID)}}
-	for _, do := range []string{"trash", "delete", "flag", "junk"} {
+	for _, do := range []string{"trash", "archive", "flag", "junk"} {
 		f := url.Values{"sel": sel["sel"], "back": sel["back"], "do": {do}}
-		anna.post(t, "/mail/act", f)
+		if res := anna.post(t, "/mail/act", f); res.code != http.StatusNotFound {
+			t.Errorf("%s in a role mailbox: %d, want 404", do, res.code)
+		}
 	}
 	if n, _ := e.st.UIDs(ctx, in.ID); len(n) != 1 {
 		t.Fatalf("role INBOX holds %d after refused actions, want 1", len(n))
