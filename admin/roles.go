@@ -230,14 +230,9 @@ func (o *Ops) planRoles(ctx context.Context, p *OffboardPlan) error {
 	if o.d.Roles == nil {
 		return nil
 	}
-	gs, err := o.d.Roles.GrantsOf(ctx, p.Account.ID)
-	if err != nil {
-		return err
-	}
-	for _, g := range gs {
-		p.Roles = append(p.Roles, g.Role.Address+" ("+g.Level()+")")
-	}
-	return nil
+	var err error
+	p.Roles, err = o.d.Roles.GrantsOf(ctx, p.Account.ID)
+	return err
 }
 
 // offboardRoles is the offboarding step that ends every grant of the
