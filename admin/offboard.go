@@ -12,6 +12,7 @@ import (
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/mail/route"
+	"github.com/caucus-org/caucus/mail/store"
 )
 
 // OffboardOptions are the admin's choices for an offboarding.
@@ -43,14 +44,14 @@ type OffboardPlan struct {
 	Account   auth.Account
 	Successor *auth.Account // nil: none
 	Options   OffboardOptions
-	Groups    []string  // groups the account leaves
-	Roles     []string  // role mailboxes the account loses, "press@… (read)"
-	Sessions  int       // web sessions that end
-	Factors   int       // passkeys, security keys and TOTP apps removed
-	AppPass   int       // app passwords revoked
-	Live      int       // live IMAP/SMTP/WebDAV connections closed now
-	RetainTil time.Time // mailbox deleted after this
-	Steps     []Step    // the steps, all OutcomePlanned
+	Groups    []string      // groups the account leaves
+	Roles     []store.Grant // role mailboxes the account loses (roles.go)
+	Sessions  int           // web sessions that end
+	Factors   int           // passkeys, security keys and TOTP apps removed
+	AppPass   int           // app passwords revoked
+	Live      int           // live IMAP/SMTP/WebDAV connections closed now
+	RetainTil time.Time     // mailbox deleted after this
+	Steps     []Step        // the steps, all OutcomePlanned
 }
 
 // PlanOffboard says what offboarding the account with opts will do. It
@@ -154,7 +155,7 @@ func (p OffboardPlan) describe() [][2]string {
 	} else {
 		steps = append(steps, [2]string{stepGroups, "none"})
 	}
-	steps = append(steps, [2]string{stepRoles, cmp.Or(strings.Join(p.Roles, ", "), "none")})
+	steps = append(steps, [2]string{stepRoles, cmp.Or(roleNames(p.Roles), "none")})
 	if succ != "" {
 		steps = append(steps, [2]string{stepFiles, "everything owned transferred to " + succ + "; shares and links " + linksPast(o.Links)})
 	} else {

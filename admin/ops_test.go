@@ -176,7 +176,7 @@ func TestOffboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	if plan.AppPass != 1 || plan.Live != 1 || plan.Factors == 0 || !slices.Equal(plan.Groups, []string{"press"}) || plan.Options.RetainDays != DefaultRetentionDays ||
-		!slices.Equal(plan.Roles, []string{"info@" + domain + " (read+send-as)"}) {
+		roleNames(plan.Roles) != "info@"+domain+" (read+send-as)" {
 		t.Errorf("plan: %+v", plan)
 	}
 	if conn.Err() != nil {

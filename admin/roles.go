@@ -148,6 +148,22 @@ func (o *Ops) roleAddressFree(ctx context.Context, a string) error {
 	return problem(ErrRoleAddress, i18n.Key("admin.err.role_taken"), "addr", a)
 }
 
+// notARole refuses a login that is a role mailbox's address: mail to it
+// would go to the role, not to the person.
+func (o *Ops) notARole(ctx context.Context, login string) error {
+	if o.d.Roles == nil {
+		return nil
+	}
+	_, err := o.d.Roles.RoleByAddress(ctx, login)
+	switch {
+	case errors.Is(err, store.ErrNoRole):
+		return nil
+	case err != nil:
+		return err
+	}
+	return problem(ErrRoleAddress, i18n.Key("admin.err.role_taken"), "addr", login)
+}
+
 // GrantRole gives a member access to a role mailbox: read, or read and
 // send as its address; called again, it changes the access.
 func (o *Ops) GrantRole(ctx context.Context, actor Actor, roleID, accountID int64, sendAs bool) error {
@@ -214,14 +230,9 @@ func (o *Ops) planRoles(ctx context.Context, p *OffboardPlan) error {
 	if o.d.Roles == nil {
 		return nil
 	}
-	gs, err := o.d.Roles.GrantsOf(ctx, p.Account.ID)
-	if err != nil {
-		return err
-	}
-	for _, g := range gs {
-		p.Roles = append(p.Roles, g.Role.Address+" ("+g.Level()+")")
-	}
-	return nil
+	var err error
+	p.Roles, err = o.d.Roles.GrantsOf(ctx, p.Account.ID)
+	return err
 }
 
 // offboardRoles is the offboarding step that ends every grant of the

@@ -57,6 +57,10 @@ func TestRoleActions(t *testing.T) {
 	if _, err := e.ops.CreateRole(ctx, e.actor, "press@"+domain, ""); !errors.Is(err, ErrRoleAddress) {
 		t.Errorf("taken: %v", err)
 	}
+	// Nobody can be invited under a role's address.
+	if _, err := e.ops.Invite(ctx, e.actor, InviteRequest{Login: "press@" + domain, Name: "Press"}); !errors.Is(err, ErrRoleAddress) {
+		t.Errorf("invite under the role's address: %v, want ErrRoleAddress", err)
+	}
 	// A person who left cannot be granted it.
 	bob := e.User(t, "bob@"+domain, auth.RoleMember)
 	if err := e.Auth.SetState(ctx, "test", bob.Account.ID, auth.StateOffboarded, auth.Client{}); err != nil {

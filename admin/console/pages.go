@@ -928,7 +928,7 @@ func planSteps(l *i18n.Localizer, p admin.OffboardPlan) []admin.Step {
 		"sign-in disabled":      l.T("console.plan.disable", "login", p.Account.Login),
 		"factors removed":       l.T("console.plan.factors", "n", p.Factors),
 		"removed from groups":   cmp.Or(strings.Join(p.Groups, ", "), l.T("console.none")),
-		"role mailboxes":        cmp.Or(strings.Join(p.Roles, ", "), l.T("console.none")),
+		"role mailboxes":        cmp.Or(roleList(l, p.Roles), l.T("console.none")),
 		"mail forwarded":        l.T("console.plan.forward", "succ", succ),
 		"auto-reply":            l.T("console.plan.autoreply"),
 		"mailbox retained":      l.T("console.plan.retain", "n", o.RetainDays, "date", l.Date(p.RetainTil)),

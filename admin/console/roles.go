@@ -5,9 +5,11 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/store"
 )
@@ -140,4 +142,17 @@ func (h *Handler) roleDone(w http.ResponseWriter, r *http.Request, roleID, accou
 		text = l.T("console.roles.revoked", "login", login, "addr", addr)
 	}
 	h.done(w, r, "/admin/roles", notice{Text: text})
+}
+
+// roleList names grants in l's words: "press@… (Read and send as)".
+func roleList(l *i18n.Localizer, gs []store.Grant) string {
+	names := make([]string, len(gs))
+	for i, g := range gs {
+		level := l.T("console.roles.read")
+		if g.SendAs {
+			level = l.T("console.roles.send_as")
+		}
+		names[i] = g.Role.Address + " (" + level + ")"
+	}
+	return strings.Join(names, ", ")
 }

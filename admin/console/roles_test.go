@@ -71,6 +71,22 @@ func TestRolesPage(t *testing.T) {
 			t.Errorf("audit %s: %+v, %v", kind, recs, err)
 		}
 	}
+	// In French, with the offboarding plan's step.
+	fr := c.getIn(t, admin, "/admin/roles", "fr")
+	for _, want := range []string{`lang="fr"`, "<h1>Boîtes de fonction</h1>", "Donner l&#39;accès", "Personne n&#39;y a encore accès."} {
+		if !strings.Contains(fr, want) {
+			t.Errorf("French page lacks %q", want)
+		}
+	}
+	plan := c.getIn(t, admin, "/admin/people/"+itoa(vol.Account.ID)+"/offboard?plan=1&links=revoke", "fr")
+	if !strings.Contains(plan, "<strong>boîtes de fonction</strong>: aucun") {
+		t.Errorf("French offboarding plan lacks the role mailboxes step")
+	}
+	c.act(t, admin, grant, url.Values{"account": {itoa(vol.Account.ID)}, "access": {"read"}})
+	plan = c.getIn(t, admin, "/admin/people/"+itoa(vol.Account.ID)+"/offboard?plan=1&links=revoke", "fr")
+	if !strings.Contains(plan, "<strong>boîtes de fonction</strong>: press@example.org (Lecture)") {
+		t.Errorf("French offboarding plan does not list the role mailbox in French")
+	}
 	// The audit page shows them in words.
 	if _, _, body := c.do(t, admin, "GET", "/admin/audit", nil); !strings.Contains(body, "access to a role mailbox given") {
 		t.Errorf("audit page lacks the role words")

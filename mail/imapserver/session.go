@@ -269,7 +269,7 @@ func (ss *session) Unselect() error {
 }
 
 func (ss *session) Create(name string, options *imap.CreateOptions) error {
-	if isShared(name) {
+	if reserved(name) {
 		return errNoSharedCreate
 	}
 	return storeErr(ss.srv.store.CreateMailbox(ss.ctx, ss.acct.ID, name))
@@ -291,7 +291,7 @@ func (ss *session) Delete(name string) error {
 }
 
 func (ss *session) Rename(oldName, newName string, options *imap.RenameOptions) error {
-	if isShared(oldName) || isShared(newName) {
+	if isShared(oldName) || reserved(newName) {
 		return errNoSharedCreate
 	}
 	return storeErr(ss.srv.store.RenameMailbox(ss.ctx, ss.acct.ID, oldName, newName))

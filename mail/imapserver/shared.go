@@ -44,8 +44,10 @@ const lookupTimeout = 10 * time.Second
 
 // ownRights are the RFC 4314 rights a member has on their own mailboxes:
 // all of them, with the obsolete "c" and "d" that section 2.1.1 asks to
-// be reported with "k", "x", "t" and "e".
-const ownRights = "lrswipkxteacd"
+// be reported with "k", "x", "t" and "e", but "a": a member's mailboxes
+// are shared with nobody (SETACL is refused), only a role's are, by an
+// admin.
+const ownRights = "lrswipkxtecd"
 
 // errNoPerm refuses what a member's rights on a role mailbox do not allow
 // (RFC 4314 section 4; NOPERM is RFC 5530).
@@ -54,9 +56,19 @@ var errNoPerm = errNo(imap.ResponseCodeNoPerm, "Not allowed in a role mailbox: a
 // errNoSharedCreate refuses a personal mailbox in the shared namespace.
 var errNoSharedCreate = errNo(imap.ResponseCodeNoPerm, "Names under Shared/ are the party's role mailboxes")
 
-// isShared reports whether name lies in the shared namespace.
+// isShared reports whether name lies in the shared namespace:
+// "Shared/<role address>", or a mailbox below it. Other names under
+// "Shared/" (no "@" in the second level) are the member's own, as they
+// were before role mailboxes.
 func isShared(name string) bool {
-	return strings.EqualFold(name, store.SharedRoot) || strings.HasPrefix(name, store.SharedRoot+string(store.Delimiter))
+	address, _, ok := store.SplitSharedName(name)
+	return ok && strings.Contains(address, "@")
+}
+
+// reserved reports whether a personal mailbox may not be created or
+// renamed to name: the shared namespace and its root.
+func reserved(name string) bool {
+	return isShared(name) || strings.EqualFold(strings.TrimSuffix(name, string(store.Delimiter)), store.SharedRoot)
 }
 
 // mailbox resolves a name as this session sees it: one of its account's
@@ -85,7 +97,9 @@ func (ss *session) sharedEntries(get func(string) *listEntry) error {
 	if err != nil || len(grants) == 0 {
 		return err
 	}
-	get(store.SharedRoot).noselect = true
+	if root := get(store.SharedRoot); root.mb == nil { // a member's own "Shared" stays theirs
+		root.noselect = true
+	}
 	for _, g := range grants {
 		get(store.SharedRoot + string(store.Delimiter) + g.Role.Address).noselect = true
 		mbs, err := ss.srv.store.Mailboxes(ss.ctx, g.Role.Owner())
@@ -93,7 +107,10 @@ func (ss *session) sharedEntries(get func(string) *listEntry) error {
 			return err
 		}
 		for i := range mbs {
-			mbs[i].Name = store.SharedName(g, mbs[i].Name)
+			// No special-use attribute (RFC 6154): a client picks its
+			// Sent, Drafts and Trash by them, and must pick the member's
+			// own, not the role's.
+			mbs[i].Name, mbs[i].Attr = store.SharedName(g, mbs[i].Name), ""
 			e := get(mbs[i].Name)
 			e.mb, e.subscribed = &mbs[i], true
 		}

@@ -57,12 +57,14 @@ func TestRoleMailboxRead(t *testing.T) {
 		`* LIST (\Noselect \HasChildren) "/" "Shared"`,
 		`* LIST (\Noselect \HasChildren) "/" "Shared/press@party.example"`,
 		`* LIST (\HasNoChildren) "/" "Shared/press@party.example/INBOX"`,
-		`* LIST (\Sent \HasNoChildren) "/" "Shared/press@party.example/Sent"`,
+		`* LIST (\HasNoChildren) "/" "Shared/press@party.example/Sent"`,
 	}, "OK…"))
+	rc.check(exchange{cmd: `LIST (SPECIAL-USE) "" "*"`, result: "OK…", want: []string{`* LIST (\Sent \HasNoChildren) "/" "Sent"`},
+		not: []string{`…Shared/…`}})
 	rc.check(ex(`LIST "" "%"`, []string{`* LIST (\Noselect \HasChildren) "/" "Shared"`}, "OK…"))
 	rc.check(ex(`LSUB "" "Shared/*"`, []string{`* LSUB () "/" "Shared/press@party.example/INBOX"`}, "OK…"))
 	rc.check(ex("MYRIGHTS "+pressInbox, []string{`* MYRIGHTS "Shared/press@party.example/INBOX" "lrs"`}, "OK…"))
-	rc.check(ex("MYRIGHTS INBOX", []string{`* MYRIGHTS INBOX "lrswipkxteacd"`}, "OK…"))
+	rc.check(ex("MYRIGHTS INBOX", []string{`* MYRIGHTS INBOX "lrswipkxtecd"`}, "OK…"))
 	rc.check(ex("GETACL "+pressInbox, []string{`* ACL "Shared/press@party.example/INBOX" "alice@party.example" "lrs"`}, "OK…"))
 	rc.check(ex("LISTRIGHTS "+pressInbox+" bob@party.example", []string{`* LISTRIGHTS "Shared/press@party.example/INBOX" "bob@party.example" "" "lrs" "ip"`}, "OK…"))
 	rc.check(ex("SETACL "+pressInbox+" bob@party.example +lrs", nil, "NO [NOPERM] …"))
@@ -182,4 +184,17 @@ func TestRoleMailboxRevokedLive(t *testing.T) {
 // ex is an exchange: cmd, the untagged lines wanted, the tagged answer.
 func ex(cmd string, want []string, result string) exchange {
 	return exchange{cmd: cmd, want: want, result: result}
+}
+
+// TestRoleMailboxOwnShared: a member's own mailbox under "Shared/" whose
+// next level is no address stays the member's, beside the role's.
+func TestRoleMailboxOwnShared(t *testing.T) {
+	t.Parallel()
+	e := newRoleEnv(t)
+	rc := e.raw(t, e.alice)
+	rc.check(ex("CREATE Shared/notes", nil, "OK…"))
+	rc.check(ex("CREATE Shared/someone@else.example", nil, "NO [NOPERM] …"))
+	rc.check(ex(`LIST "" "Shared/*"`, []string{`* LIST (\HasNoChildren) "/" "Shared/notes"`, `* LIST (\HasNoChildren) "/" "Shared/press@party.example/INBOX"`}, "OK…"))
+	rc.check(ex("SELECT Shared/notes", []string{"* 0 EXISTS"}, "OK…"))
+	rc.check(ex("MYRIGHTS Shared/notes", []string{`* MYRIGHTS "Shared/notes" "lrswipkxtecd"`}, "OK…"))
 }

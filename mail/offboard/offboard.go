@@ -11,9 +11,10 @@
 // originals (the store deduplicates them), but the messages count against
 // the successor's quota; a successor over quota gets no partial copy.
 // A copy was chosen over a folder that shows the other account's mailbox
-// live: it needs nothing new in the IMAP server (every mailbox a session
-// sees is the session's account's, which mail/imapserver and the store rely
-// on), it works with every client, and the original stays untouched as the
+// live: it works with every client, it leaves the departed account's
+// mailboxes out of the successor's IMAP session (which shows live only the
+// party's role mailboxes, in its shared namespace, by grant: see
+// mail/store's shared.go), and the original stays untouched as the
 // record: what the successor does to the copy changes nothing there. Mail
 // that arrives later goes where routing sends it (usually the successor's
 // INBOX through forwarding), not into the copy. When the retention period

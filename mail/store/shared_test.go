@@ -141,3 +141,22 @@ func FuzzSharedName(f *testing.F) {
 		}
 	})
 }
+
+// TestRoleLimits: a role's address and name are bounded.
+func TestRoleLimits(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	long := strings.Repeat("a", 250) + "@p.example"
+	if _, err := e.s.CreateRole(t.Context(), long, ""); !errors.Is(err, ErrRoleName) {
+		t.Errorf("address of %d bytes: %v", len(long), err)
+	}
+	if _, err := e.s.CreateRole(t.Context(), "x@p.example", strings.Repeat("n", 201)); !errors.Is(err, ErrRoleName) {
+		t.Errorf("name of 201 bytes: %v", err)
+	}
+	if _, err := e.s.CreateRole(t.Context(), "x@p.example", "bad\x00name"); !errors.Is(err, ErrRoleName) {
+		t.Errorf("name with a control character: %v", err)
+	}
+	if _, err := e.s.CreateRole(t.Context(), "x@p.example", strings.Repeat("n", 200)); err != nil {
+		t.Errorf("name of 200 bytes: %v", err)
+	}
+}

@@ -38,9 +38,11 @@ func (s *Service) resolve(ctx context.Context, to string) (route.Target, error) 
 }
 
 // maySendAs reports whether the account may send as address: a role's
-// address with a send-as grant, any other as mail/route says.
+// address with a send-as grant, any other as mail/route says. An
+// account's own login is always its own: should a person be invited
+// later under a role's address, they still send as themselves.
 func (s *Service) maySendAs(ctx context.Context, who Sender, address string) (bool, error) {
-	if s.deps.Roles != nil && s.deps.Dir.IsOurs(address) {
+	if s.deps.Roles != nil && s.deps.Dir.IsOurs(address) && !strings.EqualFold(strings.TrimSpace(address), who.Account.Login) {
 		g, err := s.deps.Roles.GrantByAddress(ctx, who.Account.ID, address)
 		switch {
 		case err == nil:

@@ -2,6 +2,7 @@ package submit
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -94,5 +95,58 @@ func TestRoleSendAs(t *testing.T) {
 	}
 	if _, err := e.svc.Mail(ctx, who, "press@example-party.org"); !errors.Is(err, ErrSendAs) {
 		t.Errorf("after revoke: %v, want ErrSendAs", err)
+	}
+}
+
+// TestRoleOwnLogin: a person whose login is also a role's address (made
+// before the person was invited) still sends as their own login.
+func TestRoleOwnLogin(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	e.svc.deps.Roles = e.store
+	ctx := t.Context()
+	if _, err := e.store.CreateRole(ctx, "anna@example-party.org", ""); err != nil {
+		t.Fatal(err)
+	}
+	who := Sender{Account: e.anna, Addr: "192.0.2.1", UserAgent: "test"}
+	if _, err := e.svc.Mail(ctx, who, e.anna.Login); err != nil {
+		t.Fatalf("MAIL FROM own login shadowed by a role: %v", err)
+	}
+}
+
+// TestRoleSendAuditBounded: the role.send record names at most
+// maxAuditRcpts recipients and counts the rest.
+func TestRoleSendAuditBounded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	e.svc.deps.Roles = e.store
+	ctx := t.Context()
+	ro, err := e.store.CreateRole(ctx, "press@example-party.org", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.SetGrant(ctx, "admin", ro.ID, e.anna.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	who := Sender{Account: e.anna, Addr: "192.0.2.1", UserAgent: "test"}
+	env, err := e.svc.Mail(ctx, who, ro.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxAuditRcpts + 5 {
+		if err := e.svc.Rcpt(ctx, who, env, fmt.Sprintf("r%d@news.example", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msg := "From: press@example-party.org\r\nMessage-ID: <b@example-party.org>\r\n\r\nHi.\r\n"
+	if err := e.svc.Submit(ctx, who, env, header(t, msg), []byte(msg), Received{Helo: "c", IP: net.IPv4(192, 0, 2, 1), With: "ESMTPSA"}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := e.auth.Audit.List(ctx, audit.Filter{Kind: "role.send"})
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("audit %+v, %v", recs, err)
+	}
+	if d := recs[0].Detail; strings.Count(d, "@news.example") != maxAuditRcpts || !strings.HasSuffix(d, "(+5)") {
+		t.Fatalf("detail %q", d)
 	}
 }

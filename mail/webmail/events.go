@@ -85,8 +85,14 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 	}
 	p := &pending{ids: map[int64]bool{}, wake: make(chan struct{}, 1)}
 	acct := sess.Account.ID
+	roles := h.roleOwners(ctx, acct) // shared.go
 	unsubscribe := h.d.Changes.Subscribe(func(c store.Change) {
-		if c.AccountID == acct {
+		switch {
+		case c.Kind == store.ChangeGrants:
+			if c.AccountID == acct {
+				p.addAll()
+			}
+		case c.AccountID == acct || roles[c.AccountID]:
 			p.add(c)
 		}
 	})

@@ -130,7 +130,7 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, sess auth.Session
 		return
 	}
 	defer closer.Close()
-	h.auditRoleRead(r, sess, mb, m.UID)
+	h.auditRoleRead(r, sess, mb, m.UID, "")
 	if !slices.Contains(m.Flags, imap.FlagSeen) {
 		if err := h.setFlag(ctx, mb, []imap.UID{m.UID}, imap.FlagSeen, true); err != nil {
 			h.fail(w, r, err)
@@ -335,7 +335,7 @@ func (h *Handler) preview(w http.ResponseWriter, r *http.Request, sess auth.Sess
 
 // sendPart sends a part as a download, or, inline, as an image preview.
 func (h *Handler) sendPart(w http.ResponseWriter, r *http.Request, sess auth.Session, inline bool) {
-	_, m, ok := h.messageParam(w, r, sess)
+	mb, m, ok := h.messageParam(w, r, sess)
 	if !ok {
 		return
 	}
@@ -343,6 +343,9 @@ func (h *Handler) sendPart(w http.ResponseWriter, r *http.Request, sess auth.Ses
 	if !validPartID(id) {
 		h.notFound(w, r)
 		return
+	}
+	if !inline {
+		h.auditRoleRead(r, sess, mb, m.UID, "part="+id)
 	}
 	v, closer, err := h.view(m)
 	if err != nil {

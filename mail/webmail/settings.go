@@ -110,7 +110,9 @@ func (h *Handler) phish(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 			h.log.Warn("webmail: audit", "err", err)
 		}
 	}
-	if mb.Attr != imap.MailboxAttrJunk {
+	// A role mailbox's message stays (shared.go: nobody with access may
+	// move it); the admins remove it everywhere from the console.
+	if mb.Attr != imap.MailboxAttrJunk && !store.IsRoleOwner(mb.AccountID) {
 		if err := h.move(ctx, sess, mb, []imap.UID{m.UID}, "Junk"); err != nil {
 			h.fail(w, r, err)
 			return

@@ -182,15 +182,48 @@ func (s sharedStore) Expunge(ctx context.Context, mailboxID int64, uids []imap.U
 }
 
 // auditRoleRead records that a member opened a message of a role
-// mailbox, batched with the other reads.
-func (h *Handler) auditRoleRead(r *http.Request, sess auth.Session, mb store.Mailbox, uid imap.UID) {
+// mailbox, or downloaded one of its attachments (what names the part),
+// batched with the other reads.
+func (h *Handler) auditRoleRead(r *http.Request, sess auth.Session, mb store.Mailbox, uid imap.UID, what string) {
 	if h.d.ReadAudit == nil || !store.IsRoleOwner(mb.AccountID) {
 		return
 	}
 	address, inner, _ := store.SplitSharedName(mb.Name)
 	e := audit.Event{Actor: sess.Account.Login, Subject: address, Kind: "role.read", Addr: iweb.ClientAddr(r).String(), UserAgent: "webmail",
-		Detail: fmt.Sprintf("mailbox=%q uids=%d messages=1", inner, uid)}
+		Detail: strings.TrimSpace(fmt.Sprintf("mailbox=%q uids=%d messages=1 %s", inner, uid, what))}
 	if err := h.d.ReadAudit.RecordSoon(r.Context(), e); err != nil {
 		h.log.Warn("webmail: audit of a role mailbox read", "err", err)
+	}
+}
+
+// roleOwners returns the owner ids of the role mailboxes the account may
+// read when a live-update stream starts, so that the stream reports
+// their changes too; a grant given later shows from the next stream, one
+// taken away at once (AccountMailbox checks it for every event).
+func (h *Handler) roleOwners(ctx context.Context, accountID int64) map[int64]bool {
+	out := map[int64]bool{}
+	if h.d.Shared == nil {
+		return out
+	}
+	grants, err := h.d.Shared.GrantsOf(ctx, accountID)
+	if err != nil {
+		h.log.Warn("webmail: role mailboxes for live updates", "err", err)
+		return out
+	}
+	for _, g := range grants {
+		out[g.Role.Owner()] = true
+	}
+	return out
+}
+
+// addAll marks that every mailbox may have changed: the role mailboxes
+// the account may read did.
+func (p *pending) addAll() {
+	p.mu.Lock()
+	p.all = true
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
 	}
 }

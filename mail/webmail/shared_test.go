@@ -1,16 +1,22 @@
 package webmail
 
 import (
+	"bufio"
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/mail/store"
 )
 
 // TestRoleMailbox: a member granted a role mailbox finds it in their
@@ -73,9 +79,11 @@ func TestRoleMailbox(t *testing.T) {
 	}
 	// Deleting, moving or flagging in it is refused; marking unread is fine.
 	sel := url.Values{"sel": {ref2(in, uid)}, "back": {boxHref(in.ID)}}
-	for _, do := range []string{"trash", "delete", "flag", "junk"} {
+	for _, do := range []string{"trash", "archive", "flag", "junk"} {
 		f := url.Values{"sel": sel["sel"], "back": sel["back"], "do": {do}}
-		anna.post(t, "/mail/act", f)
+		if res := anna.post(t, "/mail/act", f); res.code != http.StatusNotFound {
+			t.Errorf("%s in a role mailbox: %d, want 404", do, res.code)
+		}
 	}
 	if n, _ := e.st.UIDs(ctx, in.ID); len(n) != 1 {
 		t.Fatalf("role INBOX holds %d after refused actions, want 1", len(n))
@@ -116,5 +124,113 @@ func TestRoleMailbox(t *testing.T) {
 	// Bob, with no grant, still sees nothing.
 	if res := bob.get(t, msg); res.code != http.StatusNotFound {
 		t.Errorf("bob: %d", res.code)
+	}
+}
+
+// TestRoleEvents: the live-update stream of a member granted a role
+// mailbox tells of deliveries to it (not to another role's), and of the
+// grant taken away.
+func TestRoleEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	press, err := e.st.CreateRole(ctx, "press@"+domain, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := e.st.CreateRole(ctx, "info@"+domain, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.SetGrant(ctx, "admin", press.ID, anna.u.Account.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.ts.URL+"/mail/events", nil)
+	req.AddCookie(&http.Cookie{Name: login.SessionCookie, Value: anna.u.Session})
+	res, err := e.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	lines := make(chan string, 100)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			if l := sc.Text(); strings.HasPrefix(l, "data:") {
+				lines <- strings.TrimSpace(strings.TrimPrefix(l, "data:"))
+			}
+		}
+	}()
+	next := func() string {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("the stream ended")
+			}
+			return l
+		case <-ctx.Done():
+			t.Fatal("the stream said nothing")
+			return ""
+		}
+	}
+	for _, ro := range []store.Role{info, press} {
+		if _, err := e.st.DeliverTo(ctx, []int64{ro.Owner()}, "INBOX", strings.NewReader(mail("x@outside.example", ro.Address, "hi", "x"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in, err := e.st.Mailbox(ctx, press.Owner(), "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := next(), fmt.Sprintf(`{"boxes":[{"id":%d,"unseen":1,"messages":1}]}`, in.ID); got != want {
+		t.Fatalf("event %s, want %s (the granted role's INBOX only)", got, want)
+	}
+	if _, err := e.st.RevokeGrant(ctx, press.ID, anna.u.Account.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); !strings.Contains(got, `"all":true`) {
+		t.Fatalf("event after the revoke %s, want all", got)
+	}
+}
+
+// TestRolePhish: a phishing report from a role mailbox goes to the
+// admins and leaves the message where it is (nobody with access may move
+// it; an admin removes it everywhere from the console). It answered 500.
+func TestRolePhish(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	anna := e.member(t, "anna")
+	admin := &member{e: e, u: e.a.User(t, "admin@"+domain, auth.RoleAdmin)}
+	if err := e.st.EnsureAccount(ctx, admin.u.Account.ID); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := e.st.CreateRole(ctx, "press@"+domain, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.SetGrant(ctx, "admin", ro.ID, anna.u.Account.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	uids, err := e.st.DeliverTo(ctx, []int64{ro.Owner()}, "INBOX", strings.NewReader(mail("Leader <leader@lookalike.example>", ro.Address, "Urgent", "Pay now.")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := e.st.Mailbox(ctx, ro.Owner(), "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := anna.post(t, "/mail/msg/"+ref2(in, uids[ro.Owner()])+"/phish", nil)
+	if res.code != http.StatusSeeOther || !strings.Contains(res.loc, "n=reported") {
+		t.Fatalf("report from a role mailbox: %d %s", res.code, res.loc)
+	}
+	if got := admin.messages(t, "INBOX"); len(got) != 1 {
+		t.Fatalf("the admins got %d reports", len(got))
+	}
+	if n, _ := e.st.UIDs(ctx, in.ID); len(n) != 1 {
+		t.Fatalf("role INBOX holds %d, want the message left in place", len(n))
 	}
 }

@@ -65,7 +65,7 @@ const phoneCheck = `(() => {
 // settings, search), files (list, item, shares, links, trash, connect),
 // the account page (factors, app passwords, sessions), the phone set-up,
 // and the console (dashboard, People, a person, offboarding plan, groups,
-// audit log, a report, an import's check, exports).
+// role mailboxes, audit log, a report, an import's check, exports).
 func TestPhoneLayout(t *testing.T) {
 	browsertest.Need(t)
 	t.Parallel()
@@ -87,6 +87,13 @@ func TestPhoneLayout(t *testing.T) {
 
 	acct, err := srv.auth.AccountByLogin(ctx, login)
 	if err != nil {
+		t.Fatal(err)
+	}
+	press, err := srv.ops.CreateRole(ctx, admin.Actor{Login: login}, "press@localhost", "Ufficio stampa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.ops.GrantRole(ctx, admin.Actor{Login: login}, press.ID, acct.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	owner := files.Actor{ID: acct.ID, Login: login}
@@ -127,6 +134,7 @@ func TestPhoneLayout(t *testing.T) {
 		{"/admin/people/" + id, "#state"},
 		{"/admin/people/" + id + "/offboard?plan=1&links=move&retain=30", "#plan"},
 		{"/admin/groups", "main"},
+		{"/admin/roles", "main"},
 		{"/admin/audit", "#records"},
 		{"/admin/reports/" + strconv.FormatInt(rep.ID, 10), "#steps"},
 		{"/admin/exports", "main"},
