@@ -5,9 +5,8 @@
 // certificate, backup and DNS checks), the audit log with its chain check,
 // the mbox exports, incident mode, the mailing lists (posts waiting for
 // approval, subscribers with their consent and bounces), and the "set up
-// your phone" page. Every
-// action needs a recent step-up with a passkey or security key and is
-// written to the audit log with the admin's name.
+// your phone" page. Every action needs a recent step-up with a passkey or
+// security key and is written to the audit log with the admin's name.
 //
 // The pages are HTTP only: each action calls the plain function of package
 // admin that `caucus admin` (package admin/ctl) calls too.
