@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/caucus-org/caucus/mail/message"
+	"github.com/caucus-org/caucus/mail/queue"
+	"github.com/caucus-org/caucus/mail/route"
 )
 
 // batch is how many outbox rows Run sends per turn.
@@ -28,7 +30,8 @@ func (s *Service) notify() {
 // copy handed to mail/submit's bulk path, and the row goes once the copy
 // is handed over (after a crash between the two, that one recipient gets
 // the post twice, never none). It looks again when a post is approved and
-// every 30 seconds.
+// every 30 seconds; a copy that could not be handed over (other than to
+// an address that takes no mail, which is dropped) is tried again then.
 func (s *Service) Run(ctx context.Context) {
 	for {
 		n, err := s.SendPending(ctx)
@@ -101,12 +104,15 @@ func (s *Service) sendCopy(ctx context.Context, p *prepared, r outRow) error {
 		from = local + "+" + s.verpTag(p.list.ID, r.sub) + "@" + domain
 	}
 	msg := p.copyFor(s.UnsubscribeURL(p.list.ID, r.address))
-	if err := s.deps.Sender.SendBulk(ctx, from, []string{r.address}, msg); err != nil {
-		// A bad address must not stop the list: it is logged, dropped.
+	err := s.deps.Sender.SendBulk(ctx, from, []string{r.address}, msg)
+	switch {
+	case errors.Is(err, queue.ErrBadAddress), errors.Is(err, route.ErrUnknown):
+		// An address that cannot take mail (a member who left since
+		// the approval) must not hold up the list: logged, dropped.
 		s.log.Warn("lists: a copy was not sent", "list", p.list.Address, "post", r.post, "err", err)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	case err != nil:
+		// Anything else (a full disk) is tried again in the next turn.
+		return fmt.Errorf("lists: sending a copy of post %d: %w", r.post, err)
 	}
 	if _, err := s.deps.DB.ExecContext(ctx, `DELETE FROM list_outbox WHERE id = ?`, r.id); err != nil {
 		return fmt.Errorf("lists: outbox: %w", err)

@@ -25,11 +25,17 @@ type sent struct {
 type fakeSender struct {
 	mu   sync.Mutex
 	msgs []sent
+	fail func(to string) error // nil: every copy is taken
 }
 
 func (f *fakeSender) SendBulk(_ context.Context, from string, to []string, msg []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.fail != nil {
+		if err := f.fail(to[0]); err != nil {
+			return err
+		}
+	}
 	f.msgs = append(f.msgs, sent{from, to, bytes.Clone(msg), true})
 	return nil
 }

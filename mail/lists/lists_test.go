@@ -2,6 +2,7 @@ package lists
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/caucus-org/caucus/mail/route"
 	"net/url"
@@ -259,5 +260,43 @@ func TestArchiveMembersOnly(t *testing.T) {
 		if ok, err := f.svc.IsMember(ctx, l, a); err != nil || ok != tc.want {
 			t.Errorf("IsMember(%s) = %v, %v; want %v", tc.login, ok, err, tc.want)
 		}
+	}
+}
+
+// TestSendFailures: a copy to an address that takes no mail is dropped
+// and the others go; a copy the queue could not take now stays in the
+// outbox and goes at the next turn.
+func TestSendFailures(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, false)
+	ctx := t.Context()
+	f.svc.Subscribe(ctx, "admin", f.list, "sup@outside.example", SourceAdmin, "")
+	full := true
+	f.sender.fail = func(to string) error {
+		switch {
+		case to == "bob@example-party.org":
+			return fmt.Errorf("submit: %w: bob has left", route.ErrUnknown)
+		case to == "sup@outside.example" && full:
+			return errors.New("queue: enqueue: no space left on device")
+		}
+		return nil
+	}
+	f.svc.Accept(ctx, Inbound{Rcpt: "news@example-party.org", From: "anna@example-party.org", Login: "anna@example-party.org", Msg: post("anna@example-party.org", "x")})
+	if _, err := f.svc.SendPending(ctx); err == nil {
+		t.Fatal("a copy the queue refused for now was reported sent")
+	}
+	full = false
+	if _, err := f.svc.SendPending(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := byRcpt(t, f.sender.take())
+	if len(got) != 2 || got["anna@example-party.org"].msg == nil || got["sup@outside.example"].msg == nil {
+		t.Errorf("copies to %v, want anna and sup once each", slices.Collect(mapKeys(got)))
+	}
+	if n, _ := f.svc.SendPending(ctx); n != 0 {
+		t.Errorf("%d copies left in the outbox", n)
+	}
+	if sent, _ := f.svc.Posts(ctx, f.list, PostSent, 10); len(sent) != 1 {
+		t.Errorf("post not marked sent")
 	}
 }

@@ -76,15 +76,11 @@ func (s *Service) Accept(ctx context.Context, in Inbound) error {
 	if err != nil {
 		return err
 	}
-	if direct {
-		id, err := s.insertPost(ctx, l, PostWaiting, author, subject, in.Msg)
-		if err != nil {
-			return err
-		}
-		return s.decide(ctx, in.Login, id, true)
+	id, err := s.insertPost(ctx, l, author, subject, in.Msg)
+	if err != nil || !direct {
+		return err
 	}
-	_, err = s.insertPost(ctx, l, PostWaiting, author, subject, in.Msg)
-	return err
+	return s.decide(ctx, in.Login, id, true)
 }
 
 // oneLine returns v on one line, at most n bytes.
@@ -96,8 +92,9 @@ func oneLine(v string, n int) string {
 	return strings.ToValidUTF8(v, "")
 }
 
-// insertPost stores a post, refusing when MaxWaiting wait already.
-func (s *Service) insertPost(ctx context.Context, l List, state, author, subject string, raw []byte) (int64, error) {
+// insertPost stores a waiting post, refusing when MaxWaiting wait
+// already.
+func (s *Service) insertPost(ctx context.Context, l List, author, subject string, raw []byte) (int64, error) {
 	var id int64
 	err := s.deps.DB.Tx(ctx, func(tx *sql.Tx) error {
 		var n int
@@ -107,8 +104,8 @@ func (s *Service) insertPost(ctx context.Context, l List, state, author, subject
 		if n >= MaxWaiting {
 			return ErrTooMany
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO list_posts (list_id, state, author, subject, raw, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			l.ID, state, author, subject, raw, s.deps.Now().Unix())
+		res, err := tx.ExecContext(ctx, `INSERT INTO list_posts (list_id, state, author, subject, raw, created_at) VALUES (?, 'waiting', ?, ?, ?, ?)`,
+			l.ID, author, subject, raw, s.deps.Now().Unix())
 		if err != nil {
 			return err
 		}
