@@ -3,13 +3,13 @@ package lists
 import (
 	"errors"
 	"fmt"
-
-	"github.com/caucus-org/caucus/mail/route"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/caucus-org/caucus/mail/route"
 )
 
 // TestModeratedPostDelivered: an outside post waits, sends nothing until
