@@ -84,6 +84,9 @@ type Config struct {
 	Domains []string // the party's mail domains; list addresses live there
 	BaseURL string   // "https://mail.example-party.org", for the links in the header
 	Key     []byte   // at least 32 bytes: signs unsubscription, confirmation and VERP tokens
+	// Language is the party's, for the confirmation mail of a request
+	// that names none; "": English.
+	Language string
 }
 
 // Directory says whether an address is taken by an account, an alias

@@ -3,6 +3,8 @@ package lists
 import (
 	"errors"
 	"fmt"
+	"io"
+	"mime/quotedprintable"
 	"net/url"
 	"regexp"
 	"slices"
@@ -176,20 +178,25 @@ func TestDoubleOptIn(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, true)
 	ctx := t.Context()
-	if err := f.svc.RequestSubscription(ctx, f.list, "new@outside.example", "198.51.100.7"); err != nil {
+	if err := f.svc.RequestSubscription(ctx, f.list, "new@outside.example", "198.51.100.7", "it"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.RequestSubscription(ctx, f.list, "new@outside.example", "198.51.100.7"); !errors.Is(err, ErrTooSoon) {
+	if err := f.svc.RequestSubscription(ctx, f.list, "new@outside.example", "198.51.100.7", "it"); !errors.Is(err, ErrTooSoon) {
 		t.Errorf("second request: %v, want ErrTooSoon", err)
 	}
 	mails := f.sender.take()
 	if len(mails) != 1 || mails[0].to[0] != "new@outside.example" || mails[0].bulk {
 		t.Fatalf("confirmation mails = %+v", mails)
 	}
-	link := regexp.MustCompile(`https://\S+/mail/lists/confirm\?\S+`).Find(mails[0].msg)
+	m := parse(t, mails[0].msg)
+	if m.Header.Get("Content-Language") != "it" || !strings.Contains(m.Header.Get("Subject"), "Conferma") {
+		t.Errorf("confirmation not in the form's language: %q %q", m.Header.Get("Content-Language"), m.Header.Get("Subject"))
+	}
+	body, _ := io.ReadAll(quotedprintable.NewReader(m.Body))
+	link := regexp.MustCompile(`https://\S+/mail/lists/confirm\?\S+`).Find(body)
 	u, err := url.Parse(string(link))
 	if err != nil || link == nil {
-		t.Fatalf("no link in %s", mails[0].msg)
+		t.Fatalf("no link in %s", body)
 	}
 	q := u.Query()
 	if err := f.svc.Confirm(ctx, f.list, q.Get("a"), q.Get("t")+"x", "198.51.100.7"); !errors.Is(err, ErrBadToken) {
@@ -213,7 +220,7 @@ func TestDoubleOptIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.RequestSubscription(ctx, closed, "new@outside.example", "198.51.100.7"); !errors.Is(err, ErrClosed) {
+	if err := f.svc.RequestSubscription(ctx, closed, "new@outside.example", "198.51.100.7", ""); !errors.Is(err, ErrClosed) {
 		t.Errorf("closed list: %v", err)
 	}
 }

@@ -45,7 +45,7 @@ type Lists interface {
 	ValidUnsubscribe(listID int64, address, token string) bool
 	Unsubscribe(ctx context.Context, listID int64, address, token, from string) error
 	Confirm(ctx context.Context, listID int64, address, token, from string) error
-	RequestSubscription(ctx context.Context, listID int64, address, from string) error
+	RequestSubscription(ctx context.Context, listID int64, address, from, lang string) error
 	IsMember(ctx context.Context, l lists.List, a auth.Account) (bool, error)
 	Posts(ctx context.Context, listID int64, state string, limit int) ([]lists.Post, error)
 	Post(ctx context.Context, listID, postID int64) (lists.Post, error)
@@ -265,7 +265,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 		h.message(w, r, http.StatusTooManyRequests, i18n.Key("lists.web.help.title"), i18n.Key("lists.web.help.toomany"))
 		return
 	}
-	err := h.d.Lists.RequestSubscription(r.Context(), l.ID, r.PostFormValue("address"), from.String())
+	err := h.d.Lists.RequestSubscription(r.Context(), l.ID, r.PostFormValue("address"), from.String(), h.d.Login.Localizer(r).Lang())
 	switch {
 	case errors.Is(err, lists.ErrBadList):
 		b, loc := h.base(r, i18n.Key("lists.web.help.title"))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"mime/quotedprintable"
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
@@ -253,7 +254,12 @@ func TestSubscribeForm(t *testing.T) {
 	if st := e.state(t, "sup@outside.example"); st != lists.StatePending {
 		t.Fatalf("state after asking: %q", st)
 	}
-	link := regexp.MustCompile(`https://\S+/mail/lists/confirm\?\S+`).Find(e.sent.get("sup@outside.example"))
+	m, err := mail.ReadMessage(bytes.NewReader(e.sent.get("sup@outside.example")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(quotedprintable.NewReader(m.Body))
+	link := regexp.MustCompile(`https://\S+/mail/lists/confirm\?\S+`).Find(body)
 	u, err := url.Parse(string(link))
 	if err != nil || link == nil {
 		t.Fatalf("no confirmation link")
