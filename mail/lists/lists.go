@@ -111,6 +111,8 @@ type Service struct {
 	deps Deps
 	log  *slog.Logger
 	wake chan struct{}
+	// maxWaiting is MaxWaiting, lower in tests.
+	maxWaiting int
 }
 
 // New builds the service.
@@ -128,7 +130,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		cfg.Domains[i] = strings.ToLower(x)
 	}
 	cfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
-	return &Service{cfg: cfg, deps: d, log: d.Log, wake: make(chan struct{}, 1)}, nil
+	return &Service{cfg: cfg, deps: d, log: d.Log, wake: make(chan struct{}, 1), maxWaiting: MaxWaiting}, nil
 }
 
 // List is a mailing list.

@@ -307,3 +307,25 @@ func TestSendFailures(t *testing.T) {
 		t.Errorf("post not marked sent")
 	}
 }
+
+// TestLimits: a post over MaxPost is refused, and so is one more post
+// when the list has maxWaiting waiting.
+func TestLimits(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, false)
+	ctx := t.Context()
+	big := append(post("eve@elsewhere.example", "big"), strings.Repeat("x", MaxPost)...)
+	if err := f.svc.Accept(ctx, Inbound{Rcpt: "news@example-party.org", From: "eve@elsewhere.example", Msg: big}); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("a post of %d bytes: %v, want ErrTooLarge", len(big), err)
+	}
+	f.svc.maxWaiting = 3
+	for i := range 4 {
+		err := f.svc.Accept(ctx, Inbound{Rcpt: "news@example-party.org", From: "eve@elsewhere.example", Msg: post("eve@elsewhere.example", "spam")})
+		if want := i == 3; errors.Is(err, ErrTooMany) != want {
+			t.Errorf("post %d: %v", i+1, err)
+		}
+	}
+	if waiting, _ := f.svc.Posts(ctx, f.list, PostWaiting, 10); len(waiting) != 3 {
+		t.Errorf("%d waiting, want 3", len(waiting))
+	}
+}

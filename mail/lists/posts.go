@@ -101,7 +101,7 @@ func (s *Service) insertPost(ctx context.Context, l List, author, subject string
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM list_posts WHERE list_id = ? AND state = 'waiting'`, l.ID).Scan(&n); err != nil {
 			return err
 		}
-		if n >= MaxWaiting {
+		if n >= s.maxWaiting {
 			return ErrTooMany
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO list_posts (list_id, state, author, subject, raw, created_at) VALUES (?, 'waiting', ?, ?, ?, ?)`,
