@@ -13,6 +13,7 @@ import (
 	"github.com/caucus-org/caucus/mail/message"
 	"github.com/caucus-org/caucus/mail/queue"
 	"github.com/caucus-org/caucus/mail/route"
+	"github.com/caucus-org/caucus/mail/store"
 )
 
 // batch is how many outbox rows Run sends per turn.
@@ -106,9 +107,11 @@ func (s *Service) sendCopy(ctx context.Context, p *prepared, r outRow) error {
 	msg := p.copyFor(s.UnsubscribeURL(p.list.ID, r.address))
 	err := s.deps.Sender.SendBulk(ctx, from, []string{r.address}, msg)
 	switch {
-	case errors.Is(err, queue.ErrBadAddress), errors.Is(err, route.ErrUnknown):
-		// An address that cannot take mail (a member who left since
-		// the approval) must not hold up the list: logged, dropped.
+	case errors.Is(err, queue.ErrBadAddress), errors.Is(err, route.ErrUnknown),
+		errors.Is(err, store.ErrQuota), errors.Is(err, store.ErrTooLarge):
+		// An address that cannot take this copy (a member who left
+		// since the approval, a full mailbox) must not hold up the
+		// list: logged, dropped.
 		s.log.Warn("lists: a copy was not sent", "list", p.list.Address, "post", r.post, "err", err)
 	case err != nil:
 		// Anything else (a full disk) is tried again in the next turn.

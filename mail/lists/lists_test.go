@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/caucus-org/caucus/mail/route"
+	"github.com/caucus-org/caucus/mail/store"
 )
 
 // TestModeratedPostDelivered: an outside post waits, sends nothing until
@@ -223,6 +224,11 @@ func TestDoubleOptIn(t *testing.T) {
 	if err := f.svc.RequestSubscription(ctx, closed, "new@outside.example", "198.51.100.7", ""); !errors.Is(err, ErrClosed) {
 		t.Errorf("closed list: %v", err)
 	}
+	for _, addr := range []string{"board@example-party.org", "News+x@example-party.org", "not an address", "a@b@c"} {
+		if err := f.svc.Subscribe(ctx, "admin", f.list, addr, SourceAdmin, ""); !errors.Is(err, ErrBadList) {
+			t.Errorf("Subscribe(%q) = %v, want ErrBadList", addr, err)
+		}
+	}
 }
 
 // TestCreateRefuses: list addresses outside the party, too long for
@@ -270,19 +276,25 @@ func TestArchiveMembersOnly(t *testing.T) {
 	}
 }
 
-// TestSendFailures: a copy to an address that takes no mail is dropped
-// and the others go; a copy the queue could not take now stays in the
+// TestSendFailures: a copy to an address that takes no mail, or to a full
+// mailbox, is dropped and the others go; a copy the queue could not take now stays in the
 // outbox and goes at the next turn.
 func TestSendFailures(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, false)
 	ctx := t.Context()
 	f.svc.Subscribe(ctx, "admin", f.list, "sup@outside.example", SourceAdmin, "")
+	cy := f.env.User(t, "cy@example-party.org", "member")
+	if err := f.env.Auth.AddToGroup(ctx, "", "members", cy.Account.ID); err != nil {
+		t.Fatal(err)
+	}
 	full := true
 	f.sender.fail = func(to string) error {
 		switch {
 		case to == "bob@example-party.org":
 			return fmt.Errorf("submit: %w: bob has left", route.ErrUnknown)
+		case to == "cy@example-party.org":
+			return fmt.Errorf("submit: deliver: %w: 1.2 GB of 1 GB used", store.ErrQuota)
 		case to == "sup@outside.example" && full:
 			return errors.New("queue: enqueue: no space left on device")
 		}

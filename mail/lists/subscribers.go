@@ -33,12 +33,18 @@ type Subscriber struct {
 	Updated       time.Time
 }
 
-// cleanAddress checks an outside address (RFC 5322 addr-spec).
-func cleanAddress(addr string) (string, error) {
+// cleanAddress checks a subscriber's address (RFC 5322 addr-spec); a
+// list's own address is none, or its copies would come back as posts.
+func (s *Service) cleanAddress(ctx context.Context, addr string) (string, error) {
 	addr = strings.ToLower(strings.TrimSpace(addr))
 	a, err := mail.ParseAddress("<" + addr + ">")
 	if err != nil || a.Address != addr || len(addr) > 254 || strings.ContainsAny(addr, "\r\n<>") {
 		return "", fmt.Errorf("%w: %q is not an address", ErrBadList, addr)
+	}
+	if isList, err := s.IsList(ctx, addr); err != nil {
+		return "", err
+	} else if isList {
+		return "", fmt.Errorf("%w: %q is a list", ErrBadList, addr)
 	}
 	return addr, nil
 }
@@ -55,7 +61,7 @@ func (s *Service) Subscribe(ctx context.Context, actor string, listID int64, add
 	if err != nil {
 		return err
 	}
-	addr, err := cleanAddress(address)
+	addr, err := s.cleanAddress(ctx, address)
 	if err != nil {
 		return err
 	}
@@ -98,7 +104,7 @@ func (s *Service) RequestSubscription(ctx context.Context, listID int64, address
 	if !l.Open {
 		return ErrClosed
 	}
-	addr, err := cleanAddress(address)
+	addr, err := s.cleanAddress(ctx, address)
 	if err != nil {
 		return err
 	}
