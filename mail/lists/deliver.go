@@ -2,12 +2,14 @@ package lists
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"mime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caucus-org/caucus/mail/message"
@@ -16,8 +18,13 @@ import (
 	"github.com/caucus-org/caucus/mail/store"
 )
 
-// batch is how many outbox rows Run sends per turn.
-const batch = 200
+// batch is how many outbox rows SendPending sends per call, and senders
+// how many copies it hands to mail/submit at once: signing and the
+// queue's durable writes overlap, and a crash repeats at most one batch.
+const (
+	batch   = 64
+	senders = 8
+)
 
 // notify wakes Run.
 func (s *Service) notify() {
@@ -28,9 +35,9 @@ func (s *Service) notify() {
 }
 
 // Run sends approved posts until ctx ends: each outbox row becomes one
-// copy handed to mail/submit's bulk path, and the row goes once the copy
-// is handed over (after a crash between the two, that one recipient gets
-// the post twice, never none). It looks again when a post is approved and
+// copy handed to mail/submit's bulk path, and the rows of a batch go once
+// their copies are handed over (after a crash between the two, the
+// recipients of that one batch get the post twice, never none). It looks again when a post is approved and
 // every 30 seconds; a copy that could not be handed over (other than to
 // an address that takes no mail, which is dropped) is tried again then.
 func (s *Service) Run(ctx context.Context) {
@@ -60,44 +67,91 @@ type outRow struct {
 	address       string
 }
 
-// SendPending sends up to one batch of the outbox and returns how many
-// copies it handed over; posts whose outbox is empty become sent.
+// SendPending sends up to one batch of the outbox, senders copies at a
+// time, and returns how many it handed over; the rows of those go in one
+// statement, and posts whose outbox is empty become sent. It stops at
+// the first copy that could not be handed over for a reason other than
+// the address (see sendCopy).
 func (s *Service) SendPending(ctx context.Context) (int, error) {
+	todo, err := s.outbox(ctx)
+	if err != nil {
+		return 0, err
+	}
+	posts := map[int64]*prepared{}
+	for _, r := range todo {
+		if posts[r.post] == nil {
+			if posts[r.post], err = s.prepare(ctx, r.post); err != nil {
+				return 0, err
+			}
+		}
+	}
+	var (
+		mu       sync.Mutex
+		done     []any
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	next := make(chan outRow)
+	for range senders {
+		wg.Go(func() {
+			for r := range next {
+				err := s.sendCopy(ctx, posts[r.post], r)
+				mu.Lock()
+				if err != nil {
+					firstErr = cmp.Or(firstErr, err)
+				} else {
+					done = append(done, r.id)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, r := range todo {
+		mu.Lock()
+		stop := firstErr != nil
+		mu.Unlock()
+		if stop {
+			break
+		}
+		next <- r
+	}
+	close(next)
+	wg.Wait()
+	if len(done) > 0 {
+		q := `DELETE FROM list_outbox WHERE id IN (?` + strings.Repeat(`, ?`, len(done)-1) + `)`
+		if _, err := s.deps.DB.ExecContext(ctx, q, done...); err != nil {
+			return 0, fmt.Errorf("lists: outbox: %w", err)
+		}
+	}
+	if firstErr != nil {
+		return len(done), firstErr
+	}
+	return len(done), s.finishPosts(ctx)
+}
+
+// outbox reads up to one batch of outbox rows, oldest first.
+func (s *Service) outbox(ctx context.Context) ([]outRow, error) {
 	rows, err := s.deps.DB.QueryContext(ctx, `SELECT id, post_id, address, sub_id FROM list_outbox ORDER BY id LIMIT ?`, batch)
 	if err != nil {
-		return 0, fmt.Errorf("lists: outbox: %w", err)
+		return nil, fmt.Errorf("lists: outbox: %w", err)
 	}
+	defer rows.Close()
 	var todo []outRow
 	for rows.Next() {
 		var r outRow
 		if err := rows.Scan(&r.id, &r.post, &r.address, &r.sub); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("lists: outbox: %w", err)
+			return nil, fmt.Errorf("lists: outbox: %w", err)
 		}
 		todo = append(todo, r)
 	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return 0, fmt.Errorf("lists: outbox: %w", err)
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("lists: outbox: %w", err)
 	}
-	posts := map[int64]*prepared{}
-	sent := 0
-	for _, r := range todo {
-		p := posts[r.post]
-		if p == nil {
-			if p, err = s.prepare(ctx, r.post); err != nil {
-				return sent, err
-			}
-			posts[r.post] = p
-		}
-		if err := s.sendCopy(ctx, p, r); err != nil {
-			return sent, err
-		}
-		sent++
-	}
-	return sent, s.finishPosts(ctx)
+	return todo, nil
 }
 
-// sendCopy sends one recipient's copy and takes its row out.
+// sendCopy hands one recipient's copy to mail/submit. A copy to an
+// address that cannot take it counts as handed over.
 func (s *Service) sendCopy(ctx context.Context, p *prepared, r outRow) error {
 	local, domain := p.list.local()
 	from := local + "+owner@" + domain
@@ -116,9 +170,6 @@ func (s *Service) sendCopy(ctx context.Context, p *prepared, r outRow) error {
 	case err != nil:
 		// Anything else (a full disk) is tried again in the next turn.
 		return fmt.Errorf("lists: sending a copy of post %d: %w", r.post, err)
-	}
-	if _, err := s.deps.DB.ExecContext(ctx, `DELETE FROM list_outbox WHERE id = ?`, r.id); err != nil {
-		return fmt.Errorf("lists: outbox: %w", err)
 	}
 	return nil
 }
