@@ -23,6 +23,7 @@ type Lists interface {
 	Subscribe(ctx context.Context, actor string, listID int64, address, source, detail string) error
 	Posts(ctx context.Context, listID int64, state string, limit int) ([]lists.Post, error)
 	Post(ctx context.Context, listID, postID int64) (lists.Post, error)
+	SetModerators(ctx context.Context, actor string, listID int64, logins []string) error
 	Approve(ctx context.Context, actor string, postID int64) error
 	Reject(ctx context.Context, actor string, postID int64) error
 }
@@ -47,6 +48,7 @@ func (h *Handler) listRoutes() map[string]http.HandlerFunc {
 		"POST /admin/lists":                             h.action(h.listCreate),
 		"GET /admin/lists/{id}":                         h.listPage,
 		"POST /admin/lists/{id}/subscribers":            h.action(h.listSubscribe),
+		"POST /admin/lists/{id}/moderators":             h.action(h.listModerators),
 		"POST /admin/lists/{id}/posts/{post}/{verdict}": h.action(h.listDecide),
 	}
 }
@@ -114,11 +116,7 @@ func (h *Handler) listCreate(w http.ResponseWriter, r *http.Request, sess auth.S
 		Address: r.PostFormValue("address"), Name: r.PostFormValue("name"), Group: r.PostFormValue("group"),
 		Open: r.PostFormValue("open") == "on",
 	}
-	for _, m := range strings.Split(r.PostFormValue("moderators"), ",") {
-		if m = strings.TrimSpace(m); m != "" {
-			l.Moderators = append(l.Moderators, m)
-		}
-	}
+	l.Moderators = splitList(r.PostFormValue("moderators"))
 	id, err := h.d.Lists.Create(r.Context(), sess.Account.Login, l)
 	if errors.Is(err, lists.ErrBadList) {
 		h.done(w, r, "/admin/lists", notice{Error: h.loc(r).T("console.lists.bad", "address", l.Address)})
@@ -201,4 +199,28 @@ func (h *Handler) listDecide(w http.ResponseWriter, r *http.Request, sess auth.S
 		return
 	}
 	h.done(w, r, to, notice{Text: text})
+}
+
+// splitList splits a comma-separated form field, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, m := range strings.Split(v, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// listModerators replaces the list's moderators.
+func (h *Handler) listModerators(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	l, ok := h.listOf(w, r)
+	if !ok {
+		return
+	}
+	if err := h.d.Lists.SetModerators(r.Context(), sess.Account.Login, l.ID, splitList(r.PostFormValue("moderators"))); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.done(w, r, "/admin/lists/"+strconv.FormatInt(l.ID, 10), notice{Text: h.loc(r).T("console.lists.moderators_saved")})
 }

@@ -118,6 +118,14 @@ func TestListsConsole(t *testing.T) {
 		}
 	}
 	_, _, body = c.do(t, admin, "GET", "/admin/lists/1", nil)
+	form = url.Values{"csrf": {c.csrf(t, admin)}, "moderators": {"anna@example.org, admin@example.org"}}
+	if code, _, _ := c.do(t, admin, "POST", "/admin/lists/1/moderators", form); code != http.StatusSeeOther {
+		t.Fatalf("moderators: %d", code)
+	}
+	if l, _ := svc.Get(ctx, 1); strings.Join(l.Moderators, " ") != "admin@example.org anna@example.org" {
+		t.Errorf("moderators = %q", l.Moderators)
+	}
+	_, _, body = c.do(t, admin, "GET", "/admin/lists/1", nil)
 	for _, want := range []string{"suspended (bounces)", "0 active, 1 suspended", "5.1.1", "approved by admin@example.org"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("after the bounces the page lacks %q:\n%s", want, body)
