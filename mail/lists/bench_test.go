@@ -165,4 +165,3 @@ func fanOutOneCopy(b *testing.B, n int) float64 {
 	wg.Wait()
 	return float64(n) / time.Since(start).Seconds()
 }
-
