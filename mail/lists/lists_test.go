@@ -13,6 +13,7 @@ import (
 
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/store"
+	"github.com/caucus-org/caucus/mail/submit"
 )
 
 // TestModeratedPostDelivered: an outside post waits, sends nothing until
@@ -327,13 +328,15 @@ func TestLimits(t *testing.T) {
 	f := newFixture(t, false)
 	ctx := t.Context()
 	big := append(post("eve@elsewhere.example", "big"), strings.Repeat("x", MaxPost)...)
-	if err := f.svc.Accept(ctx, Inbound{Rcpt: "news@example-party.org", From: "eve@elsewhere.example", Msg: big}); !errors.Is(err, ErrTooLarge) {
-		t.Errorf("a post of %d bytes: %v, want ErrTooLarge", len(big), err)
+	err := f.svc.Accept(ctx, Inbound{Rcpt: "news@example-party.org", From: "eve@elsewhere.example", Msg: big})
+	var se *submit.Error
+	if !errors.Is(err, ErrTooLarge) || !errors.As(err, &se) || se.Code != 552 {
+		t.Errorf("a post of %d bytes: %v, want ErrTooLarge answered 552", len(big), err)
 	}
 	f.svc.maxWaiting = 3
 	for i := range 4 {
 		err := f.svc.Accept(ctx, Inbound{Rcpt: "news@example-party.org", From: "eve@elsewhere.example", Msg: post("eve@elsewhere.example", "spam")})
-		if want := i == 3; errors.Is(err, ErrTooMany) != want {
+		if want := i == 3; errors.Is(err, ErrTooMany) != want || want && (!errors.As(err, &se) || se.Code != 452) {
 			t.Errorf("post %d: %v", i+1, err)
 		}
 	}

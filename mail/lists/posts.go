@@ -10,6 +10,7 @@ import (
 
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/mail/message"
+	"github.com/caucus-org/caucus/mail/submit"
 )
 
 // Post states.
@@ -61,7 +62,7 @@ func (s *Service) Accept(ctx context.Context, in Inbound) error {
 		return nil
 	}
 	if len(in.Msg) > MaxPost {
-		return ErrTooLarge
+		return refusal(ErrTooLarge, 552, [3]int{5, 3, 4}, submit.ErrTooLarge, "Message too large for the mailing list")
 	}
 	h, err := message.Parse(in.Msg)
 	if err != nil {
@@ -83,6 +84,12 @@ func (s *Service) Accept(ctx context.Context, in Inbound) error {
 	return s.decide(ctx, in.Login, id, true)
 }
 
+// refusal is err carrying the SMTP reply mail/submit answers the sender
+// with (a *submit.Error of the kind given).
+func refusal(err error, code int, enh [3]int, kind error, text string) error {
+	return fmt.Errorf("%w: %w", err, &submit.Error{Code: code, Enhanced: enh, Message: text, Kind: kind})
+}
+
 // oneLine returns v on one line, at most n bytes.
 func oneLine(v string, n int) string {
 	v = strings.Join(strings.Fields(v), " ")
@@ -102,7 +109,7 @@ func (s *Service) insertPost(ctx context.Context, l List, author, subject string
 			return err
 		}
 		if n >= s.maxWaiting {
-			return ErrTooMany
+			return refusal(ErrTooMany, 452, [3]int{4, 2, 2}, submit.ErrMailboxFull, "The mailing list has too many posts waiting; try again later")
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO list_posts (list_id, state, author, subject, raw, created_at) VALUES (?, 'waiting', ?, ?, ?, ?)`,
 			l.ID, author, subject, raw, s.deps.Now().Unix())
@@ -112,6 +119,9 @@ func (s *Service) insertPost(ctx context.Context, l List, author, subject string
 		id, err = res.LastInsertId()
 		return err
 	})
+	if errors.Is(err, ErrTooMany) {
+		return 0, err
+	}
 	if err != nil {
 		return 0, fmt.Errorf("lists: post: %w", err)
 	}
