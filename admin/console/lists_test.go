@@ -131,6 +131,12 @@ func TestListsConsole(t *testing.T) {
 			t.Errorf("after the bounces the page lacks %q:\n%s", want, body)
 		}
 	}
+	_, _, body = c.do(t, admin, "GET", "/admin/audit", nil)
+	for _, want := range []string{"mailing list created", "list post approved", "subscribed to a list", "list address suspended (bounces)"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the audit log lacks %q", want)
+		}
+	}
 }
 
 // bounceFor is a permanent failure notification (RFC 3464) for rcpt.
