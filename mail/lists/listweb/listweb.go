@@ -5,7 +5,7 @@
 // must never unsubscribe), the confirmation of a subscription request
 // (double opt-in), a list's help page with the subscription form of an
 // open list, and its archive, which only the list's members read after
-// signing in.
+// signing in, from the index of their lists at /mail/lists/.
 package listweb
 
 import (
@@ -42,6 +42,7 @@ const (
 // Lists is what the pages use of the lists (*lists.Service).
 type Lists interface {
 	Get(ctx context.Context, id int64) (lists.List, error)
+	All(ctx context.Context) ([]lists.List, error)
 	ValidUnsubscribe(listID int64, address, token string) bool
 	Unsubscribe(ctx context.Context, listID int64, address, token, from string) error
 	Confirm(ctx context.Context, listID int64, address, token, from string) error
@@ -107,6 +108,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	member := func(pattern string, fn login.SessionHandler) {
 		mux.Handle(pattern, h.d.Login.Require(login.WithSession(fn)))
 	}
+	member("GET /mail/lists/{$}", h.index)
 	member("GET /mail/lists/{id}/{$}", h.archive)
 	member("GET /mail/lists/{id}/{post}", h.post)
 }
@@ -120,6 +122,7 @@ type page struct {
 	Done    bool
 	Posts   []lists.Post
 	Post    *shownPost
+	Lists   []lists.List // the member's lists
 }
 
 // shownPost is an archived post as the page shows it.
@@ -332,6 +335,29 @@ func (h *Handler) sessionBase(r *http.Request, sess auth.Session, title string) 
 	b, _ := h.base(r, title)
 	b.UserName, b.IsAdmin, b.CSRF = sess.Account.DisplayName, sess.Account.IsAdmin(), sess.CSRF
 	return b
+}
+
+// index lists the lists the member reads.
+func (h *Handler) index(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	all, err := h.d.Lists.All(r.Context())
+	if err != nil {
+		h.log.Error("listweb: lists", "err", err)
+		iweb.Error(w, r, http.StatusInternalServerError)
+		return
+	}
+	var mine []lists.List
+	for _, l := range all {
+		ok, err := h.d.Lists.IsMember(r.Context(), l, sess.Account)
+		if err != nil {
+			h.log.Error("listweb: membership", "err", err)
+			iweb.Error(w, r, http.StatusInternalServerError)
+			return
+		}
+		if ok {
+			mine = append(mine, l)
+		}
+	}
+	h.render(w, r, http.StatusOK, "index", page{Base: h.sessionBase(r, sess, i18n.Key("lists.web.index.title")), Lists: mine})
 }
 
 // archive lists the list's sent posts, newest first.

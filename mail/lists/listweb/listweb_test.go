@@ -219,6 +219,12 @@ func TestOneClickUnsubscribe(t *testing.T) {
 func TestArchiveMembersOnly(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
+	if r := e.do(t, e.bob, e.req(t, "GET", "/mail/lists/", "")); r.code != http.StatusOK || !strings.Contains(r.body, `href="/mail/lists/1/"`) {
+		t.Errorf("member's index: %d %s", r.code, r.body)
+	}
+	if r := e.do(t, e.eve, e.req(t, "GET", "/mail/lists/", "")); r.code != http.StatusOK || strings.Contains(r.body, "Party News") || !strings.Contains(r.body, `id="empty"`) {
+		t.Errorf("non-member's index: %d %s", r.code, r.body)
+	}
 	r := e.do(t, e.bob, e.req(t, "GET", "/mail/lists/1/", ""))
 	if r.code != http.StatusOK || !strings.Contains(r.body, "Rally on Saturday") {
 		t.Fatalf("member's archive: %d %s", r.code, r.body)
