@@ -100,6 +100,7 @@ var auditWords = map[string]string{
 	"factor.add":           i18n.Key("console.auditkind.factor_add"),
 	"list.approve":         i18n.Key("console.auditkind.list_approve"),
 	"list.create":          i18n.Key("console.auditkind.list_create"),
+	"list.forget":          i18n.Key("console.auditkind.list_forget"),
 	"list.moderators":      i18n.Key("console.auditkind.list_moderators"),
 	"list.reject":          i18n.Key("console.auditkind.list_reject"),
 	"list.subscribe":       i18n.Key("console.auditkind.list_subscribe"),

@@ -24,6 +24,7 @@ type Lists interface {
 	Posts(ctx context.Context, listID int64, state string, limit int) ([]lists.Post, error)
 	Post(ctx context.Context, listID, postID int64) (lists.Post, error)
 	SetModerators(ctx context.Context, actor string, listID int64, logins []string) error
+	Forget(ctx context.Context, actor string, listID int64, address string) error
 	Approve(ctx context.Context, actor string, postID int64) error
 	Reject(ctx context.Context, actor string, postID int64) error
 }
@@ -49,6 +50,7 @@ func (h *Handler) listRoutes() map[string]http.HandlerFunc {
 		"GET /admin/lists/{id}":                         h.listPage,
 		"POST /admin/lists/{id}/subscribers":            h.action(h.listSubscribe),
 		"POST /admin/lists/{id}/moderators":             h.action(h.listModerators),
+		"POST /admin/lists/{id}/forget":                 h.action(h.listForget),
 		"POST /admin/lists/{id}/posts/{post}/{verdict}": h.action(h.listDecide),
 	}
 }
@@ -223,4 +225,24 @@ func (h *Handler) listModerators(w http.ResponseWriter, r *http.Request, sess au
 		return
 	}
 	h.done(w, r, "/admin/lists/"+strconv.FormatInt(l.ID, 10), notice{Text: h.loc(r).T("console.lists.moderators_saved")})
+}
+
+// listForget deletes a subscriber's row (erasure on request).
+func (h *Handler) listForget(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	l, ok := h.listOf(w, r)
+	if !ok {
+		return
+	}
+	to := "/admin/lists/" + strconv.FormatInt(l.ID, 10)
+	addr := r.PostFormValue("address")
+	err := h.d.Lists.Forget(r.Context(), sess.Account.Login, l.ID, addr)
+	if errors.Is(err, lists.ErrBadList) {
+		h.done(w, r, to, notice{Error: h.loc(r).T("console.lists.not_on", "address", addr)})
+		return
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.done(w, r, to, notice{Text: h.loc(r).T("console.lists.forgotten", "address", addr)})
 }

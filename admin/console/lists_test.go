@@ -131,8 +131,15 @@ func TestListsConsole(t *testing.T) {
 			t.Errorf("after the bounces the page lacks %q:\n%s", want, body)
 		}
 	}
+	form = url.Values{"csrf": {c.csrf(t, admin)}, "address": {"sup@outside.example"}}
+	if code, _, _ := c.do(t, admin, "POST", "/admin/lists/1/forget", form); code != http.StatusSeeOther {
+		t.Fatalf("forget: %d", code)
+	}
+	if subs, _ := svc.Subscribers(ctx, 1); len(subs) != 0 {
+		t.Errorf("after forgetting: %+v", subs)
+	}
 	_, _, body = c.do(t, admin, "GET", "/admin/audit", nil)
-	for _, want := range []string{"mailing list created", "list post approved", "subscribed to a list", "list address suspended (bounces)"} {
+	for _, want := range []string{"mailing list created", "list post approved", "subscribed to a list", "list address suspended (bounces)", "address deleted from a list"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the audit log lacks %q", want)
 		}

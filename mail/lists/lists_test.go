@@ -344,3 +344,26 @@ func TestLimits(t *testing.T) {
 		t.Errorf("%d waiting, want 3", len(waiting))
 	}
 }
+
+// TestForget: an address forgotten leaves no row (consent, bounces) and
+// gets no more copies; forgetting an address not on the list fails.
+func TestForget(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, false)
+	ctx := t.Context()
+	f.svc.Subscribe(ctx, "admin", f.list, "sup@outside.example", SourceAdmin, "met at the rally")
+	if err := f.svc.Forget(ctx, "admin", f.list, "Sup@Outside.example"); err != nil {
+		t.Fatal(err)
+	}
+	if subs, _ := f.svc.Subscribers(ctx, f.list); len(subs) != 0 {
+		t.Errorf("rows left: %+v", subs)
+	}
+	if err := f.svc.Forget(ctx, "admin", f.list, "sup@outside.example"); !errors.Is(err, ErrBadList) {
+		t.Errorf("second Forget: %v", err)
+	}
+	f.svc.Accept(ctx, Inbound{Rcpt: "news@example-party.org", From: "anna@example-party.org", Login: "anna@example-party.org", Msg: post("anna@example-party.org", "x")})
+	f.svc.SendPending(ctx)
+	if _, ok := byRcpt(t, f.sender.take())["sup@outside.example"]; ok {
+		t.Error("a forgotten address got a copy")
+	}
+}

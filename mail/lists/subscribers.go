@@ -315,3 +315,25 @@ func (s *Service) IsMember(ctx context.Context, l List, a auth.Account) (bool, e
 	}
 	return n > 0, nil
 }
+
+// Forget deletes an address's row from a list: its consent, state and
+// bounces (a person's request to be erased). The audit log keeps that it
+// was done, by whom. A group member forgotten gets the list again while
+// in the group.
+func (s *Service) Forget(ctx context.Context, actor string, listID int64, address string) error {
+	l, err := s.Get(ctx, listID)
+	if err != nil {
+		return err
+	}
+	addr := strings.ToLower(strings.TrimSpace(address))
+	return s.deps.DB.Tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM list_subscribers WHERE list_id = ? AND address = ?`, listID, addr)
+		if err != nil {
+			return fmt.Errorf("lists: forget: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return cmpErr(err, fmt.Errorf("%w: %s is not on %s", ErrBadList, addr, l.Address))
+		}
+		return s.deps.Auth.Audit().RecordTx(ctx, tx, audit.Event{Actor: actor, Kind: "list.forget", Detail: fmt.Sprintf("list=%s address=%s", l.Address, addr)})
+	})
+}
