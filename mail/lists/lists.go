@@ -35,15 +35,14 @@ import (
 
 // Errors.
 var (
-	ErrNotFound  = errors.New("lists: no such list")
-	ErrNoPost    = errors.New("lists: no such waiting post")
-	ErrBadList   = errors.New("lists: invalid list")
-	ErrBadToken  = errors.New("lists: invalid or expired link")
-	ErrTooLarge  = errors.New("lists: post too large")
-	ErrTooMany   = errors.New("lists: too many posts waiting")
-	ErrNotMember = errors.New("lists: not a member of the list")
-	ErrClosed    = errors.New("lists: the list takes no outside subscribers")
-	ErrTooSoon   = errors.New("lists: a confirmation was sent to this address recently")
+	ErrNotFound = errors.New("lists: no such list")
+	ErrNoPost   = errors.New("lists: no such waiting post")
+	ErrBadList  = errors.New("lists: invalid list")
+	ErrBadToken = errors.New("lists: invalid or expired link")
+	ErrTooLarge = errors.New("lists: post too large")
+	ErrTooMany  = errors.New("lists: too many posts waiting")
+	ErrClosed   = errors.New("lists: the list takes no outside subscribers")
+	ErrTooSoon  = errors.New("lists: a confirmation was sent to this address recently")
 )
 
 // Limits.

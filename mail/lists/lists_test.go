@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/store"
@@ -365,5 +366,38 @@ func TestForget(t *testing.T) {
 	f.svc.SendPending(ctx)
 	if _, ok := byRcpt(t, f.sender.take())["sup@outside.example"]; ok {
 		t.Error("a forgotten address got a copy")
+	}
+}
+
+// TestConfirmExpires: a confirmation link older than confirmValid does
+// nothing; a day after a request the address may ask again, and only the
+// newest link counts.
+func TestConfirmExpires(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, true)
+	ctx := t.Context()
+	ask := func() string {
+		t.Helper()
+		if err := f.svc.RequestSubscription(ctx, f.list, "new@outside.example", "198.51.100.7", ""); err != nil {
+			t.Fatal(err)
+		}
+		var requested int64
+		if err := f.env.DB.QueryRowContext(ctx, `SELECT requested_at FROM list_subscribers WHERE address = 'new@outside.example'`).Scan(&requested); err != nil {
+			t.Fatal(err)
+		}
+		return f.svc.confirmToken(f.list, "new@outside.example", requested)
+	}
+	old := ask()
+	f.env.Clock.Advance(confirmEvery + time.Minute)
+	newer := ask()
+	if err := f.svc.Confirm(ctx, f.list, "new@outside.example", old, "x"); !errors.Is(err, ErrBadToken) {
+		t.Errorf("the replaced link: %v", err)
+	}
+	f.env.Clock.Advance(confirmValid + time.Minute)
+	if err := f.svc.Confirm(ctx, f.list, "new@outside.example", newer, "x"); !errors.Is(err, ErrBadToken) {
+		t.Errorf("the expired link: %v", err)
+	}
+	if err := f.svc.Confirm(ctx, f.list, "new@outside.example", ask(), "x"); err != nil {
+		t.Errorf("a fresh link: %v", err)
 	}
 }
