@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/lists"
 )
@@ -44,8 +45,12 @@ func newListsConsole(t *testing.T) (*console, *lists.Service, *listSender) {
 	}
 	sent := &listSender{from: map[string]string{}}
 	dir := c.ops.Deps().Route
+	blobs, err := blob.OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	svc, err := lists.New(lists.Config{Domains: []string{"example.org"}, BaseURL: "https://caucus.test", Key: bytes.Repeat([]byte{3}, 32)},
-		lists.Deps{DB: c.env.DB, Auth: c.env.Auth, Sender: sent, Dir: dir, Now: c.env.Clock.Now})
+		lists.Deps{DB: c.env.DB, Auth: c.env.Auth, Sender: sent, Blobs: blobs, Dir: dir, Now: c.env.Clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

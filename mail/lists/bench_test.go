@@ -93,8 +93,12 @@ func newFanOutEnv(b *testing.B) *fanOutEnv {
 		Store: store.New(env.DB, mblobs, nil, store.Options{}), Dir: rdir, Queue: e.queue,
 		Signer: submit.DKIMSigner{Keys: map[string][]msgauth.DKIMKey{"example-party.org": keys}},
 	})
+	lblobs, err := blob.OpenDir(filepath.Join(dir, "lists"))
+	if err != nil {
+		b.Fatal(err)
+	}
 	e.svc, err = New(Config{Domains: []string{"example-party.org"}, BaseURL: "https://mail.example-party.org", Key: bytes.Repeat([]byte{5}, 32)},
-		Deps{DB: env.DB, Auth: env.Auth, Sender: e.submit, Dir: rdir})
+		Deps{DB: env.DB, Auth: env.Auth, Sender: e.submit, Blobs: lblobs, Dir: rdir})
 	if err != nil {
 		b.Fatal(err)
 	}

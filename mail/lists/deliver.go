@@ -42,6 +42,9 @@ func (s *Service) notify() {
 // an address that takes no mail, which is dropped) is tried again then.
 func (s *Service) Run(ctx context.Context) {
 	for {
+		if err := s.emptyTrash(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("lists: emptying the trash", "err", err)
+		}
 		n, err := s.SendPending(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("lists: sending", "err", err)
@@ -201,9 +204,13 @@ var dropFields = []string{"DKIM-Signature", "Return-Path", "List-Id", "List-Unsu
 // prepare reads a post and builds its copy's fixed part.
 func (s *Service) prepare(ctx context.Context, postID int64) (*prepared, error) {
 	var listID int64
-	var raw []byte
-	if err := s.deps.DB.QueryRowContext(ctx, `SELECT list_id, raw FROM list_posts WHERE id = ?`, postID).Scan(&listID, &raw); err != nil {
+	var ref string
+	if err := s.deps.DB.QueryRowContext(ctx, `SELECT list_id, blob_ref FROM list_posts WHERE id = ?`, postID).Scan(&listID, &ref); err != nil {
 		return nil, fmt.Errorf("lists: post %d: %w", postID, err)
+	}
+	raw, err := s.readPost(ref)
+	if err != nil {
+		return nil, err
 	}
 	l, err := s.Get(ctx, listID)
 	if err != nil {

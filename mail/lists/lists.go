@@ -29,6 +29,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/mail/route"
 )
@@ -99,7 +100,8 @@ type Deps struct {
 	DB     *db.DB
 	Auth   *auth.Service
 	Sender Sender
-	Dir    Directory // nil: only other lists' addresses are checked
+	Blobs  blob.Store // the lists' own blob store: the posts' text
+	Dir    Directory  // nil: only other lists' addresses are checked
 	Log    *slog.Logger
 	Now    func() time.Time
 }
@@ -118,6 +120,9 @@ type Service struct {
 func New(cfg Config, d Deps) (*Service, error) {
 	if len(cfg.Key) < 32 {
 		return nil, errors.New("lists: key shorter than 32 bytes")
+	}
+	if d.Blobs == nil {
+		return nil, errors.New("lists: no blob store")
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)

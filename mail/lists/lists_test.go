@@ -1,9 +1,11 @@
 package lists
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime/quotedprintable"
 	"net/url"
 	"regexp"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/store"
 	"github.com/caucus-org/caucus/mail/submit"
@@ -399,5 +402,44 @@ func TestConfirmExpires(t *testing.T) {
 	}
 	if err := f.svc.Confirm(ctx, f.list, "new@outside.example", ask(), "x"); err != nil {
 		t.Errorf("a fresh link: %v", err)
+	}
+}
+
+// TestPostBlobs: a post's text is a blob of its own (two equal posts, two
+// blobs); rejecting one deletes its blob, and the other's stays and is
+// what the archive reads.
+func TestPostBlobs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, false)
+	ctx := t.Context()
+	count := func() int {
+		n := 0
+		f.blobs.Walk(func(blob.Ref, fs.FileInfo) error { n++; return nil })
+		return n
+	}
+	msg := post("Eve <eve@elsewhere.example>", "Same")
+	for range 2 {
+		if err := f.svc.Accept(ctx, Inbound{Rcpt: "news@example-party.org", From: "eve@elsewhere.example", Msg: msg}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("%d blobs for two posts, want 2", n)
+	}
+	waiting, _ := f.svc.Posts(ctx, f.list, PostWaiting, 10)
+	if err := f.svc.Reject(ctx, "anna@example-party.org", waiting[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Approve(ctx, "anna@example-party.org", waiting[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("%d blobs after rejecting one post, want 1", n)
+	}
+	if p, err := f.svc.Post(ctx, f.list, waiting[0].ID); err != nil || p.Raw != nil || p.State != PostRejected {
+		t.Errorf("rejected post: %+v, %v", p, err)
+	}
+	if p, err := f.svc.Post(ctx, f.list, waiting[1].ID); err != nil || !bytes.Equal(p.Raw, msg) {
+		t.Errorf("approved post's text: %q, %v", p.Raw, err)
 	}
 }

@@ -102,8 +102,12 @@ func oneLine(v string, n int) string {
 // insertPost stores a waiting post, refusing when MaxWaiting wait
 // already.
 func (s *Service) insertPost(ctx context.Context, l List, author, subject string, raw []byte) (int64, error) {
+	ref, err := s.putPost(ctx, raw)
+	if err != nil {
+		return 0, err
+	}
 	var id int64
-	err := s.deps.DB.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.deps.DB.Tx(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM list_posts WHERE list_id = ? AND state = 'waiting'`, l.ID).Scan(&n); err != nil {
 			return err
@@ -111,18 +115,22 @@ func (s *Service) insertPost(ctx context.Context, l List, author, subject string
 		if n >= s.maxWaiting {
 			return refusal(ErrTooMany, 452, [3]int{4, 2, 2}, submit.ErrMailboxFull, "The mailing list has too many posts waiting; try again later")
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO list_posts (list_id, state, author, subject, raw, created_at) VALUES (?, 'waiting', ?, ?, ?, ?)`,
-			l.ID, author, subject, raw, s.deps.Now().Unix())
+		res, err := tx.ExecContext(ctx, `INSERT INTO list_posts (list_id, state, author, subject, blob_ref, created_at) VALUES (?, 'waiting', ?, ?, ?, ?)`,
+			l.ID, author, subject, string(ref), s.deps.Now().Unix())
 		if err != nil {
 			return err
 		}
 		id, err = res.LastInsertId()
 		return err
 	})
-	if errors.Is(err, ErrTooMany) {
-		return 0, err
-	}
 	if err != nil {
+		// The blob is this post's alone (see putPost).
+		if derr := s.deps.Blobs.Delete(ref); derr != nil {
+			s.log.Error("lists: deleting the blob of a refused post", "err", derr)
+		}
+		if errors.Is(err, ErrTooMany) {
+			return 0, err
+		}
 		return 0, fmt.Errorf("lists: post: %w", err)
 	}
 	s.log.Info("lists: post received", "list", l.Address, "post", id)
@@ -176,7 +184,7 @@ func (s *Service) decide(ctx context.Context, actor string, postID int64, approv
 			return cmpErr(err, ErrNoPost)
 		}
 		if !approve {
-			if _, err := tx.ExecContext(ctx, `UPDATE list_posts SET raw = x'' WHERE id = ?`, postID); err != nil {
+			if err := trashPost(ctx, tx, postID); err != nil {
 				return err
 			}
 		}
@@ -194,9 +202,13 @@ func (s *Service) decide(ctx context.Context, actor string, postID int64, approv
 		}
 		return fmt.Errorf("lists: decide: %w", err)
 	}
-	if approve {
-		s.notify()
+	if !approve {
+		if err := s.emptyTrash(ctx); err != nil {
+			s.log.Warn("lists: emptying the trash", "err", err) // the next turn of Run does
+		}
+		return nil
 	}
+	s.notify()
 	return nil
 }
 
@@ -234,8 +246,9 @@ func (s *Service) Posts(ctx context.Context, listID int64, state string, limit i
 func (s *Service) Post(ctx context.Context, listID, postID int64) (Post, error) {
 	var p Post
 	var created int64
-	err := s.deps.DB.QueryRowContext(ctx, `SELECT id, list_id, state, author, subject, created_at, decided_by, raw FROM list_posts WHERE id = ? AND list_id = ?`, postID, listID).
-		Scan(&p.ID, &p.ListID, &p.State, &p.Author, &p.Subject, &created, &p.DecidedBy, &p.Raw)
+	var ref string
+	err := s.deps.DB.QueryRowContext(ctx, `SELECT id, list_id, state, author, subject, created_at, decided_by, blob_ref FROM list_posts WHERE id = ? AND list_id = ?`, postID, listID).
+		Scan(&p.ID, &p.ListID, &p.State, &p.Author, &p.Subject, &created, &p.DecidedBy, &ref)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Post{}, ErrNoPost
 	}
@@ -243,6 +256,9 @@ func (s *Service) Post(ctx context.Context, listID, postID int64) (Post, error) 
 		return Post{}, fmt.Errorf("lists: post: %w", err)
 	}
 	p.Created = time.Unix(created, 0)
+	if p.Raw, err = s.readPost(ref); err != nil {
+		return Post{}, err
+	}
 	return p, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/caucus-org/caucus/auth/authtest"
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/ui"
 	iweb "github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/lists"
@@ -73,8 +74,12 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{a: a, sent: &sender{msgs: map[string][]byte{}}}
+	blobs, err := blob.OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.svc, err = lists.New(lists.Config{Domains: []string{"example-party.org"}, BaseURL: "https://mail.example-party.org", Key: bytes.Repeat([]byte{9}, 32)},
-		lists.Deps{DB: a.DB, Auth: a.Auth, Sender: e.sent, Log: log, Now: a.Clock.Now})
+		lists.Deps{DB: a.DB, Auth: a.Auth, Sender: e.sent, Blobs: blobs, Log: log, Now: a.Clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
