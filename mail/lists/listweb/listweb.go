@@ -12,9 +12,11 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,7 +120,7 @@ type page struct {
 	ui.Base
 	List    lists.List
 	Address string
-	Query   string // the signed link's query, for the form's action
+	Action  template.URL // the form's action: the signed link, rebuilt from its checked values
 	Done    bool
 	Posts   []lists.Post
 	Post    *shownPost
@@ -153,6 +155,14 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, code int, titl
 	h.render(w, r, code, "message", page{Base: b})
 }
 
+// signedURL is a signed link's path with its query encoded anew from its
+// values (the page's form posts to it): html/template would escape a
+// query taken as it came as one opaque component.
+func signedURL(path string, listID int64, addr, tok string) template.URL {
+	v := url.Values{"l": {strconv.FormatInt(listID, 10)}, "a": {addr}, "t": {tok}}
+	return template.URL(path + "?" + v.Encode())
+}
+
 // signed reads a signed link's list and address.
 func (h *Handler) signed(r *http.Request) (lists.List, string, string, bool) {
 	q := r.URL.Query()
@@ -174,7 +184,7 @@ func (h *Handler) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, _ := h.base(r, i18n.Key("lists.web.unsub.title"))
-	h.render(w, r, http.StatusOK, "unsubscribe", page{Base: b, List: l, Address: addr, Query: r.URL.RawQuery})
+	h.render(w, r, http.StatusOK, "unsubscribe", page{Base: b, List: l, Address: addr, Action: signedURL("/mail/lists/unsubscribe", l.ID, addr, tok)})
 }
 
 // unsubscribe is the one-click POST of RFC 8058 section 3.2: the
@@ -200,13 +210,13 @@ func (h *Handler) unsubscribe(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request) {
-	l, addr, _, ok := h.signed(r)
+	l, addr, tok, ok := h.signed(r)
 	if !ok {
 		h.message(w, r, http.StatusNotFound, i18n.Key("lists.web.badlink.title"), i18n.Key("lists.web.badlink.text"))
 		return
 	}
 	b, _ := h.base(r, i18n.Key("lists.web.confirm.title"))
-	h.render(w, r, http.StatusOK, "confirm", page{Base: b, List: l, Address: addr, Query: r.URL.RawQuery})
+	h.render(w, r, http.StatusOK, "confirm", page{Base: b, List: l, Address: addr, Action: signedURL("/mail/lists/confirm", l.ID, addr, tok)})
 }
 
 func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {

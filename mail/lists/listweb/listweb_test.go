@@ -3,6 +3,7 @@ package listweb
 import (
 	"bytes"
 	"context"
+	"html"
 	"io"
 	"log/slog"
 	"mime/quotedprintable"
@@ -206,6 +207,12 @@ func TestOneClickUnsubscribe(t *testing.T) {
 	if st := e.state(t, "anna@example-party.org"); st != "" {
 		t.Fatalf("a tampered link unsubscribed anna: %q", st)
 	}
+	// The page's button posts the form to the same link.
+	page := e.do(t, nil, e.req(t, "GET", path, ""))
+	action := regexp.MustCompile(`action="([^"]+)"`).FindStringSubmatch(page.body)
+	if action == nil || !sameLink(t, html.UnescapeString(action[1]), path) {
+		t.Fatalf("the button posts to %q, want %q", action, path)
+	}
 	if r := e.do(t, nil, e.req(t, "POST", path, "List-Unsubscribe=One-Click")); r.code != http.StatusOK || !strings.Contains(r.body, `id="done"`) {
 		t.Fatalf("one-click POST: %d %s", r.code, r.body)
 	}
@@ -275,10 +282,15 @@ func TestSubscribeForm(t *testing.T) {
 	if err != nil || link == nil {
 		t.Fatalf("no confirmation link")
 	}
-	if r := e.do(t, nil, e.req(t, "GET", u.RequestURI(), "")); r.code != http.StatusOK || e.state(t, "sup@outside.example") != lists.StatePending {
+	r = e.do(t, nil, e.req(t, "GET", u.RequestURI(), ""))
+	if r.code != http.StatusOK || e.state(t, "sup@outside.example") != lists.StatePending {
 		t.Fatalf("GET of the confirmation link: %d, state %s", r.code, e.state(t, "sup@outside.example"))
 	}
-	if r := e.do(t, nil, e.req(t, "POST", u.RequestURI(), "")); r.code != http.StatusOK || !strings.Contains(r.body, `id="done"`) {
+	action := regexp.MustCompile(`action="([^"]+)"`).FindStringSubmatch(r.body)
+	if action == nil {
+		t.Fatalf("no form on the confirmation page: %s", r.body)
+	}
+	if r := e.do(t, nil, e.req(t, "POST", html.UnescapeString(action[1]), "")); r.code != http.StatusOK || !strings.Contains(r.body, `id="done"`) {
 		t.Fatalf("confirm: %d %s", r.code, r.body)
 	}
 	if st := e.state(t, "sup@outside.example"); st != lists.StateActive {
@@ -294,4 +306,15 @@ func TestSubscribeForm(t *testing.T) {
 	if code != http.StatusTooManyRequests {
 		t.Errorf("request over the daily limit: %d, want 429", code)
 	}
+}
+
+// sameLink reports whether two links have the same path and query values.
+func sameLink(t *testing.T, a, b string) bool {
+	t.Helper()
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return ua.Path == ub.Path && ua.Query().Encode() == ub.Query().Encode()
 }
