@@ -3,9 +3,11 @@
 // offboarding of departed staff with a report of every step, suspension,
 // the dashboard (factors, last sign-in, expiry, storage, mail queue,
 // certificate, backup and DNS checks), the audit log with its chain check,
-// the mbox exports, role mailboxes (press@, info@), incident mode, and the "set up your phone" page. Every
-// action needs a recent step-up with a passkey or security key and is
-// written to the audit log with the admin's name.
+// the mbox exports, role mailboxes (press@, info@), campaign cohorts,
+// incident mode, the mailing lists (posts waiting for approval,
+// subscribers with their consent and bounces), and the "set up your phone"
+// page. Every action needs a recent step-up with a passkey or security key
+// and is written to the audit log with the admin's name.
 //
 // The pages are HTTP only: each action calls the plain function of package
 // admin that `caucus admin` (package admin/ctl) calls too.
@@ -60,6 +62,7 @@ type Deps struct {
 	Phish      Phish           // nil: no phishing reports page
 	Messages   Messages        // nil: "Who had this?" finds no messages
 	Diaries    GroupDiaries    // nil: no switch of group calendars and address books
+	Lists      Lists           // nil: no mailing lists pages
 	Log        *slog.Logger
 }
 
@@ -116,6 +119,11 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	}
 	for pattern, fn := range h.incidentRoutes() {
 		handle(pattern, fn)
+	}
+	if h.d.Lists != nil {
+		for pattern, fn := range h.listRoutes() {
+			handle(pattern, fn)
+		}
 	}
 	if h.d.Imports != nil {
 		for pattern, fn := range h.importRoutes() {
@@ -202,6 +210,7 @@ type page struct {
 	Roles     *rolesView    // the role mailboxes (roles.go)
 	Cohorts   *cohortsView  // the campaign cohorts
 	Emergency *incidentView // incident mode's page
+	Lists     *listsView    // the mailing lists
 }
 
 type mailUsage struct {

@@ -122,3 +122,26 @@ func FuzzParseDSN(f *testing.F) {
 		}
 	})
 }
+
+// TestParseDSNLimits: a notification with more recipient blocks than
+// maxDSNRcpts is read up to the limit, and a field longer than
+// maxDSNField is cut.
+func TestParseDSNLimits(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n")
+	for i := range maxDSNRcpts + 10 {
+		fmt.Fprintf(&b, "\r\nFinal-Recipient: rfc822; r%d@x.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; %s\r\n", i, strings.Repeat("d", 2*maxDSNField))
+	}
+	b.WriteString("--x--\r\n")
+	got, err := ParseDSN([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != maxDSNRcpts {
+		t.Errorf("%d recipients, want %d", len(got), maxDSNRcpts)
+	}
+	if len(got[0].Diagnostic) != maxDSNField {
+		t.Errorf("diagnostic of %d bytes, want %d", len(got[0].Diagnostic), maxDSNField)
+	}
+}

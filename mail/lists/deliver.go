@@ -2,19 +2,29 @@ package lists
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"mime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caucus-org/caucus/mail/message"
+	"github.com/caucus-org/caucus/mail/queue"
+	"github.com/caucus-org/caucus/mail/route"
+	"github.com/caucus-org/caucus/mail/store"
 )
 
-// batch is how many outbox rows Run sends per turn.
-const batch = 200
+// batch is how many outbox rows SendPending sends per call, and senders
+// how many copies it hands to mail/submit at once: signing and the
+// queue's durable writes overlap, and a crash repeats at most one batch.
+const (
+	batch   = 64
+	senders = 8
+)
 
 // notify wakes Run.
 func (s *Service) notify() {
@@ -25,12 +35,16 @@ func (s *Service) notify() {
 }
 
 // Run sends approved posts until ctx ends: each outbox row becomes one
-// copy handed to mail/submit's bulk path, and the row goes once the copy
-// is handed over (after a crash between the two, that one recipient gets
-// the post twice, never none). It looks again when a post is approved and
-// every 30 seconds.
+// copy handed to mail/submit's bulk path, and the rows of a batch go once
+// their copies are handed over (after a crash between the two, the
+// recipients of that one batch get the post twice, never none). It looks again when a post is approved and
+// every 30 seconds; a copy that could not be handed over (other than to
+// an address that takes no mail, which is dropped) is tried again then.
 func (s *Service) Run(ctx context.Context) {
 	for {
+		if err := s.emptyTrash(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("lists: emptying the trash", "err", err)
+		}
 		n, err := s.SendPending(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("lists: sending", "err", err)
@@ -56,44 +70,91 @@ type outRow struct {
 	address       string
 }
 
-// SendPending sends up to one batch of the outbox and returns how many
-// copies it handed over; posts whose outbox is empty become sent.
+// SendPending sends up to one batch of the outbox, senders copies at a
+// time, and returns how many it handed over; the rows of those go in one
+// statement, and posts whose outbox is empty become sent. It stops at
+// the first copy that could not be handed over for a reason other than
+// the address (see sendCopy).
 func (s *Service) SendPending(ctx context.Context) (int, error) {
+	todo, err := s.outbox(ctx)
+	if err != nil {
+		return 0, err
+	}
+	posts := map[int64]*prepared{}
+	for _, r := range todo {
+		if posts[r.post] == nil {
+			if posts[r.post], err = s.prepare(ctx, r.post); err != nil {
+				return 0, err
+			}
+		}
+	}
+	var (
+		mu       sync.Mutex
+		done     []any
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	next := make(chan outRow)
+	for range senders {
+		wg.Go(func() {
+			for r := range next {
+				err := s.sendCopy(ctx, posts[r.post], r)
+				mu.Lock()
+				if err != nil {
+					firstErr = cmp.Or(firstErr, err)
+				} else {
+					done = append(done, r.id)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, r := range todo {
+		mu.Lock()
+		stop := firstErr != nil
+		mu.Unlock()
+		if stop {
+			break
+		}
+		next <- r
+	}
+	close(next)
+	wg.Wait()
+	if len(done) > 0 {
+		q := `DELETE FROM list_outbox WHERE id IN (?` + strings.Repeat(`, ?`, len(done)-1) + `)`
+		if _, err := s.deps.DB.ExecContext(ctx, q, done...); err != nil {
+			return 0, fmt.Errorf("lists: outbox: %w", err)
+		}
+	}
+	if firstErr != nil {
+		return len(done), firstErr
+	}
+	return len(done), s.finishPosts(ctx)
+}
+
+// outbox reads up to one batch of outbox rows, oldest first.
+func (s *Service) outbox(ctx context.Context) ([]outRow, error) {
 	rows, err := s.deps.DB.QueryContext(ctx, `SELECT id, post_id, address, sub_id FROM list_outbox ORDER BY id LIMIT ?`, batch)
 	if err != nil {
-		return 0, fmt.Errorf("lists: outbox: %w", err)
+		return nil, fmt.Errorf("lists: outbox: %w", err)
 	}
+	defer rows.Close()
 	var todo []outRow
 	for rows.Next() {
 		var r outRow
 		if err := rows.Scan(&r.id, &r.post, &r.address, &r.sub); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("lists: outbox: %w", err)
+			return nil, fmt.Errorf("lists: outbox: %w", err)
 		}
 		todo = append(todo, r)
 	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return 0, fmt.Errorf("lists: outbox: %w", err)
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("lists: outbox: %w", err)
 	}
-	posts := map[int64]*prepared{}
-	sent := 0
-	for _, r := range todo {
-		p := posts[r.post]
-		if p == nil {
-			if p, err = s.prepare(ctx, r.post); err != nil {
-				return sent, err
-			}
-			posts[r.post] = p
-		}
-		if err := s.sendCopy(ctx, p, r); err != nil {
-			return sent, err
-		}
-		sent++
-	}
-	return sent, s.finishPosts(ctx)
+	return todo, nil
 }
 
-// sendCopy sends one recipient's copy and takes its row out.
+// sendCopy hands one recipient's copy to mail/submit. A copy to an
+// address that cannot take it counts as handed over.
 func (s *Service) sendCopy(ctx context.Context, p *prepared, r outRow) error {
 	local, domain := p.list.local()
 	from := local + "+owner@" + domain
@@ -101,15 +162,17 @@ func (s *Service) sendCopy(ctx context.Context, p *prepared, r outRow) error {
 		from = local + "+" + s.verpTag(p.list.ID, r.sub) + "@" + domain
 	}
 	msg := p.copyFor(s.UnsubscribeURL(p.list.ID, r.address))
-	if err := s.deps.Sender.SendBulk(ctx, from, []string{r.address}, msg); err != nil {
-		// A bad address must not stop the list: it is logged, dropped.
+	err := s.deps.Sender.SendBulk(ctx, from, []string{r.address}, msg)
+	switch {
+	case errors.Is(err, queue.ErrBadAddress), errors.Is(err, route.ErrUnknown),
+		errors.Is(err, store.ErrQuota), errors.Is(err, store.ErrTooLarge):
+		// An address that cannot take this copy (a member who left
+		// since the approval, a full mailbox) must not hold up the
+		// list: logged, dropped.
 		s.log.Warn("lists: a copy was not sent", "list", p.list.Address, "post", r.post, "err", err)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-	}
-	if _, err := s.deps.DB.ExecContext(ctx, `DELETE FROM list_outbox WHERE id = ?`, r.id); err != nil {
-		return fmt.Errorf("lists: outbox: %w", err)
+	case err != nil:
+		// Anything else (a full disk) is tried again in the next turn.
+		return fmt.Errorf("lists: sending a copy of post %d: %w", r.post, err)
 	}
 	return nil
 }
@@ -141,9 +204,13 @@ var dropFields = []string{"DKIM-Signature", "Return-Path", "List-Id", "List-Unsu
 // prepare reads a post and builds its copy's fixed part.
 func (s *Service) prepare(ctx context.Context, postID int64) (*prepared, error) {
 	var listID int64
-	var raw []byte
-	if err := s.deps.DB.QueryRowContext(ctx, `SELECT list_id, raw FROM list_posts WHERE id = ?`, postID).Scan(&listID, &raw); err != nil {
+	var ref string
+	if err := s.deps.DB.QueryRowContext(ctx, `SELECT list_id, blob_ref FROM list_posts WHERE id = ?`, postID).Scan(&listID, &ref); err != nil {
 		return nil, fmt.Errorf("lists: post %d: %w", postID, err)
+	}
+	raw, err := s.readPost(ref)
+	if err != nil {
+		return nil, err
 	}
 	l, err := s.Get(ctx, listID)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/authtest"
+	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/mail/route"
 )
 
@@ -25,11 +26,17 @@ type sent struct {
 type fakeSender struct {
 	mu   sync.Mutex
 	msgs []sent
+	fail func(to string) error // nil: every copy is taken
 }
 
 func (f *fakeSender) SendBulk(_ context.Context, from string, to []string, msg []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.fail != nil {
+		if err := f.fail(to[0]); err != nil {
+			return err
+		}
+	}
 	f.msgs = append(f.msgs, sent{from, to, bytes.Clone(msg), true})
 	return nil
 }
@@ -59,6 +66,7 @@ type fixture struct {
 	anna   *authtest.User
 	bob    *authtest.User
 	list   int64
+	blobs  *blob.Dir
 }
 
 func newFixture(t *testing.T, open bool) *fixture {
@@ -73,12 +81,16 @@ func newFixture(t *testing.T, open bool) *fixture {
 			t.Fatal(err)
 		}
 	}
-	svc, err := New(Config{Domains: []string{"example-party.org"}, BaseURL: "https://mail.example-party.org", Key: bytes.Repeat([]byte{7}, 32)},
-		Deps{DB: env.DB, Auth: env.Auth, Sender: f.sender, Now: env.Clock.Now})
+	blobs, err := blob.OpenDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.svc = svc
+	svc, err := New(Config{Domains: []string{"example-party.org"}, BaseURL: "https://mail.example-party.org", Key: bytes.Repeat([]byte{7}, 32)},
+		Deps{DB: env.DB, Auth: env.Auth, Sender: f.sender, Blobs: blobs, Now: env.Clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc, f.blobs = svc, blobs
 	f.list, err = svc.Create(ctx, "admin@example-party.org", List{Address: "news@example-party.org", Name: "Party News", Group: "members", Open: open, Moderators: []string{"anna@example-party.org"}})
 	if err != nil {
 		t.Fatal(err)

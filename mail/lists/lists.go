@@ -29,21 +29,21 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/mail/route"
 )
 
 // Errors.
 var (
-	ErrNotFound  = errors.New("lists: no such list")
-	ErrNoPost    = errors.New("lists: no such waiting post")
-	ErrBadList   = errors.New("lists: invalid list")
-	ErrBadToken  = errors.New("lists: invalid or expired link")
-	ErrTooLarge  = errors.New("lists: post too large")
-	ErrTooMany   = errors.New("lists: too many posts waiting")
-	ErrNotMember = errors.New("lists: not a member of the list")
-	ErrClosed    = errors.New("lists: the list takes no outside subscribers")
-	ErrTooSoon   = errors.New("lists: a confirmation was sent to this address recently")
+	ErrNotFound = errors.New("lists: no such list")
+	ErrNoPost   = errors.New("lists: no such waiting post")
+	ErrBadList  = errors.New("lists: invalid list")
+	ErrBadToken = errors.New("lists: invalid or expired link")
+	ErrTooLarge = errors.New("lists: post too large")
+	ErrTooMany  = errors.New("lists: too many posts waiting")
+	ErrClosed   = errors.New("lists: the list takes no outside subscribers")
+	ErrTooSoon  = errors.New("lists: a confirmation was sent to this address recently")
 )
 
 // Limits.
@@ -84,6 +84,9 @@ type Config struct {
 	Domains []string // the party's mail domains; list addresses live there
 	BaseURL string   // "https://mail.example-party.org", for the links in the header
 	Key     []byte   // at least 32 bytes: signs unsubscription, confirmation and VERP tokens
+	// Language is the party's, for the confirmation mail of a request
+	// that names none; "": English.
+	Language string
 }
 
 // Directory says whether an address is taken by an account, an alias
@@ -97,7 +100,8 @@ type Deps struct {
 	DB     *db.DB
 	Auth   *auth.Service
 	Sender Sender
-	Dir    Directory // nil: only other lists' addresses are checked
+	Blobs  blob.Store // the lists' own blob store: the posts' text
+	Dir    Directory  // nil: only other lists' addresses are checked
 	Log    *slog.Logger
 	Now    func() time.Time
 }
@@ -108,12 +112,17 @@ type Service struct {
 	deps Deps
 	log  *slog.Logger
 	wake chan struct{}
+	// maxWaiting is MaxWaiting, lower in tests.
+	maxWaiting int
 }
 
 // New builds the service.
 func New(cfg Config, d Deps) (*Service, error) {
 	if len(cfg.Key) < 32 {
 		return nil, errors.New("lists: key shorter than 32 bytes")
+	}
+	if d.Blobs == nil {
+		return nil, errors.New("lists: no blob store")
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
@@ -125,7 +134,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		cfg.Domains[i] = strings.ToLower(x)
 	}
 	cfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
-	return &Service{cfg: cfg, deps: d, log: d.Log, wake: make(chan struct{}, 1)}, nil
+	return &Service{cfg: cfg, deps: d, log: d.Log, wake: make(chan struct{}, 1), maxWaiting: MaxWaiting}, nil
 }
 
 // List is a mailing list.

@@ -1,14 +1,23 @@
 package lists
 
 import (
+	"bytes"
 	"errors"
-
-	"github.com/caucus-org/caucus/mail/route"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime/quotedprintable"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/mail/route"
+	"github.com/caucus-org/caucus/mail/store"
+	"github.com/caucus-org/caucus/mail/submit"
 )
 
 // TestModeratedPostDelivered: an outside post waits, sends nothing until
@@ -175,20 +184,25 @@ func TestDoubleOptIn(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, true)
 	ctx := t.Context()
-	if err := f.svc.RequestSubscription(ctx, f.list, "new@outside.example", "198.51.100.7"); err != nil {
+	if err := f.svc.RequestSubscription(ctx, f.list, "new@outside.example", "198.51.100.7", "it"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.RequestSubscription(ctx, f.list, "new@outside.example", "198.51.100.7"); !errors.Is(err, ErrTooSoon) {
+	if err := f.svc.RequestSubscription(ctx, f.list, "new@outside.example", "198.51.100.7", "it"); !errors.Is(err, ErrTooSoon) {
 		t.Errorf("second request: %v, want ErrTooSoon", err)
 	}
 	mails := f.sender.take()
 	if len(mails) != 1 || mails[0].to[0] != "new@outside.example" || mails[0].bulk {
 		t.Fatalf("confirmation mails = %+v", mails)
 	}
-	link := regexp.MustCompile(`https://\S+/mail/lists/confirm\?\S+`).Find(mails[0].msg)
+	m := parse(t, mails[0].msg)
+	if m.Header.Get("Content-Language") != "it" || !strings.Contains(m.Header.Get("Subject"), "Conferma") {
+		t.Errorf("confirmation not in the form's language: %q %q", m.Header.Get("Content-Language"), m.Header.Get("Subject"))
+	}
+	body, _ := io.ReadAll(quotedprintable.NewReader(m.Body))
+	link := regexp.MustCompile(`https://\S+/mail/lists/confirm\?\S+`).Find(body)
 	u, err := url.Parse(string(link))
 	if err != nil || link == nil {
-		t.Fatalf("no link in %s", mails[0].msg)
+		t.Fatalf("no link in %s", body)
 	}
 	q := u.Query()
 	if err := f.svc.Confirm(ctx, f.list, q.Get("a"), q.Get("t")+"x", "198.51.100.7"); !errors.Is(err, ErrBadToken) {
@@ -212,8 +226,13 @@ func TestDoubleOptIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.RequestSubscription(ctx, closed, "new@outside.example", "198.51.100.7"); !errors.Is(err, ErrClosed) {
+	if err := f.svc.RequestSubscription(ctx, closed, "new@outside.example", "198.51.100.7", ""); !errors.Is(err, ErrClosed) {
 		t.Errorf("closed list: %v", err)
+	}
+	for _, addr := range []string{"board@example-party.org", "News+x@example-party.org", "not an address", "a@b@c"} {
+		if err := f.svc.Subscribe(ctx, "admin", f.list, addr, SourceAdmin, ""); !errors.Is(err, ErrBadList) {
+			t.Errorf("Subscribe(%q) = %v, want ErrBadList", addr, err)
+		}
 	}
 }
 
@@ -259,5 +278,168 @@ func TestArchiveMembersOnly(t *testing.T) {
 		if ok, err := f.svc.IsMember(ctx, l, a); err != nil || ok != tc.want {
 			t.Errorf("IsMember(%s) = %v, %v; want %v", tc.login, ok, err, tc.want)
 		}
+	}
+}
+
+// TestSendFailures: a copy to an address that takes no mail, or to a full
+// mailbox, is dropped and the others go; a copy the queue could not take now stays in the
+// outbox and goes at the next turn.
+func TestSendFailures(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, false)
+	ctx := t.Context()
+	f.svc.Subscribe(ctx, "admin", f.list, "sup@outside.example", SourceAdmin, "")
+	cy := f.env.User(t, "cy@example-party.org", "member")
+	if err := f.env.Auth.AddToGroup(ctx, "", "members", cy.Account.ID); err != nil {
+		t.Fatal(err)
+	}
+	full := true
+	f.sender.fail = func(to string) error {
+		switch {
+		case to == "bob@example-party.org":
+			return fmt.Errorf("submit: %w: bob has left", route.ErrUnknown)
+		case to == "cy@example-party.org":
+			return fmt.Errorf("submit: deliver: %w: 1.2 GB of 1 GB used", store.ErrQuota)
+		case to == "sup@outside.example" && full:
+			return errors.New("queue: enqueue: no space left on device")
+		}
+		return nil
+	}
+	f.svc.Accept(ctx, Inbound{Rcpt: "news@example-party.org", From: "anna@example-party.org", Login: "anna@example-party.org", Msg: post("anna@example-party.org", "x")})
+	if _, err := f.svc.SendPending(ctx); err == nil {
+		t.Fatal("a copy the queue refused for now was reported sent")
+	}
+	full = false
+	if _, err := f.svc.SendPending(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := byRcpt(t, f.sender.take())
+	if len(got) != 2 || got["anna@example-party.org"].msg == nil || got["sup@outside.example"].msg == nil {
+		t.Errorf("copies to %v, want anna and sup once each", slices.Collect(mapKeys(got)))
+	}
+	if n, _ := f.svc.SendPending(ctx); n != 0 {
+		t.Errorf("%d copies left in the outbox", n)
+	}
+	if sent, _ := f.svc.Posts(ctx, f.list, PostSent, 10); len(sent) != 1 {
+		t.Errorf("post not marked sent")
+	}
+}
+
+// TestLimits: a post over MaxPost is refused, and so is one more post
+// when the list has maxWaiting waiting.
+func TestLimits(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, false)
+	ctx := t.Context()
+	big := append(post("eve@elsewhere.example", "big"), strings.Repeat("x", MaxPost)...)
+	err := f.svc.Accept(ctx, Inbound{Rcpt: "news@example-party.org", From: "eve@elsewhere.example", Msg: big})
+	var se *submit.Error
+	if !errors.Is(err, ErrTooLarge) || !errors.As(err, &se) || se.Code != 552 {
+		t.Errorf("a post of %d bytes: %v, want ErrTooLarge answered 552", len(big), err)
+	}
+	f.svc.maxWaiting = 3
+	for i := range 4 {
+		err := f.svc.Accept(ctx, Inbound{Rcpt: "news@example-party.org", From: "eve@elsewhere.example", Msg: post("eve@elsewhere.example", "spam")})
+		if want := i == 3; errors.Is(err, ErrTooMany) != want || want && (!errors.As(err, &se) || se.Code != 452) {
+			t.Errorf("post %d: %v", i+1, err)
+		}
+	}
+	if waiting, _ := f.svc.Posts(ctx, f.list, PostWaiting, 10); len(waiting) != 3 {
+		t.Errorf("%d waiting, want 3", len(waiting))
+	}
+}
+
+// TestForget: an address forgotten leaves no row (consent, bounces) and
+// gets no more copies; forgetting an address not on the list fails.
+func TestForget(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, false)
+	ctx := t.Context()
+	f.svc.Subscribe(ctx, "admin", f.list, "sup@outside.example", SourceAdmin, "met at the rally")
+	if err := f.svc.Forget(ctx, "admin", f.list, "Sup@Outside.example"); err != nil {
+		t.Fatal(err)
+	}
+	if subs, _ := f.svc.Subscribers(ctx, f.list); len(subs) != 0 {
+		t.Errorf("rows left: %+v", subs)
+	}
+	if err := f.svc.Forget(ctx, "admin", f.list, "sup@outside.example"); !errors.Is(err, ErrBadList) {
+		t.Errorf("second Forget: %v", err)
+	}
+	f.svc.Accept(ctx, Inbound{Rcpt: "news@example-party.org", From: "anna@example-party.org", Login: "anna@example-party.org", Msg: post("anna@example-party.org", "x")})
+	f.svc.SendPending(ctx)
+	if _, ok := byRcpt(t, f.sender.take())["sup@outside.example"]; ok {
+		t.Error("a forgotten address got a copy")
+	}
+}
+
+// TestConfirmExpires: a confirmation link older than confirmValid does
+// nothing; a day after a request the address may ask again, and only the
+// newest link counts.
+func TestConfirmExpires(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, true)
+	ctx := t.Context()
+	ask := func() string {
+		t.Helper()
+		if err := f.svc.RequestSubscription(ctx, f.list, "new@outside.example", "198.51.100.7", ""); err != nil {
+			t.Fatal(err)
+		}
+		var requested int64
+		if err := f.env.DB.QueryRowContext(ctx, `SELECT requested_at FROM list_subscribers WHERE address = 'new@outside.example'`).Scan(&requested); err != nil {
+			t.Fatal(err)
+		}
+		return f.svc.confirmToken(f.list, "new@outside.example", requested)
+	}
+	old := ask()
+	f.env.Clock.Advance(confirmEvery + time.Minute)
+	newer := ask()
+	if err := f.svc.Confirm(ctx, f.list, "new@outside.example", old, "x"); !errors.Is(err, ErrBadToken) {
+		t.Errorf("the replaced link: %v", err)
+	}
+	f.env.Clock.Advance(confirmValid + time.Minute)
+	if err := f.svc.Confirm(ctx, f.list, "new@outside.example", newer, "x"); !errors.Is(err, ErrBadToken) {
+		t.Errorf("the expired link: %v", err)
+	}
+	if err := f.svc.Confirm(ctx, f.list, "new@outside.example", ask(), "x"); err != nil {
+		t.Errorf("a fresh link: %v", err)
+	}
+}
+
+// TestPostBlobs: a post's text is a blob of its own (two equal posts, two
+// blobs); rejecting one deletes its blob, and the other's stays and is
+// what the archive reads.
+func TestPostBlobs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, false)
+	ctx := t.Context()
+	count := func() int {
+		n := 0
+		f.blobs.Walk(func(blob.Ref, fs.FileInfo) error { n++; return nil })
+		return n
+	}
+	msg := post("Eve <eve@elsewhere.example>", "Same")
+	for range 2 {
+		if err := f.svc.Accept(ctx, Inbound{Rcpt: "news@example-party.org", From: "eve@elsewhere.example", Msg: msg}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("%d blobs for two posts, want 2", n)
+	}
+	waiting, _ := f.svc.Posts(ctx, f.list, PostWaiting, 10)
+	if err := f.svc.Reject(ctx, "anna@example-party.org", waiting[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Approve(ctx, "anna@example-party.org", waiting[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("%d blobs after rejecting one post, want 1", n)
+	}
+	if p, err := f.svc.Post(ctx, f.list, waiting[0].ID); err != nil || p.Raw != nil || p.State != PostRejected {
+		t.Errorf("rejected post: %+v, %v", p, err)
+	}
+	if p, err := f.svc.Post(ctx, f.list, waiting[1].ID); err != nil || !bytes.Equal(p.Raw, msg) {
+		t.Errorf("approved post's text: %q, %v", p.Raw, err)
 	}
 }

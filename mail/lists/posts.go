@@ -10,6 +10,7 @@ import (
 
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/mail/message"
+	"github.com/caucus-org/caucus/mail/submit"
 )
 
 // Post states.
@@ -61,7 +62,7 @@ func (s *Service) Accept(ctx context.Context, in Inbound) error {
 		return nil
 	}
 	if len(in.Msg) > MaxPost {
-		return ErrTooLarge
+		return refusal(ErrTooLarge, 552, [3]int{5, 3, 4}, submit.ErrTooLarge, "Message too large for the mailing list")
 	}
 	h, err := message.Parse(in.Msg)
 	if err != nil {
@@ -76,15 +77,17 @@ func (s *Service) Accept(ctx context.Context, in Inbound) error {
 	if err != nil {
 		return err
 	}
-	if direct {
-		id, err := s.insertPost(ctx, l, PostWaiting, author, subject, in.Msg)
-		if err != nil {
-			return err
-		}
-		return s.decide(ctx, in.Login, id, true)
+	id, err := s.insertPost(ctx, l, author, subject, in.Msg)
+	if err != nil || !direct {
+		return err
 	}
-	_, err = s.insertPost(ctx, l, PostWaiting, author, subject, in.Msg)
-	return err
+	return s.decide(ctx, in.Login, id, true)
+}
+
+// refusal is err carrying the SMTP reply mail/submit answers the sender
+// with (a *submit.Error of the kind given).
+func refusal(err error, code int, enh [3]int, kind error, text string) error {
+	return fmt.Errorf("%w: %w", err, &submit.Error{Code: code, Enhanced: enh, Message: text, Kind: kind})
 }
 
 // oneLine returns v on one line, at most n bytes.
@@ -96,19 +99,24 @@ func oneLine(v string, n int) string {
 	return strings.ToValidUTF8(v, "")
 }
 
-// insertPost stores a post, refusing when MaxWaiting wait already.
-func (s *Service) insertPost(ctx context.Context, l List, state, author, subject string, raw []byte) (int64, error) {
+// insertPost stores a waiting post, refusing when MaxWaiting wait
+// already.
+func (s *Service) insertPost(ctx context.Context, l List, author, subject string, raw []byte) (int64, error) {
+	ref, err := s.putPost(ctx, raw)
+	if err != nil {
+		return 0, err
+	}
 	var id int64
-	err := s.deps.DB.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.deps.DB.Tx(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM list_posts WHERE list_id = ? AND state = 'waiting'`, l.ID).Scan(&n); err != nil {
 			return err
 		}
-		if n >= MaxWaiting {
-			return ErrTooMany
+		if n >= s.maxWaiting {
+			return refusal(ErrTooMany, 452, [3]int{4, 2, 2}, submit.ErrMailboxFull, "The mailing list has too many posts waiting; try again later")
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO list_posts (list_id, state, author, subject, raw, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			l.ID, state, author, subject, raw, s.deps.Now().Unix())
+		res, err := tx.ExecContext(ctx, `INSERT INTO list_posts (list_id, state, author, subject, blob_ref, created_at) VALUES (?, 'waiting', ?, ?, ?, ?)`,
+			l.ID, author, subject, string(ref), s.deps.Now().Unix())
 		if err != nil {
 			return err
 		}
@@ -116,6 +124,13 @@ func (s *Service) insertPost(ctx context.Context, l List, state, author, subject
 		return err
 	})
 	if err != nil {
+		// The blob is this post's alone (see putPost).
+		if derr := s.deps.Blobs.Delete(ref); derr != nil {
+			s.log.Error("lists: deleting the blob of a refused post", "err", derr)
+		}
+		if errors.Is(err, ErrTooMany) {
+			return 0, err
+		}
 		return 0, fmt.Errorf("lists: post: %w", err)
 	}
 	s.log.Info("lists: post received", "list", l.Address, "post", id)
@@ -169,7 +184,7 @@ func (s *Service) decide(ctx context.Context, actor string, postID int64, approv
 			return cmpErr(err, ErrNoPost)
 		}
 		if !approve {
-			if _, err := tx.ExecContext(ctx, `UPDATE list_posts SET raw = x'' WHERE id = ?`, postID); err != nil {
+			if err := trashPost(ctx, tx, postID); err != nil {
 				return err
 			}
 		}
@@ -187,9 +202,13 @@ func (s *Service) decide(ctx context.Context, actor string, postID int64, approv
 		}
 		return fmt.Errorf("lists: decide: %w", err)
 	}
-	if approve {
-		s.notify()
+	if !approve {
+		if err := s.emptyTrash(ctx); err != nil {
+			s.log.Warn("lists: emptying the trash", "err", err) // the next turn of Run does
+		}
+		return nil
 	}
+	s.notify()
 	return nil
 }
 
@@ -227,8 +246,9 @@ func (s *Service) Posts(ctx context.Context, listID int64, state string, limit i
 func (s *Service) Post(ctx context.Context, listID, postID int64) (Post, error) {
 	var p Post
 	var created int64
-	err := s.deps.DB.QueryRowContext(ctx, `SELECT id, list_id, state, author, subject, created_at, decided_by, raw FROM list_posts WHERE id = ? AND list_id = ?`, postID, listID).
-		Scan(&p.ID, &p.ListID, &p.State, &p.Author, &p.Subject, &created, &p.DecidedBy, &p.Raw)
+	var ref string
+	err := s.deps.DB.QueryRowContext(ctx, `SELECT id, list_id, state, author, subject, created_at, decided_by, blob_ref FROM list_posts WHERE id = ? AND list_id = ?`, postID, listID).
+		Scan(&p.ID, &p.ListID, &p.State, &p.Author, &p.Subject, &created, &p.DecidedBy, &ref)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Post{}, ErrNoPost
 	}
@@ -236,6 +256,9 @@ func (s *Service) Post(ctx context.Context, listID, postID int64) (Post, error) 
 		return Post{}, fmt.Errorf("lists: post: %w", err)
 	}
 	p.Created = time.Unix(created, 0)
+	if p.Raw, err = s.readPost(ref); err != nil {
+		return Post{}, err
+	}
 	return p, nil
 }
 

@@ -12,7 +12,9 @@ import "github.com/caucus-org/caucus/internal/db"
 // unsubscribed (a group member's opt-out is such a row too) or suspended
 // (it bounced). Posts (list_posts) wait for a moderator
 // (list_moderators) unless a moderator sent them; an approved post's
-// recipients are copied into list_outbox, which the sender empties.
+// recipients are copied into list_outbox, which the sender empties. A
+// post's text is a blob (see putPost); a rejected post's goes through
+// list_trash.
 func Component() db.Component {
 	return db.Component{Name: "lists", Migrations: []db.Migration{{Version: 1, SQL: schemaV1}}}
 }
@@ -51,12 +53,15 @@ CREATE TABLE list_posts (
 	state       TEXT NOT NULL, -- waiting, sending, sent, rejected
 	author      TEXT NOT NULL, -- the From address
 	subject     TEXT NOT NULL,
-	raw         BLOB NOT NULL,
+	blob_ref    TEXT NOT NULL, -- the text in the lists' blob store; '' once rejected
 	created_at  INTEGER NOT NULL,
 	decided_by  TEXT NOT NULL DEFAULT '',
 	decided_at  INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX list_posts_state ON list_posts(list_id, state);
+CREATE TABLE list_trash (
+	blob_ref TEXT PRIMARY KEY
+);
 CREATE TABLE list_outbox (
 	id      INTEGER PRIMARY KEY,
 	post_id INTEGER NOT NULL REFERENCES list_posts(id) ON DELETE CASCADE,

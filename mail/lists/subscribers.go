@@ -1,18 +1,23 @@
 package lists
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
+	"mime/quotedprintable"
 	"net/mail"
 	"strings"
 	"time"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/i18n"
 )
 
 // Subscriber is an outside address on a list, or a group member's opt-out.
@@ -28,12 +33,18 @@ type Subscriber struct {
 	Updated       time.Time
 }
 
-// cleanAddress checks an outside address (RFC 5322 addr-spec).
-func cleanAddress(addr string) (string, error) {
+// cleanAddress checks a subscriber's address (RFC 5322 addr-spec); a
+// list's own address is none, or its copies would come back as posts.
+func (s *Service) cleanAddress(ctx context.Context, addr string) (string, error) {
 	addr = strings.ToLower(strings.TrimSpace(addr))
 	a, err := mail.ParseAddress("<" + addr + ">")
 	if err != nil || a.Address != addr || len(addr) > 254 || strings.ContainsAny(addr, "\r\n<>") {
 		return "", fmt.Errorf("%w: %q is not an address", ErrBadList, addr)
+	}
+	if isList, err := s.IsList(ctx, addr); err != nil {
+		return "", err
+	} else if isList {
+		return "", fmt.Errorf("%w: %q is a list", ErrBadList, addr)
 	}
 	return addr, nil
 }
@@ -50,7 +61,7 @@ func (s *Service) Subscribe(ctx context.Context, actor string, listID int64, add
 	if err != nil {
 		return err
 	}
-	addr, err := cleanAddress(address)
+	addr, err := s.cleanAddress(ctx, address)
 	if err != nil {
 		return err
 	}
@@ -80,11 +91,12 @@ func upsertActive(ctx context.Context, tx *sql.Tx, listID int64, addr, source, d
 
 // RequestSubscription is an outside person's request, from the list's
 // subscription form, to receive an open list's mail: it records the
-// request and mails the address a link that confirms it (double opt-in).
+// request and mails the address a link that confirms it (double opt-in),
+// in the language lang the person read the form in ("": the party's).
 // An address asked for in the last day gets no second mail (ErrTooSoon),
 // so the form cannot be used to flood someone; an address already active
 // gets none either, and the answer is the same.
-func (s *Service) RequestSubscription(ctx context.Context, listID int64, address, from string) error {
+func (s *Service) RequestSubscription(ctx context.Context, listID int64, address, from, lang string) error {
 	l, err := s.Get(ctx, listID)
 	if err != nil {
 		return err
@@ -92,7 +104,7 @@ func (s *Service) RequestSubscription(ctx context.Context, listID int64, address
 	if !l.Open {
 		return ErrClosed
 	}
-	addr, err := cleanAddress(address)
+	addr, err := s.cleanAddress(ctx, address)
 	if err != nil {
 		return err
 	}
@@ -116,29 +128,34 @@ func (s *Service) RequestSubscription(ctx context.Context, listID int64, address
 	if err != nil {
 		return fmt.Errorf("lists: request: %w", err)
 	}
-	msg := s.confirmMessage(l, addr, s.confirmURL(listID, addr, now.Unix()))
+	msg := s.confirmMessage(l, addr, s.confirmURL(listID, addr, now.Unix()), lang)
 	local, domain := l.local()
 	return s.deps.Sender.Send(ctx, local+"+owner@"+domain, []string{addr}, msg)
 }
 
-// confirmMessage is the mail asking addr to confirm. It is in English
-// and the party's words are the list's name: the person is not a member
-// and has no language setting yet.
-func (s *Service) confirmMessage(l List, addr, link string) []byte {
-	id := make([]byte, 12)
-	rand.Read(id)
+// confirmMessage is the mail asking addr to confirm, in the language the
+// person used on the form (lang), quoted-printable.
+func (s *Service) confirmMessage(l List, addr, link, lang string) []byte {
+	loc := i18n.Builtin().Localizer(cmp.Or(lang, s.cfg.Language), time.UTC)
 	_, domain := l.local()
-	var b strings.Builder
-	fmt.Fprintf(&b, "From: %q <%s>\r\n", l.Name, l.Address)
-	fmt.Fprintf(&b, "To: <%s>\r\n", addr)
-	fmt.Fprintf(&b, "Subject: Confirm your subscription to %s\r\n", l.Name)
-	fmt.Fprintf(&b, "Date: %s\r\n", s.deps.Now().Format(time.RFC1123Z))
-	fmt.Fprintf(&b, "Message-ID: <%s@%s>\r\n", hex.EncodeToString(id), domain)
-	b.WriteString("Auto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
-	fmt.Fprintf(&b, "Someone, probably you, asked for %s to receive the mail of %s <%s>.\r\n\r\n", addr, l.Name, l.Address)
-	b.WriteString("To confirm, open this link and press the button on the page:\r\n\r\n" + link + "\r\n\r\n")
-	b.WriteString("If you did not ask for it, ignore this message: nothing will be sent to you.\r\n")
-	return []byte(b.String())
+	var b bytes.Buffer
+	h := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
+	h("From", phrase(l.Name)+" <"+l.Address+">")
+	h("To", "<"+addr+">")
+	h("Subject", mime.QEncoding.Encode("utf-8", loc.T("lists.mail.confirm.subject", "list", l.Name)))
+	h("Date", s.deps.Now().Format(time.RFC1123Z))
+	h("Message-ID", "<confirm."+rand.Text()+"@"+domain+">")
+	h("Auto-Submitted", "auto-generated") // RFC 3834 section 5
+	h("MIME-Version", "1.0")
+	h("Content-Language", loc.Lang()) // RFC 3282
+	h("Content-Type", `text/plain; charset="utf-8"`)
+	h("Content-Transfer-Encoding", "quoted-printable")
+	b.WriteString("\r\n")
+	body := loc.T("lists.mail.confirm.body", "address", addr, "list", l.Name, "listaddr", l.Address, "link", link)
+	qp := quotedprintable.NewWriter(&b)
+	io.WriteString(qp, strings.ReplaceAll(strings.ReplaceAll(body, "\r\n", "\n"), "\n", "\r\n"))
+	qp.Close() // writes to a buffer: no error
+	return b.Bytes()
 }
 
 // Confirm completes a subscription request with its link's token: the
@@ -297,4 +314,26 @@ func (s *Service) IsMember(ctx context.Context, l List, a auth.Account) (bool, e
 		return false, fmt.Errorf("lists: member: %w", err)
 	}
 	return n > 0, nil
+}
+
+// Forget deletes an address's row from a list: its consent, state and
+// bounces (a person's request to be erased). The audit log keeps that it
+// was done, by whom. A group member forgotten gets the list again while
+// in the group.
+func (s *Service) Forget(ctx context.Context, actor string, listID int64, address string) error {
+	l, err := s.Get(ctx, listID)
+	if err != nil {
+		return err
+	}
+	addr := strings.ToLower(strings.TrimSpace(address))
+	return s.deps.DB.Tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM list_subscribers WHERE list_id = ? AND address = ?`, listID, addr)
+		if err != nil {
+			return fmt.Errorf("lists: forget: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return cmpErr(err, fmt.Errorf("%w: %s is not on %s", ErrBadList, addr, l.Address))
+		}
+		return s.deps.Auth.Audit().RecordTx(ctx, tx, audit.Event{Actor: actor, Kind: "list.forget", Detail: fmt.Sprintf("list=%s address=%s", l.Address, addr)})
+	})
 }

@@ -32,7 +32,9 @@ type Lists interface {
 // before any message.
 func (s *Service) SetLists(l Lists) { s.deps.Lists = l }
 
-// toLists hands msg to every list among the envelope's recipients.
+// toLists hands msg to every list among the envelope's recipients. A
+// list's refusal that carries its reply (an *Error) is answered with it;
+// any other failure is temporary.
 func (s *Service) toLists(ctx context.Context, env *Envelope, login string, msg []byte) error {
 	if len(env.lists) == 0 {
 		return nil
@@ -41,7 +43,12 @@ func (s *Service) toLists(ctx context.Context, env *Envelope, login string, msg 
 		return temporary("mailing list", errNoLists)
 	}
 	for _, rcpt := range env.lists {
-		if err := s.deps.Lists.Receive(ctx, rcpt, env.From, login, msg); err != nil {
+		err := s.deps.Lists.Receive(ctx, rcpt, env.From, login, msg)
+		var refusal *Error
+		if errors.As(err, &refusal) {
+			return refusal // the list's own answer: too large, too many waiting
+		}
+		if err != nil {
 			return temporary("mailing list", err)
 		}
 	}

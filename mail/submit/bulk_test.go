@@ -2,6 +2,8 @@ package submit
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -54,13 +56,19 @@ func TestSendBulk(t *testing.T) {
 }
 
 // fakeLists has the list news@example-party.org and records what it takes.
-type fakeLists struct{ got []string }
+type fakeLists struct {
+	got  []string
+	fail error // returned by Receive when set
+}
 
 func (l *fakeLists) IsList(_ context.Context, address string) (bool, error) {
 	return address == "news@example-party.org", nil
 }
 
 func (l *fakeLists) Receive(_ context.Context, rcpt, from, login string, msg []byte) error {
+	if l.fail != nil {
+		return l.fail
+	}
 	l.got = append(l.got, rcpt+" "+from+" "+login+" "+strings.Split(string(msg), "\r\n")[0][:9])
 	return nil
 }
@@ -103,5 +111,33 @@ func TestListsReceive(t *testing.T) {
 		"news+b-2-y@example-party.org   From: pos"}
 	if !slices.Equal(l.got, want) {
 		t.Errorf("lists got %q, want %q", l.got, want)
+	}
+}
+
+// TestListRefusal: a list's refusal with its reply reaches the sender as
+// that reply; any other failure of the list is a temporary one.
+func TestListRefusal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	l := &fakeLists{}
+	e.svc.deps.Dir.(*route.Directory).SetLists(l)
+	e.svc.SetLists(l)
+	msg := []byte("From: Eve <eve@outside.example>\r\nSubject: hi\r\n\r\nhi\r\n")
+	for _, tc := range []struct {
+		fail error
+		code int
+	}{
+		{fmt.Errorf("lists: post too large: %w", &Error{Code: 552, Enhanced: [3]int{5, 3, 4}, Kind: ErrTooLarge, Message: "too large"}), 552},
+		{errors.New("lists: database is locked"), 451},
+	} {
+		l.fail = tc.fail
+		env := e.svc.Inbound("eve@outside.example")
+		if err := e.svc.InboundRcpt(t.Context(), env, "news@example-party.org"); err != nil {
+			t.Fatal(err)
+		}
+		err := e.svc.Deliver(t.Context(), env, msg, Received{Helo: "mx", IP: net.IPv4(192, 0, 2, 1), With: "ESMTP"}, false)
+		if r := refusal(t, err); r.Code != tc.code {
+			t.Errorf("list failing with %v: reply %d, want %d", tc.fail, r.Code, tc.code)
+		}
 	}
 }

@@ -19,8 +19,12 @@ func (s *Server) listPacing() queue.Pacing {
 // mail/submit, through which they send, and hooks them into the routing
 // and mail/submit, which hand them the mail for their addresses.
 func (s *Server) buildLists() error {
-	l, err := lists.New(lists.Config{Domains: s.cfg.MailDomains, BaseURL: s.url, Key: s.keys.Derive("lists")}, lists.Deps{
-		DB: s.db, Auth: s.auth, Sender: s.submit, Dir: s.dir, Log: s.log.With("component", "lists"), Now: s.deps.Now,
+	blobs, err := s.blobDir("lists") // the posts' text, archived
+	if err != nil {
+		return err
+	}
+	l, err := lists.New(lists.Config{Domains: s.cfg.MailDomains, BaseURL: s.url, Key: s.keys.Derive("lists"), Language: s.cfg.Party.Language}, lists.Deps{
+		DB: s.db, Auth: s.auth, Sender: s.submit, Blobs: blobs, Dir: s.dir, Log: s.log.With("component", "lists"), Now: s.deps.Now,
 	})
 	if err != nil {
 		return err

@@ -57,7 +57,7 @@ func (s *Server) buildWeb(ctx context.Context) error {
 	adminWeb, err := console.New(console.Deps{
 		Ops: s.ops, Login: pages, Queue: s.queue, CertExpiry: s.certExpiry, LastBackup: func(ctx context.Context) (time.Time, int64, error) { return backup.LastSuccess(ctx, s.db) },
 		DNS: s.deps.Resolver, Records: dnsrec.Records(cfg.Hostname, cfg.MailDomains, dnsKeys(s.dkim)), Phish: s.phish, Messages: s.mail, Diaries: s.diaries, Log: log.With("component", "admin"),
-		Imports: s.imports,
+		Imports: s.imports, Lists: s.lists,
 	})
 	if err != nil {
 		return err

@@ -5,16 +5,18 @@
 // must never unsubscribe), the confirmation of a subscription request
 // (double opt-in), a list's help page with the subscription form of an
 // open list, and its archive, which only the list's members read after
-// signing in.
+// signing in, from the index of their lists at /mail/lists/.
 package listweb
 
 import (
 	"context"
 	"embed"
 	"errors"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,10 +44,11 @@ const (
 // Lists is what the pages use of the lists (*lists.Service).
 type Lists interface {
 	Get(ctx context.Context, id int64) (lists.List, error)
+	All(ctx context.Context) ([]lists.List, error)
 	ValidUnsubscribe(listID int64, address, token string) bool
 	Unsubscribe(ctx context.Context, listID int64, address, token, from string) error
 	Confirm(ctx context.Context, listID int64, address, token, from string) error
-	RequestSubscription(ctx context.Context, listID int64, address, from string) error
+	RequestSubscription(ctx context.Context, listID int64, address, from, lang string) error
 	IsMember(ctx context.Context, l lists.List, a auth.Account) (bool, error)
 	Posts(ctx context.Context, listID int64, state string, limit int) ([]lists.Post, error)
 	Post(ctx context.Context, listID, postID int64) (lists.Post, error)
@@ -107,6 +110,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	member := func(pattern string, fn login.SessionHandler) {
 		mux.Handle(pattern, h.d.Login.Require(login.WithSession(fn)))
 	}
+	member("GET /mail/lists/{$}", h.index)
 	member("GET /mail/lists/{id}/{$}", h.archive)
 	member("GET /mail/lists/{id}/{post}", h.post)
 }
@@ -116,10 +120,11 @@ type page struct {
 	ui.Base
 	List    lists.List
 	Address string
-	Query   string // the signed link's query, for the form's action
+	Action  template.URL // the form's action: the signed link, rebuilt from its checked values
 	Done    bool
 	Posts   []lists.Post
 	Post    *shownPost
+	Lists   []lists.List // the member's lists
 }
 
 // shownPost is an archived post as the page shows it.
@@ -150,6 +155,14 @@ func (h *Handler) message(w http.ResponseWriter, r *http.Request, code int, titl
 	h.render(w, r, code, "message", page{Base: b})
 }
 
+// signedURL is a signed link's path with its query encoded anew from its
+// values (the page's form posts to it): html/template would escape a
+// query taken as it came as one opaque component.
+func signedURL(path string, listID int64, addr, tok string) template.URL {
+	v := url.Values{"l": {strconv.FormatInt(listID, 10)}, "a": {addr}, "t": {tok}}
+	return template.URL(path + "?" + v.Encode())
+}
+
 // signed reads a signed link's list and address.
 func (h *Handler) signed(r *http.Request) (lists.List, string, string, bool) {
 	q := r.URL.Query()
@@ -171,7 +184,7 @@ func (h *Handler) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, _ := h.base(r, i18n.Key("lists.web.unsub.title"))
-	h.render(w, r, http.StatusOK, "unsubscribe", page{Base: b, List: l, Address: addr, Query: r.URL.RawQuery})
+	h.render(w, r, http.StatusOK, "unsubscribe", page{Base: b, List: l, Address: addr, Action: signedURL("/mail/lists/unsubscribe", l.ID, addr, tok)})
 }
 
 // unsubscribe is the one-click POST of RFC 8058 section 3.2: the
@@ -197,13 +210,13 @@ func (h *Handler) unsubscribe(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) confirmPage(w http.ResponseWriter, r *http.Request) {
-	l, addr, _, ok := h.signed(r)
+	l, addr, tok, ok := h.signed(r)
 	if !ok {
 		h.message(w, r, http.StatusNotFound, i18n.Key("lists.web.badlink.title"), i18n.Key("lists.web.badlink.text"))
 		return
 	}
 	b, _ := h.base(r, i18n.Key("lists.web.confirm.title"))
-	h.render(w, r, http.StatusOK, "confirm", page{Base: b, List: l, Address: addr, Query: r.URL.RawQuery})
+	h.render(w, r, http.StatusOK, "confirm", page{Base: b, List: l, Address: addr, Action: signedURL("/mail/lists/confirm", l.ID, addr, tok)})
 }
 
 func (h *Handler) confirm(w http.ResponseWriter, r *http.Request) {
@@ -265,7 +278,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
 		h.message(w, r, http.StatusTooManyRequests, i18n.Key("lists.web.help.title"), i18n.Key("lists.web.help.toomany"))
 		return
 	}
-	err := h.d.Lists.RequestSubscription(r.Context(), l.ID, r.PostFormValue("address"), from.String())
+	err := h.d.Lists.RequestSubscription(r.Context(), l.ID, r.PostFormValue("address"), from.String(), h.d.Login.Localizer(r).Lang())
 	switch {
 	case errors.Is(err, lists.ErrBadList):
 		b, loc := h.base(r, i18n.Key("lists.web.help.title"))
@@ -332,6 +345,29 @@ func (h *Handler) sessionBase(r *http.Request, sess auth.Session, title string) 
 	b, _ := h.base(r, title)
 	b.UserName, b.IsAdmin, b.CSRF = sess.Account.DisplayName, sess.Account.IsAdmin(), sess.CSRF
 	return b
+}
+
+// index lists the lists the member reads.
+func (h *Handler) index(w http.ResponseWriter, r *http.Request, sess auth.Session) {
+	all, err := h.d.Lists.All(r.Context())
+	if err != nil {
+		h.log.Error("listweb: lists", "err", err)
+		iweb.Error(w, r, http.StatusInternalServerError)
+		return
+	}
+	var mine []lists.List
+	for _, l := range all {
+		ok, err := h.d.Lists.IsMember(r.Context(), l, sess.Account)
+		if err != nil {
+			h.log.Error("listweb: membership", "err", err)
+			iweb.Error(w, r, http.StatusInternalServerError)
+			return
+		}
+		if ok {
+			mine = append(mine, l)
+		}
+	}
+	h.render(w, r, http.StatusOK, "index", page{Base: h.sessionBase(r, sess, i18n.Key("lists.web.index.title")), Lists: mine})
 }
 
 // archive lists the list's sent posts, newest first.

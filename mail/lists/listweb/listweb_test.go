@@ -3,8 +3,10 @@ package listweb
 import (
 	"bytes"
 	"context"
+	"html"
 	"io"
 	"log/slog"
+	"mime/quotedprintable"
 	"net/http"
 	"net/http/httptest"
 	"net/mail"
@@ -18,6 +20,7 @@ import (
 	"github.com/caucus-org/caucus/auth/authtest"
 	"github.com/caucus-org/caucus/auth/login"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/ui"
 	iweb "github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/lists"
@@ -72,8 +75,12 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{a: a, sent: &sender{msgs: map[string][]byte{}}}
+	blobs, err := blob.OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.svc, err = lists.New(lists.Config{Domains: []string{"example-party.org"}, BaseURL: "https://mail.example-party.org", Key: bytes.Repeat([]byte{9}, 32)},
-		lists.Deps{DB: a.DB, Auth: a.Auth, Sender: e.sent, Log: log, Now: a.Clock.Now})
+		lists.Deps{DB: a.DB, Auth: a.Auth, Sender: e.sent, Blobs: blobs, Log: log, Now: a.Clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,6 +207,12 @@ func TestOneClickUnsubscribe(t *testing.T) {
 	if st := e.state(t, "anna@example-party.org"); st != "" {
 		t.Fatalf("a tampered link unsubscribed anna: %q", st)
 	}
+	// The page's button posts the form to the same link.
+	page := e.do(t, nil, e.req(t, "GET", path, ""))
+	action := regexp.MustCompile(`action="([^"]+)"`).FindStringSubmatch(page.body)
+	if action == nil || !sameLink(t, html.UnescapeString(action[1]), path) {
+		t.Fatalf("the button posts to %q, want %q", action, path)
+	}
 	if r := e.do(t, nil, e.req(t, "POST", path, "List-Unsubscribe=One-Click")); r.code != http.StatusOK || !strings.Contains(r.body, `id="done"`) {
 		t.Fatalf("one-click POST: %d %s", r.code, r.body)
 	}
@@ -218,6 +231,12 @@ func TestOneClickUnsubscribe(t *testing.T) {
 func TestArchiveMembersOnly(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
+	if r := e.do(t, e.bob, e.req(t, "GET", "/mail/lists/", "")); r.code != http.StatusOK || !strings.Contains(r.body, `href="/mail/lists/1/"`) {
+		t.Errorf("member's index: %d %s", r.code, r.body)
+	}
+	if r := e.do(t, e.eve, e.req(t, "GET", "/mail/lists/", "")); r.code != http.StatusOK || strings.Contains(r.body, "Party News") || !strings.Contains(r.body, `id="empty"`) {
+		t.Errorf("non-member's index: %d %s", r.code, r.body)
+	}
 	r := e.do(t, e.bob, e.req(t, "GET", "/mail/lists/1/", ""))
 	if r.code != http.StatusOK || !strings.Contains(r.body, "Rally on Saturday") {
 		t.Fatalf("member's archive: %d %s", r.code, r.body)
@@ -253,15 +272,25 @@ func TestSubscribeForm(t *testing.T) {
 	if st := e.state(t, "sup@outside.example"); st != lists.StatePending {
 		t.Fatalf("state after asking: %q", st)
 	}
-	link := regexp.MustCompile(`https://\S+/mail/lists/confirm\?\S+`).Find(e.sent.get("sup@outside.example"))
+	m, err := mail.ReadMessage(bytes.NewReader(e.sent.get("sup@outside.example")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(quotedprintable.NewReader(m.Body))
+	link := regexp.MustCompile(`https://\S+/mail/lists/confirm\?\S+`).Find(body)
 	u, err := url.Parse(string(link))
 	if err != nil || link == nil {
 		t.Fatalf("no confirmation link")
 	}
-	if r := e.do(t, nil, e.req(t, "GET", u.RequestURI(), "")); r.code != http.StatusOK || e.state(t, "sup@outside.example") != lists.StatePending {
+	r = e.do(t, nil, e.req(t, "GET", u.RequestURI(), ""))
+	if r.code != http.StatusOK || e.state(t, "sup@outside.example") != lists.StatePending {
 		t.Fatalf("GET of the confirmation link: %d, state %s", r.code, e.state(t, "sup@outside.example"))
 	}
-	if r := e.do(t, nil, e.req(t, "POST", u.RequestURI(), "")); r.code != http.StatusOK || !strings.Contains(r.body, `id="done"`) {
+	action := regexp.MustCompile(`action="([^"]+)"`).FindStringSubmatch(r.body)
+	if action == nil {
+		t.Fatalf("no form on the confirmation page: %s", r.body)
+	}
+	if r := e.do(t, nil, e.req(t, "POST", html.UnescapeString(action[1]), "")); r.code != http.StatusOK || !strings.Contains(r.body, `id="done"`) {
 		t.Fatalf("confirm: %d %s", r.code, r.body)
 	}
 	if st := e.state(t, "sup@outside.example"); st != lists.StateActive {
@@ -277,4 +306,15 @@ func TestSubscribeForm(t *testing.T) {
 	if code != http.StatusTooManyRequests {
 		t.Errorf("request over the daily limit: %d, want 429", code)
 	}
+}
+
+// sameLink reports whether two links have the same path and query values.
+func sameLink(t *testing.T, a, b string) bool {
+	t.Helper()
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return ua.Path == ub.Path && ua.Query().Encode() == ub.Query().Encode()
 }
