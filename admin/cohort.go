@@ -495,8 +495,9 @@ func (o *Ops) CohortsDue(ctx context.Context) (ended, reminded int, err error) {
 	return ended, reminded, errors.Join(errs...)
 }
 
-// remind records the reminder to the sponsor of c that is due at now, if
-// it was not recorded for this end before; auth/notice mails it. The
+// remind records the reminder to the sponsor of c (to the admins if the
+// sponsor left) that is due at now, if it was not recorded for this end
+// before; auth/notice mails it. The
 // reminders sent are kept with the audit record in one transaction, so
 // that each threshold is mailed once, across restarts. When several are
 // due at once (a cohort made 2 days before its end) one mail is sent.
@@ -517,8 +518,12 @@ func (o *Ops) remind(ctx context.Context, c Cohort, now time.Time) (bool, error)
 			people++
 		}
 	}
+	to, err := o.reminded(ctx, c)
+	if err != nil {
+		return false, err
+	}
 	sent := false
-	err := o.d.DB.Tx(ctx, func(tx *sql.Tx) error {
+	err = o.d.DB.Tx(ctx, func(tx *sql.Tx) error {
 		n := int64(0)
 		for _, d := range due {
 			res, err := tx.ExecContext(ctx, `INSERT INTO admin_cohort_reminders (cohort_id, days, ends_at, sent_at) VALUES (?, ?, ?, ?)
@@ -536,8 +541,32 @@ func (o *Ops) remind(ctx context.Context, c Cohort, now time.Time) (bool, error)
 			return nil
 		}
 		sent = true
-		return o.d.Audit.RecordTx(ctx, tx, audit.Event{Actor: systemActor.Login, Subject: c.Sponsor.Login, Kind: "admin.cohort.reminder",
-			Detail: fmt.Sprintf("cohort=%d people=%d last=%s name=%s", c.ID, people, c.LastDay().Format(time.DateOnly), strconv.Quote(c.Name))})
+		for _, to := range to {
+			if err := o.d.Audit.RecordTx(ctx, tx, audit.Event{Actor: systemActor.Login, Subject: to, Kind: "admin.cohort.reminder",
+				Detail: fmt.Sprintf("cohort=%d people=%d last=%s name=%s", c.ID, people, c.LastDay().Format(time.DateOnly), strconv.Quote(c.Name))}); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return sent, err
+}
+
+// reminded are who is reminded of c's end: its sponsor, or when the
+// sponsor is no longer active (they left), every active admin.
+func (o *Ops) reminded(ctx context.Context, c Cohort) ([]string, error) {
+	if c.Sponsor.State == auth.StateActive {
+		return []string{c.Sponsor.Login}, nil
+	}
+	accts, err := o.d.Auth.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, a := range accts {
+		if a.IsAdmin() && a.State == auth.StateActive {
+			out = append(out, a.Login)
+		}
+	}
+	return out, nil
 }

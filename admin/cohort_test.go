@@ -302,3 +302,28 @@ func FuzzParseCohortPeople(f *testing.F) {
 		}
 	})
 }
+
+// TestCohortReminderSponsorLeft: when the sponsor has left, the admins
+// are reminded of the cohort's end instead.
+func TestCohortReminderSponsorLeft(t *testing.T) {
+	t.Parallel()
+	e := newOps(t)
+	ctx := t.Context()
+	sam := e.User(t, "sam@"+domain, auth.RoleMember)
+	if _, err := e.ops.CreateCohort(ctx, e.actor, e.cohortReq(sam.Account.Login, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Auth.SetState(ctx, e.actor.Login, sam.Account.ID, auth.StateOffboarded, auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.ops.CohortsDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := e.Audit.List(ctx, audit.Filter{Kind: "admin.cohort.reminder"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Subject != e.admin.Account.Login {
+		t.Errorf("reminders when the sponsor left: %+v, want one to the admin", recs)
+	}
+}
