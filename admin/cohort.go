@@ -141,8 +141,14 @@ func ParseCohortPeople(text string) ([]CohortPerson, error) {
 		return nil, problem(ErrCSVTooBig, i18n.Key("admin.err.cohort_list_big"), "max", MaxCohortPeople)
 	}
 	comma := ','
-	if first, _, _ := strings.Cut(text, "\n"); !strings.Contains(first, ",") && strings.Contains(first, ";") {
-		comma = ';'
+	for line := range strings.Lines(text) {
+		if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if !strings.Contains(line, ",") && strings.Contains(line, ";") {
+			comma = ';' // as spreadsheets write CSV where the decimal mark is a comma
+		}
+		break
 	}
 	r := csv.NewReader(strings.NewReader(text))
 	r.Comma, r.Comment, r.FieldsPerRecord, r.TrimLeadingSpace = comma, '#', -1, true

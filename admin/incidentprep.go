@@ -104,9 +104,9 @@ func (o *Ops) SetIncidentMessage(ctx context.Context, actor Actor, lang, subject
 }
 
 // PreparedIncidentMessage is the prepared message for a member whose
-// language is lang: in lang if it was written in it, else in the party's
-// language, else in English, else in any; lang "" and ok false when none
-// was prepared. auth/notice mails it.
+// language is lang, and the language it is in (used): lang if it was
+// written in it, else the party's language, else English, else any; used
+// is "" when none was prepared. auth/notice mails it.
 func (o *Ops) PreparedIncidentMessage(ctx context.Context, lang string) (used, subject, body string, err error) {
 	ms, err := o.IncidentMessages(ctx)
 	if err != nil || len(ms) == 0 {
