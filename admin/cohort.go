@@ -437,6 +437,9 @@ func (o *Ops) EndCohort(ctx context.Context, actor Actor, id int64) (Report, err
 	if c.Ended() {
 		return Report{}, ErrCohortEnded
 	}
+	// Once begun, the end runs to its end even if the admin's browser
+	// goes away: a cohort half offboarded has no report.
+	ctx = context.WithoutCancel(ctx)
 	r := o.newRun("cohort.end", actor, c.Name)
 	opts := OffboardOptions{Links: files.LinksRevoke} // the party's retention period (RetainDays 0)
 	if c.Sponsor.State == auth.StateActive {
