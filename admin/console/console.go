@@ -3,7 +3,8 @@
 // offboarding of departed staff with a report of every step, suspension,
 // the dashboard (factors, last sign-in, expiry, storage, mail queue,
 // certificate, backup and DNS checks), the audit log with its chain check,
-// the mbox exports, incident mode, and the "set up your phone" page. Every
+// the mbox exports, the cohorts of campaign volunteers, incident mode with
+// its prepared message and checklist, and the "set up your phone" page. Every
 // action needs a recent step-up with a passkey or security key and is
 // written to the audit log with the admin's name.
 //
