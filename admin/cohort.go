@@ -141,8 +141,14 @@ func ParseCohortPeople(text string) ([]CohortPerson, error) {
 		return nil, problem(ErrCSVTooBig, i18n.Key("admin.err.cohort_list_big"), "max", MaxCohortPeople)
 	}
 	comma := ','
-	if first, _, _ := strings.Cut(text, "\n"); !strings.Contains(first, ",") && strings.Contains(first, ";") {
-		comma = ';'
+	for line := range strings.Lines(text) {
+		if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if !strings.Contains(line, ",") && strings.Contains(line, ";") {
+			comma = ';' // as spreadsheets write CSV where the decimal mark is a comma
+		}
+		break
 	}
 	r := csv.NewReader(strings.NewReader(text))
 	r.Comma, r.Comment, r.FieldsPerRecord, r.TrimLeadingSpace = comma, '#', -1, true
@@ -431,6 +437,9 @@ func (o *Ops) EndCohort(ctx context.Context, actor Actor, id int64) (Report, err
 	if c.Ended() {
 		return Report{}, ErrCohortEnded
 	}
+	// Once begun, the end runs to its end even if the admin's browser
+	// goes away: a cohort half offboarded has no report.
+	ctx = context.WithoutCancel(ctx)
 	r := o.newRun("cohort.end", actor, c.Name)
 	opts := OffboardOptions{Links: files.LinksRevoke} // the party's retention period (RetainDays 0)
 	if c.Sponsor.State == auth.StateActive {
@@ -495,8 +504,9 @@ func (o *Ops) CohortsDue(ctx context.Context) (ended, reminded int, err error) {
 	return ended, reminded, errors.Join(errs...)
 }
 
-// remind records the reminder to the sponsor of c that is due at now, if
-// it was not recorded for this end before; auth/notice mails it. The
+// remind records the reminder to the sponsor of c (to the admins if the
+// sponsor left) that is due at now, if it was not recorded for this end
+// before; auth/notice mails it. The
 // reminders sent are kept with the audit record in one transaction, so
 // that each threshold is mailed once, across restarts. When several are
 // due at once (a cohort made 2 days before its end) one mail is sent.
@@ -517,8 +527,12 @@ func (o *Ops) remind(ctx context.Context, c Cohort, now time.Time) (bool, error)
 			people++
 		}
 	}
+	to, err := o.reminded(ctx, c)
+	if err != nil {
+		return false, err
+	}
 	sent := false
-	err := o.d.DB.Tx(ctx, func(tx *sql.Tx) error {
+	err = o.d.DB.Tx(ctx, func(tx *sql.Tx) error {
 		n := int64(0)
 		for _, d := range due {
 			res, err := tx.ExecContext(ctx, `INSERT INTO admin_cohort_reminders (cohort_id, days, ends_at, sent_at) VALUES (?, ?, ?, ?)
@@ -536,8 +550,32 @@ func (o *Ops) remind(ctx context.Context, c Cohort, now time.Time) (bool, error)
 			return nil
 		}
 		sent = true
-		return o.d.Audit.RecordTx(ctx, tx, audit.Event{Actor: systemActor.Login, Subject: c.Sponsor.Login, Kind: "admin.cohort.reminder",
-			Detail: fmt.Sprintf("cohort=%d people=%d last=%s name=%s", c.ID, people, c.LastDay().Format(time.DateOnly), strconv.Quote(c.Name))})
+		for _, to := range to {
+			if err := o.d.Audit.RecordTx(ctx, tx, audit.Event{Actor: systemActor.Login, Subject: to, Kind: "admin.cohort.reminder",
+				Detail: fmt.Sprintf("cohort=%d people=%d last=%s name=%s", c.ID, people, c.LastDay().Format(time.DateOnly), strconv.Quote(c.Name))}); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return sent, err
+}
+
+// reminded are who is reminded of c's end: its sponsor, or when the
+// sponsor is no longer active (they left), every active admin.
+func (o *Ops) reminded(ctx context.Context, c Cohort) ([]string, error) {
+	if c.Sponsor.State == auth.StateActive {
+		return []string{c.Sponsor.Login}, nil
+	}
+	accts, err := o.d.Auth.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, a := range accts {
+		if a.IsAdmin() && a.State == auth.StateActive {
+			out = append(out, a.Login)
+		}
+	}
+	return out, nil
 }

@@ -282,6 +282,7 @@ func FuzzParseCohortPeople(f *testing.F) {
 	for _, s := range []string{
 		"ann@example.org, Ann\nben@example.org",
 		"ann@example.org;Ann;ann@example.net\n",
+		"# list\nann@example.org;Ann\n",
 		"# comment\n\n\"ann@example.org\",\"Ann, the first\"\n",
 		"a,b,c,d", "\"unterminated", ",,\n", "\x00,\xff",
 	} {
@@ -301,4 +302,51 @@ func FuzzParseCohortPeople(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCohortReminderSponsorLeft: when the sponsor has left, the admins
+// are reminded of the cohort's end instead.
+func TestCohortReminderSponsorLeft(t *testing.T) {
+	t.Parallel()
+	e := newOps(t)
+	ctx := t.Context()
+	sam := e.User(t, "sam@"+domain, auth.RoleMember)
+	if _, err := e.ops.CreateCohort(ctx, e.actor, e.cohortReq(sam.Account.Login, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Auth.SetState(ctx, e.actor.Login, sam.Account.ID, auth.StateOffboarded, auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.ops.CohortsDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := e.Audit.List(ctx, audit.Filter{Kind: "admin.cohort.reminder"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Subject != e.admin.Account.Login {
+		t.Errorf("reminders when the sponsor left: %+v, want one to the admin", recs)
+	}
+}
+
+// TestParseCohortPeople: the list takes commas or semicolons (as
+// spreadsheets write it), comments and blank lines, quoted names with
+// commas, and refuses a line with too many fields, naming it.
+func TestParseCohortPeople(t *testing.T) {
+	t.Parallel()
+	ps, err := ParseCohortPeople("# volunteers\n\nann@example.org;Ann Rossi;ann@example.net\nben@example.org\n")
+	if err != nil || len(ps) != 2 || ps[0].Name != "Ann Rossi" || ps[0].MailTo != "ann@example.net" || ps[1].Line != 4 {
+		t.Errorf("semicolons: %+v %v", ps, err)
+	}
+	ps, err = ParseCohortPeople(`cat@example.org, "Rossi, Cat"` + "\n")
+	if err != nil || len(ps) != 1 || ps[0].Name != "Rossi, Cat" {
+		t.Errorf("a quoted name: %+v %v", ps, err)
+	}
+	var p *Problem
+	if _, err := ParseCohortPeople("ann@example.org\nben@example.org, Ben, b@example.net, extra\n"); !errors.As(err, &p) || p.Num["line"] != 2 {
+		t.Errorf("too many fields: %v, want line 2 named", err)
+	}
+	if _, err := ParseCohortPeople(strings.Repeat("x@example.org\n", MaxCohortPeople+1)); !errors.Is(err, ErrCSVTooBig) {
+		t.Errorf("too many people: %v", err)
+	}
 }

@@ -112,6 +112,11 @@ func (o *Ops) Incident(ctx context.Context, actor Actor, on bool) (Report, error
 		rep := r.finish(ctx, actor)
 		return rep, reportErr(rep)
 	}
+	// Once begun, the switch runs to its end even if the admin's browser
+	// goes away: half an incident mode (signed out, but no backup and no
+	// message to members) is worse than none. The backup is what takes
+	// long.
+	ctx = context.WithoutCancel(ctx)
 	r := o.newRun("incident.on", actor, "")
 	// The switch is recorded first, so that the banner shows and a crash
 	// half-way leaves it on.

@@ -13,6 +13,7 @@ import (
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/authtest"
 	"github.com/caucus-org/caucus/files"
+	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/backup"
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/mail/route"
@@ -207,5 +208,34 @@ func TestIncidentChecklist(t *testing.T) {
 		if it.ID == "lead" && it.Done {
 			t.Error("a new incident starts with the last one's ticks")
 		}
+	}
+}
+
+// leavingBackup is a Backup during which the admin's browser goes away:
+// it cancels the request's context, then reports whether it was still
+// allowed to finish.
+type leavingBackup struct{ cancel context.CancelFunc }
+
+func (b leavingBackup) Backup(ctx context.Context) (backup.Result, error) {
+	b.cancel()
+	return backup.Result{ID: "x"}, ctx.Err()
+}
+
+// TestIncidentOutlivesRequest: incident mode, once switched on, runs to
+// its end when the admin's browser goes away during the (long) backup:
+// the backup finishes, the report is kept and the audit record that
+// mails the members is written.
+func TestIncidentOutlivesRequest(t *testing.T) {
+	t.Parallel()
+	e := newOps(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	d := e.ops.Deps()
+	d.Backup = leavingBackup{cancel: cancel}
+	rep, err := NewOps(d).Incident(ctx, e.actor, true)
+	if err != nil || rep.ID == 0 {
+		t.Fatalf("incident mode with the browser gone: %v, report %d\n%s", err, rep.ID, rep.Text())
+	}
+	if recs, _ := e.Audit.List(t.Context(), audit.Filter{Kind: "admin.incident.on"}); len(recs) == 0 || recs[0].Kind != "admin.incident.on" {
+		t.Errorf("no admin.incident.on record: %+v", recs)
 	}
 }

@@ -104,9 +104,9 @@ func (o *Ops) SetIncidentMessage(ctx context.Context, actor Actor, lang, subject
 }
 
 // PreparedIncidentMessage is the prepared message for a member whose
-// language is lang: in lang if it was written in it, else in the party's
-// language, else in English, else in any; lang "" and ok false when none
-// was prepared. auth/notice mails it.
+// language is lang, and the language it is in (used): lang if it was
+// written in it, else the party's language, else English, else any; used
+// is "" when none was prepared. auth/notice mails it.
 func (o *Ops) PreparedIncidentMessage(ctx context.Context, lang string) (used, subject, body string, err error) {
 	ms, err := o.IncidentMessages(ctx)
 	if err != nil || len(ms) == 0 {
@@ -266,16 +266,10 @@ func (o *Ops) TickIncidentItem(ctx context.Context, actor Actor, id string, done
 }
 
 // incidentExtras are the steps of incident mode that follow the sign-out
-// and the links' suspension: the freeze, the backup, and the members told.
+// and the links' suspension: the freeze, the members told, and last (it
+// takes longest) the backup.
 func (o *Ops) incidentExtras(ctx context.Context, r *run) {
 	r.step(stepFrozen, func() (Words, error) { return say(i18n.Key("admin.step.frozen")), nil })
-	r.step(stepBackup, func() (Words, error) {
-		if o.d.Backup == nil {
-			return Words{}, skipped{say(i18n.Key("admin.step.no_backup"))}
-		}
-		res, err := o.d.Backup.Backup(ctx)
-		return say(i18n.Key("admin.step.backup"), "id", res.ID, "files", res.Files, "size", byteCount(res.Size)), err
-	})
 	r.step(stepTold, func() (Words, error) {
 		accts, err := o.d.Auth.Accounts(ctx)
 		if err != nil {
@@ -300,5 +294,12 @@ func (o *Ops) incidentExtras(ctx context.Context, r *run) {
 			langs[i] = m.Lang
 		}
 		return say(i18n.Key("admin.step.told_prepared"), "n", n, "langs", strings.Join(langs, ", "), "lang", cmp.Or(o.d.Language, i18n.Fallback)), nil
+	})
+	r.step(stepBackup, func() (Words, error) {
+		if o.d.Backup == nil {
+			return Words{}, skipped{say(i18n.Key("admin.step.no_backup"))}
+		}
+		res, err := o.d.Backup.Backup(ctx)
+		return say(i18n.Key("admin.step.backup"), "id", res.ID, "files", res.Files, "size", byteCount(res.Size)), err
 	})
 }

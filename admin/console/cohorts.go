@@ -8,6 +8,7 @@ import (
 
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/web"
 )
 
@@ -183,4 +184,29 @@ func (h *Handler) endCohort(w http.ResponseWriter, r *http.Request, sess auth.Se
 	default:
 		h.toReport(w, r, rep, notice{Text: l.T("console.cohorts.ended", "n", len(c.People))})
 	}
+}
+
+// describeCohort says in words what a kept action of the cohort or
+// incident pages does; parts is its path, /admin/cohorts/… or
+// /admin/incident/….
+func (h *Handler) describeCohort(r *http.Request, l *i18n.Localizer, parts []string) string {
+	if parts[1] == "incident" {
+		if parts[len(parts)-1] == "check" {
+			return l.T("console.do.incident_check")
+		}
+		return l.T("console.do.incident_message")
+	}
+	if len(parts) < 4 {
+		return l.T("console.do.cohort_create")
+	}
+	name := parts[2]
+	if id, err := strconv.ParseInt(parts[2], 10, 64); err == nil {
+		if c, err := h.ops.Cohort(r.Context(), id); err == nil {
+			name = c.Name
+		}
+	}
+	if parts[3] == "end" {
+		return l.T("console.do.cohort_end", "name", name)
+	}
+	return l.T("console.do.cohort_extend", "name", name)
 }

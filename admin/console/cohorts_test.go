@@ -67,3 +67,28 @@ func TestCohortPages(t *testing.T) {
 		t.Errorf("the list after the end:\n%s", body)
 	}
 }
+
+// TestCohortActionKept: a cohort made after the step-up window is kept
+// during the step-up, and the page that sends it says in words what it
+// does and with which fields, the list counted in lines.
+func TestCohortActionKept(t *testing.T) {
+	t.Parallel()
+	c := newConsoleMail(t, true)
+	admin := c.admin(t, "boss@example.org")
+	c.env.User(t, "sam@example.org", auth.RoleMember)
+	c.env.Clock.Advance(6 * time.Minute) // past the step-up window
+	form := url.Values{"csrf": {c.csrf(t, admin)}, "name": {"Door to door"}, "sponsor": {"sam@example.org"},
+		"last_day": {c.env.Clock.Now().AddDate(0, 1, 0).Format(time.DateOnly)}, "people": {"ann@example.org\nbob@example.org\n"}}
+	_, loc, _ := c.do(t, admin, "POST", "/admin/cohorts", form)
+	next, err := url.QueryUnescape(strings.TrimPrefix(loc, "/reauth?next="))
+	if err != nil || !strings.HasPrefix(next, "/admin/pending/") {
+		t.Fatalf("the cohort was not kept: %q %v", loc, err)
+	}
+	c.stepUp(t, admin)
+	_, _, body := c.do(t, admin, "GET", next, nil)
+	for _, want := range []string{"Invite a cohort of volunteers", "Sponsor", "sam@example.org", "Last day of access", "2 lines"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the kept cohort's page lacks %q", want)
+		}
+	}
+}

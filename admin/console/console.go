@@ -3,11 +3,12 @@
 // offboarding of departed staff with a report of every step, suspension,
 // the dashboard (factors, last sign-in, expiry, storage, mail queue,
 // certificate, backup and DNS checks), the audit log with its chain check,
-// the mbox exports, role mailboxes (press@, info@), campaign cohorts,
-// incident mode, the mailing lists (posts waiting for approval,
-// subscribers with their consent and bounces), and the "set up your phone"
-// page. Every action needs a recent step-up with a passkey or security key
-// and is written to the audit log with the admin's name.
+// the mbox exports, role mailboxes (press@, info@), the cohorts of campaign
+// volunteers, incident mode with its prepared message and checklist, the
+// mailing lists (posts waiting for approval, subscribers with their consent
+// and bounces), and the "set up your phone" page. Every action needs a
+// recent step-up with a passkey or security key and is written to the audit
+// log with the admin's name.
 //
 // The pages are HTTP only: each action calls the plain function of package
 // admin that `caucus admin` (package admin/ctl) calls too.

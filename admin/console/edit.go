@@ -180,6 +180,10 @@ var auditWords = map[string]string{
 	"stepup.passkey":       i18n.Key("console.auditkind.stepup_passkey"),
 	"stepup.webauthn":      i18n.Key("console.auditkind.stepup_webauthn"),
 	"stepup.totp":          i18n.Key("console.auditkind.stepup_totp"),
+	"admin.cohort.create":  i18n.Key("console.auditkind.cohort_create"), "admin.cohort.extend": i18n.Key("console.auditkind.cohort_extend"),
+	"admin.cohort.reminder": i18n.Key("console.auditkind.cohort_reminder"), "admin.cohort.end": i18n.Key("console.auditkind.cohort_end"),
+	"admin.cohort.end.step": i18n.Key("console.auditkind.cohort_end_step"), "admin.incident.message": i18n.Key("console.auditkind.incident_message"),
+	"admin.incident.check": i18n.Key("console.auditkind.incident_check"),
 }
 
 // auditRow is an audit record as the audit page shows it.

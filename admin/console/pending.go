@@ -162,6 +162,9 @@ var fieldLabels = map[string]string{
 	"forward": i18n.Key("console.field.forward"), "autoreply": i18n.Key("console.field.autoreply"),
 	"retain": i18n.Key("console.field.retain"), "export": i18n.Key("console.field.export"), "read": i18n.Key("console.field.read"),
 	"on": i18n.Key("console.incident.title"), "csv": i18n.Key("console.field.csv"), "commit": i18n.Key("console.field.commit"),
+	"sponsor": i18n.Key("console.cohorts.sponsor"), "last_day": i18n.Key("console.cohorts.last_day"), "people": i18n.Key("console.cohorts.volunteers"),
+	"subject": i18n.Key("console.incident.subject"), "body": i18n.Key("console.incident.body"), "lang": i18n.Key("console.field.lang"),
+	"item": i18n.Key("console.field.item"),
 }
 
 // pendingPage shows a kept action after the step-up, as it was filled in,
@@ -192,7 +195,7 @@ func (h *Handler) pendingPage(w http.ResponseWriter, r *http.Request) {
 			}
 			fl.Label = l.T(key) // i18n:keyed
 			switch k {
-			case "csv":
+			case "csv", "people", "body":
 				fl.Value = l.T("console.pending.lines", "n", strings.Count(strings.TrimSpace(v), "\n")+1)
 			case "on":
 				fl.Value = l.T("console.pending.lift")
@@ -240,6 +243,8 @@ func (h *Handler) describe(r *http.Request, l *i18n.Localizer, path string) stri
 		return l.T("console.do.export", "file", last)
 	case len(parts) > 2 && parts[1] == "people":
 		return h.describePerson(r, l, parts)
+	case len(parts) > 1 && (parts[1] == "cohorts" || parts[1] == "incident"):
+		return h.describeCohort(r, l, parts)
 	}
 	return path
 }
