@@ -261,6 +261,18 @@ func TestAttendeeAnswerToOutsideOrganiser(t *testing.T) {
 	if err := s.Respond(ctx, bob, inv[0].Slug, inv[0].Name, inv[0].ETag, calendar.PartStatAccepted); err == nil {
 		t.Error("an answer to an old version was taken")
 	}
+	// A CANCEL from someone else changes nothing; carol's own cancels.
+	cancel := func(from string) string {
+		return imipMail(from, "pass", "CANCEL", "o1", "ORGANIZER:mailto:"+from+"\r\nATTENDEE:mailto:bob@example.org\r\nSEQUENCE:1\r\n")
+	}
+	s.Delivered(ctx, []int64{bob.ID}, []byte(cancel("mallory@outside.test")))
+	if inv, _ := s.Invitations(ctx, bob); len(inv) != 1 || inv[0].Cancelled {
+		t.Errorf("after mallory's CANCEL: %+v", inv)
+	}
+	s.Delivered(ctx, []int64{bob.ID}, []byte(cancel("carol@outside.test")))
+	if inv, _ := s.Invitations(ctx, bob); len(inv) != 1 || !inv[0].Cancelled {
+		t.Errorf("after carol's CANCEL: %+v", inv)
+	}
 }
 
 // imipMail is an iMIP message as caucus's MX stores it: its

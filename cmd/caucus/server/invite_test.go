@@ -21,8 +21,8 @@ import (
 
 // TestInvitationsByMail: in the real server, alice (a member) stores an
 // event over CalDAV inviting bob (a member) and carol (outside). Bob's
-// calendar gets it and his INBOX the iMIP mail; carol's invitation is
-// queued, DKIM-signed, from alice. Carol answers over SMTP to the MX on
+// calendar gets it and his INBOX the iMIP mail, DKIM-signed; his accept
+// reaches alice's copy; carol's invitation is queued from alice. Carol answers over SMTP to the MX on
 // 127.0.0.1 (fake DNS: outside.test authorises 127.0.0.1 by SPF, DMARC
 // p=none): a forged reply first (From mallory, naming carol) and one
 // failing DMARC (sent from 127.0.0.2) change nothing; her own ACCEPTED
@@ -37,6 +37,7 @@ func TestInvitationsByMail(t *testing.T) {
 		IP: map[string][]net.IPAddr{"mx.outside.test": {{IP: net.ParseIP("127.0.0.9")}}},
 	}
 	cfg := config.Dev(dir)
+	cfg.MailDomains = []string{"party.test"} // a domain with a dot gets DKIM keys
 	cfg.Listen = FreeListen(cfg.Listen)
 	refuse := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: io.ErrClosedPipe}
@@ -51,7 +52,7 @@ func TestInvitationsByMail(t *testing.T) {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	const alice, bob = "alice@localhost", "bob@localhost"
+	const alice, bob = "alice@party.test", "bob@party.test"
 	aliceID, aliceSecret := enrolWithAppPassword(t, srv, alice, "Motion-Quorum-7731-Seconded", auth.ScopeAll)
 	bobAcct := newMailAccount(t, srv, bob)
 	if err := srv.mail.EnsureAccount(t.Context(), aliceID); err != nil {
@@ -84,8 +85,12 @@ func TestInvitationsByMail(t *testing.T) {
 		t.Fatalf("bob's invitations: %+v, %v", inv, err)
 	}
 	mail := waitInbox(t, srv, bobAcct.id, 1)[0]
-	if !strings.Contains(mail, "method=REQUEST") || !strings.Contains(mail, "Subject: Invitation: Press conference") {
+	if !strings.Contains(mail, "method=REQUEST") || !strings.Contains(mail, "Subject: Invitation: Press conference") || !strings.Contains(mail, "DKIM-Signature:") {
 		t.Errorf("bob's iMIP mail:\n%s", mail)
+	}
+	// Bob accepts (the invitations page's call): alice's copy has it.
+	if err := srv.cals.Respond(t.Context(), bobM, inv[0].Slug, inv[0].Name, inv[0].ETag, calendar.PartStatAccepted); err != nil {
+		t.Fatal(err)
 	}
 	// Carol's: queued to the outside, from alice, signed.
 	items, err := srv.queue.List(t.Context())
@@ -104,7 +109,7 @@ func TestInvitationsByMail(t *testing.T) {
 			"DTSTAMP:20260601T100000Z\r\nDTSTART:20260610T180000Z\r\nSEQUENCE:0\r\nORGANIZER:mailto:" + alice + "\r\n" +
 			"ATTENDEE;PARTSTAT=" + partstat + ":mailto:" + attendee + "\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
 	}
-	carolStat := func() string {
+	stat := func(addr string) string {
 		t.Helper()
 		r, err := srv.cals.Get(t.Context(), calendar.Member{ID: aliceID, Login: alice}, calendar.PersonalSlug, "press.ics")
 		if err != nil {
@@ -118,9 +123,13 @@ func TestInvitationsByMail(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, _ := p.Attendee("carol@outside.test")
+		a, _ := p.Attendee(addr)
 		return a.PartStat
 	}
+	if got := stat(bob); got != calendar.PartStatAccepted {
+		t.Fatalf("alice's copy after bob's accept: %s", got)
+	}
+	carolStat := func() string { return stat("carol@outside.test") }
 	inbox := 0
 	sendMX := func(localIP, from, msg string) {
 		t.Helper()
