@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/caucus-org/caucus/auth"
@@ -101,11 +102,25 @@ func (s *Store) readIMIP(msg []byte) (imipIn, error) {
 var ErrSender = errors.New("calendar: the sender does not match or failed the checks")
 
 // senderVerified reports whether caucus's MX checked the message and
-// DMARC passed for its From domain (SPF or DKIM aligned with it, RFC
-// 7489 section 3.1), with nothing to warn about: the mail webmail shows
-// without a warning.
+// found nothing to warn about (what webmail shows without a warning),
+// and the From domain is authenticated: DMARC passed (SPF or DKIM aligned
+// with it, RFC 7489 section 3.1), or, for a domain that publishes no
+// DMARC record, a DKIM signature of that domain (or of a parent domain)
+// passed. SPF alone does not do for such a domain: the findings do not
+// keep which domain it checked.
 func senderVerified(f msgview.Findings) bool {
-	return f.Checked && f.DMARC == "pass" && (f.Level == msgview.LevelNone || f.Level == msgview.LevelOutside)
+	if !f.Checked || f.Level != msgview.LevelNone && f.Level != msgview.LevelOutside {
+		return false
+	}
+	switch f.DMARC {
+	case "pass":
+		return true
+	case "none":
+		return slices.ContainsFunc(f.DKIMDomains, func(d string) bool {
+			return d != "" && strings.Contains(d, ".") && (f.FromDomain == d || strings.HasSuffix(f.FromDomain, "."+d))
+		})
+	}
+	return false
 }
 
 // takeIMIP applies one iMIP message to the account it was delivered to.

@@ -322,6 +322,20 @@ func TestReplyByMail(t *testing.T) {
 	if got := partStat(t, s, alice, "m1", "carol@outside.test"); got != calendar.PartStatAccepted {
 		t.Errorf("carol's authenticated reply: PARTSTAT %q, want ACCEPTED", got)
 	}
+	// A domain without DMARC: SPF passing is not enough, a DKIM
+	// signature of the From domain is.
+	noDMARC := strings.Replace(imipMail("carol@outside.test", "pass", "REPLY", "m1", reply("TENTATIVE")), "dmarc=pass (p=reject)", "dmarc=none", 1)
+	s.Delivered(ctx, []int64{alice.ID}, []byte(noDMARC))
+	if got := partStat(t, s, alice, "m1", "carol@outside.test"); got != calendar.PartStatAccepted {
+		t.Errorf("a reply from a domain without DMARC, SPF only: PARTSTAT %q, want it unchanged", got)
+	}
+	for _, c := range []struct{ d, want string }{{"elsewhere.test", calendar.PartStatAccepted}, {"outside.test", calendar.PartStatTentative}} {
+		signed := strings.Replace(noDMARC, "dkim=none", "dkim=pass header.d="+c.d+" header.s=s1", 1)
+		s.Delivered(ctx, []int64{alice.ID}, []byte(signed))
+		if got := partStat(t, s, alice, "m1", "carol@outside.test"); got != c.want {
+			t.Errorf("no DMARC, DKIM of %s: PARTSTAT %q, want %q", c.d, got, c.want)
+		}
+	}
 }
 
 // TestInvitationFromImpersonator: an invitation by mail whose From is a
