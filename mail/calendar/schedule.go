@@ -381,6 +381,31 @@ func (s *Store) copyOf(ctx context.Context, accountID int64, uid string) (calID 
 	return calID, name, data, nil
 }
 
+// organizerCopy finds the organiser's event uid: in one of their own
+// calendars, else in the calendar of a group they are in and write (an
+// event organised in a group's diary).
+func (s *Store) organizerCopy(ctx context.Context, org auth.Account, uid string) (calID int64, name string, data []byte, err error) {
+	calID, name, data, err = s.copyOf(ctx, org.ID, uid)
+	if !errors.Is(err, ErrNotFound) {
+		return calID, name, data, err
+	}
+	gs, err := s.groups.AccountGroups(ctx, org.ID)
+	if err != nil {
+		return 0, "", nil, fmt.Errorf("calendar: groups of %d: %w", org.ID, err)
+	}
+	for _, g := range gs {
+		err = s.db.Stmts(nil).QueryRowContext(ctx, `SELECT o.calendar_id, o.name, o.data FROM calendar_objects o
+			JOIN calendar_calendars c ON c.id = o.calendar_id
+			WHERE c.owner_kind = 'group' AND c.owner_id = ? AND c.read_only = 0 AND o.uid = ?`, g.ID, uid).Scan(&calID, &name, &data)
+		if err == nil {
+			return calID, name, data, nil
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return 0, "", nil, fmt.Errorf("calendar: find %s: %w", uid, err)
+		}
+	}
+	return 0, "", nil, ErrNotFound
+}
+
 // deliverCopy stores the organiser's event cal in member acct's calendar
 // that holds its UID, else in their personal calendar.
 func (s *Store) deliverCopy(ctx context.Context, acct auth.Account, cal *ical.Calendar) error {
@@ -454,7 +479,7 @@ var ErrNotOrganizer = errors.New("calendar: no such event of this organiser with
 // event uid (RFC 5546 section 3.2.3), in every VEVENT of it; a REPLY to
 // an older SEQUENCE than the copy's is stale and ignored (section 2.1.5).
 func (s *Store) applyReply(ctx context.Context, org auth.Account, uid string, a Attendee, seq int) error {
-	calID, name, data, err := s.copyOf(ctx, org.ID, uid)
+	calID, name, data, err := s.organizerCopy(ctx, org, uid)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNotOrganizer, err)
 	}

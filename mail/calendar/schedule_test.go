@@ -468,3 +468,41 @@ func TestAttendeeDeletesInvitation(t *testing.T) {
 		t.Errorf("alice's copy after bob deleted his: %q, want DECLINED", got)
 	}
 }
+
+// TestInvitationFromGroupCalendar: an event alice organises in her
+// group's calendar invites bob; his answer reaches the group's copy.
+func TestInvitationFromGroupCalendar(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	alice, bob := e.member(t, "alice"), e.member(t, "bob")
+	if err := e.Auth.CreateGroup(ctx, "admin", "press"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Auth.AddToGroup(ctx, "admin", "press", alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	gid, err := e.Auth.GroupID(ctx, "press")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slug := fmt.Sprintf("group-%d", gid)
+	s := e.scheduling(&fakeMailer{})
+	if _, _, err := s.Put(ctx, alice, slug, "m1.ics", mustParse(t, meeting(0, "20260610T090000Z", "")), calendar.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := s.Invitations(ctx, bob)
+	if err != nil || len(inv) != 1 {
+		t.Fatalf("bob's invitations: %v, %v", inv, err)
+	}
+	if err := s.Respond(ctx, bob, inv[0].Slug, inv[0].Name, inv[0].ETag, calendar.PartStatTentative); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Get(ctx, alice, slug, "m1.ics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(r.Data), "PARTSTAT=TENTATIVE:mailto:bob@example.org") {
+		t.Errorf("the group's copy after bob's answer:\n%s", r.Data)
+	}
+}
