@@ -42,8 +42,9 @@ import (
 // organiser. A REPLY by mail from outside is taken by Delivered.
 //
 // The subset of RFC 6638: calendar-auto-schedule is advertised; no
-// schedule-inbox or schedule-outbox collection, no SCHEDULE-AGENT or
-// SCHEDULE-STATUS, no free-busy by POST; only mailto: calendar users,
+// schedule-inbox or schedule-outbox collection, no SCHEDULE-STATUS, no
+// free-busy by POST; SCHEDULE-AGENT=CLIENT or NONE on an attendee or the
+// organiser is honoured (section 7.1: the server leaves them alone); only mailto: calendar users,
 // matched to members by their login; events (VEVENT) only.
 
 // Mailer sends a message caucus writes for a member: DKIM-signed,
@@ -214,7 +215,7 @@ func (s *Store) afterDelete(ctx context.Context, m Member, old []byte) {
 	}
 	var gone []Attendee
 	for _, a := range prev.p.Attendees {
-		if a.Addr != prev.p.Organizer {
+		if a.Addr != prev.p.Organizer && !a.ByClient {
 			gone = append(gone, a)
 		}
 	}
@@ -228,7 +229,7 @@ func (s *Store) organize(ctx context.Context, m Member, prev, cur scheduled) {
 	changed := prev.ev == nil || significantChange(prev.ev, cur.ev)
 	var invited, updated []string
 	for _, a := range cur.p.Attendees {
-		if a.Addr == cur.p.Organizer {
+		if a.Addr == cur.p.Organizer || a.ByClient {
 			continue
 		}
 		_, known := prev.p.Attendee(a.Addr)
@@ -248,7 +249,7 @@ func (s *Store) organize(ctx context.Context, m Member, prev, cur scheduled) {
 	s.mailITIP(ctx, m, updated, MethodRequest, cur, false)
 	var gone []Attendee
 	for _, a := range prev.p.Attendees {
-		if _, still := cur.p.Attendee(a.Addr); !still && a.Addr != cur.p.Organizer {
+		if _, still := cur.p.Attendee(a.Addr); !still && a.Addr != cur.p.Organizer && !a.ByClient {
 			gone = append(gone, a)
 		}
 	}
@@ -318,6 +319,9 @@ func cancelled(cal *ical.Calendar) *ical.Calendar {
 // a.PartStat: a member organiser's copy takes it at once; an outside
 // organiser is mailed a REPLY (RFC 5546 section 3.2.3).
 func (s *Store) reply(ctx context.Context, m Member, ev scheduled, a Attendee) {
+	if ev.p.OrganizerByClient {
+		return
+	}
 	if org, ok := s.member(ctx, ev.p.Organizer); ok {
 		if err := s.applyReply(ctx, org, ev.uid, a, ev.p.Sequence); err != nil {
 			s.log.Warn("calendar: reply not taken by the organiser's copy", "attendee", m.Login, "organizer", org.Login, "err", err)

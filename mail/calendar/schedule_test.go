@@ -506,3 +506,25 @@ func TestInvitationFromGroupCalendar(t *testing.T) {
 		t.Errorf("the group's copy after bob's answer:\n%s", r.Data)
 	}
 }
+
+// TestScheduleAgentClient: an attendee whose SCHEDULE-AGENT is CLIENT
+// (RFC 6638 section 7.1) is left to the client: no copy, no mail.
+func TestScheduleAgentClient(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	alice, bob := e.member(t, "alice"), e.member(t, "bob")
+	mailer := &fakeMailer{}
+	s := e.scheduling(mailer)
+	ev := strings.Replace(meeting(0, "20260610T090000Z", carol), "ATTENDEE;CN=Bob;", "ATTENDEE;CN=Bob;SCHEDULE-AGENT=CLIENT;", 1)
+	if _, _, err := s.Put(ctx, alice, calendar.PersonalSlug, "m1.ics", mustParse(t, ev), calendar.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	if inv, err := s.Invitations(ctx, bob); err != nil || len(inv) != 0 {
+		t.Errorf("bob's invitations: %v, %v; want none", inv, err)
+	}
+	msgs := mailer.take()
+	if len(msgs) != 1 || len(msgs[0].to) != 1 || msgs[0].to[0] != "carol@outside.test" {
+		t.Errorf("mailed: %v; want carol only", msgs)
+	}
+}
