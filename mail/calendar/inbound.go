@@ -57,6 +57,37 @@ func (s *Store) Delivered(ctx context.Context, accounts []int64, msg []byte) {
 	}
 }
 
+// Submitted takes an iMIP REPLY a member sent through submission to
+// members (their mail program answered an invitation by mail, RFC 6047
+// section 2.2): submission checked that from may send as the message's
+// From (mail/submit), so the reply is taken when its one attendee is
+// from's own address and the From, and the recipient organises the
+// event. Anything else a member sends is mail only: the calendars
+// schedule what members store, not what they mail.
+func (s *Store) Submitted(ctx context.Context, accounts []int64, from auth.Account, msg []byte) {
+	if s.sched == nil || len(msg) > MaxIMIPMessage || !bytes.Contains(bytes.ToLower(msg), []byte("text/calendar")) {
+		return
+	}
+	in, err := s.readIMIP(msg)
+	if err != nil || in.it.Method != MethodReply {
+		return
+	}
+	a, login := in.it.Attendees[0], strings.ToLower(from.Login)
+	if a.Addr != login || in.from != login {
+		s.log.Info("calendar: iMIP reply ignored", "from", from.Login, "attendee", a.Addr, "err", ErrSender)
+		return
+	}
+	for _, id := range accounts {
+		org, err := s.sched.Accounts.Account(ctx, id)
+		if err != nil || org.State != auth.StateActive || strings.ToLower(org.Login) != in.it.Organizer {
+			continue
+		}
+		if err := s.applyReply(ctx, org, in.it.UID, a, in.it.Sequence); err != nil {
+			s.log.Info("calendar: iMIP reply ignored", "from", from.Login, "organizer", org.Login, "err", err)
+		}
+	}
+}
+
 // imipIn is an iMIP message as Delivered reads it.
 type imipIn struct {
 	it       *ITIP
