@@ -36,7 +36,7 @@ const MaxIMIPMessage = 4 << 20
 // Nothing here fails the delivery: the message is in the INBOX already;
 // what is ignored is logged with the reason.
 func (s *Store) Delivered(ctx context.Context, accounts []int64, msg []byte) {
-	if s.sched == nil || len(msg) > MaxIMIPMessage || !bytes.Contains(bytes.ToLower(msg), []byte("text/calendar")) {
+	if s.sched == nil || len(msg) > MaxIMIPMessage || !mayBeIMIP(msg) {
 		return
 	}
 	in, err := s.readIMIP(msg)
@@ -65,7 +65,7 @@ func (s *Store) Delivered(ctx context.Context, accounts []int64, msg []byte) {
 // event. Anything else a member sends is mail only: the calendars
 // schedule what members store, not what they mail.
 func (s *Store) Submitted(ctx context.Context, accounts []int64, from auth.Account, msg []byte) {
-	if s.sched == nil || len(msg) > MaxIMIPMessage || !bytes.Contains(bytes.ToLower(msg), []byte("text/calendar")) {
+	if s.sched == nil || len(msg) > MaxIMIPMessage || !mayBeIMIP(msg) {
 		return
 	}
 	in, err := s.readIMIP(msg)
@@ -86,6 +86,18 @@ func (s *Store) Submitted(ctx context.Context, accounts []int64, from auth.Accou
 			s.log.Info("calendar: iMIP reply ignored", "from", from.Login, "organizer", org.Login, "err", err)
 		}
 	}
+}
+
+// mayBeIMIP reports whether msg names text/calendar anywhere, in any
+// case, without copying it: most mail does not, and is not parsed.
+func mayBeIMIP(msg []byte) bool {
+	want := []byte("text/calendar")
+	for i := 0; i+len(want) <= len(msg); i++ {
+		if c := msg[i]; (c == 't' || c == 'T') && bytes.EqualFold(msg[i:i+len(want)], want) {
+			return true
+		}
+	}
+	return false
 }
 
 // imipIn is an iMIP message as Delivered reads it.
