@@ -33,6 +33,11 @@ func TestDeliveredLimits(t *testing.T) {
 	if rs, err := s.List(ctx, bob, calendar.PersonalSlug); err != nil || len(rs) != 1 {
 		t.Errorf("a good invitation: %d events, %v", len(rs), err)
 	}
+	// Media types are case-insensitive (RFC 2045 section 5.1).
+	s.Delivered(ctx, []int64{bob.ID}, []byte(strings.ReplaceAll(req("upper", ""), "text/calendar", "TEXT/Calendar")))
+	if rs, err := s.List(ctx, bob, calendar.PersonalSlug); err != nil || len(rs) != 2 {
+		t.Errorf("an invitation as TEXT/Calendar: %d events, %v", len(rs), err)
+	}
 }
 
 // FuzzDelivered: whatever mail arrives, Delivered neither panics nor
