@@ -17,6 +17,7 @@ import (
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/dns"
 	"github.com/caucus-org/caucus/mail/calendar"
+	"github.com/caucus-org/caucus/mail/msgview"
 )
 
 // TestInvitationsByMail: in the real server, alice (a member) stores an
@@ -26,7 +27,8 @@ import (
 // 127.0.0.1 (fake DNS: outside.test authorises 127.0.0.1 by SPF, DMARC
 // p=none): a forged reply first (From mallory, naming carol) and one
 // failing DMARC (sent from 127.0.0.2) change nothing; her own ACCEPTED
-// reaches alice's event.
+// reaches alice's event. Last, an invitation from outside in alice's
+// name lands in bob's calendar marked as webmail marks the mail: forged.
 func TestInvitationsByMail(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -131,8 +133,11 @@ func TestInvitationsByMail(t *testing.T) {
 	}
 	carolStat := func() string { return stat("carol@outside.test") }
 	inbox := 0
-	sendMX := func(localIP, from, msg string) {
+	sendMX := func(localIP, from, msg string, to ...string) {
 		t.Helper()
+		if len(to) == 0 {
+			to = []string{alice}
+		}
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(localIP)}, Timeout: 10 * time.Second}
 		conn, err := d.DialContext(t.Context(), "tcp", srv.addrs["smtp"])
 		if err != nil {
@@ -143,11 +148,13 @@ func TestInvitationsByMail(t *testing.T) {
 		if err := c.Hello("mx.outside.test"); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.SendMail(from, []string{alice}, strings.NewReader(msg)); err != nil {
+		if err := c.SendMail(from, to, strings.NewReader(msg)); err != nil {
 			t.Fatalf("MX: %v", err)
 		}
-		inbox++
-		waitInbox(t, srv, aliceID, inbox)
+		if to[0] == alice {
+			inbox++
+			waitInbox(t, srv, aliceID, inbox)
+		}
 	}
 	sendMX("127.0.0.1", "mallory@outside.test", reply("mallory@outside.test", "carol@outside.test", "DECLINED"))
 	if got := carolStat(); got != calendar.PartStatNeedsAction {
@@ -164,5 +171,27 @@ func TestInvitationsByMail(t *testing.T) {
 	sendMX("127.0.0.1", "carol@outside.test", reply("carol@outside.test", "carol@outside.test", "ACCEPTED"))
 	if got := carolStat(); got != calendar.PartStatAccepted {
 		t.Fatalf("carol's authenticated reply: PARTSTAT %s, want ACCEPTED", got)
+	}
+
+	// An invitation from outside in alice's name: bob's calendar shows
+	// it with the MX's findings, as webmail shows the mail.
+	fake := strings.NewReplacer("METHOD:REPLY", "METHOD:REQUEST", "method=REPLY", "method=REQUEST", "UID:press-2026", "UID:fake-donors",
+		"Subject: Accepted: Press conference", "Subject: Donors", "From: <carol@outside.test>", "From: Alice <"+alice+">", "To: <"+alice+">", "To: <"+bob+">",
+		"ATTENDEE;PARTSTAT=TENTATIVE:mailto:carol@outside.test", "ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:"+bob).
+		Replace(reply("carol@outside.test", "carol@outside.test", "TENTATIVE"))
+	sendMX("127.0.0.1", "carol@outside.test", fake, bob)
+	waitInbox(t, srv, bobAcct.id, 2)
+	inv, err = srv.cals.Invitations(t.Context(), bobM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var forged *calendar.Invitation
+	for i := range inv {
+		if inv[i].UID == "fake-donors" {
+			forged = &inv[i]
+		}
+	}
+	if forged == nil || forged.Received == nil || forged.Received.Findings.Level != msgview.LevelDanger || !forged.Received.Findings.Forged {
+		t.Fatalf("the forged invitation in bob's calendar: %+v", forged)
 	}
 }
