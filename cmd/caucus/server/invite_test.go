@@ -23,37 +23,16 @@ import (
 // TestInvitationsByMail: in the real server, alice (a member) stores an
 // event over CalDAV inviting bob (a member) and carol (outside). Bob's
 // calendar gets it and his INBOX the iMIP mail, DKIM-signed; his accept
-// reaches alice's copy; carol's invitation is queued from alice. Carol answers over SMTP to the MX on
-// 127.0.0.1 (fake DNS: outside.test authorises 127.0.0.1 by SPF, DMARC
-// p=none): a forged reply first (From mallory, naming carol) and one
-// failing DMARC (sent from 127.0.0.2) change nothing; her own ACCEPTED
-// reaches alice's event. Last, an invitation from outside in alice's
-// name lands in bob's calendar marked as webmail marks the mail: forged.
+// reaches alice's copy; carol's invitation is queued from alice. Carol
+// answers over SMTP to the MX on 127.0.0.1 (fake DNS: outside.test
+// authorises 127.0.0.1 by SPF, DMARC p=none): a forged reply first (From
+// mallory, naming carol) and one failing DMARC (sent from 127.0.0.2)
+// change nothing; her own ACCEPTED reaches alice's event. Last, an
+// invitation from outside in alice's name lands in bob's calendar marked
+// as webmail marks the mail: forged.
 func TestInvitationsByMail(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	resolver := &dns.Mock{
-		TXT: map[string][]string{"outside.test": {"v=spf1 ip4:127.0.0.1 -all"}, "_dmarc.outside.test": {"v=DMARC1; p=none"}},
-		// Mail to outside.test waits in the queue: its MX does not answer.
-		MX: map[string][]*net.MX{"outside.test": {{Host: "mx.outside.test.", Pref: 10}}},
-		IP: map[string][]net.IPAddr{"mx.outside.test": {{IP: net.ParseIP("127.0.0.9")}}},
-	}
-	cfg := config.Dev(dir)
-	cfg.MailDomains = []string{"party.test"} // a domain with a dot gets DKIM keys
-	cfg.Listen = FreeListen(cfg.Listen)
-	refuse := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return nil, &net.OpError{Op: "dial", Net: network, Err: io.ErrClosedPipe}
-	}
-	srv, err := start(t.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.NewTextHandler(t.Output(), nil)), Out: io.Discard,
-		Resolver: resolver, QueueDial: refuse, NoNotices: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+	srv, dir := startInviteServer(t)
 	const alice, bob = "alice@party.test", "bob@party.test"
 	aliceID, aliceSecret := enrolWithAppPassword(t, srv, alice, "Motion-Quorum-7731-Seconded", auth.ScopeAll)
 	bobAcct := newMailAccount(t, srv, bob)
@@ -138,19 +117,7 @@ func TestInvitationsByMail(t *testing.T) {
 		if len(to) == 0 {
 			to = []string{alice}
 		}
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(localIP)}, Timeout: 10 * time.Second}
-		conn, err := d.DialContext(t.Context(), "tcp", srv.addrs["smtp"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := gosmtp.NewClient(conn)
-		defer c.Close()
-		if err := c.Hello("mx.outside.test"); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.SendMail(from, to, strings.NewReader(msg)); err != nil {
-			t.Fatalf("MX: %v", err)
-		}
+		sendToMX(t, srv, localIP, from, msg, to...)
 		if to[0] == alice {
 			inbox++
 			waitInbox(t, srv, aliceID, inbox)
@@ -193,5 +160,55 @@ func TestInvitationsByMail(t *testing.T) {
 	}
 	if forged == nil || forged.Received == nil || forged.Received.Findings.Level != msgview.LevelDanger || !forged.Received.Findings.Forged {
 		t.Fatalf("the forged invitation in bob's calendar: %+v", forged)
+	}
+}
+
+// startInviteServer starts a server of the domain party.test (which gets
+// DKIM keys) with a fake resolver: outside.test authorises 127.0.0.1 by
+// SPF and publishes DMARC p=none; its MX, 127.0.0.9, does not answer, so
+// mail to it waits in the queue.
+func startInviteServer(t *testing.T) (*Server, string) {
+	t.Helper()
+	dir := t.TempDir()
+	resolver := &dns.Mock{
+		TXT: map[string][]string{"outside.test": {"v=spf1 ip4:127.0.0.1 -all"}, "_dmarc.outside.test": {"v=DMARC1; p=none"}},
+		MX:  map[string][]*net.MX{"outside.test": {{Host: "mx.outside.test.", Pref: 10}}},
+		IP:  map[string][]net.IPAddr{"mx.outside.test": {{IP: net.ParseIP("127.0.0.9")}}},
+	}
+	cfg := config.Dev(dir)
+	cfg.MailDomains = []string{"party.test"}
+	cfg.Listen = FreeListen(cfg.Listen)
+	refuse := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: io.ErrClosedPipe}
+	}
+	srv, err := start(t.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.NewTextHandler(t.Output(), nil)), Out: io.Discard,
+		Resolver: resolver, QueueDial: refuse, NoNotices: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return srv, dir
+}
+
+// sendToMX sends msg from the reverse-path from to the addresses to over
+// SMTP to srv's MX, connecting from the address localIP (SPF judges it).
+func sendToMX(t *testing.T, srv *Server, localIP, from, msg string, to ...string) {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(localIP)}, Timeout: 10 * time.Second}
+	conn, err := d.DialContext(t.Context(), "tcp", srv.addrs["smtp"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := gosmtp.NewClient(conn)
+	defer c.Close()
+	if err := c.Hello("mx.outside.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail(from, to, strings.NewReader(msg)); err != nil {
+		t.Fatalf("MX: %v", err)
 	}
 }
