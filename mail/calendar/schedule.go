@@ -245,8 +245,15 @@ func (s *Store) organize(ctx context.Context, m Member, prev, cur scheduled) {
 			updated = append(updated, a.Addr)
 		}
 	}
-	s.mailITIP(ctx, m, invited, MethodRequest, cur, true)
-	s.mailITIP(ctx, m, updated, MethodRequest, cur, false)
+	if status, _ := cur.ev.Props.Text(ical.PropStatus); strings.EqualFold(status, "CANCELLED") {
+		// Cancelled by its status rather than deleted (RFC 5546
+		// section 3.2.5): a CANCEL to those who knew it, nothing to
+		// those who did not.
+		s.mailITIP(ctx, m, updated, MethodCancel, cur, false)
+	} else {
+		s.mailITIP(ctx, m, invited, MethodRequest, cur, true)
+		s.mailITIP(ctx, m, updated, MethodRequest, cur, false)
+	}
 	var gone []Attendee
 	for _, a := range prev.p.Attendees {
 		if _, still := cur.p.Attendee(a.Addr); !still && a.Addr != cur.p.Organizer && !a.ByClient {
@@ -288,7 +295,7 @@ func (s *Store) cancelFor(ctx context.Context, m Member, ev scheduled, gone []At
 	var to []string
 	for _, a := range gone {
 		if acct, ok := s.member(ctx, a.Addr); ok {
-			if err := s.updateCopy(ctx, acct, cal); err != nil && !errors.Is(err, ErrNotFound) {
+			if err := s.replaceCopy(ctx, acct, cal); err != nil && !errors.Is(err, ErrNotFound) {
 				s.log.Warn("calendar: cancellation not put in the attendee's calendar", "organizer", m.Login, "attendee", a.Addr, "err", err)
 			}
 		}
@@ -427,12 +434,6 @@ func (s *Store) deliverCopy(ctx context.Context, acct auth.Account, cal *ical.Ca
 	}
 	_, _, err = s.write(ctx, calID, copyName(o.UID), o, Cond{})
 	return err
-}
-
-// updateCopy replaces member acct's copy of the event by cal; ErrNotFound
-// when they have none.
-func (s *Store) updateCopy(ctx context.Context, acct auth.Account, cal *ical.Calendar) error {
-	return s.replaceCopy(ctx, acct, cal)
 }
 
 // ErrNotYours says a scheduling message names a UID that the attendee's

@@ -528,3 +528,34 @@ func TestScheduleAgentClient(t *testing.T) {
 		t.Errorf("mailed: %v; want carol only", msgs)
 	}
 }
+
+// TestCancelledByStatus: an organiser whose client cancels by setting
+// STATUS:CANCELLED (not deleting) sends a CANCEL, and the member's copy
+// shows it cancelled.
+func TestCancelledByStatus(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	alice, bob := e.member(t, "alice"), e.member(t, "bob")
+	mailer := &fakeMailer{}
+	s := e.scheduling(mailer)
+	if _, _, err := s.Put(ctx, alice, calendar.PersonalSlug, "m1.ics", mustParse(t, meeting(0, "20260610T090000Z", carol)), calendar.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	mailer.take()
+	if _, _, err := s.Put(ctx, alice, calendar.PersonalSlug, "m1.ics", mustParse(t, meeting(1, "20260610T090000Z", carol+"STATUS:CANCELLED\r\n")), calendar.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := mailer.take()
+	if len(msgs) != 2 {
+		t.Fatalf("%d mails, want a CANCEL to bob and one to carol", len(msgs))
+	}
+	for _, m := range msgs {
+		if it, _ := itipOf(t, m.msg); it.Method != calendar.MethodCancel {
+			t.Errorf("mail to %v: %s, want CANCEL", m.to, it.Method)
+		}
+	}
+	if inv, err := s.Invitations(ctx, bob); err != nil || len(inv) != 1 || !inv[0].Cancelled {
+		t.Errorf("bob's invitation: %+v, %v", inv, err)
+	}
+}
