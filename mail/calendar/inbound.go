@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/caucus-org/caucus/auth"
@@ -35,7 +36,7 @@ const MaxIMIPMessage = 4 << 20
 // Nothing here fails the delivery: the message is in the INBOX already;
 // what is ignored is logged with the reason.
 func (s *Store) Delivered(ctx context.Context, accounts []int64, msg []byte) {
-	if s.sched == nil || len(msg) > MaxIMIPMessage || !bytes.Contains(bytes.ToLower(msg), []byte("text/calendar")) {
+	if s.sched == nil || len(msg) > MaxIMIPMessage || !mayBeIMIP(msg) {
 		return
 	}
 	in, err := s.readIMIP(msg)
@@ -54,6 +55,49 @@ func (s *Store) Delivered(ctx context.Context, accounts []int64, msg []byte) {
 			s.log.Info("calendar: iMIP message taken", "account", acct.Login, "method", in.it.Method, "from", in.from)
 		}
 	}
+}
+
+// Submitted takes an iMIP REPLY a member sent through submission to
+// members (their mail program answered an invitation by mail, RFC 6047
+// section 2.2): submission checked that from may send as the message's
+// From (mail/submit), so the reply is taken when its one attendee is
+// from's own address and the From, and the recipient organises the
+// event. Anything else a member sends is mail only: the calendars
+// schedule what members store, not what they mail.
+func (s *Store) Submitted(ctx context.Context, accounts []int64, from auth.Account, msg []byte) {
+	if s.sched == nil || len(msg) > MaxIMIPMessage || !mayBeIMIP(msg) {
+		return
+	}
+	in, err := s.readIMIP(msg)
+	if err != nil || in.it.Method != MethodReply {
+		return
+	}
+	a, login := in.it.Attendees[0], strings.ToLower(from.Login)
+	if a.Addr != login || in.from != login {
+		s.log.Info("calendar: iMIP reply ignored", "from", from.Login, "attendee", a.Addr, "err", ErrSender)
+		return
+	}
+	for _, id := range accounts {
+		org, err := s.sched.Accounts.Account(ctx, id)
+		if err != nil || org.State != auth.StateActive || strings.ToLower(org.Login) != in.it.Organizer {
+			continue
+		}
+		if err := s.applyReply(ctx, org, in.it.UID, a, in.it.Sequence); err != nil {
+			s.log.Info("calendar: iMIP reply ignored", "from", from.Login, "organizer", org.Login, "err", err)
+		}
+	}
+}
+
+// mayBeIMIP reports whether msg names text/calendar anywhere, in any
+// case, without copying it: most mail does not, and is not parsed.
+func mayBeIMIP(msg []byte) bool {
+	want := []byte("text/calendar")
+	for i := 0; i+len(want) <= len(msg); i++ {
+		if c := msg[i]; (c == 't' || c == 'T') && bytes.EqualFold(msg[i:i+len(want)], want) {
+			return true
+		}
+	}
+	return false
 }
 
 // imipIn is an iMIP message as Delivered reads it.
@@ -101,11 +145,25 @@ func (s *Store) readIMIP(msg []byte) (imipIn, error) {
 var ErrSender = errors.New("calendar: the sender does not match or failed the checks")
 
 // senderVerified reports whether caucus's MX checked the message and
-// DMARC passed for its From domain (SPF or DKIM aligned with it, RFC
-// 7489 section 3.1), with nothing to warn about: the mail webmail shows
-// without a warning.
+// found nothing to warn about (what webmail shows without a warning),
+// and the From domain is authenticated: DMARC passed (SPF or DKIM aligned
+// with it, RFC 7489 section 3.1), or, for a domain that publishes no
+// DMARC record, a DKIM signature of that domain (or of a parent domain)
+// passed. SPF alone does not do for such a domain: the findings do not
+// keep which domain it checked.
 func senderVerified(f msgview.Findings) bool {
-	return f.Checked && f.DMARC == "pass" && (f.Level == msgview.LevelNone || f.Level == msgview.LevelOutside)
+	if !f.Checked || f.Level != msgview.LevelNone && f.Level != msgview.LevelOutside {
+		return false
+	}
+	switch f.DMARC {
+	case "pass":
+		return true
+	case "none":
+		return slices.ContainsFunc(f.DKIMDomains, func(d string) bool {
+			return d != "" && strings.Contains(d, ".") && (f.FromDomain == d || strings.HasSuffix(f.FromDomain, "."+d))
+		})
+	}
+	return false
 }
 
 // takeIMIP applies one iMIP message to the account it was delivered to.

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/mail/calendar"
 )
 
@@ -31,6 +32,11 @@ func TestDeliveredLimits(t *testing.T) {
 	s.Delivered(ctx, []int64{bob.ID}, []byte(req("ok", "")))
 	if rs, err := s.List(ctx, bob, calendar.PersonalSlug); err != nil || len(rs) != 1 {
 		t.Errorf("a good invitation: %d events, %v", len(rs), err)
+	}
+	// Media types are case-insensitive (RFC 2045 section 5.1).
+	s.Delivered(ctx, []int64{bob.ID}, []byte(strings.ReplaceAll(req("upper", ""), "text/calendar", "TEXT/Calendar")))
+	if rs, err := s.List(ctx, bob, calendar.PersonalSlug); err != nil || len(rs) != 2 {
+		t.Errorf("an invitation as TEXT/Calendar: %d events, %v", len(rs), err)
 	}
 }
 
@@ -62,4 +68,35 @@ func FuzzDelivered(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSubmittedReply: bob's mail program answers alice's invitation by
+// mail through submission: alice's copy takes it. The same REPLY sent by
+// mallory (naming bob as the attendee) changes nothing.
+func TestSubmittedReply(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	alice, bob := e.member(t, "alice"), e.member(t, "bob")
+	mallory := e.User(t, "mallory@example.org", auth.RoleMember).Account
+	bobAcct, err := e.Auth.Account(ctx, bob.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := e.scheduling(&fakeMailer{})
+	if _, _, err := s.Put(ctx, alice, calendar.PersonalSlug, "m1.ics", mustParse(t, meeting(0, "20260610T090000Z", "")), calendar.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	reply := func(from string) []byte {
+		msg := imipMail(from, "pass", "REPLY", "m1", "ORGANIZER:mailto:alice@example.org\r\nATTENDEE;PARTSTAT=DECLINED:mailto:bob@example.org\r\n")
+		return []byte(msg[strings.Index(msg, "From:"):]) // no findings: it did not come through the MX
+	}
+	s.Submitted(ctx, []int64{alice.ID}, mallory, reply("mallory@example.org"))
+	if got := partStat(t, s, alice, "m1", "bob@example.org"); got != calendar.PartStatNeedsAction {
+		t.Errorf("mallory's reply for bob: %q, want NEEDS-ACTION", got)
+	}
+	s.Submitted(ctx, []int64{alice.ID}, bobAcct, reply("bob@example.org"))
+	if got := partStat(t, s, alice, "m1", "bob@example.org"); got != calendar.PartStatDeclined {
+		t.Errorf("bob's reply by mail: %q, want DECLINED", got)
+	}
 }

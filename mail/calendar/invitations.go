@@ -35,7 +35,7 @@ type Invitation struct {
 func (s *Store) Invitations(ctx context.Context, m Member) ([]Invitation, error) {
 	rows, err := s.db.Stmts(nil).QueryContext(ctx, `SELECT c.slug, o.name, o.etag, o.data FROM calendar_objects o
 		JOIN calendar_calendars c ON c.id = o.calendar_id
-		WHERE c.owner_kind = 'account' AND c.owner_id = ? AND o.component = 'VEVENT' AND instr(o.data, 'ATTENDEE') > 0 AND instr(o.data, 'ORGANIZER') > 0
+		WHERE c.owner_kind = 'account' AND c.owner_id = ? AND o.component = 'VEVENT' AND instr(o.data, 'ORGANIZER') > 0 AND instr(o.data, 'ATTENDEE') > 0
 		ORDER BY o.modified_at DESC LIMIT ?`, m.ID, MaxInvitations)
 	if err != nil {
 		return nil, fmt.Errorf("calendar: invitations: %w", err)

@@ -45,6 +45,9 @@ type Attendee struct {
 	Addr     string // the e-mail address of its mailto: URI, lower-case
 	Name     string // CN, "" if none
 	PartStat string // PARTSTAT, NEEDS-ACTION when absent
+	// ByClient: SCHEDULE-AGENT is CLIENT or NONE (RFC 6638 section
+	// 7.1): the server does not schedule with this attendee.
+	ByClient bool
 }
 
 // ITIP is a parsed iTIP message (RFC 5546) carrying one event.
@@ -131,8 +134,11 @@ func MasterEvent(cal *ical.Calendar) *ical.Component {
 // SEQUENCE (RFC 5545 section 3.8.7.4).
 type Parties struct {
 	Organizer string
-	Attendees []Attendee
-	Sequence  int
+	// OrganizerByClient: the ORGANIZER's SCHEDULE-AGENT is CLIENT or
+	// NONE: the server sends no reply to it.
+	OrganizerByClient bool
+	Attendees         []Attendee
+	Sequence          int
 }
 
 // Attendee returns the attendee of address addr, false if none.
@@ -156,7 +162,7 @@ func ReadParties(ev *ical.Component) (Parties, error) {
 		if !ok {
 			return Parties{}, fmt.Errorf("%w: ORGANIZER is no mailto: address", ErrITIP)
 		}
-		p.Organizer = addr
+		p.Organizer, p.OrganizerByClient = addr, byClient(prop)
 	}
 	props := ev.Props.Values(ical.PropAttendee)
 	if len(props) > MaxAttendees {
@@ -171,7 +177,7 @@ func ReadParties(ev *ical.Component) (Parties, error) {
 		if ps == "" {
 			ps = PartStatNeedsAction
 		}
-		p.Attendees = append(p.Attendees, Attendee{Addr: addr, Name: prop.Params.Get(ical.ParamCommonName), PartStat: ps})
+		p.Attendees = append(p.Attendees, Attendee{Addr: addr, Name: prop.Params.Get(ical.ParamCommonName), PartStat: ps, ByClient: byClient(&prop)})
 	}
 	if prop := ev.Props.Get(ical.PropSequence); prop != nil {
 		n, err := strconv.Atoi(strings.TrimSpace(prop.Value))
@@ -181,6 +187,14 @@ func ReadParties(ev *ical.Component) (Parties, error) {
 		p.Sequence = n
 	}
 	return p, nil
+}
+
+// byClient reports whether a calendar user's SCHEDULE-AGENT (RFC 6638
+// section 7.1) leaves scheduling to the client (CLIENT) or to no one
+// (NONE); absent or SERVER, the server schedules.
+func byClient(p *ical.Prop) bool {
+	a := strings.ToUpper(p.Params.Get("SCHEDULE-AGENT"))
+	return a != "" && a != "SERVER"
 }
 
 // mailtoAddr returns the e-mail address of a mailto: URI (RFC 6068),

@@ -131,11 +131,10 @@ func (s *Store) Put(ctx context.Context, m Member, slug, name string, o *Object,
 // write stores o as resource name of calendar calID under the conditions
 // of cond, without scheduling.
 func (s *Store) write(ctx context.Context, calID int64, name string, o *Object, cond Cond) (r Resource, created bool, err error) {
-	c := Calendar{ID: calID}
 	r = Resource{Name: name, UID: o.UID, Component: o.Component, Simple: o.Simple, ETag: ETag(o.Data), Data: o.Data, Modified: s.now()}
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		st := s.db.Stmts(tx)
-		cur, exists, err := currentETag(ctx, st, c.ID, name)
+		cur, exists, err := currentETag(ctx, st, calID, name)
 		if err != nil {
 			return err
 		}
@@ -143,7 +142,7 @@ func (s *Store) write(ctx context.Context, calID int64, name string, o *Object, 
 			return err
 		}
 		var other string
-		err = st.QueryRowContext(ctx, `SELECT name FROM calendar_objects WHERE calendar_id = ? AND uid = ? AND name != ?`, c.ID, o.UID, name).Scan(&other)
+		err = st.QueryRowContext(ctx, `SELECT name FROM calendar_objects WHERE calendar_id = ? AND uid = ? AND name != ?`, calID, o.UID, name).Scan(&other)
 		if err == nil {
 			return fmt.Errorf("%w: %s", ErrUIDConflict, other)
 		} else if !errors.Is(err, sql.ErrNoRows) {
@@ -151,14 +150,14 @@ func (s *Store) write(ctx context.Context, calID int64, name string, o *Object, 
 		}
 		if !exists {
 			var n int
-			if err := st.QueryRowContext(ctx, `SELECT COUNT(*) FROM calendar_objects WHERE calendar_id = ?`, c.ID).Scan(&n); err != nil {
+			if err := st.QueryRowContext(ctx, `SELECT COUNT(*) FROM calendar_objects WHERE calendar_id = ?`, calID).Scan(&n); err != nil {
 				return fmt.Errorf("calendar: put: %w", err)
 			}
 			if n >= MaxObjectsPerCalendar {
 				return fmt.Errorf("%w: at most %d resources in a calendar", ErrFull, MaxObjectsPerCalendar)
 			}
 		}
-		seq, err := bump(ctx, st, c.ID)
+		seq, err := bump(ctx, st, calID)
 		if err != nil {
 			return err
 		}
@@ -167,11 +166,11 @@ func (s *Store) write(ctx context.Context, calID int64, name string, o *Object, 
 			ON CONFLICT (calendar_id, name) DO UPDATE SET uid = excluded.uid, component = excluded.component, etag = excluded.etag,
 				data = excluded.data, first_start = excluded.first_start, last_end = excluded.last_end, long = excluded.long,
 				simple = excluded.simple, modified_at = excluded.modified_at, seq = excluded.seq`,
-			c.ID, name, o.UID, o.Component, r.ETag, o.Data, nullTime(o.Start), nullTime(o.End), isLong(o), o.Simple, r.Modified.UnixMilli(), seq)
+			calID, name, o.UID, o.Component, r.ETag, o.Data, nullTime(o.Start), nullTime(o.End), isLong(o), o.Simple, r.Modified.UnixMilli(), seq)
 		if err != nil {
 			return fmt.Errorf("calendar: put: %w", err)
 		}
-		if _, err := st.ExecContext(ctx, `DELETE FROM calendar_tombstones WHERE calendar_id = ? AND name = ?`, c.ID, name); err != nil {
+		if _, err := st.ExecContext(ctx, `DELETE FROM calendar_tombstones WHERE calendar_id = ? AND name = ?`, calID, name); err != nil {
 			return fmt.Errorf("calendar: put: %w", err)
 		}
 		created = !exists
@@ -204,10 +203,9 @@ func (s *Store) Delete(ctx context.Context, m Member, slug, name string, cond Co
 // remove deletes resource name of calendar calID under the conditions of
 // cond, without scheduling.
 func (s *Store) remove(ctx context.Context, calID int64, name string, cond Cond) error {
-	c := Calendar{ID: calID}
 	return s.db.Tx(ctx, func(tx *sql.Tx) error {
 		st := s.db.Stmts(tx)
-		cur, exists, err := currentETag(ctx, st, c.ID, name)
+		cur, exists, err := currentETag(ctx, st, calID, name)
 		if err != nil {
 			return err
 		}
@@ -217,15 +215,15 @@ func (s *Store) remove(ctx context.Context, calID int64, name string, cond Cond)
 		if err := cond.check(cur, exists); err != nil {
 			return err
 		}
-		seq, err := bump(ctx, st, c.ID)
+		seq, err := bump(ctx, st, calID)
 		if err != nil {
 			return err
 		}
-		if _, err := st.ExecContext(ctx, `DELETE FROM calendar_objects WHERE calendar_id = ? AND name = ?`, c.ID, name); err != nil {
+		if _, err := st.ExecContext(ctx, `DELETE FROM calendar_objects WHERE calendar_id = ? AND name = ?`, calID, name); err != nil {
 			return fmt.Errorf("calendar: delete: %w", err)
 		}
 		_, err = st.ExecContext(ctx, `INSERT INTO calendar_tombstones (calendar_id, name, seq) VALUES (?, ?, ?)
-			ON CONFLICT (calendar_id, name) DO UPDATE SET seq = excluded.seq`, c.ID, name, seq)
+			ON CONFLICT (calendar_id, name) DO UPDATE SET seq = excluded.seq`, calID, name, seq)
 		if err != nil {
 			return fmt.Errorf("calendar: delete: %w", err)
 		}

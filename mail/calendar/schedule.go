@@ -42,8 +42,9 @@ import (
 // organiser. A REPLY by mail from outside is taken by Delivered.
 //
 // The subset of RFC 6638: calendar-auto-schedule is advertised; no
-// schedule-inbox or schedule-outbox collection, no SCHEDULE-AGENT or
-// SCHEDULE-STATUS, no free-busy by POST; only mailto: calendar users,
+// schedule-inbox or schedule-outbox collection, no SCHEDULE-STATUS, no
+// free-busy by POST; SCHEDULE-AGENT=CLIENT or NONE on an attendee or the
+// organiser is honoured (section 7.1: the server leaves them alone); only mailto: calendar users,
 // matched to members by their login; events (VEVENT) only.
 
 // Mailer sends a message caucus writes for a member: DKIM-signed,
@@ -214,7 +215,7 @@ func (s *Store) afterDelete(ctx context.Context, m Member, old []byte) {
 	}
 	var gone []Attendee
 	for _, a := range prev.p.Attendees {
-		if a.Addr != prev.p.Organizer {
+		if a.Addr != prev.p.Organizer && !a.ByClient {
 			gone = append(gone, a)
 		}
 	}
@@ -228,7 +229,7 @@ func (s *Store) organize(ctx context.Context, m Member, prev, cur scheduled) {
 	changed := prev.ev == nil || significantChange(prev.ev, cur.ev)
 	var invited, updated []string
 	for _, a := range cur.p.Attendees {
-		if a.Addr == cur.p.Organizer {
+		if a.Addr == cur.p.Organizer || a.ByClient {
 			continue
 		}
 		_, known := prev.p.Attendee(a.Addr)
@@ -244,11 +245,18 @@ func (s *Store) organize(ctx context.Context, m Member, prev, cur scheduled) {
 			updated = append(updated, a.Addr)
 		}
 	}
-	s.mailITIP(ctx, m, invited, MethodRequest, cur, true)
-	s.mailITIP(ctx, m, updated, MethodRequest, cur, false)
+	if status, _ := cur.ev.Props.Text(ical.PropStatus); strings.EqualFold(status, "CANCELLED") {
+		// Cancelled by its status rather than deleted (RFC 5546
+		// section 3.2.5): a CANCEL to those who knew it, nothing to
+		// those who did not.
+		s.mailITIP(ctx, m, updated, MethodCancel, cur, false)
+	} else {
+		s.mailITIP(ctx, m, invited, MethodRequest, cur, true)
+		s.mailITIP(ctx, m, updated, MethodRequest, cur, false)
+	}
 	var gone []Attendee
 	for _, a := range prev.p.Attendees {
-		if _, still := cur.p.Attendee(a.Addr); !still && a.Addr != cur.p.Organizer {
+		if _, still := cur.p.Attendee(a.Addr); !still && a.Addr != cur.p.Organizer && !a.ByClient {
 			gone = append(gone, a)
 		}
 	}
@@ -287,7 +295,7 @@ func (s *Store) cancelFor(ctx context.Context, m Member, ev scheduled, gone []At
 	var to []string
 	for _, a := range gone {
 		if acct, ok := s.member(ctx, a.Addr); ok {
-			if err := s.updateCopy(ctx, acct, cal); err != nil && !errors.Is(err, ErrNotFound) {
+			if err := s.replaceCopy(ctx, acct, cal); err != nil && !errors.Is(err, ErrNotFound) {
 				s.log.Warn("calendar: cancellation not put in the attendee's calendar", "organizer", m.Login, "attendee", a.Addr, "err", err)
 			}
 		}
@@ -318,6 +326,9 @@ func cancelled(cal *ical.Calendar) *ical.Calendar {
 // a.PartStat: a member organiser's copy takes it at once; an outside
 // organiser is mailed a REPLY (RFC 5546 section 3.2.3).
 func (s *Store) reply(ctx context.Context, m Member, ev scheduled, a Attendee) {
+	if ev.p.OrganizerByClient {
+		return
+	}
 	if org, ok := s.member(ctx, ev.p.Organizer); ok {
 		if err := s.applyReply(ctx, org, ev.uid, a, ev.p.Sequence); err != nil {
 			s.log.Warn("calendar: reply not taken by the organiser's copy", "attendee", m.Login, "organizer", org.Login, "err", err)
@@ -381,6 +392,31 @@ func (s *Store) copyOf(ctx context.Context, accountID int64, uid string) (calID 
 	return calID, name, data, nil
 }
 
+// organizerCopy finds the organiser's event uid: in one of their own
+// calendars, else in the calendar of a group they are in and write (an
+// event organised in a group's diary).
+func (s *Store) organizerCopy(ctx context.Context, org auth.Account, uid string) (calID int64, name string, data []byte, err error) {
+	calID, name, data, err = s.copyOf(ctx, org.ID, uid)
+	if !errors.Is(err, ErrNotFound) {
+		return calID, name, data, err
+	}
+	gs, err := s.groups.AccountGroups(ctx, org.ID)
+	if err != nil {
+		return 0, "", nil, fmt.Errorf("calendar: groups of %d: %w", org.ID, err)
+	}
+	for _, g := range gs {
+		err = s.db.Stmts(nil).QueryRowContext(ctx, `SELECT o.calendar_id, o.name, o.data FROM calendar_objects o
+			JOIN calendar_calendars c ON c.id = o.calendar_id
+			WHERE c.owner_kind = 'group' AND c.owner_id = ? AND c.read_only = 0 AND o.uid = ?`, g.ID, uid).Scan(&calID, &name, &data)
+		if err == nil {
+			return calID, name, data, nil
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return 0, "", nil, fmt.Errorf("calendar: find %s: %w", uid, err)
+		}
+	}
+	return 0, "", nil, ErrNotFound
+}
+
 // deliverCopy stores the organiser's event cal in member acct's calendar
 // that holds its UID, else in their personal calendar.
 func (s *Store) deliverCopy(ctx context.Context, acct auth.Account, cal *ical.Calendar) error {
@@ -398,12 +434,6 @@ func (s *Store) deliverCopy(ctx context.Context, acct auth.Account, cal *ical.Ca
 	}
 	_, _, err = s.write(ctx, calID, copyName(o.UID), o, Cond{})
 	return err
-}
-
-// updateCopy replaces member acct's copy of the event by cal; ErrNotFound
-// when they have none.
-func (s *Store) updateCopy(ctx context.Context, acct auth.Account, cal *ical.Calendar) error {
-	return s.replaceCopy(ctx, acct, cal)
 }
 
 // ErrNotYours says a scheduling message names a UID that the attendee's
@@ -454,7 +484,7 @@ var ErrNotOrganizer = errors.New("calendar: no such event of this organiser with
 // event uid (RFC 5546 section 3.2.3), in every VEVENT of it; a REPLY to
 // an older SEQUENCE than the copy's is stale and ignored (section 2.1.5).
 func (s *Store) applyReply(ctx context.Context, org auth.Account, uid string, a Attendee, seq int) error {
-	calID, name, data, err := s.copyOf(ctx, org.ID, uid)
+	calID, name, data, err := s.organizerCopy(ctx, org, uid)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrNotOrganizer, err)
 	}

@@ -261,6 +261,18 @@ func TestAttendeeAnswerToOutsideOrganiser(t *testing.T) {
 	if err := s.Respond(ctx, bob, inv[0].Slug, inv[0].Name, inv[0].ETag, calendar.PartStatAccepted); err == nil {
 		t.Error("an answer to an old version was taken")
 	}
+	// A CANCEL from someone else changes nothing; carol's own cancels.
+	cancel := func(from string) string {
+		return imipMail(from, "pass", "CANCEL", "o1", "ORGANIZER:mailto:"+from+"\r\nATTENDEE:mailto:bob@example.org\r\nSEQUENCE:1\r\n")
+	}
+	s.Delivered(ctx, []int64{bob.ID}, []byte(cancel("mallory@outside.test")))
+	if inv, _ := s.Invitations(ctx, bob); len(inv) != 1 || inv[0].Cancelled {
+		t.Errorf("after mallory's CANCEL: %+v", inv)
+	}
+	s.Delivered(ctx, []int64{bob.ID}, []byte(cancel("carol@outside.test")))
+	if inv, _ := s.Invitations(ctx, bob); len(inv) != 1 || !inv[0].Cancelled {
+		t.Errorf("after carol's CANCEL: %+v", inv)
+	}
 }
 
 // imipMail is an iMIP message as caucus's MX stores it: its
@@ -309,6 +321,20 @@ func TestReplyByMail(t *testing.T) {
 	s.Delivered(ctx, []int64{alice.ID}, []byte(imipMail("carol@outside.test", "pass", "REPLY", "m1", reply("ACCEPTED"))))
 	if got := partStat(t, s, alice, "m1", "carol@outside.test"); got != calendar.PartStatAccepted {
 		t.Errorf("carol's authenticated reply: PARTSTAT %q, want ACCEPTED", got)
+	}
+	// A domain without DMARC: SPF passing is not enough, a DKIM
+	// signature of the From domain is.
+	noDMARC := strings.Replace(imipMail("carol@outside.test", "pass", "REPLY", "m1", reply("TENTATIVE")), "dmarc=pass (p=reject)", "dmarc=none", 1)
+	s.Delivered(ctx, []int64{alice.ID}, []byte(noDMARC))
+	if got := partStat(t, s, alice, "m1", "carol@outside.test"); got != calendar.PartStatAccepted {
+		t.Errorf("a reply from a domain without DMARC, SPF only: PARTSTAT %q, want it unchanged", got)
+	}
+	for _, c := range []struct{ d, want string }{{"elsewhere.test", calendar.PartStatAccepted}, {"outside.test", calendar.PartStatTentative}} {
+		signed := strings.Replace(noDMARC, "dkim=none", "dkim=pass header.d="+c.d+" header.s=s1", 1)
+		s.Delivered(ctx, []int64{alice.ID}, []byte(signed))
+		if got := partStat(t, s, alice, "m1", "carol@outside.test"); got != c.want {
+			t.Errorf("no DMARC, DKIM of %s: PARTSTAT %q, want %q", c.d, got, c.want)
+		}
 	}
 }
 
@@ -440,5 +466,96 @@ func TestAttendeeDeletesInvitation(t *testing.T) {
 	}
 	if got := partStat(t, s, alice, "m1", "bob@example.org"); got != calendar.PartStatDeclined {
 		t.Errorf("alice's copy after bob deleted his: %q, want DECLINED", got)
+	}
+}
+
+// TestInvitationFromGroupCalendar: an event alice organises in her
+// group's calendar invites bob; his answer reaches the group's copy.
+func TestInvitationFromGroupCalendar(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	alice, bob := e.member(t, "alice"), e.member(t, "bob")
+	if err := e.Auth.CreateGroup(ctx, "admin", "press"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Auth.AddToGroup(ctx, "admin", "press", alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	gid, err := e.Auth.GroupID(ctx, "press")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slug := fmt.Sprintf("group-%d", gid)
+	s := e.scheduling(&fakeMailer{})
+	if _, _, err := s.Put(ctx, alice, slug, "m1.ics", mustParse(t, meeting(0, "20260610T090000Z", "")), calendar.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := s.Invitations(ctx, bob)
+	if err != nil || len(inv) != 1 {
+		t.Fatalf("bob's invitations: %v, %v", inv, err)
+	}
+	if err := s.Respond(ctx, bob, inv[0].Slug, inv[0].Name, inv[0].ETag, calendar.PartStatTentative); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Get(ctx, alice, slug, "m1.ics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(r.Data), "PARTSTAT=TENTATIVE:mailto:bob@example.org") {
+		t.Errorf("the group's copy after bob's answer:\n%s", r.Data)
+	}
+}
+
+// TestScheduleAgentClient: an attendee whose SCHEDULE-AGENT is CLIENT
+// (RFC 6638 section 7.1) is left to the client: no copy, no mail.
+func TestScheduleAgentClient(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	alice, bob := e.member(t, "alice"), e.member(t, "bob")
+	mailer := &fakeMailer{}
+	s := e.scheduling(mailer)
+	ev := strings.Replace(meeting(0, "20260610T090000Z", carol), "ATTENDEE;CN=Bob;", "ATTENDEE;CN=Bob;SCHEDULE-AGENT=CLIENT;", 1)
+	if _, _, err := s.Put(ctx, alice, calendar.PersonalSlug, "m1.ics", mustParse(t, ev), calendar.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	if inv, err := s.Invitations(ctx, bob); err != nil || len(inv) != 0 {
+		t.Errorf("bob's invitations: %v, %v; want none", inv, err)
+	}
+	msgs := mailer.take()
+	if len(msgs) != 1 || len(msgs[0].to) != 1 || msgs[0].to[0] != "carol@outside.test" {
+		t.Errorf("mailed: %v; want carol only", msgs)
+	}
+}
+
+// TestCancelledByStatus: an organiser whose client cancels by setting
+// STATUS:CANCELLED (not deleting) sends a CANCEL, and the member's copy
+// shows it cancelled.
+func TestCancelledByStatus(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	alice, bob := e.member(t, "alice"), e.member(t, "bob")
+	mailer := &fakeMailer{}
+	s := e.scheduling(mailer)
+	if _, _, err := s.Put(ctx, alice, calendar.PersonalSlug, "m1.ics", mustParse(t, meeting(0, "20260610T090000Z", carol)), calendar.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	mailer.take()
+	if _, _, err := s.Put(ctx, alice, calendar.PersonalSlug, "m1.ics", mustParse(t, meeting(1, "20260610T090000Z", carol+"STATUS:CANCELLED\r\n")), calendar.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := mailer.take()
+	if len(msgs) != 2 {
+		t.Fatalf("%d mails, want a CANCEL to bob and one to carol", len(msgs))
+	}
+	for _, m := range msgs {
+		if it, _ := itipOf(t, m.msg); it.Method != calendar.MethodCancel {
+			t.Errorf("mail to %v: %s, want CANCEL", m.to, it.Method)
+		}
+	}
+	if inv, err := s.Invitations(ctx, bob); err != nil || len(inv) != 1 || !inv[0].Cancelled {
+		t.Errorf("bob's invitation: %+v, %v", inv, err)
 	}
 }

@@ -76,8 +76,9 @@ func (s *Service) Rcpt(ctx context.Context, who Sender, env *Envelope, to string
 // Submit sends a member's message, whose header h the caller parsed and
 // checked with mail/message: it refuses a header naming an author the
 // account may not send as (checkAuthor), adds the Received field, signs,
-// delivers to the local recipients and queues for the others, then lets
-// auto-replies answer it.
+// delivers to the local recipients and queues for the others, then hands
+// it to the calendars (a member's mail program answering a member's
+// invitation) and lets auto-replies answer it.
 func (s *Service) Submit(ctx context.Context, who Sender, env *Envelope, h *message.Header, msg []byte, rcv Received) error {
 	if err := s.checkAuthor(ctx, who, h); err != nil {
 		return err
@@ -102,6 +103,9 @@ func (s *Service) Submit(ctx context.Context, who Sender, env *Envelope, h *mess
 		return err
 	}
 	s.auditRoleSend(ctx, who, env, h)
+	if s.deps.Invitations != nil && len(env.local) > 0 {
+		s.deps.Invitations.Submitted(ctx, env.local, who.Account, msg)
+	}
 	if err := s.toLists(ctx, env, who.Account.Login, msg); err != nil {
 		return err
 	}

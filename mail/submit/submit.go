@@ -97,12 +97,15 @@ type AutoReplier interface {
 	Respond(ctx context.Context, from string, rcpts []string, msg []byte) (int, error)
 }
 
-// Invitations reads the iMIP messages (RFC 6047) among the mail from
-// outside just delivered to the accounts' INBOX (mail/calendar's
-// *Store): a reply to an invitation updates the organiser's event. It
-// fails nothing: the message is delivered already.
+// Invitations reads the iMIP messages (RFC 6047) among the mail just
+// delivered to the accounts' INBOX (mail/calendar's *Store): a reply to
+// an invitation updates the organiser's event. Delivered has the mail
+// from outside, judged by the MX's findings; Submitted a member's, whose
+// author submission checked. Neither fails anything: the message is
+// delivered already.
 type Invitations interface {
 	Delivered(ctx context.Context, accounts []int64, msg []byte)
+	Submitted(ctx context.Context, accounts []int64, from auth.Account, msg []byte)
 }
 
 // Auditor records refusals, aggregated per reason, and what is sent as a

@@ -92,6 +92,9 @@ func invitationViewOf(l *i18n.Localizer, inv calendar.Invitation) invitationView
 	v := invitationView{Invitation: inv, Answered: inv.PartStat,
 		Action: "/mail/calendar/invitations/" + url.PathEscape(inv.Slug) + "/" + url.PathEscape(inv.Name)}
 	v.Summary, v.Location = cleanLine(inv.Summary), cleanLine(inv.Location)
+	if v.Summary == "" {
+		v.Summary = l.T("calinvite.mail.untitled")
+	}
 	if inv.AllDay {
 		v.When = l.Date(inv.Start)
 	} else {

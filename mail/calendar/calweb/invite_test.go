@@ -38,6 +38,9 @@ func TestInvitationsPage(t *testing.T) {
 	alice.putEvent(t, calendar.PersonalSlug, "rally", "20260610T160000Z", "20260610T180000Z",
 		"LOCATION:Piazza del Popolo\r\nORGANIZER;CN=Alice:mailto:alice@example.org\r\nATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:bob@example.org\r\n")
 
+	if month := bob.get(t, "/mail/calendar"); !strings.Contains(month.body, `href="/mail/calendar/invitations"`) {
+		t.Errorf("the month page does not link the invitations:\n%s", month.body)
+	}
 	page := bob.get(t, "/mail/calendar/invitations")
 	if page.code != http.StatusOK || !strings.Contains(page.body, "rally") || !strings.Contains(page.body, "Piazza del Popolo") ||
 		!strings.Contains(page.body, "Alice &lt;alice@example.org&gt;") || !strings.Contains(page.body, "Not answered yet") {
