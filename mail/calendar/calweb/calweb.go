@@ -1,11 +1,16 @@
 // Package calweb serves the calendars in the browser under
-// /mail/calendar: a month view (the default), a week view (seven days,
-// or three or one on a phone) with the hours of each day, and an agenda
-// of the next 30 days, with the member's own calendars and every group calendar the
-// member sees, each in its colour, recurring events expanded within the
-// days shown (mail/calendar's bounded expansion, RFC 5545 section 3.8.5);
-// and a form to create, change and delete an event (RFC 5545 section
-// 3.6.1) in a calendar the member writes.
+// /mail/calendar: a month view (the default), a week view with the hours
+// of each day (seven days, or three or one on a phone), and an agenda of
+// the next 30 days, with the member's own calendars and every group
+// calendar the member sees, each in its colour, recurring events expanded
+// within the days shown (mail/calendar's bounded expansion, RFC 5545
+// section 3.8.5); and a form to create, change and delete an event (RFC
+// 5545 section 3.6.1) in a calendar the member writes: title, times,
+// place, description, attendees (ATTENDEE, ORGANIZER, section 3.8.4), a
+// reminder (VALARM, section 3.6.6) and a recurrence (RRULE, section
+// 3.3.10). One instance of a series is changed alone as a RECURRENCE-ID
+// override (section 3.8.4.4) or deleted alone as an EXDATE (section
+// 3.8.5.1). What the form does not show stays as another client wrote it.
 //
 // Safety: every page needs a full session (login.Handler.Require); every
 // read and write goes through mail/calendar's member-scoped calls, so a
