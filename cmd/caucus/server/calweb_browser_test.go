@@ -174,8 +174,8 @@ func enrolCalendarMember(t *testing.T, ctx context.Context, srv *Server, login, 
 }
 
 // TestBrowserCalendarSeries: in the whole server and headless Chromium, a
-// member makes a weekly event with a reminder and an attendee on the
-// calendar page; a CalDAV REPORT with the member's calendar app password
+// member makes a weekly event with a reminder and two attendees on the
+// calendar page (one typed, one completed from the party directory); a CalDAV REPORT with the member's calendar app password
 // finds its RRULE, VALARM and ATTENDEE (RFC 5545) as a phone would. The
 // week view is reached and used with the keyboard alone (Tab to the
 // event, Enter opens it); at 360 px neither the week nor three days
@@ -217,8 +217,29 @@ func TestBrowserCalendarSeries(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#day"+byDay)),
 		chromedp.Click(chromedp.CSS("#endscount")),
 		chromedp.SendKeys(chromedp.CSS("#count"), "6"),
-		chromedp.Click(chromedp.CSS("#save")),
+		chromedp.SendKeys(chromedp.CSS("#addattendee"), "series"),
 	)
+	// The party directory completes the attendee; picking the suggestion
+	// (what Chromium does when one is chosen from the list) adds it.
+	for i := 0; ; i++ {
+		n, err := chromedp.Run(b.Ctx, chromedp.Evaluate[int](`document.querySelectorAll("#suggest-attendee option").length`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("no completion for the attendee")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	picked, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`(() => { const i = document.querySelector("#addattendee");
+		i.value = document.querySelector("#suggest-attendee option").value; i.dispatchEvent(new Event("input")); return document.querySelector("#attendees").value; })()`))
+	if err != nil || !strings.Contains(picked, "Press Desk <desk@paper.example>\nMember <"+login+">") {
+		t.Fatalf("after picking the suggestion the attendees are %q (%v)", picked, err)
+	}
+	b.Do("save", chromedp.Click(chromedp.CSS("#save")))
 	b.WaitPage("/mail/calendar", "#month")
 
 	report := func() string {
@@ -245,7 +266,8 @@ func TestBrowserCalendarSeries(t *testing.T) {
 	}
 	got := report()
 	for _, want := range []string{"SUMMARY:Weekly canvass", "RRULE:FREQ=WEEKLY;BYDAY=" + byDay + ";COUNT=6", "BEGIN:VALARM", "ACTION:DISPLAY", "TRIGGER:-PT1H",
-		"ATTENDEE;CN=Press Desk;CUTYPE=INDIVIDUAL;PARTSTAT=NEEDS-ACTION;ROLE=REQ-PARTICIPANT;RSVP=TRUE:mailto:desk@paper.example", "ORGANIZER;CN=Member:mailto:" + login} {
+		"ATTENDEE;CN=Press Desk;CUTYPE=INDIVIDUAL;PARTSTAT=NEEDS-ACTION;ROLE=REQ-PARTICIPANT;RSVP=TRUE:mailto:desk@paper.example",
+		"ATTENDEE;CN=Member;CUTYPE=INDIVIDUAL;PARTSTAT=NEEDS-ACTION;ROLE=REQ-PARTICIPANT;RSVP=TRUE:mailto:" + login, "ORGANIZER;CN=Member:mailto:" + login} {
 		if !strings.Contains(got, want) {
 			t.Errorf("CalDAV serves the event without %q:\n%s", want, got)
 		}

@@ -80,9 +80,12 @@ type Guard interface {
 // Deps are what the pages work with.
 type Deps struct {
 	Store Store
-	Login Guard
-	Log   *slog.Logger
-	Now   func() time.Time
+	// People, if set, completes the attendee field from the member's
+	// address books.
+	People People
+	Login  Guard
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 // Handler serves the calendar pages.
@@ -127,6 +130,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	user("GET /mail/calendar", h.month)
 	user("GET /mail/calendar/agenda", h.agenda)
 	user("GET /mail/calendar/week", h.week)
+	user("GET /mail/calendar/people", h.people)
 	user("GET /mail/calendar/new", h.newEvent)
 	post("POST /mail/calendar/new", h.create)
 	user("GET /mail/calendar/event/{cal}/{name}", h.event)

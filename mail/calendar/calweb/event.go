@@ -257,6 +257,9 @@ func readForm(r *http.Request, loc *time.Location) (f form, start, end time.Time
 	for _, k := range []string{"attendees", "reminder", "repeat"} {
 		_, f.sent[k] = r.PostForm[k]
 	}
+	if add := strings.TrimSpace(r.PostFormValue("addattendee")); add != "" { // typed without the script
+		f.Attendees, f.sent["attendees"] = strings.TrimRight(f.Attendees, "\r\n")+"\n"+add, true
+	}
 	if start, end, err = f.times(loc); err != nil {
 		return f, start, end, err
 	}
