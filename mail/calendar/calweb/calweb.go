@@ -20,8 +20,10 @@
 // with a one-time notice (Post/Redirect/Get). A change or a deletion
 // names the entity tag of the version the form showed and is refused
 // when the event changed since (the store's If-Match, RFC 9110 section
-// 13.1.1): nothing is overwritten unseen. The pages run no script of
-// their own and load nothing from outside.
+// 13.1.1): nothing is overwritten unseen. The pages load nothing from
+// outside; their one script (static/calendar.js) completes the attendee
+// field from the member's address books (GET /mail/calendar/people), and
+// the form works without it.
 package calweb
 
 import (
