@@ -1,6 +1,7 @@
 package calweb
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"strings"
@@ -69,6 +70,9 @@ func (h *Handler) findPeople(ctx context.Context, sess auth.Session, q string) (
 			return nil, err
 		}
 		for _, c := range cards {
+			if h.prefilter && !mayHold(c.Data, q) {
+				continue
+			}
 			card, err := contacts.Parse(c.Data)
 			if err != nil {
 				continue
@@ -88,6 +92,23 @@ func (h *Handler) findPeople(ctx context.Context, sess auth.Session, q string) (
 		}
 	}
 	return out, nil
+}
+
+// mayHold reports whether a card's text may hold every word of q (lower
+// case): a card without one of them is not parsed. Folded lines (RFC 6350
+// section 3.2) are unfolded first; a word with a character vCard escapes
+// (section 3.4) is not looked for in the raw text.
+func mayHold(data []byte, q string) bool {
+	if bytes.Contains(data, []byte("\n ")) || bytes.Contains(data, []byte("\n\t")) {
+		data = bytes.ReplaceAll(bytes.ReplaceAll(data, []byte("\r\n "), nil), []byte("\r\n\t"), nil)
+	}
+	data = bytes.ToLower(data)
+	for w := range strings.FieldsSeq(q) {
+		if !strings.ContainsAny(w, ",;\\") && !bytes.Contains(data, []byte(w)) {
+			return false
+		}
+	}
+	return true
 }
 
 // hasWords reports whether every word of q (lower case) is in s, in any

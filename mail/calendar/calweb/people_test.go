@@ -81,3 +81,28 @@ func TestPeopleCompletion(t *testing.T) {
 		t.Errorf("the form has no completion")
 	}
 }
+
+// TestMayHold: the prefilter never drops a card that holds the words:
+// in any case, across a folded line (RFC 6350 section 3.2), or with a
+// character vCard escapes (section 3.4) in the word.
+func TestMayHold(t *testing.T) {
+	t.Parallel()
+	card := []byte("BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Giulia Rossi\\, La Sta\r\n mpa\r\nEMAIL:giulia@lastampa.example\r\nEND:VCARD\r\n")
+	for _, tc := range []struct {
+		q    string
+		want bool
+	}{
+		{"giulia", true}, {"rossi stampa", true}, {"stampa", true}, {"rossi,", true}, {"lastampa.example", true},
+		{"bruno", false}, {"giulia bruno", false},
+	} {
+		if got := mayHold(card, tc.q); got != tc.want {
+			t.Errorf("mayHold(%q) = %v, want %v", tc.q, got, tc.want)
+		}
+		if tc.want {
+			c, err := contacts.Parse(card)
+			if err == nil && !hasWords(tc.q, c.PreferredValue(vcard.FieldFormattedName)+" "+c.PreferredValue(vcard.FieldEmail)) && tc.q != "rossi," {
+				t.Errorf("%q: the parsed card does not hold it either", tc.q)
+			}
+		}
+	}
+}
