@@ -221,7 +221,7 @@ func TestBrowserCalendarSeries(t *testing.T) {
 	)
 	// The party directory completes the attendee; picking the suggestion
 	// (what Chromium does when one is chosen from the list) adds it.
-	for i := 0; ; i++ {
+	for {
 		n, err := chromedp.Run(b.Ctx, chromedp.Evaluate[int](`document.querySelectorAll("#suggest-attendee option").length`))
 		if err != nil {
 			t.Fatal(err)
@@ -229,10 +229,11 @@ func TestBrowserCalendarSeries(t *testing.T) {
 		if n > 0 {
 			break
 		}
-		if i == 100 {
+		select {
+		case <-ctx.Done():
 			t.Fatalf("no completion for the attendee")
+		case <-time.After(100 * time.Millisecond):
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	picked, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`(() => { const i = document.querySelector("#addattendee");
 		i.value = document.querySelector("#suggest-attendee option").value; i.dispatchEvent(new Event("input")); return document.querySelector("#attendees").value; })()`))
