@@ -103,6 +103,14 @@ func TestAttendeesRoundTrip(t *testing.T) {
 	_, data = alice.stored(t)
 	wantNo(t, data, "ATTENDEE", "ORGANIZER")
 
+	f = eventForm(calendar.PersonalSlug, "Bad")
+	f.Set("attendees", "Caf\xe9 <cafe@example.org>")
+	if res := alice.post(t, "/mail/calendar/new", f); res.code != http.StatusBadRequest || !strings.Contains(res.body, "cannot be stored") {
+		t.Errorf("an attendee's name not UTF-8: %d", res.code)
+	}
+	if rs, _ := e.store.List(t.Context(), alice.cal(), calendar.PersonalSlug); len(rs) != 1 {
+		t.Errorf("%d events stored, want the one", len(rs))
+	}
 	for _, bad := range []string{"not an address", "a@b.example\nx <y", manyAddresses(MaxAttendees + 1)} {
 		f := eventForm(calendar.PersonalSlug, "Bad")
 		f.Set("attendees", bad)
