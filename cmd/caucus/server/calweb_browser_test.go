@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -174,8 +175,8 @@ func enrolCalendarMember(t *testing.T, ctx context.Context, srv *Server, login, 
 }
 
 // TestBrowserCalendarSeries: in the whole server and headless Chromium, a
-// member makes a weekly event with a reminder and an attendee on the
-// calendar page; a CalDAV REPORT with the member's calendar app password
+// member makes a weekly event with a reminder and two attendees on the
+// calendar page (one typed, one completed from the party directory); a CalDAV REPORT with the member's calendar app password
 // finds its RRULE, VALARM and ATTENDEE (RFC 5545) as a phone would. The
 // week view is reached and used with the keyboard alone (Tab to the
 // event, Enter opens it); at 360 px neither the week nor three days
@@ -217,35 +218,37 @@ func TestBrowserCalendarSeries(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#day"+byDay)),
 		chromedp.Click(chromedp.CSS("#endscount")),
 		chromedp.SendKeys(chromedp.CSS("#count"), "6"),
-		chromedp.Click(chromedp.CSS("#save")),
+		chromedp.SendKeys(chromedp.CSS("#addattendee"), "series"),
 	)
+	// The party directory completes the attendee; picking the suggestion
+	// (what Chromium does when one is chosen from the list) adds it.
+	for {
+		n, err := chromedp.Run(b.Ctx, chromedp.Evaluate[int](`document.querySelectorAll("#suggest-attendee option").length`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no completion for the attendee")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	picked, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`(() => { const i = document.querySelector("#addattendee");
+		i.value = document.querySelector("#suggest-attendee option").value; i.dispatchEvent(new Event("input")); return document.querySelector("#attendees").value; })()`))
+	if err != nil || !strings.Contains(picked, "Press Desk <desk@paper.example>\nMember <"+login+">") {
+		t.Fatalf("after picking the suggestion the attendees are %q (%v)", picked, err)
+	}
+	b.Do("save", chromedp.Click(chromedp.CSS("#save")))
 	b.WaitPage("/mail/calendar", "#month")
 
-	report := func() string {
-		t.Helper()
-		query := `<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><C:calendar-data/></D:prop>` +
-			`<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"/></C:comp-filter></C:filter></C:calendar-query>`
-		req, err := http.NewRequestWithContext(ctx, "REPORT", srv.url+"/caldav/"+login+"/calendars/personal/", strings.NewReader(query))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.SetBasicAuth(login, secret)
-		req.Header.Set("Depth", "1")
-		req.Header.Set("Content-Type", "application/xml")
-		resp, err := devClient(t, filepath.Dir(srv.cfg.TLS.CertFile)).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusMultiStatus {
-			t.Fatalf("calendar-query: %d\n%s", resp.StatusCode, body)
-		}
-		return strings.ReplaceAll(strings.ReplaceAll(string(body), "&#xD;", ""), "\r\n ", "")
-	}
+	report := func() string { return calendarReport(t, ctx, srv, login, secret) }
 	got := report()
 	for _, want := range []string{"SUMMARY:Weekly canvass", "RRULE:FREQ=WEEKLY;BYDAY=" + byDay + ";COUNT=6", "BEGIN:VALARM", "ACTION:DISPLAY", "TRIGGER:-PT1H",
-		"ATTENDEE;CN=Press Desk;CUTYPE=INDIVIDUAL;PARTSTAT=NEEDS-ACTION;ROLE=REQ-PARTICIPANT;RSVP=TRUE:mailto:desk@paper.example", "ORGANIZER;CN=Member:mailto:" + login} {
+		"ATTENDEE;CN=Press Desk;CUTYPE=INDIVIDUAL;PARTSTAT=NEEDS-ACTION;ROLE=REQ-PARTICIPANT;RSVP=TRUE:mailto:desk@paper.example",
+		"ATTENDEE;CN=Member;CUTYPE=INDIVIDUAL;PARTSTAT=NEEDS-ACTION;ROLE=REQ-PARTICIPANT;RSVP=TRUE:mailto:" + login, "ORGANIZER;CN=Member:mailto:" + login} {
 		if !strings.Contains(got, want) {
 			t.Errorf("CalDAV serves the event without %q:\n%s", want, got)
 		}
@@ -254,22 +257,7 @@ func TestBrowserCalendarSeries(t *testing.T) {
 	// The week, with the keyboard alone: Tab to the event, Enter opens it.
 	b.Navigate("/mail/calendar/week")
 	b.WaitPage("/mail/calendar/week", "#week")
-	if _, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`document.activeElement.blur(), true`)); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; ; i++ {
-		if i == 80 {
-			t.Fatalf("Tab never reached the event in the week")
-		}
-		b.Do("press Tab", chromedp.KeyEvent("\t"))
-		on, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`document.activeElement.matches(".wk-col .ev") && document.activeElement.textContent.includes("Weekly canvass")`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if on {
-			break
-		}
-	}
+	b.tabTo(".wk-col .ev", "Weekly canvass")
 	b.Do("press Enter", chromedp.KeyEvent("\r"))
 	b.WaitPrefix("/mail/calendar/event/personal/", "#savethis")
 	if got := b.Text("#oneofseries"); got == "" {
@@ -324,5 +312,53 @@ func TestBrowserCalendarSeries(t *testing.T) {
 	}
 	if off := browsertest.NotLoopback(b.Requests()); len(off) > 0 {
 		t.Errorf("the calendar pages reached beyond the server: %q", off)
+	}
+}
+
+// calendarReport is the member's personal calendar as a CalDAV client
+// reads it (calendar-query with calendar-data), lines unfolded.
+func calendarReport(t *testing.T, ctx context.Context, srv *Server, login, secret string) string {
+	t.Helper()
+	query := `<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><C:calendar-data/></D:prop>` +
+		`<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"/></C:comp-filter></C:filter></C:calendar-query>`
+	req, err := http.NewRequestWithContext(ctx, "REPORT", srv.url+"/caldav/"+login+"/calendars/personal/", strings.NewReader(query))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(login, secret)
+	req.Header.Set("Depth", "1")
+	req.Header.Set("Content-Type", "application/xml")
+	resp, err := devClient(t, filepath.Dir(srv.cfg.TLS.CertFile)).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusMultiStatus {
+		t.Fatalf("calendar-query: %d\n%s", resp.StatusCode, body)
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(string(body), "&#xD;", ""), "\r\n ", "")
+}
+
+// tabTo presses Tab from the top of the page until the focus is on an
+// element matching sel whose text holds text, as a keyboard user would.
+func (b *browser) tabTo(sel, text string) {
+	b.T.Helper()
+	if _, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`document.activeElement.blur(), true`)); err != nil {
+		b.T.Fatal(err)
+	}
+	js := fmt.Sprintf(`document.activeElement.matches(%q) && document.activeElement.textContent.includes(%q)`, sel, text)
+	for i := 0; ; i++ {
+		if i == 80 {
+			b.T.Fatalf("Tab never reached %s %q", sel, text)
+		}
+		b.Do("press Tab", chromedp.KeyEvent("\t"))
+		on, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](js))
+		if err != nil {
+			b.T.Fatal(err)
+		}
+		if on {
+			return
+		}
 	}
 }

@@ -111,7 +111,22 @@ func TestClientDiscovery(t *testing.T) {
 	// Thunderbird, calendars: the server's address, then .well-known.
 	calendars("/.well-known/caldav", follow("/.well-known/caldav", "calendar-home-set", "C"))
 	// Thunderbird, Add CardDAV Address Book at /carddav/.
-	books("/carddav/", follow("/carddav/", "addressbook-home-set", "A"))
+	listing := follow("/carddav/", "addressbook-home-set", "A")
+	books("/carddav/", listing)
+	// Thunderbird keeps a book whose first status is 200 and, when a
+	// DAV:current-user-privilege-set is in the answer at all, whose set
+	// names read or write (RFC 3744 section 5.4); the book is read-only
+	// without write.
+	found := thunderbirdBooks(listing)
+	if want := map[string]bool{"books/contacts/": true, "books/group-press/": true, "books/directory/": false}; len(found) != len(want) {
+		t.Errorf("Thunderbird would add %v, want %v", found, want)
+	} else {
+		for k, w := range want {
+			if got, ok := found[k]; !ok || got != w {
+				t.Errorf("Thunderbird would add %s: %v (writable %v), want writable %v", k, ok, got, w)
+			}
+		}
+	}
 	// DAVx5 from https://host/: a PROPFIND on / must not break the
 	// search (no 5xx), then both well-known addresses.
 	if code, body := propfind("/", "0", "<D:current-user-principal/>"); code >= 500 {
@@ -120,4 +135,38 @@ func TestClientDiscovery(t *testing.T) {
 	books("/.well-known/carddav", follow("/.well-known/carddav", "addressbook-home-set", "A"))
 	// The Apple profile names /caldav/ and /carddav/ as principal URLs.
 	calendars("/caldav/", follow("/caldav/", "calendar-home-set", "C"))
+}
+
+// thunderbirdBooks are the address books Thunderbird's detection
+// (CardDAVUtils.detectAddressBooks) adds from a home set's listing, by
+// the end of their path, and whether it may write them.
+func thunderbirdBooks(listing string) map[string]bool {
+	status := regexp.MustCompile(`<(?:[a-zA-Z]+:)?status[^>]*>([^<]*)<`)
+	privSet := regexp.MustCompile(`(?s)<(?:[a-zA-Z]+:)?current-user-privilege-set[^>]*>(.*?)</(?:[a-zA-Z]+:)?current-user-privilege-set>|<(?:[a-zA-Z]+:)?current-user-privilege-set[^>]*/>`)
+	priv := regexp.MustCompile(`<(?:[a-zA-Z]+:)?privilege[^>]*>\s*<(?:[a-zA-Z]+:)?([a-z-]+)`)
+	href := regexp.MustCompile(`<(?:[a-zA-Z]+:)?href[^>]*>([^<]+)<`)
+	out := map[string]bool{}
+	for _, r := range strings.Split(listing, "<response")[1:] {
+		if m := status.FindStringSubmatch(r); m == nil || m[1] != "HTTP/1.1 200 OK" || !strings.Contains(r, "addressbook") {
+			continue
+		}
+		writable := false
+		if set := privSet.FindStringSubmatch(r); set != nil {
+			readable := false
+			for _, p := range priv.FindAllStringSubmatch(set[1], -1) {
+				switch p[1] {
+				case "write", "write-content", "all":
+					writable = true
+				case "read":
+					readable = true
+				}
+			}
+			if !writable && !readable {
+				continue
+			}
+		}
+		h := href.FindStringSubmatch(r)[1]
+		out[h[strings.Index(h, "books/"):]] = writable
+	}
+	return out
 }

@@ -79,7 +79,7 @@ func (s *Server) buildWeb(ctx context.Context) error {
 		return err
 	}
 	s.setImportSinks(cals, books)
-	if err := s.buildCalweb(mux, pages, cals); err != nil {
+	if err := s.buildCalweb(mux, pages, cals, books); err != nil {
 		return err
 	}
 	if err := s.buildImportWeb(mux, pages); err != nil {

@@ -1,11 +1,16 @@
 // Package calweb serves the calendars in the browser under
-// /mail/calendar: a month view (the default), a week view (seven days,
-// or three or one on a phone) with the hours of each day, and an agenda
-// of the next 30 days, with the member's own calendars and every group calendar the
-// member sees, each in its colour, recurring events expanded within the
-// days shown (mail/calendar's bounded expansion, RFC 5545 section 3.8.5);
-// and a form to create, change and delete an event (RFC 5545 section
-// 3.6.1) in a calendar the member writes.
+// /mail/calendar: a month view (the default), a week view with the hours
+// of each day (seven days, or three or one on a phone), and an agenda of
+// the next 30 days, with the member's own calendars and every group
+// calendar the member sees, each in its colour, recurring events expanded
+// within the days shown (mail/calendar's bounded expansion, RFC 5545
+// section 3.8.5); and a form to create, change and delete an event (RFC
+// 5545 section 3.6.1) in a calendar the member writes: title, times,
+// place, description, attendees (ATTENDEE, ORGANIZER, section 3.8.4), a
+// reminder (VALARM, section 3.6.6) and a recurrence (RRULE, section
+// 3.3.10). One instance of a series is changed alone as a RECURRENCE-ID
+// override (section 3.8.4.4) or deleted alone as an EXDATE (section
+// 3.8.5.1). What the form does not show stays as another client wrote it.
 //
 // Safety: every page needs a full session (login.Handler.Require); every
 // read and write goes through mail/calendar's member-scoped calls, so a
@@ -15,8 +20,10 @@
 // with a one-time notice (Post/Redirect/Get). A change or a deletion
 // names the entity tag of the version the form showed and is refused
 // when the event changed since (the store's If-Match, RFC 9110 section
-// 13.1.1): nothing is overwritten unseen. The pages run no script of
-// their own and load nothing from outside.
+// 13.1.1): nothing is overwritten unseen. The pages load nothing from
+// outside; their one script (static/calendar.js) completes the attendee
+// field from the member's address books (GET /mail/calendar/people), and
+// the form works without it.
 package calweb
 
 import (
@@ -75,9 +82,12 @@ type Guard interface {
 // Deps are what the pages work with.
 type Deps struct {
 	Store Store
-	Login Guard
-	Log   *slog.Logger
-	Now   func() time.Time
+	// People, if set, completes the attendee field from the member's
+	// address books.
+	People People
+	Login  Guard
+	Log    *slog.Logger
+	Now    func() time.Time
 
 	// Invites, if set, serves the invitations page (invite.go).
 	Invites Invites
@@ -90,6 +100,9 @@ type Handler struct {
 	pages *ui.Pages
 	// maxShown is MaxShown, lower in tests.
 	maxShown int
+	// prefilter skips parsing the cards whose text lacks a word asked
+	// for (attendee completion); off only in its benchmark's peer.
+	prefilter bool
 }
 
 // New builds the calendar pages.
@@ -105,7 +118,7 @@ func New(d Deps) (*Handler, error) {
 		return nil, err
 	}
 	p.SetParty(d.Login.Party())
-	return &Handler{d: d, log: d.Log, pages: p, maxShown: MaxShown}, nil
+	return &Handler{d: d, log: d.Log, pages: p, maxShown: MaxShown, prefilter: true}, nil
 }
 
 // Register adds the routes to mux, all behind sign-in.
@@ -125,6 +138,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	user("GET /mail/calendar", h.month)
 	user("GET /mail/calendar/agenda", h.agenda)
 	user("GET /mail/calendar/week", h.week)
+	user("GET /mail/calendar/people", h.people)
 	user("GET /mail/calendar/new", h.newEvent)
 	post("POST /mail/calendar/new", h.create)
 	user("GET /mail/calendar/event/{cal}/{name}", h.event)

@@ -244,7 +244,7 @@ func readForm(r *http.Request, loc *time.Location) (f form, start, end time.Time
 		Attendees: r.PostFormValue("attendees"), Reminder: r.PostFormValue("reminder"), Instance: r.PostFormValue("instance"),
 		repeat: repeat{Repeat: r.PostFormValue("repeat"), Days: r.PostForm["days"], Ends: r.PostFormValue("ends"), Until: r.PostFormValue("until"), Count: r.PostFormValue("count")},
 	}
-	if !utf8.ValidString(r.PostFormValue("title") + r.PostFormValue("place") + r.PostFormValue("description")) {
+	if !utf8.ValidString(r.PostFormValue("title") + r.PostFormValue("place") + r.PostFormValue("description") + r.PostFormValue("attendees") + r.PostFormValue("addattendee")) {
 		return f, start, end, errForm(i18n.Key("calweb.err.text"))
 	}
 	switch {
@@ -256,6 +256,9 @@ func readForm(r *http.Request, loc *time.Location) (f form, start, end time.Time
 	f.sent = map[string]bool{}
 	for _, k := range []string{"attendees", "reminder", "repeat"} {
 		_, f.sent[k] = r.PostForm[k]
+	}
+	if add := strings.TrimSpace(r.PostFormValue("addattendee")); add != "" { // typed without the script
+		f.Attendees, f.sent["attendees"] = strings.TrimRight(f.Attendees, "\r\n")+"\n"+add, true
 	}
 	if start, end, err = f.times(loc); err != nil {
 		return f, start, end, err

@@ -48,14 +48,23 @@ func attendeesOf(ev *ical.Component) string {
 		if !ok {
 			continue
 		}
-		a := mail.Address{Name: p.Params.Get(ical.ParamCommonName), Address: addr}
-		if a.Name == "" {
-			lines = append(lines, addr)
-		} else {
-			lines = append(lines, a.String())
-		}
+		lines = append(lines, addressText(p.Params.Get(ical.ParamCommonName), addr))
 	}
 	return strings.Join(lines, "\n")
+}
+
+// addressText is "Name <address>" as people write it (RFC 5322 section
+// 3.4 with RFC 6532's UTF-8): the name quoted only when it holds a
+// special character (a comma: "Rossi, Anna"), never encoded as RFC
+// 2047 words as net/mail's String does.
+func addressText(name, addr string) string {
+	if name == "" {
+		return addr
+	}
+	if strings.ContainsAny(name, "()<>[]:;@\\,.\"") {
+		name = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
+	}
+	return name + " <" + addr + ">"
 }
 
 // mailto returns the address of a mailto: URI.
@@ -67,23 +76,21 @@ func mailto(uri string) (string, bool) {
 }
 
 // parseAttendees reads the form's attendees: one per line (commas and
-// semicolons also part them), "Name <address>" or an address alone.
+// semicolons also part them), "Name <address>" or an address alone;
+// each address once.
 func parseAttendees(s string) ([]*mail.Address, error) {
 	var out []*mail.Address
 	seen := map[string]bool{}
-	for _, line := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' || r == ',' || r == ';' }) {
-		line = strings.TrimSpace(line)
-		if line == "" {
-			continue
+	for _, line := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		list, err := parseLine(line)
+		if err != nil {
+			return nil, err
 		}
-		a, err := mail.ParseAddress(line)
-		if err != nil || strings.ContainsAny(a.Address, "\" <>\\") {
-			return nil, errForm(i18n.Key("calweb.err.attendee"))
-		}
-		a.Name = paramText(a.Name)
-		if key := strings.ToLower(a.Address); !seen[key] {
-			seen[key] = true
-			out = append(out, a)
+		for _, a := range list {
+			if key := strings.ToLower(a.Address); !seen[key] {
+				seen[key] = true
+				out = append(out, a)
+			}
 		}
 	}
 	if len(out) > MaxAttendees {
@@ -101,6 +108,29 @@ func paramText(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// parseLine reads one line of attendees: addresses parted by commas
+// (quoted names may hold commas) or, as Outlook writes them, semicolons.
+func parseLine(line string) ([]*mail.Address, error) {
+	line = strings.Trim(line, " \t,;")
+	if line == "" {
+		return nil, nil
+	}
+	list, err := mail.ParseAddressList(line)
+	if err != nil && strings.Contains(line, ";") {
+		list, err = mail.ParseAddressList(strings.ReplaceAll(line, ";", ","))
+	}
+	if err != nil {
+		return nil, errForm(i18n.Key("calweb.err.attendee"))
+	}
+	for _, a := range list {
+		if strings.ContainsAny(a.Address, "\" <>\\") {
+			return nil, errForm(i18n.Key("calweb.err.attendee"))
+		}
+		a.Name = paramText(a.Name)
+	}
+	return list, nil
 }
 
 // setAttendees makes ev's mail attendees those of list: one already

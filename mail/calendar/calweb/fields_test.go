@@ -81,7 +81,7 @@ func TestAttendeesRoundTrip(t *testing.T) {
 	}
 	path := "/mail/calendar/event/personal/" + r.Name
 	page := alice.get(t, path)
-	if got := pageForm(t, page.body, "eventform").Get("attendees"); got != "\"Anna Rossi\" <anna@example.org>\nbob@example.net" {
+	if got := pageForm(t, page.body, "eventform").Get("attendees"); got != "Anna Rossi <anna@example.org>\nbob@example.net" {
 		t.Errorf("the page shows the attendees as %q", got)
 	}
 	// Anna accepts (her answer arrives through another client).
@@ -103,6 +103,14 @@ func TestAttendeesRoundTrip(t *testing.T) {
 	_, data = alice.stored(t)
 	wantNo(t, data, "ATTENDEE", "ORGANIZER")
 
+	f = eventForm(calendar.PersonalSlug, "Bad")
+	f.Set("attendees", "Caf\xe9 <cafe@example.org>")
+	if res := alice.post(t, "/mail/calendar/new", f); res.code != http.StatusBadRequest || !strings.Contains(res.body, "cannot be stored") {
+		t.Errorf("an attendee's name not UTF-8: %d", res.code)
+	}
+	if rs, _ := e.store.List(t.Context(), alice.cal(), calendar.PersonalSlug); len(rs) != 1 {
+		t.Errorf("%d events stored, want the one", len(rs))
+	}
 	for _, bad := range []string{"not an address", "a@b.example\nx <y", manyAddresses(MaxAttendees + 1)} {
 		f := eventForm(calendar.PersonalSlug, "Bad")
 		f.Set("attendees", bad)
@@ -298,5 +306,41 @@ func TestForeignPropertiesKept(t *testing.T) {
 		"PRIORITY:1", "URL:https://example.org/briefing", "GEO:41.9;12.5", "ACTION:AUDIO", "TRIGGER;RELATED=END:PT0M", "SEQUENCE:1")
 	if n := len(regexp.MustCompile(`(?m)^ATTENDEE`).FindAllString(data, -1)); n != 2 {
 		t.Errorf("%d attendees after the edit, want 2", n)
+	}
+}
+
+// TestAttendeeNamesKept: attendees another client wrote with names that
+// hold a comma (Outlook's "Rossi, Anna") or letters beyond ASCII are
+// shown as people write them and come back unchanged through an edit
+// in the page.
+func TestAttendeeNamesKept(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	alice := e.member(t, "alice")
+	alice.putEvent(t, calendar.PersonalSlug, "meet", "20260609T160000Z", "20260609T170000Z",
+		"ORGANIZER:mailto:alice@example.org\r\nATTENDEE;CN=\"Rossi, Anna\";PARTSTAT=ACCEPTED:mailto:anna@example.org\r\nATTENDEE;CN=José Pérez;PARTSTAT=DECLINED:mailto:jose@example.org\r\n")
+	path := "/mail/calendar/event/personal/meet.ics"
+	if got := pageForm(t, alice.get(t, path).body, "eventform").Get("attendees"); got != "\"Rossi, Anna\" <anna@example.org>\nJosé Pérez <jose@example.org>" {
+		t.Errorf("the page shows the attendees as %q", got)
+	}
+	alice.edit(t, path, func(f url.Values) { f["title"] = []string{"Meeting"} })
+	_, data := alice.stored(t)
+	wantLines(t, data, `ATTENDEE;CN="Rossi, Anna";PARTSTAT=ACCEPTED:mailto:anna@example.org`, "ATTENDEE;CN=José Pérez;PARTSTAT=DECLINED:mailto:jose@example.org")
+	f := eventForm(calendar.PersonalSlug, "Typed")
+	f.Set("attendees", "\"Bianchi, Marco\" <marco@example.org>, Zoë <zoe@example.org>; luca@example.org;\r\nnina@example.org,")
+	if res := alice.post(t, "/mail/calendar/new", f); res.code != http.StatusSeeOther {
+		t.Fatalf("attendees typed with commas and semicolons: %d\n%s", res.code, res.body)
+	}
+	var typed calendar.Resource
+	rs, _ := e.store.List(t.Context(), alice.cal(), calendar.PersonalSlug)
+	for _, r := range rs {
+		if r.Name != "meet.ics" {
+			typed = r
+		}
+	}
+	for _, want := range []string{`CN="Bianchi, Marco"`, "mailto:marco@example.org", "CN=Zoë", "mailto:zoe@example.org", "mailto:luca@example.org", "mailto:nina@example.org"} {
+		if !strings.Contains(strings.ReplaceAll(string(typed.Data), "\r\n ", ""), want) {
+			t.Errorf("typed attendees stored without %q:\n%s", want, typed.Data)
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/caucus-org/caucus/internal/ui"
 	iweb "github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/calendar"
+	"github.com/caucus-org/caucus/mail/contacts"
 )
 
 // env is the calendar pages over a real auth service and calendar store
@@ -25,6 +26,7 @@ import (
 type env struct {
 	a     *authtest.Env
 	store *calendar.Store
+	books *contacts.Store
 	h     *Handler
 	ts    *httptest.Server
 	rome  *time.Location
@@ -32,7 +34,7 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	a := authtest.New(t, auth.Config{}, calendar.Component())
+	a := authtest.New(t, auth.Config{}, calendar.Component(), contacts.Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	rome, err := time.LoadLocation("Europe/Rome")
 	if err != nil {
@@ -43,7 +45,8 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	st := calendar.New(a.DB, a.Auth, a.Audit, a.Clock.Now, log)
-	h, err := New(Deps{Store: st, Login: pages, Log: log, Now: a.Clock.Now, Invites: st})
+	books := contacts.New(a.DB, contacts.Deps{Auth: a.Auth, Now: a.Clock.Now})
+	h, err := New(Deps{Store: st, People: books, Login: pages, Log: log, Now: a.Clock.Now, Invites: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +57,7 @@ func newEnv(t testing.TB) *env {
 	ts.Config.ConnContext = iweb.ConnContext
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
-	return &env{a: a, store: st, h: h, ts: ts, rome: rome}
+	return &env{a: a, store: st, books: books, h: h, ts: ts, rome: rome}
 }
 
 // member is a signed-in person.

@@ -147,10 +147,11 @@ func hoursShown(evs []eventView, from, to time.Time) (first, last int) {
 		if e.AllDay {
 			continue
 		}
-		for d := dayOf(e.Start, from.Location()); d.Before(to) && d.Before(e.End); d = d.AddDate(0, 0, 1) {
-			if d.Before(from) {
-				continue
-			}
+		d := dayOf(e.Start, from.Location())
+		if d.Before(from) { // an event begun before the days shown
+			d = from
+		}
+		for ; d.Before(to) && d.Before(e.End); d = d.AddDate(0, 0, 1) {
 			s, end := clip(e, d)
 			first = min(first, s/60)
 			last = max(last, (end+59)/60)

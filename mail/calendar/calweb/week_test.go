@@ -77,6 +77,10 @@ func TestWeekView(t *testing.T) {
 	if cur := alice.get(t, "/mail/calendar/week"); !strings.Contains(cur.body, `<section class="wk-col today" data-date="2026-06-01"`) {
 		t.Errorf("this week does not mark today")
 	}
+	// The month's days open the day alone.
+	if month := alice.get(t, "/mail/calendar?m=2026-06"); !strings.Contains(month.body, `<a class="day" href="/mail/calendar/week?d=2026-06-03&amp;n=1" aria-label="3 Jun 2026">3</a>`) {
+		t.Errorf("the month's 3 June does not open the day:\n%s", month.body)
+	}
 	for _, bad := range []string{"?n=5", "?d=2026-13-01", "?d=99999-01-01", "?n=7&d=x"} {
 		if res := alice.get(t, "/mail/calendar/week"+bad); res.code != http.StatusNotFound {
 			t.Errorf("week%s: %d, want 404", bad, res.code)

@@ -82,6 +82,7 @@ func (b *backend) addressBook(req *request, bk contacts.Book) carddav.AddressBoo
 			{ContentType: vcard.MIMEType, Version: "4.0"},
 		},
 		SyncToken: bk.Token,
+		ReadOnly:  !bk.Writable,
 	}
 }
 

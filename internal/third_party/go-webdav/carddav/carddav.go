@@ -31,6 +31,10 @@ type AddressBook struct {
 	// SyncToken, if set, is the address book's DAV:sync-token (RFC 6578
 	// section 4), served with the book's properties (caucus patch 10).
 	SyncToken string
+	// ReadOnly says the current user may read the book but not change it:
+	// its DAV:current-user-privilege-set (RFC 3744 section 5.4) names
+	// read only, else read and write (caucus patch 13).
+	ReadOnly bool
 }
 
 func (ab *AddressBook) SupportsAddressData(contentType, version string) bool {

@@ -223,3 +223,32 @@ type mkcolReq struct {
 	Description  addressbookDescription `xml:"set>prop>addressbook-description"`
 	// TODO this could theoretically contain all addressbook properties?
 }
+
+// currentUserPrivilegeSet is DAV:current-user-privilege-set (RFC 3744
+// section 5.4): what the current user may do with a resource (caucus
+// patch 13).
+type currentUserPrivilegeSet struct {
+	XMLName    xml.Name    `xml:"DAV: current-user-privilege-set"`
+	Privileges []privilege `xml:"DAV: privilege"`
+}
+
+type privilege struct {
+	XMLName xml.Name               `xml:"DAV: privilege"`
+	Raw     []internal.RawXMLValue `xml:",any"`
+}
+
+var currentUserPrivilegeSetName = xml.Name{internal.Namespace, "current-user-privilege-set"}
+
+// privileges is the privilege set of a book: read, and the write
+// privileges (section 3.1) unless it is read-only.
+func privileges(readOnly bool) *currentUserPrivilegeSet {
+	names := []string{"read"}
+	if !readOnly {
+		names = append(names, "write", "write-content", "write-properties", "bind", "unbind")
+	}
+	set := &currentUserPrivilegeSet{}
+	for _, n := range names {
+		set.Privileges = append(set.Privileges, privilege{Raw: []internal.RawXMLValue{*internal.NewRawXMLElement(xml.Name{internal.Namespace, n}, nil, nil)}})
+	}
+	return set
+}

@@ -531,6 +531,10 @@ func (b *backend) propFindAddressBook(ctx context.Context, propfind *internal.Pr
 		}
 	}
 	b.addSyncProps(props, ab) // caucus patch 10
+	// caucus patch 13: what the user may do with the book.
+	props[currentUserPrivilegeSetName] = func(*internal.RawXMLValue) (interface{}, error) {
+		return privileges(ab.ReadOnly), nil
+	}
 
 	return internal.NewPropFindResponse(ab.Path, propfind, props)
 }
