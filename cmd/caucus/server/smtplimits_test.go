@@ -56,7 +56,7 @@ func TestSMTPConfigLimits(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	srv := startDevWith(t, dir, func(c *config.Config) {
-		c.SMTP = config.SMTP{MaxConnsPerAddr: 2, MaxMessageBytes: 100000, MaxRecipients: 100, SendPerHour: 1, MaxRcptsPerMessage: 1}
+		c.SMTP.MaxConnsPerAddr, c.SMTP.MaxMessageBytes, c.SMTP.MaxRecipients, c.SMTP.SendPerHour, c.SMTP.MaxRcptsPerMessage = 2, 100000, 100, 1, 1
 	})
 	a := newMailAccount(t, srv, "vol@localhost")
 	tlsCfg := devTLS(t, dir)
