@@ -49,7 +49,7 @@ type readPage struct {
 	Date          string
 	Flagged       bool
 	InJunk        bool
-	Banner        *banner
+	Banner        *msgview.Banner
 	Notices       []string
 	RemoteBlocked int
 	Mismatches    []msgview.Mismatch
@@ -70,13 +70,6 @@ type attView struct {
 // run nothing. SVG (script inside) and PDF (the browser's viewer does not
 // run in a sandbox) are downloaded only.
 var previewTypes = []string{"image/png", "image/jpeg", "image/gif", "image/webp"}
-
-// banner is the findings banner above a message.
-type banner struct {
-	Class string // danger, warning, outside, unchecked
-	Title string
-	Lines []string
-}
 
 // noticeText are the message keys of the sentences for msgview's notices.
 var noticeText = map[msgview.Notice]string{
@@ -214,47 +207,14 @@ func partName(p *msgview.Part) string {
 // message delivered within caucus (submission checked its sender), a
 // Sent copy or a draft. A grey "not checked" on all of them would be a
 // banner nobody reads.
-func (h *Handler) banner(l *i18n.Localizer, v *msgview.View) *banner {
+func (h *Handler) banner(l *i18n.Localizer, v *msgview.View) *msgview.Banner {
 	if v.Findings.Level == msgview.LevelUnchecked && len(v.Header.From) == 1 {
 		addr := v.Header.From[0].Addr
 		if i := strings.LastIndexByte(addr, '@'); i >= 0 && slices.ContainsFunc(h.d.Submit.OwnDomains(), func(d string) bool { return strings.EqualFold(d, addr[i+1:]) }) {
 			return nil
 		}
 	}
-	return findingsBanner(l, v.Findings)
-}
-
-// findingsBanner says what caucus's MX found about the sender, most
-// alarming first; nil when there is nothing to say (a member's
-// authenticated mail). A message that claims to be a member from outside
-// must look dangerous.
-func findingsBanner(l *i18n.Localizer, f msgview.Findings) *banner {
-	switch f.Level {
-	case msgview.LevelDanger:
-		b := &banner{Class: "danger", Title: l.T("webmail.banner.danger")}
-		if f.ClaimsToBe != "" {
-			b.Lines = append(b.Lines, l.T("webmail.banner.claims_name", "name", cleanText(f.ClaimsToBe)))
-		}
-		if f.Lookalike != "" {
-			b.Lines = append(b.Lines, l.T("webmail.banner.lookalike", "domain", cleanText(f.FromDomain), "ours", cleanText(f.Lookalike)))
-		}
-		if f.Forged {
-			b.Lines = append(b.Lines, l.T("webmail.banner.forged"))
-		}
-		if f.Warning != "" {
-			b.Lines = append(b.Lines, cleanText(f.Warning))
-		}
-		b.Lines = append(b.Lines, l.T("webmail.banner.advice"))
-		return b
-	case msgview.LevelWarning:
-		return &banner{Class: "warning", Title: l.T("webmail.banner.warning"),
-			Lines: []string{l.T("webmail.banner.checks_failed", "domain", cleanText(f.FromDomain))}}
-	case msgview.LevelOutside:
-		return &banner{Class: "outside", Title: l.T("webmail.banner.outside")}
-	case msgview.LevelUnchecked:
-		return &banner{Class: "unchecked", Title: l.T("webmail.banner.unchecked")}
-	}
-	return nil
+	return msgview.FindingsBanner(l, v.Findings, cleanText)
 }
 
 // frame serves a message's body for the message page's sandboxed frame:

@@ -17,6 +17,7 @@ import (
 	"github.com/caucus-org/caucus/internal/ui"
 	iweb "github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/calendar"
+	"github.com/caucus-org/caucus/mail/msgview"
 )
 
 // The years a date of the form or a URL may name.
@@ -28,6 +29,7 @@ const (
 // form is what the event form shows and sends.
 type form struct {
 	Calendar    string // slug
+	UID         string // an existing event's, to tell whether it came by mail
 	Title       string
 	Place       string
 	Description string
@@ -67,6 +69,9 @@ type eventPage struct {
 	// InstanceDay is the day of the one instance of a series the form
 	// shows.
 	InstanceDay time.Time
+	// Banner is what the MX found about the sender of an event that came
+	// by mail (an invitation from outside): webmail's warning.
+	Banner *msgview.Banner
 }
 
 // dayChoice is a weekday of a weekly recurrence: its RFC 5545 name and
@@ -110,6 +115,7 @@ func (h *Handler) renderForm(w http.ResponseWriter, r *http.Request, sess auth.S
 		p.Calendars = writable(cals)
 	} else {
 		p.Base = h.base(r, sess, l, l.T("calweb.event.edit"))
+		p.Banner = h.receivedBanner(r, sess, l, f.Calendar, f.UID)
 		for _, c := range cals {
 			if c.Slug == f.Calendar {
 				p.Cal = c
@@ -199,6 +205,7 @@ func master(ic *ical.Calendar) *ical.Component {
 // formOf fills the form from event ev of ic, its times in loc.
 func formOf(ic *ical.Calendar, ev *ical.Component, loc *time.Location) form {
 	var f form
+	f.UID, _ = ev.Props.Text(ical.PropUID)
 	f.Title, _ = ev.Props.Text(ical.PropSummary)
 	f.Place, _ = ev.Props.Text(ical.PropLocation)
 	f.Description, _ = ev.Props.Text(ical.PropDescription)

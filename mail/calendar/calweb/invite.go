@@ -32,6 +32,25 @@ import (
 type Invites interface {
 	Invitations(ctx context.Context, m calendar.Member) ([]calendar.Invitation, error)
 	Respond(ctx context.Context, m calendar.Member, slug, name, etag, partStat string) error
+	ReceivedOf(ctx context.Context, m calendar.Member, slug, uid string) (calendar.Received, bool, error)
+}
+
+// receivedBanner is the findings banner of event uid of calendar slug
+// when it came by mail (an invitation from outside), for the event's page;
+// nil otherwise, and when the store cannot say (the page still shows).
+func (h *Handler) receivedBanner(r *http.Request, sess auth.Session, l *i18n.Localizer, slug, uid string) *msgview.Banner {
+	if h.d.Invites == nil || uid == "" {
+		return nil
+	}
+	rcv, ok, err := h.d.Invites.ReceivedOf(r.Context(), memberOf(sess), slug, uid)
+	if err != nil {
+		h.d.Log.Warn("calendar page: how an event came", "err", err)
+		return nil
+	}
+	if !ok {
+		return nil
+	}
+	return msgview.FindingsBanner(l, rcv.Findings, cleanLine)
 }
 
 // registerInvites adds the invitations page, when the store schedules.
@@ -55,17 +74,9 @@ type invitationView struct {
 	From     string // the organiser, for the reader
 	Status   string // the member's answer, in words
 	Action   string // where the answer posts
-	Banner   *banner
+	Banner   *msgview.Banner
 	ByMail   string // the sender of an invitation that came by mail
 	Answered string // the member's PARTSTAT, for the buttons' state
-}
-
-// banner is the findings banner of an invitation that came by mail: the
-// words of webmail's banner on the mail itself.
-type banner struct {
-	Class string
-	Title string
-	Lines []string
 }
 
 func (h *Handler) invitations(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -116,41 +127,9 @@ func invitationViewOf(l *i18n.Localizer, inv calendar.Invitation) invitationView
 	}
 	if inv.Received != nil {
 		v.ByMail = cleanLine(inv.Received.Sender)
-		v.Banner = findingsBanner(l, inv.Received.Findings)
+		v.Banner = msgview.FindingsBanner(l, inv.Received.Findings, cleanLine)
 	}
 	return v
-}
-
-// findingsBanner says what caucus's MX found about the sender of an
-// invitation by mail, in webmail's words; nil when there is nothing to
-// say.
-func findingsBanner(l *i18n.Localizer, f msgview.Findings) *banner {
-	switch f.Level {
-	case msgview.LevelDanger:
-		b := &banner{Class: "danger", Title: l.T("webmail.banner.danger")}
-		if f.ClaimsToBe != "" {
-			b.Lines = append(b.Lines, l.T("webmail.banner.claims_name", "name", cleanLine(f.ClaimsToBe)))
-		}
-		if f.Lookalike != "" {
-			b.Lines = append(b.Lines, l.T("webmail.banner.lookalike", "domain", cleanLine(f.FromDomain), "ours", cleanLine(f.Lookalike)))
-		}
-		if f.Forged {
-			b.Lines = append(b.Lines, l.T("webmail.banner.forged"))
-		}
-		if f.Warning != "" {
-			b.Lines = append(b.Lines, cleanLine(f.Warning))
-		}
-		b.Lines = append(b.Lines, l.T("webmail.banner.advice"))
-		return b
-	case msgview.LevelWarning:
-		return &banner{Class: "warning", Title: l.T("webmail.banner.warning"),
-			Lines: []string{l.T("webmail.banner.checks_failed", "domain", cleanLine(f.FromDomain))}}
-	case msgview.LevelOutside:
-		return &banner{Class: "outside", Title: l.T("webmail.banner.outside")}
-	case msgview.LevelUnchecked:
-		return &banner{Class: "unchecked", Title: l.T("webmail.banner.unchecked")}
-	}
-	return nil
 }
 
 // cleanLine is what a page shows of a sender's text: valid UTF-8, no

@@ -105,4 +105,16 @@ func TestInvitationByMailWarns(t *testing.T) {
 			t.Errorf("the page lacks %q:\n%s", want, page.body)
 		}
 	}
+	// The event itself, opened from the month or the agenda, carries the
+	// same warning: it was shown there like any other event.
+	invs, err := e.store.Invitations(t.Context(), bob.cal())
+	if err != nil || len(invs) != 1 {
+		t.Fatalf("invitations: %v %+v", err, invs)
+	}
+	ev := bob.get(t, eventURL(invs[0].Slug, invs[0].Name))
+	for _, want := range []string{"Urgent donors meeting", `class="banner danger"`, "claims to come from the party&#39;s own domain"} {
+		if !strings.Contains(ev.body, want) {
+			t.Errorf("the event page lacks %q:\n%s", want, ev.body)
+		}
+	}
 }
