@@ -9,7 +9,6 @@ import (
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/i18n"
-	"github.com/caucus-org/caucus/internal/web"
 )
 
 // cohortsView is the data of the cohort pages: the list with the form of
@@ -119,21 +118,7 @@ func (h *Handler) createCohort(w http.ResponseWriter, r *http.Request, sess auth
 // cohort reads the cohort of the request's path; false (with the answer
 // sent) when there is none.
 func (h *Handler) cohort(w http.ResponseWriter, r *http.Request) (admin.Cohort, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		web.Error(w, r, http.StatusNotFound)
-		return admin.Cohort{}, false
-	}
-	c, err := h.ops.Cohort(r.Context(), id)
-	if errors.Is(err, auth.ErrNotFound) {
-		web.Error(w, r, http.StatusNotFound)
-		return admin.Cohort{}, false
-	}
-	if err != nil {
-		h.fail(w, r, err)
-		return admin.Cohort{}, false
-	}
-	return c, true
+	return byPathID(h, w, r, h.ops.Cohort, auth.ErrNotFound)
 }
 
 func (h *Handler) cohortPage(w http.ResponseWriter, r *http.Request) {

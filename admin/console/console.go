@@ -351,21 +351,29 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 }
 
 func (h *Handler) account(w http.ResponseWriter, r *http.Request) (auth.Account, bool) {
+	return byPathID(h, w, r, h.svc.Account, auth.ErrNotFound)
+}
+
+// byPathID reads with get the item whose id is the request path's {id};
+// false, with the answer sent, when the id is not a number or names no
+// item (get's notFound error: 404), or when the read failed (500).
+func byPathID[T any](h *Handler, w http.ResponseWriter, r *http.Request, get func(context.Context, int64) (T, error), notFound error) (T, bool) {
+	var zero T
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
+	if err != nil || id <= 0 {
 		web.Error(w, r, http.StatusNotFound)
-		return auth.Account{}, false
+		return zero, false
 	}
-	a, err := h.svc.Account(r.Context(), id)
-	if err != nil {
-		if errors.Is(err, auth.ErrNotFound) {
-			web.Error(w, r, http.StatusNotFound)
-		} else {
-			h.fail(w, r, err)
-		}
-		return auth.Account{}, false
+	v, err := get(r.Context(), id)
+	switch {
+	case errors.Is(err, notFound):
+		web.Error(w, r, http.StatusNotFound)
+		return zero, false
+	case err != nil:
+		h.fail(w, r, err)
+		return zero, false
 	}
-	return a, true
+	return v, true
 }
 
 func (h *Handler) person(w http.ResponseWriter, r *http.Request) {

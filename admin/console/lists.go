@@ -66,21 +66,7 @@ func (h *Handler) listsPage(w http.ResponseWriter, r *http.Request) {
 
 // listOf reads the list of the path's {id}; 404 if there is none.
 func (h *Handler) listOf(w http.ResponseWriter, r *http.Request) (lists.List, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		web.Error(w, r, http.StatusNotFound)
-		return lists.List{}, false
-	}
-	l, err := h.d.Lists.Get(r.Context(), id)
-	if errors.Is(err, lists.ErrNotFound) {
-		web.Error(w, r, http.StatusNotFound)
-		return lists.List{}, false
-	}
-	if err != nil {
-		h.fail(w, r, err)
-		return lists.List{}, false
-	}
-	return l, true
+	return byPathID(h, w, r, h.d.Lists.Get, lists.ErrNotFound)
 }
 
 // listPage shows a list: the posts waiting for approval, the subscribers

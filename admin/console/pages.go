@@ -497,18 +497,8 @@ func (h *Handler) toReport(w http.ResponseWriter, r *http.Request, rep admin.Rep
 
 // report shows a saved report, or downloads it (format=text or json).
 func (h *Handler) report(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		web.Error(w, r, http.StatusNotFound)
-		return
-	}
-	rep, err := h.ops.Report(r.Context(), id)
-	if errors.Is(err, auth.ErrNotFound) {
-		web.Error(w, r, http.StatusNotFound)
-		return
-	}
-	if err != nil {
-		h.fail(w, r, err)
+	rep, ok := byPathID(h, w, r, h.ops.Report, auth.ErrNotFound)
+	if !ok {
 		return
 	}
 	name := fmt.Sprintf("caucus-%s-%d", strings.ReplaceAll(rep.Kind, ".", "-"), rep.ID)

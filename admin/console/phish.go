@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/caucus-org/caucus/auth"
@@ -102,21 +101,7 @@ func (h *Handler) phishCaseOf(w http.ResponseWriter, r *http.Request) (phish.Cas
 		web.Error(w, r, http.StatusNotFound)
 		return phish.Case{}, false
 	}
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		web.Error(w, r, http.StatusNotFound)
-		return phish.Case{}, false
-	}
-	c, err := h.d.Phish.Case(r.Context(), id)
-	if errors.Is(err, phish.ErrNoReport) {
-		web.Error(w, r, http.StatusNotFound)
-		return phish.Case{}, false
-	}
-	if err != nil {
-		h.fail(w, r, err)
-		return phish.Case{}, false
-	}
-	return c, true
+	return byPathID(h, w, r, h.d.Phish.Case, phish.ErrNoReport)
 }
 
 // phishRemove blocks the sender (or the domain) and removes the message
