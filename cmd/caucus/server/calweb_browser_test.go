@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/testtool"
 	"github.com/caucus-org/caucus/internal/testtool/browsertest"
 	"github.com/caucus-org/caucus/internal/ui"
 )
@@ -85,6 +88,10 @@ func TestBrowserCalendarAndCalDAV(t *testing.T) {
 	st, body := caldav("REPORT", home, query, "Depth", "1", "Content-Type", "application/xml")
 	if st != http.StatusMultiStatus || !strings.Contains(body, "SUMMARY:Hustings at the town hall") || !strings.Contains(body, "LOCATION:Town hall") {
 		t.Fatalf("calendar-query: %d\n%s", st, body)
+	}
+	// And a desktop's vdirsyncer brings it down into its local calendar.
+	if ics := vdirsyncCalendar(t, srv, login, secret); !strings.Contains(ics, "SUMMARY:Hustings at the town hall") {
+		t.Fatalf("vdirsyncer's copy of the personal calendar lacks the event made in the browser:\n%s", ics)
 	}
 
 	// The phone PUTs an event; the page shows it.
@@ -361,4 +368,56 @@ func (b *browser) tabTo(sel, text string) {
 			return
 		}
 	}
+}
+
+// vdirsyncCalendar syncs the member's calendars down with vdirsyncer (the
+// way a desktop's khal gets them) and returns every event file of the
+// personal calendar it wrote, joined.
+func vdirsyncCalendar(t *testing.T, srv *Server, login, secret string) string {
+	t.Helper()
+	vdir := testtool.Need(t, "vdirsyncer")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "vdirsyncer.conf")
+	c := fmt.Sprintf(`[general]
+status_path = "%s/status/"
+
+[pair caucus]
+a = "local"
+b = "remote"
+collections = ["from b"]
+
+[storage local]
+type = "filesystem"
+path = "%s/cal/"
+fileext = ".ics"
+
+[storage remote]
+type = "caldav"
+url = "%s/caldav/"
+username = "%s"
+password = "%s"
+verify = "%s"
+`, dir, dir, srv.url, login, secret, srv.cfg.TLS.CertFile)
+	if err := os.WriteFile(conf, []byte(c), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"discover"}, {"sync"}} {
+		cmd := exec.CommandContext(t.Context(), vdir, append([]string{"-c", conf}, args...)...)
+		cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_DATA_HOME="+dir)
+		cmd.Stdin = strings.NewReader(strings.Repeat("y\n", 10))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("vdirsyncer %v: %v\n%s", args, err, out)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "cal", "personal", "*.ics"))
+	var all strings.Builder
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.Write(b)
+	}
+	return all.String()
 }
