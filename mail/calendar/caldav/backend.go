@@ -73,6 +73,7 @@ func (b *backend) calendarOf(c calendar.Calendar) caldav.Calendar {
 		MaxResourceSize:       calendar.MaxObjectSize,
 		SupportedComponentSet: []string{ical.CompEvent, ical.CompToDo, ical.CompJournal},
 		SyncToken:             syncToken(c.ID, c.Seq),
+		ReadOnly:              !c.Writable,
 	}
 }
 

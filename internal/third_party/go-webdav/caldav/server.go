@@ -732,6 +732,10 @@ func (b *backend) propFindCalendar(ctx context.Context, propfind *internal.PropF
 			return &syncToken{Token: cal.SyncToken}, nil
 		}
 	}
+	// caucus patch 14: what the user may do with the calendar.
+	props[currentUserPrivilegeSetName] = func(*internal.RawXMLValue) (interface{}, error) {
+		return privileges(cal.ReadOnly), nil
+	}
 
 	// TODO: CALDAV:calendar-timezone, CALDAV:supported-calendar-component-set, CALDAV:min-date-time, CALDAV:max-date-time, CALDAV:max-instances, CALDAV:max-attendees-per-instance
 
