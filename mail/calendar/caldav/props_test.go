@@ -119,3 +119,31 @@ func TestCalendarPrivilegeSet(t *testing.T) {
 		}
 	}
 }
+
+// TestCalendarUserAddressSet: the principal answers
+// CALDAV:calendar-user-address-set (RFC 6638 section 2.4.1) with the
+// member's address, by which Apple Calendar tells which ATTENDEE of an
+// event is the member.
+func TestCalendarUserAddressSet(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	alice := e.person(t, "alice", auth.ScopeCalendar)
+	const req = `<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:current-user-principal/><C:calendar-user-address-set/></D:prop></D:propfind>`
+	principal := "/caldav/alice@example.org/"
+	code, body, _ := e.do(t, alice, "PROPFIND", principal, req, "Depth", "0")
+	if code != http.StatusMultiStatus {
+		t.Fatalf("PROPFIND principal: %d\n%s", code, body)
+	}
+	var got []string
+	found := false
+	for _, r := range parseMultistatus(t, body).Responses {
+		for _, ps := range r.Propstat {
+			if r.Href == principal && strings.Contains(ps.Status, " 200 ") && ps.Prop.AddressSet != nil {
+				got, found = ps.Prop.AddressSet.Hrefs, true
+			}
+		}
+	}
+	if want := []string{"mailto:" + alice.login}; !found || !slices.Equal(got, want) {
+		t.Errorf("calendar-user-address-set: %v (found %v), want %v\n%s", got, found, want, body)
+	}
+}

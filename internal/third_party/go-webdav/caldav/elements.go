@@ -26,7 +26,8 @@ var (
 	syncTokenName          = xml.Name{"DAV:", "sync-token"}           // caucus patch 1
 	supportedReportSetName = xml.Name{"DAV:", "supported-report-set"} // caucus patch 1
 
-	currentUserPrivilegeSetName = xml.Name{"DAV:", "current-user-privilege-set"} // caucus patch 14
+	currentUserPrivilegeSetName = xml.Name{"DAV:", "current-user-privilege-set"}   // caucus patch 14
+	calendarUserAddressSetName  = xml.Name{namespace, "calendar-user-address-set"} // caucus patch 15
 
 	calendarName     = xml.Name{namespace, "calendar"}
 	calendarDataName = xml.Name{namespace, "calendar-data"}
@@ -326,4 +327,12 @@ func privileges(readOnly bool) *currentUserPrivilegeSet {
 		set.Privileges = append(set.Privileges, privilege{Raw: []internal.RawXMLValue{*internal.NewRawXMLElement(xml.Name{internal.Namespace, n}, nil, nil)}})
 	}
 	return set
+}
+
+// calendarUserAddressSet is CALDAV:calendar-user-address-set (RFC 6638
+// section 2.4.1): the URIs of the calendar user a principal is (caucus
+// patch 15).
+type calendarUserAddressSet struct {
+	XMLName xml.Name `xml:"urn:ietf:params:xml:ns:caldav calendar-user-address-set"`
+	Hrefs   []string `xml:"DAV: href"`
 }
