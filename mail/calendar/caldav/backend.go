@@ -32,8 +32,9 @@ type backend struct {
 }
 
 var (
-	_ caldav.SyncBackend     = (*backend)(nil)
-	_ caldav.FreeBusyBackend = (*backend)(nil)
+	_ caldav.SyncBackend                = (*backend)(nil)
+	_ caldav.FreeBusyBackend            = (*backend)(nil)
+	_ caldav.CalendarUserAddressBackend = (*backend)(nil)
 )
 
 func (b *backend) principal() string { return Prefix + "/" + b.m.Login + "/" }
@@ -48,6 +49,14 @@ func (b *backend) CurrentUserPrincipal(ctx context.Context) (string, error) {
 // 6.2.1).
 func (b *backend) CalendarHomeSetPath(ctx context.Context) (string, error) {
 	return b.home(), nil
+}
+
+// CalendarUserAddressSet is the member's calendar user address (RFC
+// 6638 section 2.4.1): their login address, by which the store's
+// scheduling knows them as ORGANIZER or ATTENDEE, and by which Apple
+// Calendar tells which attendee of an event is the member.
+func (b *backend) CalendarUserAddressSet(ctx context.Context) ([]string, error) {
+	return []string{"mailto:" + b.m.Login}, nil
 }
 
 // split parses a calendar or object URL of the member: its calendar's
@@ -73,6 +82,7 @@ func (b *backend) calendarOf(c calendar.Calendar) caldav.Calendar {
 		MaxResourceSize:       calendar.MaxObjectSize,
 		SupportedComponentSet: []string{ical.CompEvent, ical.CompToDo, ical.CompJournal},
 		SyncToken:             syncToken(c.ID, c.Seq),
+		ReadOnly:              !c.Writable,
 	}
 }
 

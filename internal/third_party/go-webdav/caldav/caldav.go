@@ -72,6 +72,10 @@ type Calendar struct {
 	// SyncToken is the calendar's DAV:sync-token (RFC 6578 section 4),
 	// "" if the backend is no SyncBackend (caucus patch 1).
 	SyncToken string
+	// ReadOnly says the current user may read the calendar but not
+	// change it: its DAV:current-user-privilege-set (RFC 3744 section
+	// 5.4) names read only, else read and write (caucus patch 14).
+	ReadOnly bool
 }
 
 type CalendarCompRequest struct {

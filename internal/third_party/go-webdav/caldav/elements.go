@@ -26,6 +26,9 @@ var (
 	syncTokenName          = xml.Name{"DAV:", "sync-token"}           // caucus patch 1
 	supportedReportSetName = xml.Name{"DAV:", "supported-report-set"} // caucus patch 1
 
+	currentUserPrivilegeSetName = xml.Name{"DAV:", "current-user-privilege-set"}   // caucus patch 14
+	calendarUserAddressSetName  = xml.Name{namespace, "calendar-user-address-set"} // caucus patch 15
+
 	calendarName     = xml.Name{namespace, "calendar"}
 	calendarDataName = xml.Name{namespace, "calendar-data"}
 )
@@ -297,4 +300,39 @@ func (r reportName) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
 		return err
 	}
 	return e.EncodeToken(start.End())
+}
+
+// currentUserPrivilegeSet is DAV:current-user-privilege-set (RFC 3744
+// section 5.4): what the current user may do with a resource (caucus
+// patch 14).
+type currentUserPrivilegeSet struct {
+	XMLName    xml.Name    `xml:"DAV: current-user-privilege-set"`
+	Privileges []privilege `xml:"DAV: privilege"`
+}
+
+type privilege struct {
+	XMLName xml.Name               `xml:"DAV: privilege"`
+	Raw     []internal.RawXMLValue `xml:",any"`
+}
+
+// privileges is the privilege set of a calendar: read, and the write
+// privileges (RFC 3744 section 3.1) unless it is read-only.
+func privileges(readOnly bool) *currentUserPrivilegeSet {
+	names := []string{"read"}
+	if !readOnly {
+		names = append(names, "write", "write-content", "write-properties", "bind", "unbind")
+	}
+	set := &currentUserPrivilegeSet{}
+	for _, n := range names {
+		set.Privileges = append(set.Privileges, privilege{Raw: []internal.RawXMLValue{*internal.NewRawXMLElement(xml.Name{internal.Namespace, n}, nil, nil)}})
+	}
+	return set
+}
+
+// calendarUserAddressSet is CALDAV:calendar-user-address-set (RFC 6638
+// section 2.4.1): the URIs of the calendar user a principal is (caucus
+// patch 15).
+type calendarUserAddressSet struct {
+	XMLName xml.Name `xml:"urn:ietf:params:xml:ns:caldav calendar-user-address-set"`
+	Hrefs   []string `xml:"DAV: href"`
 }

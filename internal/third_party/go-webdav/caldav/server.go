@@ -396,6 +396,18 @@ func (h *Handler) handleSyncCollection(r *http.Request, w http.ResponseWriter, q
 	return internal.ServeMultiStatus(w, ms)
 }
 
+// CalendarUserAddressBackend is a Backend that names the current user's
+// calendar user addresses, which the user principal answers as
+// CALDAV:calendar-user-address-set (RFC 6638 section 2.4.1) (caucus
+// patch 15).
+type CalendarUserAddressBackend interface {
+	Backend
+	// CalendarUserAddressSet returns the URIs by which the current user
+	// is an ORGANIZER or ATTENDEE, such as "mailto:" and an address,
+	// the preferred one first.
+	CalendarUserAddressSet(ctx context.Context) ([]string, error)
+}
+
 // FreeBusyBackend is a Backend that answers free-busy-query REPORTs on
 // calendars (RFC 4791 section 7.10) (caucus patch 3).
 type FreeBusyBackend interface {
@@ -642,6 +654,16 @@ func (b *backend) propFindUserPrincipal(ctx context.Context, propfind *internal.
 			return internal.NewResourceType(internal.CollectionName, internal.PrincipalName), nil
 		},
 	}
+	// caucus patch 15: the user's calendar user addresses.
+	if ab, ok := b.Backend.(CalendarUserAddressBackend); ok {
+		props[calendarUserAddressSetName] = func(*internal.RawXMLValue) (interface{}, error) {
+			addrs, err := ab.CalendarUserAddressSet(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return &calendarUserAddressSet{Hrefs: addrs}, nil
+		}
+	}
 	return internal.NewPropFindResponse(principalPath, propfind, props)
 }
 
@@ -731,6 +753,10 @@ func (b *backend) propFindCalendar(ctx context.Context, propfind *internal.PropF
 		props[syncTokenName] = func(*internal.RawXMLValue) (interface{}, error) {
 			return &syncToken{Token: cal.SyncToken}, nil
 		}
+	}
+	// caucus patch 14: what the user may do with the calendar.
+	props[currentUserPrivilegeSetName] = func(*internal.RawXMLValue) (interface{}, error) {
+		return privileges(cal.ReadOnly), nil
 	}
 
 	// TODO: CALDAV:calendar-timezone, CALDAV:supported-calendar-component-set, CALDAV:min-date-time, CALDAV:max-date-time, CALDAV:max-instances, CALDAV:max-attendees-per-instance
