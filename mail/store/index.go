@@ -273,15 +273,22 @@ func (s *Store) RunIndexer(ctx context.Context) {
 	<-quiet.C
 	<-gather.C
 	var gen uint64
-	waits := -1 // quiet spells timed so far; -1: none being timed
+	waits := -1        // quiet spells timed so far; -1: none being timed
+	gathering := false // the gather timer runs
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.index.hurried:
-			gather.Reset(indexGather)
+			// Not again while it runs: appends coming more often
+			// than indexGather would put the indexing off for good.
+			if !gathering {
+				gathering = true
+				gather.Reset(s.gather)
+			}
 			continue
 		case <-gather.C:
+			gathering = false
 			if err := s.indexUrgent(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("store: indexing appended messages", "err", err)
 			}
