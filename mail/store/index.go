@@ -30,8 +30,10 @@ const (
 	// that was 3 or 4 bodies a commit.
 	indexGather = 250 * time.Millisecond
 	// indexBusyBatch is how many appended bodies one indexing commit
-	// takes at most, so that the writes queued behind it wait little.
-	indexBusyBatch = 32
+	// takes at most, so that the writes queued behind it (a session's
+	// STORE) wait little: it holds the write lock while FTS5 tokenizes
+	// and flushes.
+	indexBusyBatch = 8
 	// maxUrgent bounds the appended bodies the indexer is told of; more
 	// wait in blob_unindexed for a quiet spell, as deliveries do.
 	maxUrgent = 4096
