@@ -24,16 +24,17 @@ const (
 	// at most for a quiet spell.
 	indexMaxWait = 15
 	// indexGather is how long the indexer lets appended bodies gather
-	// before it indexes them, so that one commit, and its FTS5 segment
-	// flush (41% of the indexer's CPU in the steady-session load's
-	// profile), takes several: at 50 ms and about 70 appends a second
-	// that was 3 or 4 bodies a commit.
-	indexGather = 250 * time.Millisecond
+	// before it indexes them, so that one commit takes several. Longer
+	// (250 ms) left more bodies for each search to check and held the
+	// write lock longer: SEARCH and STORE p99 rose in the steady-session
+	// load.
+	indexGather = 50 * time.Millisecond
 	// indexBusyBatch is how many appended bodies one indexing commit
 	// takes at most, so that the writes queued behind it (a session's
 	// STORE) wait little: it holds the write lock while FTS5 tokenizes
-	// and flushes.
-	indexBusyBatch = 8
+	// and flushes. (8 did worse than 32 in the steady-session load: more
+	// commits, each with its flush, one after the other.)
+	indexBusyBatch = 32
 	// maxUrgent bounds the appended bodies the indexer is told of; more
 	// wait in blob_unindexed for a quiet spell, as deliveries do.
 	maxUrgent = 4096
