@@ -526,7 +526,7 @@ const (
 	storeBatch = 32
 	// storeBatchBytes is about the most bytes of one batch, which wait
 	// in memory (or spool files) until it is stored.
-	storeBatchBytes = 4 << 20
+	storeBatchBytes = 1 << 20
 	// queuedTasks is how many fetched messages wait for a worker.
 	queuedTasks = storeBatch
 )

@@ -24,10 +24,16 @@ const (
 	// at most for a quiet spell.
 	indexMaxWait = 15
 	// indexGather is how long the indexer lets appended bodies gather
-	// before it indexes them, so that one commit takes several.
+	// before it indexes them, so that one commit takes several. Longer
+	// (250 ms) left more bodies for each search to check and held the
+	// write lock longer: SEARCH and STORE p99 rose in the steady-session
+	// load.
 	indexGather = 50 * time.Millisecond
 	// indexBusyBatch is how many appended bodies one indexing commit
-	// takes at most, so that the writes queued behind it wait little.
+	// takes at most, so that the writes queued behind it (a session's
+	// STORE) wait little: it holds the write lock while FTS5 tokenizes
+	// and flushes. (8 did worse than 32 in the steady-session load: more
+	// commits, each with its flush, one after the other.)
 	indexBusyBatch = 32
 	// maxUrgent bounds the appended bodies the indexer is told of; more
 	// wait in blob_unindexed for a quiet spell, as deliveries do.
@@ -273,15 +279,22 @@ func (s *Store) RunIndexer(ctx context.Context) {
 	<-quiet.C
 	<-gather.C
 	var gen uint64
-	waits := -1 // quiet spells timed so far; -1: none being timed
+	waits := -1        // quiet spells timed so far; -1: none being timed
+	gathering := false // the gather timer runs
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.index.hurried:
-			gather.Reset(indexGather)
+			// Not again while it runs: appends coming more often
+			// than indexGather would put the indexing off for good.
+			if !gathering {
+				gathering = true
+				gather.Reset(s.gather)
+			}
 			continue
 		case <-gather.C:
+			gathering = false
 			if err := s.indexUrgent(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("store: indexing appended messages", "err", err)
 			}

@@ -44,6 +44,9 @@ type Store struct {
 	// maxPending is how many bodies may wait for the index for a text
 	// search to check them itself (pendingForSearch); tests change it.
 	maxPending int
+	// gather is how long the indexer lets appended bodies gather
+	// (indexGather); tests change it.
+	gather time.Duration
 
 	// testHookInWrite, if set, runs inside each write's job (tests only).
 	testHookInWrite func()
@@ -74,7 +77,7 @@ func New(d *db.DB, blobs blob.Store, log *slog.Logger, opts Options) *Store {
 	if opts.Changes == nil {
 		opts.Changes = NewBus()
 	}
-	s := &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, index: newDeferredIndex(), smallMailbox: smallMailbox, maxPending: maxPendingSearch}
+	s := &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, index: newDeferredIndex(), smallMailbox: smallMailbox, maxPending: maxPendingSearch, gather: indexGather}
 	s.group = d.NewGroup(maxGroup, s.afterGroup)
 	s.search = newStmtCache(d.DB)
 	return s

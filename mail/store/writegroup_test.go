@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/caucus-org/caucus/internal/blob"
 )
 
 // queuedWithin waits until n writes are queued for the group commit, at
@@ -396,5 +398,32 @@ func TestConcurrentStoresShareCommits(t *testing.T) {
 			s.mailbox, s.uid, bitFlagged, fmt.Sprintf(" $s%d ", i)); c != 1 {
 			t.Errorf("session %d: its STORE is not in the database", i)
 		}
+	}
+}
+
+// TestIndexerKeepsUpWithAppends checks that the indexer indexes an
+// appended body while more appends keep telling it of theirs, more often
+// than it gathers them (here a body it need not index, every millisecond):
+// each new one must not put the indexing off again.
+func TestIndexerKeepsUpWithAppends(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *Options) { o.IndexIdle = time.Hour }) // no quiet spell: only the appended bodies' path
+	e.s.gather = time.Second                                     // put off for good by appends every millisecond, before the fix
+	ctx := t.Context()
+	a := e.account(t, 1)
+	run, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { e.s.RunIndexer(run); close(done) }()
+	defer func() { stop(); <-done }()
+	e.append(t, a, "INBOX", simple("steady", "appended while others are"))
+	n := 0
+	defer func() { t.Logf("indexed after %d more appends were told of", n) }()
+	for i := 0; e.count(t, `SELECT count(*) FROM blob_unindexed`) != 0; i++ {
+		if i == 3000 { // below maxUrgent, past which hurry no longer signals
+			t.Fatal("the appended body was not indexed while 3000 more appends were told of")
+		}
+		e.s.index.hurry(-1, blob.Ref(fmt.Sprintf("%064d", i))) // no such body: skipped
+		n = i
+		time.Sleep(time.Millisecond)
 	}
 }
