@@ -25,6 +25,10 @@ type soonQueue struct {
 	mu   sync.Mutex
 	evs  []Event
 	wake chan struct{} // a batch is ready
+	// writing is held while a batch is taken and written, so that a
+	// Flush that finds the queue empty returns only once a batch another
+	// goroutine (Run) took is in the log.
+	writing sync.Mutex
 }
 
 func newSoonQueue() *soonQueue { return &soonQueue{wake: make(chan struct{}, 1)} }
@@ -55,6 +59,8 @@ func (l *Log) RecordSoon(ctx context.Context, e Event) error {
 // flushSoon writes the queued events of RecordSoon in one transaction.
 func (l *Log) flushSoon(ctx context.Context) error {
 	q := l.soon
+	q.writing.Lock()
+	defer q.writing.Unlock()
 	q.mu.Lock()
 	evs := q.evs
 	q.evs = nil

@@ -75,3 +75,54 @@ func TestRunWritesSoon(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestFlushWaitsForBatchInFlight: a Flush that found the queue empty
+// because Run had just taken the events returned before Run's transaction
+// was committed, so its caller (a test of "who read this file", an admin's
+// trace) did not see a read that had happened. Flush now waits for a
+// batch in flight. The write lock is held by another transaction so that
+// the batch stays in flight.
+func TestFlushWaitsForBatchInFlight(t *testing.T) {
+	t.Parallel()
+	l, d := newTestLog(t)
+	ctx := t.Context()
+	if err := l.RecordSoon(ctx, Event{Actor: "bob", Kind: "files.read", Detail: "minutes.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	hold, err := d.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	inFlight := make(chan error, 1)
+	go func() { inFlight <- l.flushSoon(context.WithoutCancel(ctx)) }() // as Run does
+	for {
+		l.soon.mu.Lock()
+		n := len(l.soon.evs)
+		l.soon.mu.Unlock()
+		if n == 0 {
+			break // the batch is taken and waits for the lock
+		}
+		time.Sleep(time.Millisecond)
+	}
+	flushed := make(chan error, 1)
+	go func() { flushed <- l.Flush(context.WithoutCancel(ctx)) }()
+	select {
+	case err := <-flushed:
+		recs, lerr := l.List(ctx, Filter{Kind: "files.read"})
+		if err != nil || lerr != nil || len(recs) != 1 {
+			t.Errorf("Flush returned (%v) with the read not written: %d records (%v)", err, len(recs), lerr)
+		}
+		hold.Rollback()
+	case <-time.After(200 * time.Millisecond):
+		hold.Rollback()
+		if err := <-flushed; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-inFlight; err != nil {
+		t.Fatal(err)
+	}
+	if recs, err := l.List(ctx, Filter{Kind: "files.read"}); err != nil || len(recs) != 1 {
+		t.Fatalf("after Flush: %d records, %v", len(recs), err)
+	}
+}

@@ -32,7 +32,7 @@ func TestBackupLoopStores(t *testing.T) {
 			dirs = append(dirs, e.Name())
 		}
 	}
-	if got := slices.Sorted(maps.Keys(srv.blobStores)); !slices.Equal(got, dirs) || len(got) != 4 {
-		t.Errorf("the backup's stores are %v; the blob directories %v (want mail, queue, files, imports)", got, dirs)
+	if got := slices.Sorted(maps.Keys(srv.blobStores)); !slices.Equal(got, dirs) || len(got) != 5 {
+		t.Errorf("the backup's stores are %v; the blob directories %v (want mail, queue, files, imports, lists)", got, dirs)
 	}
 }
