@@ -2,6 +2,7 @@ package lists
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -237,14 +238,17 @@ func TestDoubleOptIn(t *testing.T) {
 }
 
 // TestCreateRefuses: list addresses outside the party, too long for
-// VERP, taken, or of a missing group are refused.
+// VERP, taken (by a person, a group, a role mailbox), or of a missing
+// group are refused.
 func TestCreateRefuses(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, false)
 	dir := route.New(f.env.DB, f.env.Auth, []string{"example-party.org"}, f.env.Clock.Now)
 	dir.SetLists(f.svc)
+	dir.SetRoles(pressRole{})
 	f.svc.deps.Dir = dir
 	for _, l := range []List{
+		{Address: "press@example-party.org", Name: "A role mailbox's"},
 		{Address: "news@elsewhere.example", Name: "X"},
 		{Address: "news@example-party.org", Name: "Again"},
 		{Address: strings.Repeat("a", 31) + "@example-party.org", Name: "Long"},
@@ -259,6 +263,16 @@ func TestCreateRefuses(t *testing.T) {
 			t.Errorf("Create(%+v) = %v, want ErrBadList", l, err)
 		}
 	}
+}
+
+// pressRole has one role mailbox, press@example-party.org.
+type pressRole struct{}
+
+func (pressRole) RoleByAddress(_ context.Context, address string) (store.Role, error) {
+	if strings.EqualFold(address, "press@example-party.org") {
+		return store.Role{ID: 1, Address: "press@example-party.org"}, nil
+	}
+	return store.Role{}, store.ErrNoRole
 }
 
 // TestArchiveMembersOnly: group members and moderators read the archive,

@@ -32,6 +32,9 @@ const (
 	TakenByGroup  = "group"
 	TakenByList   = "list"
 	TakenByRole   = "role"
+	// TakenByPostmaster is postmaster@ (RFC 5321 4.5.1), which reaches
+	// the admins when nothing else has it.
+	TakenByPostmaster = "postmaster"
 )
 
 // TakenError is [ErrTaken] with the address and what holds it (one of
@@ -52,8 +55,8 @@ func (e *TakenError) Unwrap() error { return ErrTaken }
 // no person, alias, group, mailing list or role mailbox has it
 // ([*TakenError] otherwise), [ErrNotOurs] for an address outside the
 // party's domains. A subaddress is checked as its base address (RFC
-// 5233). "postmaster" is free until something takes it, although it
-// reaches the admins meanwhile (see [Directory.Resolve]).
+// 5233). "postmaster" is always taken: it reaches the admins unless a
+// person has it (see [Directory.Resolve]).
 func (d *Directory) CheckFree(ctx context.Context, address string) error {
 	local, domain, ok := split(address)
 	if !ok || !d.IsOurs(address) {
@@ -106,6 +109,9 @@ func (d *Directory) takenBy(ctx context.Context, local, address string) (string,
 		return "", err
 	} else if isGroup {
 		return TakenByGroup, nil
+	}
+	if local == "postmaster" {
+		return TakenByPostmaster, nil
 	}
 	return "", nil
 }
