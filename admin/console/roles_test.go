@@ -37,7 +37,7 @@ func TestRolesPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, body := c.act(t, admin, "/admin/roles", url.Values{"address": {"vol@example.org"}}); !strings.Contains(body, "already in use") {
+	if _, body := c.act(t, admin, "/admin/roles", url.Values{"address": {"vol@example.org"}}); !strings.Contains(body, "vol@example.org is already a person") {
 		t.Errorf("a person's address as a role: %s", body)
 	}
 	grant := "/admin/roles/" + itoa(ro.ID) + "/grant"
