@@ -72,3 +72,15 @@ func (o *Ops) groupNameFree(ctx context.Context, name string) error {
 	}
 	return explainTaken(ErrAddressTaken, err)
 }
+
+// groupsFree checks the names of the groups a person is to join: a
+// group that does not exist yet is made by joining it (auth), so its
+// address must be free as for [Ops.CreateGroup].
+func (o *Ops) groupsFree(ctx context.Context, groups []string) error {
+	for _, g := range groups {
+		if err := o.groupNameFree(ctx, g); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -34,13 +34,23 @@ func TestGroupOnRoleAddress(t *testing.T) {
 			t.Errorf("%s: %v, want ErrAddressTaken", name, err)
 		}
 	}
+	// Joining a group that does not exist makes it: an invite or an
+	// edit that names one is checked too.
+	_, err := e.ops.Invite(ctx, e.actor, InviteRequest{Login: "bob@" + domain, Name: "Bob", Role: auth.RoleMember, Groups: []string{"press"}})
+	if !errors.Is(err, ErrAddressTaken) {
+		t.Errorf("invite into group press: %v", err)
+	}
+	err = e.ops.EditPerson(ctx, e.actor, alice.Account.ID, PersonEdit{Name: "Alice", Role: auth.RoleMember, Groups: []string{"board", "Press"}})
+	if !errors.Is(err, ErrAddressTaken) {
+		t.Errorf("edit into group press: %v", err)
+	}
 	if _, ok, err := e.Auth.GroupMembers(ctx, "press"); err != nil || ok {
 		t.Errorf("a group press exists (%v)", err)
 	}
 	if err := e.dir.AddAlias(ctx, "test", alice.Account.ID, "press@"+domain); !errors.Is(err, route.ErrTaken) {
 		t.Errorf("alias on a role's address: %v", err)
 	}
-	err := e.ops.CreateGroup(ctx, e.actor, "press")
+	err = e.ops.CreateGroup(ctx, e.actor, "press")
 	for lang, want := range map[string]string{"en": "role mailbox", "it": "casella di ruolo", "fr": "boîte de fonction", "de": "Funktionspostfach", "es": "buzón de función"} {
 		got := Explain(i18n.Builtin().Localizer(lang, time.UTC), err)
 		if !strings.Contains(got, "press@"+domain) || !strings.Contains(got, want) {
