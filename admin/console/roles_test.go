@@ -92,3 +92,32 @@ func TestRolesPage(t *testing.T) {
 		t.Errorf("audit page lacks the role words")
 	}
 }
+
+// TestGroupOnRolePage: a group cannot be made, nor one renamed, on a role
+// mailbox's address: the groups page says so, in the admin's language,
+// and no group is made (issue 19).
+func TestGroupOnRolePage(t *testing.T) {
+	t.Parallel()
+	c := newConsoleMail(t, true)
+	admin := c.admin(t, "boss@example.org")
+	ctx := t.Context()
+	if _, err := c.store.CreateRole(ctx, "press@example.org", "Press office"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.env.Auth.CreateGroup(ctx, "", "board"); err != nil {
+		t.Fatal(err)
+	}
+	for path, form := range map[string]url.Values{
+		"/admin/groups":              {"name": {"Press"}},
+		"/admin/groups/board/rename": {"to": {"press"}},
+	} {
+		form.Set("csrf", c.csrf(t, admin))
+		code, _, body := c.do(t, admin, "POST", path, form)
+		if code != http.StatusBadRequest || !strings.Contains(body, "press@example.org is a role mailbox") {
+			t.Errorf("POST %s: %d\n%s", path, code, body)
+		}
+	}
+	if _, ok, err := c.env.Auth.GroupMembers(ctx, "press"); err != nil || ok {
+		t.Errorf("a group press was made (%v)", err)
+	}
+}
