@@ -44,6 +44,14 @@ func TestGroupOnRoleAddress(t *testing.T) {
 	if !errors.Is(err, ErrAddressTaken) {
 		t.Errorf("edit into group press: %v", err)
 	}
+	cohort := e.cohortReq(alice.Account.Login, 30)
+	cohort.Groups = []string{"canvass", "press"}
+	if _, err := e.ops.CreateCohort(ctx, e.actor, cohort); !errors.Is(err, ErrAddressTaken) {
+		t.Errorf("cohort into group press: %v", err)
+	}
+	if _, err := e.Auth.AccountByLogin(ctx, "ann@"+domain); !errors.Is(err, auth.ErrNotFound) {
+		t.Errorf("a cohort refused for its group invited ann (%v)", err)
+	}
 	if _, ok, err := e.Auth.GroupMembers(ctx, "press"); err != nil || ok {
 		t.Errorf("a group press exists (%v)", err)
 	}
