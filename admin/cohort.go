@@ -215,6 +215,9 @@ func (o *Ops) checkCohort(ctx context.Context, req *CohortRequest) ([]InviteRequ
 	if len(req.People) == 0 {
 		return nil, auth.Account{}, problem(auth.ErrInvalid, i18n.Key("admin.err.cohort_empty"))
 	}
+	if err := o.groupsFree(ctx, req.Groups); err != nil { // taken.go: before anyone is invited
+		return nil, auth.Account{}, err
+	}
 	if len(req.People) > MaxCohortPeople {
 		return nil, auth.Account{}, problem(ErrCSVTooBig, i18n.Key("admin.err.cohort_list_big"), "max", MaxCohortPeople)
 	}

@@ -52,6 +52,9 @@ func (o *Ops) EditPerson(ctx context.Context, actor Actor, id int64, e PersonEdi
 			return err
 		}
 	}
+	if err := o.groupsFree(ctx, e.Groups); err != nil { // taken.go: joining makes the group
+		return err
+	}
 	c := actor.client()
 	if err := o.d.Auth.ChangeAccount(ctx, actor.Login, id, ch, c); err != nil {
 		return err

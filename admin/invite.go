@@ -54,6 +54,9 @@ func (o *Ops) Invite(ctx context.Context, actor Actor, in InviteRequest) (Invite
 	if err := o.notARole(ctx, in.Login); err != nil { // roles.go
 		return InviteResult{}, err
 	}
+	if err := o.groupsFree(ctx, in.Groups); err != nil { // taken.go: joining makes the group
+		return InviteResult{}, err
+	}
 	na := auth.NewAccount{Login: in.Login, DisplayName: in.Name, Role: in.Role, Groups: in.Groups, ExpiresAt: in.Expires}
 	token, err := o.d.Auth.CreateInvite(ctx, actor.Login, na, actor.client())
 	if err != nil {

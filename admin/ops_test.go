@@ -110,6 +110,7 @@ func newOps(t testing.TB) *opsEnv {
 	e := &opsEnv{Env: env, files: &recFiles{}, mailer: &recMailer{}}
 	e.store = store.New(env.DB, blobs, log, store.Options{Now: env.Clock.Now})
 	e.dir = route.New(env.DB, env.Auth, []string{domain}, env.Clock.Now)
+	e.dir.SetRoles(e.store) // as the server wires it
 	e.off = offboard.New(offboard.Config{ExportDir: filepath.Join(t.TempDir(), "exports"), Now: env.Clock.Now},
 		offboard.Deps{DB: env.DB, Store: e.store, Auth: env.Auth, Dir: e.dir, Log: log})
 	e.ops = NewOps(OpsDeps{Auth: env.Auth, DB: env.DB, Mail: e.store, Route: e.dir, Files: e.files, Mailer: e.mailer,

@@ -8,7 +8,6 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/i18n"
-	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -138,14 +137,7 @@ func (o *Ops) roleAddressFree(ctx context.Context, a string) error {
 	if !o.d.Route.IsOurs(a) {
 		return problem(ErrRoleAddress, i18n.Key("admin.err.role_domain"), "addr", a)
 	}
-	_, err := o.d.Route.Resolve(ctx, a)
-	switch {
-	case errors.Is(err, route.ErrUnknown):
-		return nil
-	case err != nil:
-		return err
-	}
-	return problem(ErrRoleAddress, i18n.Key("admin.err.role_taken"), "addr", a)
+	return explainTaken(ErrRoleAddress, o.d.Route.CheckFree(ctx, a))
 }
 
 // notARole refuses a login that is a role mailbox's address: mail to it

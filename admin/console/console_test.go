@@ -110,6 +110,7 @@ func newConsoleParty(t testing.TB, withMail bool, cert *tls.Certificate, party u
 		}
 		c.store = store.New(env.DB, blobs, log, store.Options{Now: env.Clock.Now})
 		dir := route.New(env.DB, env.Auth, []string{"example.org"}, env.Clock.Now)
+		dir.SetRoles(c.store) // as the server wires it
 		deps.Mail, deps.Route, deps.Roles = c.store, dir, c.store
 		c.exports = filepath.Join(t.TempDir(), "exports")
 		deps.MailOffboard = offboard.New(offboard.Config{ExportDir: c.exports, Now: env.Clock.Now},

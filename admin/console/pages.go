@@ -587,7 +587,7 @@ func (h *Handler) groupError(w http.ResponseWriter, r *http.Request, err error, 
 		h.groupsPage(w, r, http.StatusBadRequest, l.T("admin.err.group", "group", name), "")
 	case errors.Is(err, auth.ErrNotFound):
 		h.groupsPage(w, r, http.StatusBadRequest, l.T("admin.err.no_group", "group", name), "")
-	case errors.Is(err, auth.ErrInvalid):
+	case errors.Is(err, auth.ErrInvalid), errors.Is(err, admin.ErrAddressTaken):
 		h.groupsPage(w, r, http.StatusBadRequest, admin.Explain(l, err), "")
 	default:
 		h.fail(w, r, err)
@@ -596,7 +596,7 @@ func (h *Handler) groupError(w http.ResponseWriter, r *http.Request, err error, 
 
 func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request, sess auth.Session) {
 	name := strings.TrimSpace(r.PostFormValue("name"))
-	if err := h.svc.CreateGroup(r.Context(), sess.Account.Login, name); err != nil {
+	if err := h.ops.CreateGroup(r.Context(), actor(r, sess), name); err != nil {
 		h.groupError(w, r, err, name)
 		return
 	}
@@ -605,7 +605,7 @@ func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request, sess auth.
 
 func (h *Handler) renameGroup(w http.ResponseWriter, r *http.Request, sess auth.Session) {
 	to := strings.TrimSpace(r.PostFormValue("to"))
-	if err := h.svc.RenameGroup(r.Context(), sess.Account.Login, r.PathValue("name"), to); err != nil {
+	if err := h.ops.RenameGroup(r.Context(), actor(r, sess), r.PathValue("name"), to); err != nil {
 		h.groupError(w, r, err, to)
 		return
 	}

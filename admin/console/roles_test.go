@@ -37,7 +37,7 @@ func TestRolesPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, body := c.act(t, admin, "/admin/roles", url.Values{"address": {"vol@example.org"}}); !strings.Contains(body, "already in use") {
+	if _, body := c.act(t, admin, "/admin/roles", url.Values{"address": {"vol@example.org"}}); !strings.Contains(body, "vol@example.org is already a person") {
 		t.Errorf("a person's address as a role: %s", body)
 	}
 	grant := "/admin/roles/" + itoa(ro.ID) + "/grant"
@@ -90,5 +90,34 @@ func TestRolesPage(t *testing.T) {
 	// The audit page shows them in words.
 	if _, _, body := c.do(t, admin, "GET", "/admin/audit", nil); !strings.Contains(body, "access to a role mailbox given") {
 		t.Errorf("audit page lacks the role words")
+	}
+}
+
+// TestGroupOnRolePage: a group cannot be made, nor one renamed, on a role
+// mailbox's address: the groups page says so, in the admin's language,
+// and no group is made (issue 19).
+func TestGroupOnRolePage(t *testing.T) {
+	t.Parallel()
+	c := newConsoleMail(t, true)
+	admin := c.admin(t, "boss@example.org")
+	ctx := t.Context()
+	if _, err := c.store.CreateRole(ctx, "press@example.org", "Press office"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.env.Auth.CreateGroup(ctx, "", "board"); err != nil {
+		t.Fatal(err)
+	}
+	for path, form := range map[string]url.Values{
+		"/admin/groups":              {"name": {"Press"}},
+		"/admin/groups/board/rename": {"to": {"press"}},
+	} {
+		form.Set("csrf", c.csrf(t, admin))
+		code, _, body := c.do(t, admin, "POST", path, form)
+		if code != http.StatusBadRequest || !strings.Contains(body, "press@example.org is a role mailbox") {
+			t.Errorf("POST %s: %d\n%s", path, code, body)
+		}
+	}
+	if _, ok, err := c.env.Auth.GroupMembers(ctx, "press"); err != nil || ok {
+		t.Errorf("a group press was made (%v)", err)
 	}
 }

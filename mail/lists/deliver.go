@@ -242,13 +242,17 @@ func (s *Service) prepare(ctx context.Context, postID int64) (*prepared, error) 
 }
 
 // listFields writes the list's header fields: List-Id (RFC 2919 section
-// 3), List-Post, List-Archive and List-Help (RFC 2369 section 3), and
-// Precedence: list, which auto-responders read (RFC 3834 section 2).
+// 3), List-Post, List-Archive and, for a list open to subscription,
+// List-Help (RFC 2369 section 3: each is optional; a closed list's help
+// page is not public, see listweb), and Precedence: list, which
+// auto-responders read (RFC 3834 section 2).
 func (s *Service) listFields(b *bytes.Buffer, l List) {
 	fmt.Fprintf(b, "List-Id: %s <%s>\r\n", phrase(l.Name), l.ListID())
 	fmt.Fprintf(b, "List-Post: <mailto:%s>\r\n", l.Address)
 	fmt.Fprintf(b, "List-Archive: <%s/mail/lists/%d/>\r\n", s.cfg.BaseURL, l.ID)
-	fmt.Fprintf(b, "List-Help: <%s/mail/lists/%d/help>\r\n", s.cfg.BaseURL, l.ID)
+	if l.Open {
+		fmt.Fprintf(b, "List-Help: <%s/mail/lists/%d/help>\r\n", s.cfg.BaseURL, l.ID)
+	}
 	b.WriteString("Precedence: list\r\n")
 }
 

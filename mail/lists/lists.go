@@ -89,10 +89,10 @@ type Config struct {
 	Language string
 }
 
-// Directory says whether an address is taken by an account, an alias
-// or a group (*route.Directory): a list may not take it.
+// Directory says whether an address is taken by an account, an alias,
+// a group or a role mailbox (*route.Directory): a list may not take it.
 type Directory interface {
-	Resolve(ctx context.Context, rcpt string) (route.Target, error)
+	CheckFree(ctx context.Context, address string) error
 }
 
 // Deps are what the service works with.
@@ -247,17 +247,18 @@ func (s *Service) SetModerators(ctx context.Context, actor string, id int64, log
 	})
 }
 
-// free checks that no account, alias or group has addr.
+// free checks that no account, alias, group or role mailbox has addr
+// (route's one check, [route.Directory.CheckFree]).
 func (s *Service) free(ctx context.Context, addr string) error {
 	if s.deps.Dir == nil {
 		return nil
 	}
-	_, err := s.deps.Dir.Resolve(ctx, addr)
+	err := s.deps.Dir.CheckFree(ctx, addr)
 	switch {
-	case errors.Is(err, route.ErrUnknown):
-		return nil
 	case err == nil:
-		return fmt.Errorf("%w: %s is taken", ErrBadList, addr)
+		return nil
+	case errors.Is(err, route.ErrTaken), errors.Is(err, route.ErrNotOurs):
+		return fmt.Errorf("%w: %w", ErrBadList, err)
 	}
 	return fmt.Errorf("lists: create: %w", err)
 }

@@ -2,6 +2,7 @@ package lists
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -72,6 +73,21 @@ func TestModeratedPostDelivered(t *testing.T) {
 	}
 }
 
+// TestListHelpOpenOnly: only an open list's posts link to its help
+// page, which is public for open lists only (listweb).
+func TestListHelpOpenOnly(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, false)
+	for _, open := range []bool{true, false} {
+		var b bytes.Buffer
+		f.svc.listFields(&b, List{ID: 7, Address: "news@example-party.org", Name: "News", Open: open})
+		has := strings.Contains(b.String(), "List-Help: <https://mail.example-party.org/mail/lists/7/help>\r\n")
+		if has != open {
+			t.Errorf("open %v: List-Help given %v:\n%s", open, has, b.String())
+		}
+	}
+}
+
 // checkHeaders checks a delivered copy's list fields (RFC 2919, 2369, 8058).
 func checkHeaders(t *testing.T, f *fixture, rcpt string, c sent) {
 	t.Helper()
@@ -81,7 +97,6 @@ func checkHeaders(t *testing.T, f *fixture, rcpt string, c sent) {
 		"List-Id":               `"Party News" <news.example-party.org>`,
 		"List-Post":             "<mailto:news@example-party.org>",
 		"List-Archive":          "<https://mail.example-party.org/mail/lists/1/>",
-		"List-Help":             "<https://mail.example-party.org/mail/lists/1/help>",
 		"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
 		"Precedence":            "list",
 		"Reply-To":              "<eve@elsewhere.example>",
@@ -94,6 +109,10 @@ func checkHeaders(t *testing.T, f *fixture, rcpt string, c sent) {
 	}
 	if got := h["Dkim-Signature"]; len(got) != 0 {
 		t.Errorf("%s: the post's old signature kept: %q", rcpt, got)
+	}
+	// The list is closed: its help page is not public (listweb).
+	if got := h["List-Help"]; len(got) != 0 {
+		t.Errorf("%s: a closed list's post has List-Help %q", rcpt, got)
 	}
 	unsub := h.Get("List-Unsubscribe")
 	u, err := url.Parse(strings.Trim(unsub, "<>"))
@@ -237,14 +256,17 @@ func TestDoubleOptIn(t *testing.T) {
 }
 
 // TestCreateRefuses: list addresses outside the party, too long for
-// VERP, taken, or of a missing group are refused.
+// VERP, taken (by a person, a group, a role mailbox), or of a missing
+// group are refused.
 func TestCreateRefuses(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, false)
 	dir := route.New(f.env.DB, f.env.Auth, []string{"example-party.org"}, f.env.Clock.Now)
 	dir.SetLists(f.svc)
+	dir.SetRoles(pressRole{})
 	f.svc.deps.Dir = dir
 	for _, l := range []List{
+		{Address: "press@example-party.org", Name: "A role mailbox's"},
 		{Address: "news@elsewhere.example", Name: "X"},
 		{Address: "news@example-party.org", Name: "Again"},
 		{Address: strings.Repeat("a", 31) + "@example-party.org", Name: "Long"},
@@ -259,6 +281,16 @@ func TestCreateRefuses(t *testing.T) {
 			t.Errorf("Create(%+v) = %v, want ErrBadList", l, err)
 		}
 	}
+}
+
+// pressRole has one role mailbox, press@example-party.org.
+type pressRole struct{}
+
+func (pressRole) RoleByAddress(_ context.Context, address string) (store.Role, error) {
+	if strings.EqualFold(address, "press@example-party.org") {
+		return store.Role{ID: 1, Address: "press@example-party.org"}, nil
+	}
+	return store.Role{}, store.ErrNoRole
 }
 
 // TestArchiveMembersOnly: group members and moderators read the archive,

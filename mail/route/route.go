@@ -67,6 +67,7 @@ type Directory struct {
 	domains []string
 	now     func() time.Time
 	lists   Lists                  // nil: no lists
+	roles   Roles                  // nil: no role mailboxes (only CheckFree asks)
 	freeze  atomic.Pointer[Freeze] // incident mode's switch (SetFreeze); nil: never frozen
 
 	mu        sync.Mutex
@@ -325,28 +326,15 @@ func (d *Directory) MaySendAs(ctx context.Context, acct auth.Account, address st
 	return slices.Contains(groups, local), nil
 }
 
-// AddAlias gives an account another address in one of the party's domains.
+// AddAlias gives an account another address in one of the party's
+// domains, if it is free ([Directory.CheckFree]).
 func (d *Directory) AddAlias(ctx context.Context, actor string, accountID int64, address string) error {
 	if !d.IsOurs(address) || strings.Contains(address, "+") {
 		return fmt.Errorf("%w: %q is not an address in the party's domains", ErrNotOurs, address)
 	}
 	address = strings.ToLower(strings.TrimSpace(address))
-	if id, err := d.accountFor(ctx, address); err != nil {
+	if err := d.CheckFree(ctx, address); err != nil {
 		return err
-	} else if id != 0 {
-		return fmt.Errorf("route: %s is already in use", address)
-	}
-	if isList, err := d.isList(ctx, address); err != nil {
-		return err
-	} else if isList {
-		return fmt.Errorf("route: %s is a mailing list's address", address)
-	}
-	if local, _, _ := split(address); local != "" {
-		if _, isGroup, err := d.auth.GroupMembers(ctx, local); err != nil {
-			return err
-		} else if isGroup {
-			return fmt.Errorf("route: %s is a group's address", address)
-		}
 	}
 	acct, err := d.auth.Account(ctx, accountID)
 	if err != nil {

@@ -606,3 +606,43 @@ func TestBrowserAutosaveSlow(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestBrowserDragRoleNotTarget: a role mailbox in the side bar takes no
+// drop (moving into it is refused), while the member's own folders do.
+func TestBrowserDragRoleNotTarget(t *testing.T) {
+	browsertest.Need(t)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), browserTimeout)
+	defer cancel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	anna.put(t, "INBOX", mail("x@outside.example", "anna@"+domain, "file me", "x"))
+	ro, err := e.st.CreateRole(t.Context(), "press@"+domain, "Press")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.SetGrant(t.Context(), "admin", ro.ID, anna.u.Account.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	roleIn, err := e.st.Mailbox(t.Context(), ro.Owner(), "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := anna.box(t, "Archive")
+	b := newBrowser(t, ctx, e, 1280, 900)
+	b.signIn(anna)
+	for id, want := range map[int64]bool{archive.ID: true, roleIn.ID: false} {
+		accepted, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(() => {
+			const dt = new DataTransfer();
+			document.querySelector("#rows li.row").dispatchEvent(new DragEvent("dragstart", {bubbles: true, dataTransfer: dt}));
+			const target = document.querySelector('#boxes a[data-box="%d"]');
+			return !target.dispatchEvent(new DragEvent("dragover", {bubbles: true, cancelable: true, dataTransfer: dt}));
+		})()`, id)))
+		if err != nil {
+			t.Fatalf("drag over mailbox %d: %v", id, err)
+		}
+		if accepted != want {
+			t.Errorf("mailbox %d takes a drop: %v, want %v", id, accepted, want)
+		}
+	}
+}

@@ -26,6 +26,7 @@ type boxView struct {
 	Unseen   uint32
 	Messages uint32
 	Current  bool
+	Role     bool // one of a role mailbox's (shared.go)
 }
 
 // rowView is one message in a list.
@@ -48,6 +49,7 @@ type rowView struct {
 type listPage struct {
 	ui.Base
 	Boxes   []boxView
+	MoveTo  []boxView // the Move menu (moveTargets)
 	Current store.Mailbox
 	Label   string
 	Rows    []rowView
@@ -145,7 +147,26 @@ func boxes(l *i18n.Localizer, all []store.Mailbox, current int64) []boxView {
 		out = append(out, boxView{
 			ID: mb.ID, Name: boxFullName(l, mb), Label: boxLabel(l, mb), Depth: depth,
 			Unseen: mb.Unseen, Messages: mb.Messages, Current: mb.ID == current,
+			Role: store.IsRoleOwner(mb.AccountID),
 		})
+	}
+	return out
+}
+
+// moveTargets are the mailboxes the Move menu offers for messages of
+// current: the member's own. A role mailbox's are left out, and a role
+// mailbox's messages get no menu at all: the member may not move into
+// or out of a role mailbox (shared.go's Move; RFC 4314 "i", "t" and "e"
+// are not granted).
+func moveTargets(bs []boxView, current store.Mailbox) []boxView {
+	if store.IsRoleOwner(current.AccountID) {
+		return nil
+	}
+	out := make([]boxView, 0, len(bs))
+	for _, b := range bs {
+		if !b.Role {
+			out = append(out, b)
+		}
 	}
 	return out
 }
@@ -209,6 +230,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, sess auth.Session
 		Newer: before != 0, IsTrash: mb.Attr == imap.MailboxAttrTrash || mb.Attr == imap.MailboxAttrJunk,
 		Back: r.URL.RequestURI(),
 	}
+	p.MoveTo = moveTargets(p.Boxes, mb)
 	for _, m := range msgs {
 		p.Rows = append(p.Rows, h.row(l, mb.ID, m))
 	}

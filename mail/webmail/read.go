@@ -39,6 +39,7 @@ const maxListed = 500
 type readPage struct {
 	ui.Base
 	Boxes         []boxView
+	MoveTo        []boxView // the Move menu (moveTargets)
 	Current       store.Mailbox
 	Query         string
 	Ref           string
@@ -145,6 +146,7 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, sess auth.Session
 		Flagged: slices.Contains(m.Flags, imap.FlagFlagged), InJunk: mb.Attr == imap.MailboxAttrJunk,
 		Banner: h.banner(l, v), Sandbox: msgview.FrameSandbox, Frame: msgHref(mb.ID, m.UID) + "/frame",
 	}
+	p.MoveTo = moveTargets(p.Boxes, mb)
 	if p.Subject == "" {
 		p.Subject = l.T("webmail.no_subject")
 		p.Title = p.Subject

@@ -33,6 +33,7 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 	}
 	title := l.T("webmail.search.title")
 	p := listPage{Base: h.ui(r, sess, l, title), Boxes: boxes(l, all, 0), Label: title, Query: raw, Search: true, Back: r.URL.RequestURI()}
+	p.MoveTo = moveTargets(p.Boxes, store.Mailbox{})
 	if len(q.Ignored) > 0 {
 		p.Notice = l.T("webmail.search.ignored", "words", cleanText(strings.Join(q.Ignored, " ")))
 	}

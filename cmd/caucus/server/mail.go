@@ -34,6 +34,7 @@ func (s *Server) buildMail(ctx context.Context) (err error) {
 	s.imap = imapserver.New(imapserver.Config{TLSConfig: tlsacme.ForProtocol(s.tls.TLSConfig(), "imap"), Metrics: s.stats, Changes: s.changes}, s.mail, s.auth, log.With("component", "imap"))
 	s.dir = route.New(s.db, s.auth, cfg.MailDomains, now)
 	s.dir.SetFreeze(admin.NewFreeze(s.db)) // incident mode keeps mail from leaving by forwards
+	s.dir.SetRoles(s.mail)                 // role addresses are not free for aliases, groups, lists
 	if s.srs, err = srs.New(s.keys.Derive("srs"), cfg.MailDomains[0], now); err != nil {
 		return err
 	}

@@ -248,11 +248,14 @@ func (h *Handler) listOf(r *http.Request) (lists.List, bool) {
 	return l, err == nil
 }
 
-// help is the list's public page: what it is, how to leave, and the
-// subscription form of an open list.
+// help is an open list's public page: what it is, how to leave, and the
+// subscription form. A list that is not open to subscription answers 404
+// as an id that does not exist does: the page is public, and trying ids
+// must not reveal the names of the party's closed lists (its posts carry
+// no List-Help field, see mail/lists' listFields).
 func (h *Handler) help(w http.ResponseWriter, r *http.Request) {
 	l, ok := h.listOf(r)
-	if !ok {
+	if !ok || !l.Open {
 		iweb.Error(w, r, http.StatusNotFound)
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -317,4 +318,30 @@ func sameLink(t *testing.T, a, b string) bool {
 		return false
 	}
 	return ua.Path == ub.Path && ua.Query().Encode() == ub.Query().Encode()
+}
+
+// TestHelpOpenListsOnly: the public help page names an open list; a
+// closed list's answers 404 as an id that does not exist does, so that
+// trying ids does not reveal the names of the party's closed lists
+// (issue 19).
+func TestHelpOpenListsOnly(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	closed, err := e.svc.Create(t.Context(), "admin", lists.List{Address: "board-talk@example-party.org", Name: "Secret Board Talk", Group: "members"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do(t, nil, e.req(t, "GET", "/mail/lists/1/help", "")); r.code != http.StatusOK || !strings.Contains(r.body, "Party News") {
+		t.Errorf("open list's help: %d %s", r.code, r.body)
+	}
+	missing := e.do(t, nil, e.req(t, "GET", "/mail/lists/999/help", ""))
+	if missing.code != http.StatusNotFound {
+		t.Fatalf("no such list: %d", missing.code)
+	}
+	for _, who := range []*authtest.User{nil, e.bob} {
+		r := e.do(t, who, e.req(t, "GET", "/mail/lists/"+strconv.FormatInt(closed, 10)+"/help", ""))
+		if r.code != http.StatusNotFound || strings.Contains(r.body, "Secret Board Talk") || strings.Contains(r.body, "board-talk") || r.body != missing.body {
+			t.Errorf("closed list's help (signed in: %v): %d %s", who != nil, r.code, r.body)
+		}
+	}
 }

@@ -253,7 +253,11 @@
         ev.dataTransfer.effectAllowed = "move";
       });
     });
+    // A mailbox is a drop target only if the Move menu offers it (never
+    // a role mailbox's, nor anything on a role mailbox's pages).
+    const dest = document.getElementById("dest");
     document.querySelectorAll("#boxes a[data-box]").forEach(function (a) {
+      if (!dest || !Array.from(dest.options).some(function (o) { return o.value === a.dataset.box; })) return;
       a.addEventListener("dragover", function (ev) {
         if (ev.dataTransfer.types.indexOf("application/x-caucus-sel") >= 0) { ev.preventDefault(); a.classList.add("over"); }
       });
@@ -264,7 +268,7 @@
         const sel = (ev.dataTransfer.getData("application/x-caucus-sel") || "").split(" ").filter(Boolean);
         if (sel.length === 0) return;
         form.querySelectorAll('input[name="sel"]').forEach(function (c) { c.checked = sel.indexOf(c.value) >= 0; });
-        document.getElementById("dest").value = a.dataset.box;
+        dest.value = a.dataset.box;
         const b = form.querySelector('button[value="move"]');
         if (form.requestSubmit) form.requestSubmit(b); else b.click();
       });
