@@ -194,19 +194,31 @@ type gatedStore struct {
 	n       int
 	after   int
 	reached chan struct{}
+	passing sync.WaitGroup // batches let through, until written
 }
 
+// ImportBatch lets batches through until after messages have been given,
+// then holds every batch until the job is stopped. It says the gate is
+// reached only once the batches let through (by other workers, at the
+// same time) are written, so that the job has copied some mail by then.
 func (g *gatedStore) ImportBatch(ctx context.Context, acct int64, msgs []store.ImportMessage) ([]store.Imported, error) {
 	g.mu.Lock()
 	pass := g.n < g.after
 	g.n += len(msgs)
-	if !pass && g.reached != nil {
-		close(g.reached)
-		g.reached = nil
+	var reached chan struct{}
+	if pass {
+		g.passing.Add(1)
+	} else {
+		reached, g.reached = g.reached, nil
 	}
 	g.mu.Unlock()
 	if pass {
+		defer g.passing.Done()
 		return g.Store.ImportBatch(ctx, acct, msgs)
+	}
+	if reached != nil {
+		g.passing.Wait()
+		close(reached)
 	}
 	<-ctx.Done()
 	return nil, ctx.Err()
