@@ -6,18 +6,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"filippo.io/age"
 
+	"github.com/caucus-org/caucus/cmd/caucus/server"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/backup"
-	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/db"
 )
@@ -100,16 +100,21 @@ func backupCmd(args []string, stdout, stderr io.Writer) error {
 		return errors.New("too many arguments")
 	}
 
-	dir, dest, rcpt := *data, "", *recipient
+	dest, rcpt := "", *recipient
 	if len(pos) == 1 {
 		dest = pos[0]
 	}
-	if dir == "" {
-		cfg, err := config.Load(*cfgFile)
-		if err != nil {
+	// With --data alone, the blobs are the directories the data directory
+	// holds ([storage] blobs = "dir"); --config says where they are.
+	cfg := config.Default()
+	cfg.DataDir = *data
+	if *data == "" || flagSet(fs, "config") {
+		if cfg, err = config.Load(*cfgFile); err != nil {
 			return err
 		}
-		dir = cfg.DataDir
+		if *data != "" {
+			cfg.DataDir = *data
+		}
 		if dest == "" {
 			dest = cfg.Backup.Dest
 		}
@@ -117,6 +122,7 @@ func backupCmd(args []string, stdout, stderr io.Writer) error {
 			rcpt = cfg.Backup.Recipient
 		}
 	}
+	dir := cfg.DataDir
 	if dest == "" || rcpt == "" {
 		fs.Usage()
 		return errors.New("give the backup directory and --recipient, or set them under [backup] in the configuration")
@@ -139,7 +145,7 @@ func backupCmd(args []string, stdout, stderr io.Writer) error {
 	if err := d.Migrate(ctx, audit.Component()); err != nil {
 		return err
 	}
-	blobs, err := attachBlobs(dir)
+	blobs, err := server.AttachBlobs(cfg)
 	if err != nil {
 		return err
 	}
@@ -158,25 +164,11 @@ func backupCmd(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// attachBlobs opens the server's blob directories (its blobDir's owners)
-// that exist in dataDir, beside the running server: [blob.AttachDir]
-// leaves their tmp directories, the server's writes in progress, alone. A
-// directory under blobs/ missing from the list is still backed up, file
-// by file.
-func attachBlobs(dataDir string) (map[string]blob.Store, error) {
-	stores := map[string]blob.Store{}
-	for _, name := range []string{"mail", "queue", "files", "imports"} {
-		dir := filepath.Join(dataDir, "blobs", name)
-		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		st, err := blob.AttachDir(dir)
-		if err != nil {
-			return nil, err
-		}
-		stores[name] = st
-	}
-	return stores, nil
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // restoreCmd restores a backup into a new data directory.
@@ -220,9 +212,27 @@ func restoreCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "restored backup %s into %s: %d files, %d bytes (%v)\nPoint data_dir at it and start caucus (run as its user: chown -R caucus:caucus %s).\n",
-		res.ID, *data, res.Files, res.Size, time.Since(start).Round(time.Millisecond), *data)
+	fmt.Fprintf(stdout, "restored backup %s into %s: %d files, %d bytes (%v)\n",
+		res.ID, *data, res.Files, res.Size, time.Since(start).Round(time.Millisecond))
+	if stores := restoredBlobs(*data); len(stores) > 0 {
+		fmt.Fprintf(stdout, "The blobs (%s) are in blob directories under %s, whatever stored them before: start caucus with [storage] blobs = \"dir\" (the default).\n",
+			strings.Join(stores, ", "), filepath.Join(*data, "blobs"))
+	}
+	fmt.Fprintf(stdout, "Point data_dir at it and start caucus (run as its user: chown -R caucus:caucus %s).\n", *data)
 	return nil
+}
+
+// restoredBlobs names the blob directories under dataDir/blobs, where
+// [backup.Restore] puts every store's blobs, S3's too.
+func restoredBlobs(dataDir string) []string {
+	entries, _ := os.ReadDir(filepath.Join(dataDir, "blobs"))
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	return names
 }
 
 // checkOwner refuses to work on a data directory that belongs to another

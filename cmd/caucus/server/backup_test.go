@@ -3,22 +3,29 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"filippo.io/age"
+	"github.com/BurntSushi/toml"
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/testtool/s3test"
 )
 
 // TestBackupCommands backs up a running --dev server from a second
@@ -175,4 +182,126 @@ func davDo(t *testing.T, srv *Server, dir, method, path, secret string, body []b
 		t.Fatalf("%s %s: %s, %v; want %d", method, path, res.Status, err, want)
 	}
 	return b
+}
+
+// TestS3BackupCommand: `caucus backup --config FILE`, run beside a server
+// whose blobs are in S3 ([storage] blobs = "s3"), backs up the blobs of
+// the stores the server opens (it once backed up none and said it had
+// succeeded), and `caucus restore` puts them into blob directories, says
+// so, and a server on the restored directory with blobs = "dir" serves
+// the message and the file byte for byte without the object store.
+func TestS3BackupCommand(t *testing.T) {
+	t.Parallel()
+	s3srv := s3test.Start(t)
+	dir := t.TempDir()
+	secretFile := filepath.Join(t.TempDir(), "s3-secret")
+	if err := os.WriteFile(secretFile, []byte(s3srv.SecretKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	storage := config.Storage{Blobs: "s3", S3: config.S3{Endpoint: s3srv.Endpoint, Bucket: s3srv.Bucket(t),
+		AccessKey: s3srv.AccessKey, SecretFile: secretFile, InsecureHTTP: true}}
+	srv := startDevWith(t, dir, func(c *config.Config) { c.Storage = storage })
+	// The command opens the stores the server opens, no fewer.
+	if got, want := slices.Sorted(maps.Keys(srv.blobStores)), slices.Sorted(slices.Values(blobOwners())); !slices.Equal(got, want) {
+		t.Errorf("the server's blob stores %v, the command's %v", got, want)
+	}
+	cfgFile := filepath.Join(t.TempDir(), "caucus.toml")
+	cfg := config.Dev(dir)
+	cfg.Storage = storage
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgFile, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	anna := newMailAccount(t, srv, "anna@localhost")
+	msg := "From: anna@localhost\r\nTo: anna@localhost\r\nSubject: list\r\n\r\nThe list of candidates for Lombardy\r\n"
+	uid := imapAppend(t, srv.addrs["imaps"], dir, anna, msg)
+	secret := newFilesAccount(t, srv, "vol@localhost")
+	plan := bytes.Repeat([]byte("campaign plan, page after page. "), 4096)
+	davDo(t, srv, dir, "PUT", "/dav/Home/plan.txt", secret, plan, http.StatusCreated)
+
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idFile := filepath.Join(t.TempDir(), "identity.txt")
+	if err := os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(t.TempDir(), "backups")
+	cmd := func(args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code != 0 {
+			t.Fatalf("caucus %s: exit %d\n%s%s", strings.Join(args, " "), code, out.String(), errOut.String())
+		}
+		return out.String() + errOut.String()
+	}
+	cmd("backup", "--config", cfgFile, "--recipient", id.Recipient().String(), dest)
+	s3srv.Stop()
+	restored := filepath.Join(t.TempDir(), "restored")
+	out := cmd("restore", "--identity", idFile, "--data", restored, dest)
+	if want := filepath.Join(restored, "blobs"); !strings.Contains(out, want) || !strings.Contains(out, `blobs = "dir"`) {
+		t.Errorf("restore printed %q; want it to say the blobs are in %s, for blobs = \"dir\"", out, want)
+	}
+
+	srv2 := startDevWith(t, restored, func(*config.Config) {}) // blobs = "dir"
+	if got := imapFetch(t, srv2.addrs["imaps"], restored, anna, uid); got != msg {
+		t.Errorf("the restored message: %q, want %q", got, msg)
+	}
+	if got := davDo(t, srv2, restored, "GET", "/dav/Home/plan.txt", secret, nil, http.StatusOK); !bytes.Equal(got, plan) {
+		t.Errorf("the restored file: %d bytes, want %d", len(got), len(plan))
+	}
+}
+
+// imapAppend appends msg to the INBOX of a over IMAPS at addr (the dev
+// server's, whose certificate is in dir) and returns its UID.
+func imapAppend(t *testing.T, addr, dir string, a mailAccount, msg string) imap.UID {
+	t.Helper()
+	ic := imapLogin(t, addr, dir, a)
+	app := ic.Append("INBOX", int64(len(msg)), nil)
+	io.WriteString(app, msg)
+	app.Close()
+	appended, err := app.Wait()
+	if err != nil {
+		t.Fatalf("APPEND: %v", err)
+	}
+	return appended.UID
+}
+
+// imapFetch returns the message of INBOX with uid, over IMAPS as
+// imapAppend.
+func imapFetch(t *testing.T, addr, dir string, a mailAccount, uid imap.UID) string {
+	t.Helper()
+	ic := imapLogin(t, addr, dir, a)
+	if _, err := ic.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	sect := &imap.FetchItemBodySection{}
+	msgs, err := ic.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{sect}}).Collect()
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("FETCH UID %d: %v, %v", uid, msgs, err)
+	}
+	return string(msgs[0].FindBodySection(sect))
+}
+
+// imapLogin logs a in over IMAPS, until the test ends; the connection
+// ends after a minute, so that a server that does not answer fails the
+// test instead of hanging it.
+func imapLogin(t *testing.T, addr, dir string, a mailAccount) *imapclient.Client {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, devTLS(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Now().Add(time.Minute))
+	ic := imapclient.New(conn, nil)
+	t.Cleanup(func() { ic.Close() })
+	if err := ic.Login(a.login, a.secret).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return ic
 }

@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -19,6 +21,7 @@ import (
 	"github.com/caucus-org/caucus/internal/backup"
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/blob/s3"
+	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/upload"
 	"github.com/caucus-org/caucus/mail/autoreply"
@@ -68,19 +71,15 @@ func (s *Server) openStorage(ctx context.Context) (err error) {
 	return err
 }
 
+// blobOwners are the owners of blob stores, one store each: the names
+// [Server.blobDir] is called with, and the stores [AttachBlobs] opens.
+func blobOwners() []string { return []string{"mail", "queue", "files", "imports", "lists"} }
+
 // blobDir opens the blob store of one owner ("mail", "queue", "files",
-// "imports"): each has its own, so that one's garbage collector never sees
-// another's bodies. With [storage] blobs = "dir" it is the directory
-// DataDir/blobs/<owner>; with "s3", the keys below <prefix><owner>/ in
-// the bucket.
+// "imports", "lists"): each has its own, so that one's garbage collector
+// never sees another's bodies. See [openBlobStore].
 func (s *Server) blobDir(owner string) (blob.Store, error) {
-	var st blob.Store
-	var err error
-	if s.cfg.Storage.Blobs == "s3" {
-		st, err = s.openS3(owner)
-	} else {
-		st, err = blob.OpenDir(filepath.Join(s.cfg.DataDir, "blobs", owner))
-	}
+	st, err := openBlobStore(s.cfg, owner, false)
 	if err != nil {
 		return nil, err
 	}
@@ -91,19 +90,63 @@ func (s *Server) blobDir(owner string) (blob.Store, error) {
 	return st, nil
 }
 
+// AttachBlobs opens the blob stores the server of cfg opens
+// ([blobOwners]), for a process that works beside it: the `caucus backup`
+// command, which must back up every blob wherever [storage] keeps it.
+// With blobs = "dir" it opens the owners' directories that exist, through
+// [blob.AttachDir], which leaves the server's writes in progress alone;
+// with "s3", every owner's prefix in the bucket, with the server's
+// encryption key, which must exist (AttachBlobs never makes one).
+func AttachBlobs(cfg config.Config) (map[string]blob.Store, error) {
+	stores := map[string]blob.Store{}
+	for _, owner := range blobOwners() {
+		if cfg.Storage.Blobs != "s3" {
+			_, err := os.Stat(filepath.Join(cfg.DataDir, "blobs", owner))
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			} else if err != nil {
+				return nil, err
+			}
+		}
+		st, err := openBlobStore(cfg, owner, true)
+		if err != nil {
+			return nil, err
+		}
+		stores[owner] = st
+	}
+	return stores, nil
+}
+
+// openBlobStore opens the blob store of owner as cfg's [storage] section
+// says: with blobs = "dir" the directory DataDir/blobs/<owner>; with
+// "s3", the keys below <prefix><owner>/ in the bucket. The server opens
+// its own stores; beside, another process opens them while it runs
+// ([AttachBlobs]).
+func openBlobStore(cfg config.Config, owner string, beside bool) (blob.Store, error) {
+	if cfg.Storage.Blobs == "s3" {
+		return openS3(cfg, owner, !beside)
+	}
+	dir := filepath.Join(cfg.DataDir, "blobs", owner)
+	if beside {
+		return blob.AttachDir(dir)
+	}
+	return blob.OpenDir(dir)
+}
+
 // openS3 opens the S3 store of one owner. The secret access key is read
-// from its file and the encryption key from its own (made on first start
-// when it is the default DataDir/keys/blob.key; a configured one must
-// exist, as every node must share it). Neither is logged.
-func (s *Server) openS3(owner string) (*s3.Store, error) {
-	c := s.cfg.Storage.S3
+// from its file and the encryption key from its own (made, when makeKey
+// is set, on first start when it is the default DataDir/keys/blob.key; a
+// configured one must exist, as every node must share it). Neither is
+// logged.
+func openS3(cfg config.Config, owner string, makeKey bool) (*s3.Store, error) {
+	c := cfg.Storage.S3
 	secret, err := os.ReadFile(c.SecretFile)
 	if err != nil {
 		return nil, fmt.Errorf("storage.s3.secret_file: %w", err)
 	}
 	keyFile, create := c.KeyFile, false
 	if keyFile == "" {
-		keyFile, create = filepath.Join(s.cfg.DataDir, "keys", "blob.key"), true
+		keyFile, create = filepath.Join(cfg.DataDir, "keys", "blob.key"), makeKey
 	}
 	key, err := s3.LoadKey(keyFile, create)
 	if err != nil {
@@ -120,7 +163,7 @@ func (s *Server) openS3(owner string) (*s3.Store, error) {
 			return nil, fmt.Errorf("storage.s3.ca_file: %s holds no PEM certificate", c.CAFile)
 		}
 	}
-	spill := filepath.Join(s.cfg.DataDir, "spill")
+	spill := filepath.Join(cfg.DataDir, "spill")
 	if err := os.MkdirAll(spill, 0o700); err != nil {
 		return nil, fmt.Errorf("blob spill directory: %w", err)
 	}
