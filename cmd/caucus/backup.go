@@ -24,9 +24,10 @@ import (
 )
 
 const backupUsage = `Usage:
-  caucus backup [--config FILE | --data DIR] [--recipient age1…] [DEST]
+  caucus backup [--config FILE] [--data DIR] [--recipient age1…] [DEST]
         make an encrypted backup now, while the server runs (DEST and the
-        recipient default to [backup] in the configuration)
+        recipient default to [backup] in the configuration; with blobs in
+        S3, [storage] blobs = "s3", give the configuration, which says where)
   caucus backup verify --identity FILE [--snapshot ID] DEST
         decrypt and check a backup without restoring it (the newest by default)
   caucus backup list DEST
