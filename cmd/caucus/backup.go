@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,9 +24,10 @@ import (
 )
 
 const backupUsage = `Usage:
-  caucus backup [--config FILE | --data DIR] [--recipient age1…] [DEST]
+  caucus backup [--config FILE] [--data DIR] [--recipient age1…] [DEST]
         make an encrypted backup now, while the server runs (DEST and the
-        recipient default to [backup] in the configuration)
+        recipient default to [backup] in the configuration; with blobs in
+        S3, [storage] blobs = "s3", give the configuration, which says where)
   caucus backup verify --identity FILE [--snapshot ID] DEST
         decrypt and check a backup without restoring it (the newest by default)
   caucus backup list DEST
@@ -123,6 +125,9 @@ func backupCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	dir := cfg.DataDir
+	if cfg.Storage.Blobs != "s3" && usesS3(dir) {
+		return fmt.Errorf("%s keeps its blobs in S3 ([storage] blobs = \"s3\"): give --config, which says where, or the backup would hold none", dir)
+	}
 	if dest == "" || rcpt == "" {
 		fs.Usage()
 		return errors.New("give the backup directory and --recipient, or set them under [backup] in the configuration")
@@ -162,6 +167,15 @@ func backupCmd(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "backup %s: %d files, %d bytes; %d new objects, %d bytes written to %s (%v)\n",
 		res.ID, res.Files, res.Size, res.New, res.Written, dest, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// usesS3 reports whether the server of dataDir kept its blobs in S3: it
+// made the spill directory its S3 stores write through, and no blob
+// directory.
+func usesS3(dataDir string) bool {
+	_, errSpill := os.Stat(filepath.Join(dataDir, "spill"))
+	_, errBlobs := os.Stat(filepath.Join(dataDir, "blobs"))
+	return errSpill == nil && errors.Is(errBlobs, fs.ErrNotExist)
 }
 
 // flagSet reports whether the flag name was given on the command line.

@@ -240,6 +240,12 @@ func TestS3BackupCommand(t *testing.T) {
 		}
 		return out.String() + errOut.String()
 	}
+	// Without the configuration the command cannot know where the blobs
+	// are, and says so rather than back up none.
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"backup", "--data", dir, "--recipient", id.Recipient().String(), dest}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "give --config") {
+		t.Errorf("backup --data of an S3 server: exit %d, %q; want 1 and to ask for --config", code, stdout.String()+stderr.String())
+	}
 	cmd("backup", "--config", cfgFile, "--recipient", id.Recipient().String(), dest)
 	s3srv.Stop()
 	restored := filepath.Join(t.TempDir(), "restored")
