@@ -1,8 +1,13 @@
 package imapserver
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -310,4 +315,65 @@ func TestClientHangsUpMidFetch(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	e.raw(t, nil).check(exchange{cmd: "NOOP", result: "OK…"})
+}
+
+// TestFetchMissingBody: a FETCH of a body whose blob cannot be opened (a
+// disk error, a restore that lost blobs) wrote the start of the message's
+// FETCH response, then the tagged NO on the same unterminated line: a
+// client (go-imap's own) waited for the rest of the response for ever.
+// The body is opened before anything of the response is written, so the
+// answer is a clean NO and the connection stays usable.
+func TestFetchMissingBody(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	m := e.member(t, "anna@example.org")
+	w := e.wireLogin(t, m)
+	msg := "From: bob@example.org\r\nSubject: minutes\r\n\r\nthe minutes\r\n"
+	w.ok(fmt.Sprintf("A1 APPEND INBOX {%d+}\r\n%s", len(msg), msg))
+	err := filepath.WalkDir(e.blobs, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			err = os.Remove(p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.ok("S1 SELECT INBOX")
+	all, tagged := w.cmd("F1 UID FETCH 1:* (FLAGS BODY.PEEK[])")
+	if !strings.HasPrefix(tagged, "F1 NO") || strings.Contains(all, "* 1 FETCH") {
+		t.Fatalf("FETCH of a lost body: %q", all)
+	}
+	w.ok("N1 NOOP")
+	w.ok("F2 UID FETCH 1:* (FLAGS)")
+}
+
+// TestFetchCutBody: a body that ends before its recorded size (a blob
+// damaged on disk) is found only once its literal is begun; the response
+// cannot be finished, so the connection is closed (the client sees the end
+// and reconnects) instead of left waiting with the writer held.
+func TestFetchCutBody(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	m := e.member(t, "anna@example.org")
+	w := e.wireLogin(t, m)
+	msg := "From: bob@example.org\r\nSubject: minutes\r\n\r\n" + strings.Repeat("the minutes of the board\r\n", 100)
+	w.ok(fmt.Sprintf("A1 APPEND INBOX {%d+}\r\n%s", len(msg), msg))
+	err := filepath.WalkDir(e.blobs, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			err = os.Truncate(p, 10)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.ok("S1 SELECT INBOX")
+	w.send("F1 UID FETCH 1 BODY.PEEK[]\r\n")
+	w.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.ReadAll(w.r)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the connection was left waiting: %v", err)
+	}
 }

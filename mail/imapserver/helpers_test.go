@@ -29,6 +29,7 @@ type testEnv struct {
 	imaps string // implicit TLS address
 	imap  string // STARTTLS address
 	roots *x509.CertPool
+	blobs string // the store's blob directory
 }
 
 func newEnv(t testing.TB, cfg Config) *testEnv {
@@ -40,7 +41,8 @@ func newEnv(t testing.TB, cfg Config) *testEnv {
 func newEnvLog(t testing.TB, cfg Config, h slog.Handler) *testEnv {
 	t.Helper()
 	a := authtest.New(t, auth.Config{}, store.Component())
-	blobs, err := blob.OpenDir(filepath.Join(t.TempDir(), "blobs"))
+	blobDir := filepath.Join(t.TempDir(), "blobs")
+	blobs, err := blob.OpenDir(blobDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +53,7 @@ func newEnvLog(t testing.TB, cfg Config, h slog.Handler) *testEnv {
 	}
 	cfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	log := slog.New(h)
-	e := &testEnv{auth: a, roots: devcert.Pool(cert)}
+	e := &testEnv{auth: a, roots: devcert.Pool(cert), blobs: blobDir}
 	e.store = store.New(a.DB, blobs, log, store.Options{Changes: cfg.Changes}) // nil: the store's own bus
 	e.srv = New(cfg, e.store, a.Auth, log)
 	for _, implicit := range []bool{true, false} {

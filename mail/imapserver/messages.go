@@ -187,7 +187,7 @@ func (ss *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options 
 				continue // expunged meanwhile
 			}
 			m.Flags = sel.withRecent(m.UID, m.Flags)
-			if err := ss.fetchOne(w.CreateMessage(ref.seq), m, options, markSeen, withModSeq); err != nil {
+			if err := ss.fetchOne(w, ref.seq, m, options, markSeen, withModSeq); err != nil {
 				return err
 			}
 		}
@@ -203,7 +203,30 @@ func needsMessage(o *imap.FetchOptions) bool {
 
 // fetchOne writes one message's FETCH response. Bodies are read from the
 // blob; the whole message is streamed, never held in memory.
-func (ss *session) fetchOne(w *imapserver.FetchResponseWriter, m *store.Message, options *imap.FetchOptions, markedSeen, withModSeq bool) error {
+//
+// The body is opened before the response is begun (CreateMessage holds
+// the connection's writer until the response is closed): a body that
+// cannot be opened is answered with a clean NO; it left the writer held
+// and the command, the connection and its client waiting for ever. A
+// failure once the response is begun ends the connection.
+func (ss *session) fetchOne(fw *imapserver.FetchWriter, seq uint32, m *store.Message, options *imap.FetchOptions, markedSeen, withModSeq bool) (err error) {
+	var body io.ReadSeekCloser
+	if len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0 {
+		if body, err = ss.srv.store.OpenBody(m.Blob); err != nil {
+			return fmt.Errorf("imap: open message %d: %w", m.UID, err)
+		}
+		defer body.Close()
+	}
+	w := fw.CreateMessage(seq)
+	defer func() {
+		if err != nil {
+			// The response is begun and cannot be finished (a body
+			// shorter than its size, a failed write): nothing more can
+			// be said on this connection, so it ends, and the client
+			// reconnects.
+			ss.conn.NetConn().Close()
+		}
+	}()
 	w.WriteUID(m.UID)
 	if options.Flags || markedSeen { // a \Seen set by this FETCH is reported in it
 		w.WriteFlags(m.Flags)
@@ -223,12 +246,7 @@ func (ss *session) fetchOne(w *imapserver.FetchResponseWriter, m *store.Message,
 	if options.BodyStructure != nil {
 		w.WriteBodyStructure(m.BodyStructure)
 	}
-	if len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0 {
-		body, err := ss.srv.store.OpenBody(m.Blob)
-		if err != nil {
-			return fmt.Errorf("imap: open message %d: %w", m.UID, err)
-		}
-		defer body.Close()
+	if body != nil {
 		rewind := func() error {
 			_, err := body.Seek(0, io.SeekStart)
 			return err
