@@ -550,7 +550,8 @@ func TestTLS(t *testing.T) {
 // header or in the middle of a blob, fails the read after the timeout
 // instead of holding the reader for ever (the transport bounds the wait
 // for a header, and each read on the connection has a deadline); the
-// reader starts one GET again, which stalls too.
+// reader starts one GET again, which stalls too. (Were the reader held,
+// the test would be too, until go test's own timeout.)
 func TestStalledStore(t *testing.T) {
 	srv := s3test.Start(t)
 	proxy := newCutProxy(t, srv.Endpoint)
@@ -580,9 +581,12 @@ func TestStalledStore(t *testing.T) {
 			n, err = io.Copy(io.Discard, f)
 			f.Close()
 		}
-		var ne net.Error
-		if !errors.As(err, &ne) || !ne.Timeout() {
-			t.Errorf("store silent after %d bytes: read %d bytes, %v; want a timeout", limit, n, err)
+		// The failure is the connection's deadline or the transport's
+		// wait for a header; a deadline that cuts the status line short
+		// reads, through bufio's ReadLine, as a malformed response (seen
+		// in CI). Either way the read fails instead of waiting for ever.
+		if err == nil || n >= 1<<18*int64(len("a long report ")) {
+			t.Errorf("store silent after %d bytes: read %d bytes, %v; want a failed read", limit, n, err)
 		}
 	}
 }
