@@ -314,9 +314,25 @@ func (o *Ops) Cohorts(ctx context.Context) ([]Cohort, error) {
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, fmt.Errorf("admin: cohorts: %w", err)
 	}
+	// Every account once, not one read per volunteer of every cohort:
+	// RunExpiry asks for all cohorts every hour, the ended ones too.
+	accts, err := o.d.Auth.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[int64]auth.Account, len(accts))
+	for _, a := range accts {
+		byID[a.ID] = a
+	}
+	account := func(_ context.Context, id int64) (auth.Account, error) {
+		if a, ok := byID[id]; ok {
+			return a, nil
+		}
+		return auth.Account{}, fmt.Errorf("admin: account %d: %w", id, auth.ErrNotFound)
+	}
 	out := make([]Cohort, 0, len(ids))
 	for _, id := range ids {
-		c, err := o.Cohort(ctx, id)
+		c, err := o.cohort(ctx, id, account)
 		if err != nil {
 			return nil, err
 		}
@@ -331,6 +347,11 @@ func (o *Ops) Cohort(ctx context.Context, id int64) (Cohort, error) {
 	if o.d.DB == nil {
 		return Cohort{}, ErrNotAvailable
 	}
+	return o.cohort(ctx, id, o.d.Auth.Account)
+}
+
+// cohort reads cohort id, its sponsor and volunteers read with account.
+func (o *Ops) cohort(ctx context.Context, id int64, account func(context.Context, int64) (auth.Account, error)) (Cohort, error) {
 	c := Cohort{ID: id}
 	var sponsor, ends, created int64
 	var ended, report sql.NullInt64
@@ -346,7 +367,7 @@ func (o *Ops) Cohort(ctx context.Context, id int64) (Cohort, error) {
 	if ended.Valid {
 		c.EndedAt = time.Unix(ended.Int64, 0)
 	}
-	if c.Sponsor, err = o.d.Auth.Account(ctx, sponsor); err != nil {
+	if c.Sponsor, err = account(ctx, sponsor); err != nil {
 		return Cohort{}, err
 	}
 	rows, err := o.d.DB.QueryContext(ctx, `SELECT account_id FROM admin_cohort_members WHERE cohort_id = ?`, id)
@@ -366,7 +387,7 @@ func (o *Ops) Cohort(ctx context.Context, id int64) (Cohort, error) {
 		return Cohort{}, fmt.Errorf("admin: cohort %d: %w", id, err)
 	}
 	for _, m := range ids {
-		a, err := o.d.Auth.Account(ctx, m)
+		a, err := account(ctx, m)
 		if err != nil {
 			return Cohort{}, err
 		}

@@ -170,17 +170,34 @@ func (db *DB) check(ctx context.Context) error {
 // is returned as it is, so callers can match their own sentinels; errors
 // from beginning, committing or rolling back are wrapped with a "db: "
 // prefix.
-func (db *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
-	select {
-	case db.writer <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("db: begin: %w", ctx.Err())
+func (db *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := db.takeWriter(ctx); err != nil {
+		return err
 	}
-	defer func() { <-db.writer }()
+	defer db.releaseWriter()
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("db: begin: %w", err)
 	}
+	return runTx(tx, fn)
+}
+
+// takeWriter waits for the one writer slot (see [DB.Tx]); releaseWriter
+// gives it back.
+func (db *DB) takeWriter(ctx context.Context) error {
+	select {
+	case db.writer <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("db: begin: %w", ctx.Err())
+	}
+}
+
+func (db *DB) releaseWriter() { <-db.writer }
+
+// runTx runs fn in tx and commits if it returns nil; it rolls back
+// otherwise, also when fn panics.
+func runTx(tx *sql.Tx, fn func(tx *sql.Tx) error) (err error) {
 	committed := false
 	defer func() {
 		if committed {

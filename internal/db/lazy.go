@@ -19,12 +19,10 @@ import (
 // only together with everything committed after it, never half of it and
 // never a durable commit.
 func (db *DB) TxLazy(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
-	select {
-	case db.writer <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("db: begin: %w", ctx.Err())
+	if err := db.takeWriter(ctx); err != nil {
+		return err
 	}
-	defer func() { <-db.writer }()
+	defer db.releaseWriter()
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("db: begin: %w", err)
@@ -45,14 +43,5 @@ func (db *DB) TxLazy(ctx context.Context, fn func(tx *sql.Tx) error) (err error)
 	if err != nil {
 		return fmt.Errorf("db: begin: %w", err)
 	}
-	if err := fn(tx); err != nil {
-		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
-			err = fmt.Errorf("%w (db: rollback: %v)", err, rerr)
-		}
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("db: commit: %w", err)
-	}
-	return nil
+	return runTx(tx, fn)
 }

@@ -278,9 +278,14 @@ func (s *Store) ReceivedOf(ctx context.Context, m Member, slug, uid string) (Rec
 	if err != nil {
 		return Received{}, false, err
 	}
+	return s.receivedIn(ctx, c.ID, uid)
+}
+
+// receivedIn is [Store.ReceivedOf] for the calendar of id calID.
+func (s *Store) receivedIn(ctx context.Context, calID int64, uid string) (Received, bool, error) {
 	var r Received
 	var level string
-	err = s.db.Stmts(nil).QueryRowContext(ctx, `SELECT sender, level, from_domain, claims_to_be, lookalike, forged, warning FROM calendar_received WHERE calendar_id = ? AND uid = ?`, c.ID, uid).
+	err := s.db.Stmts(nil).QueryRowContext(ctx, `SELECT sender, level, from_domain, claims_to_be, lookalike, forged, warning FROM calendar_received WHERE calendar_id = ? AND uid = ?`, calID, uid).
 		Scan(&r.Sender, &level, &r.Findings.FromDomain, &r.Findings.ClaimsToBe, &r.Findings.Lookalike, &r.Findings.Forged, &r.Findings.Warning)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Received{}, false, nil

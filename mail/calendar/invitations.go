@@ -33,7 +33,7 @@ type Invitation struct {
 // Invitations lists the invitations in m's own calendars, the next first
 // and past ones last, at most MaxInvitations.
 func (s *Store) Invitations(ctx context.Context, m Member) ([]Invitation, error) {
-	rows, err := s.db.Stmts(nil).QueryContext(ctx, `SELECT c.slug, o.name, o.etag, o.data FROM calendar_objects o
+	rows, err := s.db.Stmts(nil).QueryContext(ctx, `SELECT c.id, c.slug, o.name, o.etag, o.data FROM calendar_objects o
 		JOIN calendar_calendars c ON c.id = o.calendar_id
 		WHERE c.owner_kind = 'account' AND c.owner_id = ? AND o.component = 'VEVENT' AND instr(o.data, 'ORGANIZER') > 0 AND instr(o.data, 'ATTENDEE') > 0
 		ORDER BY o.modified_at DESC LIMIT ?`, m.ID, MaxInvitations)
@@ -41,13 +41,14 @@ func (s *Store) Invitations(ctx context.Context, m Member) ([]Invitation, error)
 		return nil, fmt.Errorf("calendar: invitations: %w", err)
 	}
 	type row struct {
+		calID            int64
 		slug, name, etag string
 		data             []byte
 	}
 	var rs []row
 	for rows.Next() {
 		var r row
-		if err := rows.Scan(&r.slug, &r.name, &r.etag, &r.data); err != nil {
+		if err := rows.Scan(&r.calID, &r.slug, &r.name, &r.etag, &r.data); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("calendar: invitations: %w", err)
 		}
@@ -71,7 +72,9 @@ func (s *Store) Invitations(ctx context.Context, m Member) ([]Invitation, error)
 		}
 		inv := invitationOf(ev, a)
 		inv.Slug, inv.Name, inv.ETag = r.slug, r.name, r.etag
-		if rec, ok, err := s.ReceivedOf(ctx, m, r.slug, inv.UID); err == nil && ok {
+		// The calendar is the row's (the member's own): no second
+		// look-up of it per invitation.
+		if rec, ok, err := s.receivedIn(ctx, r.calID, inv.UID); err == nil && ok {
 			inv.Received = &rec
 		}
 		out = append(out, inv)

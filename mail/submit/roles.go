@@ -67,7 +67,9 @@ func (s *Service) auditRoleSend(ctx context.Context, who Sender, env *Envelope, 
 		return
 	}
 	from, _ := h.From()
-	if !s.deps.Dir.IsOurs(from.Addr()) {
+	// One's own address is never sent as a role (maySendAs): most mail,
+	// and no role to look up for it.
+	if strings.EqualFold(from.Addr(), who.Account.Login) || !s.deps.Dir.IsOurs(from.Addr()) {
 		return
 	}
 	ro, err := s.deps.Roles.RoleByAddress(ctx, from.Addr())

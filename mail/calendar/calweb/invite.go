@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strings"
-	"unicode"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/i18n"
@@ -136,17 +134,11 @@ func invitationViewOf(l *i18n.Localizer, inv calendar.Invitation) invitationView
 // control or format character (bidirectional overrides among them),
 // space for line breaks, at most 300 runes.
 func cleanLine(s string) string {
-	s = msgview.CleanText(s)
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			return ' '
-		}
-		return r
-	}, s)
+	s = msgview.CleanText(s) // controls become spaces, format characters go, trimmed
 	if r := []rune(s); len(r) > 300 {
 		s = string(r[:300]) + "…"
 	}
-	return strings.TrimSpace(s)
+	return s
 }
 
 // answer takes the member's answer to an invitation.
