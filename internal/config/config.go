@@ -87,14 +87,35 @@ type Config struct {
 	Storage Storage `toml:"storage"`
 }
 
-// Storage chooses the storage engines. Metadata stays in SQLite in
-// DataDir; blobs go to a directory there (the default) or to an
-// S3-compatible object store, encrypted with a key caucus holds.
+// Storage chooses the storage engines. Metadata goes to SQLite in DataDir
+// (the default) or to PostgreSQL; blobs go to a directory there (the
+// default) or to an S3-compatible object store, encrypted with a key
+// caucus holds.
 type Storage struct {
+	// Database is "sqlite" (default: DataDir/caucus.db) or "postgres"
+	// (see Postgres).
+	Database string `toml:"database"`
+	// Postgres is the database used when Database is "postgres".
+	Postgres Postgres `toml:"postgres"`
 	// Blobs is "dir" (default: DataDir/blobs) or "s3" (see S3).
 	Blobs string `toml:"blobs"`
 	// S3 is the object store used when Blobs is "s3".
 	S3 S3 `toml:"s3"`
+}
+
+// Postgres says which PostgreSQL database caucus keeps its metadata in.
+// The password is read from a file, so that the configuration can be
+// shown and copied without it.
+type Postgres struct {
+	// DSN is the connection string without the password, as libpq's
+	// keywords ("host=db.internal port=5432 user=caucus dbname=caucus
+	// sslmode=verify-full sslrootcert=/etc/caucus/pg-ca.pem") or a
+	// postgres:// URL.
+	DSN string `toml:"dsn"`
+	// PasswordFile is the file, as an absolute path, holding the
+	// password (surrounding white space ignored); empty for none (a
+	// client certificate or a local socket's peer authentication).
+	PasswordFile string `toml:"password_file"`
 }
 
 // S3 says where the S3-compatible object store is and how to sign in. The
@@ -350,7 +371,7 @@ func Default() Config {
 		},
 		Policy:  Policy{AdminsNeedWebAuthn: true, OfficerKeyModels: []string{}},
 		Party:   Party{Language: "en"},
-		Storage: Storage{Blobs: "dir"},
+		Storage: Storage{Database: "sqlite", Blobs: "dir"},
 		Log:     Log{Format: "text", Level: "info"},
 		Backup:  Backup{Time: "03:30", Keep: 14},
 		SMTP: SMTP{
@@ -912,8 +933,40 @@ var bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 // prefixRE is a key prefix caucus accepts: safe characters, ending in "/".
 var prefixRE = regexp.MustCompile(`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*/$`)
 
-// checkStorage checks the [storage] table and, for "s3", [storage.s3].
+// checkStorage checks the [storage] table and, for "postgres" and "s3",
+// [storage.postgres] and [storage.s3].
 func (c Config) checkStorage(p *problems) {
+	switch c.Storage.Database {
+	case "", "sqlite":
+	case "postgres":
+		pg := c.Storage.Postgres
+		if strings.TrimSpace(pg.DSN) == "" {
+			p.bad("storage.postgres.dsn", "required: the connection string, e.g. \"host=db.internal user=caucus dbname=caucus sslmode=verify-full\"")
+		} else if strings.Contains(strings.ToLower(pg.DSN), "password") || strings.Contains(pg.DSN, ":@") || pgURLPassword(pg.DSN) {
+			p.bad("storage.postgres.dsn", "holds a password: put it in password_file instead")
+		}
+		if pg.PasswordFile != "" && !filepath.IsAbs(pg.PasswordFile) {
+			p.bad("storage.postgres.password_file", "%q is not an absolute path", pg.PasswordFile)
+		}
+	default:
+		p.bad("storage.database", "%q is not \"sqlite\" or \"postgres\"", c.Storage.Database)
+	}
+	c.checkBlobStorage(p)
+}
+
+// pgURLPassword reports whether dsn is a postgres:// URL with a password
+// in its user information.
+func pgURLPassword(dsn string) bool {
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.User == nil {
+		return false
+	}
+	_, set := u.User.Password()
+	return set
+}
+
+// checkBlobStorage checks storage.blobs and, for "s3", [storage.s3].
+func (c Config) checkBlobStorage(p *problems) {
 	switch c.Storage.Blobs {
 	case "dir":
 		return

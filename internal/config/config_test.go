@@ -163,7 +163,7 @@ func TestTemplateComplete(t *testing.T) {
 			t.Errorf("template does not set %s", k)
 		}
 	}
-	tables := []string{"listen", "tls", "sessions", "policy", "log", "backup", "smtp", "files", "party", "storage", "storage.s3"}
+	tables := []string{"listen", "tls", "sessions", "policy", "log", "backup", "smtp", "files", "party", "storage", "storage.postgres", "storage.s3"}
 	if n := len(md.Keys()); n != len(keys)+len(tables) {
 		t.Errorf("template has %d keys and tables, want %d keys and %d tables", n, len(keys), len(tables))
 	}
@@ -430,6 +430,28 @@ func storageCases() []validateCase {
 	}
 	return []validateCase{
 		{"storage dir", func(c *Config) { c.Storage.Blobs = "dir" }, ""},
+		{"database unknown", func(c *Config) { c.Storage.Database = "mysql" }, "storage.database"},
+		{"postgres ok", func(c *Config) {
+			c.Storage.Database = "postgres"
+			c.Storage.Postgres = Postgres{DSN: "host=db.internal user=caucus dbname=caucus sslmode=verify-full", PasswordFile: "/etc/caucus/pg-password"}
+		}, ""},
+		{"postgres url ok", func(c *Config) {
+			c.Storage.Database = "postgres"
+			c.Storage.Postgres.DSN = "postgres://caucus@db.internal/caucus?sslmode=verify-full"
+		}, ""},
+		{"postgres no dsn", func(c *Config) { c.Storage.Database = "postgres" }, "storage.postgres.dsn"},
+		{"postgres password in dsn", func(c *Config) {
+			c.Storage.Database = "postgres"
+			c.Storage.Postgres.DSN = "host=db user=caucus password=hunter2"
+		}, "storage.postgres.dsn"},
+		{"postgres password in url", func(c *Config) {
+			c.Storage.Database = "postgres"
+			c.Storage.Postgres.DSN = "postgres://caucus:hunter2@db/caucus"
+		}, "storage.postgres.dsn"},
+		{"postgres relative password file", func(c *Config) {
+			c.Storage.Database = "postgres"
+			c.Storage.Postgres = Postgres{DSN: "host=db", PasswordFile: "pg-password"}
+		}, "storage.postgres.password_file"},
 		{"storage unknown", func(c *Config) { c.Storage.Blobs = "nfs" }, "storage.blobs"},
 		{"storage dir ignores s3", func(c *Config) { c.Storage.S3.Endpoint = "http://bad/" }, ""},
 		{"s3 ok", s3(func(*S3) {}), ""},

@@ -211,15 +211,30 @@ accent = {{q .Party.Accent}}
 # server's own.
 time_zone = {{q .Party.TimeZone}}
 
-# Where message bodies and file contents are kept. The database stays in
-# data_dir whatever is chosen here.
+# Where caucus keeps its data: the database (accounts, folders, message
+# and file records, the audit log) and the blobs (message bodies, file
+# contents).
 [storage]
+# "sqlite": one database file in data_dir (the default, for one server).
+# "postgres": a PostgreSQL database, below, for a party that runs caucus on
+# several machines.
+database = {{q .Storage.Database}}
 # "dir": in data_dir/blobs on this machine (the default, for one server).
 # "s3": in an S3-compatible object store (Amazon S3, MinIO, SeaweedFS, Ceph,
 # Garage …), below, for a party that runs caucus on several machines. They
 # are encrypted there with a key caucus holds, so whoever runs the object
 # store cannot read them.
 blobs = {{q .Storage.Blobs}}
+
+# The PostgreSQL database, used when database = "postgres". It must exist
+# and belong to the user caucus signs in as; caucus makes its tables.
+[storage.postgres]
+# The connection string without the password, e.g. "host=db.internal
+# port=5432 user=caucus dbname=caucus sslmode=verify-full
+# sslrootcert=/etc/caucus/pg-ca.pem".
+dsn = {{q .Storage.Postgres.DSN}}
+# The file, readable by caucus alone, holding the password. Empty: none.
+password_file = {{q .Storage.Postgres.PasswordFile}}
 
 # The object store, used when blobs = "s3".
 [storage.s3]

@@ -61,8 +61,9 @@ const maxIdleConns = 64
 // use [DB.Tx] for anything that writes more than one row.
 type DB struct {
 	*sql.DB
-	log  *slog.Logger
-	path string
+	log    *slog.Logger
+	path   string // the SQLite file; "" on PostgreSQL
+	engine Engine
 	// writer admits one write transaction of this process at a time.
 	// SQLite serialises writers anyway; queueing them here, in order and
 	// without busy-wait sleeps, keeps the tail latency of concurrent
@@ -122,7 +123,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*DB, error) {
 	// after a while.
 	sqldb.SetMaxIdleConns(maxIdleConns)
 	sqldb.SetConnMaxIdleTime(time.Minute)
-	db := &DB{DB: sqldb, log: log, path: path, writer: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
+	db := &DB{DB: sqldb, log: log, path: path, engine: SQLite, writer: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
 	if err := db.check(ctx); err != nil {
 		sqldb.Close()
 		return nil, fmt.Errorf("db: open %s: %w", path, err)
@@ -165,7 +166,9 @@ func (db *DB) check(ctx context.Context) error {
 	return nil
 }
 
-// Tx runs fn in a write transaction (BEGIN IMMEDIATE). It commits if fn
+// Tx runs fn in a write transaction (BEGIN IMMEDIATE on SQLite; on
+// PostgreSQL a transaction that first takes the cluster-wide write lock,
+// see writeLockKey). It commits if fn
 // returns nil and rolls back otherwise, also when fn panics. An error from fn
 // is returned as it is, so callers can match their own sentinels; errors
 // from beginning, committing or rolling back are wrapped with a "db: "
@@ -178,6 +181,10 @@ func (db *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("db: begin: %w", err)
+	}
+	if err := db.lockWriter(ctx, tx); err != nil {
+		tx.Rollback()
+		return err
 	}
 	return runTx(tx, fn)
 }

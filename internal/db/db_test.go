@@ -160,20 +160,20 @@ func TestMigrateRefusesBadVersions(t *testing.T) {
 		name  string
 		comps []Component
 	}{
-		{"gap", []Component{{Name: "a", Migrations: []Migration{{1, "CREATE TABLE a1 (x)"}, {3, "CREATE TABLE a3 (x)"}}}}},
-		{"starts at 0", []Component{{Name: "a", Migrations: []Migration{{0, "CREATE TABLE a0 (x)"}}}}},
-		{"starts at 2", []Component{{Name: "a", Migrations: []Migration{{2, "CREATE TABLE a2 (x)"}}}}},
-		{"out of order", []Component{{Name: "a", Migrations: []Migration{{2, "CREATE TABLE a2 (x)"}, {1, "CREATE TABLE a1 (x)"}}}}},
-		{"duplicate", []Component{{Name: "a", Migrations: []Migration{{1, "CREATE TABLE a1 (x)"}, {1, "CREATE TABLE b1 (x)"}}}}},
-		{"empty name", []Component{{Name: "", Migrations: []Migration{{1, "CREATE TABLE a1 (x)"}}}}},
+		{"gap", []Component{{Name: "a", Migrations: []Migration{{Version: 1, SQL: "CREATE TABLE a1 (x)"}, {Version: 3, SQL: "CREATE TABLE a3 (x)"}}}}},
+		{"starts at 0", []Component{{Name: "a", Migrations: []Migration{{Version: 0, SQL: "CREATE TABLE a0 (x)"}}}}},
+		{"starts at 2", []Component{{Name: "a", Migrations: []Migration{{Version: 2, SQL: "CREATE TABLE a2 (x)"}}}}},
+		{"out of order", []Component{{Name: "a", Migrations: []Migration{{Version: 2, SQL: "CREATE TABLE a2 (x)"}, {Version: 1, SQL: "CREATE TABLE a1 (x)"}}}}},
+		{"duplicate", []Component{{Name: "a", Migrations: []Migration{{Version: 1, SQL: "CREATE TABLE a1 (x)"}, {Version: 1, SQL: "CREATE TABLE b1 (x)"}}}}},
+		{"empty name", []Component{{Name: "", Migrations: []Migration{{Version: 1, SQL: "CREATE TABLE a1 (x)"}}}}},
 		{"same component twice", []Component{
-			{Name: "a", Migrations: []Migration{{1, "CREATE TABLE a1 (x)"}}},
-			{Name: "a", Migrations: []Migration{{1, "CREATE TABLE b1 (x)"}}},
+			{Name: "a", Migrations: []Migration{{Version: 1, SQL: "CREATE TABLE a1 (x)"}}},
+			{Name: "a", Migrations: []Migration{{Version: 1, SQL: "CREATE TABLE b1 (x)"}}},
 		}},
 		// The valid component comes first: it must not be applied either.
 		{"second invalid", []Component{
-			{Name: "ok", Migrations: []Migration{{1, "CREATE TABLE ok1 (x)"}}},
-			{Name: "bad", Migrations: []Migration{{2, "CREATE TABLE bad2 (x)"}}},
+			{Name: "ok", Migrations: []Migration{{Version: 1, SQL: "CREATE TABLE ok1 (x)"}}},
+			{Name: "bad", Migrations: []Migration{{Version: 2, SQL: "CREATE TABLE bad2 (x)"}}},
 		}},
 	}
 	for _, tt := range tests {
@@ -403,14 +403,14 @@ func TestBlobHoldsAndSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	c := Component{Name: "t", Migrations: []Migration{{1, `CREATE TABLE x (v TEXT)`}}}
+	c := Component{Name: "t", Migrations: []Migration{{Version: 1, SQL: `CREATE TABLE x (v TEXT)`}}}
 	if pending, _, err := d.Pending(ctx, c); err != nil || pending {
 		t.Fatalf("fresh database: Pending = %v, %v; want false", pending, err)
 	}
 	if err := d.Migrate(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	c2 := Component{Name: "t", Migrations: append(c.Migrations, Migration{2, `INSERT INTO x VALUES ('two')`})}
+	c2 := Component{Name: "t", Migrations: append(c.Migrations, Migration{Version: 2, SQL: `INSERT INTO x VALUES ('two')`})}
 	pending, versions, err := d.Pending(ctx, c2)
 	if err != nil || !pending || versions != "t1" {
 		t.Fatalf("Pending = %v, %q, %v; want true, t1", pending, versions, err)

@@ -12,6 +12,26 @@ import (
 type Migration struct {
 	Version int    // 1, 2, 3 … consecutive per component
 	SQL     string // one or more statements, run in one transaction
+	// Postgres is the same step for PostgreSQL, when SQL is not in the
+	// subset both engines take (SQLite's INTEGER PRIMARY KEY, BLOB, FTS5,
+	// WITHOUT ROWID, triggers). Empty means SQL serves both. A component
+	// may build its whole current schema on PostgreSQL in the first
+	// migration that has this field and leave the older ones' as
+	// [NoPostgres] (no PostgreSQL database predates the engine).
+	Postgres string
+}
+
+// NoPostgres is a migration's Postgres step that does nothing, for a step
+// that an earlier PostgreSQL migration of the same component already
+// includes.
+const NoPostgres = "SELECT 1"
+
+// sql returns m's statements for engine e.
+func (m Migration) sql(e Engine) string {
+	if e == Postgres && m.Postgres != "" {
+		return m.Postgres
+	}
+	return m.SQL
 }
 
 // Component is a package that owns tables, with the migrations that build
@@ -46,7 +66,7 @@ func (db *DB) Migrate(ctx context.Context, comps ...Component) error {
 	if _, err := db.ExecContext(ctx, createMigrationsTable); err != nil {
 		return fmt.Errorf("db: migrate: creating schema_migrations: %w", err)
 	}
-	if _, err := db.ExecContext(ctx, createBlobHoldsTable); err != nil {
+	if err := db.createBlobHolds(ctx); err != nil {
 		return fmt.Errorf("db: migrate: creating blob_holds: %w", err)
 	}
 	for _, c := range comps {
@@ -96,7 +116,7 @@ func (db *DB) migrate(ctx context.Context, c Component) error {
 			if cur >= m.Version {
 				return nil
 			}
-			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			if _, err := tx.ExecContext(ctx, m.sql(db.engine)); err != nil {
 				return fmt.Errorf("db: migrate %s %d: %w", c.Name, m.Version, err)
 			}
 			_, err = tx.ExecContext(ctx,
@@ -152,7 +172,11 @@ func (db *DB) Pending(ctx context.Context, comps ...Component) (pending bool, ve
 		return false, "", err
 	}
 	var exists bool
-	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations')`).Scan(&exists); err != nil {
+	q := `SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations')`
+	if db.engine == Postgres {
+		q = `SELECT to_regclass('schema_migrations') IS NOT NULL`
+	}
+	if err := db.QueryRowContext(ctx, q).Scan(&exists); err != nil {
 		return false, "", fmt.Errorf("db: pending: %w", err)
 	}
 	if !exists {

@@ -38,6 +38,7 @@ var allowed = []string{
 	"filippo.io/age",
 	"github.com/goreleaser/nfpm/v2",
 	"github.com/minio/minio-go/v7", // the S3 blob store's client: far fewer modules than the AWS SDK
+	"github.com/jackc/pgx/v5",      // PostgreSQL, the engine of several nodes: the Go driver PostgreSQL users run, through database/sql
 }
 
 // direct returns the module paths go.mod requires without "// indirect".

@@ -85,7 +85,7 @@ type dbHealth struct{ db *db.DB }
 // Check runs a query that touches the schema.
 func (h dbHealth) Check(ctx context.Context) error {
 	var n int
-	return h.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master`).Scan(&n)
+	return h.db.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n)
 }
 
 // newBackup builds the backup service that [backup] configures, or nil

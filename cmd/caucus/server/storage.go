@@ -50,14 +50,18 @@ func (s *Server) openStorage(ctx context.Context) (err error) {
 	if err := mkdirData(s.cfg.DataDir); err != nil {
 		return err
 	}
-	if s.db, err = db.Open(ctx, filepath.Join(s.cfg.DataDir, "caucus.db"), s.log); err != nil {
+	if s.db, err = OpenDatabase(ctx, s.cfg, s.log); err != nil {
 		return err
 	}
 	comps := components()
-	if p, err := backup.BeforeMigrate(ctx, s.db, s.cfg.DataDir, s.deps.Now(), comps...); err != nil {
-		return err
-	} else if p != "" {
-		s.log.Info("database saved before the schema migration", "path", p)
+	if s.db.Engine() == db.SQLite {
+		// PostgreSQL is saved by its operator's own backups (see the
+		// README's "Running several nodes").
+		if p, err := backup.BeforeMigrate(ctx, s.db, s.cfg.DataDir, s.deps.Now(), comps...); err != nil {
+			return err
+		} else if p != "" {
+			s.log.Info("database saved before the schema migration", "path", p)
+		}
 	}
 	if err = s.db.Migrate(ctx, comps...); err != nil {
 		return err
@@ -69,6 +73,25 @@ func (s *Server) openStorage(ctx context.Context) (err error) {
 	}
 	s.keys, err = auth.LoadKeys(filepath.Join(s.cfg.DataDir, "keys", "auth.key"))
 	return err
+}
+
+// OpenDatabase opens the database cfg's [storage] names: the SQLite file
+// in the data directory, or the PostgreSQL database of
+// [storage.postgres] with the password read from its file.
+func OpenDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*db.DB, error) {
+	if cfg.Storage.Database != "postgres" {
+		return db.Open(ctx, filepath.Join(cfg.DataDir, "caucus.db"), log)
+	}
+	pg := cfg.Storage.Postgres
+	var password string
+	if pg.PasswordFile != "" {
+		b, err := os.ReadFile(pg.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("storage.postgres.password_file: %w", err)
+		}
+		password = strings.TrimSpace(string(b))
+	}
+	return db.OpenPostgres(ctx, pg.DSN, password, log)
 }
 
 // blobOwners are the owners of blob stores, one store each: the names
@@ -251,7 +274,7 @@ func (h storageHealth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	fmt.Fprintf(w, "%s\ndatabase: sqlite %s\nblobs: %s %s\n", word, state(dbErr), h.kind, state(blobErr))
+	fmt.Fprintf(w, "%s\ndatabase: %s %s\nblobs: %s %s\n", word, h.db.Engine(), state(dbErr), h.kind, state(blobErr))
 }
 
 // state is "ok" or "unavailable".

@@ -15,6 +15,7 @@ package pgtest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -71,44 +72,65 @@ func major(p string) int {
 // Start makes a cluster, starts it and stops it when the test ends.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
-	bin := binDir()
-	if bin == "" {
+	if !Installed() {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("PostgreSQL is required under CI=true but was not found (install postgresql in .ci/run)")
 		}
 		t.Skip("PostgreSQL not installed; skipping (install postgresql from Debian, or run bash .ci/run)")
 	}
-	cred, err := credential()
+	s, stop, err := StartServer(o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return s
+}
+
+// Installed reports whether Debian's PostgreSQL server programs are here.
+func Installed() bool { return binDir() != "" }
+
+// StartServer makes a cluster and starts it, for a caller that is not one
+// test (a package's TestMain); stop stops the server and removes its
+// directory.
+func StartServer(o Options) (s *Server, stop func(), err error) {
+	bin := binDir()
+	if bin == "" {
+		return nil, nil, errors.New("pgtest: PostgreSQL is not installed (Debian package postgresql)")
+	}
+	cred, err := credential()
+	if err != nil {
+		return nil, nil, err
 	}
 	// Not t.TempDir: under root its parent is private to root, and the
 	// server runs as postgres.
 	dir, err := os.MkdirTemp("", "caucus-pg-")
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	fail := func(err error) (*Server, func(), error) {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
 	if cred != nil {
 		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			t.Fatal(err)
+			return fail(err)
 		}
 	}
-	s := &Server{Dir: dir, User: "caucus"}
+	s = &Server{Dir: dir, User: "caucus"}
 	data := filepath.Join(dir, "data")
 	if out, err := run(cred, filepath.Join(bin, "initdb"), "-D", data, "-U", s.User,
 		"--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions"); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
+		return fail(fmt.Errorf("initdb: %v\n%s", err, out))
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
 	s.Addr = ln.Addr().String()
 	_, port, _ := net.SplitHostPort(s.Addr)
 	ln.Close()
 	args := []string{"-D", data, "-h", "127.0.0.1", "-p", port, "-k", dir,
-		"-c", "max_connections=200", "-c", "shared_buffers=64MB"}
+		"-c", "max_connections=300", "-c", "shared_buffers=64MB"}
 	if !o.Durable {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	}
@@ -117,17 +139,19 @@ func Start(t testing.TB, o Options) *Server {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
-	t.Cleanup(func() {
+	stop = func() {
 		// SIGINT is PostgreSQL's fast shutdown: no waiting for clients.
 		cmd.Process.Signal(syscall.SIGINT)
 		cmd.Wait()
-	})
-	if err := s.wait(bin, cred); err != nil {
-		t.Fatalf("%v\n%s", err, out.Bytes())
+		os.RemoveAll(dir)
 	}
-	return s
+	if err := s.wait(bin, cred); err != nil {
+		stop()
+		return nil, nil, fmt.Errorf("%v\n%s", err, out.Bytes())
+	}
+	return s, stop, nil
 }
 
 // wait waits until the server accepts connections (pg_isready), a few

@@ -1,0 +1,215 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// Engine names the database engine a [DB] runs on.
+type Engine string
+
+// The engines caucus stores its metadata in: SQLite in one file for one
+// machine (the default), PostgreSQL for several nodes.
+const (
+	SQLite   Engine = "sqlite"
+	Postgres Engine = "postgres"
+)
+
+// writeLockKey is the PostgreSQL advisory lock every write transaction
+// takes first (pg_advisory_xact_lock), the cross-node counterpart of
+// SQLite's BEGIN IMMEDIATE: one writer at a time in the whole cluster of
+// caucus nodes, so that the read-then-write steps caucus's packages were
+// written for on SQLite (the audit hash chain, quota re-checks, blob holds
+// against garbage collection, "is this address free") stay atomic on
+// PostgreSQL without each package re-deriving its own locking. Readers are
+// never blocked (MVCC), as in SQLite's WAL mode. The key is arbitrary and
+// only has to be the same on every node: "caucus" in ASCII.
+const writeLockKey = 0x636175637573
+
+// Pool sizes for PostgreSQL: every node keeps at most maxOpenPG server
+// connections (a PostgreSQL backend is a process, unlike a SQLite
+// connection), maxIdlePG of them idle.
+const (
+	maxOpenPG = 32
+	maxIdlePG = 16
+)
+
+// OpenPostgres connects to the PostgreSQL database named by dsn (a libpq
+// keyword string or a postgres:// URL, as pgx reads them), signing in with
+// password unless it is empty, and checks that it answers. The SQL caucus's packages write is in the subset both engines
+// take, with '?' placeholders; the connection turns them into PostgreSQL's
+// $1, $2 … (see [Rebind]). A nil log discards log records.
+//
+// Durability is PostgreSQL's: a commit returns once its WAL record is
+// flushed (synchronous_commit on, the server's default), which the server's
+// operator must not turn off.
+func OpenPostgres(ctx context.Context, dsn, password string, log *slog.Logger) (*DB, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		// pgx's error quotes the DSN, password included: say less.
+		return nil, fmt.Errorf("db: open postgres: the connection string cannot be read")
+	}
+	if password != "" {
+		cfg.Password = password
+	}
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	// Every session in UTC with the ISO date style, whatever the server's
+	// defaults, so that text the database formats is the same everywhere.
+	cfg.RuntimeParams["timezone"] = "UTC"
+	cfg.RuntimeParams["datestyle"] = "ISO, YMD"
+	sqldb := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg)})
+	sqldb.SetMaxOpenConns(maxOpenPG)
+	sqldb.SetMaxIdleConns(maxIdlePG)
+	sqldb.SetConnMaxIdleTime(time.Minute)
+	db := &DB{DB: sqldb, log: log, engine: Postgres, writer: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
+	if err := db.PingContext(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("db: open postgres %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, err)
+	}
+	return db, nil
+}
+
+// Engine reports which engine db runs on.
+func (db *DB) Engine() Engine { return db.engine }
+
+// lockWriter takes the cluster-wide write lock inside tx on PostgreSQL
+// (see writeLockKey); on SQLite, BEGIN IMMEDIATE has already taken the
+// database's.
+func (db *DB) lockWriter(ctx context.Context, tx *sql.Tx) error {
+	if db.engine != Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(writeLockKey)); err != nil {
+		return fmt.Errorf("db: begin: taking the write lock: %w", err)
+	}
+	return nil
+}
+
+// pgConnector hands out connections that rebind placeholders.
+type pgConnector struct{ driver.Connector }
+
+func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sc, ok := conn.(*stdlib.Conn)
+	if !ok {
+		conn.Close()
+		return nil, fmt.Errorf("db: postgres: unexpected driver connection %T", conn)
+	}
+	return &pgConn{sc}, nil
+}
+
+// pgConn is pgx's database/sql connection with every query's placeholders
+// rebound first. Everything else (transactions, session reset, argument
+// checks) is pgx's own.
+type pgConn struct{ *stdlib.Conn }
+
+func (c *pgConn) Prepare(query string) (driver.Stmt, error) {
+	return c.Conn.Prepare(Rebind(query))
+}
+
+func (c *pgConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	return c.Conn.PrepareContext(ctx, Rebind(query))
+}
+
+func (c *pgConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	return c.Conn.ExecContext(ctx, Rebind(query), args)
+}
+
+func (c *pgConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	return c.Conn.QueryContext(ctx, Rebind(query), args)
+}
+
+// Rebind turns SQLite's placeholders into PostgreSQL's: each '?' becomes
+// $1, $2 … in order, and '?N' becomes $N. Question marks inside string
+// literals, quoted identifiers, dollar-quoted bodies and comments are left
+// alone. A query with no '?' is returned as it is.
+func Rebind(query string) string {
+	if strings.IndexByte(query, '?') < 0 {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n := 0
+	for i := 0; i < len(query); {
+		c := query[i]
+		switch {
+		case c == '\'' || c == '"':
+			j := endQuoted(query, i, c)
+			b.WriteString(query[i:j])
+			i = j
+		case c == '-' && strings.HasPrefix(query[i:], "--"):
+			j := strings.IndexByte(query[i:], '\n')
+			if j < 0 {
+				j = len(query) - i
+			}
+			b.WriteString(query[i : i+j])
+			i += j
+		case c == '/' && strings.HasPrefix(query[i:], "/*"):
+			j := strings.Index(query[i+2:], "*/")
+			end := len(query)
+			if j >= 0 {
+				end = i + 2 + j + 2
+			}
+			b.WriteString(query[i:end])
+			i = end
+		case c == '$' && strings.HasPrefix(query[i:], "$$"):
+			j := strings.Index(query[i+2:], "$$")
+			end := len(query)
+			if j >= 0 {
+				end = i + 2 + j + 2
+			}
+			b.WriteString(query[i:end])
+			i = end
+		case c == '?':
+			j := i + 1
+			for j < len(query) && query[j] >= '0' && query[j] <= '9' {
+				j++
+			}
+			if j > i+1 {
+				b.WriteByte('$')
+				b.WriteString(query[i+1 : j])
+			} else {
+				n++
+				fmt.Fprintf(&b, "$%d", n)
+			}
+			i = j
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	return b.String()
+}
+
+// endQuoted returns the index just past the literal or identifier that
+// starts at query[i] with quote q (a doubled quote inside it is an escaped
+// one), or len(query) if it does not end.
+func endQuoted(query string, i int, q byte) int {
+	for j := i + 1; j < len(query); j++ {
+		if query[j] != q {
+			continue
+		}
+		if j+1 < len(query) && query[j+1] == q {
+			j++
+			continue
+		}
+		return j + 1
+	}
+	return len(query)
+}
