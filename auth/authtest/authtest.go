@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/testtool"
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 )
 
 // Clock is a settable clock for the service.
@@ -40,11 +40,7 @@ type Env struct {
 // tests cover WebAuthn. extra are further migrations to apply.
 func New(t testing.TB, cfg auth.Config, extra ...db.Component) *Env {
 	t.Helper()
-	d, err := db.Open(t.Context(), filepath.Join(t.TempDir(), "caucus.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	d := dbtest.Open(t)
 	if err := d.Migrate(t.Context(), append([]db.Component{audit.Component(), auth.Component()}, extra...)...); err != nil {
 		t.Fatal(err)
 	}

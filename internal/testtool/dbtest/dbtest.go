@@ -136,7 +136,7 @@ func startCluster() (*pgtest.Server, func(), error) {
 			return err
 		}
 		defer d.Close()
-		for _, ext := range []string{"pg_trgm", "unaccent"} {
+		for _, ext := range []string{"pg_trgm", "unaccent", "citext"} {
 			if _, err := d.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS `+ext+` SCHEMA public`); err != nil {
 				return fmt.Errorf("creating extension %s: %w", ext, err)
 			}
