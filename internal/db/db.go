@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"modernc.org/sqlite"
 )
 
@@ -64,6 +65,7 @@ type DB struct {
 	log    *slog.Logger
 	path   string // the SQLite file; "" on PostgreSQL
 	engine Engine
+	pgcfg  *pgx.ConnConfig // PostgreSQL's connection settings, for Listen
 	// writer admits one write transaction of this process at a time.
 	// SQLite serialises writers anyway; queueing them here, in order and
 	// without busy-wait sleeps, keeps the tail latency of concurrent

@@ -74,7 +74,7 @@ func OpenPostgres(ctx context.Context, dsn, password string, log *slog.Logger) (
 	sqldb.SetMaxOpenConns(maxOpenPG)
 	sqldb.SetMaxIdleConns(maxIdlePG)
 	sqldb.SetConnMaxIdleTime(time.Minute)
-	db := &DB{DB: sqldb, log: log, engine: Postgres, writer: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
+	db := &DB{DB: sqldb, log: log, engine: Postgres, pgcfg: cfg.Copy(), writer: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
 	if err := db.PingContext(ctx); err != nil {
 		sqldb.Close()
 		return nil, fmt.Errorf("db: open postgres %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, err)

@@ -212,3 +212,65 @@ func TestPostgresBadDSN(t *testing.T) {
 		t.Fatalf("err = %v; want a refusal that does not show the password", err)
 	}
 }
+
+// TestNotifyListen sends notifications from one node to a listener on
+// another, in order, and checks that a listener whose connection the
+// server ended comes back, says so (resync), and receives again.
+func TestNotifyListen(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{})
+	a, b := openPG(t, srv)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	got := make(chan string, 16)
+	resyncs := make(chan struct{}, 4)
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- b.Listen(ctx, []string{"caucus_test"}, func(ch, p string) { got <- ch + ":" + p },
+			func() { resyncs <- struct{}{} }, ready)
+	}()
+	<-ready
+	<-resyncs
+	for _, p := range []string{"one", "two", "three"} {
+		if err := a.Notify(ctx, "caucus_test", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{"caucus_test:one", "caucus_test:two", "caucus_test:three"} {
+		if g := <-got; g != want {
+			t.Fatalf("got %q, want %q", g, want)
+		}
+	}
+	if err := a.Notify(ctx, "caucus_test", strings.Repeat("x", db.MaxNotifyPayload+1)); err == nil {
+		t.Fatal("an oversized payload was sent")
+	}
+	// The server ends the listener's session (a failover, a restart).
+	if _, err := a.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'`); err != nil {
+		t.Fatal(err)
+	}
+	<-resyncs
+	if err := a.Notify(ctx, "caucus_test", "after"); err != nil {
+		t.Fatal(err)
+	}
+	if g := <-got; g != "caucus_test:after" {
+		t.Fatalf("after reconnecting got %q", g)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Listen returned %v, want context.Canceled", err)
+	}
+}
+
+func TestNotifySQLite(t *testing.T) {
+	d, err := db.Open(t.Context(), t.TempDir()+"/c.db", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Notify(t.Context(), "c", "p"); !errors.Is(err, db.ErrNotPostgres) {
+		t.Fatalf("Notify on SQLite = %v", err)
+	}
+	if err := d.Listen(t.Context(), []string{"c"}, func(string, string) {}, nil, nil); !errors.Is(err, db.ErrNotPostgres) {
+		t.Fatalf("Listen on SQLite = %v", err)
+	}
+}

@@ -1,0 +1,141 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/caucus-org/caucus/internal/db"
+	"github.com/emersion/go-imap/v2"
+)
+
+// changesChannel is the PostgreSQL notification channel of the change bus.
+const changesChannel = "caucus_changes"
+
+// ClusterChanges is the [Changes] bus of a node among several on one
+// PostgreSQL database: a change is handed to this node's subscribers as
+// the in-process [Bus] does, and sent to the other nodes with NOTIFY,
+// whose [ClusterChanges.Run] hands it to theirs. So a delivery through
+// node A reaches an IDLE session on node B, and webmail's live updates
+// likewise.
+//
+// Order: a node's changes reach the others in the order it published
+// them (NOTIFY delivers in commit order). A change is sent after the
+// transaction that made it committed, in a statement of its own: a node
+// that stops between the two leaves the others without that one live
+// update (the data is committed; a session sees it when it selects the
+// mailbox again). A listener that lost its connection logs it and calls
+// the missed function; what was sent meanwhile is not replayed.
+type ClusterChanges struct {
+	local *Bus
+	db    *db.DB
+	node  string // this node's name, to skip its own notifications
+	log   *slog.Logger
+	// missed is called each time the listener came back after losing
+	// its connection (live updates of that window are lost).
+	missed func()
+}
+
+// NewClusterChanges returns the bus of node (a name unique among the
+// running nodes, e.g. random per process) on d. missed, if not nil, is
+// called each time the listener came back after a loss.
+func NewClusterChanges(d *db.DB, node string, log *slog.Logger, missed func()) *ClusterChanges {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &ClusterChanges{local: NewBus(), db: d, node: node, log: log, missed: missed}
+}
+
+// wireChange is a [Change] as it travels between nodes (Origin stays
+// home: it names a session of the sending node).
+type wireChange struct {
+	Node      string        `json:"n"`
+	Kind      ChangeKind    `json:"k"`
+	AccountID int64         `json:"a"`
+	MailboxID int64         `json:"m,omitempty"`
+	UIDs      []imap.UID    `json:"u,omitempty"`
+	Flags     [][]imap.Flag `json:"f,omitempty"`
+	ModSeq    uint64        `json:"s,omitempty"`
+}
+
+// Publish hands c to this node's subscribers, then sends it to the other
+// nodes (in several notifications if its UIDs do not fit in one).
+func (c *ClusterChanges) Publish(ch Change) {
+	c.local.Publish(ch)
+	w := wireChange{Node: c.node, Kind: ch.Kind, AccountID: ch.AccountID, MailboxID: ch.MailboxID, UIDs: ch.UIDs, Flags: ch.Flags, ModSeq: ch.ModSeq}
+	// Publish runs after the change committed, on the writer's goroutine,
+	// which has no context here: a bounded one of its own.
+	ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
+	defer cancel()
+	if err := c.send(ctx, w); err != nil {
+		c.log.Warn("store: change not sent to the other nodes", "kind", int(ch.Kind), "account", ch.AccountID, "err", err)
+	}
+}
+
+// notifyTimeout bounds the sending of one change to the other nodes.
+const notifyTimeout = 5 * time.Second
+
+// send sends w, halving its UIDs (and flags) until each part fits.
+func (c *ClusterChanges) send(ctx context.Context, w wireChange) error {
+	p, err := json.Marshal(w)
+	if err != nil {
+		return err
+	}
+	if len(p) <= db.MaxNotifyPayload {
+		return c.db.Notify(ctx, changesChannel, string(p))
+	}
+	if len(w.UIDs) < 2 {
+		return fmt.Errorf("a change of %d bytes for one message", len(p))
+	}
+	half := len(w.UIDs) / 2
+	first, second := w, w
+	first.UIDs, second.UIDs = w.UIDs[:half], w.UIDs[half:]
+	if len(w.Flags) == len(w.UIDs) {
+		first.Flags, second.Flags = w.Flags[:half], w.Flags[half:]
+	}
+	if err := c.send(ctx, first); err != nil {
+		return err
+	}
+	return c.send(ctx, second)
+}
+
+// Subscribe adds fn as a listener of this node's and the other nodes'
+// changes; see [Changes.Subscribe].
+func (c *ClusterChanges) Subscribe(fn func(Change)) (unsubscribe func()) {
+	return c.local.Subscribe(fn)
+}
+
+// Run receives the other nodes' changes until ctx is done. ready, if not
+// nil, is closed once it listens.
+func (c *ClusterChanges) Run(ctx context.Context, ready chan<- struct{}) error {
+	first := true
+	return c.db.Listen(ctx, []string{changesChannel}, c.receive, func() {
+		if first {
+			first = false
+			return
+		}
+		c.log.Warn("store: the change listener was cut; live updates from the other nodes in that time were lost")
+		if c.missed != nil {
+			c.missed()
+		}
+	}, ready)
+}
+
+// receive hands one change from another node to this node's subscribers.
+func (c *ClusterChanges) receive(_, payload string) {
+	var w wireChange
+	if err := json.Unmarshal([]byte(payload), &w); err != nil {
+		c.log.Warn("store: unreadable change from another node", "err", err)
+		return
+	}
+	if w.Node == c.node {
+		return
+	}
+	if len(w.Flags) != 0 && len(w.Flags) != len(w.UIDs) {
+		c.log.Warn("store: malformed change from another node", "node", w.Node)
+		return
+	}
+	c.local.Publish(Change{Kind: w.Kind, AccountID: w.AccountID, MailboxID: w.MailboxID, UIDs: w.UIDs, Flags: w.Flags, ModSeq: w.ModSeq})
+}
