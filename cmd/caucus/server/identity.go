@@ -37,8 +37,7 @@ func (s *Server) buildIdentity(ctx context.Context) (err error) {
 		AdminsNeedWebAuthn: cfg.Policy.AdminsNeedWebAuthn,
 		OfficerAAGUIDs:     cfg.Policy.OfficerKeyModels,
 	}, auth.Deps{DB: s.db, Audit: s.audit, Log: s.log.With("component", "auth"), Now: s.deps.Now, Keys: s.keys, Metrics: s.stats,
-		// One node: live connections are revoked in process.
-		Revocations: auth.NewHub()})
+		Revocations: s.revocations()})
 	if err != nil {
 		return err
 	}

@@ -27,9 +27,9 @@ import (
 // and SMTP.
 func (s *Server) buildMail(ctx context.Context) (err error) {
 	cfg, log, now := s.cfg, s.log, s.deps.Now
-	// The store publishes its changes on an in-process bus; the IMAP
-	// server and webmail subscribe to it.
-	s.changes = store.NewBus()
+	// The store publishes its changes on a bus (in process, or across the
+	// nodes on PostgreSQL); the IMAP server and webmail subscribe to it.
+	s.changes = s.changeBus()
 	s.mail = store.New(s.db, s.blobs, log.With("component", "store"), store.Options{Changes: s.changes, Hostname: cfg.Hostname})
 	s.imap = imapserver.New(imapserver.Config{TLSConfig: tlsacme.ForProtocol(s.tls.TLSConfig(), "imap"), Metrics: s.stats, Changes: s.changes}, s.mail, s.auth, log.With("component", "imap"))
 	s.dir = route.New(s.db, s.auth, cfg.MailDomains, now)

@@ -118,8 +118,8 @@ type Server struct {
 	// mail
 	mail      *store.Store
 	imports   *mailimport.Importer
-	diaries   groupDiaries // group calendars and address books, read-only or not (console and CLI)
-	changes   *store.Bus   // the store's change bus: IMAP and webmail listen
+	diaries   groupDiaries  // group calendars and address books, read-only or not (console and CLI)
+	changes   store.Changes // the store's change bus: IMAP and webmail listen
 	imap      *imapserver.Server
 	dir       *route.Directory
 	srs       *srs.Rewriter // forwarded senders (SRS) and their bounces
@@ -158,6 +158,7 @@ type Server struct {
 	lns   listeners         // bound, not yet served
 	addrs map[string]string // listener name ("imaps", …) → bound address
 	loops []runner          // housekeeping, started by Serve
+	node  string            // this process among the nodes (see nodeName)
 
 	// reqCtx is the context of every web request; it ends in the second
 	// phase of the shutdown, as does runCtx, the housekeeping loops'.
@@ -174,7 +175,7 @@ type Server struct {
 // deps.Out.
 func New(ctx context.Context, cfg config.Config, deps Deps) (_ *Server, err error) {
 	deps.defaults()
-	s := &Server{cfg: cfg, deps: deps, log: deps.Log, addrs: map[string]string{}}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Log, addrs: map[string]string{}, node: nodeName()}
 	defer func() {
 		if err != nil {
 			s.closeUnserved()

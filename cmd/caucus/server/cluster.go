@@ -1,0 +1,50 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/mail/store"
+)
+
+// A party on several nodes shares one PostgreSQL database; the nodes tell
+// each other of revocations and mail store changes through it (LISTEN/
+// NOTIFY). On SQLite, one file is one node and both buses stay in the
+// process.
+
+// nodeName names this process among the nodes: the host name and a random
+// part, new at every start, so that a node skips its own notifications
+// and never another's.
+func nodeName() string {
+	var b [6]byte
+	rand.Read(b[:])
+	host, _ := os.Hostname()
+	return host + "-" + hex.EncodeToString(b[:])
+}
+
+// revocations returns the revocation bus: the in-process hub on SQLite,
+// the cluster's on PostgreSQL (its listener then runs as a loop).
+func (s *Server) revocations() auth.Revocations {
+	if s.db.Engine() != db.Postgres {
+		// One node: live connections are revoked in process.
+		return auth.NewHub()
+	}
+	r := auth.NewClusterRevocations(s.db, s.node, s.log.With("component", "auth"))
+	s.loops = append(s.loops, loopFunc(func(ctx context.Context) { r.Run(ctx, nil) }))
+	return r
+}
+
+// changeBus returns the mail store's change bus, likewise.
+func (s *Server) changeBus() store.Changes {
+	if s.db.Engine() != db.Postgres {
+		return store.NewBus()
+	}
+	missed := s.reg.Counter("caucus_cluster_changes_missed_total", "Times this node's listener of the other nodes' mail changes was cut (live updates of that time were lost).")
+	c := store.NewClusterChanges(s.db, s.node, s.log.With("component", "store"), func() { missed.Inc() })
+	s.loops = append(s.loops, loopFunc(func(ctx context.Context) { c.Run(ctx, nil) }))
+	return c
+}
