@@ -274,3 +274,76 @@ func TestNotifySQLite(t *testing.T) {
 		t.Fatalf("Listen on SQLite = %v", err)
 	}
 }
+
+// TestRunAsLeader runs one job on two nodes: only one runs it at a time;
+// when its node stops, the other takes over; a node whose lease was taken
+// from it stops its job.
+func TestRunAsLeader(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{})
+	a, b := openPG(t, srv)
+	var mu sync.Mutex
+	running := map[string]context.Context{}
+	both := false
+	job := func(node string) func(ctx context.Context) {
+		return func(ctx context.Context) {
+			mu.Lock()
+			running[node] = ctx
+			both = both || len(running) > 1
+			mu.Unlock()
+			<-ctx.Done()
+			mu.Lock()
+			delete(running, node)
+			mu.Unlock()
+		}
+	}
+	holder := func() string {
+		for range 600 {
+			mu.Lock()
+			for n := range running {
+				mu.Unlock()
+				return n
+			}
+			mu.Unlock()
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatal("nobody runs the job")
+		return ""
+	}
+	ctxA, stopA := context.WithCancel(t.Context())
+	ctxB, stopB := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopB()
+	wg.Go(func() { a.RunAsLeader(ctxA, "gc", "A", job("A")) })
+	wg.Go(func() { b.RunAsLeader(ctxB, "gc", "B", job("B")) })
+	first := holder()
+	// The first holder stops (a node shut down): the other takes over.
+	if first == "A" {
+		stopA()
+	} else {
+		stopB()
+	}
+	var second string
+	for second = holder(); second == first; second = holder() {
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The lease is taken from the second holder behind its back (its
+	// renewals were too late): it stops its job at its next renewal.
+	mu.Lock()
+	ctx := running[second]
+	mu.Unlock()
+	if _, err := a.ExecContext(t.Context(), `UPDATE leases SET node = 'X' WHERE name = 'gc'`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(2 * db.LeaseTTL):
+		t.Fatal("the job went on after its lease was lost")
+	}
+	stopA()
+	stopB()
+	wg.Wait()
+	if both {
+		t.Fatal("two nodes ran the job at once")
+	}
+}

@@ -26,31 +26,42 @@ type loopFunc func(context.Context)
 func (f loopFunc) Run(ctx context.Context) { f(ctx) }
 
 // buildLoops is the last phase: the housekeeping loops that Serve starts
-// and the second phase of Shutdown ends.
+// and the second phase of Shutdown ends. Those marked single run on one
+// node at a time when several share a PostgreSQL database (see
+// [Server.single]); the others run on every node: each node's queue
+// runner claims messages in the database, so each is delivered once.
 func (s *Server) buildLoops(ctx context.Context) error {
-	s.loops = []runner{
+	s.loops = append(s.loops,
 		s.auth,  // expired sessions, app password last-use
 		s.audit, // writes the counts of aggregated failures
-		mailGC{store: s.mail, every: time.Hour, log: s.log.With("component", "store")},
+		s.single("mail-gc", mailGC{store: s.mail, every: time.Hour, log: s.log.With("component", "store")}),
 		loopFunc(s.mail.RunIndexer),
 		s.queue,
 		s.autoreply,
-		s.lists, // sends approved posts
-		s.offboard,
-		s.imports, // resumes the import jobs a restart stopped
-		loopFunc(func(ctx context.Context) { s.ops.RunExpiry(ctx, time.Hour) }),
-		s.files,
+		s.single("lists", s.lists), // sends approved posts
+		s.single("offboard", s.offboard),
+		s.single("imports", s.imports), // resumes the import jobs a restart stopped
+		s.single("expiry", loopFunc(func(ctx context.Context) { s.ops.RunExpiry(ctx, time.Hour) })),
+		s.single("files", s.files),
 		loopFunc(s.importSweep), // abandoned and finished uploads
+	)
+	for i, r := range s.blobSweepers() { // the S3 stores' crashed uploads
+		s.loops = append(s.loops, s.single(fmt.Sprintf("blob-sweep-%d", i), r))
 	}
-	s.loops = append(s.loops, s.blobSweepers()...) // the S3 stores' crashed uploads
 	if err := s.buildNotices(ctx); err != nil {
 		return err
 	}
 	if s.backup != nil {
 		at := s.backupAt
-		s.loops = append(s.loops, loopFunc(func(ctx context.Context) { s.backup.Run(ctx, at) }))
+		s.loops = append(s.loops, s.single("backup", loopFunc(func(ctx context.Context) { s.backup.Run(ctx, at) })))
 	}
 	return nil
+}
+
+// single makes r run on one node at a time among those sharing a
+// PostgreSQL database (a lease, [db.DB.RunAsLeader]); on SQLite it is r.
+func (s *Server) single(name string, r runner) runner {
+	return loopFunc(func(ctx context.Context) { s.db.RunAsLeader(ctx, name, s.node, r.Run) })
 }
 
 // mailGC deletes message bodies no message refers to any more, every
