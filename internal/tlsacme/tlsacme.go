@@ -100,6 +100,9 @@ type Config struct {
 	Roots *x509.CertPool
 	// CacheDir keeps the account key and the certificates across restarts.
 	CacheDir string
+	// Cache, if set, keeps them instead of CacheDir: a [DBCache] shared
+	// by the nodes of one PostgreSQL database.
+	Cache autocert.Cache
 	// RenewBefore is how long before expiry a certificate is renewed;
 	// zero means [DefaultRenewBefore]. It must be shorter than the
 	// certificates' lifetime, or each renewal is followed by another at
@@ -130,7 +133,7 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Hostname == "" || !slices.Contains(cfg.Names, cfg.Hostname) {
 		return nil, fmt.Errorf("%w: hostname %q not among the names %q", ErrConfig, cfg.Hostname, cfg.Names)
 	}
-	if cfg.CacheDir == "" {
+	if cfg.CacheDir == "" && cfg.Cache == nil {
 		return nil, fmt.Errorf("%w: no cache directory", ErrConfig)
 	}
 	dir := cfg.DirectoryURL
@@ -148,6 +151,9 @@ func New(cfg Config) (*Manager, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: cfg.Roots, MinVersion: tls.VersionTLS12}
 	var cache autocert.Cache = autocert.DirCache(cfg.CacheDir)
+	if cfg.Cache != nil {
+		cache = cfg.Cache
+	}
 	if cfg.OnCertificate != nil {
 		cache = notifyCache{cache, cfg.OnCertificate}
 	}

@@ -8,7 +8,9 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/tlsacme"
 	"github.com/caucus-org/caucus/mail/store"
+	"golang.org/x/crypto/acme/autocert"
 )
 
 // A party on several nodes shares one PostgreSQL database; the nodes tell
@@ -47,4 +49,14 @@ func (s *Server) changeBus() store.Changes {
 	c := store.NewClusterChanges(s.db, s.node, s.log.With("component", "store"), func() { missed.Inc() })
 	s.loops = append(s.loops, loopFunc(func(ctx context.Context) { c.Run(ctx, nil) }))
 	return c
+}
+
+// acmeCache returns the ACME certificate cache the nodes share on
+// PostgreSQL (sealed with a key derived from the server key, which every
+// node has), or nil on SQLite (data_dir/acme).
+func (s *Server) acmeCache(ctx context.Context) (autocert.Cache, error) {
+	if s.db.Engine() != db.Postgres {
+		return nil, nil
+	}
+	return tlsacme.NewDBCache(ctx, s.db, s.keys.Derive("acme-cache"))
 }

@@ -19,7 +19,7 @@ func (s *Server) buildIdentity(ctx context.Context) (err error) {
 	s.audit = audit.New(s.db, s.deps.Now, s.log.With("component", "audit"))
 	s.reg = metrics.NewRegistry()
 	s.stats = metrics.NewSet(s.reg)
-	if s.tls, err = tlsManager(s.cfg, s.deps.Dev, s.deps.Now, s.log.With("component", "tls"), s.audit); err != nil {
+	if s.tls, err = tlsManager(ctx, s.cfg, s.deps.Dev, s.deps.Now, s.log.With("component", "tls"), s.audit, s.acmeCache); err != nil {
 		return err
 	}
 	if err := s.bindListeners(); err != nil {

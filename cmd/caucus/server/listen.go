@@ -18,6 +18,7 @@ import (
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/devcert"
 	"github.com/caucus-org/caucus/internal/tlsacme"
+	"golang.org/x/crypto/acme/autocert"
 )
 
 // FreeListen moves every configured listener to a free port on 127.0.0.1
@@ -89,8 +90,10 @@ func redirectHTTPS(w http.ResponseWriter, r *http.Request) {
 }
 
 // tlsManager returns what hands out the certificate of every listener:
-// the dev store's, the configured files', or ACME's.
-func tlsManager(cfg config.Config, dev bool, now func() time.Time, log *slog.Logger, al *audit.Log) (*tlsacme.Manager, error) {
+// the dev store's, the configured files', or ACME's (keeping what it
+// obtains in data_dir/acme, or in what cache returns when that is not nil:
+// the database the nodes share).
+func tlsManager(ctx context.Context, cfg config.Config, dev bool, now func() time.Time, log *slog.Logger, al *audit.Log, cache func(context.Context) (autocert.Cache, error)) (*tlsacme.Manager, error) {
 	switch {
 	case dev:
 		cert, err := devcert.Ensure(cfg.TLS.CertFile, cfg.TLS.KeyFile, now())
@@ -115,7 +118,15 @@ func tlsManager(cfg config.Config, dev bool, now func() time.Time, log *slog.Log
 			return nil, fmt.Errorf("acme_ca_file %s: %w", cfg.ACMECAFile, err)
 		}
 	}
+	var shared autocert.Cache
+	if cache != nil {
+		var err error
+		if shared, err = cache(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return tlsacme.New(tlsacme.Config{
+		Cache:        shared,
 		Hostname:     cfg.Hostname,
 		Names:        tlsacme.Names(cfg.Hostname, cfg.MailDomains),
 		Contact:      cfg.ACMEContact,
