@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/caucus-org/caucus/auth/throttle"
 	"github.com/caucus-org/caucus/internal/db"
 )
 
@@ -157,4 +158,93 @@ func (h *Hub) revokeAll() int {
 		n += h.RevokeAccount(id)
 	}
 	return n
+}
+
+// throttlesChannel is the PostgreSQL notification channel of the sign-in
+// throttles.
+const throttlesChannel = "caucus_throttles"
+
+// ClusterThrottles shares the sign-in throttles of a [Service] with the
+// other nodes: each failure and success a node records is sent to the
+// others, which record it too, so that a guesser spreading attempts over
+// the nodes behind a load balancer waits as long as on one node. Sending
+// is asynchronous (a sign-in never waits for it); when the queue is full
+// (a flood), the excess is dropped and logged, and each node still
+// throttles what it sees itself.
+type ClusterThrottles struct {
+	limiters map[string]*throttle.Limiter
+	db       *db.DB
+	node     string
+	log      *slog.Logger
+	out      chan wireThrottle
+}
+
+// wireThrottle is one failure or success as it travels between nodes.
+type wireThrottle struct {
+	Node    string   `json:"n"`
+	Limiter string   `json:"l"` // "acct" or "addr"
+	Failed  bool     `json:"f,omitempty"`
+	Keys    []string `json:"k"`
+}
+
+// ShareThrottles makes s's sign-in throttles shared with the other nodes
+// on d (PostgreSQL); the returned value's Run carries them. Call it before
+// s serves sign-ins.
+func (s *Service) ShareThrottles(d *db.DB, node string, log *slog.Logger) *ClusterThrottles {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &ClusterThrottles{limiters: map[string]*throttle.Limiter{"acct": s.throttle, "addr": s.addrThrottle},
+		db: d, node: node, log: log, out: make(chan wireThrottle, 4096)}
+	for name, l := range c.limiters {
+		l.Observe(func(failed bool, keys []string) {
+			select {
+			case c.out <- wireThrottle{Node: node, Limiter: name, Failed: failed, Keys: keys}:
+			default:
+				c.log.Warn("auth: sign-in throttle update not shared with the other nodes (queue full)")
+			}
+		})
+	}
+	return c
+}
+
+// Run sends this node's throttle updates and applies the other nodes'
+// until ctx is done.
+func (c *ClusterThrottles) Run(ctx context.Context, ready chan<- struct{}) error {
+	go c.send(ctx)
+	return c.db.Listen(ctx, []string{throttlesChannel}, c.receive, nil, ready)
+}
+
+// send sends queued updates until ctx is done.
+func (c *ClusterThrottles) send(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case w := <-c.out:
+			p, err := json.Marshal(w)
+			if err == nil && len(p) <= db.MaxNotifyPayload {
+				nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				err = c.db.Notify(nctx, throttlesChannel, string(p))
+				cancel()
+			}
+			if err != nil && ctx.Err() == nil {
+				c.log.Warn("auth: sign-in throttle update not shared with the other nodes", "err", err)
+			}
+		}
+	}
+}
+
+// receive applies one update from another node.
+func (c *ClusterThrottles) receive(_, payload string) {
+	var w wireThrottle
+	if err := json.Unmarshal([]byte(payload), &w); err != nil {
+		c.log.Warn("auth: unreadable throttle update from another node")
+		return
+	}
+	l := c.limiters[w.Limiter]
+	if w.Node == c.node || l == nil || len(w.Keys) == 0 {
+		return
+	}
+	l.Apply(w.Failed, w.Keys...)
 }

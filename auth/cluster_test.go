@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caucus-org/caucus/auth/throttle"
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/testtool/pgtest"
 )
@@ -110,4 +111,47 @@ func containsAccount(payload string) bool {
 		}
 	}
 	return false
+}
+
+// TestClusterThrottles: a guesser who spreads wrong passwords over two
+// nodes is throttled on both as if on one.
+func TestClusterThrottles(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{})
+	dsn := srv.CreateDatabase(t, "throttles")
+	open := func() *db.DB {
+		d, err := db.OpenPostgres(t.Context(), dsn, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		return d
+	}
+	now := time.Unix(1_700_000_000, 0)
+	svc := func() *Service {
+		return &Service{throttle: throttle.New(throttle.Config{Free: 3}, func() time.Time { return now }),
+			addrThrottle: throttle.New(throttle.Config{Free: 3}, func() time.Time { return now })}
+	}
+	sa, sb := svc(), svc()
+	ca, cb := sa.ShareThrottles(open(), "A", nil), sb.ShareThrottles(open(), "B", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	for _, c := range []*ClusterThrottles{ca, cb} {
+		ready := make(chan struct{})
+		wg.Go(func() { c.Run(ctx, ready) })
+		<-ready
+	}
+	// Two wrong passwords through each node: four, one past the free three.
+	for range 2 {
+		sa.throttle.Fail("password:acct:anna@party.example")
+		sb.throttle.Fail("password:acct:anna@party.example")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for sa.throttle.Wait("password:acct:anna@party.example") == 0 || sb.throttle.Wait("password:acct:anna@party.example") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 4 failures over two nodes: wait %v on A, %v on B; want both throttled",
+				sa.throttle.Wait("password:acct:anna@party.example"), sb.throttle.Wait("password:acct:anna@party.example"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

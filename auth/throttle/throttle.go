@@ -96,6 +96,23 @@ type Limiter struct {
 	mu    sync.Mutex
 	keys  map[string]*list.Element // of *entry
 	order *list.List               // of *entry, by last failure, oldest first
+
+	observe func(failed bool, keys []string) // see Observe; set before use
+}
+
+// Observe makes l call fn after each Fail (failed true) and Succeed
+// (false), with the keys given, so that other nodes can be told (see
+// Apply). Call it before l is used; fn must not block.
+func (l *Limiter) Observe(fn func(failed bool, keys []string)) { l.observe = fn }
+
+// Apply records a failure or a success that another node saw, as Fail or
+// Succeed do, without calling the observer.
+func (l *Limiter) Apply(failed bool, keys ...string) {
+	if failed {
+		l.fail(keys)
+	} else {
+		l.succeed(keys)
+	}
 }
 
 // New returns a Limiter with cfg, whose zero fields take the defaults, that
@@ -186,6 +203,13 @@ func (l *Limiter) Wait(keys ...string) time.Duration {
 
 // Fail records a failed attempt for each of keys.
 func (l *Limiter) Fail(keys ...string) {
+	l.fail(keys)
+	if l.observe != nil {
+		l.observe(true, keys)
+	}
+}
+
+func (l *Limiter) fail(keys []string) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -210,6 +234,13 @@ func (l *Limiter) Fail(keys ...string) {
 
 // Succeed forgets keys, as after a successful sign-in.
 func (l *Limiter) Succeed(keys ...string) {
+	l.succeed(keys)
+	if l.observe != nil {
+		l.observe(false, keys)
+	}
+}
+
+func (l *Limiter) succeed(keys []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, k := range keys {

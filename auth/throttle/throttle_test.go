@@ -349,3 +349,31 @@ func TestLimit(t *testing.T) {
 		t.Errorf("after Succeed: Wait = %v, want 0", got)
 	}
 }
+
+// TestObserveApply checks that another node's failures, applied, count as
+// this node's own, and that applying tells no observer (no echo).
+func TestObserveApply(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	clock := func() time.Time { return now }
+	a, b := New(Config{Free: 2}, clock), New(Config{Free: 2}, clock)
+	var told [][]string
+	a.Observe(func(failed bool, keys []string) {
+		if failed {
+			told = append(told, keys)
+		}
+	})
+	b.Observe(func(bool, []string) { t.Fatal("Apply called the observer") })
+	for range 3 {
+		a.Fail("acct:x", "addr:y")
+	}
+	for _, keys := range told {
+		b.Apply(true, keys...)
+	}
+	if a.Wait("acct:x") == 0 || b.Wait("acct:x") != a.Wait("acct:x") {
+		t.Fatalf("wait on a %v, on b %v; want the same, not zero", a.Wait("acct:x"), b.Wait("acct:x"))
+	}
+	b.Apply(false, "acct:x")
+	if b.Wait("acct:x") != 0 || b.Wait("addr:y") == 0 {
+		t.Fatal("a success applied forgot the wrong keys")
+	}
+}

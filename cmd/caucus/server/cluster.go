@@ -60,3 +60,13 @@ func (s *Server) acmeCache(ctx context.Context) (autocert.Cache, error) {
 	}
 	return tlsacme.NewDBCache(ctx, s.db, s.keys.Derive("acme-cache"))
 }
+
+// shareThrottles shares the sign-in throttles with the other nodes on
+// PostgreSQL, so a guesser gains nothing by spreading guesses over them.
+func (s *Server) shareThrottles() {
+	if s.db.Engine() != db.Postgres {
+		return
+	}
+	t := s.auth.ShareThrottles(s.db, s.node, s.log.With("component", "auth"))
+	s.loops = append(s.loops, loopFunc(func(ctx context.Context) { t.Run(ctx, nil) }))
+}
