@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"time"
 
 	"github.com/caucus-org/caucus/auth/throttle"
 	"github.com/caucus-org/caucus/internal/db"
@@ -30,8 +29,7 @@ const revocationsChannel = "caucus_revocations"
 // The counts returned are this node's.
 type ClusterRevocations struct {
 	local *Hub
-	db    *db.DB
-	node  string
+	ch    *db.Channel
 	log   *slog.Logger
 }
 
@@ -43,12 +41,11 @@ func NewClusterRevocations(d *db.DB, node string, log *slog.Logger) *ClusterRevo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &ClusterRevocations{local: NewHub(), db: d, node: node, log: log}
+	return &ClusterRevocations{local: NewHub(), ch: d.Channel(revocationsChannel, node, log), log: log}
 }
 
 // wireRevocation is a revocation as it travels between nodes.
 type wireRevocation struct {
-	Node      string `json:"n"`
 	Op        string `json:"o"` // "account", "sessions" or "credential"
 	AccountID int64  `json:"a"`
 	Cred      string `json:"c,omitempty"`
@@ -95,14 +92,7 @@ func (c *ClusterRevocations) RevokeCredential(accountID int64, cred string) int 
 // a failure here is logged loudly, since another node keeps its
 // connections until its clients reconnect.
 func (c *ClusterRevocations) send(w wireRevocation) {
-	w.Node = c.node
-	p, err := json.Marshal(w)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err = c.db.Notify(ctx, revocationsChannel, string(p))
-		cancel()
-	}
-	if err != nil {
+	if err := c.ch.Send(context.Background(), w); err != nil {
 		c.log.Error("auth: revocation not sent to the other nodes; their live connections of the account stay open until they reconnect",
 			"account", w.AccountID, "op", w.Op, "err", err)
 	}
@@ -112,7 +102,7 @@ func (c *ClusterRevocations) send(w wireRevocation) {
 // not nil, is closed once it listens.
 func (c *ClusterRevocations) Run(ctx context.Context, ready chan<- struct{}) error {
 	first := true
-	return c.db.Listen(ctx, []string{revocationsChannel}, c.receive, func() {
+	return c.ch.Run(ctx, c.receive, func() {
 		if first {
 			first = false
 			return
@@ -123,13 +113,10 @@ func (c *ClusterRevocations) Run(ctx context.Context, ready chan<- struct{}) err
 }
 
 // receive applies one revocation from another node.
-func (c *ClusterRevocations) receive(_, payload string) {
+func (c *ClusterRevocations) receive(body []byte) {
 	var w wireRevocation
-	if err := json.Unmarshal([]byte(payload), &w); err != nil || w.AccountID == 0 {
+	if err := json.Unmarshal(body, &w); err != nil || w.AccountID == 0 {
 		c.log.Warn("auth: unreadable revocation from another node")
-		return
-	}
-	if w.Node == c.node {
 		return
 	}
 	switch w.Op {
@@ -173,15 +160,12 @@ const throttlesChannel = "caucus_throttles"
 // throttles what it sees itself.
 type ClusterThrottles struct {
 	limiters map[string]*throttle.Limiter
-	db       *db.DB
-	node     string
+	ch       *db.Channel
 	log      *slog.Logger
-	out      chan wireThrottle
 }
 
 // wireThrottle is one failure or success as it travels between nodes.
 type wireThrottle struct {
-	Node    string   `json:"n"`
 	Limiter string   `json:"l"` // "acct" or "addr"
 	Failed  bool     `json:"f,omitempty"`
 	Keys    []string `json:"k"`
@@ -195,14 +179,10 @@ func (s *Service) ShareThrottles(d *db.DB, node string, log *slog.Logger) *Clust
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &ClusterThrottles{limiters: map[string]*throttle.Limiter{"acct": s.throttle, "addr": s.addrThrottle},
-		db: d, node: node, log: log, out: make(chan wireThrottle, 4096)}
+		ch: d.Channel(throttlesChannel, node, log), log: log}
 	for name, l := range c.limiters {
 		l.Observe(func(failed bool, keys []string) {
-			select {
-			case c.out <- wireThrottle{Node: node, Limiter: name, Failed: failed, Keys: keys}:
-			default:
-				c.log.Warn("auth: sign-in throttle update not shared with the other nodes (queue full)")
-			}
+			c.ch.SendAsync(wireThrottle{Limiter: name, Failed: failed, Keys: keys})
 		})
 	}
 	return c
@@ -211,40 +191,17 @@ func (s *Service) ShareThrottles(d *db.DB, node string, log *slog.Logger) *Clust
 // Run sends this node's throttle updates and applies the other nodes'
 // until ctx is done.
 func (c *ClusterThrottles) Run(ctx context.Context, ready chan<- struct{}) error {
-	go c.send(ctx)
-	return c.db.Listen(ctx, []string{throttlesChannel}, c.receive, nil, ready)
-}
-
-// send sends queued updates until ctx is done.
-func (c *ClusterThrottles) send(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case w := <-c.out:
-			p, err := json.Marshal(w)
-			if err == nil && len(p) <= db.MaxNotifyPayload {
-				nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				err = c.db.Notify(nctx, throttlesChannel, string(p))
-				cancel()
-			}
-			if err != nil && ctx.Err() == nil {
-				c.log.Warn("auth: sign-in throttle update not shared with the other nodes", "err", err)
-			}
-		}
-	}
+	return c.ch.Run(ctx, c.receive, nil, ready)
 }
 
 // receive applies one update from another node.
-func (c *ClusterThrottles) receive(_, payload string) {
+func (c *ClusterThrottles) receive(body []byte) {
 	var w wireThrottle
-	if err := json.Unmarshal([]byte(payload), &w); err != nil {
+	if err := json.Unmarshal(body, &w); err != nil {
 		c.log.Warn("auth: unreadable throttle update from another node")
 		return
 	}
-	l := c.limiters[w.Limiter]
-	if w.Node == c.node || l == nil || len(w.Keys) == 0 {
-		return
+	if l := c.limiters[w.Limiter]; l != nil && len(w.Keys) != 0 {
+		l.Apply(w.Failed, w.Keys...)
 	}
-	l.Apply(w.Failed, w.Keys...)
 }

@@ -90,13 +90,13 @@ func TestClusterRevocations(t *testing.T) {
 // FuzzClusterRevocationReceive feeds any payload to a node's receiver: it
 // never panics, and closes only connections of the account it names.
 func FuzzClusterRevocationReceive(f *testing.F) {
-	f.Add(`{"n":"B","o":"account","a":1}`)
-	f.Add(`{"n":"B","o":"credential","a":2,"c":"app:5"}`)
-	f.Add(`{"n":"B","o":"sessions","a":3}`)
+	f.Add(`{"o":"account","a":1}`)
+	f.Add(`{"o":"credential","a":2,"c":"app:5"}`)
+	f.Add(`{"o":"sessions","a":3}`)
 	f.Fuzz(func(t *testing.T, payload string) {
-		c := NewClusterRevocations(nil, "A", nil)
+		c := NewClusterRevocations(&db.DB{}, "A", nil)
 		keep, _ := c.Register(context.Background(), 99, SessionCred(1), c.Epoch(99))
-		c.receive(revocationsChannel, payload)
+		c.receive([]byte(payload))
 		if keep.Err() != nil && !containsAccount(payload) {
 			t.Fatalf("payload %q closed account 99's connection", payload)
 		}

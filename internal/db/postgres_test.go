@@ -347,3 +347,51 @@ func TestRunAsLeader(t *testing.T) {
 		t.Fatal("two nodes ran the job at once")
 	}
 }
+
+// TestChannel: a node hears the other node's messages, sent now or
+// queued, and never its own; a message too long is refused.
+func TestChannel(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{})
+	a, b := openPG(t, srv)
+	ca, cb := a.Channel("caucus_test", "A", nil), b.Channel("caucus_test", "B", nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	heardA, heardB := make(chan string, 8), make(chan string, 8)
+	for _, x := range []struct {
+		c     *db.Channel
+		heard chan string
+	}{{ca, heardA}, {cb, heardB}} {
+		ready := make(chan struct{})
+		wg.Go(func() { x.c.Run(ctx, func(body []byte) { x.heard <- string(body) }, nil, ready) })
+		<-ready
+	}
+	if err := ca.Send(ctx, map[string]int{"now": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if !ca.SendAsync(map[string]int{"queued": 2}) {
+		t.Fatal("SendAsync refused a small message")
+	}
+	for _, want := range []string{`{"now":1}`, `{"queued":2}`} {
+		if got := <-heardB; got != want {
+			t.Fatalf("B heard %s, want %s", got, want)
+		}
+	}
+	if err := cb.Send(ctx, "from B"); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-heardA; got != `"from B"` {
+		t.Fatalf("A heard %s", got)
+	}
+	select {
+	case got := <-heardA:
+		t.Fatalf("A heard %s (its own?)", got)
+	case got := <-heardB:
+		t.Fatalf("B heard %s (its own?)", got)
+	case <-time.After(200 * time.Millisecond):
+	}
+	long := strings.Repeat("x", db.MaxNotifyPayload)
+	if ca.Fits(long) || ca.Send(ctx, long) == nil || ca.SendAsync(long) {
+		t.Fatal("a message too long was taken")
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/emersion/go-imap/v2"
@@ -30,8 +29,7 @@ const changesChannel = "caucus_changes"
 // the missed function; what was sent meanwhile is not replayed.
 type ClusterChanges struct {
 	local *Bus
-	db    *db.DB
-	node  string // this node's name, to skip its own notifications
+	ch    *db.Channel
 	log   *slog.Logger
 	// missed is called each time the listener came back after losing
 	// its connection (live updates of that window are lost).
@@ -45,13 +43,12 @@ func NewClusterChanges(d *db.DB, node string, log *slog.Logger, missed func()) *
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &ClusterChanges{local: NewBus(), db: d, node: node, log: log, missed: missed}
+	return &ClusterChanges{local: NewBus(), ch: d.Channel(changesChannel, node, log), log: log, missed: missed}
 }
 
 // wireChange is a [Change] as it travels between nodes (Origin stays
 // home: it names a session of the sending node).
 type wireChange struct {
-	Node      string        `json:"n"`
 	Kind      ChangeKind    `json:"k"`
 	AccountID int64         `json:"a"`
 	MailboxID int64         `json:"m,omitempty"`
@@ -64,30 +61,21 @@ type wireChange struct {
 // nodes (in several notifications if its UIDs do not fit in one).
 func (c *ClusterChanges) Publish(ch Change) {
 	c.local.Publish(ch)
-	w := wireChange{Node: c.node, Kind: ch.Kind, AccountID: ch.AccountID, MailboxID: ch.MailboxID, UIDs: ch.UIDs, Flags: ch.Flags, ModSeq: ch.ModSeq}
+	w := wireChange{Kind: ch.Kind, AccountID: ch.AccountID, MailboxID: ch.MailboxID, UIDs: ch.UIDs, Flags: ch.Flags, ModSeq: ch.ModSeq}
 	// Publish runs after the change committed, on the writer's goroutine,
 	// which has no context here: a bounded one of its own.
-	ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
-	defer cancel()
-	if err := c.send(ctx, w); err != nil {
+	if err := c.send(context.Background(), w); err != nil {
 		c.log.Warn("store: change not sent to the other nodes", "kind", int(ch.Kind), "account", ch.AccountID, "err", err)
 	}
 }
 
-// notifyTimeout bounds the sending of one change to the other nodes.
-const notifyTimeout = 5 * time.Second
-
 // send sends w, halving its UIDs (and flags) until each part fits.
 func (c *ClusterChanges) send(ctx context.Context, w wireChange) error {
-	p, err := json.Marshal(w)
-	if err != nil {
-		return err
-	}
-	if len(p) <= db.MaxNotifyPayload {
-		return c.db.Notify(ctx, changesChannel, string(p))
+	if c.ch.Fits(w) {
+		return c.ch.Send(ctx, w)
 	}
 	if len(w.UIDs) < 2 {
-		return fmt.Errorf("a change of %d bytes for one message", len(p))
+		return fmt.Errorf("a change too long for one message")
 	}
 	half := len(w.UIDs) / 2
 	first, second := w, w
@@ -111,7 +99,7 @@ func (c *ClusterChanges) Subscribe(fn func(Change)) (unsubscribe func()) {
 // nil, is closed once it listens.
 func (c *ClusterChanges) Run(ctx context.Context, ready chan<- struct{}) error {
 	first := true
-	return c.db.Listen(ctx, []string{changesChannel}, c.receive, func() {
+	return c.ch.Run(ctx, c.receive, func() {
 		if first {
 			first = false
 			return
@@ -124,17 +112,14 @@ func (c *ClusterChanges) Run(ctx context.Context, ready chan<- struct{}) error {
 }
 
 // receive hands one change from another node to this node's subscribers.
-func (c *ClusterChanges) receive(_, payload string) {
+func (c *ClusterChanges) receive(body []byte) {
 	var w wireChange
-	if err := json.Unmarshal([]byte(payload), &w); err != nil {
+	if err := json.Unmarshal(body, &w); err != nil {
 		c.log.Warn("store: unreadable change from another node", "err", err)
 		return
 	}
-	if w.Node == c.node {
-		return
-	}
 	if len(w.Flags) != 0 && len(w.Flags) != len(w.UIDs) {
-		c.log.Warn("store: malformed change from another node", "node", w.Node)
+		c.log.Warn("store: malformed change from another node")
 		return
 	}
 	c.local.Publish(Change{Kind: w.Kind, AccountID: w.AccountID, MailboxID: w.MailboxID, UIDs: w.UIDs, Flags: w.Flags, ModSeq: w.ModSeq})

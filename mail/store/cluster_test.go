@@ -79,7 +79,7 @@ func TestClusterChanges(t *testing.T) {
 	}
 	// Unreadable and malformed notifications are dropped, and what follows
 	// still arrives.
-	for _, p := range []string{"{", `{"n":"X","k":2,"a":1,"u":[1,2],"f":[["\\Seen"]]}`} {
+	for _, p := range []string{"{", `{"n":"X","b":"{"}`, `{"n":"X","b":{"k":2,"a":1,"u":[1,2],"f":[["\\Seen"]]}}`} {
 		if err := da.Notify(t.Context(), changesChannel, p); err != nil {
 			t.Fatal(err)
 		}
@@ -104,16 +104,16 @@ func TestClusterChanges(t *testing.T) {
 // FuzzClusterReceive feeds any payload to a node's receiver: it never
 // panics, and whatever it hands on has as many flag lists as UIDs.
 func FuzzClusterReceive(f *testing.F) {
-	f.Add(`{"n":"B","k":1,"a":1,"m":2,"u":[1,2,3]}`)
-	f.Add(`{"n":"B","k":2,"a":1,"u":[1],"f":[["\\Seen"]],"s":9}`)
-	f.Add(`{"n":"A"}`)
+	f.Add(`{"k":1,"a":1,"m":2,"u":[1,2,3]}`)
+	f.Add(`{"k":2,"a":1,"u":[1],"f":[["\\Seen"]],"s":9}`)
+	f.Add(`{}`)
 	f.Fuzz(func(t *testing.T, payload string) {
-		c := NewClusterChanges(nil, "A", nil, nil)
+		c := NewClusterChanges(&db.DB{}, "A", nil, nil)
 		c.Subscribe(func(ch Change) {
 			if len(ch.Flags) != 0 && len(ch.Flags) != len(ch.UIDs) {
 				t.Fatalf("handed on %+v", ch)
 			}
 		})
-		c.receive(changesChannel, payload)
+		c.receive([]byte(payload))
 	})
 }
