@@ -31,6 +31,7 @@ import (
 	"log/slog"
 	"net"
 	"net/mail"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -292,6 +293,9 @@ type rateLimiter struct {
 	now  func() time.Time
 	mu   sync.Mutex
 	sent map[int64][]time.Time
+	// counted, if set, is told of each message counted (to tell the
+	// other nodes; see ShareSendLimits).
+	counted func(accountID int64, at time.Time)
 }
 
 func newRateLimiter(now func() time.Time) *rateLimiter {
@@ -314,5 +318,20 @@ func (r *rateLimiter) allow(accountID int64, max int) bool {
 		return false
 	}
 	r.sent[accountID] = append(times, now)
+	if r.counted != nil {
+		r.counted(accountID, now)
+	}
 	return true
+}
+
+// add counts a message another node counted, at its time.
+func (r *rateLimiter) add(accountID int64, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	times := r.sent[accountID]
+	i := len(times)
+	for i > 0 && times[i-1].After(at) {
+		i--
+	}
+	r.sent[accountID] = slices.Insert(times, i, at)
 }

@@ -70,3 +70,13 @@ func (s *Server) shareThrottles() {
 	t := s.auth.ShareThrottles(s.db, s.node, s.log.With("component", "auth"))
 	s.loops = append(s.loops, loopFunc(func(ctx context.Context) { t.Run(ctx, nil) }))
 }
+
+// shareSendLimits shares the hourly sending limits with the other nodes
+// on PostgreSQL, so an account cannot send its limit once per node.
+func (s *Server) shareSendLimits() {
+	if s.db.Engine() != db.Postgres {
+		return
+	}
+	l := s.submit.ShareSendLimits(s.db, s.node, s.log.With("component", "submit"))
+	s.loops = append(s.loops, loopFunc(func(ctx context.Context) { l.Run(ctx, nil) }))
+}

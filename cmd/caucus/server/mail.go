@@ -120,6 +120,7 @@ func (s *Server) buildSubmit() error {
 	})
 	bounces.submit = s.submit
 	s.dkim = dkim
+	s.shareSendLimits()
 	return nil
 }
 
