@@ -3,14 +3,13 @@ package audit
 import (
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 )
 
 // clock is a fake clock the test moves.
@@ -34,11 +33,7 @@ func (c *clock) advance(d time.Duration) {
 func newClockLog(tb testing.TB) (*Log, *clock) {
 	tb.Helper()
 	log := slog.New(slog.DiscardHandler)
-	d, err := db.Open(tb.Context(), filepath.Join(tb.TempDir(), "caucus.db"), log)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { d.Close() })
+	d := dbtest.Open(tb)
 	if err := d.Migrate(tb.Context(), Component()); err != nil {
 		tb.Fatal(err)
 	}

@@ -122,10 +122,37 @@ CREATE INDEX audit_log_kind ON audit_log (kind);
 CREATE INDEX audit_log_time ON audit_log (time);
 `
 
+// schemaPostgres is the whole schema on PostgreSQL. The id is a plain
+// BIGINT key: [Log.insert] chooses each id itself (the newest plus one,
+// under the write lock), never the database. The index on kind is in
+// text_pattern_ops, so that the prefix match of [Filter.Kind] (LIKE
+// 'prefix%' there, see kindPrefix) can use it whatever the database's
+// collation; equality uses it as well.
+const schemaPostgres = `
+CREATE TABLE audit_log (
+	id         BIGINT PRIMARY KEY,
+	time       BIGINT NOT NULL, -- unix nanoseconds
+	actor      TEXT   NOT NULL,
+	subject    TEXT   NOT NULL,
+	kind       TEXT   NOT NULL,
+	outcome    TEXT   NOT NULL,
+	reason     TEXT   NOT NULL,
+	detail     TEXT   NOT NULL,
+	addr       TEXT   NOT NULL,
+	user_agent TEXT   NOT NULL,
+	prev_hash  BYTEA  NOT NULL,
+	hash       BYTEA  NOT NULL
+);
+CREATE INDEX audit_log_subject ON audit_log (subject);
+CREATE INDEX audit_log_actor ON audit_log (actor);
+CREATE INDEX audit_log_kind ON audit_log (kind text_pattern_ops);
+CREATE INDEX audit_log_time ON audit_log (time);
+`
+
 // Component returns the migrations that create the audit_log table, for
 // [db.DB.Migrate].
 func Component() db.Component {
-	return db.Component{Name: "audit", Migrations: []db.Migration{{Version: 1, SQL: schemaV1}}}
+	return db.Component{Name: "audit", Migrations: []db.Migration{{Version: 1, SQL: schemaV1, Postgres: schemaPostgres}}}
 }
 
 // New returns the audit log stored in d. now is the clock (time.Now when
@@ -333,8 +360,9 @@ func (l *Log) list(ctx context.Context, f Filter, limit int) ([]Record, error) {
 		args = append(args, f.Account, f.Account)
 	}
 	if f.Kind != "" {
-		where = append(where, `kind GLOB ?`)
-		args = append(args, globPrefix(f.Kind))
+		cond, arg := kindPrefix(l.db.Engine(), f.Kind)
+		where = append(where, cond)
+		args = append(args, arg)
 	}
 	if !f.Since.IsZero() {
 		where = append(where, `time >= ?`)
@@ -353,10 +381,12 @@ func (l *Log) list(ctx context.Context, f Filter, limit int) ([]Record, error) {
 		args = append(args, f.AfterID)
 	}
 	if f.Text != "" {
-		like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(f.Text) + "%"
+		like := "%" + likeEscaper.Replace(f.Text) + "%"
 		var ors []string
 		for _, col := range []string{"actor", "subject", "kind", "outcome", "reason", "detail", "addr"} {
-			ors = append(ors, col+` LIKE ? ESCAPE '\'`)
+			// lower() on both sides: SQLite's LIKE ignores the case of
+			// ASCII letters, PostgreSQL's does not.
+			ors = append(ors, `lower(`+col+`) LIKE lower(?) ESCAPE '\'`)
 			args = append(args, like)
 		}
 		where = append(where, `(`+strings.Join(ors, ` OR `)+`)`)
@@ -366,7 +396,7 @@ func (l *Log) list(ctx context.Context, f Filter, limit int) ([]Record, error) {
 		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}
 	if f.AfterID > 0 { // the nearest above, then newest first again
-		q = `SELECT * FROM (` + q + ` ORDER BY id ASC LIMIT ?) ORDER BY id DESC`
+		q = `SELECT * FROM (` + q + ` ORDER BY id ASC LIMIT ?) AS nearest ORDER BY id DESC`
 	} else {
 		q += ` ORDER BY id DESC LIMIT ?`
 	}
@@ -386,6 +416,21 @@ func (l *Log) list(ctx context.Context, f Filter, limit int) ([]Record, error) {
 		recs = append(recs, r)
 	}
 	return recs, rows.Err()
+}
+
+// likeEscaper quotes the metacharacters of LIKE with the escape character
+// backslash.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// kindPrefix returns the condition and its argument that select the
+// records whose kind starts with p, case-sensitively: GLOB on SQLite (its
+// LIKE ignores case), LIKE on PostgreSQL (case-sensitive there; GLOB does
+// not exist).
+func kindPrefix(e db.Engine, p string) (cond string, arg string) {
+	if e == db.Postgres {
+		return `kind LIKE ? ESCAPE '\'`, likeEscaper.Replace(p) + "%"
+	}
+	return `kind GLOB ?`, globPrefix(p)
 }
 
 // globPrefix returns a GLOB pattern matching strings that start with p:

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,7 +18,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 )
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // t0 is the fake clock's start.
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -30,11 +32,7 @@ func newTestLog(t *testing.T) (*Log, *db.DB) {
 	t.Helper()
 	ctx := t.Context()
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "caucus.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	d := dbtest.Open(t)
 	if err := d.Migrate(ctx, Component()); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +124,7 @@ func TestTamper(t *testing.T) {
 		{"delete middle", `DELETE FROM audit_log WHERE id = 5`, 6, 4},
 		{"delete first", `DELETE FROM audit_log WHERE id = 1`, 2, 0},
 		{"renumber", `UPDATE audit_log SET id = id + 100 WHERE id >= 5`, 105, 4},
-		{"swap hash of recomputed row", `UPDATE audit_log SET detail = 'x', hash = zeroblob(32) WHERE id = 3`, 3, 2},
+		{"swap hash of recomputed row", `UPDATE audit_log SET detail = 'x', hash = ? WHERE id = 3`, 3, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -135,7 +133,11 @@ func TestTamper(t *testing.T) {
 				record(t, l, Event{Actor: "mallory", Kind: "factor.add", Outcome: Fail, Detail: fmt.Sprint("event ", i+1)})
 			}
 			verify(t, l, 10)
-			if _, err := d.ExecContext(t.Context(), tc.sql); err != nil {
+			var args []any
+			if strings.Contains(tc.sql, "?") {
+				args = append(args, make([]byte, 32))
+			}
+			if _, err := d.ExecContext(t.Context(), tc.sql, args...); err != nil {
 				t.Fatal(err)
 			}
 			n, err := l.Verify(t.Context())
@@ -251,7 +253,7 @@ func TestListLimits(t *testing.T) {
 	ctx := t.Context()
 	// Rows made in bulk, without a valid chain: only the counts matter here.
 	_, err := d.ExecContext(ctx, `WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ?)
-		INSERT INTO audit_log SELECT i, i, '', '', 'invite.create', 'ok', '', '', '', '', zeroblob(32), zeroblob(32) FROM c`, MaxLimit+5)
+		INSERT INTO audit_log SELECT i, i, '', '', 'invite.create', 'ok', '', '', '', '', ?, ? FROM c`, MaxLimit+5, make([]byte, 32), make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,11 +368,7 @@ func TestSanitize(t *testing.T) {
 func TestSlogLine(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "caucus.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := dbtest.Open(t)
 	if err := d.Migrate(ctx, Component()); err != nil {
 		t.Fatal(err)
 	}
