@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -15,7 +14,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 )
 
 // crashDirEnv names the directory in which the child process of a crash
@@ -37,8 +36,9 @@ func TestCrashBeforeIndexing(t *testing.T) {
 	}
 	t.Parallel()
 	dir := t.TempDir()
+	dbh := dbtest.Create(t)
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestCrashBeforeIndexing$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
+	cmd.Env = crashChildEnv(crashDirEnv, dir, dbh)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
@@ -46,11 +46,7 @@ func TestCrashBeforeIndexing(t *testing.T) {
 	}
 
 	ctx := t.Context()
-	d, err := db.Open(ctx, filepath.Join(dir, "caucus.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := dbh.Open(t)
 	e := newEnvOn(t, d, dir) // the restart
 	if n := e.count(t, `SELECT count(*) FROM messages`); n != crashAppends {
 		t.Fatalf("%d messages after the crash, want %d (each Append returned)", n, crashAppends)
@@ -90,10 +86,7 @@ func TestCrashBeforeIndexing(t *testing.T) {
 // crashAppends messages in dir and kills itself.
 func appendAndDie(t *testing.T, dir string) {
 	ctx := context.Background()
-	d, err := db.Open(ctx, filepath.Join(dir, "caucus.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := crashDatabase().Open(t)
 	if err := d.Migrate(ctx, Component()); err != nil {
 		t.Fatal(err)
 	}

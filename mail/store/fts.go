@@ -9,15 +9,18 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 // The full-text index (schemaV3) holds, per blob, which trigrams (three
@@ -60,12 +63,17 @@ import (
 const maxQueryTrigrams = 16
 
 // indexBlob adds the text and header fields of blob id to the full-text
-// index.
-func indexBlob(ctx context.Context, tx querier, id int64, p *parsed) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO message_text (rowid, body) VALUES (?, ?)`, id, p.body); err != nil {
+// index of engine e: the text itself on SQLite, which FTS5 splits into
+// trigrams; the trigrams' keys on PostgreSQL ([trigramKeys]).
+func indexBlob(ctx context.Context, tx querier, e db.Engine, id int64, p *parsed) error {
+	var body, fields any = p.body, headerText(p.headers)
+	if e == db.Postgres {
+		body, fields = trigramKeys(p.body), trigramKeys(headerText(p.headers))
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO message_text (rowid, body) VALUES (?, ?)`, id, body); err != nil {
 		return fmt.Errorf("store: indexing text: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO message_headers (rowid, fields) VALUES (?, ?)`, id, headerText(p.headers)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO message_headers (rowid, fields) VALUES (?, ?)`, id, fields); err != nil {
 		return fmt.Errorf("store: indexing headers: %w", err)
 	}
 	return nil
@@ -114,10 +122,21 @@ func stripSignature(v string) string {
 // with a NUL; or "" if there is no such trigram. Every trigram counts:
 // reading its list of blobs costs less than checking one more candidate.
 func ftsTrigrams(s string) string {
+	var terms []string
+	for _, tri := range queryTrigrams(s) {
+		terms = append(terms, `"`+strings.ReplaceAll(tri, `"`, `""`)+`"`)
+	}
+	return strings.Join(terms, " AND ")
+}
+
+// queryTrigrams returns the distinct trigrams of s that a search looks
+// up in the index: up to maxQueryTrigrams of them spread over s, none
+// with a NUL; nil if there is no such trigram.
+func queryTrigrams(s string) []string {
 	runes := []rune(s)
 	n := len(runes) - 2 // trigrams
 	if n < 1 {
-		return ""
+		return nil
 	}
 	at := make([]int, n)
 	for i := range at {
@@ -139,10 +158,10 @@ func ftsTrigrams(s string) string {
 		}
 		if !seen[tri] {
 			seen[tri] = true
-			terms = append(terms, `"`+strings.ReplaceAll(tri, `"`, `""`)+`"`)
+			terms = append(terms, tri)
 		}
 	}
-	return strings.Join(terms, " AND ")
+	return terms
 }
 
 // textQuery is a BODY, TEXT or HEADER search criterion (RFC 9051 6.4.4).
@@ -199,30 +218,95 @@ func plainText(hdr textproto.Header) bool {
 
 // candidates returns a query for the ids of the blobs the index says may
 // match q, with its arguments; "" if the index cannot narrow q down.
-func (q textQuery) candidates() (string, []any) {
+func (q textQuery) candidates(e db.Engine) (string, []any) {
 	var parts []string
 	var args []any
 	if q.body {
-		m := ftsTrigrams(q.value)
+		m, arg := indexLookup(e, "message_text", "body", q.value)
 		if m == "" {
 			return "", nil
 		}
-		parts, args = append(parts, "SELECT rowid FROM message_text WHERE message_text MATCH ?"), append(args, m)
+		parts, args = append(parts, m), append(args, arg)
 	}
 	if q.headers {
 		if signatureField(q.field) {
 			return "", nil // not all of it is indexed
 		}
-		m := ftsTrigrams(q.value)
+		m, arg := indexLookup(e, "message_headers", "fields", q.value)
 		if m == "" && q.field != "" {
-			m = ftsTrigrams("\n" + q.field + ":")
+			m, arg = indexLookup(e, "message_headers", "fields", "\n"+q.field+":")
 		}
 		if m == "" {
 			return "", nil
 		}
-		parts, args = append(parts, "SELECT rowid FROM message_headers WHERE message_headers MATCH ?"), append(args, m)
+		parts, args = append(parts, m), append(args, arg)
 	}
 	return strings.Join(parts, " UNION "), args
+}
+
+// indexLookup returns a query for the ids of the blobs whose entry in
+// table (message_text or message_headers, with its column) has the
+// trigrams of s that queryTrigrams picks, and its argument; "" if there
+// is none. On SQLite it is an FTS5 MATCH; on PostgreSQL the entry's keys
+// ([trigramKeys]) must contain theirs, which the GIN index answers.
+func indexLookup(e db.Engine, table, column, s string) (string, any) {
+	if e != db.Postgres {
+		m := ftsTrigrams(s)
+		if m == "" {
+			return "", nil
+		}
+		return "SELECT rowid FROM " + table + " WHERE " + table + " MATCH ?", m
+	}
+	tris := queryTrigrams(s)
+	if len(tris) == 0 {
+		return "", nil
+	}
+	keys := make([]int32, len(tris))
+	for i, tri := range tris {
+		keys[i] = trigramKey(tri)
+	}
+	return "SELECT rowid FROM " + table + " WHERE " + column + " @> ?", keys
+}
+
+// trigramKeys returns the keys of the distinct trigrams (three
+// consecutive runes) of s, sorted: the full-text index on PostgreSQL.
+//
+// PostgreSQL has no trigram index that holds no copy of the text: pg_trgm
+// indexes a column's text (and only its alphanumeric words), and a
+// tsvector of words ('simple' configuration) cannot find a string inside
+// a word ("4242" in "ticket-4242x"), as IMAP SEARCH must (RFC 9051
+// 6.4.4). So the store computes the trigrams itself, exactly as FTS5's
+// trigram tokenizer takes them from the same folded text, and keeps each
+// blob's set as an array of 32-bit keys (FNV-1a of the trigram's UTF-8)
+// in a GIN index, whose "contains" (@>) gives the blobs that have every
+// trigram of a search string: the same candidates as FTS5 with
+// detail=none, plus those of a rare hash collision, which the check on
+// the body throws out. The array is not the text: it is the set of
+// three-character pieces, hashed, without order or count.
+func trigramKeys(s string) []int32 {
+	keys := make([]int32, 0, len(s))
+	var at [3]int // byte offsets of the last three runes
+	n := 0
+	for i := range s {
+		at[0], at[1], at[2] = at[1], at[2], i
+		if n++; n >= 3 {
+			_, size := utf8.DecodeRuneInString(s[i:])
+			keys = append(keys, trigramKey(s[at[0]:i+size]))
+		}
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
+// trigramKey is the key of one trigram in the PostgreSQL index: its
+// 32-bit FNV-1a hash.
+func trigramKey(tri string) int32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(tri); i++ {
+		h ^= uint32(tri[i])
+		h *= 16777619
+	}
+	return int32(h)
 }
 
 // matchText returns, ascending, the UIDs of the mailbox's messages that
@@ -235,7 +319,7 @@ func (s *Store) matchText(ctx context.Context, mailboxID int64, q textQuery) ([]
 	if err != nil {
 		return nil, err
 	}
-	query, args, err := textCandidates(ctx, q1, mailboxID, q, s.smallMailbox, pending)
+	query, args, err := textCandidates(ctx, q1, s.db.Engine(), mailboxID, q, s.smallMailbox, pending)
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +385,7 @@ const maxPendingSearch = 1000
 // is in the index; the query reads both in one snapshot.
 func (s *Store) pendingForSearch(ctx context.Context) (bool, error) {
 	var n int
-	err := s.db.Stmts(nil).QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM blob_unindexed LIMIT ?)`, s.maxPending+1).Scan(&n)
+	err := s.db.Stmts(nil).QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM blob_unindexed LIMIT ?) AS w`, s.maxPending+1).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("store: search: %w", err)
 	}
@@ -322,8 +406,8 @@ func (s *Store) pendingForSearch(ctx context.Context) (bool, error) {
 // body looked up among the mailbox's messages by blob. Without candidates
 // it is every message of the mailbox. The texts are few and constant,
 // for [db.Stmts].
-func textCandidates(ctx context.Context, q querier, mailboxID int64, tq textQuery, small int64, pending bool) (string, []any, error) {
-	cands, args := tq.candidates()
+func textCandidates(ctx context.Context, q querier, e db.Engine, mailboxID int64, tq textQuery, small int64, pending bool) (string, []any, error) {
+	cands, args := tq.candidates(e)
 	if cands != "" && pending {
 		cands += " UNION SELECT blob_id FROM blob_unindexed"
 	}
@@ -338,8 +422,18 @@ func textCandidates(ctx context.Context, q querier, mailboxID int64, tq textQuer
 		return `SELECT m.uid, b.ref FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? AND m.blob_id IN (` + cands + `) ORDER BY m.uid`,
 			append([]any{mailboxID}, args...), nil
 	}
-	return `SELECT m.uid, b.ref FROM (` + cands + `) c CROSS JOIN messages m ON m.blob_id = c.rowid JOIN blobs b ON b.id = c.rowid
+	return `SELECT m.uid, b.ref FROM (` + cands + `) c ` + crossJoin(e) + ` messages m ON m.blob_id = c.rowid JOIN blobs b ON b.id = c.rowid
 		WHERE m.mailbox_id = ? ORDER BY m.uid`, append(args, mailboxID), nil
+}
+
+// crossJoin is the join that keeps its tables' order: SQLite's CROSS
+// JOIN with an ON clause; on PostgreSQL, whose CROSS JOIN takes none and
+// whose planner orders joins itself, a JOIN.
+func crossJoin(e db.Engine) string {
+	if e == db.Postgres {
+		return "JOIN"
+	}
+	return "CROSS JOIN"
 }
 
 // matchBlobs reports which of the stored bodies refs satisfy q, checking

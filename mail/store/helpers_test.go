@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,12 +15,17 @@ import (
 
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 )
+
+// TestMain runs the package's tests on SQLite and again on PostgreSQL.
+func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // env is a store on a fresh database and blob directory.
 type env struct {
 	s       *Store
 	db      *db.DB
+	dbh     dbtest.Database // what db was opened from
 	blobs   *blob.Dir
 	blobDir string
 
@@ -28,20 +34,20 @@ type env struct {
 	changes []Change
 }
 
-// newEnv opens a store in t.TempDir(). opt, if given, adjusts the options.
+// newEnv opens a store on a fresh database of the test pass's engine
+// (dbtest) and a blob directory in t.TempDir(). opt, if given, adjusts
+// the options.
 func newEnv(t testing.TB, opt ...func(*Options)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	d, err := db.Open(t.Context(), filepath.Join(dir, "caucus.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	dbh := dbtest.Create(t)
+	d := dbh.Open(t)
 	if err := d.Migrate(t.Context(), Component()); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{db: d, blobDir: filepath.Join(dir, "blobs"), now: time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)}
+	var err error
+	e := &env{db: d, dbh: dbh, blobDir: filepath.Join(dir, "blobs"), now: time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)}
 	if e.blobs, err = blob.OpenDir(e.blobDir); err != nil {
 		t.Fatal(err)
 	}
@@ -62,6 +68,30 @@ func newEnv(t testing.TB, opt ...func(*Options)) *env {
 		e.mu.Unlock()
 	})
 	return e
+}
+
+// crashDBEnv names the database that the child process of a crash test
+// opens: the parent's SQLite file or PostgreSQL connection string. Set
+// only in that child.
+const crashDBEnv = "CAUCUS_STORE_CRASH_DB"
+
+// crashChildEnv is the environment of a crash test's child process that
+// works in dir (named by dirEnv) on the database d.
+func crashChildEnv(dirEnv, dir string, d dbtest.Database) []string {
+	loc := d.Path
+	if d.Engine == db.Postgres {
+		loc = d.DSN
+	}
+	return append(os.Environ(), dirEnv+"="+dir, crashDBEnv+"="+loc)
+}
+
+// crashDatabase is the database a crash test's child opens (crashDBEnv).
+func crashDatabase() dbtest.Database {
+	loc := os.Getenv(crashDBEnv)
+	if dbtest.Engine() == db.Postgres {
+		return dbtest.Database{Engine: db.Postgres, DSN: loc}
+	}
+	return dbtest.Database{Engine: db.SQLite, Path: loc}
 }
 
 // advance moves the clock.

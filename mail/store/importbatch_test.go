@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -17,7 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/caucus-org/caucus/internal/blob"
-	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 )
 
 // importKeys is the bookkeeping of a test importer, as mailimport keeps
@@ -149,19 +148,16 @@ func TestImportBatchCrash(t *testing.T) {
 	}
 	t.Parallel()
 	dir := t.TempDir()
+	dbh := dbtest.Create(t)
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestImportBatchCrash$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashImportEnv+"="+dir)
+	cmd.Env = crashChildEnv(crashImportEnv, dir, dbh)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("the child was not killed: %v\n%s", err, out)
 	}
 	ctx := t.Context()
-	d, err := db.Open(ctx, filepath.Join(dir, "caucus.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := dbh.Open(t)
 	e := newEnvOn(t, d, dir) // the restart
 	if n := e.count(t, `SELECT count(*) FROM messages`); n != 5 {
 		t.Fatalf("%d messages after the crash, want 5 (the first batch's; none of the killed one's)", n)
@@ -199,10 +195,7 @@ func TestImportBatchCrash(t *testing.T) {
 // transaction, at the decider of the batch's eighth message.
 func importAndDie(t *testing.T, dir string) {
 	ctx := context.Background()
-	d, err := db.Open(ctx, filepath.Join(dir, "caucus.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := crashDatabase().Open(t)
 	if err := d.Migrate(ctx, Component()); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 const (
@@ -240,7 +241,7 @@ func (s *Store) indexSome(ctx context.Context) (more bool, err error) {
 				}
 			}
 			if in.p != nil {
-				if err := indexBlob(ctx, q, ids[i], in.p); err != nil {
+				if err := indexBlob(ctx, q, s.db.Engine(), ids[i], in.p); err != nil {
 					return err
 				}
 			}
@@ -386,7 +387,7 @@ func (s *Store) indexWaiting(ctx context.Context, q querier, b waitingBody) erro
 		}
 		p = in.p
 	}
-	return indexBlob(ctx, q, b.id, p)
+	return indexBlob(ctx, q, s.db.Engine(), b.id, p)
 }
 
 // indexIdle indexes waiting bodies batch by batch while no delivery is
@@ -429,6 +430,9 @@ func (s *Store) indexQuiet(ctx context.Context) (more bool, err error) {
 // commit's turn, so deliveries queue meanwhile; the write-ahead log, which
 // VACUUM fills with the whole database, is truncated after it.
 func (s *Store) reclaimSpace(ctx context.Context, minFree int64) error {
+	if s.db.Engine() == db.Postgres {
+		return nil // PostgreSQL's autovacuum reuses free space; VACUUM FULL would lock the tables
+	}
 	var pageSize, pages, free int64
 	var pending bool
 	err := s.db.QueryRowContext(ctx, `SELECT (SELECT page_size FROM pragma_page_size), (SELECT page_count FROM pragma_page_count),

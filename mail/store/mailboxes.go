@@ -215,13 +215,13 @@ func (s *Store) createMailbox(ctx context.Context, tx *sql.Tx, accountID int64, 
 
 // hasChildren reports whether the mailbox name has inferior mailboxes.
 func hasChildren(ctx context.Context, q querier, accountID int64, name string) (bool, error) {
-	var n int
+	var found bool
 	err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM mailboxes WHERE account_id = ? AND `+childOf+`)`,
-		accountID, name+string(Delimiter), name+string(Delimiter)).Scan(&n)
+		accountID, name+string(Delimiter), name+string(Delimiter)).Scan(&found)
 	if err != nil {
 		return false, fmt.Errorf("store: %w", err)
 	}
-	return n != 0, nil
+	return found, nil
 }
 
 // DeleteMailbox deletes a mailbox and its messages. INBOX and the other
@@ -254,7 +254,7 @@ func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string)
 			return fmt.Errorf("store: delete mailbox: %w", err)
 		}
 		if mb.Subscribed { // DELETE does not unsubscribe (RFC 9051 6.3.4)
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO mailbox_subscriptions (account_id, name) VALUES (?, ?)`, accountID, mb.Name); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO mailbox_subscriptions (account_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING`, accountID, mb.Name); err != nil {
 				return fmt.Errorf("store: delete mailbox: %w", err)
 			}
 		}
@@ -333,9 +333,11 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, oldName, new
 			}
 		}
 		// Two steps, so that a rename never collides with a name that a
-		// sibling in this same rename still holds.
+		// sibling in this same rename still holds. The names of the first
+		// step have control characters, which no mailbox's name has
+		// (CanonicalName), and PostgreSQL takes in text (not NUL).
 		for _, r := range renames {
-			if _, err := tx.ExecContext(ctx, `UPDATE mailboxes SET name = ? WHERE id = ?`, fmt.Sprintf("\x00rename\x00%d", r.id), r.id); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE mailboxes SET name = ? WHERE id = ?`, fmt.Sprintf("\x01rename\x01%d", r.id), r.id); err != nil {
 				return fmt.Errorf("store: rename mailbox: %w", err)
 			}
 		}
@@ -400,7 +402,7 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 		return fmt.Errorf("%w: %w", ErrNoMailbox, err)
 	}
 	return s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
-		res, err := tx.ExecContext(ctx, `UPDATE mailboxes SET subscribed = ? WHERE account_id = ? AND name = ?`, on, accountID, cn)
+		res, err := tx.ExecContext(ctx, `UPDATE mailboxes SET subscribed = ? WHERE account_id = ? AND name = ?`, boolInt(on), accountID, cn)
 		if err != nil {
 			return fmt.Errorf("store: subscribe: %w", err)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 // errNeedParse asks the caller of a write transaction to parse the message
@@ -107,7 +108,7 @@ func (s *Store) release(ctx context.Context, in *incoming, committed bool) {
 func (s *Store) blobRow(ctx context.Context, tx querier, in *incoming) (id int64, sentDay *int64, err error) {
 	id, sentDay, p, err := s.blobRowUnindexed(ctx, tx, in)
 	if err == nil && p != nil {
-		err = indexBlob(ctx, tx, id, p)
+		err = indexBlob(ctx, tx, s.db.Engine(), id, p)
 	}
 	return id, sentDay, err
 }
@@ -475,7 +476,7 @@ func (s *Store) Messages(ctx context.Context, mailboxID int64, uids []imap.UID) 
 	}
 	rows, err := s.db.Stmts(nil).QueryContext(ctx, `SELECT m.uid, m.flags, m.keywords, m.internal_date, m.internal_tz, m.size, m.modseq, b.ref, b.envelope, b.structure
 		FROM messages m JOIN blobs b ON b.id = m.blob_id
-		WHERE m.mailbox_id = ? AND m.uid IN (SELECT value FROM json_each(?))`, mailboxID, uidJSON(uids))
+		WHERE m.mailbox_id = ? AND m.uid IN (`+uidsIn(s.db.Engine())+`)`, mailboxID, uidJSON(uids))
 	if err != nil {
 		return nil, fmt.Errorf("store: messages: %w", err)
 	}
@@ -523,7 +524,7 @@ func (s *Store) Flags(ctx context.Context, mailboxID int64, uids []imap.UID) ([]
 	if len(uids) == 0 {
 		return nil, nil
 	}
-	rows, err := s.db.Stmts(nil).QueryContext(ctx, `SELECT uid, flags, keywords FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?))`,
+	rows, err := s.db.Stmts(nil).QueryContext(ctx, `SELECT uid, flags, keywords FROM messages WHERE mailbox_id = ? AND uid IN (`+uidsIn(s.db.Engine())+`)`,
 		mailboxID, uidJSON(uids))
 	if err != nil {
 		return nil, fmt.Errorf("store: flags: %w", err)
@@ -581,7 +582,7 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []imap.UID
 	// marking read what is read, a FETCH BODY[] of a read message) needs
 	// no write transaction and no wait for a commit: answer from a read.
 	// It is as if it ran when that read did.
-	plan, err := planFlags(ctx, s.db.Stmts(nil), mailboxID, uids, op, arg, unchangedSince)
+	plan, err := planFlags(ctx, s.db.Stmts(nil), s.db.Engine(), mailboxID, uids, op, arg, unchangedSince)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -597,7 +598,7 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []imap.UID
 		if err != nil {
 			return err
 		}
-		if plan, err = planFlags(ctx, q, mailboxID, uids, op, arg, unchangedSince); err != nil || len(plan.updates) == 0 {
+		if plan, err = planFlags(ctx, q, s.db.Engine(), mailboxID, uids, op, arg, unchangedSince); err != nil || len(plan.updates) == 0 {
 			return err
 		}
 		var modseq int64
@@ -606,7 +607,7 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []imap.UID
 		if err != nil {
 			return fmt.Errorf("store: store flags: %w", err)
 		}
-		if err := plan.write(ctx, q, mailboxID, modseq); err != nil {
+		if err := plan.write(ctx, q, s.db.Engine(), mailboxID, modseq); err != nil {
 			return fmt.Errorf("store: store flags: %w", err)
 		}
 		c := Change{Kind: ChangeFlags, AccountID: mb.AccountID, MailboxID: mailboxID, ModSeq: uint64(modseq)}
@@ -642,7 +643,7 @@ type flagUpdate struct {
 // same new modseq): the new flags go in as one JSON array of [uid, flags,
 // keywords], which the statement reads first and then looks each message
 // up by primary key.
-func (plan flagPlan) write(ctx context.Context, q querier, mailboxID, modseq int64) error {
+func (plan flagPlan) write(ctx context.Context, q querier, e db.Engine, mailboxID, modseq int64) error {
 	var b strings.Builder
 	b.WriteByte('[')
 	for i, u := range plan.updates {
@@ -656,7 +657,7 @@ func (plan flagPlan) write(ctx context.Context, q querier, mailboxID, modseq int
 		fmt.Fprintf(&b, "[%d,%d,%s]", u.uid, u.fs.bits, kws)
 	}
 	b.WriteByte(']')
-	_, err := q.ExecContext(ctx, storeFlagsQuery, b.String(), modseq, mailboxID)
+	_, err := q.ExecContext(ctx, flagsQuery(e), b.String(), modseq, mailboxID)
 	return err
 }
 
@@ -668,10 +669,10 @@ const storeFlagsQuery = `WITH u(uid, flags, keywords) AS MATERIALIZED (SELECT va
 	UPDATE messages SET flags = u.flags, keywords = u.keywords, modseq = ? FROM u WHERE messages.mailbox_id = ? AND messages.uid = u.uid`
 
 // planFlags reads the messages' flags with q and works out the STORE.
-func planFlags(ctx context.Context, q querier, mailboxID int64, uids []imap.UID, op imap.StoreFlagsOp, arg flagSet, unchangedSince uint64) (flagPlan, error) {
+func planFlags(ctx context.Context, q querier, e db.Engine, mailboxID int64, uids []imap.UID, op imap.StoreFlagsOp, arg flagSet, unchangedSince uint64) (flagPlan, error) {
 	var plan flagPlan
 	rows, err := q.QueryContext(ctx, `SELECT uid, flags, keywords, modseq FROM messages
-		WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid`, mailboxID, uidJSON(uids))
+		WHERE mailbox_id = ? AND uid IN (`+uidsIn(e)+`) ORDER BY uid`, mailboxID, uidJSON(uids))
 	if err != nil {
 		return plan, fmt.Errorf("store: store flags: %w", err)
 	}
@@ -765,7 +766,7 @@ func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []imap.UID) (
 		query := `DELETE FROM messages WHERE mailbox_id = ? AND flags & ` + strconv.Itoa(bitDeleted) + ` != 0`
 		args := []any{mailboxID}
 		if uids != nil {
-			query += ` AND uid IN (SELECT value FROM json_each(?))`
+			query += ` AND uid IN (` + uidsIn(s.db.Engine()) + `)`
 			args = append(args, uidJSON(uids))
 		}
 		rows, err := q.QueryContext(ctx, query+` RETURNING uid, flags, size`, args...)
@@ -844,7 +845,7 @@ func (s *Store) copyMove(ctx context.Context, srcID int64, uids []imap.UID, srcA
 			return nil
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT uid, blob_id, flags, keywords, internal_date, internal_tz, internal_day, sent_day, size
-			FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid`, srcID, uidJSON(uids))
+			FROM messages WHERE mailbox_id = ? AND uid IN (`+uidsIn(s.db.Engine())+`) ORDER BY uid`, srcID, uidJSON(uids))
 		if err != nil {
 			return fmt.Errorf("store: copy: %w", err)
 		}
@@ -880,7 +881,7 @@ func (s *Store) copyMove(ctx context.Context, srcID int64, uids []imap.UID, srcA
 		}
 		ch.add(Change{Kind: ChangeAppend, AccountID: accountID, MailboxID: dst.ID, UIDs: dstUIDs})
 		if move {
-			rows, err := tx.QueryContext(ctx, `DELETE FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) RETURNING uid, flags, size`,
+			rows, err := tx.QueryContext(ctx, `DELETE FROM messages WHERE mailbox_id = ? AND uid IN (`+uidsIn(s.db.Engine())+`) RETURNING uid, flags, size`,
 				srcID, uidJSON(srcUIDs))
 			if err != nil {
 				return fmt.Errorf("store: move: %w", err)

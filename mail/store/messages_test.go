@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 func TestAppend(t *testing.T) {
@@ -853,6 +855,9 @@ func TestDeliverToJunk(t *testing.T) {
 func TestStoreFlagsQueryPlan(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
+	if e.db.Engine() != db.SQLite {
+		t.Skip("SQLite's query plan")
+	}
 	rows, err := e.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+storeFlagsQuery, "[]", 1, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 // Removing one message from every mailbox of the party: what an admin
@@ -42,7 +44,7 @@ type Found struct {
 // copies of every message with that Message-ID, whoever it claims to be
 // from (to trace who had a message; nothing is removed that way).
 func (s *Store) FindEverywhere(ctx context.Context, m Match) ([]Found, error) {
-	return findEverywhere(ctx, s.db.Stmts(nil), m, m.From != "")
+	return findEverywhere(ctx, s.db.Stmts(nil), s.db.Engine(), m, m.From != "")
 }
 
 // RemoveEverywhere removes every copy of the message m names from every
@@ -54,7 +56,7 @@ func (s *Store) RemoveEverywhere(ctx context.Context, m Match) ([]Found, error) 
 	var out []Found
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		q := s.db.Stmts(tx)
-		found, err := findEverywhere(ctx, q, m, true)
+		found, err := findEverywhere(ctx, q, s.db.Engine(), m, true)
 		if err != nil {
 			return err
 		}
@@ -64,7 +66,7 @@ func (s *Store) RemoveEverywhere(ctx context.Context, m Match) ([]Found, error) 
 			for j < len(found) && found[j].MailboxID == found[i].MailboxID {
 				j++
 			}
-			if err := removeUIDs(ctx, q, ch, found[i].AccountID, found[i].MailboxID, found[i:j]); err != nil {
+			if err := removeUIDs(ctx, q, s.db.Engine(), ch, found[i].AccountID, found[i].MailboxID, found[i:j]); err != nil {
 				return err
 			}
 			i = j
@@ -78,12 +80,12 @@ func (s *Store) RemoveEverywhere(ctx context.Context, m Match) ([]Found, error) 
 }
 
 // removeUIDs deletes the placements of one mailbox and records the change.
-func removeUIDs(ctx context.Context, q querier, ch *changes, accountID, mailboxID int64, ps []Found) error {
+func removeUIDs(ctx context.Context, q querier, e db.Engine, ch *changes, accountID, mailboxID int64, ps []Found) error {
 	uids := make([]imap.UID, len(ps))
 	for i, p := range ps {
 		uids[i] = p.UID
 	}
-	rows, err := q.QueryContext(ctx, `DELETE FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) RETURNING uid, flags, size`,
+	rows, err := q.QueryContext(ctx, `DELETE FROM messages WHERE mailbox_id = ? AND uid IN (`+uidsIn(e)+`) RETURNING uid, flags, size`,
 		mailboxID, uidJSON(uids))
 	if err != nil {
 		return fmt.Errorf("store: remove everywhere: %w", err)
@@ -104,7 +106,7 @@ func removeUIDs(ctx context.Context, q querier, ch *changes, accountID, mailboxI
 
 // findEverywhere looks the Message-ID up in the stored envelopes and,
 // if byFrom, keeps the copies whose first From is m.From.
-func findEverywhere(ctx context.Context, q querier, m Match, byFrom bool) ([]Found, error) {
+func findEverywhere(ctx context.Context, q querier, e db.Engine, m Match, byFrom bool) ([]Found, error) {
 	id := strings.Trim(strings.TrimSpace(m.MessageID), "<>")
 	from := strings.ToLower(strings.TrimSpace(m.From))
 	if id == "" || (byFrom && !strings.Contains(from, "@")) {
@@ -112,7 +114,7 @@ func findEverywhere(ctx context.Context, q querier, m Match, byFrom bool) ([]Fou
 	}
 	rows, err := q.QueryContext(ctx, `SELECT mb.account_id, mb.id, mb.name, m.uid, b.envelope
 		FROM blobs b JOIN messages m ON m.blob_id = b.id JOIN mailboxes mb ON mb.id = m.mailbox_id
-		WHERE json_extract(b.envelope, '$.m') = ?`, id)
+		WHERE `+envelopeMessageID(e)+` = ?`, id)
 	if err != nil {
 		return nil, fmt.Errorf("store: find everywhere: %w", err)
 	}

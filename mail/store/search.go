@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 // maxUIDRanges is how many ranges a UID set criterion may have before
@@ -47,7 +49,7 @@ var ErrSearchTooComplex = errors.New("store: search criteria too complex")
 // Dates compare calendar days, disregarding time and zone; SENTBEFORE and
 // friends use the Date header, or the internal date if there is none.
 func (s *Store) Search(ctx context.Context, mailboxID int64, criteria *imap.SearchCriteria) ([]imap.UID, error) {
-	b := &searchBuilder{ctx: ctx, q: s.db, mailboxID: mailboxID, text: s.matchText}
+	b := &searchBuilder{ctx: ctx, q: s.db, engine: s.db.Engine(), mailboxID: mailboxID, text: s.matchText}
 	if criteria == nil {
 		criteria = &imap.SearchCriteria{}
 	}
@@ -76,7 +78,7 @@ func (s *Store) Search(ctx context.Context, mailboxID int64, criteria *imap.Sear
 func queryUIDs(ctx context.Context, q querier, query string, args ...any) ([]imap.UID, error) {
 	var list sql.NullString
 	var n int
-	err := q.QueryRowContext(ctx, `SELECT group_concat(uid, ','), count(*) FROM (`+query+`)`, args...).Scan(&list, &n)
+	err := q.QueryRowContext(ctx, `SELECT string_agg(CAST(uid AS TEXT), ','), count(*) FROM (`+query+`) AS u`, args...).Scan(&list, &n)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +93,7 @@ func queryUIDs(ctx context.Context, q querier, query string, args ...any) ([]ima
 		uids = append(uids, imap.UID(u))
 		s = rest
 	}
-	// SQLite feeds group_concat in the subquery's order in practice, but
+	// SQLite and PostgreSQL feed string_agg in the subquery's order in practice, but
 	// does not promise it.
 	if !slices.IsSorted(uids) {
 		slices.Sort(uids)
@@ -143,6 +145,7 @@ func countCriteria(c *imap.SearchCriteria, depth, n int) (int, bool) {
 type searchBuilder struct {
 	ctx       context.Context
 	q         querier
+	engine    db.Engine
 	mailboxID int64
 	args      []any
 
@@ -154,6 +157,12 @@ type searchBuilder struct {
 	haveMax bool
 	max     imap.UID   // the mailbox's highest UID, for "*"
 	all     []imap.UID // the mailbox's UIDs, loaded for large UID sets
+}
+
+// uidList adds uids as a query argument and returns the subquery of them.
+func (b *searchBuilder) uidList(uids []imap.UID) string {
+	b.args = append(b.args, uidJSON(uids))
+	return uidsIn(b.engine)
 }
 
 // arg adds a query argument and returns its placeholder.
@@ -230,7 +239,7 @@ func (b *searchBuilder) node(c *imap.SearchCriteria) (string, error) {
 		conds = append(conds, "(("+l+") OR ("+r+"))")
 	}
 	if len(conds) == 0 {
-		return "1", nil
+		return "TRUE", nil
 	}
 	return strings.Join(conds, " AND "), nil
 }
@@ -240,14 +249,14 @@ func (b *searchBuilder) node(c *imap.SearchCriteria) (string, error) {
 // key. An error ends the search (b.err).
 func (b *searchBuilder) textMatch(q textQuery) string {
 	if b.err != nil {
-		return "0"
+		return "FALSE"
 	}
 	uids, err := b.text(b.ctx, b.mailboxID, q)
 	if err != nil {
 		b.err = err
-		return "0"
+		return "FALSE"
 	}
-	return "m.uid IN (SELECT value FROM json_each(" + b.arg(uidJSON(uids)) + "))"
+	return "m.uid IN (" + b.uidList(uids) + ")"
 }
 
 // header matches messages with a header field name containing value; an
@@ -264,7 +273,7 @@ func (b *searchBuilder) header(name, value string) string {
 func (b *searchBuilder) anyHeader(value string) string {
 	v := fold(value)
 	if v == "" {
-		return "1"
+		return "TRUE"
 	}
 	return b.textMatch(textQuery{value: v, headers: true})
 }
@@ -274,7 +283,7 @@ func (b *searchBuilder) anyHeader(value string) string {
 func (b *searchBuilder) anyText(value string) string {
 	v := fold(value)
 	if v == "" {
-		return "1"
+		return "TRUE"
 	}
 	return b.textMatch(textQuery{value: v, headers: true, body: true})
 }
@@ -283,7 +292,7 @@ func (b *searchBuilder) anyText(value string) string {
 func (b *searchBuilder) body(value string) string {
 	v := fold(value)
 	if v == "" {
-		return "1"
+		return "TRUE"
 	}
 	return b.textMatch(textQuery{value: v, body: true})
 }
@@ -296,14 +305,15 @@ func (b *searchBuilder) flag(f imap.Flag, has bool) string {
 	case strings.HasPrefix(s, `\`):
 		bit := systemBit(s)
 		if bit == 0 {
-			cond = "0" // \Recent and unknown system flags: never stored
+			cond = "FALSE" // \Recent and unknown system flags: never stored
 		} else {
 			cond = "m.flags & " + strconv.FormatInt(bit, 10) + " != 0"
 		}
 	case !validKeyword(s):
-		cond = "0"
+		cond = "FALSE"
 	default:
-		cond = "instr(lower(m.keywords), " + b.arg(" "+strings.ToLower(s)+" ") + ") > 0"
+		b.arg(" " + strings.ToLower(s) + " ")
+		cond = keywordMatch(b.engine)
 	}
 	if has {
 		return cond
@@ -327,7 +337,7 @@ func (b *searchBuilder) maxUID() (imap.UID, error) {
 // uidSet matches messages whose UID is in set.
 func (b *searchBuilder) uidSet(set imap.UIDSet) (string, error) {
 	if len(set) == 0 || imap.IsSearchRes(set) {
-		return "0", nil
+		return "FALSE", nil
 	}
 	type span struct{ lo, hi imap.UID }
 	spans := make([]span, 0, len(set))
@@ -395,5 +405,5 @@ func (b *searchBuilder) uidSet(set imap.UIDSet) (string, error) {
 			in = append(in, u)
 		}
 	}
-	return "m.uid IN (SELECT value FROM json_each(" + b.arg(uidJSON(in)) + "))", nil
+	return "m.uid IN (" + b.uidList(in) + ")", nil
 }

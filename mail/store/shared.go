@@ -165,14 +165,12 @@ func (s *Store) CreateRole(ctx context.Context, address, name string) (Role, err
 	}
 	ro := Role{Address: a, Name: name, Created: s.now().Truncate(time.Second)}
 	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO mail_roles (address, name, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, a, name, ro.Created.Unix())
-		if err != nil {
-			return fmt.Errorf("store: create role: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		err := tx.QueryRowContext(ctx, `INSERT INTO mail_roles (address, name, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING RETURNING id`,
+			a, name, ro.Created.Unix()).Scan(&ro.ID)
+		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("%w: %s", ErrRoleExists, a)
 		}
-		if ro.ID, err = res.LastInsertId(); err != nil {
+		if err != nil {
 			return fmt.Errorf("store: create role: %w", err)
 		}
 		return s.ensureAccount(ctx, tx, ch, ro.Owner())
@@ -297,7 +295,7 @@ func (s *Store) SetGrant(ctx context.Context, actor string, roleID, accountID in
 		_, err := tx.ExecContext(ctx, `INSERT INTO mail_role_grants (role_id, account_id, send_as, granted_by, granted_at)
 			SELECT id, ?, ?, ?, ? FROM mail_roles WHERE id = ?
 			ON CONFLICT (role_id, account_id) DO UPDATE SET send_as = excluded.send_as, granted_by = excluded.granted_by, granted_at = excluded.granted_at`,
-			accountID, sendAs, actor, s.now().Unix(), roleID)
+			accountID, boolInt(sendAs), actor, s.now().Unix(), roleID)
 		if err != nil {
 			return fmt.Errorf("store: grant: %w", err)
 		}

@@ -240,7 +240,7 @@ func (s *Store) ensureAccount(ctx context.Context, tx *sql.Tx, ch *changes, acco
 	created := false
 	for _, su := range SpecialUse {
 		res, err := tx.ExecContext(ctx, `INSERT INTO mailboxes (account_id, name, attr, subscribed, uid_validity, created_at)
-			VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (account_id, name) DO UPDATE SET attr = excluded.attr WHERE attr != excluded.attr`,
+			VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (account_id, name) DO UPDATE SET attr = excluded.attr WHERE mailboxes.attr != excluded.attr`,
 			accountID, su.Name, string(su.Attr), newUIDValidity(), now)
 		if err != nil {
 			return fmt.Errorf("store: ensure account: creating %s: %w", su.Name, err)

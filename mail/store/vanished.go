@@ -31,7 +31,7 @@ func (s *Store) States(ctx context.Context, mailboxID int64, uids []imap.UID) ([
 		return nil, nil
 	}
 	return queryStates(ctx, s.db, `SELECT uid, flags, keywords, modseq FROM messages
-		WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?)) ORDER BY uid`, mailboxID, uidJSON(uids))
+		WHERE mailbox_id = ? AND uid IN (`+uidsIn(s.db.Engine())+`) ORDER BY uid`, mailboxID, uidJSON(uids))
 }
 
 // ChangedSince returns the state of every message of the mailbox whose
@@ -116,7 +116,7 @@ func (s *Store) pruneVanished(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM mail_vanished WHERE mailbox_id = ? AND modseq <= ?`, id, cut); err != nil {
 				return fmt.Errorf("store: prune vanished: %w", err)
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE mailboxes SET vanished_floor = max(vanished_floor, ?) WHERE id = ?`, cut, id); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE mailboxes SET vanished_floor = CASE WHEN vanished_floor > ?1 THEN vanished_floor ELSE ?1 END WHERE id = ?2`, cut, id); err != nil {
 				return fmt.Errorf("store: prune vanished: %w", err)
 			}
 		}

@@ -33,12 +33,20 @@ const MaxSignature = 4 << 10
 // webmail_settings holds each account's settings: for now the signature
 // that webmail puts under every new message.
 func WebmailComponent() db.Component {
-	return db.Component{Name: "webmail", Migrations: []db.Migration{{Version: 1, SQL: webmailSchemaV1}}}
+	return db.Component{Name: "webmail", Migrations: []db.Migration{{Version: 1, SQL: webmailSchemaV1, Postgres: webmailSchemaPostgres}}}
 }
 
 const webmailSchemaV1 = `
 CREATE TABLE webmail_settings (
 	account_id INTEGER PRIMARY KEY,
+	signature  TEXT NOT NULL DEFAULT ''
+);
+`
+
+// webmailSchemaPostgres is webmailSchemaV1 on PostgreSQL.
+const webmailSchemaPostgres = `
+CREATE TABLE webmail_settings (
+	account_id BIGINT PRIMARY KEY,
 	signature  TEXT NOT NULL DEFAULT ''
 );
 `
