@@ -377,7 +377,7 @@ func (q *Queue) record(ctx context.Context, j *job, res []outcome) {
 		for _, i := range deferred {
 			o := res[i]
 			if _, err := tx.ExecContext(ctx, `UPDATE queue_recipients SET status = ?, diagnostic = ?, smtp_reply = ?, remote_mta = ?
-				WHERE delivery_id = ? AND rcpt = ?`, o.status, o.diag, o.smtp, o.remote, j.deliveryID, j.rcpts[i]); err != nil {
+				WHERE delivery_id = ? AND rcpt = ?`, o.status, o.diag, flag(o.smtp), o.remote, j.deliveryID, j.rcpts[i]); err != nil {
 				return err
 			}
 		}
@@ -401,8 +401,8 @@ func (q *Queue) record(ctx context.Context, j *job, res []outcome) {
 			}
 		} else if decided {
 			if _, err := tx.ExecContext(ctx, `UPDATE queue_deliveries SET attempts = attempts + 1, last_attempt = ?, last_error = ?,
-				next_attempt = ?, delay_notified = delay_notified OR ? WHERE id = ?`,
-				now.Unix(), summary, next.Unix(), delayNotice, j.deliveryID); err != nil {
+				next_attempt = ?, delay_notified = CASE WHEN ? = 1 THEN 1 ELSE delay_notified END WHERE id = ?`,
+				now.Unix(), summary, next.Unix(), flag(delayNotice), j.deliveryID); err != nil {
 				return err
 			}
 		}
