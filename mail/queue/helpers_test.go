@@ -344,6 +344,7 @@ type env struct {
 	t       testing.TB
 	q       *Queue
 	db      *db.DB
+	store   dbtest.Database // e.db's database, for a second node's handle
 	blobs   *blob.Dir
 	clock   *fakeClock
 	mx      *testMX
@@ -382,7 +383,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	dir := t.TempDir()
 	var err error
-	e.db = dbtest.Open(t)
+	e.store = dbtest.Create(t)
+	e.db = e.store.Open(t)
 	if err := e.db.Migrate(t.Context(), Component()); err != nil {
 		t.Fatal(err)
 	}

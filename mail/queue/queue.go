@@ -44,8 +44,10 @@
 // # Storage
 //
 // A message's body is one blob, whatever the number of recipients; its
-// envelope and the delivery state live in SQLite tables that [Component]
-// creates. Each queued blob starts with a line holding a random nonce, so
+// envelope and the delivery state live in the tables that [Component]
+// creates (SQLite, or PostgreSQL where several nodes run the queue: each
+// delivery is then attempted by one node at a time, which holds its
+// lease; see lease.go). Each queued blob starts with a line holding a random nonce, so
 // that two messages never share a blob even when their content is the
 // same: the blob store counts no references, and a blob is deleted right
 // after the commit that removed the last row naming it, which would
@@ -200,6 +202,7 @@ type Queue struct {
 	maxSize  int64 // MaxMessageSize; tests lower it
 
 	wake chan struct{} // a token tells Run to look for due deliveries now
+	node string        // names this queue in the leases it takes (see claim)
 
 	mu       sync.Mutex
 	inflight map[int64]bool      // delivery IDs being attempted; true for bulk ones
@@ -260,6 +263,7 @@ func New(cfg Config, d *db.DB, blobs blob.Store, log *slog.Logger) *Queue {
 		inflight: map[int64]bool{},
 		held:     map[int64]time.Time{},
 		pacer:    newPacer(cfg.Bulk),
+		node:     rand.Text(),
 	}
 	q.http = q.policyClient()
 	return q
