@@ -36,7 +36,10 @@ import (
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/dns"
 	"github.com/caucus-org/caucus/internal/testtool"
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 )
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // runOnce starts the attempts due now, as Run would, and waits for them.
 func (q *Queue) runOnce(ctx context.Context) {
@@ -341,6 +344,7 @@ type env struct {
 	t       testing.TB
 	q       *Queue
 	db      *db.DB
+	store   dbtest.Database // e.db's database, for a second node's handle
 	blobs   *blob.Dir
 	clock   *fakeClock
 	mx      *testMX
@@ -379,11 +383,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	dir := t.TempDir()
 	var err error
-	e.db, err = db.Open(t.Context(), filepath.Join(dir, "caucus.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.db.Close() })
+	e.store = dbtest.Create(t)
+	e.db = e.store.Open(t)
 	if err := e.db.Migrate(t.Context(), Component()); err != nil {
 		t.Fatal(err)
 	}

@@ -156,8 +156,9 @@ type bulkCandidate struct {
 // dueBulk returns up to limit bulk deliveries due at now, the longest due
 // first, leaving out the domains named in skip (whose rate is used up).
 func (q *Queue) dueBulk(ctx context.Context, now int64, limit int, skip []string) ([]bulkCandidate, error) {
-	query := `SELECT id, domain FROM queue_deliveries WHERE bulk = 1 AND next_attempt <= ?`
-	args := []any{now}
+	free, args := q.unleased(now)
+	query := `SELECT id, domain FROM queue_deliveries WHERE bulk = 1 AND next_attempt <= ?` + free
+	args = append([]any{now}, args...)
 	if len(skip) > 0 {
 		query += ` AND domain NOT IN (?` + strings.Repeat(`, ?`, len(skip)-1) + `)`
 		for _, d := range skip {

@@ -44,8 +44,10 @@
 // # Storage
 //
 // A message's body is one blob, whatever the number of recipients; its
-// envelope and the delivery state live in SQLite tables that [Component]
-// creates. Each queued blob starts with a line holding a random nonce, so
+// envelope and the delivery state live in the tables that [Component]
+// creates (SQLite, or PostgreSQL where several nodes run the queue: each
+// delivery is then attempted by one node at a time, which holds its
+// lease; see lease.go). Each queued blob starts with a line holding a random nonce, so
 // that two messages never share a blob even when their content is the
 // same: the blob store counts no references, and a blob is deleted right
 // after the commit that removed the last row naming it, which would
@@ -200,6 +202,7 @@ type Queue struct {
 	maxSize  int64 // MaxMessageSize; tests lower it
 
 	wake chan struct{} // a token tells Run to look for due deliveries now
+	node string        // names this queue in the leases it takes (see claim)
 
 	mu       sync.Mutex
 	inflight map[int64]bool      // delivery IDs being attempted; true for bulk ones
@@ -260,6 +263,7 @@ func New(cfg Config, d *db.DB, blobs blob.Store, log *slog.Logger) *Queue {
 		inflight: map[int64]bool{},
 		held:     map[int64]time.Time{},
 		pacer:    newPacer(cfg.Bulk),
+		node:     rand.Text(),
 	}
 	q.http = q.policyClient()
 	return q
@@ -437,21 +441,16 @@ func truncate(s string, n int) string {
 // insertMessage inserts a message with its deliveries and recipients, all
 // due at now, bulk or not.
 func insertMessage(ctx context.Context, tx *sql.Tx, ref blob.Ref, from string, size int64, eightBit bool, groups []domainGroup, now time.Time, bulk bool) (int64, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO queue_messages (blob_ref, sender, size, eight_bit, created_at) VALUES (?, ?, ?, ?, ?)`,
-		string(ref), from, size, eightBit, now.Unix())
-	if err != nil {
-		return 0, err
-	}
-	id, err := res.LastInsertId()
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO queue_messages (blob_ref, sender, size, eight_bit, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+		string(ref), from, size, flag(eightBit), now.Unix()).Scan(&id)
 	if err != nil {
 		return 0, err
 	}
 	for _, g := range groups {
-		res, err := tx.ExecContext(ctx, `INSERT INTO queue_deliveries (message_id, domain, next_attempt, bulk) VALUES (?, ?, ?, ?)`, id, g.domain, now.Unix(), bulk)
-		if err != nil {
-			return 0, err
-		}
-		did, err := res.LastInsertId()
+		var did int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO queue_deliveries (message_id, domain, next_attempt, bulk) VALUES (?, ?, ?, ?) RETURNING id`,
+			id, g.domain, now.Unix(), flag(bulk)).Scan(&did)
 		if err != nil {
 			return 0, err
 		}
@@ -462,6 +461,25 @@ func insertMessage(ctx context.Context, tx *sql.Tx, ref blob.Ref, from string, s
 		}
 	}
 	return id, nil
+}
+
+// flag is b as the 0 or 1 the tables' INTEGER flags hold (PostgreSQL's
+// driver does not turn a Go bool into an integer).
+func flag(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// joinLines is the aggregate that joins the values of col with line
+// feeds, in no particular order: SQLite's group_concat, PostgreSQL's
+// string_agg.
+func joinLines(e db.Engine, col string) string {
+	if e == db.Postgres {
+		return `string_agg(` + col + `, chr(10))`
+	}
+	return `group_concat(` + col + `, char(10))`
 }
 
 // The queue's blobs begin with a line of this form, 47 bytes:
@@ -572,7 +590,7 @@ func (s *eightBitScanner) Read(p []byte) (int, error) {
 func (q *Queue) List(ctx context.Context) ([]Item, error) {
 	rows, err := q.db.QueryContext(ctx, `SELECT m.id, m.sender, d.domain, m.size, m.created_at, d.next_attempt,
 			d.attempts, d.last_error, d.delay_notified,
-			(SELECT group_concat(r.rcpt, char(10)) FROM queue_recipients r WHERE r.delivery_id = d.id)
+			(SELECT `+joinLines(q.db.Engine(), "r.rcpt")+` FROM queue_recipients r WHERE r.delivery_id = d.id)
 		FROM queue_deliveries d JOIN queue_messages m ON m.id = d.message_id
 		ORDER BY m.id, d.domain`)
 	if err != nil {
@@ -649,7 +667,7 @@ func deleteMessage(ctx context.Context, tx *sql.Tx, id int64, ref blob.Ref) erro
 	if _, err := tx.ExecContext(ctx, `DELETE FROM queue_messages WHERE id = ?`, id); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO queue_trash (blob_ref) VALUES (?)`, string(ref))
+	_, err := tx.ExecContext(ctx, `INSERT INTO queue_trash (blob_ref) VALUES (?) ON CONFLICT DO NOTHING`, string(ref))
 	return err
 }
 

@@ -149,7 +149,9 @@ func (q *Queue) start(ctx context.Context, wg *sync.WaitGroup, id int64, bulk bo
 // due returns up to limit deliveries of members' own mail (not bulk) due
 // at now, the longest due first.
 func (q *Queue) due(ctx context.Context, now int64, limit int) ([]int64, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT id FROM queue_deliveries WHERE bulk = 0 AND next_attempt <= ? ORDER BY next_attempt, id LIMIT ?`, now, limit)
+	free, args := q.unleased(now)
+	rows, err := q.db.QueryContext(ctx, `SELECT id FROM queue_deliveries WHERE bulk = 0 AND next_attempt <= ?`+free+` ORDER BY next_attempt, id LIMIT ?`,
+		append(append([]any{now}, args...), limit)...)
 	if err != nil {
 		return nil, err
 	}
@@ -241,9 +243,18 @@ func (q *Queue) loadJob(ctx context.Context, id int64) (*job, error) {
 	return j, rows.Err()
 }
 
-// attempt makes one delivery attempt of delivery id and records its
-// outcome.
+// attempt makes one delivery attempt of delivery id, if it can claim it,
+// and records its outcome.
 func (q *Queue) attempt(ctx context.Context, id int64) {
+	if ok, err := q.claim(ctx, id); err != nil {
+		if ctx.Err() == nil {
+			q.log.Error("queue: claiming a delivery", "delivery", id, "err", err)
+			q.hold(id)
+		}
+		return
+	} else if !ok {
+		return // another node's, or no longer due
+	}
 	j, err := q.loadJob(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return // dropped meanwhile
@@ -377,7 +388,7 @@ func (q *Queue) record(ctx context.Context, j *job, res []outcome) {
 		for _, i := range deferred {
 			o := res[i]
 			if _, err := tx.ExecContext(ctx, `UPDATE queue_recipients SET status = ?, diagnostic = ?, smtp_reply = ?, remote_mta = ?
-				WHERE delivery_id = ? AND rcpt = ?`, o.status, o.diag, o.smtp, o.remote, j.deliveryID, j.rcpts[i]); err != nil {
+				WHERE delivery_id = ? AND rcpt = ?`, o.status, o.diag, flag(o.smtp), o.remote, j.deliveryID, j.rcpts[i]); err != nil {
 				return err
 			}
 		}
@@ -401,8 +412,13 @@ func (q *Queue) record(ctx context.Context, j *job, res []outcome) {
 			}
 		} else if decided {
 			if _, err := tx.ExecContext(ctx, `UPDATE queue_deliveries SET attempts = attempts + 1, last_attempt = ?, last_error = ?,
-				next_attempt = ?, delay_notified = delay_notified OR ? WHERE id = ?`,
-				now.Unix(), summary, next.Unix(), delayNotice, j.deliveryID); err != nil {
+				next_attempt = ?, delay_notified = CASE WHEN ? = 1 THEN 1 ELSE delay_notified END WHERE id = ?`,
+				now.Unix(), summary, next.Unix(), flag(delayNotice), j.deliveryID); err != nil {
+				return err
+			}
+		}
+		if left > 0 {
+			if err := q.release(ctx, tx, j.deliveryID); err != nil {
 				return err
 			}
 		}
