@@ -123,7 +123,7 @@ func (s *Store) revokeSubtree(ctx context.Context, tx *sql.Tx, root int64, rep *
 // folder makes no new folder.
 func (s *Store) moveSpace(ctx context.Context, tx *sql.Tx, root, groupID, to, toRoot int64, base string, rep *GroupHandover) error {
 	if err := tx.QueryRowContext(ctx, subtree+`SELECT COUNT(*) FILTER (WHERE is_dir = 1 AND id != ?), COUNT(*) FILTER (WHERE is_dir = 0),
-		IFNULL((SELECT SUM(size) FROM files_versions WHERE node_id IN (SELECT id FROM sub)), 0) FROM files_nodes WHERE id IN (SELECT id FROM sub)`,
+		COALESCE((SELECT SUM(size) FROM files_versions WHERE node_id IN (SELECT id FROM sub)), 0) FROM files_nodes WHERE id IN (SELECT id FROM sub)`,
 		root, root).Scan(&rep.Folders, &rep.Files, &rep.Bytes); err != nil {
 		return err
 	}

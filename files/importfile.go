@@ -97,12 +97,10 @@ func (s *Store) importDir(ctx context.Context, accountID, parent int64, name str
 			return nil
 		}
 		now := ms(s.now())
-		res, err := tx.ExecContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, 1, ?, ?)`,
-			SpaceHome, accountID, parent, name, now, now)
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, 1, ?, ?) RETURNING id`,
+			SpaceHome, accountID, parent, name, now, now).Scan(&id); err != nil {
 			return err
 		}
-		id, _ = res.LastInsertId()
 		return touch(ctx, tx, parent, now)
 	})
 	return id, err
@@ -143,18 +141,16 @@ func (s *Store) commitImport(ctx context.Context, accountID, parent int64, name 
 			}
 		}
 		if data != nil {
-			if _, err := s.cached(tx).ExecContext(ctx, `INSERT OR IGNORE INTO files_inline (ref, data) VALUES (?, ?)`, string(ref), data); err != nil {
+			if _, err := s.cached(tx).ExecContext(ctx, `INSERT INTO files_inline (ref, data) VALUES (?, ?) ON CONFLICT (ref) DO NOTHING`, string(ref), data); err != nil {
 				return err
 			}
 		}
 		now := ms(s.now())
 		if cid == 0 {
-			res, err := tx.ExecContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, 0, ?, ?)`,
-				SpaceHome, accountID, parent, name, now, mtime)
-			if err != nil {
+			if err := tx.QueryRowContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, 0, ?, ?) RETURNING id`,
+				SpaceHome, accountID, parent, name, now, mtime).Scan(&cid); err != nil {
 				return err
 			}
-			cid, _ = res.LastInsertId()
 			if err := touch(ctx, tx, parent, now); err != nil {
 				return err
 			}

@@ -57,7 +57,7 @@ func (s *Store) Share(ctx context.Context, a Actor, id int64, with Grantee, writ
 	var sid int64
 	err = s.db.QueryRowContext(ctx, `INSERT INTO files_shares (node_id, owner_id, grantee_kind, grantee_id, write, created_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (node_id, grantee_kind, grantee_id) DO UPDATE SET write = excluded.write, owner_id = excluded.owner_id RETURNING id`,
-		id, a.ID, kind, gid, write, ms(now)).Scan(&sid)
+		id, a.ID, kind, gid, boolInt(write), ms(now)).Scan(&sid)
 	if err != nil {
 		return Share{}, err
 	}
@@ -312,7 +312,7 @@ func (s *Store) LinksOf(ctx context.Context, accountID int64) ([]Link, error) {
 }
 
 // AllLinks lists every link of the party (for admins).
-func (s *Store) AllLinks(ctx context.Context) ([]Link, error) { return s.links(ctx, `1`) }
+func (s *Store) AllLinks(ctx context.Context) ([]Link, error) { return s.links(ctx, `1 = 1`) }
 
 // RevokeMyLink revokes a's own link id.
 func (s *Store) RevokeMyLink(ctx context.Context, a Actor, id int64) error {
@@ -753,7 +753,7 @@ func (s *Store) TransferOwnership(ctx context.Context, actor string, from, to in
 			return err
 		}
 		if err := tx.QueryRowContext(ctx, subtree+`SELECT COUNT(*) FILTER (WHERE is_dir = 1 AND id != ?), COUNT(*) FILTER (WHERE is_dir = 0),
-			IFNULL((SELECT SUM(size) FROM files_versions WHERE node_id IN (SELECT id FROM sub)), 0) FROM files_nodes WHERE id IN (SELECT id FROM sub)`,
+			COALESCE((SELECT SUM(size) FROM files_versions WHERE node_id IN (SELECT id FROM sub)), 0) FROM files_nodes WHERE id IN (SELECT id FROM sub)`,
 			fromRoot, fromRoot).Scan(&rep.Folders, &rep.Files, &rep.Bytes); err != nil {
 			return err
 		}
@@ -769,7 +769,7 @@ func (s *Store) TransferOwnership(ctx context.Context, actor string, from, to in
 				return err
 			}
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE OR REPLACE files_shares SET owner_id = ? WHERE owner_id = ?`, to, from)
+		res, err := tx.ExecContext(ctx, `UPDATE files_shares SET owner_id = ? WHERE owner_id = ?`, to, from)
 		if err != nil {
 			return err
 		}

@@ -48,8 +48,8 @@ func (s *Store) quota(ctx context.Context, q querier, kind SpaceKind, id int64) 
 // until then.
 func used(ctx context.Context, q querier, kind SpaceKind, id int64) (int64, error) {
 	var n int64
-	err := q.QueryRowContext(ctx, `SELECT IFNULL(SUM(size), 0) FROM (SELECT MAX(v.size) AS size FROM files_versions v JOIN files_nodes n ON n.id = v.node_id
-		WHERE n.space_kind = ? AND n.space_id = ? GROUP BY v.blob)`, kind, id).Scan(&n)
+	err := q.QueryRowContext(ctx, `SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(v.size) AS size FROM files_versions v JOIN files_nodes n ON n.id = v.node_id
+		WHERE n.space_kind = ? AND n.space_id = ? GROUP BY v.blob) AS contents`, kind, id).Scan(&n)
 	return n, err
 }
 
@@ -245,7 +245,7 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 		// Through the group commit: concurrent uploads share a commit.
 		return s.group.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			if data != nil {
-				if _, err := s.cached(tx).ExecContext(ctx, `INSERT OR IGNORE INTO files_inline (ref, data) VALUES (?, ?)`, string(ref), data); err != nil {
+				if _, err := s.cached(tx).ExecContext(ctx, `INSERT INTO files_inline (ref, data) VALUES (?, ?) ON CONFLICT (ref) DO NOTHING`, string(ref), data); err != nil {
 					return err
 				}
 			}
@@ -274,12 +274,10 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 				return ErrIsDir
 			}
 			if cid == 0 {
-				res, err := s.cached(tx).ExecContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, 0, ?, ?)`,
-					parent.kind, parent.spaceID, parentID, final, now, now)
-				if err != nil {
+				if err := s.cached(tx).QueryRowContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, 0, ?, ?) RETURNING id`,
+					parent.kind, parent.spaceID, parentID, final, now, now).Scan(&cid); err != nil {
 					return err
 				}
-				cid, _ = res.LastInsertId()
 				if err := touch(ctx, tx, parentID, now); err != nil {
 					return err
 				}
@@ -536,11 +534,11 @@ func (s *Store) moveAcross(ctx context.Context, tx *sql.Tx, a Actor, src, dst *a
 // hold yet (see used).
 func (s *Store) roomFor(ctx context.Context, tx *sql.Tx, id int64, dr row) error {
 	var size int64
-	if err := tx.QueryRowContext(ctx, subtree+`SELECT IFNULL(SUM(size), 0) FROM (SELECT MAX(v.size) AS size
+	if err := tx.QueryRowContext(ctx, subtree+`SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(v.size) AS size
 		FROM files_nodes n JOIN files_versions v ON v.id = (SELECT MAX(id) FROM files_versions WHERE node_id = n.id)
 		WHERE n.id IN (SELECT id FROM sub) AND n.deleted_at IS NULL AND v.blob NOT IN
 			(SELECT v2.blob FROM files_versions v2 JOIN files_nodes n2 ON n2.id = v2.node_id WHERE n2.space_kind = ? AND n2.space_id = ?)
-		GROUP BY v.blob)`, id, dr.kind, dr.spaceID).Scan(&size); err != nil {
+		GROUP BY v.blob) AS contents`, id, dr.kind, dr.spaceID).Scan(&size); err != nil {
 		return err
 	}
 	if room, err := s.room(ctx, tx, dr.kind, dr.spaceID); err != nil {
@@ -552,7 +550,7 @@ func (s *Store) roomFor(ctx context.Context, tx *sql.Tx, id int64, dr row) error
 }
 
 // subtree is a CTE of node ? and every node below it (trash included).
-const subtree = `WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL SELECT n.id FROM files_nodes n JOIN sub ON n.parent_id = sub.id) `
+const subtree = `WITH RECURSIVE sub(id) AS (SELECT CAST(? AS BIGINT) UNION ALL SELECT n.id FROM files_nodes n JOIN sub ON n.parent_id = sub.id) `
 
 // Rename renames node id in its folder.
 func (s *Store) Rename(ctx context.Context, a Actor, id int64, name string) (Node, error) {
@@ -630,12 +628,12 @@ func (s *Store) copyTree(ctx context.Context, tx *sql.Tx, src, parent int64, nam
 	if err != nil {
 		return 0, err
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		space.kind, space.spaceID, parent, name, r.dir, now, r.modified)
+	var id int64
+	err = tx.QueryRowContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		space.kind, space.spaceID, parent, name, boolInt(r.dir), now, r.modified).Scan(&id)
 	if err != nil {
 		return 0, err
 	}
-	id, _ := res.LastInsertId()
 	if !r.dir {
 		if r.blob != "" {
 			_, err = tx.ExecContext(ctx, `INSERT INTO files_versions (node_id, blob, size, created_at, author) VALUES (?, ?, ?, ?, ?)`, id, r.blob, r.size, now, author)

@@ -127,8 +127,8 @@ type row struct {
 	versions   int
 }
 
-const rowCols = `n.id, IFNULL(n.parent_id, 0), n.space_kind, n.space_id, n.name, n.is_dir, n.created_at, n.modified_at,
-	n.deleted_at IS NOT NULL, n.seq, IFNULL(v.size, 0), IFNULL(v.blob, ''),
+const rowCols = `n.id, COALESCE(n.parent_id, 0), n.space_kind, n.space_id, n.name, n.is_dir, n.created_at, n.modified_at,
+	n.deleted_at IS NOT NULL, n.seq, COALESCE(v.size, 0), COALESCE(v.blob, ''),
 	(SELECT COUNT(*) FROM files_versions WHERE node_id = n.id)`
 
 const rowFrom = ` FROM files_nodes n LEFT JOIN files_versions v ON v.id = (SELECT MAX(id) FROM files_versions WHERE node_id = n.id)`
@@ -201,7 +201,7 @@ func (s *Store) ensureRoot(ctx context.Context, kind SpaceKind, spaceID int64) (
 	}
 	now := ms(s.now())
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, NULL, '', 1, ?, ?)`, kind, spaceID, now, now); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, NULL, '', 1, ?, ?) ON CONFLICT DO NOTHING`, kind, spaceID, now, now); err != nil {
 			return err
 		}
 		return tx.QueryRowContext(ctx, `SELECT id FROM files_nodes WHERE space_kind = ? AND space_id = ? AND parent_id IS NULL`, kind, spaceID).Scan(&id)
@@ -633,8 +633,9 @@ func (s *Store) resolve(ctx context.Context, v *viewer, p string) (Node, error) 
 // small file's lookup and its content in one statement.
 const (
 	walkQuery        = walkDown + `SELECT ` + rowCols + walkFrom
-	walkContentQuery = walkDown + `SELECT ` + rowCols +
-		`, CASE WHEN v.size <= ?4 THEN (SELECT data FROM files_inline WHERE ref = v.blob) END` + walkFrom
+	walkContentQuery = walkDown + walkContent + walkFrom
+	walkContent      = `SELECT ` + rowCols +
+		`, CASE WHEN v.size <= ?4 THEN (SELECT data FROM files_inline WHERE ref = v.blob) END`
 
 	walkDown = `WITH RECURSIVE down(id, depth) AS (
 		SELECT id, 0 FROM files_nodes WHERE space_kind = ?1 AND space_id = ?2 AND parent_id IS NULL
@@ -692,9 +693,9 @@ func (s *Store) walkRows(ctx context.Context, kind SpaceKind, spaceID int64, nam
 	if err != nil {
 		return nil, nil, err
 	}
-	q, args := walkQuery, []any{kind, spaceID, string(js)}
+	q, args := s.walkSQL(content), []any{kind, spaceID, string(js)}
 	if content {
-		q, args = walkContentQuery, append(args, s.opts.InlineBytes)
+		args = append(args, s.opts.InlineBytes)
 	}
 	rows, err := s.cached(s.db).QueryContext(ctx, q, args...)
 	if err != nil {
@@ -988,12 +989,10 @@ func (s *Store) Mkdir(ctx context.Context, a Actor, parentID int64, name string)
 		}
 		p := ac.node()
 		now := ms(s.now())
-		res, err := tx.ExecContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, 1, ?, ?)`,
-			p.kind, p.spaceID, parentID, name, now, now)
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, 1, ?, ?) RETURNING id`,
+			p.kind, p.spaceID, parentID, name, now, now).Scan(&id); err != nil {
 			return err
 		}
-		id, _ = res.LastInsertId()
 		return touch(ctx, tx, parentID, now)
 	})
 	if err != nil {

@@ -76,8 +76,26 @@ CREATE TABLE uploads (
 	updated_at  INTEGER NOT NULL
 );
 CREATE INDEX uploads_account ON uploads (account_id);
-`}}}
+`, Postgres: schemaPG}}}
 }
+
+// schemaPG is the spool's table on PostgreSQL: SQLite's 64-bit INTEGER
+// is BIGINT (a Takeout archive's size is over 2^31 bytes).
+const schemaPG = `
+CREATE TABLE uploads (
+	id          TEXT PRIMARY KEY,
+	account_id  BIGINT NOT NULL,
+	name        TEXT NOT NULL,
+	kind        TEXT NOT NULL DEFAULT '',
+	size        BIGINT NOT NULL,
+	received    BIGINT NOT NULL DEFAULT 0,
+	state       TEXT NOT NULL,
+	job_id      BIGINT NOT NULL DEFAULT 0,
+	created_at  BIGINT NOT NULL,
+	updated_at  BIGINT NOT NULL
+);
+CREATE INDEX uploads_account ON uploads (account_id);
+`
 
 // Upload is one upload.
 type Upload struct {

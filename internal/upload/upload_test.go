@@ -13,17 +13,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/testtool"
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 )
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
 
 func newSpool(t *testing.T) (*Spool, *testtool.Clock) {
 	t.Helper()
-	d, err := db.Open(t.Context(), filepath.Join(t.TempDir(), "caucus.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	d := dbtest.Open(t)
 	if err := d.Migrate(t.Context(), Component()); err != nil {
 		t.Fatal(err)
 	}
@@ -296,5 +294,28 @@ func TestDiskFull(t *testing.T) {
 	}
 	if free, err := diskFree(t.TempDir()); err != nil || free == 0 {
 		t.Errorf("diskFree: %d %v", free, err)
+	}
+}
+
+// TestLargeSize: a Takeout archive declares more than 2^31 bytes; the
+// size and offsets are 64-bit on every engine.
+func TestLargeSize(t *testing.T) {
+	t.Parallel()
+	s, _ := newSpool(t)
+	s.Free = func() (int64, error) { return -1, nil }
+	const size = 5 << 30
+	u, err := s.Create(t.Context(), 1, "takeout.tgz", "mbox", size, 50<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(t.Context(), 1, u.ID)
+	if err != nil || got.Size != size {
+		t.Fatalf("Get: size %d %v, want %d", got.Size, err, int64(size))
+	}
+	if _, err := s.db.ExecContext(t.Context(), `UPDATE uploads SET received = ? WHERE id = ?`, int64(size-3), u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Write(t.Context(), 1, u.ID, size-3, strings.NewReader("end")); err != nil || !got.Complete() {
+		t.Errorf("last piece at %d: %+v %v", int64(size-3), got, err)
 	}
 }
