@@ -3,11 +3,10 @@ package contacts_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/caucus-org/caucus/auth"
-	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 	"github.com/caucus-org/caucus/mail/contacts"
 )
 
@@ -41,11 +40,7 @@ func (p *party) GroupID(ctx context.Context, name string) (int64, error)        
 // 5,000 members costs when nothing changed: made from the accounts and
 // compared with the stored copy at every request.
 func BenchmarkDirectory5000(b *testing.B) {
-	d, err := db.Open(b.Context(), filepath.Join(b.TempDir(), "c.db"), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { d.Close() })
+	d := dbtest.Open(b)
 	if err := d.Migrate(b.Context(), contacts.Component()); err != nil {
 		b.Fatal(err)
 	}
@@ -69,11 +64,7 @@ func BenchmarkDirectory5000(b *testing.B) {
 // writes the directory again.
 func TestDirectoryTwoStores(t *testing.T) {
 	t.Parallel()
-	d, err := db.Open(t.Context(), filepath.Join(t.TempDir(), "c.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	d := dbtest.Open(t)
 	if err := d.Migrate(t.Context(), contacts.Component()); err != nil {
 		t.Fatal(err)
 	}
