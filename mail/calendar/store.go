@@ -17,12 +17,16 @@
 //
 // # Storage
 //
-// Objects live in SQLite, at most [MaxObjectSize] bytes each, in the
-// canonical encoding of go-ical (properties ordered by name), with the
-// range of time their instances cover as two indexed columns, so that a
+// Objects live in the metadata database (SQLite, or PostgreSQL for
+// several nodes), at most [MaxObjectSize] bytes each, in the canonical
+// encoding of go-ical (properties ordered by name), with the range of
+// time their instances cover as two indexed columns, so that a
 // time-range query reads only the objects that may match. A change is
 // committed before it is acknowledged (internal/db runs SQLite with
-// synchronous=FULL).
+// synchronous=FULL; PostgreSQL's commit waits for its WAL flush). A
+// write compares the entity tag and writes in one transaction of
+// internal/db, which holds the write lock of the whole cluster on
+// PostgreSQL: two nodes never both win an If-Match.
 package calendar
 
 import (
