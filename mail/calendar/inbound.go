@@ -256,7 +256,7 @@ func (s *Store) recordReceived(ctx context.Context, calID int64, in imipIn) erro
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (calendar_id, uid) DO UPDATE SET level = excluded.level, from_domain = excluded.from_domain, claims_to_be = excluded.claims_to_be,
 			lookalike = excluded.lookalike, forged = excluded.forged, warning = excluded.warning, received_at = excluded.received_at`,
-		calID, in.it.UID, in.from, f.Level.String(), f.FromDomain, f.ClaimsToBe, f.Lookalike, f.Forged, f.Warning, s.now().UnixMilli())
+		calID, in.it.UID, in.from, f.Level.String(), f.FromDomain, f.ClaimsToBe, f.Lookalike, sqlBool(f.Forged), f.Warning, s.now().UnixMilli())
 	if err != nil {
 		return fmt.Errorf("calendar: record received: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caucus-org/caucus/internal/db"
 	"github.com/emersion/go-ical"
 )
 
@@ -30,12 +31,22 @@ type Invitation struct {
 	Received         *Received
 }
 
+// blobHas is the SQL condition that BLOB column col holds the ASCII
+// word w, a constant: SQLite's instr, PostgreSQL's position in bytea
+// (PostgreSQL has no instr; SQLite no position).
+func (s *Store) blobHas(col, w string) string {
+	if s.db.Engine() == db.Postgres {
+		return "position('" + w + "'::bytea IN " + col + ") > 0"
+	}
+	return "instr(" + col + ", '" + w + "') > 0"
+}
+
 // Invitations lists the invitations in m's own calendars, the next first
 // and past ones last, at most MaxInvitations.
 func (s *Store) Invitations(ctx context.Context, m Member) ([]Invitation, error) {
 	rows, err := s.db.Stmts(nil).QueryContext(ctx, `SELECT c.id, c.slug, o.name, o.etag, o.data FROM calendar_objects o
 		JOIN calendar_calendars c ON c.id = o.calendar_id
-		WHERE c.owner_kind = 'account' AND c.owner_id = ? AND o.component = 'VEVENT' AND instr(o.data, 'ORGANIZER') > 0 AND instr(o.data, 'ATTENDEE') > 0
+		WHERE c.owner_kind = 'account' AND c.owner_id = ? AND o.component = 'VEVENT' AND `+s.blobHas("o.data", "ORGANIZER")+` AND `+s.blobHas("o.data", "ATTENDEE")+`
 		ORDER BY o.modified_at DESC LIMIT ?`, m.ID, MaxInvitations)
 	if err != nil {
 		return nil, fmt.Errorf("calendar: invitations: %w", err)

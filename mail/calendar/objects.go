@@ -166,7 +166,7 @@ func (s *Store) write(ctx context.Context, calID int64, name string, o *Object, 
 			ON CONFLICT (calendar_id, name) DO UPDATE SET uid = excluded.uid, component = excluded.component, etag = excluded.etag,
 				data = excluded.data, first_start = excluded.first_start, last_end = excluded.last_end, long = excluded.long,
 				simple = excluded.simple, modified_at = excluded.modified_at, seq = excluded.seq`,
-			calID, name, o.UID, o.Component, r.ETag, o.Data, nullTime(o.Start), nullTime(o.End), isLong(o), o.Simple, r.Modified.UnixMilli(), seq)
+			calID, name, o.UID, o.Component, r.ETag, o.Data, nullTime(o.Start), nullTime(o.End), sqlBool(isLong(o)), sqlBool(o.Simple), r.Modified.UnixMilli(), seq)
 		if err != nil {
 			return fmt.Errorf("calendar: put: %w", err)
 		}
@@ -353,7 +353,7 @@ func (s *Store) Import(ctx context.Context, m Member, slug string, objs map[stri
 		for name, o := range objs {
 			_, err := st.ExecContext(ctx, `INSERT INTO calendar_objects (calendar_id, name, uid, component, etag, data, first_start, last_end, long, simple, modified_at, seq)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				c.ID, name, o.UID, o.Component, ETag(o.Data), o.Data, nullTime(o.Start), nullTime(o.End), isLong(o), o.Simple, now, seq)
+				c.ID, name, o.UID, o.Component, ETag(o.Data), o.Data, nullTime(o.Start), nullTime(o.End), sqlBool(isLong(o)), sqlBool(o.Simple), now, seq)
 			if err != nil {
 				return fmt.Errorf("%w: %s (%v)", ErrUIDConflict, name, err)
 			}

@@ -17,12 +17,16 @@
 //
 // # Storage
 //
-// Objects live in SQLite, at most [MaxObjectSize] bytes each, in the
-// canonical encoding of go-ical (properties ordered by name), with the
-// range of time their instances cover as two indexed columns, so that a
+// Objects live in the metadata database (SQLite, or PostgreSQL for
+// several nodes), at most [MaxObjectSize] bytes each, in the canonical
+// encoding of go-ical (properties ordered by name), with the range of
+// time their instances cover as two indexed columns, so that a
 // time-range query reads only the objects that may match. A change is
 // committed before it is acknowledged (internal/db runs SQLite with
-// synchronous=FULL).
+// synchronous=FULL; PostgreSQL's commit waits for its WAL flush). A
+// write compares the entity tag and writes in one transaction of
+// internal/db, which holds the write lock of the whole cluster on
+// PostgreSQL: two nodes never both win an If-Match.
 package calendar
 
 import (
@@ -234,7 +238,7 @@ func (s *Store) ensure(ctx context.Context, kind string, owner int64, slug, name
 		return 0, fmt.Errorf("calendar: %w", err)
 	}
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO calendar_calendars (owner_kind, owner_id, slug, name, created_at) VALUES (?, ?, ?, ?, ?)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO calendar_calendars (owner_kind, owner_id, slug, name, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 			kind, owner, slug, name, s.now().UnixMilli()); err != nil {
 			return err
 		}
@@ -267,7 +271,7 @@ func (s *Store) CreateCalendar(ctx context.Context, m Member, slug, name string)
 		if n >= MaxCalendars {
 			return fmt.Errorf("%w: at most %d calendars", ErrFull, MaxCalendars)
 		}
-		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO calendar_calendars (owner_kind, owner_id, slug, name, created_at) VALUES ('account', ?, ?, ?, ?)`,
+		res, err := tx.ExecContext(ctx, `INSERT INTO calendar_calendars (owner_kind, owner_id, slug, name, created_at) VALUES ('account', ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 			m.ID, slug, name, s.now().UnixMilli())
 		if err != nil {
 			return fmt.Errorf("calendar: create: %w", err)
@@ -323,7 +327,7 @@ func (s *Store) SetGroupReadOnly(ctx context.Context, actor string, g auth.Group
 		detail = g.Name + " read-only"
 	}
 	return s.db.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE calendar_calendars SET read_only = ? WHERE id = ?`, readOnly, id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE calendar_calendars SET read_only = ? WHERE id = ?`, sqlBool(readOnly), id); err != nil {
 			return fmt.Errorf("calendar: set group %s read-only: %w", g.Name, err)
 		}
 		return s.audit.RecordTx(ctx, tx, audit.Event{Actor: actor, Kind: "calendar.group", Detail: detail})
@@ -342,6 +346,15 @@ func (s *Store) GroupReadOnly(ctx context.Context, groupID int64) (bool, error) 
 		return false, fmt.Errorf("calendar: group %d: %w", groupID, err)
 	}
 	return ro, nil
+}
+
+// sqlBool is b as the 0 or 1 stored in an INTEGER column: PostgreSQL's
+// driver does not turn a Go bool into a number as SQLite's does.
+func sqlBool(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // ETag returns the entity tag of data: its SHA-256 in hex.

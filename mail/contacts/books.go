@@ -150,6 +150,15 @@ func (s *Store) book(ctx context.Context, kind Kind, owner int64) (Book, error) 
 	return readBook(ctx, s.db.Stmts(nil), kind, owner)
 }
 
+// sqlBool is b as the 0 or 1 stored in an INTEGER column: PostgreSQL's
+// driver does not turn a Go bool into a number as SQLite's does.
+func sqlBool(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 type queryRower interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
@@ -176,7 +185,7 @@ func (s *Store) SetGroupReadOnly(ctx context.Context, group string, readOnly boo
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.Stmts(nil).ExecContext(ctx, `UPDATE contacts_books SET read_only = ? WHERE id = ?`, readOnly, b.id); err != nil {
+	if _, err := s.db.Stmts(nil).ExecContext(ctx, `UPDATE contacts_books SET read_only = ? WHERE id = ?`, sqlBool(readOnly), b.id); err != nil {
 		return fmt.Errorf("contacts: set read-only: %w", err)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -259,7 +260,7 @@ func forget(ctx context.Context, tx querier, book int64, keep int) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM contacts_gone WHERE book_id = ? AND modseq <= ?`, book, cut.Int64); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE contacts_books SET min_modseq = max(min_modseq, ?) WHERE id = ?`, cut.Int64, book)
+	_, err = tx.ExecContext(ctx, `UPDATE contacts_books SET min_modseq = CASE WHEN min_modseq > ?1 THEN min_modseq ELSE ?1 END WHERE id = ?2`, cut.Int64, book)
 	return err
 }
 
@@ -322,7 +323,7 @@ func (s *Store) Changes(ctx context.Context, m Member, slug, tok string, limit i
 			return Changes{}, ErrBadToken
 		}
 	}
-	lim := int64(-1)
+	lim := int64(math.MaxInt64) // no bound: PostgreSQL refuses SQLite's LIMIT -1
 	if limit > 0 {
 		lim = int64(limit) + 1 // one more tells whether there are more
 	}

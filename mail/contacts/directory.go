@@ -142,28 +142,29 @@ func (s *Store) refreshDirectory(ctx context.Context) (Book, error) {
 	return b, err
 }
 
-// syncDirectory makes the stored directory b hold want.
+// syncDirectory makes the stored directory b hold want. The stored cards
+// are compared with want first without the write lock (most requests
+// find nothing to write), then again inside the write transaction:
+// another node may have changed the book in between.
 func (s *Store) syncDirectory(ctx context.Context, b Book, want map[string]dirMember) (Book, error) {
-	have, err := s.storedETags(ctx, b.id)
+	have, err := storedETags(ctx, s.db.Stmts(nil), b.id)
 	if err != nil {
 		return Book{}, err
 	}
-	var put []dirMember
-	for _, name := range slices.Sorted(maps.Keys(want)) {
-		if m := want[name]; have[name] != m.etag {
-			put = append(put, m)
-		}
-	}
-	var del []string
-	for name := range have {
-		if _, ok := want[name]; !ok {
-			del = append(del, name)
-		}
-	}
-	if len(put) == 0 && len(del) == 0 {
+	if put, del := directoryDiff(have, want); len(put) == 0 && len(del) == 0 {
 		return b, nil
 	}
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error { return s.applyDirectory(ctx, s.db.Stmts(tx), b.id, put, del) })
+	var put []dirMember
+	var del []string
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		q := s.db.Stmts(tx)
+		have, err := storedETags(ctx, q, b.id)
+		if err != nil {
+			return err
+		}
+		put, del = directoryDiff(have, want)
+		return s.applyDirectory(ctx, q, b.id, put, del)
+	})
 	if err != nil {
 		return Book{}, fmt.Errorf("contacts: directory: %w", err)
 	}
@@ -171,8 +172,25 @@ func (s *Store) syncDirectory(ctx context.Context, b Book, want map[string]dirMe
 	return readBook(ctx, s.db.Stmts(nil), KindDirectory, 0)
 }
 
-func (s *Store) storedETags(ctx context.Context, book int64) (map[string]string, error) {
-	rows, err := s.db.Stmts(nil).QueryContext(ctx, `SELECT name, etag FROM contacts_cards WHERE book_id = ?`, book)
+// directoryDiff returns the entries of want that the stored cards (name
+// → entity tag) lack or hold otherwise, by name, and the stored names
+// want has not.
+func directoryDiff(have map[string]string, want map[string]dirMember) (put []dirMember, del []string) {
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		if m := want[name]; have[name] != m.etag {
+			put = append(put, m)
+		}
+	}
+	for name := range have {
+		if _, ok := want[name]; !ok {
+			del = append(del, name)
+		}
+	}
+	return put, del
+}
+
+func storedETags(ctx context.Context, q querier, book int64) (map[string]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT name, etag FROM contacts_cards WHERE book_id = ?`, book)
 	if err != nil {
 		return nil, fmt.Errorf("contacts: directory: %w", err)
 	}

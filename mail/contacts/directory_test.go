@@ -3,11 +3,11 @@ package contacts_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/caucus-org/caucus/auth"
-	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 	"github.com/caucus-org/caucus/mail/contacts"
 )
 
@@ -41,11 +41,7 @@ func (p *party) GroupID(ctx context.Context, name string) (int64, error)        
 // 5,000 members costs when nothing changed: made from the accounts and
 // compared with the stored copy at every request.
 func BenchmarkDirectory5000(b *testing.B) {
-	d, err := db.Open(b.Context(), filepath.Join(b.TempDir(), "c.db"), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { d.Close() })
+	d := dbtest.Open(b)
 	if err := d.Migrate(b.Context(), contacts.Component()); err != nil {
 		b.Fatal(err)
 	}
@@ -69,11 +65,7 @@ func BenchmarkDirectory5000(b *testing.B) {
 // writes the directory again.
 func TestDirectoryTwoStores(t *testing.T) {
 	t.Parallel()
-	d, err := db.Open(t.Context(), filepath.Join(t.TempDir(), "c.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	d := dbtest.Open(t)
 	if err := d.Migrate(t.Context(), contacts.Component()); err != nil {
 		t.Fatal(err)
 	}
@@ -98,5 +90,77 @@ func TestDirectoryTwoStores(t *testing.T) {
 	}
 	if n := count(a); n != 3 {
 		t.Errorf("a after b's change: %d cards, want 3", n)
+	}
+}
+
+// members is an Auth whose active members change under the test: the
+// first n of a party.
+type members struct {
+	p  *party
+	mu sync.Mutex
+	n  int
+}
+
+func (m *members) set(n int) { m.mu.Lock(); m.n = n; m.mu.Unlock() }
+
+func (m *members) Accounts(ctx context.Context) ([]auth.Account, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.p.accts[:m.n], nil
+}
+
+func (m *members) AccountGroups(ctx context.Context, id int64) ([]auth.Group, error) {
+	return nil, nil
+}
+func (m *members) Groups(ctx context.Context) ([]auth.Group, error) { return nil, nil }
+func (m *members) GroupID(ctx context.Context, name string) (int64, error) {
+	return 0, auth.ErrNotFound
+}
+
+// TestDirectoryFromTwoNodes: two nodes (two database handles, two
+// stores) bring the directory up to date at once after members came or
+// went, as two requests through a load balancer do: both answer, and the
+// book holds the members once. A node that compared the stored cards
+// with the members before the other node changed them must not fail on
+// a card the other already removed.
+func TestDirectoryFromTwoNodes(t *testing.T) {
+	t.Parallel()
+	d := dbtest.Create(t)
+	who := &members{p: newParty(40), n: 40}
+	var nodes []*contacts.Store
+	for range 2 {
+		h := d.Open(t)
+		if err := h.Migrate(t.Context(), contacts.Component()); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, contacts.New(h, contacts.Deps{Auth: who}))
+	}
+	m := contacts.Member{ID: 1, Login: "m00000@example-party.org"}
+	for r := range 20 {
+		n := 40 - 20*(r%2) // alternately 20 members leave and come back
+		who.set(n)
+		var (
+			wg    sync.WaitGroup
+			start = make(chan struct{})
+			books [2]contacts.Book
+			errs  [2]error
+		)
+		for i, st := range nodes {
+			wg.Go(func() {
+				<-start
+				books[i], errs[i] = st.Book(t.Context(), m, contacts.SlugDirectory)
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d (%d members): node %d: %v", r, n, i, err)
+			}
+		}
+		cs, err := nodes[r%2].Cards(t.Context(), m, contacts.SlugDirectory)
+		if err != nil || len(cs) != n {
+			t.Fatalf("round %d: the directory holds %d cards (%v), want %d", r, len(cs), err, n)
+		}
 	}
 }
