@@ -174,17 +174,14 @@ func (s *Service) createAccount(ctx context.Context, tx *sql.Tx, na NewAccount) 
 	waID := make([]byte, 64) // WebAuthn user handle: random, never the login (privacy)
 	rand.Read(waID)
 	role, subrole := na.Role.stored()
-	res, err := tx.ExecContext(ctx, `INSERT INTO accounts (login, display_name, role, subrole, state, expires_at, webauthn_id, created_at)
-		VALUES (?, ?, ?, ?, 'invited', ?, ?, ?) ON CONFLICT (login) DO NOTHING`,
-		login, strings.TrimSpace(na.DisplayName), role, subrole, exp, waID, s.now().Unix())
-	if err != nil {
-		return 0, fmt.Errorf("auth: create account: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO accounts (login, display_name, role, subrole, state, expires_at, webauthn_id, created_at)
+		VALUES (?, ?, ?, ?, 'invited', ?, ?, ?) ON CONFLICT (login) DO NOTHING RETURNING id`,
+		login, strings.TrimSpace(na.DisplayName), role, subrole, exp, waID, s.now().Unix()).Scan(&id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows): // the conflict: nothing inserted
 		return 0, fmt.Errorf("%w: account %s", ErrExists, login)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
+	case err != nil:
 		return 0, fmt.Errorf("auth: create account: %w", err)
 	}
 	for _, g := range na.Groups {
@@ -451,7 +448,7 @@ func (s *Service) ShareMail(ctx context.Context, accountID int64) (bool, error) 
 
 // SetShareMail turns the member's share mails on or off.
 func (s *Service) SetShareMail(ctx context.Context, accountID int64, on bool) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE accounts SET share_mail = ? WHERE id = ?`, on, accountID)
+	res, err := s.db.ExecContext(ctx, `UPDATE accounts SET share_mail = ? WHERE id = ?`, flag(on), accountID)
 	if err != nil {
 		return fmt.Errorf("auth: set share mail: %w", err)
 	}

@@ -180,12 +180,9 @@ func (s *Service) CreateAppPassword(ctx context.Context, sess Session, name stri
 		if live == 0 {
 			return ErrSessionInvalid
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO app_passwords (account_id, name, scope, hash, created_at, created_addr) VALUES (?, ?, ?, ?, ?, ?)`,
-			sess.Account.ID, name, scope, h[:], info.CreatedAt.Unix(), info.CreatedAddr)
+		err := tx.QueryRowContext(ctx, `INSERT INTO app_passwords (account_id, name, scope, hash, created_at, created_addr) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+			sess.Account.ID, name, scope, h[:], info.CreatedAt.Unix(), info.CreatedAddr).Scan(&info.ID)
 		if err != nil {
-			return fmt.Errorf("auth: create app password: %w", err)
-		}
-		if info.ID, err = res.LastInsertId(); err != nil {
 			return fmt.Errorf("auth: create app password: %w", err)
 		}
 		return s.audit.RecordTx(ctx, tx, audit.Event{Actor: sess.Account.Login, Subject: sess.Account.Login, Kind: "apppassword.create",

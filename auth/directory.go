@@ -79,19 +79,20 @@ func (q AccountQuery) setCond(set AccountSet) (string, []any) {
 	case SetAdmins:
 		return `a.role = 'admin'`, nil
 	}
-	return `1`, nil
+	return `1 = 1`, nil
 }
 
 // searchCond is the SQL condition of the search, and its arguments.
 func (q AccountQuery) searchCond() (string, []any) {
-	conds, args := []string{"1"}, []any{}
+	conds, args := []string{"1 = 1"}, []any{}
 	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	for _, w := range strings.Fields(q.Search) {
 		like := "%" + esc.Replace(w) + "%"
 		// The groups' subquery does not depend on the row: SQLite runs it
-		// once.
-		conds = append(conds, `(a.display_name LIKE ? ESCAPE '\' OR a.login LIKE ? ESCAPE '\' OR a.id IN (SELECT m.account_id FROM group_members m
-			JOIN groups g ON g.id = m.group_id WHERE g.name LIKE ? ESCAPE '\'))`)
+		// once. lower() on both sides: SQLite's LIKE ignores the case of
+		// ASCII letters, PostgreSQL's does not.
+		conds = append(conds, `(lower(a.display_name) LIKE lower(?) ESCAPE '\' OR lower(a.login) LIKE lower(?) ESCAPE '\' OR a.id IN (SELECT m.account_id FROM group_members m
+			JOIN groups g ON g.id = m.group_id WHERE lower(g.name) LIKE lower(?) ESCAPE '\'))`)
 		args = append(args, like, like, like)
 	}
 	return strings.Join(conds, " AND "), args
@@ -103,7 +104,9 @@ func accountOrder(sort string, desc bool) string {
 	if desc {
 		dir = " DESC"
 	}
-	name := "a.display_name COLLATE NOCASE" + dir + ", a.login" + dir
+	// lower(): SQLite's NOCASE without a collation PostgreSQL lacks
+	// (SQLite's lower() folds the same ASCII letters NOCASE does).
+	name := "lower(a.display_name)" + dir + ", a.login" + dir
 	switch sort {
 	case "address":
 		return "a.login" + dir
@@ -159,7 +162,7 @@ func (s *Service) countAccounts(ctx context.Context, q AccountQuery, search stri
 	var args []any
 	for _, set := range AccountSets {
 		c, a := q.setCond(set)
-		sums = append(sums, `coalesce(sum(`+c+`), 0)`)
+		sums = append(sums, `coalesce(sum(CASE WHEN `+c+` THEN 1 ELSE 0 END), 0)`)
 		args = append(args, a...)
 	}
 	dest := make([]any, len(AccountSets))

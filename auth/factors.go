@@ -202,14 +202,19 @@ func (s *Service) RemoveFactor(ctx context.Context, sess Session, id int64, c Cl
 }
 
 func (s *Service) removeAllFactors(ctx context.Context, tx *sql.Tx, accountID int64) error {
-	for _, q := range []string{
-		`DELETE FROM webauthn_credentials WHERE account_id = ?1`,
-		`DELETE FROM recovery_codes WHERE account_id = ?1`,
-		`DELETE FROM sessions WHERE account_id = ?1`,
-		`UPDATE app_passwords SET revoked_at = ?2, revoked_by = 'factor-reset' WHERE account_id = ?1 AND revoked_at IS NULL`,
-		`UPDATE accounts SET totp_secret = NULL, totp_name = NULL, totp_added_at = NULL, totp_last_step = 0 WHERE id = ?1`,
+	// Each statement gets exactly its own arguments: PostgreSQL refuses
+	// more arguments than a statement has placeholders.
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`DELETE FROM webauthn_credentials WHERE account_id = ?`, []any{accountID}},
+		{`DELETE FROM recovery_codes WHERE account_id = ?`, []any{accountID}},
+		{`DELETE FROM sessions WHERE account_id = ?`, []any{accountID}},
+		{`UPDATE app_passwords SET revoked_at = ?, revoked_by = 'factor-reset' WHERE account_id = ? AND revoked_at IS NULL`, []any{s.now().Unix(), accountID}},
+		{`UPDATE accounts SET totp_secret = NULL, totp_name = NULL, totp_added_at = NULL, totp_last_step = 0 WHERE id = ?`, []any{accountID}},
 	} {
-		if _, err := tx.ExecContext(ctx, q, accountID, s.now().Unix()); err != nil {
+		if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
 			return fmt.Errorf("auth: remove factors: %w", err)
 		}
 	}

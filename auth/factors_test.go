@@ -25,12 +25,12 @@ func addFakeCredential(t testing.TB, s *Service, accountID int64, kind FactorKin
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.db.ExecContext(context.Background(), `INSERT INTO webauthn_credentials (account_id, credential_id, name, kind, data, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		accountID, id, "fake "+string(kind), kind, string(data), s.now().Unix())
+	var row int64
+	err = s.db.QueryRowContext(context.Background(), `INSERT INTO webauthn_credentials (account_id, credential_id, name, kind, data, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+		accountID, id, "fake "+string(kind), kind, string(data), s.now().Unix()).Scan(&row)
 	if err != nil {
 		t.Fatal(err)
 	}
-	row, _ := res.LastInsertId()
 	return row, id
 }
 

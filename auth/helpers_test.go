@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -16,7 +15,10 @@ import (
 	"github.com/caucus-org/caucus/auth/password"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 )
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // fakeClock is the service's clock in tests: it moves only when told to.
 type fakeClock struct {
@@ -72,23 +74,50 @@ func newTestService(t testing.TB, opts ...testOption) (*Service, *fakeClock) {
 	for _, f := range opts {
 		f(&o)
 	}
-	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(o.logOut, nil))
-	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "caucus.db"), log)
-	if err != nil {
-		t.Fatalf("db.Open: %v", err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if err := d.Migrate(ctx, audit.Component(), Component()); err != nil {
+	d := dbtest.Open(t)
+	if err := d.Migrate(context.Background(), audit.Component(), Component()); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	material := make([]byte, 64)
 	rand.Read(material)
+	clk := newFakeClock()
+	return newNode(t, d, material, clk, o), clk
+}
+
+// newTestNodes builds n Services on one fresh database, each through a
+// *db.DB of its own, as n caucus nodes of one party would be (with the
+// same key material and clock).
+func newTestNodes(t testing.TB, n int, opts ...testOption) ([]*Service, *fakeClock) {
+	t.Helper()
+	o := testOptions{logOut: t.Output(), params: cheapParams}
+	for _, f := range opts {
+		f(&o)
+	}
+	d := dbtest.Create(t)
+	material := make([]byte, 64)
+	rand.Read(material)
+	clk := newFakeClock()
+	var nodes []*Service
+	for i := range n {
+		conn := d.Open(t)
+		if i == 0 {
+			if err := conn.Migrate(context.Background(), audit.Component(), Component()); err != nil {
+				t.Fatalf("Migrate: %v", err)
+			}
+		}
+		nodes = append(nodes, newNode(t, conn, material, clk, o))
+	}
+	return nodes, clk
+}
+
+// newNode builds the Service of one node on d.
+func newNode(t testing.TB, d *db.DB, material []byte, clk *fakeClock, o testOptions) *Service {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(o.logOut, nil))
 	keys, err := NewKeys(material)
 	if err != nil {
 		t.Fatalf("NewKeys: %v", err)
 	}
-	clk := newFakeClock()
 	cfg := Config{RPID: "localhost", Origins: []string{"https://localhost:8443"}, AdminsNeedWebAuthn: true}
 	if o.cfg != nil {
 		o.cfg(&cfg)
@@ -106,7 +135,7 @@ func newTestService(t testing.TB, opts ...testOption) (*Service, *fakeClock) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	return s, clk
+	return s
 }
 
 // Clients used in tests.

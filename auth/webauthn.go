@@ -163,7 +163,7 @@ func (s *Service) FinishRegistration(ctx context.Context, sess Session, name str
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO webauthn_credentials (account_id, credential_id, name, kind, data, sign_count, backup_eligible, backup_state, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, sess.Account.ID, cred.ID, name, kind, string(data), cred.Authenticator.SignCount,
-			cred.Flags.BackupEligible, cred.Flags.BackupState, s.now().Unix())
+			flag(cred.Flags.BackupEligible), flag(cred.Flags.BackupState), s.now().Unix())
 		if err != nil {
 			return fmt.Errorf("auth: store credential: %w", err)
 		}
@@ -250,9 +250,9 @@ func (s *Service) credentialUsed(ctx context.Context, tx *sql.Tx, u *waUser, cre
 	if err != nil {
 		return fmt.Errorf("auth: update credential: %w", err)
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE webauthn_credentials SET data = ?, sign_count = ?, clone_warning = clone_warning OR ?, backup_state = ?, last_used_at = ?
-		WHERE credential_id = ? AND account_id = ?`, string(data), cred.Authenticator.SignCount, cred.Authenticator.CloneWarning,
-		cred.Flags.BackupState, s.now().Unix(), cred.ID, u.acct.ID)
+	_, err = tx.ExecContext(ctx, `UPDATE webauthn_credentials SET data = ?, sign_count = ?, clone_warning = CASE WHEN ? = 1 THEN 1 ELSE clone_warning END, backup_state = ?, last_used_at = ?
+		WHERE credential_id = ? AND account_id = ?`, string(data), cred.Authenticator.SignCount, flag(cred.Authenticator.CloneWarning),
+		flag(cred.Flags.BackupState), s.now().Unix(), cred.ID, u.acct.ID)
 	if err != nil {
 		return fmt.Errorf("auth: update credential: %w", err)
 	}

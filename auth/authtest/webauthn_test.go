@@ -4,7 +4,10 @@ import (
 	"testing"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 )
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
 
 func TestSoftwareKey(t *testing.T) {
 	t.Parallel()

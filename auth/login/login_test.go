@@ -15,7 +15,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -28,11 +27,13 @@ import (
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/password"
 	"github.com/caucus-org/caucus/internal/audit"
-	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/testtool"
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 	"github.com/caucus-org/caucus/internal/web"
 )
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // fakeClock is a clock the test moves.
 type fakeClock = testtool.Clock
@@ -59,11 +60,7 @@ type env struct {
 func newService(tb testing.TB, origin string, log *slog.Logger, opts ...envOption) (*auth.Service, *fakeClock) {
 	tb.Helper()
 	ctx := context.Background()
-	d, err := db.Open(ctx, filepath.Join(tb.TempDir(), "caucus.db"), log)
-	if err != nil {
-		tb.Fatalf("db.Open: %v", err)
-	}
-	tb.Cleanup(func() { d.Close() })
+	d := dbtest.Open(tb)
 	if err := d.Migrate(ctx, audit.Component(), auth.Component()); err != nil {
 		tb.Fatalf("Migrate: %v", err)
 	}

@@ -154,6 +154,10 @@ func Component() db.Component {
 CREATE TABLE notice_cursor (
 	id       INTEGER PRIMARY KEY CHECK (id = 1),
 	audit_id INTEGER NOT NULL -- the last audit record handled
+);`, Postgres: `
+CREATE TABLE notice_cursor (
+	id       BIGINT PRIMARY KEY CHECK (id = 1),
+	audit_id BIGINT NOT NULL -- the last audit record handled
 );`}}}
 }
 

@@ -48,6 +48,7 @@ var components = []db.Component{audit.Component(), auth.Component(), store.Compo
 
 func openNode(t testing.TB, dir string, clk *testtool.Clock) *node {
 	t.Helper()
+	sqliteOnly(t)
 	ctx := t.Context()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	d, err := db.Open(ctx, filepath.Join(dir, "caucus.db"), log)
@@ -408,6 +409,7 @@ func TestDestInsideDataDir(t *testing.T) {
 }
 
 func TestBeforeMigrate(t *testing.T) {
+	sqliteOnly(t)
 	t.Parallel()
 	ctx := t.Context()
 	dir := t.TempDir()

@@ -91,8 +91,13 @@ func (s *Service) scheduled(ctx context.Context) {
 // caucus-<versions>-<time>.db (versions as [db.DB.Pending] gives them), so
 // an upgrade that goes wrong can be undone by putting the old binary and
 // this file back. It returns the snapshot's path, or "" when no migration is
-// pending or the database is new.
+// pending or the database is new. On PostgreSQL it returns [ErrPostgres]
+// and saves nothing: its operator's backups must be current before an
+// upgrade.
 func BeforeMigrate(ctx context.Context, d *db.DB, dataDir string, now time.Time, comps ...db.Component) (string, error) {
+	if d.Engine() != db.SQLite {
+		return "", fmt.Errorf("backup: before migration: %w", ErrPostgres)
+	}
 	pending, versions, err := d.Pending(ctx, comps...)
 	if err != nil || !pending {
 		return "", err
