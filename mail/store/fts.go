@@ -222,7 +222,7 @@ func (q textQuery) candidates(e db.Engine) (string, []any) {
 	var parts []string
 	var args []any
 	if q.body {
-		m, arg := indexLookup(e, "message_text", "body", q.value)
+		m, arg := indexLookup(e, "message_text", q.value)
 		if m == "" {
 			return "", nil
 		}
@@ -232,9 +232,9 @@ func (q textQuery) candidates(e db.Engine) (string, []any) {
 		if signatureField(q.field) {
 			return "", nil // not all of it is indexed
 		}
-		m, arg := indexLookup(e, "message_headers", "fields", q.value)
+		m, arg := indexLookup(e, "message_headers", q.value)
 		if m == "" && q.field != "" {
-			m, arg = indexLookup(e, "message_headers", "fields", "\n"+q.field+":")
+			m, arg = indexLookup(e, "message_headers", "\n"+q.field+":")
 		}
 		if m == "" {
 			return "", nil
@@ -245,11 +245,12 @@ func (q textQuery) candidates(e db.Engine) (string, []any) {
 }
 
 // indexLookup returns a query for the ids of the blobs whose entry in
-// table (message_text or message_headers, with its column) has the
+// table (message_text or message_headers) has the
 // trigrams of s that queryTrigrams picks, and its argument; "" if there
 // is none. On SQLite it is an FTS5 MATCH; on PostgreSQL the entry's keys
-// ([trigramKeys]) must contain theirs, which the GIN index answers.
-func indexLookup(e db.Engine, table, column, s string) (string, any) {
+// ([trigramKeys]) must contain theirs, which the GIN index answers
+// (through the schema's function table_with, see schemaPostgres).
+func indexLookup(e db.Engine, table, s string) (string, any) {
 	if e != db.Postgres {
 		m := ftsTrigrams(s)
 		if m == "" {
@@ -265,7 +266,7 @@ func indexLookup(e db.Engine, table, column, s string) (string, any) {
 	for i, tri := range tris {
 		keys[i] = trigramKey(tri)
 	}
-	return "SELECT rowid FROM " + table + " WHERE " + column + " @> ?", keys
+	return "SELECT rowid FROM " + table + "_with(?)", keys
 }
 
 // trigramKeys returns the keys of the distinct trigrams (three
@@ -414,6 +415,10 @@ func textCandidates(ctx context.Context, q querier, e db.Engine, mailboxID int64
 	if cands == "" {
 		return `SELECT m.uid, b.ref FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? ORDER BY m.uid`, []any{mailboxID}, nil
 	}
+	if e == db.Postgres {
+		query, args := pgCandidates(cands, args, mailboxID)
+		return query, args, nil
+	}
 	var n int64
 	if err := q.QueryRowContext(ctx, `SELECT messages FROM mailboxes WHERE id = ?`, mailboxID).Scan(&n); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return "", nil, fmt.Errorf("store: search: %w", err)
@@ -422,18 +427,21 @@ func textCandidates(ctx context.Context, q querier, e db.Engine, mailboxID int64
 		return `SELECT m.uid, b.ref FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ? AND m.blob_id IN (` + cands + `) ORDER BY m.uid`,
 			append([]any{mailboxID}, args...), nil
 	}
-	return `SELECT m.uid, b.ref FROM (` + cands + `) c ` + crossJoin(e) + ` messages m ON m.blob_id = c.rowid JOIN blobs b ON b.id = c.rowid
+	return `SELECT m.uid, b.ref FROM (` + cands + `) c CROSS JOIN messages m ON m.blob_id = c.rowid JOIN blobs b ON b.id = c.rowid
 		WHERE m.mailbox_id = ? ORDER BY m.uid`, append(args, mailboxID), nil
 }
 
-// crossJoin is the join that keeps its tables' order: SQLite's CROSS
-// JOIN with an ON clause; on PostgreSQL, whose CROSS JOIN takes none and
-// whose planner orders joins itself, a JOIN.
-func crossJoin(e db.Engine) string {
-	if e == db.Postgres {
-		return "JOIN"
-	}
-	return "CROSS JOIN"
+// pgCandidates is textCandidates' query on PostgreSQL: the index's
+// candidates first, in a CTE that the planner may not fold into the join
+// (MATERIALIZED): they come from the GIN index (indexLookup) whatever
+// the statistics say; then the mailbox's messages with those bodies.
+// Left to itself, on tables not yet analysed (a burst of new mail), the
+// planner went through the mailbox's messages and tested each body's
+// keys. args are the candidates' arguments.
+func pgCandidates(cands string, args []any, mailboxID int64) (string, []any) {
+	return `WITH c(rowid) AS MATERIALIZED (` + cands + `)
+		SELECT m.uid, b.ref FROM c JOIN messages m ON m.blob_id = c.rowid JOIN blobs b ON b.id = c.rowid
+		WHERE m.mailbox_id = ? ORDER BY m.uid`, append(args, mailboxID)
 }
 
 // matchBlobs reports which of the stored bodies refs satisfy q, checking

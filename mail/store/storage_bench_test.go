@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 var storageN = flag.Int("storage.n", 20000, "messages BenchmarkStorage delivers")
@@ -153,18 +155,27 @@ func cpuTime() time.Duration {
 }
 
 // report logs the data directory's size against msgBytes, with and without
-// the write-ahead log, and the database's largest tables.
+// the write-ahead log, and the database's largest tables. On PostgreSQL
+// the database is the store's tables and indexes in its schema (the
+// server's own files and WAL left out), and the largest are listed
+// separately, each table (with its TOAST) and each index.
 func (e *env) report(b *testing.B, msgBytes int64) {
-	dir := filepath.Dir(e.blobDir)
-	total := dirBytes(b, dir)
 	blobs := dirBytes(b, e.blobDir)
-	wal := int64(0)
-	if fi, err := os.Stat(filepath.Join(dir, "caucus.db-wal")); err == nil {
-		wal = fi.Size()
+	var dbBytes, wal int64
+	query := `SELECT name, sum(pgsize) FROM dbstat GROUP BY name`
+	if e.db.Engine() == db.Postgres {
+		query = `SELECT c.relname, CASE WHEN c.relkind = 'i' THEN pg_relation_size(c.oid) ELSE pg_table_size(c.oid) END
+			FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'i')`
+	} else {
+		if fi, err := os.Stat(e.dbh.Path); err == nil {
+			dbBytes = fi.Size()
+		}
+		if fi, err := os.Stat(e.dbh.Path + "-wal"); err == nil {
+			wal = fi.Size()
+		}
 	}
-	b.Logf("data directory %.1f MB = %.3f × the messages (blobs %.3f ×, database %.3f ×, of which WAL %.1f MB)",
-		float64(total)/1e6, float64(total)/float64(msgBytes), float64(blobs)/float64(msgBytes), float64(total-blobs)/float64(msgBytes), float64(wal)/1e6)
-	rows, err := e.db.QueryContext(b.Context(), `SELECT name, sum(pgsize) FROM dbstat GROUP BY name`)
+	rows, err := e.db.QueryContext(b.Context(), query)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -179,8 +190,14 @@ func (e *env) report(b *testing.B, msgBytes int64) {
 			b.Fatal(err)
 		}
 		tables = append(tables, t)
+		if e.db.Engine() == db.Postgres {
+			dbBytes += t.size
+		}
 	}
 	rows.Close()
+	total := blobs + dbBytes + wal
+	b.Logf("%s: data %.1f MB = %.3f × the messages (blobs %.3f ×, database %.3f ×, of which WAL %.1f MB)",
+		e.db.Engine(), float64(total)/1e6, float64(total)/float64(msgBytes), float64(blobs)/float64(msgBytes), float64(dbBytes+wal)/float64(msgBytes), float64(wal)/1e6)
 	slices.SortFunc(tables, func(x, y table) int { return int(y.size - x.size) })
 	var parts []string
 	for _, t := range tables[:min(len(tables), 8)] {
