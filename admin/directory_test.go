@@ -34,13 +34,17 @@ func TestPeopleQueries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, q := range []string{
-		`UPDATE accounts SET state = 'active', totp_secret = x'00', last_login_at = created_at - 86400 * (id % 90) WHERE id % 3 != 0`,
-		`UPDATE accounts SET state = 'suspended' WHERE id % 11 = 0`,
-		`UPDATE accounts SET state = 'active', totp_secret = NULL WHERE id % 13 = 0`,
-		`UPDATE accounts SET last_login_at = NULL WHERE id % 17 = 0`,
+	for _, u := range []struct {
+		q    string
+		args []any
+	}{
+		// The secret is a parameter: x'00' is a bit string on PostgreSQL.
+		{`UPDATE accounts SET state = 'active', totp_secret = ?, last_login_at = created_at - 86400 * (id % 90) WHERE id % 3 != 0`, []any{[]byte{0}}},
+		{`UPDATE accounts SET state = 'suspended' WHERE id % 11 = 0`, nil},
+		{`UPDATE accounts SET state = 'active', totp_secret = NULL WHERE id % 13 = 0`, nil},
+		{`UPDATE accounts SET last_login_at = NULL WHERE id % 17 = 0`, nil},
 	} {
-		if _, err := e.DB.ExecContext(ctx, q); err != nil {
+		if _, err := e.DB.ExecContext(ctx, u.q, u.args...); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -29,12 +29,16 @@ func party(t testing.TB, env *authtest.Env, n int) {
 			t.Fatal(err)
 		}
 	}
-	for _, q := range []string{ // in this order
-		`UPDATE accounts SET state = 'active', totp_secret = x'00' WHERE login LIKE 'p%' AND id % 4 != 0`,
-		`UPDATE accounts SET state = 'suspended' WHERE login IN ('p0000@example.org','p0001@example.org','p0002@example.org','p0003@example.org','p0004@example.org')`,
-		`UPDATE accounts SET state = 'active', totp_secret = NULL WHERE login IN ('p0005@example.org','p0006@example.org','p0007@example.org','p0008@example.org','p0009@example.org')`,
+	for _, u := range []struct {
+		q    string
+		args []any
+	}{ // in this order
+		// The secret is a parameter: x'00' is a bit string on PostgreSQL.
+		{`UPDATE accounts SET state = 'active', totp_secret = ? WHERE login LIKE 'p%' AND id % 4 != 0`, []any{[]byte{0}}},
+		{`UPDATE accounts SET state = 'suspended' WHERE login IN ('p0000@example.org','p0001@example.org','p0002@example.org','p0003@example.org','p0004@example.org')`, nil},
+		{`UPDATE accounts SET state = 'active', totp_secret = NULL WHERE login IN ('p0005@example.org','p0006@example.org','p0007@example.org','p0008@example.org','p0009@example.org')`, nil},
 	} {
-		if _, err := env.DB.ExecContext(ctx, q); err != nil {
+		if _, err := env.DB.ExecContext(ctx, u.q, u.args...); err != nil {
 			t.Fatal(err)
 		}
 	}
