@@ -38,6 +38,11 @@ type lockSystem struct {
 	mu      sync.Mutex
 	byToken map[string]*lock
 	held    int // locks made by LOCK, not x/net/webdav's per-request ones
+
+	// changed, if set, is told (under mu) of every lock LOCK made on this
+	// node, and of every lock refreshed or removed here, for the other
+	// nodes (clusterlocks.go).
+	changed func(op string, token string, l *lock)
 }
 
 type lock struct {
@@ -48,6 +53,7 @@ type lock struct {
 	temporary          bool      // x/net/webdav's lock for the length of one request
 	expires            time.Time // zero: never (not used: timeouts are bounded)
 	inUse              bool
+	remote             bool // made on another node, known here through clusterlocks.go
 }
 
 func newLockSystem() *lockSystem { return &lockSystem{byToken: map[string]*lock{}} }
@@ -101,8 +107,18 @@ func (ls *lockSystem) create(now time.Time, nl *lock) (string, error) {
 	ls.byToken[token] = nl
 	if !nl.temporary {
 		ls.held++
+		ls.tell("create", token, nl)
 	}
 	return token, nil
+}
+
+// tell tells the other nodes of a change made here to a lock LOCK made
+// (on this node, or on another: a client may refresh or unlock through
+// any node).
+func (ls *lockSystem) tell(op, token string, l *lock) {
+	if ls.changed != nil && !l.temporary {
+		ls.changed(op, token, l)
+	}
 }
 
 // anyHeld reports whether some LOCK holds a lock.
@@ -219,6 +235,7 @@ func (m *memberLocks) Refresh(now time.Time, token string, d time.Duration) (web
 		d = MaxLockTimeout
 	}
 	l.Duration, l.expires = d, now.Add(d)
+	ls.tell("refresh", token, l)
 	return l.LockDetails, nil
 }
 
@@ -238,6 +255,7 @@ func (m *memberLocks) Unlock(now time.Time, token string) error {
 		return webdav.ErrLocked
 	}
 	ls.remove(token, l)
+	ls.tell("unlock", token, l)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/files/dav"
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/tlsacme"
 	"github.com/caucus-org/caucus/mail/store"
@@ -78,5 +79,15 @@ func (s *Server) shareSendLimits() {
 		return
 	}
 	l := s.submit.ShareSendLimits(s.db, s.node, s.log.With("component", "submit"))
+	s.loops = append(s.loops, loopFunc(func(ctx context.Context) { l.Run(ctx, nil) }))
+}
+
+// shareLocks shares the WebDAV locks with the other nodes on PostgreSQL,
+// so that a lock taken through one node holds through all.
+func (s *Server) shareLocks(h *dav.Handler) {
+	if s.db.Engine() != db.Postgres {
+		return
+	}
+	l := h.ShareLocks(s.db, s.node, s.log.With("component", "dav"))
 	s.loops = append(s.loops, loopFunc(func(ctx context.Context) { l.Run(ctx, nil) }))
 }

@@ -66,12 +66,18 @@ func benchTargets(b *testing.B, dir string) []davTarget {
 
 // davCaucus starts the --dev server in dir/caucus with a files account.
 func davCaucus(b *testing.B, dir string) davTarget {
-	cdir := filepath.Join(dir, "caucus")
-	srv := startDevB(b, cdir)
+	return davCaucusOn(b, dir, "caucus", config.Storage{})
+}
+
+// davCaucusOn starts the --dev server in dir/name on storage (the
+// default's when its Database is empty) with a files account.
+func davCaucusOn(b *testing.B, dir, name string, storage config.Storage) davTarget {
+	cdir := filepath.Join(dir, name)
+	srv := startDevB(b, cdir, storage)
 	b.Cleanup(func() { srv.Shutdown(context.WithoutCancel(b.Context())) })
 	secret := newFilesAccount(b, srv, "bench@localhost")
 	_, port, _ := net.SplitHostPort(srv.addrs["https"])
-	return davTarget{name: "caucus", url: "https://localhost:" + port + "/dav/Home/", user: "bench@localhost", pass: secret,
+	return davTarget{name: name, url: "https://localhost:" + port + "/dav/Home/", user: "bench@localhost", pass: secret,
 		ca: filepath.Join(cdir, "dev-cert.pem"), cpu: processCPU}
 }
 
@@ -428,10 +434,14 @@ func BenchmarkDAVSmallFiles(b *testing.B) {
 	}
 }
 
-// startDevB is startDev for benchmarks.
-func startDevB(b *testing.B, dir string) *Server {
+// startDevB is startDev for benchmarks, on storage unless its Database is
+// empty.
+func startDevB(b *testing.B, dir string, storage config.Storage) *Server {
 	b.Helper()
 	cfg := config.Dev(dir)
+	if storage.Database != "" {
+		cfg.Storage = storage
+	}
 	cfg.Listen = FreeListen(cfg.Listen)
 	srv, err := start(b.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.DiscardHandler), Out: io.Discard})
 	if err != nil {
@@ -461,6 +471,8 @@ func startDevB(b *testing.B, dir string) *Server {
 // CAUCUS_BENCH_PROFILE, a directory, keeps a CPU profile of each caucus
 // run there (the server runs in this process). CAUCUS_BENCH_FLOOR=1 adds
 // a third server, net/http alone serving from memory (davFloor).
+// CAUCUS_BENCH_PG=1 adds caucus on PostgreSQL (durable) and S3 (a private
+// cluster and versitygw), beside caucus on SQLite and its blob directory.
 func BenchmarkDAVManyFiles(b *testing.B) {
 	curl := testtool.Need(b, "curl")
 	testtool.Need(b, "apache2")
@@ -482,6 +494,9 @@ func BenchmarkDAVManyFiles(b *testing.B) {
 			targets := []davTarget{c, davApache(b, m.dir, c.ca)}
 			if os.Getenv("CAUCUS_BENCH_FLOOR") != "" {
 				targets = append(targets, davFloor(b, c.ca))
+			}
+			if os.Getenv("CAUCUS_BENCH_PG") != "" { // caucus on PostgreSQL (durable) and S3
+				targets = append(targets, davCaucusOn(b, m.dir, "caucus-pg", pgS3Storage(b, true)))
 			}
 			for range rounds {
 				m.round(b, curl, targets)

@@ -106,6 +106,24 @@ func nodeDAV(t *testing.T, srv *Server, dir, method, path, login, secret string,
 	return b
 }
 
+// pgS3Storage starts a PostgreSQL cluster (durable: fsync and
+// synchronous_commit on, as in production, when durable is set) and an S3
+// gateway for the test, and returns the [storage] that puts a node on
+// them.
+func pgS3Storage(tb testing.TB, durable bool) config.Storage {
+	tb.Helper()
+	pg := pgtest.Start(tb, pgtest.Options{Durable: durable})
+	dsn := pg.CreateDatabase(tb, "party")
+	s3srv := s3test.Start(tb)
+	secretFile := filepath.Join(tb.TempDir(), "s3-secret")
+	if err := os.WriteFile(secretFile, []byte(s3srv.SecretKey), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return config.Storage{Database: "postgres", Postgres: config.Postgres{DSN: dsn},
+		Blobs: "s3", S3: config.S3{Endpoint: s3srv.Endpoint, Bucket: s3srv.Bucket(tb), Prefix: "caucus/",
+			AccessKey: s3srv.AccessKey, SecretFile: secretFile, InsecureHTTP: true}}
+}
+
 // TestTwoNodes runs two caucus nodes, on 127.0.0.1 and 127.0.0.2, on one
 // PostgreSQL database and one S3 store, as a party on several machines
 // does: mail submitted through node A reaches an IDLE session on node B;
@@ -114,16 +132,7 @@ func nodeDAV(t *testing.T, srv *Server, dir, method, path, login, secret string,
 // The waits are deadlines for failure (30 s); the latencies are logged.
 func TestTwoNodes(t *testing.T) {
 	t.Parallel()
-	pg := pgtest.Start(t, pgtest.Options{})
-	dsn := pg.CreateDatabase(t, "party")
-	s3srv := s3test.Start(t)
-	secretFile := filepath.Join(t.TempDir(), "s3-secret")
-	if err := os.WriteFile(secretFile, []byte(s3srv.SecretKey), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	storage := config.Storage{Database: "postgres", Postgres: config.Postgres{DSN: dsn},
-		Blobs: "s3", S3: config.S3{Endpoint: s3srv.Endpoint, Bucket: s3srv.Bucket(t), Prefix: "caucus/",
-			AccessKey: s3srv.AccessKey, SecretFile: secretFile, InsecureHTTP: true}}
+	storage := pgS3Storage(t, false)
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a := startNode(t, dirA, "127.0.0.1", storage)
 	copyKeys(t, dirA, dirB)

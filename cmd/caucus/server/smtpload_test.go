@@ -11,7 +11,8 @@ package server
 //	CAUCUS_SMTPLOAD=1 go test ./cmd/caucus/server -run TestSMTPLoad -v -timeout 30m
 //
 // Optional: CAUCUS_SMTPLOAD_MESSAGES (per run, default 5000),
-// CAUCUS_SMTPLOAD_RUNS (default 3), CAUCUS_SMTPLOAD_TARGETS ("caucus,postfix"),
+// CAUCUS_SMTPLOAD_RUNS (default 3), CAUCUS_SMTPLOAD_TARGETS ("caucus,postfix";
+// "caucus-pg" is caucus on PostgreSQL (durable) and S3),
 // CAUCUS_SMTPLOAD_SESSIONS ("10,50"), CAUCUS_SMTPLOAD_CPUPROFILE (a file
 // for the CPU profile of the whole run, caucus being in this process). The Postfix side needs root (its
 // master runs as root and drops to the postfix user, as installed).
@@ -86,7 +87,9 @@ func TestSMTPLoad(t *testing.T) {
 	for _, name := range envList("CAUCUS_SMTPLOAD_TARGETS", "caucus,postfix") {
 		switch name {
 		case "caucus":
-			targets = append(targets, caucusTarget(t))
+			targets = append(targets, caucusTarget(t, "caucus", config.Storage{}))
+		case "caucus-pg": // on PostgreSQL (durable) and S3, one node
+			targets = append(targets, caucusTarget(t, "caucus-pg", pgS3Storage(t, true)))
 		case "postfix":
 			targets = append(targets, postfixTarget(t))
 		default:
@@ -191,13 +194,16 @@ func runSource(t *testing.T, source string, tg loadTarget, s, n, before int) (ac
 
 // caucusTarget starts caucus --dev (fsync on, as always) with a per-address
 // connection limit above the load's 50 sessions.
-func caucusTarget(t *testing.T) loadTarget {
+func caucusTarget(t *testing.T, name string, storage config.Storage) loadTarget {
 	srv := startDevWith(t, t.TempDir(), func(c *config.Config) {
 		c.SMTP.MaxConnsPerAddr = 100
 		c.Log.Level = "warn"
+		if storage.Database != "" {
+			c.Storage = storage
+		}
 	})
 	a := newMailAccount(t, srv, "load@localhost")
-	return loadTarget{name: "caucus", addr: srv.addrs["smtp"], rcpt: a.login, delivered: func() (int, error) {
+	return loadTarget{name: name, addr: srv.addrs["smtp"], rcpt: a.login, delivered: func() (int, error) {
 		mb, err := srv.mail.Mailbox(context.Background(), a.id, "INBOX")
 		return int(mb.Messages), err
 	}, settled: func() (bool, error) {

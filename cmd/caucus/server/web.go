@@ -65,7 +65,9 @@ func (s *Server) buildWeb(ctx context.Context) error {
 	mux := http.NewServeMux()
 	pages.Register(mux)
 	adminWeb.Register(mux)
-	dav.New(s.files, s.auth, s.stats, log.With("component", "dav")).Register(mux)
+	davh := dav.New(s.files, s.auth, s.stats, log.With("component", "dav"))
+	s.shareLocks(davh)
+	davh.Register(mux)
 	s.buildCalendars(mux, cals)
 	fweb, err := fileweb.New(s.files, s.auth, pages, log.With("component", "files-web"))
 	if err != nil {
