@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 // Scope says which protocols an app password opens.
@@ -309,21 +311,10 @@ func (s *Service) AppPassword(ctx context.Context, login, secret string, scope S
 	login = NormalizeLogin(login)
 	// No in-flight bound and no throttle before the check: phones open
 	// several connections at once, and 136 random bits cannot be guessed.
-	if err := s.loadAppPasswords(ctx); err != nil {
+	e, epoch, ok, err := s.liveAppPassword(ctx, s.appPassHash(secret))
+	if err != nil {
 		return Grant{}, err
 	}
-	h := s.appPassHash(secret)
-	// The epoch is read under apMu with the lookup: a revocation forgets the
-	// entry (under apMu) before it bumps the epoch, so either the entry is
-	// gone or the epoch is the old one and the connection is cancelled when
-	// it registers.
-	var epoch uint64
-	s.apMu.RLock()
-	e, ok := s.apCache[h]
-	if ok {
-		epoch = s.hub.Epoch(e.acct.ID)
-	}
-	s.apMu.RUnlock()
 	if !ok || e.acct.Login != login {
 		return Grant{}, s.failedUnguessable(ctx, kind, credApp, login, "bad-credentials", c, ErrBadCredentials)
 	}
@@ -338,6 +329,58 @@ func (s *Service) AppPassword(ctx context.Context, login, secret string, scope S
 	s.apMu.Unlock()
 	s.throttle.Succeed(pairKey(credApp, login, c.Addr))
 	return Grant{Account: e.acct, AppPasswordID: e.id, epoch: epoch}, nil
+}
+
+// liveAppPassword finds the live app password whose keyed hash is h, with
+// the revocation epoch of its account (see [Hub.Epoch]): a connection it
+// opens is cancelled when it registers if the account was revoked after
+// the password was found. On SQLite, one server owns the database and
+// looks in its in-memory index; on PostgreSQL, other nodes make and revoke
+// app passwords and change accounts, which this node's memory would not
+// know, so each check reads the database (appPasswordRow).
+func (s *Service) liveAppPassword(ctx context.Context, h [32]byte) (e appPassEntry, epoch uint64, ok bool, err error) {
+	if s.db.Engine() == db.Postgres {
+		if e, ok, err = s.appPasswordRow(ctx, h); err != nil || !ok {
+			return e, 0, ok, err
+		}
+		// Read again after the epoch: a revocation that committed before
+		// this second read is seen by it, and one after it bumps the epoch
+		// after that (Revoke bumps once it has committed).
+		epoch = s.hub.Epoch(e.acct.ID)
+		e, ok, err = s.appPasswordRow(ctx, h)
+		return e, epoch, ok, err
+	}
+	if err := s.loadAppPasswords(ctx); err != nil {
+		return e, 0, false, err
+	}
+	// The epoch is read under apMu with the lookup: a revocation forgets the
+	// entry (under apMu) before it bumps the epoch, so either the entry is
+	// gone or the epoch is the old one and the connection is cancelled when
+	// it registers.
+	s.apMu.RLock()
+	defer s.apMu.RUnlock()
+	e, ok = s.apCache[h]
+	if ok {
+		epoch = s.hub.Epoch(e.acct.ID)
+	}
+	return e, epoch, ok, nil
+}
+
+// appPasswordRow reads the live app password whose keyed hash is h, and
+// its account, from the database (one lookup in the unique index of the
+// hashes).
+func (s *Service) appPasswordRow(ctx context.Context, h [32]byte) (appPassEntry, bool, error) {
+	st, err := s.db.Prepared(ctx, `SELECT p.id, p.scope, `+accountCols+` FROM app_passwords p JOIN accounts a ON a.id = p.account_id
+		WHERE p.hash = ? AND p.revoked_at IS NULL`)
+	if err != nil {
+		return appPassEntry{}, false, fmt.Errorf("auth: check app password: %w", err)
+	}
+	var e appPassEntry
+	e.acct, err = scanAccount(st.QueryRowContext(ctx, h[:]), &e.id, &e.scope)
+	if errors.Is(err, ErrNotFound) {
+		return appPassEntry{}, false, nil
+	}
+	return e, err == nil, err
 }
 
 // flushAppPasswordUse writes the last-use times gathered since the last flush.

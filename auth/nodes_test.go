@@ -5,6 +5,9 @@ import (
 	"io"
 	"sync"
 	"testing"
+
+	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 )
 
 // TestTOTPCodeOnceAcrossNodes: a TOTP code is accepted once (RFC 6238
@@ -57,6 +60,69 @@ func TestTOTPCodeOnceAcrossNodes(t *testing.T) {
 		}
 		for _, s := range nodes {
 			forgetFailures(s, m.Login, cl)
+		}
+	}
+}
+
+// TestAppPasswordAcrossNodes: behind a load balancer, a phone's next
+// connection may reach any node. An app password made on one node opens
+// mail on the other at once; one revoked on a node, or whose account is
+// suspended there, is refused by the other at once, also when that node
+// had accepted it before (an app password is never kept valid in one
+// node's memory after the database says otherwise).
+func TestAppPasswordAcrossNodes(t *testing.T) {
+	if dbtest.Engine() != db.Postgres {
+		t.Skip("several nodes share a PostgreSQL database; one SQLite file has one server")
+	}
+	t.Parallel()
+	nodes, clk := newTestNodes(t, 2, withLog(io.Discard))
+	a, b := nodes[0], nodes[1]
+	ctx := t.Context()
+	m := enrolMember(t, a, clk, "ines@example.org")
+	check := func(s *Service, secret string) error {
+		t.Helper()
+		_, err := s.AppPassword(ctx, m.Login, secret, ScopeMail, cl)
+		forgetFailures(s, m.Login, cl)
+		return err
+	}
+	create := func() (string, int64) {
+		t.Helper()
+		secret, info, err := a.CreateAppPassword(ctx, mustSession(t, a, m.Token), "device", ScopeMail, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return secret, info.ID
+	}
+	phone, phoneID := create()
+	tablet, _ := create()
+	for i, s := range nodes { // both nodes know both, as running nodes do
+		for _, p := range []string{phone, tablet} {
+			if err := check(s, p); err != nil {
+				t.Fatalf("node %d: %v", i, err)
+			}
+		}
+	}
+	laptop, _ := create()
+	if err := check(b, laptop); err != nil {
+		t.Errorf("node 1: the app password made on node 0 since: %v", err)
+	}
+	if err := a.RevokeAppPassword(ctx, testAdmin, m.ID, phoneID, cl); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range nodes {
+		if err := check(s, phone); !errors.Is(err, ErrBadCredentials) {
+			t.Errorf("node %d: the app password revoked on node 0: %v, want ErrBadCredentials", i, err)
+		}
+		if err := check(s, tablet); err != nil {
+			t.Errorf("node %d: the app password not revoked: %v", i, err)
+		}
+	}
+	if err := a.SetState(ctx, testAdmin, m.ID, StateSuspended, cl); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range nodes {
+		if err := check(s, tablet); err == nil {
+			t.Errorf("node %d: an app password of the account suspended on node 0 still opens mail", i)
 		}
 	}
 }

@@ -193,7 +193,14 @@ func (n *Notifier) saveCursor(ctx context.Context) error {
 // new record wakes it (so that the record's transaction has committed),
 // every Poll, and when a coalescing window ends. A stream of records
 // never puts a read off: a wake-up only brings the next read forward.
+//
+// On several nodes the server runs one notifier at a time (under a lease),
+// so Run first goes on where the notifier that ran last saved its read
+// position, not from where this one was when it was built.
 func (n *Notifier) Run(ctx context.Context) {
+	if err := n.resume(ctx); err != nil && ctx.Err() == nil {
+		n.d.Log.Warn("notices", "err", err)
+	}
 	wake, stop := n.d.Audit.Watch()
 	defer stop()
 	settle := n.cfg.Settle
@@ -223,6 +230,22 @@ func (n *Notifier) Run(ctx context.Context) {
 		due = time.Now().Add(wait)
 		timer.Reset(wait)
 	}
+}
+
+// resume moves the read position forward to the one saved, if another
+// notifier saved a later one.
+func (n *Notifier) resume(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var saved int64
+	err := n.d.DB.QueryRowContext(ctx, `SELECT audit_id FROM notice_cursor WHERE id = 1`).Scan(&saved)
+	if err != nil {
+		return fmt.Errorf("notice: read position: %w", err)
+	}
+	if saved > n.cursor {
+		n.cursor, n.unsaved = saved, 0
+	}
+	return nil
 }
 
 // Step handles the audit records written since the last step and sends

@@ -472,6 +472,40 @@ func TestRestartNoRepeat(t *testing.T) {
 	}
 }
 
+// Of the notifiers of several nodes one runs at a time (the server runs
+// them under a lease); the one that takes over goes on where the other
+// stopped, though it was built at its node's start, before: nothing is
+// mailed twice.
+func TestTakeOverNoRepeat(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	u := e.User(t, "olga@example.org", auth.RoleMember)
+	e.step(t)
+	standby := e.notifier(t) // the other node's
+	e.signIn(t, u, auth.Client{Addr: netip.MustParseAddr("198.51.100.23"), UserAgent: firefox})
+	e.step(t)
+	if got := e.to(t, u.Account.Login); len(got) != 1 {
+		t.Fatalf("%d notices of a sign-in, want 1", len(got))
+	}
+	// The first node stops; the other's loop takes over.
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { standby.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	e.Clock.Advance(2 * time.Hour)
+	e.signIn(t, u, auth.Client{Addr: netip.MustParseAddr("203.0.113.9"), UserAgent: firefox})
+	deadline := time.Now().Add(20 * time.Second) // a hang, not a timing check
+	for len(e.to(t, u.Account.Login)) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the notifier that took over mailed nothing")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := e.to(t, u.Account.Login); len(got) != 2 || !strings.Contains(got[1].body, "203.0.113.0/24") {
+		t.Fatalf("%d notices after the take-over, want the first sign-in's and then the second's", len(got))
+	}
+}
+
 // The loop reads the log while other records keep coming: a busy
 // server's stream of sign-ins and deliveries does not hold notices back.
 func TestRunDuringStream(t *testing.T) {

@@ -99,8 +99,9 @@ var (
 )
 
 // ErrPostgres reports that the database is PostgreSQL, which caucus does
-// not copy: its operator backs it up with PostgreSQL's own tools.
-var ErrPostgres = errors.New("backup: the database is PostgreSQL, which caucus does not copy: back it up with pg_dump, or the server's base backups and WAL archive")
+// not snapshot before a migration: its operator backs it up with
+// PostgreSQL's own tools.
+var ErrPostgres = errors.New("backup: the database is PostgreSQL, which caucus does not snapshot: back it up with pg_dump, or the server's base backups and WAL archive")
 
 // dbFile is the database's name in the data directory and in a manifest.
 const dbFile = "caucus.db"
@@ -199,13 +200,7 @@ type Result struct {
 
 // Backup makes one complete backup and records it for [Service.LastSuccess].
 // It is safe to run while the server runs; see the package comment.
-//
-// On PostgreSQL it returns [ErrPostgres] and writes nothing: the database
-// is not a file of the data directory that caucus could snapshot.
 func (s *Service) Backup(ctx context.Context) (res Result, err error) {
-	if s.db.Engine() != db.SQLite {
-		return res, ErrPostgres
-	}
 	start := s.now()
 	dest, unlock, err := openDest(s.cfg.Dest)
 	if err != nil {
@@ -317,6 +312,15 @@ func (s *Service) Backup(ctx context.Context) (res Result, err error) {
 	return res, nil
 }
 
+// recorded is the column of backup_runs that orders runs as they were
+// recorded: SQLite's rowid, PostgreSQL's identity seq (it has no rowid).
+func recorded(e db.Engine) string {
+	if e == db.Postgres {
+		return "seq"
+	}
+	return "rowid"
+}
+
 // LastSuccess returns when the newest recorded backup finished and how many
 // bytes it holds; the zero time if there is none.
 func (s *Service) LastSuccess(ctx context.Context) (time.Time, int64, error) {
@@ -335,15 +339,6 @@ func LastSuccess(ctx context.Context, d *db.DB) (time.Time, int64, error) {
 		return time.Time{}, 0, fmt.Errorf("backup: last success: %w", err)
 	}
 	return time.Unix(at, 0), size, nil
-}
-
-// recorded is the column of backup_runs that orders runs as they were
-// recorded: SQLite's rowid, PostgreSQL's identity seq (it has no rowid).
-func recorded(e db.Engine) string {
-	if e == db.Postgres {
-		return "seq"
-	}
-	return "rowid"
 }
 
 // source is one file to back up: a file of the data directory (path) or

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"filippo.io/age"
-
 	"github.com/caucus-org/caucus/internal/backup"
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/testtool/dbtest"
@@ -18,12 +16,11 @@ import (
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // sqliteOnly skips a test of the SQLite file's backup on the PostgreSQL
-// pass: a PostgreSQL database is backed up by its operator
-// (TestPostgresDatabaseRefused).
+// pass.
 func sqliteOnly(t testing.TB) {
 	t.Helper()
 	if dbtest.Engine() != db.SQLite {
-		t.Skip("backs up the SQLite database file; on PostgreSQL see TestPostgresDatabaseRefused")
+		t.Skip("a test of the SQLite database file's backup")
 	}
 }
 
@@ -52,47 +49,26 @@ func TestLastSuccess(t *testing.T) {
 	}
 }
 
-// TestPostgresDatabaseRefused: on PostgreSQL caucus does not copy the
-// database (its operator's pg_dump, base backups and WAL archive do):
-// a backup and the save before a migration say so, with ErrPostgres,
-// and write nothing.
-func TestPostgresDatabaseRefused(t *testing.T) {
+// TestBeforeMigratePostgres: on PostgreSQL caucus does not save the
+// database before a migration (its operator's pg_dump, base backups and
+// WAL archive do): BeforeMigrate says so, with ErrPostgres, and writes
+// nothing.
+func TestBeforeMigratePostgres(t *testing.T) {
 	if dbtest.Engine() != db.Postgres {
-		t.Skip("PostgreSQL only; on SQLite see TestBackupRestore and TestBeforeMigrate")
+		t.Skip("PostgreSQL only; on SQLite see TestBeforeMigrate")
 	}
 	t.Parallel()
 	ctx := t.Context()
 	d := dbtest.Open(t)
-	if err := d.Migrate(ctx, backup.Component()); err != nil {
-		t.Fatal(err)
-	}
-	data, dest := t.TempDir(), filepath.Join(t.TempDir(), "dest")
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := backup.New(d, backup.Config{DataDir: data, Dest: dest, Recipients: []age.Recipient{id.Recipient()}}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = svc.Backup(ctx)
-	if !errors.Is(err, backup.ErrPostgres) || !strings.Contains(err.Error(), "pg_dump") {
-		t.Errorf("Backup on PostgreSQL = %v, want ErrPostgres naming pg_dump", err)
-	}
-	if _, err := os.Stat(dest); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the destination was made: %v", err)
-	}
-	if at, _, err := svc.LastSuccess(ctx); err != nil || !at.IsZero() {
-		t.Errorf("LastSuccess = %v, %v; want none", at, err)
-	}
+	data := t.TempDir()
 	v1 := db.Component{Name: "x", Migrations: []db.Migration{{Version: 1, SQL: `CREATE TABLE t (v TEXT)`}}}
 	if err := d.Migrate(ctx, v1); err != nil {
 		t.Fatal(err)
 	}
 	v1.Migrations = append(v1.Migrations, db.Migration{Version: 2, SQL: `DROP TABLE t`})
 	p, err := backup.BeforeMigrate(ctx, d, data, time.Now(), v1)
-	if !errors.Is(err, backup.ErrPostgres) || p != "" {
-		t.Errorf("BeforeMigrate on PostgreSQL = %q, %v; want ErrPostgres", p, err)
+	if !errors.Is(err, backup.ErrPostgres) || p != "" || !strings.Contains(err.Error(), "pg_dump") {
+		t.Errorf("BeforeMigrate on PostgreSQL = %q, %v; want ErrPostgres naming pg_dump", p, err)
 	}
 	if _, err := os.Stat(filepath.Join(data, "backups")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("BeforeMigrate made %s/backups: %v", data, err)
