@@ -18,8 +18,13 @@ import (
 	"github.com/caucus-org/caucus/auth/authtest"
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/devcert"
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 	"github.com/caucus-org/caucus/mail/store"
 )
+
+// TestMain runs the package's tests on SQLite and again on PostgreSQL
+// (the store's and auth's tables on each engine).
+func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // testEnv is an IMAP server on 127.0.0.1 with a real store and auth.
 type testEnv struct {

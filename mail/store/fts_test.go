@@ -122,11 +122,13 @@ func TestSearchChecksCandidates(t *testing.T) {
 	hdr := func(k, v string) imap.SearchCriteria {
 		return imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: k, Value: v}}}
 	}
-	for _, tc := range []struct {
+	type searchCase struct {
 		name string
 		c    imap.SearchCriteria
 		want []imap.UID
-	}{
+	}
+	var indexed []searchCase
+	for _, tc := range []searchCase{
 		{"trigrams but not the string", imap.SearchCriteria{Body: []string{"ABCDE"}}, []imap.UID{2}},
 		{"TEXT trigrams but not the string", imap.SearchCriteria{Text: []string{"abcde"}}, []imap.UID{2}},
 		{"NOT of a checked match", imap.SearchCriteria{Not: []imap.SearchCriteria{{Body: []string{"abcde"}}}}, []imap.UID{1, 3}},
@@ -141,7 +143,18 @@ func TestSearchChecksCandidates(t *testing.T) {
 	} {
 		got, err := e.s.Search(ctx, inbox, &tc.c)
 		if err != nil || !slices.Equal(got, tc.want) {
-			t.Errorf("%s: Search = %v, %v; want %v", tc.name, got, err, tc.want)
+			t.Errorf("%s, bodies waiting for the index: Search = %v, %v; want %v", tc.name, got, err, tc.want)
+		}
+		indexed = append(indexed, tc)
+	}
+	// The same once the index holds them: its candidates, checked.
+	if err := e.s.indexPending(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range indexed {
+		got, err := e.s.Search(ctx, inbox, &tc.c)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%s, indexed: Search = %v, %v; want %v", tc.name, got, err, tc.want)
 		}
 	}
 }
@@ -253,6 +266,11 @@ func FuzzTextSearch(f *testing.F) {
 		if _, err := e.s.Deliver(ctx, []int64{a}, strings.NewReader(m)); err != nil {
 			f.Fatal(err)
 		}
+	}
+	// Indexed, so that the index's candidates are what the check sees
+	// (waiting bodies are all candidates).
+	if err := e.s.indexPending(ctx); err != nil {
+		f.Fatal(err)
 	}
 	inbox := e.mailbox(f, a, "INBOX").ID
 	f.Fuzz(func(t *testing.T, s, field string) {

@@ -180,6 +180,10 @@ func messageFor(blobID int64, sentDay *int64, size int64, flags flagSet, date ti
 	return m
 }
 
+// insertMessage inserts a messages row (appendMessages).
+const insertMessage = `INSERT INTO messages (mailbox_id, uid, blob_id, flags, keywords, internal_date, internal_tz, internal_day, sent_day, size, modseq)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 // appendMessages inserts msgs into the mailbox with consecutive new UIDs
 // and one new modseq, and updates its counters.
 func appendMessages(ctx context.Context, tx querier, mailboxID int64, msgs []newMessage) ([]imap.UID, error) {
@@ -206,17 +210,24 @@ func appendMessages(ctx context.Context, tx querier, mailboxID int64, msgs []new
 	if uidNext-1 > math.MaxUint32 {
 		return nil, fmt.Errorf("store: append: mailbox %d has used up its UIDs", mailboxID)
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO messages (mailbox_id, uid, blob_id, flags, keywords, internal_date, internal_tz, internal_day, sent_day, size, modseq)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return nil, fmt.Errorf("store: append: %w", err)
+	// One message (a delivery, an APPEND) goes in with tx's statement
+	// ([db.Stmts] keeps it prepared); several (COPY) with one prepared
+	// here. Preparing for one message cost PostgreSQL two more round
+	// trips per recipient of a delivery.
+	exec := tx.ExecContext
+	if len(msgs) > 1 {
+		stmt, err := tx.PrepareContext(ctx, insertMessage)
+		if err != nil {
+			return nil, fmt.Errorf("store: append: %w", err)
+		}
+		defer stmt.Close()
+		exec = func(ctx context.Context, _ string, args ...any) (sql.Result, error) { return stmt.ExecContext(ctx, args...) }
 	}
-	defer stmt.Close()
 	first := uidNext - int64(len(msgs))
 	uids := make([]imap.UID, len(msgs))
 	for i, m := range msgs {
 		uid := first + int64(i)
-		_, err := stmt.ExecContext(ctx, mailboxID, uid, m.blobID, m.flags.bits, encodeKeywords(m.flags.keywords), m.date, m.tz, m.day, m.sentDay, m.size, modseq)
+		_, err := exec(ctx, insertMessage, mailboxID, uid, m.blobID, m.flags.bits, encodeKeywords(m.flags.keywords), m.date, m.tz, m.day, m.sentDay, m.size, modseq)
 		if err != nil {
 			return nil, fmt.Errorf("store: append: %w", err)
 		}
