@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
@@ -31,7 +32,7 @@ var (
 
 // Component returns the tables' migrations.
 func Component() db.Component {
-	return db.Component{Name: "route", Migrations: []db.Migration{{Version: 1, SQL: `
+	return db.Component{Name: "route", Migrations: []db.Migration{{Version: 1, Postgres: schemaPostgres, SQL: `
 CREATE TABLE aliases (
 	address    TEXT PRIMARY KEY COLLATE NOCASE,
 	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
@@ -44,7 +45,7 @@ CREATE TABLE forwards (
 	keep_copy  INTEGER NOT NULL,
 	created_at INTEGER NOT NULL
 );
-`}, {Version: 2, SQL: `
+`}, {Version: 2, Postgres: db.NoPostgres, SQL: `
 CREATE TABLE autoreplies (
 	account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
 	subject    TEXT NOT NULL,
@@ -54,6 +55,32 @@ CREATE TABLE autoreplies (
 );
 `}}}
 }
+
+// schemaPostgres is the whole schema on PostgreSQL (versions 1 and 2).
+// An alias's address is citext, as it is COLLATE NOCASE on SQLite: looked
+// up, kept unique and sorted without regard to case.
+const schemaPostgres = `
+CREATE EXTENSION IF NOT EXISTS citext;
+CREATE TABLE aliases (
+	address    citext PRIMARY KEY,
+	account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	created_at BIGINT NOT NULL
+);
+CREATE INDEX aliases_account ON aliases(account_id);
+CREATE TABLE forwards (
+	account_id BIGINT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+	target     TEXT NOT NULL,
+	keep_copy  BIGINT NOT NULL,
+	created_at BIGINT NOT NULL
+);
+CREATE TABLE autoreplies (
+	account_id BIGINT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+	subject    TEXT NOT NULL,
+	body       TEXT NOT NULL,
+	until      BIGINT NOT NULL, -- 0: until removed
+	created_at BIGINT NOT NULL
+);
+`
 
 // Lists says which addresses are mailing lists' (mail/lists).
 type Lists interface {
@@ -153,6 +180,9 @@ func (d *Directory) resolve(ctx context.Context, rcpt string, t *Target, depth i
 		return ErrNotOurs
 	}
 	address := local + "@" + domain
+	if !storable(address) {
+		return fmt.Errorf("%w: %q", ErrUnknown, rcpt)
+	}
 	id, err := d.accountFor(ctx, address)
 	if err != nil {
 		return err
@@ -221,6 +251,9 @@ func (d *Directory) admins(ctx context.Context) ([]int64, error) {
 
 // accountFor finds the account of an address or alias (0 if none).
 func (d *Directory) accountFor(ctx context.Context, address string) (int64, error) {
+	if !storable(address) {
+		return 0, nil // no account or alias has it
+	}
 	a, err := d.auth.AccountByLogin(ctx, address)
 	if err == nil {
 		return a.ID, nil
@@ -241,6 +274,13 @@ func (d *Directory) accountFor(ctx context.Context, address string) (int64, erro
 		return 0, fmt.Errorf("route: alias: %w", err)
 	}
 	return id, nil
+}
+
+// storable reports whether s can be a text value of the database: valid
+// UTF-8 without NUL, which PostgreSQL refuses in text (an error, where
+// SQLite finds no row). A recipient from the network may hold either.
+func storable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 // deliverTo adds an account, following its forwarding.
@@ -400,7 +440,7 @@ func (d *Directory) SetForwarding(ctx context.Context, actor string, accountID i
 		} else {
 			_, err = tx.ExecContext(ctx, `INSERT INTO forwards (account_id, target, keep_copy, created_at) VALUES (?, ?, ?, ?)
 				ON CONFLICT (account_id) DO UPDATE SET target = excluded.target, keep_copy = excluded.keep_copy, created_at = excluded.created_at`,
-				accountID, target, keepCopy, d.now().Unix())
+				accountID, target, flag(keepCopy), d.now().Unix())
 		}
 		if err != nil {
 			return fmt.Errorf("route: set forwarding: %w", err)
@@ -481,4 +521,13 @@ func (d *Directory) DropGroupRoutes(ctx context.Context, actor, group string) ([
 		out = append(out, f.login)
 	}
 	return out, nil
+}
+
+// flag is b as the 0 or 1 an INTEGER flag column holds (PostgreSQL's
+// driver does not turn a Go bool into an integer).
+func flag(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
