@@ -454,6 +454,12 @@ func (o *Ops) ExtendCohort(ctx context.Context, actor Actor, id int64, ends time
 // (RunExpiry) calls it with the system as actor; an admin may end one
 // early.
 func (o *Ops) EndCohort(ctx context.Context, actor Actor, id int64) (Report, error) {
+	release, err := o.claimEnd(ctx, id)
+	if err != nil {
+		return Report{}, err
+	}
+	defer release()
+	// Read after the claim: another call may have ended it meanwhile.
 	c, err := o.Cohort(ctx, id)
 	if err != nil {
 		return Report{}, err

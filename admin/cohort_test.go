@@ -4,12 +4,15 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 )
 
 // cohortReq is a cohort of three volunteers sponsored by sponsor, ending
@@ -348,5 +351,63 @@ func TestParseCohortPeople(t *testing.T) {
 	}
 	if _, err := ParseCohortPeople(strings.Repeat("x@example.org\n", MaxCohortPeople+1)); !errors.Is(err, ErrCSVTooBig) {
 		t.Errorf("too many people: %v", err)
+	}
+}
+
+// TestCohortEndOnce: a cohort's end asked twice at once (an admin's
+// click while the hourly RunExpiry ends it, or RunExpiry on two nodes:
+// on PostgreSQL two Ops, as two nodes have) is carried out once: one
+// report, one audit record, each volunteer offboarded once; the other
+// call is told the cohort has ended (or is being ended).
+func TestCohortEndOnce(t *testing.T) {
+	t.Parallel()
+	e := newOps(t)
+	ctx := t.Context()
+	sam := e.User(t, "sam@"+domain, auth.RoleMember)
+	res, err := e.ops.CreateCohort(ctx, e.actor, e.cohortReq(sam.Account.Login, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Advance(3 * 24 * time.Hour)
+	other := e.ops
+	if dbtest.Engine() == db.Postgres {
+		other = NewOps(e.ops.d) // another node: only the database is shared
+	}
+	var wg sync.WaitGroup
+	var start sync.WaitGroup
+	start.Add(2)
+	errs := make([]error, 2)
+	for i, o := range []*Ops{e.ops, other} {
+		wg.Go(func() {
+			start.Done()
+			start.Wait()
+			_, errs[i] = o.EndCohort(ctx, e.actor, res.Cohort.ID)
+		})
+	}
+	wg.Wait()
+	ended := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ended++
+		case !errors.Is(err, ErrCohortEnded):
+			t.Errorf("end: %v", err)
+		}
+	}
+	recs, _ := e.Audit.List(ctx, audit.Filter{Kind: "admin.cohort.end"})
+	n := 0
+	for _, r := range recs {
+		if r.Kind == "admin.cohort.end" {
+			n++
+		}
+	}
+	if ended != 1 || n != 1 {
+		t.Errorf("%d ends carried out, %d audit records of an end (%v); want one", ended, n, errs)
+	}
+	calls := strings.Join(e.files.Calls(), "\n")
+	for _, inv := range res.Invites {
+		if k := strings.Count(calls, strconv.FormatInt(inv.Account.ID, 10)+"->"); k != 1 {
+			t.Errorf("files of %s handed over %d times, want once:\n%s", inv.Account.Login, k, calls)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caucus-org/caucus/auth"
@@ -151,6 +152,9 @@ type OpsDeps struct {
 // It is safe for concurrent use.
 type Ops struct {
 	d OpsDeps
+
+	endMu  sync.Mutex
+	ending map[int64]bool // cohorts this process is ending (claimEnd)
 }
 
 // MailStore is what the operations and the console need of the message
@@ -172,7 +176,7 @@ func NewOps(d OpsDeps) *Ops {
 		d.Audit = d.Auth.Audit()
 	}
 	d.BaseURL = strings.TrimSuffix(d.BaseURL, "/")
-	return &Ops{d: d}
+	return &Ops{d: d, ending: map[int64]bool{}}
 }
 
 // Deps returns what o works with, defaults filled in: the console shows

@@ -1,8 +1,10 @@
 package files_test
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
@@ -51,6 +53,30 @@ func node(t *testing.T, d *db.DB, blobDir string, owner bool, clk *testtool.Cloc
 	return files.New(d, bs, files.Options{Now: clk.Now}, files.Deps{Auth: svc, Audit: al}), svc
 }
 
+// twoNodes returns two nodes' stores on one database and blob directory,
+// and a member.
+func twoNodes(t *testing.T) (a, b *files.Store, alice files.Actor) {
+	t.Helper()
+	ctx := t.Context()
+	d := dbtest.Create(t)
+	da, dbB := d.Open(t), d.Open(t)
+	if err := da.Migrate(ctx, audit.Component(), auth.Component(), files.Component()); err != nil {
+		t.Fatal(err)
+	}
+	clk := testtool.NewClock(time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC))
+	dir := filepath.Join(t.TempDir(), "blobs")
+	a, svc := node(t, da, dir, true, clk)
+	b, _ = node(t, dbB, dir, false, clk)
+	if _, err := svc.CreateInvite(ctx, "", auth.NewAccount{Login: "alice@example.org", DisplayName: "Alice", Role: auth.RoleMember}, auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	acct, err := svc.AccountByLogin(ctx, "alice@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, b, files.Actor{ID: acct.ID, Login: acct.Login}
+}
+
 // meetReader holds its first Read until every reader of its group has
 // come to its first Read: each upload has then passed the quota check
 // made before its content is read.
@@ -75,23 +101,7 @@ func (m *meetReader) Read(p []byte) (int, error) {
 func TestQuotaTwoNodes(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	d := dbtest.Create(t)
-	da, dbB := d.Open(t), d.Open(t)
-	if err := da.Migrate(ctx, audit.Component(), auth.Component(), files.Component()); err != nil {
-		t.Fatal(err)
-	}
-	clk := testtool.NewClock(time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC))
-	dir := filepath.Join(t.TempDir(), "blobs")
-	a, svc := node(t, da, dir, true, clk)
-	b, _ := node(t, dbB, dir, false, clk)
-	if _, err := svc.CreateInvite(ctx, "", auth.NewAccount{Login: "alice@example.org", DisplayName: "Alice", Role: auth.RoleMember}, auth.Client{}); err != nil {
-		t.Fatal(err)
-	}
-	acct, err := svc.AccountByLogin(ctx, "alice@example.org")
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice := files.Actor{ID: acct.ID, Login: acct.Login}
+	a, b, alice := twoNodes(t)
 	// Rounds of 64 KiB, 32 KiB … : contents in blob files (over
 	// DefaultInlineBytes), then in the database.
 	const quota = 128 << 10
@@ -139,6 +149,67 @@ func TestQuotaTwoNodes(t *testing.T) {
 		}
 		if used == quota || size <= 1 {
 			break
+		}
+	}
+}
+
+// TestBlobDropTwoNodes: a content's last file is purged from the trash
+// on one node while the same content is uploaded as a new file on
+// another, round after round. The purge deletes the content's blob when
+// nothing refers to it any more; it must never delete it under the new
+// file, whose commit refers to it: every upload that succeeds reads back
+// whole through either node.
+func TestBlobDropTwoNodes(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	a, b, alice := twoNodes(t)
+	home, err := a.Stat(ctx, alice, "/Home")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 20 {
+		// Over DefaultInlineBytes: a blob file.
+		content := bytes.Repeat([]byte(fmt.Sprintf("round %d. ", round)), 4<<10)
+		old, err := a.Put(ctx, alice, home.ID, fmt.Sprintf("old%d.txt", round), bytes.NewReader(content), int64(len(content)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Delete(ctx, alice, old.ID); err != nil {
+			t.Fatal(err)
+		}
+		var all sync.WaitGroup
+		all.Add(2)
+		var putErr, purgeErr error
+		var n files.Node
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			n, putErr = b.Put(ctx, alice, home.ID, fmt.Sprintf("new%d.txt", round), &meetReader{r: bytes.NewReader(content), all: &all}, int64(len(content)))
+		})
+		wg.Go(func() {
+			all.Done()
+			all.Wait()
+			purgeErr = a.Purge(ctx, alice, old.ID)
+		})
+		wg.Wait()
+		if purgeErr != nil {
+			t.Fatalf("round %d: purge: %v", round, purgeErr)
+		}
+		if putErr != nil {
+			// Refused because the content vanished under it: the
+			// client tries again; nothing refers to a missing blob.
+			t.Logf("round %d: put: %v", round, putErr)
+			continue
+		}
+		for i, s := range []*files.Store{a, b} {
+			f, _, err := s.Open(ctx, alice, n.ID)
+			if err != nil {
+				t.Fatalf("round %d: node %d: open the new file: %v", round, i, err)
+			}
+			got, err := io.ReadAll(f)
+			f.Close()
+			if err != nil || !bytes.Equal(got, content) {
+				t.Fatalf("round %d: node %d: the new file reads %d of %d bytes: %v", round, i, len(got), len(content), err)
+			}
 		}
 	}
 }

@@ -235,15 +235,18 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 	s.gcMu.RLock()
 	err = func() error {
 		defer s.gcMu.RUnlock()
-		// A blob file may have been taken by GC meanwhile; a content kept
-		// in the database is written below.
-		if data == nil {
-			if ok, err := s.blobs.Has(ref); err != nil || !ok {
-				return fmt.Errorf("files: content vanished while storing, try again: %v", err)
-			}
-		}
 		// Through the group commit: concurrent uploads share a commit.
 		return s.group.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			// A blob file may have been dropped meanwhile, by this
+			// process or another node (dropBlobs): looked at under the
+			// write lock, which dropBlobs holds too, so that it cannot
+			// go between this look and the commit. A content kept in
+			// the database is written below.
+			if data == nil {
+				if ok, err := s.blobs.Has(ref); err != nil || !ok {
+					return fmt.Errorf("files: content vanished while storing, try again: %v", err)
+				}
+			}
 			if data != nil {
 				if _, err := s.cached(tx).ExecContext(ctx, `INSERT INTO files_inline (ref, data) VALUES (?, ?) ON CONFLICT (ref) DO NOTHING`, string(ref), data); err != nil {
 					return err
@@ -383,26 +386,40 @@ func scanStrings(rows *sql.Rows) ([]string, error) {
 }
 
 // dropBlobs deletes those of refs that no version refers to. While a
-// backup holds the blobs it deletes none: GC finds them later.
+// backup holds the blobs it deletes none: GC finds them later. It looks
+// and deletes in a write transaction: under the database's one write
+// lock (on PostgreSQL the whole cluster's), which a commit that refers to
+// a blob holds from its own look at the blob (see put) to its end, so
+// that no node deletes a blob under another's upload of the same
+// content. gcMu orders it with this process's uploads as before.
 func (s *Store) dropBlobs(ctx context.Context, refs []string) {
 	if len(refs) == 0 {
 		return
 	}
-	if held, err := db.BlobsHeld(ctx, s.db); err != nil || held {
-		return
-	}
 	s.gcMu.Lock()
 	defer s.gcMu.Unlock()
-	for _, ref := range refs {
-		var n int
-		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM files_versions WHERE blob = ?`, ref).Scan(&n); err != nil || n > 0 {
-			continue
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if held, err := db.BlobsHeld(ctx, tx); err != nil || held {
+			return err
 		}
-		if br, err := blob.ParseRef(ref); err == nil {
-			if err := s.blobs.Delete(br); err != nil {
-				s.log.Error("deleting blob", "ref", ref, "err", err)
+		for _, ref := range refs {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM files_versions WHERE blob = ?`, ref).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				continue
+			}
+			if br, err := blob.ParseRef(ref); err == nil {
+				if err := s.blobs.Delete(br); err != nil {
+					s.log.Error("deleting blob", "ref", ref, "err", err)
+				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		s.log.Error("dropping blobs", "err", err)
 	}
 }
 

@@ -189,25 +189,24 @@ func scan(row interface{ Scan(...any) error }) (Upload, error) {
 // Create starts an upload of size bytes for the account, or returns the
 // account's unfinished upload of the same name, kind and size (the
 // browser resumes it after a reload). size must be 1 to max, and fit on
-// the disk with Reserve to spare (else [ErrDiskFull]).
+// the disk with Reserve to spare (else [ErrDiskFull]). The account's
+// unfinished uploads are counted again, and the one to resume looked for
+// again, in the write transaction that records the new one, so that
+// requests at once, through one node or several, never leave an account
+// more than MaxOpen.
 func (s *Spool) Create(ctx context.Context, accountID int64, name, kind string, size, max int64) (Upload, error) {
 	if size <= 0 || size > max {
 		return Upload{}, fmt.Errorf("%w: %d bytes (at most %d)", ErrTooLarge, size, max)
 	}
-	u, err := scan(s.db.QueryRowContext(ctx, `SELECT `+columns+` FROM uploads WHERE account_id = ? AND name = ? AND kind = ? AND size = ? AND state = ?
-		ORDER BY created_at DESC LIMIT 1`, accountID, name, kind, size, StateReceiving))
+	u, err := s.resumable(ctx, s.db, accountID, name, kind, size)
 	if err == nil {
 		return u, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return Upload{}, fmt.Errorf("upload: %w", err)
 	}
-	var open int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM uploads WHERE account_id = ? AND state = ?`, accountID, StateReceiving).Scan(&open); err != nil {
-		return Upload{}, fmt.Errorf("upload: %w", err)
-	}
-	if open >= s.MaxOpen {
-		return Upload{}, ErrTooMany
+	if err := s.room(ctx, s.db, accountID); err != nil {
+		return Upload{}, err
 	}
 	if free, err := s.Free(); err != nil {
 		return Upload{}, fmt.Errorf("upload: %w", err)
@@ -217,17 +216,59 @@ func (s *Spool) Create(ctx context.Context, accountID int64, name, kind string, 
 	b := make([]byte, 16)
 	rand.Read(b)
 	now := s.now()
-	u = Upload{ID: hex.EncodeToString(b), AccountID: accountID, Name: name, Kind: kind, Size: size, State: StateReceiving, Created: now, Updated: now}
-	if err := s.createFile(u); err != nil {
+	nu := Upload{ID: hex.EncodeToString(b), AccountID: accountID, Name: name, Kind: kind, Size: size, State: StateReceiving, Created: now, Updated: now}
+	if err := s.createFile(nu); err != nil {
 		return Upload{}, err
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO uploads (`+columns+`) VALUES (?, ?, ?, ?, ?, 0, ?, 0, ?, ?)`,
-		u.ID, accountID, name, kind, size, StateReceiving, now.Unix(), now.Unix())
-	if err != nil {
-		os.RemoveAll(filepath.Join(s.dir, u.ID))
-		return Upload{}, fmt.Errorf("upload: %w", err)
+	resumed := false
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		prev, err := s.resumable(ctx, tx, accountID, name, kind, size)
+		if err == nil {
+			u, resumed = prev, true
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("upload: %w", err)
+		}
+		if err := s.room(ctx, tx, accountID); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO uploads (`+columns+`) VALUES (?, ?, ?, ?, ?, 0, ?, 0, ?, ?)`,
+			nu.ID, accountID, name, kind, size, StateReceiving, now.Unix(), now.Unix())
+		if err != nil {
+			return fmt.Errorf("upload: %w", err)
+		}
+		return nil
+	})
+	if err != nil || resumed {
+		os.RemoveAll(filepath.Join(s.dir, nu.ID))
 	}
-	return u, nil
+	if err != nil {
+		return Upload{}, err
+	}
+	if resumed {
+		return u, nil
+	}
+	return nu, nil
+}
+
+// resumable returns the account's newest unfinished upload of name, kind
+// and size, or sql.ErrNoRows.
+func (s *Spool) resumable(ctx context.Context, q db.Querier, accountID int64, name, kind string, size int64) (Upload, error) {
+	return scan(q.QueryRowContext(ctx, `SELECT `+columns+` FROM uploads WHERE account_id = ? AND name = ? AND kind = ? AND size = ? AND state = ?
+		ORDER BY created_at DESC LIMIT 1`, accountID, name, kind, size, StateReceiving))
+}
+
+// room returns [ErrTooMany] if the account has MaxOpen unfinished uploads.
+func (s *Spool) room(ctx context.Context, q db.Querier, accountID int64) error {
+	var open int
+	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM uploads WHERE account_id = ? AND state = ?`, accountID, StateReceiving).Scan(&open); err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	if open >= s.MaxOpen {
+		return ErrTooMany
+	}
+	return nil
 }
 
 // createFile creates an upload's directory and empty file, durably.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/testtool"
 	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 )
@@ -317,5 +319,47 @@ func TestLargeSize(t *testing.T) {
 	}
 	if got, err := s.Write(t.Context(), 1, u.ID, size-3, strings.NewReader("end")); err != nil || !got.Complete() {
 		t.Errorf("last piece at %d: %+v %v", int64(size-3), got, err)
+	}
+}
+
+// TestMaxOpenTwoNodes: an account's uploads started at once, through two
+// nodes (two database handles, each node with its own spool directory),
+// never leave it more than MaxOpen unfinished ones.
+func TestMaxOpenTwoNodes(t *testing.T) {
+	t.Parallel()
+	d := dbtest.Create(t)
+	da, dbB := d.Open(t), d.Open(t)
+	if err := da.Migrate(t.Context(), Component()); err != nil {
+		t.Fatal(err)
+	}
+	var spools []*Spool
+	for _, h := range []*db.DB{da, dbB} {
+		s, err := Open(h, filepath.Join(t.TempDir(), "uploads"), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Free = func() (int64, error) { return -1, nil }
+		spools = append(spools, s)
+	}
+	var made atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Go(func() {
+			_, err := spools[i%2].Create(context.Background(), 1, fmt.Sprintf("%d.mbox", i), "mbox", 10, 1000)
+			switch {
+			case err == nil:
+				made.Add(1)
+			case !errors.Is(err, ErrTooMany):
+				t.Errorf("upload %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	var open int
+	if err := da.QueryRowContext(t.Context(), `SELECT count(*) FROM uploads WHERE account_id = 1 AND state = ?`, StateReceiving).Scan(&open); err != nil {
+		t.Fatal(err)
+	}
+	if made.Load() != 3 || open != 3 {
+		t.Errorf("%d uploads started, %d unfinished; want MaxOpen (3)", made.Load(), open)
 	}
 }
