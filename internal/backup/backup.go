@@ -36,6 +36,17 @@
 // the data directory, as backups made before [Config.Blobs] existed hold
 // every blob; those restore file by file as before.
 //
+// # A database in PostgreSQL
+//
+// A server whose database is PostgreSQL ([db.Postgres], several nodes)
+// is backed up in two parts: its database by PostgreSQL's own tools
+// (pg_dump, or the operator's base backups and WAL archive), and the rest
+// here: the blobs (under the same hold, so that none the database refers
+// to is collected meanwhile) and the data directory's files, the keys
+// among them. Such a backup says so in its manifest
+// ([Manifest.Database]); [Verify] and [Restore] check and restore what it
+// holds and leave the database to pg_restore.
+//
 // # Layout of the destination
 //
 //	DEST/objects/ab/<name>.age       one encrypted file each, named by an HMAC
@@ -183,6 +194,9 @@ type Result struct {
 	Size    int64  // bytes of plaintext the backup holds
 	Written int64  // bytes this run wrote to the destination (new objects)
 	New     int    // objects this run wrote
+	// Database is the manifest's: [DatabasePostgres] when the database
+	// is in PostgreSQL and not in the backup.
+	Database string
 }
 
 // Backup makes one complete backup and records it for [Service.LastSuccess].
@@ -215,24 +229,30 @@ func (s *Service) Backup(ctx context.Context) (res Result, err error) {
 		}
 	}()
 
-	// The plaintext snapshot stays beside the database, as private as it.
-	work, err := os.MkdirTemp(s.cfg.DataDir, ".backup-*")
-	if err != nil {
-		return res, fmt.Errorf("backup: %w", err)
-	}
-	defer os.RemoveAll(work)
-	snap := filepath.Join(work, dbFile)
-	if err := s.db.Snapshot(ctx, snap); err != nil {
-		return res, fmt.Errorf("backup: %w", err)
-	}
-
 	type entry struct {
 		src     source
 		file    File
 		written int64
 		gone    bool
 	}
-	entries := []*entry{{src: source{rel: dbFile, path: snap}}}
+	var entries []*entry
+	if s.db.Engine() == db.Postgres {
+		// PostgreSQL's own tools back the database up; the blobs and
+		// the keys, which it does not hold, are backed up here.
+		res.Database = DatabasePostgres
+	} else {
+		// The plaintext snapshot stays beside the database, as private as it.
+		work, err := os.MkdirTemp(s.cfg.DataDir, ".backup-*")
+		if err != nil {
+			return res, fmt.Errorf("backup: %w", err)
+		}
+		defer os.RemoveAll(work)
+		snap := filepath.Join(work, dbFile)
+		if err := s.db.Snapshot(ctx, snap); err != nil {
+			return res, fmt.Errorf("backup: %w", err)
+		}
+		entries = append(entries, &entry{src: source{rel: dbFile, path: snap}})
+	}
 	add := func(src source) error {
 		entries = append(entries, &entry{src: src})
 		return nil
@@ -261,7 +281,7 @@ func (s *Service) Backup(ctx context.Context) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
-	m := &Manifest{Created: start.UTC().Truncate(time.Second)}
+	m := &Manifest{Created: start.UTC().Truncate(time.Second), Database: res.Database}
 	for _, e := range entries {
 		if e.gone {
 			continue
