@@ -2,8 +2,10 @@ package backup_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -109,7 +111,47 @@ func TestBackupPostgres(t *testing.T) {
 	if got, err := os.ReadFile(filepath.Join(target, "keys", "blob.key")); err != nil || !bytes.Equal(got, key) {
 		t.Errorf("restored key: %q, %v", got, err)
 	}
-	restored, err := blob.OpenDir(filepath.Join(target, "blobs", "files"))
+	checkBlobs(t, filepath.Join(target, "blobs", "files"), want)
+
+	// With Dump, the backup holds the dump, made under the blob hold; a
+	// dump restored into the data directory earlier is not taken for it.
+	if err := os.WriteFile(filepath.Join(dir, backup.PGDumpFile), []byte("an old dump"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dump := []byte("PGDMP " + rand.Text())
+	svc, err = backup.New(d, backup.Config{DataDir: dir, Dest: dest, Recipients: []age.Recipient{id.Recipient()},
+		Blobs: map[string]blob.Store{"files": files}, Dump: func(ctx context.Context, path string) error {
+			if held, err := db.BlobsHeld(ctx, d); err != nil || !held {
+				return fmt.Errorf("dump without the blob hold: %v, %v", held, err)
+			}
+			return os.WriteFile(path, dump, 0o644)
+		}}, nil, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err = svc.Backup(ctx); err != nil || !res.Dump {
+		t.Fatalf("Backup with Dump: %+v, %v", res, err)
+	}
+	if v, err := backup.Verify(ctx, dest, "", ids, ""); err != nil || !v.Dump {
+		t.Fatalf("Verify: %+v, %v", v, err)
+	}
+	target = filepath.Join(t.TempDir(), "restored2")
+	if r, err := backup.Restore(ctx, dest, "", ids, target); err != nil || !r.Dump {
+		t.Fatalf("Restore: %+v, %v", r, err)
+	}
+	if got, err := os.ReadFile(filepath.Join(target, backup.PGDumpFile)); err != nil || !bytes.Equal(got, dump) {
+		t.Errorf("restored dump: %q, %v; want %q", got, err, dump)
+	}
+	if fi, err := os.Stat(filepath.Join(target, backup.PGDumpFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("restored dump: %v, %v; want mode 0600", fi, err)
+	}
+	checkBlobs(t, filepath.Join(target, "blobs", "files"), want)
+}
+
+// checkBlobs checks that the blob directory dir holds want.
+func checkBlobs(t *testing.T, dir string, want map[blob.Ref][]byte) {
+	t.Helper()
+	restored, err := blob.OpenDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -140,7 +140,7 @@ func Verify(ctx context.Context, dest, id string, ids []age.Identity, tmpDir str
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{ID: id, Files: len(m.Files), Size: m.Size(), Database: m.Database}
+	res := Result{ID: id, Files: len(m.Files), Size: m.Size(), Database: m.Database, Dump: hasDump(m)}
 	work, err := os.MkdirTemp(tmpDir, "caucus-verify-*") // mode 0700
 	if err != nil {
 		return res, fmt.Errorf("backup: %w", err)
@@ -162,6 +162,11 @@ func Verify(ctx context.Context, dest, id string, ids []age.Identity, tmpDir str
 		return res, err
 	}
 	return res, nil
+}
+
+// hasDump reports whether m holds a dump of a database in PostgreSQL.
+func hasDump(m *Manifest) bool {
+	return m.Database == DatabasePostgres && slices.ContainsFunc(m.Files, func(f File) bool { return f.Path == PGDumpFile })
 }
 
 // checkDB opens a database file and runs PRAGMA integrity_check.
@@ -282,7 +287,7 @@ func Restore(ctx context.Context, dest, id string, ids []age.Identity, target st
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{ID: id, Files: len(m.Files), Size: m.Size(), Database: m.Database}
+	res := Result{ID: id, Files: len(m.Files), Size: m.Size(), Database: m.Database, Dump: hasDump(m)}
 	if err := os.MkdirAll(target, 0o700); err != nil {
 		return res, fmt.Errorf("backup: %w", err)
 	}
