@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -38,9 +39,10 @@ const backupUsage = `Usage:
 Run backup as the user caucus runs as (sudo -u caucus caucus backup), so the
 files it creates in the data directory stay the server's.
 
-With the database in PostgreSQL ([storage] database = "postgres"), a backup
-holds the blobs and the keys, not the database: back that up with pg_dump
-(or the PostgreSQL server's own base backups), and restore it with pg_restore.
+With the database in PostgreSQL ([storage] database = "postgres"), backup runs
+pg_dump (Debian package postgresql-client) and keeps the dump in the backup,
+as caucus.pgdump, which restore puts in NEWDIR for pg_restore; without pg_dump
+the backup holds the blobs and the keys, not the database.
 `
 
 // signalContext is cancelled by SIGINT or SIGTERM.
@@ -54,9 +56,8 @@ func signalContext() (context.Context, context.CancelFunc) {
 // asking the running server: SQLite in WAL mode lets this second process
 // take a consistent snapshot (VACUUM INTO) while the server writes, and
 // the blob hold it records in the database pauses the server's blob
-// collectors until it is done. A database in PostgreSQL is not in the
-// backup (pg_dump backs it up); the blobs and the keys are, under the
-// same hold.
+// collectors until it is done. A database in PostgreSQL is dumped by
+// pg_dump under the same hold, into the backup (see [pgDump]).
 func backupCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -101,7 +102,10 @@ func backupCmd(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		dbNote := "database integrity ok"
-		if res.Database == backup.DatabasePostgres {
+		switch {
+		case res.Dump:
+			dbNote = "with the PostgreSQL database's dump"
+		case res.Database == backup.DatabasePostgres:
 			dbNote = "no database in it (PostgreSQL's, backed up with pg_dump)"
 		}
 		fmt.Fprintf(stdout, "backup %s is good: %d files, %d bytes, every hash checked, %s (%v)\n",
@@ -165,8 +169,16 @@ func backupCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var dump func(context.Context, string) error
+	if d.Engine() == db.Postgres {
+		if dump, err = pgDump(cfg); errors.Is(err, exec.ErrNotFound) {
+			fmt.Fprintln(stderr, "pg_dump is not installed (Debian package postgresql-client): the database will not be in this backup")
+		} else if err != nil {
+			return err
+		}
+	}
 	svc, err := backup.New(d, backup.Config{DataDir: dir, Dest: dest, Recipients: []age.Recipient{r},
-		Audit: audit.New(d, time.Now, nil), Actor: fmt.Sprintf("local:uid=%d", os.Getuid()), Blobs: blobs}, nil, nil)
+		Audit: audit.New(d, time.Now, nil), Actor: fmt.Sprintf("local:uid=%d", os.Getuid()), Blobs: blobs, Dump: dump}, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -177,14 +189,18 @@ func backupCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "backup %s: %d files, %d bytes; %d new objects, %d bytes written to %s (%v)\n",
 		res.ID, res.Files, res.Size, res.New, res.Written, dest, time.Since(start).Round(time.Millisecond))
-	if res.Database == backup.DatabasePostgres {
+	switch {
+	case res.Dump:
+		fmt.Fprintln(stdout, `The database is in PostgreSQL ([storage] database = "postgres"): its dump (pg_dump, made while no blob could be deleted) is in this backup, as `+backup.PGDumpFile+`.`)
+	case res.Database == backup.DatabasePostgres:
 		fmt.Fprintln(stdout, postgresNotInBackup)
 	}
 	return nil
 }
 
-// postgresNotInBackup is what backup says of a database in PostgreSQL.
-const postgresNotInBackup = `The database is in PostgreSQL ([storage] database = "postgres") and is not in this backup, which holds the blobs and the keys: back it up with pg_dump (e.g. pg_dump --format=custom --file=caucus.dump caucus) or the PostgreSQL server's base backups, at the same time.`
+// postgresNotInBackup is what backup says of a database in PostgreSQL
+// that it could not dump.
+const postgresNotInBackup = `The database is in PostgreSQL ([storage] database = "postgres") and is not in this backup, which holds the blobs and the keys: back it up with pg_dump (install postgresql-client, and caucus backup puts the dump in the backup) or the PostgreSQL server's base backups.`
 
 // usesS3 reports whether the server of dataDir kept its blobs in S3: it
 // made the spill directory its S3 stores write through, and no blob
@@ -247,8 +263,12 @@ func restoreCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "restored backup %s into %s: %d files, %d bytes (%v)\n",
 		res.ID, *data, res.Files, res.Size, time.Since(start).Round(time.Millisecond))
-	if res.Database == backup.DatabasePostgres {
-		fmt.Fprintln(stdout, `The database is not in this backup: it was in PostgreSQL. Restore it from its pg_dump (pg_restore --dbname=caucus caucus.dump), point [storage.postgres] at it, and keep [storage] database = "postgres".`)
+	switch {
+	case res.Dump:
+		fmt.Fprintf(stdout, "The database was in PostgreSQL; its dump is %s: restore it into an empty database (pg_restore --no-owner --dbname=caucus %s), point [storage.postgres] at it, keep [storage] database = \"postgres\", and remove the file.\n",
+			filepath.Join(*data, backup.PGDumpFile), filepath.Join(*data, backup.PGDumpFile))
+	case res.Database == backup.DatabasePostgres:
+		fmt.Fprintln(stdout, `The database is not in this backup: it was in PostgreSQL. Restore it from its pg_dump (pg_restore --no-owner --dbname=caucus caucus.dump), point [storage.postgres] at it, and keep [storage] database = "postgres".`)
 	}
 	if stores := restoredBlobs(*data); len(stores) > 0 {
 		fmt.Fprintf(stdout, "The blobs (%s) are in blob directories under %s, whatever stored them before: start caucus with [storage] blobs = \"dir\" (the default).\n",

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,10 +16,12 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/backup"
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/dns"
+	"github.com/caucus-org/caucus/internal/testtool"
 	"github.com/caucus-org/caucus/internal/testtool/pgtest"
 	"github.com/caucus-org/caucus/mail/queue"
 )
@@ -27,13 +30,14 @@ import (
 // (queue, audit verify, backup) open the one the configuration names,
 // here PostgreSQL: they once opened data_dir/caucus.db whatever it said,
 // and so showed an empty queue, found no audit log, and backed up an
-// empty SQLite file made for the occasion. The backup holds the blobs
-// and the keys, says that the database is for pg_dump, and restores
-// without one.
+// empty SQLite file made for the occasion. The backup holds the blobs,
+// the keys and the database's pg_dump, which restore puts in the new
+// data directory and pg_restore brings back.
 func TestCommandsOnPostgres(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	srv := pgtest.Start(t, pgtest.Options{})
+	testtool.Need(t, "pg_dump")
 	dir := t.TempDir()
 	cfg := config.Dev(dir)
 	cfg.Storage.Database = "postgres"
@@ -108,15 +112,32 @@ func TestCommandsOnPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	dest := filepath.Join(t.TempDir(), "backups")
-	if out := cmd(0, "backup", "--config", cfgFile, "--recipient", id.Recipient().String(), dest); !strings.Contains(out, "pg_dump") {
-		t.Errorf("backup printed %q: want it to say the database is backed up with pg_dump", out)
+	if out := cmd(0, "backup", "--config", cfgFile, "--recipient", id.Recipient().String(), dest); !strings.Contains(out, "its dump (pg_dump") {
+		t.Errorf("backup printed %q: want it to say the database's dump is in it", out)
 	}
-	if out := cmd(0, "backup", "verify", "--identity", idFile, dest); !strings.Contains(out, "no database in it") {
+	if out := cmd(0, "backup", "verify", "--identity", idFile, dest); !strings.Contains(out, "with the PostgreSQL database's dump") {
 		t.Errorf("backup verify printed %q", out)
 	}
 	restored := filepath.Join(t.TempDir(), "restored")
 	if out := cmd(0, "restore", "--identity", idFile, "--data", restored, dest); !strings.Contains(out, "pg_restore") {
 		t.Errorf("restore printed %q: want it to say the database comes back with pg_restore", out)
+	}
+	// The dump restores into a new database, with what the server wrote.
+	if _, err := d.ExecContext(ctx, `CREATE DATABASE restored`); err != nil {
+		t.Fatal(err)
+	}
+	pgRestore := testtool.Need(t, "pg_restore")
+	if out, err := exec.Command(pgRestore, "--no-owner", "--dbname="+srv.DSN("restored"), filepath.Join(restored, backup.PGDumpFile)).CombinedOutput(); err != nil {
+		t.Fatalf("pg_restore: %v\n%s", err, out)
+	}
+	d2, err := db.OpenPostgres(ctx, srv.DSN("restored"), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	var events, queued int
+	if err := d2.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM audit_log WHERE kind = 'test.event'), (SELECT count(*) FROM queue_messages)`).Scan(&events, &queued); err != nil || events != 1 || queued != 1 {
+		t.Errorf("the restored database: %d audit records of the test, %d queued messages, %v; want 1 and 1", events, queued, err)
 	}
 	for _, d := range []string{dir, restored} {
 		if _, err := os.Stat(filepath.Join(d, "caucus.db")); !errors.Is(err, fs.ErrNotExist) {
