@@ -1,19 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"github.com/caucus-org/caucus/cmd/caucus/server"
+	"github.com/caucus-org/caucus/internal/backup"
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/db"
 )
@@ -60,21 +58,11 @@ func openDatabase(ctx context.Context, cfg config.Config, existing bool) (*db.DB
 	return server.OpenDatabase(ctx, cfg, nil)
 }
 
-// maxDumpErr bounds what pg_dump's complaints add to an error.
-const maxDumpErr = 4096
-
-// pgDump returns the [backup.Config.Dump] of cfg's PostgreSQL database:
-// pg_dump in its custom format (one compressed file that pg_restore
-// reads), signed in as the server is, with the password of
+// pgDump returns the [backup.Config.Dump] of cfg's PostgreSQL database
+// ([backup.PGDump]), signed in as the server is, with the password of
 // [storage.postgres] password_file. It returns an error wrapping
-// exec.ErrNotFound when pg_dump is not installed (Debian package
-// postgresql-client). The connection string must be one libpq reads, as
-// the configuration asks.
+// exec.ErrNotFound when pg_dump is not installed.
 func pgDump(cfg config.Config) (func(ctx context.Context, path string) error, error) {
-	bin, err := exec.LookPath("pg_dump")
-	if err != nil {
-		return nil, err
-	}
 	var password string
 	if f := cfg.Storage.Postgres.PasswordFile; f != "" {
 		b, err := os.ReadFile(f)
@@ -83,34 +71,5 @@ func pgDump(cfg config.Config) (func(ctx context.Context, path string) error, er
 		}
 		password = strings.TrimSpace(string(b))
 	}
-	return func(ctx context.Context, path string) error {
-		cmd := exec.CommandContext(ctx, bin, "--format=custom", "--no-password", "--file="+path, "--dbname="+cfg.Storage.Postgres.DSN)
-		cmd.Env = os.Environ()
-		if password != "" {
-			// Readable by this user alone (/proc/PID/environ), never
-			// on the command line, which every user sees.
-			cmd.Env = append(cmd.Env, "PGPASSWORD="+password)
-		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &limitedWriter{w: &stderr, n: maxDumpErr}
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("pg_dump: %w: %s", err, strings.TrimSpace(stderr.String()))
-		}
-		return nil
-	}, nil
-}
-
-// limitedWriter keeps the first n bytes written to it and drops the rest.
-type limitedWriter struct {
-	w io.Writer
-	n int
-}
-
-func (l *limitedWriter) Write(p []byte) (int, error) {
-	k := min(len(p), l.n)
-	if k > 0 {
-		l.w.Write(p[:k])
-		l.n -= k
-	}
-	return len(p), nil
+	return backup.PGDump(cfg.Storage.Postgres.DSN, password)
 }

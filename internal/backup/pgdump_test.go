@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -119,6 +120,7 @@ func TestBackupPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	dump := []byte("PGDMP " + rand.Text())
+	clk.Advance(time.Minute) // the newest backup from now on
 	svc, err = backup.New(d, backup.Config{DataDir: dir, Dest: dest, Recipients: []age.Recipient{id.Recipient()},
 		Blobs: map[string]blob.Store{"files": files}, Dump: func(ctx context.Context, path string) error {
 			if held, err := db.BlobsHeld(ctx, d); err != nil || !held {
@@ -132,11 +134,11 @@ func TestBackupPostgres(t *testing.T) {
 	if res, err = svc.Backup(ctx); err != nil || !res.Dump {
 		t.Fatalf("Backup with Dump: %+v, %v", res, err)
 	}
-	if v, err := backup.Verify(ctx, dest, "", ids, ""); err != nil || !v.Dump {
+	if v, err := backup.Verify(ctx, dest, res.ID, ids, ""); err != nil || !v.Dump {
 		t.Fatalf("Verify: %+v, %v", v, err)
 	}
 	target = filepath.Join(t.TempDir(), "restored2")
-	if r, err := backup.Restore(ctx, dest, "", ids, target); err != nil || !r.Dump {
+	if r, err := backup.Restore(ctx, dest, res.ID, ids, target); err != nil || !r.Dump {
 		t.Fatalf("Restore: %+v, %v", r, err)
 	}
 	if got, err := os.ReadFile(filepath.Join(target, backup.PGDumpFile)); err != nil || !bytes.Equal(got, dump) {
@@ -146,6 +148,30 @@ func TestBackupPostgres(t *testing.T) {
 		t.Errorf("restored dump: %v, %v; want mode 0600", fi, err)
 	}
 	checkBlobs(t, filepath.Join(target, "blobs", "files"), want)
+
+	t.Run("PGDump", func(t *testing.T) {
+		pgRestore := testtool.Need(t, "pg_restore")
+		testtool.Need(t, "pg_dump")
+		dump, err := backup.PGDump(srv.DSN("postgres"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), backup.PGDumpFile)
+		if err := dump(ctx, path); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(pgRestore, "--list", path).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "TABLE public backup_runs") {
+			t.Errorf("pg_restore --list: %v\n%s", err, out)
+		}
+		bad, err := backup.PGDump(srv.DSN("no_such_database"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := bad(ctx, filepath.Join(t.TempDir(), "x")); err == nil || !strings.Contains(err.Error(), "no_such_database") {
+			t.Errorf("dump of a database that is not there: %v; want pg_dump's complaint", err)
+		}
+	})
 }
 
 // checkBlobs checks that the blob directory dir holds want.
