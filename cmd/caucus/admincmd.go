@@ -7,8 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -17,7 +15,6 @@ import (
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/admin/ctl"
 	"github.com/caucus-org/caucus/internal/audit"
-	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/mail/mailimport"
 )
 
@@ -416,7 +413,7 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, auditUsage)
 		fs.PrintDefaults()
 	}
-	dataDir := dataFlags(fs)
+	conf := configFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -425,17 +422,13 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errors.New("the only audit command is verify")
 	}
-	dir, err := dataDir()
+	cfg, err := conf()
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dir, "caucus.db")
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("no database: %w", err) // never create an empty one
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	d, err := db.Open(ctx, path, nil)
+	d, err := openDatabase(ctx, cfg, true) // never create an empty one
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -37,6 +38,11 @@ const backupUsage = `Usage:
 
 Run backup as the user caucus runs as (sudo -u caucus caucus backup), so the
 files it creates in the data directory stay the server's.
+
+With the database in PostgreSQL ([storage] database = "postgres"), backup runs
+pg_dump (Debian package postgresql-client) and keeps the dump in the backup,
+as caucus.pgdump, which restore puts in NEWDIR for pg_restore; without pg_dump
+the backup holds the blobs and the keys, not the database.
 `
 
 // signalContext is cancelled by SIGINT or SIGTERM.
@@ -46,10 +52,12 @@ func signalContext() (context.Context, context.CancelFunc) {
 
 // backupCmd makes, verifies or lists backups.
 //
-// It opens the database file itself rather than asking the running server:
-// SQLite in WAL mode lets this second process take a consistent snapshot
-// (VACUUM INTO) while the server writes, and the blob hold it records in
-// the database pauses the server's blob collectors until it is done.
+// It opens the database the configuration names itself, rather than
+// asking the running server: SQLite in WAL mode lets this second process
+// take a consistent snapshot (VACUUM INTO) while the server writes, and
+// the blob hold it records in the database pauses the server's blob
+// collectors until it is done. A database in PostgreSQL is dumped by
+// pg_dump under the same hold, into the backup (see [pgDump]).
 func backupCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -93,8 +101,15 @@ func backupCmd(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "backup %s is good: %d files, %d bytes, every hash checked, database integrity ok (%v)\n",
-			res.ID, res.Files, res.Size, time.Since(start).Round(time.Millisecond))
+		dbNote := "database integrity ok"
+		switch {
+		case res.Dump:
+			dbNote = "with the PostgreSQL database's dump"
+		case res.Database == backup.DatabasePostgres:
+			dbNote = "no database in it (PostgreSQL's, backed up with pg_dump)"
+		}
+		fmt.Fprintf(stdout, "backup %s is good: %d files, %d bytes, every hash checked, %s (%v)\n",
+			res.ID, res.Files, res.Size, dbNote, time.Since(start).Round(time.Millisecond))
 		return nil
 	}
 	if len(pos) > 1 {
@@ -139,7 +154,7 @@ func backupCmd(args []string, stdout, stderr io.Writer) error {
 	if err := checkOwner(dir); err != nil {
 		return err
 	}
-	d, err := db.Open(ctx, filepath.Join(dir, "caucus.db"), nil)
+	d, err := openDatabase(ctx, cfg, false)
 	if err != nil {
 		return err
 	}
@@ -154,8 +169,16 @@ func backupCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var dump func(context.Context, string) error
+	if d.Engine() == db.Postgres {
+		if dump, err = pgDump(cfg); errors.Is(err, exec.ErrNotFound) {
+			fmt.Fprintln(stderr, "pg_dump is not installed (Debian package postgresql-client): the database will not be in this backup")
+		} else if err != nil {
+			return err
+		}
+	}
 	svc, err := backup.New(d, backup.Config{DataDir: dir, Dest: dest, Recipients: []age.Recipient{r},
-		Audit: audit.New(d, time.Now, nil), Actor: fmt.Sprintf("local:uid=%d", os.Getuid()), Blobs: blobs}, nil, nil)
+		Audit: audit.New(d, time.Now, nil), Actor: fmt.Sprintf("local:uid=%d", os.Getuid()), Blobs: blobs, Dump: dump}, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -166,8 +189,18 @@ func backupCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "backup %s: %d files, %d bytes; %d new objects, %d bytes written to %s (%v)\n",
 		res.ID, res.Files, res.Size, res.New, res.Written, dest, time.Since(start).Round(time.Millisecond))
+	switch {
+	case res.Dump:
+		fmt.Fprintln(stdout, `The database is in PostgreSQL ([storage] database = "postgres"): its dump (pg_dump, made while no blob could be deleted) is in this backup, as `+backup.PGDumpFile+`.`)
+	case res.Database == backup.DatabasePostgres:
+		fmt.Fprintln(stdout, postgresNotInBackup)
+	}
 	return nil
 }
+
+// postgresNotInBackup is what backup says of a database in PostgreSQL
+// that it could not dump.
+const postgresNotInBackup = `The database is in PostgreSQL ([storage] database = "postgres") and is not in this backup, which holds the blobs and the keys: back it up with pg_dump (install postgresql-client, and caucus backup puts the dump in the backup) or the PostgreSQL server's base backups.`
 
 // usesS3 reports whether the server of dataDir kept its blobs in S3: it
 // made the spill directory its S3 stores write through, and no blob
@@ -215,19 +248,28 @@ func restoreCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// The restored audit log says where its data came from.
-	d, err := db.Open(ctx, filepath.Join(*data, "caucus.db"), nil)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	err = audit.New(d, time.Now, nil).Record(ctx, audit.Event{Actor: fmt.Sprintf("local:uid=%d", os.Getuid()), Kind: "backup.restore",
-		Detail: fmt.Sprintf("restored backup %s from %s: %d files, %d bytes", res.ID, pos[0], res.Files, res.Size)})
-	if err != nil {
-		return err
+	if res.Database != backup.DatabasePostgres {
+		// The restored audit log says where its data came from.
+		d, err := db.Open(ctx, filepath.Join(*data, "caucus.db"), nil)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		err = audit.New(d, time.Now, nil).Record(ctx, audit.Event{Actor: fmt.Sprintf("local:uid=%d", os.Getuid()), Kind: "backup.restore",
+			Detail: fmt.Sprintf("restored backup %s from %s: %d files, %d bytes", res.ID, pos[0], res.Files, res.Size)})
+		if err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(stdout, "restored backup %s into %s: %d files, %d bytes (%v)\n",
 		res.ID, *data, res.Files, res.Size, time.Since(start).Round(time.Millisecond))
+	switch {
+	case res.Dump:
+		fmt.Fprintf(stdout, "The database was in PostgreSQL; its dump is %s: restore it into an empty database (pg_restore --no-owner --dbname=caucus %s), point [storage.postgres] at it, keep [storage] database = \"postgres\", and remove the file.\n",
+			filepath.Join(*data, backup.PGDumpFile), filepath.Join(*data, backup.PGDumpFile))
+	case res.Database == backup.DatabasePostgres:
+		fmt.Fprintln(stdout, `The database is not in this backup: it was in PostgreSQL. Restore it from its pg_dump (pg_restore --no-owner --dbname=caucus caucus.dump), point [storage.postgres] at it, and keep [storage] database = "postgres".`)
+	}
 	if stores := restoredBlobs(*data); len(stores) > 0 {
 		fmt.Fprintf(stdout, "The blobs (%s) are in blob directories under %s, whatever stored them before: start caucus with [storage] blobs = \"dir\" (the default).\n",
 			strings.Join(stores, ", "), filepath.Join(*data, "blobs"))

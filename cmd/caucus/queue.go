@@ -6,13 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/mail/queue"
 )
 
@@ -24,8 +22,9 @@ const queueUsage = `Usage:
 
 // queueCmd lists and manages the outbound mail queue.
 //
-// This first version opens the database directly instead of asking the
-// running server over its control socket: list and drop need nothing
+// This first version opens the database directly (the one the
+// configuration names, as the server does) instead of asking the running
+// server over its control socket: list and drop need nothing
 // else (the running server deletes a dropped message's body within 30
 // seconds), and a retry takes effect at the server's next look at the
 // queue, within 30 seconds.
@@ -36,7 +35,7 @@ func queueCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, queueUsage)
 		fs.PrintDefaults()
 	}
-	dataDir := dataFlags(fs)
+	conf := configFlags(fs)
 	// Flags may come before or after the subcommand and its ID.
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -68,13 +67,13 @@ func queueCmd(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unknown subcommand %q", sub)
 	}
 
-	dir, err := dataDir()
+	cfg, err := conf()
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	d, err := db.Open(ctx, filepath.Join(dir, "caucus.db"), nil)
+	d, err := openDatabase(ctx, cfg, false)
 	if err != nil {
 		return err
 	}

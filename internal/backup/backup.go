@@ -36,6 +36,19 @@
 // the data directory, as backups made before [Config.Blobs] existed hold
 // every blob; those restore file by file as before.
 //
+// # A database in PostgreSQL
+//
+// A server whose database is PostgreSQL ([db.Postgres], several nodes)
+// has its database backed up by PostgreSQL's own tools: pg_dump, which
+// [Config.Dump] runs under the blob hold where the SQLite snapshot is
+// taken (so the backup holds every blob the dump refers to, and the dump
+// is encrypted like the rest, as [PGDumpFile]), or else the operator's
+// dumps or base backups, and the backup holds the blobs and the data
+// directory's files, the keys among them, without the database. Such a
+// backup says so in its manifest ([Manifest.Database]); [Verify] and
+// [Restore] check and restore what it holds, and pg_restore restores the
+// dump.
+//
 // # Layout of the destination
 //
 //	DEST/objects/ab/<name>.age       one encrypted file each, named by an HMAC
@@ -145,7 +158,18 @@ type Config struct {
 	// whose directories are not copied file by file (its files beside
 	// them, such as a blob.Dir's layout, are).
 	Blobs map[string]blob.Store
+	// Dump, for a database in PostgreSQL, writes a dump of it to the new
+	// file path (pg_dump's custom format, say), which the backup holds as
+	// [PGDumpFile]. It is called under the blob hold, before the blobs are
+	// listed, as SQLite's snapshot is taken: every blob the dump refers
+	// to is in the backup. Nil leaves the database out of the backup, to
+	// the operator's own dumps.
+	Dump func(ctx context.Context, path string) error
 }
+
+// PGDumpFile is the name, in a backup and in the data directory it is
+// restored into, of the dump of a database in PostgreSQL ([Config.Dump]).
+const PGDumpFile = "caucus.pgdump"
 
 // Service makes backups of one data directory. Its database must have
 // [Component]'s migration applied.
@@ -196,6 +220,10 @@ type Result struct {
 	Size    int64  // bytes of plaintext the backup holds
 	Written int64  // bytes this run wrote to the destination (new objects)
 	New     int    // objects this run wrote
+	// Database is the manifest's: [DatabasePostgres] when the database
+	// is in PostgreSQL, whose dump the backup holds only if Dump says so.
+	Database string
+	Dump     bool // the backup holds [PGDumpFile]
 }
 
 // Backup makes one complete backup and records it for [Service.LastSuccess].
@@ -228,24 +256,32 @@ func (s *Service) Backup(ctx context.Context) (res Result, err error) {
 		}
 	}()
 
-	// The plaintext snapshot stays beside the database, as private as it.
-	work, err := os.MkdirTemp(s.cfg.DataDir, ".backup-*")
-	if err != nil {
-		return res, fmt.Errorf("backup: %w", err)
-	}
-	defer os.RemoveAll(work)
-	snap := filepath.Join(work, dbFile)
-	if err := s.db.Snapshot(ctx, snap); err != nil {
-		return res, fmt.Errorf("backup: %w", err)
-	}
-
 	type entry struct {
 		src     source
 		file    File
 		written int64
 		gone    bool
 	}
-	entries := []*entry{{src: source{rel: dbFile, path: snap}}}
+	var entries []*entry
+	if s.db.Engine() == db.Postgres {
+		// PostgreSQL's own tools back the database up: Dump, or the
+		// operator's.
+		res.Database = DatabasePostgres
+	}
+	if s.db.Engine() != db.Postgres || s.cfg.Dump != nil {
+		// The plaintext snapshot stays beside the database, as private as it.
+		work, err := os.MkdirTemp(s.cfg.DataDir, ".backup-*")
+		if err != nil {
+			return res, fmt.Errorf("backup: %w", err)
+		}
+		defer os.RemoveAll(work)
+		src, err := s.snapshot(ctx, work)
+		if err != nil {
+			return res, fmt.Errorf("backup: %w", err)
+		}
+		entries = append(entries, &entry{src: src})
+		res.Dump = src.rel == PGDumpFile
+	}
 	add := func(src source) error {
 		entries = append(entries, &entry{src: src})
 		return nil
@@ -259,7 +295,7 @@ func (s *Service) Backup(ctx context.Context) (res Result, err error) {
 	err = forEach(ctx, entries, func(e *entry) error {
 		var err error
 		e.file, e.written, err = dest.store(ctx, key, s.cfg.Recipients, e.src)
-		if e.src.rel != dbFile && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, blob.ErrNotFound)) {
+		if e.src.rel != dbFile && e.src.rel != PGDumpFile && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, blob.ErrNotFound)) {
 			// Deleted since the walk listed it. Every blob deleter
 			// honours the hold, so the snapshot does not refer to it (a
 			// queue body whose message was delivered before the
@@ -274,7 +310,7 @@ func (s *Service) Backup(ctx context.Context) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
-	m := &Manifest{Created: start.UTC().Truncate(time.Second)}
+	m := &Manifest{Created: start.UTC().Truncate(time.Second), Database: res.Database}
 	for _, e := range entries {
 		if e.gone {
 			continue
@@ -339,6 +375,23 @@ func LastSuccess(ctx context.Context, d *db.DB) (time.Time, int64, error) {
 		return time.Time{}, 0, fmt.Errorf("backup: last success: %w", err)
 	}
 	return time.Unix(at, 0), size, nil
+}
+
+// snapshot writes the database's copy into the directory work: SQLite's
+// snapshot, or Dump's of PostgreSQL, private to caucus's user.
+func (s *Service) snapshot(ctx context.Context, work string) (source, error) {
+	if s.db.Engine() != db.Postgres {
+		snap := filepath.Join(work, dbFile)
+		return source{rel: dbFile, path: snap}, s.db.Snapshot(ctx, snap)
+	}
+	dump := filepath.Join(work, PGDumpFile)
+	if err := s.cfg.Dump(ctx, dump); err != nil {
+		return source{}, fmt.Errorf("dumping the PostgreSQL database: %w", err)
+	}
+	if err := os.Chmod(dump, 0o600); err != nil {
+		return source{}, err
+	}
+	return source{rel: PGDumpFile, path: dump}, nil
 }
 
 // source is one file to back up: a file of the data directory (path) or
@@ -431,8 +484,8 @@ func walk(dataDir string, stores map[string]blob.Store, add func(source) error) 
 			}
 			return nil
 		}
-		if !d.Type().IsRegular() || top && strings.HasPrefix(rel, dbFile) {
-			return nil // caucus.db, caucus.db-wal, caucus.db-shm
+		if !d.Type().IsRegular() || top && (strings.HasPrefix(rel, dbFile) || rel == PGDumpFile) {
+			return nil // caucus.db, caucus.db-wal, caucus.db-shm; a restored dump
 		}
 		if inStore && isHex64(d.Name()) {
 			return nil // would collide with a blob's path; no store keeps one there

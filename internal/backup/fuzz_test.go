@@ -20,6 +20,9 @@ func FuzzParseManifest(f *testing.F) {
 	}}
 	f.Add(m.marshal())
 	f.Add([]byte(manifestMagic + "\ncreated 2026-11-24T18:00:00Z\nend 0\n"))
+	pg := *m
+	pg.Database, pg.Files = DatabasePostgres, m.Files[1:]
+	f.Add(pg.marshal())
 	f.Add([]byte(manifestMagic + "\ncreated 2026-11-24T18:00:00Z\nfile 0600 1 " + strings.Repeat("a", 64) + " " + strings.Repeat("b", 64) + " ../etc/passwd\nend 1\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := ParseManifest(bytes.NewReader(data))
@@ -76,6 +79,11 @@ func TestParseManifestRefuses(t *testing.T) {
 		"hash":      head + "file 0600 1 " + strings.ToUpper(h) + " " + h + " x\nend 1\n",
 		"after end": head + "end 0\nfile\n",
 		"long line": head + "file 0600 1 " + h + " " + h + " " + strings.Repeat("x", maxManifestLine) + "\nend 1\n",
+		// The database line names PostgreSQL, once, before the files.
+		"database":          head + "database sqlite\nend 0\n",
+		"database twice":    head + "database postgres\ndatabase postgres\nend 0\n",
+		"database late":     head + "file 0600 1 " + h + " " + h + " x\ndatabase postgres\nend 1\n",
+		"database no value": head + "database\nend 0\n",
 	} {
 		if _, err := ParseManifest(strings.NewReader(text)); err == nil {
 			t.Errorf("%s: accepted", name)

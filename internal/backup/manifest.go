@@ -34,17 +34,30 @@ const manifestMagic = "caucus-backup-manifest 1"
 //
 //	caucus-backup-manifest 1
 //	created 2026-11-24T18:00:00Z
+//	database postgres
 //	file 0600 1234 <sha256 hex> <object hex> caucus.db
 //	…
 //	end 1
 //
-// Paths are slash-separated, relative to the data directory, and valid in
-// the sense of [fs.ValidPath]; "end" repeats the number of files, so a
-// truncated manifest is refused.
+// The database line is there only in the backup of a server whose
+// database is PostgreSQL (see [Manifest.Database]). Paths are
+// slash-separated, relative to the data directory, and valid in the sense
+// of [fs.ValidPath]; "end" repeats the number of files, so a truncated
+// manifest is refused.
 type Manifest struct {
 	Created time.Time
-	Files   []File
+	// Database is "" when the backup holds the SQLite database (the file
+	// caucus.db), or [DatabasePostgres] when the server kept its
+	// database in PostgreSQL: the backup holds the blobs and the data
+	// directory's files but not the database, which PostgreSQL's own
+	// tools back up (pg_dump, or base backups and the WAL archive).
+	Database string
+	Files    []File
 }
+
+// DatabasePostgres is [Manifest.Database] of a backup whose database is
+// in PostgreSQL, not in the backup.
+const DatabasePostgres = "postgres"
 
 // File is one file of a backup.
 type File struct {
@@ -73,6 +86,9 @@ func (m *Manifest) WriteTo(w io.Writer) (int64, error) {
 		n += int64(k)
 	}
 	p("%s\ncreated %s\n", manifestMagic, m.Created.UTC().Format(time.RFC3339))
+	if m.Database != "" {
+		p("database %s\n", m.Database)
+	}
 	for _, f := range m.Files {
 		p("file %04o %d %x %s %s\n", f.Mode.Perm(), f.Size, f.SHA256, f.Object, f.Path)
 	}
@@ -129,6 +145,13 @@ func ParseManifest(r io.Reader) (*Manifest, error) {
 				return nil, bad("text after end")
 			}
 			return m, nil
+		}
+		if db, ok := strings.CutPrefix(l, "database "); ok && line == 3 {
+			if db != DatabasePostgres {
+				return nil, bad("database: unknown %q", db)
+			}
+			m.Database = db
+			continue
 		}
 		rest, ok := strings.CutPrefix(l, "file ")
 		if !ok {

@@ -133,13 +133,14 @@ func copyObject(dest string, f File, ids []age.Identity, w io.Writer) error {
 // restoring it: it decrypts the manifest and every object, checks every
 // size and SHA-256, and runs PRAGMA integrity_check on the database
 // snapshot, decrypted into a private temporary directory under tmpDir
-// ("" means the system's) and removed afterwards.
+// ("" means the system's) and removed afterwards; a backup whose database
+// is in PostgreSQL ([Manifest.Database]) holds no snapshot to check.
 func Verify(ctx context.Context, dest, id string, ids []age.Identity, tmpDir string) (Result, error) {
 	id, m, err := ReadManifest(dest, id, ids)
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{ID: id, Files: len(m.Files), Size: m.Size()}
+	res := Result{ID: id, Files: len(m.Files), Size: m.Size(), Database: m.Database, Dump: hasDump(m)}
 	work, err := os.MkdirTemp(tmpDir, "caucus-verify-*") // mode 0700
 	if err != nil {
 		return res, fmt.Errorf("backup: %w", err)
@@ -154,10 +155,18 @@ func Verify(ctx context.Context, dest, id string, ids []age.Identity, tmpDir str
 	if err != nil {
 		return res, err
 	}
+	if m.Database == DatabasePostgres {
+		return res, nil // not in the backup
+	}
 	if err := checkDB(ctx, filepath.Join(work, dbFile)); err != nil {
 		return res, err
 	}
 	return res, nil
+}
+
+// hasDump reports whether m holds a dump of a database in PostgreSQL.
+func hasDump(m *Manifest) bool {
+	return m.Database == DatabasePostgres && slices.ContainsFunc(m.Files, func(f File) bool { return f.Path == PGDumpFile })
 }
 
 // checkDB opens a database file and runs PRAGMA integrity_check.
@@ -262,7 +271,8 @@ func restoreBlob(ctx context.Context, dest string, f File, ids []age.Identity, s
 // Restore brings backup id in dest (the newest if id is "") back into the
 // data directory target, which must not exist or be empty ([ErrNotEmpty]).
 // Every file is checked against the manifest and fsynced, every directory
-// fsynced, and the database passes PRAGMA integrity_check. On error the
+// fsynced, and the database (unless it is in PostgreSQL, see
+// [Manifest.Database]) passes PRAGMA integrity_check. On error the
 // partly restored target is left for inspection; remove it before trying
 // again.
 func Restore(ctx context.Context, dest, id string, ids []age.Identity, target string) (Result, error) {
@@ -277,7 +287,7 @@ func Restore(ctx context.Context, dest, id string, ids []age.Identity, target st
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{ID: id, Files: len(m.Files), Size: m.Size()}
+	res := Result{ID: id, Files: len(m.Files), Size: m.Size(), Database: m.Database, Dump: hasDump(m)}
 	if err := os.MkdirAll(target, 0o700); err != nil {
 		return res, fmt.Errorf("backup: %w", err)
 	}
@@ -320,6 +330,9 @@ func Restore(ctx context.Context, dest, id string, ids []age.Identity, target st
 	})
 	if err != nil {
 		return res, err
+	}
+	if m.Database == DatabasePostgres {
+		return res, nil // restored with PostgreSQL's own tools
 	}
 	if err := checkDB(ctx, filepath.Join(target, dbFile)); err != nil {
 		return res, err
