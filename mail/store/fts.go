@@ -227,14 +227,11 @@ func (q textQuery) candidates() (string, []any) {
 
 // matchText returns, ascending, the UIDs of the mailbox's messages that
 // satisfy q: the index's candidates (every message if it cannot narrow q
-// down), each body checked once on its text decoded again from the blob
-// store.
-func (s *Store) matchText(ctx context.Context, mailboxID int64, q textQuery) ([]imap.UID, error) {
+// down), with the bodies waiting for the index if pending (see
+// [Store.pendingForSearch]), each body checked once on its text decoded
+// again from the blob store.
+func (s *Store) matchText(ctx context.Context, mailboxID int64, q textQuery, pending bool) ([]imap.UID, error) {
 	q1 := s.db.Stmts(nil)
-	pending, err := s.pendingForSearch(ctx)
-	if err != nil {
-		return nil, err
-	}
 	query, args, err := textCandidates(ctx, q1, mailboxID, q, s.smallMailbox, pending)
 	if err != nil {
 		return nil, err
@@ -379,4 +376,51 @@ func (s *Store) matchBlob(ref blob.Ref, q textQuery) (bool, error) {
 	}
 	defer f.Close()
 	return q.match(f), nil
+}
+
+// ftsSegments returns how many segments (b-trees) the FTS5 table (message_text
+// or message_headers) is made of: a query of one trigram opens one iterator
+// per segment, so that cost, not the reading of the lists, is most of what a
+// search of a common word spends when many small commits (the indexer's) left
+// many small segments. It reads the table's structure record (id 10 of its
+// %_data table, see SQLite's fts5_index.c: a 4-byte cookie, the 4-byte marker
+// of version 2, then the varints nLevel and nSegment).
+func ftsSegments(ctx context.Context, q querier, table string) (int, error) {
+	var rec []byte
+	if err := q.QueryRowContext(ctx, `SELECT block FROM `+table+`_data WHERE id = 10`).Scan(&rec); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("store: reading the %s index's structure: %w", table, err)
+	}
+	i := 4
+	if len(rec) >= 8 && string(rec[4:8]) == "\xff\x00\x00\x01" {
+		i = 8
+	}
+	var vals [2]uint64
+	for k := range vals {
+		v, n := sqliteVarint(rec[min(i, len(rec)):])
+		if n == 0 {
+			return 0, fmt.Errorf("store: the %s index's structure record is short", table)
+		}
+		vals[k], i = v, i+n
+	}
+	return int(vals[1]), nil
+}
+
+// sqliteVarint decodes SQLite's variable-length integer (big-endian, seven
+// bits a byte with the high bit set on all but the last, the ninth byte
+// whole) at the start of b, and its length; 0 if b is short.
+func sqliteVarint(b []byte) (uint64, int) {
+	var v uint64
+	for i := range min(len(b), 9) {
+		if i == 8 {
+			return v<<8 | uint64(b[i]), 9
+		}
+		v = v<<7 | uint64(b[i]&0x7f)
+		if b[i] < 0x80 {
+			return v, i + 1
+		}
+	}
+	return 0, 0
 }
