@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
@@ -302,4 +303,46 @@ func FuzzTextSearch(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestTrigramCover checks which trigrams a search string is looked up by
+// (those that cover it side by side), and that a body holding all of them
+// but not the string is not found: the check on the body decides.
+func TestTrigramCover(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ in, want string }{
+		{"ab", ""},
+		{"abc", `"abc"`},
+		{"rally", `"ral" AND "lly"`},
+		{"budget", `"bud" AND "get"`},
+		{"ticket-4242", `"tic" AND "ket" AND "-42" AND "242"`},
+		{`a"bcd`, `"a""b" AND "bcd"`},
+	} {
+		if got := ftsTrigrams(c.in); got != c.want {
+			t.Errorf("ftsTrigrams(%q) = %s, want %s", c.in, got, c.want)
+		}
+	}
+	long := make([]rune, 200)
+	for i := range long {
+		long[i] = rune(0x4e00 + i) // no trigram twice
+	}
+	if got := strings.Count(ftsTrigrams(string(long)), " AND ") + 1; got != maxQueryTrigrams {
+		t.Errorf("a long string is looked up by %d trigrams, want %d", got, maxQueryTrigrams)
+	}
+
+	e := newEnv(t)
+	acct := e.account(t, 1)
+	for _, body := range []string{"the budget is due", "a bud will get there"} {
+		if _, _, err := e.s.Append(t.Context(), acct, "INBOX", strings.NewReader(simple("x", body)), nil, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.s.indexPending(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	mb := e.mailbox(t, acct, "INBOX")
+	uids, err := e.s.Search(t.Context(), mb.ID, &imap.SearchCriteria{Body: []string{"budget"}})
+	if err != nil || !slices.Equal(uids, []imap.UID{1}) {
+		t.Errorf("BODY budget found %v (%v), want [1]", uids, err)
+	}
 }
