@@ -4,13 +4,17 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"strconv"
 
 	"github.com/caucus-org/caucus/internal/db"
 )
 
-// cohortEndLock is the first key of the PostgreSQL advisory lock that
-// claims a cohort's end (the cohort's id is the second): "coh" in ASCII.
-const cohortEndLock = 0x636f68
+// cohortEndKey is the key of the PostgreSQL advisory lock that claims a
+// cohort's end: a hash of the schema (advisory locks are the whole
+// database's, and two parties, or two tests, may each have a schema of
+// their own in one) and of the cohort's id, its one parameter. A
+// collision only makes two ends wait for each other.
+const cohortEndKey = `hashtextextended(current_schema() || '/cohort.end/' || ?, 0)`
 
 // claimEnd makes the caller the only one ending cohort id, and returns
 // the function that gives the claim back; [ErrCohortEnded] if another
@@ -55,9 +59,9 @@ func (o *Ops) lockEndPG(ctx context.Context, id int64) (unlock func(), err error
 	if err != nil {
 		return nil, fmt.Errorf("admin: end cohort: %w", err)
 	}
-	key := int32(id) // a collision only makes two ends wait for each other
+	key := strconv.FormatInt(id, 10)
 	var got bool
-	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(?, ?)`, int32(cohortEndLock), key).Scan(&got); err != nil {
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(`+cohortEndKey+`)`, key).Scan(&got); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("admin: end cohort: %w", err)
 	}
@@ -67,7 +71,7 @@ func (o *Ops) lockEndPG(ctx context.Context, id int64) (unlock func(), err error
 	}
 	return func() {
 		ctx := context.WithoutCancel(ctx)
-		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock(?, ?)`, int32(cohortEndLock), key); err != nil {
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock(`+cohortEndKey+`)`, key); err != nil {
 			// Never give the pool a connection that holds the lock.
 			conn.Raw(func(any) error { return driver.ErrBadConn })
 			o.d.Log.Error("end cohort: giving the claim back", "cohort", id, "err", err)
