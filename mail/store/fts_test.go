@@ -346,3 +346,32 @@ func TestTrigramCover(t *testing.T) {
 		t.Errorf("BODY budget found %v (%v), want [1]", uids, err)
 	}
 }
+
+// FuzzTrigramKeys checks the PostgreSQL index's promise never to miss:
+// the keys a search looks up for any piece of a text (queryTrigrams of a
+// substring) are all among the keys indexed for the text (trigramKeys),
+// which are sorted and distinct, one per distinct trigram at most.
+func FuzzTrigramKeys(f *testing.F) {
+	for _, s := range []string{"abcde", "ticket-4242x", "é€ü日本語テキスト", "\nsubject: agenda", "aa", "", "\x00\x00\x00x", "\xff\xfe abc"} {
+		f.Add(s, 0, len(s))
+		f.Add(s, 1, 4)
+	}
+	f.Fuzz(func(t *testing.T, s string, i, j int) {
+		s = fold(s) // what is indexed and searched is folded (valid UTF-8)
+		if i < 0 || j < i || j > len(s) || !utf8.ValidString(s[i:j]) {
+			return
+		}
+		keys := trigramKeys(s)
+		if !slices.IsSorted(keys) || len(slices.Compact(slices.Clone(keys))) != len(keys) {
+			t.Fatalf("trigramKeys(%q) = %v: not sorted and distinct", s, keys)
+		}
+		if n := utf8.RuneCountInString(s); len(keys) > max(n-2, 0) {
+			t.Fatalf("trigramKeys(%q): %d keys for %d trigrams", s, len(keys), n-2)
+		}
+		for _, tri := range queryTrigrams(s[i:j]) {
+			if _, ok := slices.BinarySearch(keys, trigramKey(tri)); !ok {
+				t.Fatalf("the trigram %q of %q is not among the keys of %q", tri, s[i:j], s)
+			}
+		}
+	})
+}
