@@ -44,7 +44,7 @@ func (s *Store) receive(ctx context.Context, r io.Reader) (*incoming, error) {
 	}
 	s.pin(ref)
 	in := &incoming{ref: ref, size: n}
-	if err := s.prepare(ctx, in); err != nil {
+	if err := s.prepare(ctx, in, true); err != nil {
 		s.release(ctx, in, false)
 		return nil, err
 	}
@@ -52,8 +52,9 @@ func (s *Store) receive(ctx context.Context, r io.Reader) (*incoming, error) {
 }
 
 // prepare checks a stored, pinned body: it refuses an empty one and
-// parses it unless a blobs row for the same content exists.
-func (s *Store) prepare(ctx context.Context, in *incoming) error {
+// parses it (with its searchable text if text) unless a blobs row for the
+// same content exists.
+func (s *Store) prepare(ctx context.Context, in *incoming, text bool) error {
 	if in.size == 0 {
 		return fmt.Errorf("store: empty message")
 	}
@@ -66,19 +67,23 @@ func (s *Store) prepare(ctx context.Context, in *incoming) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	if !exists {
-		return s.parse(in)
+		return s.parseText(in, text)
 	}
 	return nil
 }
 
 // parse reads the stored body once and parses it.
-func (s *Store) parse(in *incoming) error {
+func (s *Store) parse(in *incoming) error { return s.parseText(in, true) }
+
+// parseText is parse, without the searchable text unless text
+// ([parseMessageText]).
+func (s *Store) parseText(in *incoming, text bool) error {
 	f, err := s.blobs.Open(in.ref)
 	if err != nil {
 		return fmt.Errorf("store: parse: %w", err)
 	}
 	defer f.Close()
-	p, err := parseMessage(f, in.size)
+	p, err := parseMessageText(f, in.size, text)
 	if err != nil {
 		return err
 	}
