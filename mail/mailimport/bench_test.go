@@ -48,6 +48,7 @@ func benchCaucusIMAP(b *testing.B, addr string, tc *tls.Config, n int64) {
 	for b.Loop() {
 		b.StopTimer()
 		e := newEnv(b, func(o *Options) { o.TLS = tc })
+		reportCreate(b, e.dir)
 		e.start()
 		runtime.GC()
 		resetPeakRSS()
@@ -66,6 +67,7 @@ func benchCaucusIMAP(b *testing.B, addr string, tc *tls.Config, n int64) {
 		}
 		msgs += rep.Copied
 		b.StopTimer()
+		reportMapped(b, e.dir)
 		e.stopRun()
 		b.StartTimer()
 	}

@@ -624,6 +624,13 @@ func (p *pipeline) next() (batch []pending, more bool) {
 func (im *Importer) storeMessages(ctx context.Context, r *run, batch []pending) error {
 	var msgs []store.ImportMessage
 	var outs []*storeOutcome
+	var readers []*bufio.Reader
+	defer func() {
+		for _, br := range readers {
+			br.Reset(nil)
+			im.readers.Put(br)
+		}
+	}()
 	for _, pd := range batch {
 		t, body := pd.t, pd.body
 		if t.item.Err != nil || body == nil {
@@ -636,7 +643,12 @@ func (im *Importer) storeMessages(ctx context.Context, r *run, batch []pending) 
 			}
 			continue
 		}
-		br := bufio.NewReaderSize(body, 32<<10)
+		br, _ := im.readers.Get().(*bufio.Reader)
+		if br == nil {
+			br = bufio.NewReaderSize(nil, 32<<10)
+		}
+		br.Reset(body)
+		readers = append(readers, br)
 		o := &storeOutcome{t: t, msgID: peekMessageID(br)}
 		if _, err := br.Peek(1); err != nil {
 			if err := im.recordFailed(ctx, r, t, o.msgID, "the message is empty"); err != nil {
