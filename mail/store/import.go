@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -93,15 +94,8 @@ func (s *Store) ImportBatch(ctx context.Context, accountID int64, msgs []ImportM
 	if err := s.stageBatch(ctx, msgs, res, ins); err != nil {
 		return nil, err
 	}
-	for i, in := range ins {
-		if in == nil {
-			continue
-		}
-		if err := s.prepare(ctx, in, false); err != nil {
-			res[i].Err = err
-			s.release(ctx, in, false)
-			ins[i] = nil
-		}
+	if err := s.prepareBatch(ctx, ins, res); err != nil {
+		return nil, err
 	}
 	if err := s.importBatchTx(ctx, accountID, msgs, res, ins); err != nil {
 		return nil, err
@@ -110,6 +104,69 @@ func (s *Store) ImportBatch(ctx context.Context, accountID int64, msgs []ImportM
 		committed[i] = len(res[i].UIDs) > 0
 	}
 	return res, nil
+}
+
+// prepareBatch is prepare for the stored bodies of a batch: one query
+// finds those that have a blobs row, and the others are parsed, without
+// their searchable text (the indexer parses that when it indexes them).
+// A body that cannot be imported (empty) gets its Err and is released.
+func (s *Store) prepareBatch(ctx context.Context, ins []*incoming, res []Imported) error {
+	known, err := s.knownBlobs(ctx, ins)
+	if err != nil {
+		return err
+	}
+	for i, in := range ins {
+		if in == nil {
+			continue
+		}
+		var err error
+		if in.size == 0 {
+			err = fmt.Errorf("store: empty message")
+		} else if !known[in.ref] {
+			err = s.parseText(in, false)
+		}
+		if err != nil {
+			res[i].Err = err
+			s.release(ctx, in, false)
+			ins[i] = nil
+		}
+	}
+	return nil
+}
+
+// knownRefs is how many refs one query of knownBlobs asks about.
+const knownRefs = 100
+
+// knownBlobs returns which of the bodies ins (nil: none) have a blobs row.
+func (s *Store) knownBlobs(ctx context.Context, ins []*incoming) (map[blob.Ref]bool, error) {
+	var refs []any
+	for _, in := range ins {
+		if in != nil {
+			refs = append(refs, string(in.ref))
+		}
+	}
+	known := map[blob.Ref]bool{}
+	for len(refs) > 0 {
+		chunk := refs[:min(len(refs), knownRefs)]
+		refs = refs[len(chunk):]
+		rows, err := s.db.QueryContext(ctx, `SELECT ref FROM blobs WHERE ref IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, chunk...)
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		for rows.Next() {
+			var ref string
+			if err := rows.Scan(&ref); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: %w", err)
+			}
+			known[blob.Ref(ref)] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	}
+	return known, nil
 }
 
 // stageBatch writes the bodies of msgs into one blob batch and commits
@@ -211,6 +268,27 @@ type importWrite struct {
 	// mailboxes are those the transaction looked up, by canonical
 	// name: it alone writes, so they stay as they were.
 	mailboxes map[string]Mailbox
+	// used and quota are the account's, read once (usage) and counted
+	// on as messages go in.
+	used, quota int64
+	usageRead   bool
+}
+
+// checkQuota returns a *QuotaError if adding n bytes would take the
+// account over its quota: what [checkQuota] does, without summing the
+// account's mailboxes again for each message.
+func (w *importWrite) checkQuota(ctx context.Context, n int64) error {
+	if !w.usageRead {
+		used, quota, err := usage(ctx, w.q, w.accountID)
+		if err != nil {
+			return fmt.Errorf("store: quota: %w", err)
+		}
+		w.used, w.quota, w.usageRead = used, quota, true
+	}
+	if w.quota > 0 && w.used+n > w.quota {
+		return &QuotaError{Over: []QuotaExcess{{AccountID: w.accountID, Used: w.used, Adding: n, Quota: w.quota}}}
+	}
+	return nil
 }
 
 // message writes one message: in a savepoint of its own if saved, its
@@ -251,7 +329,8 @@ func (s *Store) importOne(ctx context.Context, w *importWrite, in *incoming, dat
 		return false, err
 	}
 	q := w.q
-	if err := checkQuota(ctx, q, map[int64]int64{w.accountID: in.size * int64(len(places))}, []int64{w.accountID}); err != nil {
+	added := in.size * int64(len(places))
+	if err := w.checkQuota(ctx, added); err != nil {
 		return false, err
 	}
 	blobID, sentDay, p, err := s.blobRowUnindexed(ctx, q, in)
@@ -271,16 +350,16 @@ func (s *Store) importOne(ctx context.Context, w *importWrite, in *incoming, dat
 		w.ch.add(Change{Kind: ChangeAppend, AccountID: w.accountID, MailboxID: mb.ID, UIDs: []imap.UID{uid}})
 		res.Mailboxes, res.UIDs = append(res.Mailboxes, mb), append(res.UIDs, uid)
 	}
-	if p == nil {
-		return false, nil
+	if p != nil {
+		// Parsed without its text: the indexer parses it when it
+		// indexes it, at a quiet spell, rather than keeping the text
+		// of a whole import in memory until then.
+		if err := s.index.defer_(ctx, q, blobID, in.ref, nil); err != nil {
+			return false, err
+		}
 	}
-	// Parsed without its text: the indexer parses it when it indexes
-	// it, at a quiet spell, rather than keeping the text of a whole
-	// import in memory until then.
-	if err := s.index.defer_(ctx, q, blobID, in.ref, nil); err != nil {
-		return false, err
-	}
-	return true, nil
+	w.used += added
+	return p != nil, nil
 }
 
 // place appends message m with pl's flags to pl's mailbox.
