@@ -46,7 +46,7 @@ const (
 	mboxBatch     = 256
 	// mboxBatchBytes ends a batch early: an archive's mbox keeps a
 	// batch's bytes in memory until it is fetched (archiveMbox).
-	mboxBatchBytes = 16 << 20
+	mboxBatchBytes = 4 << 20
 )
 
 // mboxSource reads mbox files.
