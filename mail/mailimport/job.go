@@ -686,9 +686,9 @@ type storeOutcome struct {
 // decide returns the message's [store.ImportDecider]: it places the
 // message in each destination it is not in yet and records the item, in
 // the store's transaction, with d's cached statements.
-func (o *storeOutcome) decide(d *db.DB, jobID int64) store.ImportDecider {
+func (o *storeOutcome) decide(database *db.DB, jobID int64) store.ImportDecider {
 	return func(ctx context.Context, tx *sql.Tx, ref blob.Ref, n int64) ([]store.Placement, error) {
-		q := d.Stmts(tx)
+		q := database.Stmts(tx)
 		var places []store.Placement
 		for _, d := range o.t.dests {
 			res, err := q.ExecContext(ctx, `INSERT INTO mailimport_placed (job_id, dest, blob_ref) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, jobID, d, string(ref))
