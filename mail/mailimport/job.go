@@ -685,7 +685,7 @@ type storeOutcome struct {
 
 // decide returns the message's [store.ImportDecider]: it places the
 // message in each destination it is not in yet and records the item, in
-// the store's transaction, with d's cached statements.
+// the store's transaction, with database's cached statements.
 func (o *storeOutcome) decide(database *db.DB, jobID int64) store.ImportDecider {
 	return func(ctx context.Context, tx *sql.Tx, ref blob.Ref, n int64) ([]store.Placement, error) {
 		q := database.Stmts(tx)
