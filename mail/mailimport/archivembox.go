@@ -86,6 +86,9 @@ func (s *archiveMbox) List(ctx context.Context, f Folder, fn func([]Item) error)
 
 // Fetch reads the items' messages from the window.
 func (s *archiveMbox) Fetch(ctx context.Context, f Folder, items []Item, fn func(Item, Body) error) error {
+	// One buffer for every message: a message is read whole into its
+	// spool before the next.
+	br := bufio.NewReaderSize(nil, 64<<10)
 	for _, it := range items {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -100,7 +103,8 @@ func (s *archiveMbox) Fetch(ctx context.Context, f Folder, items []Item, fn func
 		if !ok {
 			return fmt.Errorf("mailimport: message at %d of %s fetched outside its batch", it.off, s.e.raw)
 		}
-		m := &mboxMessage{lines: mboxLines{r: bufio.NewReaderSize(bytes.NewReader(raw), 64<<10)}, rd: !s.cfg.MboxO}
+		br.Reset(bytes.NewReader(raw))
+		m := &mboxMessage{lines: mboxLines{r: br}, rd: !s.cfg.MboxO}
 		body, err := newSpool(m, it.Size, s.cfg.MaxSize, s.cfg.TmpDir)
 		if errors.Is(err, errTooLarge) {
 			it.Err, body = err, nil

@@ -43,14 +43,17 @@ func BenchmarkImportIMAP(b *testing.B) {
 // benchCaucusIMAP is one side of BenchmarkImportIMAP.
 func benchCaucusIMAP(b *testing.B, addr string, tc *tls.Config, n int64) {
 	var msgs int64
-	var elapsed time.Duration
+	var elapsed, cpu time.Duration
 	b.ReportAllocs()
 	for b.Loop() {
 		b.StopTimer()
 		e := newEnv(b, func(o *Options) { o.TLS = tc })
+		reportCreate(b, e.dir)
 		e.start()
+		runtime.GC()
+		resetPeakRSS()
 		b.StartTimer()
-		start := time.Now()
+		start, startCPU := time.Now(), cpuTime()
 		id, err := e.im.Start(context.Background(), Request{AccountID: 1, Actor: "bench", Source: SourceSpec{
 			Kind: KindIMAP, Addr: addr, Login: "member@dovecot.test", Password: "pw-dovecot-secret"}})
 		if err != nil {
@@ -58,15 +61,18 @@ func benchCaucusIMAP(b *testing.B, addr string, tc *tls.Config, n int64) {
 		}
 		rep := e.waitEnd(id)
 		elapsed += time.Since(start)
+		cpu += cpuTime() - startCPU
 		if rep.Copied != n {
 			b.Fatalf("copied %d of %d: %s", rep.Copied, n, rep.Job.Message)
 		}
 		msgs += rep.Copied
 		b.StopTimer()
+		reportMapped(b, e.dir)
 		e.stopRun()
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(msgs)/elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(msgs), "cpu-µs/msg")
 	reportRSS(b)
 }
 

@@ -130,6 +130,10 @@ type Importer struct {
 	log  *slog.Logger
 	wake chan struct{}
 
+	// readers are the buffers through which the workers hand bodies
+	// to the store, kept for the next batch.
+	readers sync.Pool
+
 	mu      sync.Mutex
 	sinks   Sinks
 	running map[int64]*run // jobs being run, by id

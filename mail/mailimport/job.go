@@ -17,6 +17,7 @@ import (
 
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -623,6 +624,13 @@ func (p *pipeline) next() (batch []pending, more bool) {
 func (im *Importer) storeMessages(ctx context.Context, r *run, batch []pending) error {
 	var msgs []store.ImportMessage
 	var outs []*storeOutcome
+	var readers []*bufio.Reader
+	defer func() {
+		for _, br := range readers {
+			br.Reset(nil)
+			im.readers.Put(br)
+		}
+	}()
 	for _, pd := range batch {
 		t, body := pd.t, pd.body
 		if t.item.Err != nil || body == nil {
@@ -635,7 +643,12 @@ func (im *Importer) storeMessages(ctx context.Context, r *run, batch []pending) 
 			}
 			continue
 		}
-		br := bufio.NewReaderSize(body, 32<<10)
+		br, _ := im.readers.Get().(*bufio.Reader)
+		if br == nil {
+			br = bufio.NewReaderSize(nil, 32<<10)
+		}
+		br.Reset(body)
+		readers = append(readers, br)
 		o := &storeOutcome{t: t, msgID: peekMessageID(br)}
 		if _, err := br.Peek(1); err != nil {
 			if err := im.recordFailed(ctx, r, t, o.msgID, "the message is empty"); err != nil {
@@ -643,7 +656,7 @@ func (im *Importer) storeMessages(ctx context.Context, r *run, batch []pending) 
 			}
 			continue
 		}
-		msgs = append(msgs, store.ImportMessage{Body: br, Date: t.item.Date, Decide: o.decide(r.id)})
+		msgs = append(msgs, store.ImportMessage{Body: br, Date: t.item.Date, Decide: o.decide(im.opts.DB, r.id)})
 		outs = append(outs, o)
 	}
 	if len(msgs) == 0 {
@@ -672,12 +685,13 @@ type storeOutcome struct {
 
 // decide returns the message's [store.ImportDecider]: it places the
 // message in each destination it is not in yet and records the item, in
-// the store's transaction.
-func (o *storeOutcome) decide(jobID int64) store.ImportDecider {
+// the store's transaction, with database's cached statements.
+func (o *storeOutcome) decide(database *db.DB, jobID int64) store.ImportDecider {
 	return func(ctx context.Context, tx *sql.Tx, ref blob.Ref, n int64) ([]store.Placement, error) {
+		q := database.Stmts(tx)
 		var places []store.Placement
 		for _, d := range o.t.dests {
-			res, err := tx.ExecContext(ctx, `INSERT INTO mailimport_placed (job_id, dest, blob_ref) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, jobID, d, string(ref))
+			res, err := q.ExecContext(ctx, `INSERT INTO mailimport_placed (job_id, dest, blob_ref) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, jobID, d, string(ref))
 			if err != nil {
 				return nil, err
 			}
@@ -689,7 +703,7 @@ func (o *storeOutcome) decide(jobID int64) store.ImportDecider {
 		if len(places) == 0 {
 			o.status = statusDuplicate
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO mailimport_items (job_id, folder, source_id, status, message_id, blob_ref, size)
+		_, err := q.ExecContext(ctx, `INSERT INTO mailimport_items (job_id, folder, source_id, status, message_id, blob_ref, size)
 			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, jobID, o.t.folder, o.t.item.ID, o.status, o.msgID, string(ref), n)
 		return places, err
 	}

@@ -46,7 +46,7 @@ const (
 	mboxBatch     = 256
 	// mboxBatchBytes ends a batch early: an archive's mbox keeps a
 	// batch's bytes in memory until it is fetched (archiveMbox).
-	mboxBatchBytes = 16 << 20
+	mboxBatchBytes = 4 << 20
 )
 
 // mboxSource reads mbox files.
@@ -333,6 +333,9 @@ func (s *mboxSource) Fetch(ctx context.Context, f Folder, items []Item, fn func(
 		return fmt.Errorf("mailimport: %w", err)
 	}
 	defer file.Close()
+	// One buffer for every message: a message is read whole into its
+	// spool before the next.
+	br := bufio.NewReaderSize(nil, 64<<10)
 	for _, it := range items {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -343,7 +346,8 @@ func (s *mboxSource) Fetch(ctx context.Context, f Folder, items []Item, fn func(
 			}
 			continue
 		}
-		r := &mboxMessage{lines: mboxLines{r: bufio.NewReaderSize(io.NewSectionReader(file, it.off, it.end-it.off), 64<<10)}, rd: !s.cfg.MboxO}
+		br.Reset(io.NewSectionReader(file, it.off, it.end-it.off))
+		r := &mboxMessage{lines: mboxLines{r: br}, rd: !s.cfg.MboxO}
 		body, err := newSpool(r, it.Size, s.cfg.MaxSize, s.cfg.TmpDir)
 		if err != nil {
 			if errors.Is(err, errTooLarge) || r.err != nil {

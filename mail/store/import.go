@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -60,8 +61,8 @@ type ImportMessage struct {
 
 // Imported is what [Store.ImportBatch] did with one message.
 type Imported struct {
-	Ref       blob.Ref // its body's reference; "" if it was not stored
-	Mailboxes []Mailbox
+	Ref       blob.Ref   // its body's reference; "" if it was not stored
+	Mailboxes []Mailbox  // as they were before the batch went in
 	UIDs      []imap.UID // in Mailboxes; none if Decide placed it nowhere
 	Err       error      // why it was not imported, as [Store.Import] says
 }
@@ -93,15 +94,8 @@ func (s *Store) ImportBatch(ctx context.Context, accountID int64, msgs []ImportM
 	if err := s.stageBatch(ctx, msgs, res, ins); err != nil {
 		return nil, err
 	}
-	for i, in := range ins {
-		if in == nil {
-			continue
-		}
-		if err := s.prepare(ctx, in); err != nil {
-			res[i].Err = err
-			s.release(ctx, in, false)
-			ins[i] = nil
-		}
+	if err := s.prepareBatch(ctx, ins, res); err != nil {
+		return nil, err
 	}
 	if err := s.importBatchTx(ctx, accountID, msgs, res, ins); err != nil {
 		return nil, err
@@ -110,6 +104,69 @@ func (s *Store) ImportBatch(ctx context.Context, accountID int64, msgs []ImportM
 		committed[i] = len(res[i].UIDs) > 0
 	}
 	return res, nil
+}
+
+// prepareBatch is prepare for the stored bodies of a batch: one query
+// finds those that have a blobs row, and the others are parsed, without
+// their searchable text (the indexer parses that when it indexes them).
+// A body that cannot be imported (empty) gets its Err and is released.
+func (s *Store) prepareBatch(ctx context.Context, ins []*incoming, res []Imported) error {
+	known, err := s.knownBlobs(ctx, ins)
+	if err != nil {
+		return err
+	}
+	for i, in := range ins {
+		if in == nil {
+			continue
+		}
+		var err error
+		if in.size == 0 {
+			err = fmt.Errorf("store: empty message")
+		} else if !known[in.ref] {
+			err = s.parseText(in, false)
+		}
+		if err != nil {
+			res[i].Err = err
+			s.release(ctx, in, false)
+			ins[i] = nil
+		}
+	}
+	return nil
+}
+
+// knownRefs is how many refs one query of knownBlobs asks about.
+const knownRefs = 100
+
+// knownBlobs returns which of the bodies ins (nil: none) have a blobs row.
+func (s *Store) knownBlobs(ctx context.Context, ins []*incoming) (map[blob.Ref]bool, error) {
+	var refs []any
+	for _, in := range ins {
+		if in != nil {
+			refs = append(refs, string(in.ref))
+		}
+	}
+	known := map[blob.Ref]bool{}
+	for len(refs) > 0 {
+		chunk := refs[:min(len(refs), knownRefs)]
+		refs = refs[len(chunk):]
+		rows, err := s.db.QueryContext(ctx, `SELECT ref FROM blobs WHERE ref IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, chunk...)
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		for rows.Next() {
+			var ref string
+			if err := rows.Scan(&ref); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: %w", err)
+			}
+			known[blob.Ref(ref)] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	}
+	return known, nil
 }
 
 // stageBatch writes the bodies of msgs into one blob batch and commits
@@ -142,15 +199,37 @@ func (s *Store) stageBatch(ctx context.Context, msgs []ImportMessage, res []Impo
 }
 
 // importBatchTx is the write of [Store.ImportBatch]: one job of the group
-// commit, each message in a savepoint of its own. A new body is left to
-// the background indexer ([Store.RunIndexer]) as deliveries are, not
-// indexed in the commit: half of a bulk import's time went to the
-// full-text index, and a search checks or indexes whatever waits.
+// commit. It first writes every message without a savepoint of its own:
+// a savepoint makes SQLite copy each page a message changes into its
+// statement journal (a temporary file), and per message that cost as much
+// as the inserts. Should a message fail, that attempt is rolled back as a
+// whole (the group's savepoint of the job) and the batch is written again
+// with a savepoint per message, so that the failure is that message's
+// alone. A new body is left to the background indexer
+// ([Store.RunIndexer]) as deliveries are, not indexed in the commit: half
+// of a bulk import's time went to the full-text index, and a search
+// checks or indexes whatever waits.
 func (s *Store) importBatchTx(ctx context.Context, accountID int64, msgs []ImportMessage, res []Imported, ins []*incoming) error {
+	err := s.importBatchWrite(ctx, accountID, msgs, res, ins, false)
+	if errors.Is(err, errImportRedo) {
+		err = s.importBatchWrite(ctx, accountID, msgs, res, ins, true)
+	}
+	return err
+}
+
+// errImportRedo rolls back an attempt of importBatchWrite without
+// savepoints in which a message failed.
+var errImportRedo = errors.New("store: import: a message failed; written again message by message")
+
+// importBatchWrite is one attempt of importBatchTx: with saved, each
+// message in a savepoint of its own; without, the first message that
+// fails rolls the attempt back with errImportRedo.
+func (s *Store) importBatchWrite(ctx context.Context, accountID int64, msgs []ImportMessage, res []Imported, ins []*incoming, saved bool) error {
 	now := s.now()
 	var deferred []blob.Ref
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		deferred = deferred[:0]
+		w := importWrite{s: s, tx: tx, q: s.db.Stmts(tx), ch: ch, accountID: accountID, mailboxes: map[string]Mailbox{}}
 		for i, in := range ins {
 			if in == nil {
 				continue
@@ -160,22 +239,12 @@ func (s *Store) importBatchTx(ctx context.Context, accountID int64, msgs []Impor
 			if date.IsZero() {
 				date = now
 			}
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT import`); err != nil {
-				return err
-			}
-			n := len(*ch)
-			d, err := s.importOne(ctx, tx, ch, accountID, in, date, msgs[i].Decide, &res[i])
+			d, err := w.message(ctx, in, date, msgs[i].Decide, &res[i], saved)
 			if err != nil {
-				res[i].Mailboxes, res[i].UIDs, res[i].Err = nil, nil, err
-				*ch = (*ch)[:n]
-				if _, err := tx.ExecContext(ctx, `ROLLBACK TO import`); err != nil {
-					return err
-				}
-			} else if d {
-				deferred = append(deferred, in.ref)
-			}
-			if _, err := tx.ExecContext(ctx, `RELEASE import`); err != nil {
 				return err
+			}
+			if d {
+				deferred = append(deferred, in.ref)
 			}
 		}
 		return nil
@@ -189,21 +258,84 @@ func (s *Store) importBatchTx(ctx context.Context, accountID int64, msgs []Impor
 	return nil
 }
 
-// importOne is one message of importBatchTx, in its savepoint: it reports
-// whether a new body was noted for the index. A body whose blobs row
-// vanished (collected after prepare looked) is parsed and tried again.
-func (s *Store) importOne(ctx context.Context, tx *sql.Tx, ch *changes, accountID int64, in *incoming, date time.Time, decide ImportDecider, res *Imported) (deferred bool, err error) {
-	places, err := decide(ctx, tx, in.ref, in.size)
+// importWrite is what importBatchWrite's transaction knows.
+type importWrite struct {
+	s         *Store
+	tx        *sql.Tx
+	q         querier
+	ch        *changes
+	accountID int64
+	// mailboxes are those the transaction looked up, by canonical
+	// name: it alone writes, so they stay as they were.
+	mailboxes map[string]Mailbox
+	// used and quota are the account's, read once (usage) and counted
+	// on as messages go in.
+	used, quota int64
+	usageRead   bool
+}
+
+// checkQuota returns a *QuotaError if adding n bytes would take the
+// account over its quota: what [checkQuota] does, without summing the
+// account's mailboxes again for each message.
+func (w *importWrite) checkQuota(ctx context.Context, n int64) error {
+	if !w.usageRead {
+		used, quota, err := usage(ctx, w.q, w.accountID)
+		if err != nil {
+			return fmt.Errorf("store: quota: %w", err)
+		}
+		w.used, w.quota, w.usageRead = used, quota, true
+	}
+	if w.quota > 0 && w.used+n > w.quota {
+		return &QuotaError{Over: []QuotaExcess{{AccountID: w.accountID, Used: w.used, Adding: n, Quota: w.quota}}}
+	}
+	return nil
+}
+
+// message writes one message: in a savepoint of its own if saved, its
+// failure then its Imported.Err; without, its failure is errImportRedo.
+// It reports whether a new body was noted for the index.
+func (w *importWrite) message(ctx context.Context, in *incoming, date time.Time, decide ImportDecider, res *Imported, saved bool) (bool, error) {
+	if !saved {
+		d, err := w.s.importOne(ctx, w, in, date, decide, res)
+		if err != nil {
+			return false, fmt.Errorf("%w: %w", errImportRedo, err)
+		}
+		return d, nil
+	}
+	if _, err := w.tx.ExecContext(ctx, `SAVEPOINT import`); err != nil {
+		return false, err
+	}
+	n := len(*w.ch)
+	d, err := w.s.importOne(ctx, w, in, date, decide, res)
+	if err != nil {
+		res.Mailboxes, res.UIDs, res.Err = nil, nil, err
+		*w.ch = (*w.ch)[:n]
+		if _, err := w.tx.ExecContext(ctx, `ROLLBACK TO import`); err != nil {
+			return false, err
+		}
+	}
+	if _, err := w.tx.ExecContext(ctx, `RELEASE import`); err != nil {
+		return false, err
+	}
+	return d && err == nil, nil
+}
+
+// importOne is one message of importBatchWrite: it reports whether a
+// new body was noted for the index. A body whose blobs row vanished
+// (collected after prepare looked) is parsed and tried again.
+func (s *Store) importOne(ctx context.Context, w *importWrite, in *incoming, date time.Time, decide ImportDecider, res *Imported) (deferred bool, err error) {
+	places, err := decide(ctx, w.tx, in.ref, in.size)
 	if err != nil || len(places) == 0 {
 		return false, err
 	}
-	q := s.db.Stmts(tx)
-	if err := checkQuota(ctx, q, map[int64]int64{accountID: in.size * int64(len(places))}, []int64{accountID}); err != nil {
+	q := w.q
+	added := in.size * int64(len(places))
+	if err := w.checkQuota(ctx, added); err != nil {
 		return false, err
 	}
 	blobID, sentDay, p, err := s.blobRowUnindexed(ctx, q, in)
 	if errors.Is(err, errNeedParse) {
-		if err = s.parse(in); err == nil {
+		if err = s.parseText(in, false); err == nil {
 			blobID, sentDay, p, err = s.blobRowUnindexed(ctx, q, in)
 		}
 	}
@@ -211,24 +343,27 @@ func (s *Store) importOne(ctx context.Context, tx *sql.Tx, ch *changes, accountI
 		return false, err
 	}
 	for _, pl := range places {
-		mb, uid, err := importPlace(ctx, q, accountID, pl, messageFor(blobID, sentDay, in.size, flagSet{}, date))
+		mb, uid, err := w.place(ctx, pl, messageFor(blobID, sentDay, in.size, flagSet{}, date))
 		if err != nil {
 			return false, err
 		}
-		ch.add(Change{Kind: ChangeAppend, AccountID: accountID, MailboxID: mb.ID, UIDs: []imap.UID{uid}})
+		w.ch.add(Change{Kind: ChangeAppend, AccountID: w.accountID, MailboxID: mb.ID, UIDs: []imap.UID{uid}})
 		res.Mailboxes, res.UIDs = append(res.Mailboxes, mb), append(res.UIDs, uid)
 	}
-	if p == nil {
-		return false, nil
+	if p != nil {
+		// Parsed without its text: the indexer parses it when it
+		// indexes it, at a quiet spell, rather than keeping the text
+		// of a whole import in memory until then.
+		if err := s.index.defer_(ctx, q, blobID, in.ref, nil); err != nil {
+			return false, err
+		}
 	}
-	if err := s.index.defer_(ctx, q, blobID, in.ref, p); err != nil {
-		return false, err
-	}
-	return true, nil
+	w.used += added
+	return p != nil, nil
 }
 
-// importPlace appends message m with pl's flags to pl's mailbox.
-func importPlace(ctx context.Context, q querier, accountID int64, pl Placement, m newMessage) (Mailbox, imap.UID, error) {
+// place appends message m with pl's flags to pl's mailbox.
+func (w *importWrite) place(ctx context.Context, pl Placement, m newMessage) (Mailbox, imap.UID, error) {
 	cn, err := CanonicalName(pl.Mailbox)
 	if err != nil {
 		return Mailbox{}, 0, fmt.Errorf("%w: %w", ErrNoMailbox, err)
@@ -236,11 +371,14 @@ func importPlace(ctx context.Context, q querier, accountID int64, pl Placement, 
 	if m.flags, err = parseFlags(pl.Flags); err != nil {
 		return Mailbox{}, 0, err
 	}
-	mb, err := mailboxByName(ctx, q, accountID, cn)
-	if err != nil {
-		return Mailbox{}, 0, err
+	mb, ok := w.mailboxes[cn]
+	if !ok {
+		if mb, err = mailboxByName(ctx, w.q, w.accountID, cn); err != nil {
+			return Mailbox{}, 0, err
+		}
+		w.mailboxes[cn] = mb
 	}
-	uids, err := appendMessages(ctx, q, mb.ID, []newMessage{m})
+	uids, err := appendMessages(ctx, w.q, mb.ID, []newMessage{m})
 	if err != nil {
 		return Mailbox{}, 0, err
 	}

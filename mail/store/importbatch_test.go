@@ -219,3 +219,41 @@ func importAndDie(t *testing.T, dir string) {
 	e.s.ImportBatch(ctx, 1, msgs)
 	t.Fatal("the batch returned")
 }
+
+// TestImportTextLater checks that an imported body is parsed without its
+// searchable text (no text is kept in memory for the indexer: a whole
+// import's text could be), and that the indexer parses it when it
+// indexes it, so that a search finds it in the full-text index.
+func TestImportTextLater(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	a := e.account(t, 1)
+	if _, err := e.db.ExecContext(ctx, importKeys); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.s.ImportBatch(ctx, a, []ImportMessage{
+		{Body: strings.NewReader(simple("imported", "a quokka crossed the road")), Decide: placeOnce("1", "INBOX")},
+	})
+	if err != nil || res[0].Err != nil {
+		t.Fatal(err, res[0].Err)
+	}
+	e.s.index.mu.Lock()
+	kept, bytes := len(e.s.index.parsed), e.s.index.bytes
+	e.s.index.mu.Unlock()
+	if kept != 0 || bytes != 0 {
+		t.Errorf("%d parsed bodies (%d bytes) kept for the index, want none", kept, bytes)
+	}
+	if err := e.s.indexPending(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(t, `SELECT count(*) FROM blob_unindexed`); n != 0 {
+		t.Fatalf("%d bodies wait for the index", n)
+	}
+	for _, c := range []*imap.SearchCriteria{{Body: []string{"quokka crossed"}}, {Text: []string{"the road"}}, {Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "imported"}}}} {
+		got, err := e.s.Search(ctx, e.mailbox(t, a, "INBOX").ID, c)
+		if err != nil || !slices.Equal(got, []imap.UID{1}) {
+			t.Errorf("search %+v: %v, %v; want [1]", c, got, err)
+		}
+	}
+}

@@ -78,7 +78,8 @@ func newDeferredIndex() *deferredIndex {
 }
 
 // defer_ notes blob id (content ref, parsed as p) in blob_unindexed, in the
-// caller's transaction.
+// caller's transaction. A nil p (its text not parsed yet) is parsed when
+// it is indexed.
 func (x *deferredIndex) defer_(ctx context.Context, tx querier, id int64, ref blob.Ref, p *parsed) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO blob_unindexed (blob_id) VALUES (?)`, id); err != nil {
 		return fmt.Errorf("store: noting unindexed blob: %w", err)
@@ -91,7 +92,7 @@ func (x *deferredIndex) defer_(ctx context.Context, tx querier, id int64, ref bl
 	case x.wake <- struct{}{}:
 	default:
 	}
-	if _, ok := x.parsed[ref]; !ok && x.bytes+p.textSize() <= indexMemory {
+	if _, ok := x.parsed[ref]; !ok && p != nil && x.bytes+p.textSize() <= indexMemory {
 		x.parsed[ref] = p
 		x.bytes += p.textSize()
 	}

@@ -45,7 +45,7 @@ func (s *Store) receive(ctx context.Context, r io.Reader) (*incoming, error) {
 	}
 	s.pin(ref)
 	in := &incoming{ref: ref, size: n}
-	if err := s.prepare(ctx, in); err != nil {
+	if err := s.prepare(ctx, in, true); err != nil {
 		s.release(ctx, in, false)
 		return nil, err
 	}
@@ -53,8 +53,9 @@ func (s *Store) receive(ctx context.Context, r io.Reader) (*incoming, error) {
 }
 
 // prepare checks a stored, pinned body: it refuses an empty one and
-// parses it unless a blobs row for the same content exists.
-func (s *Store) prepare(ctx context.Context, in *incoming) error {
+// parses it (with its searchable text if text) unless a blobs row for the
+// same content exists.
+func (s *Store) prepare(ctx context.Context, in *incoming, text bool) error {
 	if in.size == 0 {
 		return fmt.Errorf("store: empty message")
 	}
@@ -67,19 +68,23 @@ func (s *Store) prepare(ctx context.Context, in *incoming) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	if !exists {
-		return s.parse(in)
+		return s.parseText(in, text)
 	}
 	return nil
 }
 
 // parse reads the stored body once and parses it.
-func (s *Store) parse(in *incoming) error {
+func (s *Store) parse(in *incoming) error { return s.parseText(in, true) }
+
+// parseText is parse, without the searchable text unless text
+// ([parseMessageText]).
+func (s *Store) parseText(in *incoming, text bool) error {
 	f, err := s.blobs.Open(in.ref)
 	if err != nil {
 		return fmt.Errorf("store: parse: %w", err)
 	}
 	defer f.Close()
-	p, err := parseMessage(f, in.size)
+	p, err := parseMessageText(f, in.size, text)
 	if err != nil {
 		return err
 	}
@@ -124,6 +129,17 @@ func (s *Store) blobRowUnindexed(ctx context.Context, tx querier, in *incoming) 
 	} else if !ok {
 		return 0, nil, nil, fmt.Errorf("%w (blob %s)", ErrBlobCollected, in.ref)
 	}
+	if in.p != nil {
+		// Parsed because no row existed when prepare looked: most
+		// likely there is none yet, and one statement inserts it.
+		id, err := s.insertBlobRow(ctx, tx, in)
+		if err == nil {
+			return id, in.p.sentDay, in.p, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, nil, nil, err
+		}
+	}
 	var day sql.NullInt64
 	err = tx.QueryRowContext(ctx, `SELECT id, sent_day FROM blobs WHERE ref = ?`, string(in.ref)).Scan(&id, &day)
 	if err == nil {
@@ -138,24 +154,30 @@ func (s *Store) blobRowUnindexed(ctx context.Context, tx querier, in *incoming) 
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, nil, nil, fmt.Errorf("store: %w", err)
 	}
-	if in.p == nil {
-		return 0, nil, nil, errNeedParse
-	}
+	// The row prepare saw has gone since (garbage collected): the body
+	// must be parsed for a new one. (A parsed body has its row by now.)
+	return 0, nil, nil, errNeedParse
+}
+
+// insertBlobRow inserts the blobs row of the parsed in and returns its
+// id; [sql.ErrNoRows] if a row for the same content exists.
+func (s *Store) insertBlobRow(ctx context.Context, tx querier, in *incoming) (int64, error) {
 	p := in.p
 	env, err := encodeEnvelope(p.envelope)
 	if err != nil {
-		return 0, nil, nil, fmt.Errorf("store: encoding envelope: %w", err)
+		return 0, fmt.Errorf("store: encoding envelope: %w", err)
 	}
 	bs, err := encodeStructure(p.structure)
 	if err != nil {
-		return 0, nil, nil, fmt.Errorf("store: encoding body structure: %w", err)
+		return 0, fmt.Errorf("store: encoding body structure: %w", err)
 	}
-	err = tx.QueryRowContext(ctx, `INSERT INTO blobs (ref, size, envelope, structure, sent_day, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
-		string(in.ref), in.size, env, bs, p.sentDay, s.now().Unix()).Scan(&id)
-	if err != nil {
-		return 0, nil, nil, fmt.Errorf("store: inserting blob: %w", err)
+	var id int64
+	err = tx.QueryRowContext(ctx, `INSERT INTO blobs (ref, size, envelope, structure, sent_day, created_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (ref) DO NOTHING RETURNING id`, string(in.ref), in.size, env, bs, p.sentDay, s.now().Unix()).Scan(&id)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("store: inserting blob: %w", err)
 	}
-	return id, p.sentDay, p, nil
+	return id, err
 }
 
 // newMessage is a message row to insert.

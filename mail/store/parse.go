@@ -67,6 +67,13 @@ func dayOf(t time.Time) int64 {
 // structure of one opaque application/octet-stream part, so that a
 // hostile message cannot make parsing quadratic or its structure huge.
 func parseMessage(r io.ReadSeeker, size int64) (*parsed, error) {
+	return parseMessageText(r, size, true)
+}
+
+// parseMessageText is parseMessage; without text it leaves the searchable
+// text (header fields and body) out, for a body that the indexer parses
+// again when it indexes it (an import's: [Store.ImportBatch]).
+func parseMessageText(r io.ReadSeeker, size int64, text bool) (*parsed, error) {
 	p := &parsed{}
 	hb, err := message.ReadHeader(r, message.MaxHeader)
 	if err != nil {
@@ -88,9 +95,10 @@ func parseMessage(r io.ReadSeeker, size int64) (*parsed, error) {
 		d := dayOf(p.envelope.Date)
 		p.sentDay = &d
 	}
-	p.headers = indexHeader(hdr, nil)
-
-	w := &textWalker{}
+	w := &textWalker{noText: !text}
+	if text {
+		p.headers = indexHeader(hdr, nil)
+	}
 	w.walk(hdr, br, 0)
 	p.body = w.text.String()
 
@@ -221,13 +229,19 @@ type textWalker struct {
 	text       strings.Builder
 	parts      int
 	tooComplex bool
+	noText     bool // only parts and depth are counted
 
 	want  string // if not "", stop once the text contains it (a search's check, fts.go)
 	found bool
 }
 
 // room returns how many more bytes of text may be kept.
-func (w *textWalker) room() int { return maxBodyText - w.text.Len() }
+func (w *textWalker) room() int {
+	if w.noText {
+		return 0
+	}
+	return maxBodyText - w.text.Len()
+}
 
 // add appends folded text, bounded.
 func (w *textWalker) add(s string) {
@@ -281,8 +295,10 @@ func (w *textWalker) walk(h textproto.Header, r io.Reader, depth int) {
 		}
 		br := bufio.NewReader(r)
 		child, _ := textproto.ReadHeader(br)
-		for _, f := range indexHeader(child, nil) {
-			w.add(f.name + ": " + f.value)
+		if w.room() > 0 {
+			for _, f := range indexHeader(child, nil) {
+				w.add(f.name + ": " + f.value)
+			}
 		}
 		w.walk(child, br, depth+1)
 	case primary == "text":

@@ -1,0 +1,171 @@
+package mailimport
+
+import (
+	"archive/zip"
+	"bufio"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestImportMemoryBounded checks the "bounded memory": the heap
+// an import keeps alive does not grow with the mailbox. A Takeout ZIP of
+// a small mailbox and one of a mailbox twelve times larger, each with one
+// 13 MB message in its middle, are imported in turn; the largest live
+// heap seen (after each collection) while the larger one is imported may
+// exceed the smaller one's by little, however much text it has (the text
+// of imported messages once waited in memory for the indexer, up to
+// 64 MB).
+func TestImportMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("imports 70 MB")
+	}
+	// Not parallel: the heap measured is the process's.
+	small := memoryImportPeak(t, 4<<20)
+	large := memoryImportPeak(t, 48<<20)
+	t.Logf("largest live heap: %d MB importing 4 MB + 13 MB, %d MB importing 48 MB + 13 MB", small>>20, large>>20)
+	if large > small+16<<20 {
+		t.Errorf("importing 44 MB more mail kept %d MB more heap alive, want at most 16 MB", (large-small)>>20)
+	}
+}
+
+// memoryImportPeak imports a Takeout ZIP of about size bytes of plain text
+// mail and one 13 MB message, and returns the largest live heap seen.
+func memoryImportPeak(t *testing.T, size int64) uint64 {
+	dir := t.TempDir()
+	zipPath := filepath.Join(dir, "takeout.zip")
+	writeMemoryZip(t, zipPath, size)
+	e := openEnv(t, dir, withTakeout(dir, newFakeFiles()))
+	e.start()
+	defer e.stopRun()
+	runtime.GC()
+
+	var peak uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			metrics.Read(sample)
+			peak = max(peak, sample[0].Value.Uint64())
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	id, err := e.im.Start(context.Background(), Request{AccountID: 1, Actor: "admin", Source: SourceSpec{Kind: KindTakeout, Paths: []string{zipPath}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := e.waitEnd(id)
+	runtime.GC() // what the import left alive
+	close(stop)
+	wg.Wait()
+	if rep.Job.State != StateDone || rep.Failed != 0 || rep.Copied == 0 {
+		t.Fatalf("report: %+v, %d copied, %d failed", rep.Job, rep.Copied, rep.Failed)
+	}
+	return peak
+}
+
+// writeMemoryZip writes a Takeout ZIP whose mbox has about size bytes of
+// plain text messages of 20 KB, and one message of 13 MB (a base64
+// attachment) in the middle.
+func writeMemoryZip(t *testing.T, path string, size int64) {
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zw := zip.NewWriter(f)
+	w, err := zw.CreateHeader(&zip.FileHeader{Name: "Takeout/Mail/All mail Including Spam and Trash.mbox", Method: zip.Deflate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	rng := rand.New(rand.NewPCG(17, uint64(size)))
+	words := make([]string, 2000)
+	for i := range words {
+		b := make([]byte, 2+rng.IntN(9))
+		for j := range b {
+			b[j] = byte('a' + rng.IntN(26))
+		}
+		words[i] = string(b)
+	}
+	var written int64
+	for i := 0; written < size; i++ {
+		fmt.Fprintf(bw, "From m%d@xxx Mon Nov 30 10:00:00 +0000 2026\nX-Gmail-Labels: Inbox\nFrom: s%d@example.org\nTo: member@caucus.test\nSubject: text %d\nMessage-ID: <mem-%d@example.org>\n\n", i, i, i, i)
+		for n := 0; n < 20<<10; {
+			line := ""
+			for len(line) < 70 {
+				line += words[rng.IntN(len(words))] + " "
+			}
+			bw.WriteString(line + "\n")
+			n += len(line) + 1
+		}
+		bw.WriteString("\n")
+		written += 20 << 10
+		if i == 100 {
+			writeLargeMessage(t, bw, rng)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeLargeMessage writes a message with a 10 MB attachment (13 MB in
+// base64) to w, in mbox form.
+func writeLargeMessage(t *testing.T, w io.Writer, rng *rand.Rand) {
+	fmt.Fprintf(w, "From big@xxx Mon Nov 30 10:00:00 +0000 2026\nX-Gmail-Labels: Inbox\nFrom: big@example.org\nSubject: large\nMessage-ID: <mem-large@example.org>\n"+
+		"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nsee the attachment\n--b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n")
+	raw := make([]byte, 57*1024)
+	enc := base64.NewEncoder(base64.StdEncoding, &lineWriter{w: w})
+	for range (10 << 20) / len(raw) {
+		for i := range raw {
+			raw[i] = byte(rng.Uint32())
+		}
+		if _, err := enc.Write(raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enc.Close()
+	fmt.Fprintf(w, "\n--b--\n\n")
+}
+
+// lineWriter cuts what is written into lines of 76 bytes.
+type lineWriter struct {
+	w   io.Writer
+	col int
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	for _, c := range p {
+		if l.col == 76 {
+			if _, err := l.w.Write([]byte{'\n'}); err != nil {
+				return 0, err
+			}
+			l.col = 0
+		}
+		if _, err := l.w.Write([]byte{c}); err != nil {
+			return 0, err
+		}
+		l.col++
+	}
+	return len(p), nil
+}
