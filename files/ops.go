@@ -137,7 +137,7 @@ func (s *Store) setQuota(ctx context.Context, kind SpaceKind, id, bytes int64) e
 	if bytes < -1 {
 		return fmt.Errorf("files: quota %d: negative", bytes)
 	}
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
 		if bytes == 0 {
 			_, err := tx.ExecContext(ctx, `DELETE FROM files_quotas WHERE space_kind = ? AND space_id = ?`, kind, id)
 			return err
@@ -170,7 +170,19 @@ func (s *Store) Put(ctx context.Context, a Actor, parentID int64, name string, r
 	if err != nil {
 		return Node{}, err
 	}
-	return s.nodeFor(ctx, v, id)
+	// A client that uploads a file often asks for it next (its
+	// properties, its content): the node read for the answer goes into
+	// the path cache.
+	since := s.paths.begin()
+	ac, err := s.access(ctx, s.db, v, id)
+	if err != nil {
+		return Node{}, err
+	}
+	n := ac.nodeOf(0)
+	if ac.own && ac.anchor == len(ac.chain)-1 {
+		s.paths.add(v.ID, pathKey{kind: ac.space.Kind, space: ac.space.ID, path: n.Path}, n, since)
+	}
+	return n, nil
 }
 
 // put streams r into the blob store and commits it as a version of name in
@@ -295,6 +307,8 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 			return err
 		})
 	}()
+	// The file and its folder have new ETags.
+	s.paths.drop(id, parentID)
 	if err != nil {
 		s.dropBlobs(context.WithoutCancel(ctx), []string{string(ref)})
 		return 0, err
@@ -455,7 +469,7 @@ func (s *Store) Move(ctx context.Context, a Actor, id, parentID int64, name stri
 	}
 	var src, dst *access
 	newID := id
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var cid int64
 		if src, err = s.writable(ctx, tx, v, id); err != nil {
 			return err
@@ -595,7 +609,7 @@ func (s *Store) Copy(ctx context.Context, a Actor, id, parentID int64, name stri
 		return Node{}, err
 	}
 	var newID int64
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := s.access(ctx, tx, v, id); err != nil {
 			return err
 		}
@@ -661,7 +675,7 @@ func (s *Store) Delete(ctx context.Context, a Actor, id int64) error {
 		return err
 	}
 	var path string
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		ac, err := s.writable(ctx, tx, v, id)
 		if err != nil {
 			return err
@@ -747,7 +761,7 @@ func (s *Store) Restore(ctx context.Context, a Actor, id int64) (Node, error) {
 	if err != nil {
 		return Node{}, err
 	}
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		r, err := s.trashed(ctx, tx, v, id)
 		if err != nil {
 			return err
@@ -796,7 +810,7 @@ func (s *Store) Purge(ctx context.Context, a Actor, id int64) error {
 	}
 	var name string
 	var drop []string
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		r, err := s.trashed(ctx, tx, v, id)
 		if err != nil {
 			return err
@@ -853,7 +867,7 @@ func (s *Store) PurgeExpired(ctx context.Context) (int, error) {
 	n := 0
 	for _, id := range ids {
 		var drop []string
-		err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
 			var err error
 			drop, err = s.purge(ctx, tx, id)
 			return err
@@ -979,7 +993,7 @@ func (s *Store) RestoreVersion(ctx context.Context, a Actor, id, versionID int64
 		return Node{}, err
 	}
 	var drop []string
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		ac, err := s.writable(ctx, tx, vw, id)
 		if err != nil {
 			return err
