@@ -536,14 +536,15 @@ func fill(ctx context.Context, r io.Reader, buf []byte) (int, error) {
 	return m, nil
 }
 
-// Open opens the blob ref for reading; the reader is an *os.File. If it
-// does not exist the error matches [ErrNotFound].
+// Open opens the blob ref for reading: a small one is read at once and
+// served from memory, a larger one is an *os.File. If it does not exist
+// the error matches [ErrNotFound].
 func (s *Dir) Open(ref Ref) (io.ReadSeekCloser, error) {
 	p, err := s.path(ref)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	f, err := openRead(p)
 	if err != nil {
 		return nil, s.notFound(ref, err)
 	}

@@ -737,3 +737,41 @@ func BenchmarkPutSmallParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestOpenSmall checks the blobs Open reads whole (at most smallRead
+// bytes) against those it opens as files: the same content, seeking
+// anywhere, nothing read after Close.
+func TestOpenSmall(t *testing.T) {
+	t.Parallel()
+	s, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 1, 10 << 10, 64 << 10, 64<<10 + 1} {
+		data := bytes.Repeat([]byte{byte(n), 'x', 'y'}, n/3+1)[:n]
+		ref, _, err := s.Put(t.Context(), bytes.NewReader(data), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.Open(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end, err := r.Seek(0, io.SeekEnd); err != nil || end != int64(n) {
+			t.Fatalf("%d bytes: seek to the end: %d, %v", n, end, err)
+		}
+		if _, err := r.Seek(int64(n/2), io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		if err != nil || !bytes.Equal(got, data[n/2:]) {
+			t.Fatalf("%d bytes: read from the middle: %d bytes, %v", n, len(got), err)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Read(make([]byte, 1)); err == nil {
+			t.Fatalf("%d bytes: read after close succeeded", n)
+		}
+	}
+}
