@@ -3,11 +3,15 @@ package blob
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"io"
 	"io/fs"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestBatch checks a Dir batch: its blobs are invisible (Has, Open, Walk)
@@ -138,4 +142,48 @@ func tmpFiles(t *testing.T, s *Dir) []string {
 		}
 	}
 	return out
+}
+
+// BenchmarkPutParallel stores 64 KiB blobs from 8 goroutines at once, as
+// concurrent uploads do, with temporary files made without a name
+// (anon, see createTemp) and with named ones, in the same run; it reports
+// the CPU time per Put (this process's, user and system):
+//
+//	go test ./internal/blob -run '^$' -bench PutParallel -count 3
+func BenchmarkPutParallel(b *testing.B) {
+	for _, anon := range []bool{true, false} {
+		b.Run(map[bool]string{true: "anon", false: "named"}[anon], func(b *testing.B) {
+			s, err := OpenDir(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if anon && !s.anon {
+				b.Skip("no files without a name here")
+			}
+			s.anon = anon
+			var seq atomic.Int64
+			b.SetParallelism(4) // 8 on 2 cores
+			cpu0 := processCPU()
+			b.RunParallel(func(pb *testing.PB) {
+				buf := make([]byte, 64<<10)
+				for pb.Next() {
+					binary.BigEndian.PutUint64(buf, uint64(seq.Add(1)))
+					if _, _, err := s.Put(context.Background(), bytes.NewReader(buf), 0); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+		})
+	}
+}
+
+// processCPU returns the CPU time, user and system, this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -775,3 +775,60 @@ func TestOpenSmall(t *testing.T) {
 		}
 	}
 }
+
+// TestPutAnonymous checks that on a file system that allows it a Put's
+// content has no name until it is complete and synced (so that a crash
+// leaves nothing behind and no name is made and removed), for content
+// that fits in the first chunk and for larger.
+func TestPutAnonymous(t *testing.T) {
+	t.Parallel()
+	s, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.anon {
+		if runtime.GOOS == "linux" {
+			t.Fatal("O_TMPFILE and linkat refused on Linux")
+		}
+		t.Skip("no files without a name here")
+	}
+	for i, n := range []int{10 << 10, 3 << 20} {
+		pr, pw := io.Pipe()
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := s.Put(t.Context(), pr, 0)
+			done <- err
+		}()
+		data := bytes.Repeat([]byte{byte(n)}, n)
+		if _, err := pw.Write(data[:n-1]); err != nil {
+			t.Fatal(err)
+		}
+		if names := fileNames(t, s.dir); len(names) != i {
+			t.Errorf("%d bytes: names while the content comes: %q", n, names)
+		}
+		pw.Write(data[n-1:])
+		pw.Close()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if names := fileNames(t, s.dir); len(names) != 2 {
+		t.Errorf("names after two Puts: %q", names)
+	}
+}
+
+// fileNames lists the regular files under dir, the layout file aside.
+func fileNames(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && d.Name() != layoutFile {
+			out = append(out, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
