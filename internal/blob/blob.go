@@ -99,6 +99,21 @@ type Dir struct {
 	// anon: Put's temporary files are made without a name and linked in
 	// (see createTemp), which the store's file system was found to allow.
 	anon bool
+	// commits and dirSyncs count commitStaged's runs and the directory
+	// syncs of syncNames (see Stats).
+	commits, dirSyncs atomic.Int64
+}
+
+// DirStats counts a Dir's syncs since it was opened.
+type DirStats struct {
+	Commits  int64 // rounds of file syncs, one per Put or per Batch commit
+	DirSyncs int64 // directory syncs: at most one per directory per round
+}
+
+// Stats returns how many rounds of syncs the store made and how many
+// directories it synced in them.
+func (s *Dir) Stats() DirStats {
+	return DirStats{Commits: s.commits.Load(), DirSyncs: s.dirSyncs.Load()}
 }
 
 // mkdirs makes the fan-out directory cd (dir/ab/cd) and its parent ab if
@@ -325,15 +340,11 @@ func (s *Dir) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n int
 	if err != nil {
 		return "", 0, err
 	}
-	if err := st.f.Sync(); err != nil {
-		st.discard()
-		return "", 0, fmt.Errorf("blob: put: sync: %w", err)
-	}
-	var names dirNames
-	if err := s.place(st, &names); err != nil {
-		return "", 0, err
-	}
-	if err := s.syncNames(&names); err != nil {
+	// Synced on its own, not with concurrent Puts in rounds: the file
+	// system's journal takes concurrent syncs in one commit anyway, and
+	// rounds kept each Put waiting for the round before
+	// (BenchmarkPutParallel/batched).
+	if err := s.commitStaged([]*staged{st})[0]; err != nil {
 		return "", 0, err
 	}
 	return st.ref, st.n, nil
@@ -490,15 +501,33 @@ func (s *Dir) name(st *staged, final string) error {
 // syncNames syncs each directory of names once and then notes those
 // made durable.
 func (s *Dir) syncNames(names *dirNames) error {
+	var dirs []string
 	done := make(map[string]bool, len(names.sync))
 	for _, d := range names.sync {
-		if done[d] {
-			continue
+		if !done[d] {
+			done[d] = true
+			dirs = append(dirs, d)
 		}
-		done[d] = true
-		if err := fsutil.SyncDir(d); err != nil {
-			return fmt.Errorf("blob: put: %w", err)
+	}
+	s.dirSyncs.Add(int64(len(dirs)))
+	errs := make([]error, len(dirs))
+	if len(dirs) == 1 {
+		errs[0] = fsutil.SyncDir(dirs[0])
+	} else {
+		// Together: the file system's journal takes them in one commit.
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, batchSyncs)
+		for i, d := range dirs {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				errs[i] = fsutil.SyncDir(d)
+			})
 		}
+		wg.Wait()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("blob: put: %w", err)
 	}
 	for _, d := range names.durable {
 		s.durableDirs.Store(d, struct{}{})
