@@ -128,3 +128,11 @@ func (s *Dir) commitStaged(sts []*staged) []error {
 	}
 	return errs
 }
+
+// Abort removes the temporary files not yet named.
+func (b *dirBatch) Abort() {
+	for _, st := range b.staged {
+		st.discard()
+	}
+	b.staged = nil
+}

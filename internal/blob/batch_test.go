@@ -303,11 +303,3 @@ func (q *syncQueue) commit(st *staged) error {
 		}
 	}
 }
-
-// Abort removes the temporary files not yet named.
-func (b *dirBatch) Abort() {
-	for _, st := range b.staged {
-		st.discard()
-	}
-	b.staged = nil
-}
