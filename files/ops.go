@@ -166,83 +166,90 @@ func (s *Store) Put(ctx context.Context, a Actor, parentID int64, name string, r
 	if err != nil {
 		return Node{}, err
 	}
-	id, err := s.put(ctx, v, parentID, name, r, size, a.Login, putReplace)
+	since := s.paths.begin()
+	_, n, err := s.put(ctx, v, parentID, name, r, size, a.Login, putReplace)
 	if err != nil {
 		return Node{}, err
 	}
 	// A client that uploads a file often asks for it next (its
-	// properties, its content): the node read for the answer goes into
-	// the path cache.
-	since := s.paths.begin()
-	ac, err := s.access(ctx, s.db, v, id)
-	if err != nil {
-		return Node{}, err
-	}
-	n := ac.nodeOf(0)
-	if ac.own && ac.anchor == len(ac.chain)-1 {
-		s.paths.add(v.ID, pathKey{kind: ac.space.Kind, space: ac.space.ID, path: n.Path}, n, since)
+	// properties, its content): the node goes into the path cache, unless
+	// a write meanwhile may have changed it (see pathcache.go).
+	if sp := n.Space; sp.Kind == SpaceHome && sp.ID == v.ID || sp.Kind == SpaceGroup && v.groups[sp.ID] != "" {
+		s.paths.add(v.ID, pathKey{kind: sp.Kind, space: sp.ID, path: n.Path}, n, since)
 	}
 	return n, nil
 }
 
 // put streams r into the blob store and commits it as a version of name in
-// parentID. v nil means a file drop (access checked by the caller).
-func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string, r io.Reader, size int64, author string, mode putMode) (int64, error) {
+// parentID, and returns the file's id and, but for a file drop, its node
+// as v sees it, read in the transaction that committed it. v nil means a
+// file drop (access checked by the caller).
+func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string, r io.Reader, size int64, author string, mode putMode) (int64, Node, error) {
 	name, err := validName(name)
 	if err != nil {
-		return 0, err
+		return 0, Node{}, err
 	}
-	check := func(q querier) (row, error) {
+	// check returns the folder's row, and its access by v.
+	check := func(q querier) (row, *access, error) {
 		if v == nil {
 			ch, err := s.chain(ctx, q, parentID)
 			if err != nil {
-				return row{}, err
+				return row{}, nil, err
 			}
-			return ch[0], nil
+			return ch[0], nil, nil
 		}
 		ac, err := s.folder(ctx, q, v, parentID)
 		if err != nil {
-			return row{}, err
+			return row{}, nil, err
 		}
-		return ac.node(), nil
+		return ac.node(), ac, nil
 	}
-	parent, err := check(s.db)
+	id, node, err := s.putChecked(ctx, v, check, parentID, name, r, size, author, mode)
+	// The file and its folder have new ETags.
+	s.paths.drop(id, parentID)
+	return id, node, err
+}
+
+// putChecked is put once its folder checker is made.
+func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (row, *access, error), parentID int64, name string, r io.Reader, size int64, author string, mode putMode) (int64, Node, error) {
+	parent, _, err := check(s.db)
 	if err != nil {
-		return 0, err
+		return 0, Node{}, err
 	}
 	if mode == putReplace {
 		if _, dir, err := s.childID(ctx, s.db, parentID, name); err != nil {
-			return 0, err
+			return 0, Node{}, err
 		} else if dir {
-			return 0, ErrIsDir
+			return 0, Node{}, ErrIsDir
 		}
 	}
 	room, err := s.room(ctx, s.db, parent.kind, parent.spaceID)
 	if err != nil {
-		return 0, err
+		return 0, Node{}, err
 	}
 	if room >= 0 && (size > room || room == 0) {
-		return 0, quotaError(room)
+		return 0, Node{}, quotaError(room)
 	}
 	limit := room
 	if s.opts.MaxFileSize > 0 && (limit < 0 || s.opts.MaxFileSize < limit) {
 		if size > s.opts.MaxFileSize {
-			return 0, fmt.Errorf("%w: larger than the largest file allowed (%d bytes)", ErrQuota, s.opts.MaxFileSize)
+			return 0, Node{}, fmt.Errorf("%w: larger than the largest file allowed (%d bytes)", ErrQuota, s.opts.MaxFileSize)
 		}
 		limit = s.opts.MaxFileSize
 	}
 	ref, data, n, err := s.storeContent(ctx, r, limit)
 	if errors.Is(err, blob.ErrTooLarge) {
-		return 0, quotaError(limit)
+		return 0, Node{}, quotaError(limit)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("files: storing content: %w", err)
+		return 0, Node{}, fmt.Errorf("files: storing content: %w", err)
 	}
 	if size >= 0 && n != size {
-		return 0, fmt.Errorf("files: upload of %d bytes ended after %d: %w", size, n, io.ErrUnexpectedEOF)
+		return 0, Node{}, fmt.Errorf("files: upload of %d bytes ended after %d: %w", size, n, io.ErrUnexpectedEOF)
 	}
 
 	var id int64
+	var node Node
 	var drop []string
 	s.gcMu.RLock()
 	err = func() error {
@@ -261,7 +268,7 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 					return err
 				}
 			}
-			parent, err := check(tx)
+			parent, pac, err := check(tx)
 			if err != nil {
 				return err
 			}
@@ -303,18 +310,33 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 				cid, string(ref), n, now, author); err != nil {
 				return err
 			}
-			drop, err = s.prune(ctx, tx, cid)
+			if drop, err = s.prune(ctx, tx, cid); err != nil || pac == nil {
+				return err
+			}
+			// The node as committed, for the answer.
+			r, err := s.getRow(ctx, tx, cid)
+			if err == nil {
+				node = fileNode(pac, r)
+			}
 			return err
 		})
 	}()
-	// The file and its folder have new ETags.
-	s.paths.drop(id, parentID)
 	if err != nil {
 		s.dropBlobs(context.WithoutCancel(ctx), []string{string(ref)})
-		return 0, err
+		return id, Node{}, err
 	}
 	s.dropBlobs(ctx, drop)
-	return id, nil
+	return id, node, nil
+}
+
+// fileNode is the Node of r, a file in the folder of access pac, as
+// ac.nodeOf(0) gives it through the file's own access.
+func fileNode(pac *access, r row) Node {
+	n := childNode(pac.nodeOf(0), r)
+	if !pac.own {
+		n.Versions = min(n.Versions, 1) // see seesVersion
+	}
+	return n
 }
 
 // storeContent reads r to its end, at most limit bytes (limit <= 0: no

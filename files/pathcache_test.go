@@ -305,3 +305,41 @@ func TestPathCacheLookupRace(t *testing.T) {
 		ce.same(t, []watched{{ce.alice, "/Home/Docs/report.txt"}})
 	}
 }
+
+// TestPutNode checks that the node Put returns (read in the transaction
+// that committed it, and put in the path cache) is the node a lookup
+// finds: in one's home, in a group folder, and in a folder shared
+// read-write, where older versions are not shown.
+func TestPutNode(t *testing.T) {
+	t.Parallel()
+	ce := newCacheEnv(t)
+	ctx := t.Context()
+	if _, err := ce.Store.Share(ctx, ce.alice, ce.docs.ID, files.Grantee{Login: ce.carol.Login}, true); err != nil {
+		t.Fatal(err)
+	}
+	g, err := ce.Store.Stat(ctx, ce.bob, "/Groups/board")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		who    files.Actor
+		folder int64
+		path   string
+	}{
+		{ce.alice, ce.docs.ID, "/Home/Docs/report.txt"},
+		{ce.bob, g.ID, "/Groups/board/minutes.txt"},
+		{ce.carol, ce.docs.ID, "/Shared/alice@example.org/Docs/report.txt"},
+		{ce.carol, ce.docs.ID, "/Shared/alice@example.org/Docs/new.txt"},
+	} {
+		name := c.path[strings.LastIndexByte(c.path, '/')+1:]
+		n, err := ce.Store.Put(ctx, c.who, c.folder, name, strings.NewReader("again"), 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := ce.fresh.Stat(ctx, c.who, c.path)
+		if err != nil || !reflect.DeepEqual(n, want) {
+			t.Errorf("%s's put of %s: %+v; a lookup finds %+v, %v", c.who.Login, c.path, n, want, err)
+		}
+	}
+	ce.same(t, []watched{{ce.alice, "/Home/Docs/report.txt"}, {ce.bob, "/Groups/board/minutes.txt"}, {ce.carol, "/Shared/alice@example.org/Docs/report.txt"}})
+}
