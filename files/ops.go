@@ -166,18 +166,8 @@ func (s *Store) Put(ctx context.Context, a Actor, parentID int64, name string, r
 	if err != nil {
 		return Node{}, err
 	}
-	since := s.paths.begin()
 	_, n, err := s.put(ctx, v, parentID, name, r, size, a.Login, putReplace)
-	if err != nil {
-		return Node{}, err
-	}
-	// A client that uploads a file often asks for it next (its
-	// properties, its content): the node goes into the path cache, unless
-	// a write meanwhile may have changed it (see pathcache.go).
-	if sp := n.Space; sp.Kind == SpaceHome && sp.ID == v.ID || sp.Kind == SpaceGroup && v.groups[sp.ID] != "" {
-		s.paths.add(v.ID, pathKey{kind: sp.Kind, space: sp.ID, path: n.Path}, n, since)
-	}
-	return n, nil
+	return n, err
 }
 
 // put streams r into the blob store and commits it as a version of name in
@@ -204,52 +194,62 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 		}
 		return ac.node(), ac, nil
 	}
-	id, node, err := s.putChecked(ctx, v, check, parentID, name, r, size, author, mode)
-	// The file and its folder have new ETags.
-	s.paths.drop(id, parentID)
+	id, node, since, err := s.putChecked(ctx, v, check, parentID, name, r, size, author, mode)
+	// The file and its folder have new ETags. A client that uploads a
+	// file often asks for it next (its properties, its content): the node
+	// goes into the path cache, unless another write may have changed it
+	// since it was read (see pathcache.go).
+	var cached Node // none
+	var account int64
+	var key pathKey
+	if sp := node.Space; err == nil && v != nil && (sp.Kind == SpaceHome && sp.ID == v.ID || sp.Kind == SpaceGroup && v.groups[sp.ID] != "") {
+		cached, account, key = node, v.ID, pathKey{kind: sp.Kind, space: sp.ID, path: node.Path}
+	}
+	s.paths.replace([]int64{id, parentID}, account, key, cached, since)
 	return id, node, err
 }
 
 // putChecked is put once its folder checker is made.
-func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (row, *access, error), parentID int64, name string, r io.Reader, size int64, author string, mode putMode) (int64, Node, error) {
+//
+// It returns with the node the path cache's epoch (see begin) at which it
+// was read.
+func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (row, *access, error), parentID int64, name string, r io.Reader, size int64, author string, mode putMode) (id int64, node Node, since uint64, err error) {
 	parent, _, err := check(s.db)
 	if err != nil {
-		return 0, Node{}, err
+		return 0, Node{}, 0, err
 	}
 	if mode == putReplace {
 		if _, dir, err := s.childID(ctx, s.db, parentID, name); err != nil {
-			return 0, Node{}, err
+			return 0, Node{}, 0, err
 		} else if dir {
-			return 0, Node{}, ErrIsDir
+			return 0, Node{}, 0, ErrIsDir
 		}
 	}
 	room, err := s.room(ctx, s.db, parent.kind, parent.spaceID)
 	if err != nil {
-		return 0, Node{}, err
+		return 0, Node{}, 0, err
 	}
 	if room >= 0 && (size > room || room == 0) {
-		return 0, Node{}, quotaError(room)
+		return 0, Node{}, 0, quotaError(room)
 	}
 	limit := room
 	if s.opts.MaxFileSize > 0 && (limit < 0 || s.opts.MaxFileSize < limit) {
 		if size > s.opts.MaxFileSize {
-			return 0, Node{}, fmt.Errorf("%w: larger than the largest file allowed (%d bytes)", ErrQuota, s.opts.MaxFileSize)
+			return 0, Node{}, 0, fmt.Errorf("%w: larger than the largest file allowed (%d bytes)", ErrQuota, s.opts.MaxFileSize)
 		}
 		limit = s.opts.MaxFileSize
 	}
 	ref, data, n, err := s.storeContent(ctx, r, limit)
 	if errors.Is(err, blob.ErrTooLarge) {
-		return 0, Node{}, quotaError(limit)
+		return 0, Node{}, 0, quotaError(limit)
 	}
 	if err != nil {
-		return 0, Node{}, fmt.Errorf("files: storing content: %w", err)
+		return 0, Node{}, 0, fmt.Errorf("files: storing content: %w", err)
 	}
 	if size >= 0 && n != size {
-		return 0, Node{}, fmt.Errorf("files: upload of %d bytes ended after %d: %w", size, n, io.ErrUnexpectedEOF)
+		return 0, Node{}, 0, fmt.Errorf("files: upload of %d bytes ended after %d: %w", size, n, io.ErrUnexpectedEOF)
 	}
 
-	var id int64
-	var node Node
 	var drop []string
 	s.gcMu.RLock()
 	err = func() error {
@@ -313,7 +313,9 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 			if drop, err = s.prune(ctx, tx, cid); err != nil || pac == nil {
 				return err
 			}
-			// The node as committed, for the answer.
+			// The node as committed, for the answer; no write can
+			// commit before this one, whose drops are after since.
+			since = s.paths.begin()
 			r, err := s.getRow(ctx, tx, cid)
 			if err == nil {
 				node = fileNode(pac, r)
@@ -323,10 +325,10 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 	}()
 	if err != nil {
 		s.dropBlobs(context.WithoutCancel(ctx), []string{string(ref)})
-		return id, Node{}, err
+		return id, Node{}, 0, err
 	}
 	s.dropBlobs(ctx, drop)
-	return id, node, nil
+	return id, node, since, nil
 }
 
 // fileNode is the Node of r, a file in the folder of access pac, as

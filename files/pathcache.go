@@ -118,14 +118,45 @@ func (c *pathCache) add(account int64, key pathKey, n Node, since uint64) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.emptied > since || c.epoch-since >= recentDrops {
+	if c.changedSince(since, c.epoch, n.ID) {
 		return
 	}
-	for e := since + 1; e <= c.epoch; e++ {
-		if d := c.recent[e%recentDrops]; d.epoch == e && d.id == n.ID {
-			return
+	c.insert(account, key, n)
+}
+
+// replace is drop of ids, a write's own, and then add of n, which that
+// write read in its transaction, after epoch since: the write's own
+// drops do not keep n out of the cache, others' do.
+func (c *pathCache) replace(ids []int64, account int64, key pathKey, n Node, since uint64) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	before := c.epoch
+	c.dropLocked(ids)
+	if n.ID != 0 && !c.changedSince(since, before, n.ID) {
+		c.insert(account, key, n)
+	}
+}
+
+// changedSince reports whether node id may have changed between epochs
+// since and upto: the cache was emptied, id was dropped, or too many
+// drops were made to tell.
+func (c *pathCache) changedSince(since, upto uint64, id int64) bool {
+	if c.emptied > since || upto-since >= recentDrops {
+		return true
+	}
+	for e := since + 1; e <= upto; e++ {
+		if d := c.recent[e%recentDrops]; d.epoch == e && d.id == id {
+			return true
 		}
 	}
+	return false
+}
+
+// insert caches n under account's key, making room if needed.
+func (c *pathCache) insert(account int64, key pathKey, n Node) {
 	m := c.members[account]
 	if m == nil {
 		m = map[pathKey]Node{}
@@ -185,6 +216,11 @@ func (c *pathCache) drop(ids ...int64) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.dropLocked(ids)
+}
+
+// dropLocked is drop with c.mu held.
+func (c *pathCache) dropLocked(ids []int64) {
 	for _, id := range ids {
 		c.epoch++
 		c.recent[c.epoch%recentDrops] = droppedNode{epoch: c.epoch, id: id}

@@ -343,3 +343,22 @@ func TestPutNode(t *testing.T) {
 	}
 	ce.same(t, []watched{{ce.alice, "/Home/Docs/report.txt"}, {ce.bob, "/Groups/board/minutes.txt"}, {ce.carol, "/Shared/alice@example.org/Docs/report.txt"}})
 }
+
+// TestPutFillsCache checks that an upload puts the node it made in the
+// path cache, where a client's next request for it finds it: a change
+// made behind the store's back (by another store) is not seen.
+func TestPutFillsCache(t *testing.T) {
+	t.Parallel()
+	ce := newCacheEnv(t)
+	ctx := t.Context()
+	n, err := ce.Store.Put(ctx, ce.alice, ce.docs.ID, "new.txt", strings.NewReader("n"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ce.fresh.Rename(ctx, ce.alice, n.ID, "elsewhere.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ce.Store.Stat(ctx, ce.alice, "/Home/Docs/new.txt"); err != nil || got != n {
+		t.Fatalf("the upload's node is not in the cache: %+v, %v", got, err)
+	}
+}
