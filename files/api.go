@@ -168,6 +168,7 @@ type Options struct {
 	DropFileBytes       int64            // bytes of one file sent through a drop link; default DefaultDropFileBytes
 	DropLinkBytes       int64            // bytes one drop link receives in all, and the most its owner may allow; default DefaultDropLinkBytes
 	InlineBytes         int              // contents of at most this many bytes are kept in the database; default DefaultInlineBytes, negative: none
+	PathCache           int              // paths the path cache holds (see pathcache.go); default DefaultPathCache, negative: no cache
 	Now                 func() time.Time // nil: time.Now
 }
 

@@ -47,7 +47,7 @@ func (s *Store) HandOverGroup(ctx context.Context, actor string, groupID int64, 
 	}
 	var rep GroupHandover
 	var links []int64
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		rep, links = GroupHandover{}, nil
 		var root int64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM files_nodes WHERE space_kind = 'group' AND space_id = ? AND parent_id IS NULL`, groupID).Scan(&root)

@@ -85,7 +85,7 @@ func (s *Store) ImportFile(ctx context.Context, accountID int64, path string, mt
 // importDir returns folder name in parent, making it if need be.
 func (s *Store) importDir(ctx context.Context, accountID, parent int64, name string) (int64, error) {
 	var id int64
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
 		cid, dir, err := s.childID(ctx, tx, parent, name)
 		switch {
 		case err != nil:
@@ -111,6 +111,7 @@ func (s *Store) importDir(ctx context.Context, accountID, parent int64, name str
 func (s *Store) commitImport(ctx context.Context, accountID, parent int64, name string, ref blob.Ref, data []byte, n, mtime int64) (bool, error) {
 	created := false
 	var drop []string
+	var changed []int64
 	s.gcMu.RLock()
 	err := s.group.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		cid, dir, err := s.childID(ctx, tx, parent, name)
@@ -162,10 +163,12 @@ func (s *Store) commitImport(ctx context.Context, accountID, parent int64, name 
 			return err
 		}
 		created = true
+		changed = []int64{cid, parent}
 		drop, err = s.prune(ctx, tx, cid)
 		return err
 	})
 	s.gcMu.RUnlock()
+	s.paths.drop(changed...) // the file and its folder have new ETags
 	if err != nil {
 		return false, err
 	}

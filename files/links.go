@@ -58,6 +58,7 @@ func (s *Store) Share(ctx context.Context, a Actor, id int64, with Grantee, writ
 	err = s.db.QueryRowContext(ctx, `INSERT INTO files_shares (node_id, owner_id, grantee_kind, grantee_id, write, created_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (node_id, grantee_kind, grantee_id) DO UPDATE SET write = excluded.write, owner_id = excluded.owner_id RETURNING id`,
 		id, a.ID, kind, gid, boolInt(write), ms(now)).Scan(&sid)
+	s.paths.empty()
 	if err != nil {
 		return Share{}, err
 	}
@@ -69,6 +70,7 @@ func (s *Store) Share(ctx context.Context, a Actor, id int64, with Grantee, writ
 // Unshare removes share shareID; only who made it may.
 func (s *Store) Unshare(ctx context.Context, a Actor, shareID int64) error {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM files_shares WHERE id = ? AND owner_id = ?`, shareID, a.ID)
+	s.paths.empty()
 	if err != nil {
 		return err
 	}
@@ -642,7 +644,7 @@ func (s *Store) DropPut(ctx context.Context, l Link, name string, r io.Reader, s
 		return Node{}, err
 	}
 	lr := &dropReader{r: r, left: want, err: dropTooLarge(cur, s.opts.DropFileBytes)}
-	id, err := s.put(ctx, nil, cur.NodeID, name, lr, size, fmt.Sprintf("link %d", l.ID), putUniquify)
+	id, _, err := s.put(ctx, nil, cur.NodeID, name, lr, size, fmt.Sprintf("link %d", l.ID), putUniquify)
 	used := want - lr.left
 	if err != nil {
 		used = 0
@@ -732,7 +734,7 @@ func (s *Store) TransferOwnership(ctx context.Context, actor string, from, to in
 	if err != nil {
 		base = fmt.Sprintf("From account %d", from)
 	}
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		rep = TransferReport{}
 		name := base
 		for i := 2; ; i++ {

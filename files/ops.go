@@ -137,7 +137,7 @@ func (s *Store) setQuota(ctx context.Context, kind SpaceKind, id, bytes int64) e
 	if bytes < -1 {
 		return fmt.Errorf("files: quota %d: negative", bytes)
 	}
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
 		if bytes == 0 {
 			_, err := tx.ExecContext(ctx, `DELETE FROM files_quotas WHERE space_kind = ? AND space_id = ?`, kind, id)
 			return err
@@ -166,71 +166,90 @@ func (s *Store) Put(ctx context.Context, a Actor, parentID int64, name string, r
 	if err != nil {
 		return Node{}, err
 	}
-	id, err := s.put(ctx, v, parentID, name, r, size, a.Login, putReplace)
-	if err != nil {
-		return Node{}, err
-	}
-	return s.nodeFor(ctx, v, id)
+	_, n, err := s.put(ctx, v, parentID, name, r, size, a.Login, putReplace)
+	return n, err
 }
 
 // put streams r into the blob store and commits it as a version of name in
-// parentID. v nil means a file drop (access checked by the caller).
-func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string, r io.Reader, size int64, author string, mode putMode) (int64, error) {
+// parentID, and returns the file's id and, but for a file drop, its node
+// as v sees it, read in the transaction that committed it. v nil means a
+// file drop (access checked by the caller).
+func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string, r io.Reader, size int64, author string, mode putMode) (int64, Node, error) {
 	name, err := validName(name)
 	if err != nil {
-		return 0, err
+		return 0, Node{}, err
 	}
-	check := func(q querier) (row, error) {
+	// check returns the folder's row, and its access by v.
+	check := func(q querier) (row, *access, error) {
 		if v == nil {
 			ch, err := s.chain(ctx, q, parentID)
 			if err != nil {
-				return row{}, err
+				return row{}, nil, err
 			}
-			return ch[0], nil
+			return ch[0], nil, nil
 		}
 		ac, err := s.folder(ctx, q, v, parentID)
 		if err != nil {
-			return row{}, err
+			return row{}, nil, err
 		}
-		return ac.node(), nil
+		return ac.node(), ac, nil
 	}
-	parent, err := check(s.db)
+	id, node, since, err := s.putChecked(ctx, v, check, parentID, name, r, size, author, mode)
+	// The file and its folder have new ETags. A client that uploads a
+	// file often asks for it next (its properties, its content): the node
+	// goes into the path cache, unless another write may have changed it
+	// since it was read (see pathcache.go).
+	var cached Node // none
+	var account int64
+	var key pathKey
+	if sp := node.Space; err == nil && v != nil && (sp.Kind == SpaceHome && sp.ID == v.ID || sp.Kind == SpaceGroup && v.groups[sp.ID] != "") {
+		cached, account, key = node, v.ID, pathKey{kind: sp.Kind, space: sp.ID, path: node.Path}
+	}
+	s.paths.replace([]int64{id, parentID}, account, key, cached, since)
+	return id, node, err
+}
+
+// putChecked is put once its folder checker is made.
+//
+// It returns with the node the path cache's epoch (see begin) at which it
+// was read.
+func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (row, *access, error), parentID int64, name string, r io.Reader, size int64, author string, mode putMode) (id int64, node Node, since uint64, err error) {
+	parent, _, err := check(s.db)
 	if err != nil {
-		return 0, err
+		return 0, Node{}, 0, err
 	}
 	if mode == putReplace {
 		if _, dir, err := s.childID(ctx, s.db, parentID, name); err != nil {
-			return 0, err
+			return 0, Node{}, 0, err
 		} else if dir {
-			return 0, ErrIsDir
+			return 0, Node{}, 0, ErrIsDir
 		}
 	}
 	room, err := s.room(ctx, s.db, parent.kind, parent.spaceID)
 	if err != nil {
-		return 0, err
+		return 0, Node{}, 0, err
 	}
 	if room >= 0 && (size > room || room == 0) {
-		return 0, quotaError(room)
+		return 0, Node{}, 0, quotaError(room)
 	}
 	limit := room
 	if s.opts.MaxFileSize > 0 && (limit < 0 || s.opts.MaxFileSize < limit) {
 		if size > s.opts.MaxFileSize {
-			return 0, fmt.Errorf("%w: larger than the largest file allowed (%d bytes)", ErrQuota, s.opts.MaxFileSize)
+			return 0, Node{}, 0, fmt.Errorf("%w: larger than the largest file allowed (%d bytes)", ErrQuota, s.opts.MaxFileSize)
 		}
 		limit = s.opts.MaxFileSize
 	}
 	ref, data, n, err := s.storeContent(ctx, r, limit)
 	if errors.Is(err, blob.ErrTooLarge) {
-		return 0, quotaError(limit)
+		return 0, Node{}, 0, quotaError(limit)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("files: storing content: %w", err)
+		return 0, Node{}, 0, fmt.Errorf("files: storing content: %w", err)
 	}
 	if size >= 0 && n != size {
-		return 0, fmt.Errorf("files: upload of %d bytes ended after %d: %w", size, n, io.ErrUnexpectedEOF)
+		return 0, Node{}, 0, fmt.Errorf("files: upload of %d bytes ended after %d: %w", size, n, io.ErrUnexpectedEOF)
 	}
 
-	var id int64
 	var drop []string
 	s.gcMu.RLock()
 	err = func() error {
@@ -252,7 +271,7 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 					return err
 				}
 			}
-			parent, err := check(tx)
+			parent, pac, err := check(tx)
 			if err != nil {
 				return err
 			}
@@ -292,16 +311,35 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 				cid, string(ref), n, now, author); err != nil {
 				return err
 			}
-			drop, err = s.prune(ctx, tx, cid)
+			if drop, err = s.prune(ctx, tx, cid); err != nil || pac == nil {
+				return err
+			}
+			// The node as committed, for the answer; no write can
+			// commit before this one, whose drops are after since.
+			since = s.paths.begin()
+			r, err := s.getRow(ctx, tx, cid)
+			if err == nil {
+				node = fileNode(pac, r)
+			}
 			return err
 		})
 	}()
 	if err != nil {
 		s.dropBlobs(context.WithoutCancel(ctx), []string{string(ref)})
-		return 0, err
+		return id, Node{}, 0, err
 	}
 	s.dropBlobs(ctx, drop)
-	return id, nil
+	return id, node, since, nil
+}
+
+// fileNode is the Node of r, a file in the folder of access pac, as
+// ac.nodeOf(0) gives it through the file's own access.
+func fileNode(pac *access, r row) Node {
+	n := childNode(pac.nodeOf(0), r)
+	if !pac.own {
+		n.Versions = min(n.Versions, 1) // see seesVersion
+	}
+	return n
 }
 
 // storeContent reads r to its end, at most limit bytes (limit <= 0: no
@@ -470,7 +508,7 @@ func (s *Store) Move(ctx context.Context, a Actor, id, parentID int64, name stri
 	}
 	var src, dst *access
 	newID := id
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var cid int64
 		if src, err = s.writable(ctx, tx, v, id); err != nil {
 			return err
@@ -610,7 +648,7 @@ func (s *Store) Copy(ctx context.Context, a Actor, id, parentID int64, name stri
 		return Node{}, err
 	}
 	var newID int64
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := s.access(ctx, tx, v, id); err != nil {
 			return err
 		}
@@ -676,7 +714,7 @@ func (s *Store) Delete(ctx context.Context, a Actor, id int64) error {
 		return err
 	}
 	var path string
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		ac, err := s.writable(ctx, tx, v, id)
 		if err != nil {
 			return err
@@ -762,7 +800,7 @@ func (s *Store) Restore(ctx context.Context, a Actor, id int64) (Node, error) {
 	if err != nil {
 		return Node{}, err
 	}
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		r, err := s.trashed(ctx, tx, v, id)
 		if err != nil {
 			return err
@@ -811,7 +849,7 @@ func (s *Store) Purge(ctx context.Context, a Actor, id int64) error {
 	}
 	var name string
 	var drop []string
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		r, err := s.trashed(ctx, tx, v, id)
 		if err != nil {
 			return err
@@ -868,7 +906,7 @@ func (s *Store) PurgeExpired(ctx context.Context) (int, error) {
 	n := 0
 	for _, id := range ids {
 		var drop []string
-		err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
 			var err error
 			drop, err = s.purge(ctx, tx, id)
 			return err
@@ -994,7 +1032,7 @@ func (s *Store) RestoreVersion(ctx context.Context, a Actor, id, versionID int64
 		return Node{}, err
 	}
 	var drop []string
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		ac, err := s.writable(ctx, tx, vw, id)
 		if err != nil {
 			return err

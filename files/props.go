@@ -60,7 +60,7 @@ func (s *Store) PatchProps(ctx context.Context, a Actor, id int64, patches []Pro
 			return fmt.Errorf("%w: property too large", ErrForbidden)
 		}
 	}
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := s.writable(ctx, tx, v, id); err != nil {
 			return err
 		}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caucus-org/caucus/auth"
@@ -31,8 +32,12 @@ type Store struct {
 	audit  *audit.Log
 	log    *slog.Logger
 	hasher *password.Hasher
-	group  *db.Group // group commit of uploads
-	freeze Freeze    // nil: never frozen
+	group  *db.Group  // group commit of uploads
+	freeze Freeze     // nil: never frozen
+	paths  *pathCache // nil: none
+	// holdLookup, for tests, is called once by the next lookup that
+	// read the database, before it fills the path cache.
+	holdLookup atomic.Pointer[func()]
 
 	fetchMu sync.Mutex
 	fetched map[fetch]time.Time // recent downloads through links (see LinkOpen)
@@ -92,6 +97,7 @@ func New(d *db.DB, blobs blob.Store, opts Options, deps Deps) *Store {
 		h = password.NewHasher(password.DefaultParams(), 2)
 	}
 	return &Store{db: d, blobs: blobs, opts: opts, auth: deps.Auth, audit: deps.Audit, log: log, hasher: h, group: d.NewGroup(maxGroup, nil), freeze: deps.Freeze,
+		paths:   newPathCache(opts.PathCache),
 		fetched: map[fetch]time.Time{}, watching: map[*linkWatch]struct{}{}, reading: map[*groupReader]struct{}{}}
 }
 
@@ -200,6 +206,8 @@ func (s *Store) ensureRoot(ctx context.Context, kind SpaceKind, spaceID int64) (
 		return 0, err
 	}
 	now := ms(s.now())
+	// A space root made: no path that led somewhere leads elsewhere now,
+	// the path cache stays (see pathcache.go).
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, NULL, '', 1, ?, ?) ON CONFLICT DO NOTHING`, kind, spaceID, now, now); err != nil {
 			return err
@@ -654,7 +662,28 @@ const (
 // per name and then the chain took one statement per level and one more.
 // With content, it also returns the node's content if the database keeps
 // it (nil otherwise).
+//
+// The node is looked up in the path cache first (see pathcache.go); a
+// node found there comes without its content (nil), which the caller then
+// opens by the node.
 func (s *Store) walk(ctx context.Context, v *viewer, kind SpaceKind, spaceID int64, names []string, content bool) (Node, []byte, error) {
+	key := spaceKey(v, kind, spaceID, names)
+	if n, ok := s.paths.get(v.ID, key); ok {
+		return n, nil, nil
+	}
+	since := s.paths.begin()
+	n, data, err := s.walkDB(ctx, v, kind, spaceID, names, content)
+	if hold := s.holdLookup.Swap(nil); hold != nil {
+		(*hold)()
+	}
+	if err == nil {
+		s.paths.add(v.ID, key, n, since)
+	}
+	return n, data, err
+}
+
+// walkDB is walk without the path cache.
+func (s *Store) walkDB(ctx context.Context, v *viewer, kind SpaceKind, spaceID int64, names []string, content bool) (Node, []byte, error) {
 	ch, data, err := s.walkRows(ctx, kind, spaceID, names, content)
 	if err == nil && len(ch) == 0 {
 		// No root yet: make it, then look again.
@@ -977,7 +1006,7 @@ func (s *Store) Mkdir(ctx context.Context, a Actor, parentID int64, name string)
 		return Node{}, err
 	}
 	var id int64
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		ac, err := s.folder(ctx, tx, v, parentID)
 		if err != nil {
 			return err
@@ -1007,6 +1036,14 @@ func (s *Store) nodeFor(ctx context.Context, v *viewer, id int64) (Node, error) 
 		return Node{}, err
 	}
 	return ac.nodeOf(0), nil
+}
+
+// tx runs fn in a write transaction, as db.Tx does, and then empties the
+// path cache: every write of the store but an upload's goes through it
+// (see pathcache.go).
+func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	defer s.paths.empty()
+	return s.db.Tx(ctx, fn)
 }
 
 // touch marks folder id changed (its ETag and modification time).

@@ -82,39 +82,51 @@ func (b *dirBatch) Commit(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("blob: batch: %w", err)
 	}
-	if err := b.syncFiles(); err != nil {
-		return err
-	}
-	var names dirNames
-	var first error
-	for _, st := range b.staged {
-		if err := b.s.place(st, &names); err != nil && first == nil {
-			first = err
-		}
-	}
+	errs := b.s.commitStaged(b.staged)
 	b.staged = nil
-	if err := b.s.syncNames(&names); err != nil && first == nil {
-		first = err
-	}
-	return first
+	return errors.Join(errs...)
 }
 
-// syncFiles syncs the staged files, batchSyncs at once.
-func (b *dirBatch) syncFiles() error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(b.staged))
-	sem := make(chan struct{}, batchSyncs)
-	for i, st := range b.staged {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := st.f.Sync(); err != nil {
-				errs[i] = fmt.Errorf("blob: batch: sync: %w", err)
-			}
-		})
+// commitStaged makes the staged blobs sts durable: syncs their files,
+// batchSyncs at a time, then names them and syncs each of their
+// directories once. It returns each one's error; a failed one leaves
+// nothing behind.
+func (s *Dir) commitStaged(sts []*staged) []error {
+	errs := make([]error, len(sts))
+	if len(sts) == 1 { // a lone Put: no goroutine
+		if err := sts[0].f.Sync(); err != nil {
+			errs[0] = fmt.Errorf("blob: put: sync: %w", err)
+		}
+	} else {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, batchSyncs)
+		for i, st := range sts {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				if err := st.f.Sync(); err != nil {
+					errs[i] = fmt.Errorf("blob: put: sync: %w", err)
+				}
+			})
+		}
+		wg.Wait()
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	var names dirNames
+	placed := make([]int, 0, len(sts))
+	for i, st := range sts {
+		if errs[i] != nil {
+			st.discard()
+		} else if errs[i] = s.place(st, &names); errs[i] == nil {
+			placed = append(placed, i)
+		}
+	}
+	s.commits.Add(1)
+	if err := s.syncNames(&names); err != nil {
+		for _, i := range placed {
+			errs[i] = err
+		}
+	}
+	return errs
 }
 
 // Abort removes the temporary files not yet named.

@@ -3,11 +3,17 @@ package blob
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"io"
 	"io/fs"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestBatch checks a Dir batch: its blobs are invisible (Has, Open, Walk)
@@ -138,4 +144,162 @@ func tmpFiles(t *testing.T, s *Dir) []string {
 		}
 	}
 	return out
+}
+
+// BenchmarkPutParallel stores 64 KiB blobs from 8 goroutines at once, as
+// concurrent uploads do, with temporary files made without a name
+// (anon, see createTemp) and with named ones, in the same run; it reports
+// the CPU time per Put (this process's, user and system):
+//
+//	go test ./internal/blob -run '^$' -bench PutParallel -count 3
+//
+// batched is anon with the concurrent Puts synced together in rounds
+// (syncQueue), which Put does not do: each round waited for the one
+// before, where Puts that sync on their own keep the file system's
+// journal busy and have their syncs taken in one commit anyway (load 18:
+// 3.0-3.3 ms a Put batched, 1.6-1.8 ms alone).
+func BenchmarkPutParallel(b *testing.B) {
+	for _, v := range []struct {
+		name          string
+		anon, batched bool
+	}{{"anon", true, false}, {"batched", true, true}, {"named", false, false}} {
+		anon := v.anon
+		b.Run(v.name, func(b *testing.B) {
+			s, err := OpenDir(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if anon && !s.anon {
+				b.Skip("no files without a name here")
+			}
+			s.anon = anon
+			var seq atomic.Int64
+			queue := &syncQueue{s: s, turn: make(chan struct{}, 1)}
+			b.SetParallelism(4) // 8 on 2 cores
+			cpu0 := processCPU()
+			b.RunParallel(func(pb *testing.PB) {
+				buf := make([]byte, 64<<10)
+				for pb.Next() {
+					binary.BigEndian.PutUint64(buf, uint64(seq.Add(1)))
+					put := s.Put
+					if v.batched {
+						put = queue.put
+					}
+					if _, _, err := put(context.Background(), bytes.NewReader(buf), 0); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+		})
+	}
+}
+
+// processCPU returns the CPU time, user and system, this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestBatchSharesSyncs checks that a batch's blobs are made durable
+// together: 16 contents that go into one fan-out directory cost one
+// round of syncs and one sync of that directory, and each is stored.
+func TestBatchSharesSyncs(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	var contents [][]byte
+	for i := 0; len(contents) < 16; i++ {
+		c := binary.BigEndian.AppendUint64(nil, uint64(i))
+		if sum := sha256.Sum256(c); sum[0] == 0 {
+			contents = append(contents, c)
+		}
+	}
+	before := s.Stats()
+	b := s.NewBatch()
+	refs := make([]Ref, len(contents))
+	for i, c := range contents {
+		var err error
+		if refs[i], _, err = b.Put(t.Context(), bytes.NewReader(c), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range contents {
+		r, err := s.Open(refs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(r)
+		r.Close()
+		if !bytes.Equal(got, c) {
+			t.Fatalf("blob %d: %x, want %x", i, got, c)
+		}
+	}
+	if d := s.Stats(); d.Commits-before.Commits != 1 || d.DirSyncs-before.DirSyncs != 1 {
+		t.Fatalf("a batch of 16 into one directory: %d rounds of syncs, %d directory syncs; want 1 and 1",
+			d.Commits-before.Commits, d.DirSyncs-before.DirSyncs)
+	}
+}
+
+// syncQueue makes the blobs of concurrent Puts durable together, the
+// way internal/db's Group commits concurrent writes: each Put stages its
+// blob and queues it, and whichever of the waiting Puts gets the turn
+// commits every one queued (commitStaged). For BenchmarkPutParallel.
+type syncQueue struct {
+	s       *Dir
+	turn    chan struct{} // held by the Put committing
+	mu      sync.Mutex
+	pending []*syncJob
+}
+
+// syncJob is one staged blob waiting for its commit.
+type syncJob struct {
+	st   *staged
+	err  error
+	done chan struct{}
+}
+
+// put is Dir.Put through the queue.
+func (q *syncQueue) put(ctx context.Context, r io.Reader, limit int64) (Ref, int64, error) {
+	st, err := q.s.stage(ctx, r, limit)
+	if err != nil {
+		return "", 0, err
+	}
+	return st.ref, st.n, q.commit(st)
+}
+
+// commit queues st, and returns once it is durable (or failed).
+func (q *syncQueue) commit(st *staged) error {
+	j := &syncJob{st: st, done: make(chan struct{})}
+	q.mu.Lock()
+	q.pending = append(q.pending, j)
+	q.mu.Unlock()
+	for {
+		select {
+		case <-j.done:
+			return j.err
+		case q.turn <- struct{}{}:
+			q.mu.Lock()
+			jobs := q.pending
+			q.pending = nil
+			q.mu.Unlock()
+			if len(jobs) > 0 {
+				sts := make([]*staged, len(jobs))
+				for i, j := range jobs {
+					sts[i] = j.st
+				}
+				for i, err := range q.s.commitStaged(sts) {
+					jobs[i].err = err
+					close(jobs[i].done)
+				}
+			}
+			<-q.turn
+		}
+	}
 }

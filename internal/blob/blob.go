@@ -96,6 +96,24 @@ type Dir struct {
 	// prefix begins the names of Put's temporary files: "put-" for the
 	// owner ([OpenDir]), with the process id for [AttachDir].
 	prefix string
+	// anon: Put's temporary files are made without a name and linked in
+	// (see createTemp), which the store's file system was found to allow.
+	anon bool
+	// commits and dirSyncs count commitStaged's runs and the directory
+	// syncs of syncNames (see Stats).
+	commits, dirSyncs atomic.Int64
+}
+
+// DirStats counts a Dir's syncs since it was opened.
+type DirStats struct {
+	Commits  int64 // rounds of file syncs, one per Put or per Batch commit
+	DirSyncs int64 // directory syncs: at most one per directory per round
+}
+
+// Stats returns how many rounds of syncs the store made and how many
+// directories it synced in them.
+func (s *Dir) Stats() DirStats {
+	return DirStats{Commits: s.commits.Load(), DirSyncs: s.dirSyncs.Load()}
 }
 
 // mkdirs makes the fan-out directory cd (dir/ab/cd) and its parent ab if
@@ -113,12 +131,40 @@ func mkdirs(cd string) error {
 	return err
 }
 
-// createTemp creates a new file for Put in one of the shards of dir/tmp,
-// read-only from the start (the descriptor still writes), so that no
-// chmod is needed later. Its name comes from a counter: OpenDir emptied
+// createTemp creates a new file for Put, read-only from the start (the
+// descriptor still writes), so that no chmod is needed later. Where the
+// file system allows it (Linux, [openAnon]) the file has no name until
+// place links it in, and is made beside its final place, in the fan-out
+// directory of known, when the content's reference is known already (all
+// of it fitted in the first chunk), else in dir/tmp: no name is made and
+// removed again, no file moves from one directory to another, and a crash
+// leaves nothing behind. Otherwise it is createNamed's file.
+func (s *Dir) createTemp(known Ref) (f *os.File, anon bool, err error) {
+	if s.anon {
+		dir := s.tmpDir()
+		if known != "" && !s.nested {
+			dir = filepath.Dir(s.Path(known))
+		}
+		if f, err := openAnon(dir); err == nil {
+			return f, true, nil
+		} else if dir == s.tmpDir() {
+			return nil, false, err
+		}
+		// The fan-out directory was removed behind our back: place
+		// makes it again.
+		if f, err := openAnon(s.tmpDir()); err == nil {
+			return f, true, nil
+		}
+	}
+	f, err = s.createNamed()
+	return f, false, err
+}
+
+// createNamed creates a new file for Put in one of the shards of dir/tmp
+// (see createTemp). Its name comes from a counter: OpenDir emptied
 // dir/tmp, and a process that attached ([AttachDir]) adds its id, so
 // O_EXCL fails only if two owners use the store.
-func (s *Dir) createTemp() (*os.File, error) {
+func (s *Dir) createNamed() (*os.File, error) {
 	n := s.next.Add(1)
 	shard := filepath.Join(s.tmpDir(), fmt.Sprintf("%02d", n%tmpShards))
 	name := filepath.Join(shard, s.prefix+strconv.FormatUint(n, 10))
@@ -176,6 +222,7 @@ func attach(dir, prefix string) (*Dir, error) {
 	if err := s.layout(); err != nil {
 		return nil, fmt.Errorf("blob: open: %w", err)
 	}
+	s.anon = canLinkAnon(s.tmpDir())
 	return s, nil
 }
 
@@ -293,15 +340,11 @@ func (s *Dir) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n int
 	if err != nil {
 		return "", 0, err
 	}
-	if err := st.f.Sync(); err != nil {
-		st.discard()
-		return "", 0, fmt.Errorf("blob: put: sync: %w", err)
-	}
-	var names dirNames
-	if err := s.place(st, &names); err != nil {
-		return "", 0, err
-	}
-	if err := s.syncNames(&names); err != nil {
+	// Synced on its own, not with concurrent Puts in rounds: the file
+	// system's journal takes concurrent syncs in one commit anyway, and
+	// rounds kept each Put waiting for the round before
+	// (BenchmarkPutParallel/batched).
+	if err := s.commitStaged([]*staged{st})[0]; err != nil {
 		return "", 0, err
 	}
 	return st.ref, st.n, nil
@@ -310,33 +353,58 @@ func (s *Dir) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n int
 // staged is a blob written to a temporary file, neither synced nor named
 // yet.
 type staged struct {
-	f   *os.File
-	ref Ref
-	n   int64
+	f    *os.File
+	anon bool // f has no name (see createTemp)
+	ref  Ref
+	n    int64
 }
 
 // discard closes and removes st's temporary file.
 func (st *staged) discard() {
 	st.f.Close() // may already be closed; the error is of no interest
-	os.Remove(st.f.Name())
+	if !st.anon {
+		os.Remove(st.f.Name())
+	}
 }
 
 // stage writes what r yields (at most limit bytes, see Put) into a new
 // temporary file and hashes it. On error nothing is left behind.
+//
+// The first chunk is read and hashed before the file is made: content
+// that fits in it is known by its reference then (see createTemp).
 func (s *Dir) stage(ctx context.Context, r io.Reader, limit int64) (*staged, error) {
-	f, err := s.createTemp()
-	if err != nil {
-		return nil, fmt.Errorf("blob: put: %w", err)
-	}
-	st := &staged{f: f}
 	if limit > 0 && limit < math.MaxInt64 {
 		// Read at most one byte more than allowed, enough to tell.
 		r = io.LimitReader(r, limit+1)
 	}
 	h := sha256.New()
-	if st.n, err = s.copy(ctx, f, h, r, limit); err != nil {
+	first := make([]byte, firstChunk)
+	m, rerr := fill(ctx, r, first)
+	switch {
+	case limit > 0 && int64(m) > limit:
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+	case rerr != nil && rerr != io.EOF:
+		return nil, rerr
+	}
+	h.Write(first[:m])
+	var known Ref
+	if rerr == io.EOF {
+		known = Ref(hex.EncodeToString(h.Sum(nil)))
+	}
+	f, anon, err := s.createTemp(known)
+	if err != nil {
+		return nil, fmt.Errorf("blob: put: %w", err)
+	}
+	st := &staged{f: f, anon: anon, n: int64(m)}
+	if _, err := f.Write(first[:m]); err != nil {
 		st.discard()
-		return nil, err
+		return nil, fmt.Errorf("blob: put: %w", err)
+	}
+	if rerr != io.EOF {
+		if st.n, err = s.copy(ctx, f, h, r, limit, st.n); err != nil {
+			st.discard()
+			return nil, err
+		}
 	}
 	// A last check, so a cancellation during the final Read is honoured.
 	if err := ctx.Err(); err != nil {
@@ -357,14 +425,15 @@ type dirNames struct {
 // if the content is stored already) and adds to names the directories to
 // sync for that name to be durable. On error the temporary file is gone.
 func (s *Dir) place(st *staged, names *dirNames) (err error) {
-	tmp := st.f.Name()
 	defer func() {
 		if err != nil {
-			os.Remove(tmp)
+			st.discard()
 		}
 	}()
-	if err := st.f.Close(); err != nil {
-		return fmt.Errorf("blob: put: %w", err)
+	if !st.anon {
+		if err := st.f.Close(); err != nil {
+			return fmt.Errorf("blob: put: %w", err)
+		}
 	}
 	final := s.Path(st.ref)
 	cd := filepath.Dir(final) // dir/ab, or dir/ab/cd in a nested store
@@ -375,12 +444,8 @@ func (s *Dir) place(st *staged, names *dirNames) (err error) {
 			return fmt.Errorf("blob: put: %w", err)
 		}
 	}
-	if _, err := os.Lstat(final); err == nil {
-		// Deduplicated: the content is already stored.
-		os.Remove(tmp)
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("blob: put: %w", err)
-	} else if err := os.Rename(tmp, final); errors.Is(err, fs.ErrNotExist) && durable {
+	err = s.name(st, final)
+	if errors.Is(err, fs.ErrNotExist) && durable {
 		// cd was removed behind our back: make it again.
 		s.durableDirs.Delete(cd)
 		s.durableDirs.Delete(ab)
@@ -388,12 +453,9 @@ func (s *Dir) place(st *staged, names *dirNames) (err error) {
 		if err := mkdirs(cd); err != nil {
 			return fmt.Errorf("blob: put: %w", err)
 		}
-		if err := os.Rename(tmp, final); err != nil {
-			return fmt.Errorf("blob: put: %w", err)
-		}
-	} else if err != nil {
-		// A concurrent Put of the same content may win the race; rename
-		// replaces its file with an identical one, so this is no error.
+		err = s.name(st, final)
+	}
+	if err != nil {
 		return fmt.Errorf("blob: put: %w", err)
 	}
 	// Make the new names durable, also in the dedup case: the earlier Put
@@ -412,18 +474,60 @@ func (s *Dir) place(st *staged, names *dirNames) (err error) {
 	return nil
 }
 
+// name gives st's synced temporary file the name final, or drops it if
+// final exists (the content is stored already: deduplicated).
+func (s *Dir) name(st *staged, final string) error {
+	if st.anon {
+		err := linkAnon(st.f, final)
+		if errors.Is(err, fs.ErrExist) {
+			err = nil // deduplicated, or a concurrent Put of the same content won
+		}
+		if err == nil {
+			st.f.Close() // unnamed if it was not linked: gone
+		}
+		return err
+	}
+	tmp := st.f.Name()
+	if _, err := os.Lstat(final); err == nil {
+		return os.Remove(tmp) // deduplicated
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	// A concurrent Put of the same content may win the race; rename
+	// replaces its file with an identical one, so this is no error.
+	return os.Rename(tmp, final)
+}
+
 // syncNames syncs each directory of names once and then notes those
 // made durable.
 func (s *Dir) syncNames(names *dirNames) error {
+	var dirs []string
 	done := make(map[string]bool, len(names.sync))
 	for _, d := range names.sync {
-		if done[d] {
-			continue
+		if !done[d] {
+			done[d] = true
+			dirs = append(dirs, d)
 		}
-		done[d] = true
-		if err := fsutil.SyncDir(d); err != nil {
-			return fmt.Errorf("blob: put: %w", err)
+	}
+	s.dirSyncs.Add(int64(len(dirs)))
+	errs := make([]error, len(dirs))
+	if len(dirs) == 1 {
+		errs[0] = fsutil.SyncDir(dirs[0])
+	} else {
+		// Together: the file system's journal takes them in one commit.
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, batchSyncs)
+		for i, d := range dirs {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				errs[i] = fsutil.SyncDir(d)
+			})
 		}
+		wg.Wait()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("blob: put: %w", err)
 	}
 	for _, d := range names.durable {
 		s.durableDirs.Store(d, struct{}{})
@@ -431,10 +535,10 @@ func (s *Dir) syncNames(names *dirNames) error {
 	return nil
 }
 
-// copy reads r into f and h until EOF and returns the bytes read, failing
-// with [ErrTooLarge] past limit (when limit > 0).
-func (s *Dir) copy(ctx context.Context, f *os.File, h hash.Hash, r io.Reader, limit int64) (int64, error) {
-	var n int64
+// copy reads the rest of r (n bytes were read before) into f and h until
+// EOF and returns the bytes read in all, failing with [ErrTooLarge] past
+// limit (when limit > 0).
+func (s *Dir) copy(ctx context.Context, f *os.File, h hash.Hash, r io.Reader, limit, n int64) (int64, error) {
 	read := func(ctx context.Context, buf []byte) (int, error) {
 		m, err := fill(ctx, r, buf)
 		n += int64(m)
@@ -450,20 +554,7 @@ func (s *Dir) copy(ctx context.Context, f *os.File, h hash.Hash, r io.Reader, li
 		return nil
 	}
 
-	first := make([]byte, firstChunk)
-	m, rerr := read(ctx, first)
-	if rerr != nil && rerr != io.EOF {
-		return 0, rerr
-	}
-	h.Write(first[:m])
-	if err := write(first[:m]); err != nil {
-		return 0, err
-	}
-	if rerr == io.EOF {
-		return n, nil
-	}
-
-	// Larger: chunks circulate between this goroutine, which fills and
+	// Chunks circulate between this goroutine, which fills and
 	// hashes one, and the writer, which writes the others.
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -491,6 +582,8 @@ func (s *Dir) copy(ctx context.Context, f *os.File, h hash.Hash, r io.Reader, li
 	for range chunksInFlight {
 		free <- *s.chunks.Get().(*[]byte)
 	}
+	var m int
+	var rerr error
 	for rerr == nil {
 		buf := <-free
 		m, rerr = read(wctx, buf[:cap(buf)])
@@ -536,14 +629,15 @@ func fill(ctx context.Context, r io.Reader, buf []byte) (int, error) {
 	return m, nil
 }
 
-// Open opens the blob ref for reading; the reader is an *os.File. If it
-// does not exist the error matches [ErrNotFound].
+// Open opens the blob ref for reading: a small one is read at once and
+// served from memory, a larger one is an *os.File. If it does not exist
+// the error matches [ErrNotFound].
 func (s *Dir) Open(ref Ref) (io.ReadSeekCloser, error) {
 	p, err := s.path(ref)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	f, err := openRead(p)
 	if err != nil {
 		return nil, s.notFound(ref, err)
 	}

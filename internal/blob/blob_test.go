@@ -737,3 +737,98 @@ func BenchmarkPutSmallParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestOpenSmall checks the blobs Open reads whole (at most smallRead
+// bytes) against those it opens as files: the same content, seeking
+// anywhere, nothing read after Close.
+func TestOpenSmall(t *testing.T) {
+	t.Parallel()
+	s, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 1, 10 << 10, 64 << 10, 64<<10 + 1} {
+		data := bytes.Repeat([]byte{byte(n), 'x', 'y'}, n/3+1)[:n]
+		ref, _, err := s.Put(t.Context(), bytes.NewReader(data), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.Open(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end, err := r.Seek(0, io.SeekEnd); err != nil || end != int64(n) {
+			t.Fatalf("%d bytes: seek to the end: %d, %v", n, end, err)
+		}
+		if _, err := r.Seek(int64(n/2), io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		if err != nil || !bytes.Equal(got, data[n/2:]) {
+			t.Fatalf("%d bytes: read from the middle: %d bytes, %v", n, len(got), err)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Read(make([]byte, 1)); err == nil {
+			t.Fatalf("%d bytes: read after close succeeded", n)
+		}
+	}
+}
+
+// TestPutAnonymous checks that on a file system that allows it a Put's
+// content has no name until it is complete and synced (so that a crash
+// leaves nothing behind and no name is made and removed), for content
+// that fits in the first chunk and for larger.
+func TestPutAnonymous(t *testing.T) {
+	t.Parallel()
+	s, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.anon {
+		if runtime.GOOS == "linux" {
+			t.Fatal("O_TMPFILE and linkat refused on Linux")
+		}
+		t.Skip("no files without a name here")
+	}
+	for i, n := range []int{10 << 10, 3 << 20} {
+		pr, pw := io.Pipe()
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := s.Put(t.Context(), pr, 0)
+			done <- err
+		}()
+		data := bytes.Repeat([]byte{byte(n)}, n)
+		if _, err := pw.Write(data[:n-1]); err != nil {
+			t.Fatal(err)
+		}
+		if names := fileNames(t, s.dir); len(names) != i {
+			t.Errorf("%d bytes: names while the content comes: %q", n, names)
+		}
+		pw.Write(data[n-1:])
+		pw.Close()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if names := fileNames(t, s.dir); len(names) != 2 {
+		t.Errorf("names after two Puts: %q", names)
+	}
+}
+
+// fileNames lists the regular files under dir, the layout file aside.
+func fileNames(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && d.Name() != layoutFile {
+			out = append(out, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/files"
+	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/mail/mailimport"
 )
 
@@ -33,7 +34,15 @@ func (s *Server) buildFiles(ctx context.Context) error {
 		return err
 	}
 	c := s.cfg.Files
+	pathCache := 0 // the default size
+	if s.db.Engine() == db.Postgres {
+		// The path cache is emptied by this process's writes only;
+		// another node's rename or delete would leave it serving the
+		// old answer. Several nodes read paths from the database.
+		pathCache = -1
+	}
 	s.files = files.New(s.db, fblobs, files.Options{
+		PathCache:           pathCache,
 		Versions:            c.Versions,
 		TrashRetention:      c.TrashRetention.Duration,
 		DefaultQuota:        c.DefaultQuotaMB << 20,

@@ -1,0 +1,16 @@
+package files
+
+// PathCacheLen returns the number of entries of s's path cache, or with
+// account != 0 of that member's.
+func PathCacheLen(s *Store, account int64) int {
+	if account == 0 {
+		return s.paths.len()
+	}
+	s.paths.mu.Lock()
+	defer s.paths.mu.Unlock()
+	return len(s.paths.members[account])
+}
+
+// HoldLookup makes the next path lookup of s that reads the database call
+// fn once it has read, before it puts its answer in the cache.
+func HoldLookup(s *Store, fn func()) { s.holdLookup.Store(&fn) }

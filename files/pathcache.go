@@ -1,0 +1,275 @@
+package files
+
+import (
+	"strings"
+	"sync"
+)
+
+// The path cache remembers, per member, the node a path in the member's own
+// home or in one of their group folders leads to, so that the requests a
+// WebDAV client sends for one file (PROPFIND, GET, HEAD, the PUT that made
+// it) look its path up once, not once each: the lookup was the largest part
+// of a small GET (issue 21). Paths under /Shared are never cached (they
+// depend on shares and on their owners' accounts); a /Groups path is looked
+// up in the cache under the group's id, which comes from the member's
+// groups as read at every request, so leaving a group or its renaming
+// needs nothing of the cache.
+//
+// What the cache holds is kept true by the store's writes (this process's:
+// every write of the store goes through it):
+//
+//   - every write transaction except an upload's ([Store.tx]: a move, a
+//     rename, a deletion, a restore, a purge, a folder made, a copy, a
+//     version restored, a group's folder handed over, an account's files
+//     transferred) and every share or unshare empties the cache once
+//     committed;
+//   - an upload (and an imported file) drops only the nodes it changed, the
+//     file and its folder, whose ETags changed: the cached paths of the
+//     other files in that folder stay true.
+//
+// A lookup that read the database before such a write committed must not
+// put its answer in the cache after the write dropped what it changed: a
+// lookup notes the cache's epoch before it reads, and its answer is kept
+// only if nothing was emptied since then and its node was not dropped
+// since (the last recentDrops drops are remembered; a lookup older than
+// that keeps nothing).
+//
+// Several nodes sharing one database would each need the others' writes
+// (through the change bus); until then the cache serves one process.
+type pathCache struct {
+	max, perMember int
+
+	mu      sync.Mutex
+	members map[int64]map[pathKey]Node // account → its cached paths
+	n       int                        // entries in members
+	byNode  map[int64][]cacheRef       // node id → the entries that lead to it
+	epoch   uint64                     // raised by every drop and every emptying
+	emptied uint64                     // epoch of the last emptying
+	recent  [recentDrops]droppedNode   // the last drops, by epoch modulo recentDrops
+}
+
+// pathKey is a path as one member reaches it: in the space (kind, id), by
+// its full path ("/Home/a/b", "/Groups/board/a").
+type pathKey struct {
+	kind  SpaceKind
+	space int64
+	path  string
+}
+
+// cacheRef names one entry of the cache.
+type cacheRef struct {
+	account int64
+	key     pathKey
+}
+
+// droppedNode is a node whose entries were dropped at epoch.
+type droppedNode struct {
+	epoch uint64
+	id    int64
+}
+
+// recentDrops is how many drops a lookup in progress is checked against.
+const recentDrops = 256
+
+// DefaultPathCache is the most entries the path cache holds by default
+// (Options.PathCache): a few hundred bytes each, some 10 MiB in all.
+const DefaultPathCache = 1 << 15
+
+// newPathCache returns a cache of at most max entries, at most half of
+// them a single member's; nil (no cache) if max is negative.
+func newPathCache(size int) *pathCache {
+	if size < 0 {
+		return nil
+	}
+	if size == 0 {
+		size = DefaultPathCache
+	}
+	return &pathCache{max: size, perMember: max(size/2, 1), members: map[int64]map[pathKey]Node{}, byNode: map[int64][]cacheRef{}}
+}
+
+// begin returns the epoch to pass to add for a lookup about to read the
+// database.
+func (c *pathCache) begin() uint64 {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.epoch
+}
+
+// get returns the node account's path key leads to, if cached.
+func (c *pathCache) get(account int64, key pathKey) (Node, bool) {
+	if c == nil {
+		return Node{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.members[account][key]
+	return n, ok
+}
+
+// add caches n as what account's path key leads to, read by a lookup that
+// began at epoch since (see begin), unless the cache changed meanwhile in
+// a way that may make n untrue.
+func (c *pathCache) add(account int64, key pathKey, n Node, since uint64) {
+	if c == nil || n.ID == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.changedSince(since, c.epoch, n.ID) {
+		return
+	}
+	c.insert(account, key, n)
+}
+
+// replace is drop of ids, a write's own, and then add of n, which that
+// write read in its transaction, after epoch since: the write's own
+// drops do not keep n out of the cache, others' do.
+func (c *pathCache) replace(ids []int64, account int64, key pathKey, n Node, since uint64) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	before := c.epoch
+	c.dropLocked(ids)
+	if n.ID != 0 && !c.changedSince(since, before, n.ID) {
+		c.insert(account, key, n)
+	}
+}
+
+// changedSince reports whether node id may have changed between epochs
+// since and upto: the cache was emptied, id was dropped, or too many
+// drops were made to tell.
+func (c *pathCache) changedSince(since, upto uint64, id int64) bool {
+	if c.emptied > since || upto-since >= recentDrops {
+		return true
+	}
+	for e := since + 1; e <= upto; e++ {
+		if d := c.recent[e%recentDrops]; d.epoch == e && d.id == id {
+			return true
+		}
+	}
+	return false
+}
+
+// insert caches n under account's key, making room if needed.
+func (c *pathCache) insert(account int64, key pathKey, n Node) {
+	m := c.members[account]
+	if m == nil {
+		m = map[pathKey]Node{}
+		c.members[account] = m
+	}
+	if old, ok := m[key]; ok {
+		c.unlink(old.ID, cacheRef{account, key})
+		c.n--
+	} else if len(m) >= c.perMember {
+		c.evict(account, m)
+	} else if c.n >= c.max {
+		for a, om := range c.members { // a member at random
+			c.evict(a, om)
+			break
+		}
+	}
+	m[key] = n
+	c.n++
+	c.byNode[n.ID] = append(c.byNode[n.ID], cacheRef{account, key})
+}
+
+// evict removes an entry of account's, m, at random.
+func (c *pathCache) evict(account int64, m map[pathKey]Node) {
+	for k, n := range m {
+		delete(m, k)
+		c.n--
+		c.unlink(n.ID, cacheRef{account, k})
+		break
+	}
+	if len(m) == 0 {
+		delete(c.members, account)
+	}
+}
+
+// unlink removes r from the entries of node id.
+func (c *pathCache) unlink(id int64, r cacheRef) {
+	refs := c.byNode[id]
+	for i, o := range refs {
+		if o == r {
+			refs[i] = refs[len(refs)-1]
+			refs = refs[:len(refs)-1]
+			break
+		}
+	}
+	if len(refs) == 0 {
+		delete(c.byNode, id)
+	} else {
+		c.byNode[id] = refs
+	}
+}
+
+// drop removes the entries that lead to the nodes ids, whose own rows a
+// committed write changed (a new version, a new ETag).
+func (c *pathCache) drop(ids ...int64) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dropLocked(ids)
+}
+
+// dropLocked is drop with c.mu held.
+func (c *pathCache) dropLocked(ids []int64) {
+	for _, id := range ids {
+		c.epoch++
+		c.recent[c.epoch%recentDrops] = droppedNode{epoch: c.epoch, id: id}
+		for _, r := range c.byNode[id] {
+			m := c.members[r.account]
+			delete(m, r.key)
+			c.n--
+			if len(m) == 0 {
+				delete(c.members, r.account)
+			}
+		}
+		delete(c.byNode, id)
+	}
+}
+
+// empty removes every entry, after a committed write that may have
+// changed what any path leads to.
+func (c *pathCache) empty() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+	c.emptied = c.epoch
+	clear(c.members)
+	clear(c.byNode)
+	c.n = 0
+}
+
+// len returns the number of entries, for tests.
+func (c *pathCache) len() int {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// spaceKey is the key of names below the root of the space (kind, id)
+// that v reaches as its own.
+func spaceKey(v *viewer, kind SpaceKind, id int64, names []string) pathKey {
+	p := "/Home"
+	if kind == SpaceGroup {
+		p = "/Groups/" + v.groups[id]
+	}
+	if len(names) > 0 {
+		p += "/" + strings.Join(names, "/")
+	}
+	return pathKey{kind: kind, space: id, path: p}
+}

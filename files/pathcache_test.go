@@ -1,0 +1,364 @@
+package files_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caucus-org/caucus/files"
+	"github.com/caucus-org/caucus/files/filestest"
+	"github.com/caucus-org/caucus/internal/blob"
+)
+
+// watched is a path looked up by a member, through the path cache.
+type watched struct {
+	who  files.Actor
+	path string
+}
+
+// cacheEnv is a store with its path cache and, over the same database and
+// blobs, a store without one: the truth the cached answers are held to.
+type cacheEnv struct {
+	*filestest.Env
+	fresh              *files.Store
+	alice, bob, carol  files.Actor
+	home, docs, report files.Node
+}
+
+func newCacheEnv(t *testing.T) *cacheEnv {
+	t.Helper()
+	e := filestest.New(t, files.Options{})
+	bs, err := blob.AttachDir(e.BlobDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ce := &cacheEnv{Env: e, fresh: files.New(e.DB, bs, files.Options{Now: e.Clock.Now, PathCache: -1}, files.Deps{Auth: e.Auth, Audit: e.Audit})}
+	// Made without the cache, which then holds nothing yet.
+	s, ctx := ce.fresh, t.Context()
+	ce.alice = e.Member(t, "alice@example.org")
+	ce.bob = e.Member(t, "bob@example.org")
+	ce.carol = e.Member(t, "carol@example.org")
+	ce.home, _ = s.Stat(ctx, ce.alice, "/Home")
+	if ce.docs, err = s.Mkdir(ctx, ce.alice, ce.home.ID, "Docs"); err != nil {
+		t.Fatal(err)
+	}
+	ce.report = put(t, s, ce.alice, "/Home/Docs", "report.txt", "first")
+	put(t, s, ce.alice, "/Home/Docs", "other.txt", "other")
+	for _, a := range []files.Actor{ce.alice, ce.bob} {
+		if err := e.Auth.AddToGroup(ctx, "", "board", a.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(t, s, ce.alice, "/Groups/board", "minutes.txt", "m1")
+	return ce
+}
+
+// same checks that every watched path answers through the cache what it
+// answers without one: the same node (or the same error), the same content.
+func (ce *cacheEnv) same(t *testing.T, ws []watched) {
+	t.Helper()
+	ctx := t.Context()
+	for _, w := range ws {
+		got, gerr := ce.Store.Stat(ctx, w.who, w.path)
+		want, werr := ce.fresh.Stat(ctx, w.who, w.path)
+		if (gerr == nil) != (werr == nil) || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s's %s: cached %+v, %v; truth %+v, %v", w.who.Login, w.path, got, gerr, want, werr)
+			continue
+		}
+		if gerr != nil || got.Dir {
+			continue
+		}
+		if gc, wc := ce.content(t, ce.Store, w), ce.content(t, ce.fresh, w); gc != wc {
+			t.Errorf("%s's %s: cached content %q, truth %q", w.who.Login, w.path, gc, wc)
+		}
+	}
+}
+
+func (ce *cacheEnv) content(t *testing.T, s *files.Store, w watched) string {
+	t.Helper()
+	_, rc, err := s.OpenPath(t.Context(), w.who, w.path)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestPathCacheWrites is issue 21: every kind of write that changes what
+// a path leads to (or the node's ETag, size or content) is seen at once
+// by a member whose lookups the path cache holds.
+func TestPathCacheWrites(t *testing.T) {
+	t.Parallel()
+	mine := func(ce *cacheEnv) []watched {
+		return []watched{{ce.alice, "/Home"}, {ce.alice, "/Home/Docs"}, {ce.alice, "/Home/Docs/report.txt"}, {ce.alice, "/Home/Docs/other.txt"},
+			{ce.alice, "/Home/Moved/report.txt"}, {ce.alice, "/Groups/board/minutes.txt"}, {ce.bob, "/Groups/board/minutes.txt"}, {ce.bob, "/Groups/board"}}
+	}
+	for _, tc := range []struct {
+		name  string
+		write func(t *testing.T, ce *cacheEnv) error
+		watch func(ce *cacheEnv) []watched
+	}{
+		{"upload new version", func(t *testing.T, ce *cacheEnv) error {
+			_, err := ce.Store.Put(t.Context(), ce.alice, ce.docs.ID, "report.txt", strings.NewReader("second, longer"), 14)
+			return err
+		}, mine},
+		{"upload new file", func(t *testing.T, ce *cacheEnv) error {
+			_, err := ce.Store.Put(t.Context(), ce.alice, ce.docs.ID, "new.txt", strings.NewReader("n"), 1)
+			return err
+		}, mine},
+		{"mkcol", func(t *testing.T, ce *cacheEnv) error {
+			_, err := ce.Store.Mkdir(t.Context(), ce.alice, ce.docs.ID, "Sub")
+			return err
+		}, mine},
+		{"rename", func(t *testing.T, ce *cacheEnv) error {
+			_, err := ce.Store.Rename(t.Context(), ce.alice, ce.report.ID, "renamed.txt")
+			return err
+		}, mine},
+		{"move folder", func(t *testing.T, ce *cacheEnv) error {
+			_, err := ce.Store.Move(t.Context(), ce.alice, ce.docs.ID, ce.home.ID, "Moved")
+			return err
+		}, mine},
+		{"move into a group folder", func(t *testing.T, ce *cacheEnv) error {
+			g, err := ce.Store.Stat(t.Context(), ce.alice, "/Groups/board")
+			if err == nil {
+				_, err = ce.Store.Move(t.Context(), ce.alice, ce.report.ID, g.ID, "report.txt")
+			}
+			return err
+		}, mine},
+		{"delete", func(t *testing.T, ce *cacheEnv) error {
+			return ce.Store.Delete(t.Context(), ce.alice, ce.docs.ID)
+		}, mine},
+		{"restore", func(t *testing.T, ce *cacheEnv) error {
+			if err := ce.Store.Delete(t.Context(), ce.alice, ce.report.ID); err != nil {
+				return err
+			}
+			ce.same(t, mine(ce)) // fills the cache again
+			_, err := ce.Store.Restore(t.Context(), ce.alice, ce.report.ID)
+			return err
+		}, mine},
+		{"copy", func(t *testing.T, ce *cacheEnv) error {
+			_, err := ce.Store.Copy(t.Context(), ce.alice, ce.report.ID, ce.home.ID, "copy.txt")
+			return err
+		}, mine},
+		{"restore version", func(t *testing.T, ce *cacheEnv) error {
+			ctx := t.Context()
+			if _, err := ce.Store.Put(ctx, ce.alice, ce.docs.ID, "report.txt", strings.NewReader("2"), 1); err != nil {
+				return err
+			}
+			vs, err := ce.fresh.Versions(ctx, ce.alice, ce.report.ID)
+			if err != nil {
+				return err
+			}
+			ce.same(t, mine(ce)) // what the cache holds is the second version
+			_, err = ce.Store.RestoreVersion(ctx, ce.alice, ce.report.ID, vs[len(vs)-1].ID)
+			return err
+		}, mine},
+		{"import", func(t *testing.T, ce *cacheEnv) error {
+			_, err := ce.Store.ImportFile(t.Context(), ce.alice.ID, "Docs/report.txt", time.Unix(1e9, 0), 8, strings.NewReader("imported"))
+			return err
+		}, mine},
+		{"file drop", func(t *testing.T, ce *cacheEnv) error {
+			ctx := t.Context()
+			tok, _, err := ce.Store.CreateLink(ctx, ce.alice, ce.docs.ID, files.LinkOptions{Kind: files.LinkDrop})
+			if err != nil {
+				return err
+			}
+			l, _, err := ce.Store.ResolveLink(ctx, tok)
+			if err != nil {
+				return err
+			}
+			_, err = ce.Store.DropPut(ctx, l, "dropped.txt", strings.NewReader("d"), 1, ce.alice.Client)
+			return err
+		}, mine},
+		{"leaving a group", func(t *testing.T, ce *cacheEnv) error {
+			return ce.Auth.RemoveFromGroup(t.Context(), "", "board", ce.bob.ID)
+		}, mine},
+		{"group renamed", func(t *testing.T, ce *cacheEnv) error {
+			return ce.Auth.RenameGroup(t.Context(), "", "board", "council")
+		}, func(ce *cacheEnv) []watched {
+			return append(mine(ce), watched{ce.bob, "/Groups/council/minutes.txt"})
+		}},
+		{"group deleted", func(t *testing.T, ce *cacheEnv) error {
+			gid, err := ce.Auth.GroupID(t.Context(), "board")
+			if err == nil {
+				_, err = ce.Store.HandOverGroup(t.Context(), "admin@example.org", gid, "board", ce.carol.ID)
+			}
+			return err
+		}, func(ce *cacheEnv) []watched {
+			return append(mine(ce), watched{ce.carol, "/Home"}, watched{ce.carol, "/Home/board/minutes.txt"})
+		}},
+		{"share and unshare", func(t *testing.T, ce *cacheEnv) error {
+			ctx := t.Context()
+			sh, err := ce.Store.Share(ctx, ce.alice, ce.docs.ID, files.Grantee{Login: ce.carol.Login}, false)
+			if err != nil {
+				return err
+			}
+			ce.same(t, append(mine(ce), watched{ce.carol, "/Shared/alice@example.org/Docs/report.txt"}))
+			return ce.Store.Unshare(ctx, ce.alice, sh.ID)
+		}, func(ce *cacheEnv) []watched {
+			return append(mine(ce), watched{ce.carol, "/Shared/alice@example.org/Docs/report.txt"})
+		}},
+		{"offboarding", func(t *testing.T, ce *cacheEnv) error {
+			_, err := ce.Store.TransferOwnership(t.Context(), "admin@example.org", ce.alice.ID, ce.carol.ID, files.LinksMove)
+			return err
+		}, func(ce *cacheEnv) []watched {
+			return append(mine(ce), watched{ce.carol, "/Home"}, watched{ce.carol, "/Home/From alice@example.org/Docs/report.txt"})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ce := newCacheEnv(t)
+			ws := tc.watch(ce)
+			ce.same(t, ws) // fills the cache
+			if err := tc.write(t, ce); err != nil {
+				t.Fatal(err)
+			}
+			ce.same(t, ws)
+		})
+	}
+}
+
+// TestPathCacheHits checks that the cache is used: a path looked up once
+// is answered without the database, so a change made behind the store's
+// back (by another store) is not seen. Only the store's own writes keep
+// the cache true; this is what TestPathCacheWrites relies on.
+func TestPathCacheHits(t *testing.T) {
+	t.Parallel()
+	ce := newCacheEnv(t)
+	ctx := t.Context()
+	before, err := ce.Store.Stat(ctx, ce.alice, "/Home/Docs/report.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ce.fresh.Rename(ctx, ce.alice, ce.report.ID, "elsewhere.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ce.Store.Stat(ctx, ce.alice, "/Home/Docs/report.txt"); err != nil || n != before {
+		t.Fatalf("not from the cache: %+v, %v", n, err)
+	}
+	if _, err := ce.fresh.Stat(ctx, ce.alice, "/Home/Docs/report.txt"); !errors.Is(err, files.ErrNotFound) {
+		t.Fatalf("without the cache: %v", err)
+	}
+}
+
+// TestPathCacheLimit checks the cache's bounds: at most PathCache entries,
+// half of them at most for one member, whatever the member looks up.
+func TestPathCacheLimit(t *testing.T) {
+	t.Parallel()
+	const size = 8
+	e := filestest.New(t, files.Options{PathCache: size})
+	s, ctx := e.Store, t.Context()
+	alice := e.Member(t, "alice@example.org")
+	bob := e.Member(t, "bob@example.org")
+	for _, a := range []files.Actor{alice, bob} {
+		home, _ := s.Stat(ctx, a, "/Home")
+		for i := range 3 * size {
+			n, err := s.Put(ctx, a, home.ID, strings.Repeat("f", i+1), strings.NewReader("x"), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Stat(ctx, a, n.Path); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, per := files.PathCacheLen(s, 0), files.PathCacheLen(s, a.ID); n > size || per > size/2 || per == 0 {
+			t.Fatalf("after %s's lookups: %d entries, %d of %s's (at most %d, %d)", a.Login, n, per, a.Login, size, size/2)
+		}
+	}
+	if files.PathCacheLen(s, alice.ID) == 0 || files.PathCacheLen(s, bob.ID) == 0 {
+		t.Fatalf("one member took the whole cache: alice %d, bob %d", files.PathCacheLen(s, alice.ID), files.PathCacheLen(s, bob.ID))
+	}
+}
+
+// TestPathCacheLookupRace checks that a lookup that read the database
+// before a write committed does not put its answer in the cache after the
+// write dropped what it changed.
+func TestPathCacheLookupRace(t *testing.T) {
+	t.Parallel()
+	for _, emptied := range []bool{false, true} {
+		ce := newCacheEnv(t)
+		ctx := t.Context()
+		// The lookup reads the report before the upload, and is kept
+		// back until the upload is done.
+		files.HoldLookup(ce.Store, func() {
+			var err error
+			if emptied {
+				_, err = ce.Store.Rename(ctx, ce.alice, ce.report.ID, "renamed.txt")
+			} else {
+				_, err = ce.Store.Put(context.WithoutCancel(ctx), ce.alice, ce.docs.ID, "report.txt", strings.NewReader("second"), 6)
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		})
+		if _, err := ce.Store.Stat(ctx, ce.alice, "/Home/Docs/report.txt"); err != nil {
+			t.Fatal(err)
+		}
+		ce.same(t, []watched{{ce.alice, "/Home/Docs/report.txt"}})
+	}
+}
+
+// TestPutNode checks that the node Put returns (read in the transaction
+// that committed it, and put in the path cache) is the node a lookup
+// finds: in one's home, in a group folder, and in a folder shared
+// read-write, where older versions are not shown.
+func TestPutNode(t *testing.T) {
+	t.Parallel()
+	ce := newCacheEnv(t)
+	ctx := t.Context()
+	if _, err := ce.Store.Share(ctx, ce.alice, ce.docs.ID, files.Grantee{Login: ce.carol.Login}, true); err != nil {
+		t.Fatal(err)
+	}
+	g, err := ce.Store.Stat(ctx, ce.bob, "/Groups/board")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		who    files.Actor
+		folder int64
+		path   string
+	}{
+		{ce.alice, ce.docs.ID, "/Home/Docs/report.txt"},
+		{ce.bob, g.ID, "/Groups/board/minutes.txt"},
+		{ce.carol, ce.docs.ID, "/Shared/alice@example.org/Docs/report.txt"},
+		{ce.carol, ce.docs.ID, "/Shared/alice@example.org/Docs/new.txt"},
+	} {
+		name := c.path[strings.LastIndexByte(c.path, '/')+1:]
+		n, err := ce.Store.Put(ctx, c.who, c.folder, name, strings.NewReader("again"), 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := ce.fresh.Stat(ctx, c.who, c.path)
+		if err != nil || !reflect.DeepEqual(n, want) {
+			t.Errorf("%s's put of %s: %+v; a lookup finds %+v, %v", c.who.Login, c.path, n, want, err)
+		}
+	}
+	ce.same(t, []watched{{ce.alice, "/Home/Docs/report.txt"}, {ce.bob, "/Groups/board/minutes.txt"}, {ce.carol, "/Shared/alice@example.org/Docs/report.txt"}})
+}
+
+// TestPutFillsCache checks that an upload puts the node it made in the
+// path cache, where a client's next request for it finds it: a change
+// made behind the store's back (by another store) is not seen.
+func TestPutFillsCache(t *testing.T) {
+	t.Parallel()
+	ce := newCacheEnv(t)
+	ctx := t.Context()
+	n, err := ce.Store.Put(ctx, ce.alice, ce.docs.ID, "new.txt", strings.NewReader("n"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ce.fresh.Rename(ctx, ce.alice, n.ID, "elsewhere.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ce.Store.Stat(ctx, ce.alice, "/Home/Docs/new.txt"); err != nil || got != n {
+		t.Fatalf("the upload's node is not in the cache: %+v, %v", got, err)
+	}
+}
