@@ -25,8 +25,10 @@ import (
 var rebuilt = []string{"message_text", "message_headers", "blob_unindexed"}
 
 // skipped are tables no copy touches: the schema's versions, which the
-// target's own migrations wrote, and the marker of an unfinished move.
-var skipped = []string{"schema_migrations", markerTable}
+// target's own migrations wrote, the marker of an unfinished move, and
+// the housekeeping leases of running nodes (PostgreSQL's; no node runs
+// during a move, and a node makes the table when it needs it).
+var skipped = []string{"schema_migrations", markerTable, "leases"}
 
 // table is one table of the catalogue.
 type table struct {
@@ -204,10 +206,13 @@ func order(ts map[string]*table) ([]string, error) {
 	return out, nil
 }
 
-// matching checks that src and dst have the same tables, and that every
-// source column is in the target, and returns the column names to copy
-// per table (the target's, in its order).
-func matching(src, dst map[string]*table) (map[string][]string, error) {
+// matching checks that src and dst have the same tables, and returns
+// the columns to copy per table: those both have, in the target's order.
+// A column one engine's schema has and the other's not is named in
+// notes: the target fills its own from its default (PostgreSQL's
+// identity seq where SQLite orders by rowid, a lease several nodes take),
+// and a source's own is left behind.
+func matching(src, dst map[string]*table) (cols map[string][]string, notes []string, err error) {
 	var missing, extra []string
 	for n := range src {
 		if dst[n] == nil {
@@ -222,9 +227,9 @@ func matching(src, dst map[string]*table) (map[string][]string, error) {
 	if len(missing) > 0 || len(extra) > 0 {
 		slices.Sort(missing)
 		slices.Sort(extra)
-		return nil, fmt.Errorf("storagemove: the schemas differ: tables only in the source %v, only in the target %v", missing, extra)
+		return nil, nil, fmt.Errorf("storagemove: the schemas differ: tables only in the source %v, only in the target %v", missing, extra)
 	}
-	cols := map[string][]string{}
+	cols = map[string][]string{}
 	for n, t := range dst {
 		have := map[string]bool{}
 		for _, c := range src[n].cols {
@@ -232,16 +237,34 @@ func matching(src, dst map[string]*table) (map[string][]string, error) {
 		}
 		for _, c := range t.cols {
 			if !have[c.name] {
-				return nil, fmt.Errorf("storagemove: the schemas differ: column %s.%s is only in the target", n, c.name)
+				notes = append(notes, fmt.Sprintf("%s.%s: only the target's, which fills it", n, c.name))
+				continue
 			}
 			delete(have, c.name)
 			cols[n] = append(cols[n], c.name)
 		}
 		for c := range have {
-			return nil, fmt.Errorf("storagemove: the schemas differ: column %s.%s is only in the source", n, c)
+			notes = append(notes, fmt.Sprintf("%s.%s: only the source's, left behind", n, c))
+		}
+		if len(cols[n]) == 0 {
+			return nil, nil, fmt.Errorf("storagemove: the schemas differ: table %s has no column in common", n)
 		}
 	}
-	return cols, nil
+	slices.Sort(notes)
+	return cols, notes, nil
+}
+
+// sourceOrder is the ORDER BY of a read of table t from the source: an
+// identity column the target lacks, which stands for SQLite's rowid (the
+// order the rows were written in, which some reads rely on), so that the
+// target's rowids come in that order.
+func sourceOrder(t *table, cols []string) string {
+	for _, c := range t.cols {
+		if c.identity && !slices.Contains(cols, c.name) {
+			return ` ORDER BY ` + quote(c.name)
+		}
+	}
+	return ""
 }
 
 // quote quotes an identifier for both engines.

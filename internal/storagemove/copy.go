@@ -113,9 +113,12 @@ func CopyDatabase(ctx context.Context, src, dst *db.DB, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cols, err := matching(st, dt)
+	cols, notes, err := matching(st, dt)
 	if err != nil {
 		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintf(out, "  note: %s\n", n)
 	}
 	if err := insertTriggers(ctx, dst, dt); err != nil {
 		return err
@@ -128,7 +131,7 @@ func CopyDatabase(ctx context.Context, src, dst *db.DB, out io.Writer) error {
 		return err
 	}
 	for _, n := range names {
-		c := copier{src: src, dst: dst, t: dt[n], cols: cols[n]}
+		c := copier{src: src, dst: dst, t: dt[n], cols: cols[n], order: sourceOrder(st[n], cols[n])}
 		rows, err := c.run(ctx)
 		if err != nil {
 			return err
@@ -208,6 +211,7 @@ type copier struct {
 	src, dst *db.DB
 	t        *table // the target's
 	cols     []string
+	order    string // the ORDER BY of the source's read, or ""
 
 	ins     string
 	batch   [][]any
@@ -227,7 +231,7 @@ func (c *copier) run(ctx context.Context) (int64, error) {
 	if c.t.selfCol != "" {
 		c.done = map[string]bool{}
 	}
-	rows, err := c.src.QueryContext(ctx, `SELECT `+strings.Join(qc, ", ")+` FROM `+quote(c.t.name))
+	rows, err := c.src.QueryContext(ctx, `SELECT `+strings.Join(qc, ", ")+` FROM `+quote(c.t.name)+c.order)
 	if err != nil {
 		return 0, fmt.Errorf("storagemove: reading %s: %w", c.t.name, err)
 	}
@@ -254,6 +258,16 @@ func (c *copier) run(ctx context.Context) (int64, error) {
 	return c.n, c.flush(ctx)
 }
 
+// typ returns the target's type of the i-th column copied.
+func (c *copier) typ(i int) string {
+	for _, col := range c.t.cols {
+		if col.name == c.cols[i] {
+			return col.typ
+		}
+	}
+	return ""
+}
+
 // index returns the position of column name, or -1.
 func (c *copier) index(name string) int { return slices.Index(c.cols, name) }
 
@@ -270,7 +284,7 @@ func (c *copier) add(ctx context.Context, vals []any) error {
 		}
 	}
 	for i, v := range vals {
-		vals[i] = convert(v, c.t.cols[i].typ, c.dst.Engine())
+		vals[i] = convert(v, c.typ(i), c.dst.Engine())
 	}
 	c.batch = append(c.batch, vals)
 	c.n++

@@ -123,7 +123,7 @@ func VerifyDatabase(ctx context.Context, src, dst *db.DB, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cols, err := matching(st, dt)
+	cols, _, err := matching(st, dt)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrMismatch, err)
 	}
