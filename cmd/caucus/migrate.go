@@ -223,7 +223,7 @@ func inUse(ctx context.Context, d *db.DB) error {
 		return nil
 	}
 	var n int
-	err := d.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&n)
+	err := d.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`).Scan(&n)
 	if err != nil {
 		return fmt.Errorf("source database: %w", err)
 	}

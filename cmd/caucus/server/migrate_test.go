@@ -147,6 +147,18 @@ func TestStorageMigrate(t *testing.T) {
 	caucusCmd(t, 0, "storage", "migrate", "--verify", "--config", oldCfg, "--to", newCfg)
 	checkParty(t, dir, pgS3, newCfg, []mailAccount{anna, bob}, uids, msgs, volSecret, plan)
 
+	// A node on PostgreSQL still running (its control socket elsewhere,
+	// on another machine) stops the move.
+	_, stop, err = serveOn(t, dir, pgS3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := writeConfig(t, t.TempDir(), pgS3)
+	if out := caucusCmd(t, 1, "storage", "migrate", "--config", elsewhere, "--to", writeConfig(t, t.TempDir(), sqlite)); !strings.Contains(out, "in use by") {
+		t.Errorf("storage migrate while a node uses the PostgreSQL source: %q; want a refusal", out)
+	}
+	stop()
+
 	// And back, into a new data directory with the party's keys.
 	back := t.TempDir()
 	copyKeys(t, dir, back)
