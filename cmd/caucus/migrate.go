@@ -170,9 +170,15 @@ func (m *migration) check(ctx context.Context) error {
 		}
 	}
 	if m.movesBlobs() {
-		return storagemove.VerifyBlobs(ctx, m.srcBlobs, m.dstBlobs, m.out)
+		if err := storagemove.VerifyBlobs(ctx, m.srcBlobs, m.dstBlobs, m.out); err != nil {
+			return err
+		}
 	}
-	return nil
+	d := m.dstDB
+	if d == nil {
+		d = m.srcDB
+	}
+	return storagemove.VerifyRefs(ctx, d, blobColumns(), m.srcBlobs, m.dstBlobs, m.out)
 }
 
 // open refuses a running source, opens the source database at this
@@ -205,15 +211,31 @@ func (m *migration) open(ctx context.Context) (err error) {
 			return fmt.Errorf("target database: %w", err)
 		}
 	}
+	if m.srcBlobs, err = server.AttachBlobs(m.src); err != nil {
+		return fmt.Errorf("source blobs: %w", err)
+	}
+	m.dstBlobs = m.srcBlobs
 	if m.movesBlobs() {
-		if m.srcBlobs, err = server.AttachBlobs(m.src); err != nil {
-			return fmt.Errorf("source blobs: %w", err)
-		}
 		if m.dstBlobs, err = targetBlobs(m.dst); err != nil {
 			return fmt.Errorf("target blobs: %w", err)
 		}
 	}
 	return nil
+}
+
+// blobColumns returns the columns that hold blob references, with the store
+// each refers to; trash tables (queue_trash, list_trash) are left out,
+// as their blobs may be gone already.
+func blobColumns() []storagemove.BlobColumn {
+	return []storagemove.BlobColumn{
+		{Table: "blobs", Column: "ref", Owner: "mail"},
+		{Table: "files_versions", Column: "blob", Owner: "files", Inline: "files_inline"},
+		{Table: "queue_messages", Column: "blob_ref", Owner: "queue"},
+		{Table: "list_posts", Column: "blob_ref", Owner: "lists"},
+		{Table: "mailimport_kept", Column: "blob_ref", Owner: "imports"},
+		{Table: "mailimport_items", Column: "blob_ref", Owner: "mail"},
+		{Table: "mailimport_placed", Column: "blob_ref", Owner: "mail"},
+	}
 }
 
 // inUse refuses a PostgreSQL source that other sessions use: a node of

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/db"
 )
 
@@ -184,5 +185,50 @@ func TestCopyCancelled(t *testing.T) {
 	}
 	if err := CheckFinished(t.Context(), dst); !errors.Is(err, ErrUnfinished) {
 		t.Errorf("after a cancelled copy: %v, want ErrUnfinished", err)
+	}
+}
+
+// TestVerifyRefs: a blob the database refers to that the source's store
+// has and the target's lacks fails the verification; one in neither
+// store was dangling before the move and does not.
+func TestVerifyRefs(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	d := openEmpty(t, "refs.db")
+	if _, err := d.ExecContext(ctx, `CREATE TABLE blobs (ref TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	srcStore, err := blob.OpenDir(filepath.Join(t.TempDir(), "src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dstStore, err := blob.OpenDir(filepath.Join(t.TempDir(), "dst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _, err := srcStore.Put(ctx, strings.NewReader("a message"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := strings.Repeat("ab", 32)
+	if _, err := d.ExecContext(ctx, `INSERT INTO blobs (ref) VALUES (?), (?)`, string(ref), gone); err != nil {
+		t.Fatal(err)
+	}
+	cols := []BlobColumn{{Table: "blobs", Column: "ref", Owner: "mail"}, {Table: "absent", Column: "ref", Owner: "mail"}}
+	src := map[string]blob.Store{"mail": srcStore}
+	dst := map[string]blob.Store{"mail": dstStore}
+	var out bytes.Buffer
+	if err := VerifyRefs(ctx, d, cols, src, dst, &out); !errors.Is(err, ErrMismatch) || !strings.Contains(out.String(), string(ref)) {
+		t.Errorf("a referenced blob missing from the target: %v, want ErrMismatch naming it\n%s", err, out.String())
+	}
+	out.Reset()
+	if err := CopyBlobs(ctx, src, dst, &out); err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyBlobs(ctx, src, dst, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if err := VerifyRefs(ctx, d, cols, src, dst, &out); err != nil || !strings.Contains(out.String(), "1 in neither store") {
+		t.Errorf("after the copy: %v\n%s", err, out.String())
 	}
 }

@@ -136,7 +136,7 @@ func TestStorageMigrate(t *testing.T) {
 	src.Close()
 
 	out := caucusCmd(t, 0, "storage", "migrate", "--config", oldCfg, "--to", newCfg)
-	for _, want := range []string{"database: sqlite -> postgres", "blobs: dir -> s3", "audit_log", "all there and whole"} {
+	for _, want := range []string{"database: sqlite -> postgres", "blobs: dir -> s3", "audit_log", "all there and whole", "refs blobs.ref", "refs files_versions.blob"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("storage migrate printed no %q", want)
 		}
