@@ -10,41 +10,90 @@ import (
 	"io/fs"
 	"maps"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/caucus-org/caucus/internal/blob"
 )
 
+// blobWorkers is how many blobs are copied or read back at once: an
+// object store answers each request after a round trip, a directory
+// after two fsyncs, so several in flight keep either busy.
+const blobWorkers = 8
+
+// eachBlob calls fn for every blob of st, blobWorkers at a time, through
+// st's Walk (the walk the backup makes), and returns the first error.
+func eachBlob(ctx context.Context, st blob.Store, fn func(ref blob.Ref) error) error {
+	refs := make(chan blob.Ref)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if first == nil {
+			first = err
+		}
+	}
+	failed := func() error { mu.Lock(); defer mu.Unlock(); return first }
+	for range blobWorkers {
+		wg.Go(func() {
+			for ref := range refs {
+				if err := fn(ref); err != nil {
+					fail(fmt.Errorf("%s: %w", ref, err))
+				}
+			}
+		})
+	}
+	err := st.Walk(func(ref blob.Ref, _ fs.FileInfo) error {
+		if err := failed(); err != nil {
+			return err
+		}
+		select {
+		case refs <- ref:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(refs)
+	wg.Wait()
+	if first := failed(); first != nil {
+		return first
+	}
+	return err
+}
+
 // CopyBlobs copies every blob of every owner's store in src ("mail",
-// "queue", "files" …) into the same owner's store in dst, through each
-// store's Walk (the walk the backup makes), passing over those dst has.
-// It prints a line per owner on out.
+// "queue", "files" …) into the same owner's store in dst, passing over
+// those dst has. It prints a line per owner on out.
 func CopyBlobs(ctx context.Context, src, dst map[string]blob.Store, out io.Writer) error {
 	for _, owner := range slices.Sorted(maps.Keys(src)) {
 		to := dst[owner]
 		if to == nil {
 			return fmt.Errorf("storagemove: no target store for the blobs of %s", owner)
 		}
-		var copied, had, size int64
-		err := src[owner].Walk(func(ref blob.Ref, info fs.FileInfo) error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+		var copied, had, size atomic.Int64
+		err := eachBlob(ctx, src[owner], func(ref blob.Ref) error {
 			ok, err := to.Has(ref)
 			if err != nil {
 				return err
 			}
 			if ok {
-				had++
+				had.Add(1)
 				return nil
 			}
 			n, err := copyBlob(ctx, src[owner], to, ref)
-			copied, size = copied+1, size+n
+			copied.Add(1)
+			size.Add(n)
 			return err
 		})
 		if err != nil {
 			return fmt.Errorf("storagemove: blobs of %s: %w", owner, err)
 		}
-		fmt.Fprintf(out, "  blobs %-22s %8d copied (%d bytes), %d there already\n", owner, copied, size, had)
+		fmt.Fprintf(out, "  blobs %-22s %8d copied (%d bytes), %d there already\n", owner, copied.Load(), size.Load(), had.Load())
 	}
 	return nil
 }
@@ -71,17 +120,17 @@ func copyBlob(ctx context.Context, from, to blob.Store, ref blob.Ref) (int64, er
 // returns an error wrapping [ErrMismatch] that counts the blobs missing
 // or damaged.
 func VerifyBlobs(ctx context.Context, src, dst map[string]blob.Store, out io.Writer) error {
-	var bad int
+	var bad int64
 	for _, owner := range slices.Sorted(maps.Keys(src)) {
-		var n, missing int
-		err := src[owner].Walk(func(ref blob.Ref, info fs.FileInfo) error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			n++
+		var n, missing atomic.Int64
+		var mu sync.Mutex
+		err := eachBlob(ctx, src[owner], func(ref blob.Ref) error {
+			n.Add(1)
 			if err := readable(dst[owner], ref); err != nil {
-				missing++
+				missing.Add(1)
+				mu.Lock()
 				fmt.Fprintf(out, "  blobs %s: %s: %v\n", owner, ref, err)
+				mu.Unlock()
 			}
 			return nil
 		})
@@ -89,11 +138,11 @@ func VerifyBlobs(ctx context.Context, src, dst map[string]blob.Store, out io.Wri
 			return fmt.Errorf("storagemove: blobs of %s: %w", owner, err)
 		}
 		mark := "all there and whole"
-		if missing > 0 {
-			mark = fmt.Sprintf("%d MISSING OR DAMAGED", missing)
+		if m := missing.Load(); m > 0 {
+			mark = fmt.Sprintf("%d MISSING OR DAMAGED", m)
 		}
-		fmt.Fprintf(out, "  blobs %-22s %8d: %s\n", owner, n, mark)
-		bad += missing
+		fmt.Fprintf(out, "  blobs %-22s %8d: %s\n", owner, n.Load(), mark)
+		bad += missing.Load()
 	}
 	if bad > 0 {
 		return fmt.Errorf("%w: %d blobs missing or damaged", ErrMismatch, bad)

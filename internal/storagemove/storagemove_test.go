@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -230,5 +231,48 @@ func TestVerifyRefs(t *testing.T) {
 	}
 	if err := VerifyRefs(ctx, d, cols, src, dst, &out); err != nil || !strings.Contains(out.String(), "1 in neither store") {
 		t.Errorf("after the copy: %v\n%s", err, out.String())
+	}
+}
+
+// TestCopyBlobsDamaged: every blob is copied (the second time none), and
+// a copy damaged in the target afterwards fails the verification.
+func TestCopyBlobsDamaged(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	srcStore, err := blob.OpenDir(filepath.Join(t.TempDir(), "src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dstStore, err := blob.OpenDir(filepath.Join(t.TempDir(), "dst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []blob.Ref
+	for i := range 40 {
+		ref, _, err := srcStore.Put(ctx, strings.NewReader(strings.Repeat("x", i+1)), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ref)
+	}
+	src := map[string]blob.Store{"files": srcStore}
+	dst := map[string]blob.Store{"files": dstStore}
+	var out bytes.Buffer
+	if err := CopyBlobs(ctx, src, dst, &out); err != nil || !strings.Contains(out.String(), "40 copied") {
+		t.Fatalf("copy: %v\n%s", err, out.String())
+	}
+	out.Reset()
+	if err := CopyBlobs(ctx, src, dst, &out); err != nil || !strings.Contains(out.String(), "0 copied (0 bytes), 40 there already") {
+		t.Fatalf("copy again: %v\n%s", err, out.String())
+	}
+	if err := VerifyBlobs(ctx, src, dst, &out); err != nil {
+		t.Fatalf("verify: %v\n%s", err, out.String())
+	}
+	if err := os.WriteFile(dstStore.Path(refs[7]), []byte("damaged"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := VerifyBlobs(ctx, src, dst, &out); !errors.Is(err, ErrMismatch) || !strings.Contains(out.String(), string(refs[7])) {
+		t.Errorf("verify of a damaged copy: %v, want ErrMismatch naming it\n%s", err, out.String())
 	}
 }
