@@ -153,8 +153,8 @@ type OpsDeps struct {
 type Ops struct {
 	d OpsDeps
 
-	endMu  sync.Mutex
-	ending map[int64]bool // cohorts this process is ending (claimEnd)
+	claimMu sync.Mutex
+	claims  map[claimed]bool // held by this process (claim)
 }
 
 // MailStore is what the operations and the console need of the message
@@ -176,7 +176,7 @@ func NewOps(d OpsDeps) *Ops {
 		d.Audit = d.Auth.Audit()
 	}
 	d.BaseURL = strings.TrimSuffix(d.BaseURL, "/")
-	return &Ops{d: d, ending: map[int64]bool{}}
+	return &Ops{d: d, claims: map[claimed]bool{}}
 }
 
 // Deps returns what o works with, defaults filled in: the console shows
@@ -469,19 +469,49 @@ func (o *Ops) ExpireDue(ctx context.Context) (int, error) {
 	n := 0
 	var errs []error
 	for _, a := range accts {
-		if a.ExpiresAt.IsZero() || a.ExpiresAt.After(now) || (a.State != auth.StateActive && a.State != auth.StateInvited) {
+		if !expired(a, now) {
 			continue
 		}
-		r := o.newRun("expire", systemActor, a.Login)
-		r.step("expired", func() (Words, error) { return say(i18n.Key("admin.step.expired"), "day", LastDay(a.ExpiresAt)), nil })
-		o.suspendSteps(ctx, r, systemActor, a)
-		if err := reportErr(r.finish(ctx, systemActor)); err != nil {
+		done, err := o.expire(ctx, a.ID, now)
+		if err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		n++
+		if done {
+			n++
+		}
 	}
 	return n, errors.Join(errs...)
+}
+
+// expired reports whether a's access has ended and it is not suspended
+// yet.
+func expired(a auth.Account, now time.Time) bool {
+	return !a.ExpiresAt.IsZero() && !a.ExpiresAt.After(now) && (a.State == auth.StateActive || a.State == auth.StateInvited)
+}
+
+// expire suspends account id for its expiry, once: under a claim (see
+// claim), with the account read again after it, so that RunExpiry on two
+// nodes at once neither suspends it twice nor writes two reports.
+func (o *Ops) expire(ctx context.Context, id int64, now time.Time) (bool, error) {
+	release, ok, err := o.claim(ctx, "expire", id)
+	if err != nil || !ok {
+		return false, err
+	}
+	defer release()
+	a, err := o.d.Auth.Account(ctx, id)
+	if errors.Is(err, auth.ErrNotFound) {
+		return false, nil // deleted meanwhile
+	}
+	if err != nil || !expired(a, now) {
+		return false, err
+	}
+	r := o.newRun("expire", systemActor, a.Login)
+	r.step("expired", func() (Words, error) { return say(i18n.Key("admin.step.expired"), "day", LastDay(a.ExpiresAt)), nil })
+	o.suspendSteps(ctx, r, systemActor, a)
+	if err := reportErr(r.finish(ctx, systemActor)); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // RunExpiry calls CohortsDue and ExpireDue at start and then every

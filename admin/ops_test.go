@@ -20,6 +20,8 @@ import (
 	"github.com/caucus-org/caucus/auth/authtest"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 	"github.com/caucus-org/caucus/mail/offboard"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/store"
@@ -701,4 +703,56 @@ func TestImportCSVHeaders(t *testing.T) {
 func (f *recFiles) HandOverGroup(_ context.Context, actor string, groupID int64, name string, to int64) (files.GroupHandover, error) {
 	f.add("hand-over-group %s %d %s->%d", actor, groupID, name, to)
 	return files.GroupHandover{}, nil
+}
+
+// TestExpireDueOnce: RunExpiry on two nodes at once (on PostgreSQL two
+// Ops, as two nodes have; on SQLite two calls in one process) suspends
+// each expired account once, with one report each.
+func TestExpireDueOnce(t *testing.T) {
+	t.Parallel()
+	e := newOps(t)
+	ctx := t.Context()
+	var logins []string
+	for i := range 4 {
+		login := fmt.Sprintf("temp%d@%s", i, domain)
+		if _, err := e.ops.Invite(ctx, e.actor, InviteRequest{Login: login, Name: "Temp", Expires: e.Clock.Now().Add(10 * 24 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		logins = append(logins, login)
+	}
+	e.Clock.Advance(11 * 24 * time.Hour)
+	other := e.ops
+	if dbtest.Engine() == db.Postgres {
+		other = NewOps(e.ops.d) // another node: only the database is shared
+	}
+	var wg, start sync.WaitGroup
+	start.Add(2)
+	ns := make([]int, 2)
+	errs := make([]error, 2)
+	for i, o := range []*Ops{e.ops, other} {
+		wg.Go(func() {
+			start.Done()
+			start.Wait()
+			ns[i], errs[i] = o.ExpireDue(ctx)
+		})
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil || ns[0]+ns[1] != len(logins) {
+		t.Errorf("suspended %d and %d (%v, %v), want %d in all", ns[0], ns[1], errs[0], errs[1], len(logins))
+	}
+	recs, _ := e.Audit.List(ctx, audit.Filter{Kind: "admin.expire"})
+	per := map[string]int{}
+	for _, r := range recs {
+		if r.Kind == "admin.expire" {
+			per[r.Subject]++
+		}
+	}
+	for _, login := range logins {
+		if per[login] != 1 {
+			t.Errorf("%s: %d reports of its expiry, want 1", login, per[login])
+		}
+		if a, _ := e.Auth.AccountByLogin(ctx, login); a.State != auth.StateSuspended {
+			t.Errorf("%s: %s", login, a.State)
+		}
+	}
 }

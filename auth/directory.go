@@ -12,8 +12,7 @@ import (
 // in one query: for the admin console's lists of a whole party, where
 // [Service.Factors] per account would be one query per person.
 func (s *Service) FactorKindsByAccount(ctx context.Context) (map[int64][]FactorKind, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT account_id, kind FROM webauthn_credentials
-		UNION ALL SELECT id, 'totp' FROM accounts WHERE totp_secret IS NOT NULL`)
+	rows, err := s.db.QueryContext(ctx, factorKindsQuery("", ""))
 	if err != nil {
 		return nil, fmt.Errorf("auth: factor kinds: %w", err)
 	}
@@ -184,8 +183,19 @@ func (s *Service) countAccounts(ctx context.Context, q AccountQuery, search stri
 // FactorKindsOf is [Service.FactorKindsByAccount] for the given accounts.
 func (s *Service) FactorKindsOf(ctx context.Context, ids []int64) (map[int64][]FactorKind, error) {
 	in, args := inList(ids)
-	return byAccount[FactorKind](ctx, s, "factor kinds", `SELECT DISTINCT account_id, kind FROM webauthn_credentials WHERE account_id IN `+in+`
-		UNION ALL SELECT id, 'totp' FROM accounts WHERE totp_secret IS NOT NULL AND id IN `+in, append(args, args...)...)
+	return byAccount[FactorKind](ctx, s, "factor kinds", factorKindsQuery(`WHERE account_id IN `+in, `AND id IN `+in), append(args, args...)...)
+}
+
+// factorKindsQuery returns the rows (account id, kind of factor) of the
+// accounts the conditions select (of webauthn_credentials and of
+// accounts; "" for all), each account's kinds in the order first added
+// and TOTP last: the order is written out, not left to how an engine
+// runs DISTINCT (SQLite kept the first seen, PostgreSQL sorts).
+func factorKindsQuery(credCond, acctCond string) string {
+	return `SELECT account_id, kind FROM (
+		SELECT account_id, kind, 0 AS totp, MIN(id) AS first FROM webauthn_credentials ` + credCond + ` GROUP BY account_id, kind
+		UNION ALL SELECT id, 'totp', 1, 0 FROM accounts WHERE totp_secret IS NOT NULL ` + acctCond + `
+	) AS k ORDER BY account_id, totp, first`
 }
 
 // GroupsOfAccounts returns the names of the groups of each of the given

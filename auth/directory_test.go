@@ -82,3 +82,27 @@ func TestListAccounts(t *testing.T) {
 		t.Errorf("GroupsOfAccounts = %v, %v", groups, err)
 	}
 }
+
+// TestFactorKindsOrder: an account's kinds of factor come in the order
+// they were first added, TOTP last, on either engine (the console lists
+// them so).
+func TestFactorKindsOrder(t *testing.T) {
+	t.Parallel()
+	s, clk := newTestService(t)
+	ctx := t.Context()
+	m := enrolMember(t, s, clk, "zia@example.org")
+	for _, k := range []FactorKind{KindSecurityKey, KindPasskey, KindSecurityKey} {
+		addFakeCredential(t, s, m.ID, k)
+	}
+	other := enrolMember(t, s, clk, "abe@example.org")
+	addFakeCredential(t, s, other.ID, KindPasskey)
+	want := map[int64][]FactorKind{m.ID: {KindSecurityKey, KindPasskey, KindTOTP}, other.ID: {KindPasskey, KindTOTP}}
+	all, err := s.FactorKindsByAccount(ctx)
+	if err != nil || len(all) != 2 || !slices.Equal(all[m.ID], want[m.ID]) || !slices.Equal(all[other.ID], want[other.ID]) {
+		t.Errorf("FactorKindsByAccount = %v, %v; want %v", all, err, want)
+	}
+	some, err := s.FactorKindsOf(ctx, []int64{m.ID})
+	if err != nil || len(some) != 1 || !slices.Equal(some[m.ID], want[m.ID]) {
+		t.Errorf("FactorKindsOf = %v, %v; want %v", some, err, want[m.ID])
+	}
+}

@@ -171,7 +171,7 @@ func backupCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	var dump func(context.Context, string) error
 	if d.Engine() == db.Postgres {
-		if dump, err = pgDump(cfg); errors.Is(err, exec.ErrNotFound) {
+		if dump, err = server.PGDump(cfg); errors.Is(err, exec.ErrNotFound) {
 			fmt.Fprintln(stderr, "pg_dump is not installed (Debian package postgresql-client): the database will not be in this backup")
 		} else if err != nil {
 			return err

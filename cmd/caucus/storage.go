@@ -8,10 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/caucus-org/caucus/cmd/caucus/server"
-	"github.com/caucus-org/caucus/internal/backup"
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/db"
 )
@@ -56,20 +54,4 @@ func openDatabase(ctx context.Context, cfg config.Config, existing bool) (*db.DB
 		}
 	}
 	return server.OpenDatabase(ctx, cfg, nil)
-}
-
-// pgDump returns the [backup.Config.Dump] of cfg's PostgreSQL database
-// ([backup.PGDump]), signed in as the server is, with the password of
-// [storage.postgres] password_file. It returns an error wrapping
-// exec.ErrNotFound when pg_dump is not installed.
-func pgDump(cfg config.Config) (func(ctx context.Context, path string) error, error) {
-	var password string
-	if f := cfg.Storage.Postgres.PasswordFile; f != "" {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("storage.postgres.password_file: %w", err)
-		}
-		password = strings.TrimSpace(string(b))
-	}
-	return backup.PGDump(cfg.Storage.Postgres.DSN, password)
 }

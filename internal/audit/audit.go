@@ -187,9 +187,10 @@ func (l *Log) Record(ctx context.Context, e Event) error {
 // line is written at once, so it also appears for a transaction that later
 // rolls back.
 //
-// tx must be a write transaction from [db.DB.Tx] (BEGIN IMMEDIATE): it
-// holds the write lock while it reads the newest record, so concurrent
-// writers extend one chain.
+// tx must be a write transaction from [db.DB.Tx] (BEGIN IMMEDIATE on
+// SQLite, the cluster-wide write lock on PostgreSQL): it holds the write
+// lock while it reads the newest record, so concurrent writers, also
+// those of other nodes, extend one chain (TestChainFromTwoNodes).
 func (l *Log) RecordTx(ctx context.Context, tx *sql.Tx, e Event) error {
 	r, err := l.insert(ctx, tx, e)
 	if err != nil {

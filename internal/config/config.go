@@ -118,6 +118,19 @@ type Postgres struct {
 	PasswordFile string `toml:"password_file"`
 }
 
+// Password reads the password from PasswordFile; it is "" when none is
+// set.
+func (p Postgres) Password() (string, error) {
+	if p.PasswordFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(p.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("storage.postgres.password_file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
 // S3 says where the S3-compatible object store is and how to sign in. The
 // secret is read from a file, so that the configuration can be shown and
 // copied without it.

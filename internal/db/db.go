@@ -180,12 +180,8 @@ func (db *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	defer db.releaseWriter()
-	tx, err := db.BeginTx(ctx, nil)
+	tx, err := db.beginLocked(ctx)
 	if err != nil {
-		return fmt.Errorf("db: begin: %w", err)
-	}
-	if err := db.lockWriter(ctx, tx); err != nil {
-		tx.Rollback()
 		return err
 	}
 	return runTx(tx, fn)

@@ -16,6 +16,14 @@ import (
 // one job's failure rolls back only that job. Every caller returns only
 // after the transaction holding its job has committed (or failed), so a
 // nil error still means the write is durable.
+//
+// A group's commits never checkpoint the write-ahead log themselves:
+// SQLite's automatic checkpoint (at 1000 frames) runs in the commit that
+// crosses the bound, which copies the log into the database file and
+// syncs it before returning, while every write queued behind it waits.
+// Instead, every checkpointEvery commits the group starts a passive
+// checkpoint in the background (one at a time), which runs beside the
+// commits that follow (SQLite lets a checkpoint and a writer work at once).
 type Group struct {
 	db        *DB
 	max       int
@@ -30,7 +38,20 @@ type Group struct {
 	beforeCommit func(ctx context.Context, tx *sql.Tx) error
 
 	commits, jobs atomic.Int64 // see Stats
+
+	// sinceCheckpoint counts commits since a checkpoint was last
+	// started; only the holder of the turn touches it.
+	sinceCheckpoint int
+	checkpointing   atomic.Bool    // a background checkpoint runs
+	checkpoints     sync.WaitGroup // the background checkpoint, if any
+	// checkpoint checkpoints the log (passiveCheckpoint); tests replace it.
+	checkpoint func(ctx context.Context) error
 }
+
+// checkpointEvery is how many group commits add to the write-ahead log
+// before the group starts a checkpoint in the background. A commit of a
+// few writes adds a dozen pages or so; SQLite's own bound is 1000.
+const checkpointEvery = 64
 
 // GroupStats counts a group's work since it was made.
 type GroupStats struct {
@@ -60,7 +81,9 @@ const GroupTimeout = time.Minute
 // still held (the mail store indexes a batch there when its backlog is
 // over its bound).
 func (db *DB) NewGroup(max int, afterTurn func(ctx context.Context)) *Group {
-	return &Group{db: db, max: max, afterTurn: afterTurn, turn: make(chan struct{}, 1)}
+	g := &Group{db: db, max: max, afterTurn: afterTurn, turn: make(chan struct{}, 1)}
+	g.checkpoint = g.passiveCheckpoint
+	return g
 }
 
 // Do runs fn in a savepoint of a group transaction and returns once that
@@ -180,7 +203,7 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 		}
 		return nil
 	}
-	err = g.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = g.db.txWith(ctx, groupPragmas, func(tx *sql.Tx) error {
 		for _, j := range batch {
 			if err := exec(tx, `SAVEPOINT job`); err != nil {
 				return err
@@ -199,7 +222,64 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 	if err == nil {
 		g.commits.Add(1)
 		g.jobs.Add(int64(len(batch)))
+		g.committed()
 	}
+}
+
+// Lazy runs fn in a write transaction whose commit does not wait for the
+// disk ([DB.TxLazy]), with the commit turn held, after committing the jobs
+// queued when it got the turn: lazy work (the mail store's indexer) never
+// goes before a durable write that waits, and the jobs that come while it
+// runs wait for one lazy transaction at most. Like the group's commits,
+// its commit leaves checkpoints to the background. fn must not call Do.
+func (g *Group) Lazy(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	select {
+	case g.turn <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("db: group: %w", ctx.Err())
+	}
+	defer func() { <-g.turn }()
+	if batch := g.take(); len(batch) > 0 {
+		g.commit(ctx, batch)
+	}
+	if err := g.db.txWith(ctx, groupLazyPragmas, fn); err != nil {
+		return err
+	}
+	g.committed()
+	return nil
+}
+
+// committed counts a commit made with the turn held, and every
+// checkpointEvery of them starts a checkpoint in the background, unless
+// one still runs.
+func (g *Group) committed() {
+	if g.db.engine == Postgres {
+		return // PostgreSQL checkpoints by itself, never inside a commit
+	}
+	g.sinceCheckpoint++
+	if g.sinceCheckpoint < checkpointEvery || !g.checkpointing.CompareAndSwap(false, true) {
+		return
+	}
+	g.sinceCheckpoint = 0
+	g.checkpoints.Go(func() {
+		defer g.checkpointing.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), GroupTimeout)
+		defer cancel()
+		if err := g.checkpoint(ctx); err != nil {
+			g.db.log.Warn("db: group: checkpointing the write-ahead log", "err", err)
+		}
+	})
+}
+
+// passiveCheckpoint copies what it can of the write-ahead log into the
+// database file without waiting for readers or writers (SQLite's
+// SQLITE_CHECKPOINT_PASSIVE), on a connection of the pool.
+func (g *Group) passiveCheckpoint(ctx context.Context) error {
+	var busy, frames, done int
+	if err := g.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
+		return fmt.Errorf("db: checkpoint: %w", err)
+	}
+	return nil
 }
 
 // runBeforeCommit runs the beforeCommit step in a savepoint.

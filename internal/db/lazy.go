@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // TxLazy is [DB.Tx] for work that may be lost in a crash because it can
@@ -18,30 +19,66 @@ import (
 // durable commit's sync of the log carries it to disk: a crash loses it
 // only together with everything committed after it, never half of it and
 // never a durable commit.
-func (db *DB) TxLazy(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+func (db *DB) TxLazy(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return db.txWith(ctx, lazyPragmas, fn)
+}
+
+// connPragma is a setting of one connection: set for one transaction,
+// then reset before the connection goes back to the pool.
+type connPragma struct{ set, reset string }
+
+// walAutoCheckpoint is SQLite's default wal_autocheckpoint (frames), which
+// Open leaves in place and noCheckpoint puts back.
+const walAutoCheckpoint = "1000"
+
+var (
+	// lazyPragmas make a commit that does not wait for the disk.
+	lazyPragmas = []connPragma{{`PRAGMA synchronous = NORMAL`, `PRAGMA synchronous = FULL`}}
+	// noCheckpoint keeps the commit from checkpointing the log itself
+	// (see [Group]).
+	noCheckpoint = connPragma{`PRAGMA wal_autocheckpoint = 0`, `PRAGMA wal_autocheckpoint = ` + walAutoCheckpoint}
+	// groupPragmas are a group commit's; groupLazyPragmas [Group.Lazy]'s.
+	groupPragmas     = []connPragma{noCheckpoint}
+	groupLazyPragmas = []connPragma{lazyPragmas[0], noCheckpoint}
+)
+
+// txWith is [DB.Tx] on a connection set up with pragmas for the
+// transaction's duration. The settings are reset before the connection
+// goes back to the pool; if that fails, the connection is closed instead,
+// so that no other transaction ever runs with them.
+func (db *DB) txWith(ctx context.Context, pragmas []connPragma, fn func(tx *sql.Tx) error) (err error) {
 	if err := db.takeWriter(ctx); err != nil {
 		return err
 	}
 	defer db.releaseWriter()
 	if db.engine == Postgres {
-		return db.txLazyPostgres(ctx, fn)
+		// The pragmas are SQLite's: a group's own checkpointing has no
+		// counterpart, and a lazy commit is synchronous_commit off.
+		if slices.Contains(pragmas, lazyPragmas[0]) {
+			return db.txLazyPostgres(ctx, fn)
+		}
+		return db.txPostgres(ctx, fn)
 	}
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("db: begin: %w", err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
-		return fmt.Errorf("db: begin: %w", err)
-	}
 	defer func() {
-		// Never give a connection that does not sync back to the pool.
 		rctx := context.WithoutCancel(ctx)
-		if _, rerr := conn.ExecContext(rctx, `PRAGMA synchronous = FULL`); rerr != nil {
-			conn.Raw(func(any) error { return driver.ErrBadConn })
-			err = errors.Join(err, fmt.Errorf("db: restoring synchronous: %w", rerr))
+		for _, p := range pragmas {
+			if _, rerr := conn.ExecContext(rctx, p.reset); rerr != nil {
+				conn.Raw(func(any) error { return driver.ErrBadConn })
+				err = errors.Join(err, fmt.Errorf("db: restoring %q: %w", p.reset, rerr))
+				return
+			}
 		}
 	}()
+	for _, p := range pragmas {
+		if _, err := conn.ExecContext(ctx, p.set); err != nil {
+			return fmt.Errorf("db: begin: %w", err)
+		}
+	}
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("db: begin: %w", err)
@@ -54,12 +91,8 @@ func (db *DB) TxLazy(ctx context.Context, fn func(tx *sql.Tx) error) (err error)
 // only). PostgreSQL commits it atomically all the same, and a crash loses
 // at most the last few such transactions, never a durable one.
 func (db *DB) txLazyPostgres(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
+	tx, err := db.beginLocked(ctx)
 	if err != nil {
-		return fmt.Errorf("db: begin: %w", err)
-	}
-	if err := db.lockWriter(ctx, tx); err != nil {
-		tx.Rollback()
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {

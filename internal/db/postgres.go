@@ -85,6 +85,30 @@ func OpenPostgres(ctx context.Context, dsn, password string, log *slog.Logger) (
 // Engine reports which engine db runs on.
 func (db *DB) Engine() Engine { return db.engine }
 
+// txPostgres runs fn in a durable write transaction on PostgreSQL, the
+// caller holding this process's writer slot.
+func (db *DB) txPostgres(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.beginLocked(ctx)
+	if err != nil {
+		return err
+	}
+	return runTx(tx, fn)
+}
+
+// beginLocked begins a transaction holding the cluster-wide write lock
+// (on SQLite, BEGIN IMMEDIATE has taken the database's).
+func (db *DB) beginLocked(ctx context.Context) (*sql.Tx, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("db: begin: %w", err)
+	}
+	if err := db.lockWriter(ctx, tx); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	return tx, nil
+}
+
 // lockWriter takes the cluster-wide write lock inside tx on PostgreSQL
 // (see writeLockKey); on SQLite, BEGIN IMMEDIATE has already taken the
 // database's.

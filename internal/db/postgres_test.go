@@ -155,7 +155,7 @@ func TestPostgresMigrate(t *testing.T) {
 // TestPostgresHoldsAndLazy runs blob holds, a lazy transaction, a group
 // commit with a failing job and Snapshot's refusal on PostgreSQL.
 func TestPostgresHoldsAndLazy(t *testing.T) {
-	srv := pgtest.Start(t, pgtest.Options{})
+	srv := pgtest.Start(t, pgtest.Options{Durable: true}) // synchronous_commit on, as in production
 	a, b := openPG(t, srv)
 	ctx := t.Context()
 	if err := a.Migrate(ctx, db.Component{Name: "t", Migrations: []db.Migration{{Version: 1, SQL: `CREATE TABLE x (v TEXT UNIQUE)`}}}); err != nil {
@@ -180,7 +180,38 @@ func TestPostgresHoldsAndLazy(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// A lazy commit does not wait for the WAL flush; a group commit, a
+	// group's lazy turn and a plain transaction do as they should.
+	setting := func(q interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}) string {
+		var v string
+		if err := q.QueryRowContext(ctx, `SELECT current_setting('synchronous_commit')`).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
 	g := a.NewGroup(8, nil)
+	for name, run := range map[string]func(func(tx *sql.Tx) error) error{
+		"Tx":     func(fn func(tx *sql.Tx) error) error { return a.Tx(ctx, fn) },
+		"TxLazy": func(fn func(tx *sql.Tx) error) error { return a.TxLazy(ctx, fn) },
+		"Group.Do": func(fn func(tx *sql.Tx) error) error {
+			return g.Do(ctx, func(_ context.Context, tx *sql.Tx) error { return fn(tx) })
+		},
+		"Group.Lazy": func(fn func(tx *sql.Tx) error) error { return g.Lazy(ctx, fn) },
+	} {
+		want := "on"
+		if strings.HasSuffix(name, "Lazy") {
+			want = "off"
+		}
+		var got string
+		if err := run(func(tx *sql.Tx) error { got = setting(tx); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s: synchronous_commit %s, want %s", name, got, want)
+		}
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
 	for i, v := range []string{"one", "lazy", "two"} {

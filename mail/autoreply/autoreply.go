@@ -53,7 +53,7 @@ const maxReferences = 20
 // Component returns the table of answers sent (for the once-per-interval
 // rule). Times are Unix seconds.
 func Component() db.Component {
-	return db.Component{Name: "autoreply", Migrations: []db.Migration{{Version: 1, SQL: `
+	return db.Component{Name: "autoreply", Migrations: []db.Migration{{Version: 1, Postgres: schemaPostgres, SQL: `
 CREATE TABLE autoreply_sent (
 	address TEXT NOT NULL COLLATE NOCASE,
 	sender  TEXT NOT NULL COLLATE NOCASE,
@@ -63,6 +63,19 @@ CREATE TABLE autoreply_sent (
 CREATE INDEX autoreply_sent_at ON autoreply_sent(sent_at);
 `}}}
 }
+
+// schemaPostgres is the schema on PostgreSQL; the addresses, COLLATE
+// NOCASE on SQLite, are citext.
+const schemaPostgres = `
+CREATE EXTENSION IF NOT EXISTS citext;
+CREATE TABLE autoreply_sent (
+	address citext NOT NULL,
+	sender  citext NOT NULL,
+	sent_at BIGINT NOT NULL,
+	PRIMARY KEY (address, sender)
+);
+CREATE INDEX autoreply_sent_at ON autoreply_sent(sent_at);
+`
 
 // Sender sends a message caucus writes: DKIM-signed, delivered here or
 // queued (mail/submit.Service).
@@ -161,7 +174,7 @@ func (r *Responder) Respond(ctx context.Context, from string, rcpts []string, ms
 func (r *Responder) claim(ctx context.Context, address, sender string) (time.Time, error) {
 	now := r.cfg.Now()
 	res, err := r.deps.DB.ExecContext(ctx, `INSERT INTO autoreply_sent (address, sender, sent_at) VALUES (?, ?, ?)
-		ON CONFLICT (address, sender) DO UPDATE SET sent_at = excluded.sent_at WHERE sent_at <= ?`,
+		ON CONFLICT (address, sender) DO UPDATE SET sent_at = excluded.sent_at WHERE autoreply_sent.sent_at <= ?`,
 		address, sender, now.Unix(), now.Add(-r.cfg.Interval).Unix())
 	if err != nil {
 		return time.Time{}, fmt.Errorf("autoreply: record: %w", err)

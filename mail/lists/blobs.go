@@ -98,7 +98,7 @@ func (s *Service) emptyTrash(ctx context.Context) error {
 
 // trashPost moves a post's blob to the trash, in tx.
 func trashPost(ctx context.Context, tx *sql.Tx, postID int64) error {
-	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO list_trash (blob_ref) SELECT blob_ref FROM list_posts WHERE id = ? AND blob_ref != ''`, postID); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO list_trash (blob_ref) SELECT blob_ref FROM list_posts WHERE id = ? AND blob_ref != '' ON CONFLICT DO NOTHING`, postID); err != nil {
 		return err
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE list_posts SET blob_ref = '' WHERE id = ?`, postID)

@@ -74,8 +74,14 @@ type outRow struct {
 // time, and returns how many it handed over; the rows of those go in one
 // statement, and posts whose outbox is empty become sent. It stops at
 // the first copy that could not be handed over for a reason other than
-// the address (see sendCopy).
+// the address (see sendCopy). While another node is sending the outbox
+// it sends nothing (see sendLock).
 func (s *Service) SendPending(ctx context.Context) (int, error) {
+	release, ok, err := s.sendLock(ctx)
+	if err != nil || !ok {
+		return 0, err // !ok: another node is sending
+	}
+	defer release()
 	todo, err := s.outbox(ctx)
 	if err != nil {
 		return 0, err

@@ -206,16 +206,13 @@ func (s *Service) Create(ctx context.Context, actor string, l List) (int64, erro
 	}
 	var id int64
 	err = s.deps.DB.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO lists (address, name, grp, open, created_at) VALUES (?, ?, ?, ?, ?)`,
-			addr, l.Name, l.Group, l.Open, s.deps.Now().Unix())
+		err := tx.QueryRowContext(ctx, `INSERT INTO lists (address, name, grp, open, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			addr, l.Name, l.Group, flag(l.Open), s.deps.Now().Unix()).Scan(&id)
 		if err != nil {
 			return fmt.Errorf("%w: %s is taken", ErrBadList, addr)
 		}
-		if id, err = res.LastInsertId(); err != nil {
-			return err
-		}
 		for _, m := range l.Moderators {
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO list_moderators (list_id, login) VALUES (?, ?)`, id, strings.ToLower(m)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO list_moderators (list_id, login) VALUES (?, ?) ON CONFLICT DO NOTHING`, id, strings.ToLower(m)); err != nil {
 				return err
 			}
 		}
@@ -239,7 +236,7 @@ func (s *Service) SetModerators(ctx context.Context, actor string, id int64, log
 			return fmt.Errorf("lists: moderators: %w", err)
 		}
 		for _, m := range logins {
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO list_moderators (list_id, login) VALUES (?, ?)`, id, strings.ToLower(strings.TrimSpace(m))); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO list_moderators (list_id, login) VALUES (?, ?) ON CONFLICT DO NOTHING`, id, strings.ToLower(strings.TrimSpace(m))); err != nil {
 				return fmt.Errorf("lists: moderators: %w", err)
 			}
 		}

@@ -115,13 +115,8 @@ func (s *Service) insertPost(ctx context.Context, l List, author, subject string
 		if n >= s.maxWaiting {
 			return refusal(ErrTooMany, 452, [3]int{4, 2, 2}, submit.ErrMailboxFull, "The mailing list has too many posts waiting; try again later")
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO list_posts (list_id, state, author, subject, blob_ref, created_at) VALUES (?, 'waiting', ?, ?, ?, ?)`,
-			l.ID, author, subject, string(ref), s.deps.Now().Unix())
-		if err != nil {
-			return err
-		}
-		id, err = res.LastInsertId()
-		return err
+		return tx.QueryRowContext(ctx, `INSERT INTO list_posts (list_id, state, author, subject, blob_ref, created_at) VALUES (?, 'waiting', ?, ?, ?, ?) RETURNING id`,
+			l.ID, author, subject, string(ref), s.deps.Now().Unix()).Scan(&id)
 	})
 	if err != nil {
 		// The blob is this post's alone (see putPost).

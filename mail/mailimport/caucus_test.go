@@ -20,7 +20,6 @@ import (
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/blob"
-	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/devcert"
 	"github.com/caucus-org/caucus/mail/imapserver"
 	"github.com/caucus-org/caucus/mail/store"
@@ -60,11 +59,7 @@ func sourceCaucus(t *testing.T) (h struct {
 	ctx := context.Background()
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
-	d, err := db.Open(ctx, filepath.Join(dir, "caucus.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	d := openDB(t, dir, log)
 	if err := d.Migrate(ctx, audit.Component(), auth.Component(), store.Component()); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -66,11 +68,7 @@ func openEnv(t testing.TB, dir string, opt ...func(*Options)) *env {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	d, err := db.Open(context.Background(), filepath.Join(dir, "caucus.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	d := openDB(t, dir, log)
 	if err := d.Migrate(context.Background(), store.Component(), audit.Component(), Component()); err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +87,36 @@ func openEnv(t testing.TB, dir string, opt ...func(*Options)) *env {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// openDB opens the database of dir, closed when the test ends: on SQLite
+// the file dir/caucus.db, on PostgreSQL a schema made for dir the first
+// time (its connection string kept in dir/postgres.dsn), so that opening
+// dir again is a restart on either engine.
+func openDB(t testing.TB, dir string, log *slog.Logger) *db.DB {
+	t.Helper()
+	var (
+		d   *db.DB
+		err error
+	)
+	if dbtest.Engine() == db.Postgres {
+		dsnFile := filepath.Join(dir, "postgres.dsn")
+		dsn, rerr := os.ReadFile(dsnFile)
+		if rerr != nil {
+			dsn = []byte(dbtest.Create(t).DSN)
+			if err := os.WriteFile(dsnFile, dsn, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d, err = db.OpenPostgres(context.Background(), string(dsn), "", log)
+	} else {
+		d, err = db.Open(context.Background(), filepath.Join(dir, "caucus.db"), log)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
 }
 
 // start runs the importer until the test ends or stopRun is called.

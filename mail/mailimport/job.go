@@ -284,7 +284,7 @@ func (im *Importer) copySource(ctx context.Context, r *run, spec SourceSpec) err
 			return err
 		}
 		if _, err := im.opts.DB.ExecContext(ctx, `INSERT INTO mailimport_folders (job_id, key, dest, done) VALUES (?, ?, '', 1)
-			ON CONFLICT DO UPDATE SET done = 1`, r.id, "folder:"+f.Name); err != nil {
+			ON CONFLICT (job_id, key) DO UPDATE SET done = 1`, r.id, "folder:"+f.Name); err != nil {
 			return fmt.Errorf("mailimport: %w", err)
 		}
 		r.progress.set(func(p *Progress) { p.FoldersDone++; p.Current = "" })
@@ -444,7 +444,7 @@ func (im *Importer) destination(ctx context.Context, r *run, key, want string) (
 		return "", fmt.Errorf("mailimport: creating folder: %w", err)
 	}
 	_, err := im.opts.DB.ExecContext(ctx, `INSERT INTO mailimport_folders (job_id, key, dest, renamed) VALUES (?, ?, ?, ?)
-		ON CONFLICT DO UPDATE SET dest = excluded.dest, renamed = excluded.renamed`, r.id, key, dest, renamed)
+		ON CONFLICT (job_id, key) DO UPDATE SET dest = excluded.dest, renamed = excluded.renamed`, r.id, key, dest, flag(renamed))
 	if err != nil {
 		return "", fmt.Errorf("mailimport: %w", err)
 	}

@@ -271,7 +271,7 @@ func (im *Importer) keep(ctx context.Context, r *run, ai int, e *entry, kind str
 	var id int64
 	err = im.opts.DB.Tx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO mailimport_kept (job_id, account_id, kind, name, blob_ref, size, kept_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT DO UPDATE SET blob_ref = excluded.blob_ref, size = excluded.size, delivered_at = NULL RETURNING id`,
+			ON CONFLICT (job_id, kind, name) DO UPDATE SET blob_ref = excluded.blob_ref, size = excluded.size, delivered_at = NULL RETURNING id`,
 			r.id, r.account, kind, e.name, string(ref), n, im.opts.Now().Unix()).Scan(&id)
 		if err != nil {
 			return err
@@ -318,7 +318,7 @@ func (im *Importer) recordEntry(ctx context.Context, r *run, ai int, e *entry, k
 // insertEntry writes an entry's row.
 func insertEntry(ctx context.Context, tx *sql.Tx, jobID int64, ai int, e *entry, kind, status, reason string) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO mailimport_entries (job_id, archive, idx, name, kind, status, reason, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT DO UPDATE SET status = excluded.status, reason = excluded.reason`,
+		ON CONFLICT (job_id, archive, idx) DO UPDATE SET status = excluded.status, reason = excluded.reason`,
 		jobID, ai, e.index, sanitizeText(e.raw), kind, status, sanitizeText(reason), max(e.size, 0))
 	return err
 }

@@ -67,7 +67,7 @@ var (
 // Component returns the retention table's migrations. Times are Unix
 // seconds.
 func Component() db.Component {
-	return db.Component{Name: "offboard", Migrations: []db.Migration{{Version: 1, SQL: `
+	return db.Component{Name: "offboard", Migrations: []db.Migration{{Version: 1, Postgres: schemaPostgres, SQL: `
 CREATE TABLE mail_retention (
 	account_id   INTEGER PRIMARY KEY,
 	login        TEXT NOT NULL,
@@ -79,6 +79,29 @@ CREATE TABLE mail_retention (
 );
 CREATE INDEX mail_retention_until ON mail_retention(until);
 `}}}
+}
+
+// schemaPostgres is the schema on PostgreSQL.
+const schemaPostgres = `
+CREATE TABLE mail_retention (
+	account_id   BIGINT PRIMARY KEY,
+	login        TEXT NOT NULL,
+	until        BIGINT NOT NULL,
+	export       BIGINT NOT NULL,
+	successor_id BIGINT NOT NULL DEFAULT 0, -- 0: none
+	folder       TEXT NOT NULL DEFAULT '',   -- the successor's copy
+	created_at   BIGINT NOT NULL
+);
+CREATE INDEX mail_retention_until ON mail_retention(until);
+`
+
+// flag is b as the 0 or 1 an INTEGER flag column holds (PostgreSQL's
+// driver does not turn a Go bool into an integer).
+func flag(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Config says where exports go.
@@ -161,7 +184,7 @@ func (s *Service) Retain(ctx context.Context, actor string, accountID int64, unt
 	return s.deps.DB.Tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO mail_retention (account_id, login, until, export, created_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (account_id) DO UPDATE SET until = excluded.until, export = excluded.export`,
-			accountID, acct.Login, until.Unix(), export, s.cfg.Now().Unix())
+			accountID, acct.Login, until.Unix(), flag(export), s.cfg.Now().Unix())
 		if err != nil {
 			return fmt.Errorf("offboard: retain: %w", err)
 		}

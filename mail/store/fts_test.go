@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
@@ -299,6 +300,77 @@ func FuzzTextSearch(f *testing.F) {
 			}
 			if !slices.Equal(got, want) {
 				t.Errorf("%s %q (field %q) = %v, want %v", tc.name, s, field, got, want)
+			}
+		}
+	})
+}
+
+// TestTrigramCover checks which trigrams a search string is looked up by
+// (those that cover it side by side), and that a body holding all of them
+// but not the string is not found: the check on the body decides.
+func TestTrigramCover(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ in, want string }{
+		{"ab", ""},
+		{"abc", `"abc"`},
+		{"rally", `"ral" AND "lly"`},
+		{"budget", `"bud" AND "get"`},
+		{"ticket-4242", `"tic" AND "ket" AND "-42" AND "242"`},
+		{`a"bcd`, `"a""b" AND "bcd"`},
+	} {
+		if got := ftsTrigrams(c.in); got != c.want {
+			t.Errorf("ftsTrigrams(%q) = %s, want %s", c.in, got, c.want)
+		}
+	}
+	long := make([]rune, 200)
+	for i := range long {
+		long[i] = rune(0x4e00 + i) // no trigram twice
+	}
+	if got := strings.Count(ftsTrigrams(string(long)), " AND ") + 1; got != maxQueryTrigrams {
+		t.Errorf("a long string is looked up by %d trigrams, want %d", got, maxQueryTrigrams)
+	}
+
+	e := newEnv(t)
+	acct := e.account(t, 1)
+	for _, body := range []string{"the budget is due", "a bud will get there"} {
+		if _, _, err := e.s.Append(t.Context(), acct, "INBOX", strings.NewReader(simple("x", body)), nil, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.s.indexPending(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	mb := e.mailbox(t, acct, "INBOX")
+	uids, err := e.s.Search(t.Context(), mb.ID, &imap.SearchCriteria{Body: []string{"budget"}})
+	if err != nil || !slices.Equal(uids, []imap.UID{1}) {
+		t.Errorf("BODY budget found %v (%v), want [1]", uids, err)
+	}
+}
+
+// FuzzTrigramKeys checks the PostgreSQL index's promise never to miss:
+// the keys a search looks up for any piece of a text (queryTrigrams of a
+// substring) are all among the keys indexed for the text (trigramKeys),
+// which are sorted and distinct, one per distinct trigram at most.
+func FuzzTrigramKeys(f *testing.F) {
+	for _, s := range []string{"abcde", "ticket-4242x", "é€ü日本語テキスト", "\nsubject: agenda", "aa", "", "\x00\x00\x00x", "\xff\xfe abc"} {
+		f.Add(s, 0, len(s))
+		f.Add(s, 1, 4)
+	}
+	f.Fuzz(func(t *testing.T, s string, i, j int) {
+		s = fold(s) // what is indexed and searched is folded (valid UTF-8)
+		if i < 0 || j < i || j > len(s) || !utf8.ValidString(s[i:j]) {
+			return
+		}
+		keys := trigramKeys(s)
+		if !slices.IsSorted(keys) || len(slices.Compact(slices.Clone(keys))) != len(keys) {
+			t.Fatalf("trigramKeys(%q) = %v: not sorted and distinct", s, keys)
+		}
+		if n := utf8.RuneCountInString(s); len(keys) > max(n-2, 0) {
+			t.Fatalf("trigramKeys(%q): %d keys for %d trigrams", s, len(keys), n-2)
+		}
+		for _, tri := range queryTrigrams(s[i:j]) {
+			if _, ok := slices.BinarySearch(keys, trigramKey(tri)); !ok {
+				t.Fatalf("the trigram %q of %q is not among the keys of %q", tri, s[i:j], s)
 			}
 		}
 	})

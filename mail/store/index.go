@@ -328,11 +328,14 @@ func (s *Store) RunIndexer(ctx context.Context) {
 }
 
 // indexUrgent indexes the bodies [deferredIndex.hurry] noted, up to
-// indexBusyBatch per commit, each commit lazy ([db.DB.TxLazy]). It does
-// not take the group commit's turn: writes queue meanwhile and then share
-// one commit. A body whose blob_unindexed row is gone (indexed already,
-// or collected; the ref is checked too, as a collected blob's id may be
-// used again) is skipped.
+// indexBusyBatch per commit, each commit lazy, through the group commit
+// ([db.Group.Lazy]): the writes queued when a batch's turn comes (a
+// session's STORE, EXPUNGE or APPEND) commit first, so that none of them
+// waits behind the indexer's tokenizing and FTS5 flush; the writes that
+// come meanwhile wait for one batch at most and then share one commit.
+// A body whose blob_unindexed row is gone (indexed already, or collected;
+// the ref is checked too, as a collected blob's id may be used again) is
+// skipped.
 func (s *Store) indexUrgent(ctx context.Context) error {
 	for {
 		bodies := s.index.takeUrgent(indexBusyBatch)
@@ -340,7 +343,7 @@ func (s *Store) indexUrgent(ctx context.Context) error {
 			return nil
 		}
 		var done []blob.Ref
-		err := s.db.TxLazy(ctx, func(tx *sql.Tx) error {
+		err := s.group.Lazy(ctx, func(tx *sql.Tx) error {
 			done = done[:0]
 			q := s.db.Stmts(tx)
 			for _, b := range bodies {

@@ -221,7 +221,9 @@ func appendMessages(ctx context.Context, tx querier, mailboxID int64, msgs []new
 			return nil, fmt.Errorf("store: append: %w", err)
 		}
 		defer stmt.Close()
-		exec = func(ctx context.Context, _ string, args ...any) (sql.Result, error) { return stmt.ExecContext(ctx, args...) }
+		exec = func(ctx context.Context, _ string, args ...any) (sql.Result, error) {
+			return stmt.ExecContext(ctx, args...)
+		}
 	}
 	first := uidNext - int64(len(msgs))
 	uids := make([]imap.UID, len(msgs))

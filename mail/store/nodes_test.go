@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -16,6 +17,77 @@ import (
 	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 )
 
+// twoNodes returns two stores on one new database and one blob store, as
+// two caucus nodes would have them.
+func twoNodes(t *testing.T) [2]*Store {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	dbh := dbtest.Create(t)
+	blobs, err := blob.OpenDir(filepath.Join(t.TempDir(), "blobs")) // the blob store both nodes share
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes [2]*Store
+	for i := range nodes {
+		d := dbh.Open(t)
+		if err := d.Migrate(t.Context(), Component()); err != nil {
+			t.Fatal(err)
+		}
+		nodes[i] = New(d, blobs, log, Options{})
+	}
+	return nodes
+}
+
+// TestTwoNodesQuota checks the quota across nodes: two APPENDs to one
+// account through two nodes at once, each within the quota alone, over
+// it together: one is refused with a [QuotaError] and the account never
+// holds more than its quota, round after round.
+func TestTwoNodesQuota(t *testing.T) {
+	t.Parallel()
+	ctx := ctxWithTimeout(t)
+	nodes := twoNodes(t)
+	const rounds = 20
+	for r := range rounds {
+		acct := int64(100 + r)
+		raw := simple(fmt.Sprintf("round %02d", r), strings.Repeat("budget line ", 50))
+		quota := int64(len(raw)) * 3 / 2
+		if err := nodes[0].SetQuota(ctx, acct, quota); err != nil {
+			t.Fatal(err)
+		}
+		if err := nodes[0].EnsureAccount(ctx, acct); err != nil {
+			t.Fatal(err)
+		}
+		var errs [len(nodes)]error
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for n, s := range nodes {
+			wg.Go(func() {
+				<-start
+				_, _, errs[n] = s.Append(ctx, acct, "INBOX", strings.NewReader(raw), nil, time.Time{})
+			})
+		}
+		close(start)
+		wg.Wait()
+		refused := 0
+		for n, err := range errs {
+			var qe *QuotaError
+			switch {
+			case errors.As(err, &qe):
+				refused++
+			case err != nil:
+				t.Fatalf("round %d, node %d: %v", r, n, err)
+			}
+		}
+		used, _, err := nodes[1].Usage(ctx, acct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if refused != 1 || used > quota {
+			t.Fatalf("round %d: %d of 2 appends refused, %d bytes stored of a %d-byte quota; want 1 refused, within the quota", r, refused, used, quota)
+		}
+	}
+}
+
 // TestTwoNodesAppend checks what several caucus nodes on one database
 // rely on (issue 20): two stores, each with its own handle on the same
 // database (two nodes on PostgreSQL, two processes on one SQLite file),
@@ -28,20 +100,7 @@ import (
 func TestTwoNodesAppend(t *testing.T) {
 	t.Parallel()
 	ctx := ctxWithTimeout(t)
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	dbh := dbtest.Create(t)
-	blobs, err := blob.OpenDir(filepath.Join(t.TempDir(), "blobs")) // the blob store both nodes share
-	if err != nil {
-		t.Fatal(err)
-	}
-	var nodes [2]*Store
-	for i := range nodes {
-		d := dbh.Open(t)
-		if err := d.Migrate(ctx, Component()); err != nil {
-			t.Fatal(err)
-		}
-		nodes[i] = New(d, blobs, log, Options{})
-	}
+	nodes := twoNodes(t)
 	if err := nodes[0].EnsureAccount(ctx, 1); err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ var ErrSearchTooComplex = errors.New("store: search criteria too complex")
 // Dates compare calendar days, disregarding time and zone; SENTBEFORE and
 // friends use the Date header, or the internal date if there is none.
 func (s *Store) Search(ctx context.Context, mailboxID int64, criteria *imap.SearchCriteria) ([]imap.UID, error) {
-	b := &searchBuilder{ctx: ctx, q: s.db, engine: s.db.Engine(), mailboxID: mailboxID, text: s.matchText}
+	b := &searchBuilder{ctx: ctx, q: s.db, engine: s.db.Engine(), mailboxID: mailboxID, text: s.matchText, pendingFn: s.pendingForSearch}
 	if criteria == nil {
 		criteria = &imap.SearchCriteria{}
 	}
@@ -151,8 +151,14 @@ type searchBuilder struct {
 
 	// text resolves BODY, TEXT and HEADER criteria ([Store.matchText]);
 	// err is the first error it returned.
-	text func(ctx context.Context, mailboxID int64, q textQuery) ([]imap.UID, error)
+	text func(ctx context.Context, mailboxID int64, q textQuery, pending bool) ([]imap.UID, error)
 	err  error
+
+	// pendingFn tells whether bodies wait for the full-text index
+	// ([Store.pendingForSearch]); it is asked once per search, at the
+	// first text criterion, not once per criterion.
+	pendingFn             func(ctx context.Context) (bool, error)
+	pending, pendingKnown bool
 
 	haveMax bool
 	max     imap.UID   // the mailbox's highest UID, for "*"
@@ -251,7 +257,15 @@ func (b *searchBuilder) textMatch(q textQuery) string {
 	if b.err != nil {
 		return "FALSE"
 	}
-	uids, err := b.text(b.ctx, b.mailboxID, q)
+	if !b.pendingKnown {
+		var err error
+		if b.pending, err = b.pendingFn(b.ctx); err != nil {
+			b.err = err
+			return "FALSE"
+		}
+		b.pendingKnown = true
+	}
+	uids, err := b.text(b.ctx, b.mailboxID, q, b.pending)
 	if err != nil {
 		b.err = err
 		return "FALSE"

@@ -114,8 +114,17 @@ func newBackup(d *db.DB, cfg config.Config, blobs map[string]blob.Store, al *aud
 	if err != nil {
 		return nil, 0, err
 	}
+	var dump func(ctx context.Context, path string) error
+	if d.Engine() == db.Postgres {
+		// The daily backup holds the database's dump, made while no blob
+		// can be deleted; without pg_dump it holds the blobs and keys.
+		if dump, err = PGDump(cfg); err != nil {
+			log.Warn("backup: pg_dump not found (Debian package postgresql-client): the daily backup will not hold the PostgreSQL database", "err", err)
+			dump = nil
+		}
+	}
 	svc, err := backup.New(d, backup.Config{DataDir: cfg.DataDir, Dest: b.Dest, Recipients: []age.Recipient{rcpt},
-		Keep: b.Keep, Audit: al, Blobs: blobs}, log, now)
+		Keep: b.Keep, Audit: al, Blobs: blobs, Dump: dump}, log, now)
 	if err != nil {
 		return nil, 0, err
 	}

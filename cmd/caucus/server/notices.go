@@ -29,6 +29,8 @@ func (s *Server) buildNotices(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.loops = append(s.loops, n)
+	// One node mails the notices; another takes over from the position
+	// saved in the database.
+	s.loops = append(s.loops, s.single("notices", n))
 	return nil
 }

@@ -91,16 +91,22 @@ func OpenDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*db
 	if cfg.Storage.Database != "postgres" {
 		return db.Open(ctx, filepath.Join(cfg.DataDir, "caucus.db"), log)
 	}
-	pg := cfg.Storage.Postgres
-	var password string
-	if pg.PasswordFile != "" {
-		b, err := os.ReadFile(pg.PasswordFile)
-		if err != nil {
-			return nil, fmt.Errorf("storage.postgres.password_file: %w", err)
-		}
-		password = strings.TrimSpace(string(b))
+	password, err := cfg.Storage.Postgres.Password()
+	if err != nil {
+		return nil, err
 	}
-	return db.OpenPostgres(ctx, pg.DSN, password, log)
+	return db.OpenPostgres(ctx, cfg.Storage.Postgres.DSN, password, log)
+}
+
+// PGDump returns the [backup.Config.Dump] of cfg's PostgreSQL database
+// ([backup.PGDump]), signed in as the server is. It returns an error
+// wrapping exec.ErrNotFound when pg_dump is not installed.
+func PGDump(cfg config.Config) (func(ctx context.Context, path string) error, error) {
+	password, err := cfg.Storage.Postgres.Password()
+	if err != nil {
+		return nil, err
+	}
+	return backup.PGDump(cfg.Storage.Postgres.DSN, password)
 }
 
 // blobOwners are the owners of blob stores, one store each: the names

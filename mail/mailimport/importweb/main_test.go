@@ -1,0 +1,9 @@
+package importweb
+
+import (
+	"testing"
+
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
