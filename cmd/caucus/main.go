@@ -35,6 +35,7 @@ Usage:
   caucus restore --data NEWDIR --identity FILE DEST   restore a backup on a new machine
   caucus admin invite|offboard|suspend|resume|list|audit   manage people through the running server
   caucus audit verify --config FILE   check the audit log's hash chain
+  caucus storage migrate --to NEW.toml --config FILE   move the database and blobs to NEW.toml's [storage] (caucus stopped)
   caucus version                  print the version
 
 Run "caucus COMMAND -h" for a command's flags.
@@ -63,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = adminCmd(args[1:], stdout, stderr)
 	case "audit":
 		err = auditCmd(args[1:], stdout, stderr)
+	case "storage":
+		err = storageCmd(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 	case "help", "-h", "--help":

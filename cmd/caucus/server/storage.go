@@ -23,6 +23,7 @@ import (
 	"github.com/caucus-org/caucus/internal/blob/s3"
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/storagemove"
 	"github.com/caucus-org/caucus/internal/upload"
 	"github.com/caucus-org/caucus/mail/autoreply"
 	"github.com/caucus-org/caucus/mail/calendar"
@@ -43,6 +44,11 @@ func components() []db.Component {
 		calendar.Component(), contacts.Component(), upload.Component(), lists.Component()}
 }
 
+// Components are the packages that own tables, in migration order: what
+// `caucus storage migrate` migrates a target database with, as the
+// server does at start.
+func Components() []db.Component { return components() }
+
 // openStorage is the first phase: the data directory, the database with
 // every package's migrations (saved first when a migration is due), the
 // mail blob directory and the keys.
@@ -51,6 +57,9 @@ func (s *Server) openStorage(ctx context.Context) (err error) {
 		return err
 	}
 	if s.db, err = OpenDatabase(ctx, s.cfg, s.log); err != nil {
+		return err
+	}
+	if err := storagemove.CheckFinished(ctx, s.db); err != nil {
 		return err
 	}
 	comps := components()
