@@ -16,18 +16,9 @@ import (
 // PostgreSQL database, both listening, and node A's database.
 func revocationPair(t *testing.T) (a, b *ClusterRevocations, da *db.DB) {
 	t.Helper()
-	srv := pgtest.Start(t, pgtest.Options{})
-	dsn := srv.CreateDatabase(t, "revocations")
-	open := func() *db.DB {
-		d, err := db.OpenPostgres(t.Context(), dsn, "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		return d
-	}
-	da = open()
-	a, b = NewClusterRevocations(da, "A", nil), NewClusterRevocations(open(), "B", nil)
+	nodes := pgtest.Nodes(t, 2)
+	da = nodes[0]
+	a, b = NewClusterRevocations(da, "A", nil), NewClusterRevocations(nodes[1], "B", nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
@@ -116,23 +107,14 @@ func containsAccount(payload string) bool {
 // TestClusterThrottles: a guesser who spreads wrong passwords over two
 // nodes is throttled on both as if on one.
 func TestClusterThrottles(t *testing.T) {
-	srv := pgtest.Start(t, pgtest.Options{})
-	dsn := srv.CreateDatabase(t, "throttles")
-	open := func() *db.DB {
-		d, err := db.OpenPostgres(t.Context(), dsn, "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		return d
-	}
+	nodes := pgtest.Nodes(t, 2)
 	now := time.Unix(1_700_000_000, 0)
 	svc := func() *Service {
 		return &Service{throttle: throttle.New(throttle.Config{Free: 3}, func() time.Time { return now }),
 			addrThrottle: throttle.New(throttle.Config{Free: 3}, func() time.Time { return now })}
 	}
 	sa, sb := svc(), svc()
-	ca, cb := sa.ShareThrottles(open(), "A", nil), sb.ShareThrottles(open(), "B", nil)
+	ca, cb := sa.ShareThrottles(nodes[0], "A", nil), sb.ShareThrottles(nodes[1], "B", nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()

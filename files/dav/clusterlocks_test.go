@@ -18,16 +18,12 @@ import (
 // through B, which A learns; a node started later learns the locks held.
 func TestClusterLocks(t *testing.T) {
 	srv := pgtest.Start(t, pgtest.Options{})
-	dsn := srv.CreateDatabase(t, "locks")
+	dbs := srv.Nodes(t, 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 	node := func(name string) *Handler {
-		d, err := db.OpenPostgres(t.Context(), dsn, "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
+		d := dbs[name[0]-'A']
 		h := &Handler{locks: newLockSystem()}
 		c := h.ShareLocks(d, name, nil)
 		ready := make(chan struct{})

@@ -50,16 +50,8 @@ func FuzzRebind(f *testing.F) {
 // caucus nodes would.
 func openPG(t *testing.T, srv *pgtest.Server) (a, b *db.DB) {
 	t.Helper()
-	dsn := srv.CreateDatabase(t, "n"+strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_")))
-	open := func() *db.DB {
-		d, err := db.OpenPostgres(t.Context(), dsn, "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		return d
-	}
-	return open(), open()
+	nodes := srv.Nodes(t, 2)
+	return nodes[0], nodes[1]
 }
 
 // TestPostgresWriteLock is the concurrency test of the cluster-wide write

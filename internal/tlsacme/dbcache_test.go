@@ -14,23 +14,14 @@ import (
 // checks that the database holds no entry in the clear, that a node with
 // another key cannot read them, and that SQLite is refused.
 func TestDBCache(t *testing.T) {
-	srv := pgtest.Start(t, pgtest.Options{})
-	dsn := srv.CreateDatabase(t, "acme")
-	open := func() *db.DB {
-		d, err := db.OpenPostgres(t.Context(), dsn, "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		return d
-	}
+	nodes := pgtest.Nodes(t, 2)
 	key := bytes.Repeat([]byte{7}, 32)
-	da := open()
+	da := nodes[0]
 	a, err := NewDBCache(t.Context(), da, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := NewDBCache(t.Context(), open(), key)
+	b, err := NewDBCache(t.Context(), nodes[1], key)
 	if err != nil {
 		t.Fatal(err)
 	}

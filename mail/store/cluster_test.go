@@ -16,18 +16,9 @@ import (
 // nodes on one database, both listening.
 func clusterPair(t *testing.T) (a, b *ClusterChanges, da *db.DB) {
 	t.Helper()
-	srv := pgtest.Start(t, pgtest.Options{})
-	dsn := srv.CreateDatabase(t, "cluster")
-	open := func() *db.DB {
-		d, err := db.OpenPostgres(t.Context(), dsn, "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		return d
-	}
-	da = open()
-	a, b = NewClusterChanges(da, "A", nil, nil), NewClusterChanges(open(), "B", nil, nil)
+	nodes := pgtest.Nodes(t, 2)
+	da = nodes[0]
+	a, b = NewClusterChanges(da, "A", nil, nil), NewClusterChanges(nodes[1], "B", nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })

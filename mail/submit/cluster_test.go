@@ -6,27 +6,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/testtool/pgtest"
 )
 
 // TestClusterSendLimits: an account that sends through two nodes is
 // held to one hourly limit, not one per node.
 func TestClusterSendLimits(t *testing.T) {
-	srv := pgtest.Start(t, pgtest.Options{})
-	dsn := srv.CreateDatabase(t, "limits")
-	open := func() *db.DB {
-		d, err := db.OpenPostgres(t.Context(), dsn, "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		return d
-	}
+	nodes := pgtest.Nodes(t, 2)
 	now := time.Unix(1_700_000_000, 0)
 	clock := func() time.Time { return now }
 	sa, sb := &Service{rate: newRateLimiter(clock)}, &Service{rate: newRateLimiter(clock)}
-	ca, cb := sa.ShareSendLimits(open(), "A", nil), sb.ShareSendLimits(open(), "B", nil)
+	ca, cb := sa.ShareSendLimits(nodes[0], "A", nil), sb.ShareSendLimits(nodes[1], "B", nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()

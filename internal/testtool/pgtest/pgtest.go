@@ -15,8 +15,10 @@ package pgtest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"github.com/caucus-org/caucus/internal/db"
 	"net"
 	"os"
 	"os/exec"
@@ -24,6 +26,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -44,6 +47,8 @@ type Server struct {
 	// User is the cluster's superuser, who signs in without a password
 	// from 127.0.0.1 only (trust for loopback, nothing else listens).
 	User string
+
+	nextDB atomic.Int64 // names the databases of Nodes
 }
 
 // DSN returns a connection string for database db (libpq keyword form,
@@ -226,4 +231,30 @@ func run(cred *syscall.Credential, name string, args ...string) ([]byte, error) 
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "LC_ALL=C", "HOME=/tmp"}
 	cmd.Dir = "/"
 	return cmd.CombinedOutput()
+}
+
+// Nodes starts a server and opens one new database on it n times, each
+// with its own connection pool, as n caucus nodes sharing it do; they are
+// closed when the test ends.
+func Nodes(t testing.TB, n int) []*db.DB {
+	t.Helper()
+	s := Start(t, Options{})
+	return s.Nodes(t, n)
+}
+
+// Nodes opens one new database on s n times; see [Nodes].
+func (s *Server) Nodes(t testing.TB, n int) []*db.DB {
+	t.Helper()
+	name := "nodes_" + strconv.Itoa(int(s.nextDB.Add(1)))
+	dsn := s.CreateDatabase(t, name)
+	nodes := make([]*db.DB, n)
+	for i := range nodes {
+		d, err := db.OpenPostgres(context.Background(), dsn, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		nodes[i] = d
+	}
+	return nodes
 }
