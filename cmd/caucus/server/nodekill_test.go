@@ -207,12 +207,17 @@ func killRound(t *testing.T, round int, nodes []killTarget, b *nodeChild, mail *
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var killed bool
-	afterKill := 0 // node A's acknowledgements after the kill
+	acks := map[string]int{} // by node, and "A after" for node A after the kill
+	firstB := make(chan struct{})
 	ack := func(node string) {
 		mu.Lock()
 		defer mu.Unlock()
+		acks[node]++
+		if node == "B" && acks[node] == 1 {
+			close(firstB)
+		}
 		if killed && node == "A" {
-			afterKill++
+			acks["A after"]++
 		}
 	}
 	for n, node := range nodes {
@@ -235,6 +240,13 @@ func killRound(t *testing.T, round int, nodes []killTarget, b *nodeChild, mail *
 			})
 		}
 	}
+	// The random moment is counted from node B's first acknowledgement:
+	// a loaded machine may take a while to warm it up.
+	select {
+	case <-firstB:
+	case <-time.After(crashChildWait):
+		t.Errorf("round %d: node B acknowledged nothing within %v", round, crashChildWait)
+	}
 	delay := killMinKill + mrand.N(killMaxKill-killMinKill)
 	time.Sleep(delay)
 	mu.Lock()
@@ -253,8 +265,9 @@ func killRound(t *testing.T, round int, nodes []killTarget, b *nodeChild, mail *
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	t.Logf("round %d: node B killed after %v; node A acknowledged %d messages and files after the kill", round, delay.Round(time.Millisecond), afterKill)
-	if afterKill == 0 {
+	t.Logf("round %d: node B killed %v after its first acknowledgement; acknowledged messages and files: node A %d (%d after the kill), node B %d",
+		round, delay.Round(time.Millisecond), acks["A"], acks["A after"], acks["B"])
+	if acks["A after"] == 0 {
 		t.Errorf("round %d: node A acknowledged nothing in the %v after node B was killed", round, killAfter)
 	}
 	if n := b.stderr.errors(); n > 0 {
