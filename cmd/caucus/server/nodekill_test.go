@@ -10,11 +10,13 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -45,8 +47,9 @@ const (
 // WebDAV PUTs, SIGKILLs node B at a random moment and keeps loading node A,
 // in several rounds (B restarted each time). Then it checks through node A
 // that every message that got 250 is in the INBOX once with its body,
-// every file that got 201/204 reads back byte-identical, and what was not
-// acknowledged is there whole or not at all.
+// every file that got 201/204 reads back byte-identical and is listed by
+// PROPFIND with its size, and what was not acknowledged is there whole or
+// not at all.
 //
 // Not covered: a message queued for outside delivery on node B just before
 // the kill is taken over by node A only when B's lease (35 minutes)
@@ -465,8 +468,74 @@ func checkKilledFiles(t *testing.T, a *Server, dirA string, files *fileLedger, s
 			t.Errorf("unacknowledged %s: GET on node A: %d, %d bytes; want 404, or 200 with the %d bytes put", path, status, len(got), len(want))
 		}
 	}
-	t.Logf("files: %d acknowledged (201/204), %d not acknowledged of which %d are there whole", len(files.acked), len(files.unsure), unsureThere)
+	listed := killListing(t, c, a, "/dav/Home/", secret)
+	for path, size := range listed {
+		if !strings.Contains(path, "/kill-") {
+			continue
+		}
+		want, ok := files.acked[path]
+		if !ok {
+			want, ok = files.unsure[path]
+		}
+		if !ok || int64(len(want)) != size {
+			t.Errorf("PROPFIND on node A lists %s with %d bytes; put: %v, %d bytes", path, size, ok, len(want))
+		}
+	}
+	for path := range files.acked {
+		if _, ok := listed[path]; !ok {
+			t.Errorf("acknowledged %s is not listed by PROPFIND on node A", path)
+		}
+	}
+	t.Logf("files: %d acknowledged (201/204), %d not acknowledged of which %d are there whole; PROPFIND lists %d entries",
+		len(files.acked), len(files.unsure), unsureThere, len(listed))
 	if len(files.acked) == 0 {
 		t.Error("no PUT got 201/204: the test checked no file")
 	}
+}
+
+// killListing is a Depth: 1 PROPFIND (RFC 4918 section 9.1) of dir on
+// node A: each member's path and getcontentlength.
+func killListing(t *testing.T, c *http.Client, a *Server, dir, secret string) map[string]int64 {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "PROPFIND", "https://"+a.addrs["https"]+dir,
+		strings.NewReader(`<?xml version="1.0"?><propfind xmlns="DAV:"><prop><getcontentlength/></prop></propfind>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "localhost"
+	req.Header.Set("Depth", "1")
+	req.Header.Set("Content-Type", "application/xml")
+	req.SetBasicAuth(killFilesLogin, secret)
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("PROPFIND %s on node A: %v", dir, err)
+	}
+	defer res.Body.Close()
+	var ms struct {
+		Responses []struct {
+			Href   string  `xml:"DAV: href"`
+			Length []int64 `xml:"DAV: propstat>prop>getcontentlength"`
+		} `xml:"DAV: response"`
+	}
+	if res.StatusCode != http.StatusMultiStatus {
+		t.Fatalf("PROPFIND %s on node A: %s", dir, res.Status)
+	}
+	if err := xml.NewDecoder(res.Body).Decode(&ms); err != nil {
+		t.Fatalf("PROPFIND %s on node A: %v", dir, err)
+	}
+	listed := map[string]int64{}
+	for _, r := range ms.Responses {
+		p, err := url.PathUnescape(r.Href)
+		if err != nil {
+			t.Fatalf("PROPFIND href %q: %v", r.Href, err)
+		}
+		if u, err := url.Parse(p); err == nil && u.Path != "" {
+			p = u.Path
+		}
+		listed[p] = -1
+		if len(r.Length) == 1 {
+			listed[p] = r.Length[0]
+		}
+	}
+	return listed
 }
