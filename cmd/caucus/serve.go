@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -34,7 +35,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&f.dev, "dev", false, "run the local demo: 127.0.0.1 only, self-signed certificate, data in --data")
 	fs.StringVar(&f.data, "data", "", "data directory for --dev")
 	fs.StringVar(&f.httpsAddr, "https", "", "with --dev: listen address for HTTPS instead of 127.0.0.1:8443")
-	fs.BoolVar(&f.freePorts, "free-ports", false, "with --dev: let the system choose free ports on 127.0.0.1 for every listener (tests, or when the usual ports are taken)")
+	fs.BoolVar(&f.freePorts, "free-ports", false, "with --dev: let the system choose free ports for every listener, on 127.0.0.1 or, with --config, on each listener's host (tests, or when the usual ports are taken)")
 	fs.StringVar(&f.firstAdmin, "first-admin", "", "address of the first admin, invited on first start (default admin@ the first mail domain)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -53,7 +54,18 @@ func serveCmd(args []string, stdout, stderr io.Writer) error {
 	return serve(cfg, server.Deps{Dev: f.dev, FirstAdmin: f.firstAdmin, Log: log, Out: stdout}, log)
 }
 
-var errUsage = errors.New("give either --dev --data DIR or --config FILE")
+var errUsage = errors.New("give either --dev --data DIR or --config FILE (with --dev: the demo's safeguards on the file's configuration)")
+
+// freePortsOnHosts keeps each configured listener's host and lets the
+// system choose its port: nodes of a test on 127.0.0.1 and 127.0.0.2.
+func freePortsOnHosts(l config.Listen) config.Listen {
+	for _, a := range []*string{&l.HTTPS, &l.HTTP, &l.IMAPS, &l.IMAP, &l.SMTP, &l.Submission, &l.Submissions, &l.Metrics} {
+		if host, _, err := net.SplitHostPort(*a); err == nil {
+			*a = net.JoinHostPort(host, "0")
+		}
+	}
+	return l
+}
 
 // config is the configuration the flags name: the demo's, or a file's.
 func (f serveFlags) config() (config.Config, error) {
@@ -77,8 +89,19 @@ func (f serveFlags) config() (config.Config, error) {
 			cfg.Listen.HTTPS = f.httpsAddr // port 0 allowed: tests and a busy 8443
 		}
 		return cfg, nil
-	case !f.dev && f.cfgFile != "":
-		return config.Load(f.cfgFile)
+	case f.cfgFile != "" && f.data == "" && f.httpsAddr == "":
+		// With --dev, a file's configuration runs with the demo's
+		// safeguards (no DNS asked, the certificate devcert keeps):
+		// tests of several nodes on one machine.
+		cfg, err := config.Load(f.cfgFile)
+		if err != nil || !f.freePorts {
+			return cfg, err
+		}
+		if !f.dev {
+			return config.Config{}, errors.New("--free-ports needs --dev")
+		}
+		cfg.Listen = freePortsOnHosts(cfg.Listen)
+		return cfg, nil
 	}
 	return config.Config{}, errUsage
 }
