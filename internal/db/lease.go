@@ -30,13 +30,11 @@ const LeaseTTL = 30 * time.Second
 // that ends if the lease is lost (not renewed in time), and tries again
 // after fn returned. On SQLite (one node) it simply runs fn(ctx). A node
 // stopping releases its lease, so another takes over at its next try.
+// The leases table is made by [DB.Migrate].
 func (db *DB) RunAsLeader(ctx context.Context, name, node string, fn func(ctx context.Context)) {
 	if db.engine != Postgres {
 		fn(ctx)
 		return
-	}
-	if _, err := db.ExecContext(ctx, createLeasesTablePG); err != nil && ctx.Err() == nil {
-		db.log.Warn("db: leases table", "err", err)
 	}
 	every := LeaseTTL / 3
 	for ctx.Err() == nil {

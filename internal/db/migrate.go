@@ -63,11 +63,19 @@ func (db *DB) Migrate(ctx context.Context, comps ...Component) error {
 	if err := validate(comps); err != nil {
 		return err
 	}
-	if _, err := db.ExecContext(ctx, createMigrationsTable); err != nil {
-		return fmt.Errorf("db: migrate: creating schema_migrations: %w", err)
-	}
-	if err := db.createBlobHolds(ctx); err != nil {
-		return fmt.Errorf("db: migrate: creating blob_holds: %w", err)
+	// The tables of this package, made under the write lock: nodes of
+	// one PostgreSQL database starting together would otherwise race to
+	// make them (CREATE TABLE IF NOT EXISTS is not atomic there).
+	err := db.Tx(ctx, func(tx *sql.Tx) error {
+		for _, q := range db.ownTables() {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("db: migrate: creating its own tables: %w", err)
 	}
 	for _, c := range comps {
 		if err := db.migrate(ctx, c); err != nil {
@@ -75,6 +83,14 @@ func (db *DB) Migrate(ctx context.Context, comps ...Component) error {
 		}
 	}
 	return nil
+}
+
+// ownTables are the statements that make this package's tables.
+func (db *DB) ownTables() []string {
+	if db.engine == Postgres {
+		return []string{createMigrationsTable, createBlobHoldsTablePG, createLeasesTablePG}
+	}
+	return []string{createMigrationsTable, createBlobHoldsTable}
 }
 
 // validate checks components before anything touches the database.

@@ -304,6 +304,9 @@ func TestNotifySQLite(t *testing.T) {
 func TestRunAsLeader(t *testing.T) {
 	srv := pgtest.Start(t, pgtest.Options{})
 	a, b := openPG(t, srv)
+	if err := a.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	var mu sync.Mutex
 	running := map[string]context.Context{}
 	both := false
@@ -416,5 +419,26 @@ func TestChannel(t *testing.T) {
 	long := strings.Repeat("x", db.MaxNotifyPayload)
 	if ca.Fits(long) || ca.Send(ctx, long) == nil || ca.SendAsync(long) {
 		t.Fatal("a message too long was taken")
+	}
+}
+
+// TestPostgresMigrateTogether starts four nodes on a new database at once,
+// as a cluster's first start does: every one migrates without an error
+// (the tables of this package were made outside any lock, and PostgreSQL's
+// CREATE TABLE IF NOT EXISTS is not atomic: one node failed to start).
+func TestPostgresMigrateTogether(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{})
+	comp := db.Component{Name: "t", Migrations: []db.Migration{{Version: 1, SQL: `CREATE TABLE x (v TEXT)`}}}
+	for round := range 5 {
+		nodes := srv.Nodes(t, 4)
+		var wg sync.WaitGroup
+		for _, n := range nodes {
+			wg.Go(func() {
+				if err := n.Migrate(t.Context(), comp); err != nil {
+					t.Errorf("round %d: %v", round, err)
+				}
+			})
+		}
+		wg.Wait()
 	}
 }
