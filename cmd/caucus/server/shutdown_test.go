@@ -158,6 +158,34 @@ func (l *lineConn) startData(a mailAccount, id string) (rest string) {
 	return rest
 }
 
+// uploadsBeingWritten returns the files of dir's file blob store that
+// the server (in this process) is writing, with some content: named
+// temporary files under tmp/, or files without a name (O_TMPFILE, which
+// the store uses where the file system has it) that it holds open, seen
+// through /proc/self/fd.
+func uploadsBeingWritten(dir string) []string {
+	root := filepath.Join(dir, "blobs", "files")
+	var out []string
+	tmp, _ := filepath.Glob(filepath.Join(root, "tmp", "*", "*"))
+	for _, f := range tmp {
+		if fi, err := os.Stat(f); err == nil && fi.Size() > 0 {
+			out = append(out, f)
+		}
+	}
+	fds, _ := os.ReadDir("/proc/self/fd")
+	for _, fd := range fds {
+		p := filepath.Join("/proc/self/fd", fd.Name())
+		target, err := os.Readlink(p)
+		if err != nil || !strings.HasPrefix(target, root+"/") || !strings.HasSuffix(target, " (deleted)") || !strings.Contains(filepath.Base(target), "#") {
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil && fi.Size() > 0 {
+			out = append(out, target)
+		}
+	}
+	return out
+}
+
 // davUpload is a WebDAV PUT whose body is fed by the test.
 type davUpload struct {
 	path   string
@@ -198,13 +226,7 @@ func waitUploadsReceived(t *testing.T, dir string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(hangGuard)
 	for {
-		tmp, _ := filepath.Glob(filepath.Join(dir, "blobs", "files", "tmp", "*", "*"))
-		got := 0
-		for _, f := range tmp {
-			if fi, err := os.Stat(f); err == nil && fi.Size() > 0 {
-				got++
-			}
-		}
+		got := len(uploadsBeingWritten(dir))
 		if got >= n {
 			return
 		}
