@@ -283,7 +283,8 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 			if dir {
 				return ErrIsDir
 			}
-			if cid == 0 {
+			fresh := cid == 0
+			if fresh {
 				if err := s.cached(tx).QueryRowContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, 0, ?, ?) RETURNING id`,
 					parent.kind, parent.spaceID, parentID, final, now, now).Scan(&cid); err != nil {
 					return err
@@ -298,6 +299,9 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 			if _, err := s.cached(tx).ExecContext(ctx, `INSERT INTO files_versions (node_id, blob, size, created_at, author) VALUES (?, ?, ?, ?, ?)`,
 				cid, string(ref), n, now, author); err != nil {
 				return err
+			}
+			if fresh {
+				return nil // one version, within opts.Versions (at least 1): nothing to prune
 			}
 			drop, err = s.prune(ctx, tx, cid)
 			return err
