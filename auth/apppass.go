@@ -340,15 +340,7 @@ func (s *Service) AppPassword(ctx context.Context, login, secret string, scope S
 // know, so each check reads the database (appPasswordRow).
 func (s *Service) liveAppPassword(ctx context.Context, h [32]byte) (e appPassEntry, epoch uint64, ok bool, err error) {
 	if s.db.Engine() == db.Postgres {
-		if e, ok, err = s.appPasswordRow(ctx, h); err != nil || !ok {
-			return e, 0, ok, err
-		}
-		// Read again after the epoch: a revocation that committed before
-		// this second read is seen by it, and one after it bumps the epoch
-		// after that (Revoke bumps once it has committed).
-		epoch = s.hub.Epoch(e.acct.ID)
-		e, ok, err = s.appPasswordRow(ctx, h)
-		return e, epoch, ok, err
+		return s.liveAppPasswordRow(ctx, h)
 	}
 	if err := s.loadAppPasswords(ctx); err != nil {
 		return e, 0, false, err
@@ -362,6 +354,43 @@ func (s *Service) liveAppPassword(ctx context.Context, h [32]byte) (e appPassEnt
 	e, ok = s.apCache[h]
 	if ok {
 		epoch = s.hub.Epoch(e.acct.ID)
+	}
+	return e, epoch, ok, nil
+}
+
+// liveAppPasswordRow is liveAppPassword on PostgreSQL. The epoch must be
+// read before the row that is then returned: a revocation that committed
+// before that read is seen by it, and one after it bumps the epoch after
+// that (Revoke bumps once it has committed). When this node has seen the
+// app password before, it knows the account and reads its epoch first,
+// then the row once; else it reads the row, the epoch, and the row again.
+func (s *Service) liveAppPasswordRow(ctx context.Context, h [32]byte) (e appPassEntry, epoch uint64, ok bool, err error) {
+	s.apMu.RLock()
+	owner, known := s.apOwner[h]
+	s.apMu.RUnlock()
+	if known {
+		epoch = s.hub.Epoch(owner)
+	} else {
+		if e, ok, err = s.appPasswordRow(ctx, h); err != nil || !ok {
+			return e, 0, ok, err
+		}
+		epoch = s.hub.Epoch(e.acct.ID)
+	}
+	e, ok, err = s.appPasswordRow(ctx, h)
+	if err != nil {
+		return e, 0, false, err
+	}
+	s.apMu.Lock()
+	if !ok {
+		delete(s.apOwner, h) // revoked: forget it
+	} else {
+		s.apOwner[h] = e.acct.ID
+	}
+	s.apMu.Unlock()
+	if ok && known && e.acct.ID != owner {
+		// Not expected (an app password never changes hands), but then
+		// the epoch read was another account's: read it all again.
+		return s.liveAppPasswordRow(ctx, h)
 	}
 	return e, epoch, ok, nil
 }

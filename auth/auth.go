@@ -176,6 +176,11 @@ type Service struct {
 	apMu    sync.RWMutex
 	apCache map[[32]byte]appPassEntry // keyed hash → entry; the fast path of AppPassword
 	apDirty map[int64]appPassUse      // last uses not yet written
+	// apOwner is, on PostgreSQL, the account of each live app password
+	// this node has seen (keyed hash → account id; an app password never
+	// changes hands), so that a check reads the account's revocation
+	// epoch before its one database read (see liveAppPassword).
+	apOwner map[[32]byte]int64
 }
 
 // New builds the service. Call [Component] migrations before.
@@ -223,6 +228,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		wa:           wa,
 		hub:          d.Revocations,
 		apDirty:      map[int64]appPassUse{},
+		apOwner:      map[[32]byte]int64{},
 	}, nil
 }
 

@@ -53,15 +53,22 @@ func used(ctx context.Context, q querier, kind SpaceKind, id int64) (int64, erro
 	return n, err
 }
 
+// roomQuery reads a space's quota (its own or, with no row, the default
+// passed as the third argument; negative or 0: unlimited) and, when it is
+// limited, what the space uses (see used), in one statement: room runs in
+// every upload's transaction, where each round trip to PostgreSQL counts.
+const roomQuery = `WITH q AS (SELECT COALESCE((SELECT bytes FROM files_quotas WHERE space_kind = ? AND space_id = ?), ?) AS bytes)
+	SELECT q.bytes, CASE WHEN q.bytes > 0 THEN (SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(v.size) AS size FROM files_versions v JOIN files_nodes n ON n.id = v.node_id
+		WHERE n.space_kind = ? AND n.space_id = ? GROUP BY v.blob) AS contents) ELSE 0 END FROM q`
+
 // room returns how many more bytes a space takes, or -1 for unlimited.
 func (s *Store) room(ctx context.Context, q querier, kind SpaceKind, id int64) (int64, error) {
-	quota, err := s.quota(ctx, q, kind, id)
-	if err != nil || quota == 0 {
-		return -1, err
-	}
-	u, err := used(ctx, q, kind, id)
-	if err != nil {
+	var quota, u int64
+	if err := s.cached(q).QueryRowContext(ctx, roomQuery, kind, id, s.opts.DefaultQuota, kind, id).Scan(&quota, &u); err != nil {
 		return 0, err
+	}
+	if quota <= 0 {
+		return -1, nil
 	}
 	return max(quota-u, 0), nil
 }
@@ -295,7 +302,8 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 			if dir {
 				return ErrIsDir
 			}
-			if cid == 0 {
+			fresh := cid == 0
+			if fresh {
 				if err := s.cached(tx).QueryRowContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, 0, ?, ?) RETURNING id`,
 					parent.kind, parent.spaceID, parentID, final, now, now).Scan(&cid); err != nil {
 					return err
@@ -311,8 +319,13 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 				cid, string(ref), n, now, author); err != nil {
 				return err
 			}
-			if drop, err = s.prune(ctx, tx, cid); err != nil || pac == nil {
-				return err
+			if !fresh { // a new file has one version, within opts.Versions (at least 1): nothing to prune
+				if drop, err = s.prune(ctx, tx, cid); err != nil {
+					return err
+				}
+			}
+			if pac == nil {
+				return nil
 			}
 			// The node as committed, for the answer; no write can
 			// commit before this one, whose drops are after since.

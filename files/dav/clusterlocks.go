@@ -90,7 +90,7 @@ func (c *ClusterLocks) receive(body []byte) {
 	l := ls.byToken[w.Token]
 	switch w.Op {
 	case "create":
-		if l != nil || w.Key == "" {
+		if _, gone := ls.unlocked[w.Token]; l != nil || gone || w.Key == "" {
 			return
 		}
 		ls.byToken[w.Token] = &lock{LockDetails: webdav.LockDetails{Root: w.Root, Duration: time.Duration(w.Duration), OwnerXML: w.Owner, ZeroDepth: w.ZeroDepth},
@@ -102,7 +102,10 @@ func (c *ClusterLocks) receive(body []byte) {
 		}
 	case "unlock":
 		if l != nil && l.account == w.Account && !l.temporary {
-			ls.remove(w.Token, l)
+			ls.unlock(w.Token, l)
+		} else if l == nil {
+			// Not known yet: a copy of it may still be on its way.
+			ls.unlocked[w.Token] = time.Unix(0, w.Expires)
 		}
 	}
 }

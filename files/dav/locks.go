@@ -43,6 +43,11 @@ type lockSystem struct {
 	// node, and of every lock refreshed or removed here, for the other
 	// nodes (clusterlocks.go).
 	changed func(op string, token string, l *lock)
+	// unlocked remembers, until they would have expired, the tokens of
+	// locks removed by UNLOCK here or on another node, so that a late
+	// copy of one (another node's answer to a starting node's request)
+	// does not bring it back (clusterlocks.go).
+	unlocked map[string]time.Time
 }
 
 type lock struct {
@@ -56,7 +61,9 @@ type lock struct {
 	remote             bool // made on another node, known here through clusterlocks.go
 }
 
-func newLockSystem() *lockSystem { return &lockSystem{byToken: map[string]*lock{}} }
+func newLockSystem() *lockSystem {
+	return &lockSystem{byToken: map[string]*lock{}, unlocked: map[string]time.Time{}}
+}
 
 func (l *lock) covers(key string) bool {
 	return l.key != "" && (key == l.key || (!l.ZeroDepth && strings.HasPrefix(key, l.key+"/")))
@@ -71,6 +78,17 @@ func (ls *lockSystem) expire(now time.Time) {
 			ls.remove(t, l)
 		}
 	}
+	for t, until := range ls.unlocked {
+		if !now.Before(until) {
+			delete(ls.unlocked, t)
+		}
+	}
+}
+
+// unlock removes the lock token that UNLOCK ended and remembers it.
+func (ls *lockSystem) unlock(token string, l *lock) {
+	ls.remove(token, l)
+	ls.unlocked[token] = l.expires
 }
 
 func (ls *lockSystem) remove(token string, l *lock) {
@@ -254,7 +272,7 @@ func (m *memberLocks) Unlock(now time.Time, token string) error {
 	case l.inUse:
 		return webdav.ErrLocked
 	}
-	ls.remove(token, l)
+	ls.unlock(token, l)
 	ls.tell("unlock", token, l)
 	return nil
 }

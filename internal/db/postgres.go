@@ -36,10 +36,14 @@ const writeLockKey = 0x636175637573
 
 // Pool sizes for PostgreSQL: every node keeps at most maxOpenPG server
 // connections (a PostgreSQL backend is a process, unlike a SQLite
-// connection), maxIdlePG of them idle.
+// connection), and keeps them all while busy: with fewer allowed idle, a
+// load of more concurrent queries than that (50 SMTP sessions) closed
+// connections as they came back and opened new ones (a fork, a sign-in
+// and every cached statement prepared again) at every burst. Idle ones
+// still close after a minute (SetConnMaxIdleTime).
 const (
 	maxOpenPG = 32
-	maxIdlePG = 16
+	maxIdlePG = maxOpenPG
 )
 
 // OpenPostgres connects to the PostgreSQL database named by dsn (a libpq

@@ -112,6 +112,30 @@ func mailboxByName(ctx context.Context, q querier, accountID int64, name string)
 	return mb, err
 }
 
+// inboxUsage looks the account's INBOX up with the account's usage and
+// quota (see usage) in one statement: a delivery needs both for every
+// recipient, inside its group commit, where each round trip to PostgreSQL
+// holds up the deliveries queued behind it.
+func inboxUsage(ctx context.Context, q querier, accountID int64) (mb Mailbox, used, quota int64, err error) {
+	row := q.QueryRowContext(ctx, `SELECT `+mailboxCols+`,
+		(SELECT coalesce(sum(size), 0) FROM mailboxes WHERE account_id = ?1),
+		coalesce((SELECT quota FROM mail_accounts WHERE account_id = ?1), 0)
+		FROM mailboxes WHERE account_id = ?1 AND name = ?2`, accountID, inbox)
+	mb, err = scanMailbox(scanMore{row, []any{&used, &quota}})
+	if errors.Is(err, ErrNoMailbox) {
+		return mb, 0, 0, fmt.Errorf("%w: %q", ErrNoMailbox, inbox)
+	}
+	return mb, used, quota, err
+}
+
+// scanMore scans the columns its caller asks for, then more.
+type scanMore struct {
+	r    interface{ Scan(...any) error }
+	more []any
+}
+
+func (s scanMore) Scan(dest ...any) error { return s.r.Scan(append(dest, s.more...)...) }
+
 // mailboxByID looks a mailbox up by ID.
 func mailboxByID(ctx context.Context, q querier, id int64) (Mailbox, error) {
 	mb, err := scanMailbox(q.QueryRowContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes WHERE id = ?`, id))

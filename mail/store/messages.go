@@ -424,20 +424,23 @@ func (s *Store) DeliverTo(ctx context.Context, accountIDs []int64, mailbox strin
 func (s *Store) deliverTx(ctx context.Context, tx *sql.Tx, ch *changes, d *delivery) (map[int64]imap.UID, error) {
 	q := s.db.Stmts(tx)
 	uids := make(map[int64]imap.UID, len(d.accts))
-	add := make(map[int64]int64, len(d.accts))
 	inboxes := make([]Mailbox, len(d.accts))
+	var qe QuotaError
 	for i, a := range d.accts {
 		// An account with an INBOX has had all its special-use mailboxes
 		// made in the same transaction, and they cannot be deleted.
-		mb, err := mailboxByName(ctx, q, a, inbox)
+		mb, used, quota, err := inboxUsage(ctx, q, a)
 		if errors.Is(err, ErrNoMailbox) {
 			if err := s.ensureAccount(ctx, tx, ch, a); err != nil {
 				return nil, err
 			}
-			mb, err = mailboxByName(ctx, q, a, inbox)
+			mb, used, quota, err = inboxUsage(ctx, q, a)
 		}
 		if err != nil {
 			return nil, err
+		}
+		if quota > 0 && used+d.in.size > quota {
+			qe.Over = append(qe.Over, QuotaExcess{AccountID: a, Used: used, Adding: d.in.size, Quota: quota})
 		}
 		if d.mailbox != inbox {
 			switch other, err := mailboxByName(ctx, q, a, d.mailbox); {
@@ -448,10 +451,9 @@ func (s *Store) deliverTx(ctx context.Context, tx *sql.Tx, ch *changes, d *deliv
 			}
 		}
 		inboxes[i] = mb
-		add[a] = d.in.size
 	}
-	if err := checkQuota(ctx, q, add, d.accts); err != nil {
-		return nil, err
+	if len(qe.Over) > 0 {
+		return nil, &qe
 	}
 	blobID, sentDay, p, err := s.blobRowUnindexed(ctx, q, d.in)
 	if err != nil {

@@ -48,6 +48,8 @@ import (
 
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/testtool"
+	"github.com/caucus-org/caucus/internal/testtool/pgtest"
+	"github.com/caucus-org/caucus/internal/testtool/s3test"
 )
 
 type davTarget struct {
@@ -79,6 +81,69 @@ func davCaucusOn(b *testing.B, dir, name string, storage config.Storage) davTarg
 	_, port, _ := net.SplitHostPort(srv.addrs["https"])
 	return davTarget{name: name, url: "https://localhost:" + port + "/dav/Home/", user: "bench@localhost", pass: secret,
 		ca: filepath.Join(cdir, "dev-cert.pem"), cpu: processCPU}
+}
+
+// davCaucusPG starts caucus on PostgreSQL (durable) and S3 (versitygw),
+// like pgS3Storage, as target caucus-pg. Its CPU time is this process's
+// and, counted as treeCPU counts Apache's, PostgreSQL's (the postmaster
+// and its backends) and the gateway's: the work that SQLite and the blob
+// directory do inside this process, and PostgreSQL and S3 outside it.
+func davCaucusPG(b *testing.B, dir string) davTarget {
+	pg := pgtest.Start(b, pgtest.Options{Durable: true})
+	dsn := pg.CreateDatabase(b, "party")
+	s3srv := s3test.Start(b)
+	secretFile := filepath.Join(b.TempDir(), "s3-secret")
+	if err := os.WriteFile(secretFile, []byte(s3srv.SecretKey), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	tg := davCaucusOn(b, dir, "caucus-pg", config.Storage{Database: "postgres", Postgres: config.Postgres{DSN: dsn},
+		Blobs: "s3", S3: config.S3{Endpoint: s3srv.Endpoint, Bucket: s3srv.Bucket(b), Prefix: "caucus/",
+			AccessKey: s3srv.AccessKey, SecretFile: secretFile, InsecureHTTP: true}})
+	// The first line of postmaster.pid is the postmaster's pid.
+	data, err := os.ReadFile(filepath.Join(pg.Dir, "postmaster.pid"))
+	pgPID := -1
+	if err == nil {
+		pgPID, _ = strconv.Atoi(strings.TrimSpace(strings.SplitN(string(data), "\n", 2)[0]))
+	}
+	gwPIDs := childrenNamed(os.Getpid(), "versitygw")
+	if pgPID <= 0 || len(gwPIDs) == 0 {
+		b.Logf("caucus-pg: CPU of PostgreSQL (pid %d) or versitygw (%v) not found: this process's only", pgPID, gwPIDs)
+		return tg
+	}
+	tg.cpu = func() time.Duration {
+		sum := processCPU() + treeCPU(pgPID)
+		for _, id := range gwPIDs {
+			sum += treeCPU(id)
+		}
+		return sum
+	}
+	return tg
+}
+
+// childrenNamed returns the pids of the processes whose parent is pid
+// and whose command (/proc/PID/comm) is name.
+func childrenNamed(pid int, name string) []int {
+	procs, _ := os.ReadDir("/proc")
+	var out []int
+	for _, p := range procs {
+		id, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", id))
+		if err != nil || strings.TrimSpace(string(comm)) != name {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", id))
+		i := strings.LastIndexByte(string(stat), ')')
+		if err != nil || i < 0 {
+			continue
+		}
+		if f := strings.Fields(string(stat[i+1:])); len(f) >= 2 && f[1] == strconv.Itoa(pid) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // davRclone runs rclone serve webdav over dir/rclone-root, with the
@@ -496,7 +561,7 @@ func BenchmarkDAVManyFiles(b *testing.B) {
 				targets = append(targets, davFloor(b, c.ca))
 			}
 			if os.Getenv("CAUCUS_BENCH_PG") != "" { // caucus on PostgreSQL (durable) and S3
-				targets = append(targets, davCaucusOn(b, m.dir, "caucus-pg", pgS3Storage(b, true)))
+				targets = append(targets, davCaucusPG(b, m.dir))
 			}
 			for range rounds {
 				m.round(b, curl, targets)
