@@ -2,10 +2,8 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
@@ -13,8 +11,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-
-	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 )
 
 // crashDirEnv names the directory in which the child process of a crash
@@ -35,16 +31,7 @@ func TestCrashBeforeIndexing(t *testing.T) {
 		return
 	}
 	t.Parallel()
-	dir := t.TempDir()
-	dbh := dbtest.Create(t)
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestCrashBeforeIndexing$", "-test.count=1")
-	cmd.Env = crashChildEnv(crashDirEnv, dir, dbh)
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("the child was not killed: %v\n%s", err, out)
-	}
-
+	dir, dbh := runKilledChild(t, "TestCrashBeforeIndexing", crashDirEnv)
 	ctx := t.Context()
 	d := dbh.Open(t)
 	e := newEnvOn(t, d, dir) // the restart

@@ -2,12 +2,15 @@ package store
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,6 +86,24 @@ func crashChildEnv(dirEnv, dir string, d dbtest.Database) []string {
 		loc = d.DSN
 	}
 	return append(os.Environ(), dirEnv+"="+dir, crashDBEnv+"="+loc)
+}
+
+// runKilledChild runs the test named test again in a child process, which
+// finds its data directory in dirEnv and its database in crashDBEnv and
+// must end killed by SIGKILL (it kills itself at the moment the test
+// chose), and returns both for the test to open again: the restart.
+func runKilledChild(t *testing.T, test, dirEnv string) (dir string, dbh dbtest.Database) {
+	t.Helper()
+	dir = t.TempDir()
+	dbh = dbtest.Create(t)
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = crashChildEnv(dirEnv, dir, dbh)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("the child was not killed: %v\n%s", err, out)
+	}
+	return dir, dbh
 }
 
 // crashDatabase is the database a crash test's child opens (crashDBEnv).

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
@@ -16,7 +15,6 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/caucus-org/caucus/internal/blob"
-	"github.com/caucus-org/caucus/internal/testtool/dbtest"
 )
 
 // importKeys is the bookkeeping of a test importer, as mailimport keeps
@@ -147,15 +145,7 @@ func TestImportBatchCrash(t *testing.T) {
 		return
 	}
 	t.Parallel()
-	dir := t.TempDir()
-	dbh := dbtest.Create(t)
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestImportBatchCrash$", "-test.count=1")
-	cmd.Env = crashChildEnv(crashImportEnv, dir, dbh)
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("the child was not killed: %v\n%s", err, out)
-	}
+	dir, dbh := runKilledChild(t, "TestImportBatchCrash", crashImportEnv)
 	ctx := t.Context()
 	d := dbh.Open(t)
 	e := newEnvOn(t, d, dir) // the restart

@@ -433,6 +433,29 @@ func checkCrashedMailbox(t *testing.T, dir string, ledger *crashLedger) {
 	if err := srv.db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&integrity); err != nil || integrity != "ok" {
 		t.Errorf("database integrity_check after the crashes: %q, %v", integrity, err)
 	}
+	stored, others := readCrashInbox(t, srv)
+	ledger.mu.Lock()
+	defer ledger.mu.Unlock()
+	noAnswerStored := 0
+	for id := range ledger.noAnswer {
+		if stored[id] > 0 {
+			noAnswerStored++
+		}
+	}
+	for id, err := range ledger.refused {
+		t.Logf("refused: %s: %v", id, err)
+	}
+	t.Logf("acknowledged (250): %d; stored in INBOX: %d of ours (%d distinct) + %d from smtp-source; sent without an answer: %d, of which stored: %d; refused: %d",
+		len(ledger.acked), sumCounts(stored), len(stored), others, len(ledger.noAnswer), noAnswerStored, len(ledger.refused))
+	ledger.check(t, stored, "in any round", "(Message-IDs r<round>.c<client>.<n>)")
+}
+
+// readCrashInbox reads the crash recipient's INBOX through srv's store:
+// how many copies of each of the test's Message-IDs it holds, each body
+// checked (checkBody), and how many other messages (smtp-source's).
+func readCrashInbox(t *testing.T, srv *Server) (stored map[string]int, others int) {
+	t.Helper()
+	ctx := t.Context()
 	acct, err := srv.auth.AccountByLogin(ctx, crashRcpt)
 	if err != nil {
 		t.Fatal(err)
@@ -452,9 +475,7 @@ func checkCrashedMailbox(t *testing.T, dir string, ledger *crashLedger) {
 	if len(msgs) != len(uids) || int(mb.Messages) != len(uids) {
 		t.Errorf("INBOX: %d UIDs, %d messages read, count says %d", len(uids), len(msgs), mb.Messages)
 	}
-
-	stored := map[string]int{} // our Message-IDs → copies in the INBOX
-	others := 0                // smtp-source's
+	stored = map[string]int{} // our Message-IDs → copies in the INBOX
 	for _, m := range msgs {
 		id := ""
 		if m.Envelope != nil {
@@ -469,11 +490,17 @@ func checkCrashedMailbox(t *testing.T, dir string, ledger *crashLedger) {
 			t.Errorf("message %s (UID %d): %v", id, m.UID, err)
 		}
 	}
+	return stored, others
+}
 
-	ledger.mu.Lock()
-	defer ledger.mu.Unlock()
+// check compares what the INBOX holds (stored, from readCrashInbox) with
+// the answers: every acknowledged message is there, none twice, none that
+// was refused or never sent. The caller holds l.mu. when and ids word the
+// errors: over which rounds, and how the Message-IDs read.
+func (l *crashLedger) check(t *testing.T, stored map[string]int, when, ids string) {
+	t.Helper()
 	var missing []string
-	for id := range ledger.acked {
+	for id := range l.acked {
 		if stored[id] == 0 {
 			missing = append(missing, id)
 		}
@@ -482,32 +509,21 @@ func checkCrashedMailbox(t *testing.T, dir string, ledger *crashLedger) {
 		if n > 1 {
 			t.Errorf("Message-ID %s is in the INBOX %d times", id, n)
 		}
-		if !ledger.acked[id] && !ledger.noAnswer[id] {
-			if err, ok := ledger.refused[id]; ok {
+		if !l.acked[id] && !l.noAnswer[id] {
+			if err, ok := l.refused[id]; ok {
 				t.Errorf("Message-ID %s was refused (%v) but is in the INBOX", id, err)
 			} else {
 				t.Errorf("Message-ID %s is in the INBOX but was never sent", id)
 			}
 		}
 	}
-	noAnswerStored := 0
-	for id := range ledger.noAnswer {
-		if stored[id] > 0 {
-			noAnswerStored++
-		}
-	}
-	for id, err := range ledger.refused {
-		t.Logf("refused: %s: %v", id, err)
-	}
-	t.Logf("acknowledged (250): %d; stored in INBOX: %d of ours (%d distinct) + %d from smtp-source; sent without an answer: %d, of which stored: %d; refused: %d",
-		len(ledger.acked), sumCounts(stored), len(stored), others, len(ledger.noAnswer), noAnswerStored, len(ledger.refused))
-	if len(ledger.acked) == 0 {
-		t.Error("no message got 250 in any round: the test checked nothing")
+	if len(l.acked) == 0 {
+		t.Errorf("no message got 250 %s: the test checked nothing", when)
 	}
 	if n := len(missing); n > 0 {
 		slices.Sort(missing)
-		t.Errorf("%d of %d acknowledged messages are missing from the INBOX after the crashes (Message-IDs r<round>.c<client>.<n>): %s",
-			n, len(ledger.acked), strings.Join(missing[:min(n, 20)], ", "))
+		t.Errorf("%d of %d acknowledged messages are missing from the INBOX %s: %s",
+			n, len(l.acked), ids, strings.Join(missing[:min(n, 20)], ", "))
 	}
 }
 
