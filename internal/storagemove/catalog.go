@@ -206,6 +206,17 @@ func order(ts map[string]*table) ([]string, error) {
 	return out, nil
 }
 
+// catalogues reads the tables of src and of dst.
+func catalogues(ctx context.Context, src, dst *db.DB) (st, dt map[string]*table, err error) {
+	if st, err = tables(ctx, src); err != nil {
+		return nil, nil, err
+	}
+	if dt, err = tables(ctx, dst); err != nil {
+		return nil, nil, err
+	}
+	return st, dt, nil
+}
+
 // matching checks that src and dst have the same tables, and returns
 // the columns to copy per table: those both have, in the target's order.
 // A column one engine's schema has and the other's not is named in

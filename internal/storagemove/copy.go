@@ -105,11 +105,7 @@ func Finish(ctx context.Context, dst *db.DB) error {
 // the target's full-text indexer ([rebuilt]). It prints a line per table
 // on out.
 func CopyDatabase(ctx context.Context, src, dst *db.DB, out io.Writer) error {
-	st, err := tables(ctx, src)
-	if err != nil {
-		return err
-	}
-	dt, err := tables(ctx, dst)
+	st, dt, err := catalogues(ctx, src, dst)
 	if err != nil {
 		return err
 	}

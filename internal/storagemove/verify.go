@@ -115,11 +115,7 @@ func tableDigest(ctx context.Context, d *db.DB, t string, cols []string) (digest
 // [digest]. It prints a line per table on out, and returns an error
 // wrapping [ErrMismatch] naming the tables that differ.
 func VerifyDatabase(ctx context.Context, src, dst *db.DB, out io.Writer) error {
-	st, err := tables(ctx, src)
-	if err != nil {
-		return err
-	}
-	dt, err := tables(ctx, dst)
+	st, dt, err := catalogues(ctx, src, dst)
 	if err != nil {
 		return err
 	}

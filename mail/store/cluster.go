@@ -21,9 +21,10 @@ const changesChannel = "caucus_changes"
 // likewise.
 //
 // Order: a node's changes reach the others in the order it published
-// them (NOTIFY delivers in commit order). A change is sent after the
-// transaction that made it committed, in a statement of its own: a node
-// that stops between the two leaves the others without that one live
+// them (one queue, sent by Run in order; NOTIFY delivers in commit
+// order). A change is queued after the transaction that made it
+// committed and sent in a statement of its own: a node that stops between
+// the two, or whose queue is full, leaves the others without that live
 // update (the data is committed; a session sees it when it selects the
 // mailbox again). A listener that lost its connection logs it and calls
 // the missed function; what was sent meanwhile is not replayed.
@@ -62,17 +63,21 @@ type wireChange struct {
 func (c *ClusterChanges) Publish(ch Change) {
 	c.local.Publish(ch)
 	w := wireChange{Kind: ch.Kind, AccountID: ch.AccountID, MailboxID: ch.MailboxID, UIDs: ch.UIDs, Flags: ch.Flags, ModSeq: ch.ModSeq}
-	// Publish runs after the change committed, on the writer's goroutine,
-	// which has no context here: a bounded one of its own.
-	if err := c.send(context.Background(), w); err != nil {
+	// Queued, not sent here: Publish runs on the writer's goroutine (an
+	// IMAP command, a delivery), which need not wait a round trip to
+	// PostgreSQL for the other nodes; the queue keeps the order.
+	if err := c.send(w); err != nil {
 		c.log.Warn("store: change not sent to the other nodes", "kind", int(ch.Kind), "account", ch.AccountID, "err", err)
 	}
 }
 
 // send sends w, halving its UIDs (and flags) until each part fits.
-func (c *ClusterChanges) send(ctx context.Context, w wireChange) error {
+func (c *ClusterChanges) send(w wireChange) error {
 	if c.ch.Fits(w) {
-		return c.ch.Send(ctx, w)
+		if !c.ch.SendAsync(w) {
+			return fmt.Errorf("the queue to the other nodes is full")
+		}
+		return nil
 	}
 	if len(w.UIDs) < 2 {
 		return fmt.Errorf("a change too long for one message")
@@ -83,10 +88,10 @@ func (c *ClusterChanges) send(ctx context.Context, w wireChange) error {
 	if len(w.Flags) == len(w.UIDs) {
 		first.Flags, second.Flags = w.Flags[:half], w.Flags[half:]
 	}
-	if err := c.send(ctx, first); err != nil {
+	if err := c.send(first); err != nil {
 		return err
 	}
-	return c.send(ctx, second)
+	return c.send(second)
 }
 
 // Subscribe adds fn as a listener of this node's and the other nodes'

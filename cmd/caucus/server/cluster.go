@@ -19,6 +19,17 @@ import (
 // NOTIFY). On SQLite, one file is one node and both buses stay in the
 // process.
 
+// listener is a bus's end on this node: it receives the other nodes'
+// messages until ctx ends ([db.Channel.Run] underneath).
+type listener interface {
+	Run(ctx context.Context, ready chan<- struct{}) error
+}
+
+// listen runs l among the loops, on every node.
+func (s *Server) listen(l listener) {
+	s.loops = append(s.loops, loopFunc(func(ctx context.Context) { l.Run(ctx, nil) }))
+}
+
 // nodeName names this process among the nodes: the host name and a random
 // part, new at every start, so that a node skips its own notifications
 // and never another's.
@@ -37,7 +48,7 @@ func (s *Server) revocations() auth.Revocations {
 		return auth.NewHub()
 	}
 	r := auth.NewClusterRevocations(s.db, s.node, s.log.With("component", "auth"))
-	s.loops = append(s.loops, loopFunc(func(ctx context.Context) { r.Run(ctx, nil) }))
+	s.listen(r)
 	return r
 }
 
@@ -48,7 +59,7 @@ func (s *Server) changeBus() store.Changes {
 	}
 	missed := s.reg.Counter("caucus_cluster_changes_missed_total", "Times this node's listener of the other nodes' mail changes was cut (live updates of that time were lost).")
 	c := store.NewClusterChanges(s.db, s.node, s.log.With("component", "store"), func() { missed.Inc() })
-	s.loops = append(s.loops, loopFunc(func(ctx context.Context) { c.Run(ctx, nil) }))
+	s.listen(c)
 	return c
 }
 
@@ -69,7 +80,7 @@ func (s *Server) shareThrottles() {
 		return
 	}
 	t := s.auth.ShareThrottles(s.db, s.node, s.log.With("component", "auth"))
-	s.loops = append(s.loops, loopFunc(func(ctx context.Context) { t.Run(ctx, nil) }))
+	s.listen(t)
 }
 
 // shareSendLimits shares the hourly sending limits with the other nodes
@@ -79,7 +90,7 @@ func (s *Server) shareSendLimits() {
 		return
 	}
 	l := s.submit.ShareSendLimits(s.db, s.node, s.log.With("component", "submit"))
-	s.loops = append(s.loops, loopFunc(func(ctx context.Context) { l.Run(ctx, nil) }))
+	s.listen(l)
 }
 
 // shareLocks shares the WebDAV locks with the other nodes on PostgreSQL,
@@ -89,5 +100,5 @@ func (s *Server) shareLocks(h *dav.Handler) {
 		return
 	}
 	l := h.ShareLocks(s.db, s.node, s.log.With("component", "dav"))
-	s.loops = append(s.loops, loopFunc(func(ctx context.Context) { l.Run(ctx, nil) }))
+	s.listen(l)
 }
