@@ -143,6 +143,14 @@ func TestBrowserVolunteerLife(t *testing.T) {
 		upload <- err
 	}()
 	<-sent
+	// The first chunk read is not yet the request signed in: wait until
+	// the upload is registered beside the phone's IDLE (the plan counts
+	// live connections; it read 1 of 2 now and then in CI).
+	for deadline := time.Now().Add(30 * time.Second); srv.auth.Hub().Live(acct.ID) < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d live connections of the volunteer, want the phone's and the upload's", srv.auth.Hub().Live(acct.ID))
+		}
+	}
 
 	// The admin reads the plan, then offboards, with themselves as successor.
 	adminAcct, err := srv.auth.AccountByLogin(ctx, adminLogin)
