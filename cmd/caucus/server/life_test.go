@@ -143,14 +143,9 @@ func TestBrowserVolunteerLife(t *testing.T) {
 		upload <- err
 	}()
 	<-sent
-	// The first chunk read is not yet the request signed in: wait until
-	// the upload is registered beside the phone's IDLE (the plan counts
-	// live connections; it read 1 of 2 now and then in CI).
-	for deadline := time.Now().Add(30 * time.Second); srv.auth.Hub().Live(acct.ID) < 2; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d live connections of the volunteer, want the phone's and the upload's", srv.auth.Hub().Live(acct.ID))
-		}
-	}
+	// The first chunk read is not yet the request signed in: the plan
+	// counts live connections (it read 1 of 2 now and then in CI).
+	waitLive(t, srv, acct.ID, 2)
 
 	// The admin reads the plan, then offboards, with themselves as successor.
 	adminAcct, err := srv.auth.AccountByLogin(ctx, adminLogin)
@@ -359,4 +354,14 @@ func partyName(t *testing.T, srv *Server) string {
 		t.Fatal(err)
 	}
 	return p.DisplayName()
+}
+
+// waitLive waits until the account has n live connections registered.
+func waitLive(t *testing.T, srv *Server, id int64, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); srv.auth.Hub().Live(id) < n; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d live connections of account %d, want %d", srv.auth.Hub().Live(id), id, n)
+		}
+	}
 }
