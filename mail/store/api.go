@@ -152,4 +152,9 @@ type Options struct {
 	// VanishedKeep is how many expunged UIDs each mailbox keeps for
 	// QRESYNC; default [VanishedKeep].
 	VanishedKeep int
+
+	// HeaderCache bounds, in bytes, the cache of bodies' header fields
+	// that header searches check (FROM, TO, CC, BCC, SUBJECT, HEADER);
+	// default 16 MiB, negative: no cache.
+	HeaderCache int64
 }

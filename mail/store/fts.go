@@ -187,12 +187,8 @@ type textQuery struct {
 func (q textQuery) match(r io.Reader) bool {
 	br := bufio.NewReader(r)
 	hdr, _ := textproto.ReadHeader(br)
-	if q.headers {
-		for _, h := range indexHeader(hdr, nil) {
-			if (q.field == "" || h.name == q.field) && strings.Contains(h.value, q.value) {
-				return true
-			}
-		}
+	if q.headers && q.matchFields(indexHeader(hdr, nil)) {
+		return true
 	}
 	if !q.body {
 		return false
@@ -325,6 +321,11 @@ func trigramKey(tri string) int32 {
 // [Store.pendingForSearch]), each body checked once on its text decoded
 // again from the blob store.
 func (s *Store) matchText(ctx context.Context, mailboxID int64, q textQuery, pending bool) ([]imap.UID, error) {
+	if !q.body && s.headers != nil {
+		if uids, ok, err := s.matchHeadersScan(ctx, mailboxID, q); err != nil || ok {
+			return uids, err
+		}
+	}
 	q1 := s.db.Stmts(nil)
 	query, args, err := textCandidates(ctx, q1, s.db.Engine(), mailboxID, q, s.smallMailbox, pending)
 	if err != nil {
@@ -479,14 +480,32 @@ func (s *Store) matchBlobs(ctx context.Context, refs []blob.Ref, q textQuery) ([
 	return ok, nil
 }
 
-// matchBlob reports whether the stored body ref satisfies q.
+// matchBlob reports whether the stored body ref satisfies q. Its header
+// fields come from the header cache if they are there; a header-only q
+// reads them from the blob store otherwise, and caches them.
 func (s *Store) matchBlob(ref blob.Ref, q textQuery) (bool, error) {
+	if q.headers {
+		if fields, ok := s.headers.get(ref); ok {
+			if q.matchFields(fields) {
+				return true, nil
+			}
+			if !q.body {
+				return false, nil
+			}
+		}
+	}
 	f, err := s.blobs.Open(ref)
 	if err != nil {
 		return false, err
 	}
 	defer f.Close()
-	return q.match(f), nil
+	if q.body {
+		return q.match(f), nil
+	}
+	hdr, _ := textproto.ReadHeader(bufio.NewReader(f))
+	fields := indexHeader(hdr, nil)
+	s.headers.put(ref, fields)
+	return q.matchFields(fields), nil
 }
 
 // ftsSegments returns how many segments (b-trees) the FTS5 table (message_text

@@ -89,6 +89,9 @@ func (s *Store) parseText(in *incoming, text bool) error {
 		return err
 	}
 	in.p = p
+	if text {
+		s.headers.put(in.ref, p.headers)
+	}
 	return nil
 }
 

@@ -20,22 +20,40 @@ type searchCase struct {
 	want []imap.UID
 }
 
-// TestSearch runs every case on both ways a text criterion is resolved
+// TestSearch runs every case on each way a text criterion is resolved
 // (textCandidates): through the mailbox's messages, as for a small
 // mailbox, and through the index's list, as for a large one; each with
 // the appended bodies in the index, and still waiting for it (checked by
-// the search itself, pendingForSearch).
+// the search itself, pendingForSearch). Header criteria are also
+// resolved without the index, by checking every message of the mailbox
+// (matchHeadersScan), with the header fields in the cache or read from
+// the bodies, and with no cache at all.
 func TestSearch(t *testing.T) {
 	t.Parallel()
-	for _, path := range []struct {
+	type path struct {
 		name    string
 		small   int64
 		indexed bool
-	}{{"mailbox first", smallMailbox, true}, {"index first", 0, true}, {"mailbox first, waiting", smallMailbox, false}, {"index first, waiting", 0, false}} {
+		scan    int64 // Store.headerScan
+		cache   int   // 0: as appended; -1: emptied; -2: none
+	}
+	for _, path := range []path{
+		{"mailbox first", smallMailbox, true, 0, 0}, {"index first", 0, true, 0, 0},
+		{"mailbox first, waiting", smallMailbox, false, 0, 0}, {"index first, waiting", 0, false, 0, 0},
+		{"headers scanned", 0, true, maxHeaderScan, 0}, {"headers scanned, waiting", 0, false, maxHeaderScan, 0},
+		{"headers scanned, not cached", 0, true, maxHeaderScan, -1}, {"no header cache", 0, true, maxHeaderScan, -2},
+		{"no header cache, mailbox first", smallMailbox, true, maxHeaderScan, -2},
+	} {
 		t.Run(path.name, func(t *testing.T) {
 			t.Parallel()
 			e, mb, sizes, modseq := searchFixtures(t)
-			e.s.smallMailbox = path.small
+			e.s.smallMailbox, e.s.headerScan = path.small, path.scan
+			switch path.cache {
+			case -1:
+				e.s.headers = newHeaderCache(defaultHeaderCache)
+			case -2:
+				e.s.headers = nil
+			}
 			if path.indexed {
 				if err := e.s.indexPending(t.Context()); err != nil {
 					t.Fatal(err)

@@ -37,6 +37,13 @@ type Store struct {
 	group  *db.Group // group commit of deliveries (group.go) and of all other writes (write)
 	index  *deferredIndex
 	search *stmtCache // the statements of recent searches
+	// headers caches bodies' header fields for header searches
+	// (headercache.go); nil if Options.HeaderCache is negative.
+	headers *headerCache
+	// headerScan is the number of messages up to which a header search
+	// checks every message of the mailbox ([Store.matchHeadersScan]);
+	// tests change it.
+	headerScan int64
 
 	// smallMailbox is the number of messages up to which a text search
 	// goes through the mailbox first (textCandidates); tests change it.
@@ -77,9 +84,13 @@ func New(d *db.DB, blobs blob.Store, log *slog.Logger, opts Options) *Store {
 	if opts.Changes == nil {
 		opts.Changes = NewBus()
 	}
+	if opts.HeaderCache == 0 {
+		opts.HeaderCache = defaultHeaderCache
+	}
 	s := &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, index: newDeferredIndex(), smallMailbox: smallMailbox, maxPending: maxPendingSearch, gather: indexGather}
 	s.group = d.NewGroup(maxGroup, s.afterGroup)
 	s.search = newStmtCache(d.DB)
+	s.headers, s.headerScan = newHeaderCache(opts.HeaderCache), maxHeaderScan
 	return s
 }
 
