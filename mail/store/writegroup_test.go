@@ -427,3 +427,55 @@ func TestIndexerKeepsUpWithAppends(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestIndexerYieldsToQueuedWrite checks that a durable write (a STORE)
+// that queues while the indexer indexes appended bodies with the commit
+// turn held commits after the body being indexed, before the rest of the
+// batch: it waits for one body's tokenizing, not a batch's. Before, it
+// waited for the whole batch (index, index, index, store).
+func TestIndexerYieldsToQueuedWrite(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *Options) { o.IndexIdle = time.Hour })
+	ctx := t.Context()
+	a := e.account(t, 1)
+	uid := e.append(t, a, "INBOX", simple("flagged later", "x"))
+	for i := range 2 {
+		e.append(t, a, "INBOX", simple(fmt.Sprintf("appended %d", i), "words to index"))
+	}
+	inbox := e.mailbox(t, a, "INBOX").ID
+	var mu sync.Mutex
+	var events []string
+	note := func(ev string) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, ev)
+	}
+	var wg sync.WaitGroup
+	var storeErr error
+	e.s.testHookInWrite = func() { note("store") }
+	e.s.testHookIndexed = func() {
+		note("index")
+		mu.Lock()
+		first := len(events) == 1
+		mu.Unlock()
+		if first {
+			wg.Go(func() {
+				_, _, storeErr = e.s.StoreFlags(ctx, inbox, []imap.UID{uid}, imap.StoreFlagsAdd, []imap.Flag{imap.FlagFlagged}, 0)
+			})
+			e.queuedWithin(t, 1)
+		}
+	}
+	if err := e.s.indexUrgent(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if storeErr != nil {
+		t.Fatal(storeErr)
+	}
+	if want := []string{"index", "store", "index", "index"}; !slices.Equal(events, want) {
+		t.Errorf("order %v, want %v", events, want)
+	}
+	if n := e.count(t, `SELECT count(*) FROM blob_unindexed`); n != 0 {
+		t.Errorf("%d bodies left unindexed", n)
+	}
+}
