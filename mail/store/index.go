@@ -125,17 +125,6 @@ func (x *deferredIndex) takeUrgent(n int) []waitingBody {
 	return b
 }
 
-// requeue puts bodies taken by takeUrgent but not indexed back at the
-// front of the urgent list (at most indexBusyBatch over maxUrgent).
-func (x *deferredIndex) requeue(bodies []waitingBody) {
-	if len(bodies) == 0 {
-		return
-	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.urgent = append(append([]waitingBody(nil), bodies...), x.urgent...)
-}
-
 // forget drops the parsed text of ref.
 func (x *deferredIndex) forget(ref blob.Ref) {
 	x.mu.Lock()
@@ -343,10 +332,8 @@ func (s *Store) RunIndexer(ctx context.Context) {
 // indexBusyBatch per commit, each commit lazy, through the group commit
 // ([db.Group.Lazy]): the writes queued when a batch's turn comes (a
 // session's STORE, EXPUNGE or APPEND) commit first, so that none of them
-// waits behind the indexer's tokenizing and FTS5 flush; a write that
-// comes meanwhile ends the batch after the body being indexed (the rest
-// go to the next turn), so it waits for one body's indexing, not a
-// batch's (the steady-session load's STORE tail, issue 13).
+// waits behind the indexer's tokenizing and FTS5 flush; the writes that
+// come meanwhile wait for one batch at most and then share one commit.
 // A body whose blob_unindexed row is gone (indexed already, or collected;
 // the ref is checked too, as a collected blob's id may be used again) is
 // skipped.
@@ -357,17 +344,10 @@ func (s *Store) indexUrgent(ctx context.Context) error {
 			return nil
 		}
 		var done []blob.Ref
-		var rest []waitingBody
 		err := s.group.Lazy(ctx, func(tx *sql.Tx) error {
-			done, rest = done[:0], nil
+			done = done[:0]
 			q := s.db.Stmts(tx)
-			for i, b := range bodies {
-				if i > 0 && s.group.Queued() > 0 {
-					// A durable write waits for the turn: it goes
-					// first, the rest in the next turn.
-					rest = bodies[i:]
-					return nil
-				}
+			for _, b := range bodies {
 				res, err := q.ExecContext(ctx, `DELETE FROM blob_unindexed WHERE blob_id = ? AND blob_id IN (SELECT id FROM blobs WHERE ref = ?)`, b.id, string(b.ref))
 				if err != nil {
 					return err
@@ -379,16 +359,12 @@ func (s *Store) indexUrgent(ctx context.Context) error {
 					return err
 				}
 				done = append(done, b.ref)
-				if s.testHookIndexed != nil {
-					s.testHookIndexed()
-				}
 			}
 			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("store: index: %w", err) // the bodies stay in blob_unindexed
 		}
-		s.index.requeue(rest)
 		for _, ref := range done {
 			s.index.forget(ref)
 		}

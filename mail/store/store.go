@@ -57,9 +57,6 @@ type Store struct {
 
 	// testHookInWrite, if set, runs inside each write's job (tests only).
 	testHookInWrite func()
-	// testHookIndexed, if set, runs in indexUrgent's transaction after
-	// each body it indexed (tests only).
-	testHookIndexed func()
 }
 
 // New returns a store keeping metadata in d (migrated with [Component]) and
