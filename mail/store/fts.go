@@ -57,7 +57,10 @@ import (
 // A search string of fewer than three characters has no trigram: it is
 // checked on every message of the mailbox. A string is looked up by the
 // trigrams that cover it side by side, at most maxQueryTrigrams of them;
-// the check does the rest.
+// the check does the rest. A header criterion checks the header fields
+// kept in the header cache instead of reading the body, and in a small
+// mailbox checks every message that way without asking the index
+// (headercache.go).
 
 // maxQueryTrigrams bounds the trigrams of one search string that are
 // looked up in the index. More would barely narrow the candidates.
