@@ -276,11 +276,20 @@ const copyChunk = 256 << 10
 
 // ReadFrom copies a file's content for http.ServeContent (which hands it
 // an io.LimitedReader) in chunks of copyChunk bytes, or in one of the
-// size of a smaller file.
+// size of a smaller file. A content held in memory (see inMemory) whose
+// rest is what is asked for is written as it is, in one write, without a
+// copy through the buffer.
 func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 	size := int64(copyChunk)
-	if lr, ok := r.(*io.LimitedReader); ok && lr.N < size {
-		size = max(lr.N, 1)
+	if lr, ok := r.(*io.LimitedReader); ok {
+		if m := inMemory(lr.R); m != nil && int64(m.Len()) == lr.N {
+			n, err := m.WriteTo(struct{ io.Writer }{w})
+			lr.N -= n
+			return n, err
+		}
+		if lr.N < size {
+			size = max(lr.N, 1)
+		}
 	}
 	buf, _ := w.bufs.Get().(*[copyChunk]byte)
 	if buf == nil {
@@ -288,6 +297,25 @@ func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 	}
 	defer w.bufs.Put(buf)
 	return io.CopyBuffer(struct{ io.Writer }{w}, r, buf[:size])
+}
+
+// memContent is a content held in memory: a small blob read whole, or a
+// content the database keeps (both a *bytes.Reader at heart).
+type memContent interface {
+	io.WriterTo
+	Len() int // the bytes not yet read
+}
+
+// inMemory returns the content of r, a file being downloaded, if it is
+// held in memory and may be written at once; nil otherwise. A group
+// folder's content is not: its reads stop when the group is deleted.
+func inMemory(r io.Reader) memContent {
+	f, ok := r.(*file)
+	if !ok {
+		return nil
+	}
+	m, _ := f.rc.(memContent)
+	return m
 }
 
 // isPlainGet reports whether r is a GET without the conditions of RFC
