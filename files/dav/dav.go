@@ -110,16 +110,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Revocation ends blocked reads and writes too (web.Deadlines).
 	dl := web.NewDeadlines(ctx, w)
 	defer dl.Stop()
-	logEnd := context.AfterFunc(ctx, func() {
-		// A client that goes away (a finished or stopped download) is
-		// no event; a revocation is.
-		if cause := context.Cause(ctx); errors.Is(cause, context.Canceled) {
-			log.Debug("dav: client closed the request", "method", r.Method)
-		} else {
-			log.Info("dav: request cut", "method", r.Method, "cause", cause)
-		}
-	})
-	defer logEnd()
+	defer logCut(ctx, log, r.Method)
 
 	st := &reqState{size: -1, plainGet: isPlainGet(r)}
 	switch r.Method {
@@ -199,6 +190,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		},
 	}
 	dh.ServeHTTP(&statusWriter{ResponseWriter: w, st: st, d: dl, bufs: &h.bufs}, r.WithContext(ctx))
+}
+
+// logCut logs, once a request is answered, whether its context ended
+// before: a client that went away (a finished or stopped download) is no
+// event; a revocation is. It runs before the connection is closed, which
+// ends the context of every request.
+func logCut(ctx context.Context, log *slog.Logger, method string) {
+	if ctx.Err() == nil {
+		return
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, context.Canceled) {
+		log.Debug("dav: client closed the request", "method", method)
+	} else {
+		log.Info("dav: request cut", "method", method, "cause", cause)
+	}
 }
 
 // body is a PUT body: each read gets an idle deadline, and a failed read
@@ -325,8 +331,9 @@ func isPlainGet(r *http.Request) bool {
 	if r.Method != http.MethodGet {
 		return false
 	}
-	for _, h := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range", "If"} {
-		if r.Header.Get(h) != "" {
+	// The names are in canonical form, as net/http keys the headers it read.
+	for _, h := range [...]string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range", "If"} {
+		if v := r.Header[h]; len(v) > 0 && v[0] != "" {
 			return false
 		}
 	}
