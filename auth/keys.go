@@ -8,7 +8,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"os"
+	"sync"
 
 	"github.com/caucus-org/caucus/internal/fsutil"
 )
@@ -20,6 +22,10 @@ import (
 type Keys struct {
 	mac  []byte
 	aead cipher.AEAD
+	// macs holds keyed HMAC-SHA256 states (hash.Hash) for hash: a WebDAV
+	// client checks its app password at every request, and a new state
+	// is some ten allocations and two block hashes of the key.
+	macs sync.Pool
 }
 
 const keyFileSize = 64
@@ -62,12 +68,17 @@ func NewKeys(material []byte) (*Keys, error) {
 // hash is the keyed hash stored for app passwords and recovery codes. Their
 // secrets are long and random, so a fast keyed hash is enough (no argon2).
 func (k *Keys) hash(domain, secret string) [32]byte {
-	m := hmac.New(sha256.New, k.mac)
+	m, _ := k.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, k.mac)
+	}
 	m.Write([]byte(domain))
 	m.Write([]byte{0})
 	m.Write([]byte(secret))
 	var out [32]byte
 	m.Sum(out[:0])
+	m.Reset() // back to the keyed state, nothing of secret kept
+	k.macs.Put(m)
 	return out
 }
 

@@ -2,8 +2,12 @@ package auth
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -127,4 +131,42 @@ func TestDerive(t *testing.T) {
 	if bytes.Equal(a, k1.mac) || bytes.Contains(a, bytes.Repeat([]byte{1}, 8)) {
 		t.Error("derived key shows the key file's material")
 	}
+}
+
+// TestHashReusesState: hash keeps keyed HMAC states for reuse; whatever it
+// hashed before, from any goroutine, each result is HMAC-SHA256 of
+// domain, a zero byte and the secret under the MAC key.
+func TestHashReusesState(t *testing.T) {
+	t.Parallel()
+	material := make([]byte, keyFileSize)
+	for i := range material {
+		material[i] = byte(i)
+	}
+	k, err := NewKeys(material)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := func(domain, secret string) [32]byte {
+		m := hmac.New(sha256.New, material[:32])
+		m.Write([]byte(domain + "\x00" + secret))
+		var out [32]byte
+		m.Sum(out[:0])
+		return out
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				d, s := "app-password", fmt.Sprintf("secret-%d-%d", g, i%7)
+				if i%3 == 0 {
+					d = "recovery"
+				}
+				if got := k.hash(d, s); got != want(d, s) {
+					t.Errorf("hash(%q, %q) = %x, want %x", d, s, got, want(d, s))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -3,17 +3,23 @@ package dav_test
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/files/dav"
 	"github.com/caucus-org/caucus/files/filestest"
+	"github.com/caucus-org/caucus/internal/web"
 )
 
 // benchServer serves alice's files over WebDAV in process, over HTTPS if
@@ -104,4 +110,67 @@ func BenchmarkPutLarge(b *testing.B) {
 		content[0], content[1] = byte(i), byte(i>>8)
 		benchDo(b, c, "PUT", url+"/dav/Home/big", login, secret, bytes.NewReader(content), 201)
 	}
+}
+
+// BenchmarkGetMany fetches many small files of one's home over HTTPS, as
+// BenchmarkDAVManyFiles in cmd/caucus/server does with curl, with eight
+// requests in flight: over HTTP/2 on one connection (h2), and over
+// HTTP/1.1 on a connection per request in flight (h1.1). The files are
+// put over WebDAV first, as a sync client does. The server is
+// web.NewServer's, as the real listener's; the client runs in process
+// too, so cpu-µs/op counts both ends.
+func BenchmarkGetMany(b *testing.B) {
+	for _, size := range []int{10 << 10, 64 << 10} {
+		for _, proto := range []string{"h2", "h1.1"} {
+			b.Run(fmt.Sprintf("%dKiB/%s", size>>10, proto), func(b *testing.B) {
+				benchGetMany(b, size, proto == "h2")
+			})
+		}
+	}
+}
+
+func benchGetMany(b *testing.B, size int, h2 bool) {
+	const n, inFlight = 500, 8
+	e := filestest.New(b, files.Options{})
+	u, _ := e.Person(b, "alice@example.org")
+	secret := e.AppPassword(b, u, "bench", auth.ScopeFiles)
+	mux := http.NewServeMux()
+	dav.New(e.Store, e.Auth, nil, nil).Register(mux)
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config = web.NewServer(mux, nil)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	b.Cleanup(srv.Close)
+	c := srv.Client()
+	tr := c.Transport.(*http.Transport)
+	tr.MaxIdleConnsPerHost = inFlight
+	if !h2 {
+		tr.ForceAttemptHTTP2 = false
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		tr.TLSClientConfig.NextProtos = nil
+	}
+	login := u.Account.Login
+	benchDo(b, c, "MKCOL", srv.URL+"/dav/Home/d", login, secret, nil, http.StatusCreated)
+	buf := make([]byte, size)
+	for i := range n {
+		rand.Read(buf)
+		benchDo(b, c, "PUT", fmt.Sprintf("%s/dav/Home/d/f%d", srv.URL, i), login, secret, bytes.NewReader(buf), http.StatusCreated)
+	}
+	var next atomic.Int64
+	cpu0 := processCPU()
+	b.SetParallelism(inFlight / runtime.GOMAXPROCS(0))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1) % n
+			benchDo(b, c, "GET", fmt.Sprintf("%s/dav/Home/d/f%d", srv.URL, i), login, secret, nil, http.StatusOK)
+		}
+	})
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
+// processCPU is the CPU time, user and system, this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

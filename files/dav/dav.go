@@ -110,16 +110,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Revocation ends blocked reads and writes too (web.Deadlines).
 	dl := web.NewDeadlines(ctx, w)
 	defer dl.Stop()
-	logEnd := context.AfterFunc(ctx, func() {
-		// A client that goes away (a finished or stopped download) is
-		// no event; a revocation is.
-		if cause := context.Cause(ctx); errors.Is(cause, context.Canceled) {
-			log.Debug("dav: client closed the request", "method", r.Method)
-		} else {
-			log.Info("dav: request cut", "method", r.Method, "cause", cause)
-		}
-	})
-	defer logEnd()
+	defer logCut(ctx, log, r.Method)
 
 	st := &reqState{size: -1, plainGet: isPlainGet(r)}
 	switch r.Method {
@@ -201,6 +192,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	dh.ServeHTTP(&statusWriter{ResponseWriter: w, st: st, d: dl, bufs: &h.bufs}, r.WithContext(ctx))
 }
 
+// logCut logs, once a request is answered, whether its context ended
+// before: a client that went away (a finished or stopped download) is no
+// event; a revocation is. It runs before the connection is closed, which
+// ends the context of every request.
+func logCut(ctx context.Context, log *slog.Logger, method string) {
+	if ctx.Err() == nil {
+		return
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, context.Canceled) {
+		log.Debug("dav: client closed the request", "method", method)
+	} else {
+		log.Info("dav: request cut", "method", method, "cause", cause)
+	}
+}
+
 // body is a PUT body: each read gets an idle deadline, and a failed read
 // is remembered so that the partial file is never committed.
 type body struct {
@@ -276,11 +282,20 @@ const copyChunk = 256 << 10
 
 // ReadFrom copies a file's content for http.ServeContent (which hands it
 // an io.LimitedReader) in chunks of copyChunk bytes, or in one of the
-// size of a smaller file.
+// size of a smaller file. A content held in memory (see inMemory) whose
+// rest is what is asked for is written as it is, in one write, without a
+// copy through the buffer.
 func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 	size := int64(copyChunk)
-	if lr, ok := r.(*io.LimitedReader); ok && lr.N < size {
-		size = max(lr.N, 1)
+	if lr, ok := r.(*io.LimitedReader); ok {
+		if m := inMemory(lr.R); m != nil && int64(m.Len()) == lr.N {
+			n, err := m.WriteTo(struct{ io.Writer }{w})
+			lr.N -= n
+			return n, err
+		}
+		if lr.N < size {
+			size = max(lr.N, 1)
+		}
 	}
 	buf, _ := w.bufs.Get().(*[copyChunk]byte)
 	if buf == nil {
@@ -290,6 +305,25 @@ func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 	return io.CopyBuffer(struct{ io.Writer }{w}, r, buf[:size])
 }
 
+// memContent is a content held in memory: a small blob read whole, or a
+// content the database keeps (both a *bytes.Reader at heart).
+type memContent interface {
+	io.WriterTo
+	Len() int // the bytes not yet read
+}
+
+// inMemory returns the content of r, a file being downloaded, if it is
+// held in memory and may be written at once; nil otherwise. A group
+// folder's content is not: its reads stop when the group is deleted.
+func inMemory(r io.Reader) memContent {
+	f, ok := r.(*file)
+	if !ok {
+		return nil
+	}
+	m, _ := f.rc.(memContent)
+	return m
+}
+
 // isPlainGet reports whether r is a GET without the conditions of RFC
 // 9110 section 13.1 and RFC 4918 section 10.4 (If), so that its answer is
 // the content.
@@ -297,8 +331,9 @@ func isPlainGet(r *http.Request) bool {
 	if r.Method != http.MethodGet {
 		return false
 	}
-	for _, h := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range", "If"} {
-		if r.Header.Get(h) != "" {
+	// The names are in canonical form, as net/http keys the headers it read.
+	for _, h := range [...]string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range", "If"} {
+		if v := r.Header[h]; len(v) > 0 && v[0] != "" {
 			return false
 		}
 	}

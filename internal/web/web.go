@@ -69,7 +69,7 @@ func Secure(h http.Handler, maxBody int64) http.Handler {
 		Error(w, r, http.StatusForbidden)
 	}))
 	inner := cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil && r.Body != http.NoBody {
+		if hasBody(r) {
 			r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, r.Body))
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		}
@@ -94,7 +94,7 @@ func Secure(h http.Handler, maxBody int64) http.Handler {
 func WithMaxBody(h http.Handler, n int64) http.Handler {
 	n = max(n, 0)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil && r.Body != http.NoBody {
+		if hasBody(r) {
 			body := r.Body
 			if orig, ok := r.Context().Value(bodyKey{}).(io.ReadCloser); ok {
 				body = orig
@@ -104,6 +104,15 @@ func WithMaxBody(h http.Handler, n int64) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// hasBody reports whether r may have a body to limit. An HTTP/2 request
+// whose HEADERS ended the stream has a Body that reads nothing, and a
+// Content-Length of 0; one that declares 0 and sends data anyway is
+// refused by the HTTP/2 server (RFC 9113 section 8.1.1). HTTP/1.1 gives
+// such requests http.NoBody.
+func hasBody(r *http.Request) bool {
+	return r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 }
 
 // ClientAddr returns the address of the client that sent r, taken from

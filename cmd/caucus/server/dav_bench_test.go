@@ -758,12 +758,12 @@ func treeCPU(pid int) time.Duration {
 }
 
 // profileCaucus starts a CPU profile of this process, the caucus server,
-// for one run of caucus when CAUCUS_BENCH_PROFILE names a directory: the
-// profile goes there, named after the sub-benchmark. It returns what
-// stops it.
+// for one run of caucus (or of the floor, which runs in this process too)
+// when CAUCUS_BENCH_PROFILE names a directory: the profile goes there,
+// named after the sub-benchmark. It returns what stops it.
 func profileCaucus(b *testing.B, tg davTarget) (stop func()) {
 	dir := os.Getenv("CAUCUS_BENCH_PROFILE")
-	if dir == "" || tg.name != "caucus" {
+	if dir == "" || (tg.name != "caucus" && tg.name != "go-floor") {
 		return func() {}
 	}
 	f, err := os.Create(filepath.Join(dir, strings.NewReplacer("/", "_", "#", "_").Replace(b.Name())+".prof"))
