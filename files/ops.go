@@ -169,19 +169,42 @@ const (
 // with ErrQuota before anything is read, and the quota is enforced while
 // streaming too. The file appears only when complete and durable.
 func (s *Store) Put(ctx context.Context, a Actor, parentID int64, name string, r io.Reader, size int64) (Node, error) {
-	v, err := s.viewer(ctx, a)
+	v, ch, err := s.putViewer(ctx, a, parentID)
 	if err != nil {
 		return Node{}, err
 	}
-	_, n, err := s.put(ctx, v, parentID, name, r, size, a.Login, putReplace)
+	_, n, err := s.put(ctx, v, parentID, name, r, size, a.Login, putReplace, ch)
 	return n, err
+}
+
+// putViewer returns the viewer for a's upload into folder parentID, and
+// the folder's chain as read for it (nil if not read). The chain is read
+// first: a folder in a's own home is reached without a's groups (see
+// homeViewer), so an upload there, what a client syncing its files sends
+// most, reads no groups; any other folder gets the viewer with its groups.
+func (s *Store) putViewer(ctx context.Context, a Actor, parentID int64) (*viewer, []row, error) {
+	if a.ID == 0 || parentID == 0 {
+		v, err := s.viewer(ctx, a)
+		return v, nil, err // refused by viewer, or by folder
+	}
+	ch, err := s.chain(ctx, s.db, parentID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if root := ch[len(ch)-1]; root.kind == SpaceHome && root.spaceID == a.ID {
+		v, err := homeViewer(a)
+		return v, ch, err
+	}
+	v, err := s.viewer(ctx, a)
+	return v, ch, err
 }
 
 // put streams r into the blob store and commits it as a version of name in
 // parentID, and returns the file's id and, but for a file drop, its node
 // as v sees it, read in the transaction that committed it. v nil means a
-// file drop (access checked by the caller).
-func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string, r io.Reader, size int64, author string, mode putMode) (int64, Node, error) {
+// file drop (access checked by the caller). pre, if not nil, is the
+// folder's chain as just read, for the check before the content is read.
+func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string, r io.Reader, size int64, author string, mode putMode, pre []row) (int64, Node, error) {
 	name, err := validName(name)
 	if err != nil {
 		return 0, Node{}, err
@@ -195,7 +218,13 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 			}
 			return ch[0], nil, nil
 		}
-		ac, err := s.folder(ctx, q, v, parentID)
+		var ac *access
+		var err error
+		if pre != nil && q == s.db { // the check before reading
+			ac, err = s.folderChain(ctx, v, pre)
+		} else {
+			ac, err = s.folder(ctx, q, v, parentID)
+		}
 		if err != nil {
 			return row{}, nil, err
 		}
@@ -330,6 +359,11 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 			// The node as committed, for the answer; no write can
 			// commit before this one, whose drops are after since.
 			since = s.paths.begin()
+			if fresh { // the row as inserted: no statement to read it back
+				node = fileNode(pac, row{id: cid, parent: parentID, kind: parent.kind, spaceID: parent.spaceID, name: final,
+					created: now, modified: now, size: n, blob: string(ref), versions: 1})
+				return nil
+			}
 			r, err := s.getRow(ctx, tx, cid)
 			if err == nil {
 				node = fileNode(pac, r)

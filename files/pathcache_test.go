@@ -362,3 +362,45 @@ func TestPutFillsCache(t *testing.T) {
 		t.Fatalf("the upload's node is not in the cache: %+v, %v", got, err)
 	}
 }
+
+// TestPutNewNode checks that only an upload into one's own home reads
+// no groups, and that the node an upload returns is the node as stored,
+// read back by a store without a path cache, for a new file (whose row
+// is not read back) and its second version, in one's home, a group
+// folder and a folder shared read-write.
+func TestPutNewNode(t *testing.T) {
+	t.Parallel()
+	ce := newCacheEnv(t)
+	ctx := t.Context()
+	board, err := ce.fresh.Stat(ctx, ce.bob, "/Groups/board")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ce.fresh.Share(ctx, ce.alice, ce.docs.ID, files.Grantee{Login: "carol@example.org"}, true); err != nil {
+		t.Fatal(err)
+	}
+	shared, err := ce.fresh.Node(ctx, ce.carol, ce.docs.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		who    files.Actor
+		folder files.Node
+		groups bool
+	}{{"home", ce.alice, ce.docs, false}, {"group", ce.bob, board, true}, {"shared", ce.carol, shared, true}} {
+		if got, err := files.PutReadsGroups(ce.Store, c.who, c.folder.ID); err != nil || got != c.groups {
+			t.Errorf("%s: the upload reads groups %v, %v; want %v", c.name, got, err, c.groups)
+		}
+		for i, content := range []string{"one", "two!"} {
+			n, err := ce.Store.Put(ctx, c.who, c.folder.ID, "put-"+c.name+".txt", strings.NewReader(content), int64(len(content)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := ce.fresh.Node(ctx, c.who, n.ID)
+			if err != nil || !reflect.DeepEqual(n, want) {
+				t.Errorf("%s, version %d: Put gave %+v; stored %+v, %v", c.name, i+1, n, want, err)
+			}
+		}
+	}
+}

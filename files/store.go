@@ -983,9 +983,21 @@ func (s *Store) folder(ctx context.Context, q querier, v *viewer, id int64) (*ac
 	if id == 0 {
 		return nil, fmt.Errorf("%w: nothing can be created here", ErrForbidden)
 	}
-	ac, err := s.writable(ctx, q, v, id)
+	ch, err := s.chain(ctx, q, id)
 	if err != nil {
 		return nil, err
+	}
+	return s.folderChain(ctx, v, ch)
+}
+
+// folderChain is folder of the node of chain ch (as chain returns it).
+func (s *Store) folderChain(ctx context.Context, v *viewer, ch []row) (*access, error) {
+	ac, err := s.accessChain(ctx, v, ch)
+	if err != nil {
+		return nil, err
+	}
+	if !ac.write {
+		return nil, fmt.Errorf("%w: shared read-only", ErrForbidden)
 	}
 	if !ac.node().dir {
 		return nil, ErrNotDir
