@@ -337,10 +337,10 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 					parent.kind, parent.spaceID, parentID, final, now, now).Scan(&cid); err != nil {
 					return err
 				}
-				if err := touch(ctx, tx, parentID, now); err != nil {
+				if err := s.touchCached(ctx, tx, parentID, now); err != nil {
 					return err
 				}
-			} else if err := touch(ctx, tx, cid, now); err != nil {
+			} else if err := s.touchCached(ctx, tx, cid, now); err != nil {
 				return err
 			}
 			id = cid
