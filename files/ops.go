@@ -173,7 +173,52 @@ func (s *Store) Put(ctx context.Context, a Actor, parentID int64, name string, r
 	if err != nil {
 		return Node{}, err
 	}
-	_, n, err := s.put(ctx, v, parentID, name, r, size, a.Login, putReplace, ch)
+	var pre func() (row, error)
+	if ch != nil {
+		pre = func() (row, error) {
+			ac, err := s.folderChain(ctx, v, ch)
+			if err != nil {
+				return row{}, err
+			}
+			return ac.node(), nil
+		}
+	}
+	_, n, err := s.put(ctx, v, parentID, name, r, size, a.Login, putReplace, pre)
+	return n, err
+}
+
+// PutIn is Put into folder parent as a lookup by a has just found it
+// (Stat; a WebDAV PUT looks its folder up by path, mostly in the path
+// cache): the checks before the content is read (a folder a may write
+// in, and its space's room) take parent as it is, without reading the
+// folder again, and an upload into a's own home reads no groups. The
+// transaction that commits the file checks the folder again, as Put's
+// does, so a parent changed since (moved, deleted, unshared) refuses the
+// upload then.
+func (s *Store) PutIn(ctx context.Context, a Actor, parent Node, name string, r io.Reader, size int64) (Node, error) {
+	if parent.ID == 0 || parent.Virtual {
+		return s.Put(ctx, a, parent.ID, name, r, size) // refused there
+	}
+	switch {
+	case !parent.Dir:
+		return Node{}, ErrNotDir
+	case !parent.Writable:
+		return Node{}, fmt.Errorf("%w: shared read-only", ErrForbidden)
+	}
+	var v *viewer
+	var err error
+	if parent.Space.Kind == SpaceHome && parent.Space.ID == a.ID {
+		v, err = homeViewer(a)
+	} else {
+		v, err = s.viewer(ctx, a)
+	}
+	if err != nil {
+		return Node{}, err
+	}
+	pre := func() (row, error) {
+		return row{id: parent.ID, kind: parent.Space.Kind, spaceID: parent.Space.ID, dir: true}, nil
+	}
+	_, n, err := s.put(ctx, v, parent.ID, name, r, size, a.Login, putReplace, pre)
 	return n, err
 }
 
@@ -203,8 +248,9 @@ func (s *Store) putViewer(ctx context.Context, a Actor, parentID int64) (*viewer
 // parentID, and returns the file's id and, but for a file drop, its node
 // as v sees it, read in the transaction that committed it. v nil means a
 // file drop (access checked by the caller). pre, if not nil, is the
-// folder's chain as just read, for the check before the content is read.
-func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string, r io.Reader, size int64, author string, mode putMode, pre []row) (int64, Node, error) {
+// check before the content is read (the folder's row as just read), in
+// place of reading the folder.
+func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string, r io.Reader, size int64, author string, mode putMode, pre func() (row, error)) (int64, Node, error) {
 	name, err := validName(name)
 	if err != nil {
 		return 0, Node{}, err
@@ -218,13 +264,11 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 			}
 			return ch[0], nil, nil
 		}
-		var ac *access
-		var err error
 		if pre != nil && q == s.db { // the check before reading
-			ac, err = s.folderChain(ctx, v, pre)
-		} else {
-			ac, err = s.folder(ctx, q, v, parentID)
+			r, err := pre()
+			return r, nil, err
 		}
+		ac, err := s.folder(ctx, q, v, parentID)
 		if err != nil {
 			return row{}, nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/caucus-org/caucus/files"
@@ -402,5 +403,66 @@ func TestPutNewNode(t *testing.T) {
 				t.Errorf("%s, version %d: Put gave %+v; stored %+v, %v", c.name, i+1, n, want, err)
 			}
 		}
+	}
+}
+
+// TestPutInStale checks that PutIn, which takes its folder as a lookup
+// just found it, refuses an upload when the folder changed since: moved
+// to the trash, or in a group the member has left; that a folder shared
+// read-only is refused before the content is read; and that an upload
+// into one's home gives the node as stored.
+func TestPutInStale(t *testing.T) {
+	t.Parallel()
+	ce := newCacheEnv(t)
+	ctx := t.Context()
+	old, err := ce.Store.Mkdir(ctx, ce.alice, ce.home.ID, "Old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ce.Store.Delete(ctx, ce.alice, old.ID); err != nil {
+		t.Fatal(err)
+	}
+	board, err := ce.Store.Stat(ctx, ce.bob, "/Groups/board")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ce.Auth.RemoveFromGroup(ctx, "", "board", ce.bob.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		who    files.Actor
+		folder files.Node
+	}{{"trashed", ce.alice, old}, {"group left", ce.bob, board}} {
+		if n, err := ce.Store.PutIn(ctx, c.who, c.folder, "late.txt", strings.NewReader("late"), 4); !errors.Is(err, files.ErrNotFound) {
+			t.Errorf("%s: PutIn = %+v, %v; want ErrNotFound", c.name, n, err)
+		}
+	}
+	if _, err := ce.Store.Restore(ctx, ce.alice, old.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/Home/Old/late.txt", "/Groups/board/late.txt"} {
+		if n, err := ce.fresh.Stat(ctx, ce.alice, p); !errors.Is(err, files.ErrNotFound) {
+			t.Errorf("%s was stored: %+v, %v", p, n, err)
+		}
+	}
+
+	if _, err := ce.Store.Share(ctx, ce.alice, ce.docs.ID, files.Grantee{Login: ce.carol.Login}, false); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := ce.Store.Node(ctx, ce.carol, ce.docs.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ce.Store.PutIn(ctx, ce.carol, ro, "no.txt", iotest.ErrReader(errors.New("read")), 4); !errors.Is(err, files.ErrForbidden) {
+		t.Errorf("read-only share: PutIn error %v, want ErrForbidden before reading", err)
+	}
+
+	n, err := ce.Store.PutIn(ctx, ce.alice, ce.docs, "in.txt", strings.NewReader("in"), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, err := ce.fresh.Node(ctx, ce.alice, n.ID); err != nil || !reflect.DeepEqual(n, want) {
+		t.Errorf("PutIn gave %+v; stored %+v, %v", n, want, err)
 	}
 }
