@@ -1,5 +1,7 @@
 package files
 
+import "context"
+
 // PathCacheLen returns the number of entries of s's path cache, or with
 // account != 0 of that member's.
 func PathCacheLen(s *Store, account int64) int {
@@ -14,3 +16,13 @@ func PathCacheLen(s *Store, account int64) int {
 // HoldLookup makes the next path lookup of s that reads the database call
 // fn once it has read, before it puts its answer in the cache.
 func HoldLookup(s *Store, fn func()) { s.holdLookup.Store(&fn) }
+
+// PutReadsGroups reports whether an upload of a into folder parentID
+// reads a's groups (see putViewer).
+func PutReadsGroups(s *Store, a Actor, parentID int64) (bool, error) {
+	v, _, err := s.putViewer(context.Background(), a, parentID)
+	if err != nil {
+		return false, err
+	}
+	return v.groups != nil, nil
+}

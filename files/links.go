@@ -644,7 +644,7 @@ func (s *Store) DropPut(ctx context.Context, l Link, name string, r io.Reader, s
 		return Node{}, err
 	}
 	lr := &dropReader{r: r, left: want, err: dropTooLarge(cur, s.opts.DropFileBytes)}
-	id, _, err := s.put(ctx, nil, cur.NodeID, name, lr, size, fmt.Sprintf("link %d", l.ID), putUniquify)
+	id, _, err := s.put(ctx, nil, cur.NodeID, name, lr, size, fmt.Sprintf("link %d", l.ID), putUniquify, nil)
 	used := want - lr.left
 	if err != nil {
 		used = 0

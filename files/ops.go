@@ -169,19 +169,88 @@ const (
 // with ErrQuota before anything is read, and the quota is enforced while
 // streaming too. The file appears only when complete and durable.
 func (s *Store) Put(ctx context.Context, a Actor, parentID int64, name string, r io.Reader, size int64) (Node, error) {
-	v, err := s.viewer(ctx, a)
+	v, ch, err := s.putViewer(ctx, a, parentID)
 	if err != nil {
 		return Node{}, err
 	}
-	_, n, err := s.put(ctx, v, parentID, name, r, size, a.Login, putReplace)
+	var pre func() (row, error)
+	if ch != nil {
+		pre = func() (row, error) {
+			ac, err := s.folderChain(ctx, v, ch)
+			if err != nil {
+				return row{}, err
+			}
+			return ac.node(), nil
+		}
+	}
+	_, n, err := s.put(ctx, v, parentID, name, r, size, a.Login, putReplace, pre)
 	return n, err
+}
+
+// PutIn is Put into folder parent as a lookup by a has just found it
+// (Stat; a WebDAV PUT looks its folder up by path, mostly in the path
+// cache): the checks before the content is read (a folder a may write
+// in, and its space's room) take parent as it is, without reading the
+// folder again, and an upload into a's own home reads no groups. The
+// transaction that commits the file checks the folder again, as Put's
+// does, so a parent changed since (moved, deleted, unshared) refuses the
+// upload then.
+func (s *Store) PutIn(ctx context.Context, a Actor, parent Node, name string, r io.Reader, size int64) (Node, error) {
+	if parent.ID == 0 || parent.Virtual {
+		return s.Put(ctx, a, parent.ID, name, r, size) // refused there
+	}
+	switch {
+	case !parent.Dir:
+		return Node{}, ErrNotDir
+	case !parent.Writable:
+		return Node{}, fmt.Errorf("%w: shared read-only", ErrForbidden)
+	}
+	var v *viewer
+	var err error
+	if parent.Space.Kind == SpaceHome && parent.Space.ID == a.ID {
+		v, err = homeViewer(a)
+	} else {
+		v, err = s.viewer(ctx, a)
+	}
+	if err != nil {
+		return Node{}, err
+	}
+	pre := func() (row, error) {
+		return row{id: parent.ID, kind: parent.Space.Kind, spaceID: parent.Space.ID, dir: true}, nil
+	}
+	_, n, err := s.put(ctx, v, parent.ID, name, r, size, a.Login, putReplace, pre)
+	return n, err
+}
+
+// putViewer returns the viewer for a's upload into folder parentID, and
+// the folder's chain as read for it (nil if not read). The chain is read
+// first: a folder in a's own home is reached without a's groups (see
+// homeViewer), so an upload there, what a client syncing its files sends
+// most, reads no groups; any other folder gets the viewer with its groups.
+func (s *Store) putViewer(ctx context.Context, a Actor, parentID int64) (*viewer, []row, error) {
+	if a.ID == 0 || parentID == 0 {
+		v, err := s.viewer(ctx, a)
+		return v, nil, err // refused by viewer, or by folder
+	}
+	ch, err := s.chain(ctx, s.db, parentID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if root := ch[len(ch)-1]; root.kind == SpaceHome && root.spaceID == a.ID {
+		v, err := homeViewer(a)
+		return v, ch, err
+	}
+	v, err := s.viewer(ctx, a)
+	return v, ch, err
 }
 
 // put streams r into the blob store and commits it as a version of name in
 // parentID, and returns the file's id and, but for a file drop, its node
 // as v sees it, read in the transaction that committed it. v nil means a
-// file drop (access checked by the caller).
-func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string, r io.Reader, size int64, author string, mode putMode) (int64, Node, error) {
+// file drop (access checked by the caller). pre, if not nil, is the
+// check before the content is read (the folder's row as just read), in
+// place of reading the folder.
+func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string, r io.Reader, size int64, author string, mode putMode, pre func() (row, error)) (int64, Node, error) {
 	name, err := validName(name)
 	if err != nil {
 		return 0, Node{}, err
@@ -194,6 +263,10 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 				return row{}, nil, err
 			}
 			return ch[0], nil, nil
+		}
+		if pre != nil && q == s.db { // the check before reading
+			r, err := pre()
+			return r, nil, err
 		}
 		ac, err := s.folder(ctx, q, v, parentID)
 		if err != nil {
@@ -308,10 +381,10 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 					parent.kind, parent.spaceID, parentID, final, now, now).Scan(&cid); err != nil {
 					return err
 				}
-				if err := touch(ctx, tx, parentID, now); err != nil {
+				if err := s.touchCached(ctx, tx, parentID, now); err != nil {
 					return err
 				}
-			} else if err := touch(ctx, tx, cid, now); err != nil {
+			} else if err := s.touchCached(ctx, tx, cid, now); err != nil {
 				return err
 			}
 			id = cid
@@ -330,6 +403,11 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 			// The node as committed, for the answer; no write can
 			// commit before this one, whose drops are after since.
 			since = s.paths.begin()
+			if fresh { // the row as inserted: no statement to read it back
+				node = fileNode(pac, row{id: cid, parent: parentID, kind: parent.kind, spaceID: parent.spaceID, name: final,
+					created: now, modified: now, size: n, blob: string(ref), versions: 1})
+				return nil
+			}
 			r, err := s.getRow(ctx, tx, cid)
 			if err == nil {
 				node = fileNode(pac, r)

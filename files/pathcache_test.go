@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/caucus-org/caucus/files"
@@ -360,5 +361,108 @@ func TestPutFillsCache(t *testing.T) {
 	}
 	if got, err := ce.Store.Stat(ctx, ce.alice, "/Home/Docs/new.txt"); err != nil || got != n {
 		t.Fatalf("the upload's node is not in the cache: %+v, %v", got, err)
+	}
+}
+
+// TestPutNewNode checks that only an upload into one's own home reads
+// no groups, and that the node an upload returns is the node as stored,
+// read back by a store without a path cache, for a new file (whose row
+// is not read back) and its second version, in one's home, a group
+// folder and a folder shared read-write.
+func TestPutNewNode(t *testing.T) {
+	t.Parallel()
+	ce := newCacheEnv(t)
+	ctx := t.Context()
+	board, err := ce.fresh.Stat(ctx, ce.bob, "/Groups/board")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ce.fresh.Share(ctx, ce.alice, ce.docs.ID, files.Grantee{Login: "carol@example.org"}, true); err != nil {
+		t.Fatal(err)
+	}
+	shared, err := ce.fresh.Node(ctx, ce.carol, ce.docs.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		who    files.Actor
+		folder files.Node
+		groups bool
+	}{{"home", ce.alice, ce.docs, false}, {"group", ce.bob, board, true}, {"shared", ce.carol, shared, true}} {
+		if got, err := files.PutReadsGroups(ce.Store, c.who, c.folder.ID); err != nil || got != c.groups {
+			t.Errorf("%s: the upload reads groups %v, %v; want %v", c.name, got, err, c.groups)
+		}
+		for i, content := range []string{"one", "two!"} {
+			n, err := ce.Store.Put(ctx, c.who, c.folder.ID, "put-"+c.name+".txt", strings.NewReader(content), int64(len(content)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := ce.fresh.Node(ctx, c.who, n.ID)
+			if err != nil || !reflect.DeepEqual(n, want) {
+				t.Errorf("%s, version %d: Put gave %+v; stored %+v, %v", c.name, i+1, n, want, err)
+			}
+		}
+	}
+}
+
+// TestPutInStale checks that PutIn, which takes its folder as a lookup
+// just found it, refuses an upload when the folder changed since: moved
+// to the trash, or in a group the member has left; that a folder shared
+// read-only is refused before the content is read; and that an upload
+// into one's home gives the node as stored.
+func TestPutInStale(t *testing.T) {
+	t.Parallel()
+	ce := newCacheEnv(t)
+	ctx := t.Context()
+	old, err := ce.Store.Mkdir(ctx, ce.alice, ce.home.ID, "Old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ce.Store.Delete(ctx, ce.alice, old.ID); err != nil {
+		t.Fatal(err)
+	}
+	board, err := ce.Store.Stat(ctx, ce.bob, "/Groups/board")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ce.Auth.RemoveFromGroup(ctx, "", "board", ce.bob.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		who    files.Actor
+		folder files.Node
+	}{{"trashed", ce.alice, old}, {"group left", ce.bob, board}} {
+		if n, err := ce.Store.PutIn(ctx, c.who, c.folder, "late.txt", strings.NewReader("late"), 4); !errors.Is(err, files.ErrNotFound) {
+			t.Errorf("%s: PutIn = %+v, %v; want ErrNotFound", c.name, n, err)
+		}
+	}
+	if _, err := ce.Store.Restore(ctx, ce.alice, old.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/Home/Old/late.txt", "/Groups/board/late.txt"} {
+		if n, err := ce.fresh.Stat(ctx, ce.alice, p); !errors.Is(err, files.ErrNotFound) {
+			t.Errorf("%s was stored: %+v, %v", p, n, err)
+		}
+	}
+
+	if _, err := ce.Store.Share(ctx, ce.alice, ce.docs.ID, files.Grantee{Login: ce.carol.Login}, false); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := ce.Store.Node(ctx, ce.carol, ce.docs.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ce.Store.PutIn(ctx, ce.carol, ro, "no.txt", iotest.ErrReader(errors.New("read")), 4); !errors.Is(err, files.ErrForbidden) {
+		t.Errorf("read-only share: PutIn error %v, want ErrForbidden before reading", err)
+	}
+
+	n, err := ce.Store.PutIn(ctx, ce.alice, ce.docs, "in.txt", strings.NewReader("in"), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, err := ce.fresh.Node(ctx, ce.alice, n.ID); err != nil || !reflect.DeepEqual(n, want) {
+		t.Errorf("PutIn gave %+v; stored %+v, %v", n, want, err)
 	}
 }

@@ -983,9 +983,21 @@ func (s *Store) folder(ctx context.Context, q querier, v *viewer, id int64) (*ac
 	if id == 0 {
 		return nil, fmt.Errorf("%w: nothing can be created here", ErrForbidden)
 	}
-	ac, err := s.writable(ctx, q, v, id)
+	ch, err := s.chain(ctx, q, id)
 	if err != nil {
 		return nil, err
+	}
+	return s.folderChain(ctx, v, ch)
+}
+
+// folderChain is folder of the node of chain ch (as chain returns it).
+func (s *Store) folderChain(ctx context.Context, v *viewer, ch []row) (*access, error) {
+	ac, err := s.accessChain(ctx, v, ch)
+	if err != nil {
+		return nil, err
+	}
+	if !ac.write {
+		return nil, fmt.Errorf("%w: shared read-only", ErrForbidden)
 	}
 	if !ac.node().dir {
 		return nil, ErrNotDir
@@ -1046,9 +1058,19 @@ func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return s.db.Tx(ctx, fn)
 }
 
-// touch marks folder id changed (its ETag and modification time).
+// touch marks node id changed (its ETag and modification time).
 func touch(ctx context.Context, tx *sql.Tx, id int64, now int64) error {
-	_, err := tx.ExecContext(ctx, `UPDATE files_nodes SET seq = seq + 1, modified_at = ? WHERE id = ?`, now, id)
+	_, err := tx.ExecContext(ctx, touchQuery, now, id)
+	return err
+}
+
+const touchQuery = `UPDATE files_nodes SET seq = seq + 1, modified_at = ? WHERE id = ?`
+
+// touchCached is touch with a statement prepared once for the store's
+// database: every upload runs it, in the group commit all uploads wait
+// for, where preparing it each time cost 2% of an upload's CPU.
+func (s *Store) touchCached(ctx context.Context, tx *sql.Tx, id int64, now int64) error {
+	_, err := s.cached(tx).ExecContext(ctx, touchQuery, now, id)
 	return err
 }
 

@@ -135,7 +135,7 @@ func (f *fileSystem) OpenFile(ctx context.Context, name string, flag int, perm o
 		return nil, f.osErr("open", name, files.ErrNotFound)
 	}
 	// Put refuses a name that is a folder (ErrIsDir) before it reads.
-	return &writer{fs: f, ctx: ctx, name: name, parentID: parent.ID, base: base, size: f.st.size}, nil
+	return &writer{fs: f, ctx: ctx, name: name, parent: parent, base: base, size: f.st.size}, nil
 }
 
 func (f *fileSystem) RemoveAll(ctx context.Context, name string) error {
@@ -343,21 +343,21 @@ func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 // pipe into a Put running aside; Close commits that, or an empty file if
 // nothing was written (LOCK of an unmapped URL).
 type writer struct {
-	fs       *fileSystem
-	ctx      context.Context
-	name     string
-	parentID int64
-	base     string
-	size     int64 // announced, -1 if unknown
-	started  bool  // by ReadFrom or Write
-	done     chan struct{}
-	pw       *io.PipeWriter // Write's pipe
-	node     files.Node
-	err      error
+	fs      *fileSystem
+	ctx     context.Context
+	name    string
+	parent  files.Node // as looked up for this request (see Store.PutIn)
+	base    string
+	size    int64 // announced, -1 if unknown
+	started bool  // by ReadFrom or Write
+	done    chan struct{}
+	pw      *io.PipeWriter // Write's pipe
+	node    files.Node
+	err     error
 }
 
 func (w *writer) put(r io.Reader) {
-	w.node, w.err = w.fs.store.Put(w.ctx, w.fs.actor, w.parentID, w.base, r, w.size)
+	w.node, w.err = w.fs.store.PutIn(w.ctx, w.fs.actor, w.parent, w.base, r, w.size)
 }
 
 func (w *writer) ReadFrom(r io.Reader) (int64, error) {

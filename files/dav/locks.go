@@ -85,10 +85,15 @@ func (ls *lockSystem) expire(now time.Time) {
 	}
 }
 
-// unlock removes the lock token that UNLOCK ended and remembers it.
+// unlock removes the lock token that UNLOCK ended and, if LOCK made it,
+// remembers it. A request's own lock (temporary) is never told to other
+// nodes and needs no remembering: kept, every write request would add a
+// token for a day, which every lock operation goes through.
 func (ls *lockSystem) unlock(token string, l *lock) {
 	ls.remove(token, l)
-	ls.unlocked[token] = l.expires
+	if !l.temporary {
+		ls.unlocked[token] = l.expires
+	}
 }
 
 func (ls *lockSystem) remove(token string, l *lock) {

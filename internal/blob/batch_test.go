@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"io"
 	"io/fs"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -301,5 +302,28 @@ func (q *syncQueue) commit(st *staged) error {
 			}
 			<-q.turn
 		}
+	}
+}
+
+// TestFirstChunkWhole checks that content of exactly firstChunk bytes
+// (a 64 KiB file) is known whole after the first read: its temporary
+// file is made beside its final place, not in dir/tmp, and no chunks
+// are streamed.
+func TestFirstChunkWhole(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	if !s.anon {
+		t.Skip("no files without a name here")
+	}
+	for _, size := range []int{firstChunk - 1, firstChunk} {
+		content := bytes.Repeat([]byte{byte(size)}, size)
+		st, err := s.stage(t.Context(), bytes.NewReader(content), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := filepath.Dir(s.Path(sum(content))); st.f.Name() != want {
+			t.Errorf("%d bytes: temporary file made in %s, want %s", size, st.f.Name(), want)
+		}
+		st.discard()
 	}
 }

@@ -91,8 +91,9 @@ type Dir struct {
 	// names this process has made durable (at most 256+65536), so that
 	// Put syncs only the directories whose entries it changed.
 	durableDirs sync.Map
-	// chunks holds Put's buffers of chunkSize bytes, as *[]byte.
-	chunks sync.Pool
+	// chunks holds Put's buffers of chunkSize bytes, as *[]byte; firsts
+	// its buffers of firstChunk+1 bytes for the first read.
+	chunks, firsts sync.Pool
 	// prefix begins the names of Put's temporary files: "put-" for the
 	// owner ([OpenDir]), with the process id for [AttachDir].
 	prefix string
@@ -216,6 +217,7 @@ func AttachDir(dir string) (*Dir, error) {
 func attach(dir, prefix string) (*Dir, error) {
 	s := &Dir{dir: dir, prefix: prefix}
 	s.chunks.New = func() any { b := make([]byte, chunkSize); return &b }
+	s.firsts.New = func() any { b := make([]byte, firstChunk+1); return &b }
 	if err := os.MkdirAll(s.tmpDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("blob: open: %w", err)
 	}
@@ -371,14 +373,20 @@ func (st *staged) discard() {
 // temporary file and hashes it. On error nothing is left behind.
 //
 // The first chunk is read and hashed before the file is made: content
-// that fits in it is known by its reference then (see createTemp).
+// that fits in it (firstChunk bytes at most) is known by its reference
+// then (see createTemp).
 func (s *Dir) stage(ctx context.Context, r io.Reader, limit int64) (*staged, error) {
 	if limit > 0 && limit < math.MaxInt64 {
 		// Read at most one byte more than allowed, enough to tell.
 		r = io.LimitReader(r, limit+1)
 	}
 	h := sha256.New()
-	first := make([]byte, firstChunk)
+	// One byte more than firstChunk: content of exactly firstChunk bytes
+	// (a 64 KiB file) is then known whole after this read, and is not
+	// streamed.
+	fp := s.firsts.Get().(*[]byte)
+	defer s.firsts.Put(fp)
+	first := *fp
 	m, rerr := fill(ctx, r, first)
 	switch {
 	case limit > 0 && int64(m) > limit:
