@@ -14,3 +14,6 @@ func PathCacheLen(s *Store, account int64) int {
 // HoldLookup makes the next path lookup of s that reads the database call
 // fn once it has read, before it puts its answer in the cache.
 func HoldLookup(s *Store, fn func()) { s.holdLookup.Store(&fn) }
+
+// HearPaths makes c call fn with each notification it has applied.
+func HearPaths(c *ClusterPaths, fn func(payload string)) { c.heard = fn }
