@@ -36,7 +36,8 @@ type ClusterPaths struct {
 	d   *db.DB
 	log *slog.Logger
 	// heard, for tests, is called with each notification once it has
-	// been applied.
+	// been applied, and with "(lost)" and "(listening)" when the
+	// listener was cut and when it listens.
 	heard func(payload string)
 }
 
@@ -54,7 +55,25 @@ func (s *Store) SharePaths(d *db.DB, log *slog.Logger) *ClusterPaths {
 // Run applies the notifications until ctx is done; ready, if not nil, is
 // closed once the listener listens.
 func (c *ClusterPaths) Run(ctx context.Context, ready chan<- struct{}) error {
-	return c.d.Watch(ctx, []string{pathsChannel}, c.receive, c.s.paths.resume, c.s.paths.suspend, ready)
+	return c.d.Watch(ctx, []string{pathsChannel}, c.receive, c.listening, c.lost, ready)
+}
+
+// listening serves from the cache again, emptied: the listener listens
+// (at start, or back after a cut).
+func (c *ClusterPaths) listening() {
+	c.s.paths.resume()
+	if c.heard != nil {
+		c.heard("(listening)")
+	}
+}
+
+// lost empties the cache and keeps it off: the listener was cut, and
+// what other nodes write is not heard until it listens again.
+func (c *ClusterPaths) lost() {
+	c.s.paths.suspend()
+	if c.heard != nil {
+		c.heard("(lost)")
+	}
 }
 
 // receive applies one notification: a node id to drop, or "*" (or
