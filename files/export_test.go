@@ -26,3 +26,6 @@ func PutReadsGroups(s *Store, a Actor, parentID int64) (bool, error) {
 	}
 	return v.groups != nil, nil
 }
+
+// HearPaths makes c call fn with each notification it has applied.
+func HearPaths(c *ClusterPaths, fn func(payload string)) { c.heard = fn }

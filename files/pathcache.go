@@ -34,12 +34,18 @@ import (
 // since (the last recentDrops drops are remembered; a lookup older than
 // that keeps nothing).
 //
-// Several nodes sharing one database would each need the others' writes
-// (through the change bus); until then the cache serves one process.
+// Several nodes sharing one PostgreSQL database learn of each other's
+// writes from the database itself ([Store.SharePaths], clusterpaths.go):
+// triggers on the tables a cached node is read from send, in the writing
+// transaction, the ids whose rows changed or "*" for a change of paths,
+// and each node drops or empties as for its own writes. While a node's
+// listener is not connected its cache is down: empty, and neither read
+// nor filled.
 type pathCache struct {
 	max, perMember int
 
 	mu      sync.Mutex
+	down    bool                       // not trusted: see suspend
 	members map[int64]map[pathKey]Node // account → its cached paths
 	n       int                        // entries in members
 	byNode  map[int64][]cacheRef       // node id → the entries that lead to it
@@ -105,6 +111,9 @@ func (c *pathCache) get(account int64, key pathKey) (Node, bool) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.down {
+		return Node{}, false
+	}
 	n, ok := c.members[account][key]
 	return n, ok
 }
@@ -118,7 +127,7 @@ func (c *pathCache) add(account int64, key pathKey, n Node, since uint64) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.changedSince(since, c.epoch, n.ID) {
+	if c.down || c.changedSince(since, c.epoch, n.ID) {
 		return
 	}
 	c.insert(account, key, n)
@@ -135,7 +144,7 @@ func (c *pathCache) replace(ids []int64, account int64, key pathKey, n Node, sin
 	defer c.mu.Unlock()
 	before := c.epoch
 	c.dropLocked(ids)
-	if n.ID != 0 && !c.changedSince(since, before, n.ID) {
+	if n.ID != 0 && !c.down && !c.changedSince(since, before, n.ID) {
 		c.insert(account, key, n)
 	}
 }
@@ -244,11 +253,41 @@ func (c *pathCache) empty() {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.emptyLocked()
+}
+
+// emptyLocked is empty with c.mu held.
+func (c *pathCache) emptyLocked() {
 	c.epoch++
 	c.emptied = c.epoch
 	clear(c.members)
 	clear(c.byNode)
 	c.n = 0
+}
+
+// suspend empties the cache and keeps it down (neither read nor filled)
+// until resume: the writes of other nodes can no longer be heard.
+func (c *pathCache) suspend() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.down = true
+	c.emptyLocked()
+}
+
+// resume empties the cache and serves from it again: the writes of other
+// nodes are heard from now on. A lookup begun before keeps nothing (it
+// may have read what a write unheard of changed).
+func (c *pathCache) resume() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.down = false
+	c.emptyLocked()
 }
 
 // len returns the number of entries, for tests.

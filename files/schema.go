@@ -199,5 +199,54 @@ func Component() db.Component {
 		{Version: 1, SQL: schema1, Postgres: schemaPG},
 		{Version: 2, SQL: schema2, Postgres: db.NoPostgres},
 		{Version: 3, SQL: schema3, Postgres: db.NoPostgres},
+		{Version: 4, SQL: "SELECT 1", Postgres: pathsTriggersPG},
 	}}
 }
+
+// pathsTriggersPG (migration 4, PostgreSQL only: one SQLite file is one
+// node) tells every node of the writes that change what a path cache
+// holds, on the channel pathsChannel, from inside the writing transaction
+// (a NOTIFY is delivered once its transaction commits, to each listening
+// session, in commit order): a node's id when its own row, or its
+// current version, changed (an upload, a new version, a touch: the node
+// keeps its path, its ETag changed); the parent's id when a node is
+// made in it; "*" when a node moved, was renamed, deleted, restored or
+// purged, or a share changed, which may change what any path leads to.
+// PostgreSQL sends one of several equal notifications of a transaction.
+const pathsTriggersPG = `
+CREATE FUNCTION files_paths_node() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		PERFORM pg_notify('caucus_files_paths', COALESCE(NEW.parent_id, 0)::text);
+	ELSIF TG_OP = 'UPDATE' AND OLD.parent_id IS NOT DISTINCT FROM NEW.parent_id AND OLD.name = NEW.name
+		AND OLD.deleted_at IS NOT DISTINCT FROM NEW.deleted_at
+		AND OLD.space_kind = NEW.space_kind AND OLD.space_id = NEW.space_id THEN
+		PERFORM pg_notify('caucus_files_paths', NEW.id::text);
+	ELSE
+		PERFORM pg_notify('caucus_files_paths', '*');
+	END IF;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER files_nodes_paths AFTER INSERT OR UPDATE OR DELETE ON files_nodes
+	FOR EACH ROW EXECUTE FUNCTION files_paths_node();
+
+CREATE FUNCTION files_paths_version() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		PERFORM pg_notify('caucus_files_paths', OLD.node_id::text);
+	ELSE
+		PERFORM pg_notify('caucus_files_paths', NEW.node_id::text);
+	END IF;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER files_versions_paths AFTER INSERT OR UPDATE OR DELETE ON files_versions
+	FOR EACH ROW EXECUTE FUNCTION files_paths_version();
+
+CREATE FUNCTION files_paths_all() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_notify('caucus_files_paths', '*');
+	RETURN NULL;
+END $$;
+CREATE TRIGGER files_shares_paths AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON files_shares
+	FOR EACH STATEMENT EXECUTE FUNCTION files_paths_all();
+`

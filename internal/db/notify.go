@@ -47,12 +47,23 @@ func (db *DB) Notify(ctx context.Context, channel, payload string) error {
 // the caller to recover as if it had missed everything. ready, if not nil,
 // is closed once the first LISTEN is in place.
 func (db *DB) Listen(ctx context.Context, channels []string, fn func(channel, payload string), resync func(), ready chan<- struct{}) error {
+	return db.Watch(ctx, channels, fn, resync, nil, ready)
+}
+
+// Watch is [DB.Listen] that also calls lost, when not nil, each time the
+// listener's connection is lost or could not be made, before it tries
+// again: a caller that keeps a cache true by the notifications stops
+// trusting it then, until resync.
+func (db *DB) Watch(ctx context.Context, channels []string, fn func(channel, payload string), resync, lost func(), ready chan<- struct{}) error {
 	if db.engine != Postgres {
 		return ErrNotPostgres
 	}
 	pause := 100 * time.Millisecond
 	for {
 		err := db.listenOnce(ctx, channels, fn, resync, ready)
+		if lost != nil {
+			lost()
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

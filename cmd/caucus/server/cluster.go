@@ -102,3 +102,13 @@ func (s *Server) shareLocks(h *dav.Handler) {
 	l := h.ShareLocks(s.db, s.node, s.log.With("component", "dav"))
 	s.listen(l)
 }
+
+// sharePaths makes the file store's path cache follow every node's
+// writes on PostgreSQL (the database's triggers tell them); until its
+// listener listens, and whenever it is cut, the cache is off.
+func (s *Server) sharePaths() {
+	if s.db.Engine() != db.Postgres {
+		return
+	}
+	s.listen(s.files.SharePaths(s.db, s.log.With("component", "files")))
+}

@@ -57,6 +57,7 @@ type davTarget struct {
 	url, user, pass string
 	ca              string               // the CA certificate for curl and rclone
 	cpu             func() time.Duration // the server's CPU time so far; nil if unknown
+	counts          func() counts        // round trips to PostgreSQL and S3 so far; nil if not counted
 }
 
 // benchTargets starts caucus, rclone serve webdav and Apache httpd with
@@ -92,13 +93,23 @@ func davCaucusPG(b *testing.B, dir string) davTarget {
 	pg := pgtest.Start(b, pgtest.Options{Durable: true})
 	dsn := pg.CreateDatabase(b, "party")
 	s3srv := s3test.Start(b)
+	endpoint := s3srv.Endpoint
+	var count func() counts
+	if os.Getenv("CAUCUS_BENCH_COUNT") != "" { // through counting proxies
+		pgc, s3c := newPGCounter(b, pg.Addr), newS3Counter(b, s3srv.Endpoint)
+		host, port, _ := net.SplitHostPort(pgc.Addr())
+		dsn = fmt.Sprintf("host=%s port=%s user=%s dbname=party sslmode=disable", host, port, pg.User)
+		endpoint = s3c.addr
+		count = func() counts { return counts{pg: pgc.Trips(), s3: s3c.Requests(), tally: pgc.Tally()} }
+	}
 	secretFile := filepath.Join(b.TempDir(), "s3-secret")
 	if err := os.WriteFile(secretFile, []byte(s3srv.SecretKey), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	tg := davCaucusOn(b, dir, "caucus-pg", config.Storage{Database: "postgres", Postgres: config.Postgres{DSN: dsn},
-		Blobs: "s3", S3: config.S3{Endpoint: s3srv.Endpoint, Bucket: s3srv.Bucket(b), Prefix: "caucus/",
+		Blobs: "s3", S3: config.S3{Endpoint: endpoint, Bucket: s3srv.Bucket(b), Prefix: "caucus/",
 			AccessKey: s3srv.AccessKey, SecretFile: secretFile, InsecureHTTP: true}})
+	tg.counts = count
 	// The first line of postmaster.pid is the postmaster's pid.
 	data, err := os.ReadFile(filepath.Join(pg.Dir, "postmaster.pid"))
 	pgPID := -1
@@ -537,7 +548,9 @@ func startDevB(b *testing.B, dir string, storage config.Storage) *Server {
 // run there (the server runs in this process). CAUCUS_BENCH_FLOOR=1 adds
 // a third server, net/http alone serving from memory (davFloor).
 // CAUCUS_BENCH_PG=1 adds caucus on PostgreSQL (durable) and S3 (a private
-// cluster and versitygw), beside caucus on SQLite and its blob directory.
+// cluster and versitygw), beside caucus on SQLite and its blob directory;
+// with CAUCUS_BENCH_COUNT=1 as well, it reports that target's round trips
+// to PostgreSQL and requests to S3 per file (dav_count_test.go).
 func BenchmarkDAVManyFiles(b *testing.B) {
 	curl := testtool.Need(b, "curl")
 	testtool.Need(b, "apache2")
@@ -763,7 +776,7 @@ func treeCPU(pid int) time.Duration {
 // named after the sub-benchmark. It returns what stops it.
 func profileCaucus(b *testing.B, tg davTarget) (stop func()) {
 	dir := os.Getenv("CAUCUS_BENCH_PROFILE")
-	if dir == "" || (tg.name != "caucus" && tg.name != "go-floor") {
+	if dir == "" || (tg.name != "caucus" && tg.name != "go-floor" && tg.name != "caucus-pg") {
 		return func() {}
 	}
 	f, err := os.Create(filepath.Join(dir, strings.NewReplacer("/", "_", "#", "_").Replace(b.Name())+".prof"))
@@ -807,10 +820,12 @@ func (m *manyFiles) put(b *testing.B, curl string, tg davTarget, proto string) {
 	os.WriteFile(putf, []byte(put.String()), 0o600)
 	runCurl(b, curl, tg, curlProto(proto), "-K", mkf)
 	stop := profileCaucus(b, tg)
+	c0 := tg.count()
 	start, cpu0 := time.Now(), startCPU(tg)
 	runCurl(b, curl, tg, curlProto(proto), "--parallel", "--parallel-max", m.parallel, "-K", putf)
 	stop()
 	m.report(b, time.Since(start), serverCPU(tg, cpu0))
+	m.reportCounts(b, tg, c0)
 	m.last[tg.name] = m.runs
 }
 
@@ -827,8 +842,10 @@ func (m *manyFiles) get(b *testing.B, curl string, tg davTarget, proto string) {
 	getf := filepath.Join(m.dir, "get.curl")
 	os.WriteFile(getf, []byte(get.String()), 0o600)
 	stop := profileCaucus(b, tg)
+	c0 := tg.count()
 	start, cpu0 := time.Now(), startCPU(tg)
 	runCurl(b, curl, tg, curlProto(proto), "--parallel", "--parallel-max", m.parallel, "-K", getf)
 	stop()
 	m.report(b, time.Since(start), serverCPU(tg, cpu0))
+	m.reportCounts(b, tg, c0)
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/files"
-	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/mail/mailimport"
 )
 
@@ -34,15 +33,7 @@ func (s *Server) buildFiles(ctx context.Context) error {
 		return err
 	}
 	c := s.cfg.Files
-	pathCache := 0 // the default size
-	if s.db.Engine() == db.Postgres {
-		// The path cache is emptied by this process's writes only;
-		// another node's rename or delete would leave it serving the
-		// old answer. Several nodes read paths from the database.
-		pathCache = -1
-	}
 	s.files = files.New(s.db, fblobs, files.Options{
-		PathCache:           pathCache,
 		Versions:            c.Versions,
 		TrashRetention:      c.TrashRetention.Duration,
 		DefaultQuota:        c.DefaultQuotaMB << 20,
@@ -50,6 +41,7 @@ func (s *Server) buildFiles(ctx context.Context) error {
 		MaxLinkLifetime:     c.MaxLinkLifetime.Duration,
 		Now:                 s.deps.Now,
 	}, files.Deps{Auth: s.auth, Audit: s.audit, Log: s.log.With("component", "files"), Freeze: admin.NewFreeze(s.db)})
+	s.sharePaths()
 	s.imports.SetSinks(mailimport.Sinks{Files: importFiles{s.files}})
 	s.reg.GaugeFunc("caucus_files_stored_bytes", "Bytes of files stored, all spaces, every kept version and the trash.", func(ctx context.Context) (float64, error) {
 		n, err := s.files.TotalSize(ctx)

@@ -1,0 +1,230 @@
+package files_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/files"
+	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/testtool"
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
+)
+
+// sharedPaths returns two nodes' stores on one PostgreSQL database, each
+// with its path cache following the other's writes (SharePaths), node B's
+// listener reporting each notification it applied on heard, and a way to
+// wait until B has applied every write committed so far (a marker sent
+// after them: notifications arrive in commit order).
+func sharedPaths(t *testing.T) (a, b *files.Store, alice files.Actor, caughtUp func(), cut func() (release func())) {
+	t.Helper()
+	ctx := t.Context()
+	d := dbtest.Create(t)
+	da, dbB := d.Open(t), d.Open(t)
+	if da.Engine() != db.Postgres {
+		t.Skip("several nodes share a path cache's writes on PostgreSQL only")
+	}
+	if err := da.Migrate(ctx, audit.Component(), auth.Component(), files.Component()); err != nil {
+		t.Fatal(err)
+	}
+	clk := testtool.NewClock(time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC))
+	dir := filepath.Join(t.TempDir(), "blobs")
+	a, svc := node(t, da, dir, true, clk)
+	b, _ = node(t, dbB, dir, false, clk)
+	heard := make(chan string, 1024)
+	lost, release := make(chan struct{}), make(chan struct{})
+	var armed atomic.Bool // cut's: hold the next loss
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	run := func(s *files.Store, d *db.DB, hear bool) {
+		c := s.SharePaths(d, nil)
+		if hear {
+			files.HearPaths(c, func(p string) {
+				if p == "(lost)" && armed.CompareAndSwap(true, false) { // held until the test releases it
+					lost <- struct{}{}
+					<-release
+				}
+				heard <- p
+			})
+		}
+		rctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		ready := make(chan struct{})
+		go func() { defer close(done); c.Run(rctx, ready) }()
+		t.Cleanup(func() { cancel(); <-done })
+		<-ready
+	}
+	run(a, da, false)
+	run(b, dbB, true)
+	t.Cleanup(free) // before the listeners stop (cleanups run last first)
+	if _, err := svc.CreateInvite(ctx, "", auth.NewAccount{Login: "alice@example.org", DisplayName: "Alice", Role: auth.RoleMember}, auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	acct, err := svc.AccountByLogin(ctx, "alice@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caughtUp = func() {
+		t.Helper()
+		// A node id no node has, and no other test's marker (tests share
+		// the database, and so the channel).
+		marker := strconv.FormatInt(-1-rand.Int64N(1<<62), 10)
+		if err := da.Notify(ctx, "caucus_files_paths", marker); err != nil {
+			t.Fatal(err)
+		}
+		for p := range heard {
+			if p == marker {
+				return
+			}
+		}
+	}
+	// cut ends both listeners' connections and returns once B's has
+	// noticed, holding B's listener until release is called.
+	cut = func() func() {
+		t.Helper()
+		armed.Store(true)
+		if _, err := da.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE 'LISTEN %caucus_files_paths%'`); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-lost:
+		case <-time.After(time.Minute): // a guard against a hang, not a measure
+			t.Fatal("B's listener was cut and never said it lost its connection")
+		}
+		return func() {
+			free()
+			for p := range heard {
+				if p == "(listening)" {
+					return
+				}
+			}
+		}
+	}
+	return a, b, files.Actor{ID: acct.ID, Login: acct.Login}, caughtUp, cut
+}
+
+// TestPathCacheTwoNodes: node B caches a path; node A writes (a new
+// version, a rename, a deletion, a new folder's file); once B has heard
+// of A's commit, B's lookups answer what A wrote, never what B cached
+// before. Without the triggers' notifications B kept serving the old
+// version, the old name and the deleted file from its cache.
+func TestPathCacheTwoNodes(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	a, b, alice, caughtUp, _ := sharedPaths(t)
+	home, err := a.Stat(ctx, alice, "/Home")
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(name, content string) files.Node {
+		t.Helper()
+		n, err := a.Put(ctx, alice, home.ID, name, strings.NewReader(content), int64(len(content)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	first := put("a.txt", "one")
+	caughtUp()
+	if n, err := b.Stat(ctx, alice, "/Home/a.txt"); err != nil || n.ETag != first.ETag {
+		t.Fatalf("B reads %+v, %v; want A's %s", n, err, first.ETag)
+	}
+	if files.PathCacheLen(b, alice.ID) == 0 {
+		t.Fatal("B's path cache is empty after a lookup: it serves nothing, the test would prove nothing")
+	}
+
+	// A new version through A.
+	second := put("a.txt", "two, longer")
+	caughtUp()
+	if n, err := b.Stat(ctx, alice, "/Home/a.txt"); err != nil || n.ETag != second.ETag || n.Size != second.Size {
+		t.Fatalf("after A's new version B reads %s (%d bytes), %v; want %s (%d bytes)", n.ETag, n.Size, err, second.ETag, second.Size)
+	}
+
+	// A rename through A.
+	if _, err := a.Rename(ctx, alice, second.ID, "b.txt"); err != nil {
+		t.Fatal(err)
+	}
+	caughtUp()
+	if n, err := b.Stat(ctx, alice, "/Home/a.txt"); !errors.Is(err, files.ErrNotFound) {
+		t.Fatalf("after A's rename B still finds /Home/a.txt: %+v, %v", n, err)
+	}
+	if _, err := b.Stat(ctx, alice, "/Home/b.txt"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A deletion through A.
+	if err := a.Delete(ctx, alice, second.ID); err != nil {
+		t.Fatal(err)
+	}
+	caughtUp()
+	if n, err := b.Stat(ctx, alice, "/Home/b.txt"); !errors.Is(err, files.ErrNotFound) {
+		t.Fatalf("after A's deletion B still finds /Home/b.txt: %+v, %v", n, err)
+	}
+
+	// The folder's ETag changes with a file made in it.
+	before, err := b.Stat(ctx, alice, "/Home")
+	if err != nil {
+		t.Fatal(err)
+	}
+	put("c.txt", "three")
+	caughtUp()
+	if n, err := b.Stat(ctx, alice, "/Home"); err != nil || n.ETag == before.ETag {
+		t.Fatalf("after A's upload into /Home B reads its old ETag %s (%v)", n.ETag, err)
+	}
+}
+
+// TestPathCacheListenerCut: while node B's listener is cut, B can hear of
+// no write: its cache is emptied and neither read nor filled, so a rename
+// through A meanwhile is read right through B; once B listens again, its
+// cache serves again. Seen failing with the listener's loss unheeded
+// (db.Listen for db.Watch): B answered the renamed path from its cache.
+func TestPathCacheListenerCut(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	a, b, alice, caughtUp, cut := sharedPaths(t)
+	home, err := a.Stat(ctx, alice, "/Home")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := a.Put(ctx, alice, home.ID, "a.txt", strings.NewReader("one"), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caughtUp()
+	if _, err := b.Stat(ctx, alice, "/Home/a.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if files.PathCacheLen(b, alice.ID) == 0 {
+		t.Fatal("B's path cache is empty after a lookup")
+	}
+	release := cut()
+	if _, err := a.Rename(ctx, alice, n.ID, "b.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.Stat(ctx, alice, "/Home/a.txt"); !errors.Is(err, files.ErrNotFound) {
+		t.Fatalf("B, its listener cut, finds /Home/a.txt renamed by A: %+v, %v", n, err)
+	}
+	if _, err := b.Stat(ctx, alice, "/Home/b.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if l := files.PathCacheLen(b, alice.ID); l != 0 {
+		t.Fatalf("B's path cache holds %d entries while its listener is cut", l)
+	}
+	release()
+	if _, err := b.Stat(ctx, alice, "/Home/b.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if files.PathCacheLen(b, alice.ID) == 0 {
+		t.Fatal("B's path cache serves nothing once its listener is back")
+	}
+}
