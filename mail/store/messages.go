@@ -30,12 +30,18 @@ type incoming struct {
 	ref  blob.Ref
 	size int64
 	p    *parsed // nil if a blobs row existed when we looked
+	// unseenAt, if not zero, is a time before the Put that stored the
+	// blob began at which no row named it (see [Store.mayBeCollected]).
+	unseenAt time.Time
 }
 
 // receive stores r as a blob (durably), pins it against garbage collection,
 // and parses it unless a blobs row for the same content exists. The caller
 // must call release.
 func (s *Store) receive(ctx context.Context, r io.Reader) (*incoming, error) {
+	if m, ok := r.(inMemory); ok {
+		return s.receiveInMemory(ctx, m)
+	}
 	ref, n, err := s.blobs.Put(ctx, r, s.opts.MaxMessageSize)
 	if errors.Is(err, blob.ErrTooLarge) {
 		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, s.opts.MaxMessageSize)
@@ -124,10 +130,12 @@ func (s *Store) blobRow(ctx context.Context, tx querier, in *incoming) (id int64
 func (s *Store) blobRowUnindexed(ctx context.Context, tx querier, in *incoming) (id int64, sentDay *int64, index *parsed, err error) {
 	// CollectGarbage deletes files only inside its own write transactions,
 	// and we hold the write lock: a file seen here stays until we commit.
-	if ok, err := s.blobs.Has(in.ref); err != nil {
-		return 0, nil, nil, fmt.Errorf("store: %w", err)
-	} else if !ok {
-		return 0, nil, nil, fmt.Errorf("%w (blob %s)", ErrBlobCollected, in.ref)
+	if s.mayBeCollected(in) {
+		if ok, err := s.blobs.Has(in.ref); err != nil {
+			return 0, nil, nil, fmt.Errorf("store: %w", err)
+		} else if !ok {
+			return 0, nil, nil, fmt.Errorf("%w (blob %s)", ErrBlobCollected, in.ref)
+		}
 	}
 	if in.p != nil {
 		// Parsed because no row existed when prepare looked: most
