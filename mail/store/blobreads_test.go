@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 // countingBlobs is a blob store that counts the calls a delivery makes
@@ -149,4 +151,42 @@ func TestDeliverBlobNamedBefore(t *testing.T) {
 			t.Errorf("%d Has calls after half of GCGrace, want 1", c.has.Load())
 		}
 	})
+}
+
+// TestDeliverRoundTrips counts what one delivery to one recipient sends
+// PostgreSQL and waits for: the look for rows naming the body, then in
+// the group commit BEGIN, the write lock, the job's savepoint, the INBOX
+// with its usage and quota, the body's row noted for the index in the
+// same statement, the mailbox's counters and the message's row in one,
+// and COMMIT. Each is a round trip to another process, six of them while
+// every other delivery waits for the write lock. (Ten before the
+// statements were merged.)
+func TestDeliverRoundTrips(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if e.db.Engine() != db.Postgres {
+		t.Skip("round trips are PostgreSQL's")
+	}
+	ctx := t.Context()
+	a := e.account(t, 1)
+	// The pool's connections prepare the statements once.
+	for i := range 3 {
+		if _, err := e.s.Deliver(ctx, []int64{a}, strings.NewReader(strings.Replace(msgPlain, "Subject: ", "Subject: "+strconv.Itoa(i), 1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := e.db.RoundTrips()
+	uids, err := e.s.Deliver(ctx, []int64{a}, strings.NewReader(msgLatin1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if trips := e.db.RoundTrips() - before; trips > 8 {
+		t.Errorf("%d round trips for one delivery, want at most 8", trips)
+	}
+	if uids[a] != 4 {
+		t.Errorf("UID %d, want 4", uids[a])
+	}
+	if n := e.count(t, `SELECT count(*) FROM blob_unindexed`); n != 4 {
+		t.Errorf("%d bodies noted for the index, want 4", n)
+	}
 }

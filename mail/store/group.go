@@ -42,7 +42,9 @@ func (s *Store) deliverGrouped(ctx context.Context, d *delivery) (map[int64]imap
 		if uids, err = s.deliverTx(tctx, tx, &ch, d); err != nil {
 			return err
 		}
-		if d.index != nil {
+		if d.index != nil && d.in.unindexedNoted {
+			s.index.note(d.in.ref, d.index)
+		} else if d.index != nil {
 			return s.index.defer_(tctx, s.db.Stmts(tx), d.blobID, d.in.ref, d.index)
 		}
 		return nil

@@ -84,6 +84,12 @@ func (x *deferredIndex) defer_(ctx context.Context, tx querier, id int64, ref bl
 	if _, err := tx.ExecContext(ctx, `INSERT INTO blob_unindexed (blob_id) VALUES (?)`, id); err != nil {
 		return fmt.Errorf("store: noting unindexed blob: %w", err)
 	}
+	x.note(ref, p)
+	return nil
+}
+
+// note is defer_ for a body whose blob_unindexed row the caller inserted.
+func (x *deferredIndex) note(ref blob.Ref, p *parsed) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.n++
@@ -96,7 +102,6 @@ func (x *deferredIndex) defer_(ctx context.Context, tx querier, id int64, ref bl
 		x.parsed[ref] = p
 		x.bytes += p.textSize()
 	}
-	return nil
 }
 
 // hurry tells the indexer of body id (content ref), noted in
