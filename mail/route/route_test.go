@@ -7,6 +7,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/authtest"
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 func TestResolveAndSendAs(t *testing.T) {
@@ -141,4 +142,30 @@ func FuzzResolve(f *testing.F) {
 			t.Fatalf("Resolve(%q) delivers locally for a foreign address", rcpt)
 		}
 	})
+}
+
+// TestResolveRoundTrips: resolving a member's address asks PostgreSQL for
+// the account and its forwarding, and no more: the account found by its
+// login is not read again by its id (each a round trip per recipient at
+// RCPT TO).
+func TestResolveRoundTrips(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, auth.Config{}, Component())
+	if env.DB.Engine() != db.Postgres {
+		t.Skip("round trips are PostgreSQL's")
+	}
+	ctx := t.Context()
+	d := New(env.DB, env.Auth, []string{"example-party.org"}, env.Clock.Now)
+	anna := env.User(t, "anna@example-party.org", auth.RoleMember)
+	if _, err := d.Resolve(ctx, "anna@example-party.org"); err != nil { // statements prepared
+		t.Fatal(err)
+	}
+	before := env.DB.RoundTrips()
+	got, err := d.Resolve(ctx, "Anna+news@example-party.org")
+	if err != nil || !slices.Equal(got.Accounts, []int64{anna.Account.ID}) {
+		t.Fatalf("Resolve = %+v, %v", got, err)
+	}
+	if trips := env.DB.RoundTrips() - before; trips > 2 {
+		t.Errorf("%d round trips to resolve a member's address, want 2", trips)
+	}
 }
