@@ -169,3 +169,27 @@ func TestResolveRoundTrips(t *testing.T) {
 		t.Errorf("%d round trips to resolve a member's address, want 2", trips)
 	}
 }
+
+// TestAutoReplyForRoundTrips: asking whether mail to an address gets an
+// auto-reply, which the MX asks for every recipient of every delivered
+// message, is one query when it does not (the usual answer), where it
+// was two (the account, then its auto-reply).
+func TestAutoReplyForRoundTrips(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, auth.Config{}, Component())
+	if env.DB.Engine() != db.Postgres {
+		t.Skip("round trips are PostgreSQL's")
+	}
+	ctx := t.Context()
+	d := New(env.DB, env.Auth, []string{"example-party.org"}, env.Clock.Now)
+	env.User(t, "anna@example-party.org", auth.RoleMember)
+	for i := range 2 { // the first prepares the statements
+		before := env.DB.RoundTrips()
+		if _, _, _, ok, err := d.AutoReplyFor(ctx, "Anna+x@example-party.org"); err != nil || ok {
+			t.Fatalf("AutoReplyFor = %v, %v; want none", ok, err)
+		}
+		if trips := env.DB.RoundTrips() - before; i == 1 && trips > 1 {
+			t.Errorf("%d round trips to find no auto-reply, want 1", trips)
+		}
+	}
+}
