@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -521,4 +522,48 @@ func TestPostgresGroupRoundTrips(t *testing.T) {
 		t.Errorf("%d round trips for a group of %d jobs, want at most %d", trips, n, want)
 	}
 	t.Logf("%d round trips for a group of %d jobs", trips, n)
+}
+
+// TestChannelBatches: what SendAsync queued while the sender was busy
+// goes out in one statement (a round trip to PostgreSQL each, per mail
+// delivery on a busy node), heard in order by the other node, and a
+// message queued twice is heard twice (PostgreSQL folds identical
+// notifications of one transaction into one: they go in two).
+func TestChannelBatches(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{})
+	a, b := openPG(t, srv)
+	ca, cb := a.Channel("caucus_test", "A", nil), b.Channel("caucus_test", "B", nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	heard := make(chan string, 64)
+	ready := make(chan struct{})
+	wg.Go(func() { cb.Run(ctx, func(body []byte) { heard <- string(body) }, nil, ready) })
+	<-ready
+	var want []string
+	for i := range 20 {
+		n := i
+		if i == 10 {
+			n = 9 // the same message again
+		}
+		if !ca.SendAsync(map[string]int{"n": n}) {
+			t.Fatal("SendAsync refused a small message")
+		}
+		want = append(want, fmt.Sprintf(`{"n":%d}`, n))
+	}
+	before := a.RoundTrips()
+	wg.Go(func() { ca.Run(ctx, func([]byte) {}, nil, nil) })
+	for i, w := range want {
+		select {
+		case got := <-heard:
+			if got != w {
+				t.Fatalf("message %d: B heard %s, want %s", i, got, w)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("B heard %d of %d messages", i, len(want))
+		}
+	}
+	if trips := a.RoundTrips() - before; trips > 2 {
+		t.Errorf("%d round trips to send %d queued messages, want 2", trips, len(want))
+	}
 }
