@@ -64,7 +64,7 @@ func (s *Store) deliverGrouped(ctx context.Context, d *delivery) (map[int64]imap
 // batch per turn, so that the backlog shrinks while deliveries go on.
 func (s *Store) afterGroup(ctx context.Context) {
 	if s.index.over(s.opts.IndexBacklog) {
-		if _, err := s.indexSome(ctx); err != nil {
+		if _, err := s.indexSome(ctx, false); err != nil {
 			s.log.Warn("store: indexing delivered messages", "err", err)
 		}
 	}
