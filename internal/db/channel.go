@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -109,19 +110,45 @@ func (c *Channel) Run(ctx context.Context, receive func(body []byte), resync fun
 	}, resync, ready)
 }
 
-// sendQueued sends SendAsync's messages until ctx is done.
+// sendBatch is how many queued messages sendQueued sends at most in one
+// statement.
+const sendBatch = 64
+
+// sendQueued sends SendAsync's messages until ctx is done: what queued
+// while it was sending goes in one statement (one round trip, where a
+// busy node queues a message per delivery), in order.
 func (c *Channel) sendQueued(ctx context.Context) {
+	var next []byte // taken from the queue, left for the next batch
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case p := <-c.out:
-			sctx, cancel := context.WithTimeout(ctx, sendTimeout)
-			err := c.db.Notify(sctx, c.name, string(p))
-			cancel()
-			if err != nil && ctx.Err() == nil {
-				c.log.Warn("db: channel message not sent to the other nodes", "channel", c.name, "err", err)
+		batch := make([]string, 0, sendBatch)
+		if next == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case next = <-c.out:
 			}
+		}
+		batch, next = append(batch, string(next)), nil
+	fill:
+		for len(batch) < sendBatch {
+			select {
+			case p := <-c.out:
+				if slices.Contains(batch, string(p)) {
+					// PostgreSQL folds identical notifications of one
+					// transaction into one: the same again goes next.
+					next = p
+					break fill
+				}
+				batch = append(batch, string(p))
+			default:
+				break fill
+			}
+		}
+		sctx, cancel := context.WithTimeout(ctx, sendTimeout)
+		err := c.db.notifyAll(sctx, c.name, batch)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			c.log.Warn("db: channel messages not sent to the other nodes", "channel", c.name, "messages", len(batch), "err", err)
 		}
 	}
 }

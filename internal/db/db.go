@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -75,6 +76,8 @@ type DB struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // see Prepared
+
+	trips *atomic.Int64 // PostgreSQL's round trips (RoundTrips); nil on SQLite
 }
 
 // Open opens (creating if needed) the SQLite database file at path, with

@@ -204,8 +204,8 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 		return nil
 	}
 	err = g.db.txWith(ctx, groupPragmas, func(tx *sql.Tx) error {
-		for _, j := range batch {
-			if err := exec(tx, `SAVEPOINT job`); err != nil {
+		for i, j := range batch {
+			if err := g.savepoint(ctx, tx, i, exec); err != nil {
 				return err
 			}
 			if j.err = j.fn(ctx, tx); j.err != nil {
@@ -213,8 +213,10 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 					return err
 				}
 			}
-			if err := exec(tx, `RELEASE job`); err != nil {
-				return err
+			if g.db.engine != Postgres {
+				if err := exec(tx, `RELEASE job`); err != nil {
+					return err
+				}
 			}
 		}
 		return g.runBeforeCommit(ctx, tx, exec)
@@ -224,6 +226,22 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 		g.jobs.Add(int64(len(batch)))
 		g.committed()
 	}
+}
+
+// savepoint opens the savepoint of the batch's job i. On PostgreSQL,
+// where every statement is a round trip while the write lock is held,
+// the savepoint of the job before is released in the same message
+// (simple protocol, no arguments) and the last one is left to COMMIT,
+// which releases it: one round trip per job for its savepoint instead
+// of two.
+func (g *Group) savepoint(ctx context.Context, tx *sql.Tx, i int, exec func(tx *sql.Tx, query string) error) error {
+	if g.db.engine != Postgres || i == 0 {
+		return exec(tx, `SAVEPOINT job`)
+	}
+	if _, err := tx.ExecContext(ctx, `RELEASE job; SAVEPOINT job`); err != nil {
+		return fmt.Errorf("db: group: %w", err)
+	}
+	return nil
 }
 
 // Lazy runs fn in a write transaction whose commit does not wait for the

@@ -36,6 +36,29 @@ func (db *DB) Notify(ctx context.Context, channel, payload string) error {
 	return nil
 }
 
+// notifyAll is Notify of each payload, in order, in one statement. The
+// payloads must differ (PostgreSQL delivers identical notifications of
+// one transaction once).
+func (db *DB) notifyAll(ctx context.Context, channel string, payloads []string) error {
+	if len(payloads) == 1 {
+		return db.Notify(ctx, channel, payloads[0])
+	}
+	if db.engine != Postgres {
+		return ErrNotPostgres
+	}
+	for _, p := range payloads {
+		if len(p) > MaxNotifyPayload {
+			return fmt.Errorf("db: notify %s: payload of %d bytes, the most is %d", channel, len(p), MaxNotifyPayload)
+		}
+	}
+	// pg_notify is volatile: evaluated after the sort, in its order.
+	_, err := db.ExecContext(ctx, `SELECT pg_notify(?, p) FROM unnest(?::text[]) WITH ORDINALITY AS t(p, i) ORDER BY i`, channel, payloads)
+	if err != nil {
+		return fmt.Errorf("db: notify %s: %w", channel, err)
+	}
+	return nil
+}
+
 // Listen receives the notifications of channels on a connection of its
 // own and calls fn with each, one at a time, in the order they arrive,
 // until ctx is done (then it returns ctx's error). fn must not block long.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -74,11 +75,12 @@ func OpenPostgres(ctx context.Context, dsn, password string, log *slog.Logger) (
 	// defaults, so that text the database formats is the same everywhere.
 	cfg.RuntimeParams["timezone"] = "UTC"
 	cfg.RuntimeParams["datestyle"] = "ISO, YMD"
-	sqldb := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg)})
+	trips := new(atomic.Int64)
+	sqldb := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg), trips})
 	sqldb.SetMaxOpenConns(maxOpenPG)
 	sqldb.SetMaxIdleConns(maxIdlePG)
 	sqldb.SetConnMaxIdleTime(time.Minute)
-	db := &DB{DB: sqldb, log: log, engine: Postgres, pgcfg: cfg.Copy(), writer: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
+	db := &DB{DB: sqldb, log: log, engine: Postgres, pgcfg: cfg.Copy(), writer: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}, trips: trips}
 	if err := db.PingContext(ctx); err != nil {
 		sqldb.Close()
 		return nil, fmt.Errorf("db: open postgres %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, err)
@@ -126,8 +128,24 @@ func (db *DB) lockWriter(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
+// RoundTrips returns how many messages that wait for PostgreSQL's answer
+// the database's connections have sent since it was opened: statements
+// (prepared or not, a multi-statement text counting once), preparations,
+// BEGIN, COMMIT and ROLLBACK. It is how tests and load tools count what
+// an operation costs on PostgreSQL, where each one is a trip to another
+// process and often another machine. 0 on SQLite.
+func (db *DB) RoundTrips() int64 {
+	if db.trips == nil {
+		return 0
+	}
+	return db.trips.Load()
+}
+
 // pgConnector hands out connections that rebind placeholders.
-type pgConnector struct{ driver.Connector }
+type pgConnector struct {
+	driver.Connector
+	trips *atomic.Int64 // see DB.RoundTrips
+}
 
 func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.Connector.Connect(ctx)
@@ -139,28 +157,79 @@ func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		conn.Close()
 		return nil, fmt.Errorf("db: postgres: unexpected driver connection %T", conn)
 	}
-	return &pgConn{sc}, nil
+	return &pgConn{sc, c.trips}, nil
 }
 
 // pgConn is pgx's database/sql connection with every query's placeholders
-// rebound first. Everything else (transactions, session reset, argument
-// checks) is pgx's own.
-type pgConn struct{ *stdlib.Conn }
+// rebound first, counting its round trips. Everything else (session reset,
+// argument checks) is pgx's own.
+type pgConn struct {
+	*stdlib.Conn
+	trips *atomic.Int64
+}
 
 func (c *pgConn) Prepare(query string) (driver.Stmt, error) {
-	return c.Conn.Prepare(Rebind(query))
+	return c.PrepareContext(context.Background(), query)
 }
 
 func (c *pgConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	return c.Conn.PrepareContext(ctx, Rebind(query))
+	c.trips.Add(1)
+	st, err := c.Conn.PrepareContext(ctx, Rebind(query))
+	if err != nil {
+		return nil, err
+	}
+	return &pgStmt{st.(*stdlib.Stmt), c.trips}, nil
 }
 
 func (c *pgConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	c.trips.Add(1)
 	return c.Conn.ExecContext(ctx, Rebind(query), args)
 }
 
 func (c *pgConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	c.trips.Add(1)
 	return c.Conn.QueryContext(ctx, Rebind(query), args)
+}
+
+func (c *pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	c.trips.Add(1)
+	tx, err := c.Conn.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return pgTx{tx, c.trips}, nil
+}
+
+// pgStmt is pgx's prepared statement, its runs counted.
+type pgStmt struct {
+	*stdlib.Stmt
+	trips *atomic.Int64
+}
+
+func (s *pgStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	s.trips.Add(1)
+	return s.Stmt.ExecContext(ctx, args)
+}
+
+func (s *pgStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	s.trips.Add(1)
+	return s.Stmt.QueryContext(ctx, args)
+}
+
+// pgTx is pgx's transaction, its end counted.
+type pgTx struct {
+	driver.Tx
+	trips *atomic.Int64
+}
+
+func (t pgTx) Commit() error {
+	t.trips.Add(1)
+	return t.Tx.Commit()
+}
+
+func (t pgTx) Rollback() error {
+	t.trips.Add(1)
+	return t.Tx.Rollback()
 }
 
 // Rebind turns SQLite's placeholders into PostgreSQL's: each '?' becomes

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -440,5 +441,129 @@ func TestPostgresMigrateTogether(t *testing.T) {
 			})
 		}
 		wg.Wait()
+	}
+}
+
+// TestPostgresGroupRoundTrips checks a group commit on PostgreSQL: of
+// ten queued jobs, one failing with its own error and one with
+// PostgreSQL's (a duplicate key, which aborts the transaction but for a
+// savepoint), only those two roll back; and the group costs one round
+// trip per job for its savepoint besides the job's own statement (the
+// savepoint of the job before is released in the same message, the last
+// one by COMMIT), where it cost two.
+func TestPostgresGroupRoundTrips(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{})
+	a, _ := openPG(t, srv)
+	ctx := t.Context()
+	if err := a.Migrate(ctx, db.Component{Name: "t", Migrations: []db.Migration{{Version: 1, SQL: `CREATE TABLE g (n INTEGER PRIMARY KEY)`}}}); err != nil {
+		t.Fatal(err)
+	}
+	g := a.NewGroup(64, nil)
+	insert := func(n int) func(ctx context.Context, tx *sql.Tx) error {
+		return func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO g (n) VALUES (?)`, n)
+			return err
+		}
+	}
+	if err := g.Do(ctx, insert(100)); err != nil { // the connection's statements prepared
+		t.Fatal(err)
+	}
+	release, err := g.Hold(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errBad := errors.New("bad job")
+	const n = 10
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			fn := insert(i)
+			switch i {
+			case 3:
+				fn = func(ctx context.Context, tx *sql.Tx) error {
+					if err := insert(i)(ctx, tx); err != nil {
+						return err
+					}
+					return errBad // after its insert: the savepoint undoes it
+				}
+			case 6:
+				fn = insert(100) // a duplicate key
+			}
+			errs[i] = g.Do(ctx, fn)
+		})
+	}
+	for g.Queued() < n {
+		time.Sleep(time.Millisecond)
+	}
+	before := a.RoundTrips()
+	release()
+	wg.Wait()
+	trips := a.RoundTrips() - before
+	for i, err := range errs {
+		switch {
+		case i == 3 && !errors.Is(err, errBad):
+			t.Errorf("job 3: %v, want its own error", err)
+		case i == 6 && err == nil:
+			t.Errorf("job 6 (a duplicate key) succeeded")
+		case i != 3 && i != 6 && err != nil:
+			t.Errorf("job %d: %v", i, err)
+		}
+	}
+	var rows int
+	if err := a.QueryRowContext(ctx, `SELECT count(*) FROM g`).Scan(&rows); err != nil || rows != n-1 {
+		t.Errorf("%d rows, want %d (%v)", rows, n-1, err)
+	}
+	// BEGIN, the write lock, COMMIT; per job its statement and its
+	// savepoint; the two failed jobs' ROLLBACK TO; preparing SAVEPOINT
+	// and ROLLBACK TO on a connection that had not run them. (37 when
+	// each savepoint had its own RELEASE.)
+	if want := int64(3 + 2*n + 2 + 2); trips > want {
+		t.Errorf("%d round trips for a group of %d jobs, want at most %d", trips, n, want)
+	}
+	t.Logf("%d round trips for a group of %d jobs", trips, n)
+}
+
+// TestChannelBatches: what SendAsync queued while the sender was busy
+// goes out in one statement (a round trip to PostgreSQL each, per mail
+// delivery on a busy node), heard in order by the other node, and a
+// message queued twice is heard twice (PostgreSQL folds identical
+// notifications of one transaction into one: they go in two).
+func TestChannelBatches(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{})
+	a, b := openPG(t, srv)
+	ca, cb := a.Channel("caucus_test", "A", nil), b.Channel("caucus_test", "B", nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	heard := make(chan string, 64)
+	ready := make(chan struct{})
+	wg.Go(func() { cb.Run(ctx, func(body []byte) { heard <- string(body) }, nil, ready) })
+	<-ready
+	var want []string
+	for i := range 20 {
+		n := i
+		if i == 10 {
+			n = 9 // the same message again
+		}
+		if !ca.SendAsync(map[string]int{"n": n}) {
+			t.Fatal("SendAsync refused a small message")
+		}
+		want = append(want, fmt.Sprintf(`{"n":%d}`, n))
+	}
+	before := a.RoundTrips()
+	wg.Go(func() { ca.Run(ctx, func([]byte) {}, nil, nil) })
+	for i, w := range want {
+		select {
+		case got := <-heard:
+			if got != w {
+				t.Fatalf("message %d: B heard %s, want %s", i, got, w)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("B heard %d of %d messages", i, len(want))
+		}
+	}
+	if trips := a.RoundTrips() - before; trips > 2 {
+		t.Errorf("%d round trips to send %d queued messages, want 2", trips, len(want))
 	}
 }

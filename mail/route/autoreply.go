@@ -118,11 +118,7 @@ func (d *Directory) AutoReplyFor(ctx context.Context, rcpt string) (ar AutoReply
 		return AutoReply{}, auth.Account{}, "", false, nil
 	}
 	address = local + "@" + domain
-	id, err := d.accountFor(ctx, address)
-	if err != nil || id == 0 {
-		return AutoReply{}, auth.Account{}, "", false, err
-	}
-	ar, ok, err = d.AutoReplyOf(ctx, id)
+	id, ar, ok, err := d.autoReplyOfAddress(ctx, address)
 	if err != nil || !ok || (!ar.Until.IsZero() && !d.now().Before(ar.Until)) {
 		return AutoReply{}, auth.Account{}, "", false, err
 	}
@@ -130,6 +126,33 @@ func (d *Directory) AutoReplyFor(ctx context.Context, rcpt string) (ar AutoReply
 		return AutoReply{}, auth.Account{}, "", false, err
 	}
 	return ar, acct, address, true, nil
+}
+
+// autoReplyOfAddress returns the auto-reply of the account whose login
+// or alias address is (as accountFor finds it), also one whose time is
+// over, and whether it has one: one query, as the MX asks this of every
+// recipient of every message, and most have none.
+func (d *Directory) autoReplyOfAddress(ctx context.Context, address string) (id int64, ar AutoReply, ok bool, err error) {
+	if !storable(address) {
+		return 0, AutoReply{}, false, nil // no account or alias has it
+	}
+	st, err := d.db.Prepared(ctx, `SELECT r.account_id, r.subject, r.body, r.until FROM autoreplies r
+		WHERE r.account_id = coalesce((SELECT a.id FROM accounts a WHERE a.login = ?1), (SELECT l.account_id FROM aliases l WHERE l.address = ?2))`)
+	if err != nil {
+		return 0, AutoReply{}, false, fmt.Errorf("route: auto-reply: %w", err)
+	}
+	var until int64
+	err = st.QueryRowContext(ctx, auth.NormalizeLogin(address), address).Scan(&id, &ar.Subject, &ar.Body, &until)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, AutoReply{}, false, nil
+	}
+	if err != nil {
+		return 0, AutoReply{}, false, fmt.Errorf("route: auto-reply: %w", err)
+	}
+	if until != 0 {
+		ar.Until = time.Unix(until, 0)
+	}
+	return id, ar, true, nil
 }
 
 // hasAutoReply reports whether the account has an auto-reply in force.

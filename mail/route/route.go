@@ -183,9 +183,12 @@ func (d *Directory) resolve(ctx context.Context, rcpt string, t *Target, depth i
 	if !storable(address) {
 		return fmt.Errorf("%w: %q", ErrUnknown, rcpt)
 	}
-	id, err := d.accountFor(ctx, address)
+	acct, id, err := d.lookup(ctx, address)
 	if err != nil {
 		return err
+	}
+	if acct != nil {
+		return d.deliverToAccount(ctx, *acct, t, depth)
 	}
 	if id != 0 {
 		return d.deliverTo(ctx, id, t, depth)
@@ -251,16 +254,33 @@ func (d *Directory) admins(ctx context.Context) ([]int64, error) {
 
 // accountFor finds the account of an address or alias (0 if none).
 func (d *Directory) accountFor(ctx context.Context, address string) (int64, error) {
+	acct, id, err := d.lookup(ctx, address)
+	if acct != nil {
+		return acct.ID, err
+	}
+	return id, err
+}
+
+// lookup finds the account of an address: acct if it is the account's
+// login (read already, so not read again by its id), else the id of the
+// account whose alias it is (0 if none).
+func (d *Directory) lookup(ctx context.Context, address string) (acct *auth.Account, id int64, err error) {
 	if !storable(address) {
-		return 0, nil // no account or alias has it
+		return nil, 0, nil // no account or alias has it
 	}
 	a, err := d.auth.AccountByLogin(ctx, address)
 	if err == nil {
-		return a.ID, nil
+		return &a, a.ID, nil
 	}
 	if !errors.Is(err, auth.ErrNotFound) {
-		return 0, err
+		return nil, 0, err
 	}
+	id, err = d.aliasFor(ctx, address)
+	return nil, id, err
+}
+
+// aliasFor returns the account whose alias address is (0 if none).
+func (d *Directory) aliasFor(ctx context.Context, address string) (int64, error) {
 	var id int64
 	st, err := d.db.Prepared(ctx, `SELECT account_id FROM aliases WHERE address = ?`)
 	if err != nil {
@@ -289,6 +309,12 @@ func (d *Directory) deliverTo(ctx context.Context, accountID int64, t *Target, d
 	if err != nil {
 		return err
 	}
+	return d.deliverToAccount(ctx, a, t, depth)
+}
+
+// deliverToAccount is deliverTo for an account read already.
+func (d *Directory) deliverToAccount(ctx context.Context, a auth.Account, t *Target, depth int) error {
+	accountID := a.ID
 	var target string
 	var keep bool
 	st, err := d.db.Prepared(ctx, `SELECT target, keep_copy FROM forwards WHERE account_id = ?`)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/authtest"
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 func TestResolveAndSendAs(t *testing.T) {
@@ -141,4 +142,54 @@ func FuzzResolve(f *testing.F) {
 			t.Fatalf("Resolve(%q) delivers locally for a foreign address", rcpt)
 		}
 	})
+}
+
+// TestResolveRoundTrips: resolving a member's address asks PostgreSQL for
+// the account and its forwarding, and no more: the account found by its
+// login is not read again by its id (each a round trip per recipient at
+// RCPT TO).
+func TestResolveRoundTrips(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, auth.Config{}, Component())
+	if env.DB.Engine() != db.Postgres {
+		t.Skip("round trips are PostgreSQL's")
+	}
+	ctx := t.Context()
+	d := New(env.DB, env.Auth, []string{"example-party.org"}, env.Clock.Now)
+	anna := env.User(t, "anna@example-party.org", auth.RoleMember)
+	if _, err := d.Resolve(ctx, "anna@example-party.org"); err != nil { // statements prepared
+		t.Fatal(err)
+	}
+	before := env.DB.RoundTrips()
+	got, err := d.Resolve(ctx, "Anna+news@example-party.org")
+	if err != nil || !slices.Equal(got.Accounts, []int64{anna.Account.ID}) {
+		t.Fatalf("Resolve = %+v, %v", got, err)
+	}
+	if trips := env.DB.RoundTrips() - before; trips > 2 {
+		t.Errorf("%d round trips to resolve a member's address, want 2", trips)
+	}
+}
+
+// TestAutoReplyForRoundTrips: asking whether mail to an address gets an
+// auto-reply, which the MX asks for every recipient of every delivered
+// message, is one query when it does not (the usual answer), where it
+// was two (the account, then its auto-reply).
+func TestAutoReplyForRoundTrips(t *testing.T) {
+	t.Parallel()
+	env := authtest.New(t, auth.Config{}, Component())
+	if env.DB.Engine() != db.Postgres {
+		t.Skip("round trips are PostgreSQL's")
+	}
+	ctx := t.Context()
+	d := New(env.DB, env.Auth, []string{"example-party.org"}, env.Clock.Now)
+	env.User(t, "anna@example-party.org", auth.RoleMember)
+	for i := range 2 { // the first prepares the statements
+		before := env.DB.RoundTrips()
+		if _, _, _, ok, err := d.AutoReplyFor(ctx, "Anna+x@example-party.org"); err != nil || ok {
+			t.Fatalf("AutoReplyFor = %v, %v; want none", ok, err)
+		}
+		if trips := env.DB.RoundTrips() - before; i == 1 && trips > 1 {
+			t.Errorf("%d round trips to find no auto-reply, want 1", trips)
+		}
+	}
 }

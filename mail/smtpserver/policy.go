@@ -76,7 +76,11 @@ func (c Checks) blocked(ctx context.Context, mailFrom string, h *message.Header)
 		for _, f := range h.Get("From") {
 			list, _ := message.ParseAddressList(f.Value()) // a bad one is the checks' to refuse
 			for _, a := range list {
-				addrs = append(addrs, a.Addr())
+				// Most mail's From is its envelope sender: ask the
+				// block list (a query each) once per address.
+				if !slices.ContainsFunc(addrs, func(x string) bool { return strings.EqualFold(x, a.Addr()) }) {
+					addrs = append(addrs, a.Addr())
+				}
 			}
 		}
 	}

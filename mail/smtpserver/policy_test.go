@@ -3,6 +3,7 @@ package smtpserver
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/caucus-org/caucus/auth"
@@ -125,5 +126,44 @@ func TestBlockedSender(t *testing.T) {
 	}
 	if got := e.inbox(t, anna.Account.ID); len(got) != 1 {
 		t.Errorf("inbox holds %d messages, want only the unblocked one", len(got))
+	}
+}
+
+// askedBlockList is a blockList that records the addresses it is asked.
+type askedBlockList struct {
+	blockList
+	mu    sync.Mutex
+	asked []string
+}
+
+func (b *askedBlockList) Blocked(ctx context.Context, addrs ...string) (string, bool, error) {
+	b.mu.Lock()
+	b.asked = append(b.asked, addrs...)
+	b.mu.Unlock()
+	return b.blockList.Blocked(ctx, addrs...)
+}
+
+// TestBlockedAsksOnce: the block list is asked once for an address that
+// is both the envelope sender and the header's From (the usual case),
+// whatever their case: each address asked is a database query per
+// message (a round trip on PostgreSQL).
+func TestBlockedAsksOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Config{})
+	mock := &dns.Mock{TXT: map[string][]string{"gmail.example": {"v=spf1 ip4:127.0.0.0/8 -all"}}}
+	bl := &askedBlockList{blockList: blockList{"@evil.example"}}
+	e.srv.deps.Inbound = Checks{Checker: msgauth.NewChecker(mock, "mx.example-party.org", nil), Dir: e.dir, Hostname: "mx.example-party.org", Blocked: bl}
+	anna := e.member(t, "anna@example-party.org")
+	c := e.dial(t, e.mx, true)
+	if err := send(c, "friend@gmail.example", []string{"anna@example-party.org"}, msg("Friend <Friend@Gmail.example>", "anna@example-party.org", "hi")); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.inbox(t, anna.Account.ID); len(got) != 1 {
+		t.Errorf("inbox holds %d messages, want 1", len(got))
+	}
+	bl.mu.Lock()
+	defer bl.mu.Unlock()
+	if len(bl.asked) != 1 {
+		t.Errorf("block list asked for %q, want the sender once", bl.asked)
 	}
 }

@@ -42,7 +42,9 @@ func (s *Store) deliverGrouped(ctx context.Context, d *delivery) (map[int64]imap
 		if uids, err = s.deliverTx(tctx, tx, &ch, d); err != nil {
 			return err
 		}
-		if d.index != nil {
+		if d.index != nil && d.in.unindexedNoted {
+			s.index.note(d.in.ref, d.index)
+		} else if d.index != nil {
 			return s.index.defer_(tctx, s.db.Stmts(tx), d.blobID, d.in.ref, d.index)
 		}
 		return nil
@@ -62,7 +64,7 @@ func (s *Store) deliverGrouped(ctx context.Context, d *delivery) (map[int64]imap
 // batch per turn, so that the backlog shrinks while deliveries go on.
 func (s *Store) afterGroup(ctx context.Context) {
 	if s.index.over(s.opts.IndexBacklog) {
-		if _, err := s.indexSome(ctx); err != nil {
+		if _, err := s.indexSome(ctx, false); err != nil {
 			s.log.Warn("store: indexing delivered messages", "err", err)
 		}
 	}

@@ -193,3 +193,48 @@ func TestRunIndexer(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexQuietYieldsMidBatch: a delivery that queues while the indexer
+// works through a batch waits for one body, not the batch (on PostgreSQL
+// 256 bodies held the write lock, and every delivery of every node, for
+// seconds): the indexer commits what it did and leaves the rest for the
+// next quiet spell.
+func TestIndexQuietYieldsMidBatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	a := e.account(t, 1)
+	const n = 10
+	for i := range n {
+		if _, err := e.s.Deliver(ctx, []int64{a}, strings.NewReader(simple(fmt.Sprintf("minutes %d", i), "text"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release, err := e.s.group.Hold(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delivered := make(chan error, 1)
+	e.s.testHookIndexed = func() {
+		e.s.testHookIndexed = nil
+		go func() {
+			_, err := e.s.Deliver(ctx, []int64{a}, strings.NewReader(simple("waiting", "text")))
+			delivered <- err
+		}()
+		e.queued(1)
+	}
+	more, err := e.s.indexQuiet(ctx)
+	if err != nil || !more {
+		t.Errorf("indexQuiet with a delivery queued mid-batch: more %v, %v; want more", more, err)
+	}
+	if got := e.count(t, `SELECT count(*) FROM message_text`); got != 1 {
+		t.Errorf("%d bodies indexed before yielding, want 1", got)
+	}
+	release()
+	if err := <-delivered; err != nil {
+		t.Fatal(err)
+	}
+	if got := e.count(t, `SELECT count(*) FROM blob_unindexed`); got != n {
+		t.Errorf("%d bodies wait for the index, want %d", got, n)
+	}
+}

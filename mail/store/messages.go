@@ -30,12 +30,22 @@ type incoming struct {
 	ref  blob.Ref
 	size int64
 	p    *parsed // nil if a blobs row existed when we looked
+	// unseenAt, if not zero, is a time before the Put that stored the
+	// blob began at which no row named it (see [Store.mayBeCollected]).
+	unseenAt time.Time
+	// noteUnindexed asks insertBlobRow to note the row it inserts in
+	// blob_unindexed in the same statement where the engine allows it
+	// (PostgreSQL); unindexedNoted says it did.
+	noteUnindexed, unindexedNoted bool
 }
 
 // receive stores r as a blob (durably), pins it against garbage collection,
 // and parses it unless a blobs row for the same content exists. The caller
 // must call release.
 func (s *Store) receive(ctx context.Context, r io.Reader) (*incoming, error) {
+	if m, ok := r.(inMemory); ok {
+		return s.receiveInMemory(ctx, m)
+	}
 	ref, n, err := s.blobs.Put(ctx, r, s.opts.MaxMessageSize)
 	if errors.Is(err, blob.ErrTooLarge) {
 		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, s.opts.MaxMessageSize)
@@ -127,10 +137,12 @@ func (s *Store) blobRow(ctx context.Context, tx querier, in *incoming) (id int64
 func (s *Store) blobRowUnindexed(ctx context.Context, tx querier, in *incoming) (id int64, sentDay *int64, index *parsed, err error) {
 	// CollectGarbage deletes files only inside its own write transactions,
 	// and we hold the write lock: a file seen here stays until we commit.
-	if ok, err := s.blobs.Has(in.ref); err != nil {
-		return 0, nil, nil, fmt.Errorf("store: %w", err)
-	} else if !ok {
-		return 0, nil, nil, fmt.Errorf("%w (blob %s)", ErrBlobCollected, in.ref)
+	if s.mayBeCollected(in) {
+		if ok, err := s.blobs.Has(in.ref); err != nil {
+			return 0, nil, nil, fmt.Errorf("store: %w", err)
+		} else if !ok {
+			return 0, nil, nil, fmt.Errorf("%w (blob %s)", ErrBlobCollected, in.ref)
+		}
 	}
 	if in.p != nil {
 		// Parsed because no row existed when prepare looked: most
@@ -174,14 +186,24 @@ func (s *Store) insertBlobRow(ctx context.Context, tx querier, in *incoming) (in
 	if err != nil {
 		return 0, fmt.Errorf("store: encoding body structure: %w", err)
 	}
+	query := insertBlob
+	noting := in.noteUnindexed && s.db.Engine() == db.Postgres
+	if noting {
+		query = `WITH b AS (` + insertBlob + `), u AS (INSERT INTO blob_unindexed (blob_id) SELECT id FROM b) SELECT id FROM b`
+	}
 	var id int64
-	err = tx.QueryRowContext(ctx, `INSERT INTO blobs (ref, size, envelope, structure, sent_day, created_at) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (ref) DO NOTHING RETURNING id`, string(in.ref), in.size, env, bs, p.sentDay, s.now().Unix()).Scan(&id)
+	in.unindexedNoted = false
+	err = tx.QueryRowContext(ctx, query, string(in.ref), in.size, env, bs, p.sentDay, s.now().Unix()).Scan(&id)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("store: inserting blob: %w", err)
 	}
+	in.unindexedNoted = err == nil && noting
 	return id, err
 }
+
+// insertBlob inserts a blobs row unless one has the same ref.
+const insertBlob = `INSERT INTO blobs (ref, size, envelope, structure, sent_day, created_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (ref) DO NOTHING RETURNING id`
 
 // newMessage is a message row to insert.
 type newMessage struct {
@@ -261,6 +283,35 @@ func appendMessages(ctx context.Context, tx querier, mailboxID int64, msgs []new
 		uids[i] = imap.UID(uid)
 	}
 	return uids, nil
+}
+
+// appendOne is appendMessages for one message. On PostgreSQL it is one
+// statement, the mailbox's update and the message's insert (a round trip
+// less per recipient, under the write lock).
+func (s *Store) appendOne(ctx context.Context, tx querier, mailboxID int64, m newMessage) ([]imap.UID, error) {
+	if s.db.Engine() != db.Postgres {
+		return appendMessages(ctx, tx, mailboxID, []newMessage{m})
+	}
+	var unseen int64
+	if m.flags.bits&bitSeen == 0 {
+		unseen = 1
+	}
+	var uid int64
+	err := tx.QueryRowContext(ctx, `WITH mb AS (UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1,
+			messages = messages + 1, unseen = unseen + ?2, size = size + ?3 WHERE id = ?1 RETURNING uid_next, highest_modseq)
+		INSERT INTO messages (mailbox_id, uid, blob_id, flags, keywords, internal_date, internal_tz, internal_day, sent_day, size, modseq)
+		SELECT ?1, uid_next - 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?3, highest_modseq FROM mb RETURNING uid`,
+		mailboxID, unseen, m.size, m.blobID, m.flags.bits, encodeKeywords(m.flags.keywords), m.date, m.tz, m.day, m.sentDay).Scan(&uid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: id %d", ErrNoMailbox, mailboxID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: append: %w", err)
+	}
+	if uid > math.MaxUint32 {
+		return nil, fmt.Errorf("store: append: mailbox %d has used up its UIDs", mailboxID)
+	}
+	return []imap.UID{imap.UID(uid)}, nil
 }
 
 // Append stores a message in the account's mailbox (IMAP APPEND, RFC 9051
@@ -402,6 +453,7 @@ func (s *Store) DeliverTo(ctx context.Context, accountIDs []int64, mailbox strin
 	}
 	committed := false
 	defer func() { s.release(ctx, in, committed) }()
+	in.noteUnindexed = true // deliverGrouped notes it otherwise
 
 	date := s.now()
 	var uids map[int64]imap.UID
@@ -465,7 +517,7 @@ func (s *Store) deliverTx(ctx context.Context, tx *sql.Tx, ch *changes, d *deliv
 	d.blobID, d.index = blobID, p
 	m := messageFor(blobID, sentDay, d.in.size, flagSet{}, d.date)
 	for i, a := range d.accts {
-		u, err := appendMessages(ctx, q, inboxes[i].ID, []newMessage{m})
+		u, err := s.appendOne(ctx, q, inboxes[i].ID, m)
 		if err != nil {
 			return nil, err
 		}

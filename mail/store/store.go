@@ -57,6 +57,9 @@ type Store struct {
 
 	// testHookInWrite, if set, runs inside each write's job (tests only).
 	testHookInWrite func()
+	// testHookIndexed, if set, runs after each body indexSome indexes
+	// (tests only).
+	testHookIndexed func()
 }
 
 // New returns a store keeping metadata in d (migrated with [Component]) and
