@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"cmp"
 	"compress/bzip2"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -14,14 +13,18 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/gzip"
 	"golang.org/x/text/unicode/norm"
 )
 
 // Google Takeout archives: a ZIP (read by its central directory, APPNOTE
-// 6.3.10 section 4.3.16, on the file itself) or a tar (POSIX.1-2008 pax),
+// 6.3.10 section 4.3.16, on the file itself; deflated entries inflated by
+// klauspost/compress, see zipArchive.inflate) or a tar (POSIX.1-2008 pax),
 // gzipped (RFC 1952) as Takeout's .tgz or bzip2ed as its older .tbz,
 // read as a stream. Nothing is unpacked to
 // disk: each entry is read from the archive when it is imported.
@@ -159,7 +162,37 @@ func tooExpanded(size, csize int64) bool {
 type zipArchive struct {
 	f       *os.File
 	entries []*entry
-	pos     int64 // the end of the last entry walked
+	pos     int64     // the end of the last entry walked
+	flates  sync.Pool // inflaters to use again, as flate.Resetter
+}
+
+// inflate returns a reader of r's deflated data (RFC 1951), for
+// archive/zip, which still checks each entry's size and CRC-32 itself.
+// It is klauspost/compress's inflater: on Takeout's mail it takes about
+// two thirds of compress/flate's CPU time (3.8-4.1 against 5.8-6.7
+// CPU-ms per MB inflated), and inflating was the largest single cost
+// of importing a Takeout ZIP. Inflaters are used again, entry after
+// entry (a Drive of many small files).
+func (a *zipArchive) inflate(r io.Reader) io.ReadCloser {
+	if d, ok := a.flates.Get().(io.ReadCloser); ok && d.(flate.Resetter).Reset(r, nil) == nil {
+		return &inflater{ReadCloser: d, a: a}
+	}
+	return &inflater{ReadCloser: flate.NewReader(r), a: a}
+}
+
+// inflater is an entry's inflater, given back for the next at Close.
+type inflater struct {
+	io.ReadCloser
+	a *zipArchive
+}
+
+func (i *inflater) Close() error {
+	err := i.ReadCloser.Close()
+	if i.a != nil {
+		i.a.flates.Put(i.ReadCloser)
+		i.a = nil // closed twice: given back once
+	}
+	return err
 }
 
 // openZip reads the central directory and checks every entry.
@@ -176,6 +209,7 @@ func openZip(f *os.File, entries int) (*zipArchive, error) {
 		return nil, fmt.Errorf("%w: more than %d entries", errArchive, entries)
 	}
 	a := &zipArchive{f: f}
+	zr.RegisterDecompressor(zip.Deflate, a.inflate)
 	seen := map[string]bool{}
 	type span struct {
 		start, end int64

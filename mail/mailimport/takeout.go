@@ -200,6 +200,11 @@ func (im *Importer) copyArchive(ctx context.Context, r *run, ai int, file string
 		if done[e.index] || e.dir && e.err == nil {
 			return nil
 		}
+		if rd != nil && e.size > aheadChunk {
+			ra := newReadAhead(rd)
+			defer ra.Close()
+			rd = ra
+		}
 		kind := classify(e.name)
 		if e.err == nil && kind == entryMail {
 			return im.takeoutMbox(ctx, r, ai, e, rd)
