@@ -2,10 +2,8 @@ package store
 
 import (
 	"fmt"
-	"io"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
@@ -13,17 +11,6 @@ import (
 	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/db"
 )
-
-// countingBlobs counts the bodies opened through it.
-type countingBlobs struct {
-	blob.Store
-	opens atomic.Int64
-}
-
-func (c *countingBlobs) Open(ref blob.Ref) (io.ReadSeekCloser, error) {
-	c.opens.Add(1)
-	return c.Store.Open(ref)
-}
 
 // headerFixtures makes account 1's INBOX of three messages, one with
 // "quorum" in its subject, and account 2's INBOX of 40 messages that all
@@ -79,7 +66,7 @@ func TestHeaderSearchOwnMailbox(t *testing.T) {
 	if got := search(); !slices.Equal(got, []imap.UID{2}) {
 		t.Fatalf("SUBJECT quorum found %v, want [2]", got)
 	}
-	if n := counting.opens.Load(); n != 0 {
+	if n := counting.open.Load(); n != 0 {
 		t.Errorf("the search opened %d bodies, want 0 (their header fields are cached)", n)
 	}
 	emptyHeaderIndex(t, e)
