@@ -251,7 +251,7 @@ func (s *Store) indexSome(ctx context.Context, yield bool) (more bool, err error
 				// the stored body again. Garbage collection does
 				// not delete it meanwhile: it runs under the same
 				// write lock and removes the blob_unindexed row too.
-				if err := s.parse(in); err != nil {
+				if err := s.parseText(in, true); err != nil {
 					// It parsed at delivery; the file is damaged
 					// or gone. Leave it out of the index rather
 					// than fail every search from now on.
@@ -409,7 +409,7 @@ func (s *Store) indexWaiting(ctx context.Context, q querier, b waitingBody) erro
 		if err != nil {
 			return err
 		}
-		if err = s.parse(in); err != nil {
+		if err = s.parseText(in, true); err != nil {
 			s.log.Error("store: cannot index an appended message", "blob", b.ref, "err", err)
 			return nil
 		}

@@ -78,16 +78,30 @@ func (s *Store) prepare(ctx context.Context, in *incoming, text bool) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	if !exists {
-		return s.parseText(in, text)
+		if !text {
+			return s.parseText(in, false)
+		}
+		return s.parse(in)
 	}
 	return nil
 }
 
-// parse reads the stored body once and parses it.
-func (s *Store) parse(in *incoming) error { return s.parseText(in, true) }
+// parse reads the stored body once, parses it and keeps its header
+// fields for header searches (a mailbox's new messages are the ones its
+// client searches next).
+func (s *Store) parse(in *incoming) error {
+	if err := s.parseText(in, true); err != nil {
+		return err
+	}
+	s.headers.put(in.ref, in.p.headers)
+	return nil
+}
 
-// parseText is parse, without the searchable text unless text
-// ([parseMessageText]).
+// parseText reads the stored body once and parses it, without the
+// searchable text unless text ([parseMessageText]). It leaves the header
+// cache alone: the indexer parses every body of an import of a whole
+// mailbox, which would push out the bodies members search (and grow the
+// import's memory by the cache's size).
 func (s *Store) parseText(in *incoming, text bool) error {
 	f, err := s.blobs.Open(in.ref)
 	if err != nil {
@@ -99,9 +113,6 @@ func (s *Store) parseText(in *incoming, text bool) error {
 		return err
 	}
 	in.p = p
-	if text {
-		s.headers.put(in.ref, p.headers)
-	}
 	return nil
 }
 
