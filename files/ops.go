@@ -285,7 +285,7 @@ func (s *Store) put(ctx context.Context, v *viewer, parentID int64, name string,
 	if sp := node.Space; err == nil && v != nil && (sp.Kind == SpaceHome && sp.ID == v.ID || sp.Kind == SpaceGroup && v.groups[sp.ID] != "") {
 		cached, account, key = node, v.ID, pathKey{kind: sp.Kind, space: sp.ID, path: node.Path}
 	}
-	s.paths.replace([]int64{id, parentID}, account, key, cached, since)
+	s.paths.replace([]int64{id}, []int64{parentID}, account, key, cached, since)
 	return id, node, err
 }
 

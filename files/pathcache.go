@@ -25,7 +25,8 @@ import (
 //     committed;
 //   - an upload (and an imported file) drops only the nodes it changed, the
 //     file and its folder, whose ETags changed: the cached paths of the
-//     other files in that folder stay true.
+//     other files in that folder stay true. An upload keeps its folder's
+//     entries, marked stale (see cacheEntry), for the next upload into it.
 //
 // A lookup that read the database before such a write committed must not
 // put its answer in the cache after the write dropped what it changed: a
@@ -45,13 +46,23 @@ type pathCache struct {
 	max, perMember int
 
 	mu      sync.Mutex
-	down    bool                       // not trusted: see suspend
-	members map[int64]map[pathKey]Node // account → its cached paths
-	n       int                        // entries in members
-	byNode  map[int64][]cacheRef       // node id → the entries that lead to it
-	epoch   uint64                     // raised by every drop and every emptying
-	emptied uint64                     // epoch of the last emptying
-	recent  [recentDrops]droppedNode   // the last drops, by epoch modulo recentDrops
+	down    bool                             // not trusted: see suspend
+	members map[int64]map[pathKey]cacheEntry // account → its cached paths
+	n       int                              // entries in members
+	byNode  map[int64][]cacheRef             // node id → the entries that lead to it
+	epoch   uint64                           // raised by every drop and every emptying
+	emptied uint64                           // epoch of the last emptying
+	recent  [recentDrops]droppedNode         // the last drops, by epoch modulo recentDrops
+}
+
+// cacheEntry is one entry: the node a path leads to. An upload into a folder
+// marks the folder's entries stale (its ETag and modification time
+// changed) rather than dropping them: a lookup for another upload into it
+// (Store.Folder) still finds its id, space and rights there, which
+// uploads do not change, where every other lookup reads it again.
+type cacheEntry struct {
+	n     Node
+	stale bool
 }
 
 // pathKey is a path as one member reaches it: in the space (kind, id), by
@@ -90,7 +101,7 @@ func newPathCache(size int) *pathCache {
 	if size == 0 {
 		size = DefaultPathCache
 	}
-	return &pathCache{max: size, perMember: max(size/2, 1), members: map[int64]map[pathKey]Node{}, byNode: map[int64][]cacheRef{}}
+	return &pathCache{max: size, perMember: max(size/2, 1), members: map[int64]map[pathKey]cacheEntry{}, byNode: map[int64][]cacheRef{}}
 }
 
 // begin returns the epoch to pass to add for a lookup about to read the
@@ -104,8 +115,9 @@ func (c *pathCache) begin() uint64 {
 	return c.epoch
 }
 
-// get returns the node account's path key leads to, if cached.
-func (c *pathCache) get(account int64, key pathKey) (Node, bool) {
+// get returns the node account's path key leads to, if cached; with
+// stale, also an entry an upload marked stale (see cacheEntry).
+func (c *pathCache) get(account int64, key pathKey, stale bool) (Node, bool) {
 	if c == nil {
 		return Node{}, false
 	}
@@ -114,8 +126,8 @@ func (c *pathCache) get(account int64, key pathKey) (Node, bool) {
 	if c.down {
 		return Node{}, false
 	}
-	n, ok := c.members[account][key]
-	return n, ok
+	e, ok := c.members[account][key]
+	return e.n, ok && (stale || !e.stale)
 }
 
 // add caches n as what account's path key leads to, read by a lookup that
@@ -133,10 +145,11 @@ func (c *pathCache) add(account int64, key pathKey, n Node, since uint64) {
 	c.insert(account, key, n)
 }
 
-// replace is drop of ids, a write's own, and then add of n, which that
-// write read in its transaction, after epoch since: the write's own
-// drops do not keep n out of the cache, others' do.
-func (c *pathCache) replace(ids []int64, account int64, key pathKey, n Node, since uint64) {
+// replace is drop of ids and a marking stale of folders (see cacheEntry),
+// a write's own changes, and then add of n, which that write read in its
+// transaction, after epoch since: the write's own drops do not keep n
+// out of the cache, others' do.
+func (c *pathCache) replace(ids, folders []int64, account int64, key pathKey, n Node, since uint64) {
 	if c == nil {
 		return
 	}
@@ -144,6 +157,7 @@ func (c *pathCache) replace(ids []int64, account int64, key pathKey, n Node, sin
 	defer c.mu.Unlock()
 	before := c.epoch
 	c.dropLocked(ids)
+	c.staleLocked(folders)
 	if n.ID != 0 && !c.down && !c.changedSince(since, before, n.ID) {
 		c.insert(account, key, n)
 	}
@@ -168,11 +182,11 @@ func (c *pathCache) changedSince(since, upto uint64, id int64) bool {
 func (c *pathCache) insert(account int64, key pathKey, n Node) {
 	m := c.members[account]
 	if m == nil {
-		m = map[pathKey]Node{}
+		m = map[pathKey]cacheEntry{}
 		c.members[account] = m
 	}
 	if old, ok := m[key]; ok {
-		c.unlink(old.ID, cacheRef{account, key})
+		c.unlink(old.n.ID, cacheRef{account, key})
 		c.n--
 	} else if len(m) >= c.perMember {
 		c.evict(account, m)
@@ -182,17 +196,17 @@ func (c *pathCache) insert(account int64, key pathKey, n Node) {
 			break
 		}
 	}
-	m[key] = n
+	m[key] = cacheEntry{n: n}
 	c.n++
 	c.byNode[n.ID] = append(c.byNode[n.ID], cacheRef{account, key})
 }
 
 // evict removes an entry of account's, m, at random.
-func (c *pathCache) evict(account int64, m map[pathKey]Node) {
-	for k, n := range m {
+func (c *pathCache) evict(account int64, m map[pathKey]cacheEntry) {
+	for k, e := range m {
 		delete(m, k)
 		c.n--
-		c.unlink(n.ID, cacheRef{account, k})
+		c.unlink(e.n.ID, cacheRef{account, k})
 		break
 	}
 	if len(m) == 0 {
@@ -242,6 +256,22 @@ func (c *pathCache) dropLocked(ids []int64) {
 			}
 		}
 		delete(c.byNode, id)
+	}
+}
+
+// staleLocked marks the entries that lead to the folders ids stale (see
+// cacheEntry), with c.mu held. Like a drop, it keeps out of the cache what a
+// lookup begun before it read.
+func (c *pathCache) staleLocked(ids []int64) {
+	for _, id := range ids {
+		c.epoch++
+		c.recent[c.epoch%recentDrops] = droppedNode{epoch: c.epoch, id: id}
+		for _, r := range c.byNode[id] {
+			m := c.members[r.account]
+			e := m[r.key]
+			e.stale = true
+			m[r.key] = e
+		}
 	}
 }
 

@@ -466,3 +466,30 @@ func TestPutInStale(t *testing.T) {
 		t.Errorf("PutIn gave %+v; stored %+v, %v", n, want, err)
 	}
 }
+
+// TestUploadKeepsFolder checks that an upload keeps its folder in the
+// path cache for the next upload's lookup (Folder), marked stale: the
+// folder's ETag changed, so any other lookup reads it again. The folder
+// is renamed behind the cache's back (through another store) to tell a
+// cached answer from a read one.
+func TestUploadKeepsFolder(t *testing.T) {
+	t.Parallel()
+	ce := newCacheEnv(t)
+	ctx := t.Context()
+	before, err := ce.Store.Stat(ctx, ce.alice, "/Home/Docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ce.Store.PutIn(ctx, ce.alice, before, "up.txt", strings.NewReader("up"), 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ce.fresh.Rename(ctx, ce.alice, ce.docs.ID, "Elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ce.Store.Folder(ctx, ce.alice, "/Home/Docs"); err != nil || n.ID != ce.docs.ID {
+		t.Errorf("the upload's folder is not kept for the next upload: %+v, %v", n, err)
+	}
+	if n, err := ce.Store.Stat(ctx, ce.alice, "/Home/Docs"); !errors.Is(err, files.ErrNotFound) {
+		t.Errorf("a lookup was answered with the stale folder: %+v, %v", n, err)
+	}
+}

@@ -224,6 +224,9 @@ type viewer struct {
 	byName  map[string]int64
 	entries []sharedEntry // computed on demand
 	loaded  bool
+	// forUpload: the lookup is of a folder to upload into (Folder), for
+	// which a cached node whose ETag is out of date will do.
+	forUpload bool
 }
 
 func (s *Store) viewer(ctx context.Context, a Actor) (*viewer, error) {
@@ -668,7 +671,7 @@ const (
 // opens by the node.
 func (s *Store) walk(ctx context.Context, v *viewer, kind SpaceKind, spaceID int64, names []string, content bool) (Node, []byte, error) {
 	key := spaceKey(v, kind, spaceID, names)
-	if n, ok := s.paths.get(v.ID, key); ok {
+	if n, ok := s.paths.get(v.ID, key, v.forUpload); ok {
 		return n, nil, nil
 	}
 	since := s.paths.begin()
@@ -781,6 +784,19 @@ func (s *Store) Stat(ctx context.Context, a Actor, path string) (Node, error) {
 	if err != nil {
 		return Node{}, err
 	}
+	return s.resolve(ctx, v, path)
+}
+
+// Folder is Stat of a folder to upload into (PutIn): a folder the path
+// cache holds is taken from there even if uploads into it have changed
+// its ETag and modification time since (which the node returned may then
+// not show), as its id, space and rights are what an upload uses.
+func (s *Store) Folder(ctx context.Context, a Actor, path string) (Node, error) {
+	ctx, v, err := s.lookup(ctx, a, path)
+	if err != nil {
+		return Node{}, err
+	}
+	v.forUpload = true
 	return s.resolve(ctx, v, path)
 }
 

@@ -127,7 +127,7 @@ func (f *fileSystem) OpenFile(ctx context.Context, name string, flag int, perm o
 		return nil, f.osErr("open", name, files.ErrForbidden)
 	}
 	dir, base := split(name)
-	parent, err := f.store.Stat(ctx, f.actor, dir)
+	parent, err := f.store.Folder(ctx, f.actor, dir)
 	if err != nil {
 		return nil, f.osErr("open", name, err)
 	}
