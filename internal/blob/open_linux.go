@@ -15,15 +15,17 @@ import (
 const smallRead = 64 << 10
 
 // openRead opens the blob file p for reading. A file of at most smallRead
-// bytes is a fileBlob: open and fstat, then each read a pread(2) at the
-// reader's offset straight into the caller's buffer, and seeks in memory.
-// An *os.File costs more (os.Open registers every file with the runtime's
-// poller, a failing epoll_ctl(2) for a regular file; http.ServeContent
-// seeks to the end and back to learn the size; the read that finds the
-// end is one more), and reading the file whole into a buffer of its own,
-// as Open did before, made garbage of the blob's size at every download.
-// Blobs never change once stored, so the size fstat gave is the file's.
-// A larger file is an *os.File.
+// bytes is a fileBlob: open and fstat, then one pread(2) for a read that
+// takes all the rest, straight into the caller's buffer (a download), or,
+// for a smaller read (a parser's bufio.Reader), one pread of the whole
+// file into a buffer of its own, as Open always did, and the descriptor
+// closed at once. Seeks stay in memory. An *os.File costs more (os.Open
+// registers every file with the runtime's poller, a failing epoll_ctl(2)
+// for a regular file; http.ServeContent seeks to the end and back to
+// learn the size; the read that finds the end is one more), and reading
+// every file whole made garbage of its size at every download. Blobs
+// never change once stored, so the size fstat gave is the file's. A
+// larger file is an *os.File.
 func openRead(p string) (io.ReadSeekCloser, error) {
 	fd, err := ignoringEINTR(func() (int, error) { return syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC, 0) })
 	if err != nil {
@@ -53,13 +55,16 @@ func ignoringEINTR(fn func() (int, error)) (int, error) {
 	}
 }
 
-// fileBlob is a small blob file read with pread(2): safe for concurrent
-// use, as an *os.File is. mu is held across each pread and by Close, so
-// that no read reaches a file that took the descriptor's number once it
-// was closed.
+// fileBlob is a small blob file, read with pread(2), or from memory once
+// a small read made it read the whole file (see openRead). It is safe for
+// concurrent use, as an *os.File is: mu is held across each pread and by
+// Close, so that no read reaches a file that took the descriptor's number
+// once it was closed.
 type fileBlob struct {
 	mu      sync.Mutex
-	fd      int // -1 once closed
+	fd      int    // -1 once closed or read whole
+	whole   []byte // the content, once read whole
+	closed  bool
 	size    int64
 	off     int64 // of Read and Seek
 	path    string
@@ -69,7 +74,7 @@ type fileBlob struct {
 func (b *fileBlob) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	n, err := b.preadLocked(p, b.off)
+	n, err := b.readLocked(p, b.off)
 	b.off += int64(n)
 	return n, err
 }
@@ -81,22 +86,37 @@ func (b *fileBlob) ReadAt(p []byte, off int64) (int, error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	n, err := b.preadLocked(p, off)
+	n, err := b.readLocked(p, off)
 	if err == nil && n < len(p) {
 		err = io.EOF // io.ReaderAt: fewer bytes only with an error
 	}
 	return n, err
 }
 
-// preadLocked reads up to len(p) bytes at off, fewer only at the end.
-func (b *fileBlob) preadLocked(p []byte, off int64) (int, error) {
-	if b.fd < 0 {
+// readLocked reads up to len(p) bytes at off, fewer only at the end.
+func (b *fileBlob) readLocked(p []byte, off int64) (int, error) {
+	switch {
+	case b.closed:
 		return 0, os.ErrClosed
-	}
-	if off >= b.size {
+	case off >= b.size:
 		return 0, io.EOF
+	case b.whole == nil && int64(len(p)) < b.size-off:
+		// A read of a part: the whole file now, once.
+		whole := make([]byte, b.size)
+		if _, err := b.pread(whole, 0); err != nil {
+			return 0, err
+		}
+		b.whole = whole
+		b.closeFD()
 	}
-	p = p[:min(int64(len(p)), b.size-off)]
+	if b.whole != nil {
+		return copy(p, b.whole[off:]), nil
+	}
+	return b.pread(p[:b.size-off], off)
+}
+
+// pread fills p from off; b.mu is held.
+func (b *fileBlob) pread(p []byte, off int64) (int, error) {
 	n := 0
 	for n < len(p) {
 		m, err := ignoringEINTR(func() (int, error) { return syscall.Pread(b.fd, p[n:], off+int64(n)) })
@@ -111,10 +131,24 @@ func (b *fileBlob) preadLocked(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
+// closeFD closes the descriptor if still open; b.mu is held.
+func (b *fileBlob) closeFD() error {
+	if b.fd < 0 {
+		return nil
+	}
+	b.cleanup.Stop()
+	err := syscall.Close(b.fd)
+	b.fd = -1
+	if err != nil {
+		return &fs.PathError{Op: "close", Path: b.path, Err: err}
+	}
+	return nil
+}
+
 func (b *fileBlob) Seek(offset int64, whence int) (int64, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.fd < 0 {
+	if b.closed {
 		return 0, os.ErrClosed
 	}
 	switch whence {
@@ -136,14 +170,9 @@ func (b *fileBlob) Seek(offset int64, whence int) (int64, error) {
 func (b *fileBlob) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.fd < 0 {
+	if b.closed {
 		return os.ErrClosed
 	}
-	b.cleanup.Stop()
-	err := syscall.Close(b.fd)
-	b.fd = -1
-	if err != nil {
-		return &fs.PathError{Op: "close", Path: b.path, Err: err}
-	}
-	return nil
+	b.closed, b.whole = true, nil
+	return b.closeFD()
 }

@@ -115,3 +115,53 @@ func TestOpenSmallConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenSmallPartReads: a reader that reads a small blob in parts (a
+// parser's bufio.Reader) gets it read whole with its first read and the
+// descriptor closed at once, as Open did before; one that takes all the
+// rest in one read gets it straight into its buffer. Not parallel: it
+// counts this process's open descriptors.
+func TestOpenSmallPartReads(t *testing.T) {
+	s, err := OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 30<<10)
+	rand.Read(data)
+	ref, _, err := s.Put(t.Context(), bytes.NewReader(data), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip("no /proc/self/fd")
+		}
+		return len(ents)
+	}
+	before := fds()
+	r, err := s.Open(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fds() != before+1 {
+		t.Fatal("Open keeps no descriptor")
+	}
+	part := make([]byte, 4096)
+	if _, err := io.ReadFull(r, part); err != nil || !bytes.Equal(part, data[:4096]) {
+		t.Fatalf("first part: %v", err)
+	}
+	if n := fds(); n != before {
+		t.Errorf("%d descriptors open after a part was read, want %d: the file was not read whole", n, before)
+	}
+	rest, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(rest, data[4096:]) {
+		t.Fatalf("rest: %d bytes, %v", len(rest), err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fds() != before {
+		t.Error("a descriptor is left after Close")
+	}
+}
