@@ -282,9 +282,10 @@ const copyChunk = 256 << 10
 
 // ReadFrom copies a file's content for http.ServeContent (which hands it
 // an io.LimitedReader) in chunks of copyChunk bytes, or in one of the
-// size of a smaller file. A content held in memory (see inMemory) whose
-// rest is what is asked for is written as it is, in one write, without a
-// copy through the buffer.
+// size of a smaller file: a blob of up to 64 KiB is read straight into it
+// with one pread(2) (see internal/blob). A content held in memory (see
+// inMemory) whose rest is what is asked for is written as it is, in one
+// write, without a copy through the buffer.
 func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 	size := int64(copyChunk)
 	if lr, ok := r.(*io.LimitedReader); ok {
@@ -305,8 +306,9 @@ func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 	return io.CopyBuffer(struct{ io.Writer }{w}, r, buf[:size])
 }
 
-// memContent is a content held in memory: a small blob read whole, or a
-// content the database keeps (both a *bytes.Reader at heart).
+// memContent is a content held in memory: a small content the database
+// keeps, read with its row (a *bytes.Reader at heart). A blob file is
+// read into the download buffer instead, at most copyChunk at a time.
 type memContent interface {
 	io.WriterTo
 	Len() int // the bytes not yet read
