@@ -66,6 +66,9 @@ type loadTarget struct {
 	// delivery (caucus: the full-text index) is done; the next run waits
 	// for it, so that it does not take CPU from the next target.
 	settled func() (bool, error)
+	// roundTrips, if set, counts the target's round trips to its
+	// database (PostgreSQL's; see db.DB.RoundTrips).
+	roundTrips func() int64
 }
 
 func TestSMTPLoad(t *testing.T) {
@@ -123,8 +126,15 @@ func TestSMTPLoad(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				var trips int64
+				if tg.roundTrips != nil {
+					trips = tg.roundTrips()
+				}
 				accepted, delivered := runSource(t, source, tg, s, messages, before)
 				r := fmt.Sprintf("%6.0f msg/s", float64(messages)/delivered.Seconds())
+				if tg.roundTrips != nil {
+					r += fmt.Sprintf(" (%.1f round trips/msg)", float64(tg.roundTrips()-trips)/float64(messages))
+				}
 				if delivered-accepted > 50*time.Millisecond {
 					r += fmt.Sprintf(" (accepted in %.1fs, delivered in %.1fs)", accepted.Seconds(), delivered.Seconds())
 				}
@@ -222,7 +232,7 @@ func caucusTarget(t *testing.T, name string, storage config.Storage) loadTarget 
 		var waiting bool
 		err := srv.db.QueryRowContext(context.Background(), `SELECT EXISTS (SELECT 1 FROM blob_unindexed)`).Scan(&waiting)
 		return !waiting, err
-	}}
+	}, roundTrips: srv.db.RoundTrips}
 }
 
 // postfixTarget starts a Postfix instance of its own (config, queue and

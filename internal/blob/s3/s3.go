@@ -352,6 +352,9 @@ func isNotFound(err error) bool {
 // uploads that file unless the blob is stored already. When Put returns
 // nil, the object store has acknowledged the whole object.
 func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (blob.Ref, int64, error) {
+	if src, n, ok := rereadable(r); ok {
+		return s.putRereadable(ctx, src, n, limit)
+	}
 	f, err := os.CreateTemp(s.cfg.SpillDir, "caucus-s3-put-")
 	if err != nil {
 		return "", 0, fmt.Errorf("blob/s3: put: %w", err)
@@ -371,6 +374,51 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (blob.Ref, in
 		return ref, n, nil
 	}
 	if err := s.upload(ctx, f, n, ref); err != nil {
+		return "", 0, err
+	}
+	return ref, n, nil
+}
+
+// rereadable returns the unread part of r as a ReaderAt and its length
+// when r can give it again without a copy: a *bytes.Reader or
+// *strings.Reader (a message in memory) or an *io.SectionReader.
+func rereadable(r io.Reader) (io.ReaderAt, int64, bool) {
+	switch r := r.(type) {
+	case interface {
+		io.ReaderAt
+		Len() int
+		Size() int64
+	}: // *bytes.Reader, *strings.Reader
+		n := int64(r.Len())
+		return io.NewSectionReader(r, r.Size()-n, n), n, true
+	case *io.SectionReader:
+		off, err := r.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return nil, 0, false
+		}
+		return io.NewSectionReader(r, off, r.Size()-off), r.Size() - off, true
+	}
+	return nil, 0, false
+}
+
+// putRereadable is Put of content that can be read twice: hashed where
+// it is and uploaded from there, without the spill file (a file made,
+// written and read per Put).
+func (s *Store) putRereadable(ctx context.Context, src io.ReaderAt, n, limit int64) (blob.Ref, int64, error) {
+	if limit > 0 && n > limit {
+		return "", 0, fmt.Errorf("%w: more than %d bytes", blob.ErrTooLarge, limit)
+	}
+	h := sha256.New()
+	if _, err := spill(ctx, h, io.NewSectionReader(src, 0, n), 0); err != nil {
+		return "", 0, err
+	}
+	ref := blob.Ref(hex.EncodeToString(h.Sum(nil)))
+	if ok, err := s.has(ctx, ref); err != nil {
+		return "", 0, fmt.Errorf("blob/s3: put: %w", err)
+	} else if ok {
+		return ref, n, nil
+	}
+	if err := s.upload(ctx, src, n, ref); err != nil {
 		return "", 0, err
 	}
 	return ref, n, nil
