@@ -94,7 +94,7 @@ func (b *dirBatch) Commit(ctx context.Context) error {
 func (s *Dir) commitStaged(sts []*staged) []error {
 	errs := make([]error, len(sts))
 	if len(sts) == 1 { // a lone Put: no goroutine
-		if err := sts[0].f.Sync(); err != nil {
+		if err := s.ops.sync(sts[0].f); err != nil {
 			errs[0] = fmt.Errorf("blob: put: sync: %w", err)
 		}
 	} else {
@@ -104,7 +104,7 @@ func (s *Dir) commitStaged(sts []*staged) []error {
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				if err := st.f.Sync(); err != nil {
+				if err := s.ops.sync(st.f); err != nil {
 					errs[i] = fmt.Errorf("blob: put: sync: %w", err)
 				}
 			})

@@ -103,7 +103,29 @@ type Dir struct {
 	// commits and dirSyncs count commitStaged's runs and the directory
 	// syncs of syncNames (see Stats).
 	commits, dirSyncs atomic.Int64
+	// ops are the steps that make a Put durable: the system's (osOps),
+	// or in tests a recorder of their order.
+	ops fileOps
 }
+
+// fileOps are the steps that make a blob durable and name it, in the
+// order commitStaged takes them.
+type fileOps interface {
+	sync(f *os.File) error               // fsync(2): data and inode
+	syncData(f *os.File) error           // fdatasync(2): data, and the inode as far as reading needs it
+	link(f *os.File, final string) error // names a file without a name (linkAnon)
+	rename(old, new string) error
+	syncDir(dir string) error // fsync(2) of a directory: its entries
+}
+
+// osOps are the system's fileOps.
+type osOps struct{}
+
+func (osOps) sync(f *os.File) error               { return f.Sync() }
+func (osOps) syncData(f *os.File) error           { return syncData(f) }
+func (osOps) link(f *os.File, final string) error { return linkAnon(f, final) }
+func (osOps) rename(old, new string) error        { return os.Rename(old, new) }
+func (osOps) syncDir(dir string) error            { return fsutil.SyncDir(dir) }
 
 // DirStats counts a Dir's syncs since it was opened.
 type DirStats struct {
@@ -215,7 +237,7 @@ func AttachDir(dir string) (*Dir, error) {
 // attach opens the store in dir, creating what is missing, and names its
 // Puts' temporary files with prefix.
 func attach(dir, prefix string) (*Dir, error) {
-	s := &Dir{dir: dir, prefix: prefix}
+	s := &Dir{dir: dir, prefix: prefix, ops: osOps{}}
 	s.chunks.New = func() any { b := make([]byte, chunkSize); return &b }
 	s.firsts.New = func() any { b := make([]byte, firstChunk+1); return &b }
 	if err := os.MkdirAll(s.tmpDir(), 0o700); err != nil {
@@ -493,7 +515,7 @@ func (s *Dir) place(st *staged, names *dirNames) (err error) {
 // final exists (the content is stored already: deduplicated).
 func (s *Dir) name(st *staged, final string) error {
 	if st.anon {
-		err := linkAnon(st.f, final)
+		err := s.ops.link(st.f, final)
 		if errors.Is(err, fs.ErrExist) {
 			err = nil // deduplicated, or a concurrent Put of the same content won
 		}
@@ -510,7 +532,7 @@ func (s *Dir) name(st *staged, final string) error {
 	}
 	// A concurrent Put of the same content may win the race; rename
 	// replaces its file with an identical one, so this is no error.
-	return os.Rename(tmp, final)
+	return s.ops.rename(tmp, final)
 }
 
 // syncNames syncs each directory of names once and then notes those
@@ -527,7 +549,7 @@ func (s *Dir) syncNames(names *dirNames) error {
 	s.dirSyncs.Add(int64(len(dirs)))
 	errs := make([]error, len(dirs))
 	if len(dirs) == 1 {
-		errs[0] = fsutil.SyncDir(dirs[0])
+		errs[0] = s.ops.syncDir(dirs[0])
 	} else {
 		// Together: the file system's journal takes them in one commit.
 		var wg sync.WaitGroup
@@ -536,7 +558,7 @@ func (s *Dir) syncNames(names *dirNames) error {
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				errs[i] = fsutil.SyncDir(d)
+				errs[i] = s.ops.syncDir(d)
 			})
 		}
 		wg.Wait()
