@@ -11,7 +11,10 @@
 // file dir/layout says which). Put writes into a temporary file under
 // dir/tmp, fsyncs it, renames it into place and fsyncs the directory, so a
 // crash leaves either the whole blob or nothing but a temporary file, which
-// the next [OpenDir] removes.
+// the next [OpenDir] removes. Where the file system allows it, the
+// temporary file has no name (open(2) O_TMPFILE): its data is synced, it
+// is linked into place (linkat(2)), then its inode and the directory are
+// synced (see commitStaged for why in that order).
 //
 // The store does not count references: callers decide when a blob may be
 // deleted, and must make sure no Put of the same content races a Delete.
@@ -388,6 +391,9 @@ type staged struct {
 	anon bool // f has no name (see createTemp)
 	ref  Ref
 	n    int64
+	// inode, once named, is the file whose inode naming changed (f,
+	// linked) or that was found under its name: commitStaged syncs it.
+	inode *os.File
 }
 
 // discard closes and removes st's temporary file.
@@ -512,27 +518,47 @@ func (s *Dir) place(st *staged, names *dirNames) (err error) {
 }
 
 // name gives st's synced temporary file the name final, or drops it if
-// final exists (the content is stored already: deduplicated).
+// final exists (the content is stored already: deduplicated). It sets
+// st.inode to the file whose inode is to be synced before final's
+// directory (see commitStaged): st.f if it had no name (linkat(2) raised
+// its link count), the file found at final, or none (st.f was renamed
+// with its link count synced).
 func (s *Dir) name(st *staged, final string) error {
 	if st.anon {
 		err := s.ops.link(st.f, final)
-		if errors.Is(err, fs.ErrExist) {
-			err = nil // deduplicated, or a concurrent Put of the same content won
-		}
 		if err == nil {
-			st.f.Close() // unnamed if it was not linked: gone
+			st.inode = st.f
+			return nil
 		}
-		return err
+		if !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		// Deduplicated, or a concurrent Put of the same content won.
+		st.f.Close() // unnamed: gone
+		return st.found(final)
 	}
 	tmp := st.f.Name()
 	if _, err := os.Lstat(final); err == nil {
-		return os.Remove(tmp) // deduplicated
+		if err := os.Remove(tmp); err != nil { // deduplicated
+			return err
+		}
+		return st.found(final)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	// A concurrent Put of the same content may win the race; rename
 	// replaces its file with an identical one, so this is no error.
 	return s.ops.rename(tmp, final)
+}
+
+// found notes the blob file final, found stored, as st's inode to sync.
+func (st *staged) found(final string) error {
+	f, err := os.Open(final)
+	if err != nil {
+		return err
+	}
+	st.inode = f
+	return nil
 }
 
 // syncNames syncs each directory of names once and then notes those
@@ -547,22 +573,7 @@ func (s *Dir) syncNames(names *dirNames) error {
 		}
 	}
 	s.dirSyncs.Add(int64(len(dirs)))
-	errs := make([]error, len(dirs))
-	if len(dirs) == 1 {
-		errs[0] = s.ops.syncDir(dirs[0])
-	} else {
-		// Together: the file system's journal takes them in one commit.
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, batchSyncs)
-		for i, d := range dirs {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				errs[i] = s.ops.syncDir(d)
-			})
-		}
-		wg.Wait()
-	}
+	errs := each(len(dirs), func(i int) error { return s.ops.syncDir(dirs[i]) })
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("blob: put: %w", err)
 	}
