@@ -114,6 +114,13 @@ func (b *dirBatch) Commit(ctx context.Context) error {
 // holds the directory's change too, and the directory's fsync finds it
 // committed. A name found already (deduplicated) may have been linked by
 // a concurrent Put whose inode is not synced yet: it is synced the same.
+//
+// The third sync costs less than going back to named files, measured on
+// ext4 without a journal (2 cores, load 12), 64 KiB from 8 goroutines,
+// BenchmarkPutParallel alternated 10 times, medians a Put: files without
+// a name in this order 920 µs wall, 635 µs CPU; in the old order (inode
+// synced before the link) 966 and 590; named files 965 and 955 (their
+// create, rename and removal of a name cost more CPU than the sync).
 func (s *Dir) commitStaged(sts []*staged) []error {
 	errs := each(len(sts), func(i int) error {
 		sync := s.ops.sync
