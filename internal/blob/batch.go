@@ -121,6 +121,8 @@ func (b *dirBatch) Commit(ctx context.Context) error {
 // a name in this order 920 µs wall, 635 µs CPU; in the old order (inode
 // synced before the link) 966 and 590; named files 965 and 955 (their
 // create, rename and removal of a name cost more CPU than the sync).
+// One Put at a time (load 4, 6 runs alternated, medians): 10 KiB 1116 µs
+// against 1102 in the old order, 1 MiB 3345 against 3100.
 func (s *Dir) commitStaged(sts []*staged) []error {
 	errs := each(len(sts), func(i int) error {
 		sync := s.ops.sync
