@@ -98,3 +98,22 @@ func canLinkAnon(dir string) bool {
 	os.Remove(name)
 	return err == nil && string(b) == "probe"
 }
+
+// syncData is fdatasync(2) of f.
+func syncData(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		_, serr = ignoringEINTR(func() (int, error) { return 0, syscall.Fdatasync(int(fd)) })
+	})
+	if err != nil {
+		return err
+	}
+	if serr != nil {
+		return &fs.PathError{Op: "fdatasync", Path: f.Name(), Err: serr}
+	}
+	return nil
+}

@@ -15,3 +15,6 @@ func openAnon(dir string) (*os.File, error) { return nil, errNoAnon }
 func linkAnon(f *os.File, final string) error { return errNoAnon }
 
 func canLinkAnon(dir string) bool { return false }
+
+// syncData is f.Sync here.
+func syncData(f *os.File) error { return f.Sync() }

@@ -87,45 +87,109 @@ func (b *dirBatch) Commit(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// commitStaged makes the staged blobs sts durable: syncs their files,
-// batchSyncs at a time, then names them and syncs each of their
-// directories once. It returns each one's error; a failed one leaves
-// nothing behind.
+// commitStaged makes the staged blobs sts durable: syncs their data,
+// names them, syncs the inodes that naming changed (or that a name found
+// points to), then syncs each of their directories once; each step for
+// many files at once. It returns each one's error; a failed one leaves
+// nothing behind, or a whole blob whose name may not be durable.
+//
+// The order is what makes a name durable on any file system. A named
+// temporary file is synced whole, fsync(2), with its link count of 1,
+// then renamed; the directory's fsync then makes the name durable. A file
+// made by open(2) with O_TMPFILE has a link count of 0 until linkat(2)
+// names it, and naming it changes its inode: fsync(2) of the directory
+// alone ("Calling fsync() does not necessarily ensure that the entry in
+// the directory containing the file has also reached disk. For that an
+// explicit fsync() on a file descriptor for the directory is also
+// needed"; the converse holds as well) need not write that inode. ext4
+// with a journal commits both in the directory's transaction; ext4
+// without one writes only the directory, and after a power cut the name
+// would point to an inode whose link count on disk is 0: a lost blob and
+// an inconsistent file system. So such a file's data is synced before it
+// is linked, fdatasync(2) (a name never points to content not on disk: a
+// Put of the same content would take it as stored), and its inode after,
+// fsync(2), before its directory: a crash in between leaves an inode
+// without a name (e2fsck's lost+found), never a name without an inode.
+// On a journaled file system that fsync commits the transaction that
+// holds the directory's change too, and the directory's fsync finds it
+// committed. A name found already (deduplicated) may have been linked by
+// a concurrent Put whose inode is not synced yet: it is synced the same.
+//
+// The third sync costs less than going back to named files, measured on
+// ext4 without a journal (2 cores, load 12), 64 KiB from 8 goroutines,
+// BenchmarkPutParallel alternated 10 times, medians a Put: files without
+// a name in this order 920 µs wall, 635 µs CPU; in the old order (inode
+// synced before the link) 966 and 590; named files 965 and 955 (their
+// create, rename and removal of a name cost more CPU than the sync).
+// One Put at a time (load 4, 6 runs alternated, medians): 10 KiB 1116 µs
+// against 1102 in the old order, 1 MiB 3345 against 3100.
 func (s *Dir) commitStaged(sts []*staged) []error {
-	errs := make([]error, len(sts))
-	if len(sts) == 1 { // a lone Put: no goroutine
-		if err := sts[0].f.Sync(); err != nil {
-			errs[0] = fmt.Errorf("blob: put: sync: %w", err)
+	errs := each(len(sts), func(i int) error {
+		sync := s.ops.sync
+		if sts[i].anon {
+			sync = s.ops.syncData
 		}
-	} else {
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, batchSyncs)
-		for i, st := range sts {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				if err := st.f.Sync(); err != nil {
-					errs[i] = fmt.Errorf("blob: put: sync: %w", err)
-				}
-			})
+		if err := sync(sts[i].f); err != nil {
+			return fmt.Errorf("blob: put: sync: %w", err)
 		}
-		wg.Wait()
-	}
+		return nil
+	})
 	var names dirNames
-	placed := make([]int, 0, len(sts))
 	for i, st := range sts {
 		if errs[i] != nil {
 			st.discard()
-		} else if errs[i] = s.place(st, &names); errs[i] == nil {
-			placed = append(placed, i)
+		} else {
+			errs[i] = s.place(st, &names)
+		}
+	}
+	inodes := each(len(sts), func(i int) error {
+		st := sts[i]
+		if errs[i] != nil || st.inode == nil {
+			return nil
+		}
+		err := s.ops.sync(st.inode)
+		st.inode.Close()
+		st.inode = nil
+		if err != nil {
+			return fmt.Errorf("blob: put: sync: %w", err)
+		}
+		return nil
+	})
+	for i, err := range inodes {
+		if err != nil {
+			errs[i] = err
 		}
 	}
 	s.commits.Add(1)
 	if err := s.syncNames(&names); err != nil {
-		for _, i := range placed {
-			errs[i] = err
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
 		}
 	}
+	return errs
+}
+
+// each calls fn for 0 to n-1, batchSyncs at a time (a lone call without
+// a goroutine), and returns their errors: the file system takes
+// concurrent syncs in one journal commit, or one cache flush.
+func each(n int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	if n == 1 {
+		errs[0] = fn(0)
+		return errs
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, batchSyncs)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = fn(i)
+		})
+	}
+	wg.Wait()
 	return errs
 }
 

@@ -11,7 +11,10 @@
 // file dir/layout says which). Put writes into a temporary file under
 // dir/tmp, fsyncs it, renames it into place and fsyncs the directory, so a
 // crash leaves either the whole blob or nothing but a temporary file, which
-// the next [OpenDir] removes.
+// the next [OpenDir] removes. Where the file system allows it, the
+// temporary file has no name (open(2) O_TMPFILE): its data is synced, it
+// is linked into place (linkat(2)), then its inode and the directory are
+// synced (see commitStaged for why in that order).
 //
 // The store does not count references: callers decide when a blob may be
 // deleted, and must make sure no Put of the same content races a Delete.
@@ -103,7 +106,29 @@ type Dir struct {
 	// commits and dirSyncs count commitStaged's runs and the directory
 	// syncs of syncNames (see Stats).
 	commits, dirSyncs atomic.Int64
+	// ops are the steps that make a Put durable: the system's (osOps),
+	// or in tests a recorder of their order.
+	ops fileOps
 }
+
+// fileOps are the steps that make a blob durable and name it, in the
+// order commitStaged takes them.
+type fileOps interface {
+	sync(f *os.File) error               // fsync(2): data and inode
+	syncData(f *os.File) error           // fdatasync(2): data, and the inode as far as reading needs it
+	link(f *os.File, final string) error // names a file without a name (linkAnon)
+	rename(old, new string) error
+	syncDir(dir string) error // fsync(2) of a directory: its entries
+}
+
+// osOps are the system's fileOps.
+type osOps struct{}
+
+func (osOps) sync(f *os.File) error               { return f.Sync() }
+func (osOps) syncData(f *os.File) error           { return syncData(f) }
+func (osOps) link(f *os.File, final string) error { return linkAnon(f, final) }
+func (osOps) rename(old, new string) error        { return os.Rename(old, new) }
+func (osOps) syncDir(dir string) error            { return fsutil.SyncDir(dir) }
 
 // DirStats counts a Dir's syncs since it was opened.
 type DirStats struct {
@@ -215,7 +240,7 @@ func AttachDir(dir string) (*Dir, error) {
 // attach opens the store in dir, creating what is missing, and names its
 // Puts' temporary files with prefix.
 func attach(dir, prefix string) (*Dir, error) {
-	s := &Dir{dir: dir, prefix: prefix}
+	s := &Dir{dir: dir, prefix: prefix, ops: osOps{}}
 	s.chunks.New = func() any { b := make([]byte, chunkSize); return &b }
 	s.firsts.New = func() any { b := make([]byte, firstChunk+1); return &b }
 	if err := os.MkdirAll(s.tmpDir(), 0o700); err != nil {
@@ -366,6 +391,9 @@ type staged struct {
 	anon bool // f has no name (see createTemp)
 	ref  Ref
 	n    int64
+	// inode, once named, is the file whose inode naming changed (f,
+	// linked) or that was found under its name: commitStaged syncs it.
+	inode *os.File
 }
 
 // discard closes and removes st's temporary file.
@@ -490,27 +518,47 @@ func (s *Dir) place(st *staged, names *dirNames) (err error) {
 }
 
 // name gives st's synced temporary file the name final, or drops it if
-// final exists (the content is stored already: deduplicated).
+// final exists (the content is stored already: deduplicated). It sets
+// st.inode to the file whose inode is to be synced before final's
+// directory (see commitStaged): st.f if it had no name (linkat(2) raised
+// its link count), the file found at final, or none (st.f was renamed
+// with its link count synced).
 func (s *Dir) name(st *staged, final string) error {
 	if st.anon {
-		err := linkAnon(st.f, final)
-		if errors.Is(err, fs.ErrExist) {
-			err = nil // deduplicated, or a concurrent Put of the same content won
-		}
+		err := s.ops.link(st.f, final)
 		if err == nil {
-			st.f.Close() // unnamed if it was not linked: gone
+			st.inode = st.f
+			return nil
 		}
-		return err
+		if !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		// Deduplicated, or a concurrent Put of the same content won.
+		st.f.Close() // unnamed: gone
+		return st.found(final)
 	}
 	tmp := st.f.Name()
 	if _, err := os.Lstat(final); err == nil {
-		return os.Remove(tmp) // deduplicated
+		if err := os.Remove(tmp); err != nil { // deduplicated
+			return err
+		}
+		return st.found(final)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	// A concurrent Put of the same content may win the race; rename
 	// replaces its file with an identical one, so this is no error.
-	return os.Rename(tmp, final)
+	return s.ops.rename(tmp, final)
+}
+
+// found notes the blob file final, found stored, as st's inode to sync.
+func (st *staged) found(final string) error {
+	f, err := os.Open(final)
+	if err != nil {
+		return err
+	}
+	st.inode = f
+	return nil
 }
 
 // syncNames syncs each directory of names once and then notes those
@@ -525,22 +573,7 @@ func (s *Dir) syncNames(names *dirNames) error {
 		}
 	}
 	s.dirSyncs.Add(int64(len(dirs)))
-	errs := make([]error, len(dirs))
-	if len(dirs) == 1 {
-		errs[0] = fsutil.SyncDir(dirs[0])
-	} else {
-		// Together: the file system's journal takes them in one commit.
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, batchSyncs)
-		for i, d := range dirs {
-			sem <- struct{}{}
-			wg.Go(func() {
-				defer func() { <-sem }()
-				errs[i] = fsutil.SyncDir(d)
-			})
-		}
-		wg.Wait()
-	}
+	errs := each(len(dirs), func(i int) error { return s.ops.syncDir(dirs[i]) })
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("blob: put: %w", err)
 	}

@@ -19,7 +19,8 @@ import (
 //     returns the same Ref and keeps one copy.
 //   - Durability: when Put returns nil, the blob survives a crash or power
 //     loss of the machine (for [Dir]: file fsync, rename, directory fsync,
-//     in that order). Callers commit the database rows that refer to a blob
+//     in that order; for a file without a name, fdatasync, linkat, file
+//     fsync, directory fsync). Callers commit the database rows that refer to a blob
 //     only after Put has returned, and acknowledge nothing before. A Put
 //     that fails or crashes leaves no blob visible to Open, Has or Walk.
 //   - Streaming: Put's memory use does not depend on the blob's size. Put
