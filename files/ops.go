@@ -330,6 +330,13 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 			// The node as committed, for the answer; no write can
 			// commit before this one, whose drops are after since.
 			since = s.paths.begin()
+			if fresh {
+				// Known without a read (a round trip inside the group
+				// commit): the row just inserted, its one version.
+				node = fileNode(pac, row{id: cid, parent: parentID, kind: parent.kind, spaceID: parent.spaceID, name: final,
+					created: now, modified: now, size: n, blob: string(ref), versions: 1})
+				return nil
+			}
 			r, err := s.getRow(ctx, tx, cid)
 			if err == nil {
 				node = fileNode(pac, r)
