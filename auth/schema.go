@@ -290,13 +290,13 @@ BEGIN
 	END IF;
 	RETURN NULL;
 END $$;
-CREATE TRIGGER accounts_cache AFTER UPDATE OR DELETE ON accounts
+CREATE TRIGGER accounts_cache_notify AFTER UPDATE OR DELETE ON accounts
 	FOR EACH ROW EXECUTE FUNCTION auth_cache_account();
-CREATE TRIGGER group_members_cache AFTER INSERT OR UPDATE OR DELETE ON group_members
+CREATE TRIGGER group_members_cache_notify AFTER INSERT OR UPDATE OR DELETE ON group_members
 	FOR EACH ROW EXECUTE FUNCTION auth_cache_account();
-CREATE TRIGGER app_passwords_cache_delete AFTER DELETE ON app_passwords
+CREATE TRIGGER app_passwords_delete_notify AFTER DELETE ON app_passwords
 	FOR EACH ROW EXECUTE FUNCTION auth_cache_account();
-CREATE TRIGGER app_passwords_cache AFTER UPDATE ON app_passwords
+CREATE TRIGGER app_passwords_cache_notify AFTER UPDATE ON app_passwords
 	FOR EACH ROW WHEN (OLD.revoked_at IS DISTINCT FROM NEW.revoked_at OR OLD.scope IS DISTINCT FROM NEW.scope
 		OR OLD.hash IS DISTINCT FROM NEW.hash OR OLD.account_id IS DISTINCT FROM NEW.account_id)
 	EXECUTE FUNCTION auth_cache_account();
@@ -306,6 +306,6 @@ BEGIN
 	PERFORM pg_notify('caucus_auth_cache', '*');
 	RETURN NULL;
 END $$;
-CREATE TRIGGER groups_cache AFTER UPDATE OR DELETE OR TRUNCATE ON groups
+CREATE TRIGGER groups_cache_notify AFTER UPDATE OR DELETE OR TRUNCATE ON groups
 	FOR EACH STATEMENT EXECUTE FUNCTION auth_cache_all();
 `

@@ -230,7 +230,7 @@ BEGIN
 	END IF;
 	RETURN NULL;
 END $$;
-CREATE TRIGGER files_nodes_paths AFTER INSERT OR UPDATE OR DELETE ON files_nodes
+CREATE TRIGGER files_nodes_paths_notify AFTER INSERT OR UPDATE OR DELETE ON files_nodes
 	FOR EACH ROW EXECUTE FUNCTION files_paths_node();
 
 CREATE FUNCTION files_paths_version() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -242,7 +242,7 @@ BEGIN
 	END IF;
 	RETURN NULL;
 END $$;
-CREATE TRIGGER files_versions_paths AFTER INSERT OR UPDATE OR DELETE ON files_versions
+CREATE TRIGGER files_versions_paths_notify AFTER INSERT OR UPDATE OR DELETE ON files_versions
 	FOR EACH ROW EXECUTE FUNCTION files_paths_version();
 
 CREATE FUNCTION files_paths_all() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -250,6 +250,6 @@ BEGIN
 	PERFORM pg_notify('caucus_files_paths', '* ' || current_setting('application_name'));
 	RETURN NULL;
 END $$;
-CREATE TRIGGER files_shares_paths AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON files_shares
+CREATE TRIGGER files_shares_paths_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON files_shares
 	FOR EACH STATEMENT EXECUTE FUNCTION files_paths_all();
 `
