@@ -1,5 +1,7 @@
 package files
 
+import "github.com/caucus-org/caucus/internal/db"
+
 // PathCacheLen returns the number of entries of s's path cache, or with
 // account != 0 of that member's.
 func PathCacheLen(s *Store, account int64) int {
@@ -17,3 +19,6 @@ func HoldLookup(s *Store, fn func()) { s.holdLookup.Store(&fn) }
 
 // HearPaths makes c call fn with each notification it has applied.
 func HearPaths(c *ClusterPaths, fn func(payload string)) { c.heard = fn }
+
+// DB returns s's database handle.
+func DB(s *Store) *db.DB { return s.db }

@@ -349,6 +349,9 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 		return id, Node{}, 0, err
 	}
 	s.dropBlobs(ctx, drop)
+	if data != nil {
+		s.contents.add(string(ref), bytes.Clone(data)) // data's array is InlineBytes long
+	}
 	return id, node, since, nil
 }
 
