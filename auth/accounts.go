@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -339,8 +340,23 @@ func (s *Service) GroupsOf(ctx context.Context, accountID int64) ([]string, erro
 // AccountGroups lists the groups an account belongs to, by name, with
 // their ids and without their members: one indexed query, for callers
 // that check a member's access on every request (files, WebDAV), where
-// Groups would read every membership of every group.
+// Groups would read every membership of every group. On PostgreSQL with
+// ShareCaches, a node keeps what it read until the database announces a
+// change (clustercache.go).
 func (s *Service) AccountGroups(ctx context.Context, accountID int64) ([]Group, error) {
+	gs, ok, gen := s.cachedGroups(accountID)
+	if ok {
+		return slices.Clone(gs), nil
+	}
+	gs, err := s.accountGroups(ctx, accountID)
+	if err == nil {
+		s.cacheGroups(accountID, slices.Clone(gs), gen)
+	}
+	return gs, err
+}
+
+// accountGroups is AccountGroups read from the database.
+func (s *Service) accountGroups(ctx context.Context, accountID int64) ([]Group, error) {
 	st, err := s.db.Prepared(ctx, `SELECT g.id, g.name FROM groups g JOIN group_members m ON m.group_id = g.id WHERE m.account_id = ? ORDER BY g.name`)
 	if err != nil {
 		return nil, fmt.Errorf("auth: groups of account: %w", err)

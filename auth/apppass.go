@@ -337,10 +337,20 @@ func (s *Service) AppPassword(ctx context.Context, login, secret string, scope S
 // the password was found. On SQLite, one server owns the database and
 // looks in its in-memory index; on PostgreSQL, other nodes make and revoke
 // app passwords and change accounts, which this node's memory would not
-// know, so each check reads the database (appPasswordRow).
+// know, so each check reads the database (appPasswordRow), unless the
+// node's cache, kept true by the database's notifications, holds it
+// (ShareCaches, clustercache.go).
 func (s *Service) liveAppPassword(ctx context.Context, h [32]byte) (e appPassEntry, epoch uint64, ok bool, err error) {
 	if s.db.Engine() == db.Postgres {
-		return s.liveAppPasswordRow(ctx, h)
+		e, epoch, ok, gen := s.cachedAppPassword(h)
+		if ok {
+			return e, epoch, true, nil
+		}
+		e, epoch, ok, err = s.liveAppPasswordRow(ctx, h)
+		if err == nil && ok {
+			s.cacheAppPassword(h, e, epoch, gen)
+		}
+		return e, epoch, ok, err
 	}
 	if err := s.loadAppPasswords(ctx); err != nil {
 		return e, 0, false, err

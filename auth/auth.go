@@ -181,6 +181,9 @@ type Service struct {
 	// changes hands), so that a check reads the account's revocation
 	// epoch before its one database read (see liveAppPassword).
 	apOwner map[[32]byte]int64
+	// pg is, on PostgreSQL with ShareCaches, the cache of app passwords
+	// checked and of members' groups (see clustercache.go).
+	pg pgCache
 }
 
 // New builds the service. Call [Component] migrations before.

@@ -11,6 +11,7 @@ func Component() db.Component {
 		{Version: 4, SQL: schemaV4, Postgres: db.NoPostgres},
 		{Version: 5, SQL: schemaV5, Postgres: db.NoPostgres},
 		{Version: 6, SQL: schemaOfficer, Postgres: db.NoPostgres},
+		{Version: 7, SQL: "SELECT 1", Postgres: cacheTriggersPG},
 	}}
 }
 
@@ -262,4 +263,49 @@ CREATE TABLE ceremonies (
 	data       TEXT NOT NULL,
 	expires_at BIGINT NOT NULL
 );
+`
+
+// cacheTriggersPG (migration 7, PostgreSQL only: one SQLite file is one
+// node) tells every node of the writes that change what its caches of
+// app passwords and of members' groups hold (see ClusterCaches), on the
+// channel cacheChannel, from inside the writing transaction: the id of
+// the account whose row, app passwords or group memberships changed, or
+// "*" when a group changed (its members' caches all). An app password's
+// last use, written every few seconds, changes nothing cached and is not
+// sent.
+const cacheTriggersPG = `
+CREATE FUNCTION auth_cache_account() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	r RECORD;
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		r := OLD;
+	ELSE
+		r := NEW;
+	END IF;
+	IF TG_TABLE_NAME = 'accounts' THEN
+		PERFORM pg_notify('caucus_auth_cache', r.id::text);
+	ELSE
+		PERFORM pg_notify('caucus_auth_cache', r.account_id::text);
+	END IF;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER accounts_cache_notify AFTER UPDATE OR DELETE ON accounts
+	FOR EACH ROW EXECUTE FUNCTION auth_cache_account();
+CREATE TRIGGER group_members_cache_notify AFTER INSERT OR UPDATE OR DELETE ON group_members
+	FOR EACH ROW EXECUTE FUNCTION auth_cache_account();
+CREATE TRIGGER app_passwords_delete_notify AFTER DELETE ON app_passwords
+	FOR EACH ROW EXECUTE FUNCTION auth_cache_account();
+CREATE TRIGGER app_passwords_cache_notify AFTER UPDATE ON app_passwords
+	FOR EACH ROW WHEN (OLD.revoked_at IS DISTINCT FROM NEW.revoked_at OR OLD.scope IS DISTINCT FROM NEW.scope
+		OR OLD.hash IS DISTINCT FROM NEW.hash OR OLD.account_id IS DISTINCT FROM NEW.account_id)
+	EXECUTE FUNCTION auth_cache_account();
+
+CREATE FUNCTION auth_cache_all() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_notify('caucus_auth_cache', '*');
+	RETURN NULL;
+END $$;
+CREATE TRIGGER groups_cache_notify AFTER UPDATE OR DELETE OR TRUNCATE ON groups
+	FOR EACH STATEMENT EXECUTE FUNCTION auth_cache_all();
 `

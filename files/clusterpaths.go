@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"strings"
 
 	"github.com/caucus-org/caucus/internal/db"
 )
@@ -77,16 +78,29 @@ func (c *ClusterPaths) lost() {
 }
 
 // receive applies one notification: a node id to drop, or "*" (or
-// anything unreadable) to empty the cache.
+// anything unreadable) to empty the cache, each followed by the writing
+// session's name; this node's own writes are skipped (the store dropped
+// or emptied what they changed before it answered them, and dropping
+// again would only lose what lookups cached since).
 func (c *ClusterPaths) receive(_, payload string) {
-	if id, err := strconv.ParseInt(payload, 10, 64); err == nil {
+	what, session, _ := strings.Cut(payload, " ")
+	if session != "" && session == c.d.Session() {
+		c.tell(payload)
+		return
+	}
+	if id, err := strconv.ParseInt(what, 10, 64); err == nil {
 		c.s.paths.drop(id)
 	} else {
-		if payload != "*" {
+		if what != "*" {
 			c.log.Warn("files: unreadable path cache notification; emptying the cache")
 		}
 		c.s.paths.empty()
 	}
+	c.tell(payload)
+}
+
+// tell calls the test hook with payload, if set.
+func (c *ClusterPaths) tell(payload string) {
 	if c.heard != nil {
 		c.heard(payload)
 	}

@@ -3,6 +3,7 @@ package files_test
 import (
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"path/filepath"
 	"strconv"
@@ -226,5 +227,46 @@ func TestPathCacheListenerCut(t *testing.T) {
 	}
 	if files.PathCacheLen(b, alice.ID) == 0 {
 		t.Fatal("B's path cache serves nothing once its listener is back")
+	}
+}
+
+// TestContentCacheServesSmallGET: on PostgreSQL, a small content a node
+// stored (kept in the database) is read again from the node's memory, and
+// another node reads it from the database once, then from its own: the
+// rows are removed behind both nodes' backs (as no write of caucus would,
+// a content being named by its hash) and both still read it.
+func TestContentCacheServesSmallGET(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	a, b, alice, _, _ := sharedPaths(t)
+	home, err := a.Stat(ctx, alice, "/Home")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const content = "a small file, kept in the database"
+	n, err := a.Put(ctx, alice, home.ID, "s.txt", strings.NewReader(content), int64(len(content)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(s *files.Store) (string, error) {
+		t.Helper()
+		rc, err := s.OpenNode(ctx, alice, n)
+		if err != nil {
+			return "", err
+		}
+		defer rc.Close()
+		data, err := io.ReadAll(rc)
+		return string(data), err
+	}
+	if got, err := read(b); err != nil || got != content {
+		t.Fatalf("node B reads %q, %v", got, err)
+	}
+	if _, err := files.DB(a).ExecContext(ctx, `DELETE FROM files_inline`); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range []*files.Store{a, b} {
+		if got, err := read(s); err != nil || got != content {
+			t.Errorf("node %d reads %q, %v; want it from its memory", i, got, err)
+		}
 	}
 }

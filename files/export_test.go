@@ -1,6 +1,10 @@
 package files
 
-import "context"
+import (
+	"context"
+
+	"github.com/caucus-org/caucus/internal/db"
+)
 
 // PathCacheLen returns the number of entries of s's path cache, or with
 // account != 0 of that member's.
@@ -29,3 +33,6 @@ func PutReadsGroups(s *Store, a Actor, parentID int64) (bool, error) {
 
 // HearPaths makes c call fn with each notification it has applied.
 func HearPaths(c *ClusterPaths, fn func(payload string)) { c.heard = fn }
+
+// DB returns s's database handle.
+func DB(s *Store) *db.DB { return s.db }

@@ -403,7 +403,9 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 			// The node as committed, for the answer; no write can
 			// commit before this one, whose drops are after since.
 			since = s.paths.begin()
-			if fresh { // the row as inserted: no statement to read it back
+			if fresh {
+				// Known without a read (a round trip inside the group
+				// commit): the row just inserted, its one version.
 				node = fileNode(pac, row{id: cid, parent: parentID, kind: parent.kind, spaceID: parent.spaceID, name: final,
 					created: now, modified: now, size: n, blob: string(ref), versions: 1})
 				return nil
@@ -420,6 +422,9 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 		return id, Node{}, 0, err
 	}
 	s.dropBlobs(ctx, drop)
+	if data != nil {
+		s.contents.add(string(ref), bytes.Clone(data)) // data's array is InlineBytes long
+	}
 	return id, node, since, nil
 }
 

@@ -211,42 +211,45 @@ func Component() db.Component {
 // current version, changed (an upload, a new version, a touch: the node
 // keeps its path, its ETag changed); the parent's id when a node is
 // made in it; "*" when a node moved, was renamed, deleted, restored or
-// purged, or a share changed, which may change what any path leads to.
-// PostgreSQL sends one of several equal notifications of a transaction.
+// purged, or a share changed, which may change what any path leads to;
+// each followed by a space and the writing session's application_name
+// (db.Session), so that the node that wrote, which dropped what it
+// changed itself, does not drop it again. PostgreSQL sends one of several
+// equal notifications of a transaction.
 const pathsTriggersPG = `
 CREATE FUNCTION files_paths_node() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	IF TG_OP = 'INSERT' THEN
-		PERFORM pg_notify('caucus_files_paths', COALESCE(NEW.parent_id, 0)::text);
+		PERFORM pg_notify('caucus_files_paths', COALESCE(NEW.parent_id, 0)::text || ' ' || current_setting('application_name'));
 	ELSIF TG_OP = 'UPDATE' AND OLD.parent_id IS NOT DISTINCT FROM NEW.parent_id AND OLD.name = NEW.name
 		AND OLD.deleted_at IS NOT DISTINCT FROM NEW.deleted_at
 		AND OLD.space_kind = NEW.space_kind AND OLD.space_id = NEW.space_id THEN
-		PERFORM pg_notify('caucus_files_paths', NEW.id::text);
+		PERFORM pg_notify('caucus_files_paths', NEW.id::text || ' ' || current_setting('application_name'));
 	ELSE
-		PERFORM pg_notify('caucus_files_paths', '*');
+		PERFORM pg_notify('caucus_files_paths', '* ' || current_setting('application_name'));
 	END IF;
 	RETURN NULL;
 END $$;
-CREATE TRIGGER files_nodes_paths AFTER INSERT OR UPDATE OR DELETE ON files_nodes
+CREATE TRIGGER files_nodes_paths_notify AFTER INSERT OR UPDATE OR DELETE ON files_nodes
 	FOR EACH ROW EXECUTE FUNCTION files_paths_node();
 
 CREATE FUNCTION files_paths_version() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	IF TG_OP = 'DELETE' THEN
-		PERFORM pg_notify('caucus_files_paths', OLD.node_id::text);
+		PERFORM pg_notify('caucus_files_paths', OLD.node_id::text || ' ' || current_setting('application_name'));
 	ELSE
-		PERFORM pg_notify('caucus_files_paths', NEW.node_id::text);
+		PERFORM pg_notify('caucus_files_paths', NEW.node_id::text || ' ' || current_setting('application_name'));
 	END IF;
 	RETURN NULL;
 END $$;
-CREATE TRIGGER files_versions_paths AFTER INSERT OR UPDATE OR DELETE ON files_versions
+CREATE TRIGGER files_versions_paths_notify AFTER INSERT OR UPDATE OR DELETE ON files_versions
 	FOR EACH ROW EXECUTE FUNCTION files_paths_version();
 
 CREATE FUNCTION files_paths_all() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-	PERFORM pg_notify('caucus_files_paths', '*');
+	PERFORM pg_notify('caucus_files_paths', '* ' || current_setting('application_name'));
 	RETURN NULL;
 END $$;
-CREATE TRIGGER files_shares_paths AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON files_shares
+CREATE TRIGGER files_shares_paths_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON files_shares
 	FOR EACH STATEMENT EXECUTE FUNCTION files_paths_all();
 `

@@ -35,6 +35,9 @@ type Store struct {
 	group  *db.Group  // group commit of uploads
 	freeze Freeze     // nil: never frozen
 	paths  *pathCache // nil: none
+	// contents keeps small contents read from or stored in the database,
+	// on PostgreSQL (see contentcache.go); nil: none.
+	contents *contentCache
 	// holdLookup, for tests, is called once by the next lookup that
 	// read the database, before it fills the path cache.
 	holdLookup atomic.Pointer[func()]
@@ -97,7 +100,7 @@ func New(d *db.DB, blobs blob.Store, opts Options, deps Deps) *Store {
 		h = password.NewHasher(password.DefaultParams(), 2)
 	}
 	return &Store{db: d, blobs: blobs, opts: opts, auth: deps.Auth, audit: deps.Audit, log: log, hasher: h, group: d.NewGroup(maxGroup, nil), freeze: deps.Freeze,
-		paths:   newPathCache(opts.PathCache),
+		paths: newPathCache(opts.PathCache), contents: contentsFor(d),
 		fetched: map[fetch]time.Time{}, watching: map[*linkWatch]struct{}{}, reading: map[*groupReader]struct{}{}}
 }
 
@@ -1174,6 +1177,9 @@ func (s *Store) openBlob(ctx context.Context, ref string, size int64) (io.ReadSe
 // openInline opens the content ref kept in the database; nil, nil if
 // there is none.
 func (s *Store) openInline(ctx context.Context, ref string) (io.ReadSeekCloser, error) {
+	if data, ok := s.contents.get(ref); ok {
+		return inlineContent{bytes.NewReader(data)}, nil
+	}
 	var data []byte
 	err := s.cached(s.db).QueryRowContext(ctx, `SELECT data FROM files_inline WHERE ref = ?`, ref).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -1182,7 +1188,17 @@ func (s *Store) openInline(ctx context.Context, ref string) (io.ReadSeekCloser, 
 	if err != nil {
 		return nil, fmt.Errorf("files: content: %w", err)
 	}
+	s.contents.add(ref, data)
 	return inlineContent{bytes.NewReader(data)}, nil
+}
+
+// contentsFor returns the content cache for a store on d: one on
+// PostgreSQL, where a read is a round trip; none on SQLite.
+func contentsFor(d *db.DB) *contentCache {
+	if d.Engine() != db.Postgres {
+		return nil
+	}
+	return newContentCache(DefaultContentCache)
 }
 
 // inlineContent is a content read from the database.

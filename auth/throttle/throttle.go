@@ -100,8 +100,8 @@ type Limiter struct {
 	observe func(failed bool, keys []string) // see Observe; set before use
 }
 
-// Observe makes l call fn after each Fail (failed true) and Succeed
-// (false), with the keys given, so that other nodes can be told (see
+// Observe makes l call fn after each Fail (failed true) and each Succeed
+// that forgot a failure held (false), with the keys given, so that other nodes can be told (see
 // Apply). Call it before l is used; fn must not block.
 func (l *Limiter) Observe(fn func(failed bool, keys []string)) { l.observe = fn }
 
@@ -234,20 +234,25 @@ func (l *Limiter) fail(keys []string) {
 
 // Succeed forgets keys, as after a successful sign-in.
 func (l *Limiter) Succeed(keys ...string) {
-	l.succeed(keys)
-	if l.observe != nil {
+	// Told only when it forgot a failure: every node holds the failures
+	// any node saw (Apply), so one of keys none holds clears nothing.
+	if l.succeed(keys) && l.observe != nil {
 		l.observe(false, keys)
 	}
 }
 
-func (l *Limiter) succeed(keys []string) {
+// succeed forgets keys' failures and reports whether any was held.
+func (l *Limiter) succeed(keys []string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	held := false
 	for _, k := range keys {
 		if el, ok := l.keys[k]; ok {
 			l.remove(el)
+			held = true
 		}
 	}
+	return held
 }
 
 // Len returns the number of keys held.

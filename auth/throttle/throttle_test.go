@@ -377,3 +377,24 @@ func TestObserveApply(t *testing.T) {
 		t.Fatal("a success applied forgot the wrong keys")
 	}
 }
+
+// TestSucceedUntoldWhenNothingHeld: a success is told to the observer
+// (and so to the other nodes) only when it forgets a failure held here;
+// every node holds the failures any node saw (Apply), so a success of
+// keys none holds has nothing to clear anywhere, and a node signing in
+// every WebDAV request sent one message per request to all the others.
+func TestSucceedUntoldWhenNothingHeld(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	l := New(Config{Free: 2}, func() time.Time { return now })
+	var told []bool
+	l.Observe(func(failed bool, keys []string) { told = append(told, failed) })
+	l.Succeed("acct:x", "addr:y")
+	if len(told) != 0 {
+		t.Fatalf("a success of keys not held was told: %v", told)
+	}
+	l.Fail("acct:x")
+	l.Succeed("acct:x", "addr:y")
+	if len(told) != 2 || told[0] != true || told[1] != false {
+		t.Fatalf("told %v; want the failure, then the success that forgot it", told)
+	}
+}

@@ -1,9 +1,12 @@
 package db
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -75,6 +78,12 @@ func OpenPostgres(ctx context.Context, dsn, password string, log *slog.Logger) (
 	// defaults, so that text the database formats is the same everywhere.
 	cfg.RuntimeParams["timezone"] = "UTC"
 	cfg.RuntimeParams["datestyle"] = "ISO, YMD"
+	// Every handle's sessions by a name of their own, which triggers can
+	// put in what they NOTIFY so that a handle knows its own writes (see
+	// Session).
+	var b [6]byte
+	rand.Read(b[:])
+	cfg.RuntimeParams["application_name"] = cmp.Or(cfg.RuntimeParams["application_name"], "caucus") + "-" + hex.EncodeToString(b[:])
 	trips := new(atomic.Int64)
 	sqldb := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg), trips})
 	sqldb.SetMaxOpenConns(maxOpenPG)
@@ -86,6 +95,16 @@ func OpenPostgres(ctx context.Context, dsn, password string, log *slog.Logger) (
 		return nil, fmt.Errorf("db: open postgres %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, err)
 	}
 	return db, nil
+}
+
+// Session returns, on PostgreSQL, the application_name of db's sessions,
+// unique to this handle: a trigger's current_setting('application_name')
+// says which handle wrote. "" on SQLite.
+func (db *DB) Session() string {
+	if db.pgcfg == nil {
+		return ""
+	}
+	return db.pgcfg.RuntimeParams["application_name"]
 }
 
 // Engine reports which engine db runs on.

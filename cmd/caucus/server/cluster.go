@@ -112,3 +112,14 @@ func (s *Server) sharePaths() {
 	}
 	s.listen(s.files.SharePaths(s.db, s.log.With("component", "files")))
 }
+
+// shareAuthCaches turns on, on PostgreSQL, auth's caches of the app
+// passwords checked and of members' groups, which the database's
+// triggers keep true across nodes; until their listener listens, and
+// whenever it is cut, every check reads the database.
+func (s *Server) shareAuthCaches() {
+	if s.db.Engine() != db.Postgres {
+		return
+	}
+	s.listen(s.auth.ShareCaches(s.db, s.log.With("component", "auth")))
+}

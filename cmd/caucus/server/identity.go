@@ -42,6 +42,7 @@ func (s *Server) buildIdentity(ctx context.Context) (err error) {
 		return err
 	}
 	s.shareThrottles()
+	s.shareAuthCaches()
 	s.reg.GaugeFunc("caucus_tls_certificate_expiry_timestamp_seconds", "When the host name's TLS certificate expires, in Unix seconds.", func(ctx context.Context) (float64, error) {
 		t, err := s.tls.Expiry(ctx)
 		if errors.Is(err, tlsacme.ErrNoCertificate) {
