@@ -103,11 +103,24 @@ func (s *archiveMbox) Fetch(ctx context.Context, f Folder, items []Item, fn func
 		if !ok {
 			return fmt.Errorf("mailimport: message at %d of %s fetched outside its batch", it.off, s.e.raw)
 		}
-		br.Reset(bytes.NewReader(raw))
-		m := &mboxMessage{lines: mboxLines{r: br}, rd: !s.cfg.MboxO}
-		body, err := newSpool(m, it.Size, s.cfg.MaxSize, s.cfg.TmpDir)
+		var body *spool
+		var err error
+		if len(raw) <= memSpool {
+			// In one pass from the window (most messages).
+			body, err = spoolBytes(appendMboxBody(nil, raw, !s.cfg.MboxO), s.cfg.MaxSize, s.cfg.TmpDir)
+		} else {
+			br.Reset(bytes.NewReader(raw))
+			m := &mboxMessage{lines: mboxLines{r: br}, rd: !s.cfg.MboxO}
+			body, err = newSpool(m, it.Size, s.cfg.MaxSize, s.cfg.TmpDir)
+		}
 		if errors.Is(err, errTooLarge) {
-			it.Err, body = err, nil
+			// Reported, with no body: a nil *spool would be a Body
+			// that is not nil.
+			it.Err = err
+			if err := fn(it, nil); err != nil {
+				return err
+			}
+			continue
 		} else if err != nil {
 			return err
 		}

@@ -154,3 +154,22 @@ func FuzzMUTF7(f *testing.F) {
 
 // storeCanonical is store.CanonicalName.
 func storeCanonical(name string) (string, error) { return store.CanonicalName(name) }
+
+// FuzzMboxBody: a message converted in one pass from memory
+// (appendMboxBody, an archive's mbox) is the message mboxMessage reads
+// from a file, mboxrd or mboxo, whatever the bytes.
+func FuzzMboxBody(f *testing.F) {
+	f.Add([]byte("From a@b Mon Jan  2 15:04:05 2006\nSubject: x\r\n\nbody\n>From quoted\n>>From twice\n>>>From\n>x\n\r\nend"), true)
+	f.Add([]byte("no line end"), false)
+	f.Add([]byte("From x\n\n\n>From \n"), false)
+	f.Fuzz(func(t *testing.T, raw []byte, rd bool) {
+		m := &mboxMessage{lines: mboxLines{r: bufio.NewReaderSize(bytes.NewReader(raw), len(raw)+16)}, rd: rd}
+		want, err := io.ReadAll(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendMboxBody([]byte("kept"), raw, rd); !bytes.Equal(got, append([]byte("kept"), want...)) {
+			t.Fatalf("one pass %q, mboxMessage %q", got, want)
+		}
+	})
+}

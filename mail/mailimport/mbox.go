@@ -416,3 +416,40 @@ func (m *mboxMessage) convert(line []byte) []byte {
 	}
 	return line
 }
+
+// appendMboxBody appends to dst the message raw (its "From " line
+// first, as the mbox holds it) as mboxMessage reads it: without the
+// "From " line, ">From " lines unquoted (one ">" of ">>From " too if
+// rd, mboxrd), every line ended with CRLF but a last one without an
+// end. It reads whole lines where mboxMessage reads pieces of at most
+// its buffer: for a line longer than that ending in CRLF cut between CR
+// and LF, mboxMessage gives CR CR LF, this CR LF.
+func appendMboxBody(dst, raw []byte, rd bool) []byte {
+	nl := bytes.IndexByte(raw, '\n')
+	if nl < 0 {
+		return dst
+	}
+	raw = raw[nl+1:]
+	if need := len(dst) + len(raw) + len(raw)/32; cap(dst) < need {
+		dst = append(make([]byte, 0, need), dst...)
+	}
+	for len(raw) > 0 {
+		line := raw
+		if nl := bytes.IndexByte(raw, '\n'); nl >= 0 {
+			line = raw[:nl+1]
+		}
+		raw = raw[len(line):]
+		if line[0] == '>' {
+			q := bytes.TrimLeft(line, ">")
+			if bytes.HasPrefix(q, []byte("From ")) && (rd || len(line)-len(q) == 1) {
+				line = line[1:]
+			}
+		}
+		if body, ok := bytes.CutSuffix(line, []byte("\n")); ok && !bytes.HasSuffix(body, []byte("\r")) {
+			dst = append(append(dst, body...), '\r', '\n')
+		} else {
+			dst = append(dst, line...)
+		}
+	}
+	return dst
+}

@@ -57,6 +57,18 @@ func newSpool(r io.Reader, sizeHint, limit int64, tmpDir string) (*spool, error)
 	return &spool{file: f}, nil
 }
 
+// spoolBytes is newSpool of a body already in memory, b, which the
+// spool takes.
+func spoolBytes(b []byte, limit int64, tmpDir string) (*spool, error) {
+	if limit > 0 && int64(len(b)) > limit {
+		return nil, errTooLarge
+	}
+	if len(b) <= memSpool {
+		return &spool{buf: bytes.NewReader(b)}, nil
+	}
+	return newSpool(bytes.NewReader(b), -1, limit, tmpDir)
+}
+
 // errTooLarge reports a message over the store's size limit.
 var errTooLarge = errors.New("message larger than the store accepts")
 

@@ -364,3 +364,32 @@ func (zeroReader) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// TestTakeoutTooLarge: messages of a Takeout's mbox larger than the
+// store accepts, one read through a spool file and one from memory, are
+// reported and the others imported (the worker closed the missing body
+// of such a message, a nil *spool in a Body, and panicked).
+func TestTakeoutTooLarge(t *testing.T) {
+	t.Parallel()
+	var mb mboxWriter
+	mb.add(testMessage(0, 2000, ""), "Inbox")
+	mb.add(testMessage(1, 3<<20, ""), "Inbox") // over memSpool: spooled to a file
+	mb.add(testMessage(2, 2000, ""), "Inbox")
+	mb.add(testMessage(3, 600<<10, ""), "Inbox") // under memSpool
+	mb.add(testMessage(4, 2000, ""), "Inbox")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "takeout.zip")
+	// Stored: deflated, its repeated lines would expand like a bomb.
+	writeZip(t, path, []tEntry{{name: "Takeout/Mail/All mail Including Spam and Trash.mbox", data: mb.b.Bytes(), store: true}})
+	e := openEnv(t, dir, withTakeout(dir, newFakeFiles()), func(o *Options) { o.MaxMessageSize = 512 << 10 })
+	e.start()
+	rep := e.waitEnd(e.startTakeout(path))
+	if rep.Job.State != StateDone || rep.Copied != 3 || rep.Failed != 2 {
+		t.Fatalf("job %s (%s): %d copied, %d failed; want done, 3 and 2", rep.Job.State, rep.Job.Message, rep.Copied, rep.Failed)
+	}
+	for _, p := range rep.Problems {
+		if !strings.Contains(p.Reason, "larger than the store accepts") {
+			t.Errorf("problem %+v", p)
+		}
+	}
+}
