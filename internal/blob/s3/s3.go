@@ -82,6 +82,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"net"
@@ -367,16 +368,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (blob.Ref, in
 	if err != nil {
 		return "", 0, err
 	}
-	ref := blob.Ref(hex.EncodeToString(h.Sum(nil)))
-	if ok, err := s.has(ctx, ref); err != nil {
-		return "", 0, fmt.Errorf("blob/s3: put: %w", err)
-	} else if ok {
-		return ref, n, nil
-	}
-	if err := s.upload(ctx, f, n, ref); err != nil {
-		return "", 0, err
-	}
-	return ref, n, nil
+	return s.finish(ctx, h, f, n)
 }
 
 // rereadable returns the unread part of r as a ReaderAt and its length
@@ -412,6 +404,12 @@ func (s *Store) putRereadable(ctx context.Context, src io.ReaderAt, n, limit int
 	if _, err := spill(ctx, h, io.NewSectionReader(src, 0, n), 0); err != nil {
 		return "", 0, err
 	}
+	return s.finish(ctx, h, src, n)
+}
+
+// finish names content of n bytes by its hash h and uploads it from src,
+// unless the store has it already.
+func (s *Store) finish(ctx context.Context, h hash.Hash, src io.ReaderAt, n int64) (blob.Ref, int64, error) {
 	ref := blob.Ref(hex.EncodeToString(h.Sum(nil)))
 	if ok, err := s.has(ctx, ref); err != nil {
 		return "", 0, fmt.Errorf("blob/s3: put: %w", err)
