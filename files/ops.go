@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -457,7 +456,7 @@ func (s *Store) storeContent(ctx context.Context, r io.Reader, limit int64) (ref
 				return "", nil, 0, fmt.Errorf("reading: %w", context.Cause(ctx))
 			}
 			sum := sha256.Sum256(buf[:m])
-			return blob.Ref(hex.EncodeToString(sum[:])), buf[:m:m], int64(m), nil
+			return blob.RefOf(sum[:]), buf[:m:m], int64(m), nil
 		case err != nil:
 			return "", nil, 0, fmt.Errorf("reading: %w", err)
 		}

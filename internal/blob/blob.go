@@ -52,6 +52,9 @@ var (
 // characters.
 type Ref string
 
+// RefOf returns the reference of content whose SHA-256 sum is sum.
+func RefOf(sum []byte) Ref { return Ref(hex.EncodeToString(sum)) }
+
 // ParseRef checks that s is exactly 64 lowercase hexadecimal characters and
 // returns it as a Ref. Anything else is refused with [ErrBadRef].
 func ParseRef(s string) (Ref, error) {
@@ -432,7 +435,7 @@ func (s *Dir) stage(ctx context.Context, r io.Reader, limit int64) (*staged, err
 	h.Write(first[:m])
 	var known Ref
 	if rerr == io.EOF {
-		known = Ref(hex.EncodeToString(h.Sum(nil)))
+		known = RefOf(h.Sum(nil))
 	}
 	f, anon, err := s.createTemp(known)
 	if err != nil {
@@ -454,7 +457,7 @@ func (s *Dir) stage(ctx context.Context, r io.Reader, limit int64) (*staged, err
 		st.discard()
 		return nil, fmt.Errorf("blob: put: %w", context.Cause(ctx))
 	}
-	st.ref = Ref(hex.EncodeToString(h.Sum(nil)))
+	st.ref = RefOf(h.Sum(nil))
 	return st, nil
 }
 

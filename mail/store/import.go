@@ -183,7 +183,7 @@ func (s *Store) stageBatch(ctx context.Context, msgs []ImportMessage, res []Impo
 		}
 		ref, n, err := b.Put(ctx, r, s.opts.MaxMessageSize)
 		if errors.Is(err, blob.ErrTooLarge) {
-			res[i].Err = fmt.Errorf("%w: more than %d bytes", ErrTooLarge, s.opts.MaxMessageSize)
+			res[i].Err = s.tooLarge()
 			continue
 		}
 		if err != nil {

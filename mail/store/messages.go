@@ -39,6 +39,11 @@ type incoming struct {
 	noteUnindexed, unindexedNoted bool
 }
 
+// tooLarge is the error for a message over Options.MaxMessageSize.
+func (s *Store) tooLarge() error {
+	return fmt.Errorf("%w: more than %d bytes", ErrTooLarge, s.opts.MaxMessageSize)
+}
+
 // receive stores r as a blob (durably), pins it against garbage collection,
 // and parses it unless a blobs row for the same content exists. The caller
 // must call release.
@@ -48,7 +53,7 @@ func (s *Store) receive(ctx context.Context, r io.Reader) (*incoming, error) {
 	}
 	ref, n, err := s.blobs.Put(ctx, r, s.opts.MaxMessageSize)
 	if errors.Is(err, blob.ErrTooLarge) {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, s.opts.MaxMessageSize)
+		return nil, s.tooLarge()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: storing message: %w", err)

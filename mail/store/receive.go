@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -36,14 +35,14 @@ type inMemory interface {
 func (s *Store) receiveInMemory(ctx context.Context, m inMemory) (*incoming, error) {
 	n := int64(m.Len())
 	if n > s.opts.MaxMessageSize {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, s.opts.MaxMessageSize)
+		return nil, s.tooLarge()
 	}
 	body := io.NewSectionReader(m, m.Size()-n, n)
 	h := sha256.New()
 	if _, err := io.Copy(h, body); err != nil {
 		return nil, fmt.Errorf("store: hashing message: %w", err)
 	}
-	in := &incoming{ref: blob.Ref(hex.EncodeToString(h.Sum(nil))), size: n}
+	in := &incoming{ref: blob.RefOf(h.Sum(nil)), size: n}
 	looked := s.now()
 	var rowed, noted bool
 	err := s.db.Stmts(nil).QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM blobs WHERE ref = ?1),
@@ -56,7 +55,7 @@ func (s *Store) receiveInMemory(ctx context.Context, m inMemory) (*incoming, err
 	if err != nil {
 		s.unpin(in.ref)
 		if errors.Is(err, blob.ErrTooLarge) {
-			return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, s.opts.MaxMessageSize)
+			return nil, s.tooLarge()
 		}
 		return nil, fmt.Errorf("store: storing message: %w", err)
 	}

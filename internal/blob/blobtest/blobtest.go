@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -57,7 +56,7 @@ func content(seed string, n int) []byte {
 
 func refOf(b []byte) blob.Ref {
 	sum := sha256.Sum256(b)
-	return blob.Ref(hex.EncodeToString(sum[:]))
+	return blob.RefOf(sum[:])
 }
 
 func put(t *testing.T, s blob.Store, b []byte) blob.Ref {

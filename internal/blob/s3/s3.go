@@ -225,7 +225,7 @@ var keyCheck = []byte("caucus blob store key check, version 1\n")
 // does not open under the store's key.
 func (s *Store) checkKey(ctx context.Context) error {
 	sum := sha256.Sum256(keyCheck)
-	ref := blob.Ref(hex.EncodeToString(sum[:]))
+	ref := blob.RefOf(sum[:])
 	name := s.cfg.Prefix + "key-check"
 	err := s.readKeyCheck(ctx, name, ref)
 	if isNotFound(err) {
@@ -410,7 +410,7 @@ func (s *Store) putRereadable(ctx context.Context, src io.ReaderAt, n, limit int
 // finish names content of n bytes by its hash h and uploads it from src,
 // unless the store has it already.
 func (s *Store) finish(ctx context.Context, h hash.Hash, src io.ReaderAt, n int64) (blob.Ref, int64, error) {
-	ref := blob.Ref(hex.EncodeToString(h.Sum(nil)))
+	ref := blob.RefOf(h.Sum(nil))
 	if ok, err := s.has(ctx, ref); err != nil {
 		return "", 0, fmt.Errorf("blob/s3: put: %w", err)
 	} else if ok {
