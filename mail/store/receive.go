@@ -94,6 +94,7 @@ func (s *Store) parseInMemory(in *incoming, body io.ReadSeeker, rowed bool) erro
 		return err
 	}
 	in.p = p
+	s.headers.put(in.ref, p.headers) // as parse keeps them
 	return nil
 }
 
