@@ -63,18 +63,14 @@ func (c *ClusterPaths) Run(ctx context.Context, ready chan<- struct{}) error {
 // (at start, or back after a cut).
 func (c *ClusterPaths) listening() {
 	c.s.paths.resume()
-	if c.heard != nil {
-		c.heard("(listening)")
-	}
+	c.tell("(listening)")
 }
 
 // lost empties the cache and keeps it off: the listener was cut, and
 // what other nodes write is not heard until it listens again.
 func (c *ClusterPaths) lost() {
 	c.s.paths.suspend()
-	if c.heard != nil {
-		c.heard("(lost)")
-	}
+	c.tell("(lost)")
 }
 
 // receive applies one notification: a node id to drop, or "*" (or
