@@ -542,7 +542,9 @@ func startDevB(b *testing.B, dir string, storage config.Storage) *Server {
 // (CAUCUS_BENCH_MANY sets another count for all three), in folders of 100.
 // Every PUT run stores new content in a new folder (the first bytes of
 // each source file carry the run's number), so that caucus's store never
-// finds the content already there. Each result also reports the host's
+// finds the content already there. Every timed run starts with nothing
+// dirty in the page cache (settle; dirty-kB says what there was), and
+// nothing is removed until the set ends. Each result also reports the host's
 // one-minute load average (load1), which other work on it disturbs.
 // CAUCUS_BENCH_PROFILE, a directory, keeps a CPU profile of each caucus
 // run there (the server runs in this process). CAUCUS_BENCH_FLOOR=1 adds
@@ -589,7 +591,14 @@ func (m *manyFiles) round(b *testing.B, curl string, targets []davTarget) {
 	b.Run("cp", func(b *testing.B) {
 		for b.Loop() {
 			m.stamp(b)
-			dst := filepath.Join(m.dir, "cp")
+			// A new copy each run, kept until the set ends as the
+			// servers' uploads are: removing it at once would free
+			// thousands of inodes just before the next server's run,
+			// and ext4 without a journal passes over inodes freed in
+			// the last 30 s when it makes a file (find_inode_bit,
+			// recently_deleted), which made that server's creates
+			// slower than the others'.
+			dst := filepath.Join(m.dir, fmt.Sprintf("cp%d", m.runs))
 			start := time.Now()
 			if out, err := exec.Command("cp", "-r", m.src, dst).CombinedOutput(); err != nil {
 				b.Fatal(err, string(out))
@@ -598,7 +607,6 @@ func (m *manyFiles) round(b *testing.B, curl string, targets []davTarget) {
 				b.Fatal(err, string(out))
 			}
 			m.report(b, time.Since(start), -1)
-			os.RemoveAll(dst)
 		}
 	})
 	for _, proto := range []string{"h2", "http1.1"} {
@@ -657,7 +665,7 @@ func (m *manyFiles) name(i int) string {
 }
 
 // stamp writes the next run number into the first 8 bytes of every source
-// file, so that each run stores content never seen before, and syncs.
+// file, so that each run stores content never seen before, and settles.
 func (m *manyFiles) stamp(b *testing.B) {
 	m.runs++
 	var buf [8]byte
@@ -673,7 +681,46 @@ func (m *manyFiles) stamp(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	exec.Command("sync").Run()
+	settle(b)
+}
+
+// settle makes everything written so far durable before a timed run, so
+// that no run pays for what an earlier one left behind: Apache writes
+// without syncing, and the cp peer's own sync would otherwise write it,
+// as would a server's fsyncs compete with its writeback. sync(2) twice:
+// on ext4 without a journal, sync_filesystem flushes the disk's cache
+// (ext4_sync_fs) before it writes the inode tables' buffers
+// (sync_blockdev), so the second call's flush is what makes the first
+// call's last writes durable; a second call with nothing dirty costs
+// one cache flush. It also reports, as dirty-kB, what the page cache
+// still held dirty before the first call.
+func settle(b *testing.B) {
+	b.Helper()
+	b.ReportMetric(float64(meminfo("Dirty")+meminfo("Writeback")), "dirty-kB")
+	for range 2 {
+		if out, err := exec.Command("sync").CombinedOutput(); err != nil {
+			b.Fatal(err, string(out))
+		}
+	}
+}
+
+// meminfo returns the field of /proc/meminfo named key, in kB; 0 if it
+// cannot tell.
+func meminfo(key string) int64 {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, key+":"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
 }
 
 // report reports files/s, MB/s and the load average for a run of d, and
@@ -819,6 +866,7 @@ func (m *manyFiles) put(b *testing.B, curl string, tg davTarget, proto string) {
 	os.WriteFile(mkf, []byte(mk.String()), 0o600)
 	os.WriteFile(putf, []byte(put.String()), 0o600)
 	runCurl(b, curl, tg, curlProto(proto), "-K", mkf)
+	settle(b) // Apache's folders too
 	stop := profileCaucus(b, tg)
 	c0 := tg.count()
 	start, cpu0 := time.Now(), startCPU(tg)
@@ -841,6 +889,7 @@ func (m *manyFiles) get(b *testing.B, curl string, tg davTarget, proto string) {
 	}
 	getf := filepath.Join(m.dir, "get.curl")
 	os.WriteFile(getf, []byte(get.String()), 0o600)
+	settle(b)
 	stop := profileCaucus(b, tg)
 	c0 := tg.count()
 	start, cpu0 := time.Now(), startCPU(tg)
