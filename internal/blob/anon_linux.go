@@ -5,7 +5,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"unsafe"
 )
@@ -116,4 +118,40 @@ func syncData(f *os.File) error {
 		return &fs.PathError{Op: "fdatasync", Path: f.Name(), Err: serr}
 	}
 	return nil
+}
+
+// ext4Magic is EXT4_SUPER_MAGIC (also ext2's and ext3's), statfs(2).
+const ext4Magic = 0xef53
+
+// syncsParent reports whether dir is on ext4, whose fsync(2) of a file
+// just linked into a directory writes that directory's entry too (see
+// commitStaged): its statfs(2) type, and /proc/self/mountinfo's file
+// system type for its device (ext2 and ext3 share the magic number).
+func syncsParent(dir string) bool {
+	var fs syscall.Statfs_t
+	var st syscall.Stat_t
+	if syscall.Statfs(dir, &fs) != nil || fs.Type != ext4Magic || syscall.Stat(dir, &st) != nil {
+		return false
+	}
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	major := (st.Dev>>8)&0xfff | (st.Dev>>32)&^0xfff
+	minor := st.Dev&0xff | (st.Dev>>12)&^0xff
+	dev := fmt.Sprintf("%d:%d", major, minor)
+	found := false
+	for line := range strings.Lines(string(data)) {
+		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw
+		f := strings.Fields(line)
+		sep := slices.Index(f, "-")
+		if len(f) < 3 || f[2] != dev || sep < 0 || sep+1 >= len(f) {
+			continue
+		}
+		if f[sep+1] != "ext4" {
+			return false
+		}
+		found = true
+	}
+	return found
 }

@@ -18,3 +18,6 @@ func canLinkAnon(dir string) bool { return false }
 
 // syncData is f.Sync here.
 func syncData(f *os.File) error { return f.Sync() }
+
+// syncsParent is false here: Put syncs every directory it names in.
+func syncsParent(dir string) bool { return false }

@@ -89,9 +89,9 @@ func (b *dirBatch) Commit(ctx context.Context) error {
 
 // commitStaged makes the staged blobs sts durable: syncs their data,
 // names them, syncs the inodes that naming changed (or that a name found
-// points to), then syncs each of their directories once; each step for
-// many files at once. It returns each one's error; a failed one leaves
-// nothing behind, or a whole blob whose name may not be durable.
+// points to), then each of their directories once, where needed; each
+// step for many files at once. It returns each one's error; a failed one
+// leaves nothing behind, or a whole blob whose name may not be durable.
 //
 // The order is what makes a name durable on any file system. A named
 // temporary file is synced whole, fsync(2), with its link count of 1,
@@ -103,26 +103,50 @@ func (b *dirBatch) Commit(ctx context.Context) error {
 // explicit fsync() on a file descriptor for the directory is also
 // needed"; the converse holds as well) need not write that inode. ext4
 // with a journal commits both in the directory's transaction; ext4
-// without one writes only the directory, and after a power cut the name
-// would point to an inode whose link count on disk is 0: a lost blob and
-// an inconsistent file system. So such a file's data is synced before it
-// is linked, fdatasync(2) (a name never points to content not on disk: a
-// Put of the same content would take it as stored), and its inode after,
-// fsync(2), before its directory: a crash in between leaves an inode
-// without a name (e2fsck's lost+found), never a name without an inode.
-// On a journaled file system that fsync commits the transaction that
-// holds the directory's change too, and the directory's fsync finds it
-// committed. A name found already (deduplicated) may have been linked by
-// a concurrent Put whose inode is not synced yet: it is synced the same.
+// without one writes only the directory, and a name whose inode has a
+// link count of 0 on disk is removed by e2fsck: a lost blob. So such a
+// file's data is synced before it is linked, fdatasync(2), and its inode
+// after, fsync(2), then its directory.
 //
-// The third sync costs less than going back to named files, measured on
-// ext4 without a journal (2 cores, load 12), 64 KiB from 8 goroutines,
-// BenchmarkPutParallel alternated 10 times, medians a Put: files without
-// a name in this order 920 µs wall, 635 µs CPU; in the old order (inode
-// synced before the link) 966 and 590; named files 965 and 955 (their
-// create, rename and removal of a name cost more CPU than the sync).
-// One Put at a time (load 4, 6 runs alternated, medians): 10 KiB 1116 µs
-// against 1102 in the old order, 1 MiB 3345 against 3100.
+// Data before the name is the order that matters across a crash: once
+// linked, the name can reach the disk at any moment, by a sibling's sync
+// (a concurrent Put's fsync of the same fan-out directory, or of a file
+// in it: see below), so its data must be there first, or a name could
+// point to content not on disk, which a later Put of the same content
+// would take as stored. The inode's sync and the directory's need only
+// both have returned before Put does: a crash before that loses a blob
+// never acknowledged. Run at once they were slower here (BenchmarkPutParallel,
+// load 14: 1.39-1.78 ms a Put against 0.92-1.67 one after the other),
+// as both wrote the directory's block and flushed the cache.
+//
+// On ext4 one sync after linkat does both (syncsParent tells it; other
+// file systems always sync the directory). Traced on this project's
+// host (Linux 6.18.44, ext4 without a journal, barrier, delalloc,
+// dioread_nolock; block:block_bio_queue): fdatasync writes the data and
+// the inode's table block, then flushes the disk's cache; after linkat,
+// fsync of the file writes its inode block and its directory's block,
+// then flushes; fsync of the directory then writes nothing but the
+// directory's inode, and flushes again. The directory's block comes from
+// ext4_sync_parent (fs/ext4/fsync.c): linkat's ext4_add_entry marks the
+// inode EXT4_STATE_NEWENTRY, and fsync of an inode so marked writes its
+// directory's buffers (sync_mapping_buffers) before its one flush; with
+// a journal, the file's fsync commits the transaction that holds the
+// link, directory and all. The directory's inode matters only when the
+// directory grew (ext4_append, a new block: its size and extents; an
+// htree split appends a block too); directories never shrink. So the
+// directory is synced only if, after the file's sync returned, it is
+// larger than the size it had when a sync of it last began (Dir.sized;
+// unknown at first). A Put that finds its name stored syncs the
+// directory before the file: that file's fsync clears NEWENTRY, and the
+// Put that linked it, if its own fsync then skips the directory, relies
+// on that directory sync having returned already.
+//
+// syncfs(2) cannot replace the per-file syncs: sync_filesystem
+// (fs/sync.c) flushes the cache (ext4_sync_fs, wait=1) before it writes
+// the inode tables' and directories' buffers (sync_blockdev), so its
+// last writes wait for the next flush; a round would need syncfs,
+// linkat, then syncfs twice (three flushes in sequence, more than a
+// Put's own), and it writes whatever else the file system holds dirty.
 func (s *Dir) commitStaged(sts []*staged) []error {
 	errs := each(len(sts), func(i int) error {
 		sync := s.ops.sync
@@ -142,6 +166,10 @@ func (s *Dir) commitStaged(sts []*staged) []error {
 			errs[i] = s.place(st, &names)
 		}
 	}
+	s.commits.Add(1)
+	if err := s.syncDirs(names.found); err != nil {
+		return failAll(errs, err)
+	}
 	inodes := each(len(sts), func(i int) error {
 		st := sts[i]
 		if errs[i] != nil || st.inode == nil {
@@ -153,6 +181,9 @@ func (s *Dir) commitStaged(sts []*staged) []error {
 		if err != nil {
 			return fmt.Errorf("blob: put: sync: %w", err)
 		}
+		if st.check != "" && s.grew(st.check) {
+			names.grew(st.check)
+		}
 		return nil
 	})
 	for i, err := range inodes {
@@ -160,12 +191,31 @@ func (s *Dir) commitStaged(sts []*staged) []error {
 			errs[i] = err
 		}
 	}
-	s.commits.Add(1)
-	if err := s.syncNames(&names); err != nil {
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = err
-			}
+	if err := s.syncDirs(names.sync); err != nil {
+		return failAll(errs, err)
+	}
+	for _, d := range names.durable {
+		s.durableDirs.Store(d, struct{}{})
+	}
+	return errs
+}
+
+// syncDirs syncs each directory of list once, all at once.
+func (s *Dir) syncDirs(list []string) error {
+	dirs := unique(list)
+	s.dirSyncs.Add(int64(len(dirs)))
+	if err := errors.Join(each(len(dirs), func(i int) error { return s.syncDir(dirs[i]) })...); err != nil {
+		return fmt.Errorf("blob: put: %w", err)
+	}
+	return nil
+}
+
+// failAll sets err as the error of every blob of errs without one, and
+// returns errs.
+func failAll(errs []error, err error) []error {
+	for i := range errs {
+		if errs[i] == nil {
+			errs[i] = err
 		}
 	}
 	return errs

@@ -6,7 +6,9 @@
 //
 // In a [Dir], a blob with reference ab12cd…(64 hex digits) lives at dir/ab/ab12cd…: the
 // 256 fan-out directories are made, and made durable, when the store is
-// created, so storing a blob costs one file fsync and one directory fsync.
+// created, so storing a blob costs one file fsync and one directory fsync
+// (on ext4, two syncs of the file and a directory's only when it grew:
+// see commitStaged).
 // Stores created before this layout keep theirs, dir/ab/12/ab12cd… (the
 // file dir/layout says which). Put writes into a temporary file under
 // dir/tmp, fsyncs it, renames it into place and fsyncs the directory, so a
@@ -14,7 +16,7 @@
 // the next [OpenDir] removes. Where the file system allows it, the
 // temporary file has no name (open(2) O_TMPFILE): its data is synced, it
 // is linked into place (linkat(2)), then its inode and the directory are
-// synced (see commitStaged for why in that order).
+// synced, at the same time (see commitStaged for why in that order).
 //
 // The store does not count references: callers decide when a blob may be
 // deleted, and must make sure no Put of the same content races a Delete.
@@ -107,11 +109,21 @@ type Dir struct {
 	// (see createTemp), which the store's file system was found to allow.
 	anon bool
 	// commits and dirSyncs count commitStaged's runs and the directory
-	// syncs of syncNames (see Stats).
+	// syncs of syncNamed (see Stats).
 	commits, dirSyncs atomic.Int64
 	// ops are the steps that make a Put durable: the system's (osOps),
 	// or in tests a recorder of their order.
 	ops fileOps
+	// parentSync: the store's file system writes a newly linked file's
+	// directory entry when the file is fsynced (ext4, see
+	// commitStaged), so a Put need not sync a directory whose size
+	// sized holds as durable.
+	parentSync bool
+	// sized holds, for fan-out directories, the size each had when a
+	// sync of it began that then succeeded: at least that much of the
+	// directory (its blocks, in its inode) is durable.
+	sizedMu sync.Mutex
+	sized   map[string]int64
 }
 
 // fileOps are the steps that make a blob durable and name it, in the
@@ -121,7 +133,9 @@ type fileOps interface {
 	syncData(f *os.File) error           // fdatasync(2): data, and the inode as far as reading needs it
 	link(f *os.File, final string) error // names a file without a name (linkAnon)
 	rename(old, new string) error
-	syncDir(dir string) error // fsync(2) of a directory: its entries
+	// syncDir is fsync(2) of a directory, its entries; size is the
+	// directory's size before the sync began.
+	syncDir(dir string) (size int64, err error)
 }
 
 // osOps are the system's fileOps.
@@ -131,7 +145,25 @@ func (osOps) sync(f *os.File) error               { return f.Sync() }
 func (osOps) syncData(f *os.File) error           { return syncData(f) }
 func (osOps) link(f *os.File, final string) error { return linkAnon(f, final) }
 func (osOps) rename(old, new string) error        { return os.Rename(old, new) }
-func (osOps) syncDir(dir string) error            { return fsutil.SyncDir(dir) }
+func (osOps) syncDir(dir string) (int64, error)   { return syncDirSized(dir) }
+
+// syncDirSized is fsync(2) of the directory dir; it returns the size the
+// directory had before.
+func syncDirSized(dir string) (int64, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	fi, err := d.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if err := d.Sync(); err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
 
 // DirStats counts a Dir's syncs since it was opened.
 type DirStats struct {
@@ -253,6 +285,8 @@ func attach(dir, prefix string) (*Dir, error) {
 		return nil, fmt.Errorf("blob: open: %w", err)
 	}
 	s.anon = canLinkAnon(s.tmpDir())
+	s.parentSync = s.anon && !s.nested && syncsParent(s.dir)
+	s.sized = map[string]int64{}
 	return s, nil
 }
 
@@ -374,13 +408,8 @@ func (s *Dir) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n int
 	// system's journal takes concurrent syncs in one commit anyway (and
 	// without a journal the block layer merges their concurrent cache
 	// flushes), and rounds kept each Put waiting for the round before
-	// (BenchmarkPutParallel/batched). One syncfs(2) per round for the
-	// files and one for the names would cost less (a round of 8 64 KiB
-	// files: 1.0 ms against 2.4 ms with a sync each, issue 21), but on
-	// ext4 without a journal syncfs flushes the disk's cache before it
-	// writes the inodes that writeback changed (sync_filesystem: ->sync_fs,
-	// then the block device's buffers), so it does not make new files
-	// durable there; and it writes whatever else the file system holds.
+	// (BenchmarkPutParallel/batched). syncfs(2) is no cheaper way to
+	// make a round durable (see commitStaged).
 	if err := s.commitStaged([]*staged{st})[0]; err != nil {
 		return "", 0, err
 	}
@@ -397,6 +426,11 @@ type staged struct {
 	// inode, once named, is the file whose inode naming changed (f,
 	// linked) or that was found under its name: commitStaged syncs it.
 	inode *os.File
+	// stored: the name existed (deduplicated), and inode is that file.
+	stored bool
+	// check is the directory f was linked into, when it is synced only
+	// if it grew (see commitStaged).
+	check string
 }
 
 // discard closes and removes st's temporary file.
@@ -462,9 +496,11 @@ func (s *Dir) stage(ctx context.Context, r io.Reader, limit int64) (*staged, err
 }
 
 // dirNames are the directories whose entries a Put or a batch changed:
-// sync are to be synced, then durable noted as made durable.
+// sync are to be synced, then durable noted as made durable; found hold
+// names found stored, synced before their files (see commitStaged).
 type dirNames struct {
-	sync, durable []string
+	mu                   sync.Mutex // for grew
+	sync, durable, found []string
 }
 
 // place gives the synced temporary file st its final name (or removes it
@@ -509,7 +545,14 @@ func (s *Dir) place(st *staged, names *dirNames) (err error) {
 	// Once cd's parents have been synced after cd existed, the path to cd
 	// is durable (directories are never removed) and cd alone needs it
 	// (always so in a flat store, whose fan-out Open made durable).
-	names.sync = append(names.sync, cd)
+	switch {
+	case st.stored:
+		names.found = append(names.found, cd)
+	case st.anon && durable && s.parentSync:
+		st.check = cd
+	default:
+		names.sync = append(names.sync, cd)
+	}
 	if !durable {
 		names.sync = append(names.sync, ab)
 		if _, ok := s.durableDirs.Load(ab); !ok {
@@ -560,29 +603,56 @@ func (st *staged) found(final string) error {
 	if err != nil {
 		return err
 	}
-	st.inode = f
+	st.inode, st.stored = f, true
 	return nil
 }
 
-// syncNames syncs each directory of names once and then notes those
-// made durable.
-func (s *Dir) syncNames(names *dirNames) error {
+// grew adds dir to the directories to sync: it grew since it was last
+// known durable. Safe for concurrent use.
+func (names *dirNames) grew(dir string) {
+	names.mu.Lock()
+	names.sync = append(names.sync, dir)
+	names.mu.Unlock()
+}
+
+// unique returns the directories of list, each once.
+func unique(list []string) []string {
 	var dirs []string
-	done := make(map[string]bool, len(names.sync))
-	for _, d := range names.sync {
+	done := make(map[string]bool, len(list))
+	for _, d := range list {
 		if !done[d] {
 			done[d] = true
 			dirs = append(dirs, d)
 		}
 	}
-	s.dirSyncs.Add(int64(len(dirs)))
-	errs := each(len(dirs), func(i int) error { return s.ops.syncDir(dirs[i]) })
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("blob: put: %w", err)
+	return dirs
+}
+
+// grew reports whether the directory dir is larger than its size known
+// durable (or its size is unknown).
+func (s *Dir) grew(dir string) bool {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return true
 	}
-	for _, d := range names.durable {
-		s.durableDirs.Store(d, struct{}{})
+	s.sizedMu.Lock()
+	known, ok := s.sized[dir]
+	s.sizedMu.Unlock()
+	return !ok || fi.Size() > known
+}
+
+// syncDir syncs the directory dir and notes the size it had before as
+// durable.
+func (s *Dir) syncDir(dir string) error {
+	size, err := s.ops.syncDir(dir)
+	if err != nil || !s.parentSync {
+		return err
 	}
+	s.sizedMu.Lock()
+	if size > s.sized[dir] {
+		s.sized[dir] = size
+	}
+	s.sizedMu.Unlock()
 	return nil
 }
 

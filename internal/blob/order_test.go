@@ -2,10 +2,12 @@ package blob
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -40,17 +42,25 @@ func inode(f *os.File) uint64 {
 	return fi.Sys().(*syscall.Stat_t).Ino
 }
 
+// A sync is recorded when it has returned (what came before it is
+// durable); a naming when it starts ("naming": from then on the name may
+// reach the disk) and when it has succeeded ("name").
+
 func (o *orderOps) sync(f *os.File) error {
-	o.add(step{op: "sync", ino: inode(f)})
-	return o.osOps.sync(f)
+	ino := inode(f)
+	err := o.osOps.sync(f)
+	o.add(step{op: "sync", ino: ino})
+	return err
 }
 
 func (o *orderOps) syncData(f *os.File) error {
+	err := o.osOps.syncData(f)
 	o.add(step{op: "syncData", ino: inode(f)})
-	return o.osOps.syncData(f)
+	return err
 }
 
 func (o *orderOps) link(f *os.File, final string) error {
+	o.add(step{op: "naming", ino: inode(f)})
 	err := o.osOps.link(f, final)
 	if err == nil {
 		o.add(step{op: "name", ino: inode(f)})
@@ -63,22 +73,25 @@ func (o *orderOps) rename(old, new string) error {
 	if err != nil {
 		return err
 	}
+	ino := fi.Sys().(*syscall.Stat_t).Ino
+	o.add(step{op: "naming", ino: ino})
 	if err := o.osOps.rename(old, new); err != nil {
 		return err
 	}
-	o.add(step{op: "name", ino: fi.Sys().(*syscall.Stat_t).Ino})
+	o.add(step{op: "name", ino: ino})
 	return nil
 }
 
-func (o *orderOps) syncDir(dir string) error {
+func (o *orderOps) syncDir(dir string) (int64, error) {
+	size, err := o.osOps.syncDir(dir)
 	o.add(step{op: "syncDir", dir: dir})
-	return o.osOps.syncDir(dir)
+	return size, err
 }
 
-// index returns the position of the first step that matches want from
-// position from on, or -1.
-func (o *orderOps) index(from int, match func(step) bool) int {
-	if i := slices.IndexFunc(o.steps[from:], match); i >= 0 {
+// index returns the position of the first step of steps that matches
+// match from position from on, or -1.
+func index(steps []step, from int, match func(step) bool) int {
+	if i := slices.IndexFunc(steps[from:], match); i >= 0 {
 		return from + i
 	}
 	return -1
@@ -93,9 +106,13 @@ func (o *orderOps) index(from int, match func(step) bool) int {
 //   - a file without a name (O_TMPFILE): its data synced, linked into
 //     place, then its inode synced (linkat(2) raised its link count from
 //     0; the directory's fsync need not write that inode: on ext4
-//     without a journal it does not), then its directory synced;
+//     without a journal it does not) and its directory synced, in
+//     either order (see commitStaged);
 //   - content found stored (maybe linked by a concurrent Put that has
-//     not synced its inode yet): that file synced, then its directory.
+//     not synced its inode yet): its directory synced, then that file.
+//
+// TestDurableOrderRules checks that the checker refuses the unsafe
+// orders.
 func TestDurableOrder(t *testing.T) {
 	t.Parallel()
 	for _, anon := range []bool{false, true} {
@@ -150,10 +167,8 @@ func TestDurableOrder(t *testing.T) {
 	}
 }
 
-// checkOrder checks the steps from position from on that made content c
-// durable: for a file without a name (anon), its data synced, then
-// linked, then synced, then its directory synced; else synced, then
-// named (but for content found stored), then its directory synced.
+// checkOrder checks the steps recorded by o from position from on that
+// made content c durable (see orderProblems).
 func checkOrder(t *testing.T, s *Dir, o *orderOps, c []byte, from int, anon bool) {
 	t.Helper()
 	p := s.Path(sum(c))
@@ -162,40 +177,220 @@ func checkOrder(t *testing.T, s *Dir, o *orderOps, c []byte, from int, anon bool
 		t.Fatal(err)
 	}
 	ino := fi.Sys().(*syscall.Stat_t).Ino
+	for _, problem := range orderProblems(o.steps, from, ino, filepath.Dir(p), anon, from > 0) {
+		t.Errorf("%d bytes: %s", len(c), problem)
+	}
+}
+
+// orderProblems lists what is wrong with steps, from position from on,
+// that made the blob with inode ino in directory dir durable:
+//
+//   - a file without a name (anon): its data synced before its naming
+//     began, then, after it was named, its inode synced and its
+//     directory synced, in either order;
+//   - a named file: synced before its naming began, then its directory
+//     synced after it was named;
+//   - content found stored (stored): not named again, its directory
+//     synced, then the file (see commitStaged: the file's sync may be
+//     what tells the Put that linked it that its directory is written).
+func orderProblems(steps []step, from int, ino uint64, dir string, anon, stored bool) []string {
 	on := func(ops ...string) func(step) bool {
 		return func(st step) bool { return st.ino == ino && slices.Contains(ops, st.op) }
 	}
-	named := o.index(from, on("name"))
-	if from > 0 && named >= 0 {
-		t.Errorf("%d bytes found stored: named again", len(c))
+	dirSynced := func(from int) int {
+		return index(steps, from, func(st step) bool { return st.op == "syncDir" && st.dir == dir })
 	}
-	var synced int
-	switch {
-	case from > 0: // found stored
-		synced = o.index(from, on("sync"))
-	case anon:
-		data := o.index(from, on("syncData", "sync"))
-		if data < 0 || named < 0 || data > named {
-			t.Errorf("%d bytes without a name: data synced at step %d, linked at %d; want it synced before", len(c), data, named)
+	naming, named := index(steps, from, on("naming")), index(steps, from, on("name"))
+	var problems []string
+	if stored {
+		if named >= 0 {
+			problems = append(problems, "found stored: named again")
 		}
-		synced = o.index(max(named, 0), on("sync"))
-		if synced < 0 {
-			t.Errorf("%d bytes without a name: inode not synced after linkat (step %d)", len(c), named)
-			return
+		dir := dirSynced(from)
+		if dir < 0 {
+			return append(problems, "found stored: directory not synced")
 		}
-	default:
-		synced = o.index(from, on("sync"))
-		if synced < 0 || named < 0 || synced > named {
-			t.Errorf("%d bytes named: synced at step %d, renamed at %d; want it synced before", len(c), synced, named)
+		if index(steps, dir, on("sync")) < 0 {
+			problems = append(problems, "found stored: file not synced after its directory")
 		}
-		synced = named
+		return problems
 	}
-	if synced < 0 {
-		t.Errorf("%d bytes: file not synced from step %d", len(c), from)
-		return
+	data := index(steps, from, on("syncData", "sync"))
+	if !anon {
+		data = index(steps, from, on("sync"))
 	}
-	dir := o.index(synced, func(st step) bool { return st.op == "syncDir" && st.dir == filepath.Dir(p) })
-	if dir < 0 {
-		t.Errorf("%d bytes: directory %s not synced after the file's steps (from step %d)", len(c), filepath.Dir(p), synced)
+	if named < 0 {
+		return append(problems, "never named")
 	}
+	if data < 0 || data > naming {
+		problems = append(problems, fmt.Sprintf("data synced at step %d, naming began at %d; want it synced before", data, naming))
+	}
+	if anon && index(steps, named, on("sync")) < 0 {
+		problems = append(problems, fmt.Sprintf("inode not synced after it was named (step %d)", named))
+	}
+	if dirSynced(named) < 0 {
+		problems = append(problems, fmt.Sprintf("directory %s not synced after it was named (step %d)", dir, named))
+	}
+	return problems
+}
+
+// TestDurableOrderRules feeds orderProblems the orders commitStaged may
+// take, and the unsafe ones it once took or might: each unsafe one must
+// be refused, each safe one accepted.
+func TestDurableOrderRules(t *testing.T) {
+	t.Parallel()
+	const ino, dir = 7, "d/ab"
+	f := func(op string) step { return step{op: op, ino: ino} }
+	d := step{op: "syncDir", dir: dir}
+	other := step{op: "syncDir", dir: "d/cd"}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+		anon  bool
+		safe  bool
+	}{
+		{"anon: inode then directory", []step{f("syncData"), f("naming"), f("name"), f("sync"), d}, true, true},
+		{"anon: directory then inode", []step{f("syncData"), f("naming"), f("name"), d, f("sync")}, true, true},
+		// Session 9's hole: the inode synced with its link count of
+		// 0, then linked, then only the directory synced.
+		{"anon: inode synced before the link only", []step{f("sync"), f("naming"), f("name"), d}, true, false},
+		{"anon: linked before its data was synced", []step{f("naming"), f("name"), f("syncData"), f("sync"), d}, true, false},
+		{"anon: data synced while linking", []step{f("naming"), f("syncData"), f("name"), f("sync"), d}, true, false},
+		{"anon: directory not synced", []step{f("syncData"), f("naming"), f("name"), f("sync"), other}, true, false},
+		{"anon: directory synced before the name", []step{f("syncData"), d, f("naming"), f("name"), f("sync")}, true, false},
+		{"named: synced, renamed, directory", []step{f("sync"), f("naming"), f("name"), d}, false, true},
+		{"named: renamed before synced", []step{f("naming"), f("name"), f("sync"), d}, false, false},
+		{"named: only its data synced", []step{f("syncData"), f("naming"), f("name"), d}, false, false},
+	} {
+		problems := orderProblems(tc.steps, 0, ino, dir, tc.anon, false)
+		if tc.safe && len(problems) > 0 {
+			t.Errorf("%s: refused: %v", tc.name, problems)
+		}
+		if !tc.safe && len(problems) == 0 {
+			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+	// Content found stored, from position 1 on.
+	for _, tc := range []struct {
+		name  string
+		steps []step
+		safe  bool
+	}{
+		{"found: directory, then file synced", []step{{}, d, f("sync")}, true},
+		{"found: file, then directory synced", []step{{}, f("sync"), d}, false},
+		{"found: named again", []step{{}, f("naming"), f("name"), f("sync"), d}, false},
+		{"found: file not synced", []step{{}, d}, false},
+		{"found: directory not synced", []step{{}, f("sync")}, false},
+	} {
+		problems := orderProblems(tc.steps, 1, ino, dir, false, true)
+		if tc.safe != (len(problems) == 0) {
+			t.Errorf("%s: safe %v, problems %v", tc.name, tc.safe, problems)
+		}
+	}
+}
+
+// TestParentSync checks when a Put syncs the fan-out directory it links
+// into, on a file system where the file's own sync writes the entry
+// (ext4, syncsParent): the first time, and whenever the directory grew
+// past the size it had when last synced; never otherwise. On another
+// file system (parentSync off) every Put syncs it.
+func TestParentSync(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	if !s.parentSync {
+		t.Skip("not ext4 with files without a name here")
+	}
+	o := &orderOps{}
+	s.ops = o
+	// Contents whose references all begin with 00: one fan-out directory.
+	var contents [][]byte
+	for i := 0; len(contents) < 400; i++ {
+		c := binary.BigEndian.AppendUint64(nil, uint64(i))
+		if sum(c)[:2] == "00" {
+			contents = append(contents, c)
+		}
+	}
+	dir := filepath.Join(s.dir, "00")
+	syncs := func(from int) int {
+		n := 0
+		for _, st := range o.steps[from:] {
+			if st.op == "syncDir" && st.dir == dir {
+				n++
+			}
+		}
+		return n
+	}
+	put := func(c []byte) (dirSyncs int, grew bool) {
+		t.Helper()
+		before, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		from := len(o.steps)
+		if _, _, err := s.Put(t.Context(), bytes.NewReader(c), 0); err != nil {
+			t.Fatal(err)
+		}
+		after, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, problem := range orderProblemsSkip(o.steps, from, c, s) {
+			t.Errorf("%d: %s", len(c), problem)
+		}
+		return syncs(from), after.Size() > before.Size()
+	}
+	if n, _ := put(contents[0]); n != 1 {
+		t.Fatalf("first Put into the directory: %d syncs of it, want 1", n)
+	}
+	grown := 0
+	for _, c := range contents[1:] {
+		n, grew := put(c)
+		switch {
+		case grew && n != 1:
+			t.Errorf("a Put that grew the directory synced it %d times, want 1", n)
+		case !grew && n != 0:
+			t.Errorf("a Put into a directory that did not grow synced it %d times, want 0", n)
+		}
+		if grew {
+			grown++
+		}
+	}
+	if grown == 0 {
+		t.Errorf("the directory never grew with %d entries: the test proves nothing", len(contents))
+	}
+	s.parentSync = false
+	from := len(o.steps)
+	var c []byte
+	for i := 0; ; i++ {
+		c = binary.BigEndian.AppendUint64([]byte("off"), uint64(i))
+		if sum(c)[:2] == "00" {
+			break
+		}
+	}
+	if _, _, err := s.Put(t.Context(), bytes.NewReader(c), 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := syncs(from); n != 1 {
+		t.Errorf("parentSync off: the directory synced %d times, want 1", n)
+	}
+}
+
+// orderProblemsSkip is orderProblems for content c stored in s by the
+// steps from position from on, where the directory sync may be left out
+// (checked by the caller): the data synced before the naming began, and
+// the inode after it was named.
+func orderProblemsSkip(steps []step, from int, c []byte, s *Dir) []string {
+	p := s.Path(sum(c))
+	fi, err := os.Stat(p)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	ino := fi.Sys().(*syscall.Stat_t).Ino
+	var problems []string
+	for _, pr := range orderProblems(steps, from, ino, filepath.Dir(p), true, false) {
+		if !strings.HasPrefix(pr, "directory ") {
+			problems = append(problems, pr)
+		}
+	}
+	return problems
 }
