@@ -528,9 +528,13 @@ func (s *Dir) place(st *staged, names *dirNames) (err error) {
 	}
 	err = s.name(st, final)
 	if errors.Is(err, fs.ErrNotExist) && durable {
-		// cd was removed behind our back: make it again.
+		// cd was removed behind our back: make it again, a new
+		// directory whose durable size is not known.
 		s.durableDirs.Delete(cd)
 		s.durableDirs.Delete(ab)
+		s.sizedMu.Lock()
+		delete(s.sized, cd)
+		s.sizedMu.Unlock()
 		durable = false
 		if err := mkdirs(cd); err != nil {
 			return fmt.Errorf("blob: put: %w", err)
