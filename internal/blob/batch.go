@@ -139,7 +139,13 @@ func (b *dirBatch) Commit(ctx context.Context) error {
 // unknown at first). A Put that finds its name stored syncs the
 // directory before the file: that file's fsync clears NEWENTRY, and the
 // Put that linked it, if its own fsync then skips the directory, relies
-// on that directory sync having returned already.
+// on that directory sync having returned already. (Kernels before the
+// ext4 fix "Fix fsync(2) for nojournal mode", February 2026, which
+// makes ext4_fsync_nojournal call ext4_write_inode, wrote a linked
+// inode's table block in fsync only if the VFS inode was dirty, which
+// linkat alone does not make it: neither this order nor the one before,
+// file then directory, made the link count durable there, the
+// directory's fsync not writing the file's inode either.)
 //
 // syncfs(2) cannot replace the per-file syncs: sync_filesystem
 // (fs/sync.c) flushes the cache (ext4_sync_fs, wait=1) before it writes
@@ -182,7 +188,7 @@ func (s *Dir) commitStaged(sts []*staged) []error {
 			return fmt.Errorf("blob: put: sync: %w", err)
 		}
 		if st.check != "" && s.grew(st.check) {
-			names.grew(st.check)
+			names.add(st.check)
 		}
 		return nil
 	})

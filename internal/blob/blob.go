@@ -7,8 +7,8 @@
 // In a [Dir], a blob with reference ab12cd…(64 hex digits) lives at dir/ab/ab12cd…: the
 // 256 fan-out directories are made, and made durable, when the store is
 // created, so storing a blob costs one file fsync and one directory fsync
-// (on ext4, two syncs of the file and a directory's only when it grew:
-// see commitStaged).
+// (a file without a name, below: its data, then its inode; on ext4 its
+// directory only when the directory grew: see commitStaged).
 // Stores created before this layout keep theirs, dir/ab/12/ab12cd… (the
 // file dir/layout says which). Put writes into a temporary file under
 // dir/tmp, fsyncs it, renames it into place and fsyncs the directory, so a
@@ -16,7 +16,7 @@
 // the next [OpenDir] removes. Where the file system allows it, the
 // temporary file has no name (open(2) O_TMPFILE): its data is synced, it
 // is linked into place (linkat(2)), then its inode and the directory are
-// synced, at the same time (see commitStaged for why in that order).
+// synced (see commitStaged for why in that order).
 //
 // The store does not count references: callers decide when a blob may be
 // deleted, and must make sure no Put of the same content races a Delete.
@@ -109,7 +109,7 @@ type Dir struct {
 	// (see createTemp), which the store's file system was found to allow.
 	anon bool
 	// commits and dirSyncs count commitStaged's runs and the directory
-	// syncs of syncNamed (see Stats).
+	// syncs of syncDirs (see Stats).
 	commits, dirSyncs atomic.Int64
 	// ops are the steps that make a Put durable: the system's (osOps),
 	// or in tests a recorder of their order.
@@ -499,7 +499,7 @@ func (s *Dir) stage(ctx context.Context, r io.Reader, limit int64) (*staged, err
 // sync are to be synced, then durable noted as made durable; found hold
 // names found stored, synced before their files (see commitStaged).
 type dirNames struct {
-	mu                   sync.Mutex // for grew
+	mu                   sync.Mutex // for add
 	sync, durable, found []string
 }
 
@@ -611,9 +611,9 @@ func (st *staged) found(final string) error {
 	return nil
 }
 
-// grew adds dir to the directories to sync: it grew since it was last
-// known durable. Safe for concurrent use.
-func (names *dirNames) grew(dir string) {
+// add adds dir to the directories to sync (it grew since it was last
+// known durable). Safe for concurrent use.
+func (names *dirNames) add(dir string) {
 	names.mu.Lock()
 	names.sync = append(names.sync, dir)
 	names.mu.Unlock()
