@@ -173,18 +173,20 @@ func (s *Dir) commitStaged(sts []*staged) []error {
 		}
 	}
 	s.commits.Add(1)
-	if err := s.syncDirs(names.found); err != nil {
-		return failAll(errs, err)
-	}
+	found := s.syncDirs(names.found)
 	inodes := each(len(sts), func(i int) error {
 		st := sts[i]
-		if errs[i] != nil || st.inode == nil {
+		if st.inode == nil {
 			return nil
 		}
-		err := s.ops.sync(st.inode)
-		st.inode.Close()
-		st.inode = nil
-		if err != nil {
+		defer func() {
+			st.inode.Close()
+			st.inode = nil
+		}()
+		if errs[i] != nil || found != nil {
+			return nil
+		}
+		if err := s.ops.sync(st.inode); err != nil {
 			return fmt.Errorf("blob: put: sync: %w", err)
 		}
 		if st.check != "" && s.grew(st.check) {
@@ -192,6 +194,9 @@ func (s *Dir) commitStaged(sts []*staged) []error {
 		}
 		return nil
 	})
+	if found != nil {
+		return failAll(errs, found)
+	}
 	for i, err := range inodes {
 		if err != nil {
 			errs[i] = err
@@ -208,6 +213,9 @@ func (s *Dir) commitStaged(sts []*staged) []error {
 
 // syncDirs syncs each directory of list once, all at once.
 func (s *Dir) syncDirs(list []string) error {
+	if len(list) == 0 {
+		return nil
+	}
 	dirs := unique(list)
 	s.dirSyncs.Add(int64(len(dirs)))
 	if err := errors.Join(each(len(dirs), func(i int) error { return s.syncDir(dirs[i]) })...); err != nil {
