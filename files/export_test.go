@@ -50,3 +50,7 @@ func LookupStatements(s *Store, kind SpaceKind, space, folder, node int64, names
 		"walk+content": {s.walkSQL(true), kind, space, names, s.opts.InlineBytes},
 	}
 }
+
+// DropBlobs deletes those of refs no version refers to, as the store
+// does after pruning versions or a failed upload.
+func DropBlobs(s *Store, refs ...string) { s.dropBlobs(context.Background(), refs) }
