@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync/atomic"
@@ -126,4 +127,43 @@ func TestUploadRoundTrips(t *testing.T) {
 		t.Errorf("%d round trips for an upload, want at most %d", trips, want)
 	}
 	t.Logf("%d round trips for an upload", trips)
+}
+
+// namedBlobs is a blob store that takes PutNamed (as the S3 store does)
+// and records what named answered for each Put.
+type namedBlobs struct {
+	blob.Store
+	answers []bool
+}
+
+func (b *namedBlobs) PutNamed(ctx context.Context, r io.Reader, limit int64, named func(blob.Ref) (bool, error)) (blob.Ref, int64, error) {
+	ref, n, err := b.Store.Put(ctx, r, limit)
+	if err != nil {
+		return ref, n, err
+	}
+	ok, err := named(ref)
+	b.answers = append(b.answers, ok)
+	return ref, n, err
+}
+
+// TestUploadTellsNamed checks what an upload tells a blob store that
+// takes PutNamed: that no version names a new content (so an object
+// store uploads it without a HEAD request first), and that one does
+// when the same content is uploaded again.
+func TestUploadTellsNamed(t *testing.T) {
+	t.Parallel()
+	e := filestest.New(t, files.Options{})
+	bs, err := blob.OpenDir(e.BlobDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nb := &namedBlobs{Store: bs}
+	s := files.New(e.DB, nb, files.Options{Now: e.Clock.Now}, files.Deps{Auth: e.Auth, Audit: e.Audit})
+	alice := e.Member(t, "alice@example.org")
+	content := strings.Repeat("x", files.DefaultInlineBytes+1)
+	put(t, s, alice, "/Home", "a.bin", content)
+	put(t, s, alice, "/Home", "b.bin", content)
+	if got := fmt.Sprint(nb.answers); got != "[false true]" {
+		t.Errorf("named answered %s, want [false true]", got)
+	}
 }

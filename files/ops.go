@@ -610,8 +610,21 @@ func (s *Store) storeContent(ctx context.Context, r io.Reader, limit int64) (ref
 		// Larger: the blob store reads what was read again.
 		r = io.MultiReader(bytes.NewReader(buf), r)
 	}
-	ref, n, err = s.blobs.Put(ctx, r, limit)
+	if np, ok := s.blobs.(blob.NamedPutter); ok {
+		ref, n, err = np.PutNamed(ctx, r, limit, func(ref blob.Ref) (bool, error) { return s.named(ctx, ref) })
+	} else {
+		ref, n, err = s.blobs.Put(ctx, r, limit)
+	}
 	return ref, nil, n, err
+}
+
+// named reports whether a version names the content ref: if none does,
+// no reader can be reading its blob, and an object store may store it
+// without asking first whether it holds it (see [blob.NamedPutter]).
+func (s *Store) named(ctx context.Context, ref blob.Ref) (bool, error) {
+	var ok bool
+	err := s.cached(s.db).QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM files_versions WHERE blob = ?)`, string(ref)).Scan(&ok)
+	return ok, err
 }
 
 // numbered gives "name (i).ext".

@@ -353,8 +353,17 @@ func isNotFound(err error) bool {
 // uploads that file unless the blob is stored already. When Put returns
 // nil, the object store has acknowledged the whole object.
 func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (blob.Ref, int64, error) {
+	return s.PutNamed(ctx, r, limit, nil)
+}
+
+// PutNamed is Put that asks named, if not nil, whether any row refers to
+// the content once its Ref is known, and when none does uploads it without
+// the HEAD request that looks whether the store holds it already (see
+// [blob.NamedPutter]): no reader can be reading an object that nothing
+// names, so a PUT that replaces it cuts no read short.
+func (s *Store) PutNamed(ctx context.Context, r io.Reader, limit int64, named func(blob.Ref) (bool, error)) (blob.Ref, int64, error) {
 	if src, n, ok := rereadable(r); ok {
-		return s.putRereadable(ctx, src, n, limit)
+		return s.putRereadable(ctx, src, n, limit, named)
 	}
 	f, err := os.CreateTemp(s.cfg.SpillDir, "caucus-s3-put-")
 	if err != nil {
@@ -368,7 +377,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, limit int64) (blob.Ref, in
 	if err != nil {
 		return "", 0, err
 	}
-	return s.finish(ctx, h, f, n)
+	return s.finish(ctx, h, f, n, named)
 }
 
 // rereadable returns the unread part of r as a ReaderAt and its length
@@ -396,7 +405,7 @@ func rereadable(r io.Reader) (io.ReaderAt, int64, bool) {
 // putRereadable is Put of content that can be read twice: hashed where
 // it is and uploaded from there, without the spill file (a file made,
 // written and read per Put).
-func (s *Store) putRereadable(ctx context.Context, src io.ReaderAt, n, limit int64) (blob.Ref, int64, error) {
+func (s *Store) putRereadable(ctx context.Context, src io.ReaderAt, n, limit int64, named func(blob.Ref) (bool, error)) (blob.Ref, int64, error) {
 	if limit > 0 && n > limit {
 		return "", 0, fmt.Errorf("%w: more than %d bytes", blob.ErrTooLarge, limit)
 	}
@@ -404,17 +413,27 @@ func (s *Store) putRereadable(ctx context.Context, src io.ReaderAt, n, limit int
 	if _, err := spill(ctx, h, io.NewSectionReader(src, 0, n), 0); err != nil {
 		return "", 0, err
 	}
-	return s.finish(ctx, h, src, n)
+	return s.finish(ctx, h, src, n, named)
 }
 
 // finish names content of n bytes by its hash h and uploads it from src,
-// unless the store has it already.
-func (s *Store) finish(ctx context.Context, h hash.Hash, src io.ReaderAt, n int64) (blob.Ref, int64, error) {
+// unless the store has it already; with named not nil, it looks only if
+// named says a row refers to the content (see PutNamed).
+func (s *Store) finish(ctx context.Context, h hash.Hash, src io.ReaderAt, n int64, named func(blob.Ref) (bool, error)) (blob.Ref, int64, error) {
 	ref := blob.RefOf(h.Sum(nil))
-	if ok, err := s.has(ctx, ref); err != nil {
-		return "", 0, fmt.Errorf("blob/s3: put: %w", err)
-	} else if ok {
-		return ref, n, nil
+	look := true
+	if named != nil {
+		var err error
+		if look, err = named(ref); err != nil {
+			return "", 0, fmt.Errorf("blob/s3: put: %w", err)
+		}
+	}
+	if look { // else nothing names it: stored whether or not the store holds it
+		if ok, err := s.has(ctx, ref); err != nil {
+			return "", 0, fmt.Errorf("blob/s3: put: %w", err)
+		} else if ok {
+			return ref, n, nil
+		}
 	}
 	if err := s.upload(ctx, src, n, ref); err != nil {
 		return "", 0, err
