@@ -36,3 +36,21 @@ func HearPaths(c *ClusterPaths, fn func(payload string)) { c.heard = fn }
 
 // DB returns s's database handle.
 func DB(s *Store) *db.DB { return s.db }
+
+// LookupStatements returns the statements a lookup or an upload runs on
+// s's engine, by name, each with its arguments: the chain up from node,
+// the node's row, folder's children, and the walk down the names of
+// kind's space space (with and without content).
+func LookupStatements(s *Store, kind SpaceKind, space, folder, node int64, names string) map[string][]any {
+	return map[string][]any{
+		"chain":        {s.chainSQL(), node, MaxDepth + 2},
+		"row":          {s.getRowSQL(), node},
+		"children":     {s.childRowsSQL(), folder},
+		"walk":         {s.walkSQL(false), kind, space, names},
+		"walk+content": {s.walkSQL(true), kind, space, names, s.opts.InlineBytes},
+	}
+}
+
+// DropBlobs deletes those of refs no version refers to, as the store
+// does after pruning versions or a failed upload.
+func DropBlobs(s *Store, refs ...string) { s.dropBlobs(context.Background(), refs) }

@@ -297,18 +297,13 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 	if err != nil {
 		return 0, Node{}, 0, err
 	}
-	if mode == putReplace {
-		if _, dir, err := s.childID(ctx, s.db, parentID, name); err != nil {
-			return 0, Node{}, 0, err
-		} else if dir {
-			return 0, Node{}, 0, ErrIsDir
-		}
-	}
-	room, err := s.room(ctx, s.db, parent.kind, parent.spaceID)
-	if err != nil {
+	dir, room, epoch, err := s.putCheck(ctx, parent, name)
+	switch {
+	case err != nil:
 		return 0, Node{}, 0, err
-	}
-	if room >= 0 && (size > room || room == 0) {
+	case dir && mode == putReplace:
+		return 0, Node{}, 0, ErrIsDir
+	case room >= 0 && (size > room || room == 0):
 		return 0, Node{}, 0, quotaError(room)
 	}
 	limit := room
@@ -329,102 +324,254 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 		return 0, Node{}, 0, fmt.Errorf("files: upload of %d bytes ended after %d: %w", size, n, io.ErrUnexpectedEOF)
 	}
 
-	var drop []string
+	u := &upload{v: v, check: check, parentID: parentID, parent: parent, name: name, mode: mode,
+		ref: ref, data: data, n: n, author: author, epoch: epoch}
 	s.gcMu.RLock()
 	err = func() error {
 		defer s.gcMu.RUnlock()
 		// Through the group commit: concurrent uploads share a commit.
-		return s.group.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			// A blob file may have been dropped meanwhile, by this
-			// process or another node (dropBlobs): looked at under the
-			// write lock, which dropBlobs holds too, so that it cannot
-			// go between this look and the commit. A content kept in
-			// the database is written below.
-			if data == nil {
-				if ok, err := s.blobs.Has(ref); err != nil || !ok {
-					return fmt.Errorf("files: content vanished while storing, try again: %v", err)
-				}
-			}
-			if data != nil {
-				if _, err := s.cached(tx).ExecContext(ctx, `INSERT INTO files_inline (ref, data) VALUES (?, ?) ON CONFLICT (ref) DO NOTHING`, string(ref), data); err != nil {
-					return err
-				}
-			}
-			parent, pac, err := check(tx)
-			if err != nil {
-				return err
-			}
-			if room, err := s.room(ctx, tx, parent.kind, parent.spaceID); err != nil {
-				return err
-			} else if room >= 0 && n > room {
-				return quotaError(room)
-			}
-			now := ms(s.now())
-			final := name
-			cid, dir, err := s.childID(ctx, tx, parentID, final)
-			if err != nil {
-				return err
-			}
-			for i := 2; cid != 0 && mode == putUniquify; i++ {
-				final = numbered(name, i)
-				if cid, dir, err = s.childID(ctx, tx, parentID, final); err != nil {
-					return err
-				}
-			}
-			if dir {
-				return ErrIsDir
-			}
-			fresh := cid == 0
-			if fresh {
-				if err := s.cached(tx).QueryRowContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, 0, ?, ?) RETURNING id`,
-					parent.kind, parent.spaceID, parentID, final, now, now).Scan(&cid); err != nil {
-					return err
-				}
-				if err := s.touchCached(ctx, tx, parentID, now); err != nil {
-					return err
-				}
-			} else if err := s.touchCached(ctx, tx, cid, now); err != nil {
-				return err
-			}
-			id = cid
-			if _, err := s.cached(tx).ExecContext(ctx, `INSERT INTO files_versions (node_id, blob, size, created_at, author) VALUES (?, ?, ?, ?, ?)`,
-				cid, string(ref), n, now, author); err != nil {
-				return err
-			}
-			if !fresh { // a new file has one version, within opts.Versions (at least 1): nothing to prune
-				if drop, err = s.prune(ctx, tx, cid); err != nil {
-					return err
-				}
-			}
-			if pac == nil {
-				return nil
-			}
-			// The node as committed, for the answer; no write can
-			// commit before this one, whose drops are after since.
-			since = s.paths.begin()
-			if fresh {
-				// Known without a read (a round trip inside the group
-				// commit): the row just inserted, its one version.
-				node = fileNode(pac, row{id: cid, parent: parentID, kind: parent.kind, spaceID: parent.spaceID, name: final,
-					created: now, modified: now, size: n, blob: string(ref), versions: 1})
-				return nil
-			}
-			r, err := s.getRow(ctx, tx, cid)
-			if err == nil {
-				node = fileNode(pac, r)
-			}
-			return err
+		return s.group.DoBare(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			return s.commitUpload(ctx, tx, u)
 		})
 	}()
 	if err != nil {
 		s.dropBlobs(context.WithoutCancel(ctx), []string{string(ref)})
-		return id, Node{}, 0, err
+		return u.id, Node{}, 0, err
 	}
-	s.dropBlobs(ctx, drop)
+	s.dropBlobs(ctx, u.drop)
 	if data != nil {
 		s.contents.add(string(ref), bytes.Clone(data)) // data's array is InlineBytes long
 	}
-	return id, node, since, nil
+	return u.id, u.node, u.since, nil
+}
+
+// putCheckQuery is the check before an upload's content is read, in one
+// statement: whether the name ?2 in folder ?1 is a folder's, the space's
+// quota and use as roomQuery reads them (?3, ?4, the default ?5), and the
+// last of files_drops (see dropBlobs).
+const putCheckQuery = `WITH q AS (SELECT COALESCE((SELECT bytes FROM files_quotas WHERE space_kind = ?3 AND space_id = ?4), ?5) AS bytes)
+	SELECT COALESCE((SELECT is_dir FROM files_nodes WHERE parent_id = ?1 AND name = ?2 AND deleted_at IS NULL), 0),
+		q.bytes, CASE WHEN q.bytes > 0 THEN (SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(v.size) AS size FROM files_versions v JOIN files_nodes n ON n.id = v.node_id
+			WHERE n.space_kind = ?3 AND n.space_id = ?4 GROUP BY v.blob) AS contents) ELSE 0 END,
+		(SELECT COALESCE(MAX(id), 0) FROM files_drops)
+	FROM q`
+
+// putCheck reads, before an upload into folder parent, whether name is a
+// folder there, how many bytes the space takes (-1: no limit; see room),
+// and the last of files_drops.
+func (s *Store) putCheck(ctx context.Context, parent row, name string) (dir bool, room, epoch int64, err error) {
+	var isDir, quota, u int64
+	err = s.cached(s.db).QueryRowContext(ctx, putCheckQuery, parent.id, name, parent.kind, parent.spaceID, s.opts.DefaultQuota).Scan(&isDir, &quota, &u, &epoch)
+	if err != nil {
+		return false, 0, 0, err
+	}
+	if room = -1; quota > 0 {
+		room = max(quota-u, 0)
+	}
+	return isDir != 0, room, epoch, nil
+}
+
+// upload is one upload's commit: what it stores where, and what the
+// commit found.
+type upload struct {
+	v        *viewer // nil: a file drop
+	check    func(querier) (row, *access, error)
+	parentID int64
+	parent   row // the folder as checked before the content was read
+	name     string
+	mode     putMode
+	ref      blob.Ref
+	data     []byte // the content, if kept in the database; else nil
+	n        int64
+	author   string
+	epoch    int64 // the last of files_drops before the content was stored
+
+	// Set by the commit.
+	id    int64
+	node  Node
+	since uint64   // the path cache's epoch the node was read at
+	drop  []string // the contents of the versions pruned
+}
+
+// commitUpload commits u in tx, a group commit's. It may run twice (see
+// [db.Group.DoBare]): it sets u's results afresh.
+func (s *Store) commitUpload(ctx context.Context, tx *sql.Tx, u *upload) error {
+	u.id, u.node, u.since, u.drop = 0, Node{}, 0, nil
+	if space, prefix, ok := s.ownFolder(u); ok {
+		done, err := s.commitNewPG(ctx, tx, u, space, prefix)
+		if err != nil || done {
+			return err
+		}
+	}
+	return s.commitChecked(ctx, tx, u)
+}
+
+// ownFolder reports whether u can commit as one statement on PostgreSQL
+// (commitNewPG): an upload by a member, named as sent, into a folder of
+// the member's own home or of one of the member's groups, whose space and
+// path prefix it returns.
+func (s *Store) ownFolder(u *upload) (Space, string, bool) {
+	if !s.pg() || u.v == nil || u.mode != putReplace {
+		return Space{}, "", false
+	}
+	switch p := u.parent; {
+	case p.kind == SpaceHome && p.spaceID == u.v.ID:
+		return Space{Kind: SpaceHome, ID: u.v.ID, Name: u.v.Login}, "/Home", true
+	case p.kind == SpaceGroup && u.v.groups[p.spaceID] != "":
+		name := u.v.groups[p.spaceID]
+		return Space{Kind: SpaceGroup, ID: p.spaceID, Name: name}, "/Groups/" + name, true
+	}
+	return Space{}, "", false
+}
+
+// putNewPG commits a new file in one statement on PostgreSQL, where each
+// statement is a round trip made while the cluster's write lock holds
+// every other writer back: it checks what commitChecked checks, and
+// writes only if all hold: the folder ?1 is live, a folder, at most ?5
+// deep, in the space (?3, ?4) (the viewer's own, as checked before: its
+// rights need no share); no live node is named ?6 in it; the space has
+// room for ?8 bytes (roomQuery's; ?7 the default quota); and, for a
+// content in the blob store (?9 >= 0), no blob has been dropped since ?9
+// was read before the content was stored, nor is being dropped (see
+// dropBlobs), so the blob is there without asking the store. It returns
+// the new node's id (NULL if nothing was written) and the folder's path
+// below its space's root.
+const putNewPG = `WITH RECURSIVE up AS (
+		SELECT n.id, n.parent_id, n.name, n.is_dir, n.deleted_at, n.space_kind, n.space_id, 0 AS depth FROM files_nodes n WHERE n.id = ?1
+		UNION ALL
+		SELECT n.id, n.parent_id, n.name, n.is_dir, n.deleted_at, n.space_kind, n.space_id, up.depth + 1
+		FROM up JOIN files_nodes n ON n.id = up.parent_id WHERE up.depth < ?2),
+	folder AS (SELECT COALESCE(bool_and(deleted_at IS NULL) AND bool_or(depth = 0 AND is_dir <> 0)
+			AND bool_or(parent_id IS NULL AND space_kind = ?3 AND space_id = ?4) AND count(*) <= ?5, false) AS ok,
+		COALESCE(string_agg(name, '/' ORDER BY depth DESC) FILTER (WHERE parent_id IS NOT NULL), '') AS path
+		FROM up),
+	q AS (SELECT COALESCE((SELECT bytes FROM files_quotas WHERE space_kind = ?3 AND space_id = ?4), ?7::bigint) AS bytes),
+	room AS (SELECT CASE WHEN q.bytes <= 0 THEN true ELSE ?8::bigint <= GREATEST(q.bytes - (SELECT COALESCE(SUM(size), 0)
+			FROM (SELECT MAX(v.size) AS size FROM files_versions v JOIN files_nodes n ON n.id = v.node_id
+				WHERE n.space_kind = ?3 AND n.space_id = ?4 GROUP BY v.blob) AS contents), 0) END AS ok FROM q),
+	kept AS (SELECT ?9::bigint < 0 OR NOT EXISTS (SELECT 1 FROM files_drops WHERE id > ?9::bigint OR done = 0) AS ok),
+	ok AS (SELECT folder.ok AND room.ok AND kept.ok
+		AND NOT EXISTS (SELECT 1 FROM files_nodes WHERE parent_id = ?1 AND name = ?6 AND deleted_at IS NULL) AS ok
+		FROM folder, room, kept),
+	inline AS (INSERT INTO files_inline (ref, data) SELECT ?10::text, ?11::bytea FROM ok WHERE ok.ok AND ?11::bytea IS NOT NULL
+		ON CONFLICT (ref) DO NOTHING),
+	node AS (INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at)
+		SELECT ?3, ?4, ?1, ?6, 0, ?12::bigint, ?12::bigint FROM ok WHERE ok.ok RETURNING id),
+	touched AS (UPDATE files_nodes SET seq = seq + 1, modified_at = ?12::bigint WHERE id = ?1 AND EXISTS (SELECT 1 FROM node)),
+	version AS (INSERT INTO files_versions (node_id, blob, size, created_at, author)
+		SELECT id, ?10::text, ?8::bigint, ?12::bigint, ?13::text FROM node)
+	SELECT (SELECT id FROM node), folder.path FROM folder`
+
+// commitNewPG commits u as a new file in one statement (putNewPG) and
+// reports whether it did; if not (the name is taken, the folder or the
+// quota changed, a blob was dropped meanwhile), commitChecked does,
+// reading what it needs. space and prefix are the folder's space's and
+// its viewer's path of the space's root.
+func (s *Store) commitNewPG(ctx context.Context, tx *sql.Tx, u *upload, space Space, prefix string) (bool, error) {
+	epoch := u.epoch
+	if u.data != nil {
+		epoch = -1 // written here, in the same statement
+	}
+	now := ms(s.now())
+	var id sql.NullInt64
+	var path string
+	err := s.cached(tx).QueryRowContext(ctx, putNewPG, u.parentID, MaxDepth+2, u.parent.kind, u.parent.spaceID, MaxDepth,
+		u.name, s.opts.DefaultQuota, u.n, epoch, string(u.ref), u.data, now, u.author).Scan(&id, &path)
+	if err != nil || !id.Valid {
+		return false, err
+	}
+	if path != "" {
+		prefix += "/" + path
+	}
+	folder := Node{ID: u.parentID, Name: prefix[strings.LastIndexByte(prefix, '/')+1:], Path: prefix, Dir: true, Space: space, Writable: true}
+	u.id, u.since = id.Int64, s.paths.begin()
+	u.node = childNode(folder, row{id: u.id, parent: u.parentID, kind: u.parent.kind, spaceID: u.parent.spaceID, name: u.name,
+		created: now, modified: now, size: u.n, blob: string(u.ref), versions: 1})
+	return true, nil
+}
+
+// commitChecked commits u in tx, reading the folder, the quota and the
+// name again, and the blob store for a content there.
+func (s *Store) commitChecked(ctx context.Context, tx *sql.Tx, u *upload) error {
+	ref, data, n, parentID, name := u.ref, u.data, u.n, u.parentID, u.name
+	// A blob file may have been dropped meanwhile, by this process or
+	// another node (dropBlobs): looked at under the write lock, which
+	// dropBlobs holds too, so that it cannot go between this look and the
+	// commit. A content kept in the database is written below.
+	if data == nil {
+		if ok, err := s.blobs.Has(ref); err != nil || !ok {
+			return fmt.Errorf("files: content vanished while storing, try again: %v", err)
+		}
+	}
+	if data != nil {
+		if _, err := s.cached(tx).ExecContext(ctx, `INSERT INTO files_inline (ref, data) VALUES (?, ?) ON CONFLICT (ref) DO NOTHING`, string(ref), data); err != nil {
+			return err
+		}
+	}
+	parent, pac, err := u.check(tx)
+	if err != nil {
+		return err
+	}
+	if room, err := s.room(ctx, tx, parent.kind, parent.spaceID); err != nil {
+		return err
+	} else if room >= 0 && n > room {
+		return quotaError(room)
+	}
+	now := ms(s.now())
+	final := name
+	cid, dir, err := s.childID(ctx, tx, parentID, final)
+	if err != nil {
+		return err
+	}
+	for i := 2; cid != 0 && u.mode == putUniquify; i++ {
+		final = numbered(name, i)
+		if cid, dir, err = s.childID(ctx, tx, parentID, final); err != nil {
+			return err
+		}
+	}
+	if dir {
+		return ErrIsDir
+	}
+	fresh := cid == 0
+	if fresh {
+		if err := s.cached(tx).QueryRowContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, 0, ?, ?) RETURNING id`,
+			parent.kind, parent.spaceID, parentID, final, now, now).Scan(&cid); err != nil {
+			return err
+		}
+		if err := s.touchCached(ctx, tx, parentID, now); err != nil {
+			return err
+		}
+	} else if err := s.touchCached(ctx, tx, cid, now); err != nil {
+		return err
+	}
+	u.id = cid
+	if _, err := s.cached(tx).ExecContext(ctx, `INSERT INTO files_versions (node_id, blob, size, created_at, author) VALUES (?, ?, ?, ?, ?)`,
+		cid, string(ref), n, now, u.author); err != nil {
+		return err
+	}
+	if !fresh { // a new file has one version, within opts.Versions (at least 1): nothing to prune
+		if u.drop, err = s.prune(ctx, tx, cid); err != nil {
+			return err
+		}
+	}
+	if pac == nil {
+		return nil
+	}
+	// The node as committed, for the answer; no write can commit before
+	// this one, whose drops are after since.
+	u.since = s.paths.begin()
+	if fresh {
+		// Known without a read (a round trip inside the group commit):
+		// the row just inserted, its one version.
+		u.node = fileNode(pac, row{id: cid, parent: parentID, kind: parent.kind, spaceID: parent.spaceID, name: final,
+			created: now, modified: now, size: n, blob: string(ref), versions: 1})
+		return nil
+	}
+	r, err := s.getRow(ctx, tx, cid)
+	if err == nil {
+		u.node = fileNode(pac, r)
+	}
+	return err
 }
 
 // fileNode is the Node of r, a file in the folder of access pac, as
@@ -463,8 +610,21 @@ func (s *Store) storeContent(ctx context.Context, r io.Reader, limit int64) (ref
 		// Larger: the blob store reads what was read again.
 		r = io.MultiReader(bytes.NewReader(buf), r)
 	}
-	ref, n, err = s.blobs.Put(ctx, r, limit)
+	if np, ok := s.blobs.(blob.NamedPutter); ok {
+		ref, n, err = np.PutNamed(ctx, r, limit, func(ref blob.Ref) (bool, error) { return s.named(ctx, ref) })
+	} else {
+		ref, n, err = s.blobs.Put(ctx, r, limit)
+	}
 	return ref, nil, n, err
+}
+
+// named reports whether a version names the content ref: if none does,
+// no reader can be reading its blob, and an object store may store it
+// without asking first whether it holds it (see [blob.NamedPutter]).
+func (s *Store) named(ctx context.Context, ref blob.Ref) (bool, error) {
+	var ok bool
+	err := s.cached(s.db).QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM files_versions WHERE blob = ?)`, string(ref)).Scan(&ok)
+	return ok, err
 }
 
 // numbered gives "name (i).ext".
@@ -525,12 +685,27 @@ func scanStrings(rows *sql.Rows) ([]string, error) {
 // a blob holds from its own look at the blob (see put) to its end, so
 // that no node deletes a blob under another's upload of the same
 // content. gcMu orders it with this process's uploads as before.
+//
+// On PostgreSQL an upload does not look at the blob store (an S3 request
+// under the cluster's write lock) when files_drops shows that no deletion
+// ran since it read the table's last id, before storing its content (see
+// putNewPG). So the deletion is recorded there first, in a transaction of
+// its own that commits before anything is deleted, and marked done after
+// (with one more row, newer than any id an upload has read before).
 func (s *Store) dropBlobs(ctx context.Context, refs []string) {
 	if len(refs) == 0 {
 		return
 	}
 	s.gcMu.Lock()
 	defer s.gcMu.Unlock()
+	if s.pg() {
+		mark, err := s.dropStarts(ctx)
+		if err != nil {
+			s.log.Error("dropping blobs", "err", err)
+			return // nothing deleted
+		}
+		defer s.dropEnds(ctx, mark)
+	}
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		if held, err := db.BlobsHeld(ctx, tx); err != nil || held {
 			return err
@@ -553,6 +728,48 @@ func (s *Store) dropBlobs(ctx context.Context, refs []string) {
 	})
 	if err != nil {
 		s.log.Error("dropping blobs", "err", err)
+	}
+}
+
+// dropStale is how long a deletion of blobs recorded in files_drops may
+// stay not done before it is taken as ended (its node died): far longer
+// than its requests to the blob store may take.
+const dropStale = time.Hour
+
+// dropStarts records in files_drops that a deletion of blobs starts, and
+// returns its row's id; deletions recorded more than dropStale ago and
+// still not done are marked done.
+func (s *Store) dropStarts(ctx context.Context) (int64, error) {
+	var mark int64
+	now := s.now()
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE files_drops SET done = 1 WHERE done = 0 AND started_at < ?`, ms(now.Add(-dropStale))); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO files_drops (started_at) VALUES (?) RETURNING id`, ms(now)).Scan(&mark)
+	})
+	return mark, err
+}
+
+// dropEnds marks the deletion mark done, adds a row newer than any id an
+// upload read while it ran, and forgets the rows before.
+func (s *Store) dropEnds(ctx context.Context, mark int64) {
+	ctx = context.WithoutCancel(ctx)
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		var last int64
+		if err := tx.QueryRowContext(ctx, `INSERT INTO files_drops (started_at, done) VALUES (?, 1) RETURNING id`, ms(s.now())).Scan(&last); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE files_drops SET done = 1 WHERE id = ?`, mark); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM files_drops WHERE done = 1 AND id < ?`, last)
+		return err
+	})
+	if err != nil {
+		// The row stays not done: uploads look at the blob store until
+		// dropStale has passed.
+		s.log.Error("dropping blobs: recording the end", "err", err)
 	}
 }
 

@@ -164,7 +164,7 @@ func (s *Store) cached(q querier) db.Stmts {
 const getRowQuery = `SELECT ` + rowCols + rowFrom + ` WHERE n.id = +?`
 
 func (s *Store) getRow(ctx context.Context, q querier, id int64) (row, error) {
-	r, err := scanRow(s.cached(q).QueryRowContext(ctx, getRowQuery, id))
+	r, err := scanRow(s.cached(q).QueryRowContext(ctx, s.getRowSQL(), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, ErrNotFound
 	}
@@ -172,7 +172,7 @@ func (s *Store) getRow(ctx context.Context, q querier, id int64) (row, error) {
 }
 
 func (s *Store) childRows(ctx context.Context, q querier, parent int64) ([]row, error) {
-	rows, err := s.cached(q).QueryContext(ctx, `SELECT `+rowCols+rowFrom+` WHERE n.parent_id = +? AND n.deleted_at IS NULL`, parent) // +?: see getRowQuery
+	rows, err := s.cached(q).QueryContext(ctx, s.childRowsSQL(), parent)
 	if err != nil {
 		return nil, err
 	}
@@ -402,7 +402,7 @@ const chainQuery = `WITH RECURSIVE up(id, depth) AS (
 // A node in the trash, or below one, is ErrNotFound.
 func (s *Store) chain(ctx context.Context, q querier, id int64) ([]row, error) {
 	// One row more than allowed, enough to tell.
-	rows, err := s.cached(q).QueryContext(ctx, chainQuery, id, MaxDepth+2)
+	rows, err := s.cached(q).QueryContext(ctx, s.chainSQL(), id, MaxDepth+2)
 	if err != nil {
 		return nil, err
 	}

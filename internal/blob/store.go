@@ -57,4 +57,16 @@ type Store interface {
 	Walk(fn func(ref Ref, info fs.FileInfo) error) error
 }
 
+// NamedPutter is implemented by a store for which storing content it
+// already holds costs a look first (an object store: a HEAD request before
+// the PUT, since a PUT of an object that exists replaces it, and a reader
+// of the old one may find its ranges changed under it).
+type NamedPutter interface {
+	// PutNamed is Put, asking named, once the content's Ref is known,
+	// whether anything refers to it yet. When nothing does, nothing can
+	// be reading it, and the store stores it without looking first
+	// whether it holds it already.
+	PutNamed(ctx context.Context, r io.Reader, limit int64, named func(Ref) (bool, error)) (Ref, int64, error)
+}
+
 var _ Store = (*Dir)(nil)

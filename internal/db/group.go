@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -70,7 +71,12 @@ type job struct {
 	fn   func(ctx context.Context, tx *sql.Tx) error
 	err  error
 	done chan struct{}
+	bare bool // see DoBare
 }
+
+// errRedo ends a group's transaction on PostgreSQL when a job without a
+// savepoint of its own failed: the batch runs again, every job in one.
+var errRedo = errors.New("db: group: a job without a savepoint failed")
 
 // GroupTimeout bounds a group's transaction. It does not end with the
 // committing caller's context, because it carries other callers' jobs.
@@ -92,7 +98,24 @@ func (db *DB) NewGroup(max int, afterTurn func(ctx context.Context)) *Group {
 // transaction's context, not ctx; if ctx ends while the job still waits,
 // it is withdrawn and never runs. fn must not call Do or [DB.Tx].
 func (g *Group) Do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	j := &job{fn: fn, done: make(chan struct{})}
+	return g.do(ctx, &job{fn: fn, done: make(chan struct{})})
+}
+
+// DoBare is Do for a job that, on PostgreSQL, runs without a savepoint of
+// its own (opening one is a round trip, made while the cluster's write
+// lock holds every other writer back) and that may therefore run twice:
+// if fn fails, the group cannot tell what is left of its transaction, so
+// it rolls the transaction back and runs the whole batch again, every job
+// in a savepoint as Do runs them, where fn's failure is its own again.
+// Fit for jobs that seldom fail and whose fn only writes the database and
+// sets its own results. On SQLite, where a savepoint costs no round
+// trip, it is Do.
+func (g *Group) DoBare(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return g.do(ctx, &job{fn: fn, done: make(chan struct{}), bare: true})
+}
+
+// do queues j and waits for its commit (see Do).
+func (g *Group) do(ctx context.Context, j *job) error {
 	g.mu.Lock()
 	g.pending = append(g.pending, j)
 	g.mu.Unlock()
@@ -197,15 +220,37 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 			panic(p)
 		}
 	}()
+	err = g.run(ctx, batch, g.db.engine == Postgres)
+	if errors.Is(err, errRedo) {
+		err = g.run(ctx, batch, false)
+	}
+	if err == nil {
+		g.commits.Add(1)
+		g.jobs.Add(int64(len(batch)))
+		g.committed()
+	}
+}
+
+// run runs batch in one transaction, each job in a savepoint but, with
+// bare, the jobs queued by DoBare; a failed bare job ends it with errRedo.
+func (g *Group) run(ctx context.Context, batch []*job, bare bool) error {
 	exec := func(tx *sql.Tx, query string) error {
 		if _, err := g.db.Stmts(tx).ExecContext(ctx, query); err != nil {
 			return fmt.Errorf("db: group: %w", err)
 		}
 		return nil
 	}
-	err = g.db.txWith(ctx, groupPragmas, func(tx *sql.Tx) error {
-		for i, j := range batch {
-			if err := g.savepoint(ctx, tx, i, exec); err != nil {
+	return g.db.txWith(ctx, groupPragmas, func(tx *sql.Tx) error {
+		open := false // on PostgreSQL, a job's savepoint left for the next to release
+		for _, j := range batch {
+			j.err = nil // a batch run again starts afresh
+			if bare && j.bare {
+				if j.err = j.fn(ctx, tx); j.err != nil {
+					return errRedo
+				}
+				continue
+			}
+			if err := g.savepoint(ctx, tx, open, exec); err != nil {
 				return err
 			}
 			if j.err = j.fn(ctx, tx); j.err != nil {
@@ -217,25 +262,21 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 				if err := exec(tx, `RELEASE job`); err != nil {
 					return err
 				}
+				continue
 			}
+			open = true
 		}
 		return g.runBeforeCommit(ctx, tx, exec)
 	})
-	if err == nil {
-		g.commits.Add(1)
-		g.jobs.Add(int64(len(batch)))
-		g.committed()
-	}
 }
 
-// savepoint opens the savepoint of the batch's job i. On PostgreSQL,
-// where every statement is a round trip while the write lock is held,
-// the savepoint of the job before is released in the same message
-// (simple protocol, no arguments) and the last one is left to COMMIT,
-// which releases it: one round trip per job for its savepoint instead
-// of two.
-func (g *Group) savepoint(ctx context.Context, tx *sql.Tx, i int, exec func(tx *sql.Tx, query string) error) error {
-	if g.db.engine != Postgres || i == 0 {
+// savepoint opens a job's savepoint. On PostgreSQL, where every
+// statement is a round trip while the write lock is held, the savepoint
+// of a job before (open) is released in the same message (simple
+// protocol, no arguments) and the last one is left to COMMIT, which
+// releases it: one round trip per job for its savepoint instead of two.
+func (g *Group) savepoint(ctx context.Context, tx *sql.Tx, open bool, exec func(tx *sql.Tx, query string) error) error {
+	if g.db.engine != Postgres || !open {
 		return exec(tx, `SAVEPOINT job`)
 	}
 	if _, err := tx.ExecContext(ctx, `RELEASE job; SAVEPOINT job`); err != nil {

@@ -524,6 +524,103 @@ func TestPostgresGroupRoundTrips(t *testing.T) {
 	t.Logf("%d round trips for a group of %d jobs", trips, n)
 }
 
+// TestPostgresGroupBare checks jobs queued by DoBare on PostgreSQL: ten
+// that succeed cost their own statements and the group's BEGIN, lock and
+// COMMIT, no savepoint; and in a second group, one failing with its own
+// error after its insert and one failing with PostgreSQL's (a duplicate
+// key, which aborts the transaction) each roll back alone, their
+// errors their own, the other jobs (bare or not) committed once each.
+func TestPostgresGroupBare(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{})
+	a, _ := openPG(t, srv)
+	ctx := t.Context()
+	if err := a.Migrate(ctx, db.Component{Name: "t", Migrations: []db.Migration{{Version: 1, SQL: `CREATE TABLE g (n INTEGER PRIMARY KEY)`}}}); err != nil {
+		t.Fatal(err)
+	}
+	g := a.NewGroup(64, nil)
+	insert := func(n int) func(ctx context.Context, tx *sql.Tx) error {
+		return func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO g (n) VALUES (?)`, n)
+			return err
+		}
+	}
+	if err := g.Do(ctx, insert(1000)); err != nil { // the connection's statements prepared
+		t.Fatal(err)
+	}
+	errBad := errors.New("bad job")
+	const n = 10
+	// group runs n jobs queued while the turn is held, job i being fn(i)
+	// queued by DoBare or, if plain(i), by Do; it returns their errors and
+	// the group's round trips.
+	group := func(fn func(i int) func(ctx context.Context, tx *sql.Tx) error, plain func(i int) bool) ([]error, int64) {
+		release, err := g.Hold(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				if plain(i) {
+					errs[i] = g.Do(ctx, fn(i))
+				} else {
+					errs[i] = g.DoBare(ctx, fn(i))
+				}
+			})
+		}
+		for g.Queued() < n {
+			time.Sleep(time.Millisecond)
+		}
+		before := a.RoundTrips()
+		release()
+		wg.Wait()
+		return errs, a.RoundTrips() - before
+	}
+	errs, trips := group(insert, func(int) bool { return false })
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("job %d: %v", i, err)
+		}
+	}
+	if want := int64(3 + n); trips != want {
+		t.Errorf("%d round trips for a group of %d bare jobs, want %d", trips, n, want)
+	}
+	runs := make([]int, n)
+	var mu sync.Mutex
+	errs, _ = group(func(i int) func(ctx context.Context, tx *sql.Tx) error {
+		return func(ctx context.Context, tx *sql.Tx) error {
+			mu.Lock()
+			runs[i]++
+			mu.Unlock()
+			switch i {
+			case 3:
+				if err := insert(100+i)(ctx, tx); err != nil {
+					return err
+				}
+				return errBad // after its insert
+			case 6:
+				return insert(1000)(ctx, tx) // a duplicate key
+			}
+			return insert(100+i)(ctx, tx)
+		}
+	}, func(i int) bool { return i == 8 })
+	for i, err := range errs {
+		switch {
+		case i == 3 && !errors.Is(err, errBad):
+			t.Errorf("job 3: %v, want its own error", err)
+		case i == 6 && err == nil:
+			t.Errorf("job 6 (a duplicate key) succeeded")
+		case i != 3 && i != 6 && err != nil:
+			t.Errorf("job %d: %v", i, err)
+		}
+	}
+	var rows int
+	if err := a.QueryRowContext(ctx, `SELECT count(*) FROM g WHERE n >= 100 AND n < 1000`).Scan(&rows); err != nil || rows != n-2 {
+		t.Errorf("%d rows of the second group, want %d (%v)", rows, n-2, err)
+	}
+	t.Logf("runs per job after a bare job failed: %v", runs)
+}
+
 // TestChannelBatches: what SendAsync queued while the sender was busy
 // goes out in one statement (a round trip to PostgreSQL each, per mail
 // delivery on a busy node), heard in order by the other node, and a
