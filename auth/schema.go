@@ -12,6 +12,8 @@ func Component() db.Component {
 		{Version: 5, SQL: schemaV5, Postgres: db.NoPostgres},
 		{Version: 6, SQL: schemaOfficer, Postgres: db.NoPostgres},
 		{Version: 7, SQL: "SELECT 1", Postgres: cacheTriggersPG},
+		// The mail routing memo's (db.Memo): who an address is.
+		{Version: 8, SQL: "SELECT 1", Postgres: db.MemoTriggerPG(db.MailRouteChannel, "accounts", "login", "state")},
 	}}
 }
 

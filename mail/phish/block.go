@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 // Block is one entry of the party's block list.
@@ -28,17 +29,47 @@ func (s *Service) Blocked(ctx context.Context, addrs ...string) (string, bool, e
 		if at <= 0 || at == len(a)-1 {
 			continue
 		}
-		var entry string
-		err := s.db.QueryRowContext(ctx, `SELECT sender FROM phish_blocked WHERE sender IN (?, ?) LIMIT 1`, a, a[at:]).Scan(&entry)
-		if err == nil {
-			return entry, true, nil
-		}
-		if !isNoRows(err) {
-			return "", false, fmt.Errorf("phish: block list: %w", err)
+		entry, blocked, err := s.blockedOne(ctx, a, a[at:])
+		if err != nil || blocked {
+			return entry, blocked, err
 		}
 	}
 	return "", false, nil
 }
+
+// keptBlock is what the memo keeps of an address: the entry blocking it.
+type keptBlock struct {
+	entry   string
+	blocked bool
+}
+
+// blockedOne looks up addr and its domain ("@example.org") in the block
+// list, from the memo when it can (see [Service.SetMemo]).
+func (s *Service) blockedOne(ctx context.Context, addr, domain string) (string, bool, error) {
+	key := "blocked\x00" + addr
+	v, ok, gen := s.memo.Get(key)
+	if ok {
+		k := v.(keptBlock)
+		return k.entry, k.blocked, nil
+	}
+	var entry string
+	err := s.db.QueryRowContext(ctx, `SELECT sender FROM phish_blocked WHERE sender IN (?, ?) LIMIT 1`, addr, domain).Scan(&entry)
+	switch {
+	case err == nil:
+		s.memo.Put(key, keptBlock{entry, true}, gen)
+		return entry, true, nil
+	case isNoRows(err):
+		s.memo.Put(key, keptBlock{}, gen)
+		return "", false, nil
+	}
+	return "", false, fmt.Errorf("phish: block list: %w", err)
+}
+
+// SetMemo makes the service keep, in m, which senders the block list
+// refuses (see [db.Memo]: on PostgreSQL, kept true by the triggers of
+// migration 2 on db.MailRouteChannel). It is called once, while wiring,
+// before any lookup.
+func (s *Service) SetMemo(m *db.Memo) { s.memo = m }
 
 // Blocks returns the block list, newest first.
 func (s *Service) Blocks(ctx context.Context) ([]Block, error) {

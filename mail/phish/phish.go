@@ -49,7 +49,7 @@ CREATE TABLE phish_blocked (
 	actor    TEXT NOT NULL,
 	reason   TEXT NOT NULL
 );
-`}}}
+`}, {Version: 2, SQL: "SELECT 1", Postgres: db.MemoTriggerPG(db.MailRouteChannel, "phish_blocked")}}}
 }
 
 // schemaPostgres is the schema on PostgreSQL.
@@ -115,6 +115,7 @@ type Service struct {
 	audit *audit.Log
 	log   *slog.Logger
 	now   func() time.Time
+	memo  *db.Memo // the block list kept on PostgreSQL (SetMemo); nil: none
 }
 
 // New returns a Service.

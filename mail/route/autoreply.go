@@ -118,7 +118,7 @@ func (d *Directory) AutoReplyFor(ctx context.Context, rcpt string) (ar AutoReply
 		return AutoReply{}, auth.Account{}, "", false, nil
 	}
 	address = local + "@" + domain
-	id, ar, ok, err := d.autoReplyOfAddress(ctx, address)
+	id, ar, ok, err := d.autoReplyKept(ctx, address)
 	if err != nil || !ok || (!ar.Until.IsZero() && !d.now().Before(ar.Until)) {
 		return AutoReply{}, auth.Account{}, "", false, err
 	}
@@ -126,6 +126,29 @@ func (d *Directory) AutoReplyFor(ctx context.Context, rcpt string) (ar AutoReply
 		return AutoReply{}, auth.Account{}, "", false, err
 	}
 	return ar, acct, address, true, nil
+}
+
+// keptAutoReply is what the memo keeps of an address's auto-reply.
+type keptAutoReply struct {
+	id int64
+	ar AutoReply
+	ok bool
+}
+
+// autoReplyKept is autoReplyOfAddress answered from the memo when it
+// can be (see [Directory.SetMemo]); the end time is checked by the caller.
+func (d *Directory) autoReplyKept(ctx context.Context, address string) (id int64, ar AutoReply, ok bool, err error) {
+	key := "autoreply\x00" + address
+	v, found, gen := d.memo.Get(key)
+	if found {
+		k := v.(keptAutoReply)
+		return k.id, k.ar, k.ok, nil
+	}
+	id, ar, ok, err = d.autoReplyOfAddress(ctx, address)
+	if err == nil {
+		d.memo.Put(key, keptAutoReply{id, ar, ok}, gen)
+	}
+	return id, ar, ok, err
 }
 
 // autoReplyOfAddress returns the auto-reply of the account whose login

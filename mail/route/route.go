@@ -53,8 +53,15 @@ CREATE TABLE autoreplies (
 	until      INTEGER NOT NULL, -- 0: until removed
 	created_at INTEGER NOT NULL
 );
-`}}}
+`}, {Version: 3, SQL: "SELECT 1", Postgres: memoTriggersPG}}}
 }
+
+// memoTriggersPG (migration 3, PostgreSQL only) tells every node's mail
+// routing memo (see [Directory.SetMemo]) of each write to the tables that
+// say where mail for an address goes and how it is answered.
+var memoTriggersPG = db.MemoTriggerPG(db.MailRouteChannel, "aliases") +
+	db.MemoTriggerPG(db.MailRouteChannel, "forwards") +
+	db.MemoTriggerPG(db.MailRouteChannel, "autoreplies")
 
 // schemaPostgres is the whole schema on PostgreSQL (versions 1 and 2).
 // An alias's address is citext, as it is COLLATE NOCASE on SQLite: looked
@@ -96,6 +103,7 @@ type Directory struct {
 	lists   Lists                  // nil: no lists
 	roles   Roles                  // nil: no role mailboxes (only CheckFree asks)
 	freeze  atomic.Pointer[Freeze] // incident mode's switch (SetFreeze); nil: never frozen
+	memo    *db.Memo               // answers kept on PostgreSQL (SetMemo); nil: none
 
 	mu        sync.Mutex
 	names     []string
@@ -118,6 +126,13 @@ func New(d *db.DB, a *auth.Service, domains []string, now func() time.Time) *Dir
 // its subaddresses, which carry the list's return paths) resolves to
 // [Target.Lists]. It is called once, while wiring, before any lookup.
 func (d *Directory) SetLists(l Lists) { d.lists = l }
+
+// SetMemo makes the directory keep, in m, where mail for an address goes
+// and which auto-reply answers it (see [db.Memo]: on PostgreSQL, kept
+// true by the triggers of migration 3 and of auth's and mail/store's on
+// db.MailRouteChannel). It is called once, while wiring, before any
+// lookup.
+func (d *Directory) SetMemo(m *db.Memo) { d.memo = m }
 
 // OwnDomains returns the party's mail domains.
 func (d *Directory) OwnDomains() []string { return slices.Clone(d.domains) }
@@ -147,11 +162,31 @@ type Target struct {
 	Accounts []int64  // local mailboxes
 	Remote   []string // forwarded to outside addresses
 	Lists    []string // mailing lists' addresses, as given (subaddress kept, lower case)
+
+	// unkept is set while resolving when the answer depends on more
+	// than the memo's tables tell of (a list, a group, incident mode,
+	// the clock): such an answer is not kept.
+	unkept bool
+}
+
+// clone returns a copy of t that shares no slice with it.
+func (t Target) clone() Target {
+	return Target{Accounts: slices.Clone(t.Accounts), Remote: slices.Clone(t.Remote), Lists: slices.Clone(t.Lists)}
 }
 
 // Resolve says where mail for rcpt goes. ErrNotOurs for other domains,
 // ErrUnknown for addresses that do not exist (refused at RCPT).
+//
+// On PostgreSQL with a memo (SetMemo), an address that reaches accounts
+// (by login or alias, following forwards) is answered from it; one that
+// reaches a list or a group, or whose answer depends on incident mode or
+// the clock, is read every time.
 func (d *Directory) Resolve(ctx context.Context, rcpt string) (Target, error) {
+	key := "route\x00" + strings.ToLower(strings.TrimSpace(rcpt))
+	v, ok, gen := d.memo.Get(key)
+	if ok {
+		return v.(Target).clone(), nil
+	}
 	var t Target
 	if err := d.resolve(ctx, rcpt, &t, 0); err != nil {
 		return Target{}, err
@@ -162,6 +197,10 @@ func (d *Directory) Resolve(ctx context.Context, rcpt string) (Target, error) {
 	t.Remote = slices.Compact(t.Remote)
 	slices.Sort(t.Lists)
 	t.Lists = slices.Compact(t.Lists)
+	if !t.unkept {
+		d.memo.Put(key, t.clone(), gen)
+	}
+	t.unkept = false
 	return t, nil
 }
 
@@ -193,6 +232,7 @@ func (d *Directory) resolve(ctx context.Context, rcpt string, t *Target, depth i
 	if id != 0 {
 		return d.deliverTo(ctx, id, t, depth)
 	}
+	t.unkept = true // a list or a group's (or not ours): read every time
 	if isList, err := d.isList(ctx, address); err != nil {
 		return err
 	} else if isList {
@@ -326,7 +366,9 @@ func (d *Directory) deliverToAccount(ctx context.Context, a auth.Account, t *Tar
 	case errors.Is(err, sql.ErrNoRows):
 		if a.State == auth.StateOffboarded {
 			// Mail that gets an auto-reply is kept in the (retained)
-			// mailbox, never answered and dropped.
+			// mailbox, never answered and dropped. (Until its end
+			// time: the answer depends on the clock.)
+			t.unkept = true
 			on, err := d.hasAutoReply(ctx, accountID)
 			if err != nil {
 				return err
@@ -349,6 +391,7 @@ func (d *Directory) deliverToAccount(ctx context.Context, a auth.Account, t *Tar
 	if !d.IsOurs(target) {
 		// During incident mode the mail stays in the member's own
 		// mailbox (retained, for someone who left) instead of leaving.
+		t.unkept = true
 		on, err := d.frozen(ctx)
 		if err != nil {
 			return err

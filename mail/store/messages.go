@@ -494,32 +494,19 @@ func (s *Store) DeliverTo(ctx context.Context, accountIDs []int64, mailbox strin
 // body to the caller (d.index).
 func (s *Store) deliverTx(ctx context.Context, tx *sql.Tx, ch *changes, d *delivery) (map[int64]imap.UID, error) {
 	q := s.db.Stmts(tx)
+	if s.db.Engine() == db.Postgres && len(d.accts) == 1 && d.mailbox == inbox {
+		return s.deliverOneTx(ctx, tx, ch, d)
+	}
 	uids := make(map[int64]imap.UID, len(d.accts))
 	inboxes := make([]Mailbox, len(d.accts))
 	var qe QuotaError
 	for i, a := range d.accts {
-		// An account with an INBOX has had all its special-use mailboxes
-		// made in the same transaction, and they cannot be deleted.
-		mb, used, quota, err := inboxUsage(ctx, q, a)
-		if errors.Is(err, ErrNoMailbox) {
-			if err := s.ensureAccount(ctx, tx, ch, a); err != nil {
-				return nil, err
-			}
-			mb, used, quota, err = inboxUsage(ctx, q, a)
-		}
+		mb, over, err := s.deliveryMailbox(ctx, tx, ch, a, d)
 		if err != nil {
 			return nil, err
 		}
-		if quota > 0 && used+d.in.size > quota {
-			qe.Over = append(qe.Over, QuotaExcess{AccountID: a, Used: used, Adding: d.in.size, Quota: quota})
-		}
-		if d.mailbox != inbox {
-			switch other, err := mailboxByName(ctx, q, a, d.mailbox); {
-			case err == nil:
-				mb = other
-			case !errors.Is(err, ErrNoMailbox):
-				return nil, err
-			}
+		if over != nil {
+			qe.Over = append(qe.Over, *over)
 		}
 		inboxes[i] = mb
 	}
@@ -541,6 +528,38 @@ func (s *Store) deliverTx(ctx context.Context, tx *sql.Tx, ch *changes, d *deliv
 		ch.add(Change{Kind: ChangeAppend, AccountID: a, MailboxID: inboxes[i].ID, UIDs: u})
 	}
 	return uids, nil
+}
+
+// deliveryMailbox returns the mailbox of account a that d goes to, made
+// with the account's others if it has none yet, and whether d would take
+// the account over its quota.
+func (s *Store) deliveryMailbox(ctx context.Context, tx *sql.Tx, ch *changes, a int64, d *delivery) (Mailbox, *QuotaExcess, error) {
+	q := s.db.Stmts(tx)
+	// An account with an INBOX has had all its special-use mailboxes
+	// made in the same transaction, and they cannot be deleted.
+	mb, used, quota, err := inboxUsage(ctx, q, a)
+	if errors.Is(err, ErrNoMailbox) {
+		if err := s.ensureAccount(ctx, tx, ch, a); err != nil {
+			return Mailbox{}, nil, err
+		}
+		mb, used, quota, err = inboxUsage(ctx, q, a)
+	}
+	if err != nil {
+		return Mailbox{}, nil, err
+	}
+	var over *QuotaExcess
+	if quota > 0 && used+d.in.size > quota {
+		over = &QuotaExcess{AccountID: a, Used: used, Adding: d.in.size, Quota: quota}
+	}
+	if d.mailbox != inbox {
+		switch other, err := mailboxByName(ctx, q, a, d.mailbox); {
+		case err == nil:
+			mb = other
+		case !errors.Is(err, ErrNoMailbox):
+			return Mailbox{}, nil, err
+		}
+	}
+	return mb, over, nil
 }
 
 // UIDs returns the mailbox's UIDs, ascending.

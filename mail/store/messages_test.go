@@ -883,3 +883,47 @@ func TestStoreFlagsQueryPlan(t *testing.T) {
 		t.Errorf("query plan %q: want the list scanned, then each message searched by primary key", plan)
 	}
 }
+
+// TestDeliverOneRecipient: a delivery to one account's INBOX (on
+// PostgreSQL one statement checks the quota and appends) is taken when it
+// fills the quota exactly, refused with the account's usage when it would
+// pass it (nothing stored, no change announced), and reaches an account
+// that has no mailboxes yet (they are made).
+func TestDeliverOneRecipient(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	a := e.account(t, 1)
+	size := int64(len(msgPlain))
+	if err := e.s.SetQuota(ctx, a, 2*size); err != nil {
+		t.Fatal(err)
+	}
+	e.append(t, a, "INBOX", msgPlain)
+	e.takeChanges()
+	if _, err := e.s.Deliver(ctx, []int64{a}, strings.NewReader(strings.Replace(msgPlain, "Subject: ", "Subject: 2", 1)[:size])); err != nil {
+		t.Fatalf("a delivery filling the quota exactly: %v", err)
+	}
+	if c := e.takeChanges(); len(c) != 1 || c[0].Kind != ChangeAppend || c[0].AccountID != a {
+		t.Errorf("changes %+v, want one append", c)
+	}
+	rows := e.count(t, `SELECT count(*) FROM messages`)
+	_, err := e.s.Deliver(ctx, []int64{a}, strings.NewReader(msgLatin1))
+	var qe *QuotaError
+	if !errors.As(err, &qe) || len(qe.Over) != 1 || qe.Over[0] != (QuotaExcess{AccountID: a, Used: 2 * size, Adding: int64(len(msgLatin1)), Quota: 2 * size}) {
+		t.Fatalf("a delivery over quota: %v (%+v)", err, qe)
+	}
+	if n := e.count(t, `SELECT count(*) FROM messages`); n != rows {
+		t.Errorf("%d messages after a refused delivery, want %d", n, rows)
+	}
+	if c := e.takeChanges(); len(c) != 0 {
+		t.Errorf("changes after a refused delivery: %+v", c)
+	}
+	e.checkCounters(t)
+	uids, err := e.s.Deliver(ctx, []int64{7}, strings.NewReader(msgLatin1))
+	if err != nil || uids[7] != 1 {
+		t.Fatalf("a delivery to an account without mailboxes: %v, %v", uids, err)
+	}
+	if mb := e.mailbox(t, 7, "INBOX"); mb.Messages != 1 {
+		t.Errorf("its INBOX: %+v", mb)
+	}
+}

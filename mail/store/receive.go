@@ -3,11 +3,14 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/emersion/go-imap/v2"
 )
 
 // inMemory is a body the caller holds in memory (*bytes.Reader,
@@ -107,4 +110,74 @@ func (s *Store) parseInMemory(in *incoming, body io.ReadSeeker, rowed bool) erro
 // rest to clocks that differ between nodes.
 func (s *Store) mayBeCollected(in *incoming) bool {
 	return in.unseenAt.IsZero() || s.now().Sub(in.unseenAt) >= GCGrace/2
+}
+
+// deliverOneTx is [Store.deliverTx] of a delivery to one account's INBOX
+// on PostgreSQL, the MX's usual case, in two statements where the general
+// path takes three (each a round trip made while every delivery queued
+// behind holds on): the blobs row, then the mailbox's counters raised
+// and the message inserted only if the INBOX exists and the message
+// fits the account's quota. When it does not, nothing was changed and the
+// general path says why (an account without mailboxes yet gets them; an
+// account over quota gets a [*QuotaError]).
+func (s *Store) deliverOneTx(ctx context.Context, tx *sql.Tx, ch *changes, d *delivery) (map[int64]imap.UID, error) {
+	q := s.db.Stmts(tx)
+	blobID, sentDay, p, err := s.blobRowUnindexed(ctx, q, d.in)
+	if err != nil {
+		return nil, err
+	}
+	d.blobID, d.index = blobID, p
+	m := messageFor(blobID, sentDay, d.in.size, flagSet{}, d.date)
+	a := d.accts[0]
+	mbID, uid, err := appendInboxWithinQuota(ctx, q, a, m)
+	if errors.Is(err, sql.ErrNoRows) {
+		mb, over, err := s.deliveryMailbox(ctx, tx, ch, a, d)
+		if err != nil {
+			return nil, err
+		}
+		if over != nil {
+			return nil, &QuotaError{Over: []QuotaExcess{*over}}
+		}
+		u, err := s.appendOne(ctx, q, mb.ID, m)
+		if err != nil {
+			return nil, err
+		}
+		mbID, uid = mb.ID, u[0]
+	} else if err != nil {
+		return nil, err
+	}
+	ch.add(Change{Kind: ChangeAppend, AccountID: a, MailboxID: mbID, UIDs: []imap.UID{uid}})
+	return map[int64]imap.UID{a: uid}, nil
+}
+
+// appendInboxWithinQuota appends m to the INBOX of account a in one
+// statement (PostgreSQL's: a data-modifying WITH), if the account has an
+// INBOX and m fits its quota (none, or the sum of its mailboxes' sizes
+// and m's at most the quota, as [inboxUsage]'s caller checks); else it
+// changes nothing and returns [sql.ErrNoRows].
+func appendInboxWithinQuota(ctx context.Context, q querier, a int64, m newMessage) (mailboxID int64, uid imap.UID, err error) {
+	var unseen int64
+	if m.flags.bits&bitSeen == 0 {
+		unseen = 1
+	}
+	var u int64
+	err = q.QueryRowContext(ctx, `WITH lim AS (SELECT coalesce((SELECT quota FROM mail_accounts WHERE account_id = ?1), 0) AS quota,
+			(SELECT coalesce(sum(size), 0) FROM mailboxes WHERE account_id = ?1) AS used),
+		mb AS (UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1,
+			messages = messages + 1, unseen = unseen + ?2, size = size + ?3
+			FROM lim WHERE account_id = ?1 AND name = ?11 AND (lim.quota <= 0 OR lim.used + ?3 <= lim.quota)
+			RETURNING id, uid_next, highest_modseq)
+		INSERT INTO messages (mailbox_id, uid, blob_id, flags, keywords, internal_date, internal_tz, internal_day, sent_day, size, modseq)
+		SELECT id, uid_next - 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?3, highest_modseq FROM mb RETURNING mailbox_id, uid`,
+		a, unseen, m.size, m.blobID, m.flags.bits, encodeKeywords(m.flags.keywords), m.date, m.tz, m.day, m.sentDay, inbox).Scan(&mailboxID, &u)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, err
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: deliver: %w", err)
+	}
+	if u > math.MaxUint32 {
+		return 0, 0, fmt.Errorf("store: deliver: mailbox %d has used up its UIDs", mailboxID)
+	}
+	return mailboxID, imap.UID(u), nil
 }

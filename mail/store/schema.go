@@ -15,6 +15,8 @@ func Component() db.Component {
 		{Version: 4, SQL: schemaV4, Postgres: db.NoPostgres},
 		{Version: 5, SQL: schemaV5, Postgres: db.NoPostgres},
 		{Version: 6, SQL: schemaRoles, Postgres: db.NoPostgres}, // shared.go
+		// The mail routing memo's (db.Memo): which addresses are roles'.
+		{Version: 7, SQL: "SELECT 1", Postgres: db.MemoTriggerPG(db.MailRouteChannel, "mail_roles")},
 	}}
 }
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 // Role mailboxes (press@, info@, treasurer@) belong to the party, not to a
@@ -205,12 +207,37 @@ func (s *Store) RoleByAddress(ctx context.Context, address string) (Role, error)
 			a = a[:plus] + a[at:]
 		}
 	}
+	key := "role\x00" + a
+	v, ok, gen := s.memo.Get(key)
+	if ok {
+		k := v.(keptRole)
+		if !k.ok {
+			return Role{}, ErrNoRole
+		}
+		return k.role, nil
+	}
 	st, err := s.db.Prepared(ctx, `SELECT `+roleCols+` FROM mail_roles r WHERE r.address = ?`)
 	if err != nil {
 		return Role{}, fmt.Errorf("store: role: %w", err)
 	}
-	return scanRole(st.QueryRowContext(ctx, a))
+	ro, err := scanRole(st.QueryRowContext(ctx, a))
+	if err == nil || errors.Is(err, ErrNoRole) {
+		s.memo.Put(key, keptRole{ro, err == nil}, gen)
+	}
+	return ro, err
 }
+
+// keptRole is what the memo keeps of an address: its role, if it has one.
+type keptRole struct {
+	role Role
+	ok   bool
+}
+
+// SetMemo makes the store keep, in m, which addresses are roles' (see
+// [db.Memo]: on PostgreSQL, kept true by the triggers of migration 7 on
+// db.MailRouteChannel). It is called once, while wiring, before any
+// lookup.
+func (s *Store) SetMemo(m *db.Memo) { s.memo = m }
 
 // RoleByID returns a role; [ErrNoRole] if none.
 func (s *Store) RoleByID(ctx context.Context, id int64) (Role, error) {

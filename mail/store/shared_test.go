@@ -1,10 +1,13 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 const roleMsg = "From: a@example.com\r\nTo: press@party.example\r\nSubject: question\r\n\r\nHello press office.\r\n"
@@ -158,5 +161,49 @@ func TestRoleLimits(t *testing.T) {
 	}
 	if _, err := e.s.CreateRole(t.Context(), "x@p.example", strings.Repeat("n", 200)); err != nil {
 		t.Errorf("name of 200 bytes: %v", err)
+	}
+}
+
+// TestRoleMemoAcrossNodes: with the mail routing memo on (PostgreSQL), a
+// store that found an address to be no role's (the MX asks it of every
+// recipient) answers from memory, and once it has heard of a role made
+// through another store on the database (Memo.Sync) it finds the role.
+// Seen failing with the trigger left out.
+func TestRoleMemoAcrossNodes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if e.db.Engine() != db.Postgres {
+		t.Skip("several nodes share a PostgreSQL database; one SQLite file has one node")
+	}
+	ctx := t.Context()
+	b := New(e.db, e.blobs, nil, Options{})
+	memo := e.db.Memo(db.MailRouteChannel)
+	b.SetMemo(memo)
+	rctx, cancel := context.WithCancel(context.Background())
+	ready, done := make(chan struct{}), make(chan struct{})
+	go func() { defer close(done); memo.Run(rctx, ready) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-ready
+	for range 2 {
+		if _, err := b.RoleByAddress(ctx, "press@party.example"); !errors.Is(err, ErrNoRole) {
+			t.Fatalf("RoleByAddress = %v, want ErrNoRole", err)
+		}
+	}
+	before := e.db.RoundTrips()
+	if _, err := b.RoleByAddress(ctx, "Press+x@party.example"); !errors.Is(err, ErrNoRole) {
+		t.Fatalf("RoleByAddress = %v, want ErrNoRole", err)
+	}
+	if trips := e.db.RoundTrips() - before; trips != 0 {
+		t.Errorf("%d round trips for an answer kept, want 0", trips)
+	}
+	ro, err := e.s.CreateRole(ctx, "press@party.example", "Press office")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := memo.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.RoleByAddress(ctx, "press@party.example"); err != nil || got.ID != ro.ID {
+		t.Errorf("after the role was made on another node: %+v, %v; want %+v", got, err, ro)
 	}
 }

@@ -37,6 +37,9 @@ type Store struct {
 	group  *db.Group // group commit of deliveries (group.go) and of all other writes (write)
 	index  *deferredIndex
 	search *stmtCache // the statements of recent searches
+	// memo keeps, on PostgreSQL, which addresses are roles' (SetMemo);
+	// nil: none.
+	memo *db.Memo
 	// headers caches bodies' header fields for header searches
 	// (headercache.go); nil if Options.HeaderCache is negative.
 	headers *headerCache

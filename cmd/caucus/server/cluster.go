@@ -123,3 +123,20 @@ func (s *Server) shareAuthCaches() {
 	}
 	s.listen(s.auth.ShareCaches(s.db, s.log.With("component", "auth")))
 }
+
+// shareRouteMemo makes, on PostgreSQL, the answers the MX asks of every
+// recipient and sender (who an address reaches, its auto-reply, whether
+// it is a role's, whether the sender is blocked) kept per node, and kept
+// true across nodes by the database's triggers; until the memo's
+// listener listens, and whenever it is cut, every lookup reads the
+// database.
+func (s *Server) shareRouteMemo() {
+	if s.db.Engine() != db.Postgres {
+		return
+	}
+	m := s.db.Memo(db.MailRouteChannel)
+	s.dir.SetMemo(m)
+	s.mail.SetMemo(m)
+	s.phish.SetMemo(m)
+	s.listen(m)
+}

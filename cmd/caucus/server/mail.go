@@ -56,6 +56,7 @@ func (s *Server) buildMail(ctx context.Context) (err error) {
 	// Phishing reports and the party's blocked senders: webmail records,
 	// the console decides, the MX refuses.
 	s.phish = phish.New(phish.Options{DB: s.db, Mail: s.mail, Audit: s.audit, Log: log.With("component", "phish"), Now: now})
+	s.shareRouteMemo()
 	s.smtp = smtpserver.New(smtpserver.Config{Hostname: cfg.Hostname, TLSConfig: tlsacme.ForProtocol(s.tls.TLSConfig()),
 		MaxConnsPerAddr: cfg.SMTP.MaxConnsPerAddr, MaxMessageBytes: cfg.SMTP.MaxMessageBytes, MaxRecipients: cfg.SMTP.MaxRecipients}, smtpserver.Deps{
 		Auth: s.auth, Submit: s.submit, Log: log.With("component", "smtp"), Now: now,
