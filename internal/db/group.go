@@ -32,6 +32,7 @@ type Group struct {
 	turn    chan struct{} // held by the caller committing a group
 	mu      sync.Mutex
 	pending []*job
+	turns   TurnStats // the turns so far, by kind (Turns); guarded by mu
 
 	// beforeCommit, if set, runs in each group's transaction after the
 	// jobs, before the commit (see SetBeforeCommit).
@@ -70,6 +71,11 @@ type job struct {
 	fn   func(ctx context.Context, tx *sql.Tx) error
 	err  error
 	done chan struct{}
+
+	// Set if the job's context carries a JobTrace.
+	trace  *JobTrace
+	queued time.Time
+	behind TurnStats // the group's turns when it was queued
 }
 
 // GroupTimeout bounds a group's transaction. It does not end with the
@@ -92,8 +98,11 @@ func (db *DB) NewGroup(max int, afterTurn func(ctx context.Context)) *Group {
 // transaction's context, not ctx; if ctx ends while the job still waits,
 // it is withdrawn and never runs. fn must not call Do or [DB.Tx].
 func (g *Group) Do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	j := &job{fn: fn, done: make(chan struct{})}
+	j := &job{fn: fn, done: make(chan struct{}), trace: jobTraceOf(ctx)}
 	g.mu.Lock()
+	if j.trace != nil {
+		j.queued, j.behind = time.Now(), g.turns
+	}
 	g.pending = append(g.pending, j)
 	g.mu.Unlock()
 	for {
@@ -114,10 +123,12 @@ func (g *Group) Do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx)
 			default:
 			}
 			if batch := g.take(); len(batch) > 0 {
+				start := time.Now()
 				g.commit(ctx, batch)
 				if g.afterTurn != nil {
 					g.afterTurn(ctx)
 				}
+				g.turnEnded("commit", start, len(batch))
 			}
 			<-g.turn
 		}
@@ -146,7 +157,11 @@ func (g *Group) Queued() int {
 func (g *Group) Hold(ctx context.Context) (release func(), err error) {
 	select {
 	case g.turn <- struct{}{}:
-		return func() { <-g.turn }, nil
+		start := time.Now()
+		return func() {
+			g.turnEnded("hold", start, 0)
+			<-g.turn
+		}, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -181,8 +196,10 @@ func (g *Group) take() []*job {
 func (g *Group) commit(ctx context.Context, batch []*job) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), GroupTimeout)
 	defer cancel()
+	t := newBatchTimes(g, batch)
 	var err error
 	defer func() {
+		t.finish(g, batch)
 		p := recover()
 		if p != nil {
 			err = fmt.Errorf("db: group: a job panicked: %v", p)
@@ -208,7 +225,10 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 			if err := g.savepoint(ctx, tx, i, exec); err != nil {
 				return err
 			}
-			if j.err = j.fn(ctx, tx); j.err != nil {
+			t.jobStarted(i)
+			j.err = j.fn(ctx, tx)
+			t.jobEnded(i)
+			if j.err != nil {
 				if err := exec(tx, `ROLLBACK TO job`); err != nil {
 					return err
 				}
@@ -219,7 +239,9 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 				}
 			}
 		}
-		return g.runBeforeCommit(ctx, tx, exec)
+		err := g.runBeforeCommit(ctx, tx, exec)
+		t.committing()
+		return err
 	})
 	if err == nil {
 		g.commits.Add(1)
@@ -258,8 +280,12 @@ func (g *Group) Lazy(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	defer func() { <-g.turn }()
 	if batch := g.take(); len(batch) > 0 {
+		start := time.Now()
 		g.commit(ctx, batch)
+		g.turnEnded("commit", start, len(batch))
 	}
+	start := time.Now()
+	defer func() { g.turnEnded("lazy", start, 0) }()
 	if err := g.db.txWith(ctx, groupLazyPragmas, fn); err != nil {
 		return err
 	}
