@@ -69,13 +69,14 @@ func traceReport(traces []store.WriteTrace, kind string) string {
 		{"total", func(t store.WriteTrace) float64 { return millis(t.Total) }},
 		{"reads before", func(t store.WriteTrace) float64 { return millis(t.Read) }},
 		{"turn wait", func(t store.WriteTrace) float64 { return millis(t.Group.Wait) }},
+		{"conn+BEGIN", func(t store.WriteTrace) float64 { return millis(t.Group.Begin) }},
 		{"jobs ahead", func(t store.WriteTrace) float64 { return millis(t.Group.Ahead) }},
 		{"own job", func(t store.WriteTrace) float64 { return millis(t.Group.Run) }},
 		{"jobs after", func(t store.WriteTrace) float64 { return millis(t.Group.After) }},
 		{"COMMIT+sync", func(t store.WriteTrace) float64 { return millis(t.Group.Commit) }},
 		{"other", func(t store.WriteTrace) float64 {
 			g := t.Group
-			return millis(t.Total - t.Read - g.Wait - g.Ahead - g.Run - g.After - g.Commit)
+			return millis(t.Total - t.Read - g.Wait - g.Begin - g.Ahead - g.Run - g.After - g.Commit)
 		}},
 		{"jobs in its commit", func(t store.WriteTrace) float64 { return float64(t.Group.Jobs) }},
 		{"waited: commits", func(t store.WriteTrace) float64 { return float64(t.Group.Behind.Commits) }},

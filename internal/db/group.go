@@ -221,6 +221,7 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 		return nil
 	}
 	err = g.db.txWith(ctx, groupPragmas, func(tx *sql.Tx) error {
+		t.began()
 		for i, j := range batch {
 			if err := g.savepoint(ctx, tx, i, exec); err != nil {
 				return err

@@ -9,7 +9,8 @@ import (
 // the job's context carries it ([WithJobTrace]): for load tools and
 // debugging, never logged.
 type JobTrace struct {
-	Wait   time.Duration // queued until its group's transaction began
+	Wait   time.Duration // queued until its group's commit took it
+	Begin  time.Duration // a connection and BEGIN for its transaction
 	Ahead  time.Duration // in that transaction, running the jobs ahead of it
 	Run    time.Duration // running the job itself
 	After  time.Duration // running the jobs after it and the step before commit
@@ -84,7 +85,7 @@ func (g *Group) turnEnded(kind string, start time.Time, jobs int) {
 // JobTrace; it does nothing (and takes no time) if none does.
 type batchTimes struct {
 	on                   bool
-	start, commit        time.Time
+	start, begin, commit time.Time
 	jobStart, jobEnd     []time.Time
 	checkpointingAtStart bool
 }
@@ -104,6 +105,12 @@ func newBatchTimes(g *Group, batch []*job) *batchTimes {
 	t.jobStart, t.jobEnd = make([]time.Time, len(batch)), make([]time.Time, len(batch))
 	t.checkpointingAtStart = g.checkpointing.Load()
 	return t
+}
+
+func (t *batchTimes) began() {
+	if t.on {
+		t.begin = time.Now()
+	}
 }
 
 func (t *batchTimes) jobStarted(i int) {
@@ -140,7 +147,7 @@ func (t *batchTimes) finish(g *Group, batch []*job) {
 			continue
 		}
 		*j.trace = JobTrace{
-			Wait: t.start.Sub(j.queued), Ahead: t.jobStart[i].Sub(t.start), Run: t.jobEnd[i].Sub(t.jobStart[i]),
+			Wait: t.start.Sub(j.queued), Begin: t.begin.Sub(t.start), Ahead: t.jobStart[i].Sub(t.begin), Run: t.jobEnd[i].Sub(t.jobStart[i]),
 			After: t.commit.Sub(t.jobEnd[i]), Commit: end.Sub(t.commit), Jobs: len(batch),
 			Behind: turns.sub(j.behind), Checkpointing: ckpt,
 		}

@@ -48,7 +48,7 @@ func TestJobTrace(t *testing.T) {
 		if tr.Jobs != 2 || tr.Behind.Holds != 1 || tr.Behind.Commits != 0 {
 			t.Errorf("job %d: %d jobs in its commit, behind %+v; want 2, behind one hold", i, tr.Jobs, tr.Behind)
 		}
-		if tr.Wait <= 0 || tr.Run <= 0 || tr.Commit <= 0 {
+		if tr.Wait <= 0 || tr.Begin <= 0 || tr.Run <= 0 || tr.Commit <= 0 {
 			t.Errorf("job %d: stages not timed: %+v", i, tr)
 		}
 	}
