@@ -194,7 +194,8 @@ func TestDovecot(t *testing.T) {
 // the load tool is a child process) used per operation, the figure that
 // the rest of the machine's load disturbs least, and how many writes
 // (STORE, EXPUNGE, APPEND) its group commits carried between before and
-// after, so how many shared each WAL sync.
+// after, so how many shared each WAL sync, and how many lazy commits the
+// indexer made meanwhile and how long each held the commit turn.
 func caucusCost(tg imapTarget, cpu time.Duration, ops float64, before, after db.GroupStats) string {
 	if tg.name != "caucus" || ops == 0 {
 		return ""
@@ -202,6 +203,9 @@ func caucusCost(tg imapTarget, cpu time.Duration, ops float64, before, after db.
 	s := fmt.Sprintf("; server CPU %.3f ms/op", float64(cpu.Microseconds())/1000/ops)
 	if commits, jobs := after.Commits-before.Commits, after.Jobs-before.Jobs; commits > 0 {
 		s += fmt.Sprintf(", %d writes in %d commits, %.2f a commit", jobs, commits, float64(jobs)/float64(commits))
+	}
+	if lazy := after.Turns.Lazy - before.Turns.Lazy; lazy > 0 {
+		s += fmt.Sprintf("; indexer: %d lazy commits, %.2f ms each", lazy, millis(after.Turns.LazyTime-before.Turns.LazyTime)/float64(lazy))
 	}
 	return s
 }

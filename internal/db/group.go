@@ -56,14 +56,15 @@ const checkpointEvery = 64
 
 // GroupStats counts a group's work since it was made.
 type GroupStats struct {
-	Commits int64 // transactions committed, each one WAL sync
-	Jobs    int64 // jobs those transactions carried
+	Commits int64     // transactions committed, each one WAL sync
+	Jobs    int64     // jobs those transactions carried
+	Turns   TurnStats // the turns, by kind: group commits, lazy commits, holds
 }
 
 // Stats returns how many transactions the group committed and how many
 // jobs they carried: Jobs/Commits is how many writes shared each sync.
 func (g *Group) Stats() GroupStats {
-	return GroupStats{Commits: g.commits.Load(), Jobs: g.jobs.Load()}
+	return GroupStats{Commits: g.commits.Load(), Jobs: g.jobs.Load(), Turns: g.Turns()}
 }
 
 // job is one [Group.Do] waiting for its commit.
