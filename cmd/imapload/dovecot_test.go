@@ -205,7 +205,8 @@ func caucusCost(tg imapTarget, cpu time.Duration, ops float64, before, after db.
 		s += fmt.Sprintf(", %d writes in %d commits, %.2f a commit", jobs, commits, float64(jobs)/float64(commits))
 	}
 	if lazy := after.Turns.Lazy - before.Turns.Lazy; lazy > 0 {
-		s += fmt.Sprintf("; indexer: %d lazy commits, %.2f ms each", lazy, millis(after.Turns.LazyTime-before.Turns.LazyTime)/float64(lazy))
+		s += fmt.Sprintf("; indexer: %d lazy commits, %.2f ms each, %.2f of it indexing", lazy,
+			millis(after.Turns.LazyTime-before.Turns.LazyTime)/float64(lazy), millis(after.Turns.LazyWork-before.Turns.LazyWork)/float64(lazy))
 	}
 	return s
 }

@@ -288,7 +288,12 @@ func (g *Group) Lazy(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	start := time.Now()
 	defer func() { g.turnEnded("lazy", start, 0) }()
-	if err := g.db.txWith(ctx, groupLazyPragmas, fn); err != nil {
+	err := g.db.txWith(ctx, groupLazyPragmas, func(tx *sql.Tx) error {
+		work := time.Now()
+		defer func() { g.lazyWorked(time.Since(work)) }()
+		return fn(tx)
+	})
+	if err != nil {
 		return err
 	}
 	g.committed()

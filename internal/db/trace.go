@@ -29,6 +29,7 @@ type TurnStats struct {
 	Commits, Lazy, Holds           int64         // group commits, Lazy calls, Hold calls
 	CommitTime, LazyTime, HoldTime time.Duration // the turn held by each kind
 	CommitJobs                     int64         // jobs those group commits carried
+	LazyWork                       time.Duration // of LazyTime, in the lazy function (the rest: BEGIN, COMMIT)
 }
 
 // sub returns t - u, field by field.
@@ -36,7 +37,7 @@ func (t TurnStats) sub(u TurnStats) TurnStats {
 	return TurnStats{
 		Commits: t.Commits - u.Commits, Lazy: t.Lazy - u.Lazy, Holds: t.Holds - u.Holds,
 		CommitTime: t.CommitTime - u.CommitTime, LazyTime: t.LazyTime - u.LazyTime, HoldTime: t.HoldTime - u.HoldTime,
-		CommitJobs: t.CommitJobs - u.CommitJobs,
+		CommitJobs: t.CommitJobs - u.CommitJobs, LazyWork: t.LazyWork - u.LazyWork,
 	}
 }
 
@@ -59,6 +60,13 @@ func (g *Group) Turns() TurnStats {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.turns
+}
+
+// lazyWorked adds d to the time lazy functions took.
+func (g *Group) lazyWorked(d time.Duration) {
+	g.mu.Lock()
+	g.turns.LazyWork += d
+	g.mu.Unlock()
 }
 
 // turnEnded adds a turn of kind ("commit", "lazy", "hold") that began at
