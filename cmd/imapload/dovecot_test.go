@@ -15,7 +15,9 @@ package main
 // uses account i mod n), CAUCUS_IMAPLOAD_BASE (messages per mailbox, 100),
 // CAUCUS_IMAPLOAD_TARGETS ("caucus,dovecot"), CAUCUS_IMAPLOAD_PYTHON (n:
 // also run testdata/steady.py, the same loop with Python's imaplib, n times
-// with 8 clients against each, alternately, as an outside cross-check), and
+// with 8 clients against each, alternately, as an outside cross-check),
+// CAUCUS_IMAPLOAD_TRACE (set: take apart where caucus's STORE, EXPUNGE
+// and APPEND writes spent their time, per run, see trace_test.go), and
 // CAUCUS_IMAPLOAD_PROFILE (a directory: a CPU profile of each caucus run,
 // and block and mutex profiles of the whole test; with the imaplib runs
 // also their own CPU profiles and block and mutex profiles before and
@@ -136,6 +138,7 @@ func TestDovecot(t *testing.T) {
 		clients int
 	}
 	results := map[key][]summary{}
+	var traces strings.Builder // CAUCUS_IMAPLOAD_TRACE
 	for _, n := range clients {
 		for run := range runs {
 			for _, tg := range targets {
@@ -143,11 +146,16 @@ func TestDovecot(t *testing.T) {
 				if profDir != "" && tg.name == "caucus" {
 					stop = startCPUProfile(t, filepath.Join(profDir, fmt.Sprintf("cpu-%d-%d.pprof", n, run+1)))
 				}
+				var tr *traceRun
+				if tg.name == "caucus" {
+					tr = beginTrace(h)
+				}
 				commits, cpu := h.store.CommitStats(), toolCPU()
 				s := runTool(t, tg, n, base, duration)
 				if stop != nil {
 					stop()
 				}
+				tr.end(&traces, fmt.Sprintf("caucus, %d clients, run %d", n, run+1))
 				perSec := s.Ops[len(s.Ops)-1].PerSec
 				t.Logf("%s, %d clients, run %d: %.0f ops/s, %d errors (load %s)%s", tg.name, n, run+1, perSec, s.Errors, loadAvg(),
 					caucusCost(tg, toolCPU()-cpu, perSec*duration.Seconds(), commits, h.store.CommitStats()))
@@ -167,7 +175,10 @@ func TestDovecot(t *testing.T) {
 		}
 	}
 	if pyRuns > 0 {
-		writePython(t, &report, targets, h, pyRuns, duration, profDir)
+		writePython(t, &report, &traces, targets, h, pyRuns, duration, profDir)
+	}
+	if traces.Len() > 0 {
+		t.Log("\n" + traces.String())
 	}
 	t.Log("\n" + report.String())
 	for k, ss := range results {
@@ -183,7 +194,8 @@ func TestDovecot(t *testing.T) {
 // the load tool is a child process) used per operation, the figure that
 // the rest of the machine's load disturbs least, and how many writes
 // (STORE, EXPUNGE, APPEND) its group commits carried between before and
-// after, so how many shared each WAL sync.
+// after, so how many shared each WAL sync, and how many lazy commits the
+// indexer made meanwhile and how long each held the commit turn.
 func caucusCost(tg imapTarget, cpu time.Duration, ops float64, before, after db.GroupStats) string {
 	if tg.name != "caucus" || ops == 0 {
 		return ""
@@ -191,6 +203,10 @@ func caucusCost(tg imapTarget, cpu time.Duration, ops float64, before, after db.
 	s := fmt.Sprintf("; server CPU %.3f ms/op", float64(cpu.Microseconds())/1000/ops)
 	if commits, jobs := after.Commits-before.Commits, after.Jobs-before.Jobs; commits > 0 {
 		s += fmt.Sprintf(", %d writes in %d commits, %.2f a commit", jobs, commits, float64(jobs)/float64(commits))
+	}
+	if lazy := after.Turns.Lazy - before.Turns.Lazy; lazy > 0 {
+		s += fmt.Sprintf("; indexer: %d lazy commits, %.2f ms each, %.2f of it indexing", lazy,
+			millis(after.Turns.LazyTime-before.Turns.LazyTime)/float64(lazy), millis(after.Turns.LazyWork-before.Turns.LazyWork)/float64(lazy))
 	}
 	return s
 }
@@ -231,7 +247,7 @@ func runTool(t *testing.T, tg imapTarget, clients, base int, duration time.Durat
 // imaplib runs (cpu-python-N.pprof) and the block and mutex profiles
 // before and after them (block-python-0.pprof, block-python.pprof, …:
 // compare with pprof -diff_base).
-func writePython(t *testing.T, report *strings.Builder, targets []imapTarget, h *harness, runs int, duration time.Duration, profDir string) {
+func writePython(t *testing.T, report, traces *strings.Builder, targets []imapTarget, h *harness, runs int, duration time.Duration, profDir string) {
 	python := testtool.Need(t, "python3")
 	if profDir != "" {
 		writeProfilesNamed(t, profDir, "-python-0")
@@ -243,11 +259,16 @@ func writePython(t *testing.T, report *strings.Builder, targets []imapTarget, h 
 			if profDir != "" && tg.name == "caucus" {
 				stop = startCPUProfile(t, filepath.Join(profDir, fmt.Sprintf("cpu-python-%d.pprof", run+1)))
 			}
+			var tr *traceRun
+			if tg.name == "caucus" {
+				tr = beginTrace(h)
+			}
 			commits, cpu := h.store.CommitStats(), toolCPU()
 			s := runPython(t, python, tg, h.certFile, 8, duration)
 			if stop != nil {
 				stop()
 			}
+			tr.end(traces, fmt.Sprintf("caucus, 8 clients, imaplib run %d", run+1))
 			perSec := s.Ops[len(s.Ops)-1].PerSec
 			t.Logf("%s, 8 clients, imaplib run %d: %.0f ops/s, %d errors (load %s)%s", tg.name, run+1, perSec, s.Errors, loadAvg(),
 				caucusCost(tg, toolCPU()-cpu, perSec*duration.Seconds(), commits, h.store.CommitStats()))

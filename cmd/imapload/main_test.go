@@ -283,6 +283,7 @@ type harness struct {
 	tls      *tls.Config
 	certFile string
 	keyFile  string
+	traces   *writeTraces // with CAUCUS_IMAPLOAD_TRACE set (trace_test.go)
 }
 
 func openCaucus(t testing.TB, dir string, icfg imapserver.Config, h slog.Handler) *harness {
@@ -320,7 +321,12 @@ func openCaucus(t testing.TB, dir string, icfg imapserver.Config, h slog.Handler
 	}
 	hs := &harness{auth: a, certFile: cfg.TLS.CertFile, keyFile: cfg.TLS.KeyFile,
 		tls: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
-	hs.store = store.New(d, blobs, log, store.Options{})
+	var opts store.Options
+	if os.Getenv("CAUCUS_IMAPLOAD_TRACE") != "" {
+		hs.traces = &writeTraces{}
+		opts.TraceWrites = hs.traces.add
+	}
+	hs.store = store.New(d, blobs, log, opts)
 	icfg.TLSConfig = hs.tls
 	hs.imap = imapserver.New(icfg, hs.store, a, log)
 	return hs

@@ -33,6 +33,7 @@ type Group struct {
 	turn    chan struct{} // held by the caller committing a group
 	mu      sync.Mutex
 	pending []*job
+	turns   TurnStats // the turns so far, by kind (Turns); guarded by mu
 
 	// beforeCommit, if set, runs in each group's transaction after the
 	// jobs, before the commit (see SetBeforeCommit).
@@ -56,14 +57,15 @@ const checkpointEvery = 64
 
 // GroupStats counts a group's work since it was made.
 type GroupStats struct {
-	Commits int64 // transactions committed, each one WAL sync
-	Jobs    int64 // jobs those transactions carried
+	Commits int64     // transactions committed, each one WAL sync
+	Jobs    int64     // jobs those transactions carried
+	Turns   TurnStats // the turns, by kind: group commits, lazy commits, holds
 }
 
 // Stats returns how many transactions the group committed and how many
 // jobs they carried: Jobs/Commits is how many writes shared each sync.
 func (g *Group) Stats() GroupStats {
-	return GroupStats{Commits: g.commits.Load(), Jobs: g.jobs.Load()}
+	return GroupStats{Commits: g.commits.Load(), Jobs: g.jobs.Load(), Turns: g.Turns()}
 }
 
 // job is one [Group.Do] waiting for its commit.
@@ -72,6 +74,11 @@ type job struct {
 	err  error
 	done chan struct{}
 	bare bool // see DoBare
+
+	// Set if the job's context carries a JobTrace.
+	trace  *JobTrace
+	queued time.Time
+	behind TurnStats // the group's turns when it was queued
 }
 
 // errRedo ends a group's transaction on PostgreSQL when a job without a
@@ -116,7 +123,11 @@ func (g *Group) DoBare(ctx context.Context, fn func(ctx context.Context, tx *sql
 
 // do queues j and waits for its commit (see Do).
 func (g *Group) do(ctx context.Context, j *job) error {
+	j.trace = jobTraceOf(ctx)
 	g.mu.Lock()
+	if j.trace != nil {
+		j.queued, j.behind = time.Now(), g.turns
+	}
 	g.pending = append(g.pending, j)
 	g.mu.Unlock()
 	for {
@@ -137,10 +148,12 @@ func (g *Group) do(ctx context.Context, j *job) error {
 			default:
 			}
 			if batch := g.take(); len(batch) > 0 {
+				start := time.Now()
 				g.commit(ctx, batch)
 				if g.afterTurn != nil {
 					g.afterTurn(ctx)
 				}
+				g.turnEnded("commit", start, len(batch))
 			}
 			<-g.turn
 		}
@@ -169,7 +182,11 @@ func (g *Group) Queued() int {
 func (g *Group) Hold(ctx context.Context) (release func(), err error) {
 	select {
 	case g.turn <- struct{}{}:
-		return func() { <-g.turn }, nil
+		start := time.Now()
+		return func() {
+			g.turnEnded("hold", start, 0)
+			<-g.turn
+		}, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -204,8 +221,10 @@ func (g *Group) take() []*job {
 func (g *Group) commit(ctx context.Context, batch []*job) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), GroupTimeout)
 	defer cancel()
+	t := newBatchTimes(g, batch)
 	var err error
 	defer func() {
+		t.finish(g, batch)
 		p := recover()
 		if p != nil {
 			err = fmt.Errorf("db: group: a job panicked: %v", p)
@@ -220,9 +239,9 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 			panic(p)
 		}
 	}()
-	err = g.run(ctx, batch, g.db.engine == Postgres)
+	err = g.run(ctx, batch, g.db.engine == Postgres, t)
 	if errors.Is(err, errRedo) {
-		err = g.run(ctx, batch, false)
+		err = g.run(ctx, batch, false, t)
 	}
 	if err == nil {
 		g.commits.Add(1)
@@ -233,7 +252,7 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 
 // run runs batch in one transaction, each job in a savepoint but, with
 // bare, the jobs queued by DoBare; a failed bare job ends it with errRedo.
-func (g *Group) run(ctx context.Context, batch []*job, bare bool) error {
+func (g *Group) run(ctx context.Context, batch []*job, bare bool, t *batchTimes) error {
 	exec := func(tx *sql.Tx, query string) error {
 		if _, err := g.db.Stmts(tx).ExecContext(ctx, query); err != nil {
 			return fmt.Errorf("db: group: %w", err)
@@ -241,11 +260,15 @@ func (g *Group) run(ctx context.Context, batch []*job, bare bool) error {
 		return nil
 	}
 	return g.db.txWith(ctx, groupPragmas, func(tx *sql.Tx) error {
+		t.began()
 		open := false // on PostgreSQL, a job's savepoint left for the next to release
-		for _, j := range batch {
+		for i, j := range batch {
 			j.err = nil // a batch run again starts afresh
 			if bare && j.bare {
-				if j.err = j.fn(ctx, tx); j.err != nil {
+				t.jobStarted(i)
+				j.err = j.fn(ctx, tx)
+				t.jobEnded(i)
+				if j.err != nil {
 					return errRedo
 				}
 				continue
@@ -253,7 +276,10 @@ func (g *Group) run(ctx context.Context, batch []*job, bare bool) error {
 			if err := g.savepoint(ctx, tx, open, exec); err != nil {
 				return err
 			}
-			if j.err = j.fn(ctx, tx); j.err != nil {
+			t.jobStarted(i)
+			j.err = j.fn(ctx, tx)
+			t.jobEnded(i)
+			if j.err != nil {
 				if err := exec(tx, `ROLLBACK TO job`); err != nil {
 					return err
 				}
@@ -266,7 +292,9 @@ func (g *Group) run(ctx context.Context, batch []*job, bare bool) error {
 			}
 			open = true
 		}
-		return g.runBeforeCommit(ctx, tx, exec)
+		err := g.runBeforeCommit(ctx, tx, exec)
+		t.committing()
+		return err
 	})
 }
 
@@ -299,9 +327,18 @@ func (g *Group) Lazy(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	defer func() { <-g.turn }()
 	if batch := g.take(); len(batch) > 0 {
+		start := time.Now()
 		g.commit(ctx, batch)
+		g.turnEnded("commit", start, len(batch))
 	}
-	if err := g.db.txWith(ctx, groupLazyPragmas, fn); err != nil {
+	start := time.Now()
+	defer func() { g.turnEnded("lazy", start, 0) }()
+	err := g.db.txWith(ctx, groupLazyPragmas, func(tx *sql.Tx) error {
+		work := time.Now()
+		defer func() { g.lazyWorked(time.Since(work)) }()
+		return fn(tx)
+	})
+	if err != nil {
 		return err
 	}
 	g.committed()

@@ -157,4 +157,9 @@ type Options struct {
 	// that header searches check (FROM, TO, CC, BCC, SUBJECT, HEADER);
 	// default 16 MiB, negative: no cache.
 	HeaderCache int64
+
+	// TraceWrites, if set, is given the timing of each STORE, EXPUNGE
+	// and APPEND write (see [WriteTrace]), from the writing goroutine:
+	// for load tools (cmd/imapload) finding where slow commands wait.
+	TraceWrites func(WriteTrace)
 }

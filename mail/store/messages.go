@@ -347,6 +347,8 @@ func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, r i
 	if err != nil {
 		return Mailbox{}, 0, err
 	}
+	ctx, tr := s.traceWrite(ctx, "append")
+	defer tr.done()
 	// Refuse early what would be refused after reading the message.
 	if _, err := mailboxByName(ctx, s.db.Stmts(nil), accountID, cn); err != nil {
 		return Mailbox{}, 0, err
@@ -363,6 +365,7 @@ func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, r i
 	}
 	committed := false
 	defer func() { s.release(ctx, in, committed) }()
+	tr.read()
 
 	var mb Mailbox
 	var uid imap.UID
@@ -705,6 +708,8 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []imap.UID
 	if len(uids) == 0 {
 		return nil, nil, nil
 	}
+	ctx, tr := s.traceWrite(ctx, "store")
+	defer tr.done()
 	// A STORE that changes nothing (the flags are so already: a client
 	// marking read what is read, a FETCH BODY[] of a read message) needs
 	// no write transaction and no wait for a commit: answer from a read.
@@ -719,6 +724,7 @@ func (s *Store) StoreFlags(ctx context.Context, mailboxID int64, uids []imap.UID
 		}
 		return plan.changed, plan.newFlags, nil
 	}
+	tr.read()
 	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		q := s.db.Stmts(tx)
 		mb, err := mailboxByID(ctx, q, mailboxID)
@@ -882,6 +888,8 @@ func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []imap.UID) (
 	if uids != nil && len(uids) == 0 {
 		return nil, nil
 	}
+	ctx, tr := s.traceWrite(ctx, "expunge")
+	defer tr.done()
 	var out []imap.UID
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		q := s.db.Stmts(tx)
