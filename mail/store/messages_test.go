@@ -926,4 +926,15 @@ func TestDeliverOneRecipient(t *testing.T) {
 	if mb := e.mailbox(t, 7, "INBOX"); mb.Messages != 1 {
 		t.Errorf("its INBOX: %+v", mb)
 	}
+	// A body never seen before (on PostgreSQL its blobs row goes in
+	// first, then the mailboxes are made), to another such account.
+	fresh := strings.Replace(msgAlt, "Subject: ", "Subject: fresh ", 1)
+	uids, err = e.s.Deliver(ctx, []int64{8}, strings.NewReader(fresh))
+	if err != nil || uids[8] != 1 {
+		t.Fatalf("a new body to an account without mailboxes: %v, %v", uids, err)
+	}
+	if mb := e.mailbox(t, 8, "INBOX"); mb.Messages != 1 {
+		t.Errorf("its INBOX: %+v", mb)
+	}
+	e.checkCounters(t)
 }

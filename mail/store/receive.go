@@ -122,14 +122,37 @@ func (s *Store) mayBeCollected(in *incoming) bool {
 // account over quota gets a [*QuotaError]).
 func (s *Store) deliverOneTx(ctx context.Context, tx *sql.Tx, ch *changes, d *delivery) (map[int64]imap.UID, error) {
 	q := s.db.Stmts(tx)
-	blobID, sentDay, p, err := s.blobRowUnindexed(ctx, q, d.in)
-	if err != nil {
-		return nil, err
-	}
-	d.blobID, d.index = blobID, p
-	m := messageFor(blobID, sentDay, d.in.size, flagSet{}, d.date)
 	a := d.accts[0]
-	mbID, uid, err := appendInboxWithinQuota(ctx, q, a, m)
+	var (
+		m         newMessage
+		mbID      int64
+		uid       imap.UID
+		err       error
+		blobFirst bool // the blobs row is in, the message not yet
+	)
+	if d.in.p != nil && d.in.noteUnindexed && !s.mayBeCollected(d.in) {
+		// A body no row named when it was stored: most likely new.
+		var inserted bool
+		m, mbID, uid, inserted, err = s.deliverNew(ctx, q, a, d)
+		switch {
+		case err != nil:
+			return nil, err
+		case inserted && mbID != 0:
+			ch.add(Change{Kind: ChangeAppend, AccountID: a, MailboxID: mbID, UIDs: []imap.UID{uid}})
+			return map[int64]imap.UID{a: uid}, nil
+		}
+		blobFirst = inserted
+	}
+	err = sql.ErrNoRows // blobFirst: the message is still to append
+	if !blobFirst {
+		var sentDay *int64
+		d.blobID, sentDay, d.index, err = s.blobRowUnindexed(ctx, q, d.in)
+		if err != nil {
+			return nil, err
+		}
+		m = messageFor(d.blobID, sentDay, d.in.size, flagSet{}, d.date)
+		mbID, uid, err = appendInboxWithinQuota(ctx, q, a, m)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		mb, over, err := s.deliveryMailbox(ctx, tx, ch, a, d)
 		if err != nil {
@@ -180,4 +203,60 @@ func appendInboxWithinQuota(ctx context.Context, q querier, a int64, m newMessag
 		return 0, 0, fmt.Errorf("store: deliver: mailbox %d has used up its UIDs", mailboxID)
 	}
 	return mailboxID, imap.UID(u), nil
+}
+
+// deliverNew is the whole of deliverOneTx in one statement, for a parsed
+// body that is most likely new: it inserts the blobs row (noted for the
+// index), and, if that row is new, the INBOX's counters and the message
+// as [appendInboxWithinQuota] does. inserted says whether the blobs row
+// was new (then d says so); mailboxID is 0 if the message was not
+// appended (no INBOX yet, or over quota: the caller finds out which),
+// in which case only the blobs row was written.
+func (s *Store) deliverNew(ctx context.Context, q querier, a int64, d *delivery) (m newMessage, mailboxID int64, uid imap.UID, inserted bool, err error) {
+	in := d.in
+	env, err := encodeEnvelope(in.p.envelope)
+	if err != nil {
+		return m, 0, 0, false, fmt.Errorf("store: encoding envelope: %w", err)
+	}
+	bs, err := encodeStructure(in.p.structure)
+	if err != nil {
+		return m, 0, 0, false, fmt.Errorf("store: encoding body structure: %w", err)
+	}
+	m = messageFor(0, in.p.sentDay, in.size, flagSet{}, d.date)
+	var unseen int64
+	if m.flags.bits&bitSeen == 0 {
+		unseen = 1
+	}
+	var blobID, mbID, u sql.NullInt64
+	in.unindexedNoted = false
+	err = q.QueryRowContext(ctx, `WITH b AS (INSERT INTO blobs (ref, size, envelope, structure, sent_day, created_at)
+			VALUES (?4, ?3, ?5, ?6, ?7, ?8) ON CONFLICT (ref) DO NOTHING RETURNING id),
+		u AS (INSERT INTO blob_unindexed (blob_id) SELECT id FROM b),
+		lim AS (SELECT coalesce((SELECT quota FROM mail_accounts WHERE account_id = ?1), 0) AS quota,
+			(SELECT coalesce(sum(size), 0) FROM mailboxes WHERE account_id = ?1) AS used),
+		mb AS (UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1,
+			messages = messages + 1, unseen = unseen + ?2, size = size + ?3
+			FROM lim, b WHERE account_id = ?1 AND name = ?15 AND (lim.quota <= 0 OR lim.used + ?3 <= lim.quota)
+			RETURNING mailboxes.id, uid_next, highest_modseq, b.id AS blob_id),
+		msg AS (INSERT INTO messages (mailbox_id, uid, blob_id, flags, keywords, internal_date, internal_tz, internal_day, sent_day, size, modseq)
+			SELECT id, uid_next - 1, blob_id, ?9, ?10, ?11, ?12, ?13, ?14, ?3, highest_modseq FROM mb RETURNING mailbox_id, uid)
+		SELECT (SELECT id FROM b), (SELECT mailbox_id FROM msg), (SELECT uid FROM msg)`,
+		a, unseen, in.size, string(in.ref), env, bs, in.p.sentDay, s.now().Unix(),
+		m.flags.bits, encodeKeywords(m.flags.keywords), m.date, m.tz, m.day, m.sentDay, inbox).Scan(&blobID, &mbID, &u)
+	if err != nil {
+		return m, 0, 0, false, fmt.Errorf("store: deliver: %w", err)
+	}
+	if !blobID.Valid {
+		return m, 0, 0, false, nil // a row names the body already
+	}
+	in.unindexedNoted = true
+	d.blobID, d.index = blobID.Int64, in.p
+	m.blobID = blobID.Int64
+	if !mbID.Valid {
+		return m, 0, 0, true, nil
+	}
+	if u.Int64 > math.MaxUint32 {
+		return m, 0, 0, true, fmt.Errorf("store: deliver: mailbox %d has used up its UIDs", mbID.Int64)
+	}
+	return m, mbID.Int64, imap.UID(u.Int64), true, nil
 }
