@@ -25,8 +25,13 @@ type delivery struct {
 
 // deliverGrouped stores d through the group commit ([db.Group], s.group):
 // concurrent deliveries share one transaction (one WAL fsync instead of one
-// each), each in a savepoint of its own so that one delivery's failure (a
-// full mailbox) rolls back only that delivery. New bodies are not indexed
+// each), and one delivery's failure (a full mailbox) rolls back only that
+// delivery. On PostgreSQL a delivery whose body needs no look in the blob
+// store inside the transaction ([Store.mayBeCollected]) is a bare job
+// ([db.Group.DoBare]: no savepoint round trip while the cluster's write
+// lock is held; a failure, which is rare, runs the batch again with
+// savepoints): its function then only writes the database and sets its
+// own results, so it may run twice. New bodies are not indexed
 // for search in the group's transaction but noted in blob_unindexed and
 // indexed in batches when mail is quiet (index.go): FTS5 index writes cost
 // more than the whole rest of a delivery, most of it in flushing and
@@ -36,7 +41,11 @@ type delivery struct {
 func (s *Store) deliverGrouped(ctx context.Context, d *delivery) (map[int64]imap.UID, error) {
 	var uids map[int64]imap.UID
 	var ch changes
-	err := s.group.Do(ctx, func(tctx context.Context, tx *sql.Tx) error {
+	do := s.group.Do
+	if !s.mayBeCollected(d.in) {
+		do = s.group.DoBare
+	}
+	err := do(ctx, func(tctx context.Context, tx *sql.Tx) error {
 		ch = ch[:0]
 		var err error
 		if uids, err = s.deliverTx(tctx, tx, &ch, d); err != nil {
