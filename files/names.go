@@ -18,10 +18,15 @@ var reservedNames = map[string]bool{
 }
 
 func validName(name string) (string, error) {
-	if !utf8.ValidString(name) {
-		return "", fmt.Errorf("%w: not UTF-8", ErrInvalidName)
+	// An ASCII name is UTF-8 and in NFC already (Unicode Standard Annex
+	// #15, section 9: no ASCII character changes under normalization):
+	// the check for a name's every lookup is then one pass over its bytes.
+	if !isASCII(name) {
+		if !utf8.ValidString(name) {
+			return "", fmt.Errorf("%w: not UTF-8", ErrInvalidName)
+		}
+		name = norm.NFC.String(name)
 	}
-	name = norm.NFC.String(name)
 	switch {
 	case name == "":
 		return "", fmt.Errorf("%w: empty", ErrInvalidName)
@@ -33,16 +38,51 @@ func validName(name string) (string, error) {
 		return "", fmt.Errorf("%w: ends with a dot or a space", ErrInvalidName)
 	}
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f || strings.ContainsRune(`/\<>:"|?*`, r) || r == utf8.RuneError ||
-			(unicode.Is(unicode.Cf, r) && r != 0x200d) { // format chars (bidi overrides) except ZWJ (emoji)
+		bad := r < 0x20 || r == 0x7f || strings.IndexByte(`/\<>:"|?*`, byte(r)) >= 0
+		if r >= utf8.RuneSelf {
+			bad = r == utf8.RuneError ||
+				(unicode.Is(unicode.Cf, r) && r != 0x200d) // format chars (bidi overrides) except ZWJ (emoji)
+		}
+		if bad {
 			return "", fmt.Errorf("%w: contains %q", ErrInvalidName, r)
 		}
 	}
 	base, _, _ := strings.Cut(name, ".")
-	if reservedNames[strings.ToUpper(strings.TrimRight(base, " "))] {
+	if reserved(strings.TrimRight(base, " ")) {
 		return "", fmt.Errorf("%w: %q is reserved on Windows", ErrInvalidName, base)
 	}
 	return name, nil
+}
+
+// reserved reports whether base, upper-cased, is one of reservedNames
+// (3 or 4 ASCII letters and digits): without an allocation for an ASCII
+// base, as strings.ToUpper would make.
+func reserved(base string) bool {
+	if !isASCII(base) {
+		return reservedNames[strings.ToUpper(base)]
+	}
+	if len(base) != 3 && len(base) != 4 {
+		return false
+	}
+	var up [4]byte
+	for i := range len(base) {
+		c := base[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		up[i] = c
+	}
+	return reservedNames[string(up[:len(base)])]
+}
+
+// isASCII reports whether s has only bytes below 0x80.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // splitPath splits a slash-separated path into validated names. Empty
@@ -52,8 +92,10 @@ func splitPath(p string) ([]string, error) {
 	if len(p) > MaxPathBytes {
 		return nil, fmt.Errorf("%w: path longer than %d bytes", ErrInvalidName, MaxPathBytes)
 	}
-	var out []string
-	for el := range strings.SplitSeq(p, "/") {
+	out := make([]string, 0, min(strings.Count(p, "/")+1, MaxDepth+4))
+	for rest := p; rest != ""; {
+		var el string
+		el, rest, _ = strings.Cut(rest, "/")
 		if el == "" {
 			continue
 		}

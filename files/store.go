@@ -51,6 +51,10 @@ type Store struct {
 	readMu  sync.Mutex
 	reading map[*groupReader]struct{} // open contents of group files (see groupdel.go)
 
+	// inlineBufs holds the buffers (*[]byte) of small contents read from
+	// the database without the content cache (see openInline).
+	inlineBufs sync.Pool
+
 	// gcMu orders blob deletion against commits that refer to a blob:
 	// a commit holds it for reading from checking that its blob exists
 	// until the version row is in; deleting an unreferenced blob holds it
@@ -1175,21 +1179,84 @@ func (s *Store) openBlob(ctx context.Context, ref string, size int64) (io.ReadSe
 }
 
 // openInline opens the content ref kept in the database; nil, nil if
-// there is none.
+// there is none. Without a content cache (SQLite) the content is copied
+// into a buffer that Close gives back for the next read: a download of a
+// small file then leaves no garbage of its size.
 func (s *Store) openInline(ctx context.Context, ref string) (io.ReadSeekCloser, error) {
 	if data, ok := s.contents.get(ref); ok {
 		return inlineContent{bytes.NewReader(data)}, nil
 	}
-	var data []byte
-	err := s.cached(s.db).QueryRowContext(ctx, `SELECT data FROM files_inline WHERE ref = ?`, ref).Scan(&data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+	if s.contents != nil {
+		var data []byte
+		err := s.cached(s.db).QueryRowContext(ctx, inlineQuery, ref).Scan(&data)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("files: content: %w", err)
+		}
+		s.contents.add(ref, data)
+		return inlineContent{bytes.NewReader(data)}, nil
 	}
+	buf, ok := s.inlineBufs.Get().(*[]byte)
+	if !ok {
+		buf = new([]byte)
+	}
+	found, err := s.readInline(ctx, ref, buf)
+	if err != nil || !found {
+		s.inlineBufs.Put(buf)
+		return nil, err
+	}
+	if cap(*buf) > maxPooledInline {
+		// A content kept under a larger Options.InlineBytes: not pooled.
+		return inlineContent{bytes.NewReader(*buf)}, nil
+	}
+	return &pooledContent{Reader: bytes.NewReader(*buf), buf: buf, pool: &s.inlineBufs}, nil
+}
+
+const inlineQuery = `SELECT data FROM files_inline WHERE ref = ?`
+
+// maxPooledInline bounds the buffers openInline keeps for the next read.
+const maxPooledInline = 64 << 10
+
+// readInline copies the content ref kept in the database into *buf and
+// reports whether there is one.
+func (s *Store) readInline(ctx context.Context, ref string, buf *[]byte) (bool, error) {
+	rows, err := s.cached(s.db).QueryContext(ctx, inlineQuery, ref)
 	if err != nil {
-		return nil, fmt.Errorf("files: content: %w", err)
+		return false, fmt.Errorf("files: content: %w", err)
 	}
-	s.contents.add(ref, data)
-	return inlineContent{bytes.NewReader(data)}, nil
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return false, fmt.Errorf("files: content: %w", err)
+		}
+		return false, nil
+	}
+	var raw sql.RawBytes // valid until Next or Close: copied at once
+	if err := rows.Scan(&raw); err != nil {
+		return false, fmt.Errorf("files: content: %w", err)
+	}
+	*buf = append((*buf)[:0], raw...)
+	return true, rows.Close()
+}
+
+// pooledContent is a content read from the database into a buffer of
+// pool, given back by Close; reads after Close find nothing, never the
+// next content read into the buffer.
+type pooledContent struct {
+	*bytes.Reader
+	buf  *[]byte
+	pool *sync.Pool
+}
+
+func (c *pooledContent) Close() error {
+	if c.buf != nil {
+		c.Reader.Reset(nil)
+		c.pool.Put(c.buf)
+		c.buf = nil
+	}
+	return nil
 }
 
 // contentsFor returns the content cache for a store on d: one on
@@ -1201,10 +1268,14 @@ func contentsFor(d *db.DB) *contentCache {
 	return newContentCache(DefaultContentCache)
 }
 
-// inlineContent is a content read from the database.
+// inlineContent is a content read from the database (or the content
+// cache); like pooledContent, it reads nothing once closed.
 type inlineContent struct{ *bytes.Reader }
 
-func (inlineContent) Close() error { return nil }
+func (c inlineContent) Close() error {
+	c.Reader.Reset(nil)
+	return nil
+}
 
 // record writes an audit record for a change by a.
 func (s *Store) record(ctx context.Context, a Actor, kind, subject, detail string) {

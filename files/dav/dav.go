@@ -189,7 +189,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		},
 	}
-	dh.ServeHTTP(&statusWriter{ResponseWriter: w, st: st, d: dl, bufs: &h.bufs}, r.WithContext(ctx))
+	sw := &statusWriter{ResponseWriter: w, st: st, d: dl, bufs: &h.bufs}
+	sw.body = web.FrameWrites(struct{ io.Writer }{sw}, r)
+	dh.ServeHTTP(sw, r.WithContext(ctx))
 }
 
 // logCut logs, once a request is answered, whether its context ended
@@ -237,6 +239,7 @@ type statusWriter struct {
 	st       *reqState
 	d        *web.Deadlines
 	bufs     *sync.Pool // of *[copyChunk]byte, for ReadFrom
+	body     io.Writer  // the writer of ReadFrom's content (web.FrameWrites)
 	done     bool
 	from, to int // a status replaced: x/net/webdav's text of from becomes to's
 }
@@ -284,13 +287,15 @@ const copyChunk = 256 << 10
 // an io.LimitedReader) in chunks of copyChunk bytes, or in one of the
 // size of a smaller file: a blob of up to 64 KiB is read straight into it
 // with one pread(2) (see internal/blob). A content held in memory (see
-// inMemory) whose rest is what is asked for is written as it is, in one
-// write, without a copy through the buffer.
+// inMemory) whose rest is what is asked for is written as it is, without
+// a copy through the buffer. Over HTTP/2 the chunks go out in writes of
+// one frame that fills one TLS record each (web.FrameWrites).
 func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	dst := w.body
 	size := int64(copyChunk)
 	if lr, ok := r.(*io.LimitedReader); ok {
 		if m := inMemory(lr.R); m != nil && int64(m.Len()) == lr.N {
-			n, err := m.WriteTo(struct{ io.Writer }{w})
+			n, err := m.WriteTo(dst)
 			lr.N -= n
 			return n, err
 		}
@@ -303,7 +308,7 @@ func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 		buf = new([copyChunk]byte)
 	}
 	defer w.bufs.Put(buf)
-	return io.CopyBuffer(struct{ io.Writer }{w}, r, buf[:size])
+	return io.CopyBuffer(dst, r, buf[:size])
 }
 
 // memContent is a content held in memory: a small content the database
