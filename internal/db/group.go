@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,9 +68,10 @@ func (g *Group) Stats() GroupStats {
 
 // job is one [Group.Do] waiting for its commit.
 type job struct {
-	fn   func(ctx context.Context, tx *sql.Tx) error
-	err  error
-	done chan struct{}
+	fn       func(ctx context.Context, tx *sql.Tx) error
+	unmapped bool // see DoUnmapped
+	err      error
+	done     chan struct{}
 }
 
 // GroupTimeout bounds a group's transaction. It does not end with the
@@ -92,7 +94,22 @@ func (db *DB) NewGroup(max int, afterTurn func(ctx context.Context)) *Group {
 // transaction's context, not ctx; if ctx ends while the job still waits,
 // it is withdrawn and never runs. fn must not call Do or [DB.Tx].
 func (g *Group) Do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	j := &job{fn: fn, done: make(chan struct{})}
+	return g.do(ctx, &job{fn: fn, done: make(chan struct{})})
+}
+
+// DoUnmapped is [Group.Do] for a job that reads much of the database
+// once (a batch of a mailbox import): the transaction that carries it
+// runs without the connection's memory map of the database file, as
+// [DB.TxLazyUnmapped] does, so that the pages it reads do not stay in
+// the process's resident memory. The other jobs of that transaction
+// read unmapped too.
+func (g *Group) DoUnmapped(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return g.do(ctx, &job{fn: fn, unmapped: true, done: make(chan struct{})})
+}
+
+// do queues j and waits for its outcome, committing a group itself when
+// it gets the turn.
+func (g *Group) do(ctx context.Context, j *job) error {
 	g.mu.Lock()
 	g.pending = append(g.pending, j)
 	g.mu.Unlock()
@@ -203,7 +220,11 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 		}
 		return nil
 	}
-	err = g.db.txWith(ctx, groupPragmas, func(tx *sql.Tx) error {
+	pragmas := groupPragmas
+	if slices.ContainsFunc(batch, func(j *job) bool { return j.unmapped }) {
+		pragmas = groupUnmappedPragmas
+	}
+	err = g.db.txWith(ctx, pragmas, func(tx *sql.Tx) error {
 		for i, j := range batch {
 			if err := g.savepoint(ctx, tx, i, exec); err != nil {
 				return err
