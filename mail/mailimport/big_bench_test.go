@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"runtime/metrics"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +34,8 @@ import (
 // CAUCUS_IMPORT_BACKLOG sets the store's Options.IndexBacklog, so that a
 // smaller import can take the shape of a larger one (the 5 GB import's
 // 87,000 messages pass the default 50,000; a 1 GB one has 17,000).
+// CAUCUS_IMPORT_HEAPPROFILE names a file for the heap's profile at its
+// peak.
 //
 //	CAUCUS_IMPORT_BIG=5120 go test ./mail/mailimport -run XXX -bench ImportBig -benchtime 1x -timeout 2h -v
 func BenchmarkImportBig(b *testing.B) {
@@ -153,6 +156,23 @@ type memoryPeaks struct {
 	// atPeak is where the resident pages were when their sum was
 	// highest (read again each time the sum rises by 1 MB or more).
 	atPeak residentParts
+	// heapProfiled is the heap when a profile was last written.
+	heapProfiled uint64
+}
+
+// writeHeapProfile writes the heap's profile to path (as of the last
+// collection), replacing what was there: with CAUCUS_IMPORT_HEAPPROFILE
+// set, the benchmark writes one at each new peak of the heap.
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Error(err)
+	}
 }
 
 // sampleMemory samples RssAnon and RssFile (proc(5)) and the Go heap's
@@ -169,6 +189,10 @@ func sampleMemory(b *testing.B) *memoryPeaks {
 			anon, file := procRSS()
 			metrics.Read(heap)
 			p.anon, p.file, p.heap = max(p.anon, anon), max(p.file, file), max(p.heap, heap[0].Value.Uint64())
+			if h := heap[0].Value.Uint64(); h >= p.heapProfiled+2<<20 && os.Getenv("CAUCUS_IMPORT_HEAPPROFILE") != "" {
+				p.heapProfiled = h
+				writeHeapProfile(b, os.Getenv("CAUCUS_IMPORT_HEAPPROFILE"))
+			}
 			if anon+file >= p.atPeak.rss+1<<20 {
 				if parts, err := readResident(); err == nil {
 					p.atPeak = parts
