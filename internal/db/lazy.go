@@ -35,6 +35,33 @@ func (db *DB) TxLazyUnmapped(ctx context.Context, fn func(tx *sql.Tx) error) err
 	return db.txWith(ctx, lazyUnmappedPragmas, fn)
 }
 
+// ReadUnmapped runs fn on a connection of the pool without its memory map
+// of the database file, as [DB.TxLazyUnmapped] does, for a read that scans
+// much of the database once (the totals of a whole mailbox's import): read
+// through the map, the pages it touched, and their neighbours that the
+// kernel maps around each fault, would stay in the process's resident
+// memory. fn must not keep conn. On PostgreSQL it is fn on a connection.
+func (db *DB) ReadUnmapped(ctx context.Context, fn func(conn *sql.Conn) error) (err error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("db: %w", err)
+	}
+	defer conn.Close()
+	if db.engine == Postgres {
+		return fn(conn)
+	}
+	if _, err := conn.ExecContext(ctx, unmapped.set); err != nil {
+		return fmt.Errorf("db: %w", err)
+	}
+	defer func() {
+		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), unmapped.reset); rerr != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+			err = errors.Join(err, fmt.Errorf("db: restoring %q: %w", unmapped.reset, rerr))
+		}
+	}()
+	return fn(conn)
+}
+
 // connPragma is a setting of one connection: set for one transaction,
 // then reset before the connection goes back to the pool.
 type connPragma struct{ set, reset string }
