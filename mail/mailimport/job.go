@@ -203,10 +203,15 @@ func (im *Importer) counts(ctx context.Context, jobID int64) (c itemCounts, err 
 	return c, err
 }
 
-// countItems is counts on conn.
-func countItems(ctx context.Context, conn *sql.Conn, jobID int64) (itemCounts, error) {
+// queryer is what *sql.DB, *sql.Conn and *sql.Tx have for queries.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// countItems is counts with q.
+func countItems(ctx context.Context, q queryer, jobID int64) (itemCounts, error) {
 	var c itemCounts
-	rows, err := conn.QueryContext(ctx, `SELECT status, count(*), coalesce(sum(size), 0) FROM mailimport_items WHERE job_id = ? GROUP BY status`, jobID)
+	rows, err := q.QueryContext(ctx, `SELECT status, count(*), coalesce(sum(size), 0) FROM mailimport_items WHERE job_id = ? GROUP BY status`, jobID)
 	if err != nil {
 		return c, fmt.Errorf("mailimport: %w", err)
 	}

@@ -272,8 +272,8 @@ func mappedResident(t *testing.T, path string) int64 {
 // of a row per message it dealt with, leaves none of those pages resident
 // in the database's memory maps (after a 5 GB import, the scan left one
 // connection's map holding 103 MB, most of the peak RSS). A job of
-// 60,000 items (about 15 MB of rows) is counted after the database's
-// page cache was filled by writing it.
+// 60,000 items and as many placements is counted and reported on
+// ([Importer.Report] reads the placements too).
 func TestCountsUnmapped(t *testing.T) {
 	if dbtest.Engine() != db.SQLite {
 		t.Skip("SQLite's memory map")
@@ -292,6 +292,13 @@ func TestCountsUnmapped(t *testing.T) {
 			INSERT INTO mailimport_items (job_id, folder, source_id, status, message_id, blob_ref, size)
 			SELECT 1, 'Takeout/Mail/All mail Including Spam and Trash.mbox', printf('%020d', n), ?, printf('<m%d@example.org>', n),
 				lower(hex(randomblob(32))), 1000 FROM i`, n, statusCopied)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO mailimport_folders (job_id, key, dest) VALUES (1, 'Inbox', 'INBOX')`); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO mailimport_placed (job_id, dest, blob_ref) SELECT 1, 'INBOX', blob_ref FROM mailimport_items`)
 		return err
 	})
 	if err != nil {
@@ -309,6 +316,13 @@ func TestCountsUnmapped(t *testing.T) {
 	if c.copied != n || c.bytes != n*1000 {
 		t.Fatalf("counts: %+v, want %d copied of %d bytes", c, n, n*1000)
 	}
+	rep, err := e.im.Report(ctx, 1) // counts, and the placements per folder
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Copied != n || len(rep.Folders) != 1 || rep.Folders[0].Copied != n {
+		t.Fatalf("report: %d copied, folders %+v; want %d in INBOX", rep.Copied, rep.Folders, n)
+	}
 	fi, err := os.Stat(dbPath)
 	if err != nil {
 		t.Fatal(err)
@@ -316,6 +330,6 @@ func TestCountsUnmapped(t *testing.T) {
 	after := mappedResident(t, dbPath)
 	t.Logf("database %d KB; mapped %d KB before counting, %d KB after", fi.Size()>>10, before>>10, after>>10)
 	if after > before+fi.Size()/8 {
-		t.Errorf("counting a job's %d items left %d KB more of the database resident in maps, want at most an eighth of its %d KB", n, (after-before)>>10, fi.Size()>>10)
+		t.Errorf("counting and reporting a job's %d items left %d KB more of the database resident in maps, want at most an eighth of its %d KB", n, (after-before)>>10, fi.Size()>>10)
 	}
 }
