@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -155,5 +156,70 @@ func TestGroupLazyAfterQueued(t *testing.T) {
 	}
 	if want := []string{"before", "before", "before", "lazy", "after"}; !slices.Equal(order, want) {
 		t.Errorf("commit order %q, want %q", order, want)
+	}
+}
+
+// TestGroupBulkLogStartsOver checks that the write-ahead log stops
+// growing while bulk jobs ([Group.DoUnmapped], a mailbox import's
+// batches) keep committing: the background checkpoints run beside the
+// commits and never catch up with them, so SQLite never starts the log
+// over (a 5 GB import's log reached 573 MB). Past bulkLogFrames, a group
+// carrying a bulk job checkpoints the log with the turn held, and the
+// commit after it starts the log over.
+func TestGroupBulkLogStartsOver(t *testing.T) {
+	t.Parallel()
+	d := open(t)
+	ctx := t.Context()
+	if _, err := d.ExecContext(ctx, `CREATE TABLE w (v TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	g := d.NewGroup(64, nil)
+	g.bulkLogFrames = 1000
+	row := strings.Repeat("x", 16<<10)
+	stop := make(chan struct{})
+	var readers, writers sync.WaitGroup
+	readers.Go(func() { // as the import's own look-ups do
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var n int
+			if err := d.QueryRowContext(ctx, `SELECT count(*) FROM w`).Scan(&n); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	for range 4 {
+		writers.Go(func() {
+			for range 400 {
+				err := g.DoUnmapped(ctx, func(ctx context.Context, tx *sql.Tx) error {
+					_, err := tx.ExecContext(ctx, `INSERT INTO w (v) VALUES (?)`, row)
+					return err
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	writers.Wait()
+	close(stop)
+	readers.Wait()
+	g.checkpoints.Wait()
+	fi, err := os.Stat(d.path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1,600 jobs of five pages or more: 32 MB of log if it never starts
+	// over. It may reach bulkLogFrames (4 MB) and what the commits add
+	// until the checkpoint in the background after next says how long
+	// it is: 128 commits of up to four jobs, 13 MB.
+	t.Logf("the log: %d KB", fi.Size()>>10)
+	if fi.Size() > 18<<20 {
+		t.Errorf("the log is %d MB after 1,600 bulk jobs of 16 KB, want at most 18 MB (bulkLogFrames 1000: 4 MB, and 128 commits)", fi.Size()>>20)
 	}
 }

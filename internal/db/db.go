@@ -51,6 +51,13 @@ const dsnParams = "_pragma=busy_timeout(10000)" +
 // a busy server is before nearly every transaction: without the map, the
 // same pages are read again and again with pread (7% of the CPU of the
 // IMAP steady-session benchmark). Writes still go through write calls.
+//
+// Every page a connection has read through its map stays in the
+// process's resident memory (RSS) until the map is dropped, once per
+// connection that read it: work that reads much of the database once
+// (bulk indexing, a mailbox import) runs unmapped instead
+// ([DB.TxLazyUnmapped], [Group.DoUnmapped]), which also drops what the
+// connection had mapped before.
 const (
 	mmapSize     = 1 << 30
 	mmapSizeText = "1073741824"

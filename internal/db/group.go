@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,7 +49,24 @@ type Group struct {
 	checkpoints     sync.WaitGroup // the background checkpoint, if any
 	// checkpoint checkpoints the log (passiveCheckpoint); tests replace it.
 	checkpoint func(ctx context.Context) error
+	// bulkLogFrames is defaultBulkLogFrames; tests lower it.
+	bulkLogFrames int64
+	// logFrames is how many frames the log held at the last checkpoint.
+	logFrames atomic.Int64
 }
+
+// defaultBulkLogFrames is how many frames (64 MiB of 4 KiB pages) the
+// write-ahead log may hold, at the last checkpoint, before a group that
+// carries a bulk job (DoUnmapped) checkpoints it with the turn held and
+// the log started over (catchUp).
+// The background checkpoints run beside the commits that follow and so
+// never catch up with a long import's: SQLite starts the log over only
+// in a commit that begins once every frame is in the database file, and
+// a 5 GB import's log grew to 573 MB. With the turn held, no group
+// commits meanwhile; the checkpoint copies what is left, and the next
+// commit starts the log over. Other writes wait for it: once per 64 MiB
+// of log, during imports only.
+const defaultBulkLogFrames = 16384
 
 // checkpointEvery is how many group commits add to the write-ahead log
 // before the group starts a checkpoint in the background. A commit of a
@@ -70,10 +88,11 @@ func (g *Group) Stats() GroupStats {
 
 // job is one [Group.Do] waiting for its commit.
 type job struct {
-	fn   func(ctx context.Context, tx *sql.Tx) error
-	err  error
-	done chan struct{}
-	bare bool // see DoBare
+	fn       func(ctx context.Context, tx *sql.Tx) error
+	err      error
+	done     chan struct{}
+	bare     bool // see DoBare
+	unmapped bool // see DoUnmapped
 
 	// Set if the job's context carries a JobTrace.
 	trace  *JobTrace
@@ -94,7 +113,7 @@ const GroupTimeout = time.Minute
 // still held (the mail store indexes a batch there when its backlog is
 // over its bound).
 func (db *DB) NewGroup(max int, afterTurn func(ctx context.Context)) *Group {
-	g := &Group{db: db, max: max, afterTurn: afterTurn, turn: make(chan struct{}, 1)}
+	g := &Group{db: db, max: max, afterTurn: afterTurn, turn: make(chan struct{}, 1), bulkLogFrames: defaultBulkLogFrames}
 	g.checkpoint = g.passiveCheckpoint
 	return g
 }
@@ -121,7 +140,18 @@ func (g *Group) DoBare(ctx context.Context, fn func(ctx context.Context, tx *sql
 	return g.do(ctx, &job{fn: fn, done: make(chan struct{}), bare: true})
 }
 
-// do queues j and waits for its commit (see Do).
+// DoUnmapped is [Group.Do] for a job that reads much of the database
+// once (a batch of a mailbox import): the transaction that carries it
+// runs without the connection's memory map of the database file, as
+// [DB.TxLazyUnmapped] does, so that the pages it reads do not stay in
+// the process's resident memory. The other jobs of that transaction
+// read unmapped too.
+func (g *Group) DoUnmapped(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return g.do(ctx, &job{fn: fn, unmapped: true, done: make(chan struct{})})
+}
+
+// do queues j and waits for its outcome, committing a group itself when
+// it gets the turn.
 func (g *Group) do(ctx context.Context, j *job) error {
 	j.trace = jobTraceOf(ctx)
 	g.mu.Lock()
@@ -150,6 +180,7 @@ func (g *Group) do(ctx context.Context, j *job) error {
 			if batch := g.take(); len(batch) > 0 {
 				start := time.Now()
 				g.commit(ctx, batch)
+				g.catchUp(ctx, batch)
 				if g.afterTurn != nil {
 					g.afterTurn(ctx)
 				}
@@ -259,7 +290,11 @@ func (g *Group) run(ctx context.Context, batch []*job, bare bool, t *batchTimes)
 		}
 		return nil
 	}
-	return g.db.txWith(ctx, groupPragmas, func(tx *sql.Tx) error {
+	pragmas := groupPragmas
+	if slices.ContainsFunc(batch, func(j *job) bool { return j.unmapped }) {
+		pragmas = groupUnmappedPragmas
+	}
+	return g.db.txWith(ctx, pragmas, func(tx *sql.Tx) error {
 		t.began()
 		open := false // on PostgreSQL, a job's savepoint left for the next to release
 		for i, j := range batch {
@@ -367,6 +402,36 @@ func (g *Group) committed() {
 	})
 }
 
+// catchUp checkpoints the log with the turn held, after a batch that
+// carried a bulk job, if the last checkpoint found more than
+// bulkLogFrames in it (see defaultBulkLogFrames), holding the process's
+// writer slot too ([DB.Tx] and autocommit writes wait).
+func (g *Group) catchUp(ctx context.Context, batch []*job) {
+	if g.db.engine == Postgres || g.logFrames.Load() <= g.bulkLogFrames ||
+		!slices.ContainsFunc(batch, func(j *job) bool { return j.unmapped }) {
+		return
+	}
+	g.checkpoints.Wait() // the one in the background, if any
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), GroupTimeout)
+	defer cancel()
+	if err := g.db.takeWriter(ctx); err != nil {
+		return
+	}
+	defer g.db.releaseWriter()
+	// RESTART (SQLITE_CHECKPOINT_RESTART): every frame copied, then it
+	// waits (busy_timeout) until no reader reads from the log, so that
+	// the next commit starts it over; a passive one would leave the
+	// frames after the oldest reader's snapshot, and the readers of the
+	// log's end keep it from starting over.
+	var busy, frames, done int
+	if err := g.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &done); err != nil {
+		g.db.log.Warn("db: group: checkpointing the write-ahead log", "err", err)
+		return
+	}
+	// The next checkpoint in the background says how long it is.
+	g.logFrames.Store(0)
+}
+
 // passiveCheckpoint copies what it can of the write-ahead log into the
 // database file without waiting for readers or writers (SQLite's
 // SQLITE_CHECKPOINT_PASSIVE), on a connection of the pool.
@@ -375,6 +440,7 @@ func (g *Group) passiveCheckpoint(ctx context.Context) error {
 	if err := g.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
 		return fmt.Errorf("db: checkpoint: %w", err)
 	}
+	g.logFrames.Store(int64(frames))
 	return nil
 }
 

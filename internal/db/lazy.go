@@ -23,6 +23,45 @@ func (db *DB) TxLazy(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return db.txWith(ctx, lazyPragmas, fn)
 }
 
+// TxLazyUnmapped is [DB.TxLazy] on a connection without its memory map of
+// the database file (see mmapSize): the transaction reads pages with read
+// calls into SQLite's own page cache, bounded per connection, and the map
+// the connection had is dropped, its pages leaving the process's resident
+// memory. For lazy work that reads much of the database once, such as
+// indexing a whole import's bodies, whose pages would otherwise stay
+// resident in the map of every connection that did some of it. The map
+// comes back, empty, for the connection's next transaction.
+func (db *DB) TxLazyUnmapped(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return db.txWith(ctx, lazyUnmappedPragmas, fn)
+}
+
+// ReadUnmapped runs fn on a connection of the pool without its memory map
+// of the database file, as [DB.TxLazyUnmapped] does, for a read that scans
+// much of the database once (the totals of a whole mailbox's import): read
+// through the map, the pages it touched, and their neighbours that the
+// kernel maps around each fault, would stay in the process's resident
+// memory. fn must not keep conn. On PostgreSQL it is fn on a connection.
+func (db *DB) ReadUnmapped(ctx context.Context, fn func(conn *sql.Conn) error) (err error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("db: %w", err)
+	}
+	defer conn.Close()
+	if db.engine == Postgres {
+		return fn(conn)
+	}
+	if _, err := conn.ExecContext(ctx, unmapped.set); err != nil {
+		return fmt.Errorf("db: %w", err)
+	}
+	defer func() {
+		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), unmapped.reset); rerr != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+			err = errors.Join(err, fmt.Errorf("db: restoring %q: %w", unmapped.reset, rerr))
+		}
+	}()
+	return fn(conn)
+}
+
 // connPragma is a setting of one connection: set for one transaction,
 // then reset before the connection goes back to the pool.
 type connPragma struct{ set, reset string }
@@ -37,9 +76,18 @@ var (
 	// noCheckpoint keeps the commit from checkpointing the log itself
 	// (see [Group]).
 	noCheckpoint = connPragma{`PRAGMA wal_autocheckpoint = 0`, `PRAGMA wal_autocheckpoint = ` + walAutoCheckpoint}
-	// groupPragmas are a group commit's; groupLazyPragmas [Group.Lazy]'s.
-	groupPragmas     = []connPragma{noCheckpoint}
-	groupLazyPragmas = []connPragma{lazyPragmas[0], noCheckpoint}
+	// unmapped reads the database file without a memory map; setting it
+	// drops the connection's map (SQLITE_FCNTL_MMAP_SIZE unmaps it),
+	// resetting it lets the next transaction map the file again.
+	unmapped = connPragma{`PRAGMA mmap_size = 0`, `PRAGMA mmap_size = ` + mmapSizeText}
+	// lazyUnmappedPragmas are TxLazyUnmapped's.
+	lazyUnmappedPragmas = []connPragma{lazyPragmas[0], unmapped}
+	// groupPragmas are a group commit's; groupLazyPragmas [Group.Lazy]'s;
+	// groupUnmappedPragmas those of a group commit carrying a job of
+	// [Group.DoUnmapped].
+	groupPragmas         = []connPragma{noCheckpoint}
+	groupLazyPragmas     = []connPragma{lazyPragmas[0], noCheckpoint}
+	groupUnmappedPragmas = []connPragma{noCheckpoint, unmapped}
 )
 
 // txWith is [DB.Tx] on a connection set up with pragmas for the

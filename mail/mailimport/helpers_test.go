@@ -66,6 +66,12 @@ func newEnv(t testing.TB, opt ...func(*Options)) *env {
 // importer is not running; call start.
 func openEnv(t testing.TB, dir string, opt ...func(*Options)) *env {
 	t.Helper()
+	return openEnvStore(t, dir, store.Options{}, opt...)
+}
+
+// openEnvStore is openEnv with a store made with sopts.
+func openEnvStore(t testing.TB, dir string, sopts store.Options, opt ...func(*Options)) *env {
+	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	d := openDB(t, dir, log)
@@ -77,7 +83,7 @@ func openEnv(t testing.TB, dir string, opt ...func(*Options)) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, dir: dir, db: d, logs: logs}
-	e.store = store.New(d, blobs, log, store.Options{})
+	e.store = store.New(d, blobs, log, sopts)
 	e.audit = audit.New(d, time.Now, log)
 	o := Options{DB: d, Store: e.store, Key: testKey, Audit: e.audit, Log: log, Rate: -1, Backoff: time.Second}
 	for _, f := range opt {

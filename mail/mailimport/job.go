@@ -190,10 +190,28 @@ func (im *Importer) loadJob(ctx context.Context, r *run) (SourceSpec, error) {
 // itemCounts are a job's totals so far.
 type itemCounts struct{ copied, duplicates, failed, bytes int64 }
 
-// counts reads a job's totals from its items.
-func (im *Importer) counts(ctx context.Context, jobID int64) (itemCounts, error) {
+// counts reads a job's totals from its items. It reads a row of every
+// message the job dealt with (84,000 for a 5 GB mailbox), so it reads
+// without the database's memory map ([db.DB.ReadUnmapped]): through it,
+// those pages and their neighbours stayed resident, 103 MB of the peak
+// RSS after a 5 GB import (issue 17).
+func (im *Importer) counts(ctx context.Context, jobID int64) (c itemCounts, err error) {
+	err = im.opts.DB.ReadUnmapped(ctx, func(conn *sql.Conn) error {
+		c, err = countItems(ctx, conn, jobID)
+		return err
+	})
+	return c, err
+}
+
+// queryer is what *sql.DB, *sql.Conn and *sql.Tx have for queries.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// countItems is counts with q.
+func countItems(ctx context.Context, q queryer, jobID int64) (itemCounts, error) {
 	var c itemCounts
-	rows, err := im.opts.DB.QueryContext(ctx, `SELECT status, count(*), coalesce(sum(size), 0) FROM mailimport_items WHERE job_id = ? GROUP BY status`, jobID)
+	rows, err := q.QueryContext(ctx, `SELECT status, count(*), coalesce(sum(size), 0) FROM mailimport_items WHERE job_id = ? GROUP BY status`, jobID)
 	if err != nil {
 		return c, fmt.Errorf("mailimport: %w", err)
 	}

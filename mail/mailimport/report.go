@@ -137,15 +137,20 @@ func (im *Importer) Report(ctx context.Context, jobID int64) (Report, error) {
 		return rep, fmt.Errorf("mailimport: report: %w", err)
 	}
 	rep.Job = j
-	c, err := im.counts(ctx, jobID)
-	if err != nil {
-		return rep, err
-	}
-	rep.Copied, rep.Duplicates, rep.Failed, rep.Bytes = c.copied, c.duplicates, c.failed, c.bytes
-	if rep.Folders, err = im.folderReports(ctx, jobID); err != nil {
-		return rep, err
-	}
-	rep.Problems, rep.MoreProblems, err = im.problems(ctx, jobID)
+	// A row per message the job dealt with, and one per placement: read
+	// without the database's memory map, as counts does.
+	err = im.opts.DB.ReadUnmapped(ctx, func(conn *sql.Conn) error {
+		c, err := countItems(ctx, conn, jobID)
+		if err != nil {
+			return err
+		}
+		rep.Copied, rep.Duplicates, rep.Failed, rep.Bytes = c.copied, c.duplicates, c.failed, c.bytes
+		if rep.Folders, err = folderReports(ctx, conn, jobID); err != nil {
+			return err
+		}
+		rep.Problems, rep.MoreProblems, err = problems(ctx, conn, jobID)
+		return err
+	})
 	if err != nil || j.Kind != KindTakeout {
 		return rep, err
 	}
@@ -208,8 +213,8 @@ func (im *Importer) entryProblems(ctx context.Context, jobID int64) ([]EntryProb
 }
 
 // folderReports lists where the folders and labels went.
-func (im *Importer) folderReports(ctx context.Context, jobID int64) ([]FolderReport, error) {
-	rows, err := im.opts.DB.QueryContext(ctx, `SELECT f.key, f.dest, f.renamed,
+func folderReports(ctx context.Context, q queryer, jobID int64) ([]FolderReport, error) {
+	rows, err := q.QueryContext(ctx, `SELECT f.key, f.dest, f.renamed,
 		(SELECT count(*) FROM mailimport_placed p WHERE p.job_id = f.job_id AND p.dest = f.dest)
 		FROM mailimport_folders f WHERE f.job_id = ? AND f.dest != '' ORDER BY f.key`, jobID)
 	if err != nil {
@@ -228,8 +233,8 @@ func (im *Importer) folderReports(ctx context.Context, jobID int64) ([]FolderRep
 }
 
 // problems lists the messages not copied, at most maxProblems.
-func (im *Importer) problems(ctx context.Context, jobID int64) ([]Problem, int64, error) {
-	rows, err := im.opts.DB.QueryContext(ctx, `SELECT folder, source_id, message_id, status, reason FROM mailimport_items
+func problems(ctx context.Context, q queryer, jobID int64) ([]Problem, int64, error) {
+	rows, err := q.QueryContext(ctx, `SELECT folder, source_id, message_id, status, reason FROM mailimport_items
 		WHERE job_id = ? AND status != ? ORDER BY folder, source_id`, jobID, statusCopied)
 	if err != nil {
 		return nil, 0, fmt.Errorf("mailimport: report: %w", err)

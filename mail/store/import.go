@@ -227,7 +227,7 @@ var errImportRedo = errors.New("store: import: a message failed; written again m
 func (s *Store) importBatchWrite(ctx context.Context, accountID int64, msgs []ImportMessage, res []Imported, ins []*incoming, saved bool) error {
 	now := s.now()
 	var deferred []blob.Ref
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
+	err := s.writeBulk(ctx, func(ctx context.Context, tx *sql.Tx, ch *changes) error {
 		deferred = deferred[:0]
 		w := importWrite{s: s, tx: tx, q: s.db.Stmts(tx), ch: ch, accountID: accountID, mailboxes: map[string]Mailbox{}}
 		for i, in := range ins {

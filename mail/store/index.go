@@ -220,7 +220,12 @@ func (s *Store) indexPending(ctx context.Context) error {
 // rows: if it does not commit, the bodies are indexed again later. The
 // commit does not wait for the disk ([db.DB.TxLazy]): lost in a crash,
 // it is lost together with its blob_unindexed deletions, so the bodies
-// are indexed again after the restart.
+// are indexed again after the restart. It reads the database without a
+// memory map ([db.DB.TxLazyUnmapped]): indexing a large import's backlog
+// reads the index's segments as FTS5 merges them, most of the database,
+// and through the map each connection that did some of it would keep
+// those pages resident (a 1 GB import's index, 66 MB of database, held
+// 100 MB of mapped pages in four maps while the indexer caught up).
 //
 // With yield set, it stops after the body it is indexing when a delivery
 // queues for the group commit, commits what it did and reports more: the
@@ -235,7 +240,7 @@ func (s *Store) indexSome(ctx context.Context, yield bool) (more bool, err error
 		limit = indexBusyBatch
 	}
 	var done int
-	err = s.db.TxLazy(ctx, func(tx *sql.Tx) error {
+	err = s.db.TxLazyUnmapped(ctx, func(tx *sql.Tx) error {
 		done = 0
 		q := s.db.Stmts(tx)
 		rows, err := q.QueryContext(ctx, `SELECT u.blob_id, b.ref, b.size FROM blob_unindexed u JOIN blobs b ON b.id = u.blob_id ORDER BY u.blob_id LIMIT ?`, limit)

@@ -155,8 +155,23 @@ func (c *changes) add(ch Change) { *c = append(*c, ch) }
 // the connection, which would roll back the other jobs' work too. fn must
 // not call write or [db.DB.Tx].
 func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx, ch *changes) error) error {
+	return s.writeWith(ctx, s.group.Do, fn)
+}
+
+// writeBulk is write for a batch of a bulk import ([Store.ImportBatch]),
+// which reads more of the database than other writes do (the messages,
+// blobs and mailboxes it adds to): its transaction reads the database
+// file without a memory map ([db.Group.DoUnmapped]), so that those pages
+// do not stay in the process's resident memory for the length of a
+// mailbox's import (issue 17: a 5 GB mailbox imports in under 200 MB).
+func (s *Store) writeBulk(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx, ch *changes) error) error {
+	return s.writeWith(ctx, s.group.DoUnmapped, fn)
+}
+
+// writeWith is write through do, the group's Do or DoUnmapped.
+func (s *Store) writeWith(ctx context.Context, do func(context.Context, func(context.Context, *sql.Tx) error) error, fn func(ctx context.Context, tx *sql.Tx, ch *changes) error) error {
 	var ch changes
-	err := s.group.Do(ctx, func(gctx context.Context, tx *sql.Tx) error {
+	err := do(ctx, func(gctx context.Context, tx *sql.Tx) error {
 		ch = ch[:0]
 		if s.testHookInWrite != nil {
 			s.testHookInWrite()
