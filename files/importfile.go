@@ -135,16 +135,8 @@ func (s *Store) commitImport(ctx context.Context, accountID, parent int64, name 
 		} else if room >= 0 && n > room {
 			return quotaError(room)
 		}
-		// A blob file may have been taken by GC meanwhile (see put).
-		if data == nil {
-			if ok, err := s.blobs.Has(ref); err != nil || !ok {
-				return fmt.Errorf("files: content vanished while storing, try again: %v", err)
-			}
-		}
-		if data != nil {
-			if _, err := s.cached(tx).ExecContext(ctx, `INSERT INTO files_inline (ref, data) VALUES (?, ?) ON CONFLICT (ref) DO NOTHING`, string(ref), data); err != nil {
-				return err
-			}
+		if err := s.commitContent(ctx, tx, ref, data); err != nil {
+			return err
 		}
 		now := ms(s.now())
 		if cid == 0 {

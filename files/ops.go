@@ -490,23 +490,29 @@ func (s *Store) commitNewPG(ctx context.Context, tx *sql.Tx, u *upload, space Sp
 	return true, nil
 }
 
-// commitChecked commits u in tx, reading the folder, the quota and the
-// name again, and the blob store for a content there.
-func (s *Store) commitChecked(ctx context.Context, tx *sql.Tx, u *upload) error {
-	ref, data, n, parentID, name := u.ref, u.data, u.n, u.parentID, u.name
-	// A blob file may have been dropped meanwhile, by this process or
-	// another node (dropBlobs): looked at under the write lock, which
-	// dropBlobs holds too, so that it cannot go between this look and the
-	// commit. A content kept in the database is written below.
+// commitContent makes sure, under the write lock, that an upload's
+// content is there to name: a blob file may have been dropped meanwhile,
+// by this process or another node (dropBlobs), and dropBlobs holds the
+// write lock too, so that it cannot go between this look and the commit;
+// a small content kept in the database (data; see DefaultInlineBytes) is
+// written here.
+func (s *Store) commitContent(ctx context.Context, tx *sql.Tx, ref blob.Ref, data []byte) error {
 	if data == nil {
 		if ok, err := s.blobs.Has(ref); err != nil || !ok {
 			return fmt.Errorf("files: content vanished while storing, try again: %v", err)
 		}
+		return nil
 	}
-	if data != nil {
-		if _, err := s.cached(tx).ExecContext(ctx, `INSERT INTO files_inline (ref, data) VALUES (?, ?) ON CONFLICT (ref) DO NOTHING`, string(ref), data); err != nil {
-			return err
-		}
+	_, err := s.cached(tx).ExecContext(ctx, `INSERT INTO files_inline (ref, data) VALUES (?, ?) ON CONFLICT (ref) DO NOTHING`, string(ref), data)
+	return err
+}
+
+// commitChecked commits u in tx, reading the folder, the quota and the
+// name again, and the blob store for a content there.
+func (s *Store) commitChecked(ctx context.Context, tx *sql.Tx, u *upload) error {
+	ref, data, n, parentID, name := u.ref, u.data, u.n, u.parentID, u.name
+	if err := s.commitContent(ctx, tx, ref, data); err != nil {
+		return err
 	}
 	parent, pac, err := u.check(tx)
 	if err != nil {
