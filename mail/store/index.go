@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -37,9 +36,6 @@ const (
 	// and flushes. (8 did worse than 32 in the steady-session load: more
 	// commits, each with its flush, one after the other.)
 	indexBusyBatch = 32
-	// indexYieldAfter is how long an indexing commit of appended bodies
-	// keeps the group commit's turn once a write waits for it.
-	indexYieldAfter = 2 * time.Millisecond
 	// maxUrgent bounds the appended bodies the indexer is told of; more
 	// wait in blob_unindexed for a quiet spell, as deliveries do.
 	maxUrgent = 4096
@@ -122,17 +118,6 @@ func (x *deferredIndex) hurry(id int64, ref blob.Ref) {
 	case x.hurried <- struct{}{}:
 	default:
 	}
-}
-
-// requeue puts bodies taken with takeUrgent and not indexed back in
-// front of the others, to be indexed next.
-func (x *deferredIndex) requeue(bodies []waitingBody) {
-	if len(bodies) == 0 {
-		return
-	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.urgent = append(slices.Clone(bodies), x.urgent...)
 }
 
 // takeUrgent returns and forgets up to n of the bodies hurry noted.
@@ -376,10 +361,8 @@ func (s *Store) RunIndexer(ctx context.Context) {
 // indexBusyBatch per commit, each commit lazy, through the group commit
 // ([db.Group.Lazy]): the writes queued when a batch's turn comes (a
 // session's STORE, EXPUNGE or APPEND) commit first, so that none of them
-// waits behind the indexer's tokenizing and FTS5 flush; a write that
-// comes meanwhile waits until the commit has held the turn for lazyYield,
-// and then for the body being indexed and the lazy commit of those done
-// (yieldLazy); the rest of the batch goes to the next turn.
+// waits behind the indexer's tokenizing and FTS5 flush; the writes that
+// come meanwhile wait for one batch at most and then share one commit.
 // A body whose blob_unindexed row is gone (indexed already, or collected;
 // the ref is checked too, as a collected blob's id may be used again) is
 // skipped.
@@ -390,16 +373,10 @@ func (s *Store) indexUrgent(ctx context.Context) error {
 			return nil
 		}
 		var done []blob.Ref
-		var rest []waitingBody
 		err := s.group.Lazy(ctx, func(tx *sql.Tx) error {
-			done, rest = done[:0], nil
+			done = done[:0]
 			q := s.db.Stmts(tx)
-			start := time.Now()
-			for i, b := range bodies {
-				if i > 0 && s.yieldLazy(start) {
-					rest = bodies[i:]
-					break
-				}
+			for _, b := range bodies {
 				res, err := q.ExecContext(ctx, `DELETE FROM blob_unindexed WHERE blob_id = ? AND blob_id IN (SELECT id FROM blobs WHERE ref = ?)`, b.id, string(b.ref))
 				if err != nil {
 					return err
@@ -411,32 +388,17 @@ func (s *Store) indexUrgent(ctx context.Context) error {
 					return err
 				}
 				done = append(done, b.ref)
-				if s.testHookIndexed != nil {
-					s.testHookIndexed()
-				}
 			}
 			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("store: index: %w", err) // the bodies stay in blob_unindexed
 		}
-		s.index.requeue(rest)
 		for _, ref := range done {
 			s.index.forget(ref)
 		}
 		s.index.indexed(len(done))
 	}
-}
-
-// yieldLazy reports whether an indexing commit that began at start
-// should end before its next body: a write waits for the group commit's
-// turn, and the commit has held it for lazyYield. The write then waits
-// for one body and the lazy commit, not for the whole batch (in the
-// steady-session load the slowest 1% of STOREs waited behind those
-// batches); the batch still takes many bodies when no write waits, so
-// that FTS5 flushes and merges its segments for many at once.
-func (s *Store) yieldLazy(start time.Time) bool {
-	return s.group.Queued() > 0 && time.Since(start) >= s.lazyYield
 }
 
 // indexWaiting indexes body b, with the text parsed at its append if it

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -237,56 +236,5 @@ func TestIndexQuietYieldsMidBatch(t *testing.T) {
 	}
 	if got := e.count(t, `SELECT count(*) FROM blob_unindexed`); got != n {
 		t.Errorf("%d bodies wait for the index, want %d", got, n)
-	}
-}
-
-// TestIndexUrgentYieldsToWrites: a STORE that queues while the indexer
-// indexes a batch of appended bodies (its lazy commit holding the group
-// commit's turn) waits for the body being indexed, not for the rest of
-// the batch: the indexer commits what it did, the STORE commits, and the
-// other bodies are indexed after it (issue 13: the slowest 1% of STOREs
-// in the steady-session load waited behind the indexer's lazy commits).
-// lazyYield is zero here, so the indexer yields after any body; in
-// service it keeps the turn for that long first.
-func TestIndexUrgentYieldsToWrites(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.s.lazyYield = 0
-	ctx := t.Context()
-	acct := e.account(t, 1)
-	mb := e.mailbox(t, acct, "INBOX")
-	const n = 4
-	var uids []imap.UID
-	for i := range n {
-		uids = append(uids, e.append(t, acct, "INBOX", simple(fmt.Sprintf("agenda %d", i), "motion text")))
-	}
-	var indexed, indexedAtStore atomic.Int64
-	indexedAtStore.Store(-1)
-	e.s.testHookInWrite = func() { indexedAtStore.Store(indexed.Load()) }
-	stored := make(chan error, 1)
-	e.s.testHookIndexed = func() {
-		if indexed.Add(1) != 1 {
-			return
-		}
-		go func() {
-			_, _, err := e.s.StoreFlags(ctx, mb.ID, uids[:1], imap.StoreFlagsAdd, []imap.Flag{imap.FlagSeen}, 0)
-			stored <- err
-		}()
-		e.queuedWithin(t, 1)
-	}
-	if err := e.s.indexUrgent(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-stored; err != nil {
-		t.Fatal(err)
-	}
-	if got := indexedAtStore.Load(); got != 1 {
-		t.Errorf("the STORE committed after %d bodies were indexed, want 1 (the one being indexed when it queued)", got)
-	}
-	if got := indexed.Load(); got != n {
-		t.Errorf("%d bodies indexed, want %d", got, n)
-	}
-	if got := e.count(t, `SELECT count(*) FROM blob_unindexed`); got != 0 {
-		t.Errorf("%d bodies still wait for the index", got)
 	}
 }

@@ -57,10 +57,6 @@ type Store struct {
 	// gather is how long the indexer lets appended bodies gather
 	// (indexGather); tests change it.
 	gather time.Duration
-	// lazyYield is how long an indexing commit of appended bodies keeps
-	// the group commit's turn while writes wait (indexYieldAfter); tests
-	// change it.
-	lazyYield time.Duration
 
 	// testHookInWrite, if set, runs inside each write's job (tests only).
 	testHookInWrite func()
@@ -97,7 +93,7 @@ func New(d *db.DB, blobs blob.Store, log *slog.Logger, opts Options) *Store {
 	if opts.HeaderCache == 0 {
 		opts.HeaderCache = defaultHeaderCache
 	}
-	s := &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, index: newDeferredIndex(), smallMailbox: smallMailbox, maxPending: maxPendingSearch, gather: indexGather, lazyYield: indexYieldAfter}
+	s := &Store{db: d, blobs: blobs, log: log, opts: opts, pins: map[blob.Ref]int{}, index: newDeferredIndex(), smallMailbox: smallMailbox, maxPending: maxPendingSearch, gather: indexGather}
 	s.group = d.NewGroup(maxGroup, s.afterGroup)
 	s.search = newStmtCache(d.DB)
 	s.headers, s.headerScan = newHeaderCache(opts.HeaderCache), maxHeaderScan
