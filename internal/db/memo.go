@@ -162,6 +162,24 @@ func (m *Memo) Put(key string, v any, gen uint64) {
 	}
 }
 
+// Remember returns the value m keeps under key or, if it keeps none, what
+// ask answers, keeping that when ask says to (an answer that depends on
+// more than the Memo's tables tell of must not be kept) and it is no
+// error; the generation check of [Memo.Put] applies. A nil Memo keeps
+// nothing. The value kept and the one returned are the same: a T that
+// holds slices or maps must be copied by the caller before it is changed.
+func Remember[T any](m *Memo, key string, ask func() (v T, keep bool, err error)) (T, error) {
+	v, ok, gen := m.Get(key)
+	if ok {
+		return v.(T), nil
+	}
+	t, keep, err := ask()
+	if err == nil && keep {
+		m.Put(key, t, gen)
+	}
+	return t, err
+}
+
 // MemoTriggerPG returns the PostgreSQL statements that make every write
 // to table (INSERT, DELETE, TRUNCATE, and UPDATE of columns, or of any
 // column if none are named) NOTIFY channel from inside its transaction,

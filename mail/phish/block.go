@@ -46,23 +46,18 @@ type keptBlock struct {
 // blockedOne looks up addr and its domain ("@example.org") in the block
 // list, from the memo when it can (see [Service.SetMemo]).
 func (s *Service) blockedOne(ctx context.Context, addr, domain string) (string, bool, error) {
-	key := "blocked\x00" + addr
-	v, ok, gen := s.memo.Get(key)
-	if ok {
-		k := v.(keptBlock)
-		return k.entry, k.blocked, nil
-	}
-	var entry string
-	err := s.db.QueryRowContext(ctx, `SELECT sender FROM phish_blocked WHERE sender IN (?, ?) LIMIT 1`, addr, domain).Scan(&entry)
-	switch {
-	case err == nil:
-		s.memo.Put(key, keptBlock{entry, true}, gen)
-		return entry, true, nil
-	case isNoRows(err):
-		s.memo.Put(key, keptBlock{}, gen)
-		return "", false, nil
-	}
-	return "", false, fmt.Errorf("phish: block list: %w", err)
+	k, err := db.Remember(s.memo, "blocked\x00"+addr, func() (keptBlock, bool, error) {
+		var entry string
+		err := s.db.QueryRowContext(ctx, `SELECT sender FROM phish_blocked WHERE sender IN (?, ?) LIMIT 1`, addr, domain).Scan(&entry)
+		switch {
+		case err == nil:
+			return keptBlock{entry, true}, true, nil
+		case isNoRows(err):
+			return keptBlock{}, true, nil
+		}
+		return keptBlock{}, false, fmt.Errorf("phish: block list: %w", err)
+	})
+	return k.entry, k.blocked, err
 }
 
 // SetMemo makes the service keep, in m, which senders the block list

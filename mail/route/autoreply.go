@@ -11,6 +11,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 // Limits of an auto-reply's text.
@@ -138,17 +139,11 @@ type keptAutoReply struct {
 // autoReplyKept is autoReplyOfAddress answered from the memo when it
 // can be (see [Directory.SetMemo]); the end time is checked by the caller.
 func (d *Directory) autoReplyKept(ctx context.Context, address string) (id int64, ar AutoReply, ok bool, err error) {
-	key := "autoreply\x00" + address
-	v, found, gen := d.memo.Get(key)
-	if found {
-		k := v.(keptAutoReply)
-		return k.id, k.ar, k.ok, nil
-	}
-	id, ar, ok, err = d.autoReplyOfAddress(ctx, address)
-	if err == nil {
-		d.memo.Put(key, keptAutoReply{id, ar, ok}, gen)
-	}
-	return id, ar, ok, err
+	k, err := db.Remember(d.memo, "autoreply\x00"+address, func() (keptAutoReply, bool, error) {
+		id, ar, ok, err := d.autoReplyOfAddress(ctx, address)
+		return keptAutoReply{id, ar, ok}, true, err
+	})
+	return k.id, k.ar, k.ok, err
 }
 
 // autoReplyOfAddress returns the auto-reply of the account whose login

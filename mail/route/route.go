@@ -182,26 +182,23 @@ func (t Target) clone() Target {
 // reaches a list or a group, or whose answer depends on incident mode or
 // the clock, is read every time.
 func (d *Directory) Resolve(ctx context.Context, rcpt string) (Target, error) {
-	key := "route\x00" + strings.ToLower(strings.TrimSpace(rcpt))
-	v, ok, gen := d.memo.Get(key)
-	if ok {
-		return v.(Target).clone(), nil
-	}
-	var t Target
-	if err := d.resolve(ctx, rcpt, &t, 0); err != nil {
+	t, err := db.Remember(d.memo, "route\x00"+strings.ToLower(strings.TrimSpace(rcpt)), func() (Target, bool, error) {
+		var t Target
+		if err := d.resolve(ctx, rcpt, &t, 0); err != nil {
+			return Target{}, false, err
+		}
+		slices.Sort(t.Accounts)
+		t.Accounts = slices.Compact(t.Accounts)
+		slices.Sort(t.Remote)
+		t.Remote = slices.Compact(t.Remote)
+		slices.Sort(t.Lists)
+		t.Lists = slices.Compact(t.Lists)
+		return t, !t.unkept, nil
+	})
+	if err != nil {
 		return Target{}, err
 	}
-	slices.Sort(t.Accounts)
-	t.Accounts = slices.Compact(t.Accounts)
-	slices.Sort(t.Remote)
-	t.Remote = slices.Compact(t.Remote)
-	slices.Sort(t.Lists)
-	t.Lists = slices.Compact(t.Lists)
-	if !t.unkept {
-		d.memo.Put(key, t.clone(), gen)
-	}
-	t.unkept = false
-	return t, nil
+	return t.clone(), nil // the memo's copy stays its own
 }
 
 const maxForwardDepth = 4

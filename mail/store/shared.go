@@ -207,24 +207,21 @@ func (s *Store) RoleByAddress(ctx context.Context, address string) (Role, error)
 			a = a[:plus] + a[at:]
 		}
 	}
-	key := "role\x00" + a
-	v, ok, gen := s.memo.Get(key)
-	if ok {
-		k := v.(keptRole)
-		if !k.ok {
-			return Role{}, ErrNoRole
+	k, err := db.Remember(s.memo, "role\x00"+a, func() (keptRole, bool, error) {
+		st, err := s.db.Prepared(ctx, `SELECT `+roleCols+` FROM mail_roles r WHERE r.address = ?`)
+		if err != nil {
+			return keptRole{}, false, fmt.Errorf("store: role: %w", err)
 		}
-		return k.role, nil
+		ro, err := scanRole(st.QueryRowContext(ctx, a))
+		if errors.Is(err, ErrNoRole) {
+			return keptRole{}, true, nil
+		}
+		return keptRole{ro, err == nil}, true, err
+	})
+	if err == nil && !k.ok {
+		return Role{}, ErrNoRole
 	}
-	st, err := s.db.Prepared(ctx, `SELECT `+roleCols+` FROM mail_roles r WHERE r.address = ?`)
-	if err != nil {
-		return Role{}, fmt.Errorf("store: role: %w", err)
-	}
-	ro, err := scanRole(st.QueryRowContext(ctx, a))
-	if err == nil || errors.Is(err, ErrNoRole) {
-		s.memo.Put(key, keptRole{ro, err == nil}, gen)
-	}
-	return ro, err
+	return k.role, err
 }
 
 // keptRole is what the memo keeps of an address: its role, if it has one.
