@@ -167,3 +167,91 @@ func TestUploadTellsNamed(t *testing.T) {
 		t.Errorf("named answered %s, want [false true]", got)
 	}
 }
+
+// TestUploadFolderChangedMeanwhile checks what the commit of a new file
+// checks again, on both engines, when something changes while its
+// content is stored (after the checks made before the content is read):
+// the folder deleted or moved, a file or a folder of the same name made,
+// the quota lowered. SQLite's new files commit after one check statement
+// since issue 21 (as PostgreSQL's did), and fall back to the commit that
+// reads each thing on its own when the check fails.
+func TestUploadFolderChangedMeanwhile(t *testing.T) {
+	t.Parallel()
+	e := filestest.New(t, files.Options{})
+	s, h := hookedStore(t, e)
+	ctx := t.Context()
+	alice := e.Member(t, "alice@example.org")
+	home, err := s.Stat(ctx, alice, "/Home")
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := bytes.Repeat([]byte("minutes\n"), 8<<10) // a blob file, 64 KiB
+	for i, tc := range []struct {
+		name     string
+		meantime func(folder files.Node)
+		want     error  // nil: stored
+		path     string // where the file is then, below the folder's parent
+		version  int    // versions of the file then
+	}{
+		{"nothing", func(files.Node) {}, nil, "/f/new.bin", 1},
+		{"folder deleted", func(f files.Node) {
+			if err := s.Delete(ctx, alice, f.ID); err != nil {
+				t.Fatal(err)
+			}
+		}, files.ErrNotFound, "", 0},
+		{"folder moved", func(f files.Node) {
+			if _, err := s.Rename(ctx, alice, f.ID, "g"); err != nil {
+				t.Fatal(err)
+			}
+		}, nil, "/g/new.bin", 1},
+		{"file made", func(f files.Node) { put(t, s, alice, f.Path, "new.bin", "first") }, nil, "/f/new.bin", 2},
+		{"folder made", func(f files.Node) {
+			if _, err := s.Mkdir(ctx, alice, f.ID, "new.bin"); err != nil {
+				t.Fatal(err)
+			}
+		}, files.ErrIsDir, "", 0},
+		{"quota lowered", func(files.Node) {
+			if err := s.SetQuota(ctx, "admin", alice.ID, 1000); err != nil {
+				t.Fatal(err)
+			}
+		}, files.ErrQuota, "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := s.SetQuota(ctx, "admin", alice.ID, 0); err != nil {
+				t.Fatal(err)
+			}
+			parent, err := s.Mkdir(ctx, alice, home.ID, fmt.Sprintf("run%d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			folder, err := s.Mkdir(ctx, alice, parent.ID, "f")
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.afterPut = func(blob.Ref) { h.afterPut = nil; tc.meantime(folder) }
+			defer func() { h.afterPut = nil }()
+			content[0] = byte(i)
+			n, err := s.PutIn(ctx, alice, folder, "new.bin", bytes.NewReader(content), int64(len(content)))
+			if tc.want != nil {
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("upload: %v, want %v", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := parent.Path + tc.path
+			stat, err := s.Stat(ctx, alice, want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n.Path != want || n.ID != stat.ID || n.ParentID != stat.ParentID || n.Size != int64(len(content)) || n.Versions != tc.version || stat.Versions != tc.version || !n.Writable {
+				t.Errorf("upload answered %+v, then %+v", n, stat)
+			}
+			if got := read(t, s, alice, stat.ID); got != string(content) {
+				t.Errorf("the file reads %d bytes", len(got))
+			}
+		})
+	}
+}

@@ -399,7 +399,11 @@ type upload struct {
 func (s *Store) commitUpload(ctx context.Context, tx *sql.Tx, u *upload) error {
 	u.id, u.node, u.since, u.drop = 0, Node{}, 0, nil
 	if space, prefix, ok := s.ownFolder(u); ok {
-		done, err := s.commitNewPG(ctx, tx, u, space, prefix)
+		commitNew := s.commitNewSQLite
+		if s.pg() {
+			commitNew = s.commitNewPG
+		}
+		done, err := commitNew(ctx, tx, u, space, prefix)
 		if err != nil || done {
 			return err
 		}
@@ -407,12 +411,12 @@ func (s *Store) commitUpload(ctx context.Context, tx *sql.Tx, u *upload) error {
 	return s.commitChecked(ctx, tx, u)
 }
 
-// ownFolder reports whether u can commit as one statement on PostgreSQL
-// (commitNewPG): an upload by a member, named as sent, into a folder of
-// the member's own home or of one of the member's groups, whose space and
-// path prefix it returns.
+// ownFolder reports whether u can commit as a new file after one check
+// (commitNewPG, commitNewSQLite): an upload by a member, named as sent,
+// into a folder of the member's own home or of one of the member's
+// groups, whose space and path prefix it returns.
 func (s *Store) ownFolder(u *upload) (Space, string, bool) {
-	if !s.pg() || u.v == nil || u.mode != putReplace {
+	if u.v == nil || u.mode != putReplace {
 		return Space{}, "", false
 	}
 	switch p := u.parent; {
