@@ -12,6 +12,7 @@ import (
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/files/filestest"
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 // TestSmallContentInDatabase checks that a content of at most
@@ -208,8 +209,15 @@ func TestUploadNoGarbage(t *testing.T) {
 			upload(i + 1)
 		}
 		runtime.ReadMemStats(&after)
-		// Each upload of either size allocated 42-49 KB before, 20-24 KB since.
-		if per := (after.TotalAlloc - before.TotalAlloc) / rounds; per >= 32<<10 {
+		// On SQLite each upload of either size allocated 42-49 KB before,
+		// 20-24 KB since; on PostgreSQL, where the content cache keeps its
+		// own copy of a small content and pgx encodes each statement, 64 KB
+		// (10 KiB) and 34 KB (64 KiB) before, 46 and 30 KB since.
+		bound := uint64(32 << 10)
+		if e.DB.Engine() == db.Postgres {
+			bound = 56 << 10
+		}
+		if per := (after.TotalAlloc - before.TotalAlloc) / rounds; per >= bound {
 			t.Errorf("an upload of %d bytes allocates %d bytes", size, per)
 		}
 	}
