@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/metrics"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -253,5 +254,50 @@ func TestUploadFolderChangedMeanwhile(t *testing.T) {
 				t.Errorf("the file reads %d bytes", len(got))
 			}
 		})
+	}
+}
+
+// TestUploadGoroutines counts the goroutines an upload into one's home
+// starts on SQLite: the driver (modernc.org/sqlite) starts one for each
+// statement whose context can end, to interrupt it then, and the
+// statements of an upload's commit ran with the group commit's context,
+// which ends after db.GroupTimeout: 4 of the 14 an upload started, each
+// a start, a wait and a wake-up on a 2-core server (issue 21). A job's
+// statements run with the write turn held and wait for no lock: they
+// run without the end now. Not parallel: it counts the process's
+// goroutines.
+func TestUploadGoroutines(t *testing.T) {
+	e := filestest.New(t, files.Options{})
+	if e.DB.Engine() == db.Postgres {
+		t.Skip("the goroutines of modernc.org/sqlite")
+	}
+	s, ctx := e.Store, t.Context()
+	alice := e.Member(t, "alice@example.org")
+	home, err := s.Stat(ctx, alice, "/Home")
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := bytes.Repeat([]byte("minutes\n"), 8<<10) // a blob file
+	upload := func(i int) {
+		t.Helper()
+		content[0], content[1] = byte(i), byte(i>>8)
+		if _, err := s.PutIn(ctx, alice, home, fmt.Sprintf("f%d", i), bytes.NewReader(content), int64(len(content))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	upload(0)
+	sample := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(sample)
+	before := sample[0].Value.Uint64()
+	const rounds = 50
+	for i := range rounds {
+		upload(i + 1)
+	}
+	metrics.Read(sample)
+	// 14 before, 10 since: the check before the content is read, and
+	// the group's BEGIN, setting, savepoint and COMMIT, and database/sql's
+	// own for each query in a transaction that can end (see jobCtx).
+	if per := float64(sample[0].Value.Uint64()-before) / rounds; per > 11 {
+		t.Errorf("%.1f goroutines started per upload", per)
 	}
 }

@@ -332,7 +332,7 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 		defer s.gcMu.RUnlock()
 		// Through the group commit: concurrent uploads share a commit.
 		return s.group.DoBare(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			return s.commitUpload(ctx, tx, u)
+			return s.commitUpload(s.jobCtx(ctx), tx, u)
 		})
 	}()
 	if err != nil {
@@ -344,6 +344,21 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 		s.contents.add(string(ref), bytes.Clone(data)) // data's buffer is reused (see storeContent)
 	}
 	return u.id, u.node, u.since, nil
+}
+
+// jobCtx returns the context for the statements of a job of the group
+// commit, whose context is ctx. On SQLite it is ctx without its end: the
+// driver starts a goroutine for every statement whose context can end,
+// to interrupt the statement then (a start, a wait and a wake-up each,
+// four per upload), while a job's statements run with the write turn
+// held and wait for no lock. The group's own statements, its COMMIT
+// among them, still end with ctx. PostgreSQL's statements wait on the
+// network and keep it.
+func (s *Store) jobCtx(ctx context.Context) context.Context {
+	if s.pg() {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
 }
 
 // putCheckQuery is the check before an upload's content is read, in one
