@@ -332,7 +332,7 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 		defer s.gcMu.RUnlock()
 		// Through the group commit: concurrent uploads share a commit.
 		return s.group.DoBare(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			return s.commitUpload(s.jobCtx(ctx), tx, u)
+			return s.commitUpload(s.quiet(ctx), tx, u)
 		})
 	}()
 	if err != nil {
@@ -346,15 +346,17 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 	return u.id, u.node, u.since, nil
 }
 
-// jobCtx returns the context for the statements of a job of the group
-// commit, whose context is ctx. On SQLite it is ctx without its end: the
-// driver starts a goroutine for every statement whose context can end,
-// to interrupt the statement then (a start, a wait and a wake-up each,
-// four per upload), while a job's statements run with the write turn
-// held and wait for no lock. The group's own statements, its COMMIT
-// among them, still end with ctx. PostgreSQL's statements wait on the
-// network and keep it.
-func (s *Store) jobCtx(ctx context.Context) context.Context {
+// quiet returns the context for statements that are short and wait for
+// no lock: an upload's check before its content is read, and its job in
+// the group commit, which holds the write turn. On SQLite it is ctx
+// without its end: modernc.org/sqlite starts a goroutine for every
+// statement whose context can end, to interrupt the statement then (a
+// start, a wait and a wake-up each), and database/sql another for each
+// query; a cancelled upload then stops at its next step, not inside a
+// statement of a millisecond. The group's own statements, its COMMIT
+// among them, still end with the group's context. PostgreSQL's
+// statements wait on the network and keep it.
+func (s *Store) quiet(ctx context.Context) context.Context {
 	if s.pg() {
 		return ctx
 	}
@@ -377,7 +379,7 @@ const putCheckQuery = `WITH q AS (SELECT COALESCE((SELECT bytes FROM files_quota
 // and the last of files_drops.
 func (s *Store) putCheck(ctx context.Context, parent row, name string) (dir bool, room, epoch int64, err error) {
 	var isDir, quota, u int64
-	err = s.cached(s.db).QueryRowContext(ctx, putCheckQuery, parent.id, name, parent.kind, parent.spaceID, s.opts.DefaultQuota).Scan(&isDir, &quota, &u, &epoch)
+	err = s.cached(s.db).QueryRowContext(s.quiet(ctx), putCheckQuery, parent.id, name, parent.kind, parent.spaceID, s.opts.DefaultQuota).Scan(&isDir, &quota, &u, &epoch)
 	if err != nil {
 		return false, 0, 0, err
 	}
