@@ -62,7 +62,8 @@ func (s *Store) ImportFile(ctx context.Context, accountID int64, path string, mt
 		}
 		limit = s.opts.MaxFileSize
 	}
-	ref, data, n, err := s.storeContent(ctx, r, limit)
+	ref, data, n, done, err := s.storeContent(ctx, r, limit)
+	defer done() // after the commit, which writes data
 	if errors.Is(err, blob.ErrTooLarge) {
 		return false, quotaError(limit)
 	}

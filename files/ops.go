@@ -313,7 +313,8 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 		}
 		limit = s.opts.MaxFileSize
 	}
-	ref, data, n, err := s.storeContent(ctx, r, limit)
+	ref, data, n, done, err := s.storeContent(ctx, r, limit)
+	defer done() // after the commit, which writes data
 	if errors.Is(err, blob.ErrTooLarge) {
 		return 0, Node{}, 0, quotaError(limit)
 	}
@@ -331,7 +332,7 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 		defer s.gcMu.RUnlock()
 		// Through the group commit: concurrent uploads share a commit.
 		return s.group.DoBare(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			return s.commitUpload(ctx, tx, u)
+			return s.commitUpload(s.quiet(ctx), tx, u)
 		})
 	}()
 	if err != nil {
@@ -339,10 +340,27 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 		return u.id, Node{}, 0, err
 	}
 	s.dropBlobs(ctx, u.drop)
-	if data != nil {
-		s.contents.add(string(ref), bytes.Clone(data)) // data's array is InlineBytes long
+	if data != nil && s.contents != nil {
+		s.contents.add(string(ref), bytes.Clone(data)) // data's buffer is reused (see storeContent)
 	}
 	return u.id, u.node, u.since, nil
+}
+
+// quiet returns the context for statements that are short and wait for
+// no lock: an upload's check before its content is read, and its job in
+// the group commit, which holds the write turn. On SQLite it is ctx
+// without its end: modernc.org/sqlite starts a goroutine for every
+// statement whose context can end, to interrupt the statement then (a
+// start, a wait and a wake-up each), and database/sql another for each
+// query; a cancelled upload then stops at its next step, not inside a
+// statement of a millisecond. The group's own statements, its COMMIT
+// among them, still end with the group's context. PostgreSQL's
+// statements wait on the network and keep it.
+func (s *Store) quiet(ctx context.Context) context.Context {
+	if s.pg() {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
 }
 
 // putCheckQuery is the check before an upload's content is read, in one
@@ -361,7 +379,7 @@ const putCheckQuery = `WITH q AS (SELECT COALESCE((SELECT bytes FROM files_quota
 // and the last of files_drops.
 func (s *Store) putCheck(ctx context.Context, parent row, name string) (dir bool, room, epoch int64, err error) {
 	var isDir, quota, u int64
-	err = s.cached(s.db).QueryRowContext(ctx, putCheckQuery, parent.id, name, parent.kind, parent.spaceID, s.opts.DefaultQuota).Scan(&isDir, &quota, &u, &epoch)
+	err = s.cached(s.db).QueryRowContext(s.quiet(ctx), putCheckQuery, parent.id, name, parent.kind, parent.spaceID, s.opts.DefaultQuota).Scan(&isDir, &quota, &u, &epoch)
 	if err != nil {
 		return false, 0, 0, err
 	}
@@ -398,7 +416,11 @@ type upload struct {
 func (s *Store) commitUpload(ctx context.Context, tx *sql.Tx, u *upload) error {
 	u.id, u.node, u.since, u.drop = 0, Node{}, 0, nil
 	if space, prefix, ok := s.ownFolder(u); ok {
-		done, err := s.commitNewPG(ctx, tx, u, space, prefix)
+		commitNew := s.commitNewSQLite
+		if s.pg() {
+			commitNew = s.commitNewPG
+		}
+		done, err := commitNew(ctx, tx, u, space, prefix)
 		if err != nil || done {
 			return err
 		}
@@ -406,12 +428,12 @@ func (s *Store) commitUpload(ctx context.Context, tx *sql.Tx, u *upload) error {
 	return s.commitChecked(ctx, tx, u)
 }
 
-// ownFolder reports whether u can commit as one statement on PostgreSQL
-// (commitNewPG): an upload by a member, named as sent, into a folder of
-// the member's own home or of one of the member's groups, whose space and
-// path prefix it returns.
+// ownFolder reports whether u can commit as a new file after one check
+// (commitNewPG, commitNewSQLite): an upload by a member, named as sent,
+// into a folder of the member's own home or of one of the member's
+// groups, whose space and path prefix it returns.
 func (s *Store) ownFolder(u *upload) (Space, string, bool) {
-	if !s.pg() || u.v == nil || u.mode != putReplace {
+	if u.v == nil || u.mode != putReplace {
 		return Space{}, "", false
 	}
 	switch p := u.parent; {
@@ -595,25 +617,36 @@ func fileNode(pac *access, r row) Node {
 // size. A content of at most Options.InlineBytes is returned in data, for
 // the caller to write in the transaction that commits its version (see
 // [DefaultInlineBytes]); a larger one goes to the blob store, durable
-// before storeContent returns, and data is nil.
-func (s *Store) storeContent(ctx context.Context, r io.Reader, limit int64) (ref blob.Ref, data []byte, n int64, err error) {
+// before storeContent returns, and data is nil. data lives in a buffer
+// the store reuses: the caller calls done once it no longer needs data
+// (done is never nil).
+func (s *Store) storeContent(ctx context.Context, r io.Reader, limit int64) (ref blob.Ref, data []byte, n int64, done func(), err error) {
+	done = func() {}
 	if s.opts.InlineBytes > 0 {
-		buf := make([]byte, s.opts.InlineBytes+1)
+		// Whether the content is small is known once InlineBytes+1
+		// bytes are asked for: in a buffer of the pool, not one made
+		// per upload (a third of a 64 KiB upload's allocation, issue 21).
+		bp := s.uploadBuf()
+		buf := (*bp)[:s.opts.InlineBytes+1]
 		m, err := io.ReadFull(r, buf)
 		switch {
 		case err == io.EOF || err == io.ErrUnexpectedEOF:
 			if limit > 0 && int64(m) > limit {
-				return "", nil, 0, fmt.Errorf("%w: more than %d bytes", blob.ErrTooLarge, limit)
+				s.uploadBufs.Put(bp)
+				return "", nil, 0, done, fmt.Errorf("%w: more than %d bytes", blob.ErrTooLarge, limit)
 			}
 			if err := ctx.Err(); err != nil {
-				return "", nil, 0, fmt.Errorf("reading: %w", context.Cause(ctx))
+				s.uploadBufs.Put(bp)
+				return "", nil, 0, done, fmt.Errorf("reading: %w", context.Cause(ctx))
 			}
 			sum := sha256.Sum256(buf[:m])
-			return blob.RefOf(sum[:]), buf[:m:m], int64(m), nil
+			return blob.RefOf(sum[:]), buf[:m:m], int64(m), func() { s.uploadBufs.Put(bp) }, nil
 		case err != nil:
-			return "", nil, 0, fmt.Errorf("reading: %w", err)
+			s.uploadBufs.Put(bp)
+			return "", nil, 0, done, fmt.Errorf("reading: %w", err)
 		}
 		// Larger: the blob store reads what was read again.
+		defer s.uploadBufs.Put(bp)
 		r = io.MultiReader(bytes.NewReader(buf), r)
 	}
 	if np, ok := s.blobs.(blob.NamedPutter); ok {
@@ -621,7 +654,17 @@ func (s *Store) storeContent(ctx context.Context, r io.Reader, limit int64) (ref
 	} else {
 		ref, n, err = s.blobs.Put(ctx, r, limit)
 	}
-	return ref, nil, n, err
+	return ref, nil, n, done, err
+}
+
+// uploadBuf returns a buffer of the store's pool for storeContent, of
+// Options.InlineBytes+1 bytes at least.
+func (s *Store) uploadBuf() *[]byte {
+	if bp, ok := s.uploadBufs.Get().(*[]byte); ok && cap(*bp) > s.opts.InlineBytes {
+		return bp
+	}
+	b := make([]byte, s.opts.InlineBytes+1)
+	return &b
 }
 
 // named reports whether a version names the content ref: if none does,

@@ -54,6 +54,9 @@ type Store struct {
 	// inlineBufs holds the buffers (*[]byte) of small contents read from
 	// the database without the content cache (see openInline).
 	inlineBufs sync.Pool
+	// uploadBufs holds the buffers (*[]byte) storeContent reads an
+	// upload's first bytes into.
+	uploadBufs sync.Pool
 
 	// gcMu orders blob deletion against commits that refer to a blob:
 	// a commit holds it for reading from checking that its blob exists
