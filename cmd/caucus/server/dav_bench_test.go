@@ -633,12 +633,16 @@ const peerRuns = 3
 // nothing dirty (stamp), a new directory on the same disk. It reports the
 // median run's files/s and load, and the medians of its parts in ms:
 // cp-ms, sync-ms, and cp-cpu-ms, the CPU time cp used (user and
-// system): cp's wall time minus its CPU time is what it waited, for a
-// core (the host's load) or behind others' disk writes. It was cp, not
-// sync, that swung 5× between sets (session 10: 2,622 and 13,601
-// files/s; here cp 0.45-4.1 s for 10,000 files of 10 KiB with 0.34-0.48
-// s of CPU, sync 0.12-0.67 s, at load 5-8), so a set's figure is only
-// as good as its cp-ms is close to its cp-cpu-ms.
+// system; cp-sys-ms the system's part): cp's wall time minus its CPU
+// time is what it waited, for a core (the host's load) or behind others'
+// disk writes. It was cp, not sync, that swung between sets (session 10:
+// 2,622 and 13,601 files/s): for 10,000 files of 10 KiB, sync took
+// 0.12-0.67 s at load 5-26, cp 0.45-4.1 s at load 5-8 with 0.34-0.48 s
+// of CPU, and 9.0-11.5 s at load 20-26 with 1.34-1.39 s of CPU (ext4
+// makes a file in cp's system time, passing over inodes others freed in
+// the last minute: find_inode_bit, recently_deleted). So a set's figure
+// is only as good as its cp-ms is close to its cp-cpu-ms and its
+// cp-cpu-ms to a quiet set's.
 //
 // sync2-ms is a second sync(2), not in files/s: on ext4 without a
 // journal (this project's host), sync(2) flushes the disk's cache
@@ -660,7 +664,7 @@ func (m *manyFiles) peer(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("CAUCUS_BENCH_PEER_RUNS")); err == nil && v > 0 {
 		runs = v
 	}
-	type result struct{ total, cp, sync, sync2, cpu time.Duration }
+	type result struct{ total, cp, sync, sync2, cpu, sys time.Duration }
 	var rs []result
 	for range runs {
 		m.stamp(b)
@@ -674,6 +678,7 @@ func (m *manyFiles) peer(b *testing.B) {
 		r.cp = time.Since(start)
 		if ru, ok := cp.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			r.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+			r.sys = time.Duration(ru.Stime.Nano())
 		}
 		for _, d := range []*time.Duration{&r.sync, &r.sync2} {
 			t := time.Now()
@@ -697,6 +702,7 @@ func (m *manyFiles) peer(b *testing.B) {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
 	b.ReportMetric(ms(median(func(r result) time.Duration { return r.cp })), "cp-ms")
 	b.ReportMetric(ms(median(func(r result) time.Duration { return r.cpu })), "cp-cpu-ms")
+	b.ReportMetric(ms(median(func(r result) time.Duration { return r.sys })), "cp-sys-ms")
 	b.ReportMetric(ms(median(func(r result) time.Duration { return r.sync })), "sync-ms")
 	b.ReportMetric(ms(median(func(r result) time.Duration { return r.sync2 })), "sync2-ms")
 }
