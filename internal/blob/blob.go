@@ -16,7 +16,10 @@
 // the next [OpenDir] removes. Where the file system allows it, the
 // temporary file has no name (open(2) O_TMPFILE): its data is synced, it
 // is linked into place (linkat(2)), then its inode and the directory are
-// synced (see commitStaged for why in that order).
+// synced (see commitStaged for why in that order). On ext4 without a
+// journal, the small blobs of concurrent Puts share those syncs instead:
+// one syncfs(2) and one cache flush before they are linked, and again
+// after (fsGroup).
 //
 // The store does not count references: callers decide when a blob may be
 // deleted, and must make sure no Put of the same content races a Delete.
