@@ -147,12 +147,11 @@ func (b *dirBatch) Commit(ctx context.Context) error {
 // file then directory, made the link count durable there, the
 // directory's fsync not writing the file's inode either.)
 //
-// syncfs(2) cannot replace the per-file syncs: sync_filesystem
+// syncfs(2) alone cannot replace the per-file syncs: sync_filesystem
 // (fs/sync.c) flushes the cache (ext4_sync_fs, wait=1) before it writes
 // the inode tables' and directories' buffers (sync_blockdev), so its
-// last writes wait for the next flush; a round would need syncfs,
-// linkat, then syncfs twice (three flushes in sequence, more than a
-// Put's own), and it writes whatever else the file system holds dirty.
+// last writes wait for the next flush. fsGroup follows each syncfs with
+// a flush, and shares both among concurrent Puts (see fsGroup.cycle).
 func (s *Dir) commitStaged(sts []*staged) []error {
 	errs := each(len(sts), func(i int) error {
 		sync := s.ops.sync

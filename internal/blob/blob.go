@@ -16,7 +16,10 @@
 // the next [OpenDir] removes. Where the file system allows it, the
 // temporary file has no name (open(2) O_TMPFILE): its data is synced, it
 // is linked into place (linkat(2)), then its inode and the directory are
-// synced (see commitStaged for why in that order).
+// synced (see commitStaged for why in that order). On ext4 without a
+// journal, the small blobs of concurrent Puts share those syncs instead:
+// one syncfs(2) and one cache flush before they are linked, and again
+// after (fsGroup).
 //
 // The store does not count references: callers decide when a blob may be
 // deleted, and must make sure no Put of the same content races a Delete.
@@ -124,6 +127,15 @@ type Dir struct {
 	// directory (its blocks, in its inode) is durable.
 	sizedMu sync.Mutex
 	sized   map[string]int64
+	// group, where proved (ext4 without a journal: noJournal), makes
+	// the small blobs of concurrent Puts durable together; nil
+	// elsewhere. A Put joins it when at least groupMin Puts, itself
+	// included, are in flight (putting): 2, as a Put alone makes two
+	// flushes on its own and waits for four and two syncfs in the group
+	// (see fsGroup.cycle); tests set 1.
+	group    *fsGroup
+	groupMin int64
+	putting  atomic.Int64
 }
 
 // fileOps are the steps that make a blob durable and name it, in the
@@ -136,6 +148,10 @@ type fileOps interface {
 	// syncDir is fsync(2) of a directory, its entries; size is the
 	// directory's size before the sync began.
 	syncDir(dir string) (size int64, err error)
+	// syncFS is syncfs(2) of f's file system, flush fdatasync(2) of f
+	// for its cache flush (fsGroup).
+	syncFS(f *os.File) error
+	flush(f *os.File) error
 }
 
 // osOps are the system's fileOps.
@@ -146,6 +162,8 @@ func (osOps) syncData(f *os.File) error           { return syncData(f) }
 func (osOps) link(f *os.File, final string) error { return linkAnon(f, final) }
 func (osOps) rename(old, new string) error        { return os.Rename(old, new) }
 func (osOps) syncDir(dir string) (int64, error)   { return syncDirSized(dir) }
+func (osOps) syncFS(f *os.File) error             { return syncFS(f) }
+func (osOps) flush(f *os.File) error              { return syncData(f) }
 
 // syncDirSized is fsync(2) of the directory dir; it returns the size the
 // directory had before.
@@ -287,6 +305,13 @@ func attach(dir, prefix string) (*Dir, error) {
 	s.anon = canLinkAnon(s.tmpDir())
 	s.parentSync = s.anon && !s.nested && syncsParent(s.dir)
 	s.sized = map[string]int64{}
+	if s.parentSync && noJournal(s.dir) {
+		tmp, err := os.Open(s.tmpDir())
+		if err != nil {
+			return nil, fmt.Errorf("blob: open: %w", err)
+		}
+		s.group, s.groupMin = newFSGroup(s, tmp), 2
+	}
 	return s, nil
 }
 
@@ -400,16 +425,26 @@ const (
 // durable when Put returns nil; on error nothing is left behind. Storing
 // content that is already present succeeds and keeps one copy.
 func (s *Dir) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n int64, err error) {
+	s.putting.Add(1)
+	defer s.putting.Add(-1)
 	st, err := s.stage(ctx, r, limit)
 	if err != nil {
 		return "", 0, err
 	}
-	// Synced on its own, not with concurrent Puts in rounds: the file
-	// system's journal takes concurrent syncs in one commit anyway (and
-	// without a journal the block layer merges their concurrent cache
-	// flushes), and rounds kept each Put waiting for the round before
-	// (BenchmarkPutParallel/batched). syncfs(2) is no cheaper way to
-	// make a round durable (see commitStaged).
+	// A small blob without a name, on ext4 without a journal, while
+	// other Puts are in flight, is made durable with theirs (fsGroup:
+	// each cycle's syncfs and flush serve every Put waiting). Elsewhere,
+	// alone, or for a larger blob, whose data's writing costs more than
+	// its flushes, it is synced on its own: a file system's journal
+	// takes concurrent syncs in one commit anyway, and rounds of
+	// per-file syncs kept each Put waiting for the round before
+	// (BenchmarkPutParallel/batched).
+	if s.group != nil && st.anon && st.n <= firstChunk && s.putting.Load() >= s.groupMin {
+		if err := s.group.commit(st); err != nil {
+			return "", 0, err
+		}
+		return st.ref, st.n, nil
+	}
 	if err := s.commitStaged([]*staged{st})[0]; err != nil {
 		return "", 0, err
 	}

@@ -88,6 +88,21 @@ func (o *orderOps) syncDir(dir string) (int64, error) {
 	return size, err
 }
 
+// syncFS and flush are the file system's, on no file in particular. A
+// syncfs is recorded when it begins: it makes durable (with the flush
+// after it) only what was written before.
+
+func (o *orderOps) syncFS(f *os.File) error {
+	o.add(step{op: "syncfs"})
+	return o.osOps.syncFS(f)
+}
+
+func (o *orderOps) flush(f *os.File) error {
+	err := o.osOps.flush(f)
+	o.add(step{op: "flush"})
+	return err
+}
+
 // index returns the position of the first step of steps that matches
 // match from position from on, or -1.
 func index(steps []step, from int, match func(step) bool) int {
@@ -109,7 +124,9 @@ func index(steps []step, from int, match func(step) bool) int {
 //     without a journal it does not) and its directory synced, in
 //     either order (see commitStaged);
 //   - content found stored (maybe linked by a concurrent Put that has
-//     not synced its inode yet): its directory synced, then that file.
+//     not synced its inode yet): its directory synced, then that file;
+//   - a small blob without a name where Puts share syncs (fsGroup):
+//     syncfs then a flush before it is named, and again after.
 //
 // TestDurableOrderRules checks that the checker refuses the unsafe
 // orders.
@@ -124,24 +141,29 @@ func TestDurableOrder(t *testing.T) {
 					t.Skip("no files without a name here")
 				}
 				s.anon = anon
+				s.groupMin = 1 // a lone Put joins the group too
 				o := &orderOps{}
 				s.ops = o
 				var contents [][]byte
 				for i, n := range []int{10, firstChunk, 3 * chunkSize} { // known at once, and streamed
 					contents = append(contents, bytes.Repeat([]byte{byte(i + 1)}, n))
 				}
-				put := func(contents [][]byte) {
+				// put stores contents and returns where each one's steps
+				// begin: a Put's own, a batch's all from one.
+				put := func(contents [][]byte) (from []int) {
 					t.Helper()
 					if !batch {
 						for _, c := range contents {
+							from = append(from, len(o.steps))
 							if _, _, err := s.Put(t.Context(), bytes.NewReader(c), 0); err != nil {
 								t.Fatal(err)
 							}
 						}
-						return
+						return from
 					}
 					b := s.NewBatch()
 					for _, c := range contents {
+						from = append(from, len(o.steps))
 						if _, _, err := b.Put(t.Context(), bytes.NewReader(c), 0); err != nil {
 							t.Fatal(err)
 						}
@@ -149,15 +171,15 @@ func TestDurableOrder(t *testing.T) {
 					if err := b.Commit(t.Context()); err != nil {
 						t.Fatal(err)
 					}
+					return from
 				}
-				put(contents)
-				for _, c := range contents {
-					checkOrder(t, s, o, c, 0, anon)
+				from := put(contents)
+				for i, c := range contents {
+					checkOrder(t, s, o, c, from[i], anon, !batch, false)
 				}
-				again := len(o.steps)
-				put(contents[:2])
-				for _, c := range contents[:2] {
-					checkOrder(t, s, o, c, again, false)
+				from = put(contents[:2])
+				for i, c := range contents[:2] {
+					checkOrder(t, s, o, c, from[i], false, !batch, true)
 				}
 				if t.Failed() {
 					t.Logf("steps: %v", o.steps)
@@ -168,8 +190,10 @@ func TestDurableOrder(t *testing.T) {
 }
 
 // checkOrder checks the steps recorded by o from position from on that
-// made content c durable (see orderProblems).
-func checkOrder(t *testing.T, s *Dir, o *orderOps, c []byte, from int, anon bool) {
+// made content c durable (see orderProblems), stored by a Put (put) or
+// a Batch, found stored already or not; a Put of a small blob shares
+// syncs where s has a group (groupOrderProblems).
+func checkOrder(t *testing.T, s *Dir, o *orderOps, c []byte, from int, anon, put, stored bool) {
 	t.Helper()
 	p := s.Path(sum(c))
 	fi, err := os.Stat(p)
@@ -177,7 +201,11 @@ func checkOrder(t *testing.T, s *Dir, o *orderOps, c []byte, from int, anon bool
 		t.Fatal(err)
 	}
 	ino := fi.Sys().(*syscall.Stat_t).Ino
-	for _, problem := range orderProblems(o.steps, from, ino, filepath.Dir(p), anon, from > 0) {
+	problems := orderProblems(o.steps, from, ino, filepath.Dir(p), anon, stored)
+	if put && s.group != nil && s.anon && len(c) <= firstChunk {
+		problems = groupOrderProblems(o.steps, from, ino, stored)
+	}
+	for _, problem := range problems {
 		t.Errorf("%d bytes: %s", len(c), problem)
 	}
 }
@@ -234,9 +262,52 @@ func orderProblems(steps []step, from int, ino uint64, dir string, anon, stored 
 	return problems
 }
 
+// groupOrderProblems lists what is wrong with steps, from position from
+// on, that made the blob with inode ino durable through fsGroup, where
+// from is before the blob was written: a syncfs that began after from,
+// then a flush, returned before its naming began (its data and inode
+// durable, see fsGroup.cycle), and a syncfs that began after it was
+// named, then a flush (its name durable); content found stored (stored)
+// is not named again, and a syncfs then a flush follow.
+func groupOrderProblems(steps []step, from int, ino uint64, stored bool) []string {
+	on := func(op string) func(step) bool {
+		return func(st step) bool { return st.op == op && (st.ino == ino || op == "syncfs" || op == "flush") }
+	}
+	// durable returns where a syncfs followed by a flush ends, from
+	// position from on, or -1.
+	durable := func(from int) int {
+		if i := index(steps, from, on("syncfs")); i >= 0 {
+			return index(steps, i, on("flush"))
+		}
+		return -1
+	}
+	naming, named := index(steps, from, on("naming")), index(steps, from, on("name"))
+	if stored {
+		var problems []string
+		if named >= 0 {
+			problems = append(problems, "found stored: named again")
+		}
+		if durable(from) < 0 {
+			problems = append(problems, "found stored: no syncfs then flush")
+		}
+		return problems
+	}
+	if named < 0 {
+		return []string{"never named"}
+	}
+	var problems []string
+	if d := durable(from); d < 0 || d > naming {
+		problems = append(problems, fmt.Sprintf("no syncfs then flush before its naming began (step %d)", naming))
+	}
+	if durable(named) < 0 {
+		problems = append(problems, fmt.Sprintf("no syncfs then flush after it was named (step %d)", named))
+	}
+	return problems
+}
+
 // TestDurableOrderRules feeds orderProblems the orders commitStaged may
 // take, and the unsafe ones it once took or might: each unsafe one must
-// be refused, each safe one accepted.
+// be refused, each safe one accepted; and groupOrderProblems fsGroup's.
 func TestDurableOrderRules(t *testing.T) {
 	t.Parallel()
 	const ino, dir = 7, "d/ab"
@@ -287,6 +358,34 @@ func TestDurableOrderRules(t *testing.T) {
 			t.Errorf("%s: safe %v, problems %v", tc.name, tc.safe, problems)
 		}
 	}
+	// Through fsGroup, from position 1 on.
+	fs, fl := step{op: "syncfs"}, step{op: "flush"}
+	for _, tc := range []struct {
+		name   string
+		steps  []step
+		stored bool
+		safe   bool
+	}{
+		{"group: syncfs, flush, link, syncfs, flush", []step{{}, fs, fl, f("naming"), f("name"), fs, fl}, false, true},
+		{"group: data of an earlier cycle", []step{{}, fs, fl, fs, fl, f("naming"), f("name"), fs, fl}, false, true},
+		// Session 9's finding: syncfs writes the inode tables after
+		// its own flush, so a name could reach the disk before the
+		// inode's blocks and size.
+		{"group: one syncfs before the link", []step{{}, fs, f("naming"), f("name"), fs, fl}, false, false},
+		{"group: flush before syncfs", []step{{}, fl, fs, f("naming"), f("name"), fs, fl}, false, false},
+		{"group: linked before any sync", []step{{}, f("naming"), f("name"), fs, fl}, false, false},
+		{"group: syncfs alone after the link", []step{{}, fs, fl, f("naming"), f("name"), fs}, false, false},
+		{"group: durable only before the link", []step{{}, fs, fl, f("naming"), f("name")}, false, false},
+		{"group: syncfs while linking", []step{{}, f("naming"), fs, fl, f("name"), fs, fl}, false, false},
+		{"group found: syncfs, flush", []step{{}, fs, fl}, true, true},
+		{"group found: syncfs alone", []step{{}, fs}, true, false},
+		{"group found: named again", []step{{}, f("naming"), f("name"), fs, fl}, true, false},
+	} {
+		problems := groupOrderProblems(tc.steps, 1, ino, tc.stored)
+		if tc.safe != (len(problems) == 0) {
+			t.Errorf("%s: safe %v, problems %v", tc.name, tc.safe, problems)
+		}
+	}
 }
 
 // TestParentSync checks when a Put syncs the fan-out directory it links
@@ -300,6 +399,7 @@ func TestParentSync(t *testing.T) {
 	if !s.parentSync {
 		t.Skip("not ext4 with files without a name here")
 	}
+	s.group = nil // the Puts that sync on their own
 	o := &orderOps{}
 	s.ops = o
 	// Contents whose references all begin with 00: one fan-out directory.
