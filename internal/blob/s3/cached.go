@@ -80,12 +80,14 @@ func (s *Store) openFile(ref blob.Ref, f *os.File) (io.ReadSeekCloser, error) {
 		f.Close()
 		return nil, fmt.Errorf("blob/s3: cached %s: %w", ref, err)
 	}
-	o, err := newOpener(f, info.Size(), nil, s.cfg.Key, ref)
+	bufs := s.bufs.Get().(*openerBufs)
+	o, err := newChunkOpener(f, info.Size(), s.cfg.Key, ref, bufs)
 	if err != nil {
+		s.bufs.Put(bufs)
 		f.Close()
 		return nil, err
 	}
-	return &cachedReader{opener: o, f: f, s: s, ref: ref}, nil
+	return &cachedReader{opener: o, f: f, s: s, ref: ref, bufs: bufs}, nil
 }
 
 // cachedReader reads a blob from its copy in the cache until a chunk
@@ -98,10 +100,17 @@ type cachedReader struct {
 	s      *Store
 	ref    blob.Ref
 	remote io.ReadSeekCloser // after a fall back
+	bufs   *openerBufs       // the opener's, back to the pool at Close
 }
+
+// errClosed is what a cachedReader's reads return once it is closed.
+var errClosed = errors.New("blob/s3: read after close")
 
 // Read implements [io.Reader].
 func (r *cachedReader) Read(p []byte) (int, error) {
+	if r.bufs == nil {
+		return 0, errClosed
+	}
 	if r.remote != nil {
 		return r.remote.Read(p)
 	}
@@ -134,14 +143,24 @@ func (r *cachedReader) fallBack() error {
 
 // Seek implements [io.Seeker].
 func (r *cachedReader) Seek(offset int64, whence int) (int64, error) {
+	if r.bufs == nil {
+		return 0, errClosed
+	}
 	if r.remote != nil {
 		return r.remote.Seek(offset, whence)
 	}
 	return r.opener.Seek(offset, whence)
 }
 
-// Close closes the copy, or the store's reader after a fall back.
+// Close closes the copy, or the store's reader after a fall back, and
+// gives the opener's buffers back.
 func (r *cachedReader) Close() error {
+	if r.bufs == nil {
+		return nil
+	}
+	r.opener.win, r.opener.chunk, r.opener.cur = nil, nil, -1
+	r.s.bufs.Put(r.bufs)
+	r.bufs = nil
 	if r.remote != nil {
 		return r.remote.Close()
 	}

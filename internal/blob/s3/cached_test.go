@@ -269,3 +269,53 @@ func TestCacheLarge(t *testing.T) {
 		t.Errorf("%d copies kept, want 0", n)
 	}
 }
+
+// TestCacheReadersApart: readers of cached blobs share pooled buffers
+// only in turn: two read a piece at a time side by side get their own
+// content, and a reader closed reads nothing more.
+func TestCacheReadersApart(t *testing.T) {
+	srv := s3test.Start(t)
+	st := openCounting(t, srv, srv.Bucket(t), testKey, 64<<20)
+	bodyA := bytes.Repeat([]byte("motion A "), 20000)
+	bodyB := bytes.Repeat([]byte("amendment B "), 15000)
+	refA, refB := put(t, st, bodyA), put(t, st, bodyB)
+	st.cache.Wait()
+	fa, err := st.Open(refA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, err := st.Open(refB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotA, gotB []byte
+	buf := make([]byte, 1000)
+	for len(gotA) < len(bodyA) || len(gotB) < len(bodyB) {
+		if n, err := fa.Read(buf); n > 0 || err == nil {
+			gotA = append(gotA, buf[:n]...)
+		} else if err != io.EOF {
+			t.Fatal(err)
+		} else if len(gotA) < len(bodyA) {
+			t.Fatal("A ended early")
+		}
+		if n, err := fb.Read(buf); n > 0 || err == nil {
+			gotB = append(gotB, buf[:n]...)
+		} else if err != io.EOF {
+			t.Fatal(err)
+		} else if len(gotB) < len(bodyB) {
+			t.Fatal("B ended early")
+		}
+	}
+	if !bytes.Equal(gotA, bodyA) || !bytes.Equal(gotB, bodyB) {
+		t.Error("contents mixed")
+	}
+	fa.Close()
+	fa.Seek(0, io.SeekStart)
+	if n, err := fa.Read(buf); n != 0 || err == nil {
+		t.Errorf("read after Close: %d bytes, %v", n, err)
+	}
+	fb.Close()
+	if n := st.Gets(); n != 0 {
+		t.Errorf("%d GETs", n)
+	}
+}

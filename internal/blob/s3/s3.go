@@ -174,6 +174,7 @@ type Store struct {
 	cfg    Config
 	chunks *sync.Pool // the sealers' buffers (newChunkPool)
 	small  *sync.Pool // Put's buffers for small contents (*[]byte of memPut+1)
+	bufs   *sync.Pool // the buffers of cached reads (newBufPool)
 }
 
 // memPut is the largest content Put reads into memory, to hash and upload
@@ -220,7 +221,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("blob/s3: %w", err)
 	}
 	s := &Store{client: client, core: minio.Core{Client: client}, cfg: cfg, chunks: newChunkPool(),
-		small: &sync.Pool{New: func() any { b := make([]byte, memPut+1); return &b }}}
+		small: &sync.Pool{New: func() any { b := make([]byte, memPut+1); return &b }}, bufs: newBufPool()}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	ok, err := client.BucketExists(ctx, cfg.Bucket)
