@@ -1,9 +1,9 @@
 // Package cache keeps, on a node's own disk, copies of the objects an
 // object store holds for blobs (package s3's encrypted objects), so that
 // reading a blob this node read or stored lately costs no request to the
-// store: on the project's test host an S3 GET of a 64 KiB object through
-// versitygw kept a WebDAV GET waiting ~15 ms, a read of a local file
-// well under one.
+// store: on the project's test host, with eight WebDAV GETs of 64 KiB
+// files in flight, each waited on its S3 GET (to versitygw on the same
+// machine) while caucus used a third of one core.
 //
 // What it keeps are the objects' bytes as the store holds them: for
 // package s3, sealed (encrypted and authenticated) under the master key,
@@ -26,9 +26,10 @@
 //
 // The cache holds at most its configured bytes (each entry counted in
 // whole 4 KiB blocks, as the file system stores it); past that, the
-// entries used least recently go. Its memory is a small index entry per
-// copy (about 100 bytes), so at most ~25 MiB per GiB of cache, when
-// every copy is a single block.
+// entries used least recently go. Its memory is an index entry per copy
+// (about 110 bytes: at most ~28 MiB per GiB of cache, were every copy a
+// single block; ~2 MiB per GiB of 64 KiB copies), and at most 16 MiB of
+// copies handed to [Cache.Add] waiting to be written.
 package cache
 
 import (
@@ -48,9 +49,9 @@ import (
 
 // DefaultSize is the cache's size when none is configured: 1 GiB. A
 // node's hot set (mail delivered and files stored or read lately) is far
-// more than the 32 MiB of small contents the files package keeps in
-// memory, and 1 GiB of local disk is cheap beside the object store's
-// own; the index of a full cache stays under 25 MiB of memory.
+// more than the small contents the files package keeps in memory, and
+// 1 GiB of local disk is cheap beside the object store's own; the index
+// of a full cache stays under 28 MiB of memory.
 const DefaultSize = 1 << 30
 
 // block is the size each entry is counted in.
