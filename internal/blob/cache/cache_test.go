@@ -43,7 +43,8 @@ func has(c *Cache, ref blob.Ref) bool {
 	return ok
 }
 
-// diskBytes is what the cache's files hold, and how many there are.
+// diskBytes is what the cache's files hold, and how many hold anything
+// (evicted copies' files are kept empty, to be filled again).
 func diskBytes(t *testing.T, dir string) (int64, int) {
 	var sum int64
 	n := 0
@@ -56,7 +57,9 @@ func diskBytes(t *testing.T, dir string) (int64, int) {
 			return err
 		}
 		sum += info.Size()
-		n++
+		if info.Size() > 0 {
+			n++
+		}
 		return nil
 	})
 	if err != nil {
@@ -91,6 +94,14 @@ func TestSizeBound(t *testing.T) {
 	got, n := diskBytes(t, dir)
 	if used, copies := c.Used(); copies != n || n != 25 || got != int64(n)*int64(len(data)) || used != got {
 		t.Errorf("index %d bytes in %d copies, disk %d in %d; want 25 copies", used, copies, got, n)
+	}
+	// Evicted copies' files wait, empty, to be filled again: a few.
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) > 256+maxSpares {
+		t.Errorf("%d names in the cache directory", len(ents))
 	}
 	if has(c, refOf("100")) || !has(c, refOf("199")) {
 		t.Error("not the least recently used evicted")
