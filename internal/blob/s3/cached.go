@@ -36,11 +36,14 @@ func (s *Store) openCached(ref blob.Ref) (io.ReadSeekCloser, error) {
 		}
 		c.Remove(ref)
 	}
-	var live *objectReader // the GET of an object too large to keep
+	var (
+		live   *objectReader // the GET of an object too large to keep
+		getErr error         // of this reader's own GET
+	)
 	f, err := c.Fill(ref, func(w io.Writer) error {
 		src := &objectReader{s: s, key: s.key(ref)}
-		if err := src.get(0); err != nil {
-			return err
+		if getErr = src.get(0); getErr != nil {
+			return getErr
 		}
 		if src.size > c.MaxEntry() {
 			live = src
@@ -55,9 +58,17 @@ func (s *Store) openCached(ref blob.Ref) (io.ReadSeekCloser, error) {
 	if live != nil {
 		return s.openFrom(ref, live)
 	}
-	if err != nil {
-		// Not found, too large, or the store failed (for this reader
-		// or the one it waited for): as without a cache.
+	switch {
+	case isNotFound(getErr):
+		return nil, fmt.Errorf("%w: %s", blob.ErrNotFound, ref)
+	case getErr != nil:
+		// The store failed this reader's GET (tried as often as
+		// without a cache): not asked again.
+		return nil, fmt.Errorf("blob/s3: open %s: %w", ref, getErr)
+	case err != nil:
+		// The cache could not keep it (its disk full, say), the GET
+		// broke off while copied, or the fetch of the reader this one
+		// waited for failed: as without a cache.
 		return s.openRemote(ref)
 	}
 	r, err := s.openFile(ref, f)
