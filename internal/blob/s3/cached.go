@@ -50,10 +50,8 @@ func (s *Store) openCached(ref blob.Ref) (io.ReadSeekCloser, error) {
 			return errStream
 		}
 		defer src.Close()
-		if _, err := io.Copy(w, io.LimitReader(src.body, src.size)); err != nil {
-			return err
-		}
-		return nil
+		_, err := io.CopyN(w, src.body, src.size) // io.EOF if cut short: nothing kept
+		return err
 	})
 	if live != nil {
 		return s.openFrom(ref, live)
