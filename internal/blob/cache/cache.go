@@ -41,7 +41,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -95,9 +94,7 @@ type Cache struct {
 	head    entry // sentinel: head.next is the most recent, head.prev the least
 	loading map[key]*load
 	pending int64     // bytes of Add copies not yet written
-	spares  []string  // evicted copies' files, renamed, to fill again
 	made    [256]bool // the fan-out directories known to exist
-	nspare  uint64    // names the spares
 
 	writes sync.WaitGroup // Add's writers
 }
@@ -261,7 +258,7 @@ func (c *Cache) Fill(ref blob.Ref, fetch func(w io.Writer) error) (*os.File, err
 // fetch writes what fetch yields to a temporary file, moves it into
 // place and returns it open, positioned at its start.
 func (c *Cache) fetch(k key, fetch func(w io.Writer) error) (*os.File, error) {
-	f, err := c.newFile()
+	f, err := os.CreateTemp(c.dir, "tmp-")
 	if err != nil {
 		return nil, fmt.Errorf("blob/cache: %w", err)
 	}
@@ -280,34 +277,6 @@ func (c *Cache) fetch(k key, fetch func(w io.Writer) error) (*os.File, error) {
 		return nil, fmt.Errorf("blob/cache: %w", err)
 	}
 	return f, nil
-}
-
-// maxSpares is how many evicted copies' files are kept to be filled
-// again.
-const maxSpares = 64
-
-// newFile returns an empty file to fill, under a temporary name: an
-// evicted copy's file, emptied, when there is one, else a new file. On
-// ext4 making a file costs most when files were removed lately (it passes
-// over their inodes), which a full cache does at every fill: on this
-// project's test host, ~650 µs of CPU per file, more than the rest of a
-// fill. A reader still holding the old copy open reads what the new
-// fill writes there: another blob's object, or part of one, which fails
-// its check, so it reads on from the store.
-func (c *Cache) newFile() (*os.File, error) {
-	c.mu.Lock()
-	var spare string
-	if n := len(c.spares); n > 0 {
-		spare, c.spares = c.spares[n-1], c.spares[:n-1]
-	}
-	c.mu.Unlock()
-	if spare != "" {
-		if f, err := os.OpenFile(spare, os.O_RDWR|os.O_TRUNC, 0); err == nil {
-			return f, nil
-		}
-		os.Remove(spare)
-	}
-	return os.CreateTemp(c.dir, "tmp-")
 }
 
 // place renames the temporary file f, of size bytes, to k's name and
@@ -402,7 +371,7 @@ func (c *Cache) insertLocked(k key, size int64) {
 	c.pushLocked(e)
 	c.used += e.charge
 	for c.used > c.max && c.head.prev != e {
-		c.evictLocked(c.head.prev)
+		c.dropLocked(c.head.prev, true)
 	}
 }
 
@@ -414,25 +383,6 @@ func (c *Cache) dropLocked(e *entry, remove bool) {
 	if remove {
 		os.Remove(c.path(e.key))
 	}
-}
-
-// evictLocked forgets e, the least recently used, and keeps its file,
-// emptied, as a spare to fill again (newFile); past maxSpares, deletes it.
-func (c *Cache) evictLocked(e *entry) {
-	c.dropLocked(e, false)
-	p := c.path(e.key)
-	if len(c.spares) < maxSpares {
-		c.nspare++
-		spare := filepath.Join(c.dir, "tmp-spare-"+strconv.FormatUint(c.nspare, 10))
-		if os.Rename(p, spare) == nil {
-			if os.Truncate(spare, 0) == nil {
-				c.spares = append(c.spares, spare)
-				return
-			}
-			p = spare
-		}
-	}
-	os.Remove(p)
 }
 
 func (c *Cache) pushLocked(e *entry) {
