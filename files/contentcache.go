@@ -17,8 +17,12 @@ type contentCache struct {
 	data  map[string][]byte // ref → content
 }
 
-// DefaultContentCache is the most bytes of small contents a node keeps.
-const DefaultContentCache = 32 << 20
+// DefaultContentCache is the most bytes of small contents a node keeps:
+// 128 MiB, about 13,000 contents of 10 KiB. At 32 MiB, a store of 10,000
+// such files (100 MB) was read with 0.91 database round trips per GET;
+// contents above InlineBytes are in the node's disk cache of S3 objects
+// instead (package blob/cache), not here.
+const DefaultContentCache = 128 << 20
 
 // newContentCache returns a cache of at most maxBytes; nil (none) if
 // maxBytes <= 0.

@@ -27,3 +27,18 @@ func TestContentCacheBound(t *testing.T) {
 		t.Error("a cache of 0 bytes is not none")
 	}
 }
+
+// TestContentCacheHoldsManyFiles: the default cache keeps every content
+// of a store of 10,000 files of 10 KiB (issue 20's small-GET set), so
+// that a GET of any of them asks the database nothing; at 32 MiB it kept
+// a third of them.
+func TestContentCacheHoldsManyFiles(t *testing.T) {
+	c := newContentCache(DefaultContentCache)
+	data := make([]byte, 10<<10)
+	for i := range 10000 {
+		c.add(strconv.Itoa(i), data)
+	}
+	if len(c.data) != 10000 {
+		t.Errorf("%d of 10,000 contents of 10 KiB kept", len(c.data))
+	}
+}

@@ -162,6 +162,11 @@ type S3 struct {
 	// InsecureHTTP speaks plain HTTP to the store: allowed only for an
 	// endpoint on the loopback address (a store on the same machine).
 	InsecureHTTP bool `toml:"insecure_http"`
+	// CacheMB is the size, in MiB, of the node's cache of objects on its
+	// own disk (data_dir/s3cache), as encrypted as in the store: a blob
+	// read or stored lately is read again without a request to the store.
+	// 0 means 1024 (1 GiB); -1 turns the cache off.
+	CacheMB int `toml:"cache_mb"`
 }
 
 // Party is the party's own name, look and language: shown on the sign-in,
@@ -993,6 +998,9 @@ func (c Config) checkBlobStorage(p *problems) {
 		p.bad("storage.s3.endpoint", "%v", err)
 	} else if s.InsecureHTTP && !host.IsLoopback() {
 		p.bad("storage.s3.insecure_http", "plain HTTP is allowed only to a loopback address, not %q", s.Endpoint)
+	}
+	if s.CacheMB < -1 || s.CacheMB > 1<<20 {
+		p.bad("storage.s3.cache_mb", "%d is not a size in MiB from 1 to 1048576, 0 (the default, 1024) or -1 (none)", s.CacheMB)
 	}
 	if !bucketRE.MatchString(s.Bucket) || strings.Contains(s.Bucket, "..") {
 		p.bad("storage.s3.bucket", "%q is not an S3 bucket name (3-63 lowercase letters, digits, '.' and '-')", s.Bucket)

@@ -264,6 +264,10 @@ ca_file = {{q .Storage.S3.CAFile}}
 # Plain HTTP instead of HTTPS, only for a store on this same machine
 # (127.0.0.1).
 insecure_http = {{.Storage.S3.InsecureHTTP}}
+# The size, in MiB, of this machine's cache of the store's objects on its
+# own disk (data_dir/s3cache; encrypted as in the store): what was read or
+# stored lately is read again without asking the store. 0: 1024; -1: none.
+cache_mb = {{.Storage.S3.CacheMB}}
 `))
 
 // quote returns s as a TOML basic string (TOML v1.0.0, "String").

@@ -30,6 +30,7 @@ import (
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/backup"
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/blob/cache"
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/dns"
@@ -107,6 +108,9 @@ type Server struct {
 	// blobStores are the blob stores blobDir opened, by owner: what the
 	// scheduled backup copies.
 	blobStores map[string]blob.Store
+	// blobCache is the cache of S3 objects on this node's disk that
+	// blobDir's S3 stores share (storage.s3.cache_mb); nil for none.
+	blobCache *cache.Cache
 
 	// identity
 	audit *audit.Log

@@ -76,6 +76,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	errs = append(errs, s.audit.Flush(fctx))
 	cancel()
 	errs = append(errs, s.db.Close())
+	if s.blobCache != nil {
+		s.blobCache.Wait() // the copies of the last blobs stored
+	}
 	s.log.Info("shutdown complete")
 	return errors.Join(errs...)
 }

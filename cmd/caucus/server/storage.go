@@ -20,6 +20,7 @@ import (
 	"github.com/caucus-org/caucus/internal/audit"
 	"github.com/caucus-org/caucus/internal/backup"
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/blob/cache"
 	"github.com/caucus-org/caucus/internal/blob/s3"
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/db"
@@ -117,7 +118,14 @@ func blobOwners() []string { return []string{"mail", "queue", "files", "imports"
 // "imports", "lists"): each has its own, so that one's garbage collector
 // never sees another's bodies. See [openBlobStore].
 func (s *Server) blobDir(owner string) (blob.Store, error) {
-	st, err := openBlobStore(s.cfg, owner, false)
+	if s.cfg.Storage.Blobs == "s3" && s.blobCache == nil && s.cfg.Storage.S3.CacheMB != -1 {
+		c, err := openS3Cache(s.cfg)
+		if err != nil {
+			return nil, err
+		}
+		s.blobCache = c
+	}
+	st, err := openBlobStore(s.cfg, owner, false, s.blobCache)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +154,7 @@ func AttachBlobs(cfg config.Config) (map[string]blob.Store, error) {
 				return nil, err
 			}
 		}
-		st, err := openBlobStore(cfg, owner, true)
+		st, err := openBlobStore(cfg, owner, true, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -159,10 +167,10 @@ func AttachBlobs(cfg config.Config) (map[string]blob.Store, error) {
 // says: with blobs = "dir" the directory DataDir/blobs/<owner>; with
 // "s3", the keys below <prefix><owner>/ in the bucket. The server opens
 // its own stores; beside, another process opens them while it runs
-// ([AttachBlobs]).
-func openBlobStore(cfg config.Config, owner string, beside bool) (blob.Store, error) {
+// ([AttachBlobs]). An S3 store reads through c when it is not nil.
+func openBlobStore(cfg config.Config, owner string, beside bool, c *cache.Cache) (blob.Store, error) {
 	if cfg.Storage.Blobs == "s3" {
-		return openS3(cfg, owner, !beside)
+		return openS3(cfg, owner, !beside, c)
 	}
 	dir := filepath.Join(cfg.DataDir, "blobs", owner)
 	if beside {
@@ -175,8 +183,8 @@ func openBlobStore(cfg config.Config, owner string, beside bool) (blob.Store, er
 // from its file and the encryption key from its own (made, when makeKey
 // is set, on first start when it is the default DataDir/keys/blob.key; a
 // configured one must exist, as every node must share it). Neither is
-// logged.
-func openS3(cfg config.Config, owner string, makeKey bool) (*s3.Store, error) {
+// logged. It reads through objects when not nil.
+func openS3(cfg config.Config, owner string, makeKey bool, objects *cache.Cache) (*s3.Store, error) {
 	c := cfg.Storage.S3
 	secret, err := os.ReadFile(c.SecretFile)
 	if err != nil {
@@ -218,11 +226,25 @@ func openS3(cfg config.Config, owner string, makeKey bool) (*s3.Store, error) {
 		Key:       key,
 		SpillDir:  spill,
 		RootCAs:   roots,
+		Cache:     objects,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage.s3: %w", err)
 	}
 	return st, nil
+}
+
+// openS3Cache opens the node's cache of S3 objects, shared by every
+// owner's store (a Ref's content is the same in each), in
+// DataDir/s3cache, of storage.s3.cache_mb MiB ([cache.DefaultSize] when
+// 0). Only the server uses it: a process beside it (AttachBlobs) reads
+// the store directly, as two processes may not share one cache.
+func openS3Cache(cfg config.Config) (*cache.Cache, error) {
+	c, err := cache.New(filepath.Join(cfg.DataDir, "s3cache"), int64(cfg.Storage.S3.CacheMB)<<20)
+	if err != nil {
+		return nil, fmt.Errorf("storage.s3.cache_mb: %w", err)
+	}
+	return c, nil
 }
 
 // blobSweepers are the housekeeping loops of the S3 stores: each removes,

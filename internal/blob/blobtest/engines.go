@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/blob/cache"
 	"github.com/caucus-org/caucus/internal/blob/s3"
 	"github.com/caucus-org/caucus/internal/testtool/s3test"
 )
@@ -19,7 +20,8 @@ type Engine struct {
 }
 
 // Engines returns every implementation: the directory store, and the S3
-// store on a real S3 server (package s3test) started for t, over HTTPS,
+// store (without and with a cache on the node's disk) on a real S3
+// server (package s3test) started for t, over HTTPS,
 // each store in
 // a bucket of its own, encrypted under a key of its own, with the smallest
 // part S3 allows so that a few MiB take the multipart path. Without the
@@ -45,13 +47,36 @@ func Engines(t testing.TB) []Engine {
 			}
 			return OpenS3(t, srv, srv.Bucket(t))
 		}},
+		{Name: "s3-cached", Open: func(t testing.TB) blob.Store {
+			if srv == nil {
+				s3test.Need(t)
+			}
+			return openS3Cached(t, srv, srv.Bucket(t))
+		}},
 	}
+}
+
+// openS3Cached is OpenS3 reading through a cache of 4 MiB on t's disk
+// (objects up to 256 KiB kept, larger ones streamed).
+func openS3Cached(t testing.TB, srv *s3test.Server, bucket string) *s3.Store {
+	t.Helper()
+	c, err := cache.New(t.TempDir(), 4<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Wait) // before the directory goes
+	return openS3(t, srv, bucket, c)
 }
 
 // OpenS3 returns an S3 store in bucket of srv (over HTTPS if srv has a
 // certificate), under a new random key, spilling into a temporary
 // directory of t.
 func OpenS3(t testing.TB, srv *s3test.Server, bucket string) *s3.Store {
+	t.Helper()
+	return openS3(t, srv, bucket, nil)
+}
+
+func openS3(t testing.TB, srv *s3test.Server, bucket string, c *cache.Cache) *s3.Store {
 	t.Helper()
 	key := make([]byte, s3.KeySize)
 	rand.Read(key)
@@ -65,6 +90,7 @@ func OpenS3(t testing.TB, srv *s3test.Server, bucket string) *s3.Store {
 		Key:       key,
 		SpillDir:  t.TempDir(),
 		PartSize:  s3.MinPartSize,
+		Cache:     c,
 	})
 	if err != nil {
 		t.Fatal(err)

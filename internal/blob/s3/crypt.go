@@ -220,27 +220,57 @@ func newOpener(src io.ReaderAt, size int64, first []byte, master []byte, ref blo
 		return nil, fmt.Errorf("%w: %s: object of %d bytes", ErrCorrupt, ref, size)
 	}
 	o := &opener{src: src, size: size, plain: plain, cur: -1, window: windowChunks * sealedSize}
+	return o, o.open(first, master, ref)
+}
+
+// openerBufs are the buffers of an opener that reads one chunk at a time
+// (from a local file): the window, the header and a chunk, and the
+// chunk decrypted. A pool of them (newBufPool) spares each read of a
+// cached blob its garbage.
+type openerBufs struct{ win, chunk []byte }
+
+func newBufPool() *sync.Pool {
+	return &sync.Pool{New: func() any {
+		return &openerBufs{win: make([]byte, 0, headerSize+sealedSize), chunk: make([]byte, 0, chunkSize)}
+	}}
+}
+
+// newChunkOpener is newOpener for a src that is cheap to read at any
+// offset (a local file): it reads a chunk at a time, into bufs, which the
+// caller may use again once done with the opener.
+func newChunkOpener(src io.ReaderAt, size int64, master []byte, ref blob.Ref, bufs *openerBufs) (*opener, error) {
+	plain, ok := plainLen(size)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s: object of %d bytes", ErrCorrupt, ref, size)
+	}
+	o := &opener{src: src, size: size, plain: plain, cur: -1, window: sealedSize, win: bufs.win[:0], chunk: bufs.chunk[:0]}
+	return o, o.open(nil, master, ref)
+}
+
+// open reads the header (from first, the object's start, if not nil) and
+// derives the blob's key from it.
+func (o *opener) open(first []byte, master []byte, ref blob.Ref) error {
 	if len(first) >= headerSize {
 		o.win = first
 	} else if err := o.fetch(0); err != nil {
-		return nil, err
+		return err
 	}
 	if string(o.win[:len(magic)]) != magic {
-		return nil, fmt.Errorf("%w: %s: no caucus blob header", ErrCorrupt, ref)
+		return fmt.Errorf("%w: %s: no caucus blob header", ErrCorrupt, ref)
 	}
 	aead, err := objectKey(master, o.win[len(magic):headerSize], ref)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	o.aead = aead
-	if plain == 0 {
+	if o.plain == 0 {
 		// No Read will decrypt the one, empty chunk: check it now, or
 		// any blob could be swapped for an empty one unnoticed.
 		if err := o.load(0); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return o, nil
+	return nil
 }
 
 // fetch reads the window of the object that starts at off: the header

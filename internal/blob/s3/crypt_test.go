@@ -207,35 +207,51 @@ func FuzzOpen(f *testing.F) {
 		if len(obj) > 4*sealedSize {
 			return
 		}
-		r := &boundedReader{b: obj}
-		o, err := newOpener(r, int64(len(obj)), nil, testKey, ref)
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("newOpener: %v, want ErrCorrupt", err)
-			}
-			return
-		}
-		if _, err := o.Seek(seek%int64(len(obj)+1), io.SeekStart); err != nil && seek >= 0 {
-			t.Fatalf("Seek(%d): %v", seek, err)
-		}
-		got, err := io.ReadAll(o)
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("reading: %v, want ErrCorrupt", err)
-			}
-			return
-		}
-		if _, err := o.Seek(0, io.SeekStart); err != nil {
-			t.Fatal(err)
-		}
-		all, err := io.ReadAll(o)
-		if len(got) == 0 && errors.Is(err, ErrCorrupt) {
-			return // nothing was given out: seeking to the end reads no chunk
-		}
-		if err != nil || refOf(all) != ref || !bytes.HasSuffix(all, got) {
-			t.Fatalf("an object opened that is not the sealed blob: %d bytes, %v", len(all), err)
+		for _, chunked := range []bool{false, true} {
+			fuzzOpenOne(t, obj, seek, ref, chunked)
 		}
 	})
+}
+
+// fuzzOpenOne is one case of FuzzOpen, with newOpener or, chunked, with
+// newChunkOpener (a cached copy's) on buffers a read of another object
+// left full.
+func fuzzOpenOne(t *testing.T, obj []byte, seek int64, ref blob.Ref, chunked bool) {
+	r := &boundedReader{b: obj}
+	var o *opener
+	var err error
+	if chunked {
+		bufs := &openerBufs{win: bytes.Repeat([]byte{0xAA}, headerSize+sealedSize)[:0], chunk: bytes.Repeat([]byte{0x55}, chunkSize)[:0]}
+		o, err = newChunkOpener(r, int64(len(obj)), testKey, ref, bufs)
+	} else {
+		o, err = newOpener(r, int64(len(obj)), nil, testKey, ref)
+	}
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("newOpener: %v, want ErrCorrupt", err)
+		}
+		return
+	}
+	if _, err := o.Seek(seek%int64(len(obj)+1), io.SeekStart); err != nil && seek >= 0 {
+		t.Fatalf("Seek(%d): %v", seek, err)
+	}
+	got, err := io.ReadAll(o)
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("reading: %v, want ErrCorrupt", err)
+		}
+		return
+	}
+	if _, err := o.Seek(0, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	all, err := io.ReadAll(o)
+	if len(got) == 0 && errors.Is(err, ErrCorrupt) {
+		return // nothing was given out: seeking to the end reads no chunk
+	}
+	if err != nil || refOf(all) != ref || !bytes.HasSuffix(all, got) {
+		t.Fatalf("an object opened that is not the sealed blob: %d bytes, %v", len(all), err)
+	}
 }
 
 // boundedReader is a bytes.Reader's ReadAt that fails a read past the end

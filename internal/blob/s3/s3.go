@@ -70,6 +70,17 @@
 // Open streams the object with one GET from the first byte wanted to the
 // end (a mail's body, whole, in one request), decrypting and checking a
 // chunk at a time; a seek elsewhere starts another GET there.
+//
+// With a [Config.Cache], Open reads a copy of the object on the node's
+// disk when there is one, and otherwise fetches the object whole into the
+// cache (one GET, shared by readers of the same blob at once) and reads
+// that; an object larger than a cache entry may be streams as above. Put
+// hands the cache the object it just stored (written in the background).
+// The copy is checked as the object is, chunk by chunk: a copy that fails
+// (cut short, damaged) is dropped and the read goes on from the store, at
+// the same place, so a bad copy is never served. Has never asks the cache,
+// and Delete drops the copy (other nodes' copies linger until evicted; see
+// package cache for why that is harmless).
 package s3
 
 import (
@@ -98,6 +109,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/blob/cache"
 	"github.com/caucus-org/caucus/internal/fsutil"
 )
 
@@ -146,6 +158,12 @@ type Config struct {
 	// RootCAs, if not nil, are the certificates that verify the store's
 	// (a private CA's); nil for the system's roots.
 	RootCAs *x509.CertPool
+	// Cache, if not nil, keeps on the node's disk copies of the objects
+	// read or stored lately, as they are in the store (sealed), so that
+	// reading them again costs no request (see "Reading" in the package
+	// doc). Several stores (owners) may share one: a Ref's content is the
+	// same whichever prefix holds it.
+	Cache *cache.Cache
 }
 
 // Store is the [blob.Store] in an S3 bucket. Its methods are safe for
@@ -156,6 +174,7 @@ type Store struct {
 	cfg    Config
 	chunks *sync.Pool // the sealers' buffers (newChunkPool)
 	small  *sync.Pool // Put's buffers for small contents (*[]byte of memPut+1)
+	bufs   *sync.Pool // the buffers of cached reads (newBufPool)
 }
 
 // memPut is the largest content Put reads into memory, to hash and upload
@@ -202,7 +221,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("blob/s3: %w", err)
 	}
 	s := &Store{client: client, core: minio.Core{Client: client}, cfg: cfg, chunks: newChunkPool(),
-		small: &sync.Pool{New: func() any { b := make([]byte, memPut+1); return &b }}}
+		small: &sync.Pool{New: func() any { b := make([]byte, memPut+1); return &b }}, bufs: newBufPool()}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	ok, err := client.BucketExists(ctx, cfg.Bucket)
@@ -516,6 +535,7 @@ func (s *Store) upload(ctx context.Context, src io.ReaderAt, n int64, ref blob.R
 		if _, err := s.client.PutObject(ctx, s.cfg.Bucket, s.key(ref), body, sl.size, opts); err != nil {
 			return fmt.Errorf("blob/s3: put %s: %w", ref, err)
 		}
+		s.keep(ref, sl)
 		return nil
 	}
 	tmp := s.tmpPrefix() + string(ref) + "." + randomHex(8)
@@ -578,6 +598,9 @@ func (s *Store) Delete(ref blob.Ref) error {
 	if err := s.client.RemoveObject(ctx, s.cfg.Bucket, s.key(ref), minio.RemoveObjectOptions{}); err != nil && !isNotFound(err) {
 		return fmt.Errorf("blob/s3: delete %s: %w", ref, err)
 	}
+	if s.cfg.Cache != nil {
+		s.cfg.Cache.Remove(ref)
+	}
 	return nil
 }
 
@@ -592,6 +615,14 @@ func (s *Store) Open(ref blob.Ref) (io.ReadSeekCloser, error) {
 	if err := checkRef(ref); err != nil {
 		return nil, err
 	}
+	if s.cfg.Cache != nil {
+		return s.openCached(ref)
+	}
+	return s.openRemote(ref)
+}
+
+// openRemote opens the blob ref from the store.
+func (s *Store) openRemote(ref blob.Ref) (io.ReadSeekCloser, error) {
 	src := &objectReader{s: s, key: s.key(ref)}
 	err := src.get(0)
 	if isNotFound(err) {
@@ -600,6 +631,11 @@ func (s *Store) Open(ref blob.Ref) (io.ReadSeekCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob/s3: open %s: %w", ref, err)
 	}
+	return s.openFrom(ref, src)
+}
+
+// openFrom opens the blob ref from src, whose first GET is under way.
+func (s *Store) openFrom(ref blob.Ref, src *objectReader) (io.ReadSeekCloser, error) {
 	// The first window, no larger than the object: a mail's body is
 	// read whole here.
 	first := make([]byte, min(src.size, headerSize+windowChunks*sealedSize))

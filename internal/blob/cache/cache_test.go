@@ -1,0 +1,238 @@
+package cache
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/caucus-org/caucus/internal/blob"
+)
+
+func refOf(s string) blob.Ref {
+	sum := sha256.Sum256([]byte(s))
+	return blob.Ref(hex.EncodeToString(sum[:]))
+}
+
+func fill(t *testing.T, c *Cache, ref blob.Ref, data []byte) {
+	t.Helper()
+	f, err := c.Fill(ref, func(w io.Writer) error { _, err := w.Write(data); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(f)
+	f.Close()
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Fill's file: %d bytes, %v", len(got), err)
+	}
+}
+
+func has(c *Cache, ref blob.Ref) bool {
+	f, ok := c.Open(ref)
+	if ok {
+		f.Close()
+	}
+	return ok
+}
+
+// diskBytes is what the cache's files hold, and how many there are.
+func diskBytes(t *testing.T, dir string) (int64, int) {
+	var sum int64
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		sum += info.Size()
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum, n
+}
+
+// TestSizeBound: however much is filled, the files on disk stay within
+// the cache's size, the least recently used going first.
+func TestSizeBound(t *testing.T) {
+	dir := t.TempDir()
+	const size = 1 << 20
+	c, err := New(dir, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte{1}, 40<<10) // 10 blocks: 25 fit
+	first := refOf("0")
+	for i := range 200 {
+		fill(t, c, refOf(fmt.Sprint(i)), data)
+		if i > 0 && !has(c, first) { // kept by use
+			t.Fatalf("after %d fills the blob used at every step was evicted", i)
+		}
+		if used, _ := c.Used(); used > size {
+			t.Fatalf("used %d > %d", used, size)
+		}
+		if got, _ := diskBytes(t, dir); got > size {
+			t.Fatalf("%d bytes on disk > %d", got, size)
+		}
+	}
+	got, n := diskBytes(t, dir)
+	if used, copies := c.Used(); copies != n || n != 25 || got != int64(n)*int64(len(data)) || used != got {
+		t.Errorf("index %d bytes in %d copies, disk %d in %d; want 25 copies", used, copies, got, n)
+	}
+	if has(c, refOf("100")) || !has(c, refOf("199")) {
+		t.Error("not the least recently used evicted")
+	}
+	// A fill larger than an entry may be is refused and leaves nothing.
+	_, err = c.Fill(refOf("big"), func(w io.Writer) error {
+		_, err := w.Write(make([]byte, c.MaxEntry()+1))
+		return err
+	})
+	if !errors.Is(err, ErrTooLarge) || has(c, refOf("big")) {
+		t.Errorf("too large: %v", err)
+	}
+	if _, n2 := diskBytes(t, dir); n2 != n {
+		t.Errorf("%d files after a refused fill, want %d", n2, n)
+	}
+}
+
+// TestRestore: a new cache on the same directory keeps the copies that
+// fit, removes temporary files and strangers, and bounds a smaller size.
+func TestRestore(t *testing.T) {
+	dir := t.TempDir()
+	c, err := New(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte{2}, 60<<10)
+	for i := range 8 {
+		fill(t, c, refOf(fmt.Sprint(i)), data)
+	}
+	os.WriteFile(filepath.Join(dir, "tmp-123"), data, 0o600) // a crash mid-fill
+	os.MkdirAll(filepath.Join(dir, "ab"), 0o700)
+	os.WriteFile(filepath.Join(dir, "ab", "not-a-ref"), data, 0o600) // not ours
+	c2, err := New(dir, 256<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used, copies := c2.Used()
+	got, n := diskBytes(t, dir)
+	if copies != 4 || n != 4 || used > 256<<10 || got != used {
+		t.Errorf("restored %d copies (%d bytes), disk %d files (%d bytes); want 4", copies, used, n, got)
+	}
+	f, ok := c2.Open(refOf("7"))
+	if !ok {
+		t.Fatal("the newest copy was not kept")
+	}
+	b, _ := io.ReadAll(f)
+	f.Close()
+	if !bytes.Equal(b, data) {
+		t.Error("restored copy differs")
+	}
+}
+
+// TestFillOnce: readers filling the same ref at once share one fetch; a
+// failed fetch keeps nothing and fails its waiters, and the next fill
+// fetches again.
+func TestFillOnce(t *testing.T) {
+	c, err := New(t.TempDir(), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := refOf("x")
+	var fetches atomic.Int32
+	release, started := make(chan struct{}), make(chan struct{}, 10)
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			f, err := c.Fill(ref, func(w io.Writer) error {
+				fetches.Add(1)
+				started <- struct{}{}
+				<-release
+				_, err := w.Write([]byte("object"))
+				return err
+			})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b, _ := io.ReadAll(f)
+			f.Close()
+			if string(b) != "object" {
+				t.Errorf("read %q", b)
+			}
+		})
+	}
+	<-started
+	close(release)
+	wg.Wait()
+	if n := fetches.Load(); n != 1 {
+		t.Errorf("%d fetches, want 1", n)
+	}
+
+	bad := refOf("y")
+	boom := errors.New("store down")
+	if _, err := c.Fill(bad, func(w io.Writer) error { w.Write([]byte("half")); return boom }); !errors.Is(err, boom) {
+		t.Errorf("failed fetch: %v", err)
+	}
+	if has(c, bad) {
+		t.Error("a failed fetch was kept")
+	}
+	fill(t, c, bad, []byte("whole"))
+}
+
+// TestAdd: Add keeps a copy in the background; Remove drops it, file
+// and all.
+func TestAdd(t *testing.T) {
+	dir := t.TempDir()
+	c, err := New(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := refOf("a")
+	c.Add(ref, []byte("sealed"))
+	c.Add(refOf("huge"), make([]byte, c.MaxEntry()+1))
+	c.Wait()
+	if !has(c, ref) || has(c, refOf("huge")) {
+		t.Fatal("Add kept the wrong copies")
+	}
+	c.Remove(ref)
+	if has(c, ref) {
+		t.Error("removed copy still there")
+	}
+	if _, n := diskBytes(t, dir); n != 0 {
+		t.Errorf("%d files after Remove", n)
+	}
+}
+
+// FuzzParseName: a name is a copy's only if it is a Ref, and its key
+// names the same file again.
+func FuzzParseName(f *testing.F) {
+	f.Add(string(refOf("a")))
+	f.Add("tmp-123")
+	f.Add("ABCDEF" + string(refOf("a"))[6:])
+	f.Fuzz(func(t *testing.T, name string) {
+		k, ok := parseName(name)
+		if !ok {
+			return
+		}
+		if _, err := blob.ParseRef(name); err != nil {
+			t.Fatalf("%q accepted, not a Ref: %v", name, err)
+		}
+		if hex.EncodeToString(k[:]) != name {
+			t.Fatalf("%q gives key %x", name, k)
+		}
+	})
+}
