@@ -275,4 +275,3 @@ func TestMigrateIndexV8(t *testing.T) {
 	}
 	search()
 }
-
