@@ -51,11 +51,12 @@ const indexDSNParams = "_pragma=busy_timeout(10000)" +
 	"&_pragma=mmap_size(0)" +
 	"&_txlock=immediate"
 
-// IndexPath is the index file of the database at path: "x.index.db" for
-// "x.db", else path + ".index.db".
-func IndexPath(path string) string {
-	return strings.TrimSuffix(path, ".db") + ".index.db"
-}
+// IndexPath is the index file of the database at path: path + "-index",
+// beside SQLite's own path + "-wal" and "-shm", so that whatever treats
+// those as the database's files (the backup leaves them out: it copies a
+// snapshot of the database) treats the index file alike. A backup holds
+// no index file: the mail store rebuilds it from the database.
+func IndexPath(path string) string { return path + "-index" }
 
 // Index returns the index file's database: its own pool and writer slot,
 // for the transactions that write the index file. Nil on PostgreSQL,
