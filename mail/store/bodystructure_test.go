@@ -29,7 +29,7 @@ func TestBodyStructureStreams(t *testing.T) {
 	b.WriteString(data + "\r\n")
 	encoded := b.String()
 	text := "See the minutes attached.\r\nRegards,\r\nthe secretary\r\n"
-	raw := crlf("From: sec@example.org\nTo: board@example.org\nSubject: minutes\nMIME-Version: 1.0\n" +
+	raw := crlf("From: sec@example.org\nTo: board@example.org\nSubject: minutes\nMIME-Version: 1.0\n"+
 		"Content-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain; charset=utf-8\n\n") +
 		text + crlf("--b1\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n") +
 		encoded + crlf("--b1--\n")
