@@ -37,6 +37,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -150,7 +151,7 @@ func TestDovecot(t *testing.T) {
 				if tg.name == "caucus" {
 					tr = beginTrace(h)
 				}
-				commits, cpu := h.store.CommitStats(), toolCPU()
+				commits, cpu, heap := h.store.CommitStats(), toolCPU(), heapAllocs()
 				s := runTool(t, tg, n, base, duration)
 				if stop != nil {
 					stop()
@@ -158,7 +159,7 @@ func TestDovecot(t *testing.T) {
 				tr.end(&traces, fmt.Sprintf("caucus, %d clients, run %d", n, run+1))
 				perSec := s.Ops[len(s.Ops)-1].PerSec
 				t.Logf("%s, %d clients, run %d: %.0f ops/s, %d errors (load %s)%s", tg.name, n, run+1, perSec, s.Errors, loadAvg(),
-					caucusCost(tg, toolCPU()-cpu, perSec*duration.Seconds(), commits, h.store.CommitStats()))
+					caucusCost(tg, toolCPU()-cpu, heapAllocs().minus(heap), perSec*duration.Seconds(), commits, h.store.CommitStats()))
 				results[key{tg.name, n}] = append(results[key{tg.name, n}], s)
 			}
 		}
@@ -195,12 +196,15 @@ func TestDovecot(t *testing.T) {
 // the rest of the machine's load disturbs least, and how many writes
 // (STORE, EXPUNGE, APPEND) its group commits carried between before and
 // after, so how many shared each WAL sync, and how many lazy commits the
-// indexer made meanwhile and how long each held the commit turn.
-func caucusCost(tg imapTarget, cpu time.Duration, ops float64, before, after db.GroupStats) string {
+// indexer made meanwhile and how long each held the commit turn. It also
+// gives the heap allocated per operation and the garbage collections per
+// thousand operations (heap: the run's [heapAllocs] difference).
+func caucusCost(tg imapTarget, cpu time.Duration, heap allocs, ops float64, before, after db.GroupStats) string {
 	if tg.name != "caucus" || ops == 0 {
 		return ""
 	}
-	s := fmt.Sprintf("; server CPU %.3f ms/op", float64(cpu.Microseconds())/1000/ops)
+	s := fmt.Sprintf("; server CPU %.3f ms/op, %.1f KB allocated/op, %.2f GCs per 1000 ops", float64(cpu.Microseconds())/1000/ops,
+		float64(heap.bytes)/1024/ops, float64(heap.cycles)*1000/ops)
 	if commits, jobs := after.Commits-before.Commits, after.Jobs-before.Jobs; commits > 0 {
 		s += fmt.Sprintf(", %d writes in %d commits, %.2f a commit", jobs, commits, float64(jobs)/float64(commits))
 	}
@@ -210,6 +214,20 @@ func caucusCost(tg imapTarget, cpu time.Duration, ops float64, before, after db.
 	}
 	return s
 }
+
+// allocs are the process's heap allocations and garbage collections so
+// far (runtime/metrics).
+type allocs struct{ bytes, cycles uint64 }
+
+// heapAllocs reads the process's allocs.
+func heapAllocs() allocs {
+	m := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(m)
+	return allocs{m[0].Value.Uint64(), m[1].Value.Uint64()}
+}
+
+// minus is a-b.
+func (a allocs) minus(b allocs) allocs { return allocs{a.bytes - b.bytes, a.cycles - b.cycles} }
 
 // loadAvg returns the 1, 5 and 15 minute load averages.
 func loadAvg() string {
@@ -263,7 +281,7 @@ func writePython(t *testing.T, report, traces *strings.Builder, targets []imapTa
 			if tg.name == "caucus" {
 				tr = beginTrace(h)
 			}
-			commits, cpu := h.store.CommitStats(), toolCPU()
+			commits, cpu, heap := h.store.CommitStats(), toolCPU(), heapAllocs()
 			s := runPython(t, python, tg, h.certFile, 8, duration)
 			if stop != nil {
 				stop()
@@ -271,7 +289,7 @@ func writePython(t *testing.T, report, traces *strings.Builder, targets []imapTa
 			tr.end(traces, fmt.Sprintf("caucus, 8 clients, imaplib run %d", run+1))
 			perSec := s.Ops[len(s.Ops)-1].PerSec
 			t.Logf("%s, 8 clients, imaplib run %d: %.0f ops/s, %d errors (load %s)%s", tg.name, run+1, perSec, s.Errors, loadAvg(),
-				caucusCost(tg, toolCPU()-cpu, perSec*duration.Seconds(), commits, h.store.CommitStats()))
+				caucusCost(tg, toolCPU()-cpu, heapAllocs().minus(heap), perSec*duration.Seconds(), commits, h.store.CommitStats()))
 			results[i] = append(results[i], s)
 		}
 	}

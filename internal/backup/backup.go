@@ -485,7 +485,7 @@ func walk(dataDir string, stores map[string]blob.Store, add func(source) error) 
 			return nil
 		}
 		if !d.Type().IsRegular() || top && (strings.HasPrefix(rel, dbFile) || rel == PGDumpFile) {
-			return nil // caucus.db, caucus.db-wal, caucus.db-shm; a restored dump
+			return nil // caucus.db, caucus.db-wal, caucus.db-shm, caucus.db-index (rebuilt from caucus.db); a restored dump
 		}
 		if inStore && isHex64(d.Name()) {
 			return nil // would collide with a blob's path; no store keeps one there

@@ -16,7 +16,7 @@ import (
 func walFrames(t *testing.T, d *DB) (log, done int) {
 	t.Helper()
 	var busy int
-	if err := d.QueryRowContext(t.Context(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done); err != nil {
+	if err := d.QueryRowContext(t.Context(), `PRAGMA main.wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done); err != nil {
 		t.Fatal(err)
 	}
 	return log, done

@@ -81,6 +81,11 @@ type DB struct {
 	// concurrent SMTP sessions).
 	writer chan struct{}
 
+	// index is the index file's database (see [DB.Index]); indexKeep
+	// one of its connections, kept open. Both nil on PostgreSQL.
+	index     *DB
+	indexKeep *sql.Conn
+
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // see Prepared
 
@@ -100,22 +105,8 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*DB, error) {
 		// a URI; refuse both rather than open some other file.
 		return nil, fmt.Errorf("db: open: invalid database path %q", path)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("db: open: %w", err)
-	}
-	// Create the file ourselves so that SQLite does not create it with the
-	// umask's mode; SQLite gives the -wal and -shm files the mode of the
-	// database file.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("db: open: %w", err)
-	}
-	err = f.Chmod(0o600)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("db: open: %w", err)
+	if err := createPrivate(path); err != nil {
+		return nil, err
 	}
 
 	// SQLite then commits with fdatasync, as a Linux build of SQLite does
@@ -123,8 +114,13 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*DB, error) {
 	if err := syncData(); err != nil {
 		return nil, fmt.Errorf("db: open: %w", err)
 	}
-	conn, err := newConnector(path + "?" + dsnParams)
+	db := &DB{log: log, path: path, engine: SQLite, writer: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
+	if err := openIndex(ctx, path, db); err != nil {
+		return nil, err
+	}
+	conn, err := newConnector(path+"?"+dsnParams, db.index.path)
 	if err != nil {
+		db.Close()
 		return nil, fmt.Errorf("db: open %s: %w", path, err)
 	}
 	sqldb := sql.OpenDB(conn)
@@ -135,12 +131,34 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*DB, error) {
 	// after a while.
 	sqldb.SetMaxIdleConns(maxIdleConns)
 	sqldb.SetConnMaxIdleTime(time.Minute)
-	db := &DB{DB: sqldb, log: log, path: path, engine: SQLite, writer: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
+	db.DB = sqldb
 	if err := db.check(ctx); err != nil {
-		sqldb.Close()
+		db.Close()
 		return nil, fmt.Errorf("db: open %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// createPrivate creates the file at path if it is missing, with mode 0600
+// in a parent directory created with mode 0700 if missing, so that SQLite
+// does not create it with the umask's mode (it gives the -wal and -shm
+// files the mode of the database file).
+func createPrivate(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("db: open: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("db: open: %w", err)
+	}
+	err = f.Chmod(0o600)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("db: open: %w", err)
+	}
+	return nil
 }
 
 // Prepared returns a prepared statement for query, prepared once and then

@@ -424,7 +424,7 @@ func (g *Group) catchUp(ctx context.Context, batch []*job) {
 	// frames after the oldest reader's snapshot, and the readers of the
 	// log's end keep it from starting over.
 	var busy, frames, done int
-	if err := g.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &done); err != nil {
+	if err := g.db.QueryRowContext(ctx, `PRAGMA main.wal_checkpoint(RESTART)`).Scan(&busy, &frames, &done); err != nil {
 		g.db.log.Warn("db: group: checkpointing the write-ahead log", "err", err)
 		return
 	}
@@ -437,7 +437,7 @@ func (g *Group) catchUp(ctx context.Context, batch []*job) {
 // SQLITE_CHECKPOINT_PASSIVE), on a connection of the pool.
 func (g *Group) passiveCheckpoint(ctx context.Context) error {
 	var busy, frames, done int
-	if err := g.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
+	if err := g.db.QueryRowContext(ctx, `PRAGMA main.wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
 		return fmt.Errorf("db: checkpoint: %w", err)
 	}
 	g.logFrames.Store(int64(frames))

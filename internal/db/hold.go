@@ -91,7 +91,9 @@ func BlobsHeld(ctx context.Context, q Querier) (bool, error) {
 // Snapshot writes a consistent copy of the whole database to the new file
 // path (VACUUM INTO, which reads in one read transaction, so writers go on
 // meanwhile, also those of other processes), makes it mode 0600 and fsyncs
-// it and its directory. It refuses to overwrite an existing file.
+// it and its directory. It refuses to overwrite an existing file. The
+// index file ([DB.Index]) is not copied: it is rebuilt from the database
+// (the mail store queues every body its index file lacks when it starts).
 func (db *DB) Snapshot(ctx context.Context, path string) error {
 	if db.engine == Postgres {
 		return fmt.Errorf("db: snapshot: %w: a PostgreSQL database is backed up with its own tools (pg_dump, or the operator's base backups and WAL archive)", errors.ErrUnsupported)

@@ -41,9 +41,11 @@ import (
 // each before database/sql uses it.
 type connector struct {
 	driver.Connector
+	attach string // the index file to attach read-only, if not ""
 }
 
-// Connect opens a connection with the query planner stability guarantee.
+// Connect opens a connection with the query planner stability guarantee,
+// the index file attached if c has one (see [IndexSchema]).
 func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.Connector.Connect(ctx)
 	if err != nil {
@@ -53,16 +55,23 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 		conn.Close()
 		return nil, fmt.Errorf("db: connect: %w", err)
 	}
+	if c.attach != "" {
+		if err := attachIndex(ctx, conn, c.attach); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
 	return conn, nil
 }
 
-// newConnector returns the connector for dsn.
-func newConnector(dsn string) (driver.Connector, error) {
+// newConnector returns the connector for dsn, whose connections attach
+// the index file at attach if it is not "".
+func newConnector(dsn, attach string) (driver.Connector, error) {
 	c, err := sqlite.NewConnector(dsn)
 	if err != nil {
 		return nil, err
 	}
-	return connector{c}, nil
+	return connector{c, attach}, nil
 }
 
 // errNoHandle reports that the driver's connection no longer has the

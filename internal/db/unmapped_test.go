@@ -68,7 +68,7 @@ func openOneConn(t *testing.T) (*DB, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	if _, err := d.ExecContext(ctx, `PRAGMA main.wal_checkpoint(TRUNCATE)`); err != nil {
 		t.Fatal(err) // the pages in the database file, where the map reads them
 	}
 	readBig(t, ctx, d)

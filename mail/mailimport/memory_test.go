@@ -304,7 +304,7 @@ func TestCountsUnmapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	if _, err := e.db.ExecContext(ctx, `PRAGMA main.wal_checkpoint(TRUNCATE)`); err != nil {
 		t.Fatal(err) // the rows in the database file, where a map reads them
 	}
 	dbPath := filepath.Join(dir, "caucus.db")

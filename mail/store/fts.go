@@ -32,6 +32,9 @@ import (
 // then reads each candidate's body from the blob store, decodes it as
 // delivery did, and keeps those that really contain it (RFC 9051 6.4.4
 // asks for substring matches, and that is what the result is).
+// On SQLite the index is in a file of its own beside the database (since
+// schemaV8; see indexfile.go), attached to every connection, so the
+// queries below name its tables as before.
 //
 // Why this design: the index's size, as a fraction of the messages' bytes
 // (body + all header fields), for each FTS5 configuration, measured on

@@ -21,7 +21,7 @@ import (
 // checkpoint moves the write-ahead log into the database file.
 func (e *env) checkpoint(t *testing.T) {
 	t.Helper()
-	if _, err := e.db.ExecContext(t.Context(), `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	if _, err := e.db.ExecContext(t.Context(), `PRAGMA main.wal_checkpoint(TRUNCATE)`); err != nil {
 		t.Fatal(err)
 	}
 }

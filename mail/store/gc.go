@@ -95,8 +95,9 @@ func (s *Store) CollectGarbage(ctx context.Context) (deleted int, err error) {
 // collectBatch deletes up to gcBatch blobs marked before cutoff and still
 // unreferenced. more reports whether there may be others.
 func (s *Store) collectBatch(ctx context.Context, cutoff int64) (deleted int, more bool, err error) {
+	var gone []queuedBody // collected blobs whose index file entries go after the commit
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
-		deleted, more = 0, false
+		deleted, more, gone = 0, false, gone[:0]
 		if held, err := db.BlobsHeld(ctx, tx); err != nil || held {
 			return err // a backup is copying blobs: delete none now
 		}
@@ -133,13 +134,21 @@ func (s *Store) collectBatch(ctx context.Context, cutoff int64) (deleted int, mo
 				}
 				continue
 			}
-			for _, q := range []string{
+			queries := []string{
 				`DELETE FROM message_headers WHERE rowid = ?1`,
 				`DELETE FROM message_text WHERE rowid = ?1`,
+			}
+			if s.db.Index() != nil {
+				// SQLite: the index file's entry goes after
+				// the commit (dropIndexed).
+				queries = nil
+				gone = append(gone, queuedBody{id: v.id, ref: v.ref})
+			}
+			for _, q := range append(queries,
 				`DELETE FROM blob_unindexed WHERE blob_id = ?1`,
 				`DELETE FROM blob_orphans WHERE ref = (SELECT ref FROM blobs WHERE id = ?1)`,
 				`DELETE FROM blobs WHERE id = ?1`,
-			} {
+			) {
 				if _, err := tx.ExecContext(ctx, q, v.id); err != nil {
 					return err
 				}
@@ -155,6 +164,9 @@ func (s *Store) collectBatch(ctx context.Context, cutoff int64) (deleted int, mo
 	})
 	if err != nil {
 		return 0, false, err
+	}
+	if err := s.dropIndexed(ctx, gone); err != nil {
+		return deleted, more, err
 	}
 	return deleted, more, nil
 }

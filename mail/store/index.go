@@ -218,6 +218,16 @@ func (s *Store) indexPending(ctx context.Context) error {
 // PostgreSQL, where a batch of indexBatch held every node's writes for
 // seconds; there it takes indexBusyBatch bodies at most).
 func (s *Store) indexSome(ctx context.Context, yield bool) (more bool, err error) {
+	if s.db.Index() != nil {
+		// SQLite: the index file has a write lock of its own
+		// (indexfile.go); no delivery waits for it.
+		bodies, err := s.queuedBodies(ctx, indexBatch)
+		if err != nil || len(bodies) == 0 {
+			return false, err
+		}
+		_, err = s.indexInFile(ctx, bodies)
+		return err == nil && len(bodies) == indexBatch, err
+	}
 	limit := indexBatch
 	if yield && s.db.Engine() == db.Postgres {
 		// The other nodes' writes wait for the write lock unseen: a
@@ -351,6 +361,9 @@ func (s *Store) RunIndexer(ctx context.Context) {
 		if err == nil {
 			err = s.reclaimSpace(ctx, reclaimMin)
 		}
+		if err == nil {
+			err = s.reclaimIndexFile(ctx, reclaimMin)
+		}
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("store: indexing delivered messages", "err", err)
 		}
@@ -371,6 +384,18 @@ func (s *Store) indexUrgent(ctx context.Context) error {
 		bodies := s.index.takeUrgent(indexBusyBatch)
 		if len(bodies) == 0 {
 			return nil
+		}
+		if s.db.Index() != nil {
+			// SQLite: in the index file, beside the database's
+			// writes (indexfile.go).
+			queued, err := s.stillQueued(ctx, bodies)
+			if err == nil && len(queued) > 0 {
+				_, err = s.indexInFile(ctx, queued)
+			}
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		var done []blob.Ref
 		err := s.group.Lazy(ctx, func(tx *sql.Tx) error {
@@ -425,8 +450,15 @@ func (s *Store) indexWaiting(ctx context.Context, q querier, b waitingBody) erro
 
 // indexIdle indexes waiting bodies batch by batch while no delivery is
 // queued, taking the group commit's turn for each batch. If deliveries
-// interrupt it, it wakes the indexer again to wait for the next quiet spell.
+// interrupt it, it wakes the indexer again to wait for the next quiet
+// spell. On SQLite, whose index file has its own write lock, it takes no
+// turn and does not yield.
 func (s *Store) indexIdle(ctx context.Context) error {
+	for s.db.Index() != nil {
+		if more, err := s.indexSome(ctx, false); err != nil || !more {
+			return err
+		}
+	}
 	for {
 		release, err := s.group.Hold(ctx)
 		if err != nil {
@@ -485,9 +517,37 @@ func (s *Store) reclaimSpace(ctx context.Context, minFree int64) error {
 	if _, err := s.db.ExecContext(ctx, `VACUUM`); err != nil {
 		return fmt.Errorf("store: reclaiming space: %w", err)
 	}
-	if _, err := s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	if _, err := s.db.ExecContext(ctx, `PRAGMA main.wal_checkpoint(TRUNCATE)`); err != nil {
 		return fmt.Errorf("store: reclaiming space: %w", err)
 	}
 	s.log.Info("store: gave free database pages back to the file system", "bytes", free*pageSize, "took", s.now().Sub(start))
+	return nil
+}
+
+// reclaimIndexFile is reclaimSpace for the index file (SQLite): its free
+// pages, left by the segments FTS5 merged and the entries of collected
+// blobs, are given back with VACUUM when there are at least minFree
+// bytes of them and they are more than half of the file. Only the
+// indexer and CollectGarbage wait meanwhile; the database's writers do
+// not, and searches read the file as it was.
+func (s *Store) reclaimIndexFile(ctx context.Context, minFree int64) error {
+	idx := s.db.Index()
+	if idx == nil {
+		return nil
+	}
+	var pageSize, pages, free int64
+	err := idx.QueryRowContext(ctx, `SELECT (SELECT page_size FROM pragma_page_size), (SELECT page_count FROM pragma_page_count),
+		(SELECT freelist_count FROM pragma_freelist_count)`).Scan(&pageSize, &pages, &free)
+	if err != nil {
+		return fmt.Errorf("store: reclaiming the index file's space: %w", err)
+	}
+	if free*pageSize < minFree || free*2 <= pages {
+		return nil
+	}
+	start := s.now()
+	if err := idx.Vacuum(ctx); err != nil {
+		return fmt.Errorf("store: reclaiming the index file's space: %w", err)
+	}
+	s.log.Info("store: gave free index file pages back to the file system", "bytes", free*pageSize, "took", s.now().Sub(start))
 	return nil
 }

@@ -17,6 +17,7 @@ func Component() db.Component {
 		{Version: 6, SQL: schemaRoles, Postgres: db.NoPostgres}, // shared.go
 		// The mail routing memo's (db.Memo): which addresses are roles'.
 		{Version: 7, SQL: "SELECT 1", Postgres: db.MemoTriggerPG(db.MailRouteChannel, "mail_roles")},
+		{Version: 8, SQL: schemaV8, Postgres: db.NoPostgres},
 	}}
 }
 
@@ -180,6 +181,19 @@ DROP TABLE message_text;
 DROP TABLE message_headers;
 CREATE VIRTUAL TABLE message_text USING fts5(body, tokenize = 'trigram', content = '', contentless_delete = 1, detail = none);
 CREATE VIRTUAL TABLE message_headers USING fts5(fields, tokenize = 'trigram', content = '', contentless_delete = 1, detail = none);
+INSERT OR IGNORE INTO blob_unindexed (blob_id) SELECT id FROM blobs;
+`
+
+// schemaV8 moves the full-text index out of the database into the
+// database's index file (indexfile.go): it drops the tables from the
+// database and queues every body again; the store makes the index file's
+// tables, and the indexer fills them as after schemaV3. The pages the old
+// tables held are given back by reclaimSpace's VACUUM. PostgreSQL keeps
+// its index in the database (its writers do not wait for one another's
+// commits).
+const schemaV8 = `
+DROP TABLE main.message_text;
+DROP TABLE main.message_headers;
 INSERT OR IGNORE INTO blob_unindexed (blob_id) SELECT id FROM blobs;
 `
 

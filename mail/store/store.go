@@ -97,6 +97,11 @@ func New(d *db.DB, blobs blob.Store, log *slog.Logger, opts Options) *Store {
 	s.group = d.NewGroup(maxGroup, s.afterGroup)
 	s.search = newStmtCache(d.DB)
 	s.headers, s.headerScan = newHeaderCache(opts.HeaderCache), maxHeaderScan
+	// The database is migrated before New; a failure here (a store made
+	// before migrating, in tests) shows at the first search.
+	if err := s.prepareIndexFile(context.Background()); err != nil {
+		s.log.Warn("store: preparing the full-text index file", "err", err)
+	}
 	return s
 }
 

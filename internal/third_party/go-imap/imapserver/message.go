@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"strings"
+	"sync"
 
 	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
@@ -278,7 +279,14 @@ func extractBodyStructure(rawHeader textproto.Header, r io.Reader) imap.BodyStru
 		}
 		return bs
 	} else {
-		body, _ := io.ReadAll(r) // TODO: optimize
+		var body []byte
+		var size, lines int64
+		if mediaType == "message/rfc822" || mediaType == "message/global" {
+			body, _ = io.ReadAll(r) // parsed again below
+			size, lines = int64(len(body)), int64(bytes.Count(body, []byte("\n")))
+		} else {
+			size, lines = countBody(r)
+		}
 		bs := &imap.BodyStructureSinglePart{
 			Type:        primaryType,
 			Subtype:     subType,
@@ -286,20 +294,20 @@ func extractBodyStructure(rawHeader textproto.Header, r io.Reader) imap.BodyStru
 			ID:          header.Get("Content-Id"),
 			Description: header.Get("Content-Description"),
 			Encoding:    header.Get("Content-Transfer-Encoding"),
-			Size:        uint32(len(body)),
+			Size:        uint32(size),
 		}
-		if mediaType == "message/rfc822" || mediaType == "message/global" {
+		if body != nil {
 			br := bufio.NewReader(bytes.NewReader(body))
 			childHeader, _ := textproto.ReadHeader(br)
 			bs.MessageRFC822 = &imap.BodyStructureMessageRFC822{
 				Envelope:      ExtractEnvelope(childHeader),
 				BodyStructure: extractBodyStructure(childHeader, br),
-				NumLines:      int64(bytes.Count(body, []byte("\n"))),
+				NumLines:      lines,
 			}
 		}
 		if primaryType == "text" {
 			bs.Text = &imap.BodyStructureText{
-				NumLines: int64(bytes.Count(body, []byte("\n"))),
+				NumLines: lines,
 			}
 		}
 		bs.Extended = &imap.BodyStructureSinglePartExt{
@@ -308,6 +316,24 @@ func extractBodyStructure(rawHeader textproto.Header, r io.Reader) imap.BodyStru
 			Location:    header.Get("Content-Location"),
 		}
 		return bs
+	}
+}
+
+// countBuffers are countBody's read buffers.
+var countBuffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+// countBody reads r to its end and returns how many bytes and line
+// feeds it held, without keeping them.
+func countBody(r io.Reader) (size, lines int64) {
+	buf := countBuffers.Get().(*[32 << 10]byte)
+	defer countBuffers.Put(buf)
+	for {
+		n, err := r.Read(buf[:])
+		size += int64(n)
+		lines += int64(bytes.Count(buf[:n], []byte("\n")))
+		if err != nil {
+			return size, lines
+		}
 	}
 }
 
