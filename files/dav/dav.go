@@ -99,7 +99,9 @@ var realm = connauth.BasicRealm{Realm: "caucus files", Hint: "sign in with a fil
 // ServeHTTP authenticates the request and serves it under the account's
 // revocation.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if _, ok := w.Header()["X-Content-Type-Options"]; !ok { // web.Secure's, or not under it
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+	}
 	gc := h.gate.SignInBasic(w, r, web.ClientAddr(r), realm)
 	if gc == nil {
 		return
@@ -119,9 +121,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = &body{r: r.Body, d: dl, st: st}
 	case http.MethodGet, http.MethodHead, http.MethodPost:
 		// Contents are never rendered in caucus's origin (see files/fileweb).
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Disposition", "attachment")
-		w.Header().Set("Content-Security-Policy", "sandbox; default-src 'none'")
+		web.DownloadHeaders(w.Header())
 		dl.Writing()
 	default:
 		r.Body = http.MaxBytesReader(w, r.Body, MaxXMLBody)
