@@ -197,9 +197,7 @@ const (
 // [IdleTimeout]), headers capped at [MaxHeaderBytes], and the server's own
 // error messages (TLS handshake failures, panics in handlers) sent to log at
 // level Warn, and [ConnContext], so a revoked transfer resets its
-// connection ([Deadlines]); HTTP/2 handlers run on goroutines kept from
-// one request to the next (see workers.go). The caller sets TLSConfig and
-// calls Serve or ServeTLS.
+// connection ([Deadlines]). The caller sets TLSConfig and calls Serve or ServeTLS.
 // A nil log discards those messages.
 func NewServer(h http.Handler, log *slog.Logger) *http.Server {
 	var lh slog.Handler = slog.DiscardHandler
@@ -207,7 +205,7 @@ func NewServer(h http.Handler, log *slog.Logger) *http.Server {
 		lh = log.Handler()
 	}
 	return &http.Server{
-		Handler:           newWorkers(h), // HTTP/2 handlers on kept goroutines (workers.go)
+		Handler:           h,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
 		WriteTimeout:      WriteTimeout,
