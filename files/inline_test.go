@@ -222,3 +222,68 @@ func TestUploadNoGarbage(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallGETFromMemory: on both engines a small content kept in the
+// database is read from the node's memory once it stored or read it,
+// however it is opened (by path, resolved by the database or by the path
+// cache, or by node): the rows are removed behind the stores' backs (as
+// no write of caucus would while a version refers to them, a content
+// being named by its hash) and both stores still read it. On SQLite
+// each small GET was a read transaction and a statement (issue 21).
+func TestSmallGETFromMemory(t *testing.T) {
+	t.Parallel()
+	e := filestest.New(t, files.Options{})
+	s, ctx := e.Store, t.Context()
+	alice := e.Member(t, "alice@example.org")
+	bs, err := blob.OpenDir(e.BlobDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another node on the same database: it stored nothing.
+	other := files.New(e.DB, bs, files.Options{Now: e.Clock.Now}, files.Deps{Auth: e.Auth, Audit: e.Audit})
+	a := put(t, s, alice, "/Home", "a.txt", "read by path")
+	b := put(t, s, alice, "/Home", "b.txt", "read by node")
+	read := func(st *files.Store, how string, n files.Node) string {
+		t.Helper()
+		var rc io.ReadSeekCloser
+		var err error
+		if how == "path" {
+			_, rc, err = st.OpenPath(ctx, alice, n.Path)
+		} else {
+			rc, err = st.OpenNode(ctx, alice, n)
+		}
+		if err != nil {
+			t.Fatalf("open %s by %s: %v", n.Path, how, err)
+		}
+		defer rc.Close()
+		data, err := io.ReadAll(rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	// The other node reads each once from the database: a by its path
+	// (the walk's statement brings the content), b by its node.
+	if got := read(other, "path", a); got != "read by path" {
+		t.Fatalf("a reads %q", got)
+	}
+	if got := read(other, "node", b); got != "read by node" {
+		t.Fatalf("b reads %q", got)
+	}
+	if _, err := e.DB.ExecContext(ctx, `DELETE FROM files_inline`); err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range []*files.Store{s, other} {
+		for _, how := range []string{"path", "path", "node"} {
+			if got := read(st, how, a); got != "read by path" {
+				t.Errorf("store %d, a by %s: %q", i, how, got)
+			}
+			if got := read(st, how, b); got != "read by node" {
+				t.Errorf("store %d, b by %s: %q", i, how, got)
+			}
+		}
+	}
+	if st := other.ContentCacheStats(); st.Entries != 2 || st.Bytes != len("read by path")+len("read by node") || st.Hits < 4 {
+		t.Errorf("the other node's cache: %+v, want 2 entries of their bytes and hits", st)
+	}
+}

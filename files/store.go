@@ -35,8 +35,8 @@ type Store struct {
 	group  *db.Group  // group commit of uploads
 	freeze Freeze     // nil: never frozen
 	paths  *pathCache // nil: none
-	// contents keeps small contents read from or stored in the database,
-	// on PostgreSQL (see contentcache.go); nil: none.
+	// contents keeps small contents read from or stored in the database
+	// (see contentcache.go); nil: none.
 	contents *contentCache
 	// holdLookup, for tests, is called once by the next lookup that
 	// read the database, before it fills the path cache.
@@ -51,9 +51,6 @@ type Store struct {
 	readMu  sync.Mutex
 	reading map[*groupReader]struct{} // open contents of group files (see groupdel.go)
 
-	// inlineBufs holds the buffers (*[]byte) of small contents read from
-	// the database without the content cache (see openInline).
-	inlineBufs sync.Pool
 	// uploadBufs holds the buffers (*[]byte) storeContent reads an
 	// upload's first bytes into.
 	uploadBufs sync.Pool
@@ -107,7 +104,7 @@ func New(d *db.DB, blobs blob.Store, opts Options, deps Deps) *Store {
 		h = password.NewHasher(password.DefaultParams(), 2)
 	}
 	return &Store{db: d, blobs: blobs, opts: opts, auth: deps.Auth, audit: deps.Audit, log: log, hasher: h, group: d.NewGroup(maxGroup, nil), freeze: deps.Freeze,
-		paths: newPathCache(opts.PathCache), contents: contentsFor(d),
+		paths: newPathCache(opts.PathCache), contents: newContentCache(DefaultContentCache),
 		fetched: map[fetch]time.Time{}, watching: map[*linkWatch]struct{}{}, reading: map[*groupReader]struct{}{}}
 }
 
@@ -847,6 +844,7 @@ func (s *Store) OpenPath(ctx context.Context, a Actor, path string) (Node, io.Re
 	if err := ctx.Err(); err != nil {
 		return Node{}, nil, err
 	}
+	s.contents.add(n.blob, data)
 	s.recordRead(ctx, a, n, 0)
 	return n, s.watchGroup(inlineContent{bytes.NewReader(data)}, n), nil
 }
@@ -1182,97 +1180,47 @@ func (s *Store) openBlob(ctx context.Context, ref string, size int64) (io.ReadSe
 }
 
 // openInline opens the content ref kept in the database; nil, nil if
-// there is none. Without a content cache (SQLite) the content is copied
-// into a buffer that Close gives back for the next read: a download of a
-// small file then leaves no garbage of its size.
+// there is none. The content cache is looked at first (see
+// contentcache.go); a content read from the database goes into it.
 func (s *Store) openInline(ctx context.Context, ref string) (io.ReadSeekCloser, error) {
 	if data, ok := s.contents.get(ref); ok {
 		return inlineContent{bytes.NewReader(data)}, nil
 	}
-	if s.contents != nil {
-		var data []byte
-		err := s.cached(s.db).QueryRowContext(ctx, inlineQuery, ref).Scan(&data)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("files: content: %w", err)
-		}
-		s.contents.add(ref, data)
-		return inlineContent{bytes.NewReader(data)}, nil
-	}
-	buf, ok := s.inlineBufs.Get().(*[]byte)
-	if !ok {
-		buf = new([]byte)
-	}
-	found, err := s.readInline(ctx, ref, buf)
-	if err != nil || !found {
-		s.inlineBufs.Put(buf)
+	data, err := s.readInline(ctx, ref)
+	if data == nil || err != nil {
 		return nil, err
 	}
-	if cap(*buf) > maxPooledInline {
-		// A content kept under a larger Options.InlineBytes: not pooled.
-		return inlineContent{bytes.NewReader(*buf)}, nil
-	}
-	return &pooledContent{Reader: bytes.NewReader(*buf), buf: buf, pool: &s.inlineBufs}, nil
+	s.contents.add(ref, data)
+	return inlineContent{bytes.NewReader(data)}, nil
 }
 
 const inlineQuery = `SELECT data FROM files_inline WHERE ref = ?`
 
-// maxPooledInline bounds the buffers openInline keeps for the next read.
-const maxPooledInline = 64 << 10
-
-// readInline copies the content ref kept in the database into *buf and
-// reports whether there is one.
-func (s *Store) readInline(ctx context.Context, ref string, buf *[]byte) (bool, error) {
+// readInline returns the content ref kept in the database, nil if there
+// is none. It is copied once from the driver's row (database/sql's Scan
+// into a []byte would copy it twice).
+func (s *Store) readInline(ctx context.Context, ref string) ([]byte, error) {
 	rows, err := s.cached(s.db).QueryContext(ctx, inlineQuery, ref)
 	if err != nil {
-		return false, fmt.Errorf("files: content: %w", err)
+		return nil, fmt.Errorf("files: content: %w", err)
 	}
 	defer rows.Close()
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
-			return false, fmt.Errorf("files: content: %w", err)
+			return nil, fmt.Errorf("files: content: %w", err)
 		}
-		return false, nil
+		return nil, nil
 	}
 	var raw sql.RawBytes // valid until Next or Close: copied at once
 	if err := rows.Scan(&raw); err != nil {
-		return false, fmt.Errorf("files: content: %w", err)
+		return nil, fmt.Errorf("files: content: %w", err)
 	}
-	*buf = append((*buf)[:0], raw...)
-	return true, rows.Close()
-}
-
-// pooledContent is a content read from the database into a buffer of
-// pool, given back by Close; reads after Close find nothing, never the
-// next content read into the buffer.
-type pooledContent struct {
-	*bytes.Reader
-	buf  *[]byte
-	pool *sync.Pool
-}
-
-func (c *pooledContent) Close() error {
-	if c.buf != nil {
-		c.Reader.Reset(nil)
-		c.pool.Put(c.buf)
-		c.buf = nil
-	}
-	return nil
-}
-
-// contentsFor returns the content cache for a store on d: one on
-// PostgreSQL, where a read is a round trip; none on SQLite.
-func contentsFor(d *db.DB) *contentCache {
-	if d.Engine() != db.Postgres {
-		return nil
-	}
-	return newContentCache(DefaultContentCache)
+	data := append(make([]byte, 0, max(len(raw), 1)), raw...) // not nil when empty
+	return data, rows.Close()
 }
 
 // inlineContent is a content read from the database (or the content
-// cache); like pooledContent, it reads nothing once closed.
+// cache); it reads nothing once closed.
 type inlineContent struct{ *bytes.Reader }
 
 func (c inlineContent) Close() error {

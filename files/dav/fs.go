@@ -171,12 +171,13 @@ func (f *fileSystem) Stat(ctx context.Context, name string) (os.FileInfo, error)
 	if err != nil {
 		return nil, f.osErr("stat", name, err)
 	}
-	return info{n}, nil
+	return info{&n}, nil
 }
 
 // info is a node as os.FileInfo, with its ETag and content type so that
-// x/net/webdav neither invents one nor opens the file to sniff it.
-type info struct{ n files.Node }
+// x/net/webdav neither invents one nor opens the file to sniff it. It
+// points to the node, so that a file's Stat copies nothing.
+type info struct{ n *files.Node }
 
 func (i info) Name() string {
 	if i.n.Path == "/" {
@@ -269,7 +270,7 @@ func (f *file) Close() error {
 	return nil
 }
 
-func (f *file) Stat() (os.FileInfo, error) { return info{f.node}, nil }
+func (f *file) Stat() (os.FileInfo, error) { return info{&f.node}, nil }
 
 func (f *file) Readdir(count int) ([]os.FileInfo, error) {
 	if !f.node.Dir {
@@ -280,8 +281,8 @@ func (f *file) Readdir(count int) ([]os.FileInfo, error) {
 		return nil, f.fs.osErr("readdir", f.node.Path, err)
 	}
 	out := make([]os.FileInfo, 0, len(ns))
-	for _, n := range ns {
-		out = append(out, info{n})
+	for i := range ns {
+		out = append(out, info{&ns[i]})
 	}
 	return out, nil
 }

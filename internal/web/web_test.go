@@ -447,3 +447,48 @@ func TestErrorPages(t *testing.T) {
 		}
 	}
 }
+
+// TestDownloadHeaders: a file's content served under Secure keeps the
+// fields that protect any response, gets the download's (attachment,
+// octet-stream, nosniff, a sandbox that allows no script and no framing)
+// and loses the four that only a rendered page needs; the values, set
+// with one allocation, stay apart when one of them is added to.
+func TestDownloadHeaders(t *testing.T) {
+	h := Secure(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		DownloadHeaders(w.Header())
+		w.Header().Add("Content-Disposition", "inline") // must not reach X-Content-Type-Options
+		io.WriteString(w, "<script>alert(1)</script>")
+	}), 0)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/dav/Home/x.html", nil))
+	got := rec.Result().Header
+	want := map[string][]string{
+		"Content-Type":                 {"application/octet-stream"},
+		"Content-Disposition":          {"attachment", "inline"},
+		"Content-Security-Policy":      {"sandbox; default-src 'none'; frame-ancestors 'none'"},
+		"X-Content-Type-Options":       {"nosniff"},
+		"Strict-Transport-Security":    {wantHeaders["Strict-Transport-Security"]},
+		"Cross-Origin-Resource-Policy": {"same-origin"},
+		"Cache-Control":                {"no-store"},
+	}
+	for k, v := range want {
+		if g := got.Values(k); strings.Join(g, "|") != strings.Join(v, "|") {
+			t.Errorf("%s: %q, want %q", k, g, v)
+		}
+	}
+	for _, k := range []string{"Referrer-Policy", "X-Frame-Options", "Cross-Origin-Opener-Policy", "Permissions-Policy"} {
+		if v, ok := got[k]; ok {
+			t.Errorf("%s: %q on a download", k, v)
+		}
+	}
+}
+
+// TestSecureHeadersOneAllocation: Secure's fields cost the handler one
+// allocation for their values, not one each.
+func TestSecureHeadersOneAllocation(t *testing.T) {
+	h := http.Header{}
+	setSecurityHeaders(h) // the map's room
+	if n := testing.AllocsPerRun(100, func() { setSecurityHeaders(h) }); n > 1 {
+		t.Errorf("the security headers take %.0f allocations", n)
+	}
+}
