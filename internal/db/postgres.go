@@ -121,31 +121,31 @@ func (db *DB) txPostgres(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 // beginLocked begins a transaction holding the cluster-wide write lock
-// (on SQLite, BEGIN IMMEDIATE has taken the database's).
+// (on SQLite, BEGIN IMMEDIATE has taken the database's). On PostgreSQL
+// BEGIN and the lock go in one message (see lockedBegin): the lock
+// itself is not a round trip of its own.
 func (db *DB) beginLocked(ctx context.Context) (*sql.Tx, error) {
+	if db.engine == Postgres {
+		ctx = context.WithValue(ctx, lockedBeginKey{}, true)
+	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("db: begin: %w", err)
 	}
-	if err := db.lockWriter(ctx, tx); err != nil {
-		tx.Rollback()
-		return nil, err
-	}
 	return tx, nil
 }
 
-// lockWriter takes the cluster-wide write lock inside tx on PostgreSQL
-// (see writeLockKey); on SQLite, BEGIN IMMEDIATE has already taken the
-// database's.
-func (db *DB) lockWriter(ctx context.Context, tx *sql.Tx) error {
-	if db.engine != Postgres {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(writeLockKey)); err != nil {
-		return fmt.Errorf("db: begin: taking the write lock: %w", err)
-	}
-	return nil
-}
+// lockedBeginKey marks, in the context of a BeginTx on PostgreSQL, a
+// transaction that takes the cluster-wide write lock as it begins.
+type lockedBeginKey struct{}
+
+// lockedBegin begins a transaction and takes the cluster-wide write lock
+// (see writeLockKey) in one simple-protocol message of two statements
+// (PostgreSQL protocol 3.0, "Multiple Statements in a Simple Query": after
+// an explicit BEGIN the transaction block outlives the message): the lock
+// waits for the writer before, if any, without a second round trip.
+// The key is writeLockKey in decimal (TestLockedBeginKey).
+const lockedBegin = "begin; select pg_advisory_xact_lock(109270232429939)"
 
 // RoundTrips returns how many messages that wait for PostgreSQL's answer
 // the database's connections have sent since it was opened: statements
@@ -212,12 +212,34 @@ func (c *pgConn) QueryContext(ctx context.Context, query string, args []driver.N
 
 func (c *pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	c.trips.Add(1)
+	if locked, _ := ctx.Value(lockedBeginKey{}).(bool); locked && opts == (driver.TxOptions{}) {
+		if c.Conn.Conn().IsClosed() {
+			return nil, driver.ErrBadConn
+		}
+		// pgx closes the connection if the message fails (the lock's
+		// wait ended by ctx): the pool then drops it.
+		tx, err := c.Conn.Conn().BeginTx(ctx, pgx.TxOptions{BeginQuery: lockedBegin})
+		if err != nil {
+			return nil, fmt.Errorf("taking the write lock: %w", err)
+		}
+		return pgTx{pgxTx{ctx, tx}, c.trips}, nil
+	}
 	tx, err := c.Conn.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
 	return pgTx{tx, c.trips}, nil
 }
+
+// pgxTx is a pgx transaction as database/sql's driver sees one, as pgx's
+// own stdlib package wraps those it begins.
+type pgxTx struct {
+	ctx context.Context
+	tx  pgx.Tx
+}
+
+func (t pgxTx) Commit() error   { return t.tx.Commit(t.ctx) }
+func (t pgxTx) Rollback() error { return t.tx.Rollback(t.ctx) }
 
 // pgStmt is pgx's prepared statement, its runs counted.
 type pgStmt struct {

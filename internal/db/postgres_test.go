@@ -514,19 +514,20 @@ func TestPostgresGroupRoundTrips(t *testing.T) {
 	if err := a.QueryRowContext(ctx, `SELECT count(*) FROM g`).Scan(&rows); err != nil || rows != n-1 {
 		t.Errorf("%d rows, want %d (%v)", rows, n-1, err)
 	}
-	// BEGIN, the write lock, COMMIT; per job its statement and its
-	// savepoint; the two failed jobs' ROLLBACK TO; preparing SAVEPOINT
-	// and ROLLBACK TO on a connection that had not run them. (37 when
-	// each savepoint had its own RELEASE.)
-	if want := int64(3 + 2*n + 2 + 2); trips > want {
+	// BEGIN with the write lock (one message), COMMIT; per job its
+	// statement and its savepoint; the two failed jobs' ROLLBACK TO;
+	// preparing SAVEPOINT and ROLLBACK TO on a connection that had not
+	// run them. (37 when each savepoint had its own RELEASE, 25 when
+	// the lock was a message of its own.)
+	if want := int64(2 + 2*n + 2 + 2); trips > want {
 		t.Errorf("%d round trips for a group of %d jobs, want at most %d", trips, n, want)
 	}
 	t.Logf("%d round trips for a group of %d jobs", trips, n)
 }
 
 // TestPostgresGroupBare checks jobs queued by DoBare on PostgreSQL: ten
-// that succeed cost their own statements and the group's BEGIN, lock and
-// COMMIT, no savepoint; and in a second group, one failing with its own
+// that succeed cost their own statements and the group's BEGIN with the
+// lock (one message) and COMMIT, no savepoint; and in a second group, one failing with its own
 // error after its insert and one failing with PostgreSQL's (a duplicate
 // key, which aborts the transaction) each roll back alone, their
 // errors their own, the other jobs (bare or not) committed once each.
@@ -582,7 +583,7 @@ func TestPostgresGroupBare(t *testing.T) {
 			t.Errorf("job %d: %v", i, err)
 		}
 	}
-	if want := int64(3 + n); trips != want {
+	if want := int64(2 + n); trips != want {
 		t.Errorf("%d round trips for a group of %d bare jobs, want %d", trips, n, want)
 	}
 	runs := make([]int, n)
