@@ -91,13 +91,21 @@ type job struct {
 	fn       func(ctx context.Context, tx *sql.Tx) error
 	err      error
 	done     chan struct{}
-	bare     bool // see DoBare
-	unmapped bool // see DoUnmapped
+	bare     bool   // see DoBare
+	piped    *piped // see DoPiped; bare too
+	unmapped bool   // see DoUnmapped
 
 	// Set if the job's context carries a JobTrace.
 	trace  *JobTrace
 	queued time.Time
 	behind TurnStats // the group's turns when it was queued
+}
+
+// piped is a DoPiped job's statement and what reads its row.
+type piped struct {
+	query string
+	args  []any
+	then  func(ctx context.Context, tx *sql.Tx, row Row) error
 }
 
 // errRedo ends a group's transaction on PostgreSQL when a job without a
@@ -138,6 +146,29 @@ func (g *Group) Do(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx)
 // trip, it is Do.
 func (g *Group) DoBare(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	return g.do(ctx, &job{fn: fn, done: make(chan struct{}), bare: true})
+}
+
+// Row is the first row of a statement's result, as [sql.Row] gives it:
+// Scan returns the statement's error, or [sql.ErrNoRows] if it returned
+// no row.
+type Row interface {
+	Scan(dest ...any) error
+}
+
+// DoPiped is DoBare for a job that begins with one statement, query with
+// args, whose row then reads (and then may write more in tx, or fail):
+// on PostgreSQL the statements of a group's piped jobs go to the server
+// together, in one message, before any then runs, so that the group's
+// round trips under the cluster's write lock no longer grow with its
+// size. A statement must therefore not depend on what another job's then
+// does, and then runs after the statements of the jobs queued beside it:
+// it must read again whatever those may have changed. Like DoBare's fn,
+// then may run twice.
+func (g *Group) DoPiped(ctx context.Context, query string, args []any, then func(ctx context.Context, tx *sql.Tx, row Row) error) error {
+	fn := func(ctx context.Context, tx *sql.Tx) error {
+		return then(ctx, tx, g.db.Stmts(tx).QueryRowContext(ctx, query, args...))
+	}
+	return g.do(ctx, &job{fn: fn, done: make(chan struct{}), bare: true, piped: &piped{query: query, args: args, then: then}})
 }
 
 // DoUnmapped is [Group.Do] for a job that reads much of the database
@@ -282,7 +313,8 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 }
 
 // run runs batch in one transaction, each job in a savepoint but, with
-// bare, the jobs queued by DoBare; a failed bare job ends it with errRedo.
+// bare, the jobs queued by DoBare and DoPiped (the piped ones first, see
+// runPiped); a failed bare job ends it with errRedo.
 func (g *Group) run(ctx context.Context, batch []*job, bare bool, t *batchTimes) error {
 	exec := func(tx *sql.Tx, query string) error {
 		if _, err := g.db.Stmts(tx).ExecContext(ctx, query); err != nil {
@@ -290,15 +322,21 @@ func (g *Group) run(ctx context.Context, batch []*job, bare bool, t *batchTimes)
 		}
 		return nil
 	}
-	pragmas := groupPragmas
-	if slices.ContainsFunc(batch, func(j *job) bool { return j.unmapped }) {
-		pragmas = groupUnmappedPragmas
-	}
-	return g.db.txWith(ctx, pragmas, func(tx *sql.Tx) error {
+	body := func(tx *sql.Tx, conn *sql.Conn) error {
 		t.began()
+		for _, j := range batch {
+			j.err = nil // a batch run again starts afresh
+		}
+		if bare && conn != nil {
+			if err := g.runPiped(ctx, tx, conn, batch, t); err != nil {
+				return err
+			}
+		}
 		open := false // on PostgreSQL, a job's savepoint left for the next to release
 		for i, j := range batch {
-			j.err = nil // a batch run again starts afresh
+			if bare && j.piped != nil && conn != nil {
+				continue // ran in runPiped
+			}
 			if bare && j.bare {
 				t.jobStarted(i)
 				j.err = j.fn(ctx, tx)
@@ -330,7 +368,49 @@ func (g *Group) run(ctx context.Context, batch []*job, bare bool, t *batchTimes)
 		err := g.runBeforeCommit(ctx, tx, exec)
 		t.committing()
 		return err
-	})
+	}
+	if g.db.engine == Postgres {
+		return g.db.txPostgresConn(ctx, body)
+	}
+	pragmas := groupPragmas
+	if slices.ContainsFunc(batch, func(j *job) bool { return j.unmapped }) {
+		pragmas = groupUnmappedPragmas
+	}
+	return g.db.txWith(ctx, pragmas, func(tx *sql.Tx) error { return body(tx, nil) })
+}
+
+// runPiped sends the statements of batch's piped jobs to PostgreSQL in
+// one message on conn, tx's connection, and then runs each job's then
+// with its row, in the batch's order. A failed statement (which aborts
+// the transaction) or then ends the transaction with errRedo.
+func (g *Group) runPiped(ctx context.Context, tx *sql.Tx, conn *sql.Conn, batch []*job, t *batchTimes) error {
+	var stmts []*piped
+	for _, j := range batch {
+		if j.piped != nil {
+			stmts = append(stmts, j.piped)
+		}
+	}
+	if len(stmts) == 0 {
+		return nil
+	}
+	rows, err := g.db.pipe(ctx, conn, stmts)
+	if err != nil {
+		return errRedo
+	}
+	k := 0
+	for i, j := range batch {
+		if j.piped == nil {
+			continue
+		}
+		t.jobStarted(i)
+		j.err = j.piped.then(ctx, tx, rows[k])
+		t.jobEnded(i)
+		k++
+		if j.err != nil {
+			return errRedo
+		}
+	}
+	return nil
 }
 
 // savepoint opens a job's savepoint. On PostgreSQL, where every

@@ -1,6 +1,7 @@
 package db
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -9,11 +10,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -118,6 +122,95 @@ func (db *DB) txPostgres(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	return runTx(tx, fn)
+}
+
+// txPostgresConn is txPostgres, with the writer slot taken here, on a
+// connection of its own that fn may also use raw (see pipe).
+func (db *DB) txPostgresConn(ctx context.Context, fn func(tx *sql.Tx, conn *sql.Conn) error) error {
+	if err := db.takeWriter(ctx); err != nil {
+		return err
+	}
+	defer db.releaseWriter()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("db: begin: %w", err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(context.WithValue(ctx, lockedBeginKey{}, true), nil)
+	if err != nil {
+		return fmt.Errorf("db: begin: %w", err)
+	}
+	return runTx(tx, func(tx *sql.Tx) error { return fn(tx, conn) })
+}
+
+// pipe runs stmts on conn, in the transaction open there, as one
+// pipeline (pgx's Batch: every statement sent, then one Sync; one round
+// trip), and returns each statement's first row. If a statement fails,
+// the transaction is aborted and the statements after it are not run:
+// pipe returns the error.
+func (db *DB) pipe(ctx context.Context, conn *sql.Conn, stmts []*piped) ([]Row, error) {
+	rows := make([]Row, len(stmts))
+	err := conn.Raw(func(dc any) error {
+		c, ok := dc.(*pgConn)
+		if !ok {
+			return fmt.Errorf("db: pipe: unexpected driver connection %T", dc)
+		}
+		var b pgx.Batch
+		for _, st := range stmts {
+			b.Queue(Rebind(st.query), st.args...)
+		}
+		c.trips.Add(1)
+		pc := c.Conn.Conn()
+		br := pc.SendBatch(ctx, &b)
+		for i := range stmts {
+			r, err := firstRow(pc.TypeMap(), br)
+			if err != nil {
+				br.Close()
+				return err
+			}
+			rows[i] = r
+		}
+		return br.Close()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("db: pipe: %w", err)
+	}
+	return rows, nil
+}
+
+// firstRow reads the next result of br and keeps its first row.
+func firstRow(m *pgtype.Map, br pgx.BatchResults) (*pipedRow, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	r := &pipedRow{m: m, err: sql.ErrNoRows}
+	if rows.Next() {
+		r.err = nil
+		r.fields = slices.Clone(rows.FieldDescriptions())
+		for _, v := range rows.RawValues() {
+			r.values = append(r.values, bytes.Clone(v)) // nil stays nil: NULL
+		}
+	}
+	rows.Close()
+	return r, rows.Err()
+}
+
+// pipedRow is a statement's first row read from a pipeline, to scan once
+// the pipeline's results are all read (see pipe), as [sql.Row] does.
+type pipedRow struct {
+	m      *pgtype.Map // the connection's, used in the goroutine holding it
+	fields []pgconn.FieldDescription
+	values [][]byte
+	err    error // sql.ErrNoRows if there was none
+}
+
+func (r *pipedRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	return pgx.ScanRow(r.m, r.fields, r.values, dest...)
 }
 
 // beginLocked begins a transaction holding the cluster-wide write lock

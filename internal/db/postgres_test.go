@@ -665,3 +665,119 @@ func TestChannelBatches(t *testing.T) {
 		t.Errorf("%d round trips to send %d queued messages, want 2", trips, len(want))
 	}
 }
+
+// TestPostgresGroupPiped checks jobs queued by DoPiped on PostgreSQL:
+// ten that succeed go to the server in one message, each then seeing its
+// own statement's row, so that the group costs BEGIN with the lock, the
+// statements and COMMIT, whatever its size; and in a second group, one
+// whose then fails after its statement, one whose statement fails (a
+// duplicate key, which aborts the transaction), one whose then writes
+// more and a job queued by Do each end as their own, the others
+// committed once each.
+func TestPostgresGroupPiped(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{})
+	a, _ := openPG(t, srv)
+	ctx := t.Context()
+	if err := a.Migrate(ctx, db.Component{Name: "t", Migrations: []db.Migration{{Version: 1, SQL: `CREATE TABLE g (n INTEGER PRIMARY KEY)`}}}); err != nil {
+		t.Fatal(err)
+	}
+	g := a.NewGroup(64, nil)
+	const insert = `INSERT INTO g (n) VALUES (?) RETURNING n`
+	// piped inserts n and checks that its row is its own.
+	piped := func(ctx context.Context, n int, then func(ctx context.Context, tx *sql.Tx) error) error {
+		return g.DoPiped(ctx, insert, []any{n}, func(ctx context.Context, tx *sql.Tx, row db.Row) error {
+			var got int
+			if err := row.Scan(&got); err != nil {
+				return err
+			}
+			if got != n {
+				return fmt.Errorf("job %d read the row of %d", n, got)
+			}
+			if then != nil {
+				return then(ctx, tx)
+			}
+			return nil
+		})
+	}
+	if err := piped(ctx, 1000, nil); err != nil { // the connection's statements prepared
+		t.Fatal(err)
+	}
+	errBad := errors.New("bad job")
+	const n = 10
+	// group runs n jobs queued while the turn is held, job i being
+	// job(i); it returns their errors and the group's round trips.
+	group := func(job func(i int) error) ([]error, int64) {
+		release, err := g.Hold(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { errs[i] = job(i) })
+		}
+		for g.Queued() < n {
+			time.Sleep(time.Millisecond)
+		}
+		before := a.RoundTrips()
+		release()
+		wg.Wait()
+		return errs, a.RoundTrips() - before
+	}
+	errs, trips := group(func(i int) error { return piped(ctx, i, nil) })
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("job %d: %v", i, err)
+		}
+	}
+	if want := int64(3); trips != want {
+		t.Errorf("%d round trips for a group of %d piped jobs, want %d", trips, n, want)
+	}
+	t.Logf("%d round trips for a group of %d piped jobs", trips, n)
+
+	errs, _ = group(func(i int) error {
+		switch i {
+		case 3:
+			return piped(ctx, 100+i, func(context.Context, *sql.Tx) error { return errBad })
+		case 5:
+			return piped(ctx, 100+i, func(ctx context.Context, tx *sql.Tx) error {
+				_, err := tx.ExecContext(ctx, `INSERT INTO g (n) VALUES (?)`, 500+i)
+				return err
+			})
+		case 6:
+			return piped(ctx, 1000, nil) // a duplicate key
+		case 8:
+			return g.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				_, err := tx.ExecContext(ctx, `INSERT INTO g (n) VALUES (?)`, 100+i)
+				return err
+			})
+		}
+		return piped(ctx, 100+i, nil)
+	})
+	for i, err := range errs {
+		switch {
+		case i == 3 && !errors.Is(err, errBad):
+			t.Errorf("job 3: %v, want its own error", err)
+		case i == 6 && err == nil:
+			t.Errorf("job 6 (a duplicate key) succeeded")
+		case i != 3 && i != 6 && err != nil:
+			t.Errorf("job %d: %v", i, err)
+		}
+	}
+	var got []int
+	rows, err := a.QueryContext(ctx, `SELECT n FROM g WHERE n >= 100 AND n < 1000 ORDER BY n`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var v int
+		rows.Scan(&v)
+		got = append(got, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[100 101 102 104 105 107 108 109 505]" {
+		t.Errorf("rows of the second group %v", got)
+	}
+}
