@@ -136,7 +136,7 @@ func (db *DB) txPostgresConn(ctx context.Context, fn func(tx *sql.Tx, conn *sql.
 		return fmt.Errorf("db: begin: %w", err)
 	}
 	defer conn.Close()
-	tx, err := conn.BeginTx(context.WithValue(ctx, lockedBeginKey{}, true), nil)
+	tx, err := conn.BeginTx(context.WithValue(ctx, lockedBeginKey{}, beginDeferred), nil)
 	if err != nil {
 		return fmt.Errorf("db: begin: %w", err)
 	}
@@ -156,12 +156,26 @@ func (db *DB) pipe(ctx context.Context, conn *sql.Conn, stmts []*piped) ([]Row, 
 			return fmt.Errorf("db: pipe: unexpected driver connection %T", dc)
 		}
 		var b pgx.Batch
+		began := c.deferred
+		if began { // BEGIN and the lock first, in the same message
+			c.deferred = false
+			b.Queue(lockedBeginQuery)
+			b.Queue(lockQuery)
+		}
 		for _, st := range stmts {
 			b.Queue(Rebind(st.query), st.args...)
 		}
 		c.trips.Add(1)
 		pc := c.Conn.Conn()
 		br := pc.SendBatch(ctx, &b)
+		if began {
+			for range 2 {
+				if _, err := br.Exec(); err != nil {
+					br.Close()
+					return fmt.Errorf("taking the write lock: %w", err)
+				}
+			}
+		}
 		for i := range stmts {
 			r, err := firstRow(pc.TypeMap(), br)
 			if err != nil {
@@ -219,7 +233,7 @@ func (r *pipedRow) Scan(dest ...any) error {
 // itself is not a round trip of its own.
 func (db *DB) beginLocked(ctx context.Context) (*sql.Tx, error) {
 	if db.engine == Postgres {
-		ctx = context.WithValue(ctx, lockedBeginKey{}, true)
+		ctx = context.WithValue(ctx, lockedBeginKey{}, beginNow)
 	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -229,8 +243,23 @@ func (db *DB) beginLocked(ctx context.Context) (*sql.Tx, error) {
 }
 
 // lockedBeginKey marks, in the context of a BeginTx on PostgreSQL, a
-// transaction that takes the cluster-wide write lock as it begins.
+// transaction that takes the cluster-wide write lock as it begins; its
+// value is a beginMode.
 type lockedBeginKey struct{}
+
+// beginMode says when a transaction that takes the write lock sends its
+// BEGIN (see lockedBegin).
+type beginMode int
+
+const (
+	// beginNow sends BEGIN and the lock at once, in one message.
+	beginNow beginMode = iota + 1
+	// beginDeferred sends them with the transaction's first statement
+	// or pipeline, in the same message: a transaction whose first work
+	// is a pipeline (pipe) costs that message and COMMIT. Nothing is
+	// sent for a transaction that runs nothing.
+	beginDeferred
+)
 
 // lockedBegin begins a transaction and takes the cluster-wide write lock
 // (see writeLockKey) in one simple-protocol message of two statements
@@ -238,7 +267,15 @@ type lockedBeginKey struct{}
 // an explicit BEGIN the transaction block outlives the message): the lock
 // waits for the writer before, if any, without a second round trip.
 // The key is writeLockKey in decimal (TestLockedBeginKey).
-const lockedBegin = "begin; select pg_advisory_xact_lock(109270232429939)"
+const lockedBegin = lockedBeginQuery + "; " + lockQuery
+
+// The statements of lockedBegin, which pipe sends as two of a pipeline
+// (PostgreSQL protocol 3.0, "Pipelining": a BEGIN makes the statements
+// after it an explicit transaction block, which the Sync does not end).
+const (
+	lockedBeginQuery = "begin"
+	lockQuery        = "select pg_advisory_xact_lock(109270232429939)"
+)
 
 // RoundTrips returns how many messages that wait for PostgreSQL's answer
 // the database's connections have sent since it was opened: statements
@@ -269,7 +306,7 @@ func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		conn.Close()
 		return nil, fmt.Errorf("db: postgres: unexpected driver connection %T", conn)
 	}
-	return &pgConn{sc, c.trips}, nil
+	return &pgConn{Conn: sc, trips: c.trips}, nil
 }
 
 // pgConn is pgx's database/sql connection with every query's placeholders
@@ -278,6 +315,25 @@ func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 type pgConn struct {
 	*stdlib.Conn
 	trips *atomic.Int64
+
+	// deferred is set while a transaction begun with beginDeferred has
+	// not sent its BEGIN yet (database/sql uses a connection from one
+	// goroutine at a time).
+	deferred bool
+}
+
+// begin sends a deferred BEGIN and the write lock, if any is pending,
+// before a statement of the transaction.
+func (c *pgConn) begin(ctx context.Context) error {
+	if !c.deferred {
+		return nil
+	}
+	c.deferred = false
+	c.trips.Add(1)
+	if _, err := c.Conn.Conn().Exec(ctx, lockedBegin); err != nil {
+		return fmt.Errorf("taking the write lock: %w", err)
+	}
+	return nil
 }
 
 func (c *pgConn) Prepare(query string) (driver.Stmt, error) {
@@ -290,63 +346,106 @@ func (c *pgConn) PrepareContext(ctx context.Context, query string) (driver.Stmt,
 	if err != nil {
 		return nil, err
 	}
-	return &pgStmt{st.(*stdlib.Stmt), c.trips}, nil
+	return &pgStmt{st.(*stdlib.Stmt), c}, nil
 }
 
 func (c *pgConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if err := c.begin(ctx); err != nil {
+		return nil, err
+	}
 	c.trips.Add(1)
 	return c.Conn.ExecContext(ctx, Rebind(query), args)
 }
 
 func (c *pgConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if err := c.begin(ctx); err != nil {
+		return nil, err
+	}
 	c.trips.Add(1)
 	return c.Conn.QueryContext(ctx, Rebind(query), args)
 }
 
 func (c *pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	c.trips.Add(1)
-	if locked, _ := ctx.Value(lockedBeginKey{}).(bool); locked && opts == (driver.TxOptions{}) {
-		if c.Conn.Conn().IsClosed() {
-			return nil, driver.ErrBadConn
+	mode, _ := ctx.Value(lockedBeginKey{}).(beginMode)
+	if mode == 0 || opts != (driver.TxOptions{}) {
+		c.trips.Add(1)
+		tx, err := c.Conn.BeginTx(ctx, opts)
+		if err != nil {
+			return nil, err
 		}
+		return pgTx{tx, c.trips}, nil
+	}
+	if c.Conn.Conn().IsClosed() {
+		return nil, driver.ErrBadConn
+	}
+	c.deferred = true
+	if mode == beginNow {
 		// pgx closes the connection if the message fails (the lock's
 		// wait ended by ctx): the pool then drops it.
-		tx, err := c.Conn.Conn().BeginTx(ctx, pgx.TxOptions{BeginQuery: lockedBegin})
-		if err != nil {
-			return nil, fmt.Errorf("taking the write lock: %w", err)
+		if err := c.begin(ctx); err != nil {
+			return nil, err
 		}
-		return pgTx{pgxTx{ctx, tx}, c.trips}, nil
 	}
-	tx, err := c.Conn.BeginTx(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	return pgTx{tx, c.trips}, nil
+	return &lockedTx{ctx: ctx, c: c}, nil
 }
 
-// pgxTx is a pgx transaction as database/sql's driver sees one, as pgx's
-// own stdlib package wraps those it begins.
-type pgxTx struct {
+// lockedTx is a transaction begun with the write lock (lockedBegin),
+// whose BEGIN may not have been sent yet (beginDeferred).
+type lockedTx struct {
 	ctx context.Context
-	tx  pgx.Tx
+	c   *pgConn
 }
 
-func (t pgxTx) Commit() error   { return t.tx.Commit(t.ctx) }
-func (t pgxTx) Rollback() error { return t.tx.Rollback(t.ctx) }
+// Commit commits as pgx's own transactions do: a COMMIT that PostgreSQL
+// answers with ROLLBACK (the transaction had failed) is an error.
+func (t *lockedTx) Commit() error {
+	return t.end("commit")
+}
+
+func (t *lockedTx) Rollback() error {
+	return t.end("rollback")
+}
+
+// end sends query, commit or rollback, unless the BEGIN was never sent.
+func (t *lockedTx) end(query string) error {
+	if t.c.deferred {
+		t.c.deferred = false // nothing was sent: nothing to end
+		return nil
+	}
+	t.c.trips.Add(1)
+	conn := t.c.Conn.Conn()
+	tag, err := conn.Exec(t.ctx, query)
+	if err != nil {
+		if conn.PgConn().TxStatus() != 'I' {
+			conn.Close(t.ctx) // the pool drops it
+		}
+		return err
+	}
+	if query == "commit" && tag.String() == "ROLLBACK" {
+		return pgx.ErrTxCommitRollback
+	}
+	return nil
+}
 
 // pgStmt is pgx's prepared statement, its runs counted.
 type pgStmt struct {
 	*stdlib.Stmt
-	trips *atomic.Int64
+	c *pgConn
 }
 
 func (s *pgStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	s.trips.Add(1)
+	if err := s.c.begin(ctx); err != nil {
+		return nil, err
+	}
+	s.c.trips.Add(1)
 	return s.Stmt.ExecContext(ctx, args)
 }
 
 func (s *pgStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	s.trips.Add(1)
+	if err := s.c.begin(ctx); err != nil {
+		return nil, err
+	}
+	s.c.trips.Add(1)
 	return s.Stmt.QueryContext(ctx, args)
 }
 

@@ -667,9 +667,10 @@ func TestChannelBatches(t *testing.T) {
 }
 
 // TestPostgresGroupPiped checks jobs queued by DoPiped on PostgreSQL:
-// ten that succeed go to the server in one message, each then seeing its
-// own statement's row, so that the group costs BEGIN with the lock, the
-// statements and COMMIT, whatever its size; and in a second group, one
+// ten that succeed go to the server in one message with BEGIN and the
+// write lock, each then seeing its own statement's row (and the lock
+// held), so that the group costs that message and COMMIT, whatever its
+// size; and in a second group, one
 // whose then fails after its statement, one whose statement fails (a
 // duplicate key, which aborts the transaction), one whose then writes
 // more and a job queued by Do each end as their own, the others
@@ -692,6 +693,10 @@ func TestPostgresGroupPiped(t *testing.T) {
 			}
 			if got != n {
 				return fmt.Errorf("job %d read the row of %d", n, got)
+			}
+			var locks int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted`).Scan(&locks); err != nil || locks != 1 {
+				return fmt.Errorf("job %d: %d advisory locks held (%v), want the write lock", n, locks, err)
 			}
 			if then != nil {
 				return then(ctx, tx)
@@ -730,7 +735,7 @@ func TestPostgresGroupPiped(t *testing.T) {
 			t.Errorf("job %d: %v", i, err)
 		}
 	}
-	if want := int64(3); trips != want {
+	if want := int64(2 + n); trips != want { // and each job's look at pg_locks
 		t.Errorf("%d round trips for a group of %d piped jobs, want %d", trips, n, want)
 	}
 	t.Logf("%d round trips for a group of %d piped jobs", trips, n)
