@@ -39,6 +39,9 @@ type Group struct {
 	// beforeCommit, if set, runs in each group's transaction after the
 	// jobs, before the commit (see SetBeforeCommit).
 	beforeCommit func(ctx context.Context, tx *sql.Tx) error
+	// committing, if set, runs on PostgreSQL just before a group's COMMIT
+	// is sent (tests).
+	committing func()
 
 	commits, jobs atomic.Int64 // see Stats
 
@@ -208,18 +211,51 @@ func (g *Group) do(ctx context.Context, j *job) error {
 				return j.err
 			default:
 			}
-			if batch := g.take(); len(batch) > 0 {
-				start := time.Now()
-				g.commit(ctx, batch)
-				g.catchUp(ctx, batch)
-				if g.afterTurn != nil {
-					g.afterTurn(ctx)
-				}
-				g.turnEnded("commit", start, len(batch))
+			if !g.commitTurn(ctx) {
+				<-g.turn
 			}
-			<-g.turn
 		}
 	}
+}
+
+// commitTurn commits the queued jobs, the caller holding the turn, and
+// reports whether it gave the turn back itself: on PostgreSQL, the
+// writer slot and, when no afterTurn waits for the commit, the turn go
+// to the next group just before the COMMIT is sent, so that the next
+// group's BEGIN, write lock and statements are on their way while this
+// one's commit is made durable; the server's write lock keeps the two
+// transactions apart, the second's statements running once the first
+// has committed.
+func (g *Group) commitTurn(ctx context.Context) (handed bool) {
+	batch := g.take()
+	if len(batch) == 0 {
+		return false
+	}
+	start := time.Now()
+	var handOff func()
+	if g.db.engine == Postgres {
+		early := g.afterTurn == nil
+		handOff = func() {
+			if early {
+				handed = true
+				g.turnEnded("commit", start, len(batch))
+				<-g.turn
+			}
+			if g.committing != nil {
+				g.committing()
+			}
+		}
+	}
+	g.commit(ctx, batch, handOff)
+	if handed {
+		return true
+	}
+	g.catchUp(ctx, batch)
+	if g.afterTurn != nil {
+		g.afterTurn(ctx)
+	}
+	g.turnEnded("commit", start, len(batch))
+	return false
 }
 
 // SetBeforeCommit sets fn to run in every group's transaction after all
@@ -279,8 +315,10 @@ func (g *Group) take() []*job {
 }
 
 // commit runs batch in one transaction and then tells each job its
-// outcome, also if a job panics (the panic goes on after).
-func (g *Group) commit(ctx context.Context, batch []*job) {
+// outcome, also if a job panics (the panic goes on after). handOff, if
+// not nil, runs on PostgreSQL just before the COMMIT is sent (see
+// commitTurn).
+func (g *Group) commit(ctx context.Context, batch []*job, handOff func()) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), GroupTimeout)
 	defer cancel()
 	t := newBatchTimes(g, batch)
@@ -301,9 +339,9 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 			panic(p)
 		}
 	}()
-	err = g.run(ctx, batch, g.db.engine == Postgres, t)
+	err = g.run(ctx, batch, g.db.engine == Postgres, t, handOff)
 	if errors.Is(err, errRedo) {
-		err = g.run(ctx, batch, false, t)
+		err = g.run(ctx, batch, false, t, handOff)
 	}
 	if err == nil {
 		g.commits.Add(1)
@@ -314,8 +352,8 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 
 // run runs batch in one transaction, each job in a savepoint but, with
 // bare, the jobs queued by DoBare and DoPiped (the piped ones first, see
-// runPiped); a failed bare job ends it with errRedo.
-func (g *Group) run(ctx context.Context, batch []*job, bare bool, t *batchTimes) error {
+// runPiped); a failed bare job ends it with errRedo. handOff is commit's.
+func (g *Group) run(ctx context.Context, batch []*job, bare bool, t *batchTimes, handOff func()) error {
 	exec := func(tx *sql.Tx, query string) error {
 		if _, err := g.db.Stmts(tx).ExecContext(ctx, query); err != nil {
 			return fmt.Errorf("db: group: %w", err)
@@ -370,7 +408,7 @@ func (g *Group) run(ctx context.Context, batch []*job, bare bool, t *batchTimes)
 		return err
 	}
 	if g.db.engine == Postgres {
-		return g.db.txPostgresConn(ctx, body)
+		return g.db.txPostgresConn(ctx, body, handOff)
 	}
 	pragmas := groupPragmas
 	if slices.ContainsFunc(batch, func(j *job) bool { return j.unmapped }) {
@@ -443,7 +481,7 @@ func (g *Group) Lazy(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	defer func() { <-g.turn }()
 	if batch := g.take(); len(batch) > 0 {
 		start := time.Now()
-		g.commit(ctx, batch)
+		g.commit(ctx, batch, nil)
 		g.turnEnded("commit", start, len(batch))
 	}
 	start := time.Now()

@@ -125,12 +125,19 @@ func (db *DB) txPostgres(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 // txPostgresConn is txPostgres, with the writer slot taken here, on a
-// connection of its own that fn may also use raw (see pipe).
-func (db *DB) txPostgresConn(ctx context.Context, fn func(tx *sql.Tx, conn *sql.Conn) error) error {
+// connection of its own that fn may also use raw (see pipe), its BEGIN
+// deferred (beginDeferred). If fn succeeds and handOff is not nil, the
+// writer slot is given back and handOff runs before the COMMIT is sent.
+func (db *DB) txPostgresConn(ctx context.Context, fn func(tx *sql.Tx, conn *sql.Conn) error, handOff func()) error {
 	if err := db.takeWriter(ctx); err != nil {
 		return err
 	}
-	defer db.releaseWriter()
+	handed := false
+	defer func() {
+		if !handed {
+			db.releaseWriter()
+		}
+	}()
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("db: begin: %w", err)
@@ -140,7 +147,15 @@ func (db *DB) txPostgresConn(ctx context.Context, fn func(tx *sql.Tx, conn *sql.
 	if err != nil {
 		return fmt.Errorf("db: begin: %w", err)
 	}
-	return runTx(tx, func(tx *sql.Tx) error { return fn(tx, conn) })
+	return runTx(tx, func(tx *sql.Tx) error {
+		if err := fn(tx, conn); err != nil || handOff == nil {
+			return err
+		}
+		handed = true
+		db.releaseWriter()
+		handOff()
+		return nil
+	})
 }
 
 // pipe runs stmts on conn, in the transaction open there, as one
