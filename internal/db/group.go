@@ -96,6 +96,7 @@ type job struct {
 	done     chan struct{}
 	bare     bool   // see DoBare
 	piped    *piped // see DoPiped; bare too
+	taken    bool   // by a committer (take); guarded by Group.mu
 	unmapped bool   // see DoUnmapped
 
 	// Set if the job's context carries a JobTrace.
@@ -211,11 +212,26 @@ func (g *Group) do(ctx context.Context, j *job) error {
 				return j.err
 			default:
 			}
+			if g.taken(j) {
+				// In a group whose COMMIT is on its way (commitTurn
+				// handed the turn on): wait for it, not for the turn
+				// again and again.
+				<-g.turn
+				<-j.done
+				return j.err
+			}
 			if !g.commitTurn(ctx) {
 				<-g.turn
 			}
 		}
 	}
+}
+
+// taken reports whether a committer has taken j from the queue.
+func (g *Group) taken(j *job) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return j.taken
 }
 
 // commitTurn commits the queued jobs, the caller holding the turn, and
@@ -311,6 +327,9 @@ func (g *Group) take() []*job {
 	batch := make([]*job, n)
 	copy(batch, g.pending)
 	g.pending = append(g.pending[:0], g.pending[n:]...)
+	for _, j := range batch {
+		j.taken = true
+	}
 	return batch
 }
 
