@@ -54,3 +54,10 @@ func LookupStatements(s *Store, kind SpaceKind, space, folder, node int64, names
 // DropBlobs deletes those of refs no version refers to, as the store
 // does after pruning versions or a failed upload.
 func DropBlobs(s *Store, refs ...string) { s.dropBlobs(context.Background(), refs) }
+
+// HoldGroup holds the turn of s's group commit (see db.Group.Hold) and
+// returns how to release it and how many jobs wait for it.
+func HoldGroup(s *Store) (release func(), queued func() int, err error) {
+	release, err = s.group.Hold(context.Background())
+	return release, s.group.Queued, err
+}

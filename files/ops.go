@@ -330,10 +330,7 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 	s.gcMu.RLock()
 	err = func() error {
 		defer s.gcMu.RUnlock()
-		// Through the group commit: concurrent uploads share a commit.
-		return s.group.DoBare(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			return s.commitUpload(s.quiet(ctx), tx, u)
-		})
+		return s.commitGrouped(ctx, u)
 	}()
 	if err != nil {
 		s.dropBlobs(context.WithoutCancel(ctx), []string{string(ref)})
@@ -411,27 +408,56 @@ type upload struct {
 	drop  []string // the contents of the versions pruned
 }
 
+// commitGrouped commits u through the group commit: concurrent uploads
+// share a commit. On PostgreSQL a new file in one's own folder is a piped
+// job ([db.Group.DoPiped]): its one statement (putNewPG) goes to the
+// server with the other uploads' of its group, in one message.
+func (s *Store) commitGrouped(ctx context.Context, u *upload) error {
+	space, prefix, ok := s.ownFolder(u)
+	if !ok || !s.pg() {
+		return s.group.DoBare(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			return s.commitUpload(s.quiet(ctx), tx, u)
+		})
+	}
+	epoch := u.epoch
+	if u.data != nil {
+		epoch = -1 // written here, in the same statement
+	}
+	// The cache's epoch before the statement reads: a change announced
+	// after it voids what the upload adds to the path cache.
+	now, since := ms(s.now()), s.paths.begin()
+	args := []any{u.parentID, MaxDepth + 2, u.parent.kind, u.parent.spaceID, MaxDepth,
+		u.name, s.opts.DefaultQuota, u.n, epoch, string(u.ref), u.data, now, u.author}
+	return s.group.DoPiped(ctx, putNewPG, args, func(ctx context.Context, tx *sql.Tx, row db.Row) error {
+		u.id, u.node, u.since, u.drop = 0, Node{}, 0, nil
+		done, err := s.newPGRow(u, row, space, prefix, now, since)
+		if err != nil || done {
+			return err
+		}
+		return s.commitChecked(ctx, tx, u)
+	})
+}
+
 // commitUpload commits u in tx, a group commit's. It may run twice (see
 // [db.Group.DoBare]): it sets u's results afresh.
 func (s *Store) commitUpload(ctx context.Context, tx *sql.Tx, u *upload) error {
 	u.id, u.node, u.since, u.drop = 0, Node{}, 0, nil
-	if space, prefix, ok := s.ownFolder(u); ok {
-		commitNew := s.commitNewSQLite
-		if s.pg() {
-			commitNew = s.commitNewPG
-		}
-		done, err := commitNew(ctx, tx, u, space, prefix)
-		if err != nil || done {
-			return err
+	if !s.pg() {
+		if space, prefix, ok := s.ownFolder(u); ok {
+			done, err := s.commitNewSQLite(ctx, tx, u, space, prefix)
+			if err != nil || done {
+				return err
+			}
 		}
 	}
 	return s.commitChecked(ctx, tx, u)
 }
 
 // ownFolder reports whether u can commit as a new file after one check
-// (commitNewPG, commitNewSQLite): an upload by a member, named as sent,
-// into a folder of the member's own home or of one of the member's
-// groups, whose space and path prefix it returns.
+// (on PostgreSQL putNewPG, a piped job; on SQLite commitNewSQLite): an
+// upload by a member, named as sent, into a folder of the member's own
+// home or of one of the member's groups, whose space and path prefix it
+// returns.
 func (s *Store) ownFolder(u *upload) (Space, string, bool) {
 	if u.v == nil || u.mode != putReplace {
 		return Space{}, "", false
@@ -484,29 +510,23 @@ const putNewPG = `WITH RECURSIVE up AS (
 		SELECT id, ?10::text, ?8::bigint, ?12::bigint, ?13::text FROM node)
 	SELECT (SELECT id FROM node), folder.path FROM folder`
 
-// commitNewPG commits u as a new file in one statement (putNewPG) and
-// reports whether it did; if not (the name is taken, the folder or the
+// newPGRow reads putNewPG's row (r) for u and reports whether it
+// committed u as a new file; if not (the name is taken, the folder or the
 // quota changed, a blob was dropped meanwhile), commitChecked does,
 // reading what it needs. space and prefix are the folder's space's and
-// its viewer's path of the space's root.
-func (s *Store) commitNewPG(ctx context.Context, tx *sql.Tx, u *upload, space Space, prefix string) (bool, error) {
-	epoch := u.epoch
-	if u.data != nil {
-		epoch = -1 // written here, in the same statement
-	}
-	now := ms(s.now())
+// its viewer's path of the space's root; now is the statement's time and
+// since the path cache's epoch before it ran.
+func (s *Store) newPGRow(u *upload, r db.Row, space Space, prefix string, now int64, since uint64) (bool, error) {
 	var id sql.NullInt64
 	var path string
-	err := s.cached(tx).QueryRowContext(ctx, putNewPG, u.parentID, MaxDepth+2, u.parent.kind, u.parent.spaceID, MaxDepth,
-		u.name, s.opts.DefaultQuota, u.n, epoch, string(u.ref), u.data, now, u.author).Scan(&id, &path)
-	if err != nil || !id.Valid {
+	if err := r.Scan(&id, &path); err != nil || !id.Valid {
 		return false, err
 	}
 	if path != "" {
 		prefix += "/" + path
 	}
 	folder := Node{ID: u.parentID, Name: prefix[strings.LastIndexByte(prefix, '/')+1:], Path: prefix, Dir: true, Space: space, Writable: true}
-	u.id, u.since = id.Int64, s.paths.begin()
+	u.id, u.since = id.Int64, since
 	u.node = childNode(folder, row{id: u.id, parent: u.parentID, kind: u.parent.kind, spaceID: u.parent.spaceID, name: u.name,
 		created: now, modified: now, size: u.n, blob: string(u.ref), versions: 1})
 	return true, nil

@@ -39,6 +39,9 @@ type Group struct {
 	// beforeCommit, if set, runs in each group's transaction after the
 	// jobs, before the commit (see SetBeforeCommit).
 	beforeCommit func(ctx context.Context, tx *sql.Tx) error
+	// committing, if set, runs on PostgreSQL just before a group's COMMIT
+	// is sent (tests).
+	committing func()
 
 	commits, jobs atomic.Int64 // see Stats
 
@@ -91,13 +94,22 @@ type job struct {
 	fn       func(ctx context.Context, tx *sql.Tx) error
 	err      error
 	done     chan struct{}
-	bare     bool // see DoBare
-	unmapped bool // see DoUnmapped
+	bare     bool   // see DoBare
+	piped    *piped // see DoPiped; bare too
+	taken    bool   // by a committer (take); guarded by Group.mu
+	unmapped bool   // see DoUnmapped
 
 	// Set if the job's context carries a JobTrace.
 	trace  *JobTrace
 	queued time.Time
 	behind TurnStats // the group's turns when it was queued
+}
+
+// piped is a DoPiped job's statement and what reads its row.
+type piped struct {
+	query string
+	args  []any
+	then  func(ctx context.Context, tx *sql.Tx, row Row) error
 }
 
 // errRedo ends a group's transaction on PostgreSQL when a job without a
@@ -140,6 +152,29 @@ func (g *Group) DoBare(ctx context.Context, fn func(ctx context.Context, tx *sql
 	return g.do(ctx, &job{fn: fn, done: make(chan struct{}), bare: true})
 }
 
+// Row is the first row of a statement's result, as [sql.Row] gives it:
+// Scan returns the statement's error, or [sql.ErrNoRows] if it returned
+// no row.
+type Row interface {
+	Scan(dest ...any) error
+}
+
+// DoPiped is DoBare for a job that begins with one statement, query with
+// args, whose row then reads (and then may write more in tx, or fail):
+// on PostgreSQL the statements of a group's piped jobs go to the server
+// together, in one message, before any then runs, so that the group's
+// round trips under the cluster's write lock no longer grow with its
+// size. A statement must therefore not depend on what another job's then
+// does, and then runs after the statements of the jobs queued beside it:
+// it must read again whatever those may have changed. Like DoBare's fn,
+// then may run twice.
+func (g *Group) DoPiped(ctx context.Context, query string, args []any, then func(ctx context.Context, tx *sql.Tx, row Row) error) error {
+	fn := func(ctx context.Context, tx *sql.Tx) error {
+		return then(ctx, tx, g.db.Stmts(tx).QueryRowContext(ctx, query, args...))
+	}
+	return g.do(ctx, &job{fn: fn, done: make(chan struct{}), bare: true, piped: &piped{query: query, args: args, then: then}})
+}
+
 // DoUnmapped is [Group.Do] for a job that reads much of the database
 // once (a batch of a mailbox import): the transaction that carries it
 // runs without the connection's memory map of the database file, as
@@ -177,18 +212,66 @@ func (g *Group) do(ctx context.Context, j *job) error {
 				return j.err
 			default:
 			}
-			if batch := g.take(); len(batch) > 0 {
-				start := time.Now()
-				g.commit(ctx, batch)
-				g.catchUp(ctx, batch)
-				if g.afterTurn != nil {
-					g.afterTurn(ctx)
-				}
-				g.turnEnded("commit", start, len(batch))
+			if g.taken(j) {
+				// In a group whose COMMIT is on its way (commitTurn
+				// handed the turn on): wait for it, not for the turn
+				// again and again.
+				<-g.turn
+				<-j.done
+				return j.err
 			}
-			<-g.turn
+			if !g.commitTurn(ctx) {
+				<-g.turn
+			}
 		}
 	}
+}
+
+// taken reports whether a committer has taken j from the queue.
+func (g *Group) taken(j *job) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return j.taken
+}
+
+// commitTurn commits the queued jobs, the caller holding the turn, and
+// reports whether it gave the turn back itself: on PostgreSQL, the
+// writer slot and, when no afterTurn waits for the commit, the turn go
+// to the next group just before the COMMIT is sent, so that the next
+// group's BEGIN, write lock and statements are on their way while this
+// one's commit is made durable; the server's write lock keeps the two
+// transactions apart, the second's statements running once the first
+// has committed.
+func (g *Group) commitTurn(ctx context.Context) (handed bool) {
+	batch := g.take()
+	if len(batch) == 0 {
+		return false
+	}
+	start := time.Now()
+	var handOff func()
+	if g.db.engine == Postgres {
+		early := g.afterTurn == nil
+		handOff = func() {
+			if early {
+				handed = true
+				g.turnEnded("commit", start, len(batch))
+				<-g.turn
+			}
+			if g.committing != nil {
+				g.committing()
+			}
+		}
+	}
+	g.commit(ctx, batch, handOff)
+	if handed {
+		return true
+	}
+	g.catchUp(ctx, batch)
+	if g.afterTurn != nil {
+		g.afterTurn(ctx)
+	}
+	g.turnEnded("commit", start, len(batch))
+	return false
 }
 
 // SetBeforeCommit sets fn to run in every group's transaction after all
@@ -244,12 +327,17 @@ func (g *Group) take() []*job {
 	batch := make([]*job, n)
 	copy(batch, g.pending)
 	g.pending = append(g.pending[:0], g.pending[n:]...)
+	for _, j := range batch {
+		j.taken = true
+	}
 	return batch
 }
 
 // commit runs batch in one transaction and then tells each job its
-// outcome, also if a job panics (the panic goes on after).
-func (g *Group) commit(ctx context.Context, batch []*job) {
+// outcome, also if a job panics (the panic goes on after). handOff, if
+// not nil, runs on PostgreSQL just before the COMMIT is sent (see
+// commitTurn).
+func (g *Group) commit(ctx context.Context, batch []*job, handOff func()) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), GroupTimeout)
 	defer cancel()
 	t := newBatchTimes(g, batch)
@@ -270,9 +358,9 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 			panic(p)
 		}
 	}()
-	err = g.run(ctx, batch, g.db.engine == Postgres, t)
+	err = g.run(ctx, batch, g.db.engine == Postgres, t, handOff)
 	if errors.Is(err, errRedo) {
-		err = g.run(ctx, batch, false, t)
+		err = g.run(ctx, batch, false, t, handOff)
 	}
 	if err == nil {
 		g.commits.Add(1)
@@ -282,23 +370,30 @@ func (g *Group) commit(ctx context.Context, batch []*job) {
 }
 
 // run runs batch in one transaction, each job in a savepoint but, with
-// bare, the jobs queued by DoBare; a failed bare job ends it with errRedo.
-func (g *Group) run(ctx context.Context, batch []*job, bare bool, t *batchTimes) error {
+// bare, the jobs queued by DoBare and DoPiped (the piped ones first, see
+// runPiped); a failed bare job ends it with errRedo. handOff is commit's.
+func (g *Group) run(ctx context.Context, batch []*job, bare bool, t *batchTimes, handOff func()) error {
 	exec := func(tx *sql.Tx, query string) error {
 		if _, err := g.db.Stmts(tx).ExecContext(ctx, query); err != nil {
 			return fmt.Errorf("db: group: %w", err)
 		}
 		return nil
 	}
-	pragmas := groupPragmas
-	if slices.ContainsFunc(batch, func(j *job) bool { return j.unmapped }) {
-		pragmas = groupUnmappedPragmas
-	}
-	return g.db.txWith(ctx, pragmas, func(tx *sql.Tx) error {
+	body := func(tx *sql.Tx, conn *sql.Conn) error {
 		t.began()
+		for _, j := range batch {
+			j.err = nil // a batch run again starts afresh
+		}
+		if bare && conn != nil {
+			if err := g.runPiped(ctx, tx, conn, batch, t); err != nil {
+				return err
+			}
+		}
 		open := false // on PostgreSQL, a job's savepoint left for the next to release
 		for i, j := range batch {
-			j.err = nil // a batch run again starts afresh
+			if bare && j.piped != nil && conn != nil {
+				continue // ran in runPiped
+			}
 			if bare && j.bare {
 				t.jobStarted(i)
 				j.err = j.fn(ctx, tx)
@@ -330,7 +425,49 @@ func (g *Group) run(ctx context.Context, batch []*job, bare bool, t *batchTimes)
 		err := g.runBeforeCommit(ctx, tx, exec)
 		t.committing()
 		return err
-	})
+	}
+	if g.db.engine == Postgres {
+		return g.db.txPostgresConn(ctx, body, handOff)
+	}
+	pragmas := groupPragmas
+	if slices.ContainsFunc(batch, func(j *job) bool { return j.unmapped }) {
+		pragmas = groupUnmappedPragmas
+	}
+	return g.db.txWith(ctx, pragmas, func(tx *sql.Tx) error { return body(tx, nil) })
+}
+
+// runPiped sends the statements of batch's piped jobs to PostgreSQL in
+// one message on conn, tx's connection, and then runs each job's then
+// with its row, in the batch's order. A failed statement (which aborts
+// the transaction) or then ends the transaction with errRedo.
+func (g *Group) runPiped(ctx context.Context, tx *sql.Tx, conn *sql.Conn, batch []*job, t *batchTimes) error {
+	var stmts []*piped
+	for _, j := range batch {
+		if j.piped != nil {
+			stmts = append(stmts, j.piped)
+		}
+	}
+	if len(stmts) == 0 {
+		return nil
+	}
+	rows, err := g.db.pipe(ctx, conn, stmts)
+	if err != nil {
+		return errRedo
+	}
+	k := 0
+	for i, j := range batch {
+		if j.piped == nil {
+			continue
+		}
+		t.jobStarted(i)
+		j.err = j.piped.then(ctx, tx, rows[k])
+		t.jobEnded(i)
+		k++
+		if j.err != nil {
+			return errRedo
+		}
+	}
+	return nil
 }
 
 // savepoint opens a job's savepoint. On PostgreSQL, where every
@@ -363,7 +500,7 @@ func (g *Group) Lazy(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	defer func() { <-g.turn }()
 	if batch := g.take(); len(batch) > 0 {
 		start := time.Now()
-		g.commit(ctx, batch)
+		g.commit(ctx, batch, nil)
 		g.turnEnded("commit", start, len(batch))
 	}
 	start := time.Now()

@@ -183,3 +183,54 @@ func TestGroupBeforeCommit(t *testing.T) {
 		t.Errorf("%d steps recorded (the last saw %d jobs), %d jobs' rows; want 1 step that saw 3, 4 rows", steps, last, rows)
 	}
 }
+
+// TestGroupPipedSQLite checks DoPiped on SQLite, where it is Do of the
+// statement and its then: each then reads its own row, and a then's
+// failure undoes its statement alone.
+func TestGroupPipedSQLite(t *testing.T) {
+	t.Parallel()
+	d := open(t)
+	ctx := t.Context()
+	if _, err := d.ExecContext(ctx, `CREATE TABLE g (n INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	g := d.NewGroup(64, nil)
+	release, err := g.Hold(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errBad := errors.New("bad job")
+	const n = 6
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = g.DoPiped(ctx, `INSERT INTO g (n) VALUES (?) RETURNING n`, []any{i}, func(ctx context.Context, tx *sql.Tx, row Row) error {
+				var got int
+				if err := row.Scan(&got); err != nil {
+					return err
+				}
+				if got != i {
+					return fmt.Errorf("job %d read the row of %d", i, got)
+				}
+				if i == 2 {
+					return errBad
+				}
+				return nil
+			})
+		})
+	}
+	for g.Queued() < n {
+		time.Sleep(time.Millisecond)
+	}
+	release()
+	wg.Wait()
+	for i, err := range errs {
+		if (i == 2) != errors.Is(err, errBad) || i != 2 && err != nil {
+			t.Errorf("job %d: %v", i, err)
+		}
+	}
+	if got := count(t, d, `SELECT count(*) FROM g WHERE n <> 2`); got != n-1 || count(t, d, `SELECT count(*) FROM g WHERE n = 2`) != 0 {
+		t.Errorf("%d rows of the jobs that succeeded, want %d; or the failed one's is there", got, n-1)
+	}
+}

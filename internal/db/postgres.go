@@ -1,6 +1,7 @@
 package db
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -9,11 +10,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -120,32 +124,173 @@ func (db *DB) txPostgres(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return runTx(tx, fn)
 }
 
+// txPostgresConn is txPostgres, with the writer slot taken here, on a
+// connection of its own that fn may also use raw (see pipe), its BEGIN
+// deferred (beginDeferred). If fn succeeds and handOff is not nil, the
+// writer slot is given back and handOff runs before the COMMIT is sent.
+func (db *DB) txPostgresConn(ctx context.Context, fn func(tx *sql.Tx, conn *sql.Conn) error, handOff func()) error {
+	if err := db.takeWriter(ctx); err != nil {
+		return err
+	}
+	handed := false
+	defer func() {
+		if !handed {
+			db.releaseWriter()
+		}
+	}()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("db: begin: %w", err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(context.WithValue(ctx, lockedBeginKey{}, beginDeferred), nil)
+	if err != nil {
+		return fmt.Errorf("db: begin: %w", err)
+	}
+	return runTx(tx, func(tx *sql.Tx) error {
+		if err := fn(tx, conn); err != nil || handOff == nil {
+			return err
+		}
+		handed = true
+		db.releaseWriter()
+		handOff()
+		return nil
+	})
+}
+
+// pipe runs stmts on conn, in the transaction open there, as one
+// pipeline (pgx's Batch: every statement sent, then one Sync; one round
+// trip), and returns each statement's first row. If a statement fails,
+// the transaction is aborted and the statements after it are not run:
+// pipe returns the error.
+func (db *DB) pipe(ctx context.Context, conn *sql.Conn, stmts []*piped) ([]Row, error) {
+	rows := make([]Row, len(stmts))
+	err := conn.Raw(func(dc any) error {
+		c, ok := dc.(*pgConn)
+		if !ok {
+			return fmt.Errorf("db: pipe: unexpected driver connection %T", dc)
+		}
+		var b pgx.Batch
+		began := c.deferred
+		if began { // BEGIN and the lock first, in the same message
+			c.deferred = false
+			b.Queue(lockedBeginQuery)
+			b.Queue(lockQuery)
+		}
+		for _, st := range stmts {
+			b.Queue(Rebind(st.query), st.args...)
+		}
+		c.trips.Add(1)
+		pc := c.Conn.Conn()
+		br := pc.SendBatch(ctx, &b)
+		if began {
+			for range 2 {
+				if _, err := br.Exec(); err != nil {
+					br.Close()
+					return fmt.Errorf("taking the write lock: %w", err)
+				}
+			}
+		}
+		for i := range stmts {
+			r, err := firstRow(pc.TypeMap(), br)
+			if err != nil {
+				br.Close()
+				return err
+			}
+			rows[i] = r
+		}
+		return br.Close()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("db: pipe: %w", err)
+	}
+	return rows, nil
+}
+
+// firstRow reads the next result of br and keeps its first row.
+func firstRow(m *pgtype.Map, br pgx.BatchResults) (*pipedRow, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	r := &pipedRow{m: m, err: sql.ErrNoRows}
+	if rows.Next() {
+		r.err = nil
+		r.fields = slices.Clone(rows.FieldDescriptions())
+		for _, v := range rows.RawValues() {
+			r.values = append(r.values, bytes.Clone(v)) // nil stays nil: NULL
+		}
+	}
+	rows.Close()
+	return r, rows.Err()
+}
+
+// pipedRow is a statement's first row read from a pipeline, to scan once
+// the pipeline's results are all read (see pipe), as [sql.Row] does.
+type pipedRow struct {
+	m      *pgtype.Map // the connection's, used in the goroutine holding it
+	fields []pgconn.FieldDescription
+	values [][]byte
+	err    error // sql.ErrNoRows if there was none
+}
+
+func (r *pipedRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	return pgx.ScanRow(r.m, r.fields, r.values, dest...)
+}
+
 // beginLocked begins a transaction holding the cluster-wide write lock
-// (on SQLite, BEGIN IMMEDIATE has taken the database's).
+// (on SQLite, BEGIN IMMEDIATE has taken the database's). On PostgreSQL
+// BEGIN and the lock go in one message (see lockedBegin): the lock
+// itself is not a round trip of its own.
 func (db *DB) beginLocked(ctx context.Context) (*sql.Tx, error) {
+	if db.engine == Postgres {
+		ctx = context.WithValue(ctx, lockedBeginKey{}, beginNow)
+	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("db: begin: %w", err)
 	}
-	if err := db.lockWriter(ctx, tx); err != nil {
-		tx.Rollback()
-		return nil, err
-	}
 	return tx, nil
 }
 
-// lockWriter takes the cluster-wide write lock inside tx on PostgreSQL
-// (see writeLockKey); on SQLite, BEGIN IMMEDIATE has already taken the
-// database's.
-func (db *DB) lockWriter(ctx context.Context, tx *sql.Tx) error {
-	if db.engine != Postgres {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(writeLockKey)); err != nil {
-		return fmt.Errorf("db: begin: taking the write lock: %w", err)
-	}
-	return nil
-}
+// lockedBeginKey marks, in the context of a BeginTx on PostgreSQL, a
+// transaction that takes the cluster-wide write lock as it begins; its
+// value is a beginMode.
+type lockedBeginKey struct{}
+
+// beginMode says when a transaction that takes the write lock sends its
+// BEGIN (see lockedBegin).
+type beginMode int
+
+const (
+	// beginNow sends BEGIN and the lock at once, in one message.
+	beginNow beginMode = iota + 1
+	// beginDeferred sends them with the transaction's first statement
+	// or pipeline, in the same message: a transaction whose first work
+	// is a pipeline (pipe) costs that message and COMMIT. Nothing is
+	// sent for a transaction that runs nothing.
+	beginDeferred
+)
+
+// lockedBegin begins a transaction and takes the cluster-wide write lock
+// (see writeLockKey) in one simple-protocol message of two statements
+// (PostgreSQL protocol 3.0, "Multiple Statements in a Simple Query": after
+// an explicit BEGIN the transaction block outlives the message): the lock
+// waits for the writer before, if any, without a second round trip.
+// The key is writeLockKey in decimal (TestLockedBeginKey).
+const lockedBegin = lockedBeginQuery + "; " + lockQuery
+
+// The statements of lockedBegin, which pipe sends as two of a pipeline
+// (PostgreSQL protocol 3.0, "Pipelining": a BEGIN makes the statements
+// after it an explicit transaction block, which the Sync does not end).
+const (
+	lockedBeginQuery = "begin"
+	lockQuery        = "select pg_advisory_xact_lock(109270232429939)"
+)
 
 // RoundTrips returns how many messages that wait for PostgreSQL's answer
 // the database's connections have sent since it was opened: statements
@@ -176,7 +321,7 @@ func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		conn.Close()
 		return nil, fmt.Errorf("db: postgres: unexpected driver connection %T", conn)
 	}
-	return &pgConn{sc, c.trips}, nil
+	return &pgConn{Conn: sc, trips: c.trips}, nil
 }
 
 // pgConn is pgx's database/sql connection with every query's placeholders
@@ -185,6 +330,25 @@ func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 type pgConn struct {
 	*stdlib.Conn
 	trips *atomic.Int64
+
+	// deferred is set while a transaction begun with beginDeferred has
+	// not sent its BEGIN yet (database/sql uses a connection from one
+	// goroutine at a time).
+	deferred bool
+}
+
+// begin sends a deferred BEGIN and the write lock, if any is pending,
+// before a statement of the transaction.
+func (c *pgConn) begin(ctx context.Context) error {
+	if !c.deferred {
+		return nil
+	}
+	c.deferred = false
+	c.trips.Add(1)
+	if _, err := c.Conn.Conn().Exec(ctx, lockedBegin); err != nil {
+		return fmt.Errorf("taking the write lock: %w", err)
+	}
+	return nil
 }
 
 func (c *pgConn) Prepare(query string) (driver.Stmt, error) {
@@ -197,41 +361,106 @@ func (c *pgConn) PrepareContext(ctx context.Context, query string) (driver.Stmt,
 	if err != nil {
 		return nil, err
 	}
-	return &pgStmt{st.(*stdlib.Stmt), c.trips}, nil
+	return &pgStmt{st.(*stdlib.Stmt), c}, nil
 }
 
 func (c *pgConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if err := c.begin(ctx); err != nil {
+		return nil, err
+	}
 	c.trips.Add(1)
 	return c.Conn.ExecContext(ctx, Rebind(query), args)
 }
 
 func (c *pgConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if err := c.begin(ctx); err != nil {
+		return nil, err
+	}
 	c.trips.Add(1)
 	return c.Conn.QueryContext(ctx, Rebind(query), args)
 }
 
 func (c *pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	c.trips.Add(1)
-	tx, err := c.Conn.BeginTx(ctx, opts)
-	if err != nil {
-		return nil, err
+	mode, _ := ctx.Value(lockedBeginKey{}).(beginMode)
+	if mode == 0 || opts != (driver.TxOptions{}) {
+		c.trips.Add(1)
+		tx, err := c.Conn.BeginTx(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		return pgTx{tx, c.trips}, nil
 	}
-	return pgTx{tx, c.trips}, nil
+	if c.Conn.Conn().IsClosed() {
+		return nil, driver.ErrBadConn
+	}
+	c.deferred = true
+	if mode == beginNow {
+		// pgx closes the connection if the message fails (the lock's
+		// wait ended by ctx): the pool then drops it.
+		if err := c.begin(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return &lockedTx{ctx: ctx, c: c}, nil
+}
+
+// lockedTx is a transaction begun with the write lock (lockedBegin),
+// whose BEGIN may not have been sent yet (beginDeferred).
+type lockedTx struct {
+	ctx context.Context
+	c   *pgConn
+}
+
+// Commit commits as pgx's own transactions do: a COMMIT that PostgreSQL
+// answers with ROLLBACK (the transaction had failed) is an error.
+func (t *lockedTx) Commit() error {
+	return t.end("commit")
+}
+
+func (t *lockedTx) Rollback() error {
+	return t.end("rollback")
+}
+
+// end sends query, commit or rollback, unless the BEGIN was never sent.
+func (t *lockedTx) end(query string) error {
+	if t.c.deferred {
+		t.c.deferred = false // nothing was sent: nothing to end
+		return nil
+	}
+	t.c.trips.Add(1)
+	conn := t.c.Conn.Conn()
+	tag, err := conn.Exec(t.ctx, query)
+	if err != nil {
+		if conn.PgConn().TxStatus() != 'I' {
+			conn.Close(t.ctx) // the pool drops it
+		}
+		return err
+	}
+	if query == "commit" && tag.String() == "ROLLBACK" {
+		return pgx.ErrTxCommitRollback
+	}
+	return nil
 }
 
 // pgStmt is pgx's prepared statement, its runs counted.
 type pgStmt struct {
 	*stdlib.Stmt
-	trips *atomic.Int64
+	c *pgConn
 }
 
 func (s *pgStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	s.trips.Add(1)
+	if err := s.c.begin(ctx); err != nil {
+		return nil, err
+	}
+	s.c.trips.Add(1)
 	return s.Stmt.ExecContext(ctx, args)
 }
 
 func (s *pgStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	s.trips.Add(1)
+	if err := s.c.begin(ctx); err != nil {
+		return nil, err
+	}
+	s.c.trips.Add(1)
 	return s.Stmt.QueryContext(ctx, args)
 }
 
