@@ -121,14 +121,12 @@ func TestSmallContentInDatabase(t *testing.T) {
 }
 
 // TestInlineReadNoGarbage: reading a small content kept in the database
-// makes at most one heap copy of it: on SQLite the driver's (modernc
-// copies a column's bytes out of SQLite at every row), then the content
-// goes into a buffer that Close gives back, where database/sql made a
-// second copy (a 10 KiB WebDAV GET allocated 26.6 KB, and the garbage
-// collector took a tenth of the server's CPU; issue 21); on PostgreSQL
-// it comes from the content cache. A reader closed reads nothing after,
-// never the next content put in its buffer. Not parallel: it counts the
-// bytes the process allocates.
+// makes less than two heap copies of it: the store copies it once from
+// the driver's row into the content cache (database/sql's Scan into a
+// []byte copied it twice: a 10 KiB WebDAV GET allocated 26.6 KB, and the
+// garbage collector took a tenth of the server's CPU; issue 21), and
+// later reads come from the cache. A reader closed reads nothing after.
+// Not parallel: it counts the bytes the process allocates.
 func TestInlineReadNoGarbage(t *testing.T) {
 	e := filestest.New(t, files.Options{})
 	s, ctx := e.Store, t.Context()
