@@ -409,14 +409,24 @@ type upload struct {
 }
 
 // commitGrouped commits u through the group commit: concurrent uploads
-// share a commit. On PostgreSQL a new file in one's own folder is a piped
-// job ([db.Group.DoPiped]): its one statement (putNewPG) goes to the
-// server with the other uploads' of its group, in one message.
+// share a commit. A new file in one's own folder (ownFolder) commits
+// after one check: on PostgreSQL as a piped job ([db.Group.DoPiped]),
+// its one statement (putNewPG) going to the server with the other
+// uploads' of its group, in one message; on SQLite with commitNewSQLite.
+// Anything else, or a check that fails, goes through commitChecked. The
+// job may run twice (see [db.Group.DoBare]): it sets u's results afresh.
 func (s *Store) commitGrouped(ctx context.Context, u *upload) error {
-	space, prefix, ok := s.ownFolder(u)
-	if !ok || !s.pg() {
+	space, prefix, own := s.ownFolder(u)
+	if !own || !s.pg() {
 		return s.group.DoBare(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			return s.commitUpload(s.quiet(ctx), tx, u)
+			ctx = s.quiet(ctx)
+			u.id, u.node, u.since, u.drop = 0, Node{}, 0, nil
+			if own {
+				if done, err := s.commitNewSQLite(ctx, tx, u, space, prefix); err != nil || done {
+					return err
+				}
+			}
+			return s.commitChecked(ctx, tx, u)
 		})
 	}
 	epoch := u.epoch
@@ -436,21 +446,6 @@ func (s *Store) commitGrouped(ctx context.Context, u *upload) error {
 		}
 		return s.commitChecked(ctx, tx, u)
 	})
-}
-
-// commitUpload commits u in tx, a group commit's. It may run twice (see
-// [db.Group.DoBare]): it sets u's results afresh.
-func (s *Store) commitUpload(ctx context.Context, tx *sql.Tx, u *upload) error {
-	u.id, u.node, u.since, u.drop = 0, Node{}, 0, nil
-	if !s.pg() {
-		if space, prefix, ok := s.ownFolder(u); ok {
-			done, err := s.commitNewSQLite(ctx, tx, u, space, prefix)
-			if err != nil || done {
-				return err
-			}
-		}
-	}
-	return s.commitChecked(ctx, tx, u)
 }
 
 // ownFolder reports whether u can commit as a new file after one check
@@ -646,27 +641,31 @@ func (s *Store) storeContent(ctx context.Context, r io.Reader, limit int64) (ref
 		// Whether the content is small is known once InlineBytes+1
 		// bytes are asked for: in a buffer of the pool, not one made
 		// per upload (a third of a 64 KiB upload's allocation, issue 21).
+		// The buffer goes back to the pool here unless data is in it.
 		bp := s.uploadBuf()
+		kept := false
+		defer func() {
+			if !kept {
+				s.uploadBufs.Put(bp)
+			}
+		}()
 		buf := (*bp)[:s.opts.InlineBytes+1]
 		m, err := io.ReadFull(r, buf)
 		switch {
 		case err == io.EOF || err == io.ErrUnexpectedEOF:
 			if limit > 0 && int64(m) > limit {
-				s.uploadBufs.Put(bp)
 				return "", nil, 0, done, fmt.Errorf("%w: more than %d bytes", blob.ErrTooLarge, limit)
 			}
 			if err := ctx.Err(); err != nil {
-				s.uploadBufs.Put(bp)
 				return "", nil, 0, done, fmt.Errorf("reading: %w", context.Cause(ctx))
 			}
 			sum := sha256.Sum256(buf[:m])
+			kept = true
 			return blob.RefOf(sum[:]), buf[:m:m], int64(m), func() { s.uploadBufs.Put(bp) }, nil
 		case err != nil:
-			s.uploadBufs.Put(bp)
 			return "", nil, 0, done, fmt.Errorf("reading: %w", err)
 		}
 		// Larger: the blob store reads what was read again.
-		defer s.uploadBufs.Put(bp)
 		r = io.MultiReader(bytes.NewReader(buf), r)
 	}
 	if np, ok := s.blobs.(blob.NamedPutter); ok {
