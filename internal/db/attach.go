@@ -108,20 +108,17 @@ func openIndex(ctx context.Context, path string, db *DB) error {
 }
 
 // attachIndex attaches the index file at ipath read-only to conn, a new
-// connection of the database's pool, with the database's memory map.
+// connection of the database's pool, with the database's memory map
+// (ATTACH gives an attached file the connection's mmap_size).
 func attachIndex(ctx context.Context, conn driver.Conn, ipath string) error {
 	ex, ok := conn.(driver.ExecerContext)
 	if !ok {
 		return errors.New("db: the sqlite driver's connection cannot execute statements")
 	}
 	uri := "file:" + (&url.URL{Path: ipath}).EscapedPath() + "?mode=ro"
-	for _, q := range []string{
-		`ATTACH DATABASE '` + strings.ReplaceAll(uri, "'", "''") + `' AS ` + IndexSchema,
-		`PRAGMA ` + IndexSchema + `.mmap_size = ` + mmapSizeText,
-	} {
-		if _, err := ex.ExecContext(ctx, q, nil); err != nil {
-			return fmt.Errorf("db: attaching the index file: %w", err)
-		}
+	q := `ATTACH DATABASE '` + strings.ReplaceAll(uri, "'", "''") + `' AS ` + IndexSchema
+	if _, err := ex.ExecContext(ctx, q, nil); err != nil {
+		return fmt.Errorf("db: attaching the index file: %w", err)
 	}
 	return nil
 }

@@ -384,14 +384,14 @@ func (g *Group) run(ctx context.Context, batch []*job, bare bool, t *batchTimes,
 		for _, j := range batch {
 			j.err = nil // a batch run again starts afresh
 		}
-		if bare && conn != nil {
+		if bare { // on PostgreSQL, so conn is tx's connection
 			if err := g.runPiped(ctx, tx, conn, batch, t); err != nil {
 				return err
 			}
 		}
 		open := false // on PostgreSQL, a job's savepoint left for the next to release
 		for i, j := range batch {
-			if bare && j.piped != nil && conn != nil {
+			if bare && j.piped != nil {
 				continue // ran in runPiped
 			}
 			if bare && j.bare {
@@ -560,8 +560,7 @@ func (g *Group) catchUp(ctx context.Context, batch []*job) {
 	// the next commit starts it over; a passive one would leave the
 	// frames after the oldest reader's snapshot, and the readers of the
 	// log's end keep it from starting over.
-	var busy, frames, done int
-	if err := g.db.QueryRowContext(ctx, `PRAGMA main.wal_checkpoint(RESTART)`).Scan(&busy, &frames, &done); err != nil {
+	if _, err := g.walCheckpoint(ctx, "RESTART"); err != nil {
 		g.db.log.Warn("db: group: checkpointing the write-ahead log", "err", err)
 		return
 	}
@@ -573,12 +572,25 @@ func (g *Group) catchUp(ctx context.Context, batch []*job) {
 // database file without waiting for readers or writers (SQLite's
 // SQLITE_CHECKPOINT_PASSIVE), on a connection of the pool.
 func (g *Group) passiveCheckpoint(ctx context.Context) error {
-	var busy, frames, done int
-	if err := g.db.QueryRowContext(ctx, `PRAGMA main.wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
-		return fmt.Errorf("db: checkpoint: %w", err)
+	frames, err := g.walCheckpoint(ctx, "PASSIVE")
+	if err != nil {
+		return err
 	}
 	g.logFrames.Store(int64(frames))
 	return nil
+}
+
+// walCheckpoint checkpoints the database's write-ahead log in mode
+// (PASSIVE, RESTART: see SQLite's wal_checkpoint pragma), on a connection
+// of the pool, and returns the log's length in frames. The schema is
+// named: without it the pragma checkpoints the attached index file too,
+// read-only, and fails.
+func (g *Group) walCheckpoint(ctx context.Context, mode string) (frames int, err error) {
+	var busy, done int
+	if err := g.db.QueryRowContext(ctx, `PRAGMA main.wal_checkpoint(`+mode+`)`).Scan(&busy, &frames, &done); err != nil {
+		return 0, fmt.Errorf("db: checkpoint: %w", err)
+	}
+	return frames, nil
 }
 
 // runBeforeCommit runs the beforeCommit step in a savepoint.

@@ -50,16 +50,29 @@ func (db *DB) ReadUnmapped(ctx context.Context, fn func(conn *sql.Conn) error) (
 	if db.engine == Postgres {
 		return fn(conn)
 	}
-	if _, err := conn.ExecContext(ctx, unmapped.set); err != nil {
-		return fmt.Errorf("db: %w", err)
-	}
+	return withPragmas(ctx, conn, []connPragma{unmapped}, func() error { return fn(conn) })
+}
+
+// withPragmas runs fn with conn set up with pragmas, then resets them;
+// if a reset fails, conn is marked bad, so that the pool closes it rather
+// than give it out with them, and the failure joins fn's error.
+func withPragmas(ctx context.Context, conn *sql.Conn, pragmas []connPragma, fn func() error) (err error) {
 	defer func() {
-		if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), unmapped.reset); rerr != nil {
-			conn.Raw(func(any) error { return driver.ErrBadConn })
-			err = errors.Join(err, fmt.Errorf("db: restoring %q: %w", unmapped.reset, rerr))
+		rctx := context.WithoutCancel(ctx)
+		for _, p := range pragmas {
+			if _, rerr := conn.ExecContext(rctx, p.reset); rerr != nil {
+				conn.Raw(func(any) error { return driver.ErrBadConn })
+				err = errors.Join(err, fmt.Errorf("db: restoring %q: %w", p.reset, rerr))
+				return
+			}
 		}
 	}()
-	return fn(conn)
+	for _, p := range pragmas {
+		if _, err := conn.ExecContext(ctx, p.set); err != nil {
+			return fmt.Errorf("db: setting %q: %w", p.set, err)
+		}
+	}
+	return fn()
 }
 
 // connPragma is a setting of one connection: set for one transaction,
@@ -112,26 +125,13 @@ func (db *DB) txWith(ctx context.Context, pragmas []connPragma, fn func(tx *sql.
 		return fmt.Errorf("db: begin: %w", err)
 	}
 	defer conn.Close()
-	defer func() {
-		rctx := context.WithoutCancel(ctx)
-		for _, p := range pragmas {
-			if _, rerr := conn.ExecContext(rctx, p.reset); rerr != nil {
-				conn.Raw(func(any) error { return driver.ErrBadConn })
-				err = errors.Join(err, fmt.Errorf("db: restoring %q: %w", p.reset, rerr))
-				return
-			}
-		}
-	}()
-	for _, p := range pragmas {
-		if _, err := conn.ExecContext(ctx, p.set); err != nil {
+	return withPragmas(ctx, conn, pragmas, func() error {
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
 			return fmt.Errorf("db: begin: %w", err)
 		}
-	}
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("db: begin: %w", err)
-	}
-	return runTx(tx, fn)
+		return runTx(tx, fn)
+	})
 }
 
 // txLazyPostgres is TxLazy on PostgreSQL: the transaction's commit does not
