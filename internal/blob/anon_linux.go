@@ -120,6 +120,18 @@ func syncData(f *os.File) error {
 	return nil
 }
 
+// deviceOf returns the device of dir's file system as the kernel names
+// it in /proc/self/mountinfo and /sys/dev/block: "MAJOR:MINOR".
+func deviceOf(dir string) (string, bool) {
+	var st syscall.Stat_t
+	if syscall.Stat(dir, &st) != nil {
+		return "", false
+	}
+	major := (st.Dev>>8)&0xfff | (st.Dev>>32)&^0xfff
+	minor := st.Dev&0xff | (st.Dev>>12)&^0xff
+	return fmt.Sprintf("%d:%d", major, minor), true
+}
+
 // ext4Magic is EXT4_SUPER_MAGIC (also ext2's and ext3's), statfs(2).
 const ext4Magic = 0xef53
 
@@ -129,17 +141,17 @@ const ext4Magic = 0xef53
 // system type for its device (ext2 and ext3 share the magic number).
 func syncsParent(dir string) bool {
 	var fs syscall.Statfs_t
-	var st syscall.Stat_t
-	if syscall.Statfs(dir, &fs) != nil || fs.Type != ext4Magic || syscall.Stat(dir, &st) != nil {
+	if syscall.Statfs(dir, &fs) != nil || fs.Type != ext4Magic {
+		return false
+	}
+	dev, ok := deviceOf(dir)
+	if !ok {
 		return false
 	}
 	data, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return false
 	}
-	major := (st.Dev>>8)&0xfff | (st.Dev>>32)&^0xfff
-	minor := st.Dev&0xff | (st.Dev>>12)&^0xff
-	dev := fmt.Sprintf("%d:%d", major, minor)
 	found := false
 	for line := range strings.Lines(string(data)) {
 		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw

@@ -425,8 +425,10 @@ const (
 // durable when Put returns nil; on error nothing is left behind. Storing
 // content that is already present succeeds and keeps one copy.
 func (s *Dir) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n int64, err error) {
-	s.putting.Add(1)
-	defer s.putting.Add(-1)
+	if s.group != nil {
+		s.putting.Add(1)
+		defer s.putting.Add(-1)
+	}
 	st, err := s.stage(ctx, r, limit)
 	if err != nil {
 		return "", 0, err
@@ -440,12 +442,11 @@ func (s *Dir) Put(ctx context.Context, r io.Reader, limit int64) (ref Ref, n int
 	// per-file syncs kept each Put waiting for the round before
 	// (BenchmarkPutParallel/batched).
 	if s.group != nil && st.anon && st.n <= firstChunk && s.putting.Load() >= s.groupMin {
-		if err := s.group.commit(st); err != nil {
-			return "", 0, err
-		}
-		return st.ref, st.n, nil
+		err = s.group.commit(st)
+	} else {
+		err = s.commitStaged([]*staged{st})[0]
 	}
-	if err := s.commitStaged([]*staged{st})[0]; err != nil {
+	if err != nil {
 		return "", 0, err
 	}
 	return st.ref, st.n, nil

@@ -1,7 +1,6 @@
 package blob
 
 import (
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -35,41 +34,39 @@ func syncFS(f *os.File) error {
 	}
 	var serr error
 	err = rc.Control(func(fd uintptr) {
-		for {
-			_, _, e := syscall.Syscall(syncfsTrap(), fd, 0, 0)
-			if e == syscall.EINTR {
-				continue
+		_, serr = ignoringEINTR(func() (int, error) {
+			if _, _, e := syscall.Syscall(syncfsTrap(), fd, 0, 0); e != 0 {
+				return 0, e
 			}
-			if e != 0 {
-				serr = &fs.PathError{Op: "syncfs", Path: f.Name(), Err: e}
-			}
-			return
-		}
+			return 0, nil
+		})
 	})
 	if err != nil {
 		return err
 	}
-	return serr
+	if serr != nil {
+		return &fs.PathError{Op: "syncfs", Path: f.Name(), Err: serr}
+	}
+	return nil
 }
 
-// noJournal reports whether dir is on ext4 without a journal, mounted
-// with barriers (cache flushes), where fsGroup's rounds were traced and
-// proved (see fsGroup.round): syncsParent's ext4, and for its device
-// (sysfs names it as the kernel does, /sys/dev/block/MAJOR:MINOR) a
-// journal_task of "<none>" in /sys/fs/ext4/NAME and "barrier" among
-// /proc/fs/ext4/NAME/options. With a journal, syncfs commits it and the
-// order differs: not proved here, so not used.
+// noJournal reports whether dir, which the caller found on ext4
+// (syncsParent), is on ext4 without a journal, mounted with barriers
+// (cache flushes), where fsGroup's cycles were traced and proved (see
+// fsGroup.cycle): for its device (sysfs names it as the kernel does,
+// /sys/dev/block/MAJOR:MINOR) a journal_task of "<none>" in
+// /sys/fs/ext4/NAME and "barrier" among /proc/fs/ext4/NAME/options. With
+// a journal, syncfs commits it and the order differs: not proved here,
+// so not used.
 func noJournal(dir string) bool {
-	if syncfsTrap() == 0 || !syncsParent(dir) {
+	if syncfsTrap() == 0 {
 		return false
 	}
-	var st syscall.Stat_t
-	if syscall.Stat(dir, &st) != nil {
+	dev, ok := deviceOf(dir)
+	if !ok {
 		return false
 	}
-	major := (st.Dev>>8)&0xfff | (st.Dev>>32)&^0xfff
-	minor := st.Dev&0xff | (st.Dev>>12)&^0xff
-	link, err := os.Readlink(fmt.Sprintf("/sys/dev/block/%d:%d", major, minor))
+	link, err := os.Readlink("/sys/dev/block/" + dev)
 	if err != nil {
 		return false
 	}
