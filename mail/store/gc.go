@@ -134,15 +134,16 @@ func (s *Store) collectBatch(ctx context.Context, cutoff int64) (deleted int, mo
 				}
 				continue
 			}
-			queries := []string{
-				`DELETE FROM message_headers WHERE rowid = ?1`,
-				`DELETE FROM message_text WHERE rowid = ?1`,
-			}
+			var queries []string
 			if s.db.Index() != nil {
 				// SQLite: the index file's entry goes after
 				// the commit (dropIndexed).
-				queries = nil
 				gone = append(gone, queuedBody{id: v.id, ref: v.ref})
+			} else {
+				queries = []string{
+					`DELETE FROM message_headers WHERE rowid = ?1`,
+					`DELETE FROM message_text WHERE rowid = ?1`,
+				}
 			}
 			for _, q := range append(queries,
 				`DELETE FROM blob_unindexed WHERE blob_id = ?1`,

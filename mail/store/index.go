@@ -205,12 +205,8 @@ func (s *Store) indexPending(ctx context.Context) error {
 // rows: if it does not commit, the bodies are indexed again later. The
 // commit does not wait for the disk ([db.DB.TxLazy]): lost in a crash,
 // it is lost together with its blob_unindexed deletions, so the bodies
-// are indexed again after the restart. It reads the database without a
-// memory map ([db.DB.TxLazyUnmapped]): indexing a large import's backlog
-// reads the index's segments as FTS5 merges them, most of the database,
-// and through the map each connection that did some of it would keep
-// those pages resident (a 1 GB import's index, 66 MB of database, held
-// 100 MB of mapped pages in four maps while the indexer caught up).
+// are indexed again after the restart. On SQLite the index is a file of
+// its own, written without the group commit (indexInFile).
 //
 // With yield set, it stops after the body it is indexing when a delivery
 // queues for the group commit, commits what it did and reports more: the
@@ -221,7 +217,7 @@ func (s *Store) indexSome(ctx context.Context, yield bool) (more bool, err error
 	if s.db.Index() != nil {
 		// SQLite: the index file has a write lock of its own
 		// (indexfile.go); no delivery waits for it.
-		bodies, err := s.queuedBodies(ctx, indexBatch)
+		bodies, err := queuedBodies(ctx, s.db.Stmts(nil), indexBatch)
 		if err != nil || len(bodies) == 0 {
 			return false, err
 		}
@@ -229,35 +225,23 @@ func (s *Store) indexSome(ctx context.Context, yield bool) (more bool, err error
 		return err == nil && len(bodies) == indexBatch, err
 	}
 	limit := indexBatch
-	if yield && s.db.Engine() == db.Postgres {
+	if yield {
 		// The other nodes' writes wait for the write lock unseen: a
 		// yielding batch is one indexBusyBatch long.
 		limit = indexBusyBatch
 	}
 	var done int
-	err = s.db.TxLazyUnmapped(ctx, func(tx *sql.Tx) error {
+	err = s.db.TxLazy(ctx, func(tx *sql.Tx) error {
 		done = 0
 		q := s.db.Stmts(tx)
-		rows, err := q.QueryContext(ctx, `SELECT u.blob_id, b.ref, b.size FROM blob_unindexed u JOIN blobs b ON b.id = u.blob_id ORDER BY u.blob_id LIMIT ?`, limit)
+		bodies, err := queuedBodies(ctx, q, limit)
 		if err != nil {
 			return err
 		}
-		var todo []*incoming
-		var ids []int64
-		for rows.Next() {
-			var id int64
-			var ref string
-			in := &incoming{}
-			if err := rows.Scan(&id, &ref, &in.size); err != nil {
-				rows.Close()
-				return err
-			}
-			in.ref = blob.Ref(ref)
-			todo, ids = append(todo, in), append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
+		todo := make([]*incoming, len(bodies))
+		ids := make([]int64, len(bodies))
+		for i, b := range bodies {
+			todo[i], ids[i] = &incoming{ref: b.ref, size: b.size}, b.id
 		}
 		more = len(todo) == limit
 		for i, in := range todo {

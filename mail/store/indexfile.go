@@ -227,9 +227,12 @@ func (s *Store) dropIndexed(ctx context.Context, gone []queuedBody) error {
 	})
 }
 
-// queuedBodies returns up to limit bodies of blob_unindexed, by id.
-func (s *Store) queuedBodies(ctx context.Context, limit int) ([]queuedBody, error) {
-	rows, err := s.db.Stmts(nil).QueryContext(ctx, `SELECT u.blob_id, b.ref, b.size FROM blob_unindexed u JOIN blobs b ON b.id = u.blob_id ORDER BY u.blob_id LIMIT ?`, limit)
+// queuedBodies returns up to limit bodies of blob_unindexed, by id, read
+// through q (the database, or a transaction's statements).
+func queuedBodies(ctx context.Context, q interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}, limit int) ([]queuedBody, error) {
+	rows, err := q.QueryContext(ctx, `SELECT u.blob_id, b.ref, b.size FROM blob_unindexed u JOIN blobs b ON b.id = u.blob_id ORDER BY u.blob_id LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: index: %w", err)
 	}
