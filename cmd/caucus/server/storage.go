@@ -76,6 +76,9 @@ func (s *Server) openStorage(ctx context.Context) (err error) {
 	if err = s.db.Migrate(ctx, comps...); err != nil {
 		return err
 	}
+	if s.blobCache, err = openS3Cache(s.cfg); err != nil {
+		return err
+	}
 	// Mail has a blob directory of its own: its garbage collector may
 	// delete any body no message refers to.
 	if s.blobs, err = s.blobDir("mail"); err != nil {
@@ -118,13 +121,6 @@ func blobOwners() []string { return []string{"mail", "queue", "files", "imports"
 // "imports", "lists"): each has its own, so that one's garbage collector
 // never sees another's bodies. See [openBlobStore].
 func (s *Server) blobDir(owner string) (blob.Store, error) {
-	if s.cfg.Storage.Blobs == "s3" && s.blobCache == nil && s.cfg.Storage.S3.CacheMB != -1 {
-		c, err := openS3Cache(s.cfg)
-		if err != nil {
-			return nil, err
-		}
-		s.blobCache = c
-	}
 	st, err := openBlobStore(s.cfg, owner, false, s.blobCache)
 	if err != nil {
 		return nil, err
@@ -234,12 +230,15 @@ func openS3(cfg config.Config, owner string, makeKey bool, objects *cache.Cache)
 	return st, nil
 }
 
-// openS3Cache opens the node's cache of S3 objects, shared by every
-// owner's store (a Ref's content is the same in each), in
-// DataDir/s3cache, of storage.s3.cache_mb MiB ([cache.DefaultSize] when
-// 0). Only the server uses it: a process beside it (AttachBlobs) reads
+// openS3Cache opens the node's cache of S3 objects (nil without S3 or
+// with cache_mb -1), shared by every owner's store (a Ref's content is
+// the same in each), in DataDir/s3cache, of storage.s3.cache_mb MiB
+// ([cache.DefaultSize] when 0). Only the server uses it: a process beside it (AttachBlobs) reads
 // the store directly, as two processes may not share one cache.
 func openS3Cache(cfg config.Config) (*cache.Cache, error) {
+	if cfg.Storage.Blobs != "s3" || cfg.Storage.S3.CacheMB == -1 {
+		return nil, nil
+	}
 	c, err := cache.New(filepath.Join(cfg.DataDir, "s3cache"), int64(cfg.Storage.S3.CacheMB)<<20)
 	if err != nil {
 		return nil, fmt.Errorf("storage.s3.cache_mb: %w", err)
