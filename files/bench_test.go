@@ -13,6 +13,7 @@ import (
 
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/files/filestest"
+	"github.com/caucus-org/caucus/internal/db"
 )
 
 // BenchmarkPut stores 10 KB files one after another: the cost of one
@@ -49,15 +50,23 @@ func BenchmarkStat(b *testing.B) {
 }
 
 // BenchmarkOpenRead opens and reads a file's content, kept in the
-// database (inline) or in a blob file, at 10 to 64 KiB.
+// database (inline: "cold" with no content cache, "warm" from it; "wal"
+// with the contents still in SQLite's write-ahead log, else checkpointed
+// into the database file, as older contents are) or in a blob file, at
+// 10 to 128 KiB.
 func BenchmarkOpenRead(b *testing.B) {
-	for _, size := range []int{10 << 10, 16 << 10, 32 << 10, 64 << 10} {
+	for _, size := range []int{10 << 10, 16 << 10, 32 << 10, 64 << 10, 128 << 10} {
 		for _, where := range []struct {
 			name   string
 			inline int
-		}{{"inline", 64 << 10}, {"blob", -1}} {
+			cold   bool
+			logged bool // the contents still in the write-ahead log, not checkpointed into the database file
+		}{{"inline-cold-wal", 128 << 10, true, true}, {"inline-cold", 128 << 10, true, false}, {"inline-warm", 128 << 10, false, false}, {"blob", -1, false, false}} {
 			b.Run(fmt.Sprintf("%dKiB/%s", size>>10, where.name), func(b *testing.B) {
 				e := filestest.New(b, files.Options{InlineBytes: where.inline})
+				if where.cold {
+					files.NoContentCache(e.Store)
+				}
 				a := e.Member(b, "alice@example.org")
 				home, err := e.Store.Stat(b.Context(), a, "/Home")
 				if err != nil {
@@ -74,8 +83,17 @@ func BenchmarkOpenRead(b *testing.B) {
 					}
 					ids[i] = f.ID
 				}
+				if !where.logged && e.DB.Engine() == db.SQLite {
+					if _, err := e.DB.ExecContext(b.Context(), `PRAGMA main.wal_checkpoint(TRUNCATE)`); err != nil {
+						b.Fatal(err)
+					}
+				}
 				b.SetBytes(int64(size))
+				var cpu0 time.Duration
 				for i := 0; b.Loop(); i++ {
+					if i == 0 {
+						cpu0 = processCPU()
+					}
 					f, _, err := e.Store.Open(b.Context(), a, ids[i%n])
 					if err != nil {
 						b.Fatal(err)
@@ -85,6 +103,7 @@ func BenchmarkOpenRead(b *testing.B) {
 					}
 					f.Close()
 				}
+				b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 			})
 		}
 	}
