@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -151,8 +152,37 @@ func BenchmarkPutParallel(b *testing.B) {
 			// (ext4 without a journal passes over every inode freed in
 			// the last 30 s, by any process, when it makes a file).
 			b.ReportMetric(float64((userCPU()-user0).Microseconds())/float64(b.N), "user-µs/op")
+			if n, pages := walSize(b, e.DB); n >= 0 {
+				// The write-ahead log's high-water mark (SQLite does not
+				// shrink it), and the database file's size: contents
+				// kept in the database pass through both.
+				b.ReportMetric(float64(n)/(1<<20), "wal-MB")
+				b.ReportMetric(float64(pages)/(1<<20), "db-MB")
+			}
 		})
 	}
+}
+
+// walSize returns the size of d's write-ahead log file and of its
+// database file; -1 if d is not SQLite.
+func walSize(b *testing.B, d *db.DB) (wal, file int64) {
+	if d.Engine() != db.SQLite {
+		return -1, -1
+	}
+	var seq int
+	var name, path string
+	if err := d.QueryRowContext(b.Context(), `SELECT seq, name, file FROM pragma_database_list WHERE name = 'main'`).Scan(&seq, &name, &path); err != nil {
+		b.Fatal(err)
+	}
+	fi, err := os.Stat(path + "-wal")
+	if err != nil {
+		b.Fatal(err)
+	}
+	di, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return fi.Size(), di.Size()
 }
 
 // userCPU returns the CPU time this process has used in user mode.

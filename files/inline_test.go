@@ -159,6 +159,59 @@ func TestUpload64KiBInDatabase(t *testing.T) {
 	}
 }
 
+// TestInlineFreedPagesReused checks, on SQLite, that the database file
+// does not grow without end as contents kept in it come and go (64 KiB
+// ones since issue 21): the pages of a purged content go to SQLite's
+// free list (auto_vacuum is off) and the next contents are written into
+// them, so the file stays the size of the most it held at once.
+func TestInlineFreedPagesReused(t *testing.T) {
+	t.Parallel()
+	e := filestest.New(t, files.Options{})
+	if e.DB.Engine() != db.SQLite {
+		t.Skip("SQLite's free list")
+	}
+	s, ctx := e.Store, t.Context()
+	alice := e.Member(t, "alice@example.org")
+	pages := func() (n, free int64) {
+		t.Helper()
+		if err := e.DB.QueryRowContext(ctx, `SELECT (SELECT page_count FROM pragma_page_count), (SELECT freelist_count FROM pragma_freelist_count)`).Scan(&n, &free); err != nil {
+			t.Fatal(err)
+		}
+		return n, free
+	}
+	const files64, pagesEach = 20, 16 // 64 KiB in 4 KiB pages
+	round := func(r int) []files.Node {
+		t.Helper()
+		var out []files.Node
+		for i := range files64 {
+			content := strings.Repeat(fmt.Sprintf("%02d-%02d-content...", r, i), 4<<10) // 64 KiB
+			out = append(out, put(t, s, alice, "/Home", fmt.Sprintf("r%d-%d.bin", r, i), content))
+		}
+		return out
+	}
+	before, _ := pages()
+	first := round(1)
+	full, _ := pages()
+	if full-before < files64*pagesEach {
+		t.Fatalf("%d files of 64 KiB added %d pages to the database file, want %d at least", files64, full-before, files64*pagesEach)
+	}
+	for _, f := range first {
+		if err := s.Delete(ctx, alice, f.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Purge(ctx, alice, f.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, free := pages(); free < files64*pagesEach {
+		t.Fatalf("after purging them the free list holds %d pages, want %d at least", free, files64*pagesEach)
+	}
+	round(2)
+	if after, _ := pages(); after > full+pagesEach {
+		t.Fatalf("as many new files grew the database file from %d to %d pages: the freed pages were not reused", full, after)
+	}
+}
+
 // TestInlineReadNoGarbage: reading a small content kept in the database
 // makes less than two heap copies of it: the store copies it once from
 // the driver's row into the content cache (database/sql's Scan into a
