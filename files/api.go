@@ -176,6 +176,7 @@ type Options struct {
 	DropLinkBytes       int64            // bytes one drop link receives in all, and the most its owner may allow; default DefaultDropLinkBytes
 	InlineBytes         int              // contents of at most this many bytes are kept in the database; default DefaultInlineBytes, negative: none
 	PathCache           int              // paths the path cache holds (see pathcache.go); default DefaultPathCache, negative: no cache
+	ContentCache        int              // bytes of small contents kept in memory (see contentcache.go); default DefaultContentCache, negative: none
 	Now                 func() time.Time // nil: time.Now
 }
 

@@ -64,10 +64,11 @@ func BenchmarkOpenRead(b *testing.B) {
 			logged bool // the contents still in the write-ahead log, not checkpointed into the database file
 		}{{"inline-cold-wal", 128 << 10, true, true}, {"inline-cold", 128 << 10, true, false}, {"inline-warm", 128 << 10, false, false}, {"blob", -1, false, false}} {
 			b.Run(fmt.Sprintf("%dKiB/%s", size>>10, where.name), func(b *testing.B) {
-				e := filestest.New(b, files.Options{InlineBytes: where.inline})
+				opts := files.Options{InlineBytes: where.inline}
 				if where.cold {
-					files.NoContentCache(e.Store)
+					opts.ContentCache = -1
 				}
+				e := filestest.New(b, opts)
 				a := e.Member(b, "alice@example.org")
 				home, err := e.Store.Stat(b.Context(), a, "/Home")
 				if err != nil {

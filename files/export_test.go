@@ -61,7 +61,3 @@ func HoldGroup(s *Store) (release func(), queued func() int, err error) {
 	release, err = s.group.Hold(context.Background())
 	return release, s.group.Queued, err
 }
-
-// NoContentCache makes s keep no cache of small contents, so that every
-// read of one asks the database (a cold cache, for benchmarks).
-func NoContentCache(s *Store) { s.contents = nil }

@@ -212,6 +212,35 @@ func TestInlineFreedPagesReused(t *testing.T) {
 	}
 }
 
+// TestContentCacheOption checks Options.ContentCache: negative keeps no
+// small content in memory (every read asks the database, as after a
+// restart: the cold reads of BenchmarkOpenRead), and a bound keeps no
+// more than it allows.
+func TestContentCacheOption(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		bytes   int
+		entries int
+	}{{"none", -1, 0}, {"16 KiB", 16 << 10, 1}, {"default", 0, 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := filestest.New(t, files.Options{ContentCache: tc.bytes})
+			alice := e.Member(t, "alice@example.org")
+			tiny := put(t, e.Store, alice, "/Home", "tiny.txt", "a note")
+			// Over a sixteenth of 16 KiB: not kept by the small cache.
+			larger := put(t, e.Store, alice, "/Home", "larger.txt", strings.Repeat("minutes ", 1<<10))
+			for range 2 {
+				if read(t, e.Store, alice, tiny.ID) != "a note" || len(read(t, e.Store, alice, larger.ID)) != 8<<10 {
+					t.Fatal("the contents do not read back")
+				}
+			}
+			if st := e.Store.ContentCacheStats(); st.Entries != tc.entries {
+				t.Errorf("the cache keeps %d contents, want %d", st.Entries, tc.entries)
+			}
+		})
+	}
+}
+
 // TestInlineReadNoGarbage: reading a small content kept in the database
 // makes less than two heap copies of it: the store copies it once from
 // the driver's row into the content cache (database/sql's Scan into a
