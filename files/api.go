@@ -120,17 +120,28 @@ const (
 
 // DefaultInlineBytes is the largest content the store keeps in its
 // database by default (Options.InlineBytes), instead of a blob file: a
-// note, a small document or image, a source file. Such a content is
-// written in the transaction that commits its version, so concurrent
-// small uploads share one flush for content, name and commit, where a
-// blob costs three in a row (file, directory, commit; 0.07 of cp -r +
-// sync for 10 KiB files, issue 21), and an upload costs about 1 ms of CPU
-// less. Reading it back costs more than reading a file, growing with the
-// size as SQLite follows a chain of overflow pages: CPU per Open and read
-// in BenchmarkOpenRead, 10 KiB 136 µs against 101 µs from a file, 64 KiB
-// 230 µs against 121 µs. So only small contents are kept so, where an
-// upload's saving pays for many reads.
-const DefaultInlineBytes = 16 << 10
+// note, a document, a photo from a phone's thumbnail folder, a source
+// file. Such a content is written in the transaction that commits its
+// version, so concurrent small uploads share one flush for content, name
+// and commit, where a blob file costs an inode (O_TMPFILE and link) and
+// the blob directory's syncs before the commit's own (issue 21).
+//
+// Measured at 16 KiB and 64 KiB (BenchmarkPutParallel, 8 uploads at
+// once, SQLite, load 6-7): a 64 KiB upload took 1,196-1,371 CPU-µs as a
+// blob file and 661-719 kept in the database, and 5,809 flushes
+// (syncfs, fdatasync, fsync) for 4,000 uploads of 10 and 64 KiB became
+// 1,171 (64 KiB alone: 2.6 flushes per upload became 0.29). The price is
+// SQLite's: a content is written twice, in the write-ahead log (two
+// pwrite calls a 4 KiB page) and by the checkpoint into the database
+// file, 63 pwrite calls per 64 KiB upload against 7 (strace -c -f).
+// Reading such a content back costs more than reading a file
+// when the content cache does not hold it (BenchmarkOpenRead, CPU-µs per
+// Open and read: 64 KiB 125 from the database file, 186 while still in
+// the write-ahead log, 88 from a blob file; 37 from the cache, where an
+// upload leaves its content). At 128 KiB a cold read cost 170 against
+// 73, and a larger content would hold a larger share of the write-ahead
+// log and of the content cache: 64 KiB is where it stops.
+const DefaultInlineBytes = 64 << 10
 
 // Errors. Every error the store returns for a refused request wraps one of
 // these; the texts are fit to show a person.
@@ -169,6 +180,7 @@ type Options struct {
 	DropLinkBytes       int64            // bytes one drop link receives in all, and the most its owner may allow; default DefaultDropLinkBytes
 	InlineBytes         int              // contents of at most this many bytes are kept in the database; default DefaultInlineBytes, negative: none
 	PathCache           int              // paths the path cache holds (see pathcache.go); default DefaultPathCache, negative: no cache
+	ContentCache        int              // bytes of small contents kept in memory (see contentcache.go); default DefaultContentCache, negative: none
 	Now                 func() time.Time // nil: time.Now
 }
 

@@ -190,7 +190,7 @@ func TestUploadFolderChangedMeanwhile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	content := bytes.Repeat([]byte("minutes\n"), 8<<10) // a blob file, 64 KiB
+	content := bytes.Repeat([]byte("minutes\n"), files.DefaultInlineBytes/8+1) // a blob file, 8 bytes over the limit
 	for i, tc := range []struct {
 		name     string
 		meantime func(folder files.Node)

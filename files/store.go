@@ -92,6 +92,9 @@ func New(d *db.DB, blobs blob.Store, opts Options, deps Deps) *Store {
 	if opts.InlineBytes == 0 {
 		opts.InlineBytes = DefaultInlineBytes
 	}
+	if opts.ContentCache == 0 {
+		opts.ContentCache = DefaultContentCache
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -104,7 +107,7 @@ func New(d *db.DB, blobs blob.Store, opts Options, deps Deps) *Store {
 		h = password.NewHasher(password.DefaultParams(), 2)
 	}
 	return &Store{db: d, blobs: blobs, opts: opts, auth: deps.Auth, audit: deps.Audit, log: log, hasher: h, group: d.NewGroup(maxGroup, nil), freeze: deps.Freeze,
-		paths: newPathCache(opts.PathCache), contents: newContentCache(DefaultContentCache),
+		paths: newPathCache(opts.PathCache), contents: newContentCache(opts.ContentCache),
 		fetched: map[fetch]time.Time{}, watching: map[*linkWatch]struct{}{}, reading: map[*groupReader]struct{}{}}
 }
 

@@ -122,7 +122,8 @@ func BenchmarkPutLarge(b *testing.B) {
 // web.NewServer's, as the real listener's; the client runs in process
 // too, so cpu-µs/op counts both ends. hit-% is the share of the small
 // contents read from the store's content cache rather than the database.
-// CAUCUS_GETMANY_FILES sets the number of files (default 500).
+// CAUCUS_GETMANY_FILES sets the number of files (default 500),
+// CAUCUS_GETMANY_CACHE the content cache's bytes (-1: none).
 func BenchmarkGetMany(b *testing.B) {
 	for _, size := range []int{10 << 10, 64 << 10} {
 		for _, proto := range []string{"h2", "h1.1"} {
@@ -139,7 +140,10 @@ func benchGetMany(b *testing.B, size int, h2 bool) {
 	if v, err := strconv.Atoi(os.Getenv("CAUCUS_GETMANY_FILES")); err == nil && v > 0 {
 		n = v
 	}
-	e := filestest.New(b, files.Options{})
+	// CAUCUS_GETMANY_CACHE sets files.Options.ContentCache (-1: none, so
+	// that every small GET reads the database, as after a restart).
+	cache, _ := strconv.Atoi(os.Getenv("CAUCUS_GETMANY_CACHE"))
+	e := filestest.New(b, files.Options{ContentCache: cache})
 	u, _ := e.Person(b, "alice@example.org")
 	secret := e.AppPassword(b, u, "bench", auth.ScopeFiles)
 	mux := http.NewServeMux()

@@ -43,7 +43,19 @@ const dsnParams = "_pragma=busy_timeout(10000)" +
 	"&_pragma=synchronous(FULL)" +
 	"&_pragma=foreign_keys(1)" +
 	"&_pragma=mmap_size(" + mmapSizeText + ")" +
+	"&_pragma=journal_size_limit(" + walSizeLimitText + ")" +
 	"&_txlock=immediate"
+
+// walSizeLimit is the most bytes the write-ahead log file keeps once the
+// log starts over (SQLite's journal_size_limit): a burst of writes
+// (small file contents are written in the log, then copied into the
+// database file) grows the file, and without the limit it stays that
+// large, beside a database that holds the same pages. 64 MiB is the
+// group's defaultBulkLogFrames of 4 KiB pages.
+const (
+	walSizeLimit     = 64 << 20
+	walSizeLimitText = "67108864"
+)
 
 // mmapSize is how much of the database file each connection reads through
 // a shared memory map instead of read calls. In WAL mode a connection

@@ -53,6 +53,10 @@ func TestBackupCommands(t *testing.T) {
 	_, secret := enrolWithAppPassword(t, srv, "vol@localhost", "Motion-Quorum-7731-Seconded", auth.ScopeFiles)
 	plan := bytes.Repeat([]byte("campaign plan, page after page. "), 4096)
 	davDo(t, srv, dir, "PUT", "/dav/Home/plan.txt", secret, plan, http.StatusCreated)
+	// A content of 64 KiB is kept in the database (files.DefaultInlineBytes),
+	// not in the blob directory: it comes back with the database's copy.
+	photo := bytes.Repeat([]byte("a photo of the stand, 64 KiB... "), 2048)
+	davDo(t, srv, dir, "PUT", "/dav/Home/photo.jpg", secret, photo, http.StatusCreated)
 
 	dest := filepath.Join(t.TempDir(), "backups")
 	cmd := func(want int, args ...string) string {
@@ -128,6 +132,9 @@ func TestBackupCommands(t *testing.T) {
 	srv2, _ := startDev(t, restored)
 	if got := davDo(t, srv2, restored, "GET", "/dav/Home/plan.txt", secret, nil, http.StatusOK); !bytes.Equal(got, plan) {
 		t.Errorf("the restored file differs: %d bytes, want %d", len(got), len(plan))
+	}
+	if got := davDo(t, srv2, restored, "GET", "/dav/Home/photo.jpg", secret, nil, http.StatusOK); !bytes.Equal(got, photo) {
+		t.Errorf("the restored small file differs: %d bytes, want %d", len(got), len(photo))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -38,6 +38,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -914,9 +915,26 @@ func profileCaucus(b *testing.B, tg davTarget) (stop func()) {
 		f.Close()
 		b.Fatal(err)
 	}
+	// Where the server's goroutines wait (the group commit's turn and
+	// answer, locks, the body's reads), beside the CPU profile, sampled
+	// per 10 µs blocked.
+	runtime.SetBlockProfileRate(10_000)
+	runtime.SetMutexProfileFraction(10)
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
+		runtime.SetBlockProfileRate(0)
+		runtime.SetMutexProfileFraction(0)
+		for _, kind := range []string{"block", "mutex"} {
+			w, err := os.Create(strings.TrimSuffix(f.Name(), ".prof") + "." + kind + ".prof")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := pprof.Lookup(kind).WriteTo(w, 0); err != nil {
+				b.Error(err)
+			}
+			w.Close()
+		}
 	}
 }
 

@@ -106,6 +106,9 @@ func TestStorageMigrate(t *testing.T) {
 	volSecret := newFilesAccount(t, srv, "vol@localhost")
 	plan := bytes.Repeat([]byte("campaign plan, page after page. "), 4096)
 	davDo(t, srv, dir, "PUT", "/dav/Home/plan.txt", volSecret, plan, http.StatusCreated)
+	// A 64 KiB content is kept in the database (files.DefaultInlineBytes):
+	// it moves with the database's rows, not with the blobs.
+	davDo(t, srv, dir, "PUT", "/dav/Home/photo.jpg", volSecret, plan[:64<<10], http.StatusCreated)
 
 	pgS3 := pgS3Storage(t, false)
 	newCfg := writeConfig(t, dir, pgS3)
@@ -195,6 +198,9 @@ func checkParty(t *testing.T, dir string, storage config.Storage, cfgFile string
 	}
 	if got := davDo(t, srv, dir, "GET", "/dav/Home/plan.txt", volSecret, nil, http.StatusOK); !bytes.Equal(got, plan) {
 		t.Errorf("the file on the new storage: %d bytes, want %d", len(got), len(plan))
+	}
+	if got := davDo(t, srv, dir, "GET", "/dav/Home/photo.jpg", volSecret, nil, http.StatusOK); !bytes.Equal(got, plan[:64<<10]) {
+		t.Errorf("the small file on the new storage: %d bytes, want %d", len(got), 64<<10)
 	}
 	if out := caucusCmd(t, 0, "audit", "verify", "--config", cfgFile); !strings.Contains(out, "records verified") {
 		t.Errorf("audit verify on the new storage: %q", out)
