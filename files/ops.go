@@ -143,6 +143,7 @@ func (s *Store) setQuota(ctx context.Context, kind SpaceKind, id, bytes int64) e
 	if bytes < -1 {
 		return fmt.Errorf("files: quota %d: negative", bytes)
 	}
+	defer s.unlimited.forget(quotaSpace{kind, id}) // after the commit
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if bytes == 0 {
 			_, err := tx.ExecContext(ctx, `DELETE FROM files_quotas WHERE space_kind = ? AND space_id = ?`, kind, id)
@@ -297,7 +298,10 @@ func (s *Store) putChecked(ctx context.Context, v *viewer, check func(querier) (
 	if err != nil {
 		return 0, Node{}, 0, err
 	}
-	dir, room, epoch, err := s.putCheck(ctx, parent, name)
+	dir, room, epoch := false, int64(-1), int64(0)
+	if !s.skipCheck(parent, size) {
+		dir, room, epoch, err = s.putCheck(ctx, parent, name)
+	}
 	switch {
 	case err != nil:
 		return 0, Node{}, 0, err
@@ -382,6 +386,8 @@ func (s *Store) putCheck(ctx context.Context, parent row, name string) (dir bool
 	}
 	if room = -1; quota > 0 {
 		room = max(quota-u, 0)
+	} else if s.pg() {
+		s.unlimited.note(quotaSpace{parent.kind, parent.spaceID}, s.now())
 	}
 	return isDir != 0, room, epoch, nil
 }
