@@ -166,8 +166,10 @@ type Row interface {
 // round trips under the cluster's write lock no longer grow with its
 // size. A statement must therefore not depend on what another job's then
 // does, and then runs after the statements of the jobs queued beside it:
-// it must read again whatever those may have changed. Like DoBare's fn,
-// then may run twice.
+// it must read again whatever those may have changed. Jobs queued while
+// those statements were on their way join the group (see join): their
+// statements go in one more message, after the first jobs' thens. Like
+// DoBare's fn, then may run twice.
 func (g *Group) DoPiped(ctx context.Context, query string, args []any, then func(ctx context.Context, tx *sql.Tx, row Row) error) error {
 	fn := func(ctx context.Context, tx *sql.Tx) error {
 		return then(ctx, tx, g.db.Stmts(tx).QueryRowContext(ctx, query, args...))
