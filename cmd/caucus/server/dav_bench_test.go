@@ -535,6 +535,9 @@ func startDevB(b *testing.B, dir string, storage config.Storage) *Server {
 	if storage.Database != "" {
 		cfg.Storage = storage
 	}
+	if mb, err := strconv.ParseInt(os.Getenv("CAUCUS_BENCH_QUOTA_MB"), 10, 64); err == nil && mb > 0 {
+		cfg.Files.DefaultQuotaMB = mb // every upload then checks the space's room
+	}
 	cfg.Listen = FreeListen(cfg.Listen)
 	srv, err := start(b.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.DiscardHandler), Out: io.Discard})
 	if err != nil {
@@ -568,6 +571,8 @@ func startDevB(b *testing.B, dir string, storage config.Storage) *Server {
 // CAUCUS_BENCH_PROFILE, a directory, keeps a CPU profile of each caucus
 // run there (the server runs in this process). CAUCUS_BENCH_FLOOR=1 adds
 // a third server, net/http alone serving from memory (davFloor).
+// CAUCUS_BENCH_QUOTA_MB gives every caucus account that default quota
+// (none by default), so that each upload checks its space's room.
 // CAUCUS_BENCH_PG=1 adds caucus on PostgreSQL (durable) and S3 (a private
 // cluster and versitygw), beside caucus on SQLite and its blob directory;
 // with CAUCUS_BENCH_COUNT=1 as well, it reports that target's round trips
