@@ -61,3 +61,11 @@ func HoldGroup(s *Store) (release func(), queued func() int, err error) {
 	release, err = s.group.Hold(context.Background())
 	return release, s.group.Queued, err
 }
+
+// PutNewStatement returns putNewPG, the statement that commits a new
+// file on PostgreSQL, and its arguments for new.txt into folder of space
+// (kind, space), as LookupStatements does.
+func PutNewStatement(s *Store, kind SpaceKind, space, folder int64) []any {
+	return []any{putNewPG, folder, MaxDepth + 2, kind, space, MaxDepth, "new.txt", s.opts.DefaultQuota, int64(5), int64(-1),
+		"sha256-x", "hello", int64(1), "author"}
+}

@@ -38,6 +38,9 @@ type Store struct {
 	// contents keeps small contents read from or stored in the database
 	// (see contentcache.go); nil: none.
 	contents *contentCache
+	// unlimited remembers spaces recently found without a quota (see
+	// skipCheck).
+	unlimited unlimitedSpaces
 	// holdLookup, for tests, is called once by the next lookup that
 	// read the database, before it fills the path cache.
 	holdLookup atomic.Pointer[func()]

@@ -166,8 +166,10 @@ type Row interface {
 // round trips under the cluster's write lock no longer grow with its
 // size. A statement must therefore not depend on what another job's then
 // does, and then runs after the statements of the jobs queued beside it:
-// it must read again whatever those may have changed. Like DoBare's fn,
-// then may run twice.
+// it must read again whatever those may have changed. Jobs queued while
+// those statements were on their way join the group (see join): their
+// statements go in one more message, after the first jobs' thens. Like
+// DoBare's fn, then may run twice.
 func (g *Group) DoPiped(ctx context.Context, query string, args []any, then func(ctx context.Context, tx *sql.Tx, row Row) error) error {
 	fn := func(ctx context.Context, tx *sql.Tx) error {
 		return then(ctx, tx, g.db.Stmts(tx).QueryRowContext(ctx, query, args...))
@@ -262,7 +264,7 @@ func (g *Group) commitTurn(ctx context.Context) (handed bool) {
 			}
 		}
 	}
-	g.commit(ctx, batch, handOff)
+	g.commit(ctx, &batch, handOff) // which jobs may join (see join)
 	if handed {
 		return true
 	}
@@ -321,34 +323,26 @@ func (g *Group) withdraw(j *job) bool {
 
 // take removes and returns up to max queued jobs, oldest first.
 func (g *Group) take() []*job {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	n := min(len(g.pending), g.max)
-	batch := make([]*job, n)
-	copy(batch, g.pending)
-	g.pending = append(g.pending[:0], g.pending[n:]...)
-	for _, j := range batch {
-		j.taken = true
-	}
-	return batch
+	return g.join(0)
 }
 
-// commit runs batch in one transaction and then tells each job its
-// outcome, also if a job panics (the panic goes on after). handOff, if
-// not nil, runs on PostgreSQL just before the COMMIT is sent (see
-// commitTurn).
-func (g *Group) commit(ctx context.Context, batch []*job, handOff func()) {
+// commit runs *batch in one transaction and then tells each job its
+// outcome, also if a job panics (the panic goes on after). On
+// PostgreSQL, jobs queued meanwhile may join the transaction (see join):
+// *batch is every job it carried. handOff, if not nil, runs on
+// PostgreSQL just before the COMMIT is sent (see commitTurn).
+func (g *Group) commit(ctx context.Context, batch *[]*job, handOff func()) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), GroupTimeout)
 	defer cancel()
-	t := newBatchTimes(g, batch)
+	t := newBatchTimes(g, *batch)
 	var err error
 	defer func() {
-		t.finish(g, batch)
+		t.finish(g, *batch)
 		p := recover()
 		if p != nil {
 			err = fmt.Errorf("db: group: a job panicked: %v", p)
 		}
-		for _, j := range batch {
+		for _, j := range *batch {
 			if err != nil {
 				j.err = err
 			}
@@ -364,15 +358,16 @@ func (g *Group) commit(ctx context.Context, batch []*job, handOff func()) {
 	}
 	if err == nil {
 		g.commits.Add(1)
-		g.jobs.Add(int64(len(batch)))
+		g.jobs.Add(int64(len(*batch)))
 		g.committed()
 	}
 }
 
-// run runs batch in one transaction, each job in a savepoint but, with
+// run runs *batch in one transaction, each job in a savepoint but, with
 // bare, the jobs queued by DoBare and DoPiped (the piped ones first, see
-// runPiped); a failed bare job ends it with errRedo. handOff is commit's.
-func (g *Group) run(ctx context.Context, batch []*job, bare bool, t *batchTimes, handOff func()) error {
+// runPiped, where more jobs may join *batch); a failed bare job ends it
+// with errRedo. handOff is commit's.
+func (g *Group) run(ctx context.Context, batchp *[]*job, bare bool, t *batchTimes, handOff func()) error {
 	exec := func(tx *sql.Tx, query string) error {
 		if _, err := g.db.Stmts(tx).ExecContext(ctx, query); err != nil {
 			return fmt.Errorf("db: group: %w", err)
@@ -381,14 +376,15 @@ func (g *Group) run(ctx context.Context, batch []*job, bare bool, t *batchTimes,
 	}
 	body := func(tx *sql.Tx, conn *sql.Conn) error {
 		t.began()
-		for _, j := range batch {
+		for _, j := range *batchp {
 			j.err = nil // a batch run again starts afresh
 		}
 		if bare { // on PostgreSQL, so conn is tx's connection
-			if err := g.runPiped(ctx, tx, conn, batch, t); err != nil {
+			if err := g.runPiped(ctx, tx, conn, batchp, t); err != nil {
 				return err
 			}
 		}
+		batch := *batchp
 		open := false // on PostgreSQL, a job's savepoint left for the next to release
 		for i, j := range batch {
 			if bare && j.piped != nil {
@@ -430,44 +426,82 @@ func (g *Group) run(ctx context.Context, batch []*job, bare bool, t *batchTimes,
 		return g.db.txPostgresConn(ctx, body, handOff)
 	}
 	pragmas := groupPragmas
-	if slices.ContainsFunc(batch, func(j *job) bool { return j.unmapped }) {
+	if slices.ContainsFunc(*batchp, func(j *job) bool { return j.unmapped }) {
 		pragmas = groupUnmappedPragmas
 	}
 	return g.db.txWith(ctx, pragmas, func(tx *sql.Tx) error { return body(tx, nil) })
 }
 
-// runPiped sends the statements of batch's piped jobs to PostgreSQL in
+// runPiped sends the statements of *batch's piped jobs to PostgreSQL in
 // one message on conn, tx's connection, and then runs each job's then
-// with its row, in the batch's order. A failed statement (which aborts
-// the transaction) or then ends the transaction with errRedo.
-func (g *Group) runPiped(ctx context.Context, tx *sql.Tx, conn *sql.Conn, batch []*job, t *batchTimes) error {
+// with its row, in the batch's order. The jobs queued meanwhile then
+// join the transaction, once (see join), their statements piped in one
+// more message. A failed statement (which aborts the transaction) or
+// then ends the transaction with errRedo.
+func (g *Group) runPiped(ctx context.Context, tx *sql.Tx, conn *sql.Conn, batch *[]*job, t *batchTimes) error {
+	ran, err := g.pipeJobs(ctx, tx, conn, *batch, 0, t)
+	if err != nil || !ran {
+		return err
+	}
+	from := len(*batch)
+	*batch = append(*batch, g.join(len(*batch))...)
+	t.grow(len(*batch))
+	_, err = g.pipeJobs(ctx, tx, conn, *batch, from, t)
+	return err
+}
+
+// pipeJobs pipes the statements of the piped jobs of batch[from:] and
+// runs their thens (see runPiped); ran reports whether there was any.
+func (g *Group) pipeJobs(ctx context.Context, tx *sql.Tx, conn *sql.Conn, batch []*job, from int, t *batchTimes) (ran bool, err error) {
 	var stmts []*piped
-	for _, j := range batch {
+	for _, j := range batch[from:] {
 		if j.piped != nil {
 			stmts = append(stmts, j.piped)
 		}
 	}
 	if len(stmts) == 0 {
-		return nil
+		return false, nil
 	}
 	rows, err := g.db.pipe(ctx, conn, stmts)
 	if err != nil {
-		return errRedo
+		return true, errRedo
 	}
 	k := 0
-	for i, j := range batch {
+	for i, j := range batch[from:] {
 		if j.piped == nil {
 			continue
 		}
-		t.jobStarted(i)
+		t.jobStarted(from + i)
 		j.err = j.piped.then(ctx, tx, rows[k])
-		t.jobEnded(i)
+		t.jobEnded(from + i)
 		k++
 		if j.err != nil {
-			return errRedo
+			return true, errRedo
 		}
 	}
-	return nil
+	return true, nil
+}
+
+// join takes the jobs queued while a group's first statements were on
+// their way, up to the group's bound with n jobs taken: on PostgreSQL
+// they often waited there for the cluster's write lock (held by the
+// commit before, through its WAL flush), and every job that arrived
+// meanwhile would otherwise wait for this group's commit and then make
+// one of its own. Joined, they share this group's commit for one more
+// round trip, made with the lock held.
+func (g *Group) join(n int) []*job {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	k := min(len(g.pending), g.max-n)
+	if k <= 0 {
+		return nil
+	}
+	joined := slices.Clone(g.pending[:k])
+	g.pending = append(g.pending[:0], g.pending[k:]...)
+	for _, j := range joined {
+		j.taken = true
+	}
+	return joined
 }
 
 // savepoint opens a job's savepoint. On PostgreSQL, where every
@@ -500,7 +534,7 @@ func (g *Group) Lazy(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	defer func() { <-g.turn }()
 	if batch := g.take(); len(batch) > 0 {
 		start := time.Now()
-		g.commit(ctx, batch, nil)
+		g.commit(ctx, &batch, nil)
 		g.turnEnded("commit", start, len(batch))
 	}
 	start := time.Now()

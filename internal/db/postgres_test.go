@@ -872,3 +872,104 @@ func TestPostgresGroupOverlap(t *testing.T) {
 		t.Errorf("counter = %d after %d increments, want %d", n, want, want)
 	}
 }
+
+// TestPostgresGroupJoin is the test of jobs joining a group whose
+// statements wait at the server for the cluster's write lock: a job
+// queued while the first job's pipeline waits (another node holds the
+// lock) commits in the same transaction, one commit (one WAL flush) for
+// both, its statement piped once the lock is taken. Both rows are there
+// after, and the joined job read its own row.
+func TestPostgresGroupJoin(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{})
+	a, b := openPG(t, srv)
+	ctx := t.Context()
+	if err := a.Migrate(ctx, db.Component{Name: "t", Migrations: []db.Migration{{Version: 1, SQL: `CREATE TABLE j (n INTEGER PRIMARY KEY)`}}}); err != nil {
+		t.Fatal(err)
+	}
+	g := a.NewGroup(64, nil)
+	insert := func(n int) error {
+		return g.DoPiped(ctx, `INSERT INTO j (n) VALUES (?) RETURNING n`, []any{n}, func(ctx context.Context, tx *sql.Tx, row db.Row) error {
+			var got int
+			if err := row.Scan(&got); err != nil {
+				return err
+			}
+			if got != n {
+				return fmt.Errorf("job %d read the row of %d", n, got)
+			}
+			return nil
+		})
+	}
+	var jobs sync.WaitGroup
+	err := b.Tx(ctx, func(tx *sql.Tx) error { // node b holds the write lock
+		jobs.Go(func() {
+			if err := insert(1); err != nil {
+				t.Error(err)
+			}
+		})
+		if err := waitLockWaiter(ctx, b); err != nil {
+			return err
+		}
+		jobs.Go(func() {
+			if err := insert(2); err != nil {
+				t.Error(err)
+			}
+		})
+		for g.Queued() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs.Wait()
+	if st := g.Stats(); st.Commits != 1 || st.Jobs != 2 {
+		t.Errorf("%d commits carried %d jobs, want 1 carrying both", st.Commits, st.Jobs)
+	}
+	var n int
+	if err := a.QueryRowContext(ctx, `SELECT count(*) FROM j`).Scan(&n); err != nil || n != 2 {
+		t.Errorf("%d rows (%v), want 2", n, err)
+	}
+}
+
+// waitLockWaiter waits until a session waits for an advisory lock, as
+// seen from d.
+func waitLockWaiter(ctx context.Context, d *db.DB) error {
+	for range 1000 {
+		var n int
+		if err := d.QueryRowContext(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return errors.New("no session waited for the write lock")
+}
+
+// TestPostgresLZ4 checks that a node's sessions compress the values
+// PostgreSQL keeps out of line (TOAST: a small file's content, kept in
+// the database) with lz4, not the default pglz: pglz_compress was
+// PostgreSQL's largest CPU item in the WebDAV upload benchmark (10% of
+// its CPU for 10 KiB contents, which it tried and failed to compress).
+func TestPostgresLZ4(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{})
+	a, _ := openPG(t, srv)
+	ctx := t.Context()
+	if err := a.Migrate(ctx, db.Component{Name: "t", Migrations: []db.Migration{{Version: 1, SQL: `CREATE TABLE z (id INTEGER PRIMARY KEY, data BYTEA NOT NULL)`}}}); err != nil {
+		t.Fatal(err)
+	}
+	// Compressible, and larger than the size at which PostgreSQL tries.
+	data := []byte(strings.Repeat("caucus compresses this line well. ", 1000))
+	if _, err := a.ExecContext(ctx, `INSERT INTO z (id, data) VALUES (1, ?)`, data); err != nil {
+		t.Fatal(err)
+	}
+	var method sql.NullString
+	if err := a.QueryRowContext(ctx, `SELECT pg_column_compression(data) FROM z WHERE id = 1`).Scan(&method); err != nil {
+		t.Fatal(err)
+	}
+	if method.String != "lz4" {
+		t.Errorf("content compressed with %q, want lz4", method.String)
+	}
+}

@@ -115,6 +115,16 @@ func newBatchTimes(g *Group, batch []*job) *batchTimes {
 	return t
 }
 
+// grow makes room for the times of n jobs, once jobs joined the batch
+// (see Group.join). A joined job's trace is filled in only if the
+// batch's first jobs had one.
+func (t *batchTimes) grow(n int) {
+	if t.on && n > len(t.jobStart) {
+		t.jobStart = append(t.jobStart, make([]time.Time, n-len(t.jobStart))...)
+		t.jobEnd = append(t.jobEnd, make([]time.Time, n-len(t.jobEnd))...)
+	}
+}
+
 func (t *batchTimes) began() {
 	if t.on {
 		t.begin = time.Now()
@@ -155,7 +165,8 @@ func (t *batchTimes) finish(g *Group, batch []*job) {
 			continue
 		}
 		*j.trace = JobTrace{
-			Wait: t.start.Sub(j.queued), Begin: t.begin.Sub(t.start), Ahead: t.jobStart[i].Sub(t.begin), Run: t.jobEnd[i].Sub(t.jobStart[i]),
+			Wait:  max(t.start.Sub(j.queued), 0), // 0 if it joined (Group.join)
+			Begin: t.begin.Sub(t.start), Ahead: t.jobStart[i].Sub(t.begin), Run: t.jobEnd[i].Sub(t.jobStart[i]),
 			After: t.commit.Sub(t.jobEnd[i]), Commit: end.Sub(t.commit), Jobs: len(batch),
 			Behind: turns.sub(j.behind), Checkpointing: ckpt,
 		}

@@ -59,7 +59,10 @@ type davTarget struct {
 	url, user, pass string
 	ca              string               // the CA certificate for curl and rclone
 	cpu             func() time.Duration // the server's CPU time so far; nil if unknown
-	counts          func() counts        // round trips to PostgreSQL and S3 so far; nil if not counted
+	// pgCPU and gwCPU are, for caucus-pg, PostgreSQL's and the object
+	// store's share of cpu; nil otherwise.
+	pgCPU, gwCPU func() time.Duration
+	counts       func() counts // round trips to PostgreSQL and S3 so far; nil if not counted
 }
 
 // benchTargets starts caucus, rclone serve webdav and Apache httpd with
@@ -112,8 +115,9 @@ func davCaucusPG(b *testing.B, dir string) davTarget {
 		Blobs: "s3", S3: config.S3{Endpoint: endpoint, Bucket: s3srv.Bucket(b), Prefix: "caucus/",
 			AccessKey: s3srv.AccessKey, SecretFile: secretFile, InsecureHTTP: true}})
 	tg.counts = count
-	// The first line of postmaster.pid is the postmaster's pid.
-	data, err := os.ReadFile(filepath.Join(pg.Dir, "postmaster.pid"))
+	// The first line of postmaster.pid, in the data directory, is the
+	// postmaster's pid.
+	data, err := os.ReadFile(filepath.Join(pg.Dir, "data", "postmaster.pid"))
 	pgPID := -1
 	if err == nil {
 		pgPID, _ = strconv.Atoi(strings.TrimSpace(strings.SplitN(string(data), "\n", 2)[0]))
@@ -123,13 +127,15 @@ func davCaucusPG(b *testing.B, dir string) davTarget {
 		b.Logf("caucus-pg: CPU of PostgreSQL (pid %d) or versitygw (%v) not found: this process's only", pgPID, gwPIDs)
 		return tg
 	}
-	tg.cpu = func() time.Duration {
-		sum := processCPU() + treeCPU(pgPID)
+	tg.pgCPU = func() time.Duration { return treeCPU(pgPID) }
+	tg.gwCPU = func() time.Duration {
+		var sum time.Duration
 		for _, id := range gwPIDs {
 			sum += treeCPU(id)
 		}
 		return sum
 	}
+	tg.cpu = func() time.Duration { return processCPU() + tg.pgCPU() + tg.gwCPU() }
 	return tg
 }
 
@@ -530,6 +536,9 @@ func startDevB(b *testing.B, dir string, storage config.Storage) *Server {
 	if storage.Database != "" {
 		cfg.Storage = storage
 	}
+	if mb, err := strconv.ParseInt(os.Getenv("CAUCUS_BENCH_QUOTA_MB"), 10, 64); err == nil && mb > 0 {
+		cfg.Files.DefaultQuotaMB = mb // every upload then checks the space's room
+	}
 	cfg.Listen = FreeListen(cfg.Listen)
 	srv, err := start(b.Context(), cfg, Deps{Dev: true, Log: slog.New(slog.DiscardHandler), Out: io.Discard})
 	if err != nil {
@@ -563,6 +572,8 @@ func startDevB(b *testing.B, dir string, storage config.Storage) *Server {
 // CAUCUS_BENCH_PROFILE, a directory, keeps a CPU profile of each caucus
 // run there (the server runs in this process). CAUCUS_BENCH_FLOOR=1 adds
 // a third server, net/http alone serving from memory (davFloor).
+// CAUCUS_BENCH_QUOTA_MB gives every caucus account that default quota
+// (none by default), so that each upload checks its space's room.
 // CAUCUS_BENCH_PG=1 adds caucus on PostgreSQL (durable) and S3 (a private
 // cluster and versitygw), beside caucus on SQLite and its blob directory;
 // with CAUCUS_BENCH_COUNT=1 as well, it reports that target's round trips
@@ -968,12 +979,35 @@ func (m *manyFiles) put(b *testing.B, curl string, tg davTarget, proto string) {
 	stop := profileCaucus(b, tg)
 	c0 := tg.count()
 	start, cpu0 := time.Now(), startCPU(tg)
+	parts0 := m.cpuParts(tg)
 	client := runCurlCPU(b, curl, tg, curlProto(proto), "--parallel", "--parallel-max", m.parallel, "-K", putf)
 	stop()
 	m.report(b, time.Since(start), serverCPU(tg, cpu0))
+	m.reportParts(b, tg, parts0)
 	b.ReportMetric(float64(client.Microseconds())/float64(m.n), "curl-µs/file")
 	m.reportCounts(b, tg, c0)
 	m.last[tg.name] = m.runs
+}
+
+// cpuParts returns the CPU time so far of caucus-pg's PostgreSQL and
+// object store (zero for other targets).
+func (m *manyFiles) cpuParts(tg davTarget) [2]time.Duration {
+	if tg.pgCPU == nil {
+		return [2]time.Duration{}
+	}
+	return [2]time.Duration{tg.pgCPU(), tg.gwCPU()}
+}
+
+// reportParts reports, for caucus-pg, PostgreSQL's and the object
+// store's CPU time per file since before (of cpu-µs/file, the rest is
+// caucus's).
+func (m *manyFiles) reportParts(b *testing.B, tg davTarget, before [2]time.Duration) {
+	if tg.pgCPU == nil {
+		return
+	}
+	now := m.cpuParts(tg)
+	b.ReportMetric(float64((now[0]-before[0]).Microseconds())/float64(m.n), "pg-cpu-µs/file")
+	b.ReportMetric(float64((now[1]-before[1]).Microseconds())/float64(m.n), "s3-cpu-µs/file")
 }
 
 // get downloads the files of tg's last PUT, m.parallel at a time.
