@@ -178,7 +178,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rq.dh = webdav.Handler{Prefix: Prefix, FileSystem: fsys, LockSystem: ls, Logger: rq.logErr}
 	sw := &rq.sw
-	*sw = statusWriter{ResponseWriter: w, st: st, d: dl, bufs: &h.bufs}
+	*sw = statusWriter{ResponseWriter: w, st: st, d: dl, bufs: &h.bufs, bare: answersBare(r.Method)}
 	rq.plain.Writer = sw
 	sw.body = web.FrameWrites(&rq.plain, r)
 	rq.dh.ServeHTTP(sw, r.WithContext(ctx))
@@ -263,7 +263,23 @@ type statusWriter struct {
 	bufs     *sync.Pool // of *[copyChunk]byte, for ReadFrom
 	body     io.Writer  // the writer of ReadFrom's content (web.FrameWrites)
 	done     bool
-	from, to int // a status replaced: x/net/webdav's text of from becomes to's
+	from, to int  // a status replaced: x/net/webdav's text of from becomes to's
+	bare     bool // a success has no content (answersBare)
+	dropped  int  // the success whose text x/net/webdav writes next, dropped
+}
+
+// answersBare reports whether the success of method is its status and
+// headers alone (RFC 9110 section 15.3.2 lets a 201 Created carry no
+// content; RFC 4918 sections 9.3, 9.7, 9.8 and 9.9 ask for none), where
+// x/net/webdav writes its status's text ("Created") as text/plain: over
+// HTTP/2 the HEADERS frame then ends the stream, instead of a DATA frame
+// following it, for which the handler waits on the connection once more.
+func answersBare(method string) bool {
+	switch method {
+	case http.MethodPut, "MKCOL", "COPY", "MOVE":
+		return true
+	}
+	return false
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -281,6 +297,9 @@ func (w *statusWriter) WriteHeader(code int) {
 			w.from, w.to = orig, code
 		}
 	}
+	if !w.done && w.bare && code >= 200 && code < 300 {
+		w.dropped = code
+	}
 	w.done = true
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -288,6 +307,10 @@ func (w *statusWriter) WriteHeader(code int) {
 func (w *statusWriter) Write(p []byte) (int, error) {
 	w.done = true
 	w.d.Writing()
+	if w.dropped != 0 && string(p) == webdav.StatusText(w.dropped) {
+		w.dropped = 0
+		return len(p), nil
+	}
 	if w.from != 0 && string(p) == webdav.StatusText(w.from) {
 		// x/net/webdav's body for an error is its status's text.
 		if _, err := io.WriteString(w.ResponseWriter, webdav.StatusText(w.to)); err != nil {
