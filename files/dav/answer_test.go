@@ -149,3 +149,70 @@ func TestPutAnswerOneFrame(t *testing.T) {
 		t.Errorf("frames of the answer %q, want %q", got, want)
 	}
 }
+
+// pipeBody is an HTTP/2 request body whose content has all arrived:
+// each Read returns as much of it as fits, as Go's HTTP/2 server's pipe
+// does, and counts the reads that returned data, each of which the
+// server answers with WINDOW_UPDATE frames from its serve loop.
+type pipeBody struct {
+	r     *bytes.Reader
+	reads int
+}
+
+func (p *pipeBody) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.reads++
+	}
+	return n, err
+}
+
+func (p *pipeBody) Close() error { return nil }
+
+// TestPutReadsBodyAtOnce: over HTTP/2, a PUT of up to dav.WholeBody bytes
+// whose content has arrived takes it from the connection in one read, not
+// in the pieces the store asks for (16 KiB and a byte to tell a small
+// content, then the rest): every read that returns data costs a hand-off
+// to the connection's serve loop and WINDOW_UPDATE frames. A larger body,
+// or one over HTTP/1.1, is read as the store asks.
+func TestPutReadsBodyAtOnce(t *testing.T) {
+	t.Parallel()
+	fe := filestest.New(t, files.Options{})
+	mux := http.NewServeMux()
+	dav.New(fe.Store, fe.Auth, nil, nil).Register(mux)
+	u, a := fe.Person(t, "anna@example.org")
+	secret := fe.AppPassword(t, u, "laptop", auth.ScopeFiles)
+	for i, tc := range []struct {
+		size, proto, maxReads int
+	}{
+		{64 << 10, 2, 1},
+		{10 << 10, 2, 1},
+		{dav.WholeBody, 2, 1},
+		{dav.WholeBody + 1, 2, 1 << 20},
+		{64 << 10, 1, 1 << 20},
+	} {
+		content := bytes.Repeat([]byte{byte(i)}, tc.size)
+		pb := &pipeBody{r: bytes.NewReader(content)}
+		req := httptest.NewRequestWithContext(t.Context(), "PUT", fmt.Sprintf("/dav/Home/f%d", i), pb)
+		req.ContentLength = int64(tc.size)
+		req.ProtoMajor = tc.proto
+		req.SetBasicAuth("anna@example.org", secret)
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		if rec.Code != http.StatusCreated {
+			t.Fatalf("PUT of %d bytes over HTTP/%d: %d %s", tc.size, tc.proto, rec.Code, rec.Body)
+		}
+		if pb.reads > tc.maxReads {
+			t.Errorf("PUT of %d bytes over HTTP/%d: %d reads of the body, want at most %d", tc.size, tc.proto, pb.reads, tc.maxReads)
+		}
+		_, rc, err := fe.Store.OpenPath(t.Context(), a, fmt.Sprintf("/Home/f%d", i))
+		var got []byte
+		if err == nil {
+			got, err = io.ReadAll(rc)
+			rc.Close()
+		}
+		if err != nil || !bytes.Equal(got, content) {
+			t.Errorf("PUT of %d bytes over HTTP/%d stored %d bytes (%v)", tc.size, tc.proto, len(got), err)
+		}
+	}
+}
