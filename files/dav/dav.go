@@ -78,6 +78,7 @@ type Handler struct {
 	// readers holds the readers of HTTP/2 PUT bodies (*bufio.Reader of
 	// WholeBody bytes; see body).
 	readers sync.Pool
+	warm    *warmPool // runs HTTP/2 PUTs' store calls
 }
 
 // New returns a handler serving store to the accounts of svc. Every
@@ -89,7 +90,7 @@ func New(store *files.Store, svc Auth, stats *metrics.Set, log *slog.Logger) *Ha
 		log = slog.New(slog.DiscardHandler)
 	}
 	gate := connauth.New(connauth.Config{Proto: "dav", Scope: auth.ScopeFiles, Metrics: stats, Log: log}, svc)
-	return &Handler{store: store, gate: gate, log: log, locks: newLockSystem()}
+	return &Handler{store: store, gate: gate, log: log, locks: newLockSystem(), warm: newWarmPool(warmIdle)}
 }
 
 // Register mounts the handler at /dav/ on mux. Request bodies are bounded
@@ -173,6 +174,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	fsys := &rq.fs
 	*fsys = fileSystem{store: h.store, actor: rq.a, st: st, locks: ls}
+	if r.ProtoMajor == 2 {
+		fsys.warm = h.warm
+	}
 	if ih := r.Header.Get("If"); ih != "" && h.ifFails(ctx, fsys, r.URL.Path, ih) {
 		http.Error(w, "precondition failed", http.StatusPreconditionFailed)
 		return
