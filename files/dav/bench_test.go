@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -234,7 +235,7 @@ func benchPutMany(b *testing.B, size int, h2 bool, frame uint32) {
 	}
 	mkcol(0)
 	b.ResetTimer()
-	cpu0, w0 := processCPU(), writeCalls()
+	cpu0, w0, g0 := processCPU(), writeCalls(), goroutinesCreated()
 	b.SetParallelism(inFlight / runtime.GOMAXPROCS(0))
 	b.RunParallel(func(pb *testing.PB) {
 		buf := make([]byte, size)
@@ -251,6 +252,16 @@ func benchPutMany(b *testing.B, size int, h2 bool, frame uint32) {
 	if w0 >= 0 {
 		b.ReportMetric(float64(writeCalls()-w0)/float64(b.N), "writes/op")
 	}
+	b.ReportMetric(float64(goroutinesCreated()-g0)/float64(b.N), "goroutines/op")
+}
+
+// goroutinesCreated is how many goroutines this process has started,
+// both ends of the in-process benchmarks: each starts with a small stack
+// that grows, copied, to what it runs.
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 // writeCalls returns the write system calls this process has made so
