@@ -110,12 +110,11 @@ func (g *Gate) Open(parent context.Context, addr netip.Addr) *Conn {
 // connection ends.
 func (g *Gate) OpenID(parent context.Context, id uint64, addr netip.Addr) *Conn {
 	ctx, cancel := context.WithCancelCause(parent)
-	stop := context.AfterFunc(g.ctx, func() { cancel(context.Canceled) })
-	c := &Conn{
-		ID: id, Addr: addr, g: g, ctx: ctx,
-		Log: g.cfg.Log.With("conn", id, "addr", addr.String()),
-	}
-	c.end = func() { stop(); cancel(context.Canceled) }
+	c := &Conn{ID: id, Addr: addr, g: g, ctx: ctx, cancel: cancel}
+	c.stop = context.AfterFunc(g.ctx, func() { cancel(context.Canceled) })
+	c.logs[0] = connHandler{h: g.cfg.Log.Handler(), id: id, addr: addr}
+	c.loggers[0] = *slog.New(&c.logs[0])
+	c.Log = &c.loggers[0]
 	return c
 }
 
@@ -129,10 +128,17 @@ type Conn struct {
 	g        *Gate
 	mu       sync.Mutex
 	ctx      context.Context
-	end      func()
-	release  func()      // set by SignIn
-	unwatch  func() bool // set by SignIn: stops the reaction to a revocation
+	cancel   context.CancelCauseFunc // of the context OpenID made
+	stop     func() bool             // stops the reaction to Shutdown
+	release  func()                  // set by SignIn: the revocation hub's
+	unwatch  func() bool             // set by SignIn with an onRevoke: stops the reaction to a revocation
 	signedIn bool
+	closed   bool
+	// The connection's loggers, before and after sign-in, made with the
+	// connection: a WebDAV request signs in, and its loggers were two
+	// clones of the gate's (slog.Logger.With) each time.
+	logs    [2]connHandler
+	loggers [2]slog.Logger
 }
 
 // Context ends when the connection is closed or the server shuts down,
@@ -179,19 +185,24 @@ func (c *Conn) SignIn(login, secret, userAgent string, onRevoke func()) error {
 	}
 	ctx, release := g.auth.Connect(c.Context(), grant)
 	c.mu.Lock()
-	c.ctx, c.Account, c.signedIn = ctx, acct, true
-	c.release = func() { release(); g.give(acct.ID) }
-	c.Log = c.Log.With("account", acct.Login)
-	log := c.Log
-	c.unwatch = context.AfterFunc(ctx, func() {
-		if context.Cause(ctx) != auth.ErrRevoked {
-			return
-		}
-		log.Info(g.cfg.Proto + ": access revoked, closing connection")
-		if onRevoke != nil {
-			onRevoke()
-		}
-	})
+	c.ctx, c.Account, c.signedIn, c.release = ctx, acct, true, release
+	if c.Log == &c.loggers[0] {
+		c.logs[1] = c.logs[0]
+		c.logs[1].account = acct.Login
+		c.loggers[1] = *slog.New(&c.logs[1])
+		c.Log = &c.loggers[1]
+	} else { // the protocol added to it
+		c.Log = c.Log.With("account", acct.Login)
+	}
+	if onRevoke != nil {
+		log := c.Log
+		c.unwatch = context.AfterFunc(ctx, func() {
+			if context.Cause(ctx) == auth.ErrRevoked {
+				log.Info(g.cfg.Proto + ": access revoked, closing connection")
+				onRevoke()
+			}
+		})
+	}
 	c.mu.Unlock()
 	if g.cfg.Audit != nil {
 		g.cfg.Audit.Record(ctx, audit.Event{Actor: acct.Login, Subject: acct.Login, Kind: "login." + g.cfg.Proto,
@@ -202,24 +213,67 @@ func (c *Conn) SignIn(login, secret, userAgent string, onRevoke func()) error {
 
 // Close ends the connection: its context is cancelled, its registration
 // and its slot of the account's limit are given back. It may be called
-// more than once.
+// more than once. A connection revoked without an onRevoke (a WebDAV
+// request, which revocation ends at once) logs its revocation here.
 func (c *Conn) Close() {
 	c.mu.Lock()
-	release, end, unwatch := c.release, c.end, c.unwatch
-	c.release, c.end, c.unwatch = nil, nil, nil
+	closed, release, unwatch, signedIn, ctx := c.closed, c.release, c.unwatch, c.signedIn, c.ctx
+	c.closed, c.release, c.unwatch = true, nil, nil
 	c.mu.Unlock()
+	if closed {
+		return
+	}
 	if unwatch != nil {
 		// A connection that ends is not cut: stopped first, the reaction
-		// does not start a goroutine when release ends the context (for
-		// WebDAV, one at every request).
+		// does not start a goroutine when release ends the context.
 		unwatch()
+	} else if signedIn && context.Cause(ctx) == auth.ErrRevoked {
+		c.Log.Info(c.g.cfg.Proto + ": access revoked, closing connection")
 	}
 	if release != nil {
 		release()
+		c.g.give(c.Account.ID)
 	}
-	if end != nil {
-		end()
+	c.stop()
+	c.cancel(context.Canceled)
+}
+
+// connHandler is a connection's logger: it adds the connection's id,
+// address and account to the records it handles, when it handles one,
+// rather than formatting them for every connection in advance.
+type connHandler struct {
+	h       slog.Handler
+	id      uint64
+	addr    netip.Addr
+	account string // once signed in
+}
+
+func (h *connHandler) attrs() []slog.Attr {
+	as := []slog.Attr{slog.Uint64("conn", h.id), slog.String("addr", h.addr.String())}
+	if h.account != "" {
+		as = append(as, slog.String("account", h.account))
 	}
+	return as
+}
+
+func (h *connHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.h.Enabled(ctx, l) }
+
+func (h *connHandler) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	out.AddAttrs(h.attrs()...)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(a)
+		return true
+	})
+	return h.h.Handle(ctx, out)
+}
+
+func (h *connHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return h.h.WithAttrs(append(h.attrs(), as...))
+}
+
+func (h *connHandler) WithGroup(name string) slog.Handler {
+	return h.h.WithAttrs(h.attrs()).WithGroup(name)
 }
 
 func (g *Gate) take(accountID int64) bool {

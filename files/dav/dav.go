@@ -26,6 +26,7 @@
 package dav
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/xml"
@@ -51,6 +52,9 @@ const (
 	MaxBody     = 1 << 40    // any body, a PUT's included
 	IdleTimeout = web.IOIdle // longest wait for one read or write of a body
 	Prefix      = "/dav"     // where the handler is mounted
+	// WholeBody is the largest HTTP/2 PUT body read from the connection
+	// in reads of its whole size (see body).
+	WholeBody = 256 << 10
 )
 
 // Auth is what WebDAV needs of auth: check app passwords and register
@@ -71,6 +75,10 @@ type Handler struct {
 	// allocates none, where a buffer made per request was up to 256 KiB
 	// of garbage each time.
 	bufs sync.Pool
+	// readers holds the readers of HTTP/2 PUT bodies (*bufio.Reader of
+	// WholeBody bytes; see body).
+	readers sync.Pool
+	warm    *warmPool // runs HTTP/2 PUTs' store calls
 }
 
 // New returns a handler serving store to the accounts of svc. Every
@@ -82,7 +90,7 @@ func New(store *files.Store, svc Auth, stats *metrics.Set, log *slog.Logger) *Ha
 		log = slog.New(slog.DiscardHandler)
 	}
 	gate := connauth.New(connauth.Config{Proto: "dav", Scope: auth.ScopeFiles, Metrics: stats, Log: log}, svc)
-	return &Handler{store: store, gate: gate, log: log, locks: newLockSystem()}
+	return &Handler{store: store, gate: gate, log: log, locks: newLockSystem(), warm: newWarmPool(warmIdle)}
 }
 
 // Register mounts the handler at /dav/ on mux. Request bodies are bounded
@@ -120,7 +128,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodPut:
 		st.size = r.ContentLength
-		r.Body = &body{r: r.Body, d: dl, st: st}
+		rq.body = body{r: r.Body, d: dl, st: st}
+		if r.ProtoMajor == 2 && r.ContentLength > 0 && r.ContentLength <= WholeBody {
+			rq.body.whole = h.wholeReader(r.Body)
+			defer h.putReader(rq.body.whole)
+		}
+		r.Body = &rq.body
 	case http.MethodGet, http.MethodHead, http.MethodPost:
 		// Contents are never rendered in caucus's origin (see files/fileweb).
 		web.DownloadHeaders(w.Header())
@@ -161,6 +174,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	fsys := &rq.fs
 	*fsys = fileSystem{store: h.store, actor: rq.a, st: st, locks: ls}
+	if r.ProtoMajor == 2 {
+		fsys.warm = h.warm
+	}
 	if ih := r.Header.Get("If"); ih != "" && h.ifFails(ctx, fsys, r.URL.Path, ih) {
 		http.Error(w, "precondition failed", http.StatusPreconditionFailed)
 		return
@@ -178,7 +194,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rq.dh = webdav.Handler{Prefix: Prefix, FileSystem: fsys, LockSystem: ls, Logger: rq.logErr}
 	sw := &rq.sw
-	*sw = statusWriter{ResponseWriter: w, st: st, d: dl, bufs: &h.bufs}
+	*sw = statusWriter{ResponseWriter: w, st: st, d: dl, bufs: &h.bufs, bare: answersBare(r.Method)}
 	rq.plain.Writer = sw
 	sw.body = web.FrameWrites(&rq.plain, r)
 	rq.dh.ServeHTTP(sw, r.WithContext(ctx))
@@ -193,6 +209,7 @@ type request struct {
 	log *slog.Logger
 
 	st    reqState
+	body  body // a PUT's
 	ls    memberLocks
 	fs    fileSystem
 	dh    webdav.Handler
@@ -233,15 +250,43 @@ func logCut(ctx context.Context, log *slog.Logger, method string) {
 
 // body is a PUT body: each read gets an idle deadline, and a failed read
 // is remembered so that the partial file is never committed.
+//
+// Over HTTP/2 a body of up to WholeBody bytes is read through whole, in
+// reads as large as the body: each read from the connection that returns
+// data is a hand-off to its serve loop, which answers with WINDOW_UPDATE
+// frames and a flush (RFC 9113 section 6.9), and the store asks for its
+// content in pieces (16 KiB and a byte to tell a small content, then the
+// rest). A body that has arrived is then taken in one read, not three.
 type body struct {
-	r  io.ReadCloser
-	d  *web.Deadlines
-	st *reqState
+	r     io.ReadCloser
+	whole *bufio.Reader // reads r, if not nil
+	d     *web.Deadlines
+	st    *reqState
 }
 
-func (b *body) Read(p []byte) (int, error) {
+// wholeReader returns a reader of r from the pool, of WholeBody bytes.
+func (h *Handler) wholeReader(r io.Reader) *bufio.Reader {
+	br, _ := h.readers.Get().(*bufio.Reader)
+	if br == nil {
+		return bufio.NewReaderSize(r, WholeBody)
+	}
+	br.Reset(r)
+	return br
+}
+
+// putReader gives br back to the pool, without the body it read.
+func (h *Handler) putReader(br *bufio.Reader) {
+	br.Reset(nil)
+	h.readers.Put(br)
+}
+
+func (b *body) Read(p []byte) (n int, err error) {
 	b.d.Reading()
-	n, err := b.r.Read(p)
+	if b.whole != nil {
+		n, err = b.whole.Read(p)
+	} else {
+		n, err = b.r.Read(p)
+	}
 	if err != nil && err != io.EOF {
 		b.st.mu.Lock()
 		b.st.bodyErr = err
@@ -263,7 +308,23 @@ type statusWriter struct {
 	bufs     *sync.Pool // of *[copyChunk]byte, for ReadFrom
 	body     io.Writer  // the writer of ReadFrom's content (web.FrameWrites)
 	done     bool
-	from, to int // a status replaced: x/net/webdav's text of from becomes to's
+	from, to int  // a status replaced: x/net/webdav's text of from becomes to's
+	bare     bool // a success has no content (answersBare)
+	dropped  int  // the success whose text x/net/webdav writes next, dropped
+}
+
+// answersBare reports whether the success of method is its status and
+// headers alone (RFC 9110 section 15.3.2 lets a 201 Created carry no
+// content; RFC 4918 sections 9.3, 9.7, 9.8 and 9.9 ask for none), where
+// x/net/webdav writes its status's text ("Created") as text/plain: over
+// HTTP/2 the HEADERS frame then ends the stream, instead of a DATA frame
+// following it, for which the handler waits on the connection once more.
+func answersBare(method string) bool {
+	switch method {
+	case http.MethodPut, "MKCOL", "COPY", "MOVE":
+		return true
+	}
+	return false
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -281,6 +342,9 @@ func (w *statusWriter) WriteHeader(code int) {
 			w.from, w.to = orig, code
 		}
 	}
+	if !w.done && w.bare && code >= 200 && code < 300 {
+		w.dropped = code
+	}
 	w.done = true
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -288,6 +352,10 @@ func (w *statusWriter) WriteHeader(code int) {
 func (w *statusWriter) Write(p []byte) (int, error) {
 	w.done = true
 	w.d.Writing()
+	if w.dropped != 0 && string(p) == webdav.StatusText(w.dropped) {
+		w.dropped = 0
+		return len(p), nil
+	}
 	if w.from != 0 && string(p) == webdav.StatusText(w.from) {
 		// x/net/webdav's body for an error is its status's text.
 		if _, err := io.WriteString(w.ResponseWriter, webdav.StatusText(w.to)); err != nil {

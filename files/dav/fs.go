@@ -59,6 +59,7 @@ type fileSystem struct {
 	actor files.Actor
 	st    *reqState
 	locks *memberLocks
+	warm  *warmPool // over HTTP/2: where a PUT's store call runs
 }
 
 // osErr turns store errors into the os errors x/net/webdav tests for,
@@ -358,7 +359,13 @@ type writer struct {
 }
 
 func (w *writer) put(r io.Reader) {
-	w.node, w.err = w.fs.store.PutIn(w.ctx, w.fs.actor, w.parent, w.base, r, w.size)
+	if w.fs.warm == nil {
+		w.node, w.err = w.fs.store.PutIn(w.ctx, w.fs.actor, w.parent, w.base, r, w.size)
+		return
+	}
+	w.fs.warm.run(func() {
+		w.node, w.err = w.fs.store.PutIn(w.ctx, w.fs.actor, w.parent, w.base, r, w.size)
+	})
 }
 
 func (w *writer) ReadFrom(r io.Reader) (int64, error) {

@@ -20,7 +20,7 @@ const IOIdle = time.Minute
 
 // Deadlines moves one request's read and write deadlines forward as its
 // body is read and its response written: at most once a second, to IOIdle
-// from then. When ctx ends (the credential was revoked, say), both
+// from then, the first time once the transfer has lasted 100 ms. When ctx ends (the credential was revoked, say), both
 // deadlines are set in the past at once, so that a blocked read or write
 // returns, and every later move keeps them there. When ctx ends with a
 // cause of its own, not the plain [context.Canceled] of a request that
@@ -48,9 +48,19 @@ type Deadlines struct {
 	react     func() // tests: runs first in the reaction to ctx
 }
 
+// firstMove is how long a transfer under [Deadlines] lasts before its
+// deadlines are first moved: a request answered sooner, as most are,
+// keeps the server's (ReadTimeout, WriteTimeout: far longer), and over
+// HTTP/2 each move is a message to the connection's serve loop and a
+// timer reset, two per upload.
+const firstMove = 100 * time.Millisecond
+
 // NewDeadlines returns the deadlines of w's connection, ended by ctx.
 func NewDeadlines(ctx context.Context, w http.ResponseWriter) *Deadlines {
 	d := &Deadlines{rc: http.NewResponseController(w), ctx: ctx}
+	// Moves come at most once a second: the first once firstMove has passed.
+	d.read = time.Now().Add(firstMove - time.Second)
+	d.written = d.read
 	d.stopAfter = context.AfterFunc(ctx, func() {
 		if d.react != nil {
 			d.react()

@@ -129,3 +129,38 @@ func TestDeadlinesAfterReturn(t *testing.T) {
 		resp.Body.Close()
 	}
 }
+
+// deadlineWriter counts the deadlines set on it, as http.ResponseController
+// sets them.
+type deadlineWriter struct {
+	nopWriter
+	read, write []time.Time
+}
+
+func (w *deadlineWriter) SetReadDeadline(t time.Time) error { w.read = append(w.read, t); return nil }
+func (w *deadlineWriter) SetWriteDeadline(t time.Time) error {
+	w.write = append(w.write, t)
+	return nil
+}
+
+// TestDeadlinesFirstMove: a request read and answered at once keeps the
+// server's deadlines (over HTTP/2 each move is a message to the serve
+// loop and a timer reset); once its context ends, the next read or write
+// still sets a deadline in the past.
+func TestDeadlinesFirstMove(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	w := &deadlineWriter{nopWriter: nopWriter{h: http.Header{}}}
+	d := NewDeadlines(ctx, w)
+	defer d.Stop()
+	d.Reading()
+	d.Writing()
+	if len(w.read)+len(w.write) != 0 {
+		t.Errorf("deadlines moved at once: read %v, write %v", w.read, w.write)
+	}
+	cancel()
+	d.Reading()
+	d.Writing()
+	if len(w.read) == 0 || len(w.write) == 0 || !w.read[len(w.read)-1].Before(time.Now()) || !w.write[len(w.write)-1].Before(time.Now()) {
+		t.Errorf("after the end: read %v, write %v, want past deadlines", w.read, w.write)
+	}
+}

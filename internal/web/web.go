@@ -85,10 +85,6 @@ func DownloadHeaders(h http.Header) {
 		"X-Content-Type-Options", "nosniff")
 }
 
-// bodyKey is the context key under which [Secure] keeps the request body it
-// received, before limiting it, so [WithMaxBody] can apply another limit.
-type bodyKey struct{}
-
 // Secure wraps h with the protections every caucus page needs:
 //
 //   - the security headers: Content-Security-Policy ([ContentSecurityPolicy]),
@@ -116,8 +112,7 @@ func Secure(h http.Handler, maxBody int64) http.Handler {
 	}))
 	inner := cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hasBody(r) {
-			r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, r.Body))
-			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+			r = limitBody(w, r, maxBody)
 		}
 		h.ServeHTTP(w, r)
 	}))
@@ -140,15 +135,64 @@ func WithMaxBody(h http.Handler, n int64) http.Handler {
 	n = max(n, 0)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hasBody(r) {
-			body := r.Body
-			if orig, ok := r.Context().Value(bodyKey{}).(io.ReadCloser); ok {
-				body = orig
+			if b, ok := r.Body.(*limitedBody); ok && b.r == nil {
+				b.limit = n // Secure's, of this request only, not read yet
+			} else {
+				r = r.WithContext(r.Context()) // shallow copy: do not modify the caller's request
+				r.Body = http.MaxBytesReader(w, r.Body, n)
 			}
-			r = r.WithContext(r.Context()) // shallow copy: do not modify the caller's request
-			r.Body = http.MaxBytesReader(w, body, n)
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// limitedRequest is a request under [Secure] and its body, in one
+// allocation.
+type limitedRequest struct {
+	req  http.Request
+	body limitedBody
+}
+
+// limitBody returns a shallow copy of r (as [http.Request.WithContext]
+// makes) whose body is limited to n bytes ([limitedBody]).
+func limitBody(w http.ResponseWriter, r *http.Request, n int64) *http.Request {
+	lr := &limitedRequest{req: *r}
+	lr.body = limitedBody{orig: r.Body, w: innermost(w), limit: n}
+	lr.req.Body = &lr.body
+	return &lr.req
+}
+
+// limitedBody is a request body limited to limit bytes by an
+// [http.MaxBytesReader] made at the first Read, so that [WithMaxBody] can
+// change the limit before without another reader and request.
+type limitedBody struct {
+	orig  io.ReadCloser
+	w     http.ResponseWriter // the server's: MaxBytesReader tells it to close the connection
+	limit int64
+	r     io.ReadCloser // the MaxBytesReader, once read
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.r == nil {
+		b.r = http.MaxBytesReader(b.w, b.orig, b.limit)
+	}
+	return b.r.Read(p)
+}
+
+func (b *limitedBody) Close() error { return b.orig.Close() }
+
+// innermost returns the writer that w wraps (Unwrap, as
+// [http.ResponseController] follows it), the server's own: an
+// [http.MaxBytesReader] over it has the connection closed after a body
+// too large, rather than read to its end.
+func innermost(w http.ResponseWriter) http.ResponseWriter {
+	for {
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return w
+		}
+		w = u.Unwrap()
+	}
 }
 
 // hasBody reports whether r may have a body to limit. An HTTP/2 request
@@ -278,39 +322,89 @@ type errorPagesKey struct{}
 // request none of its patterns matches. It wraps [Secure]:
 //
 //	web.ErrorPages(web.Secure(mux, 1<<20), mux, pages)
+//
+// Whether routes has a pattern for the request is asked only when an
+// error status is written, not for every request (a second match of
+// the route each time).
 func ErrorPages(h http.Handler, routes *http.ServeMux, er ErrorRenderer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r = r.WithContext(context.WithValue(r.Context(), errorPagesKey{}, er))
-		if _, pattern := routes.Handler(r); pattern == "" {
-			// No route: the mux answers 404 or 405 with http.Error.
-			w = &muxErrorWriter{ResponseWriter: w, r: r}
-		}
-		h.ServeHTTP(w, r)
+		m := &muxErrorWriter{ResponseWriter: w, routes: routes}
+		m.ctx = pagesContext{Context: r.Context(), er: er}
+		m.req = *r.WithContext(&m.ctx) // the copy in m's allocation
+		h.ServeHTTP(m, &m.req)
 	})
 }
 
-// muxErrorWriter turns the bare error the mux writes into the styled page.
+// pagesContext is a request's context under [ErrorPages], with its
+// [ErrorRenderer] for [Error] (as context.WithValue would, in the same
+// allocation as the muxErrorWriter).
+type pagesContext struct {
+	context.Context
+	er ErrorRenderer
+}
+
+func (c *pagesContext) Value(key any) any {
+	if key == (errorPagesKey{}) {
+		return c.er
+	}
+	return c.Context.Value(key)
+}
+
+// muxErrorWriter turns the bare error the mux writes, for a request none
+// of its routes matches, into the styled page.
 type muxErrorWriter struct {
 	http.ResponseWriter
-	r       *http.Request
+	routes  *http.ServeMux
+	req     http.Request // the request with ctx
+	ctx     pagesContext
+	decided bool // a status was written
 	written bool // the styled page replaced the mux's answer
 }
 
 func (m *muxErrorWriter) WriteHeader(code int) {
-	if code < 400 || m.written {
+	if m.decided || code < 400 {
+		m.decided = m.decided || code >= 200
 		m.ResponseWriter.WriteHeader(code)
 		return
 	}
+	m.decided = true
+	if _, pattern := m.routes.Handler(&m.req); pattern != "" {
+		m.ResponseWriter.WriteHeader(code) // a route's own answer
+		return
+	}
 	m.written = true
-	Error(m.ResponseWriter, m.r, code)
+	Error(m.ResponseWriter, &m.req, code)
 }
 
 func (m *muxErrorWriter) Write(b []byte) (int, error) {
 	if m.written {
 		return len(b), nil // the mux's bare text, replaced
 	}
+	if !m.decided {
+		m.decided = true // 200 OK
+	}
 	return m.ResponseWriter.Write(b)
 }
+
+// ReadFrom keeps the connection's own ReadFrom (a pooled buffer, or
+// sendfile(2)) for io.Copy into the response.
+func (m *muxErrorWriter) ReadFrom(src io.Reader) (int64, error) {
+	if rf, ok := m.ResponseWriter.(io.ReaderFrom); ok && !m.written {
+		m.decided = true
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(struct{ io.Writer }{m}, src)
+}
+
+// Flush sends what was written ([http.Flusher]).
+func (m *muxErrorWriter) Flush() {
+	if f, ok := m.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets [http.ResponseController] reach the writer underneath.
+func (m *muxErrorWriter) Unwrap() http.ResponseWriter { return m.ResponseWriter }
 
 // JSON answers with status code and v encoded as JSON, with Content-Type
 // application/json. If v cannot be encoded, which is a bug in the caller,

@@ -176,18 +176,27 @@ func TestSecureBodyLimit(t *testing.T) {
 	}
 }
 
+// TestSecureBodyLimitServer: a body over the limit is refused, and the
+// connection closed after the answer rather than read to the body's end,
+// under ErrorPages too (whose writer wraps the server's).
 func TestSecureBodyLimitServer(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(Secure(testMux(), 16))
-	defer srv.Close()
-	for size, want := range map[int]int{16: 200, 17: 413, 1 << 20: 413} {
-		resp, err := srv.Client().Post(srv.URL+"/post", "application/octet-stream", bytes.NewReader(make([]byte, size)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("%d bytes: status %d, want %d", size, resp.StatusCode, want)
+	mux := testMux()
+	for name, h := range map[string]http.Handler{
+		"Secure":     Secure(mux, 16),
+		"ErrorPages": ErrorPages(Secure(mux, 16), mux, styled{}),
+	} {
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+		for size, want := range map[int]int{16: 200, 17: 413, 1 << 20: 413} {
+			resp, err := srv.Client().Post(srv.URL+"/post", "application/octet-stream", bytes.NewReader(make([]byte, size)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want || resp.Close != (want == 413) {
+				t.Errorf("%s, %d bytes: status %d, connection closed %v; want %d, %v", name, size, resp.StatusCode, resp.Close, want, want == 413)
+			}
 		}
 	}
 }
@@ -490,5 +499,55 @@ func TestSecureHeadersOneAllocation(t *testing.T) {
 	setSecurityHeaders(h) // the map's room
 	if n := testing.AllocsPerRun(100, func() { setSecurityHeaders(h) }); n > 1 {
 		t.Errorf("the security headers take %.0f allocations", n)
+	}
+}
+
+// nopWriter is a ResponseWriter that keeps nothing but its header map.
+type nopWriter struct{ h http.Header }
+
+func (w *nopWriter) Header() http.Header         { return w.h }
+func (w *nopWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *nopWriter) WriteHeader(int)             {}
+
+// rewindBody is a request body read again at every run.
+type rewindBody struct{ strings.Reader }
+
+func (*rewindBody) Close() error { return nil }
+
+// TestLayersAllocations bounds what the layers in front of every
+// WebDAV request allocate, ErrorPages, Secure and WithMaxBody around a
+// route of the mux, for a PUT with a body the handler reads: each is paid
+// per request. They were 14 (ErrorPages matched the route a second time
+// and copied the request with a context of its own; Secure copied it with
+// a context of its own and a body reader; WithMaxBody copied it again
+// with another reader); the mux's own match (3) is counted.
+func TestLayersAllocations(t *testing.T) {
+	mux := http.NewServeMux()
+	var got int64
+	mux.Handle("/dav/", WithMaxBody(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = n
+		w.WriteHeader(http.StatusCreated)
+	}), 1<<30))
+	h := ErrorPages(Secure(mux, 1<<10), mux, styled{})
+	body := &rewindBody{}
+	content := strings.Repeat("x", 4<<10)
+	r := httptest.NewRequest("PUT", "/dav/Home/a/b/file.txt", body)
+	r.ContentLength = int64(len(content))
+	w := &nopWriter{h: http.Header{}}
+	n := testing.AllocsPerRun(200, func() {
+		body.Reset(content)
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	})
+	if got != int64(len(content)) {
+		t.Fatalf("the handler read %d bytes, want %d (the route's limit, not Secure's)", got, len(content))
+	}
+	const bound = 8
+	if n > bound {
+		t.Errorf("%v allocations a request, want at most %d", n, bound)
 	}
 }
