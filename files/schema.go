@@ -414,10 +414,14 @@ DECLARE
 	sid bigint;
 BEGIN
 	IF TG_OP = 'INSERT' THEN
-		SELECT space_kind, space_id INTO k, sid FROM files_nodes WHERE files_nodes.id = NEW.node_id;
-		IF FOUND THEN
-			PERFORM files_usage_add(k, sid, NEW.blob, NEW.size, 1);
-		END IF;
+		-- files_usage_add in one statement (every upload runs it, under the
+		-- write lock): a content new to the space has one reference.
+		WITH b AS (INSERT INTO files_usage_blobs AS u (space_kind, space_id, blob, size, refs)
+				SELECT n.space_kind, n.space_id, NEW.blob, NEW.size, 1 FROM files_nodes n WHERE n.id = NEW.node_id
+				ON CONFLICT (space_kind, space_id, blob) DO UPDATE SET refs = u.refs + 1
+				RETURNING u.space_kind, u.space_id, u.refs)
+		INSERT INTO files_usage AS u (space_kind, space_id, bytes) SELECT b.space_kind, b.space_id, NEW.size FROM b WHERE b.refs = 1
+			ON CONFLICT (space_kind, space_id) DO UPDATE SET bytes = u.bytes + excluded.bytes;
 	ELSE
 		SELECT space_kind, space_id INTO k, sid FROM files_nodes WHERE files_nodes.id = OLD.node_id;
 		IF FOUND THEN
