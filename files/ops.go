@@ -44,11 +44,12 @@ func (s *Store) quota(ctx context.Context, q querier, kind SpaceKind, id int64) 
 // same content, so that usage does not depend on others' files (nor tells
 // a member whether someone else holds a file). An upload is checked
 // against its full size before it is read, its content being unknown
-// until then.
+// until then. The triggers of migration 6 keep it in files_usage (see
+// schema6), so that reading it is one row however many files the space
+// holds.
 func used(ctx context.Context, q querier, kind SpaceKind, id int64) (int64, error) {
 	var n int64
-	err := q.QueryRowContext(ctx, `SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(v.size) AS size FROM files_versions v JOIN files_nodes n ON n.id = v.node_id
-		WHERE n.space_kind = ? AND n.space_id = ? GROUP BY v.blob) AS contents`, kind, id).Scan(&n)
+	err := q.QueryRowContext(ctx, `SELECT COALESCE((SELECT bytes FROM files_usage WHERE space_kind = ? AND space_id = ?), 0)`, kind, id).Scan(&n)
 	return n, err
 }
 
@@ -57,8 +58,7 @@ func used(ctx context.Context, q querier, kind SpaceKind, id int64) (int64, erro
 // limited, what the space uses (see used), in one statement: room runs in
 // every upload's transaction, where each round trip to PostgreSQL counts.
 const roomQuery = `WITH q AS (SELECT COALESCE((SELECT bytes FROM files_quotas WHERE space_kind = ? AND space_id = ?), ?) AS bytes)
-	SELECT q.bytes, CASE WHEN q.bytes > 0 THEN (SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(v.size) AS size FROM files_versions v JOIN files_nodes n ON n.id = v.node_id
-		WHERE n.space_kind = ? AND n.space_id = ? GROUP BY v.blob) AS contents) ELSE 0 END FROM q`
+	SELECT q.bytes, CASE WHEN q.bytes > 0 THEN COALESCE((SELECT bytes FROM files_usage WHERE space_kind = ? AND space_id = ?), 0) ELSE 0 END FROM q`
 
 // room returns how many more bytes a space takes, or -1 for unlimited.
 func (s *Store) room(ctx context.Context, q querier, kind SpaceKind, id int64) (int64, error) {
@@ -370,8 +370,7 @@ func (s *Store) quiet(ctx context.Context) context.Context {
 // last of files_drops (see dropBlobs).
 const putCheckQuery = `WITH q AS (SELECT COALESCE((SELECT bytes FROM files_quotas WHERE space_kind = ?3 AND space_id = ?4), ?5) AS bytes)
 	SELECT COALESCE((SELECT is_dir FROM files_nodes WHERE parent_id = ?1 AND name = ?2 AND deleted_at IS NULL), 0),
-		q.bytes, CASE WHEN q.bytes > 0 THEN (SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(v.size) AS size FROM files_versions v JOIN files_nodes n ON n.id = v.node_id
-			WHERE n.space_kind = ?3 AND n.space_id = ?4 GROUP BY v.blob) AS contents) ELSE 0 END,
+		q.bytes, CASE WHEN q.bytes > 0 THEN COALESCE((SELECT bytes FROM files_usage WHERE space_kind = ?3 AND space_id = ?4), 0) ELSE 0 END,
 		(SELECT COALESCE(MAX(id), 0) FROM files_drops)
 	FROM q`
 
@@ -499,9 +498,8 @@ const putNewPG = `WITH RECURSIVE up AS (
 		COALESCE(string_agg(name, '/' ORDER BY depth DESC) FILTER (WHERE parent_id IS NOT NULL), '') AS path
 		FROM up),
 	q AS (SELECT COALESCE((SELECT bytes FROM files_quotas WHERE space_kind = ?3 AND space_id = ?4), ?7::bigint) AS bytes),
-	room AS (SELECT CASE WHEN q.bytes <= 0 THEN true ELSE ?8::bigint <= GREATEST(q.bytes - (SELECT COALESCE(SUM(size), 0)
-			FROM (SELECT MAX(v.size) AS size FROM files_versions v JOIN files_nodes n ON n.id = v.node_id
-				WHERE n.space_kind = ?3 AND n.space_id = ?4 GROUP BY v.blob) AS contents), 0) END AS ok FROM q),
+	room AS (SELECT CASE WHEN q.bytes <= 0 THEN true ELSE ?8::bigint <= GREATEST(q.bytes - COALESCE((SELECT bytes FROM files_usage
+			WHERE space_kind = ?3 AND space_id = ?4), 0), 0) END AS ok FROM q),
 	kept AS (SELECT ?9::bigint < 0 OR NOT EXISTS (SELECT 1 FROM files_drops WHERE id > ?9::bigint OR done = 0) AS ok),
 	ok AS (SELECT folder.ok AND room.ok AND kept.ok
 		AND NOT EXISTS (SELECT 1 FROM files_nodes WHERE parent_id = ?1 AND name = ?6 AND deleted_at IS NULL) AS ok
@@ -976,13 +974,13 @@ func (s *Store) moveAcross(ctx context.Context, tx *sql.Tx, a Actor, src, dst *a
 
 // roomFor checks that the space of root dr has room for a copy of what is
 // live of node id (current versions only): for the contents it does not
-// hold yet (see used).
+// hold yet (see used; files_usage_blobs lists those it holds).
 func (s *Store) roomFor(ctx context.Context, tx *sql.Tx, id int64, dr row) error {
 	var size int64
 	if err := tx.QueryRowContext(ctx, subtree+`SELECT COALESCE(SUM(size), 0) FROM (SELECT MAX(v.size) AS size
 		FROM files_nodes n JOIN files_versions v ON v.id = (SELECT MAX(id) FROM files_versions WHERE node_id = n.id)
-		WHERE n.id IN (SELECT id FROM sub) AND n.deleted_at IS NULL AND v.blob NOT IN
-			(SELECT v2.blob FROM files_versions v2 JOIN files_nodes n2 ON n2.id = v2.node_id WHERE n2.space_kind = ? AND n2.space_id = ?)
+		WHERE n.id IN (SELECT id FROM sub) AND n.deleted_at IS NULL AND NOT EXISTS
+			(SELECT 1 FROM files_usage_blobs b WHERE b.space_kind = ? AND b.space_id = ? AND b.blob = v.blob)
 		GROUP BY v.blob) AS contents`, id, dr.kind, dr.spaceID).Scan(&size); err != nil {
 		return err
 	}

@@ -19,8 +19,8 @@ import (
 // Planned as a hash join, each level up read all of files_nodes, and
 // that was PostgreSQL's largest CPU item in the WebDAV upload benchmark
 // (about 1 ms of PostgreSQL CPU per 10 KiB upload). The room it checks
-// sums the space's versions by design (only with a quota set): the
-// check looks at the walk alone.
+// is one row of files_usage (TestUploadReadsNoVersions): the check looks
+// at the walk alone.
 func TestPutNewPlan(t *testing.T) {
 	t.Parallel()
 	e := filestest.New(t, files.Options{})

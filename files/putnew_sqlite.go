@@ -24,9 +24,8 @@ const putNewCheckSQLite = `WITH RECURSIVE up(id, parent_id, name, is_dir, delete
 	q AS (SELECT COALESCE((SELECT bytes FROM files_quotas WHERE space_kind = ?3 AND space_id = ?4), ?7) AS bytes)
 	SELECT COALESCE(MIN(deleted_at IS NULL) AND MAX(depth = 0 AND is_dir <> 0)
 			AND MAX(parent_id IS NULL AND space_kind = ?3 AND space_id = ?4) AND COUNT(*) <= ?5, 0)
-		AND (SELECT CASE WHEN q.bytes <= 0 THEN 1 ELSE ?8 <= MAX(q.bytes - (SELECT COALESCE(SUM(size), 0)
-			FROM (SELECT MAX(v.size) AS size FROM files_versions v JOIN files_nodes n ON n.id = v.node_id
-				WHERE n.space_kind = ?3 AND n.space_id = ?4 GROUP BY v.blob)), 0) END FROM q)
+		AND (SELECT CASE WHEN q.bytes <= 0 THEN 1 ELSE ?8 <= MAX(q.bytes - COALESCE((SELECT bytes FROM files_usage
+			WHERE space_kind = ?3 AND space_id = ?4), 0), 0) END FROM q)
 		AND NOT EXISTS (SELECT 1 FROM files_nodes WHERE parent_id = ?1 AND name = ?6 AND deleted_at IS NULL),
 		COALESCE(group_concat(name, '/' ORDER BY depth DESC) FILTER (WHERE parent_id IS NOT NULL), '')
 	FROM up`

@@ -201,6 +201,7 @@ func Component() db.Component {
 		{Version: 3, SQL: schema3, Postgres: db.NoPostgres},
 		{Version: 4, SQL: "SELECT 1", Postgres: pathsTriggersPG},
 		{Version: 5, SQL: schema5, Postgres: schema5PG},
+		{Version: 6, SQL: schema6, Postgres: schema6PG},
 	}}
 }
 
@@ -280,3 +281,178 @@ END $$;
 CREATE TRIGGER files_shares_paths_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON files_shares
 	FOR EACH STATEMENT EXECUTE FUNCTION files_paths_all();
 `
+
+// schema6 keeps what each space uses (see used), which an upload with a
+// quota set reads twice, instead of summing the space's versions each
+// time: files_usage_blobs holds each distinct content a space's versions
+// name (current, older and trashed alike), its size and how many of the
+// space's versions name it; files_usage the sum of those sizes. Triggers
+// keep both as versions are added and deleted and as nodes move between
+// spaces (a folder's subtree moves node by node) or are deleted (a
+// node's versions are deleted, and counted, before it is, so that the
+// ON DELETE CASCADE finds none: the node's space is not known once the
+// node is gone). Versions are never updated. The migration fills both
+// from the existing rows. The triggers' names end in "_usage", which
+// `caucus storage migrate` knows: it leaves both tables out of the copy
+// and lets the triggers fill them as the versions are copied.
+const (
+	schema6 = `
+CREATE TABLE files_usage (
+	space_kind TEXT    NOT NULL,
+	space_id   INTEGER NOT NULL,
+	bytes      INTEGER NOT NULL,
+	PRIMARY KEY (space_kind, space_id)
+);
+CREATE TABLE files_usage_blobs (
+	space_kind TEXT    NOT NULL,
+	space_id   INTEGER NOT NULL,
+	blob       TEXT    NOT NULL,
+	size       INTEGER NOT NULL,
+	refs       INTEGER NOT NULL,
+	PRIMARY KEY (space_kind, space_id, blob)
+) WITHOUT ROWID;
+INSERT INTO files_usage_blobs (space_kind, space_id, blob, size, refs)
+	SELECT n.space_kind, n.space_id, v.blob, MAX(v.size), COUNT(*) FROM files_versions v JOIN files_nodes n ON n.id = v.node_id
+	WHERE true GROUP BY n.space_kind, n.space_id, v.blob;
+INSERT INTO files_usage (space_kind, space_id, bytes)
+	SELECT space_kind, space_id, SUM(size) FROM files_usage_blobs WHERE true GROUP BY space_kind, space_id;
+
+CREATE TRIGGER files_versions_insert_usage AFTER INSERT ON files_versions BEGIN
+	INSERT INTO files_usage (space_kind, space_id, bytes)
+		SELECT n.space_kind, n.space_id, NEW.size FROM files_nodes n WHERE n.id = NEW.node_id
+			AND NOT EXISTS (SELECT 1 FROM files_usage_blobs b WHERE b.space_kind = n.space_kind AND b.space_id = n.space_id AND b.blob = NEW.blob)
+		ON CONFLICT (space_kind, space_id) DO UPDATE SET bytes = bytes + excluded.bytes;
+	INSERT INTO files_usage_blobs (space_kind, space_id, blob, size, refs)
+		SELECT n.space_kind, n.space_id, NEW.blob, NEW.size, 1 FROM files_nodes n WHERE n.id = NEW.node_id
+		ON CONFLICT (space_kind, space_id, blob) DO UPDATE SET refs = refs + 1;
+END;
+
+CREATE TRIGGER files_versions_delete_usage AFTER DELETE ON files_versions BEGIN
+	UPDATE files_usage_blobs SET refs = refs - 1
+		WHERE (space_kind, space_id) = (SELECT space_kind, space_id FROM files_nodes WHERE id = OLD.node_id) AND blob = OLD.blob;
+	UPDATE files_usage SET bytes = bytes - (SELECT b.size FROM files_usage_blobs b
+			WHERE b.space_kind = files_usage.space_kind AND b.space_id = files_usage.space_id AND b.blob = OLD.blob)
+		WHERE (space_kind, space_id) = (SELECT space_kind, space_id FROM files_nodes WHERE id = OLD.node_id)
+			AND EXISTS (SELECT 1 FROM files_usage_blobs b WHERE b.space_kind = files_usage.space_kind AND b.space_id = files_usage.space_id
+				AND b.blob = OLD.blob AND b.refs <= 0);
+	DELETE FROM files_usage_blobs
+		WHERE (space_kind, space_id) = (SELECT space_kind, space_id FROM files_nodes WHERE id = OLD.node_id) AND blob = OLD.blob AND refs <= 0;
+END;
+
+CREATE TRIGGER files_nodes_delete_usage BEFORE DELETE ON files_nodes BEGIN
+	DELETE FROM files_versions WHERE node_id = OLD.id;
+END;
+
+CREATE TRIGGER files_nodes_space_usage AFTER UPDATE OF space_kind, space_id ON files_nodes
+	WHEN OLD.space_kind <> NEW.space_kind OR OLD.space_id <> NEW.space_id BEGIN
+	UPDATE files_usage_blobs SET refs = refs - (SELECT COUNT(*) FROM files_versions v WHERE v.node_id = NEW.id AND v.blob = files_usage_blobs.blob)
+		WHERE space_kind = OLD.space_kind AND space_id = OLD.space_id AND blob IN (SELECT blob FROM files_versions WHERE node_id = NEW.id);
+	UPDATE files_usage SET bytes = bytes - (SELECT COALESCE(SUM(b.size), 0) FROM files_usage_blobs b
+			WHERE b.space_kind = OLD.space_kind AND b.space_id = OLD.space_id AND b.refs <= 0
+				AND b.blob IN (SELECT blob FROM files_versions WHERE node_id = NEW.id))
+		WHERE space_kind = OLD.space_kind AND space_id = OLD.space_id;
+	DELETE FROM files_usage_blobs WHERE space_kind = OLD.space_kind AND space_id = OLD.space_id AND refs <= 0
+		AND blob IN (SELECT blob FROM files_versions WHERE node_id = NEW.id);
+	INSERT INTO files_usage (space_kind, space_id, bytes)
+		SELECT NEW.space_kind, NEW.space_id, COALESCE(SUM(c.size), 0)
+		FROM (SELECT blob, MAX(size) AS size FROM files_versions WHERE node_id = NEW.id GROUP BY blob) AS c
+		WHERE NOT EXISTS (SELECT 1 FROM files_usage_blobs b WHERE b.space_kind = NEW.space_kind AND b.space_id = NEW.space_id AND b.blob = c.blob)
+		ON CONFLICT (space_kind, space_id) DO UPDATE SET bytes = bytes + excluded.bytes;
+	INSERT INTO files_usage_blobs (space_kind, space_id, blob, size, refs)
+		SELECT NEW.space_kind, NEW.space_id, blob, MAX(size), COUNT(*) FROM files_versions WHERE node_id = NEW.id GROUP BY blob
+		ON CONFLICT (space_kind, space_id, blob) DO UPDATE SET refs = refs + excluded.refs;
+END;
+`
+	schema6PG = `
+CREATE TABLE files_usage (
+	space_kind TEXT   NOT NULL,
+	space_id   BIGINT NOT NULL,
+	bytes      BIGINT NOT NULL,
+	PRIMARY KEY (space_kind, space_id)
+);
+CREATE TABLE files_usage_blobs (
+	space_kind TEXT   NOT NULL,
+	space_id   BIGINT NOT NULL,
+	blob       TEXT   NOT NULL,
+	size       BIGINT NOT NULL,
+	refs       BIGINT NOT NULL,
+	PRIMARY KEY (space_kind, space_id, blob)
+);
+INSERT INTO files_usage_blobs (space_kind, space_id, blob, size, refs)
+	SELECT n.space_kind, n.space_id, v.blob, MAX(v.size), COUNT(*) FROM files_versions v JOIN files_nodes n ON n.id = v.node_id
+	GROUP BY n.space_kind, n.space_id, v.blob;
+INSERT INTO files_usage (space_kind, space_id, bytes)
+	SELECT space_kind, space_id, SUM(size) FROM files_usage_blobs GROUP BY space_kind, space_id;
+
+-- files_usage_add counts n more versions of space (k, sid) naming content b of sz bytes.
+CREATE FUNCTION files_usage_add(k text, sid bigint, b text, sz bigint, n bigint) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM files_usage_blobs WHERE space_kind = k AND space_id = sid AND blob = b) THEN
+		INSERT INTO files_usage AS u (space_kind, space_id, bytes) VALUES (k, sid, sz)
+			ON CONFLICT (space_kind, space_id) DO UPDATE SET bytes = u.bytes + excluded.bytes;
+	END IF;
+	INSERT INTO files_usage_blobs AS u (space_kind, space_id, blob, size, refs) VALUES (k, sid, b, sz, n)
+		ON CONFLICT (space_kind, space_id, blob) DO UPDATE SET refs = u.refs + excluded.refs;
+END $$;
+
+-- files_usage_drop counts n fewer versions of space (k, sid) naming content b.
+CREATE FUNCTION files_usage_drop(k text, sid bigint, b text, n bigint) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	remaining bigint;
+	sz bigint;
+BEGIN
+	UPDATE files_usage_blobs SET refs = refs - n WHERE space_kind = k AND space_id = sid AND blob = b RETURNING refs, size INTO remaining, sz;
+	IF FOUND AND remaining <= 0 THEN
+		DELETE FROM files_usage_blobs WHERE space_kind = k AND space_id = sid AND blob = b;
+		UPDATE files_usage SET bytes = bytes - sz WHERE space_kind = k AND space_id = sid;
+	END IF;
+END $$;
+
+CREATE FUNCTION files_usage_version() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	k text;
+	sid bigint;
+BEGIN
+	IF TG_OP = 'INSERT' THEN
+		-- files_usage_add in one statement (every upload runs it, under the
+		-- write lock): a content new to the space has one reference.
+		WITH b AS (INSERT INTO files_usage_blobs AS u (space_kind, space_id, blob, size, refs)
+				SELECT n.space_kind, n.space_id, NEW.blob, NEW.size, 1 FROM files_nodes n WHERE n.id = NEW.node_id
+				ON CONFLICT (space_kind, space_id, blob) DO UPDATE SET refs = u.refs + 1
+				RETURNING u.space_kind, u.space_id, u.refs)
+		INSERT INTO files_usage AS u (space_kind, space_id, bytes) SELECT b.space_kind, b.space_id, NEW.size FROM b WHERE b.refs = 1
+			ON CONFLICT (space_kind, space_id) DO UPDATE SET bytes = u.bytes + excluded.bytes;
+	ELSE
+		SELECT space_kind, space_id INTO k, sid FROM files_nodes WHERE files_nodes.id = OLD.node_id;
+		IF FOUND THEN
+			PERFORM files_usage_drop(k, sid, OLD.blob, 1);
+		END IF;
+	END IF;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER files_versions_usage AFTER INSERT OR DELETE ON files_versions
+	FOR EACH ROW EXECUTE FUNCTION files_usage_version();
+
+CREATE FUNCTION files_usage_node_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	DELETE FROM files_versions WHERE node_id = OLD.id;
+	RETURN OLD;
+END $$;
+CREATE TRIGGER files_nodes_delete_usage BEFORE DELETE ON files_nodes
+	FOR EACH ROW EXECUTE FUNCTION files_usage_node_delete();
+
+CREATE FUNCTION files_usage_node_space() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN SELECT blob, MAX(size) AS size, COUNT(*) AS n FROM files_versions WHERE node_id = NEW.id GROUP BY blob LOOP
+		PERFORM files_usage_drop(OLD.space_kind, OLD.space_id, r.blob, r.n);
+		PERFORM files_usage_add(NEW.space_kind, NEW.space_id, r.blob, r.size, r.n);
+	END LOOP;
+	RETURN NULL;
+END $$;
+CREATE TRIGGER files_nodes_space_usage AFTER UPDATE OF space_kind, space_id ON files_nodes
+	FOR EACH ROW WHEN (OLD.space_kind <> NEW.space_kind OR OLD.space_id <> NEW.space_id)
+	EXECUTE FUNCTION files_usage_node_space();
+`
+)

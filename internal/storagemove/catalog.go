@@ -21,8 +21,10 @@ import (
 // SQLite, arrays of trigram keys on PostgreSQL) and blob_unindexed, the
 // bodies still to be indexed. The target's index is made anew: every
 // body is queued in blob_unindexed, which the store's indexer works
-// through when the server starts (see [queueIndexing]).
-var rebuilt = []string{"message_text", "message_headers", "blob_unindexed"}
+// through when the server starts (see [queueIndexing]). Also the files'
+// usage of each space (files_usage, files_usage_blobs), which the
+// target's triggers (named …_usage) fill as the versions are copied.
+var rebuilt = []string{"message_text", "message_headers", "blob_unindexed", "files_usage", "files_usage_blobs"}
 
 // skipped are tables no copy touches: the schema's versions, which the
 // target's own migrations wrote, the marker of an unfinished move, and

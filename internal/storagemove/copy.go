@@ -144,13 +144,15 @@ func CopyDatabase(ctx context.Context, src, dst *db.DB, out io.Writer) error {
 // on INSERT: they would add rows the copy does not expect (the schemas
 // have none; a future one must be accounted for here). Triggers named
 // …_notify only NOTIFY the nodes' caches (files' and auth's), which no
-// node hears while the party is stopped: they are let be.
+// node hears while the party is stopped: they are let be. So are those
+// named …_usage, which keep a table of [rebuilt] (the files' usage).
 func insertTriggers(ctx context.Context, d *db.DB, ts map[string]*table) error {
-	q := `SELECT tbl_name FROM sqlite_schema WHERE type = 'trigger' AND upper(sql) LIKE '% INSERT ON %'`
+	q := `SELECT tbl_name FROM sqlite_schema WHERE type = 'trigger' AND upper(sql) LIKE '% INSERT ON %'
+		AND name NOT LIKE '%\_usage' ESCAPE '\'`
 	if d.Engine() == db.Postgres {
 		q = `SELECT c.relname FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
 			WHERE NOT g.tgisinternal AND (g.tgtype & 4) <> 0 AND c.relnamespace = current_schema()::regnamespace
-			AND g.tgname NOT LIKE '%\_notify'`
+			AND g.tgname NOT LIKE '%\_notify' AND g.tgname NOT LIKE '%\_usage'`
 	}
 	names, err := strings1(ctx, d, q)
 	if err != nil {
