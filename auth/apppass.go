@@ -355,26 +355,21 @@ func (s *Service) liveAppPassword(ctx context.Context, h [32]byte) (e appPassEnt
 	// The epoch is read under apMu with the lookup: a revocation forgets the
 	// entry (under apMu) before it bumps the epoch, so either the entry is
 	// gone or the epoch is the old one and the connection is cancelled when
-	// it registers. Once loaded, the index is read under the read lock
-	// alone: a WebDAV request checks its app password every time, and
-	// taking apMu to learn that the index was loaded made every check wait
-	// on every other (and grew each HTTP/2 request's stack to the loader's
-	// frame).
-	for loaded := false; ; loaded = true {
-		s.apMu.RLock()
-		if s.apCache != nil || loaded {
-			e, ok = s.apCache[h]
-			if ok {
-				epoch = s.hub.Epoch(e.acct.ID)
-			}
-			s.apMu.RUnlock()
-			return e, epoch, ok, nil
-		}
+	// it registers. Once the index is loaded, the read lock alone: a WebDAV
+	// request checks its app password every time.
+	s.apMu.RLock()
+	if s.apCache == nil {
 		s.apMu.RUnlock()
 		if err := s.loadAppPasswords(ctx); err != nil {
 			return e, 0, false, err
 		}
+		s.apMu.RLock()
 	}
+	defer s.apMu.RUnlock()
+	if e, ok = s.apCache[h]; ok {
+		epoch = s.hub.Epoch(e.acct.ID)
+	}
+	return e, epoch, ok, nil
 }
 
 // liveAppPasswordRow is liveAppPassword on PostgreSQL. The epoch must be

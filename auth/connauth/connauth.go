@@ -218,7 +218,7 @@ func (c *Conn) SignIn(login, secret, userAgent string, onRevoke func()) error {
 func (c *Conn) Close() {
 	c.mu.Lock()
 	closed, release, unwatch, signedIn, ctx := c.closed, c.release, c.unwatch, c.signedIn, c.ctx
-	c.closed, c.release, c.unwatch = true, nil, nil
+	c.closed = true
 	c.mu.Unlock()
 	if closed {
 		return

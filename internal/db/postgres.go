@@ -92,10 +92,11 @@ func OpenPostgres(ctx context.Context, dsn, password string, log *slog.Logger) (
 	// Values kept out of line (TOAST: a small file's content) compressed
 	// with lz4 rather than pglz, whose attempts on a content that does
 	// not compress were a tenth of PostgreSQL's CPU per small upload; a
-	// server built without lz4 refuses the setting, and keeps pglz.
+	// server built without lz4 refuses the value (22023), one older than
+	// 14 the setting (42704), and either keeps pglz.
 	cfg.RuntimeParams["default_toast_compression"] = "lz4"
 	db, err := openPostgres(ctx, log, cfg)
-	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "22023" { // invalid_parameter_value
+	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && (pe.Code == "22023" || pe.Code == "42704") { // invalid_parameter_value, undefined_object
 		delete(cfg.RuntimeParams, "default_toast_compression")
 		db, err = openPostgres(ctx, log, cfg)
 	}

@@ -20,15 +20,16 @@ const IOIdle = time.Minute
 
 // Deadlines moves one request's read and write deadlines forward as its
 // body is read and its response written: at most once a second, to IOIdle
-// from then, the first time once the transfer has lasted 100 ms. When ctx ends (the credential was revoked, say), both
-// deadlines are set in the past at once, so that a blocked read or write
-// returns, and every later move keeps them there. When ctx ends with a
-// cause of its own, not the plain [context.Canceled] of a request that
-// ended, the connection is also reset (see [ConnContext]): what the kernel
-// had queued for the client is dropped, so the client is cut at once,
-// not some megabytes later. Call Reading and Writing from the handler's
-// goroutine, and Stop before the handler returns: after that the response
-// writer must not be touched (an HTTP/2 one no longer has a stream).
+// from then, the first time once the transfer has lasted 100 ms. When ctx
+// ends (the credential was revoked, say), both deadlines are set in the
+// past at once, so that a blocked read or write returns, and every later
+// move keeps them there. When ctx ends with a cause of its own, not the
+// plain [context.Canceled] of a request that ended, the connection is also
+// reset (see [ConnContext]): what the kernel had queued for the client is
+// dropped, so the client is cut at once, not some megabytes later. Call
+// Reading and Writing from the handler's goroutine, and Stop before the
+// handler returns: after that the response writer must not be touched (an
+// HTTP/2 one no longer has a stream).
 type Deadlines struct {
 	rc            *http.ResponseController
 	ctx           context.Context
@@ -49,10 +50,10 @@ type Deadlines struct {
 }
 
 // firstMove is how long a transfer under [Deadlines] lasts before its
-// deadlines are first moved: a request answered sooner, as most are,
-// keeps the server's (ReadTimeout, WriteTimeout: far longer), and over
-// HTTP/2 each move is a message to the connection's serve loop and a
-// timer reset, two per upload.
+// deadlines are first moved: a request answered sooner, as most are, keeps
+// the server's (ReadTimeout and WriteTimeout, 60 s and 120 s from the
+// request's start), and over HTTP/2 each move is a message to the
+// connection's serve loop and a timer reset, two per upload.
 const firstMove = 100 * time.Millisecond
 
 // NewDeadlines returns the deadlines of w's connection, ended by ctx.

@@ -380,9 +380,7 @@ func (m *muxErrorWriter) Write(b []byte) (int, error) {
 	if m.written {
 		return len(b), nil // the mux's bare text, replaced
 	}
-	if !m.decided {
-		m.decided = true // 200 OK
-	}
+	m.decided = true // 200 OK
 	return m.ResponseWriter.Write(b)
 }
 
