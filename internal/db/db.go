@@ -67,9 +67,9 @@ const (
 // Every page a connection has read through its map stays in the
 // process's resident memory (RSS) until the map is dropped, once per
 // connection that read it: work that reads much of the database once
-// (bulk indexing, a mailbox import) runs unmapped instead
-// ([DB.TxLazyUnmapped], [Group.DoUnmapped]), which also drops what the
-// connection had mapped before.
+// (a mailbox import) runs unmapped instead ([Group.DoUnmapped],
+// [DB.ReadUnmapped]), which also drops what the connection had mapped
+// before; the index file (see Index) is never mapped.
 const (
 	mmapSize     = 1 << 30
 	mmapSizeText = "1073741824"

@@ -179,9 +179,9 @@ func (g *Group) DoPiped(ctx context.Context, query string, args []any, then func
 
 // DoUnmapped is [Group.Do] for a job that reads much of the database
 // once (a batch of a mailbox import): the transaction that carries it
-// runs without the connection's memory map of the database file, as
-// [DB.TxLazyUnmapped] does, so that the pages it reads do not stay in
-// the process's resident memory. The other jobs of that transaction
+// runs without the connection's memory map of the database file (see
+// mmapSize), so that the pages it reads do not stay in the process's
+// resident memory. The other jobs of that transaction
 // read unmapped too.
 func (g *Group) DoUnmapped(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	return g.do(ctx, &job{fn: fn, unmapped: true, done: make(chan struct{})})

@@ -23,22 +23,10 @@ func (db *DB) TxLazy(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return db.txWith(ctx, lazyPragmas, fn)
 }
 
-// TxLazyUnmapped is [DB.TxLazy] on a connection without its memory map of
-// the database file (see mmapSize): the transaction reads pages with read
-// calls into SQLite's own page cache, bounded per connection, and the map
-// the connection had is dropped, its pages leaving the process's resident
-// memory. For lazy work that reads much of the database once, such as
-// indexing a whole import's bodies, whose pages would otherwise stay
-// resident in the map of every connection that did some of it. The map
-// comes back, empty, for the connection's next transaction.
-func (db *DB) TxLazyUnmapped(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return db.txWith(ctx, lazyUnmappedPragmas, fn)
-}
-
 // ReadUnmapped runs fn on a connection of the pool without its memory map
-// of the database file, as [DB.TxLazyUnmapped] does, for a read that scans
-// much of the database once (the totals of a whole mailbox's import): read
-// through the map, the pages it touched, and their neighbours that the
+// of the database file, as [Group.DoUnmapped]'s groups do, for a read that
+// scans much of the database once (the totals of a whole mailbox's import):
+// read through the map, the pages it touched, and their neighbours that the
 // kernel maps around each fault, would stay in the process's resident
 // memory. fn must not keep conn. On PostgreSQL it is fn on a connection.
 func (db *DB) ReadUnmapped(ctx context.Context, fn func(conn *sql.Conn) error) (err error) {
@@ -93,8 +81,6 @@ var (
 	// drops the connection's map (SQLITE_FCNTL_MMAP_SIZE unmaps it),
 	// resetting it lets the next transaction map the file again.
 	unmapped = connPragma{`PRAGMA mmap_size = 0`, `PRAGMA mmap_size = ` + mmapSizeText}
-	// lazyUnmappedPragmas are TxLazyUnmapped's.
-	lazyUnmappedPragmas = []connPragma{lazyPragmas[0], unmapped}
 	// groupPragmas are a group commit's; groupLazyPragmas [Group.Lazy]'s;
 	// groupUnmappedPragmas those of a group commit carrying a job of
 	// [Group.DoUnmapped].

@@ -94,34 +94,6 @@ func readBig(t *testing.T, ctx context.Context, q interface {
 	}
 }
 
-// TestTxLazyUnmappedDropsMap checks that a transaction of TxLazyUnmapped
-// reads without the connection's memory map and drops the pages it held
-// (issue 17: the indexer's connections held a 1 GB import's whole index
-// in four maps, 100 MB of resident memory), and that the connection maps
-// the file again at its next read.
-func TestTxLazyUnmappedDropsMap(t *testing.T) {
-	t.Parallel()
-	d, path := openOneConn(t)
-	ctx := t.Context()
-	var inside int64
-	err := d.TxLazyUnmapped(ctx, func(tx *sql.Tx) error {
-		readBig(t, ctx, tx)
-		inside = mappedResident(t, path)
-		_, err := tx.ExecContext(ctx, `INSERT INTO big (v) VALUES (x'00')`)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if inside > 1<<20 {
-		t.Errorf("%d bytes of the database mapped while an unmapped transaction read 16 MB, want none", inside)
-	}
-	if m := mappedResident(t, path); m > 1<<20 {
-		t.Errorf("%d bytes of the database mapped after an unmapped transaction, want none", m)
-	}
-	checkMapsAgain(t, d, path)
-}
-
 // checkMapsAgain checks that d's one connection reads through its map.
 func checkMapsAgain(t *testing.T, d *DB, path string) {
 	t.Helper()
