@@ -482,15 +482,15 @@ func (s *Store) reclaimSpace(ctx context.Context, minFree int64) error {
 	if s.db.Engine() == db.Postgres {
 		return nil // PostgreSQL's autovacuum reuses free space; VACUUM FULL would lock the tables
 	}
-	var pageSize, pages, free int64
 	var pending bool
-	err := s.db.QueryRowContext(ctx, `SELECT (SELECT page_size FROM pragma_page_size), (SELECT page_count FROM pragma_page_count),
-		(SELECT freelist_count FROM pragma_freelist_count), EXISTS (SELECT 1 FROM blob_unindexed)`).Scan(&pageSize, &pages, &free, &pending)
-	if err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM blob_unindexed)`).Scan(&pending); err != nil {
 		return fmt.Errorf("store: reclaiming space: %w", err)
-	}
-	if pending || free*pageSize < minFree || free*2 <= pages {
+	} else if pending {
 		return nil
+	}
+	free, err := freeBytes(ctx, s.db, minFree)
+	if err != nil || free == 0 {
+		return err
 	}
 	release, err := s.group.Hold(ctx)
 	if err != nil {
@@ -504,7 +504,7 @@ func (s *Store) reclaimSpace(ctx context.Context, minFree int64) error {
 	if _, err := s.db.ExecContext(ctx, `PRAGMA main.wal_checkpoint(TRUNCATE)`); err != nil {
 		return fmt.Errorf("store: reclaiming space: %w", err)
 	}
-	s.log.Info("store: gave free database pages back to the file system", "bytes", free*pageSize, "took", s.now().Sub(start))
+	s.log.Info("store: gave free database pages back to the file system", "bytes", free, "took", s.now().Sub(start))
 	return nil
 }
 
@@ -519,19 +519,30 @@ func (s *Store) reclaimIndexFile(ctx context.Context, minFree int64) error {
 	if idx == nil {
 		return nil
 	}
-	var pageSize, pages, free int64
-	err := idx.QueryRowContext(ctx, `SELECT (SELECT page_size FROM pragma_page_size), (SELECT page_count FROM pragma_page_count),
-		(SELECT freelist_count FROM pragma_freelist_count)`).Scan(&pageSize, &pages, &free)
-	if err != nil {
-		return fmt.Errorf("store: reclaiming the index file's space: %w", err)
-	}
-	if free*pageSize < minFree || free*2 <= pages {
-		return nil
+	free, err := freeBytes(ctx, idx, minFree)
+	if err != nil || free == 0 {
+		return err
 	}
 	start := s.now()
 	if err := idx.Vacuum(ctx); err != nil {
 		return fmt.Errorf("store: reclaiming the index file's space: %w", err)
 	}
-	s.log.Info("store: gave free index file pages back to the file system", "bytes", free*pageSize, "took", s.now().Sub(start))
+	s.log.Info("store: gave free index file pages back to the file system", "bytes", free, "took", s.now().Sub(start))
 	return nil
+}
+
+// freeBytes returns the bytes of the free pages of the SQLite file q
+// reads, if there are at least minFree of them and they are more than
+// half of the file (worth a VACUUM); else 0.
+func freeBytes(ctx context.Context, q querier, minFree int64) (int64, error) {
+	var pageSize, pages, free int64
+	err := q.QueryRowContext(ctx, `SELECT (SELECT page_size FROM pragma_page_size), (SELECT page_count FROM pragma_page_count),
+		(SELECT freelist_count FROM pragma_freelist_count)`).Scan(&pageSize, &pages, &free)
+	if err != nil {
+		return 0, fmt.Errorf("store: reading free pages: %w", err)
+	}
+	if free*pageSize < minFree || free*2 <= pages {
+		return 0, nil
+	}
+	return free * pageSize, nil
 }
