@@ -107,18 +107,8 @@ func TestUploadBlobDropped(t *testing.T) {
 // was).
 func TestUploadRoundTrips(t *testing.T) {
 	t.Parallel()
-	e := filestest.New(t, files.Options{})
-	if e.DB.Engine() != db.Postgres {
-		t.Skip("round trips are PostgreSQL's")
-	}
+	e, alice, docs := roundTripDocs(t, "statements prepared")
 	s, ctx := e.Store, t.Context()
-	alice := e.Member(t, "alice@example.org")
-	home, _ := s.Stat(ctx, alice, "/Home")
-	docs, err := s.Mkdir(ctx, alice, home.ID, "docs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	put(t, s, alice, "/Home/docs", "warm.txt", "statements prepared")
 	before := e.DB.RoundTrips()
 	n, err := s.Put(ctx, alice, docs.ID, "new.txt", strings.NewReader("hello"), 5)
 	if err != nil {
@@ -316,18 +306,8 @@ func TestUploadGoroutines(t *testing.T) {
 // second version, read again after the pipeline.
 func TestUploadGroupRoundTrips(t *testing.T) {
 	t.Parallel()
-	e := filestest.New(t, files.Options{})
-	if e.DB.Engine() != db.Postgres {
-		t.Skip("round trips are PostgreSQL's")
-	}
+	e, alice, docs := roundTripDocs(t, "statements prepared")
 	s, ctx := e.Store, t.Context()
-	alice := e.Member(t, "alice@example.org")
-	home, _ := s.Stat(ctx, alice, "/Home")
-	docs, err := s.Mkdir(ctx, alice, home.ID, "docs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	put(t, s, alice, "/Home/docs", "warm.txt", "statements prepared")
 	// group uploads names into docs in one group commit and returns the
 	// nodes and its round trips.
 	group := func(names ...string) ([]files.Node, int64) {
@@ -370,4 +350,25 @@ func TestUploadGroupRoundTrips(t *testing.T) {
 	if err != nil || same.Versions != 2 || nodes[0].ID != nodes[1].ID || same.ID != nodes[0].ID {
 		t.Errorf("the name uploaded twice: %+v (%v), nodes %d and %d, want one node of two versions", same, err, nodes[0].ID, nodes[1].ID)
 	}
+}
+
+// roundTripDocs returns, on PostgreSQL (it skips t elsewhere), a store
+// with alice's folder /Home/docs, into which a file of content warm was
+// put, so that the statements an upload there runs are prepared: the
+// start of the tests that count an upload's round trips.
+func roundTripDocs(t *testing.T, warm string) (*filestest.Env, files.Actor, files.Node) {
+	t.Helper()
+	e := filestest.New(t, files.Options{})
+	if e.DB.Engine() != db.Postgres {
+		t.Skip("round trips are PostgreSQL's")
+	}
+	s, ctx := e.Store, t.Context()
+	alice := e.Member(t, "alice@example.org")
+	home, _ := s.Stat(ctx, alice, "/Home")
+	docs, err := s.Mkdir(ctx, alice, home.ID, "docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, alice, "/Home/docs", "warm.txt", warm)
+	return e, alice, docs
 }

@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/caucus-org/caucus/files"
-	"github.com/caucus-org/caucus/files/filestest"
-	"github.com/caucus-org/caucus/internal/db"
 )
 
 // TestSmallUploadSkipsCheck checks that on PostgreSQL a small upload of
@@ -19,18 +17,9 @@ import (
 // the body is read again.
 func TestSmallUploadSkipsCheck(t *testing.T) {
 	t.Parallel()
-	e := filestest.New(t, files.Options{})
-	if e.DB.Engine() != db.Postgres {
-		t.Skip("round trips are PostgreSQL's")
-	}
+	e, alice, docs := roundTripDocs(t, "statements prepared, no quota seen")
 	s, ctx := e.Store, t.Context()
-	alice := e.Member(t, "alice@example.org")
 	home, _ := s.Stat(ctx, alice, "/Home")
-	docs, err := s.Mkdir(ctx, alice, home.ID, "docs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	put(t, s, alice, "/Home/docs", "warm.txt", "statements prepared, no quota seen")
 	before := e.DB.RoundTrips()
 	if _, err := s.Put(ctx, alice, docs.ID, "new.txt", strings.NewReader("hello"), 5); err != nil {
 		t.Fatal(err)
