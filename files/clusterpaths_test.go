@@ -3,6 +3,7 @@ package files_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"path/filepath"
@@ -82,9 +83,15 @@ func sharedPaths(t *testing.T) (a, b *files.Store, alice files.Actor, caughtUp f
 		if err := da.Notify(ctx, "caucus_files_paths", marker); err != nil {
 			t.Fatal(err)
 		}
-		for p := range heard {
-			if p == marker {
-				return
+		guard := time.After(time.Minute) // against a hang, not a measure
+		for {
+			select {
+			case p := <-heard:
+				if p == marker {
+					return
+				}
+			case <-guard:
+				t.Fatalf("B never heard the marker %s sent through A; sessions in a transaction: %s", marker, openSessions(t, da))
 			}
 		}
 	}
@@ -276,4 +283,26 @@ func TestContentCacheServesSmallGET(t *testing.T) {
 			t.Errorf("node %d reads %q, %v; want it from its memory", i, got, err)
 		}
 	}
+}
+
+// openSessions lists the sessions of d's database that are in a
+// transaction, for a test's failure: a notification sent from one of
+// them would wait for its commit.
+func openSessions(t *testing.T, d *db.DB) string {
+	rows, err := d.QueryContext(context.WithoutCancel(t.Context()), `SELECT pid, state, query FROM pg_stat_activity
+		WHERE datname = current_database() AND state LIKE 'idle in transaction%'`)
+	if err != nil {
+		return err.Error()
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var pid int64
+		var state, query string
+		if err := rows.Scan(&pid, &state, &query); err != nil {
+			return err.Error()
+		}
+		out = append(out, fmt.Sprintf("%d %s %q", pid, state, query))
+	}
+	return strings.Join(out, "; ")
 }
