@@ -215,12 +215,7 @@ const windowChunks = 4
 // first, if not nil, is the object's start, already fetched. An object
 // that cannot be the blob's under master fails with [ErrCorrupt].
 func newOpener(src io.ReaderAt, size int64, first []byte, master []byte, ref blob.Ref) (*opener, error) {
-	plain, ok := plainLen(size)
-	if !ok {
-		return nil, fmt.Errorf("%w: %s: object of %d bytes", ErrCorrupt, ref, size)
-	}
-	o := &opener{src: src, size: size, plain: plain, cur: -1, window: windowChunks * sealedSize}
-	return o, o.open(first, master, ref)
+	return openWith(src, size, first, master, ref, windowChunks*sealedSize, nil)
 }
 
 // openerBufs are the buffers of an opener that reads one chunk at a time
@@ -239,12 +234,21 @@ func newBufPool() *sync.Pool {
 // offset (a local file): it reads a chunk at a time, into bufs, which the
 // caller may use again once done with the opener.
 func newChunkOpener(src io.ReaderAt, size int64, master []byte, ref blob.Ref, bufs *openerBufs) (*opener, error) {
+	return openWith(src, size, nil, master, ref, sealedSize, bufs)
+}
+
+// openWith is newOpener and newChunkOpener: window bytes of chunks are
+// fetched at once, into bufs if not nil.
+func openWith(src io.ReaderAt, size int64, first []byte, master []byte, ref blob.Ref, window int, bufs *openerBufs) (*opener, error) {
 	plain, ok := plainLen(size)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s: object of %d bytes", ErrCorrupt, ref, size)
 	}
-	o := &opener{src: src, size: size, plain: plain, cur: -1, window: sealedSize, win: bufs.win[:0], chunk: bufs.chunk[:0]}
-	return o, o.open(nil, master, ref)
+	o := &opener{src: src, size: size, plain: plain, cur: -1, window: window}
+	if bufs != nil {
+		o.win, o.chunk = bufs.win[:0], bufs.chunk[:0]
+	}
+	return o, o.open(first, master, ref)
 }
 
 // open reads the header (from first, the object's start, if not nil) and
