@@ -52,8 +52,9 @@ type Group struct {
 	checkpoints     sync.WaitGroup // the background checkpoint, if any
 	// checkpoint checkpoints the log (passiveCheckpoint); tests replace it.
 	checkpoint func(ctx context.Context) error
-	// bulkLogFrames is defaultBulkLogFrames; tests lower it.
-	bulkLogFrames int64
+	// bulkLogFrames and burstLogFrames are defaultBulkLogFrames and
+	// defaultBurstLogFrames; tests lower them.
+	bulkLogFrames, burstLogFrames int64
 	// logFrames is how many frames the log held at the last checkpoint.
 	logFrames atomic.Int64
 }
@@ -70,6 +71,15 @@ type Group struct {
 // commit starts the log over. Other writes wait for it: once per 64 MiB
 // of log, during imports only.
 const defaultBulkLogFrames = 16384
+
+// defaultBurstLogFrames is how many frames (256 MiB) the write-ahead log
+// may hold, at the last checkpoint, before any group catches up as a
+// bulk one does past defaultBulkLogFrames. A long burst of ordinary
+// writes grows the log the same way: a sync client's 2,000 uploads of
+// 64 KiB (kept in the database) left a 161 MB log. Ordinary writes are
+// interactive, so their bound is four times the imports': writers wait
+// for a catch-up once per 256 MiB of log, in long bursts only.
+const defaultBurstLogFrames = 65536
 
 // checkpointEvery is how many group commits add to the write-ahead log
 // before the group starts a checkpoint in the background. A commit of a
@@ -125,7 +135,8 @@ const GroupTimeout = time.Minute
 // still held (the mail store indexes a batch there when its backlog is
 // over its bound).
 func (db *DB) NewGroup(max int, afterTurn func(ctx context.Context)) *Group {
-	g := &Group{db: db, max: max, afterTurn: afterTurn, turn: make(chan struct{}, 1), bulkLogFrames: defaultBulkLogFrames}
+	g := &Group{db: db, max: max, afterTurn: afterTurn, turn: make(chan struct{}, 1),
+		bulkLogFrames: defaultBulkLogFrames, burstLogFrames: defaultBurstLogFrames}
 	g.checkpoint = g.passiveCheckpoint
 	return g
 }
@@ -575,11 +586,18 @@ func (g *Group) committed() {
 
 // catchUp checkpoints the log with the turn held, after a batch that
 // carried a bulk job, if the last checkpoint found more than
-// bulkLogFrames in it (see defaultBulkLogFrames), holding the process's
+// bulkLogFrames in it (see defaultBulkLogFrames), or after any batch
+// past burstLogFrames (defaultBurstLogFrames), holding the process's
 // writer slot too ([DB.Tx] and autocommit writes wait).
 func (g *Group) catchUp(ctx context.Context, batch []*job) {
-	if g.db.engine == Postgres || g.logFrames.Load() <= g.bulkLogFrames ||
-		!slices.ContainsFunc(batch, func(j *job) bool { return j.unmapped }) {
+	if g.db.engine == Postgres {
+		return
+	}
+	bound := g.burstLogFrames
+	if slices.ContainsFunc(batch, func(j *job) bool { return j.unmapped }) {
+		bound = min(bound, g.bulkLogFrames)
+	}
+	if g.logFrames.Load() <= bound {
 		return
 	}
 	g.checkpoints.Wait() // the one in the background, if any
