@@ -311,28 +311,58 @@ func (c *Cache) place(k key, f *os.File, size int64) error {
 // background and returns at once; it drops the copy when more than
 // [maxPending] bytes wait to be written. The cache owns data.
 func (c *Cache) Add(ref blob.Ref, data []byte) {
+	c.AddFunc(ref, int64(len(data)), func(w io.Writer) error { _, err := w.Write(data); return err })
+}
+
+// AddFunc is [Cache.Add] for a copy of size bytes that write makes, in
+// the background: what to keep costs work to make (sealing it, say) that
+// should not delay the caller, and is not done when the cache has the
+// copy, or [maxPending] bytes wait already. If write fails, or writes
+// other than size bytes, nothing is kept.
+func (c *Cache) AddFunc(ref blob.Ref, size int64, write func(w io.Writer) error) {
 	k, ok := keyOf(ref)
-	if !ok || int64(len(data)) > c.maxEntry {
+	if !ok || size > c.maxEntry || size < 0 {
 		return
 	}
 	c.mu.Lock()
-	if c.entries[k] != nil || c.loading[k] != nil || c.pending+int64(len(data)) > maxPending {
+	if c.entries[k] != nil || c.loading[k] != nil || c.pending+size > maxPending {
 		c.mu.Unlock()
 		return
 	}
-	c.pending += int64(len(data))
+	c.pending += size
 	c.mu.Unlock()
 	c.writes.Add(1)
 	go func() {
 		defer c.writes.Done()
-		f, err := c.Fill(ref, func(w io.Writer) error { _, err := w.Write(data); return err })
+		f, err := c.Fill(ref, func(w io.Writer) error {
+			cw := &countWriter{w: w}
+			if err := write(cw); err != nil {
+				return err
+			}
+			if cw.n != size {
+				return fmt.Errorf("blob/cache: copy of %s: %d bytes written, %d said", ref, cw.n, size)
+			}
+			return nil
+		})
 		if err == nil {
 			f.Close()
 		}
 		c.mu.Lock()
-		c.pending -= int64(len(data))
+		c.pending -= size
 		c.mu.Unlock()
 	}()
+}
+
+// countWriter counts the bytes written to w.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // Wait returns once the copies [Cache.Add] took are written.
