@@ -1051,15 +1051,16 @@ func (tg davTarget) contentStats() files.ContentCacheStats {
 }
 
 // reportContents reports, for caucus, the reads its cache of small
-// contents answered (cc-hit/file) and those it sent to the database
-// (cc-miss/file) since before, and the MiB it holds at the end
-// (cc-MiB).
+// contents answered from memory (cc-hit/file) and from the node's disk
+// (cc-disk/file), and those it sent to the database (cc-miss/file)
+// since before, and the MiB it holds in memory at the end (cc-MiB).
 func (m *manyFiles) reportContents(b *testing.B, tg davTarget, before files.ContentCacheStats) {
 	if tg.contents == nil {
 		return
 	}
 	now := tg.contents()
 	b.ReportMetric(float64(now.Hits-before.Hits)/float64(m.n), "cc-hit/file")
+	b.ReportMetric(float64(now.DiskHits-before.DiskHits)/float64(m.n), "cc-disk/file")
 	b.ReportMetric(float64(now.Misses-before.Misses)/float64(m.n), "cc-miss/file")
 	b.ReportMetric(float64(now.Bytes)/(1<<20), "cc-MiB")
 }
