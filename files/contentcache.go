@@ -58,7 +58,8 @@ type diskCopies interface {
 // 128 MiB, about 13,000 contents of 10 KiB. At 32 MiB, a store of 10,000
 // such files (100 MB) was read with 0.91 database round trips per GET;
 // contents above InlineBytes are in the node's disk cache of S3 objects
-// instead (package blob/cache), not here.
+// instead (package blob/cache), not here, and so, on PostgreSQL, are the
+// small ones that fall out of memory.
 const DefaultContentCache = 128 << 20
 
 // newContentCache returns a cache of at most maxBytes in memory that

@@ -5,6 +5,10 @@
 // files in flight, each waited on its S3 GET (to versitygw on the same
 // machine) while caucus used a third of one core.
 //
+// Package s3 also keeps here, sealed the same way, contents it does not
+// hold (s3.Store.KeepCopy): the small files' contents kept in the
+// database, once they fall out of the files package's memory.
+//
 // What it keeps are the objects' bytes as the store holds them: for
 // package s3, sealed (encrypted and authenticated) under the master key,
 // so the node's disk holds nothing more than the object store's operator
