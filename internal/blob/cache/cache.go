@@ -250,17 +250,47 @@ func (c *Cache) Fill(ref blob.Ref, fetch func(w io.Writer) error) (*os.File, err
 		c.loading[k] = l
 		c.mu.Unlock()
 		f, err := c.fetch(k, fetch)
-		l.err = err
-		c.mu.Lock()
-		delete(c.loading, k)
-		c.mu.Unlock()
-		close(l.done)
+		if err == nil {
+			if _, err = f.Seek(0, io.SeekStart); err != nil {
+				f.Close()
+				f, err = nil, fmt.Errorf("blob/cache: %w", err)
+			}
+		}
+		c.done(k, l, err)
 		return f, err
 	}
 }
 
+// done ends the fill l of k with err, waking those who wait for it.
+func (c *Cache) done(k key, l *load, err error) {
+	l.err = err
+	c.mu.Lock()
+	delete(c.loading, k)
+	c.mu.Unlock()
+	close(l.done)
+}
+
+// keep is Fill for AddFunc: it writes the copy of k unless the cache has
+// one or is filling it, and opens nothing (an open and a seek fewer, on a
+// path that runs for every copy AddFunc takes).
+func (c *Cache) keep(k key, fetch func(w io.Writer) error) {
+	c.mu.Lock()
+	if c.entries[k] != nil || c.loading[k] != nil {
+		c.mu.Unlock()
+		return
+	}
+	l := &load{done: make(chan struct{})}
+	c.loading[k] = l
+	c.mu.Unlock()
+	f, err := c.fetch(k, fetch)
+	if err == nil {
+		f.Close()
+	}
+	c.done(k, l, err)
+}
+
 // fetch writes what fetch yields to a temporary file, moves it into
-// place and returns it open, positioned at its start.
+// place and returns it open.
 func (c *Cache) fetch(k key, fetch func(w io.Writer) error) (*os.File, error) {
 	f, err := os.CreateTemp(c.dir, "tmp-")
 	if err != nil {
@@ -275,10 +305,6 @@ func (c *Cache) fetch(k key, fetch func(w io.Writer) error) (*os.File, error) {
 	if err := c.place(k, f, c.maxEntry-lw.left); err != nil {
 		f.Close()
 		return nil, err
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("blob/cache: %w", err)
 	}
 	return f, nil
 }
@@ -338,7 +364,7 @@ func (c *Cache) AddFunc(ref blob.Ref, size int64, write func(w io.Writer) error)
 	c.writes.Add(1)
 	go func() {
 		defer c.writes.Done()
-		f, err := c.Fill(ref, func(w io.Writer) error {
+		c.keep(k, func(w io.Writer) error {
 			cw := &countWriter{w: w}
 			if err := write(cw); err != nil {
 				return err
@@ -348,9 +374,6 @@ func (c *Cache) AddFunc(ref blob.Ref, size int64, write func(w io.Writer) error)
 			}
 			return nil
 		})
-		if err == nil {
-			f.Close()
-		}
 		c.mu.Lock()
 		c.pending -= size
 		c.mu.Unlock()
