@@ -83,7 +83,14 @@ type entry struct {
 type load struct {
 	done chan struct{}
 	err  error
+	// removed is set by a Remove during the fill: what it writes is not
+	// kept (a blob deleted while its copy was being written).
+	removed bool
 }
+
+// errRemoved is a fill's error when [Cache.Remove] was called for its
+// object while it wrote the copy.
+var errRemoved = errors.New("blob/cache: copy removed while it was written")
 
 // Cache is a directory of object copies, bounded in size. Its methods are
 // safe for concurrent use; only one process may use a directory at once.
@@ -317,6 +324,10 @@ func (c *Cache) place(k key, f *os.File, size int64) error {
 	// just renamed to its name.
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if l := c.loading[k]; l != nil && l.removed {
+		os.Remove(f.Name())
+		return errRemoved
+	}
 	if !c.made[k[0]] { // a Mkdir of a directory that exists costs ~100 µs here
 		if err := os.Mkdir(filepath.Dir(p), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			os.Remove(f.Name())
@@ -396,7 +407,10 @@ func (c *countWriter) Write(p []byte) (int, error) {
 func (c *Cache) Wait() { c.writes.Wait() }
 
 // Remove drops the copy of ref, if any: one that failed its check, or of
-// a blob deleted from the store.
+// a blob deleted from the store. A copy being written at the time (by
+// Fill or Add) is not kept either: without that, a blob deleted just
+// after it was stored, while Add wrote its copy in the background, was
+// found in the cache once the copy was in, and served.
 func (c *Cache) Remove(ref blob.Ref) {
 	k, ok := keyOf(ref)
 	if !ok {
@@ -406,6 +420,9 @@ func (c *Cache) Remove(ref blob.Ref) {
 	defer c.mu.Unlock()
 	if e := c.entries[k]; e != nil {
 		c.dropLocked(e, true)
+	}
+	if l := c.loading[k]; l != nil {
+		l.removed = true
 	}
 }
 

@@ -276,6 +276,56 @@ func TestAddFunc(t *testing.T) {
 	}
 }
 
+// TestRemoveWhileFilling: a copy that Remove drops while it is being
+// written (a blob deleted just after it was stored, while Add wrote its
+// copy in the background; or while a reader's Fill fetched it) is not
+// kept, and a Fill that wrote it says so rather than handing it out.
+// Before, it was kept once written, and the deleted blob read from it
+// (TestConformance/s3-cached/Delete failed so, now and then, at load).
+func TestRemoveWhileFilling(t *testing.T) {
+	c, err := New(t.TempDir(), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, how := range []string{"Add", "Fill"} {
+		ref := refOf("deleted while written, by " + how)
+		writing, removed := make(chan struct{}), make(chan struct{})
+		write := func(w io.Writer) error {
+			close(writing)
+			<-removed
+			_, err := w.Write([]byte("sealed"))
+			return err
+		}
+		filled := make(chan error, 1)
+		if how == "Add" {
+			c.AddFunc(ref, 6, write)
+			filled <- nil
+		} else {
+			go func() {
+				f, err := c.Fill(ref, write)
+				if err == nil {
+					f.Close()
+				}
+				filled <- err
+			}()
+		}
+		<-writing
+		c.Remove(ref)
+		close(removed)
+		err := <-filled
+		c.Wait()
+		if has(c, ref) {
+			t.Errorf("%s: the copy Remove dropped while it was written is in the cache", how)
+		}
+		if how == "Fill" && !errors.Is(err, errRemoved) {
+			t.Errorf("Fill of a copy removed while written: %v, want errRemoved", err)
+		}
+	}
+	if _, n := c.Used(); n != 0 {
+		t.Errorf("%d copies indexed, want none", n)
+	}
+}
+
 // FuzzParseName: a name is a copy's only if it is a Ref, and its key
 // names the same file again.
 func FuzzParseName(f *testing.F) {
