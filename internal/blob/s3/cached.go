@@ -219,10 +219,10 @@ func (s *Store) KeepCopy(ref blob.Ref, data []byte) {
 // ReadCopy returns the content of the blob ref from its copy in the
 // node's cache, every byte checked, without asking the store (which need
 // not hold it: see [Store.KeepCopy]). It returns false when there is no
-// cache, no copy, a copy of a content over max bytes, or a copy that
+// cache, no copy, a copy of a content over limit bytes, or a copy that
 // fails its check (which it drops): the caller then reads the content
 // where it is kept.
-func (s *Store) ReadCopy(ref blob.Ref, max int64) ([]byte, bool) {
+func (s *Store) ReadCopy(ref blob.Ref, limit int64) ([]byte, bool) {
 	c := s.cfg.Cache
 	if c == nil {
 		return nil, false
@@ -241,7 +241,7 @@ func (s *Store) ReadCopy(ref blob.Ref, max int64) ([]byte, bool) {
 		c.Remove(ref)
 		return nil, false
 	}
-	if plain > max {
+	if plain > limit {
 		return nil, false
 	}
 	bufs := s.bufs.Get().(*openerBufs)
