@@ -9,7 +9,7 @@ import (
 // TestContentCacheBound: the content cache never holds more than its
 // bytes, keeps what fits, and refuses a content over a sixteenth of it.
 func TestContentCacheBound(t *testing.T) {
-	c := newContentCache(1000)
+	c := newContentCache(1000, nil, 0)
 	for i := range 100 {
 		c.add(strconv.Itoa(i), []byte(strings.Repeat("x", 60)))
 		if c.bytes > c.maxBytes {
@@ -23,7 +23,7 @@ func TestContentCacheBound(t *testing.T) {
 	if _, ok := c.get("big"); ok {
 		t.Error("a content over a sixteenth of the cache was kept")
 	}
-	if newContentCache(0) != nil {
+	if newContentCache(0, nil, 0) != nil {
 		t.Error("a cache of 0 bytes is not none")
 	}
 }
@@ -33,7 +33,7 @@ func TestContentCacheBound(t *testing.T) {
 // that a GET of any of them asks the database nothing; at 32 MiB it kept
 // a third of them.
 func TestContentCacheHoldsManyFiles(t *testing.T) {
-	c := newContentCache(DefaultContentCache)
+	c := newContentCache(DefaultContentCache, nil, 0)
 	data := make([]byte, 10<<10)
 	for i := range 10000 {
 		c.add(strconv.Itoa(i), data)

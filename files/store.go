@@ -109,8 +109,16 @@ func New(d *db.DB, blobs blob.Store, opts Options, deps Deps) *Store {
 	if h == nil {
 		h = password.NewHasher(password.DefaultParams(), 2)
 	}
+	// Small contents evicted from memory are kept on the node's disk
+	// when the blob store can (S3 with a cache) and the database is
+	// PostgreSQL (see contentcache.go); SQLite's file is on that disk
+	// already, and a copy would only write each content twice.
+	var disk diskCopies
+	if dc, ok := blobs.(diskCopies); ok && d.Engine() == db.Postgres {
+		disk = dc
+	}
 	return &Store{db: d, blobs: blobs, opts: opts, auth: deps.Auth, audit: deps.Audit, log: log, hasher: h, group: d.NewGroup(maxGroup, nil), freeze: deps.Freeze,
-		paths: newPathCache(opts.PathCache), contents: newContentCache(opts.ContentCache),
+		paths: newPathCache(opts.PathCache), contents: newContentCache(opts.ContentCache, disk, int64(opts.InlineBytes)),
 		fetched: map[fetch]time.Time{}, watching: map[*linkWatch]struct{}{}, reading: map[*groupReader]struct{}{}}
 }
 

@@ -164,7 +164,9 @@ type S3 struct {
 	InsecureHTTP bool `toml:"insecure_http"`
 	// CacheMB is the size, in MiB, of the node's cache of objects on its
 	// own disk (data_dir/s3cache), as encrypted as in the store: a blob
-	// read or stored lately is read again without a request to the store.
+	// read or stored lately is read again without a request to the store,
+	// and so is a small file's content that the database keeps, once it
+	// falls out of the node's memory (on PostgreSQL, see package files).
 	// 0 means 1024 (1 GiB); -1 turns the cache off.
 	CacheMB int `toml:"cache_mb"`
 }

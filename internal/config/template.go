@@ -266,7 +266,9 @@ ca_file = {{q .Storage.S3.CAFile}}
 insecure_http = {{.Storage.S3.InsecureHTTP}}
 # The size, in MiB, of this machine's cache of the store's objects on its
 # own disk (data_dir/s3cache; encrypted as in the store): what was read or
-# stored lately is read again without asking the store. 0: 1024; -1: none.
+# stored lately is read again without asking the store, and so are small
+# files (kept in the database) that no longer fit in memory. 0: 1024;
+# -1: none.
 cache_mb = {{.Storage.S3.CacheMB}}
 `))
 

@@ -167,6 +167,7 @@ func BenchmarkDeliverParallel(b *testing.B) {
 	body := strings.Repeat("All work and no play makes Jack a dull boy.\r\n", 230) // 10 KB
 	var n atomic.Int64
 	b.SetParallelism(25) // × GOMAXPROCS 2 = 50
+	trips := e.db.RoundTrips()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			raw := simple(fmt.Sprint("message ", n.Add(1)), body)
@@ -176,6 +177,9 @@ func BenchmarkDeliverParallel(b *testing.B) {
 			}
 		}
 	})
+	if trips := e.db.RoundTrips() - trips; trips > 0 { // PostgreSQL
+		b.ReportMetric(float64(trips)/float64(b.N), "round-trips/op")
+	}
 }
 
 // env100k is a store with 100,000 messages in INBOX, indexed for search

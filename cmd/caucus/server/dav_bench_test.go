@@ -48,6 +48,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/testtool"
 	"github.com/caucus-org/caucus/internal/testtool/pgtest"
@@ -63,6 +64,9 @@ type davTarget struct {
 	// store's share of cpu; nil otherwise.
 	pgCPU, gwCPU func() time.Duration
 	counts       func() counts // round trips to PostgreSQL and S3 so far; nil if not counted
+	// contents is, for caucus, what its cache of small contents did so
+	// far (files.Store.ContentCacheStats); nil for other servers.
+	contents func() files.ContentCacheStats
 }
 
 // benchTargets starts caucus, rclone serve webdav and Apache httpd with
@@ -86,7 +90,7 @@ func davCaucusOn(b *testing.B, dir, name string, storage config.Storage) davTarg
 	secret := newFilesAccount(b, srv, "bench@localhost")
 	_, port, _ := net.SplitHostPort(srv.addrs["https"])
 	return davTarget{name: name, url: "https://localhost:" + port + "/dav/Home/", user: "bench@localhost", pass: secret,
-		ca: filepath.Join(cdir, "dev-cert.pem"), cpu: processCPU}
+		ca: filepath.Join(cdir, "dev-cert.pem"), cpu: processCPU, contents: srv.files.ContentCacheStats}
 }
 
 // davCaucusPG starts caucus on PostgreSQL (durable) and S3 (versitygw),
@@ -979,13 +983,14 @@ func (m *manyFiles) put(b *testing.B, curl string, tg davTarget, proto string) {
 	stop := profileCaucus(b, tg)
 	c0 := tg.count()
 	start, cpu0 := time.Now(), startCPU(tg)
-	parts0 := m.cpuParts(tg)
+	parts0, cc0 := m.cpuParts(tg), tg.contentStats()
 	client := runCurlCPU(b, curl, tg, curlProto(proto), "--parallel", "--parallel-max", m.parallel, "-K", putf)
 	stop()
 	m.report(b, time.Since(start), serverCPU(tg, cpu0))
 	m.reportParts(b, tg, parts0)
 	b.ReportMetric(float64(client.Microseconds())/float64(m.n), "curl-µs/file")
 	m.reportCounts(b, tg, c0)
+	m.reportContents(b, tg, cc0)
 	m.last[tg.name] = m.runs
 }
 
@@ -1026,9 +1031,36 @@ func (m *manyFiles) get(b *testing.B, curl string, tg davTarget, proto string) {
 	stop := profileCaucus(b, tg)
 	c0 := tg.count()
 	start, cpu0 := time.Now(), startCPU(tg)
+	parts0, cc0 := m.cpuParts(tg), tg.contentStats()
 	client := runCurlCPU(b, curl, tg, curlProto(proto), "--parallel", "--parallel-max", m.parallel, "-K", getf)
 	stop()
 	m.report(b, time.Since(start), serverCPU(tg, cpu0))
+	m.reportParts(b, tg, parts0)
 	b.ReportMetric(float64(client.Microseconds())/float64(m.n), "curl-µs/file")
 	m.reportCounts(b, tg, c0)
+	m.reportContents(b, tg, cc0)
+}
+
+// contentStats returns what tg's cache of small contents did so far
+// (zero for a server that has none).
+func (tg davTarget) contentStats() files.ContentCacheStats {
+	if tg.contents == nil {
+		return files.ContentCacheStats{}
+	}
+	return tg.contents()
+}
+
+// reportContents reports, for caucus, the reads its cache of small
+// contents answered from memory (cc-hit/file) and from the node's disk
+// (cc-disk/file), and those it sent to the database (cc-miss/file)
+// since before, and the MiB it holds in memory at the end (cc-MiB).
+func (m *manyFiles) reportContents(b *testing.B, tg davTarget, before files.ContentCacheStats) {
+	if tg.contents == nil {
+		return
+	}
+	now := tg.contents()
+	b.ReportMetric(float64(now.Hits-before.Hits)/float64(m.n), "cc-hit/file")
+	b.ReportMetric(float64(now.DiskHits-before.DiskHits)/float64(m.n), "cc-disk/file")
+	b.ReportMetric(float64(now.Misses-before.Misses)/float64(m.n), "cc-miss/file")
+	b.ReportMetric(float64(now.Bytes)/(1<<20), "cc-MiB")
 }

@@ -5,6 +5,10 @@
 // files in flight, each waited on its S3 GET (to versitygw on the same
 // machine) while caucus used a third of one core.
 //
+// Package s3 also keeps here, sealed the same way, contents it does not
+// hold (s3.Store.KeepCopy): the small files' contents kept in the
+// database, once they fall out of the files package's memory.
+//
 // What it keeps are the objects' bytes as the store holds them: for
 // package s3, sealed (encrypted and authenticated) under the master key,
 // so the node's disk holds nothing more than the object store's operator
@@ -79,7 +83,14 @@ type entry struct {
 type load struct {
 	done chan struct{}
 	err  error
+	// removed is set by a Remove during the fill: what it writes is not
+	// kept (a blob deleted while its copy was being written).
+	removed bool
 }
+
+// errRemoved is a fill's error when [Cache.Remove] was called for its
+// object while it wrote the copy.
+var errRemoved = errors.New("blob/cache: copy removed while it was written")
 
 // Cache is a directory of object copies, bounded in size. Its methods are
 // safe for concurrent use; only one process may use a directory at once.
@@ -246,17 +257,47 @@ func (c *Cache) Fill(ref blob.Ref, fetch func(w io.Writer) error) (*os.File, err
 		c.loading[k] = l
 		c.mu.Unlock()
 		f, err := c.fetch(k, fetch)
-		l.err = err
-		c.mu.Lock()
-		delete(c.loading, k)
-		c.mu.Unlock()
-		close(l.done)
+		if err == nil {
+			if _, err = f.Seek(0, io.SeekStart); err != nil {
+				f.Close()
+				f, err = nil, fmt.Errorf("blob/cache: %w", err)
+			}
+		}
+		c.done(k, l, err)
 		return f, err
 	}
 }
 
+// done ends the fill l of k with err, waking those who wait for it.
+func (c *Cache) done(k key, l *load, err error) {
+	l.err = err
+	c.mu.Lock()
+	delete(c.loading, k)
+	c.mu.Unlock()
+	close(l.done)
+}
+
+// keep is Fill for AddFunc: it writes the copy of k unless the cache has
+// one or is filling it, and opens nothing (an open and a seek fewer, on a
+// path that runs for every copy AddFunc takes).
+func (c *Cache) keep(k key, fetch func(w io.Writer) error) {
+	c.mu.Lock()
+	if c.entries[k] != nil || c.loading[k] != nil {
+		c.mu.Unlock()
+		return
+	}
+	l := &load{done: make(chan struct{})}
+	c.loading[k] = l
+	c.mu.Unlock()
+	f, err := c.fetch(k, fetch)
+	if err == nil {
+		f.Close()
+	}
+	c.done(k, l, err)
+}
+
 // fetch writes what fetch yields to a temporary file, moves it into
-// place and returns it open, positioned at its start.
+// place and returns it open.
 func (c *Cache) fetch(k key, fetch func(w io.Writer) error) (*os.File, error) {
 	f, err := os.CreateTemp(c.dir, "tmp-")
 	if err != nil {
@@ -272,10 +313,6 @@ func (c *Cache) fetch(k key, fetch func(w io.Writer) error) (*os.File, error) {
 		f.Close()
 		return nil, err
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("blob/cache: %w", err)
-	}
 	return f, nil
 }
 
@@ -287,6 +324,10 @@ func (c *Cache) place(k key, f *os.File, size int64) error {
 	// just renamed to its name.
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if l := c.loading[k]; l != nil && l.removed {
+		os.Remove(f.Name())
+		return errRemoved
+	}
 	if !c.made[k[0]] { // a Mkdir of a directory that exists costs ~100 µs here
 		if err := os.Mkdir(filepath.Dir(p), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			os.Remove(f.Name())
@@ -311,35 +352,65 @@ func (c *Cache) place(k key, f *os.File, size int64) error {
 // background and returns at once; it drops the copy when more than
 // [maxPending] bytes wait to be written. The cache owns data.
 func (c *Cache) Add(ref blob.Ref, data []byte) {
+	c.AddFunc(ref, int64(len(data)), func(w io.Writer) error { _, err := w.Write(data); return err })
+}
+
+// AddFunc is [Cache.Add] for a copy of size bytes that write makes, in
+// the background: what to keep costs work to make (sealing it, say) that
+// should not delay the caller, and is not done when the cache has the
+// copy, or [maxPending] bytes wait already. If write fails, or writes
+// other than size bytes, nothing is kept.
+func (c *Cache) AddFunc(ref blob.Ref, size int64, write func(w io.Writer) error) {
 	k, ok := keyOf(ref)
-	if !ok || int64(len(data)) > c.maxEntry {
+	if !ok || size > c.maxEntry || size < 0 {
 		return
 	}
 	c.mu.Lock()
-	if c.entries[k] != nil || c.loading[k] != nil || c.pending+int64(len(data)) > maxPending {
+	if c.entries[k] != nil || c.loading[k] != nil || c.pending+size > maxPending {
 		c.mu.Unlock()
 		return
 	}
-	c.pending += int64(len(data))
+	c.pending += size
 	c.mu.Unlock()
 	c.writes.Add(1)
 	go func() {
 		defer c.writes.Done()
-		f, err := c.Fill(ref, func(w io.Writer) error { _, err := w.Write(data); return err })
-		if err == nil {
-			f.Close()
-		}
+		c.keep(k, func(w io.Writer) error {
+			cw := &countWriter{w: w}
+			if err := write(cw); err != nil {
+				return err
+			}
+			if cw.n != size {
+				return fmt.Errorf("blob/cache: copy of %s: %d bytes written, %d said", ref, cw.n, size)
+			}
+			return nil
+		})
 		c.mu.Lock()
-		c.pending -= int64(len(data))
+		c.pending -= size
 		c.mu.Unlock()
 	}()
+}
+
+// countWriter counts the bytes written to w.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // Wait returns once the copies [Cache.Add] took are written.
 func (c *Cache) Wait() { c.writes.Wait() }
 
 // Remove drops the copy of ref, if any: one that failed its check, or of
-// a blob deleted from the store.
+// a blob deleted from the store. A copy being written at the time (by
+// Fill or Add) is not kept either: without that, a blob deleted just
+// after it was stored, while Add wrote its copy in the background, was
+// found in the cache once the copy was in, and served.
 func (c *Cache) Remove(ref blob.Ref) {
 	k, ok := keyOf(ref)
 	if !ok {
@@ -349,6 +420,9 @@ func (c *Cache) Remove(ref blob.Ref) {
 	defer c.mu.Unlock()
 	if e := c.entries[k]; e != nil {
 		c.dropLocked(e, true)
+	}
+	if l := c.loading[k]; l != nil {
+		l.removed = true
 	}
 }
 

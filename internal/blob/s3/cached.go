@@ -1,6 +1,8 @@
 package s3
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -174,4 +176,85 @@ func (r *cachedReader) Close() error {
 		return r.remote.Close()
 	}
 	return r.f.Close()
+}
+
+// KeepCopy keeps data, the content of the blob ref, as a copy in the
+// node's cache, sealed as the store would seal its object, though the
+// store need not hold the blob: a small file's content that the files
+// package keeps in its database (on PostgreSQL, a round trip and the
+// server's reads of the value for every read of it), once it falls out
+// of that package's memory. Sealing, writing and a check that data is
+// what ref names (its SHA-256) happen in the background, and not at all
+// when the cache has the copy, is too full of writes waiting, or there
+// is no cache. The store owns data from then on and never changes it.
+//
+// A copy kept so is what [Store.Open] would find for ref in the cache:
+// it holds the same bytes as the object would, under the same key, since
+// a Ref names one content.
+func (s *Store) KeepCopy(ref blob.Ref, data []byte) {
+	c := s.cfg.Cache
+	if c == nil || checkRef(ref) != nil {
+		return
+	}
+	n := int64(len(data))
+	c.AddFunc(ref, sealedLen(n), func(w io.Writer) error {
+		if sum := sha256.Sum256(data); blob.RefOf(sum[:]) != ref {
+			return fmt.Errorf("blob/s3: copy of %s: the content is another's", ref)
+		}
+		sl, err := newSealer(bytes.NewReader(data), n, s.cfg.Key, ref, s.chunks)
+		if err != nil {
+			return err
+		}
+		// Sealed whole, then written at once: io.Copy's reads of 32 KiB
+		// sealed each 64 KiB chunk twice, and wrote it in three calls.
+		obj := make([]byte, sl.size)
+		if _, err := sl.ReadAt(obj, 0); err != nil && err != io.EOF {
+			return err
+		}
+		_, err = w.Write(obj)
+		return err
+	})
+}
+
+// ReadCopy returns the content of the blob ref from its copy in the
+// node's cache, every byte checked, without asking the store (which need
+// not hold it: see [Store.KeepCopy]). It returns false when there is no
+// cache, no copy, a copy of a content over limit bytes, or a copy that
+// fails its check (which it drops): the caller then reads the content
+// where it is kept.
+func (s *Store) ReadCopy(ref blob.Ref, limit int64) ([]byte, bool) {
+	c := s.cfg.Cache
+	if c == nil {
+		return nil, false
+	}
+	f, ok := c.Open(ref)
+	if !ok {
+		return nil, false
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, false
+	}
+	plain, ok := plainLen(info.Size())
+	if !ok {
+		c.Remove(ref)
+		return nil, false
+	}
+	if plain > limit {
+		return nil, false
+	}
+	bufs := s.bufs.Get().(*openerBufs)
+	defer s.bufs.Put(bufs)
+	o, err := newChunkOpener(f, info.Size(), s.cfg.Key, ref, bufs)
+	if err == nil {
+		data := make([]byte, plain)
+		if _, err = io.ReadFull(o, data); err == nil {
+			return data, true
+		}
+	}
+	if errors.Is(err, ErrCorrupt) {
+		c.Remove(ref)
+	}
+	return nil, false
 }

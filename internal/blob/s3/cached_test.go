@@ -319,3 +319,107 @@ func TestCacheReadersApart(t *testing.T) {
 		t.Errorf("%d GETs", n)
 	}
 }
+
+// TestKeepCopy: a content the store does not hold (a small file's,
+// kept in a database) is kept sealed in the node's cache by KeepCopy and
+// read back by ReadCopy with no request to the store; the cache's file
+// holds none of its plaintext; a content that is not what its Ref names
+// is not kept; above max, or without a copy, ReadCopy says so; and the
+// copy is what Open finds for the Ref, were the store to hold the blob.
+func TestKeepCopy(t *testing.T) {
+	srv := s3test.Start(t)
+	st := openCounting(t, srv, srv.Bucket(t), testKey, 64<<20)
+	body := bytes.Repeat([]byte("agenda: the treasurer's report "), 2114) // 65,534 bytes: one chunk
+	ref := refOf(body)
+	if _, ok := st.ReadCopy(ref, 1<<20); ok {
+		t.Fatal("ReadCopy found a copy before any was kept")
+	}
+	st.KeepCopy(ref, bytes.Clone(body))
+	st.KeepCopy(refOf([]byte("another")), bytes.Clone(body)) // not what the Ref names
+	st.cache.Wait()
+	got, ok := st.ReadCopy(ref, 1<<20)
+	if !ok || !bytes.Equal(got, body) {
+		t.Fatalf("ReadCopy: %d bytes, %v; want the content kept", len(got), ok)
+	}
+	if _, ok := st.ReadCopy(ref, int64(len(body))-1); ok {
+		t.Error("ReadCopy returned a copy larger than its max")
+	}
+	if _, ok := st.ReadCopy(refOf([]byte("another")), 1<<20); ok {
+		t.Error("a content kept under a Ref that does not name it was read back")
+	}
+	if _, err := os.Stat(st.copyPath(refOf([]byte("another")))); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a content under a Ref that does not name it is on disk: %v", err)
+	}
+	disk, err := os.ReadFile(st.copyPath(ref))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(disk, []byte("treasurer")) {
+		t.Error("the cache's file holds the plaintext")
+	}
+	if got, err := readAll(st, ref); err != nil || !bytes.Equal(got, body) {
+		t.Errorf("Open of the Ref: %d bytes, %v", len(got), err)
+	}
+	if n := st.Gets(); n != 0 {
+		t.Errorf("%d GETs; want none", n)
+	}
+	if ok, err := st.Has(ref); ok || err != nil {
+		t.Errorf("Has = %v, %v for a blob only the cache has a copy of; want false", ok, err)
+	}
+
+	// Another node's store (no cache): nothing kept, nothing found.
+	bare, err := s3.New(context.Background(), s3.Config{Endpoint: srv.Endpoint, Insecure: true,
+		Bucket: st.Bucket(), AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Key: testKey, SpillDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare.KeepCopy(ref, bytes.Clone(body))
+	if _, ok := bare.ReadCopy(ref, 1<<20); ok {
+		t.Error("a store without a cache read a copy")
+	}
+}
+
+// TestReadCopyBad: a copy that was damaged, cut short, or is another
+// content's is never returned by ReadCopy, and is dropped.
+func TestReadCopyBad(t *testing.T) {
+	srv := s3test.Start(t)
+	st := openCounting(t, srv, srv.Bucket(t), testKey, 64<<20)
+	body := bytes.Repeat([]byte("motion carried "), 4000) // 60,000 bytes
+	otherBody := bytes.Repeat([]byte("motion lost "), 4000)
+	ref, other := refOf(body), refOf(otherBody)
+	st.KeepCopy(ref, bytes.Clone(body))
+	st.KeepCopy(other, bytes.Clone(otherBody))
+	st.cache.Wait()
+	good, err := os.ReadFile(st.copyPath(ref))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCopy, err := os.ReadFile(st.copyPath(other))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := bytes.Clone(good)
+	flipped[len(flipped)-100] ^= 1
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		{"a bit flipped", flipped},
+		{"cut short", good[:len(good)-1000]},
+		{"header only", good[:40]},
+		{"empty", nil},
+		{"another content's copy", otherCopy},
+	} {
+		if err := os.WriteFile(st.copyPath(ref), tc.data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := st.ReadCopy(ref, 1<<20); ok {
+			t.Errorf("%s: ReadCopy returned %d bytes", tc.name, len(got))
+		}
+		if _, err := os.Stat(st.copyPath(ref)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: the bad copy is still there (%v)", tc.name, err)
+		}
+		st.KeepCopy(ref, bytes.Clone(body)) // for the next case
+		st.cache.Wait()
+	}
+}

@@ -80,7 +80,9 @@
 // (cut short, damaged) is dropped and the read goes on from the store, at
 // the same place, so a bad copy is never served. Has never asks the cache,
 // and Delete drops the copy (other nodes' copies linger until evicted; see
-// package cache for why that is harmless).
+// package cache for why that is harmless). KeepCopy and ReadCopy keep and
+// read, the same way, copies of contents the store does not hold (a
+// small file's, kept in the database).
 package s3
 
 import (

@@ -1,0 +1,179 @@
+package files_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/authtest"
+	"github.com/caucus-org/caucus/files"
+	"github.com/caucus-org/caucus/internal/blob/cache"
+	"github.com/caucus-org/caucus/internal/blob/s3"
+	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/testtool/dbtest"
+	"github.com/caucus-org/caucus/internal/testtool/s3test"
+)
+
+// diskCopyEnv is a store on S3 blobs with a cache on the node's disk, as
+// a node of several has, with a content cache of 16 KiB: contents of 1000
+// bytes, 16 at most, so that a few dozen fall out of memory.
+type diskCopyEnv struct {
+	store    *files.Store
+	cache    *cache.Cache
+	cacheDir string
+	alice    files.Actor
+	db       *db.DB
+}
+
+func newDiskCopyEnv(t *testing.T) *diskCopyEnv {
+	t.Helper()
+	srv := s3test.Start(t)
+	e := &diskCopyEnv{cacheDir: filepath.Join(t.TempDir(), "s3cache")}
+	var err error
+	if e.cache, err = cache.New(e.cacheDir, 4<<20); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.cache.Wait)
+	key := make([]byte, s3.KeySize)
+	rand.Read(key)
+	blobs, err := s3.New(context.Background(), s3.Config{Endpoint: srv.Endpoint, Insecure: true, Bucket: srv.Bucket(t),
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Key: key, SpillDir: t.TempDir(), Cache: e.cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ae := authtest.New(t, auth.Config{}, files.Component())
+	e.db = ae.DB
+	e.store = files.New(ae.DB, blobs, files.Options{ContentCache: 16 << 10, Now: ae.Clock.Now}, files.Deps{Auth: ae.Auth, Audit: ae.Audit})
+	u := ae.User(t, "alice@example.org", auth.RoleMember)
+	e.alice = files.Actor{ID: u.Account.ID, Login: u.Account.Login}
+	return e
+}
+
+// copies returns the paths of the copies in the node's disk cache.
+func (e *diskCopyEnv) copies(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(e.cacheDir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// putMany stores n files of 1000 bytes, each its own content, and returns
+// their nodes and contents.
+func (e *diskCopyEnv) putMany(t *testing.T, n int) ([]files.Node, []string) {
+	t.Helper()
+	var nodes []files.Node
+	var contents []string
+	for i := range n {
+		c := fmt.Sprintf("%04d minutes of the branch meeting ", i)
+		c = strings.Repeat(c, 1000/len(c)+1)[:1000]
+		nodes = append(nodes, put(t, e.store, e.alice, "/Home", fmt.Sprintf("m%02d.txt", i), c))
+		contents = append(contents, c)
+	}
+	e.cache.Wait() // the copies of what fell out of memory
+	return nodes, contents
+}
+
+// TestSmallContentsOnDisk: on PostgreSQL, with S3 blobs and a cache on
+// the node's disk, a small content (kept in the database) that falls out
+// of the memory cache is kept on the node's disk and read from there,
+// asking the database nothing; on SQLite nothing is kept on disk (its
+// database is on that disk already) and such a read asks the database.
+// Either way every file reads its own content.
+func TestSmallContentsOnDisk(t *testing.T) {
+	s3test.Need(t)
+	t.Parallel()
+	e := newDiskCopyEnv(t)
+	nodes, contents := e.putMany(t, 48)
+	before := e.store.ContentCacheStats()
+	for i, n := range nodes {
+		if got := read(t, e.store, e.alice, n.ID); got != contents[i] {
+			t.Fatalf("file %d reads %.20q…, want %.20q…", i, got, contents[i])
+		}
+	}
+	st := e.store.ContentCacheStats()
+	hits, disk, misses := st.Hits-before.Hits, st.DiskHits-before.DiskHits, st.Misses-before.Misses
+	t.Logf("%s: %d read from memory, %d from disk, %d from the database; %d copies on disk", dbtest.Engine(), hits, disk, misses, len(e.copies(t)))
+	if hits+disk+misses != int64(len(nodes)) || hits > 16 {
+		t.Fatalf("%d reads from memory, %d from disk, %d from the database: want 48 in all, at most 16 from memory", hits, disk, misses)
+	}
+	if dbtest.Engine() == db.Postgres {
+		if misses != 0 || disk < 32 {
+			t.Errorf("%d contents read from the database and %d from disk; want 0 and at least 32 (all that fell out of memory)", misses, disk)
+		}
+	} else if disk != 0 || len(e.copies(t)) != 0 {
+		t.Errorf("on SQLite, %d contents read from disk, %d copies there; want none", disk, len(e.copies(t)))
+	}
+}
+
+// TestSmallContentsOnDiskNeverWrong: a copy on the node's disk that was
+// damaged, cut short or replaced by another content's copy is never
+// served: the file reads its own content, from the database, and the bad
+// copy is dropped.
+func TestSmallContentsOnDiskNeverWrong(t *testing.T) {
+	s3test.Need(t)
+	if dbtest.Engine() != db.Postgres {
+		t.Skip("copies on disk are kept on PostgreSQL only (see TestSmallContentsOnDisk)")
+	}
+	t.Parallel()
+	e := newDiskCopyEnv(t)
+	nodes, contents := e.putMany(t, 48)
+	copies := e.copies(t)
+	if len(copies) < 32 {
+		t.Fatalf("%d copies on disk, want at least 32", len(copies))
+	}
+	first, err := os.ReadFile(copies[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string][]byte{} // path → what it held once damaged
+	for i, p := range copies {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch i % 3 {
+		case 0:
+			b[len(b)-20] ^= 1
+		case 1:
+			b = b[:len(b)-100]
+		case 2:
+			b = first // another content's copy
+		}
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		bad[p] = b
+	}
+	before := e.store.ContentCacheStats()
+	for i, n := range nodes {
+		if got := read(t, e.store, e.alice, n.ID); got != contents[i] {
+			t.Fatalf("file %d reads %.20q…, want %.20q…", i, got, contents[i])
+		}
+	}
+	// Every content whose copy was bad was out of memory: read from the
+	// database. (Contents that memory evicted meanwhile have good copies
+	// now, which may be read from disk.)
+	if misses := e.store.ContentCacheStats().Misses - before.Misses; misses < int64(len(copies)) {
+		t.Errorf("%d contents read from the database; want at least the %d whose copies were bad", misses, len(copies))
+	}
+	e.cache.Wait()
+	for p, b := range bad {
+		if now, err := os.ReadFile(p); err == nil && string(now) == string(b) {
+			t.Errorf("the bad copy %s is still there", filepath.Base(p))
+		}
+	}
+}
