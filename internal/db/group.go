@@ -56,6 +56,8 @@ type Group struct {
 	bulkLogFrames int64
 	// logFrames is how many frames the log held at the last checkpoint.
 	logFrames atomic.Int64
+	// conn carries the group's transactions on SQLite (see keptConn).
+	conn *keptConn
 }
 
 // defaultBulkLogFrames is how many frames (64 MiB of 4 KiB pages) the
@@ -127,6 +129,9 @@ const GroupTimeout = time.Minute
 func (db *DB) NewGroup(max int, afterTurn func(ctx context.Context)) *Group {
 	g := &Group{db: db, max: max, afterTurn: afterTurn, turn: make(chan struct{}, 1), bulkLogFrames: defaultBulkLogFrames}
 	g.checkpoint = g.passiveCheckpoint
+	if db.engine == SQLite {
+		g.conn = db.keepConn()
+	}
 	return g
 }
 
@@ -425,11 +430,8 @@ func (g *Group) run(ctx context.Context, batchp *[]*job, bare bool, t *batchTime
 	if g.db.engine == Postgres {
 		return g.db.txPostgresConn(ctx, body, handOff)
 	}
-	pragmas := groupPragmas
-	if slices.ContainsFunc(*batchp, func(j *job) bool { return j.unmapped }) {
-		pragmas = groupUnmappedPragmas
-	}
-	return g.db.txWith(ctx, pragmas, func(tx *sql.Tx) error { return body(tx, nil) })
+	// The kept connection reads unmapped (DoUnmapped) always.
+	return g.conn.tx(ctx, nil, func(tx *sql.Tx) error { return body(tx, nil) })
 }
 
 // runPiped sends the statements of *batch's piped jobs to PostgreSQL in
@@ -539,11 +541,17 @@ func (g *Group) Lazy(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	start := time.Now()
 	defer func() { g.turnEnded("lazy", start, 0) }()
-	err := g.db.txWith(ctx, groupLazyPragmas, func(tx *sql.Tx) error {
-		work := time.Now()
-		defer func() { g.lazyWorked(time.Since(work)) }()
+	work := func(tx *sql.Tx) error {
+		start := time.Now()
+		defer func() { g.lazyWorked(time.Since(start)) }()
 		return fn(tx)
-	})
+	}
+	var err error
+	if g.conn != nil {
+		err = g.conn.tx(ctx, lazyPragmas, work)
+	} else {
+		err = g.db.txWith(ctx, groupLazyPragmas, work)
+	}
 	if err != nil {
 		return err
 	}
