@@ -32,7 +32,7 @@ type keptConn struct {
 	db      *DB
 	idleFor time.Duration // keepIdle; tests shorten it
 	mu      sync.Mutex
-	c  *sql.Conn // nil: none kept
+	c       *sql.Conn // nil: none kept
 	// used is when c last carried a transaction; timer gives c back once
 	// it has been idle for idleFor.
 	used   time.Time
