@@ -44,20 +44,20 @@ type keptConn struct {
 // (see [Group]); no memory map, so that the pages it reads stay in its
 // cache, parsed, from one transaction to the next (SQLite does not cache
 // a page it read through the map: each use maps it and parses its
-// header anew, btreeInitPage); a cache of keptCacheKiB for them; and
-// temporary files in memory: each job's savepoint keeps the pages it
-// changes in the statement journal, which SQLite writes to a temporary
-// file once it exceeds 64 KiB (SQLITE_STMTJRNL_SPILL), as a group of a
-// few uploads did: 5.7 pwrite calls per 10 KiB upload, beside its 9.3
-// frames of the log. In memory it holds what the group's transaction
-// changed, as the log will.
+// header anew, btreeInitPage); and temporary files in memory: each job's
+// savepoint keeps the pages it changes in the statement journal, which
+// SQLite writes to a temporary file once it exceeds 64 KiB
+// (SQLITE_STMTJRNL_SPILL), as a group of a few 10 KiB uploads did: 5.7
+// pwrite calls per upload, beside its 9.3 frames of the log. In memory
+// it holds what the group's transaction changed, as the log will.
+//
+// The page cache keeps SQLite's size (2000 KiB): a 16 MiB one made each
+// commit's end (pcache1TruncateUnsafe, which walks the whole cache's hash
+// table) and each reset after another connection's commit (which frees
+// every page, and the allocator gives the memory back with madvise) cost
+// more than the pages it kept saved.
 var keptPragmas = []connPragma{noCheckpoint, unmapped,
-	{`PRAGMA cache_size = -` + keptCacheKiB, `PRAGMA cache_size = -2000`},
 	{`PRAGMA temp_store = MEMORY`, `PRAGMA temp_store = DEFAULT`}}
-
-// keptCacheKiB is the page cache of a kept connection, in KiB: SQLite's
-// default is 2000.
-const keptCacheKiB = "16384"
 
 // keepConn returns a new keptConn of db, which Close closes.
 func (db *DB) keepConn() *keptConn {

@@ -27,9 +27,8 @@ func readSettings(ctx context.Context, q interface {
 }
 
 // TestGroupKeptConn checks that a group's commits on SQLite run on one
-// connection, kept between them with its settings (no memory map, a
-// larger page cache, temporary files in memory, no checkpoint in a
-// commit), and that the connection goes back to the pool with SQLite's
+// connection, kept between them with its settings (no memory map,
+// temporary files in memory, no checkpoint in a commit), and that the connection goes back to the pool with SQLite's
 // settings again once it has been idle, and when the database is closed.
 func TestGroupKeptConn(t *testing.T) {
 	t.Parallel()
@@ -70,7 +69,7 @@ func TestGroupKeptConn(t *testing.T) {
 	if found != 1 {
 		t.Errorf("the second commit's connection has no table the first made: not the same connection")
 	}
-	if want := (connSettings{0, -16384, 2, 0}); inside != want {
+	if want := (connSettings{0, -2000, 2, 0}); inside != want {
 		t.Errorf("settings in a group's commit: %+v, want %+v", inside, want)
 	}
 	// Idle for longer than idleFor: given back to the pool (by the
