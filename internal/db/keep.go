@@ -44,10 +44,11 @@ type keptConn struct {
 // (see [Group]); no memory map, so that the pages it reads stay in its
 // cache, parsed, from one transaction to the next (SQLite does not cache
 // a page it read through the map: each use maps it and parses its
-// header anew, btreeInitPage); and temporary files in memory: each job's
-// savepoint keeps the pages it changes in the statement journal, which
-// SQLite writes to a temporary file once it exceeds 64 KiB
-// (SQLITE_STMTJRNL_SPILL), as a group of a few 10 KiB uploads did: 5.7
+// header anew, btreeInitPage); and temporary files in memory: a job's
+// savepoint (Do's jobs; every job of a batch run again) keeps the pages
+// it changes in the statement journal, which SQLite writes to a
+// temporary file once it exceeds 64 KiB (SQLITE_STMTJRNL_SPILL), as a
+// group of a few 10 KiB uploads did when each had a savepoint: 5.7
 // pwrite calls per upload, beside its 9.3 frames of the log. In memory
 // it holds what the group's transaction changed, as the log will.
 //
