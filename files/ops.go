@@ -385,7 +385,7 @@ func (s *Store) putCheck(ctx context.Context, parent row, name string) (dir bool
 	}
 	if room = -1; quota > 0 {
 		room = max(quota-u, 0)
-	} else if s.pg() {
+	} else {
 		s.unlimited.note(quotaSpace{parent.kind, parent.spaceID}, s.now())
 	}
 	return isDir != 0, room, epoch, nil

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/caucus-org/caucus/files"
+	"github.com/caucus-org/caucus/files/filestest"
 )
 
 // TestSmallUploadSkipsCheck checks that on PostgreSQL a small upload of
@@ -40,5 +41,39 @@ func TestSmallUploadSkipsCheck(t *testing.T) {
 	r := &countReader{r: strings.NewReader(strings.Repeat("b", 101))}
 	if _, err := s.Put(ctx, alice, docs.ID, "b", r, 101); !errors.Is(err, files.ErrQuota) || r.n != 0 {
 		t.Errorf("announced overrun after the quota was set: %v, %d bytes read; want ErrQuota before reading", err, r.n)
+	}
+}
+
+// TestSmallUploadSkipsCheckBothEngines checks, on SQLite as on
+// PostgreSQL, that a small upload of announced size into a space just
+// found without a quota skips the check before its body: a quota that
+// did not pass through this store's SetQuota (another node's, or a row
+// written in the database) refuses the upload only after its body, in
+// the commit, which checks the room itself. On SQLite the check was a
+// read transaction on a connection of the pool, which in a burst of
+// uploads begins with its cache dropped and the file unmapped. A quota
+// set through SetQuota is seen at once: refused before the body.
+func TestSmallUploadSkipsCheckBothEngines(t *testing.T) {
+	t.Parallel()
+	e := filestest.New(t, files.Options{})
+	s, ctx := e.Store, t.Context()
+	alice := e.Member(t, "alice@example.org")
+	home, _ := s.Stat(ctx, alice, "/Home")
+	if _, err := s.Put(ctx, alice, home.ID, "a", strings.NewReader("hello"), 5); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.DB.ExecContext(ctx, `INSERT INTO files_quotas (space_kind, space_id, bytes) VALUES ('home', $1, 100)`, alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	r := &countReader{r: strings.NewReader(strings.Repeat("b", 101))}
+	if _, err := s.Put(ctx, alice, home.ID, "b", r, 101); !errors.Is(err, files.ErrQuota) || r.n != 101 {
+		t.Errorf("announced overrun of a quota this store did not set: %v, %d bytes read; want ErrQuota after reading 101 (no check before the body)", err, r.n)
+	}
+	if err := s.SetQuota(ctx, "admin@example.org", alice.ID, 100); err != nil {
+		t.Fatal(err)
+	}
+	r = &countReader{r: strings.NewReader(strings.Repeat("b", 101))}
+	if _, err := s.Put(ctx, alice, home.ID, "b", r, 101); !errors.Is(err, files.ErrQuota) || r.n != 0 {
+		t.Errorf("announced overrun after SetQuota: %v, %d bytes read; want ErrQuota before reading", err, r.n)
 	}
 }

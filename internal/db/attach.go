@@ -65,6 +65,13 @@ func (db *DB) Index() *DB { return db.index }
 
 // Close closes the database and its index file.
 func (db *DB) Close() error {
+	db.keptMu.Lock()
+	kept := db.kept
+	db.kept = nil
+	db.keptMu.Unlock()
+	for _, k := range kept {
+		k.close()
+	}
 	var err error
 	if db.DB != nil {
 		err = db.DB.Close()

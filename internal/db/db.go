@@ -102,6 +102,9 @@ type DB struct {
 	stmts  map[string]*sql.Stmt // see Prepared
 
 	trips *atomic.Int64 // PostgreSQL's round trips (RoundTrips); nil on SQLite
+
+	keptMu sync.Mutex
+	kept   []*keptConn // the groups' (see keptConn), given back by Close
 }
 
 // Open opens (creating if needed) the SQLite database file at path, with

@@ -234,3 +234,86 @@ func TestGroupPipedSQLite(t *testing.T) {
 		t.Errorf("%d rows of the jobs that succeeded, want %d; or the failed one's is there", got, n-1)
 	}
 }
+
+// TestGroupBareSQLite checks jobs queued by DoBare on SQLite, which run
+// without a savepoint: in a group where one fails with its own error
+// after its insert and one with SQLite's (a duplicate key), each fails
+// alone, with its own error, and the others (bare or not) are committed
+// once each: the group rolled back and ran again, every job in a
+// savepoint.
+func TestGroupBareSQLite(t *testing.T) {
+	t.Parallel()
+	d := open(t)
+	ctx := t.Context()
+	if _, err := d.ExecContext(ctx, `CREATE TABLE g (n INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	g := d.NewGroup(64, nil)
+	insert := func(ctx context.Context, tx *sql.Tx, n int) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO g (n) VALUES (?)`, n)
+		return err
+	}
+	if err := g.Do(ctx, func(ctx context.Context, tx *sql.Tx) error { return insert(ctx, tx, 1000) }); err != nil {
+		t.Fatal(err)
+	}
+	errBad := errors.New("bad job")
+	const n = 10
+	release, err := g.Hold(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, n)
+	runs := make([]int, n)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range n {
+		fn := func(ctx context.Context, tx *sql.Tx) error {
+			mu.Lock()
+			runs[i]++
+			mu.Unlock()
+			switch i {
+			case 3:
+				if err := insert(ctx, tx, 100+i); err != nil {
+					return err
+				}
+				return errBad // after its insert
+			case 6:
+				return insert(ctx, tx, 1000) // a duplicate key
+			}
+			return insert(ctx, tx, 100+i)
+		}
+		wg.Go(func() {
+			if i == 8 {
+				errs[i] = g.Do(ctx, fn)
+			} else {
+				errs[i] = g.DoBare(ctx, fn)
+			}
+		})
+	}
+	for g.Queued() < n {
+		time.Sleep(time.Millisecond)
+	}
+	release()
+	wg.Wait()
+	for i, err := range errs {
+		switch {
+		case i == 3 && !errors.Is(err, errBad):
+			t.Errorf("job 3: %v, want its own error", err)
+		case i == 6 && err == nil:
+			t.Errorf("job 6 (a duplicate key) succeeded")
+		case i != 3 && i != 6 && err != nil:
+			t.Errorf("job %d: %v", i, err)
+		}
+	}
+	if rows := count(t, d, `SELECT count(*) FROM g WHERE n >= 100 AND n < 1000`); rows != n-2 {
+		t.Errorf("%d rows of the group, want %d", rows, n-2)
+	}
+	if st := g.Stats(); st.Commits != 2 {
+		t.Errorf("%d commits, want 2 (the first group's, and the second's once, run again)", st.Commits)
+	}
+	// The first of the failing jobs failed without a savepoint, then
+	// again in one: it ran twice.
+	if runs[3]+runs[6] < 3 {
+		t.Errorf("runs of the failing jobs 3 and 6: %d and %d; want one of them twice (first without a savepoint)", runs[3], runs[6])
+	}
+}

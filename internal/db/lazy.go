@@ -81,12 +81,9 @@ var (
 	// drops the connection's map (SQLITE_FCNTL_MMAP_SIZE unmaps it),
 	// resetting it lets the next transaction map the file again.
 	unmapped = connPragma{`PRAGMA mmap_size = 0`, `PRAGMA mmap_size = ` + mmapSizeText}
-	// groupPragmas are a group commit's; groupLazyPragmas [Group.Lazy]'s;
-	// groupUnmappedPragmas those of a group commit carrying a job of
-	// [Group.DoUnmapped].
-	groupPragmas         = []connPragma{noCheckpoint}
-	groupLazyPragmas     = []connPragma{lazyPragmas[0], noCheckpoint}
-	groupUnmappedPragmas = []connPragma{noCheckpoint, unmapped}
+	// groupLazyPragmas are [Group.Lazy]'s on PostgreSQL (on SQLite its
+	// kept connection has noCheckpoint already: see keptConn).
+	groupLazyPragmas = []connPragma{lazyPragmas[0], noCheckpoint}
 )
 
 // txWith is [DB.Tx] on a connection set up with pragmas for the
