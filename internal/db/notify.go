@@ -98,8 +98,11 @@ func (db *DB) Watch(ctx context.Context, channels []string, fn func(channel, pay
 	}
 	w := &watcher{channels: channels, fn: fn, resync: resync, lost: lost, ready: ready}
 	db.listener.add(w)
-	defer db.listener.remove(w)
 	<-ctx.Done()
+	db.listener.remove(w)
+	if lost != nil {
+		lost() // no longer hearing: as when the connection is lost
+	}
 	return ctx.Err()
 }
 
@@ -116,6 +119,11 @@ type listener struct {
 	// stop ends the running connection's loop; nil when none runs.
 	stop context.CancelFunc
 	done chan struct{} // closed when the running loop has returned
+
+	// calling is held by the loop while it calls watchers back, and
+	// taken by remove, so that no callback of a watcher runs after its
+	// Watch returned.
+	calling sync.Mutex
 }
 
 // watcher is one [DB.Watch].
@@ -130,7 +138,8 @@ func newListener(db *DB) *listener {
 	return &listener{db: db, watchers: map[*watcher]bool{}, joined: make(chan struct{}, 1)}
 }
 
-// add registers w and starts the loop if none runs.
+// add registers w and starts the loop if none runs; a loop still
+// stopping (the last watcher left) ends before the new one begins.
 func (l *listener) add(w *watcher) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -143,11 +152,15 @@ func (l *listener) add(w *watcher) {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l.stop, l.done = cancel, make(chan struct{})
-	go func(done chan struct{}) {
+	prev, done := l.done, make(chan struct{})
+	l.stop, l.done = cancel, done
+	go func() {
 		defer close(done)
+		if prev != nil {
+			<-prev
+		}
 		l.run(ctx)
-	}(l.done)
+	}()
 }
 
 // remove unregisters w; the last one out stops the loop and waits for
@@ -158,13 +171,15 @@ func (l *listener) remove(w *watcher) {
 	var done chan struct{}
 	if len(l.watchers) == 0 && l.stop != nil {
 		l.stop()
-		done = l.done
-		l.stop, l.done = nil, nil
+		l.stop, done = nil, l.done
 	}
 	l.mu.Unlock()
 	if done != nil {
 		<-done
 	}
+	// Wait for a callback in progress, which may be w's.
+	l.calling.Lock()
+	l.calling.Unlock()
 }
 
 // run keeps a connection listening for the watchers until ctx is done,
@@ -173,14 +188,16 @@ func (l *listener) run(ctx context.Context) {
 	pause := 100 * time.Millisecond
 	for {
 		err := l.listenOnce(ctx)
-		for _, w := range l.snapshot(true) {
+		if ctx.Err() != nil {
+			return
+		}
+		l.calling.Lock()
+		for _, w := range l.snapshot() {
 			if w.lost != nil {
 				w.lost()
 			}
 		}
-		if ctx.Err() != nil {
-			return
-		}
+		l.calling.Unlock()
 		l.db.log.Warn("db: listener lost its connection; reconnecting", "err", err, "pause", pause)
 		select {
 		case <-time.After(pause):
@@ -191,23 +208,24 @@ func (l *listener) run(ctx context.Context) {
 	}
 }
 
-// snapshot returns the watchers; with reset, it marks them all as not
-// listening (the connection is gone).
-func (l *listener) snapshot(reset bool) []*watcher {
+// snapshot returns the watchers.
+func (l *listener) snapshot() []*watcher {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ws := make([]*watcher, 0, len(l.watchers))
 	for w := range l.watchers {
 		ws = append(ws, w)
-		if reset {
-			l.watchers[w] = false
-		}
 	}
 	return ws
 }
 
 // listenOnce is one connection of the loop.
 func (l *listener) listenOnce(ctx context.Context) error {
+	l.mu.Lock()
+	for w := range l.watchers { // a new connection listens on nothing yet
+		l.watchers[w] = false
+	}
+	l.mu.Unlock()
 	cfg := l.db.pgcfg.Copy()
 	// The listener only reads: TCP keepalives are what notice that the
 	// server went away (about 30 s), rather than waiting for ever.
@@ -243,9 +261,11 @@ func (l *listener) listenOnce(ctx context.Context) error {
 			return err
 		}
 		if err == nil { // a joiner, if any, is listened for next
+			l.calling.Lock()
 			for _, w := range l.listeningOn(n.Channel) {
 				w.fn(n.Channel, n.Payload)
 			}
+			l.calling.Unlock()
 		}
 	}
 }
@@ -281,14 +301,21 @@ func (l *listener) listenNew(ctx context.Context, conn *pgx.Conn, listened map[s
 	if _, err := conn.Exec(ctx, q.String()); err != nil {
 		return fmt.Errorf("listen %s: %w", strings.Join(names, ", "), err)
 	}
+	l.calling.Lock()
+	defer l.calling.Unlock()
 	l.mu.Lock()
-	for _, w := range fresh {
+	for i, w := range fresh {
 		if _, ok := l.watchers[w]; ok {
 			l.watchers[w] = true
+		} else {
+			fresh[i] = nil // gone meanwhile
 		}
 	}
 	l.mu.Unlock()
 	for _, w := range fresh {
+		if w == nil {
+			continue
+		}
 		if w.ready != nil {
 			close(w.ready)
 			w.ready = nil
