@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/metrics"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -349,6 +350,58 @@ func TestUploadGroupRoundTrips(t *testing.T) {
 	same, err := s.Stat(ctx, alice, "/Home/docs/same")
 	if err != nil || same.Versions != 2 || nodes[0].ID != nodes[1].ID || same.ID != nodes[0].ID {
 		t.Errorf("the name uploaded twice: %+v (%v), nodes %d and %d, want one node of two versions", same, err, nodes[0].ID, nodes[1].ID)
+	}
+}
+
+// TestUploadGroupTouchesFolderOnce checks, on PostgreSQL, that a group
+// commit of eight new uploads into one folder updates the folder's row
+// once (putNewPG: one new row version, one WAL record and one trigger
+// call, not eight): its ETag moves by one step, and the next group's
+// moves it again. It failed before (eight steps).
+func TestUploadGroupTouchesFolderOnce(t *testing.T) {
+	t.Parallel()
+	e, alice, docs := roundTripDocs(t, "statements prepared")
+	s, ctx := e.Store, t.Context()
+	// seq returns the change counter of /Home/docs, the end of its ETag.
+	seq := func() uint64 {
+		n, err := s.Stat(ctx, alice, "/Home/docs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, hex, _ := strings.Cut(n.ETag, "-")
+		v, err := strconv.ParseUint(hex, 16, 64)
+		if err != nil {
+			t.Fatalf("ETag %q: %v", n.ETag, err)
+		}
+		return v
+	}
+	for round := range 2 {
+		before := seq()
+		release, queued, err := files.HoldGroup(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, 8)
+		for i := range errs {
+			wg.Go(func() {
+				body := fmt.Sprintf("round %d, file %d", round, i)
+				_, errs[i] = s.Put(ctx, alice, docs.ID, fmt.Sprintf("r%d-%d", round, i), strings.NewReader(body), int64(len(body)))
+			})
+		}
+		for queued() < len(errs) {
+			time.Sleep(time.Millisecond)
+		}
+		release()
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d, upload %d: %v", round, i, err)
+			}
+		}
+		if after := seq(); after != before+1 {
+			t.Errorf("round %d: the folder's ETag moved %d steps for one group commit of %d uploads into it, want 1", round, after-before, len(errs))
+		}
 	}
 }
 

@@ -86,6 +86,9 @@ type DB struct {
 	path   string // the SQLite file; "" on PostgreSQL
 	engine Engine
 	pgcfg  *pgx.ConnConfig // PostgreSQL's connection settings, for Listen
+	// listener is the connection the watchers share (see Watch); nil on
+	// SQLite.
+	listener *listener
 	// writer admits one write transaction of this process at a time.
 	// SQLite serialises writers anyway; queueing them here, in order and
 	// without busy-wait sleeps, keeps the tail latency of concurrent

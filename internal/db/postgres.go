@@ -111,6 +111,7 @@ func openPostgres(ctx context.Context, log *slog.Logger, cfg *pgx.ConnConfig) (*
 	sqldb.SetMaxIdleConns(maxIdlePG)
 	sqldb.SetConnMaxIdleTime(time.Minute)
 	db := &DB{DB: sqldb, log: log, engine: Postgres, pgcfg: cfg.Copy(), writer: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}, trips: trips}
+	db.listener = newListener(db)
 	if err := db.PingContext(ctx); err != nil {
 		sqldb.Close()
 		return nil, fmt.Errorf("db: open postgres %s:%d/%s: %w", cfg.Host, cfg.Port, cfg.Database, err)

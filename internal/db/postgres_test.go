@@ -285,6 +285,97 @@ func TestNotifyListen(t *testing.T) {
 	}
 }
 
+// TestWatchShared checks that the watchers of one handle share one
+// listening session (PostgreSQL wakes every listening session of a
+// database at each commit that notifies, whatever the channel): two
+// watchers, the second joining while the first waits, each receive
+// their own channel's notifications only, and a cut of the one session
+// is lost and resync for both, after which both receive again; a
+// watcher that ends receives no more while the other goes on.
+func TestWatchShared(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{})
+	a, b := openPG(t, srv)
+	ctx := t.Context()
+	type watch struct {
+		got            chan string
+		resyncs, losts chan struct{}
+		cancel         context.CancelFunc
+		done           chan error
+	}
+	start := func(channel string) *watch {
+		w := &watch{got: make(chan string, 16), resyncs: make(chan struct{}, 4), losts: make(chan struct{}, 4), done: make(chan error, 1)}
+		wctx, cancel := context.WithCancel(ctx)
+		w.cancel = cancel
+		ready := make(chan struct{})
+		go func() {
+			w.done <- b.Watch(wctx, []string{channel}, func(ch, p string) { w.got <- ch + ":" + p },
+				func() { w.resyncs <- struct{}{} }, func() { w.losts <- struct{}{} }, ready)
+		}()
+		<-ready
+		<-w.resyncs
+		return w
+	}
+	send := func(channel, payload string) {
+		t.Helper()
+		if err := a.Notify(ctx, channel, payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(w *watch, want string) {
+		t.Helper()
+		select {
+		case g := <-w.got:
+			if g != want {
+				t.Fatalf("got %q, want %q", g, want)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no notification; want %q", want)
+		}
+	}
+	sessions := func() int {
+		t.Helper()
+		var n int
+		if err := a.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND application_name = ?`, b.Session()).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	one := start("caucus_one")
+	send("caucus_one", "1")
+	expect(one, "caucus_one:1")
+	two := start("caucus_two") // joins the session waiting for one's
+	send("caucus_two", "2")
+	send("caucus_one", "3")
+	expect(two, "caucus_two:2")
+	expect(one, "caucus_one:3")
+	if n := sessions(); n != 1 {
+		t.Errorf("%d listening sessions for two watchers of one handle, want 1", n)
+	}
+	if _, err := a.ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND application_name = ?`, b.Session()); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []*watch{one, two} {
+		<-w.losts
+		<-w.resyncs
+	}
+	send("caucus_two", "4")
+	expect(two, "caucus_two:4")
+	one.cancel()
+	if err := <-one.done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Watch returned %v, want context.Canceled", err)
+	}
+	send("caucus_one", "5")
+	send("caucus_two", "6")
+	expect(two, "caucus_two:6")
+	if len(one.got) != 0 {
+		t.Errorf("a watcher that ended received %q", <-one.got)
+	}
+	two.cancel()
+	if err := <-two.done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Watch returned %v, want context.Canceled", err)
+	}
+}
+
 func TestNotifySQLite(t *testing.T) {
 	d, err := db.Open(t.Context(), t.TempDir()+"/c.db", nil)
 	if err != nil {
