@@ -282,13 +282,27 @@ func (c *Cache) done(k key, l *load, err error) {
 // path that runs for every copy AddFunc takes).
 func (c *Cache) keep(k key, fetch func(w io.Writer) error) {
 	c.mu.Lock()
+	l := c.claimLocked(k)
+	c.mu.Unlock()
+	if l != nil {
+		c.fill(k, l, fetch)
+	}
+}
+
+// claimLocked registers a load of k and returns it, or nil if k is
+// cached or being loaded already. From then on a Remove of k marks the
+// load, so that its copy is not kept.
+func (c *Cache) claimLocked(k key) *load {
 	if c.entries[k] != nil || c.loading[k] != nil {
-		c.mu.Unlock()
-		return
+		return nil
 	}
 	l := &load{done: make(chan struct{})}
 	c.loading[k] = l
-	c.mu.Unlock()
+	return l
+}
+
+// fill makes k's copy with fetch, for the load l claimed.
+func (c *Cache) fill(k key, l *load, fetch func(w io.Writer) error) {
 	f, err := c.fetch(k, fetch)
 	if err == nil {
 		f.Close()
@@ -366,7 +380,14 @@ func (c *Cache) AddFunc(ref blob.Ref, size int64, write func(w io.Writer) error)
 		return
 	}
 	c.mu.Lock()
-	if c.entries[k] != nil || c.loading[k] != nil || c.pending+size > maxPending {
+	if c.pending+size > maxPending {
+		c.mu.Unlock()
+		return
+	}
+	// Claimed here, not in the goroutine: a Remove that follows AddFunc
+	// (a blob stored, then deleted at once) must find the load.
+	l := c.claimLocked(k)
+	if l == nil {
 		c.mu.Unlock()
 		return
 	}
@@ -375,7 +396,7 @@ func (c *Cache) AddFunc(ref blob.Ref, size int64, write func(w io.Writer) error)
 	c.writes.Add(1)
 	go func() {
 		defer c.writes.Done()
-		c.keep(k, func(w io.Writer) error {
+		c.fill(k, l, func(w io.Writer) error {
 			cw := &countWriter{w: w}
 			if err := write(cw); err != nil {
 				return err

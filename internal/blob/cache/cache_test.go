@@ -345,3 +345,26 @@ func FuzzParseName(f *testing.F) {
 		}
 	})
 }
+
+// TestRemoveRightAfterAdd: a blob stored and deleted at once (Add, then
+// Remove before Add's write has begun) is not kept: the copy's load is
+// claimed by AddFunc itself, not by the goroutine that writes it, which
+// may start after the Remove.
+func TestRemoveRightAfterAdd(t *testing.T) {
+	c, err := New(t.TempDir(), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		ref := refOf(fmt.Sprintf("deleted at once %d", i))
+		c.AddFunc(ref, 6, func(w io.Writer) error {
+			_, err := w.Write([]byte("sealed"))
+			return err
+		})
+		c.Remove(ref)
+		c.Wait()
+		if has(c, ref) {
+			t.Fatalf("copy %d, removed right after Add, is in the cache", i)
+		}
+	}
+}
