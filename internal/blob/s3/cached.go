@@ -208,8 +208,8 @@ func (s *Store) KeepCopy(ref blob.Ref, data []byte) {
 		// Sealed whole, then written at once: io.Copy's reads of 32 KiB
 		// sealed each 64 KiB chunk twice, and wrote it in three calls.
 		obj := make([]byte, sl.size)
-		if _, err := sl.ReadAt(obj, 0); err != nil && err != io.EOF {
-			return err
+		if m, err := sl.ReadAt(obj, 0); m != len(obj) {
+			return fmt.Errorf("blob/s3: copy of %s: sealed %d of %d bytes: %w", ref, m, len(obj), err)
 		}
 		_, err = w.Write(obj)
 		return err
