@@ -84,7 +84,9 @@ func sharedPaths(t *testing.T) (a, b *files.Store, alice files.Actor, caughtUp f
 			t.Fatal(err)
 		}
 		guard := time.After(time.Minute) // against a hang, not a measure
-		var lost bool // B's listener lost its connection meanwhile: the marker may be lost with it
+		// lost: B's listener lost its connection meanwhile, and the
+		// marker may be lost with it.
+		var lost bool
 		for {
 			select {
 			case p := <-heard:
