@@ -562,10 +562,10 @@ func (g *Group) Lazy(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return fn(tx)
 	}
 	var err error
-	if g.conn != nil {
+	if g.conn != nil { // SQLite: noCheckpoint is the kept connection's already
 		err = g.conn.tx(ctx, lazyPragmas, work)
 	} else {
-		err = g.db.txWith(ctx, groupLazyPragmas, work)
+		err = g.db.TxLazy(ctx, work)
 	}
 	if err != nil {
 		return err

@@ -171,11 +171,5 @@ func (k *keptConn) tx(ctx context.Context, pragmas []connPragma, fn func(tx *sql
 		return err
 	}
 	defer func() { k.put(conn, err == nil) }()
-	return withPragmas(ctx, conn, pragmas, func() error {
-		tx, err := conn.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("db: begin: %w", err)
-		}
-		return runTx(tx, fn)
-	})
+	return txOn(ctx, conn, pragmas, fn)
 }

@@ -81,9 +81,6 @@ var (
 	// drops the connection's map (SQLITE_FCNTL_MMAP_SIZE unmaps it),
 	// resetting it lets the next transaction map the file again.
 	unmapped = connPragma{`PRAGMA mmap_size = 0`, `PRAGMA mmap_size = ` + mmapSizeText}
-	// groupLazyPragmas are [Group.Lazy]'s on PostgreSQL (on SQLite its
-	// kept connection has noCheckpoint already: see keptConn).
-	groupLazyPragmas = []connPragma{lazyPragmas[0], noCheckpoint}
 )
 
 // txWith is [DB.Tx] on a connection set up with pragmas for the
@@ -108,6 +105,12 @@ func (db *DB) txWith(ctx context.Context, pragmas []connPragma, fn func(tx *sql.
 		return fmt.Errorf("db: begin: %w", err)
 	}
 	defer conn.Close()
+	return txOn(ctx, conn, pragmas, fn)
+}
+
+// txOn runs fn in a transaction on conn, set up with pragmas for its
+// duration (see withPragmas); the caller holds the writer slot.
+func txOn(ctx context.Context, conn *sql.Conn, pragmas []connPragma, fn func(tx *sql.Tx) error) error {
 	return withPragmas(ctx, conn, pragmas, func() error {
 		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
