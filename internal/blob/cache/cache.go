@@ -253,8 +253,7 @@ func (c *Cache) Fill(ref blob.Ref, fetch func(w io.Writer) error) (*os.File, err
 			}
 			continue // filled: open it (or, evicted already, fill again)
 		}
-		l := &load{done: make(chan struct{})}
-		c.loading[k] = l
+		l := c.claimLocked(k) // neither cached nor loading: looked above
 		c.mu.Unlock()
 		f, err := c.fetch(k, fetch)
 		if err == nil {
@@ -277,18 +276,6 @@ func (c *Cache) done(k key, l *load, err error) {
 	close(l.done)
 }
 
-// keep is Fill for AddFunc: it writes the copy of k unless the cache has
-// one or is filling it, and opens nothing (an open and a seek fewer, on a
-// path that runs for every copy AddFunc takes).
-func (c *Cache) keep(k key, fetch func(w io.Writer) error) {
-	c.mu.Lock()
-	l := c.claimLocked(k)
-	c.mu.Unlock()
-	if l != nil {
-		c.fill(k, l, fetch)
-	}
-}
-
 // claimLocked registers a load of k and returns it, or nil if k is
 // cached or being loaded already. From then on a Remove of k marks the
 // load, so that its copy is not kept.
@@ -301,7 +288,9 @@ func (c *Cache) claimLocked(k key) *load {
 	return l
 }
 
-// fill makes k's copy with fetch, for the load l claimed.
+// fill makes k's copy with fetch, for the load l claimed (AddFunc's): as
+// Fill does, but opening nothing, an open and a seek fewer on a path that
+// runs for every copy AddFunc takes.
 func (c *Cache) fill(k key, l *load, fetch func(w io.Writer) error) {
 	f, err := c.fetch(k, fetch)
 	if err == nil {
