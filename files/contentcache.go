@@ -32,9 +32,9 @@ import (
 // µs of the node's CPU, which grows with the nodes where PostgreSQL's
 // does not. Writing the copy costs the node more (a file made, 450-870
 // µs there), in the background, once per content that falls out of
-// memory. Contents
-// up to 64 KiB were S3 objects in that disk cache before they moved into
-// the database (session 12), and a node kept 1 GiB of them, not 128 MiB.
+// memory. Contents up to 64 KiB were S3 objects in that disk cache
+// before they moved into the database, and a node kept 1 GiB of them,
+// not 128 MiB.
 type contentCache struct {
 	maxBytes int
 	disk     diskCopies // nil: none

@@ -202,7 +202,7 @@ func Component() db.Component {
 		{Version: 4, SQL: "SELECT 1", Postgres: pathsTriggersPG},
 		{Version: 5, SQL: schema5, Postgres: schema5PG},
 		{Version: 6, SQL: schema6, Postgres: schema6PG},
-		{Version: 7, SQL: db.NoPostgres, Postgres: pathsNotifyPG},
+		{Version: 7, SQL: "SELECT 1", Postgres: pathsNotifyPG},
 	}}
 }
 
