@@ -22,12 +22,10 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
-// TestSuccessAnswersWithoutContent: a PUT, MKCOL, COPY or MOVE that
-// succeeds is answered with its status and headers alone (RFC 9110
-// section 15.3.2 lets a 201 carry no content), not x/net/webdav's
-// "Created" as text/plain. TestPutAnswerOneFrame sees the frames.
-func TestSuccessAnswersWithoutContent(t *testing.T) {
-	t.Parallel()
+// answerServer serves /dav/ over TLS with HTTP/2 enabled and returns it
+// with an app password of anna@example.org's for files.
+func answerServer(t *testing.T) (*httptest.Server, string) {
+	t.Helper()
 	fe := filestest.New(t, files.Options{})
 	mux := http.NewServeMux()
 	dav.New(fe.Store, fe.Auth, nil, nil).Register(mux)
@@ -37,6 +35,16 @@ func TestSuccessAnswersWithoutContent(t *testing.T) {
 	t.Cleanup(srv.Close)
 	u, _ := fe.Person(t, "anna@example.org")
 	secret := fe.AppPassword(t, u, "laptop", auth.ScopeFiles)
+	return srv, secret
+}
+
+// TestSuccessAnswersWithoutContent: a PUT, MKCOL, COPY or MOVE that
+// succeeds is answered with its status and headers alone (RFC 9110
+// section 15.3.2 lets a 201 carry no content), not x/net/webdav's
+// "Created" as text/plain. TestPutAnswerOneFrame sees the frames.
+func TestSuccessAnswersWithoutContent(t *testing.T) {
+	t.Parallel()
+	srv, secret := answerServer(t)
 	h2 := srv.Client()
 	h1 := &http.Client{Transport: h2.Transport.(*http.Transport).Clone()}
 	h1.Transport.(*http.Transport).ForceAttemptHTTP2 = false
@@ -87,15 +95,7 @@ func TestSuccessAnswersWithoutContent(t *testing.T) {
 // which the handler waited on the connection's serve loop once more.
 func TestPutAnswerOneFrame(t *testing.T) {
 	t.Parallel()
-	fe := filestest.New(t, files.Options{})
-	mux := http.NewServeMux()
-	dav.New(fe.Store, fe.Auth, nil, nil).Register(mux)
-	srv := httptest.NewUnstartedServer(mux)
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	u, _ := fe.Person(t, "anna@example.org")
-	secret := fe.AppPassword(t, u, "laptop", auth.ScopeFiles)
+	srv, secret := answerServer(t)
 
 	conn, err := tls.Dial("tcp", srv.Listener.Addr().String(), &tls.Config{
 		RootCAs: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs, NextProtos: []string{"h2"}, ServerName: "example.com",
