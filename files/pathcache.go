@@ -33,7 +33,10 @@ import (
 // lookup notes the cache's epoch before it reads, and its answer is kept
 // only if nothing was emptied since then and its node was not dropped
 // since (the last recentDrops drops are remembered; a lookup older than
-// that keeps nothing).
+// that keeps nothing). A node only marked stale since (an upload into
+// the folder) is kept marked stale: what the lookup read of it, but its
+// ETag and time, is still true, and the uploads into a folder, eight in
+// flight, nearly always overlap another's commit into it.
 //
 // Several nodes sharing one PostgreSQL database learn of each other's
 // writes from the database itself ([Store.SharePaths], clusterpaths.go):
@@ -79,10 +82,12 @@ type cacheRef struct {
 	key     pathKey
 }
 
-// droppedNode is a node whose entries were dropped at epoch.
+// droppedNode is a node whose entries were dropped at epoch, or with
+// stale only marked stale.
 type droppedNode struct {
 	epoch uint64
 	id    int64
+	stale bool
 }
 
 // recentDrops is how many drops a lookup in progress is checked against.
@@ -139,10 +144,12 @@ func (c *pathCache) add(account int64, key pathKey, n Node, since uint64) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.down || c.changedSince(since, c.epoch, n.ID) {
+	if c.down {
 		return
 	}
-	c.insert(account, key, n)
+	if changed, stale := c.changedSince(since, c.epoch, n.ID); !changed {
+		c.insert(account, key, n, stale)
+	}
 }
 
 // replace is drop of ids and a marking stale of folders (see cacheEntry),
@@ -158,28 +165,37 @@ func (c *pathCache) replace(ids, folders []int64, account int64, key pathKey, n 
 	before := c.epoch
 	c.dropLocked(ids)
 	c.staleLocked(folders)
-	if n.ID != 0 && !c.down && !c.changedSince(since, before, n.ID) {
-		c.insert(account, key, n)
+	if n.ID == 0 || c.down {
+		return
+	}
+	if changed, stale := c.changedSince(since, before, n.ID); !changed {
+		c.insert(account, key, n, stale)
 	}
 }
 
 // changedSince reports whether node id may have changed between epochs
 // since and upto: the cache was emptied, id was dropped, or too many
-// drops were made to tell.
-func (c *pathCache) changedSince(since, upto uint64, id int64) bool {
+// drops were made to tell; if not, stale reports whether id was marked
+// stale meanwhile (see cacheEntry), so that what was read of it before
+// is kept only as a stale entry.
+func (c *pathCache) changedSince(since, upto uint64, id int64) (changed, stale bool) {
 	if c.emptied > since || upto-since >= recentDrops {
-		return true
+		return true, false
 	}
 	for e := since + 1; e <= upto; e++ {
 		if d := c.recent[e%recentDrops]; d.epoch == e && d.id == id {
-			return true
+			if !d.stale {
+				return true, false
+			}
+			stale = true
 		}
 	}
-	return false
+	return false, stale
 }
 
-// insert caches n under account's key, making room if needed.
-func (c *pathCache) insert(account int64, key pathKey, n Node) {
+// insert caches n under account's key, making room if needed; stale
+// marks it stale (see cacheEntry).
+func (c *pathCache) insert(account int64, key pathKey, n Node, stale bool) {
 	m := c.members[account]
 	if m == nil {
 		m = map[pathKey]cacheEntry{}
@@ -196,7 +212,7 @@ func (c *pathCache) insert(account int64, key pathKey, n Node) {
 			break
 		}
 	}
-	m[key] = cacheEntry{n: n}
+	m[key] = cacheEntry{n: n, stale: stale}
 	c.n++
 	c.byNode[n.ID] = append(c.byNode[n.ID], cacheRef{account, key})
 }
@@ -260,12 +276,12 @@ func (c *pathCache) dropLocked(ids []int64) {
 }
 
 // staleLocked marks the entries that lead to the folders ids stale (see
-// cacheEntry), with c.mu held. Like a drop, it keeps out of the cache what a
-// lookup begun before it read.
+// cacheEntry), with c.mu held. What a lookup begun before it read of
+// those folders goes into the cache marked stale too (see changedSince).
 func (c *pathCache) staleLocked(ids []int64) {
 	for _, id := range ids {
 		c.epoch++
-		c.recent[c.epoch%recentDrops] = droppedNode{epoch: c.epoch, id: id}
+		c.recent[c.epoch%recentDrops] = droppedNode{epoch: c.epoch, id: id, stale: true}
 		for _, r := range c.byNode[id] {
 			m := c.members[r.account]
 			e := m[r.key]

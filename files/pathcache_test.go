@@ -493,3 +493,60 @@ func TestUploadKeepsFolder(t *testing.T) {
 		t.Errorf("a lookup was answered with the stale folder: %+v, %v", n, err)
 	}
 }
+
+// TestUploadDuringFolderLookup checks that a folder lookup for an upload
+// (Folder) that read the folder while another upload into it committed
+// still keeps the folder for the next upload, marked stale: the other
+// upload changed only the folder's ETag and time, not its id, space or
+// rights. With eight uploads in flight into one folder nearly every
+// lookup overlaps such a commit, and the folder was never cached: each
+// upload read its folder's path from the database again. Any other
+// lookup reads the folder again (its ETag changed).
+func TestUploadDuringFolderLookup(t *testing.T) {
+	t.Parallel()
+	ce := newCacheEnv(t)
+	ctx := t.Context()
+	files.HoldLookup(ce.Store, func() {
+		if _, err := ce.Store.PutIn(context.WithoutCancel(ctx), ce.alice, ce.docs, "during.txt", strings.NewReader("d"), 1); err != nil {
+			t.Error(err)
+		}
+	})
+	if n, err := ce.Store.Folder(ctx, ce.alice, "/Home/Docs"); err != nil || n.ID != ce.docs.ID {
+		t.Fatalf("Folder = %+v, %v", n, err)
+	}
+	// Renamed behind the cache's back: an answer from the cache still
+	// finds the folder by its old path.
+	if _, err := ce.fresh.Rename(ctx, ce.alice, ce.docs.ID, "Elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ce.Store.Folder(ctx, ce.alice, "/Home/Docs"); err != nil || n.ID != ce.docs.ID {
+		t.Errorf("the folder looked up during an upload is not kept for the next upload: %+v, %v", n, err)
+	}
+	if n, err := ce.Store.Stat(ctx, ce.alice, "/Home/Docs"); !errors.Is(err, files.ErrNotFound) {
+		t.Errorf("a lookup was answered with the folder as read before the upload: %+v, %v", n, err)
+	}
+}
+
+// TestDropDuringFolderLookup checks that a folder lookup that read the
+// folder while a write that changed it (not an upload into it) committed
+// keeps nothing, stale or not.
+func TestDropDuringFolderLookup(t *testing.T) {
+	t.Parallel()
+	ce := newCacheEnv(t)
+	ctx := t.Context()
+	files.HoldLookup(ce.Store, func() {
+		// An upload into the folder, then its deletion.
+		if _, err := ce.Store.PutIn(context.WithoutCancel(ctx), ce.alice, ce.docs, "during.txt", strings.NewReader("d"), 1); err != nil {
+			t.Error(err)
+		}
+		if err := ce.Store.Delete(context.WithoutCancel(ctx), ce.alice, ce.docs.ID); err != nil {
+			t.Error(err)
+		}
+	})
+	if _, err := ce.Store.Folder(ctx, ce.alice, "/Home/Docs"); err != nil {
+		t.Fatal(err) // read before the deletion
+	}
+	if n, err := ce.Store.Folder(ctx, ce.alice, "/Home/Docs"); !errors.Is(err, files.ErrNotFound) {
+		t.Errorf("a deleted folder was kept for uploads: %+v, %v", n, err)
+	}
+}
