@@ -49,9 +49,17 @@ func (s *Store) commitNewSQLite(ctx context.Context, tx *sql.Tx, u *upload, spac
 		return false, err
 	}
 	now := ms(s.now())
-	var id int64
-	if err := s.cached(tx).QueryRowContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, 0, ?, ?) RETURNING id`,
-		u.parent.kind, u.parent.spaceID, u.parentID, u.name, now, now).Scan(&id); err != nil {
+	// The new row's id is the connection's last inserted rowid, which the
+	// driver's result reads (sqlite3_last_insert_rowid) without RETURNING's
+	// rows: SQLite keeps those in a table of their own until the insert
+	// ends, and database/sql reads them through Rows.
+	res, err := s.cached(tx).ExecContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, 0, ?, ?)`,
+		u.parent.kind, u.parent.spaceID, u.parentID, u.name, now, now)
+	if err != nil {
+		return false, err
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
 		return false, err
 	}
 	if err := s.touchCached(ctx, tx, u.parentID, now); err != nil {
