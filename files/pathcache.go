@@ -202,6 +202,11 @@ func (c *pathCache) insert(account int64, key pathKey, n Node, stale bool) {
 		c.members[account] = m
 	}
 	if old, ok := m[key]; ok {
+		if stale && !old.stale && old.n.ID == n.ID {
+			// The entry there was read after the node's last marking
+			// (see changedSince): it is the fresher.
+			return
+		}
 		c.unlink(old.n.ID, cacheRef{account, key})
 		c.n--
 	} else if len(m) >= c.perMember {

@@ -550,3 +550,36 @@ func TestDropDuringFolderLookup(t *testing.T) {
 		t.Errorf("a deleted folder was kept for uploads: %+v, %v", n, err)
 	}
 }
+
+// TestFreshEntryStays checks that a lookup that overlapped an upload
+// into its folder does not replace, with its answer marked stale, the
+// entry a later lookup (begun after the upload) put there: that one is
+// the fresher, and answers every lookup from the cache.
+func TestFreshEntryStays(t *testing.T) {
+	t.Parallel()
+	ce := newCacheEnv(t)
+	ctx := t.Context()
+	files.HoldLookup(ce.Store, func() {
+		if _, err := ce.Store.PutIn(context.WithoutCancel(ctx), ce.alice, ce.docs, "during.txt", strings.NewReader("d"), 1); err != nil {
+			t.Error(err)
+		}
+		if _, err := ce.Store.Stat(ctx, ce.alice, "/Home/Docs"); err != nil { // after the upload: fresh
+			t.Error(err)
+		}
+	})
+	if _, err := ce.Store.Folder(ctx, ce.alice, "/Home/Docs"); err != nil {
+		t.Fatal(err)
+	}
+	want, err := ce.fresh.Stat(ctx, ce.alice, "/Home/Docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Renamed behind the cache's back: an answer from the cache still
+	// finds the folder by its old path.
+	if _, err := ce.fresh.Rename(ctx, ce.alice, ce.docs.ID, "Elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ce.Store.Stat(ctx, ce.alice, "/Home/Docs"); err != nil || !reflect.DeepEqual(n, want) {
+		t.Errorf("Stat = %+v, %v; want the fresh entry %+v from the cache", n, err, want)
+	}
+}
