@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -31,7 +32,8 @@ func (o *gatedOps) syncFS(f *os.File) error {
 // share their syncs (fsGroup): while a Put's cycle is in its syncfs, 15
 // more Puts queue, and all 16 are durable after three cycles, three
 // syncfs and three flushes in all (one Put on its own makes two flushes),
-// each blob in the order groupOrderProblems wants and whole. A Put alone
+// each blob in the order groupOrderProblems wants, its Put returning
+// only after its name was made durable, and whole. A Put alone
 // (Dir.groupMin 2) syncs on its own.
 func TestGroupSharesCycles(t *testing.T) {
 	t.Parallel()
@@ -54,8 +56,13 @@ func TestGroupSharesCycles(t *testing.T) {
 		froms[i] = len(o.steps) // before its blob is written
 		o.mu.Unlock()
 		wg.Go(func() {
-			if _, _, err := s.Put(t.Context(), bytes.NewReader(contents[i]), 0); err != nil {
+			ref, _, err := s.Put(t.Context(), bytes.NewReader(contents[i]), 0)
+			if err != nil {
 				t.Error(err)
+				return
+			}
+			if fi, err := os.Stat(s.Path(ref)); err == nil {
+				o.add(step{op: "returned", ino: fi.Sys().(*syscall.Stat_t).Ino})
 			}
 		})
 	}

@@ -267,8 +267,9 @@ func orderProblems(steps []step, from int, ino uint64, dir string, anon, stored 
 // from is before the blob was written: a syncfs that began after from,
 // then a flush, returned before its naming began (its data and inode
 // durable, see fsGroup.cycle), and a syncfs that began after it was
-// named, then a flush (its name durable); content found stored (stored)
-// is not named again, and a syncfs then a flush follow.
+// named, then a flush (its name durable), returned before its Put did,
+// where the caller recorded that ("returned"); content found stored
+// (stored) is not named again, and a syncfs then a flush follow.
 func groupOrderProblems(steps []step, from int, ino uint64, stored bool) []string {
 	on := func(op string) func(step) bool {
 		return func(st step) bool { return st.op == op && (st.ino == ino || op == "syncfs" || op == "flush") }
@@ -299,8 +300,12 @@ func groupOrderProblems(steps []step, from int, ino uint64, stored bool) []strin
 	if d := durable(from); d < 0 || d > naming {
 		problems = append(problems, fmt.Sprintf("no syncfs then flush before its naming began (step %d)", naming))
 	}
-	if durable(named) < 0 {
+	d := durable(named)
+	if d < 0 {
 		problems = append(problems, fmt.Sprintf("no syncfs then flush after it was named (step %d)", named))
+	}
+	if r := index(steps, from, on("returned")); r >= 0 && d > r {
+		problems = append(problems, fmt.Sprintf("Put returned (step %d) before a syncfs then flush after it was named (step %d)", r, named))
 	}
 	return problems
 }
@@ -376,6 +381,8 @@ func TestDurableOrderRules(t *testing.T) {
 		{"group: linked before any sync", []step{{}, f("naming"), f("name"), fs, fl}, false, false},
 		{"group: syncfs alone after the link", []step{{}, fs, fl, f("naming"), f("name"), fs}, false, false},
 		{"group: durable only before the link", []step{{}, fs, fl, f("naming"), f("name")}, false, false},
+		{"group: returned after the second flush", []step{{}, fs, fl, f("naming"), f("name"), fs, fl, f("returned")}, false, true},
+		{"group: returned before the second flush", []step{{}, fs, fl, f("naming"), f("name"), fs, f("returned"), fl}, false, false},
 		{"group: syncfs while linking", []step{{}, f("naming"), fs, fl, f("name"), fs, fl}, false, false},
 		{"group found: syncfs, flush", []step{{}, fs, fl}, true, true},
 		{"group found: syncfs alone", []step{{}, fs}, true, false},
