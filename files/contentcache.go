@@ -22,24 +22,19 @@ import (
 // share of it (evicting the oldest would find none).
 //
 // On PostgreSQL with S3 blobs, the node also has a cache of S3 objects on
-// its disk (package blob/cache, 1 GiB by default), and a content read
-// from the database is kept there too (disk, see diskCopies), sealed as
-// an S3 object would be, and read from there before the database is
-// asked once it has fallen out of memory. Reading a 10 or 64 KiB content
-// from PostgreSQL took 200-600 µs of PostgreSQL's CPU (its reads of the
-// value's TOAST pages and its socket's sends, on the project's test host)
-// besides the round trip; its copy on the node's disk is an open, a
-// read, a decryption and a close: 110-185 µs of the node's CPU, which
-// grows with the nodes where PostgreSQL's does not. Writing the copy
-// costs the node more (a file made, 450-870 µs there, in the
-// background), so it is made when a content is read from the database,
-// not when an upload's content falls out of memory: most uploads are
-// not read again once out of memory, and on a node whose memory cache
-// was full every upload pushed one out and paid for a copy (600-800 µs
-// of the node's CPU per 64 KiB upload). A content read once from the
-// database is read from disk after. Contents up to 64 KiB were S3
-// objects in that disk cache before they moved into the database, and a
-// node kept 1 GiB of them, not 128 MiB.
+// its disk (package blob/cache, 1 GiB by default), and a content evicted
+// from memory is kept there too (disk, see diskCopies), sealed as an S3
+// object would be, and read from there before the database is asked.
+// Reading a 10 or 64 KiB content from PostgreSQL took 200-600 µs of
+// PostgreSQL's CPU (its reads of the value's TOAST pages and its socket's
+// sends, on the project's test host) besides the round trip; its copy on
+// the node's disk is an open, a read, a decryption and a close: 110-185
+// µs of the node's CPU, which grows with the nodes where PostgreSQL's
+// does not. Writing the copy costs the node more (a file made, 450-870
+// µs there), in the background, once per content that falls out of
+// memory. Contents up to 64 KiB were S3 objects in that disk cache
+// before they moved into the database, and a node kept 1 GiB of them,
+// not 128 MiB.
 type contentCache struct {
 	maxBytes int
 	disk     diskCopies // nil: none
@@ -68,13 +63,12 @@ type diskCopies interface {
 // such files (100 MB) was read with 0.91 database round trips per GET;
 // contents above InlineBytes are in the node's disk cache of S3 objects
 // instead (package blob/cache), not here, and so, on PostgreSQL, are the
-// small ones read from the database once.
+// small ones that fall out of memory.
 const DefaultContentCache = 128 << 20
 
 // newContentCache returns a cache of at most maxBytes in memory that
-// keeps what is read from the database on disk, if not nil, and reads
-// from there contents of at most diskMax bytes; nil (none) if maxBytes
-// <= 0.
+// keeps what it evicts on disk, if not nil, and reads from there
+// contents of at most diskMax bytes; nil (none) if maxBytes <= 0.
 func newContentCache(maxBytes int, disk diskCopies, diskMax int64) *contentCache {
 	if maxBytes <= 0 {
 		return nil
@@ -84,8 +78,9 @@ func newContentCache(maxBytes int, disk diskCopies, diskMax int64) *contentCache
 
 // get returns the content ref, if kept, in memory or on disk. The caller
 // must not change it. A content read from disk stays there and is not
-// put in memory: putting it there would evict another, for a content
-// whose next read costs a read of a file in the page cache.
+// put in memory: putting it there would evict another, whose copy would
+// then be written to disk, for a content whose next read costs a read of
+// a file in the page cache.
 func (c *contentCache) get(ref string) ([]byte, bool) {
 	if c == nil {
 		return nil, false
@@ -107,15 +102,20 @@ func (c *contentCache) get(ref string) ([]byte, bool) {
 	return nil, false
 }
 
-// add keeps data as the content ref in memory; the caller must not
-// change it after. What it evicts is dropped.
+// add keeps data as the content ref; the caller must not change it after.
+// What it evicts goes to disk, if the cache has one.
 func (c *contentCache) add(ref string, data []byte) {
 	if c == nil || len(data) > c.maxBytes/16 {
 		return
 	}
+	type evicted struct {
+		ref  string
+		data []byte
+	}
+	var out []evicted
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if _, ok := c.data[ref]; ok {
+		c.mu.Unlock()
 		return
 	}
 	for r, d := range c.data { // at random, until there is room
@@ -124,23 +124,16 @@ func (c *contentCache) add(ref string, data []byte) {
 		}
 		delete(c.data, r)
 		c.bytes -= len(d)
+		if c.disk != nil {
+			out = append(out, evicted{r, d})
+		}
 	}
 	c.data[ref] = data
 	c.bytes += len(data)
-}
-
-// loaded is add for data, the content ref just read from the database:
-// it is also kept on disk, if the cache has one (see contentCache), so
-// that the database is asked for it once. The caller must not change
-// data after.
-func (c *contentCache) loaded(ref string, data []byte) {
-	if c == nil {
-		return
+	c.mu.Unlock()
+	for _, e := range out {
+		c.disk.KeepCopy(blob.Ref(e.ref), e.data)
 	}
-	if c.disk != nil && int64(len(data)) <= c.diskMax {
-		c.disk.KeepCopy(blob.Ref(ref), data)
-	}
-	c.add(ref, data)
 }
 
 // ContentCacheStats is what a node's cache of small contents did since
