@@ -89,8 +89,8 @@ func (e *diskCopyEnv) putMany(t *testing.T, first, n int) ([]files.Node, []strin
 
 // TestSmallContentsOnDisk: on PostgreSQL, with S3 blobs and a cache on
 // the node's disk, a small content (kept in the database) that falls out
-// of the memory cache is kept on the node's disk and read from there,
-// asking the database nothing; on SQLite nothing is kept on disk (its
+// of the memory cache unread is kept on the node's disk and read from
+// there, asking the database nothing; on SQLite nothing is kept on disk (its
 // database is on that disk already) and such a read asks the database.
 // Either way every file reads its own content.
 func TestSmallContentsOnDisk(t *testing.T) {
