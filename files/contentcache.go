@@ -23,18 +23,26 @@ import (
 //
 // On PostgreSQL with S3 blobs, the node also has a cache of S3 objects on
 // its disk (package blob/cache, 1 GiB by default), and a content evicted
-// from memory is kept there too (disk, see diskCopies), sealed as an S3
-// object would be, and read from there before the database is asked.
-// Reading a 10 or 64 KiB content from PostgreSQL took 200-600 µs of
-// PostgreSQL's CPU (its reads of the value's TOAST pages and its socket's
-// sends, on the project's test host) besides the round trip; its copy on
-// the node's disk is an open, a read, a decryption and a close: 110-185
-// µs of the node's CPU, which grows with the nodes where PostgreSQL's
-// does not. Writing the copy costs the node more (a file made, 450-870
-// µs there), in the background, once per content that falls out of
-// memory. Contents up to 64 KiB were S3 objects in that disk cache
-// before they moved into the database, and a node kept 1 GiB of them,
-// not 128 MiB.
+// from memory before anyone read it is kept there too (disk, see
+// diskCopies), sealed as an S3 object would be, and read from there
+// before the database is asked. Reading a 10 or 64 KiB content from
+// PostgreSQL took 200-600 µs of PostgreSQL's CPU (its reads of the
+// value's TOAST pages and its socket's sends, on the project's test host)
+// besides the round trip; its copy on the node's disk is an open, a
+// read, a decryption and a close: 110-185 µs of the node's CPU, which
+// grows with the nodes where PostgreSQL's does not. Writing the copy
+// costs the node more (a file made, 450-870 µs there), in the
+// background, so a content that has been read already (a member's other
+// devices fetch a new file once each, soon after it was stored) goes
+// from memory without one: once the memory cache is full, every upload
+// pushes a content out, and copying each made the HTTP/1.1 PUT of 64 KiB
+// files into a full memory cost the node 210 µs of CPU per file more
+// than the HTTP/2 PUT with room (DAV benchmark, means of four runs at
+// load 5-12), 39 µs more without the copies of contents read. If such a
+// content is read again, it is read from the database once and copied
+// then (see loaded). Contents up to 64 KiB
+// were S3 objects in that disk cache before they moved into the
+// database, and a node kept 1 GiB of them, not 128 MiB.
 type contentCache struct {
 	maxBytes int
 	disk     diskCopies // nil: none
@@ -44,7 +52,14 @@ type contentCache struct {
 
 	mu    sync.Mutex
 	bytes int
-	data  map[string][]byte // ref → content
+	data  map[string]cachedContent // by ref
+}
+
+// cachedContent is a content in memory, and whether it has been read
+// from there.
+type cachedContent struct {
+	data []byte
+	read bool
 }
 
 // diskCopies keeps copies of contents on the node's own disk: the S3
@@ -63,17 +78,18 @@ type diskCopies interface {
 // such files (100 MB) was read with 0.91 database round trips per GET;
 // contents above InlineBytes are in the node's disk cache of S3 objects
 // instead (package blob/cache), not here, and so, on PostgreSQL, are the
-// small ones that fall out of memory.
+// small ones that fall out of memory unread or are read from the database.
 const DefaultContentCache = 128 << 20
 
 // newContentCache returns a cache of at most maxBytes in memory that
-// keeps what it evicts on disk, if not nil, and reads from there
-// contents of at most diskMax bytes; nil (none) if maxBytes <= 0.
+// keeps on disk, if not nil, what it evicts unread and what is read from
+// the database, and reads from there contents of at most diskMax bytes;
+// nil (none) if maxBytes <= 0.
 func newContentCache(maxBytes int, disk diskCopies, diskMax int64) *contentCache {
 	if maxBytes <= 0 {
 		return nil
 	}
-	return &contentCache{maxBytes: maxBytes, disk: disk, diskMax: diskMax, data: map[string][]byte{}}
+	return &contentCache{maxBytes: maxBytes, disk: disk, diskMax: diskMax, data: map[string]cachedContent{}}
 }
 
 // get returns the content ref, if kept, in memory or on disk. The caller
@@ -86,11 +102,15 @@ func (c *contentCache) get(ref string) ([]byte, bool) {
 		return nil, false
 	}
 	c.mu.Lock()
-	d, ok := c.data[ref]
+	e, ok := c.data[ref]
+	if ok && !e.read {
+		e.read = true
+		c.data[ref] = e
+	}
 	c.mu.Unlock()
 	if ok {
 		c.hits.Add(1)
-		return d, true
+		return e.data, true
 	}
 	if c.disk != nil {
 		if d, ok := c.disk.ReadCopy(blob.Ref(ref), c.diskMax); ok {
@@ -102,15 +122,34 @@ func (c *contentCache) get(ref string) ([]byte, bool) {
 	return nil, false
 }
 
-// add keeps data as the content ref; the caller must not change it after.
-// What it evicts goes to disk, if the cache has one.
+// add keeps data, the content ref just stored, in memory; the caller
+// must not change it after. What it evicts unread goes to disk, if the
+// cache has one.
 func (c *contentCache) add(ref string, data []byte) {
-	if c == nil || len(data) > c.maxBytes/16 {
+	c.put(ref, cachedContent{data: data})
+}
+
+// loaded keeps data, the content ref just read from the database, in
+// memory, and on disk if the cache has one (unless memory has it, read
+// with its path): the database is asked for it once. The caller must not
+// change data after.
+func (c *contentCache) loaded(ref string, data []byte) {
+	if c == nil {
 		return
 	}
-	type evicted struct {
-		ref  string
-		data []byte
+	c.mu.Lock()
+	_, ok := c.data[ref]
+	c.mu.Unlock()
+	if !ok && c.disk != nil && int64(len(data)) <= c.diskMax {
+		c.disk.KeepCopy(blob.Ref(ref), data)
+	}
+	c.put(ref, cachedContent{data: data, read: true})
+}
+
+// put keeps e as the content ref, evicting at random until it fits.
+func (c *contentCache) put(ref string, e cachedContent) {
+	if c == nil || len(e.data) > c.maxBytes/16 {
+		return
 	}
 	var out []evicted
 	c.mu.Lock()
@@ -118,22 +157,28 @@ func (c *contentCache) add(ref string, data []byte) {
 		c.mu.Unlock()
 		return
 	}
-	for r, d := range c.data { // at random, until there is room
-		if c.bytes+len(data) <= c.maxBytes {
+	for r, old := range c.data { // at random, until there is room
+		if c.bytes+len(e.data) <= c.maxBytes {
 			break
 		}
 		delete(c.data, r)
-		c.bytes -= len(d)
-		if c.disk != nil {
-			out = append(out, evicted{r, d})
+		c.bytes -= len(old.data)
+		if c.disk != nil && !old.read {
+			out = append(out, evicted{r, old.data})
 		}
 	}
-	c.data[ref] = data
-	c.bytes += len(data)
+	c.data[ref] = e
+	c.bytes += len(e.data)
 	c.mu.Unlock()
-	for _, e := range out {
-		c.disk.KeepCopy(blob.Ref(e.ref), e.data)
+	for _, ev := range out {
+		c.disk.KeepCopy(blob.Ref(ev.ref), ev.data)
 	}
+}
+
+// evicted is a content put leaves to copy to disk.
+type evicted struct {
+	ref  string
+	data []byte
 }
 
 // ContentCacheStats is what a node's cache of small contents did since

@@ -71,13 +71,13 @@ func (e *diskCopyEnv) copies(t *testing.T) []string {
 	return out
 }
 
-// putMany stores n files of 1000 bytes, each its own content, and returns
-// their nodes and contents.
-func (e *diskCopyEnv) putMany(t *testing.T, n int) ([]files.Node, []string) {
+// putMany stores n files of 1000 bytes, numbered from first, each its
+// own content, and returns their nodes and contents.
+func (e *diskCopyEnv) putMany(t *testing.T, first, n int) ([]files.Node, []string) {
 	t.Helper()
 	var nodes []files.Node
 	var contents []string
-	for i := range n {
+	for i := first; i < first+n; i++ {
 		c := fmt.Sprintf("%04d minutes of the branch meeting ", i)
 		c = strings.Repeat(c, 1000/len(c)+1)[:1000]
 		nodes = append(nodes, put(t, e.store, e.alice, "/Home", fmt.Sprintf("m%02d.txt", i), c))
@@ -89,15 +89,15 @@ func (e *diskCopyEnv) putMany(t *testing.T, n int) ([]files.Node, []string) {
 
 // TestSmallContentsOnDisk: on PostgreSQL, with S3 blobs and a cache on
 // the node's disk, a small content (kept in the database) that falls out
-// of the memory cache is kept on the node's disk and read from there,
-// asking the database nothing; on SQLite nothing is kept on disk (its
+// of the memory cache unread is kept on the node's disk and read from
+// there, asking the database nothing; on SQLite nothing is kept on disk (its
 // database is on that disk already) and such a read asks the database.
 // Either way every file reads its own content.
 func TestSmallContentsOnDisk(t *testing.T) {
 	s3test.Need(t)
 	t.Parallel()
 	e := newDiskCopyEnv(t)
-	nodes, contents := e.putMany(t, 48)
+	nodes, contents := e.putMany(t, 0, 48)
 	before := e.store.ContentCacheStats()
 	for i, n := range nodes {
 		if got := read(t, e.store, e.alice, n.ID); got != contents[i] {
@@ -130,7 +130,7 @@ func TestSmallContentsOnDiskNeverWrong(t *testing.T) {
 	}
 	t.Parallel()
 	e := newDiskCopyEnv(t)
-	nodes, contents := e.putMany(t, 48)
+	nodes, contents := e.putMany(t, 0, 48)
 	copies := e.copies(t)
 	if len(copies) < 32 {
 		t.Fatalf("%d copies on disk, want at least 32", len(copies))
@@ -175,5 +175,48 @@ func TestSmallContentsOnDiskNeverWrong(t *testing.T) {
 		if now, err := os.ReadFile(p); err == nil && string(now) == string(b) {
 			t.Errorf("the bad copy %s is still there", filepath.Base(p))
 		}
+	}
+}
+
+// TestReadContentsNotCopied: on PostgreSQL with S3 blobs, a content that
+// was read from memory and then falls out of it leaves no copy on the
+// node's disk (its readers have had it; writing a copy costs the node a
+// file made, for each upload once memory is full); read again, it comes
+// from the database once, which copies it, and from disk after. An
+// upload evicted unread still leaves a copy (TestSmallContentsOnDisk).
+func TestReadContentsNotCopied(t *testing.T) {
+	s3test.Need(t)
+	if dbtest.Engine() != db.Postgres {
+		t.Skip("copies on disk are kept on PostgreSQL only (see TestSmallContentsOnDisk)")
+	}
+	t.Parallel()
+	e := newDiskCopyEnv(t)
+	first, contents := e.putMany(t, 0, 16) // 16,000 bytes: all in memory
+	readAll := func() (hits, disk, misses int64) {
+		t.Helper()
+		before := e.store.ContentCacheStats()
+		for i, n := range first {
+			if got := read(t, e.store, e.alice, n.ID); got != contents[i] {
+				t.Fatalf("file %d reads %.20q…, want %.20q…", i, got, contents[i])
+			}
+		}
+		e.cache.Wait()
+		st := e.store.ContentCacheStats()
+		return st.Hits - before.Hits, st.DiskHits - before.DiskHits, st.Misses - before.Misses
+	}
+	if hits, _, _ := readAll(); hits != 16 {
+		t.Fatalf("%d of 16 contents just stored read from memory, want 16", hits)
+	}
+	e.putMany(t, 16, 32) // pushes the first 16 out
+	hits, disk, misses := readAll()
+	t.Logf("read again: %d from memory, %d from disk, %d from the database", hits, disk, misses)
+	if disk != 0 || misses == 0 {
+		t.Errorf("contents read once and then pushed out of memory: %d read from disk, %d from the database; want none from disk (no copies), some from the database", disk, misses)
+	}
+	// Those read from the database were copied then: none is read from
+	// it again. (Those read from memory may have been pushed out since,
+	// read, without a copy.)
+	if _, _, again := readAll(); again > hits {
+		t.Errorf("%d contents read from the database in a third pass, more than the %d read from memory in the second: some were read from it twice", again, hits)
 	}
 }

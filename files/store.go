@@ -109,10 +109,11 @@ func New(d *db.DB, blobs blob.Store, opts Options, deps Deps) *Store {
 	if h == nil {
 		h = password.NewHasher(password.DefaultParams(), 2)
 	}
-	// Small contents evicted from memory are kept on the node's disk
-	// when the blob store can (S3 with a cache) and the database is
-	// PostgreSQL (see contentcache.go); SQLite's file is on that disk
-	// already, and a copy would only write each content twice.
+	// Small contents evicted from memory unread, or read from the
+	// database, are kept on the node's disk when the blob store can (S3
+	// with a cache) and the database is PostgreSQL (see
+	// contentcache.go); SQLite's file is on that disk already, and a
+	// copy would only write each content twice.
 	var disk diskCopies
 	if dc, ok := blobs.(diskCopies); ok && d.Engine() == db.Postgres {
 		disk = dc
@@ -858,7 +859,7 @@ func (s *Store) OpenPath(ctx context.Context, a Actor, path string) (Node, io.Re
 	if err := ctx.Err(); err != nil {
 		return Node{}, nil, err
 	}
-	s.contents.add(n.blob, data)
+	s.contents.loaded(n.blob, data)
 	s.recordRead(ctx, a, n, 0)
 	return n, s.watchGroup(inlineContent{bytes.NewReader(data)}, n), nil
 }
@@ -1195,7 +1196,8 @@ func (s *Store) openBlob(ctx context.Context, ref string, size int64) (io.ReadSe
 
 // openInline opens the content ref kept in the database; nil, nil if
 // there is none. The content cache is looked at first (see
-// contentcache.go); a content read from the database goes into it.
+// contentcache.go); a content read from the database goes into it (and,
+// on PostgreSQL with S3, onto the node's disk).
 func (s *Store) openInline(ctx context.Context, ref string) (io.ReadSeekCloser, error) {
 	if data, ok := s.contents.get(ref); ok {
 		return inlineContent{bytes.NewReader(data)}, nil
@@ -1204,7 +1206,7 @@ func (s *Store) openInline(ctx context.Context, ref string) (io.ReadSeekCloser, 
 	if data == nil || err != nil {
 		return nil, err
 	}
-	s.contents.add(ref, data)
+	s.contents.loaded(ref, data)
 	return inlineContent{bytes.NewReader(data)}, nil
 }
 
