@@ -3,6 +3,7 @@ package files
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 )
 
@@ -56,11 +57,19 @@ func (s *Store) commitNewSQLite(ctx context.Context, tx *sql.Tx, u *upload, spac
 	res, err := s.cached(tx).ExecContext(ctx, `INSERT INTO files_nodes (space_kind, space_id, parent_id, name, is_dir, created_at, modified_at) VALUES (?, ?, ?, ?, 0, ?, ?)`,
 		u.parent.kind, u.parent.spaceID, u.parentID, u.name, now, now)
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("files: new file's row: %w", err)
+	}
+	// Only a row this statement inserted makes the rowid its own: one
+	// that inserted none (a future OR IGNORE, a trigger's RAISE(IGNORE))
+	// would leave the rowid of the group's previous insert.
+	if n, err := res.RowsAffected(); err != nil {
+		return false, fmt.Errorf("files: new file's row: %w", err)
+	} else if n != 1 {
+		return false, fmt.Errorf("files: new file's row not inserted (%d rows)", n)
 	}
 	id, err := res.LastInsertId()
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("files: new file's row id: %w", err)
 	}
 	if err := s.touchCached(ctx, tx, u.parentID, now); err != nil {
 		return false, err

@@ -61,9 +61,12 @@ func TestGroupSharesCycles(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			if fi, err := os.Stat(s.Path(ref)); err == nil {
-				o.add(step{op: "returned", ino: fi.Sys().(*syscall.Stat_t).Ino})
+			fi, err := os.Stat(s.Path(ref))
+			if err != nil {
+				t.Errorf("Put %d returned without its blob named: %v", i, err)
+				return
 			}
+			o.add(step{op: "returned", ino: fi.Sys().(*syscall.Stat_t).Ino})
 		})
 	}
 	put(0)
