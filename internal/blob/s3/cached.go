@@ -183,10 +183,10 @@ func (r *cachedReader) Close() error {
 // store need not hold the blob: a small file's content that the files
 // package keeps in its database (on PostgreSQL, a round trip and the
 // server's reads of the value for every read of it), once it falls out
-// of that package's memory unread or is read from the database. Sealing, writing and a check that data is
-// what ref names (its SHA-256) happen in the background, and not at all
-// when the cache has the copy, is too full of writes waiting, or there
-// is no cache. The store owns data from then on and never changes it.
+// of that package's memory unread or is read from the database. Sealing,
+// writing and a check that data is what ref names (its SHA-256) happen
+// in the background, and not at all when the cache has the copy, is too
+// full of writes waiting, or there is no cache. The store owns data from then on and never changes it.
 //
 // A copy kept so is what [Store.Open] would find for ref in the cache:
 // it holds the same bytes as the object would, under the same key, since
