@@ -146,14 +146,19 @@ func (c *contentCache) loaded(ref string, data []byte) {
 	c.put(ref, cachedContent{data: data, read: true})
 }
 
-// put keeps e as the content ref, evicting at random until it fits.
+// put keeps e as the content ref, evicting at random until it fits; if
+// ref is kept already, only e's read mark is kept.
 func (c *contentCache) put(ref string, e cachedContent) {
 	if c == nil || len(e.data) > c.maxBytes/16 {
 		return
 	}
 	var out []evicted
 	c.mu.Lock()
-	if _, ok := c.data[ref]; ok {
+	if old, ok := c.data[ref]; ok {
+		if e.read && !old.read { // read from the database with its path
+			old.read = true
+			c.data[ref] = old
+		}
 		c.mu.Unlock()
 		return
 	}

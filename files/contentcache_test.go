@@ -1,9 +1,13 @@
 package files
 
 import (
+	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/caucus-org/caucus/internal/blob"
 )
 
 // TestContentCacheBound: the content cache never holds more than its
@@ -40,5 +44,73 @@ func TestContentCacheHoldsManyFiles(t *testing.T) {
 	}
 	if len(c.data) != 10000 {
 		t.Errorf("%d of 10,000 contents of 10 KiB kept", len(c.data))
+	}
+}
+
+// recordDisk records the contents given to it to keep.
+type recordDisk struct{ kept []blob.Ref }
+
+func (d *recordDisk) KeepCopy(ref blob.Ref, _ []byte)       { d.kept = append(d.kept, ref) }
+func (*recordDisk) ReadCopy(blob.Ref, int64) ([]byte, bool) { return nil, false }
+
+// TestContentCacheCopyRules: on a cache with disk copies, a content
+// evicted before anyone read it is copied to disk; one read from memory
+// (get), or read from the database while memory held it (loaded, as
+// OpenPath reads a content with its path), leaves without a copy; one
+// read from the database while memory did not hold it is copied then,
+// once.
+func TestContentCacheCopyRules(t *testing.T) {
+	d := &recordDisk{}
+	c := newContentCache(1600, d, 1000) // 16 contents of 100 bytes
+	content := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 100) }
+	for i := range 16 {
+		c.add(strconv.Itoa(i), content(i))
+	}
+	// 0-4 read from memory, 5-9 read from the database while in memory
+	// (a content read with its path), 10-15 never read.
+	for i := range 5 {
+		if _, ok := c.get(strconv.Itoa(i)); !ok {
+			t.Fatalf("content %d not in memory", i)
+		}
+	}
+	for i := 5; i < 10; i++ {
+		c.loaded(strconv.Itoa(i), content(i))
+	}
+	if len(d.kept) != 0 {
+		t.Fatalf("copies made while nothing left memory: %v", d.kept)
+	}
+	old := func() bool { // whether memory holds any of 0-15
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i := range 16 {
+			if _, ok := c.data[strconv.Itoa(i)]; ok {
+				return true
+			}
+		}
+		return false
+	}
+	for i := 16; old(); i++ { // push all of 0-15 out (entries go at random)
+		if i == 10000 {
+			t.Fatal("10,000 contents added and some of the first 16 still in memory")
+		}
+		c.add(strconv.Itoa(i), content(i%256))
+	}
+	var kept []string
+	for _, r := range d.kept {
+		n, _ := strconv.Atoi(string(r))
+		if n < 16 {
+			kept = append(kept, string(r))
+		}
+		if n < 10 {
+			t.Errorf("content %s, read before it left memory, was copied to disk", r)
+		}
+	}
+	if len(kept) != 6 {
+		t.Errorf("%d of the 6 contents never read were copied to disk when pushed out (%v)", len(kept), kept)
+	}
+	d.kept = nil
+	c.loaded("3", content(3)) // not in memory: read from the database
+	if n := slices.Index(d.kept, "3"); n < 0 || slices.Index(d.kept[n+1:], "3") >= 0 {
+		t.Errorf("a content read from the database while not in memory: copies %v, want 3 once", d.kept)
 	}
 }
