@@ -141,6 +141,20 @@ const (
 // upload leaves its content). At 128 KiB a cold read cost 170 against
 // 73, and a larger content would hold a larger share of the write-ahead
 // log and of the content cache: 64 KiB is where it stops.
+//
+// Measured again once the blob store made the small blobs of concurrent
+// uploads durable together (its fsGroup), in BenchmarkPutMany/64KiB
+// (files/dav, SQLite, load 7): a 64 KiB upload as a blob file took
+// 1,826-1,975 CPU-µs over HTTP/2 and 1,877-1,943 over HTTP/1.1, kept in
+// the database 1,363-1,373 and 1,113-1,356, for 20-25 write calls
+// against 68: making the blob's inode (O_TMPFILE) alone took 240 µs,
+// more than the log's and the checkpoint's copies of its 17 pages. A
+// database made with 16 KiB pages would hold a 64 KiB content in 5
+// pages (22 pwrite and 4.9 pread calls per upload instead of 62 and
+// 17.9) but cost as much CPU at 64 KiB (1,150-1,714 µs against
+// 1,074-1,766) and more at 10 KiB (800-1,117 against 507-837): a commit
+// writes each page it touches whole. So the bound stays, and SQLite's
+// page size its default 4 KiB.
 const DefaultInlineBytes = 64 << 10
 
 // Errors. Every error the store returns for a refused request wraps one of

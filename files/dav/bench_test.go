@@ -145,10 +145,13 @@ const inFlight = 8
 // zero, is the largest HTTP/2 frame the server takes, which Go's client
 // then sends: 16 KiB is what curl sends whatever the server allows.
 // CAUCUS_GETMANY_CACHE sets files.Options.ContentCache (-1: none, so
-// that every small GET reads the database, as after a restart).
+// that every small GET reads the database, as after a restart), and
+// CAUCUS_BENCH_INLINE files.Options.InlineBytes (-1: none; 32768 puts
+// the 64 KiB contents in blob files).
 func manyServer(b *testing.B, h2 bool, frame uint32) (e *filestest.Env, c *http.Client, url, login, secret string) {
 	cache, _ := strconv.Atoi(os.Getenv("CAUCUS_GETMANY_CACHE"))
-	e = filestest.New(b, files.Options{ContentCache: cache})
+	inline, _ := strconv.Atoi(os.Getenv("CAUCUS_BENCH_INLINE"))
+	e = filestest.New(b, files.Options{ContentCache: cache, InlineBytes: inline})
 	u, _ := e.Person(b, "alice@example.org")
 	secret = e.AppPassword(b, u, "bench", auth.ScopeFiles)
 	mux := http.NewServeMux()
