@@ -378,12 +378,22 @@ func (im *Importer) startDue(ctx context.Context, wg *sync.WaitGroup) time.Time 
 			defer wg.Done()
 			defer cancel(nil)
 			im.runJob(rctx, r)
-			im.mu.Lock()
-			delete(im.running, r.id)
-			im.notify()
-			im.mu.Unlock()
+			im.forget(r)
 			im.poke()
 		}()
 	}
 	return next
+}
+
+// forget forgets the run r, which has ended, and wakes those waiting for
+// a job to start or stop, and those waiting on r's own progress: its
+// last change came before it left the running jobs, so a waiter that
+// read it then would otherwise wait on a channel nothing closes. Woken,
+// they ask Progress again, which reads the job from the database.
+func (im *Importer) forget(r *run) {
+	im.mu.Lock()
+	delete(im.running, r.id)
+	im.notify()
+	im.mu.Unlock()
+	r.progress.set(func(*Progress) {})
 }
