@@ -137,8 +137,7 @@ func (c *contentCache) add(ref string, data []byte) {
 }
 
 // loaded keeps data, the content ref just read from the database, in
-// memory if there is room for it besides the contents not read yet, and
-// on disk if the cache has one (unless memory has it, read with its
+// memory, and on disk if the cache has one (unless memory has it, read with its
 // path): the database is asked for it once. The caller must not change
 // data after.
 func (c *contentCache) loaded(ref string, data []byte) {
@@ -156,16 +155,17 @@ func (c *contentCache) loaded(ref string, data []byte) {
 }
 
 // put keeps data as the content ref, read or not, making room by
-// evicting contents at random: read ones first, then, for a content
-// just stored (not read), unread ones. A content read from the database
-// does not evict one stored and not read since: the members' other
-// devices fetch a new file soon after it was stored, and a content read
-// has been served already. Evicting at random among all of them made
-// the second of two sets of 2000 files of 64 KiB, each put and then got
-// over WebDAV in a cache of 128 MiB that held the first set read, miss
-// the cache on 53% of its GETs, which cost 360 µs of CPU each beside
-// 250 for a GET from memory (BenchmarkDAVManyFiles, issue 21). If ref
-// is kept already, only its move to read, if read, is done.
+// evicting contents at random, those read before those not read yet:
+// the members' other devices fetch a new file soon after it was stored,
+// and a content read has been served already. Evicting at random among
+// all of them made the second of two sets of 2000 files of 64 KiB, each
+// put and then got over WebDAV in a cache of 128 MiB that held the
+// first set, read, miss the cache on 53% of its GETs, at 360 µs of CPU
+// each beside 250 for a GET from memory (BenchmarkDAVManyFiles, issue
+// 21). A content read from the database pushes out contents not read
+// yet too if there is no other room: kept out, it would be read from the
+// database at every GET for as long as memory held uploads nobody read.
+// If ref is kept already, only its move to read, if read, is done.
 func (c *contentCache) put(ref string, data []byte, read bool) {
 	if c == nil || len(data) > c.maxBytes/16 {
 		return
@@ -182,10 +182,6 @@ func (c *contentCache) put(ref string, data []byte, read bool) {
 		}
 		c.mu.Unlock()
 		return
-	}
-	if read && c.unreadBytes+len(data) > c.maxBytes {
-		c.mu.Unlock()
-		return // no room without evicting contents not read yet
 	}
 	for r, old := range c.read { // at random, until there is room
 		if c.readBytes+c.unreadBytes+len(data) <= c.maxBytes {
