@@ -137,9 +137,9 @@ func (c *contentCache) add(ref string, data []byte) {
 }
 
 // loaded keeps data, the content ref just read from the database, in
-// memory, and on disk if the cache has one (unless memory has it, read with its
-// path): the database is asked for it once. The caller must not change
-// data after.
+// memory, and on disk if the cache has one (unless memory has it, read
+// with its path): the database is asked for it once. The caller must not
+// change data after.
 func (c *contentCache) loaded(ref string, data []byte) {
 	if c == nil {
 		return
