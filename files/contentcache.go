@@ -51,11 +51,10 @@ type contentCache struct {
 
 	hits, diskHits, misses atomic.Int64
 
-	mu          sync.Mutex
-	readBytes   int               // held in read
-	unreadBytes int               // held in unread
-	read        map[string][]byte // by ref: contents read from memory or the database
-	unread      map[string][]byte // by ref: contents stored and not read since
+	mu     sync.Mutex
+	bytes  int               // held in read and unread
+	read   map[string][]byte // by ref: contents read from memory or the database
+	unread map[string][]byte // by ref: contents stored and not read since
 }
 
 // diskCopies keeps copies of contents on the node's own disk: the S3
@@ -124,9 +123,7 @@ func (c *contentCache) get(ref string) ([]byte, bool) {
 // held.
 func (c *contentCache) markRead(ref string, data []byte) {
 	delete(c.unread, ref)
-	c.unreadBytes -= len(data)
 	c.read[ref] = data
-	c.readBytes += len(data)
 }
 
 // add keeps data, the content ref just stored, in memory; the caller
@@ -144,14 +141,9 @@ func (c *contentCache) loaded(ref string, data []byte) {
 	if c == nil {
 		return
 	}
-	c.mu.Lock()
-	_, inRead := c.read[ref]
-	_, inUnread := c.unread[ref]
-	c.mu.Unlock()
-	if !inRead && !inUnread && c.disk != nil && int64(len(data)) <= c.diskMax {
+	if !c.put(ref, data, true) && c.disk != nil && int64(len(data)) <= c.diskMax {
 		c.disk.KeepCopy(blob.Ref(ref), data)
 	}
-	c.put(ref, data, true)
 }
 
 // put keeps data as the content ref, read or not, making room by
@@ -165,52 +157,53 @@ func (c *contentCache) loaded(ref string, data []byte) {
 // 21). A content read from the database pushes out contents not read
 // yet too if there is no other room: kept out, it would be read from the
 // database at every GET for as long as memory held uploads nobody read.
-// If ref is kept already, only its move to read, if read, is done.
-func (c *contentCache) put(ref string, data []byte, read bool) {
+// If ref is kept already, only its move to read, if read, is done, and
+// put reports that memory held it.
+func (c *contentCache) put(ref string, data []byte, read bool) (held bool) {
 	if c == nil || len(data) > c.maxBytes/16 {
-		return
+		return false
 	}
-	var out []evicted
 	c.mu.Lock()
 	if _, ok := c.read[ref]; ok {
 		c.mu.Unlock()
-		return
+		return true
 	}
 	if old, ok := c.unread[ref]; ok {
 		if read { // read from the database with its path
 			c.markRead(ref, old)
 		}
 		c.mu.Unlock()
-		return
+		return true
 	}
-	for r, old := range c.read { // at random, until there is room
-		if c.readBytes+c.unreadBytes+len(data) <= c.maxBytes {
-			break
-		}
-		delete(c.read, r)
-		c.readBytes -= len(old)
-	}
-	for r, old := range c.unread {
-		if c.readBytes+c.unreadBytes+len(data) <= c.maxBytes {
-			break
-		}
-		delete(c.unread, r)
-		c.unreadBytes -= len(old)
-		if c.disk != nil {
-			out = append(out, evicted{r, old})
-		}
-	}
+	c.evictLocked(c.read, len(data), false)
+	out := c.evictLocked(c.unread, len(data), c.disk != nil)
 	if read {
 		c.read[ref] = data
-		c.readBytes += len(data)
 	} else {
 		c.unread[ref] = data
-		c.unreadBytes += len(data)
 	}
+	c.bytes += len(data)
 	c.mu.Unlock()
 	for _, ev := range out {
 		c.disk.KeepCopy(blob.Ref(ev.ref), ev.data)
 	}
+	return false
+}
+
+// evictLocked removes contents of m, at random, until n more bytes fit,
+// and returns those it removed if copies (to copy to disk); c.mu is held.
+func (c *contentCache) evictLocked(m map[string][]byte, n int, copies bool) (out []evicted) {
+	for r, old := range m {
+		if c.bytes+n <= c.maxBytes {
+			break
+		}
+		delete(m, r)
+		c.bytes -= len(old)
+		if copies {
+			out = append(out, evicted{r, old})
+		}
+	}
+	return out
 }
 
 // evicted is a content put leaves to copy to disk.
@@ -240,5 +233,5 @@ func (s *Store) ContentCacheStats() ContentCacheStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return ContentCacheStats{Hits: c.hits.Load(), DiskHits: c.diskHits.Load(), Misses: c.misses.Load(),
-		Bytes: c.readBytes + c.unreadBytes, Entries: len(c.read) + len(c.unread)}
+		Bytes: c.bytes, Entries: len(c.read) + len(c.unread)}
 }

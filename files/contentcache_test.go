@@ -16,7 +16,7 @@ func TestContentCacheBound(t *testing.T) {
 	c := newContentCache(1000, nil, 0)
 	for i := range 100 {
 		c.add(strconv.Itoa(i), []byte(strings.Repeat("x", 60)))
-		if b := c.readBytes + c.unreadBytes; b > c.maxBytes {
+		if b := c.bytes; b > c.maxBytes {
 			t.Fatalf("after %d adds the cache holds %d bytes, over %d", i+1, b, c.maxBytes)
 		}
 	}
