@@ -551,6 +551,116 @@ func startDevB(b *testing.B, dir string, storage config.Storage) *Server {
 	return srv
 }
 
+// davDurableFloor is davFloor with the least a server that answers a
+// PUT only once its content is durable must add: each body written once,
+// appended to one log file in dir, and made durable by an fdatasync(2)
+// that began after its write, shared by every PUT waiting at the time (a
+// group sync, as a database's group commit or internal/blob's fsGroup)
+// before the 201. No file, name or directory entry per upload, no index,
+// no hash, no sign-in: what durability alone costs on this host, below
+// any real store's figure. A GET answers from memory, as davFloor's does.
+func davDurableFloor(b *testing.B, dir, ca string) davTarget {
+	cert, err := tls.LoadX509KeyPair(ca, keyOf(ca))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	log, err := os.OpenFile(filepath.Join(dir, "log"), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { log.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := &syncGroup{f: log}
+	g.cond = sync.NewCond(&g.mu)
+	var mu sync.Mutex
+	sizes := map[string]int64{}
+	content := make([]byte, 1<<20)
+	srv := &http.Server{TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.Method {
+			case http.MethodPut:
+				body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
+				if err != nil || len(body) > 1<<20 {
+					http.Error(w, "bad body", http.StatusBadRequest)
+					return
+				}
+				if err := g.append(body); err != nil {
+					http.Error(w, err.Error(), http.StatusInternalServerError)
+					return
+				}
+				mu.Lock()
+				sizes[r.URL.Path] = int64(len(body))
+				mu.Unlock()
+				w.WriteHeader(http.StatusCreated)
+			case http.MethodGet:
+				mu.Lock()
+				n, ok := sizes[r.URL.Path]
+				mu.Unlock()
+				if !ok {
+					http.NotFound(w, r)
+					return
+				}
+				w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+				w.Write(content[:n])
+			default: // MKCOL
+				w.WriteHeader(http.StatusCreated)
+			}
+		})}
+	go srv.ServeTLS(ln, "", "")
+	b.Cleanup(func() { srv.Close() })
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return davTarget{name: "go-durable", url: "https://localhost:" + port + "/", user: "bench", pass: "bench-pass", ca: ca, cpu: processCPU}
+}
+
+// syncGroup appends to f and makes each append durable with an
+// fdatasync(2) begun after it was written, one sync serving every append
+// waiting when it begins.
+type syncGroup struct {
+	f    *os.File
+	mu   sync.Mutex
+	cond *sync.Cond
+	end  int64 // where the next append goes
+	// started and done count the syncs begun and ended; err is the last
+	// one's error.
+	started, done uint64
+	err           error
+}
+
+// append writes p at the end of f and returns once a sync that began
+// after the write has ended.
+func (g *syncGroup) append(p []byte) error {
+	g.mu.Lock()
+	off := g.end
+	g.end += int64(len(p))
+	g.mu.Unlock()
+	if _, err := g.f.WriteAt(p, off); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	want := g.started + 1 // a sync begun after the write; one running now may not cover it
+	for g.done < want {
+		if g.started == g.done { // none running: begin one
+			g.started++
+			n := g.started
+			g.mu.Unlock()
+			err := syscall.Fdatasync(int(g.f.Fd()))
+			g.mu.Lock()
+			g.done, g.err = n, err
+			g.cond.Broadcast()
+			continue
+		}
+		g.cond.Wait()
+	}
+	return g.err
+}
+
 // BenchmarkDAVManyFiles puts and gets many files of one size with curl,
 // CAUCUS_BENCH_PARALLEL (default 8) requests in flight, over HTTP/2 (one
 // connection, multiplexed) and over HTTP/1.1 (a connection per request in
@@ -575,7 +685,10 @@ func startDevB(b *testing.B, dir string, storage config.Storage) *Server {
 // client's work and the server's share the cores.
 // CAUCUS_BENCH_PROFILE, a directory, keeps a CPU profile of each caucus
 // run there (the server runs in this process). CAUCUS_BENCH_FLOOR=1 adds
-// a third server, net/http alone serving from memory (davFloor).
+// two servers in this process: net/http alone serving from memory
+// (davFloor, go-floor), and the same making each upload durable in the
+// cheapest way there is, one append to a log with a shared fdatasync
+// (davDurableFloor, go-durable).
 // CAUCUS_BENCH_QUOTA_MB gives every caucus account that default quota
 // (none by default), so that each upload checks its space's room.
 // CAUCUS_BENCH_PG=1 adds caucus on PostgreSQL (durable) and S3 (a private
@@ -602,7 +715,7 @@ func BenchmarkDAVManyFiles(b *testing.B) {
 			c := davCaucus(b, m.dir)
 			targets := []davTarget{c, davApache(b, m.dir, c.ca)}
 			if os.Getenv("CAUCUS_BENCH_FLOOR") != "" {
-				targets = append(targets, davFloor(b, c.ca))
+				targets = append(targets, davFloor(b, c.ca), davDurableFloor(b, filepath.Join(m.dir, "durable"), c.ca))
 			}
 			if os.Getenv("CAUCUS_BENCH_PG") != "" { // caucus on PostgreSQL (durable) and S3
 				targets = append(targets, davCaucusPG(b, m.dir))
@@ -919,7 +1032,7 @@ func treeCPU(pid int) time.Duration {
 // named after the sub-benchmark. It returns what stops it.
 func profileCaucus(b *testing.B, tg davTarget) (stop func()) {
 	dir := os.Getenv("CAUCUS_BENCH_PROFILE")
-	if dir == "" || (tg.name != "caucus" && tg.name != "go-floor" && tg.name != "caucus-pg") {
+	if dir == "" || (tg.name != "caucus" && tg.name != "go-floor" && tg.name != "go-durable" && tg.name != "caucus-pg") {
 		return func() {}
 	}
 	f, err := os.Create(filepath.Join(dir, strings.NewReplacer("/", "_", "#", "_").Replace(b.Name())+".prof"))
