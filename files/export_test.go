@@ -69,3 +69,12 @@ func PutNewStatement(s *Store, kind SpaceKind, space, folder int64) []any {
 	return []any{putNewPG, folder, MaxDepth + 2, kind, space, MaxDepth, "new.txt", s.opts.DefaultQuota, int64(5), int64(-1),
 		"sha256-x", "hello", int64(1), "author"}
 }
+
+// PutNewFile returns putNewPG and its arguments for a new file name
+// into folder of space (kind, space), as the store commits an upload:
+// content data (ref its reference), kept in the database, made at now
+// (Unix milliseconds) by author.
+func PutNewFile(s *Store, kind SpaceKind, space, folder int64, name, ref string, data []byte, now int64, author string) []any {
+	return []any{putNewPG, folder, MaxDepth + 2, kind, space, MaxDepth, name, s.opts.DefaultQuota, int64(len(data)), int64(-1),
+		ref, data, now, author}
+}
