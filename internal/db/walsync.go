@@ -35,7 +35,7 @@ type walSyncer struct {
 	took     time.Duration // how long syncs take: a moving average
 	waiters  int           // callers in wait, the one syncing aside (tests)
 	syncs    int64         // syncs made (GroupStats.Syncs)
-	failures []syncFailure
+	failures []syncFailure // every failed sync, for the waiters that have not yet seen theirs
 
 	// sync makes the log durable (syncWAL); tests replace it.
 	sync func() error
@@ -49,10 +49,6 @@ type syncFailure struct {
 	from, to uint64
 	err      error
 }
-
-// maxSyncFailures is how many failed syncs a walSyncer remembers, for
-// the waiters that have not yet seen theirs.
-const maxSyncFailures = 16
 
 func newWALSyncer(path string) *walSyncer {
 	s := &walSyncer{path: path + "-wal"}
@@ -105,9 +101,6 @@ func (s *walSyncer) wait(n uint64) error {
 	if err != nil {
 		err = fmt.Errorf("db: syncing the write-ahead log: %w", err)
 		s.failures = append(s.failures, syncFailure{from: from, to: to, err: err})
-		if len(s.failures) > maxSyncFailures {
-			s.failures = s.failures[1:]
-		}
 	}
 	// Later commits are made durable by later syncs; failed ones stay
 	// failed (see failures).
@@ -139,8 +132,11 @@ func average(avg, d time.Duration) time.Duration {
 // flush returns once every commit written so far is durable, for a
 // writer that must see nothing else (see [Group.SyncBehind]); the
 // caller holds the writer slot, so none is written meanwhile. If the
-// last commit's sync failed, so does flush: what the caller would read
-// is not known to be durable.
+// last commits' sync failed (their jobs were told), it waits for a
+// sync of its own, as if it had written a commit: a disk that failed
+// once would otherwise fail every writer until the next commit that
+// syncs behind. The pages that sync failed to write may be lost all
+// the same; SQLite's own commit would have published none of them.
 func (s *walSyncer) flush() error {
 	if s == nil {
 		return nil
@@ -148,7 +144,10 @@ func (s *walSyncer) flush() error {
 	s.mu.Lock()
 	n := s.written
 	s.mu.Unlock()
-	return s.wait(n)
+	if err := s.wait(n); err == nil {
+		return nil
+	}
+	return s.wait(s.wrote())
 }
 
 // made returns how many syncs s has made; 0 for nil.
