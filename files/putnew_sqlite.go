@@ -9,23 +9,6 @@ import (
 	"github.com/caucus-org/caucus/internal/db"
 )
 
-// newGroup returns the group commit of a store on d. On SQLite its
-// commits sync the log behind the turn ([db.Group.SyncBehind]): with
-// the sync inside the turn, the one writer was busy 76-85% of the time
-// with 8 uploads of 64 KiB in flight over HTTP/1.1 (each 17 frames of
-// the log), most of it in COMMIT (the frames written, then an
-// fdatasync of 2-3 ms on the loaded host). Another connection may see
-// an upload's file up to one sync before it is durable and its upload
-// answered: after a crash in that gap the file is gone, as if deleted,
-// and its uploader, never answered, sends it again. The blob files its
-// versions name are deleted only in write transactions (dropBlobs),
-// which begin once every commit is durable.
-func newGroup(d *db.DB) *db.Group {
-	g := d.NewGroup(maxGroup, nil)
-	g.SyncBehind()
-	return g
-}
-
 // CommitStats returns what the store's group commit, which carries its
 // uploads, did since the store was made: for load tools.
 func (s *Store) CommitStats() db.GroupStats { return s.group.Stats() }

@@ -118,7 +118,7 @@ func New(d *db.DB, blobs blob.Store, opts Options, deps Deps) *Store {
 	if dc, ok := blobs.(diskCopies); ok && d.Engine() == db.Postgres {
 		disk = dc
 	}
-	return &Store{db: d, blobs: blobs, opts: opts, auth: deps.Auth, audit: deps.Audit, log: log, hasher: h, group: newGroup(d), freeze: deps.Freeze,
+	return &Store{db: d, blobs: blobs, opts: opts, auth: deps.Auth, audit: deps.Audit, log: log, hasher: h, group: d.NewGroup(maxGroup, nil), freeze: deps.Freeze,
 		paths: newPathCache(opts.PathCache), contents: newContentCache(opts.ContentCache, disk, int64(opts.InlineBytes)),
 		fetched: map[fetch]time.Time{}, watching: map[*linkWatch]struct{}{}, reading: map[*groupReader]struct{}{}}
 }

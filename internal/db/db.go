@@ -108,10 +108,6 @@ type DB struct {
 
 	keptMu sync.Mutex
 	kept   []*keptConn // the groups' (see keptConn), given back by Close
-
-	// wal makes the commits of groups that sync behind their turn
-	// durable (see Group.SyncBehind); nil on PostgreSQL.
-	wal *walSyncer
 }
 
 // Open opens (creating if needed) the SQLite database file at path, with
@@ -136,8 +132,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*DB, error) {
 	if err := syncData(); err != nil {
 		return nil, fmt.Errorf("db: open: %w", err)
 	}
-	db := &DB{log: log, path: path, engine: SQLite, writer: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{},
-		wal: newWALSyncer(path)}
+	db := &DB{log: log, path: path, engine: SQLite, writer: make(chan struct{}, 1), stmts: map[string]*sql.Stmt{}}
 	if err := openIndex(ctx, path, db); err != nil {
 		return nil, err
 	}
@@ -219,10 +214,9 @@ func (db *DB) check(ctx context.Context) error {
 	return nil
 }
 
-// Tx runs fn in a write transaction (BEGIN IMMEDIATE on SQLite, once
-// every commit of a group that syncs behind its turn is durable, see
-// [Group.SyncBehind]; on PostgreSQL a transaction that first takes the
-// cluster-wide write lock, see writeLockKey). It commits if fn
+// Tx runs fn in a write transaction (BEGIN IMMEDIATE on SQLite; on
+// PostgreSQL a transaction that first takes the cluster-wide write lock,
+// see writeLockKey). It commits if fn
 // returns nil and rolls back otherwise, also when fn panics. An error from fn
 // is returned as it is, so callers can match their own sentinels; errors
 // from beginning, committing or rolling back are wrapped with a "db: "
@@ -232,9 +226,6 @@ func (db *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	defer db.releaseWriter()
-	if err := db.wal.flush(); err != nil {
-		return err
-	}
 	tx, err := db.beginLocked(ctx)
 	if err != nil {
 		return err

@@ -60,15 +60,6 @@ type Group struct {
 	logFrames atomic.Int64
 	// conn carries the group's transactions on SQLite (see keptConn).
 	conn *keptConn
-	// behind is set if the group's commits sync the log after the turn
-	// (SyncBehind).
-	behind bool
-	// arrived, for a group that syncs behind, has a value when a job
-	// was queued since gather last looked; writing is how long a
-	// group's transaction takes, up to its COMMIT's return: a moving
-	// average that only the holder of the turn touches.
-	arrived chan struct{}
-	writing time.Duration
 }
 
 // defaultBulkLogFrames is how many frames (64 MiB of 4 KiB pages) the
@@ -104,9 +95,6 @@ type GroupStats struct {
 	Jobs    int64     // jobs those transactions carried
 	Turns   TurnStats // the turns, by kind: group commits, lazy commits, holds
 	Times   GroupTimes
-	// Syncs counts the syncs of the log made behind the turn (see
-	// SyncBehind), by every such group of the database.
-	Syncs int64
 }
 
 // GroupTimes sums where the time of a group's commits went, over every
@@ -116,8 +104,7 @@ type GroupTimes struct {
 	Wait   time.Duration // jobs queued until a group took them, summed over the jobs
 	Begin  time.Duration // a connection and BEGIN, per group
 	Run    time.Duration // the jobs and the step before commit, per group
-	Commit time.Duration // COMMIT: the log written, and synced unless the group syncs behind its turn
-	Sync   time.Duration // of a group that syncs behind its turn: waiting for the log's sync after COMMIT
+	Commit time.Duration // COMMIT: the log written and synced, per group
 }
 
 // Stats returns how many transactions the group committed and how many
@@ -125,7 +112,7 @@ type GroupTimes struct {
 func (g *Group) Stats() GroupStats {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return GroupStats{Commits: g.commits.Load(), Jobs: g.jobs.Load(), Turns: g.turns, Times: g.times, Syncs: g.db.wal.made()}
+	return GroupStats{Commits: g.commits.Load(), Jobs: g.jobs.Load(), Turns: g.turns, Times: g.times}
 }
 
 // job is one [Group.Do] waiting for its commit.
@@ -243,12 +230,6 @@ func (g *Group) do(ctx context.Context, j *job) error {
 	}
 	g.pending = append(g.pending, j)
 	g.mu.Unlock()
-	if g.arrived != nil {
-		select {
-		case g.arrived <- struct{}{}:
-		default:
-		}
-	}
 	for {
 		select {
 		case <-j.done:
@@ -297,17 +278,13 @@ func (g *Group) taken(j *job) bool {
 // transactions apart, the second's statements running once the first
 // has committed.
 func (g *Group) commitTurn(ctx context.Context) (handed bool) {
-	if g.behind {
-		g.gather()
-	}
 	batch := g.take()
 	if len(batch) == 0 {
 		return false
 	}
 	start := time.Now()
 	var handOff func()
-	switch {
-	case g.db.engine == Postgres:
+	if g.db.engine == Postgres {
 		early := g.afterTurn == nil
 		handOff = func() {
 			if early {
@@ -317,20 +294,6 @@ func (g *Group) commitTurn(ctx context.Context) (handed bool) {
 			}
 			if g.committing != nil {
 				g.committing()
-			}
-		}
-	case g.behind:
-		// The turn goes on once the COMMIT has written the log, unless
-		// the log must be caught up with or afterTurn waits for the
-		// commit: both want it durable first.
-		early := g.afterTurn == nil && !g.overLog(batch)
-		handOff = func() {
-			g.writing = average(g.writing, time.Since(start))
-			g.committed()
-			if early {
-				handed = true
-				g.turnEnded("commit", start, len(batch))
-				<-g.turn
 			}
 		}
 	}
@@ -429,9 +392,7 @@ func (g *Group) commit(ctx context.Context, batch *[]*job, handOff func()) {
 	if err == nil {
 		g.commits.Add(1)
 		g.jobs.Add(int64(len(*batch)))
-		if !g.behind {
-			g.committed() // behind: done in run, with the turn held
-		}
+		g.committed()
 	}
 }
 
@@ -499,106 +460,8 @@ func (g *Group) run(ctx context.Context, batchp *[]*job, bare bool, t *batchTime
 	if g.db.engine == Postgres {
 		return g.db.txPostgresConn(ctx, body, handOff)
 	}
-	if g.behind {
-		n, err := g.conn.txBehind(ctx, func(tx *sql.Tx) error { return body(tx, nil) })
-		if err != nil {
-			return err
-		}
-		if handOff != nil {
-			handOff()
-		} else {
-			g.committed()
-		}
-		t.syncing()
-		return g.db.wal.wait(n)
-	}
 	// The kept connection reads unmapped (DoUnmapped) always.
 	return g.conn.tx(ctx, nil, func(tx *sql.Tx) error { return body(tx, nil) })
-}
-
-// gather waits, while the log's sync for an earlier group runs, until
-// a group's transaction started now would end when that sync is likely
-// to (the moving averages of both), or the sync ends, or a full group
-// is queued. Syncs are made one at a time, so a group that commits
-// sooner only waits longer for the sync after; gathered, its writes
-// still run beside the sync, and it carries the jobs that came
-// meanwhile instead of leaving them to a group of their own, each
-// commit's fixed cost (BEGIN, COMMIT, the pages every commit writes
-// again) shared.
-func (g *Group) gather() {
-	ended, end := g.db.wal.running()
-	if ended == nil {
-		return
-	}
-	wait := time.Until(end.Add(-g.writing))
-	if wait <= 0 {
-		return
-	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	for g.Queued() < g.max {
-		select {
-		case <-ended:
-			return
-		case <-timer.C:
-			return
-		case <-g.arrived:
-		}
-	}
-}
-
-// SyncBehind makes g's commits on SQLite sync the write-ahead log after
-// the commit turn instead of inside it: a group's COMMIT writes its
-// frames to the log without a sync (synchronous=NORMAL on the group's
-// kept connection), the turn goes on to the next group, and the jobs
-// are answered only once an fdatasync of the log that began after their
-// COMMIT returned has ended (see walSyncer). The next group's
-// statements and log writes thus run while the disk makes the last
-// group's durable, instead of after; a nil error from Do still means
-// the job is durable. Call it before the first Do; on PostgreSQL,
-// whose groups hand their turn on before COMMIT already, it does
-// nothing.
-//
-// What SQLite does under synchronous=NORMAL in WAL mode, as its wal.c
-// says and modernc.org/sqlite's copy does (walFrames, walCheckpoint):
-// a commit writes its frames and then publishes them in the wal-index
-// without a sync; after the log starts over, the first commit syncs the
-// new log header before its frames (syncHeader), so that frames of the
-// old log cannot pass for the new one's; a checkpoint syncs the log
-// before it copies frames into the database file, and the database
-// file after. A frame is thus in the database file only once it is
-// durable in the log, and the log starts over only after a checkpoint
-// copied every frame; an fdatasync of the log makes every frame written
-// before it durable.
-//
-// What others may see: SQLite makes a commit visible to every
-// connection when it publishes it, so between a group's COMMIT and the
-// end of its sync (one fdatasync, 0.2-3 ms on the project's host) a
-// reader on another connection may see writes that a crash then would
-// undo, though no job that made them has been answered yet. A reader
-// answers a client from what it read (a PROPFIND lists a file whose
-// upload has not been answered); after such a crash the file is gone,
-// as if deleted, and its uploader, never answered, sends it again.
-// What must not act on a write that is not durable is kept from it:
-// every write transaction of another kind ([DB.Tx], [DB.TxLazy], a
-// group that does not sync behind) begins only once every commit made
-// so far is durable (walSyncer.flush), so that what a write
-// transaction reads before it deletes a blob file, or commits
-// something that depends on it, is on disk. A group whose readers must
-// never see a commit before it is durable (the mail store: an IMAP
-// client that saw a message's UID before a crash would see the UID
-// again for another message after it) does not sync behind.
-//
-// If a sync fails, the jobs it covered get its error, though their
-// writes stay visible (SQLite's own commit under synchronous=FULL
-// publishes nothing whose sync failed); later commits go on.
-func (g *Group) SyncBehind() {
-	if g.conn == nil {
-		return
-	}
-	g.behind = true
-	g.arrived = make(chan struct{}, 1)
-	g.conn.pragmas = append(slices.Clone(keptPragmas), syncBehind)
 }
 
 // runPiped sends the statements of *batch's piped jobs to PostgreSQL in
@@ -754,7 +617,14 @@ func (g *Group) committed() {
 // past burstLogFrames (defaultBurstLogFrames), holding the process's
 // writer slot too ([DB.Tx] and autocommit writes wait).
 func (g *Group) catchUp(ctx context.Context, batch []*job) {
-	if !g.overLog(batch) {
+	if g.db.engine == Postgres {
+		return
+	}
+	bound := g.burstLogFrames
+	if slices.ContainsFunc(batch, func(j *job) bool { return j.unmapped }) {
+		bound = min(bound, g.bulkLogFrames)
+	}
+	if g.logFrames.Load() <= bound {
 		return
 	}
 	g.checkpoints.Wait() // the one in the background, if any
@@ -775,20 +645,6 @@ func (g *Group) catchUp(ctx context.Context, batch []*job) {
 	}
 	// The next checkpoint in the background says how long it is.
 	g.logFrames.Store(0)
-}
-
-// overLog reports whether the log held more frames at the last
-// checkpoint than catchUp lets it after batch: always false on
-// PostgreSQL.
-func (g *Group) overLog(batch []*job) bool {
-	if g.db.engine == Postgres {
-		return false
-	}
-	bound := g.burstLogFrames
-	if slices.ContainsFunc(batch, func(j *job) bool { return j.unmapped }) {
-		bound = min(bound, g.bulkLogFrames)
-	}
-	return g.logFrames.Load() > bound
 }
 
 // passiveCheckpoint copies what it can of the write-ahead log into the

@@ -31,9 +31,6 @@ import (
 type keptConn struct {
 	db      *DB
 	idleFor time.Duration // keepIdle; tests shorten it
-	// pragmas set the connection up: keptPragmas, and for a group that
-	// syncs behind its turn syncBehind too. Set before the first take.
-	pragmas []connPragma
 	mu      sync.Mutex
 	c       *sql.Conn // nil: none kept
 	// used is when c last carried a transaction; timer gives c back once
@@ -65,7 +62,7 @@ var keptPragmas = []connPragma{noCheckpoint, unmapped,
 
 // keepConn returns a new keptConn of db, which Close closes.
 func (db *DB) keepConn() *keptConn {
-	k := &keptConn{db: db, idleFor: keepIdle, pragmas: keptPragmas}
+	k := &keptConn{db: db, idleFor: keepIdle}
 	db.keptMu.Lock()
 	db.kept = append(db.kept, k)
 	db.keptMu.Unlock()
@@ -89,9 +86,9 @@ func (k *keptConn) take(ctx context.Context) (*sql.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("db: begin: %w", err)
 	}
-	for _, p := range k.pragmas {
+	for _, p := range keptPragmas {
 		if _, err := c.ExecContext(ctx, p.set); err != nil {
-			k.release(c)
+			release(c)
 			return nil, fmt.Errorf("db: setting %q: %w", p.set, err)
 		}
 	}
@@ -112,7 +109,7 @@ func (k *keptConn) put(c *sql.Conn, ok bool) {
 		return
 	}
 	k.mu.Unlock()
-	k.release(c)
+	release(c)
 }
 
 // idle gives the kept connection back to the pool if it has not been
@@ -128,7 +125,7 @@ func (k *keptConn) idle() {
 	k.c, k.timer = nil, nil
 	k.mu.Unlock()
 	if c != nil {
-		k.release(c)
+		release(c)
 	}
 }
 
@@ -144,16 +141,16 @@ func (k *keptConn) close() {
 	}
 	k.mu.Unlock()
 	if c != nil {
-		k.release(c)
+		release(c)
 	}
 }
 
-// release gives c back to the pool with k's pragmas reset, or closes it
+// release gives c back to the pool with keptPragmas reset, or closes it
 // if that fails.
-func (k *keptConn) release(c *sql.Conn) {
+func release(c *sql.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, p := range k.pragmas {
+	for _, p := range keptPragmas {
 		if _, err := c.ExecContext(ctx, p.reset); err != nil {
 			c.Raw(func(any) error { return driver.ErrBadConn })
 			break
@@ -163,40 +160,16 @@ func (k *keptConn) release(c *sql.Conn) {
 }
 
 // tx runs fn in a write transaction on the kept connection set up with
-// pragmas for its duration (see [DB.txWith]), once every commit of a
-// group that syncs behind its turn is durable (see [Group.SyncBehind]).
+// pragmas for its duration (see [DB.txWith]).
 func (k *keptConn) tx(ctx context.Context, pragmas []connPragma, fn func(tx *sql.Tx) error) (err error) {
 	if err := k.db.takeWriter(ctx); err != nil {
 		return err
 	}
 	defer k.db.releaseWriter()
-	if err := k.db.wal.flush(); err != nil {
-		return err
-	}
 	conn, err := k.take(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { k.put(conn, err == nil) }()
 	return txOn(ctx, conn, pragmas, fn)
-}
-
-// txBehind is tx for a group that syncs behind its turn: the kept
-// connection commits without a sync (syncBehind), and n numbers the
-// commit for [walSyncer.wait], with the writer slot still held. It does
-// not wait for other commits' syncs: the group's own are all it sees.
-func (k *keptConn) txBehind(ctx context.Context, fn func(tx *sql.Tx) error) (n uint64, err error) {
-	if err := k.db.takeWriter(ctx); err != nil {
-		return 0, err
-	}
-	defer k.db.releaseWriter()
-	conn, err := k.take(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer func() { k.put(conn, err == nil) }()
-	if err := txOn(ctx, conn, nil, fn); err != nil {
-		return 0, err
-	}
-	return k.db.wal.wrote(), nil
 }

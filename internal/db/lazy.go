@@ -77,9 +77,6 @@ var (
 	// noCheckpoint keeps the commit from checkpointing the log itself
 	// (see [Group]).
 	noCheckpoint = connPragma{`PRAGMA wal_autocheckpoint = 0`, `PRAGMA wal_autocheckpoint = ` + walAutoCheckpoint}
-	// syncBehind makes a commit write the log without syncing it, for a
-	// group whose syncs come after its turn (Group.SyncBehind).
-	syncBehind = connPragma{`PRAGMA synchronous = NORMAL`, `PRAGMA synchronous = FULL`}
 	// unmapped reads the database file without a memory map; setting it
 	// drops the connection's map (SQLITE_FCNTL_MMAP_SIZE unmaps it),
 	// resetting it lets the next transaction map the file again.
@@ -102,9 +99,6 @@ func (db *DB) txWith(ctx context.Context, pragmas []connPragma, fn func(tx *sql.
 			return db.txLazyPostgres(ctx, fn)
 		}
 		return db.txPostgres(ctx, fn)
-	}
-	if err := db.wal.flush(); err != nil {
-		return err
 	}
 	conn, err := db.Conn(ctx)
 	if err != nil {

@@ -94,7 +94,6 @@ func (g *Group) turnEnded(kind string, start time.Time, jobs int) {
 type batchTimes struct {
 	on                   bool // some job carries a JobTrace; start, begin and commit are always set
 	start, begin, commit time.Time
-	sync                 time.Time // a group that syncs behind its turn began to wait for the sync
 	jobStart, jobEnd     []time.Time
 	checkpointingAtStart bool
 }
@@ -141,8 +140,6 @@ func (t *batchTimes) jobEnded(i int) {
 
 func (t *batchTimes) committing() { t.commit = time.Now() }
 
-func (t *batchTimes) syncing() { t.sync = time.Now() }
-
 // finish fills in the traces of the batch's jobs.
 func (t *batchTimes) finish(g *Group, batch []*job) {
 	end := time.Now()
@@ -158,12 +155,7 @@ func (t *batchTimes) finish(g *Group, batch []*job) {
 	}
 	g.times.Begin += t.begin.Sub(t.start)
 	g.times.Run += t.commit.Sub(t.begin)
-	if t.sync.IsZero() {
-		g.times.Commit += end.Sub(t.commit)
-	} else {
-		g.times.Commit += t.sync.Sub(t.commit)
-		g.times.Sync += end.Sub(t.sync)
-	}
+	g.times.Commit += end.Sub(t.commit)
 	g.mu.Unlock()
 	if !t.on {
 		return

@@ -1061,10 +1061,7 @@ func (tg davTarget) commitStats() db.GroupStats {
 // which the commit turn was held (busy, 1: the single writer never
 // idled), jobs per group, and an upload's time in it in µs: queued for
 // a group (wait-µs/job), and the group's BEGIN (begin-µs/grp), jobs
-// (run-µs/grp) and COMMIT, the log written and synced (commit-µs/grp),
-// or, if it syncs the log behind the turn, written (commit-µs/grp),
-// then synced (sync-µs/grp, its wait for the sync), and the uploads
-// each sync made durable (jobs/sync).
+// (run-µs/grp) and COMMIT, the log written and synced (commit-µs/grp).
 func reportCommits(b *testing.B, tg davTarget, before db.GroupStats, wall time.Duration) {
 	if tg.commits == nil {
 		return
@@ -1081,10 +1078,6 @@ func reportCommits(b *testing.B, tg davTarget, before db.GroupStats, wall time.D
 	b.ReportMetric(us(now.Times.Begin-before.Times.Begin)/commits, "begin-µs/grp")
 	b.ReportMetric(us(now.Times.Run-before.Times.Run)/commits, "run-µs/grp")
 	b.ReportMetric(us(now.Times.Commit-before.Times.Commit)/commits, "commit-µs/grp")
-	if syncs := float64(now.Syncs - before.Syncs); syncs > 0 {
-		b.ReportMetric(us(now.Times.Sync-before.Times.Sync)/commits, "sync-µs/grp")
-		b.ReportMetric(jobs/syncs, "jobs/sync")
-	}
 }
 
 // contentStats returns what tg's cache of small contents did so far
