@@ -89,8 +89,9 @@ func (g *Group) turnEnded(kind string, start time.Time, jobs int) {
 	}
 }
 
-// batchTimes times one group commit's jobs for the jobs that carry a
-// JobTrace; it does nothing (and takes no time) if none does.
+// batchTimes times one group commit: its BEGIN, jobs and COMMIT always
+// (for GroupStats.Times, three clock reads a group), and each job for
+// the jobs that carry a JobTrace, only if one does.
 type batchTimes struct {
 	on                   bool // some job carries a JobTrace; start, begin and commit are always set
 	start, begin, commit time.Time
@@ -140,7 +141,8 @@ func (t *batchTimes) jobEnded(i int) {
 
 func (t *batchTimes) committing() { t.commit = time.Now() }
 
-// finish fills in the traces of the batch's jobs.
+// finish adds the batch's times to the group's (GroupStats.Times) and
+// fills in the traces of its jobs.
 func (t *batchTimes) finish(g *Group, batch []*job) {
 	end := time.Now()
 	if t.begin.IsZero() { // failed before BEGIN
