@@ -34,7 +34,8 @@ type Group struct {
 	turn    chan struct{} // held by the caller committing a group
 	mu      sync.Mutex
 	pending []*job
-	turns   TurnStats // the turns so far, by kind (Turns); guarded by mu
+	turns   TurnStats  // the turns so far, by kind (Turns); guarded by mu
+	times   GroupTimes // see Stats; guarded by mu
 
 	// beforeCommit, if set, runs in each group's transaction after the
 	// jobs, before the commit (see SetBeforeCommit).
@@ -93,12 +94,25 @@ type GroupStats struct {
 	Commits int64     // transactions committed, each one WAL sync
 	Jobs    int64     // jobs those transactions carried
 	Turns   TurnStats // the turns, by kind: group commits, lazy commits, holds
+	Times   GroupTimes
+}
+
+// GroupTimes sums where the time of a group's commits went, over every
+// group commit (failed ones too): what a load tool divides by Jobs or
+// Commits to split an upload's or a delivery's wait for the disk.
+type GroupTimes struct {
+	Wait   time.Duration // jobs queued until a group took them, summed over the jobs
+	Begin  time.Duration // a connection and BEGIN, per group
+	Run    time.Duration // the jobs and the step before commit, per group
+	Commit time.Duration // COMMIT: the log written and synced, per group
 }
 
 // Stats returns how many transactions the group committed and how many
 // jobs they carried: Jobs/Commits is how many writes shared each sync.
 func (g *Group) Stats() GroupStats {
-	return GroupStats{Commits: g.commits.Load(), Jobs: g.jobs.Load(), Turns: g.Turns()}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return GroupStats{Commits: g.commits.Load(), Jobs: g.jobs.Load(), Turns: g.turns, Times: g.times}
 }
 
 // job is one [Group.Do] waiting for its commit.
@@ -209,9 +223,10 @@ func (g *Group) DoUnmapped(ctx context.Context, fn func(ctx context.Context, tx 
 // it gets the turn.
 func (g *Group) do(ctx context.Context, j *job) error {
 	j.trace = jobTraceOf(ctx)
+	j.queued = time.Now()
 	g.mu.Lock()
 	if j.trace != nil {
-		j.queued, j.behind = time.Now(), g.turns
+		j.behind = g.turns
 	}
 	g.pending = append(g.pending, j)
 	g.mu.Unlock()

@@ -317,3 +317,46 @@ func TestGroupBareSQLite(t *testing.T) {
 		t.Errorf("runs of the failing jobs 3 and 6: %d and %d; want one of them twice (first without a savepoint)", runs[3], runs[6])
 	}
 }
+
+// TestGroupTimes checks that a group's stats sum where its commits' time
+// went: jobs queued while the turn was held waited, and the group that
+// took them spent time in BEGIN, in the jobs and in COMMIT.
+func TestGroupTimes(t *testing.T) {
+	t.Parallel()
+	d := open(t)
+	ctx := t.Context()
+	if _, err := d.ExecContext(ctx, `CREATE TABLE g (n INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	g := d.NewGroup(64, nil)
+	release, err := g.Hold(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			err := g.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+				_, err := tx.ExecContext(ctx, `INSERT INTO g (n) VALUES (?)`, i)
+				return err
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for g.Queued() < n {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(time.Millisecond) // so that each job waits at least this long
+	release()
+	wg.Wait()
+	st := g.Stats()
+	if st.Commits != 1 || st.Jobs != n {
+		t.Fatalf("stats %+v: want one commit of %d jobs", st, n)
+	}
+	if tm := st.Times; tm.Wait < n*time.Millisecond || tm.Begin <= 0 || tm.Run <= 0 || tm.Commit <= 0 {
+		t.Errorf("times %+v: want a wait of at least %v (the turn held) and some BEGIN, jobs and COMMIT", tm, n*time.Millisecond)
+	}
+}

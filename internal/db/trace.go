@@ -89,17 +89,18 @@ func (g *Group) turnEnded(kind string, start time.Time, jobs int) {
 	}
 }
 
-// batchTimes times one group commit's jobs for the jobs that carry a
-// JobTrace; it does nothing (and takes no time) if none does.
+// batchTimes times one group commit: its BEGIN, jobs and COMMIT always
+// (for GroupStats.Times, three clock reads a group), and each job for
+// the jobs that carry a JobTrace, only if one does.
 type batchTimes struct {
-	on                   bool
+	on                   bool // some job carries a JobTrace; start, begin and commit are always set
 	start, begin, commit time.Time
 	jobStart, jobEnd     []time.Time
 	checkpointingAtStart bool
 }
 
 func newBatchTimes(g *Group, batch []*job) *batchTimes {
-	t := &batchTimes{}
+	t := &batchTimes{start: time.Now()}
 	for _, j := range batch {
 		if j.trace != nil {
 			t.on = true
@@ -109,7 +110,6 @@ func newBatchTimes(g *Group, batch []*job) *batchTimes {
 	if !t.on {
 		return t
 	}
-	t.start = time.Now()
 	t.jobStart, t.jobEnd = make([]time.Time, len(batch)), make([]time.Time, len(batch))
 	t.checkpointingAtStart = g.checkpointing.Load()
 	return t
@@ -125,11 +125,7 @@ func (t *batchTimes) grow(n int) {
 	}
 }
 
-func (t *batchTimes) began() {
-	if t.on {
-		t.begin = time.Now()
-	}
-}
+func (t *batchTimes) began() { t.begin = time.Now() }
 
 func (t *batchTimes) jobStarted(i int) {
 	if t.on {
@@ -143,20 +139,28 @@ func (t *batchTimes) jobEnded(i int) {
 	}
 }
 
-func (t *batchTimes) committing() {
-	if t.on {
-		t.commit = time.Now()
-	}
-}
+func (t *batchTimes) committing() { t.commit = time.Now() }
 
-// finish fills in the traces of the batch's jobs.
+// finish adds the batch's times to the group's (GroupStats.Times) and
+// fills in the traces of its jobs.
 func (t *batchTimes) finish(g *Group, batch []*job) {
-	if !t.on {
-		return
-	}
 	end := time.Now()
+	if t.begin.IsZero() { // failed before BEGIN
+		t.begin = end
+	}
 	if t.commit.IsZero() { // failed before the commit
 		t.commit = end
+	}
+	g.mu.Lock()
+	for _, j := range batch {
+		g.times.Wait += max(t.start.Sub(j.queued), 0)
+	}
+	g.times.Begin += t.begin.Sub(t.start)
+	g.times.Run += t.commit.Sub(t.begin)
+	g.times.Commit += end.Sub(t.commit)
+	g.mu.Unlock()
+	if !t.on {
+		return
 	}
 	ckpt := t.checkpointingAtStart || g.checkpointing.Load()
 	turns := g.Turns()

@@ -50,6 +50,7 @@ import (
 
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/internal/config"
+	"github.com/caucus-org/caucus/internal/db"
 	"github.com/caucus-org/caucus/internal/testtool"
 	"github.com/caucus-org/caucus/internal/testtool/pgtest"
 	"github.com/caucus-org/caucus/internal/testtool/s3test"
@@ -67,6 +68,9 @@ type davTarget struct {
 	// contents is, for caucus, what its cache of small contents did so
 	// far (files.Store.ContentCacheStats); nil for other servers.
 	contents func() files.ContentCacheStats
+	// commits is, for caucus, what its files store's group commit did so
+	// far (files.Store.CommitStats); nil for other servers.
+	commits func() db.GroupStats
 }
 
 // benchTargets starts caucus, rclone serve webdav and Apache httpd with
@@ -90,7 +94,7 @@ func davCaucusOn(b *testing.B, dir, name string, storage config.Storage) davTarg
 	secret := newFilesAccount(b, srv, "bench@localhost")
 	_, port, _ := net.SplitHostPort(srv.addrs["https"])
 	return davTarget{name: name, url: "https://localhost:" + port + "/dav/Home/", user: "bench@localhost", pass: secret,
-		ca: filepath.Join(cdir, "dev-cert.pem"), cpu: processCPU, contents: srv.files.ContentCacheStats}
+		ca: filepath.Join(cdir, "dev-cert.pem"), cpu: processCPU, contents: srv.files.ContentCacheStats, commits: srv.files.CommitStats}
 }
 
 // davCaucusPG starts caucus on PostgreSQL (durable) and S3 (versitygw),
@@ -1096,11 +1100,13 @@ func (m *manyFiles) put(b *testing.B, curl string, tg davTarget, proto string) {
 	stop := profileCaucus(b, tg)
 	c0 := tg.count()
 	start, cpu0 := time.Now(), startCPU(tg)
-	parts0, cc0 := m.cpuParts(tg), tg.contentStats()
+	parts0, cc0, g0 := m.cpuParts(tg), tg.contentStats(), tg.commitStats()
 	client := runCurlCPU(b, curl, tg, curlProto(proto), "--parallel", "--parallel-max", m.parallel, "-K", putf)
 	stop()
-	m.report(b, time.Since(start), serverCPU(tg, cpu0))
+	wall := time.Since(start)
+	m.report(b, wall, serverCPU(tg, cpu0))
 	m.reportParts(b, tg, parts0)
+	reportCommits(b, tg, g0, wall)
 	b.ReportMetric(float64(client.Microseconds())/float64(m.n), "curl-µs/file")
 	m.reportCounts(b, tg, c0)
 	m.reportContents(b, tg, cc0)
@@ -1152,6 +1158,39 @@ func (m *manyFiles) get(b *testing.B, curl string, tg davTarget, proto string) {
 	b.ReportMetric(float64(client.Microseconds())/float64(m.n), "curl-µs/file")
 	m.reportCounts(b, tg, c0)
 	m.reportContents(b, tg, cc0)
+}
+
+// commitStats returns what tg's group commit did so far (zero for a
+// server that has none).
+func (tg davTarget) commitStats() db.GroupStats {
+	if tg.commits == nil {
+		return db.GroupStats{}
+	}
+	return tg.commits()
+}
+
+// reportCommits reports, for caucus, what its files store's group commit
+// did in a run of wall since before: the share of the run's time in
+// which the commit turn was held (busy, 1: the single writer never
+// idled), jobs per group, and an upload's time in it in µs: queued for
+// a group (wait-µs/job), and the group's BEGIN (begin-µs/grp), jobs
+// (run-µs/grp) and COMMIT, the log written and synced (commit-µs/grp).
+func reportCommits(b *testing.B, tg davTarget, before db.GroupStats, wall time.Duration) {
+	if tg.commits == nil {
+		return
+	}
+	now := tg.commits()
+	commits, jobs := float64(now.Commits-before.Commits), float64(now.Jobs-before.Jobs)
+	if commits == 0 || jobs == 0 {
+		return
+	}
+	us := func(d time.Duration) float64 { return float64(d.Microseconds()) }
+	b.ReportMetric((now.Turns.CommitTime-before.Turns.CommitTime).Seconds()/wall.Seconds(), "busy")
+	b.ReportMetric(jobs/commits, "jobs/grp")
+	b.ReportMetric(us(now.Times.Wait-before.Times.Wait)/jobs, "wait-µs/job")
+	b.ReportMetric(us(now.Times.Begin-before.Times.Begin)/commits, "begin-µs/grp")
+	b.ReportMetric(us(now.Times.Run-before.Times.Run)/commits, "run-µs/grp")
+	b.ReportMetric(us(now.Times.Commit-before.Times.Commit)/commits, "commit-µs/grp")
 }
 
 // contentStats returns what tg's cache of small contents did so far
