@@ -91,24 +91,32 @@ const checkpointEvery = 64
 
 // GroupStats counts a group's work since it was made.
 type GroupStats struct {
-	Commits int64     // transactions committed, each one WAL sync
-	Jobs    int64     // jobs those transactions carried
-	Turns   TurnStats // the turns, by kind: group commits, lazy commits, holds
-	Times   GroupTimes
+	Commits int64      // transactions committed, each one WAL sync
+	Jobs    int64      // jobs those transactions carried
+	Turns   TurnStats  // the turns, by kind: group commits, lazy commits, holds
+	Times   GroupTimes // where the commits' time went
 }
 
 // GroupTimes sums where the time of a group's commits went, over every
-// group commit (failed ones too): what a load tool divides by Jobs or
-// Commits to split an upload's or a delivery's wait for the disk.
+// group commit: what a load tool divides by Jobs or Commits to split an
+// upload's or a delivery's wait for the disk. It counts failed commits
+// too, which Commits and Jobs do not, so the quotients are exact only
+// while nothing fails. A batch run again after a job failed (see
+// [Group.DoBare]) counts its first attempt as Begin. On PostgreSQL the
+// group's BEGIN, and its wait for the cluster's write lock, go to the
+// server with the first statement: they fall in Run, and Begin is the
+// writer's turn and a connection only. A job that joins a group already
+// running (a piped job, see [Group.DoPiped]) adds no Wait.
 type GroupTimes struct {
 	Wait   time.Duration // jobs queued until a group took them, summed over the jobs
-	Begin  time.Duration // a connection and BEGIN, per group
+	Begin  time.Duration // the writer's turn, a connection and (on SQLite) BEGIN, per group
 	Run    time.Duration // the jobs and the step before commit, per group
 	Commit time.Duration // COMMIT: the log written and synced, per group
 }
 
 // Stats returns how many transactions the group committed and how many
-// jobs they carried: Jobs/Commits is how many writes shared each sync.
+// jobs they carried (Jobs/Commits is how many writes shared each sync),
+// and where their time went (Times).
 func (g *Group) Stats() GroupStats {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -61,6 +61,9 @@ type davTarget struct {
 	url, user, pass string
 	ca              string               // the CA certificate for curl and rclone
 	cpu             func() time.Duration // the server's CPU time so far; nil if unknown
+	// inProcess: the server runs in this process (caucus, the floors),
+	// whose page faults then are its (faults/file).
+	inProcess bool
 	// pgCPU and gwCPU are, for caucus-pg, PostgreSQL's and the object
 	// store's share of cpu; nil otherwise.
 	pgCPU, gwCPU func() time.Duration
@@ -94,7 +97,7 @@ func davCaucusOn(b *testing.B, dir, name string, storage config.Storage) davTarg
 	secret := newFilesAccount(b, srv, "bench@localhost")
 	_, port, _ := net.SplitHostPort(srv.addrs["https"])
 	return davTarget{name: name, url: "https://localhost:" + port + "/dav/Home/", user: "bench@localhost", pass: secret,
-		ca: filepath.Join(cdir, "dev-cert.pem"), cpu: processCPU, contents: srv.files.ContentCacheStats, commits: srv.files.CommitStats}
+		ca: filepath.Join(cdir, "dev-cert.pem"), cpu: processCPU, inProcess: true, contents: srv.files.ContentCacheStats, commits: srv.files.CommitStats}
 }
 
 // davCaucusPG starts caucus on PostgreSQL (durable) and S3 (versitygw),
@@ -244,7 +247,7 @@ func davFloor(b *testing.B, ca string) davTarget {
 	go srv.ServeTLS(ln, "", "")
 	b.Cleanup(func() { srv.Close() })
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return davTarget{name: "go-floor", url: "https://localhost:" + port + "/", user: "bench", pass: "bench-pass", ca: ca, cpu: processCPU}
+	return davTarget{name: "go-floor", url: "https://localhost:" + port + "/", user: "bench", pass: "bench-pass", ca: ca, cpu: processCPU, inProcess: true}
 }
 
 // keyOf names the dev server's private key beside its certificate.
@@ -587,7 +590,7 @@ func davDurableFloor(b *testing.B, dir, ca string) davTarget {
 	content := make([]byte, 1<<20)
 	// Bodies are read into buffers used again, as a store would: fresh
 	// memory for each would cost this host a page fault per 4 KiB.
-	bufs := sync.Pool{New: func() any { b := make([]byte, 1<<20+1); return &b }}
+	bufs := sync.Pool{New: func() any { buf := make([]byte, 1<<20+1); return &buf }}
 	srv := &http.Server{TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			switch r.Method {
@@ -625,7 +628,7 @@ func davDurableFloor(b *testing.B, dir, ca string) davTarget {
 	go srv.ServeTLS(ln, "", "")
 	b.Cleanup(func() { srv.Close() })
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return davTarget{name: "go-durable", url: "https://localhost:" + port + "/", user: "bench", pass: "bench-pass", ca: ca, cpu: processCPU}
+	return davTarget{name: "go-durable", url: "https://localhost:" + port + "/", user: "bench", pass: "bench-pass", ca: ca, cpu: processCPU, inProcess: true}
 }
 
 // syncGroup appends to f and makes each append durable with an
@@ -636,8 +639,8 @@ type syncGroup struct {
 	mu   sync.Mutex
 	cond *sync.Cond
 	end  int64 // where the next append goes
-	// started and done count the syncs begun and ended; err is the last
-	// one's error.
+	// started and done count the syncs begun and ended; err is the
+	// first failed one's error, kept.
 	started, done uint64
 	err           error
 }
@@ -662,7 +665,13 @@ func (g *syncGroup) append(p []byte) error {
 			g.mu.Unlock()
 			err := syscall.Fdatasync(int(g.f.Fd()))
 			g.mu.Lock()
-			g.done, g.err = n, err
+			// A failed sync fails every append it covered, and every
+			// later one: a sync after it may succeed without the pages
+			// the failure lost (Linux reports a writeback error once).
+			g.done = n
+			if err != nil {
+				g.err = err
+			}
 			g.cond.Broadcast()
 			continue
 		}
@@ -986,10 +995,10 @@ func processFaults() int64 {
 }
 
 // reportFaults reports, for a server running in this process (caucus,
-// its part of caucus-pg, the floors), the minor page faults per file
-// since f0 (faults/file).
+// its part of caucus-pg, the floors: tg.inProcess), the minor page
+// faults per file since f0 (faults/file).
 func (m *manyFiles) reportFaults(b *testing.B, tg davTarget, f0 int64) {
-	if tg.name == "apache" || f0 < 0 {
+	if !tg.inProcess || f0 < 0 {
 		return
 	}
 	if f := processFaults(); f >= 0 {
