@@ -189,16 +189,8 @@ func TestGroupBeforeCommit(t *testing.T) {
 // failure undoes its statement alone.
 func TestGroupPipedSQLite(t *testing.T) {
 	t.Parallel()
-	d := open(t)
+	d, g, release := heldGroup(t)
 	ctx := t.Context()
-	if _, err := d.ExecContext(ctx, `CREATE TABLE g (n INTEGER PRIMARY KEY)`); err != nil {
-		t.Fatal(err)
-	}
-	g := d.NewGroup(64, nil)
-	release, err := g.Hold(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	errBad := errors.New("bad job")
 	const n = 6
 	errs := make([]error, n)
@@ -323,16 +315,8 @@ func TestGroupBareSQLite(t *testing.T) {
 // took them spent time in BEGIN, in the jobs and in COMMIT.
 func TestGroupTimes(t *testing.T) {
 	t.Parallel()
-	d := open(t)
+	_, g, release := heldGroup(t)
 	ctx := t.Context()
-	if _, err := d.ExecContext(ctx, `CREATE TABLE g (n INTEGER PRIMARY KEY)`); err != nil {
-		t.Fatal(err)
-	}
-	g := d.NewGroup(64, nil)
-	release, err := g.Hold(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const n = 3
 	var wg sync.WaitGroup
 	for i := range n {
@@ -359,4 +343,21 @@ func TestGroupTimes(t *testing.T) {
 	if tm := st.Times; tm.Wait < n*time.Millisecond || tm.Begin <= 0 || tm.Run <= 0 || tm.Commit <= 0 {
 		t.Errorf("times %+v: want a wait of at least %v (the turn held) and some BEGIN, jobs and COMMIT", tm, n*time.Millisecond)
 	}
+}
+
+// heldGroup opens a database with a table g (n INTEGER PRIMARY KEY) and
+// returns it with a group whose turn is held: jobs queued before release
+// is called commit together.
+func heldGroup(t *testing.T) (*DB, *Group, func()) {
+	t.Helper()
+	d := open(t)
+	if _, err := d.ExecContext(t.Context(), `CREATE TABLE g (n INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	g := d.NewGroup(64, nil)
+	release, err := g.Hold(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, g, release
 }

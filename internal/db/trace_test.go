@@ -13,16 +13,8 @@ import (
 // the second behind the first.
 func TestJobTrace(t *testing.T) {
 	t.Parallel()
-	d := open(t)
+	_, g, release := heldGroup(t)
 	ctx := t.Context()
-	if _, err := d.ExecContext(ctx, `CREATE TABLE g (n INTEGER PRIMARY KEY)`); err != nil {
-		t.Fatal(err)
-	}
-	g := d.NewGroup(64, nil)
-	release, err := g.Hold(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	traces := make([]JobTrace, 2)
 	var wg sync.WaitGroup
 	for i := range traces {

@@ -210,6 +210,16 @@ func davApache(b *testing.B, dir, ca string) davTarget {
 // dropped, a GET answers as many bytes as the PUT of its path brought. It
 // runs in this process, so its CPU is counted as caucus's is.
 func davFloor(b *testing.B, ca string) davTarget {
+	return floorServer(b, ca, "go-floor", func(body io.Reader) (int64, error) {
+		return io.Copy(io.Discard, body)
+	})
+}
+
+// floorServer is the floors' server (davFloor, davDurableFloor), named
+// name: a PUT's body goes to put, which returns its length and answers
+// 201 once put has returned nil; a GET answers as many bytes as the PUT of
+// its path brought, from memory; anything else (MKCOL) answers 201.
+func floorServer(b *testing.B, ca, name string, put func(body io.Reader) (int64, error)) davTarget {
 	cert, err := tls.LoadX509KeyPair(ca, keyOf(ca))
 	if err != nil {
 		b.Fatal(err)
@@ -225,7 +235,11 @@ func davFloor(b *testing.B, ca string) davTarget {
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			switch r.Method {
 			case http.MethodPut:
-				n, _ := io.Copy(io.Discard, r.Body)
+				n, err := put(r.Body)
+				if err != nil {
+					http.Error(w, err.Error(), http.StatusInternalServerError)
+					return
+				}
 				mu.Lock()
 				sizes[r.URL.Path] = n
 				mu.Unlock()
@@ -247,7 +261,7 @@ func davFloor(b *testing.B, ca string) davTarget {
 	go srv.ServeTLS(ln, "", "")
 	b.Cleanup(func() { srv.Close() })
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return davTarget{name: "go-floor", url: "https://localhost:" + port + "/", user: "bench", pass: "bench-pass", ca: ca, cpu: processCPU, inProcess: true}
+	return davTarget{name: name, url: "https://localhost:" + port + "/", user: "bench", pass: "bench-pass", ca: ca, cpu: processCPU, inProcess: true}
 }
 
 // keyOf names the dev server's private key beside its certificate.
@@ -567,10 +581,6 @@ func startDevB(b *testing.B, dir string, storage config.Storage) *Server {
 // no hash, no sign-in: what durability alone costs on this host, below
 // any real store's figure. A GET answers from memory, as davFloor's does.
 func davDurableFloor(b *testing.B, dir, ca string) davTarget {
-	cert, err := tls.LoadX509KeyPair(ca, keyOf(ca))
-	if err != nil {
-		b.Fatal(err)
-	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		b.Fatal(err)
 	}
@@ -579,56 +589,20 @@ func davDurableFloor(b *testing.B, dir, ca string) davTarget {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { log.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
 	g := &syncGroup{f: log}
 	g.cond = sync.NewCond(&g.mu)
-	var mu sync.Mutex
-	sizes := map[string]int64{}
-	content := make([]byte, 1<<20)
 	// Bodies are read into buffers used again, as a store would: fresh
 	// memory for each would cost this host a page fault per 4 KiB.
 	bufs := sync.Pool{New: func() any { buf := make([]byte, 1<<20+1); return &buf }}
-	srv := &http.Server{TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			switch r.Method {
-			case http.MethodPut:
-				bp := bufs.Get().(*[]byte)
-				defer bufs.Put(bp)
-				n, err := io.ReadFull(r.Body, *bp)
-				if err != io.ErrUnexpectedEOF && err != io.EOF {
-					http.Error(w, "body missing or over 1 MiB", http.StatusBadRequest)
-					return
-				}
-				body := (*bp)[:n]
-				if err := g.append(body); err != nil {
-					http.Error(w, err.Error(), http.StatusInternalServerError)
-					return
-				}
-				mu.Lock()
-				sizes[r.URL.Path] = int64(len(body))
-				mu.Unlock()
-				w.WriteHeader(http.StatusCreated)
-			case http.MethodGet:
-				mu.Lock()
-				n, ok := sizes[r.URL.Path]
-				mu.Unlock()
-				if !ok {
-					http.NotFound(w, r)
-					return
-				}
-				w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
-				w.Write(content[:n])
-			default: // MKCOL
-				w.WriteHeader(http.StatusCreated)
-			}
-		})}
-	go srv.ServeTLS(ln, "", "")
-	b.Cleanup(func() { srv.Close() })
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return davTarget{name: "go-durable", url: "https://localhost:" + port + "/", user: "bench", pass: "bench-pass", ca: ca, cpu: processCPU, inProcess: true}
+	return floorServer(b, ca, "go-durable", func(body io.Reader) (int64, error) {
+		bp := bufs.Get().(*[]byte)
+		defer bufs.Put(bp)
+		n, err := io.ReadFull(body, *bp)
+		if err != io.ErrUnexpectedEOF && err != io.EOF {
+			return 0, fmt.Errorf("body missing or over 1 MiB: %v", err)
+		}
+		return int64(n), g.append((*bp)[:n])
+	})
 }
 
 // syncGroup appends to f and makes each append durable with an
