@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
+	"time"
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/files/dav"
@@ -25,9 +27,38 @@ type listener interface {
 	Run(ctx context.Context, ready chan<- struct{}) error
 }
 
-// listen runs l among the loops, on every node.
+// listen runs l among the loops, on every node; [Server.Serve] serves
+// only once l listens (see awaitListeners).
 func (s *Server) listen(l listener) {
-	s.loops = append(s.loops, loopFunc(func(ctx context.Context) { l.Run(ctx, nil) }))
+	ready := make(chan struct{})
+	s.listening = append(s.listening, ready)
+	s.loops = append(s.loops, loopFunc(func(ctx context.Context) { l.Run(ctx, ready) }))
+}
+
+// listenWait bounds how long Serve waits for the listeners to listen: a
+// PostgreSQL connection and a LISTEN take milliseconds; a node that cannot
+// make them in this time does not serve.
+const listenWait = 30 * time.Second
+
+// awaitListeners waits until every listener of the other nodes' messages
+// listens (none on SQLite). A node that accepted connections before
+// would miss whatever the other nodes published meanwhile, with nothing
+// to tell it so: a suspension made through another node would leave
+// this node's sessions of that account open, a delivery would never
+// reach an IDLE session here (TestNodeServesOnceListening).
+func (s *Server) awaitListeners(ctx context.Context) error {
+	timer := time.NewTimer(listenWait)
+	defer timer.Stop()
+	for i, ready := range s.listening {
+		select {
+		case <-ready:
+		case <-timer.C:
+			return fmt.Errorf("server: %d of %d listeners of the other nodes not listening after %v", len(s.listening)-i, len(s.listening), listenWait)
+		case <-ctx.Done():
+			return fmt.Errorf("server: waiting for the listeners of the other nodes: %w", context.Cause(ctx))
+		}
+	}
+	return nil
 }
 
 // nodeName names this process among the nodes: the host name and a random

@@ -18,6 +18,7 @@ import (
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/testtool/pgtest"
 	"github.com/caucus-org/caucus/internal/testtool/s3test"
+	"github.com/caucus-org/caucus/mail/store"
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
@@ -237,5 +238,42 @@ func TestTwoNodes(t *testing.T) {
 	defer again.Close()
 	if err := again.Login(anna.login, anna.secret).Wait(); err == nil {
 		t.Fatal("a suspended account signed in on node B")
+	}
+}
+
+// TestNodeServesOnceListening checks that a node serves only once it
+// hears the other nodes: a change published through node A as soon as
+// node B's start has returned reaches B's subscribers. B used to start
+// its listeners beside its accept loops, so what A published before B's
+// listener had its connection (a delivery to a phone that had just
+// reconnected to B and gone IDLE, a suspension) never reached B's
+// sessions: TestTwoNodes's IDLE on B heard nothing for 30 s in a
+// clean-clone CI run.
+func TestNodeServesOnceListening(t *testing.T) {
+	t.Parallel()
+	storage := pgS3Storage(t, false)
+	dirA := t.TempDir()
+	a := startNode(t, dirA, "127.0.0.1", storage)
+	for round := range 3 { // a node each round, started while A runs
+		dir := t.TempDir()
+		copyKeys(t, dirA, dir)
+		b := startNode(t, dir, "127.0.0.2", storage)
+		account := int64(900000 + round)
+		heard := make(chan struct{}, 1)
+		unsubscribe := b.changes.Subscribe(func(c store.Change) {
+			if c.AccountID == account {
+				select {
+				case heard <- struct{}{}:
+				default:
+				}
+			}
+		})
+		a.changes.Publish(store.Change{Kind: store.ChangeMailboxes, AccountID: account})
+		select {
+		case <-heard:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: node B, serving, never heard a change node A published as B's start returned", round)
+		}
+		unsubscribe()
 	}
 }

@@ -162,7 +162,10 @@ type Server struct {
 	lns   listeners         // bound, not yet served
 	addrs map[string]string // listener name ("imaps", …) → bound address
 	loops []runner          // housekeeping, started by Serve
-	node  string            // this process among the nodes (see nodeName)
+	// listening holds, for each listener of the other nodes' messages
+	// (see listen), a channel closed once it listens.
+	listening []chan struct{}
+	node      string // this process among the nodes (see nodeName)
 
 	// reqCtx is the context of every web request; it ends in the second
 	// phase of the shutdown, as does runCtx, the housekeeping loops'.
@@ -206,9 +209,12 @@ func (s *Server) closeUnserved() {
 	}
 }
 
-// Serve starts every accept loop and housekeeping loop and returns; they
-// run until [Server.Shutdown]. Nothing it starts blocks an accept loop:
-// each connection is served on its own goroutine by its protocol package.
+// Serve starts every housekeeping loop, waits until this node hears the
+// other nodes (on PostgreSQL, every listener listens: see
+// awaitListeners; it fails if ctx ends or listenWait passes first), then
+// starts every accept loop and returns; they run until
+// [Server.Shutdown]. Nothing it starts blocks an accept loop: each
+// connection is served on its own goroutine by its protocol package.
 // ctx's values reach the loops, its cancellation does not: the loops end
 // in the second phase of Shutdown.
 func (s *Server) Serve(ctx context.Context) error {
@@ -222,6 +228,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.reqCtx, s.stopReqs = context.WithCancel(context.WithoutCancel(ctx))
 	for _, l := range s.loops {
 		s.wg.Go(func() { l.Run(s.runCtx) })
+	}
+	if err := s.awaitListeners(ctx); err != nil {
+		s.stopLoops()
+		return err
 	}
 	s.serveListeners()
 	s.log.Info("caucus serving", "web", s.url, "imaps", s.addrs["imaps"], "imap", s.addrs["imap"],
