@@ -5,13 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
-
-	"github.com/caucus-org/caucus/internal/db"
 )
-
-// CommitStats returns what the store's group commit, which carries its
-// uploads, did since the store was made: for load tools.
-func (s *Store) CommitStats() db.GroupStats { return s.group.Stats() }
 
 // putNewCheckSQLite is putNewPG's check on SQLite, which has no
 // data-modifying WITH: in one statement, whether the folder ?1 is live,

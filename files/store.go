@@ -1258,6 +1258,10 @@ func (s *Store) record(ctx context.Context, a Actor, kind, subject, detail strin
 	}
 }
 
+// CommitStats returns what the store's group commit, which carries its
+// uploads, did since the store was made: for load tools.
+func (s *Store) CommitStats() db.GroupStats { return s.group.Stats() }
+
 // TotalSize is the bytes of every stored version of every file, in every
 // space, trash included (a blob shared by several versions counts for
 // each): what the metrics report as files stored.
