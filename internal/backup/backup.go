@@ -626,7 +626,13 @@ func lockDest(dir string) (unlock func(), err error) {
 		f.Close()
 		return nil, fmt.Errorf("%w: %s: %v", ErrBusy, dir, err)
 	}
-	return func() { f.Close() }, nil
+	// LOCK_UN before the close: closing drops this descriptor only, and
+	// a child that another goroutine forked meanwhile (os/exec) shares
+	// the open file description, and with it the lock, until it execs.
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }
 
 func (d *destDir) objectPath(name string) string {
