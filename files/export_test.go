@@ -66,8 +66,7 @@ func HoldGroup(s *Store) (release func(), queued func() int, err error) {
 // file on PostgreSQL, and its arguments for new.txt into folder of space
 // (kind, space), as LookupStatements does.
 func PutNewStatement(s *Store, kind SpaceKind, space, folder int64) []any {
-	return []any{putNewPG, folder, MaxDepth + 2, kind, space, MaxDepth, "new.txt", s.opts.DefaultQuota, int64(5), int64(-1),
-		"sha256-x", "hello", int64(1), "author"}
+	return PutNewFile(s, kind, space, folder, "new.txt", "sha256-x", []byte("hello"), 1, "author")
 }
 
 // PutNewFile returns putNewPG and its arguments for a new file name

@@ -1045,12 +1045,12 @@ func treeCPU(pid int) time.Duration {
 }
 
 // profileCaucus starts a CPU profile of this process, the caucus server,
-// for one run of caucus (or of the floor, which runs in this process too)
+// for one run of a server in this process (tg.inProcess: caucus, the floors)
 // when CAUCUS_BENCH_PROFILE names a directory: the profile goes there,
 // named after the sub-benchmark. It returns what stops it.
 func profileCaucus(b *testing.B, tg davTarget) (stop func()) {
 	dir := os.Getenv("CAUCUS_BENCH_PROFILE")
-	if dir == "" || (tg.name != "caucus" && tg.name != "go-floor" && tg.name != "go-durable" && tg.name != "caucus-pg") {
+	if dir == "" || !tg.inProcess {
 		return func() {}
 	}
 	f, err := os.Create(filepath.Join(dir, strings.NewReplacer("/", "_", "#", "_").Replace(b.Name())+".prof"))
