@@ -54,6 +54,7 @@ import (
 	"github.com/caucus-org/caucus/internal/testtool"
 	"github.com/caucus-org/caucus/internal/testtool/pgtest"
 	"github.com/caucus-org/caucus/internal/testtool/s3test"
+	"github.com/jackc/pgx/v5"
 )
 
 type davTarget struct {
@@ -67,6 +68,13 @@ type davTarget struct {
 	// pgCPU and gwCPU are, for caucus-pg, PostgreSQL's and the object
 	// store's share of cpu; nil otherwise.
 	pgCPU, gwCPU func() time.Duration
+	// pgUsage is, for caucus-pg, what PostgreSQL's processes used so far,
+	// by role; nil otherwise.
+	pgUsage func() pgtest.Usage
+	// checkpoint, for caucus-pg, asks PostgreSQL for a checkpoint: the
+	// writes that its commits deferred (dirty shared buffers written to
+	// the data files and synced), done now.
+	checkpoint func() error
 	counts       func() counts // round trips to PostgreSQL and S3 so far; nil if not counted
 	// contents is, for caucus, what its cache of small contents did so
 	// far (files.Store.ContentCacheStats); nil for other servers.
@@ -100,13 +108,14 @@ func davCaucusOn(b *testing.B, dir, name string, storage config.Storage) davTarg
 		ca: filepath.Join(cdir, "dev-cert.pem"), cpu: processCPU, inProcess: true, contents: srv.files.ContentCacheStats, commits: srv.files.CommitStats}
 }
 
-// davCaucusPG starts caucus on PostgreSQL (durable) and S3 (versitygw),
-// like pgS3Storage, as target caucus-pg. Its CPU time is this process's
-// and, counted as treeCPU counts Apache's, PostgreSQL's (the postmaster
-// and its backends) and the gateway's: the work that SQLite and the blob
-// directory do inside this process, and PostgreSQL and S3 outside it.
+// davCaucusPG starts caucus on PostgreSQL (durable, with the settings
+// of benchPGSettings) and S3 (versitygw), like pgS3Storage, as target
+// caucus-pg. Its CPU time is this process's, PostgreSQL's (every process
+// of the cluster, those that ended included: [pgtest.Server.Usage]) and
+// the gateway's: the work that SQLite and the blob directory do inside
+// this process, and PostgreSQL and S3 outside it.
 func davCaucusPG(b *testing.B, dir string) davTarget {
-	pg := pgtest.Start(b, pgtest.Options{Durable: true})
+	pg := pgtest.Start(b, pgtest.Options{Durable: true, Settings: benchPGSettings(b)})
 	dsn := pg.CreateDatabase(b, "party")
 	s3srv := s3test.Start(b)
 	endpoint := s3srv.Endpoint
@@ -126,19 +135,29 @@ func davCaucusPG(b *testing.B, dir string) davTarget {
 		Blobs: "s3", S3: config.S3{Endpoint: endpoint, Bucket: s3srv.Bucket(b), Prefix: "caucus/",
 			AccessKey: s3srv.AccessKey, SecretFile: secretFile, InsecureHTTP: true}})
 	tg.counts = count
-	// The first line of postmaster.pid, in the data directory, is the
-	// postmaster's pid.
-	data, err := os.ReadFile(filepath.Join(pg.Dir, "data", "postmaster.pid"))
-	pgPID := -1
-	if err == nil {
-		pgPID, _ = strconv.Atoi(strings.TrimSpace(strings.SplitN(string(data), "\n", 2)[0]))
+	// The connection that asks for the checkpoint after each PUT run,
+	// opened now so that its start is not counted.
+	conn, err := pgx.Connect(b.Context(), pg.DSN("party"))
+	if err != nil {
+		b.Fatal(err)
 	}
+	b.Cleanup(func() { conn.Close(context.WithoutCancel(b.Context())) })
+	tg.checkpoint = func() error {
+		_, err := conn.Exec(b.Context(), "CHECKPOINT")
+		return err
+	}
+	tg.pgUsage = func() pgtest.Usage {
+		u, err := pg.Usage()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return u
+	}
+	tg.pgCPU = func() time.Duration { return tg.pgUsage().CPU() }
 	gwPIDs := childrenNamed(os.Getpid(), "versitygw")
-	if pgPID <= 0 || len(gwPIDs) == 0 {
-		b.Logf("caucus-pg: CPU of PostgreSQL (pid %d) or versitygw (%v) not found: this process's only", pgPID, gwPIDs)
-		return tg
+	if len(gwPIDs) == 0 {
+		b.Logf("caucus-pg: CPU of versitygw not found: PostgreSQL's and this process's only")
 	}
-	tg.pgCPU = func() time.Duration { return treeCPU(pgPID) }
 	tg.gwCPU = func() time.Duration {
 		var sum time.Duration
 		for _, id := range gwPIDs {
@@ -148,6 +167,23 @@ func davCaucusPG(b *testing.B, dir string) davTarget {
 	}
 	tg.cpu = func() time.Duration { return processCPU() + tg.pgCPU() + tg.gwCPU() }
 	return tg
+}
+
+// benchPGSettings returns the settings of caucus-pg's cluster beyond
+// pgtest's own: none yet; CAUCUS_BENCH_PG_SETTINGS, a comma-separated
+// list of name=value, replaces them ("none" for none), to measure one
+// setting's effect.
+func benchPGSettings(b *testing.B) []string {
+	v := os.Getenv("CAUCUS_BENCH_PG_SETTINGS")
+	switch v {
+	case "":
+		return nil
+	case "none":
+		return nil
+	}
+	settings := strings.Split(v, ",")
+	b.Logf("caucus-pg: PostgreSQL with %s", strings.Join(settings, " "))
+	return settings
 }
 
 // childrenNamed returns the pids of the processes whose parent is pid
@@ -1114,18 +1150,75 @@ func (m *manyFiles) put(b *testing.B, curl string, tg davTarget, proto string) {
 	stop := profileCaucus(b, tg)
 	c0 := tg.count()
 	start, cpu0 := time.Now(), startCPU(tg)
-	parts0, cc0, g0, f0 := m.cpuParts(tg), tg.contentStats(), tg.commitStats(), processFaults()
+	parts0, cc0, g0, f0, u0 := m.cpuParts(tg), tg.contentStats(), tg.commitStats(), processFaults(), tg.usage()
 	client := runCurlCPU(b, curl, tg, curlProto(proto), "--parallel", "--parallel-max", m.parallel, "-K", putf)
 	stop()
 	wall := time.Since(start)
 	m.report(b, wall, serverCPU(tg, cpu0))
 	m.reportFaults(b, tg, f0)
 	m.reportParts(b, tg, parts0)
+	m.reportUsage(b, tg, u0, "")
 	reportCommits(b, tg, g0, wall)
 	b.ReportMetric(float64(client.Microseconds())/float64(m.n), "curl-µs/file")
 	m.reportCounts(b, tg, c0)
 	m.reportContents(b, tg, cc0)
 	m.last[tg.name] = m.runs
+	m.reportCheckpoint(b, tg, wall, cpu0, u0)
+}
+
+// reportCheckpoint asks caucus-pg's PostgreSQL for a checkpoint after a
+// PUT run of wall and reports the run again with it counted, as if the
+// run had lasted until the checkpoint's end: ckpt-ms, the checkpoint's
+// own time, and the run's ckpt-files/s, ckpt-cpu-µs/file and
+// ckpt-pg-cpu-µs/file (and the parts by role). PostgreSQL's commits
+// leave writes for later (the dirty shared buffers, written to the data
+// files and synced by a checkpoint); the larger its shared buffers and
+// the longer between checkpoints, the more of them fall outside the
+// run's window, so that settings are compared on these figures as well.
+// What the next checkpoint brings into the WAL (a full-page image at the
+// first change of each page after it) is the next run's, as it would be
+// in a party's steady state of checkpoints every few minutes.
+func (m *manyFiles) reportCheckpoint(b *testing.B, tg davTarget, wall, cpu0 time.Duration, u0 pgtest.Usage) {
+	if tg.checkpoint == nil {
+		return
+	}
+	start := time.Now()
+	if err := tg.checkpoint(); err != nil {
+		b.Fatal(err)
+	}
+	ck := time.Since(start)
+	b.ReportMetric(float64(ck.Microseconds())/1e3, "ckpt-ms")
+	b.ReportMetric(float64(m.n)/(wall+ck).Seconds(), "ckpt-files/s")
+	if cpu := serverCPU(tg, cpu0); cpu >= 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/float64(m.n), "ckpt-cpu-µs/file")
+	}
+	m.reportUsage(b, tg, u0, "ckpt-")
+}
+
+// usage returns what caucus-pg's PostgreSQL used so far (zero for other
+// targets).
+func (tg davTarget) usage() pgtest.Usage {
+	if tg.pgUsage == nil {
+		return pgtest.Usage{}
+	}
+	return tg.pgUsage()
+}
+
+// reportUsage reports, for caucus-pg, what PostgreSQL used since before,
+// per file: all its processes' CPU time (prefix+pg-cpu-µs/file, the
+// ended ones included), that of the processes that write in the
+// background (pg-bg-cpu-µs/file: checkpointer, background writer, WAL
+// writer) and the minor page faults of all (pg-faults/file).
+func (m *manyFiles) reportUsage(b *testing.B, tg davTarget, before pgtest.Usage, prefix string) {
+	if tg.pgUsage == nil {
+		return
+	}
+	d, n := tg.pgUsage().Sub(before), float64(m.n)
+	if prefix != "" {
+		b.ReportMetric(float64(d.CPU().Microseconds())/n, prefix+"pg-cpu-µs/file")
+	}
+	b.ReportMetric(float64(d.Background().Microseconds())/n, prefix+"pg-bg-cpu-µs/file")
+	b.ReportMetric(float64(d.Faults)/n, prefix+"pg-faults/file")
 }
 
 // cpuParts returns the CPU time so far of caucus-pg's PostgreSQL and

@@ -38,6 +38,11 @@ type Options struct {
 	// benchmarks compare with SQLite's synchronous=FULL. Tests that do not
 	// measure leave it off and run faster.
 	Durable bool
+	// Settings are further server settings, each "name=value" as
+	// postgres -c takes it, applied after pgtest's own (so that they win):
+	// a benchmark passes [Production] to run the cluster as an operator
+	// would. Tests leave it empty.
+	Settings []string
 }
 
 // Server is a running PostgreSQL cluster.
@@ -47,6 +52,9 @@ type Server struct {
 	// User is the cluster's superuser, who signs in without a password
 	// from 127.0.0.1 only (trust for loopback, nothing else listens).
 	User string
+	// PID is the postmaster's process id: its children are the
+	// cluster's other processes (see [Server.Usage]).
+	PID int
 
 	nextDB atomic.Int64 // names the databases of Nodes
 }
@@ -139,6 +147,9 @@ func StartServer(o Options) (s *Server, stop func(), err error) {
 	if !o.Durable {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	}
+	for _, kv := range o.Settings {
+		args = append(args, "-c", kv)
+	}
 	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -146,6 +157,7 @@ func StartServer(o Options) (s *Server, stop func(), err error) {
 	if err := cmd.Start(); err != nil {
 		return fail(err)
 	}
+	s.PID = cmd.Process.Pid
 	stop = func() {
 		// SIGINT is PostgreSQL's fast shutdown: no waiting for clients.
 		cmd.Process.Signal(syscall.SIGINT)

@@ -3,6 +3,7 @@ package pgtest
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestStart starts a cluster, makes two databases and checks that what is
@@ -41,5 +42,41 @@ func TestDurable(t *testing.T) {
 		if got := s.Psql(t, "postgres", "SHOW fsync"); got != o.want {
 			t.Errorf("Durable=%v: fsync = %q, want %q", o.durable, got, o.want)
 		}
+	}
+}
+
+// TestUsage checks that Usage finds the checkpointer by its title and
+// counts a connection's CPU after the connection has ended (its backend
+// reaped by the postmaster).
+func TestUsage(t *testing.T) {
+	s := Start(t, Options{})
+	before, err := s.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Psql(t, "postgres", "CREATE TABLE t AS SELECT g FROM generate_series(1, 100000) g")
+	s.Psql(t, "postgres", "CHECKPOINT")
+	// A query that takes far more than one clock tick (10 ms) of CPU.
+	s.Psql(t, "postgres", "SELECT count(*) FROM generate_series(1, 3000000)")
+	// The last backend ends once psql has gone; the postmaster reaps it
+	// soon after, and only then are its times in the postmaster's cutime.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		u, err := s.Usage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := u.Sub(before)
+		if d.Checkpointer <= 0 {
+			t.Fatalf("a CHECKPOINT did not count for the checkpointer: %+v", d)
+		}
+		if d.Other >= 5*clockTick {
+			t.Logf("usage: %+v", d)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the ended connections' CPU is not counted: %+v", d)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
