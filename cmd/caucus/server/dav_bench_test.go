@@ -75,7 +75,7 @@ type davTarget struct {
 	// writes that its commits deferred (dirty shared buffers written to
 	// the data files and synced), done now.
 	checkpoint func() error
-	counts       func() counts // round trips to PostgreSQL and S3 so far; nil if not counted
+	counts     func() counts // round trips to PostgreSQL and S3 so far; nil if not counted
 	// contents is, for caucus, what its cache of small contents did so
 	// far (files.Store.ContentCacheStats); nil for other servers.
 	contents func() files.ContentCacheStats
