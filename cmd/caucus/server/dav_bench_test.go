@@ -75,7 +75,10 @@ type davTarget struct {
 	// writes that its commits deferred (dirty shared buffers written to
 	// the data files and synced), done now.
 	checkpoint func() error
-	counts     func() counts // round trips to PostgreSQL and S3 so far; nil if not counted
+	// walLSN, for caucus-pg, returns PostgreSQL's WAL insert position (a
+	// byte count: what all its commits have logged so far); nil otherwise.
+	walLSN func() int64
+	counts func() counts // round trips to PostgreSQL and S3 so far; nil if not counted
 	// contents is, for caucus, what its cache of small contents did so
 	// far (files.Store.ContentCacheStats); nil for other servers.
 	contents func() files.ContentCacheStats
@@ -145,6 +148,14 @@ func davCaucusPG(b *testing.B, dir string) davTarget {
 	tg.checkpoint = func() error {
 		_, err := conn.Exec(b.Context(), "CHECKPOINT")
 		return err
+	}
+	tg.walLSN = func() int64 {
+		var n int64
+		err := conn.QueryRow(b.Context(), "SELECT pg_current_wal_insert_lsn() - '0/0'").Scan(&n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return n
 	}
 	tg.pgUsage = func() pgtest.Usage {
 		u, err := pg.Usage()
@@ -1150,7 +1161,7 @@ func (m *manyFiles) put(b *testing.B, curl string, tg davTarget, proto string) {
 	stop := profileCaucus(b, tg)
 	c0 := tg.count()
 	start, cpu0 := time.Now(), startCPU(tg)
-	parts0, cc0, g0, f0, u0 := m.cpuParts(tg), tg.contentStats(), tg.commitStats(), processFaults(), tg.usage()
+	parts0, cc0, g0, f0, u0, w0 := m.cpuParts(tg), tg.contentStats(), tg.commitStats(), processFaults(), tg.usage(), tg.wal()
 	client := runCurlCPU(b, curl, tg, curlProto(proto), "--parallel", "--parallel-max", m.parallel, "-K", putf)
 	stop()
 	wall := time.Since(start)
@@ -1158,6 +1169,9 @@ func (m *manyFiles) put(b *testing.B, curl string, tg davTarget, proto string) {
 	m.reportFaults(b, tg, f0)
 	m.reportParts(b, tg, parts0)
 	m.reportUsage(b, tg, u0, "")
+	if tg.walLSN != nil {
+		b.ReportMetric(float64(tg.wal()-w0)/1e3/float64(m.n), "pg-wal-kB/file")
+	}
 	reportCommits(b, tg, g0, wall)
 	b.ReportMetric(float64(client.Microseconds())/float64(m.n), "curl-µs/file")
 	m.reportCounts(b, tg, c0)
@@ -1193,6 +1207,15 @@ func (m *manyFiles) reportCheckpoint(b *testing.B, tg davTarget, wall, cpu0 time
 		b.ReportMetric(float64(cpu.Microseconds())/float64(m.n), "ckpt-cpu-µs/file")
 	}
 	m.reportUsage(b, tg, u0, "ckpt-")
+}
+
+// wal returns caucus-pg's PostgreSQL's WAL insert position (zero for
+// other targets).
+func (tg davTarget) wal() int64 {
+	if tg.walLSN == nil {
+		return 0
+	}
+	return tg.walLSN()
 }
 
 // usage returns what caucus-pg's PostgreSQL used so far (zero for other
