@@ -111,8 +111,8 @@ func davCaucusOn(b *testing.B, dir, name string, storage config.Storage) davTarg
 		ca: filepath.Join(cdir, "dev-cert.pem"), cpu: processCPU, inProcess: true, contents: srv.files.ContentCacheStats, commits: srv.files.CommitStats}
 }
 
-// davCaucusPG starts caucus on PostgreSQL (durable, with the settings
-// of benchPGSettings) and S3 (versitygw), like pgS3Storage, as target
+// davCaucusPG starts caucus on PostgreSQL (durable, with a production
+// server's settings: benchPGSettings) and S3 (versitygw), like pgS3Storage, as target
 // caucus-pg. Its CPU time is this process's, PostgreSQL's (every process
 // of the cluster, those that ended included: [pgtest.Server.Usage]) and
 // the gateway's: the work that SQLite and the blob directory do inside
@@ -181,19 +181,20 @@ func davCaucusPG(b *testing.B, dir string) davTarget {
 }
 
 // benchPGSettings returns the settings of caucus-pg's cluster beyond
-// pgtest's own: none yet; CAUCUS_BENCH_PG_SETTINGS, a comma-separated
-// list of name=value, replaces them ("none" for none), to measure one
-// setting's effect.
+// pgtest's own: a production server's ([pgtest.Production]: huge pages
+// when the host has them reserved). CAUCUS_BENCH_PG_SETTINGS, a
+// comma-separated list of name=value, replaces them ("none" for none),
+// to measure one setting's effect.
 func benchPGSettings(b *testing.B) []string {
-	v := os.Getenv("CAUCUS_BENCH_PG_SETTINGS")
-	switch v {
+	settings := pgtest.Production()
+	switch v := os.Getenv("CAUCUS_BENCH_PG_SETTINGS"); v {
 	case "":
-		return nil
 	case "none":
-		return nil
+		settings = nil
+	default:
+		settings = strings.Split(v, ",")
 	}
-	settings := strings.Split(v, ",")
-	b.Logf("caucus-pg: PostgreSQL with %s", strings.Join(settings, " "))
+	b.Logf("caucus-pg: PostgreSQL with shared_buffers=64MB %s", strings.Join(settings, " "))
 	return settings
 }
 

@@ -80,3 +80,24 @@ func TestUsage(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestProduction checks that Production asks for a quarter of the
+// memory in huge pages only when the host has that many free, since
+// huge_pages=on refuses to start otherwise.
+func TestProduction(t *testing.T) {
+	const gib = 1 << 20 // in kB
+	for _, c := range []struct {
+		mem, free, size int64
+		want            string
+	}{
+		{24 * gib, 0, 2048, ""},
+		{24 * gib, 3300, 2048, "shared_buffers=6144MB huge_pages=on"},
+		{24 * gib, 3072, 2048, ""}, // the buffers alone, not the rest
+		{24 * gib, 7, 1 << 20, "shared_buffers=6144MB huge_pages=on"},
+		{24 * gib, 3300, 0, ""},
+	} {
+		if got := strings.Join(production(c.mem, c.free, c.size), " "); got != c.want {
+			t.Errorf("production(%d kB, %d free of %d kB) = %q, want %q", c.mem, c.free, c.size, got, c.want)
+		}
+	}
+}
