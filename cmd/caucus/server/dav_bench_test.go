@@ -194,7 +194,7 @@ func benchPGSettings(b *testing.B) []string {
 	default:
 		settings = strings.Split(v, ",")
 	}
-	b.Logf("caucus-pg: PostgreSQL with shared_buffers=64MB %s", strings.Join(settings, " "))
+	b.Logf("caucus-pg: PostgreSQL with pgtest's settings and %q", settings)
 	return settings
 }
 

@@ -18,14 +18,14 @@ import (
 //
 // Measured with BenchmarkDAVManyFiles on PostgreSQL + S3, 2000 small
 // PUTs a run, a CHECKPOINT after each counted (README, "Running several
-// nodes"): huge pages cut PostgreSQL's CPU per upload by a quarter (its
-// page faults from 1-13 to 0-4 per file); large shared buffers without
-// them cost more than they save (each process's first touch of each
-// 4 KiB page of a buffer is a fault on a virtual machine, 18-30 per
-// 64 KiB file), and with them were no better than 64 MB in a run's
-// window. Larger max_wal_size and checkpoint_timeout, 16 MB of
-// wal_buffers and wal_compression=lz4 made no difference there, and are
-// left at PostgreSQL's defaults.
+// nodes"): huge pages cut PostgreSQL's CPU per upload by 10-25% in the
+// rounds after the first (its page faults from 2-5 to under 1.5 per
+// file); large shared buffers without them cost more than they save
+// (each process's first touch of each 4 KiB page of a buffer is a fault
+// on a virtual machine, 20 per 64 KiB file), and with them were no
+// better than 64 MB in a run's window. Larger max_wal_size and
+// checkpoint_timeout, 16 MB of wal_buffers and wal_compression=lz4 made
+// no difference there, and are left at PostgreSQL's defaults.
 func Production() []string {
 	return production(meminfo("MemTotal"), meminfo("HugePages_Free"), meminfo("Hugepagesize"))
 }
