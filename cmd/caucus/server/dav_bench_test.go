@@ -735,7 +735,13 @@ func (g *syncGroup) append(p []byte) error {
 // CAUCUS_BENCH_PG=1 adds caucus on PostgreSQL (durable) and S3 (a private
 // cluster and versitygw), beside caucus on SQLite and its blob directory;
 // with CAUCUS_BENCH_COUNT=1 as well, it reports that target's round trips
-// to PostgreSQL and requests to S3 per file (dav_count_test.go).
+// to PostgreSQL and requests to S3 per file (dav_count_test.go). Its
+// cluster runs as a production server does ([pgtest.Production]: give the
+// host huge pages first, e.g. sysctl -w vm.nr_hugepages=3300 on 24 GiB,
+// and 0 after); CAUCUS_BENCH_PG_SETTINGS (name=value,… or "none")
+// replaces those settings. After each of its PUT runs PostgreSQL makes a
+// checkpoint, and the run is reported again with it counted (ckpt-…):
+// the writes its commits put off.
 func BenchmarkDAVManyFiles(b *testing.B) {
 	curl := testtool.Need(b, "curl")
 	testtool.Need(b, "apache2")
