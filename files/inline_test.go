@@ -303,6 +303,9 @@ func TestInlineReadNoGarbage(t *testing.T) {
 // upload allocated (issue 21). Not parallel: it counts the bytes the
 // process allocates.
 func TestUploadNoGarbage(t *testing.T) {
+	if raceEnabled {
+		t.Skip("counts allocations: under -race sync.Pool drops a quarter of the upload buffers put back")
+	}
 	e := filestest.New(t, files.Options{})
 	s, ctx := e.Store, t.Context()
 	alice := e.Member(t, "alice@example.org")

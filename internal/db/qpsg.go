@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"runtime"
 	"unsafe"
 
 	"modernc.org/libc"
@@ -116,15 +115,23 @@ func plannerStable(conn any) error {
 // dbConfigBool calls sqlite3_db_config(db, op, set, &result) for one of
 // the boolean options (set: 1 on, 0 off, -1 leave it) and returns the
 // option's state afterwards.
+//
+// The arguments and the int SQLite writes the state to are in the C
+// runtime's memory (tls.Alloc), not Go's: SQLite's code turns the pointer
+// it is given, a uintptr, back into a pointer, which Go's rules for
+// unsafe.Pointer allow only outside the Go heap. With a Go pointer there
+// the process aborted under -race, whose checkptr instrumentation checks
+// every such conversion ("pointer arithmetic result points to invalid
+// allocation", at every SQLite connection opened).
 func dbConfigBool(tls *libc.TLS, db uintptr, op, set int32) (bool, error) {
-	res := new(int32) // where SQLite writes the state, pinned while it may
+	const size = 3 * 8 // two 8-byte slots for the arguments, then the result
+	mem := tls.Alloc(size)
+	defer tls.Free(size)
+	// mem is outside the Go heap, so a pointer made from it is valid
+	// (unsafe.Add: vet's unsafeptr check cannot know where mem lies).
+	res := (*int32)(unsafe.Add(nil, mem+16))
 	*res = -1
-	var pin runtime.Pinner
-	pin.Pin(res)
-	defer pin.Unpin()
-	va := tls.Alloc(16) // two 8-byte slots: the int and the pointer
-	defer tls.Free(16)
-	if rc := sqlite3.Xsqlite3_db_config(tls, db, op, libc.VaList(va, set, uintptr(unsafe.Pointer(res)))); rc != sqlite3.SQLITE_OK {
+	if rc := sqlite3.Xsqlite3_db_config(tls, db, op, libc.VaList(mem, set, mem+16)); rc != sqlite3.SQLITE_OK {
 		return false, fmt.Errorf("db: sqlite3_db_config(%d): result code %d", op, rc)
 	}
 	return *res == 1, nil

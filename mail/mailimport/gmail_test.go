@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -295,12 +296,26 @@ func TestGmail(t *testing.T) {
 
 // TestGmailOverquota: when Gmail refuses for bandwidth, the job waits
 // and continues later, and ends with the same result.
+//
+// The importer's clock stands still until the test has seen the job
+// waiting: a wait ends at a whole second (not_before), so with the real
+// clock it lasted anywhere from 1 s down to a few milliseconds, and a
+// test that was slow to look (under -race, on a loaded machine) saw the
+// job running again and never waiting.
 func TestGmailOverquota(t *testing.T) {
 	t.Parallel()
 	g, tc := newFakeGmail(t)
 	want := seedGmail(g, 300)
 	g.overquotaAt = 150
-	e := newEnv(t, func(o *Options) { o.TLS = tc })
+	start := time.Now()
+	var resumed atomic.Bool // the clock moves past the wait
+	now := func() time.Time {
+		if resumed.Load() {
+			return start.Add(time.Hour)
+		}
+		return start
+	}
+	e := newEnv(t, func(o *Options) { o.TLS, o.Now = tc, now })
 	e.start()
 	id, err := e.im.Start(context.Background(), Request{AccountID: 1, Actor: "admin", Source: SourceSpec{
 		Kind: KindIMAP, Addr: g.ln.Addr().String(), Login: "member@gmail.test", Password: Secret(g.secret)}})
@@ -315,6 +330,7 @@ func TestGmailOverquota(t *testing.T) {
 		}
 		if p.State == StateWaiting {
 			sawWait = p.Message
+			resumed.Store(true)
 		}
 		if p.State == StateDone || p.State == StateFailed {
 			break
@@ -325,8 +341,11 @@ func TestGmailOverquota(t *testing.T) {
 	if rep.Job.State != StateDone {
 		t.Fatalf("report: %+v", rep)
 	}
-	if g.refusals != 1 || !strings.Contains(sawWait, "bandwidth") {
-		t.Errorf("refusals %d; message while waiting %q", g.refusals, sawWait)
+	g.mu.Lock()
+	refusals := g.refusals
+	g.mu.Unlock()
+	if refusals != 1 || !strings.Contains(sawWait, "bandwidth") {
+		t.Errorf("refusals %d; message while waiting %q", refusals, sawWait)
 	}
 	compare(t, e.contents(1), want)
 }
