@@ -87,6 +87,11 @@ func splitByUID(cal *ical.Calendar) (map[string]*Object, error) {
 		}
 		one.Children = append(append(one.Children, zones...), byUID[uid]...)
 		o, err := Analyse(one)
+		if err == nil {
+			// What a PUT of the object would check before it parsed it:
+			// the file's text is copied, so it must be UTF-8 too.
+			err = CheckRaw(o.Data)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w (UID %q)", err, uid)
 		}
