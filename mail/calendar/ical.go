@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strings"
 	"time"
@@ -176,16 +177,22 @@ func Decode(data []byte) (*ical.Calendar, error) { return decode(data) }
 // end): such a panic is an invalid object, never a crash of the request.
 // go-webdav's CalDAV PUT decodes with the same decoder, so the CalDAV
 // handler parses a body here first and hands go-webdav only bodies that
-// decode.
+// decode. The decoder reads one component and leaves the rest: anything
+// after it but empty lines (a second VCALENDAR, an event outside it) is
+// refused, never dropped without a word.
 func decode(raw []byte) (cal *ical.Calendar, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			cal, err = nil, fmt.Errorf("%w: malformed content line", ErrInvalid)
 		}
 	}()
-	cal, err = ical.NewDecoder(bytes.NewReader(raw)).Decode()
+	dec := ical.NewDecoder(bytes.NewReader(raw))
+	cal, err = dec.Decode()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if _, err := dec.Decode(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: content after the end of the VCALENDAR", ErrInvalid)
 	}
 	return cal, nil
 }

@@ -212,3 +212,20 @@ func depth(c *ical.Component) int {
 	}
 	return 1 + d
 }
+
+// TestParseTrailing: go-ical's decoder reads one VCALENDAR and leaves the
+// rest; Parse refuses what follows it instead of dropping it without a
+// word (before, a second calendar or an event after END:VCALENDAR was
+// lost and the PUT answered as stored). Empty lines after it are fine.
+func TestParseTrailing(t *testing.T) {
+	t.Parallel()
+	one := event("a", "20260610T090000Z", "20260610T100000Z", "")
+	if _, err := calendar.Parse([]byte(one + "\r\n\r\n")); err != nil {
+		t.Errorf("empty lines after the calendar: %v", err)
+	}
+	for _, rest := range []string{event("b", "20260610T090000Z", "20260610T100000Z", ""), "BEGIN:VEVENT\r\nUID:c\r\nEND:VEVENT\r\n", "X:y\r\n", "garbage\r\n"} {
+		if _, err := calendar.Parse([]byte(one + rest)); !errors.Is(err, calendar.ErrInvalid) {
+			t.Errorf("a calendar followed by %q: %v, want ErrInvalid", rest, err)
+		}
+	}
+}
