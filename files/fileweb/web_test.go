@@ -134,7 +134,7 @@ func (c *agent) do(t testing.TB, req *http.Request) response {
 	return response{res.StatusCode, res.Header.Get("Location"), res.Header, string(b)}
 }
 
-func (c *agent) get(t *testing.T, path string) response {
+func (c *agent) get(t testing.TB, path string) response {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), "GET", c.e.ts.URL+path, nil)
 	if err != nil {
@@ -145,7 +145,7 @@ func (c *agent) get(t *testing.T, path string) response {
 
 // post sends a form; the session's CSRF token is added unless the form
 // has a "csrf" already (an empty one sends none).
-func (c *agent) post(t *testing.T, path string, form url.Values) response {
+func (c *agent) post(t testing.TB, path string, form url.Values) response {
 	t.Helper()
 	if form == nil {
 		form = url.Values{}
@@ -175,7 +175,7 @@ func (c *agent) csrf(t testing.TB) string {
 
 // upload sends files (name → content) as the page's form does, with the
 // token first (token "" sends none); tokenLast puts it after the files.
-func (c *agent) upload(t *testing.T, path, token string, tokenLast bool, fs ...[2]string) response {
+func (c *agent) upload(t testing.TB, path, token string, tokenLast bool, fs ...[2]string) response {
 	t.Helper()
 	var b bytes.Buffer
 	mw := multipart.NewWriter(&b)
@@ -213,7 +213,7 @@ func (c *agent) exists(t *testing.T, path string) bool {
 	return err == nil
 }
 
-func want(t *testing.T, what string, r response, code int) {
+func want(t testing.TB, what string, r response, code int) {
 	t.Helper()
 	if r.code != code {
 		t.Fatalf("%s: HTTP %d, want %d (location %q)\n%s", what, r.code, code, r.loc, r.body)
@@ -455,7 +455,7 @@ func TestQuota(t *testing.T) {
 }
 
 // makeLink creates a link to path with form and returns its token.
-func makeLink(t *testing.T, c *agent, path string, form url.Values) string {
+func makeLink(t testing.TB, c *agent, path string, form url.Values) string {
 	t.Helper()
 	r := c.post(t, "/files/link/"+path, form)
 	want(t, "make link", r, http.StatusOK)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strings"
 	"time"
@@ -78,24 +79,76 @@ func CheckRaw(raw []byte) error {
 	if !utf8.Valid(raw) {
 		return fmt.Errorf("%w: not UTF-8", ErrInvalid)
 	}
+	return checkNesting(raw, MaxComponents)
+}
+
+// checkNesting checks that the components of raw nest at most MaxDepth
+// deep and, if maxComps > 0, number at most maxComps. go-ical's decoder
+// recurses once per BEGIN, and a goroutine whose stack outgrows its limit
+// ends the process, past any recover. So the lines are read as the
+// decoder reads them: unfolded (RFC 5545 section 3.1: a line that begins
+// with a space or a tab goes on the one before), the property name being
+// what comes before the first ";" or ":", upper-cased as strings.ToUpper
+// does. "BEGIN;X=1:A", "BEG\r\n IN:A" and "begın:A" begin a component
+// too.
+func checkNesting(raw []byte, maxComps int) error {
 	depth, comps := 0, 0
-	for line := range bytes.Lines(raw) {
-		switch {
-		case hasPrefixFold(line, "BEGIN:"):
+	var name []byte // the current line's name so far
+	named := false  // the name is complete (or too long to matter)
+	end := func() error {
+		switch n := strings.ToUpper(string(name)); {
+		case n == "BEGIN":
 			depth++
 			comps++
 			if depth > MaxDepth {
 				return fmt.Errorf("%w: components nested deeper than %d", ErrInvalid, MaxDepth)
 			}
-			if comps > MaxComponents {
-				return fmt.Errorf("%w: more than %d components", ErrInvalid, MaxComponents)
+			if maxComps > 0 && comps > maxComps {
+				return fmt.Errorf("%w: more than %d components", ErrInvalid, maxComps)
 			}
-		case hasPrefixFold(line, "END:"):
-			depth--
+		case n == "END":
+			depth = max(depth-1, 0)
 		}
+		return nil
+	}
+	first := true
+	for line := range bytes.Lines(raw) {
+		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+		if !first && len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			line = line[1:]
+		} else {
+			if !first && named {
+				if err := end(); err != nil {
+					return err
+				}
+			}
+			name, named = name[:0], false
+		}
+		first = false
+		for _, c := range line {
+			if named {
+				break
+			}
+			switch {
+			case c == ';' || c == ':':
+				named = true
+			case len(name) == maxNameBytes:
+				// No name this long upper-cases to BEGIN or END.
+				name, named = name[:0], true
+			default:
+				name = append(name, c)
+			}
+		}
+	}
+	if named {
+		return end()
 	}
 	return nil
 }
+
+// maxNameBytes is more bytes than any spelling of BEGIN or END has: five
+// letters, none of whose lower or other cases takes more than 3 bytes.
+const maxNameBytes = 24
 
 func hasPrefixFold(b []byte, prefix string) bool {
 	return len(b) >= len(prefix) && strings.EqualFold(string(b[:len(prefix)]), prefix)
@@ -124,16 +177,22 @@ func Decode(data []byte) (*ical.Calendar, error) { return decode(data) }
 // end): such a panic is an invalid object, never a crash of the request.
 // go-webdav's CalDAV PUT decodes with the same decoder, so the CalDAV
 // handler parses a body here first and hands go-webdav only bodies that
-// decode.
+// decode. The decoder reads one component and leaves the rest: anything
+// after it but empty lines (a second VCALENDAR, an event outside it) is
+// refused, never dropped without a word.
 func decode(raw []byte) (cal *ical.Calendar, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			cal, err = nil, fmt.Errorf("%w: malformed content line", ErrInvalid)
 		}
 	}()
-	cal, err = ical.NewDecoder(bytes.NewReader(raw)).Decode()
+	dec := ical.NewDecoder(bytes.NewReader(raw))
+	cal, err = dec.Decode()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if _, err := dec.Decode(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: content after the end of the VCALENDAR", ErrInvalid)
 	}
 	return cal, nil
 }

@@ -161,6 +161,9 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		if d := depth(o.Cal.Component); d > calendar.MaxDepth {
+			t.Fatalf("components nested %d deep, at most %d:\n%q", d, calendar.MaxDepth, data)
+		}
 		again, err := calendar.Parse(o.Data)
 		if err != nil {
 			t.Fatalf("stored form refused: %v\n%q", err, o.Data)
@@ -175,4 +178,54 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCheckRawNesting: every spelling of BEGIN that go-ical's decoder
+// recurses on counts toward MaxDepth, as the line decoder reads it:
+// unfolded, with parameters, in any case strings.ToUpper maps to BEGIN.
+// Before, only lines starting "BEGIN:" counted, so the others nested as
+// deep as MaxObjectSize allowed.
+func TestCheckRawNesting(t *testing.T) {
+	t.Parallel()
+	for _, begin := range []string{"BEGIN:X", "begin:X", "BEGIN;X=1:X", "BEG\r\n IN:X", "BEGIN\r\n\t:X", "\r\n BEGIN:X", "begın:X"} {
+		raw := strings.Repeat(begin+"\r\n", calendar.MaxDepth+1)
+		if err := calendar.CheckRaw([]byte(raw)); !errors.Is(err, calendar.ErrInvalid) {
+			t.Errorf("%d nested %q: %v, want ErrInvalid", calendar.MaxDepth+1, begin, err)
+		}
+		raw = strings.Repeat(begin+"\r\nEND:X\r\n", calendar.MaxDepth+1)
+		if err := calendar.CheckRaw([]byte(raw)); err != nil {
+			t.Errorf("%d components %q side by side: %v", calendar.MaxDepth+1, begin, err)
+		}
+	}
+	for _, other := range []string{" BEGIN:X", "BEGINS:X", "X-BEGIN:X", "BEGIN", "DESCRIPTION:BEGIN:X"} {
+		if err := calendar.CheckRaw([]byte(strings.Repeat(other+"\r\n", calendar.MaxDepth+1))); err != nil {
+			t.Errorf("%q counted as a component: %v", other, err)
+		}
+	}
+}
+
+// depth is how deep components nest in c, c itself counted.
+func depth(c *ical.Component) int {
+	d := 0
+	for _, ch := range c.Children {
+		d = max(d, depth(ch))
+	}
+	return 1 + d
+}
+
+// TestParseTrailing: go-ical's decoder reads one VCALENDAR and leaves the
+// rest; Parse refuses what follows it instead of dropping it without a
+// word (before, a second calendar or an event after END:VCALENDAR was
+// lost and the PUT answered as stored). Empty lines after it are fine.
+func TestParseTrailing(t *testing.T) {
+	t.Parallel()
+	one := event("a", "20260610T090000Z", "20260610T100000Z", "")
+	if _, err := calendar.Parse([]byte(one + "\r\n\r\n")); err != nil {
+		t.Errorf("empty lines after the calendar: %v", err)
+	}
+	for _, rest := range []string{event("b", "20260610T090000Z", "20260610T100000Z", ""), "BEGIN:VEVENT\r\nUID:c\r\nEND:VEVENT\r\n", "X:y\r\n", "garbage\r\n"} {
+		if _, err := calendar.Parse([]byte(one + rest)); !errors.Is(err, calendar.ErrInvalid) {
+			t.Errorf("a calendar followed by %q: %v, want ErrInvalid", rest, err)
+		}
+	}
 }

@@ -26,6 +26,12 @@ func (s *Store) ImportICS(ctx context.Context, m Member, name string, data []byt
 	if len(data) > MaxImportBytes {
 		return "", 0, fmt.Errorf("%w: a calendar file of over %d MiB", ErrTooLarge, MaxImportBytes>>20)
 	}
+	// The decoder recurses once per nested component: a file of nothing
+	// but BEGIN lines would outgrow the goroutine's stack and end the
+	// server.
+	if err := checkNesting(data, 0); err != nil {
+		return "", 0, err
+	}
 	cal, err := decode(data)
 	if err != nil {
 		return "", 0, err
@@ -81,6 +87,11 @@ func splitByUID(cal *ical.Calendar) (map[string]*Object, error) {
 		}
 		one.Children = append(append(one.Children, zones...), byUID[uid]...)
 		o, err := Analyse(one)
+		if err == nil {
+			// What a PUT of the object would check before it parsed it:
+			// the file's text is copied, so it must be UTF-8 too.
+			err = CheckRaw(o.Data)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w (UID %q)", err, uid)
 		}

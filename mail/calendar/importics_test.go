@@ -1,6 +1,7 @@
 package calendar_test
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -82,5 +83,19 @@ func TestGroupReadOnlyState(t *testing.T) {
 		if ro, err := e.store.GroupReadOnly(ctx, gs[0].ID); err != nil || ro != want {
 			t.Errorf("after setting %v: %v %v", want, ro, err)
 		}
+	}
+}
+
+// TestImportICSDeep: a file of nothing but BEGIN lines, within
+// MaxImportBytes (and a zip in a Takeout archive makes 63 MB of it from a
+// few hundred kB), is refused as invalid. Before, go-ical's decoder
+// recursed once per line until the goroutine's stack passed its 1 GB
+// limit, which ends the whole process: no recover catches it.
+func TestImportICSDeep(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	data := append([]byte("BEGIN:VCALENDAR\r\n"), bytes.Repeat([]byte("BEGIN:X\r\n"), (calendar.MaxImportBytes-64)/9)...)
+	if _, _, err := e.store.ImportICS(t.Context(), e.member(t, "anna"), "Deep", data); !errors.Is(err, calendar.ErrInvalid) {
+		t.Fatalf("ImportICS of %d nested components: %v, want ErrInvalid", bytes.Count(data, []byte("BEGIN")), err)
 	}
 }

@@ -2,6 +2,7 @@ package contacts_test
 
 import (
 	"bytes"
+	"maps"
 	"testing"
 
 	"github.com/caucus-org/caucus/mail/contacts"
@@ -30,6 +31,66 @@ func FuzzParse(f *testing.F) {
 		}
 		if out2 := contacts.Encode(c2); !bytes.Equal(out, out2) {
 			t.Fatalf("encoding not stable:\n%q\n%q", out, out2)
+		}
+	})
+}
+
+// FuzzParseAll feeds ParseAll (a .vcf file a member imports) anything: it
+// must not panic; it returns at most max cards; every card it returns
+// encodes to bytes that Parse accepts, to the same encoding; and it drops
+// nothing: every content line of the file is a property of a card it
+// returns, or it refuses the file (as Parse refuses a card).
+func FuzzParseAll(f *testing.F) {
+	f.Add(append(vcf("a", "Ada"), vcf("b", "Bea")...), 3)
+	f.Add([]byte("BEGIN:VCARD\r\nVERSION:3.0\r\nN:Rossi;Mario;;;\r\nFN:Mario Rossi\r\nEMAIL;TYPE=INTERNET:m@example.org\r\nEND:VCARD\r\n\r\nBEGIN:VCARD\nVERSION:4.0\nFN:x\nEND:VCARD"), 2)
+	// testdata/fuzz/FuzzParseAll holds the files whose lines ParseAll
+	// dropped without a word: a NOTE with a bad parameter, a line that
+	// is no property.
+	f.Add(append(vcf("a", "Ada"), vcf("a", "Ada")...), 1)
+	f.Fuzz(func(t *testing.T, data []byte, max int) {
+		max = 1 + max&7
+		cards, err := contacts.ParseAll(data, max)
+		if err != nil {
+			return
+		}
+		if len(cards) > max {
+			t.Fatalf("%d cards, at most %d asked", len(cards), max)
+		}
+		props := 0
+		for _, c := range cards {
+			props += 2 // BEGIN and END
+			for _, fs := range c {
+				props += len(fs)
+			}
+			if c.Value("UID") == "" {
+				t.Fatalf("card without UID: %v", c)
+			}
+			out := contacts.Encode(c)
+			c2, err := contacts.Parse(out)
+			if err != nil {
+				t.Fatalf("imported card refused by Parse: %v\n%q", err, out)
+			}
+			if out2 := contacts.Encode(c2); !bytes.Equal(out, out2) {
+				t.Fatalf("encoding not stable:\n%q\n%q", out, out2)
+			}
+		}
+		// A UID made up for a card without one adds a property.
+		lines := 0
+		for l := range bytes.Lines(data) {
+			if l[0] != ' ' && l[0] != '\t' && len(bytes.TrimRight(l, "\r\n")) > 0 {
+				lines++
+			}
+		}
+		made := 0
+		for _, c := range cards {
+			without := maps.Clone(c)
+			delete(without, "UID")
+			if c.Value("UID") == contacts.ContentUID(without) {
+				made++
+			}
+		}
+		if lines != props-made {
+			t.Fatalf("%d content lines became %d properties of %d cards (%d UIDs made):\n%q", lines, props-made, len(cards), made, data)
 		}
 	})
 }

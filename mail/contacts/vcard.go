@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -63,10 +64,11 @@ func Parse(data []byte) (vcard.Card, error) {
 }
 
 // allLinesRead checks that the decoder took every content line of data
-// as a property: go-vcard skips a line it cannot parse (no colon, a bad
-// parameter), which would drop data without a word. Lines are unfolded
-// as RFC 6350 section 3.2 says; empty lines are not content lines.
-func allLinesRead(data []byte, card vcard.Card) error {
+// as a property of cards: go-vcard skips a line it cannot parse (no
+// colon, a bad parameter), which would drop data without a word. Lines
+// are unfolded as RFC 6350 section 3.2 says; empty lines are not content
+// lines.
+func allLinesRead(data []byte, cards ...vcard.Card) error {
 	lines := 0
 	for l := range bytes.Lines(data) {
 		if l[0] == ' ' || l[0] == '\t' {
@@ -76,31 +78,43 @@ func allLinesRead(data []byte, card vcard.Card) error {
 			lines++
 		}
 	}
-	fields := 2 // BEGIN and END
-	for _, fs := range card {
-		fields += len(fs)
+	fields := 0
+	for _, card := range cards {
+		fields += properties(card)
 	}
 	if lines != fields {
-		return fmt.Errorf("%w: %d of the vCard's lines are not properties (RFC 6350 section 3.3)", ErrInvalid, lines-fields)
+		return fmt.Errorf("%w: %d of the lines are not properties of a vCard (RFC 6350 section 3.3)", ErrInvalid, lines-fields)
 	}
 	return nil
 }
 
+// properties counts the content lines card was decoded from: its
+// properties, and BEGIN and END.
+func properties(card vcard.Card) int {
+	n := 2
+	for _, fs := range card {
+		n += len(fs)
+	}
+	return n
+}
+
 // ParseAll reads the vCards of a .vcf file (an export, several cards one
 // after the other), each checked as by [Parse]; at most max cards. A card
-// without a UID (Google Contacts and Outlook export none) is given one
-// made from its content ([ContentUID]), so that importing the same file
-// twice finds the same cards.
+// without a UID property (Google Contacts and Outlook export none) is
+// given one made from its content ([ContentUID]), so that importing the
+// same file twice finds the same cards; one with a blank UID is refused,
+// as Parse refuses it. A line that is no property of a card refuses the
+// file, as Parse refuses such a card, rather than be dropped.
 func ParseAll(data []byte, max int) ([]vcard.Card, error) {
 	if !utf8.Valid(data) {
 		return nil, fmt.Errorf("%w: the file is not UTF-8", ErrInvalid)
 	}
 	dec := vcard.NewDecoder(bytes.NewReader(data))
-	var out []vcard.Card
+	var out, decoded []vcard.Card
 	for {
 		card, err := dec.Decode()
 		if errors.Is(err, io.EOF) {
-			return out, nil
+			break
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: vCard %d: %v", ErrInvalid, len(out)+1, err)
@@ -108,7 +122,9 @@ func ParseAll(data []byte, max int) ([]vcard.Card, error) {
 		if len(out) == max {
 			return nil, fmt.Errorf("%w: more than %d vCards", ErrTooLarge, max)
 		}
-		if card.Value(vcard.FieldUID) == "" && card != nil {
+		decoded = append(decoded, card)
+		if len(card[vcard.FieldUID]) == 0 {
+			card = maps.Clone(card)
 			card.SetValue(vcard.FieldUID, ContentUID(card))
 		}
 		if err := Check(card); err != nil {
@@ -116,6 +132,10 @@ func ParseAll(data []byte, max int) ([]vcard.Card, error) {
 		}
 		out = append(out, card)
 	}
+	if err := allLinesRead(data, decoded...); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Check tells whether card can be stored: VERSION 3.0 (RFC 2426) or 4.0

@@ -310,3 +310,69 @@ func FuzzRemoveOwnFindings(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheckRecords: the sender's DNS is as hostile as its message. Whatever
+// SPF, DMARC and DKIM key records the sending domain publishes, Check
+// gives well-formed results and a well-formed Authentication-Results
+// field (no record text reaches it unchecked), never an error and never a
+// panic, and DMARC passes only on an aligned pass.
+func FuzzCheckRecords(f *testing.F) {
+	key := fuzzKey()
+	keyName, keyRecord := key.DNSRecord()
+	var signed [2][]byte
+	for i, from := range []string{"Anna <anna@example.org>", "Anna <anna@sub.example.org>"} {
+		var b bytes.Buffer
+		if err := Sign(&b, bytes.NewReader(testMessage(from)), []DKIMKey{key}); err != nil {
+			f.Fatal(err)
+		}
+		signed[i] = b.Bytes()
+	}
+	for _, seed := range [][3]string{
+		{"v=spf1 ip4:192.0.2.1 -all", "v=DMARC1; p=reject; sp=quarantine; pct=50", keyRecord},
+		{"v=spf1 include:inc.example.org a mx ptr exists:%{i}.e.example.org redirect=inc.example.org", "v=DMARC1; p=quarantine; adkim=s; aspf=s; rua=mailto:a@example.org", "v=DKIM1; k=ed25519; p=AAAA"},
+		{"v=spf1 -all exp=inc.example.org", "v=DMARC1;p=none;pct=0;fo=1:d:s;rf=afrf;ri=3600", "v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC"},
+		{"v=spf1 ?all", "v=DMARC1; p=bogus; sp=\"\r\n", "v=DKIM1; h=sha1; t=s; p="},
+		{"", "", ""},
+	} {
+		f.Add(seed[0], seed[1], seed[2], false)
+	}
+	results := []string{ResultPass, ResultFail, ResultSoftFail, ResultNeutral, ResultNone, ResultTempError, ResultPermError}
+	f.Fuzz(func(t *testing.T, spfRecord, dmarcRecord, dkimRecord string, sub bool) {
+		m := &dns.Mock{
+			TXT: map[string][]string{
+				"example.org":        {spfRecord},
+				"inc.example.org":    {spfRecord},
+				"_dmarc.example.org": {dmarcRecord},
+				keyName:              {dkimRecord},
+			},
+			IP: map[string][]net.IPAddr{"example.org": {{IP: net.ParseIP("192.0.2.1")}}},
+			MX: map[string][]*net.MX{"example.org": {{Host: "example.org.", Pref: 10}}},
+		}
+		c := NewChecker(m, "mx.caucus.test", nil)
+		msg := signed[0]
+		if sub {
+			msg = signed[1]
+		}
+		res, err := c.Check(context.Background(), Input{RemoteIP: net.ParseIP("192.0.2.1"), Helo: "mx.example.org", MailFrom: "anna@example.org", Message: bytes.NewReader(msg), Size: int64(len(msg))})
+		if err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+		if !slices.Contains(results, res.SPF) || !slices.Contains(results, res.DMARC) {
+			t.Errorf("results SPF %q DMARC %q", res.SPF, res.DMARC)
+		}
+		if !slices.Contains([]string{"none", "quarantine", "reject"}, res.DMARCPolicy) {
+			t.Errorf("policy %q", res.DMARCPolicy)
+		}
+		if len(res.DKIM) != 1 || !slices.Contains(results, res.DKIM[0].Result) {
+			t.Fatalf("DKIM results %+v", res.DKIM)
+		}
+		if res.DMARC == ResultPass {
+			ok := res.SPF == ResultPass && aligned(res.SPFDomain, res.FromDomain, false) ||
+				res.DKIM[0].Result == ResultPass && aligned(res.DKIM[0].Domain, res.FromDomain, false)
+			if !ok {
+				t.Errorf("DMARC pass without an aligned pass: %+v", res)
+			}
+		}
+		checkAuthResults(t, res.AuthResults, 1)
+	})
+}

@@ -67,7 +67,7 @@ type env struct {
 	postID int64
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	a := authtest.New(t, auth.Config{}, lists.Component())
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -1,0 +1,71 @@
+package calendar
+
+import (
+	"testing"
+
+	"github.com/emersion/go-ical"
+)
+
+// FuzzCheckNesting: whatever the bytes, when checkNesting lets them
+// through, what go-ical's decoder makes of them nests at most MaxDepth
+// deep, so that the check bounds the decoder's recursion.
+func FuzzCheckNesting(f *testing.F) {
+	for _, s := range []string{
+		"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+		"BEGIN:A\r\nBEGIN;X=1:B\r\nBEG\r\n IN:C\r\nbegın:D\r\n\r\n BEGIN:E\r\nEND:E\r\nEND:D\r\nEND:C\r\nEND:B\r\nEND:A\r\n",
+		"BEGIN:A\nEND:A\nEND:A\nBEGIN:B\nBEGIN:C\nBEGIN:D\nBEGIN:E\nEND:E\nEND:D\nEND:C\nEND:B\n",
+		"BEGIN:A\r\nBEGIN\r\n\t;X=\"a:b\":B\r\nEND:B\r\nEND:A\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if checkNesting(raw, 0) != nil {
+			return
+		}
+		cal, err := decode(raw)
+		if err != nil {
+			return
+		}
+		if d := nestedDepth(cal.Component); d > MaxDepth {
+			t.Fatalf("checkNesting let through components %d deep:\n%q", d, raw)
+		}
+	})
+}
+
+func nestedDepth(c *ical.Component) int {
+	d := 0
+	for _, ch := range c.Children {
+		d = max(d, nestedDepth(ch))
+	}
+	return 1 + d
+}
+
+// FuzzSplitByUID: every object an import would store from a calendar file
+// is one a CalDAV PUT of it would store: Parse accepts its encoding and
+// gives back the same bytes and UID.
+func FuzzSplitByUID(f *testing.F) {
+	f.Add([]byte("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nMETHOD:PUBLISH\r\nBEGIN:VEVENT\r\nUID:a\r\nDTSTAMP:20260601T000000Z\r\nDTSTART:20260610T090000Z\r\nDTEND:20260610T100000Z\r\nSUMMARY:One\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:b\r\nDTSTAMP:20260601T000000Z\r\nDTSTART;VALUE=DATE:20260611\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"))
+	f.Add([]byte("BEGIN:VCALENDAR\r\nBEGIN:VTIMEZONE\r\nTZID:X\r\nBEGIN:STANDARD\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0100\r\nDTSTART:19700101T000000\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\nBEGIN:VTODO\r\nUID:t\r\nDTSTAMP:20260601T000000Z\r\nDUE;TZID=X:20260610T090000\r\nEND:VTODO\r\nEND:VCALENDAR\r\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if len(raw) > MaxImportBytes || checkNesting(raw, 0) != nil {
+			return
+		}
+		cal, err := decode(raw)
+		if err != nil {
+			return
+		}
+		objs, err := splitByUID(cal)
+		if err != nil {
+			return
+		}
+		for name, o := range objs {
+			again, err := Parse(o.Data)
+			if err != nil {
+				t.Fatalf("an import stores %s (UID %q), which a PUT would refuse: %v\n%q", name, o.UID, err, o.Data)
+			}
+			if again.UID != o.UID || string(again.Data) != string(o.Data) {
+				t.Fatalf("%s changes when parsed again: UID %q, %q", name, again.UID, again.Data)
+			}
+		}
+	})
+}
