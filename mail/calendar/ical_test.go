@@ -161,7 +161,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if d := depth(o.Cal.Component); d > calendar.MaxDepth {
+		if d := calendar.NestedDepth(o.Cal.Component); d > calendar.MaxDepth {
 			t.Fatalf("components nested %d deep, at most %d:\n%q", d, calendar.MaxDepth, data)
 		}
 		again, err := calendar.Parse(o.Data)
@@ -202,15 +202,6 @@ func TestCheckRawNesting(t *testing.T) {
 			t.Errorf("%q counted as a component: %v", other, err)
 		}
 	}
-}
-
-// depth is how deep components nest in c, c itself counted.
-func depth(c *ical.Component) int {
-	d := 0
-	for _, ch := range c.Children {
-		d = max(d, depth(ch))
-	}
-	return 1 + d
 }
 
 // TestParseTrailing: go-ical's decoder reads one VCALENDAR and leaves the

@@ -32,6 +32,8 @@ func FuzzCheckNesting(f *testing.F) {
 	})
 }
 
+// nestedDepth is how deep components nest in c, c itself counted
+// (NestedDepth for the package's external tests).
 func nestedDepth(c *ical.Component) int {
 	d := 0
 	for _, ch := range c.Children {
@@ -69,3 +71,6 @@ func FuzzSplitByUID(f *testing.F) {
 		}
 	})
 }
+
+// NestedDepth is nestedDepth, for the external tests (ical_test.go).
+var NestedDepth = nestedDepth
