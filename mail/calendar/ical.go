@@ -92,12 +92,21 @@ func CheckRaw(raw []byte) error {
 // does. "BEGIN;X=1:A", "BEG\r\n IN:A" and "begın:A" begin a component
 // too.
 func checkNesting(raw []byte, maxComps int) error {
-	depth, comps := 0, 0
+	depth, comps, tops := 0, 0, 0
 	var name []byte // the current line's name so far
 	named := false  // the name is complete (or too long to matter)
 	end := func() error {
 		switch n := strings.ToUpper(string(name)); {
 		case n == "BEGIN":
+			if depth == 0 {
+				// A second calendar, or a component after the first
+				// one's end: the decoder would read the first and leave
+				// the rest, and one cut off before its END reads to it
+				// as the end of the input, so decode could not tell.
+				if tops++; tops > 1 {
+					return fmt.Errorf("%w: more than one calendar (a component after the end of the first)", ErrInvalid)
+				}
+			}
 			depth++
 			comps++
 			if depth > MaxDepth {
@@ -178,8 +187,11 @@ func Decode(data []byte) (*ical.Calendar, error) { return decode(data) }
 // go-webdav's CalDAV PUT decodes with the same decoder, so the CalDAV
 // handler parses a body here first and hands go-webdav only bodies that
 // decode. The decoder reads one component and leaves the rest: anything
-// after it but empty lines (a second VCALENDAR, an event outside it) is
-// refused, never dropped without a word.
+// after it but empty lines is refused, never dropped without a word:
+// content lines here, a component (a second VCALENDAR, an event outside
+// the first) by checkNesting, which Parse, ParseITIP and ImportICS run
+// first (the decoder reads a component cut off before its END as the
+// end of the input, so decode alone could not tell).
 func decode(raw []byte) (cal *ical.Calendar, err error) {
 	defer func() {
 		if r := recover(); r != nil {

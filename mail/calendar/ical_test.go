@@ -192,7 +192,7 @@ func TestCheckRawNesting(t *testing.T) {
 		if err := calendar.CheckRaw([]byte(raw)); !errors.Is(err, calendar.ErrInvalid) {
 			t.Errorf("%d nested %q: %v, want ErrInvalid", calendar.MaxDepth+1, begin, err)
 		}
-		raw = strings.Repeat(begin+"\r\nEND:X\r\n", calendar.MaxDepth+1)
+		raw = "BEGIN:VCALENDAR\r\n" + strings.Repeat(begin+"\r\nEND:X\r\n", calendar.MaxDepth+1) + "END:VCALENDAR\r\n"
 		if err := calendar.CheckRaw([]byte(raw)); err != nil {
 			t.Errorf("%d components %q side by side: %v", calendar.MaxDepth+1, begin, err)
 		}
@@ -214,7 +214,9 @@ func TestParseTrailing(t *testing.T) {
 	if _, err := calendar.Parse([]byte(one + "\r\n\r\n")); err != nil {
 		t.Errorf("empty lines after the calendar: %v", err)
 	}
-	for _, rest := range []string{event("b", "20260610T090000Z", "20260610T100000Z", ""), "BEGIN:VEVENT\r\nUID:c\r\nEND:VEVENT\r\n", "X:y\r\n", "garbage\r\n"} {
+	for _, rest := range []string{event("b", "20260610T090000Z", "20260610T100000Z", ""), "BEGIN:VEVENT\r\nUID:c\r\nEND:VEVENT\r\n", "X:y\r\n", "garbage\r\n",
+		// Cut off before their END: the decoder reads that as the input's end.
+		"BEGIN:VEVENT\r\nUID:c\r\n", "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:b\r\nEND:VEVENT\r\n", "BEGIN:X\r\n"} {
 		if _, err := calendar.Parse([]byte(one + rest)); !errors.Is(err, calendar.ErrInvalid) {
 			t.Errorf("a calendar followed by %q: %v, want ErrInvalid", rest, err)
 		}

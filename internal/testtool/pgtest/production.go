@@ -27,7 +27,9 @@ import (
 // checkpoint_timeout, 16 MB of wal_buffers and wal_compression=lz4 made
 // no difference there, and are left at PostgreSQL's defaults.
 func Production() []string {
-	return production(meminfo("MemTotal"), meminfo("HugePages_Free"), meminfo("Hugepagesize"))
+	// Free pages include those reserved by a cluster already running
+	// (HugePages_Rsvd), which another cannot map.
+	return production(meminfo("MemTotal"), meminfo("HugePages_Free")-meminfo("HugePages_Rsvd"), meminfo("Hugepagesize"))
 }
 
 // production is Production for a host with mem kB of memory and free

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -149,6 +150,15 @@ func (s stat) field(n int) int64 {
 // have one thread each).
 func schedCPU(pid int) (time.Duration, error) {
 	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "schedstat"))
+	if errors.Is(err, fs.ErrNotExist) {
+		// A kernel without CONFIG_SCHED_INFO: utime and stime (fields
+		// 14 and 15 of /proc/PID/stat), in clock ticks.
+		st, err := readStat(pid)
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(st.field(14)+st.field(15)) * clockTick, nil
+	}
 	if err != nil {
 		return 0, err
 	}
