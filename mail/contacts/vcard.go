@@ -83,9 +83,42 @@ func allLinesRead(data []byte, cards ...vcard.Card) error {
 		fields += properties(card)
 	}
 	if lines != fields {
+		if i := firstUnread(data, cards); i > 0 {
+			return fmt.Errorf("%w: vCard %d (%q) has lines that are not properties (RFC 6350 section 3.3)", ErrInvalid, i, cards[i-1].Value(vcard.FieldFormattedName))
+		}
 		return fmt.Errorf("%w: %d of the lines are not properties of a vCard (RFC 6350 section 3.3)", ErrInvalid, lines-fields)
 	}
 	return nil
+}
+
+// firstUnread returns the number, from 1, of the first of cards whose
+// content lines in data (up to its END:VCARD line) are more than the
+// properties it was decoded from, so that a member whose export of
+// thousands of cards is refused can find the line; 0 if none is (a line
+// after the last card, or cards whose END lines it cannot find).
+func firstUnread(data []byte, cards []vcard.Card) int {
+	i, lines := 0, 0
+	for l := range bytes.Lines(data) {
+		if l[0] == ' ' || l[0] == '\t' {
+			continue
+		}
+		t := bytes.TrimRight(l, "\r\n")
+		if len(t) == 0 {
+			continue
+		}
+		lines++
+		if !bytes.EqualFold(t, []byte("END:VCARD")) {
+			continue
+		}
+		if i == len(cards) {
+			return 0
+		}
+		if lines > properties(cards[i]) {
+			return i + 1
+		}
+		i, lines = i+1, 0
+	}
+	return 0
 }
 
 // properties counts the content lines card was decoded from: its

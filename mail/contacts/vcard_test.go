@@ -3,6 +3,7 @@ package contacts_test
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -82,5 +83,12 @@ func TestParseAll(t *testing.T) {
 	}
 	if _, err := contacts.ParseAll(append(file, "BEGIN:VCARD\r\nVERSION:2.1\r\nEND:VCARD\r\n"...), 10); !errors.Is(err, contacts.ErrInvalid) {
 		t.Errorf("a bad third card: %v", err)
+	}
+	// A line go-vcard skips, in the second of three cards: the refusal
+	// says which card, so that a member can find it in a large export.
+	bad := bytes.Replace(vcf("c", "Cleo"), []byte("END:VCARD"), []byte("NOTE;X=\"a:b\r\nEND:VCARD"), 1)
+	_, err = contacts.ParseAll(slices.Concat(vcf("a", "A"), bad, vcf("b", "B")), 10)
+	if !errors.Is(err, contacts.ErrInvalid) || !strings.Contains(err.Error(), `vCard 2 ("Cleo")`) {
+		t.Errorf("a line skipped in the second card: %v, want ErrInvalid naming vCard 2 (\"Cleo\")", err)
 	}
 }
