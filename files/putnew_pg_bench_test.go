@@ -5,15 +5,13 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/caucus-org/caucus/files"
 	"github.com/caucus-org/caucus/files/filestest"
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/testtool"
 )
 
 // BenchmarkPutNewPG measures what PostgreSQL itself spends on the
@@ -154,27 +152,16 @@ func walStats(b *testing.B, conn *sql.Conn) walCounts {
 }
 
 // backendStats returns the CPU time and minor page faults so far of the
-// process pid (a PostgreSQL backend on this host), from
-// /proc/PID/schedstat and /proc/PID/stat (proc(5)); ok is false if they
-// cannot be read.
+// process pid (a PostgreSQL backend on this host), from /proc (proc(5));
+// ok is false if they cannot be read.
 func backendStats(pid int) (cpu time.Duration, faults int64, ok bool) {
-	sched, err1 := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
-	stat, err2 := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err1 != nil || err2 != nil {
+	cpu, err := testtool.ProcCPU(pid)
+	if err != nil {
 		return 0, 0, false
 	}
-	f := strings.Fields(string(sched))
-	// minflt is the line's 10th field, the 8th after the command's name
-	// (in parentheses, which may hold spaces).
-	rest := string(stat)
-	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
-		rest = rest[i+1:]
-	}
-	g := strings.Fields(rest)
-	if len(f) < 1 || len(g) < 8 {
+	st, err := testtool.ReadProcStat(pid)
+	if err != nil {
 		return 0, 0, false
 	}
-	ns, err1 := strconv.ParseInt(f[0], 10, 64)
-	faults, err2 = strconv.ParseInt(g[7], 10, 64)
-	return time.Duration(ns), faults, err1 == nil && err2 == nil
+	return cpu, st.Field(10), true
 }

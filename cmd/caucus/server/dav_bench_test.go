@@ -212,12 +212,7 @@ func childrenNamed(pid int, name string) []int {
 		if err != nil || strings.TrimSpace(string(comm)) != name {
 			continue
 		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", id))
-		i := strings.LastIndexByte(string(stat), ')')
-		if err != nil || i < 0 {
-			continue
-		}
-		if f := strings.Fields(string(stat[i+1:])); len(f) >= 2 && f[1] == strconv.Itoa(pid) {
+		if st, err := testtool.ReadProcStat(id); err == nil && st.Field(4) == int64(pid) {
 			out = append(out, id)
 		}
 	}
@@ -952,31 +947,12 @@ func (m *manyFiles) stamp(b *testing.B) {
 // still held dirty before the first call.
 func settle(b *testing.B) {
 	b.Helper()
-	b.ReportMetric(float64(meminfo("Dirty")+meminfo("Writeback")), "dirty-kB")
+	b.ReportMetric(float64(testtool.Meminfo("Dirty")+testtool.Meminfo("Writeback")), "dirty-kB")
 	for range 2 {
 		if out, err := exec.Command("sync").CombinedOutput(); err != nil {
 			b.Fatal(err, string(out))
 		}
 	}
-}
-
-// meminfo returns the field of /proc/meminfo named key, in kB; 0 if it
-// cannot tell.
-func meminfo(key string) int64 {
-	data, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(data)) {
-		if rest, ok := strings.CutPrefix(line, key+":"); ok {
-			f := strings.Fields(rest)
-			if len(f) > 0 {
-				n, _ := strconv.ParseInt(f[0], 10, 64)
-				return n
-			}
-		}
-	}
-	return 0
 }
 
 // report reports files/s, MB/s and the load average for a run of d, and
@@ -1071,14 +1047,7 @@ func treeCPU(pid int) time.Duration {
 			continue
 		}
 		if id != pid {
-			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", id))
-			// The fields after the command, which ends with the last ')':
-			// state, then the parent's pid.
-			i := strings.LastIndexByte(string(stat), ')')
-			if err != nil || i < 0 {
-				continue
-			}
-			if f := strings.Fields(string(stat[i+1:])); len(f) < 2 || f[1] != strconv.Itoa(pid) {
+			if st, err := testtool.ReadProcStat(id); err != nil || st.Field(4) != int64(pid) {
 				continue
 			}
 		}

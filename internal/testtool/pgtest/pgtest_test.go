@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caucus-org/caucus/internal/testtool"
 )
 
 // TestStart starts a cluster, makes two databases and checks that what is
@@ -70,7 +72,7 @@ func TestUsage(t *testing.T) {
 		if d.Checkpointer <= 0 {
 			t.Fatalf("a CHECKPOINT did not count for the checkpointer: %+v", d)
 		}
-		if d.Other >= 5*clockTick {
+		if d.Other >= 5*testtool.ClockTick {
 			t.Logf("usage: %+v", d)
 			break
 		}

@@ -2,9 +2,8 @@ package pgtest
 
 import (
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
+
+	"github.com/caucus-org/caucus/internal/testtool"
 )
 
 // Production returns the settings the benchmarks give their durable
@@ -29,7 +28,7 @@ import (
 func Production() []string {
 	// Free pages include those reserved by a cluster already running
 	// (HugePages_Rsvd), which another cannot map.
-	return production(meminfo("MemTotal"), meminfo("HugePages_Free")-meminfo("HugePages_Rsvd"), meminfo("Hugepagesize"))
+	return production(testtool.Meminfo("MemTotal"), testtool.Meminfo("HugePages_Free")-testtool.Meminfo("HugePages_Rsvd"), testtool.Meminfo("Hugepagesize"))
 }
 
 // production is Production for a host with mem kB of memory and free
@@ -42,22 +41,4 @@ func production(mem, free, size int64) []string {
 		return nil
 	}
 	return []string{fmt.Sprintf("shared_buffers=%dMB", shared>>10), "huge_pages=on"}
-}
-
-// meminfo returns the field of /proc/meminfo named key (kB, or pages for
-// HugePages_Free); 0 if it cannot tell.
-func meminfo(key string) int64 {
-	data, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(data)) {
-		if rest, ok := strings.CutPrefix(line, key+":"); ok {
-			if f := strings.Fields(rest); len(f) > 0 {
-				n, _ := strconv.ParseInt(f[0], 10, 64)
-				return n
-			}
-		}
-	}
-	return 0
 }

@@ -1,15 +1,13 @@
 package pgtest
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/caucus-org/caucus/internal/testtool"
 )
 
 // Usage is what a cluster's processes have used so far: CPU time by the
@@ -58,11 +56,6 @@ func (u Usage) Sub(before Usage) Usage {
 	}
 }
 
-// clockTick is the unit of the times in /proc/PID/stat (USER_HZ, which
-// Linux fixes at 100 for user space on every architecture it supports;
-// see proc(5), "sysconf(_SC_CLK_TCK)").
-const clockTick = 10 * time.Millisecond
-
 // Usage reads the cluster's usage so far from /proc (Linux only). A
 // running process's CPU time is its scheduler's count, in nanoseconds
 // (the first field of /proc/PID/schedstat); an ended child's is what the
@@ -70,7 +63,7 @@ const clockTick = 10 * time.Millisecond
 // in clock ticks.
 func (s *Server) Usage() (Usage, error) {
 	var u Usage
-	post, err := readStat(s.PID)
+	post, err := testtool.ReadProcStat(s.PID)
 	if err != nil {
 		return u, fmt.Errorf("pgtest: the postmaster (pid %d): %w", s.PID, err)
 	}
@@ -78,9 +71,9 @@ func (s *Server) Usage() (Usage, error) {
 	// postmaster's own faults (10th field of the line: minflt) and its
 	// reaped children's (cminflt, 11th), their CPU (cutime, cstime: 16th
 	// and 17th).
-	u.Faults = post.field(10) + post.field(11)
-	u.Other = time.Duration(post.field(16)+post.field(17)) * clockTick
-	cpu, err := schedCPU(s.PID)
+	u.Faults = post.Field(10) + post.Field(11)
+	u.Other = time.Duration(post.Field(16)+post.Field(17)) * testtool.ClockTick
+	cpu, err := testtool.ProcCPU(s.PID)
 	if err != nil {
 		return u, err
 	}
@@ -94,15 +87,15 @@ func (s *Server) Usage() (Usage, error) {
 		if err != nil || id == s.PID {
 			continue
 		}
-		st, err := readStat(id)
-		if err != nil || st.field(4) != int64(s.PID) { // ended, or not a child
+		st, err := testtool.ReadProcStat(id)
+		if err != nil || st.Field(4) != int64(s.PID) { // ended, or not a child
 			continue
 		}
-		cpu, err := schedCPU(id)
+		cpu, err := testtool.ProcCPU(id)
 		if err != nil {
 			continue // ended since
 		}
-		u.Faults += st.field(10)
+		u.Faults += st.Field(10)
 		switch role(id) {
 		case "checkpointer":
 			u.Checkpointer += cpu
@@ -117,57 +110,6 @@ func (s *Server) Usage() (Usage, error) {
 		}
 	}
 	return u, nil
-}
-
-// stat is the fields of /proc/PID/stat, numbered as proc(5) numbers them.
-type stat []string
-
-// readStat reads /proc/PID/stat. The command (field 2) may hold spaces
-// and parentheses; it ends at the last ')'.
-func readStat(pid int) (stat, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil, err
-	}
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return nil, errors.New("pgtest: /proc/PID/stat without a command")
-	}
-	// Fields 1 and 2 (the pid and the command) are not kept.
-	return append(stat{"", "", ""}, strings.Fields(string(data[i+1:]))...), nil
-}
-
-// field returns field n as a number, 0 if there is none.
-func (s stat) field(n int) int64 {
-	if n >= len(s) {
-		return 0
-	}
-	v, _ := strconv.ParseInt(s[n], 10, 64)
-	return v
-}
-
-// schedCPU returns the CPU time of process pid (PostgreSQL's processes
-// have one thread each).
-func schedCPU(pid int) (time.Duration, error) {
-	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "schedstat"))
-	if errors.Is(err, fs.ErrNotExist) {
-		// A kernel without CONFIG_SCHED_INFO: utime and stime (fields
-		// 14 and 15 of /proc/PID/stat), in clock ticks.
-		st, err := readStat(pid)
-		if err != nil {
-			return 0, err
-		}
-		return time.Duration(st.field(14)+st.field(15)) * clockTick, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	f := strings.Fields(string(data))
-	if len(f) == 0 {
-		return 0, errors.New("pgtest: empty schedstat")
-	}
-	ns, err := strconv.ParseInt(f[0], 10, 64)
-	return time.Duration(ns), err
 }
 
 // role reads which of PostgreSQL's processes pid is from the title the
