@@ -159,10 +159,6 @@ func checkNesting(raw []byte, maxComps int) error {
 // letters, none of whose lower or other cases takes more than 3 bytes.
 const maxNameBytes = 24
 
-func hasPrefixFold(b []byte, prefix string) bool {
-	return len(b) >= len(prefix) && strings.EqualFold(string(b[:len(prefix)]), prefix)
-}
-
 // Parse parses and checks one calendar object resource (RFC 4791 section
 // 4.1): one kind of component, one UID, no METHOD, every TZID either known
 // or defined by a VTIMEZONE, recurrences no denser than

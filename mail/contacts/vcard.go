@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"maps"
 	"slices"
 	"strings"
@@ -70,13 +71,8 @@ func Parse(data []byte) (vcard.Card, error) {
 // lines.
 func allLinesRead(data []byte, cards ...vcard.Card) error {
 	lines := 0
-	for l := range bytes.Lines(data) {
-		if l[0] == ' ' || l[0] == '\t' {
-			continue // a continuation of the line before
-		}
-		if len(bytes.TrimRight(l, "\r\n")) > 0 {
-			lines++
-		}
+	for range contentLines(data) {
+		lines++
 	}
 	fields := 0
 	for _, card := range cards {
@@ -98,14 +94,7 @@ func allLinesRead(data []byte, cards ...vcard.Card) error {
 // after the last card, or cards whose END lines it cannot find).
 func firstUnread(data []byte, cards []vcard.Card) int {
 	i, lines := 0, 0
-	for l := range bytes.Lines(data) {
-		if l[0] == ' ' || l[0] == '\t' {
-			continue
-		}
-		t := bytes.TrimRight(l, "\r\n")
-		if len(t) == 0 {
-			continue
-		}
+	for t := range contentLines(data) {
 		lines++
 		if !bytes.EqualFold(t, []byte("END:VCARD")) {
 			continue
@@ -119,6 +108,22 @@ func firstUnread(data []byte, cards []vcard.Card) int {
 		i, lines = i+1, 0
 	}
 	return 0
+}
+
+// contentLines yields the content lines of data, each without its line
+// break: a line that begins with a space or a tab continues the one
+// before (RFC 6350 section 3.2) and is not one; an empty line is none.
+func contentLines(data []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for l := range bytes.Lines(data) {
+			if l[0] == ' ' || l[0] == '\t' {
+				continue // a continuation of the line before
+			}
+			if t := bytes.TrimRight(l, "\r\n"); len(t) > 0 && !yield(t) {
+				return
+			}
+		}
+	}
 }
 
 // properties counts the content lines card was decoded from: its
