@@ -697,6 +697,129 @@ func (g *syncGroup) append(p []byte) error {
 	return g.err
 }
 
+// davPGFloor is davDurableFloor with PostgreSQL in place of the log: each
+// body is inserted as one row of one table (an id and the bytes) of a
+// cluster of its own, set up as caucus-pg's (durable, benchPGSettings),
+// and answered 201 once the transaction holding it has committed; the
+// PUTs waiting while a transaction runs go together in the next (a group
+// commit, as caucus's: pipelined INSERTs in one implicit transaction, on
+// one connection). No name, hash, folder, quota, sign-in or cache: the
+// least a server that keeps small contents in PostgreSQL must do, and so
+// the ceiling over caucus-pg's figures on this host. Values kept out of
+// line are compressed with lz4, as caucus's sessions ask. It reports its
+// groups as caucus does (jobs/grp, busy: the share of the run in which a
+// transaction ran). Its CPU is this process's and PostgreSQL's (all of
+// the cluster's processes).
+func davPGFloor(b *testing.B, ca string) davTarget {
+	pg := pgtest.Start(b, pgtest.Options{Durable: true, Settings: benchPGSettings(b)})
+	pg.CreateDatabase(b, "floor")
+	cfg, err := pgx.ParseConfig(pg.DSN("floor"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.RuntimeParams["default_toast_compression"] = "lz4"
+	conn, err := pgx.ConnectConfig(b.Context(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close(context.WithoutCancel(b.Context())) })
+	if _, err := conn.Exec(b.Context(), `CREATE TABLE contents (id bigserial PRIMARY KEY, data bytea NOT NULL)`); err != nil {
+		b.Fatal(err)
+	}
+	g := &pgGroup{conn: conn, ctx: b.Context(), jobs: make(chan pgInsert, 64)}
+	go g.write()
+	b.Cleanup(func() { close(g.jobs) })
+	bufs := sync.Pool{New: func() any { buf := make([]byte, 1<<20+1); return &buf }}
+	tg := floorServer(b, ca, "go-pg", func(body io.Reader) (int64, error) {
+		bp := bufs.Get().(*[]byte)
+		defer bufs.Put(bp)
+		n, err := io.ReadFull(body, *bp)
+		if err != io.ErrUnexpectedEOF && err != io.EOF {
+			return 0, fmt.Errorf("body missing or over 1 MiB: %v", err)
+		}
+		return int64(n), g.insert((*bp)[:n])
+	})
+	tg.pgUsage = func() pgtest.Usage {
+		u, err := pg.Usage()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return u
+	}
+	tg.pgCPU = func() time.Duration { return tg.pgUsage().CPU() }
+	tg.gwCPU = func() time.Duration { return 0 }
+	tg.commits = g.stats
+	tg.cpu = func() time.Duration { return processCPU() + tg.pgCPU() }
+	return tg
+}
+
+// pgGroup inserts contents into PostgreSQL in groups: its writer takes
+// every insert waiting when it begins a transaction, one transaction at a
+// time.
+type pgGroup struct {
+	conn *pgx.Conn
+	ctx  context.Context
+	jobs chan pgInsert
+
+	mu     sync.Mutex
+	groups db.GroupStats // Commits, Jobs, and the transactions' time as Turns.CommitTime and Times.Run
+}
+
+// pgInsert is one content waiting for its group, and where its result goes.
+type pgInsert struct {
+	data []byte
+	done chan error
+}
+
+// insert returns once data is in a committed transaction.
+func (g *pgGroup) insert(data []byte) error {
+	done := make(chan error, 1)
+	g.jobs <- pgInsert{data, done}
+	return <-done
+}
+
+// write runs the groups until jobs is closed.
+func (g *pgGroup) write() {
+	for first := range g.jobs {
+		group := []pgInsert{first}
+	more:
+		for {
+			select {
+			case in, ok := <-g.jobs:
+				if !ok {
+					break more
+				}
+				group = append(group, in)
+			default:
+				break more
+			}
+		}
+		batch := &pgx.Batch{}
+		for _, in := range group {
+			batch.Queue(`INSERT INTO contents (data) VALUES ($1)`, in.data)
+		}
+		start := time.Now()
+		err := g.conn.SendBatch(g.ctx, batch).Close() // one implicit transaction
+		d := time.Since(start)
+		g.mu.Lock()
+		g.groups.Commits++
+		g.groups.Jobs += int64(len(group))
+		g.groups.Turns.CommitTime += d
+		g.groups.Times.Run += d
+		g.mu.Unlock()
+		for _, in := range group {
+			in.done <- err
+		}
+	}
+}
+
+// stats returns the groups so far.
+func (g *pgGroup) stats() db.GroupStats {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.groups
+}
+
 // BenchmarkDAVManyFiles puts and gets many files of one size with curl,
 // CAUCUS_BENCH_PARALLEL (default 8) requests in flight, over HTTP/2 (one
 // connection, multiplexed) and over HTTP/1.1 (a connection per request in
@@ -761,6 +884,9 @@ func BenchmarkDAVManyFiles(b *testing.B) {
 			}
 			if os.Getenv("CAUCUS_BENCH_PG") != "" { // caucus on PostgreSQL (durable) and S3
 				targets = append(targets, davCaucusPG(b, m.dir))
+				if os.Getenv("CAUCUS_BENCH_FLOOR") != "" {
+					targets = append(targets, davPGFloor(b, c.ca))
+				}
 			}
 			for range rounds {
 				m.round(b, curl, targets)
