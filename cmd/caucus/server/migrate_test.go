@@ -16,6 +16,7 @@ import (
 
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/testtool/pgtest"
 )
 
 // serveOn starts a --dev server on dir with storage, or returns New's
@@ -110,7 +111,7 @@ func TestStorageMigrate(t *testing.T) {
 	// it moves with the database's rows, not with the blobs.
 	davDo(t, srv, dir, "PUT", "/dav/Home/photo.jpg", volSecret, plan[:64<<10], http.StatusCreated)
 
-	pgS3 := pgS3Storage(t, false)
+	pgS3 := pgS3Storage(t, pgtest.Options{})
 	newCfg := writeConfig(t, dir, pgS3)
 	if out := caucusCmd(t, 1, "storage", "migrate", "--config", oldCfg, "--to", newCfg); !strings.Contains(out, "stop it first") {
 		t.Errorf("storage migrate while the server runs: %q; want a refusal", out)

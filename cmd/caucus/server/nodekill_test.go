@@ -29,6 +29,7 @@ import (
 
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/devcert"
+	"github.com/caucus-org/caucus/internal/testtool/pgtest"
 )
 
 const (
@@ -58,7 +59,7 @@ func TestNodeKilled(t *testing.T) {
 		t.Skip("SIGKILLs a caucus node under load; go test without -short runs it")
 	}
 	t.Parallel()
-	storage := pgS3Storage(t, true)
+	storage := pgS3Storage(t, pgtest.Options{Durable: true})
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a := startNode(t, dirA, "127.0.0.1", storage)
 	copyKeys(t, dirA, dirB)

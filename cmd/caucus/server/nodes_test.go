@@ -108,13 +108,12 @@ func nodeDAV(t *testing.T, srv *Server, dir, method, path, login, secret string,
 	return b
 }
 
-// pgS3Storage starts a PostgreSQL cluster (durable: fsync and
-// synchronous_commit on, as in production, when durable is set) and an S3
-// gateway for the test, and returns the [storage] that puts a node on
-// them.
-func pgS3Storage(tb testing.TB, durable bool) config.Storage {
+// pgS3Storage starts a PostgreSQL cluster with o (o.Durable: fsync and
+// synchronous_commit on, as in production) and an S3 gateway for the
+// test, and returns the [storage] that puts a node on them.
+func pgS3Storage(tb testing.TB, o pgtest.Options) config.Storage {
 	tb.Helper()
-	pg := pgtest.Start(tb, pgtest.Options{Durable: durable})
+	pg := pgtest.Start(tb, o)
 	dsn := pg.CreateDatabase(tb, "party")
 	s3srv := s3test.Start(tb)
 	secretFile := filepath.Join(tb.TempDir(), "s3-secret")
@@ -134,7 +133,7 @@ func pgS3Storage(tb testing.TB, durable bool) config.Storage {
 // The waits are deadlines for failure (30 s); the latencies are logged.
 func TestTwoNodes(t *testing.T) {
 	t.Parallel()
-	storage := pgS3Storage(t, false)
+	storage := pgS3Storage(t, pgtest.Options{})
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a := startNode(t, dirA, "127.0.0.1", storage)
 	copyKeys(t, dirA, dirB)
@@ -251,7 +250,7 @@ func TestTwoNodes(t *testing.T) {
 // clean-clone CI run.
 func TestNodeServesOnceListening(t *testing.T) {
 	t.Parallel()
-	storage := pgS3Storage(t, false)
+	storage := pgS3Storage(t, pgtest.Options{})
 	dirA := t.TempDir()
 	a := startNode(t, dirA, "127.0.0.1", storage)
 	for round := range 3 { // a node each round, started while A runs

@@ -12,7 +12,9 @@ package server
 //
 // Optional: CAUCUS_SMTPLOAD_MESSAGES (per run, default 5000),
 // CAUCUS_SMTPLOAD_RUNS (default 3), CAUCUS_SMTPLOAD_TARGETS ("caucus,postfix";
-// "caucus-pg" is caucus on PostgreSQL (durable) and S3),
+// "caucus-pg" is caucus on PostgreSQL (durable, with a production server's
+// settings: pgtest.Production, which wants the host's huge pages reserved
+// first, e.g. sysctl -w vm.nr_hugepages=3300 on 24 GiB, and 0 after) and S3),
 // CAUCUS_SMTPLOAD_SESSIONS ("10,50"), CAUCUS_SMTPLOAD_CPUPROFILE (a file
 // for the CPU profile of the whole run, caucus being in this process). The Postfix side needs root (its
 // master runs as root and drops to the postfix user, as installed).
@@ -33,6 +35,7 @@ import (
 
 	"github.com/caucus-org/caucus/internal/config"
 	"github.com/caucus-org/caucus/internal/testtool"
+	"github.com/caucus-org/caucus/internal/testtool/pgtest"
 )
 
 func envInt(t *testing.T, name string, def int) int {
@@ -91,8 +94,8 @@ func TestSMTPLoad(t *testing.T) {
 		switch name {
 		case "caucus":
 			targets = append(targets, caucusTarget(t, "caucus", config.Storage{}))
-		case "caucus-pg": // on PostgreSQL (durable) and S3, one node
-			targets = append(targets, caucusTarget(t, "caucus-pg", pgS3Storage(t, true)))
+		case "caucus-pg": // on PostgreSQL (durable, set up as a production server: pgtest.Production) and S3, one node
+			targets = append(targets, caucusTarget(t, "caucus-pg", pgS3Storage(t, pgtest.Options{Durable: true, Settings: pgtest.Production()})))
 		case "postfix":
 			targets = append(targets, postfixTarget(t))
 		default:
