@@ -29,11 +29,14 @@ import (
 // before the database is asked. Reading a 10 or 64 KiB content from
 // PostgreSQL took 200-600 µs of PostgreSQL's CPU (its reads of the
 // value's TOAST pages and its socket's sends, on the project's test host)
-// besides the round trip; its copy on the node's disk is an open, a
-// read, a decryption and a close: 110-185 µs of the node's CPU, which
-// grows with the nodes where PostgreSQL's does not. Writing the copy
-// costs the node more (a file made, 450-870 µs there), in the
-// background, so a content that has been read already (a member's other
+// besides the round trip; its copy on the node's disk is a read of a
+// file kept open and a decryption: 108-128 µs of the node's CPU for 64
+// KiB (an open, a read and a close of a file of its own, 127-175, before
+// copies were records of a few segment files), which grows with the
+// nodes where PostgreSQL's does not. Writing the copy costs the node
+// more (sealing, a check of its SHA-256 and an append: 250-310 µs for 64
+// KiB; 475-640 when each copy was a file made, BenchmarkCopy in package
+// blob/s3), in the background, so a content that has been read already (a member's other
 // devices fetch a new file once each, soon after it was stored) goes
 // from memory without one: once the memory cache is full, every upload
 // pushes a content out, and copying each made the HTTP/1.1 PUT of 64 KiB

@@ -1,10 +1,13 @@
 package files_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
-	"io/fs"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/auth/authtest"
 	"github.com/caucus-org/caucus/files"
+	"github.com/caucus-org/caucus/internal/blob"
 	"github.com/caucus-org/caucus/internal/blob/cache"
 	"github.com/caucus-org/caucus/internal/blob/s3"
 	"github.com/caucus-org/caucus/internal/db"
@@ -55,20 +59,66 @@ func newDiskCopyEnv(t *testing.T) *diskCopyEnv {
 	return e
 }
 
-// copies returns the paths of the copies in the node's disk cache.
-func (e *diskCopyEnv) copies(t *testing.T) []string {
+// diskCopy is one copy of a content in the node's disk cache: a record
+// of one of its segments (see package blob/cache, AddCopy), at off in the
+// file path, of n bytes after its header, for ref.
+type diskCopy struct {
+	path   string
+	off, n int64
+	ref    blob.Ref
+}
+
+// copies returns the copies in the node's disk cache, read from its
+// segments as the cache lays them out: each record a header of 44 bytes
+// ("ccp1", the copy's length, a checksum, the Ref's 32 bytes), then the
+// copy.
+func (e *diskCopyEnv) copies(t *testing.T) []diskCopy {
 	t.Helper()
-	var out []string
-	err := filepath.WalkDir(e.cacheDir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			out = append(out, p)
-		}
-		return err
-	})
+	segs, err := filepath.Glob(filepath.Join(e.cacheDir, "copies", "seg-*"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var out []diskCopy
+	for _, p := range segs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := 0; off+44 <= len(b) && string(b[off:off+4]) == "ccp1"; {
+			n := int(binary.BigEndian.Uint32(b[off+4:]))
+			out = append(out, diskCopy{path: p, off: int64(off + 44), n: int64(n), ref: blob.Ref(hex.EncodeToString(b[off+12 : off+44]))})
+			off += 44 + n
+		}
+	}
 	return out
+}
+
+// read returns the bytes of c as they are on disk now.
+func (c diskCopy) read(t *testing.T) []byte {
+	t.Helper()
+	f, err := os.Open(c.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, c.n)
+	if _, err := f.ReadAt(b, c.off); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// write puts b (its bytes, at most c.n of them) in place of c's on disk.
+func (c diskCopy) write(t *testing.T, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(c.path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b[:min(len(b), int(c.n))], c.off); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // putMany stores n files of 1000 bytes, numbered from first, each its
@@ -135,28 +185,20 @@ func TestSmallContentsOnDiskNeverWrong(t *testing.T) {
 	if len(copies) < 32 {
 		t.Fatalf("%d copies on disk, want at least 32", len(copies))
 	}
-	first, err := os.ReadFile(copies[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad := map[string][]byte{} // path → what it held once damaged
-	for i, p := range copies {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
+	first := copies[0].read(t)
+	bad := map[diskCopy][]byte{} // what each copy held once damaged
+	for i, c := range copies {
+		b := c.read(t)
 		switch i % 3 {
 		case 0:
 			b[len(b)-20] ^= 1
 		case 1:
-			b = b[:len(b)-100]
+			clear(b[len(b)-100:]) // its last page lost in a crash
 		case 2:
-			b = first // another content's copy
+			b = bytes.Clone(first) // another content's copy
 		}
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		bad[p] = b
+		c.write(t, b)
+		bad[c] = b
 	}
 	before := e.store.ContentCacheStats()
 	for i, n := range nodes {
@@ -171,17 +213,22 @@ func TestSmallContentsOnDiskNeverWrong(t *testing.T) {
 		t.Errorf("%d contents read from the database; want at least the %d whose copies were bad", misses, len(copies))
 	}
 	e.cache.Wait()
-	for p, b := range bad {
-		if now, err := os.ReadFile(p); err == nil && string(now) == string(b) {
-			t.Errorf("the bad copy %s is still there", filepath.Base(p))
+	for c, b := range bad {
+		r, ok := e.cache.OpenCopy(c.ref)
+		if !ok {
+			continue
+		}
+		now, err := io.ReadAll(r)
+		if err == nil && bytes.Equal(now, b) {
+			t.Errorf("the bad copy of %s is still the one read", c.ref)
 		}
 	}
 }
 
 // TestReadContentsNotCopied: on PostgreSQL with S3 blobs, a content that
 // was read from memory and then falls out of it leaves no copy on the
-// node's disk (its readers have had it; writing a copy costs the node a
-// file made, for each upload once memory is full); read again, it comes
+// node's disk (its readers have had it; writing a copy costs the node
+// CPU for each upload once memory is full); read again, it comes
 // from the database once, which copies it, and from disk after. An
 // upload evicted unread still leaves a copy (TestSmallContentsOnDisk).
 func TestReadContentsNotCopied(t *testing.T) {

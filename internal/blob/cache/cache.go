@@ -7,7 +7,9 @@
 //
 // Package s3 also keeps here, sealed the same way, contents it does not
 // hold (s3.Store.KeepCopy): the small files' contents kept in the
-// database, once they fall out of the files package's memory.
+// database, once they fall out of the files package's memory. Those are
+// records appended to segment files rather than files of their own (see
+// [Cache.AddCopy]).
 //
 // What it keeps are the objects' bytes as the store holds them: for
 // package s3, sealed (encrypted and authenticated) under the master key,
@@ -107,13 +109,23 @@ type Cache struct {
 	pending int64     // bytes of Add copies not yet written
 	made    [256]bool // the fan-out directories known to exist
 
-	writes sync.WaitGroup // Add's writers
+	writes sync.WaitGroup // Add's and AddCopy's writers
+
+	// The copies (copies.go), under mu.
+	copies     map[key]span
+	copyLoads  map[key]*load // AddCopy's writes under way
+	segs       []*segment    // oldest first; the last takes records unless sealed
+	nextSeg    uint64        // the next segment's number
+	copiesUsed int64         // bytes in segs, counted in used too
+	copiesMax  int64         // a quarter of max
+	segMax     int64         // the largest a segment grows
 }
 
 // New returns the cache in dir (made if missing, mode 0700), of at most
 // maxBytes ([DefaultSize] when maxBytes is 0). It keeps the copies a
 // previous run left, as many as fit, most recently written first, and
-// removes the temporary files of writes a crash cut short.
+// removes the temporary files of writes a crash cut short; and the
+// records of the copies' segments likewise (see [Cache.AddCopy]).
 func New(dir string, maxBytes int64) (*Cache, error) {
 	if maxBytes == 0 {
 		maxBytes = DefaultSize
@@ -125,9 +137,13 @@ func New(dir string, maxBytes int64) (*Cache, error) {
 		return nil, fmt.Errorf("blob/cache: %w", err)
 	}
 	c := &Cache{dir: dir, max: maxBytes, maxEntry: maxBytes / 16,
-		entries: map[key]*entry{}, loading: map[key]*load{}}
+		entries: map[key]*entry{}, loading: map[key]*load{},
+		copies: map[key]span{}, copyLoads: map[key]*load{}, copiesMax: maxBytes / 4, segMax: min(maxSegment, maxBytes/16)}
 	c.head.prev, c.head.next = &c.head, &c.head
 	if err := c.restore(); err != nil {
+		return nil, err
+	}
+	if err := c.restoreCopies(); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -436,8 +452,9 @@ func (c *Cache) Remove(ref blob.Ref) {
 	}
 }
 
-// Used returns the bytes the copies take, counted in whole blocks, and
-// their number.
+// Used returns the bytes the cache takes (the objects' copies counted in
+// whole blocks, and the segments of [Cache.AddCopy]'s copies), and how
+// many objects' copies it holds.
 func (c *Cache) Used() (bytes int64, copies int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -454,9 +471,7 @@ func (c *Cache) insertLocked(k key, size int64) {
 	c.entries[k] = e
 	c.pushLocked(e)
 	c.used += e.charge
-	for c.used > c.max && c.head.prev != e {
-		c.dropLocked(c.head.prev, true)
-	}
+	c.trimLocked(e)
 }
 
 // dropLocked forgets e and, with remove, deletes its file.

@@ -186,18 +186,17 @@ func (r *cachedReader) Close() error {
 // of that package's memory unread or is read from the database. Sealing,
 // writing and a check that data is what ref names (its SHA-256) happen
 // in the background, and not at all when the cache has the copy, is too
-// full of writes waiting, or there is no cache. The store owns data from then on and never changes it.
-//
-// A copy kept so is what [Store.Open] would find for ref in the cache:
-// it holds the same bytes as the object would, under the same key, since
-// a Ref names one content.
+// full of writes waiting, or there is no cache. The store owns data from
+// then on and never changes it. The copy is one of the cache's copies
+// ([cache.Cache.AddCopy]), apart from its copies of objects: [Store.Open]
+// does not read it, [Store.ReadCopy] does.
 func (s *Store) KeepCopy(ref blob.Ref, data []byte) {
 	c := s.cfg.Cache
 	if c == nil || checkRef(ref) != nil {
 		return
 	}
 	n := int64(len(data))
-	c.AddFunc(ref, sealedLen(n), func(w io.Writer) error {
+	c.AddCopy(ref, sealedLen(n), func(p []byte) error {
 		if sum := sha256.Sum256(data); blob.RefOf(sum[:]) != ref {
 			return fmt.Errorf("blob/s3: copy of %s: the content is another's", ref)
 		}
@@ -205,40 +204,33 @@ func (s *Store) KeepCopy(ref blob.Ref, data []byte) {
 		if err != nil {
 			return err
 		}
-		// Sealed whole, then written at once: io.Copy's reads of 32 KiB
-		// sealed each 64 KiB chunk twice, and wrote it in three calls.
-		obj := make([]byte, sl.size)
-		if m, err := sl.ReadAt(obj, 0); m != len(obj) {
-			return fmt.Errorf("blob/s3: copy of %s: sealed %d of %d bytes: %w", ref, m, len(obj), err)
+		// Sealed whole, into the cache's record: io.Copy's reads of 32
+		// KiB sealed each 64 KiB chunk twice.
+		if m, err := sl.ReadAt(p, 0); m != len(p) {
+			return fmt.Errorf("blob/s3: copy of %s: sealed %d of %d bytes: %w", ref, m, len(p), err)
 		}
-		_, err = w.Write(obj)
-		return err
+		return nil
 	})
 }
 
 // ReadCopy returns the content of the blob ref from its copy in the
-// node's cache, every byte checked, without asking the store (which need
-// not hold it: see [Store.KeepCopy]). It returns false when there is no
-// cache, no copy, a copy of a content over limit bytes, or a copy that
-// fails its check (which it drops): the caller then reads the content
-// where it is kept.
+// node's cache that [Store.KeepCopy] kept, every byte checked, without
+// asking the store (which need not hold it). It returns false when there
+// is no cache, no copy, a copy of a content over limit bytes, or a copy
+// that fails its check (which it drops): the caller then reads the
+// content where it is kept.
 func (s *Store) ReadCopy(ref blob.Ref, limit int64) ([]byte, bool) {
 	c := s.cfg.Cache
 	if c == nil {
 		return nil, false
 	}
-	f, ok := c.Open(ref)
+	r, ok := c.OpenCopy(ref)
 	if !ok {
 		return nil, false
 	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, false
-	}
-	plain, ok := plainLen(info.Size())
+	plain, ok := plainLen(r.Size())
 	if !ok {
-		c.Remove(ref)
+		c.RemoveCopy(ref)
 		return nil, false
 	}
 	if plain > limit {
@@ -246,15 +238,15 @@ func (s *Store) ReadCopy(ref blob.Ref, limit int64) ([]byte, bool) {
 	}
 	bufs := s.bufs.Get().(*openerBufs)
 	defer s.bufs.Put(bufs)
-	o, err := newChunkOpener(f, info.Size(), s.cfg.Key, ref, bufs)
+	o, err := newChunkOpener(r, r.Size(), s.cfg.Key, ref, bufs)
 	if err == nil {
 		data := make([]byte, plain)
 		if _, err = io.ReadFull(o, data); err == nil {
 			return data, true
 		}
 	}
-	if errors.Is(err, ErrCorrupt) {
-		c.Remove(ref)
-	}
+	// Damaged, cut short, another's, or in a segment dropped meanwhile
+	// (whose copies are forgotten already): not read again.
+	c.RemoveCopy(ref)
 	return nil, false
 }

@@ -3,6 +3,8 @@ package s3_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
@@ -77,6 +79,50 @@ func openCounting(t *testing.T, srv *s3test.Server, bucket string, key []byte, s
 // copyPath is the cache's file for ref.
 func (c *countingStore) copyPath(ref blob.Ref) string {
 	return filepath.Join(c.dir, string(ref[:2]), string(ref))
+}
+
+// segments returns what the cache's segments of copies (KeepCopy's) hold.
+func (c *countingStore) segments(t *testing.T) []byte {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(c.dir, "copies", "seg-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []byte
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	return all
+}
+
+// copyAt finds the newest copy KeepCopy kept of ref in the cache's
+// segments: the segment's file, and where the copy's bytes are in it
+// (after its record's header, which ends with the Ref's 32 bytes, after
+// the copy's length and a checksum). ok is false if there is none.
+func (c *countingStore) copyAt(t *testing.T, ref blob.Ref) (path string, off, n int64, ok bool) {
+	t.Helper()
+	k, err := hex.DecodeString(string(ref))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths, err := filepath.Glob(filepath.Join(c.dir, "copies", "seg-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(paths) - 1; i >= 0; i-- {
+		b, err := os.ReadFile(paths[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j := bytes.LastIndex(b, k); j >= 8 {
+			return paths[i], int64(j + len(k)), int64(binary.BigEndian.Uint32(b[j-8:])), true
+		}
+	}
+	return "", 0, 0, false
 }
 
 var testKey = bytes.Repeat([]byte{7}, s3.KeySize)
@@ -322,10 +368,10 @@ func TestCacheReadersApart(t *testing.T) {
 
 // TestKeepCopy: a content the store does not hold (a small file's,
 // kept in a database) is kept sealed in the node's cache by KeepCopy and
-// read back by ReadCopy with no request to the store; the cache's file
-// holds none of its plaintext; a content that is not what its Ref names
-// is not kept; above max, or without a copy, ReadCopy says so; and the
-// copy is what Open finds for the Ref, were the store to hold the blob.
+// read back by ReadCopy with no request to the store; the cache's
+// segments hold none of its plaintext; a content that is not what its
+// Ref names is not kept; above max, or without a copy, ReadCopy says so;
+// and the store's Open and Has do not take the copy for the blob.
 func TestKeepCopy(t *testing.T) {
 	srv := s3test.Start(t)
 	st := openCounting(t, srv, srv.Bucket(t), testKey, 64<<20)
@@ -347,24 +393,24 @@ func TestKeepCopy(t *testing.T) {
 	if _, ok := st.ReadCopy(refOf([]byte("another")), 1<<20); ok {
 		t.Error("a content kept under a Ref that does not name it was read back")
 	}
-	if _, err := os.Stat(st.copyPath(refOf([]byte("another")))); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("a content under a Ref that does not name it is on disk: %v", err)
+	if _, _, _, ok := st.copyAt(t, refOf([]byte("another"))); ok {
+		t.Error("a content under a Ref that does not name it is on disk")
 	}
-	disk, err := os.ReadFile(st.copyPath(ref))
-	if err != nil {
-		t.Fatal(err)
+	disk := st.segments(t)
+	if len(disk) < len(body) {
+		t.Fatalf("the segments hold %d bytes; want the copy", len(disk))
 	}
 	if bytes.Contains(disk, []byte("treasurer")) {
-		t.Error("the cache's file holds the plaintext")
-	}
-	if got, err := readAll(st, ref); err != nil || !bytes.Equal(got, body) {
-		t.Errorf("Open of the Ref: %d bytes, %v", len(got), err)
+		t.Error("the cache's segments hold the plaintext")
 	}
 	if n := st.Gets(); n != 0 {
 		t.Errorf("%d GETs; want none", n)
 	}
 	if ok, err := st.Has(ref); ok || err != nil {
 		t.Errorf("Has = %v, %v for a blob only the cache has a copy of; want false", ok, err)
+	}
+	if _, err := readAll(st, ref); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("Open of a blob the store does not hold, with a copy kept: %v; want ErrNotFound", err)
 	}
 
 	// Another node's store (no cache): nothing kept, nothing found.
@@ -385,41 +431,57 @@ func TestReadCopyBad(t *testing.T) {
 	srv := s3test.Start(t)
 	st := openCounting(t, srv, srv.Bucket(t), testKey, 64<<20)
 	body := bytes.Repeat([]byte("motion carried "), 4000) // 60,000 bytes
-	otherBody := bytes.Repeat([]byte("motion lost "), 4000)
+	otherBody := bytes.Repeat([]byte("motion lost "), 5000)
 	ref, other := refOf(body), refOf(otherBody)
-	st.KeepCopy(ref, bytes.Clone(body))
 	st.KeepCopy(other, bytes.Clone(otherBody))
 	st.cache.Wait()
-	good, err := os.ReadFile(st.copyPath(ref))
+	path, off, n, ok := st.copyAt(t, other)
+	if !ok {
+		t.Fatal("no copy kept")
+	}
+	seg, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherCopy, err := os.ReadFile(st.copyPath(other))
-	if err != nil {
-		t.Fatal(err)
-	}
-	flipped := bytes.Clone(good)
-	flipped[len(flipped)-100] ^= 1
+	otherCopy := seg[off : off+n]
 	for _, tc := range []struct {
-		name string
-		data []byte
+		name   string
+		damage func(path string, off, n int64) error
 	}{
-		{"a bit flipped", flipped},
-		{"cut short", good[:len(good)-1000]},
-		{"header only", good[:40]},
-		{"empty", nil},
-		{"another content's copy", otherCopy},
+		{"a bit flipped", func(path string, off, n int64) error {
+			return writeAt(path, off+n-100, []byte{'x'})
+		}},
+		{"another content's copy", func(path string, off, n int64) error {
+			return writeAt(path, off, otherCopy)
+		}},
+		{"cut short", func(path string, off, n int64) error { return os.Truncate(path, off+n-1000) }},
+		{"header only", func(path string, off, n int64) error { return os.Truncate(path, off+40) }},
+		{"empty", func(path string, off, n int64) error { return os.Truncate(path, off) }},
 	} {
-		if err := os.WriteFile(st.copyPath(ref), tc.data, 0o600); err != nil {
+		st.KeepCopy(ref, bytes.Clone(body))
+		st.cache.Wait()
+		path, off, n, ok := st.copyAt(t, ref)
+		if !ok {
+			t.Fatalf("%s: no copy kept", tc.name)
+		}
+		if err := tc.damage(path, off, n); err != nil {
 			t.Fatal(err)
 		}
 		if got, ok := st.ReadCopy(ref, 1<<20); ok {
 			t.Errorf("%s: ReadCopy returned %d bytes", tc.name, len(got))
 		}
-		if _, err := os.Stat(st.copyPath(ref)); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("%s: the bad copy is still there (%v)", tc.name, err)
+		if _, ok := st.cache.OpenCopy(ref); ok {
+			t.Errorf("%s: the bad copy is still there", tc.name)
 		}
-		st.KeepCopy(ref, bytes.Clone(body)) // for the next case
-		st.cache.Wait()
 	}
+}
+
+// writeAt writes p at off in the file path.
+func writeAt(path string, off int64, p []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(p, off)
+	return errors.Join(err, f.Close())
 }
