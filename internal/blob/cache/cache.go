@@ -17,9 +17,10 @@
 // can read, and the master key still guards every byte. The cache itself
 // checks nothing: its user must check what it reads (package s3 opens
 // every chunk with AES-GCM) and, when a copy fails the check, [Cache.Remove]
-// it and fetch the object again. So entries are written without fsync
-// (temporary file, then rename): a copy cut short or lost by a crash is
-// found by the check and fetched again, never served.
+// it (or [Cache.RemoveCopy]) and fetch the object again. So entries are
+// written without fsync (an object's to a temporary file, then renamed; a
+// record appended): a copy cut short or lost by a crash is found by the
+// check and fetched again, never served.
 //
 // Entries are named by the blob's [blob.Ref]. A blob's content never
 // changes for its Ref, so an entry is never stale. An object deleted from
@@ -32,10 +33,12 @@
 //
 // The cache holds at most its configured bytes (each entry counted in
 // whole 4 KiB blocks, as the file system stores it); past that, the
-// entries used least recently go. Its memory is an index entry per copy
-// (about 110 bytes: at most ~28 MiB per GiB of cache, were every copy a
-// single block; ~2 MiB per GiB of 64 KiB copies), and at most 16 MiB of
-// copies handed to [Cache.Add] waiting to be written.
+// entries used least recently go (the records of [Cache.AddCopy]'s
+// copies, a quarter at most, go oldest first). Its memory is an index
+// entry per copy (about 110 bytes: at most ~28 MiB per GiB of cache, were
+// every copy a single block; ~2 MiB per GiB of 64 KiB copies; a record's
+// about 100), and at most 16 MiB of copies handed to [Cache.Add] and
+// [Cache.AddCopy] waiting to be written.
 package cache
 
 import (
@@ -63,8 +66,8 @@ const DefaultSize = 1 << 30
 // block is the size each entry is counted in.
 const block = 4096
 
-// maxPending bounds the bytes of [Cache.Add] copies waiting to be
-// written; past it, an Add is dropped.
+// maxPending bounds the bytes of [Cache.Add] and [Cache.AddCopy] copies
+// waiting to be written; past it, an Add is dropped.
 const maxPending = 16 << 20
 
 // ErrTooLarge is returned by [Cache.Fill] when the fetched object is
@@ -429,7 +432,8 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Wait returns once the copies [Cache.Add] took are written.
+// Wait returns once the copies [Cache.Add] and [Cache.AddCopy] took are
+// written.
 func (c *Cache) Wait() { c.writes.Wait() }
 
 // Remove drops the copy of ref, if any: one that failed its check, or of

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -186,10 +188,16 @@ func (c *Cache) reserveLocked(n int64) (*segment, int64, error) {
 	return cur, off, nil
 }
 
-// newSegmentLocked makes the next segment; c.mu is held.
+// newSegmentLocked makes the next segment (and the copies' directory,
+// if it was removed by hand); c.mu is held.
 func (c *Cache) newSegmentLocked() (*segment, error) {
 	id := c.nextSeg
 	f, err := os.OpenFile(c.segPath(id), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(filepath.Dir(c.segPath(id)), 0o700); err == nil {
+			f, err = os.OpenFile(c.segPath(id), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("blob/cache: %w", err)
 	}
@@ -205,9 +213,10 @@ func (c *Cache) segPath(id uint64) string {
 }
 
 // dropSegmentLocked forgets seg's records and deletes its file; c.mu is
-// held. A reader of one of them reads on until its file is closed
-// (os.File waits for reads under way), then fails, as a copy that fails
-// its check does.
+// held. A reader of one of them fails from then on with [os.ErrClosed]
+// (os.File puts the descriptor's close off until reads under way end, so
+// no read ever reaches another file), as a copy that fails its check
+// does.
 func (c *Cache) dropSegmentLocked(seg *segment) {
 	seg.dropped = true
 	for _, k := range seg.keys {
@@ -280,7 +289,8 @@ func (c *Cache) Copies() (bytes int64, copies int) {
 // restoreCopies indexes the records of the segments a previous run left,
 // oldest first, each up to its first record cut short or damaged (where
 // it is cut), and removes anything else in the copies' directory. The
-// restored segments take no more records.
+// newest restored segment takes records again, after its last; the
+// others are sealed.
 func (c *Cache) restoreCopies() error {
 	dir := filepath.Join(c.dir, copiesDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -304,49 +314,66 @@ func (c *Cache) restoreCopies() error {
 	defer c.mu.Unlock()
 	for _, id := range ids {
 		c.nextSeg = id + 1
-		f, err := os.OpenFile(c.segPath(id), os.O_RDWR, 0)
+		seg, recs, err := c.restoreSegment(id)
 		if err != nil {
 			os.Remove(c.segPath(id))
 			continue
 		}
-		seg := &segment{id: id, f: f, sealed: true}
-		end, err := scanSegment(f, func(k key, off, n int64) {
-			c.indexLocked(k, span{seg: seg, off: off, n: n})
-		})
-		if err == nil && end == 0 {
-			err = errors.New("empty")
+		for _, r := range recs {
+			c.indexLocked(r.k, span{seg: seg, off: r.off, n: r.n})
 		}
-		if err == nil {
-			err = f.Truncate(end)
-		}
-		if err != nil {
-			f.Close()
-			os.Remove(c.segPath(id))
-			for _, k := range seg.keys {
-				delete(c.copies, k)
-			}
-			continue
-		}
-		seg.size = end
 		c.segs = append(c.segs, seg)
-		c.copiesUsed += end
-		c.used += end
+		c.copiesUsed += seg.size
+		c.used += seg.size
 	}
 	for c.copiesUsed > c.copiesMax && len(c.segs) > 0 {
 		c.dropSegmentLocked(c.segs[0])
+	}
+	for i, seg := range c.segs {
+		seg.sealed = i < len(c.segs)-1 || seg.size >= c.segMax
 	}
 	c.trimLocked(nil)
 	return nil
 }
 
-// parseSegName returns the number of a segment's file name.
+// record is a record found in a segment: its key, and where its copy is.
+type record struct {
+	k      key
+	off, n int64
+}
+
+// restoreSegment opens segment id, cut after its last whole record, and
+// returns it with its records; it fails if the segment has none.
+func (c *Cache) restoreSegment(id uint64) (*segment, []record, error) {
+	f, err := os.OpenFile(c.segPath(id), os.O_RDWR, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	var recs []record
+	end, err := scanSegment(f, func(k key, off, n int64) { recs = append(recs, record{k, off, n}) })
+	if err == nil && end == 0 {
+		err = errors.New("blob/cache: a segment with no record")
+	}
+	if err == nil {
+		err = f.Truncate(end)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return &segment{id: id, f: f, size: end}, recs, nil
+}
+
+// parseSegName returns the number of a segment's file name, as segPath
+// writes it (the last number, which would leave none for the next, is not
+// one).
 func parseSegName(name string) (uint64, bool) {
 	hex, ok := strings.CutPrefix(name, segPrefix)
 	if !ok || len(hex) != 16 {
 		return 0, false
 	}
 	id, err := strconv.ParseUint(hex, 16, 64)
-	return id, err == nil
+	return id, err == nil && id != math.MaxUint64 && fmt.Sprintf("%016x", id) == hex
 }
 
 // scanSegment calls found for each record of r from its start, with the

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -201,22 +202,91 @@ func TestCopiesRestore(t *testing.T) {
 	if _, err := os.Stat(stranger); err == nil {
 		t.Error("a file that is not a segment is still there")
 	}
-	// New copies go to a new segment, not after a restored one.
+	// New copies go after the restored ones, in the same segment: a
+	// node restarted often does not leave a segment per run.
 	addCopy(c2, "new", content(9, 100))
 	c2.Wait()
-	if segs := segFiles(t, dir); len(segs) != 2 {
-		t.Errorf("%d segments after a copy added to a restored cache; want 2", len(segs))
+	if segs := segFiles(t, dir); len(segs) != 1 {
+		t.Errorf("%d segments after a copy added to a restored cache; want 1", len(segs))
 	}
-	// A segment of nothing but junk goes entirely.
+	if got, ok := readCopy(t, c2, "new"); !ok || !bytes.Equal(got, content(9, 100)) {
+		t.Error("the copy added after a restore is not read back")
+	}
+	c3, err := New(dir, 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, kept := c3.Copies(); kept != 5 {
+		t.Errorf("%d copies restored the second time; want 5", kept)
+	}
+	// A segment of nothing but junk goes entirely, and so do a
+	// directory and a file named as no segment is.
 	junk := c2.segPath(99)
 	if err := os.WriteFile(junk, []byte("not a record"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dirLike := c2.segPath(100)
+	if err := os.Mkdir(dirLike, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	upper := filepath.Join(dir, copiesDir, segPrefix+"000000000000000A")
+	if err := os.WriteFile(upper, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := New(dir, 64<<20); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(junk); err == nil {
-		t.Error("a segment with no record is still there")
+	for _, p := range []string{junk, dirLike, upper} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s is still there", filepath.Base(p))
+		}
+	}
+	// Opened with a smaller size, the cache keeps no more copies than a
+	// quarter of it (whole segments go: here, all of them).
+	for i := range 100 {
+		addCopy(c3, fmt.Sprint("more", i), content(i, 20_000))
+	}
+	c3.Wait()
+	small, err := New(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used, _ := small.Copies(); used > 1<<18 {
+		t.Errorf("restored %d bytes of copies into a cache of 1 MiB; want at most a quarter", used)
+	}
+	var disk int64
+	for _, p := range segFiles(t, dir) {
+		if info, err := os.Stat(p); err == nil {
+			disk += info.Size()
+		}
+	}
+	if disk > 1<<18 {
+		t.Errorf("%d bytes of segments on disk after a restore into a cache of 1 MiB; want at most a quarter", disk)
+	}
+}
+
+// TestCopyDropped: a reader of a copy whose segment is dropped fails
+// with os.ErrClosed, never reading another segment's bytes.
+func TestCopyDropped(t *testing.T) {
+	c, err := New(t.TempDir(), 1<<20) // copies: 256 KiB, in segments of 64 KiB
+	if err != nil {
+		t.Fatal(err)
+	}
+	addCopy(c, "first", content(1, 30_000))
+	c.Wait()
+	r, ok := c.OpenCopy(refOf("first"))
+	if !ok {
+		t.Fatal("no copy")
+	}
+	for i := range 20 {
+		addCopy(c, fmt.Sprint(i), content(i, 30_000))
+		c.Wait()
+	}
+	if _, ok := c.OpenCopy(refOf("first")); ok {
+		t.Fatal("the oldest segment was not dropped")
+	}
+	if _, err := io.ReadAll(r); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("reading a copy of a dropped segment: %v; want os.ErrClosed", err)
 	}
 }
 
@@ -259,6 +329,22 @@ func FuzzScanSegment(f *testing.F) {
 	f.Add(rec[:headerLen])
 	f.Add([]byte("ccp1"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// Records made of the input are all found, in order.
+		var seg []byte
+		var want []int64
+		for i, rest := 0, data; len(rest) > 0; i++ {
+			n := min(len(rest), int(rest[0])+1)
+			h := make([]byte, headerLen)
+			putHeader(h, key{byte(i)}, int64(n))
+			want = append(want, int64(len(seg)+headerLen))
+			seg = append(append(seg, h...), rest[:n]...)
+			rest = rest[n:]
+		}
+		var got []int64
+		if end, err := scanSegment(bytes.NewReader(seg), func(k key, off, n int64) { got = append(got, off) }); err != nil || end != int64(len(seg)) || !slices.Equal(got, want) {
+			t.Fatalf("records made: scan found %v, end %d, %v; want %v, end %d", got, end, err, want, len(seg))
+		}
+
 		var next int64
 		end, err := scanSegment(bytes.NewReader(data), func(k key, off, n int64) {
 			h := data[off-headerLen : off]

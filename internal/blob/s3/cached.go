@@ -245,8 +245,11 @@ func (s *Store) ReadCopy(ref blob.Ref, limit int64) ([]byte, bool) {
 			return data, true
 		}
 	}
-	// Damaged, cut short, another's, or in a segment dropped meanwhile
-	// (whose copies are forgotten already): not read again.
-	c.RemoveCopy(ref)
+	// Damaged, cut short or another's: not read again. A copy in a
+	// segment dropped meanwhile (os.ErrClosed) is forgotten already, and
+	// the copy now indexed, if any, is a newer one.
+	if !errors.Is(err, os.ErrClosed) {
+		c.RemoveCopy(ref)
+	}
 	return nil, false
 }

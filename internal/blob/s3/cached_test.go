@@ -449,7 +449,11 @@ func TestReadCopyBad(t *testing.T) {
 		damage func(path string, off, n int64) error
 	}{
 		{"a bit flipped", func(path string, off, n int64) error {
-			return writeAt(path, off+n-100, []byte{'x'})
+			b := make([]byte, 1)
+			if err := readAt(path, off+n-100, b); err != nil {
+				return err
+			}
+			return writeAt(path, off+n-100, []byte{b[0] ^ 1})
 		}},
 		{"another content's copy", func(path string, off, n int64) error {
 			return writeAt(path, off, otherCopy)
@@ -460,6 +464,9 @@ func TestReadCopyBad(t *testing.T) {
 	} {
 		st.KeepCopy(ref, bytes.Clone(body))
 		st.cache.Wait()
+		if _, ok := st.ReadCopy(ref, 1<<20); !ok {
+			t.Fatalf("%s: the copy kept again is not read", tc.name)
+		}
 		path, off, n, ok := st.copyAt(t, ref)
 		if !ok {
 			t.Fatalf("%s: no copy kept", tc.name)
@@ -474,6 +481,16 @@ func TestReadCopyBad(t *testing.T) {
 			t.Errorf("%s: the bad copy is still there", tc.name)
 		}
 	}
+}
+
+// readAt reads len(p) bytes at off in the file path.
+func readAt(path string, off int64, p []byte) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	_, err = f.ReadAt(p, off)
+	return errors.Join(err, f.Close())
 }
 
 // writeAt writes p at off in the file path.

@@ -290,7 +290,10 @@ func (o *opener) fetch(off int64) error {
 		o.win = make([]byte, n)
 	}
 	o.win, o.winOff = o.win[:n], off
-	if _, err := o.src.ReadAt(o.win, off); err != nil && !(err == io.EOF && len(o.win) == int(n)) {
+	// Whole or not at all: the window's buffer comes from a pool, and a
+	// read cut short would leave in its tail what an earlier read put
+	// there (the same object's bytes, when it read the same copy).
+	if m, err := o.src.ReadAt(o.win, off); err != nil && !(err == io.EOF && int64(m) == n) {
 		o.win = o.win[:0]
 		return fmt.Errorf("blob/s3: reading: %w", err)
 	}
