@@ -410,9 +410,13 @@ func readRepeat(get func(string) string, days []string, start time.Time, loc *ti
 			return r, errForm(i18n.Key("calweb.err.until"))
 		}
 	case "count":
-		if n, err := strconv.Atoi(r.Count); err != nil || n < 1 || n > MaxCount {
+		n, err := strconv.Atoi(r.Count)
+		if err != nil || n < 1 || n > MaxCount {
 			return r, errForm(i18n.Key("calweb.err.count"))
 		}
+		// COUNT is 1*DIGIT (RFC 5545 section 3.3.10); Atoi also reads
+		// "+5", which the rule must not carry.
+		r.Count = strconv.Itoa(n)
 	default:
 		return r, errForm(i18n.Key("calweb.err.repeat"))
 	}
