@@ -287,15 +287,17 @@ func sanitize(e Event) Event {
 	return e
 }
 
-// clean replaces invalid UTF-8, turns tab and line breaks into spaces,
-// drops other control characters and the bidirectional-text controls that
-// can make a log line read differently from what it holds, and cuts s to at
-// most limit bytes at a character boundary.
+// clean replaces invalid UTF-8, turns tab and line breaks into spaces
+// (the mandatory breaks of Unicode Standard Annex #14, section 5.1: also
+// NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR), drops other control
+// characters and the bidirectional-text controls that can make a log line
+// read differently from what it holds, and cuts s to at most limit bytes
+// at a character boundary.
 func clean(s string, limit int) string {
 	var b strings.Builder
 	for _, c := range strings.ToValidUTF8(s, "\uFFFD") {
 		switch {
-		case c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f':
+		case c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == '\u0085' || c == '\u2028' || c == '\u2029':
 			c = ' '
 		case unicode.IsControl(c) || isBidi(c):
 			continue

@@ -343,14 +343,14 @@ func TestSanitize(t *testing.T) {
 		Detail:    long,
 		Addr:      "192.0.2.1\r\n",
 		UserAgent: strings.Repeat("a", 300) + "\xff",
-		Subject:   "bad\xffutf8\u0085",
+		Subject:   "bad\xffutf8\u0085", // NEL is a line break: a space
 	})
 	recs, err := l.List(ctx, Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := recs[0].Event
-	if e.Actor != "alice[31m" || e.Outcome != "fail" || e.Reason != "bad password" || e.Addr != "192.0.2.1  " || e.Subject != "bad\uFFFDutf8" {
+	if e.Actor != "alice[31m" || e.Outcome != "fail" || e.Reason != "bad password" || e.Addr != "192.0.2.1  " || e.Subject != "bad\uFFFDutf8 " {
 		t.Errorf("not sanitized: %+q", e)
 	}
 	if len(e.Detail) != 1024 || !utf8.ValidString(e.Detail) {
@@ -391,18 +391,30 @@ func FuzzClean(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		whole := clean(s, len(s)*utf8.UTFMax)
 		for _, limit := range []int{MaxUserAgent, MaxField} {
 			c := clean(s, limit)
 			if len(c) > limit || !utf8.ValidString(c) {
 				t.Fatalf("clean(%q) = %q: too long or invalid", s, c)
 			}
 			for _, r := range c {
-				if unicode.IsControl(r) || isBidi(r) {
+				// A line break of any kind (Unicode Standard Annex
+				// #14: BK, NL) would start a new line in a viewer.
+				if unicode.IsControl(r) || isBidi(r) || unicode.In(r, unicode.Zl, unicode.Zp) {
 					t.Fatalf("clean(%q) = %q keeps %U", s, c, r)
 				}
 			}
 			if clean(c, limit) != c {
 				t.Fatalf("clean not idempotent on %q", s)
+			}
+			// Only the end is cut, and only as much as the limit needs.
+			if !strings.HasPrefix(whole, c) {
+				t.Fatalf("clean(%q, %d) = %q is not a prefix of %q", s, limit, c, whole)
+			}
+			if rest := whole[len(c):]; rest != "" {
+				if r, n := utf8.DecodeRuneInString(rest); len(c)+n <= limit {
+					t.Fatalf("clean(%q, %d) = %q: cut before %q, which fits", s, limit, c, r)
+				}
 			}
 		}
 	})

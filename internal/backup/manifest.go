@@ -96,9 +96,10 @@ func (m *Manifest) WriteTo(w io.Writer) (int64, error) {
 	return n, bw.Flush()
 }
 
-// ParseManifest reads a manifest's text form, checking every field: modes
-// are permission bits, sizes non-negative, hashes and object names 64
-// lowercase hex digits, paths valid, relative and unique.
+// ParseManifest reads a manifest's text form, checking every field: the
+// time is UTC to the second, modes are permission bits, sizes
+// non-negative, hashes and object names 64 lowercase hex digits, paths
+// valid, relative and unique.
 func ParseManifest(r io.Reader) (*Manifest, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 512), maxManifestLine)
@@ -125,6 +126,11 @@ func ParseManifest(r io.Reader) (*Manifest, error) {
 	t, err := time.Parse(time.RFC3339, created)
 	if err != nil {
 		return nil, bad("created: %v", err)
+	}
+	// The form WriteTo writes, UTC to the second: another (a fraction, an
+	// offset) would be read as one time and written back as another.
+	if t.UTC().Format(time.RFC3339) != created {
+		return nil, bad("created: %q is not a UTC time to the second", created)
 	}
 	m.Created = t
 	seen := map[string]bool{}

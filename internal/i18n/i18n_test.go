@@ -149,7 +149,7 @@ func TestT(t *testing.T) {
 }
 
 // FuzzPick: Accept-Language comes from any client: no input panics or
-// picks a language the bundle does not have.
+// picks a language the bundle does not have, or overrides the member's.
 func FuzzPick(f *testing.F) {
 	for _, s := range []string{"", "it-IT,it;q=0.9", "*", "x-klingon;q=1", "en;q=0.0", ";q=", "de-CH-1996", "zh-Hant-TW;q=0.5,,", "i-klingon"} {
 		f.Add("", s, "it")
@@ -160,11 +160,22 @@ func FuzzPick(f *testing.F) {
 		if !b.Supported(got) {
 			t.Fatalf("Pick(%q, %q, %q) = %q, not a catalogue", member, accept, party, got)
 		}
+		// The member's own setting wins; without it and without a
+		// header, the party's language.
+		if b.Supported(member) && got != member {
+			t.Fatalf("Pick(%q, %q, %q) = %q, not the member's", member, accept, party, got)
+		}
+		if !b.Supported(member) && b.Supported(party) {
+			if got := b.Pick(member, "", party); got != party {
+				t.Fatalf("Pick(%q, \"\", %q) = %q, not the party's", member, party, got)
+			}
+		}
 	})
 }
 
 // FuzzT: whatever a translator writes, filling it in neither panics nor
-// makes invalid UTF-8 from valid input.
+// makes invalid UTF-8 from valid input, leaves text without placeholders
+// alone, and puts an argument in as it is.
 func FuzzT(f *testing.F) {
 	for _, s := range []string{"Hello {name}", "{", "}", "{{name}}", "{n} {n", "{}", "ü{name}ü"} {
 		f.Add(s, "Anna", int64(3))
@@ -176,6 +187,13 @@ func FuzzT(f *testing.F) {
 		got := l.fill(text, []any{"name", arg, "n", n})
 		if utf8.ValidString(text) && utf8.ValidString(arg) && !utf8.ValidString(got) {
 			t.Fatalf("fill(%q, %q) = %q: invalid UTF-8", text, arg, got)
+		}
+		if !strings.Contains(text, "{") && got != text {
+			t.Fatalf("fill(%q) = %q: a text without placeholders changed", text, got)
+		}
+		// An argument goes in as it is: its own braces are not filled.
+		if again := l.fill("{name}"+text, []any{"name", arg, "n", n}); again != arg+got {
+			t.Fatalf("fill(%q, %q) = %q, want %q", "{name}"+text, arg, again, arg+got)
 		}
 	})
 }

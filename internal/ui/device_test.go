@@ -2,6 +2,7 @@ package ui
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/caucus-org/caucus/internal/i18n"
@@ -72,18 +73,24 @@ func TestDeviceDescribe(t *testing.T) {
 }
 
 // FuzzParseUserAgent: any header gives names from the fixed lists only,
-// never text of the header's own.
+// never text of the header's own, and a name only when the header carries
+// a token of it ("" only when it carries none).
 func FuzzParseUserAgent(f *testing.F) {
 	for _, c := range realUserAgents {
 		f.Add(c.ua)
 	}
-	known := func(list []product, name string) bool {
-		return name == "" || slices.ContainsFunc(list, func(p product) bool { return p.name == name })
+	// explained reports whether name is "" and ua carries no token of
+	// list, or name is in list with a token that ua carries.
+	explained := func(list []product, ua, name string) bool {
+		if name == "" {
+			return !slices.ContainsFunc(list, func(p product) bool { return strings.Contains(ua, p.token) })
+		}
+		return slices.ContainsFunc(list, func(p product) bool { return p.name == name && strings.Contains(ua, p.token) })
 	}
 	f.Fuzz(func(t *testing.T, ua string) {
 		d := ParseUserAgent(ua)
-		if !known(browsers, d.Browser) || !known(systems, d.System) {
-			t.Errorf("ParseUserAgent(%q) = %+v: a name from no list", ua, d)
+		if !explained(browsers, ua, d.Browser) || !explained(systems, ua, d.System) {
+			t.Errorf("ParseUserAgent(%q) = %+v: a name the header does not carry", ua, d)
 		}
 	})
 }

@@ -252,13 +252,29 @@ func TestClientAddr(t *testing.T) {
 
 func FuzzClientAddr(f *testing.F) {
 	for _, s := range []string{"192.0.2.7:4567", "[::ffff:1.2.3.4]:80", "[fe80::1%eth0]:80", "", "::1"} {
-		f.Add(s)
+		f.Add(s, "203.0.113.9")
 	}
-	f.Fuzz(func(t *testing.T, s string) {
+	f.Add("@", "for=198.51.100.1")
+	f.Fuzz(func(t *testing.T, s, forwarded string) {
 		r := &http.Request{RemoteAddr: s}
 		a := ClientAddr(r)
 		if a.Is4In6() {
 			t.Fatalf("ClientAddr(%q) = %v, still mapped", s, a)
+		}
+		// No header a client writes moves the address.
+		r.Header = http.Header{"X-Forwarded-For": {forwarded}, "Forwarded": {forwarded}, "X-Real-Ip": {forwarded}}
+		if got := ClientAddr(r); got != a {
+			t.Fatalf("ClientAddr(%q) with proxy headers %q = %v, want %v", s, forwarded, got, a)
+		}
+		if !a.IsValid() {
+			return
+		}
+		// One client has one address: the result, written with or
+		// without a port, reads back as itself.
+		for _, ra := range []string{a.String(), netip.AddrPortFrom(a, 443).String()} {
+			if got := ClientAddr(&http.Request{RemoteAddr: ra}); got != a {
+				t.Fatalf("ClientAddr(%q) = %v, but ClientAddr(%q) = %v", s, a, ra, got)
+			}
 		}
 	})
 }

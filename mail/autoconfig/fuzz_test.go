@@ -52,9 +52,16 @@ func FuzzAutodiscoverRequest(f *testing.F) {
 			if err != nil || (schema != "" && schema != nsOutlook) {
 				t.Fatalf("settings for a refused request:\n%s", rec.Body)
 			}
+			want, werr := s.address(email)
+			if werr != nil || len(a.Protocol) != 2 {
+				t.Fatalf("settings for %q (%v):\n%s", email, werr, rec.Body)
+			}
 			for _, p := range a.Protocol {
 				if got, aerr := s.address(p.LoginName); aerr != nil || got != p.LoginName {
 					t.Fatalf("LoginName %q is not an address of ours: %v", p.LoginName, aerr)
+				}
+				if p.LoginName != want {
+					t.Fatalf("LoginName %q for a request naming %q", p.LoginName, email)
 				}
 				if p.Server != s.Hostname {
 					t.Fatalf("server %q", p.Server)

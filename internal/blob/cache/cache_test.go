@@ -335,6 +335,9 @@ func FuzzParseName(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name string) {
 		k, ok := parseName(name)
 		if !ok {
+			if _, err := blob.ParseRef(name); err == nil {
+				t.Fatalf("%q refused, a Ref", name)
+			}
 			return
 		}
 		if _, err := blob.ParseRef(name); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"testing"
 	"testing/iotest"
 
@@ -207,23 +208,29 @@ func FuzzOpen(f *testing.F) {
 		if len(obj) > 4*sealedSize {
 			return
 		}
-		for _, chunked := range []bool{false, true} {
-			fuzzOpenOne(t, obj, seek, ref, chunked)
+		for _, mode := range []string{"", "chunked", "first"} {
+			fuzzOpenOne(t, obj, seek, ref, mode)
 		}
 	})
 }
 
-// fuzzOpenOne is one case of FuzzOpen, with newOpener or, chunked, with
-// newChunkOpener (a cached copy's) on buffers a read of another object
-// left full.
-func fuzzOpenOne(t *testing.T, obj []byte, seek int64, ref blob.Ref, chunked bool) {
+// fuzzOpenOne is one case of FuzzOpen: with newOpener; with mode
+// "chunked", with newChunkOpener (a cached copy's) on buffers a read of
+// another object left full; with mode "first", with newOpener given the
+// start of the object, as a first GET that ended early leaves it (a
+// prefix as long as seek says, in a buffer it may fill no further).
+func fuzzOpenOne(t *testing.T, obj []byte, seek int64, ref blob.Ref, mode string) {
 	r := &boundedReader{b: obj}
 	var o *opener
 	var err error
-	if chunked {
+	switch mode {
+	case "chunked":
 		bufs := &openerBufs{win: bytes.Repeat([]byte{0xAA}, headerSize+sealedSize)[:0], chunk: bytes.Repeat([]byte{0x55}, chunkSize)[:0]}
 		o, err = newChunkOpener(r, int64(len(obj)), testKey, ref, bufs)
-	} else {
+	case "first":
+		n := int(uint64(seek) % uint64(len(obj)+1))
+		o, err = newOpener(r, int64(len(obj)), slices.Clip(slices.Clone(obj[:n])), testKey, ref)
+	default:
 		o, err = newOpener(r, int64(len(obj)), nil, testKey, ref)
 	}
 	if err != nil {

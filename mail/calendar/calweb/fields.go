@@ -276,7 +276,9 @@ func (r repeat) Has(day string) bool {
 // repeatOf reads ev's recurrence as the form shows it (RFC 5545 section
 // 3.3.10): one RRULE of FREQ DAILY, WEEKLY (with plain BYDAY days),
 // MONTHLY or YEARLY, ending never, on a day (UNTIL) or after a number
-// (COUNT), no RDATE. Any other is repeatCustom.
+// (COUNT, 1 to MaxCount in plain digits, as the form writes it), no
+// RDATE, that the form takes back unchanged ([readRepeat]). Any other is
+// repeatCustom.
 func repeatOf(ev *ical.Component, loc *time.Location) repeat {
 	r := repeat{Ends: "never"}
 	rules := ev.Props.Values(ical.PropRecurrenceRule)
@@ -294,6 +296,19 @@ func repeatOf(ev *ical.Component, loc *time.Location) repeat {
 		}
 	}
 	if r.Repeat == "" || (len(r.Days) > 0 && r.Repeat != "weekly") {
+		return custom
+	}
+	// A rule the form would refuse when sent back unchanged (an end
+	// before the start or past maxYear, weekly days without the
+	// start's) is not shown, or the event could not be saved again.
+	start, err := ev.Props.DateTime(ical.PropDateTimeStart, loc)
+	if err != nil {
+		return custom
+	}
+	get := func(k string) string {
+		return map[string]string{"repeat": r.Repeat, "ends": r.Ends, "until": r.Until, "count": r.Count}[k]
+	}
+	if _, err := readRepeat(get, r.Days, start, loc); err != nil {
 		return custom
 	}
 	return r
@@ -315,8 +330,11 @@ func (r *repeat) setPart(k, v string, loc *time.Location) bool {
 	case "WKST":
 		return true
 	case "COUNT":
+		// A count the form would refuse (0, over MaxCount, "+5") is
+		// not shown, or the event could not be saved again unchanged.
+		n, err := strconv.Atoi(v)
 		r.Ends, r.Count = "count", v
-		return true
+		return err == nil && n >= 1 && n <= MaxCount && v == strconv.Itoa(n)
 	case "UNTIL":
 		t, ok := untilDay(v, loc)
 		r.Ends, r.Until = "until", t
@@ -410,9 +428,13 @@ func readRepeat(get func(string) string, days []string, start time.Time, loc *ti
 			return r, errForm(i18n.Key("calweb.err.until"))
 		}
 	case "count":
-		if n, err := strconv.Atoi(r.Count); err != nil || n < 1 || n > MaxCount {
+		n, err := strconv.Atoi(r.Count)
+		if err != nil || n < 1 || n > MaxCount {
 			return r, errForm(i18n.Key("calweb.err.count"))
 		}
+		// COUNT is 1*DIGIT (RFC 5545 section 3.3.10); Atoi also reads
+		// "+5", which the rule must not carry.
+		r.Count = strconv.Itoa(n)
 	default:
 		return r, errForm(i18n.Key("calweb.err.repeat"))
 	}

@@ -3,6 +3,7 @@ package calweb
 import (
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,8 @@ import (
 // FuzzEventExtras: whatever the attendees, reminder and recurrence
 // fields carry, reading them never panics, and what is accepted makes an
 // event the store accepts, whose attendees, reminder and recurrence the
-// form reads back as they were sent.
+// form reads back as they were sent, with a recurrence rule written as RFC
+// 5545 spells it.
 func FuzzEventExtras(f *testing.F) {
 	f.Add("Anna <anna@example.org>\nbob@example.net", "10m", "weekly", "FR,MO", "until", "2026-07-31", "", false)
 	f.Add("a@b, c@d; e@f", "1d", "daily", "", "count", "", "10", true)
@@ -74,12 +76,22 @@ func FuzzEventExtras(f *testing.F) {
 		if fm.Repeat != repeatCustom && !got.repeat.equal(fm.repeat) {
 			t.Fatalf("recurrence %+v came back as %+v", fm.repeat, got.repeat)
 		}
+		if fm.Repeat != "" && fm.Repeat != repeatCustom {
+			if rule := master(back.Cal).Props.Get(ical.PropRecurrenceRule); rule == nil || !formRule.MatchString(rule.Value) {
+				t.Fatalf("recurrence %+v written as %+v", fm.repeat, rule)
+			}
+		}
 	})
 }
 
+// formRule matches the RRULE values the form writes, as RFC 5545 section
+// 3.3.10 spells their parts (COUNT is 1*DIGIT, UNTIL a DATE or a UTC
+// DATE-TIME).
+var formRule = regexp.MustCompile(`^FREQ=(DAILY|WEEKLY|MONTHLY|YEARLY)(;BYDAY=(MO|TU|WE|TH|FR|SA|SU)(,(MO|TU|WE|TH|FR|SA|SU))*)?(;UNTIL=[0-9]{8}(T[0-9]{6}Z)?|;COUNT=[0-9]+)?$`)
+
 // FuzzRepeatOf: any rule the store accepts is read by the form without
-// a panic, and one the form shows (not "custom") it writes back as the
-// same recurrence.
+// a panic, and one the form shows (not "custom") it takes back when sent
+// unchanged and writes back as the same recurrence.
 func FuzzRepeatOf(f *testing.F) {
 	for _, s := range []string{"FREQ=WEEKLY;BYDAY=MO,FR;UNTIL=20260731T215959Z", "FREQ=DAILY;COUNT=3", "FREQ=MONTHLY;BYDAY=2TU", "FREQ=YEARLY;UNTIL=20300605", "FREQ=WEEKLY;INTERVAL=2", "FREQ=DAILY;WKST=SU;UNTIL=20260701T000000"} {
 		f.Add(s, false)
@@ -101,6 +113,20 @@ func FuzzRepeatOf(f *testing.F) {
 		r := repeatOf(ev, rome)
 		if r.Repeat == "" || r.Repeat == repeatCustom {
 			return
+		}
+		// What the form shows, it takes back when sent unchanged: an
+		// event is saved again whatever its recurrence.
+		form := url.Values{"repeat": {r.Repeat}, "ends": {r.Ends}, "until": {r.Until}, "count": {r.Count}}
+		first := time.Date(2026, 6, 5, 18, 0, 0, 0, rome)
+		if allDay {
+			first = time.Date(2026, 6, 5, 0, 0, 0, 0, rome)
+		}
+		shown := r
+		if shown.Repeat == "weekly" && len(shown.Days) == 0 { // as formOf shows it: BYDAY is DTSTART's day
+			shown.Days = []string{byDays[(int(first.Weekday())+6)%7]}
+		}
+		if sent, err := readRepeat(form.Get, shown.Days, first, rome); err != nil || !sent.equal(shown) {
+			t.Fatalf("rule %q shown as %+v, sent back as %+v: %v", rule, shown, sent, err)
 		}
 		ev.Props.Set(&ical.Prop{Name: ical.PropRecurrenceRule, Params: ical.Params{}, Value: r.rule(allDay, rome)})
 		if again := repeatOf(ev, rome); !again.equal(r) {

@@ -14,7 +14,8 @@ import (
 
 // FuzzEventForm: whatever a form carries, reading it never panics, and a
 // form it accepts makes an event the store accepts, ending no earlier
-// than it starts, with the texts as they were typed.
+// than it starts, that the form shows again with the texts as they were
+// typed and the same start and end.
 func FuzzEventForm(f *testing.F) {
 	f.Add("Canvassing", "Piazza", "Bring leaflets", false, "2026-06-05", "18:00", "2026-06-05", "19:30")
 	f.Add("Congress", "", "", true, "2026-06-05", "", "2026-06-06", "")
@@ -54,9 +55,15 @@ func FuzzEventForm(f *testing.F) {
 		if err != nil {
 			t.Fatalf("the stored event does not parse again: %v", err)
 		}
-		got, _ := master(back.Cal).Props.Text(ical.PropSummary)
-		if got != fm.Title {
-			t.Fatalf("title %q came back as %q", fm.Title, got)
+		got := formOf(back.Cal, master(back.Cal), rome)
+		if got.Title != fm.Title || got.Place != fm.Place || got.Description != fm.Description {
+			t.Fatalf("texts %q, %q, %q came back as %q, %q, %q", fm.Title, fm.Place, fm.Description, got.Title, got.Place, got.Description)
+		}
+		// The form shows the event again as the times it was made with.
+		gs, ge, err := got.times(rome)
+		if err != nil || got.AllDay != fm.AllDay || !gs.Equal(start) || !ge.Equal(end) {
+			t.Fatalf("event %v to %v (all day %v) shows as %s %s to %s %s (all day %v): %v",
+				start, end, fm.AllDay, got.StartDate, got.StartTime, got.EndDate, got.EndTime, got.AllDay, err)
 		}
 	})
 }
