@@ -225,9 +225,10 @@ func Decode(data []byte) (*ical.Calendar, error) { return decode(data) }
 // decode. The decoder reads one component and leaves the rest: anything
 // after it but empty lines is refused, never dropped without a word:
 // content lines here, a component (a second VCALENDAR, an event outside
-// the first) by checkNesting, which Parse, ParseITIP and ImportICS run
-// first (the decoder reads a component cut off before its END as the
-// end of the input, so decode alone could not tell).
+// the first) by checkNesting, which Parse and ParseITIP run first (the
+// decoder reads a component cut off before its END as the end of the
+// input, so decode alone could not tell); ImportICS runs nesting over the
+// whole file and decodes each of its calendars alone (splitFile).
 func decode(raw []byte) (cal *ical.Calendar, err error) {
 	defer func() {
 		if r := recover(); r != nil {

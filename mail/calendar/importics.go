@@ -29,6 +29,10 @@ const (
 // in two calendars of a file: which one is right, the import cannot say.
 var ErrDuplicate = fmt.Errorf("%w: one UID, in two calendars of the file, with different content", ErrInvalid)
 
+// ErrTooMany is an import's refusal of a file of more events, tasks and
+// journals (UIDs) than a calendar holds (MaxObjectsPerCalendar).
+var ErrTooMany = fmt.Errorf("%w: more than %d events, tasks and journals in one calendar", ErrTooLarge, MaxObjectsPerCalendar)
+
 // ImportError is ImportICS's refusal of one event, task or journal of a
 // file: its UID and SUMMARY (either may be empty, neither is cleaned) and
 // why, Err, which wraps ErrInvalid or ErrTooLarge and, when it is of such
@@ -70,7 +74,8 @@ type Imported struct {
 // alike, and a UID in two of them must have the same content in both
 // (ErrDuplicate). A component the checks refuse fails the import with an
 // [*ImportError]; a file that is not iCalendar wraps ErrInvalid, one
-// over MaxImportBytes ErrTooLarge.
+// over MaxImportBytes ErrTooLarge, one of more than MaxObjectsPerCalendar
+// UIDs ErrTooMany; all before the calendar is made.
 func (s *Store) ImportICS(ctx context.Context, m Member, name string, data []byte) (Imported, error) {
 	cals, err := splitFile(data)
 	if err != nil {
@@ -232,6 +237,9 @@ func splitByUID(cals ...*ical.Calendar) (map[string]*Object, error) {
 				return nil, &ImportError{UID: uid, Summary: summary(comps[0]), Err: ErrDuplicate}
 			}
 		}
+	}
+	if len(order) > MaxObjectsPerCalendar {
+		return nil, ErrTooMany
 	}
 	out := make(map[string]*Object, len(order))
 	for _, uid := range order {

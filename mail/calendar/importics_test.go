@@ -3,6 +3,7 @@ package calendar_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -221,5 +222,28 @@ func TestImportICSName(t *testing.T) {
 		if got, err := e.store.Calendar(t.Context(), anna, im.Slug); err != nil || got.Name != im.Name {
 			t.Errorf("given %q: stored %+v, %v", c.given, got, err)
 		}
+	}
+}
+
+// TestImportICSTooMany: a file of more UIDs than a calendar holds
+// (MaxObjectsPerCalendar) is refused before a calendar is made. Before,
+// the calendar was made and the import's transaction then refused the
+// objects (ErrFull), leaving the member an empty calendar.
+func TestImportICSTooMany(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	var b strings.Builder
+	b.WriteString("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n")
+	for i := range calendar.MaxObjectsPerCalendar + 1 {
+		fmt.Fprintf(&b, "BEGIN:VTODO\r\nUID:%d\r\nDTSTAMP:20260101T000000Z\r\nEND:VTODO\r\n", i)
+	}
+	b.WriteString("END:VCALENDAR\r\n")
+	before, _ := e.store.Calendars(t.Context(), anna)
+	if _, err := e.store.ImportICS(t.Context(), anna, "many", []byte(b.String())); !errors.Is(err, calendar.ErrTooMany) || !errors.Is(err, calendar.ErrTooLarge) {
+		t.Errorf("%d to-dos: %v, want ErrTooMany", calendar.MaxObjectsPerCalendar+1, err)
+	}
+	if after, _ := e.store.Calendars(t.Context(), anna); len(after) != len(before) {
+		t.Errorf("a refused import left a calendar: %d calendars, had %d", len(after), len(before))
 	}
 }

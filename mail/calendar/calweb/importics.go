@@ -176,6 +176,8 @@ func importRefusal(l *i18n.Localizer, err error) (msg string, code int, ok bool)
 		return l.T("calweb.import.error.event", "event", eventLabel(l, ie), "reason", l.T(reasonKey(ie.Err))), http.StatusBadRequest, true // i18n:keyed
 	}
 	switch {
+	case errors.Is(err, calendar.ErrTooMany):
+		return l.T("calweb.import.error.too_many", "max", calendar.MaxObjectsPerCalendar), http.StatusRequestEntityTooLarge, true
 	case errors.Is(err, calendar.ErrTooLarge):
 		return l.T("calweb.import.error.too_large", "mb", calendar.MaxImportBytes>>20), http.StatusRequestEntityTooLarge, true
 	case errors.Is(err, calendar.ErrInvalid):

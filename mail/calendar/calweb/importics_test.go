@@ -2,6 +2,7 @@ package calweb
 
 import (
 	"bytes"
+	"fmt"
 	"html"
 	"io"
 	"mime/multipart"
@@ -114,7 +115,8 @@ func TestImportPage(t *testing.T) {
 
 // TestImportRefused: a file the import refuses shows the form again,
 // saying why in the member's language, with a 4xx, never a 500: too
-// large (calendar.MaxImportBytes), not a calendar, an event that cannot
+// large (calendar.MaxImportBytes), more events than a calendar holds
+// (calendar.MaxObjectsPerCalendar), not a calendar, an event that cannot
 // be stored (by its SUMMARY, else its UID, and the reason), no file at
 // all. Nothing is imported. Without the session's CSRF token before the
 // file, the file is not read: 403.
@@ -126,6 +128,12 @@ func TestImportRefused(t *testing.T) {
 	event := func(uid, props string) string {
 		return strings.Replace(campaignICS, "END:VCALENDAR", "BEGIN:VEVENT\r\n"+uid+"DTSTAMP:20261201T000000Z\r\n"+props+"END:VEVENT\r\nEND:VCALENDAR", 1)
 	}
+	var many strings.Builder
+	many.WriteString("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n")
+	for i := range calendar.MaxObjectsPerCalendar + 1 {
+		fmt.Fprintf(&many, "BEGIN:VTODO\r\nUID:%d\r\nDTSTAMP:20260101T000000Z\r\nEND:VTODO\r\n", i)
+	}
+	many.WriteString("END:VCALENDAR\r\n")
 	for _, c := range []struct {
 		name   string
 		fields []string
@@ -150,6 +158,8 @@ func TestImportRefused(t *testing.T) {
 			"the event “A BC” cannot be stored."},
 		{"one UID, two contents", []string{"csrf", csrf, "file", campaignICS + strings.Replace(campaignICS, "SUMMARY:Debate", "SUMMARY:Debate (moved)", 1)}, http.StatusBadRequest,
 			"the event “Debate (moved)” cannot be stored. The file holds it twice, in two calendars, with different content."},
+		{"more events than a calendar holds", []string{"csrf", csrf, "file", many.String()}, http.StatusRequestEntityTooLarge,
+			"Nothing was imported: the file holds more than 100,000 events, the most a calendar holds."},
 		{"no file", []string{"csrf", csrf}, http.StatusBadRequest, "Choose an .ics file to import."},
 		{"an empty file", []string{"csrf", csrf, "file", ""}, http.StatusBadRequest, "Choose an .ics file to import."},
 		{"no CSRF token", []string{"file", campaignICS}, http.StatusForbidden, ""},
