@@ -111,8 +111,9 @@ func checkNesting(raw []byte, maxComps int) error {
 
 // nesting checks that the components of raw nest at most MaxDepth deep,
 // that, if maxComps > 0, they number at most maxComps, and that at most
-// maxTops of them are at the top (calendars one after another), and
-// returns the offset in raw of each top one's BEGIN line. go-ical's
+// maxTops of them are at the top (calendars one after another), and,
+// when maxTops > 1, returns the offset in raw of each top one's BEGIN
+// line. go-ical's
 // decoder recurses once per BEGIN, and a goroutine whose stack outgrows
 // its limit ends the process, past any recover. So the lines are read as
 // the decoder reads them: unfolded (RFC 5545 section 3.1: a line that
@@ -121,7 +122,7 @@ func checkNesting(raw []byte, maxComps int) error {
 // strings.ToUpper does. "BEGIN;X=1:A", "BEG\r\n IN:A" and "begın:A" begin
 // a component too.
 func nesting(raw []byte, maxComps, maxTops int) (tops []int, err error) {
-	depth, comps := 0, 0
+	depth, comps, ntops := 0, 0, 0
 	var name []byte // the current line's name so far
 	named := false  // the name is complete (or too long to matter)
 	start := 0      // the offset of the current line
@@ -134,13 +135,16 @@ func nesting(raw []byte, maxComps, maxTops int) (tops []int, err error) {
 				// and leave the rest, and one cut off before its END
 				// reads to it as the end of the input, so decode could
 				// not tell.
-				if len(tops) == maxTops {
+				if ntops == maxTops {
 					if maxTops == 1 {
 						return fmt.Errorf("%w: more than one calendar (a component after the end of the first)", ErrInvalid)
 					}
 					return fmt.Errorf("%w: more than %d calendars", ErrInvalid, maxTops)
 				}
-				tops = append(tops, start)
+				ntops++
+				if maxTops > 1 { // checkNesting's one needs no record (nor an allocation)
+					tops = append(tops, start)
+				}
 			}
 			depth++
 			comps++
@@ -247,7 +251,12 @@ func decode(raw []byte) (cal *ical.Calendar, err error) {
 }
 
 // Analyse checks a parsed calendar as Parse does and encodes it.
-func Analyse(cal *ical.Calendar) (*Object, error) {
+func Analyse(cal *ical.Calendar) (*Object, error) { return analyse(cal, nil) }
+
+// analyse is Analyse, with the time zones of the system's database that
+// were looked up for other objects in tzdb (none if nil), and those it
+// looks up added.
+func analyse(cal *ical.Calendar, tzdb tzCache) (*Object, error) {
 	if cal == nil || cal.Component == nil || cal.Name != ical.CompCalendar {
 		return nil, fmt.Errorf("%w: not a VCALENDAR", ErrInvalid)
 	}
@@ -256,6 +265,7 @@ func Analyse(cal *ical.Calendar) (*Object, error) {
 	}
 	o := &Object{Cal: cal}
 	tzs := newZones(cal)
+	tzs.db = tzdb
 	var mains []*ical.Component
 	for _, c := range cal.Children {
 		if c.Name == ical.CompTimezone {
@@ -460,10 +470,34 @@ func firstInstance(c *ical.Component, tzs *zones) (start time.Time, dur time.Dur
 // system's time zone database knows is used; one that only the object's
 // VTIMEZONE defines (Outlook's "W. Europe Standard Time") is read as
 // floating time; one neither knows is an error. Locations are loaded
-// once per object.
+// once per object, or, with a tzCache, once per import.
 type zones struct {
 	defined map[string]bool
 	loaded  map[string]*time.Location
+	db      tzCache // may be nil
+}
+
+// tzCache holds what the system's time zone database answered for each
+// name looked up while many objects are read at once (an import): its
+// location, or nil when it has none. time.LoadLocation reads the
+// database's file each time it is asked, which was a third of the CPU of
+// an import of 5,000 events in one zone. Not safe for concurrent use.
+type tzCache map[string]*time.Location
+
+// load is loadLocation, answered from c when it has the name.
+func (c tzCache) load(name string) (*time.Location, error) {
+	if c == nil {
+		return loadLocation(name)
+	}
+	loc, ok := c[name]
+	if !ok {
+		loc, _ = loadLocation(name)
+		c[name] = loc
+	}
+	if loc == nil {
+		return nil, fmt.Errorf("no time zone %q in the system's database", name)
+	}
+	return loc, nil
 }
 
 func newZones(cal *ical.Calendar) *zones {
@@ -483,7 +517,7 @@ func (z *zones) location(tzid string) (*time.Location, error) {
 	if loc, ok := z.loaded[tzid]; ok {
 		return loc, nil
 	}
-	loc, err := loadLocation(tzid)
+	loc, err := z.db.load(tzid)
 	if err != nil {
 		if !z.defined[tzid] {
 			return nil, ofKind(ErrTimeZone, fmt.Errorf("%w: unknown time zone %q and no VTIMEZONE for it", ErrInvalid, tzid))

@@ -123,9 +123,9 @@ func (s *Store) ImportICS(ctx context.Context, m Member, name string, data []byt
 	return im, nil
 }
 
-// PropCalendarName is the name a calendar export gives its calendar
-// (Apple's, Google's and Outlook's; RFC 7986 section 5.1's NAME came
-// later and no exporter writes it instead).
+// PropCalendarName is the property by which Google's, Apple's and
+// Outlook's exports name their calendar (a de facto extension; RFC 7986
+// section 5.1's NAME is the standard's later spelling).
 const PropCalendarName = "X-WR-CALNAME"
 
 // cleanName is a calendar's name as a file gives it: UTF-8, control
@@ -202,7 +202,8 @@ func splitByUID(cals ...*ical.Calendar) (map[string]*Object, error) {
 		comps []*ical.Component
 	}
 	zones := make([][]*ical.Component, len(cals))
-	byUID := map[string]*group{}
+	var groups []group        // in the order of their UIDs' first appearance
+	byUID := map[string]int{} // index in groups
 	var order []string
 	for i, cal := range cals {
 		if cal == nil || cal.Component == nil || cal.Name != ical.CompCalendar {
@@ -221,19 +222,20 @@ func splitByUID(cals ...*ical.Calendar) (map[string]*Object, error) {
 			if uid == "" {
 				return nil, &ImportError{Summary: summary(c), Err: ofKind(ErrNoUID, fmt.Errorf("%w: a %s without a UID", ErrInvalid, c.Name))}
 			}
-			g, ok := byUID[uid]
+			k, ok := byUID[uid]
 			switch {
 			case !ok:
-				byUID[uid] = &group{cal: i, comps: []*ical.Component{c}}
+				byUID[uid] = len(groups)
+				groups = append(groups, group{cal: i, comps: []*ical.Component{c}})
 				order = append(order, uid)
-			case g.cal == i:
-				g.comps = append(g.comps, c)
+			case groups[k].cal == i:
+				groups[k].comps = append(groups[k].comps, c)
 			default:
 				seen[uid] = append(seen[uid], c)
 			}
 		}
 		for uid, comps := range seen {
-			if !sameComponents(byUID[uid].comps, comps) {
+			if !sameComponents(groups[byUID[uid]].comps, comps) {
 				return nil, &ImportError{UID: uid, Summary: summary(comps[0]), Err: ErrDuplicate}
 			}
 		}
@@ -242,8 +244,9 @@ func splitByUID(cals ...*ical.Calendar) (map[string]*Object, error) {
 		return nil, ErrTooMany
 	}
 	out := make(map[string]*Object, len(order))
+	tzdb := tzCache{}
 	for _, uid := range order {
-		g := byUID[uid]
+		g := groups[byUID[uid]]
 		one := ical.NewCalendar()
 		for k, ps := range cals[g.cal].Props {
 			if k != ical.PropMethod {
@@ -251,7 +254,7 @@ func splitByUID(cals ...*ical.Calendar) (map[string]*Object, error) {
 			}
 		}
 		one.Children = append(append(one.Children, zones[g.cal]...), g.comps...)
-		o, err := Analyse(one)
+		o, err := analyse(one, tzdb)
 		if err == nil {
 			// What a PUT of the object would check before it parsed it:
 			// the file's text is copied, so it must be UTF-8 too.

@@ -2,6 +2,7 @@ package calendar
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -96,3 +97,38 @@ func FuzzSplitByUID(f *testing.F) {
 
 // NestedDepth is nestedDepth, for the external tests (ical_test.go).
 var NestedDepth = nestedDepth
+
+// BenchmarkImportSplit: an import's reading of a Google export of 5,000
+// events (a weekly series among them) before anything is stored: the
+// nesting scan, the decoder, the split by UID and each object's checks.
+func BenchmarkImportSplit(b *testing.B) {
+	data := []byte(benchExport(5000))
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		cals, err := splitFile(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if objs, err := splitByUID(cals...); err != nil || len(objs) != 5000 {
+			b.Fatal(len(objs), err)
+		}
+	}
+}
+
+// benchExport is a calendar of n events as Google exports one.
+func benchExport(n int) string {
+	var s strings.Builder
+	s.WriteString("BEGIN:VCALENDAR\r\nPRODID:-//Google Inc//Google Calendar 70.9054//EN\r\nVERSION:2.0\r\nCALSCALE:GREGORIAN\r\nMETHOD:PUBLISH\r\nX-WR-CALNAME:Campaign\r\n")
+	s.WriteString("BEGIN:VTIMEZONE\r\nTZID:Europe/Rome\r\nBEGIN:STANDARD\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nTZNAME:CET\r\nDTSTART:19701025T030000\r\nRRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n")
+	for i := range n {
+		rule := ""
+		if i%10 == 0 {
+			rule = "RRULE:FREQ=WEEKLY;COUNT=10\r\n"
+		}
+		fmt.Fprintf(&s, "BEGIN:VEVENT\r\nDTSTART;TZID=Europe/Rome:2027%02d%02dT180000\r\nDTEND;TZID=Europe/Rome:2027%02d%02dT190000\r\n%sDTSTAMP:20261201T000000Z\r\nUID:ev%d@google.com\r\nSUMMARY:Event %d\r\nDESCRIPTION:Bring leaflets and the sign-up sheet.\r\nEND:VEVENT\r\n",
+			1+i%12, 1+i%28, 1+i%12, 1+i%28, rule, i, i)
+	}
+	s.WriteString("END:VCALENDAR\r\n")
+	return s.String()
+}
