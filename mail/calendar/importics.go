@@ -3,6 +3,7 @@ package calendar
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -97,6 +98,14 @@ func (s *Store) ImportICS(ctx context.Context, m Member, name string, data []byt
 		return Imported{}, err
 	}
 	if err := s.Import(ctx, m, slug, objs); err != nil {
+		// All or nothing: the calendar made for the import goes with it,
+		// also when the import ended for the request's end (the member
+		// closed the page), so not under ctx's cancellation.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dropTimeout)
+		defer cancel()
+		if derr := s.dropImportCalendar(dctx, m, slug); derr != nil {
+			return Imported{}, errors.Join(err, derr)
+		}
 		return Imported{}, err
 	}
 	im := Imported{Slug: slug, Name: name, Objects: len(objs)}
@@ -288,6 +297,20 @@ func summary(comps ...*ical.Component) string {
 // properties of different names does not count, as go-ical's encoder
 // orders them by name).
 func sameComponents(a, b []*ical.Component) bool { return reflect.DeepEqual(a, b) }
+
+// dropTimeout bounds the removal of a failed import's calendar.
+const dropTimeout = 10 * time.Second
+
+// dropImportCalendar deletes the calendar of m that a failed import made
+// (its objects, if any, go with it: ON DELETE CASCADE).
+func (s *Store) dropImportCalendar(ctx context.Context, m Member, slug string) error {
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM calendar_calendars WHERE owner_kind = 'account' AND owner_id = ? AND slug = ?`, m.ID, slug); err != nil {
+			return fmt.Errorf("calendar: import: drop the calendar made for it: %w", err)
+		}
+		return nil
+	})
+}
 
 // newImportCalendar makes a calendar of m for an import named name, under
 // a slug made from the name ("import", "import-2" … when it has no

@@ -2,11 +2,15 @@ package calendar_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/authtest"
 	"github.com/caucus-org/caucus/mail/calendar"
 )
 
@@ -245,5 +249,39 @@ func TestImportICSTooMany(t *testing.T) {
 	}
 	if after, _ := e.store.Calendars(t.Context(), anna); len(after) != len(before) {
 		t.Errorf("a refused import left a calendar: %d calendars, had %d", len(after), len(before))
+	}
+}
+
+// TestImportICSCancelled: an import whose request ends (the member closed
+// the page: its context is cancelled) after its calendar was made and
+// before its objects were stored leaves no calendar: all or nothing.
+// Before, the member was left an empty calendar.
+func TestImportICSCancelled(t *testing.T) {
+	t.Parallel()
+	ae := authtest.New(t, auth.Config{}, calendar.Component())
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	calls := 0
+	// The store reads its clock once as it makes the calendar, then as
+	// the import stores the objects: the second reading ends the request.
+	now := func() time.Time {
+		if calls++; calls == 2 {
+			cancel()
+		}
+		return ae.Clock.Now()
+	}
+	st := calendar.New(ae.DB, ae.Auth, ae.Audit, now, nil)
+	u := ae.User(t, "anna@example.org", auth.RoleMember)
+	m := calendar.Member{ID: u.Account.ID, Login: u.Account.Login}
+	before, err := st.Calendars(t.Context(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls = 0
+	if _, err := st.ImportICS(ctx, m, "Campaign 2027", []byte(googleExport)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ImportICS with the request ended: %v, want context.Canceled", err)
+	}
+	if after, _ := st.Calendars(t.Context(), m); len(after) != len(before) {
+		t.Errorf("an import cut off left a calendar: %+v, had %d", after, len(before))
 	}
 }
