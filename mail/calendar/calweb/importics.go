@@ -32,7 +32,8 @@ import (
 // form's csrf field comes before its file and is checked first; the file
 // is read into memory up to calendar.MaxImportBytes and no further, and
 // never written to a temporary file (net/http's ParseMultipartForm would
-// write one past 32 MB, unencrypted, outside the party's stores).
+// write one past 32 MB, unencrypted, outside the party's stores). The
+// connection's deadlines slide as the file comes (iweb.Deadlines).
 
 // Importer is what the import page needs of the store (*calendar.Store).
 type Importer interface {
@@ -76,6 +77,15 @@ func (h *Handler) renderImport(w http.ResponseWriter, r *http.Request, sess auth
 // file, read up to calendar.MaxImportBytes.
 func (h *Handler) importFile(w http.ResponseWriter, r *http.Request, sess auth.Session) {
 	l := h.d.Login.Localizer(r)
+	// A file of up to MaxImportBytes on a phone's line, and its import,
+	// may outlast the server's ReadTimeout and WriteTimeout, which count
+	// from the request's start: the deadlines slide as the body comes and
+	// as the answer goes, as for a file upload; a stalled upload is still
+	// cut after iweb.IOIdle.
+	d := iweb.NewDeadlines(r.Context(), w)
+	defer d.Stop()
+	iweb.SlideReads(d, r)
+	w = iweb.SlideWrites(d, w)
 	mr, err := r.MultipartReader()
 	if err != nil {
 		h.renderImport(w, r, sess, http.StatusBadRequest, l.T("calweb.import.error.no_file"))
@@ -141,6 +151,7 @@ func (h *Handler) importFile(w http.ResponseWriter, r *http.Request, sess auth.S
 		h.storeError(w, r, err)
 		return
 	}
+	d.Writing() // a redirect after a POST has no body to write
 	loc := l.Location()
 	q := url.Values{"m": {landing(im, h.d.Now(), loc).In(loc).Format("2006-01")}, "n": {"imported"}, "cal": {im.Slug}, "count": {strconv.Itoa(im.Objects)}}
 	http.Redirect(w, r, "/mail/calendar?"+q.Encode(), http.StatusSeeOther)
