@@ -44,12 +44,31 @@ const (
 // by the largest offset from UTC there is.
 const floatSlack = 14 * time.Hour
 
-// Errors of [Parse]. Each wraps [ErrInvalid] but ErrTooLarge.
+// Errors of [Parse]. Each wraps [ErrInvalid] but ErrTooLarge. An error
+// of Parse is also, when it is of such a kind, one of ErrNoUID,
+// ErrTimeZone, ErrDate or ErrRecurrence (errors.Is), so that a page can
+// say why in a person's words; its text stays the check's own.
 var (
 	ErrInvalid      = errors.New("calendar: invalid calendar object")
 	ErrTooLarge     = errors.New("calendar: calendar object too large")
 	ErrMaxInstances = fmt.Errorf("%w: recurrence too dense", ErrInvalid)
+	ErrNoUID        = fmt.Errorf("%w: a component without UID", ErrInvalid)
+	ErrTimeZone     = fmt.Errorf("%w: unknown time zone", ErrInvalid)
+	ErrDate         = fmt.Errorf("%w: bad date or time", ErrInvalid)
+	ErrRecurrence   = fmt.Errorf("%w: bad recurrence", ErrInvalid)
 )
+
+// kindError is err, of the kind kind as well (errors.Is), with err's
+// text.
+type kindError struct {
+	err, kind error
+}
+
+func (e *kindError) Error() string   { return e.err.Error() }
+func (e *kindError) Unwrap() []error { return []error{e.err, e.kind} }
+
+// ofKind marks err as of kind.
+func ofKind(kind, err error) error { return &kindError{err: err, kind: kind} }
 
 // Object is a parsed calendar object resource: the iCalendar object in
 // the form it is stored and served (go-ical's encoding, which orders
@@ -83,28 +102,48 @@ func CheckRaw(raw []byte) error {
 }
 
 // checkNesting checks that the components of raw nest at most MaxDepth
-// deep and, if maxComps > 0, number at most maxComps. go-ical's decoder
-// recurses once per BEGIN, and a goroutine whose stack outgrows its limit
-// ends the process, past any recover. So the lines are read as the
-// decoder reads them: unfolded (RFC 5545 section 3.1: a line that begins
-// with a space or a tab goes on the one before), the property name being
-// what comes before the first ";" or ":", upper-cased as strings.ToUpper
-// does. "BEGIN;X=1:A", "BEG\r\n IN:A" and "begın:A" begin a component
-// too.
+// deep and, if maxComps > 0, number at most maxComps, and that raw holds
+// one component (a calendar) at the top. See [nesting].
 func checkNesting(raw []byte, maxComps int) error {
-	depth, comps, tops := 0, 0, 0
+	_, err := nesting(raw, maxComps, 1)
+	return err
+}
+
+// nesting checks that the components of raw nest at most MaxDepth deep,
+// that, if maxComps > 0, they number at most maxComps, and that at most
+// maxTops of them are at the top (calendars one after another), and,
+// when maxTops > 1, returns the offset in raw of each top one's BEGIN
+// line. go-ical's
+// decoder recurses once per BEGIN, and a goroutine whose stack outgrows
+// its limit ends the process, past any recover. So the lines are read as
+// the decoder reads them: unfolded (RFC 5545 section 3.1: a line that
+// begins with a space or a tab goes on the one before), the property name
+// being what comes before the first ";" or ":", upper-cased as
+// strings.ToUpper does. "BEGIN;X=1:A", "BEG\r\n IN:A" and "begın:A" begin
+// a component too.
+func nesting(raw []byte, maxComps, maxTops int) (tops []int, err error) {
+	depth, comps, ntops := 0, 0, 0
 	var name []byte // the current line's name so far
 	named := false  // the name is complete (or too long to matter)
+	start := 0      // the offset of the current line
 	end := func() error {
 		switch n := strings.ToUpper(string(name)); {
 		case n == "BEGIN":
 			if depth == 0 {
-				// A second calendar, or a component after the first
-				// one's end: the decoder would read the first and leave
-				// the rest, and one cut off before its END reads to it
-				// as the end of the input, so decode could not tell.
-				if tops++; tops > 1 {
-					return fmt.Errorf("%w: more than one calendar (a component after the end of the first)", ErrInvalid)
+				// With maxTops 1, a second calendar or a component after
+				// the first one's end: the decoder would read the first
+				// and leave the rest, and one cut off before its END
+				// reads to it as the end of the input, so decode could
+				// not tell.
+				if ntops == maxTops {
+					if maxTops == 1 {
+						return fmt.Errorf("%w: more than one calendar (a component after the end of the first)", ErrInvalid)
+					}
+					return fmt.Errorf("%w: more than %d calendars", ErrInvalid, maxTops)
+				}
+				ntops++
+				if maxTops > 1 { // checkNesting's one needs no record (nor an allocation)
+					tops = append(tops, start)
 				}
 			}
 			depth++
@@ -121,17 +160,20 @@ func checkNesting(raw []byte, maxComps int) error {
 		return nil
 	}
 	first := true
+	off := 0
 	for line := range bytes.Lines(raw) {
+		at := off
+		off += len(line)
 		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
 		if !first && len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
 			line = line[1:]
 		} else {
 			if !first && named {
 				if err := end(); err != nil {
-					return err
+					return nil, err
 				}
 			}
-			name, named = name[:0], false
+			name, named, start = name[:0], false, at
 		}
 		first = false
 		for _, c := range line {
@@ -150,9 +192,11 @@ func checkNesting(raw []byte, maxComps int) error {
 		}
 	}
 	if named {
-		return end()
+		if err := end(); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	return tops, nil
 }
 
 // maxNameBytes is more bytes than any spelling of BEGIN or END has: five
@@ -185,9 +229,10 @@ func Decode(data []byte) (*ical.Calendar, error) { return decode(data) }
 // decode. The decoder reads one component and leaves the rest: anything
 // after it but empty lines is refused, never dropped without a word:
 // content lines here, a component (a second VCALENDAR, an event outside
-// the first) by checkNesting, which Parse, ParseITIP and ImportICS run
-// first (the decoder reads a component cut off before its END as the
-// end of the input, so decode alone could not tell).
+// the first) by checkNesting, which Parse and ParseITIP run first (the
+// decoder reads a component cut off before its END as the end of the
+// input, so decode alone could not tell); ImportICS runs nesting over the
+// whole file and decodes each of its calendars alone (splitFile).
 func decode(raw []byte) (cal *ical.Calendar, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -206,7 +251,12 @@ func decode(raw []byte) (cal *ical.Calendar, err error) {
 }
 
 // Analyse checks a parsed calendar as Parse does and encodes it.
-func Analyse(cal *ical.Calendar) (*Object, error) {
+func Analyse(cal *ical.Calendar) (*Object, error) { return analyse(cal, nil) }
+
+// analyse is Analyse, with the time zones of the system's database that
+// were looked up for other objects in tzdb (none if nil), and those it
+// looks up added.
+func analyse(cal *ical.Calendar, tzdb tzCache) (*Object, error) {
 	if cal == nil || cal.Component == nil || cal.Name != ical.CompCalendar {
 		return nil, fmt.Errorf("%w: not a VCALENDAR", ErrInvalid)
 	}
@@ -215,6 +265,7 @@ func Analyse(cal *ical.Calendar) (*Object, error) {
 	}
 	o := &Object{Cal: cal}
 	tzs := newZones(cal)
+	tzs.db = tzdb
 	var mains []*ical.Component
 	for _, c := range cal.Children {
 		if c.Name == ical.CompTimezone {
@@ -229,7 +280,7 @@ func Analyse(cal *ical.Calendar) (*Object, error) {
 		o.Component = c.Name
 		uid, err := c.Props.Text(ical.PropUID)
 		if err != nil || uid == "" {
-			return nil, fmt.Errorf("%w: %s without UID", ErrInvalid, c.Name)
+			return nil, ofKind(ErrNoUID, fmt.Errorf("%w: %s without UID", ErrInvalid, c.Name))
 		}
 		if o.UID != "" && uid != o.UID {
 			return nil, fmt.Errorf("%w: two UIDs in one object", ErrInvalid)
@@ -368,7 +419,7 @@ func checkDensity(set *rrule.Set, first time.Time) error {
 	next := set.Iterator()
 	t, more := next()
 	if !more {
-		return fmt.Errorf("%w: the recurrence has no instance", ErrInvalid)
+		return ofKind(ErrRecurrence, fmt.Errorf("%w: the recurrence has no instance", ErrInvalid))
 	}
 	for ; more && t.Before(limit); t, more = next() {
 		if n++; n > MaxInstancesPerYear {
@@ -403,14 +454,14 @@ func firstInstance(c *ical.Component, tzs *zones) (start time.Time, dur time.Dur
 	case c.Props.Get(ical.PropDuration) != nil:
 		d, err := c.Props.Get(ical.PropDuration).Duration()
 		if err != nil {
-			return time.Time{}, 0, false, false, fmt.Errorf("%w: DURATION: %v", ErrInvalid, err)
+			return time.Time{}, 0, false, false, ofKind(ErrDate, fmt.Errorf("%w: DURATION: %v", ErrInvalid, err))
 		}
 		dur = d
 	case sp.ValueType() == ical.ValueDate || len(sp.Value) == len("20060102"):
 		dur = 24 * time.Hour
 	}
 	if dur < 0 {
-		return time.Time{}, 0, false, false, fmt.Errorf("%w: %s ends before it starts", ErrInvalid, c.Name)
+		return time.Time{}, 0, false, false, ofKind(ErrDate, fmt.Errorf("%w: %s ends before it starts", ErrInvalid, c.Name))
 	}
 	return start, dur, floating, true, nil
 }
@@ -419,10 +470,34 @@ func firstInstance(c *ical.Component, tzs *zones) (start time.Time, dur time.Dur
 // system's time zone database knows is used; one that only the object's
 // VTIMEZONE defines (Outlook's "W. Europe Standard Time") is read as
 // floating time; one neither knows is an error. Locations are loaded
-// once per object.
+// once per object, or, with a tzCache, once per import.
 type zones struct {
 	defined map[string]bool
 	loaded  map[string]*time.Location
+	db      tzCache // may be nil
+}
+
+// tzCache holds what the system's time zone database answered for each
+// name looked up while many objects are read at once (an import): its
+// location, or nil when it has none. time.LoadLocation reads the
+// database's file each time it is asked, which was a third of the CPU of
+// an import of 5,000 events in one zone. Not safe for concurrent use.
+type tzCache map[string]*time.Location
+
+// load is loadLocation, answered from c when it has the name.
+func (c tzCache) load(name string) (*time.Location, error) {
+	if c == nil {
+		return loadLocation(name)
+	}
+	loc, ok := c[name]
+	if !ok {
+		loc, _ = loadLocation(name)
+		c[name] = loc
+	}
+	if loc == nil {
+		return nil, fmt.Errorf("no time zone %q in the system's database", name)
+	}
+	return loc, nil
 }
 
 func newZones(cal *ical.Calendar) *zones {
@@ -442,10 +517,10 @@ func (z *zones) location(tzid string) (*time.Location, error) {
 	if loc, ok := z.loaded[tzid]; ok {
 		return loc, nil
 	}
-	loc, err := loadLocation(tzid)
+	loc, err := z.db.load(tzid)
 	if err != nil {
 		if !z.defined[tzid] {
-			return nil, fmt.Errorf("%w: unknown time zone %q and no VTIMEZONE for it", ErrInvalid, tzid)
+			return nil, ofKind(ErrTimeZone, fmt.Errorf("%w: unknown time zone %q and no VTIMEZONE for it", ErrInvalid, tzid))
 		}
 		loc = nil
 	}
@@ -487,10 +562,10 @@ func (z *zones) dateTime(p *ical.Prop) (time.Time, bool, error) {
 	}
 	t, err := q.DateTime(loc)
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("%w: %s: %v", ErrInvalid, p.Name, err)
+		return time.Time{}, false, ofKind(ErrDate, fmt.Errorf("%w: %s: %v", ErrInvalid, p.Name, err))
 	}
 	if t.Year() < 1 || t.Year() > 9999 {
-		return time.Time{}, false, fmt.Errorf("%w: %s out of range", ErrInvalid, p.Name)
+		return time.Time{}, false, ofKind(ErrDate, fmt.Errorf("%w: %s out of range", ErrInvalid, p.Name))
 	}
 	return t, floating, nil
 }
@@ -507,7 +582,7 @@ func (z *zones) dateTime(p *ical.Prop) (time.Time, bool, error) {
 func recurrence(c *ical.Component, tzs *zones, from time.Time) (*rrule.Set, error) {
 	sp := c.Props.Get(ical.PropDateTimeStart)
 	if sp == nil {
-		return nil, fmt.Errorf("%w: recurrence without DTSTART", ErrInvalid)
+		return nil, ofKind(ErrRecurrence, fmt.Errorf("%w: recurrence without DTSTART", ErrInvalid))
 	}
 	start, _, err := tzs.dateTime(sp)
 	if err != nil {
@@ -518,7 +593,7 @@ func recurrence(c *ical.Component, tzs *zones, from time.Time) (*rrule.Set, erro
 	if rp := c.Props.Get(ical.PropRecurrenceRule); rp != nil {
 		opt, err := rrule.StrToROption(rp.Value)
 		if err != nil {
-			return nil, fmt.Errorf("%w: RRULE: %v", ErrInvalid, err)
+			return nil, ofKind(ErrRecurrence, fmt.Errorf("%w: RRULE: %v", ErrInvalid, err))
 		}
 		if err := checkRule(opt, start); err != nil {
 			return nil, err
@@ -526,7 +601,7 @@ func recurrence(c *ical.Component, tzs *zones, from time.Time) (*rrule.Set, erro
 		opt.Dtstart = skipAhead(start, from, opt)
 		rule, err := rrule.NewRRule(*opt)
 		if err != nil {
-			return nil, fmt.Errorf("%w: RRULE: %v", ErrInvalid, err)
+			return nil, ofKind(ErrRecurrence, fmt.Errorf("%w: RRULE: %v", ErrInvalid, err))
 		}
 		set.RRule(rule)
 	}
@@ -574,7 +649,7 @@ func addDates(c *ical.Component, name string, tzs *zones, add func(time.Time)) e
 		}
 		for _, v := range strings.Split(p.Value, ",") {
 			if n++; n > maxDates {
-				return fmt.Errorf("%w: more than %d %s values", ErrInvalid, maxDates, name)
+				return ofKind(ErrRecurrence, fmt.Errorf("%w: more than %d %s values", ErrInvalid, maxDates, name))
 			}
 			v, _, _ = strings.Cut(v, "/") // a PERIOD: its start
 			t, _, err := tzs.dateTime(&ical.Prop{Name: name, Value: v, Params: params})
@@ -597,7 +672,7 @@ func addDates(c *ical.Component, name string, tzs *zones, add func(time.Time)) e
 // a sixth weekday of a month (which panics rrule-go).
 // checkDensity then refuses a rule that has no instance at all.
 func checkRule(o *rrule.ROption, start time.Time) error {
-	bad := func(what string) error { return fmt.Errorf("%w: RRULE: %s", ErrInvalid, what) }
+	bad := func(what string) error { return ofKind(ErrRecurrence, fmt.Errorf("%w: RRULE: %s", ErrInvalid, what)) }
 	if o.Freq > rrule.DAILY { // rrule-go: YEARLY is 0, SECONDLY 6
 		return fmt.Errorf("%w: RRULE: recurrences more often than daily are not supported", ErrMaxInstances)
 	}

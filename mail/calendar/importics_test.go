@@ -2,10 +2,15 @@ package calendar_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/auth/authtest"
 	"github.com/caucus-org/caucus/mail/calendar"
 )
 
@@ -29,10 +34,11 @@ func TestImportICS(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
 	anna := e.member(t, "anna")
-	slug, n, err := e.store.ImportICS(ctx, anna, "Campaign 2027", []byte(googleExport))
-	if err != nil || slug != "campaign-2027" || n != 2 {
-		t.Fatalf("ImportICS = %q, %d, %v; want campaign-2027, 2", slug, n, err)
+	im, err := e.store.ImportICS(ctx, anna, "Campaign 2027", []byte(googleExport))
+	if err != nil || im.Slug != "campaign-2027" || im.Objects != 2 || im.Name != "Campaign 2027" {
+		t.Fatalf("ImportICS = %+v, %v; want campaign-2027, 2", im, err)
 	}
+	slug := im.Slug
 	c, err := e.store.Calendar(ctx, anna, slug)
 	if err != nil || c.Name != "Campaign 2027" {
 		t.Fatalf("calendar %+v %v", c, err)
@@ -46,13 +52,13 @@ func TestImportICS(t *testing.T) {
 			t.Errorf("a stored object kept the export's METHOD:\n%s", r.Data)
 		}
 	}
-	slug2, _, err := e.store.ImportICS(ctx, anna, "Campaign 2027", []byte(googleExport))
-	if err != nil || slug2 != "campaign-2027-2" {
-		t.Errorf("second import = %q, %v", slug2, err)
+	im2, err := e.store.ImportICS(ctx, anna, "Campaign 2027", []byte(googleExport))
+	if err != nil || im2.Slug != "campaign-2027-2" {
+		t.Errorf("second import = %+v, %v", im2, err)
 	}
 	bad := strings.Replace(googleExport, "UID:debate@google.com\r\n", "", 1)
 	before, _ := e.store.Calendars(ctx, anna)
-	if _, _, err := e.store.ImportICS(ctx, anna, "Broken", []byte(bad)); !errors.Is(err, calendar.ErrInvalid) {
+	if _, err := e.store.ImportICS(ctx, anna, "Broken", []byte(bad)); !errors.Is(err, calendar.ErrInvalid) {
 		t.Errorf("an event without UID: %v, want ErrInvalid", err)
 	}
 	if after, _ := e.store.Calendars(ctx, anna); len(after) != len(before) {
@@ -95,7 +101,187 @@ func TestImportICSDeep(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	data := append([]byte("BEGIN:VCALENDAR\r\n"), bytes.Repeat([]byte("BEGIN:X\r\n"), (calendar.MaxImportBytes-64)/9)...)
-	if _, _, err := e.store.ImportICS(t.Context(), e.member(t, "anna"), "Deep", data); !errors.Is(err, calendar.ErrInvalid) {
+	if _, err := e.store.ImportICS(t.Context(), e.member(t, "anna"), "Deep", data); !errors.Is(err, calendar.ErrInvalid) {
 		t.Fatalf("ImportICS of %d nested components: %v, want ErrInvalid", bytes.Count(data, []byte("BEGIN")), err)
+	}
+}
+
+// boardExport is a second calendar as Outlook exports it, with a time
+// zone of its own, an event of its own and the debate of googleExport
+// (the same UID and content: an invitation both calendars hold).
+const boardExport = "BEGIN:VCALENDAR\r\nPRODID:-//Microsoft Corporation//Outlook 16.0 MIMEDIR//EN\r\nVERSION:2.0\r\nMETHOD:PUBLISH\r\nX-WR-CALNAME:Board\r\n" +
+	"BEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\nBEGIN:STANDARD\r\nDTSTART:16010101T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n" +
+	"BEGIN:VEVENT\r\nDTSTART;TZID=W. Europe Standard Time:20270201T180000\r\nDTEND;TZID=W. Europe Standard Time:20270201T200000\r\nDTSTAMP:20261201T000000Z\r\nUID:board@outlook\r\nSUMMARY:Board meeting\r\nEND:VEVENT\r\n" +
+	"BEGIN:VEVENT\r\nDTSTART:20270301T090000Z\r\nDTEND:20270301T100000Z\r\nDTSTAMP:20261201T000000Z\r\nUID:debate@google.com\r\nSUMMARY:Debate\r\nEND:VEVENT\r\n" +
+	"END:VCALENDAR\r\n"
+
+// TestImportICSSeveral: a file of two calendars one after the other (two
+// exports joined) imports the events of both into one calendar, named by
+// the first's X-WR-CALNAME; the event both hold comes in once; each
+// object keeps its own calendar's time zones. A UID the two hold with
+// different content is refused with its UID; so is a file of more than
+// MaxImportCalendars calendars, and a component at the top that is no
+// calendar. Before, the decoder's one-calendar rule (right for a CalDAV
+// PUT) refused every such file.
+func TestImportICSSeveral(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	anna := e.member(t, "anna")
+	im, err := e.store.ImportICS(ctx, anna, "joined", []byte(googleExport+"\r\n"+boardExport))
+	if err != nil || im.Objects != 3 || im.Name != "Campaign 2027" {
+		t.Fatalf("ImportICS of two calendars = %+v, %v; want 3 objects in Campaign 2027", im, err)
+	}
+	rs, err := e.store.List(ctx, anna, im.Slug)
+	if err != nil || len(rs) != 3 {
+		t.Fatalf("List = %d, %v", len(rs), err)
+	}
+	for _, r := range rs {
+		board := strings.Contains(string(r.Data), "UID:board@outlook")
+		if board != strings.Contains(string(r.Data), "W. Europe Standard Time") || board == strings.Contains(string(r.Data), "Europe/Rome") {
+			t.Errorf("an object with another calendar's time zones:\n%s", r.Data)
+		}
+	}
+	if im.Start.IsZero() || !im.End.IsZero() && !im.End.After(im.Start) {
+		t.Errorf("span %v – %v", im.Start, im.End)
+	}
+
+	before, _ := e.store.Calendars(ctx, anna)
+	other := strings.Replace(boardExport, "SUMMARY:Debate", "SUMMARY:Debate (moved)", 1)
+	_, err = e.store.ImportICS(ctx, anna, "joined", []byte(googleExport+other))
+	var ie *calendar.ImportError
+	if !errors.Is(err, calendar.ErrDuplicate) || !errors.As(err, &ie) || ie.UID != "debate@google.com" || !strings.Contains(err.Error(), "debate@google.com") {
+		t.Errorf("one UID, two contents: %v; want ErrDuplicate naming debate@google.com", err)
+	}
+	empty := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nEND:VCALENDAR\r\n"
+	for name, data := range map[string]string{
+		"too many calendars":       strings.Repeat(empty, calendar.MaxImportCalendars+1),
+		"an event after the first": googleExport + "BEGIN:VEVENT\r\nUID:x\r\nDTSTART:20270301T090000Z\r\nEND:VEVENT\r\n",
+		"garbage between":          googleExport + "garbage\r\n" + boardExport,
+		"the second cut off":       googleExport + boardExport[:200],
+	} {
+		if _, err := e.store.ImportICS(ctx, anna, name, []byte(data)); !errors.Is(err, calendar.ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
+	}
+	if after, _ := e.store.Calendars(ctx, anna); len(after) != len(before) {
+		t.Errorf("a refused import left a calendar: %d calendars, had %d", len(after), len(before))
+	}
+	if _, err := e.store.ImportICS(ctx, anna, "many", []byte(strings.Repeat(empty, calendar.MaxImportCalendars))); err != nil {
+		t.Errorf("%d calendars: %v", calendar.MaxImportCalendars, err)
+	}
+}
+
+// TestImportICSRefusals: a refused event is named (by UID, or by SUMMARY
+// when it has no UID) and its kind of fault is one a page can say in a
+// person's words.
+func TestImportICSRefusals(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	ev := func(uid, props string) string {
+		return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\n" + uid + "DTSTAMP:20261201T000000Z\r\nSUMMARY:Rally\r\n" + props + "END:VEVENT\r\nEND:VCALENDAR\r\n"
+	}
+	for _, c := range []struct {
+		name, data string
+		uid        string
+		kind       error
+	}{
+		{"no UID", ev("", "DTSTART:20270301T090000Z\r\n"), "", calendar.ErrNoUID},
+		{"unknown time zone", ev("UID:a\r\n", "DTSTART;TZID=Mars/Olympus:20270301T090000\r\n"), "a", calendar.ErrTimeZone},
+		{"ends before it starts", ev("UID:a\r\n", "DTSTART:20270301T090000Z\r\nDTEND:20270301T080000Z\r\n"), "a", calendar.ErrDate},
+		{"bad date", ev("UID:a\r\n", "DTSTART:2027-03-01\r\n"), "a", calendar.ErrDate},
+		{"bad rule", ev("UID:a\r\n", "DTSTART:20270301T090000Z\r\nRRULE:FREQ=OFTEN\r\n"), "a", calendar.ErrRecurrence},
+		{"too dense", ev("UID:a\r\n", "DTSTART:20270301T090000Z\r\nRRULE:FREQ=HOURLY\r\n"), "a", calendar.ErrMaxInstances},
+		{"too large", ev("UID:a\r\n", "DTSTART:20270301T090000Z\r\nDESCRIPTION:"+strings.Repeat("a", calendar.MaxObjectSize)+"\r\n"), "a", calendar.ErrTooLarge},
+	} {
+		_, err := e.store.ImportICS(t.Context(), anna, c.name, []byte(c.data))
+		var ie *calendar.ImportError
+		if !errors.Is(err, c.kind) || !errors.As(err, &ie) || ie.UID != c.uid || ie.Summary != "Rally" {
+			t.Errorf("%s: %v (%+v), want %v naming UID %q, SUMMARY Rally", c.name, err, ie, c.kind, c.uid)
+		}
+	}
+}
+
+// TestImportICSName: the file's X-WR-CALNAME names the calendar, before
+// the name given; a name too long for a calendar is cut, control
+// characters become spaces; a file with neither gets its slug.
+func TestImportICSName(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	noName := strings.Replace(googleExport, "X-WR-CALNAME:Campaign 2027\r\n", "", 1)
+	long := strings.Repeat("é", calendar.MaxNameBytes)
+	for _, c := range []struct{ given, data, want string }{
+		{"export", googleExport, "Campaign 2027"},
+		{"Canvass rota", noName, "Canvass rota"},
+		{long, noName, strings.Repeat("é", calendar.MaxNameBytes/2)},
+		{"a\x07b", noName, "a b"},
+		{"", noName, "import"},
+	} {
+		im, err := e.store.ImportICS(t.Context(), anna, c.given, []byte(c.data))
+		if err != nil || !strings.HasPrefix(im.Name, c.want) {
+			t.Errorf("given %q: %+v, %v; want named %q", c.given, im, err, c.want)
+		}
+		if got, err := e.store.Calendar(t.Context(), anna, im.Slug); err != nil || got.Name != im.Name {
+			t.Errorf("given %q: stored %+v, %v", c.given, got, err)
+		}
+	}
+}
+
+// TestImportICSTooMany: a file of more UIDs than a calendar holds
+// (MaxObjectsPerCalendar) is refused before a calendar is made. Before,
+// the calendar was made and the import's transaction then refused the
+// objects (ErrFull), leaving the member an empty calendar.
+func TestImportICSTooMany(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna := e.member(t, "anna")
+	var b strings.Builder
+	b.WriteString("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n")
+	for i := range calendar.MaxObjectsPerCalendar + 1 {
+		fmt.Fprintf(&b, "BEGIN:VTODO\r\nUID:%d\r\nDTSTAMP:20260101T000000Z\r\nEND:VTODO\r\n", i)
+	}
+	b.WriteString("END:VCALENDAR\r\n")
+	before, _ := e.store.Calendars(t.Context(), anna)
+	if _, err := e.store.ImportICS(t.Context(), anna, "many", []byte(b.String())); !errors.Is(err, calendar.ErrTooMany) || !errors.Is(err, calendar.ErrTooLarge) {
+		t.Errorf("%d to-dos: %v, want ErrTooMany", calendar.MaxObjectsPerCalendar+1, err)
+	}
+	if after, _ := e.store.Calendars(t.Context(), anna); len(after) != len(before) {
+		t.Errorf("a refused import left a calendar: %d calendars, had %d", len(after), len(before))
+	}
+}
+
+// TestImportICSCancelled: an import whose request ends (the member closed
+// the page: its context is cancelled) after its calendar was made and
+// before its objects were stored leaves no calendar: all or nothing.
+// Before, the member was left an empty calendar.
+func TestImportICSCancelled(t *testing.T) {
+	t.Parallel()
+	ae := authtest.New(t, auth.Config{}, calendar.Component())
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	calls := 0
+	// The store reads its clock once as it makes the calendar, then as
+	// the import stores the objects: the second reading ends the request.
+	now := func() time.Time {
+		if calls++; calls == 2 {
+			cancel()
+		}
+		return ae.Clock.Now()
+	}
+	st := calendar.New(ae.DB, ae.Auth, ae.Audit, now, nil)
+	u := ae.User(t, "anna@example.org", auth.RoleMember)
+	m := calendar.Member{ID: u.Account.ID, Login: u.Account.Login}
+	before, err := st.Calendars(t.Context(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls = 0
+	if _, err := st.ImportICS(ctx, m, "Campaign 2027", []byte(googleExport)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ImportICS with the request ended: %v, want context.Canceled", err)
+	}
+	if after, _ := st.Calendars(t.Context(), m); len(after) != len(before) {
+		t.Errorf("an import cut off left a calendar: %+v, had %d", after, len(before))
 	}
 }

@@ -2,6 +2,7 @@ package contacts_test
 
 import (
 	"bytes"
+	"errors"
 	"maps"
 	"testing"
 
@@ -36,7 +37,10 @@ func FuzzParse(f *testing.F) {
 }
 
 // FuzzParseAll feeds ParseAll (a .vcf file a member imports) anything: it
-// must not panic; it returns at most max cards; every card it returns
+// must not panic; a refusal is an *ImportError of a known kind, naming a
+// card (from 1) when it is one card's (lines after the last card are the
+// file's); it returns at most
+// max cards; every card it returns
 // encodes to bytes that Parse accepts, to the same encoding; and it drops
 // nothing: every content line of the file is a property of a card it
 // returns, or it refuses the file (as Parse refuses a card).
@@ -51,6 +55,14 @@ func FuzzParseAll(f *testing.F) {
 		max = 1 + max&7
 		cards, err := contacts.ParseAll(data, max)
 		if err != nil {
+			// A refusal says what kind and which card, one the file can
+			// have: the import page names it to the member.
+			ie, ok := errors.AsType[*contacts.ImportError](err)
+			if !ok || ie.Kind < contacts.NotVCard || ie.Kind > contacts.Unreadable || ie.Card < 0 || ie.Card > bytes.Count(data, []byte("\n"))+1 ||
+				(ie.Kind == contacts.NotVCard || ie.Kind == contacts.TooMany) && ie.Card != 0 ||
+				(ie.Kind == contacts.BadUID || ie.Kind == contacts.BadCard || ie.Kind == contacts.Unreadable) && ie.Card == 0 {
+				t.Fatalf("a refusal that does not say which card and why: %v (%+v)\n%q", err, ie, data)
+			}
 			return
 		}
 		if len(cards) > max {

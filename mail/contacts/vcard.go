@@ -80,12 +80,42 @@ func allLinesRead(data []byte, cards ...vcard.Card) error {
 	}
 	if lines != fields {
 		if i := firstUnread(data, cards); i > 0 {
-			return fmt.Errorf("%w: vCard %d (%q) has lines that are not properties (RFC 6350 section 3.3)", ErrInvalid, i, cards[i-1].Value(vcard.FieldFormattedName))
+			name := cards[i-1].Value(vcard.FieldFormattedName)
+			return &ImportError{Kind: NotProperties, Card: i, Name: name,
+				Err: fmt.Errorf("%w: vCard %d (%q) has lines that are not properties (RFC 6350 section 3.3)", ErrInvalid, i, name)}
 		}
-		return fmt.Errorf("%w: %d of the lines are not properties of a vCard (RFC 6350 section 3.3)", ErrInvalid, lines-fields)
+		return &ImportError{Kind: NotProperties,
+			Err: fmt.Errorf("%w: %d of the lines are not properties of a vCard (RFC 6350 section 3.3)", ErrInvalid, lines-fields)}
 	}
 	return nil
 }
+
+// ImportKind is the kind of fault for which [ParseAll] refuses a file.
+type ImportKind int
+
+// The faults of a .vcf file.
+const (
+	NotVCard      ImportKind = iota + 1 // no vCard, or not UTF-8
+	NotProperties                       // lines that are no property of a card
+	BadUID                              // a card with an empty UID, or several
+	TooMany                             // more cards than asked for
+	BadCard                             // a card that cannot be stored otherwise
+	Unreadable                          // from a card on, no vCard (cut off, perhaps)
+)
+
+// ImportError is [ParseAll]'s refusal of a file: the kind of fault and,
+// when it is one card's, which (Card, from 1; 0 for the file as a whole)
+// and its name (its FN, not cleaned; may be empty). Err wraps ErrInvalid
+// or ErrTooLarge and its text is the error's.
+type ImportError struct {
+	Kind ImportKind
+	Card int
+	Name string
+	Err  error
+}
+
+func (e *ImportError) Error() string { return e.Err.Error() }
+func (e *ImportError) Unwrap() error { return e.Err }
 
 // firstUnread returns the number, from 1, of the first of cards whose
 // content lines in data (up to its END:VCARD line) are more than the
@@ -142,10 +172,11 @@ func properties(card vcard.Card) int {
 // given one made from its content ([ContentUID]), so that importing the
 // same file twice finds the same cards; one with a blank UID is refused,
 // as Parse refuses it. A line that is no property of a card refuses the
-// file, as Parse refuses such a card, rather than be dropped.
+// file, as Parse refuses such a card, rather than be dropped. A refusal
+// is an [*ImportError], which says which card and why.
 func ParseAll(data []byte, max int) ([]vcard.Card, error) {
 	if !utf8.Valid(data) {
-		return nil, fmt.Errorf("%w: the file is not UTF-8", ErrInvalid)
+		return nil, &ImportError{Kind: NotVCard, Err: fmt.Errorf("%w: the file is not UTF-8", ErrInvalid)}
 	}
 	dec := vcard.NewDecoder(bytes.NewReader(data))
 	var out, decoded []vcard.Card
@@ -155,10 +186,14 @@ func ParseAll(data []byte, max int) ([]vcard.Card, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: vCard %d: %v", ErrInvalid, len(out)+1, err)
+			ie := &ImportError{Kind: Unreadable, Card: len(out) + 1, Err: fmt.Errorf("%w: vCard %d: %v", ErrInvalid, len(out)+1, err)}
+			if len(out) == 0 {
+				ie.Kind, ie.Card = NotVCard, 0
+			}
+			return nil, ie
 		}
 		if len(out) == max {
-			return nil, fmt.Errorf("%w: more than %d vCards", ErrTooLarge, max)
+			return nil, &ImportError{Kind: TooMany, Err: fmt.Errorf("%w: more than %d vCards", ErrTooLarge, max)}
 		}
 		decoded = append(decoded, card)
 		if len(card[vcard.FieldUID]) == 0 {
@@ -166,15 +201,25 @@ func ParseAll(data []byte, max int) ([]vcard.Card, error) {
 			card.SetValue(vcard.FieldUID, ContentUID(card))
 		}
 		if err := Check(card); err != nil {
-			return nil, fmt.Errorf("vCard %d: %w", len(out)+1, err)
+			kind := BadCard
+			if errors.Is(err, ErrUID) {
+				kind = BadUID
+			}
+			return nil, &ImportError{Kind: kind, Card: len(out) + 1, Name: card.Value(vcard.FieldFormattedName), Err: fmt.Errorf("vCard %d: %w", len(out)+1, err)}
 		}
 		out = append(out, card)
 	}
 	if err := allLinesRead(data, decoded...); err != nil {
+		if ie, ok := errors.AsType[*ImportError](err); ok && len(decoded) == 0 {
+			ie.Kind = NotVCard // lines, none of them a card's
+		}
 		return nil, err
 	}
 	return out, nil
 }
+
+// ErrUID is [Check]'s refusal of a card with an empty UID, or several.
+var ErrUID = fmt.Errorf("%w: a vCard needs exactly one UID (RFC 6352 section 5.1)", ErrInvalid)
 
 // Check tells whether card can be stored: VERSION 3.0 (RFC 2426) or 4.0
 // (RFC 6350), one non-empty UID (RFC 6352 section 5.1), at most
@@ -189,7 +234,7 @@ func Check(card vcard.Card) error {
 		return fmt.Errorf("%w: VERSION must be 3.0 or 4.0, not %q", ErrInvalid, clip(v))
 	}
 	if len(card[vcard.FieldUID]) != 1 || strings.TrimSpace(card.Value(vcard.FieldUID)) == "" {
-		return fmt.Errorf("%w: a vCard needs exactly one UID (RFC 6352 section 5.1)", ErrInvalid)
+		return ErrUID
 	}
 	if len(card.Value(vcard.FieldUID)) > MaxUID {
 		return fmt.Errorf("%w: UID longer than %d bytes", ErrInvalid, MaxUID)

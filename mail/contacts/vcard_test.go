@@ -92,3 +92,34 @@ func TestParseAll(t *testing.T) {
 		t.Errorf("a line skipped in the second card: %v, want ErrInvalid naming vCard 2 (\"Cleo\")", err)
 	}
 }
+
+// TestParseAllRefusals: ParseAll's refusal says which card (its number
+// in the file, its name) and what kind of fault, so that a page can say
+// it in the member's words; its text stays the English reason.
+func TestParseAllRefusals(t *testing.T) {
+	t.Parallel()
+	cleo := bytes.Replace(vcf("c", "Cleo"), []byte("END:VCARD"), []byte("NOTE;X=\"a:b\r\nEND:VCARD"), 1)
+	for _, c := range []struct {
+		name string
+		data []byte
+		max  int
+		kind contacts.ImportKind
+		card int
+		fn   string
+	}{
+		{"not UTF-8", []byte("BEGIN:VCARD\r\nFN:Jos\xe9\r\nEND:VCARD\r\n"), 10, contacts.NotVCard, 0, ""},
+		{"no card at all", []byte("hello\r\n"), 10, contacts.NotVCard, 0, ""},
+		{"a line no property", slices.Concat(vcf("a", "A"), cleo), 10, contacts.NotProperties, 2, "Cleo"},
+		{"a line after the cards", slices.Concat(vcf("a", "A"), []byte("garbage\r\n")), 10, contacts.NotProperties, 0, ""},
+		{"a blank UID", slices.Concat(vcf("a", "A"), vcf(" ", "Bea")), 10, contacts.BadUID, 2, "Bea"},
+		{"version 2.1", slices.Concat(vcf("a", "A"), []byte("BEGIN:VCARD\r\nVERSION:2.1\r\nUID:b\r\nFN:Old\r\nEND:VCARD\r\n")), 10, contacts.BadCard, 2, "Old"},
+		{"too many", slices.Concat(vcf("a", "A"), vcf("b", "B")), 1, contacts.TooMany, 0, ""},
+		{"cut off", slices.Concat(vcf("a", "A"), []byte("BEGIN:VCARD\r\nVERSION:3.0\r\n")), 10, contacts.Unreadable, 2, ""},
+	} {
+		_, err := contacts.ParseAll(c.data, c.max)
+		ie, ok := errors.AsType[*contacts.ImportError](err)
+		if !ok || ie.Kind != c.kind || ie.Card != c.card || ie.Name != c.fn || !errors.Is(err, contacts.ErrInvalid) && !errors.Is(err, contacts.ErrTooLarge) {
+			t.Errorf("%s: %v (%+v), want kind %d, card %d %q", c.name, err, ie, c.kind, c.card, c.fn)
+		}
+	}
+}

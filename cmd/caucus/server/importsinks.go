@@ -33,7 +33,7 @@ func (c importCalendars) Import(ctx context.Context, accountID int64, name strin
 	}
 	// Takeout names the file after the calendar: "Campaign 2027.ics".
 	name = strings.TrimSuffix(path.Base(name), path.Ext(name))
-	_, _, err = c.store.ImportICS(ctx, calendar.Member{ID: a.ID, Login: a.Login}, name, data)
+	_, err = c.store.ImportICS(ctx, calendar.Member{ID: a.ID, Login: a.Login}, name, data)
 	return refusedIf(err, calendar.ErrInvalid, calendar.ErrTooLarge, calendar.ErrFull, calendar.ErrExists)
 }
 

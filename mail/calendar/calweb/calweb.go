@@ -11,6 +11,8 @@
 // 3.3.10). One instance of a series is changed alone as a RECURRENCE-ID
 // override (section 3.8.4.4) or deleted alone as an EXDATE (section
 // 3.8.5.1). What the form does not show stays as another client wrote it.
+// An .ics file a member uploads becomes a new calendar of theirs
+// (importics.go).
 //
 // Safety: every page needs a full session (login.Handler.Require); every
 // read and write goes through mail/calendar's member-scoped calls, so a
@@ -91,6 +93,9 @@ type Deps struct {
 
 	// Invites, if set, serves the invitations page (invite.go).
 	Invites Invites
+	// Import, if set, serves the import page (importics.go); Store's,
+	// when it has one and Import is nil.
+	Import Importer
 }
 
 // Handler serves the calendar pages.
@@ -112,6 +117,9 @@ func New(d Deps) (*Handler, error) {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.Import == nil {
+		d.Import, _ = d.Store.(Importer)
 	}
 	p, err := ui.Parse(templateFS, "templates/*.html")
 	if err != nil {
@@ -145,6 +153,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	post("POST /mail/calendar/event/{cal}/{name}", h.update)
 	post("POST /mail/calendar/event/{cal}/{name}/delete", h.remove)
 	h.registerInvites(user, post)
+	h.registerImport(mux, user)
 }
 
 func memberOf(sess auth.Session) calendar.Member {

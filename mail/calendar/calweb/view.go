@@ -23,6 +23,7 @@ type calView struct {
 	Colour     int // index into the stylesheet's colours
 	Writable   bool
 	Group      bool
+	New        bool // just imported: the legend marks it
 }
 
 // eventView is one instance of an event on a page.
@@ -204,6 +205,9 @@ func (h *Handler) month(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 	}
 	if truncated {
 		p.Error = l.T("calweb.truncated", "n", h.maxShown)
+	}
+	if n := importedNotice(r, l, cals); n != "" {
+		p.Notice = n
 	}
 	var week []dayView
 	for d := gridStart; d.Before(gridEnd); d = d.AddDate(0, 0, 1) {

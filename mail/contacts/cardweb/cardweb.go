@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"unicode"
 
 	"github.com/emersion/go-vcard"
 
@@ -363,7 +364,8 @@ func (h *Handler) importFile(w http.ResponseWriter, r *http.Request, sess auth.S
 	}
 	cards, err := contacts.ParseAll(data, contacts.MaxImport)
 	if err != nil || len(cards) == 0 {
-		h.badRequest(w, r, sess, i18n.Key("contacts.error.file"))
+		l := h.login.Localizer(r)
+		h.render(w, r, http.StatusBadRequest, "message", messagePage{Base: base(r, sess, l), Message: refusal(l, err)})
 		return
 	}
 	if _, err := h.store.Import(r.Context(), contacts.MemberOf(sess.Account), slug, cards); err != nil {
@@ -371,6 +373,52 @@ func (h *Handler) importFile(w http.ResponseWriter, r *http.Request, sess auth.S
 		return
 	}
 	http.Redirect(w, r, bookURL(slug)+"&n=imported", http.StatusSeeOther)
+}
+
+// refusal says in the member's words why ParseAll refused a file (nil:
+// a file without a card): which card, by its number in the file and its
+// name, and what is wrong with it.
+func refusal(l *i18n.Localizer, err error) string {
+	ie, ok := errors.AsType[*contacts.ImportError](err)
+	if !ok || ie.Kind == contacts.NotVCard {
+		return l.T("contacts.error.not_vcard")
+	}
+	if ie.Kind == contacts.TooMany {
+		return l.T("contacts.error.too_many", "max", contacts.MaxImport)
+	}
+	if ie.Kind == contacts.Unreadable {
+		return l.T("contacts.error.unreadable", "card", ie.Card)
+	}
+	if ie.Card == 0 {
+		return l.T("contacts.error.lines_file")
+	}
+	card := l.T("contacts.error.contact_nameless", "card", ie.Card)
+	if name := cleanName(ie.Name); name != "" {
+		card = l.T("contacts.error.contact", "card", ie.Card, "name", name)
+	}
+	switch ie.Kind {
+	case contacts.NotProperties:
+		return l.T("contacts.error.lines", "contact", card)
+	case contacts.BadUID:
+		return l.T("contacts.error.uid", "contact", card)
+	}
+	return l.T("contacts.error.card", "contact", card)
+}
+
+// cleanName is a card's name as a page shows it in a sentence: control
+// and format characters (bidirectional overrides among them) as spaces,
+// trimmed, at most 80 characters.
+func cleanName(s string) string {
+	s = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD")))
+	if r := []rune(s); len(r) > 80 {
+		s = string(r[:80]) + "…"
+	}
+	return s
 }
 
 func bookURL(slug string) string {

@@ -3,6 +3,7 @@ package cardweb_test
 import (
 	"bytes"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -200,5 +201,67 @@ func TestImportPage(t *testing.T) {
 	}
 	if cs, _ := e.store.Cards(t.Context(), m, "contacts"); len(cs) != 4 {
 		t.Errorf("%d cards after a card without UID", len(cs))
+	}
+}
+
+// TestImportRefusals: a .vcf file the import refuses is answered with the
+// reason in the member's words, naming the card by its number in the
+// file and its name, for each kind of refusal ParseAll has: not a vCard
+// file, a card with lines that are not properties (or lines after the
+// last card), a card with an empty UID, a card that cannot be stored
+// otherwise, more cards than an import takes, a file that stops being
+// vCard (cut off). Before, every one was the same "This file cannot be imported".
+func TestImportRefusals(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	alice := e.a.User(t, "alice@example.org", auth.RoleMember)
+	csrf := e.csrf(t, alice)
+	upload := func(data string) response {
+		var b bytes.Buffer
+		mw := multipart.NewWriter(&b)
+		mw.WriteField("csrf", csrf)
+		mw.WriteField("book", "contacts")
+		fw, _ := mw.CreateFormFile("file", "export.vcf")
+		io.WriteString(fw, data)
+		mw.Close()
+		return e.do(t, alice, "POST", "/mail/contacts/import", mw.FormDataContentType(), &b)
+	}
+	card := func(uid, fn, extra string) string {
+		return "BEGIN:VCARD\r\nVERSION:3.0\r\n" + uid + "FN:" + fn + "\r\n" + extra + "END:VCARD\r\n"
+	}
+	var many strings.Builder
+	for i := range contacts.MaxImport + 1 {
+		fmt.Fprintf(&many, "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:%d\r\nFN:n\r\nEND:VCARD\r\n", i)
+	}
+	for _, c := range []struct{ name, file, want string }{
+		{"not a vCard file", "hello, world\r\n", "This is not a contacts file: choose a .vcf (vCard) file in UTF-8"},
+		{"a calendar", "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", "This is not a contacts file"},
+		{"latin-1", card("UID:a\r\n", "Jos\xe9", ""), "This is not a contacts file"},
+		{"lines that are not properties", card("UID:a\r\n", "Ada", "") + card("UID:c\r\n", "Cleo", "NOTE;X=\"a:b\r\n"),
+			"Nothing was imported: in the file, contact 2 (“Cleo”) has lines that are not vCard properties."},
+		{"an empty UID", card("UID:a\r\n", "Ada", "") + card("UID:b\r\n", "Bea", "") + card("UID: \r\n", "Dan", ""),
+			"Nothing was imported: in the file, contact 3 (“Dan”) has an empty UID, or more than one."},
+		{"two UIDs, no name", card("UID:a\r\nUID:b\r\n", "", ""), "Nothing was imported: in the file, contact 1 has an empty UID, or more than one."},
+		{"vCard 2.1", card("UID:a\r\n", "Ada", "") + strings.Replace(card("UID:b\r\n", "Old \u202eFone", ""), "3.0", "2.1", 1),
+			"Nothing was imported: in the file, contact 2 (“Old  Fone”) cannot be stored. A contact must be vCard 3.0 or 4.0"},
+		{"too many cards", many.String(), "Nothing was imported: the file holds more than 10,000 contacts."},
+		{"cut off", card("UID:a\r\n", "Ada", "") + "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:B\r\n", "Nothing was imported: the file stops being vCard at contact 2; it may be cut off."},
+		{"a line after the last card", card("UID:a\r\n", "Ada", "") + "garbage\r\n", "Nothing was imported: some lines of the file are not part of any contact."},
+	} {
+		r := upload(c.file)
+		if r.code != http.StatusBadRequest || !strings.Contains(html.UnescapeString(r.body), c.want) {
+			t.Errorf("%s: %d, want 400 with %q:\n%s", c.name, r.code, c.want, r.body)
+		}
+	}
+	if cs, _ := e.store.Cards(t.Context(), contacts.MemberOf(alice.Account), "contacts"); len(cs) != 0 {
+		t.Errorf("%d cards after refused imports", len(cs))
+	}
+	// In the member's language.
+	if err := e.a.Auth.SetLanguage(t.Context(), alice.Account.ID, "de"); err != nil {
+		t.Fatal(err)
+	}
+	r := upload(card("UID:a\r\n", "Ada", "") + card("UID:c\r\n", "Cleo", "NOTE;X=\"a:b\r\n"))
+	if want := "Nichts wurde importiert: In der Datei hat Kontakt 2 („Cleo“) Zeilen, die keine vCard-Eigenschaften sind."; !strings.Contains(html.UnescapeString(r.body), want) {
+		t.Errorf("in German: %d, want %q:\n%s", r.code, want, r.body)
 	}
 }
