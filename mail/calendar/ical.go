@@ -121,6 +121,10 @@ func checkNesting(raw []byte, maxComps int) error {
 // being what comes before the first ";" or ":", upper-cased as
 // strings.ToUpper does. "BEGIN;X=1:A", "BEG\r\n IN:A" and "begın:A" begin
 // a component too.
+// errTooManyComponents marks nesting's refusal of more than maxComps
+// components (its text is empty: the error's says it).
+var errTooManyComponents = errors.New("")
+
 func nesting(raw []byte, maxComps, maxTops int) (tops []int, err error) {
 	depth, comps, ntops := 0, 0, 0
 	var name []byte // the current line's name so far
@@ -152,7 +156,7 @@ func nesting(raw []byte, maxComps, maxTops int) (tops []int, err error) {
 				return fmt.Errorf("%w: components nested deeper than %d", ErrInvalid, MaxDepth)
 			}
 			if maxComps > 0 && comps > maxComps {
-				return fmt.Errorf("%w: more than %d components", ErrInvalid, maxComps)
+				return fmt.Errorf("%w: more than %d components%w", ErrInvalid, maxComps, errTooManyComponents)
 			}
 		case n == "END":
 			depth = max(depth-1, 0)

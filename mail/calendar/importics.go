@@ -24,6 +24,13 @@ const (
 	// MaxImportCalendars bounds the calendars (VCALENDARs) in one file,
 	// as tools and hands concatenate exports.
 	MaxImportCalendars = 1000
+	// MaxImportComponents bounds the components of one file (events,
+	// their alarms and changed instances, time zones), counted before any
+	// is decoded: each decoded component takes memory (a map, slices,
+	// strings), and a file of 64 MiB of the smallest components held
+	// about two million. A calendar of MaxObjectsPerCalendar events, each
+	// with an alarm and a changed instance, stays within it.
+	MaxImportComponents = 4 * MaxObjectsPerCalendar
 )
 
 // ErrDuplicate is an import's refusal of one UID with different content
@@ -93,17 +100,20 @@ func (s *Store) ImportICS(ctx context.Context, m Member, name string, data []byt
 		}
 	}
 	name = cleanName(name)
-	slug, err := s.newImportCalendar(ctx, m, name)
+	// Made whole or not at all: a request that ends between the
+	// calendar's INSERT and its reading back would leave it, empty.
+	cal, err := s.newImportCalendar(context.WithoutCancel(ctx), m, name)
 	if err != nil {
 		return Imported{}, err
 	}
+	slug := cal.Slug
 	if err := s.Import(ctx, m, slug, objs); err != nil {
 		// All or nothing: the calendar made for the import goes with it,
 		// also when the import ended for the request's end (the member
 		// closed the page), so not under ctx's cancellation.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dropTimeout)
 		defer cancel()
-		if derr := s.dropImportCalendar(dctx, m, slug); derr != nil {
+		if derr := s.dropImportCalendar(dctx, m, cal.ID); derr != nil {
 			return Imported{}, errors.Join(err, derr)
 		}
 		return Imported{}, err
@@ -137,11 +147,11 @@ func (s *Store) ImportICS(ctx context.Context, m Member, name string, data []byt
 // section 5.1's NAME is the standard's later spelling).
 const PropCalendarName = "X-WR-CALNAME"
 
-// cleanName is a calendar's name as a file gives it: UTF-8, control
-// characters as spaces, spaces trimmed, at most MaxNameBytes.
+// cleanName is a calendar's name as a file gives it: UTF-8, control and
+// format characters as spaces, spaces trimmed, at most MaxNameBytes.
 func cleanName(name string) string {
 	name = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) { // U+202E would turn the legend's text around
 			return ' '
 		}
 		return r
@@ -166,7 +176,10 @@ func splitFile(data []byte) ([]*ical.Calendar, error) {
 	// The decoder recurses once per nested component: a file of nothing
 	// but BEGIN lines would outgrow the goroutine's stack and end the
 	// server.
-	tops, err := nesting(data, 0, MaxImportCalendars)
+	tops, err := nesting(data, MaxImportComponents, MaxImportCalendars)
+	if errors.Is(err, errTooManyComponents) {
+		return nil, fmt.Errorf("%w: more than %d components", ErrTooMany, MaxImportComponents)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -224,9 +237,16 @@ func splitByUID(cals ...*ical.Calendar) (map[string]*Object, error) {
 				zones[i] = append(zones[i], c)
 				continue
 			}
+			// The UID as analyse reads it (its text, unescaped), so that
+			// two spellings of one UID ("a\,b", "a,b") are one object:
+			// grouped apart, they were two objects of one UID, which the
+			// store refused as a conflict (a 500, not a refusal).
 			uid := ""
 			if p := c.Props.Get(ical.PropUID); p != nil {
 				uid = p.Value
+				if t, err := c.Props.Text(ical.PropUID); err == nil {
+					uid = t
+				}
 			}
 			if uid == "" {
 				return nil, &ImportError{Summary: summary(c), Err: ofKind(ErrNoUID, fmt.Errorf("%w: a %s without a UID", ErrInvalid, c.Name))}
@@ -301,11 +321,13 @@ func sameComponents(a, b []*ical.Component) bool { return reflect.DeepEqual(a, b
 // dropTimeout bounds the removal of a failed import's calendar.
 const dropTimeout = 10 * time.Second
 
-// dropImportCalendar deletes the calendar of m that a failed import made
-// (its objects, if any, go with it: ON DELETE CASCADE).
-func (s *Store) dropImportCalendar(ctx context.Context, m Member, slug string) error {
+// dropImportCalendar deletes the calendar of m that a failed import made,
+// by its id (its objects, if any, go with it: ON DELETE CASCADE): by its
+// slug, it could be another calendar, made under the same slug after the
+// member deleted the import's while it ran.
+func (s *Store) dropImportCalendar(ctx context.Context, m Member, id int64) error {
 	return s.db.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM calendar_calendars WHERE owner_kind = 'account' AND owner_id = ? AND slug = ?`, m.ID, slug); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM calendar_calendars WHERE owner_kind = 'account' AND owner_id = ? AND id = ?`, m.ID, id); err != nil {
 			return fmt.Errorf("calendar: import: drop the calendar made for it: %w", err)
 		}
 		return nil
@@ -315,23 +337,20 @@ func (s *Store) dropImportCalendar(ctx context.Context, m Member, slug string) e
 // newImportCalendar makes a calendar of m for an import named name, under
 // a slug made from the name ("import", "import-2" … when it has no
 // letters to give one).
-func (s *Store) newImportCalendar(ctx context.Context, m Member, name string) (string, error) {
+func (s *Store) newImportCalendar(ctx context.Context, m Member, name string) (Calendar, error) {
 	base := slugFrom(name)
 	for i := 1; i <= 50; i++ {
 		slug := base
 		if i > 1 {
 			slug = fmt.Sprintf("%s-%d", base, i)
 		}
-		_, err := s.CreateCalendar(ctx, m, slug, name)
+		cal, err := s.CreateCalendar(ctx, m, slug, name)
 		if errors.Is(err, ErrExists) {
 			continue
 		}
-		if err != nil {
-			return "", err
-		}
-		return slug, nil
+		return cal, err
 	}
-	return "", fmt.Errorf("%w: calendar %q", ErrExists, name)
+	return Calendar{}, fmt.Errorf("%w: calendar %q", ErrExists, name)
 }
 
 // slugFrom keeps a name's ASCII letters and digits, lower-cased, joined

@@ -285,3 +285,56 @@ func TestImportICSCancelled(t *testing.T) {
 		t.Errorf("an import cut off left a calendar: %+v, had %d", after, len(before))
 	}
 }
+
+// TestImportICSUIDSpellings: two events whose UIDs read as one text
+// ("evt,1" and "evt,2": an unescaped comma ends a TEXT value as go-ical
+// reads it) are one object, or the import is
+// refused with a reason; never two objects of one UID, which the store
+// refused as a conflict after the calendar was made (a 500 on the
+// calendar page). (review17b)
+func TestImportICSUIDSpellings(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	anna := e.member(t, "anna")
+	ev := func(uid, summary string) string {
+		return "BEGIN:VEVENT\r\nUID:" + uid + "\r\nDTSTAMP:20270101T000000Z\r\nDTSTART:20270301T090000Z\r\nDTEND:20270301T100000Z\r\nSUMMARY:" + summary + "\r\nEND:VEVENT\r\n"
+	}
+	file := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n" + ev("evt,1", "first") + ev("evt,2", "second") + "END:VCALENDAR\r\n"
+	before, _ := e.store.Calendars(ctx, anna)
+	im, err := e.store.ImportICS(ctx, anna, "uids", []byte(file))
+	var ie *calendar.ImportError
+	if err != nil && !errors.As(err, &ie) {
+		t.Fatalf("ImportICS = %v; want an import, or a refusal naming the event", err)
+	}
+	if err == nil && im.Objects != 1 {
+		t.Errorf("imported %d objects; want 1 (one UID)", im.Objects)
+	}
+	if after, _ := e.store.Calendars(ctx, anna); err != nil && len(after) != len(before) {
+		t.Errorf("a refused import left a calendar: %d calendars, %d before", len(after), len(before))
+	}
+}
+
+// TestImportICSTooManyComponents: a file of more components than an
+// import decodes is refused as too many before any is decoded, with no
+// calendar made. (review17b: a 64 MiB file of the smallest components,
+// decoded, took hundreds of MB.)
+func TestImportICSTooManyComponents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	anna := e.member(t, "anna")
+	var b strings.Builder
+	b.WriteString("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n")
+	for range calendar.MaxImportComponents + 1 {
+		b.WriteString("BEGIN:X\r\nEND:X\r\n")
+	}
+	b.WriteString("END:VCALENDAR\r\n")
+	before, _ := e.store.Calendars(ctx, anna)
+	if _, err := e.store.ImportICS(ctx, anna, "many", []byte(b.String())); !errors.Is(err, calendar.ErrTooMany) {
+		t.Errorf("ImportICS of %d components = %v; want ErrTooMany", calendar.MaxImportComponents+1, err)
+	}
+	if after, _ := e.store.Calendars(ctx, anna); len(after) != len(before) {
+		t.Errorf("%d calendars, %d before", len(after), len(before))
+	}
+}

@@ -35,6 +35,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/caucus-org/caucus/auth"
@@ -108,6 +109,12 @@ type Handler struct {
 	// prefilter skips parsing the cards whose text lacks a word asked
 	// for (attendee completion); off only in its benchmark's peer.
 	prefilter bool
+
+	// importing holds the accounts whose import runs (importFile): one
+	// at a time each, since a file of MaxImportBytes, decoded, takes
+	// hundreds of MB.
+	importMu  sync.Mutex
+	importing map[int64]bool
 }
 
 // New builds the calendar pages.
@@ -126,7 +133,7 @@ func New(d Deps) (*Handler, error) {
 		return nil, err
 	}
 	p.SetParty(d.Login.Party())
-	return &Handler{d: d, log: d.Log, pages: p, maxShown: MaxShown, prefilter: true}, nil
+	return &Handler{d: d, log: d.Log, pages: p, maxShown: MaxShown, prefilter: true, importing: map[int64]bool{}}, nil
 }
 
 // Register adds the routes to mux, all behind sign-in.

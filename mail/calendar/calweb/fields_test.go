@@ -344,3 +344,25 @@ func TestAttendeeNamesKept(t *testing.T) {
 		}
 	}
 }
+
+// TestImportOneAtATime: a member's second import waits for none: it is
+// refused while the first runs, and taken once it ended; another
+// member's is taken meanwhile. (review17b: a decoded file of
+// MaxImportBytes takes hundreds of MB; several tabs at once could take
+// the server's memory.)
+func TestImportOneAtATime(t *testing.T) {
+	h := &Handler{importing: map[int64]bool{}}
+	if !h.startImport(1) {
+		t.Fatal("the first import refused")
+	}
+	if h.startImport(1) {
+		t.Error("a second import of the same member taken while the first runs")
+	}
+	if !h.startImport(2) {
+		t.Error("another member's import refused")
+	}
+	h.endImport(1)
+	if !h.startImport(1) {
+		t.Error("an import refused after the member's last one ended")
+	}
+}

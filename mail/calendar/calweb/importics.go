@@ -43,6 +43,16 @@ type Importer interface {
 // maxCSRF bounds the form's csrf field as the import reads it.
 const maxCSRF = 512
 
+// Bounds of an import's upload: after importGrace, the file must arrive
+// at minImportRate bytes a second on average or it is cut (a client
+// trickling a byte a minute would hold a connection and up to
+// MaxImportBytes of memory for ever). 8 KiB/s is 64 kbit/s, less than a
+// poor mobile uplink, as for a file drop.
+const (
+	minImportRate = 8 << 10
+	importGrace   = 30 * time.Second
+)
+
 // importPage is the data of the import page.
 type importPage struct {
 	ui.Base
@@ -77,6 +87,11 @@ func (h *Handler) renderImport(w http.ResponseWriter, r *http.Request, sess auth
 // file, read up to calendar.MaxImportBytes.
 func (h *Handler) importFile(w http.ResponseWriter, r *http.Request, sess auth.Session) {
 	l := h.d.Login.Localizer(r)
+	if !h.startImport(sess.Account.ID) {
+		h.renderImport(w, r, sess, http.StatusTooManyRequests, l.T("calweb.import.error.busy"))
+		return
+	}
+	defer h.endImport(sess.Account.ID)
 	// A file of up to MaxImportBytes on a phone's line, and its import,
 	// may outlast the server's ReadTimeout and WriteTimeout, which count
 	// from the request's start: the deadlines slide as the body comes and
@@ -84,6 +99,7 @@ func (h *Handler) importFile(w http.ResponseWriter, r *http.Request, sess auth.S
 	// cut after iweb.IOIdle.
 	d := iweb.NewDeadlines(r.Context(), w)
 	defer d.Stop()
+	d.MinReadRate(minImportRate, importGrace)
 	iweb.SlideReads(d, r)
 	w = iweb.SlideWrites(d, w)
 	mr, err := r.MultipartReader()
@@ -272,4 +288,23 @@ func importedNotice(r *http.Request, l *i18n.Localizer, cals []calView) string {
 		}
 	}
 	return ""
+}
+
+// startImport reports whether account may import now (no import of its
+// runs), and marks it importing if so.
+func (h *Handler) startImport(account int64) bool {
+	h.importMu.Lock()
+	defer h.importMu.Unlock()
+	if h.importing[account] {
+		return false
+	}
+	h.importing[account] = true
+	return true
+}
+
+// endImport marks account's import ended.
+func (h *Handler) endImport(account int64) {
+	h.importMu.Lock()
+	defer h.importMu.Unlock()
+	delete(h.importing, account)
 }
