@@ -157,14 +157,7 @@ func davCaucusPG(b *testing.B, dir string) davTarget {
 		}
 		return n
 	}
-	tg.pgUsage = func() pgtest.Usage {
-		u, err := pg.Usage()
-		if err != nil {
-			b.Fatal(err)
-		}
-		return u
-	}
-	tg.pgCPU = func() time.Duration { return tg.pgUsage().CPU() }
+	tg.countPG(b, pg)
 	gwPIDs := childrenNamed(os.Getpid(), "versitygw")
 	if len(gwPIDs) == 0 {
 		b.Logf("caucus-pg: CPU of versitygw not found: PostgreSQL's and this process's only")
@@ -178,6 +171,19 @@ func davCaucusPG(b *testing.B, dir string) davTarget {
 	}
 	tg.cpu = func() time.Duration { return processCPU() + tg.pgCPU() + tg.gwCPU() }
 	return tg
+}
+
+// countPG has tg report the usage and CPU of pg's processes (pgUsage,
+// pgCPU): its PostgreSQL's.
+func (tg *davTarget) countPG(b *testing.B, pg *pgtest.Server) {
+	tg.pgUsage = func() pgtest.Usage {
+		u, err := pg.Usage()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return u
+	}
+	tg.pgCPU = func() time.Duration { return tg.pgUsage().CPU() }
 }
 
 // benchPGSettings returns the settings of caucus-pg's cluster beyond
@@ -739,14 +745,7 @@ func davPGFloor(b *testing.B, ca string) davTarget {
 		}
 		return int64(n), g.insert((*bp)[:n])
 	})
-	tg.pgUsage = func() pgtest.Usage {
-		u, err := pg.Usage()
-		if err != nil {
-			b.Fatal(err)
-		}
-		return u
-	}
-	tg.pgCPU = func() time.Duration { return tg.pgUsage().CPU() }
+	tg.countPG(b, pg)
 	tg.gwCPU = func() time.Duration { return 0 }
 	tg.commits = g.stats
 	tg.cpu = func() time.Duration { return processCPU() + tg.pgCPU() }
