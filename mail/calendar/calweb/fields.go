@@ -305,6 +305,10 @@ func repeatOf(ev *ical.Component, loc *time.Location) repeat {
 	if err != nil {
 		return custom
 	}
+	// The form shows the start, and takes its weekday, in the member's
+	// zone: a start of Monday 23:30 UTC is a Tuesday in Rome, and "weekly
+	// on Monday" would be refused there.
+	start = start.In(loc)
 	get := func(k string) string {
 		return map[string]string{"repeat": r.Repeat, "ends": r.Ends, "until": r.Until, "count": r.Count}[k]
 	}

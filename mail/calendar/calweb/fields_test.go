@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caucus-org/caucus/mail/calendar"
 )
@@ -364,5 +365,28 @@ func TestImportOneAtATime(t *testing.T) {
 	h.endImport(1)
 	if !h.startImport(1) {
 		t.Error("an import refused after the member's last one ended")
+	}
+}
+
+// TestRepeatOfZone: a weekly rule is shown as the form's only if the
+// start's weekday in the member's zone is among its days, as the form
+// checks when the event is saved: a start on Monday 23:30 UTC is a
+// Tuesday in Rome, so "weekly on Monday" is custom there (kept as it is
+// on save), and weekly in London. (review17b: it was shown as weekly on
+// Monday, and the event could not be saved unchanged.)
+func TestRepeatOfZone(t *testing.T) {
+	o, err := calendar.Parse([]byte("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTAMP:20260101T000000Z\r\n" +
+		"DTSTART:20270301T233000Z\r\nDTEND:20270302T000000Z\r\nRRULE:FREQ=WEEKLY;BYDAY=MO\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for zone, want := range map[string]string{"Europe/Rome": repeatCustom, "Europe/London": "weekly"} {
+		loc, err := time.LoadLocation(zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := repeatOf(master(o.Cal), loc); r.Repeat != want {
+			t.Errorf("in %s: shown as %q, want %q", zone, r.Repeat, want)
+		}
 	}
 }
