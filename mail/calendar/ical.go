@@ -109,22 +109,22 @@ func checkNesting(raw []byte, maxComps int) error {
 	return err
 }
 
+// errTooManyComponents is the kind (errors.Is) of nesting's refusal of
+// more than maxComps components, which an import answers as too many
+// rather than as invalid.
+var errTooManyComponents = errors.New("calendar: too many components")
+
 // nesting checks that the components of raw nest at most MaxDepth deep,
 // that, if maxComps > 0, they number at most maxComps, and that at most
 // maxTops of them are at the top (calendars one after another), and,
 // when maxTops > 1, returns the offset in raw of each top one's BEGIN
-// line. go-ical's
-// decoder recurses once per BEGIN, and a goroutine whose stack outgrows
-// its limit ends the process, past any recover. So the lines are read as
-// the decoder reads them: unfolded (RFC 5545 section 3.1: a line that
+// line. go-ical's decoder recurses once per BEGIN, and a goroutine whose
+// stack outgrows its limit ends the process, past any recover. So the
+// lines are read as the decoder reads them: unfolded (RFC 5545 section 3.1: a line that
 // begins with a space or a tab goes on the one before), the property name
 // being what comes before the first ";" or ":", upper-cased as
 // strings.ToUpper does. "BEGIN;X=1:A", "BEG\r\n IN:A" and "begın:A" begin
 // a component too.
-// errTooManyComponents marks nesting's refusal of more than maxComps
-// components (its text is empty: the error's says it).
-var errTooManyComponents = errors.New("")
-
 func nesting(raw []byte, maxComps, maxTops int) (tops []int, err error) {
 	depth, comps, ntops := 0, 0, 0
 	var name []byte // the current line's name so far
@@ -156,7 +156,7 @@ func nesting(raw []byte, maxComps, maxTops int) (tops []int, err error) {
 				return fmt.Errorf("%w: components nested deeper than %d", ErrInvalid, MaxDepth)
 			}
 			if maxComps > 0 && comps > maxComps {
-				return fmt.Errorf("%w: more than %d components%w", ErrInvalid, maxComps, errTooManyComponents)
+				return ofKind(errTooManyComponents, fmt.Errorf("%w: more than %d components", ErrInvalid, maxComps))
 			}
 		case n == "END":
 			depth = max(depth-1, 0)

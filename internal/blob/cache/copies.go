@@ -117,7 +117,7 @@ func (c *Cache) AddCopy(ref blob.Ref, size int64, fill func(p []byte) error) {
 		c.mu.Unlock()
 		return
 	}
-	l := &load{done: make(chan struct{})}
+	l := &load{} // for its removed mark: nothing waits for a copy's write
 	c.copyLoads[k] = l
 	c.pending += size
 	c.mu.Unlock()
@@ -129,7 +129,6 @@ func (c *Cache) AddCopy(ref blob.Ref, size int64, fill func(p []byte) error) {
 		delete(c.copyLoads, k)
 		c.pending -= size
 		c.mu.Unlock()
-		close(l.done)
 	}()
 }
 

@@ -155,7 +155,7 @@ func (h *Handler) importFile(w http.ResponseWriter, r *http.Request, sess auth.S
 		h.renderImport(w, r, sess, http.StatusBadRequest, l.T("calweb.import.error.no_file"))
 		return
 	case len(data) > calendar.MaxImportBytes:
-		h.renderImport(w, r, sess, http.StatusRequestEntityTooLarge, l.T("calweb.import.error.too_large", "mb", calendar.MaxImportBytes>>20))
+		h.renderImport(w, r, sess, http.StatusRequestEntityTooLarge, tooLarge(l))
 		return
 	}
 	im, err := h.d.Import.ImportICS(r.Context(), memberOf(sess), name, data)
@@ -176,10 +176,15 @@ func (h *Handler) importFile(w http.ResponseWriter, r *http.Request, sess auth.S
 // readError answers a body that could not be read: too large, or cut off.
 func (h *Handler) readError(w http.ResponseWriter, r *http.Request, sess auth.Session, l *i18n.Localizer, err error) {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		h.renderImport(w, r, sess, http.StatusRequestEntityTooLarge, l.T("calweb.import.error.too_large", "mb", calendar.MaxImportBytes>>20))
+		h.renderImport(w, r, sess, http.StatusRequestEntityTooLarge, tooLarge(l))
 		return
 	}
 	h.renderImport(w, r, sess, http.StatusBadRequest, l.T("calweb.import.error.no_file"))
+}
+
+// tooLarge is the member's words for a file over calendar.MaxImportBytes.
+func tooLarge(l *i18n.Localizer) string {
+	return l.T("calweb.import.error.too_large", "mb", calendar.MaxImportBytes>>20)
 }
 
 // fileTitle is an uploaded file's name without its folders and its
@@ -206,7 +211,7 @@ func importRefusal(l *i18n.Localizer, err error) (msg string, code int, ok bool)
 	case errors.Is(err, calendar.ErrTooMany):
 		return l.T("calweb.import.error.too_many", "max", calendar.MaxObjectsPerCalendar), http.StatusRequestEntityTooLarge, true
 	case errors.Is(err, calendar.ErrTooLarge):
-		return l.T("calweb.import.error.too_large", "mb", calendar.MaxImportBytes>>20), http.StatusRequestEntityTooLarge, true
+		return tooLarge(l), http.StatusRequestEntityTooLarge, true
 	case errors.Is(err, calendar.ErrInvalid):
 		return l.T("calweb.import.error.not_ics"), http.StatusBadRequest, true
 	case errors.Is(err, calendar.ErrFull):
