@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -106,7 +107,7 @@ func OpenPostgres(ctx context.Context, dsn, password string, log *slog.Logger) (
 // openPostgres opens a [DB] on cfg and checks that it answers.
 func openPostgres(ctx context.Context, log *slog.Logger, cfg *pgx.ConnConfig) (*DB, error) {
 	trips := new(atomic.Int64)
-	sqldb := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg), trips})
+	sqldb := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg), trips, &rebinds{m: map[string]string{}}})
 	sqldb.SetMaxOpenConns(maxOpenPG)
 	sqldb.SetMaxIdleConns(maxIdlePG)
 	sqldb.SetConnMaxIdleTime(time.Minute)
@@ -196,7 +197,7 @@ func (db *DB) pipe(ctx context.Context, conn *sql.Conn, stmts []*piped) ([]Row, 
 			b.Queue(lockQuery)
 		}
 		for _, st := range stmts {
-			b.Queue(Rebind(st.query), st.args...)
+			b.Queue(c.rebound.of(st.query), st.args...)
 		}
 		c.trips.Add(1)
 		pc := c.Conn.Conn()
@@ -326,7 +327,8 @@ func (db *DB) RoundTrips() int64 {
 // pgConnector hands out connections that rebind placeholders.
 type pgConnector struct {
 	driver.Connector
-	trips *atomic.Int64 // see DB.RoundTrips
+	trips   *atomic.Int64 // see DB.RoundTrips
+	rebound *rebinds      // shared by the connections
 }
 
 func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -339,7 +341,7 @@ func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		conn.Close()
 		return nil, fmt.Errorf("db: postgres: unexpected driver connection %T", conn)
 	}
-	return &pgConn{Conn: sc, trips: c.trips}, nil
+	return &pgConn{Conn: sc, trips: c.trips, rebound: c.rebound}, nil
 }
 
 // pgConn is pgx's database/sql connection with every query's placeholders
@@ -347,7 +349,8 @@ func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 // argument checks) is pgx's own.
 type pgConn struct {
 	*stdlib.Conn
-	trips *atomic.Int64
+	trips   *atomic.Int64
+	rebound *rebinds
 
 	// deferred is set while a transaction begun with beginDeferred has
 	// not sent its BEGIN yet (database/sql uses a connection from one
@@ -375,7 +378,7 @@ func (c *pgConn) Prepare(query string) (driver.Stmt, error) {
 
 func (c *pgConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
 	c.trips.Add(1)
-	st, err := c.Conn.PrepareContext(ctx, Rebind(query))
+	st, err := c.Conn.PrepareContext(ctx, c.rebound.of(query))
 	if err != nil {
 		return nil, err
 	}
@@ -387,7 +390,7 @@ func (c *pgConn) ExecContext(ctx context.Context, query string, args []driver.Na
 		return nil, err
 	}
 	c.trips.Add(1)
-	return c.Conn.ExecContext(ctx, Rebind(query), args)
+	return c.Conn.ExecContext(ctx, c.rebound.of(query), args)
 }
 
 func (c *pgConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
@@ -395,7 +398,7 @@ func (c *pgConn) QueryContext(ctx context.Context, query string, args []driver.N
 		return nil, err
 	}
 	c.trips.Add(1)
-	return c.Conn.QueryContext(ctx, Rebind(query), args)
+	return c.Conn.QueryContext(ctx, c.rebound.of(query), args)
 }
 
 func (c *pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
@@ -496,6 +499,37 @@ func (t pgTx) Commit() error {
 func (t pgTx) Rollback() error {
 	t.trips.Add(1)
 	return t.Tx.Rollback()
+}
+
+// maxRebinds bounds the queries a [rebinds] remembers: the program's own
+// are a few hundred; queries built with a varying number of placeholders
+// beyond that are rebound each time.
+const maxRebinds = 4096
+
+// rebinds remembers [Rebind]'s result for each query a database's
+// connections send, which are mostly the same few hundred again and
+// again: rebinding is a pass over the query byte by byte, a lookup one
+// hash of it (BenchmarkRebind).
+type rebinds struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+// of returns Rebind(query), remembered.
+func (r *rebinds) of(query string) string {
+	r.mu.RLock()
+	q, ok := r.m[query]
+	r.mu.RUnlock()
+	if ok {
+		return q
+	}
+	q = Rebind(query)
+	r.mu.Lock()
+	if len(r.m) < maxRebinds {
+		r.m[query] = q
+	}
+	r.mu.Unlock()
+	return q
 }
 
 // Rebind turns SQLite's placeholders into PostgreSQL's: each '?' becomes
