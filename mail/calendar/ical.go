@@ -290,6 +290,9 @@ func analyse(cal *ical.Calendar, tzdb tzCache) (*Object, error) {
 			return nil, fmt.Errorf("%w: two UIDs in one object", ErrInvalid)
 		}
 		o.UID = uid
+		if err := checkRuleNumbers(c); err != nil {
+			return nil, err
+		}
 		mains = append(mains, c)
 	}
 	if len(mains) == 0 {
@@ -616,6 +619,48 @@ func recurrence(c *ical.Component, tzs *zones, from time.Time) (*rrule.Set, erro
 		return nil, err
 	}
 	return set, nil
+}
+
+// checkRuleNumbers checks the COUNT and INTERVAL of c's RRULE as RFC
+// 5545 section 3.3.10 writes them, which rrule-go's strconv.Atoi does
+// not: 1*DIGIT, no sign, INTERVAL positive. rrule-go reads COUNT=-3 and
+// COUNT=0 as no COUNT (an endless rule) and INTERVAL=0 as 1, so such a
+// rule would be stored meaning something else to every other reader.
+//
+// COUNT=0 alone is taken, and dropped: Apple's Calendar and tasks.org
+// write it on rules that repeat for ever (sabre/dav#1455, where
+// Nextcloud's refusal of it broke Mac users' edits; tasks/tasks#2158),
+// and without it the rule is the endless (or UNTIL-bounded) one they
+// mean. No client is known to send the others, which are refused.
+func checkRuleNumbers(c *ical.Component) error {
+	rp := c.Props.Get(ical.PropRecurrenceRule)
+	if rp == nil {
+		return nil
+	}
+	parts := strings.Split(rp.Value, ";")
+	kept := parts[:0]
+	for _, part := range parts {
+		name, value, _ := strings.Cut(part, "=")
+		name = strings.ToUpper(name)
+		if name != "COUNT" && name != "INTERVAL" {
+			kept = append(kept, part)
+			continue
+		}
+		if value == "" || strings.Trim(value, "0123456789") != "" {
+			return ofKind(ErrRecurrence, fmt.Errorf("%w: RRULE: %s is not 1*DIGIT", ErrInvalid, name))
+		}
+		if strings.Trim(value, "0") == "" {
+			if name == "INTERVAL" {
+				return ofKind(ErrRecurrence, fmt.Errorf("%w: RRULE: INTERVAL=0", ErrInvalid))
+			}
+			continue // COUNT=0: for ever, as its writer means
+		}
+		kept = append(kept, part)
+	}
+	if len(kept) < len(parts) {
+		rp.Value = strings.Join(kept, ";")
+	}
+	return nil
 }
 
 // skipAhead moves the start of a rule that steps by days or weeks (FREQ
