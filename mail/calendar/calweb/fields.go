@@ -39,18 +39,40 @@ var repeats = map[string]string{"daily": "DAILY", "weekly": "WEEKLY", "monthly":
 // repeatCustom is the form's value for a rule it cannot show: kept.
 const repeatCustom = "custom"
 
-// attendees are the mail addresses (mailto: ATTENDEEs, RFC 5545 section
-// 3.8.4.1) of ev, one per line, with their names.
-func attendeesOf(ev *ical.Component) string {
-	var lines []string
-	for _, p := range ev.Props.Values(ical.PropAttendee) {
-		addr, ok := mailto(p.Value)
-		if !ok {
-			continue
-		}
+// attendeesOf is what the form shows of ev's attendees: the mail
+// addresses (mailto: ATTENDEEs, RFC 5545 section 3.8.4.1) of the first
+// MaxAttendees of them, one per line, with their names; and how many
+// more ev has, which the form does not show and keeps (see
+// splitAttendees).
+func attendeesOf(ev *ical.Component) (text string, hidden int) {
+	shown, _, hidden := splitAttendees(ev)
+	lines := make([]string, 0, len(shown))
+	for _, p := range shown {
+		addr, _ := mailto(p.Value)
 		lines = append(lines, addressText(p.Params.Get(ical.ParamCommonName), addr))
 	}
-	return strings.Join(lines, "\n")
+	return strings.Join(lines, "\n"), hidden
+}
+
+// splitAttendees parts ev's ATTENDEEs into those the form shows, the
+// first MaxAttendees with a mail address, and the others, which it keeps
+// as they are: those that are not mail addresses, and those past the
+// form's limit in an event another client made (a congress with 300
+// delegates), hidden of them. The form posts against the version it
+// showed (its ETag), so the part it showed is the part it posts back.
+func splitAttendees(ev *ical.Component) (shown, others []ical.Prop, hidden int) {
+	for _, p := range ev.Props.Values(ical.PropAttendee) {
+		_, ok := mailto(p.Value)
+		switch {
+		case ok && len(shown) < MaxAttendees:
+			shown = append(shown, p)
+			continue
+		case ok:
+			hidden++
+		}
+		others = append(others, p)
+	}
+	return shown, others, hidden
 }
 
 // addressText is "Name <address>" as people write it (RFC 5322 section
@@ -137,23 +159,30 @@ func parseLine(line string) ([]*mail.Address, error) {
 // there keeps its line (its answer, PARTSTAT, and every parameter), a
 // new one is asked to answer (RFC 5545 section 3.2.12, RFC 5546 section
 // 3.2.2), and one no longer listed is removed. Attendees that are not
-// mail addresses stay. An event with attendees names its ORGANIZER
-// (RFC 5545 section 3.8.4.3): the member, unless one is named already;
-// without attendees the member as organizer is taken away.
+// mail addresses stay, and so do those past the form's first
+// MaxAttendees (see splitAttendees). An event with attendees names its
+// ORGANIZER (RFC 5545 section 3.8.4.3): the member, unless one is named
+// already; without attendees the member as organizer is taken away.
 func setAttendees(ev *ical.Component, list []*mail.Address, me *mail.Address) {
+	shown, keep, _ := splitAttendees(ev)
 	old := map[string]ical.Prop{}
-	var keep []ical.Prop
-	for _, p := range ev.Props.Values(ical.PropAttendee) {
+	for _, p := range shown {
+		addr, _ := mailto(p.Value)
+		old[strings.ToLower(addr)] = p
+	}
+	kept := map[string]bool{} // the mail addresses the form did not show
+	for _, p := range keep {
 		if addr, ok := mailto(p.Value); ok {
-			old[strings.ToLower(addr)] = p
-		} else {
-			keep = append(keep, p)
+			kept[strings.ToLower(addr)] = true
 		}
 	}
 	for _, a := range list {
 		if p, ok := old[strings.ToLower(a.Address)]; ok {
 			keep = append(keep, p)
 			continue
+		}
+		if kept[strings.ToLower(a.Address)] {
+			continue // an attendee already, past what the form shows
 		}
 		p := ical.NewProp(ical.PropAttendee)
 		p.Value = "mailto:" + a.Address

@@ -1,6 +1,7 @@
 package calweb
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -388,5 +389,48 @@ func TestRepeatOfZone(t *testing.T) {
 		if r := repeatOf(master(o.Cal), loc); r.Repeat != want {
 			t.Errorf("in %s: shown as %q, want %q", zone, r.Repeat, want)
 		}
+	}
+}
+
+// TestManyAttendeesKept: an event made elsewhere with more attendees
+// than the form shows (MaxAttendees) can have its time changed and be
+// saved from the form; the attendees past the form's first MaxAttendees
+// are not shown and stay as they were, answers and all, and the page
+// says how many it does not show. The shown ones are edited as always:
+// one taken off the list is removed, one typed again that is among the
+// hidden ones is not added twice.
+func TestManyAttendeesKept(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	alice := e.member(t, "alice")
+	var extra strings.Builder
+	extra.WriteString("ORGANIZER:mailto:org@example.net\r\n")
+	const n = MaxAttendees + 50
+	for i := range n {
+		fmt.Fprintf(&extra, "ATTENDEE;CN=P%d;PARTSTAT=ACCEPTED:mailto:p%d@example.org\r\n", i, i)
+	}
+	r := alice.putEvent(t, calendar.PersonalSlug, "congress", "20260605T160000Z", "20260605T170000Z", extra.String())
+	path := "/mail/calendar/event/personal/" + r.Name
+	page := alice.get(t, path)
+	if !strings.Contains(page.body, `id="hiddenattendees"`) || !strings.Contains(page.body, "50") {
+		t.Errorf("the page does not say it shows only %d attendees", MaxAttendees)
+	}
+	alice.edit(t, path, func(f url.Values) { f.Set("starttime", "19:00"); f.Set("endtime", "20:00") })
+	_, data := alice.stored(t)
+	wantLines(t, data, "DTSTART;TZID=Europe/Rome:20260605T190000", "ATTENDEE;CN=P0;PARTSTAT=ACCEPTED:mailto:p0@example.org",
+		fmt.Sprintf("ATTENDEE;CN=P%d;PARTSTAT=ACCEPTED:mailto:p%d@example.org", n-1, n-1))
+	if got := strings.Count(data, "ATTENDEE"); got != n {
+		t.Errorf("%d attendees stored, want %d", got, n)
+	}
+	alice.edit(t, path, func(f url.Values) {
+		f.Set("attendees", strings.Replace(f.Get("attendees"), "P0 <p0@example.org>\n", "", 1)+"\np120@example.org")
+	})
+	_, data = alice.stored(t)
+	wantNo(t, data, "mailto:p0@example.org")
+	if got := strings.Count(data, "mailto:p120@example.org"); got != 1 {
+		t.Errorf("p120 is %d times an attendee, want once", got)
+	}
+	if got := strings.Count(data, "ATTENDEE"); got != n-1 {
+		t.Errorf("%d attendees stored, want %d", got, n-1)
 	}
 }
