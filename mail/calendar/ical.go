@@ -474,9 +474,10 @@ func firstInstance(c *ical.Component, tzs *zones) (start time.Time, dur time.Dur
 }
 
 // zones resolves TZID parameters (RFC 5545 section 3.2.19): a name the
-// system's time zone database knows is used; one that only the object's
-// VTIMEZONE defines (Outlook's "W. Europe Standard Time") is read as
-// floating time; one neither knows is an error. Locations are loaded
+// system's time zone database knows, or a Windows name that CLDR maps to
+// one (Outlook's "W. Europe Standard Time"), is used; one that only the
+// object's VTIMEZONE defines is read as floating time; one neither knows
+// is an error. Locations are loaded
 // once per object, or, with a tzCache, once per import.
 type zones struct {
 	defined map[string]bool
@@ -536,8 +537,13 @@ func (z *zones) location(tzid string) (*time.Location, error) {
 }
 
 // loadLocation loads a time zone by its IANA name only: no path, no
-// empty name (which time.LoadLocation reads as UTC), nothing long.
+// empty name (which time.LoadLocation reads as UTC), nothing long. A
+// Windows zone name, as Outlook writes TZIDs, is read as the IANA zone
+// CLDR maps it to (windowsZones).
 func loadLocation(name string) (*time.Location, error) {
+	if iana, ok := windowsZones[name]; ok {
+		name = iana
+	}
 	if name == "" || len(name) > 64 || strings.ContainsAny(name, `\:`) || strings.HasPrefix(name, "/") || strings.Contains(name, "..") || name == "Local" {
 		return nil, fmt.Errorf("not an IANA time zone name")
 	}

@@ -70,7 +70,8 @@ func TestParseAccepts(t *testing.T) {
 	}{
 		{"UTC", event("a", "20260610T090000Z", "20260610T100000Z", ""), "2026-06-10T09:00:00Z", "2026-06-10T10:00:00Z", true},
 		{"TZID", strings.NewReplacer("DTSTART:", "DTSTART;TZID=Europe/Berlin:", "DTEND:", "DTEND;TZID=Europe/Berlin:").Replace(event("a", "20260610T090000", "20260610T100000", "")), "2026-06-10T07:00:00Z", "2026-06-10T08:00:00Z", true},
-		{"Outlook TZID with its VTIMEZONE", strings.Replace(strings.NewReplacer("DTSTART:", "DTSTART;TZID=W. Europe Standard Time:", "DTEND:", "DTEND;TZID=W. Europe Standard Time:").Replace(event("a", "20260610T090000", "20260610T100000", "")), "BEGIN:VEVENT", vtz+"BEGIN:VEVENT", 1), "2026-06-09T19:00:00Z", "2026-06-11T00:00:00Z", false},
+		{"Outlook TZID with its VTIMEZONE", strings.Replace(strings.NewReplacer("DTSTART:", "DTSTART;TZID=W. Europe Standard Time:", "DTEND:", "DTEND;TZID=W. Europe Standard Time:").Replace(event("a", "20260610T090000", "20260610T100000", "")), "BEGIN:VEVENT", vtz+"BEGIN:VEVENT", 1), "2026-06-10T07:00:00Z", "2026-06-10T08:00:00Z", true},
+		{"a TZID only its VTIMEZONE defines", strings.Replace(strings.NewReplacer("DTSTART:", "DTSTART;TZID=Customized Time Zone:", "DTEND:", "DTEND;TZID=Customized Time Zone:").Replace(event("a", "20260610T090000", "20260610T100000", "")), "BEGIN:VEVENT", strings.ReplaceAll(vtz, "W. Europe Standard Time", "Customized Time Zone")+"BEGIN:VEVENT", 1), "2026-06-09T19:00:00Z", "2026-06-11T00:00:00Z", false},
 		{"all day", strings.NewReplacer("DTSTART:", "DTSTART;VALUE=DATE:", "DTEND:", "DTEND;VALUE=DATE:").Replace(event("a", "20260610", "20260611", "")), "2026-06-09T10:00:00Z", "2026-06-11T14:00:00Z", false},
 		{"counted", event("a", "20260601T090000Z", "20260601T100000Z", "RRULE:FREQ=DAILY;COUNT=3\r\n"), "2026-06-01T09:00:00Z", "2026-06-03T10:00:00Z", false},
 		{"endless", event("a", "20260601T090000Z", "20260601T100000Z", "RRULE:FREQ=WEEKLY\r\n"), "2026-06-01T09:00:00Z", "", false},

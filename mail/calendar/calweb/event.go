@@ -214,7 +214,7 @@ func formOf(ic *ical.Calendar, ev *ical.Component, loc *time.Location) form {
 	f.Description, _ = ev.Props.Text(ical.PropDescription)
 	f.Attendees, f.HiddenAttendees = attendeesOf(ev)
 	f.Reminder, f.OtherAlarms = reminderOf(ev)
-	f.repeat = repeatOf(ev, loc)
+	f.repeat = repeatOf(ic, ev, loc)
 	first, ok := calendar.FirstInstance(ic, ev)
 	if !ok {
 		return f

@@ -9,6 +9,7 @@ import (
 	"github.com/emersion/go-ical"
 
 	"github.com/caucus-org/caucus/internal/i18n"
+	"github.com/caucus-org/caucus/mail/calendar"
 )
 
 // The event form's attendees, reminder and recurrence, read from and
@@ -307,8 +308,10 @@ func (r repeat) Has(day string) bool {
 // MONTHLY or YEARLY, ending never, on a day (UNTIL) or after a number
 // (COUNT, 1 to MaxCount in plain digits, as the form writes it), no
 // RDATE, that the form takes back unchanged ([readRepeat]). Any other is
-// repeatCustom.
-func repeatOf(ev *ical.Component, loc *time.Location) repeat {
+// repeatCustom. ev is an event of ic, whose time zones its start is read
+// in as the store reads them (calendar.FirstInstance: an Outlook TZID
+// too).
+func repeatOf(ic *ical.Calendar, ev *ical.Component, loc *time.Location) repeat {
 	r := repeat{Ends: "never"}
 	rules := ev.Props.Values(ical.PropRecurrenceRule)
 	if len(rules) == 0 && ev.Props.Get(ical.PropRecurrenceDates) == nil {
@@ -330,14 +333,14 @@ func repeatOf(ev *ical.Component, loc *time.Location) repeat {
 	// A rule the form would refuse when sent back unchanged (an end
 	// before the start or past maxYear, weekly days without the
 	// start's) is not shown, or the event could not be saved again.
-	start, err := ev.Props.DateTime(ical.PropDateTimeStart, loc)
-	if err != nil {
+	first, ok := calendar.FirstInstance(ic, ev)
+	if !ok {
 		return custom
 	}
 	// The form shows the start, and takes its weekday, in the member's
 	// zone: a start of Monday 23:30 UTC is a Tuesday in Rome, and "weekly
 	// on Monday" would be refused there.
-	start = start.In(loc)
+	start := instanceView(first, calView{}, "", loc).Start
 	get := func(k string) string {
 		return map[string]string{"repeat": r.Repeat, "ends": r.Ends, "until": r.Until, "count": r.Count}[k]
 	}

@@ -386,7 +386,7 @@ func TestRepeatOfZone(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r := repeatOf(master(o.Cal), loc); r.Repeat != want {
+		if r := repeatOf(o.Cal, master(o.Cal), loc); r.Repeat != want {
 			t.Errorf("in %s: shown as %q, want %q", zone, r.Repeat, want)
 		}
 	}

@@ -110,7 +110,7 @@ func FuzzRepeatOf(f *testing.F) {
 			return
 		}
 		ev := master(o.Cal)
-		r := repeatOf(ev, rome)
+		r := repeatOf(o.Cal, ev, rome)
 		if r.Repeat == "" || r.Repeat == repeatCustom {
 			return
 		}
@@ -129,7 +129,7 @@ func FuzzRepeatOf(f *testing.F) {
 			t.Fatalf("rule %q shown as %+v, sent back as %+v: %v", rule, shown, sent, err)
 		}
 		ev.Props.Set(&ical.Prop{Name: ical.PropRecurrenceRule, Params: ical.Params{}, Value: r.rule(allDay, rome)})
-		if again := repeatOf(ev, rome); !again.equal(r) {
+		if again := repeatOf(o.Cal, ev, rome); !again.equal(r) {
 			t.Fatalf("rule %q read as %+v, written as %q, read again as %+v", rule, r, ev.Props.Get(ical.PropRecurrenceRule).Value, again)
 		}
 	})

@@ -7,6 +7,9 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -184,5 +187,52 @@ func TestImportRefused(t *testing.T) {
 	r := bea.upload(t, "x.ics", "csrf", csrf, "file", event("UID:x\r\n", "SUMMARY:Comizio\r\nDTSTART;TZID=Mars/Olympus:20270301T090000\r\n"))
 	if want := "Non è stato importato nulla: l'evento «Comizio» non può essere salvato. Indica un fuso orario che né caucus né il file conoscono."; r.code != http.StatusBadRequest || !strings.Contains(html.UnescapeString(r.body), want) {
 		t.Errorf("in Italian: %d, want %q:\n%s", r.code, want, r.body)
+	}
+}
+
+// TestOutlookZone imports a calendar as Outlook exports it: its times in
+// a Windows zone name ("W. Europe Standard Time", CLDR's Europe/Berlin),
+// with its VTIMEZONE and, as some exports have it, without. The events
+// are read in that zone: a weekly meeting on Tuesday at 23:30 is shown
+// to a member in Rome as weekly on Tuesday at 23:30 (read as floating
+// time, UTC, it was Wednesday 00:30 there: "custom"), a single event at
+// 19:00 at 19:00; without the VTIMEZONE the file is imported at all.
+func TestOutlookZone(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("testdata/outlook.ics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noZone := regexp.MustCompile(`(?s)BEGIN:VTIMEZONE.*END:VTIMEZONE\r\n`).ReplaceAllString(string(data), "")
+	for name, file := range map[string]string{"with VTIMEZONE": string(data), "without": noZone} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ann := e.member(t, "ann")
+			r := ann.upload(t, "Calendar.ics", "csrf", ann.csrf(t), "file", file)
+			if r.code != http.StatusSeeOther {
+				t.Fatalf("import: %d\n%s", r.code, r.body)
+			}
+			u, err := url.Parse(r.loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slug := u.Query().Get("cal")
+			rs, err := e.store.List(t.Context(), ann.cal(), slug)
+			if err != nil || len(rs) != 2 {
+				t.Fatalf("%d events imported, %v", len(rs), err)
+			}
+			for _, res := range rs {
+				f := pageForm(t, ann.get(t, "/mail/calendar/event/"+slug+"/"+res.Name).body, "eventform")
+				got := f.Get("startdate") + " " + f.Get("starttime") + " " + f.Get("repeat") + " " + strings.Join(f["days"], ",")
+				want := "2027-01-07 19:00  "
+				if strings.Contains(string(res.Data), "RRULE:FREQ=WEEKLY") {
+					want = "2027-01-05 23:30 weekly TU"
+				}
+				if got != want {
+					t.Errorf("%s shown as %q, want %q", res.Name, got, want)
+				}
+			}
+		})
 	}
 }
