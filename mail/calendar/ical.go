@@ -477,8 +477,8 @@ func firstInstance(c *ical.Component, tzs *zones) (start time.Time, dur time.Dur
 // system's time zone database knows, or a Windows name that CLDR maps to
 // one (Outlook's "W. Europe Standard Time"), is used; one that only the
 // object's VTIMEZONE defines is read as floating time; one neither knows
-// is an error. Locations are loaded
-// once per object, or, with a tzCache, once per import.
+// is an error. Locations are loaded once per object, or, with a tzCache,
+// once per import or request (ZoneCache).
 type zones struct {
 	defined map[string]bool
 	loaded  map[string]*time.Location
@@ -506,6 +506,27 @@ func (c tzCache) load(name string) (*time.Location, error) {
 		return nil, fmt.Errorf("no time zone %q in the system's database", name)
 	}
 	return loc, nil
+}
+
+// A ZoneCache holds the time zones read from the system's database while
+// many objects are read for one answer: a month page of 300 events in
+// Rome reads Europe/Rome's file once, not 300 times (time.LoadLocation
+// reads the file each time it is asked). Its methods are the package's
+// functions of the same names. Not safe for concurrent use: one per
+// request. A nil *ZoneCache holds nothing, and reads the database each
+// time an object names a zone.
+type ZoneCache struct{ db tzCache }
+
+// NewZoneCache returns an empty ZoneCache.
+func NewZoneCache() *ZoneCache { return &ZoneCache{db: tzCache{}} }
+
+// zones is newZones(cal), answered from zc's database answers.
+func (zc *ZoneCache) zones(cal *ical.Calendar) *zones {
+	z := newZones(cal)
+	if zc != nil {
+		z.db = zc.db
+	}
+	return z
 }
 
 func newZones(cal *ical.Calendar) *zones {
