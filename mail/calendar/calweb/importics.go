@@ -53,6 +53,17 @@ const (
 	importGrace   = 30 * time.Second
 )
 
+// maxImportBody bounds an import's request body: the file and the form,
+// and maxDrain more, which is read only to be thrown away (see
+// refuseLarge).
+const maxImportBody = calendar.MaxImportBytes + MaxForm + maxDrain
+
+// maxDrain is how much of an upload past what the import takes is read
+// and thrown away before the refusal is sent, so that a browser over
+// HTTP/1.1 shows it (see refuseLarge): a file of up to twice
+// calendar.MaxImportBytes gets the page that says it is too large.
+const maxDrain = calendar.MaxImportBytes
+
 // importPage is the data of the import page.
 type importPage struct {
 	ui.Base
@@ -68,7 +79,7 @@ func (h *Handler) registerImport(mux *http.ServeMux, user func(string, func(http
 	// Not login.Action: its CSRF check parses the whole form first (a
 	// 64 MiB file to a temporary file); importFile checks the token
 	// itself, before it reads the file.
-	mux.Handle("POST /mail/calendar/import", iweb.WithMaxBody(h.d.Login.Require(login.WithSession(h.importFile)), calendar.MaxImportBytes+MaxForm))
+	mux.Handle("POST /mail/calendar/import", iweb.WithMaxBody(h.d.Login.Require(login.WithSession(h.importFile)), maxImportBody))
 }
 
 func (h *Handler) importForm(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -137,6 +148,10 @@ func (h *Handler) importFile(w http.ResponseWriter, r *http.Request, sess auth.S
 				iweb.Error(w, r, http.StatusForbidden)
 				return
 			}
+			if r.ContentLength > calendar.MaxImportBytes+MaxForm { // too large by its length alone: nothing kept
+				h.refuseLarge(w, r, sess, l)
+				return
+			}
 			data, err = io.ReadAll(io.LimitReader(part, calendar.MaxImportBytes+1))
 			if err != nil {
 				h.readError(w, r, sess, l, err)
@@ -155,7 +170,7 @@ func (h *Handler) importFile(w http.ResponseWriter, r *http.Request, sess auth.S
 		h.renderImport(w, r, sess, http.StatusBadRequest, l.T("calweb.import.error.no_file"))
 		return
 	case len(data) > calendar.MaxImportBytes:
-		h.renderImport(w, r, sess, http.StatusRequestEntityTooLarge, tooLarge(l))
+		h.refuseLarge(w, r, sess, l)
 		return
 	}
 	im, err := h.d.Import.ImportICS(r.Context(), memberOf(sess), name, data)
@@ -180,6 +195,26 @@ func (h *Handler) readError(w http.ResponseWriter, r *http.Request, sess auth.Se
 		return
 	}
 	h.renderImport(w, r, sess, http.StatusBadRequest, l.T("calweb.import.error.no_file"))
+}
+
+// refuseLarge answers an upload whose file is over
+// calendar.MaxImportBytes with the page that says so (413).
+//
+// A browser over HTTP/1.1 reads the answer only once it has sent the
+// whole body, and net/http closes a connection whose request body is
+// left unread past 256 KiB: the browser, still sending, gets a reset
+// (RFC 9112 section 9.6) and shows "connection reset" instead of the
+// page. So the rest of the body is read first and thrown away, while it
+// comes at the import's least rate, up to maxImportBody; past that the
+// connection is closed as before (a body whose Content-Length says so is
+// not read at all). Over HTTP/2 nothing more is read: net/http ends the
+// stream after the answer with RST_STREAM NO_ERROR (RFC 9113 section
+// 8.1), and the browser shows the answer.
+func (h *Handler) refuseLarge(w http.ResponseWriter, r *http.Request, sess auth.Session, l *i18n.Localizer) {
+	if r.ProtoMajor == 1 && r.ContentLength <= maxImportBody {
+		io.Copy(io.Discard, r.Body) // ends at the body's end, its limit or a deadline
+	}
+	h.renderImport(w, r, sess, http.StatusRequestEntityTooLarge, tooLarge(l))
 }
 
 // tooLarge is the member's words for a file over calendar.MaxImportBytes.
