@@ -2,7 +2,11 @@ package calweb
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -184,7 +188,8 @@ func (h *Handler) importFile(w http.ResponseWriter, r *http.Request, sess auth.S
 	}
 	d.Writing() // a redirect after a POST has no body to write
 	loc := l.Location()
-	q := url.Values{"m": {landing(im, h.d.Now(), loc).In(loc).Format("2006-01")}, "n": {"imported"}, "cal": {im.Slug}, "count": {strconv.Itoa(im.Objects)}}
+	q := url.Values{"m": {landing(im, h.d.Now(), loc).In(loc).Format("2006-01")}, "n": {"imported"}, "cal": {im.Slug}, "count": {strconv.Itoa(im.Objects)},
+		"sig": {importedSig(sess, im.Slug, im.Objects)}}
 	http.Redirect(w, r, "/mail/calendar?"+q.Encode(), http.StatusSeeOther)
 }
 
@@ -310,15 +315,16 @@ func landing(im calendar.Imported, now time.Time, loc *time.Location) time.Time 
 }
 
 // importedNotice is the notice of the month view after an import
-// (?n=imported&cal=&count=), naming the calendar if it is the member's,
-// and marks it in the legend; "" when the URL names none of them.
-func importedNotice(r *http.Request, l *i18n.Localizer, cals []calView) string {
+// (?n=imported&cal=&count=&sig=), naming the calendar if it is the
+// member's, and marks it in the legend; "" when the URL names none of
+// them or its signature is not the session's (importedSig).
+func importedNotice(r *http.Request, sess auth.Session, l *i18n.Localizer, cals []calView) string {
 	q := r.URL.Query()
 	if q.Get("n") != "imported" {
 		return ""
 	}
 	n, err := strconv.Atoi(q.Get("count"))
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || !hmac.Equal([]byte(q.Get("sig")), []byte(importedSig(sess, q.Get("cal"), n))) {
 		return ""
 	}
 	for i, c := range cals {
@@ -328,6 +334,17 @@ func importedNotice(r *http.Request, l *i18n.Localizer, cals []calView) string {
 		}
 	}
 	return ""
+}
+
+// importedSig signs an import's notice, its calendar and its count, for
+// the session: an HMAC-SHA256 (RFC 2104) keyed by the session's CSRF
+// token, a secret only the session's pages hold. A link made by someone
+// else cannot show a member "imported: 999 events", nor a notice of an
+// import that did not happen; the notice needs no state of its own.
+func importedSig(sess auth.Session, slug string, n int) string {
+	m := hmac.New(sha256.New, []byte(sess.CSRF))
+	fmt.Fprintf(m, "calweb.imported\x00%s\x00%d", slug, n)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
 }
 
 // startImport reports whether account may import now (no import of its

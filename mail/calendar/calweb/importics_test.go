@@ -86,7 +86,7 @@ func TestImportPage(t *testing.T) {
 	}
 
 	r := ann.upload(t, "export.ics", "csrf", ann.csrf(t), "file", campaignICS)
-	if r.code != http.StatusSeeOther || r.loc != "/mail/calendar?cal=campaign-2027&count=2&m=2027-01&n=imported" {
+	if r.code != http.StatusSeeOther || !strings.HasPrefix(r.loc, "/mail/calendar?cal=campaign-2027&count=2&m=2027-01&n=imported&sig=") {
 		t.Fatalf("import: %d %q\n%s", r.code, r.loc, r.body)
 	}
 	if cs := ann.calendars(t); len(cs) != 2 || cs[1].Name != "Campaign 2027" {
@@ -98,9 +98,18 @@ func TestImportPage(t *testing.T) {
 			t.Errorf("the month after the import lacks %q:\n%s", want, page.body)
 		}
 	}
-	// A link cannot name another member's calendar, nor make up words.
+	// A link cannot name another member's calendar, nor make up words,
+	// nor a count: one made by someone else (who does not hold the
+	// session's secret) shows no notice.
 	if p := ann.get(t, "/mail/calendar?n=imported&cal=personal&count=x"); strings.Contains(p.body, "imported:") {
 		t.Errorf("a notice for a count that is no number")
+	}
+	forged := strings.Replace(r.loc, "count=2", "count=999", 1)
+	if p := ann.get(t, forged); strings.Contains(p.body, "imported:") {
+		t.Errorf("a crafted link %s shows a notice:\n%s", forged, p.body)
+	}
+	if p := ann.get(t, strings.Replace(r.loc, "cal=campaign-2027", "cal=personal", 1)); strings.Contains(p.body, "imported:") {
+		t.Errorf("a crafted link shows a notice of an import of a calendar that was not imported")
 	}
 
 	// Without X-WR-CALNAME the file's name names it, and a single event
@@ -108,7 +117,7 @@ func TestImportPage(t *testing.T) {
 	rota := strings.Replace(strings.Replace(campaignICS, "X-WR-CALNAME:Campaign 2027\r\n", "", 1), "20270112T17", "20260601T17", 1)
 	rota = strings.Replace(rota, "20270112T18", "20260601T18", 1)
 	r = ann.upload(t, `C:\Users\ann\Rota.ICS`, "csrf", ann.csrf(t), "file", rota)
-	if r.code != http.StatusSeeOther || r.loc != "/mail/calendar?cal=rota&count=2&m=2026-06&n=imported" {
+	if r.code != http.StatusSeeOther || !strings.HasPrefix(r.loc, "/mail/calendar?cal=rota&count=2&m=2026-06&n=imported&sig=") {
 		t.Fatalf("import of Rota.ICS: %d %q\n%s", r.code, r.loc, r.body)
 	}
 	if cs := ann.calendars(t); len(cs) != 3 || cs[2].Name != "Rota" {

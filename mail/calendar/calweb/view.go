@@ -207,7 +207,7 @@ func (h *Handler) month(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 	if truncated {
 		p.Error = l.T("calweb.truncated", "n", h.maxShown)
 	}
-	if n := importedNotice(r, l, cals); n != "" {
+	if n := importedNotice(r, sess, l, cals); n != "" {
 		p.Notice = n
 	}
 	var week []dayView
