@@ -79,7 +79,7 @@ func TestImportPage(t *testing.T) {
 		t.Fatalf("the month view has no link to the import:\n%s", p.body)
 	}
 	form := ann.get(t, "/mail/calendar/import")
-	for _, want := range []string{`enctype="multipart/form-data"`, `name="csrf" value="` + ann.csrf(t) + `"`, `type="file" id="file" name="file"`, "at most 64 MB"} {
+	for _, want := range []string{`enctype="multipart/form-data"`, `name="csrf" value="` + ann.csrf(t) + `"`, `type="file" id="file" name="file"`, "at most 64 MiB"} {
 		if form.code != http.StatusOK || !strings.Contains(form.body, want) {
 			t.Fatalf("import form (%d) lacks %q:\n%s", form.code, want, form.body)
 		}
@@ -152,7 +152,7 @@ func TestImportRefused(t *testing.T) {
 		code   int
 		want   string
 	}{
-		{"too large", []string{"csrf", csrf, "file", strings.Repeat("a", calendar.MaxImportBytes+1)}, http.StatusRequestEntityTooLarge, "This file is too large: a calendar file may have at most 64 MB."},
+		{"too large", []string{"csrf", csrf, "file", strings.Repeat("a", calendar.MaxImportBytes+1)}, http.StatusRequestEntityTooLarge, "This file is too large: a calendar file may have at most 64 MiB."},
 		{"not a calendar", []string{"csrf", csrf, "file", "hello, world\r\n"}, http.StatusBadRequest, "This is not a calendar file"},
 		{"a vCard", []string{"csrf", csrf, "file", "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:x\r\nEND:VCARD\r\n"}, http.StatusBadRequest, "This is not a calendar file"},
 		{"nested deep", []string{"csrf", csrf, "file", strings.Repeat("BEGIN:VCALENDAR\r\n", 50)}, http.StatusBadRequest, "This is not a calendar file"},
