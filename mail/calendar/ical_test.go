@@ -154,6 +154,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("BEGIN:VCALENDAR\r\nBEGIN:VTODO\r\nUID:t\r\nDUE;VALUE=DATE:20260610\r\nEND:VTODO\r\nEND:VCALENDAR\r\n"))
 	f.Add([]byte(event("a", "20260601T090000Z", "20260601T100000Z", "RRULE:FREQ=MONTHLY;BYDAY=2TU,-1FR;BYMONTH=1,6;BYSETPOS=1\r\n")))
 	f.Add([]byte(event("a", "20260601T090000Z", "20260601T100000Z", "RRULE:FREQ=YEARLY;BYDAY=20MO;BYWEEKNO=3\r\n")))
+	f.Add([]byte(event("a", "20260601T090000Z", "20260601T100000Z", "RRULE:FREQ=WEEKLY;COUNT=0;INTERVAL=+2;count=00\r\n")))
+	f.Add([]byte(strings.NewReplacer("DTSTART:", "DTSTART;TZID=W. Europe Standard Time:").Replace(event("a", "20260610T090000", "20260610T100000Z", ""))))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		o, err := calendar.Parse(data)
 		if err != nil {
