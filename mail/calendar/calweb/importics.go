@@ -324,7 +324,7 @@ func importedNotice(r *http.Request, sess auth.Session, l *i18n.Localizer, cals 
 		return ""
 	}
 	n, err := strconv.Atoi(q.Get("count"))
-	if err != nil || n < 0 || !hmac.Equal([]byte(q.Get("sig")), []byte(importedSig(sess, q.Get("cal"), n))) {
+	if err != nil || n < 0 || sess.CSRF == "" || !hmac.Equal([]byte(q.Get("sig")), []byte(importedSig(sess, q.Get("cal"), n))) {
 		return ""
 	}
 	for i, c := range cals {
