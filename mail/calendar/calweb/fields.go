@@ -2,6 +2,7 @@ package calweb
 
 import (
 	"net/mail"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,34 +47,39 @@ const repeatCustom = "custom"
 // more ev has, which the form does not show and keeps (see
 // splitAttendees).
 func attendeesOf(ev *ical.Component) (text string, hidden int) {
-	shown, _, hidden := splitAttendees(ev)
-	lines := make([]string, 0, len(shown))
-	for _, p := range shown {
-		addr, _ := mailto(p.Value)
-		lines = append(lines, addressText(p.Params.Get(ical.ParamCommonName), addr))
+	all, shown, hidden := splitAttendees(ev)
+	lines := make([]string, 0, min(len(all), MaxAttendees))
+	for i, p := range all {
+		if shown[i] {
+			addr, _ := mailto(p.Value)
+			lines = append(lines, addressText(p.Params.Get(ical.ParamCommonName), addr))
+		}
 	}
 	return strings.Join(lines, "\n"), hidden
 }
 
-// splitAttendees parts ev's ATTENDEEs into those the form shows, the
-// first MaxAttendees with a mail address, and the others, which it keeps
-// as they are: those that are not mail addresses, and those past the
-// form's limit in an event another client made (a congress with 300
-// delegates), hidden of them. The form posts against the version it
-// showed (its ETag), so the part it showed is the part it posts back.
-func splitAttendees(ev *ical.Component) (shown, others []ical.Prop, hidden int) {
-	for _, p := range ev.Props.Values(ical.PropAttendee) {
-		_, ok := mailto(p.Value)
-		switch {
-		case ok && len(shown) < MaxAttendees:
-			shown = append(shown, p)
-			continue
-		case ok:
-			hidden++
+// splitAttendees reads ev's ATTENDEEs, in their order, and marks those
+// the form shows: the first MaxAttendees with a mail address. The
+// others it keeps as they are: those that are not mail addresses, and
+// those past the form's limit in an event another client made (a
+// congress with 300 delegates), hidden of them. The form posts against
+// the version it showed (its ETag), so the part it showed is the part
+// it posts back.
+func splitAttendees(ev *ical.Component) (all []ical.Prop, shown []bool, hidden int) {
+	all = ev.Props.Values(ical.PropAttendee)
+	shown = make([]bool, len(all))
+	n := 0
+	for i, p := range all {
+		if _, ok := mailto(p.Value); ok {
+			if n < MaxAttendees {
+				shown[i] = true
+				n++
+			} else {
+				hidden++
+			}
 		}
-		others = append(others, p)
 	}
-	return shown, others, hidden
+	return all, shown, hidden
 }
 
 // addressText is "Name <address>" as people write it (RFC 5322 section
@@ -157,32 +163,65 @@ func parseLine(line string) ([]*mail.Address, error) {
 }
 
 // setAttendees makes ev's mail attendees those of list: one already
-// there keeps its line (its answer, PARTSTAT, and every parameter), a
-// new one is asked to answer (RFC 5545 section 3.2.12, RFC 5546 section
-// 3.2.2), and one no longer listed is removed. Attendees that are not
-// mail addresses stay, and so do those past the form's first
-// MaxAttendees (see splitAttendees). An event with attendees names its
-// ORGANIZER (RFC 5545 section 3.8.4.3): the member, unless one is named
-// already; without attendees the member as organizer is taken away.
+// there keeps its line (its answer, PARTSTAT, and every parameter) and
+// its place, a new one is asked to answer (RFC 5545 section 3.2.12, RFC
+// 5546 section 3.2.2) and comes after the last the form showed, and one
+// no longer listed is removed, with any hidden line of the same address
+// (one listed twice). Attendees that are not mail addresses stay where
+// they are, and so do those past the form's first MaxAttendees (see
+// splitAttendees): saving an event unchanged keeps its order, so the
+// form shows the same attendees the next time. An event with attendees
+// names its ORGANIZER (RFC 5545 section 3.8.4.3): the member, unless one
+// is named already; without attendees the member as organizer is taken
+// away.
 func setAttendees(ev *ical.Component, list []*mail.Address, me *mail.Address) {
-	shown, keep, _ := splitAttendees(ev)
-	old := map[string]ical.Prop{}
-	for _, p := range shown {
-		addr, _ := mailto(p.Value)
-		old[strings.ToLower(addr)] = p
-	}
-	kept := map[string]bool{} // the mail addresses the form did not show
-	for _, p := range keep {
-		if addr, ok := mailto(p.Value); ok {
-			kept[strings.ToLower(addr)] = true
-		}
-	}
+	all, shown, _ := splitAttendees(ev)
+	listed := make(map[string]bool, len(list))
 	for _, a := range list {
-		if p, ok := old[strings.ToLower(a.Address)]; ok {
-			keep = append(keep, p)
-			continue
+		listed[strings.ToLower(a.Address)] = true
+	}
+	was := map[string]bool{}    // the addresses the form showed
+	hidden := map[string]bool{} // the mail addresses it did not show
+	for i, p := range all {
+		if addr, ok := mailto(p.Value); ok {
+			if shown[i] {
+				was[strings.ToLower(addr)] = true
+			} else {
+				hidden[strings.ToLower(addr)] = true
+			}
 		}
-		if kept[strings.ToLower(a.Address)] {
+	}
+	keep := make([]ical.Prop, 0, len(all)+len(list))
+	at := -1 // where new attendees go: after the last shown one
+	done := map[string]bool{}
+	for i, p := range all {
+		addr, ok := mailto(p.Value)
+		key := strings.ToLower(addr)
+		switch {
+		case !ok:
+		case shown[i] && (!listed[key] || done[key]):
+			at = len(keep) // removed, or a second line of one kept
+			continue
+		case shown[i]:
+			done[key] = true
+		case was[key] && !listed[key]:
+			continue // shown once and removed: removed here too
+		}
+		keep = append(keep, p)
+		if shown[i] {
+			at = len(keep)
+		}
+	}
+	if at < 0 {
+		at = len(keep)
+	}
+	var added []ical.Prop
+	for _, a := range list {
+		key := strings.ToLower(a.Address)
+		if was[key] {
+			continue // kept in its place
+		}
+		if hidden[key] {
 			continue // an attendee already, past what the form shows
 		}
 		p := ical.NewProp(ical.PropAttendee)
@@ -194,8 +233,9 @@ func setAttendees(ev *ical.Component, list []*mail.Address, me *mail.Address) {
 		p.Params.Set(ical.ParamRole, "REQ-PARTICIPANT")
 		p.Params.Set(ical.ParamParticipationStatus, "NEEDS-ACTION")
 		p.Params.Set(ical.ParamRSVP, "TRUE")
-		keep = append(keep, *p)
+		added = append(added, *p)
 	}
+	keep = slices.Insert(keep, at, added...)
 	if len(keep) == 0 {
 		ev.Props.Del(ical.PropAttendee)
 	} else {
