@@ -210,7 +210,8 @@ const maxNameBytes = 24
 // Parse parses and checks one calendar object resource (RFC 4791 section
 // 4.1): one kind of component, one UID, no METHOD, every TZID either known
 // or defined by a VTIMEZONE, recurrences no denser than
-// MaxInstancesPerYear. It returns the object with its canonical encoding.
+// MaxInstancesPerYear. It returns the object with its canonical encoding,
+// normalised as Analyse says (an RRULE's COUNT=0 dropped).
 func Parse(raw []byte) (*Object, error) {
 	if err := CheckRaw(raw); err != nil {
 		return nil, err
@@ -254,7 +255,11 @@ func decode(raw []byte) (cal *ical.Calendar, err error) {
 	return cal, nil
 }
 
-// Analyse checks a parsed calendar as Parse does and encodes it.
+// Analyse checks a parsed calendar as Parse does and encodes it. It
+// normalises cal in place, and the Object holds cal itself: an RRULE's
+// COUNT=0, which some clients write for a rule without end, is dropped
+// from the caller's cal (see checkRuleNumbers), so what is stored or
+// sent afterwards is what was analysed.
 func Analyse(cal *ical.Calendar) (*Object, error) { return analyse(cal, nil) }
 
 // analyse is Analyse, with the time zones of the system's database that
@@ -648,7 +653,7 @@ func recurrence(c *ical.Component, tzs *zones, from time.Time) (*rrule.Set, erro
 	return set, nil
 }
 
-// checkRuleNumbers checks the COUNT and INTERVAL of c's RRULE as RFC
+// checkRuleNumbers checks the COUNT and INTERVAL of c's RRULEs as RFC
 // 5545 section 3.3.10 writes them, which rrule-go's strconv.Atoi does
 // not: 1*DIGIT, no sign, INTERVAL positive. rrule-go reads COUNT=-3 and
 // COUNT=0 as no COUNT (an endless rule) and INTERVAL=0 as 1, so such a
@@ -660,10 +665,18 @@ func recurrence(c *ical.Component, tzs *zones, from time.Time) (*rrule.Set, erro
 // and without it the rule is the endless (or UNTIL-bounded) one they
 // mean. No client is known to send the others, which are refused.
 func checkRuleNumbers(c *ical.Component) error {
-	rp := c.Props.Get(ical.PropRecurrenceRule)
-	if rp == nil {
-		return nil
+	rules := c.Props[ical.PropRecurrenceRule] // each of them: a second RRULE is read too
+	for i := range rules {
+		if err := ruleNumbers(&rules[i]); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// ruleNumbers is checkRuleNumbers for one RRULE, rp, whose COUNT=0 it
+// drops.
+func ruleNumbers(rp *ical.Prop) error {
 	parts := strings.Split(rp.Value, ";")
 	kept := parts[:0]
 	for _, part := range parts {

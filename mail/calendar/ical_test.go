@@ -41,6 +41,8 @@ func TestParseRefusesHostileObjects(t *testing.T) {
 		{"a day no month has", event("x", "20260610T090000Z", "20260610T100000Z", "RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30\r\n"), calendar.ErrInvalid},
 		{"BYYEARDAY below YEARLY", event("x", "20260610T090000Z", "20260610T100000Z", "RRULE:FREQ=HOURLY;BYYEARDAY=366\r\n"), calendar.ErrInvalid},
 		{"bad RRULE", event("x", "20260610T090000Z", "20260610T100000Z", "RRULE:FREQ=OFTEN\r\n"), calendar.ErrInvalid},
+		{"INTERVAL=0 in a to-do's second RRULE", todo("RRULE:FREQ=WEEKLY;COUNT=3\r\nRRULE:FREQ=DAILY;INTERVAL=0;COUNT=2\r\n"), calendar.ErrRecurrence},
+		{"COUNT=-3 in a to-do's second RRULE", todo("RRULE:FREQ=WEEKLY;COUNT=3\r\nRRULE:FREQ=DAILY;COUNT=-3\r\n"), calendar.ErrRecurrence},
 		{"METHOD in a stored object", strings.Replace(event("x", "20260610T090000Z", "20260610T100000Z", ""), "VERSION:2.0", "VERSION:2.0\r\nMETHOD:REQUEST", 1), calendar.ErrInvalid},
 		{"no UID", strings.Replace(event("x", "20260610T090000Z", "20260610T100000Z", ""), "UID:x\r\n", "", 1), calendar.ErrInvalid},
 		{"ends before it starts", event("x", "20260610T100000Z", "20260610T090000Z", ""), calendar.ErrInvalid},
@@ -98,6 +100,26 @@ func TestParseAccepts(t *testing.T) {
 				t.Fatalf("the canonical form does not parse to itself: %v", err)
 			}
 		})
+	}
+}
+
+// todo is a VTODO that starts on 10 June 2026, with extra.
+func todo(extra string) string {
+	return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VTODO\r\nUID:t\r\nDTSTAMP:20260101T000000Z\r\n" +
+		"DTSTART:20260610T090000Z\r\nSUMMARY:posters\r\n" + extra + "END:VTODO\r\nEND:VCALENDAR\r\n"
+}
+
+// TestRuleNumbersEachRule: COUNT=0 is dropped from each of a to-do's
+// RRULEs (go-ical lets a VTODO have more than one; a VEVENT at most
+// one), not only from the first; the other parts stay as written.
+func TestRuleNumbersEachRule(t *testing.T) {
+	t.Parallel()
+	o := mustParse(t, todo("RRULE:FREQ=WEEKLY;COUNT=3\r\nRRULE:FREQ=DAILY;COUNT=0;INTERVAL=2\r\n"))
+	data := string(o.Data)
+	for _, want := range []string{"RRULE:FREQ=WEEKLY;COUNT=3\r\n", "RRULE:FREQ=DAILY;INTERVAL=2\r\n"} {
+		if !strings.Contains(data, want) {
+			t.Errorf("stored without %q:\n%s", want, data)
+		}
 	}
 }
 
