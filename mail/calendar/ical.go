@@ -564,16 +564,21 @@ func (z *zones) location(tzid string) (*time.Location, error) {
 
 // loadLocation loads a time zone by its IANA name only: no path, no
 // empty name (which time.LoadLocation reads as UTC), nothing long. A
-// Windows zone name, as Outlook writes TZIDs, is read as the IANA zone
-// CLDR maps it to (windowsZones).
+// Windows zone name, as Outlook writes TZIDs, that the system's database
+// does not know is read as the IANA zone CLDR maps it to (windowsZones).
+// A name that is both, UTC, is the IANA one, as before the table came:
+// time.UTC itself.
 func loadLocation(name string) (*time.Location, error) {
-	if iana, ok := windowsZones[name]; ok {
-		name = iana
-	}
 	if name == "" || len(name) > 64 || strings.ContainsAny(name, `\:`) || strings.HasPrefix(name, "/") || strings.Contains(name, "..") || name == "Local" {
 		return nil, fmt.Errorf("not an IANA time zone name")
 	}
-	return time.LoadLocation(name)
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		if iana, ok := windowsZones[name]; ok {
+			return time.LoadLocation(iana)
+		}
+	}
+	return loc, err
 }
 
 // dateTime parses a DATE or DATE-TIME property (RFC 5545 sections 3.3.4,
