@@ -4,14 +4,21 @@ package calendar
 // Exchange write as TZIDs ("W. Europe Standard Time"), to the IANA time
 // zone database's: each Windows zone's default zone (territory "001").
 //
-// Source: the Unicode CLDR's common/supplemental/windowsZones.xml
-// (Unicode License v3, https://www.unicode.org/license.txt), as copied
-// in tzlocal 4.2's windows_tz.py (MIT), of which Debian's
-// python3-tzlocal holds a copy. CLDR writes some zones by names the tz
+// Source: the Unicode CLDR's common/supplemental/windowsZones.xml, as
+// copied in tzlocal 4.2's windows_tz.py (2 April 2022), of which Debian's
+// python3-tzlocal holds a copy: CLDR 40's data or older, or CLDR 41's
+// before its release (tzlocal fetched the head of CLDR's repository and
+// records no revision). Its licences, CLDR's (Unicode-DFS-2016, as CLDR
+// before 44 had) and tzlocal's (MIT), are in LICENSE.unicode and
+// LICENSE.tzlocal beside this file. CLDR writes some zones by names the tz
 // database keeps only as links (backward; Debian 13 moved them to its
 // tzdata-legacy package): those are written here as the zones they link
 // to (Asia/Calcutta as Asia/Kolkata, Europe/Kiev as Europe/Kyiv, and five
 // more), so that every name loads on every system.
+//
+// loadLocation reads the table only for a name the system's database
+// does not know: "UTC" is both a Windows and an IANA name, and stays
+// time.UTC.
 //
 // All the 139 names are carried, not only Europe's: a table of names is
 // about 7 KB, a member's partners abroad use Outlook too, and a part of
