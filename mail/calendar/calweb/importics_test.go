@@ -7,12 +7,16 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/mail/calendar"
 )
 
@@ -111,6 +115,20 @@ func TestImportPage(t *testing.T) {
 	if p := ann.get(t, strings.Replace(r.loc, "cal=campaign-2027", "cal=personal", 1)); strings.Contains(p.body, "imported:") {
 		t.Errorf("a crafted link shows a notice of an import of a calendar that was not imported")
 	}
+	// The notice is the session's: ann signed in elsewhere (a session
+	// with its own CSRF secret) sees none for the same link.
+	first := ann.u.Session
+	ann.e.a.SignIn(t, ann.u)
+	if ann.u.Session == first {
+		t.Fatal("SignIn made no new session")
+	}
+	if p := ann.get(t, r.loc); p.code != http.StatusOK || strings.Contains(p.body, "imported:") {
+		t.Errorf("another session of ann shows the first session's notice (%d):\n%s", p.code, p.body)
+	}
+	ann.u.Session = first
+	if p := ann.get(t, r.loc); !strings.Contains(p.body, "imported:") {
+		t.Errorf("the first session no longer shows its notice:\n%s", p.body)
+	}
 
 	// Without X-WR-CALNAME the file's name names it, and a single event
 	// today lands on this month.
@@ -122,6 +140,34 @@ func TestImportPage(t *testing.T) {
 	}
 	if cs := ann.calendars(t); len(cs) != 3 || cs[2].Name != "Rota" {
 		t.Errorf("calendars after the second import: %+v", cs)
+	}
+}
+
+// TestImportedNoticeSecret: an import's notice shows only with the
+// signature of the session it is shown in: not with one of another
+// session (another CSRF secret), and never in a session without a
+// secret, where the HMAC's key would be empty and anyone could sign.
+func TestImportedNoticeSecret(t *testing.T) {
+	t.Parallel()
+	l := i18n.Builtin().Localizer("en", time.UTC)
+	link := func(sig string) *http.Request {
+		return httptest.NewRequest("GET", "/mail/calendar?"+url.Values{"n": {"imported"}, "cal": {"rota"}, "count": {"3"}, "sig": {sig}}.Encode(), nil)
+	}
+	mine, other, none := auth.Session{CSRF: "c1"}, auth.Session{CSRF: "c2"}, auth.Session{}
+	for _, c := range []struct {
+		name       string
+		sess, sign auth.Session
+		want       bool
+	}{
+		{"its own session", mine, mine, true},
+		{"another session", other, mine, false},
+		{"no secret", none, none, false},
+	} {
+		cals := []calView{{Slug: "rota", Name: "Rota"}}
+		got := importedNotice(link(importedSig(c.sign, "rota", 3)), c.sess, l, cals)
+		if (got != "") != c.want || cals[0].New != c.want {
+			t.Errorf("%s: notice %q, calendar marked %v; want shown %v", c.name, got, cals[0].New, c.want)
+		}
 	}
 }
 
