@@ -210,7 +210,8 @@ const maxNameBytes = 24
 // Parse parses and checks one calendar object resource (RFC 4791 section
 // 4.1): one kind of component, one UID, no METHOD, every TZID either known
 // or defined by a VTIMEZONE, recurrences no denser than
-// MaxInstancesPerYear. It returns the object with its canonical encoding.
+// MaxInstancesPerYear. It returns the object with its canonical encoding,
+// normalised as Analyse says (an RRULE's COUNT=0 dropped).
 func Parse(raw []byte) (*Object, error) {
 	if err := CheckRaw(raw); err != nil {
 		return nil, err
@@ -254,7 +255,11 @@ func decode(raw []byte) (cal *ical.Calendar, err error) {
 	return cal, nil
 }
 
-// Analyse checks a parsed calendar as Parse does and encodes it.
+// Analyse checks a parsed calendar as Parse does and encodes it. It
+// normalises cal in place, and the Object holds cal itself: an RRULE's
+// COUNT=0, which some clients write for a rule without end, is dropped
+// from the caller's cal (see checkRuleNumbers), so what is stored or
+// sent afterwards is what was analysed.
 func Analyse(cal *ical.Calendar) (*Object, error) { return analyse(cal, nil) }
 
 // analyse is Analyse, with the time zones of the system's database that
@@ -290,6 +295,9 @@ func analyse(cal *ical.Calendar, tzdb tzCache) (*Object, error) {
 			return nil, fmt.Errorf("%w: two UIDs in one object", ErrInvalid)
 		}
 		o.UID = uid
+		if err := checkRuleNumbers(c); err != nil {
+			return nil, err
+		}
 		mains = append(mains, c)
 	}
 	if len(mains) == 0 {
@@ -471,10 +479,11 @@ func firstInstance(c *ical.Component, tzs *zones) (start time.Time, dur time.Dur
 }
 
 // zones resolves TZID parameters (RFC 5545 section 3.2.19): a name the
-// system's time zone database knows is used; one that only the object's
-// VTIMEZONE defines (Outlook's "W. Europe Standard Time") is read as
-// floating time; one neither knows is an error. Locations are loaded
-// once per object, or, with a tzCache, once per import.
+// system's time zone database knows, or a Windows name that CLDR maps to
+// one (Outlook's "W. Europe Standard Time"), is used; one that only the
+// object's VTIMEZONE defines is read as floating time; one neither knows
+// is an error. Locations are loaded once per object, or, with a tzCache,
+// once per import or request (ZoneCache).
 type zones struct {
 	defined map[string]bool
 	loaded  map[string]*time.Location
@@ -502,6 +511,27 @@ func (c tzCache) load(name string) (*time.Location, error) {
 		return nil, fmt.Errorf("no time zone %q in the system's database", name)
 	}
 	return loc, nil
+}
+
+// A ZoneCache holds the time zones read from the system's database while
+// many objects are read for one answer: a month page of 300 events in
+// Rome reads Europe/Rome's file once, not 300 times (time.LoadLocation
+// reads the file each time it is asked). Its methods are the package's
+// functions of the same names. Not safe for concurrent use: one per
+// request. A nil *ZoneCache holds nothing, and reads the database each
+// time an object names a zone.
+type ZoneCache struct{ db tzCache }
+
+// NewZoneCache returns an empty ZoneCache.
+func NewZoneCache() *ZoneCache { return &ZoneCache{db: tzCache{}} }
+
+// zones is newZones(cal), answered from zc's database answers.
+func (zc *ZoneCache) zones(cal *ical.Calendar) *zones {
+	z := newZones(cal)
+	if zc != nil {
+		z.db = zc.db
+	}
+	return z
 }
 
 func newZones(cal *ical.Calendar) *zones {
@@ -533,12 +563,22 @@ func (z *zones) location(tzid string) (*time.Location, error) {
 }
 
 // loadLocation loads a time zone by its IANA name only: no path, no
-// empty name (which time.LoadLocation reads as UTC), nothing long.
+// empty name (which time.LoadLocation reads as UTC), nothing long. A
+// Windows zone name, as Outlook writes TZIDs, that the system's database
+// does not know is read as the IANA zone CLDR maps it to (windowsZones).
+// A name that is both, UTC, is the IANA one, as before the table came:
+// time.UTC itself.
 func loadLocation(name string) (*time.Location, error) {
 	if name == "" || len(name) > 64 || strings.ContainsAny(name, `\:`) || strings.HasPrefix(name, "/") || strings.Contains(name, "..") || name == "Local" {
 		return nil, fmt.Errorf("not an IANA time zone name")
 	}
-	return time.LoadLocation(name)
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		if iana, ok := windowsZones[name]; ok {
+			return time.LoadLocation(iana)
+		}
+	}
+	return loc, err
 }
 
 // dateTime parses a DATE or DATE-TIME property (RFC 5545 sections 3.3.4,
@@ -616,6 +656,56 @@ func recurrence(c *ical.Component, tzs *zones, from time.Time) (*rrule.Set, erro
 		return nil, err
 	}
 	return set, nil
+}
+
+// checkRuleNumbers checks the COUNT and INTERVAL of c's RRULEs as RFC
+// 5545 section 3.3.10 writes them, which rrule-go's strconv.Atoi does
+// not: 1*DIGIT, no sign, INTERVAL positive. rrule-go reads COUNT=-3 and
+// COUNT=0 as no COUNT (an endless rule) and INTERVAL=0 as 1, so such a
+// rule would be stored meaning something else to every other reader.
+//
+// COUNT=0 alone is taken, and dropped: Apple's Calendar and tasks.org
+// write it on rules that repeat for ever (sabre/dav#1455, where
+// Nextcloud's refusal of it broke Mac users' edits; tasks/tasks#2158),
+// and without it the rule is the endless (or UNTIL-bounded) one they
+// mean. No client is known to send the others, which are refused.
+func checkRuleNumbers(c *ical.Component) error {
+	rules := c.Props[ical.PropRecurrenceRule] // each of them: a second RRULE is read too
+	for i := range rules {
+		if err := ruleNumbers(&rules[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ruleNumbers is checkRuleNumbers for one RRULE, rp, whose COUNT=0 it
+// drops.
+func ruleNumbers(rp *ical.Prop) error {
+	parts := strings.Split(rp.Value, ";")
+	kept := parts[:0]
+	for _, part := range parts {
+		name, value, _ := strings.Cut(part, "=")
+		name = strings.ToUpper(name)
+		if name != "COUNT" && name != "INTERVAL" {
+			kept = append(kept, part)
+			continue
+		}
+		if value == "" || strings.Trim(value, "0123456789") != "" {
+			return ofKind(ErrRecurrence, fmt.Errorf("%w: RRULE: %s is not 1*DIGIT", ErrInvalid, name))
+		}
+		if strings.Trim(value, "0") == "" {
+			if name == "INTERVAL" {
+				return ofKind(ErrRecurrence, fmt.Errorf("%w: RRULE: INTERVAL=0", ErrInvalid))
+			}
+			continue // COUNT=0: for ever, as its writer means
+		}
+		kept = append(kept, part)
+	}
+	if len(kept) < len(parts) {
+		rp.Value = strings.Join(kept, ";")
+	}
+	return nil
 }
 
 // skipAhead moves the start of a rule that steps by days or weeks (FREQ

@@ -41,6 +41,8 @@ func TestParseRefusesHostileObjects(t *testing.T) {
 		{"a day no month has", event("x", "20260610T090000Z", "20260610T100000Z", "RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30\r\n"), calendar.ErrInvalid},
 		{"BYYEARDAY below YEARLY", event("x", "20260610T090000Z", "20260610T100000Z", "RRULE:FREQ=HOURLY;BYYEARDAY=366\r\n"), calendar.ErrInvalid},
 		{"bad RRULE", event("x", "20260610T090000Z", "20260610T100000Z", "RRULE:FREQ=OFTEN\r\n"), calendar.ErrInvalid},
+		{"INTERVAL=0 in a to-do's second RRULE", todo("RRULE:FREQ=WEEKLY;COUNT=3\r\nRRULE:FREQ=DAILY;INTERVAL=0;COUNT=2\r\n"), calendar.ErrRecurrence},
+		{"COUNT=-3 in a to-do's second RRULE", todo("RRULE:FREQ=WEEKLY;COUNT=3\r\nRRULE:FREQ=DAILY;COUNT=-3\r\n"), calendar.ErrRecurrence},
 		{"METHOD in a stored object", strings.Replace(event("x", "20260610T090000Z", "20260610T100000Z", ""), "VERSION:2.0", "VERSION:2.0\r\nMETHOD:REQUEST", 1), calendar.ErrInvalid},
 		{"no UID", strings.Replace(event("x", "20260610T090000Z", "20260610T100000Z", ""), "UID:x\r\n", "", 1), calendar.ErrInvalid},
 		{"ends before it starts", event("x", "20260610T100000Z", "20260610T090000Z", ""), calendar.ErrInvalid},
@@ -70,7 +72,8 @@ func TestParseAccepts(t *testing.T) {
 	}{
 		{"UTC", event("a", "20260610T090000Z", "20260610T100000Z", ""), "2026-06-10T09:00:00Z", "2026-06-10T10:00:00Z", true},
 		{"TZID", strings.NewReplacer("DTSTART:", "DTSTART;TZID=Europe/Berlin:", "DTEND:", "DTEND;TZID=Europe/Berlin:").Replace(event("a", "20260610T090000", "20260610T100000", "")), "2026-06-10T07:00:00Z", "2026-06-10T08:00:00Z", true},
-		{"Outlook TZID with its VTIMEZONE", strings.Replace(strings.NewReplacer("DTSTART:", "DTSTART;TZID=W. Europe Standard Time:", "DTEND:", "DTEND;TZID=W. Europe Standard Time:").Replace(event("a", "20260610T090000", "20260610T100000", "")), "BEGIN:VEVENT", vtz+"BEGIN:VEVENT", 1), "2026-06-09T19:00:00Z", "2026-06-11T00:00:00Z", false},
+		{"Outlook TZID with its VTIMEZONE", strings.Replace(strings.NewReplacer("DTSTART:", "DTSTART;TZID=W. Europe Standard Time:", "DTEND:", "DTEND;TZID=W. Europe Standard Time:").Replace(event("a", "20260610T090000", "20260610T100000", "")), "BEGIN:VEVENT", vtz+"BEGIN:VEVENT", 1), "2026-06-10T07:00:00Z", "2026-06-10T08:00:00Z", true},
+		{"a TZID only its VTIMEZONE defines", strings.Replace(strings.NewReplacer("DTSTART:", "DTSTART;TZID=Customized Time Zone:", "DTEND:", "DTEND;TZID=Customized Time Zone:").Replace(event("a", "20260610T090000", "20260610T100000", "")), "BEGIN:VEVENT", strings.ReplaceAll(vtz, "W. Europe Standard Time", "Customized Time Zone")+"BEGIN:VEVENT", 1), "2026-06-09T19:00:00Z", "2026-06-11T00:00:00Z", false},
 		{"all day", strings.NewReplacer("DTSTART:", "DTSTART;VALUE=DATE:", "DTEND:", "DTEND;VALUE=DATE:").Replace(event("a", "20260610", "20260611", "")), "2026-06-09T10:00:00Z", "2026-06-11T14:00:00Z", false},
 		{"counted", event("a", "20260601T090000Z", "20260601T100000Z", "RRULE:FREQ=DAILY;COUNT=3\r\n"), "2026-06-01T09:00:00Z", "2026-06-03T10:00:00Z", false},
 		{"endless", event("a", "20260601T090000Z", "20260601T100000Z", "RRULE:FREQ=WEEKLY\r\n"), "2026-06-01T09:00:00Z", "", false},
@@ -97,6 +100,26 @@ func TestParseAccepts(t *testing.T) {
 				t.Fatalf("the canonical form does not parse to itself: %v", err)
 			}
 		})
+	}
+}
+
+// todo is a VTODO that starts on 10 June 2026, with extra.
+func todo(extra string) string {
+	return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VTODO\r\nUID:t\r\nDTSTAMP:20260101T000000Z\r\n" +
+		"DTSTART:20260610T090000Z\r\nSUMMARY:posters\r\n" + extra + "END:VTODO\r\nEND:VCALENDAR\r\n"
+}
+
+// TestRuleNumbersEachRule: COUNT=0 is dropped from each of a to-do's
+// RRULEs (go-ical lets a VTODO have more than one; a VEVENT at most
+// one), not only from the first; the other parts stay as written.
+func TestRuleNumbersEachRule(t *testing.T) {
+	t.Parallel()
+	o := mustParse(t, todo("RRULE:FREQ=WEEKLY;COUNT=3\r\nRRULE:FREQ=DAILY;COUNT=0;INTERVAL=2\r\n"))
+	data := string(o.Data)
+	for _, want := range []string{"RRULE:FREQ=WEEKLY;COUNT=3\r\n", "RRULE:FREQ=DAILY;INTERVAL=2\r\n"} {
+		if !strings.Contains(data, want) {
+			t.Errorf("stored without %q:\n%s", want, data)
+		}
 	}
 }
 
@@ -153,6 +176,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("BEGIN:VCALENDAR\r\nBEGIN:VTODO\r\nUID:t\r\nDUE;VALUE=DATE:20260610\r\nEND:VTODO\r\nEND:VCALENDAR\r\n"))
 	f.Add([]byte(event("a", "20260601T090000Z", "20260601T100000Z", "RRULE:FREQ=MONTHLY;BYDAY=2TU,-1FR;BYMONTH=1,6;BYSETPOS=1\r\n")))
 	f.Add([]byte(event("a", "20260601T090000Z", "20260601T100000Z", "RRULE:FREQ=YEARLY;BYDAY=20MO;BYWEEKNO=3\r\n")))
+	f.Add([]byte(event("a", "20260601T090000Z", "20260601T100000Z", "RRULE:FREQ=WEEKLY;COUNT=0;INTERVAL=+2;count=00\r\n")))
+	f.Add([]byte(strings.NewReplacer("DTSTART:", "DTSTART;TZID=W. Europe Standard Time:").Replace(event("a", "20260610T090000", "20260610T100000Z", ""))))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		o, err := calendar.Parse(data)
 		if err != nil {

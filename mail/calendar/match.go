@@ -13,7 +13,12 @@ import (
 // or the stored object cannot be read, it answers true: a time-range
 // query may return more than it must, and clients filter.
 func Overlaps(cal *ical.Calendar, start, end time.Time) bool {
-	tzs := newZones(cal)
+	return (*ZoneCache)(nil).Overlaps(cal, start, end)
+}
+
+// Overlaps is [Overlaps], its time zones read through zc.
+func (zc *ZoneCache) Overlaps(cal *ical.Calendar, start, end time.Time) bool {
+	tzs := zc.zones(cal)
 	for _, c := range cal.Children {
 		if c.Name == ical.CompTimezone {
 			continue
@@ -86,7 +91,12 @@ type Period struct{ Start, End time.Time }
 // are read as UTC. At most MaxExpand instances of a component are
 // computed.
 func Busy(cal *ical.Calendar, start, end time.Time) []Period {
-	tzs := newZones(cal)
+	return (*ZoneCache)(nil).Busy(cal, start, end)
+}
+
+// Busy is [Busy], its time zones read through zc.
+func (zc *ZoneCache) Busy(cal *ical.Calendar, start, end time.Time) []Period {
+	tzs := zc.zones(cal)
 	var out []Period
 	for _, c := range cal.Children {
 		if c.Name != ical.CompEvent || propIs(c, ical.PropTransparency, "TRANSPARENT") || propIs(c, ical.PropStatus, "CANCELLED") {
@@ -160,7 +170,12 @@ type Instance struct {
 // with a RECURRENCE-ID (RFC 5545 section 3.8.4.4) is given as changed.
 // Components that cannot be read are left out.
 func Instances(cal *ical.Calendar, start, end time.Time) []Instance {
-	tzs := newZones(cal)
+	return (*ZoneCache)(nil).Instances(cal, start, end)
+}
+
+// Instances is [Instances], its time zones read through zc.
+func (zc *ZoneCache) Instances(cal *ical.Calendar, start, end time.Time) []Instance {
+	tzs := zc.zones(cal)
 	overridden := map[int64]bool{}
 	for _, c := range cal.Children {
 		if c.Name != ical.CompEvent || c.Props.Get(ical.PropRecurrenceID) == nil {

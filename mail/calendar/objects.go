@@ -403,12 +403,13 @@ func (s *Store) BusyIn(ctx context.Context, viewer Member, owner int64, slug str
 		return nil, err
 	}
 	var out []Period
+	tzs := NewZoneCache()
 	for _, r := range rs {
 		cal, err := Decode(r.Data)
 		if err != nil {
 			continue
 		}
-		out = append(out, Busy(cal, start, end)...)
+		out = append(out, tzs.Busy(cal, start, end)...)
 	}
 	slices.SortFunc(out, func(a, b Period) int { return a.Start.Compare(b.Start) })
 	return out, nil

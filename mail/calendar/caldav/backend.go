@@ -221,6 +221,7 @@ func (b *backend) QueryCalendarObjects(ctx context.Context, p string, q *caldav.
 	filter := withoutTimeRanges(q.CompFilter)
 	comp, plain := plainFilter(filter)
 	var out []caldav.CalendarObject
+	tzs := calendar.NewZoneCache()
 	for _, r := range rs {
 		if comp != "" && r.Component != comp {
 			continue
@@ -233,7 +234,7 @@ func (b *backend) QueryCalendarObjects(ctx context.Context, p string, q *caldav.
 		if err != nil {
 			return nil, err
 		}
-		if ranged && !calendar.Overlaps(o.Data, start, end) {
+		if ranged && !tzs.Overlaps(o.Data, start, end) {
 			continue
 		}
 		if ok, err := caldav.Match(filter, &o); err != nil || !ok {

@@ -349,6 +349,45 @@ func TestHostileObjects(t *testing.T) {
 	}
 }
 
+// TestRuleCountInterval PUTs rules whose COUNT or INTERVAL is not the
+// positive 1*DIGIT RFC 5545 section 3.3.10 says: each is refused with
+// valid-calendar-data but COUNT=0, which Apple's Calendar and tasks.org
+// write for "forever" (sabre/dav#1455, tasks/tasks#2158): it is stored
+// without its COUNT, the endless rule the client meant.
+func TestRuleCountInterval(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	alice := e.person(t, "alice", auth.ScopeCalendar)
+	cal := alice.home() + "personal/"
+	for _, rule := range []string{
+		"FREQ=WEEKLY;COUNT=+5", "FREQ=WEEKLY;COUNT=-3", "FREQ=WEEKLY;COUNT=", "FREQ=WEEKLY;COUNT=5x",
+		"FREQ=WEEKLY;INTERVAL=0", "FREQ=WEEKLY;INTERVAL=-1", "FREQ=WEEKLY;INTERVAL=+2", "FREQ=WEEKLY;INTERVAL= 2",
+	} {
+		code, body, _ := e.do(t, alice, "PUT", cal+"r.ics", event("r", "20260610T090000Z", "20260610T100000Z", "RRULE:"+rule+"\r\n"))
+		if code != http.StatusForbidden || !strings.Contains(body, "valid-calendar-data") {
+			t.Errorf("RRULE:%s: %d %s, want 403 valid-calendar-data", rule, code, body)
+		}
+	}
+	for _, c := range []struct{ rule, want string }{
+		{"FREQ=WEEKLY;COUNT=0;INTERVAL=1;BYDAY=WE", "RRULE:FREQ=WEEKLY;INTERVAL=1;BYDAY=WE\r\n"},
+		{"FREQ=YEARLY;COUNT=0;UNTIL=20300427T220000Z;BYMONTH=4;BYDAY=4SA", "RRULE:FREQ=YEARLY;UNTIL=20300427T220000Z;BYMONTH=4;BYDAY=4SA\r\n"},
+		{"FREQ=WEEKLY;COUNT=05", "RRULE:FREQ=WEEKLY;COUNT=05\r\n"},
+	} {
+		code, body, _ := e.do(t, alice, "PUT", cal+"ok.ics", event("ok", "20260610T090000Z", "20260610T100000Z", "RRULE:"+c.rule+"\r\n"))
+		if code != http.StatusCreated && code != http.StatusNoContent {
+			t.Errorf("RRULE:%s: %d %s", c.rule, code, body)
+			continue
+		}
+		if _, got, _ := e.do(t, alice, "GET", cal+"ok.ics", ""); !strings.Contains(got, c.want) {
+			t.Errorf("RRULE:%s stored as\n%s\nwant %q", c.rule, got, c.want)
+		}
+	}
+	code, body, _ := e.do(t, alice, "PROPFIND", cal, propfindCalendars, "Depth", "1")
+	if code != http.StatusMultiStatus || strings.Contains(body, "r.ics") {
+		t.Fatalf("a refused rule was stored: %d\n%s", code, body)
+	}
+}
+
 // TestMkcalendar makes a calendar as Thunderbird does (MKCALENDAR, RFC
 // 4791 section 5.3.1) and finds it in the home; a group's name and a
 // bad name are refused.

@@ -40,8 +40,11 @@ type form struct {
 	EndTime     string
 	ETag        string // of the version the form showed; "" for a new event
 	Attendees   string // mail addresses, one per line
-	Reminder    string // a key of reminders, "" for none
-	OtherAlarms bool   // the event has alarms the form does not show (kept)
+	// HiddenAttendees is how many attendees with a mail address the
+	// event has past the MaxAttendees the form shows (kept).
+	HiddenAttendees int
+	Reminder        string // a key of reminders, "" for none
+	OtherAlarms     bool   // the event has alarms the form does not show (kept)
 	repeat
 	// Instance names the one instance of a series the form shows: its
 	// RECURRENCE-ID as UTC (20060102T150405Z); "" for the whole event.
@@ -209,9 +212,9 @@ func formOf(ic *ical.Calendar, ev *ical.Component, loc *time.Location) form {
 	f.Title, _ = ev.Props.Text(ical.PropSummary)
 	f.Place, _ = ev.Props.Text(ical.PropLocation)
 	f.Description, _ = ev.Props.Text(ical.PropDescription)
-	f.Attendees = attendeesOf(ev)
+	f.Attendees, f.HiddenAttendees = attendeesOf(ev)
 	f.Reminder, f.OtherAlarms = reminderOf(ev)
-	f.repeat = repeatOf(ev, loc)
+	f.repeat = repeatOf(ic, ev, loc)
 	first, ok := calendar.FirstInstance(ic, ev)
 	if !ok {
 		return f

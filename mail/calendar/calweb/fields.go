@@ -2,6 +2,7 @@ package calweb
 
 import (
 	"net/mail"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/emersion/go-ical"
 
 	"github.com/caucus-org/caucus/internal/i18n"
+	"github.com/caucus-org/caucus/mail/calendar"
 )
 
 // The event form's attendees, reminder and recurrence, read from and
@@ -39,18 +41,45 @@ var repeats = map[string]string{"daily": "DAILY", "weekly": "WEEKLY", "monthly":
 // repeatCustom is the form's value for a rule it cannot show: kept.
 const repeatCustom = "custom"
 
-// attendees are the mail addresses (mailto: ATTENDEEs, RFC 5545 section
-// 3.8.4.1) of ev, one per line, with their names.
-func attendeesOf(ev *ical.Component) string {
-	var lines []string
-	for _, p := range ev.Props.Values(ical.PropAttendee) {
-		addr, ok := mailto(p.Value)
-		if !ok {
-			continue
+// attendeesOf is what the form shows of ev's attendees: the mail
+// addresses (mailto: ATTENDEEs, RFC 5545 section 3.8.4.1) of the first
+// MaxAttendees of them, one per line, with their names; and how many
+// more ev has, which the form does not show and keeps (see
+// splitAttendees).
+func attendeesOf(ev *ical.Component) (text string, hidden int) {
+	all, shown, hidden := splitAttendees(ev)
+	lines := make([]string, 0, min(len(all), MaxAttendees))
+	for i, p := range all {
+		if shown[i] {
+			addr, _ := mailto(p.Value)
+			lines = append(lines, addressText(p.Params.Get(ical.ParamCommonName), addr))
 		}
-		lines = append(lines, addressText(p.Params.Get(ical.ParamCommonName), addr))
 	}
-	return strings.Join(lines, "\n")
+	return strings.Join(lines, "\n"), hidden
+}
+
+// splitAttendees reads ev's ATTENDEEs, in their order, and marks those
+// the form shows: the first MaxAttendees with a mail address. The
+// others it keeps as they are: those that are not mail addresses, and
+// those past the form's limit in an event another client made (a
+// congress with 300 delegates), hidden of them. The form posts against
+// the version it showed (its ETag), so the part it showed is the part
+// it posts back.
+func splitAttendees(ev *ical.Component) (all []ical.Prop, shown []bool, hidden int) {
+	all = ev.Props.Values(ical.PropAttendee)
+	shown = make([]bool, len(all))
+	n := 0
+	for i, p := range all {
+		if _, ok := mailto(p.Value); ok {
+			if n < MaxAttendees {
+				shown[i] = true
+				n++
+			} else {
+				hidden++
+			}
+		}
+	}
+	return all, shown, hidden
 }
 
 // addressText is "Name <address>" as people write it (RFC 5322 section
@@ -134,26 +163,66 @@ func parseLine(line string) ([]*mail.Address, error) {
 }
 
 // setAttendees makes ev's mail attendees those of list: one already
-// there keeps its line (its answer, PARTSTAT, and every parameter), a
-// new one is asked to answer (RFC 5545 section 3.2.12, RFC 5546 section
-// 3.2.2), and one no longer listed is removed. Attendees that are not
-// mail addresses stay. An event with attendees names its ORGANIZER
-// (RFC 5545 section 3.8.4.3): the member, unless one is named already;
-// without attendees the member as organizer is taken away.
+// there keeps its line (its answer, PARTSTAT, and every parameter) and
+// its place, a new one is asked to answer (RFC 5545 section 3.2.12, RFC
+// 5546 section 3.2.2) and comes after the last the form showed, and one
+// no longer listed is removed, with any hidden line of the same address
+// (one listed twice). Attendees that are not mail addresses stay where
+// they are, and so do those past the form's first MaxAttendees (see
+// splitAttendees): saving an event unchanged keeps its order, so the
+// form shows the same attendees the next time. An event with attendees
+// names its ORGANIZER (RFC 5545 section 3.8.4.3): the member, unless one
+// is named already; without attendees the member as organizer is taken
+// away.
 func setAttendees(ev *ical.Component, list []*mail.Address, me *mail.Address) {
-	old := map[string]ical.Prop{}
-	var keep []ical.Prop
-	for _, p := range ev.Props.Values(ical.PropAttendee) {
+	all, shown, _ := splitAttendees(ev)
+	listed := make(map[string]bool, len(list))
+	for _, a := range list {
+		listed[strings.ToLower(a.Address)] = true
+	}
+	was := map[string]bool{}    // the addresses the form showed
+	hidden := map[string]bool{} // the mail addresses it did not show
+	for i, p := range all {
 		if addr, ok := mailto(p.Value); ok {
-			old[strings.ToLower(addr)] = p
-		} else {
-			keep = append(keep, p)
+			if shown[i] {
+				was[strings.ToLower(addr)] = true
+			} else {
+				hidden[strings.ToLower(addr)] = true
+			}
 		}
 	}
-	for _, a := range list {
-		if p, ok := old[strings.ToLower(a.Address)]; ok {
-			keep = append(keep, p)
+	keep := make([]ical.Prop, 0, len(all)+len(list))
+	at := -1 // where new attendees go: after the last shown one
+	done := map[string]bool{}
+	for i, p := range all {
+		addr, ok := mailto(p.Value)
+		key := strings.ToLower(addr)
+		switch {
+		case !ok:
+		case shown[i] && (!listed[key] || done[key]):
+			at = len(keep) // removed, or a second line of one kept
 			continue
+		case shown[i]:
+			done[key] = true
+		case was[key] && !listed[key]:
+			continue // shown once and removed: removed here too
+		}
+		keep = append(keep, p)
+		if shown[i] {
+			at = len(keep)
+		}
+	}
+	if at < 0 {
+		at = len(keep)
+	}
+	var added []ical.Prop
+	for _, a := range list {
+		key := strings.ToLower(a.Address)
+		if was[key] {
+			continue // kept in its place
+		}
+		if hidden[key] {
+			continue // an attendee already, past what the form shows
 		}
 		p := ical.NewProp(ical.PropAttendee)
 		p.Value = "mailto:" + a.Address
@@ -164,8 +233,9 @@ func setAttendees(ev *ical.Component, list []*mail.Address, me *mail.Address) {
 		p.Params.Set(ical.ParamRole, "REQ-PARTICIPANT")
 		p.Params.Set(ical.ParamParticipationStatus, "NEEDS-ACTION")
 		p.Params.Set(ical.ParamRSVP, "TRUE")
-		keep = append(keep, *p)
+		added = append(added, *p)
 	}
+	keep = slices.Insert(keep, at, added...)
 	if len(keep) == 0 {
 		ev.Props.Del(ical.PropAttendee)
 	} else {
@@ -278,8 +348,10 @@ func (r repeat) Has(day string) bool {
 // MONTHLY or YEARLY, ending never, on a day (UNTIL) or after a number
 // (COUNT, 1 to MaxCount in plain digits, as the form writes it), no
 // RDATE, that the form takes back unchanged ([readRepeat]). Any other is
-// repeatCustom.
-func repeatOf(ev *ical.Component, loc *time.Location) repeat {
+// repeatCustom. ev is an event of ic, whose time zones its start is read
+// in as the store reads them (calendar.FirstInstance: an Outlook TZID
+// too).
+func repeatOf(ic *ical.Calendar, ev *ical.Component, loc *time.Location) repeat {
 	r := repeat{Ends: "never"}
 	rules := ev.Props.Values(ical.PropRecurrenceRule)
 	if len(rules) == 0 && ev.Props.Get(ical.PropRecurrenceDates) == nil {
@@ -301,14 +373,14 @@ func repeatOf(ev *ical.Component, loc *time.Location) repeat {
 	// A rule the form would refuse when sent back unchanged (an end
 	// before the start or past maxYear, weekly days without the
 	// start's) is not shown, or the event could not be saved again.
-	start, err := ev.Props.DateTime(ical.PropDateTimeStart, loc)
-	if err != nil {
+	first, ok := calendar.FirstInstance(ic, ev)
+	if !ok {
 		return custom
 	}
 	// The form shows the start, and takes its weekday, in the member's
 	// zone: a start of Monday 23:30 UTC is a Tuesday in Rome, and "weekly
 	// on Monday" would be refused there.
-	start = start.In(loc)
+	start := instanceView(first, calView{}, "", loc).Start
 	get := func(k string) string {
 		return map[string]string{"repeat": r.Repeat, "ends": r.Ends, "until": r.Until, "count": r.Count}[k]
 	}

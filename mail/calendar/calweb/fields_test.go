@@ -1,9 +1,11 @@
 package calweb
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -385,8 +387,96 @@ func TestRepeatOfZone(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r := repeatOf(master(o.Cal), loc); r.Repeat != want {
+		if r := repeatOf(o.Cal, master(o.Cal), loc); r.Repeat != want {
 			t.Errorf("in %s: shown as %q, want %q", zone, r.Repeat, want)
 		}
+	}
+}
+
+// TestManyAttendeesKept: an event made elsewhere with more attendees
+// than the form shows (MaxAttendees) can have its time changed and be
+// saved from the form; the attendees past the form's first MaxAttendees
+// are not shown and stay as they were, answers, place and all, and the
+// page says how many it does not show. Saves that change only the time
+// keep the order, so the form shows the same attendees each time
+// (review18a: each save moved the hidden ones to the front). The shown
+// ones are edited as always: one taken off the list is removed, with its
+// hidden second line; one typed again that is among the hidden ones
+// (the form holds at most MaxAttendees, so this edit also removes) is
+// not added twice; one new comes after the last shown.
+func TestManyAttendeesKept(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	alice := e.member(t, "alice")
+	var extra strings.Builder
+	extra.WriteString("ORGANIZER:mailto:org@example.net\r\n")
+	const n = MaxAttendees + 50
+	var order []string
+	for i := range n - 1 {
+		fmt.Fprintf(&extra, "ATTENDEE;CN=P%d;PARTSTAT=ACCEPTED:mailto:p%d@example.org\r\n", i, i)
+		order = append(order, fmt.Sprintf("p%d@example.org", i))
+	}
+	// The last is p3 again, as another client may write it.
+	extra.WriteString("ATTENDEE;CN=P3;PARTSTAT=TENTATIVE:mailto:P3@example.org\r\n")
+	order = append(order, "P3@example.org")
+	r := alice.putEvent(t, calendar.PersonalSlug, "congress", "20260605T160000Z", "20260605T170000Z", extra.String())
+	path := "/mail/calendar/event/personal/" + r.Name
+	page := alice.get(t, path)
+	if !strings.Contains(page.body, `id="hiddenattendees"`) || !strings.Contains(page.body, "50") {
+		t.Errorf("the page does not say it shows only %d attendees", MaxAttendees)
+	}
+	var first, second string
+	alice.edit(t, path, func(f url.Values) {
+		first = f.Get("attendees")
+		f.Set("starttime", "19:00")
+		f.Set("endtime", "20:00")
+	})
+	_, data := alice.stored(t)
+	wantLines(t, data, "DTSTART;TZID=Europe/Rome:20260605T190000", "ATTENDEE;CN=P0;PARTSTAT=ACCEPTED:mailto:p0@example.org",
+		"ATTENDEE;CN=P3;PARTSTAT=TENTATIVE:mailto:P3@example.org")
+	wantAttendees(t, data, order)
+	alice.edit(t, path, func(f url.Values) {
+		second = f.Get("attendees")
+		f.Set("starttime", "18:00")
+		f.Set("endtime", "19:00")
+	})
+	if second != first {
+		t.Errorf("the second form shows other attendees than the first:\n%s\n---\n%s", second, first)
+	}
+	if want := "P0 <p0@example.org>\n"; !strings.HasPrefix(first, want) || strings.Count(first, "\n") != MaxAttendees-1 ||
+		!strings.HasSuffix(first, "P99 <p99@example.org>") {
+		t.Errorf("the form does not show p0 to p99:\n%s", first)
+	}
+	_, data = alice.stored(t)
+	wantLines(t, data, "DTSTART;TZID=Europe/Rome:20260605T180000")
+	wantAttendees(t, data, order)
+	alice.edit(t, path, func(f url.Values) {
+		a := f.Get("attendees")
+		a = strings.Replace(a, "P0 <p0@example.org>\n", "", 1)
+		a = strings.Replace(a, "P3 <p3@example.org>\n", "", 1)
+		f.Set("attendees", a+"\np120@example.org\nnew@example.org") // p120: hidden, already an attendee
+	})
+	_, data = alice.stored(t)
+	if got := strings.Count(data, "mailto:p120@example.org"); got != 1 {
+		t.Errorf("p120 is %d times an attendee, want once", got)
+	}
+	want := slices.Concat(order[1:3], order[4:100], []string{"new@example.org"}, order[100:n-1])
+	wantAttendees(t, data, want)
+	wantNo(t, data, "mailto:p0@example.org", "mailto:P3@example.org", "mailto:p3@example.org")
+}
+
+// wantAttendees checks that data's ATTENDEEs are the mail addresses
+// want, in that order.
+func wantAttendees(t testing.TB, data string, want []string) {
+	t.Helper()
+	var got []string
+	for line := range strings.SplitSeq(data, "\r\n") {
+		if strings.HasPrefix(line, "ATTENDEE") {
+			_, addr, _ := strings.Cut(line, ":mailto:")
+			got = append(got, addr)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("attendees stored:\n%v\nwant:\n%v", got, want)
 	}
 }

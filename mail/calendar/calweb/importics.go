@@ -2,7 +2,11 @@ package calweb
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -53,6 +57,17 @@ const (
 	importGrace   = 30 * time.Second
 )
 
+// maxImportBody bounds an import's request body: the file and the form,
+// and maxDrain more, which is read only to be thrown away (see
+// refuseLarge).
+const maxImportBody = calendar.MaxImportBytes + MaxForm + maxDrain
+
+// maxDrain is how much of an upload past what the import takes is read
+// and thrown away before the refusal is sent, so that a browser over
+// HTTP/1.1 shows it (see refuseLarge): a file of up to twice
+// calendar.MaxImportBytes gets the page that says it is too large.
+const maxDrain = calendar.MaxImportBytes
+
 // importPage is the data of the import page.
 type importPage struct {
 	ui.Base
@@ -68,7 +83,7 @@ func (h *Handler) registerImport(mux *http.ServeMux, user func(string, func(http
 	// Not login.Action: its CSRF check parses the whole form first (a
 	// 64 MiB file to a temporary file); importFile checks the token
 	// itself, before it reads the file.
-	mux.Handle("POST /mail/calendar/import", iweb.WithMaxBody(h.d.Login.Require(login.WithSession(h.importFile)), calendar.MaxImportBytes+MaxForm))
+	mux.Handle("POST /mail/calendar/import", iweb.WithMaxBody(h.d.Login.Require(login.WithSession(h.importFile)), maxImportBody))
 }
 
 func (h *Handler) importForm(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -137,6 +152,10 @@ func (h *Handler) importFile(w http.ResponseWriter, r *http.Request, sess auth.S
 				iweb.Error(w, r, http.StatusForbidden)
 				return
 			}
+			if r.ContentLength > calendar.MaxImportBytes+MaxForm { // too large by its length alone: nothing kept
+				h.refuseLarge(w, r, sess, l)
+				return
+			}
 			data, err = io.ReadAll(io.LimitReader(part, calendar.MaxImportBytes+1))
 			if err != nil {
 				h.readError(w, r, sess, l, err)
@@ -155,7 +174,7 @@ func (h *Handler) importFile(w http.ResponseWriter, r *http.Request, sess auth.S
 		h.renderImport(w, r, sess, http.StatusBadRequest, l.T("calweb.import.error.no_file"))
 		return
 	case len(data) > calendar.MaxImportBytes:
-		h.renderImport(w, r, sess, http.StatusRequestEntityTooLarge, tooLarge(l))
+		h.refuseLarge(w, r, sess, l)
 		return
 	}
 	im, err := h.d.Import.ImportICS(r.Context(), memberOf(sess), name, data)
@@ -169,7 +188,8 @@ func (h *Handler) importFile(w http.ResponseWriter, r *http.Request, sess auth.S
 	}
 	d.Writing() // a redirect after a POST has no body to write
 	loc := l.Location()
-	q := url.Values{"m": {landing(im, h.d.Now(), loc).In(loc).Format("2006-01")}, "n": {"imported"}, "cal": {im.Slug}, "count": {strconv.Itoa(im.Objects)}}
+	q := url.Values{"m": {landing(im, h.d.Now(), loc).In(loc).Format("2006-01")}, "n": {"imported"}, "cal": {im.Slug}, "count": {strconv.Itoa(im.Objects)},
+		"sig": {importedSig(sess, im.Slug, im.Objects)}}
 	http.Redirect(w, r, "/mail/calendar?"+q.Encode(), http.StatusSeeOther)
 }
 
@@ -180,6 +200,26 @@ func (h *Handler) readError(w http.ResponseWriter, r *http.Request, sess auth.Se
 		return
 	}
 	h.renderImport(w, r, sess, http.StatusBadRequest, l.T("calweb.import.error.no_file"))
+}
+
+// refuseLarge answers an upload whose file is over
+// calendar.MaxImportBytes with the page that says so (413).
+//
+// A browser over HTTP/1.1 reads the answer only once it has sent the
+// whole body, and net/http closes a connection whose request body is
+// left unread past 256 KiB: the browser, still sending, gets a reset
+// (RFC 9112 section 9.6) and shows "connection reset" instead of the
+// page. So the rest of the body is read first and thrown away, while it
+// comes at the import's least rate, up to maxImportBody; past that the
+// connection is closed as before (a body whose Content-Length says so is
+// not read at all). Over HTTP/2 nothing more is read: net/http ends the
+// stream after the answer with RST_STREAM NO_ERROR (RFC 9113 section
+// 8.1), and the browser shows the answer.
+func (h *Handler) refuseLarge(w http.ResponseWriter, r *http.Request, sess auth.Session, l *i18n.Localizer) {
+	if r.ProtoMajor == 1 && r.ContentLength <= maxImportBody {
+		io.Copy(io.Discard, r.Body) // ends at the body's end, its limit or a deadline
+	}
+	h.renderImport(w, r, sess, http.StatusRequestEntityTooLarge, tooLarge(l))
 }
 
 // tooLarge is the member's words for a file over calendar.MaxImportBytes.
@@ -275,15 +315,16 @@ func landing(im calendar.Imported, now time.Time, loc *time.Location) time.Time 
 }
 
 // importedNotice is the notice of the month view after an import
-// (?n=imported&cal=&count=), naming the calendar if it is the member's,
-// and marks it in the legend; "" when the URL names none of them.
-func importedNotice(r *http.Request, l *i18n.Localizer, cals []calView) string {
+// (?n=imported&cal=&count=&sig=), naming the calendar if it is the
+// member's, and marks it in the legend; "" when the URL names none of
+// them or its signature is not the session's (importedSig).
+func importedNotice(r *http.Request, sess auth.Session, l *i18n.Localizer, cals []calView) string {
 	q := r.URL.Query()
 	if q.Get("n") != "imported" {
 		return ""
 	}
 	n, err := strconv.Atoi(q.Get("count"))
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || sess.CSRF == "" || !hmac.Equal([]byte(q.Get("sig")), []byte(importedSig(sess, q.Get("cal"), n))) {
 		return ""
 	}
 	for i, c := range cals {
@@ -293,6 +334,17 @@ func importedNotice(r *http.Request, l *i18n.Localizer, cals []calView) string {
 		}
 	}
 	return ""
+}
+
+// importedSig signs an import's notice, its calendar and its count, for
+// the session: an HMAC-SHA256 (RFC 2104) keyed by the session's CSRF
+// token, a secret only the session's pages hold. A link made by someone
+// else cannot show a member "imported: 999 events", nor a notice of an
+// import that did not happen; the notice needs no state of its own.
+func importedSig(sess auth.Session, slug string, n int) string {
+	m := hmac.New(sha256.New, []byte(sess.CSRF))
+	fmt.Fprintf(m, "calweb.imported\x00%s\x00%d", slug, n)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
 }
 
 // startImport reports whether account may import now (no import of its

@@ -7,9 +7,16 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/mail/calendar"
 )
 
@@ -76,14 +83,14 @@ func TestImportPage(t *testing.T) {
 		t.Fatalf("the month view has no link to the import:\n%s", p.body)
 	}
 	form := ann.get(t, "/mail/calendar/import")
-	for _, want := range []string{`enctype="multipart/form-data"`, `name="csrf" value="` + ann.csrf(t) + `"`, `type="file" id="file" name="file"`, "at most 64 MB"} {
+	for _, want := range []string{`enctype="multipart/form-data"`, `name="csrf" value="` + ann.csrf(t) + `"`, `type="file" id="file" name="file"`, "at most 64 MiB"} {
 		if form.code != http.StatusOK || !strings.Contains(form.body, want) {
 			t.Fatalf("import form (%d) lacks %q:\n%s", form.code, want, form.body)
 		}
 	}
 
 	r := ann.upload(t, "export.ics", "csrf", ann.csrf(t), "file", campaignICS)
-	if r.code != http.StatusSeeOther || r.loc != "/mail/calendar?cal=campaign-2027&count=2&m=2027-01&n=imported" {
+	if r.code != http.StatusSeeOther || !strings.HasPrefix(r.loc, "/mail/calendar?cal=campaign-2027&count=2&m=2027-01&n=imported&sig=") {
 		t.Fatalf("import: %d %q\n%s", r.code, r.loc, r.body)
 	}
 	if cs := ann.calendars(t); len(cs) != 2 || cs[1].Name != "Campaign 2027" {
@@ -95,9 +102,32 @@ func TestImportPage(t *testing.T) {
 			t.Errorf("the month after the import lacks %q:\n%s", want, page.body)
 		}
 	}
-	// A link cannot name another member's calendar, nor make up words.
+	// A link cannot name another member's calendar, nor make up words,
+	// nor a count: one made by someone else (who does not hold the
+	// session's secret) shows no notice.
 	if p := ann.get(t, "/mail/calendar?n=imported&cal=personal&count=x"); strings.Contains(p.body, "imported:") {
 		t.Errorf("a notice for a count that is no number")
+	}
+	forged := strings.Replace(r.loc, "count=2", "count=999", 1)
+	if p := ann.get(t, forged); strings.Contains(p.body, "imported:") {
+		t.Errorf("a crafted link %s shows a notice:\n%s", forged, p.body)
+	}
+	if p := ann.get(t, strings.Replace(r.loc, "cal=campaign-2027", "cal=personal", 1)); strings.Contains(p.body, "imported:") {
+		t.Errorf("a crafted link shows a notice of an import of a calendar that was not imported")
+	}
+	// The notice is the session's: ann signed in elsewhere (a session
+	// with its own CSRF secret) sees none for the same link.
+	first := ann.u.Session
+	ann.e.a.SignIn(t, ann.u)
+	if ann.u.Session == first {
+		t.Fatal("SignIn made no new session")
+	}
+	if p := ann.get(t, r.loc); p.code != http.StatusOK || strings.Contains(p.body, "imported:") {
+		t.Errorf("another session of ann shows the first session's notice (%d):\n%s", p.code, p.body)
+	}
+	ann.u.Session = first
+	if p := ann.get(t, r.loc); !strings.Contains(p.body, "imported:") {
+		t.Errorf("the first session no longer shows its notice:\n%s", p.body)
 	}
 
 	// Without X-WR-CALNAME the file's name names it, and a single event
@@ -105,11 +135,39 @@ func TestImportPage(t *testing.T) {
 	rota := strings.Replace(strings.Replace(campaignICS, "X-WR-CALNAME:Campaign 2027\r\n", "", 1), "20270112T17", "20260601T17", 1)
 	rota = strings.Replace(rota, "20270112T18", "20260601T18", 1)
 	r = ann.upload(t, `C:\Users\ann\Rota.ICS`, "csrf", ann.csrf(t), "file", rota)
-	if r.code != http.StatusSeeOther || r.loc != "/mail/calendar?cal=rota&count=2&m=2026-06&n=imported" {
+	if r.code != http.StatusSeeOther || !strings.HasPrefix(r.loc, "/mail/calendar?cal=rota&count=2&m=2026-06&n=imported&sig=") {
 		t.Fatalf("import of Rota.ICS: %d %q\n%s", r.code, r.loc, r.body)
 	}
 	if cs := ann.calendars(t); len(cs) != 3 || cs[2].Name != "Rota" {
 		t.Errorf("calendars after the second import: %+v", cs)
+	}
+}
+
+// TestImportedNoticeSecret: an import's notice shows only with the
+// signature of the session it is shown in: not with one of another
+// session (another CSRF secret), and never in a session without a
+// secret, where the HMAC's key would be empty and anyone could sign.
+func TestImportedNoticeSecret(t *testing.T) {
+	t.Parallel()
+	l := i18n.Builtin().Localizer("en", time.UTC)
+	link := func(sig string) *http.Request {
+		return httptest.NewRequest("GET", "/mail/calendar?"+url.Values{"n": {"imported"}, "cal": {"rota"}, "count": {"3"}, "sig": {sig}}.Encode(), nil)
+	}
+	mine, other, none := auth.Session{CSRF: "c1"}, auth.Session{CSRF: "c2"}, auth.Session{}
+	for _, c := range []struct {
+		name       string
+		sess, sign auth.Session
+		want       bool
+	}{
+		{"its own session", mine, mine, true},
+		{"another session", other, mine, false},
+		{"no secret", none, none, false},
+	} {
+		cals := []calView{{Slug: "rota", Name: "Rota"}}
+		got := importedNotice(link(importedSig(c.sign, "rota", 3)), c.sess, l, cals)
+		if (got != "") != c.want || cals[0].New != c.want {
+			t.Errorf("%s: notice %q, calendar marked %v; want shown %v", c.name, got, cals[0].New, c.want)
+		}
 	}
 }
 
@@ -140,7 +198,7 @@ func TestImportRefused(t *testing.T) {
 		code   int
 		want   string
 	}{
-		{"too large", []string{"csrf", csrf, "file", strings.Repeat("a", calendar.MaxImportBytes+1)}, http.StatusRequestEntityTooLarge, "This file is too large: a calendar file may have at most 64 MB."},
+		{"too large", []string{"csrf", csrf, "file", strings.Repeat("a", calendar.MaxImportBytes+1)}, http.StatusRequestEntityTooLarge, "This file is too large: a calendar file may have at most 64 MiB."},
 		{"not a calendar", []string{"csrf", csrf, "file", "hello, world\r\n"}, http.StatusBadRequest, "This is not a calendar file"},
 		{"a vCard", []string{"csrf", csrf, "file", "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:x\r\nEND:VCARD\r\n"}, http.StatusBadRequest, "This is not a calendar file"},
 		{"nested deep", []string{"csrf", csrf, "file", strings.Repeat("BEGIN:VCALENDAR\r\n", 50)}, http.StatusBadRequest, "This is not a calendar file"},
@@ -184,5 +242,52 @@ func TestImportRefused(t *testing.T) {
 	r := bea.upload(t, "x.ics", "csrf", csrf, "file", event("UID:x\r\n", "SUMMARY:Comizio\r\nDTSTART;TZID=Mars/Olympus:20270301T090000\r\n"))
 	if want := "Non è stato importato nulla: l'evento «Comizio» non può essere salvato. Indica un fuso orario che né caucus né il file conoscono."; r.code != http.StatusBadRequest || !strings.Contains(html.UnescapeString(r.body), want) {
 		t.Errorf("in Italian: %d, want %q:\n%s", r.code, want, r.body)
+	}
+}
+
+// TestOutlookZone imports a calendar as Outlook exports it: its times in
+// a Windows zone name ("W. Europe Standard Time", CLDR's Europe/Berlin),
+// with its VTIMEZONE and, as some exports have it, without. The events
+// are read in that zone: a weekly meeting on Tuesday at 23:30 is shown
+// to a member in Rome as weekly on Tuesday at 23:30 (read as floating
+// time, UTC, it was Wednesday 00:30 there: "custom"), a single event at
+// 19:00 at 19:00; without the VTIMEZONE the file is imported at all.
+func TestOutlookZone(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("testdata/outlook.ics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noZone := regexp.MustCompile(`(?s)BEGIN:VTIMEZONE.*END:VTIMEZONE\r\n`).ReplaceAllString(string(data), "")
+	for name, file := range map[string]string{"with VTIMEZONE": string(data), "without": noZone} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ann := e.member(t, "ann")
+			r := ann.upload(t, "Calendar.ics", "csrf", ann.csrf(t), "file", file)
+			if r.code != http.StatusSeeOther {
+				t.Fatalf("import: %d\n%s", r.code, r.body)
+			}
+			u, err := url.Parse(r.loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slug := u.Query().Get("cal")
+			rs, err := e.store.List(t.Context(), ann.cal(), slug)
+			if err != nil || len(rs) != 2 {
+				t.Fatalf("%d events imported, %v", len(rs), err)
+			}
+			for _, res := range rs {
+				f := pageForm(t, ann.get(t, "/mail/calendar/event/"+slug+"/"+res.Name).body, "eventform")
+				got := f.Get("startdate") + " " + f.Get("starttime") + " " + f.Get("repeat") + " " + strings.Join(f["days"], ",")
+				want := "2027-01-07 19:00  "
+				if strings.Contains(string(res.Data), "RRULE:FREQ=WEEKLY") {
+					want = "2027-01-05 23:30 weekly TU"
+				}
+				if got != want {
+					t.Errorf("%s shown as %q, want %q", res.Name, got, want)
+				}
+			}
+		})
 	}
 }

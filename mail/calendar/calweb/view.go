@@ -86,6 +86,7 @@ func (h *Handler) events(r *http.Request, sess auth.Session, cals []calView, sta
 			return strings.Compare(a.Title, b.Title)
 		})
 	}()
+	tzs := calendar.NewZoneCache() // the page's events are mostly in one zone or a few
 	for _, c := range cals {
 		rs, err := h.d.Store.InRange(r.Context(), memberOf(sess), c.Slug, start, end)
 		if err != nil {
@@ -97,7 +98,7 @@ func (h *Handler) events(r *http.Request, sess auth.Session, cals []calView, sta
 				h.log.Warn("calendar page: stored object does not decode", "calendar", c.Slug, "name", res.Name, "err", err)
 				continue
 			}
-			for _, in := range calendar.Instances(ic, start, end) {
+			for _, in := range tzs.Instances(ic, start, end) {
 				ev := instanceView(in, c, res.Name, loc)
 				if len(out) == h.maxShown {
 					return out, true, nil
@@ -206,7 +207,7 @@ func (h *Handler) month(w http.ResponseWriter, r *http.Request, sess auth.Sessio
 	if truncated {
 		p.Error = l.T("calweb.truncated", "n", h.maxShown)
 	}
-	if n := importedNotice(r, l, cals); n != "" {
+	if n := importedNotice(r, sess, l, cals); n != "" {
 		p.Notice = n
 	}
 	var week []dayView
