@@ -6,12 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"mime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/caucus-org/caucus/internal/headertext"
 	"github.com/caucus-org/caucus/mail/message"
 	"github.com/caucus-org/caucus/mail/queue"
 	"github.com/caucus-org/caucus/mail/route"
@@ -253,7 +253,7 @@ func (s *Service) prepare(ctx context.Context, postID int64) (*prepared, error) 
 // page is not public, see listweb), and Precedence: list, which
 // auto-responders read (RFC 3834 section 2).
 func (s *Service) listFields(b *bytes.Buffer, l List) {
-	fmt.Fprintf(b, "List-Id: %s <%s>\r\n", phrase(l.Name), l.ListID())
+	fmt.Fprintf(b, "List-Id: %s <%s>\r\n", headertext.Phrase(l.Name), l.ListID())
 	fmt.Fprintf(b, "List-Post: <mailto:%s>\r\n", l.Address)
 	fmt.Fprintf(b, "List-Archive: <%s/mail/lists/%d/>\r\n", s.cfg.BaseURL, l.ID)
 	if l.Open {
@@ -324,18 +324,5 @@ func (s *Service) fromField(l List, f message.Field) []byte {
 		}
 	}
 	name = strings.TrimSpace(oneLine(name, 80) + " via " + l.Name)
-	return []byte(fmt.Sprintf("From: %s <%s>\r\n", phrase(name), l.Address))
-}
-
-// phrase renders a display name for a header (RFC 5322 section 3.2.5):
-// a quoted string when it is printable ASCII, an encoded word (RFC 2047)
-// otherwise.
-func phrase(name string) string {
-	for _, c := range []byte(name) {
-		if c < 0x20 || c > 0x7e {
-			return mime.QEncoding.Encode("utf-8", name)
-		}
-	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
-	return `"` + r.Replace(name) + `"`
+	return []byte(fmt.Sprintf("From: %s <%s>\r\n", headertext.Phrase(name), l.Address))
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/headertext"
+	"github.com/caucus-org/caucus/mail/message"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/store"
 	"github.com/caucus-org/caucus/mail/submit"
@@ -94,13 +96,13 @@ func checkHeaders(t *testing.T, f *fixture, rcpt string, c sent) {
 	m := parse(t, c.msg)
 	h := m.Header
 	want := map[string]string{
-		"List-Id":               `"Party News" <news.example-party.org>`,
+		"List-Id":               `Party News <news.example-party.org>`,
 		"List-Post":             "<mailto:news@example-party.org>",
 		"List-Archive":          "<https://mail.example-party.org/mail/lists/1/>",
 		"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
 		"Precedence":            "list",
 		"Reply-To":              "<eve@elsewhere.example>",
-		"From":                  `"Eve via Party News" <news@example-party.org>`,
+		"From":                  `Eve via Party News <news@example-party.org>`,
 	}
 	for k, v := range want {
 		if got := h[k]; len(got) != 1 || got[0] != v {
@@ -473,5 +475,26 @@ func TestPostBlobs(t *testing.T) {
 	}
 	if p, err := f.svc.Post(ctx, f.list, waiting[1].ID); err != nil || !bytes.Equal(p.Raw, msg) {
 		t.Errorf("approved post's text: %q, %v", p.Raw, err)
+	}
+}
+
+// TestFromFieldName: the author's name in a rewritten From is one display
+// name whatever it holds; it was a "Q" encoded-word, which leaves '"',
+// ',' and '<' as they are, so a comma split the name into two addresses.
+func TestFromFieldName(t *testing.T) {
+	t.Parallel()
+	s := &Service{cfg: Config{Domains: []string{"example-party.org"}}}
+	l := List{Address: "news@example-party.org", Name: "Party News"}
+	for _, name := range []string{"Zoë, the \"Boss\"", "=?utf-8?q?Boss?=", "Zoë <boss@example-party.org>"} {
+		fields, _, _ := message.Split([]byte("From: " + headertext.Phrase(name) + " <zoe@elsewhere.example>\r\n\r\n"))
+		raw := s.fromField(l, fields[0])
+		h, err := message.Parse(append(raw, "\r\n"...))
+		if err != nil {
+			t.Fatalf("%q: %v", raw, err)
+		}
+		list, err := message.ParseAddressList(h.First("From"))
+		if mb := message.Mailboxes(list); err != nil || len(mb) != 1 || mb[0].Name != name+" via Party News" || mb[0].Addr() != l.Address {
+			t.Errorf("author %q: From %q reads %+v (%v)", name, raw, list, err)
+		}
 	}
 }
