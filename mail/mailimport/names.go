@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/caucus-org/caucus/mail/msgview"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -96,25 +97,32 @@ func sanitizeText(s string) string {
 	return strings.TrimSpace(s)
 }
 
-// cleanName makes a destination folder name valid for the store: NFC
+// cleanName makes a destination folder name valid for the store: the
+// name cleaned as [msgview.CleanText] cleans untrusted text for a page
+// (bytes that are not UTF-8 read as Windows-1252, control characters
+// spaces, format characters removed, white space one space), then NFC
 // (names differing only in Unicode normalisation are one name), each
-// level stripped of what [store.CanonicalName] refuses (control
-// characters, "*", "%", empty levels, "." and ".."), at most 200 bytes.
+// level stripped of what [store.CanonicalName] refuses ("*", "%", empty
+// levels, "." and ".."), at most 200 bytes.
 func cleanName(name string) string {
-	name = norm.NFC.String(strings.ToValidUTF8(name, "\uFFFD"))
+	name = norm.NFC.String(msgview.CleanText(name))
+	// Cut first: what follows only shortens the name, and a cut after
+	// it could leave a level ending in a space.
+	if len(name) > 200 {
+		name = name[:200]
+		for !utf8.ValidString(name) {
+			name = name[:len(name)-1]
+		}
+	}
 	levels := strings.Split(name, "/")
 	out := levels[:0]
 	for _, l := range levels {
-		l = strings.Map(func(r rune) rune {
-			switch {
-			case unicode.IsControl(r), r == utf8.RuneError:
-				return -1
-			case r == '*', r == '%':
+		l = strings.TrimSpace(strings.Map(func(r rune) rune {
+			if r == '*' || r == '%' {
 				return '_'
 			}
 			return r
-		}, l)
-		l = strings.TrimSpace(l)
+		}, l))
 		switch l {
 		case "":
 			continue
@@ -124,13 +132,6 @@ func cleanName(name string) string {
 		out = append(out, l)
 	}
 	name = strings.Join(out, "/")
-	if len(name) > 200 {
-		name = name[:200]
-		for !utf8.ValidString(name) {
-			name = name[:len(name)-1]
-		}
-		name = strings.TrimRight(name, "/")
-	}
 	if name == "" {
 		return "Imported"
 	}
