@@ -129,7 +129,7 @@ func (o *Ops) mailInvite(ctx context.Context, in InviteRequest, res InviteResult
 	h("Date", now.Format(time.RFC1123Z))
 	from := o.d.MailFrom
 	if o.d.PartyName != "" {
-		from = (&mail.Address{Name: o.d.PartyName, Address: o.d.MailFrom}).String()
+		from = headertext.Mailbox(o.d.PartyName, o.d.MailFrom)
 	}
 	h("From", from)
 	h("To", in.MailTo)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"mime/quotedprintable"
-	"net/mail"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -94,8 +93,8 @@ func (n *Notifier) compose(acct, sharer auth.Account, b sendBatch) ([]byte, erro
 		now = now.In(p.TimeZone)
 	}
 	h("Date", now.Format(time.RFC1123Z))
-	h("From", (&mail.Address{Name: party, Address: n.cfg.From}).String())
-	h("To", (&mail.Address{Name: oneLine(acct.DisplayName), Address: acct.Login}).String())
+	h("From", headertext.Mailbox(oneLine(party), n.cfg.From))
+	h("To", headertext.Mailbox(oneLine(acct.DisplayName), acct.Login))
 	h("Subject", headertext.Unstructured("Subject", oneLine(subject)))
 	domain := n.cfg.From[strings.LastIndexByte(n.cfg.From, '@')+1:]
 	h("Message-ID", "<notice."+rand.Text()+"@"+domain+">") // RFC 5322 section 3.6.4

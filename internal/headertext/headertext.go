@@ -91,6 +91,16 @@ func Phrase(s string) string {
 	return encode(phraseStart, s, false)
 }
 
+// Mailbox returns a mailbox for an address field (RFC 5322 section 3.4):
+// addr alone when name is empty, else name as [Phrase] writes it and addr
+// in angle brackets. addr is written as it is: it must be an addr-spec.
+func Mailbox(name, addr string) string {
+	if name == "" {
+		return addr
+	}
+	return Phrase(name) + " <" + addr + ">"
+}
+
 func validUTF8(s string) string {
 	if utf8.ValidString(s) {
 		return s

@@ -50,6 +50,20 @@ func TestPhrase(t *testing.T) {
 	}
 }
 
+func TestMailbox(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ name, addr, want string }{
+		{"", "anna@example.org", "anna@example.org"},
+		{"Anna", "anna@example.org", "Anna <anna@example.org>"},
+		{"Svensson, Anna", "anna@example.org", `"Svensson, Anna" <anna@example.org>`},
+		{"=?utf-8?q?Boss?=", "anna@example.org", "=?utf-8?b?PT91dGYtOD9xP0Jvc3M/PQ==?= <anna@example.org>"},
+	} {
+		if got := Mailbox(c.name, c.addr); got != c.want {
+			t.Errorf("Mailbox(%q, %q) = %q, want %q", c.name, c.addr, got, c.want)
+		}
+	}
+}
+
 // FuzzUnstructured: any text comes back as typed through
 // mime.WordDecoder, in lines within the limits.
 func FuzzUnstructured(f *testing.F) {

@@ -249,11 +249,7 @@ func (r *Responder) compose(address, name, to string, ar route.AutoReply, orig m
 	var id [16]byte
 	rand.Read(id[:])
 	var b bytes.Buffer
-	from := "<" + address + ">"
-	if name = oneLine(name); name != "" {
-		from = headertext.Phrase(name) + " " + from
-	}
-	fmt.Fprintf(&b, "From: %s\r\n", from)
+	fmt.Fprintf(&b, "From: %s\r\n", headertext.Mailbox(oneLine(name), address))
 	fmt.Fprintf(&b, "To: <%s>\r\n", to)
 	fmt.Fprintf(&b, "Subject: %s\r\n", headertext.Unstructured("Subject", subject))
 	fmt.Fprintf(&b, "Date: %s\r\n", r.cfg.Now().Format(time.RFC1123Z))

@@ -324,5 +324,5 @@ func (s *Service) fromField(l List, f message.Field) []byte {
 		}
 	}
 	name = strings.TrimSpace(oneLine(name, 80) + " via " + l.Name)
-	return []byte(fmt.Sprintf("From: %s <%s>\r\n", headertext.Phrase(name), l.Address))
+	return []byte("From: " + headertext.Mailbox(name, l.Address) + "\r\n")
 }

@@ -140,7 +140,7 @@ func (s *Service) confirmMessage(l List, addr, link, lang string) []byte {
 	_, domain := l.local()
 	var b bytes.Buffer
 	h := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
-	h("From", headertext.Phrase(l.Name)+" <"+l.Address+">")
+	h("From", headertext.Mailbox(l.Name, l.Address))
 	h("To", "<"+addr+">")
 	h("Subject", headertext.Unstructured("Subject", loc.T("lists.mail.confirm.subject", "list", l.Name)))
 	h("Date", s.deps.Now().Format(time.RFC1123Z))

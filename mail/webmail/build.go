@@ -119,13 +119,9 @@ func parseAddrs(field, v string) ([]message.Address, error) {
 	return list, nil
 }
 
-// formatAddress writes a mailbox for a header: the display name as
-// [headertext.Phrase] writes it, then the address.
+// formatAddress writes a mailbox for a header ([headertext.Mailbox]).
 func formatAddress(name, addr string) string {
-	if name = oneLine(name); name == "" {
-		return addr
-	}
-	return headertext.Phrase(name) + " <" + addr + ">"
+	return headertext.Mailbox(oneLine(name), addr)
 }
 
 // formatList writes the mailboxes of an address field typed by the member.
