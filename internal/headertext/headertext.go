@@ -200,6 +200,8 @@ func qLen(c byte) int {
 // used characters, the others each on a line of its own after a space.
 func encode(used int, s string, q bool) string {
 	var b strings.Builder
+	b.Grow(len(s)*3 + (len(s)/maxWord+1)*(wordOverhead+len("\r\n ")))
+	var raw [maxWord]byte // one word's encoded text
 	room := min(maxWord, maxEncodedLine-used) - wordOverhead
 	for s != "" {
 		room = max(room, minWord)
@@ -212,7 +214,7 @@ func encode(used int, s string, q bool) string {
 			writeQ(&b, s[:n])
 		} else {
 			b.WriteString("=?utf-8?b?")
-			b.WriteString(base64.StdEncoding.EncodeToString([]byte(s[:n])))
+			b.Write(base64.StdEncoding.AppendEncode(raw[:0], []byte(s[:n])))
 		}
 		b.WriteString("?=")
 		s = s[n:]
