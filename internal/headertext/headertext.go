@@ -13,7 +13,10 @@
 // Lines are kept within the RFC 5322 section 2.1.1 limit of 78 characters
 // and, where they hold an encoded-word, the RFC 2047 section 2 limit of
 // 76; encoded-words are at most 75 characters and folded apart with CRLF
-// SPACE. Folding is only ever at a single space between two words, which
+// SPACE. The exceptions are a field name too long to leave room for one
+// short encoded-word after it (Unstructured) and an address of more than
+// 75 characters, which is never split (NameAddr). Folding is only ever at
+// a single space between two words, or before an address's "<", which
 // unfolds to the same text whether a reader removes the CRLF (RFC 5322
 // section 2.2.3) or, as net/textproto does, joins the lines with one
 // space.
@@ -65,15 +68,17 @@ func Unstructured(field, s string) string {
 
 // Phrase returns s as the display name of an address (RFC 5322 section
 // 3.4, "display-name" = phrase), to be written before " <addr>": atoms
-// as they are, other printable ASCII as a quoted string, and anything
-// else (or ASCII holding "=?", which some clients decode even in a
-// quoted string) as "B" encoded-words, since the "Q" encoding leaves
-// characters a phrase may not hold, such as '"', ',' and '<' (RFC 2047
-// section 5 (3)). Invalid UTF-8 in s becomes U+FFFD.
+// as they are, folded at single spaces; other printable ASCII as a quoted
+// string if that takes at most 65 characters (what a line holds after
+// "Resent-From: "); and anything else (a longer quoted string, or ASCII
+// holding "=?", which some clients decode even in a quoted string) as "B"
+// encoded-words, since the "Q" encoding leaves characters a phrase may
+// not hold, such as '"', ',' and '<' (RFC 2047 section 5 (3)). Invalid
+// UTF-8 in s becomes U+FFFD.
 //
 // The lines are within the limits when the phrase starts a line after a
 // field name of up to 11 characters ("Resent-From") or a folding space;
-// the " <addr>" after it is the caller's to fold.
+// the " <addr>" after it is the caller's to fold, as [NameAddr] does.
 func Phrase(s string) string {
 	if s == "" {
 		return ""
@@ -92,13 +97,41 @@ func Phrase(s string) string {
 }
 
 // Mailbox returns a mailbox for an address field (RFC 5322 section 3.4):
-// addr alone when name is empty, else name as [Phrase] writes it and addr
-// in angle brackets. addr is written as it is: it must be an addr-spec.
+// addr alone when name is empty, else [NameAddr]. addr is written as it
+// is: it must be an addr-spec.
 func Mailbox(name, addr string) string {
 	if name == "" {
 		return addr
 	}
-	return Phrase(name) + " <" + addr + ">"
+	return NameAddr(name, addr)
+}
+
+// NameAddr returns name as [Phrase] writes it and then addr in angle
+// brackets, or "<addr>" alone when name is empty: a name-addr (RFC 5322
+// section 3.4) or the value of a List-Id field (RFC 2919 section 3). addr
+// is written as it is. When " <addr>" would take the phrase's last line
+// past its limit (78 characters, 76 if the line holds an encoded-word),
+// the line is folded before the angle bracket, so that "<addr>" starts a
+// line of its own; only an addr of more than 75 characters then makes a
+// line too long.
+func NameAddr(name, addr string) string {
+	if name == "" {
+		return "<" + addr + ">"
+	}
+	p := Phrase(name)
+	last, line := p, phraseStart+len(p)
+	if i := strings.LastIndex(p, "\r\n"); i >= 0 {
+		last = p[i+len("\r\n"):]
+		line = len(last)
+	}
+	limit := maxLine
+	if strings.Contains(last, "=?") {
+		limit = maxEncodedLine
+	}
+	if line+len(" <")+len(addr)+len(">") > limit {
+		return p + "\r\n <" + addr + ">"
+	}
+	return p + " <" + addr + ">"
 }
 
 func validUTF8(s string) string {

@@ -57,10 +57,16 @@ func TestMailbox(t *testing.T) {
 		{"Anna", "anna@example.org", "Anna <anna@example.org>"},
 		{"Svensson, Anna", "anna@example.org", `"Svensson, Anna" <anna@example.org>`},
 		{"=?utf-8?q?Boss?=", "anna@example.org", "=?utf-8?b?PT91dGYtOD9xP0Jvc3M/PQ==?= <anna@example.org>"},
+		// " <addr>" would take the line past 76 (an encoded-word) or
+		// 78: folded before the angle bracket.
+		{"Zoë Øvergaard-Lindqvist", "zoe.overgaard-lindqvist@example-party.org", "=?utf-8?b?Wm/DqyDDmHZlcmdhYXJkLUxpbmRxdmlzdA==?=\r\n <zoe.overgaard-lindqvist@example-party.org>"},
+		{"Anna Svensson", "the.membership.secretary.of.the.party@branch.example-party.org", "Anna Svensson\r\n <the.membership.secretary.of.the.party@branch.example-party.org>"},
+		{"Anna Svensson", "secretary.of.the.party@branch.example-party.org", "Anna Svensson <secretary.of.the.party@branch.example-party.org>"},
 	} {
 		if got := Mailbox(c.name, c.addr); got != c.want {
 			t.Errorf("Mailbox(%q, %q) = %q, want %q", c.name, c.addr, got, c.want)
 		}
+		checkMailbox(t, c.name, c.addr)
 	}
 }
 
@@ -90,6 +96,32 @@ func FuzzPhrase(f *testing.F) {
 	})
 }
 
+// FuzzMailbox: any display name before an address of up to 75
+// characters parses back through net/mail, in lines within the limits.
+func FuzzMailbox(f *testing.F) {
+	for _, c := range [][2]string{
+		{"Zoë Øvergaard-Lindqvist", "zoe.overgaard-lindqvist@example-party.org"},
+		{"Anna Svensson", "the.membership.secretary.of.the.party@branch.example-party.org"},
+		{strings.Repeat("ø", 80), "a@example.org"},
+		{strings.Repeat("Anna ", 20), "anna@example.org"},
+		{"Svensson, Anna", strings.Repeat("a", 60) + "@example.org"},
+	} {
+		f.Add(c[0], c[1])
+	}
+	f.Fuzz(func(t *testing.T, name, local string) {
+		// An addr-spec of atext and dots, at most 75 characters.
+		if local == "" || len(local)+len("@example.org") > 75 || strings.Trim(local, ".") != local || strings.Contains(local, "..") {
+			return
+		}
+		for i := 0; i < len(local); i++ {
+			if c := local[i]; c != '.' && !isAtoms(string(c)) {
+				return
+			}
+		}
+		checkMailbox(t, name, local+"@example.org")
+	})
+}
+
 func plainName(field string) bool {
 	for i := 0; i < len(field); i++ {
 		if field[i] <= ' ' || field[i] > '~' || field[i] == ':' {
@@ -112,10 +144,10 @@ func checkUnstructured(t *testing.T, field, s string) {
 	}
 }
 
-// checkPhrase checks that the display name for s parses back to s (with
-// invalid UTF-8 as U+FFFD) where s is one a reader could tell apart
-// (net/mail trims a name and may join its words with single spaces), and
-// that its lines are within the limits.
+// checkPhrase checks that the display name for s parses back through
+// net/mail to exactly s, with invalid UTF-8 as U+FFFD (white space at the
+// ends or doubled inside is kept: such a name is a quoted string or
+// encoded-words, never atoms), and that its lines are within the limits.
 func checkPhrase(t *testing.T, s string) {
 	t.Helper()
 	v := Phrase(s)
@@ -126,6 +158,19 @@ func checkPhrase(t *testing.T, s string) {
 	a, err := mail.ParseAddress(strings.ReplaceAll(v, "\r\n", "") + " <a@example.org>")
 	if want := strings.ToValidUTF8(s, "\uFFFD"); err != nil || a.Name != want {
 		t.Errorf("Phrase(%q) = %q, parses to %+v (%v)", s, v, a, err)
+	}
+}
+
+// checkMailbox checks that the mailbox for name and addr parses back to
+// them (name with invalid UTF-8 as U+FFFD), and that its lines are within
+// the limits after the longest field name ("Resent-From: ").
+func checkMailbox(t *testing.T, name, addr string) {
+	t.Helper()
+	v := Mailbox(name, addr)
+	checkLines(t, "Resent-From: ", v)
+	a, err := mail.ParseAddress(strings.ReplaceAll(v, "\r\n", ""))
+	if want := strings.ToValidUTF8(name, "\uFFFD"); err != nil || a.Name != want || a.Address != addr {
+		t.Errorf("Mailbox(%q, %q) = %q, parses to %+v (%v)", name, addr, v, a, err)
 	}
 }
 

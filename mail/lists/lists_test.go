@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"mime/quotedprintable"
+	"net/mail"
 	"net/url"
 	"regexp"
 	"slices"
@@ -86,6 +87,39 @@ func TestListHelpOpenOnly(t *testing.T) {
 		has := strings.Contains(b.String(), "List-Help: <https://mail.example-party.org/mail/lists/7/help>\r\n")
 		if has != open {
 			t.Errorf("open %v: List-Help given %v:\n%s", open, has, b.String())
+		}
+	}
+}
+
+// TestListFieldsLineLength: a long list name and address make List-Id
+// lines within RFC 5322's 78 characters (76 with an encoded-word, RFC
+// 2047 section 2), and the name reads back as typed.
+func TestListFieldsLineLength(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, false)
+	for _, l := range []List{
+		{ID: 7, Address: "umwelt-klima-energie@kv-nordwestmecklenburg.example-party.org", Name: "Arbeitskreis Umwelt und Energie"},
+		{ID: 8, Address: "umwelt-klima-energie@kv-nordwestmecklenburg.example-party.org", Name: "Arbeitskreis Umwelt, Klima & Energie im Kreisverband Nordwestmecklenburg"},
+		{ID: 9, Address: "news@example-party.org", Name: "Arbeitskreis Umwelt, Klima und Energie für Nordwestmecklenburg"},
+	} {
+		var b bytes.Buffer
+		f.svc.listFields(&b, l)
+		for line := range strings.SplitSeq(strings.TrimSuffix(b.String(), "\r\n"), "\r\n") {
+			limit := 78
+			if strings.Contains(line, "=?") {
+				limit = 76
+			}
+			if len(line) > limit {
+				t.Errorf("%q: a line of %d characters (limit %d): %q", l.Name, len(line), limit, line)
+			}
+		}
+		h := parse(t, []byte(b.String()+"\r\n")).Header
+		// The phrase read as a display name (a list-id has no "@").
+		id := h.Get("List-Id")
+		phrase, rest, _ := strings.Cut(id, " <"+l.ListID()+">")
+		a, err := mail.ParseAddress(phrase + " <x@example.org>")
+		if err != nil || a.Name != l.Name || rest != "" {
+			t.Errorf("%q: List-Id %q reads %+v (%v)", l.Name, id, a, err)
 		}
 	}
 }
