@@ -151,14 +151,16 @@ const PropCalendarName = "X-WR-CALNAME"
 // cleanName is a calendar's name as a file gives it, cleaned as
 // [msgview.CleanText] cleans untrusted text for a line of a page (format
 // characters such as U+202E, which would turn the legend's text around,
-// removed; white space one space), at most MaxNameBytes.
+// removed, but for the joiners and variation selectors that emoji and
+// several scripts are written with; white space one space), at most
+// MaxNameBytes, never ending in a joiner that joins nothing.
 func cleanName(name string) string {
 	name = msgview.CleanText(name)
 	for len(name) > MaxNameBytes {
 		_, size := utf8.DecodeLastRuneInString(name)
 		name = name[:len(name)-size]
 	}
-	return strings.TrimSpace(name)
+	return strings.TrimSpace(strings.TrimRight(name, "\u200C\u200D"))
 }
 
 // splitFile decodes the calendars of an .ics file, one after another.
