@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"time"
 
 	"github.com/caucus-org/caucus/auth"
@@ -8,13 +9,17 @@ import (
 )
 
 // An account's access end is given as a date, the last day of access: the
-// person may sign in through the whole of that day, in the server's time
-// zone. It is stored as the instant access ends, the start of the next day
+// person may sign in through the whole of that day, in the party's time
+// zone (OpsDeps.TimeZone, the zone the console shows dates in). It is
+// stored as the instant access ends, the start of the next day
 // (auth.Account.ExpiresAt), and shown again as the date given (LastDay).
 
 // ParseLastDay reads a last day of access written YYYY-MM-DD and returns
-// the instant access ends: the start of the following day, local time.
-func ParseLastDay(s string) (time.Time, error) { return parseLastDay(s, time.Local) }
+// the instant access ends: the start of the following day in loc, the
+// party's time zone (nil: the server's, as for ui.Party and config).
+func ParseLastDay(s string, loc *time.Location) (time.Time, error) {
+	return parseLastDay(s, cmp.Or(loc, time.Local))
+}
 
 // parseLastDay is ParseLastDay in loc. The last day is a calendar date:
 // the day after is found in dates, then its start in loc, which is not
@@ -56,9 +61,12 @@ func dayStart(day time.Time, loc *time.Location) time.Time {
 }
 
 // LastDay is the last day of access of an account whose access ends at
-// expires (see ParseLastDay), in the server's time zone; the zero time for
-// none.
-func LastDay(expires time.Time) time.Time { return lastDay(expires, time.Local) }
+// expires (see ParseLastDay), in loc, the party's time zone (nil: the
+// server's):
+// an instant of that day, whose date is the day; the zero time for none.
+func LastDay(expires time.Time, loc *time.Location) time.Time {
+	return lastDay(expires, cmp.Or(loc, time.Local))
+}
 
 func lastDay(expires time.Time, loc *time.Location) time.Time {
 	if expires.IsZero() {
@@ -67,8 +75,12 @@ func lastDay(expires time.Time, loc *time.Location) time.Time {
 	return expires.Add(-time.Second).In(loc)
 }
 
+// The methods below give an instant of the last day without a zone of
+// their own: a page shows it through its localizer's date, in the party's
+// zone, which is the zone the day was parsed in.
+
 // LastDay is the last day of the person's access; zero for none.
-func (p PersonSummary) LastDay() time.Time { return LastDay(p.ExpiresAt) }
+func (p PersonSummary) LastDay() time.Time { return lastDay(p.ExpiresAt, time.UTC) }
 
 // LastDay is the last day of the invited person's access; zero for none.
-func (in InviteRequest) LastDay() time.Time { return LastDay(in.Expires) }
+func (in InviteRequest) LastDay() time.Time { return lastDay(in.Expires, time.UTC) }

@@ -435,7 +435,7 @@ func (o *Ops) csvRow(ctx context.Context, l csvLayout, rec []string, row *CSVRow
 		}
 	}
 	if s := col(colExpires); s != "" {
-		t, err := ParseLastDay(s)
+		t, err := ParseLastDay(s, o.zone())
 		if err != nil {
 			row.addErr(words(err))
 		}
