@@ -608,8 +608,10 @@ func TestInvitationHeaderText(t *testing.T) {
 		if want := "Invitation: " + c.title; v.Header.Subject != want {
 			t.Errorf("Subject reads %q, want %q", v.Header.Subject, want)
 		}
-		// The From as a strict reader (net/mail) parses it: msgview
-		// decodes a display name twice (left for now).
+		if len(v.Header.From) != 1 || v.Header.From[0].Name != c.name || v.Header.From[0].Addr != "alice@example.org" {
+			t.Errorf("From reads %+v in msgview, want %q <alice@example.org>", v.Header.From, c.name)
+		}
+		// And as a strict reader (net/mail) parses it.
 		m, err := mail.ReadMessage(strings.NewReader(msg))
 		if err != nil {
 			t.Fatal(err)

@@ -158,6 +158,24 @@ func decodeHeaderText(v string) string {
 	return CleanText(d)
 }
 
+// nameText is what a page shows of display name name, which
+// message.ParseAddressList has decoded from field value raw: decoded
+// again only where an encoded-word in a charset nobody knows was left as
+// it is (it stands in raw as it is), as decodeHeaderText does. A name
+// whose decoded text looks like an encoded-word ("=?utf-8?q?Boss?=",
+// sent B-encoded as headertext.Phrase writes it) is shown as it is.
+func nameText(raw, name string) string {
+	if !utf8.ValidString(name) {
+		name = fromLatin(name)
+	}
+	if strings.Contains(name, "=?") && strings.Contains(raw, name) {
+		if l, err := lenientWords().DecodeHeader(name); err == nil {
+			name = l
+		}
+	}
+	return CleanText(name)
+}
+
 // lenientWords returns a decoder of RFC 2047 encoded-words in any charset
 // the WHATWG index knows, and the others as UTF-8 or Windows-1252.
 func lenientWords() *mime.WordDecoder {
