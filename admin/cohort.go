@@ -113,7 +113,7 @@ type Cohort struct {
 }
 
 // LastDay is the cohort's last day of access.
-func (c Cohort) LastDay() time.Time { return LastDay(c.Ends) }
+func (c Cohort) LastDay() time.Time { return lastDay(c.Ends, time.UTC) }
 
 // Ended reports whether the cohort's end was carried out.
 func (c Cohort) Ended() bool { return !c.EndedAt.IsZero() }
@@ -270,7 +270,7 @@ func (o *Ops) CreateCohort(ctx context.Context, actor Actor, req CohortRequest) 
 			return fmt.Errorf("admin: create cohort: %w", err)
 		}
 		return o.d.Audit.RecordTx(ctx, tx, audit.Event{Actor: actor.Login, Subject: sponsor.Login, Kind: "admin.cohort.create",
-			Detail: fmt.Sprintf("cohort=%d people=%d last=%s name=%s", id, len(ins), LastDay(req.Ends).Format(time.DateOnly), strconv.Quote(req.Name)),
+			Detail: fmt.Sprintf("cohort=%d people=%d last=%s name=%s", id, len(ins), LastDay(req.Ends, o.zone()).Format(time.DateOnly), strconv.Quote(req.Name)),
 			Addr:   actor.addr(), UserAgent: actor.UserAgent})
 	})
 	if err != nil {
@@ -436,7 +436,7 @@ func (o *Ops) ExtendCohort(ctx context.Context, actor Actor, id int64, ends time
 			return fmt.Errorf("admin: extend cohort: %w", err)
 		}
 		return o.d.Audit.RecordTx(ctx, tx, audit.Event{Actor: actor.Login, Subject: c.Sponsor.Login, Kind: "admin.cohort.extend",
-			Detail: fmt.Sprintf("cohort=%d last=%s was=%s", id, LastDay(ends).Format(time.DateOnly), c.LastDay().Format(time.DateOnly)),
+			Detail: fmt.Sprintf("cohort=%d last=%s was=%s", id, LastDay(ends, o.zone()).Format(time.DateOnly), LastDay(c.Ends, o.zone()).Format(time.DateOnly)),
 			Addr:   actor.addr(), UserAgent: actor.UserAgent})
 	})
 	if err != nil {
@@ -582,7 +582,7 @@ func (o *Ops) remind(ctx context.Context, c Cohort, now time.Time) (bool, error)
 		sent = true
 		for _, to := range to {
 			if err := o.d.Audit.RecordTx(ctx, tx, audit.Event{Actor: systemActor.Login, Subject: to, Kind: "admin.cohort.reminder",
-				Detail: fmt.Sprintf("cohort=%d people=%d last=%s name=%s", c.ID, people, c.LastDay().Format(time.DateOnly), strconv.Quote(c.Name))}); err != nil {
+				Detail: fmt.Sprintf("cohort=%d people=%d last=%s name=%s", c.ID, people, LastDay(c.Ends, o.zone()).Format(time.DateOnly), strconv.Quote(c.Name))}); err != nil {
 				return err
 			}
 		}

@@ -36,7 +36,7 @@ func (o *Ops) EditPerson(ctx context.Context, actor Actor, id int64, e PersonEdi
 	ch := auth.AccountChange{Name: &e.Name, Role: &e.Role}
 	var end time.Time
 	if e.LastDay != "" {
-		if end, err = ParseLastDay(e.LastDay); err != nil {
+		if end, err = ParseLastDay(e.LastDay, o.zone()); err != nil {
 			return err
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"mime/quotedprintable"
 	"net/mail"
 	"net/url"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/headertext"
 	"github.com/caucus-org/caucus/internal/i18n"
 )
 
@@ -129,11 +129,11 @@ func (o *Ops) mailInvite(ctx context.Context, in InviteRequest, res InviteResult
 	h("Date", now.Format(time.RFC1123Z))
 	from := o.d.MailFrom
 	if o.d.PartyName != "" {
-		from = (&mail.Address{Name: o.d.PartyName, Address: o.d.MailFrom}).String()
+		from = headertext.Mailbox(o.d.PartyName, o.d.MailFrom)
 	}
 	h("From", from)
 	h("To", in.MailTo)
-	h("Subject", mime.QEncoding.Encode("utf-8", l.T("mail.invite.subject", "party", party)))
+	h("Subject", headertext.Unstructured("Subject", l.T("mail.invite.subject", "party", party)))
 	domain := o.d.MailFrom[strings.LastIndexByte(o.d.MailFrom, '@')+1:]
 	h("Message-ID", "<invite."+rand.Text()+"@"+domain+">") // unique (RFC 5322 section 3.6.4)
 	h("Auto-Submitted", "auto-generated")                  // RFC 3834 section 5
@@ -435,7 +435,7 @@ func (o *Ops) csvRow(ctx context.Context, l csvLayout, rec []string, row *CSVRow
 		}
 	}
 	if s := col(colExpires); s != "" {
-		t, err := ParseLastDay(s)
+		t, err := ParseLastDay(s, o.zone())
 		if err != nil {
 			row.addErr(words(err))
 		}

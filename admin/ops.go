@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -142,7 +143,9 @@ type OpsDeps struct {
 	MailFrom     string // sender of invite mail, e.g. "postmaster@example.org"
 	// PartyName, Language and TimeZone are the party's name, default
 	// language and time zone for the mail caucus sends (invites); by
-	// default "caucus", English, UTC.
+	// default "caucus", English, UTC. TimeZone is also the zone in which
+	// a last day of access is a day (ParseLastDay), the server's when
+	// nil, as ui.Party's.
 	PartyName string
 	Language  string
 	TimeZone  *time.Location
@@ -182,6 +185,9 @@ func NewOps(d OpsDeps) *Ops {
 // Deps returns what o works with, defaults filled in: the console shows
 // the same parts that the operations change.
 func (o *Ops) Deps() OpsDeps { return o.d }
+
+// zone is the party's time zone, in which a last day of access is a day.
+func (o *Ops) zone() *time.Location { return cmp.Or(o.d.TimeZone, time.Local) }
 
 // Step is one step of an admin action and its outcome.
 type Step struct {
@@ -434,7 +440,7 @@ func (o *Ops) Resume(ctx context.Context, actor Actor, accountID int64) (Report,
 		return Report{}, problem(ErrState, i18n.Key("admin.err.not_suspended"), "login", a.Login)
 	}
 	if !a.ExpiresAt.IsZero() && !a.ExpiresAt.After(o.d.Now()) {
-		return Report{}, problem(ErrState, i18n.Key("admin.err.access_ended"), "login", a.Login, "day", LastDay(a.ExpiresAt))
+		return Report{}, problem(ErrState, i18n.Key("admin.err.access_ended"), "login", a.Login, "day", LastDay(a.ExpiresAt, o.zone()))
 	}
 	r := o.newRun("resume", actor, a.Login)
 	if err := r.step("sign-in enabled", func() (Words, error) {
@@ -506,7 +512,9 @@ func (o *Ops) expire(ctx context.Context, id int64, now time.Time) (bool, error)
 		return false, err
 	}
 	r := o.newRun("expire", systemActor, a.Login)
-	r.step("expired", func() (Words, error) { return say(i18n.Key("admin.step.expired"), "day", LastDay(a.ExpiresAt)), nil })
+	r.step("expired", func() (Words, error) {
+		return say(i18n.Key("admin.step.expired"), "day", LastDay(a.ExpiresAt, o.zone())), nil
+	})
 	o.suspendSteps(ctx, r, systemActor, a)
 	if err := reportErr(r.finish(ctx, systemActor)); err != nil {
 		return false, err

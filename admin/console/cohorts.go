@@ -75,7 +75,7 @@ func (h *Handler) createCohort(w http.ResponseWriter, r *http.Request, sess auth
 		}
 	}
 	var err error
-	if req.Ends, err = admin.ParseLastDay(f.LastDay); err == nil {
+	if req.Ends, err = admin.ParseLastDay(f.LastDay, h.od.TimeZone); err == nil {
 		req.People, err = admin.ParseCohortPeople(f.People)
 	}
 	var res admin.CohortResult
@@ -136,7 +136,7 @@ func (h *Handler) extendCohort(w http.ResponseWriter, r *http.Request, sess auth
 		return
 	}
 	l, to := h.loc(r), "/admin/cohorts/"+strconv.FormatInt(c.ID, 10)
-	ends, err := admin.ParseLastDay(r.PostFormValue("last_day"))
+	ends, err := admin.ParseLastDay(r.PostFormValue("last_day"), h.od.TimeZone)
 	if err == nil {
 		c, err = h.ops.ExtendCohort(r.Context(), actor(r, sess), c.ID, ends)
 	}

@@ -222,10 +222,12 @@ type mailUsage struct {
 type personRow struct {
 	auth.Account
 	Factors []factorRow
+	zone    *time.Location // the party's (OpsDeps.TimeZone)
 }
 
-// LastDay is the last day of the person's access; zero for none.
-func (p personRow) LastDay() time.Time { return admin.LastDay(p.ExpiresAt) }
+// LastDay is the last day of the person's access, in the party's time
+// zone; zero for none.
+func (p personRow) LastDay() time.Time { return admin.LastDay(p.ExpiresAt, p.zone) }
 
 type inviteForm struct {
 	Login, Name, Role, Groups, Expires, MailTo string
@@ -306,7 +308,7 @@ func (h *Handler) row(ctx context.Context, a auth.Account) (personRow, error) {
 	for _, x := range f {
 		rows = append(rows, factorRow{x})
 	}
-	return personRow{Account: a, Factors: rows}, nil
+	return personRow{Account: a, Factors: rows, zone: h.od.TimeZone}, nil
 }
 
 func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Session) {
@@ -322,7 +324,7 @@ func (h *Handler) invite(w http.ResponseWriter, r *http.Request, sess auth.Sessi
 		}
 	}
 	if f.Expires != "" {
-		t, err := admin.ParseLastDay(f.Expires)
+		t, err := admin.ParseLastDay(f.Expires, h.od.TimeZone)
 		if err != nil {
 			h.peoplePage(w, r, http.StatusBadRequest, page{Base: ui.Base{Error: admin.Explain(h.loc(r), err)}, Form: f})
 			return

@@ -102,7 +102,7 @@ func newConsoleParty(t testing.TB, withMail bool, cert *tls.Certificate, party u
 	mux := http.NewServeMux()
 	pages.Register(mux)
 	c := &console{env: env, ts: ts, files: &recFiles{}, keys: map[int64]*authtest.Key{}, diaries: &fakeDiaries{ro: map[int64]bool{}}}
-	deps := adminops.OpsDeps{Auth: env.Auth, DB: env.DB, Files: c.files, Log: log, Now: env.Clock.Now, BaseURL: "https://caucus.test"}
+	deps := adminops.OpsDeps{Auth: env.Auth, DB: env.DB, Files: c.files, Log: log, Now: env.Clock.Now, BaseURL: "https://caucus.test", TimeZone: party.TimeZone}
 	if withMail {
 		blobs, err := blob.OpenDir(filepath.Join(t.TempDir(), "blobs"))
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	adminops "github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/ui"
 )
 
 // TestEditPerson: an admin changes a person's name, role, last day and
@@ -31,7 +32,7 @@ func TestEditPerson(t *testing.T) {
 		t.Fatalf("edit: %d\n%s", code, body)
 	}
 	a, _ := c.env.Auth.Account(ctx, vol.Account.ID)
-	if a.DisplayName != "Vol Renamed" || !adminops.LastDay(a.ExpiresAt).Equal(time.Date(2027, 6, 30, 23, 59, 59, 0, time.Local)) {
+	if a.DisplayName != "Vol Renamed" || !adminops.LastDay(a.ExpiresAt, nil).Equal(time.Date(2027, 6, 30, 23, 59, 59, 0, time.Local)) {
 		t.Errorf("after the edit: %+v", a)
 	}
 	if gs, _ := c.env.Auth.GroupsOf(ctx, a.ID); !slices.Equal(gs, []string{"campaign", "media"}) {
@@ -116,5 +117,41 @@ func TestPeoplesWords(t *testing.T) {
 	_, body = c.act(t, admin, "/admin/incident", url.Values{"on": {"0"}})
 	if !strings.Contains(body, "<h1>Incident mode lifted") || strings.Contains(body, "incident.off report") {
 		t.Errorf("the report's title is in the code's words:\n%s", body)
+	}
+}
+
+// TestLastDayInPartyZone: a last day of access is a day in the party's
+// time zone, not the server's: a party in Europe/Berlin on a server in
+// UTC (run with TZ=UTC) gives 2027-06-30, and access ends at midnight in
+// Berlin, the page and the edit form showing 30 June again. Before, the
+// day was parsed in the server's zone: access ended at 02:00 on 1 July in
+// Berlin, and the page said 1 July.
+func TestLastDayInPartyZone(t *testing.T) {
+	t.Parallel()
+	party, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skip("no tz database:", err)
+	}
+	if _, off := time.Date(2027, 7, 1, 0, 0, 0, 0, time.Local).Zone(); off == 2*3600 {
+		// The server's zone is Berlin's offset on that day: take a
+		// party far from it.
+		if party, err = time.LoadLocation("Pacific/Kiritimati"); err != nil {
+			t.Skip("no tz database:", err)
+		}
+	}
+	c := newConsoleParty(t, false, nil, ui.Party{TimeZone: party})
+	admin := c.admin(t, "boss@example.org")
+	vol := c.env.User(t, "vol@example.org", auth.RoleMember)
+	path := "/admin/people/" + itoa(vol.Account.ID)
+	if code, body := c.act(t, admin, path+"/edit", url.Values{"name": {"Vol"}, "role": {"member"}, "expires": {"2027-06-30"}}); code != http.StatusOK {
+		t.Fatalf("edit: %d\n%s", code, body)
+	}
+	a, _ := c.env.Auth.Account(t.Context(), vol.Account.ID)
+	if want := time.Date(2027, 7, 1, 0, 0, 0, 0, party); !a.ExpiresAt.Equal(want) {
+		t.Errorf("access ends %v, want %v", a.ExpiresAt.In(party), want)
+	}
+	body := c.get(t, admin, path)
+	if !strings.Contains(body, "30 Jun 2027") || strings.Contains(body, "1 Jul 2027") || !strings.Contains(body, `value="2027-06-30"`) {
+		t.Errorf("the person's page does not show the last day 30 June 2027:\n%s", body)
 	}
 }

@@ -397,7 +397,7 @@ func (h *Handler) offboardPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, ferr := parseOffboardForm(r)
-	p := page{Base: h.base(r, h.loc(r).T("console.offboard.title", "name", a.DisplayName)), Person: personRow{Account: a}, Offboard: f}
+	p := page{Base: h.base(r, h.loc(r).T("console.offboard.title", "name", a.DisplayName)), Person: personRow{Account: a, zone: h.od.TimeZone}, Offboard: f}
 	others, err := h.successors(r.Context(), a.ID)
 	if err != nil {
 		h.fail(w, r, err)
@@ -467,7 +467,7 @@ func (h *Handler) offboard(w http.ResponseWriter, r *http.Request, sess auth.Ses
 	}
 	if rep.Kind == "" {
 		if msg, ok := offboardRefusal(h.loc(r), err); ok {
-			p := page{Base: h.base(r, h.loc(r).T("console.offboard.title", "name", a.DisplayName)), Person: personRow{Account: a}, Offboard: f}
+			p := page{Base: h.base(r, h.loc(r).T("console.offboard.title", "name", a.DisplayName)), Person: personRow{Account: a, zone: h.od.TimeZone}, Offboard: f}
 			p.Error = msg
 			h.render(w, r, http.StatusBadRequest, "offboard", p)
 			return

@@ -78,6 +78,9 @@ type Person struct {
 	Factors   []string  `json:"factors,omitempty"`
 	LastLogin time.Time `json:"last_login,omitzero"`
 	Expires   time.Time `json:"expires,omitzero"`
+	// LastDay is the last day of access, YYYY-MM-DD in the party's
+	// time zone (admin.LastDay), as given to invite; "" for none.
+	LastDay string `json:"last_day,omitempty"`
 }
 
 // AuditArgs selects audit records.

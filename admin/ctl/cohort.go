@@ -67,7 +67,7 @@ func CohortHandlers(ops *admin.Ops) map[string]Handler {
 			}
 			out := make([]CohortInfo, 0, len(cs))
 			for _, x := range cs {
-				out = append(out, cohortInfo(x))
+				out = append(out, cohortInfo(x, ops.Deps().TimeZone))
 			}
 			return out, nil
 		},
@@ -76,7 +76,7 @@ func CohortHandlers(ops *admin.Ops) map[string]Handler {
 			if err := decode(c, &a); err != nil {
 				return nil, err
 			}
-			ends, err := admin.ParseLastDay(a.LastDay)
+			ends, err := admin.ParseLastDay(a.LastDay, ops.Deps().TimeZone)
 			if err != nil {
 				return nil, fmt.Errorf("last day %q: want YYYY-MM-DD", a.LastDay)
 			}
@@ -84,7 +84,7 @@ func CohortHandlers(ops *admin.Ops) map[string]Handler {
 			if err != nil {
 				return nil, err
 			}
-			return cohortInfo(x), nil
+			return cohortInfo(x, ops.Deps().TimeZone), nil
 		},
 		OpCohortEnd: func(ctx context.Context, c Call) (any, error) {
 			var a CohortIDArgs
@@ -97,7 +97,7 @@ func CohortHandlers(ops *admin.Ops) map[string]Handler {
 }
 
 func cohortCreate(ctx context.Context, ops *admin.Ops, act admin.Actor, a CohortArgs) (CohortCreated, error) {
-	ends, err := admin.ParseLastDay(a.LastDay)
+	ends, err := admin.ParseLastDay(a.LastDay, ops.Deps().TimeZone)
 	if err != nil {
 		return CohortCreated{}, fmt.Errorf("last day %q: want YYYY-MM-DD", a.LastDay)
 	}
@@ -112,7 +112,7 @@ func cohortCreate(ctx context.Context, ops *admin.Ops, act admin.Actor, a Cohort
 	if err != nil && res.Cohort.ID == 0 {
 		return CohortCreated{}, err
 	}
-	out := CohortCreated{Cohort: cohortInfo(res.Cohort)}
+	out := CohortCreated{Cohort: cohortInfo(res.Cohort, ops.Deps().TimeZone)}
 	failed := map[string]string{}
 	for _, f := range res.Failed {
 		failed[strings.ToLower(f.Login)] = f.Err.Error()
@@ -123,8 +123,8 @@ func cohortCreate(ctx context.Context, ops *admin.Ops, act admin.Actor, a Cohort
 	return out, nil
 }
 
-func cohortInfo(c admin.Cohort) CohortInfo {
-	out := CohortInfo{ID: c.ID, Name: c.Name, Sponsor: c.Sponsor.Login, LastDay: c.LastDay().Format(time.DateOnly), Ended: c.EndedAt, Report: c.ReportID}
+func cohortInfo(c admin.Cohort, zone *time.Location) CohortInfo {
+	out := CohortInfo{ID: c.ID, Name: c.Name, Sponsor: c.Sponsor.Login, LastDay: admin.LastDay(c.Ends, zone).Format(time.DateOnly), Ended: c.EndedAt, Report: c.ReportID}
 	for _, p := range c.People {
 		out.Volunteers = append(out.Volunteers, p.Login)
 	}

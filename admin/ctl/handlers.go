@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/caucus-org/caucus/admin"
 	"github.com/caucus-org/caucus/auth"
@@ -66,7 +67,7 @@ func inviteHandler(ops *admin.Ops) Handler {
 			in.Name = admin.NameFromLogin(auth.NormalizeLogin(in.Login))
 		}
 		if a.Expires != "" {
-			t, err := admin.ParseLastDay(a.Expires)
+			t, err := admin.ParseLastDay(a.Expires, ops.Deps().TimeZone)
 			if err != nil {
 				return nil, fmt.Errorf("expiry date %q: want YYYY-MM-DD", a.Expires)
 			}
@@ -157,6 +158,9 @@ func listHandler(ops *admin.Ops) Handler {
 		for _, p := range people {
 			q := Person{Login: p.Login, Name: p.DisplayName, Role: string(p.Role), State: string(p.State),
 				LastLogin: p.LastLoginAt, Expires: p.ExpiresAt}
+			if !p.ExpiresAt.IsZero() {
+				q.LastDay = admin.LastDay(p.ExpiresAt, ops.Deps().TimeZone).Format(time.DateOnly)
+			}
 			for _, k := range p.Kinds {
 				q.Factors = append(q.Factors, string(k))
 			}

@@ -60,7 +60,7 @@ func TestCohortReminder(t *testing.T) {
 	}
 	m := got[0]
 	checkHeaders(t, m, "it")
-	last := admin.LastDay(ends)
+	last := admin.LastDay(ends, nil)
 	day := fmt.Sprintf("%d %s %d", last.Day(), strings.Fields("gen feb mar apr mag giu lug ago set ott nov dic")[last.Month()-1], last.Year()) // in Italian
 	if !strings.Contains(m.subj, "Porta a porta") || !strings.Contains(m.subj, day) ||
 		!strings.Contains(m.body, "2 volontari") || !strings.Contains(m.body, "https://mail.example.org/admin/cohorts/"+strconv.FormatInt(res.Cohort.ID, 10)) {

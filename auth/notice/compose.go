@@ -7,9 +7,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"mime"
 	"mime/quotedprintable"
-	"net/mail"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -19,6 +17,7 @@ import (
 	"unicode"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/headertext"
 	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/internal/ui"
 )
@@ -94,9 +93,9 @@ func (n *Notifier) compose(acct, sharer auth.Account, b sendBatch) ([]byte, erro
 		now = now.In(p.TimeZone)
 	}
 	h("Date", now.Format(time.RFC1123Z))
-	h("From", (&mail.Address{Name: party, Address: n.cfg.From}).String())
-	h("To", (&mail.Address{Name: oneLine(acct.DisplayName), Address: acct.Login}).String())
-	h("Subject", mime.QEncoding.Encode("utf-8", oneLine(subject)))
+	h("From", headertext.Mailbox(oneLine(party), n.cfg.From))
+	h("To", headertext.Mailbox(oneLine(acct.DisplayName), acct.Login))
+	h("Subject", headertext.Unstructured("Subject", oneLine(subject)))
 	domain := n.cfg.From[strings.LastIndexByte(n.cfg.From, '@')+1:]
 	h("Message-ID", "<notice."+rand.Text()+"@"+domain+">") // RFC 5322 section 3.6.4
 	h("Auto-Submitted", "auto-generated")                  // RFC 3834 section 5

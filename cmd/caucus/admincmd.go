@@ -376,13 +376,12 @@ func printPeople(w io.Writer, people []ctl.Person) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "LOGIN\tNAME\tROLE\tSTATE\tFACTORS\tLAST SIGN-IN\tEXPIRES")
 	for _, p := range people {
-		last, exp := "never", ""
+		last := "never"
 		if !p.LastLogin.IsZero() {
 			last = p.LastLogin.Local().Format(time.DateTime)
 		}
-		if !p.Expires.IsZero() {
-			exp = admin.LastDay(p.Expires).Format(time.DateOnly) // the last day, as given to invite
-		}
+		exp := p.LastDay // the last day in the party's zone, as given to invite
+
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Login, p.Name, p.Role, p.State, strings.Join(p.Factors, ","), last, exp)
 	}
 	tw.Flush()

@@ -344,15 +344,23 @@ func (c *conn) Close() error {
 	return c.Conn.Close()
 }
 
-// RemoteAddr is the client's IP address, IPv4-mapped addresses unmapped.
+// RemoteAddr is the client's IP address, IPv4-mapped addresses unmapped
+// and an IPv6 zone dropped (it names the server's interface, not the
+// client), as web.ClientAddr gives a web client's: one client has one
+// address for the limits, the throttles and the audit log.
 func RemoteAddr(c net.Conn) netip.Addr {
-	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		a, _ := netip.AddrFromSlice(ta.IP)
-		return a.Unmap()
-	}
-	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
-	if err != nil {
+	var a netip.Addr
+	switch ra := c.RemoteAddr().(type) {
+	case nil:
 		return netip.Addr{}
+	case *net.TCPAddr:
+		a, _ = netip.AddrFromSlice(ra.IP)
+	default:
+		if ap, err := netip.ParseAddrPort(ra.String()); err == nil {
+			a = ap.Addr()
+		} else {
+			a, _ = netip.ParseAddr(ra.String())
+		}
 	}
-	return ap.Addr().Unmap()
+	return a.Unmap().WithZone("")
 }

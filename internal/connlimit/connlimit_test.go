@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -222,4 +223,28 @@ func (w *syncWriter) String() string {
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// zoned is a connection whose remote address is not a *net.TCPAddr.
+type zoned struct {
+	net.Conn
+	remote net.Addr
+}
+
+func (z zoned) RemoteAddr() net.Addr { return z.remote }
+
+// TestRemoteAddrZone: the client's address of an SMTP or IMAP session
+// has no IPv6 zone, however the connection gives it, so one client has
+// one address for the limits, the throttles and the audit log.
+func TestRemoteAddrZone(t *testing.T) {
+	t.Parallel()
+	for _, ra := range []net.Addr{
+		&net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 25, Zone: "eth0"},
+		&net.UDPAddr{IP: net.ParseIP("fe80::1"), Port: 25, Zone: "eth0"},
+		&net.IPAddr{IP: net.ParseIP("fe80::1"), Zone: "2"},
+	} {
+		if got := RemoteAddr(zoned{remote: ra}); got != netip.MustParseAddr("fe80::1") {
+			t.Errorf("RemoteAddr of %v = %v, want fe80::1", ra, got)
+		}
+	}
 }

@@ -206,18 +206,19 @@ func hasBody(r *http.Request) bool {
 
 // ClientAddr returns the address of the client that sent r, taken from
 // r.RemoteAddr only: no proxy header (X-Forwarded-For, Forwarded) is
-// trusted. An IPv4-mapped IPv6 address is returned as IPv4, so one client
-// has one address for throttling and the audit log. The result is the zero
-// (invalid) [netip.Addr] when RemoteAddr is not an address, as with a
-// connection over a Unix socket.
+// trusted. An IPv4-mapped IPv6 address is returned as IPv4, and an IPv6
+// zone ("fe80::1%eth0") is dropped, as it names the server's interface
+// rather than the client, so one client has one address for throttling
+// and the audit log. The result is the zero (invalid) [netip.Addr] when
+// RemoteAddr is not an address, as with a connection over a Unix socket.
 func ClientAddr(r *http.Request) netip.Addr {
+	var a netip.Addr
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		return ap.Addr().Unmap()
+		a = ap.Addr()
+	} else if a, err = netip.ParseAddr(r.RemoteAddr); err != nil {
+		return netip.Addr{}
 	}
-	if a, err := netip.ParseAddr(r.RemoteAddr); err == nil {
-		return a.Unmap()
-	}
-	return netip.Addr{}
+	return a.Unmap().WithZone("")
 }
 
 // Server limits set by [NewServer].

@@ -29,7 +29,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +40,7 @@ import (
 	"time"
 
 	"github.com/caucus-org/caucus/internal/db"
+	"github.com/caucus-org/caucus/internal/headertext"
 	"github.com/caucus-org/caucus/mail/route"
 )
 
@@ -249,10 +249,9 @@ func (r *Responder) compose(address, name, to string, ar route.AutoReply, orig m
 	var id [16]byte
 	rand.Read(id[:])
 	var b bytes.Buffer
-	from := mail.Address{Name: oneLine(name), Address: address}
-	fmt.Fprintf(&b, "From: %s\r\n", from.String())
+	fmt.Fprintf(&b, "From: %s\r\n", headertext.Mailbox(oneLine(name), address))
 	fmt.Fprintf(&b, "To: <%s>\r\n", to)
-	fmt.Fprintf(&b, "Subject: %s\r\n", encodeText(subject))
+	fmt.Fprintf(&b, "Subject: %s\r\n", headertext.Unstructured("Subject", subject))
 	fmt.Fprintf(&b, "Date: %s\r\n", r.cfg.Now().Format(time.RFC1123Z))
 	fmt.Fprintf(&b, "Message-ID: <%x@%s>\r\n", id, r.cfg.Hostname)
 	if mid := msgIDs(orig.Get("Message-Id")); len(mid) == 1 {
@@ -284,36 +283,6 @@ func (r *Responder) compose(address, name, to string, ar route.AutoReply, orig m
 	}
 	b.WriteString("\r\n")
 	return b.Bytes(), nil
-}
-
-// encodeText writes s for an unstructured header field (RFC 2047 section
-// 5 (1)). Text that needs no encoding goes as it is, unless it holds "=?":
-// mime's encoder leaves such text alone, and a reader would then decode
-// what only looks like an encoded word ("=?utf-8?q?Hi?=", sent encoded,
-// would be read as "Hi"), or fail to. Such text goes as "B" encoded
-// words, each of at most 75 characters (section 2), split between
-// characters (section 5 (3)). s is valid UTF-8.
-func encodeText(s string) string {
-	if !strings.Contains(s, "=?") {
-		return mime.QEncoding.Encode("utf-8", s)
-	}
-	// "=?utf-8?b?" and "?=" are 12 characters; 45 bytes are 60 in base64.
-	const maxChunk = 45
-	var b strings.Builder
-	for s != "" {
-		n := min(len(s), maxChunk)
-		for n < len(s) && !utf8RuneStart(s[n]) {
-			n--
-		}
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString("=?utf-8?b?")
-		b.WriteString(base64.StdEncoding.EncodeToString([]byte(s[:n])))
-		b.WriteString("?=")
-		s = s[n:]
-	}
-	return b.String()
 }
 
 // answerableSender applies RFC 3834 section 2 to the reverse-path.

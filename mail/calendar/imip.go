@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
@@ -21,6 +20,7 @@ import (
 	"github.com/emersion/go-ical"
 
 	"github.com/caucus-org/caucus/auth"
+	"github.com/caucus-org/caucus/internal/headertext"
 	"github.com/caucus-org/caucus/internal/i18n"
 )
 
@@ -84,18 +84,19 @@ func (s *Store) composeIMIP(from auth.Account, to []string, method string, ev sc
 	var buf bytes.Buffer
 	h := func(k, v string) { fmt.Fprintf(&buf, "%s: %s\r\n", k, v) }
 	h("Date", s.now().Format(time.RFC1123Z))
-	h("From", (&mail.Address{Name: oneLine(from.DisplayName), Address: from.Login}).String())
+	h("From", headertext.Mailbox(oneLine(from.DisplayName), from.Login))
 	tos := make([]string, len(to))
 	for i, a := range to {
 		tos[i] = (&mail.Address{Address: a}).String()
 	}
 	h("To", strings.Join(tos, ",\r\n "))
-	h("Subject", mime.QEncoding.Encode("utf-8", oneLine(subject)))
+	h("Subject", headertext.Unstructured("Subject", oneLine(subject)))
 	h("Message-ID", "<imip."+rand.Text()+"@"+from.Login[strings.LastIndexByte(from.Login, '@')+1:]+">")
 	h("MIME-Version", "1.0")
 	h("Content-Language", l.Lang())
 	mw := multipart.NewWriter(&buf)
-	h("Content-Type", `multipart/alternative; boundary="`+mw.Boundary()+`"`)
+	// Folded: the boundary (60 characters) makes the field 108.
+	h("Content-Type", "multipart/alternative;\r\n boundary=\""+mw.Boundary()+`"`)
 	buf.WriteString("\r\n")
 	tp, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {`text/plain; charset="utf-8"`}, "Content-Transfer-Encoding": {"quoted-printable"}})
 	if err != nil {

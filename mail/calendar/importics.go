@@ -10,10 +10,11 @@ import (
 	"reflect"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/emersion/go-ical"
+
+	"github.com/caucus-org/caucus/mail/msgview"
 )
 
 // Limits of one .ics file ImportICS reads.
@@ -147,21 +148,19 @@ func (s *Store) ImportICS(ctx context.Context, m Member, name string, data []byt
 // section 5.1's NAME is the standard's later spelling).
 const PropCalendarName = "X-WR-CALNAME"
 
-// cleanName is a calendar's name as a file gives it: UTF-8, control and
-// format characters as spaces, spaces trimmed, at most MaxNameBytes.
+// cleanName is a calendar's name as a file gives it, cleaned as
+// [msgview.CleanText] cleans untrusted text for a line of a page (format
+// characters such as U+202E, which would turn the legend's text around,
+// removed, but for the joiners and variation selectors that emoji and
+// several scripts are written with; white space one space), at most
+// MaxNameBytes, never ending in a joiner that joins nothing.
 func cleanName(name string) string {
-	name = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) { // U+202E would turn the legend's text around
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(name, "\uFFFD"))
-	name = strings.TrimSpace(name)
+	name = msgview.CleanText(name)
 	for len(name) > MaxNameBytes {
 		_, size := utf8.DecodeLastRuneInString(name)
 		name = name[:len(name)-size]
 	}
-	return strings.TrimSpace(name)
+	return strings.TrimSpace(strings.TrimRight(name, "\u200C\u200D"))
 }
 
 // splitFile decodes the calendars of an .ics file, one after another.

@@ -3,6 +3,7 @@ package calendar_test
 import (
 	"context"
 	"fmt"
+	"net/mail"
 	"strings"
 	"sync"
 	"testing"
@@ -557,5 +558,66 @@ func TestCancelledByStatus(t *testing.T) {
 	}
 	if inv, err := s.Invitations(ctx, bob); err != nil || len(inv) != 1 || !inv[0].Cancelled {
 		t.Errorf("bob's invitation: %+v, %v", inv, err)
+	}
+}
+
+// TestInvitationHeaderText: the invitation's Subject and From reach the
+// invitee as the organiser typed them, even text that looks like an
+// encoded-word, in lines within RFC 5322's 78 characters (76 where a line
+// holds an encoded-word, RFC 2047 section 2).
+func TestInvitationHeaderText(t *testing.T) {
+	t.Parallel()
+	long := strings.TrimSpace(strings.Repeat("Årsmöte ", 25)) + " " + strings.Repeat("budget ", 6) + "end"
+	for _, c := range []struct{ name, title string }{
+		{"=?utf-8?q?The_Treasurer?=", "Budget =?utf-8?q?APPROVED?= review"},
+		{"Zoë Øvergaard-Lindqvist", long},
+		{"Anna", strings.TrimSpace(strings.Repeat("Canvassing ", 18))},
+	} {
+		e := newEnv(t)
+		ctx := t.Context()
+		alice := e.member(t, "alice")
+		e.member(t, "bob")
+		if err := e.Auth.ChangeAccount(ctx, "admin@example.org", alice.ID, auth.AccountChange{Name: &c.name}, auth.Client{}); err != nil {
+			t.Fatal(err)
+		}
+		mailer := &fakeMailer{}
+		s := e.scheduling(mailer)
+		ev := strings.Replace(meeting(0, "20260610T090000Z", ""), "SUMMARY:Canvassing", "SUMMARY:"+c.title, 1)
+		if _, _, err := s.Put(ctx, alice, calendar.PersonalSlug, "m1.ics", mustParse(t, ev), calendar.Cond{}); err != nil {
+			t.Fatal(err)
+		}
+		msgs := mailer.take()
+		if len(msgs) != 1 {
+			t.Fatalf("%d mails sent, want 1", len(msgs))
+		}
+		msg := msgs[0].msg
+		head, _, _ := strings.Cut(msg, "\r\n\r\n")
+		for l := range strings.SplitSeq(head, "\r\n") {
+			limit := 78
+			if strings.Contains(l, "=?") {
+				limit = 76
+			}
+			if len(l) > limit {
+				t.Errorf("title %q: a header line of %d characters (limit %d): %q", c.title, len(l), limit, l)
+			}
+		}
+		v, err := msgview.ParseBytes([]byte(msg), msgview.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "Invitation: " + c.title; v.Header.Subject != want {
+			t.Errorf("Subject reads %q, want %q", v.Header.Subject, want)
+		}
+		if len(v.Header.From) != 1 || v.Header.From[0].Name != c.name || v.Header.From[0].Addr != "alice@example.org" {
+			t.Errorf("From reads %+v in msgview, want %q <alice@example.org>", v.Header.From, c.name)
+		}
+		// And as a strict reader (net/mail) parses it.
+		m, err := mail.ReadMessage(strings.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, err := m.Header.AddressList("From"); err != nil || len(a) != 1 || a[0].Name != c.name || a[0].Address != "alice@example.org" {
+			t.Errorf("From %q reads %v (%v), want %q <alice@example.org>", m.Header.Get("From"), a, err, c.name)
+		}
 	}
 }

@@ -6,12 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"mime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/caucus-org/caucus/internal/headertext"
 	"github.com/caucus-org/caucus/mail/message"
 	"github.com/caucus-org/caucus/mail/queue"
 	"github.com/caucus-org/caucus/mail/route"
@@ -252,14 +252,28 @@ func (s *Service) prepare(ctx context.Context, postID int64) (*prepared, error) 
 // List-Help (RFC 2369 section 3: each is optional; a closed list's help
 // page is not public, see listweb), and Precedence: list, which
 // auto-responders read (RFC 3834 section 2).
+//
+// A long name or address is folded (RFC 5322 section 2.2.3) so that lines
+// stay within 78 characters: List-Id before its "<", the others after
+// the colon.
 func (s *Service) listFields(b *bytes.Buffer, l List) {
-	fmt.Fprintf(b, "List-Id: %s <%s>\r\n", phrase(l.Name), l.ListID())
-	fmt.Fprintf(b, "List-Post: <mailto:%s>\r\n", l.Address)
-	fmt.Fprintf(b, "List-Archive: <%s/mail/lists/%d/>\r\n", s.cfg.BaseURL, l.ID)
+	fmt.Fprintf(b, "List-Id: %s\r\n", headertext.NameAddr(l.Name, l.ListID()))
+	urlField(b, "List-Post", "mailto:"+l.Address)
+	urlField(b, "List-Archive", fmt.Sprintf("%s/mail/lists/%d/", s.cfg.BaseURL, l.ID))
 	if l.Open {
-		fmt.Fprintf(b, "List-Help: <%s/mail/lists/%d/help>\r\n", s.cfg.BaseURL, l.ID)
+		urlField(b, "List-Help", fmt.Sprintf("%s/mail/lists/%d/help", s.cfg.BaseURL, l.ID))
 	}
 	b.WriteString("Precedence: list\r\n")
+}
+
+// urlField writes a field of one URL in angle brackets (RFC 2369 section
+// 2), folded after the colon if the line would pass 78 characters.
+func urlField(b *bytes.Buffer, name, u string) {
+	sep := " "
+	if len(name)+len(": <")+len(u)+len(">") > 78 {
+		sep = "\r\n "
+	}
+	fmt.Fprintf(b, "%s:%s<%s>\r\n", name, sep, u)
 }
 
 // copyFor is the copy for one recipient: the fixed header, then
@@ -324,18 +338,5 @@ func (s *Service) fromField(l List, f message.Field) []byte {
 		}
 	}
 	name = strings.TrimSpace(oneLine(name, 80) + " via " + l.Name)
-	return []byte(fmt.Sprintf("From: %s <%s>\r\n", phrase(name), l.Address))
-}
-
-// phrase renders a display name for a header (RFC 5322 section 3.2.5):
-// a quoted string when it is printable ASCII, an encoded word (RFC 2047)
-// otherwise.
-func phrase(name string) string {
-	for _, c := range []byte(name) {
-		if c < 0x20 || c > 0x7e {
-			return mime.QEncoding.Encode("utf-8", name)
-		}
-	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
-	return `"` + r.Replace(name) + `"`
+	return []byte("From: " + headertext.Mailbox(name, l.Address) + "\r\n")
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"mime/quotedprintable"
+	"net/mail"
 	"net/url"
 	"regexp"
 	"slices"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/caucus-org/caucus/internal/blob"
+	"github.com/caucus-org/caucus/internal/headertext"
+	"github.com/caucus-org/caucus/mail/message"
 	"github.com/caucus-org/caucus/mail/route"
 	"github.com/caucus-org/caucus/mail/store"
 	"github.com/caucus-org/caucus/mail/submit"
@@ -88,19 +91,52 @@ func TestListHelpOpenOnly(t *testing.T) {
 	}
 }
 
+// TestListFieldsLineLength: a long list name and address make List-Id
+// lines within RFC 5322's 78 characters (76 with an encoded-word, RFC
+// 2047 section 2), and the name reads back as typed.
+func TestListFieldsLineLength(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, false)
+	for _, l := range []List{
+		{ID: 7, Address: "umwelt-klima-energie@kv-nordwestmecklenburg.example-party.org", Name: "Arbeitskreis Umwelt und Energie"},
+		{ID: 8, Address: "umwelt-klima-energie@kv-nordwestmecklenburg.example-party.org", Name: "Arbeitskreis Umwelt, Klima & Energie im Kreisverband Nordwestmecklenburg"},
+		{ID: 9, Address: "news@example-party.org", Name: "Arbeitskreis Umwelt, Klima und Energie für Nordwestmecklenburg"},
+	} {
+		var b bytes.Buffer
+		f.svc.listFields(&b, l)
+		for line := range strings.SplitSeq(strings.TrimSuffix(b.String(), "\r\n"), "\r\n") {
+			limit := 78
+			if strings.Contains(line, "=?") {
+				limit = 76
+			}
+			if len(line) > limit {
+				t.Errorf("%q: a line of %d characters (limit %d): %q", l.Name, len(line), limit, line)
+			}
+		}
+		h := parse(t, []byte(b.String()+"\r\n")).Header
+		// The phrase read as a display name (a list-id has no "@").
+		id := h.Get("List-Id")
+		phrase, rest, _ := strings.Cut(id, " <"+l.ListID()+">")
+		a, err := mail.ParseAddress(phrase + " <x@example.org>")
+		if err != nil || a.Name != l.Name || rest != "" {
+			t.Errorf("%q: List-Id %q reads %+v (%v)", l.Name, id, a, err)
+		}
+	}
+}
+
 // checkHeaders checks a delivered copy's list fields (RFC 2919, 2369, 8058).
 func checkHeaders(t *testing.T, f *fixture, rcpt string, c sent) {
 	t.Helper()
 	m := parse(t, c.msg)
 	h := m.Header
 	want := map[string]string{
-		"List-Id":               `"Party News" <news.example-party.org>`,
+		"List-Id":               `Party News <news.example-party.org>`,
 		"List-Post":             "<mailto:news@example-party.org>",
 		"List-Archive":          "<https://mail.example-party.org/mail/lists/1/>",
 		"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
 		"Precedence":            "list",
 		"Reply-To":              "<eve@elsewhere.example>",
-		"From":                  `"Eve via Party News" <news@example-party.org>`,
+		"From":                  `Eve via Party News <news@example-party.org>`,
 	}
 	for k, v := range want {
 		if got := h[k]; len(got) != 1 || got[0] != v {
@@ -473,5 +509,26 @@ func TestPostBlobs(t *testing.T) {
 	}
 	if p, err := f.svc.Post(ctx, f.list, waiting[1].ID); err != nil || !bytes.Equal(p.Raw, msg) {
 		t.Errorf("approved post's text: %q, %v", p.Raw, err)
+	}
+}
+
+// TestFromFieldName: the author's name in a rewritten From is one display
+// name whatever it holds; it was a "Q" encoded-word, which leaves '"',
+// ',' and '<' as they are, so a comma split the name into two addresses.
+func TestFromFieldName(t *testing.T) {
+	t.Parallel()
+	s := &Service{cfg: Config{Domains: []string{"example-party.org"}}}
+	l := List{Address: "news@example-party.org", Name: "Party News"}
+	for _, name := range []string{"Zoë, the \"Boss\"", "=?utf-8?q?Boss?=", "Zoë <boss@example-party.org>"} {
+		fields, _, _ := message.Split([]byte("From: " + headertext.Phrase(name) + " <zoe@elsewhere.example>\r\n\r\n"))
+		raw := s.fromField(l, fields[0])
+		h, err := message.Parse(append(raw, "\r\n"...))
+		if err != nil {
+			t.Fatalf("%q: %v", raw, err)
+		}
+		list, err := message.ParseAddressList(h.First("From"))
+		if mb := message.Mailboxes(list); err != nil || len(mb) != 1 || mb[0].Name != name+" via Party News" || mb[0].Addr() != l.Address {
+			t.Errorf("author %q: From %q reads %+v (%v)", name, raw, list, err)
+		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"mime/quotedprintable"
 	"net/mail"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/caucus-org/caucus/auth"
 	"github.com/caucus-org/caucus/internal/audit"
+	"github.com/caucus-org/caucus/internal/headertext"
 	"github.com/caucus-org/caucus/internal/i18n"
 )
 
@@ -140,9 +140,9 @@ func (s *Service) confirmMessage(l List, addr, link, lang string) []byte {
 	_, domain := l.local()
 	var b bytes.Buffer
 	h := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
-	h("From", phrase(l.Name)+" <"+l.Address+">")
+	h("From", headertext.Mailbox(l.Name, l.Address))
 	h("To", "<"+addr+">")
-	h("Subject", mime.QEncoding.Encode("utf-8", loc.T("lists.mail.confirm.subject", "list", l.Name)))
+	h("Subject", headertext.Unstructured("Subject", loc.T("lists.mail.confirm.subject", "list", l.Name)))
 	h("Date", s.deps.Now().Format(time.RFC1123Z))
 	h("Message-ID", "<confirm."+rand.Text()+"@"+domain+">")
 	h("Auto-Submitted", "auto-generated") // RFC 3834 section 5

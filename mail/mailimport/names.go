@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/caucus-org/caucus/mail/msgview"
 	"github.com/caucus-org/caucus/mail/store"
 )
 
@@ -96,25 +97,38 @@ func sanitizeText(s string) string {
 	return strings.TrimSpace(s)
 }
 
-// cleanName makes a destination folder name valid for the store: NFC
-// (names differing only in Unicode normalisation are one name), each
-// level stripped of what [store.CanonicalName] refuses (control
-// characters, "*", "%", empty levels, "." and ".."), at most 200 bytes.
+// cleanName makes a destination folder name valid for the store: the
+// name cleaned as [msgview.CleanText] cleans untrusted text for a page
+// (bytes that are not UTF-8 read as Windows-1252, control characters
+// spaces, format characters removed but for the joiners and variation
+// selectors that emoji and several scripts are written with, white space
+// one space), in NFC (names differing only in Unicode normalisation are
+// one name), each level stripped of what [store.CanonicalName] refuses
+// ("*", "%", empty levels, "." and ".."), at most 200 bytes.
 func cleanName(name string) string {
-	name = norm.NFC.String(strings.ToValidUTF8(name, "\uFFFD"))
+	// NFC before the cleaning too: it maps a few characters to ASCII
+	// (U+212A KELVIN SIGN to "K"), beside which CleanText would not
+	// have kept a joiner or a variation selector.
+	name = norm.NFC.String(msgview.CleanText(norm.NFC.String(name)))
+	// Cut first: what follows only shortens the name, and a cut after
+	// it could leave a level ending in a space. A joiner left last
+	// joins nothing.
+	if len(name) > 200 {
+		name = name[:200]
+		for !utf8.ValidString(name) {
+			name = name[:len(name)-1]
+		}
+		name = strings.TrimRight(name, "\u200C\u200D")
+	}
 	levels := strings.Split(name, "/")
 	out := levels[:0]
 	for _, l := range levels {
-		l = strings.Map(func(r rune) rune {
-			switch {
-			case unicode.IsControl(r), r == utf8.RuneError:
-				return -1
-			case r == '*', r == '%':
+		l = strings.TrimSpace(strings.Map(func(r rune) rune {
+			if r == '*' || r == '%' {
 				return '_'
 			}
 			return r
-		}, l)
-		l = strings.TrimSpace(l)
+		}, l))
 		switch l {
 		case "":
 			continue
@@ -124,13 +138,6 @@ func cleanName(name string) string {
 		out = append(out, l)
 	}
 	name = strings.Join(out, "/")
-	if len(name) > 200 {
-		name = name[:200]
-		for !utf8.ValidString(name) {
-			name = name[:len(name)-1]
-		}
-		name = strings.TrimRight(name, "/")
-	}
 	if name == "" {
 		return "Imported"
 	}
@@ -144,8 +151,11 @@ func cleanName(name string) string {
 // names, the same way for the whole job and across restarts: its
 // mappings are stored with the job. Two source names that map to the
 // same name but for case ("Work" and "work") get distinct
-// destinations, the later one with a suffix; names that differ only in
-// Unicode normalisation are the same folder.
+// destinations, the later one with a suffix. Source names that clean
+// ([cleanName]) to the same name are the same folder: names differing
+// only in Unicode normalisation, in white space ("Old  Mail", "Old\tMail"
+// and "Old Mail ") or in characters the cleaning removes ("Invoices" and
+// "Invoices\u200B"; "*" and "%", which become "_").
 type namer struct {
 	dest   map[string]string // source key → destination
 	folded map[string]string // case-folded destination → the destination

@@ -26,6 +26,18 @@ const maxHeaderText = 2000
 // its real order and "Par\u200Bty Leader" as "Party Leader"; control
 // characters and runs of white space become one space; the text is
 // trimmed and cut to 2000 bytes.
+//
+// Three kinds of invisible character are kept where they are part of
+// how the text is written: the zero width joiner and non-joiner (U+200D,
+// U+200C) between two characters beyond ASCII (emoji sequences such as
+// "👩\u200D💻", Persian "پیام\u200Cها", Indic conjuncts), and
+// variation selectors (U+FE00-U+FE0F, U+E0100-U+E01EF) after a
+// character that is not an ASCII letter ("❤\uFE0F", keycaps "1\uFE0F\u20E3",
+// ideographic variants). Between ASCII letters none of them changes how
+// the text looks, so there they are removed, as before: "Lea\u200Dder"
+// stays one spelling of "Leader" (Unicode TR 36 section 2.3; the
+// CONTEXTJ rules of RFC 5892 appendix A.1 and A.2 keep the joiners for
+// scripts in the same spirit).
 func CleanText(s string) string {
 	if !utf8.ValidString(s) {
 		s = fromLatin(s)
@@ -33,37 +45,86 @@ func CleanText(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	space := false
+	var last, joiner rune // the last rune written; a joiner waiting for the next
 	for _, r := range s {
 		switch {
 		case r == utf8.RuneError || invisible(r):
 			continue
+		case r == zwj || r == zwnj:
+			if !space && last >= utf8.RuneSelf {
+				joiner = r
+			}
+			continue
+		case isSelector(r):
+			if !space && last != 0 && !isASCIILetter(last) {
+				if b.Len()+utf8.RuneLen(r) > maxHeaderText {
+					return b.String()
+				}
+				b.WriteRune(r)
+				last = r
+			}
+			continue
 		case unicode.IsSpace(r) || unicode.IsControl(r):
 			space = b.Len() > 0
+			joiner = 0
 			continue
+		}
+		if joiner != 0 && r < utf8.RuneSelf {
+			joiner = 0
+		}
+		// The cut: whole runes, never a space or a joiner last.
+		n := utf8.RuneLen(r)
+		if space {
+			n++
+		}
+		if joiner != 0 {
+			n += utf8.RuneLen(joiner)
+		}
+		if b.Len()+n > maxHeaderText {
+			break
 		}
 		if space {
 			b.WriteByte(' ')
 			space = false
 		}
-		b.WriteRune(r)
-		if b.Len() >= maxHeaderText {
-			break
+		if joiner != 0 {
+			b.WriteRune(joiner)
+			joiner = 0
 		}
+		b.WriteRune(r)
+		last = r
 	}
-	return truncateUTF8(b.String(), maxHeaderText)
+	return b.String()
 }
 
-// invisible reports whether r shows nothing or reorders what follows:
-// format characters (Cf: bidi controls, zero-width space, joiner and
-// non-joiner, word joiner, BOM, soft hyphen, tag characters), the
-// combining grapheme joiner, variation selectors and the Hangul fillers
-// that render as blanks.
+const (
+	zwnj = '\u200C' // ZERO WIDTH NON-JOINER
+	zwj  = '\u200D' // ZERO WIDTH JOINER
+)
+
+// isSelector reports whether r is a variation selector (Unicode section
+// 23.4): it picks a glyph for the character before it, such as the emoji
+// form of "❤" (U+FE0F).
+func isSelector(r rune) bool {
+	return r >= 0xFE00 && r <= 0xFE0F || r >= 0xE0100 && r <= 0xE01EF
+}
+
+func isASCIILetter(r rune) bool { return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' }
+
+// invisible reports whether r shows nothing or reorders what follows,
+// and is never part of how text is written: format characters (Cf: bidi
+// controls, zero-width space, word joiner, BOM, soft hyphen, tag
+// characters) but the joiners, the combining grapheme joiner and the
+// Hangul and Braille fillers that render as blanks. The joiners and the
+// variation selectors are neither: [CleanText] keeps them where they
+// join or select.
 func invisible(r rune) bool {
 	switch {
+	case r == zwj || r == zwnj:
+		return false
 	case unicode.Is(unicode.Cf, r):
 		return true
-	case r == 0x034F, r == 0x115F, r == 0x1160, r == 0x3164, r == 0xFFA0,
-		r >= 0xFE00 && r <= 0xFE0F, r >= 0xE0100 && r <= 0xE01EF, r == 0x2800:
+	case r == 0x034F, r == 0x115F, r == 0x1160, r == 0x3164, r == 0xFFA0, r == 0x2800:
 		return true
 	}
 	return false
@@ -95,6 +156,24 @@ func decodeHeaderText(v string) string {
 		}
 	}
 	return CleanText(d)
+}
+
+// nameText is what a page shows of display name name, which
+// message.ParseAddressList has decoded from field value raw: decoded
+// again only where an encoded-word in a charset nobody knows was left as
+// it is (it stands in raw as it is), as decodeHeaderText does. A name
+// whose decoded text looks like an encoded-word ("=?utf-8?q?Boss?=",
+// sent B-encoded as headertext.Phrase writes it) is shown as it is.
+func nameText(raw, name string) string {
+	if !utf8.ValidString(name) {
+		name = fromLatin(name)
+	}
+	if strings.Contains(name, "=?") && strings.Contains(raw, name) {
+		if l, err := lenientWords().DecodeHeader(name); err == nil {
+			name = l
+		}
+	}
+	return CleanText(name)
 }
 
 // lenientWords returns a decoder of RFC 2047 encoded-words in any charset

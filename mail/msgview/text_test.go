@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 func TestHTMLToText(t *testing.T) {
@@ -137,4 +139,63 @@ func TestWriterErrors(t *testing.T) {
 			t.Errorf("WritePart: %v", err)
 		}
 	}
+}
+
+// TestCleanText: invisible characters that hide or reorder text go; the
+// joiners and variation selectors that emoji and several scripts are
+// written with stay where they join or select.
+func TestCleanText(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ in, want string }{
+		{"Invoice\u202Efdp.exe", "Invoicefdp.exe"},
+		{"\u2066Party\u2069 \u200eLeader\u200f", "Party Leader"},
+		{"Par\u200Bty  Lea\u200Dder\u00AD", "Party Leader"},
+		{"  a\tb\r\nc ", "a b c"},
+		{"Caf\xe9", "Café"},
+		// Kept: a ZWJ emoji sequence, an emoji's selector, a keycap,
+		// Persian's non-joiner, a Devanagari half form.
+		{"👩\u200D💻 Work", "👩\u200D💻 Work"},
+		{"❤\uFE0F", "❤\uFE0F"},
+		{"❤\uFE0F\u200D🔥", "❤\uFE0F\u200D🔥"},
+		{"1\uFE0F\u20E3 first", "1\uFE0F\u20E3 first"},
+		{"پیام\u200Cها", "پیام\u200Cها"},
+		{"क्\u200Dष", "क्\u200Dष"},
+		{"葛\U000E0100城市", "葛\U000E0100城市"},
+		// Removed where they join or select nothing visible: between or
+		// after ASCII letters, at the ends, beside a space.
+		{"In\u200Cbox\uFE0F", "Inbox"},
+		{"\u200D👩 \u200D💻\u200D", "👩 💻"},
+		{"\uFE0FA", "A"},
+	} {
+		if got := CleanText(c.in); got != c.want {
+			t.Errorf("CleanText(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// FuzzCleanText: the result is valid UTF-8 of at most 2000 bytes, holds
+// no control or removed character, a joiner only between two characters
+// beyond ASCII, and is its own cleaning.
+func FuzzCleanText(f *testing.F) {
+	for _, s := range []string{"Invoice\u202Efdp.exe", "👩\u200D💻 Work", "❤\uFE0F\u200D🔥", "پیام\u200Cها", "In\u200Cbox\uFE0F", "Caf\xe9", strings.Repeat("é\u200D", 700)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := CleanText(s)
+		if !utf8.ValidString(out) || len(out) > maxHeaderText {
+			t.Fatalf("CleanText(%q) = %q: not UTF-8 or too long", s, out)
+		}
+		rs := []rune(out)
+		for i, r := range rs {
+			if unicode.IsControl(r) || invisible(r) || r != ' ' && unicode.IsSpace(r) {
+				t.Fatalf("CleanText(%q) = %q holds %U", s, out, r)
+			}
+			if (r == 0x200D || r == 0x200C) && (i == 0 || i == len(rs)-1 || rs[i-1] < utf8.RuneSelf || rs[i+1] < utf8.RuneSelf) {
+				t.Fatalf("CleanText(%q) = %q: a joiner at %d joins nothing", s, out, i)
+			}
+		}
+		if again := CleanText(out); again != out {
+			t.Fatalf("CleanText(%q) = %q, cleaned again %q", s, out, again)
+		}
+	})
 }

@@ -244,8 +244,9 @@ func (t *texter) text(s string) {
 func startsWithSpace(s string) bool { return strings.TrimLeft(s, " \t\r\n\f") != s }
 func endsWithSpace(s string) bool   { return strings.TrimRight(s, " \t\r\n\f") != s }
 
-// dropControl removes control characters and the invisible ones
-// CleanText removes.
+// dropControl removes control characters and the characters [invisible]
+// reports; the joiners and variation selectors stay, as part of how
+// running text is written.
 func dropControl(r rune) rune {
 	if r < ' ' && r != '\t' || r == 0x7f || invisible(r) {
 		return -1

@@ -224,7 +224,7 @@ func addresses(h *message.Header, name string) []Address {
 			group = ""
 		default:
 			if len(out) < maxAddresses {
-				out = append(out, Address{Name: decodeHeaderText(a.Name), Addr: CleanText(a.Addr()), Group: group})
+				out = append(out, Address{Name: nameText(v, a.Name), Addr: CleanText(a.Addr()), Group: group})
 			}
 		}
 	}

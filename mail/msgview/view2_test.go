@@ -41,6 +41,7 @@ func TestParseHeaders(t *testing.T) {
 		{"unknown charset, 8-bit", "From: =?x-unknown?q?Zo=EB?= <z@x.example>\nSubject: =?x-unknown?b?R3L832U=?=", "Grüße", "Zoë"},
 		{"right-to-left override", "From: =?utf-8?q?Party_Leader_=E2=80=AE?= <l@evil.example>\nSubject: =?utf-8?q?Invoice_=E2=80=AEfdp.exe?=", "Invoice fdp.exe", "Party Leader"},
 		{"zero-width", "From: =?utf-8?q?Par=E2=80=8Bty_Lea=E2=80=8Dder?= <l@evil.example>\nSubject: =?utf-8?q?a=EF=BB=BFb=C2=ADc?=", "abc", "Party Leader"},
+		{"typed encoded-word", "From: =?utf-8?b?PT91dGYtOD9xP1RoZV9UcmVhc3VyZXI/PQ==?= <t@x.example>\nSubject: =?utf-8?b?UmU6ID0/dXRmLTg/cT9IaT89?=", "Re: =?utf-8?q?Hi?=", "=?utf-8?q?The_Treasurer?="},
 		{"controls", "From: \"A\\\tB\" <a@x.example>\nSubject: =?utf-8?q?line1=0D=0Aline2=00?=", "line1 line2", "A B"},
 		{"hangul filler", "From: =?utf-8?q?=E3=85=A4?= <a@x.example>\nSubject: x", "x", ""},
 		{"unparsable from", "From: <<<@@@\nSubject: x", "x", "<<<@@@"},

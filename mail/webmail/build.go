@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/caucus-org/caucus/internal/headertext"
 	"github.com/caucus-org/caucus/internal/i18n"
 	"github.com/caucus-org/caucus/mail/message"
 )
@@ -118,22 +119,9 @@ func parseAddrs(field, v string) ([]message.Address, error) {
 	return list, nil
 }
 
-// formatAddress writes a mailbox for a header: the display name as a
-// quoted string, or as RFC 2047 "B" encoded-words when it is not ASCII.
+// formatAddress writes a mailbox for a header ([headertext.Mailbox]).
 func formatAddress(name, addr string) string {
-	name = oneLine(name)
-	if name == "" {
-		return addr
-	}
-	if isASCII(name) {
-		if isPhrase(name) {
-			return name + " <" + addr + ">"
-		}
-		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `" <` + addr + ">"
-	}
-	// B, not Q: Go's Q encoding leaves '"', '<' and '>' as they are,
-	// which a phrase may not hold (RFC 2047 section 5 (3)).
-	return mime.BEncoding.Encode("utf-8", name) + " <" + addr + ">"
+	return headertext.Mailbox(oneLine(name), addr)
 }
 
 // formatList writes the mailboxes of an address field typed by the member.
@@ -147,32 +135,6 @@ func formatList(field, v string) (string, error) {
 		parts[i] = formatAddress(a.Name, a.Addr())
 	}
 	return strings.Join(parts, ",\r\n "), nil
-}
-
-// isPhrase reports whether s is atoms separated by single spaces (RFC
-// 5322 section 3.2.3), a display name that needs no quotes.
-func isPhrase(s string) bool {
-	for _, w := range strings.Split(s, " ") {
-		if w == "" {
-			return false
-		}
-		for i := 0; i < len(w); i++ {
-			c := w[i]
-			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }
 
 // oneLine removes line breaks and other control characters, so that a
@@ -249,7 +211,7 @@ func (d *draft) build(now time.Time, msgID string, withBcc bool) ([]byte, error)
 		}
 		field(f.name, v)
 	}
-	field("Subject", mime.QEncoding.Encode("utf-8", oneLine(d.Subject)))
+	field("Subject", headertext.Unstructured("Subject", oneLine(d.Subject)))
 	field("Message-ID", msgID)
 	field("In-Reply-To", msgIDs(d.InReplyTo))
 	field("References", msgIDs(d.References))

@@ -693,3 +693,50 @@ func TestSentence(t *testing.T) {
 		}
 	}
 }
+
+// TestSendTypedText: a subject and a display name are sent as the member
+// typed them, even when they hold what looks like an RFC 2047
+// encoded-word: the recipient's client must not decode typed text.
+func TestSendTypedText(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	anna, ben := e.member(t, "anna"), e.member(t, "ben")
+	const name = "=?utf-8?q?The_Treasurer?="
+	if err := e.a.Auth.ChangeAccount(t.Context(), anna.u.Account.Login, anna.u.Account.ID, auth.AccountChange{Name: new(name)}, auth.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	for i, subject := range []string{
+		"Re: =?utf-8?q?Hi?=",
+		"how =?iso-8859-1?q?caf=E9?= is written",
+		"Zoë wrote =?utf-8?b?SGk=?= by hand",
+		strings.Repeat("a long subject, ", 15) + "=?",
+	} {
+		form := url.Values{"do": {"send"}, "from": {"anna@" + domain}, "to": {"ben@" + domain}, "subject": {subject}, "body": {"x"}}
+		if res := anna.postMultipart(t, "/mail/send", form, nil); res.code != http.StatusSeeOther {
+			t.Fatalf("send %q: %d\n%s", subject, res.code, res.body)
+		}
+		got := ben.messages(t, "INBOX")
+		if len(got) != i+1 {
+			t.Fatalf("Ben has %d messages, want %d", len(got), i+1)
+		}
+		env := got[i].Envelope
+		if env.Subject != subject {
+			t.Errorf("subject typed %q, read %q\n%s", subject, env.Subject, ben.raw(t, got[i]))
+		}
+		if len(env.From) != 1 || env.From[0].Name != name {
+			t.Errorf("display name %q, read %+v", name, env.From)
+		}
+		// Every line of the header within RFC 5322's 78 characters, or
+		// RFC 2047's 76 where it holds an encoded-word.
+		head, _, _ := strings.Cut(ben.raw(t, got[i]), "\r\n\r\n")
+		for l := range strings.SplitSeq(head, "\r\n") {
+			limit := 78
+			if strings.Contains(l, "=?") {
+				limit = 76
+			}
+			if len(l) > limit {
+				t.Errorf("a header line of %d characters (limit %d): %q", len(l), limit, l)
+			}
+		}
+	}
+}

@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"unicode"
 
 	"github.com/emersion/go-vcard"
 
@@ -28,6 +27,7 @@ import (
 	"github.com/caucus-org/caucus/internal/ui"
 	iweb "github.com/caucus-org/caucus/internal/web"
 	"github.com/caucus-org/caucus/mail/contacts"
+	"github.com/caucus-org/caucus/mail/msgview"
 )
 
 // Limits.
@@ -405,16 +405,10 @@ func refusal(l *i18n.Localizer, err error) string {
 	return l.T("contacts.error.card", "contact", card)
 }
 
-// cleanName is a card's name as a page shows it in a sentence: control
-// and format characters (bidirectional overrides among them) as spaces,
-// trimmed, at most 80 characters.
+// cleanName is a card's name as a page shows it in a sentence: as
+// [msgview.CleanText] shows untrusted text, at most 80 characters.
 func cleanName(s string) string {
-	s = strings.TrimSpace(strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(s, "\uFFFD")))
+	s = msgview.CleanText(s)
 	if r := []rune(s); len(r) > 80 {
 		s = string(r[:80]) + "…"
 	}

@@ -243,7 +243,7 @@ func TestImportRefusals(t *testing.T) {
 			"Nothing was imported: in the file, contact 3 (“Dan”) has an empty UID, or more than one."},
 		{"two UIDs, no name", card("UID:a\r\nUID:b\r\n", "", ""), "Nothing was imported: in the file, contact 1 has an empty UID, or more than one."},
 		{"vCard 2.1", card("UID:a\r\n", "Ada", "") + strings.Replace(card("UID:b\r\n", "Old \u202eFone", ""), "3.0", "2.1", 1),
-			"Nothing was imported: in the file, contact 2 (“Old  Fone”) cannot be stored. A contact must be vCard 3.0 or 4.0"},
+			"Nothing was imported: in the file, contact 2 (“Old Fone”) cannot be stored. A contact must be vCard 3.0 or 4.0"},
 		{"too many cards", many.String(), "Nothing was imported: the file holds more than 10,000 contacts."},
 		{"cut off", card("UID:a\r\n", "Ada", "") + "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:B\r\n", "Nothing was imported: the file stops being vCard at contact 2; it may be cut off."},
 		{"a line after the last card", card("UID:a\r\n", "Ada", "") + "garbage\r\n", "Nothing was imported: some lines of the file are not part of any contact."},
