@@ -344,23 +344,31 @@ func (c *conn) Close() error {
 	return c.Conn.Close()
 }
 
-// RemoteAddr is the client's IP address, IPv4-mapped addresses unmapped
-// and an IPv6 zone dropped (it names the server's interface, not the
-// client), as web.ClientAddr gives a web client's: one client has one
-// address for the limits, the throttles and the audit log.
+// RemoteAddr is the client's IP address as [ClientAddr] gives it.
 func RemoteAddr(c net.Conn) netip.Addr {
-	var a netip.Addr
 	switch ra := c.RemoteAddr().(type) {
 	case nil:
 		return netip.Addr{}
 	case *net.TCPAddr:
-		a, _ = netip.AddrFromSlice(ra.IP)
+		a, _ := netip.AddrFromSlice(ra.IP)
+		return a.Unmap().WithZone("")
 	default:
-		if ap, err := netip.ParseAddrPort(ra.String()); err == nil {
-			a = ap.Addr()
-		} else {
-			a, _ = netip.ParseAddr(ra.String())
-		}
+		return ClientAddr(ra.String())
+	}
+}
+
+// ClientAddr returns the IP address in s, written "addr:port" or "addr",
+// IPv4-mapped addresses unmapped and an IPv6 zone dropped (it names the
+// server's interface, not the client): one client has one address for the
+// limits, the throttles and the audit log, whether it came over SMTP,
+// IMAP or the web (web.ClientAddr). The zero (invalid) [netip.Addr] when
+// s holds no address, as for a Unix socket.
+func ClientAddr(s string) netip.Addr {
+	var a netip.Addr
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		a = ap.Addr()
+	} else if a, err = netip.ParseAddr(s); err != nil {
+		return netip.Addr{}
 	}
 	return a.Unmap().WithZone("")
 }

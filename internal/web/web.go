@@ -19,6 +19,8 @@ import (
 	"net/http"
 	"net/netip"
 	"time"
+
+	"github.com/caucus-org/caucus/internal/connlimit"
 )
 
 // ContentSecurityPolicy is the policy [Secure] sets on every response: no
@@ -212,13 +214,7 @@ func hasBody(r *http.Request) bool {
 // and the audit log. The result is the zero (invalid) [netip.Addr] when
 // RemoteAddr is not an address, as with a connection over a Unix socket.
 func ClientAddr(r *http.Request) netip.Addr {
-	var a netip.Addr
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		a = ap.Addr()
-	} else if a, err = netip.ParseAddr(r.RemoteAddr); err != nil {
-		return netip.Addr{}
-	}
-	return a.Unmap().WithZone("")
+	return connlimit.ClientAddr(r.RemoteAddr)
 }
 
 // Server limits set by [NewServer].
